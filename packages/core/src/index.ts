@@ -1,0 +1,29 @@
+// The public surface of @holdfast/core. Internals are not re-exported wholesale: every public
+// name is listed here.
+export { createClient } from './client'
+export { fetchBootstrap } from './fetchBootstrap'
+export type { FetchBootstrapOptions } from './fetchBootstrap'
+export { HoldfastError, isRetryable } from './errors'
+export { backoffDelay, parseRetryAfter } from './backoff'
+export type { BackoffOptions } from './backoff'
+export { createMemoryStorage, createIndexedDbStorage } from './storage'
+export type {
+  Bootstrap,
+  ClientOptions,
+  Clock,
+  Details,
+  ErrorCode,
+  EvaluateOptions,
+  EvaluationContext,
+  EventOptions,
+  EventStats,
+  FlagClient,
+  FlagEntry,
+  FlagMetadata,
+  FlagStorage,
+  HoldfastEvent,
+  JsonValue,
+  Logger,
+  Status,
+  ValueSource,
+} from './types'

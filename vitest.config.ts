@@ -1,0 +1,59 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+
+// Tests import the public entry points by package name, as users do; the aliases point them at
+// the sources so `vitest` needs no build. The built artifacts are tested by `npm run check:packages`.
+const packages = {
+  '@holdfast/core': here('./packages/core/src/index.ts'),
+  '@holdfast/react': here('./packages/react/src/index.ts'),
+  '@holdfast/server': here('./packages/server/src/index.ts'),
+}
+
+// The React suite runs twice: against the root's React 19 and against React 18, which lives in
+// the private workspace test/react18-env (npm cannot hoist two majors of one package).
+const react18 = {
+  react: here('./test/react18-env/node_modules/react'),
+  'react-dom': here('./test/react18-env/node_modules/react-dom'),
+}
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve: { alias: packages },
+        test: { name: 'core', include: ['test/core/**/*.test.ts'], environment: 'node', setupFiles: ['test/support/setup.ts'] },
+      },
+      {
+        resolve: { alias: packages },
+        test: { name: 'server', include: ['test/server/**/*.test.ts'], environment: 'node' },
+      },
+      {
+        resolve: { alias: packages },
+        test: { name: 'react19', include: ['test/react/**/*.test.{ts,tsx}'], environment: 'jsdom', setupFiles: ['test/support/setup.ts'] },
+      },
+      {
+        resolve: { alias: { ...packages, ...react18 }, dedupe: ['react', 'react-dom'] },
+        test: {
+          name: 'react18',
+          include: ['test/react/**/*.test.{ts,tsx}'],
+          environment: 'jsdom',
+          setupFiles: ['test/support/setup.ts'],
+          server: { deps: { inline: ['@testing-library/react'] } },
+        },
+      },
+      {
+        resolve: { alias: packages },
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})

@@ -1,0 +1,50 @@
+import { describe, expect, test } from 'vitest'
+import { backoffDelay, HoldfastError, isRetryable, parseRetryAfter } from '@holdfast/core'
+
+describe('backoffDelay', () => {
+  test('grows exponentially with equal jitter and stays under the cap', () => {
+    expect(backoffDelay(0, () => 0)).toBe(500)
+    expect(backoffDelay(0, () => 1)).toBe(1000)
+    expect(backoffDelay(3, () => 0)).toBe(4000)
+    expect(backoffDelay(3, () => 1)).toBe(8000)
+    for (let attempt = 0; attempt < 100; attempt++) {
+      const d = backoffDelay(attempt, Math.random)
+      expect(d).toBeGreaterThanOrEqual(Math.min(60_000, 1000 * 2 ** attempt) / 2)
+      expect(d).toBeLessThanOrEqual(60_000)
+    }
+    expect(backoffDelay(50, () => 1, { maxMs: 5000 })).toBe(5000)
+  })
+})
+
+describe('parseRetryAfter', () => {
+  const now = Date.parse('2026-11-21T10:00:00Z')
+  test('delta-seconds', () => {
+    expect(parseRetryAfter('120', now)).toBe(120_000)
+    expect(parseRetryAfter(' 0 ', now)).toBe(0)
+  })
+  test('HTTP-date', () => {
+    expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now)).toBe(30_000)
+  })
+  test('ISO 8601', () => {
+    expect(parseRetryAfter('2026-11-21T10:01:00Z', now)).toBe(60_000)
+    expect(parseRetryAfter('2026-11-21T10:00:05.500Z', now)).toBe(5_500)
+  })
+  test('past dates mean now; garbage means nothing; absurd values are clamped', () => {
+    expect(parseRetryAfter('2020-01-01T00:00:00Z', now)).toBe(0)
+    expect(parseRetryAfter('soon', now)).toBeUndefined()
+    expect(parseRetryAfter('', now)).toBeUndefined()
+    expect(parseRetryAfter(null, now)).toBeUndefined()
+    expect(parseRetryAfter('-5', now)).toBeUndefined()
+    expect(parseRetryAfter('99999999', now)).toBe(24 * 60 * 60 * 1000)
+  })
+})
+
+describe('isRetryable', () => {
+  const http = (s: number) => new HoldfastError('HTTP', 'x', { httpStatus: s })
+  test('transient failures retry; credentials, context and 413 do not', () => {
+    for (const s of [404, 408, 409, 429, 500, 502, 503, 504]) expect(isRetryable(http(s))).toBe(true)
+    for (const s of [400, 401, 403, 413]) expect(isRetryable(http(s))).toBe(false)
+    for (const code of ['NETWORK', 'TIMEOUT', 'INVALID_RESPONSE', 'EMPTY_RESPONSE'] as const) expect(isRetryable(new HoldfastError(code, 'x'))).toBe(true)
+    for (const code of ['UNAUTHORIZED', 'INVALID_CONTEXT', 'BOOTSTRAP_INVALID'] as const) expect(isRetryable(new HoldfastError(code, 'x'))).toBe(false)
+  })
+})

@@ -1,0 +1,163 @@
+// Server-rendered bootstrap and build-time fallback (CONTRACT §5), and fetchBootstrap.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createClient, fetchBootstrap, type Bootstrap, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'kill', value: true, variant: 'on' }], '"srv"'))
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server.close()
+})
+
+function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  const logger = createTestLogger()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName: uniqueStorageName('boot'), logger, clock: createManualClock(), requestTimeoutMs: 300, ...options })
+  clients.push(client)
+  return { client, logger }
+}
+
+const bootstrap = (over: Partial<Bootstrap> = {}): Bootstrap => ({
+  context: { targetingKey: 'alice' },
+  flags: [{ key: 'kill', value: false, variant: 'off' }, { key: 'banner', value: { text: 'ssr' } }],
+  fetchedAt: Date.now() - 1000,
+  ...over,
+})
+
+describe('bootstrap', () => {
+  test('is applied synchronously inside createClient, before start', () => {
+    const { client } = make({ bootstrap: bootstrap() })
+    expect(client.getGate('kill', true)).toBe(false)
+    expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'ssr' }, source: 'bootstrap', stale: false })
+    expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'bootstrap' })
+    expect(server.requests).toHaveLength(0)
+  })
+
+  test('its ETag is sent as If-None-Match on the first request; a 304 confirms it', async () => {
+    server.always({ status: 304, headers: { ETag: '"boot"' } })
+    const { client } = make({ bootstrap: bootstrap({ etag: '"boot"' }) })
+    const status = await client.start()
+    expect(server.requests[0].headers['if-none-match']).toBe('"boot"')
+    expect(status).toMatchObject({ state: 'ready', source: 'network' })
+    expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'network' })
+  })
+
+  test('for another targetingKey it is ignored with BOOTSTRAP_CONTEXT_MISMATCH until the first success', async () => {
+    server.always('hang')
+    const { client, logger } = make({ bootstrap: bootstrap({ context: { targetingKey: 'mallory' } }) })
+    expect(client.getGate('kill', true)).toBe(true)
+    expect(client.getStatus()).toMatchObject({ state: 'loading', error: { code: 'BOOTSTRAP_CONTEXT_MISMATCH' } })
+    expect(logger.warnings.join()).toContain('[holdfast]')
+    await client.start()
+    expect(client.getStatus().error?.code).toBe('TIMEOUT')
+    server.always(flags([{ key: 'kill', value: true }]))
+    expect((await client.refresh()).error).toBeUndefined()
+  })
+
+  test.each([
+    ['null', null],
+    ['a string', '{"flags": []}'],
+    ['no flags', { context: { targetingKey: 'alice' }, fetchedAt: 1 }],
+    ['no context', { flags: [], fetchedAt: 1 }],
+    ['flags not an array', { context: { targetingKey: 'alice' }, flags: {}, fetchedAt: 1 }],
+  ])('a malformed one (%s) is ignored with BOOTSTRAP_INVALID and never throws', (_name, bad) => {
+    const { client } = make({ bootstrap: bad as never })
+    expect(client.getStatus()).toMatchObject({ state: 'loading', error: { code: 'BOOTSTRAP_INVALID' } })
+    expect(client.getGate('kill', true)).toBe(true)
+  })
+
+  test('unreadable entries are skipped and the rest applies', () => {
+    const { client } = make({ bootstrap: bootstrap({ flags: [{ nokey: true }, { key: 'kill', value: false }] as never }) })
+    expect(client.getGate('kill', true)).toBe(false)
+    expect(client.getStatus().error).toBeUndefined()
+  })
+})
+
+describe('fallback', () => {
+  const fallback: Bootstrap = { context: { targetingKey: 'anyone' }, flags: [{ key: 'kill', value: false }, { key: 'only-fallback', value: 'fb' }], fetchedAt: 0 }
+
+  test('serves a first visit with no network, for any user', async () => {
+    server.always({ status: 503, raw: '' })
+    const { client } = make({ fallback })
+    expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'fallback' })
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'stale', source: 'fallback' })
+    expect(client.getValue('only-fallback', 'd')).toBe('fb')
+  })
+
+  test('has the lowest precedence and is no longer used after a success', async () => {
+    server.always(flags([{ key: 'kill', value: true }]))
+    const { client } = make({ fallback, bootstrap: bootstrap() })
+    expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'bootstrap' })
+    expect(client.getDetails('only-fallback', 'd')).toMatchObject({ value: 'fb', source: 'fallback' })
+    await client.start()
+    expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network' })
+    expect(client.getDetails('only-fallback', 'd')).toMatchObject({ value: 'd', source: 'default' })
+  })
+})
+
+describe('bootstrap versus cache', () => {
+  test('the newer of the two wins per flag', async () => {
+    const name = uniqueStorageName('boot-cache')
+    server.always(flags([{ key: 'kill', value: true }, { key: 'banner', value: { text: 'cached' } }]))
+    const seed = make({ storageName: name }).client
+    await seed.start()
+    await seed.close()
+
+    server.always('hang')
+    // An old bootstrap (rendered before the cache was written) loses to the cache...
+    const old = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() - 60_000 }) }).client
+    await old.start()
+    expect(old.getDetails('banner', {})).toMatchObject({ value: { text: 'cached' }, source: 'cache' })
+    await old.close()
+    // ...and a fresh one wins over it.
+    const fresh = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() + 60_000 }) }).client
+    await fresh.start()
+    expect(fresh.getDetails('banner', {})).toMatchObject({ value: { text: 'ssr' }, source: 'bootstrap' })
+  })
+})
+
+describe('snapshot', () => {
+  test('round-trips into a bootstrap for the same user', async () => {
+    const { client } = make()
+    await client.start()
+    const snap = client.snapshot()
+    expect(snap).toMatchObject({ context: { targetingKey: 'alice' }, etag: '"srv"', flags: [{ key: 'kill', value: true, variant: 'on' }] })
+    const again = make({ bootstrap: JSON.parse(JSON.stringify(snap)) }).client
+    expect(again.getDetails('kill', false)).toMatchObject({ value: true, source: 'bootstrap' })
+  })
+})
+
+describe('fetchBootstrap', () => {
+  test('returns the snapshot with the ETag', async () => {
+    const result = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, headers: { 'X-API-Key': 'k' } })
+    expect(result).toMatchObject({ context: { targetingKey: 'alice' }, etag: '"srv"', flags: [{ key: 'kill', value: true }] })
+    expect(result!.fetchedAt).toBeTypeOf('number')
+    expect(server.requests[0].headers['x-api-key']).toBe('k')
+  })
+
+  test.each([
+    ['503', { status: 503, raw: '' }],
+    ['401', { status: 401, raw: '' }],
+    ['HTML', { status: 200, raw: '<html></html>', headers: { 'Content-Type': 'text/html' } }],
+    ['{}', { status: 200, body: {} }],
+    ['reset', 'reset'],
+    ['slow', 'hang'],
+  ] as const)('resolves null on %s, never rejects', async (_n, reply) => {
+    server.always(reply as never)
+    const started = Date.now()
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 200 })).toBeNull()
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  test('resolves null when the server does not exist or the input is unusable', async () => {
+    expect(await fetchBootstrap({ url: 'http://127.0.0.1:1', context: { targetingKey: 'a' } })).toBeNull()
+    const cyclic: Record<string, unknown> = { targetingKey: 'a' }
+    cyclic.self = cyclic
+    expect(await fetchBootstrap({ url: server.url, context: cyclic as never })).toBeNull()
+  })
+})

@@ -1,0 +1,226 @@
+// The last-known-good cache in IndexedDB (fake-indexeddb in Node; the e2e suite covers Chromium).
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createStore, entries, set, del } from 'idb-keyval'
+import { createClient, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'kill', value: false, variant: 'off' }, { key: 'banner', value: { text: 'hi' } }], '"e1"'))
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server.close()
+})
+
+function make(storageName: string, options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  const logger = createTestLogger()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice', email: 'alice@example.com' }, storageName, logger, clock: createManualClock(), requestTimeoutMs: 300, ...options })
+  clients.push(client)
+  return { client, logger }
+}
+
+async function dump(storageName: string) {
+  return entries(createStore(storageName, 'keyval'))
+}
+
+test('a second client on the same database serves cached values before the network answers', async () => {
+  const name = uniqueStorageName('cache')
+  const first = make(name).client
+  await first.start()
+  await first.close()
+
+  server.always('hang')
+  const { client } = make(name)
+  const status = await client.start()
+  expect(status).toMatchObject({ state: 'stale', source: 'cache', storage: 'indexeddb', error: { code: 'TIMEOUT' } })
+  expect(client.getGate('kill', true)).toBe(false)
+  expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'hi' }, source: 'cache', stale: true })
+})
+
+test('cached values are visible while the first request is still pending', async () => {
+  const name = uniqueStorageName('cache-pending')
+  const first = make(name).client
+  await first.start()
+  await first.close()
+
+  server.always({ ...flags([{ key: 'kill', value: true }]), delayMs: 200 } as never)
+  const { client } = make(name)
+  const started = client.start()
+  await new Promise<void>((resolve) => {
+    const off = client.subscribe(() => {
+      if (client.getStatus().source === 'cache') off(), resolve()
+    })
+  })
+  expect(client.getStatus().state).toBe('ready')
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+  await started
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network' })
+})
+
+test('the reloaded client sends the cached ETag and a 304 makes the cache fresh', async () => {
+  const name = uniqueStorageName('cache-etag')
+  const first = make(name).client
+  await first.start()
+  await first.close()
+  server.always({ status: 304, headers: { ETag: '"e1"' } })
+  const { client } = make(name)
+  const status = await client.start()
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"e1"')
+  expect(status).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'network', stale: false })
+})
+
+test('the persisted entry holds no raw targeting key or attributes', async () => {
+  const name = uniqueStorageName('cache-privacy')
+  const { client } = make(name)
+  await client.start()
+  await client.close()
+  const all = JSON.stringify(await dump(name))
+  expect(all).toContain('"banner"')
+  expect(all).not.toContain('alice')
+})
+
+test('only successful responses are written', async () => {
+  const name = uniqueStorageName('cache-success-only')
+  server.always({ status: 500, raw: '' })
+  const { client } = make(name, { bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'kill', value: true }], fetchedAt: Date.now() } })
+  await client.start()
+  await client.close()
+  expect(await dump(name)).toEqual([])
+})
+
+test('a corrupt, foreign or old-version entry is discarded with a warning', async () => {
+  const name = uniqueStorageName('cache-corrupt')
+  const seed = make(name).client
+  await seed.start()
+  await seed.close()
+  const store = createStore(name, 'keyval')
+  const [[key]] = (await entries(store)).filter(([k]) => String(k).startsWith('holdfast:flags:'))
+
+  for (const bad of ['garbage', { v: 99, flags: [], savedAt: 1 }, { v: 1, flags: 'nope', savedAt: 1 }, null]) {
+    await set(key, bad, store)
+    server.always('hang')
+    const { client, logger } = make(name)
+    const status = await client.start()
+    expect(status.state).toBe('error')
+    expect(client.getGate('kill', true)).toBe(true)
+    expect(logger.warnings.some((w) => w.includes('[holdfast]') && w.includes('cache'))).toBe(true)
+    await client.close()
+    expect((await entries(store)).some(([k]) => k === key)).toBe(false)
+  }
+  await del(key, store)
+})
+
+test('unreadable entries inside a valid cache record are skipped', async () => {
+  const name = uniqueStorageName('cache-entries')
+  const seed = make(name).client
+  await seed.start()
+  await seed.close()
+  const store = createStore(name, 'keyval')
+  const [[key, record]] = (await entries(store)).filter(([k]) => String(k).startsWith('holdfast:flags:'))
+  await set(key, { ...(record as object), flags: [{ nokey: 1 }, { key: 'kill', value: false }] }, store)
+  server.always('hang')
+  const { client } = make(name)
+  await client.start()
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+})
+
+test('without IndexedDB the client runs on memory and says so', async () => {
+  const saved = globalThis.indexedDB
+  // @ts-expect-error simulating a browser without IndexedDB
+  delete globalThis.indexedDB
+  try {
+    const { client } = make(uniqueStorageName('no-idb'))
+    expect(client.getStatus().storage).toBe('memory')
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'ready', storage: 'memory' })
+    expect(client.getGate('kill', true)).toBe(false)
+  } finally {
+    globalThis.indexedDB = saved
+  }
+})
+
+test('an IndexedDB that throws (private mode, blocked) falls back to memory', async () => {
+  const saved = indexedDB.open
+  indexedDB.open = () => {
+    throw new DOMException('The user denied permission to access the database.', 'SecurityError')
+  }
+  try {
+    const { client, logger } = make(uniqueStorageName('throwing-idb'))
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'ready', storage: 'memory' })
+    expect(client.getGate('kill', true)).toBe(false)
+    expect(logger.warnings.some((w) => w.includes('memory'))).toBe(true)
+  } finally {
+    indexedDB.open = saved
+  }
+})
+
+test('a custom storage whose writes fail (full disk) loses no value and reports STORAGE', async () => {
+  const failing: FlagStorage = {
+    get: async () => undefined,
+    set: async () => {
+      throw new DOMException('QuotaExceededError', 'QuotaExceededError')
+    },
+    del: async () => {},
+    keys: async () => [],
+  }
+  const { client } = make(uniqueStorageName('quota'), { storage: failing })
+  await client.start()
+  await new Promise((r) => setTimeout(r, 20))
+  expect(client.getStatus()).toMatchObject({ storage: 'memory', error: { code: 'STORAGE' } })
+  expect(client.getGate('kill', true)).toBe(false)
+  // The next success clears the error; values keep flowing.
+  await client.refresh()
+  expect(client.getStatus().error).toBeUndefined()
+  expect(client.getStatus().storage).toBe('memory')
+})
+
+test('the eleventh context evicts the least recently used', async () => {
+  const name = uniqueStorageName('lru')
+  const store = createStore(name, 'keyval')
+  const cacheKeys = async () => (await entries(store)).filter(([k]) => String(k).startsWith('holdfast:flags:')).length
+  const { client } = make(name, { context: { targetingKey: 'user-0' } })
+  await client.start()
+  for (let i = 1; i < 10; i++) await client.setContext({ targetingKey: `user-${i}` })
+  await new Promise((r) => setTimeout(r, 20))
+  expect(await cacheKeys()).toBe(10)
+  // user-0 is used again (read), so user-1 becomes the least recently used.
+  await client.close()
+  server.always('hang')
+  const reader = make(name, { context: { targetingKey: 'user-0' } }).client
+  await reader.start()
+  expect(reader.getStatus().source).toBe('cache')
+  await reader.close()
+  await new Promise((r) => setTimeout(r, 20))
+
+  server.always(flags([{ key: 'kill', value: false }]))
+  const writer = make(name, { context: { targetingKey: 'user-10' } }).client
+  await writer.start()
+  await new Promise((r) => setTimeout(r, 20))
+  expect(await cacheKeys()).toBe(10)
+  await writer.close()
+
+  server.always('hang')
+  for (const [user, cached] of [['user-0', true], ['user-1', false], ['user-2', true], ['user-10', true]] as const) {
+    const c = make(name, { context: { targetingKey: user } }).client
+    await c.start()
+    expect([user, c.getStatus().source]).toEqual([user, cached ? 'cache' : 'none'])
+    await c.close()
+  }
+})
+
+test('clearCache removes every persisted context', async () => {
+  const name = uniqueStorageName('clear')
+  const { client } = make(name)
+  await client.start()
+  await client.setContext({ targetingKey: 'bob' })
+  expect((await dump(name)).length).toBe(2)
+  await client.clearCache()
+  expect(await dump(name)).toEqual([])
+  // Values in memory stay until the app decides otherwise.
+  expect(client.getGate('kill', true)).toBe(false)
+})

@@ -1,0 +1,76 @@
+// Switching users: cached values at once, otherwise no flash of defaults, and late answers for
+// the previous user are discarded.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+let client: FlagClient
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName: uniqueStorageName('ctx'), logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+})
+afterEach(async () => {
+  await client.close()
+  await server.close()
+})
+
+test('without cached values the previous values stay visible and the state is loading until the new ones arrive', async () => {
+  server.always({ ...flags([{ key: 'plan', value: 'bob-plan' }]), delayMs: 100 } as never)
+  const seen: string[] = []
+  client.subscribeFlag('plan', () => seen.push(client.getValue('plan', 'DEFAULT')))
+  const switching = client.setContext({ targetingKey: 'bob' })
+  expect(client.getStatus().state).toBe('loading')
+  expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan')
+  expect(client.getContext().targetingKey).toBe('bob')
+  const status = await switching
+  expect(status.state).toBe('ready')
+  expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+  expect(seen).not.toContain('DEFAULT')
+})
+
+test('a user seen before shows their cached values at once', async () => {
+  server.always(flags([{ key: 'plan', value: 'bob-plan' }]))
+  await client.setContext({ targetingKey: 'bob' })
+  server.always('hang')
+  const back = client.setContext({ targetingKey: 'alice' })
+  expect(client.getDetails('plan', '')).toMatchObject({ value: 'alice-plan', source: 'cache' })
+  expect(client.getStatus().state).toBe('ready')
+  void back
+})
+
+test('a response for the old context is discarded; the old request is aborted', async () => {
+  server.next({ ...flags([{ key: 'plan', value: 'alice-late' }]), delayMs: 150 } as never)
+  server.always({ ...flags([{ key: 'plan', value: 'bob-plan' }]), delayMs: 10 } as never)
+  const stale = client.refresh()
+  await server.waitForRequests(2)
+  await client.setContext({ targetingKey: 'bob' })
+  await stale
+  await new Promise((r) => setTimeout(r, 200))
+  expect(client.getValue('plan', '')).toBe('bob-plan')
+  expect(server.requests.at(-1)!.body.context.targetingKey).toBe('bob')
+})
+
+test('a failure for a new user with nothing cached is an error, and the old values stay visible', async () => {
+  server.always({ status: 503, raw: '' })
+  const status = await client.setContext({ targetingKey: 'carol' })
+  expect(status.state).toBe('error')
+  expect(client.getDetails('plan', 'd')).toMatchObject({ value: 'alice-plan', stale: true })
+})
+
+test('the same context by value is not a switch', async () => {
+  const before = server.requests.length
+  await client.setContext({ targetingKey: 'alice' })
+  expect(server.requests.length).toBe(before)
+})
+
+test('an invalid context is refused with an error log, not a throw', async () => {
+  const logger = createTestLogger()
+  const c = createClient({ url: server.url, context: { targetingKey: 'x' }, storage: 'memory', logger })
+  await expect(c.setContext({} as never)).resolves.toBeDefined()
+  expect(logger.errors[0]).toContain('[holdfast]')
+  expect(c.getContext().targetingKey).toBe('x')
+  await c.close()
+})

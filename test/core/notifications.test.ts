@@ -1,0 +1,79 @@
+// Who is told what: flag listeners only about their flag, once per response, never for an
+// identical re-confirmation; global listeners for any value or status change.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+let client: FlagClient
+const entries = [{ key: 'a', value: 1 }, { key: 'b', value: 2 }, { key: 'c', value: 3 }]
+beforeEach(async () => {
+  server = await createFaultServer(flags(entries))
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('notify'), logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+})
+afterEach(async () => {
+  await client.close()
+  await server.close()
+})
+
+function count(key?: string) {
+  const calls = { n: 0 }
+  if (key) client.subscribeFlag(key, () => calls.n++)
+  else client.subscribe(() => calls.n++)
+  return calls
+}
+
+test('a change to one flag tells only that flag listener, once', async () => {
+  const a = count('a'), b = count('b'), c = count('c'), all = count()
+  server.always(flags([{ key: 'a', value: 1 }, { key: 'b', value: 20 }, { key: 'c', value: 3 }]))
+  await client.refresh()
+  expect([a.n, b.n, c.n, all.n]).toEqual([0, 1, 0, 1])
+})
+
+test('an identical re-confirmation tells no flag listener and does not move updatedAt', async () => {
+  const before = client.getDetails('a', 0)
+  const lastSuccess = client.getStatus().lastSuccessAt
+  const a = count('a'), all = count()
+  await new Promise((r) => setTimeout(r, 5))
+  await client.refresh()
+  expect(a.n).toBe(0)
+  expect(client.getDetails('a', 0)).toBe(before)
+  expect(client.getDetails('a', 0).updatedAt).toBe(before.updatedAt)
+  // The status did change: the values were confirmed later.
+  expect(client.getStatus().lastSuccessAt).toBeGreaterThan(lastSuccess!)
+  expect(all.n).toBe(1)
+})
+
+test('a failure tells every flag listener once (stale) and a recovery once more', async () => {
+  const a = count('a'), b = count('b'), all = count()
+  server.always({ status: 500, raw: '' })
+  await client.refresh()
+  await client.refresh() // a second failure changes nothing visible
+  expect([a.n, b.n]).toEqual([1, 1])
+  expect(all.n).toBe(1)
+  server.always(flags(entries))
+  await client.refresh()
+  expect([a.n, b.n]).toEqual([2, 2])
+})
+
+test('unsubscribe stops notifications; a throwing listener does not stop the others', async () => {
+  const logger = createTestLogger()
+  await client.close()
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('notify2'), logger, clock: createManualClock() })
+  await client.start()
+  const seen: string[] = []
+  client.subscribeFlag('a', () => {
+    throw new Error('app bug')
+  })
+  const off = client.subscribeFlag('a', () => seen.push('first'))
+  client.subscribeFlag('a', () => seen.push('second'))
+  server.always(flags([{ key: 'a', value: 9 }]))
+  await client.refresh()
+  off()
+  server.always(flags([{ key: 'a', value: 10 }]))
+  await client.refresh()
+  expect(seen).toEqual(['first', 'second', 'second'])
+  expect(logger.errors.some((m) => m.includes('[holdfast]'))).toBe(true)
+})

@@ -1,0 +1,95 @@
+// Responses that are valid but not whole: per-flag errors, FLAG_NOT_FOUND, entries without
+// values or optional fields, unknown reasons and codes, unreadable entries, odd flag keys.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+let client: FlagClient
+beforeEach(async () => {
+  server = await createFaultServer(flags([
+    { key: 'a', value: true, variant: 'on', reason: 'STATIC' },
+    { key: 'b', value: 'blue', variant: 'blue' },
+    { key: 'c', value: 1 },
+  ]))
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('partial'), logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+})
+afterEach(async () => {
+  await client.close()
+  await server.close()
+})
+
+test('per-flag errors keep the last known good value, stale, with the code; absent flags are kept stale', async () => {
+  server.always(flags([{ key: 'a', errorCode: 'PARSE_ERROR', errorDetails: 'bad rule' }, { key: 'b', value: 'green' }]))
+  const status = await client.refresh()
+  expect(status.state).toBe('ready')
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, variant: 'on', stale: true, errorCode: 'PARSE_ERROR', source: 'network' })
+  expect(client.getDetails('b', '')).toMatchObject({ value: 'green', stale: false })
+  expect(client.getDetails('c', 0)).toMatchObject({ value: 1, stale: true })
+})
+
+test('a per-flag error with no previous value gives the default with that code', async () => {
+  server.always(flags([{ key: 'a', value: true }, { key: 'b', value: 'blue' }, { key: 'c', value: 1 }, { key: 'new', errorCode: 'TARGETING_KEY_MISSING' }]))
+  await client.refresh()
+  expect(client.getDetails('new', 'dflt')).toMatchObject({ value: 'dflt', errorCode: 'TARGETING_KEY_MISSING', source: 'default' })
+})
+
+test('FLAG_NOT_FOUND in bulk removes that flag', async () => {
+  server.always(flags([{ key: 'a', errorCode: 'FLAG_NOT_FOUND' }, { key: 'b', value: 'blue' }, { key: 'c', value: 1 }]))
+  await client.refresh()
+  expect(client.getDetails('a', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  expect(client.getValue('b', '')).toBe('blue')
+})
+
+test('a clean response removes flags it no longer lists', async () => {
+  server.always(flags([{ key: 'a', value: true }]))
+  await client.refresh()
+  expect(client.getDetails('b', 'x')).toMatchObject({ value: 'x', source: 'default' })
+})
+
+test('entries without value or optional fields are valid; unknown reasons and codes pass through', async () => {
+  server.always(flags([
+    { key: 'a' },
+    { key: 'b', value: null, reason: 'SOMETHING_NEW' },
+    { key: 'c', value: 2, reason: 'SPLIT', metadata: { owner: 'team-x', weight: 3, on: true } },
+    { key: 'd', errorCode: 'VENDOR_SPECIFIC' },
+  ]))
+  await client.refresh()
+  expect(client.getDetails('a', true)).toMatchObject({ value: true, source: 'network' })
+  expect(client.getDetails('b', 'mine')).toMatchObject({ value: 'mine', reason: 'SOMETHING_NEW' })
+  expect(client.getDetails('c', 0)).toMatchObject({ value: 2, reason: 'SPLIT', metadata: { owner: 'team-x', weight: 3, on: true } })
+  expect(client.getDetails('d', 'x')).toMatchObject({ errorCode: 'VENDOR_SPECIFIC' })
+})
+
+test('an unreadable entry is skipped, not fatal, and makes the response partial', async () => {
+  server.always(flags([{ value: 'no key' }, 42, null, { key: 7 }, { key: 'a', value: false }]))
+  const status = await client.refresh()
+  expect(status.state).toBe('ready')
+  expect(client.getGate('a', true)).toBe(false)
+  // Partial: flags it did not list are kept (stale), since one of the unreadable entries may be them.
+  expect(client.getDetails('b', '')).toMatchObject({ value: 'blue', stale: true })
+})
+
+test('fields of the wrong type are dropped, not fatal', async () => {
+  server.always(flags([{ key: 'a', value: true, reason: 5, variant: {}, metadata: 'x' }, { key: 'b', value: 'blue' }, { key: 'c', value: 1 }]))
+  await client.refresh()
+  const d = client.getDetails('a', false)
+  expect(d.value).toBe(true)
+  expect(d.reason).toBeUndefined()
+  expect(d.variant).toBeUndefined()
+})
+
+test('flags named __proto__ and constructor over the wire', async () => {
+  server.always({ status: 200, raw: '{"flags":[{"key":"__proto__","value":true},{"key":"constructor","value":{"x":1}}]}', headers: { 'Content-Type': 'application/json' } })
+  await client.refresh()
+  expect(client.getGate('__proto__')).toBe(true)
+  expect(client.getConfig('constructor')).toEqual({ x: 1 })
+  expect(client.snapshot().flags.map((f) => f.key).sort()).toEqual(['__proto__', 'constructor'])
+})
+
+test('response metadata and extra top-level fields are tolerated', async () => {
+  server.always({ status: 200, body: { flags: [{ key: 'a', value: true }], metadata: { version: 3 }, extra: [1] } })
+  expect((await client.refresh()).state).toBe('ready')
+})

@@ -1,0 +1,82 @@
+// What the client sends: the OFREP request, configured headers, If-None-Match only for the same
+// full context, and what a 304 means.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+let client: FlagClient
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'a', value: true }], '"v1"'))
+})
+afterEach(async () => {
+  await client?.close()
+  await server.close()
+})
+
+test('posts the context to the OFREP bulk endpoint with configured headers', async () => {
+  let calls = 0
+  client = createClient({
+    url: `${server.url}/`,
+    context: { targetingKey: 'u1', plan: 'pro', nested: { b: 2, a: 1 } },
+    headers: () => ({ Authorization: `Bearer token-${++calls}`, 'X-API-Key': 'k' }),
+    storageName: uniqueStorageName('proto'),
+    logger: createTestLogger(),
+  })
+  await client.start()
+  await client.refresh()
+  const [first, second] = server.requests
+  expect(first.method).toBe('POST')
+  expect(first.path).toBe('/ofrep/v1/evaluate/flags')
+  expect(first.headers['content-type']).toBe('application/json')
+  expect(first.body).toEqual({ context: { targetingKey: 'u1', plan: 'pro', nested: { b: 2, a: 1 } } })
+  expect(first.headers.authorization).toBe('Bearer token-1')
+  expect(second.headers.authorization).toBe('Bearer token-2')
+  expect(first.headers['x-api-key']).toBe('k')
+})
+
+test('If-None-Match is sent for the same context, and 304 confirms every held flag', async () => {
+  const clock = createManualClock()
+  client = createClient({ url: server.url, context: { targetingKey: 'u1' }, storageName: uniqueStorageName('etag'), logger: createTestLogger(), clock })
+  await client.start()
+  expect(server.requests[0].headers['if-none-match']).toBeUndefined()
+  const updatedAt = client.getDetails('a', false).updatedAt
+
+  server.always({ status: 503, raw: '' })
+  await client.refresh()
+  expect(client.getDetails('a', false).stale).toBe(true)
+
+  server.always({ status: 304, headers: { ETag: '"v1"' } })
+  const status = await client.refresh()
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"v1"')
+  expect(status).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: false, source: 'network', updatedAt })
+})
+
+test('no If-None-Match after the context changes, even for the same targetingKey', async () => {
+  client = createClient({ url: server.url, context: { targetingKey: 'u1', plan: 'free' }, storageName: uniqueStorageName('etag2'), logger: createTestLogger() })
+  await client.start()
+  await client.setContext({ targetingKey: 'u1', plan: 'pro' })
+  expect(server.requests).toHaveLength(2)
+  expect(server.requests[1].headers['if-none-match']).toBeUndefined()
+  // Same context in another key order: the ETag applies again.
+  await client.refresh()
+  expect(server.requests[2].headers['if-none-match']).toBe('"v1"')
+})
+
+test('one request in flight: concurrent refreshes share it', async () => {
+  server.always({ ...flags([{ key: 'a', value: true }]), delayMs: 100 } as never)
+  client = createClient({ url: server.url, context: { targetingKey: 'u1' }, storageName: uniqueStorageName('inflight'), logger: createTestLogger() })
+  const results = await Promise.all([client.start(), client.refresh(), client.refresh()])
+  expect(server.requests).toHaveLength(1)
+  expect(results.every((s) => s.state === 'ready')).toBe(true)
+})
+
+test('a server that is not there at all', async () => {
+  await server.close()
+  client = createClient({ url: server.url, context: { targetingKey: 'u1' }, storageName: uniqueStorageName('down'), logger: createTestLogger(), clock: createManualClock() })
+  const status = await client.start()
+  expect(status).toMatchObject({ state: 'error', error: { code: 'NETWORK' } })
+  server = await createFaultServer()
+})

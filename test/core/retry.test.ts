@@ -1,0 +1,138 @@
+// When the client asks again: backoff after transient failures, Retry-After in all three forms,
+// no automatic retry of a rejected context, no loop on bad credentials, polling.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName, type ManualClock } from '../support/clock'
+
+let server: FaultServer
+let client: FlagClient
+let clock: ManualClock
+const good = flags([{ key: 'a', value: true }])
+beforeEach(async () => {
+  server = await createFaultServer(good)
+  clock = createManualClock()
+})
+afterEach(async () => {
+  await client?.close()
+  await server.close()
+})
+
+function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('retry'), logger: createTestLogger(), clock, random: () => 0.5, requestTimeoutMs: 300, ...options })
+  return client
+}
+
+/** Fires the pending retry and waits for the request it makes to settle. */
+async function fireRetry() {
+  const delay = clock.fireNext()
+  await client.refresh().catch(() => {}) // joins the in-flight request
+  return delay
+}
+
+test('transient failures retry with capped exponential backoff and jitter until they succeed', async () => {
+  server.always({ status: 503, raw: '' })
+  make()
+  await client.start()
+  const delays: (number | undefined)[] = []
+  for (let i = 0; i < 9; i++) {
+    delays.push(clock.pending()[0])
+    await fireRetry()
+  }
+  expect(delays).toEqual([750, 1500, 3000, 6000, 12000, 24000, 45000, 45000, 45000])
+  expect(server.requests).toHaveLength(10)
+  server.always(good)
+  await fireRetry()
+  expect(client.getStatus().state).toBe('ready')
+  expect(clock.pending()).toEqual([])
+})
+
+test.each([
+  ['delta-seconds', () => '7', 7000],
+  ['HTTP-date', () => new Date(Math.ceil(Date.now() / 1000) * 1000 + 9000).toUTCString(), 9000],
+  ['ISO 8601', () => new Date(Date.now() + 11_000).toISOString(), 11_000],
+])('Retry-After as %s is honoured, and refresh() does not jump it', async (_name, header, expected) => {
+  make()
+  await client.start()
+  server.always({ status: 429, raw: '', headers: { 'Retry-After': header() } })
+  await client.refresh()
+  const [delay] = clock.pending()
+  expect(Math.abs(delay - expected)).toBeLessThanOrEqual(1000)
+  const before = server.requests.length
+  const status = await client.refresh()
+  expect(server.requests.length).toBe(before)
+  expect(status.state).toBe('stale')
+  server.always(good)
+  await fireRetry()
+  expect(server.requests.length).toBe(before + 1)
+  expect(client.getStatus().state).toBe('ready')
+})
+
+test('after a 400 the context is not retried automatically; refresh and setContext still try', async () => {
+  make({ refreshIntervalMs: 1000 })
+  await client.start()
+  server.always({ status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: 'bad email' } })
+  const status = await client.refresh()
+  expect(status).toMatchObject({ state: 'error', error: { code: 'INVALID_CONTEXT', httpStatus: 400 } })
+  expect(status.error!.message).toContain('bad email')
+  const count = server.requests.length
+  for (let i = 0; i < 5; i++) clock.advance(1000)
+  await new Promise((r) => setTimeout(r, 30))
+  expect(server.requests.length).toBe(count)
+  await client.refresh()
+  expect(server.requests.length).toBe(count + 1)
+  server.always(good)
+  expect((await client.setContext({ targetingKey: 'other' })).state).toBe('ready')
+})
+
+test('after a 401 the client waits for the next trigger instead of looping', async () => {
+  make()
+  await client.start()
+  server.always({ status: 401, raw: '' })
+  await client.refresh()
+  expect(clock.pending()).toEqual([])
+  expect(client.getGate('a')).toBe(true)
+  expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
+})
+
+test('clearCacheOnUnauthorized drops held and persisted values on 401', async () => {
+  const name = uniqueStorageName('unauth')
+  make({ storageName: name, clearCacheOnUnauthorized: true })
+  await client.start()
+  server.always({ status: 403, raw: '' })
+  await client.refresh()
+  expect(client.getDetails('a', false)).toMatchObject({ value: false, source: 'default' })
+  await client.close()
+  server.always('hang')
+  make({ storageName: name })
+  await client.start()
+  expect(client.getStatus().source).toBe('none')
+})
+
+test('polling refetches every refreshIntervalMs and a failure switches to backoff', async () => {
+  make({ refreshIntervalMs: 30_000 })
+  await client.start()
+  expect(clock.pending()).toEqual([30_000])
+  clock.advance(30_000)
+  await client.refresh()
+  expect(server.requests).toHaveLength(2)
+  server.always({ status: 500, raw: '' })
+  clock.advance(30_000)
+  await client.refresh()
+  expect(clock.pending()).toEqual([750])
+  server.always(good)
+  await fireRetry()
+  expect(clock.pending()).toEqual([30_000])
+})
+
+test('close stops every timer and later calls do nothing', async () => {
+  server.always({ status: 500, raw: '' })
+  make({ refreshIntervalMs: 1000 })
+  await client.start()
+  await client.close()
+  await client.close()
+  expect(clock.pending()).toEqual([])
+  const count = server.requests.length
+  await client.refresh()
+  expect(server.requests.length).toBe(count)
+})

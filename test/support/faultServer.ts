@@ -1,0 +1,102 @@
+// A real OFREP server on 127.0.0.1 that each test scripts: any status, headers, body, a delay,
+// a dropped connection or a hang. Replies queued with `next()` are used once, in order; after
+// them `always()` answers. Every request is recorded so tests can assert what the client sent.
+import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+export type Reply =
+  | { status?: number; body?: unknown; raw?: string; headers?: Record<string, string>; delayMs?: number }
+  | 'reset'
+  | 'hang'
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  headers: IncomingHttpHeaders
+  body: any
+}
+
+export interface FaultServer {
+  url: string
+  requests: RecordedRequest[]
+  /** Queue one-off replies, used in order before the standing one. */
+  next(...replies: Reply[]): void
+  /** The standing reply. */
+  always(reply: Reply): void
+  /** Resolves when `count` requests have arrived in total. */
+  waitForRequests(count: number, timeoutMs?: number): Promise<void>
+  close(): Promise<void>
+}
+
+/** The standard 200: `{flags: [...]}` as JSON with an ETag. */
+export function flags(entries: unknown[], etag?: string): Reply {
+  return { status: 200, body: { flags: entries }, headers: etag ? { ETag: etag } : {} }
+}
+
+export async function createFaultServer(initial: Reply = flags([])): Promise<FaultServer> {
+  const queue: Reply[] = []
+  let standing = initial
+  const requests: RecordedRequest[] = []
+  const sockets = new Set<Socket>()
+  const hanging = new Set<ServerResponse>()
+  const waiters: { count: number; resolve: () => void }[] = []
+
+  const server = createServer((req, res) => {
+    let text = ''
+    req.on('data', (chunk) => (text += chunk))
+    req.on('end', () => {
+      let body: unknown = text
+      try {
+        body = text ? JSON.parse(text) : undefined
+      } catch {}
+      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body })
+      for (const w of waiters.filter((w) => requests.length >= w.count)) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve()
+      }
+      const reply = queue.length > 0 ? queue.shift()! : standing
+      send(reply, res)
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+
+  function send(reply: Reply, res: ServerResponse) {
+    if (reply === 'reset') return void res.socket?.destroy()
+    if (reply === 'hang') return void hanging.add(res)
+    const write = () => {
+      if (res.destroyed) return
+      const raw = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))
+      const headers: Record<string, string> = { ...reply.headers }
+      if (!Object.keys(headers).some((h) => h.toLowerCase() === 'content-type') && reply.raw === undefined && reply.body !== undefined)
+        headers['Content-Type'] = 'application/json'
+      res.writeHead(reply.status ?? 200, headers)
+      res.end(raw)
+    }
+    if (reply.delayMs) setTimeout(write, reply.delayMs)
+    else write()
+  }
+
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    next: (...replies) => void queue.push(...replies),
+    always: (reply) => void (standing = reply),
+    waitForRequests(count, timeoutMs = 5000) {
+      if (requests.length >= count) return Promise.resolve()
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`expected ${count} requests, got ${requests.length}`)), timeoutMs)
+        waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) })
+      })
+    },
+    close() {
+      for (const res of hanging) res.destroy()
+      for (const socket of sockets) socket.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createStore, entries, set, del } from 'idb-keyval'
 import { createClient, type FlagClient, type FlagStorage } from '@holdfast/core'
-import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
 let server: FaultServer
@@ -46,7 +46,7 @@ test('cached values are visible while the first request is still pending', async
   await first.start()
   await first.close()
 
-  server.always({ ...flags([{ key: 'kill', value: true }]), delayMs: 200 } as never)
+  server.always(delayed(flags([{ key: 'kill', value: true }]), 200))
   const { client } = make(name)
   const started = client.start()
   await new Promise<void>((resolve) => {

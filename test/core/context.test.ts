@@ -2,7 +2,7 @@
 // the previous user are discarded.
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
-import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
 let server: FaultServer
@@ -18,7 +18,7 @@ afterEach(async () => {
 })
 
 test('without cached values the previous values stay visible and the state is loading until the new ones arrive', async () => {
-  server.always({ ...flags([{ key: 'plan', value: 'bob-plan' }]), delayMs: 100 } as never)
+  server.always(delayed(flags([{ key: 'plan', value: 'bob-plan' }]), 100))
   const seen: string[] = []
   client.subscribeFlag('plan', () => seen.push(client.getValue('plan', 'DEFAULT')))
   const switching = client.setContext({ targetingKey: 'bob' })
@@ -42,8 +42,8 @@ test('a user seen before shows their cached values at once', async () => {
 })
 
 test('a response for the old context is discarded; the old request is aborted', async () => {
-  server.next({ ...flags([{ key: 'plan', value: 'alice-late' }]), delayMs: 150 } as never)
-  server.always({ ...flags([{ key: 'plan', value: 'bob-plan' }]), delayMs: 10 } as never)
+  server.next(delayed(flags([{ key: 'plan', value: 'alice-late' }]), 150))
+  server.always(delayed(flags([{ key: 'plan', value: 'bob-plan' }]), 10))
   const stale = client.refresh()
   await server.waitForRequests(2)
   await client.setContext({ targetingKey: 'bob' })

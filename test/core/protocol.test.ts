@@ -2,7 +2,7 @@
 // full context, and what a 304 means.
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
-import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
 let server: FaultServer
@@ -66,7 +66,7 @@ test('no If-None-Match after the context changes, even for the same targetingKey
 })
 
 test('one request in flight: concurrent refreshes share it', async () => {
-  server.always({ ...flags([{ key: 'a', value: true }]), delayMs: 100 } as never)
+  server.always(delayed(flags([{ key: 'a', value: true }]), 100))
   client = createClient({ url: server.url, context: { targetingKey: 'u1' }, storageName: uniqueStorageName('inflight'), logger: createTestLogger() })
   const results = await Promise.all([client.start(), client.refresh(), client.refresh()])
   expect(server.requests).toHaveLength(1)

@@ -28,9 +28,16 @@ export interface FaultServer {
   close(): Promise<void>
 }
 
+type HttpReply = Exclude<Reply, 'reset' | 'hang'>
+
 /** The standard 200: `{flags: [...]}` as JSON with an ETag. */
-export function flags(entries: unknown[], etag?: string): Reply {
+export function flags(entries: unknown[], etag?: string): HttpReply {
   return { status: 200, body: { flags: entries }, headers: etag ? { ETag: etag } : {} }
+}
+
+/** The same reply, sent after `ms`. */
+export function delayed(reply: HttpReply, ms: number): HttpReply {
+  return { ...reply, delayMs: ms }
 }
 
 export async function createFaultServer(initial: Reply = flags([])): Promise<FaultServer> {

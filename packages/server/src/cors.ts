@@ -1,0 +1,42 @@
+import type { IncomingMessage } from 'node:http'
+
+/** Request headers a browser client needs: JSON, both API-key forms and ETag revalidation. */
+const BASE_ALLOWED_HEADERS = ['Content-Type', 'Authorization', 'X-API-Key', 'If-None-Match']
+
+/** How long a browser may cache a preflight answer: 10 minutes (Chromium caps it at 2 hours). */
+export const PREFLIGHT_MAX_AGE_SECONDS = 600
+
+/**
+ * CORS headers for every response. `origin` undefined means any origin (`*`); a named origin is
+ * sent as is, with `Vary: Origin` so shared caches do not hand it to other origins. `ETag` and
+ * `Retry-After` are exposed because a browser hides every non-safelisted header from script.
+ */
+export function corsHeaders(origin: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = {
+    'Access-Control-Allow-Origin': origin ?? '*',
+    'Access-Control-Expose-Headers': 'ETag, Retry-After',
+  }
+  if (origin) headers['Vary'] = 'Origin'
+  return headers
+}
+
+/**
+ * Headers for a preflight (OPTIONS) answer. Whatever headers the browser asks for are allowed on
+ * top of the base list, so a client that adds its own (a tracing header, say) is not blocked.
+ */
+export function preflightHeaders(req: IncomingMessage, origin: string | undefined): Record<string, string> {
+  const requested = String(req.headers['access-control-request-headers'] ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter(Boolean)
+  const allowed = [...BASE_ALLOWED_HEADERS]
+  for (const header of requested) {
+    if (!allowed.some((a) => a.toLowerCase() === header.toLowerCase())) allowed.push(header)
+  }
+  const headers = corsHeaders(origin)
+  headers['Access-Control-Allow-Methods'] = 'GET, POST, OPTIONS'
+  headers['Access-Control-Allow-Headers'] = allowed.join(', ')
+  headers['Access-Control-Max-Age'] = String(PREFLIGHT_MAX_AGE_SECONDS)
+  headers['Vary'] = origin ? 'Origin, Access-Control-Request-Headers' : 'Access-Control-Request-Headers'
+  return headers
+}

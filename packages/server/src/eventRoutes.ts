@@ -1,0 +1,36 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { readEventBatch, type EventSink } from './eventSink'
+import { readBody, sendJson } from './http'
+import { answerBodyFailure } from './ofrepRoutes'
+import type { OutageControl } from './outage'
+
+/**
+ * `POST /holdfast/v1/events` (CONTRACT §2.2): validates the batch, stores events whose `id` is new,
+ * and answers `202 {"accepted": n, "duplicates": m}` once they are written. A batch with any
+ * invalid event is refused whole with 400; a failed write is a 500 the client will retry.
+ */
+export async function handleEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: { sink: EventSink; outage?: OutageControl },
+): Promise<void> {
+  if (deps.outage?.get().events) {
+    const retryAfter = deps.outage.get().retryAfter
+    return sendJson(res, 503, { errorDetails: 'simulated outage (demo controls)' }, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
+  }
+  const body = await readBody(req)
+  if (!body.ok) return answerBodyFailure(res, body.reason)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body.text)
+  } catch {
+    return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
+  }
+  const batch = readEventBatch(parsed)
+  if (!batch.ok) return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
+  try {
+    sendJson(res, 202, await deps.sink.accept(batch.events))
+  } catch {
+    sendJson(res, 500, { errorDetails: 'the events could not be stored; retry later' })
+  }
+}

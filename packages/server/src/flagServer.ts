@@ -1,0 +1,140 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { resolve } from 'node:path'
+import { createEventSink, type ReceivedEvent } from './eventSink'
+import type { FlagdDefinitions } from './flagDefinitions'
+import { createFlagSource } from './flagSource'
+import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
+import { createOutageControl, type OutageState } from './outage'
+import { createRequestHandler } from './requestHandler'
+
+/** Options of {@link createFlagServer}. */
+export interface FlagServerOptions {
+  /**
+   * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
+   * 2 s, invalid ones are refused and logged) or a definitions object. Required.
+   */
+  flags: string | FlagdDefinitions
+  /** TCP port. Default 8787; 0 picks a free one (read it back from `port` or `url`). */
+  port?: number
+  /** Interface to bind. Default `127.0.0.1`, so nothing outside this machine can reach it. */
+  host?: string
+  /** JSON Lines file that accepted events are appended to and deduplicated against across restarts. Default: none (events kept in memory only). */
+  eventsFile?: string
+  /** When set, every route except `OPTIONS` and `/healthz` needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. */
+  apiKey?: string
+  /** The single origin allowed by CORS. Default: any origin (`*`). */
+  corsOrigin?: string
+  /** Enables `/demo/outage` and `/demo/reset-events` for simulating failures. Default false (those routes are 404). */
+  demoControls?: boolean
+  /**
+   * Validate flag files against flagd's JSON schema and refuse any that fail. Default true. With
+   * false, schema problems are warned about and a flag with a broken rule answers a per-flag
+   * `PARSE_ERROR`, as flagd does; broken JSON or structure is refused either way.
+   */
+  strictValidation?: boolean
+  /** Where reloads, refused edits and failures are reported (prefixed `[holdfast-server]`). Default: the console. */
+  logger?: ServerLogger
+}
+
+/** A running server, returned by {@link createFlagServer}. */
+export interface FlagServer {
+  /** Base URL for clients, e.g. `http://127.0.0.1:8787` (no trailing slash). */
+  url: string
+  /** The port actually bound. */
+  port: number
+  /** The interface bound. */
+  host: string
+  /** Every accepted event, oldest first, including those read back from `eventsFile`. */
+  events(): ReceivedEvent[]
+  /** Forgets every event (and empties `eventsFile`). */
+  resetEvents(): Promise<void>
+  /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. */
+  setFlags(definitions: FlagdDefinitions): void
+  /** Re-reads the flags file now instead of waiting for the watcher; resolves true if it was applied. */
+  reloadFlags(): Promise<boolean>
+  /** The simulated outage (see `OutageState`); undefined without `demoControls`. */
+  outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
+  /** Stops listening, ends every open connection (held `hang` requests included) and stops watching. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Default port of {@link createFlagServer} and the CLI. */
+export const DEFAULT_PORT = 8787
+
+/** Default interface of {@link createFlagServer} and the CLI. */
+export const DEFAULT_HOST = '127.0.0.1'
+
+/**
+ * Starts a reference OFREP flag server with a Holdfast events sink (CONTRACT §8). Resolves once it
+ * listens, with the flags loaded; rejects when the initial flags are missing or invalid, or the
+ * port is taken.
+ */
+export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
+  const log = prefixLogger(options.logger ?? consoleLogger)
+  const host = options.host ?? DEFAULT_HOST
+  const flags = createFlagSource({
+    flags: typeof options.flags === 'string' ? resolve(options.flags) : options.flags,
+    strictValidation: options.strictValidation ?? true,
+    log,
+  })
+  const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
+  const outage = options.demoControls ? createOutageControl() : undefined
+  let closing: Promise<void> | undefined
+
+  await flags.open()
+  try {
+    await sink.open()
+  } catch (error) {
+    flags.close()
+    throw error
+  }
+
+  const server = createServer(
+    createRequestHandler({ flags, sink, outage, apiKey: options.apiKey, corsOrigin: options.corsOrigin, log, isClosing: () => closing !== undefined }),
+  )
+  try {
+    await new Promise<void>((done, fail) => {
+      server.once('error', fail)
+      server.listen(options.port ?? DEFAULT_PORT, host, () => {
+        server.off('error', fail)
+        done()
+      })
+    })
+  } catch (error) {
+    flags.close()
+    throw error
+  }
+  const port = (server.address() as AddressInfo).port
+
+  return {
+    url: `http://${urlHost(host)}:${port}`,
+    port,
+    host,
+    events: () => sink.list(),
+    resetEvents: () => sink.reset(),
+    setFlags: (definitions) => flags.set(definitions),
+    reloadFlags: () => flags.reload(),
+    outage: outage && { get: outage.get, set: outage.set },
+    close() {
+      closing ??= (async () => {
+        flags.close()
+        const stopped = new Promise<void>((done) => server.close(() => done()))
+        // server.close() only stops accepting; idle keep-alive sockets and held requests would keep
+        // it open until clients give up, so end them now.
+        server.closeAllConnections()
+        outage?.release()
+        await stopped
+        await sink.close()
+      })()
+      return closing
+    },
+  }
+}
+
+// A wildcard bind is reachable on loopback; an IPv6 literal needs brackets in a URL.
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
+}

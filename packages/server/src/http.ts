@@ -1,0 +1,85 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** The largest request body the server reads: 1 MiB (1,048,576 bytes). Larger ones get 413. */
+export const MAX_BODY_BYTES = 1_048_576
+
+/** A request body read with a size cap. */
+export type BodyResult = { ok: true; text: string } | { ok: false; reason: 'too-large' | 'aborted' }
+
+/**
+ * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` nothing more is
+ * kept: the rest is read and dropped, so the client still gets to read our 413 (closing a socket
+ * with unread data makes the kernel send RST, and clients then report a reset, not the status).
+ */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    let settled = false
+    const settle = (result: BodyResult) => {
+      if (!settled) {
+        settled = true
+        resolve(result)
+      }
+    }
+    const declared = Number(req.headers['content-length'])
+    if (declared > limit) {
+      req.resume()
+      settle({ ok: false, reason: 'too-large' })
+      return
+    }
+    let chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return
+      size += chunk.length
+      if (size > limit) {
+        chunks = []
+        settle({ ok: false, reason: 'too-large' })
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') }))
+    req.on('error', () => settle({ ok: false, reason: 'aborted' }))
+    req.on('close', () => settle({ ok: false, reason: 'aborted' }))
+  })
+}
+
+/** True when nothing more can be sent (the client left, the server closed, or we already answered). */
+export function isGone(res: ServerResponse): boolean {
+  return res.writableEnded || res.destroyed
+}
+
+/** Sends a JSON body with `Content-Type: application/json`. Extra headers go on top. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendText(res, status, JSON.stringify(body), 'application/json; charset=utf-8', headers)
+}
+
+/** Sends a text body with the given content type. Does nothing when the response is gone. */
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  if (isGone(res)) return
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), ...headers })
+  res.end(text)
+}
+
+/** Sends a status with no body (204, 304). */
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  if (isGone(res)) return
+  res.writeHead(status, headers)
+  res.end()
+}
+
+/** A strong ETag for a response body: a quoted SHA-1 of its exact bytes, base64url. */
+export function etagOf(body: string): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
+/**
+ * Whether an `If-None-Match` header names `etag`. Handles lists and the weak `W/` prefix (weak
+ * comparison is what RFC 9110 prescribes for If-None-Match); `*` is ignored because it asks
+ * "does anything exist", which is not a cache revalidation.
+ */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+}

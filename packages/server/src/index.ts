@@ -1,0 +1,11 @@
+// The public API of @holdfast/server. Everything else in src/ is internal.
+export { createFlagServer, DEFAULT_HOST, DEFAULT_PORT } from './flagServer'
+export type { FlagServer, FlagServerOptions } from './flagServer'
+export type { FlagdDefinitions, FlagdFlag, FlagMetadata, JsonValue } from './flagDefinitions'
+export type { OfrepBulkResponse, OfrepEntry, OfrepFailure, OfrepSuccess } from './evaluate'
+export type { ReceivedEvent, AcceptResult } from './eventSink'
+export { OUTAGE_MODES } from './outage'
+export type { OutageMode, OutageState } from './outage'
+export { consoleLogger, silentLogger } from './logger'
+export type { ServerLogger } from './logger'
+export { MAX_BODY_BYTES } from './http'

@@ -1,0 +1,123 @@
+// The holdfast-server command, run as a user runs it, serving the demo's own flag file.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it } from 'vitest'
+import { flagsByKey, post, tempDir } from './helpers'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const SOURCE_BIN = ['--import', 'tsx', 'packages/server/src/bin.ts']
+const BUILT_BIN = join(root, 'packages/server/dist/bin.js')
+const children: ChildProcess[] = []
+
+afterEach(() => {
+  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+})
+
+interface Run {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
+  return { child, output: () => output, exited }
+}
+
+/** Waits for the "serving ... at URL" line and returns the URL. */
+async function urlOf(server: Run, timeoutMs = 15_000): Promise<string> {
+  const started = Date.now()
+  while (Date.now() - started < timeoutMs) {
+    const match = server.output().match(/serving .* at (http:\/\/\S+)/)
+    if (match) return match[1]
+    if (server.child.exitCode !== null) throw new Error(`exited early:\n${server.output()}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`no URL printed:\n${server.output()}`)
+}
+
+describe('holdfast-server CLI', () => {
+  it('serves the demo flags, prints its URL and stops cleanly on SIGTERM', async () => {
+    const server = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'])
+    const url = await urlOf(server)
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+
+    // The demo's flags behave as the demo script tells the audience.
+    const evaluate = async (context: Record<string, unknown>) =>
+      flagsByKey(await post(`${url}/ofrep/v1/evaluate/flags`, { context }))
+    const anon = await evaluate({ targetingKey: 'visitor-1' })
+    expect(anon['checkout-kill-switch']).toMatchObject({ value: false })
+    expect(anon['banner-config'].value).toEqual({ text: expect.any(String), color: expect.any(String) })
+    expect(anon['beta-dashboard']).toMatchObject({ value: false })
+    expect(typeof anon['checkout-button-text'].value).toBe('string')
+    expect(typeof anon['free-shipping-threshold'].value).toBe('number')
+    expect((await evaluate({ targetingKey: 'v2', email: 'dana@example.com' }))['beta-dashboard']).toMatchObject({ value: true })
+    expect((await evaluate({ targetingKey: 'v3', plan: 'pro' }))['beta-dashboard']).toMatchObject({ value: true })
+    const rollout = await Promise.all(Array.from({ length: 60 }, async (_, i) => (await evaluate({ targetingKey: `visitor-${i}` }))['new-checkout'].value))
+    expect(new Set(rollout)).toEqual(new Set([true, false]))
+
+    server.child.kill('SIGTERM')
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow()
+  })
+
+  it('passes --api-key, --events-file, --cors-origin and --demo-controls through', async () => {
+    const events = join(await tempDir(), 'events.jsonl')
+    const server = run([
+      ...SOURCE_BIN,
+      '--flags', 'examples/flags.json', '--port', '0', '--host', '127.0.0.1',
+      '--api-key', 'cli-key', '--events-file', events, '--cors-origin', 'https://shop.example', '--demo-controls',
+    ])
+    const url = await urlOf(server)
+    expect((await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).status).toBe(401)
+    const ok = await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } }, { Authorization: 'Bearer cli-key' })
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('access-control-allow-origin')).toBe('https://shop.example')
+    const event = { id: 'cli-1', type: 'custom', name: 'hello', time: Date.now() }
+    expect((await post(`${url}/holdfast/v1/events`, { events: [event] }, { 'X-API-Key': 'cli-key' })).status).toBe(202)
+    expect(JSON.parse(await readFile(events, 'utf8'))).toEqual(event)
+    expect((await fetch(`${url}/demo/outage`, { headers: { 'X-API-Key': 'cli-key' } })).status).toBe(200)
+    server.child.kill('SIGINT')
+    expect((await server.exited).code).toBe(0)
+  })
+
+  it('reads the API key from HOLDFAST_API_KEY', async () => {
+    const server = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'], { HOLDFAST_API_KEY: 'env-key' })
+    const url = await urlOf(server)
+    expect((await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).status).toBe(401)
+    expect((await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } }, { 'X-API-Key': 'env-key' })).status).toBe(200)
+  })
+
+  it('exits 2 with usage on bad arguments and 1 on a broken flags file', async () => {
+    const noFlags = run([...SOURCE_BIN, '--port', '0'])
+    expect((await noFlags.exited).code).toBe(2)
+    expect(noFlags.output()).toMatch(/--flags is required[\s\S]*Usage: holdfast-server/)
+    const badPort = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', 'eighty'])
+    expect((await badPort.exited).code).toBe(2)
+    const unknown = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--bogus'])
+    expect((await unknown.exited).code).toBe(2)
+    const broken = run([...SOURCE_BIN, '--flags', '/work/shared/ofrep/gherkin/spec/test-flags.json', '--port', '0'])
+    expect((await broken.exited).code).toBe(1)
+    expect(broken.output()).toMatch(/\[holdfast-server\] .*test-flags\.json is invalid: expected an object with a "flags" object/)
+  })
+
+  it.skipIf(!existsSync(BUILT_BIN))('the built bin keeps its shebang and runs (after npm run build)', async () => {
+    expect((await readFile(BUILT_BIN, 'utf8')).split('\n')[0]).toBe('#!/usr/bin/env node')
+    const server = run([BUILT_BIN, '--flags', 'examples/flags.json', '--port', '0'])
+    const url = await urlOf(server)
+    expect((await fetch(`${url}/healthz`)).status).toBe(200)
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
+  })
+})

@@ -1,0 +1,101 @@
+// The flags file is the admin UI of the reference server: edits go live, mistakes do not.
+import { rename, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { FlagdDefinitions } from '@holdfast/server'
+import { evaluate, flagsByKey, recordingLogger, startServer, tempDir, waitFor } from './helpers'
+
+function killSwitch(defaultVariant: 'on' | 'off', extra: FlagdDefinitions['flags'] = {}): string {
+  const flags: FlagdDefinitions = {
+    flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant }, ...extra },
+  }
+  return JSON.stringify(flags, null, 2)
+}
+
+async function setup() {
+  const dir = await tempDir()
+  const file = join(dir, 'flags.json')
+  await writeFile(file, killSwitch('off'))
+  const logger = recordingLogger()
+  const server = await startServer({ flags: file, logger })
+  const killSwitchValue = async () => (await flagsByKey(await evaluate(server, { targetingKey: 'u' })))['kill-switch']?.value
+  return { dir, file, logger, server, killSwitchValue }
+}
+
+describe('watching the flags file', () => {
+  it('serves a valid in-place edit within 2 s', async () => {
+    const { file, killSwitchValue } = await setup()
+    expect(await killSwitchValue()).toBe(false)
+    await writeFile(file, killSwitch('on'))
+    const took = await waitFor(async () => (await killSwitchValue()) === true, 2000)
+    expect(took).toBeLessThan(2000)
+  })
+
+  it('follows an editor that saves by renaming a new file over the old one', async () => {
+    const { dir, file, killSwitchValue } = await setup()
+    for (const value of ['on', 'off', 'on'] as const) {
+      const temp = join(dir, `.flags.json.${value}.swp`)
+      await writeFile(temp, killSwitch(value))
+      await rename(temp, file)
+      await waitFor(async () => (await killSwitchValue()) === (value === 'on'), 2000)
+    }
+  })
+
+  it('keeps the previous definitions when an edit is invalid, and says why', async () => {
+    const { file, logger, killSwitchValue } = await setup()
+    await writeFile(file, killSwitch('on'))
+    await waitFor(async () => (await killSwitchValue()) === true, 2000)
+
+    const broken = [
+      ['bad JSON', '{"flags": {"kill-switch": ', /not valid JSON/],
+      ['an empty file (editor mid-write)', '', /not valid JSON/],
+      ['no flags object', '{}', /"flags" object/],
+      ['an unknown state', killSwitch('on').replace('"ENABLED"', '"ON"'), /flag "kill-switch": state must be "ENABLED" or "DISABLED"/],
+      ['a default variant that does not exist', killSwitch('on').replace('"defaultVariant": "on"', '"defaultVariant": "maybe"'), /defaultVariant "maybe" is not one of its variants/],
+      [
+        'a typo in a targeting rule (flagd schema)',
+        killSwitch('on', { other: { state: 'ENABLED', variants: { a: 1 }, defaultVariant: 'a', targeting: { iff: [true, 'a'] } } }),
+        /does not match the flagd schema: \/flags\/other\/targeting: .*"iff"/,
+      ],
+    ] as const
+    for (const [what, text, reason] of broken) {
+      const seen = logger.lines.length
+      await writeFile(file, text)
+      await waitFor(() => logger.lines.slice(seen).some((line) => reason.test(line)), 2000).catch((error: Error) => {
+        throw new Error(`${what}: ${error.message}; log so far:\n${logger.lines.join('\n')}`)
+      })
+      expect(await killSwitchValue(), what).toBe(true)
+      expect(logger.lines.slice(seen).join('\n'), what).toMatch(/\[holdfast-server\] .*still serving the previous flags/)
+    }
+    // Fixing the file puts the fix in service.
+    await writeFile(file, killSwitch('off'))
+    await waitFor(async () => (await killSwitchValue()) === false, 2000)
+  })
+
+  it('keeps serving while the file is missing and picks it up when it returns', async () => {
+    const { file, logger, killSwitchValue } = await setup()
+    await rm(file)
+    await waitFor(() => logger.lines.some((line) => /cannot read/.test(line)), 2000)
+    expect(await killSwitchValue()).toBe(false)
+    await writeFile(file, killSwitch('on'))
+    await waitFor(async () => (await killSwitchValue()) === true, 2000)
+  })
+
+  it('refuses to start on an invalid flags file, naming it', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, '{"flags": ')
+    await expect(startServer({ flags: file })).rejects.toThrow(/flags\.json is invalid: not valid JSON/)
+    await expect(startServer({ flags: join(dir, 'missing.json') })).rejects.toThrow(/cannot read the flags file .*missing\.json \(ENOENT\)/)
+  })
+
+  it('reloadFlags() applies an edit at once', async () => {
+    const { file, server, killSwitchValue } = await setup()
+    await writeFile(file, killSwitch('on', { extra: { state: 'ENABLED', variants: { a: 'A' }, defaultVariant: 'a' } }))
+    expect(await server.reloadFlags()).toBe(true)
+    expect(await killSwitchValue()).toBe(true)
+    await writeFile(file, 'nope')
+    expect(await server.reloadFlags()).toBe(false)
+    expect(await killSwitchValue()).toBe(true)
+  })
+})

@@ -43,6 +43,8 @@ export function createClient(options: ClientOptions): FlagClient {
   let cache: FlagCache | undefined
   let events: EventQueue | undefined
   let startPromise: Promise<Status> | undefined
+  /** Set by `start()`: from then on the status reports the storage really in use. */
+  let storageOpened = false
   let closePromise: Promise<void> | undefined
 
   const store = createStore(
@@ -89,7 +91,7 @@ export function createClient(options: ClientOptions): FlagClient {
     random,
     fetch: fetchImpl,
     cache: ensureCache,
-    storageKind: () => storage?.kind() ?? initialStorageKind(options.storage),
+    storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
   })
 
   const exposures = createExposureLog()
@@ -98,6 +100,8 @@ export function createClient(options: ClientOptions): FlagClient {
 
   function logExposure(details: Details<unknown>) {
     if (!exposuresOn || details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return
+    // During a user switch the previous user's values stand in on screen: not an exposure of either.
+    if (!sync.ownsValues()) return
     const context = sync.context()
     if (!exposures.first(sync.contextHash(), details)) return
     const event: Parameters<EventQueue['enqueue']>[0] = {
@@ -135,6 +139,7 @@ export function createClient(options: ClientOptions): FlagClient {
     start() {
       if (closePromise) return Promise.resolve(store.getState().status)
       startPromise ??= (async () => {
+        storageOpened = true
         ensureEvents()?.start()
         return sync.start()
       })()
@@ -205,8 +210,9 @@ export function createClient(options: ClientOptions): FlagClient {
   }
 }
 
+// Until `start()` opens storage, the status reports the storage asked for, the same on a server
+// and in a browser: an app that renders `status.storage` must hydrate without a mismatch. From
+// `start()` on it reports what is really used (memory when IndexedDB is missing or failing).
 function initialStorageKind(choice: ClientOptions['storage']): Status['storage'] {
-  if (choice === 'memory') return 'memory'
-  if (choice && typeof choice === 'object') return 'indexeddb'
-  return typeof indexedDB !== 'undefined' ? 'indexeddb' : 'memory'
+  return choice === 'memory' ? 'memory' : 'indexeddb'
 }

@@ -264,9 +264,12 @@ export function createSync(deps: SyncDeps) {
   return {
     context: () => context,
     contextHash: () => contextHash,
+    /** False between a user switch and the new user's values: what is on screen is the previous user's. */
+    ownsValues: () => ownValues,
 
     async start(): Promise<Status> {
       started = true
+      commit() // storage is known now (IndexedDB, or memory when it is missing)
       stopEnvironment = watchEnvironment({
         onVisible: () => {
           if (options.refreshOnFocus !== false && clock.now() - lastAttemptAt >= FOCUS_THROTTLE_MS) void attempt('focus')

@@ -1,0 +1,12 @@
+import { createContext, useContext } from 'react'
+import type { FlagClient } from '@holdfast/core'
+
+/** The client of the nearest `<FlagProvider>`; internal, reached through the hooks. */
+export const FlagContext = createContext<FlagClient | null>(null)
+
+/** The provider's client, or a programmer error naming the hook that was called outside one. */
+export function useClientFor(hook: string): FlagClient {
+  const client = useContext(FlagContext)
+  if (!client) throw new Error(`[holdfast] ${hook} must be used inside <FlagProvider>`)
+  return client
+}

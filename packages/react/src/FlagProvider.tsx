@@ -1,0 +1,66 @@
+import { useEffect, type ReactElement, type ReactNode } from 'react'
+import type { ClientOptions, EvaluationContext, FlagClient } from '@holdfast/core'
+import { FlagContext } from './FlagContext'
+import { stableStringify } from './stableStringify'
+import { useOwnedClient } from './useOwnedClient'
+
+/** Props of `<FlagProvider client={client}>`: the app owns the client. */
+export interface FlagProviderClientProps {
+  /**
+   * A client from `createClient`, owned by the app: the provider starts it after mount
+   * (`start()` is idempotent) and never closes it, so it may outlive the provider or be shared.
+   */
+  client: FlagClient
+  /**
+   * The user. When given and different by value from the client's current context, the provider
+   * calls `client.setContext(context)` after commit. Default: the client's own context is kept.
+   */
+  context?: EvaluationContext
+  /** The tree that reads flags. */
+  children?: ReactNode
+}
+
+/**
+ * Props of `<FlagProvider url=… context=… bootstrap=…>`: every `createClient` option; the provider
+ * creates one client for its life (options other than `context` are read once, at creation; give
+ * the provider a `key` to start over with new ones), starts it after mount and closes it on unmount.
+ */
+export type FlagProviderOptionsProps = ClientOptions & {
+  /** Absent: the provider creates and owns its client. */
+  client?: undefined
+  /** The tree that reads flags. */
+  children?: ReactNode
+}
+
+/** Either an app-owned `client`, or the options of one the provider creates. */
+export type FlagProviderProps = FlagProviderClientProps | FlagProviderOptionsProps
+
+/**
+ * Makes a flag client available to the hooks below it. With `client`, uses that client and never
+ * closes it; with `createClient` options (`url`, `context`, `bootstrap`, …), creates exactly one
+ * client, even under StrictMode, which renders the bootstrap on the first render (server and
+ * client alike, so hydration matches), is started after mount and is closed on unmount. A change
+ * of `context` by value (not object identity) switches the user with `setContext`; the previous
+ * values stay on screen until the new user's arrive. Nothing here runs on the server but render.
+ */
+export function FlagProvider(props: FlagProviderProps): ReactElement {
+  const { client: given, children, ...options } = props
+  const owned = useOwnedClient(given ? undefined : (options as ClientOptions))
+  const client = (given ?? owned) as FlagClient
+
+  const context = props.context
+  const contextKey = context === undefined ? undefined : stableStringify(context)
+  useEffect(() => {
+    // Declared before the start effect: a passed-in client that is not started yet switches
+    // first and then fetches once, for the right user.
+    if (context !== undefined && stableStringify(client.getContext()) !== contextKey) void client.setContext(context)
+    // `contextKey` stands for `context`: a new object with the same content is no change.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [client, contextKey])
+
+  useEffect(() => {
+    void client.start()
+  }, [client])
+
+  return <FlagContext.Provider value={client}>{children}</FlagContext.Provider>
+}

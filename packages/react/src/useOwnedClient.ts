@@ -1,0 +1,74 @@
+// The lifecycle of a client the provider creates itself. It must be there on the very first
+// render (server, hydration, client) so the bootstrap is on screen at once; it must be started
+// only after mount, and closed when the provider goes away for good but not when React only
+// pretends to unmount it:
+//
+//   StrictMode (dev):   mount effects → cleanup → mount effects again, in one synchronous pass
+//   Fast Refresh:       the same, for an edited component
+//   <Activity hidden>:  cleanup now → mount effects again whenever it is shown (maybe never)
+//
+// So the cleanup only *schedules* the close on a microtask, and an effect that runs again before
+// it cancels it: StrictMode and Fast Refresh keep their one client, a real unmount closes it one
+// microtask later (timers and window/document listeners gone). When the close did happen and the
+// provider comes back (a hidden Activity shown again), close() is final in core, so the effect
+// replaces the client with a new one seeded from the old one's values, and re-renders.
+//
+// Creation happens during render, in a ref, because `createClient` does no I/O, starts no timers
+// and attaches no listeners (CONTRACT §3): on the server, or for a render React throws away, an
+// unstarted client is just an object. React 19 keeps the ref across StrictMode's double render,
+// so only one client is ever built; React 18 re-runs the first render from scratch, so it builds
+// a second one and discards the first, never started, to the garbage collector.
+import { useEffect, useReducer, useRef } from 'react'
+import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+
+interface Owned {
+  readonly client: FlagClient
+  closeScheduled: boolean
+  closed: boolean
+}
+
+/** The provider's own client when `options` are given; `undefined` when the app passed one in. */
+export function useOwnedClient(options: ClientOptions | undefined): FlagClient | undefined {
+  const ref = useRef<Owned | null>(null)
+  const latestOptions = useRef(options)
+  const [, replaced] = useReducer((n: number) => n + 1, 0)
+  if (options && ref.current === null) ref.current = own(createClient(options))
+  const owned = options ? ref.current : null
+
+  useEffect(() => {
+    latestOptions.current = options
+  })
+
+  useEffect(() => {
+    if (!owned) return
+    if (owned.closed) {
+      const options = latestOptions.current
+      if (!options) return
+      ref.current = own(createClient(seeded(options, owned.client)))
+      replaced()
+      return
+    }
+    owned.closeScheduled = false
+    return () => {
+      owned.closeScheduled = true
+      queueMicrotask(() => {
+        if (!owned.closeScheduled || owned.closed) return
+        owned.closed = true
+        void owned.client.close()
+      })
+    }
+  }, [owned])
+
+  return owned?.client
+}
+
+function own(client: FlagClient): Owned {
+  return { client, closeScheduled: false, closed: false }
+}
+
+/** Options for a replacement client: the closed one's values as bootstrap, when they are this user's. */
+function seeded(options: ClientOptions, previous: FlagClient): ClientOptions {
+  const snapshot = previous.snapshot()
+  const usable = snapshot.flags.length > 0 && snapshot.context.targetingKey === options.context.targetingKey
+  return usable ? { ...options, bootstrap: snapshot } : options
+}

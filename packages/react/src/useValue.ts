@@ -1,0 +1,12 @@
+import type { JsonValue } from '@holdfast/core'
+import { selectValue, useFlag } from './useFlag'
+
+/**
+ * A flag of any JSON type: the held value when its JSON type matches `defaultValue`'s (a `null`
+ * default accepts any type), else `defaultValue` (required: it fixes the type). Re-renders only
+ * when this flag's value changes; the exposure is logged after commit. Must be called inside
+ * `<FlagProvider>`.
+ */
+export function useValue<T extends JsonValue>(key: string, defaultValue: T): T {
+  return useFlag('useValue', key, defaultValue, selectValue)
+}

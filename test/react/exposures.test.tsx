@@ -1,0 +1,120 @@
+// Exposures from hooks are logged after commit, never during render, and once per (user, flag,
+// value, variant) even under StrictMode, with several readers of one flag, and across re-renders.
+import { StrictMode, Suspense, useState } from 'react'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  FlagProvider,
+  createClient,
+  useConfig,
+  useFlagDetails,
+  useGate,
+  useValue,
+  type Details,
+  type EvaluationContext,
+  type HoldfastEvent,
+} from '@holdfast/react'
+import { act, render, screen, waitFor } from './rtl'
+import { clientOptions, startServer, track } from './testServer'
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+function exposures(events: HoldfastEvent[]) {
+  return events
+    .filter((event) => event.type === 'exposure')
+    .map((event) => `${event.targetingKey} ${event.flagKey}=${JSON.stringify(event.value)}`)
+    .sort()
+}
+
+describe('exposures from hooks', () => {
+  it('are logged after commit, once per user and value, under StrictMode with several readers', async () => {
+    const server = await startServer({ beta: true, tier: 'gold', layout: { cols: 2 } }, { bob: { tier: 'silver' } })
+    const client = track(
+      createClient(clientOptions(server, { events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })),
+    )
+    // Every exposure must describe what is already on screen: the DOM is the proof of commit.
+    const onScreenAtExposure: boolean[] = []
+    const logExposure = client.logExposure
+    const spy = vi.spyOn(client, 'logExposure').mockImplementation((details: Details<unknown>) => {
+      onScreenAtExposure.push(document.body.textContent!.includes(`${details.key}=${JSON.stringify(details.value)}`))
+      logExposure(details)
+    })
+    let rerenderAll = () => {}
+    function Flags() {
+      const [n, setN] = useState(0)
+      rerenderAll = () => setN(n + 1)
+      const beta = useGate('beta')
+      const tier = useValue('tier', 'none')
+      const tierAgain = useFlagDetails('tier', 'none').value
+      const layout = useConfig('layout')
+      return (
+        <p>
+          {`beta=${JSON.stringify(beta)} tier=${JSON.stringify(tier)} again=${tierAgain} layout=${JSON.stringify(layout)} ${n}`}
+        </p>
+      )
+    }
+    const app = (context: EvaluationContext) => (
+      <StrictMode>
+        <FlagProvider client={client} context={context}>
+          <Flags />
+          <Flags />
+        </FlagProvider>
+      </StrictMode>
+    )
+    const { rerender } = render(app({ targetingKey: 'alice' }))
+    // Before values arrive the defaults show: nothing is exposed for a default.
+    expect(spy.mock.calls.every(([details]) => details.source === 'default')).toBe(true)
+    await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toContain('tier="gold"'))
+    act(() => rerenderAll())
+    await act(() => client.flush())
+    expect(exposures(server.events)).toEqual(['alice beta=true', 'alice layout={"cols":2}', 'alice tier="gold"'])
+
+    // A changed value is a new exposure; unchanged ones are not repeated.
+    server.flags = { ...server.flags, beta: false }
+    await act(() => client.refresh())
+    await act(() => client.flush())
+    expect(exposures(server.events)).toEqual(['alice beta=false', 'alice beta=true', 'alice layout={"cols":2}', 'alice tier="gold"'])
+
+    // Another user: exposed to their own values once they are on screen; the previous user's
+    // values that stand in meanwhile are exposed to nobody.
+    server.mode = 'hang'
+    rerender(app({ targetingKey: 'bob' }))
+    await waitFor(() => expect(server.requests.at(-1)).toBe('bob'))
+    await act(() => client.flush())
+    expect(server.events.filter((event) => event.targetingKey === 'bob')).toEqual([])
+    await act(async () => server.release())
+    await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toContain('tier="silver"'))
+    await act(() => client.flush())
+    expect(exposures(server.events).filter((line) => line.startsWith('bob'))).toEqual([
+      'bob beta=false',
+      'bob layout={"cols":2}',
+      'bob tier="silver"',
+    ])
+    expect(onScreenAtExposure.length).toBeGreaterThan(0)
+    expect(onScreenAtExposure.every(Boolean)).toBe(true)
+  })
+
+  it('never happen during render: a render that is thrown away exposes nothing', async () => {
+    const server = await startServer({ beta: true })
+    const client = track(createClient(clientOptions(server, { events: { url: server.eventsUrl } })))
+    await client.start()
+    const logExposure = vi.spyOn(client, 'logExposure')
+    let rendered = 0
+    function Throws(): never {
+      rendered++
+      useGate('beta')
+      throw new Promise(() => {}) // suspends forever: this render never commits
+    }
+    render(
+      <FlagProvider client={client}>
+        <Suspense>
+          <Throws />
+        </Suspense>
+      </FlagProvider>,
+    )
+    await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    expect(rendered).toBeGreaterThan(0)
+    expect(logExposure).not.toHaveBeenCalled()
+  })
+})

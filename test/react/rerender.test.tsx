@@ -1,0 +1,118 @@
+// A component re-renders only when a flag it reads changes: 1,000 readers of 1,000 flags, one
+// flag changes, one component renders again.
+import { act, render, screen, waitFor } from './rtl'
+import { Profiler } from 'react'
+import { describe, expect, it } from 'vitest'
+import { FlagProvider, createClient, useFlagStatus, useGate, useValue } from '@holdfast/react'
+import { clientOptions, startServer, track } from './testServer'
+
+const N = 1000
+
+function manyFlags(): Record<string, number> {
+  return Object.fromEntries(Array.from({ length: N }, (_, i) => [`flag-${i}`, i]))
+}
+
+describe('re-render scope', () => {
+  it('re-renders exactly the one component whose flag changed, out of 1,000', async () => {
+    const server = await startServer(manyFlags())
+    const client = track(createClient(clientOptions(server)))
+    const renders = new Array<number>(N).fill(0)
+
+    function Reader({ i }: { i: number }) {
+      renders[i]++
+      const value = useValue(`flag-${i}`, -1)
+      return <li data-testid={`r${i}`}>{value}</li>
+    }
+    render(
+      <FlagProvider client={client}>
+        <ul>
+          {Array.from({ length: N }, (_, i) => (
+            <Reader key={i} i={i} />
+          ))}
+        </ul>
+      </FlagProvider>,
+    )
+    expect(screen.getByTestId('r0').textContent).toBe('-1')
+    await waitFor(() => expect(screen.getByTestId(`r${N - 1}`).textContent).toBe(String(N - 1)))
+    expect(screen.getByTestId('r500').textContent).toBe('500')
+
+    const before = [...renders]
+    server.flags = { ...server.flags, 'flag-500': 5000 }
+    await act(() => client.refresh())
+
+    expect(screen.getByTestId('r500').textContent).toBe('5000')
+    const rerendered = renders.map((count, i) => count - before[i]).flatMap((delta, i) => (delta > 0 ? [i] : []))
+    expect(rerendered).toEqual([500])
+    expect(renders[500] - before[500]).toBe(1)
+  })
+
+  it('a refresh that changes nothing renders nothing (Profiler commits)', async () => {
+    const server = await startServer({ a: true, b: false })
+    const client = track(createClient(clientOptions(server)))
+    await client.start()
+    let commits = 0
+    function Gates() {
+      return (
+        <span>
+          {String(useGate('a'))}/{String(useGate('b', true))}
+        </span>
+      )
+    }
+    render(
+      <FlagProvider client={client}>
+        <Profiler id="gates" onRender={() => commits++}>
+          <Gates />
+        </Profiler>
+      </FlagProvider>,
+    )
+    expect(screen.getByText('true/false')).toBeTruthy()
+    const after = commits
+    await act(() => client.refresh())
+    await act(() => client.refresh())
+    expect(commits).toBe(after)
+    expect(server.requests.length).toBe(3)
+  })
+})
+
+describe('outage and recovery', () => {
+  for (const mode of ['error', 'empty'] as const) {
+    it(`a ${mode === 'error' ? '500' : '{}'} keeps every rendered value, reports stale, and recovery re-renders only changed flags`, async () => {
+      const server = await startServer({ a: 1, b: 2, c: 3 })
+      const options = clientOptions(server)
+      const client = track(createClient(options))
+      const renders: Record<string, number> = { a: 0, b: 0, c: 0 }
+      function Reader({ k }: { k: string }) {
+        renders[k]++
+        return <li data-testid={k}>{useValue(k, 0)}</li>
+      }
+      function StatusLine() {
+        return <p data-testid="status">{useFlagStatus().state}</p>
+      }
+      render(
+        <FlagProvider client={client}>
+          <StatusLine />
+          <Reader k="a" />
+          <Reader k="b" />
+          <Reader k="c" />
+        </FlagProvider>,
+      )
+      await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'))
+      expect(['a', 'b', 'c'].map((k) => screen.getByTestId(k).textContent)).toEqual(['1', '2', '3'])
+      const before = { ...renders }
+
+      server.mode = mode
+      await act(() => client.refresh())
+      expect(screen.getByTestId('status').textContent).toBe('stale')
+      expect(['a', 'b', 'c'].map((k) => screen.getByTestId(k).textContent)).toEqual(['1', '2', '3'])
+      expect(renders).toEqual(before)
+      expect(options.logger.warnings.join('\n')).toMatch(mode === 'error' ? /HTTP/ : /INVALID_RESPONSE/)
+
+      server.mode = 'ok'
+      server.flags = { a: 1, b: 20, c: 3 }
+      await act(() => client.refresh())
+      expect(screen.getByTestId('status').textContent).toBe('ready')
+      expect(['a', 'b', 'c'].map((k) => screen.getByTestId(k).textContent)).toEqual(['1', '20', '3'])
+      expect({ a: renders.a - before.a, b: renders.b - before.b, c: renders.c - before.c }).toEqual({ a: 0, b: 1, c: 0 })
+    })
+  }
+})

@@ -1,0 +1,88 @@
+/**
+ * The Holdfast demo page. Test ids (the end-to-end suite drives the page through these):
+ *
+ *   flag-<key>                 row of one flag (key as in examples/flags.json)
+ *   flag-<key>-value           the value the app gets, as JSON (e.g. `true`, `"Buy now"`, `{"text":…}`)
+ *   flag-<key>-source          network | cache | bootstrap | fallback | default
+ *   flag-<key>-variant         the variant, or "—"
+ *   flag-<key>-error           the flag's errorCode (present only when there is one)
+ *   flag-<key>-age             how long ago the value was first received ("—" when never)
+ *   flag-<key>-stale           "stale" or "fresh"
+ *   status-state               loading | ready | stale | error
+ *   status-source              none | network | cache | bootstrap | fallback
+ *   status-last-success        age of the last 200/304 ("—" when none)
+ *   status-error               the error code (NETWORK, TIMEOUT, HTTP, INVALID_RESPONSE, EMPTY_RESPONSE…) or "—"
+ *   status-error-message       the error's message (present only with an error)
+ *   status-storage             indexeddb | memory
+ *   refresh                    button: client.refresh()
+ *   events-queued / events-sent / events-dropped / events-retries    event counts
+ *   log-event                  button: logs a custom event "demo-button-clicked"
+ *   flush-events               button: client.flush()
+ *   outage-<mode>              buttons: none | 503 | empty | empty-flags | html | hang (then refreshes)
+ *   outage-events              checkbox: the events endpoint answers 503 too
+ *   outage-current             the server's current outage mode
+ *   outage-problem             shown when the demo controls cannot be reached
+ *   current-user               the current context: "alice · email=alice@example.com · plan=pro"
+ *   user-alice / user-bob / user-anonymous    buttons: switch user (anonymous = a new random id)
+ *   banner                     the banner from banner-config ("(no banner)" without one)
+ *   checkout                   the checkout area; data-variant="new|classic", data-disabled="true|false"
+ *   checkout-variant           "new one-page checkout" or "classic checkout" (the new-checkout rollout)
+ *   checkout-closed            shown when the kill switch is on
+ *   checkout-button            disabled by the kill switch; logs "checkout-clicked"
+ *   beta-dashboard             the beta-dashboard gate's effect
+ *
+ * `?user=alice|bob|anonymous` picks the first user; otherwise the last chosen one (localStorage).
+ */
+import { useState } from 'react'
+import { FlagProvider } from '@holdfast/react'
+import { EVENTS_URL, FLAGS_URL } from './config'
+import { FALLBACK } from './flags'
+import { initialUser, saveUser, type DemoUser } from './users'
+import { EventsPanel } from './components/EventsPanel'
+import { FlagTable } from './components/FlagTable'
+import { OutagePanel } from './components/OutagePanel'
+import { ShopPreview } from './components/ShopPreview'
+import { StatusPanel } from './components/StatusPanel'
+import { UserSwitcher } from './components/UserSwitcher'
+
+export function App() {
+  const [user, setUser] = useState(initialUser)
+  const switchUser = (next: DemoUser) => {
+    saveUser(next)
+    // Drop ?user=… so a reload keeps the user just chosen.
+    if (window.location.search) window.history.replaceState(null, '', window.location.pathname)
+    setUser(next)
+  }
+
+  // Options other than `context` are read once; a new `context` switches the user (setContext).
+  return (
+    <FlagProvider
+      url={FLAGS_URL}
+      context={user.context}
+      fallback={FALLBACK}
+      refreshIntervalMs={5000}
+      requestTimeoutMs={3000}
+      events={{ url: EVENTS_URL, flushIntervalMs: 3000 }}
+    >
+      <header className="top">
+        <div>
+          <h1>Holdfast demo</h1>
+          <p className="muted">
+            Feature flags that keep the last known good values through any outage, and say where each value came from.
+          </p>
+        </div>
+        <UserSwitcher user={user} onChange={switchUser} />
+      </header>
+      <main className="grid">
+        <ShopPreview />
+        <StatusPanel />
+        <EventsPanel />
+        <OutagePanel />
+        <FlagTable />
+      </main>
+      <footer className="muted small">
+        flag server <code>{FLAGS_URL}</code> · polling every 5 s · events every 3 s
+      </footer>
+    </FlagProvider>
+  )
+}

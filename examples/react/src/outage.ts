@@ -1,0 +1,38 @@
+import { FLAGS_URL } from './config'
+
+/** The demo flag server's simulated outages (packages/server/src/outage.ts). */
+export type OutageMode = 'none' | '503' | 'empty' | 'empty-flags' | 'html' | 'hang'
+
+/** What `/demo/outage` answers: the flags endpoint's mode, and whether events fail too. */
+export interface OutageState {
+  mode: OutageMode
+  events: boolean
+  retryAfter?: number
+}
+
+/** The modes in the order the page shows them, with what each one looks like from the browser. */
+export const OUTAGE_MODES: ReadonlyArray<{ mode: OutageMode; label: string; about: string }> = [
+  { mode: 'none', label: 'No outage', about: 'normal answers' },
+  { mode: '503', label: '503', about: 'Service Unavailable' },
+  { mode: 'empty', label: '{}', about: '200 with an empty object (a broken proxy)' },
+  { mode: 'empty-flags', label: '{"flags":[]}', about: '200 with no flags (a backend that lost its data)' },
+  { mode: 'html', label: 'HTML', about: '200 text/html (a captive portal)' },
+  { mode: 'hang', label: 'Hang', about: 'no answer at all; the client times out' },
+]
+
+const OUTAGE_URL = `${FLAGS_URL}/demo/outage`
+
+/** Reads the current outage from the demo server. */
+export async function getOutage(): Promise<OutageState> {
+  return read(await fetch(OUTAGE_URL))
+}
+
+/** Changes the outage (`{ mode }` and/or `{ events }`); resolves with the new state. */
+export async function setOutage(change: Partial<OutageState>): Promise<OutageState> {
+  return read(await fetch(OUTAGE_URL, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(change) }))
+}
+
+async function read(response: Response): Promise<OutageState> {
+  if (!response.ok) throw new Error(`/demo/outage answered ${response.status}`)
+  return (await response.json()) as OutageState
+}

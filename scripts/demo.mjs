@@ -1,0 +1,176 @@
+// `npm run demo`: builds the packages and the React example app, starts the reference flag server
+// on examples/flags.json (demo outage controls on, events written to a temporary file) and serves
+// the app, which learns the flag server's URL at runtime. Ctrl-C stops everything and exits 0.
+//
+// Also a module: the end-to-end suite calls `startDemo()` in-process.
+import { realpathSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { buildApp, buildPackages } from './demo/build.mjs'
+import { startStaticServer } from './demo/staticServer.mjs'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const HOST = '127.0.0.1'
+
+/**
+ * Builds and starts the demo. `appPort` and `flagsPort` default to 0 (a free port each);
+ * `buildPackages: false` skips the root package build when dist/ is known to be current;
+ * `quiet: true` silences the flag server's log. Resolves with both URLs and an idempotent
+ * `close()` that stops both servers and removes the temporary directory.
+ */
+export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false } = {}) {
+  const work = await mkdtemp(join(tmpdir(), 'holdfast-demo-'))
+  const cleanups = [() => rm(work, { recursive: true, force: true })]
+  const close = once(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
+  })
+  try {
+    if (rebuild) await buildPackages(ROOT)
+    const appDir = join(work, 'app')
+    await buildApp(ROOT, appDir)
+
+    // Imported after the build: the server runs from packages/server/dist.
+    const { createFlagServer, silentLogger } = await import('@holdfast/server')
+    const flags = await createFlagServer({
+      flags: join(ROOT, 'examples', 'flags.json'),
+      port: flagsPort,
+      host: HOST,
+      eventsFile: join(work, 'events.jsonl'),
+      demoControls: true,
+      ...(quiet ? { logger: silentLogger } : {}),
+    })
+    cleanups.push(() => flags.close())
+
+    const app = await startStaticServer({ root: appDir, port: appPort, host: HOST, config: { flagsUrl: flags.url } })
+    cleanups.push(() => app.close())
+
+    return { appUrl: app.url, flagsUrl: flags.url, eventsFile: join(work, 'events.jsonl'), flagServer: flags, close }
+  } catch (error) {
+    await close()
+    throw error
+  }
+}
+
+function once(fn) {
+  let result
+  return () => (result ??= fn())
+}
+
+const USAGE = `Usage: npm run demo -- [options]
+
+Builds Holdfast and the React example app, then serves:
+  the app          http://127.0.0.1:5173   (--port N,       env PORT)
+  the flag server  http://127.0.0.1:8787   (--flags-port N, env FLAGS_PORT)
+Port 0 picks a free one. Ctrl-C stops both.
+
+Options:
+  --port N, --app-port N   port of the app (default 5173)
+  --flags-port N           port of the flag server (default 8787)
+  --no-build               skip the package build (dist/ must be current); the app is always built
+  -h, --help               show this help
+`
+
+function readCliOptions(argv, env) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      'app-port': { type: 'string' },
+      'flags-port': { type: 'string' },
+      'no-build': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  })
+  const port = (name, value, fallback) => {
+    if (value === undefined || value === '') return fallback
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${name} must be a port number from 0 to 65535, got "${value}"`)
+    return n
+  }
+  return {
+    help: values.help === true,
+    appPort: port('--port', values.port ?? values['app-port'] ?? env.PORT, 5173),
+    flagsPort: port('--flags-port', values['flags-port'] ?? env.FLAGS_PORT, 8787),
+    buildPackages: values['no-build'] !== true,
+  }
+}
+
+async function main() {
+  let options
+  try {
+    options = readCliOptions(process.argv.slice(2), process.env)
+  } catch (error) {
+    process.stderr.write(`demo: ${error.message}\n\n${USAGE}`)
+    process.exit(2)
+  }
+  if (options.help) {
+    process.stdout.write(USAGE)
+    return
+  }
+
+  console.log('Building Holdfast and the demo app…')
+  let demo
+  try {
+    demo = await startDemo(options)
+  } catch (error) {
+    const reason =
+      error?.code === 'EADDRINUSE'
+        ? `port ${error.port} is taken; choose others with --port / --flags-port (0 picks a free one)`
+        : (error?.message ?? String(error))
+    console.error(`demo: could not start: ${reason}`)
+    process.exit(1)
+  }
+
+  console.log(`
+  Holdfast demo
+    app          ${demo.appUrl}
+    flag server  ${demo.flagsUrl}   (outage switch: POST ${demo.flagsUrl}/demo/outage)
+    events file  ${demo.eventsFile}
+
+  Open the app, then use its outage switch. Ctrl-C to stop.
+`)
+
+  let stoppedAt
+  const stop = async (signal) => {
+    if (stoppedAt !== undefined) {
+      // One Ctrl-C can arrive twice: from the terminal (to the whole process group) and forwarded
+      // by npm. Only a second press, later on, means "stop waiting".
+      if (Date.now() - stoppedAt < 1000) return
+      console.error(`demo: ${signal} again, exiting without waiting`)
+      process.exit(1)
+    }
+    stoppedAt = Date.now()
+    console.log(`\nStopping the demo (${signal})…`)
+    await demo.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGHUP', () => void stop('SIGHUP'))
+
+  // `npm run demo` runs us under `sh -c`. A SIGTERM sent to npm alone is forwarded to that shell,
+  // which dies without passing it on (dash), leaving us orphaned with both ports held. Being
+  // re-parented is the sign: stop as if signalled.
+  const parent = process.ppid
+  const watchdog = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(watchdog)
+    void stop('parent exited')
+  }, 1000).unref()
+}
+
+// Run the CLI only when started as `node scripts/demo.mjs`, not when imported. Node reports a
+// module's real path in import.meta.url, so compare against the real path of argv[1].
+function isEntryPoint() {
+  if (!process.argv[1]) return false
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href
+  } catch {
+    return false
+  }
+}
+if (isEntryPoint()) await main()

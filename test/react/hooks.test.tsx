@@ -9,6 +9,7 @@ import {
   useConfig,
   useFlagClient,
   useFlagDetails,
+  useEventStats,
   useFlagStatus,
   useGate,
   useValue,
@@ -36,6 +37,7 @@ describe('outside a provider', () => {
     ['useFlagDetails', () => useFlagDetails('a', 1)],
     ['useFlagStatus', () => useFlagStatus()],
     ['useFlagClient', () => useFlagClient()],
+    ['useEventStats', () => useEventStats()],
   ]
   for (const [name, hook] of hooks) {
     it(`${name} throws an error naming itself and <FlagProvider>`, () => {
@@ -174,5 +176,28 @@ describe('values', () => {
       </FlagProvider>,
     )
     expect(got).toBe(client)
+  })
+
+  it('useEventStats shows events waiting and sent', async () => {
+    const server = await startServer({ a: true })
+    const client = track(createClient({ ...clientOptions(server), events: { url: server.eventsUrl, exposures: false, flushIntervalMs: 60_000 } }))
+    function Queue() {
+      const { queued, sent } = useEventStats()
+      return <p>{`${queued} waiting, ${sent} sent`}</p>
+    }
+    render(
+      <FlagProvider client={client}>
+        <Queue />
+      </FlagProvider>,
+    )
+    expect(screen.getByRole('paragraph').textContent).toBe('0 waiting, 0 sent')
+    act(() => {
+      client.logEvent('one')
+      client.logEvent('two')
+    })
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('2 waiting, 0 sent'))
+    await act(() => client.flush())
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('0 waiting, 2 sent'))
+    expect(server.events.map((e) => e.name)).toEqual(['one', 'two'])
   })
 })

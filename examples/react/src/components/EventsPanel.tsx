@@ -1,10 +1,9 @@
-import { useSyncExternalStore } from 'react'
-import { useFlagClient } from '@holdfast/react'
+import { useEventStats, useFlagClient } from '@holdfast/react'
 
 /** The event queue: what waits in IndexedDB, what the server took, what had to be dropped. */
 export function EventsPanel() {
   const client = useFlagClient()
-  const stats = useSyncExternalStore(client.subscribe, client.getEventStats)
+  const stats = useEventStats()
   return (
     <section className="panel">
       <h2>Events</h2>

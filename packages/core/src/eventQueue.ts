@@ -1,7 +1,17 @@
-// STUB: the events issue replaces this with the persisted, multi-tab, retrying queue of
-// CONTRACT §6. This version only keeps events in memory and posts them on flush.
+// The event pipeline (CONTRACT §6): events are persisted as they are logged (eventStore.ts), sent
+// in batches by one tab at a time (flushLock.ts), and leave storage only after the receiver
+// answered 2xx, or when they can never be delivered (a permanent 4xx, a lone event still too large,
+// the `maxQueued` bound), which is counted in `dropped`. Transient failures back off like flag
+// fetches; nothing is attempted while the browser says it is offline.
+import { backoffDelay } from './backoff'
+import { isOffline, watchEnvironment } from './environment'
+import type { HoldfastError } from './errors'
+import { createEventStore } from './eventStore'
+import { createFlushLock } from './flushLock'
+import { createFlusher, type PassOptions, type PassResult } from './flusher'
 import type { SafeStorage } from './storage'
 import type { Clock, EventOptions, EventStats, HoldfastEvent, Logger } from './types'
+import { uuid } from './uuid'
 
 export interface EventQueueOptions {
   options: EventOptions
@@ -22,37 +32,207 @@ export interface EventQueue {
   /** Attaches timers and listeners and picks up events earlier pages left. Idempotent. */
   start(): void
   enqueue(event: HoldfastEvent): void
+  /** Sends what is queued now (this tab's and other tabs' events); never rejects. */
   flush(): Promise<void>
   stats(): EventStats
   /** Flushes (bounded by `requestTimeoutMs`), then stops timers and listeners. */
   close(): Promise<void>
 }
 
+type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
+
+const AUTOMATIC: ReadonlySet<Trigger> = new Set(['start', 'interval', 'batch'])
+
 export function createEventQueue(config: EventQueueOptions): EventQueue {
-  const queue: HoldfastEvent[] = []
-  const counts: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
-  const report = () => config.onStats({ ...counts, queued: queue.length })
+  const { options, clock, logger } = config
+  const batchSize = Math.ceil(positive(options.batchSize, 100))
+  const flushIntervalMs = positive(options.flushIntervalMs, 10_000)
+  const counts = { sent: 0, dropped: 0, retries: 0 }
+  /** Aborts requests still in flight when `close()` runs out of time. */
+  const stopAll = new AbortController()
+
+  let started = false
+  let closed = false
+  let closePromise: Promise<void> | undefined
+  let stopEnvironment: (() => void) | undefined
+  let intervalTimer: unknown
+  let retryTimer: unknown
+  let retryAttempt = 0
+  let retryAfterUntil = 0
+  /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
+  let busyUntil = 0
+  let running: Promise<void> | undefined
+  let lastReported = ''
+
+  const stats = (): EventStats => ({ queued: store.size(), ...counts })
+  function report() {
+    const next = stats()
+    const key = `${next.queued}/${next.sent}/${next.dropped}/${next.retries}`
+    if (key === lastReported) return
+    lastReported = key
+    try {
+      config.onStats(next)
+    } catch (error) {
+      logger.error('[holdfast] an event stats listener threw', error)
+    }
+  }
+
+  const store = createEventStore({
+    storage: config.storage,
+    clock,
+    logger,
+    maxQueued: positive(options.maxQueued, 10_000),
+    onDrop: (count) => {
+      counts.dropped += count
+      report()
+    },
+    onChange: report,
+  })
+  const flusher = createFlusher({
+    store,
+    lock: createFlushLock({
+      name: `holdfast:events:${config.storageName}`,
+      storage: config.storage,
+      clock,
+      owner: uuid(),
+      leaseMs: 2 * config.requestTimeoutMs + 5000,
+    }),
+    batchSize,
+    url: options.url,
+    fetch: config.fetch,
+    headers: config.headers,
+    requestTimeoutMs: config.requestTimeoutMs,
+    clock,
+    logger,
+    signal: stopAll.signal,
+    counts,
+    report,
+  })
+
+  // --- when to send ------------------------------------------------------------------------------
+  function trigger(kind: Trigger, deadline = Infinity): Promise<void> {
+    const idle = Promise.resolve()
+    if (closed && kind !== 'close') return idle
+    // A server that said "come back later" is obeyed; only the retry it set up goes earlier.
+    if (kind !== 'retry' && clock.now() < retryAfterUntil) return idle
+    // Events stay persisted; the `online` event brings the next attempt.
+    if (isOffline()) return idle
+    if (AUTOMATIC.has(kind) && (running || retryTimer !== undefined || clock.now() < busyUntil)) return running ?? idle
+    const explicit = kind === 'flush' || kind === 'close'
+    const pass: PassOptions = {
+      keepalive: kind === 'hidden',
+      waitMs: explicit ? Math.max(0, Math.min(config.requestTimeoutMs, deadline - clock.now())) : 0,
+      deadline,
+      // Passes queued before close() give way to its own, which is bounded.
+      proceed: () => !closed || kind === 'close',
+    }
+    // One pass at a time per client: an explicit flush queues behind a running pass, whose listing
+    // may predate the events logged just before the call.
+    let progressed = false
+    const current: Promise<void> = (running ?? idle)
+      .then(() => flusher.run(pass))
+      .then(
+        (result) => {
+          progressed = result.progressed
+          settle(result)
+        },
+        (error: unknown) => logger.error('[holdfast] event delivery failed unexpectedly', error),
+      )
+      .finally(() => {
+        if (running !== current) return
+        running = undefined
+        if (progressed && store.size() >= batchSize) void trigger('batch')
+      })
+    running = current
+    return current
+  }
+
+  function scheduleInterval() {
+    if (closed) return
+    intervalTimer = clock.setTimeout(() => {
+      void trigger('interval')
+      scheduleInterval()
+    }, flushIntervalMs)
+  }
+
+  /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
+  function settle(result: PassResult) {
+    if (result.progressed) retryAttempt = 0
+    if (result.outcome === 'failed' && result.error) scheduleRetry(result.error)
+    else if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, flushIntervalMs)
+    else if (result.outcome === 'done') {
+      // Everything listed is through: whatever backoff was pending is moot.
+      retryAttempt = 0
+      retryAfterUntil = 0
+      if (retryTimer !== undefined) clock.clearTimeout(retryTimer)
+      retryTimer = undefined
+    }
+  }
+
+  function scheduleRetry(error: HoldfastError) {
+    const delay = error.retryAfterMs ?? backoffDelay(retryAttempt, config.random, options.backoff)
+    retryAttempt++
+    if (error.retryAfterMs !== undefined) retryAfterUntil = clock.now() + error.retryAfterMs
+    logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued, next try in ${delay} ms`)
+    if (closed) return
+    if (retryTimer !== undefined) clock.clearTimeout(retryTimer)
+    retryTimer = clock.setTimeout(() => {
+      retryTimer = undefined
+      void trigger('retry')
+    }, delay)
+  }
+
   return {
-    start() {},
+    start() {
+      if (started || closed) return
+      started = true
+      stopEnvironment = watchEnvironment({
+        onHidden: () => {
+          // The page may be gone in a moment: write what is buffered now, then try to send it.
+          void store.persist()
+          void trigger('hidden')
+        },
+        onOnline: () => void trigger('online'),
+      })
+      scheduleInterval()
+      // Earlier pages (or other tabs) may have left events: count them now and send them soon.
+      void store.list().then(
+        (keys) => void (keys.length > 0 && trigger('start')),
+        (error: unknown) => logger.error('[holdfast] reading queued events failed', error),
+      )
+    },
+
     enqueue(event) {
-      queue.push(event)
+      store.add(event)
       report()
+      if (closed) void store.persist()
+      else if (started && store.size() >= batchSize) void trigger('batch')
     },
-    async flush() {
-      if (queue.length === 0) return
-      const batch = queue.splice(0)
-      try {
-        const res = await config.fetch(config.options.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ events: batch }) })
-        if (res.ok) counts.sent += batch.length
-        else queue.unshift(...batch)
-      } catch {
-        queue.unshift(...batch)
-      }
-      report()
-    },
-    stats: () => ({ ...counts, queued: queue.length }),
-    async close() {
-      await this.flush()
+
+    flush: () => store.persist().then(() => trigger('flush')),
+
+    stats,
+
+    close() {
+      closePromise ??= (async () => {
+        closed = true
+        stopEnvironment?.()
+        stopEnvironment = undefined
+        for (const timer of [intervalTimer, retryTimer]) if (timer !== undefined) clock.clearTimeout(timer)
+        intervalTimer = retryTimer = undefined
+        const deadline = clock.now() + config.requestTimeoutMs
+        let timer: unknown
+        const outOfTime = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, config.requestTimeoutMs)))
+        await Promise.race([store.persist().then(() => trigger('close', deadline)), outOfTime])
+        clock.clearTimeout(timer)
+        // What did not make it stays persisted for the next page.
+        stopAll.abort()
+      })()
+      return closePromise
     },
   }
+}
+
+function positive(value: number | undefined, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback
 }

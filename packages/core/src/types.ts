@@ -1,3 +1,5 @@
+import type { BackoffOptions } from './backoff'
+
 /** Any value JSON can carry: what a flag may hold. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
@@ -136,6 +138,8 @@ export interface EventOptions {
   maxQueued?: number
   /** Log an exposure per (context, flag, value, variant) on evaluation. Default true. */
   exposures?: boolean
+  /** Retry delays after a failed send (capped exponential with jitter). Default 1,000 ms doubling up to 60,000 ms. */
+  backoff?: BackoffOptions
 }
 
 /** An event as it is sent (CONTRACT §2.2). */

@@ -1,0 +1,133 @@
+// One pass over the shared event queue: under the flush lock, list what is queued (this tab's
+// events and other tabs'), send it oldest first in batches, and take each batch out of storage
+// once the receiver answered. A 413 splits the batch in halves, recursively; a permanent
+// rejection drops it (counted), so one poison batch cannot block the rest; a transient failure
+// ends the pass and is handed back to the queue, which decides when to try again.
+import type { HoldfastError } from './errors'
+import type { EventStore, StoredEvent } from './eventStore'
+import { postEvents, splitForKeepalive } from './eventTransport'
+import type { FlushLock } from './flushLock'
+import type { Clock, Logger } from './types'
+
+export interface PassOptions {
+  /** The page is going away: `fetch` with keepalive, each body under 64 KB. */
+  keepalive: boolean
+  /** How long to wait for another tab's flush to finish; 0 skips when one is running. */
+  waitMs: number
+  /** No request starts after this (close). */
+  deadline: number
+  /** Checked before every batch: false ends the pass early (the client closed meanwhile). */
+  proceed: () => boolean
+}
+
+export interface PassResult {
+  /** Anything left the queue (sent or dropped). */
+  progressed: boolean
+  /** `done`: everything listed went through; `failed`: a transient failure (`error`) ended it;
+   * `busy`: another flusher held the lock; `stopped`: closing, aborted or lock lost. */
+  outcome: 'done' | 'failed' | 'busy' | 'stopped'
+  error?: HoldfastError
+}
+
+export interface FlusherOptions {
+  store: EventStore
+  lock: FlushLock
+  batchSize: number
+  url: string
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  requestTimeoutMs: number
+  clock: Clock
+  logger: Logger
+  /** Aborts requests in flight (close ran out of time). */
+  signal: AbortSignal
+  /** Counts of events, moved here and reported through `report`. */
+  counts: { sent: number; dropped: number; retries: number }
+  report: () => void
+}
+
+export function createFlusher(options: FlusherOptions) {
+  const { store, clock, counts } = options
+  /** Events whose last attempt failed: sending them again is a retry. */
+  const failed = new Set<string>()
+
+  async function run(pass: PassOptions): Promise<PassResult> {
+    const result: PassResult = { progressed: false, outcome: 'stopped' }
+    if (options.signal.aborted) return result
+    await store.persist()
+    if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
+    const got = await options.lock.run(async (keep) => {
+      // Listed again under the lock: what another tab sent in the meantime is gone by now.
+      const keys = await store.list()
+      const listed = new Set(keys)
+      for (const key of failed) if (!listed.has(key)) failed.delete(key)
+      for (let i = 0; i < keys.length; i += options.batchSize) {
+        if (options.signal.aborted || clock.now() >= pass.deadline || !pass.proceed() || !(await keep())) return
+        const { events, corrupt } = await store.read(keys.slice(i, i + options.batchSize))
+        if (corrupt.length > 0) await drop(corrupt, `${corrupt.length} unreadable stored events`)
+        for (const group of pass.keepalive ? splitForKeepalive(events) : events.length ? [events] : []) {
+          const sent = await send(group, pass)
+          if (sent !== true) {
+            if (sent) Object.assign(result, { outcome: 'failed', error: sent })
+            return
+          }
+          result.progressed = true
+        }
+      }
+      result.outcome = 'done'
+    }, pass.waitMs)
+    if (!got) result.outcome = 'busy'
+    return result
+  }
+
+  /** One request (or several after a 413): true to go on, an error to retry later, false to stop. */
+  async function send(items: StoredEvent[], pass: PassOptions): Promise<true | false | HoldfastError> {
+    const keys = items.map((item) => item.key)
+    const resent = keys.filter((key) => failed.has(key)).length
+    if (resent > 0) {
+      counts.retries += resent
+      options.report()
+    }
+    const result = await postEvents({
+      fetch: options.fetch,
+      url: options.url,
+      headers: options.headers,
+      events: items.map((item) => item.event),
+      timeoutMs: Math.max(1, Math.min(options.requestTimeoutMs, pass.deadline - clock.now())),
+      keepalive: pass.keepalive,
+      signal: options.signal,
+      clock,
+    })
+    switch (result.kind) {
+      case 'ok':
+        for (const key of keys) failed.delete(key)
+        counts.sent += items.length
+        await store.remove(keys)
+        return true
+      case 'too-large': {
+        if (items.length === 1) return drop(keys, 'an event the receiver finds too large (HTTP 413)')
+        for (const key of keys) failed.add(key)
+        const half = Math.ceil(items.length / 2)
+        const first = await send(items.slice(0, half), pass)
+        return first === true ? send(items.slice(half), pass) : first
+      }
+      case 'rejected':
+        return drop(keys, `a batch of ${items.length} events the receiver rejected (${result.error.message})`)
+      case 'retry':
+        for (const key of keys) failed.add(key)
+        return result.error
+      case 'aborted':
+        return false
+    }
+  }
+
+  async function drop(keys: string[], what: string): Promise<true> {
+    options.logger.warn(`[holdfast] dropped ${what}`)
+    for (const key of keys) failed.delete(key)
+    counts.dropped += keys.length
+    await store.remove(keys)
+    return true
+  }
+
+  return { run }
+}

@@ -1,0 +1,115 @@
+// Events outlive the page: they are in IndexedDB within 100 ms of being logged, and the next
+// page on the same database (same origin, same storageName) sends what an earlier one left.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type ClientOptions, type EventOptions, type FlagClient } from '@holdfast/core'
+import { createStore, entries } from 'idb-keyval'
+import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+
+let receiver: EventsReceiver
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  receiver = await startEventsReceiver()
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await receiver.close()
+})
+
+function make(storageName: string, events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
+  const client = createClient({
+    url: receiver.flagsUrl,
+    context: { targetingKey: 'alice' },
+    storageName,
+    logger: createTestLogger(),
+    requestTimeoutMs: 500,
+    ...options,
+    events: { url: receiver.url, backoff: { baseMs: 10, maxMs: 100 }, ...events },
+  })
+  clients.push(client)
+  return client
+}
+
+async function storedEvents(storageName: string) {
+  return (await entries(createStore(storageName, 'keyval'))).filter(([key]) => String(key).startsWith('holdfast:event:'))
+}
+
+test('a logged event is in IndexedDB within 100 ms, without any flush', async () => {
+  const name = uniqueStorageName('events-write')
+  const client = make(name)
+  client.logEvent('signup', { value: 'pro' })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+
+  const stored = await storedEvents(name)
+  expect(stored).toHaveLength(1)
+  expect(stored[0][1]).toMatchObject({ type: 'custom', name: 'signup', value: 'pro', targetingKey: 'alice' })
+  expect(receiver.requests).toHaveLength(0)
+})
+
+test('events logged while the receiver is down survive close(); the next client on the database sends them on start', async () => {
+  receiver.set({ down: true })
+  const name = uniqueStorageName('events-reload')
+  const first = make(name)
+  await first.start()
+  first.logEvent('a')
+  first.logEvent('b', { value: 2, metadata: { plan: 'pro' } })
+  await first.flush()
+  expect(first.getEventStats()).toMatchObject({ queued: 2, sent: 0, dropped: 0 })
+  await first.close()
+  expect(receiver.requests.length).toBeGreaterThanOrEqual(2) // tried on flush and again on close
+
+  receiver.set({})
+  const second = make(name)
+  await second.start()
+  // Picked up by start(): no logEvent, no flush() on this page.
+  await until(() => second.getEventStats().sent === 2, 'the earlier page’s events')
+  expect(receiver.events().map((e) => e.name)).toEqual(['a', 'b'])
+  expect(receiver.events()[1]).toMatchObject({ value: 2, metadata: { plan: 'pro' } })
+  expect(second.getEventStats()).toMatchObject({ queued: 0, sent: 2 })
+  expect(await storedEvents(name)).toHaveLength(0)
+})
+
+test('a page that crashes (never closed, never flushed) loses nothing the next page cannot send', async () => {
+  const name = uniqueStorageName('events-crash')
+  const crashed = createClient({ url: receiver.flagsUrl, context: { targetingKey: 'bob' }, storageName: name, logger: createTestLogger(), events: { url: receiver.url } })
+  for (let i = 0; i < 30; i++) crashed.logEvent('e', { value: i })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+
+  const next = make(name)
+  expect(next.getEventStats().queued).toBe(0)
+  await next.start()
+  await until(() => receiver.events().length === 30, 'thirty events')
+  expect(receiver.events().map((e) => e.value)).toEqual(Array.from({ length: 30 }, (_, i) => i))
+  expect(receiver.events().every((e) => e.targetingKey === 'bob')).toBe(true)
+})
+
+test('queued counts events picked up from storage before they are sent', async () => {
+  receiver.set({ down: true })
+  const name = uniqueStorageName('events-count')
+  const first = make(name)
+  for (let i = 0; i < 4; i++) first.logEvent('e')
+  await first.close()
+
+  const second = make(name, {}, { requestTimeoutMs: 200 })
+  await second.start()
+  await until(() => second.getEventStats().queued === 4, 'queued to count the earlier page’s 4 events')
+})
+
+test('close() sends what is queued before it resolves', async () => {
+  const client = make(uniqueStorageName('events-close'))
+  await client.start()
+  client.logEvent('bye')
+  await client.close()
+  expect(receiver.events().map((e) => e.name)).toEqual(['bye'])
+})
+
+test('close() is bounded by requestTimeoutMs when the receiver hangs, and the events stay stored', async () => {
+  receiver.set({ delayMs: 5000 })
+  const name = uniqueStorageName('events-close-hang')
+  const client = make(name, {}, { requestTimeoutMs: 300 })
+  client.logEvent('late')
+  const started = Date.now()
+  await client.close()
+  expect(Date.now() - started).toBeLessThan(900)
+  expect(await storedEvents(name)).toHaveLength(1)
+})

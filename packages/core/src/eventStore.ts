@@ -8,6 +8,7 @@
 // SafeStorage has moved to memory by then and the next write lands. Storage mutations (writes,
 // deletions, listings) run one after another, so a deletion can never be overtaken by an older
 // write of the same key and resurrect an event that was already sent.
+import { isStoredEvent } from './schemas'
 import type { SafeStorage } from './storage'
 import type { Clock, HoldfastEvent, Logger } from './types'
 
@@ -142,7 +143,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       for (const key of keys) {
         const value = buffer.get(key) ?? byKey.get(key)
         if (value === undefined) known.delete(key)
-        else if (isEvent(value)) events.push({ key, event: value })
+        else if (isStoredEvent(value)) events.push({ key, event: value })
         else corrupt.push(key)
       }
       return { events, corrupt }
@@ -166,16 +167,4 @@ export function createEventStore(options: EventStoreOptions): EventStore {
 
 function pad(n: number, width: number): string {
   return String(Math.max(0, Math.floor(Number.isFinite(n) ? n : 0))).padStart(width, '0')
-}
-
-/** What is read back from storage is checked before it is sent: another version or a bug may have written it. */
-function isEvent(value: unknown): value is HoldfastEvent {
-  if (!value || typeof value !== 'object') return false
-  const e = value as Record<string, unknown>
-  return (
-    typeof e.id === 'string' &&
-    (e.type === 'exposure' || e.type === 'custom') &&
-    typeof e.name === 'string' &&
-    typeof e.time === 'number'
-  )
 }

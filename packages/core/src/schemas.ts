@@ -5,7 +5,7 @@
 // of the wrong type is dropped rather than failing the entry, and an entry that cannot be read at
 // all (no string `key`) is skipped rather than failing the response.
 import * as z from 'zod/mini'
-import type { Bootstrap, EvaluationContext, FlagEntry, JsonValue } from './types'
+import type { Bootstrap, EvaluationContext, FlagEntry, HoldfastEvent, JsonValue } from './types'
 
 /** Optional field that is dropped, not fatal, when it has the wrong type. */
 const lenient = <T extends z.core.SomeType>(schema: T) => z.catch(z.optional(schema), undefined)
@@ -125,4 +125,18 @@ export function parseCacheRecord(input: unknown): CacheRecord | undefined {
 /** Whether `input` is a usable evaluation context. */
 export function isContext(input: unknown): input is EvaluationContext {
   return contextSchema.safeParse(input).success
+}
+
+// An event read back from storage: only what delivery needs is checked; the rest is sent as it was
+// logged (the receiver validates its own input).
+const storedEventSchema = z.looseObject({
+  id: z.string(),
+  type: z.enum(['exposure', 'custom']),
+  name: z.string(),
+  time: z.number(),
+})
+
+/** Whether a value read back from the event store is a sendable event. */
+export function isStoredEvent(value: unknown): value is HoldfastEvent {
+  return storedEventSchema.safeParse(value).success
 }

@@ -5,6 +5,7 @@ import { createFlagCache, type FlagCache } from './cache'
 import { evaluate, expectedType, type Expected } from './evaluate'
 import { createEventQueue, type EventQueue } from './eventQueue'
 import { createExposureLog } from './exposures'
+import type { HeldFlag } from './merge'
 import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
@@ -96,7 +97,12 @@ export function createClient(options: ClientOptions): FlagClient {
 
   const exposures = createExposureLog()
   const exposuresOn = !!options.events && options.events.exposures !== false
-  const detailsMemo = new Map<string, { flag: unknown; defaultValue: unknown; expected: Expected; details: Details<unknown> }>()
+  // The same inputs give the same details object, so `useSyncExternalStore` and memoised consumers
+  // see "unchanged" without comparing fields. Keyed by the held flag object (which changes exactly
+  // when its details do), so the memo goes away with the flag; missing flags are keyed by name.
+  type Memo = { defaultValue: unknown; expected: Expected; details: Details<unknown> }
+  const heldMemo = new WeakMap<HeldFlag, Memo>()
+  const missingMemo = new Map<string, Memo>()
 
   function logExposure(details: Details<unknown>) {
     if (!exposuresOn || details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return
@@ -121,15 +127,15 @@ export function createClient(options: ClientOptions): FlagClient {
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
     const flag = store.getState().flags.get(key)
-    // The same inputs give the same object, so `useSyncExternalStore` and memoised consumers
-    // see "unchanged" without comparing fields.
-    const memo = detailsMemo.get(key)
+    const memo = flag ? heldMemo.get(flag) : missingMemo.get(key)
     let result: Details<T>
-    if (memo && memo.flag === flag && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) {
+    if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) {
       result = memo.details as Details<T>
     } else {
       result = evaluate(flag, key, defaultValue, expected)
-      detailsMemo.set(key, { flag, defaultValue, expected, details: result })
+      const next = { defaultValue, expected, details: result }
+      if (flag) heldMemo.set(flag, next)
+      else missingMemo.set(key, next)
     }
     if (exposure) logExposure(result)
     return result

@@ -2,6 +2,7 @@
 // on: delivered, too large (split it), rejected for good (drop it), or worth retrying.
 import { parseRetryAfter } from './backoff'
 import { HoldfastError, httpError, isRetryable } from './errors'
+import { postJson } from './postJson'
 import type { Clock, HoldfastEvent } from './types'
 
 /**
@@ -32,53 +33,36 @@ export interface PostEventsOptions {
 
 export async function postEvents(options: PostEventsOptions): Promise<PostResult> {
   let body: string
-  let headers: Record<string, string>
   try {
     body = JSON.stringify({ events: options.events })
   } catch (error) {
     // Never going to work (a BigInt, a cycle): dropping it keeps the queue moving.
     return { kind: 'rejected', error: new HoldfastError('HTTP', `events cannot be serialised: ${String(error)}`) }
   }
-  try {
-    const extra = typeof options.headers === 'function' ? options.headers() : options.headers
-    headers = { ...extra, 'Content-Type': 'application/json' }
-  } catch (error) {
-    // A headers callback that throws (say, a token not ready yet) may work next time.
-    return { kind: 'retry', error: new HoldfastError('NETWORK', `the headers option threw: ${String(error)}`) }
-  }
-  const init: RequestInit = { method: 'POST', headers, body }
-  if (options.keepalive && byteLength(body) <= KEEPALIVE_MAX_BYTES) init.keepalive = true
-
-  const controller = new AbortController()
-  let timedOut = false
-  const timer = options.clock.setTimeout(() => {
-    timedOut = true
-    controller.abort()
-  }, options.timeoutMs)
-  const onOuterAbort = () => controller.abort()
-  options.signal.addEventListener('abort', onOuterAbort)
-  init.signal = controller.signal
-  try {
-    const response = await options.fetch(options.url, init)
-    // Read the body so the connection is reused; a hang or reset here counts like one before.
-    const text = await response.text()
-    if (response.status >= 200 && response.status < 300) return { kind: 'ok' }
-    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now())
-    const error = httpError(response.status, text ? `: ${text.slice(0, 200)}` : '', retryAfterMs)
-    const status = response.status
-    if (status === 413) return { kind: 'too-large', error }
-    // CONTRACT §6: a permanent 4xx drops the batch, so one poison batch cannot block the queue.
-    // 408 and 429 are the 4xx that mean "later", as everywhere else (isRetryable).
-    const permanent = (status >= 400 && status < 500 && status !== 408 && status !== 429) || !isRetryable(error)
-    return permanent ? { kind: 'rejected', error } : { kind: 'retry', error }
-  } catch (error) {
-    if (options.signal.aborted && !timedOut) return { kind: 'aborted' }
-    if (timedOut) return { kind: 'retry', error: new HoldfastError('TIMEOUT', `no answer within ${options.timeoutMs} ms`) }
-    return { kind: 'retry', error: new HoldfastError('NETWORK', `events request failed: ${describe(error)}`) }
-  } finally {
-    options.clock.clearTimeout(timer)
-    options.signal.removeEventListener('abort', onOuterAbort)
-  }
+  const outcome = await postJson({
+    fetch: options.fetch,
+    url: options.url,
+    body,
+    headers: options.headers,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    keepalive: options.keepalive && byteLength(body) <= KEEPALIVE_MAX_BYTES,
+    setTimeout: options.clock.setTimeout,
+    clearTimeout: options.clock.clearTimeout,
+  })
+  if (outcome.kind === 'aborted') return outcome
+  // Network errors, timeouts and a throwing headers callback may all work next time.
+  if (outcome.kind === 'error') return { kind: 'retry', error: outcome.error }
+  const { response, text } = outcome
+  const status = response.status
+  if (status >= 200 && status < 300) return { kind: 'ok' }
+  const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now())
+  const error = httpError(status, text ? `: ${text.slice(0, 200)}` : '', retryAfterMs)
+  if (status === 413) return { kind: 'too-large', error }
+  // CONTRACT §6: a permanent 4xx drops the batch, so one poison batch cannot block the queue.
+  // 408 and 429 are the 4xx that mean "later", as everywhere else (isRetryable).
+  const permanent = (status >= 400 && status < 500 && status !== 408 && status !== 429) || !isRetryable(error)
+  return permanent ? { kind: 'rejected', error } : { kind: 'retry', error }
 }
 
 /**
@@ -105,12 +89,4 @@ export function splitForKeepalive<T extends { event: HoldfastEvent }>(items: T[]
 
 function byteLength(text: string): number {
   return new TextEncoder().encode(text).length
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
-  }
-  return String(error)
 }

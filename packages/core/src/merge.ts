@@ -76,14 +76,17 @@ export function mergeResponse(
   if (clean && entries.length === 0 && held.size > 0 && !options.acceptEmpty) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
 
   const next = new Map<string, HeldFlag>()
-  const seen = new Set<string>()
+  // Only a partial response needs to know which held flags it did not mention.
+  const seen = clean ? undefined : new Set<string>()
   for (const entry of entries) {
-    seen.add(entry.key)
+    seen?.add(entry.key)
     const found = held.get(entry.key)
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
-      const updatedAt = prev && sameContent(prev, entry) && prev.updatedAt !== undefined ? prev.updatedAt : options.now
-      next.set(entry.key, settle(found, fromEntry(entry, 'network', updatedAt, options.now)))
+      const same = prev !== undefined && sameContent(prev, entry)
+      // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
+      if (same && prev.source === 'network' && !prev.stale && prev.errorCode === undefined) next.set(entry.key, prev)
+      else next.set(entry.key, fromEntry(entry, 'network', same && prev.updatedAt !== undefined ? prev.updatedAt : options.now, options.now))
     } else if (entry.errorCode === FLAG_NOT_FOUND) {
       next.delete(entry.key)
     } else if (prev) {
@@ -92,7 +95,7 @@ export function mergeResponse(
       next.set(entry.key, settle(found, { key: entry.key, source: 'network', stale: true, errorCode: entry.errorCode }))
     }
   }
-  if (!clean) {
+  if (seen) {
     for (const [key, flag] of held) {
       if (seen.has(key) || flag.source === 'fallback') continue
       next.set(key, settle(flag, { ...flag, stale: true }))

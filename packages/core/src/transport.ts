@@ -2,6 +2,7 @@
 // value. Shared by the client and by `fetchBootstrap`, so both read responses the same way.
 import { parseRetryAfter } from './backoff'
 import { HoldfastError, httpError } from './errors'
+import { postJson } from './postJson'
 import { parseBulkResponse } from './schemas'
 import type { EvaluationContext, FlagEntry } from './types'
 
@@ -30,43 +31,29 @@ export function bulkEndpoint(url: string): string {
 
 export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResult> {
   let body: string
-  let headers: Record<string, string>
   try {
     body = JSON.stringify({ context: options.context })
-    const extra = typeof options.headers === 'function' ? options.headers() : options.headers
-    headers = { ...extra, 'Content-Type': 'application/json', Accept: 'application/json' }
   } catch (error) {
-    return { kind: 'error', error: new HoldfastError('INVALID_CONTEXT', `could not build the request: ${String(error)}`) }
+    return { kind: 'error', error: new HoldfastError('INVALID_CONTEXT', `the context cannot be serialised: ${String(error)}`) }
   }
-  if (options.etag !== undefined) headers['If-None-Match'] = options.etag
-
-  const controller = new AbortController()
-  let timedOut = false
-  const timer = setTimeout(() => {
-    timedOut = true
-    controller.abort()
-  }, options.timeoutMs)
-  const onOuterAbort = () => controller.abort()
-  options.signal?.addEventListener('abort', onOuterAbort)
-  try {
-    const response = await options.fetch(bulkEndpoint(options.url), { method: 'POST', headers, body, signal: controller.signal })
-    const etag = response.headers.get('ETag') ?? undefined
-    if (response.status === 304) return { kind: 'not-modified', etag }
-    // Reading the body is part of the request: a hang or reset here is a timeout or network error.
-    const text = await response.text()
-    if (response.status !== 200) {
-      const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now())
-      return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
-    }
-    return readBody(text, response.headers.get('Content-Type'), etag)
-  } catch (error) {
-    if (options.signal?.aborted && !timedOut) return { kind: 'aborted' }
-    if (timedOut) return { kind: 'error', error: new HoldfastError('TIMEOUT', `no answer within ${options.timeoutMs} ms`) }
-    return { kind: 'error', error: new HoldfastError('NETWORK', `request failed: ${errorMessage(error)}`) }
-  } finally {
-    clearTimeout(timer)
-    options.signal?.removeEventListener('abort', onOuterAbort)
+  const outcome = await postJson({
+    fetch: options.fetch,
+    url: bulkEndpoint(options.url),
+    body,
+    headers: options.headers,
+    extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+  })
+  if (outcome.kind !== 'response') return outcome
+  const { response, text } = outcome
+  const etag = response.headers.get('ETag') ?? undefined
+  if (response.status === 304) return { kind: 'not-modified', etag }
+  if (response.status !== 200) {
+    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now())
+    return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
   }
+  return readBody(text, response.headers.get('Content-Type'), etag)
 }
 
 function readBody(text: string, contentType: string | null, etag: string | undefined): FetchResult {
@@ -99,12 +86,4 @@ function describeErrorBody(text: string): string {
   } catch {
     return ''
   }
-}
-
-function errorMessage(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = (error as { cause?: unknown }).cause
-    return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
-  }
-  return String(error)
 }

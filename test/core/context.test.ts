@@ -23,6 +23,8 @@ test('without cached values the previous values stay visible and the state is lo
   client.subscribeFlag('plan', () => seen.push(client.getValue('plan', 'DEFAULT')))
   const switching = client.setContext({ targetingKey: 'bob' })
   expect(client.getStatus().state).toBe('loading')
+  // Only a 200/304 moves lastSuccessAt; a switch does not erase it.
+  expect(client.getStatus().lastSuccessAt).toBeTypeOf('number')
   expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan')
   expect(client.getContext().targetingKey).toBe('bob')
   const status = await switching

@@ -300,7 +300,6 @@ export function createSync(deps: SyncDeps) {
       contextHash = nextHash
       outcome = 'none'
       lastError = undefined
-      lastSuccessAt = undefined
       const known = deps.cache().peek(next.targetingKey)
       if (known) {
         // This page has seen the user before: show their values at once.

@@ -22,10 +22,20 @@ export function buildPackages(rootDir) {
 export async function buildApp(rootDir, outDir) {
   const { build } = await import('vite')
   const appDir = join(rootDir, 'examples', 'react')
-  await build({
-    root: appDir,
-    configFile: join(appDir, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true },
-  })
+  // Vite picks React's development or production build from NODE_ENV; under vitest it is 'test',
+  // which would ship the 500 kB development bundle. The demo is always a production build.
+  const previous = process.env.NODE_ENV
+  process.env.NODE_ENV = 'production'
+  try {
+    await build({
+      root: appDir,
+      configFile: join(appDir, 'vite.config.ts'),
+      logLevel: 'warn',
+      mode: 'production',
+      build: { outDir, emptyOutDir: true },
+    })
+  } finally {
+    if (previous === undefined) delete process.env.NODE_ENV
+    else process.env.NODE_ENV = previous
+  }
 }

@@ -1,0 +1,172 @@
+// Scenarios 4 and 5: events in a real browser. Event requests go through a recording proxy, so
+// the test sees what the browser actually sent, not only what the receiver kept after its
+// de-duplication by id (which would hide a double send).
+import { randomUUID } from 'node:crypto'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import type { Browser, BrowserContext } from 'playwright-core'
+import { launchChromium } from './support/browser'
+import { startFixture } from './support/fixture'
+import { fixtureFlags, openFixture, waitForStatus } from './support/fixturePage'
+import { startFlagServer, startRecordingProxy, waitFor, type Closable, type RecordingProxy, type TestFlagServer } from './support/servers'
+
+let browser: Browser
+let flags: TestFlagServer
+let fixture: Closable
+let proxy: RecordingProxy
+let context: BrowserContext
+
+beforeAll(async () => {
+  browser = await launchChromium() // first: without a browser nothing else is worth starting
+  ;[flags, fixture] = await Promise.all([startFlagServer(fixtureFlags()), startFixture()])
+  proxy = await startRecordingProxy(flags.url)
+})
+afterAll(async () => {
+  await Promise.all([browser?.close(), proxy?.close(), flags?.close(), fixture?.close()])
+})
+beforeEach(async () => {
+  proxy.requests.length = 0
+  context = await browser.newContext()
+})
+afterEach(async () => {
+  await context?.close()
+})
+
+interface SentEvent {
+  id: string
+  name: string
+  metadata?: { run?: string; tab?: string; n?: number }
+}
+
+/** This run's events as the receiver stored them (the events file). */
+async function storedEvents(run: string): Promise<SentEvent[]> {
+  return ((await flags.readEvents()) as unknown as SentEvent[]).filter((e) => e.metadata?.run === run)
+}
+
+/** How often each of this run's event ids was sent, over every request the browser made. */
+function timesSent(run: string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const request of proxy.requests) {
+    const events = (request.body as { events?: SentEvent[] })?.events ?? []
+    for (const event of events) if (event.metadata?.run === run) counts.set(event.id, (counts.get(event.id) ?? 0) + 1)
+  }
+  return counts
+}
+
+function countBy<T>(items: T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1)
+  return counts
+}
+
+describe('events logged offline', () => {
+  test('survive leaving the page while offline, and the next page delivers each exactly once', async () => {
+    const N = 25
+    const run = randomUUID()
+    // A flush interval far beyond the test: nothing is sent on a timer.
+    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const page = await openFixture(context, fixture.url, params)
+    await waitForStatus(page, 'ready', 'network')
+
+    await context.setOffline(true)
+    expect(await page.evaluate(() => navigator.onLine)).toBe(false)
+    await page.evaluate(
+      ({ run, N }) => {
+        for (let n = 0; n < N; n++) window.holdfast.logEvent('offline-purchase', { value: n, metadata: { run, n } })
+      },
+      { run, N },
+    )
+    // An explicit flush while offline sends nothing and loses nothing.
+    await page.evaluate(() => window.holdfast.flush())
+    expect((await page.evaluate(() => window.holdfast.getEventStats())).queued).toBe(N)
+    // CONTRACT §6: persisted within 100 ms of being logged.
+    await page.waitForTimeout(300)
+
+    // Leave the page while still offline: whatever the unloading page tries (pagehide, keepalive)
+    // cannot get out, so only what IndexedDB kept can reach the server later.
+    await page.goto('about:blank')
+    expect(proxy.requests, 'nothing may get through while offline').toHaveLength(0)
+    expect(await storedEvents(run)).toHaveLength(0)
+
+    await context.setOffline(false)
+    const backOnline = Date.now()
+    await page.goto(fixture.url + '/?' + new URLSearchParams(params).toString()) // same tab, same origin, a new client
+    const stored = await waitFor(async () => {
+      const events = await storedEvents(run)
+      return events.length >= N ? events : undefined
+    }, `the reloaded page should deliver the ${N} events logged offline`)
+    // The new page sent them on its own (no flush called), and it is the only one that could have.
+    expect((await page.evaluate(() => window.holdfast.getEventStats())).queued).toBe(0)
+    expect(proxy.requests.every((r) => r.at >= backOnline)).toBe(true)
+
+    // Give a late duplicate (a second flush of the same events) the chance to show up.
+    await page.evaluate(() => window.holdfast.flush())
+    await page.waitForTimeout(500)
+    const final = await storedEvents(run)
+    expect(final).toHaveLength(N)
+    expect([...countBy(final, (e) => String(e.metadata?.n)).values()]).toEqual(Array(N).fill(1))
+    expect(new Set(final.map((e) => e.id)).size).toBe(N)
+    expect(stored.map((e) => e.id).sort()).toEqual(final.map((e) => e.id).sort())
+    // Before de-duplication: every id went over the wire once, and was accepted on that request.
+    const sent = timesSent(run)
+    expect(sent.size).toBe(N)
+    expect([...sent.values()]).toEqual(Array(N).fill(1))
+    for (const request of proxy.requests) {
+      expect(request.status).toBe(202)
+      expect((request.response as { duplicates?: number }).duplicates).toBe(0)
+    }
+  })
+})
+
+describe('two tabs of one origin', () => {
+  test('logging and flushing at once: every event arrives, and none is sent twice', async () => {
+    const N = 60
+    const run = randomUUID()
+    // Small batches and a short interval: automatic flushes of both tabs overlap with explicit ones.
+    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '250', batch: '5', exposures: '0' }
+    const tabs = [await openFixture(context, fixture.url, params), await openFixture(context, fixture.url, params)]
+    await Promise.all(tabs.map((tab) => waitForStatus(tab, 'ready', 'network')))
+
+    await Promise.all(
+      tabs.map((tab, i) =>
+        tab.evaluate(
+          async ({ run, tab, N }) => {
+            const flushes: Promise<void>[] = []
+            for (let n = 0; n < N; n++) {
+              window.holdfast.logEvent('tab-event', { metadata: { run, tab, n } })
+              if (n % 7 === 0) await new Promise((r) => setTimeout(r, 3))
+              if (n % 10 === 9) flushes.push(window.holdfast.flush())
+            }
+            flushes.push(window.holdfast.flush())
+            await Promise.all(flushes)
+          },
+          { run, tab: `tab-${i}`, N },
+        ),
+      ),
+    )
+
+    await waitFor(async () => (await storedEvents(run)).length >= 2 * N, `both tabs' ${2 * N} events should arrive`, 20_000)
+    await waitFor(
+      async () => (await Promise.all(tabs.map((tab) => tab.evaluate(() => window.holdfast.getEventStats().queued)))).every((q) => q === 0),
+      'both tabs should see an empty queue',
+    )
+    // Let any straggler (a second tab re-sending what the first already sent) arrive before counting.
+    await Promise.all(tabs.map((tab) => tab.evaluate(() => window.holdfast.flush())))
+    await tabs[0].waitForTimeout(1000)
+
+    const stored = await storedEvents(run)
+    expect(stored).toHaveLength(2 * N)
+    const perEvent = countBy(stored, (e) => `${e.metadata?.tab}#${e.metadata?.n}`)
+    expect(perEvent.size).toBe(2 * N)
+    expect([...perEvent.values()].every((c) => c === 1)).toBe(true)
+
+    // What proves "none duplicated": before the receiver's de-duplication, each id was in exactly
+    // one request, and the receiver never had to drop a duplicate.
+    const sent = timesSent(run)
+    expect(sent.size).toBe(2 * N)
+    const twice = [...sent].filter(([, times]) => times > 1)
+    expect(twice, 'event ids sent more than once').toEqual([])
+    const duplicates = proxy.requests.reduce((sum, r) => sum + ((r.response as { duplicates?: number }).duplicates ?? 0), 0)
+    expect(duplicates).toBe(0)
+    expect(proxy.requests.every((r) => r.status === 202)).toBe(true)
+  })
+})

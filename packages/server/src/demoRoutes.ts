@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { EventSink } from './eventSink'
-import { readBody, sendEmpty, sendJson } from './http'
-import { answerBodyFailure } from './ofrepRoutes'
+import { readJson, sendEmpty, sendJson } from './http'
 import { readOutageChange, type OutageControl } from './outage'
 
 /** `GET /demo/outage`: the current outage as `{ mode, events, retryAfter? }`. */
@@ -14,14 +13,9 @@ export function handleGetOutage(res: ServerResponse, outage: OutageControl): voi
  * answers the new state. Requests held by `hang` are released into the new mode.
  */
 export async function handleSetOutage(req: IncomingMessage, res: ServerResponse, outage: OutageControl): Promise<void> {
-  const body = await readBody(req)
-  if (!body.ok) return answerBodyFailure(res, body.reason)
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(body.text)
-  } catch {
-    return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
-  }
+  const body = await readJson(req, res)
+  if (!body) return
+  const parsed = body.value
   const change = readOutageChange(parsed)
   if (!change.ok) return sendJson(res, 400, { errorCode: 'INVALID_OUTAGE', errorDetails: change.error })
   sendJson(res, 200, outage.set(change.change))

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readEventBatch, type EventSink } from './eventSink'
-import { readBody, sendJson } from './http'
-import { answerBodyFailure } from './ofrepRoutes'
+import { readJson, sendJson } from './http'
 import type { OutageControl } from './outage'
 
 /**
@@ -18,14 +17,9 @@ export async function handleEvents(
     const retryAfter = deps.outage.get().retryAfter
     return sendJson(res, 503, { errorDetails: 'simulated outage (demo controls)' }, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
   }
-  const body = await readBody(req)
-  if (!body.ok) return answerBodyFailure(res, body.reason)
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(body.text)
-  } catch {
-    return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
-  }
+  const body = await readJson(req, res)
+  if (!body) return
+  const parsed = body.value
   const batch = readEventBatch(parsed)
   if (!batch.ok) return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
   try {

@@ -83,3 +83,28 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
 }
+
+/**
+ * Reads a JSON request body, or answers the failure itself: 413 when too large, 400
+ * `PARSE_ERROR` when not JSON, nothing when the client left. Undefined means "answered already".
+ */
+export async function readJson(req: IncomingMessage, res: ServerResponse): Promise<{ value: unknown } | undefined> {
+  const body = await readBody(req)
+  if (!body.ok) {
+    answerBodyFailure(res, body.reason)
+    return undefined
+  }
+  try {
+    return { value: JSON.parse(body.text) }
+  } catch {
+    sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
+    return undefined
+  }
+}
+
+/** Answers a body that could not be read: 413 when too large; nothing when the client left. */
+export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
+  if (reason === 'too-large') {
+    sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' })
+  }
+}

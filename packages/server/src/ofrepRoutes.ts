@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
 import type { FlagSource } from './flagSource'
-import { etagMatches, etagOf, isGone, readBody, sendEmpty, sendJson, sendText } from './http'
+import { answerBodyFailure, etagMatches, etagOf, isGone, readBody, sendEmpty, sendJson, sendText } from './http'
 import type { OutageControl } from './outage'
 
 const JSON_TYPE = 'application/json; charset=utf-8'
@@ -45,13 +45,6 @@ export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResp
   const entry = evaluateEntry(deps.flags.current(), key, request.context)
   if (!entry) return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
   sendJson(res, isFailure(entry) ? 400 : 200, entry)
-}
-
-/** Answers a body that could not be read: 413 when too large; nothing when the client left. */
-export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
-  if (reason === 'too-large') {
-    sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' })
-  }
 }
 
 const CAPTIVE_PORTAL = `<!doctype html>

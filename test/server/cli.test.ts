@@ -1,7 +1,7 @@
 // The holdfast-server command, run as a user runs it, serving the demo's own flag file.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -107,7 +107,10 @@ describe('holdfast-server CLI', () => {
     expect((await badPort.exited).code).toBe(2)
     const unknown = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--bogus'])
     expect((await unknown.exited).code).toBe(2)
-    const broken = run([...SOURCE_BIN, '--flags', '/work/shared/ofrep/gherkin/spec/test-flags.json', '--port', '0'])
+    // Not the flagd format: flags at the top level (the in-memory provider's format).
+    const brokenFile = join(await tempDir(), 'test-flags.json')
+    await writeFile(brokenFile, JSON.stringify({ 'boolean-flag': { variants: { on: true }, defaultVariant: 'on' } }))
+    const broken = run([...SOURCE_BIN, '--flags', brokenFile, '--port', '0'])
     expect((await broken.exited).code).toBe(1)
     expect(broken.output()).toMatch(/\[holdfast-server\] .*test-flags\.json is invalid: expected an object with a "flags" object/)
   })

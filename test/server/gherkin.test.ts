@@ -3,12 +3,13 @@
 // the tables the way an OpenFeature provider would. The Examples tables are read from the feature
 // file itself, so a scenario added upstream is picked up (or fails loudly) rather than ignored.
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createClient, type JsonValue } from '@holdfast/core'
 import { createFlagServer } from '@holdfast/server'
+import { testbedDir } from '../support/shared'
 
-const TESTBED = new URL('../../../shared/ofrep/gherkin/flagd-testbed/', import.meta.url)
-const read = (name: string) => JSON.parse(readFileSync(new URL(name, TESTBED), 'utf8'))
+const read = (name: string) => JSON.parse(readFileSync(join(testbedDir!, name), 'utf8'))
 
 interface Outline {
   name: string
@@ -50,6 +51,7 @@ function typed(type: string, text: string): JsonValue {
 let url: string
 let close: () => Promise<void>
 beforeAll(async () => {
+  if (!testbedDir) return
   // The feature's flags live in several files; one evaluator is shared across them.
   const files = ['flags_testing-flags.json', 'flags_zero-flags.json', 'evaluator_flags_testkit-flags.json'].map(read)
   const definitions = {
@@ -63,11 +65,11 @@ beforeAll(async () => {
 })
 afterAll(() => close?.())
 
-const feature = readFileSync(new URL('gherkin_evaluation.feature', TESTBED), 'utf8')
+const feature = testbedDir ? readFileSync(join(testbedDir, 'gherkin_evaluation.feature'), 'utf8') : ''
 // The @deprecated outline contradicts its replacement (@no-default-variant) on the same rows.
 const scenarios = outlines(feature).filter((o) => !o.tags.includes('@deprecated'))
 
-test('the feature file has the outlines this suite knows how to run', () => {
+test.skipIf(!testbedDir)('the feature file has the outlines this suite knows how to run', () => {
   expect(scenarios.length).toBeGreaterThanOrEqual(5)
   for (const s of scenarios) expect(s.examples.length).toBeGreaterThan(0)
 })

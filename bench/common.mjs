@@ -63,7 +63,11 @@ export function nsPerOp(fn, { iterations = 200_000, rounds = 15, warmup = 3 } = 
   return median(samples)
 }
 
-/** A section reports rows of { group, metric, value, unit, note? } as one JSON line on stdout. */
+/**
+ * A section reports rows of { group, metric, value, unit, extra?, env? } as one JSON line on
+ * stdout (`env`: what it ran in beyond Node, printed under the table); a row that could not be
+ * measured has { group, metric, skipped: 'skipped: why' } instead.
+ */
 export function report(rows) {
   process.stdout.write(`${JSON.stringify(rows)}\n`)
 }

@@ -2,7 +2,9 @@
 // process, so one section's heap, JIT state or globals (fake-indexeddb, jsdom) cannot skew
 // another's; the results are printed as one table with the environment they were measured in.
 // Sections import the BUILT packages (packages/*/dist through their `exports` maps): run
-// `npm run build` first. Takes well under two minutes.
+// `npm run build` first. Takes well under two minutes. bench/coldstart-chromium.mjs drives headless
+// Chromium (/usr/bin/chromium, or HOLDFAST_CHROMIUM as in the e2e suite); without one, its row
+// says "skipped" and the rest of the bench runs as usual.
 //
 //   node scripts/bench.mjs [--json]
 import { spawnSync } from 'node:child_process'
@@ -16,6 +18,7 @@ const SECTIONS = [
   { file: 'evaluate.mjs' },
   { file: 'apply.mjs' },
   { file: 'coldstart.mjs' },
+  { file: 'coldstart-chromium.mjs' },
   { file: 'react.mjs' },
   { file: 'memory.mjs', flags: ['--expose-gc'] },
 ]
@@ -53,6 +56,7 @@ if (process.argv.includes('--json')) {
 } else {
   const digits = { 'ns/call': 1, ms: 2, '×': 2, MiB: 2 }
   const fmt = (row) => {
+    if (row.skipped) return row.skipped
     const d = digits[row.unit] ?? 0
     const n = row.value.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d })
     return `${n} ${row.unit}${row.extra ? ` (${row.extra})` : ''}`
@@ -74,6 +78,8 @@ console.log(
     '',
     `node ${process.version}, ${platform()} ${release()}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, ${Math.round(totalmem() / 2 ** 30)} GiB`,
     `load average at start: ${load.toFixed(2)}; medians after warm-up; packages from dist (built), react ${version('react')} (development build: act() needs it), jsdom ${version('jsdom')}, fake-indexeddb ${version('fake-indexeddb')}`,
+    // What a section measured in beyond Node (the browser it drove), as it reported it.
+    ...new Set(rows.map((r) => r.env).filter(Boolean)),
     `total ${((Date.now() - started) / 1000).toFixed(0)} s — reproduce with: npm run build && npm run bench`,
   ].join('\n'),
 )

@@ -5,10 +5,10 @@
 // on 127.0.0.1. A first load fetches 1,000 flags and persists them; then, load after load in the
 // same browser context, the flag server never answers (the request hangs) and the page times
 // `createClient` → `getStatus().source === 'cache'` with performance.now().
-// Self-contained on purpose (plain .mjs, no tsx): the launch flags are those of
-// test/e2e/support/browser.ts, which throws when there is no browser, where this prints a
-// "skipped" row instead.
-import { existsSync } from 'node:fs'
+// Plain .mjs (no tsx) with its own launch, because test/e2e/support/browser.ts throws when there
+// is no browser, where this prints a "skipped" row instead; the path and flags are shared with it
+// through test/e2e/support/chromium.json.
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -18,17 +18,10 @@ import { bodyOf, flagEntries, median, report } from './common.mjs'
 
 const GROUP = 'cold start (Chromium)'
 const METRIC = 'createClient → 1,000 cached flags served (source: cache)'
-const CHROMIUM_PATH = process.env.HOLDFAST_CHROMIUM ?? '/usr/bin/chromium'
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-]
+// The same browser and flags as the end-to-end suite.
+const chromiumConfig = JSON.parse(readFileSync(new URL('../test/e2e/support/chromium.json', import.meta.url), 'utf8'))
+const CHROMIUM_PATH = process.env.HOLDFAST_CHROMIUM ?? chromiumConfig.path
+const ARGS = chromiumConfig.args
 const N = 1000
 const WARMUP = 3
 const LOADS = 15

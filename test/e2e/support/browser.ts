@@ -3,19 +3,11 @@
 // a message that says how to install one (CI installs it in `.ci/run`).
 import { existsSync } from 'node:fs'
 import { chromium, type Browser, type ConsoleMessage, type Page } from 'playwright-core'
+import chromiumConfig from './chromium.json'
 
-export const CHROMIUM_PATH = process.env.HOLDFAST_CHROMIUM ?? '/usr/bin/chromium'
+export const CHROMIUM_PATH = process.env.HOLDFAST_CHROMIUM ?? chromiumConfig.path
 
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-  '--disable-quic',
-]
+const ARGS = chromiumConfig.args
 
 /** Launches Chromium, or throws a loud, actionable error when there is none. */
 export async function launchChromium(): Promise<Browser> {

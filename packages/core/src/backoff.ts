@@ -1,3 +1,6 @@
+import type { HoldfastError } from './errors'
+import type { Clock } from './types'
+
 /** Backoff settings shared by flag fetches and event delivery. */
 export interface BackoffOptions {
   /** First delay. Default 1,000 ms. */
@@ -37,4 +40,57 @@ export function parseRetryAfter(value: string | null | undefined, now: number): 
   const at = Date.parse(text)
   if (Number.isNaN(at)) return undefined
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - now))
+}
+
+/**
+ * The retry state of one sender (flag fetches, event delivery), so both back off alike: the
+ * attempt count behind the backoff, the deadline a server set with `Retry-After`, and the timer
+ * of the scheduled retry.
+ */
+export interface Retrier {
+  /** Schedules `retry` after the error's `Retry-After`, or the next backoff delay; returns the delay. */
+  schedule(error: HoldfastError, retry: () => void): number
+  /** A `Retry-After` is still running: only the retry it scheduled may ask the server again. */
+  waiting(): boolean
+  /** A retry is scheduled. */
+  pending(): boolean
+  /** An attempt is starting: the scheduled retry and the `Retry-After` are used up (the count stays). */
+  consume(): void
+  /** Progress was made: the next failure backs off from the start again. */
+  resetAttempts(): void
+  /** Everything settled (a success, a new user, close()): count, deadline and timer are cleared. */
+  reset(): void
+}
+
+export function createRetrier(options: { clock: Clock; random: () => number; backoff?: BackoffOptions }): Retrier {
+  const { clock } = options
+  let attempt = 0
+  let until = 0
+  let timer: unknown
+  const consume = () => {
+    if (timer !== undefined) clock.clearTimeout(timer)
+    timer = undefined
+    until = 0
+  }
+  return {
+    schedule(error, retry) {
+      consume()
+      const delay = error.retryAfterMs ?? backoffDelay(attempt, options.random, options.backoff)
+      attempt++
+      if (error.retryAfterMs !== undefined) until = clock.now() + error.retryAfterMs
+      timer = clock.setTimeout(() => {
+        timer = undefined
+        retry()
+      }, delay)
+      return delay
+    },
+    waiting: () => clock.now() < until,
+    pending: () => timer !== undefined,
+    consume,
+    resetAttempts: () => void (attempt = 0),
+    reset() {
+      consume()
+      attempt = 0
+    },
+  }
 }

@@ -3,7 +3,7 @@
 // answered 2xx, or when they can never be delivered (a permanent 4xx, a lone event still too large,
 // the `maxQueued` bound), which is counted in `dropped`. Transient failures back off like flag
 // fetches; nothing is attempted while the browser says it is offline.
-import { backoffDelay } from './backoff'
+import { createRetrier } from './backoff'
 import { isOffline, watchEnvironment } from './environment'
 import type { HoldfastError } from './errors'
 import { createEventStore } from './eventStore'
@@ -56,9 +56,7 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
   let closePromise: Promise<void> | undefined
   let stopEnvironment: (() => void) | undefined
   let intervalTimer: unknown
-  let retryTimer: unknown
-  let retryAttempt = 0
-  let retryAfterUntil = 0
+  const retrier = createRetrier({ clock, random: config.random, backoff: options.backoff })
   /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
   let busyUntil = 0
   let running: Promise<void> | undefined
@@ -114,10 +112,10 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
     const idle = Promise.resolve()
     if (closed && kind !== 'close') return idle
     // A server that said "come back later" is obeyed; only the retry it set up goes earlier.
-    if (kind !== 'retry' && clock.now() < retryAfterUntil) return idle
+    if (kind !== 'retry' && retrier.waiting()) return idle
     // Events stay persisted; the `online` event brings the next attempt.
     if (isOffline()) return idle
-    if (AUTOMATIC.has(kind) && (running || retryTimer !== undefined || clock.now() < busyUntil)) return running ?? idle
+    if (AUTOMATIC.has(kind) && (running || retrier.pending() || clock.now() < busyUntil)) return running ?? idle
     const explicit = kind === 'flush' || kind === 'close'
     const pass: PassOptions = {
       keepalive: kind === 'hidden',
@@ -157,29 +155,18 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) retryAttempt = 0
+    if (result.progressed) retrier.resetAttempts()
     if (result.outcome === 'failed' && result.error) scheduleRetry(result.error)
     else if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, flushIntervalMs)
-    else if (result.outcome === 'done') {
-      // Everything listed is through: whatever backoff was pending is moot.
-      retryAttempt = 0
-      retryAfterUntil = 0
-      if (retryTimer !== undefined) clock.clearTimeout(retryTimer)
-      retryTimer = undefined
-    }
+    // Everything listed is through: whatever backoff was pending is moot.
+    else if (result.outcome === 'done') retrier.reset()
   }
 
   function scheduleRetry(error: HoldfastError) {
-    const delay = error.retryAfterMs ?? backoffDelay(retryAttempt, config.random, options.backoff)
-    retryAttempt++
-    if (error.retryAfterMs !== undefined) retryAfterUntil = clock.now() + error.retryAfterMs
+    // After close() nothing is scheduled: what did not make it stays persisted for the next page.
+    if (closed) return logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued for the next page`)
+    const delay = retrier.schedule(error, () => void trigger('retry'))
     logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued, next try in ${delay} ms`)
-    if (closed) return
-    if (retryTimer !== undefined) clock.clearTimeout(retryTimer)
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = undefined
-      void trigger('retry')
-    }, delay)
   }
 
   return {
@@ -218,8 +205,9 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
         closed = true
         stopEnvironment?.()
         stopEnvironment = undefined
-        for (const timer of [intervalTimer, retryTimer]) if (timer !== undefined) clock.clearTimeout(timer)
-        intervalTimer = retryTimer = undefined
+        if (intervalTimer !== undefined) clock.clearTimeout(intervalTimer)
+        intervalTimer = undefined
+        retrier.reset()
         const deadline = clock.now() + config.requestTimeoutMs
         let timer: unknown
         const outOfTime = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, config.requestTimeoutMs)))

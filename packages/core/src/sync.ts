@@ -2,7 +2,7 @@
 // flight, retries with backoff and Retry-After, polling, refetch on focus, pause while offline,
 // and the status of CONTRACT §3 derived from what happened last. The rules for turning a response
 // into flags are in merge.ts; this file decides when to ask and what the answer means for status.
-import { backoffDelay } from './backoff'
+import { createRetrier } from './backoff'
 import type { FlagCache } from './cache'
 import { isOffline, watchEnvironment } from './environment'
 import { HoldfastError, isRetryable, toStatusError } from './errors'
@@ -53,10 +53,8 @@ export function createSync(deps: SyncDeps) {
   let closed = false
   let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
   let lastAttemptAt = -Infinity
-  let retryAttempt = 0
-  let retryTimer: unknown
+  const retrier = createRetrier({ clock, random: deps.random })
   let pollTimer: unknown
-  let retryAfterUntil = 0
   let waitingForOnline = false
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
   let rejectedContext: string | undefined
@@ -142,28 +140,18 @@ export function createSync(deps: SyncDeps) {
   }
 
   // --- timers --------------------------------------------------------------------------------------
-  function clearTimers() {
-    if (retryTimer !== undefined) clock.clearTimeout(retryTimer)
+  function clearPoll() {
     if (pollTimer !== undefined) clock.clearTimeout(pollTimer)
-    retryTimer = pollTimer = undefined
+    pollTimer = undefined
   }
   function schedulePoll() {
     const every = options.refreshIntervalMs ?? 0
-    if (!started || closed || every <= 0 || retryTimer !== undefined) return
-    if (pollTimer !== undefined) clock.clearTimeout(pollTimer)
+    if (!started || closed || every <= 0 || retrier.pending()) return
+    clearPoll()
     pollTimer = clock.setTimeout(() => {
       pollTimer = undefined
       void attempt('poll')
     }, every)
-  }
-  function scheduleRetry(error: HoldfastError) {
-    const delay = error.retryAfterMs ?? backoffDelay(retryAttempt, deps.random)
-    retryAttempt++
-    if (error.retryAfterMs !== undefined) retryAfterUntil = clock.now() + error.retryAfterMs
-    retryTimer = clock.setTimeout(() => {
-      retryTimer = undefined
-      void attempt('retry')
-    }, delay)
   }
 
   // --- one attempt ---------------------------------------------------------------------------------
@@ -173,15 +161,15 @@ export function createSync(deps: SyncDeps) {
     if (inFlight) return inFlight.promise
     const automatic = trigger === 'retry' || trigger === 'poll' || trigger === 'focus' || trigger === 'online'
     // A server that said "come back later" is obeyed even by refresh(); only the retry it set up fires.
-    if (trigger !== 'retry' && clock.now() < retryAfterUntil) return current()
+    if (trigger !== 'retry' && retrier.waiting()) return current()
     if (automatic && rejectedContext === contextHash) return current()
     if (automatic && isOffline()) {
       waitingForOnline = true
       return current()
     }
-    if (trigger === 'poll' && retryTimer !== undefined) return current()
-    clearTimers()
-    retryAfterUntil = 0
+    if (trigger === 'poll' && retrier.pending()) return current()
+    clearPoll()
+    retrier.consume()
     waitingForOnline = false
 
     const controller = new AbortController()
@@ -234,7 +222,7 @@ export function createSync(deps: SyncDeps) {
     lastError = bootstrapError = storageError = undefined
     lastSuccessAt = clock.now()
     source = 'network'
-    retryAttempt = 0
+    retrier.reset()
     commit(flags)
     persist()
     schedulePoll()
@@ -255,7 +243,7 @@ export function createSync(deps: SyncDeps) {
     }
     commit(flags)
     logger.warn(`[holdfast] flag fetch failed (${error.code}): ${error.message}; serving the last known values`)
-    if (isRetryable(error)) scheduleRetry(error)
+    if (isRetryable(error)) retrier.schedule(error, () => void attempt('retry'))
     else schedulePoll()
     return store.getState().status
   }
@@ -293,9 +281,8 @@ export function createSync(deps: SyncDeps) {
       if (nextHash === contextHash) return inFlight?.promise ?? store.getState().status
       inFlight?.controller.abort()
       inFlight = undefined
-      clearTimers()
-      retryAttempt = 0
-      retryAfterUntil = 0
+      clearPoll()
+      retrier.reset()
       context = next
       contextHash = nextHash
       outcome = 'none'
@@ -334,7 +321,8 @@ export function createSync(deps: SyncDeps) {
 
     close() {
       closed = true
-      clearTimers()
+      clearPoll()
+      retrier.reset()
       inFlight?.controller.abort()
       inFlight = undefined
       stopEnvironment?.()

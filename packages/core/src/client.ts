@@ -10,7 +10,7 @@ import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
 import { createSync } from './sync'
-import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, Status } from './types'
+import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
 import { uuid } from './uuid'
 
 const realClock: Clock = {
@@ -110,7 +110,7 @@ export function createClient(options: ClientOptions): FlagClient {
     if (!sync.ownsValues()) return
     const context = sync.context()
     if (!exposures.first(sync.contextHash(), details)) return
-    const event: Parameters<EventQueue['enqueue']>[0] = {
+    const event: HoldfastEvent = {
       id: uuid(),
       type: 'exposure',
       name: details.key,
@@ -172,7 +172,7 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: Parameters<EventQueue['enqueue']>[0] = {
+      const event: HoldfastEvent = {
         id: uuid(),
         type: 'custom',
         name,

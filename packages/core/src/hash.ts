@@ -22,7 +22,11 @@ export function hashString(text: string): string {
   return cyrb53(text, 1).toString(16).padStart(14, '0') + cyrb53(text, 2).toString(16).padStart(14, '0')
 }
 
-/** JSON with object keys sorted, so equal contexts hash equally whatever their key order. */
+/**
+ * JSON with object keys sorted (undefined and function members left out), so two values with the
+ * same content give the same string whatever their key order: the value identity Holdfast uses
+ * for contexts. `@holdfast/react` compares `context` props and inline defaults with it.
+ */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`

@@ -7,6 +7,7 @@ export { HoldfastError, isRetryable } from './errors'
 export { backoffDelay, parseRetryAfter } from './backoff'
 export type { BackoffOptions } from './backoff'
 export { createMemoryStorage, createIndexedDbStorage } from './storage'
+export { stableStringify } from './hash'
 export type {
   Bootstrap,
   ClientOptions,

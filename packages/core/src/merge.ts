@@ -161,10 +161,10 @@ function wins(candidate: HeldFlag, prev: HeldFlag): boolean {
 }
 
 /** The held flags in the wire form used by snapshots and the cache (no per-flag errors, no fallback). */
-export function toEntries(held: FlagMap, options: { includeFallback?: boolean } = {}): FlagEntry[] {
+export function toEntries(held: FlagMap): FlagEntry[] {
   const out: FlagEntry[] = []
   for (const flag of held.values()) {
-    if (flag.source === 'fallback' && !options.includeFallback) continue
+    if (flag.source === 'fallback') continue
     if (flag.value === undefined && flag.errorCode !== undefined) continue
     const entry: FlagEntry = { key: flag.key }
     if (flag.value !== undefined) entry.value = flag.value

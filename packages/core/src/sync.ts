@@ -119,7 +119,7 @@ export function createSync(deps: SyncDeps) {
     const base = ownValues ? store.getState().flags : fallbackFlags
     const flags = layerSnapshot(base, record.flags, 'cache', record.savedAt)
     ownValues = true
-    if (flags !== base || record.flags.length > 0) source = 'cache'
+    source = 'cache'
     // A cached ETag is usable only for the very context (all attributes) it was fetched for, and
     // only if it is newer than what we hold (e.g. a bootstrap's).
     if (record.etag !== undefined && record.contextHash === contextHash && (!etag || etag.at <= record.savedAt))

@@ -76,7 +76,6 @@ export type ErrorCode =
   | 'BOOTSTRAP_INVALID'
   | 'BOOTSTRAP_CONTEXT_MISMATCH'
   | 'STORAGE'
-  | 'ABORTED'
 
 /** The client's state, for an app that wants to say how fresh its values are. */
 export interface Status {

@@ -1,7 +1,6 @@
 import { useEffect, type ReactElement, type ReactNode } from 'react'
-import type { ClientOptions, EvaluationContext, FlagClient } from '@holdfast/core'
+import { stableStringify, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
 import { FlagContext } from './FlagContext'
-import { stableStringify } from './stableStringify'
 import { useOwnedClient } from './useOwnedClient'
 
 /** Props of `<FlagProvider client={client}>`: the app owns the client. */

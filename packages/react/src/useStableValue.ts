@@ -1,5 +1,5 @@
 import { useMemo } from 'react'
-import { stableStringify } from './stableStringify'
+import { stableStringify } from '@holdfast/core'
 
 /**
  * The first of a run of equal values. A default written inline (`useConfig('x', {})`) is a new

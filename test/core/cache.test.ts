@@ -1,7 +1,7 @@
 // The last-known-good cache in IndexedDB (fake-indexeddb in Node; the e2e suite covers Chromium).
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createStore, entries, set, del } from 'idb-keyval'
-import { createClient, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -222,4 +222,35 @@ test('clearCache removes every persisted context', async () => {
   expect(await dump(name)).toEqual([])
   // Values in memory stay until the app decides otherwise.
   expect(client.getGate('kill', true)).toBe(false)
+})
+
+test('a custom FlagStorage is the cache: a second client on it serves cached values', async () => {
+  const shared = createMemoryStorage()
+  const first = make(uniqueStorageName('custom'), { storage: shared }).client
+  await first.start()
+  await first.close()
+  server.always('hang')
+  const { client } = make(uniqueStorageName('custom'), { storage: shared })
+  await client.start()
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+  expect((await shared.keys()).some((k) => k.startsWith('holdfast:flags:'))).toBe(true)
+})
+
+test('a poll that changes nothing does not rewrite the cache; a change does', async () => {
+  const inner = createMemoryStorage()
+  const writes: string[] = []
+  const counting: FlagStorage = { ...inner, set: (key, value) => (writes.push(key), inner.set(key, value)) }
+  const { client } = make(uniqueStorageName('writes'), { storage: counting })
+  await client.start()
+  await new Promise((r) => setTimeout(r, 20))
+  const flagWrites = () => writes.filter((k) => k.startsWith('holdfast:flags:')).length
+  expect(flagWrites()).toBe(1)
+  await client.refresh()
+  await client.refresh()
+  await new Promise((r) => setTimeout(r, 20))
+  expect(flagWrites()).toBe(1)
+  server.always(flags([{ key: 'kill', value: true }, { key: 'banner', value: { text: 'hi' } }], '"e2"'))
+  await client.refresh()
+  await new Promise((r) => setTimeout(r, 20))
+  expect(flagWrites()).toBe(2)
 })

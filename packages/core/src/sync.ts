@@ -201,6 +201,7 @@ export function createSync(deps: SyncDeps) {
     if (result.kind === 'aborted') return store.getState().status
     if (result.kind === 'error') return fail(result.error)
     const held = store.getState().flags
+    const etagBefore = etag?.value
     let flags: FlagMap
     if (result.kind === 'not-modified') {
       flags = confirmAll(ownValues ? held : new Map())
@@ -224,7 +225,9 @@ export function createSync(deps: SyncDeps) {
     source = 'network'
     retrier.reset()
     commit(flags)
-    persist()
+    // A poll that confirms what is held changes nothing on disk either: the store kept the same
+    // map, so there is nothing new to write (with 10,000 flags that is a sizeable clone per poll).
+    if (store.getState().flags !== held || etag?.value !== etagBefore) persist()
     schedulePoll()
     return store.getState().status
   }
@@ -266,6 +269,9 @@ export function createSync(deps: SyncDeps) {
           if (waitingForOnline || outcome === 'failure') void attempt('online')
         },
       })
+      // Cache first, then the network: the cached values are on screen before any answer, and the
+      // cached ETag can go on the first request (a 304 then confirms them). A stuck IndexedDB is
+      // bounded by the storage timeout, so it can delay the first request but never stop it.
       await loadCache(contextHash, context.targetingKey)
       return attempt('start')
     },

@@ -51,6 +51,9 @@ test('a response for the old context is discarded; the old request is aborted', 
   await client.setContext({ targetingKey: 'bob' })
   await stale
   await new Promise((r) => setTimeout(r, 200))
+  // alice's request was given up while the server was still working on it...
+  expect(server.requests[1]).toMatchObject({ abandoned: true, body: { context: { targetingKey: 'alice' } } })
+  // ...and nothing of it reached the screen.
   expect(client.getValue('plan', '')).toBe('bob-plan')
   expect(server.requests.at(-1)!.body.context.targetingKey).toBe('bob')
 })

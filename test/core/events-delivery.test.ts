@@ -229,3 +229,13 @@ test('flush() and close() never reject, even with the receiver unreachable; the 
   expect(Date.now() - started).toBeLessThan(1000)
   receiver = await startEventsReceiver() // for afterEach
 })
+
+test.each([200, 201, 204])('any 2xx (%i) accepts the whole batch', async (okStatus) => {
+  receiver.set({ okStatus })
+  const client = make()
+  for (let i = 0; i < 3; i++) client.logEvent('e', { value: i })
+  await client.flush()
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 3, dropped: 0, retries: 0 })
+  await client.flush()
+  expect(receiver.requests).toHaveLength(1)
+})

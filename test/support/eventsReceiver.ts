@@ -24,6 +24,8 @@ export interface ReceiverBehaviour {
   delayMs?: number
   /** Answer every events request with 503. */
   down?: boolean
+  /** The success status (any 2xx accepts the whole batch, CONTRACT §2.2). Default 202 with a JSON body; 204 has none. */
+  okStatus?: number
 }
 
 export interface ReceivedRequest {
@@ -111,7 +113,9 @@ export async function startEventsReceiver(initial: ReceiverBehaviour = {}): Prom
           if (accepted.has(String(event.id))) duplicates++
           else accepted.set(String(event.id), event)
         }
-        answer(202, { 'Content-Type': 'application/json' }, JSON.stringify({ accepted: events.length - duplicates, duplicates }))
+        const ok = b.okStatus ?? 202
+        if (ok === 204) return answer(204)
+        answer(ok, { 'Content-Type': 'application/json' }, JSON.stringify({ accepted: events.length - duplicates, duplicates }))
       }
       if (behaviour.delayMs) setTimeout(decide, behaviour.delayMs)
       else decide()

@@ -14,6 +14,8 @@ export interface RecordedRequest {
   path: string
   headers: IncomingHttpHeaders
   body: any
+  /** The client gave up on it (aborted, timed out) before it was answered. */
+  abandoned: boolean
 }
 
 export interface FaultServer {
@@ -56,7 +58,11 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
       try {
         body = text ? JSON.parse(text) : undefined
       } catch {}
-      requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body })
+      const record: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, abandoned: false }
+      requests.push(record)
+      res.on('close', () => {
+        if (!res.writableFinished) record.abandoned = true
+      })
       for (const w of waiters.filter((w) => requests.length >= w.count)) {
         waiters.splice(waiters.indexOf(w), 1)
         w.resolve()

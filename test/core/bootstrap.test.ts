@@ -64,6 +64,9 @@ describe('bootstrap', () => {
     ['no flags', { context: { targetingKey: 'alice' }, fetchedAt: 1 }],
     ['no context', { flags: [], fetchedAt: 1 }],
     ['flags not an array', { context: { targetingKey: 'alice' }, flags: {}, fetchedAt: 1 }],
+    ['a numeric targetingKey', { context: { targetingKey: 7 }, flags: [], fetchedAt: 1 }],
+    ['a context that is an array', { context: ['alice'], flags: [], fetchedAt: 1 }],
+    ['an array', [{ context: { targetingKey: 'alice' }, flags: [] }]],
   ])('a malformed one (%s) is ignored with BOOTSTRAP_INVALID and never throws', (_name, bad) => {
     const { client } = make({ bootstrap: bad as never })
     expect(client.getStatus()).toMatchObject({ state: 'loading', error: { code: 'BOOTSTRAP_INVALID' } })

@@ -100,7 +100,7 @@ test('a corrupt, foreign or old-version entry is discarded with a warning', asyn
   const store = createStore(name, 'keyval')
   const [[key]] = (await entries(store)).filter(([k]) => String(k).startsWith('holdfast:flags:'))
 
-  for (const bad of ['garbage', { v: 99, flags: [], savedAt: 1 }, { v: 1, flags: 'nope', savedAt: 1 }, null]) {
+  for (const bad of ['garbage', { v: 99, flags: [], savedAt: 1 }, { v: 1, flags: 'nope', savedAt: 1 }, { v: 1, flags: [], savedAt: 'yesterday' }, { flags: [], savedAt: 1 }, [], null]) {
     await set(key, bad, store)
     server.always('hang')
     const { client, logger } = make(name)

@@ -2,7 +2,7 @@
 // page on the same database (same origin, same storageName) sends what an earlier one left.
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type ClientOptions, type EventOptions, type FlagClient } from '@holdfast/core'
-import { createStore, entries } from 'idb-keyval'
+import { createStore, entries, setMany } from 'idb-keyval'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -112,4 +112,26 @@ test('close() is bounded by requestTimeoutMs when the receiver hangs, and the ev
   await client.close()
   expect(Date.now() - started).toBeLessThan(900)
   expect(await storedEvents(name)).toHaveLength(1)
+})
+
+test('an unreadable stored event is dropped and counted; the readable ones around it are sent', async () => {
+  const name = uniqueStorageName('events-corrupt')
+  const store = createStore(name, 'keyval')
+  const good = (n: number) => ({ id: `good-${n}`, type: 'custom', name: `e${n}`, time: 1_700_000_000_000 + n, targetingKey: 'alice' })
+  await setMany(
+    [
+      ['holdfast:event:000000000000001:000000000:a', good(1)],
+      ['holdfast:event:000000000000002:000000000:b', 'garbage'],
+      ['holdfast:event:000000000000003:000000000:c', { ...good(3), type: 'pageview' }],
+      ['holdfast:event:000000000000004:000000000:d', { ...good(4), time: 'noon' }],
+      ['holdfast:event:000000000000005:000000000:e', good(5)],
+    ],
+    store,
+  )
+  const client = make(name)
+  await client.start()
+  await until(() => client.getEventStats().sent === 2, 'the two readable events')
+  expect(receiver.events().map((e) => e.id)).toEqual(['good-1', 'good-5'])
+  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 3 })
+  expect(await storedEvents(name)).toHaveLength(0)
 })

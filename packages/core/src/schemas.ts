@@ -1,22 +1,26 @@
-// Every schema of the boundaries — network responses, bootstrap input, what is read back from
+// Every check of the boundaries — network responses, bootstrap input, what is read back from
 // storage — lives here. They are tolerant on purpose: the OFREP spec's schema contradicts its own
 // examples, and a vendor once took its API down for clients that omitted an empty optional
 // field. So optional fields may be missing, unknown reasons and error codes pass through, a field
 // of the wrong type is dropped rather than failing the entry, and an entry that cannot be read at
 // all (no string `key`) is skipped rather than failing the response.
-import * as z from 'zod/mini'
+//
+// They are plain type checks, not zod/mini schemas. zod/mini was the first choice and the browser
+// bundle could not afford it: its smallest object schema is 4.1 KB min+gzip, 40% of the 10.5 KB
+// budget for client and React bindings together, spent on four outer shapes that take a dozen
+// lines here (measured 2026-11-21; see README, "Size"). Each check below names the shape it
+// accepts; a field it does not name is let through untouched.
 import type { Bootstrap, EvaluationContext, FlagEntry, FlagMetadata, HoldfastEvent, JsonValue } from './types'
 
-const bulkResponseSchema = z.looseObject({ flags: z.array(z.unknown()) })
+/** A JSON object: not null, not an array. Extra fields are allowed everywhere. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
 
-const contextSchema = z.looseObject({ targetingKey: z.string() })
-
-const bootstrapSchema = z.looseObject({ context: contextSchema, flags: z.array(z.unknown()) })
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
 
 /** Version of the persisted cache entry; an entry of another version is discarded. */
 export const CACHE_VERSION = 1
-
-const cacheEntrySchema = z.looseObject({ v: z.number(), flags: z.array(z.unknown()), savedAt: z.number() })
 
 /** A cache entry as persisted: no raw targeting key or attributes, only their hash. */
 export interface CacheRecord {
@@ -37,12 +41,7 @@ function isJsonValue(value: unknown, depth = 0): value is JsonValue {
   return false
 }
 
-/**
- * Reads one flag entry; undefined when it cannot be read (no string key). Entries are read with
- * plain type checks rather than a zod schema: a 10,000-flag response is 10,000 entries, and a
- * per-entry safeParse made applying it five times slower than JSON.parse. The shapes around them
- * (the response, a bootstrap, a cache record) are zod schemas.
- */
+/** Reads one flag entry; undefined when it cannot be read (no string key). */
 export function parseEntry(raw: unknown): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
@@ -60,7 +59,7 @@ export function parseEntry(raw: unknown): FlagEntry | undefined {
 }
 
 function isMetadata(value: unknown): value is FlagMetadata {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false
+  if (!isRecord(value)) return false
   for (const v of Object.values(value)) if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return false
   return true
 }
@@ -74,20 +73,18 @@ function parseEntries(raw: unknown[]): { entries: FlagEntry[]; skipped: number }
   return { entries, skipped: raw.length - entries.length }
 }
 
-/** Reads an OFREP bulk response body; undefined when it is not an object with a `flags` array. */
+/** Reads an OFREP bulk response body `{ flags: [...] }`; undefined when it is not that shape. */
 export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skipped: number } | undefined {
-  const parsed = bulkResponseSchema.safeParse(body)
-  return parsed.success ? parseEntries(parsed.data.flags) : undefined
+  return isRecord(body) && Array.isArray(body.flags) ? parseEntries(body.flags) : undefined
 }
 
-/** Reads a bootstrap or fallback snapshot; undefined when malformed. */
+/** Reads a bootstrap or fallback snapshot `{ context, flags: [...], etag?, fetchedAt? }`; undefined when malformed. */
 export function parseBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number } | undefined {
-  const parsed = bootstrapSchema.safeParse(input)
-  if (!parsed.success) return undefined
-  const { entries, skipped } = parseEntries(parsed.data.flags)
-  const { etag, fetchedAt } = parsed.data
+  if (!isRecord(input) || !isContext(input.context) || !Array.isArray(input.flags)) return undefined
+  const { entries, skipped } = parseEntries(input.flags)
+  const { etag, fetchedAt } = input
   const bootstrap: Bootstrap = {
-    context: parsed.data.context as EvaluationContext,
+    context: input.context,
     flags: entries,
     // A snapshot without a time is treated as the oldest possible: any cached value beats it.
     fetchedAt: typeof fetchedAt === 'number' ? fetchedAt : 0,
@@ -96,29 +93,33 @@ export function parseBootstrap(input: unknown): { bootstrap: Bootstrap; skipped:
   return { bootstrap, skipped }
 }
 
-/** Reads a persisted cache entry; undefined when corrupt, foreign or of another version. */
+/** Reads a persisted cache entry `{ v, flags: [...], savedAt, etag?, contextHash? }`; undefined when corrupt, foreign or of another version. */
 export function parseCacheRecord(input: unknown): CacheRecord | undefined {
-  const parsed = cacheEntrySchema.safeParse(input)
-  if (!parsed.success || parsed.data.v !== CACHE_VERSION) return undefined
-  const { entries } = parseEntries(parsed.data.flags)
-  const { etag, contextHash } = parsed.data
-  const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: parsed.data.savedAt }
+  if (!isRecord(input) || input.v !== CACHE_VERSION || !Array.isArray(input.flags) || !isNumber(input.savedAt)) return undefined
+  const { entries } = parseEntries(input.flags)
+  const { etag, contextHash } = input
+  const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: input.savedAt }
   if (typeof etag === 'string') record.etag = etag
   if (typeof contextHash === 'string') record.contextHash = contextHash
   return record
 }
 
-/** Whether `input` is a usable evaluation context. */
+/** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
 export function isContext(input: unknown): input is EvaluationContext {
-  return contextSchema.safeParse(input).success
+  return isRecord(input) && typeof input.targetingKey === 'string'
 }
 
-// An event read back from storage: only what delivery needs is checked; the rest is sent as it was
-// logged (the receiver validates its own input).
-const storedEventSchema = z.looseObject({ id: z.string(), type: z.string(), name: z.string(), time: z.number() })
-
-/** Whether a value read back from the event store is a sendable event. */
+/**
+ * Whether a value read back from the event store is a sendable event: `{ id, type, name, time }`
+ * with a known type. Only what delivery needs is checked; the rest is sent as it was logged (the
+ * receiver validates its own input).
+ */
 export function isStoredEvent(value: unknown): value is HoldfastEvent {
-  const parsed = storedEventSchema.safeParse(value)
-  return parsed.success && (parsed.data.type === 'exposure' || parsed.data.type === 'custom')
+  return (
+    isRecord(value) &&
+    typeof value.id === 'string' &&
+    (value.type === 'exposure' || value.type === 'custom') &&
+    typeof value.name === 'string' &&
+    isNumber(value.time)
+  )
 }

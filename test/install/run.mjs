@@ -5,7 +5,7 @@
 //
 //   node test/install/run.mjs [--keep]     (--keep leaves the scratch project for inspection)
 //
-// Needs `npm run build` first and the npm registry (zod, idb-keyval, react, @openfeature/*, types).
+// Needs `npm run build` first and the npm registry (idb-keyval, react, @openfeature/*, types).
 import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -53,11 +53,21 @@ const server = await createFlagServer({
   flags: { flags: { 'new-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' } } },
 })
 try {
-  const client = createClient({ url: server.url, context: { targetingKey: 'user-1' }, storage: 'memory' })
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'user-1' },
+    storage: 'memory',
+    events: { url: server.url + '/holdfast/v1/events' },
+  })
   assert.equal(client.getGate('new-checkout'), false)
   const status = await client.start()
   assert.equal(status.state, 'ready')
   assert.equal(client.getGate('new-checkout'), true)
+  // The event pipeline is a chunk of the package loaded on demand: it must resolve from the tarball.
+  client.logEvent('installed')
+  await client.flush()
+  assert.deepEqual(client.getEventStats(), { queued: 0, sent: 2, dropped: 0, retries: 0 })
+  assert.deepEqual(server.events().map((e) => e.name).sort(), ['installed', 'new-checkout'])
   await client.close()
   const bootstrap = await fetchBootstrap({ url: server.url, context: { targetingKey: 'user-1' } })
   assert.equal(bootstrap?.flags.find((f) => f.key === 'new-checkout')?.value, true)
@@ -93,7 +103,25 @@ const html = renderToString(
   h(FlagProvider, { url: 'http://127.0.0.1:9', context: { targetingKey: 'user-1' }, bootstrap, storage: 'memory' }, h(Checkout)),
 )
 assert.match(html, /new.*hello.*bootstrap/)
-console.log('cjs ok')
+
+// The event pipeline chunk, through require() this time, against the packed server.
+;(async () => {
+  const flags = await server.createFlagServer({ port: 0, logger: { info() {}, warn() {}, error() {} }, flags: { flags: {} } })
+  try {
+    const client = core.createClient({ url: flags.url, context: { targetingKey: 'user-1' }, storage: 'memory', events: { url: flags.url + '/holdfast/v1/events' } })
+    await client.start()
+    client.logEvent('required')
+    await client.flush()
+    assert.deepEqual(flags.events().map((e) => e.name), ['required'])
+    await client.close()
+  } finally {
+    await flags.close()
+  }
+  console.log('cjs ok')
+})().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
 `,
   // TypeScript: the declarations as users' compilers see them.
   'types/app.mts': `
@@ -230,13 +258,14 @@ function main() {
 
     step('npm install (tarballs + registry deps)', () => {
       sh(app, 'npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { timeout: 300_000 })
-      const ls = JSON.parse(sh(app, 'npm', ['ls', '--all', '--json', '@holdfast/core', 'zod', 'react']))
+      const ls = JSON.parse(sh(app, 'npm', ['ls', '--all', '--json', '@holdfast/core', 'idb-keyval', 'react']))
       const versions = JSON.stringify(ls)
       if ((versions.match(/"@holdfast\/core"/g) ?? []).length < 1) throw new Error('@holdfast/core not installed')
-      return `zod ${ls.dependencies['@holdfast/core'].dependencies?.zod?.version ?? '(hoisted)'}, react ${ls.dependencies.react.version}`
+      const idb = ls.dependencies['@holdfast/core'].dependencies?.['idb-keyval']?.version ?? ls.dependencies['idb-keyval']?.version
+      return `idb-keyval ${idb}, react ${ls.dependencies.react.version}`
     })
-    step('ESM import + round trip against the packed server', () => sh(app, process.execPath, ['esm.mjs']).trim())
-    step('CommonJS require + React server render', () => sh(app, process.execPath, ['cjs.cjs']).trim())
+    step('ESM import + flags and events round trip against the packed server', () => sh(app, process.execPath, ['esm.mjs']).trim())
+    step('CommonJS require + React server render + events (on-demand chunk via require)', () => sh(app, process.execPath, ['cjs.cjs']).trim())
     step('tsc --noEmit, moduleResolution node16 (.mts, .cts, .tsx)', () => (sh(app, process.execPath, [tsc, '-p', 'tsconfig.node16.json']), ''))
     step('tsc --noEmit, moduleResolution bundler (.ts, .tsx)', () => (sh(app, process.execPath, [tsc, '-p', 'tsconfig.bundler.json']), ''))
     step('bin: holdfast-server --help', () => {

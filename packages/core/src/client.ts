@@ -3,9 +3,9 @@
 // quiet in `close()`. Evaluation is a lookup in the store and never waits for anything.
 import { createFlagCache, type FlagCache } from './cache'
 import { evaluate, expectedType, type Expected } from './evaluate'
-import { createEventQueue, type EventQueue } from './eventQueue'
 import { createExposureLog } from './exposures'
 import type { HeldFlag } from './merge'
+import { createLazyEventQueue, type LazyEventQueue } from './lazyEventQueue'
 import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
@@ -42,7 +42,7 @@ export function createClient(options: ClientOptions): FlagClient {
 
   let storage: SafeStorage | undefined
   let cache: FlagCache | undefined
-  let events: EventQueue | undefined
+  let events: LazyEventQueue | undefined
   let startPromise: Promise<Status> | undefined
   /** Set by `start()`: from then on the status reports the storage really in use. */
   let storageOpened = false
@@ -67,9 +67,9 @@ export function createClient(options: ClientOptions): FlagClient {
     cache ??= createFlagCache({ storage: ensureStorage(), url: options.url, logger, now: clock.now })
     return cache
   }
-  function ensureEvents(): EventQueue | undefined {
+  function ensureEvents(): LazyEventQueue | undefined {
     if (!options.events) return undefined
-    events ??= createEventQueue({
+    events ??= createLazyEventQueue({
       options: options.events,
       storage: ensureStorage(),
       storageName,
@@ -146,8 +146,11 @@ export function createClient(options: ClientOptions): FlagClient {
       if (closePromise) return Promise.resolve(store.getState().status)
       startPromise ??= (async () => {
         storageOpened = true
-        ensureEvents()?.start()
-        return sync.start()
+        // The event pipeline loads (lazyEventQueue.ts) while the first request is out.
+        const attached = ensureEvents()?.start()
+        const status = await sync.start()
+        await attached
+        return status
       })()
       return startPromise
     },

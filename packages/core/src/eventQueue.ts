@@ -26,6 +26,8 @@ export interface EventQueueOptions {
   requestTimeoutMs: number
   /** Called whenever the counts move. */
   onStats: (stats: EventStats) => void
+  /** Events the stand-in already dropped under `maxQueued`, so the count carries on. */
+  dropped?: number
 }
 
 export interface EventQueue {
@@ -39,15 +41,21 @@ export interface EventQueue {
   close(): Promise<void>
 }
 
+/** The loaded pipeline, which also takes over what its stand-in held (lazyEventQueue.ts). */
+export interface EventPipeline extends EventQueue {
+  /** Queues events logged before the pipeline loaded, in order, and writes them at once. */
+  adopt(events: HoldfastEvent[]): void
+}
+
 type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
 
 const AUTOMATIC: ReadonlySet<Trigger> = new Set(['start', 'interval', 'batch'])
 
-export function createEventQueue(config: EventQueueOptions): EventQueue {
+export function createEventQueue(config: EventQueueOptions): EventPipeline {
   const { options, clock, logger } = config
   const batchSize = Math.ceil(positive(options.batchSize, 100))
   const flushIntervalMs = positive(options.flushIntervalMs, 10_000)
-  const counts = { sent: 0, dropped: 0, retries: 0 }
+  const counts = { sent: 0, dropped: config.dropped ?? 0, retries: 0 }
   /** Aborts requests still in flight when `close()` runs out of time. */
   const stopAll = new AbortController()
 
@@ -169,6 +177,13 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
     logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued, next try in ${delay} ms`)
   }
 
+  function adopt(events: HoldfastEvent[], now: boolean) {
+    for (const event of events) store.add(event)
+    report()
+    if (now) void store.persist()
+    if (!closed && started && store.size() >= batchSize) void trigger('batch')
+  }
+
   return {
     start() {
       if (started || closed) return
@@ -183,18 +198,17 @@ export function createEventQueue(config: EventQueueOptions): EventQueue {
       })
       scheduleInterval()
       // Earlier pages (or other tabs) may have left events: count them now and send them soon.
+      // Only stored ones count: this page's own (logged before the pipeline loaded, still being
+      // written) wait for the usual triggers like any other.
       void store.list().then(
-        (keys) => void (keys.length > 0 && trigger('start')),
+        () => void (store.stored() > 0 && trigger('start')),
         (error: unknown) => logger.error('[holdfast] reading queued events failed', error),
       )
     },
 
-    enqueue(event) {
-      store.add(event)
-      report()
-      if (closed) void store.persist()
-      else if (started && store.size() >= batchSize) void trigger('batch')
-    },
+    enqueue: (event) => adopt([event], closed),
+
+    adopt: (events) => adopt(events, true),
 
     flush: () => store.persist().then(() => trigger('flush')),
 

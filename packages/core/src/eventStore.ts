@@ -36,6 +36,8 @@ export interface EventStore {
   remove(keys: string[]): Promise<void>
   /** Events waiting: the persisted ones this page knows of plus those not written yet. */
   size(): number
+  /** The persisted ones alone, as of the last listing and this page's writes since. */
+  stored(): number
 }
 
 export interface EventStoreOptions {
@@ -162,6 +164,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     },
 
     size: () => known.size + buffer.size,
+
+    stored: () => known.size,
   }
 }
 

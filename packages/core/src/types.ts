@@ -210,6 +210,11 @@ export interface EvaluateOptions {
 
 /** The client. Evaluation is synchronous and never throws; nothing here rejects. */
 export interface FlagClient {
+  /**
+   * Opens storage, applies the cache, sends the first request and, with `events` set, loads the
+   * event pipeline meanwhile. Resolves with the status once the first network attempt settled and
+   * the pipeline is attached (or `requestTimeoutMs` passed); never rejects. Idempotent.
+   */
   start(): Promise<Status>
   getGate(key: string, defaultValue?: boolean): boolean
   getConfig<T extends object>(key: string, defaultValue?: T): T

@@ -53,7 +53,7 @@ function setup(maxQueued?: number) {
     loader.loader,
   )
   const storedEvents = async () => (await backend.keys()).filter((key) => key.startsWith('holdfast:event:'))
-  return { queue, loader, logger, stats, storedEvents }
+  return { queue, loader, logger, stats, storedEvents, clock }
 }
 
 let seq = 0
@@ -131,4 +131,20 @@ test('close() before the pipeline arrived still writes and sends what was logged
   loader.release()
   await closing
   expect(receiver.events().map((e) => e.name)).toEqual(['last-words'])
+})
+
+test('a chunk that never arrives holds neither start(), flush() nor close() past requestTimeoutMs', async () => {
+  const { queue, clock } = setup()
+  queue.enqueue(event('stuck'))
+  const settled: string[] = []
+  const calls = [
+    queue.start().then(() => settled.push('start')),
+    queue.flush().then(() => settled.push('flush')),
+    queue.close().then(() => settled.push('close')),
+  ]
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  expect(settled).toEqual([])
+  clock.advance(1000) // requestTimeoutMs
+  await Promise.all(calls)
+  expect(settled.sort()).toEqual(['close', 'flush', 'start'])
 })

@@ -10,8 +10,7 @@ import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
 import { createSync } from './sync'
-import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
-import { uuid } from './uuid'
+import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, LoggedEvent, Status } from './types'
 
 const realClock: Clock = {
   now: () => Date.now(),
@@ -110,8 +109,7 @@ export function createClient(options: ClientOptions): FlagClient {
     if (!sync.ownsValues()) return
     const context = sync.context()
     if (!exposures.first(sync.contextHash(), details)) return
-    const event: HoldfastEvent = {
-      id: uuid(),
+    const event: LoggedEvent = {
       type: 'exposure',
       name: details.key,
       time: clock.now(),
@@ -175,8 +173,7 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: HoldfastEvent = {
-        id: uuid(),
+      const event: LoggedEvent = {
         type: 'custom',
         name,
         time: clock.now(),

@@ -10,7 +10,7 @@ import { createEventStore } from './eventStore'
 import { createFlushLock } from './flushLock'
 import { createFlusher, type PassOptions, type PassResult } from './flusher'
 import type { SafeStorage } from './storage'
-import type { Clock, EventOptions, EventStats, HoldfastEvent, Logger } from './types'
+import type { Clock, EventOptions, EventStats, Logger, LoggedEvent } from './types'
 import { uuid } from './uuid'
 
 export interface EventQueueOptions {
@@ -33,7 +33,7 @@ export interface EventQueueOptions {
 export interface EventQueue {
   /** Attaches timers and listeners and picks up events earlier pages left. Idempotent. */
   start(): void
-  enqueue(event: HoldfastEvent): void
+  enqueue(event: LoggedEvent): void
   /** Sends what is queued now (this tab's and other tabs' events); never rejects. */
   flush(): Promise<void>
   stats(): EventStats
@@ -44,7 +44,7 @@ export interface EventQueue {
 /** The loaded pipeline, which also takes over what its stand-in held (lazyEventQueue.ts). */
 export interface EventPipeline extends EventQueue {
   /** Queues events logged before the pipeline loaded, in order, and writes them at once. */
-  adopt(events: HoldfastEvent[]): void
+  adopt(events: LoggedEvent[]): void
 }
 
 type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
@@ -177,7 +177,7 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
     logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued, next try in ${delay} ms`)
   }
 
-  function adopt(events: HoldfastEvent[], now: boolean) {
+  function adopt(events: LoggedEvent[], now: boolean) {
     for (const event of events) store.add(event)
     report()
     if (now) void store.persist()

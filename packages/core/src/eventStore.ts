@@ -10,7 +10,8 @@
 // write of the same key and resurrect an event that was already sent.
 import { isStoredEvent } from './schemas'
 import type { SafeStorage } from './storage'
-import type { Clock, HoldfastEvent, Logger } from './types'
+import type { Clock, HoldfastEvent, Logger, LoggedEvent } from './types'
+import { uuid } from './uuid'
 
 export const EVENT_PREFIX = 'holdfast:event:'
 
@@ -24,8 +25,8 @@ export interface StoredEvent {
 }
 
 export interface EventStore {
-  /** Buffers an event; it is written within WRITE_DELAY_MS. */
-  add(event: HoldfastEvent): void
+  /** Gives the event its id and buffers it; it is written within WRITE_DELAY_MS. */
+  add(event: LoggedEvent): void
   /** Writes whatever is buffered now (and enforces the bound); resolves once done. */
   persist(): Promise<void>
   /** Every queued key, this tab's and other tabs', oldest first. Refreshes `size()`. */
@@ -107,7 +108,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   }
 
   return {
-    add(event) {
+    add(logged) {
+      const event: HoldfastEvent = { id: uuid(), ...logged }
       const key = `${EVENT_PREFIX}${pad(event.time, 15)}:${pad(sequence++, 9)}:${event.id}`
       buffer.set(key, event)
       // The bound holds even while writes are slow: the oldest unwritten events go first.

@@ -6,7 +6,7 @@
 // `getEventStats` and `flush` behave the same before and after; on arrival it hands them over
 // and they are written to storage at once (CONTRACT §6: within 100 ms of being logged).
 import type { EventPipeline, EventQueue, EventQueueOptions } from './eventQueue'
-import type { EventStats, HoldfastEvent } from './types'
+import type { EventStats, LoggedEvent } from './types'
 
 type Pipeline = { createEventQueue: (config: EventQueueOptions) => EventPipeline }
 
@@ -29,7 +29,7 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
   const maxQueued = typeof max === 'number' && Number.isFinite(max) && max > 0 ? max : 10_000
   let queue: EventQueue | undefined
   let loading: Promise<EventQueue | undefined> | undefined
-  let pending: HoldfastEvent[] = []
+  let pending: LoggedEvent[] = []
   let dropped = 0
   let started = false
   let closed = false
@@ -67,10 +67,7 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
       if (closed) return
       started = true
       if (queue) return queue.start()
-      let timer: unknown
-      const late = new Promise<void>((resolve) => (timer = config.clock.setTimeout(resolve, config.requestTimeoutMs)))
-      await Promise.race([ready(), late])
-      config.clock.clearTimeout(timer)
+      await bounded(ready())
     },
 
     enqueue(event) {
@@ -85,7 +82,7 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
       void ready()
     },
 
-    flush: () => ready().then((q) => q?.flush()),
+    flush: () => bounded(ready()).then((q) => q?.flush()),
 
     stats,
 
@@ -93,10 +90,22 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
       closed = true
       // Nothing was ever logged or started: there is nothing to write or send, so nothing to load.
       if (!queue && !loading && !started && pending.length === 0) return
-      const q = await ready()
+      // A chunk that never arrives must not hold close() up: what was logged is lost with the page.
+      const q = await bounded(ready())
       // `create` has closed it if it arrived after the flag was set; closing twice is one close.
       await q?.close()
     },
+  }
+
+  /** Waits for `promise`, or `requestTimeoutMs`, whichever comes first. */
+  async function bounded<T>(promise: Promise<T>): Promise<T | undefined> {
+    let timer: unknown
+    const late = new Promise<undefined>((resolve) => (timer = config.clock.setTimeout(() => resolve(undefined), config.requestTimeoutMs)))
+    try {
+      return await Promise.race([promise, late])
+    } finally {
+      config.clock.clearTimeout(timer)
+    }
   }
 
   function report() {

@@ -29,11 +29,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // (b) is what a React app loads up front. It stayed under 10,500 B once the boundary checks were
 // hand-written instead of zod/mini (4.8 KB for four outer shapes) and the event pipeline became a
 // chunk loaded on demand. That chunk is real bytes for every app that sets `events`, so the total
-// with it has a ceiling too: 14,000 B, set with it (measured 13.8 KB on 2026-11-21; (b) alone 9.9 KB).
+// with it has a ceiling too. Set at 14,000 B with the chunk (13.8 KB), raised to 14,500 B when the
+// stand-in learnt to write events itself, so the "in storage within 100 ms" promise holds however
+// slowly the chunk arrives (+0.45 KB up front for event ids and keys; measured 14.0 KB).
 const BUDGET = {
   react: 10_500, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 14_000, // (b) plus the event pipeline chunk
+  withEvents: 14_500, // (b) plus the event pipeline chunk
 }
 
 const ENTRIES = {

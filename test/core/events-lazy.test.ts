@@ -1,6 +1,7 @@
 // The event pipeline is loaded on demand (lazyEventQueue.ts). These tests hold the chunk back with
 // a loader they control, to pin down what the app sees before it arrives, at the hand-over, and
-// when it cannot be loaded. The delivery itself goes to a real receiver on 127.0.0.1.
+// when it cannot be loaded: counts, the maxQueued bound, and CONTRACT §6's "in storage within
+// 100 ms" whatever the chunk does. The delivery itself goes to a real receiver on 127.0.0.1.
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createMemoryStorage, type EventStats, type HoldfastEvent } from '@holdfast/core'
 import { createEventQueue } from '../../packages/core/src/eventQueue'
@@ -31,9 +32,8 @@ function heldLoader() {
   }
 }
 
-function setup(maxQueued?: number) {
+function setup(maxQueued?: number, backend = createMemoryStorage()) {
   const logger = createTestLogger()
-  const backend = createMemoryStorage()
   const stats: EventStats[] = []
   // Timers fire only when the test says so: nothing can be written by the 50 ms write timer.
   const clock = createManualClock()
@@ -53,7 +53,8 @@ function setup(maxQueued?: number) {
     loader.loader,
   )
   const storedEvents = async () => (await backend.keys()).filter((key) => key.startsWith('holdfast:event:'))
-  return { queue, loader, logger, stats, storedEvents, clock }
+  const storedNames = async () => Promise.all((await storedEvents()).sort().map(async (key) => ((await backend.get(key)) as HoldfastEvent).name))
+  return { queue, loader, logger, stats, storedEvents, storedNames, clock, backend }
 }
 
 let seq = 0
@@ -75,17 +76,63 @@ test('before the pipeline arrives, events are counted at once and bounded by max
   await queue.close()
 })
 
-test('events handed over are written to storage at once, not after another write delay', async () => {
+test('held events are in storage within the write delay even while the chunk has not arrived, and the pipeline counts them once', async () => {
+  const { queue, loader, clock, storedEvents } = setup()
+  queue.enqueue(event('a'))
+  queue.enqueue(event('b'))
+  expect(await storedEvents()).toHaveLength(0)
+  clock.advance(50) // the write delay; the chunk is still on its way
+  await until(async () => (await storedEvents()).length === 2, 'the held events in storage', 1000)
+
+  loader.release()
+  await queue.start()
+  // Known to the pipeline as stored: counted once, not twice, not lost.
+  expect(queue.stats()).toMatchObject({ queued: 2, sent: 0 })
+  await queue.flush()
+  expect(receiver.events().map((e) => e.name)).toEqual(['a', 'b'])
+  expect(queue.stats()).toMatchObject({ queued: 0, sent: 2 })
+  expect(await storedEvents()).toHaveLength(0)
+  await queue.close()
+})
+
+test('events the chunk arrives before they were written are written at once, not after another write delay', async () => {
   const { queue, loader, storedEvents } = setup()
   queue.enqueue(event('early'))
   queue.enqueue(event('earlier-still'))
-  expect(await storedEvents()).toHaveLength(0)
-
   loader.release()
-  // The manual clock never fires the 50 ms write timer: only an immediate write gets them there.
+  // The manual clock never fires a write timer: only an immediate write gets them there.
   await until(async () => (await storedEvents()).length === 2, 'the handed-over events in storage', 1000)
   expect(receiver.requests).toHaveLength(0) // written, not sent: that waits for a flush trigger
   await queue.close()
+})
+
+test('the bound holds for written events too: the oldest leaves storage', async () => {
+  const { queue, clock, storedNames } = setup(2)
+  queue.enqueue(event('one'))
+  queue.enqueue(event('two'))
+  clock.advance(50)
+  await until(async () => (await storedNames()).length === 2, 'two written', 1000)
+  queue.enqueue(event('three'))
+  clock.advance(50)
+  await until(async () => (await storedNames()).join() === 'two,three', 'one gone, three written', 1000)
+  expect(queue.stats()).toMatchObject({ queued: 2, dropped: 1 })
+})
+
+test('a page that goes away before the chunk arrived loses nothing: the next page sends what it logged', async () => {
+  const backend = createMemoryStorage()
+  const first = setup(undefined, backend)
+  first.queue.enqueue(event('before-unload'))
+  first.clock.advance(50)
+  await until(async () => (await first.storedEvents()).length === 1, 'written by the stand-in', 1000)
+  // The first page is gone: its chunk never arrived, close() never ran.
+
+  const next = setup(undefined, backend)
+  const started = next.queue.start()
+  next.loader.release()
+  await started
+  await until(() => receiver.events().length === 1, 'the earlier page’s event sent on start')
+  expect(receiver.events()[0]).toMatchObject({ name: 'before-unload' })
+  await next.queue.close()
 })
 
 test('a pipeline that fails to load keeps the events, says so, and is tried again on the next flush', async () => {
@@ -94,7 +141,7 @@ test('a pipeline that fails to load keeps the events, says so, and is tried agai
   const firstFlush = queue.flush()
   loader.fail()
   await firstFlush
-  expect(logger.errors.some((m) => m.includes('loading the event pipeline failed') && m.includes('1 events'))).toBe(true)
+  expect(logger.errors.some((m) => m.includes('loading the event pipeline failed') && m.includes('1 events wait'))).toBe(true)
   expect(queue.stats()).toMatchObject({ queued: 1, sent: 0 })
 
   const secondFlush = queue.flush()
@@ -124,7 +171,7 @@ test('start() resolves once the pipeline is attached, and a client that logged n
   await queue.close()
 })
 
-test('close() before the pipeline arrived still writes and sends what was logged', async () => {
+test('close() before the pipeline arrived still sends what was logged', async () => {
   const { queue, loader } = setup()
   queue.enqueue(event('last-words'))
   const closing = queue.close()

@@ -10,7 +10,8 @@ import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
 import { createSync } from './sync'
-import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, LoggedEvent, Status } from './types'
+import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
+import { uuid } from './uuid'
 
 const realClock: Clock = {
   now: () => Date.now(),
@@ -109,7 +110,8 @@ export function createClient(options: ClientOptions): FlagClient {
     if (!sync.ownsValues()) return
     const context = sync.context()
     if (!exposures.first(sync.contextHash(), details)) return
-    const event: LoggedEvent = {
+    const event: HoldfastEvent = {
+      id: uuid(),
       type: 'exposure',
       name: details.key,
       time: clock.now(),
@@ -173,7 +175,8 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: LoggedEvent = {
+      const event: HoldfastEvent = {
+        id: uuid(),
         type: 'custom',
         name,
         time: clock.now(),

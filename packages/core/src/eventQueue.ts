@@ -10,7 +10,8 @@ import { createEventStore } from './eventStore'
 import { createFlushLock } from './flushLock'
 import { createFlusher, type PassOptions, type PassResult } from './flusher'
 import type { SafeStorage } from './storage'
-import type { Clock, EventOptions, EventStats, Logger, LoggedEvent } from './types'
+import type { HeldEvent } from './eventKeys'
+import type { Clock, EventOptions, EventStats, HoldfastEvent, Logger } from './types'
 import { uuid } from './uuid'
 
 export interface EventQueueOptions {
@@ -24,7 +25,7 @@ export interface EventQueueOptions {
   clock: Clock
   random: () => number
   requestTimeoutMs: number
-  /** Called whenever the counts move. */
+  /** Called whenever the counts move. Must not throw (the client's store shields its listeners). */
   onStats: (stats: EventStats) => void
   /** Events the stand-in already dropped under `maxQueued`, so the count carries on. */
   dropped?: number
@@ -33,7 +34,7 @@ export interface EventQueueOptions {
 export interface EventQueue {
   /** Attaches timers and listeners and picks up events earlier pages left. Idempotent. */
   start(): void
-  enqueue(event: LoggedEvent): void
+  enqueue(event: HoldfastEvent): void
   /** Sends what is queued now (this tab's and other tabs' events); never rejects. */
   flush(): Promise<void>
   stats(): EventStats
@@ -43,8 +44,8 @@ export interface EventQueue {
 
 /** The loaded pipeline, which also takes over what its stand-in held (lazyEventQueue.ts). */
 export interface EventPipeline extends EventQueue {
-  /** Queues events logged before the pipeline loaded, in order, and writes them at once. */
-  adopt(events: LoggedEvent[]): void
+  /** Takes over the events logged before the pipeline loaded; those not in storage yet are written at once. */
+  adopt(held: HeldEvent[]): void
 }
 
 type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
@@ -76,11 +77,7 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
     const key = `${next.queued}/${next.sent}/${next.dropped}/${next.retries}`
     if (key === lastReported) return
     lastReported = key
-    try {
-      config.onStats(next)
-    } catch (error) {
-      logger.error('[holdfast] an event stats listener threw', error)
-    }
+    config.onStats(next)
   }
 
   const store = createEventStore({
@@ -177,10 +174,10 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
     logger.warn(`[holdfast] sending events failed (${error.code}): ${error.message}; they stay queued, next try in ${delay} ms`)
   }
 
-  function adopt(events: LoggedEvent[], now: boolean) {
-    for (const event of events) store.add(event)
+  /** After events joined the store: counts told, written now if asked, a full batch sent. */
+  function added(writeNow: boolean) {
     report()
-    if (now) void store.persist()
+    if (writeNow) void store.persist()
     if (!closed && started && store.size() >= batchSize) void trigger('batch')
   }
 
@@ -206,9 +203,15 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
       )
     },
 
-    enqueue: (event) => adopt([event], closed),
+    enqueue(event) {
+      store.add(event)
+      added(closed)
+    },
 
-    adopt: (events) => adopt(events, true),
+    adopt(held) {
+      store.adopt(held)
+      added(held.some((h) => !h.written))
+    },
 
     flush: () => store.persist().then(() => trigger('flush')),
 

@@ -8,15 +8,10 @@
 // SafeStorage has moved to memory by then and the next write lands. Storage mutations (writes,
 // deletions, listings) run one after another, so a deletion can never be overtaken by an older
 // write of the same key and resurrect an event that was already sent.
+import { EVENT_PREFIX, eventKey, WRITE_DELAY_MS, type HeldEvent } from './eventKeys'
 import { isStoredEvent } from './schemas'
 import type { SafeStorage } from './storage'
-import type { Clock, HoldfastEvent, Logger, LoggedEvent } from './types'
-import { uuid } from './uuid'
-
-export const EVENT_PREFIX = 'holdfast:event:'
-
-/** Events are written within this many ms of being logged (CONTRACT §6 promises 100). */
-export const WRITE_DELAY_MS = 50
+import type { Clock, HoldfastEvent, Logger } from './types'
 
 /** An event read back with the key it is stored under. */
 export interface StoredEvent {
@@ -25,8 +20,10 @@ export interface StoredEvent {
 }
 
 export interface EventStore {
-  /** Gives the event its id and buffers it; it is written within WRITE_DELAY_MS. */
-  add(event: LoggedEvent): void
+  /** Buffers an event; it is written within WRITE_DELAY_MS. */
+  add(event: HoldfastEvent): void
+  /** Takes over what the stand-in held (lazyEventQueue.ts): written ones as persisted, the rest buffered. */
+  adopt(held: HeldEvent[]): void
   /** Writes whatever is buffered now (and enforces the bound); resolves once done. */
   persist(): Promise<void>
   /** Every queued key, this tab's and other tabs', oldest first. Refreshes `size()`. */
@@ -58,7 +55,6 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   const buffer = new Map<string, HoldfastEvent>()
   /** Persisted keys as far as this page knows (its last listing plus its own writes). */
   let known = new Set<string>()
-  let sequence = 0
   let timer: unknown
   let ops: Promise<unknown> = Promise.resolve()
 
@@ -108,9 +104,8 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   }
 
   return {
-    add(logged) {
-      const event: HoldfastEvent = { id: uuid(), ...logged }
-      const key = `${EVENT_PREFIX}${pad(event.time, 15)}:${pad(sequence++, 9)}:${event.id}`
+    add(event) {
+      const key = eventKey(event)
       buffer.set(key, event)
       // The bound holds even while writes are slow: the oldest unwritten events go first.
       if (buffer.size > maxQueued) {
@@ -125,6 +120,13 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     },
 
     persist,
+
+    adopt(held) {
+      for (const { key, event, written } of held) {
+        if (written) known.add(key)
+        else buffer.set(key, event)
+      }
+    },
 
     list() {
       return serial(async () => {
@@ -169,8 +171,4 @@ export function createEventStore(options: EventStoreOptions): EventStore {
 
     stored: () => known.size,
   }
-}
-
-function pad(n: number, width: number): string {
-  return String(Math.max(0, Math.floor(Number.isFinite(n) ? n : 0))).padStart(width, '0')
 }

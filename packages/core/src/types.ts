@@ -142,9 +142,6 @@ export interface EventOptions {
 }
 
 /** An event as it is sent (CONTRACT §2.2). */
-/** An event as logged, before the queue gives it its `id` (which it keeps through every retry). */
-export type LoggedEvent = Omit<HoldfastEvent, 'id'>
-
 export interface HoldfastEvent {
   id: string
   type: 'exposure' | 'custom'

@@ -43,17 +43,21 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
 
   function write() {
     timer = undefined
-    writes = writes.then(async () => {
-      const batch = held.filter((h) => !h.written)
-      if (queue || batch.length === 0) return
-      const entries: [string, unknown][] = batch.map((h) => [h.key, h.event])
-      // As in the store: a failed write has moved SafeStorage to memory, where the second lands.
-      if (!((await storage.setMany(entries)) || (await storage.setMany(entries)))) return
-      for (const h of batch) h.written = true
-      // Pushed out by the bound while being written: it must not linger in storage.
-      const gone = batch.filter((h) => !held.includes(h))
-      if (gone.length > 0) await storage.del(gone.map((h) => h.key))
-    })
+    writes = writes
+      .then(async () => {
+        const batch = held.filter((h) => !h.written)
+        if (queue || batch.length === 0) return
+        const entries: [string, unknown][] = batch.map((h) => [h.key, h.event])
+        // As in the store: a failed write has moved SafeStorage to memory, where the second lands.
+        if (!((await storage.setMany(entries)) || (await storage.setMany(entries)))) return
+        for (const h of batch) h.written = true
+        // Pushed out by the bound while being written: it must not linger in storage.
+        const kept = new Set(held)
+        const gone = batch.filter((h) => !kept.has(h))
+        if (gone.length > 0) await storage.del(gone.map((h) => h.key))
+      })
+      // Never a rejected chain: the hand-over waits on it.
+      .catch((error: unknown) => logger.error('[holdfast] writing events failed', error))
   }
 
   function create(module: Pipeline): Promise<EventQueue> {

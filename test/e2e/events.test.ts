@@ -117,6 +117,48 @@ describe('events logged offline', () => {
   })
 })
 
+describe('the event pipeline chunk', () => {
+  // The pipeline is a chunk loaded on demand. When it cannot be fetched (a deploy removed it, a
+  // flaky network), the flags are unaffected and the stand-in still writes every event to
+  // IndexedDB, so a later page that can load the chunk sends them, each once.
+  test('unreachable: flags still work, events are kept in IndexedDB, and the next page sends each once', async () => {
+    const N = 5
+    const run = randomUUID()
+    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const blocked: string[] = []
+    const chunk = /\/assets\/eventQueue-[^/]*\.js$/
+    await context.route(chunk, (route) => {
+      blocked.push(route.request().url())
+      return route.abort('failed')
+    })
+
+    const page = await openFixture(context, fixture.url, params)
+    await waitForStatus(page, 'ready', 'network')
+    await page.evaluate(
+      ({ run, N }) => {
+        for (let n = 0; n < N; n++) window.holdfast.logEvent('chunkless', { metadata: { run, n } })
+      },
+      { run, N },
+    )
+    await page.evaluate(() => window.holdfast.flush()) // tries the chunk again; nothing can be sent
+    expect(blocked.length, 'the page must have asked for the pipeline chunk').toBeGreaterThanOrEqual(1)
+    expect((await page.evaluate(() => window.holdfast.getEventStats())).queued).toBe(N)
+    // CONTRACT §6: persisted within 100 ms of being logged, chunk or no chunk.
+    await page.waitForTimeout(300)
+    await page.goto('about:blank')
+    expect(proxy.requests).toHaveLength(0)
+
+    await context.unroute(chunk)
+    await page.goto(fixture.url + '/?' + new URLSearchParams(params).toString())
+    await waitFor(async () => ((await storedEvents(run)).length >= N ? true : undefined), `the next page should deliver the ${N} events`)
+    await page.evaluate(() => window.holdfast.flush())
+    await page.waitForTimeout(300)
+    const final = await storedEvents(run)
+    expect(final.map((e) => e.metadata?.n).sort()).toEqual([0, 1, 2, 3, 4])
+    expect([...timesSent(run).values()]).toEqual(Array(N).fill(1))
+  })
+})
+
 describe('two tabs of one origin', () => {
   test('logging and flushing at once: every event arrives, and none is sent twice', async () => {
     const N = 60

@@ -6,11 +6,11 @@
 import { createRetrier } from './backoff'
 import { isOffline, watchEnvironment } from './environment'
 import type { HoldfastError } from './errors'
+import type { HeldEvent } from './eventKeys'
 import { createEventStore } from './eventStore'
 import { createFlushLock } from './flushLock'
 import { createFlusher, type PassOptions, type PassResult } from './flusher'
 import type { SafeStorage } from './storage'
-import type { HeldEvent } from './eventKeys'
 import type { Clock, EventOptions, EventStats, HoldfastEvent, Logger } from './types'
 import { uuid } from './uuid'
 
@@ -194,9 +194,9 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
         onOnline: () => void trigger('online'),
       })
       scheduleInterval()
-      // Earlier pages (or other tabs) may have left events: count them now and send them soon.
-      // Only stored ones count: this page's own (logged before the pipeline loaded, still being
-      // written) wait for the usual triggers like any other.
+      // Earlier pages or other tabs may have left events, and the stand-in may have written some
+      // while the pipeline loaded: count them now and send them soon. Events only in memory (not
+      // written yet) wait for the usual triggers.
       void store.list().then(
         () => void (store.stored() > 0 && trigger('start')),
         (error: unknown) => logger.error('[holdfast] reading queued events failed', error),

@@ -6,7 +6,7 @@
 import { createRetrier } from './backoff'
 import { isOffline, watchEnvironment } from './environment'
 import type { HoldfastError } from './errors'
-import type { HeldEvent } from './eventKeys'
+import { MAX_QUEUED, positive, within, type HeldEvent } from './eventBasics'
 import { createEventStore } from './eventStore'
 import { createFlushLock } from './flushLock'
 import { createFlusher, type PassOptions, type PassResult } from './flusher'
@@ -84,7 +84,7 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
     storage: config.storage,
     clock,
     logger,
-    maxQueued: positive(options.maxQueued, 10_000),
+    maxQueued: positive(options.maxQueued, MAX_QUEUED),
     onDrop: (count) => {
       counts.dropped += count
       report()
@@ -226,18 +226,11 @@ export function createEventQueue(config: EventQueueOptions): EventPipeline {
         intervalTimer = undefined
         retrier.reset()
         const deadline = clock.now() + config.requestTimeoutMs
-        let timer: unknown
-        const outOfTime = new Promise<void>((resolve) => (timer = clock.setTimeout(resolve, config.requestTimeoutMs)))
-        await Promise.race([store.persist().then(() => trigger('close', deadline)), outOfTime])
-        clock.clearTimeout(timer)
+        await within(clock, config.requestTimeoutMs, store.persist().then(() => trigger('close', deadline)))
         // What did not make it stays persisted for the next page.
         stopAll.abort()
       })()
       return closePromise
     },
   }
-}
-
-function positive(value: number | undefined, fallback: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback
 }

@@ -8,7 +8,7 @@
 // SafeStorage has moved to memory by then and the next write lands. Storage mutations (writes,
 // deletions, listings) run one after another, so a deletion can never be overtaken by an older
 // write of the same key and resurrect an event that was already sent.
-import { EVENT_PREFIX, eventKey, WRITE_DELAY_MS, type HeldEvent } from './eventKeys'
+import { EVENT_PREFIX, eventKey, WRITE_DELAY_MS, type HeldEvent } from './eventBasics'
 import { isStoredEvent } from './schemas'
 import type { SafeStorage } from './storage'
 import type { Clock, HoldfastEvent, Logger } from './types'

@@ -5,7 +5,7 @@
 // counts them, holds them under the same `maxQueued` bound, and writes each one to storage under
 // its final key within WRITE_DELAY_MS, so CONTRACT §6's "persisted within 100 ms" holds however
 // slowly the chunk arrives. On arrival the pipeline takes them over, written or not.
-import { eventKey, WRITE_DELAY_MS, type HeldEvent } from './eventKeys'
+import { eventKey, MAX_QUEUED, positive, within, WRITE_DELAY_MS, type HeldEvent } from './eventBasics'
 import type { EventPipeline, EventQueue, EventQueueOptions } from './eventQueue'
 import type { EventStats } from './types'
 
@@ -27,8 +27,7 @@ export interface LazyEventQueue extends EventQueue {
 
 export function createLazyEventQueue(config: EventQueueOptions, loader: PipelineLoader = chunk): LazyEventQueue {
   const { clock, logger, storage } = config
-  const max = config.options.maxQueued
-  const maxQueued = typeof max === 'number' && Number.isFinite(max) && max > 0 ? max : 10_000
+  const maxQueued = positive(config.options.maxQueued, MAX_QUEUED)
   let queue: EventQueue | undefined
   let loading: Promise<EventQueue | undefined> | undefined
   let held: HeldEvent[] = []
@@ -92,16 +91,7 @@ export function createLazyEventQueue(config: EventQueueOptions, loader: Pipeline
     return loading
   }
 
-  /** Waits for `promise`, or `requestTimeoutMs`, whichever comes first. */
-  async function bounded<T>(promise: Promise<T>): Promise<T | undefined> {
-    let limit: unknown
-    const late = new Promise<undefined>((resolve) => (limit = clock.setTimeout(() => resolve(undefined), config.requestTimeoutMs)))
-    try {
-      return await Promise.race([promise, late])
-    } finally {
-      clock.clearTimeout(limit)
-    }
-  }
+  const bounded = <T>(promise: Promise<T>) => within(clock, config.requestTimeoutMs, promise)
 
   const report = () => config.onStats(stats())
 

@@ -2,33 +2,22 @@
 // the test sees what the browser actually sent, not only what the receiver kept after its
 // de-duplication by id (which would hide a double send).
 import { randomUUID } from 'node:crypto'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import type { Browser, BrowserContext } from 'playwright-core'
-import { launchChromium } from './support/browser'
-import { startFixture } from './support/fixture'
-import { fixtureFlags, openFixture, waitForStatus } from './support/fixturePage'
-import { startFlagServer, startRecordingProxy, waitFor, type Closable, type RecordingProxy, type TestFlagServer } from './support/servers'
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import { openFixture, waitForStatus } from './support/fixturePage'
+import { startRecordingProxy, waitFor, type RecordingProxy } from './support/servers'
+import { useFixtureSuite } from './support/suite'
 
-let browser: Browser
-let flags: TestFlagServer
-let fixture: Closable
+const e2e = useFixtureSuite()
 let proxy: RecordingProxy
-let context: BrowserContext
 
 beforeAll(async () => {
-  browser = await launchChromium() // first: without a browser nothing else is worth starting
-  ;[flags, fixture] = await Promise.all([startFlagServer(fixtureFlags()), startFixture()])
-  proxy = await startRecordingProxy(flags.url)
+  proxy = await startRecordingProxy(e2e.flags.url)
 })
 afterAll(async () => {
-  await Promise.all([browser?.close(), proxy?.close(), flags?.close(), fixture?.close()])
+  await proxy?.close()
 })
-beforeEach(async () => {
+beforeEach(() => {
   proxy.requests.length = 0
-  context = await browser.newContext()
-})
-afterEach(async () => {
-  await context?.close()
 })
 
 interface SentEvent {
@@ -39,7 +28,7 @@ interface SentEvent {
 
 /** This run's events as the receiver stored them (the events file). */
 async function storedEvents(run: string): Promise<SentEvent[]> {
-  return ((await flags.readEvents()) as unknown as SentEvent[]).filter((e) => e.metadata?.run === run)
+  return ((await e2e.flags.readEvents()) as unknown as SentEvent[]).filter((e) => e.metadata?.run === run)
 }
 
 /** How often each of this run's event ids was sent, over every request the browser made. */
@@ -63,11 +52,11 @@ describe('events logged offline', () => {
     const N = 25
     const run = randomUUID()
     // A flush interval far beyond the test: nothing is sent on a timer.
-    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
-    const page = await openFixture(context, fixture.url, params)
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const page = await openFixture(e2e.context, e2e.fixture.url, params)
     await waitForStatus(page, 'ready', 'network')
 
-    await context.setOffline(true)
+    await e2e.context.setOffline(true)
     expect(await page.evaluate(() => navigator.onLine)).toBe(false)
     await page.evaluate(
       ({ run, N }) => {
@@ -87,9 +76,9 @@ describe('events logged offline', () => {
     expect(proxy.requests, 'nothing may get through while offline').toHaveLength(0)
     expect(await storedEvents(run)).toHaveLength(0)
 
-    await context.setOffline(false)
+    await e2e.context.setOffline(false)
     const backOnline = Date.now()
-    await page.goto(fixture.url + '/?' + new URLSearchParams(params).toString()) // same tab, same origin, a new client
+    await page.goto(e2e.fixture.url + '/?' + new URLSearchParams(params).toString()) // same tab, same origin, a new client
     const stored = await waitFor(async () => {
       const events = await storedEvents(run)
       return events.length >= N ? events : undefined
@@ -124,15 +113,15 @@ describe('the event pipeline chunk', () => {
   test('unreachable: flags still work, events are kept in IndexedDB, and the next page sends each once', async () => {
     const N = 5
     const run = randomUUID()
-    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
     const blocked: string[] = []
     const chunk = /\/assets\/eventQueue-[^/]*\.js$/
-    await context.route(chunk, (route) => {
+    await e2e.context.route(chunk, (route) => {
       blocked.push(route.request().url())
       return route.abort('failed')
     })
 
-    const page = await openFixture(context, fixture.url, params)
+    const page = await openFixture(e2e.context, e2e.fixture.url, params)
     await waitForStatus(page, 'ready', 'network')
     await page.evaluate(
       ({ run, N }) => {
@@ -148,8 +137,8 @@ describe('the event pipeline chunk', () => {
     await page.goto('about:blank')
     expect(proxy.requests).toHaveLength(0)
 
-    await context.unroute(chunk)
-    await page.goto(fixture.url + '/?' + new URLSearchParams(params).toString())
+    await e2e.context.unroute(chunk)
+    await page.goto(e2e.fixture.url + '/?' + new URLSearchParams(params).toString())
     await waitFor(async () => ((await storedEvents(run)).length >= N ? true : undefined), `the next page should deliver the ${N} events`)
     await page.evaluate(() => window.holdfast.flush())
     await page.waitForTimeout(300)
@@ -164,8 +153,8 @@ describe('two tabs of one origin', () => {
     const N = 60
     const run = randomUUID()
     // Small batches and a short interval: automatic flushes of both tabs overlap with explicit ones.
-    const params = { flags: flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '250', batch: '5', exposures: '0' }
-    const tabs = [await openFixture(context, fixture.url, params), await openFixture(context, fixture.url, params)]
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '250', batch: '5', exposures: '0' }
+    const tabs = [await openFixture(e2e.context, e2e.fixture.url, params), await openFixture(e2e.context, e2e.fixture.url, params)]
     await Promise.all(tabs.map((tab) => waitForStatus(tab, 'ready', 'network')))
 
     await Promise.all(

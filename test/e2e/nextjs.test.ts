@@ -2,7 +2,7 @@
 // flags into the HTML (fetchBootstrap + <FlagProvider bootstrap>), hydration changes nothing, and
 // a flag server that is slow or gone costs at most the bootstrap timeout, never the page.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { launchChromium, recordConsole, type ConsoleLog } from './support/browser'
 import { waitForCachedFlags } from './support/fixturePage'
 import { buildNextApp, lockNextBuild, startNextApp, type NextServer } from './support/nextApp'
@@ -45,10 +45,16 @@ function shopMarkup(html: string): string {
   return match[1]
 }
 
-async function userContext(user: string): Promise<BrowserContext> {
+/** Runs `body` on a page of a fresh browser profile whose cookie says `user`, recording its console; closes the profile after. */
+async function asUser(user: string, body: (page: Page, log: ConsoleLog) => Promise<void>): Promise<void> {
   const context = await browser.newContext()
-  await context.addCookies([{ name: 'holdfast-user', value: user, url: next.url }])
-  return context
+  try {
+    await context.addCookies([{ name: 'holdfast-user', value: user, url: next.url }])
+    const page = await context.newPage()
+    await body(page, recordConsole(page))
+  } finally {
+    await context.close()
+  }
 }
 
 const text = (page: Page, id: string) => page.getByTestId(id).textContent()
@@ -74,10 +80,7 @@ describe('Next.js App Router example', () => {
   })
 
   test('after hydration and the first fetch the page is exactly what the server sent, with no console warning or error', async () => {
-    const context = await userContext('ada')
-    try {
-      const page = await context.newPage()
-      const log = recordConsole(page)
+    await asUser('ada', async (page, log) => {
       const response = await page.goto(next.url, { waitUntil: 'networkidle' })
       const served = shopMarkup(await response!.text())
       // Hydrated, started, and confirmed by the flag server from the browser.
@@ -91,16 +94,11 @@ describe('Next.js App Router example', () => {
       // an unused preload on a slow machine, say nothing about this page).
       expect([...log.messages.filter((m) => m.type === 'error').map((m) => m.text), ...log.pageErrors]).toEqual([])
       expect(hydrationProblems(log)).toEqual([])
-    } finally {
-      await context.close()
-    }
+    })
   })
 
   test('switching the user (a form post that sets the cookie) renders the new user from their own bootstrap', async () => {
-    const context = await userContext('ada')
-    try {
-      const page = await context.newPage()
-      const log = recordConsole(page)
+    await asUser('ada', async (page, log) => {
       await page.goto(next.url)
       await expect.poll(() => page.getByTestId('beta-dashboard').count()).toBe(1)
       await page.getByTestId('switch-bob').click()
@@ -110,44 +108,37 @@ describe('Next.js App Router example', () => {
       expect(await page.getByTestId('beta-dashboard').count()).toBe(0)
       expect(await text(page, 'banner')).toBe(SERVED_BANNER)
       expect(hydrationProblems(log)).toEqual([])
-    } finally {
-      await context.close()
-    }
+    })
   })
 
   test('with the flag server hanging, the page arrives within the bootstrap timeout and the browser shows its cached values', async () => {
-    const context = await userContext('ada')
     try {
-      // A first visit while all is well fills this browser's cache.
-      const page = await context.newPage()
-      const log = recordConsole(page)
-      await page.goto(next.url, { waitUntil: 'networkidle' })
-      await waitForCachedFlags(page)
+      await asUser('ada', async (page, log) => {
+        // A first visit while all is well fills this browser's cache.
+        await page.goto(next.url, { waitUntil: 'networkidle' })
+        await waitForCachedFlags(page)
 
-      await flags.setOutage('hang')
-      const raw = await rawHtml('ada')
-      expect(raw.status).toBe(200)
-      expect(raw.ms).toBeLessThan(3000) // the bootstrap gives up after 1000 ms
-      expect(shopMarkup(raw.html)).toContain(DEFAULT_BANNER)
-      expect(shopMarkup(raw.html)).not.toContain(BETA)
+        await flags.setOutage('hang')
+        const raw = await rawHtml('ada')
+        expect(raw.status).toBe(200)
+        expect(raw.ms).toBeLessThan(3000) // the bootstrap gives up after 1000 ms
+        expect(shopMarkup(raw.html)).toContain(DEFAULT_BANNER)
+        expect(shopMarkup(raw.html)).not.toContain(BETA)
 
-      await page.reload({ waitUntil: 'load' })
-      await expect.poll(() => text(page, 'flag-beta-dashboard-source')).toBe('cache')
-      expect(await text(page, 'banner')).toBe(SERVED_BANNER)
-      expect(await page.getByTestId('beta-dashboard').count()).toBe(1)
-      expect(hydrationProblems(log)).toEqual([])
+        await page.reload({ waitUntil: 'load' })
+        await expect.poll(() => text(page, 'flag-beta-dashboard-source')).toBe('cache')
+        expect(await text(page, 'banner')).toBe(SERVED_BANNER)
+        expect(await page.getByTestId('beta-dashboard').count()).toBe(1)
+        expect(hydrationProblems(log)).toEqual([])
+      })
     } finally {
       await flags.setOutage('none')
-      await context.close()
     }
   })
 
   // Last: it stops the flag server for good.
   test('with the flag server stopped, the page still renders, and the browser shows its cached values as stale', async () => {
-    const context = await userContext('ada')
-    try {
-      const page = await context.newPage()
-      const log = recordConsole(page)
+    await asUser('ada', async (page, log) => {
       await page.goto(next.url, { waitUntil: 'networkidle' })
       await waitForCachedFlags(page)
 
@@ -164,8 +155,6 @@ describe('Next.js App Router example', () => {
       expect(await text(page, 'banner')).toBe(SERVED_BANNER)
       expect(await page.getByTestId('beta-dashboard').count()).toBe(1)
       expect(hydrationProblems(log)).toEqual([])
-    } finally {
-      await context.close()
-    }
+    })
   })
 })

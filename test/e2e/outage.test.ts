@@ -1,43 +1,22 @@
 // Scenarios 2 and 3: a real browser, a real IndexedDB, the reference flag server breaking in the
 // ways real outages do. What the user sees must not change; only the status says "stale".
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import type { Browser, BrowserContext } from 'playwright-core'
-import { launchChromium } from './support/browser'
-import { startFixture } from './support/fixture'
-import { expectAdaValues, fixtureFlags, openFixture, readShown, waitForCachedFlags, waitForStatus } from './support/fixturePage'
-import { startFlagServer, type Closable, type TestFlagServer } from './support/servers'
+import { describe, expect, test } from 'vitest'
+import { expectAdaValues, openFixture, readShown, waitForCachedFlags, waitForStatus } from './support/fixturePage'
+import { useFixtureSuite } from './support/suite'
 
-let browser: Browser
-let flags: TestFlagServer
-let fixture: Closable
-let context: BrowserContext
+const e2e = useFixtureSuite()
 
-beforeAll(async () => {
-  browser = await launchChromium() // first: without a browser nothing else is worth starting
-  ;[flags, fixture] = await Promise.all([startFlagServer(fixtureFlags()), startFixture()])
-})
-afterAll(async () => {
-  await Promise.all([browser?.close(), flags?.close(), fixture?.close()])
-})
-beforeEach(async () => {
-  await flags.setOutage('none')
-  context = await browser.newContext() // a fresh profile: empty IndexedDB
-})
-afterEach(async () => {
-  await context?.close()
-})
-
-const params = () => ({ flags: flags.url, events: 'off' })
+const params = () => ({ flags: e2e.flags.url, events: 'off' })
 
 describe('a reload during an outage', () => {
   test('while the flag server answers 503, the reloaded page shows the values cached in IndexedDB, as stale', async () => {
-    const page = await openFixture(context, fixture.url, params())
+    const page = await openFixture(e2e.context, e2e.fixture.url, params())
     const online = await waitForStatus(page, 'ready', 'network')
     expectAdaValues(online)
     expect(Object.values(online.sources)).toEqual(['network', 'network', 'network', 'network'])
     await waitForCachedFlags(page)
 
-    await flags.setOutage('503')
+    await e2e.flags.setOutage('503')
     await page.reload()
     const during = await waitForStatus(page, 'stale')
 
@@ -58,12 +37,12 @@ describe('a flag server that answers 200 with nothing usable', () => {
   ] as const
 
   test.each(cases)('$what: the values stay, the status turns stale with $code, also after a reload', async ({ mode, code }) => {
-    const page = await openFixture(context, fixture.url, params())
+    const page = await openFixture(e2e.context, e2e.fixture.url, params())
     const before = await waitForStatus(page, 'ready', 'network')
     expectAdaValues(before)
     await waitForCachedFlags(page)
 
-    await flags.setOutage(mode)
+    await e2e.flags.setOutage(mode)
     const status = await page.evaluate(() => window.holdfast.refresh())
     expect(status.state).toBe('stale')
     expect(status.error?.code).toBe(code)

@@ -1,33 +1,12 @@
 // Scenario 6: switching the user. Every state the DOM passes through is recorded by a
 // MutationObserver inside the page (it runs before the browser paints), so a flash of defaults
 // that lasts a single frame is caught too.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { launchChromium } from './support/browser'
-import { startFixture } from './support/fixture'
-import { FLAG_KEYS, fixtureFlags, openFixture, waitForCachedFlags, waitForStatus } from './support/fixturePage'
-import { startFlagServer, type Closable, type TestFlagServer } from './support/servers'
+import { describe, expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { FLAG_KEYS, openFixture, waitForCachedFlags, waitForStatus } from './support/fixturePage'
+import { useFixtureSuite } from './support/suite'
 
-let browser: Browser
-let flags: TestFlagServer
-let fixture: Closable
-let context: BrowserContext
-
-beforeAll(async () => {
-  browser = await launchChromium() // first: without a browser nothing else is worth starting
-  ;[flags, fixture] = await Promise.all([startFlagServer(fixtureFlags()), startFixture()])
-})
-afterAll(async () => {
-  await Promise.all([browser?.close(), flags?.close(), fixture?.close()])
-})
-beforeEach(async () => {
-  await flags.setOutage('none')
-  context = await browser.newContext()
-})
-afterEach(async () => {
-  await flags.setOutage('none') // releases a request still held by `hang`
-  await context?.close()
-})
+const e2e = useFixtureSuite()
 
 const ADA = { targetingKey: 'ada', plan: 'pro', email: 'ada@example.com' }
 const BOB = { targetingKey: 'bob', plan: 'free', email: 'bob@other.org' }
@@ -70,20 +49,20 @@ const same = (a: Record<string, string>, b: Record<string, string>) => JSON.stri
 
 describe('switching the user', () => {
   test("to a user never seen before: the previous user's values stay (loading) until the new user's arrive; no default ever shows", async () => {
-    const page = await openFixture(context, fixture.url, { flags: flags.url, events: 'off', ...ADA })
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off', ...ADA })
     const ada = await waitForStatus(page, 'ready', 'network')
     // Bob's values are not ada's: otherwise the switch would be invisible.
     expect(ada.values['beta-dashboard']).toBe('true')
     const frames = await recordFrames(page)
 
     // The flag server holds bob's request, so the in-between state lasts long enough to see.
-    await flags.setOutage('hang')
+    await e2e.flags.setOutage('hang')
     await page.evaluate((bob) => window.fixture.switchUser(bob), BOB)
     const between = await waitForStatus(page, 'loading')
     await page.waitForTimeout(500)
     expect(between.values).toEqual(ada.values)
 
-    await flags.setOutage('none') // bob's held request is answered now
+    await e2e.flags.setOutage('none') // bob's held request is answered now
     const bob = await waitForStatus(page, 'ready', 'network')
     expect(bob.values['beta-dashboard']).toBe('false')
     expect(Object.values(bob.sources)).toEqual(['network', 'network', 'network', 'network'])
@@ -99,7 +78,7 @@ describe('switching the user', () => {
   })
 
   test("back to a user seen before, while the flag server is down: that user's cached values show at once", async () => {
-    const page = await openFixture(context, fixture.url, { flags: flags.url, events: 'off', ...ADA })
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off', ...ADA })
     const ada = await waitForStatus(page, 'ready', 'network')
     await waitForCachedFlags(page)
     await page.evaluate((bob) => window.fixture.switchUser(bob), BOB)
@@ -107,7 +86,7 @@ describe('switching the user', () => {
     const bob = await waitForStatus(page, 'ready', 'network')
     const frames = await recordFrames(page)
 
-    await flags.setOutage('503')
+    await e2e.flags.setOutage('503')
     await page.evaluate((ada) => window.fixture.switchUser(ada), ADA)
     const back = await waitForStatus(page, 'stale')
     expect(back.values).toEqual(ada.values)

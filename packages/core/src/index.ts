@@ -8,6 +8,9 @@ export { backoffDelay, parseRetryAfter } from './backoff'
 export type { BackoffOptions } from './backoff'
 export { createMemoryStorage, createIndexedDbStorage } from './storage'
 export { stableStringify } from './hash'
+// The pure per-flag merge (last known good), shared with @holdfast/server's relay so the rule is written once.
+export { mergeResponse } from './merge'
+export type { HeldFlag, FlagMap, MergeResult } from './merge'
 export type {
   Bootstrap,
   ClientOptions,

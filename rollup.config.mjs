@@ -73,4 +73,5 @@ const configs = [...pkgConfigs('packages/core')]
 if (existsSync('packages/react/src/index.ts')) configs.push(...pkgConfigs('packages/react', { banner: "'use client';" }))
 if (existsSync('packages/server/src/index.ts'))
   configs.push(...pkgConfigs('packages/server', { bin: existsSync('packages/server/src/bin.ts') ? 'packages/server/src/bin.ts' : undefined }))
+if (existsSync('packages/openfeature/src/index.ts')) configs.push(...pkgConfigs('packages/openfeature'))
 export default configs

@@ -9,6 +9,7 @@ const packages = {
   '@holdfast/core': here('./packages/core/src/index.ts'),
   '@holdfast/react': here('./packages/react/src/index.ts'),
   '@holdfast/server': here('./packages/server/src/index.ts'),
+  '@holdfast/openfeature': here('./packages/openfeature/src/index.ts'),
 }
 
 // The React suite runs twice: against the root's React 19 and against React 18, which lives in
@@ -41,6 +42,17 @@ export default defineConfig({
           environment: 'jsdom',
           setupFiles: ['test/support/setup.ts'],
           server: { deps: { inline: ['@testing-library/react'] } },
+        },
+      },
+      {
+        // @holdfast/openfeature with the official @openfeature/web-sdk and react-sdk (jsdom for the React tests).
+        resolve: { alias: packages },
+        test: {
+          name: 'openfeature',
+          include: ['test/openfeature/**/*.test.{ts,tsx}'],
+          environment: 'jsdom',
+          setupFiles: ['test/support/setup.ts'],
+          testTimeout: 20_000,
         },
       },
       {

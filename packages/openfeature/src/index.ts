@@ -1,2 +1,4 @@
-// @holdfast/openfeature: an OpenFeature web provider backed by a Holdfast client (work in progress).
-export {}
+// @holdfast/openfeature: an OpenFeature web provider backed by a Holdfast client. Every public
+// name is listed here.
+export { HoldfastWebProvider } from './provider'
+export type { HoldfastProviderOptions, HoldfastClientProviderOptions } from './provider'

@@ -9,6 +9,10 @@ import { createManualClock, createTestLogger, uniqueStorageName } from '../suppo
 
 let domains = 0
 
+// The SDK logs a rejected context change with console.error; the tests assert the event instead.
+const sdkLog: string[] = []
+OpenFeature.setLogger({ error: (...a: unknown[]) => void sdkLog.push(a.map(String).join(' ')), warn: () => {}, info: () => {}, debug: () => {} })
+
 afterEach(async () => {
   await OpenFeature.clearProviders()
   OpenFeature.clearHandlers()

@@ -131,6 +131,12 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
   let quiet = 0
   /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
   let contextMissing = false
+  /**
+   * Set when the latest attempt for the current context failed and what the client still holds
+   * is not this context's (a switch whose first attempt failed with nothing cached): evaluations
+   * return the caller's defaults rather than another user's values.
+   */
+  let foreign = false
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
@@ -175,7 +181,14 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
       })
   }
 
+  function checkForeign() {
+    // snapshot() lists only the flags the client holds for its current context; only read it in
+    // the error state, where the question arises.
+    foreign = !!client && client.getStatus().state === 'error' && client.snapshot().flags.length === 0
+  }
+
   function onClientChange() {
+    checkForeign()
     if (quiet > 0 || !client) return
     // Event counters change with every logged event; they say nothing about flags. Skip the
     // walk over the flags when only they moved.
@@ -193,8 +206,7 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
   /** Runs after the SDK's own handling of `promise` (its READY, CONTEXT_CHANGED or ERROR). */
   function afterSdk(promise: Promise<void>) {
     // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
-    // one microtask later runs after it.
-    quiet++
+    // one microtask later runs after it. The caller has counted itself in `quiet` already.
     queueMicrotask(() => {
       void promise.then(
         () => settleQuiet('READY'),
@@ -248,6 +260,7 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
     }
     const c = client
     unsubscribe ??= c.subscribe(onClientChange)
+    checkForeign()
     // The OpenFeature context, when it names a user, is the truth; before start() this only
     // changes whom the first request is for.
     const switched = wanted ? c.setContext(wanted) : Promise.resolve(c.getStatus())
@@ -264,12 +277,14 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
 
     initialize(context?: OpenFeatureContext): Promise<void> {
       contextMissing = false
+      quiet++ // before any work: the client may notify synchronously
       const promise = doInitialize(context)
       afterSdk(promise)
       return promise
     },
 
     onContextChange(_old: OpenFeatureContext, next: OpenFeatureContext): Promise<void> {
+      quiet++ // before any work: setContext notifies synchronously
       const promise = (async () => {
         const wanted = toHoldfastContext(next)
         if (!wanted) {
@@ -306,6 +321,10 @@ function createProviderImpl(options: HoldfastProviderOptions, events: OpenFeatur
         if (contextMissing)
           return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.TARGETING_KEY_MISSING, errorMessage: 'the OpenFeature context has no targetingKey' }
         if (!client) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: 'the provider is not initialized' }
+        if (foreign) {
+          const status = client.getStatus()
+          return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}` }
+        }
         const details: Details<T> = client.getDetails(key, defaultValue)
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =

@@ -1,0 +1,112 @@
+// OpenFeature.setContext switching the user the Holdfast way: the new user's values, their cached
+// values at once on a return visit (no flash, no wait), never another context's ETag, and a
+// context without a targetingKey rejected (PROVIDER_ERROR) instead of serving someone else's values.
+import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
+import { describe, expect, it } from 'vitest'
+import { startServer } from '../server/helpers'
+import { createFaultServer, delayed, flags } from '../support/faultServer'
+import { connect, settle, until } from './support'
+
+describe('context changes', () => {
+  it('re-evaluates for the new user, with RECONCILING then CONTEXT_CHANGED', async () => {
+    const server = await startServer()
+    const { client, domain, events } = await connect(server.url, { targetingKey: 'user-1', plan: 'free' }, { storage: 'memory' })
+    expect(client.getBooleanValue('beta', true)).toBe(false)
+    await OpenFeature.setContext(domain, { targetingKey: 'user-2', email: 'bo@example.com' })
+    expect(client.getBooleanDetails('beta', false)).toMatchObject({ value: true, variant: 'on', reason: 'TARGETING_MATCH' })
+    expect(client.providerStatus).toBe(ProviderStatus.READY)
+    expect(events).toEqual(['PROVIDER_READY', 'PROVIDER_RECONCILING', 'PROVIDER_CONTEXT_CHANGED'])
+  })
+
+  it('a returning user gets their cached values at once while the server hangs, then the network confirms them', async () => {
+    const server = await startServer({ demoControls: true })
+    const { client, domain, provider, events } = await connect(server.url, { targetingKey: 'user-1', plan: 'pro' }, { storage: 'memory' })
+    await OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+    expect(client.getBooleanValue('beta', true)).toBe(false)
+
+    server.outage!.set({ mode: 'hang' })
+    // Resolves without waiting for the hanging request: user-1 is known to this page.
+    await OpenFeature.setContext(domain, { targetingKey: 'user-1', plan: 'pro' })
+    expect(client.providerStatus).toBe(ProviderStatus.READY)
+    const cached = client.getBooleanDetails('beta', false)
+    expect(cached).toMatchObject({ value: true, reason: 'CACHED' })
+    expect(cached.flagMetadata).toMatchObject({ source: 'cache', stale: false })
+
+    const before = events.length
+    server.outage!.set({ mode: 'none' })
+    await until(() => provider.client!.getStatus().source === 'network', 'the network answer')
+    await settle()
+    expect(client.getBooleanDetails('beta', false)).toMatchObject({ value: true, reason: 'TARGETING_MATCH' })
+    // The same values, now from the network: one CONFIGURATION_CHANGED (source and reason moved), no status event.
+    expect(events.slice(before)).toHaveLength(1)
+    expect(events.slice(before)[0]).toMatch(/^PROVIDER_CONFIGURATION_CHANGED\[.*beta.*\]$/)
+  })
+
+  it('never sends one context’s ETag for another', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }], '"etag-user-1"'))
+    try {
+      const { domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      fault.always(flags([{ key: 'a', value: 2 }], '"etag-user-2"'))
+      await OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+      fault.always({ status: 304 })
+      await OpenFeature.setContext(domain, { targetingKey: 'user-1' })
+      await until(() => fault.requests.length >= 3, 'the third request')
+      const sent = fault.requests.map((r) => [r.body?.context?.targetingKey, r.headers['if-none-match']])
+      expect(sent.slice(0, 2)).toEqual([
+        ['user-1', undefined],
+        ['user-2', undefined],
+      ])
+      // Back to user-1: their own ETag or none, never user-2's.
+      expect(sent[2][0]).toBe('user-1')
+      expect([undefined, '"etag-user-1"']).toContain(sent[2][1])
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('keeps the previous values on screen while an unknown user loads (no flash of defaults)', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'user-1 value' }]))
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      // user-2's answer takes a while; until it lands the screen keeps user-1's values.
+      fault.always(delayed(flags([{ key: 'a', value: 'user-2 value' }]), 1500))
+      const switching = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+      await fault.waitForRequests(2)
+      expect(client.providerStatus).toBe(ProviderStatus.RECONCILING)
+      expect(client.getStringValue('a', 'default')).toBe('user-1 value')
+      await switching
+      expect(client.getStringValue('a', 'default')).toBe('user-2 value')
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('a context without targetingKey: PROVIDER_ERROR, defaults with TARGETING_KEY_MISSING; a valid one recovers', async () => {
+    const server = await startServer()
+    const { client, domain, events } = await connect(server.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+    await OpenFeature.setContext(domain, { plan: 'pro' })
+    expect(client.providerStatus).toBe(ProviderStatus.ERROR)
+    expect(events.at(-1)).toBe('PROVIDER_ERROR')
+    expect(client.getStringDetails('greeting', 'default')).toMatchObject({ value: 'default', errorCode: ErrorCode.TARGETING_KEY_MISSING })
+    await OpenFeature.setContext(domain, { targetingKey: 'user-3' })
+    expect(client.providerStatus).toBe(ProviderStatus.READY)
+    expect(client.getStringValue('greeting', 'default')).toBe('Hi')
+  })
+
+  it('a context the server rejects (400): PROVIDER_ERROR, and OpenFeature.setContext does not throw', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    try {
+      const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      fault.always({ status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: 'country must be a string' } })
+      await OpenFeature.setContext(domain, { targetingKey: 'user-2', country: 7 })
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.ERROR)
+      expect(events.slice(-1)).toEqual(['PROVIDER_ERROR'])
+      // user-1's value is not served as user-2's.
+      expect(client.getNumberDetails('a', 0)).toMatchObject({ value: 0, reason: 'ERROR' })
+    } finally {
+      await fault.close()
+    }
+  })
+})
+

@@ -13,6 +13,8 @@ import { gunzipSync } from 'node:zlib'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const bin = (name) => join(root, 'node_modules/.bin', name)
 const PACKAGES = ['packages/core', 'packages/react', 'packages/server']
+// @holdfast/openfeature: the OpenFeature web provider (peer @openfeature/web-sdk).
+PACKAGES.push('packages/openfeature')
 
 export const failures = []
 const fail = (pkg, message) => failures.push(`${pkg}: ${message}`)

@@ -210,3 +210,70 @@ async function main() {
 }
 
 await main()
+
+// --- @holdfast/openfeature ------------------------------------------------------------------------
+// (c) What the OpenFeature provider costs an app that already uses @openfeature/web-sdk (a peer
+// dependency, so it is left external like React above): the provider plus the Holdfast core it
+// brings, from the built dist. Its own layer is (c) − (a). The web SDK itself is printed beside it
+// for scale, bundled the same way.
+// Measured 11,986 B and 2,336 B when the package was added; the budgets leave ~500 B of room.
+const OPENFEATURE_BUDGET = { total: 12_500, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
+
+async function bundleGzip(code, external) {
+  const bundle = await rollup({
+    input: VIRTUAL,
+    external,
+    onwarn(warning, warn) {
+      if (warning.code === 'CIRCULAR_DEPENDENCY' && /node_modules/.test(warning.ids?.[0] ?? '')) return
+      warn(warning)
+    },
+    plugins: [
+      { name: 'size-entry', resolveId: (id) => (id === VIRTUAL ? id : null), load: (id) => (id === VIRTUAL ? code : null) },
+      nodeResolve({ browser: true, rootDir: root, exportConditions: ['browser', 'module', 'import', 'default'] }),
+    ],
+  })
+  const { output } = await bundle.generate({ format: 'es', plugins: [terser()] })
+  await bundle.close()
+  // Up front only: a chunk reached through import() (the event pipeline) loads on demand.
+  const chunks = output.filter((o) => o.type === 'chunk')
+  const entry = chunks.find((c) => c.isEntry)
+  const upFront = [entry, ...chunks.filter((c) => entry.imports.includes(c.fileName))]
+  return upFront.reduce((n, c) => n + gzipSync(c.code, { level: 9 }).length, 0)
+}
+
+async function openfeatureSize() {
+  if (!existsSync(join(root, 'packages/openfeature/dist/index.js'))) {
+    console.error('\npackages/openfeature/dist/index.js is missing: run `npm run build` first')
+    process.exit(1)
+  }
+  const sdk = (id) => id === '@openfeature/web-sdk' || id.startsWith('@openfeature/')
+  const provider = await bundleGzip(
+    `import { HoldfastWebProvider } from '@holdfast/openfeature'
+export const provider = new HoldfastWebProvider({ url: 'https://flags.example', context: { targetingKey: 'u' } })`,
+    sdk,
+  )
+  const core = await bundleGzip(ENTRIES.core.code, () => false)
+  const webSdk = await bundleGzip(`export { OpenFeature } from '@openfeature/web-sdk'`, () => false)
+  console.log(`\n@holdfast/openfeature (@openfeature/web-sdk external: the app has it already)\n`)
+  console.log(
+    table(
+      ['import', 'min+gzip (B)', 'budget (B)'],
+      [
+        ['(c) HoldfastWebProvider (with @holdfast/core)', fmt(provider), `≤ ${fmt(OPENFEATURE_BUDGET.total)}`],
+        ['provider layer (c − a)', fmt(provider - core), `≤ ${fmt(OPENFEATURE_BUDGET.layer)}`],
+        ['for scale: @openfeature/web-sdk itself (OpenFeature)', fmt(webSdk), '—'],
+      ],
+      ['l', 'r', 'r'],
+    ),
+  )
+  const problems = []
+  if (provider > OPENFEATURE_BUDGET.total) problems.push(`(c) is ${fmt(provider)} B gzip, over ${fmt(OPENFEATURE_BUDGET.total)} B`)
+  if (provider - core > OPENFEATURE_BUDGET.layer) problems.push(`the provider layer is ${fmt(provider - core)} B gzip, over ${fmt(OPENFEATURE_BUDGET.layer)} B`)
+  if (problems.length) {
+    console.error(`\nsize check failed:\n- ${problems.join('\n- ')}`)
+    process.exit(1)
+  }
+  console.log('\nopenfeature size budgets: ok')
+}
+
+await openfeatureSize()

@@ -223,6 +223,107 @@ process.stdout.write(JSON.stringify(problems))
 `,
 }
 
+// @holdfast/openfeature, installed beside the official @openfeature/web-sdk (its peer): the
+// provider from ESM and CommonJS against the packed server, and its types under node16 and bundler.
+const openfeatureFiles = {
+  'openfeature.mjs': `
+import assert from 'node:assert/strict'
+import { OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
+import { HoldfastWebProvider } from '@holdfast/openfeature'
+import { createFlagServer } from '@holdfast/server'
+
+const server = await createFlagServer({
+  port: 0,
+  logger: { info() {}, warn() {}, error() {} },
+  flags: { flags: { 'new-checkout': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' } } },
+})
+try {
+  const provider = new HoldfastWebProvider({ url: server.url, storage: 'memory', events: { url: server.url + '/holdfast/v1/events' } })
+  await OpenFeature.setProviderAndWait(provider, { targetingKey: 'user-1' })
+  const client = OpenFeature.getClient()
+  assert.equal(client.providerStatus, ProviderStatus.READY)
+  assert.deepEqual(
+    { value: client.getBooleanValue('new-checkout', false), reason: client.getBooleanDetails('new-checkout', false).reason },
+    { value: true, reason: 'STATIC' },
+  )
+  client.track('installed', { value: 1 })
+  await OpenFeature.close()
+  assert.deepEqual(server.events().map((e) => e.name).sort(), ['installed', 'new-checkout'])
+} finally {
+  await server.close()
+}
+console.log('openfeature esm ok')
+`,
+  'openfeature.cjs': `
+const assert = require('node:assert/strict')
+const { OpenFeature } = require('@openfeature/web-sdk')
+const { HoldfastWebProvider } = require('@holdfast/openfeature')
+const core = require('@holdfast/core')
+;(async () => {
+  const client = core.createClient({
+    url: 'http://127.0.0.1:9',
+    context: { targetingKey: 'user-1' },
+    storage: 'memory',
+    bootstrap: { context: { targetingKey: 'user-1' }, flags: [{ key: 'banner', value: { text: 'hi' } }], fetchedAt: Date.now() },
+  })
+  const provider = new HoldfastWebProvider({ client })
+  assert.equal(provider.client, client, 'one copy of @holdfast/core')
+  await OpenFeature.setProviderAndWait('cjs', provider)
+  assert.deepEqual(OpenFeature.getClient('cjs').getObjectValue('banner', {}), { text: 'hi' })
+  await OpenFeature.close()
+  await client.close()
+  console.log('openfeature cjs ok')
+})().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
+`,
+  'types/openfeature.mts': `
+import { OpenFeature, type Provider } from '@openfeature/web-sdk'
+import { HoldfastWebProvider, type HoldfastProviderOptions } from '@holdfast/openfeature'
+import { createClient } from '@holdfast/core'
+const options: HoldfastProviderOptions = { url: 'https://flags.example', context: { targetingKey: 'u' }, refreshIntervalMs: 60_000 }
+const provider: Provider = new HoldfastWebProvider(options)
+const shared: Provider = new HoldfastWebProvider({ client: createClient({ url: 'https://flags.example', context: { targetingKey: 'u' } }) })
+const ready: Promise<void> = OpenFeature.setProviderAndWait(provider)
+// @ts-expect-error a client or client options, not a bare URL
+new HoldfastWebProvider('https://flags.example')
+export { shared, ready }
+`,
+  'types/openfeature.cts': `
+import { HoldfastWebProvider } from '@holdfast/openfeature'
+const provider = new HoldfastWebProvider({ url: 'https://flags.example' })
+export = provider
+`,
+  'tsconfig.openfeature.json': JSON.stringify(
+    {
+      compilerOptions: { module: 'node16', moduleResolution: 'node16', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+      files: ['types/openfeature.mts', 'types/openfeature.cts'],
+    },
+    null,
+    2,
+  ),
+  'tsconfig.openfeature-bundler.json': JSON.stringify(
+    {
+      compilerOptions: { module: 'esnext', moduleResolution: 'bundler', target: 'es2022', strict: true, noEmit: true, skipLibCheck: false, types: ['node'] },
+      files: ['types/openfeature.mts'],
+    },
+    null,
+    2,
+  ),
+}
+
+/** The @holdfast/openfeature steps; run after the others. */
+function openfeatureSteps(app) {
+  step('@holdfast/openfeature: ESM, OpenFeature.setProviderAndWait + track against the packed server', () => sh(app, process.execPath, ['openfeature.mjs']).trim())
+  step('@holdfast/openfeature: CommonJS require, a client passed in', () => sh(app, process.execPath, ['openfeature.cjs']).trim())
+  step('@holdfast/openfeature: tsc --noEmit, node16 (.mts, .cts) and bundler', () => {
+    sh(app, process.execPath, [tsc, '-p', 'tsconfig.openfeature.json'])
+    sh(app, process.execPath, [tsc, '-p', 'tsconfig.openfeature-bundler.json'])
+    return ''
+  })
+}
+
 function main() {
   const scratch = mkdtempSync(join(tmpdir(), 'holdfast-install-'))
   console.log(`scratch project: ${scratch}`)
@@ -245,7 +346,7 @@ function main() {
         {
           name: 'holdfast-install-test',
           private: true,
-          dependencies: { ...spec, react: '^19', 'react-dom': '^19' },
+          dependencies: { ...spec, react: '^19', 'react-dom': '^19', '@openfeature/web-sdk': '^1.10.0' },
           devDependencies: { '@types/react': '^19', '@types/node': '^20' },
           // @holdfast/react depends on @holdfast/core@0.1.0: take it from the tarball, never the registry.
           overrides: { '@holdfast/core': spec['@holdfast/core'] },
@@ -254,7 +355,7 @@ function main() {
         2,
       ),
     )
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(app, name), text.trimStart())
+    for (const [name, text] of Object.entries({ ...files, ...openfeatureFiles })) writeFileSync(join(app, name), text.trimStart())
 
     step('npm install (tarballs + registry deps)', () => {
       sh(app, 'npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--loglevel=error'], { timeout: 300_000 })
@@ -273,6 +374,7 @@ function main() {
       if (!out.startsWith('Usage: holdfast-server')) throw new Error(`unexpected output:\n${out}`)
       return 'prints usage, exit 0'
     })
+    openfeatureSteps(app)
     for (const name of packed.map((p) => p.name))
       for (const mode of ['import', 'require'])
         step(`${mode}('${name}') runs nothing and exits at once`, () => {

@@ -1,0 +1,235 @@
+// What the OpenFeature SDK expects of a provider, checked with the official @openfeature/web-sdk:
+// status transitions (NOT_READY until initialized, no evaluation reaching the provider before),
+// hooks in their stages with full evaluation details, API-level events, lifecycle (onClose closes
+// only a client the provider made; a provider set again starts afresh), and the flagd-testbed's
+// evaluation scenarios (OpenFeature's Gherkin) resolved through the SDK.
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ErrorCode, OpenFeature, ProviderEvents, ProviderStatus, type Hook, type JsonValue } from '@openfeature/web-sdk'
+import { describe, expect, it, test } from 'vitest'
+import { createClient } from '@holdfast/core'
+import { HoldfastWebProvider } from '@holdfast/openfeature'
+import { createFlagServer } from '@holdfast/server'
+import { startServer } from '../server/helpers'
+import { createFaultServer, flags } from '../support/faultServer'
+import { connect, settle, until } from './support'
+
+const quiet = { warn() {}, error() {} }
+
+describe('provider lifecycle as the SDK sees it', () => {
+  it('NOT_READY until initialize resolves; evaluations meanwhile get PROVIDER_NOT_READY from the SDK', async () => {
+    const fault = await createFaultServer('hang')
+    try {
+      const { client, events } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory', wait: false })
+      expect(client.providerStatus).toBe(ProviderStatus.NOT_READY)
+      expect(client.getBooleanDetails('a', true)).toMatchObject({ value: true, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY })
+      // The first request is out and hangs: still nothing to be READY about.
+      await fault.waitForRequests(1)
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.NOT_READY)
+      expect(events).toEqual([])
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('runs hooks in order with the full evaluation details, and error hooks for a missing flag', async () => {
+    const server = await startServer()
+    const { client } = await connect(server.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+    const calls: string[] = []
+    const hook: Hook = {
+      before: (ctx) => void calls.push(`before:${ctx.flagKey}:${ctx.context.targetingKey}`),
+      after: (_ctx, details) => void calls.push(`after:${details.flagKey}:${details.value}:${details.reason}:${details.flagMetadata.source}`),
+      error: (_ctx, error) => void calls.push(`error:${(error as { code?: string }).code}`),
+      finally: (_ctx, details) => void calls.push(`finally:${details.flagKey}:${details.reason}`),
+    }
+    client.addHooks(hook)
+    client.getStringValue('greeting', 'x')
+    client.getBooleanValue('missing', false)
+    expect(calls).toEqual([
+      'before:greeting:user-1',
+      'after:greeting:Hi:STATIC:network',
+      'finally:greeting:STATIC',
+      'before:missing:user-1',
+      'error:FLAG_NOT_FOUND',
+      'finally:missing:ERROR',
+    ])
+    // The SDK freezes flagMetadata; the provider hands it a fresh object each time.
+    expect(Object.isFrozen(client.getStringDetails('greeting', 'x').flagMetadata)).toBe(true)
+  })
+
+  it('events reach API-level handlers too', async () => {
+    const server = await startServer({ demoControls: true })
+    const seen: string[] = []
+    const handler = (details?: { domain?: string }) => void seen.push(String(details?.domain))
+    OpenFeature.addHandler(ProviderEvents.Stale, handler)
+    const { provider, domain } = await connect(server.url, { targetingKey: 'u' }, { storage: 'memory' })
+    server.outage!.set({ mode: '503' })
+    await provider.client!.refresh()
+    await settle()
+    expect(seen).toEqual([domain])
+    OpenFeature.removeHandler(ProviderEvents.Stale, handler)
+  })
+
+  it('onClose closes a client the provider created, and a provider set again starts a fresh one', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    try {
+      const { provider, domain, client } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory' })
+      const first = provider.client!
+      await OpenFeature.clearProviders()
+      const before = fault.requests.length
+      await first.refresh() // a closed client sends nothing
+      expect(fault.requests.length).toBe(before)
+      expect(provider.client).toBeUndefined()
+      await OpenFeature.setProviderAndWait(domain, provider, { targetingKey: 'u' })
+      expect(provider.client).not.toBe(first)
+      expect(OpenFeature.getClient(domain).getNumberValue('a', 0)).toBe(1)
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('never closes a client passed in; switches it to the OpenFeature context', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    try {
+      const mine = createClient({ url: fault.url, context: { targetingKey: 'app-user' }, storage: 'memory', refreshOnFocus: false, logger: quiet })
+      await OpenFeature.setProviderAndWait('passed-in', new HoldfastWebProvider({ client: mine }), { targetingKey: 'of-user' })
+      expect(mine.getContext().targetingKey).toBe('of-user')
+      await OpenFeature.clearProviders()
+      const before = fault.requests.length
+      await mine.refresh()
+      expect(fault.requests.length).toBe(before + 1)
+      await mine.close()
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('no targetingKey anywhere: setProviderAndWait rejects with TARGETING_KEY_MISSING (a programmer mistake)', async () => {
+    const provider = new HoldfastWebProvider({ url: 'http://127.0.0.1:9', storage: 'memory', logger: quiet })
+    await expect(OpenFeature.setProviderAndWait('no-key', provider, {})).rejects.toMatchObject({ code: ErrorCode.TARGETING_KEY_MISSING })
+    expect(OpenFeature.getClient('no-key').providerStatus).toBe(ProviderStatus.ERROR)
+  })
+
+  it('an app handler that throws does not stop the provider or the SDK', async () => {
+    const server = await startServer({ demoControls: true })
+    const { client, provider } = await connect(server.url, { targetingKey: 'u' }, { storage: 'memory' })
+    client.addHandler(ProviderEvents.Stale, () => {
+      throw new Error('app bug')
+    })
+    server.outage!.set({ mode: '503' })
+    await provider.client!.refresh()
+    await until(() => client.providerStatus === ProviderStatus.STALE, 'STALE')
+    expect(client.getStringValue('greeting', 'x')).toBe('Hi')
+  })
+})
+
+// --- flagd-testbed evaluation scenarios, through the SDK ------------------------------------------
+interface Outline {
+  name: string
+  tags: string[]
+  steps: string[]
+  examples: Record<string, string>[]
+}
+
+function outlines(feature: string): Outline[] {
+  const result: Outline[] = []
+  let tags: string[] = []
+  let current: Outline | undefined
+  let header: string[] | undefined
+  for (const raw of feature.split('\n')) {
+    const line = raw.trim()
+    if (line.startsWith('@')) tags = line.split(/\s+/)
+    else if (line.startsWith('Scenario Outline:')) {
+      current = { name: line.slice('Scenario Outline:'.length).trim(), tags, steps: [], examples: [] }
+      result.push(current)
+      tags = []
+      header = undefined
+    } else if (line.startsWith('Scenario:')) current = undefined
+    else if (current && /^(Given|And|When|Then)\b/.test(line)) current.steps.push(line)
+    else if (current && line.startsWith('|')) {
+      const cells = line.split('|').slice(1, -1).map((c) => c.trim())
+      if (!header) header = cells
+      else current.examples.push(Object.fromEntries(header.map((h, i) => [h, cells[i]])))
+    }
+  }
+  return result
+}
+
+function typed(type: string, text: string): JsonValue {
+  if (type === 'Boolean') return text === 'true'
+  if (type === 'Integer' || type === 'Float') return Number(text)
+  if (type === 'Object') return JSON.parse(text)
+  return text
+}
+
+function evaluate(client: ReturnType<typeof OpenFeature.getClient>, type: string, key: string, defaultValue: JsonValue) {
+  if (type === 'Boolean') return client.getBooleanDetails(key, defaultValue as boolean)
+  if (type === 'Integer' || type === 'Float') return client.getNumberDetails(key, defaultValue as number)
+  if (type === 'Object') return client.getObjectDetails(key, defaultValue as never)
+  return client.getStringDetails(key, defaultValue as string)
+}
+
+// test/support/shared.ts finds the shared folder from import.meta.url, which this jsdom project
+// does not give as a file URL; the same candidates, from the working directory (the repo root).
+const testbedDir = [process.env.HOLDFAST_SHARED, join(process.cwd(), '..', 'shared'), '/work/shared']
+  .filter((dir): dir is string => !!dir)
+  .map((dir) => join(dir, 'ofrep', 'gherkin', 'flagd-testbed'))
+  .find((dir) => existsSync(dir))
+if (!testbedDir && process.env.CI) throw new Error('[holdfast tests] shared/ofrep/gherkin not found; set HOLDFAST_SHARED')
+
+const read = (name: string) => JSON.parse(readFileSync(join(testbedDir!, name), 'utf8'))
+const featureRows = (file: string) =>
+  testbedDir
+    ? outlines(readFileSync(join(testbedDir, file), 'utf8'))
+        .filter((o) => !o.tags.includes('@deprecated') && !o.steps.some((s) => s.includes('selector')))
+        .flatMap((o) => o.examples.map((row): Record<string, string> => ({ ...row, outline: o.name, steps: o.steps.join('\n') })))
+    : []
+
+describe.skipIf(!testbedDir)('flagd-testbed scenarios through OpenFeature + HoldfastWebProvider', () => {
+  const rows = [...featureRows('gherkin_evaluation.feature'), ...featureRows('gherkin_disabled.feature')]
+
+  test('the feature files have the outlines this suite runs', () => {
+    expect(rows.length).toBeGreaterThanOrEqual(25)
+  })
+
+  test.each(rows)('$outline: $key ($type)', async (row) => {
+    const files = ['flags_testing-flags.json', 'flags_zero-flags.json', 'evaluator_flags_testkit-flags.json'].map(read)
+    const definitions = {
+      flags: Object.assign({}, ...files.map((f) => f.flags ?? {})),
+      $evaluators: Object.assign({}, ...files.map((f) => f.$evaluators ?? {})),
+    }
+    const server = await createFlagServer({ flags: definitions, port: 0, strictValidation: false, logger: { info() {}, warn() {}, error() {} } })
+    try {
+      const context: Record<string, string> = { targetingKey: 'gherkin-user' }
+      const contextStep = /a context containing a key "([^"]+)".*value "([^"]*)"/.exec(row.steps)
+      if (contextStep) {
+        const value = contextStep[2].replace(/<(\w+)>/g, (_, name) => row[name])
+        if (value !== '') context[contextStep[1]] = value
+      }
+      const reasonStep = /the reason should be "([^"]*)"/.exec(row.steps)
+      const expectedReason = reasonStep?.[1].replace(/<(\w+)>/g, (_, name) => row[name])
+      const { client } = await connect(server.url, context, { storage: 'memory' })
+      const defaultValue = typed(row.type, row.default ?? row.code_default)
+      const details = evaluate(client, row.type, row.key, defaultValue)
+      const expected = row.resolved_value === undefined ? defaultValue : typed(row.type, row.resolved_value)
+      expect(details.value).toEqual(expected)
+      if (expectedReason) expect(details.reason).toBe(expectedReason)
+      expect(details.errorCode).toBeUndefined()
+    } finally {
+      await server.close()
+    }
+  })
+
+  test('metadata: the flag’s metadata is in flagMetadata, beside Holdfast’s source, stale and updatedAt', async () => {
+    const server = await createFlagServer({ flags: read('flags_metadata-flags.json'), port: 0, strictValidation: false, logger: { info() {}, warn() {}, error() {} } })
+    try {
+      const { client } = await connect(server.url, { targetingKey: 'u' }, { storage: 'memory' })
+      const details = client.getBooleanDetails('metadata-flag', true)
+      expect(details.flagMetadata).toMatchObject({ string: 'a', integer: 1, float: 1.2, boolean: true, source: 'network', stale: false })
+    } finally {
+      await server.close()
+    }
+  })
+})

@@ -20,6 +20,7 @@ const SECTIONS = [
   { file: 'coldstart.mjs' },
   { file: 'coldstart-chromium.mjs' },
   { file: 'react.mjs' },
+  { file: 'openfeature-react.mjs' },
   { file: 'memory.mjs', flags: ['--expose-gc'] },
 ]
 

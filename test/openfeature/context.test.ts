@@ -108,5 +108,26 @@ describe('context changes', () => {
       await fault.close()
     }
   })
-})
 
+  it('odd attributes: Dates as ISO strings, a cycle or a throwing getter dropped, never a throw', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    try {
+      const { domain, client } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      const odd: Record<string, unknown> = { targetingKey: 'user-2', signedUpAt: new Date(Date.UTC(2024, 0, 2)) }
+      odd.self = odd
+      Object.defineProperty(odd, 'boom', { enumerable: true, get: () => { throw new Error('getter') } })
+      await OpenFeature.setContext(domain, odd as never)
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      const sent = fault.requests.at(-1)!.body.context
+      expect(sent).toEqual({ targetingKey: 'user-2', signedUpAt: '2024-01-02T00:00:00.000Z', self: null, boom: null })
+      // Another date is another context: it is fetched, not taken for the same one. (user-2's
+      // cached values show at once, so the request may land after setContext resolves.)
+      const count = fault.requests.length
+      await OpenFeature.setContext(domain, { targetingKey: 'user-2', signedUpAt: new Date(Date.UTC(2025, 0, 2)) })
+      await fault.waitForRequests(count + 1)
+      expect(fault.requests.at(-1)!.body.context.signedUpAt).toBe('2025-01-02T00:00:00.000Z')
+    } finally {
+      await fault.close()
+    }
+  })
+})

@@ -50,9 +50,21 @@ export default defineConfig({
         test: {
           name: 'openfeature',
           include: ['test/openfeature/**/*.test.{ts,tsx}'],
+          exclude: ['test/openfeature/e2e/**'],
           environment: 'jsdom',
           setupFiles: ['test/support/setup.ts'],
           testTimeout: 20_000,
+        },
+      },
+      {
+        // HoldfastWebProvider in headless Chromium (the page bundles the built packages).
+        resolve: { alias: packages },
+        test: {
+          name: 'openfeature-e2e',
+          include: ['test/openfeature/e2e/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
         },
       },
       {

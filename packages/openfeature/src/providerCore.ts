@@ -1,0 +1,188 @@
+// The provider's behaviour behind HoldfastWebProvider: which client, when the SDK owns the status
+// (quiet) and when the provider speaks, evaluations, context changes, track(). See provider.ts for
+// who emits what when.
+import { ErrorCode, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
+import type { EvaluationContext as OpenFeatureContext, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
+import { createClient, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
+import { createChangeTracker } from './changeTracker'
+import { isEmptyContext, toHoldfastContext } from './context'
+import { toEventOptions } from './eventDetails'
+import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
+import { refusal, valuesOrSettled } from './readiness'
+import { toResolution } from './resolution'
+import { createStatusEvents, statusErrorCode, type Reported } from './statusEvents'
+
+/** The provider's state and behaviour; `HoldfastWebProvider` is a thin class over it. */
+export function createProviderCore(options: HoldfastProviderOptions, events: OpenFeatureEventEmitter) {
+  const given = 'client' in options ? options.client : undefined
+  const logger: Logger = options.logger ?? console
+  const initialContext = given ? undefined : (options as HoldfastClientProviderOptions).context
+  // With a context the client exists at once, so a `bootstrap` is applied synchronously here.
+  let client: FlagClient | undefined = given ?? (initialContext ? makeClient(initialContext) : undefined)
+  let unsubscribe: (() => void) | undefined
+  const statusEvents = createStatusEvents(events, logger)
+  /** > 0 while the SDK owns the status (initializing, reconciling a context): the provider stays quiet. */
+  let quiet = 0
+  /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
+  let contextMissing = false
+  /**
+   * Set when the latest attempt for the current context failed and what the client still holds
+   * is not this context's (a switch whose first attempt failed with nothing cached): evaluations
+   * return the caller's defaults rather than another user's values.
+   */
+  let foreign = false
+  let lastStatus = ''
+  let lastStats = ''
+  const tracker = createChangeTracker(() => client)
+
+  function makeClient(context: ClientOptions['context']): FlagClient {
+    return given ?? createClient({ ...(options as HoldfastClientProviderOptions), context })
+  }
+
+  function syncStatus() {
+    if (client) statusEvents.sync(client.getStatus(), contextMissing)
+  }
+
+  function checkForeign() {
+    // snapshot() lists only the flags the client holds for its current context; only read it in
+    // the error state, where the question arises.
+    foreign = !!client && client.getStatus().state === 'error' && client.snapshot().flags.length === 0
+  }
+
+  function onClientChange() {
+    checkForeign()
+    if (quiet > 0 || !client) return
+    // Event counters change with every logged event; they say nothing about flags. Skip the
+    // walk over the flags when only they moved.
+    const status = JSON.stringify(client.getStatus())
+    const stats = JSON.stringify(client.getEventStats())
+    const onlyStats = status === lastStatus && stats !== lastStats
+    lastStatus = status
+    lastStats = stats
+    syncStatus()
+    if (onlyStats) return
+    const flagsChanged = tracker.changed()
+    if (flagsChanged.length > 0) statusEvents.emit(ProviderEvents.ConfigurationChanged, { flagsChanged })
+  }
+
+  /** Runs after the SDK's own handling of `promise` (its READY, CONTEXT_CHANGED or ERROR). */
+  function afterSdk(promise: Promise<void>) {
+    // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
+    // one microtask later runs after it. The caller has counted itself in `quiet` already.
+    queueMicrotask(() => {
+      void promise.then(
+        () => settleQuiet('READY'),
+        () => settleQuiet('ERROR'),
+      )
+    })
+  }
+
+  function settleQuiet(sdkSaid: Reported) {
+    quiet--
+    if (quiet > 0 || !client) return
+    statusEvents.set(sdkSaid)
+    tracker.reset()
+    lastStatus = JSON.stringify(client.getStatus())
+    lastStats = JSON.stringify(client.getEventStats())
+    syncStatus()
+  }
+
+  async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
+    const wanted = toHoldfastContext(context)
+    if (!wanted && context && !isEmptyContext(context) && !client)
+      throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey')
+    if (!client) {
+      if (!wanted) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
+      client = makeClient(wanted)
+    }
+    const c = client
+    unsubscribe ??= c.subscribe(onClientChange)
+    checkForeign()
+    // The OpenFeature context, when it names a user, is the truth; before start() this only
+    // changes whom the first request is for.
+    const switched = wanted ? c.setContext(wanted) : Promise.resolve(c.getStatus())
+    const started = c.start()
+    await valuesOrSettled(c, Promise.all([switched, started]))
+    if (c.getStatus().state === 'error' && !c.snapshot().flags.length) {
+      const refused = refusal(c)
+      if (refused) throw refused
+    }
+  }
+
+  return {
+    client: () => client,
+
+    initialize(context?: OpenFeatureContext): Promise<void> {
+      contextMissing = false
+      quiet++ // before any work: the client may notify synchronously
+      const promise = doInitialize(context)
+      afterSdk(promise)
+      return promise
+    },
+
+    onContextChange(_old: OpenFeatureContext, next: OpenFeatureContext): Promise<void> {
+      quiet++ // before any work: setContext notifies synchronously
+      const promise = (async () => {
+        const wanted = toHoldfastContext(next)
+        if (!wanted) {
+          // No user to fetch for, and the previous user's values are not this one's.
+          contextMissing = true
+          throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
+        }
+        contextMissing = false
+        if (!client) return
+        const c = client
+        const settled = c.setContext(wanted)
+        await valuesOrSettled(c, settled)
+        const refused = refusal(c)
+        if (refused) throw refused
+      })()
+      afterSdk(promise)
+      return promise
+    },
+
+    async close(): Promise<void> {
+      unsubscribe?.()
+      unsubscribe = undefined
+      statusEvents.set('NOT_READY')
+      const c = client
+      if (c && !given) {
+        // A new initialize() (the provider set again) makes a fresh client from the options.
+        client = undefined
+        await c.close()
+      }
+    },
+
+    resolve<T>(key: string, defaultValue: T): ResolutionDetails<T> {
+      try {
+        if (contextMissing)
+          return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.TARGETING_KEY_MISSING, errorMessage: 'the OpenFeature context has no targetingKey' }
+        if (!client) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: 'the provider is not initialized' }
+        if (foreign) {
+          const status = client.getStatus()
+          return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}` }
+        }
+        const details: Details<T> = client.getDetails(key, defaultValue)
+        // A held flag whose value is the default may be a flag the server sent without a value.
+        const valueless =
+          details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && client.getDetails(key, null, { exposure: false }).value === null
+        return toResolution(details, valueless)
+      } catch (error) {
+        logger.error(`[holdfast] evaluating "${key}" failed unexpectedly`, error)
+        return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.GENERAL, errorMessage: String(error) }
+      }
+    },
+
+    track(name: string, details: TrackingEventDetails) {
+      try {
+        if (!client) {
+          logger.warn(`[holdfast] track("${name}") before initialize: ignored`)
+          return
+        }
+        client.logEvent(name, toEventOptions(details, logger))
+      } catch (error) {
+        logger.error(`[holdfast] track("${name}") failed unexpectedly`, error)
+      }
+    },
+  }
+}

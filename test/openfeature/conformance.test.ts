@@ -90,6 +90,16 @@ describe('provider lifecycle as the SDK sees it', () => {
     }
   })
 
+  it('a provider made with a context starts from it again when set again after onClose', async () => {
+    const server = await startServer()
+    const provider = new HoldfastWebProvider({ url: server.url, context: { targetingKey: 'user-1' }, storage: 'memory', logger: quiet })
+    await OpenFeature.setProviderAndWait('again', provider)
+    await OpenFeature.clearProviders()
+    await OpenFeature.setProviderAndWait('again', provider)
+    expect(OpenFeature.getClient('again').getStringValue('greeting', 'x')).toBe('Hi')
+    expect(provider.client!.getContext().targetingKey).toBe('user-1')
+  })
+
   it('never closes a client passed in; switches it to the OpenFeature context', async () => {
     const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
     try {

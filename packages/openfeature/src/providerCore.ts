@@ -89,11 +89,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     const wanted = toHoldfastContext(context)
-    if (!wanted && context && !isEmptyContext(context) && !client)
-      throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey')
     if (!client) {
-      if (!wanted) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
-      client = makeClient(wanted)
+      // Set again after onClose, a provider made with a `context` starts from it once more.
+      const first = wanted ?? (context && !isEmptyContext(context) ? undefined : initialContext)
+      if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
+      client = makeClient(first)
     }
     const c = client
     unsubscribe ??= c.subscribe(onClientChange)

@@ -26,9 +26,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
   let contextMissing = false
   /**
-   * Set when the latest attempt for the current context failed and what the client still holds
-   * is not this context's (a switch whose first attempt failed with nothing cached): evaluations
-   * return the caller's defaults rather than another user's values.
+   * Set when the latest attempt for the current context failed and what the client holds is not
+   * this context's (a switch whose first attempt failed with nothing cached): evaluations return
+   * the caller's defaults rather than another user's values. CONTRACT §5 has the client drop
+   * those values itself; this guard keeps the promise with a client that does not.
    */
   let foreign = false
   let lastStatus = ''
@@ -158,11 +159,14 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (contextMissing)
           return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.TARGETING_KEY_MISSING, errorMessage: 'the OpenFeature context has no targetingKey' }
         if (!client) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: 'the provider is not initialized' }
-        if (foreign) {
+        const details: Details<T> = client.getDetails(key, defaultValue)
+        // Values that claim a user's own source while the client holds nothing of this context's
+        // belong to the previous user: the caller's default instead. A `fallback` value is for
+        // anyone and stays.
+        if (foreign && (details.source === 'network' || details.source === 'cache' || details.source === 'bootstrap')) {
           const status = client.getStatus()
           return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}` }
         }
-        const details: Details<T> = client.getDetails(key, defaultValue)
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
           details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && client.getDetails(key, null, { exposure: false }).value === null

@@ -10,7 +10,8 @@
 //
 // From then on every Holdfast change batch (one response, one failure) gives at most one status
 // event (READY / STALE / ERROR, only when the state moves) followed by at most one
-// PROVIDER_CONFIGURATION_CHANGED naming the flags whose details changed.
+// PROVIDER_CONFIGURATION_CHANGED naming the flags whose details changed. The behaviour is in
+// providerCore.ts, the status-to-event mapping in statusEvents.ts, the resolution in resolution.ts.
 import { OpenFeatureEventEmitter } from '@openfeature/web-sdk'
 import type { EvaluationContext as OpenFeatureContext, JsonValue, Provider, ProviderMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import type { ClientOptions, FlagClient, Logger } from '@holdfast/core'
@@ -26,7 +27,8 @@ export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & { c
 /**
  * What `new HoldfastWebProvider(…)` takes: client options (the provider creates, starts and, on
  * `onClose`, closes the client), or `{ client }`, a client the app made and keeps owning (the
- * provider starts it if needed and never closes it).
+ * provider starts it if needed and never closes it). `logger` (default `console`) takes the
+ * provider's own `[holdfast]` warnings, e.g. fields `track()` left out.
  */
 export type HoldfastProviderOptions = HoldfastClientProviderOptions | { client: FlagClient; logger?: Logger }
 

@@ -44,18 +44,22 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     if (client) statusEvents.sync(client.getStatus(), contextMissing)
   }
 
-  function checkForeign() {
-    // snapshot() lists only the flags the client holds for its current context; only read it in
-    // the error state, where the question arises.
+  let foreignFor = ''
+  function checkForeign(status = client ? JSON.stringify(client.getStatus()) : '') {
+    // Whose values are held changes only with an attempt or a switch, and both change the status:
+    // snapshot() (a copy of every held flag) is read once per status, and only in the error state.
+    if (status === foreignFor) return
+    foreignFor = status
     foreign = !!client && client.getStatus().state === 'error' && client.snapshot().flags.length === 0
   }
 
   function onClientChange() {
-    checkForeign()
-    if (quiet > 0 || !client) return
+    if (!client) return
+    const status = JSON.stringify(client.getStatus())
+    checkForeign(status)
+    if (quiet > 0) return
     // Event counters change with every logged event; they say nothing about flags. Skip the
     // walk over the flags when only they moved.
-    const status = JSON.stringify(client.getStatus())
     const stats = JSON.stringify(client.getEventStats())
     const onlyStats = status === lastStatus && stats !== lastStats
     lastStatus = status
@@ -98,6 +102,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     }
     const c = client
     unsubscribe ??= c.subscribe(onClientChange)
+    foreignFor = ''
     checkForeign()
     // The OpenFeature context, when it names a user, is the truth; before start() this only
     // changes whom the first request is for.

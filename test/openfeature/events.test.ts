@@ -7,7 +7,7 @@ import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { DEMO_FLAGS, startServer } from '../server/helpers'
 import { createFaultServer, flags } from '../support/faultServer'
-import { connect, settle } from './support'
+import { connect, settle, until } from './support'
 
 const ALL = `[${Object.keys(DEMO_FLAGS.flags).sort().join(',')}]`
 
@@ -131,5 +131,17 @@ describe('provider events through an outage', () => {
     } finally {
       await fault.close()
     }
+  })
+
+  it('logging events (exposures, track) says nothing: only flag changes make CONFIGURATION_CHANGED', async () => {
+    const server = await startServer()
+    const { client, events, provider } = await connect(server.url, { targetingKey: 'u' }, { events: { url: `${server.url}/holdfast/v1/events` } })
+    for (const key of Object.keys(DEMO_FLAGS.flags)) client.getBooleanValue(key, false)
+    for (let i = 0; i < 20; i++) client.track(`e${i}`, { value: i })
+    await provider.client!.flush()
+    await until(() => provider.client!.getEventStats().sent >= 20, 'the events to be sent')
+    await settle()
+    // The client told its subscribers about every queued and sent batch; none of that is a flag change.
+    expect(events).toEqual(['PROVIDER_READY'])
   })
 })

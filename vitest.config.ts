@@ -5,7 +5,10 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
 // Tests import the public entry points by package name, as users do; the aliases point them at
 // the sources so `vitest` needs no build. The built artifacts are tested by `npm run check:packages`.
+// The `/testing` entries come first: an alias also matches `<name>/<subpath>`, first match wins.
 const packages = {
+  '@holdfast/core/testing': here('./packages/core/src/testing.ts'),
+  '@holdfast/react/testing': here('./packages/react/src/testing.ts'),
   '@holdfast/core': here('./packages/core/src/index.ts'),
   '@holdfast/react': here('./packages/react/src/index.ts'),
   '@holdfast/server': here('./packages/server/src/index.ts'),

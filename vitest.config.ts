@@ -47,6 +47,11 @@ export default defineConfig({
         },
       },
       {
+        // The README's code: its blocks compiled as printed, and its example test run as a user's would.
+        resolve: { alias: packages },
+        test: { name: 'readme', include: ['test/readme/**/*.test.{ts,tsx}'], environment: 'jsdom' },
+      },
+      {
         resolve: { alias: packages },
         test: {
           name: 'e2e',

@@ -94,7 +94,9 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   let context: EvaluationContext = { ...(options.context ?? { targetingKey: 'test-user' }) }
   let status: Status = { state: 'ready', source: defaultSource, storage: 'memory', lastSuccessAt: now() }
   let flags = new Map<string, HeldFlag>()
-  let stats: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
+  // Not a literal: EventStats may grow counters (e.g. retriedRequests), which start at 0 here too.
+  const noEvents = { queued: 0, sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
+  let stats: EventStats = noEvents
   const loggedEvents: LoggedEvent[] = []
   const exposures: LoggedExposure[] = []
   const exposed = new Set<string>()

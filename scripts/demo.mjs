@@ -1,15 +1,18 @@
 // `npm run demo`: builds the packages and the React example app, starts the reference flag server
-// on examples/flags.json (demo outage controls on, events written to a temporary file) and serves
-// the app, which learns the flag server's URL at runtime. Ctrl-C stops everything and exits 0.
+// on a working copy of examples/flags.json (demo outage controls on, events written to a file that
+// outlives the demo) and serves the app, which learns the flag server's URL at runtime. The app's
+// server also carries the kill switch control, which edits that working copy. Ctrl-C stops
+// everything and exits 0.
 //
 // Also a module: the end-to-end suite calls `startDemo()` in-process.
-import { realpathSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync, realpathSync } from 'node:fs'
+import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { buildApp, buildPackages } from './demo/build.mjs'
+import { createKillSwitch } from './demo/killSwitch.mjs'
 import { startStaticServer } from './demo/staticServer.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -18,36 +21,53 @@ const HOST = '127.0.0.1'
 /**
  * Builds and starts the demo. `appPort` and `flagsPort` default to 0 (a free port each);
  * `buildPackages: false` skips the root package build when dist/ is known to be current;
- * `quiet: true` silences the flag server's log. Resolves with both URLs and an idempotent
- * `close()` that stops both servers and removes the temporary directory.
+ * `quiet: true` silences the flag server's log; `keepEvents: true` (the CLI's choice; default
+ * false) puts the events file in a directory of its own that `close()` leaves in place. Resolves
+ * with both URLs, the events file, the working flags file and an idempotent `close()` that stops
+ * both servers and removes the temporary directory.
  */
-export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false } = {}) {
+export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false, keepEvents = false } = {}) {
   const work = await mkdtemp(join(tmpdir(), 'holdfast-demo-'))
   const cleanups = [() => rm(work, { recursive: true, force: true })]
+  const eventsFile = join(keepEvents ? await mkdtemp(join(tmpdir(), 'holdfast-demo-events-')) : work, 'events.jsonl')
+  // The server watches this copy; the kill switch control edits it. examples/flags.json stays as committed.
+  const flagsFile = join(work, 'flags.json')
+  await copyFile(join(ROOT, 'examples', 'flags.json'), flagsFile)
   const close = once(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
   })
   try {
     if (rebuild) await buildPackages(ROOT)
+    else if (!existsSync(join(ROOT, 'packages', 'server', 'dist', 'index.js'))) {
+      throw new Error('the packages are not built (packages/*/dist is missing); run without --no-build, or `npm run build` first')
+    }
     const appDir = join(work, 'app')
     await buildApp(ROOT, appDir)
 
     // Imported after the build: the server runs from packages/server/dist.
     const { createFlagServer, silentLogger } = await import('@holdfast/server')
     const flags = await createFlagServer({
-      flags: join(ROOT, 'examples', 'flags.json'),
+      flags: flagsFile,
       port: flagsPort,
       host: HOST,
-      eventsFile: join(work, 'events.jsonl'),
+      eventsFile,
       demoControls: true,
       ...(quiet ? { logger: silentLogger } : {}),
     })
     cleanups.push(() => flags.close())
 
-    const app = await startStaticServer({ root: appDir, port: appPort, host: HOST, config: { flagsUrl: flags.url } })
+    const killSwitch = createKillSwitch({ flagsFile, confirmUrl: flags.url })
+    const routes = {
+      '/api/kill-switch': async ({ method, body }) => {
+        if (method === 'GET') return { body: await killSwitch.get() }
+        if (typeof body?.on !== 'boolean') return { status: 400, body: { error: 'expected {"on": true|false}' } }
+        return { body: await killSwitch.set(body.on) }
+      },
+    }
+    const app = await startStaticServer({ root: appDir, port: appPort, host: HOST, config: { flagsUrl: flags.url }, routes })
     cleanups.push(() => app.close())
 
-    return { appUrl: app.url, flagsUrl: flags.url, eventsFile: join(work, 'events.jsonl'), flagServer: flags, close }
+    return { appUrl: app.url, flagsUrl: flags.url, eventsFile, flagsFile, flagServer: flags, close }
   } catch (error) {
     await close()
     throw error
@@ -112,10 +132,10 @@ async function main() {
     return
   }
 
-  console.log('Building Holdfast and the demo app…')
+  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
   let demo
   try {
-    demo = await startDemo(options)
+    demo = await startDemo({ ...options, keepEvents: true })
   } catch (error) {
     const reason =
       error?.code === 'EADDRINUSE'
@@ -129,7 +149,7 @@ async function main() {
   Holdfast demo
     app          ${demo.appUrl}
     flag server  ${demo.flagsUrl}   (outage switch: POST ${demo.flagsUrl}/demo/outage)
-    events file  ${demo.eventsFile}
+    events file  ${demo.eventsFile}   (kept after the demo stops)
 
   Open the app, then use its outage switch. Ctrl-C to stop.
 `)
@@ -146,6 +166,7 @@ async function main() {
     stoppedAt = Date.now()
     console.log(`\nStopping the demo (${signal})…`)
     await demo.close()
+    console.log(`The events the flag server received are in ${demo.eventsFile}`)
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))

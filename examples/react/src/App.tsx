@@ -15,13 +15,19 @@
  *   status-error-message       the error's message (present only with an error)
  *   status-storage             indexeddb | memory
  *   refresh                    button: client.refresh()
- *   events-queued / events-sent / events-dropped / events-retries    event counts
+ *   events-queued / events-sent / events-dropped    event counts
+ *   events-retries             retried requests (`retriedRequests`), or retried events with an older client
+ *   events-waiting             why events are waiting ("Nothing waiting." when none are)
  *   log-event                  button: logs a custom event "demo-button-clicked"
  *   flush-events               button: client.flush()
  *   outage-<mode>              buttons: none | 503 | empty | empty-flags | html | hang (then refreshes)
  *   outage-events              checkbox: the events endpoint answers 503 too
  *   outage-current             the server's current outage mode
  *   outage-problem             shown when the demo controls cannot be reached
+ *   kill-switch-toggle         button: turns checkout-kill-switch on/off in the flag server's flags file
+ *   kill-switch-server         what the flags file says: "on" | "off"
+ *   kill-switch-seen           what this tab's client holds: "on" | "off"
+ *   kill-switch-pending        shown when the server did not serve the change within 5 s (an outage)
  *   current-user               the current context: "alice · email=alice@example.com · plan=pro"
  *   user-alice / user-bob / user-anonymous    buttons: switch user (anonymous = a new random id)
  *   banner                     the banner from banner-config ("(no banner)" without one)
@@ -40,6 +46,7 @@ import { FALLBACK } from './flags'
 import { initialUser, saveUser, type DemoUser } from './users'
 import { EventsPanel } from './components/EventsPanel'
 import { FlagTable } from './components/FlagTable'
+import { KillSwitchPanel } from './components/KillSwitchPanel'
 import { OutagePanel } from './components/OutagePanel'
 import { ShopPreview } from './components/ShopPreview'
 import { StatusPanel } from './components/StatusPanel'
@@ -73,11 +80,13 @@ export function App() {
         </div>
         <UserSwitcher user={user} onChange={switchUser} />
       </header>
+      {/* The controls come first: nothing above them changes size, so they never move under the pointer. */}
       <main className="grid">
+        <OutagePanel />
+        <KillSwitchPanel />
         <ShopPreview />
         <StatusPanel />
         <EventsPanel />
-        <OutagePanel />
         <FlagTable />
       </main>
       <footer className="muted small">

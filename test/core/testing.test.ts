@@ -136,6 +136,31 @@ describe('changes are synchronous and notify like the real client', () => {
     expect(client.getDetails('a', false)).toMatchObject({ value: true, source: 'cache', stale: true })
   })
 
+  it('observe() (what React hooks read through) keeps one observation until what its reader shows changes', () => {
+    const client = createTestClient({ flags: { a: 1, b: 2 } })
+    const whole = client.observe('a', 0)
+    const first = whole.get()
+    expect(first).toMatchObject({ result: { value: 1, source: 'network' }, exposable: true })
+    expect(whole.get()).toBe(first)
+    client.set('b', 3)
+    expect(whole.get()).toBe(first)
+    const onA = vi.fn()
+    whole.subscribe(onA)
+    client.set('a', 5)
+    expect(onA).toHaveBeenCalledTimes(1)
+    expect(whole.get().result.value).toBe(5)
+
+    // A reader that selects only `stale` is handed the same object while the value it shows stays.
+    const staleOnly = client.observe('a', 0, (d) => d.stale)
+    const before = staleOnly.get()
+    client.set('a', 5, { variant: 'five' })
+    expect(staleOnly.get().result).toBe(false)
+    client.setStatus('stale')
+    expect(staleOnly.get().result).toBe(true)
+    expect(client.observe('missing', 'd').get().details).toMatchObject({ value: 'd', errorCode: 'FLAG_NOT_FOUND' })
+    expect(before.result).toBe(false)
+  })
+
   it('a listener that unsubscribes is not called again', () => {
     const client = createTestClient({ flags: { a: 1 } })
     const onA = vi.fn()

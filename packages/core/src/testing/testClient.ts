@@ -60,8 +60,28 @@ export interface LoggedExposure {
   targetingKey: string
 }
 
+/** What {@link TestClient.observe} hands a reader: the selection, the details behind it, and whether it counts as an exposure. */
+export interface TestFlagObservation<T, R> {
+  readonly result: R
+  readonly details: Details<T>
+  /** Always true here: nothing in a test client only stands in. Defaults are still not exposures. */
+  readonly exposable: boolean
+}
+
+/** One reader's view of one flag: `get()` is the same object until what the reader shows changes. */
+export interface TestFlagObserver<T, R> {
+  get(): TestFlagObservation<T, R>
+  subscribe(listener: () => void): () => void
+}
+
 /** A `FlagClient` whose values and status the test sets, plus what the app logged. */
 export interface TestClient extends FlagClient {
+  /**
+   * One reader's observer of one flag (what a React hook holds), as the real client's `observe`:
+   * `select` picks what the reader shows (default the details), `equal` compares selections
+   * (default `Object.is`); `get()` keeps returning the same observation until either changes.
+   */
+  observe<T, R = Details<T>>(key: string, defaultValue: T, select?: (details: Details<T>) => R, equal?: (a: R, b: R) => boolean): TestFlagObserver<T, R>
   /** Sets one flag (adding it if absent) and notifies at once. `null` means "the caller's default". */
   set(key: string, value: JsonValue, details?: TestFlagDetails): void
   /** Removes one flag, as a `FLAG_NOT_FOUND` from the server would; notifies at once. */
@@ -197,6 +217,22 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)
+    },
+    observe<T, R = Details<T>>(key: string, defaultValue: T, select?: (details: Details<T>) => R, equal: (a: R, b: R) => boolean = Object.is) {
+      const expected = expectedType(defaultValue)
+      const pick = select ?? ((d: Details<T>) => d as unknown as R)
+      let last: (TestFlagObservation<T, R> & { who: EvaluationContext }) | undefined
+      return {
+        get() {
+          const found = details(key, defaultValue, expected, false)
+          if (last && last.details === found && last.who === context) return last
+          const result = pick(found)
+          const same = last && equal(last.result, result) && Object.is(last.details.value, found.value) && last.details.variant === found.variant
+          if (same && last!.who === context) return last!
+          return (last = { result, details: found, exposable: true, who: context })
+        },
+        subscribe: (listener: () => void) => client.subscribeFlag(key, listener),
+      }
     },
     subscribeFlag(key, listener) {
       let set = flagListeners.get(key)

@@ -41,10 +41,9 @@ export function registerRelayMetrics(registry: Registry, relay: () => Relay | un
   })
   gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
 
-  const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [] })
-  const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [] })
-  const writes = new Counter({ name: 'holdfast_relay_data_dir_writes_total', help: 'Data-dir generation writes by outcome.', labelNames: ['outcome'], registers: [] })
-  for (const metric of [requests, refused, writes]) registry.registerMetric(metric)
+  const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
+  const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })
+  const writes = new Counter({ name: 'holdfast_relay_data_dir_writes_total', help: 'Data-dir generation writes by outcome.', labelNames: ['outcome'], registers: [registry] })
   return {
     attempt: (outcome) => requests.inc({ outcome }),
     refused: (reason) => refused.inc({ reason }),

@@ -2,6 +2,7 @@
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { parseArgs } from 'node:util'
 import { createFlagServer, DEFAULT_HOST, DEFAULT_PORT, type FlagServer } from './flagServer'
+import { runSnapshotCli } from './snapshotCli'
 
 const USAGE = `Usage: holdfast-server --flags flags.json [options]
 
@@ -66,6 +67,11 @@ function readOptions() {
 }
 
 async function main(): Promise<void> {
+  // `holdfast-server snapshot …` is the CI step (see snapshotCli.ts), not a server.
+  if (process.argv[2] === 'snapshot') {
+    const code = await runSnapshotCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    process.exit(code)
+  }
   const options = readOptions()
   let server: FlagServer
   try {

@@ -1,12 +1,11 @@
-// The shape every way of holding flags shares (definitions from a file or URL, per-context answers
-// from an OFREP upstream), so the routes, the status and the metrics need not know which it is.
-import type { EvaluationContext } from '@openfeature/core'
-import type { OfrepBulkResponse, OfrepEntry } from '../evaluate'
-import type { ServedSource } from './servedDefinitions'
+// What the relay's sources (--flags-url, --upstream) add to a FlagSource: freshness for
+// `metadata.holdfast`, a detailed status and a refresh that says what changed. Local sources
+// (a file, an object in code) get the same through the small adapters at the bottom.
+import type { FlagSource, FlagDefinitionsVersion } from './flagSource'
 import type { UpstreamHealth, UpstreamState } from './upstreamHealth'
 
-/** Where the flags come from: `--flags FILE`, `--flags-url URL`, `--upstream URL`, or an object in code. */
-export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
+/** `metadata.holdfast.source`: where what is served came from (CONTRACT §9). */
+export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
 
 /** `metadata.holdfast` of every bulk answer (CONTRACT §9). */
 export interface HoldfastMetadata {
@@ -17,28 +16,18 @@ export interface HoldfastMetadata {
   stale: boolean
 }
 
-/** A bulk evaluation answer with the Holdfast flag-set metadata. */
-export interface RelayBulkBody extends Omit<OfrepBulkResponse, 'metadata'> {
-  metadata: Record<string, unknown> & { holdfast: HoldfastMetadata }
-}
+/** Where the flags come from: `--flags FILE`, `--flags-url URL`, `--upstream URL`, or an object in code. */
+export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
 
-/** What a route sends for a bulk request. */
-export type RelayAnswer =
-  | { status: 200; body: RelayBulkBody }
-  /** Nothing to serve (never an empty 200, never a 401): try again after `retryAfter` seconds. */
-  | { status: 503; retryAfter: number; body: { errorCode: string; errorDetails: string } }
-  /** The upstream refused this request itself (e.g. a 400 for a bad context): passed through. */
-  | { status: number; body: unknown }
-
-/** `GET /holdfast/v1/status` (CONTRACT §9, plus more). */
+/** `GET /holdfast/v1/status` (CONTRACT §9: `ready, source, version, fetchedAt, upstream, refused`, plus more). */
 export interface RelayStatus {
   ready: boolean
   mode: RelayMode
   source: ServedSource | 'none'
-  /** A hash of the definitions served (definitions modes); the number of contexts held (proxy). */
+  /** A hash of the definitions served; null in proxy mode (answers are per context). */
   version: string | null
   fetchedAt: number | null
-  /** Seconds since `fetchedAt`, at the time of the request. */
+  /** Seconds since `fetchedAt`, when the status was asked. */
   ageSeconds: number | null
   stale: boolean
   upstream: {
@@ -46,10 +35,10 @@ export interface RelayStatus {
     url?: string
     lastSuccessAt?: number
     lastAttemptAt?: number
-    lastError?: UpstreamHealth['lastError']
+    lastError?: UpstreamHealth['lastError'] | { message: string }
   }
   refused: number
-  refusedBy: UpstreamHealth['refusedBy']
+  refusedBy?: UpstreamHealth['refusedBy']
   flags?: number
   contexts?: number
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number }
@@ -58,38 +47,68 @@ export interface RelayStatus {
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {
   outcome: 'applied' | 'unchanged' | 'refused' | 'failed'
+  /** The definitions version in service afterwards (null in proxy mode). */
   version: string | null
+  /** Flag keys added, removed or changed by this refresh. */
   changed: string[]
   error?: { kind: string; message: string }
   /** Proxy mode: how many held contexts were asked again. */
   contexts?: number
 }
 
-/** The flags held and how to answer with them; see the file comment. */
-export interface Relay {
-  readonly mode: RelayMode
-  /** Loads the data dir / snapshot, starts the source and asks the upstream at once. */
-  open(): Promise<void>
-  bulk(context: EvaluationContext, forwarded: Record<string, string>): Promise<RelayAnswer> | RelayAnswer
-  /** One flag, for `POST /ofrep/v1/evaluate/flags/{key}`; undefined when not held. */
-  single(key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<OfrepEntry | RelayAnswer | undefined> | OfrepEntry | RelayAnswer | undefined
-  ready(): boolean
-  status(): RelayStatus
-  /** Asks the upstream now; concurrent calls share one request. */
-  refresh(options?: { acceptShrink?: boolean }): Promise<RefreshResult>
-  /** Waits for pending data-dir writes, stops polling and watching. */
-  close(): Promise<void>
+/** A {@link FlagSource} of the relay. */
+export interface RelaySource extends FlagSource {
+  /** `metadata.holdfast` for a definitions answer now; undefined while nothing is served. */
+  freshness(): HoldfastMetadata | undefined
+  relayStatus(): RelayStatus
+  /** Asks the upstream now (concurrent calls share one request) and says what changed. */
+  refreshDetails(options?: { acceptShrink?: boolean }): Promise<RefreshResult>
+}
+
+/** Whether a source is one of the relay's. */
+export function isRelaySource(source: FlagSource): source is RelaySource {
+  return typeof (source as Partial<RelaySource>).relayStatus === 'function'
 }
 
 /** Default `Retry-After` (seconds) of a 503 while nothing can be served. */
 export const NOT_READY_RETRY_AFTER_SECONDS = 5
 
-/** The 503 answered while nothing can be served. */
-export function notReady(details: string, retryAfter = NOT_READY_RETRY_AFTER_SECONDS): RelayAnswer {
-  return { status: 503, retryAfter, body: { errorCode: 'GENERAL', errorDetails: details } }
-}
-
 /** Seconds since `at`, never negative (a clock set back must not show "-3 s old"). */
 export function ageSeconds(at: number | undefined | null, now: number): number | null {
   return at === undefined || at === null ? null : Math.max(0, Math.round((now - at) / 1000))
+}
+
+/** `metadata.holdfast.source` for a definitions version's origin. */
+export function servedSourceOf(origin: FlagDefinitionsVersion['origin']): ServedSource {
+  if (origin === 'url' || origin === 'upstream') return 'upstream'
+  if (origin === 'data-dir' || origin === 'snapshot') return origin
+  return 'file'
+}
+
+/** `metadata.holdfast` for any source: its own for the relay's, else from what it serves (never stale: a local file is its own truth). */
+export function freshnessOf(source: FlagSource): HoldfastMetadata | undefined {
+  if (isRelaySource(source)) return source.freshness()
+  const version = source.current()
+  return version && { source: servedSourceOf(version.origin), fetchedAt: version.fetchedAt, stale: version.origin === 'data-dir' || version.origin === 'snapshot' }
+}
+
+/** The status of any source: its own for the relay's, else built from the FlagSource status. */
+export function statusOf(source: FlagSource, now: number): RelayStatus {
+  if (isRelaySource(source)) return source.relayStatus()
+  const version = source.current()
+  const status = source.status()
+  const result: RelayStatus = {
+    ready: status.ready,
+    mode: source.origin === 'inline' ? 'inline' : 'file',
+    source: version ? servedSourceOf(version.origin) : 'none',
+    version: version?.version ?? null,
+    fetchedAt: version?.fetchedAt ?? null,
+    ageSeconds: ageSeconds(version?.fetchedAt, now),
+    stale: false,
+    upstream: { state: 'none' },
+    refused: status.refused,
+    flags: version?.flagCount ?? 0,
+  }
+  if (status.lastError) result.upstream.lastError = { message: status.lastError }
+  return result
 }

@@ -1,7 +1,7 @@
 // The relay's Prometheus metrics. Counters are incremented as things happen (through RelayEvents);
 // gauges read the relay's status at scrape time, so they can never drift from what /status says.
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { Relay } from './relay'
+import type { RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 
 const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
@@ -16,10 +16,9 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_contexts`: contexts held (proxy mode)
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`
- * `relay` is read lazily (a getter), so the metrics can be registered before the relay exists.
+ * `status` is read at scrape time, so the metrics can be registered before the source exists.
  */
-export function registerRelayMetrics(registry: Registry, relay: () => Relay | undefined): RelayEvents {
-  const status = () => relay()?.status()
+export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
     registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { read(this) } }))
 

@@ -63,14 +63,14 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   const slot = createDefinitionsSlot({ maxShrinkPercent: request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT })
   const previous = await readExisting(request.out)
   const old = previous === undefined ? undefined : definitionsSnapshotSchema.safeParse(previous)
-  if (old?.success) slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
-  const offered = slot.offer(text, 'upstream', now())
+  if (old?.success) await slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
+  const offered = await slot.offer(text, 'url', now())
   if ('refusal' in offered) return { ok: false, message: `refused ${from}: ${offered.refusal.message}; ${request.out} left untouched` }
-  const served = offered.served
+  const served = offered.version
   const snapshot = { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: now(), version: served.version, definitions: JSON.parse(stripBom(text)) }
   await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`)
   const changed = offered.applied ? `changed: ${offered.changed.join(', ') || 'none'}` : 'unchanged'
-  return { ok: true, summary: `wrote ${request.out}: ${served.flags.size} flags, version ${served.version} (${changed})` }
+  return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
 }
 
 async function valuesSnapshot(request: SnapshotRequest & { upstream: string; context: Bootstrap['context'] }): Promise<SnapshotResult> {

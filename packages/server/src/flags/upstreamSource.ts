@@ -4,15 +4,15 @@
 // none at all, never wipes a value. Concurrent requests for one context share one upstream call.
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
-import { evaluateAll } from '../evaluate'
-import { parseFlagDefinitions } from '../flagDefinitions'
-import type { OfrepEntry } from '../evaluate'
 import type { ServerLogger } from '../logger'
+import { evaluateAll, type OfrepEntry } from '../ofrep/evaluate'
 import { contextKey, createContextCache, type HeldContext } from './contextCache'
+import { parseFlagDefinitions } from './flagDefinitions'
+import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
 import { createPersistence } from './persistence'
 import { contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, notReady, type HoldfastMetadata, type Relay, type RelayAnswer, type RefreshResult, type RelayStatus } from './relay'
+import { ageSeconds, NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
@@ -20,14 +20,19 @@ import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 
-/** Options of {@link createUpstreamRelay}. */
-export interface UpstreamRelayOptions {
+/** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
+export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
+
+/** Options of {@link createUpstreamSource}. */
+export interface UpstreamSourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
   url: string
   store?: GenerationStore
   snapshotPath?: string
   maxShrinkPercent: number
   maxContexts?: number
+  /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
+  forwardHeaders?: readonly string[]
   onUnauthorized: UnauthorizedPolicy
   timeoutMs: number
   log: ServerLogger
@@ -46,8 +51,8 @@ type Outcome =
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
 
-/** Creates the proxy relay; nothing happens until `open()`. */
-export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
+/** Creates the proxy source; nothing happens until `open()`. */
+export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
   const now = options.now ?? Date.now
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
@@ -63,10 +68,15 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let closed = false
+  const listeners = createListeners<FlagSourceEvent>()
+  const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
-    if (event.type === 'failure') options.events?.refused(event.error.kind)
+    if (event.type === 'failure') {
+      options.events?.refused(event.error.kind)
+      listeners.emit({ type: 'error', error: event.error.message })
+    }
   }
 
   const save = (contentChanged: boolean) => {
@@ -155,12 +165,12 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
     return attempt
   }
 
-  const heldAnswer = (held: HeldContext, stale: boolean): RelayAnswer => {
+  const heldAnswer = (held: HeldContext, stale: boolean): ForwardedAnswer => {
     const holdfast: HoldfastMetadata = { source: held.source, fetchedAt: held.fetchedAt, stale: stale || held.source !== 'upstream' || held.upstreamStale === true }
     return { status: 200, body: { flags: toEntries(held.flags), metadata: { ...held.metadata, holdfast } } }
   }
 
-  const snapshotAnswer = (context: EvaluationContext): RelayAnswer | undefined => {
+  const snapshotAnswer = (context: EvaluationContext): ForwardedAnswer | undefined => {
     if (!snapshot) return undefined
     if (snapshot.kind === 'bootstrap') {
       const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
@@ -181,8 +191,51 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
     else fail(at, result.kind === 'failed' ? result.failure : 'invalid', result.kind === 'failed' ? result.message : 'the probe answer is not an OFREP bulk answer')
   }
 
+  const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
+
+  const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
+    const forwarded = pickHeaders(headers, forwardHeaders)
+    const key = contextKey(context, forwarded)
+    const outcome = await shared(key, context, forwarded)
+    if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
+    const held = cache.get(key)
+    if (held) return heldAnswer(held, outcome.kind === 'failed')
+    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`)
+    return notReady('no answer held for this context')
+  }
+
+  const refreshAll = (): Promise<RefreshResult> => {
+    refreshing ??= (async (): Promise<RefreshResult> => {
+      const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      const changed = new Set<string>()
+      let failure: { kind: string; message: string } | undefined
+      const queue = [...asked]
+      const worker = async () => {
+        for (let item = queue.shift(); item && !closed; item = queue.shift()) {
+          const [key, held] = item
+          const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
+          else if (outcome.kind === 'failed') failure = { kind: outcome.failure, message: outcome.message }
+        }
+      }
+      // Nothing asked yet in this process: at least find out whether the upstream answers.
+      if (asked.length === 0) await probe()
+      await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
+      const result: RefreshResult = { outcome: failure ? 'failed' : changed.size > 0 ? 'applied' : 'unchanged', version: null, changed: [...changed].sort(), contexts: asked.length }
+      if (asked.length === 0 && health.state !== 'ok') {
+        result.outcome = 'failed'
+        if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
+      }
+      if (failure) result.error = failure
+      return result
+    })().finally(() => {
+      refreshing = undefined
+    })
+    return refreshing
+  }
+
   return {
-    mode: 'upstream',
+    origin: 'upstream',
     async open() {
       if (options.store) {
         const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(contextsRecordSchema, payload) !== undefined)
@@ -190,7 +243,7 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
         const saved = loaded && readRecord(contextsRecordSchema, loaded.payload)
         if (saved) {
           cache.load(saved.contexts)
-          log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while the upstream is asked`)
+          log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
         }
       }
       if (options.snapshotPath) {
@@ -201,34 +254,34 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
         }
       }
       const first = probe()
+      // With something to serve, start at once; with nothing, wait for the probe so that a healthy
+      // upstream means ready on return.
       if (cache.size() === 0 && !snapshot) await first
     },
-    async bulk(context, forwarded) {
-      const key = contextKey(context, forwarded)
-      const outcome = await shared(key, context, forwarded)
-      if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
-      const held = cache.get(key)
-      if (held) return heldAnswer(held, outcome.kind === 'failed')
-      if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`)
-      return notReady('no answer held for this context')
+    current: () => undefined,
+    subscribe: listeners.add,
+    async refresh() {
+      const result = await refreshAll()
+      return result.outcome !== 'failed'
     },
-    async single(key, context, forwarded) {
-      const answer = await this.bulk(context, forwarded)
-      if (answer.status !== 200) return answer
-      return (answer.body as { flags: OfrepEntry[] }).flags.find((entry) => entry.key === key)
+    status(): FlagSourceStatus {
+      const status: FlagSourceStatus = { ready: ready(), state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
+      if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
+      if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
+      return status
     },
-    ready: () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok',
-    status(): RelayStatus {
-      const at = now()
+    evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
+    freshness: () => undefined,
+    relayStatus(): RelayStatus {
       let newest: HeldContext | undefined
       for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
       const status: RelayStatus = {
-        ready: this.ready(),
+        ready: ready(),
         mode: 'upstream',
         source: newest?.source ?? (snapshot ? 'snapshot' : 'none'),
         version: null,
         fetchedAt: newest?.fetchedAt ?? null,
-        ageSeconds: ageSeconds(newest?.fetchedAt, at),
+        ageSeconds: ageSeconds(newest?.fetchedAt, now()),
         stale: health.state !== 'ok' || (newest !== undefined && newest.source !== 'upstream'),
         upstream: { state: health.state, url: redactUrl(options.url) },
         refused: health.refused,
@@ -241,43 +294,28 @@ export function createUpstreamRelay(options: UpstreamRelayOptions): Relay {
       if (persistence) status.dataDir = persistence.state()
       return status
     },
-    refresh() {
-      refreshing ??= (async (): Promise<RefreshResult> => {
-        const asked = cache.entries().filter(([, held]) => held.request !== undefined)
-        const changed = new Set<string>()
-        let failure: { kind: string; message: string } | undefined
-        const queue = [...asked]
-        const worker = async () => {
-          for (let item = queue.shift(); item && !closed; item = queue.shift()) {
-            const [key, held] = item
-            const outcome = await shared(key, held.request!.context, held.request!.forwarded)
-            if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-            else if (outcome.kind === 'failed') failure = { kind: outcome.failure, message: outcome.message }
-          }
-        }
-        if (asked.length === 0) await probe()
-        await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-        const result: RefreshResult = {
-          outcome: failure ? 'failed' : changed.size > 0 ? 'applied' : 'unchanged',
-          version: null,
-          changed: [...changed].sort(),
-          contexts: asked.length,
-        }
-        if (failure) result.error = failure
-        else if (asked.length === 0 && health.state !== 'ok' && health.lastError) result.error = { kind: health.lastError.kind, message: health.lastError.message }
-        if (asked.length === 0 && health.state !== 'ok') result.outcome = 'failed'
-        return result
-      })().finally(() => {
-        refreshing = undefined
-      })
-      return refreshing
-    },
+    refreshDetails: () => refreshAll(),
     async close() {
       closed = true
       await Promise.allSettled([...inFlight.values()])
       await persistence?.flush()
     },
   }
+}
+
+/** The 503 answered while nothing can be served for a context: never an empty 200, never a 401. */
+function notReady(details: string): ForwardedAnswer {
+  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS) } }
+}
+
+/** The configured headers of a request, by lower-case name (repeated headers joined). */
+function pickHeaders(headers: Record<string, string | string[] | undefined>, names: readonly string[]): Record<string, string> {
+  const picked: Record<string, string> = {}
+  for (const name of names) {
+    const value = headers[name]
+    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return picked
 }
 
 /** The held flags as OFREP entries: a value kept through a per-flag error says so in its reason. */

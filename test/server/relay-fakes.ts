@@ -15,6 +15,8 @@ export type Behaviour =
   | { status: number; json?: unknown; text?: string; contentType?: string; headers?: Record<string, string> }
   | 'hang'
   | 'reset'
+  /** `then`, after `delayMs`. */
+  | { delayMs: number; then: Behaviour }
 
 export interface RecordedRequest {
   method: string
@@ -74,6 +76,10 @@ export async function startUpstream(initial: Behaviour): Promise<FakeUpstream> {
 
 function answer(res: ServerResponse, behaviour: Behaviour, request: RecordedRequest): void {
   if (behaviour === 'hang') return
+  if (typeof behaviour === 'object' && 'delayMs' in behaviour) {
+    setTimeout(() => answer(res, behaviour.then, request), behaviour.delayMs)
+    return
+  }
   if (behaviour === 'reset') {
     res.socket?.destroy()
     return

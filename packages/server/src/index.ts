@@ -29,6 +29,7 @@ export {
 } from './ofrep/schemas'
 export type { RequestLimits, RequestErrorCode } from './ofrep/schemas'
 export { flagdDocumentSchema } from './flags/schemas'
+export { bootstrapJsonSchema } from './ofrep/jsonSchemas'
 export type { ReceivedEvent, AcceptResult } from './events/eventSink'
 export { OUTAGE_MODES } from './demo/outage'
 export type { OutageMode, OutageState } from './demo/outage'

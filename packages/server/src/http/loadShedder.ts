@@ -10,7 +10,7 @@ export const LAG_SAMPLE_MS = 50
 export interface LoadShedder {
   /** True while the latest measured event-loop delay is over the threshold. */
   overloaded(): boolean
-  /** The latest measured delay, in milliseconds. */
+  /** The current delay, in milliseconds: the latest sample, or how overdue the next one is. */
   lagMs(): number
   /** p50, p99 and max delay (ms) since the previous call; undefined before any sample. */
   window(): { p50: number; p99: number; max: number } | undefined
@@ -44,9 +44,12 @@ export function createLoadShedder(options: { maxEventLoopDelayMs?: number; now?:
   } catch {
     histogram = undefined
   }
+  // The timer only reports after the loop is free again; a tick that is overdue right now is
+  // the freshest evidence (requests that queued behind a long task are read before the timer runs).
+  const current = () => Math.max(lag, now() - expected)
   return {
-    overloaded: () => threshold > 0 && lag > threshold,
-    lagMs: () => lag,
+    overloaded: () => threshold > 0 && current() > threshold,
+    lagMs: current,
     window() {
       if (!histogram || histogram.count === 0) return undefined
       const result = { p50: histogram.percentile(50) / 1e6, p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6 }

@@ -25,8 +25,10 @@ describe("the demo's events panel: why events wait", () => {
 
   it('without lastError, derives the reason from a failing flag server, then from a failed send, then the schedule', () => {
     const down: Status = { ...ready, state: 'stale', error: { code: 'HTTP', message: 'm', httpStatus: 503 } }
-    expect(whyWaiting(stats({ queued: 2 }), down)).toMatch(/^2 events waiting: the flag server answers 503/)
-    expect(whyWaiting(stats({ queued: 2 }), { ...down, error: { code: 'TIMEOUT', message: 'm' } })).toMatch(/flag server fails \(TIMEOUT\)/)
+    expect(whyWaiting(stats({ queued: 2, retries: 1 }), down)).toMatch(/^2 events waiting: sends fail while the flag server answers 503/)
+    expect(whyWaiting(stats({ queued: 2, retries: 1 }), { ...down, error: { code: 'TIMEOUT', message: 'm' } })).toMatch(/flag server fails \(TIMEOUT\)/)
+    // No send failed yet: a failing flag server alone says nothing about the events.
+    expect(whyWaiting(stats({ queued: 2 }), down)).toBe('2 events waiting for the next send (every 3 s, or "Flush now").')
     expect(whyWaiting(stats({ queued: 2, retries: 2 }), ready)).toBe('2 events waiting: the last send failed. Retrying with backoff.')
     expect(whyWaiting(stats({ queued: 2 }), ready)).toBe('2 events waiting for the next send (every 3 s, or "Flush now").')
   })

@@ -1,6 +1,9 @@
 // Scenario 7: the demo app (examples/react, served by scripts/demo.mjs) as a visitor uses it: it
 // loads, and its outage switch does what the page promises — values held and marked stale during
-// a 503, cached values after a reload during the outage, and back to ready on recovery.
+// a 503, cached values after a reload during the outage, and back to ready on recovery; its
+// controls never move; its events panel says why events wait; its kill switch reaches every tab
+// through the server; and the relay between the app and the upstream flag service keeps the app
+// working through an upstream outage, with the build-time fallback made by `holdfast-server snapshot`.
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
@@ -15,6 +18,7 @@ interface Demo {
   flagsUrl: string
   eventsFile: string
   flagsFile: string
+  fallbackFile: string
   close(): Promise<void>
 }
 
@@ -44,6 +48,7 @@ afterEach(async () => {
   await context?.close()
   await fetch(`${demo.flagsUrl}/demo/outage`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"mode":"none","events":false}' })
   await fetch(`${demo.appUrl}/api/kill-switch`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"on":false}' })
+  await fetch(`${demo.appUrl}/api/upstream/outage`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"mode":"none"}' })
 })
 
 interface Table {
@@ -158,6 +163,10 @@ describe('the demo controls', () => {
     await expect.poll(() => page.getByTestId('current-user').textContent()).toMatch(/^bob/)
     await waitForState(page, 'ready', 'network')
     boxes['as bob'] = await box()
+    // The upstream behind the relay fails: the relay panel turns red, the buttons stay put.
+    await page.getByTestId('upstream-outage-html').click()
+    await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 15_000 }).toBe('failing')
+    boxes['upstream failing'] = await box()
 
     expect(boxes).toEqual(Object.fromEntries(Object.keys(boxes).map((k) => [k, home])))
   })
@@ -254,5 +263,66 @@ describe('npm run demo (the command line)', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
     }
+  })
+})
+
+describe('the relay in the demo', () => {
+  test('with the upstream down the app keeps its values, a fresh browser profile still gets them from the relay, and the relay says how old they are', async () => {
+    const page = await context.newPage()
+    await page.goto(`${demo.appUrl}/?user=alice`)
+    const ready = await waitForState(page, 'ready', 'network')
+    await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 15_000 }).toBe('ok')
+
+    await page.getByTestId('upstream-outage-503').click()
+    await expect.poll(() => page.getByTestId('upstream-outage-current').textContent()).toBe('503')
+    await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 15_000 }).toBe('failing')
+    expect(await page.getByTestId('relay-fetched-age').textContent()).toMatch(/ago|just now/)
+    expect(await page.getByTestId('relay-last-error').textContent()).toMatch(/503/)
+    // The relay's own outage switch is untouched: the browser's server answers, from what it held.
+    expect(await page.getByTestId('outage-current').textContent()).toBe('none')
+    await page.getByTestId('refresh').click()
+    expect((await readTable(page)).values).toEqual(ready.values)
+
+    // A browser that never saw these values (no IndexedDB): the relay still serves Alice's.
+    const fresh = await browser.newContext()
+    try {
+      const other = await fresh.newPage()
+      await other.goto(`${demo.appUrl}/?user=alice`)
+      // `ready` with this core; `stale` (UPSTREAM_STALE) once the core reads the relay's metadata.holdfast.
+      await other.waitForFunction(
+        () =>
+          ['ready', 'stale'].includes(document.querySelector('[data-testid="status-state"]')?.textContent ?? '') &&
+          document.querySelector('[data-testid="status-source"]')?.textContent === 'network',
+        null,
+        { timeout: 15_000 },
+      )
+      const table = await readTable(other)
+      expect(table.values).toEqual(ready.values)
+      expect(table.sources).toEqual(all(table.sources, 'network'))
+
+      // A visitor the relay has never seen gets 503 from it: the app shows the build-time fallback,
+      // which `holdfast-server snapshot` made from the upstream (no hand-written constant).
+      const visitor = await fresh.newPage()
+      await visitor.goto(`${demo.appUrl}/?user=anonymous`)
+      // Fallback values alone are no values of this user's: `error` (CONTRACT §3; older cores said `stale`).
+      await visitor.waitForFunction(
+        () =>
+          ['error', 'stale'].includes(document.querySelector('[data-testid="status-state"]')?.textContent ?? '') &&
+          document.querySelector('[data-testid="status-source"]')?.textContent === 'fallback',
+        null,
+        { timeout: 15_000 },
+      )
+      const first = await readTable(visitor)
+      expect(first.sources).toEqual(all(first.sources, 'fallback'))
+      const snapshot = JSON.parse(readFileSync(demo.fallbackFile, 'utf8')) as { flags: Array<{ key: string; value: unknown }> }
+      for (const key of KEYS) expect(JSON.parse(first.values[key])).toEqual(snapshot.flags.find((f) => f.key === key)?.value)
+    } finally {
+      await fresh.close()
+    }
+
+    await page.getByTestId('upstream-outage-none').click()
+    await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 20_000 }).toBe('ok')
+    await page.getByTestId('refresh').click()
+    await waitForState(page, 'ready', 'network')
   })
 })

@@ -22,8 +22,13 @@
  *   flush-events               button: client.flush()
  *   outage-<mode>              buttons: none | 503 | empty | empty-flags | html | hang (then refreshes)
  *   outage-events              checkbox: the events endpoint answers 503 too
- *   outage-current             the server's current outage mode
- *   outage-problem             shown when the demo controls cannot be reached
+ *   outage-current             the current outage mode of the flag server the browser talks to (the relay)
+ *   outage-problem             shown when its demo controls cannot be reached
+ *   upstream-outage-<mode> / upstream-outage-current / upstream-outage-problem
+ *                              the same for the upstream flag service behind the relay (with the relay only)
+ *   relay-upstream-state       the relay's view of the upstream: ok | failing | unauthorized | none
+ *   relay-fetched-age          how old the values the relay serves are (its fetchedAt)
+ *   relay-source / relay-last-success / relay-refused / relay-last-error    the rest of the relay's status
  *   kill-switch-toggle         button: turns checkout-kill-switch on/off in the flag server's flags file
  *   kill-switch-server         what the flags file says: "on" | "off"
  *   kill-switch-seen           what this tab's client holds: "on" | "off"
@@ -41,13 +46,14 @@
  */
 import { useState } from 'react'
 import { FlagProvider } from '@holdfast/react'
-import { EVENTS_URL, FLAGS_URL } from './config'
+import { EVENTS_URL, FLAGS_URL, RELAY } from './config'
 import { FALLBACK } from './flags'
 import { initialUser, saveUser, type DemoUser } from './users'
 import { EventsPanel } from './components/EventsPanel'
 import { FlagTable } from './components/FlagTable'
 import { KillSwitchPanel } from './components/KillSwitchPanel'
 import { OutagePanel } from './components/OutagePanel'
+import { RelayPanel } from './components/RelayPanel'
 import { ShopPreview } from './components/ShopPreview'
 import { StatusPanel } from './components/StatusPanel'
 import { UserSwitcher } from './components/UserSwitcher'
@@ -87,6 +93,7 @@ export function App() {
         <ShopPreview />
         <StatusPanel />
         <EventsPanel />
+        {RELAY && <RelayPanel />}
         <FlagTable />
       </main>
       <footer className="muted small">

@@ -58,9 +58,10 @@ export function whyWaiting(stats: Stats, status: Status): string {
     return `${n} waiting: the events endpoint ${answer}: ${error.message}. Retrying with backoff.`
   }
   if (typeof navigator !== 'undefined' && navigator.onLine === false) return `${n} waiting: the browser is offline; they go when it is back.`
-  if (status.error && (status.state === 'stale' || status.state === 'error')) {
+  // Without `lastError`, a failed send shows only as retries; the flag status may say why.
+  if (stats.retries > 0 && status.error && (status.state === 'stale' || status.state === 'error')) {
     const answer = status.error.httpStatus ? `answers ${status.error.httpStatus}` : `fails (${status.error.code})`
-    return `${n} waiting: the flag server ${answer}, and the events endpoint is on it. Retrying with backoff.`
+    return `${n} waiting: sends fail while the flag server ${answer} (the events endpoint is on it). Retrying with backoff.`
   }
   if (stats.retries > 0) return `${n} waiting: the last send failed. Retrying with backoff.`
   return `${n} waiting for the next send (every 3 s, or "Flush now").`

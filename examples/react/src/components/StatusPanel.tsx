@@ -23,7 +23,9 @@ export function StatusPanel() {
           <div className="muted small meaning">
             {status.state === 'stale' && status.source === 'fallback'
               ? 'the latest request failed: serving the built-in fallback values'
-              : MEANING[status.state]}
+              : status.error?.code === 'UPSTREAM_STALE'
+                ? 'the relay answered, but its upstream is down: these are its last known good values'
+                : MEANING[status.state]}
           </div>
         </dd>
         <dt>source</dt>

@@ -33,7 +33,8 @@ const HOST = '127.0.0.1'
 export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false, keepEvents = false } = {}) {
   const work = await mkdtemp(join(tmpdir(), 'holdfast-demo-'))
   const cleanups = [() => rm(work, { recursive: true, force: true })]
-  const eventsFile = join(keepEvents ? await mkdtemp(join(tmpdir(), 'holdfast-demo-events-')) : work, 'events.jsonl')
+  const eventsDir = keepEvents ? await mkdtemp(join(tmpdir(), 'holdfast-demo-events-')) : work
+  const eventsFile = join(eventsDir, 'events.jsonl')
   // The upstream watches this copy; the kill switch control edits it. examples/flags.json stays as committed.
   const flagsFile = join(work, 'flags.json')
   const fallbackFile = join(work, 'fallback.json')
@@ -93,6 +94,8 @@ export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: reb
     return { appUrl: app.url, flagsUrl: relay.url, upstreamUrl: upstream.url, eventsFile, flagsFile, fallbackFile, flagServer: relay, upstream, close }
   } catch (error) {
     await close()
+    // Nothing was received: the kept events directory would only be litter.
+    if (eventsDir !== work) await rm(eventsDir, { recursive: true, force: true })
     throw error
   }
 }

@@ -320,9 +320,40 @@ describe('the relay in the demo', () => {
       await fresh.close()
     }
 
+    // An upstream that hangs: the relay gives up on it after 1 s and answers from what it holds,
+    // well within the app's 3 s request timeout, so the browser sees no TIMEOUT.
+    await page.getByTestId('upstream-outage-hang').click()
+    await expect.poll(() => page.getByTestId('upstream-outage-current').textContent()).toBe('hang')
+    await page.getByTestId('refresh').click()
+    await expect.poll(() => page.getByTestId('status-source').textContent(), { timeout: 15_000 }).toBe('network')
+    const hanging = await readTable(page)
+    expect(hanging.values).toEqual(ready.values)
+    expect(hanging.error).not.toBe('TIMEOUT')
+
     await page.getByTestId('upstream-outage-none').click()
     await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 20_000 }).toBe('ok')
     await page.getByTestId('refresh').click()
     await waitForState(page, 'ready', 'network')
+  })
+})
+
+describe('the kill switch during an upstream outage', () => {
+  test('the edit waits on the server: the page says so, and the switch shows once the upstream answers again', async () => {
+    const page = await context.newPage()
+    await page.goto(`${demo.appUrl}/?user=alice`)
+    await waitForState(page, 'ready', 'network')
+    await page.getByTestId('upstream-outage-503').click()
+    await expect.poll(() => page.getByTestId('relay-upstream-state').textContent(), { timeout: 15_000 }).toBe('failing')
+
+    await page.getByTestId('kill-switch-toggle').click()
+    await page.getByTestId('kill-switch-pending').waitFor({ timeout: 15_000 })
+    expect(await page.getByTestId('kill-switch-server').textContent()).toBe('on')
+    expect(await page.getByTestId('checkout').getAttribute('data-disabled')).toBe('false') // the relay's last known good
+
+    await page.getByTestId('upstream-outage-none').click()
+    await page.getByTestId('refresh').click()
+    await page.getByTestId('checkout-closed').waitFor({ timeout: 20_000 })
+    expect(await page.getByTestId('kill-switch-seen').textContent()).toBe('on')
+    expect(await page.getByTestId('kill-switch-pending').count()).toBe(0) // no longer waiting
   })
 })

@@ -59,7 +59,7 @@ export function KillSwitchPanel() {
         {' · '}this tab: <code data-testid="kill-switch-seen">{seen.value ? 'on' : 'off'}</code>{' '}
         <span className="muted">({seen.stale ? 'stale' : 'fresh'}, {seen.source})</span>
       </p>
-      {server?.confirmed === false && (
+      {server?.confirmed === false && seen.value !== server.on && (
         <p data-testid="kill-switch-pending" className="warn small">
           The flag server has not served it yet (an outage?): it shows once the server answers again.
         </p>

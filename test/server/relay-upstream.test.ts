@@ -183,6 +183,22 @@ describe('--upstream (proxy mode)', () => {
     expect(healed.body.metadata.holdfast.fetchedAt).toBeGreaterThan(fresh.body.metadata.holdfast.fetchedAt)
   })
 
+  it('a hanging upstream does not hold a context that has an answer: it goes out stale, and the upstream request carries on', async () => {
+    const upstream = await startUpstream(perUser())
+    // An upstream timeout far beyond the test's own: only the held answer can finish it in time.
+    const server = await relay(upstream, { upstreamTimeoutMs: 60_000, heldAnswerAfterMs: 100 })
+    const user = { targetingKey: 'i' }
+    const fresh = await bulk(server, user)
+    upstream.set('hang')
+    const held = await bulk(server, user)
+    expect(held.status).toBe(200)
+    expect(held.body.flags).toEqual(fresh.body.flags)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+    // A context with nothing held has nothing better to offer than waiting (then a 503).
+    const stranger = await Promise.race([bulk(server, { targetingKey: 'j' }).then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))])
+    expect(stranger).toBe('waiting')
+  })
+
   it('--on-upstream-unauthorized clear drops a context’s values on 401', async () => {
     const upstream = await startUpstream(perUser())
     const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })

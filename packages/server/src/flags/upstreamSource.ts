@@ -20,6 +20,9 @@ import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 
+/** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
+export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
+
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 
@@ -31,6 +34,12 @@ export interface UpstreamSourceOptions {
   snapshotPath?: string
   maxShrinkPercent: number
   maxContexts?: number
+  /**
+   * How long a request whose context has a held answer waits for the upstream before that answer
+   * is sent (stale) while the upstream request goes on. Default {@link DEFAULT_HELD_ANSWER_AFTER_MS}
+   * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
+   */
+  heldAnswerAfterMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
   onUnauthorized: UnauthorizedPolicy
@@ -68,8 +77,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let closed = false
+  // Closing abandons upstream requests in flight instead of waiting out their timeout.
+  const closing = new AbortController()
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
+  const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -98,6 +110,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       etag: held?.source === 'upstream' ? held.etag : undefined,
       timeoutMs: options.timeoutMs,
       fetch: options.fetch,
+      signal: closing.signal,
     })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
@@ -161,7 +174,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
-    const attempt = ask(key, context, forwarded).finally(() => inFlight.delete(key))
+    const attempt = ask(key, context, forwarded)
+      .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => inFlight.delete(key))
     inFlight.set(key, attempt)
     return attempt
   }
@@ -185,7 +200,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
     // carries no forwarded credentials, so a 400/401/403 still means "up and answering".
-    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
@@ -197,7 +212,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
-    const outcome = await shared(key, context, forwarded)
+    const attempt = shared(key, context, forwarded)
+    // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
+    // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
+    // out, marked stale, and the upstream request carries on in the background to update it.
+    const before = cache.get(key)
+    let outcome: Outcome | 'late'
+    if (before) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), heldAnswerAfterMs)))])
+      clearTimeout(timer)
+    } else outcome = await attempt
+    if (outcome === 'late') return heldAnswer(cache.get(key) ?? before!, true)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
@@ -298,6 +324,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
+      closing.abort()
       await Promise.allSettled([...inFlight.values()])
       await persistence?.flush()
     },

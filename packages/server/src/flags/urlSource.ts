@@ -57,6 +57,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let poller: Poller<RefreshResult> | undefined
   // The exact text served, so a restart computes the same version from the data dir.
   let servedText: string | undefined
+  // Closing abandons a poll in flight instead of waiting out its timeout.
+  const closing = new AbortController()
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -103,7 +105,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   }
 
   const poll = async (): Promise<RefreshResult> => {
-    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
@@ -192,6 +194,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     },
     async close() {
       poller?.stop()
+      closing.abort()
       await persistence?.flush()
     },
     freshness(): HoldfastMetadata | undefined {

@@ -219,7 +219,8 @@ describe('connections', () => {
     // Once the loop has caught up, requests are served again.
     await waitFor(async () => (await evaluate(server, { targetingKey: 'u' })).status === 200, 10_000)
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
-    expect(metrics).toMatch(new RegExp(`^holdfast_load_shed_total ${shed.length}$`, 'm'))
+    // The counter also holds any retry of the wait above that arrived while still overloaded.
+    expect(Number(metrics.match(/^holdfast_load_shed_total (\d+)$/m)?.[1])).toBeGreaterThanOrEqual(shed.length)
   })
 })
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
-import { answerBodyFailure, etagMatches, etagOf, readBody, sendEmpty, sendJson } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, readBody, sendEmpty, sendJson } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
@@ -27,6 +27,7 @@ export interface OfrepDeps {
  * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
  */
 export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
   const body = await readBody(req)
   if (!body.ok) return answerBodyFailure(res, body.reason)
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
@@ -69,6 +70,7 @@ function counters(metrics: ServerMetrics) {
  * follow flagd: 404 `FLAG_NOT_FOUND`, 400 for any other failure (bad context or a broken rule).
  */
 export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResponse, key: string, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
   const body = await readBody(req)
   if (!body.ok) return answerBodyFailure(res, body.reason)
   const version = deps.flags.current()

@@ -108,12 +108,13 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
       : localSource(options.flags!, config, log))
   const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
-  const shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false
   let closing: Promise<void> | undefined
 
-  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder.window() })
+  // Created after the flags are loaded: the start-up compile is not load to shed.
+  let shedder: ReturnType<typeof createLoadShedder> | undefined
+  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder?.window() })
   const unsubscribe = source.subscribe((event) => {
     if (event.type === 'update') {
       cache.clear()
@@ -130,10 +131,10 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     await sink.open()
   } catch (error) {
     unsubscribe()
-    shedder.stop()
     await source.close()
     throw error
   }
+  shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
   const ofrep = { flags: source, limits, cache, metrics }
@@ -202,7 +203,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     closing ??= (async () => {
       handler.drain()
       unsubscribe()
-      shedder.stop()
+      shedder?.stop()
       await source.close()
       await sink.close()
     })()

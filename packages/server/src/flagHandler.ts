@@ -10,6 +10,8 @@ import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
 import { createRelaySource, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createGenerationStore } from './flags/generations'
+import { createPersistedSource } from './flags/persistedSource'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
@@ -106,7 +108,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     options.source ??
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
-      : localSource(options.flags!, config, log))
+      : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
   const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false
@@ -215,6 +217,17 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
 function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): EditableFlagSource {
   const common = { strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log }
   return typeof flags === 'string' ? createFileSource(resolve(flags), common) : createStaticSource(flags, common)
+}
+
+// --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
+function persisted(source: FlagSource, options: FlagHandlerOptions, strict: boolean, log: ServerLogger): FlagSource {
+  if (options.dataDir === undefined && options.snapshot === undefined) return source
+  return createPersistedSource(source, {
+    store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
+    snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
+    strict,
+    log,
+  })
 }
 
 function decodeKey(raw: string): string | undefined {

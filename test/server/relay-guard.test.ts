@@ -3,7 +3,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkShrink } from '../../packages/server/src/flags/shrinkGuard'
-import { contextKey } from '../../packages/server/src/flags/contextCache'
+import { contextKey, createContextCache } from '../../packages/server/src/flags/contextCache'
 import { parseUnauthorizedPolicy, reduceHealth, initialHealth, shouldClear } from '../../packages/server/src/flags/upstreamHealth'
 import { readUpstreamAnswer } from '../../packages/server/src/flags/upstreamAnswer'
 
@@ -108,5 +108,25 @@ describe('reading an upstream answer', () => {
         if (read.ok) expect(Array.isArray(read.answer.entries)).toBe(true)
       }),
     )
+  })
+})
+
+describe('the per-context cache', () => {
+  it('is bounded by count and by bytes, least recently used out first, keeping the newest even alone', () => {
+    const held = (bytes: number) => ({ flags: new Map(), fetchedAt: 1, source: 'upstream' as const, bytes })
+    const byCount = createContextCache(2)
+    byCount.set('a', held(1))
+    byCount.set('b', held(1))
+    byCount.get('a')
+    byCount.set('c', held(1))
+    expect(byCount.entries().map(([k]) => k)).toEqual(['a', 'c'])
+    const byBytes = createContextCache(100, 1000)
+    for (const key of ['a', 'b', 'c', 'd']) byBytes.set(key, held(300))
+    expect(byBytes.entries().map(([k]) => k)).toEqual(['b', 'c', 'd'])
+    byBytes.set('huge', held(5000))
+    expect(byBytes.entries().map(([k]) => k)).toEqual(['huge'])
+    byBytes.delete('huge')
+    byBytes.set('e', held(300))
+    expect(byBytes.size()).toBe(1)
   })
 })

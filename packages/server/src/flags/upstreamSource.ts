@@ -34,6 +34,8 @@ export interface UpstreamSourceOptions {
   snapshotPath?: string
   maxShrinkPercent: number
   maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
+  maxContextBytes?: number
   /**
    * How long a request whose context has a held answer waits for the upstream before that answer
    * is sent (stale) while the upstream request goes on. Default {@link DEFAULT_HELD_ANSWER_AFTER_MS}
@@ -65,9 +67,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const { log } = options
   const now = options.now ?? Date.now
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
-  const cache = createContextCache(options.maxContexts)
+  const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
-  const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok, error) => {
+  // Every context is in one generation: under a stream of changes write at most twice a second.
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
     options.events?.saved(ok)
     if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
   } })
@@ -158,6 +161,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
+    next.bytes = result.text.length
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)

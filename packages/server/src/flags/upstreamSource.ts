@@ -30,9 +30,13 @@ export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 export interface UpstreamSourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
   url: string
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Contexts held (least recently used out first). Default 10,000. */
   maxContexts?: number
   /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
   maxContextBytes?: number
@@ -44,11 +48,17 @@ export interface UpstreamSourceOptions {
   heldAnswerAfterMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where failures and data-dir problems are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
 

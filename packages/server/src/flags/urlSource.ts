@@ -17,20 +17,31 @@ import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type Unauth
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions {
+  /** The flagd document's URL (http or https). */
   url: string
-  /** Milliseconds between polls. */
+  /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
   pollIntervalMs: number
-  /** Sent with every poll (e.g. a token for a private bucket). */
+  /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
   headers?: Record<string, string>
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
   strict: boolean
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`). */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one poll may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where polls, refusals and data-dir failures are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
 

@@ -21,6 +21,11 @@ export interface UrlSourceOptions {
   url: string
   /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
   pollIntervalMs: number
+  /**
+   * Asked before each scheduled poll; false skips it (e.g. another relay holds the Redis lease and
+   * this one takes new definitions from the store instead). Refresh is never gated. Default: always.
+   */
+  shouldPoll?: () => boolean
   /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
   headers?: Record<string, string>
   /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
@@ -185,7 +190,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     origin: 'url',
     async open() {
       await loadLayers()
-      poller = createPoller({ intervalMs: options.pollIntervalMs, poll })
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll, shouldPoll: options.shouldPoll })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it, so that a healthy upstream means ready on return.

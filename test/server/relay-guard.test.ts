@@ -130,3 +130,39 @@ describe('the per-context cache', () => {
     expect(byBytes.size()).toBe(1)
   })
 })
+
+describe('the poller (who asks the upstream, and when)', () => {
+  it('polls at start and on its interval, shares one attempt between concurrent callers, and can be gated', async () => {
+    const { createPoller } = await import('../../packages/server/src/flags/poller')
+    const scheduled: Array<{ run: () => void; ms: number }> = []
+    const timers = { setTimeout: (run: () => void, ms: number) => (scheduled.push({ run, ms }), scheduled.length), clearTimeout: () => {} }
+    let calls = 0
+    let release!: () => void
+    let allowed = true
+    const poller = createPoller({
+      intervalMs: 1000,
+      timers,
+      shouldPoll: () => allowed,
+      poll: () => {
+        calls++
+        return new Promise<number>((resolve) => (release = () => resolve(calls)))
+      },
+    })
+    const first = poller.start()
+    const joined = poller.now()
+    expect(calls).toBe(1)
+    release()
+    expect(await first).toBe(1)
+    expect(await joined).toBe(1)
+    await Promise.resolve()
+    expect(scheduled.at(-1)!.ms).toBe(1000)
+    allowed = false
+    scheduled.at(-1)!.run()
+    expect(calls).toBe(1) // gated: skipped, rescheduled
+    const forced = poller.now() // an operator's refresh is never gated
+    expect(calls).toBe(2)
+    release()
+    expect(await forced).toBe(2)
+    poller.stop()
+  })
+})

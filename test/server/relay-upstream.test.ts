@@ -218,4 +218,18 @@ describe('--upstream (proxy mode)', () => {
     expect(answer.status).toBe(200)
     expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
   })
+
+  it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {
+    const upstream = await startUpstream('reset')
+    const down = await relay(upstream)
+    expect((await fetch(`${down.url}/readyz`)).status).toBe(503)
+    expect(await (await fetch(`${down.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: false, source: 'none', upstream: { state: 'failing' } })
+    // An upstream that wants credentials the probe does not carry is still up and answering.
+    upstream.set({ status: 401, text: '' })
+    const locked = await relay(upstream)
+    expect((await fetch(`${locked.url}/readyz`)).status).toBe(200)
+    upstream.set(perUser())
+    const up = await relay(upstream)
+    expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
+  })
 })

@@ -5,7 +5,7 @@
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence, type Persistence } from './persistence'
+import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { definitionsRecordSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
@@ -156,9 +156,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
     if (options.store) {
-      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
-      for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
     }
     if (options.snapshotPath) {

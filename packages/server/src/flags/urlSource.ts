@@ -50,6 +50,8 @@ export interface UrlSourceOptions {
   fetch?: typeof fetch
 }
 
+const RESAVE_AFTER_MS = 30_000
+
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const { log } = options
@@ -84,9 +86,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
   }
 
-  const save = () => {
+  // A new version is saved at once; a re-confirmation (only fetchedAt moves) at most every 30 s, so
+  // a restarted relay's age is at most that much older than the truth, and the disk is not worn
+  // by a write per poll.
+  let lastSaveAt = 0
+  const save = (changed: boolean) => {
     const served = slot.current()
     if (!persistence || !served) return
+    if (!changed && now() - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = now()
     const savedEtag = etag
     persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
   }
@@ -102,7 +110,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
         listeners.emit({ type: 'update', version: result.version, previous: result.previous, changed: result.changed })
       }
-      save()
+      save(result.applied)
       return result
     }
     if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
@@ -132,7 +140,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       }
       slot.confirm(at, 'url')
       record({ type: 'success', at })
-      save()
+      save(false)
       return toRefresh('unchanged', [])
     }
     if (result.kind === 'failed') {

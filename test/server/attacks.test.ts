@@ -235,3 +235,17 @@ describe('flag definitions given in code', () => {
     expect((await evaluate(lenient, { targetingKey: 'u' })).status).toBe(200)
   })
 })
+
+describe('deeply nested input', () => {
+  it('a context nested 30,000 levels deep is a 400, not a 500 or a crash', async () => {
+    const server = await startServer()
+    const depth = 30_000
+    const body = `{"context":{"targetingKey":"u","deep":${'['.repeat(depth)}${']'.repeat(depth)}}}`
+    const response = await post(`${server.url}${BULK}`, body)
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ errorCode: 'INVALID_CONTEXT', errorDetails: expect.stringMatching(/nested deeper than 8/) })
+    const objects = `{"context":{"targetingKey":"u","deep":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}}`
+    expect((await post(`${server.url}${BULK}`, objects)).status).toBe(400)
+    expect((await evaluate(server, { targetingKey: 'u' })).status).toBe(200)
+  })
+})

@@ -189,6 +189,15 @@ describe('connections', () => {
     expect(received()).toMatch(/^HTTP\/1\.1 408 |^$/)
   })
 
+  it('a client that sends its body too slowly is cut off after requestTimeoutMs', async () => {
+    const server = await startServer({ headersTimeoutMs: 300, requestTimeoutMs: 600 })
+    const { socket, received, closed } = await rawConnection(server.url)
+    socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"context":`)
+    await closed
+    expect(received()).toMatch(/^HTTP\/1\.1 408 |^$/)
+    expect((await evaluate(server, { targetingKey: 'u' })).status).toBe(200)
+  })
+
   it('connections past maxConnections are refused while the others keep working', async () => {
     const server = await startServer({ maxConnections: 2 })
     const first = await rawConnection(server.url)

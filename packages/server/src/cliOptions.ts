@@ -123,9 +123,6 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (adminKey !== undefined && adminKey.trim() === '') {
     return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
   }
-  if ((v['data-dir'] !== undefined || v.snapshot !== undefined) && v.flags !== undefined) {
-    return { ok: false, error: '--data-dir and --snapshot go with --flags-url or --upstream (a local flags file is its own last known good)' }
-  }
   if (apiKey !== undefined && apiKey.trim() === '') {
     const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
     return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }

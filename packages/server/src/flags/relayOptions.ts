@@ -46,6 +46,10 @@ export interface RelayOptions {
   upstreamTimeoutMs?: number
   /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */
   maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
+  maxContextBytes?: number
+  /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
+  heldAnswerAfterMs?: number
 }
 
 /** Whether the options ask for a relay source. */
@@ -73,7 +77,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
-    ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts })
+    ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts, maxContextBytes: options.maxContextBytes, heldAnswerAfterMs: options.heldAnswerAfterMs })
     : createUrlSource({ ...common, url: options.flagsUrl!, pollIntervalMs: pollSeconds * 1000, headers: options.upstreamHeaders, strict: options.strictValidation })
   return source
 }

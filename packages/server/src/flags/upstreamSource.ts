@@ -5,20 +5,23 @@
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
-import { evaluateAll, type OfrepEntry } from '../ofrep/evaluate'
 import { contextKey, createContextCache, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence } from './persistence'
+import { createPersistence, loadNewestPayload } from './persistence'
 import { contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
+import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
+import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+
+/** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
+export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
 
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
@@ -27,17 +30,35 @@ export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 export interface UpstreamSourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
   url: string
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Contexts held (least recently used out first). Default 10,000. */
   maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
+  maxContextBytes?: number
+  /**
+   * How long a request whose context has a held answer waits for the upstream before that answer
+   * is sent (stale) while the upstream request goes on. Default {@link DEFAULT_HELD_ANSWER_AFTER_MS}
+   * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
+   */
+  heldAnswerAfterMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where failures and data-dir problems are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
 
@@ -56,9 +77,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const { log } = options
   const now = options.now ?? Date.now
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
-  const cache = createContextCache(options.maxContexts)
+  const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
-  const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok, error) => {
+  // Every context is in one generation: under a stream of changes write at most twice a second.
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
     options.events?.saved(ok)
     if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
   } })
@@ -68,8 +90,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let closed = false
+  // Closing abandons upstream requests in flight instead of waiting out their timeout.
+  const closing = new AbortController()
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
+  const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -98,6 +123,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       etag: held?.source === 'upstream' ? held.etag : undefined,
       timeoutMs: options.timeoutMs,
       fetch: options.fetch,
+      signal: closing.signal,
     })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
@@ -133,10 +159,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
     }
     const changed = changedKeys(previous, merged.flags)
-    const upstreamAt = answer.upstreamHoldfast?.fetchedAt
+    // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
+    // older, true age. A fresh answer is current now, whatever its server's load time.
+    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt : undefined
     const next: HeldContext = {
       flags: merged.flags,
-      // A relay upstream vouches only as far as its own fetchedAt: keep the older, true age.
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
       source: 'upstream',
       request: { context, forwarded },
@@ -144,6 +171,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
+    next.bytes = result.text.length
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
@@ -160,31 +188,20 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
-    const attempt = ask(key, context, forwarded).finally(() => inFlight.delete(key))
+    const attempt = ask(key, context, forwarded)
+      .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => inFlight.delete(key))
     inFlight.set(key, attempt)
     return attempt
   }
 
-  const heldAnswer = (held: HeldContext, stale: boolean): ForwardedAnswer => {
-    const holdfast: HoldfastMetadata = { source: held.source, fetchedAt: held.fetchedAt, stale: stale || held.source !== 'upstream' || held.upstreamStale === true }
-    return { status: 200, body: { flags: toEntries(held.flags), metadata: { ...held.metadata, holdfast } } }
-  }
-
-  const snapshotAnswer = (context: EvaluationContext): ForwardedAnswer | undefined => {
-    if (!snapshot) return undefined
-    if (snapshot.kind === 'bootstrap') {
-      const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
-      return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
-    }
-    if (!snapshotCore?.ok) return undefined
-    const evaluated = evaluateAll(snapshotCore.core, context)
-    return { status: 200, body: { flags: evaluated.flags, metadata: { ...evaluated.metadata, holdfast: { source: 'snapshot', fetchedAt: snapshot.fetchedAt, stale: true } } } }
-  }
+  const heldAnswer = (held: HeldContext, stale: boolean) => answerFromHeld(held, stale)
+  const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
 
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
     // carries no forwarded credentials, so a 400/401/403 still means "up and answering".
-    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
@@ -196,7 +213,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
-    const outcome = await shared(key, context, forwarded)
+    const attempt = shared(key, context, forwarded)
+    // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
+    // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
+    // out, marked stale, and the upstream request carries on in the background to update it.
+    const before = cache.get(key)
+    let outcome: Outcome | 'late'
+    if (before) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), heldAnswerAfterMs)))])
+      clearTimeout(timer)
+    } else outcome = await attempt
+    if (outcome === 'late') return heldAnswer(cache.get(key) ?? before!, true)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
@@ -238,9 +266,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) {
-        const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(contextsRecordSchema, payload) !== undefined)
-        for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-        const saved = loaded && readRecord(contextsRecordSchema, loaded.payload)
+        const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
+        const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
         if (saved) {
           cache.load(saved.contexts)
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
@@ -297,58 +324,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
+      closing.abort()
       await Promise.allSettled([...inFlight.values()])
       await persistence?.flush()
     },
-  }
-}
-
-/** The 503 answered while nothing can be served for a context: never an empty 200, never a 401. */
-function notReady(details: string): ForwardedAnswer {
-  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS) } }
-}
-
-/** The configured headers of a request, by lower-case name (repeated headers joined). */
-function pickHeaders(headers: Record<string, string | string[] | undefined>, names: readonly string[]): Record<string, string> {
-  const picked: Record<string, string> = {}
-  for (const name of names) {
-    const value = headers[name]
-    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value
-  }
-  return picked
-}
-
-/** The held flags as OFREP entries: a value kept through a per-flag error says so in its reason. */
-function toEntries(flags: FlagMap): OfrepEntry[] {
-  const entries: OfrepEntry[] = []
-  for (const flag of flags.values()) {
-    if (flag.value === undefined && flag.errorCode !== undefined) {
-      entries.push({ key: flag.key, errorCode: flag.errorCode, ...(flag.metadata ? { metadata: flag.metadata } : {}) })
-      continue
-    }
-    const entry: OfrepEntry = { key: flag.key, reason: flag.stale ? 'STALE' : (flag.reason ?? 'UNKNOWN') }
-    if (flag.value !== undefined) entry.value = flag.value
-    if (flag.variant !== undefined) entry.variant = flag.variant
-    if (flag.metadata !== undefined) entry.metadata = flag.metadata
-    entries.push(entry)
-  }
-  return entries
-}
-
-function changedKeys(before: FlagMap, after: FlagMap): string[] {
-  const changed: string[] = []
-  for (const [key, flag] of after) {
-    const prev = before.get(key)
-    if (!prev || prev.value !== flag.value && JSON.stringify(prev.value) !== JSON.stringify(flag.value) || prev.variant !== flag.variant || prev.errorCode !== flag.errorCode) changed.push(key)
-  }
-  for (const key of before.keys()) if (!after.has(key)) changed.push(key)
-  return changed.sort()
-}
-
-function parseOr(text: string | undefined, fallback: unknown): unknown {
-  try {
-    return text === undefined ? fallback : JSON.parse(text)
-  } catch {
-    return fallback
   }
 }

@@ -5,7 +5,7 @@
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence, type Persistence } from './persistence'
+import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { definitionsRecordSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
@@ -17,22 +17,40 @@ import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type Unauth
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions {
+  /** The flagd document's URL (http or https). */
   url: string
-  /** Milliseconds between polls. */
+  /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
   pollIntervalMs: number
-  /** Sent with every poll (e.g. a token for a private bucket). */
+  /**
+   * Asked before each scheduled poll; false skips it (e.g. another relay holds the Redis lease and
+   * this one takes new definitions from the store instead). Refresh is never gated. Default: always.
+   */
+  shouldPoll?: () => boolean
+  /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
   headers?: Record<string, string>
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
   strict: boolean
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`). */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one poll may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where polls, refusals and data-dir failures are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
+
+const RESAVE_AFTER_MS = 30_000
 
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
@@ -57,6 +75,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let poller: Poller<RefreshResult> | undefined
   // The exact text served, so a restart computes the same version from the data dir.
   let servedText: string | undefined
+  // Closing abandons a poll in flight instead of waiting out its timeout.
+  const closing = new AbortController()
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -66,9 +86,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
   }
 
-  const save = () => {
+  // A new version is saved at once; a re-confirmation (only fetchedAt moves) at most every 30 s, so
+  // a restarted relay's age is at most that much older than the truth, and the disk is not worn
+  // by a write per poll.
+  let lastSaveAt = 0
+  const save = (changed: boolean) => {
     const served = slot.current()
     if (!persistence || !served) return
+    if (!changed && now() - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = now()
     const savedEtag = etag
     persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
   }
@@ -84,7 +110,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
         listeners.emit({ type: 'update', version: result.version, previous: result.previous, changed: result.changed })
       }
-      save()
+      save(result.applied)
       return result
     }
     if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
@@ -103,7 +129,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   }
 
   const poll = async (): Promise<RefreshResult> => {
-    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
@@ -114,7 +140,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       }
       slot.confirm(at, 'url')
       record({ type: 'success', at })
-      save()
+      save(false)
       return toRefresh('unchanged', [])
     }
     if (result.kind === 'failed') {
@@ -138,9 +164,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
     if (options.store) {
-      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
-      for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
     }
     if (options.snapshotPath) {
@@ -172,7 +197,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     origin: 'url',
     async open() {
       await loadLayers()
-      poller = createPoller({ intervalMs: options.pollIntervalMs, poll })
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll, shouldPoll: options.shouldPoll })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it, so that a healthy upstream means ready on return.
@@ -192,6 +217,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     },
     async close() {
       poller?.stop()
+      closing.abort()
       await persistence?.flush()
     },
     freshness(): HoldfastMetadata | undefined {

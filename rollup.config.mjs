@@ -25,11 +25,41 @@ const executable = (file) => ({
 })
 
 /**
+ * A secondary entry (`@holdfast/core/testing`) built on its own: sharing chunks with the main
+ * entry would split `index.js` into pieces, so the main bundles stay exactly as they were and code
+ * both need (evaluation) is simply in both files.
+ */
+function entryConfigs(dir, name, { banner, external, plugins, onwarn }) {
+  const input = `${dir}/src/${name}.ts`
+  return [
+    {
+      input,
+      external,
+      plugins,
+      onwarn,
+      output: [
+        { file: `${dir}/dist/${name}.js`, format: 'es', banner },
+        { file: `${dir}/dist/${name}.cjs`, format: 'cjs', banner, exports: 'named' },
+      ],
+    },
+    {
+      input,
+      external,
+      plugins: [dts({ tsconfig: 'tsconfig.base.json', compilerOptions: { paths: {} } })],
+      output: [
+        { file: `${dir}/dist/${name}.d.ts`, format: 'es' },
+        { file: `${dir}/dist/${name}.d.cts`, format: 'es' },
+      ],
+    },
+  ]
+}
+
+/**
  * `banner` goes on the JS entries only: 'use client' marks a module for React Server Components
  * bundlers and means nothing in a .d.ts. `bin` is an ESM-only CLI entry sharing chunks with the
  * ESM build; nothing `require`s a CLI, so the CJS build leaves it out.
  */
-function pkgConfigs(dir, { banner, bin } = {}) {
+function pkgConfigs(dir, { banner, bin, entries = [] } = {}) {
   const pkg = JSON.parse(readFileSync(`${dir}/package.json`, 'utf8'))
   const deps = [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.peerDependencies ?? {})]
   const external = (id) => node.has(id) || deps.some((d) => id === d || id.startsWith(`${d}/`))
@@ -66,11 +96,12 @@ function pkgConfigs(dir, { banner, bin } = {}) {
         { file: `${dir}/dist/index.d.cts`, format: 'es' },
       ],
     },
+    ...entries.flatMap((name) => entryConfigs(dir, name, { banner, external, plugins, onwarn })),
   ]
 }
 
-const configs = [...pkgConfigs('packages/core')]
-if (existsSync('packages/react/src/index.ts')) configs.push(...pkgConfigs('packages/react', { banner: "'use client';" }))
+const configs = [...pkgConfigs('packages/core', { entries: ['testing'] })]
+if (existsSync('packages/react/src/index.ts')) configs.push(...pkgConfigs('packages/react', { banner: "'use client';", entries: ['testing'] }))
 if (existsSync('packages/server/src/index.ts'))
   configs.push(...pkgConfigs('packages/server', { bin: existsSync('packages/server/src/bin.ts') ? 'packages/server/src/bin.ts' : undefined }))
 if (existsSync('packages/openfeature/src/index.ts')) configs.push(...pkgConfigs('packages/openfeature'))

@@ -5,7 +5,10 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 
 // Tests import the public entry points by package name, as users do; the aliases point them at
 // the sources so `vitest` needs no build. The built artifacts are tested by `npm run check:packages`.
+// The `/testing` entries come first: an alias also matches `<name>/<subpath>`, first match wins.
 const packages = {
+  '@holdfast/core/testing': here('./packages/core/src/testing.ts'),
+  '@holdfast/react/testing': here('./packages/react/src/testing.ts'),
   '@holdfast/core': here('./packages/core/src/index.ts'),
   '@holdfast/react': here('./packages/react/src/index.ts'),
   '@holdfast/server': here('./packages/server/src/index.ts'),
@@ -66,6 +69,11 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
+      },
+      {
+        // The README's code: its blocks compiled as printed, and its example test run as a user's would.
+        resolve: { alias: packages },
+        test: { name: 'readme', include: ['test/readme/**/*.test.{ts,tsx}'], environment: 'jsdom' },
       },
       {
         resolve: { alias: packages },

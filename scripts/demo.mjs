@@ -1,57 +1,114 @@
-// `npm run demo`: builds the packages and the React example app, starts the reference flag server
-// on examples/flags.json (demo outage controls on, events written to a temporary file) and serves
-// the app, which learns the flag server's URL at runtime. Ctrl-C stops everything and exits 0.
+// `npm run demo`: builds the packages, starts an upstream flag service (the reference server on a
+// working copy of examples/flags.json), snapshots its values into the React example app's build as
+// its fallback (`holdfast-server snapshot`), and starts the relay (`holdfast-server --upstream`)
+// that the app talks to (demo outage controls on both, events written to a file that outlives the
+// demo). The app learns the relay's URL at runtime; the app's server also carries the kill switch
+// control, which edits the working flags file. Ctrl-C stops everything and exits 0.
 //
 // Also a module: the end-to-end suite calls `startDemo()` in-process.
-import { realpathSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { existsSync, realpathSync } from 'node:fs'
+import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildApp, buildPackages } from './demo/build.mjs'
+import { buildApp, buildPackages, snapshotValues } from './demo/build.mjs'
+import { createKillSwitch } from './demo/killSwitch.mjs'
 import { startStaticServer } from './demo/staticServer.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const HOST = '127.0.0.1'
 
 /**
- * Builds and starts the demo. `appPort` and `flagsPort` default to 0 (a free port each);
- * `buildPackages: false` skips the root package build when dist/ is known to be current;
- * `quiet: true` silences the flag server's log. Resolves with both URLs and an idempotent
- * `close()` that stops both servers and removes the temporary directory.
+ * Builds and starts the demo: an upstream flag service (a reference server on a working copy of
+ * examples/flags.json, with demo outage controls), the app's build-time fallback made from it by
+ * `holdfast-server snapshot` (as a CI step would), and the relay (`holdfast-server --upstream`)
+ * that the app talks to, keeping its last known good answers in a data dir. `appPort` and
+ * `flagsPort` (the relay's) default to 0 (a free port each); `buildPackages: false` skips the root
+ * package build when dist/ is known to be current; `quiet: true` silences the servers' logs;
+ * `keepEvents: true` (the CLI's choice; default false) puts the events file in a directory of its
+ * own that `close()` leaves in place. Resolves with the URLs, the files and an idempotent
+ * `close()` that stops every server and removes the temporary directory.
  */
-export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false } = {}) {
+export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: rebuild = true, quiet = false, keepEvents = false } = {}) {
   const work = await mkdtemp(join(tmpdir(), 'holdfast-demo-'))
   const cleanups = [() => rm(work, { recursive: true, force: true })]
+  const eventsDir = keepEvents ? await mkdtemp(join(tmpdir(), 'holdfast-demo-events-')) : work
+  const eventsFile = join(eventsDir, 'events.jsonl')
+  // The upstream watches this copy; the kill switch control edits it. examples/flags.json stays as committed.
+  const flagsFile = join(work, 'flags.json')
+  const fallbackFile = join(work, 'fallback.json')
+  await copyFile(join(ROOT, 'examples', 'flags.json'), flagsFile)
   const close = once(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => {})
   })
   try {
     if (rebuild) await buildPackages(ROOT)
-    const appDir = join(work, 'app')
-    await buildApp(ROOT, appDir)
+    else if (!existsSync(join(ROOT, 'packages', 'server', 'dist', 'index.js'))) {
+      throw new Error('the packages are not built (packages/*/dist is missing); run without --no-build, or `npm run build` first')
+    }
 
-    // Imported after the build: the server runs from packages/server/dist.
+    // Imported after the build: the servers run from packages/server/dist.
     const { createFlagServer, silentLogger } = await import('@holdfast/server')
-    const flags = await createFlagServer({
-      flags: join(ROOT, 'examples', 'flags.json'),
+    const logging = quiet ? { logger: silentLogger } : {}
+
+    // The upstream flag service (a vendor's OFREP API, in real life).
+    const upstream = await createFlagServer({ flags: flagsFile, port: 0, host: HOST, demoControls: true, ...logging })
+    cleanups.push(() => upstream.close())
+
+    // The fallback for a first visit with no network, made as a CI step makes it, then built in.
+    await snapshotValues(ROOT, { upstream: upstream.url, context: { targetingKey: 'build' }, out: fallbackFile })
+    const appDir = join(work, 'app')
+    await buildApp(ROOT, appDir, { fallback: JSON.parse(await readFile(fallbackFile, 'utf8')) })
+
+    // The relay: what the browser talks to. It answers from its last known good per user while
+    // the upstream is down, and keeps those answers on disk.
+    const relay = await createFlagServer({
+      upstream: upstream.url,
+      // Well under the app's 3 s request timeout: with the upstream hanging, the relay answers from
+      // what it holds before the browser gives up on it.
+      upstreamTimeoutMs: 1000,
+      dataDir: join(work, 'relay-data'),
       port: flagsPort,
       host: HOST,
-      eventsFile: join(work, 'events.jsonl'),
+      eventsFile,
       demoControls: true,
-      ...(quiet ? { logger: silentLogger } : {}),
+      ...logging,
     })
-    cleanups.push(() => flags.close())
+    cleanups.push(() => relay.close())
 
-    const app = await startStaticServer({ root: appDir, port: appPort, host: HOST, config: { flagsUrl: flags.url } })
+    const killSwitch = createKillSwitch({ flagsFile, confirmUrl: relay.url })
+    const routes = {
+      '/api/kill-switch': async ({ method, body }) => {
+        if (method === 'GET') return { body: await killSwitch.get() }
+        if (typeof body?.on !== 'boolean') return { status: 400, body: { error: 'expected {"on": true|false}' } }
+        return { body: await killSwitch.set(body.on) }
+      },
+      // The upstream is not the browser's to reach; the page breaks it through the app's server.
+      '/api/upstream/outage': ({ method, body }) => forward(`${upstream.url}/demo/outage`, method, body),
+      '/api/relay/status': () => forward(`${relay.url}/holdfast/v1/status`, 'GET'),
+    }
+    const app = await startStaticServer({ root: appDir, port: appPort, host: HOST, config: { flagsUrl: relay.url, relay: true }, routes })
     cleanups.push(() => app.close())
 
-    return { appUrl: app.url, flagsUrl: flags.url, eventsFile: join(work, 'events.jsonl'), flagServer: flags, close }
+    return { appUrl: app.url, flagsUrl: relay.url, upstreamUrl: upstream.url, eventsFile, flagsFile, fallbackFile, flagServer: relay, upstream, close }
   } catch (error) {
     await close()
+    // Nothing was received: the kept events directory would only be litter.
+    if (eventsDir !== work) await rm(eventsDir, { recursive: true, force: true })
     throw error
   }
+}
+
+/** Passes a demo control request on to one of the demo's servers; answers what it answered. */
+async function forward(url, method, body) {
+  const response = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(5000),
+  })
+  return { status: response.status, body: await response.json().catch(() => null) }
 }
 
 function once(fn) {
@@ -63,8 +120,9 @@ const USAGE = `Usage: npm run demo -- [options]
 
 Builds Holdfast and the React example app, then serves:
   the app          http://127.0.0.1:5173   (--port N,       env PORT)
-  the flag server  http://127.0.0.1:8787   (--flags-port N, env FLAGS_PORT)
-Port 0 picks a free one. Ctrl-C stops both.
+  the flag server  http://127.0.0.1:8787   (--flags-port N, env FLAGS_PORT): a relay
+                   (holdfast-server --upstream) in front of an upstream flag service on a free port
+Port 0 picks a free one. Ctrl-C stops everything.
 
 Options:
   --port N, --app-port N   port of the app (default 5173)
@@ -112,10 +170,10 @@ async function main() {
     return
   }
 
-  console.log('Building Holdfast and the demo app…')
+  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
   let demo
   try {
-    demo = await startDemo(options)
+    demo = await startDemo({ ...options, keepEvents: true })
   } catch (error) {
     const reason =
       error?.code === 'EADDRINUSE'
@@ -128,8 +186,9 @@ async function main() {
   console.log(`
   Holdfast demo
     app          ${demo.appUrl}
-    flag server  ${demo.flagsUrl}   (outage switch: POST ${demo.flagsUrl}/demo/outage)
-    events file  ${demo.eventsFile}
+    flag server  ${demo.flagsUrl}   the relay the app talks to (outage switch: POST ${demo.flagsUrl}/demo/outage)
+    upstream     ${demo.upstreamUrl}   the flag service behind the relay (outage switch: POST ${demo.upstreamUrl}/demo/outage)
+    events file  ${demo.eventsFile}   (kept after the demo stops)
 
   Open the app, then use its outage switch. Ctrl-C to stop.
 `)
@@ -146,6 +205,7 @@ async function main() {
     stoppedAt = Date.now()
     console.log(`\nStopping the demo (${signal})…`)
     await demo.close()
+    console.log(`The events the flag server received are in ${demo.eventsFile}`)
     process.exit(0)
   }
   process.on('SIGINT', () => void stop('SIGINT'))

@@ -6,8 +6,9 @@ import react from '@vitejs/plugin-react'
 // server on http://127.0.0.1:8787 (or VITE_HOLDFAST_FLAGS_URL).
 export default defineConfig({
   plugins: [react()],
-  // When the fallback snapshot was built: the age the page shows for fallback values.
-  define: { __HOLDFAST_DEMO_BUILT_AT__: JSON.stringify(Date.now()) },
+  // The build-time fallback (a Bootstrap). `npm run demo` makes it with `holdfast-server snapshot`
+  // from the upstream flag service and passes it in; `npm run dev` has none.
+  define: { __HOLDFAST_DEMO_FALLBACK__: 'null' },
   server: { host: '127.0.0.1', port: 5173 },
   preview: { host: '127.0.0.1', port: 5173 },
 })

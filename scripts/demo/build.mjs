@@ -18,8 +18,31 @@ export function buildPackages(rootDir) {
   })
 }
 
-/** Builds examples/react into `outDir` with its own vite.config.ts. */
-export async function buildApp(rootDir, outDir) {
+/**
+ * `holdfast-server snapshot --upstream URL --context JSON --out FILE` with the built CLI: the
+ * values an OFREP server gives `context`, as a `Bootstrap` for the client's `fallback`. The CLI
+ * refuses to write an empty, invalid or shrunken result (exit code 1); this rejects with its output.
+ */
+export function snapshotValues(rootDir, { upstream, context, out }) {
+  const bin = join(rootDir, 'packages', 'server', 'dist', 'bin.js')
+  const args = [bin, 'snapshot', '--upstream', upstream, '--context', JSON.stringify(context), '--out', out]
+  return new Promise((done, fail) => {
+    const child = spawn(process.execPath, args, { cwd: rootDir, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.on('data', (chunk) => (output += chunk))
+    child.stderr.on('data', (chunk) => (output += chunk))
+    child.once('error', fail)
+    child.once('exit', (code, signal) =>
+      code === 0 ? done() : fail(new Error(`holdfast-server snapshot failed (${signal ?? `exit code ${code}`}):\n${output.trim()}`)),
+    )
+  })
+}
+
+/**
+ * Builds examples/react into `outDir` with its own vite.config.ts. `fallback` (a `Bootstrap`, e.g.
+ * from `snapshotValues`) is built into the app as its first-visit fallback; without it the app has none.
+ */
+export async function buildApp(rootDir, outDir, { fallback } = {}) {
   const { build } = await import('vite')
   const appDir = join(rootDir, 'examples', 'react')
   // Vite picks React's development or production build from NODE_ENV; under vitest it is 'test',
@@ -33,6 +56,7 @@ export async function buildApp(rootDir, outDir) {
       logLevel: 'warn',
       mode: 'production',
       build: { outDir, emptyOutDir: true },
+      define: { __HOLDFAST_DEMO_FALLBACK__: JSON.stringify(fallback ?? null) },
     })
   } finally {
     if (previous === undefined) delete process.env.NODE_ENV

@@ -19,9 +19,12 @@ const TYPES = {
 
 /**
  * Serves `root` on `host:port` (0 picks a free port). Unknown paths without an extension get
- * index.html, like any single-page app host. Resolves with `{ url, port, close() }`.
+ * index.html, like any single-page app host. `routes` maps a path (e.g. `/api/kill-switch`) to
+ * `async ({ method, body }) => ({ status, body })` for the demo's own controls: the JSON body of a
+ * POST (at most 4 KiB) is parsed for it, and its answer is sent as JSON. Resolves with
+ * `{ url, port, close() }`.
  */
-export async function startStaticServer({ root, port = 0, host = '127.0.0.1', config }) {
+export async function startStaticServer({ root, port = 0, host = '127.0.0.1', config, routes = {} }) {
   const configJson = JSON.stringify(config)
   // `<` escaped so no value can close the inline script early.
   const inline = `<script>window.__HOLDFAST_DEMO__ = ${configJson.replace(/</g, '\\u003c')}</script>`
@@ -30,6 +33,7 @@ export async function startStaticServer({ root, port = 0, host = '127.0.0.1', co
   const server = createServer(async (req, res) => {
     try {
       const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)
+      if (Object.hasOwn(routes, path)) return await route(routes[path], req, res)
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed')
       if (path === '/config.json') return send(res, 200, TYPES['.json'], configJson, 'no-store')
       const file = await findFile(root, path)
@@ -62,6 +66,30 @@ export async function startStaticServer({ root, port = 0, host = '127.0.0.1', co
       })
       return closing
     },
+  }
+}
+
+async function route(handler, req, res) {
+  let body
+  if (req.method === 'POST') {
+    let text = ''
+    for await (const chunk of req) {
+      text += chunk
+      if (text.length > 4096) return send(res, 413, TYPES['.json'], '{"error":"body too large"}')
+    }
+    try {
+      body = JSON.parse(text || 'null')
+    } catch {
+      return send(res, 400, TYPES['.json'], '{"error":"expected a JSON body"}')
+    }
+  } else if (req.method !== 'GET') {
+    return send(res, 405, 'text/plain', 'method not allowed')
+  }
+  try {
+    const answer = await handler({ method: req.method, body })
+    send(res, answer.status ?? 200, TYPES['.json'], JSON.stringify(answer.body ?? null))
+  } catch (error) {
+    send(res, 500, TYPES['.json'], JSON.stringify({ error: String(error?.message ?? error) }))
   }
 }
 

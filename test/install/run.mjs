@@ -74,6 +74,16 @@ try {
 } finally {
   await server.close()
 }
+// The testing entries: one helper, reachable from either package, a FlagClient with no I/O.
+const { createTestClient } = await import('@holdfast/core/testing')
+const { createTestClient: fromReact } = await import('@holdfast/react/testing')
+assert.equal(fromReact, createTestClient, '@holdfast/react/testing re-exports @holdfast/core/testing')
+const fake = createTestClient({ flags: { 'new-checkout': true } })
+let told = 0
+fake.subscribeFlag('new-checkout', () => told++)
+fake.set('new-checkout', false)
+assert.equal(fake.getGate('new-checkout', true), false)
+assert.equal(told, 1)
 console.log('esm ok')
 `,
   // CommonJS: require() of every package, and a server render through the React bindings.
@@ -103,6 +113,8 @@ const html = renderToString(
   h(FlagProvider, { url: 'http://127.0.0.1:9', context: { targetingKey: 'user-1' }, bootstrap, storage: 'memory' }, h(Checkout)),
 )
 assert.match(html, /new.*hello.*bootstrap/)
+assert.equal(require('@holdfast/core/testing').createTestClient({ flags: { a: 1 } }).getValue('a', 0), 1)
+assert.equal(require('@holdfast/react/testing').createTestClient, require('@holdfast/core/testing').createTestClient)
 
 // The event pipeline chunk, through require() this time, against the packed server.
 ;(async () => {
@@ -136,7 +148,11 @@ const boot: Promise<Bootstrap | null> = fetchBootstrap({ url: 'https://flags.exa
 const server: Promise<FlagServer> = createFlagServer({ flags: './flags.json', port: 0 })
 // @ts-expect-error getGate's default must be a boolean
 client.getGate('x', 'yes')
-export { on, config, details, status, boot, server }
+import { createTestClient, type TestClient } from '@holdfast/core/testing'
+const fake: TestClient = createTestClient({ flags: { limit: 3 }, status: 'stale' })
+const asClient: FlagClient = fake
+fake.set('limit', 4)
+export { on, config, details, status, boot, server, asClient }
 `,
   'types/app.cts': `
 import { createClient } from '@holdfast/core'
@@ -158,6 +174,12 @@ function Checkout() {
 const client = createClient({ url: 'https://flags.example', context: { targetingKey: 'u' } })
 export const App = () => (
   <FlagProvider client={client}>
+    <Checkout />
+  </FlagProvider>
+)
+import { createTestClient } from '@holdfast/react/testing'
+export const Tested = () => (
+  <FlagProvider client={createTestClient({ flags: { 'new-checkout': true } })}>
     <Checkout />
   </FlagProvider>
 )
@@ -375,7 +397,7 @@ function main() {
       return 'prints usage, exit 0'
     })
     openfeatureSteps(app)
-    for (const name of packed.map((p) => p.name))
+    for (const name of [...packed.map((p) => p.name), '@holdfast/core/testing', '@holdfast/react/testing'])
       for (const mode of ['import', 'require'])
         step(`${mode}('${name}') runs nothing and exits at once`, () => {
           const started = Date.now()

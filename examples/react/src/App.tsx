@@ -15,13 +15,24 @@
  *   status-error-message       the error's message (present only with an error)
  *   status-storage             indexeddb | memory
  *   refresh                    button: client.refresh()
- *   events-queued / events-sent / events-dropped / events-retries    event counts
+ *   events-queued / events-sent / events-dropped    event counts
+ *   events-retries             retried requests (`retriedRequests`), or retried events with an older client
+ *   events-waiting             why events are waiting ("Nothing waiting." when none are)
  *   log-event                  button: logs a custom event "demo-button-clicked"
  *   flush-events               button: client.flush()
  *   outage-<mode>              buttons: none | 503 | empty | empty-flags | html | hang (then refreshes)
  *   outage-events              checkbox: the events endpoint answers 503 too
- *   outage-current             the server's current outage mode
- *   outage-problem             shown when the demo controls cannot be reached
+ *   outage-current             the current outage mode of the flag server the browser talks to (the relay)
+ *   outage-problem             shown when its demo controls cannot be reached
+ *   upstream-outage-<mode> / upstream-outage-current / upstream-outage-problem
+ *                              the same for the upstream flag service behind the relay (with the relay only)
+ *   relay-upstream-state       the relay's view of the upstream: ok | failing | unauthorized | none
+ *   relay-fetched-age          how old the values the relay serves are (its fetchedAt)
+ *   relay-source / relay-last-success / relay-refused / relay-last-error    the rest of the relay's status
+ *   kill-switch-toggle         button: turns checkout-kill-switch on/off in the flag server's flags file
+ *   kill-switch-server         what the flags file says: "on" | "off"
+ *   kill-switch-seen           what this tab's client holds: "on" | "off"
+ *   kill-switch-pending        shown when the server did not serve the change within 5 s (an outage)
  *   current-user               the current context: "alice · email=alice@example.com · plan=pro"
  *   user-alice / user-bob / user-anonymous    buttons: switch user (anonymous = a new random id)
  *   banner                     the banner from banner-config ("(no banner)" without one)
@@ -35,12 +46,14 @@
  */
 import { useState } from 'react'
 import { FlagProvider } from '@holdfast/react'
-import { EVENTS_URL, FLAGS_URL } from './config'
+import { EVENTS_URL, FLAGS_URL, RELAY } from './config'
 import { FALLBACK } from './flags'
 import { initialUser, saveUser, type DemoUser } from './users'
 import { EventsPanel } from './components/EventsPanel'
 import { FlagTable } from './components/FlagTable'
+import { KillSwitchPanel } from './components/KillSwitchPanel'
 import { OutagePanel } from './components/OutagePanel'
+import { RelayPanel } from './components/RelayPanel'
 import { ShopPreview } from './components/ShopPreview'
 import { StatusPanel } from './components/StatusPanel'
 import { UserSwitcher } from './components/UserSwitcher'
@@ -73,11 +86,14 @@ export function App() {
         </div>
         <UserSwitcher user={user} onChange={switchUser} />
       </header>
+      {/* The controls come first: nothing above them changes size, so they never move under the pointer. */}
       <main className="grid">
+        <OutagePanel />
+        <KillSwitchPanel />
         <ShopPreview />
         <StatusPanel />
         <EventsPanel />
-        <OutagePanel />
+        {RELAY && <RelayPanel />}
         <FlagTable />
       </main>
       <footer className="muted small">

@@ -10,3 +10,9 @@ export const FLAGS_URL: string = (
 
 /** Where the client posts events: the flag server's Holdfast events sink. */
 export const EVENTS_URL = `${FLAGS_URL}/holdfast/v1/events`
+
+/**
+ * True when `npm run demo` put the relay between this page and an upstream flag service: the page
+ * then shows the upstream's outage switch and the relay's status.
+ */
+export const RELAY: boolean = window.__HOLDFAST_DEMO__?.relay === true

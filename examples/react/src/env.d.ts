@@ -1,11 +1,14 @@
 /// <reference types="vite/client" />
 
-/** Set by the vite config: epoch ms of the build, the `fetchedAt` of the fallback snapshot. */
-declare const __HOLDFAST_DEMO_BUILT_AT__: number
+/**
+ * Set by the build (scripts/demo/build.mjs): the first-visit fallback, a `Bootstrap` made by
+ * `holdfast-server snapshot --upstream … --context … --out …`; `null` under `npm run dev`.
+ */
+declare const __HOLDFAST_DEMO_FALLBACK__: import('@holdfast/react').Bootstrap | null
 
 interface Window {
   /** Injected into index.html by the demo's static server (scripts/demo.mjs). */
-  __HOLDFAST_DEMO__?: { flagsUrl?: string }
+  __HOLDFAST_DEMO__?: { flagsUrl?: string; relay?: boolean }
 }
 
 interface ImportMetaEnv {

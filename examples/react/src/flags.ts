@@ -17,18 +17,8 @@ export const DEMO_FLAGS: ReadonlyArray<{ key: string; defaultValue: JsonValue; a
 ]
 
 /**
- * The build-time snapshot: what a first visit shows before the flag server ever answered (and
- * what it keeps showing if it never does). Lowest precedence; any user.
+ * The build-time snapshot: what a first visit shows before the flag server ever answered (and what
+ * it keeps showing if it never does). Lowest precedence; any user. Not written by hand: `npm run
+ * demo` makes it with `holdfast-server snapshot` from the upstream flag service, as a CI step would.
  */
-export const FALLBACK: Bootstrap = {
-  context: { targetingKey: 'build' },
-  fetchedAt: __HOLDFAST_DEMO_BUILT_AT__,
-  flags: [
-    { key: 'checkout-kill-switch', value: false, variant: 'off', reason: 'STATIC' },
-    { key: 'banner-config', value: { text: 'Welcome to the Holdfast demo shop', color: '#2563eb' }, variant: 'welcome', reason: 'STATIC' },
-    { key: 'new-checkout', value: false, variant: 'off', reason: 'STATIC' },
-    { key: 'beta-dashboard', value: false, variant: 'off', reason: 'STATIC' },
-    { key: 'checkout-button-text', value: 'Buy now', variant: 'buy', reason: 'STATIC' },
-    { key: 'free-shipping-threshold', value: 50, variant: 'standard', reason: 'STATIC' },
-  ],
-}
+export const FALLBACK: Bootstrap | undefined = __HOLDFAST_DEMO_FALLBACK__ ?? undefined

@@ -20,19 +20,23 @@ export const OUTAGE_MODES: ReadonlyArray<{ mode: OutageMode; label: string; abou
   { mode: 'hang', label: 'Hang', about: 'no answer at all; the client times out' },
 ]
 
-const OUTAGE_URL = `${FLAGS_URL}/demo/outage`
+/** The outage control of the flag server the browser talks to (its `/demo/outage`). */
+export const SERVER_OUTAGE_URL = `${FLAGS_URL}/demo/outage`
 
-/** Reads the current outage from the demo server. */
-export async function getOutage(): Promise<OutageState> {
-  return read(await fetch(OUTAGE_URL))
+/** The outage control of the upstream flag service behind the relay, reached through the demo's app server. */
+export const UPSTREAM_OUTAGE_URL = '/api/upstream/outage'
+
+/** Reads the current outage from a demo outage control. */
+export async function getOutage(url: string = SERVER_OUTAGE_URL): Promise<OutageState> {
+  return read(url, await fetch(url))
 }
 
 /** Changes the outage (`{ mode }` and/or `{ events }`); resolves with the new state. */
-export async function setOutage(change: Partial<OutageState>): Promise<OutageState> {
-  return read(await fetch(OUTAGE_URL, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(change) }))
+export async function setOutage(change: Partial<OutageState>, url: string = SERVER_OUTAGE_URL): Promise<OutageState> {
+  return read(url, await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(change) }))
 }
 
-async function read(response: Response): Promise<OutageState> {
-  if (!response.ok) throw new Error(`/demo/outage answered ${response.status}`)
+async function read(url: string, response: Response): Promise<OutageState> {
+  if (!response.ok) throw new Error(`${url} answered ${response.status}`)
   return (await response.json()) as OutageState
 }

@@ -20,10 +20,12 @@ export function StatusPanel() {
         <dt>state</dt>
         <dd>
           <Badge value={status.state} testId="status-state" />
-          <div className="muted small">
+          <div className="muted small meaning">
             {status.state === 'stale' && status.source === 'fallback'
               ? 'the latest request failed: serving the built-in fallback values'
-              : MEANING[status.state]}
+              : status.error?.code === 'UPSTREAM_STALE'
+                ? 'the relay answered, but its upstream is down: these are its last known good values'
+                : MEANING[status.state]}
           </div>
         </dd>
         <dt>source</dt>
@@ -36,12 +38,13 @@ export function StatusPanel() {
           {status.lastSuccessAt === undefined && <span className="muted small"> (none since this page loaded)</span>}
         </dd>
         <dt>error</dt>
-        <dd>
+        {/* Room for a two-line message is kept when there is none, so the page does not jump when one comes. */}
+        <dd className="error-slot">
           <span data-testid="status-error" className={status.error ? 'error-code' : 'muted'}>
             {status.error ? status.error.code : '—'}
           </span>
           {status.error && (
-            <div data-testid="status-error-message" className="muted small">
+            <div data-testid="status-error-message" className="muted small" title={status.error.message}>
               {status.error.message}
             </div>
           )}

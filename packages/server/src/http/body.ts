@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** The largest request body the server reads: 1 MiB (1,048,576 bytes). Larger ones get 413. */
+export const MAX_BODY_BYTES = 1_048_576
+
+/** A request body read with a size cap. */
+export type BodyResult = { ok: true; text: string } | { ok: false; reason: 'too-large' | 'aborted' }
+
+/**
+ * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
+ * `Content-Length` already says so) reading stops: the data is neither kept nor read any more, and
+ * the 413 that {@link answerBodyFailure} sends closes the connection, so a client streaming
+ * gigabytes cannot keep the server busy reading what it already refused.
+ */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    let settled = false
+    const settle = (result: BodyResult) => {
+      if (!settled) {
+        settled = true
+        resolve(result)
+      }
+    }
+    const declared = Number(req.headers['content-length'])
+    if (declared > limit) {
+      settle({ ok: false, reason: 'too-large' })
+      return
+    }
+    let chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        chunks = []
+        req.off('data', onData)
+        req.pause()
+        settle({ ok: false, reason: 'too-large' })
+        return
+      }
+      chunks.push(chunk)
+    }
+    req.on('data', onData)
+    req.on('end', () => settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') }))
+    req.on('error', () => settle({ ok: false, reason: 'aborted' }))
+    req.on('close', () => settle({ ok: false, reason: 'aborted' }))
+  })
+}
+
+/** True when nothing more can be sent (the client left, the server closed, or we already answered). */
+export function isGone(res: ServerResponse): boolean {
+  return res.writableEnded || res.destroyed
+}
+
+/** Sends a JSON body with `Content-Type: application/json`. Extra headers go on top. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendText(res, status, JSON.stringify(body), 'application/json; charset=utf-8', headers)
+}
+
+/** Sends a text body with the given content type. Does nothing when the response is gone. */
+export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
+  if (isGone(res)) return
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), ...headers })
+  res.end(text)
+}
+
+/** Sends a status with no body (204, 304). */
+export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
+  if (isGone(res)) return
+  res.writeHead(status, headers)
+  res.end()
+}
+
+/** A strong ETag for a response body: a quoted SHA-1 of its exact bytes, base64url. */
+export function etagOf(body: string | Buffer): string {
+  return `"${createHash('sha1').update(body).digest('base64url')}"`
+}
+
+/**
+ * Whether an `If-None-Match` header names `etag`. Handles lists and the weak `W/` prefix (weak
+ * comparison is what RFC 9110 prescribes for If-None-Match); `*` is ignored because it asks
+ * "does anything exist", which is not a cache revalidation.
+ */
+export function etagMatches(header: string | undefined, etag: string): boolean {
+  if (!header) return false
+  if (header === etag) return true
+  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+}
+
+/**
+ * Reads a JSON request body, or answers the failure itself: 413 when too large, 400
+ * `PARSE_ERROR` when not JSON, nothing when the client left. Undefined means "answered already".
+ */
+export async function readJson(req: IncomingMessage, res: ServerResponse): Promise<{ value: unknown } | undefined> {
+  const body = await readBody(req)
+  if (!body.ok) {
+    answerBodyFailure(res, body.reason)
+    return undefined
+  }
+  try {
+    return { value: JSON.parse(body.text) }
+  } catch {
+    sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
+    return undefined
+  }
+}
+
+/** Answers a body that could not be read: 413 when too large; nothing when the client left. */
+export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
+  if (reason === 'too-large') {
+    // Connection: close makes Node end the socket once the answer is written; the rest of the
+    // upload is never read (the client sees the 413, then the connection close).
+    sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' }, { Connection: 'close' })
+  }
+}
+
+/**
+ * Whether a request's `Content-Type` is JSON (`application/json` or any `+json` type), or absent.
+ * A `text/plain` POST is a "simple" request that browsers send cross-site without a preflight, so
+ * a JSON API that accepts it can be fed by any web page; such requests get 415.
+ */
+export function isJsonRequest(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']
+  if (type === undefined || type === '' || type === 'application/json') return true
+  const mediaType = type.split(';', 1)[0].trim().toLowerCase()
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))
+}
+
+/** Answers 415 for a body that is not JSON. */
+export function answerNotJson(res: ServerResponse): void {
+  sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'send the body as Content-Type: application/json' }, { Connection: 'close' })
+}

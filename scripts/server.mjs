@@ -1,0 +1,80 @@
+// `npm run server -- --flags examples/flags.json [holdfast-server options]`: the reference flag
+// server, started from a clone of this repository on the first try.
+//
+// Why a script and not `npx holdfast-server`: npm links a workspace's `bin` into node_modules/.bin
+// only when the target file exists at install time, and packages/server/dist/bin.js exists only
+// after `npm run build`. On a fresh clone `npx holdfast-server` therefore finds no local command
+// and asks the public registry, which answers 404. This script builds the packages when dist/ is
+// missing or older than the sources, then runs the built CLI in this process with the same
+// arguments (so Ctrl-C and exit codes are the CLI's own).
+import { existsSync, readdirSync, statSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { buildPackages } from './demo/build.mjs'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const BIN = join(ROOT, 'packages', 'server', 'dist', 'bin.js')
+// What the server's dist is built from: its own sources and @holdfast/core's (a dependency).
+const SOURCES = ['packages/server/src', 'packages/core/src', 'packages/server/package.json', 'packages/core/package.json', 'rollup.config.mjs']
+const OUTPUTS = ['packages/server/dist/bin.js', 'packages/server/dist/index.js', 'packages/core/dist/index.js']
+
+/** The newest modification time (ms) of a file or of any file below a directory; 0 when absent. */
+function newest(path) {
+  let info
+  try {
+    info = statSync(path)
+  } catch {
+    return 0
+  }
+  if (!info.isDirectory()) return info.mtimeMs
+  let latest = 0
+  for (const name of readdirSync(path)) latest = Math.max(latest, newest(join(path, name)))
+  return latest
+}
+
+/**
+ * Why the packages must be built before the CLI can run, or undefined when dist/ is current:
+ * an output is missing, or a source changed after the oldest output was written.
+ */
+function buildReason(root = ROOT) {
+  const missing = OUTPUTS.find((file) => !existsSync(join(root, file)))
+  if (missing) return `${missing} is missing`
+  const built = Math.min(...OUTPUTS.map((file) => newest(join(root, file))))
+  const changed = SOURCES.find((source) => newest(join(root, source)) > built)
+  return changed ? `${changed} changed since the last build` : undefined
+}
+
+async function main() {
+  // `npm run` starts scripts at the package root; resolve relative paths (`--flags flags.json`)
+  // from the directory the command was typed in, as `holdfast-server` itself would.
+  const typedIn = process.env.INIT_CWD
+  if (typedIn && typedIn !== process.cwd() && existsSync(typedIn)) process.chdir(typedIn)
+
+  const reason = buildReason()
+  if (reason) {
+    process.stderr.write(`[holdfast] building the packages first (${reason})…\n`)
+    try {
+      await buildPackages(ROOT)
+    } catch (error) {
+      process.stderr.write(`[holdfast] ${error.message}\n`)
+      process.exit(1)
+    }
+  }
+  // The built CLI reads process.argv itself and installs its own signal handlers.
+  await import(pathToFileURL(BIN).href)
+
+  // Under `npm run server` we run below `sh -c`. A SIGTERM sent to npm alone is forwarded to that
+  // shell, which dies without passing it on (dash), leaving us orphaned with the port held. Being
+  // re-parented is the sign: stop as if signalled.
+  if (process.env.npm_lifecycle_event === 'server') {
+    const parent = process.ppid
+    const watchdog = setInterval(() => {
+      if (process.ppid === parent) return
+      clearInterval(watchdog)
+      process.kill(process.pid, 'SIGTERM')
+    }, 1000)
+    watchdog.unref()
+  }
+}
+
+await main()

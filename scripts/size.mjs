@@ -32,10 +32,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // with it has a ceiling too. Set at 14,000 B with the chunk (13.8 KB), raised to 14,500 B when the
 // stand-in learnt to write events itself, so the "in storage within 100 ms" promise holds however
 // slowly the chunk arrives (+0.45 KB up front for event ids and keys; measured 14.0 KB).
+//
+// Raised to 11,200 B (b) and 14,800 B with the chunk when the stand-in went and the real event
+// store moved up front (issue 11): only delivery (batching, the cross-tab lock, POST, retries)
+// loads on demand now. The store copies each event as plain JSON at logEvent (mutating metadata
+// later changes nothing, IndexedDB can always clone it), keys it in log order whatever the clock
+// does, and keeps this page's events in memory until sent, so a storage failure mid-page loses
+// none. Measured: (b) 10,389 → 11,098 B (+709 B); the chunk 3,601 → 3,558 B; total 13,990 →
+// 14,656 B.
 const BUDGET = {
-  react: 10_500, // (b): client + React bindings, up front, gzip bytes
+  react: 11_200, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 14_500, // (b) plus the event pipeline chunk
+  withEvents: 14_800, // (b) plus the event delivery chunk
 }
 
 const ENTRIES = {
@@ -173,8 +181,8 @@ async function main() {
   if (react.gz > BUDGET.react) failures.push(`(b) is ${fmt(react.gz)} B gzip, over the ${fmt(BUDGET.react)} B budget`)
   if (layer > BUDGET.reactLayer) failures.push(`the React layer (b − a) is ${fmt(layer)} B gzip, over the ${fmt(BUDGET.reactLayer)} B budget`)
   const withEvents = react.gz + react.lazyGz
-  if (react.lazyCount !== 1) failures.push(`(b) should load exactly one chunk on demand (the event pipeline), found ${react.lazyCount}`)
-  if (withEvents > BUDGET.withEvents) failures.push(`(b) with the event pipeline is ${fmt(withEvents)} B gzip, over the ${fmt(BUDGET.withEvents)} B budget`)
+  if (react.lazyCount !== 1) failures.push(`(b) should load exactly one chunk on demand (event delivery), found ${react.lazyCount}`)
+  if (withEvents > BUDGET.withEvents) failures.push(`(b) with event delivery is ${fmt(withEvents)} B gzip, over the ${fmt(BUDGET.withEvents)} B budget`)
 
   console.log(`Holdfast bundle size: rollup (browser conditions, react external) + terser, gzip -9\n`)
   console.log(
@@ -184,12 +192,12 @@ async function main() {
         [core.label, fmt(core.min), fmt(core.gz), '—'],
         [react.label, fmt(react.min), fmt(react.gz), `≤ ${fmt(BUDGET.react)}`],
         ['React layer (b − a)', fmt(react.min - core.min), fmt(layer), `≤ ${fmt(BUDGET.reactLayer)}`],
-        ['(b) + event pipeline (on demand, when `events` is set)', fmt(react.min + react.lazyMin), fmt(withEvents), `≤ ${fmt(BUDGET.withEvents)}`],
+        ['(b) + event delivery (on demand, when `events` is set)', fmt(react.min + react.lazyMin), fmt(withEvents), `≤ ${fmt(BUDGET.withEvents)}`],
       ],
       ['l', 'r', 'r', 'r'],
     ),
   )
-  console.log(`\nUp front: ${react.upFrontCount} chunks for (b). On demand: the event pipeline, ${fmt(react.lazyGz)} B gzip, fetched by start() (or the first event) while the first flag request is out.`)
+  console.log(`\nUp front: ${react.upFrontCount} chunks for (b). On demand: event delivery, ${fmt(react.lazyGz)} B gzip, fetched by start() while the first flag request is out (the event store loads up front).`)
   const zodMods = Object.keys(react.modules).filter((id) => ZOD.test(id) && react.modules[id].renderedLength > 0)
   console.log(`zod: ${zodMods.length === 0 ? 'none in the bundle' : `${zodMods.length} modules`}; classic zod: ${react.classic.length === 0 && core.classic.length === 0 ? 'none' : 'PRESENT'}`)
 

@@ -115,7 +115,7 @@ describe('the event pipeline chunk', () => {
     const run = randomUUID()
     const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
     const blocked: string[] = []
-    const chunk = /\/assets\/eventQueue-[^/]*\.js$/
+    const chunk = /\/assets\/delivery-[^/]*\.js$/
     await e2e.context.route(chunk, (route) => {
       blocked.push(route.request().url())
       return route.abort('failed')

@@ -5,7 +5,7 @@ import { createFlagCache, type FlagCache } from './cache'
 import { evaluate, expectedType, type Expected } from './evaluate'
 import { createExposureLog } from './exposures'
 import type { HeldFlag } from './merge'
-import { createLazyEventQueue, type LazyEventQueue } from './lazyEventQueue'
+import { createEventQueue, type EventQueue } from './events/eventQueue'
 import { isContext } from './schemas'
 import { createSafeStorage, type SafeStorage } from './storage'
 import { createStore } from './store'
@@ -19,7 +19,7 @@ const realClock: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
 
-const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
+const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
 
 /**
  * Creates a client for one user. Nothing is fetched, stored or listened to until `start()`;
@@ -42,7 +42,7 @@ export function createClient(options: ClientOptions): FlagClient {
 
   let storage: SafeStorage | undefined
   let cache: FlagCache | undefined
-  let events: LazyEventQueue | undefined
+  let events: EventQueue | undefined
   let startPromise: Promise<Status> | undefined
   /** Set by `start()`: from then on the status reports the storage really in use. */
   let storageOpened = false
@@ -67,9 +67,9 @@ export function createClient(options: ClientOptions): FlagClient {
     cache ??= createFlagCache({ storage: ensureStorage(), url: options.url, logger, now: clock.now })
     return cache
   }
-  function ensureEvents(): LazyEventQueue | undefined {
+  function ensureEvents(): EventQueue | undefined {
     if (!options.events) return undefined
-    events ??= createLazyEventQueue({
+    events ??= createEventQueue({
       options: options.events,
       storage: ensureStorage(),
       storageName,
@@ -146,11 +146,9 @@ export function createClient(options: ClientOptions): FlagClient {
       if (closePromise) return Promise.resolve(store.getState().status)
       startPromise ??= (async () => {
         storageOpened = true
-        // The event pipeline loads (lazyEventQueue.ts) while the first request is out.
-        const attached = ensureEvents()?.start()
-        const status = await sync.start()
-        await attached
-        return status
+        // Event delivery (a chunk) loads while the first request is out.
+        ensureEvents()?.start()
+        return sync.start()
       })()
       return startPromise
     },

@@ -125,9 +125,9 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
-/** Options of the event pipeline (CONTRACT §6). */
+/** Options of the event pipeline (`ClientOptions.events`). */
 export interface EventOptions {
-  /** Receiver URL: `POST {url}` with `{"events": [...]}`. */
+  /** Receiver URL: `POST {url}` with `{"events": [...]}`. Runs of slashes in its path are collapsed (`https://x//holdfast/v1/events` posts to `/holdfast/v1/events`). Required. */
   url: string
   /** Flush period. Default 10,000 ms. */
   flushIntervalMs?: number
@@ -141,7 +141,7 @@ export interface EventOptions {
   backoff?: BackoffOptions
 }
 
-/** An event as it is sent (CONTRACT §2.2). */
+/** An event as it is sent: `POST {events.url}` with `{"events": [HoldfastEvent, ...]}`. */
 export interface HoldfastEvent {
   id: string
   type: 'exposure' | 'custom'
@@ -156,12 +156,27 @@ export interface HoldfastEvent {
   metadata?: FlagMetadata
 }
 
-/** Counts of events (not batches). */
+/**
+ * What the event queue has done, for an app or a demo that shows why events are waiting. Counts
+ * are of events, except `retriedRequests`.
+ */
 export interface EventStats {
+  /** Events waiting to be sent: this page's and those other pages left in storage. */
   queued: number
+  /** Events a receiver accepted (2xx). */
   sent: number
+  /** Events given up on: rejected by the receiver (400, 422, a lone 413), unreadable in storage, not serialisable, or pushed out by `maxQueued`. */
   dropped: number
+  /** Events sent again after a failed request (one event in three failed requests counts 3). */
   retries: number
+  /** Requests that carried events sent before (what the network saw, not events × attempts). */
+  retriedRequests: number
+  /**
+   * Why events are waiting: the failure of the latest delivery attempt, until a request succeeds.
+   * 401, 403, 404, 405 and 410 mean the events URL or its key is wrong; the events are kept and
+   * retried with backoff. Absent while nothing failed.
+   */
+  lastError?: { code: string; message: string; httpStatus?: number }
 }
 
 /** Options of `createClient`. */
@@ -211,9 +226,10 @@ export interface EvaluateOptions {
 /** The client. Evaluation is synchronous and never throws; nothing here rejects. */
 export interface FlagClient {
   /**
-   * Opens storage, applies the cache, sends the first request and, with `events` set, loads the
-   * event pipeline meanwhile. Resolves with the status once the first network attempt settled and
-   * the pipeline is attached (or `requestTimeoutMs` passed); never rejects. Idempotent.
+   * Opens storage, applies the cache and sends the first request; with `events` set it also
+   * attaches the event listeners and fetches event delivery (a chunk) meanwhile, without waiting
+   * for it. Resolves with the status once the first network attempt settled; never rejects.
+   * Idempotent.
    */
   start(): Promise<Status>
   getGate(key: string, defaultValue?: boolean): boolean

@@ -2,12 +2,16 @@
 // events and other tabs'), send it oldest first in batches, and take each batch out of storage
 // once the receiver answered. A 413 splits the batch in halves, recursively; a permanent
 // rejection drops it (counted), so one poison batch cannot block the rest; a transient failure
-// ends the pass and is handed back to the queue, which decides when to try again.
-import type { HoldfastError } from './errors'
-import type { EventStore, StoredEvent } from './eventStore'
+// ends the pass and is handed back to the queue, which decides when to try again; so does a
+// refusal (the URL or the key is wrong), which keeps the events. An event that cannot be serialised
+// is dropped alone before its batch goes out.
+import type { HoldfastError } from '../../errors'
+import { toStatusError } from '../../errors'
+import type { Clock, Logger } from '../../types'
+import type { EventCounts } from '../eventQueue'
 import { postEvents, splitForKeepalive } from './eventTransport'
 import type { FlushLock } from './flushLock'
-import type { Clock, Logger } from './types'
+import type { StoreReader, StoredEvent } from './storeReader'
 
 export interface PassOptions {
   /** The page is going away: `fetch` with keepalive, each body under 64 KB. */
@@ -30,7 +34,7 @@ export interface PassResult {
 }
 
 export interface FlusherOptions {
-  store: EventStore
+  store: StoreReader
   lock: FlushLock
   batchSize: number
   url: string
@@ -42,10 +46,11 @@ export interface FlusherOptions {
   /** Aborts requests in flight (close ran out of time). */
   signal: AbortSignal
   /** Counts of events, moved here and reported through `report`. */
-  counts: { sent: number; dropped: number; retries: number }
+  counts: EventCounts
   report: () => void
 }
 
+/** Creates the pass runner of one queue. */
 export function createFlusher(options: FlusherOptions) {
   const { store, clock, counts } = options
   /** Events whose last attempt failed: sending them again is a retry. */
@@ -54,7 +59,6 @@ export function createFlusher(options: FlusherOptions) {
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
     if (options.signal.aborted) return result
-    await store.persist()
     if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
     const got = await options.lock.run(async (keep) => {
       // Listed again under the lock: what another tab sent in the meantime is gone by now.
@@ -63,8 +67,9 @@ export function createFlusher(options: FlusherOptions) {
       for (const key of failed) if (!listed.has(key)) failed.delete(key)
       for (let i = 0; i < keys.length; i += options.batchSize) {
         if (options.signal.aborted || clock.now() >= pass.deadline || !pass.proceed() || !(await keep())) return
-        const { events, corrupt } = await store.read(keys.slice(i, i + options.batchSize))
-        if (corrupt.length > 0) await drop(corrupt, `${corrupt.length} unreadable stored events`)
+        const read = await store.read(keys.slice(i, i + options.batchSize))
+        if (read.corrupt.length > 0) await drop(read.corrupt, `${read.corrupt.length} unreadable stored events`)
+        const events = await serialisable(read.events)
         for (const group of pass.keepalive ? splitForKeepalive(events) : events.length ? [events] : []) {
           const sent = await send(group, pass)
           if (sent !== true) {
@@ -86,13 +91,14 @@ export function createFlusher(options: FlusherOptions) {
     const resent = keys.filter((key) => failed.has(key)).length
     if (resent > 0) {
       counts.retries += resent
+      counts.retriedRequests++
       options.report()
     }
     const result = await postEvents({
       fetch: options.fetch,
       url: options.url,
       headers: options.headers,
-      events: items.map((item) => item.event),
+      body: JSON.stringify({ events: items.map((item) => item.event) }),
       timeoutMs: Math.max(1, Math.min(options.requestTimeoutMs, pass.deadline - clock.now())),
       keepalive: pass.keepalive,
       signal: options.signal,
@@ -102,6 +108,7 @@ export function createFlusher(options: FlusherOptions) {
       case 'ok':
         for (const key of keys) failed.delete(key)
         counts.sent += items.length
+        counts.lastError = undefined
         await store.remove(keys)
         return true
       case 'too-large': {
@@ -113,11 +120,33 @@ export function createFlusher(options: FlusherOptions) {
       }
       case 'rejected':
         return drop(keys, `a batch of ${items.length} events the receiver rejected (${result.error.message})`)
+      case 'refused':
       case 'retry':
         for (const key of keys) failed.add(key)
+        counts.lastError = toStatusError(result.error)
+        options.report()
         return result.error
       case 'aborted':
         return false
+    }
+  }
+
+  /** The events whose JSON can be written; any other is dropped alone (an older page may have stored it). */
+  async function serialisable(events: StoredEvent[]): Promise<StoredEvent[]> {
+    try {
+      JSON.stringify(events)
+      return events
+    } catch {
+      const ok = (item: StoredEvent) => {
+        try {
+          return JSON.stringify(item.event) !== undefined
+        } catch {
+          return false
+        }
+      }
+      const bad = events.filter((item) => !ok(item)).map((item) => item.key)
+      await drop(bad, `${bad.length} events that cannot be serialised`)
+      return events.filter(ok)
     }
   }
 

@@ -1,5 +1,5 @@
 // One flusher at a time per origin and storage name, so two tabs (or two clients in one page)
-// never send the same persisted event at once (CONTRACT §6).
+// never send the same persisted event at once.
 //
 // - Web Locks (`navigator.locks`, every current browser): exact across tabs, and the browser
 //   releases the lock of a tab that crashes or closes.
@@ -14,9 +14,15 @@
 //
 //      B's write must land more than CONFIRM_MS after its own read. Then one batch may go out
 //      twice; nothing is lost (events leave storage only after a 2xx) and receivers de-duplicate
-//      by id (CONTRACT §2.2), so the worst case is the at-least-once the protocol already allows.
-import type { SafeStorage } from './storage'
-import type { Clock } from './types'
+//      by id, so the worst case is the at-least-once the protocol already allows.
+//
+// A lease is a promise about time, and clocks move. One written while the clock ran hours ahead
+// (then corrected) says "held until hours from now" although its writer may be long gone. No
+// honest lease ends more than one lease period after it is read, so one that claims to is cut to
+// one lease period from when it was first seen: a live holder renews it with the corrected clock
+// before then, a dead one blocks delivery no longer than that.
+import type { SafeStorage } from '../../storage'
+import type { Clock } from '../../types'
 
 const LEASE_KEY = 'holdfast:events-lease'
 const CONFIRM_MS = 40
@@ -25,6 +31,7 @@ const POLL_MS = 50
 /** Checks (and extends) that the lock is still held; false means stop sending now. */
 export type KeepLock = () => Promise<boolean>
 
+/** One flusher at a time per origin and name, across tabs. */
 export interface FlushLock {
   /**
    * Runs `task` holding the lock and resolves true; resolves false without running it when the
@@ -33,6 +40,7 @@ export interface FlushLock {
   run(task: (keep: KeepLock) => Promise<void>, waitMs: number): Promise<boolean>
 }
 
+/** Options of `createFlushLock`. */
 export interface FlushLockOptions {
   /** Lock name; tabs using the same name exclude each other. */
   name: string
@@ -46,13 +54,16 @@ export interface FlushLockOptions {
 
 const alwaysHeld: KeepLock = () => Promise.resolve(true)
 
+/** Creates the lock; nothing is requested or written until `run`. */
 export function createFlushLock(options: FlushLockOptions): FlushLock {
   const { storage, clock } = options
-  // The lease is an agreement between tabs about wall-clock time and how long a real storage
-  // write takes, so it uses the real clock, not the injected one (a test's manual clock would
-  // never let the confirmation wait end, and another tab does not share its offset).
+  // Expiry is read on the injected clock (the real one in a browser). The short waits below are
+  // about how long a real storage write takes, so they are real timers, and counted rather than
+  // measured on that clock (a test's manual clock would never let them end).
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-  const wallNow = () => Date.now()
+  const wallNow = () => clock.now()
+  /** Leases first seen claiming more than one period ahead, and the end we allow them instead. */
+  const cut = new Map<string, number>()
 
   async function viaWebLocks(locks: LockManager, task: (keep: KeepLock) => Promise<void>, waitMs: number) {
     if (waitMs <= 0) return locks.request(options.name, { ifAvailable: true }, async (lock) => (lock ? (await task(alwaysHeld), true) : false))
@@ -75,27 +86,35 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   // --- the lease, for tabs without Web Locks ---------------------------------------------------
   const readLease = async () => {
     const raw = (await storage.get(LEASE_KEY)) as { owner?: unknown; expires?: unknown } | undefined
-    return raw && typeof raw.owner === 'string' && typeof raw.expires === 'number' ? { owner: raw.owner, expires: raw.expires } : undefined
+    if (!raw || typeof raw.owner !== 'string' || typeof raw.expires !== 'number') return undefined
+    const now = wallNow()
+    let expires = Number.isFinite(raw.expires) ? raw.expires : now + options.leaseMs
+    if (expires > now + options.leaseMs) {
+      const id = `${raw.owner}@${raw.expires}`
+      if (!cut.has(id)) cut.set(id, now + options.leaseMs)
+      expires = cut.get(id) as number
+    }
+    return { owner: raw.owner, expires }
   }
   const writeLease = () => storage.set(LEASE_KEY, { owner: options.owner, expires: wallNow() + options.leaseMs })
 
-  async function acquireLease(deadline: number): Promise<boolean> {
-    for (;;) {
+  async function acquireLease(waitMs: number): Promise<boolean> {
+    for (let waited = 0; ; waited += POLL_MS) {
       const lease = await readLease()
       if (!lease || lease.owner === options.owner || lease.expires <= wallNow()) {
         await writeLease()
         await sleep(CONFIRM_MS)
         if ((await readLease())?.owner === options.owner) return true
       }
-      if (wallNow() + POLL_MS > deadline) return false
+      if (waited + POLL_MS > waitMs) return false
       await sleep(POLL_MS)
     }
   }
 
-  async function viaLease(task: (keep: KeepLock) => Promise<void>, deadline: number) {
+  async function viaLease(task: (keep: KeepLock) => Promise<void>, waitMs: number) {
     // Storage in memory is this page's alone: no other tab can see the events, nothing to share.
     if (storage.kind() === 'memory') return (await task(alwaysHeld), true)
-    if (!(await acquireLease(deadline))) return false
+    if (!(await acquireLease(waitMs))) return false
     const keep: KeepLock = async () => (await readLease())?.owner === options.owner && (await writeLease())
     try {
       await task(keep)
@@ -118,11 +137,10 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
           if (started) throw error
         }
       }
-      const deadline = wallNow() + waitMs
       const release = await acquireLocal(options.name, waitMs, clock)
       if (!release) return false
       try {
-        return await viaLease(task, deadline)
+        return await viaLease(task, waitMs)
       } finally {
         release()
       }

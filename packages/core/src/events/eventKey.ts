@@ -1,0 +1,47 @@
+// How an event is keyed in storage: `holdfast:event:<tick 15 digits>:<seq 9 digits>:<id>`, so a key
+// listing sorted as strings is in the order the events were logged.
+//
+// The tick is a hybrid logical clock, not the wall clock: it is the clock's time, but never less
+// than the last tick handed out or seen in storage. A clock set back (NTP, a user, a VM resume)
+// therefore cannot make newer events sort before older ones, and `maxQueued` drops the oldest by
+// the order they were logged:
+//
+//   clock   10:00 ──── 09:00 (set back an hour)
+//   logged  a    b     c
+//   tick    10:00/0    10:00/1   10:00/2   (not 09:00, which would sort c before a)
+//
+// Keys of earlier pages raise the tick when the queue is listed, so this page's events sort after
+// theirs even when that page's clock ran ahead.
+
+/** Every stored event's key starts with this. */
+export const EVENT_PREFIX = 'holdfast:event:'
+
+// A stored key claiming to be more than a day ahead of our clock is corrupt, not skewed: it must not
+// drag every later key along with it.
+const MAX_AHEAD_MS = 24 * 60 * 60 * 1000
+
+/** The position of the last key handed out or seen: a tick (ms) and a sequence within it. */
+export interface KeyClock {
+  tick: number
+  seq: number
+}
+
+/** The key of the event `id` logged now, on `clock` (advanced); `now` is the injected clock's time. */
+export function nextEventKey(clock: KeyClock, now: number, id: string): string {
+  const t = Math.max(Number.isFinite(now) && now > 0 ? Math.floor(now) : 0, clock.tick)
+  clock.seq = t === clock.tick ? clock.seq + 1 : 0
+  clock.tick = t
+  return `${EVENT_PREFIX}${pad(t, 15)}:${pad(clock.seq, 9)}:${id}`
+}
+
+/** Raises `clock` to a key found in storage, so later keys sort after it. */
+export function observeEventKey(clock: KeyClock, now: number, key: string | undefined): void {
+  if (!key?.startsWith(EVENT_PREFIX)) return
+  const [t, s] = key.slice(EVENT_PREFIX.length).split(':').map(Number)
+  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t > now + MAX_AHEAD_MS) return
+  if (t > clock.tick || (t === clock.tick && s > clock.seq)) Object.assign(clock, { tick: t, seq: s })
+}
+
+function pad(n: number, width: number): string {
+  return String(n).padStart(width, '0')
+}

@@ -7,7 +7,7 @@ import type { FlagMetadata, HoldfastEvent, Logger } from '../types'
 
 /**
  * A plain-JSON copy of `event`, its metadata reduced to string, finite number and boolean values
- * (others are left out with a warning); `undefined` when the event cannot be serialised at all, in
+ * (others are left out with a warning) and a `time` that is not finite replaced by `Date.now()`; `undefined` when the event cannot be serialised at all, in
  * which case the caller drops and counts it. Never throws.
  */
 export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEvent | undefined {
@@ -22,7 +22,9 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
         else logger.warn(`[holdfast] event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }
-    return JSON.parse(JSON.stringify({ ...event, metadata: copy })) as HoldfastEvent
+    // A clock that reads NaN must not make the event unreadable (its time would become null).
+    const time = Number.isFinite(event.time) ? event.time : Date.now()
+    return JSON.parse(JSON.stringify({ ...event, time, metadata: copy })) as HoldfastEvent
   } catch (error) {
     logger.warn(`[holdfast] dropped the event "${event.name}": it cannot be serialised as JSON`, error)
     return undefined

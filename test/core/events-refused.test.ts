@@ -114,6 +114,7 @@ test('while the receiver fails, lastError says why (5xx, network) and the next s
   receiver.set({ failureRate: 1, failures: ['reset'] })
   clock.fireNext()
   await until(() => client.getEventStats().lastError?.code === 'NETWORK', 'a network error')
+  await until(() => clock.pending().length > 0, 'the retry after it')
   receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 1, 'delivery')

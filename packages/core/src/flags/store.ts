@@ -2,9 +2,9 @@
 // listeners per flag key as well as global, no-op updates skipped. Flag listeners are told only
 // about their own flag, at most once per update; there is no "version" counter that would wake
 // every consumer.
-import { jsonEqual } from './hash'
+import { jsonEqual } from '../platform/hash'
 import type { FlagMap } from './merge'
-import type { EventStats, Logger, Status } from './types'
+import type { EventStats, Logger, Status } from '../types'
 
 export interface StoreState {
   readonly flags: FlagMap

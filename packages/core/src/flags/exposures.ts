@@ -1,6 +1,6 @@
 // Exposure de-duplication: one exposure per (context, flag, value, variant) per page session.
-import { stableStringify } from './hash'
-import type { Details } from './types'
+import { stableStringify } from '../platform/hash'
+import type { Details } from '../types'
 
 export interface ExposureLog {
   /** True the first time this (context, flag, value, variant) is seen; false ever after. */

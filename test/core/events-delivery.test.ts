@@ -147,6 +147,7 @@ test('Retry-After is honoured: no attempt before it, then the retry delivers', a
   receiver.set({ failureRate: 1, failures: ['429-1'] })
   const clock = createManualClock()
   const client = make({}, { clock })
+  await client.start() // retries are timers, and timers run from start()
   client.logEvent('a')
   await client.flush()
   expect(receiver.requests).toHaveLength(1)
@@ -166,6 +167,7 @@ test('5xx backs off exponentially (backoff options, jitter from `random`), and s
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({ backoff: { baseMs: 100, maxMs: 300 } }, { clock, random: () => 1, logger })
+  await client.start()
   client.logEvent('a')
   await client.flush()
   const delays: number[] = []

@@ -42,6 +42,7 @@ function setup(maxQueued?: number, backend = createMemoryStorage()) {
       fetch: (input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init),
       logger,
       clock,
+      environment: { online: () => true, visible: () => true, listen: () => () => {} },
       random: () => 0.5,
       requestTimeoutMs: 1000,
       onStats: (s: EventStats) => void stats.push(s),

@@ -44,6 +44,7 @@ test.each([
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({}, { clock, logger, random: () => 1 })
+  await client.start() // retries are timers, and timers run from start()
   for (let i = 0; i < 3; i++) client.logEvent('purchase', { value: i })
   await client.flush()
 
@@ -92,6 +93,7 @@ test('retriedRequests counts requests, retries count events: 10 events through t
   receiver.set({ down: true })
   const clock = createManualClock()
   const client = make({}, { clock })
+  await client.start()
   for (let i = 0; i < 10; i++) client.logEvent('e', { value: i })
   await client.flush()
   clock.fireNext()
@@ -108,6 +110,7 @@ test('while the receiver fails, lastError says why (5xx, network) and the next s
   receiver.set({ down: true })
   const clock = createManualClock()
   const client = make({}, { clock })
+  await client.start()
   client.logEvent('a')
   await client.flush()
   expect(client.getEventStats().lastError).toMatchObject({ code: 'HTTP', httpStatus: 503 })

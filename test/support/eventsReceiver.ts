@@ -28,6 +28,8 @@ export interface ReceiverBehaviour {
   /** Answer every events request with this status (and `Retry-After` when given). */
   status?: number
   retryAfter?: string
+  /** Extra headers on every events answer (e.g. a `Date` of the server's own). */
+  headers?: Record<string, string>
   /** The success status (any 2xx accepts the whole batch, CONTRACT §2.2). Default 202 with a JSON body; 204 has none. */
   okStatus?: number
 }
@@ -96,7 +98,7 @@ export async function startEventsReceiver(initial: ReceiverBehaviour = {}): Prom
       requests.push(record)
       const answer = (status: number, headers: Record<string, string> = {}, body = '') => {
         record.outcome = status
-        res.writeHead(status, headers)
+        res.writeHead(status, { ...behaviour.headers, ...headers })
         res.end(body)
       }
       const decide = () => {

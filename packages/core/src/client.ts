@@ -79,6 +79,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
       headers: options.headers,
       logger,
       clock,
+      environment,
       random,
       requestTimeoutMs: timeoutMs,
       onStats: (stats) => store.setState({ events: stats }),

@@ -5,9 +5,8 @@
 // to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
 // that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
 // or the next page, tries again.
-import { watchEnvironment } from '../environment'
-import type { SafeStorage } from '../storage'
-import type { Clock, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
+import type { SafeStorage } from '../platform/storage'
+import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
 import { createEventStore } from './eventStore'
 
@@ -27,6 +26,8 @@ export interface EventQueueOptions {
   headers?: Record<string, string> | (() => Record<string, string>)
   logger: Logger
   clock: Clock
+  /** Online state and page events (the client's injected environment). */
+  environment: Environment
   random: () => number
   requestTimeoutMs: number
   /** Called whenever the stats move. Must not throw (the client's store shields its listeners). */
@@ -35,7 +36,7 @@ export interface EventQueueOptions {
 
 /** The client's event queue. Nothing here rejects or throws. */
 export interface EventQueue {
-  /** Attaches timers and listeners, fetches delivery and picks up what earlier pages left. Idempotent. */
+  /** Attaches the page-hide listener, fetches delivery (which runs the interval and resumes on `online`) and picks up what earlier pages left. Idempotent. */
   start(): void
   /** Copies, counts and persists an event (within 100 ms); sends a full batch. */
   enqueue(event: HoldfastEvent): void
@@ -66,7 +67,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let closed = false
   let closePromise: Promise<void> | undefined
   let stopEnvironment: (() => void) | undefined
-  let intervalTimer: unknown
   let delivery: Delivery | undefined
   let loading: Promise<Delivery | undefined> | undefined
   let lastReported = ''
@@ -99,16 +99,11 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   function ready(): Promise<Delivery | undefined> {
     if (delivery) return Promise.resolve(delivery)
     loading ??= loader().then(
-      (chunk) =>
-        (delivery = chunk.createDelivery({
-          ...config,
-          store,
-          batchSize,
-          flushIntervalMs,
-          counts,
-          report,
-          closed: () => closed,
-        })),
+      (chunk) => {
+        delivery = chunk.createDelivery({ ...config, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
+        if (started) delivery.start()
+        return delivery
+      },
       (error: unknown) => {
         // Offline, or a deploy removed the chunk: tried again by the next trigger; the events
         // wait in storage meanwhile.
@@ -136,28 +131,17 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     return ready().then((d) => d?.trigger(kind, deadline))
   }
 
-  function scheduleInterval() {
-    if (closed) return
-    intervalTimer = clock.setTimeout(() => {
-      if (store.size() > 0) void send('interval')
-      scheduleInterval()
-    }, flushIntervalMs)
-  }
-
   return {
     start() {
       if (started || closed) return
       started = true
-      stopEnvironment = watchEnvironment({
-        onHidden: () => {
-          // The page may be gone in a moment: write what is buffered now, then try to send it.
-          void store.persist().then(() => send('hidden'))
-        },
-        onOnline: () => void send('online'),
+      delivery?.start()
+      stopEnvironment = config.environment.listen({
+        // The page may be gone in a moment: write what is buffered now, then try to send it.
+        onHidden: () => void store.persist().then(() => send('hidden')),
       })
-      scheduleInterval()
       // Earlier pages or other tabs may have left events: delivery lists (and counts) them and sends them.
-      void send('start')
+      void ready().then((d) => d?.trigger('start'))
     },
 
     enqueue(event) {
@@ -180,8 +164,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         closed = true
         stopEnvironment?.()
         stopEnvironment = undefined
-        if (intervalTimer !== undefined) clock.clearTimeout(intervalTimer)
-        intervalTimer = undefined
         const deadline = clock.now() + requestTimeoutMs
         await bounded(
           store.persist().then(async () => {

@@ -10,7 +10,7 @@
 // add up. Writes happen within WRITE_DELAY_MS, all pending ones in one `setMany`. Storage mutations
 // (writes, deletions, listings) run one after another, so a deletion can never be overtaken by an
 // older write of the same key and bring back an event that was already sent.
-import type { SafeStorage } from '../storage'
+import type { SafeStorage } from '../platform/storage'
 import type { Clock, HoldfastEvent, Logger } from '../types'
 import { nextEventKey, type KeyClock } from './eventKey'
 import { prepareEvent } from './prepareEvent'

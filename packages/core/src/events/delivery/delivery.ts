@@ -2,12 +2,11 @@
 // loads up front). It decides when a pass may go (backoff, Retry-After, offline, another tab
 // sending), runs one pass at a time (flusher.ts) under the cross-tab lock (flushLock.ts), and turns
 // what a pass ended with into the next step: a backoff reset, a retry, or a rest.
-import { createRetrier } from '../../backoff'
-import { isOffline } from '../../environment'
-import { HoldfastError } from '../../errors'
-import type { SafeStorage } from '../../storage'
-import type { Clock, EventOptions, Logger } from '../../types'
-import { uuid } from '../../uuid'
+import type { HoldfastError } from '../../platform/errors'
+import { createScheduler, type Trigger as SchedulerTrigger } from '../../platform/scheduler'
+import type { SafeStorage } from '../../platform/storage'
+import { uuid } from '../../platform/uuid'
+import type { Clock, Environment, EventOptions, Logger } from '../../types'
 import type { EventCounts, Trigger } from '../eventQueue'
 import type { EventStore } from '../eventStore'
 import { isRefusal, normalizeUrl } from './eventTransport'
@@ -28,6 +27,8 @@ export interface DeliveryOptions {
   headers?: Record<string, string> | (() => Record<string, string>)
   logger: Logger
   clock: Clock
+  /** Online state and the `online` event (the client's injected environment). */
+  environment: Environment
   random: () => number
   requestTimeoutMs: number
   /** The queue's counts, moved here and told through `report`. */
@@ -39,21 +40,43 @@ export interface DeliveryOptions {
 
 /** The loaded delivery of one queue. */
 export interface Delivery {
+  /** Starts the interval and the `online` listener (the client started). Idempotent. */
+  start(): void
   /** Runs a pass if `kind` may go now; resolves when it ended. Never rejects. */
   trigger(kind: Trigger, deadline?: number): Promise<void>
-  /** Aborts requests in flight and cancels the scheduled retry (close ran out of time). */
+  /** Stops timers and listeners and aborts requests in flight (close ran out of time). */
   stop(): void
 }
 
-/** Triggers that wait for a scheduled retry rather than run before it. Only `flush()` and `close()` do not. */
-const AUTOMATIC: ReadonlySet<Trigger> = new Set(['start', 'interval', 'batch', 'online', 'hidden'])
+/**
+ * How the shared scheduler sees each trigger: `flush()` and `close()` are explicit (they skip
+ * backoff, not a server's Retry-After); everything else is automatic and waits for backoff.
+ */
+const AS: Record<Trigger, SchedulerTrigger> = {
+  flush: 'explicit',
+  close: 'explicit',
+  retry: 'retry',
+  online: 'online',
+  interval: 'poll',
+  start: 'poll',
+  batch: 'poll',
+  hidden: 'poll',
+}
 
 /** Creates the delivery of one queue. */
 export function createDelivery(config: DeliveryOptions): Delivery {
-  const { clock, logger, store, batchSize, options } = config
+  const { clock, logger, store, batchSize, options, environment } = config
   const stopAll = new AbortController()
-  const baseMs = options.backoff?.baseMs ?? 1000
-  const retrier = createRetrier({ clock, random: config.random, backoff: options.backoff })
+  // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
+  // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.
+  const scheduler = createScheduler({
+    clock,
+    environment,
+    random: config.random,
+    backoff: options.backoff,
+    pollMs: config.flushIntervalMs,
+    run: (kind) => void run(kind === 'retry' || kind === 'online' ? kind : 'interval', Infinity),
+  })
   /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
   let busyUntil = 0
   let running: Promise<void> | undefined
@@ -97,18 +120,23 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const idle = Promise.resolve()
     const closing = kind === 'close'
     if (config.closed() && !closing) return idle
-    // What did not make it stays persisted: close() sends what it can, then gives up.
-    if (closing) retrier.reset()
-    // A server that said "come back later" is obeyed; only the retry it set up goes earlier.
-    if (kind !== 'retry' && retrier.waiting()) return idle
-    // Events stay persisted; the `online` event brings the next attempt.
-    if (isOffline()) return idle
-    if (AUTOMATIC.has(kind)) {
-      if (retrier.pending() || clock.now() < busyUntil) return running ?? idle
+    // Nothing this page knows of is waiting: the interval has nothing to do.
+    if (kind === 'interval' && store.size() === 0) return idle
+    // close() sends what it can whatever the backoff; what does not make it stays for the next page.
+    if (closing) scheduler.reset()
+    const as = AS[kind]
+    if (!scheduler.allows(as)) return idle
+    if (!environment.online()) {
+      // Events stay persisted. Asked as an automatic trigger, so the `online` event resumes them.
+      scheduler.allows('poll')
+      return idle
+    }
+    if (as !== 'explicit' && as !== 'retry') {
+      if (clock.now() < busyUntil) return running ?? idle
       // A hidden page queues its keepalive pass behind a running one, which sends without keepalive.
       if (running && kind !== 'hidden') return running
     }
-    const explicit = kind === 'flush' || closing
+    const explicit = as === 'explicit'
     const pass: PassOptions = {
       keepalive: kind === 'hidden',
       waitMs: explicit ? Math.max(0, Math.min(config.requestTimeoutMs, deadline - clock.now())) : 0,
@@ -120,7 +148,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // may predate the events logged just before the call.
     let progressed = false
     const current: Promise<void> = (running ?? idle)
-      .then(() => flusher.run(pass))
+      .then(() => {
+        scheduler.began()
+        return flusher.run(pass)
+      })
       .then(
         (result) => {
           progressed = result.progressed
@@ -139,14 +170,12 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) retrier.resetAttempts()
-    if (result.outcome === 'failed' && result.error) scheduleRetry(result.error)
-    else if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, config.flushIntervalMs)
-    // Everything listed is through: whatever backoff was pending is moot.
-    else if (result.outcome === 'done') {
-      retrier.reset()
-      refusedStatus = undefined
-    }
+    if (result.progressed) scheduler.progressed()
+    if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
+    if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, config.flushIntervalMs)
+    if (result.outcome === 'done') refusedStatus = undefined
+    // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
+    if (!config.closed()) scheduler.succeeded()
   }
 
   function scheduleRetry(failure: HoldfastError) {
@@ -156,9 +185,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       : `[holdfast] sending events failed (${failure.code}): ${failure.message}`
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
-    // A server answering `Retry-After: 0` (or a past date) must not get a tight loop.
-    const error = failure.retryAfterMs !== undefined && failure.retryAfterMs < baseMs ? withRetryAfter(failure, baseMs) : failure
-    const delay = retrier.schedule(error, () => void run('retry', Infinity))
+    const delay = scheduler.failed(failure)
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)
@@ -166,14 +193,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   }
 
   return {
+    start: () => {
+      if (!config.closed()) scheduler.start()
+    },
     trigger,
     stop() {
-      retrier.reset()
+      scheduler.stop()
       stopAll.abort()
     },
   }
-}
-
-function withRetryAfter(error: HoldfastError, retryAfterMs: number): HoldfastError {
-  return new HoldfastError(error.code, error.message, { httpStatus: error.httpStatus, retryAfterMs })
 }

@@ -1,9 +1,9 @@
 // One events request with every way it can end turned into a value the queue acts on: delivered,
 // too large (split it), rejected for good (drop it), refused (the URL or the key is wrong: keep the
 // events, back off, report it), or worth retrying.
-import { parseRetryAfter } from '../../backoff'
-import { HoldfastError, httpError, isRetryable } from '../../errors'
-import { postJson } from '../../postJson'
+import { parseRetryAfter } from '../../platform/backoff'
+import { HoldfastError, httpError, isRetryable } from '../../platform/errors'
+import { postJson } from '../../platform/request'
 import type { Clock } from '../../types'
 
 /**
@@ -68,8 +68,7 @@ export async function postEvents(options: PostEventsOptions): Promise<PostResult
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     keepalive: options.keepalive && byteLength(body) <= KEEPALIVE_MAX_BYTES,
-    setTimeout: options.clock.setTimeout,
-    clearTimeout: options.clock.clearTimeout,
+    clock: options.clock,
   })
   if (outcome.kind === 'aborted') return outcome
   // Network errors, timeouts and a throwing headers callback may all work next time.
@@ -77,7 +76,8 @@ export async function postEvents(options: PostEventsOptions): Promise<PostResult
   const { response, text } = outcome
   const status = response.status
   if (status >= 200 && status < 300) return { kind: 'ok' }
-  const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now())
+  // A date is read against the server's own Date header: a client clock hours off changes nothing.
+  const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now(), response.headers.get('Date'))
   const detail = text ? `: ${text.slice(0, 200)}` : ''
   if (REFUSED.has(status)) {
     const code = status === 401 || status === 403 ? 'UNAUTHORIZED' : 'HTTP'

@@ -21,7 +21,7 @@
 // honest lease ends more than one lease period after it is read, so one that claims to is cut to
 // one lease period from when it was first seen: a live holder renews it with the corrected clock
 // before then, a dead one blocks delivery no longer than that.
-import type { SafeStorage } from '../../storage'
+import type { SafeStorage } from '../../platform/storage'
 import type { Clock } from '../../types'
 
 const LEASE_KEY = 'holdfast:events-lease'

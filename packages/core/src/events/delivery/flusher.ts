@@ -5,8 +5,8 @@
 // ends the pass and is handed back to the queue, which decides when to try again; so does a
 // refusal (the URL or the key is wrong), which keeps the events. An event that cannot be serialised
 // is dropped alone before its batch goes out.
-import type { HoldfastError } from '../../errors'
-import { toStatusError } from '../../errors'
+import type { HoldfastError } from '../../platform/errors'
+import { toStatusError } from '../../platform/errors'
 import type { Clock, Logger } from '../../types'
 import type { EventCounts } from '../eventQueue'
 import { postEvents, splitForKeepalive } from './eventTransport'

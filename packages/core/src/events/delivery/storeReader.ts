@@ -1,6 +1,6 @@
 // The reading side of the event store (../eventStore.ts), loaded with delivery: list what is queued
 // (this tab's events and other tabs'), read a batch, and remove what left the queue.
-import { isStoredEvent } from '../../schemas'
+import { isStoredEvent } from '../../protocol/readers'
 import type { HoldfastEvent } from '../../types'
 import { EVENT_PREFIX, observeEventKey } from '../eventKey'
 import type { EventStore } from '../eventStore'

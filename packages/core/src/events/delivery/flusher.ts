@@ -13,6 +13,7 @@ import { postEvents, splitForKeepalive } from './eventTransport'
 import type { FlushLock } from './flushLock'
 import type { StoreReader, StoredEvent } from './storeReader'
 
+/** How one pass runs: why it was started decides keepalive, how long to wait for the lock, and when to stop. */
 export interface PassOptions {
   /** The page is going away: `fetch` with keepalive, each body under 64 KB. */
   keepalive: boolean
@@ -24,6 +25,7 @@ export interface PassOptions {
   proceed: () => boolean
 }
 
+/** How a pass ended, for delivery to decide the next step. */
 export interface PassResult {
   /** Anything left the queue (sent or dropped). */
   progressed: boolean
@@ -33,6 +35,7 @@ export interface PassResult {
   error?: HoldfastError
 }
 
+/** What a flusher works with: the queue, the cross-tab lock, the receiver, the counts. */
 export interface FlusherOptions {
   store: StoreReader
   lock: FlushLock

@@ -187,7 +187,7 @@ test('a stored event that cannot be serialised (an older page wrote it) is dropp
   await until(() => client.getEventStats().sent === 2, 'the two serialisable events')
   expect(receiver.events().map((e) => e.id)).toEqual(['e-1', 'e-3'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 1 })
-  expect(await entries(createStore(storageName, 'keyval'))).toEqual([])
+  await until(async () => (await storedEventKeys(storageName)).length === 0, 'no event left in storage')
 })
 
 test('metadata is copied at logEvent: mutating it afterwards changes nothing that is stored or sent', async () => {
@@ -216,4 +216,22 @@ test('a clock reading NaN or negative still gives every event a key, in log orde
   broken = false
   await client.flush()
   expect(receiver.events().map((e) => e.name)).toEqual(['one', 'two', 'three'])
+})
+
+test('numeric events options that are NaN, 0, negative or Infinity fall back to their defaults with a warning', async () => {
+  const clock = createManualClock()
+  const logger = createTestLogger()
+  const client = make({ batchSize: Number.NaN, flushIntervalMs: 0, maxQueued: -5 }, { clock, logger })
+  expect(logger.warnings).toHaveLength(0) // nothing is read before the queue is used
+  await client.start()
+  await until(() => clock.pending().includes(10_000), 'delivery loaded and its interval running')
+  expect(logger.warnings.filter((m) => /events\.(batchSize|flushIntervalMs|maxQueued) .* using the default/.test(m))).toHaveLength(3)
+  for (let i = 0; i < 5; i++) client.logEvent('e', { value: i })
+  // maxQueued is 10,000 again (nothing dropped), batchSize 100 (nothing sent yet), the interval 10 s.
+  expect(client.getEventStats()).toMatchObject({ queued: 5, dropped: 0 })
+  clock.advance(9_000)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(receiver.requests).toHaveLength(0)
+  clock.advance(1_000)
+  await until(() => client.getEventStats().sent === 5, 'the 10 s interval flush')
 })

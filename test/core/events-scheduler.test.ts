@@ -141,6 +141,7 @@ test('the flush interval is a timer on the injected clock: events go after flush
   const clock = createManualClock()
   const client = make({ flushIntervalMs: 30_000 }, { clock })
   await client.start()
+  await until(() => clock.pending().includes(30_000), 'delivery loaded and its interval running')
   client.logEvent('a')
   clock.advance(29_000)
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -148,6 +149,7 @@ test('the flush interval is a timer on the injected clock: events go after flush
   clock.advance(1_000)
   await until(() => client.getEventStats().sent === 1, 'the interval flush')
   // And it keeps ticking.
+  await until(() => clock.pending().includes(30_000), 'the interval re-armed after the flush')
   client.logEvent('b')
   clock.advance(30_000)
   await until(() => client.getEventStats().sent === 2, 'the next interval flush')

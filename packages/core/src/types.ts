@@ -167,11 +167,11 @@ export interface Clock {
 export interface EventOptions {
   /** Receiver URL: `POST {url}` with `{"events": [...]}`. Runs of slashes in its path are collapsed (`https://x//holdfast/v1/events` posts to `/holdfast/v1/events`). Required. */
   url: string
-  /** Flush period. Default 10,000 ms. */
+  /** Flush period, at least 100 ms (an unusable value falls back to the default with a warning). Default 10,000 ms. */
   flushIntervalMs?: number
-  /** Events per request; reaching it triggers a flush. Default 100. */
+  /** Events per request; reaching it triggers a flush. At least 1. Default 100. */
   batchSize?: number
-  /** Queue bound; past it the oldest events are dropped (and counted). Default 10,000. */
+  /** Queue bound; past it the oldest events (in the order they were logged) are dropped and counted. At least 1. Default 10,000. */
   maxQueued?: number
   /** Log an exposure per (context, flag, value, variant) on evaluation. Default true. */
   exposures?: boolean

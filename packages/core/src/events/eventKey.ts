@@ -10,15 +10,11 @@
 //   logged  a    b     c
 //   tick    10:00/0    10:00/1   10:00/2   (not 09:00, which would sort c before a)
 //
-// Keys of earlier pages raise the tick when the queue is listed, so this page's events sort after
-// theirs even when that page's clock ran ahead.
+// Keys of earlier pages raise the tick when the queue is listed (delivery/storeReader.ts), so this
+// page's events sort after theirs even when that page's clock ran ahead.
 
 /** Every stored event's key starts with this. */
 export const EVENT_PREFIX = 'holdfast:event:'
-
-// A stored key claiming to be more than a day ahead of our clock is corrupt, not skewed: it must not
-// drag every later key along with it.
-const MAX_AHEAD_MS = 24 * 60 * 60 * 1000
 
 /** The position of the last key handed out or seen: a tick (ms) and a sequence within it. */
 export interface KeyClock {
@@ -32,14 +28,6 @@ export function nextEventKey(clock: KeyClock, now: number, id: string): string {
   clock.seq = t === clock.tick ? clock.seq + 1 : 0
   clock.tick = t
   return `${EVENT_PREFIX}${pad(t, 15)}:${pad(clock.seq, 9)}:${id}`
-}
-
-/** Raises `clock` to a key found in storage, so later keys sort after it. */
-export function observeEventKey(clock: KeyClock, now: number, key: string | undefined): void {
-  if (!key?.startsWith(EVENT_PREFIX)) return
-  const [t, s] = key.slice(EVENT_PREFIX.length).split(':').map(Number)
-  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t > now + MAX_AHEAD_MS) return
-  if (t > clock.tick || (t === clock.tick && s > clock.seq)) Object.assign(clock, { tick: t, seq: s })
 }
 
 function pad(n: number, width: number): string {

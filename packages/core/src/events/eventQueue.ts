@@ -52,16 +52,23 @@ export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryO
 
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
-/** `value` when it is a positive finite number, else `fallback` (the option's default). */
-function positive(value: number | undefined, fallback: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback
+/**
+ * A numeric `events` option: `value` when it is a finite number of at least `min`, else the
+ * default with a warning (an unset environment variable must not flush every millisecond).
+ */
+function readNumber(value: number | undefined, fallback: number, name: string, min: number, logger: Logger): number {
+  if (value === undefined) return fallback
+  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
+  logger.warn(`[holdfast] events.${name} ${String(value)} is not usable (at least ${min}); using the default ${fallback}`)
+  return fallback
 }
 
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */
 export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoader = loadChunk): EventQueue {
   const { options, clock, logger, requestTimeoutMs } = config
-  const batchSize = Math.ceil(positive(options.batchSize, 100))
-  const flushIntervalMs = positive(options.flushIntervalMs, 10_000)
+  const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'batchSize', 1, logger))
+  const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'flushIntervalMs', 100, logger)
+  if (typeof options.url !== 'string' || options.url === '') logger.error('[holdfast] events.url is missing: events are kept, and cannot be sent until it is set')
   const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
   let started = false
   let closed = false
@@ -88,7 +95,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     storage: config.storage,
     clock,
     logger,
-    maxQueued: positive(options.maxQueued, 10_000),
+    maxQueued: Math.ceil(readNumber(options.maxQueued, 10_000, 'maxQueued', 1, logger)),
     onDrop: (count) => {
       counts.dropped += count
       report()

@@ -94,7 +94,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       leaseMs: 2 * config.requestTimeoutMs + 5000,
     }),
     batchSize,
-    url: normalizeUrl(options.url),
+    url: normalizeUrl(typeof options.url === 'string' ? options.url : ''),
     fetch: config.fetch,
     headers: config.headers,
     requestTimeoutMs: config.requestTimeoutMs,

@@ -2,7 +2,7 @@
 // (this tab's events and other tabs'), read a batch, and remove what left the queue.
 import { isStoredEvent } from '../../protocol/readers'
 import type { HoldfastEvent } from '../../types'
-import { EVENT_PREFIX, observeEventKey } from '../eventKey'
+import { EVENT_PREFIX, type KeyClock } from '../eventKey'
 import type { EventStore } from '../eventStore'
 
 /** An event read back with the key it is stored under. */
@@ -74,6 +74,18 @@ export function createStoreReader(store: EventStore): StoreReader {
       return state.forget(list)
     },
   }
+}
+
+// A stored key claiming to be more than a day ahead of our clock is corrupt, not skewed: it must not
+// drag every later key along with it.
+const MAX_AHEAD_MS = 24 * 60 * 60 * 1000
+
+/** Raises `clock` to a key found in storage, so keys handed out later sort after it. */
+export function observeEventKey(clock: KeyClock, now: number, key: string | undefined): void {
+  if (!key?.startsWith(EVENT_PREFIX)) return
+  const [t, s] = key.slice(EVENT_PREFIX.length).split(':').map(Number)
+  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t > now + MAX_AHEAD_MS) return
+  if (t > clock.tick || (t === clock.tick && s > clock.seq)) Object.assign(clock, { tick: t, seq: s })
 }
 
 /** Merges two sorted key lists into one. */

@@ -189,3 +189,19 @@ describe('storage', () => {
     expect(check.client.getStatus().source).toBe('cache')
   })
 })
+
+describe('the url (issue 12 item 8)', () => {
+  test.each([
+    ['flags.example.com', /createClient: `url` "flags.example.com" has no http:\/\/ or https:\/\/ scheme.*https:\/\/flags\.example\.com/],
+    ['localhost:8787', /no http:\/\/ or https:\/\/ scheme/],
+    ['https://flags.example.com/ofrep/v1/evaluate/flags', /endpoint path.*: https:\/\/flags\.example\.com$/],
+    ['http://127.0.0.1:8787/ofrep/v1/', /endpoint path/],
+    ['', /`url` is missing/],
+  ])('%j is rejected at creation with a clear message', (url, message) => {
+    expect(() => createClient({ url, context: { targetingKey: 'u' } })).toThrow(message)
+  })
+
+  test.each(['https://flags.example.com', 'http://127.0.0.1:8787/', 'https://example.com/flags/', '/flags'])('%j is accepted', (url) => {
+    expect(() => createClient({ url, context: { targetingKey: 'u' }, storage: 'memory' })).not.toThrow()
+  })
+})

@@ -13,7 +13,7 @@ import type { HeldFlag } from './merge'
 import type { Details } from '../types'
 
 /** How many missing keys keep a memoised evaluation. */
-export const MISSING_MEMO_SIZE = 512
+export const MISSING_MEMO_SIZE = 2048
 
 interface Memo {
   defaultValue: unknown

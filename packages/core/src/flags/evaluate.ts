@@ -1,5 +1,6 @@
 // Evaluation: a lookup in memory, a type check against the caller's default, never a throw,
 // never I/O. The client wraps this with exposure logging.
+import { freezeJson } from '../protocol/readers'
 import type { HeldFlag } from './merge'
 import type { Details } from '../types'
 
@@ -48,6 +49,8 @@ export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValu
     details.errorCode = 'TYPE_MISMATCH'
     return details
   }
-  details.value = flag.value as T
+  // Frozen on the way out (once per value): what getConfig hands out cannot change what later
+  // reads, other components or the cache see.
+  details.value = (typeof flag.value === 'object' ? freezeJson(flag.value) : flag.value) as T
   return details
 }

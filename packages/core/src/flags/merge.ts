@@ -5,12 +5,11 @@
 // Object identity carries meaning: a flag whose details did not change keeps its previous object,
 // so the store can tell listeners exactly which flags changed with `!==`.
 import { jsonEqual } from '../platform/hash'
-import { freezeJson } from '../protocol/readers'
 import type { FlagEntry, FlagMetadata, JsonValue } from '../types'
 
 /**
- * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen:
- * what the app gets from `getConfig` cannot be changed under later reads or the cache.
+ * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen
+ * when it is first handed out (evaluate.ts), so the app cannot change it under later reads.
  */
 export interface HeldFlag {
   readonly key: string
@@ -50,7 +49,7 @@ function settle(prev: HeldFlag | undefined, next: HeldFlag): HeldFlag {
 function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: number | undefined, seenAt?: number): HeldFlag {
   const flag: { -readonly [K in keyof HeldFlag]: HeldFlag[K] } = { key: entry.key, source, stale: false }
   if (seenAt !== undefined) flag.seenAt = seenAt
-  if (entry.value !== undefined) flag.value = freezeJson(entry.value)
+  if (entry.value !== undefined) flag.value = entry.value
   if (entry.variant !== undefined) flag.variant = entry.variant
   if (entry.reason !== undefined) flag.reason = entry.reason
   if (entry.metadata !== undefined) flag.metadata = entry.metadata

@@ -12,7 +12,7 @@ import { createSync } from './flags/sync'
 import { initialState } from './flags/syncState'
 import { createLazyEventQueue, type LazyEventQueue } from './lazyEventQueue'
 import { realClock } from './platform/clock'
-import { safeEnvironment } from './platform/environment'
+import { browserEnvironment } from './platform/environment'
 import { safeContextHash } from './platform/hash'
 import { createLogger } from './platform/logger'
 import { createSafeStorage, type SafeStorage } from './platform/storage'
@@ -40,7 +40,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
   const logger = createLogger(options.logger)
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
-  const environment = safeEnvironment(options.environment)
+  const environment = options.environment ?? browserEnvironment
   const { timeoutMs, pollMs } = readNumbers(options, logger)
   // Late-bound so a test or polyfill that replaces `fetch` after creation is still used.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))

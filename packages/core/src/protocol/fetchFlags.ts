@@ -42,12 +42,10 @@ export function bulkEndpoint(url: string): string {
  * must not already end in the endpoint path (the client appends `/ofrep/v1/evaluate/flags`).
  */
 export function urlProblem(url: unknown): string | undefined {
-  if (typeof url !== 'string' || url.trim() === '') return 'is missing: give the base URL of an OFREP flag server, e.g. https://flags.example.com'
-  if (!/^(https?:\/\/[^/]|\/)/i.test(url.trim()))
-    return `"${url}" has no http:// or https:// scheme: give the full base URL, e.g. https://${url.replace(/^\/+/, '') || 'flags.example.com'}`
-  if (/\/ofrep(\/v1(\/evaluate(\/flags)?)?)?\/*$/i.test(url.trim().split(/[?#]/)[0]))
-    return `"${url}" is the endpoint path; give only the base URL (the client appends ${BULK_PATH}): ${url.replace(/\/ofrep(\/.*)?$/i, '') || '/'}`
-  return undefined
+  if (typeof url !== 'string' || !url.trim()) return 'is missing: give the OFREP base URL, e.g. https://flags.example.com'
+  if (!/^(https?:\/\/[^/]|\/)/i.test(url.trim())) return `"${url}" has no http:// or https:// scheme: try https://${url}`
+  if (/\/ofrep(\/v1(\/evaluate(\/flags)?)?)?\/*$/i.test(url.split(/[?#]/)[0]))
+    return `"${url}" is the endpoint path; give only the base URL: ${url.replace(/\/ofrep(\/.*)?$/i, '')}`
 }
 
 /** One OFREP bulk evaluation request; never rejects. */

@@ -163,7 +163,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
-/** Options of the event pipeline (CONTRACT §6). */
+/** Options of the event pipeline: where events go, how often and how many are sent, and the queue bound. */
 export interface EventOptions {
   /** Receiver URL: `POST {url}` with `{"events": [...]}`. */
   url: string
@@ -179,7 +179,7 @@ export interface EventOptions {
   backoff?: BackoffOptions
 }
 
-/** An event as it is sent (CONTRACT §2.2). */
+/** An event as it is sent: `POST {events.url}` with `{"events": [Event, ...]}`. */
 export interface HoldfastEvent {
   id: string
   type: 'exposure' | 'custom'

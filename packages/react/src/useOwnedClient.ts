@@ -14,7 +14,7 @@
 // replaces the client with a new one seeded from the old one's values, and re-renders.
 //
 // Creation happens during render, in a ref, because `createClient` does no I/O, starts no timers
-// and attaches no listeners (CONTRACT §3): on the server, or for a render React throws away, an
+// and attaches no listeners: on the server, or for a render React throws away, an
 // unstarted client is just an object. React 19 keeps the ref across StrictMode's double render,
 // so only one client is ever built; React 18 re-runs the first render from scratch, so it builds
 // a second one and discards the first, never started, to the garbage collector.

@@ -7,6 +7,7 @@ import type { Details } from '../types'
 /** The JSON type a default asks for; `null` accepts any value. */
 export type Expected = 'boolean' | 'string' | 'number' | 'object' | 'array' | 'any'
 
+/** The JSON type a default asks for: `boolean`, `string`, `number`, `object`, `array`, or `any` for `null`/`undefined`. */
 export function expectedType(defaultValue: unknown): Expected {
   if (defaultValue === null || defaultValue === undefined) return 'any'
   if (Array.isArray(defaultValue)) return 'array'
@@ -14,6 +15,7 @@ export function expectedType(defaultValue: unknown): Expected {
   return t === 'boolean' || t === 'string' || t === 'number' || t === 'object' ? t : 'any'
 }
 
+/** Whether `value` is of the JSON type `expected` (`any` accepts everything; `object` excludes arrays and null). */
 export function matchesType(value: unknown, expected: Expected): boolean {
   switch (expected) {
     case 'any':

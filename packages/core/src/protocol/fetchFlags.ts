@@ -1,4 +1,4 @@
-// One OFREP bulk evaluation request (CONTRACT §2.1), with every way it can go wrong turned into a
+// One OFREP bulk evaluation request, with every way it can go wrong turned into a
 // value. Shared by the client and by `fetchBootstrap`, so both read responses the same way.
 import { parseRetryAfter } from '../platform/backoff'
 import { HoldfastError, httpError } from '../platform/errors'
@@ -13,6 +13,7 @@ export type FetchResult =
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
+/** Options of `fetchFlags`: where, for whom, with which headers and ETag, within how long. */
 export interface FetchFlagsOptions {
   fetch: typeof fetch
   url: string

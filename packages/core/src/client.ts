@@ -3,7 +3,7 @@
 // cache, the event queue and the environment's listeners come alive in `start()` and go quiet in
 // `close()`. Evaluation is a lookup in the store and never waits for anything.
 import { createFlagCache, type FlagCache } from './flags/cache'
-import { createDetailsReader, createFlagObserver } from './flags/details'
+import { createDetailsReader } from './flags/details'
 import { expectedType, type Expected } from './flags/evaluate'
 import { createExposureLog } from './flags/exposures'
 import { checkOptions, readNumbers } from './flags/options'
@@ -178,17 +178,6 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
-    observe: (key, defaultValue, select, equal) =>
-      createFlagObserver({
-        key,
-        defaultValue,
-        details: (k, d, expected) => reader.read(k, d, expected),
-        exposable: (d) => exposuresOn && exposable(d),
-        identity: sync.context,
-        subscribe: store.subscribeFlag,
-        select,
-        equal,
-      }),
     logEvent(name, eventOptions = {}) {
       if (typeof name !== 'string' || name === '') {
         logger.warn('[holdfast] logEvent needs a non-empty event name')

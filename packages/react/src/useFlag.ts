@@ -2,7 +2,7 @@
 // per-reader observer (one memo per reader, in the core) wired to `useSyncExternalStore`, and the
 // exposure logged after commit.
 import { useEffect, useMemo, useSyncExternalStore } from 'react'
-import type { Details } from '@holdfast/core'
+import { observeFlag, type Details } from '@holdfast/core'
 import { useClientFor } from './FlagContext'
 import { useStableValue } from './useStableValue'
 
@@ -23,7 +23,7 @@ export function useFlag<T, R>(
   const stableDefault = useStableValue(defaultValue)
   // `select` and `equal` are module-level constants of each public hook.
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const observer = useMemo(() => client.observe(key, stableDefault, select, equal), [client, key, stableDefault])
+  const observer = useMemo(() => observeFlag(client, key, stableDefault, select, equal), [client, key, stableDefault])
 
   // The client applies `bootstrap` synchronously at creation, so the server render, the
   // hydrating render and the first client render all read the same values.

@@ -4,7 +4,7 @@
 // `close()`. Evaluation is a lookup in the store and never waits for anything.
 import { createEventQueue, type EventQueue } from './events/eventQueue'
 import { createFlagCache, type FlagCache } from './flags/cache'
-import { createDetailsReader, createFlagObserver } from './flags/details'
+import { createDetailsReader } from './flags/details'
 import { expectedType, type Expected } from './flags/evaluate'
 import { createExposureLog } from './flags/exposures'
 import { checkOptions, readNumbers } from './flags/options'
@@ -12,7 +12,7 @@ import { createStore } from './flags/store'
 import { createSync } from './flags/sync'
 import { initialState } from './flags/syncState'
 import { realClock } from './platform/clock'
-import { safeEnvironment } from './platform/environment'
+import { browserEnvironment } from './platform/environment'
 import { safeContextHash } from './platform/hash'
 import { createLogger } from './platform/logger'
 import { createSafeStorage, type SafeStorage } from './platform/storage'
@@ -40,7 +40,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
   const logger = createLogger(options.logger)
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
-  const environment = safeEnvironment(options.environment)
+  const environment = options.environment ?? browserEnvironment
   const { timeoutMs, pollMs } = readNumbers(options, logger)
   // Late-bound so a test or polyfill that replaces `fetch` after creation is still used.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
@@ -177,17 +177,6 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
-    observe: (key, defaultValue, select, equal) =>
-      createFlagObserver({
-        key,
-        defaultValue,
-        details: (k, d, expected) => reader.read(k, d, expected),
-        exposable: (d) => exposuresOn && exposable(d),
-        identity: sync.context,
-        subscribe: store.subscribeFlag,
-        select,
-        equal,
-      }),
     logEvent(name, eventOptions = {}) {
       if (typeof name !== 'string' || name === '') {
         logger.warn('[holdfast] logEvent needs a non-empty event name')

@@ -1,6 +1,7 @@
 // The public surface of @holdfast/core. Internals are not re-exported wholesale: every public
 // name is listed here.
 export { createClient } from './client'
+export { observeFlag } from './flags/details'
 export { fetchBootstrap } from './fetchBootstrap'
 export type { FetchBootstrapOptions } from './fetchBootstrap'
 export { HoldfastError, isRetryable } from './platform/errors'

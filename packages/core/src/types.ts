@@ -163,7 +163,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
-/** Options of the event pipeline (`ClientOptions.events`). */
+/** Options of the event pipeline: where events go, how often and how many are sent, and the queue bound. */
 export interface EventOptions {
   /** Receiver URL: `POST {url}` with `{"events": [...]}`. Runs of slashes in its path are collapsed (`https://x//holdfast/v1/events` posts to `/holdfast/v1/events`). Required. */
   url: string
@@ -179,7 +179,7 @@ export interface EventOptions {
   backoff?: BackoffOptions
 }
 
-/** An event as it is sent: `POST {events.url}` with `{"events": [HoldfastEvent, ...]}`. */
+/** An event as it is sent: `POST {events.url}` with `{"events": [Event, ...]}`. */
 export interface HoldfastEvent {
   id: string
   type: 'exposure' | 'custom'
@@ -273,7 +273,7 @@ export interface EvaluateOptions {
 }
 
 /**
- * One reader's view of one flag (what a React hook holds): `get()` returns the same observation
+ * One reader's view of one flag (what a React hook holds; see `observeFlag`): `get()` returns the same observation
  * until something the reader shows changes, so it is a valid `useSyncExternalStore` snapshot;
  * `subscribe` is told only when this flag changes.
  */
@@ -288,7 +288,7 @@ export interface FlagObservation<T, R = Details<T>> {
   readonly result: R
   /** The evaluation behind it: what an exposure reports. */
   readonly details: Details<T>
-  /** False while the value only stands in (the previous user's during a switch, fallback while the cache is read) or events are off. */
+  /** False while the value only stands in (the previous user's during a switch, fallback while the cache is read). */
   readonly exposable: boolean
 }
 
@@ -347,12 +347,6 @@ export interface FlagClient {
   subscribe(listener: () => void): () => void
   /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. */
   subscribeFlag(key: string, listener: () => void): () => void
-  /**
-   * One reader's observer of one flag, with its own memo (see `FlagObserver`). `select` picks what
-   * the reader shows (default: the details) and `equal` compares selections (default `Object.is`).
-   * Used by `@holdfast/react`'s hooks; evaluation through it never logs an exposure by itself.
-   */
-  observe<T, R = Details<T>>(key: string, defaultValue: T, select?: (details: Details<T>) => R, equal?: (a: R, b: R) => boolean): FlagObserver<T, R>
   /**
    * Queues a custom event (persisted within 100 ms, sent in batches). Ignored with a warning
    * without the `events` option or with an empty name. Never throws.

@@ -8,12 +8,12 @@
 //
 // A reader that keeps reading one flag (a React hook) gets an observer: its own last evaluation
 // and selection, so two readers of one flag with different defaults never evict each other's memo.
-import { evaluate, expectedType, type Expected } from './evaluate'
+import { evaluate, type Expected } from './evaluate'
 import type { HeldFlag } from './merge'
-import type { Details } from '../types'
+import type { Details, FlagClient, FlagObservation, FlagObserver } from '../types'
 
 /** How many missing keys keep a memoised evaluation. */
-export const MISSING_MEMO_SIZE = 512
+export const MISSING_MEMO_SIZE = 2048
 
 interface Memo {
   defaultValue: unknown
@@ -52,45 +52,31 @@ export function createDetailsReader(flag: (key: string) => HeldFlag | undefined)
   }
 }
 
-/** What an observer hands its reader: the selection, the details behind it, and whether it may count as an exposure. */
-export interface FlagObservation<T, R> {
-  readonly result: R
-  readonly details: Details<T>
-  /** False while the value only stands in (the previous user's during a switch, fallback while the cache is read). */
-  readonly exposable: boolean
-}
-
 /**
- * One reader's view of one flag: `get()` returns the same observation until something the reader
- * shows changes (the selection by `equal`) or its exposure identity does (value, variant, user,
- * whether it may count as an exposure). Valid as a `useSyncExternalStore` snapshot.
+ * One reader's observer of one flag on `client` (what a React hook holds), with its own memo: its
+ * `get()` returns the same observation until something the reader shows changes — the selection
+ * (`select`, default the details, compared by `equal`, default `Object.is`) — or its exposure
+ * identity does (value, variant, user, whether the values are settled). Valid as a
+ * `useSyncExternalStore` snapshot; `subscribe` hears only this flag. Built on the public
+ * `FlagClient` methods, so it works with any client, and evaluates without logging exposures
+ * (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
  */
-export interface FlagObserver<T, R> {
-  get(): FlagObservation<T, R>
-  subscribe(listener: () => void): () => void
-}
-
-/** Creates an observer; `select` and `equal` default to the details themselves and `Object.is`. */
-export function createFlagObserver<T, R>(input: {
-  key: string
-  defaultValue: T
-  details: (key: string, defaultValue: T, expected: Expected) => Details<T>
-  exposable: (details: Details<T>) => boolean
-  identity: () => unknown
-  subscribe: (key: string, listener: () => void) => () => void
-  select?: (details: Details<T>) => R
-  equal?: (a: R, b: R) => boolean
-}): FlagObserver<T, R> {
-  const { key, defaultValue } = input
-  const expected = expectedType(defaultValue)
-  const select = input.select ?? ((d: Details<T>) => d as unknown as R)
-  const equal = input.equal ?? Object.is
+export function observeFlag<T, R = Details<T>>(
+  client: FlagClient,
+  key: string,
+  defaultValue: T,
+  select: (details: Details<T>) => R = (d) => d as unknown as R,
+  equal: (a: R, b: R) => boolean = Object.is,
+): FlagObserver<T, R> {
+  const options = { exposure: false }
   let last: (FlagObservation<T, R> & { who: unknown }) | undefined
   return {
     get() {
-      const details = input.details(key, defaultValue, expected)
-      const who = input.identity()
-      const exposable = input.exposable(details)
+      const details = client.getDetails(key, defaultValue, options)
+      const who = client.getContext()
+      const status = client.getStatus()
+      // Values stand in while a new user's load, or while the cache is read behind a fallback.
+      const exposable = status.state !== 'loading' || (status.cacheRead === true && details.source !== 'default')
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (
@@ -104,6 +90,6 @@ export function createFlagObserver<T, R>(input: {
         return last
       return (last = { result, details, exposable, who })
     },
-    subscribe: (listener) => input.subscribe(key, listener),
+    subscribe: (listener) => client.subscribeFlag(key, listener),
   }
 }

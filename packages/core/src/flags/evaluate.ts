@@ -1,11 +1,13 @@
 // Evaluation: a lookup in memory, a type check against the caller's default, never a throw,
 // never I/O. The client wraps this with exposure logging.
+import { freezeJson } from '../protocol/readers'
 import type { HeldFlag } from './merge'
 import type { Details } from '../types'
 
 /** The JSON type a default asks for; `null` accepts any value. */
 export type Expected = 'boolean' | 'string' | 'number' | 'object' | 'array' | 'any'
 
+/** The JSON type a default asks for: `boolean`, `string`, `number`, `object`, `array`, or `any` for `null`/`undefined`. */
 export function expectedType(defaultValue: unknown): Expected {
   if (defaultValue === null || defaultValue === undefined) return 'any'
   if (Array.isArray(defaultValue)) return 'array'
@@ -13,6 +15,7 @@ export function expectedType(defaultValue: unknown): Expected {
   return t === 'boolean' || t === 'string' || t === 'number' || t === 'object' ? t : 'any'
 }
 
+/** Whether `value` is of the JSON type `expected` (`any` accepts everything; `object` excludes arrays and null). */
 export function matchesType(value: unknown, expected: Expected): boolean {
   switch (expected) {
     case 'any':
@@ -48,6 +51,8 @@ export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValu
     details.errorCode = 'TYPE_MISMATCH'
     return details
   }
-  details.value = flag.value as T
+  // Frozen on the way out (once per value): what getConfig hands out cannot change what later
+  // reads, other components or the cache see.
+  details.value = (typeof flag.value === 'object' ? freezeJson(flag.value) : flag.value) as T
   return details
 }

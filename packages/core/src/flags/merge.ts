@@ -1,16 +1,15 @@
 // How a response, a bootstrap, a cache entry or a fallback becomes the set of flags held in
-// memory (CONTRACT §4 and §5). Pure functions over immutable maps: no I/O, no clock (`now` is
+// memory (last known good, merged per flag; precedence of sources). Pure functions over immutable maps: no I/O, no clock (`now` is
 // passed in), so every rule here is unit-tested without a server.
 //
 // Object identity carries meaning: a flag whose details did not change keeps its previous object,
 // so the store can tell listeners exactly which flags changed with `!==`.
 import { jsonEqual } from '../platform/hash'
-import { freezeJson } from '../protocol/readers'
 import type { FlagEntry, FlagMetadata, JsonValue } from '../types'
 
 /**
- * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen:
- * what the app gets from `getConfig` cannot be changed under later reads or the cache.
+ * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen
+ * when it is first handed out (evaluate.ts), so the app cannot change it under later reads.
  */
 export interface HeldFlag {
   readonly key: string
@@ -30,6 +29,7 @@ export interface HeldFlag {
 /** The held flags by key; a new map whenever any flag changed. */
 export type FlagMap = ReadonlyMap<string, HeldFlag>
 
+/** The per-flag error code that removes a flag (OFREP). */
 export const FLAG_NOT_FOUND = 'FLAG_NOT_FOUND'
 
 /** Same value, variant, reason and metadata: what `updatedAt` tracks. */
@@ -50,7 +50,7 @@ function settle(prev: HeldFlag | undefined, next: HeldFlag): HeldFlag {
 function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: number | undefined, seenAt?: number): HeldFlag {
   const flag: { -readonly [K in keyof HeldFlag]: HeldFlag[K] } = { key: entry.key, source, stale: false }
   if (seenAt !== undefined) flag.seenAt = seenAt
-  if (entry.value !== undefined) flag.value = freezeJson(entry.value)
+  if (entry.value !== undefined) flag.value = entry.value
   if (entry.variant !== undefined) flag.variant = entry.variant
   if (entry.reason !== undefined) flag.reason = entry.reason
   if (entry.metadata !== undefined) flag.metadata = entry.metadata
@@ -67,7 +67,7 @@ export interface MergeResult {
 }
 
 /**
- * Applies the entries of a 200 to the held flags (CONTRACT §4): success entries set, FLAG_NOT_FOUND
+ * Applies the entries of a 200 to the held flags (last known good, per flag): success entries set, FLAG_NOT_FOUND
  * removes, other failure entries keep the last known good value marked stale, absent flags go only
  * when the response is clean, and a clean empty answer while flags are held is rejected unless
  * `acceptEmpty`. Fallback values are dropped: after a success they are no longer used.
@@ -168,7 +168,7 @@ export function markStale(held: FlagMap): FlagMap {
 
 /**
  * Layers a snapshot (cache, bootstrap or fallback) under or over what is held, per flag, by the
- * precedence of CONTRACT §5: network beats everything; between cache and bootstrap the newer one
+ * precedence of sources: network beats everything; between cache and bootstrap the newer one
  * wins (the time its source last vouched for the flag: a cache save, a bootstrap fetch); anything
  * beats fallback; fallback only fills gaps. `snapshotAt` is that time for the whole snapshot;
  * each flag's `updatedAt` stays the time its content was first received.

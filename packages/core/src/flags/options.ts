@@ -31,7 +31,7 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
   const timeoutMs = number(options.requestTimeoutMs, 5000, 'requestTimeoutMs', logger, false)
   let pollMs = number(options.refreshIntervalMs, 0, 'refreshIntervalMs', logger, true)
   if (pollMs > 0 && pollMs < MIN_POLL_MS) {
-    logger.warn(`[holdfast] refreshIntervalMs ${pollMs} is below ${MIN_POLL_MS} ms; polling every ${MIN_POLL_MS} ms`)
+    logger.warn(`refreshIntervalMs ${pollMs} raised to ${MIN_POLL_MS}`)
     pollMs = MIN_POLL_MS
   }
   return { timeoutMs, pollMs }
@@ -40,6 +40,6 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
 function number(value: unknown, fallback: number, name: string, logger: Logger, zeroAllowed: boolean): number {
   if (value === undefined) return fallback
   if (typeof value === 'number' && Number.isFinite(value) && (value > 0 || (zeroAllowed && value === 0))) return value
-  logger.warn(`[holdfast] ${name} ${String(value)} is not a usable number of ms; using the default ${fallback}`)
+  logger.warn(`${name} ${String(value)} is not usable; using ${fallback}`)
   return fallback
 }

@@ -6,12 +6,14 @@ import { jsonEqual } from '../platform/hash'
 import type { FlagMap } from './merge'
 import type { EventStats, Logger, Status } from '../types'
 
+/** What the store holds: the flags, the status, and the event counts. Immutable snapshots. */
 export interface StoreState {
   readonly flags: FlagMap
   readonly status: Status
   readonly events: EventStats
 }
 
+/** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
 export interface Store {
   getState(): StoreState
   /** Applies a partial update; listeners run once, after the whole update is in place. */
@@ -21,6 +23,7 @@ export interface Store {
   clearListeners(): void
 }
 
+/** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
 export function createStore(initial: StoreState, logger: Logger): Store {
   let state = initial
   const listeners = new Set<() => void>()

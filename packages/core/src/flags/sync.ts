@@ -9,7 +9,7 @@ import { fetchFlags } from '../protocol/fetchFlags'
 import { isContext } from '../protocol/readers'
 import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status } from '../types'
 import type { FlagCache } from './cache'
-import { toEntries } from './merge'
+import { holdsValues, toEntries } from './merge'
 import type { Store } from './store'
 import { deriveStatus, reduce, type SyncInput, type SyncState } from './syncState'
 
@@ -161,16 +161,12 @@ export function createSync(deps: SyncDeps) {
     const key = `${error.code}:${error.httpStatus ?? ''}:${state.contextHash}`
     if (key === lastLogged) return
     lastLogged = key
-    if (error.code === 'UPSTREAM_STALE') return logger.warn(`[holdfast] ${error.message}; its values are served, marked stale`)
-    const held = state.own ? toEntries(state.flags).length : 0
-    const fallback = state.fallback.size
+    if (error.code === 'UPSTREAM_STALE') return logger.warn(`${error.message}; served as stale`)
     const shown =
-      held > 0
-        ? `serving the last known values (${held} flags, stale)`
-        : fallback > 0
-          ? `no values known for this user: serving the ${fallback} fallback values`
-          : `no values known for this user: every flag evaluates to the caller's default`
-    logger.warn(`[holdfast] flag fetch failed (${error.code}): ${error.message}; ${shown}`)
+      state.own && holdsValues(state.flags)
+        ? 'serving the last known values'
+        : `nothing known for this user: serving ${state.fallback.size > 0 ? 'the fallback values' : "the caller's defaults"}`
+    logger.warn(`flag fetch failed (${error.code}): ${error.message}; ${shown}`)
   }
 
   return {

@@ -181,7 +181,7 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
           ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)) }
           : undefined
       const upstreamStale = result.upstream?.stale
-        ? new HoldfastError('UPSTREAM_STALE', `the flag server's source is failing; it serves values fetched at ${describeTime(result.upstream.fetchedAt)}`)
+        ? new HoldfastError('UPSTREAM_STALE', `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}`)
         : undefined
       return succeed(state, merged.flags, etag, now, upstreamStale)
     }
@@ -219,7 +219,7 @@ function invalidContext(state: SyncState): SyncState {
     flags: state.fallback,
     own: true,
     outcome: 'fatal',
-    failure: new HoldfastError('INVALID_CONTEXT', 'the context cannot be serialised (a BigInt, a cycle or a throwing getter); nothing is requested for it'),
+    failure: new HoldfastError('INVALID_CONTEXT', 'the context cannot be serialised (a BigInt, a cycle?)'),
     source: state.fallback.size > 0 ? 'fallback' : 'none',
     etag: undefined,
   }
@@ -245,8 +245,4 @@ export function deriveStatus(state: SyncState, storage: Status['storage'], start
   if (error) status.error = error
   if (started && state.cacheRead) status.cacheRead = true
   return status
-}
-
-function describeTime(at: number | undefined): string {
-  return at === undefined ? 'an unknown time' : new Date(at).toISOString()
 }

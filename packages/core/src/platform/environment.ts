@@ -37,30 +37,6 @@ export const browserEnvironment: Environment = {
   },
 }
 
-/**
- * Guards an environment the app passed in: a method that throws or is missing counts as "online",
- * "visible" and "no listeners", so a broken fake cannot break the client.
- */
-export function safeEnvironment(env: Environment | undefined): Environment {
-  if (!env || env === browserEnvironment) return browserEnvironment
-  return {
-    online: () => attempt(() => env.online() !== false, true),
-    visible: () => attempt(() => env.visible() !== false, true),
-    listen: (handlers) => {
-      const remove = attempt(() => env.listen(handlers), undefined)
-      return () => attempt(() => (typeof remove === 'function' ? remove() : undefined), undefined)
-    },
-  }
-}
-
-function attempt<T>(run: () => T, fallback: T): T {
-  try {
-    return run()
-  } catch {
-    return fallback
-  }
-}
-
 /** Legacy form of `browserEnvironment.online()`, kept for the event pipeline until it moves onto the scheduler. */
 export function isOffline(): boolean {
   return !browserEnvironment.online()

@@ -6,10 +6,9 @@ const PREFIX = '[holdfast]'
 
 /**
  * Wraps the app's logger (default `console`): adds the `[holdfast]` prefix when a message lacks
- * it, and swallows anything a logger method throws. Wrapping an already wrapped logger returns it.
+ * it, and swallows anything a logger method throws.
  */
 export function createLogger(target: Logger | undefined = typeof console !== 'undefined' ? console : undefined): Logger {
-  if (target && (target as SafeLogger)[SAFE]) return target
   const call = (level: 'warn' | 'error' | 'debug', message: string, args: unknown[]) => {
     try {
       const method = target?.[level]
@@ -20,14 +19,9 @@ export function createLogger(target: Logger | undefined = typeof console !== 'un
       // The app's logger failed; there is nowhere left to report it, and the client carries on.
     }
   }
-  const logger: SafeLogger = {
+  return {
     warn: (message, ...args) => call('warn', message, args),
     error: (message, ...args) => call('error', message, args),
     debug: (message, ...args) => call('debug', message, args),
-    [SAFE]: true,
   }
-  return logger
 }
-
-const SAFE = Symbol('holdfast.logger')
-type SafeLogger = Logger & { [SAFE]?: true }

@@ -55,6 +55,10 @@ function bounded<T>(promise: Promise<T>): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
+/**
+ * Wraps the storage `choice` (default IndexedDB database `name` where available, else memory) so it
+ * never rejects; the first IndexedDB failure moves it to memory and calls `onFallback`.
+ */
 export function createSafeStorage(
   choice: 'indexeddb' | 'memory' | FlagStorage | undefined,
   name: string,

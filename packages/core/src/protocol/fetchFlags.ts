@@ -1,4 +1,4 @@
-// One OFREP bulk evaluation request (CONTRACT §2.1), with every way it can go wrong turned into a
+// One OFREP bulk evaluation request, with every way it can go wrong turned into a
 // value. Shared by the client and by `fetchBootstrap`, so both read responses the same way.
 import { parseRetryAfter } from '../platform/backoff'
 import { HoldfastError, httpError } from '../platform/errors'
@@ -13,6 +13,7 @@ export type FetchResult =
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
+/** Options of `fetchFlags`: where, for whom, with which headers and ETag, within how long. */
 export interface FetchFlagsOptions {
   fetch: typeof fetch
   url: string
@@ -42,12 +43,10 @@ export function bulkEndpoint(url: string): string {
  * must not already end in the endpoint path (the client appends `/ofrep/v1/evaluate/flags`).
  */
 export function urlProblem(url: unknown): string | undefined {
-  if (typeof url !== 'string' || url.trim() === '') return 'is missing: give the base URL of an OFREP flag server, e.g. https://flags.example.com'
-  if (!/^(https?:\/\/[^/]|\/)/i.test(url.trim()))
-    return `"${url}" has no http:// or https:// scheme: give the full base URL, e.g. https://${url.replace(/^\/+/, '') || 'flags.example.com'}`
-  if (/\/ofrep(\/v1(\/evaluate(\/flags)?)?)?\/*$/i.test(url.trim().split(/[?#]/)[0]))
-    return `"${url}" is the endpoint path; give only the base URL (the client appends ${BULK_PATH}): ${url.replace(/\/ofrep(\/.*)?$/i, '') || '/'}`
-  return undefined
+  if (typeof url !== 'string' || !url.trim()) return 'is missing: give the OFREP base URL, e.g. https://flags.example.com'
+  if (!/^(https?:\/\/[^/]|\/)/i.test(url.trim())) return `"${url}" has no http:// or https:// scheme: try https://${url}`
+  if (/\/ofrep(\/v1(\/evaluate(\/flags)?)?)?\/*$/i.test(url.split(/[?#]/)[0]))
+    return `"${url}" is the endpoint path; give only the base URL: ${url.replace(/\/ofrep(\/.*)?$/i, '')}`
 }
 
 /** One OFREP bulk evaluation request; never rejects. */

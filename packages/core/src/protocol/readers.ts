@@ -36,8 +36,7 @@ export interface CacheRecord {
 /**
  * Whether `value` is JSON data (null, string, boolean, finite number, array, plain object) without
  * cycles. Iterative, so a value nested thousands of levels deep — valid JSON a server may send —
- * is checked without overflowing the stack. Getters are not run: a value read this way came from
- * `JSON.parse` or from `copyJson` (which ran them once, inside a try).
+ * is checked without overflowing the stack. Used for values read back from storage.
  */
 export function isJsonValue(value: unknown): value is JsonValue {
   const stack: unknown[] = [value]
@@ -52,8 +51,7 @@ export function isJsonValue(value: unknown): value is JsonValue {
       continue
     }
     if (typeof v !== 'object') return false
-    // A DAG (the same object twice) is fine for JSON; only a cycle is not, and JSON.stringify
-    // (used by copyJson before anything reaches here) already refuses those.
+    // Seen before: a DAG (fine for JSON) or a cycle (impossible in what storage hands back).
     if (open.has(v)) continue
     open.add(v)
     if (Array.isArray(v)) {
@@ -67,18 +65,45 @@ export function isJsonValue(value: unknown): value is JsonValue {
   return true
 }
 
+const INVALID: unknown = Symbol()
+
 /**
- * A deep copy of app-supplied data through JSON, frozen; undefined when it cannot be copied (a
- * getter or Proxy that throws, a revoked Proxy, a BigInt, a cycle). Used for `bootstrap` and
- * `fallback`, so later mutation by the app changes nothing the client holds.
+ * A deep copy of app-supplied JSON data in one pass, or undefined when it is not JSON (a class
+ * instance, a BigInt, a non-finite number, a cycle) or reading it throws (a getter or Proxy that
+ * throws, a revoked Proxy). Used for `bootstrap` and `fallback` values, so later mutation by the
+ * app changes nothing the client holds. Depth is bounded (a cycle ends there).
  */
-export function copyJson(input: unknown): unknown {
+export function copyJson(input: unknown): JsonValue | undefined {
   try {
-    const text = JSON.stringify(input)
-    return text === undefined ? undefined : JSON.parse(text)
+    const out = copy(input, 0)
+    return out === INVALID ? undefined : (out as JsonValue)
   } catch {
     return undefined
   }
+}
+
+function copy(v: unknown, depth: number): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v
+  if (typeof v === 'number') return Number.isFinite(v) ? v : INVALID
+  if (typeof v !== 'object' || depth > 5000) return INVALID
+  if (Array.isArray(v)) {
+    const out: unknown[] = []
+    for (const item of v) {
+      const c = copy(item, depth + 1)
+      if (c === INVALID) return INVALID
+      out.push(c)
+    }
+    return out
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return INVALID
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(v)) {
+    const c = copy((v as Record<string, unknown>)[key], depth + 1)
+    if (c === INVALID) return INVALID
+    out[key] = c
+  }
+  return out
 }
 
 /** Deep-freezes JSON data (iteratively), so a value handed to the app cannot be changed under the cache or later reads. */
@@ -106,14 +131,23 @@ export function trustedTime(value: unknown, now: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= now + 60_000 ? value : 0
 }
 
+/** How an entry's value is read: as is (fresh from `JSON.parse`), checked (storage), or copied (app input). */
+type ValueReader = (value: unknown) => JsonValue | undefined
+
+const asParsed: ValueReader = (v) => v as JsonValue
+const checked: ValueReader = (v) => (isJsonValue(v) ? v : undefined)
+
 /** Reads one flag entry; undefined when it cannot be read (no string key). */
-export function parseEntry(raw: unknown): FlagEntry | undefined {
+export function parseEntry(raw: unknown, readValue: ValueReader = checked): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
   if (typeof d.key !== 'string') return undefined
   const entry: FlagEntry = { key: d.key }
   // `null` and absent both mean "use the caller's default"; anything not JSON is treated alike.
-  if (d.value !== undefined && d.value !== null && isJsonValue(d.value)) entry.value = d.value
+  if (d.value !== undefined && d.value !== null) {
+    const value = readValue(d.value)
+    if (value !== undefined) entry.value = value
+  }
   if (typeof d.reason === 'string') entry.reason = d.reason
   if (typeof d.variant === 'string') entry.variant = d.variant
   if (isMetadata(d.metadata)) entry.metadata = d.metadata
@@ -129,10 +163,10 @@ function isMetadata(value: unknown): value is FlagMetadata {
   return true
 }
 
-function parseEntries(raw: unknown[]): { entries: FlagEntry[]; skipped: number } {
+function parseEntries(raw: unknown[], readValue?: ValueReader): { entries: FlagEntry[]; skipped: number } {
   const entries: FlagEntry[] = []
   for (const item of raw) {
-    const entry = parseEntry(item)
+    const entry = parseEntry(item, readValue)
     if (entry) entries.push(entry)
   }
   return { entries, skipped: raw.length - entries.length }
@@ -154,7 +188,8 @@ export interface UpstreamInfo {
 /** Reads an OFREP bulk response body `{ flags: [...], metadata? }`; undefined when it is not that shape. */
 export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } | undefined {
   if (!isRecord(body) || !Array.isArray(body.flags)) return undefined
-  const result: { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } = parseEntries(body.flags)
+  // Fresh from JSON.parse: every value is JSON already, and nobody else holds it.
+  const result: { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } = parseEntries(body.flags, asParsed)
   const meta = isRecord(body.metadata) ? body.metadata.holdfast : undefined
   if (isRecord(meta)) {
     const upstream: UpstreamInfo = {}
@@ -172,18 +207,26 @@ export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skippe
  * (getters, a Proxy, a revoked Proxy, a cycle, a BigInt).
  */
 export function parseBootstrap(raw: unknown): { bootstrap: Bootstrap; skipped: number } | undefined {
-  const input = copyJson(raw)
-  if (!isRecord(input) || !isContext(input.context) || !Array.isArray(input.flags)) return undefined
-  const { entries, skipped } = parseEntries(input.flags)
+  try {
+    return readBootstrap(raw)
+  } catch {
+    return undefined
+  }
+}
+
+function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number } | undefined {
+  if (!isRecord(input)) return undefined
+  const context = copyJson(input.context)
+  if (!isContext(context) || !Array.isArray(input.flags)) return undefined
+  const { entries, skipped } = parseEntries(input.flags, copyJson)
   const { etag, fetchedAt } = input
   const bootstrap: Bootstrap = {
-    context: input.context,
+    context,
     flags: entries,
     // A snapshot without a usable time is treated as the oldest possible: any cached value beats it.
     fetchedAt: isNumber(fetchedAt) ? fetchedAt : 0,
   }
   if (typeof etag === 'string') bootstrap.etag = etag
-  for (const entry of entries) if (entry.value !== undefined) freezeJson(entry.value)
   return { bootstrap, skipped }
 }
 

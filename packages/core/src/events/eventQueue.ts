@@ -169,8 +169,10 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     close() {
       closePromise ??= (async () => {
         closed = true
+        // Listeners and timers go at once; only the bounded last pass below remains.
         stopEnvironment?.()
         stopEnvironment = undefined
+        delivery?.stop()
         const deadline = clock.now() + requestTimeoutMs
         await bounded(
           store.persist().then(async () => {
@@ -181,7 +183,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
           }),
         )
         // What did not make it stays persisted for the next page.
-        delivery?.stop()
+        delivery?.abort()
       })()
       return closePromise
     },

@@ -44,8 +44,10 @@ export interface Delivery {
   start(): void
   /** Runs a pass if `kind` may go now; resolves when it ended. Never rejects. */
   trigger(kind: Trigger, deadline?: number): Promise<void>
-  /** Stops timers and listeners and aborts requests in flight (close ran out of time). */
+  /** Stops the interval, the retry timer and the `online` listener (closing); explicit passes still run. */
   stop(): void
+  /** Aborts requests in flight (close ran out of time). */
+  abort(): void
 }
 
 /**
@@ -197,9 +199,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       if (!config.closed()) scheduler.start()
     },
     trigger,
-    stop() {
-      scheduler.stop()
-      stopAll.abort()
-    },
+    stop: () => scheduler.stop(),
+    abort: () => stopAll.abort(),
   }
 }

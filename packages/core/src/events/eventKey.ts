@@ -13,6 +13,8 @@
 // Keys of earlier pages raise the tick when the queue is listed (delivery/storeReader.ts), so this
 // page's events sort after theirs even when that page's clock ran ahead.
 
+const MAX_TICK = 999_999_999_999_999
+
 /** Every stored event's key starts with this. */
 export const EVENT_PREFIX = 'holdfast:event:'
 
@@ -24,7 +26,9 @@ export interface KeyClock {
 
 /** The key of the event `id` logged now, on `clock` (advanced); `now` is the injected clock's time. */
 export function nextEventKey(clock: KeyClock, now: number, id: string): string {
-  const t = Math.max(Number.isFinite(now) && now > 0 ? Math.floor(now) : 0, clock.tick)
+  // 15 digits reach the year 33658; a clock reading beyond (or NaN, or negative) must not make a
+  // longer or shorter key that sorts out of order.
+  const t = Math.max(Number.isFinite(now) && now > 0 ? Math.min(MAX_TICK, Math.floor(now)) : 0, clock.tick)
   clock.seq = t === clock.tick ? clock.seq + 1 : 0
   clock.tick = t
   return `${EVENT_PREFIX}${pad(t, 15)}:${pad(clock.seq, 9)}:${id}`

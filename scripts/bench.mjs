@@ -21,6 +21,7 @@ const SECTIONS = [
   { file: 'coldstart.mjs' },
   { file: 'coldstart-chromium.mjs' },
   { file: 'react.mjs' },
+  { file: 'events.mjs' },
   { file: 'memory.mjs', flags: ['--expose-gc'] },
 ]
 

@@ -100,10 +100,15 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   }
   const { own } = state
   const size = () => own.size + state.others.length
+  /** This page's events not written yet, in log order (a write takes them all). */
+  let unwritten: [string, Own][] = []
+  /** A full queue is reported once, not on every event that pushes another out. */
+  let warnedFull = false
 
   /** The oldest keys go, from memory at once and from storage soon after. */
   function trim() {
     let over = size() - maxQueued
+    if (over < 0) warnedFull = false
     if (over <= 0) return
     const count = over
     const stored: string[] = []
@@ -116,18 +121,24 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       if (fromOthers || own.get(key)?.written) stored.push(key)
       own.delete(key)
     }
-    logger.warn(`[holdfast] the event queue is full (maxQueued ${maxQueued}); dropped the ${count} oldest`)
+    if (!warnedFull) logger.warn(`[holdfast] the event queue is full (maxQueued ${maxQueued}): the oldest events are dropped, and counted, until it drains`)
+    warnedFull = true
     options.onDrop(count)
     if (stored.length > 0) void state.forget(stored)
   }
 
   async function write() {
-    const batch = [...own].filter(([, item]) => !item.written)
+    // Those dropped by the bound meanwhile are not written at all.
+    const batch = unwritten.filter(([key, item]) => own.get(key) === item)
+    unwritten = []
     if (batch.length === 0) return
     const entries = batch.map(([key, item]): [string, unknown] => [key, item.event])
     // A failed write moves SafeStorage to memory, where the second one lands; if even that fails
     // they stay unwritten (but queued, in memory) and the next write tries again.
-    if (!((await storage.setMany(entries)) || (await storage.setMany(entries)))) return
+    if (!((await storage.setMany(entries)) || (await storage.setMany(entries)))) {
+      unwritten = batch.concat(unwritten)
+      return
+    }
     const kind = storage.kind()
     const gone: string[] = []
     for (const [key, item] of batch) {
@@ -151,7 +162,10 @@ export function createEventStore(options: EventStoreOptions): EventStore {
         options.onDrop(1)
         return false
       }
-      own.set(nextEventKey(state.keys, clock.now(), copy.id), { event: copy })
+      const key = nextEventKey(state.keys, clock.now(), copy.id)
+      const item: Own = { event: copy }
+      own.set(key, item)
+      unwritten.push([key, item])
       trim()
       timer ??= clock.setTimeout(() => {
         timer = undefined

@@ -3,7 +3,7 @@
 // clone it (a function or a class instance can no longer make the write fail and push the whole
 // page onto memory) and the batch it ends up in can always be serialised. An event that cannot
 // be serialised (a BigInt, a cycle, a throwing `toJSON` or getter) is refused here, alone.
-import type { FlagMetadata, HoldfastEvent, Logger } from '../types'
+import type { FlagMetadata, HoldfastEvent, JsonValue, Logger } from '../types'
 
 /**
  * A plain-JSON copy of `event`, its metadata reduced to string, finite number and boolean values
@@ -12,21 +12,30 @@ import type { FlagMetadata, HoldfastEvent, Logger } from '../types'
  */
 export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEvent | undefined {
   try {
-    const { metadata } = event
-    let copy: FlagMetadata | undefined
+    // A clock that reads NaN must not make the event unreadable (its time would become null).
+    const copy: HoldfastEvent = { ...event, time: Number.isFinite(event.time) ? event.time : Date.now() }
+    const { value, metadata } = event
+    if (value !== undefined) {
+      // Primitives as JSON has them; anything else through JSON and back (this throws for a
+      // BigInt, a cycle or a throwing toJSON, and drops functions).
+      const plain =
+        typeof value === 'string' || typeof value === 'boolean' ? value : typeof value === 'number' ? (Number.isFinite(value) ? value : null) : parse(JSON.stringify(value))
+      if (plain === undefined) delete copy.value
+      else copy.value = plain
+    }
     if (metadata !== undefined) {
-      copy = {}
+      const kept: FlagMetadata = (copy.metadata = {})
       for (const key of Object.keys(Object(metadata))) {
-        const value: unknown = metadata[key]
-        if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) copy[key] = value
+        const v: unknown = metadata[key]
+        if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) kept[key] = v
         else logger.warn(`[holdfast] event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }
-    // A clock that reads NaN must not make the event unreadable (its time would become null).
-    const time = Number.isFinite(event.time) ? event.time : Date.now()
-    return JSON.parse(JSON.stringify({ ...event, time, metadata: copy })) as HoldfastEvent
+    return copy
   } catch (error) {
     logger.warn(`[holdfast] dropped the event "${event.name}": it cannot be serialised as JSON`, error)
     return undefined
   }
 }
+
+const parse = (json: string | undefined): JsonValue | undefined => (json === undefined ? undefined : (JSON.parse(json) as JsonValue))

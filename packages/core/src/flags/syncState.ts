@@ -81,6 +81,8 @@ export function initialState(input: {
   const { context, contextHash, now } = input
   let fallback: FlagMap = new Map()
   if (input.fallback && input.fallback !== 'invalid') fallback = layerSnapshot(new Map(), input.fallback.bootstrap.flags, 'fallback', undefined)
+  // Every field present from the start, in one order: the states that follow (spreads of this one)
+  // then share one hidden class, which keeps the evaluation path's reads of `own` monomorphic.
   let state: SyncState = {
     context,
     contextHash,
@@ -88,7 +90,12 @@ export function initialState(input: {
     fallback,
     own: true,
     outcome: 'none',
+    failure: undefined,
+    bootstrapError: undefined,
+    storageError: undefined,
+    lastSuccessAt: undefined,
     source: fallback.size > 0 ? 'fallback' : 'none',
+    etag: undefined,
     cacheRead: false,
     generation: 0,
   }

@@ -113,3 +113,10 @@ describe('a 304 confirms only the keys of the snapshot its ETag names', () => {
     expect(confirmed.flags.has('extra')).toBe(false)
   })
 })
+
+test('a 304 to a request that named no snapshot keeps every value and is a failure, not a wipe', () => {
+  const s = answer(request(start()), ok([{ key: 'a', value: true }])) // no ETag in the answer
+  const after = answer(request(s), { kind: 'not-modified' })
+  expect(after.flags.get('a')).toMatchObject({ value: true, stale: true })
+  expect(status(after)).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
+})

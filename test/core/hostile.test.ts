@@ -150,6 +150,27 @@ describe('clocks', () => {
   })
 })
 
+describe('clocks and the LRU', () => {
+  test('an entry written while the clock ran hours ahead is not "most recent" for hours: it is the first evicted', async () => {
+    const inner = createMemoryStorage()
+    const ahead = createManualClock()
+    ahead.advance(5 * 3_600_000)
+    const skewed = createClient({ url: server.url, context: { targetingKey: 'u0' }, storage: inner, logger: createTestLogger(), clock: ahead })
+    await skewed.start()
+    await skewed.close()
+    const { client } = make({ storage: inner, context: { targetingKey: 'u1' } })
+    await client.start()
+    for (let i = 2; i <= 10; i++) await client.setContext({ targetingKey: `u${i}` })
+    await client.close()
+    const reader = make({ storage: inner, context: { targetingKey: 'u0' } })
+    server.always('hang')
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.start())
+    expect(reader.client.getStatus().source).toBe('none') // u0 went, not u1
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
+    expect(reader.client.getStatus().source).toBe('cache')
+  })
+})
+
 describe('server answers', () => {
   test('a valid JSON value nested 500 levels deep is a value, not the default', async () => {
     let deep: unknown = 'core'
@@ -187,6 +208,44 @@ describe('storage', () => {
     expect(check.client.getStatus().source).toBe('none') // `u` was evicted, reliably
     await throughTimeout(check.clock, server, 5000, () => check.client.setContext({ targetingKey: 'user-1' }))
     expect(check.client.getStatus().source).toBe('cache')
+  })
+})
+
+describe('storage: a read never brings back an evicted entry', () => {
+  test("a slow recency touch of one user cannot land after the eleventh user's eviction removed it", async () => {
+    const inner = createMemoryStorage()
+    const cacheKeys = async () => (await inner.keys()).filter((k) => k.startsWith('holdfast:flags:'))
+    // Ten users cached, u0 the least recently used.
+    const seed = make({ storage: inner, context: { targetingKey: 'u0' } }).client
+    await seed.start()
+    for (let i = 1; i <= 9; i++) await seed.setContext({ targetingKey: `u${i}` })
+    await seed.close()
+    expect(await cacheKeys()).toHaveLength(10)
+
+    // A new page for u0: reading its entry records the use with a write, which is slow here.
+    let sets = 0
+    const slowTouch: FlagStorage = {
+      ...inner,
+      set: async (key, value) => {
+        if (sets++ === 0) await new Promise((r) => setTimeout(r, 300))
+        return inner.set(key, value)
+      },
+    }
+    server.next({ status: 503, raw: '' }) // u0's own request fails: nothing of u0 is rewritten
+    const { client } = make({ storage: slowTouch, context: { targetingKey: 'u0' } })
+    await client.start()
+    await client.setContext({ targetingKey: 'u10' }) // written: eleven entries, one must go
+    await client.close()
+    await new Promise((r) => setTimeout(r, 400)) // past the slow touch, whatever the order
+    const left = await cacheKeys()
+    expect(left).toHaveLength(10)
+    // u0 was used last (read by this page), so the least recently used, u1, is the one evicted.
+    const reader = make({ storage: inner, context: { targetingKey: 'u0' } })
+    server.always('hang')
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.start())
+    expect(reader.client.getStatus().source).toBe('cache')
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
+    expect(reader.client.getStatus().source).toBe('none')
   })
 })
 

@@ -1,6 +1,7 @@
 // Holding the flag-dependent part of the page until the flags are known (issue 12 item 2): a
 // returning user never sees the build-time fallback flash before their cached values, the hold is
 // bounded, and it renders identically on the server. Also: a malformed `url` names <FlagProvider>.
+import { useState } from 'react'
 import { renderToString } from 'react-dom/server'
 import { afterEach, expect, it, vi } from 'vitest'
 import { FlagProvider, FlagsReady, createMemoryStorage, useGate, useValue, type Bootstrap, type FlagStorage } from '@holdfast/react'
@@ -112,4 +113,33 @@ it('a url without a scheme, or the endpoint path as url, throws a clear error na
   } finally {
     window.removeEventListener('error', onError)
   }
+})
+
+it('<FlagsReady> holds only the first load: a later user switch keeps the page on screen', async () => {
+  const server = await startServer({ checkout: 'one-click' }, { bob: { checkout: 'classic-bob' } })
+  let switchTo: (user: string) => void = () => {}
+  // Every cache read takes 200 ms: long enough to see a placeholder come back, if it did.
+  const inner = createMemoryStorage()
+  const slowReads: FlagStorage = { ...inner, get: async (key) => (await new Promise((r) => setTimeout(r, 200)), inner.get(key)) }
+  const options = clientOptions(server, { storage: slowReads })
+  function Root() {
+    const [user, setUser] = useState('alice')
+    switchTo = setUser
+    return (
+      <FlagProvider {...options} context={{ targetingKey: user }}>
+        <FlagsReady timeoutMs={5000} fallback={<p>loading</p>}>
+          <Checkout />
+        </FlagsReady>
+      </FlagProvider>
+    )
+  }
+  render(<Root />)
+  await waitFor(() => expect(screen.getByText('checkout one-click')).toBeTruthy())
+  server.mode = 'hang'
+  await act(async () => switchTo('bob'))
+  // Bob's values are on their way: the previous values stay visible, the placeholder never returns.
+  expect(screen.queryByText('loading')).toBeNull()
+  expect(screen.getByText('checkout one-click')).toBeTruthy()
+  server.release()
+  await waitFor(() => expect(screen.getByText('checkout classic-bob')).toBeTruthy())
 })

@@ -81,6 +81,8 @@ export function initialState(input: {
   const { context, contextHash, now } = input
   let fallback: FlagMap = new Map()
   if (input.fallback && input.fallback !== 'invalid') fallback = layerSnapshot(new Map(), input.fallback.bootstrap.flags, 'fallback', undefined)
+  // Every field present from the start, in one order: the states that follow (spreads of this one)
+  // then share one hidden class, which keeps the evaluation path's reads of `own` monomorphic.
   let state: SyncState = {
     context,
     contextHash,
@@ -88,7 +90,12 @@ export function initialState(input: {
     fallback,
     own: true,
     outcome: 'none',
+    failure: undefined,
+    bootstrapError: undefined,
+    storageError: undefined,
+    lastSuccessAt: undefined,
     source: fallback.size > 0 ? 'fallback' : 'none',
+    etag: undefined,
     cacheRead: false,
     generation: 0,
   }
@@ -170,7 +177,10 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       return fail(state, result.error, input.clearOnUnauthorized)
     case 'not-modified': {
       const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
-      return succeed(state, confirmAll(mine, etag?.keys ?? new Set()), etag, now, state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined)
+      // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
+      // as "the snapshot of no keys is current", it would wipe every held value.
+      if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 answered a request without If-None-Match'))
+      return succeed(state, confirmAll(mine, etag.keys), etag, now, state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined)
     }
     case 'ok': {
       // Placeholder values of the previous user are not this context's: merge against nothing.

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createMemoryStorage, type EventStats, type HoldfastEvent } from '@holdfast/core'
 import { createEventQueue, type DeliveryLoader } from '../../packages/core/src/events/eventQueue'
 import { createDelivery } from '../../packages/core/src/events/delivery/delivery'
-import { createSafeStorage } from '../../packages/core/src/storage'
+import { createSafeStorage } from '../../packages/core/src/platform/storage'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -64,6 +64,7 @@ test('without the delivery chunk, events are counted at once, bounded by maxQueu
   queue.start()
   for (const name of ['a', 'b', 'c', 'd', 'e']) queue.enqueue(event(name))
 
+  await until(() => loader.attempts.length > 0, 'the chunk asked for')
   expect(loader.attempts).toHaveLength(1) // asked for once, by start(), however many events
   expect(queue.stats()).toEqual({ queued: 3, sent: 0, dropped: 2, retries: 0, retriedRequests: 0 })
   expect(stats.at(-1)).toEqual(queue.stats())
@@ -101,6 +102,7 @@ test('a page whose delivery never arrived loses nothing: the next page sends wha
 
   const next = setup(undefined, backend)
   next.queue.start()
+  await until(() => next.loader.attempts.length === 1, 'the chunk asked for by start()')
   next.loader.release()
   await until(() => receiver.events().length === 1, 'the earlier page’s event sent on start')
   expect(receiver.events()[0]).toMatchObject({ name: 'before-unload' })

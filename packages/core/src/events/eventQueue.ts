@@ -105,7 +105,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
 
   function ready(): Promise<Delivery | undefined> {
     if (delivery) return Promise.resolve(delivery)
-    loading ??= loader().then(
+    loading ??= Promise.resolve().then(loader).then(
       (chunk) => {
         delivery = chunk.createDelivery({ ...config, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
         if (started) delivery.start()

@@ -13,13 +13,14 @@ import type { FlagMetadata, HoldfastEvent, JsonValue, Logger } from '../types'
 export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEvent | undefined {
   try {
     // A clock that reads NaN must not make the event unreadable (its time would become null).
-    const copy: HoldfastEvent = { ...event, time: Number.isFinite(event.time) ? event.time : Date.now() }
+    // `+ 0` turns -0 into 0, as JSON would.
+    const copy: HoldfastEvent = { ...event, time: Number.isFinite(event.time) ? event.time + 0 : Date.now() }
     const { value, metadata } = event
     if (value !== undefined) {
       // Primitives as JSON has them; anything else through JSON and back (this throws for a
       // BigInt, a cycle or a throwing toJSON, and drops functions).
       const plain =
-        typeof value === 'string' || typeof value === 'boolean' ? value : typeof value === 'number' ? (Number.isFinite(value) ? value : null) : parse(JSON.stringify(value))
+        typeof value === 'string' || typeof value === 'boolean' ? value : typeof value === 'number' ? (Number.isFinite(value) ? value + 0 : null) : parse(JSON.stringify(value))
       if (plain === undefined) delete copy.value
       else copy.value = plain
     }
@@ -27,7 +28,8 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
       const kept: FlagMetadata = (copy.metadata = {})
       for (const key of Object.keys(Object(metadata))) {
         const v: unknown = metadata[key]
-        if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) kept[key] = v
+        if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
+        else if (typeof v === 'number' && Number.isFinite(v)) kept[key] = v + 0
         else logger.warn(`[holdfast] event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }

@@ -31,12 +31,7 @@ const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
  * that cannot be serialised — becomes a warning or `Status.error`.
  */
 export function createClient(options: ClientOptions): FlagClient {
-  return createClientFor(options, 'createClient')
-}
-
-/** `createClient`, with errors naming who asked (`<FlagProvider>` creates clients through this). */
-export function createClientFor(options: ClientOptions, caller: string): FlagClient {
-  checkOptions(options, caller)
+  checkOptions(options)
   const logger = createLogger(options.logger)
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
@@ -89,10 +84,10 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
   const fallback = snapshotOption(options.fallback)
   const bootstrap = snapshotOption(options.bootstrap)
   const initial = initialState({ context: options.context, contextHash: safeContextHash(options.context), fallback, bootstrap, now: clock.now() })
-  if (fallback === 'invalid') logger.warn('[holdfast] the `fallback` snapshot is malformed (or threw when read) and was ignored')
-  if (initial.bootstrapError) logger.warn(`[holdfast] ${initial.bootstrapError.message}`)
-  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`[holdfast] ${bootstrap.skipped} unreadable bootstrap entries were skipped`)
-  if (initial.failure) logger.error(`[holdfast] ${initial.failure.message}`)
+  if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
+  if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
+  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
+  if (initial.failure) logger.error(`${initial.failure.message}`)
 
   const sync = createSync({
     url: options.url,
@@ -162,7 +157,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
         await attached
         return status
       })().catch((error: unknown) => {
-        logger.error('[holdfast] start failed unexpectedly', error)
+        logger.error('start failed unexpectedly', error)
         return store.getState().status
       })
       return startPromise
@@ -180,12 +175,12 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
     logEvent(name, eventOptions = {}) {
       if (typeof name !== 'string' || name === '') {
-        logger.warn('[holdfast] logEvent needs a non-empty event name')
+        logger.warn('logEvent needs a non-empty event name')
         return
       }
       const queue = ensureEvents()
       if (!queue) {
-        logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
+        logger.warn(`logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
       const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
@@ -198,7 +193,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
       try {
         await ensureEvents()?.flush()
       } catch (error) {
-        logger.error('[holdfast] flush failed unexpectedly', error)
+        logger.error('flush failed unexpectedly', error)
       }
     },
     getEventStats: () => store.getState().events,
@@ -207,7 +202,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
       try {
         await ensureCache().clear()
       } catch (error) {
-        logger.warn('[holdfast] clearing the cache failed', error)
+        logger.warn('clearing the cache failed', error)
       }
     },
     close() {
@@ -216,7 +211,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
         try {
           await events?.close()
         } catch (error) {
-          logger.warn('[holdfast] closing the event queue failed', error)
+          logger.warn('closing the event queue failed', error)
         }
         // The last cache write and the eviction it started are finished before close() resolves.
         await cache?.idle()

@@ -121,9 +121,17 @@ export function createClient(options: ClientOptions): FlagClient {
     return details.source !== 'fallback' || sync.cacheRead()
   }
 
+  // The last evaluation already handled as an exposure, for the user it was handled for: a loop
+  // reading one flag (the common hot path) costs a pointer comparison, not a lookup.
+  let lastExposed: Details<unknown> | undefined
+  let lastExposedFor = ''
+
   function logExposure(details: Details<unknown>) {
     if (!exposuresOn || !exposable(details)) return
-    if (!exposures.first(sync.contextHash(), details)) return
+    const contextHash = sync.contextHash()
+    lastExposed = details
+    lastExposedFor = contextHash
+    if (!exposures.first(contextHash, details)) return
     const context = sync.context()
     const event: HoldfastEvent = {
       id: uuid(),
@@ -142,7 +150,7 @@ export function createClient(options: ClientOptions): FlagClient {
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
     const result = reader.read(key, defaultValue, expected)
-    if (exposure && exposuresOn) logExposure(result)
+    if (exposure && exposuresOn && (result !== lastExposed || lastExposedFor !== sync.contextHash())) logExposure(result)
     return result
   }
 

@@ -47,7 +47,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // later changes nothing, IndexedDB can always clone it), keys it in log order whatever the clock
 // does, and keeps this page's events in memory until sent, so a storage failure mid-page loses
 // none. Measured on 2026-12-02 on top of the core redesign: (b) 13,199 → 13,835 B (+636 B), with
-// delivery 16,936 → 17,604 B (the delivery chunk alone 3,769 B).
+// delivery 16,936 → 17,604 B. With the hardening since (option warnings, a full queue reported
+// once, writes that take only the unwritten events) and core's later trims, all merged: (b)
+// 13,054 → 13,905 B, with delivery 16,790 → 17,672 B (the delivery chunk alone 3,767 B).
 const BUDGET = {
   react: 14_100, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core

@@ -59,7 +59,7 @@ const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 function readNumber(value: number | undefined, fallback: number, name: string, min: number, logger: Logger): number {
   if (value === undefined) return fallback
   if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
-  logger.warn(`[holdfast] events.${name} ${String(value)} is not usable (at least ${min}); using the default ${fallback}`)
+  logger.warn(`events.${name} ${String(value)} is not usable (at least ${min}); using the default ${fallback}`)
   return fallback
 }
 
@@ -68,7 +68,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   const { options, clock, logger, requestTimeoutMs } = config
   const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'batchSize', 1, logger))
   const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'flushIntervalMs', 100, logger)
-  if (typeof options.url !== 'string' || options.url === '') logger.error('[holdfast] events.url is missing: events are kept, and cannot be sent until it is set')
+  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
   let started = false
   let closed = false
@@ -115,7 +115,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         // Offline, or a deploy removed the chunk: tried again by the next trigger; the events
         // wait in storage meanwhile.
         loading = undefined
-        logger.error(`[holdfast] loading event delivery failed; ${store.size()} events wait in storage until it loads`, error)
+        logger.error(`loading event delivery failed; ${store.size()} events wait in storage until it loads`, error)
         return undefined
       },
     )

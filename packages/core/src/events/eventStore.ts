@@ -121,7 +121,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       if (fromOthers || own.get(key)?.written) stored.push(key)
       own.delete(key)
     }
-    if (!warnedFull) logger.warn(`[holdfast] the event queue is full (maxQueued ${maxQueued}): the oldest events are dropped, and counted, until it drains`)
+    if (!warnedFull) logger.warn(`the event queue is full (maxQueued ${maxQueued}): the oldest events are dropped, and counted, until it drains`)
     warnedFull = true
     options.onDrop(count)
     if (stored.length > 0) void state.forget(stored)
@@ -152,7 +152,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   function persist(): Promise<void> {
     if (timer !== undefined) clock.clearTimeout(timer)
     timer = undefined
-    return state.serial(write).then(options.onChange, (error: unknown) => logger.error('[holdfast] writing events failed', error))
+    return state.serial(write).then(options.onChange, (error: unknown) => logger.error('writing events failed', error))
   }
 
   return {

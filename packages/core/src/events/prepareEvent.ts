@@ -30,12 +30,12 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
         const v: unknown = metadata[key]
         if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
         else if (typeof v === 'number' && Number.isFinite(v)) kept[key] = v + 0
-        else logger.warn(`[holdfast] event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
+        else logger.warn(`event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }
     return copy
   } catch (error) {
-    logger.warn(`[holdfast] dropped the event "${event.name}": it cannot be serialised as JSON`, error)
+    logger.warn(`dropped the event "${event.name}": it cannot be serialised as JSON`, error)
     return undefined
   }
 }

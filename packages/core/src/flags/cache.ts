@@ -55,7 +55,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
   /** Runs `task` after everything queued before it; never rejects. */
   function queue<T>(task: () => Promise<T>, onError: T): Promise<T> {
     const run = chain.then(task).catch((error: unknown) => {
-      logger.warn('[holdfast] a cache operation failed', error)
+      logger.warn('a cache operation failed', error)
       return onError
     })
     chain = run
@@ -88,7 +88,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
         if (raw === undefined) return undefined
         const record = parseCacheRecord(raw)
         if (!record) {
-          logger.warn('[holdfast] discarded an unreadable cache entry (corrupt, foreign or from another version)')
+          logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
           await storage.del([key])
           return undefined
         }

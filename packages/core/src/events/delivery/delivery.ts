@@ -113,7 +113,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     if (kind === 'start')
       return reader.list().then(
         () => (store.state.others.length > 0 ? run(kind, deadline) : undefined),
-        (error: unknown) => logger.error('[holdfast] reading queued events failed', error),
+        (error: unknown) => logger.error('reading queued events failed', error),
       )
     return run(kind, deadline)
   }
@@ -159,7 +159,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
           progressed = result.progressed
           settle(result)
         },
-        (error: unknown) => logger.error('[holdfast] event delivery failed unexpectedly', error),
+        (error: unknown) => logger.error('event delivery failed unexpectedly', error),
       )
       .finally(() => {
         if (running !== current) return
@@ -183,8 +183,8 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   function scheduleRetry(failure: HoldfastError) {
     const refused = isRefusal(failure)
     const what = refused
-      ? `[holdfast] events are kept, not sent: ${failure.message}; check events.url and the headers`
-      : `[holdfast] sending events failed (${failure.code}): ${failure.message}`
+      ? `events are kept, not sent: ${failure.message}; check events.url and the headers`
+      : `sending events failed (${failure.code}): ${failure.message}`
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
     const delay = scheduler.failed(failure)

@@ -154,7 +154,7 @@ export function createFlusher(options: FlusherOptions) {
   }
 
   async function drop(keys: string[], what: string): Promise<true> {
-    options.logger.warn(`[holdfast] dropped ${what}`)
+    options.logger.warn(`dropped ${what}`)
     for (const key of keys) failed.delete(key)
     counts.dropped += keys.length
     await store.remove(keys)

@@ -148,6 +148,33 @@ describe('a wrong events URL', () => {
   })
 })
 
+describe('events IndexedDB cannot clone', () => {
+  // Structured clone refuses functions and DOM nodes. Handed over by a JavaScript caller, such an
+  // event must not push the page's storage onto memory (where a reload would lose the queue): it is
+  // kept as plain JSON, and the events around it are untouched.
+  test('a function or a DOM node in an event leaves the page on IndexedDB and every event is sent', async () => {
+    const run = randomUUID()
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const page = await openFixture(e2e.context, e2e.fixture.url, params)
+    await waitForStatus(page, 'ready', 'network')
+    await page.evaluate((run) => {
+      const log = window.holdfast.logEvent as (name: string, options: unknown) => void
+      log('plain-1', { metadata: { run } })
+      log('odd', { value: () => 1, metadata: { run, handler: () => 2, node: document.body, plan: 'pro' } })
+      log('node', { value: document.body, metadata: { run } })
+      log('plain-2', { metadata: { run } })
+    }, run)
+    await page.waitForTimeout(300) // written (or not) by now
+    expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('indexeddb')
+    await page.evaluate(() => window.holdfast.flush())
+    const stored = await storedEvents(run)
+    expect(stored.map((e) => e.name)).toEqual(['plain-1', 'odd', 'node', 'plain-2'])
+    expect(stored[1].metadata).toEqual({ run, plan: 'pro' })
+    expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: 0, sent: 4, dropped: 0 })
+    expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('indexeddb')
+  })
+})
+
 describe('the event pipeline chunk', () => {
   // The pipeline is a chunk loaded on demand. When it cannot be fetched (a deploy removed it, a
   // flaky network), the flags are unaffected and the stand-in still writes every event to

@@ -16,11 +16,13 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECTIONS = [
   { file: 'evaluate.mjs' },
+  { file: 'init.mjs' },
   { file: 'apply.mjs' },
   { file: 'coldstart.mjs' },
   { file: 'coldstart-chromium.mjs' },
   { file: 'react.mjs' },
   { file: 'openfeature-react.mjs' },
+  { file: 'events.mjs' },
   { file: 'memory.mjs', flags: ['--expose-gc'] },
 ]
 

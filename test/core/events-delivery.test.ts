@@ -74,7 +74,7 @@ test('the request is a JSON POST of {"events": [...]} with the configured header
     value: 42,
     metadata: { plan: 'pro', trial: false },
   })
-  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 0 })
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 0, retriedRequests: 0 })
 })
 
 test('413 splits the batch in halves until the receiver takes it; nothing is dropped', async () => {
@@ -132,7 +132,7 @@ test('maxQueued keeps the newest events: the oldest are dropped, counted and del
   expect(stored).toHaveLength(10)
   await client.flush()
   expect(values()).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14])
-  expect(client.getEventStats()).toEqual({ queued: 0, sent: 10, dropped: 5, retries: 0 })
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 10, dropped: 5, retries: 0, retriedRequests: 0 })
 })
 
 test('maxQueued also holds when more than maxQueued are logged at once', async () => {
@@ -147,6 +147,7 @@ test('Retry-After is honoured: no attempt before it, then the retry delivers', a
   receiver.set({ failureRate: 1, failures: ['429-1'] })
   const clock = createManualClock()
   const client = make({}, { clock })
+  await client.start() // retries are timers, and timers run from start()
   client.logEvent('a')
   await client.flush()
   expect(receiver.requests).toHaveLength(1)
@@ -158,7 +159,7 @@ test('Retry-After is honoured: no attempt before it, then the retry delivers', a
   clock.advance(1000)
   await until(() => client.getEventStats().sent === 1, 'the retry')
   expect(receiver.events()).toHaveLength(1)
-  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 1 })
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 1, retriedRequests: 1 })
 })
 
 test('5xx backs off exponentially (backoff options, jitter from `random`), and success resets it', async () => {
@@ -166,6 +167,7 @@ test('5xx backs off exponentially (backoff options, jitter from `random`), and s
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({ backoff: { baseMs: 100, maxMs: 300 } }, { clock, random: () => 1, logger })
+  await client.start()
   client.logEvent('a')
   await client.flush()
   const delays: number[] = []
@@ -179,8 +181,9 @@ test('5xx backs off exponentially (backoff options, jitter from `random`), and s
   receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 1, 'delivery')
-  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 4 })
-  expect(clock.pending()).toEqual([])
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 4, retriedRequests: 4 })
+  // No retry left, only the flush interval ticking on.
+  await until(() => clock.pending().join() === '10000', 'the interval, and nothing else, pending')
 })
 
 test('stats move as events are logged and sent, and subscribers are told', async () => {
@@ -235,7 +238,7 @@ test.each([200, 201, 204])('any 2xx (%i) accepts the whole batch', async (okStat
   const client = make()
   for (let i = 0; i < 3; i++) client.logEvent('e', { value: i })
   await client.flush()
-  expect(client.getEventStats()).toEqual({ queued: 0, sent: 3, dropped: 0, retries: 0 })
+  expect(client.getEventStats()).toEqual({ queued: 0, sent: 3, dropped: 0, retries: 0, retriedRequests: 0 })
   await client.flush()
   expect(receiver.requests).toHaveLength(1)
 })

@@ -106,6 +106,75 @@ describe('events logged offline', () => {
   })
 })
 
+describe('a wrong events URL', () => {
+  // A 404 from the events URL says the URL is wrong, not the events: they stay queued (and in
+  // IndexedDB), the stats say why they wait, and a page with the right URL sends every one, once.
+  // That right URL is built the way apps build it, `base/` + `/holdfast/v1/events`: the double
+  // slash must not turn it into another 404.
+  test('404 keeps the events and says why; the next page, with `base/` + `/path`, sends each once', async () => {
+    const N = 4
+    const run = randomUUID()
+    const wrong = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/evnets`, flushMs: '600000', exposures: '0' }
+    const page = await openFixture(e2e.context, e2e.fixture.url, wrong)
+    await waitForStatus(page, 'ready', 'network')
+    await page.evaluate(
+      ({ run, N }) => {
+        for (let n = 0; n < N; n++) window.holdfast.logEvent('misrouted', { metadata: { run, n } })
+      },
+      { run, N },
+    )
+    await page.evaluate(() => window.holdfast.flush())
+    const stats = await page.evaluate(() => window.holdfast.getEventStats())
+    expect(stats).toMatchObject({ queued: N, sent: 0, dropped: 0 })
+    expect(stats.lastError).toMatchObject({ code: 'HTTP', httpStatus: 404 })
+    expect(proxy.requests.map((r) => r.status)).toEqual([404])
+    expect(await storedEvents(run)).toHaveLength(0)
+    await page.waitForTimeout(300) // in IndexedDB within 100 ms of being logged
+
+    const right = { ...wrong, events: `${proxy.url}/` + '/holdfast/v1/events' }
+    await page.goto(e2e.fixture.url + '/?' + new URLSearchParams(right).toString())
+    await waitFor(async () => ((await storedEvents(run)).length >= N ? true : undefined), `the next page should deliver the ${N} kept events`)
+    await page.evaluate(() => window.holdfast.flush())
+    await page.waitForTimeout(300)
+    const final = await storedEvents(run)
+    expect(final.map((e) => e.metadata?.n).sort()).toEqual([0, 1, 2, 3])
+    expect([...timesSent(run).values()]).toEqual([2, 2, 2, 2]) // once to the wrong URL, once to the right one
+    const accepted = proxy.requests.filter((r) => r.status === 202)
+    expect(accepted.length).toBeGreaterThan(0)
+    expect(accepted.every((r) => r.path === '/holdfast/v1/events')).toBe(true)
+    const after = await page.evaluate(() => window.holdfast.getEventStats())
+    expect(after).toMatchObject({ queued: 0, sent: N, dropped: 0 })
+    expect(after.lastError).toBeUndefined()
+  })
+})
+
+describe('events IndexedDB cannot clone', () => {
+  // Structured clone refuses functions and DOM nodes. Handed over by a JavaScript caller, such an
+  // event must not push the page's storage onto memory (where a reload would lose the queue): it is
+  // kept as plain JSON, and the events around it are untouched.
+  test('a function or a DOM node in an event leaves the page on IndexedDB and every event is sent', async () => {
+    const run = randomUUID()
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+    const page = await openFixture(e2e.context, e2e.fixture.url, params)
+    await waitForStatus(page, 'ready', 'network')
+    await page.evaluate((run) => {
+      const log = window.holdfast.logEvent as (name: string, options: unknown) => void
+      log('plain-1', { metadata: { run } })
+      log('odd', { value: () => 1, metadata: { run, handler: () => 2, node: document.body, plan: 'pro' } })
+      log('node', { value: document.body, metadata: { run } })
+      log('plain-2', { metadata: { run } })
+    }, run)
+    await page.waitForTimeout(300) // written (or not) by now
+    expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('indexeddb')
+    await page.evaluate(() => window.holdfast.flush())
+    const stored = await storedEvents(run)
+    expect(stored.map((e) => e.name)).toEqual(['plain-1', 'odd', 'node', 'plain-2'])
+    expect(stored[1].metadata).toEqual({ run, plan: 'pro' })
+    expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: 0, sent: 4, dropped: 0 })
+    expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('indexeddb')
+  })
+})
+
 describe('the event pipeline chunk', () => {
   // The pipeline is a chunk loaded on demand. When it cannot be fetched (a deploy removed it, a
   // flaky network), the flags are unaffected and the stand-in still writes every event to
@@ -115,7 +184,7 @@ describe('the event pipeline chunk', () => {
     const run = randomUUID()
     const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
     const blocked: string[] = []
-    const chunk = /\/assets\/eventQueue-[^/]*\.js$/
+    const chunk = /\/assets\/delivery-[^/]*\.js$/
     await e2e.context.route(chunk, (route) => {
       blocked.push(route.request().url())
       return route.abort('failed')

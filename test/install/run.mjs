@@ -66,7 +66,7 @@ try {
   // The event pipeline is a chunk of the package loaded on demand: it must resolve from the tarball.
   client.logEvent('installed')
   await client.flush()
-  assert.deepEqual(client.getEventStats(), { queued: 0, sent: 2, dropped: 0, retries: 0 })
+  assert.deepEqual(client.getEventStats(), { queued: 0, sent: 2, dropped: 0, retries: 0, retriedRequests: 0 })
   assert.deepEqual(server.events().map((e) => e.name).sort(), ['installed', 'new-checkout'])
   await client.close()
   const bootstrap = await fetchBootstrap({ url: server.url, context: { targetingKey: 'user-1' } })

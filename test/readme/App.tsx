@@ -1,10 +1,12 @@
-import { FlagProvider, useGate, useConfig, useFlagStatus, type Bootstrap } from '@holdfast/react'
-import { Banner, Cart, type User } from './your-app' // your own code
+import { FlagProvider, FlagsReady, useGate, useConfig, useFlagStatus, type Bootstrap } from '@holdfast/react'
+import { Banner, Cart, Spinner, type User } from './your-app' // your own code
 
 export function App({ user, bootstrap }: { user: User; bootstrap?: Bootstrap }) {
   return (
     <FlagProvider url="https://flags.example.com" context={{ targetingKey: user.id, plan: user.plan }} bootstrap={bootstrap}>
-      <Checkout />
+      <FlagsReady timeoutMs={100} fallback={<Spinner />}>
+        <Checkout />
+      </FlagsReady>
     </FlagProvider>
   )
 }

@@ -23,3 +23,7 @@ export function Banner({ text }: { text: string }) {
 export function Cart() {
   return <p>cart</p>
 }
+
+export function Spinner() {
+  return <p>loading…</p>
+}

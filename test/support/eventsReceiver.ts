@@ -2,7 +2,8 @@
 // rate drawn from a seeded random (500s, reset connections, 429 with Retry-After 0 or 1), 413 above
 // N events, 400 for a batch holding a poison event, delays, or plain "down". It de-duplicates by
 // `id` like the reference server, and records every request, so tests can count how often an id
-// arrived, not only which ids did. It also answers OFREP flag requests, from `setFlags`.
+// arrived, not only which ids did. It also answers OFREP flag requests, from `setFlags`. Events are
+// taken at `/events` only: any other path is a wrong URL and gets 404 (recorded too).
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 
@@ -24,11 +25,18 @@ export interface ReceiverBehaviour {
   delayMs?: number
   /** Answer every events request with 503. */
   down?: boolean
+  /** Answer every events request with this status (and `Retry-After` when given). */
+  status?: number
+  retryAfter?: string
+  /** Extra headers on every events answer (e.g. a `Date` of the server's own). */
+  headers?: Record<string, string>
   /** The success status (any 2xx accepts the whole batch, CONTRACT §2.2). Default 202 with a JSON body; 204 has none. */
   okStatus?: number
 }
 
 export interface ReceivedRequest {
+  /** The path asked for (with the query). */
+  path: string
   ids: string[]
   names: string[]
   /** What the receiver answered: a status, or 'reset'. */
@@ -80,6 +88,7 @@ export async function startEventsReceiver(initial: ReceiverBehaviour = {}): Prom
         return void res.end('not JSON')
       }
       const record: ReceivedRequest = {
+        path: req.url ?? '',
         ids: events.map((e) => String(e.id)),
         names: events.map((e) => String(e.name)),
         outcome: 202,
@@ -89,11 +98,13 @@ export async function startEventsReceiver(initial: ReceiverBehaviour = {}): Prom
       requests.push(record)
       const answer = (status: number, headers: Record<string, string> = {}, body = '') => {
         record.outcome = status
-        res.writeHead(status, headers)
+        res.writeHead(status, { ...behaviour.headers, ...headers })
         res.end(body)
       }
       const decide = () => {
         const b = behaviour
+        if (new URL(req.url ?? '/', 'http://x').pathname !== '/events') return answer(404, {}, 'no such endpoint')
+        if (b.status) return answer(b.status, b.retryAfter === undefined ? {} : { 'Retry-After': b.retryAfter }, `status ${b.status}`)
         if (b.down) return answer(503)
         if (b.failureRate && random() < b.failureRate) {
           const kinds = b.failures ?? ['500', 'reset', '429-0', '429-1']

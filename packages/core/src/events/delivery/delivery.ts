@@ -1,0 +1,205 @@
+// Delivery: the part of the event pipeline that is loaded on demand (the queue itself, eventStore.ts,
+// loads up front). It decides when a pass may go (backoff, Retry-After, offline, another tab
+// sending), runs one pass at a time (flusher.ts) under the cross-tab lock (flushLock.ts), and turns
+// what a pass ended with into the next step: a backoff reset, a retry, or a rest.
+import type { HoldfastError } from '../../platform/errors'
+import { createScheduler, type Trigger as SchedulerTrigger } from '../../platform/scheduler'
+import type { SafeStorage } from '../../platform/storage'
+import { uuid } from '../../platform/uuid'
+import type { Clock, Environment, EventOptions, Logger } from '../../types'
+import type { EventCounts, Trigger } from '../eventQueue'
+import type { EventStore } from '../eventStore'
+import { isRefusal, normalizeUrl } from './eventTransport'
+import { createFlusher, type PassOptions, type PassResult } from './flusher'
+import { createFlushLock } from './flushLock'
+import { createStoreReader } from './storeReader'
+
+/** What the queue hands delivery when it loads. */
+export interface DeliveryOptions {
+  store: EventStore
+  options: EventOptions
+  batchSize: number
+  flushIntervalMs: number
+  storage: SafeStorage
+  /** Names the Web Lock and the lease shared by the tabs of one origin. */
+  storageName: string
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  logger: Logger
+  clock: Clock
+  /** Online state and the `online` event (the client's injected environment). */
+  environment: Environment
+  random: () => number
+  requestTimeoutMs: number
+  /** The queue's counts, moved here and told through `report`. */
+  counts: EventCounts
+  report: () => void
+  /** True once the client is closing: only the closing pass may run. */
+  closed: () => boolean
+}
+
+/** The loaded delivery of one queue. */
+export interface Delivery {
+  /** Starts the interval and the `online` listener (the client started). Idempotent. */
+  start(): void
+  /** Runs a pass if `kind` may go now; resolves when it ended. Never rejects. */
+  trigger(kind: Trigger, deadline?: number): Promise<void>
+  /** Stops the interval, the retry timer and the `online` listener (closing); explicit passes still run. */
+  stop(): void
+  /** Aborts requests in flight (close ran out of time). */
+  abort(): void
+}
+
+/**
+ * How the shared scheduler sees each trigger: `flush()` and `close()` are explicit (they skip
+ * backoff, not a server's Retry-After); everything else is automatic and waits for backoff.
+ */
+const AS: Record<Trigger, SchedulerTrigger> = {
+  flush: 'explicit',
+  close: 'explicit',
+  retry: 'retry',
+  online: 'online',
+  interval: 'poll',
+  start: 'poll',
+  batch: 'poll',
+  hidden: 'poll',
+}
+
+/** Creates the delivery of one queue. */
+export function createDelivery(config: DeliveryOptions): Delivery {
+  const { clock, logger, store, batchSize, options, environment } = config
+  const stopAll = new AbortController()
+  // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
+  // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.
+  const scheduler = createScheduler({
+    clock,
+    environment,
+    random: config.random,
+    backoff: options.backoff,
+    pollMs: config.flushIntervalMs,
+    run: (kind) => void run(kind === 'retry' || kind === 'online' ? kind : 'interval', Infinity),
+  })
+  /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
+  let busyUntil = 0
+  let running: Promise<void> | undefined
+  /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
+  let refusedStatus: number | undefined
+
+  const reader = createStoreReader(store)
+  const flusher = createFlusher({
+    store: reader,
+    lock: createFlushLock({
+      name: `holdfast:events:${config.storageName}`,
+      storage: config.storage,
+      clock,
+      owner: uuid(),
+      leaseMs: 2 * config.requestTimeoutMs + 5000,
+    }),
+    batchSize,
+    url: normalizeUrl(typeof options.url === 'string' ? options.url : ''),
+    fetch: config.fetch,
+    headers: config.headers,
+    requestTimeoutMs: config.requestTimeoutMs,
+    clock,
+    logger,
+    signal: stopAll.signal,
+    counts: config.counts,
+    report: config.report,
+  })
+
+  function trigger(kind: Trigger, deadline = Infinity): Promise<void> {
+    // At start, what earlier pages left is counted, and sent at once if there is any; this page's
+    // own events wait for the usual triggers (a hidden page must still send them with keepalive).
+    if (kind === 'start')
+      return reader.list().then(
+        () => (store.state.others.length > 0 ? run(kind, deadline) : undefined),
+        (error: unknown) => logger.error('reading queued events failed', error),
+      )
+    return run(kind, deadline)
+  }
+
+  function run(kind: Trigger, deadline: number): Promise<void> {
+    const idle = Promise.resolve()
+    const closing = kind === 'close'
+    if (config.closed() && !closing) return idle
+    // Nothing this page knows of is waiting: the interval has nothing to do.
+    if (kind === 'interval' && store.size() === 0) return idle
+    // close() sends what it can whatever the backoff; what does not make it stays for the next page.
+    if (closing) scheduler.reset()
+    const as = AS[kind]
+    if (!scheduler.allows(as)) return idle
+    if (!environment.online()) {
+      // Events stay persisted. Asked as an automatic trigger, so the `online` event resumes them.
+      scheduler.allows('poll')
+      return idle
+    }
+    if (as !== 'explicit' && as !== 'retry') {
+      if (clock.now() < busyUntil) return running ?? idle
+      // A hidden page queues its keepalive pass behind a running one, which sends without keepalive.
+      if (running && kind !== 'hidden') return running
+    }
+    const explicit = as === 'explicit'
+    const pass: PassOptions = {
+      keepalive: kind === 'hidden',
+      waitMs: explicit ? Math.max(0, Math.min(config.requestTimeoutMs, deadline - clock.now())) : 0,
+      deadline,
+      // Passes queued before close() give way to its own, which is bounded.
+      proceed: () => !config.closed() || closing,
+    }
+    // One pass at a time per client: an explicit flush queues behind a running pass, whose listing
+    // may predate the events logged just before the call.
+    let progressed = false
+    const current: Promise<void> = (running ?? idle)
+      .then(() => {
+        scheduler.began()
+        return flusher.run(pass)
+      })
+      .then(
+        (result) => {
+          progressed = result.progressed
+          settle(result)
+        },
+        (error: unknown) => logger.error('event delivery failed unexpectedly', error),
+      )
+      .finally(() => {
+        if (running !== current) return
+        running = undefined
+        if (progressed && store.size() >= batchSize) void run('batch', Infinity)
+      })
+    running = current
+    return current
+  }
+
+  /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
+  function settle(result: PassResult) {
+    if (result.progressed) scheduler.progressed()
+    if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
+    if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, config.flushIntervalMs)
+    if (result.outcome === 'done') refusedStatus = undefined
+    // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
+    if (!config.closed()) scheduler.succeeded()
+  }
+
+  function scheduleRetry(failure: HoldfastError) {
+    const refused = isRefusal(failure)
+    const what = refused
+      ? `events are kept, not sent: ${failure.message}; check events.url and the headers`
+      : `sending events failed (${failure.code}): ${failure.message}`
+    // After close() nothing is scheduled: what did not make it stays persisted for the next page.
+    if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
+    const delay = scheduler.failed(failure)
+    const message = `${what}; they stay queued, next try in ${delay} ms`
+    if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
+    else logger.warn(message)
+    if (refused) refusedStatus = failure.httpStatus
+  }
+
+  return {
+    start: () => {
+      if (!config.closed()) scheduler.start()
+    },
+    trigger,
+    stop: () => scheduler.stop(),
+    abort: () => stopAll.abort(),
+  }
+}

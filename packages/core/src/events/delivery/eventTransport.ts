@@ -1,0 +1,118 @@
+// One events request with every way it can end turned into a value the queue acts on: delivered,
+// too large (split it), rejected for good (drop it), refused (the URL or the key is wrong: keep the
+// events, back off, report it), or worth retrying.
+import { parseRetryAfter } from '../../platform/backoff'
+import { HoldfastError, httpError, isRetryable } from '../../platform/errors'
+import { postJson } from '../../platform/request'
+import type { Clock } from '../../types'
+
+/**
+ * Browsers refuse a `keepalive` request once the bodies of all of a page's keepalive requests in
+ * flight pass 64 KiB (Fetch spec, "keepalive"). Requests are sent one at a time, each under this.
+ */
+export const KEEPALIVE_MAX_BYTES = 60_000
+
+/**
+ * How a request ended. `refused`: 401, 403, 404, 405 or 410 say the events URL or its key is wrong,
+ * not the events, so they are kept and retried with backoff like a transient failure.
+ */
+export type PostResult =
+  | { kind: 'ok' }
+  | { kind: 'too-large'; error: HoldfastError }
+  | { kind: 'rejected'; error: HoldfastError }
+  | { kind: 'refused'; error: HoldfastError }
+  | { kind: 'retry'; error: HoldfastError }
+  | { kind: 'aborted' }
+
+/** Options of `postEvents`. */
+export interface PostEventsOptions {
+  fetch: typeof fetch
+  url: string
+  headers?: Record<string, string> | (() => Record<string, string>)
+  /** The request body, `{"events":[...]}`, serialised by the caller. */
+  body: string
+  timeoutMs: number
+  /** Ask the browser to finish the request even if the page goes away (only when the body fits). */
+  keepalive: boolean
+  /** Aborts from outside (`close()` running out of time); the result is `aborted`. */
+  signal: AbortSignal
+  clock: Clock
+}
+
+const REFUSED = new Set([401, 403, 404, 405, 410])
+const REJECTED = new Set([400, 422])
+
+/**
+ * `url` with runs of slashes in its path collapsed: `https://x.example/` + `/holdfast/v1/events`
+ * must reach `/holdfast/v1/events`, not get a 404 for `//holdfast/v1/events`. The `//` of the
+ * scheme (or of a protocol-relative URL) and the query are left alone.
+ */
+export function normalizeUrl(url: string): string {
+  const m = /^((?:[a-z][a-z\d+.-]*:)?\/\/[^/?#]*)?([^?#]*)(.*)$/is.exec(url)
+  return m ? (m[1] ?? '') + m[2].replace(/\/{2,}/g, '/') + m[3] : url
+}
+
+/** Whether a failed request said the events URL or its key is wrong (the events are fine). */
+export function isRefusal(error: HoldfastError): boolean {
+  return error.httpStatus !== undefined && REFUSED.has(error.httpStatus)
+}
+
+/** Sends one batch; never rejects. */
+export async function postEvents(options: PostEventsOptions): Promise<PostResult> {
+  const { body } = options
+  const outcome = await postJson({
+    fetch: options.fetch,
+    url: options.url,
+    body,
+    headers: options.headers,
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    keepalive: options.keepalive && byteLength(body) <= KEEPALIVE_MAX_BYTES,
+    clock: options.clock,
+  })
+  if (outcome.kind === 'aborted') return outcome
+  // Network errors, timeouts and a throwing headers callback may all work next time.
+  if (outcome.kind === 'error') return { kind: 'retry', error: outcome.error }
+  const { response, text } = outcome
+  const status = response.status
+  if (status >= 200 && status < 300) return { kind: 'ok' }
+  // A date is read against the server's own Date header: a client clock hours off changes nothing.
+  const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now(), response.headers.get('Date'))
+  const detail = text ? `: ${text.slice(0, 200)}` : ''
+  if (REFUSED.has(status)) {
+    const code = status === 401 || status === 403 ? 'UNAUTHORIZED' : 'HTTP'
+    const message = `the events URL or its key was refused (HTTP ${status} from ${options.url})${detail}`
+    return { kind: 'refused', error: new HoldfastError(code, message, { httpStatus: status, retryAfterMs }) }
+  }
+  const error = httpError(status, detail, retryAfterMs)
+  if (status === 413) return { kind: 'too-large', error }
+  // 400 and 422 say this batch is bad: dropping it keeps one poison batch from blocking the rest.
+  if (REJECTED.has(status) || !isRetryable(error)) return { kind: 'rejected', error }
+  return { kind: 'retry', error }
+}
+
+/**
+ * Splits a batch into groups whose request bodies stay under KEEPALIVE_MAX_BYTES, in order. An
+ * event too large on its own gets a group of its own (and is sent without keepalive).
+ */
+export function splitForKeepalive<T extends { event: unknown }>(items: T[]): T[][] {
+  const groups: T[][] = []
+  let group: T[] = []
+  let size = '{"events":[]}'.length
+  for (const item of items) {
+    const bytes = byteLength(JSON.stringify(item.event)) + 1
+    if (group.length > 0 && size + bytes > KEEPALIVE_MAX_BYTES) {
+      groups.push(group)
+      group = []
+      size = '{"events":[]}'.length
+    }
+    group.push(item)
+    size += bytes
+  }
+  if (group.length > 0) groups.push(group)
+  return groups
+}
+
+function byteLength(text: string): number {
+  return new TextEncoder().encode(text).length
+}

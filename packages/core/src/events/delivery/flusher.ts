@@ -1,0 +1,165 @@
+// One pass over the shared event queue: under the flush lock, list what is queued (this tab's
+// events and other tabs'), send it oldest first in batches, and take each batch out of storage
+// once the receiver answered. A 413 splits the batch in halves, recursively; a permanent
+// rejection drops it (counted), so one poison batch cannot block the rest; a transient failure
+// ends the pass and is handed back to the queue, which decides when to try again; so does a
+// refusal (the URL or the key is wrong), which keeps the events. An event that cannot be serialised
+// is dropped alone before its batch goes out.
+import type { HoldfastError } from '../../platform/errors'
+import { toStatusError } from '../../platform/errors'
+import type { Clock, Logger } from '../../types'
+import type { EventCounts } from '../eventQueue'
+import { postEvents, splitForKeepalive } from './eventTransport'
+import type { FlushLock } from './flushLock'
+import type { StoreReader, StoredEvent } from './storeReader'
+
+/** How one pass runs: why it was started decides keepalive, how long to wait for the lock, and when to stop. */
+export interface PassOptions {
+  /** The page is going away: `fetch` with keepalive, each body under 64 KB. */
+  keepalive: boolean
+  /** How long to wait for another tab's flush to finish; 0 skips when one is running. */
+  waitMs: number
+  /** No request starts after this (close). */
+  deadline: number
+  /** Checked before every batch: false ends the pass early (the client closed meanwhile). */
+  proceed: () => boolean
+}
+
+/** How a pass ended, for delivery to decide the next step. */
+export interface PassResult {
+  /** Anything left the queue (sent or dropped). */
+  progressed: boolean
+  /** `done`: everything listed went through; `failed`: a transient failure (`error`) ended it;
+   * `busy`: another flusher held the lock; `stopped`: closing, aborted or lock lost. */
+  outcome: 'done' | 'failed' | 'busy' | 'stopped'
+  error?: HoldfastError
+}
+
+/** What a flusher works with: the queue, the cross-tab lock, the receiver, the counts. */
+export interface FlusherOptions {
+  store: StoreReader
+  lock: FlushLock
+  batchSize: number
+  url: string
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  requestTimeoutMs: number
+  clock: Clock
+  logger: Logger
+  /** Aborts requests in flight (close ran out of time). */
+  signal: AbortSignal
+  /** Counts of events, moved here and reported through `report`. */
+  counts: EventCounts
+  report: () => void
+}
+
+/** Creates the pass runner of one queue. */
+export function createFlusher(options: FlusherOptions) {
+  const { store, clock, counts } = options
+  /** Events whose last attempt failed: sending them again is a retry. */
+  const failed = new Set<string>()
+
+  async function run(pass: PassOptions): Promise<PassResult> {
+    const result: PassResult = { progressed: false, outcome: 'stopped' }
+    if (options.signal.aborted) return result
+    if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
+    const got = await options.lock.run(async (keep) => {
+      // Listed again under the lock: what another tab sent in the meantime is gone by now.
+      const keys = await store.list()
+      const listed = new Set(keys)
+      for (const key of failed) if (!listed.has(key)) failed.delete(key)
+      for (let i = 0; i < keys.length; i += options.batchSize) {
+        if (options.signal.aborted || clock.now() >= pass.deadline || !pass.proceed() || !(await keep())) return
+        const read = await store.read(keys.slice(i, i + options.batchSize))
+        if (read.corrupt.length > 0) await drop(read.corrupt, `${read.corrupt.length} unreadable stored events`)
+        const events = await serialisable(read.events)
+        for (const group of pass.keepalive ? splitForKeepalive(events) : events.length ? [events] : []) {
+          const sent = await send(group, pass)
+          if (sent !== true) {
+            if (sent) Object.assign(result, { outcome: 'failed', error: sent })
+            return
+          }
+          result.progressed = true
+        }
+      }
+      result.outcome = 'done'
+    }, pass.waitMs)
+    if (!got) result.outcome = 'busy'
+    return result
+  }
+
+  /** One request (or several after a 413): true to go on, an error to retry later, false to stop. */
+  async function send(items: StoredEvent[], pass: PassOptions): Promise<true | false | HoldfastError> {
+    const keys = items.map((item) => item.key)
+    const resent = keys.filter((key) => failed.has(key)).length
+    if (resent > 0) {
+      counts.retries += resent
+      counts.retriedRequests++
+      options.report()
+    }
+    const result = await postEvents({
+      fetch: options.fetch,
+      url: options.url,
+      headers: options.headers,
+      body: JSON.stringify({ events: items.map((item) => item.event) }),
+      timeoutMs: Math.max(1, Math.min(options.requestTimeoutMs, pass.deadline - clock.now())),
+      keepalive: pass.keepalive,
+      signal: options.signal,
+      clock,
+    })
+    switch (result.kind) {
+      case 'ok':
+        for (const key of keys) failed.delete(key)
+        counts.sent += items.length
+        counts.lastError = undefined
+        await store.remove(keys)
+        return true
+      case 'too-large': {
+        if (items.length === 1) return drop(keys, 'an event the receiver finds too large (HTTP 413)')
+        for (const key of keys) failed.add(key)
+        const half = Math.ceil(items.length / 2)
+        const first = await send(items.slice(0, half), pass)
+        return first === true ? send(items.slice(half), pass) : first
+      }
+      case 'rejected':
+        return drop(keys, `a batch of ${items.length} events the receiver rejected (${result.error.message})`)
+      case 'refused':
+      case 'retry':
+        for (const key of keys) failed.add(key)
+        counts.lastError = toStatusError(result.error)
+        options.report()
+        return result.error
+      case 'aborted':
+        return false
+    }
+  }
+
+  /** The events whose JSON can be written; any other is dropped alone (an older page may have stored it). */
+  async function serialisable(events: StoredEvent[]): Promise<StoredEvent[]> {
+    try {
+      JSON.stringify(events)
+      return events
+    } catch {
+      const ok = (item: StoredEvent) => {
+        try {
+          return JSON.stringify(item.event) !== undefined
+        } catch {
+          return false
+        }
+      }
+      const bad = events.filter((item) => !ok(item)).map((item) => item.key)
+      await drop(bad, `${bad.length} events that cannot be serialised`)
+      return events.filter(ok)
+    }
+  }
+
+  async function drop(keys: string[], what: string): Promise<true> {
+    options.logger.warn(`dropped ${what}`)
+    for (const key of keys) failed.delete(key)
+    counts.dropped += keys.length
+    await store.remove(keys)
+    return true
+  }
+
+  return { run }
+}

@@ -1,0 +1,98 @@
+// The reading side of the event store (../eventStore.ts), loaded with delivery: list what is queued
+// (this tab's events and other tabs'), read a batch, and remove what left the queue.
+import { isStoredEvent } from '../../protocol/readers'
+import type { HoldfastEvent } from '../../types'
+import { EVENT_PREFIX, type KeyClock } from '../eventKey'
+import type { EventStore } from '../eventStore'
+
+/** An event read back with the key it is stored under. */
+export interface StoredEvent {
+  key: string
+  event: HoldfastEvent
+}
+
+/** Lists, reads and removes queued events. */
+export interface StoreReader {
+  /** Writes what is buffered, then lists every queued key, oldest first. Refreshes `size()`. */
+  list(): Promise<string[]>
+  /** Reads queued events; keys another tab removed meanwhile are left out, unreadable ones reported. */
+  read(keys: string[]): Promise<{ events: StoredEvent[]; corrupt: string[] }>
+  /** Takes events out of the queue for good. */
+  remove(keys: string[]): Promise<void>
+}
+
+/** Creates the reading side of `store`. */
+export function createStoreReader(store: EventStore): StoreReader {
+  const state = store.state
+  const { own, storage } = state
+
+  return {
+    list: () =>
+      store.persist().then(() =>
+        state.serial(async () => {
+          const listed = (await storage.keys()).filter((key) => key.startsWith(EVENT_PREFIX) && !state.deleting.has(key))
+          const kind = storage.kind()
+          const present = new Set(listed)
+          // Written to this very storage and gone from it: another tab sent it. One written to
+          // IndexedDB before storage moved to memory is still this page's to send.
+          for (const [key, item] of own) if (item.written === kind && !present.has(key)) own.delete(key)
+          state.others = listed.filter((key) => !own.has(key)).sort()
+          observeEventKey(state.keys, state.clock.now(), state.others[state.others.length - 1])
+          state.trim()
+          state.changed()
+          return merge(state.others, [...own.keys()])
+        }),
+      ),
+
+    async read(list) {
+      const fromStorage = list.filter((key) => !own.has(key))
+      const values = fromStorage.length > 0 ? await storage.getMany(fromStorage) : []
+      const byKey = new Map(fromStorage.map((key, i) => [key, values[i]]))
+      const events: StoredEvent[] = []
+      const corrupt: string[] = []
+      const vanished = new Set<string>()
+      for (const key of list) {
+        const value = own.get(key)?.event ?? byKey.get(key)
+        if (value === undefined) vanished.add(key)
+        else if (isStoredEvent(value)) events.push({ key, event: value })
+        else corrupt.push(key)
+      }
+      if (vanished.size > 0) {
+        // Another tab sent them meanwhile.
+        state.others = state.others.filter((key) => !vanished.has(key))
+        state.changed()
+      }
+      return { events, corrupt }
+    },
+
+    remove(list) {
+      if (list.length === 0) return Promise.resolve()
+      const gone = new Set(list)
+      for (const key of list) own.delete(key)
+      state.others = state.others.filter((key) => !gone.has(key))
+      state.changed()
+      return state.forget(list)
+    },
+  }
+}
+
+// A stored key claiming to be more than a day ahead of our clock is corrupt, not skewed: it must not
+// drag every later key along with it.
+const MAX_AHEAD_MS = 24 * 60 * 60 * 1000
+
+/** Raises `clock` to a key found in storage, so keys handed out later sort after it. */
+export function observeEventKey(clock: KeyClock, now: number, key: string | undefined): void {
+  if (!key?.startsWith(EVENT_PREFIX)) return
+  const [t, s] = key.slice(EVENT_PREFIX.length).split(':').map(Number)
+  if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t > now + MAX_AHEAD_MS) return
+  if (t > clock.tick || (t === clock.tick && s > clock.seq)) Object.assign(clock, { tick: t, seq: s })
+}
+
+/** Merges two sorted key lists into one. */
+function merge(a: string[], b: string[]): string[] {
+  const out: string[] = []
+  let i = 0
+  let j = 0
+  while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i] < b[j]) ? a[i++] : b[j++])
+  return out
+}

@@ -1,0 +1,191 @@
+// The event queue a client holds. It loads with the client: events are copied, counted, bounded
+// and persisted (eventStore.ts) from the first `logEvent`, whatever the network or the bundler
+// does. Only delivery (delivery/: batching, the cross-tab lock, POST, retries) is a chunk loaded
+// on demand: `start()` fetches it while the first flag request is out, and anything that needs
+// to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
+// that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
+// or the next page, tries again.
+import type { SafeStorage } from '../platform/storage'
+import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
+import type { Delivery, DeliveryOptions } from './delivery/delivery'
+import { createEventStore } from './eventStore'
+
+/** What makes delivery try to send. */
+export type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
+
+/** The counts behind `getEventStats()`, moved by the store and by delivery. */
+export type EventCounts = Omit<EventStats, 'queued'>
+
+/** What the client hands its queue. */
+export interface EventQueueOptions {
+  options: EventOptions
+  storage: SafeStorage
+  /** Names the Web Lock and keys shared by the tabs of one origin. */
+  storageName: string
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  logger: Logger
+  clock: Clock
+  /** Online state and page events (the client's injected environment). */
+  environment: Environment
+  random: () => number
+  requestTimeoutMs: number
+  /** Called whenever the stats move. Must not throw (the client's store shields its listeners). */
+  onStats: (stats: EventStats) => void
+}
+
+/** The client's event queue. Nothing here rejects or throws. */
+export interface EventQueue {
+  /** Attaches the page-hide listener, fetches delivery (which runs the interval and resumes on `online`) and picks up what earlier pages left. Idempotent. */
+  start(): void
+  /** Copies, counts and persists an event (within 100 ms); sends a full batch. */
+  enqueue(event: HoldfastEvent): void
+  /** Sends what is queued now (this tab's and other tabs' events). */
+  flush(): Promise<void>
+  stats(): EventStats
+  /** Writes what is buffered, sends what it can within `requestTimeoutMs`, stops timers and listeners. */
+  close(): Promise<void>
+}
+
+/** Fetches the delivery chunk; tests pass their own to hold it back or make it fail. */
+export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryOptions) => Delivery }>
+
+const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
+
+/**
+ * A numeric `events` option: `value` when it is a finite number of at least `min`, else the
+ * default with a warning (an unset environment variable must not flush every millisecond).
+ */
+function readNumber(value: number | undefined, fallback: number, name: string, min: number, logger: Logger): number {
+  if (value === undefined) return fallback
+  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
+  logger.warn(`events.${name} ${String(value)} is not usable (at least ${min}); using the default ${fallback}`)
+  return fallback
+}
+
+/** Creates the queue of one client; nothing is read, written or fetched until it is used. */
+export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoader = loadChunk): EventQueue {
+  const { options, clock, logger, requestTimeoutMs } = config
+  const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'batchSize', 1, logger))
+  const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'flushIntervalMs', 100, logger)
+  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
+  const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
+  let started = false
+  let closed = false
+  let closePromise: Promise<void> | undefined
+  let stopEnvironment: (() => void) | undefined
+  let delivery: Delivery | undefined
+  let loading: Promise<Delivery | undefined> | undefined
+  let lastReported = ''
+
+  const stats = (): EventStats => {
+    const s: EventStats = { queued: store.size(), ...counts }
+    if (!s.lastError) delete s.lastError
+    return s
+  }
+  function report() {
+    const next = stats()
+    const key = JSON.stringify(next)
+    if (key === lastReported) return
+    lastReported = key
+    config.onStats(next)
+  }
+
+  const store = createEventStore({
+    storage: config.storage,
+    clock,
+    logger,
+    maxQueued: Math.ceil(readNumber(options.maxQueued, 10_000, 'maxQueued', 1, logger)),
+    onDrop: (count) => {
+      counts.dropped += count
+      report()
+    },
+    onChange: report,
+  })
+
+  function ready(): Promise<Delivery | undefined> {
+    if (delivery) return Promise.resolve(delivery)
+    loading ??= Promise.resolve().then(loader).then(
+      (chunk) => {
+        delivery = chunk.createDelivery({ ...config, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
+        if (started) delivery.start()
+        return delivery
+      },
+      (error: unknown) => {
+        // Offline, or a deploy removed the chunk: tried again by the next trigger; the events
+        // wait in storage meanwhile.
+        loading = undefined
+        logger.error(`loading event delivery failed; ${store.size()} events wait in storage until it loads`, error)
+        return undefined
+      },
+    )
+    return loading
+  }
+
+  /** Waits for `promise`, or `requestTimeoutMs` on the clock: a chunk that never comes holds nothing up. */
+  async function bounded<T>(promise: Promise<T>): Promise<T | undefined> {
+    let timer: unknown
+    const late = new Promise<undefined>((resolve) => (timer = clock.setTimeout(() => resolve(undefined), requestTimeoutMs)))
+    try {
+      return await Promise.race([promise, late])
+    } finally {
+      clock.clearTimeout(timer)
+    }
+  }
+
+  function send(kind: Trigger, deadline?: number): Promise<void> {
+    if (closed && kind !== 'close') return Promise.resolve()
+    return ready().then((d) => d?.trigger(kind, deadline))
+  }
+
+  return {
+    start() {
+      if (started || closed) return
+      started = true
+      delivery?.start()
+      stopEnvironment = config.environment.listen({
+        // The page may be gone in a moment: write what is buffered now, then try to send it.
+        onHidden: () => void store.persist().then(() => send('hidden')),
+      })
+      // Earlier pages or other tabs may have left events: delivery lists (and counts) them and sends them.
+      void ready().then((d) => d?.trigger('start'))
+    },
+
+    enqueue(event) {
+      if (!store.add(event)) return
+      report()
+      if (closed) void store.persist()
+      else if (started && store.size() >= batchSize) void send('batch')
+    },
+
+    flush: () =>
+      store
+        .persist()
+        .then(() => bounded(ready()))
+        .then((d) => d?.trigger('flush')),
+
+    stats,
+
+    close() {
+      closePromise ??= (async () => {
+        closed = true
+        // Listeners and timers go at once; only the bounded last pass below remains.
+        stopEnvironment?.()
+        stopEnvironment = undefined
+        delivery?.stop()
+        const deadline = clock.now() + requestTimeoutMs
+        await bounded(
+          store.persist().then(async () => {
+            // Nothing to send: nothing to load.
+            if (store.size() === 0 && !delivery) return
+            const d = await ready()
+            await d?.trigger('close', deadline)
+          }),
+        )
+        // What did not make it stays persisted for the next page.
+        delivery?.abort()
+      })()
+      return closePromise
+    },
+  }
+}

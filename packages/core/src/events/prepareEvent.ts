@@ -1,0 +1,43 @@
+// What the queue keeps of an event the app logged: a plain-JSON copy made at once. The copy means
+// mutating the metadata after `logEvent` changes nothing; plain JSON means IndexedDB can always
+// clone it (a function or a class instance can no longer make the write fail and push the whole
+// page onto memory) and the batch it ends up in can always be serialised. An event that cannot
+// be serialised (a BigInt, a cycle, a throwing `toJSON` or getter) is refused here, alone.
+import type { FlagMetadata, HoldfastEvent, JsonValue, Logger } from '../types'
+
+/**
+ * A plain-JSON copy of `event`, its metadata reduced to string, finite number and boolean values
+ * (others are left out with a warning) and a `time` that is not finite replaced by `Date.now()`; `undefined` when the event cannot be serialised at all, in
+ * which case the caller drops and counts it. Never throws.
+ */
+export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEvent | undefined {
+  try {
+    // A clock that reads NaN must not make the event unreadable (its time would become null).
+    // `+ 0` turns -0 into 0, as JSON would.
+    const copy: HoldfastEvent = { ...event, time: Number.isFinite(event.time) ? event.time + 0 : Date.now() }
+    const { value, metadata } = event
+    if (value !== undefined) {
+      // Primitives as JSON has them; anything else through JSON and back (this throws for a
+      // BigInt, a cycle or a throwing toJSON, and drops functions).
+      const plain =
+        typeof value === 'string' || typeof value === 'boolean' ? value : typeof value === 'number' ? (Number.isFinite(value) ? value + 0 : null) : parse(JSON.stringify(value))
+      if (plain === undefined) delete copy.value
+      else copy.value = plain
+    }
+    if (metadata !== undefined) {
+      const kept: FlagMetadata = (copy.metadata = {})
+      for (const key of Object.keys(Object(metadata))) {
+        const v: unknown = metadata[key]
+        if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
+        else if (typeof v === 'number' && Number.isFinite(v)) kept[key] = v + 0
+        else logger.warn(`event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
+      }
+    }
+    return copy
+  } catch (error) {
+    logger.warn(`dropped the event "${event.name}": it cannot be serialised as JSON`, error)
+    return undefined
+  }
+}
+
+const parse = (json: string | undefined): JsonValue | undefined => (json === undefined ? undefined : (JSON.parse(json) as JsonValue))

@@ -1,0 +1,90 @@
+// The one small store under everything: immutable snapshots, `getState / setState / subscribe`,
+// listeners per flag key as well as global, no-op updates skipped. Flag listeners are told only
+// about their own flag, at most once per update; there is no "version" counter that would wake
+// every consumer.
+import { jsonEqual } from '../platform/hash'
+import type { FlagMap } from './merge'
+import type { EventStats, Logger, Status } from '../types'
+
+/** What the store holds: the flags, the status, and the event counts. Immutable snapshots. */
+export interface StoreState {
+  readonly flags: FlagMap
+  readonly status: Status
+  readonly events: EventStats
+}
+
+/** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
+export interface Store {
+  getState(): StoreState
+  /** Applies a partial update; listeners run once, after the whole update is in place. */
+  setState(update: Partial<StoreState>): void
+  subscribe(listener: () => void): () => void
+  subscribeFlag(key: string, listener: () => void): () => void
+  clearListeners(): void
+}
+
+/** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
+export function createStore(initial: StoreState, logger: Logger): Store {
+  let state = initial
+  const listeners = new Set<() => void>()
+  const flagListeners = new Map<string, Set<() => void>>()
+
+  const call = (listener: () => void) => {
+    // A throwing listener belongs to the app; it must not stop the others or the client.
+    try {
+      listener()
+    } catch (error) {
+      logger.error('[holdfast] a subscriber threw', error)
+    }
+  }
+
+  function setState(update: Partial<StoreState>) {
+    const prev = state
+    const flags = update.flags ?? prev.flags
+    const status = update.status && !jsonEqual(update.status, prev.status) ? update.status : prev.status
+    const events = update.events && !jsonEqual(update.events, prev.events) ? update.events : prev.events
+    if (flags === prev.flags && status === prev.status && events === prev.events) return
+
+    const changedKeys: string[] = []
+    if (flags !== prev.flags && flagListeners.size > 0) {
+      // Walk whichever side is cheaper to check against the listeners.
+      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
+    }
+    const flagsChanged = flags !== prev.flags && !sameFlags(prev.flags, flags)
+    if (!flagsChanged && status === prev.status && events === prev.events) {
+      state = { flags: prev.flags, status, events }
+      return
+    }
+    state = { flags: flagsChanged ? flags : prev.flags, status, events }
+    for (const key of changedKeys) for (const listener of [...(flagListeners.get(key) ?? [])]) call(listener)
+    for (const listener of [...listeners]) call(listener)
+  }
+
+  return {
+    getState: () => state,
+    setState,
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    subscribeFlag(key, listener) {
+      let set = flagListeners.get(key)
+      if (!set) flagListeners.set(key, (set = new Set()))
+      set.add(listener)
+      return () => {
+        set.delete(listener)
+        if (set.size === 0 && flagListeners.get(key) === set) flagListeners.delete(key)
+      }
+    },
+    clearListeners() {
+      listeners.clear()
+      flagListeners.clear()
+    },
+  }
+}
+
+function sameFlags(a: FlagMap, b: FlagMap): boolean {
+  if (a.size !== b.size) return false
+  for (const [key, flag] of a) if (b.get(key) !== flag) return false
+  return true
+}

@@ -1,0 +1,156 @@
+// Event delivery runs on the client's one scheduler (the same backoff, Retry-After and offline rules
+// as flag sync): flapping online/offline never sends early, `Retry-After: 0` is raised to the base
+// delay, an HTTP-date `Retry-After` is read against the server's `Date`, and the flush interval is
+// the scheduler's timer on the injected clock. The environment is a fake the test drives; the
+// receiver is real.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, type ClientOptions, type Environment, type EnvironmentHandlers, type EventOptions, type FlagClient } from '@holdfast/core'
+import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let receiver: EventsReceiver
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  receiver = await startEventsReceiver()
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await receiver.close()
+})
+
+/** An environment the test switches: online or not, and the `online` event on demand. */
+function fakeEnvironment() {
+  const listeners = new Set<EnvironmentHandlers>()
+  const env = {
+    isOnline: true,
+    online: () => env.isOnline,
+    visible: () => true,
+    listen(handlers: EnvironmentHandlers) {
+      listeners.add(handlers)
+      return () => void listeners.delete(handlers)
+    },
+    goOnline() {
+      env.isOnline = true
+      for (const l of [...listeners]) l.onOnline?.()
+    },
+    hide() {
+      for (const l of [...listeners]) l.onHidden?.()
+    },
+  }
+  return env satisfies Environment
+}
+
+function make(events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
+  const client = createClient({
+    url: receiver.flagsUrl,
+    context: { targetingKey: 'alice' },
+    storageName: uniqueStorageName('events-scheduler'),
+    logger: createTestLogger(),
+    requestTimeoutMs: 2000,
+    ...options,
+    events: { url: receiver.url, backoff: { baseMs: 1000, maxMs: 8000 }, ...events },
+  })
+  clients.push(client)
+  return client
+}
+
+const eventRequests = () => receiver.requests.length
+
+test('flapping online/offline never bypasses backoff: the retry waits for its timer', async () => {
+  receiver.set({ down: true })
+  const clock = createManualClock()
+  const env = fakeEnvironment()
+  const client = make({}, { clock, environment: env, random: () => 1 })
+  await client.start()
+  client.logEvent('a')
+  await client.flush()
+  expect(eventRequests()).toBe(1)
+  expect(clock.pending()).toContain(1000)
+
+  for (let i = 0; i < 20; i++) {
+    env.isOnline = false
+    env.hide() // a hidden page is an automatic trigger too
+    env.goOnline()
+  }
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(eventRequests()).toBe(1)
+
+  receiver.set({})
+  clock.advance(1000)
+  await until(() => client.getEventStats().sent === 1, 'the retry, on its timer')
+  expect(eventRequests()).toBe(2)
+})
+
+test('offline when the retry falls due: nothing is sent until `online`, then it goes at once', async () => {
+  receiver.set({ down: true })
+  const clock = createManualClock()
+  const env = fakeEnvironment()
+  const client = make({}, { clock, environment: env, random: () => 1 })
+  await client.start()
+  client.logEvent('a')
+  await client.flush()
+  receiver.set({})
+  env.isOnline = false
+  clock.advance(1000) // the retry falls due while offline
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(eventRequests()).toBe(1)
+  env.goOnline()
+  await until(() => client.getEventStats().sent === 1, 'the send after `online`')
+})
+
+test('Retry-After: 0 from a failing server is raised to the base delay: at most 5 requests in 3 s', async () => {
+  receiver.set({ status: 503, retryAfter: '0' })
+  const clock = createManualClock()
+  const client = make({ backoff: { baseMs: 1000, maxMs: 1000 } }, { clock })
+  await client.start()
+  client.logEvent('a')
+  await client.flush()
+  for (let elapsed = 0; elapsed < 3000; elapsed += 50) {
+    clock.advance(50)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(eventRequests()).toBeGreaterThanOrEqual(2) // it does retry
+  expect(eventRequests()).toBeLessThanOrEqual(5)
+  expect(Math.min(...clock.pending())).toBeGreaterThanOrEqual(500)
+})
+
+test('an HTTP-date Retry-After is read against the server’s Date: a client clock an hour behind is not parked for an hour', async () => {
+  const serverNow = Date.now()
+  receiver.set({
+    status: 503,
+    retryAfter: new Date(serverNow + 3000).toUTCString(),
+    headers: { Date: new Date(serverNow).toUTCString() },
+  })
+  const manual = createManualClock()
+  const behind = { ...manual, now: () => manual.now() - 60 * 60 * 1000 }
+  const client = make({}, { clock: behind, random: () => 0 })
+  await client.start()
+  client.logEvent('a')
+  await client.flush()
+  expect(eventRequests()).toBe(1)
+  const retry = Math.max(...manual.pending())
+  expect(retry).toBeGreaterThanOrEqual(2000)
+  expect(retry).toBeLessThanOrEqual(4000)
+  receiver.set({})
+  manual.advance(retry)
+  await until(() => client.getEventStats().sent === 1, 'the retry a few seconds later')
+})
+
+test('the flush interval is a timer on the injected clock: events go after flushIntervalMs, no flush() needed', async () => {
+  const clock = createManualClock()
+  const client = make({ flushIntervalMs: 30_000 }, { clock })
+  await client.start()
+  await until(() => clock.pending().includes(30_000), 'delivery loaded and its interval running')
+  client.logEvent('a')
+  clock.advance(29_000)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(eventRequests()).toBe(0)
+  clock.advance(1_000)
+  await until(() => client.getEventStats().sent === 1, 'the interval flush')
+  // And it keeps ticking.
+  await until(() => clock.pending().includes(30_000), 'the interval re-armed after the flush')
+  client.logEvent('b')
+  clock.advance(30_000)
+  await until(() => client.getEventStats().sent === 2, 'the next interval flush')
+})

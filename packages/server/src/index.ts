@@ -9,3 +9,21 @@ export type { OutageMode, OutageState } from './outage'
 export { consoleLogger, silentLogger } from './logger'
 export type { ServerLogger } from './logger'
 export { MAX_BODY_BYTES } from './http'
+export { createRedisStore } from './store/redisStore'
+export type { RedisStoreOptions } from './store/redisStore'
+export { createMemoryStore } from './store/memoryStore'
+export type { MemoryStoreOptions } from './store/memoryStore'
+export { storeNamespace } from './store/storeNamespace'
+export { createLeaseKeeper, DEFAULT_LEASE_TTL_MS } from './store/leaseKeeper'
+export type { LeaseKeeper, LeaseKeeperOptions, LeaseRole } from './store/leaseKeeper'
+export { createStoreReplica } from './store/storeReplica'
+export type { LocalDocument, StoreReplica, StoreReplicaOptions } from './store/storeReplica'
+export type {
+  LeaseOutcome,
+  PutOutcome,
+  SharedStore,
+  StoredDocument,
+  StoreNotice,
+  StoreResult,
+  StoreStatus,
+} from './store/sharedStore'

@@ -1,0 +1,153 @@
+import type { ServerLogger } from '../logger'
+import type { SharedStore, StoredDocument } from './sharedStore'
+
+/** A document as this relay holds it, before the store gives it a version. */
+export interface LocalDocument {
+  body: string
+  fetchedAt: number
+  etag?: string
+}
+
+/** Options of {@link createStoreReplica}. */
+export interface StoreReplicaOptions {
+  store: SharedStore
+  /**
+   * Takes a newer document that another relay wrote (or that was in the store at start) into
+   * service. Return false to refuse it (invalid, shrunken: the relay's own rules); it is then not
+   * counted as seen and is offered again if it is still the newest after the next notice.
+   */
+  accept: (key: string, doc: StoredDocument) => boolean
+  /** Which keys to read at start and after the store returns, at most `limit`. Default: `['definitions']`. */
+  initialKeys?: { prefix: string; limit: number } | string[]
+  /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
+  maxKeys?: number
+  log?: ServerLogger
+}
+
+/** Keeps this relay and the shared store in step: see {@link createStoreReplica}. */
+export interface StoreReplica {
+  /** Reads what the store holds and listens for changes. Idempotent; resolves when the first read settled. */
+  start(): Promise<void>
+  /**
+   * After a successful upstream answer (changed or not): writes `local` under `key` with a new
+   * version when it differs from what the store holds, or renews the stored one's TTL (which also
+   * puts it back into a Redis that was flushed or restarted empty). Never rejects; never awaited
+   * by a request.
+   */
+  publish(key: string, local: LocalDocument): Promise<'written' | 'refreshed' | 'older' | 'unavailable'>
+  /** The newest version seen for `key` (written by this relay or taken from the store). */
+  version(key: string): number | undefined
+  /** Documents taken from the store so far (written by other relays). */
+  taken(): number
+  /** Stops listening. */
+  stop(): void
+}
+
+/**
+ * The follower's half (take newer documents from the store: at start, on every `changed` notice,
+ * and after the store comes back, since notices may have been missed) and the writer's half
+ * (publish after each successful poll). A document goes into service only when its version is
+ * newer than the newest one this relay has seen for that key, so a late or replayed notice can
+ * never move a relay back to an older version.
+ */
+export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
+  const { store, log } = options
+  const maxKeys = options.maxKeys ?? 10_000
+  // key → the newest document seen (its body, to tell an unchanged poll from a change).
+  const seen = new Map<string, StoredDocument>()
+  const chains = new Map<string, Promise<unknown>>()
+  let taken = 0
+  let started: Promise<void> | undefined
+  let unsubscribe: (() => void) | undefined
+
+  const remember = (key: string, doc: StoredDocument) => {
+    seen.delete(key)
+    seen.set(key, doc)
+    if (seen.size > maxKeys) seen.delete(seen.keys().next().value!)
+  }
+
+  // Per key, one store operation at a time, so a slow read cannot land after a newer write.
+  const serial = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const next = (chains.get(key) ?? Promise.resolve()).then(work, work)
+    const settled = next.catch(() => undefined)
+    chains.set(key, settled)
+    void settled.then(() => {
+      if (chains.get(key) === settled) chains.delete(key)
+    })
+    return next
+  }
+
+  const pull = (key: string) =>
+    serial(key, async () => {
+      const result = await store.get(key)
+      if (!result.ok || !result.value) return
+      const doc = result.value
+      const held = seen.get(key)
+      if (held && held.version >= doc.version) return
+      let accepted = false
+      try {
+        accepted = held?.body === doc.body || options.accept(key, doc)
+      } catch (error) {
+        log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
+      }
+      if (!accepted) return
+      if (held?.body !== doc.body) taken++
+      remember(key, doc)
+    })
+
+  const pullAll = async () => {
+    const initial = options.initialKeys ?? ['definitions']
+    let keys: string[]
+    if (Array.isArray(initial)) keys = initial
+    else {
+      const listed = await store.keys(initial.prefix, initial.limit)
+      if (!listed.ok) return
+      keys = listed.value
+    }
+    await Promise.all(keys.map(pull))
+  }
+
+  return {
+    start() {
+      started ??= (async () => {
+        store.open()
+        unsubscribe = store.subscribe((notice) => {
+          if (notice.type === 'changed') {
+            const held = seen.get(notice.key)
+            if (!held || held.version < notice.version) void pull(notice.key)
+          } else if (notice.type === 'connected') void pullAll()
+        })
+        await pullAll()
+      })()
+      return started
+    },
+    publish(key, local) {
+      return serial(key, async () => {
+        const held = seen.get(key)
+        let doc: StoredDocument
+        if (held && held.body === local.body) doc = held
+        else {
+          const ticket = await store.ticket()
+          if (!ticket.ok) return 'unavailable' as const
+          doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
+        }
+        const result = await store.put(key, doc)
+        if (!result.ok) return 'unavailable' as const
+        if (result.value.outcome === 'older') {
+          // Another relay wrote a newer version meanwhile (this one was cut off, or had just
+          // lost the lease): that one wins; take it.
+          queueMicrotask(() => void pull(key))
+          return 'older' as const
+        }
+        remember(key, doc)
+        return result.value.outcome
+      })
+    },
+    version: (key) => seen.get(key)?.version,
+    taken: () => taken,
+    stop() {
+      unsubscribe?.()
+      unsubscribe = undefined
+    },
+  }
+}

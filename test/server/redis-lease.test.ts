@@ -1,7 +1,16 @@
 // The lease and the replica on a real redis-server: one leader at a time, hand-over on release and
 // on expiry, everyone `solo` while Redis is gone, and documents flowing between relays by notice.
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createLeaseKeeper, createRedisStore, createStoreReplica, type LeaseKeeper, type SharedStore, type StoredDocument } from '@holdfast/server'
+import {
+  createLeaseKeeper,
+  createRedisStore,
+  createSharedDefinitions,
+  createStoreReplica,
+  type LeaseKeeper,
+  type SharedStore,
+  type StoredDocument,
+  type UpstreamReport,
+} from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
 import { waitFor } from './helpers'
 
@@ -191,3 +200,48 @@ async function waitForPublish(r: ReturnType<typeof createStoreReplica>, key: str
 async function createRedisStoreGet(server: RedisServer, key: string): Promise<string> {
   return server.command('HGET', `holdfast:fleet:doc:${key}`, 'body')
 }
+
+describe('shared definitions', () => {
+  it('one relay polls; the other takes what it publishes and the leader’s upstream report; on stop the other leads', async () => {
+    const server = await redis()
+    const made = [0, 1].map(() => {
+      const taken: StoredDocument[] = []
+      const reports: UpstreamReport[] = []
+      const roles: string[] = []
+      const shared = createSharedDefinitions({
+        store: createRedisStore({ url: server.url, namespace: 'defs', commandTimeoutMs: 300, reconnectMaxMs: 200 }),
+        leaseTtlMs: 1500,
+        take: (doc) => (taken.push(doc), true),
+        report: (r) => void reports.push(r),
+        onRole: (r) => void roles.push(r),
+      })
+      cleanups.push(() => shared.stop())
+      return { shared, taken, reports, roles }
+    })
+    await Promise.all(made.map((m) => m.shared.start()))
+    await waitFor(() => made.filter((m) => m.shared.shouldPoll()).length === 1 && made.some((m) => m.shared.role() === 'follower'), 15_000)
+    const leader = made.find((m) => m.shared.role() === 'leader')!
+    const follower = made.find((m) => m !== leader)!
+
+    leader.shared.polled({ ok: true, text: '{"flags":{"a":1}}', fetchedAt: 10, etag: '"e1"' }, { state: 'ok', lastSuccessAt: 10, lastAttemptAt: 10 })
+    await waitFor(() => follower.taken.length === 1 && follower.reports.length === 1, 2000)
+    expect(follower.taken[0]).toMatchObject({ body: '{"flags":{"a":1}}', fetchedAt: 10, etag: '"e1"' })
+    expect(follower.reports[0]).toEqual({ state: 'ok', lastSuccessAt: 10, lastAttemptAt: 10 })
+    expect(follower.shared.status()).toMatchObject({ kind: 'redis', state: 'up', role: 'follower', taken: 1, version: leader.shared.status().version })
+
+    // A failing upstream: nothing new to take, but followers learn that the leader's polls fail.
+    const failing = { state: 'failing' as const, lastSuccessAt: 10, lastAttemptAt: 20, lastError: { kind: 'http', message: 'HTTP 503' } }
+    leader.shared.polled({ ok: false }, failing)
+    await waitFor(() => follower.reports.length === 2, 2000)
+    expect(follower.reports[1]).toEqual(failing)
+    expect(follower.taken).toHaveLength(1)
+    // A follower's polls are not published (it should not have polled).
+    follower.shared.polled({ ok: true, text: '{"flags":{"b":1}}', fetchedAt: 30 }, { state: 'ok' })
+    await new Promise((r) => setTimeout(r, 300))
+    expect(leader.taken).toHaveLength(0)
+
+    await leader.shared.stop()
+    await waitFor(() => follower.shared.role() === 'leader', 5000)
+    expect(follower.roles.at(-1)).toBe('leader')
+  })
+})

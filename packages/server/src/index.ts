@@ -18,6 +18,8 @@ export { createLeaseKeeper, DEFAULT_LEASE_TTL_MS } from './store/leaseKeeper'
 export type { LeaseKeeper, LeaseKeeperOptions, LeaseRole } from './store/leaseKeeper'
 export { createStoreReplica } from './store/storeReplica'
 export type { LocalDocument, StoreReplica, StoreReplicaOptions } from './store/storeReplica'
+export { createSharedContexts } from './store/sharedContexts'
+export type { SharedContexts, SharedContextsOptions } from './store/sharedContexts'
 export { createSharedDefinitions } from './store/sharedDefinitions'
 export type { PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
 export type {

@@ -35,8 +35,8 @@ export interface LeaseKeeper {
   readonly owner: string
   /** The role now (`follower` before {@link start}). */
   role(): LeaseRole
-  /** Starts competing for the lease. Idempotent. */
-  start(): void
+  /** Starts competing for the lease. Idempotent; resolves once the first attempt settled (its role known). */
+  start(): Promise<void>
   /** Stops, releasing the lease if held so a follower takes over at once. Never rejects. */
   stop(): Promise<void>
 }
@@ -66,6 +66,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
   let running: Promise<void> | undefined
   let again = false
   let unsubscribe: (() => void) | undefined
+  let first: Promise<void> | undefined
 
   const roleNow = (): LeaseRole => {
     if (held) return 'leader'
@@ -152,7 +153,7 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
     owner,
     role: () => current,
     start() {
-      if (started) return
+      if (started) return first ?? Promise.resolve()
       started = true
       store.open()
       unsubscribe = store.subscribe((notice) => {
@@ -160,6 +161,8 @@ export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
         if (!held && (notice.type === 'released' || notice.type === 'connected')) kick()
       })
       kick()
+      first = running?.then(() => undefined) ?? Promise.resolve()
+      return first
     },
     async stop() {
       if (stopped) return

@@ -97,8 +97,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
 
   return {
     async start() {
-      keeper.start()
-      await replica.start()
+      await Promise.all([keeper.start(), replica.start()])
     },
     shouldPoll: () => keeper.role() !== 'follower',
     polled(outcome, report) {

@@ -10,6 +10,9 @@ import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
 import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
+import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
+import { createSharedDefinitions } from '../store/sharedDefinitions'
+import { registerStoreMetrics } from '../store/storeMetrics'
 
 /** Default `--poll-interval`: 10 seconds. */
 export const DEFAULT_POLL_INTERVAL_SECONDS = 10
@@ -46,6 +49,13 @@ export interface RelayOptions {
   upstreamTimeoutMs?: number
   /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */
   maxContexts?: number
+  /**
+   * `--redis URL`: share one store with the other relays of the same source and credentials. One
+   * polls `flagsUrl` at a time (a lease) and the others take each new version from Redis at once;
+   * with `upstream`, every good per-context answer is shared. Redis down or slow never holds up a
+   * request: each relay serves what it holds. A string is the URL. Default: none.
+   */
+  redis?: string | RedisRelayOptions
 }
 
 /** Whether the options ask for a relay source. */
@@ -71,10 +81,20 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
+  const redis = readRedisOptions(options.redis)
+  const sharedStore = redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log)
+  if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 } })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
     ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts })
-    : createUrlSource({ ...common, url: options.flagsUrl!, pollIntervalMs: pollSeconds * 1000, headers: options.upstreamHeaders, strict: options.strictValidation })
+    : createUrlSource({
+        ...common,
+        url: options.flagsUrl!,
+        pollIntervalMs: pollSeconds * 1000,
+        headers: options.upstreamHeaders,
+        strict: options.strictValidation,
+        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs: redis!.leaseTtlMs, log: options.log, ...hooks })),
+      })
   return source
 }
 

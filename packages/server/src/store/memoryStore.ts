@@ -43,6 +43,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
   return {
     kind: 'memory',
     open() {},
+    connected: () => Promise.resolve(!closed),
     ticket() {
       lastTicket = Math.max(lastTicket + 1, now() * 1000)
       return ok(lastTicket)

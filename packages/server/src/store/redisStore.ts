@@ -90,6 +90,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     announced = true
     emit({ type: 'connected' })
   }
+  const isConnected = () => announced && client.isReady
   const broken = () => {
     announced = false
   }
@@ -161,6 +162,22 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // connect() retries with reconnectStrategy on its own; a rejection only means it gave up.
       client.connect().catch((error: Error) => markDown(describe(error)))
       subscriber.connect().catch(() => {})
+    },
+    connected(timeoutMs) {
+      if (isConnected()) return Promise.resolve(true)
+      if (closed) return Promise.resolve(false)
+      return new Promise<boolean>((resolve) => {
+        const done = (value: boolean) => {
+          clearTimeout(timer)
+          listeners.delete(listener)
+          resolve(value)
+        }
+        const listener = (notice: StoreNotice) => {
+          if (notice.type === 'connected') done(true)
+        }
+        const timer = setTimeout(() => done(isConnected()), timeoutMs)
+        listeners.add(listener)
+      })
     },
     async ticket() {
       return map(await evaluate<string>(TICKET, [`${prefix}clock`], [String(ttl)]), Number)

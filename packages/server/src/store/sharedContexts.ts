@@ -11,7 +11,7 @@ export interface SharedContextsOptions {
    * Takes another relay's answer for the context hashed as `contextKey` into this relay's cache;
    * returns whether it did. Called only for a version newer than any this relay has seen for it.
    */
-  take(contextKey: string, doc: StoredDocument): boolean
+  take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>
   log?: ServerLogger
 }
 
@@ -43,15 +43,19 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     log,
     maxKeys: max,
     initialKeys: { prefix: PREFIX, limit: max },
-    accept(key, doc) {
+    async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
-      const took = options.take(key.slice(PREFIX.length), doc)
+      const took = await options.take(key.slice(PREFIX.length), doc)
       if (took) taken++
       return took
     },
   })
   return {
-    start: () => replica.start(),
+    async start() {
+      store.open()
+      await store.connected(2000)
+      await replica.start()
+    },
     answered(contextKey, doc) {
       void replica.publish(PREFIX + contextKey, doc)
     },

@@ -17,6 +17,8 @@ export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: st
 /** Options of {@link createSharedDefinitions}. */
 export interface SharedDefinitionsOptions {
   store: SharedStore
+  /** Longest wait for the store's connection at start. Default 2000 ms. */
+  connectWaitMs?: number
   /** The lease TTL (see `createLeaseKeeper`). Default 15000 ms. */
   leaseTtlMs?: number
   /**
@@ -24,7 +26,7 @@ export interface SharedDefinitionsOptions {
    * guarded slot; returns whether they are now served. Called only for a version newer than any
    * this relay has seen.
    */
-  take(doc: StoredDocument): boolean
+  take(doc: StoredDocument): boolean | Promise<boolean>
   /** The leader's latest upstream report, on followers. Default: ignored. */
   report?(report: UpstreamReport): void
   /** The role changed; a relay that becomes `leader` or `solo` should poll at once. */
@@ -34,7 +36,10 @@ export interface SharedDefinitionsOptions {
 
 /** The relay's side of a shared store in the definitions modes: see {@link createSharedDefinitions}. */
 export interface SharedDefinitions {
-  /** Connects, competes for the lease and reads what the store holds. Resolves once that first read settled (a store that is down settles it within its command timeout). */
+  /**
+   * Connects, competes for the lease and reads what the store holds. Resolves once that first
+   * read settled: at most `connectWaitMs` for the connection, then the store's command timeout.
+   */
   start(): Promise<void>
   /** Whether this relay should ask the upstream now: it is the leader, or cut off from the store (`solo`). */
   shouldPoll(): boolean
@@ -79,7 +84,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     store,
     log,
     initialKeys: [DEFINITIONS, UPSTREAM],
-    accept(key, doc) {
+    async accept(key, doc) {
       if (key === UPSTREAM) {
         const report = readReport(doc.body)
         if (!report) return false
@@ -89,7 +94,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
         return true
       }
       if (key !== DEFINITIONS) return false
-      const took = options.take(doc)
+      const took = await options.take(doc)
       if (took) taken++
       return took
     },
@@ -97,6 +102,8 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
 
   return {
     async start() {
+      store.open()
+      await store.connected(options.connectWaitMs ?? 2000)
       await Promise.all([keeper.start(), replica.start()])
     },
     shouldPoll: () => keeper.role() !== 'follower',

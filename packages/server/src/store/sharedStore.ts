@@ -65,6 +65,8 @@ export interface SharedStore {
   readonly kind: 'redis' | 'memory'
   /** Starts connecting (and retrying with backoff); resolves at once. Idempotent. */
   open(): void
+  /** Resolves true once connected (notices flowing), or false after `timeoutMs` without that. */
+  connected(timeoutMs: number): Promise<boolean>
   /** A version newer than every version handed out before on this store, for {@link put}. */
   ticket(): Promise<StoreResult<number>>
   /** The document stored under `key`, or undefined when there is none (never written, expired, flushed). */

@@ -16,7 +16,7 @@ export interface StoreReplicaOptions {
    * service. Return false to refuse it (invalid, shrunken: the relay's own rules); it is then not
    * counted as seen and is offered again if it is still the newest after the next notice.
    */
-  accept: (key: string, doc: StoredDocument) => boolean
+  accept: (key: string, doc: StoredDocument) => boolean | Promise<boolean>
   /** Which keys to read at start and after the store returns, at most `limit`. Default: `['definitions']`. */
   initialKeys?: { prefix: string; limit: number } | string[]
   /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
@@ -86,7 +86,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       if (held && held.version >= doc.version) return
       let accepted = false
       try {
-        accepted = held?.body === doc.body || options.accept(key, doc)
+        accepted = held?.body === doc.body || (await options.accept(key, doc))
       } catch (error) {
         log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
       }

@@ -245,6 +245,34 @@ describe('isolation', () => {
   })
 })
 
+describe('proxy mode (--upstream) with --redis', () => {
+  it('an answer one relay got is served by another when the upstream goes down; credentials stay apart', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({
+      ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'TARGETING_MATCH' }] }),
+    })
+    const proxy = (r: RedisServer) =>
+      relay(r, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined })
+    const a = await proxy(redis)
+    const b = await proxy(redis)
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    const ask = (r: Relay, targetingKey: string, headers: Record<string, string> = {}) =>
+      evaluate(r.server, { targetingKey }, headers).then(async (res) => ({ status: res.status, body: (await res.json()) as any }))
+
+    expect(await ask(a, 'ada', { Authorization: 'Bearer team-1' })).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }] } })
+    // b never saw "ada": it takes a's answer from Redis.
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 5000)
+    upstream.set({ status: 503, text: 'down' })
+    const fromB = await ask(b, 'ada', { Authorization: 'Bearer team-1' })
+    expect(fromB).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }], metadata: { holdfast: { source: 'upstream', stale: true } } } })
+    // The same user with another key was never answered: not served from team-1's answer.
+    expect((await ask(b, 'ada', { Authorization: 'Bearer team-2' })).status).toBe(503)
+    // Nothing in Redis names the user or the token.
+    expect(await redis.command('KEYS', '*ada*')).toBe('*0\r\n')
+    expect(await redis.command('KEYS', '*team-1*')).toBe('*0\r\n')
+  })
+})
+
 describe('the command line', () => {
   it('--redis needs a relay source', async () => {
     const run = await runBin(['--flags', 'examples/flags.json', '--redis', 'redis://127.0.0.1:1'])

@@ -11,6 +11,7 @@ import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHeal
 import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
+import { createSharedContexts } from '../store/sharedContexts'
 import { createSharedDefinitions } from '../store/sharedDefinitions'
 import { registerStoreMetrics } from '../store/storeMetrics'
 
@@ -86,7 +87,13 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 } })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
-    ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts })
+    ? createUpstreamSource({
+        ...common,
+        url: options.upstream,
+        forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS],
+        maxContexts: options.maxContexts,
+        share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take })),
+      })
     : createUrlSource({
         ...common,
         url: options.flagsUrl!,

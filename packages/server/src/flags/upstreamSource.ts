@@ -6,12 +6,12 @@ import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
 import { evaluateAll, type OfrepEntry } from '../ofrep/evaluate'
-import { contextKey, createContextCache, type HeldContext } from './contextCache'
+import { contextKey, createContextCache, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
 import { createPersistence } from './persistence'
-import { contextsRecordSchema, readRecord } from './records'
+import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
 import { ageSeconds, NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
@@ -19,6 +19,7 @@ import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
@@ -39,7 +40,16 @@ export interface UpstreamSourceOptions {
   events?: RelayEvents
   now?: () => number
   fetch?: typeof fetch
+  /**
+   * `--redis`: shares every good per-context answer with the other relays of this upstream, and
+   * takes theirs. Given the hook that takes one, returns the shared store's driver. Default: none.
+   */
+  share?: (take: SharedContextsOptions['take']) => SharedContexts
 }
+
+// With --redis, an answer whose content did not change is shared again at most this often (it
+// carries the newer fetchedAt), so a busy relay does not write to Redis on every request.
+const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
   | { kind: 'fresh'; changed: string[] }
@@ -58,6 +68,28 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
   const cache = createContextCache(options.maxContexts)
   const inFlight = new Map<string, Promise<Outcome>>()
+  const sharedAt = new Map<string, number>()
+  // --redis: another relay's answer for a context, taken when it is newer than what is held here.
+  const shared$ = options.share?.((key, doc) => {
+    const saved = readRecord(contextRecordSchema, doc.body)
+    if (!saved || saved.key !== key) return false
+    const held = cache.get(key)
+    if (held && held.source === 'upstream' && held.fetchedAt >= saved.fetchedAt) return true
+    const taken = fromContextRecord(saved, 'upstream')
+    if (held?.request) taken.request = held.request
+    cache.set(key, taken)
+    sharedAt.set(key, now())
+    save(true)
+    return true
+  })
+  const share = (key: string, held: HeldContext, changed: boolean) => {
+    if (!shared$) return
+    const at = now()
+    if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
+    sharedAt.set(key, at)
+    if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
+    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
+  }
   const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok, error) => {
     options.events?.saved(ok)
     if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
@@ -103,9 +135,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
-      cache.set(key, { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } })
+      const confirmed: HeldContext = { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } }
+      cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
+      share(key, confirmed, false)
       return { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
@@ -147,6 +181,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
+    share(key, next, changed.length > 0 || !held)
     return { kind: 'fresh', changed }
   }
 
@@ -253,6 +288,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
         }
       }
+      // --redis: the answers other relays got, read in the background (never delays serving).
+      void shared$?.start()
       const first = probe()
       // With something to serve, start at once; with nothing, wait for the probe so that a healthy
       // upstream means ready on return.
@@ -292,12 +329,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
       if (health.lastError) status.upstream.lastError = health.lastError
       if (persistence) status.dataDir = persistence.state()
+      if (shared$) status.redis = shared$.status()
       return status
     },
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
       await Promise.allSettled([...inFlight.values()])
+      await shared$?.stop()
       await persistence?.flush()
     },
   }

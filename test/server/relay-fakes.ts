@@ -46,8 +46,8 @@ afterEach(async () => {
 })
 
 /** Starts a fake upstream answering `initial`. */
-export async function startUpstream(initial: Behaviour): Promise<FakeUpstream> {
-  let behave: (request: RecordedRequest) => Behaviour = () => initial
+export async function startUpstream(initial: Behaviour | ((request: RecordedRequest) => Behaviour)): Promise<FakeUpstream> {
+  let behave: (request: RecordedRequest) => Behaviour = typeof initial === 'function' ? initial : () => initial
   const requests: RecordedRequest[] = []
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []

@@ -175,6 +175,12 @@ describe('--upstream (proxy mode)', () => {
     expect(through.status).toBe(200)
     expect(through.body.metadata.holdfast).toMatchObject({ stale: true })
     expect(through.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(fresh.body.metadata.holdfast.fetchedAt)
+    // Healed: a fresh answer is current now, not as old as the inner relay's first fetch.
+    await new Promise((r) => setTimeout(r, 20))
+    upstream.set(perUser())
+    const healed = await bulk(outer, user)
+    expect(healed.body.metadata.holdfast.stale).toBe(false)
+    expect(healed.body.metadata.holdfast.fetchedAt).toBeGreaterThan(fresh.body.metadata.holdfast.fetchedAt)
   })
 
   it('--on-upstream-unauthorized clear drops a context’s values on 401', async () => {

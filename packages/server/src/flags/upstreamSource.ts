@@ -167,10 +167,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
     }
     const changed = changedKeys(previous, merged.flags)
-    const upstreamAt = answer.upstreamHoldfast?.fetchedAt
+    // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
+    // older, true age. A fresh answer is current now, whatever its server's load time.
+    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt : undefined
     const next: HeldContext = {
       flags: merged.flags,
-      // A relay upstream vouches only as far as its own fetchedAt: keep the older, true age.
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
       source: 'upstream',
       request: { context, forwarded },

@@ -104,6 +104,11 @@ describe('two relays on one Redis', () => {
     expect(followerStatus.upstream.state).toBe('ok')
     expect(followerStatus.redis.taken).toBeGreaterThanOrEqual(1)
     expect(followerStatus.version).toBe((await status(leader.server)).version)
+    const metrics = async (r: Relay) => (await fetch(`${r.server.url}/metrics`)).text()
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_role\{role="follower"\} 1$/m)
+    expect(await metrics(leader)).toMatch(/^holdfast_redis_role\{role="leader"\} 1$/m)
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_up 1$/m)
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_documents_taken_total [1-9]/m)
   })
 
   it('a relay that starts while the upstream is down serves what the store holds', async () => {
@@ -219,6 +224,9 @@ describe('Redis fails', () => {
     // …with a TTL (the backup never lives forever, nor expires while the poller is alive).
     const key = (await stored()).split('\r\n')[2]
     expect(Number((await redis.command('PTTL', key)).slice(1))).toBeGreaterThan(0)
+    // A quiet upstream (nothing changes, 304 after 304) still renews the backup on every poll.
+    await redis.command('PEXPIRE', key, '60000')
+    await waitFor(async () => Number((await redis.command('PTTL', key)).slice(1)) > 120_000, 5000)
   })
 })
 

@@ -230,6 +230,30 @@ describe('Redis fails', () => {
   })
 })
 
+describe('what is in Redis is input too', () => {
+  it('a newer document that is junk (written by hand or a broken peer) is refused, and the leader writes over it', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(4, 'on') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 10_000)
+    const key = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]
+    const channel = key.replace(/doc:definitions$/, 'notices')
+    const current = Number((await redis.command('HGET', key, 'version')).split('\r\n')[1])
+    for (const junk of ['{"flags":{}}', 'not json', '{"flags":{"f0":{"state":"ENABLED"}}}']) {
+      const version = String(current + 1_000_000)
+      await redis.command('HSET', key, 'version', version, 'body', junk, 'fetchedAt', '0')
+      await redis.command('PUBLISH', channel, JSON.stringify({ type: 'changed', key: 'definitions', version: Number(version) }))
+      // Both keep serving; the leader's next poll puts its own document back over the junk.
+      await waitFor(async () => (await redis.command('HGET', key, 'body')).includes('"f3"'), 10_000)
+      for (const r of [leader, follower]) expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true, f3: true } })
+    }
+    // A hash whose version is not a number is overwritten too.
+    await redis.command('HSET', key, 'version', 'banana')
+    await waitFor(async () => /^\$\d+\r\n\d+\r\n$/.test(await redis.command('HGET', key, 'version')), 10_000)
+    expect((await status(follower.server)).refused).toBeGreaterThanOrEqual(1)
+  })
+})
+
 describe('isolation', () => {
   it('two relays with different upstreams (or credentials) on one Redis never mix flags', async () => {
     const redis = await redisServer()

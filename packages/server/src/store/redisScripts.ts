@@ -33,13 +33,15 @@ return string.format('%.0f', now)`,
  * KEYS[1] = the document hash; ARGV = version, fetchedAt, body, etag, ttlMs, channel, notice.
  * Newer (or nothing stored): replace, set the TTL, publish the notice → `written`. The same
  * version: renew the TTL only → `refreshed` (a quiet upstream must not let the backup expire).
- * Older: nothing → `older` and the stored version.
+ * Older: nothing → `older` and the stored version. A hash with no readable version (written by
+ * something else) counts as nothing stored.
  */
 export const PUT = script(
   `local current = redis.call('HGET', KEYS[1], 'version')
 local version = tonumber(ARGV[1])
-if current then
-  local held = tonumber(current)
+-- A version that is not a number was not written by a relay: overwrite it.
+local held = current and tonumber(current)
+if held then
   if held > version then return {'older', current} end
   if held == version then
     redis.call('PEXPIRE', KEYS[1], ARGV[5])

@@ -77,23 +77,25 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     return next
   }
 
-  const pull = (key: string) =>
-    serial(key, async () => {
-      const result = await store.get(key)
-      if (!result.ok || !result.value) return
-      const doc = result.value
-      const held = seen.get(key)
-      if (held && held.version >= doc.version) return
-      let accepted = false
-      try {
-        accepted = held?.body === doc.body || (await options.accept(key, doc))
-      } catch (error) {
-        log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
-      }
-      if (!accepted) return
-      if (held?.body !== doc.body) taken++
-      remember(key, doc)
-    })
+  const pull = (key: string) => serial(key, () => pullNow(key))
+
+  // Takes what the store holds for `key` when it is newer than what this relay has seen.
+  const pullNow = async (key: string): Promise<void> => {
+    const result = await store.get(key)
+    if (!result.ok || !result.value) return
+    const doc = result.value
+    const held = seen.get(key)
+    if (held && held.version >= doc.version) return
+    let accepted = false
+    try {
+      accepted = held?.body === doc.body || (await options.accept(key, doc))
+    } catch (error) {
+      log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
+    }
+    if (!accepted) return
+    if (held?.body !== doc.body) taken++
+    remember(key, doc)
+  }
 
   const pullAll = async () => {
     const initial = options.initialKeys ?? ['definitions']
@@ -133,14 +135,24 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         }
         const result = await store.put(key, doc)
         if (!result.ok) return 'unavailable' as const
-        if (result.value.outcome === 'older') {
-          // Another relay wrote a newer version meanwhile (this one was cut off, or had just
-          // lost the lease): that one wins; take it.
-          queueMicrotask(() => void pull(key))
-          return 'older' as const
+        if (result.value.outcome !== 'older') {
+          remember(key, doc)
+          return result.value.outcome
         }
-        remember(key, doc)
-        return result.value.outcome
+        // Another relay wrote a newer version meanwhile (this one was cut off, or had just lost
+        // the lease): that one wins; take it.
+        const newer = result.value.current
+        await pullNow(key)
+        if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
+        // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
+        // peer). Then what this relay polls replaces it, or the junk would stay there for good.
+        const ticket = await store.ticket()
+        if (!ticket.ok) return 'unavailable' as const
+        const replacement = { ...doc, version: ticket.value }
+        const again = await store.put(key, replacement)
+        if (!again.ok) return 'unavailable' as const
+        if (again.value.outcome === 'written') remember(key, replacement)
+        return again.value.outcome
       })
     },
     version: (key) => seen.get(key)?.version,

@@ -313,6 +313,12 @@ describe('the command line', () => {
     const bad = await runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'http://nope'])
     expect(bad.code).toBe(2)
     expect(bad.output).toMatch(/--redis must be a redis:\/\/ or rediss:\/\/ URL/)
+    const [ttlAlone, badPort] = await Promise.all([
+      runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis-lease-ttl', '5']),
+      runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'redis://127.0.0.1:abc']),
+    ])
+    expect(ttlAlone).toMatchObject({ code: 2, output: expect.stringMatching(/--redis-lease-ttl needs --redis URL/) })
+    expect(badPort).toMatchObject({ code: 1, output: expect.stringMatching(/invalid options: redis: Invalid URL/) })
   })
 })
 

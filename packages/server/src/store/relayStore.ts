@@ -41,11 +41,16 @@ export function readRedisOptions(redis: string | RedisRelayOptions | undefined):
  * the credentials it sends there, so only relays of the same source and credentials share.
  */
 export function createRelayStore(redis: RedisRelayOptions, source: string, credentials: Record<string, string> | undefined, log: ServerLogger): SharedStore {
-  return createRedisStore({
-    url: redis.url,
-    namespace: storeNamespace(source, credentials),
-    commandTimeoutMs: redis.commandTimeoutMs,
-    backupTtlMs: redis.backupTtlMs,
-    log,
-  })
+  try {
+    return createRedisStore({
+      url: redis.url,
+      namespace: storeNamespace(source, credentials),
+      commandTimeoutMs: redis.commandTimeoutMs,
+      backupTtlMs: redis.backupTtlMs,
+      log,
+    })
+  } catch (error) {
+    // node-redis checks the URL when the client is made (a port that is not a number, …).
+    throw new Error(`[holdfast-server] invalid options: redis: ${(error as Error).message}`)
+  }
 }

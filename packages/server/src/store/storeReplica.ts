@@ -106,7 +106,12 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       if (!listed.ok) return
       keys = listed.value
     }
-    await Promise.all(keys.map(pull))
+    // A few at a time: thousands of contexts must not flood the connection (or its queue).
+    const queue = [...keys]
+    const worker = async () => {
+      for (let key = queue.shift(); key !== undefined; key = queue.shift()) await pull(key)
+    }
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker))
   }
 
   return {

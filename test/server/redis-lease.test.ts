@@ -168,6 +168,18 @@ describe('the replica', () => {
     expect(seen.length).toBe(1)
   })
 
+  it('a lost notice is made up for by the periodic version check', async () => {
+    const server = await redis()
+    const seen: Array<[string, StoredDocument]> = []
+    const reader = createStoreReplica({ store: store(server), accept: (key, doc) => (seen.push([key, doc]), true), checkEveryMs: 200 })
+    cleanups.push(() => reader.stop())
+    await reader.start()
+    // Written behind the relays' backs, with no notice published.
+    await server.command('HSET', 'holdfast:fleet:doc:definitions', 'version', '42', 'fetchedAt', '1', 'body', '{"silent":true}')
+    await waitFor(() => seen.length === 1, 10_000)
+    expect(seen[0][1]).toMatchObject({ version: 42, body: '{"silent":true}' })
+  })
+
   it('a document the relay refuses is not counted as seen', async () => {
     const server = await redis()
     const writer = replica(store(server), [])

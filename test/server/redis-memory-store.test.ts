@@ -11,6 +11,8 @@ describe('memory store', () => {
     const s = createMemoryStore({ now: () => now, backupTtlMs: 1000 })
     expect(await s.put('k', doc(5))).toEqual({ ok: true, value: { outcome: 'written' } })
     expect(await s.put('k', doc(4))).toEqual({ ok: true, value: { outcome: 'older', current: 5 } })
+    expect(await s.peek('k')).toEqual({ ok: true, value: 5 })
+    expect(await s.peek('nothing')).toEqual({ ok: true, value: undefined })
     now += 900
     expect(await s.put('k', doc(5))).toEqual({ ok: true, value: { outcome: 'refreshed' } })
     now += 900

@@ -49,6 +49,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
       return ok(lastTicket)
     },
     get: (key) => ok(live(key)?.doc),
+    peek: (key) => ok(live(key)?.doc.version),
     put(key, doc) {
       if (closed) return Promise.resolve({ ok: false, error: 'store closed' })
       const held = live(key)

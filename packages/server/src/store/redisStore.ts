@@ -21,7 +21,7 @@ export interface RedisStoreOptions {
    * upstream never lets the backup expire. Default 7 days.
    */
   backupTtlMs?: number
-  /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 5000 ms. */
+  /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 2000 ms. */
   reconnectMaxMs?: number
   /** Where connection changes are reported. Default: none. */
   log?: ServerLogger
@@ -29,7 +29,7 @@ export interface RedisStoreOptions {
 
 const DEFAULT_TIMEOUT_MS = 500
 const DEFAULT_BACKUP_TTL_MS = 7 * 24 * 3600 * 1000
-const DEFAULT_RECONNECT_MAX_MS = 5000
+const DEFAULT_RECONNECT_MAX_MS = 2000
 
 /**
  * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
@@ -50,6 +50,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let opened = false
   let closed = false
   let subscribed = false
+  let announced = false
 
   const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
   const client = createClient({
@@ -70,29 +71,41 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     }
   }
 
+  // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
+  // broken would silently miss new versions).
+  let commandsOk: boolean | undefined
+  const update = () => {
+    if (closed) return
+    const next: StoreStatus['state'] = commandsOk === undefined ? (status.lastError === undefined ? 'connecting' : 'down') : commandsOk && announced ? 'up' : 'down'
+    if (next === status.state) return
+    if (next === 'up' && status.lastError !== undefined) options.log?.info('redis is reachable again')
+    if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
+    status.state = next
+  }
   const markUp = () => {
-    if (status.state !== 'up' && status.lastOkAt !== undefined) options.log?.info(`redis is reachable again`)
-    status.state = 'up'
+    commandsOk = true
     status.lastOkAt = Date.now()
+    update()
   }
   const markDown = (error: string) => {
     if (closed) return
-    if (status.state !== 'down') options.log?.warn(`redis is unreachable (${error}); serving what this relay holds`)
-    status.state = 'down'
     status.lastError = error
+    if (commandsOk !== undefined) commandsOk = false
+    update()
   }
 
   // `connected` goes out when both connections are ready again (the subscription restored), so
   // whoever re-reads on it finds the command connection working.
-  let announced = false
   const announce = () => {
     if (closed || announced || !subscribed || !client.isReady || !subscriber.isReady) return
     announced = true
+    update()
     emit({ type: 'connected' })
   }
   const isConnected = () => announced && client.isReady
   const broken = () => {
     announced = false
+    update()
   }
 
   client.on('error', (error: Error) => markDown(describe(error)))
@@ -181,6 +194,13 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async ticket() {
       return map(await evaluate<string>(TICKET, [`${prefix}clock`], [String(ttl)]), Number)
+    },
+    async peek(key) {
+      const result = await run<string | null>(['HGET', docKey(key), 'version'])
+      return map(result, (version) => {
+        const n = Number(version)
+        return version === null || !Number.isFinite(n) ? undefined : n
+      })
     },
     async get(key) {
       const result = await run<string[] | Record<string, string>>(['HGETALL', docKey(key)])

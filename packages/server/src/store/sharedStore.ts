@@ -69,6 +69,8 @@ export interface SharedStore {
   connected(timeoutMs: number): Promise<boolean>
   /** A version newer than every version handed out before on this store, for {@link put}. */
   ticket(): Promise<StoreResult<number>>
+  /** Only the version stored under `key` (cheap: no body), or undefined when there is none. */
+  peek(key: string): Promise<StoreResult<number | undefined>>
   /** The document stored under `key`, or undefined when there is none (never written, expired, flushed). */
   get(key: string): Promise<StoreResult<StoredDocument | undefined>>
   /**

@@ -21,6 +21,12 @@ export interface StoreReplicaOptions {
   initialKeys?: { prefix: string; limit: number } | string[]
   /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
   maxKeys?: number
+  /**
+   * With a list of `initialKeys`: how often their versions are checked (one cheap read each), in
+   * case a notice was lost (a subscription that broke while commands still worked). Default 5000 ms;
+   * 0 turns it off.
+   */
+  checkEveryMs?: number
   log?: ServerLogger
 }
 
@@ -59,6 +65,9 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   let taken = 0
   let started: Promise<void> | undefined
   let unsubscribe: (() => void) | undefined
+  let checker: ReturnType<typeof setInterval> | undefined
+  // key → the version this relay refused, so the periodic check does not offer it again and again.
+  const refused = new Map<string, number>()
 
   const remember = (key: string, doc: StoredDocument) => {
     seen.delete(key)
@@ -92,7 +101,11 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     } catch (error) {
       log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
     }
-    if (!accepted) return
+    if (!accepted) {
+      refused.set(key, doc.version)
+      return
+    }
+    refused.delete(key)
     if (held?.body !== doc.body) taken++
     remember(key, doc)
   }
@@ -124,6 +137,19 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
             if (!held || held.version < notice.version) void pull(notice.key)
           } else if (notice.type === 'connected') void pullAll()
         })
+        const every = options.checkEveryMs ?? 5000
+        const fixed = options.initialKeys ?? ['definitions']
+        if (every > 0 && Array.isArray(fixed)) {
+          checker = setInterval(() => {
+            for (const key of fixed) {
+              void store.peek(key).then((result) => {
+                if (!result.ok || result.value === undefined || result.value === refused.get(key)) return
+                if (result.value > (seen.get(key)?.version ?? -Infinity)) void pull(key)
+              })
+            }
+          }, every)
+          checker.unref?.()
+        }
         await pullAll()
       })()
       return started
@@ -165,6 +191,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     stop() {
       unsubscribe?.()
       unsubscribe = undefined
+      clearInterval(checker)
     },
   }
 }

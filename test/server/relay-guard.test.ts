@@ -3,7 +3,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { checkShrink } from '../../packages/server/src/flags/shrinkGuard'
-import { contextKey } from '../../packages/server/src/flags/contextCache'
+import { contextKey, createContextCache } from '../../packages/server/src/flags/contextCache'
 import { parseUnauthorizedPolicy, reduceHealth, initialHealth, shouldClear } from '../../packages/server/src/flags/upstreamHealth'
 import { readUpstreamAnswer } from '../../packages/server/src/flags/upstreamAnswer'
 
@@ -108,5 +108,61 @@ describe('reading an upstream answer', () => {
         if (read.ok) expect(Array.isArray(read.answer.entries)).toBe(true)
       }),
     )
+  })
+})
+
+describe('the per-context cache', () => {
+  it('is bounded by count and by bytes, least recently used out first, keeping the newest even alone', () => {
+    const held = (bytes: number) => ({ flags: new Map(), fetchedAt: 1, source: 'upstream' as const, bytes })
+    const byCount = createContextCache(2)
+    byCount.set('a', held(1))
+    byCount.set('b', held(1))
+    byCount.get('a')
+    byCount.set('c', held(1))
+    expect(byCount.entries().map(([k]) => k)).toEqual(['a', 'c'])
+    const byBytes = createContextCache(100, 1000)
+    for (const key of ['a', 'b', 'c', 'd']) byBytes.set(key, held(300))
+    expect(byBytes.entries().map(([k]) => k)).toEqual(['b', 'c', 'd'])
+    byBytes.set('huge', held(5000))
+    expect(byBytes.entries().map(([k]) => k)).toEqual(['huge'])
+    byBytes.delete('huge')
+    byBytes.set('e', held(300))
+    expect(byBytes.size()).toBe(1)
+  })
+})
+
+describe('the poller (who asks the upstream, and when)', () => {
+  it('polls at start and on its interval, shares one attempt between concurrent callers, and can be gated', async () => {
+    const { createPoller } = await import('../../packages/server/src/flags/poller')
+    const scheduled: Array<{ run: () => void; ms: number }> = []
+    const timers = { setTimeout: (run: () => void, ms: number) => (scheduled.push({ run, ms }), scheduled.length), clearTimeout: () => {} }
+    let calls = 0
+    let release!: () => void
+    let allowed = true
+    const poller = createPoller({
+      intervalMs: 1000,
+      timers,
+      shouldPoll: () => allowed,
+      poll: () => {
+        calls++
+        return new Promise<number>((resolve) => (release = () => resolve(calls)))
+      },
+    })
+    const first = poller.start()
+    const joined = poller.now()
+    expect(calls).toBe(1)
+    release()
+    expect(await first).toBe(1)
+    expect(await joined).toBe(1)
+    await Promise.resolve()
+    expect(scheduled.at(-1)!.ms).toBe(1000)
+    allowed = false
+    scheduled.at(-1)!.run()
+    expect(calls).toBe(1) // gated: skipped, rescheduled
+    const forced = poller.now() // an operator's refresh is never gated
+    expect(calls).toBe(2)
+    release()
+    expect(await forced).toBe(2)
+    poller.stop()
   })
 })

@@ -183,6 +183,22 @@ describe('--upstream (proxy mode)', () => {
     expect(healed.body.metadata.holdfast.fetchedAt).toBeGreaterThan(fresh.body.metadata.holdfast.fetchedAt)
   })
 
+  it('a hanging upstream does not hold a context that has an answer: it goes out stale, and the upstream request carries on', async () => {
+    const upstream = await startUpstream(perUser())
+    // An upstream timeout far beyond the test's own: only the held answer can finish it in time.
+    const server = await relay(upstream, { upstreamTimeoutMs: 60_000, heldAnswerAfterMs: 100 })
+    const user = { targetingKey: 'i' }
+    const fresh = await bulk(server, user)
+    upstream.set('hang')
+    const held = await bulk(server, user)
+    expect(held.status).toBe(200)
+    expect(held.body.flags).toEqual(fresh.body.flags)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+    // A context with nothing held has nothing better to offer than waiting (then a 503).
+    const stranger = await Promise.race([bulk(server, { targetingKey: 'j' }).then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))])
+    expect(stranger).toBe('waiting')
+  })
+
   it('--on-upstream-unauthorized clear drops a context’s values on 401', async () => {
     const upstream = await startUpstream(perUser())
     const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })
@@ -201,5 +217,19 @@ describe('--upstream (proxy mode)', () => {
     const answer = await bulk(server, { targetingKey: 'new-user' })
     expect(answer.status).toBe(200)
     expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
+  })
+
+  it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {
+    const upstream = await startUpstream('reset')
+    const down = await relay(upstream)
+    expect((await fetch(`${down.url}/readyz`)).status).toBe(503)
+    expect(await (await fetch(`${down.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: false, source: 'none', upstream: { state: 'failing' } })
+    // An upstream that wants credentials the probe does not carry is still up and answering.
+    upstream.set({ status: 401, text: '' })
+    const locked = await relay(upstream)
+    expect((await fetch(`${locked.url}/readyz`)).status).toBe(200)
+    upstream.set(perUser())
+    const up = await relay(upstream)
+    expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
   })
 })

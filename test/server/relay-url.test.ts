@@ -259,3 +259,39 @@ describe('--flags-url', () => {
     expect(Object.keys(values((await bulk(server)).body))).toEqual(['f0', 'f1'])
   })
 })
+
+describe('--flags FILE with --data-dir', () => {
+  it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    const first = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const original = await bulk(first)
+    expect(original.body.metadata.holdfast).toMatchObject({ source: 'file', stale: false })
+    await first.close()
+
+    const { rm } = await import('node:fs/promises')
+    await rm(file)
+    const logger = recordingLogger()
+    const second = await startServer({ flags: file, dataDir, logger })
+    const fromDisk = await bulk(second)
+    expect(fromDisk.status).toBe(200)
+    expect(fromDisk.body.flags).toEqual(original.body.flags)
+    expect(fromDisk.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt: original.body.metadata.holdfast.fetchedAt, stale: true })
+    expect(logger.lines.join('\n')).toMatch(/cannot read the flags file .*serving the data-dir/)
+
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    const started = Date.now()
+    while ((await bulk(second)).body.metadata.holdfast.source !== 'file') {
+      if (Date.now() - started > 15_000) throw new Error('the file was never picked up again')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(values((await bulk(second)).body)).toEqual({ f0: false, f1: false, f2: false })
+  }, 30_000)
+
+  it('without a data dir or snapshot, a missing file still refuses to start', async () => {
+    const dir = await tempDir()
+    await expect(startServer({ flags: join(dir, 'missing.json'), dataDir: join(dir, 'empty') })).rejects.toThrow(/cannot read the flags file/)
+  })
+})

@@ -128,9 +128,6 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (adminKey !== undefined && adminKey.trim() === '') {
     return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
   }
-  if ((v['data-dir'] !== undefined || v.snapshot !== undefined) && v.flags !== undefined) {
-    return { ok: false, error: '--data-dir and --snapshot go with --flags-url or --upstream (a local flags file is its own last known good)' }
-  }
   const redis = redisOptions(v, env)
   if (!redis.ok) return redis
   if (apiKey !== undefined && apiKey.trim() === '') {

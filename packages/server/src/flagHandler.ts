@@ -10,6 +10,8 @@ import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
 import { createRelaySource, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createGenerationStore } from './flags/generations'
+import { createPersistedSource } from './flags/persistedSource'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
@@ -106,14 +108,15 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     options.source ??
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
-      : localSource(options.flags!, config, log))
+      : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
   const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
-  const shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false
   let closing: Promise<void> | undefined
 
-  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder.window() })
+  // Created after the flags are loaded: the start-up compile is not load to shed.
+  let shedder: ReturnType<typeof createLoadShedder> | undefined
+  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder?.window() })
   const unsubscribe = source.subscribe((event) => {
     if (event.type === 'update') {
       cache.clear()
@@ -130,10 +133,10 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     await sink.open()
   } catch (error) {
     unsubscribe()
-    shedder.stop()
     await source.close()
     throw error
   }
+  shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
   const ofrep = { flags: source, limits, cache, metrics }
@@ -202,7 +205,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     closing ??= (async () => {
       handler.drain()
       unsubscribe()
-      shedder.stop()
+      shedder?.stop()
       await source.close()
       await sink.close()
     })()
@@ -214,6 +217,17 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
 function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): EditableFlagSource {
   const common = { strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log }
   return typeof flags === 'string' ? createFileSource(resolve(flags), common) : createStaticSource(flags, common)
+}
+
+// --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
+function persisted(source: FlagSource, options: FlagHandlerOptions, strict: boolean, log: ServerLogger): FlagSource {
+  if (options.dataDir === undefined && options.snapshot === undefined) return source
+  return createPersistedSource(source, {
+    store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
+    snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
+    strict,
+    log,
+  })
 }
 
 function decodeKey(raw: string): string | undefined {

@@ -46,8 +46,8 @@ export const handlerOptionsSchema = z
     message: 'give exactly one of flags, flagsUrl, upstream, source',
     path: ['flags'],
   })
-  .refine((o) => (o.dataDir === undefined && o.snapshot === undefined) || o.flagsUrl !== undefined || o.upstream !== undefined, {
-    message: 'dataDir and snapshot apply to flagsUrl and upstream (a local flags file is its own last known good)',
+  .refine((o) => (o.dataDir === undefined && o.snapshot === undefined) || o.source === undefined, {
+    message: 'dataDir and snapshot do not apply to a custom source',
     path: ['dataDir'],
   })
 

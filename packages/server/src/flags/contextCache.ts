@@ -9,6 +9,9 @@ import type { ContextRecord } from './records'
 /** Default bound on the contexts held in proxy mode: 10,000. */
 export const DEFAULT_MAX_CONTEXTS = 10_000
 
+/** Default bound on the bytes of answers held in proxy mode (estimated as JSON): 64 MiB. */
+export const DEFAULT_MAX_CONTEXT_BYTES = 64 * 1024 * 1024
+
 /** One context's last good answer. */
 export interface HeldContext {
   flags: FlagMap
@@ -22,6 +25,8 @@ export interface HeldContext {
   upstreamStale?: boolean
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
+  /** Estimated size (JSON characters of the flags); counted against the byte bound. */
+  bytes?: number
 }
 
 /**
@@ -35,7 +40,7 @@ export function contextKey(context: EvaluationContext, forwarded: Record<string,
   return createHash('sha256').update(stableStringify({ context, headers })).digest('base64url')
 }
 
-/** A bounded LRU map of {@link HeldContext}s. */
+/** A map of {@link HeldContext}s bounded by count and by bytes, least recently used out first. */
 export interface ContextCache {
   get(key: string): HeldContext | undefined
   set(key: string, held: HeldContext): void
@@ -48,10 +53,16 @@ export interface ContextCache {
   load(records: readonly ContextRecord[]): void
 }
 
-/** Creates an empty {@link ContextCache} holding at most `max` contexts. */
-export function createContextCache(max = DEFAULT_MAX_CONTEXTS): ContextCache {
+/**
+ * Creates an empty {@link ContextCache} holding at most `max` contexts and `maxBytes` of answers
+ * (1,000 flags for each of 10,000 users would otherwise be a gigabyte). The most recent entry is
+ * always kept, even alone over the byte bound.
+ */
+export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAULT_MAX_CONTEXT_BYTES): ContextCache {
   const map = new Map<string, HeldContext>()
   const bound = Math.max(1, Math.floor(max))
+  let bytes = 0
+  const sizeOf = (held: HeldContext) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64)
   return {
     get(key) {
       const held = map.get(key)
@@ -63,11 +74,22 @@ export function createContextCache(max = DEFAULT_MAX_CONTEXTS): ContextCache {
       return held
     },
     set(key, held) {
+      const old = map.get(key)
+      if (old) bytes -= sizeOf(old)
       map.delete(key)
       map.set(key, held)
-      while (map.size > bound) map.delete(map.keys().next().value as string)
+      bytes += sizeOf(held)
+      while (map.size > bound || (bytes > maxBytes && map.size > 1)) {
+        const oldest = map.keys().next().value as string
+        bytes -= sizeOf(map.get(oldest)!)
+        map.delete(oldest)
+      }
     },
-    delete: (key) => void map.delete(key),
+    delete(key) {
+      const old = map.get(key)
+      if (old) bytes -= sizeOf(old)
+      map.delete(key)
+    },
     size: () => map.size,
     entries: () => [...map.entries()],
     toRecords: () => [...map].map(([key, held]) => toContextRecord(key, held)),

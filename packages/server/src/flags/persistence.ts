@@ -27,6 +27,8 @@ export function createPersistence(options: {
   store: GenerationStore
   now: () => number
   onResult?: (ok: boolean, error?: unknown) => void
+  /** Least time between two writes (the newest pending payload waits). Default 0. */
+  minIntervalMs?: number
 }): Persistence {
   const state: PersistenceState = { dir: options.store.dir, writeFailures: 0 }
   let pending: (() => string) | undefined
@@ -47,6 +49,7 @@ export function createPersistence(options: {
         state.lastError = (error as NodeJS.ErrnoException).code ?? (error as Error).message
         options.onResult?.(false, error)
       }
+      if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
     }
   }
 

@@ -68,13 +68,8 @@ export const definitionsSnapshotSchema = z.object({
 /** A definitions snapshot file. */
 export type DefinitionsSnapshot = z.infer<typeof definitionsSnapshotSchema>
 
-/** A values snapshot: a core `Bootstrap` (`snapshot --upstream URL --context JSON`), usable as `fallback`. */
-export const bootstrapSchema = z.object({
-  context: z.looseObject({ targetingKey: z.string() }),
-  flags: z.array(z.looseObject({ key: z.string() })),
-  etag: z.string().optional(),
-  fetchedAt: z.number().finite(),
-})
+/** A values snapshot is a core `Bootstrap`, read with the one wire schema of the server. */
+export { bootstrapSchema } from '../ofrep/schemas'
 
 /** Parses JSON text against a schema; undefined for anything that is not valid. */
 export function readRecord<T>(schema: z.ZodType<T>, text: string): T | undefined {

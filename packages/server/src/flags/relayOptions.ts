@@ -57,6 +57,10 @@ export interface RelayOptions {
    * request: each relay serves what it holds. A string is the URL. Default: none.
    */
   redis?: string | RedisRelayOptions
+  /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
+  maxContextBytes?: number
+  /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
+  heldAnswerAfterMs?: number
 }
 
 /** Whether the options ask for a relay source. */
@@ -92,6 +96,8 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         url: options.upstream,
         forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS],
         maxContexts: options.maxContexts,
+        maxContextBytes: options.maxContextBytes,
+        heldAnswerAfterMs: options.heldAnswerAfterMs,
         share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take })),
       })
     : createUrlSource({

@@ -32,7 +32,8 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   const definitions = definitionsSnapshotSchema.safeParse(json)
   if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: definitions.data.fetchedAt }
   const bootstrap = bootstrapSchema.safeParse(json)
-  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: bootstrap.data as unknown as Bootstrap }
+  // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such.
+  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(bootstrap.data as unknown as Bootstrap), fetchedAt: bootstrap.data.fetchedAt ?? 0 } }
   if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: (await stat(path)).mtimeMs }
   throw new Error(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)
 }

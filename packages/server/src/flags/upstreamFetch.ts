@@ -25,6 +25,8 @@ export interface UpstreamFetchOptions {
   etag?: string
   timeoutMs?: number
   fetch?: typeof fetch
+  /** Aborts the request from outside (the server closing); the result is a `network` failure. */
+  signal?: AbortSignal
 }
 
 /**
@@ -37,6 +39,8 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   const controller = new AbortController()
   const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const stop = () => controller.abort()
+  options.signal?.addEventListener('abort', stop)
   const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
   if (options.body !== undefined) headers['Content-Type'] = 'application/json'
   if (options.etag !== undefined) headers['If-None-Match'] = options.etag
@@ -55,11 +59,13 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     if (options.method === 'POST' && [400, 404, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
     return { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
   } catch (error) {
+    if (options.signal?.aborted) return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: abandoned (the server is closing)` }
     if (controller.signal.aborted) return { kind: 'failed', failure: 'timeout', message: `no answer from ${redactUrl(options.url)} within ${timeoutMs} ms` }
     const cause = (error as { cause?: { code?: string; message?: string } }).cause
     return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: ${cause?.code ?? cause?.message ?? (error as Error).message}` }
   } finally {
     clearTimeout(timer)
+    options.signal?.removeEventListener('abort', stop)
   }
 }
 

@@ -21,6 +21,9 @@ import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFe
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
+/** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
+export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
+
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 
@@ -28,17 +31,35 @@ export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 export interface UpstreamSourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
   url: string
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Contexts held (least recently used out first). Default 10,000. */
   maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
+  maxContextBytes?: number
+  /**
+   * How long a request whose context has a held answer waits for the upstream before that answer
+   * is sent (stale) while the upstream request goes on. Default {@link DEFAULT_HELD_ANSWER_AFTER_MS}
+   * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
+   */
+  heldAnswerAfterMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where failures and data-dir problems are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
   /**
    * `--redis`: shares every good per-context answer with the other relays of this upstream, and
@@ -66,7 +87,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const { log } = options
   const now = options.now ?? Date.now
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
-  const cache = createContextCache(options.maxContexts)
+  const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
   const sharedAt = new Map<string, number>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
@@ -90,7 +111,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
     shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   }
-  const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok, error) => {
+  // Every context is in one generation: under a stream of changes write at most twice a second.
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
     options.events?.saved(ok)
     if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
   } })
@@ -100,8 +122,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let closed = false
+  // Closing abandons upstream requests in flight instead of waiting out their timeout.
+  const closing = new AbortController()
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
+  const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -130,6 +155,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       etag: held?.source === 'upstream' ? held.etag : undefined,
       timeoutMs: options.timeoutMs,
       fetch: options.fetch,
+      signal: closing.signal,
     })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
@@ -179,6 +205,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
+    next.bytes = result.text.length
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
@@ -196,7 +223,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
-    const attempt = ask(key, context, forwarded).finally(() => inFlight.delete(key))
+    const attempt = ask(key, context, forwarded)
+      .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => inFlight.delete(key))
     inFlight.set(key, attempt)
     return attempt
   }
@@ -220,7 +249,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
     // carries no forwarded credentials, so a 400/401/403 still means "up and answering".
-    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
@@ -232,7 +261,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
-    const outcome = await shared(key, context, forwarded)
+    const attempt = shared(key, context, forwarded)
+    // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
+    // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
+    // out, marked stale, and the upstream request carries on in the background to update it.
+    const before = cache.get(key)
+    let outcome: Outcome | 'late'
+    if (before) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), heldAnswerAfterMs)))])
+      clearTimeout(timer)
+    } else outcome = await attempt
+    if (outcome === 'late') return heldAnswer(cache.get(key) ?? before!, true)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
@@ -336,6 +376,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
+      closing.abort()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
       await persistence?.flush()

@@ -18,20 +18,36 @@ import type { SharedDefinitions, SharedDefinitionsOptions, UpstreamReport } from
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions {
+  /** The flagd document's URL (http or https). */
   url: string
-  /** Milliseconds between polls. */
+  /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
   pollIntervalMs: number
-  /** Sent with every poll (e.g. a token for a private bucket). */
+  /**
+   * Asked before each scheduled poll; false skips it (e.g. another relay holds the Redis lease and
+   * this one takes new definitions from the store instead). Refresh is never gated. Default: always.
+   */
+  shouldPoll?: () => boolean
+  /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
   headers?: Record<string, string>
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
   store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
   snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
   maxShrinkPercent: number
+  /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
   strict: boolean
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`). */
   onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one poll may take. Default in `createFlagServer`: 5,000. */
   timeoutMs: number
+  /** Where polls, refusals and data-dir failures are reported. */
   log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
   events?: RelayEvents
+  /** The clock. Default `Date.now`. */
   now?: () => number
+  /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
   /**
    * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
@@ -77,6 +93,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       if (role !== 'follower') void poller?.now()
     },
   })
+  // Closing abandons a poll in flight instead of waiting out its timeout.
+  const closing = new AbortController()
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
@@ -155,7 +173,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   }
 
   const poll = async (): Promise<RefreshResult> => {
-    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch })
+    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
@@ -229,7 +247,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // a relay with a data dir starts at once, and a new role polls when it is known.
       const sharing = shared?.start()
       if (!slot.current()) await sharing
-      poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: shared && (() => shared.shouldPoll()) })
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: shared ? () => shared.shouldPoll() : options.shouldPoll })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it, so that a healthy upstream means ready on return.
@@ -249,6 +267,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     },
     async close() {
       poller?.stop()
+      closing.abort()
       await shared?.stop()
       await persistence?.flush()
     },

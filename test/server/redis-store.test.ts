@@ -95,6 +95,18 @@ describe('versioned documents', () => {
     expect(new Set(tickets).size).toBe(tickets.length)
   })
 
+  it('a Redis that forgot the scripts (restart, SCRIPT FLUSH) is no failure: they are sent again', async () => {
+    const server = await redis()
+    const s = store(server, 'scripts')
+    await connected(s)
+    await s.put('definitions', doc(1))
+    expect(await server.command('SCRIPT', 'FLUSH')).toBe('+OK\r\n')
+    expect(await s.put('definitions', doc(2))).toEqual({ ok: true, value: { outcome: 'written' } })
+    expect(await s.acquireLease('A', 1000)).toEqual({ ok: true, value: { held: true } })
+    expect(s.status()).toMatchObject({ state: 'up', failures: 0 })
+    expect(s.status().lastError).toBeUndefined()
+  })
+
   it('reads a key that something else wrote as nothing stored', async () => {
     const server = await redis()
     const s = store(server, 'odd')

@@ -1,4 +1,4 @@
-import { createClient } from 'redis'
+import { createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
 import { ACQUIRE, PUT, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
 import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
@@ -51,6 +51,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let closed = false
   let subscribed = false
   let announced = false
+  let everAnnounced = false
 
   const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
   const client = createClient({
@@ -76,7 +77,12 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let commandsOk: boolean | undefined
   const update = () => {
     if (closed) return
-    const next: StoreStatus['state'] = commandsOk === undefined ? (status.lastError === undefined ? 'connecting' : 'down') : commandsOk && announced ? 'up' : 'down'
+    let next: StoreStatus['state']
+    if (commandsOk === undefined) next = status.lastError === undefined ? 'connecting' : 'down'
+    else if (commandsOk && announced) next = 'up'
+    // At start the subscription may trail the first answered command by a moment: still connecting.
+    else if (commandsOk && !everAnnounced && status.lastError === undefined) next = 'connecting'
+    else next = 'down'
     if (next === status.state) return
     if (next === 'up' && status.lastError !== undefined) options.log?.info('redis is reachable again')
     if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
@@ -99,6 +105,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const announce = () => {
     if (closed || announced || !subscribed || !client.isReady || !subscriber.isReady) return
     announced = true
+    everAnnounced = true
     update()
     emit({ type: 'connected' })
   }
@@ -150,8 +157,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return { ok: true, value }
     } catch (error) {
       const message = describe(error)
-      // An error reply (e.g. a script error) means Redis answered: the connection is fine.
-      if (error instanceof Error && error.constructor.name.endsWith('ErrorReply')) return { ok: false, error: message }
+      // An error reply (NOSCRIPT after a restart, a script error) means Redis answered: the
+      // connection is fine, and nothing failed that an operator should see.
+      if (error instanceof ErrorReply) return { ok: false, error: message }
       status.failures++
       markDown(message)
       return { ok: false, error: message }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument } from './sharedStore'
 
@@ -59,8 +60,9 @@ export interface StoreReplica {
 export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   const { store, log } = options
   const maxKeys = options.maxKeys ?? 10_000
-  // key → the newest document seen (its body, to tell an unchanged poll from a change).
-  const seen = new Map<string, StoredDocument>()
+  // key → the newest document seen: its version, and a hash of its body to tell an unchanged poll
+  // from a change (not the body: in proxy mode that would hold every answer twice).
+  const seen = new Map<string, Seen>()
   const chains = new Map<string, Promise<unknown>>()
   let taken = 0
   let started: Promise<void> | undefined
@@ -69,9 +71,9 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   // key → the version this relay refused, so the periodic check does not offer it again and again.
   const refused = new Map<string, number>()
 
-  const remember = (key: string, doc: StoredDocument) => {
+  const remember = (key: string, doc: StoredDocument, hash = digest(doc.body)) => {
     seen.delete(key)
-    seen.set(key, doc)
+    seen.set(key, { version: doc.version, fetchedAt: doc.fetchedAt, etag: doc.etag, hash })
     if (seen.size > maxKeys) seen.delete(seen.keys().next().value!)
   }
 
@@ -95,9 +97,10 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     const doc = result.value
     const held = seen.get(key)
     if (held && held.version >= doc.version) return
+    const hash = digest(doc.body)
     let accepted = false
     try {
-      accepted = held?.body === doc.body || (await options.accept(key, doc))
+      accepted = held?.hash === hash || (await options.accept(key, doc))
     } catch (error) {
       log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
     }
@@ -106,8 +109,8 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       return
     }
     refused.delete(key)
-    if (held?.body !== doc.body) taken++
-    remember(key, doc)
+    if (held?.hash !== hash) taken++
+    remember(key, doc, hash)
   }
 
   const pullAll = async () => {
@@ -158,7 +161,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       return serial(key, async () => {
         const held = seen.get(key)
         let doc: StoredDocument
-        if (held && held.body === local.body) doc = held
+        if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
         else {
           const ticket = await store.ticket()
           if (!ticket.ok) return 'unavailable' as const
@@ -194,4 +197,15 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       clearInterval(checker)
     },
   }
+}
+
+interface Seen {
+  version: number
+  fetchedAt: number
+  etag?: string
+  hash: string
+}
+
+function digest(body: string): string {
+  return createHash('sha256').update(body).digest('base64')
 }

@@ -217,6 +217,12 @@ describe('--upstream (proxy mode)', () => {
     const answer = await bulk(server, { targetingKey: 'new-user' })
     expect(answer.status).toBe(200)
     expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
+    // A definitions snapshot is evaluated for each context instead.
+    const definitions = join(dir, 'flags.snapshot.json')
+    await writeFile(definitions, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: { pro: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'plan' }, 'pro'] }, 'on', 'off'] } } } } }))
+    const evaluating = await relay(upstream, { snapshot: definitions })
+    expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'pro' })).body).pro.value).toBe(true)
+    expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'free' })).body).pro.value).toBe(false)
   })
 
   it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {

@@ -260,6 +260,26 @@ describe('--flags-url', () => {
   })
 })
 
+describe('a data dir that cannot be used', () => {
+  it('does not stop the relay: it serves from the upstream and the status counts the failed writes', async () => {
+    const dir = await tempDir()
+    const notADir = join(dir, 'a-file')
+    await writeFile(notADir, 'not a directory')
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const logger = recordingLogger()
+    const server = await relay(upstream, { dataDir: notADir, logger })
+    expect((await bulk(server)).status).toBe(200)
+    let now = await status(server)
+    for (let i = 0; i < 100 && now.dataDir.writeFailures === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      now = await status(server)
+    }
+    expect(now.dataDir).toMatchObject({ writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    expect(logger.lines.join('\n')).toMatch(/cannot read the data dir .*starting without it/)
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/holdfast_relay_data_dir_writes_total\{outcome="failed"\} 1/)
+  })
+})
+
 describe('--flags FILE with --data-dir', () => {
   it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
     const dir = await tempDir()

@@ -5,17 +5,17 @@
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
-import { evaluateAll, type OfrepEntry } from '../ofrep/evaluate'
 import { contextKey, createContextCache, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence } from './persistence'
+import { createPersistence, loadNewestPayload } from './persistence'
 import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
+import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
+import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
@@ -230,21 +230,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return attempt
   }
 
-  const heldAnswer = (held: HeldContext, stale: boolean): ForwardedAnswer => {
-    const holdfast: HoldfastMetadata = { source: held.source, fetchedAt: held.fetchedAt, stale: stale || held.source !== 'upstream' || held.upstreamStale === true }
-    return { status: 200, body: { flags: toEntries(held.flags), metadata: { ...held.metadata, holdfast } } }
-  }
-
-  const snapshotAnswer = (context: EvaluationContext): ForwardedAnswer | undefined => {
-    if (!snapshot) return undefined
-    if (snapshot.kind === 'bootstrap') {
-      const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
-      return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
-    }
-    if (!snapshotCore?.ok) return undefined
-    const evaluated = evaluateAll(snapshotCore.core, context)
-    return { status: 200, body: { flags: evaluated.flags, metadata: { ...evaluated.metadata, holdfast: { source: 'snapshot', fetchedAt: snapshot.fetchedAt, stale: true } } } }
-  }
+  const heldAnswer = (held: HeldContext, stale: boolean) => answerFromHeld(held, stale)
+  const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
 
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
@@ -314,9 +301,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) {
-        const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(contextsRecordSchema, payload) !== undefined)
-        for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-        const saved = loaded && readRecord(contextsRecordSchema, loaded.payload)
+        const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
+        const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
         if (saved) {
           cache.load(saved.contexts)
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
@@ -381,55 +367,5 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       await shared$?.stop()
       await persistence?.flush()
     },
-  }
-}
-
-/** The 503 answered while nothing can be served for a context: never an empty 200, never a 401. */
-function notReady(details: string): ForwardedAnswer {
-  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS) } }
-}
-
-/** The configured headers of a request, by lower-case name (repeated headers joined). */
-function pickHeaders(headers: Record<string, string | string[] | undefined>, names: readonly string[]): Record<string, string> {
-  const picked: Record<string, string> = {}
-  for (const name of names) {
-    const value = headers[name]
-    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value
-  }
-  return picked
-}
-
-/** The held flags as OFREP entries: a value kept through a per-flag error says so in its reason. */
-function toEntries(flags: FlagMap): OfrepEntry[] {
-  const entries: OfrepEntry[] = []
-  for (const flag of flags.values()) {
-    if (flag.value === undefined && flag.errorCode !== undefined) {
-      entries.push({ key: flag.key, errorCode: flag.errorCode, ...(flag.metadata ? { metadata: flag.metadata } : {}) })
-      continue
-    }
-    const entry: OfrepEntry = { key: flag.key, reason: flag.stale ? 'STALE' : (flag.reason ?? 'UNKNOWN') }
-    if (flag.value !== undefined) entry.value = flag.value
-    if (flag.variant !== undefined) entry.variant = flag.variant
-    if (flag.metadata !== undefined) entry.metadata = flag.metadata
-    entries.push(entry)
-  }
-  return entries
-}
-
-function changedKeys(before: FlagMap, after: FlagMap): string[] {
-  const changed: string[] = []
-  for (const [key, flag] of after) {
-    const prev = before.get(key)
-    if (!prev || prev.value !== flag.value && JSON.stringify(prev.value) !== JSON.stringify(flag.value) || prev.variant !== flag.variant || prev.errorCode !== flag.errorCode) changed.push(key)
-  }
-  for (const key of before.keys()) if (!after.has(key)) changed.push(key)
-  return changed.sort()
-}
-
-function parseOr(text: string | undefined, fallback: unknown): unknown {
-  try {
-    return text === undefined ? fallback : JSON.parse(text)
-  } catch {
-    return fallback
   }
 }

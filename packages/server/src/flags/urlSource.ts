@@ -5,7 +5,7 @@
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence, type Persistence } from './persistence'
+import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { definitionsRecordSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
@@ -56,6 +56,8 @@ export interface UrlSourceOptions {
   share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole'>) => SharedDefinitions
 }
 
+const RESAVE_AFTER_MS = 30_000
+
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const { log } = options
@@ -104,9 +106,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
   }
 
-  const save = () => {
+  // A new version is saved at once; a re-confirmation (only fetchedAt moves) at most every 30 s, so
+  // a restarted relay's age is at most that much older than the truth, and the disk is not worn
+  // by a write per poll.
+  let lastSaveAt = 0
+  const save = (changed: boolean) => {
     const served = slot.current()
     if (!persistence || !served) return
+    if (!changed && now() - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = now()
     const savedEtag = etag
     persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
   }
@@ -122,7 +130,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
         listeners.emit({ type: 'update', version: result.version, previous: result.previous, changed: result.changed })
       }
-      save()
+      save(result.applied)
       return result
     }
     if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
@@ -184,7 +192,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       }
       slot.confirm(at, 'url')
       record({ type: 'success', at })
-      save()
+      save(false)
       return toRefresh('unchanged', [])
     }
     if (result.kind === 'failed') {
@@ -208,9 +216,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
     if (options.store) {
-      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
-      for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
     }
     if (options.snapshotPath) {

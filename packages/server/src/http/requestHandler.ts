@@ -137,7 +137,16 @@ function createRequestRecorder(metrics: ServerMetrics) {
 
 /** The path of a request target without query or trailing slash. */
 export function pathOf(target: string | undefined): string {
-  const pathname = (target ?? '/').split(/[?#]/)[0] || '/'
+  const raw = target ?? '/'
+  let cut = raw.length
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === 63 || c === 35) {
+      cut = i
+      break
+    }
+  }
+  const pathname = raw.slice(0, cut) || '/'
   if (pathname.length <= 1) return pathname
   let end = pathname.length
   // A loop, not /\/+$/: that regex is quadratic on a path of many slashes.

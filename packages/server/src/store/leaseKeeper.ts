@@ -23,7 +23,10 @@ export interface LeaseKeeperOptions {
   ttlMs?: number
   /** Called whenever {@link LeaseKeeper.role} changes. Default: none. */
   onChange?: (role: LeaseRole) => void
-  /** Epoch ms now. Default `Date.now`. */
+  /**
+   * A clock in ms, used for durations only. Default `performance.now()`: monotonic, so a wall clock
+   * set back by hours cannot keep a cut-off leader believing in its lease.
+   */
   now?: () => number
   /** Where changes of role are reported. Default: none. */
   log?: ServerLogger
@@ -54,7 +57,7 @@ export const DEFAULT_LEASE_TTL_MS = 15_000
 export function createLeaseKeeper(options: LeaseKeeperOptions): LeaseKeeper {
   const { store } = options
   const ttl = options.ttlMs ?? DEFAULT_LEASE_TTL_MS
-  const now = options.now ?? Date.now
+  const now = options.now ?? (() => performance.now())
   const owner = options.owner ?? randomUUID()
   let started = false
   let stopped = false

@@ -114,6 +114,23 @@ describe('two relays on one Redis', () => {
     expect(await metrics(follower)).toMatch(/^holdfast_redis_documents_taken_total [1-9]/m)
   })
 
+  it('when the upstream fails, the follower says so too: same values, stale, upstream failing', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(follower.server)).holdfast?.stale === false, 10_000)
+    upstream.set({ status: 503, text: 'maintenance' })
+    for (const r of [leader, follower]) {
+      await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+      const answer = await values(r.server)
+      expect(answer).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true }, holdfast: { stale: true } })
+    }
+    expect((await status(follower.server)).upstream.lastError.message).toMatch(/503/)
+    // And back: the leader's next good poll clears it everywhere.
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).holdfast?.stale === false, 10_000)
+  })
+
   it('a relay that starts while the upstream is down serves what the store holds', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })

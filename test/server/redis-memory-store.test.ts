@@ -1,7 +1,9 @@
 // The in-process store has the Redis store's semantics (versions, TTL, lease, notices), driven by
-// an injected clock so expiry needs no waiting.
+// an injected clock so expiry needs no waiting; relays in one process can share it (`sharedStore`).
 import { describe, expect, it } from 'vitest'
-import { createMemoryStore, type StoreNotice } from '@holdfast/server'
+import { createFlagServer, createMemoryStore, type FlagServerOptions, type StoreNotice } from '@holdfast/server'
+import { recordingLogger, waitFor } from './helpers'
+import { booleanFlags, startUpstream } from './relay-fakes'
 
 const doc = (version: number) => ({ version, fetchedAt: 0, body: `{"v":${version}}` })
 
@@ -52,4 +54,45 @@ describe('memory store', () => {
     expect((await s.get('k')).ok).toBe(false)
     expect((await s.put('k', doc(1))).ok).toBe(false)
   })
+})
+
+describe('relays in one process sharing a memory store', () => {
+  it('one polls, the other takes its versions; closing one leaves the store to the other', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2, 'off') })
+    const shared = createMemoryStore()
+    const counts = [0, 0]
+    const relays = await Promise.all(
+      [0, 1].map((i) =>
+        createFlagServer({
+          flagsUrl: `${upstream.url}/flags.json`,
+          pollIntervalSeconds: 0.1,
+          sharedStore: { store: shared, leaseTtlMs: 1000 },
+          port: 0,
+          logger: recordingLogger(),
+          maxEventLoopDelayMs: 0,
+          fetch: ((input: RequestInfo | URL, init?: RequestInit) => (counts[i]++, fetch(input, init))) as typeof fetch,
+        } as FlagServerOptions),
+      ),
+    )
+    try {
+      const status = async (i: number) => (await (await fetch(`${relays[i].url}/holdfast/v1/status`)).json()) as any
+      const f0 = async (i: number) =>
+        ((await (await fetch(`${relays[i].url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"context":{"targetingKey":"u"}}' })).json()) as any).flags[0].value
+      await waitFor(async () => [(await status(0)).redis?.role, (await status(1)).redis?.role].sort().join() === 'follower,leader', 10_000)
+      const leader = (await status(0)).redis.role === 'leader' ? 0 : 1
+      const follower = 1 - leader
+      expect((await status(follower)).redis).toMatchObject({ kind: 'memory', state: 'up' })
+      const before = counts[follower]
+      upstream.set({ document: booleanFlags(2, 'on') })
+      await waitFor(async () => (await f0(follower)) === true, 5000)
+      expect(counts[follower]).toBe(before)
+
+      await relays[leader].close()
+      await waitFor(async () => (await status(follower)).redis.role === 'leader', 5000)
+      await waitFor(() => counts[follower] > before, 5000)
+      expect((await shared.get('definitions')).ok).toBe(true)
+    } finally {
+      await Promise.all(relays.map((r) => r.close()))
+    }
+  }, 60_000)
 })

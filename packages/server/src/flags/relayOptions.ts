@@ -14,6 +14,7 @@ import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../s
 import { createSharedContexts } from '../store/sharedContexts'
 import { createSharedDefinitions } from '../store/sharedDefinitions'
 import { registerStoreMetrics } from '../store/storeMetrics'
+import type { SharedStore } from '../store/sharedStore'
 
 /** Default `--poll-interval`: 10 seconds. */
 export const DEFAULT_POLL_INTERVAL_SECONDS = 10
@@ -57,6 +58,12 @@ export interface RelayOptions {
    * request: each relay serves what it holds. A string is the URL. Default: none.
    */
   redis?: string | RedisRelayOptions
+  /**
+   * Instead of `redis`: a store shared with other relays in this process (`createMemoryStore()`,
+   * or your own `SharedStore`), with the same lease and sharing. The relay never closes it, so
+   * one store can outlive the relays on it. Use one store per source. Default: none.
+   */
+  sharedStore?: { store: SharedStore; leaseTtlMs?: number }
   /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
   maxContextBytes?: number
   /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
@@ -86,8 +93,11 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
+  if (options.redis !== undefined && options.sharedStore !== undefined) throw new Error('[holdfast-server] invalid options: give redis or sharedStore, not both')
   const redis = readRedisOptions(options.redis)
-  const sharedStore = redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log)
+  const ownStore = redis !== undefined
+  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log))
+  const leaseTtlMs = redis?.leaseTtlMs ?? options.sharedStore?.leaseTtlMs
   if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 } })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
@@ -98,7 +108,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         maxContexts: options.maxContexts,
         maxContextBytes: options.maxContextBytes,
         heldAnswerAfterMs: options.heldAnswerAfterMs,
-        share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take })),
+        share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, closeStore: ownStore })),
       })
     : createUrlSource({
         ...common,
@@ -106,7 +116,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         pollIntervalMs: pollSeconds * 1000,
         headers: options.upstreamHeaders,
         strict: options.strictValidation,
-        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs: redis!.leaseTtlMs, log: options.log, ...hooks })),
+        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs, log: options.log, closeStore: ownStore, ...hooks })),
       })
   return source
 }

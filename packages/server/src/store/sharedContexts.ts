@@ -12,6 +12,8 @@ export interface SharedContextsOptions {
    * returns whether it did. Called only for a version newer than any this relay has seen for it.
    */
   take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>
+  /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
+  closeStore?: boolean
   log?: ServerLogger
 }
 
@@ -62,7 +64,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     status: () => ({ ...store.status(), taken }),
     async stop() {
       replica.stop()
-      await store.close()
+      if (options.closeStore !== false) await store.close()
     },
   }
 }

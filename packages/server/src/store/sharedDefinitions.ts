@@ -17,6 +17,8 @@ export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: st
 /** Options of {@link createSharedDefinitions}. */
 export interface SharedDefinitionsOptions {
   store: SharedStore
+  /** Whether {@link SharedDefinitions.stop} closes the store (false for a store shared in-process). Default true. */
+  closeStore?: boolean
   /** Longest wait for the store's connection at start. Default 2000 ms. */
   connectWaitMs?: number
   /** The lease TTL (see `createLeaseKeeper`). Default 15000 ms. */
@@ -53,7 +55,7 @@ export interface SharedDefinitions {
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
   status(): SharedStatus
-  /** Releases the lease (a follower takes over at once) and disconnects. */
+  /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
 }
 
@@ -121,7 +123,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     async stop() {
       replica.stop()
       await keeper.stop()
-      await store.close()
+      if (options.closeStore !== false) await store.close()
     },
   }
 }

@@ -335,10 +335,14 @@ describe('the command line', () => {
     const bad = await runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'http://nope'])
     expect(bad.code).toBe(2)
     expect(bad.output).toMatch(/--redis must be a redis:\/\/ or rediss:\/\/ URL/)
-    const [ttlAlone, badPort] = await Promise.all([
+    const [ttlAlone, badPort, fromEnv] = await Promise.all([
       runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis-lease-ttl', '5']),
       runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'redis://127.0.0.1:abc']),
+      // HOLDFAST_REDIS_URL keeps a password out of the process list; it is read like --redis.
+      runBin(['--flags', 'examples/flags.json'], { HOLDFAST_REDIS_URL: 'redis://:secret@127.0.0.1:1' }),
     ])
+    expect(fromEnv).toMatchObject({ code: 2, output: expect.stringMatching(/--redis goes with --flags-url or --upstream/) })
+    expect(fromEnv.output).not.toContain('secret')
     expect(ttlAlone).toMatchObject({ code: 2, output: expect.stringMatching(/--redis-lease-ttl needs --redis URL/) })
     expect(badPort).toMatchObject({ code: 1, output: expect.stringMatching(/invalid options: redis: Invalid URL/) })
   })
@@ -381,9 +385,9 @@ async function relayProcess(redis: RedisServer, upstream: FakeUpstream): Promise
   return { url, process: child }
 }
 
-function runBin(args: string[]): Promise<{ code: number | null; output: string }> {
+function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let output = ''
     child.stdout!.on('data', (chunk) => (output += chunk))
     child.stderr!.on('data', (chunk) => (output += chunk))

@@ -230,6 +230,9 @@ describe('--upstream (proxy mode)', () => {
     const down = await relay(upstream)
     expect((await fetch(`${down.url}/readyz`)).status).toBe(503)
     expect(await (await fetch(`${down.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: false, source: 'none', upstream: { state: 'failing' } })
+    // A wrong URL (404) is not an upstream.
+    upstream.set({ status: 404, text: 'Not Found' })
+    expect((await fetch(`${(await relay(upstream)).url}/readyz`)).status).toBe(503)
     // An upstream that wants credentials the probe does not carry is still up and answering.
     upstream.set({ status: 401, text: '' })
     const locked = await relay(upstream)

@@ -33,7 +33,8 @@ export interface UpstreamFetchOptions {
  * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
  * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
  * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
- * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its text; reading it as JSON is the caller's business.
+ * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its
+ * text; reading it as JSON is the caller's business.
  */
 export async function upstreamFetch(options: UpstreamFetchOptions): Promise<UpstreamFetchResult> {
   const doFetch = options.fetch ?? globalThis.fetch

@@ -102,7 +102,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     health = reduceHealth(health, event)
     if (event.type === 'failure') {
       options.events?.refused(event.error.kind)
-      listeners.emit(event.error.kind === 'invalid' || event.error.kind === 'empty' || event.error.kind === 'shrink' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
+      const { kind, message } = event.error
+      listeners.emit(kind === 'invalid' || kind === 'empty' || kind === 'shrink' ? { type: 'refused', reason: message, invalid: kind === 'invalid' } : { type: 'error', error: message })
     }
   }
 

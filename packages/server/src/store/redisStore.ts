@@ -23,6 +23,11 @@ export interface RedisStoreOptions {
   backupTtlMs?: number
   /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 2000 ms. */
   reconnectMaxMs?: number
+  /**
+   * When no command has succeeded for this long, a PING checks the connection, so the status
+   * recovers (or notices an outage) even while the relay has nothing to ask. Default 2000 ms.
+   */
+  heartbeatMs?: number
   /** Where connection changes are reported. Default: none. */
   log?: ServerLogger
 }
@@ -49,6 +54,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
   let opened = false
   let closed = false
+  let heartbeat: ReturnType<typeof setInterval> | undefined
   let subscribed = false
   let announced = false
   let everAnnounced = false
@@ -183,6 +189,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // connect() retries with reconnectStrategy on its own; a rejection only means it gave up.
       client.connect().catch((error: Error) => markDown(describe(error)))
       subscriber.connect().catch(() => {})
+      const every = options.heartbeatMs ?? 2000
+      heartbeat = setInterval(() => {
+        if (client.isReady && (status.lastOkAt === undefined || Date.now() - status.lastOkAt >= every || status.state !== 'up')) void run(['PING'])
+      }, every)
+      heartbeat.unref?.()
     },
     connected(timeoutMs) {
       if (isConnected()) return Promise.resolve(true)
@@ -259,6 +270,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     async close() {
       if (closed) return
       closed = true
+      clearInterval(heartbeat)
       listeners.clear()
       await Promise.all(
         [client, subscriber].map(async (c) => {

@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url'
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const SECTIONS = [
   { file: 'evaluate.mjs' },
+  { file: 'init.mjs' },
   { file: 'apply.mjs' },
   { file: 'coldstart.mjs' },
   { file: 'coldstart-chromium.mjs' },

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createClient, fetchBootstrap, type Bootstrap, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { throughTimeout, createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
 let server: FaultServer
 const clients: FlagClient[] = []
@@ -16,9 +16,12 @@ afterEach(async () => {
 
 function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
   const logger = createTestLogger()
-  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName: uniqueStorageName('boot'), logger, clock: createManualClock(), requestTimeoutMs: 300, ...options })
+  const clock = createManualClock()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName: uniqueStorageName('boot'), logger, clock, requestTimeoutMs: 300, ...options })
   clients.push(client)
-  return { client, logger }
+  // Against a hanging server, start() settles once the first request times out (on the manual clock).
+  const startHung = () => throughTimeout(clock, server, 300, () => client.start())
+  return { client, logger, startHung }
 }
 
 const bootstrap = (over: Partial<Bootstrap> = {}): Bootstrap => ({
@@ -48,11 +51,11 @@ describe('bootstrap', () => {
 
   test('for another targetingKey it is ignored with BOOTSTRAP_CONTEXT_MISMATCH until the first success', async () => {
     server.always('hang')
-    const { client, logger } = make({ bootstrap: bootstrap({ context: { targetingKey: 'mallory' } }) })
+    const { client, logger, startHung } = make({ bootstrap: bootstrap({ context: { targetingKey: 'mallory' } }) })
     expect(client.getGate('kill', true)).toBe(true)
     expect(client.getStatus()).toMatchObject({ state: 'loading', error: { code: 'BOOTSTRAP_CONTEXT_MISMATCH' } })
     expect(logger.warnings.join()).toContain('[holdfast]')
-    await client.start()
+    await startHung()
     expect(client.getStatus().error?.code).toBe('TIMEOUT')
     server.always(flags([{ key: 'kill', value: true }]))
     expect((await client.refresh()).error).toBeUndefined()
@@ -83,12 +86,15 @@ describe('bootstrap', () => {
 describe('fallback', () => {
   const fallback: Bootstrap = { context: { targetingKey: 'anyone' }, flags: [{ key: 'kill', value: false }, { key: 'only-fallback', value: 'fb' }], fetchedAt: 0 }
 
-  test('serves a first visit with no network, for any user', async () => {
+  test('serves a first visit with no network, for any user, marked stale and never "ready"', async () => {
     server.always({ status: 503, raw: '' })
     const { client } = make({ fallback })
-    expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'fallback' })
+    // Fallback values stand in: stale until a response confirms them, and the state is not `ready`.
+    expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'fallback', stale: true })
+    expect(client.getStatus().state).toBe('loading')
     const status = await client.start()
-    expect(status).toMatchObject({ state: 'stale', source: 'fallback' })
+    // Nothing of this user's after a failed attempt: `error`, while the fallback values are served.
+    expect(status).toMatchObject({ state: 'error', source: 'fallback' })
     expect(client.getValue('only-fallback', 'd')).toBe('fb')
   })
 
@@ -113,13 +119,15 @@ describe('bootstrap versus cache', () => {
 
     server.always('hang')
     // An old bootstrap (rendered before the cache was written) loses to the cache...
-    const old = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() - 60_000 }) }).client
-    await old.start()
+    const oldMade = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() - 60_000 }) })
+    const old = oldMade.client
+    await oldMade.startHung()
     expect(old.getDetails('banner', {})).toMatchObject({ value: { text: 'cached' }, source: 'cache' })
     await old.close()
     // ...and a fresh one wins over it.
-    const fresh = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() + 60_000 }) }).client
-    await fresh.start()
+    const freshMade = make({ storageName: name, bootstrap: bootstrap({ fetchedAt: Date.now() + 30_000 }) })
+    const fresh = freshMade.client
+    await freshMade.startHung()
     expect(fresh.getDetails('banner', {})).toMatchObject({ value: { text: 'ssr' }, source: 'bootstrap' })
   })
 })

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createStore, entries, set, del } from 'idb-keyval'
 import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
 
 let server: FaultServer
 const clients: FlagClient[] = []
@@ -17,9 +17,12 @@ afterEach(async () => {
 
 function make(storageName: string, options: Partial<Parameters<typeof createClient>[0]> = {}) {
   const logger = createTestLogger()
-  const client = createClient({ url: server.url, context: { targetingKey: 'alice', email: 'alice@example.com' }, storageName, logger, clock: createManualClock(), requestTimeoutMs: 300, ...options })
+  const clock = createManualClock()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice', email: 'alice@example.com' }, storageName, logger, clock, requestTimeoutMs: 300, ...options })
   clients.push(client)
-  return { client, logger }
+  // Against a hanging server, start() settles once the first request times out (on the manual clock).
+  const startHung = () => throughTimeout(clock, server, 300, () => client.start())
+  return { client, logger, clock, startHung }
 }
 
 async function dump(storageName: string) {
@@ -33,8 +36,8 @@ test('a second client on the same database serves cached values before the netwo
   await first.close()
 
   server.always('hang')
-  const { client } = make(name)
-  const status = await client.start()
+  const { client, startHung } = make(name)
+  const status = await startHung()
   expect(status).toMatchObject({ state: 'stale', source: 'cache', storage: 'indexeddb', error: { code: 'TIMEOUT' } })
   expect(client.getGate('kill', true)).toBe(false)
   expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'hi' }, source: 'cache', stale: true })
@@ -103,8 +106,8 @@ test('a corrupt, foreign or old-version entry is discarded with a warning', asyn
   for (const bad of ['garbage', { v: 99, flags: [], savedAt: 1 }, { v: 1, flags: 'nope', savedAt: 1 }, { v: 1, flags: [], savedAt: 'yesterday' }, { flags: [], savedAt: 1 }, [], null]) {
     await set(key, bad, store)
     server.always('hang')
-    const { client, logger } = make(name)
-    const status = await client.start()
+    const { client, logger, startHung } = make(name)
+    const status = await startHung()
     expect(status.state).toBe('error')
     expect(client.getGate('kill', true)).toBe(true)
     expect(logger.warnings.some((w) => w.includes('[holdfast]') && w.includes('cache'))).toBe(true)
@@ -123,8 +126,8 @@ test('unreadable entries inside a valid cache record are skipped', async () => {
   const [[key, record]] = (await entries(store)).filter(([k]) => String(k).startsWith('holdfast:flags:'))
   await set(key, { ...(record as object), flags: [{ nokey: 1 }, { key: 'kill', value: false }] }, store)
   server.always('hang')
-  const { client } = make(name)
-  await client.start()
+  const { client, startHung } = make(name)
+  await startHung()
   expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
 })
 
@@ -190,8 +193,9 @@ test('the eleventh context evicts the least recently used', async () => {
   // user-0 is used again (read), so user-1 becomes the least recently used.
   await client.close()
   server.always('hang')
-  const reader = make(name, { context: { targetingKey: 'user-0' } }).client
-  await reader.start()
+  const readerMade = make(name, { context: { targetingKey: 'user-0' } })
+  const reader = readerMade.client
+  await readerMade.startHung()
   expect(reader.getStatus().source).toBe('cache')
   await reader.close()
   await new Promise((r) => setTimeout(r, 20))
@@ -205,8 +209,9 @@ test('the eleventh context evicts the least recently used', async () => {
 
   server.always('hang')
   for (const [user, cached] of [['user-0', true], ['user-1', false], ['user-2', true], ['user-10', true]] as const) {
-    const c = make(name, { context: { targetingKey: user } }).client
-    await c.start()
+    const made = make(name, { context: { targetingKey: user } })
+    const c = made.client
+    await made.startHung()
     expect([user, c.getStatus().source]).toEqual([user, cached ? 'cache' : 'none'])
     await c.close()
   }
@@ -230,8 +235,8 @@ test('a custom FlagStorage is the cache: a second client on it serves cached val
   await first.start()
   await first.close()
   server.always('hang')
-  const { client } = make(uniqueStorageName('custom'), { storage: shared })
-  await client.start()
+  const { client, startHung } = make(uniqueStorageName('custom'), { storage: shared })
+  await startHung()
   expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
   expect((await shared.keys()).some((k) => k.startsWith('holdfast:flags:'))).toBe(true)
 })

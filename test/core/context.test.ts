@@ -58,11 +58,12 @@ test('a response for the old context is discarded; the old request is aborted', 
   expect(server.requests.at(-1)!.body.context.targetingKey).toBe('bob')
 })
 
-test('a failure for a new user with nothing cached is an error, and the old values stay visible', async () => {
+test("a failure for a new user with nothing cached is an error, and the old user's values are dropped", async () => {
   server.always({ status: 503, raw: '' })
   const status = await client.setContext({ targetingKey: 'carol' })
   expect(status.state).toBe('error')
-  expect(client.getDetails('plan', 'd')).toMatchObject({ value: 'alice-plan', stale: true })
+  // Carol is never shown Alice's plan once her own attempt has failed.
+  expect(client.getDetails('plan', 'd')).toMatchObject({ value: 'd', source: 'default', errorCode: 'FLAG_NOT_FOUND' })
 })
 
 test('the same context by value is not a switch', async () => {

@@ -1,6 +1,6 @@
 // The merge rules of CONTRACT §4 and the precedence of §5 as pure functions: no server, no clock.
 import { describe, expect, test } from 'vitest'
-import { confirmAll, layerSnapshot, markStale, mergeResponse, type FlagMap } from '../../packages/core/src/merge'
+import { confirmAll, layerSnapshot, markStale, mergeResponse, type FlagMap } from '../../packages/core/src/flags/merge'
 
 const T0 = 1_000
 const T1 = 2_000

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer, type Reply } from '../support/faultServer'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName, type ManualClock } from '../support/clock'
 
 const before = [
   { key: 'kill-switch', value: false, variant: 'off', reason: 'STATIC' },
@@ -17,6 +17,7 @@ const after = [
 
 let server: FaultServer
 let client: FlagClient
+let clock: ManualClock
 beforeEach(async () => {
   server = await createFaultServer(flags(before))
 })
@@ -26,13 +27,14 @@ afterEach(async () => {
 })
 
 function start(options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  clock = createManualClock()
   client = createClient({
     url: server.url,
     context: { targetingKey: 'user-1' },
     storageName: uniqueStorageName('outage'),
     requestTimeoutMs: 300,
     logger: createTestLogger(),
-    clock: createManualClock(), // retries wait for the test, so each attempt below is explicit
+    clock, // retries and timeouts wait for the test, so each attempt below is explicit
     ...options,
   })
   return client.start()
@@ -68,7 +70,7 @@ describe.each(faults)('%s', (_name, fault, expected) => {
     expect(client.getGate('kill-switch', true)).toBe(false)
 
     server.always(fault)
-    const status = await client.refresh()
+    const status = fault === 'hang' ? await throughTimeout(clock, server, 300, () => client.refresh()) : await client.refresh()
     expect(status.state).toBe(expected.state)
     expect(status.error?.code).toBe(expected.code)
     expect(status.error?.httpStatus).toBe(expected.httpStatus)
@@ -82,6 +84,9 @@ describe.each(faults)('%s', (_name, fault, expected) => {
     expect(details).toMatchObject({ value: { text: 'hello' }, source: 'network', variant: 'v1', stale: true })
 
     server.always(flags(after))
+    // A Retry-After (even `0`, raised to the base delay) holds refresh() back until its retry:
+    // moving time past it fires the retry, which refresh() then joins.
+    clock.advance(60_000)
     const recovered = await client.refresh()
     expect(recovered.state).toBe('ready')
     expect(recovered.error).toBeUndefined()

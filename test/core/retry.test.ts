@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
-import { createManualClock, createTestLogger, uniqueStorageName, type ManualClock } from '../support/clock'
+import { throughTimeout, createManualClock, createTestLogger, uniqueStorageName, type ManualClock } from '../support/clock'
 
 let server: FaultServer
 let client: FlagClient
@@ -105,7 +105,7 @@ test('clearCacheOnUnauthorized drops held and persisted values on 401', async ()
   await client.close()
   server.always('hang')
   make({ storageName: name })
-  await client.start()
+  await throughTimeout(clock, server, 300, () => client.start())
   expect(client.getStatus().source).toBe('none')
 })
 

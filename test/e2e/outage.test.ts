@@ -60,3 +60,58 @@ describe('a flag server that answers 200 with nothing usable', () => {
     expect(reloaded.error).toBe(code)
   })
 })
+
+describe('a returning user on a page with a build-time fallback (issue 12 item 2)', () => {
+  /** Records every DOM state from the first one, before any script of the page runs. */
+  async function recordFromStart(page: import('playwright-core').Page) {
+    await page.addInitScript(() => {
+      const frames: { banner: string; source: string; state: string; holding: boolean }[] = []
+      ;(window as unknown as { frames_: typeof frames }).frames_ = frames
+      const text = (id: string) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() ?? ''
+      const record = () =>
+        frames.push({ banner: text('flag-banner-config-value'), source: text('flag-banner-config-source'), state: text('status-state'), holding: !!document.querySelector('[data-testid="holding"]') })
+      new MutationObserver(record).observe(document, { subtree: true, childList: true, characterData: true })
+    })
+    return () => page.evaluate(() => (window as unknown as { frames_: { banner: string; source: string; state: string; holding: boolean }[] }).frames_)
+  }
+
+  test('fallback values never show as ready; with <FlagsReady> the cached values come first, no fallback flash', async () => {
+    const page = await openFixture(e2e.context, e2e.fixture.url, { ...params(), fallback: '1' })
+    const online = await waitForStatus(page, 'ready', 'network')
+    expectAdaValues(online)
+    await waitForCachedFlags(page)
+    await e2e.flags.setOutage('hang') // the network never answers: only cache and fallback are left
+
+    // Without the hold: whatever the first frames show, a fallback value is never "ready" or fresh.
+    const plain = await recordFromStart(page)
+    await page.reload()
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-source"]')?.textContent === 'cache')
+    const plainFrames = await plain()
+    expect(plainFrames.filter((f) => f.source === 'fallback' && f.state === 'ready')).toEqual([])
+
+    // With the hold: the page waits (at most 1 s) for the cache, and never shows the fallback.
+    const held = await openFixture(e2e.context, e2e.fixture.url, { ...params(), fallback: '1', hold: '1000' })
+    const heldFrames = await recordFromStart(held)
+    await held.reload()
+    await held.waitForFunction(() => document.querySelector('[data-testid="flag-banner-config-source"]')?.textContent === 'cache')
+    const seen = await heldFrames()
+    expect(seen.some((f) => f.banner === 'FALLBACK BANNER')).toBe(false)
+    expect(seen.find((f) => f.banner !== '')?.banner).toBe(online.values['banner-config'])
+    await e2e.flags.setOutage('none')
+  })
+
+  test('no exposure is logged for a fallback value shown while the cache is read', async () => {
+    const withEvents = { flags: e2e.flags.url, fallback: '1', user: 'fallback-reader' } // events on, to the flag server
+    const page = await openFixture(e2e.context, e2e.fixture.url, withEvents)
+    await waitForStatus(page, 'ready', 'network')
+    await waitForCachedFlags(page)
+    await e2e.flags.setOutage('hang')
+    await page.reload()
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-source"]')?.textContent === 'cache')
+    await page.evaluate(() => window.holdfast.flush())
+    const exposures = (await e2e.flags.readEvents()).filter((e) => e.type === 'exposure' && e.targetingKey === 'fallback-reader')
+    expect(exposures.length).toBeGreaterThan(0) // the network's and the cache's values were exposed
+    expect(exposures.filter((e) => e.source === 'fallback')).toEqual([])
+    await e2e.flags.setOutage('none')
+  })
+})

@@ -99,4 +99,27 @@ describe('switching the user', () => {
     const firstAda = seen.findIndex((f) => same(f.values, ada.values))
     expect(seen.slice(firstAda).every((f) => same(f.values, ada.values))).toBe(true)
   })
+
+  test("to a user never seen before, during an outage: once his attempt fails, the previous user's values are gone (fallback, state error)", async () => {
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off', fallback: '1', ...ADA })
+    const ada = await waitForStatus(page, 'ready', 'network')
+    expect(ada.values['beta-dashboard']).toBe('true')
+    const frames = await recordFrames(page)
+
+    await e2e.flags.setOutage('503')
+    await page.evaluate((bob) => window.fixture.switchUser(bob), BOB)
+    const bob = await waitForStatus(page, 'error')
+    // Bob is shown the build's fallback (or the page's defaults), never ada's dashboard or shop.
+    expect(bob.values['beta-dashboard']).toBe('false')
+    expect(bob.values['banner-config']).toBe('FALLBACK BANNER')
+    expect(bob.sources['banner-config']).toBe('fallback')
+    expect(bob.sources['beta-dashboard']).toBe('fallback')
+    expect(bob.sources['checkout-kill-switch']).toBe('default')
+    expect(bob.statusSource).toBe('fallback')
+    expect(bob.error).toBe('HTTP')
+    // No frame ever labels ada's values as anything of bob's once his attempt has finished.
+    const seen = await frames()
+    const afterError = seen.slice(seen.findIndex((f) => f.user === 'bob' && f.state === 'error'))
+    expect(afterError.every((f) => f.values['beta-dashboard'] === 'false')).toBe(true)
+  })
 })

@@ -3,13 +3,13 @@
 // that both accept and refuse the same ones, and that the published JSON Schema is current.
 //
 // The client's checks are imported by relative path: they are internal to @holdfast/core (today
-// packages/core/src/schemas.ts; if they move, e.g. to packages/core/src/protocol/, move this import).
+// packages/core/src/protocol/readers.ts, moved there from src/schemas.ts by the core branch).
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { bootstrapEnvelopeSchema, bootstrapSchema, flagEntrySchema, ofrepBulkResponseSchema } from '@holdfast/server'
-import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/schemas'
+import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/protocol/readers'
 import { bootstrapJsonSchema, BOOTSTRAP_SCHEMA_FILE } from '../../packages/server/src/ofrep/jsonSchemas'
 
 const RUNS = { numRuns: 400 }

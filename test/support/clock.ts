@@ -64,3 +64,22 @@ let dbCounter = 0
 export function uniqueStorageName(label = 'test'): string {
   return `holdfast-${label}-${process.pid}-${++dbCounter}-${Math.random().toString(36).slice(2, 8)}`
 }
+
+/**
+ * Runs `call` (start, refresh, setContext: anything that sends one request) against a server that
+ * hangs, and lets that request time out by advancing the manual clock past `timeoutMs` once the
+ * server has seen it. Request timeouts run on the injected clock like every other timer, so a test
+ * that wants one must move time.
+ */
+export async function throughTimeout<T>(
+  clock: ManualClock,
+  server: { requests: unknown[]; waitForRequests(count: number, timeoutMs?: number): Promise<void> },
+  timeoutMs: number,
+  call: () => Promise<T>,
+): Promise<T> {
+  const count = server.requests.length + 1
+  const result = call()
+  await server.waitForRequests(count, 10_000)
+  clock.advance(timeoutMs)
+  return result
+}

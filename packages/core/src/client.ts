@@ -1,41 +1,42 @@
-// `createClient` wires the pieces: the store holds what the app sees; `sync` fetches and applies
-// responses; the cache, the event queue and the browser listeners come alive in `start()` and go
-// quiet in `close()`. Evaluation is a lookup in the store and never waits for anything.
-import { createFlagCache, type FlagCache } from './cache'
-import { evaluate, expectedType, type Expected } from './evaluate'
-import { createExposureLog } from './exposures'
-import type { HeldFlag } from './merge'
+// `createClient` wires the pieces: the store holds what the app sees; flag sync (flags/sync.ts, a
+// driver around a pure state machine) fetches and applies answers on the shared scheduler; the
+// cache, the event queue and the environment's listeners come alive in `start()` and go quiet in
+// `close()`. Evaluation is a lookup in the store and never waits for anything.
+import { createFlagCache, type FlagCache } from './flags/cache'
+import { createDetailsReader } from './flags/details'
+import { expectedType, type Expected } from './flags/evaluate'
+import { createExposureLog } from './flags/exposures'
+import { checkOptions, readNumbers } from './flags/options'
+import { createStore } from './flags/store'
+import { createSync } from './flags/sync'
+import { initialState } from './flags/syncState'
 import { createLazyEventQueue, type LazyEventQueue } from './lazyEventQueue'
-import { isContext } from './schemas'
-import { createSafeStorage, type SafeStorage } from './storage'
-import { createStore } from './store'
-import { createSync } from './sync'
-import type { Bootstrap, ClientOptions, Clock, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
-import { uuid } from './uuid'
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-}
+import { realClock } from './platform/clock'
+import { browserEnvironment } from './platform/environment'
+import { safeContextHash } from './platform/hash'
+import { createLogger } from './platform/logger'
+import { createSafeStorage, type SafeStorage } from './platform/storage'
+import { uuid } from './platform/uuid'
+import { parseBootstrap } from './protocol/readers'
+import type { Bootstrap, ClientOptions, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
 
 const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
 
 /**
  * Creates a client for one user. Nothing is fetched, stored or listened to until `start()`;
- * `bootstrap` and `fallback` are applied synchronously here, so the first evaluation (and the
- * first React render, on the server too) already sees them. Throws only for programmer
- * mistakes: a missing `url` or a context without a string `targetingKey`.
+ * `bootstrap` and `fallback` are copied and applied synchronously here, so the first evaluation
+ * (and the first React render, on the server too) already sees them. Throws only for programmer
+ * mistakes: a missing or malformed `url` (no scheme, or the full endpoint path) or a context
+ * without a string `targetingKey`. Everything else — a throwing bootstrap, odd numbers, a context
+ * that cannot be serialised — becomes a warning or `Status.error`.
  */
 export function createClient(options: ClientOptions): FlagClient {
-  if (!options || typeof options.url !== 'string' || options.url === '')
-    throw new TypeError('[holdfast] createClient needs a `url`: the base URL of an OFREP flag server')
-  if (!isContext(options.context))
-    throw new TypeError('[holdfast] createClient needs a `context` with a string `targetingKey`')
-
-  const logger = options.logger ?? console
+  checkOptions(options)
+  const logger = createLogger(options.logger)
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
+  const environment = options.environment ?? browserEnvironment
+  const { timeoutMs, pollMs } = readNumbers(options, logger)
   // Late-bound so a test or polyfill that replaces `fetch` after creation is still used.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const storageName = options.storageName ?? 'holdfast'
@@ -49,11 +50,7 @@ export function createClient(options: ClientOptions): FlagClient {
   let closePromise: Promise<void> | undefined
 
   const store = createStore(
-    {
-      flags: new Map(),
-      status: { state: 'loading', source: 'none', storage: initialStorageKind(options.storage) },
-      events: NO_EVENTS,
-    },
+    { flags: new Map(), status: { state: 'loading', source: 'none', storage: initialStorageKind(options.storage) }, events: NO_EVENTS },
     logger,
   )
 
@@ -78,18 +75,34 @@ export function createClient(options: ClientOptions): FlagClient {
       logger,
       clock,
       random,
-      requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+      requestTimeoutMs: timeoutMs,
       onStats: (stats) => store.setState({ events: stats }),
     })
     return events
   }
 
+  const fallback = snapshotOption(options.fallback)
+  const bootstrap = snapshotOption(options.bootstrap)
+  const initial = initialState({ context: options.context, contextHash: safeContextHash(options.context), fallback, bootstrap, now: clock.now() })
+  if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
+  if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
+  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
+  if (initial.failure) logger.error(`${initial.failure.message}`)
+
   const sync = createSync({
-    options,
+    url: options.url,
+    headers: options.headers,
+    timeoutMs,
+    pollMs,
+    refreshOnFocus: options.refreshOnFocus !== false,
+    acceptEmpty: options.acceptEmptyResponse === true,
+    clearOnUnauthorized: options.clearCacheOnUnauthorized === true,
+    initial,
     store,
     logger,
     clock,
     random,
+    environment,
     fetch: fetchImpl,
     cache: ensureCache,
     storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
@@ -97,19 +110,29 @@ export function createClient(options: ClientOptions): FlagClient {
 
   const exposures = createExposureLog()
   const exposuresOn = !!options.events && options.events.exposures !== false
-  // The same inputs give the same details object, so `useSyncExternalStore` and memoised consumers
-  // see "unchanged" without comparing fields. Keyed by the held flag object (which changes exactly
-  // when its details do), so the memo goes away with the flag; missing flags are keyed by name.
-  type Memo = { defaultValue: unknown; expected: Expected; details: Details<unknown> }
-  const heldMemo = new WeakMap<HeldFlag, Memo>()
-  const missingMemo = new Map<string, Memo>()
+  const reader = createDetailsReader((key) => store.getState().flags.get(key))
+
+  /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */
+  function exposable(details: Details<unknown>): boolean {
+    if (details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return false
+    // During a user switch the previous user's values stand in on screen: not an exposure of either.
+    if (!sync.ownsValues()) return false
+    // Fallback values shown while the cache is still being read only stand in for the user's own.
+    return details.source !== 'fallback' || sync.cacheRead()
+  }
+
+  // The last evaluation already handled as an exposure, for the user it was handled for: a loop
+  // reading one flag (the common hot path) costs a pointer comparison, not a lookup.
+  let lastExposed: Details<unknown> | undefined
+  let lastExposedFor = ''
 
   function logExposure(details: Details<unknown>) {
-    if (!exposuresOn || details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return
-    // During a user switch the previous user's values stand in on screen: not an exposure of either.
-    if (!sync.ownsValues()) return
+    if (!exposuresOn || !exposable(details)) return
+    const contextHash = sync.contextHash()
+    lastExposed = details
+    lastExposedFor = contextHash
+    if (!exposures.first(contextHash, details)) return
     const context = sync.context()
-    if (!exposures.first(sync.contextHash(), details)) return
     const event: HoldfastEvent = {
       id: uuid(),
       type: 'exposure',
@@ -126,18 +149,8 @@ export function createClient(options: ClientOptions): FlagClient {
   }
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
-    const flag = store.getState().flags.get(key)
-    const memo = flag ? heldMemo.get(flag) : missingMemo.get(key)
-    let result: Details<T>
-    if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) {
-      result = memo.details as Details<T>
-    } else {
-      result = evaluate(flag, key, defaultValue, expected)
-      const next = { defaultValue, expected, details: result }
-      if (flag) heldMemo.set(flag, next)
-      else missingMemo.set(key, next)
-    }
-    if (exposure) logExposure(result)
+    const result = reader.read(key, defaultValue, expected)
+    if (exposure && exposuresOn && (result !== lastExposed || lastExposedFor !== sync.contextHash())) logExposure(result)
     return result
   }
 
@@ -151,7 +164,10 @@ export function createClient(options: ClientOptions): FlagClient {
         const status = await sync.start()
         await attached
         return status
-      })()
+      })().catch((error: unknown) => {
+        logger.error('start failed unexpectedly', error)
+        return store.getState().status
+      })
       return startPromise
     },
     getGate: (key, defaultValue = false) => details(key, defaultValue, 'boolean', true).value,
@@ -161,27 +177,21 @@ export function createClient(options: ClientOptions): FlagClient {
       details(key, defaultValue, expectedType(defaultValue), evaluateOptions?.exposure !== false),
     getStatus: () => store.getState().status,
     refresh: () => sync.refresh(),
-    setContext: (context) => sync.setContext(context),
+    setContext: (context) => sync.setContext(context).catch(() => store.getState().status),
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
     logEvent(name, eventOptions = {}) {
       if (typeof name !== 'string' || name === '') {
-        logger.warn('[holdfast] logEvent needs a non-empty event name')
+        logger.warn('logEvent needs a non-empty event name')
         return
       }
       const queue = ensureEvents()
       if (!queue) {
-        logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
+        logger.warn(`logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: HoldfastEvent = {
-        id: uuid(),
-        type: 'custom',
-        name,
-        time: clock.now(),
-        targetingKey: sync.context().targetingKey,
-      }
+      const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
       if (eventOptions.value !== undefined) event.value = eventOptions.value
       if (eventOptions.metadata !== undefined) event.metadata = eventOptions.metadata
       queue.enqueue(event)
@@ -191,18 +201,16 @@ export function createClient(options: ClientOptions): FlagClient {
       try {
         await ensureEvents()?.flush()
       } catch (error) {
-        logger.error('[holdfast] flush failed unexpectedly', error)
+        logger.error('flush failed unexpectedly', error)
       }
     },
     getEventStats: () => store.getState().events,
-    snapshot(): Bootstrap {
-      return sync.snapshot()
-    },
+    snapshot: (): Bootstrap => sync.snapshot(),
     async clearCache() {
       try {
         await ensureCache().clear()
       } catch (error) {
-        logger.warn('[holdfast] clearing the cache failed', error)
+        logger.warn('clearing the cache failed', error)
       }
     },
     close() {
@@ -211,12 +219,20 @@ export function createClient(options: ClientOptions): FlagClient {
         try {
           await events?.close()
         } catch (error) {
-          logger.warn('[holdfast] closing the event queue failed', error)
+          logger.warn('closing the event queue failed', error)
         }
+        // The last cache write and the eviction it started are finished before close() resolves.
+        await cache?.idle()
       })()
       return closePromise
     },
   }
+}
+
+/** A `bootstrap`/`fallback` option read into a frozen copy; 'invalid' when it is malformed or throws. */
+function snapshotOption(input: unknown): { bootstrap: Bootstrap; skipped: number } | 'invalid' | undefined {
+  if (input === undefined) return undefined
+  return parseBootstrap(input) ?? 'invalid'
 }
 
 // Until `start()` opens storage, the status reports the storage asked for, the same on a server

@@ -1,6 +1,6 @@
 // Server-side: fetch one user's flags to render them into the first HTML. Uses only `fetch`, so
 // it runs in Node 18+, edge runtimes and workers; it touches no DOM and no IndexedDB.
-import { fetchFlags } from './transport'
+import { fetchFlags } from './protocol/fetchFlags'
 import type { Bootstrap, EvaluationContext } from './types'
 
 /** Options of `fetchBootstrap`. */

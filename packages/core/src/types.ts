@@ -1,4 +1,4 @@
-import type { BackoffOptions } from './backoff'
+import type { BackoffOptions } from './platform/backoff'
 
 /** Any value JSON can carry: what a flag may hold. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
@@ -64,7 +64,10 @@ export interface Details<T> {
   stale: boolean
 }
 
-/** Error codes of `Status.error` and of events. */
+/**
+ * Error codes of `Status.error` and of events. `UPSTREAM_STALE`: the server (a relay) answered,
+ * but said its own values are stale (its upstream is failing); the values are served, marked stale.
+ */
 export type ErrorCode =
   | 'NETWORK'
   | 'TIMEOUT'
@@ -76,13 +79,16 @@ export type ErrorCode =
   | 'BOOTSTRAP_INVALID'
   | 'BOOTSTRAP_CONTEXT_MISMATCH'
   | 'STORAGE'
+  | 'UPSTREAM_STALE'
 
 /** The client's state, for an app that wants to say how fresh its values are. */
 export interface Status {
   /**
-   * `loading`: no values yet and the first attempt is pending. `ready`: values in hand and the
-   * latest finished attempt succeeded (or none has finished). `stale`: values in hand but the
-   * latest attempt failed. `error`: credentials or context rejected, or no values after a failure.
+   * `loading`: no values of this user's yet (values from `fallback` alone do not count) and the
+   * first attempt is pending. `ready`: this user's values in hand and the latest finished attempt
+   * succeeded (or none has finished). `stale`: values in hand but the latest attempt failed, or the
+   * server said its own values are stale (`UPSTREAM_STALE`). `error`: credentials or context
+   * rejected, or no values of this user's after a failed attempt.
    */
   state: 'loading' | 'ready' | 'stale' | 'error'
   /** The source of the data most recently applied. */
@@ -92,6 +98,13 @@ export interface Status {
   error?: { code: string; message: string; httpStatus?: number }
   /** Where values and events are persisted: IndexedDB, or memory when IndexedDB is missing or failing. */
   storage: 'indexeddb' | 'memory'
+  /**
+   * True once `start()` has read the cache for the current user (whether or not it held anything),
+   * so what is on screen is the best the page can know before the network answers. Absent (false)
+   * before `start()`, on a server, and while the cache is being read; a user switch resets it until
+   * the new user's cache entry is read.
+   */
+  cacheRead?: boolean
 }
 
 /** Development warnings and errors; every message starts with `[holdfast]`. Default: `console`. */
@@ -118,6 +131,31 @@ export interface FlagStorage {
   delMany?(keys: string[]): Promise<void>
 }
 
+/** What the environment tells a listener; every handler is optional. */
+export interface EnvironmentHandlers {
+  /** The page became visible or the window gained focus. */
+  onVisible?: () => void
+  /** The page is being hidden or unloaded: last chance to send (keepalive). */
+  onHidden?: () => void
+  /** The browser reports it is back online. */
+  onOnline?: () => void
+}
+
+/**
+ * The browser signals the client reacts to: online state, visibility, and the focus, visibility,
+ * `online` and page-hide events. Default: the browser's (`navigator.onLine`,
+ * `document.visibilityState`, window/document listeners); on a server, always online and visible
+ * with no events. Tests pass a fake to drive them without patching globals.
+ */
+export interface Environment {
+  /** Whether the network is believed to be up. */
+  online(): boolean
+  /** Whether the page is visible. */
+  visible(): boolean
+  /** Attaches the handlers; returns the function that removes every one of them. */
+  listen(handlers: EnvironmentHandlers): () => void
+}
+
 /** Time as the client sees it; tests pass a fake. Default: `Date.now`, `setTimeout`, `clearTimeout`. */
 export interface Clock {
   now(): number
@@ -125,7 +163,7 @@ export interface Clock {
   clearTimeout(handle: unknown): void
 }
 
-/** Options of the event pipeline (CONTRACT §6). */
+/** Options of the event pipeline: where events go, how often and how many are sent, and the queue bound. */
 export interface EventOptions {
   /** Receiver URL: `POST {url}` with `{"events": [...]}`. */
   url: string
@@ -141,7 +179,7 @@ export interface EventOptions {
   backoff?: BackoffOptions
 }
 
-/** An event as it is sent (CONTRACT §2.2). */
+/** An event as it is sent: `POST {events.url}` with `{"events": [Event, ...]}`. */
 export interface HoldfastEvent {
   id: string
   type: 'exposure' | 'custom'
@@ -166,7 +204,11 @@ export interface EventStats {
 
 /** Options of `createClient`. */
 export interface ClientOptions {
-  /** OFREP base URL; the client posts to `{url}/ofrep/v1/evaluate/flags`. Required. */
+  /**
+   * OFREP base URL with its scheme, e.g. `https://flags.example.com` (not the full endpoint path);
+   * the client posts to `{url}/ofrep/v1/evaluate/flags`. Required: a missing or malformed `url`
+   * throws at creation (a programmer mistake, not a runtime failure).
+   */
   url: string
   /** The user the flags are for. Required, with a `targetingKey`. */
   context: EvaluationContext
@@ -180,9 +222,9 @@ export interface ClientOptions {
   storage?: 'indexeddb' | 'memory' | FlagStorage
   /** IndexedDB database name prefix; two clients with the same name share values and events. Default `'holdfast'`. */
   storageName?: string
-  /** Per-request timeout. Default 5,000 ms. */
+  /** Per-request timeout. Default 5,000 ms; `NaN`, zero, negative or infinite values fall back to it with a warning. */
   requestTimeoutMs?: number
-  /** Polling period; 0 turns polling off. Default 0. */
+  /** Polling period; 0 turns polling off. Default 0; `NaN`, negative or infinite values fall back to it with a warning. */
   refreshIntervalMs?: number
   /** Refetch (throttled to once per 5 s) when the page becomes visible or the window gains focus. Default true. */
   refreshOnFocus?: boolean
@@ -200,6 +242,13 @@ export interface ClientOptions {
   clock?: Clock
   /** Source of randomness for backoff jitter. Default `Math.random`. */
   random?: () => number
+  /** Focus, visibility, online state and page hide. Default: the browser's (nothing on a server). */
+  environment?: Environment
+  /**
+   * Listen to the server's change stream when it advertises one and refetch on a notice.
+   * Default true. (Reserved: this version polls only; the option is accepted and has no effect yet.)
+   */
+  liveUpdates?: boolean
 }
 
 /** Options of `getDetails` and friends beyond the contract. */
@@ -208,30 +257,103 @@ export interface EvaluateOptions {
   exposure?: boolean
 }
 
-/** The client. Evaluation is synchronous and never throws; nothing here rejects. */
+/**
+ * One reader's view of one flag (what a React hook holds; see `observeFlag`): `get()` returns the same observation
+ * until something the reader shows changes, so it is a valid `useSyncExternalStore` snapshot;
+ * `subscribe` is told only when this flag changes.
+ */
+export interface FlagObserver<T, R = Details<T>> {
+  get(): FlagObservation<T, R>
+  subscribe(listener: () => void): () => void
+}
+
+/** What a `FlagObserver` hands its reader. */
+export interface FlagObservation<T, R = Details<T>> {
+  /** The selection (`select(details)`, default the details). */
+  readonly result: R
+  /** The evaluation behind it: what an exposure reports. */
+  readonly details: Details<T>
+  /** False while the value only stands in (the previous user's during a switch, fallback while the cache is read). */
+  readonly exposable: boolean
+}
+
+/**
+ * The client. Evaluation is synchronous, from memory, and never throws; no method rejects, and no
+ * failure of the network, storage or server throws into the app: failures become `getStatus()`,
+ * per-flag `errorCode`s and `[holdfast]` warnings.
+ */
 export interface FlagClient {
   /**
-   * Opens storage, applies the cache, sends the first request and, with `events` set, loads the
-   * event pipeline meanwhile. Resolves with the status once the first network attempt settled and
-   * the pipeline is attached (or `requestTimeoutMs` passed); never rejects. Idempotent.
+   * Opens storage, applies the cached values of this user, sends the first request and, with
+   * `events` set, loads the event pipeline meanwhile. Resolves with the status once the first
+   * network attempt settled (retries are not awaited) and the pipeline is attached (or
+   * `requestTimeoutMs` passed). Never rejects; idempotent (later calls return the same promise);
+   * after `close()` it only returns the status.
    */
   start(): Promise<Status>
+  /**
+   * A boolean flag. Returns the held value when it is a boolean, else `defaultValue` (default
+   * `false`): while nothing is known, for a missing flag (`FLAG_NOT_FOUND`) or a value of another
+   * type (`TYPE_MISMATCH`). Logs an exposure when events are on. Never throws.
+   */
   getGate(key: string, defaultValue?: boolean): boolean
+  /**
+   * An object flag (a plain object, not an array). Returns the held value (frozen: mutating it
+   * throws in strict mode and changes nothing), else `defaultValue` (default `{}`). Never throws.
+   */
   getConfig<T extends object>(key: string, defaultValue?: T): T
+  /** Any JSON flag, type-checked against `defaultValue` (`null` accepts any type). Returns the default when missing or mismatched. Never throws. */
   getValue<T extends JsonValue>(key: string, defaultValue: T): T
+  /**
+   * Everything known about one evaluation: value, source, reason, variant, metadata, `updatedAt`,
+   * `stale` and `errorCode`. The same object is returned while nothing changed. Logs an exposure
+   * unless `options.exposure` is false (default true). Never throws.
+   */
   getDetails<T>(key: string, defaultValue: T, options?: EvaluateOptions): Details<T>
+  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. */
   getStatus(): Status
+  /**
+   * One attempt now, ignoring polling intervals, backoff and the offline flag, but not a pending
+   * `Retry-After` from the server (then it resolves with the current status without a request).
+   * Joins a request already in flight. Resolves with the status; never rejects.
+   */
   refresh(): Promise<Status>
+  /**
+   * Switches the user. Their cached values show at once if this page has them; otherwise the
+   * previous values stay visible (state `loading`) until the new user's arrive — and go the moment
+   * an attempt for the new user fails with nothing cached (fallback or defaults, state `error`).
+   * A context without a string `targetingKey` is ignored with an error log; one that cannot be
+   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
+   */
   setContext(context: EvaluationContext): Promise<Status>
+  /** The current context (as passed to `createClient` or `setContext`). */
   getContext(): EvaluationContext
+  /** Calls `listener` after any change of values or status; returns the unsubscribe function. A throwing listener is logged, not propagated. */
   subscribe(listener: () => void): () => void
+  /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. */
   subscribeFlag(key: string, listener: () => void): () => void
+  /**
+   * Queues a custom event (persisted within 100 ms, sent in batches). Ignored with a warning
+   * without the `events` option or with an empty name. Never throws.
+   */
   logEvent(name: string, options?: { value?: string | number; metadata?: FlagMetadata }): void
-  /** Log the exposure of an evaluation made with `{ exposure: false }` (React hooks do, after commit). */
+  /**
+   * Logs the exposure of an evaluation made with `{ exposure: false }` (React hooks do, after
+   * commit). Nothing is logged for defaults, type mismatches, values that only stand in, or an
+   * exposure already logged for this user, flag, value and variant on this page.
+   */
   logExposure(details: Details<unknown>): void
+  /** Sends queued events now (this tab's and others'); resolves when done or failed. Never rejects. */
   flush(): Promise<void>
+  /** Counts of events (not batches): queued, sent, dropped, retries. All zero without `events`. */
   getEventStats(): EventStats
+  /** The current user's values in bootstrap form (no values while a switch is pending). */
   snapshot(): Bootstrap
+  /** Removes this origin's persisted values (e.g. on logout); never rejects. */
   clearCache(): Promise<void>
+  /**
+   * Flushes events (bounded by `requestTimeoutMs`), stops timers and listeners, and resolves once
+   * the last cache write and the eviction it started have finished. Idempotent; never rejects.
+   */
   close(): Promise<void>
 }

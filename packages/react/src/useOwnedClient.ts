@@ -14,7 +14,7 @@
 // replaces the client with a new one seeded from the old one's values, and re-renders.
 //
 // Creation happens during render, in a ref, because `createClient` does no I/O, starts no timers
-// and attaches no listeners (CONTRACT §3): on the server, or for a render React throws away, an
+// and attaches no listeners: on the server, or for a render React throws away, an
 // unstarted client is just an object. React 19 keeps the ref across StrictMode's double render,
 // so only one client is ever built; React 18 re-runs the first render from scratch, so it builds
 // a second one and discards the first, never started, to the garbage collector.
@@ -32,7 +32,7 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
   const ref = useRef<Owned | null>(null)
   const latestOptions = useRef(options)
   const [, replaced] = useReducer((n: number) => n + 1, 0)
-  if (options && ref.current === null) ref.current = own(createClient(options))
+  if (options && ref.current === null) ref.current = own(create(options))
   const owned = options ? ref.current : null
 
   useEffect(() => {
@@ -44,7 +44,7 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
     if (owned.closed) {
       const options = latestOptions.current
       if (!options) return
-      ref.current = own(createClient(seeded(options, owned.client)))
+      ref.current = own(create(seeded(options, owned.client)))
       replaced()
       return
     }
@@ -60,6 +60,17 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
   }, [owned])
 
   return owned?.client
+}
+
+/** `createClient`, with a programmer error naming `<FlagProvider>`, which is what the app wrote. */
+function create(options: ClientOptions): FlagClient {
+  try {
+    return createClient(options)
+  } catch (error) {
+    if (error instanceof TypeError && error.message.includes('createClient'))
+      throw new TypeError(error.message.replace('createClient', '<FlagProvider>'))
+    throw error
+  }
 }
 
 function own(client: FlagClient): Owned {

@@ -2,16 +2,18 @@
 // listeners per flag key as well as global, no-op updates skipped. Flag listeners are told only
 // about their own flag, at most once per update; there is no "version" counter that would wake
 // every consumer.
-import { jsonEqual } from './hash'
+import { jsonEqual } from '../platform/hash'
 import type { FlagMap } from './merge'
-import type { EventStats, Logger, Status } from './types'
+import type { EventStats, Logger, Status } from '../types'
 
+/** What the store holds: the flags, the status, and the event counts. Immutable snapshots. */
 export interface StoreState {
   readonly flags: FlagMap
   readonly status: Status
   readonly events: EventStats
 }
 
+/** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
 export interface Store {
   getState(): StoreState
   /** Applies a partial update; listeners run once, after the whole update is in place. */
@@ -21,6 +23,7 @@ export interface Store {
   clearListeners(): void
 }
 
+/** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
 export function createStore(initial: StoreState, logger: Logger): Store {
   let state = initial
   const listeners = new Set<() => void>()

@@ -1,13 +1,16 @@
 // How a response, a bootstrap, a cache entry or a fallback becomes the set of flags held in
-// memory (CONTRACT §4 and §5). Pure functions over immutable maps: no I/O, no clock (`now` is
+// memory (last known good, merged per flag; precedence of sources). Pure functions over immutable maps: no I/O, no clock (`now` is
 // passed in), so every rule here is unit-tested without a server.
 //
 // Object identity carries meaning: a flag whose details did not change keeps its previous object,
 // so the store can tell listeners exactly which flags changed with `!==`.
-import { jsonEqual } from './hash'
-import type { FlagEntry, FlagMetadata, JsonValue } from './types'
+import { jsonEqual } from '../platform/hash'
+import type { FlagEntry, FlagMetadata, JsonValue } from '../types'
 
-/** A flag as held in memory: the winning source's content plus its freshness. */
+/**
+ * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen
+ * when it is first handed out (evaluate.ts), so the app cannot change it under later reads.
+ */
 export interface HeldFlag {
   readonly key: string
   /** Undefined: the caller's default (the server sent no value, or failed with no previous value). */
@@ -23,8 +26,10 @@ export interface HeldFlag {
   readonly stale: boolean
 }
 
+/** The held flags by key; a new map whenever any flag changed. */
 export type FlagMap = ReadonlyMap<string, HeldFlag>
 
+/** The per-flag error code that removes a flag (OFREP). */
 export const FLAG_NOT_FOUND = 'FLAG_NOT_FOUND'
 
 /** Same value, variant, reason and metadata: what `updatedAt` tracks. */
@@ -62,7 +67,7 @@ export interface MergeResult {
 }
 
 /**
- * Applies the entries of a 200 to the held flags (CONTRACT §4): success entries set, FLAG_NOT_FOUND
+ * Applies the entries of a 200 to the held flags (last known good, per flag): success entries set, FLAG_NOT_FOUND
  * removes, other failure entries keep the last known good value marked stale, absent flags go only
  * when the response is clean, and a clean empty answer while flags are held is rejected unless
  * `acceptEmpty`. Fallback values are dropped: after a success they are no longer used.
@@ -70,23 +75,40 @@ export interface MergeResult {
 export function mergeResponse(
   held: FlagMap,
   entries: readonly FlagEntry[],
-  options: { now: number; skipped?: number; acceptEmpty?: boolean },
+  options: {
+    now: number
+    skipped?: number
+    acceptEmpty?: boolean
+    /**
+     * What a relay said about these values (`metadata.holdfast`): new content gets `updatedAt` no
+     * later than `fetchedAt`, and with `stale` every flag of the answer is marked stale.
+     */
+    upstream?: { fetchedAt?: number; stale?: boolean }
+  },
 ): MergeResult {
   const clean = (options.skipped ?? 0) === 0 && entries.every((e) => e.errorCode === undefined)
-  if (clean && entries.length === 0 && held.size > 0 && !options.acceptEmpty) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
+  if (clean && entries.length === 0 && !options.acceptEmpty && holdsValues(held)) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
 
   const next = new Map<string, HeldFlag>()
   // Only a partial response needs to know which held flags it did not mention.
   const seen = clean ? undefined : new Set<string>()
+  const fetchedAt = options.upstream?.fetchedAt
+  const cap = typeof fetchedAt === 'number' && Number.isFinite(fetchedAt) && fetchedAt < options.now ? fetchedAt : options.now
+  const upstreamStale = options.upstream?.stale === true
   for (const entry of entries) {
     seen?.add(entry.key)
     const found = held.get(entry.key)
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
+      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
-      if (same && prev.source === 'network' && !prev.stale && prev.errorCode === undefined) next.set(entry.key, prev)
-      else next.set(entry.key, fromEntry(entry, 'network', same && prev.updatedAt !== undefined ? prev.updatedAt : options.now, options.now))
+      if (same && prev.source === 'network' && prev.stale === upstreamStale && prev.errorCode === undefined && prev.updatedAt === updatedAt)
+        next.set(entry.key, prev)
+      else {
+        const flag = fromEntry(entry, 'network', updatedAt, options.now)
+        next.set(entry.key, upstreamStale ? { ...flag, stale: true } : flag)
+      }
     } else if (entry.errorCode === FLAG_NOT_FOUND) {
       next.delete(entry.key)
     } else if (prev) {
@@ -101,20 +123,35 @@ export function mergeResponse(
       next.set(key, settle(flag, { ...flag, stale: true }))
     }
   }
-  return { flags: next, clean }
+  return { flags: unchangedOr(held, next), clean }
+}
+
+/** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */
+function unchangedOr(held: FlagMap, next: FlagMap): FlagMap {
+  if (held.size !== next.size) return next
+  for (const [key, flag] of next) if (held.get(key) !== flag) return next
+  return held
 }
 
 /**
- * A 304: every held flag is confirmed fresh and now counts as from the network (values that kept
- * a per-flag error stay stale). Fallback values were not part of the confirmed snapshot and go.
+ * A 304: the snapshot the ETag names is current. Its flags are confirmed fresh and now count as
+ * from the network (values that kept a per-flag error stay stale). A held flag that was not in
+ * that snapshot (`keys`) — one only the cache had when the ETag came from a bootstrap — is treated
+ * as absent from a clean response and goes, as do fallback values.
  */
-export function confirmAll(held: FlagMap): FlagMap {
+export function confirmAll(held: FlagMap, keys?: ReadonlySet<string>): FlagMap {
   const next = new Map<string, HeldFlag>()
   for (const [key, flag] of held) {
-    if (flag.source === 'fallback') continue
+    if (flag.source === 'fallback' || (keys && !keys.has(key))) continue
     next.set(key, settle(flag, { ...flag, source: 'network', stale: flag.errorCode !== undefined }))
   }
-  return next
+  return unchangedOr(held, next)
+}
+
+/** Whether any held flag came from somewhere other than `fallback` (fallback alone is not "values held"). */
+export function holdsValues(held: FlagMap): boolean {
+  for (const flag of held.values()) if (flag.source !== 'fallback') return true
+  return false
 }
 
 /** A failed attempt: values untouched, every flag marked stale. */
@@ -131,7 +168,7 @@ export function markStale(held: FlagMap): FlagMap {
 
 /**
  * Layers a snapshot (cache, bootstrap or fallback) under or over what is held, per flag, by the
- * precedence of CONTRACT §5: network beats everything; between cache and bootstrap the newer one
+ * precedence of sources: network beats everything; between cache and bootstrap the newer one
  * wins (the time its source last vouched for the flag: a cache save, a bootstrap fetch); anything
  * beats fallback; fallback only fills gaps. `snapshotAt` is that time for the whole snapshot;
  * each flag's `updatedAt` stays the time its content was first received.
@@ -148,6 +185,8 @@ export function layerSnapshot(
     const prev = held.get(entry.key)
     const updatedAt = source === 'fallback' ? undefined : (entry.updatedAt ?? snapshotAt)
     const candidate = fromEntry(entry, source, updatedAt, source === 'fallback' ? undefined : (snapshotAt ?? updatedAt))
+    // Fallback values stand in for any user until a response confirms them: stale from the start.
+    if (source === 'fallback') (candidate as { stale: boolean }).stale = true
     if (!prev || wins(candidate, prev)) next.set(entry.key, settle(prev, candidate))
   }
   return next

@@ -1,17 +1,19 @@
-// One OFREP bulk evaluation request (CONTRACT §2.1), with every way it can go wrong turned into a
+// One OFREP bulk evaluation request, with every way it can go wrong turned into a
 // value. Shared by the client and by `fetchBootstrap`, so both read responses the same way.
-import { parseRetryAfter } from './backoff'
-import { HoldfastError, httpError } from './errors'
-import { postJson } from './postJson'
-import { parseBulkResponse } from './schemas'
-import type { EvaluationContext, FlagEntry } from './types'
+import { parseRetryAfter } from '../platform/backoff'
+import { HoldfastError, httpError } from '../platform/errors'
+import { joinUrl, postJson } from '../platform/request'
+import { parseBulkResponse, type UpstreamInfo } from './readers'
+import type { Clock, EvaluationContext, FlagEntry } from '../types'
 
+/** How one bulk request ended, as a value. */
 export type FetchResult =
-  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string }
+  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo }
   | { kind: 'not-modified'; etag?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
+/** Options of `fetchFlags`: where, for whom, with which headers and ETag, within how long. */
 export interface FetchFlagsOptions {
   fetch: typeof fetch
   url: string
@@ -22,13 +24,32 @@ export interface FetchFlagsOptions {
   /** Aborts the request from outside (a context switch); the result is `aborted`. */
   signal?: AbortSignal
   now: () => number
+  /** Timers of the timeout. Default: the real clock. */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>
 }
+
+/** The OFREP bulk evaluation path under a base URL. */
+export const BULK_PATH = '/ofrep/v1/evaluate/flags'
 
 /** `{base}/ofrep/v1/evaluate/flags`, whatever trailing slashes the base has. */
 export function bulkEndpoint(url: string): string {
-  return `${url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
+  return joinUrl(url, BULK_PATH)
 }
 
+/**
+ * Why `url` cannot be an OFREP base URL, or undefined when it can: it must be absolute with an
+ * http(s) scheme, or a path from the page's origin starting with `/` (a same-origin proxy);
+ * `flags.example.com` or `localhost:8787` would be read relative to the page and 404 later. It
+ * must not already end in the endpoint path (the client appends `/ofrep/v1/evaluate/flags`).
+ */
+export function urlProblem(url: unknown): string | undefined {
+  if (typeof url !== 'string' || !url.trim()) return 'is missing: give the OFREP base URL, e.g. https://flags.example.com'
+  if (!/^(https?:\/\/[^/]|\/)/i.test(url.trim())) return `"${url}" has no http:// or https:// scheme: try https://${url}`
+  if (/\/ofrep(\/v1(\/evaluate(\/flags)?)?)?\/*$/i.test(url.split(/[?#]/)[0]))
+    return `"${url}" is the endpoint path; give only the base URL: ${url.replace(/\/ofrep(\/.*)?$/i, '')}`
+}
+
+/** One OFREP bulk evaluation request; never rejects. */
 export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResult> {
   let body: string
   try {
@@ -44,13 +65,16 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },
     timeoutMs: options.timeoutMs,
     signal: options.signal,
+    clock: options.clock,
   })
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
   const etag = response.headers.get('ETag') ?? undefined
   if (response.status === 304) return { kind: 'not-modified', etag }
   if (response.status !== 200) {
-    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now())
+    // A date in Retry-After is read against the server's own Date header, so a client clock
+    // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
+    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
     return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
   }
   return readBody(text, response.headers.get('Content-Type'), etag)
@@ -70,6 +94,7 @@ function readBody(text: string, contentType: string | null, etag: string | undef
   if (!parsed) return invalid('the body has no "flags" array')
   const result: FetchResult = { kind: 'ok', entries: parsed.entries, skipped: parsed.skipped }
   if (etag !== undefined) result.etag = etag
+  if (parsed.upstream) result.upstream = parsed.upstream
   return result
 }
 

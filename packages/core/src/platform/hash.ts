@@ -56,3 +56,12 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
 export function contextHashOf(context: unknown): string {
   return hashString(stableStringify(context))
 }
+
+/** `contextHashOf`, or undefined when the context cannot be serialised (a BigInt, a cycle, a throwing getter). */
+export function safeContextHash(context: unknown): string | undefined {
+  try {
+    return contextHashOf(context)
+  } catch {
+    return undefined
+  }
+}

@@ -1,12 +1,14 @@
 // Exposure de-duplication: one exposure per (context, flag, value, variant) per page session.
-import { stableStringify } from './hash'
-import type { Details } from './types'
+import { stableStringify } from '../platform/hash'
+import type { Details } from '../types'
 
+/** Remembers which exposures this page already logged. */
 export interface ExposureLog {
   /** True the first time this (context, flag, value, variant) is seen; false ever after. */
   first(contextHash: string, details: Details<unknown>): boolean
 }
 
+/** Creates an empty exposure log (one per client; the page session is its lifetime). */
 export function createExposureLog(): ExposureLog {
   const seen = new Set<string>()
   // Evaluation hands out the same details object while nothing changed, so most repeated

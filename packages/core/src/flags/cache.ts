@@ -1,0 +1,141 @@
+// The last-known-good cache: one entry per (url, targetingKey) under a hashed key, holding no raw
+// targeting key or attributes; at most ten contexts, least recently used first out; no expiry.
+// Corrupt, foreign or old-version entries are discarded with a warning.
+//
+// Recency lives in each entry (`usedAt`) rather than in a shared index, so two tabs writing at
+// once cannot corrupt an index; eviction reads the (at most eleven) entries and drops the oldest.
+//
+// This page's operations run one after another on one chain. Without it a read's "touch" (the
+// write that records recency) could land after an eviction had removed that entry and bring it
+// back, and `close()` could not know when the last write and its eviction were done:
+//
+//   write(u11) ─ evict(u1) ─┐            chained: read(u1) runs after the eviction, finds nothing
+//   read(u1) ── touch(u1) ──┴─ u1 back!  (unchained)
+import { hashString } from '../platform/hash'
+import type { SafeStorage } from '../platform/storage'
+import { CACHE_VERSION, parseCacheRecord, trustedTime, type CacheRecord } from '../protocol/readers'
+import type { FlagEntry, Logger } from '../types'
+
+/** Key prefix of cache entries in storage. */
+export const CACHE_PREFIX = 'holdfast:flags:'
+/** How many contexts an origin keeps. */
+export const MAX_CACHED_CONTEXTS = 10
+
+/** What the driver writes for a context after a successful response. */
+export interface CacheInput {
+  flags: FlagEntry[]
+  etag?: string
+  etagKeys?: string[]
+  contextHash?: string
+}
+
+/** The cache of one client. Never rejects. */
+export interface FlagCache {
+  /** The entry for a context, or undefined (missing, corrupt, foreign: all a miss). Reading counts as use. */
+  read(targetingKey: string): Promise<CacheRecord | undefined>
+  /** What this page already read or wrote for a context, synchronously (for a no-flash `setContext`). */
+  peek(targetingKey: string): CacheRecord | undefined
+  /** Writes the entry, then evicts past ten contexts (least recently used first). */
+  write(targetingKey: string, record: CacheInput): Promise<void>
+  remove(targetingKey: string): Promise<void>
+  /** Removes every cached context of this origin. */
+  clear(): Promise<void>
+  /** Resolves once every operation started so far (writes, evictions, touches) has finished. */
+  idle(): Promise<void>
+}
+
+/** Creates the cache of one client on `storage`, for the flag server at `url`. */
+export function createFlagCache(options: { storage: SafeStorage; url: string; logger: Logger; now: () => number }): FlagCache {
+  const { storage, url, logger } = options
+  const memo = new Map<string, CacheRecord>()
+  const keyFor = (targetingKey: string) => CACHE_PREFIX + hashString(`${url}\n${targetingKey}`)
+  let chain: Promise<unknown> = Promise.resolve()
+  let lastUse = 0
+
+  /** Runs `task` after everything queued before it; never rejects. */
+  function queue<T>(task: () => Promise<T>, onError: T): Promise<T> {
+    const run = chain.then(task).catch((error: unknown) => {
+      logger.warn('a cache operation failed', error)
+      return onError
+    })
+    chain = run
+    return run
+  }
+
+  // Strictly increasing within the page: two users written in one millisecond still have an order,
+  // so the eleventh user evicts exactly the least recently used one.
+  function useTime(): number {
+    lastUse = Math.max(options.now(), lastUse + 1)
+    return lastUse
+  }
+
+  async function evict() {
+    const all = (await storage.keys()).filter((k) => k.startsWith(CACHE_PREFIX))
+    if (all.length <= MAX_CACHED_CONTEXTS) return
+    const records = await storage.getMany(all)
+    const now = options.now()
+    const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], now) })).sort((a, b) => a.usedAt - b.usedAt)
+    const gone = ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS).map((r) => r.key)
+    for (const key of gone) memo.delete(key)
+    await storage.del(gone)
+  }
+
+  return {
+    read(targetingKey) {
+      const key = keyFor(targetingKey)
+      return queue(async () => {
+        const raw = await storage.get(key)
+        if (raw === undefined) return undefined
+        const record = parseCacheRecord(raw)
+        if (!record) {
+          logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
+          await storage.del([key])
+          return undefined
+        }
+        memo.set(key, record)
+        // Reading is use: refresh recency so the LRU order follows what users actually load. On the
+        // chain, so it can never land after an eviction and bring the entry back.
+        await storage.set(key, { ...(raw as object), usedAt: useTime() })
+        return record
+      }, undefined)
+    },
+    peek: (targetingKey) => memo.get(keyFor(targetingKey)),
+    write(targetingKey, input) {
+      const key = keyFor(targetingKey)
+      const at = options.now()
+      const record: CacheRecord & { usedAt: number } = { v: CACHE_VERSION, flags: input.flags, savedAt: at, usedAt: useTime() }
+      if (input.etag !== undefined) record.etag = input.etag
+      if (input.etagKeys !== undefined) record.etagKeys = input.etagKeys
+      if (input.contextHash !== undefined) record.contextHash = input.contextHash
+      memo.set(key, record)
+      return queue(async () => {
+        if (await storage.set(key, record)) await evict()
+      }, undefined)
+    },
+    remove(targetingKey) {
+      const key = keyFor(targetingKey)
+      memo.delete(key)
+      return queue(() => storage.del([key]), undefined)
+    },
+    clear() {
+      memo.clear()
+      return queue(async () => {
+        const all = (await storage.keys()).filter((k) => k.startsWith(CACHE_PREFIX))
+        await storage.del(all)
+      }, undefined)
+    },
+    idle: () => queue(async () => undefined, undefined),
+  }
+}
+
+// A time written while a clock ran hours ahead would keep its entry "most recent" for hours:
+// such a time counts as the oldest (trustedTime), so the entry is the first to go, not the last.
+function usedAtOf(raw: unknown, now: number): number {
+  if (raw && typeof raw === 'object') {
+    const r = raw as { usedAt?: unknown; savedAt?: unknown }
+    if (typeof r.usedAt === 'number') return trustedTime(r.usedAt, now)
+    if (typeof r.savedAt === 'number') return trustedTime(r.savedAt, now)
+  }
+  // Unreadable entries are the first to go.
+  return -Infinity
+}

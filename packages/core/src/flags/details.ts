@@ -1,0 +1,95 @@
+// Turning held flags into `Details` for readers, with memory that is bounded and per reader.
+//
+// `getDetails` hands out the same details object while nothing changed, so memoised consumers see
+// "unchanged" without comparing fields. For a held flag the memo hangs off the flag object itself
+// (a WeakMap: it goes when the flag goes). Missing keys have no object to hang it on, so their
+// memo is a small map that forgets its oldest entries: an app evaluating 100,000 distinct missing
+// keys keeps at most MISSING_MEMO_SIZE of them.
+//
+// A reader that keeps reading one flag (a React hook) gets an observer: its own last evaluation
+// and selection, so two readers of one flag with different defaults never evict each other's memo.
+import { evaluate, type Expected } from './evaluate'
+import type { HeldFlag } from './merge'
+import type { Details, FlagClient, FlagObservation, FlagObserver } from '../types'
+
+/** How many missing keys keep a memoised evaluation. */
+export const MISSING_MEMO_SIZE = 2048
+
+interface Memo {
+  defaultValue: unknown
+  expected: Expected
+  details: Details<unknown>
+}
+
+/** Memoised evaluation over the held flags. */
+export interface DetailsReader {
+  /** The details of `key` for `defaultValue`; the same object while the flag and the default are unchanged. */
+  read<T>(key: string, defaultValue: T, expected: Expected): Details<T>
+  /** How many missing keys are memoised (for tests of the bound). */
+  missingSize(): number
+}
+
+/** Creates the memoised evaluation over `flag(key)`. */
+export function createDetailsReader(flag: (key: string) => HeldFlag | undefined): DetailsReader {
+  const held = new WeakMap<HeldFlag, Memo>()
+  const missing = new Map<string, Memo>()
+  return {
+    read<T>(key: string, defaultValue: T, expected: Expected): Details<T> {
+      const f = flag(key)
+      const memo = f ? held.get(f) : missing.get(key)
+      if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>
+      const details = evaluate(f, key, defaultValue, expected)
+      const next: Memo = { defaultValue, expected, details }
+      if (f) held.set(f, next)
+      else {
+        missing.delete(key)
+        missing.set(key, next)
+        if (missing.size > MISSING_MEMO_SIZE) missing.delete(missing.keys().next().value as string)
+      }
+      return details
+    },
+    missingSize: () => missing.size,
+  }
+}
+
+/**
+ * One reader's observer of one flag on `client` (what a React hook holds), with its own memo: its
+ * `get()` returns the same observation until something the reader shows changes — the selection
+ * (`select`, default the details, compared by `equal`, default `Object.is`) — or its exposure
+ * identity does (value, variant, user, whether the values are settled). Valid as a
+ * `useSyncExternalStore` snapshot; `subscribe` hears only this flag. Built on the public
+ * `FlagClient` methods, so it works with any client, and evaluates without logging exposures
+ * (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
+ */
+export function observeFlag<T, R = Details<T>>(
+  client: FlagClient,
+  key: string,
+  defaultValue: T,
+  select: (details: Details<T>) => R = (d) => d as unknown as R,
+  equal: (a: R, b: R) => boolean = Object.is,
+): FlagObserver<T, R> {
+  const options = { exposure: false }
+  let last: (FlagObservation<T, R> & { who: unknown }) | undefined
+  return {
+    get() {
+      const details = client.getDetails(key, defaultValue, options)
+      const who = client.getContext()
+      const status = client.getStatus()
+      // Values stand in while a new user's load, or while the cache is read behind a fallback.
+      const exposable = status.state !== 'loading' || (status.cacheRead === true && details.source !== 'default')
+      if (last && last.details === details && last.who === who && last.exposable === exposable) return last
+      const result = select(details)
+      if (
+        last &&
+        equal(last.result, result) &&
+        Object.is(last.details.value, details.value) &&
+        last.details.variant === details.variant &&
+        last.who === who &&
+        last.exposable === exposable
+      )
+        return last
+      return (last = { result, details, exposable, who })
+    },
+    subscribe: (listener) => client.subscribeFlag(key, listener),
+  }
+}

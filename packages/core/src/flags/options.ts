@@ -1,0 +1,45 @@
+// Reading the options an app passes to `createClient`, as a hostile reviewer would: a missing or
+// malformed `url` is a programmer mistake and throws a clear message at creation; a numeric option
+// that is `NaN`, zero, negative or `Infinity` (an unset environment variable) falls back to its
+// default with a warning, so it can neither start a polling storm nor time out every request.
+import { urlProblem } from '../protocol/fetchFlags'
+import { isContext } from '../protocol/readers'
+import type { ClientOptions, Logger } from '../types'
+
+/** Polling faster than this is a storm, not a refresh. */
+export const MIN_POLL_MS = 1000
+
+/** The numeric options, read. */
+export interface ReadOptions {
+  timeoutMs: number
+  pollMs: number
+}
+
+/**
+ * Throws a `TypeError` naming `createClient` (`<FlagProvider>` renames it when it created the
+ * client) for a missing/malformed `url` or a context without a string `targetingKey`.
+ */
+export function checkOptions(options: ClientOptions, caller = 'createClient'): void {
+  if (!options || typeof options !== 'object') throw new TypeError(`[holdfast] ${caller} needs options with a \`url\` and a \`context\``)
+  const problem = urlProblem(options.url)
+  if (problem) throw new TypeError(`[holdfast] ${caller}: \`url\` ${problem}`)
+  if (!isContext(options.context)) throw new TypeError(`[holdfast] ${caller} needs a \`context\` with a string \`targetingKey\``)
+}
+
+/** Reads the numeric options; anything unusable falls back to its default with a warning. */
+export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions {
+  const timeoutMs = number(options.requestTimeoutMs, 5000, 'requestTimeoutMs', logger, false)
+  let pollMs = number(options.refreshIntervalMs, 0, 'refreshIntervalMs', logger, true)
+  if (pollMs > 0 && pollMs < MIN_POLL_MS) {
+    logger.warn(`refreshIntervalMs ${pollMs} raised to ${MIN_POLL_MS}`)
+    pollMs = MIN_POLL_MS
+  }
+  return { timeoutMs, pollMs }
+}
+
+function number(value: unknown, fallback: number, name: string, logger: Logger, zeroAllowed: boolean): number {
+  if (value === undefined) return fallback
+  if (typeof value === 'number' && Number.isFinite(value) && (value > 0 || (zeroAllowed && value === 0))) return value
+  logger.warn(`${name} ${String(value)} is not usable; using ${fallback}`)
+  return fallback
+}

@@ -1,0 +1,235 @@
+// The driver of flag sync: it does the I/O the state machine (syncState.ts) cannot — cache reads
+// and writes, the request, the scheduler — and feeds what happened back in as inputs. The store
+// gets the state's flags and its derived status after every input. When to ask is the shared
+// scheduler's decision (platform/scheduler.ts); what an answer means is the reducer's.
+import { safeContextHash } from '../platform/hash'
+import { isRetryable, type HoldfastError } from '../platform/errors'
+import { createScheduler } from '../platform/scheduler'
+import { fetchFlags } from '../protocol/fetchFlags'
+import { isContext } from '../protocol/readers'
+import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status } from '../types'
+import type { FlagCache } from './cache'
+import { holdsValues, toEntries } from './merge'
+import type { Store } from './store'
+import { deriveStatus, reduce, type SyncInput, type SyncState } from './syncState'
+
+/** Focus and visibility refetches are throttled to one per this many ms. */
+const FOCUS_THROTTLE_MS = 5000
+
+/** What the driver needs; the client passes options already read and checked. */
+export interface SyncDeps {
+  url: string
+  headers?: Record<string, string> | (() => Record<string, string>)
+  timeoutMs: number
+  pollMs: number
+  refreshOnFocus: boolean
+  acceptEmpty: boolean
+  clearOnUnauthorized: boolean
+  initial: SyncState
+  store: Store
+  logger: Logger
+  clock: Clock
+  random: () => number
+  environment: Environment
+  fetch: typeof fetch
+  cache: () => FlagCache
+  storageKind: () => Status['storage']
+}
+
+/** The flag sync of one client. */
+export type Sync = ReturnType<typeof createSync>
+
+/** Creates the driver; nothing happens until `start()`. */
+export function createSync(deps: SyncDeps) {
+  const { store, logger, clock } = deps
+  let state = deps.initial
+  let started = false
+  let closed = false
+  let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
+  /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
+  let rejectedContext: string | undefined
+  /** The last failure logged, so an outage that lasts is reported once, not once per retry. */
+  let lastLogged = ''
+
+  const scheduler = createScheduler({
+    clock,
+    environment: deps.environment,
+    random: deps.random,
+    pollMs: deps.pollMs,
+    focusThrottleMs: deps.refreshOnFocus ? FOCUS_THROTTLE_MS : 0,
+    run: (trigger) => void attempt(trigger),
+  })
+
+  const status = () => store.getState().status
+  function dispatch(input: SyncInput) {
+    const next = reduce(state, input)
+    commit(next)
+  }
+  function commit(next: SyncState) {
+    state = next
+    store.setState({ flags: state.flags, status: deriveStatus(state, deps.storageKind(), started) })
+  }
+  commit(state)
+
+  async function loadCache(forHash: string, targetingKey: string) {
+    const record = await deps.cache().read(targetingKey)
+    if (closed || forHash !== state.contextHash) return
+    dispatch(record ? { type: 'cache', contextHash: forHash, record, now: clock.now() } : { type: 'cache-miss', contextHash: forHash })
+  }
+
+  function persist() {
+    if (!state.own || state.contextHash === undefined) return
+    const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
+    void deps.cache().write(state.context.targetingKey, {
+      flags: toEntries(state.flags),
+      etag: etag?.value,
+      etagKeys: etag ? [...etag.keys] : undefined,
+      contextHash: state.contextHash,
+    })
+  }
+
+  function attempt(trigger: 'explicit' | 'retry' | 'poll' | 'focus' | 'online'): Promise<Status> {
+    if (closed) return Promise.resolve(status())
+    if (inFlight) return inFlight.promise
+    const forHash = state.contextHash
+    if (forHash === undefined) return Promise.resolve(status())
+    if (!scheduler.allows(trigger)) return Promise.resolve(status())
+    if (trigger !== 'explicit' && rejectedContext === forHash) return Promise.resolve(status())
+    scheduler.began()
+    dispatch({ type: 'request' })
+    const generation = state.generation
+    const controller = new AbortController()
+    const etag = state.etag?.contextHash === forHash ? state.etag.value : undefined
+    const promise = fetchFlags({
+      fetch: deps.fetch,
+      url: deps.url,
+      context: state.context,
+      headers: deps.headers,
+      etag,
+      timeoutMs: deps.timeoutMs,
+      signal: controller.signal,
+      now: clock.now,
+      clock,
+    })
+      .then((result) => {
+        if (closed) return status()
+        const before = state
+        dispatch({
+          type: 'answer',
+          generation,
+          contextHash: forHash,
+          result,
+          now: clock.now(),
+          acceptEmpty: deps.acceptEmpty,
+          clearOnUnauthorized: deps.clearOnUnauthorized,
+        })
+        if (state !== before) settle(before)
+        return status()
+      })
+      .catch((error: unknown) => {
+        logger.error('unexpected error while applying a response', error)
+        return status()
+      })
+      .finally(() => {
+        if (inFlight?.controller === controller) inFlight = undefined
+      })
+    inFlight = { promise, controller }
+    return promise
+  }
+
+  /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
+  function settle(before: SyncState) {
+    if (state.outcome === 'success') {
+      scheduler.succeeded()
+      lastLogged = ''
+      // A poll that confirms what is held changes nothing on disk either: the store kept the same
+      // map, so there is nothing new to write (with 10,000 flags that is a sizeable clone per poll).
+      if (state.flags !== before.flags || state.etag?.value !== before.etag?.value || !before.own) persist()
+      if (state.failure) report(state.failure)
+      return
+    }
+    const error = state.failure!
+    if (error.code === 'INVALID_CONTEXT') rejectedContext = state.contextHash
+    if (error.code === 'UNAUTHORIZED' && deps.clearOnUnauthorized) void deps.cache().remove(state.context.targetingKey)
+    report(error)
+    if (isRetryable(error)) scheduler.failed(error)
+    else scheduler.halted()
+  }
+
+  /** One honest line about a failure: what failed, and what the app is shown instead. */
+  function report(error: HoldfastError) {
+    const key = `${error.code}:${error.httpStatus ?? ''}:${state.contextHash}`
+    if (key === lastLogged) return
+    lastLogged = key
+    if (error.code === 'UPSTREAM_STALE') return logger.warn(`${error.message}; served as stale`)
+    const shown =
+      state.own && holdsValues(state.flags)
+        ? 'serving the last known values'
+        : `nothing known for this user: serving ${state.fallback.size > 0 ? 'the fallback values' : "the caller's defaults"}`
+    logger.warn(`flag fetch failed (${error.code}): ${error.message}; ${shown}`)
+  }
+
+  return {
+    context: () => state.context,
+    contextHash: () => state.contextHash ?? '',
+    /** False between a user switch and the new user's values: what is on screen is the previous user's. */
+    ownsValues: () => state.own,
+    /** The cache of the current user has been read: fallback values no longer only stand in for it. */
+    cacheRead: () => state.cacheRead,
+
+    async start(): Promise<Status> {
+      started = true
+      commit(state) // storage is known now (IndexedDB, or memory when it is missing)
+      scheduler.start()
+      // Cache first, then the network: the cached values are on screen before any answer, and the
+      // cached ETag can go on the first request (a 304 then confirms them). A stuck IndexedDB is
+      // bounded by the storage timeout, so it can delay the first request but never stop it.
+      if (state.contextHash !== undefined) await loadCache(state.contextHash, state.context.targetingKey)
+      return attempt('explicit')
+    },
+
+    refresh: () => attempt('explicit'),
+
+    async setContext(next: EvaluationContext): Promise<Status> {
+      if (!isContext(next)) {
+        logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
+        return status()
+      }
+      const nextHash = safeContextHash(next)
+      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? status()
+      inFlight?.controller.abort()
+      inFlight = undefined
+      scheduler.reset()
+      lastLogged = ''
+      const known = nextHash === undefined ? undefined : deps.cache().peek(next.targetingKey)
+      dispatch({ type: 'switch', context: next, contextHash: nextHash, cached: known, now: clock.now() })
+      if (nextHash === undefined) {
+        report(state.failure!)
+        return status()
+      }
+      if (!started || closed) return status()
+      if (!known) await loadCache(nextHash, next.targetingKey)
+      if (nextHash !== state.contextHash) return status()
+      return attempt('explicit')
+    },
+
+    storageFailed: () => dispatch({ type: 'storage-failed' }),
+
+    snapshot(): Bootstrap {
+      const snapshot: Bootstrap = {
+        context: state.context,
+        flags: state.own ? toEntries(state.flags) : [],
+        fetchedAt: state.lastSuccessAt ?? clock.now(),
+      }
+      if (state.etag?.contextHash === state.contextHash) snapshot.etag = state.etag!.value
+      return snapshot
+    },
+
+    close() {
+      closed = true
+      scheduler.stop()
+      inFlight?.controller.abort()
+      inFlight = undefined
+    },
+  }
+}

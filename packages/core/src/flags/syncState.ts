@@ -1,0 +1,261 @@
+// Flag sync as a pure state machine: what happened (a cache read, a user switch, a request, an
+// answer) goes in, the next state comes out, and the status is derived from the state in one
+// function. No I/O, no timers, no clock (`now` comes with the input): the driver (sync.ts) does
+// those and feeds the results back in.
+//
+// Every request carries a generation. An answer is applied only if it answers the latest request
+// for the current context, so with a slow fetch that ignores aborts:
+//
+//   request A (gen 1) ─────────────────────────────── answer A₁ arrives: gen 1 ≠ 3, dropped
+//   setContext(B): request B (gen 2) ── answer B
+//   setContext(A): request A (gen 3) ───── answer A₃ applied
+import { HoldfastError, toStatusError } from '../platform/errors'
+import { safeContextHash } from '../platform/hash'
+import { trustedTime, type CacheRecord } from '../protocol/readers'
+import type { FetchResult } from '../protocol/fetchFlags'
+import type { Bootstrap, EvaluationContext, Status } from '../types'
+import { confirmAll, holdsValues, layerSnapshot, markStale, mergeResponse, type FlagMap } from './merge'
+
+type StatusError = NonNullable<Status['error']>
+
+/** The ETag of a clean snapshot: valid only for the context it was fetched for, and only for its keys. */
+export interface EtagInfo {
+  readonly value: string
+  readonly contextHash: string
+  /** When the snapshot was fetched (its source vouched for it). */
+  readonly at: number
+  /** The flag keys of the snapshot the ETag names: a 304 confirms only these. */
+  readonly keys: ReadonlySet<string>
+}
+
+/** Everything flag sync knows. Immutable: each input makes a new state. */
+export interface SyncState {
+  readonly context: EvaluationContext
+  /** Undefined when the context cannot be serialised (a BigInt, a cycle): nothing is requested for it. */
+  readonly contextHash: string | undefined
+  readonly flags: FlagMap
+  /** The fallback snapshot's flags: what a user with nothing of their own is shown. */
+  readonly fallback: FlagMap
+  /** The held flags other than fallback are the current context's (false between a switch and its values). */
+  readonly own: boolean
+  /** What the latest finished attempt for this context did. */
+  readonly outcome: 'none' | 'success' | 'failure' | 'fatal'
+  /** The latest attempt's failure, or the relay's `UPSTREAM_STALE`. */
+  readonly failure?: HoldfastError
+  readonly bootstrapError?: StatusError
+  readonly storageError?: StatusError
+  readonly lastSuccessAt?: number
+  readonly source: Status['source']
+  readonly etag?: EtagInfo
+  /** The cache entry of the current context has been read (or looked up in this page's memory). */
+  readonly cacheRead: boolean
+  /** The newest request's number: only its answer is applied. */
+  readonly generation: number
+}
+
+/** What can happen to flag sync. */
+export type SyncInput =
+  | { type: 'cache'; contextHash: string; record: CacheRecord; now: number }
+  | { type: 'cache-miss'; contextHash: string }
+  | { type: 'switch'; context: EvaluationContext; contextHash: string | undefined; cached?: CacheRecord; now: number }
+  | { type: 'request' }
+  | {
+      type: 'answer'
+      generation: number
+      contextHash: string
+      result: FetchResult
+      now: number
+      acceptEmpty?: boolean
+      clearOnUnauthorized?: boolean
+    }
+  | { type: 'storage-failed' }
+
+/** The state at `createClient`: fallback, then bootstrap, applied synchronously. */
+export function initialState(input: {
+  context: EvaluationContext
+  contextHash: string | undefined
+  fallback?: { bootstrap: Bootstrap } | 'invalid'
+  bootstrap?: { bootstrap: Bootstrap; skipped: number } | 'invalid'
+  now: number
+}): SyncState {
+  const { context, contextHash, now } = input
+  let fallback: FlagMap = new Map()
+  if (input.fallback && input.fallback !== 'invalid') fallback = layerSnapshot(new Map(), input.fallback.bootstrap.flags, 'fallback', undefined)
+  // Every field present from the start, in one order: the states that follow (spreads of this one)
+  // then share one hidden class, which keeps the evaluation path's reads of `own` monomorphic.
+  let state: SyncState = {
+    context,
+    contextHash,
+    flags: fallback,
+    fallback,
+    own: true,
+    outcome: 'none',
+    failure: undefined,
+    bootstrapError: undefined,
+    storageError: undefined,
+    lastSuccessAt: undefined,
+    source: fallback.size > 0 ? 'fallback' : 'none',
+    etag: undefined,
+    cacheRead: false,
+    generation: 0,
+  }
+  if (contextHash === undefined) return invalidContext(state)
+  const b = input.bootstrap
+  if (b === 'invalid') {
+    state = { ...state, bootstrapError: { code: 'BOOTSTRAP_INVALID', message: 'the bootstrap snapshot is malformed and was ignored' } }
+  } else if (b && b.bootstrap.context.targetingKey !== context.targetingKey) {
+    state = {
+      ...state,
+      bootstrapError: { code: 'BOOTSTRAP_CONTEXT_MISMATCH', message: 'the bootstrap was rendered for another targetingKey and was ignored' },
+    }
+  } else if (b) {
+    const at = trustedTime(b.bootstrap.fetchedAt, now)
+    const flags = layerSnapshot(state.flags, b.bootstrap.flags, 'bootstrap', at)
+    state = { ...state, flags, source: 'bootstrap' }
+    const etag = b.bootstrap.etag
+    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
+      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)) } }
+  }
+  return state
+}
+
+/** The reducer: the next state after `input`. Returns `state` itself when nothing changed. */
+export function reduce(state: SyncState, input: SyncInput): SyncState {
+  switch (input.type) {
+    case 'cache': {
+      if (input.contextHash !== state.contextHash) return state
+      const { record } = input
+      const savedAt = trustedTime(record.savedAt, input.now)
+      const flags = layerSnapshot(state.own ? state.flags : state.fallback, record.flags, 'cache', savedAt)
+      let etag = state.own ? state.etag : undefined
+      // A cached ETag is usable only for the very context (all attributes) it was fetched for, and
+      // only if it is newer than what we hold (e.g. a bootstrap's).
+      if (record.etag !== undefined && record.contextHash === state.contextHash && (!etag || etag.at <= savedAt))
+        etag = { value: record.etag, contextHash: state.contextHash, at: savedAt, keys: new Set(record.etagKeys ?? record.flags.map((f) => f.key)) }
+      return { ...state, flags, own: true, source: 'cache', cacheRead: true, etag }
+    }
+    case 'cache-miss':
+      return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state
+    case 'switch': {
+      const base: SyncState = {
+        ...state,
+        context: input.context,
+        contextHash: input.contextHash,
+        generation: state.generation + 1,
+        outcome: 'none',
+        failure: undefined,
+        bootstrapError: undefined,
+        etag: undefined,
+        cacheRead: false,
+        own: false,
+      }
+      if (input.contextHash === undefined) return invalidContext(base)
+      // This page has seen the user before: show their values at once.
+      if (input.cached) return reduce(base, { type: 'cache', contextHash: input.contextHash, record: input.cached, now: input.now })
+      // No flash of defaults: the previous values stay visible, marked stale, while the state says
+      // `loading`; they are not this user's, so they go the moment an attempt for this user fails.
+      return { ...base, flags: markStale(state.flags) }
+    }
+    case 'request':
+      return { ...state, generation: state.generation + 1 }
+    case 'answer':
+      return answer(state, input)
+    case 'storage-failed':
+      return { ...state, storageError: { code: 'STORAGE', message: 'persistent storage failed; running on memory' } }
+  }
+}
+
+function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>): SyncState {
+  // Not the latest request for the current context: an answer for a user (or a request) gone by.
+  if (input.generation !== state.generation || input.contextHash !== state.contextHash) return state
+  const { result, now } = input
+  const mine = state.own ? state.flags : state.fallback
+  switch (result.kind) {
+    case 'aborted':
+      return state
+    case 'error':
+      return fail(state, result.error, input.clearOnUnauthorized)
+    case 'not-modified': {
+      const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
+      // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
+      // as "the snapshot of no keys is current", it would wipe every held value.
+      if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 answered a request without If-None-Match'))
+      // The snapshot named is the one a relay said was stale: confirmed, and still stale.
+      const upstreamStale = state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined
+      const confirmed = confirmAll(mine, etag.keys)
+      return succeed(state, upstreamStale ? markStale(confirmed) : confirmed, etag, now, upstreamStale)
+    }
+    case 'ok': {
+      // Placeholder values of the previous user are not this context's: merge against nothing.
+      const merged = mergeResponse(mine, result.entries, { now, skipped: result.skipped, acceptEmpty: input.acceptEmpty, upstream: result.upstream })
+      if (merged.rejected) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'the server answered with no flags while flags are held'))
+      const etag: EtagInfo | undefined =
+        merged.clean && result.etag !== undefined && state.contextHash !== undefined
+          ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)) }
+          : undefined
+      const upstreamStale = result.upstream?.stale
+        ? new HoldfastError('UPSTREAM_STALE', `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}`)
+        : undefined
+      return succeed(state, merged.flags, etag, now, upstreamStale)
+    }
+  }
+}
+
+function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, now: number, failure?: HoldfastError): SyncState {
+  return {
+    ...state,
+    flags,
+    own: true,
+    outcome: 'success',
+    failure,
+    bootstrapError: undefined,
+    storageError: undefined,
+    lastSuccessAt: now,
+    source: 'network',
+    etag,
+  }
+}
+
+function fail(state: SyncState, error: HoldfastError, clearOnUnauthorized?: boolean): SyncState {
+  const fatal = error.code === 'UNAUTHORIZED' || error.code === 'INVALID_CONTEXT'
+  const next: SyncState = { ...state, outcome: fatal ? 'fatal' : 'failure', failure: error }
+  // The first attempt for a new user failed and nothing is cached for them: the previous user's
+  // values go now. This user's flags come from fallback, or the caller's defaults.
+  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized))
+    return { ...next, flags: state.fallback, own: true, etag: undefined, source: state.fallback.size > 0 ? 'fallback' : 'none' }
+  return { ...next, flags: markStale(state.flags) }
+}
+
+function invalidContext(state: SyncState): SyncState {
+  return {
+    ...state,
+    flags: state.fallback,
+    own: true,
+    outcome: 'fatal',
+    failure: new HoldfastError('INVALID_CONTEXT', 'the context cannot be serialised (a BigInt, a cycle?)'),
+    source: state.fallback.size > 0 ? 'fallback' : 'none',
+    etag: undefined,
+  }
+}
+
+/**
+ * The status of CONTRACT-level states, derived in one place from the state (and the storage in use).
+ * `loading`: nothing of this user's yet and no attempt finished; `ready`: the latest attempt
+ * succeeded (or none finished and values are held); `stale`: values held but the latest attempt
+ * failed, or the relay said its values are stale; `error`: rejected credentials or context, or a
+ * failed attempt with nothing of this user's.
+ */
+export function deriveStatus(state: SyncState, storage: Status['storage'], started = true): Status {
+  const values = state.own && holdsValues(state.flags)
+  let s: Status['state']
+  if (state.outcome === 'fatal') s = 'error'
+  else if (state.outcome === 'failure') s = values ? 'stale' : 'error'
+  else if (state.outcome === 'success') s = state.failure ? 'stale' : 'ready'
+  else s = values ? 'ready' : 'loading'
+  const status: Status = { state: s, source: state.source, storage }
+  if (state.lastSuccessAt !== undefined) status.lastSuccessAt = state.lastSuccessAt
+  const error = state.failure ? toStatusError(state.failure) : (state.bootstrapError ?? state.storageError)
+  if (error) status.error = error
+  if (started && state.cacheRead) status.cacheRead = true
+  return status
+}

@@ -1,0 +1,68 @@
+// How long to wait before asking again: capped exponential backoff with jitter, and the server's
+// `Retry-After`, read so that neither a `0` nor a skewed client clock can turn it into a storm or a
+// client parked for hours.
+import type { HoldfastError } from './errors'
+
+/** Backoff settings shared by flag fetches and event delivery. */
+export interface BackoffOptions {
+  /** First delay, and the floor of any `Retry-After`. Default 1,000 ms. */
+  baseMs?: number
+  /** Ceiling. Default 60,000 ms. */
+  maxMs?: number
+}
+
+const num = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback)
+
+/**
+ * Delay before retry number `attempt` (0-based): capped exponential with "equal jitter"
+ * (half fixed, half random), so a fleet of clients that failed together does not retry together,
+ * yet no client retries immediately. Defaults: base 1,000 ms, cap 60,000 ms, `Math.random`.
+ * A `NaN`, zero or negative option falls back to its default.
+ */
+export function backoffDelay(attempt: number, random: () => number = Math.random, options: BackoffOptions = {}): number {
+  const base = num(options.baseMs, 1000)
+  const max = Math.max(base, num(options.maxMs, 60_000))
+  const ceiling = Math.min(max, base * 2 ** Math.min(Math.max(0, attempt || 0), 30))
+  let r = 0.5
+  try {
+    const drawn = random()
+    if (drawn >= 0 && drawn <= 1) r = drawn
+  } catch {}
+  return Math.round(ceiling / 2 + (ceiling / 2) * r)
+}
+
+/**
+ * The delay before the next try after `error`: the backoff for `attempt`, or the server's
+ * `Retry-After` when that is longer. A `Retry-After` below the base delay (e.g. `0`) is raised to
+ * it, so a failing server that says "now" cannot cause a tight loop.
+ */
+export function retryDelay(error: HoldfastError, attempt: number, random: () => number = Math.random, options: BackoffOptions = {}): number {
+  const backoff = backoffDelay(attempt, random, options)
+  if (error.retryAfterMs === undefined) return backoff
+  return Math.max(backoff, num(options.baseMs, 1000), error.retryAfterMs)
+}
+
+// A server asking for more than a day is almost certainly misconfigured; clamp so a client is
+// never parked for good by one header.
+const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
+
+/**
+ * Parses `Retry-After` into milliseconds: delta-seconds (`120`), an HTTP-date
+ * (`Wed, 21 Oct 2015 07:28:00 GMT`) or ISO 8601 (`2015-10-21T07:28:00Z`, which some servers send
+ * though RFC 9110 does not define it). A date is read against `serverDate` (the response's `Date`
+ * header) when that parses, so a client clock hours off does not change the wait; otherwise
+ * against `now`. Returns undefined for anything else; a date in the past is 0; at most a day.
+ */
+export function parseRetryAfter(value: string | null | undefined, now: number, serverDate?: string | null): number | undefined {
+  if (value == null) return undefined
+  const text = String(value).trim()
+  if (text === '') return undefined
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_RETRY_AFTER_MS, Math.round(Number(text) * 1000))
+  // Only date-like strings: Date.parse accepts odd inputs such as "1" or "soon 2".
+  if (!/[a-z]{3},|\d{4}-\d{2}-\d{2}/i.test(text)) return undefined
+  const at = Date.parse(text)
+  if (Number.isNaN(at)) return undefined
+  const reference = serverDate ? Date.parse(serverDate) : NaN
+  const from = Number.isNaN(reference) ? now : reference
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - from))
+}

@@ -1,0 +1,48 @@
+// The browser signals the client reacts to — focus, visibility, online/offline, page hide — as one
+// injectable object, so tests drive them with a fake instead of patching globals. Listeners are
+// attached by `start()` and removed by `close()`; on a server (no `window`/`document`) nothing is.
+import type { Environment, EnvironmentHandlers } from '../types'
+
+/**
+ * The browser's environment, the default of `ClientOptions.environment`: `online()` reads
+ * `navigator.onLine` (unknown counts as online), `visible()` reads `document.visibilityState`
+ * (unknown counts as visible), and `listen` attaches `visibilitychange`, `focus`, `pagehide` and
+ * `online` listeners. Creating it touches nothing; only `listen` does.
+ */
+export const browserEnvironment: Environment = {
+  online: () => typeof navigator === 'undefined' || navigator.onLine !== false,
+  visible: () => typeof document === 'undefined' || document.visibilityState !== 'hidden',
+  listen(handlers: EnvironmentHandlers): () => void {
+    const removers: (() => void)[] = []
+    const on = (target: EventTarget | undefined, type: string, listener: () => void) => {
+      if (!target || typeof target.addEventListener !== 'function') return
+      target.addEventListener(type, listener)
+      removers.push(() => target.removeEventListener(type, listener))
+    }
+    const win = typeof window !== 'undefined' ? window : undefined
+    const doc = typeof document !== 'undefined' ? document : undefined
+    if (handlers.onVisible || handlers.onHidden) {
+      on(doc, 'visibilitychange', () => {
+        if (doc?.visibilityState === 'hidden') handlers.onHidden?.()
+        else handlers.onVisible?.()
+      })
+    }
+    if (handlers.onVisible) on(win, 'focus', handlers.onVisible)
+    // `pagehide` fires where `visibilitychange` may not (some mobile browsers on unload).
+    if (handlers.onHidden) on(win, 'pagehide', handlers.onHidden)
+    if (handlers.onOnline) on(win, 'online', handlers.onOnline)
+    return () => {
+      for (const remove of removers.splice(0)) remove()
+    }
+  },
+}
+
+/** Legacy form of `browserEnvironment.online()`, kept for the event pipeline until it moves onto the scheduler. */
+export function isOffline(): boolean {
+  return !browserEnvironment.online()
+}
+
+/** Legacy form of `browserEnvironment.listen`, kept for the event pipeline until it moves onto the scheduler. */
+export function watchEnvironment(handlers: EnvironmentHandlers): () => void {
+  return browserEnvironment.listen(handlers)
+}

@@ -1,0 +1,106 @@
+// One JSON POST with a timeout and an outer abort, every way it can end turned into a value:
+// a response (whatever its status, body read), a timeout, a network error, or an abort from
+// outside. Flag fetches and event delivery both go through it, so both classify failures alike.
+//
+// The timeout settles the call by itself: a custom `fetch` (a test double, an old polyfill, a
+// wrapper that drops `signal`) may ignore the AbortSignal and never settle, and a hung `fetch`
+// must not hang `start()`, `refresh()` or `close()`.
+import { HoldfastError } from './errors'
+import type { Clock } from '../types'
+
+/** How a request ended. `response` includes any HTTP status; its body is already read as `text`. */
+export type PostOutcome =
+  | { kind: 'response'; response: Response; text: string }
+  | { kind: 'error'; error: HoldfastError }
+  | { kind: 'aborted' }
+
+/** Options of `postJson`. */
+export interface PostJsonOptions {
+  fetch: typeof fetch
+  url: string
+  body: string
+  /** Configured headers; a function is called per request (a throw is a `NETWORK` error, tried again later). */
+  headers?: Record<string, string> | (() => Record<string, string>)
+  /** Extra headers set by the caller, after the configured ones. */
+  extraHeaders?: Record<string, string>
+  /** The request (and reading its body) must finish within this many ms, else `TIMEOUT`. */
+  timeoutMs: number
+  /** Aborts from outside (a context switch, `close()` running out of time): the outcome is `aborted`. */
+  signal?: AbortSignal
+  /** Ask the browser to finish the request even if the page goes away. Default false. */
+  keepalive?: boolean
+  /** Timers of the timeout. Default: the real clock. */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>
+  /** Legacy timer overrides (event delivery); `clock` wins when both are given. */
+  setTimeout?: (callback: () => void, ms: number) => unknown
+  clearTimeout?: (handle: unknown) => void
+}
+
+/** Sends one JSON POST; never rejects (see `PostOutcome`). */
+export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
+  let headers: Record<string, string>
+  try {
+    const configured = typeof options.headers === 'function' ? options.headers() : options.headers
+    headers = { ...configured, 'Content-Type': 'application/json', ...options.extraHeaders }
+  } catch (error) {
+    // A headers callback that throws (a token not ready yet) may work next time.
+    return { kind: 'error', error: new HoldfastError('NETWORK', `the headers option threw: ${describe(error)}`) }
+  }
+  const init: RequestInit = { method: 'POST', headers, body: options.body }
+  if (options.keepalive) init.keepalive = true
+
+  const controller = new AbortController()
+  let timedOut = false
+  const set = options.clock ? options.clock.setTimeout : (options.setTimeout ?? ((cb: () => void, ms: number) => setTimeout(cb, ms)))
+  const clear = options.clock ? options.clock.clearTimeout : (options.clearTimeout ?? ((h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>)))
+  // Settles as soon as the request is aborted, whether or not `fetch` honours the signal.
+  let onAbort: () => void = () => {}
+  const abandoned = new Promise<never>((_, reject) => {
+    onAbort = () => reject(new Error('aborted'))
+  })
+  abandoned.catch(() => {})
+  controller.signal.addEventListener('abort', () => onAbort())
+  const timeoutMs = typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 5000
+  const timer = set(() => {
+    timedOut = true
+    controller.abort()
+  }, timeoutMs)
+  const onOuterAbort = () => controller.abort()
+  if (options.signal?.aborted) controller.abort()
+  else options.signal?.addEventListener('abort', onOuterAbort)
+  init.signal = controller.signal
+  try {
+    if (controller.signal.aborted) throw new Error('aborted')
+    const response = await Promise.race([options.fetch(options.url, init), abandoned])
+    // Reading the body is part of the request: a hang or reset here is a timeout or network error.
+    const text = await Promise.race([response.text(), abandoned])
+    return { kind: 'response', response, text }
+  } catch (error) {
+    if (options.signal?.aborted && !timedOut) return { kind: 'aborted' }
+    if (timedOut) return { kind: 'error', error: new HoldfastError('TIMEOUT', `no answer within ${timeoutMs} ms`) }
+    return { kind: 'error', error: new HoldfastError('NETWORK', `request failed: ${describe(error)}`) }
+  } finally {
+    clear(timer)
+    options.signal?.removeEventListener('abort', onOuterAbort)
+  }
+}
+
+/**
+ * Joins a base URL and a path with exactly one slash between them, whatever slashes either has
+ * (`https://x/` + `/ofrep/v1` → `https://x/ofrep/v1`).
+ */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`
+}
+
+function describe(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      const cause = (error as { cause?: unknown }).cause
+      return cause instanceof Error ? `${error.message} (${cause.message})` : error.message
+    }
+    return String(error)
+  } catch {
+    return 'unknown error'
+  }
+}

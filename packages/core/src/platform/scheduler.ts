@@ -1,0 +1,196 @@
+// The one scheduler: it decides when a sender (flag sync, event delivery) may ask the server.
+// Every automatic trigger — a retry, a poll, focus or visibility, the `online` event — asks
+// `allows()`, so they all respect the same backoff: flapping online/offline or hidden/visible can
+// never send a request early. Explicit calls (`refresh()`, `flush()`, a user switch) skip backoff
+// and the offline flag but not a server's `Retry-After`. Every timer goes through the injected clock.
+//
+//   failure ──► backoff (notBefore = now + delay, retry timer) ──► timer fires ──► allows('retry')
+//                 │ offline at that moment: waitingForOnline ──► `online` ──► allows('online')
+//   success ──► attempts reset ──► poll timer (pollMs)
+import { retryDelay, type BackoffOptions } from './backoff'
+import type { HoldfastError } from './errors'
+import type { Clock, Environment } from '../types'
+
+/**
+ * Why a request would go. `explicit` is an app call (refresh, flush, a user switch, start);
+ * the others are automatic and respect backoff and the offline flag.
+ */
+export type Trigger = 'explicit' | 'retry' | 'poll' | 'focus' | 'online'
+
+/** Options of `createScheduler`. */
+export interface SchedulerOptions {
+  /** Timers and time. */
+  clock: Clock
+  /** Online state and focus/visibility/online events. */
+  environment: Environment
+  /** Called when an automatic trigger may send now; the sender then calls `began()`. */
+  run: (trigger: Exclude<Trigger, 'explicit'>) => void
+  /** Jitter source. Default `Math.random`. */
+  random?: () => number
+  /** Backoff base and cap. Default 1,000 ms doubling to 60,000 ms. */
+  backoff?: BackoffOptions
+  /** Poll period after a success or a non-retryable failure; 0 = no polling. Default 0. */
+  pollMs?: number
+  /** React to focus/visibility, at most once per this many ms since the last request; 0 = ignore focus. Default 0. */
+  focusThrottleMs?: number
+  /** The page is being hidden (last chance to send with keepalive); passed through from the environment. */
+  onHidden?: () => void
+}
+
+/** The scheduler of one sender. Nothing happens until `start()`; `stop()` clears every timer and listener. */
+export interface Scheduler {
+  /** Attaches the environment's listeners. Idempotent. */
+  start(): void
+  /** Clears timers and removes listeners; the scheduler can be started again. */
+  stop(): void
+  /**
+   * Whether a request for `trigger` may go now. Automatic triggers wait for backoff and for
+   * `online` (and remember to resume on `online`); every trigger waits for a `Retry-After`.
+   */
+  allows(trigger: Trigger): boolean
+  /** A request is going out now: the scheduled retry and any poll are used up. */
+  began(): void
+  /** The request succeeded: backoff forgotten, the next poll scheduled. */
+  succeeded(): void
+  /** A transient failure: schedules the retry; returns its delay in ms. */
+  failed(error: HoldfastError): number
+  /** A failure that retrying cannot fix (401, 400): no retry, wait for the next trigger (poll, focus, an app call). */
+  halted(): void
+  /** Partial progress (some events went out): the next failure backs off from the start again. */
+  progressed(): void
+  /** A new beginning (another user): attempts, backoff, `Retry-After` and timers are cleared. */
+  reset(): void
+  /** A retry is scheduled. */
+  retryPending(): boolean
+}
+
+/** Creates the scheduler of one sender. See `Scheduler` for the rules; defaults in `SchedulerOptions`. */
+export function createScheduler(options: SchedulerOptions): Scheduler {
+  const { clock, environment } = options
+  const random = options.random ?? Math.random
+  const pollMs = positive(options.pollMs)
+  const focusMs = positive(options.focusThrottleMs)
+
+  let attempts = 0
+  /** No automatic request before this time (backoff, or Retry-After). */
+  let notBefore = 0
+  /** No request at all before this time (a server's Retry-After). */
+  let hardUntil = 0
+  let lastRequestAt = -Infinity
+  let waitingForOnline = false
+  let retryTimer: unknown
+  let pollTimer: unknown
+  let stopListening: (() => void) | undefined
+  let started = false
+
+  const clear = (timer: unknown) => {
+    if (timer !== undefined) clock.clearTimeout(timer)
+  }
+  const clearRetry = () => {
+    clear(retryTimer)
+    retryTimer = undefined
+  }
+  const clearPoll = () => {
+    clear(pollTimer)
+    pollTimer = undefined
+  }
+
+  function fire(trigger: Exclude<Trigger, 'explicit'>) {
+    if (scheduler.allows(trigger)) options.run(trigger)
+  }
+
+  function schedulePoll() {
+    clearPoll()
+    if (!started || pollMs === 0 || retryTimer !== undefined) return
+    pollTimer = clock.setTimeout(() => {
+      pollTimer = undefined
+      // Re-armed first: a poll that is not allowed now (offline) or sends nothing still ticks on.
+      schedulePoll()
+      fire('poll')
+    }, pollMs)
+  }
+
+  const scheduler: Scheduler = {
+    start() {
+      if (started) return
+      started = true
+      stopListening = environment.listen({
+        onVisible: focusMs > 0 ? () => fire('focus') : undefined,
+        onOnline: () => fire('online'),
+        onHidden: options.onHidden,
+      })
+      schedulePoll()
+    },
+    stop() {
+      started = false
+      clearRetry()
+      clearPoll()
+      stopListening?.()
+      stopListening = undefined
+    },
+    allows(trigger) {
+      const now = clock.now()
+      if (now < hardUntil && trigger !== 'retry') return false
+      if (trigger === 'explicit') return true
+      if (!started) return false
+      if (trigger === 'online' && !waitingForOnline) return false
+      if (trigger !== 'retry' && now < notBefore) return false
+      if (trigger === 'focus' && now - lastRequestAt < focusMs) return false
+      if (!environment.online()) {
+        waitingForOnline = true
+        return false
+      }
+      return true
+    },
+    began() {
+      lastRequestAt = clock.now()
+      waitingForOnline = false
+      hardUntil = 0
+      clearRetry()
+      clearPoll()
+    },
+    succeeded() {
+      attempts = 0
+      notBefore = 0
+      hardUntil = 0
+      clearRetry()
+      schedulePoll()
+    },
+    failed(error) {
+      clearRetry()
+      clearPoll()
+      const delay = retryDelay(error, attempts, random, options.backoff)
+      attempts++
+      notBefore = clock.now() + delay
+      if (error.retryAfterMs !== undefined) hardUntil = notBefore
+      if (started)
+        retryTimer = clock.setTimeout(() => {
+          retryTimer = undefined
+          fire('retry')
+        }, delay)
+      return delay
+    },
+    halted() {
+      clearRetry()
+      notBefore = 0
+      schedulePoll()
+    },
+    progressed() {
+      attempts = 0
+    },
+    reset() {
+      attempts = 0
+      notBefore = 0
+      hardUntil = 0
+      waitingForOnline = false
+      clearRetry()
+      clearPoll()
+    },
+    retryPending: () => retryTimer !== undefined,
+  }
+  return scheduler
+}
+
+function positive(value: number | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0
+}

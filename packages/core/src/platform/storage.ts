@@ -1,0 +1,113 @@
+// Storage wrapped so it cannot throw: a failed read is a miss, a failed write is logged, and the
+// first failure of IndexedDB (private mode, quota, a blocked open, a full disk) moves the client
+// to memory for the rest of the page's life and says so through `onFallback`.
+import { createStore as createIdbStore, del, delMany, get, getMany, keys, setMany, set, type UseStore } from 'idb-keyval'
+import type { FlagStorage, Logger } from '../types'
+
+/** A `FlagStorage` on a plain `Map`: values live as long as the page. */
+export function createMemoryStorage(): FlagStorage {
+  const map = new Map<string, unknown>()
+  return {
+    get: async (key) => map.get(key),
+    set: async (key, value) => void map.set(key, value),
+    del: async (key) => void map.delete(key),
+    keys: async () => [...map.keys()],
+  }
+}
+
+/**
+ * A `FlagStorage` on IndexedDB through idb-keyval: database `name`, one object store. The database
+ * is opened on first use, not here, so creating a client touches nothing.
+ */
+export function createIndexedDbStorage(name: string): FlagStorage {
+  let store: UseStore | undefined
+  const use = () => (store ??= createIdbStore(name, 'keyval'))
+  return {
+    get: (key) => get(key, use()),
+    set: (key, value) => set(key, value, use()),
+    del: (key) => del(key, use()),
+    keys: () => keys<string>(use()),
+    getMany: (list) => getMany(list, use()),
+    setMany: (entries) => setMany(entries, use()),
+    delMany: (list) => delMany(list, use()),
+  }
+}
+
+/** Storage that never rejects. `kind` tells whether values persist beyond the page. */
+export interface SafeStorage {
+  readonly kind: () => 'indexeddb' | 'memory'
+  get(key: string): Promise<unknown>
+  getMany(keys: string[]): Promise<unknown[]>
+  set(key: string, value: unknown): Promise<boolean>
+  setMany(entries: [string, unknown][]): Promise<boolean>
+  del(keys: string[]): Promise<void>
+  keys(): Promise<string[]>
+}
+
+// A blocked IndexedDB open never settles; without a bound, `start()` would wait forever.
+const OPERATION_TIMEOUT_MS = 3000
+
+function bounded<T>(promise: Promise<T>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`storage did not answer within ${OPERATION_TIMEOUT_MS} ms`)), OPERATION_TIMEOUT_MS)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Wraps the storage `choice` (default IndexedDB database `name` where available, else memory) so it
+ * never rejects; the first IndexedDB failure moves it to memory and calls `onFallback`.
+ */
+export function createSafeStorage(
+  choice: 'indexeddb' | 'memory' | FlagStorage | undefined,
+  name: string,
+  logger: Logger,
+  onFallback: (error: unknown) => void,
+): SafeStorage {
+  const memory = createMemoryStorage()
+  let backend: FlagStorage
+  let persistent: boolean
+  if (choice === 'memory') {
+    backend = memory
+    persistent = false
+  } else if (choice && typeof choice === 'object') {
+    backend = choice
+    persistent = true
+  } else {
+    persistent = typeof indexedDB !== 'undefined'
+    backend = persistent ? createIndexedDbStorage(name) : memory
+  }
+
+  // Anything written before the failure is still in memory (the store and the event queue hold
+  // their own copies), so moving over loses nothing the page has.
+  function fail(error: unknown) {
+    if (!persistent) return
+    persistent = false
+    backend = memory
+    logger.warn('persistent storage failed; values and events are kept in memory only', error)
+    onFallback(error)
+  }
+
+  async function attempt<T>(run: (b: FlagStorage) => Promise<T>, onError: T): Promise<T> {
+    const b = backend
+    try {
+      return await bounded(run(b))
+    } catch (error) {
+      if (b === backend) fail(error)
+      else logger.warn('storage operation failed', error)
+      return onError
+    }
+  }
+
+  return {
+    kind: () => (persistent ? 'indexeddb' : 'memory'),
+    get: (key) => attempt((b) => b.get(key), undefined),
+    getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), list.map(() => undefined)),
+    set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
+    setMany: (entries) =>
+      attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),
+    del: (list) => attempt((b) => (b.delMany ? b.delMany(list) : Promise.all(list.map((k) => b.del(k)))).then(() => undefined), undefined),
+    keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
+  }
+}

@@ -1,0 +1,231 @@
+// Every check of the boundaries — network responses, bootstrap input, what is read back from
+// storage — lives here. They are tolerant on purpose: the OFREP spec's schema contradicts its own
+// examples, and a vendor once took its API down for clients that omitted an empty optional
+// field. So optional fields may be missing, unknown reasons and error codes pass through, a field
+// of the wrong type is dropped rather than failing the entry, and an entry that cannot be read at
+// all (no string `key`) is skipped rather than failing the response.
+//
+// They are plain type checks, not zod/mini schemas. zod/mini was the first choice and the browser
+// bundle could not afford it: its smallest object schema is 4.1 KB min+gzip, 40% of the 10.5 KB
+// budget for client and React bindings together, spent on four outer shapes that take a dozen
+// lines here (measured 2026-11-21; see README, "Size"). Each check below names the shape it
+// accepts; a field it does not name is let through untouched.
+import type { Bootstrap, EvaluationContext, FlagEntry, FlagMetadata, HoldfastEvent, JsonValue } from '../types'
+
+/** A JSON object: not null, not an array. Extra fields are allowed everywhere. */
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+
+/** Version of the persisted cache entry; an entry of another version is discarded. */
+export const CACHE_VERSION = 1
+
+/** A cache entry as persisted: no raw targeting key or attributes, only their hash. */
+export interface CacheRecord {
+  v: typeof CACHE_VERSION
+  flags: FlagEntry[]
+  etag?: string
+  /** The keys of the snapshot `etag` names (a 304 confirms only those). Default: the keys of `flags`. */
+  etagKeys?: string[]
+  contextHash?: string
+  savedAt: number
+}
+
+const INVALID: unknown = Symbol()
+
+/**
+ * A deep copy of app-supplied JSON data in one pass, or undefined when it is not JSON (a class
+ * instance, a BigInt, a non-finite number, a cycle) or reading it throws (a getter or Proxy that
+ * throws, a revoked Proxy). Used for `bootstrap` and `fallback` values, so later mutation by the
+ * app changes nothing the client holds, and for values read back from storage. Depth is bounded
+ * at 5,000 levels (a cycle ends there).
+ */
+export function copyJson(input: unknown): JsonValue | undefined {
+  try {
+    const out = copy(input, 0)
+    return out === INVALID ? undefined : (out as JsonValue)
+  } catch {
+    return undefined
+  }
+}
+
+function copy(v: unknown, depth: number): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v
+  if (typeof v === 'number') return Number.isFinite(v) ? v : INVALID
+  if (typeof v !== 'object' || depth > 5000) return INVALID
+  if (Array.isArray(v)) {
+    const out: unknown[] = []
+    for (const item of v) {
+      const c = copy(item, depth + 1)
+      if (c === INVALID) return INVALID
+      out.push(c)
+    }
+    return out
+  }
+  const proto = Object.getPrototypeOf(v)
+  if (proto !== Object.prototype && proto !== null) return INVALID
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(v)) {
+    const c = copy((v as Record<string, unknown>)[key], depth + 1)
+    if (c === INVALID) return INVALID
+    out[key] = c
+  }
+  return out
+}
+
+/** Deep-freezes JSON data (iteratively), so a value handed to the app cannot be changed under the cache or later reads. */
+export function freezeJson<T>(value: T): T {
+  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
+  const stack: object[] = [value as object]
+  while (stack.length > 0) {
+    const v = stack.pop()!
+    if (Object.isFrozen(v)) continue
+    Object.freeze(v)
+    for (const key in v) {
+      const child = (v as Record<string, unknown>)[key]
+      if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) stack.push(child)
+    }
+  }
+  return value
+}
+
+/**
+ * A timestamp the client may trust for precedence: finite, positive, and not in the future (past
+ * a minute of clock skew). Anything else — `NaN`, `Infinity`, a time written while a clock ran
+ * hours ahead — is 0, the oldest possible, so it never wins over fresher data.
+ */
+export function trustedTime(value: unknown, now: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= now + 60_000 ? value : 0
+}
+
+/** How an entry's value is read: as is (fresh from `JSON.parse`), or checked and copied (storage, app input). */
+type ValueReader = (value: unknown) => JsonValue | undefined
+
+const asParsed: ValueReader = (v) => v as JsonValue
+
+/** Reads one flag entry; undefined when it cannot be read (no string key). */
+export function parseEntry(raw: unknown, readValue: ValueReader = copyJson): FlagEntry | undefined {
+  if (raw === null || typeof raw !== 'object') return undefined
+  const d = raw as Record<string, unknown>
+  if (typeof d.key !== 'string') return undefined
+  const entry: FlagEntry = { key: d.key }
+  // `null` and absent both mean "use the caller's default"; anything not JSON is treated alike.
+  if (d.value !== undefined && d.value !== null) {
+    const value = readValue(d.value)
+    if (value !== undefined) entry.value = value
+  }
+  if (typeof d.reason === 'string') entry.reason = d.reason
+  if (typeof d.variant === 'string') entry.variant = d.variant
+  if (isMetadata(d.metadata)) entry.metadata = d.metadata
+  if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
+  if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
+  if (typeof d.updatedAt === 'number' && Number.isFinite(d.updatedAt)) entry.updatedAt = d.updatedAt
+  return entry
+}
+
+function isMetadata(value: unknown): value is FlagMetadata {
+  if (!isRecord(value)) return false
+  for (const v of Object.values(value)) if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return false
+  return true
+}
+
+function parseEntries(raw: unknown[], readValue?: ValueReader): { entries: FlagEntry[]; skipped: number } {
+  const entries: FlagEntry[] = []
+  for (const item of raw) {
+    const entry = parseEntry(item, readValue)
+    if (entry) entries.push(entry)
+  }
+  return { entries, skipped: raw.length - entries.length }
+}
+
+/**
+ * What a Holdfast relay says about the values it answered with (flag-set
+ * `metadata.holdfast = { source, fetchedAt, stale }`). Read tolerantly: a field of the wrong type
+ * is left out.
+ */
+export interface UpstreamInfo {
+  source?: string
+  /** Epoch ms when the relay got these values from its source. */
+  fetchedAt?: number
+  /** The relay's source is failing: these are its last known good values. */
+  stale?: boolean
+}
+
+/** Reads an OFREP bulk response body `{ flags: [...], metadata? }`; undefined when it is not that shape. */
+export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } | undefined {
+  if (!isRecord(body) || !Array.isArray(body.flags)) return undefined
+  // Fresh from JSON.parse: every value is JSON already, and nobody else holds it.
+  const result: { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } = parseEntries(body.flags, asParsed)
+  const meta = isRecord(body.metadata) ? body.metadata.holdfast : undefined
+  if (isRecord(meta)) {
+    const upstream: UpstreamInfo = {}
+    if (typeof meta.source === 'string') upstream.source = meta.source
+    if (isNumber(meta.fetchedAt) && meta.fetchedAt > 0) upstream.fetchedAt = meta.fetchedAt
+    if (typeof meta.stale === 'boolean') upstream.stale = meta.stale
+    result.upstream = upstream
+  }
+  return result
+}
+
+/**
+ * Reads a bootstrap or fallback snapshot `{ context, flags: [...], etag?, fetchedAt? }` into a
+ * frozen copy the app can no longer change; undefined when malformed, or when reading it throws
+ * (getters, a Proxy, a revoked Proxy, a cycle, a BigInt).
+ */
+export function parseBootstrap(raw: unknown): { bootstrap: Bootstrap; skipped: number } | undefined {
+  try {
+    return readBootstrap(raw)
+  } catch {
+    return undefined
+  }
+}
+
+function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number } | undefined {
+  if (!isRecord(input)) return undefined
+  const context = copyJson(input.context)
+  if (!isContext(context) || !Array.isArray(input.flags)) return undefined
+  const { entries, skipped } = parseEntries(input.flags, copyJson)
+  const { etag, fetchedAt } = input
+  const bootstrap: Bootstrap = {
+    context,
+    flags: entries,
+    // A snapshot without a usable time is treated as the oldest possible: any cached value beats it.
+    fetchedAt: isNumber(fetchedAt) ? fetchedAt : 0,
+  }
+  if (typeof etag === 'string') bootstrap.etag = etag
+  return { bootstrap, skipped }
+}
+
+/** Reads a persisted cache entry `{ v, flags: [...], savedAt, etag?, contextHash? }`; undefined when corrupt, foreign or of another version. */
+export function parseCacheRecord(input: unknown): CacheRecord | undefined {
+  if (!isRecord(input) || input.v !== CACHE_VERSION || !Array.isArray(input.flags) || !isNumber(input.savedAt)) return undefined
+  const { entries } = parseEntries(input.flags)
+  const { etag, contextHash } = input
+  const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: input.savedAt }
+  if (typeof etag === 'string') record.etag = etag
+  if (Array.isArray(input.etagKeys)) record.etagKeys = input.etagKeys.filter((k): k is string => typeof k === 'string')
+  if (typeof contextHash === 'string') record.contextHash = contextHash
+  return record
+}
+
+/** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
+export function isContext(input: unknown): input is EvaluationContext {
+  return isRecord(input) && typeof input.targetingKey === 'string'
+}
+
+/**
+ * Whether a value read back from the event store is a sendable event: `{ id, type, name, time }`
+ * with a known type. Only what delivery needs is checked; the rest is sent as it was logged (the
+ * receiver validates its own input).
+ */
+export function isStoredEvent(value: unknown): value is HoldfastEvent {
+  return (
+    isRecord(value) &&
+    typeof value.id === 'string' &&
+    (value.type === 'exposure' || value.type === 'custom') &&
+    typeof value.name === 'string' &&
+    isNumber(value.time)
+  )
+}

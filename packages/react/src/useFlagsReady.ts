@@ -1,0 +1,31 @@
+import { useEffect, useRef, useState, useSyncExternalStore } from 'react'
+import type { Status } from '@holdfast/core'
+import { useClientFor } from './FlagContext'
+
+/**
+ * Whether the flag-dependent part of the page can be shown without a flash: true once the client
+ * has this user's values (bootstrap, cache or network), has finished reading the cache (whatever it
+ * held: then the fallback or defaults are the best the page can know before the network answers),
+ * has failed an attempt, or `timeoutMs` (default 100) has passed since mount. Once true it stays
+ * true: a later user switch keeps the previous values on screen rather than hiding the page. False
+ * on the server and in the hydrating render unless a bootstrap gave values, so markup matches.
+ * Must be called inside `<FlagProvider>`.
+ */
+export function useFlagsReady(timeoutMs = 100): boolean {
+  const client = useClientFor('useFlagsReady')
+  const known = useSyncExternalStore(client.subscribe, () => settled(client.getStatus()), () => settled(client.getStatus()))
+  const [late, setLate] = useState(false)
+  const once = useRef(false)
+  if (known) once.current = true
+  useEffect(() => {
+    if (known || late || once.current) return
+    const ms = typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs < Infinity ? timeoutMs : 100
+    const timer = setTimeout(() => setLate(true), ms)
+    return () => clearTimeout(timer)
+  }, [known, late, timeoutMs])
+  return known || late || once.current
+}
+
+function settled(status: Status): boolean {
+  return status.state !== 'loading' || status.cacheRead === true
+}

@@ -1,0 +1,168 @@
+// Values are honest (issue 12 items 1, 2, 4; 304 and metadata.holdfast rules): one user's values
+// are never served as another's after an attempt for the new user, fallback values stand in
+// without claiming to be fresh or counting as exposures, a 304 confirms only the snapshot its ETag
+// names, a relay's staleness reaches the status, and the log says what is really served.
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createClient, createMemoryStorage, type Bootstrap, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'beta-dashboard', value: true }, { key: 'shop', value: 'pro-shop' }]))
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server.close()
+})
+
+function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  const logger = createTestLogger()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice', plan: 'pro' }, storageName: uniqueStorageName('honest'), logger, clock: createManualClock(), ...options })
+  clients.push(client)
+  return { client, logger }
+}
+
+const fallback: Bootstrap = { context: { targetingKey: 'anyone' }, flags: [{ key: 'shop', value: 'classic' }], fetchedAt: 0 }
+
+describe('a user switch during an outage (issue 12 item 1)', () => {
+  test("Bob is never shown Alice's values once his first attempt failed: fallback, state error", async () => {
+    const { client } = make({ fallback })
+    await client.start()
+    expect(client.getValue('shop', 'none')).toBe('pro-shop')
+    server.always({ status: 503, raw: '' })
+    const switching = client.setContext({ targetingKey: 'bob', plan: 'free' })
+    // While Bob's attempt is out, Alice's values stay on screen (no flash), state loading.
+    expect(client.getStatus().state).toBe('loading')
+    const status = await switching
+    expect(status).toMatchObject({ state: 'error', source: 'fallback' })
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'classic', source: 'fallback', stale: true })
+    expect(client.getDetails('beta-dashboard', false)).toMatchObject({ value: false, source: 'default' })
+    expect(client.snapshot().flags).toEqual([])
+  })
+
+  test('A → B → A with a slow first answer for A that ignores the abort: the older answer never overwrites the newer', async () => {
+    // A fetch that cannot be aborted: every request runs to the end, whatever the client does.
+    const unabortable: typeof fetch = (input, init) => fetch(input, { ...init, signal: undefined })
+    const { client } = make({ fetch: unabortable, requestTimeoutMs: 5000 })
+    server.next(flags([{ key: 'shop', value: 'alice-v1' }]))
+    await client.start()
+    server.next(delayed(flags([{ key: 'shop', value: 'alice-OLD' }]), 300))
+    const slow = client.refresh()
+    await server.waitForRequests(2)
+    server.next(flags([{ key: 'shop', value: 'bob' }]))
+    await client.setContext({ targetingKey: 'bob' })
+    server.next(flags([{ key: 'shop', value: 'alice-NEW' }]))
+    await client.setContext({ targetingKey: 'alice', plan: 'pro' })
+    expect(client.getValue('shop', 'none')).toBe('alice-NEW')
+    await slow
+    await new Promise((r) => setTimeout(r, 350))
+    expect(client.getValue('shop', 'none')).toBe('alice-NEW')
+  })
+})
+
+describe('fallback values stand in (issue 12 item 2)', () => {
+  test('are stale until confirmed, do not make the state ready, and log no exposure while the cache is read', async () => {
+    // A storage whose reads the test releases: the cache is "being read" until then.
+    const inner = createMemoryStorage()
+    let release: () => void = () => {}
+    const gate = new Promise<void>((r) => (release = r))
+    const slow: FlagStorage = { ...inner, get: async (key) => (await gate, inner.get(key)) }
+    server.always(delayed(flags([{ key: 'shop', value: 'pro-shop' }]), 50))
+    const { client } = make({ fallback, storage: slow, events: { url: `${server.url}/events`, flushIntervalMs: 60_000 } })
+    const started = client.start()
+    await new Promise((r) => setTimeout(r, 20))
+    expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+    expect(client.getStatus().cacheRead).toBeUndefined()
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'classic', source: 'fallback', stale: true })
+    for (let i = 0; i < 3; i++) client.getValue('shop', 'none')
+    expect(client.getEventStats().queued).toBe(0)
+    release()
+    await started
+    expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network', cacheRead: true })
+    client.getValue('shop', 'none')
+    expect(client.getEventStats().queued).toBe(1)
+  })
+})
+
+describe('a 304 confirms only the snapshot its ETag names (§2.1)', () => {
+  test("a flag only the cache had, when the ETag came from a bootstrap, is treated as absent", async () => {
+    const storageName = uniqueStorageName('etag-keys')
+    server.always(flags([{ key: 'a', value: 1 }, { key: 'cache-only', value: 'c' }]))
+    const seed = make({ storageName }).client
+    await seed.start()
+    await seed.close()
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'a', value: 2 }], etag: '"boot"', fetchedAt: Date.now() + 10 }
+    server.always({ status: 304, raw: '' })
+    const { client } = make({ storageName, bootstrap })
+    // Before the answer the cache fills what the bootstrap lacks.
+    const status = await client.start()
+    expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"boot"')
+    expect(status.state).toBe('ready')
+    expect(client.getDetails('a', 0)).toMatchObject({ value: 2, source: 'network', stale: false })
+    expect(client.getDetails('cache-only', 'none')).toMatchObject({ value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  })
+})
+
+describe('metadata.holdfast: staleness reaches the browser (§9)', () => {
+  test('stale: true marks the flags stale, the state stale with UPSTREAM_STALE, and updatedAt is no later than fetchedAt', async () => {
+    const fetchedAt = Date.now() - 3_600_000
+    server.always({
+      status: 200,
+      body: { flags: [{ key: 'shop', value: 'pro-shop' }], metadata: { holdfast: { source: 'data-dir', fetchedAt, stale: true } } },
+    })
+    const { client, logger } = make()
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'stale', source: 'network', error: { code: 'UPSTREAM_STALE' } })
+    const details = client.getDetails('shop', 'none')
+    expect(details).toMatchObject({ value: 'pro-shop', source: 'network', stale: true })
+    expect(details.updatedAt).toBeLessThanOrEqual(fetchedAt)
+    expect(logger.warnings.join('\n')).toContain('stale')
+    server.always({ status: 200, body: { flags: [{ key: 'shop', value: 'pro-shop' }], metadata: { holdfast: { source: 'upstream', fetchedAt: Date.now(), stale: false } } } })
+    expect((await client.refresh()).state).toBe('ready')
+    expect(client.getDetails('shop', 'none').stale).toBe(false)
+  })
+
+  test.each([
+    ['not an object', 'yes'],
+    ['wrong types', { source: 3, fetchedAt: 'soon', stale: 'very' }],
+    ['NaN-like fetchedAt', { fetchedAt: null, stale: false }],
+  ])('is read tolerantly (%s): the answer is applied as a normal one', async (_name, holdfast) => {
+    server.always({ status: 200, body: { flags: [{ key: 'shop', value: 'x' }], metadata: { holdfast } } })
+    const { client } = make()
+    expect((await client.start()).state).toBe('ready')
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'x', stale: false })
+  })
+})
+
+describe('honest messages when nothing is known (issue 12 item 4)', () => {
+  test('server down and no cache: the log says defaults are served, never "the last known values"', async () => {
+    server.always({ status: 503, raw: '' })
+    const { client, logger } = make()
+    await client.start()
+    const text = logger.warnings.join('\n')
+    expect(text).not.toContain('last known')
+    expect(text).toContain("caller's default")
+  })
+
+  test('server down with fallback: the log names the fallback values', async () => {
+    server.always('reset')
+    const { client, logger } = make({ fallback })
+    await client.start()
+    expect(logger.warnings.join('\n')).toMatch(/fallback/)
+    expect(logger.warnings.join('\n')).not.toContain('last known')
+  })
+
+  test('EMPTY_RESPONSE is reported once, in one sentence, and an outage that lasts is not repeated per retry', async () => {
+    const { client, logger } = make()
+    await client.start()
+    server.always({ status: 200, body: { flags: [] } })
+    await client.refresh()
+    await client.refresh()
+    const empty = logger.warnings.filter((w) => w.includes('EMPTY_RESPONSE'))
+    expect(empty).toHaveLength(1)
+    expect(empty[0]).toContain('serving the last known values')
+    expect(empty[0].match(/values kept|last known/g)).toHaveLength(1)
+  })
+})

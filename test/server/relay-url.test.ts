@@ -87,6 +87,7 @@ describe('--flags-url', () => {
       ['{"flags": {}}', { status: 200, json: { flags: {} } }, 'empty', 'failing'],
       ['a document dropping 90% of the flags', { document: booleanFlags(1) }, 'shrink', 'failing'],
       ['a flag with an unknown state', { document: { flags: { ...booleanFlags(10).flags, f0: { state: 'ON', variants: { on: true }, defaultVariant: 'on' } } } }, 'invalid', 'failing'],
+      ['a variant nested 100,000 deep', { status: 200, text: `{"flags":{"f0":{"state":"ENABLED","variants":{"on":${'['.repeat(100_000)}${']'.repeat(100_000)}},"defaultVariant":"on"}}}`, contentType: 'application/json' }, 'invalid', 'failing'],
       ['401', { status: 401, json: { error: 'expired token' } }, 'unauthorized', 'unauthorized'],
       ['403', { status: 403, text: '' }, 'unauthorized', 'unauthorized'],
     ]

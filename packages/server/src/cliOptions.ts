@@ -42,6 +42,9 @@ export const CLI_OPTIONS = {
   'on-upstream-unauthorized': { type: 'string', arg: 'POLICY', help: 'keep | clear | clear-after=SECONDS: what an upstream 401/403 does\nto what is held (default keep)' },
   'forward-header': { type: 'string', multiple: true, arg: 'NAME', help: 'request header passed upstream and part of the cache key\n(repeatable; default Authorization)' },
   'upstream-timeout': { type: 'string', arg: 'SECONDS', help: 'how long one upstream request may take (default 5)' },
+  // Relays sharing one store in Redis (CONTRACT §9 --redis): one block.
+  redis: { type: 'string', arg: 'URL', help: 'share one store with the other relays of this source in Redis: one polls,\nthe others take each version from Redis (or set HOLDFAST_REDIS_URL,\nwhich keeps a password out of the process list)' },
+  'redis-lease-ttl': { type: 'string', arg: 'SECONDS', help: 'the polling relay\'s lease; another takes over within it when that one\ndies (default 15)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
 } as const satisfies Record<string, CliOption>
 
@@ -105,6 +108,8 @@ const cliSchema = z.object({
   'on-upstream-unauthorized': z.string().regex(/^(keep|clear|clear-after=\d+(\.\d+)?)$/, '--on-upstream-unauthorized must be keep, clear or clear-after=SECONDS').optional(),
   'forward-header': z.array(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')).optional(),
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
+  redis: z.string().regex(/^rediss?:\/\/[^/]/i, '--redis must be a redis:// or rediss:// URL').optional(),
+  'redis-lease-ttl': secondsArg('redis-lease-ttl', 0.1, 3600).optional(),
 })
   .refine((v) => v.flags !== undefined || v['flags-url'] !== undefined || v.upstream !== undefined, '--flags is required (or --flags-url URL, or --upstream URL)')
   .refine((v) => [v.flags, v['flags-url'], v.upstream].filter((x) => x !== undefined).length <= 1, 'give only one of --flags FILE, --flags-url URL, --upstream URL')
@@ -123,6 +128,8 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (adminKey !== undefined && adminKey.trim() === '') {
     return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
   }
+  const redis = redisOptions(v, env)
+  if (!redis.ok) return redis
   if (apiKey !== undefined && apiKey.trim() === '') {
     const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
     return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
@@ -141,6 +148,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       maxEventLoopDelayMs: v['max-event-loop-delay'],
       maxConnections: v['max-connections'],
       ...relayOptions(v, env),
+      ...redis.options,
     },
   }
 }
@@ -155,8 +163,20 @@ function relayOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): Pa
     pollIntervalSeconds: v['poll-interval'],
     maxShrinkPercent: v['max-shrink'],
     adminKey: v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY,
-    onUpstreamUnauthorized: v['on-upstream-unauthorized'],
+    onUpstreamUnauthorized: v['on-upstream-unauthorized'] as FlagServerOptions['onUpstreamUnauthorized'],
     forwardHeaders: v['forward-header'],
     upstreamTimeoutMs: v['upstream-timeout'] === undefined ? undefined : v['upstream-timeout'] * 1000,
   }
+}
+
+// --redis and --redis-lease-ttl (or HOLDFAST_REDIS_URL), from the parsed values.
+function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { ok: true; options: Partial<FlagServerOptions> } | { ok: false; error: string } {
+  const url = v.redis ?? (env.HOLDFAST_REDIS_URL || undefined)
+  if (url === undefined) {
+    if (v['redis-lease-ttl'] !== undefined) return { ok: false, error: '--redis-lease-ttl needs --redis URL' }
+    return { ok: true, options: {} }
+  }
+  if (!/^rediss?:\/\/[^/]/i.test(url)) return { ok: false, error: 'HOLDFAST_REDIS_URL must be a redis:// or rediss:// URL' }
+  if (v['flags-url'] === undefined && v.upstream === undefined) return { ok: false, error: '--redis goes with --flags-url or --upstream (a local flags file has nothing to share)' }
+  return { ok: true, options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }) } } }
 }

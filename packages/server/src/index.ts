@@ -51,3 +51,26 @@ export type { OutageMode, OutageState } from './demo/outage'
 export { consoleLogger, silentLogger } from './logger'
 export type { ServerLogger } from './logger'
 export { MAX_BODY_BYTES } from './http/body'
+export type { RedisRelayOptions } from './store/relayStore'
+export { createRedisStore } from './store/redisStore'
+export type { RedisStoreOptions } from './store/redisStore'
+export { createMemoryStore } from './store/memoryStore'
+export type { MemoryStoreOptions } from './store/memoryStore'
+export { storeNamespace } from './store/storeNamespace'
+export { createLeaseKeeper, DEFAULT_LEASE_TTL_MS } from './store/leaseKeeper'
+export type { LeaseKeeper, LeaseKeeperOptions, LeaseRole } from './store/leaseKeeper'
+export { createStoreReplica } from './store/storeReplica'
+export type { LocalDocument, StoreReplica, StoreReplicaOptions } from './store/storeReplica'
+export { createSharedContexts } from './store/sharedContexts'
+export type { SharedContexts, SharedContextsOptions } from './store/sharedContexts'
+export { createSharedDefinitions } from './store/sharedDefinitions'
+export type { PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
+export type {
+  LeaseOutcome,
+  PutOutcome,
+  SharedStore,
+  StoredDocument,
+  StoreNotice,
+  StoreResult,
+  StoreStatus,
+} from './store/sharedStore'

@@ -92,27 +92,29 @@ export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAUL
     },
     size: () => map.size,
     entries: () => [...map.entries()],
-    toRecords() {
-      const records: ContextRecord[] = []
-      for (const [key, held] of map) {
-        const record: ContextRecord = { key, fetchedAt: held.fetchedAt, flags: [...held.flags.values()].map(toStored) }
-        if (held.etag !== undefined) record.etag = held.etag
-        if (held.metadata !== undefined) record.metadata = held.metadata
-        records.push(record)
-      }
-      return records
-    },
+    toRecords: () => [...map].map(([key, held]) => toContextRecord(key, held)),
     load(records) {
-      for (const record of records) {
-        const flags = new Map<string, HeldFlag>()
-        for (const stored of record.flags) flags.set(stored.key, { ...stored, source: 'network' } as HeldFlag)
-        const held: HeldContext = { flags, fetchedAt: record.fetchedAt, source: 'data-dir' }
-        if (record.etag !== undefined) held.etag = record.etag
-        if (record.metadata !== undefined) held.metadata = record.metadata
-        this.set(record.key, held)
-      }
+      for (const record of records) this.set(record.key, fromContextRecord(record, 'data-dir'))
     },
   }
+}
+
+/** One held context as a record (the data-dir form, also what `--redis` shares between relays). */
+export function toContextRecord(key: string, held: HeldContext): ContextRecord {
+  const record: ContextRecord = { key, fetchedAt: held.fetchedAt, flags: [...held.flags.values()].map(toStored) }
+  if (held.etag !== undefined) record.etag = held.etag
+  if (held.metadata !== undefined) record.metadata = held.metadata
+  return record
+}
+
+/** A record back as a held context, marked as coming from `source`. */
+export function fromContextRecord(record: ContextRecord, source: HeldContext['source']): HeldContext {
+  const flags = new Map<string, HeldFlag>()
+  for (const stored of record.flags) flags.set(stored.key, { ...stored, source: 'network' } as HeldFlag)
+  const held: HeldContext = { flags, fetchedAt: record.fetchedAt, source }
+  if (record.etag !== undefined) held.etag = record.etag
+  if (record.metadata !== undefined) held.metadata = record.metadata
+  return held
 }
 
 function toStored(flag: HeldFlag): ContextRecord['flags'][number] {

@@ -3,6 +3,8 @@
 // (a file, an object in code) get the same through the small adapters at the bottom.
 import type { FlagSource, FlagDefinitionsVersion } from './flagSource'
 import type { UpstreamHealth, UpstreamState } from './upstreamHealth'
+import type { LeaseRole } from '../store/leaseKeeper'
+import type { StoreStatus } from '../store/sharedStore'
 
 /** `metadata.holdfast.source`: where what is served came from (CONTRACT §9). */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
@@ -42,7 +44,12 @@ export interface RelayStatus {
   flags?: number
   contexts?: number
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number }
+  /** With `--redis`: the connection to the shared store, this relay's role and what it took from it. */
+  redis?: RedisStatus
 }
+
+/** `redis` in the status: the store's connection, plus the role (definitions modes) and the documents taken from it. */
+export type RedisStatus = StoreStatus & { taken: number; role?: LeaseRole; version?: number }
 
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {

@@ -10,6 +10,11 @@ import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
 import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
+import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
+import { createSharedContexts } from '../store/sharedContexts'
+import { createSharedDefinitions } from '../store/sharedDefinitions'
+import { registerStoreMetrics } from '../store/storeMetrics'
+import type { SharedStore } from '../store/sharedStore'
 
 /** Default `--poll-interval`: 10 seconds. */
 export const DEFAULT_POLL_INTERVAL_SECONDS = 10
@@ -37,7 +42,7 @@ export interface RelayOptions {
   /** Enables `POST /holdfast/v1/refresh` for `Authorization: Bearer KEY`. Default: none (refresh answers 403). */
   adminKey?: string
   /** What an upstream 401/403 does to what is held: `keep` (default), `clear`, or `clear-after=SECONDS`. */
-  onUpstreamUnauthorized?: string
+  onUpstreamUnauthorized?: 'keep' | 'clear' | `clear-after=${number}`
   /** Request headers passed to the upstream and hashed into the per-context cache key. Default `['Authorization']`. */
   forwardHeaders?: string[]
   /** Headers the relay itself sends to `flagsUrl` (e.g. a token for a private bucket). Default: none. */
@@ -46,6 +51,19 @@ export interface RelayOptions {
   upstreamTimeoutMs?: number
   /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */
   maxContexts?: number
+  /**
+   * `--redis URL`: share one store with the other relays of the same source and credentials. One
+   * polls `flagsUrl` at a time (a lease) and the others take each new version from Redis at once;
+   * with `upstream`, every good per-context answer is shared. Redis down or slow never holds up a
+   * request: each relay serves what it holds. A string is the URL. Default: none.
+   */
+  redis?: string | RedisRelayOptions
+  /**
+   * Instead of `redis`: a store shared with other relays in this process (`createMemoryStore()`,
+   * or your own `SharedStore`), with the same lease and sharing. The relay never closes it, so
+   * one store can outlive the relays on it. Use one store per source. Default: none.
+   */
+  sharedStore?: { store: SharedStore; leaseTtlMs?: number }
   /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
   maxContextBytes?: number
   /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
@@ -75,10 +93,31 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
+  if (options.redis !== undefined && options.sharedStore !== undefined) throw new Error('[holdfast-server] invalid options: give redis or sharedStore, not both')
+  const redis = readRedisOptions(options.redis)
+  const ownStore = redis !== undefined
+  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log))
+  const leaseTtlMs = redis?.leaseTtlMs ?? options.sharedStore?.leaseTtlMs
+  if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 } })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
-    ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts, maxContextBytes: options.maxContextBytes, heldAnswerAfterMs: options.heldAnswerAfterMs })
-    : createUrlSource({ ...common, url: options.flagsUrl!, pollIntervalMs: pollSeconds * 1000, headers: options.upstreamHeaders, strict: options.strictValidation })
+    ? createUpstreamSource({
+        ...common,
+        url: options.upstream,
+        forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS],
+        maxContexts: options.maxContexts,
+        maxContextBytes: options.maxContextBytes,
+        heldAnswerAfterMs: options.heldAnswerAfterMs,
+        share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, closeStore: ownStore })),
+      })
+    : createUrlSource({
+        ...common,
+        url: options.flagsUrl!,
+        pollIntervalMs: pollSeconds * 1000,
+        headers: options.upstreamHeaders,
+        strict: options.strictValidation,
+        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs, log: options.log, closeStore: ownStore, ...hooks })),
+      })
   return source
 }
 

@@ -5,12 +5,12 @@
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
-import { contextKey, createContextCache, type HeldContext } from './contextCache'
+import { contextKey, createContextCache, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
 import { createPersistence, loadNewestPayload } from './persistence'
-import { contextsRecordSchema, readRecord } from './records'
+import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
 import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
@@ -19,6 +19,7 @@ import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pic
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -60,7 +61,16 @@ export interface UpstreamSourceOptions {
   now?: () => number
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
+  /**
+   * `--redis`: shares every good per-context answer with the other relays of this upstream, and
+   * takes theirs. Given the hook that takes one, returns the shared store's driver. Default: none.
+   */
+  share?: (take: SharedContextsOptions['take']) => SharedContexts
 }
+
+// With --redis, an answer whose content did not change is shared again at most this often (it
+// carries the newer fetchedAt), so a busy relay does not write to Redis on every request.
+const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
   | { kind: 'fresh'; changed: string[] }
@@ -79,6 +89,28 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  const sharedAt = new Map<string, number>()
+  // --redis: another relay's answer for a context, taken when it is newer than what is held here.
+  const shared$ = options.share?.((key, doc) => {
+    const saved = readRecord(contextRecordSchema, doc.body)
+    if (!saved || saved.key !== key) return false
+    const held = cache.get(key)
+    if (held && held.source === 'upstream' && held.fetchedAt >= saved.fetchedAt) return true
+    const taken = fromContextRecord(saved, 'upstream')
+    if (held?.request) taken.request = held.request
+    cache.set(key, taken)
+    sharedAt.set(key, now())
+    save(true)
+    return true
+  })
+  const share = (key: string, held: HeldContext, changed: boolean) => {
+    if (!shared$) return
+    const at = now()
+    if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
+    sharedAt.set(key, at)
+    if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
+    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
+  }
   // Every context is in one generation: under a stream of changes write at most twice a second.
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
     options.events?.saved(ok)
@@ -129,9 +161,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
-      cache.set(key, { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } })
+      const confirmed: HeldContext = { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } }
+      cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
+      share(key, confirmed, false)
       return { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
@@ -175,6 +209,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
+    share(key, next, changed.length > 0 || !held)
     return { kind: 'fresh', changed }
   }
 
@@ -280,6 +315,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
         }
       }
+      // --redis: the answers other relays got, read in the background (never delays serving).
+      void shared$?.start()
       const first = probe()
       // With something to serve, start at once; with nothing, wait for the probe so that a healthy
       // upstream means ready on return.
@@ -319,6 +356,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
       if (health.lastError) status.upstream.lastError = health.lastError
       if (persistence) status.dataDir = persistence.state()
+      if (shared$) status.redis = shared$.status()
       return status
     },
     refreshDetails: () => refreshAll(),
@@ -326,6 +364,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       closed = true
       closing.abort()
       await Promise.allSettled([...inFlight.values()])
+      await shared$?.stop()
       await persistence?.flush()
     },
   }

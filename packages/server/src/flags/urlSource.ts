@@ -14,6 +14,7 @@ import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
 import { readSnapshotFile } from './snapshotFile'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+import type { SharedDefinitions, SharedDefinitionsOptions, UpstreamReport } from '../store/sharedDefinitions'
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions {
@@ -48,6 +49,11 @@ export interface UrlSourceOptions {
   now?: () => number
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
+  /**
+   * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
+   * source, returns the shared store's driver; only its leader polls. Default: none (polls alone).
+   */
+  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole'>) => SharedDefinitions
 }
 
 const RESAVE_AFTER_MS = 30_000
@@ -75,6 +81,20 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let poller: Poller<RefreshResult> | undefined
   // The exact text served, so a restart computes the same version from the data dir.
   let servedText: string | undefined
+  // --redis: what this relay took from the store last, to tell whether the leader's "ok" vouches for what is served.
+  let takenText: string | undefined
+  const shared: SharedDefinitions | undefined = options.share?.({
+    take: async (doc) => {
+      const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag)
+      if (result.applied || result.unchanged) takenText = doc.body
+      return result.applied || result.unchanged === true
+    },
+    report: (report) => mirror(report),
+    // A new leader (or a relay cut off from the store) asks the upstream at once.
+    onRole: (role) => {
+      if (role !== 'follower') void poller?.now()
+    },
+  })
   // Closing abandons a poll in flight instead of waiting out its timeout.
   const closing = new AbortController()
 
@@ -82,7 +102,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     health = reduceHealth(health, event)
     if (event.type === 'failure') {
       options.events?.refused(event.error.kind)
-      listeners.emit(event.error.kind === 'invalid' || event.error.kind === 'empty' || event.error.kind === 'shrink' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
+      const { kind, message } = event.error
+      listeners.emit(kind === 'invalid' || kind === 'empty' || kind === 'shrink' ? { type: 'refused', reason: message, invalid: kind === 'invalid' } : { type: 'error', error: message })
     }
   }
 
@@ -124,6 +145,38 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (outcome === 'failed' || outcome === 'refused') {
       const error = health.lastError
       if (error) result.error = { kind: error.kind, message: error.message }
+    }
+    return result
+  }
+
+  /** A follower's health is the leader's: what its polls found (without counting the leader's refusals again). */
+  const mirror = (report: UpstreamReport) => {
+    if (report.state === 'none') return
+    const next: UpstreamHealth = { ...health, state: report.state }
+    if (report.lastSuccessAt !== undefined) next.lastSuccessAt = report.lastSuccessAt
+    if (report.lastAttemptAt !== undefined) next.lastAttemptAt = report.lastAttemptAt
+    if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: report.lastAttemptAt ?? now(), ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
+    health = next
+    // The leader confirmed (a 200 unchanged or a 304) what this relay serves too: it is that fresh.
+    if (report.state === 'ok' && report.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(report.lastSuccessAt, 'url')
+  }
+
+  const reportOf = (): UpstreamReport => {
+    const report: UpstreamReport = { state: health.state }
+    if (health.lastSuccessAt !== undefined) report.lastSuccessAt = health.lastSuccessAt
+    if (health.lastAttemptAt !== undefined) report.lastAttemptAt = health.lastAttemptAt
+    if (health.lastError) report.lastError = { kind: health.lastError.kind, message: health.lastError.message, ...(health.lastError.httpStatus === undefined ? {} : { httpStatus: health.lastError.httpStatus }) }
+    return report
+  }
+
+  /** One poll, then (with --redis) what it gave is published for the other relays. */
+  const pollAndShare = async (): Promise<RefreshResult> => {
+    const result = await poll()
+    if (shared) {
+      const served = slot.current()
+      const ok = (result.outcome === 'applied' || result.outcome === 'unchanged') && served !== undefined && servedText !== undefined
+      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf())
+      if (ok) takenText = servedText
     }
     return result
   }
@@ -197,7 +250,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     origin: 'url',
     async open() {
       await loadLayers()
-      poller = createPoller({ intervalMs: options.pollIntervalMs, poll, shouldPoll: options.shouldPoll })
+      // With --redis: what the store holds (a newer version than the data dir's replaces it), and
+      // whether this relay is the one that polls. Awaited (boundedly) only with nothing to serve:
+      // a relay with a data dir starts at once, and a new role polls when it is known.
+      const sharing = shared?.start()
+      if (!slot.current()) await sharing
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: shared ? () => shared.shouldPoll() : options.shouldPoll })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it, so that a healthy upstream means ready on return.
@@ -206,7 +264,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     current: () => slot.current(),
     subscribe: listeners.add,
     async refresh() {
-      const result = await (poller ? poller.now() : poll())
+      const result = await (poller ? poller.now() : pollAndShare())
       return slot.current() !== undefined && (result.outcome === 'applied' || result.outcome === 'unchanged')
     },
     status(): FlagSourceStatus {
@@ -218,6 +276,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     async close() {
       poller?.stop()
       closing.abort()
+      await shared?.stop()
       await persistence?.flush()
     },
     freshness(): HoldfastMetadata | undefined {
@@ -243,10 +302,11 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
       if (health.lastError) status.upstream.lastError = health.lastError
       if (persistence) status.dataDir = persistence.state()
+      if (shared) status.redis = shared.status()
       return status
     },
     async refreshDetails(refreshOptions = {}) {
-      const result = await (poller ? poller.now() : poll())
+      const result = await (poller ? poller.now() : pollAndShare())
       // An operator who means it: apply a document the shrink guard refused (never an empty or an
       // invalid one: the slot refuses those whatever the guard says).
       if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {

@@ -1,0 +1,319 @@
+import { createClient, ErrorReply } from 'redis'
+import type { ServerLogger } from '../logger'
+import { ACQUIRE, PUT, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
+import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
+import { parseNotice, serializeNotice } from './notice'
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required. */
+  url: string
+  /**
+   * Names this store's keys: `holdfast:<namespace>:…`. Relays share documents only when their
+   * namespaces match; use {@link storeNamespace} (a hash of the source and its credentials) so
+   * fleets on one Redis never mix flags. Required.
+   */
+  namespace: string
+  /** How long any one command may take before it counts as failed. Default 500 ms. */
+  commandTimeoutMs?: number
+  /**
+   * TTL of every stored document, renewed on every successful poll, changed or not, so a quiet
+   * upstream never lets the backup expire. Default 7 days.
+   */
+  backupTtlMs?: number
+  /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 2000 ms. */
+  reconnectMaxMs?: number
+  /**
+   * When no command has succeeded for this long, a PING checks the connection, so the status
+   * recovers (or notices an outage) even while the relay has nothing to ask. Default 2000 ms.
+   */
+  heartbeatMs?: number
+  /** Where connection changes are reported. Default: none. */
+  log?: ServerLogger
+}
+
+const DEFAULT_TIMEOUT_MS = 500
+const DEFAULT_BACKUP_TTL_MS = 7 * 24 * 3600 * 1000
+const DEFAULT_RECONNECT_MAX_MS = 2000
+
+/**
+ * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
+ * timeout, and failing at once while disconnected rather than queueing, so nothing piles up behind
+ * an outage) and one subscribed to the namespace's notice channel. Both reconnect on their own with
+ * capped exponential backoff and jitter; the status follows the latest event or command.
+ */
+export function createRedisStore(options: RedisStoreOptions): SharedStore {
+  const timeout = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS
+  const ttl = options.backupTtlMs ?? DEFAULT_BACKUP_TTL_MS
+  const maxBackoff = options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS
+  const prefix = `holdfast:${options.namespace}:`
+  const channel = `${prefix}notices`
+  const leaseKey = `${prefix}lease`
+  const docKey = (key: string) => `${prefix}doc:${key}`
+  const listeners = new Set<(notice: StoreNotice) => void>()
+  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
+  let opened = false
+  let closed = false
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  let subscribed = false
+  let announced = false
+  let everAnnounced = false
+
+  const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
+  const client = createClient({
+    url: options.url,
+    disableOfflineQueue: true,
+    commandsQueueMaxLength: 1000,
+    socket: { connectTimeout: Math.max(timeout * 4, 1000), reconnectStrategy },
+  })
+  const subscriber = createClient({ url: options.url, socket: { connectTimeout: Math.max(timeout * 4, 1000), reconnectStrategy } })
+
+  const emit = (notice: StoreNotice) => {
+    for (const listener of [...listeners]) {
+      try {
+        listener(notice)
+      } catch (error) {
+        options.log?.error(`a store listener threw: ${(error as Error).message}`)
+      }
+    }
+  }
+
+  // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
+  // broken would silently miss new versions).
+  let commandsOk: boolean | undefined
+  const update = () => {
+    if (closed) return
+    let next: StoreStatus['state']
+    if (commandsOk === undefined) next = status.lastError === undefined ? 'connecting' : 'down'
+    else if (commandsOk && announced) next = 'up'
+    // At start the subscription may trail the first answered command by a moment: still connecting.
+    else if (commandsOk && !everAnnounced && status.lastError === undefined) next = 'connecting'
+    else next = 'down'
+    if (next === status.state) return
+    if (next === 'up' && status.lastError !== undefined) options.log?.info('redis is reachable again')
+    if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
+    status.state = next
+  }
+  const markUp = () => {
+    commandsOk = true
+    status.lastOkAt = Date.now()
+    update()
+  }
+  const markDown = (error: string) => {
+    if (closed) return
+    status.lastError = error
+    if (commandsOk !== undefined) commandsOk = false
+    update()
+  }
+
+  // `connected` goes out when both connections are ready again (the subscription restored), so
+  // whoever re-reads on it finds the command connection working.
+  const announce = () => {
+    if (closed || announced || !subscribed || !client.isReady || !subscriber.isReady) return
+    announced = true
+    everAnnounced = true
+    update()
+    emit({ type: 'connected' })
+  }
+  const isConnected = () => announced && client.isReady
+  const broken = () => {
+    announced = false
+    update()
+  }
+
+  client.on('error', (error: Error) => markDown(describe(error)))
+  client.on('ready', () => {
+    markUp()
+    announce()
+  })
+  client.on('reconnecting', () => {
+    broken()
+    markDown(status.lastError ?? 'reconnecting')
+  })
+  client.on('end', broken)
+  subscriber.on('error', () => {})
+  subscriber.on('reconnecting', broken)
+  subscriber.on('end', broken)
+  subscriber.on('ready', () => {
+    if (closed) return
+    // node-redis subscribes again by itself after a reconnect; the first time is ours to do.
+    const ready = subscribed
+      ? Promise.resolve()
+      : subscriber.subscribe(channel, (message) => {
+          const notice = parseNotice(message)
+          if (notice) emit(notice)
+        })
+    ready.then(
+      () => {
+        subscribed = true
+        announce()
+      },
+      (error: Error) => options.log?.warn(`cannot subscribe to ${channel}: ${describe(error)}`),
+    )
+  })
+
+  const run = async <T>(args: string[]): Promise<StoreResult<T>> => {
+    if (closed) return { ok: false, error: 'store closed' }
+    if (!opened) return { ok: false, error: 'store not opened' }
+    try {
+      // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
+      // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
+      const value = await withTimeout(client.sendCommand<T>(args, { timeout }), timeout)
+      markUp()
+      return { ok: true, value }
+    } catch (error) {
+      const message = describe(error)
+      // An error reply (NOSCRIPT after a restart, a script error) means Redis answered: the
+      // connection is fine, and nothing failed that an operator should see.
+      if (error instanceof ErrorReply) return { ok: false, error: message }
+      status.failures++
+      markDown(message)
+      return { ok: false, error: message }
+    }
+  }
+
+  const evaluate = async <T>(script: LuaScript, keys: string[], args: string[]): Promise<StoreResult<T>> => {
+    const result = await run<T>(['EVALSHA', script.sha, String(keys.length), ...keys, ...args])
+    // A Redis that restarted (or was flushed with SCRIPT FLUSH) has forgotten the script.
+    if (!result.ok && result.error.includes('NOSCRIPT')) return run<T>(['EVAL', script.source, String(keys.length), ...keys, ...args])
+    return result
+  }
+
+  const map = <A, B>(result: StoreResult<A>, f: (value: A) => B): StoreResult<B> => (result.ok ? { ok: true, value: f(result.value) } : result)
+
+  return {
+    kind: 'redis',
+    open() {
+      if (opened || closed) return
+      opened = true
+      // connect() retries with reconnectStrategy on its own; a rejection only means it gave up.
+      client.connect().catch((error: Error) => markDown(describe(error)))
+      subscriber.connect().catch(() => {})
+      const every = options.heartbeatMs ?? 2000
+      heartbeat = setInterval(() => {
+        if (client.isReady && (status.lastOkAt === undefined || Date.now() - status.lastOkAt >= every || status.state !== 'up')) void run(['PING'])
+      }, every)
+      heartbeat.unref?.()
+    },
+    connected(timeoutMs) {
+      if (isConnected()) return Promise.resolve(true)
+      if (closed) return Promise.resolve(false)
+      return new Promise<boolean>((resolve) => {
+        const done = (value: boolean) => {
+          clearTimeout(timer)
+          listeners.delete(listener)
+          resolve(value)
+        }
+        const listener = (notice: StoreNotice) => {
+          if (notice.type === 'connected') done(true)
+        }
+        const timer = setTimeout(() => done(isConnected()), timeoutMs)
+        listeners.add(listener)
+      })
+    },
+    async ticket() {
+      return map(await evaluate<string>(TICKET, [`${prefix}clock`], [String(ttl)]), Number)
+    },
+    async peek(key) {
+      const result = await run<string | null>(['HGET', docKey(key), 'version'])
+      return map(result, (version) => {
+        const n = Number(version)
+        return version === null || !Number.isFinite(n) ? undefined : n
+      })
+    },
+    async get(key) {
+      const result = await run<string[] | Record<string, string>>(['HGETALL', docKey(key)])
+      return map(result, (reply) => readDocument(reply))
+    },
+    async put(key, doc) {
+      const notice = serializeNotice({ type: 'changed', key, version: doc.version })
+      const result = await evaluate<[string, string]>(PUT, [docKey(key)], [
+        String(doc.version),
+        String(doc.fetchedAt),
+        doc.body,
+        doc.etag ?? '',
+        String(ttl),
+        channel,
+        notice,
+      ])
+      return map(result, ([outcome, current]): PutOutcome =>
+        outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' },
+      )
+    },
+    async keys(keyPrefix, limit) {
+      const found: string[] = []
+      let cursor = '0'
+      const pattern = `${escapeGlob(docKey(keyPrefix))}*`
+      do {
+        const result = await run<[string, string[]]>(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])
+        if (!result.ok) return result
+        cursor = String(result.value[0])
+        for (const key of result.value[1]) if (found.length < limit) found.push(key.slice(docKey('').length))
+      } while (cursor !== '0' && found.length < limit)
+      return { ok: true, value: found }
+    },
+    async acquireLease(owner, ttlMs) {
+      const result = await evaluate<[number, number]>(ACQUIRE, [leaseKey], [owner, String(ttlMs)])
+      return map(result, ([held, pttl]): LeaseOutcome => (held === 1 ? { held: true } : { held: false, retryInMs: Math.max(0, Number(pttl)) }))
+    },
+    async renewLease(owner, ttlMs) {
+      return map(await evaluate<number>(RENEW, [leaseKey], [owner, String(ttlMs)]), (renewed) => renewed === 1)
+    },
+    async releaseLease(owner) {
+      return map(await evaluate<number>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), (released) => released === 1)
+    },
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
+    status: () => ({ ...status }),
+    async close() {
+      if (closed) return
+      closed = true
+      clearInterval(heartbeat)
+      listeners.clear()
+      await Promise.all(
+        [client, subscriber].map(async (c) => {
+          // close() waits for pending replies, which a stuck Redis never sends: bounded, then destroy.
+          try {
+            if (c.isOpen) await withTimeout(c.close(), timeout)
+            else c.destroy()
+          } catch {
+            if (c.isOpen) c.destroy()
+          }
+        }),
+      )
+    },
+  }
+}
+
+// HGETALL answers a flat list (RESP2) or a map (RESP3): read either, and anything malformed
+// (a key written by something else) as nothing stored.
+function readDocument(reply: string[] | Record<string, string>): StoredDocument | undefined {
+  const fields: Record<string, string> = {}
+  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = String(reply[i + 1])
+  else if (reply && typeof reply === 'object') for (const [k, v] of Object.entries(reply)) fields[k] = String(v)
+  const version = Number(fields.version)
+  const fetchedAt = Number(fields.fetchedAt)
+  if (!Number.isFinite(version) || !Number.isFinite(fetchedAt) || typeof fields.body !== 'string') return undefined
+  return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}) }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer from redis within ${ms} ms`)), ms)
+  })
+  // The command may still settle later; its outcome is no longer anyone's concern.
+  promise.catch(() => {})
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message || error.name
+  return String(error)
+}

@@ -1,0 +1,56 @@
+import type { ServerLogger } from '../logger'
+import { DEFAULT_LEASE_TTL_MS } from './leaseKeeper'
+import { createRedisStore } from './redisStore'
+import type { SharedStore } from './sharedStore'
+import { storeNamespace } from './storeNamespace'
+
+/**
+ * `redis` of `createFlagServer` (CONTRACT §9 `--redis URL`): relays with the same source and
+ * credentials share one store in Redis. A string is the URL with every other field at its default.
+ */
+export interface RedisRelayOptions {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS. Required. */
+  url: string
+  /** The polling relay's lease: renewed every third of it, taken over within it when the holder dies. Default 15,000 ms. */
+  leaseTtlMs?: number
+  /** How long one Redis command may take before it counts as failed. Default 500 ms. */
+  commandTimeoutMs?: number
+  /** TTL of what is stored, renewed on every successful poll. Default 7 days. */
+  backupTtlMs?: number
+}
+
+/** Checks `redis`; throws an `Error` naming the problem. Undefined when not set. */
+export function readRedisOptions(redis: string | RedisRelayOptions | undefined): Required<Pick<RedisRelayOptions, 'url' | 'leaseTtlMs'>> & RedisRelayOptions | undefined {
+  if (redis === undefined) return undefined
+  const options = typeof redis === 'string' ? { url: redis } : redis
+  const fail = (message: string): never => {
+    throw new Error(`[holdfast-server] invalid options: ${message}`)
+  }
+  if (typeof options.url !== 'string' || !/^rediss?:\/\/[^/]/i.test(options.url)) fail(`redis must be a redis:// or rediss:// URL, got "${String(options.url)}"`)
+  const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS
+  if (!(Number.isFinite(leaseTtlMs) && leaseTtlMs >= 100 && leaseTtlMs <= 3_600_000)) fail(`redis.leaseTtlMs must be from 100 to 3600000, got ${leaseTtlMs}`)
+  for (const name of ['commandTimeoutMs', 'backupTtlMs'] as const) {
+    const value = options[name]
+    if (value !== undefined && !(Number.isFinite(value) && value >= 1)) fail(`redis.${name} must be a positive number of milliseconds, got ${value}`)
+  }
+  return { ...options, leaseTtlMs }
+}
+
+/**
+ * The Redis store of one relay: namespaced by its source (`flags-url URL` or `upstream URL`) and
+ * the credentials it sends there, so only relays of the same source and credentials share.
+ */
+export function createRelayStore(redis: RedisRelayOptions, source: string, credentials: Record<string, string> | undefined, log: ServerLogger): SharedStore {
+  try {
+    return createRedisStore({
+      url: redis.url,
+      namespace: storeNamespace(source, credentials),
+      commandTimeoutMs: redis.commandTimeoutMs,
+      backupTtlMs: redis.backupTtlMs,
+      log,
+    })
+  } catch (error) {
+    // node-redis checks the URL when the client is made (a port that is not a number, …).
+    throw new Error(`[holdfast-server] invalid options: redis: ${(error as Error).message}`)
+  }
+}

@@ -1,0 +1,70 @@
+import type { ServerLogger } from '../logger'
+import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
+import { createStoreReplica } from './storeReplica'
+
+/** Options of {@link createSharedContexts}. */
+export interface SharedContextsOptions {
+  store: SharedStore
+  /** Most contexts read from the store at start (and remembered). Default 10,000. */
+  maxContexts?: number
+  /**
+   * Takes another relay's answer for the context hashed as `contextKey` into this relay's cache;
+   * returns whether it did. Called only for a version newer than any this relay has seen for it.
+   */
+  take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>
+  /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
+  closeStore?: boolean
+  log?: ServerLogger
+}
+
+/** The relay's side of a shared store in proxy mode: see {@link createSharedContexts}. */
+export interface SharedContexts {
+  /** Connects and reads the answers the store holds. Resolves once that read settled. */
+  start(): Promise<void>
+  /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
+  answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }): void
+  status(): StoreStatus & { taken: number }
+  stop(): Promise<void>
+}
+
+const PREFIX = 'context:'
+
+/**
+ * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
+ * its own requests (only the relay that receives a request knows the context), shares each good
+ * answer, and takes the others' answers as they are announced — so a context one relay has seen
+ * can be answered by every relay when the upstream goes down. Keys are the relay's context hashes
+ * (context + forwarded credentials), never a raw context or token.
+ */
+export function createSharedContexts(options: SharedContextsOptions): SharedContexts {
+  const { store, log } = options
+  const max = options.maxContexts ?? 10_000
+  let taken = 0
+  const replica = createStoreReplica({
+    store,
+    log,
+    maxKeys: max,
+    initialKeys: { prefix: PREFIX, limit: max },
+    async accept(key, doc) {
+      if (!key.startsWith(PREFIX)) return false
+      const took = await options.take(key.slice(PREFIX.length), doc)
+      if (took) taken++
+      return took
+    },
+  })
+  return {
+    async start() {
+      store.open()
+      await store.connected(2000)
+      await replica.start()
+    },
+    answered(contextKey, doc) {
+      void replica.publish(PREFIX + contextKey, doc)
+    },
+    status: () => ({ ...store.status(), taken }),
+    async stop() {
+      replica.stop()
+      if (options.closeStore !== false) await store.close()
+    },
+  }
+}

@@ -1,0 +1,137 @@
+import type { ServerLogger } from '../logger'
+import { createLeaseKeeper, type LeaseRole } from './leaseKeeper'
+import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
+import { createStoreReplica } from './storeReplica'
+
+/** The leader's view of the upstream, shared so followers can say how fresh their flags are. */
+export interface UpstreamReport {
+  state: 'ok' | 'failing' | 'unauthorized' | 'none'
+  lastSuccessAt?: number
+  lastAttemptAt?: number
+  lastError?: { kind: string; message: string; httpStatus?: number }
+}
+
+/** What one poll of the upstream gave: the definitions now served (applied or confirmed unchanged), or nothing usable. */
+export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string } | { ok: false }
+
+/** Options of {@link createSharedDefinitions}. */
+export interface SharedDefinitionsOptions {
+  store: SharedStore
+  /** Whether {@link SharedDefinitions.stop} closes the store (false for a store shared in-process). Default true. */
+  closeStore?: boolean
+  /** Longest wait for the store's connection at start. Default 2000 ms. */
+  connectWaitMs?: number
+  /** The lease TTL (see `createLeaseKeeper`). Default 15000 ms. */
+  leaseTtlMs?: number
+  /**
+   * Offers definitions that another relay polled (or that the store held at start) to this relay's
+   * guarded slot; returns whether they are now served. Called only for a version newer than any
+   * this relay has seen.
+   */
+  take(doc: StoredDocument): boolean | Promise<boolean>
+  /** The leader's latest upstream report, on followers. Default: ignored. */
+  report?(report: UpstreamReport): void
+  /** The role changed; a relay that becomes `leader` or `solo` should poll at once. */
+  onRole?(role: LeaseRole): void
+  log?: ServerLogger
+}
+
+/** The relay's side of a shared store in the definitions modes: see {@link createSharedDefinitions}. */
+export interface SharedDefinitions {
+  /**
+   * Connects, competes for the lease and reads what the store holds. Resolves once that first
+   * read settled: at most `connectWaitMs` for the connection, then the store's command timeout.
+   */
+  start(): Promise<void>
+  /** Whether this relay should ask the upstream now: it is the leader, or cut off from the store (`solo`). */
+  shouldPoll(): boolean
+  /**
+   * After each poll by this relay: a success is published (a new version when the text changed,
+   * otherwise the stored one's TTL is renewed, which also repopulates a Redis that restarted
+   * empty); the report goes out either way. Fire and forget: never rejects, never blocks a request.
+   */
+  polled(outcome: PollOutcome, report: UpstreamReport): void
+  role(): LeaseRole
+  /** The leader's latest report, as a follower last read it. */
+  leaderReport(): UpstreamReport | undefined
+  status(): SharedStatus
+  /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
+  stop(): Promise<void>
+}
+
+/** `redis` in `/holdfast/v1/status`: the connection, this relay's role and what it took from the store. */
+export interface SharedStatus extends StoreStatus {
+  role: LeaseRole
+  /** The version of the definitions last written or taken (the store's order). */
+  version?: number
+  /** Documents taken from the store (polled by another relay). */
+  taken: number
+}
+
+const DEFINITIONS = 'definitions'
+const UPSTREAM = 'upstream'
+
+/**
+ * Definitions shared through a store (CONTRACT §9 `--redis`): one relay at a time polls the
+ * upstream (the lease) and publishes what it serves; the others take each new version the moment
+ * it is announced, and read the store at start and whenever it comes back. A relay cut off from
+ * the store keeps serving what it holds and polls on its own (`solo`) until it is back.
+ */
+export function createSharedDefinitions(options: SharedDefinitionsOptions): SharedDefinitions {
+  const { store, log } = options
+  let lastReport: UpstreamReport | undefined
+  let taken = 0
+  const keeper = createLeaseKeeper({ store, ttlMs: options.leaseTtlMs, log, onChange: (role) => options.onRole?.(role) })
+  const replica = createStoreReplica({
+    store,
+    log,
+    initialKeys: [DEFINITIONS, UPSTREAM],
+    async accept(key, doc) {
+      if (key === UPSTREAM) {
+        const report = readReport(doc.body)
+        if (!report) return false
+        lastReport = report
+        // The leader's report matters to followers only; the leader (or a solo relay) knows better.
+        if (keeper.role() === 'follower') options.report?.(report)
+        return true
+      }
+      if (key !== DEFINITIONS) return false
+      const took = await options.take(doc)
+      if (took) taken++
+      return took
+    },
+  })
+
+  return {
+    async start() {
+      store.open()
+      await store.connected(options.connectWaitMs ?? 2000)
+      await Promise.all([keeper.start(), replica.start()])
+    },
+    shouldPoll: () => keeper.role() !== 'follower',
+    polled(outcome, report) {
+      if (keeper.role() === 'follower') return
+      // In order: the definitions first, so a follower told "ok" already has them.
+      void (async () => {
+        if (outcome.ok) await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag })
+        await replica.publish(UPSTREAM, { body: JSON.stringify(report), fetchedAt: report.lastAttemptAt ?? Date.now() })
+      })().catch((error) => log?.error(`publishing to the store failed: ${(error as Error).message}`))
+    },
+    role: () => keeper.role(),
+    leaderReport: () => lastReport,
+    status: () => ({ ...store.status(), role: keeper.role(), version: replica.version(DEFINITIONS), taken }),
+    async stop() {
+      replica.stop()
+      await keeper.stop()
+      if (options.closeStore !== false) await store.close()
+    },
+  }
+}
+
+function readReport(text: string): UpstreamReport | undefined {
+  try {
+    const value = JSON.parse(text) as UpstreamReport
+    if (value && typeof value === 'object' && ['ok', 'failing', 'unauthorized', 'none'].includes(value.state)) return value
+  } catch {}
+  return undefined
+}

@@ -1,0 +1,96 @@
+// The store that relays share: versioned documents, change notices and one lease. Two
+// implementations: Redis (`createRedisStore`, several processes) and memory (`createMemoryStore`,
+// one process: the embedded default and tests). Every method resolves; failures are values.
+
+/**
+ * One stored document: the definitions a relay polled, or one context's answer in proxy mode.
+ * `version` orders documents across every relay on the store (it comes from {@link SharedStore.ticket},
+ * never from a relay's own clock, which may be hours off); `fetchedAt` is informational only.
+ */
+export interface StoredDocument {
+  /** Position in the store's order, from {@link SharedStore.ticket}. A higher version is newer. */
+  version: number
+  /** Epoch ms when the writing relay fetched `body` from its upstream (that relay's clock). */
+  fetchedAt: number
+  /** The payload, as the relay serves it (JSON text). */
+  body: string
+  /** The upstream's ETag for `body`, so whichever relay polls next can send `If-None-Match`. Default: none. */
+  etag?: string
+}
+
+/** What a {@link SharedStore} call gives back: the value, or why the store could not answer. */
+export type StoreResult<T> = { ok: true; value: T } | { ok: false; error: string }
+
+/**
+ * What {@link SharedStore.put} did: `written` (the store held nothing for the key or an older
+ * version; a notice went out), `refreshed` (it held this very version; only its TTL was renewed)
+ * or `older` (it holds a newer version, given as `current`; nothing changed).
+ */
+export type PutOutcome = { outcome: 'written' } | { outcome: 'refreshed' } | { outcome: 'older'; current: number }
+
+/** What {@link SharedStore.acquireLease} found: the lease is ours now, or someone else's for `retryInMs` more. */
+export type LeaseOutcome = { held: true } | { held: false; retryInMs: number }
+
+/**
+ * A notice from the store: `changed` (a document was written, by any relay, this one included),
+ * `released` (the lease holder let go, so a follower may take it now) or `connected` (the store
+ * is reachable again after a break: notices may have been missed, so re-read what matters).
+ */
+export type StoreNotice = { type: 'changed'; key: string; version: number } | { type: 'released' } | { type: 'connected' }
+
+/**
+ * The connection as operators see it: `connecting` (not reached yet), `up` (the latest command
+ * succeeded) or `down` (the connection broke or the latest command failed or timed out).
+ */
+export interface StoreStatus {
+  /** Which implementation. */
+  kind: 'redis' | 'memory'
+  state: 'connecting' | 'up' | 'down'
+  /** Epoch ms of the latest successful command. Absent until one succeeds. */
+  lastOkAt?: number
+  /** The latest failure, kept after recovery so an operator can see what happened. */
+  lastError?: string
+  /** Commands that failed or timed out since the store was opened. */
+  failures: number
+}
+
+/**
+ * A store shared by relays (CONTRACT §9 `--redis`). Keys are short names (`definitions`,
+ * `context:<hash>`) inside the store's namespace. Nothing here ever rejects or throws: a store
+ * that is down or slow answers `{ ok: false }` within its command timeout, so a caller that must
+ * not wait (serving a request) simply never awaits it.
+ */
+export interface SharedStore {
+  /** Which implementation this is. */
+  readonly kind: 'redis' | 'memory'
+  /** Starts connecting (and retrying with backoff); resolves at once. Idempotent. */
+  open(): void
+  /** Resolves true once connected (notices flowing), or false after `timeoutMs` without that. */
+  connected(timeoutMs: number): Promise<boolean>
+  /** A version newer than every version handed out before on this store, for {@link put}. */
+  ticket(): Promise<StoreResult<number>>
+  /** Only the version stored under `key` (cheap: no body), or undefined when there is none. */
+  peek(key: string): Promise<StoreResult<number | undefined>>
+  /** The document stored under `key`, or undefined when there is none (never written, expired, flushed). */
+  get(key: string): Promise<StoreResult<StoredDocument | undefined>>
+  /**
+   * Stores `doc` under `key` unless a newer version is there (an older version never overwrites a
+   * newer one), and renews the key's backup TTL either way unless it is older. A write publishes a
+   * `changed` notice to every subscriber.
+   */
+  put(key: string, doc: StoredDocument): Promise<StoreResult<PutOutcome>>
+  /** The keys that hold documents and start with `prefix` (at most `limit`). */
+  keys(prefix: string, limit: number): Promise<StoreResult<string[]>>
+  /** Takes the lease for `owner` for `ttlMs` when it is free (or already `owner`'s, then renews it). */
+  acquireLease(owner: string, ttlMs: number): Promise<StoreResult<LeaseOutcome>>
+  /** Extends `owner`'s lease by `ttlMs`; `false` when it is no longer `owner`'s (expired, or taken over). */
+  renewLease(owner: string, ttlMs: number): Promise<StoreResult<boolean>>
+  /** Gives the lease up if it is still `owner`'s, and tells the followers (`released`). */
+  releaseLease(owner: string): Promise<StoreResult<boolean>>
+  /** Calls `listener` for every notice until the returned function is called. */
+  subscribe(listener: (notice: StoreNotice) => void): () => void
+  /** The connection now. */
+  status(): StoreStatus
+  /** Disconnects. Idempotent; later calls answer `{ ok: false }`. */
+  close(): Promise<void>
+}

@@ -1,0 +1,70 @@
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { LeaseRole } from './leaseKeeper'
+import type { StoreStatus } from './sharedStore'
+
+/** What the store metrics read at scrape time. */
+export interface StoreMetricsSource {
+  status(): StoreStatus & { taken: number; role?: LeaseRole }
+  now?: () => number
+}
+
+/**
+ * Registers the shared store's metrics on `registry`, read when scraped:
+ * `holdfast_redis_up` (1 when the latest command succeeded), `holdfast_redis_role{role}` (1 for
+ * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
+ * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
+ * another relay polled and this one took from the store).
+ */
+export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
+  const registers = [registry]
+  const now = source.now ?? Date.now
+  let failures = 0
+  let taken = 0
+  new Gauge({
+    name: 'holdfast_redis_up',
+    help: 'Whether the shared store (Redis) answered the latest command (1) or not (0).',
+    registers,
+    collect() {
+      this.set(source.status().state === 'up' ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_redis_role',
+    help: 'This relay on the shared store: leader (polls the upstream), follower (takes from the store) or solo (store unreachable, polls itself).',
+    labelNames: ['role'] as const,
+    registers,
+    collect() {
+      const role = source.status().role
+      for (const r of ['leader', 'follower', 'solo'] as const) this.set({ role: r }, r === role ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_redis_last_ok_age_seconds',
+    help: 'Seconds since the shared store last answered a command.',
+    registers,
+    collect() {
+      const at = source.status().lastOkAt
+      if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+    },
+  })
+  new Counter({
+    name: 'holdfast_redis_command_failures_total',
+    help: 'Commands to the shared store that failed or timed out.',
+    registers,
+    collect() {
+      const total = source.status().failures
+      if (total > failures) this.inc(total - failures)
+      failures = total
+    },
+  })
+  new Counter({
+    name: 'holdfast_redis_documents_taken_total',
+    help: 'Documents taken from the shared store (polled or answered by another relay).',
+    registers,
+    collect() {
+      const total = source.status().taken
+      if (total > taken) this.inc(total - taken)
+      taken = total
+    },
+  })
+}

@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto'
+import type { ServerLogger } from '../logger'
+import type { SharedStore, StoredDocument } from './sharedStore'
+
+/** A document as this relay holds it, before the store gives it a version. */
+export interface LocalDocument {
+  body: string
+  fetchedAt: number
+  etag?: string
+}
+
+/** Options of {@link createStoreReplica}. */
+export interface StoreReplicaOptions {
+  store: SharedStore
+  /**
+   * Takes a newer document that another relay wrote (or that was in the store at start) into
+   * service. Return false to refuse it (invalid, shrunken: the relay's own rules); it is then not
+   * counted as seen and is offered again if it is still the newest after the next notice.
+   */
+  accept: (key: string, doc: StoredDocument) => boolean | Promise<boolean>
+  /** Which keys to read at start and after the store returns, at most `limit`. Default: `['definitions']`. */
+  initialKeys?: { prefix: string; limit: number } | string[]
+  /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
+  maxKeys?: number
+  /**
+   * With a list of `initialKeys`: how often their versions are checked (one cheap read each), in
+   * case a notice was lost (a subscription that broke while commands still worked). Default 5000 ms;
+   * 0 turns it off.
+   */
+  checkEveryMs?: number
+  log?: ServerLogger
+}
+
+/** Keeps this relay and the shared store in step: see {@link createStoreReplica}. */
+export interface StoreReplica {
+  /** Reads what the store holds and listens for changes. Idempotent; resolves when the first read settled. */
+  start(): Promise<void>
+  /**
+   * After a successful upstream answer (changed or not): writes `local` under `key` with a new
+   * version when it differs from what the store holds, or renews the stored one's TTL (which also
+   * puts it back into a Redis that was flushed or restarted empty). Never rejects; never awaited
+   * by a request.
+   */
+  publish(key: string, local: LocalDocument): Promise<'written' | 'refreshed' | 'older' | 'unavailable'>
+  /** The newest version seen for `key` (written by this relay or taken from the store). */
+  version(key: string): number | undefined
+  /** Documents taken from the store so far (written by other relays). */
+  taken(): number
+  /** Stops listening. */
+  stop(): void
+}
+
+/**
+ * The follower's half (take newer documents from the store: at start, on every `changed` notice,
+ * and after the store comes back, since notices may have been missed) and the writer's half
+ * (publish after each successful poll). A document goes into service only when its version is
+ * newer than the newest one this relay has seen for that key, so a late or replayed notice can
+ * never move a relay back to an older version.
+ */
+export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
+  const { store, log } = options
+  const maxKeys = options.maxKeys ?? 10_000
+  // key → the newest document seen: its version, and a hash of its body to tell an unchanged poll
+  // from a change (not the body: in proxy mode that would hold every answer twice).
+  const seen = new Map<string, Seen>()
+  const chains = new Map<string, Promise<unknown>>()
+  let taken = 0
+  let started: Promise<void> | undefined
+  let unsubscribe: (() => void) | undefined
+  let checker: ReturnType<typeof setInterval> | undefined
+  // key → the version this relay refused, so the periodic check does not offer it again and again.
+  const refused = new Map<string, number>()
+
+  const remember = (key: string, doc: StoredDocument, hash = digest(doc.body)) => {
+    seen.delete(key)
+    seen.set(key, { version: doc.version, fetchedAt: doc.fetchedAt, etag: doc.etag, hash })
+    if (seen.size > maxKeys) seen.delete(seen.keys().next().value!)
+  }
+
+  // Per key, one store operation at a time, so a slow read cannot land after a newer write.
+  const serial = <T>(key: string, work: () => Promise<T>): Promise<T> => {
+    const next = (chains.get(key) ?? Promise.resolve()).then(work, work)
+    const settled = next.catch(() => undefined)
+    chains.set(key, settled)
+    void settled.then(() => {
+      if (chains.get(key) === settled) chains.delete(key)
+    })
+    return next
+  }
+
+  const pull = (key: string) => serial(key, () => pullNow(key))
+
+  // Takes what the store holds for `key` when it is newer than what this relay has seen.
+  const pullNow = async (key: string): Promise<void> => {
+    const result = await store.get(key)
+    if (!result.ok || !result.value) return
+    const doc = result.value
+    const held = seen.get(key)
+    if (held && held.version >= doc.version) return
+    const hash = digest(doc.body)
+    let accepted = false
+    try {
+      accepted = held?.hash === hash || (await options.accept(key, doc))
+    } catch (error) {
+      log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
+    }
+    if (!accepted) {
+      refused.set(key, doc.version)
+      return
+    }
+    refused.delete(key)
+    if (held?.hash !== hash) taken++
+    remember(key, doc, hash)
+  }
+
+  const pullAll = async () => {
+    const initial = options.initialKeys ?? ['definitions']
+    let keys: string[]
+    if (Array.isArray(initial)) keys = initial
+    else {
+      const listed = await store.keys(initial.prefix, initial.limit)
+      if (!listed.ok) return
+      keys = listed.value
+    }
+    // A few at a time: thousands of contexts must not flood the connection (or its queue).
+    const queue = [...keys]
+    const worker = async () => {
+      for (let key = queue.shift(); key !== undefined; key = queue.shift()) await pull(key)
+    }
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker))
+  }
+
+  return {
+    start() {
+      started ??= (async () => {
+        store.open()
+        unsubscribe = store.subscribe((notice) => {
+          if (notice.type === 'changed') {
+            const held = seen.get(notice.key)
+            if (!held || held.version < notice.version) void pull(notice.key)
+          } else if (notice.type === 'connected') void pullAll()
+        })
+        const every = options.checkEveryMs ?? 5000
+        const fixed = options.initialKeys ?? ['definitions']
+        if (every > 0 && Array.isArray(fixed)) {
+          checker = setInterval(() => {
+            for (const key of fixed) {
+              void store.peek(key).then((result) => {
+                if (!result.ok || result.value === undefined || result.value === refused.get(key)) return
+                if (result.value > (seen.get(key)?.version ?? -Infinity)) void pull(key)
+              })
+            }
+          }, every)
+          checker.unref?.()
+        }
+        await pullAll()
+      })()
+      return started
+    },
+    publish(key, local) {
+      return serial(key, async () => {
+        const held = seen.get(key)
+        let doc: StoredDocument
+        if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
+        else {
+          const ticket = await store.ticket()
+          if (!ticket.ok) return 'unavailable' as const
+          doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
+        }
+        const result = await store.put(key, doc)
+        if (!result.ok) return 'unavailable' as const
+        if (result.value.outcome !== 'older') {
+          remember(key, doc)
+          return result.value.outcome
+        }
+        // Another relay wrote a newer version meanwhile (this one was cut off, or had just lost
+        // the lease): that one wins; take it.
+        const newer = result.value.current
+        await pullNow(key)
+        if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
+        // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
+        // peer). Then what this relay polls replaces it, or the junk would stay there for good.
+        const ticket = await store.ticket()
+        if (!ticket.ok) return 'unavailable' as const
+        const replacement = { ...doc, version: ticket.value }
+        const again = await store.put(key, replacement)
+        if (!again.ok) return 'unavailable' as const
+        if (again.value.outcome === 'written') remember(key, replacement)
+        return again.value.outcome
+      })
+    },
+    version: (key) => seen.get(key)?.version,
+    taken: () => taken,
+    stop() {
+      unsubscribe?.()
+      unsubscribe = undefined
+      clearInterval(checker)
+    },
+  }
+}
+
+interface Seen {
+  version: number
+  fetchedAt: number
+  etag?: string
+  hash: string
+}
+
+function digest(body: string): string {
+  return createHash('sha256').update(body).digest('base64')
+}

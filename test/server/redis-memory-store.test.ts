@@ -1,0 +1,98 @@
+// The in-process store has the Redis store's semantics (versions, TTL, lease, notices), driven by
+// an injected clock so expiry needs no waiting; relays in one process can share it (`sharedStore`).
+import { describe, expect, it } from 'vitest'
+import { createFlagServer, createMemoryStore, type FlagServerOptions, type StoreNotice } from '@holdfast/server'
+import { recordingLogger, waitFor } from './helpers'
+import { booleanFlags, startUpstream } from './relay-fakes'
+
+const doc = (version: number) => ({ version, fetchedAt: 0, body: `{"v":${version}}` })
+
+describe('memory store', () => {
+  it('versions, TTL renewal on the same version, and expiry', async () => {
+    let now = 1_000_000
+    const s = createMemoryStore({ now: () => now, backupTtlMs: 1000 })
+    expect(await s.put('k', doc(5))).toEqual({ ok: true, value: { outcome: 'written' } })
+    expect(await s.put('k', doc(4))).toEqual({ ok: true, value: { outcome: 'older', current: 5 } })
+    expect(await s.peek('k')).toEqual({ ok: true, value: 5 })
+    expect(await s.peek('nothing')).toEqual({ ok: true, value: undefined })
+    now += 900
+    expect(await s.put('k', doc(5))).toEqual({ ok: true, value: { outcome: 'refreshed' } })
+    now += 900
+    expect(await s.get('k')).toEqual({ ok: true, value: doc(5) })
+    now += 200
+    expect(await s.get('k')).toEqual({ ok: true, value: undefined })
+    // Gone (flushed, expired): the same version is written back.
+    expect(await s.put('k', doc(5))).toEqual({ ok: true, value: { outcome: 'written' } })
+  })
+
+  it('the lease: one owner, free once its TTL ran out, release announced', async () => {
+    let now = 0
+    const s = createMemoryStore({ now: () => now })
+    const seen: StoreNotice[] = []
+    s.subscribe((n) => seen.push(n))
+    expect(await s.acquireLease('A', 1000)).toEqual({ ok: true, value: { held: true } })
+    expect(await s.acquireLease('B', 1000)).toEqual({ ok: true, value: { held: false, retryInMs: 1000 } })
+    now += 999
+    expect(await s.renewLease('B', 1000)).toEqual({ ok: true, value: false })
+    expect(await s.renewLease('A', 1000)).toEqual({ ok: true, value: true })
+    now += 1000
+    expect(await s.acquireLease('B', 1000)).toEqual({ ok: true, value: { held: true } })
+    expect(await s.releaseLease('A')).toEqual({ ok: true, value: false })
+    expect(await s.releaseLease('B')).toEqual({ ok: true, value: true })
+    await Promise.resolve()
+    expect(seen).toEqual([{ type: 'released' }])
+  })
+
+  it('tickets grow even when the clock goes back; a closed store answers failures', async () => {
+    let now = 5000
+    const s = createMemoryStore({ now: () => now })
+    const a = await s.ticket()
+    now -= 4000
+    const b = await s.ticket()
+    expect(a.ok && b.ok && b.value > a.value).toBe(true)
+    await s.close()
+    expect((await s.get('k')).ok).toBe(false)
+    expect((await s.put('k', doc(1))).ok).toBe(false)
+  })
+})
+
+describe('relays in one process sharing a memory store', () => {
+  it('one polls, the other takes its versions; closing one leaves the store to the other', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2, 'off') })
+    const shared = createMemoryStore()
+    const counts = [0, 0]
+    const relays = await Promise.all(
+      [0, 1].map((i) =>
+        createFlagServer({
+          flagsUrl: `${upstream.url}/flags.json`,
+          pollIntervalSeconds: 0.1,
+          sharedStore: { store: shared, leaseTtlMs: 1000 },
+          port: 0,
+          logger: recordingLogger(),
+          maxEventLoopDelayMs: 0,
+          fetch: ((input: RequestInfo | URL, init?: RequestInit) => (counts[i]++, fetch(input, init))) as typeof fetch,
+        } as FlagServerOptions),
+      ),
+    )
+    try {
+      const status = async (i: number) => (await (await fetch(`${relays[i].url}/holdfast/v1/status`)).json()) as any
+      const f0 = async (i: number) =>
+        ((await (await fetch(`${relays[i].url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"context":{"targetingKey":"u"}}' })).json()) as any).flags[0].value
+      await waitFor(async () => [(await status(0)).redis?.role, (await status(1)).redis?.role].sort().join() === 'follower,leader', 10_000)
+      const leader = (await status(0)).redis.role === 'leader' ? 0 : 1
+      const follower = 1 - leader
+      expect((await status(follower)).redis).toMatchObject({ kind: 'memory', state: 'up' })
+      const before = counts[follower]
+      upstream.set({ document: booleanFlags(2, 'on') })
+      await waitFor(async () => (await f0(follower)) === true, 5000)
+      expect(counts[follower]).toBe(before)
+
+      await relays[leader].close()
+      await waitFor(async () => (await status(follower)).redis.role === 'leader', 5000)
+      await waitFor(() => counts[follower] > before, 5000)
+      expect((await shared.get('definitions')).ok).toBe(true)
+    } finally {
+      await Promise.all(relays.map((r) => r.close()))
+    }
+  }, 60_000)
+})

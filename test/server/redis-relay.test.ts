@@ -1,0 +1,396 @@
+// Relays sharing one store in a real redis-server (CONTRACT §9 --redis): one polls, the others
+// take each version from Redis; the lease moves when the poller dies; Redis stopped, stuck or
+// flushed never stops serving; different sources never mix. Each test starts its own redis-server
+// and fake upstreams on 127.0.0.1, and waits for conditions with generous deadlines (the machine
+// is shared and loaded) instead of sleeping.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createFlagServer, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { startRedisServer, type RedisServer } from '../support/redisServer'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
+import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const TTL_MS = 1500
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function redisServer(): Promise<RedisServer> {
+  const server = await startRedisServer()
+  cleanups.push(() => server.stop())
+  return server
+}
+
+interface Relay {
+  server: FlagServer
+  /** Requests this relay sent to the upstream. */
+  polls: () => number
+}
+
+/** A relay in this process on --flags-url with --redis, polling every 0.2 s; closed after the test. */
+async function relay(redis: RedisServer, upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<Relay> {
+  let polls = 0
+  // Counting per relay: the fake upstream cannot tell identical relays apart.
+  const counting: typeof fetch = (input, init) => {
+    polls++
+    return fetch(input, init)
+  }
+  const server = await createFlagServer({
+    flagsUrl: `${upstream.url}/flags.json`,
+    pollIntervalSeconds: 0.2,
+    upstreamTimeoutMs: 2000,
+    redis: { url: redis.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 },
+    port: 0,
+    logger: recordingLogger(),
+    fetch: counting,
+    // Load shedding answers 503 when the event loop lags; on a loaded test machine it would, and
+    // it is not what these tests are about.
+    maxEventLoopDelayMs: 0,
+    ...options,
+  } as FlagServerOptions)
+  cleanups.push(() => server.close())
+  return { server, polls: () => polls }
+}
+
+async function status(server: FlagServer | string): Promise<Record<string, any>> {
+  const url = typeof server === 'string' ? server : server.url
+  return (await (await fetch(`${url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function values(server: FlagServer | string): Promise<{ status: number; flags: Record<string, unknown>; holdfast?: Record<string, unknown> }> {
+  const url = typeof server === 'string' ? server : server.url
+  const response = await fetch(`${url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
+  const body = (await response.json()) as { flags?: Array<{ key: string; value: unknown }>; metadata?: { holdfast?: Record<string, unknown> } }
+  return { status: response.status, flags: Object.fromEntries((body.flags ?? []).map((f) => [f.key, f.value])), holdfast: body.metadata?.holdfast }
+}
+
+const role = async (server: FlagServer | string) => (await status(server)).redis?.role as string | undefined
+
+/** Waits until exactly one of the relays leads and the others follow; returns [leader, ...followers]. */
+async function settled(relays: Relay[]): Promise<Relay[]> {
+  let roles: Array<string | undefined> = []
+  await waitFor(async () => {
+    roles = await Promise.all(relays.map((r) => role(r.server)))
+    return roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower')
+  }, 20_000)
+  const leader = relays[roles.indexOf('leader')]
+  return [leader, ...relays.filter((r) => r !== leader)]
+}
+
+describe('two relays on one Redis', () => {
+  it('exactly one polls the upstream, and a change reaches the other within 2 s', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+
+    // Over a dozen poll intervals, only the leader asks the upstream.
+    const before = { leader: leader.polls(), follower: follower.polls() }
+    await waitFor(() => leader.polls() >= before.leader + 10, 20_000)
+    expect(follower.polls()).toBe(before.follower)
+    expect((await status(follower.server)).redis).toMatchObject({ state: 'up', role: 'follower' })
+
+    const changed = Date.now()
+    upstream.set({ document: booleanFlags(4, 'on') })
+    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
+    expect(Date.now() - changed).toBeLessThan(2000)
+    const answer = await values(follower.server)
+    expect(answer.holdfast).toMatchObject({ source: 'upstream', stale: false })
+    expect(follower.polls()).toBe(before.follower)
+    // The follower reports the upstream as its leader sees it, and what it took from Redis.
+    const followerStatus = await status(follower.server)
+    expect(followerStatus.upstream.state).toBe('ok')
+    expect(followerStatus.redis.taken).toBeGreaterThanOrEqual(1)
+    expect(followerStatus.version).toBe((await status(leader.server)).version)
+    const metrics = async (r: Relay) => (await fetch(`${r.server.url}/metrics`)).text()
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_role\{role="follower"\} 1$/m)
+    expect(await metrics(leader)).toMatch(/^holdfast_redis_role\{role="leader"\} 1$/m)
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_up 1$/m)
+    expect(await metrics(follower)).toMatch(/^holdfast_redis_documents_taken_total [1-9]/m)
+  })
+
+  it('when the upstream fails, the follower says so too: same values, stale, upstream failing', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(follower.server)).holdfast?.stale === false, 10_000)
+    upstream.set({ status: 503, text: 'maintenance' })
+    for (const r of [leader, follower]) {
+      await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+      const answer = await values(r.server)
+      expect(answer).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true }, holdfast: { stale: true } })
+    }
+    expect((await status(follower.server)).upstream.lastError.message).toMatch(/503/)
+    // And back: the leader's next good poll clears it everywhere.
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).holdfast?.stale === false, 10_000)
+  })
+
+  it('a relay that starts while the upstream is down serves what the store holds', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const first = await relay(redis, upstream)
+    await waitFor(async () => (await role(first.server)) === 'leader' && (await values(first.server)).flags.f0 === true, 20_000)
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes('definitions'), 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    // No data dir, no snapshot, the upstream failing: only Redis can make it ready.
+    const late = await relay(redis, upstream)
+    expect(await values(late.server)).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true } })
+    expect((await status(late.server)).ready).toBe(true)
+  })
+})
+
+describe('the poller dies', () => {
+  it('kill -9 of the polling process hands the lease over within one TTL', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const child = await relayProcess(redis, upstream)
+    await waitFor(async () => (await role(child.url)) === 'leader', 20_000)
+    const follower = await relay(redis, upstream)
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === false, 20_000)
+    const pollsBefore = follower.polls()
+
+    child.process.kill('SIGKILL')
+    const killed = Date.now()
+    await waitFor(async () => (await role(follower.server)) === 'leader', 20_000)
+    // The lease ends at most one TTL after the dead relay's last renewal; allow for a loaded machine.
+    expect(Date.now() - killed).toBeLessThan(TTL_MS + 1000)
+    // The new leader asks the upstream at once, and keeps doing so.
+    await waitFor(() => follower.polls() > pollsBefore + 2, 10_000)
+    upstream.set({ document: booleanFlags(3, 'on') })
+    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
+  })
+
+  it('a relay that closes releases the lease: another leads at once', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    const closed = Date.now()
+    await leader.server.close()
+    await waitFor(async () => (await role(follower.server)) === 'leader', 20_000)
+    expect(Date.now() - closed).toBeLessThan(TTL_MS)
+  })
+})
+
+describe('Redis fails', () => {
+  it('stopped: both keep serving and say so; when it returns (empty) it is repopulated and changes flow again', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const relays = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(relays[1].server)).flags.f0 === false, 10_000)
+
+    await redis.stop({ kill9: true })
+    for (const r of relays) {
+      await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000)
+      expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: false } })
+      const metrics = await (await fetch(`${r.server.url}/metrics`)).text()
+      expect(metrics).toMatch(/^holdfast_redis_up 0$/m)
+      expect((await fetch(`${r.server.url}/readyz`)).status).toBe(200)
+    }
+    // Cut off for a TTL, each relay polls on its own rather than serve ever older flags.
+    for (const r of relays) await waitFor(async () => (await role(r.server)) === 'solo', 10_000)
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+
+    await redis.start() // empty: it keeps nothing on disk
+    const [, follower] = await settled(relays)
+    // Up = commands answered and notices flowing again (both connections back).
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+    // The leader writes back what it serves, and the followers follow again.
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes('definitions'), 10_000)
+    const followerPolls = follower.polls()
+    const changed = Date.now()
+    upstream.set({ document: booleanFlags(3, 'off') })
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 5000)
+    expect(Date.now() - changed).toBeLessThan(2000)
+    expect(follower.polls()).toBe(followerPolls)
+    for (const r of relays) expect((await status(r.server)).redis.state).toBe('up')
+  })
+
+  it('stuck (SIGSTOP): no request waits on it', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const relays = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(relays[1].server)).flags.f0 === true, 10_000)
+    redis.pause()
+    try {
+      for (let i = 0; i < 10; i++) {
+        for (const r of relays) {
+          const started = Date.now()
+          expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true } })
+          // Serving reads memory only; a loaded machine still answers in far less than this.
+          expect(Date.now() - started).toBeLessThan(1000)
+        }
+      }
+      for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000)
+    } finally {
+      redis.resume()
+    }
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+  })
+
+  it('flushed: the poller repopulates it on its next poll', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    const stored = () => redis.command('KEYS', 'holdfast:*:doc:definitions')
+    await waitFor(async () => (await stored()).includes('definitions'), 10_000)
+    expect(await redis.command('FLUSHALL')).toBe('+OK\r\n')
+    expect(await stored()).toBe('*0\r\n')
+    await waitFor(async () => (await stored()).includes('definitions'), 5000)
+    // …with a TTL (the backup never lives forever, nor expires while the poller is alive).
+    const key = (await stored()).split('\r\n')[2]
+    expect(Number((await redis.command('PTTL', key)).slice(1))).toBeGreaterThan(0)
+    // A quiet upstream (nothing changes, 304 after 304) still renews the backup on every poll.
+    await redis.command('PEXPIRE', key, '60000')
+    await waitFor(async () => Number((await redis.command('PTTL', key)).slice(1)) > 120_000, 5000)
+  })
+})
+
+describe('what is in Redis is input too', () => {
+  it('a newer document that is junk (written by hand or a broken peer) is refused, and the leader writes over it', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(4, 'on') })
+    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 10_000)
+    const key = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]
+    const channel = key.replace(/doc:definitions$/, 'notices')
+    const current = Number((await redis.command('HGET', key, 'version')).split('\r\n')[1])
+    for (const junk of ['{"flags":{}}', 'not json', '{"flags":{"f0":{"state":"ENABLED"}}}']) {
+      const version = String(current + 1_000_000)
+      await redis.command('HSET', key, 'version', version, 'body', junk, 'fetchedAt', '0')
+      await redis.command('PUBLISH', channel, JSON.stringify({ type: 'changed', key: 'definitions', version: Number(version) }))
+      // Both keep serving; the leader's next poll puts its own document back over the junk.
+      await waitFor(async () => (await redis.command('HGET', key, 'body')).includes('"f3"'), 10_000)
+      for (const r of [leader, follower]) expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true, f3: true } })
+    }
+    // A hash whose version is not a number is overwritten too.
+    await redis.command('HSET', key, 'version', 'banana')
+    await waitFor(async () => /^\$\d+\r\n\d+\r\n$/.test(await redis.command('HGET', key, 'version')), 10_000)
+    expect((await status(follower.server)).refused).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('isolation', () => {
+  it('two relays with different upstreams (or credentials) on one Redis never mix flags', async () => {
+    const redis = await redisServer()
+    const one = await startUpstream({ document: booleanFlags(3, 'on', 'one-') })
+    const two = await startUpstream({ document: booleanFlags(2, 'off', 'two-') })
+    const a = await relay(redis, one)
+    const b = await relay(redis, two)
+    const c = await relay(redis, one, { upstreamHeaders: { Authorization: 'Bearer other-team' } })
+    // Separate sources or credentials: separate leases, so each leads its own fleet of one.
+    for (const r of [a, b, c]) await waitFor(async () => (await role(r.server)) === 'leader', 20_000)
+    await waitFor(async () => Object.keys((await values(a.server)).flags).length === 3, 10_000)
+    await waitFor(async () => Object.keys((await values(b.server)).flags).length === 2, 10_000)
+    one.set({ document: booleanFlags(3, 'off', 'one-') })
+    await waitFor(async () => (await values(a.server)).flags['one-0'] === false, 10_000)
+    expect((await values(b.server)).flags).toEqual({ 'two-0': false, 'two-1': false })
+    expect(Object.keys((await values(c.server)).flags).sort()).toEqual(['one-0', 'one-1', 'one-2'])
+    // Three namespaces in Redis, no raw URL or credential in any key.
+    const keys = await redis.command('KEYS', 'holdfast:*:doc:definitions')
+    expect(keys.match(/holdfast:[0-9a-f]+:doc:definitions/g)).toHaveLength(3)
+    expect(await redis.command('KEYS', '*other-team*')).toBe('*0\r\n')
+  })
+})
+
+describe('proxy mode (--upstream) with --redis', () => {
+  it('an answer one relay got is served by another when the upstream goes down; credentials stay apart', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({
+      ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'TARGETING_MATCH' }] }),
+    })
+    const proxy = (r: RedisServer) =>
+      relay(r, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined })
+    const a = await proxy(redis)
+    const b = await proxy(redis)
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    const ask = (r: Relay, targetingKey: string, headers: Record<string, string> = {}) =>
+      evaluate(r.server, { targetingKey }, headers).then(async (res) => ({ status: res.status, body: (await res.json()) as any }))
+
+    expect(await ask(a, 'ada', { Authorization: 'Bearer team-1' })).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }] } })
+    // b never saw "ada": it takes a's answer from Redis.
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 5000)
+    upstream.set({ status: 503, text: 'down' })
+    const fromB = await ask(b, 'ada', { Authorization: 'Bearer team-1' })
+    expect(fromB).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }], metadata: { holdfast: { source: 'upstream', stale: true } } } })
+    // The same user with another key was never answered: not served from team-1's answer.
+    expect((await ask(b, 'ada', { Authorization: 'Bearer team-2' })).status).toBe(503)
+    // Nothing in Redis names the user or the token.
+    expect(await redis.command('KEYS', '*ada*')).toBe('*0\r\n')
+    expect(await redis.command('KEYS', '*team-1*')).toBe('*0\r\n')
+  })
+})
+
+describe('the command line', () => {
+  it('--redis needs a relay source', async () => {
+    const run = await runBin(['--flags', 'examples/flags.json', '--redis', 'redis://127.0.0.1:1'])
+    expect(run.code).toBe(2)
+    expect(run.output).toMatch(/--redis goes with --flags-url or --upstream/)
+    const bad = await runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'http://nope'])
+    expect(bad.code).toBe(2)
+    expect(bad.output).toMatch(/--redis must be a redis:\/\/ or rediss:\/\/ URL/)
+    const [ttlAlone, badPort, fromEnv] = await Promise.all([
+      runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis-lease-ttl', '5']),
+      runBin(['--flags-url', 'http://127.0.0.1:1/f.json', '--redis', 'redis://127.0.0.1:abc']),
+      // HOLDFAST_REDIS_URL keeps a password out of the process list; it is read like --redis.
+      runBin(['--flags', 'examples/flags.json'], { HOLDFAST_REDIS_URL: 'redis://:secret@127.0.0.1:1' }),
+    ])
+    expect(fromEnv).toMatchObject({ code: 2, output: expect.stringMatching(/--redis goes with --flags-url or --upstream/) })
+    expect(fromEnv.output).not.toContain('secret')
+    expect(ttlAlone).toMatchObject({ code: 2, output: expect.stringMatching(/--redis-lease-ttl needs --redis URL/) })
+    expect(badPort).toMatchObject({ code: 1, output: expect.stringMatching(/invalid options: redis: Invalid URL/) })
+  })
+})
+
+interface RelayProcess {
+  url: string
+  process: ChildProcess
+}
+
+/** `holdfast-server --flags-url … --redis …` as a child process (so it can be killed with SIGKILL). */
+async function relayProcess(redis: RedisServer, upstream: FakeUpstream): Promise<RelayProcess> {
+  const dir = await tempDir()
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'packages/server/src/bin.ts', '--flags-url', `${upstream.url}/flags.json`, '--redis', redis.url, '--redis-lease-ttl', String(TTL_MS / 1000), '--poll-interval', '0.2', '--data-dir', dir, '--port', '0', '--max-event-loop-delay', '0'],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  cleanups.push(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "serving … at" line within 30 s:\n${output}`)), 30_000)
+    const check = () => {
+      const match = output.match(/serving .* at (http:\/\/\S+)/)
+      if (match) {
+        clearTimeout(timer)
+        resolve(match[1])
+      }
+    }
+    child.stdout!.on('data', check)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      reject(new Error(`exited early:\n${output}`))
+    })
+  })
+  return { url, process: child }
+}
+
+function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout!.on('data', (chunk) => (output += chunk))
+    child.stderr!.on('data', (chunk) => (output += chunk))
+    child.once('exit', (code) => resolve({ code, output }))
+  })
+}

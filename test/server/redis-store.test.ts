@@ -1,0 +1,253 @@
+// The shared store on a real redis-server (started per test on a free port): versioned writes,
+// TTL renewal, notices, namespaces, the lease, and what every call does while Redis is down or stuck.
+import fc from 'fast-check'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createMemoryStore, createRedisStore, storeNamespace, type SharedStore, type StoreNotice } from '@holdfast/server'
+import { startRedisServer, type RedisServer } from '../support/redisServer'
+import { waitFor } from './helpers'
+
+// Real processes on a shared, loaded machine: generous limits; every wait polls for its condition.
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
+
+const cleanups: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function redis(): Promise<RedisServer> {
+  const server = await startRedisServer()
+  cleanups.push(() => server.stop())
+  return server
+}
+
+function store(server: RedisServer, namespace = 'ns-test', extra: Partial<Parameters<typeof createRedisStore>[0]> = {}): SharedStore {
+  const s = createRedisStore({ url: server.url, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 200, ...extra })
+  s.open()
+  cleanups.push(() => s.close())
+  return s
+}
+
+function notices(s: SharedStore): StoreNotice[] {
+  const seen: StoreNotice[] = []
+  s.subscribe((n) => seen.push(n))
+  return seen
+}
+
+const doc = (version: number, body = `{"v":${version}}`) => ({ version, fetchedAt: 1_700_000_000_000, body })
+
+async function connected(s: SharedStore) {
+  await waitFor(() => s.status().state === 'up', 15_000)
+}
+
+describe('versioned documents', () => {
+  it('an older version never overwrites a newer one; the same version only renews the TTL', async () => {
+    const server = await redis()
+    const s = store(server, 'ns', { backupTtlMs: 60_000 })
+    await connected(s)
+    expect(await s.put('definitions', doc(20))).toEqual({ ok: true, value: { outcome: 'written' } })
+    expect(await s.put('definitions', doc(10, '{"old":true}'))).toEqual({ ok: true, value: { outcome: 'older', current: 20 } })
+    expect(await s.get('definitions')).toEqual({ ok: true, value: doc(20) })
+
+    // A quiet upstream re-publishes the same version: the backup must not expire after a quiet day.
+    await server.command('PEXPIRE', 'holdfast:ns:doc:definitions', '1000')
+    expect(await s.put('definitions', doc(20))).toEqual({ ok: true, value: { outcome: 'refreshed' } })
+    const pttl = Number((await server.command('PTTL', 'holdfast:ns:doc:definitions')).slice(1))
+    expect(pttl).toBeGreaterThan(50_000)
+
+    expect(await s.put('definitions', doc(30, '{"new":true}'))).toEqual({ ok: true, value: { outcome: 'written' } })
+    expect((await s.get('definitions')).ok && (await s.get('definitions'))).toMatchObject({ value: { version: 30, body: '{"new":true}' } })
+  })
+
+  it('keeps the newest of any interleaving of writers (property, same as the memory store)', async () => {
+    const server = await redis()
+    const redisStore = store(server, 'prop')
+    await connected(redisStore)
+    let round = 0
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 1_000_000 }), { minLength: 1, maxLength: 20 }), async (versions) => {
+        const key = `k${round++}`
+        const memory = createMemoryStore()
+        // Writers race: every put is in flight at once.
+        await Promise.all(versions.map((v) => Promise.all([redisStore.put(key, doc(v)), memory.put(key, doc(v))])))
+        const newest = Math.max(...versions)
+        const [fromRedis, fromMemory] = await Promise.all([redisStore.get(key), memory.get(key)])
+        expect(fromRedis).toEqual({ ok: true, value: doc(newest) })
+        expect(fromMemory).toEqual({ ok: true, value: doc(newest) })
+      }),
+      { numRuns: 40 },
+    )
+  })
+
+  it('tickets only grow, even across a FLUSHALL', async () => {
+    const server = await redis()
+    const s = store(server)
+    await connected(s)
+    const tickets: number[] = []
+    for (let i = 0; i < 20; i++) {
+      const t = await s.ticket()
+      if (!t.ok) throw new Error(t.error)
+      tickets.push(t.value)
+    }
+    await server.command('FLUSHALL')
+    const after = await s.ticket()
+    expect(after.ok && after.value).toBeGreaterThan(tickets.at(-1)!)
+    expect([...tickets].sort((a, b) => a - b)).toEqual(tickets)
+    expect(new Set(tickets).size).toBe(tickets.length)
+  })
+
+  it('a Redis that forgot the scripts (restart, SCRIPT FLUSH) is no failure: they are sent again', async () => {
+    const server = await redis()
+    const s = store(server, 'scripts')
+    await connected(s)
+    await s.put('definitions', doc(1))
+    expect(await server.command('SCRIPT', 'FLUSH')).toBe('+OK\r\n')
+    expect(await s.put('definitions', doc(2))).toEqual({ ok: true, value: { outcome: 'written' } })
+    expect(await s.acquireLease('A', 1000)).toEqual({ ok: true, value: { held: true } })
+    expect(s.status()).toMatchObject({ state: 'up', failures: 0 })
+    expect(s.status().lastError).toBeUndefined()
+  })
+
+  it('reads a key that something else wrote as nothing stored', async () => {
+    const server = await redis()
+    const s = store(server, 'odd')
+    await connected(s)
+    await server.command('HSET', 'holdfast:odd:doc:definitions', 'version', 'banana')
+    expect(await s.get('definitions')).toEqual({ ok: true, value: undefined })
+  })
+})
+
+describe('notices and namespaces', () => {
+  it('tells every relay of the namespace about a write, and no relay of another', async () => {
+    const server = await redis()
+    const a = store(server, storeNamespace('flags-url http://one', { authorization: 'Bearer 1' }))
+    const b = store(server, storeNamespace('flags-url http://one', { Authorization: 'Bearer 1' }))
+    const other = store(server, storeNamespace('flags-url http://one', { authorization: 'Bearer 2' }))
+    const seenB = notices(b)
+    const seenOther = notices(other)
+    await Promise.all([a, b, other].map(connected))
+    await waitFor(() => seenB.some((n) => n.type === 'connected') && seenOther.some((n) => n.type === 'connected'), 15_000)
+    await a.put('definitions', doc(5))
+    await waitFor(() => seenB.some((n) => n.type === 'changed'), 5000)
+    expect(seenB.filter((n) => n.type === 'changed')).toEqual([{ type: 'changed', key: 'definitions', version: 5 }])
+    expect(await b.get('definitions')).toEqual({ ok: true, value: doc(5) })
+    expect(await other.get('definitions')).toEqual({ ok: true, value: undefined })
+    expect(seenOther.filter((n) => n.type === 'changed')).toEqual([])
+  })
+
+  it('ignores junk published on the channel', async () => {
+    const server = await redis()
+    const s = store(server, 'junk')
+    const seen = notices(s)
+    await waitFor(() => seen.some((n) => n.type === 'connected'), 15_000)
+    for (const junk of ['not json', '{"type":"changed","key":1}', '{"type":"changed","key":"k","version":"NaN"}', 'null', '[]'])
+      await server.command('PUBLISH', 'holdfast:junk:notices', junk)
+    await s.put('k', doc(1))
+    await waitFor(() => seen.some((n) => n.type === 'changed'), 5000)
+    expect(seen.filter((n) => n.type !== 'connected')).toEqual([{ type: 'changed', key: 'k', version: 1 }])
+  })
+
+  it('lists the keys of its namespace only', async () => {
+    const server = await redis()
+    const a = store(server, 'list-a')
+    const b = store(server, 'list-b')
+    await Promise.all([a, b].map(connected))
+    for (let i = 0; i < 30; i++) await a.put(`context:${i}`, doc(1))
+    await a.put('definitions', doc(1))
+    await b.put('context:x', doc(1))
+    const listed = await a.keys('context:', 1000)
+    expect(listed.ok && listed.value.sort()).toEqual(Array.from({ length: 30 }, (_, i) => `context:${i}`).sort())
+    const limited = await a.keys('context:', 7)
+    expect(limited.ok && limited.value.length).toBe(7)
+  })
+})
+
+describe('the lease', () => {
+  it('belongs to one owner at a time; only the owner renews or releases it; a release is announced', async () => {
+    const server = await redis()
+    const a = store(server, 'lease')
+    const b = store(server, 'lease')
+    const seenB = notices(b)
+    await Promise.all([a, b].map(connected))
+    await waitFor(() => seenB.some((n) => n.type === 'connected'), 15_000)
+    expect(await a.acquireLease('A', 10_000)).toEqual({ ok: true, value: { held: true } })
+    const contested = await b.acquireLease('B', 10_000)
+    expect(contested.ok && !contested.value.held && contested.value.retryInMs).toBeGreaterThan(5000)
+    expect(await b.renewLease('B', 10_000)).toEqual({ ok: true, value: false })
+    expect(await b.releaseLease('B')).toEqual({ ok: true, value: false })
+    expect(await a.renewLease('A', 10_000)).toEqual({ ok: true, value: true })
+    expect(await a.releaseLease('A')).toEqual({ ok: true, value: true })
+    await waitFor(() => seenB.some((n) => n.type === 'released'), 5000)
+    expect(await b.acquireLease('B', 10_000)).toEqual({ ok: true, value: { held: true } })
+  })
+
+  it('is free again once its TTL runs out', async () => {
+    const server = await redis()
+    const s = store(server, 'ttl')
+    await connected(s)
+    expect(await s.acquireLease('A', 300)).toEqual({ ok: true, value: { held: true } })
+    await waitFor(async () => {
+      const r = await s.acquireLease('B', 300)
+      return r.ok && r.value.held
+    }, 5000)
+    expect(await s.renewLease('A', 300)).toEqual({ ok: true, value: false })
+  })
+})
+
+describe('Redis down or stuck', () => {
+  it('every call answers a failure within its timeout, the status says down, and all is well once Redis is back', async () => {
+    const server = await redis()
+    const s = store(server, 'down', { commandTimeoutMs: 300 })
+    const seen = notices(s)
+    await connected(s)
+    await s.put('definitions', doc(1))
+    await server.stop({ kill9: true })
+
+    const started = Date.now()
+    const results = await Promise.all([s.get('definitions'), s.put('definitions', doc(2)), s.ticket(), s.acquireLease('A', 1000), s.keys('', 10)])
+    expect(Date.now() - started).toBeLessThan(5000)
+    for (const r of results) expect(r.ok).toBe(false)
+    await waitFor(() => s.status().state === 'down', 5000)
+    expect(s.status()).toMatchObject({ kind: 'redis', state: 'down', lastError: expect.any(String) })
+
+    const before = seen.filter((n) => n.type === 'connected').length
+    await server.start() // empty: it keeps nothing on disk
+    await waitFor(() => s.status().state === 'up' || false, 20_000).catch(() => undefined)
+    await waitFor(async () => (await s.get('definitions')).ok, 20_000)
+    await waitFor(() => seen.filter((n) => n.type === 'connected').length > before, 20_000)
+    expect(await s.get('definitions')).toEqual({ ok: true, value: undefined })
+    // Notices flow again on the re-established subscription.
+    const other = store(server, 'down')
+    await connected(other)
+    await other.put('definitions', doc(7))
+    await waitFor(() => seen.some((n) => n.type === 'changed' && n.version === 7), 5000)
+  })
+
+  it('a Redis that accepts connections but never answers (SIGSTOP) costs each call its timeout, no more', async () => {
+    const server = await redis()
+    const s = store(server, 'stuck', { commandTimeoutMs: 200 })
+    await connected(s)
+    server.pause()
+    try {
+      const started = Date.now()
+      const results = await Promise.all(Array.from({ length: 50 }, () => s.get('definitions')))
+      expect(Date.now() - started).toBeLessThan(3000)
+      expect(results.every((r) => !r.ok)).toBe(true)
+      expect(s.status().state).toBe('down')
+    } finally {
+      server.resume()
+    }
+    // No command from here on: the store's own heartbeat finds Redis answering again.
+    await waitFor(() => s.status().state === 'up', 10_000)
+    expect((await s.get('definitions')).ok).toBe(true)
+  })
+
+  it('a store that was never reachable answers failures and never throws', async () => {
+    const s = createRedisStore({ url: 'redis://127.0.0.1:1', namespace: 'none', commandTimeoutMs: 100, reconnectMaxMs: 100 })
+    s.open()
+    cleanups.push(() => s.close())
+    expect((await s.get('definitions')).ok).toBe(false)
+    await waitFor(() => s.status().state === 'down', 5000)
+    await s.close()
+    expect(await s.ticket()).toEqual({ ok: false, error: 'store closed' })
+  })
+})

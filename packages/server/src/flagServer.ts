@@ -1,7 +1,9 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
-import { createEventSink, type ReceivedEvent } from './eventSink'
+import type { EventFileSystem } from './events/fileSystem'
+import type { ReceivedEvent } from './events/schema'
+import { createEventSink, createEventsFile } from './events/sink'
 import type { FlagdDefinitions } from './flagDefinitions'
 import { createFlagSource } from './flagSource'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
@@ -19,8 +21,27 @@ export interface FlagServerOptions {
   port?: number
   /** Interface to bind. Default `127.0.0.1`, so nothing outside this machine can reach it. */
   host?: string
-  /** JSON Lines file that accepted events are appended to and deduplicated against across restarts. Default: none (events kept in memory only). */
+  /**
+   * JSON Lines file that accepted events are appended to (fsynced before the 202) and whose tail
+   * is read back on start so de-duplication survives a restart. Default: none (memory only: the
+   * dedupe window and `events()` still work, nothing is kept across restarts).
+   */
   eventsFile?: string
+  /** Rotate `eventsFile` once it would pass this many bytes (`--events-max-bytes`). Default: never. */
+  eventsMaxBytes?: number
+  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted (`--events-keep`). Default 5. */
+  eventsKeep?: number
+  /**
+   * The de-duplication window: an event id is refused as a duplicate while it is among the last
+   * `maxIds` accepted (default 100,000) and was accepted less than `windowMs` ago (default 24 h).
+   * Past that, delivery is at-least-once. `now` is the clock (default `Date.now`), for tests.
+   */
+  eventsDedupe?: { maxIds?: number; windowMs?: number; now?: () => number }
+  /**
+   * The file system the events file (and spool) is written through. Default: node:fs. Tests
+   * inject one that fails on cue (disk full, short writes, a failing fsync).
+   */
+  eventsFileSystem?: EventFileSystem
   /** When set, every route except `OPTIONS` and `/healthz` needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. */
   apiKey?: string
   /** The single origin allowed by CORS. Default: any origin (`*`). */
@@ -45,7 +66,10 @@ export interface FlagServer {
   port: number
   /** The interface bound. */
   host: string
-  /** Every accepted event, oldest first, including those read back from `eventsFile`. */
+  /**
+   * The most recent accepted events (at most 1,000), oldest first, including those read back from
+   * `eventsFile` on start. Not a history: the file is the record.
+   */
   events(): ReceivedEvent[]
   /** Forgets every event (and empties `eventsFile`). */
   resetEvents(): Promise<void>
@@ -78,7 +102,11 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     strictValidation: options.strictValidation ?? true,
     log,
   })
-  const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
+  const store =
+    options.eventsFile === undefined
+      ? undefined
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs: options.eventsFileSystem, log })
+  const sink = createEventSink({ store, dedupe: options.eventsDedupe, fs: options.eventsFileSystem, log })
   const outage = options.demoControls ? createOutageControl() : undefined
   let closing: Promise<void> | undefined
 
@@ -111,7 +139,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     url: `http://${urlHost(host)}:${port}`,
     port,
     host,
-    events: () => sink.list(),
+    events: () => sink.recent(),
     resetEvents: () => sink.reset(),
     setFlags: (definitions) => flags.set(definitions),
     reloadFlags: () => flags.reload(),

@@ -13,6 +13,12 @@ Options:
   --port N             port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
   --host HOST          interface to bind (default ${DEFAULT_HOST})
   --events-file FILE   append accepted events here as JSON Lines; dedupe survives restarts
+  --events-max-bytes N rotate the events file past N bytes (default: never)
+  --events-keep N      rotated events files kept (default 5)
+  --events-upstream URL forward accepted events to this events endpoint, through a
+                       durable spool (instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY
+                       is sent as "Authorization: Bearer KEY"
+  --events-spool DIR   the spool of --events-upstream (default .holdfast/events-spool)
   --api-key KEY        require "Authorization: Bearer KEY" or "X-API-Key: KEY"
                        (or set HOLDFAST_API_KEY, which keeps the key out of the process list)
   --cors-origin ORIGIN allow only this origin (default: any origin)
@@ -35,6 +41,10 @@ function readOptions() {
         port: { type: 'string' },
         host: { type: 'string' },
         'events-file': { type: 'string' },
+        'events-max-bytes': { type: 'string' },
+        'events-keep': { type: 'string' },
+        'events-upstream': { type: 'string' },
+        'events-spool': { type: 'string' },
         'api-key': { type: 'string' },
         'cors-origin': { type: 'string' },
         'demo-controls': { type: 'boolean' },
@@ -53,7 +63,23 @@ function readOptions() {
   if (!parsed.flags) fail('--flags is required')
   const port = parsed.port === undefined ? DEFAULT_PORT : Number(parsed.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a number from 0 to 65535, got "${parsed.port}"`)
+  const count = (name: string, min: number) => {
+    const raw = (parsed as Record<string, string | boolean | undefined>)[name]
+    if (raw === undefined) return undefined
+    const n = Number(raw)
+    if (!Number.isSafeInteger(n) || n < min) fail(`--${name} must be a whole number of at least ${min}, got "${raw}"`)
+    return n
+  }
+  const eventsUpstream = parsed['events-upstream']
+  if (eventsUpstream !== undefined && !/^https?:\/\/./.test(eventsUpstream)) fail(`--events-upstream must be an http(s) URL, got "${eventsUpstream}"`)
+  if (eventsUpstream !== undefined && parsed['events-file'] !== undefined) fail('--events-upstream and --events-file cannot be combined: events are either kept here or forwarded')
+  const upstreamKey = process.env.HOLDFAST_EVENTS_UPSTREAM_KEY
   return {
+    eventsMaxBytes: count('events-max-bytes', 1),
+    eventsKeep: count('events-keep', 1),
+    eventsUpstream,
+    eventsSpoolDir: parsed['events-spool'],
+    eventsUpstreamHeaders: upstreamKey ? { Authorization: `Bearer ${upstreamKey}` } : undefined,
     flags: parsed.flags,
     port,
     host: parsed.host,

@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import { resolve } from 'node:path'
 import type { EventFileSystem } from './events/fileSystem'
 import type { ReceivedEvent } from './events/schema'
+import { createForwarder, type ForwarderOptions, type ForwardingStats } from './events/forwarder'
 import { createEventSink, createEventsFile } from './events/sink'
+import { createSpool } from './events/spool'
 import type { FlagdDefinitions } from './flagDefinitions'
 import { createFlagSource } from './flagSource'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
@@ -42,6 +44,20 @@ export interface FlagServerOptions {
    * inject one that fails on cue (disk full, short writes, a failing fsync).
    */
   eventsFileSystem?: EventFileSystem
+  /**
+   * Forward accepted events to this upstream events endpoint (`--events-upstream URL`, e.g.
+   * `https://flags.example/holdfast/v1/events`) instead of keeping them: each batch is fsynced
+   * into a spool (`eventsSpoolDir`) before the 202, then delivered in batches with backoff,
+   * `Retry-After` and jitter, and leaves the spool only after a 2xx (see the README, "Events
+   * through the relay"). Cannot be combined with `eventsFile`. Default: none.
+   */
+  eventsUpstream?: string
+  /** The spool directory for `eventsUpstream` (`--events-spool DIR`). Default `.holdfast/events-spool` in the working directory. */
+  eventsSpoolDir?: string
+  /** Headers sent with every forwarded batch (e.g. `{ Authorization: 'Bearer KEY' }`). Default none. */
+  eventsUpstreamHeaders?: Record<string, string>
+  /** Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Default: see {@link ForwarderOptions}. */
+  eventsForwarding?: Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>
   /** When set, every route except `OPTIONS` and `/healthz` needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. */
   apiKey?: string
   /** The single origin allowed by CORS. Default: any origin (`*`). */
@@ -71,6 +87,8 @@ export interface FlagServer {
    * `eventsFile` on start. Not a history: the file is the record.
    */
   events(): ReceivedEvent[]
+  /** With `eventsUpstream`: the spool and the forwarder's state (pending, oldest age, delivered, dropped, last error). */
+  eventsForwarding?(): ForwardingStats
   /** Forgets every event (and empties `eventsFile`). */
   resetEvents(): Promise<void>
   /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. */
@@ -82,6 +100,9 @@ export interface FlagServer {
   /** Stops listening, ends every open connection (held `hang` requests included) and stops watching. Idempotent. */
   close(): Promise<void>
 }
+
+/** Default spool directory of `eventsUpstream`, relative to the working directory. */
+export const DEFAULT_SPOOL_DIR = '.holdfast/events-spool'
 
 /** Default port of {@link createFlagServer} and the CLI. */
 export const DEFAULT_PORT = 8787
@@ -102,10 +123,20 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     strictValidation: options.strictValidation ?? true,
     log,
   })
-  const store =
-    options.eventsFile === undefined
+  if (options.eventsUpstream !== undefined && options.eventsFile !== undefined) {
+    throw new Error('[holdfast-server] choose one of eventsFile (keep events here) and eventsUpstream (forward them)')
+  }
+  const spool =
+    options.eventsUpstream === undefined
       ? undefined
-      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs: options.eventsFileSystem, log })
+      : createSpool({ dir: resolve(options.eventsSpoolDir ?? DEFAULT_SPOOL_DIR), fs: options.eventsFileSystem, now: options.eventsForwarding?.clock?.now, log })
+  const forwarder =
+    spool && createForwarder({ ...options.eventsForwarding, url: options.eventsUpstream!, spool, headers: options.eventsUpstreamHeaders, log })
+  const store =
+    spool ??
+    (options.eventsFile === undefined
+      ? undefined
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs: options.eventsFileSystem, log }))
   const sink = createEventSink({ store, dedupe: options.eventsDedupe, fs: options.eventsFileSystem, log })
   const outage = options.demoControls ? createOutageControl() : undefined
   let closing: Promise<void> | undefined
@@ -113,6 +144,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
   await flags.open()
   try {
     await sink.open()
+    forwarder?.start()
   } catch (error) {
     flags.close()
     throw error
@@ -131,6 +163,8 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     })
   } catch (error) {
     flags.close()
+    await forwarder?.stop()
+    await sink.close()
     throw error
   }
   const port = (server.address() as AddressInfo).port
@@ -140,6 +174,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     port,
     host,
     events: () => sink.recent(),
+    eventsForwarding: forwarder && (() => forwarder.stats()),
     resetEvents: () => sink.reset(),
     setFlags: (definitions) => flags.set(definitions),
     reloadFlags: () => flags.reload(),
@@ -153,6 +188,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
         server.closeAllConnections()
         outage?.release()
         await stopped
+        await forwarder?.stop()
         await sink.close()
       })()
       return closing

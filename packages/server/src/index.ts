@@ -1,11 +1,12 @@
 // The public API of @holdfast/server. Everything else in src/ is internal.
-export { createFlagServer, DEFAULT_HOST, DEFAULT_PORT } from './flagServer'
+export { createFlagServer, DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SPOOL_DIR } from './flagServer'
 export type { FlagServer, FlagServerOptions } from './flagServer'
 export type { FlagdDefinitions, FlagdFlag, FlagMetadata, JsonValue } from './flagDefinitions'
 export type { OfrepBulkResponse, OfrepEntry, OfrepFailure, OfrepSuccess } from './evaluate'
 export type { ReceivedEvent } from './events/schema'
 export type { AcceptResult } from './events/sink'
 export { nodeFileSystem } from './events/fileSystem'
+export type { ForwarderClock, ForwarderOptions, ForwardingStats, ForwardOutcome } from './events/forwarder'
 export type { EventFile, EventFileSystem } from './events/fileSystem'
 export { EVENT_LIMITS, eventBatchSchema, eventSchema, readEventBatch } from './events/schema'
 export { OUTAGE_MODES } from './outage'

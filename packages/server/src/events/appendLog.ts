@@ -117,6 +117,8 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
   async function rotate(): Promise<void> {
     await file?.close()
     file = undefined
+    // Nothing of the next file is durable until it is open; readers go by size().
+    size = 0
     current = await options.rotate!(current)
     await openCurrent()
   }

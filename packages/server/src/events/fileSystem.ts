@@ -1,6 +1,7 @@
 // The few file operations the events sink and the spool need, behind an interface so tests can
 // inject a disk that fills up, a write that comes back short, or an fsync that fails.
 import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
 
 /** An open file, as the append log and the tail reader use it. */
 export interface EventFile {
@@ -20,8 +21,8 @@ export interface EventFile {
  * that fails on cue (disk full, short writes, failing fsync).
  */
 export interface EventFileSystem {
-  /** Opens `path`: `'a'` appends (created if missing), `'r'` reads. */
-  open(path: string, mode: 'a' | 'r'): Promise<EventFile>
+  /** Opens `path`: `'a'` appends (created if missing), `'r'` reads, `'w'` creates or empties. */
+  open(path: string, mode: 'a' | 'r' | 'w'): Promise<EventFile>
   /** Size and last modification of `path`, or undefined when it does not exist. */
   stat(path: string): Promise<{ size: number; mtimeMs: number } | undefined>
   rename(from: string, to: string): Promise<void>
@@ -84,4 +85,42 @@ export const nodeFileSystem: EventFileSystem = {
       // Some file systems refuse fsync on a directory; the data itself was synced already.
     }
   },
+}
+
+/**
+ * Replaces `path` with `data` so that a crash leaves either the old or the new content: a
+ * temporary file is written and fsynced, renamed over `path`, and the directory fsynced.
+ */
+export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string): Promise<void> {
+  const temporary = `${path}.tmp`
+  const file = await fs.open(temporary, 'w')
+  try {
+    const bytes = Buffer.from(data, 'utf8')
+    let written = 0
+    while (written < bytes.length) written += await file.write(bytes, written, bytes.length - written)
+    await file.datasync()
+  } finally {
+    await file.close()
+  }
+  await fs.rename(temporary, path)
+  await fs.syncDir(dirname(path))
+}
+
+/** Reads a whole small file (a cursor, a marker) as UTF-8; undefined when it does not exist. */
+export async function readSmallFile(fs: EventFileSystem, path: string): Promise<string | undefined> {
+  const stat = await fs.stat(path)
+  if (!stat) return undefined
+  const file = await fs.open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(Math.min(stat.size, 64 * 1024))
+    let filled = 0
+    while (filled < buffer.length) {
+      const read = await file.read(buffer, filled, buffer.length - filled, filled)
+      if (read === 0) break
+      filled += read
+    }
+    return buffer.subarray(0, filled).toString('utf8')
+  } finally {
+    await file.close()
+  }
 }

@@ -24,10 +24,12 @@ export interface AcceptResult {
 /** Where accepted events go once they are new: one call per batch, resolved once durable. */
 export interface EventStore {
   open(): Promise<void>
-  /** Stores whole JSON lines; resolves once fsynced, rejects (storing nothing) otherwise. */
-  append(lines: Buffer): Promise<void>
+  /** Stores a batch of new events; resolves once fsynced, rejects (storing nothing) otherwise. */
+  append(events: ReceivedEvent[]): Promise<void>
   /** Every file holding accepted events, newest first, for reading ids back at start. */
   files(): Promise<string[]>
+  /** One line of those files back as an event, or undefined when it is not one. */
+  readBack(line: Buffer): ReceivedEvent | undefined
   /** Forgets every stored event. */
   reset(): Promise<void>
   close(): Promise<void>
@@ -94,7 +96,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
         // A file's events were all accepted at or before its last modification.
         if (!stat || stat.mtimeMs <= now() - windowMs) break
         for await (const line of readLinesBackward(fs, file)) {
-          const event = line && parseLine(line)
+          const event = line && store.readBack(line)
           if (!event) {
             unreadable++
             continue
@@ -116,10 +118,8 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       for (const event of events) if (window.claim(event.id)) fresh.push(event)
       const result = { accepted: fresh.length, duplicates: events.length - fresh.length }
       if (fresh.length > 0 && store) {
-        let lines = ''
-        for (const event of fresh) lines += JSON.stringify(event) + '\n'
         try {
-          await store.append(Buffer.from(lines, 'utf8'))
+          await store.append(fresh)
         } catch (error) {
           // Unclaim, so the client's retry of this batch is stored rather than called a duplicate.
           for (const event of fresh) window.release(event.id)
@@ -181,7 +181,8 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
   })
   return {
     open: () => appendLog.open(),
-    append: (lines) => appendLog.append(lines),
+    append: (events) => appendLog.append(toLines(events, (event) => event)),
+    readBack: parseLine,
     async files() {
       const found = [options.path]
       for (let n = 1; n <= keep; n++) if (await fs.stat(rotated(n))) found.push(rotated(n))
@@ -194,6 +195,13 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
       }),
     close: () => appendLog.close(),
   }
+}
+
+/** Serialises events as JSON Lines (one write's worth), each through `wrap`. */
+export function toLines(events: ReceivedEvent[], wrap: (event: ReceivedEvent) => unknown): Buffer {
+  let lines = ''
+  for (const event of events) lines += JSON.stringify(wrap(event)) + '\n'
+  return Buffer.from(lines, 'utf8')
 }
 
 /** One stored line back as an event, or undefined when it is not one. */

@@ -23,9 +23,11 @@ export interface ServerProcess {
 
 /** Starts `holdfast-server ARGS` (cwd: the repository root). */
 export function serverProcess(args: string[]): ServerProcess {
+  const env = { ...process.env }
+  delete env.HOLDFAST_API_KEY
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], {
     cwd: root,
-    env: { ...process.env, HOLDFAST_API_KEY: '' },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   children.push(child)

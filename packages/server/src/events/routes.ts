@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { answerBodyFailure, readBody, sendJson } from '../http'
-import type { OutageControl } from '../outage'
+import { answerBodyFailure, readBody, sendJson } from '../http/body'
+import type { EventsMetrics } from './metrics'
 import { EVENT_LIMITS, readEventBatch } from './schema'
 import type { EventSink } from './sink'
 
@@ -11,28 +11,33 @@ import type { EventSink } from './sink'
  * with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
  * m}` only once they are fsynced. A failed write is a 500 the client retries.
  */
-export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; outage?: OutageControl }): Promise<void> {
-  if (deps.outage?.get().events) {
-    const retryAfter = deps.outage.get().retryAfter
-    return sendJson(res, 503, { errorDetails: 'simulated outage (demo controls)' }, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
-  }
+export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics }): Promise<void> {
+  const rejected = deps.metrics?.rejected
   if (!isJson(req.headers['content-type'])) {
-    req.resume()
-    return sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' })
+    rejected?.inc({ reason: 'unsupported_media_type' })
+    return sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
   }
   const body = await readBody(req, EVENT_LIMITS.maxBodyBytes)
-  if (!body.ok) return answerBodyFailure(res, body.reason)
+  if (!body.ok) {
+    if (body.reason === 'too-large') rejected?.inc({ reason: 'too_large' })
+    return answerBodyFailure(res, body.reason)
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(body.text)
   } catch {
+    rejected?.inc({ reason: 'invalid' })
     return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
   }
   const batch = readEventBatch(parsed)
-  if (!batch.ok) return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
+  if (!batch.ok) {
+    rejected?.inc({ reason: 'invalid' })
+    return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
+  }
   try {
     sendJson(res, 202, await deps.sink.accept(batch.events))
   } catch {
+    rejected?.inc({ reason: 'store_failed' })
     sendJson(res, 500, { errorDetails: 'the events could not be stored; retry later' })
   }
 }

@@ -1,0 +1,129 @@
+import { z } from 'zod'
+import type { FlagServerOptions } from './flagServer'
+
+// Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
+// FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
+// `buildServerOptions`), so branches that each add options merge without touching each other.
+
+interface CliOption {
+  type: 'string' | 'boolean'
+  short?: string
+  multiple?: boolean
+  /** `--name ARG` as shown in the help. */
+  arg?: string
+  /** Help text (first line); continuation lines are indented under it. */
+  help: string
+}
+
+/** The CLI options of `holdfast-server`, in the order `--help` lists them. */
+export const CLI_OPTIONS = {
+  flags: { type: 'string', arg: 'FILE', help: 'flagd JSON flag definitions (required)' },
+  port: { type: 'string', arg: 'N', help: 'port to listen on; 0 picks a free one (default 8787)' },
+  host: { type: 'string', arg: 'HOST', help: 'interface to bind (default 127.0.0.1)' },
+  'events-file': { type: 'string', arg: 'FILE', help: 'append accepted events here as JSON Lines; dedupe survives restarts' },
+  'events-max-bytes': { type: 'string', arg: 'N', help: 'rotate the events file before it passes N bytes (default: never)' },
+  'events-keep': { type: 'string', arg: 'N', help: 'rotated events files kept, events.jsonl.1 … .N (default 5)' },
+  'events-upstream': {
+    type: 'string',
+    arg: 'URL',
+    help: 'forward accepted events to this events endpoint through a durable spool\n(instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY, if set, is sent\nas "Authorization: Bearer KEY"',
+  },
+  'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default .holdfast/events-spool)' },
+  'api-key': {
+    type: 'string',
+    arg: 'KEY',
+    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key is refused)',
+  },
+  'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin (default: any origin)' },
+  'demo-controls': { type: 'boolean', help: 'enable /demo/outage and /demo/reset-events' },
+  lenient: { type: 'boolean', help: 'warn about flagd schema problems instead of refusing the file' },
+  'max-event-loop-delay': { type: 'string', arg: 'MS', help: 'answer 503 + Retry-After past this event-loop delay (default 500; 0 = never)' },
+  'max-connections': { type: 'string', arg: 'N', help: 'most connections open at once (default 1024)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, CliOption>
+
+/** What `parseArgs` gives back for {@link CLI_OPTIONS}. */
+export type CliValues = { [K in keyof typeof CLI_OPTIONS]?: (typeof CLI_OPTIONS)[K]['type'] extends 'boolean' ? boolean : string }
+
+/** The `--help` text. */
+export function usage(): string {
+  const rows = Object.entries(CLI_OPTIONS as Record<string, CliOption>).map(([name, option]) => {
+    const flag = `${option.short ? `-${option.short}, ` : ''}--${name}${option.arg ? ` ${option.arg}` : ''}`
+    return [flag, option.help.split('\n')] as const
+  })
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2
+  const lines = rows.flatMap(([flag, help]) => help.map((line, i) => `  ${(i === 0 ? flag : '').padEnd(width)}${line}`))
+  return `Usage: holdfast-server --flags flags.json [options]
+
+Serves flagd-format flags over OFREP (POST /ofrep/v1/evaluate/flags) and collects events
+(POST /holdfast/v1/events). The flags file is watched; invalid or emptied edits are refused and
+logged. GET / lists the endpoints. SIGTERM drains: requests in flight finish, new ones are refused.
+
+Options:
+${lines.join('\n')}
+`
+}
+
+const intArg = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `--${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
+
+const cliSchema = z.object({
+  flags: z.string({ error: '--flags is required' }).min(1, '--flags is required'),
+  port: intArg('port', 0, 65535).optional(),
+  host: z.string().min(1, '--host is empty').optional(),
+  'events-file': z.string().min(1, '--events-file is empty').optional(),
+  'events-max-bytes': intArg('events-max-bytes', 1, Number.MAX_SAFE_INTEGER).optional(),
+  'events-keep': intArg('events-keep', 1, 1000).optional(),
+  'events-upstream': z.url({ protocol: /^https?$/, error: '--events-upstream must be an http(s) URL' }).optional(),
+  'events-spool': z.string().min(1, '--events-spool is empty').optional(),
+  'api-key': z.string().optional(),
+  'cors-origin': z.string().min(1, '--cors-origin is empty').optional(),
+  'demo-controls': z.boolean().optional(),
+  lenient: z.boolean().optional(),
+  'max-event-loop-delay': intArg('max-event-loop-delay', 0, 60_000).optional(),
+  'max-connections': intArg('max-connections', 1, 1_000_000).optional(),
+})
+
+/**
+ * Turns parsed CLI values (and the environment, for `HOLDFAST_API_KEY`) into
+ * {@link FlagServerOptions}, or says what is wrong. An API key given but empty (`--api-key ''`,
+ * `HOLDFAST_API_KEY=`) is an error: a deployment that meant to set a key must not start open.
+ */
+export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions } | { ok: false; error: string } {
+  const parsed = cliSchema.safeParse(values)
+  if (!parsed.success) return { ok: false, error: parsed.error.issues[0].message }
+  const v = parsed.data
+  const apiKey = v['api-key'] ?? env.HOLDFAST_API_KEY
+  if (apiKey !== undefined && apiKey.trim() === '') {
+    const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
+    return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
+  }
+  if (v['events-upstream'] !== undefined && v['events-file'] !== undefined) {
+    return { ok: false, error: '--events-upstream and --events-file cannot be combined: events are either kept here or forwarded' }
+  }
+  const upstreamKey = env.HOLDFAST_EVENTS_UPSTREAM_KEY
+  return {
+    ok: true,
+    options: {
+      eventsMaxBytes: v['events-max-bytes'],
+      eventsKeep: v['events-keep'],
+      eventsUpstream: v['events-upstream'],
+      eventsSpoolDir: v['events-spool'],
+      eventsUpstreamHeaders: upstreamKey ? { Authorization: `Bearer ${upstreamKey}` } : undefined,
+      flags: v.flags,
+      port: v.port,
+      host: v.host,
+      eventsFile: v['events-file'],
+      apiKey,
+      corsOrigin: v['cors-origin'],
+      demoControls: v['demo-controls'] ?? false,
+      strictValidation: !v.lenient,
+      maxEventLoopDelayMs: v['max-event-loop-delay'],
+      maxConnections: v['max-connections'],
+    },
+  }
+}

@@ -112,6 +112,8 @@ describe('events through the relay', () => {
     sink.outage!.set({ events: false })
     await waitFor(async () => (await idsIn(sinkFile)).length === 10, 10_000)
     expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+    // The relay moves its cursor just after the sink's 2xx.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 10 })
   })
 

@@ -30,7 +30,7 @@ export interface ForwarderOptions {
   spool: Spool
   /** Headers sent with every batch (e.g. `Authorization`). Default none. */
   headers?: Record<string, string>
-  /** Events per request. Default 500. */
+  /** Events per request. Default 2,000. */
   batchSize?: number
   /** Bytes of events per request (the sink's cap is 1 MiB). Default 512 KiB. */
   batchBytes?: number
@@ -94,7 +94,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
   const doFetch = options.fetch ?? fetch
-  const batchSize = Math.max(1, options.batchSize ?? 500)
+  const batchSize = Math.max(1, options.batchSize ?? 2000)
   const batchBytes = options.batchBytes ?? 512 * 1024
   const baseMs = options.backoffBaseMs ?? 1000
   const maxMs = options.backoffMaxMs ?? 60_000

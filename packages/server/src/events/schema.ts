@@ -24,8 +24,15 @@ export const EVENT_LIMITS = {
   maxMetadataBytes: 16 * 1024,
 } as const
 
-/** Object keys refused anywhere in an events body: they pollute prototypes when merged downstream. */
-export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype'])
+/**
+ * Object keys refused anywhere in an events body: `__proto__`, which no ordinary JavaScript object
+ * can carry as data (assigning it replaces the prototype) and which pollutes prototypes when a
+ * consumer merges the event. `constructor` and `prototype` are let through here, unlike in
+ * evaluation contexts: they are ordinary keys of flag values (an exposure's `value` comes from the
+ * flag definitions) and of `logEvent` metadata, and refusing them would make the client drop a
+ * whole batch (a 400 drops it) for an event that harms nothing in a JSON Lines file.
+ */
+export const FORBIDDEN_EVENT_KEYS: ReadonlySet<string> = new Set(['__proto__'])
 
 const text = (max: number) => z.string().max(max)
 const optionalText = text(EVENT_LIMITS.maxStringLength).nullish()
@@ -104,7 +111,7 @@ export function measure(value: unknown): { depth: number; keys: number; forbidde
     }
     for (const key of Object.keys(node)) {
       keys++
-      if (forbidden === undefined && FORBIDDEN_KEYS.has(key)) forbidden = key
+      if (forbidden === undefined && FORBIDDEN_EVENT_KEYS.has(key)) forbidden = key
       stack.push([(node as Record<string, unknown>)[key], level + 1])
     }
   }

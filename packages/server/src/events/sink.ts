@@ -4,7 +4,7 @@
 import { basename, dirname } from 'node:path'
 import type { ServerLogger } from '../logger'
 import { createAppendLog, type AppendLog } from './appendLog'
-import { createDedupeWindow, type DedupeWindowOptions } from './dedupeWindow'
+import { createDedupeWindow, DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, type DedupeWindowOptions } from './dedupeWindow'
 import { nodeFileSystem, type EventFileSystem } from './fileSystem'
 import { eventSchema, type ReceivedEvent } from './schema'
 import { readLinesBackward } from './tailReader'
@@ -71,8 +71,8 @@ export function createEventSink(options: EventSinkOptions): EventSink {
   const { store, log } = options
   const fs = options.fs ?? nodeFileSystem
   const window = createDedupeWindow(options.dedupe)
-  const windowMs = options.dedupe?.windowMs ?? 24 * 60 * 60 * 1000
-  const maxIds = options.dedupe?.maxIds ?? 100_000
+  const windowMs = options.dedupe?.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS
+  const maxIds = options.dedupe?.maxIds ?? DEFAULT_DEDUPE_MAX_IDS
   const now = options.dedupe?.now ?? Date.now
   const recentLimit = Math.max(0, options.recent ?? DEFAULT_RECENT_EVENTS)
   let recent: ReceivedEvent[] = []

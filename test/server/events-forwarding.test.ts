@@ -155,6 +155,32 @@ describe('events through the relay', () => {
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, dropped: 2, retries: 3 })
   })
 
+  it('a single event the sink finds too large (413) is dropped alone; a sink that hangs times out and is retried', async () => {
+    const clock = fakeClock()
+    const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
+    const hang = () => {} // never answers
+    const sink = await scriptedSink([hang, status(413), status(413)])
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: 10_000, random: () => 0.5 },
+    })
+    const [big, small] = batch(2)
+    expect((await send(relay.url, [big, small])).status).toBe(202)
+    // The first request hangs: its 10 s timeout fires on the injected clock, then a backoff.
+    await waitFor(() => sink.requests.length === 1 && clock.pending().some((t) => t.ms === 10_000), 10_000, 5)
+    clock.advance(10_000)
+    await waitFor(() => relay.eventsForwarding!().state === 'failing', 10_000, 5)
+    expect(relay.eventsForwarding!().lastError).toMatchObject({ message: 'timed out or stopped' })
+    await waitFor(() => clock.pending().some((t) => t.ms !== 10_000), 10_000, 5)
+    clock.advance(clock.pending().find((t) => t.ms !== 10_000)!.ms)
+    await waitFor(() => sink.received.size === 1, 10_000)
+    expect(sink.requests.map((ids) => ids.length)).toEqual([2, 2, 1, 1])
+    expect([...sink.received]).toEqual([small.id])
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 1, dropped: 1 })
+  })
+
   it('a relay closed mid-outage delivers its spool after restart, exactly once', async () => {
     const sinkFile = join(await tempDir(), 'sink.jsonl')
     const sink = await startServer({ eventsFile: sinkFile, demoControls: true })

@@ -54,9 +54,20 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     const server = await startServer()
     const response = await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' }, extra: { anything: 1 } })
     expect(response.status).toBe(200)
-    // No Content-Type at all (e.g. a client avoiding a CORS preflight) still works.
-    const bare = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', body: '{"context":{"targetingKey":"u"}}' })
-    expect(bare.status).toBe(200)
+    // A JSON media type with parameters or a +json suffix is JSON too.
+    for (const type of ['application/json; charset=utf-8', 'application/vnd.api+json', 'APPLICATION/JSON']) {
+      expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } }, { 'Content-Type': type })).status, type).toBe(200)
+    }
+  })
+
+  it('answers 415 to a body sent as another media type (a cross-site "simple" request)', async () => {
+    const server = await startServer()
+    // fetch with a string body sends text/plain: what a page on any site can post without a preflight.
+    const plain = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', body: '{"context":{"targetingKey":"u"}}' })
+    expect(plain.status).toBe(415)
+    expect(await plain.json()).toMatchObject({ errorCode: 'UNSUPPORTED_MEDIA_TYPE' })
+    const form = await post(`${server.url}/ofrep/v1/evaluate/flags/beta`, 'context=1', { 'Content-Type': 'application/x-www-form-urlencoded' })
+    expect(form.status).toBe(415)
   })
 
   it('answers 400 TARGETING_KEY_MISSING when the targetingKey is missing or empty', async () => {

@@ -108,12 +108,13 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const source: FlagSource = options.source ?? localSource(options.flags!, config, log)
   const events = createEventsPipeline(options, { log, registry: metrics.registry })
   const sink = events.sink
-  const shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false
   let closing: Promise<void> | undefined
 
-  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder.window() })
+  // Created after the flags are loaded: the start-up compile is not load to shed.
+  let shedder: ReturnType<typeof createLoadShedder> | undefined
+  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder?.window() })
   const unsubscribe = source.subscribe((event) => {
     if (event.type === 'update') {
       cache.clear()
@@ -130,11 +131,11 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     await events.open()
   } catch (error) {
     unsubscribe()
-    shedder.stop()
     await source.close()
     await events.close().catch(() => undefined)
     throw error
   }
+  shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
   const ofrep = { flags: source, limits, cache, metrics }
@@ -201,7 +202,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     closing ??= (async () => {
       handler.drain()
       unsubscribe()
-      shedder.stop()
+      shedder?.stop()
       await source.close()
       await events.close()
     })()

@@ -29,6 +29,7 @@ export {
 } from './ofrep/schemas'
 export type { RequestLimits, RequestErrorCode } from './ofrep/schemas'
 export { flagdDocumentSchema } from './flags/schemas'
+export { bootstrapJsonSchema } from './ofrep/jsonSchemas'
 export type { ReceivedEvent } from './events/schema'
 export type { AcceptResult } from './events/sink'
 export { EVENT_LIMITS, eventBatchSchema, eventSchema, readEventBatch } from './events/schema'

@@ -32,7 +32,7 @@ export function createStaticSource(definitions: FlagdDefinitions, options: Local
   return {
     origin: 'inline',
     async open() {
-      const parsed = parseFlagDefinitions(JSON.stringify(definitions), { strict: options.strictValidation ?? true, warn: (m) => options.log.warn(m) })
+      const parsed = await compileFlagDefinitions(JSON.stringify(definitions), { strict: options.strictValidation ?? true, warn: (m) => options.log.warn(m) })
       if (!parsed.ok) throw new Error(`[holdfast-server] invalid flag definitions: ${parsed.error}`)
       core.swap(parsed)
     },

@@ -112,3 +112,20 @@ export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'ab
     sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' }, { Connection: 'close' })
   }
 }
+
+/**
+ * Whether a request's `Content-Type` is JSON (`application/json` or any `+json` type), or absent.
+ * A `text/plain` POST is a "simple" request that browsers send cross-site without a preflight, so
+ * a JSON API that accepts it can be fed by any web page; such requests get 415.
+ */
+export function isJsonRequest(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']
+  if (type === undefined || type === '') return true
+  const mediaType = type.split(';', 1)[0].trim().toLowerCase()
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))
+}
+
+/** Answers 415 for a body that is not JSON. */
+export function answerNotJson(res: ServerResponse): void {
+  sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'send the body as Content-Type: application/json' }, { Connection: 'close' })
+}

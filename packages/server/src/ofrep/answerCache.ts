@@ -1,6 +1,6 @@
-/** A bulk answer ready to send: the exact body, its ETag, and the failure codes it holds (for metrics). */
+/** A bulk answer ready to send: the exact body (UTF-8 bytes, encoded once), its ETag, and the failure codes it holds (for metrics). */
 export interface CachedAnswer {
-  body: string
+  body: Buffer
   etag: string
   errorCodes: string[]
 }
@@ -28,7 +28,7 @@ export interface AnswerCache {
 export function createAnswerCache(maxBytes = DEFAULT_ANSWER_CACHE_BYTES): AnswerCache {
   const entries = new Map<string, CachedAnswer>()
   let bytes = 0
-  const cost = (key: string, answer: CachedAnswer) => (key.length + answer.body.length + answer.etag.length) * 2 + 64
+  const cost = (key: string, answer: CachedAnswer) => (key.length + answer.etag.length) * 2 + answer.body.length + 64
   return {
     get(key) {
       const answer = entries.get(key)

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
-import { answerBodyFailure, etagMatches, etagOf, readBody, sendEmpty, sendJson, sendText } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, readBody, sendEmpty, sendJson } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
@@ -27,6 +27,7 @@ export interface OfrepDeps {
  * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
  */
 export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
   const body = await readBody(req)
   if (!body.ok) return answerBodyFailure(res, body.reason)
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
@@ -36,22 +37,32 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
   const cacheable = !timeDependent(version.definitions)
   const key = cacheable ? `${version.version}:${createHash('sha1').update(body.text).digest('base64url')}` : undefined
   let answer = key === undefined ? undefined : deps.cache.get(key)
-  deps.metrics?.answerCache.inc({ result: answer ? 'hit' : 'miss' })
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)
     if (!request.ok) return sendJson(res, 400, request.error)
     const result = evaluateAll(version.evaluator, request.context)
     const text = JSON.stringify(result)
-    answer = { body: text, etag: etagOf(text), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
+    answer = { body: Buffer.from(text), etag: etagOf(text), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, answer)
-  }
+    deps.metrics && counters(deps.metrics).miss.inc()
+  } else if (deps.metrics) counters(deps.metrics).hit.inc()
   send(req, res, answer, deps.metrics)
 }
 
 function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined): void {
-  for (const code of answer.errorCodes) metrics?.evaluationErrors.inc({ code })
+  if (metrics) for (const code of answer.errorCodes) metrics.evaluationErrors.inc({ code })
+  if (res.writableEnded || res.destroyed) return
   if (etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
-  sendText(res, 200, answer.body, JSON_TYPE, { ETag: answer.etag })
+  res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag })
+  res.end(answer.body)
+}
+
+// Label children looked up once per metrics object (prom-client hashes labels on every call).
+const children = new WeakMap<ServerMetrics, { hit: { inc(): void }; miss: { inc(): void } }>()
+function counters(metrics: ServerMetrics) {
+  let found = children.get(metrics)
+  if (!found) children.set(metrics, (found = { hit: metrics.answerCache.labels({ result: 'hit' }), miss: metrics.answerCache.labels({ result: 'miss' }) }))
+  return found
 }
 
 /**
@@ -59,6 +70,7 @@ function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, m
  * follow flagd: 404 `FLAG_NOT_FOUND`, 400 for any other failure (bad context or a broken rule).
  */
 export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResponse, key: string, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
   const body = await readBody(req)
   if (!body.ok) return answerBodyFailure(res, body.reason)
   const version = deps.flags.current()

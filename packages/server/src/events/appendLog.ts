@@ -182,6 +182,17 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     size: () => size,
     close: () =>
       exclusive(async () => {
+        // A failed write that could not be cut back then: one more try, so a batch answered 500
+        // does not stay in the file.
+        if (dirty && file) {
+          try {
+            await file.truncate(size)
+            await file.datasync()
+            dirty = false
+          } catch (error) {
+            log.error(`${current}: could not cut back a failed write on close (${(error as Error).message}); the next start cuts a torn tail`)
+          }
+        }
         await file?.close()
         file = undefined
       }),

@@ -171,6 +171,12 @@ export function createSpool(options: SpoolOptions): Spool {
       for (const segment of found) if (segment < cursor.segment) await fs.remove(join(dir, segmentName(segment)))
       appendLog = createLog(active)
       await appendLog.open()
+      // A cursor past the end of its segment is not one this spool wrote: start that segment over
+      // (a re-send, which the sink de-duplicates) rather than read from the middle of a line.
+      if (cursor.offset > (await durableSize(cursor.segment))) {
+        log.error(`events spool: the cursor points past the end of ${segmentName(cursor.segment)}; delivering that segment again`)
+        cursor = { segment: cursor.segment, offset: 0 }
+      }
       // Count what is pending, streaming; note when the oldest was spooled.
       let from = cursor
       for (;;) {

@@ -113,7 +113,10 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     forwarder,
     async open() {
       await sink.open()
-      forwarder?.start()
+      if (forwarder && spool) {
+        log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${resolve(options.eventsSpoolDir ?? DEFAULT_SPOOL_DIR)} (${spool.pending()} waiting)`)
+        forwarder.start()
+      }
     },
     async close() {
       await forwarder?.stop()

@@ -9,7 +9,7 @@ const claim = fc.record({ kind: fc.constant('claim' as const), id: fc.integer({ 
 const tick = fc.record({ kind: fc.constant('tick' as const), ms: fc.integer({ min: 0, max: 40 }) })
 const release = fc.record({ kind: fc.constant('release' as const), id: fc.integer({ min: 0, max: 12 }) })
 
-describe('dedupe window', () => {
+describe('dedupe window', { timeout: 30_000 }, () => {
   it('claims exactly what the documented guarantee says, over any history of ids and clock steps', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 100 }), fc.array(fc.oneof(claim, tick), { maxLength: 80 }), (maxIds, windowMs, ops) => {

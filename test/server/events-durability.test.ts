@@ -21,7 +21,7 @@ async function setup() {
   return { fs, file, server, send }
 }
 
-describe('events file durability', () => {
+describe('events file durability', { timeout: 30_000 }, () => {
   it('a disk that fills up mid-line: 500, the half line is cut back, and the retry is stored whole', async () => {
     const { fs, file, send } = await setup()
     const a = batch(3)

@@ -12,7 +12,8 @@ const value = (text: string, series: string) => {
   return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
-describe('events metrics', () => {
+// Waits inside (up to 10-15 s on a busy machine) stay below the test limit.
+describe('events metrics', { timeout: 60_000 }, () => {
   it('counts accepted, duplicate and refused events, ids remembered and fsyncs', async () => {
     const server = await startServer({ eventsFile: join(await tempDir(), 'events.jsonl') })
     const a = event()

@@ -11,7 +11,7 @@ import { readLinesBackward } from '../../packages/server/src/events/tailReader'
 import { post, startServer, tempDir } from './helpers'
 import { faultyFileSystem } from './events-faults'
 
-describe('events file properties', () => {
+describe('events file properties', { timeout: 30_000 }, () => {
   it('after any sequence of batches, disk-full writes, failed fsyncs and failed cut-backs, the file is exactly the batches answered 202', async () => {
     let run = 0
     const step = fc.record({

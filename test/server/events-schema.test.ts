@@ -37,7 +37,7 @@ const wellTypedOptionals = fc.record(
 )
 const overlapping = fc.record({ id: idish, type: typeish, name: nameish, time: timeish }, { requiredKeys: [] })
 
-describe('client event check vs zod event schema', () => {
+describe('client event check vs zod event schema', { timeout: 30_000 }, () => {
   it('agree on id, type, name and time, except the server caps lengths and refuses an empty id', () => {
     fc.assert(
       fc.property(overlapping, wellTypedOptionals, (required, optionals) => {

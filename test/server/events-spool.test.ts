@@ -10,7 +10,7 @@ import { tempDir } from './helpers'
 
 const ev = (n: number) => ({ id: `s-${n}`, type: 'custom' as const, name: 'n', time: n })
 
-describe('spool segments', () => {
+describe('spool segments', { timeout: 30_000 }, () => {
   it('reads across segments, deletes delivered ones, and resumes at the cursor after a reopen', async () => {
     const dir = join(await tempDir(), 'spool')
     let now = 1000

@@ -8,7 +8,7 @@ let counter = 0
 const event = (overrides: Record<string, unknown> = {}) => ({ id: `val-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000, ...overrides })
 const nested = (depth: number, leaf: string) => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth)
 
-describe('events boundary', () => {
+describe('events boundary', { timeout: 30_000 }, () => {
   it('text/plain (a cross-site "simple" request) and a missing content type are 415, nothing stored', async () => {
     const server = await startServer()
     const body = JSON.stringify({ events: [event()] })

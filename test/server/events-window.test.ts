@@ -9,7 +9,7 @@ let counter = 0
 const event = (id = `win-${process.pid}-${++counter}`) => ({ id, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter })
 const send = async (url: string, events: unknown[]) => (await post(`${url}/holdfast/v1/events`, { events })).json()
 
-describe('de-duplication window', () => {
+describe('de-duplication window', { timeout: 30_000 }, () => {
   it('refuses a duplicate within the time window and accepts it again past it (at-least-once)', async () => {
     let now = 1_000_000
     const server = await startServer({ eventsDedupe: { windowMs: 60_000, now: () => now } })
@@ -56,7 +56,7 @@ describe('de-duplication window', () => {
   })
 })
 
-describe('rotation', () => {
+describe('rotation', { timeout: 30_000 }, () => {
   it('rotates past --events-max-bytes, keeps N files, and de-duplicates across them after a restart', async () => {
     const dir = await tempDir()
     const file = join(dir, 'events.jsonl')
@@ -85,7 +85,7 @@ describe('rotation', () => {
   })
 })
 
-describe('start-up reads the tail, streaming', () => {
+describe('start-up reads the tail, streaming', { timeout: 30_000 }, () => {
   it('a 48 MiB events file: start reads only the tail, in chunks of at most 64 KiB, and de-duplicates against it', async () => {
     const file = join(await tempDir(), 'events.jsonl')
     const handle = await open(file, 'w')

@@ -15,7 +15,7 @@ async function readLines(file: string): Promise<unknown[]> {
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line))
 }
 
-describe('POST /holdfast/v1/events', () => {
+describe('POST /holdfast/v1/events', { timeout: 30_000 }, () => {
   it('answers 202 with accepted and duplicate counts, deduplicating by id', async () => {
     const server = await startServer()
     const a = event()

@@ -2,7 +2,7 @@
 // once each (by id), through outages, refusals and restarts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
@@ -215,6 +215,13 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect((await send(relay.url, b)).status).toBe(202)
     await waitFor(async () => (await idsIn(sinkFile)).length === 6, 10_000)
     expect((await idsIn(sinkFile)).sort()).toEqual([...a, ...b].map((e) => e.id).sort())
+  })
+
+  it('keeps its spool in the data dir when one is given', async () => {
+    const dataDir = await tempDir()
+    const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', dataDir } as Parameters<typeof startServer>[0])
+    expect((await send(relay.url, batch(1))).status).toBe(202)
+    expect((await readdir(join(dataDir, 'events-spool'))).some((name) => name.startsWith('seg-'))).toBe(true)
   })
 
   it('refuses to combine eventsFile and eventsUpstream', async () => {

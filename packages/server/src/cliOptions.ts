@@ -28,7 +28,7 @@ export const CLI_OPTIONS = {
     arg: 'URL',
     help: 'forward accepted events to this events endpoint through a durable spool\n(instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY, if set, is sent\nas "Authorization: Bearer KEY"',
   },
-  'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default .holdfast/events-spool)' },
+  'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default: events-spool in --data-dir,\nelse .holdfast/events-spool)' },
   'api-key': {
     type: 'string',
     arg: 'KEY',

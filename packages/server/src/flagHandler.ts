@@ -106,7 +106,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const metrics = options.metrics ?? createServerMetrics()
   const limits = evaluationRequestLimits(config.limits)
   const source: FlagSource = options.source ?? localSource(options.flags!, config, log)
-  const events = createEventsPipeline(options, { log, registry: metrics.registry })
+  // `dataDir` is the relay's option (CONTRACT §9): the spool lives there by default.
+  const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: (options as { dataDir?: string }).dataDir })
   const sink = events.sink
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false

@@ -1,7 +1,7 @@
 // Wires the events side of the server from its options: the sink, where it stores (the events
 // file, the forwarding spool, or memory), the forwarder, and their metrics. The request handler
 // only opens, closes and routes to it.
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
@@ -45,7 +45,10 @@ export interface EventsOptions {
    * relay"). Cannot be combined with `eventsFile`. Default: none.
    */
   eventsUpstream?: string
-  /** The spool directory for `eventsUpstream` (`--events-spool DIR`). Default {@link DEFAULT_SPOOL_DIR} in the working directory. */
+  /**
+   * The spool directory for `eventsUpstream` (`--events-spool DIR`). Default: `events-spool` in the
+   * relay's `dataDir` when one is given, else {@link DEFAULT_SPOOL_DIR} in the working directory.
+   */
   eventsSpoolDir?: string
   /** Headers sent with every forwarded batch (e.g. `{ Authorization: 'Bearer KEY' }`). Default none. */
   eventsUpstreamHeaders?: Record<string, string>
@@ -66,8 +69,9 @@ export interface EventsPipeline {
 }
 
 /** Creates the {@link EventsPipeline} for `options`; throws on options that contradict each other. */
-export function createEventsPipeline(options: EventsOptions, deps: { log: ServerLogger; registry: Registry }): EventsPipeline {
+export function createEventsPipeline(options: EventsOptions, deps: { log: ServerLogger; registry: Registry; dataDir?: string }): EventsPipeline {
   const { log } = deps
+  const spoolDir = resolve(options.eventsSpoolDir ?? (deps.dataDir ? join(deps.dataDir, 'events-spool') : DEFAULT_SPOOL_DIR))
   if (options.eventsUpstream !== undefined && options.eventsFile !== undefined) {
     throw new Error('[holdfast-server] choose one of eventsFile (keep events here) and eventsUpstream (forward them)')
   }
@@ -77,7 +81,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   const spool =
     options.eventsUpstream === undefined
       ? undefined
-      : createSpool({ dir: resolve(options.eventsSpoolDir ?? DEFAULT_SPOOL_DIR), fs, now: options.eventsForwarding?.clock?.now, onSync, log })
+      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, onSync, log })
   const forwarder =
     spool &&
     createForwarder({
@@ -114,7 +118,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     async open() {
       await sink.open()
       if (forwarder && spool) {
-        log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${resolve(options.eventsSpoolDir ?? DEFAULT_SPOOL_DIR)} (${spool.pending()} waiting)`)
+        log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${spoolDir} (${spool.pending()} waiting)`)
         forwarder.start()
       }
     },

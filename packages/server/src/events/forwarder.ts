@@ -141,7 +141,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         body: JSON.stringify({ events }),
         signal: controller.signal,
       })
-      await response.arrayBuffer().catch(() => undefined)
+      // The answer's body is not needed; do not let a hostile sink make us buffer it.
+      await response.body?.cancel().catch(() => undefined)
       return { status: response.status, retryAfter: response.headers.get('Retry-After') }
     } catch (error) {
       return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }

@@ -5,8 +5,9 @@
 //   repeated  the same context again and again (what a page's polling and reloads look like): 200s
 //   304       the same, with If-None-Match: the client already holds this answer
 //   unique    a new targetingKey per request: every answer evaluated (no cache can help)
-// Prints a markdown table: req/s, p50, p99 (ms), and the ratio to the ceiling. Bounded: a few
-// seconds per cell (HOLDFAST_BENCH_SECONDS, default 3). Run `npm run build` first.
+// Prints a markdown table: req/s, p50, p99 (ms), and the ratio to the ceiling. Bounded: the two
+// servers are measured in turns, HOLDFAST_BENCH_ROUNDS (3) rounds of HOLDFAST_BENCH_SECONDS (2) s
+// each, best round kept; about four minutes in all. Run `npm run build` first.
 //
 //   node scripts/bench-server.mjs [--flags 6,100,1000] [--connections 10,100] [--json]
 import { spawn } from 'node:child_process'
@@ -27,7 +28,8 @@ const arg = (name, fallback) => {
 }
 const FLAG_COUNTS = arg('flags', [6, 100, 1000])
 const CONNECTIONS = arg('connections', [10, 100])
-const SECONDS = Number(process.env.HOLDFAST_BENCH_SECONDS ?? 3)
+const SECONDS = Number(process.env.HOLDFAST_BENCH_SECONDS ?? 2)
+const ROUNDS = Number(process.env.HOLDFAST_BENCH_ROUNDS ?? 3)
 const PATH = '/ofrep/v1/evaluate/flags'
 const CONTEXT = { targetingKey: 'user-42', plan: 'pro', email: 'dana@example.com', country: 'NZ' }
 const work = mkdtempSync(join(tmpdir(), 'holdfast-bench-'))
@@ -72,10 +74,20 @@ try {
     const ceiling = await start(['ceiling', file])
     for (const connections of CONNECTIONS) {
       for (const mode of ['repeated', '304', 'unique']) {
-        // Warm both up (JIT, answer cache) before measuring.
+        // Warm both up (JIT, answer cache), then measure them in turns, ROUNDS times each, and keep
+        // each one's best round: on a shared machine a burst of someone else's work lands on one
+        // round, and the best round is the least disturbed.
         await load(holdfast.url, connections, mode, etag).catch(() => {})
-        const server = summary(await load(holdfast.url, connections, mode, etag))
-        const top = mode === 'unique' ? rows.find((r) => r.flags === flags && r.connections === connections && r.mode === 'repeated')?.ceiling : summary(await load(ceiling.url, connections, mode, etag))
+        if (mode !== 'unique') await load(ceiling.url, connections, mode, etag).catch(() => {})
+        let server
+        let top = mode === 'unique' ? rows.find((r) => r.flags === flags && r.connections === connections && r.mode === 'repeated')?.ceiling : undefined
+        for (let round = 0; round < ROUNDS; round++) {
+          const s = summary(await load(holdfast.url, connections, mode, etag))
+          if (!server || s.rps > server.rps) server = s
+          if (mode === 'unique') continue
+          const c = summary(await load(ceiling.url, connections, mode, etag))
+          if (!top || c.rps > top.rps) top = c
+        }
         rows.push({ flags, connections, mode, bytes: mode === '304' ? 0 : Buffer.byteLength(body), server, ceiling: top, ratio: top ? server.rps / top.rps : undefined })
         process.stderr.write(`  ${flags} flags, ${connections} connections, ${mode}: ${Math.round(server.rps)} req/s (ceiling ${Math.round(top?.rps ?? 0)})\n`)
       }
@@ -105,6 +117,6 @@ if (process.argv.includes('--json')) {
     }
   }
   const cpu = cpus()
-  console.log(`\nnode ${process.version}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, load average at start ${loadavg()[0].toFixed(2)}; ${SECONDS} s per cell after a ${SECONDS} s warm-up; autocannon ${JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`)
+  console.log(`\nnode ${process.version}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, load average at start ${loadavg()[0].toFixed(2)}; best of ${ROUNDS} rounds of ${SECONDS} s, server and ceiling in turns, after a warm-up; autocannon ${JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`)
 }
 process.exit(0)

@@ -72,7 +72,7 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
 }
 
 /** A strong ETag for a response body: a quoted SHA-1 of its exact bytes, base64url. */
-export function etagOf(body: string): string {
+export function etagOf(body: string | Buffer): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`
 }
 

@@ -41,8 +41,8 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
     const request = readEvaluationRequest(body.text, deps.limits)
     if (!request.ok) return sendJson(res, 400, request.error)
     const result = evaluateAll(version.evaluator, request.context)
-    const text = JSON.stringify(result)
-    answer = { body: Buffer.from(text), etag: etagOf(text), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
+    const bytes = Buffer.from(JSON.stringify(result))
+    answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, answer)
     deps.metrics && counters(deps.metrics).miss.inc()
   } else if (deps.metrics) counters(deps.metrics).hit.inc()

@@ -50,7 +50,7 @@ describe('events file properties', { timeout: 30_000 }, () => {
         const whole = text.slice(0, text.lastIndexOf('\n') + 1)
         expect(whole).toBe(stored.map((e) => JSON.stringify(e) + '\n').join(''))
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     )
   }, 120_000)
 

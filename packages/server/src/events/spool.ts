@@ -136,6 +136,20 @@ export function createSpool(options: SpoolOptions): Spool {
     return { lines, position }
   }
 
+  async function countLines(from: SpoolCursor): Promise<number> {
+    let count = 0
+    for (let segment = from.segment; segment <= active; segment++) {
+      const size = await durableSize(segment)
+      for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
+        const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
+        if (window.length === 0) break
+        for (let i = window.indexOf(0x0a); i !== -1; i = window.indexOf(0x0a, i + 1)) count++
+        offset += window.length
+      }
+    }
+    return count
+  }
+
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length)
     const file = await fs.open(join(dir, segmentName(at.segment)), 'r')
@@ -177,15 +191,11 @@ export function createSpool(options: SpoolOptions): Spool {
         log.error(`events spool: the cursor points past the end of ${segmentName(cursor.segment)}; delivering that segment again`)
         cursor = { segment: cursor.segment, offset: 0 }
       }
-      // Count what is pending, streaming; note when the oldest was spooled.
-      let from = cursor
-      for (;;) {
-        const { lines, position } = await readLines(from, 10_000, 64 * 1024 * 1024)
-        if (lines.length === 0) break
-        if (oldest === undefined) oldest = readLine(lines[0].line)?.at
-        pending += lines.filter((l) => l.line.length > 0).length
-        from = position
-      }
+      // Count what is pending by counting newlines, 1 MiB at a time, without splitting lines: a
+      // spool grown by a long outage must not hold up the start.
+      pending = await countLines(cursor)
+      const { lines } = await readLines(cursor, 1, READ_WINDOW)
+      oldest = lines[0] && readLine(lines[0].line)?.at
     },
     async append(events) {
       const at = now()

@@ -112,6 +112,26 @@ describe('start-up reads the tail, streaming', { timeout: 30_000 }, () => {
     expect(await send(server.url, [event(`big-${total - 1}`), event(`big-${total - 10_000}`), event(`big-${total - 10_001}`)])).toEqual({ accepted: 1, duplicates: 2 })
   }, 60_000)
 
+  it('a file past 512 MiB (sparse: 600 MiB of zeros, then events) starts, with bounded memory', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const handle = await open(file, 'w')
+    const hole = 600 * 1024 * 1024
+    const events = Array.from({ length: 1000 }, (_, i) => ({ id: `after-hole-${i}`, type: 'custom', name: 'n', time: i }))
+    await handle.write('\n' + events.map((e) => JSON.stringify(e) + '\n').join(''), hole)
+    await handle.close()
+    expect((await stat(file)).size).toBeGreaterThan(hole)
+    const fs = faultyFileSystem()
+    const heapBefore = process.memoryUsage().heapUsed
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsFileSystem: fs, logger })
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024)
+    expect(Math.max(...fs.reads)).toBeLessThanOrEqual(64 * 1024)
+    expect(server.events()).toEqual(events)
+    expect(await send(server.url, [events[0], events[999]])).toEqual({ accepted: 0, duplicates: 2 })
+    // The zeros are one unreadable "line", skipped without being buffered.
+    expect(logger.lines.join('\n')).toMatch(/skipped 1 unreadable line/)
+  }, 120_000)
+
   it('an unreadable line in the tail is skipped with a warning, not fatal', async () => {
     const file = join(await tempDir(), 'events.jsonl')
     const a = event()

@@ -182,7 +182,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
   return {
     open: () => appendLog.open(),
     append: (events) => appendLog.append(toLines(events, (event) => event)),
-    readBack: parseLine,
+    readBack: readStoredLine,
     async files() {
       const found = [options.path]
       for (let n = 1; n <= keep; n++) if (await fs.stat(rotated(n))) found.push(rotated(n))
@@ -204,7 +204,24 @@ export function toLines(events: ReceivedEvent[], wrap: (event: ReceivedEvent) =>
   return Buffer.from(lines, 'utf8')
 }
 
-/** One stored line back as an event, or undefined when it is not one. */
+/**
+ * A line of the events file read back at start: only the four fields every event has are checked
+ * (the line was validated before it was written; a start reads up to 100,000 of them, and the
+ * full schema would multiply that cost). Undefined when it is not an event.
+ */
+export function readStoredLine(line: Buffer): ReceivedEvent | undefined {
+  try {
+    const value = JSON.parse(line.toString('utf8')) as Record<string, unknown> | null
+    const ok =
+      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value.id === 'string' && value.id !== '' &&
+      (value.type === 'exposure' || value.type === 'custom') && typeof value.name === 'string' && typeof value.time === 'number'
+    return ok ? (value as ReceivedEvent) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One stored line back as an event, checked against the full schema; undefined when it is not one. */
 export function parseLine(line: Buffer): ReceivedEvent | undefined {
   try {
     const parsed = eventSchema.safeParse(JSON.parse(line.toString('utf8')))

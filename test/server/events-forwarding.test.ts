@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
-import { post, startServer, tempDir, waitFor } from './helpers'
+import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { faultyFileSystem } from './events-faults'
 
 let counter = 0
@@ -159,6 +159,32 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect([...sink.received]).toEqual(sent.slice(2).map((e) => e.id))
     await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, dropped: 2, retries: 3 })
+  })
+
+  it('404 keeps the events and reports the URL as wrong; 422 drops the batch; later events still go', async () => {
+    const clock = fakeClock()
+    const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
+    const sink = await scriptedSink([status(404), status(422)])
+    const logger = recordingLogger()
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 },
+      logger,
+    })
+    const poison = batch(2)
+    expect((await send(relay.url, poison)).status).toBe(202)
+    await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'misconfigured', pending: 2, lastError: { httpStatus: 404 } })
+    expect(logger.lines.join('\n')).toMatch(/answered 404: check --events-upstream/)
+    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
+    await waitFor(() => relay.eventsForwarding!().dropped === 2, 10_000)
+    const later = batch(1)
+    expect((await send(relay.url, later)).status).toBe(202)
+    await waitFor(() => sink.received.size === 1, 10_000)
+    expect([...sink.received]).toEqual([later[0].id])
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 1, dropped: 2 })
   })
 
   it('a single event the sink finds too large (413) is dropped alone; a sink that hangs times out and is retried', async () => {

@@ -224,14 +224,16 @@ export function createSpool(options: SpoolOptions): Spool {
       await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
       const done = cursor.segment
       cursor = next
-      pending = Math.max(0, pending - count)
       for (let segment = done; segment < cursor.segment; segment++) await fs.remove(join(dir, segmentName(segment)))
-      // The next oldest: the line at the cursor (one small read).
-      oldest = undefined
-      if (pending > 0) {
+      // The next oldest is the line at the cursor (one small read). The counts change last, with
+      // no await after them, so a reader never sees `pending` ahead of the forwarder's stats.
+      let nextOldest: number | undefined
+      for (let attempt = 0; attempt < 2 && nextOldest === undefined && pending - count > 0; attempt++) {
         const { lines } = await readLines(cursor, 1, READ_WINDOW)
-        oldest = lines[0] && readLine(lines[0].line)?.at
+        nextOldest = lines[0] && readLine(lines[0].line)?.at
       }
+      pending = Math.max(0, pending - count)
+      oldest = pending > 0 ? nextOldest : undefined
     },
     pending: () => pending,
     oldestAt: () => oldest,

@@ -21,6 +21,14 @@ export const CLI_OPTIONS = {
   port: { type: 'string', arg: 'N', help: 'port to listen on; 0 picks a free one (default 8787)' },
   host: { type: 'string', arg: 'HOST', help: 'interface to bind (default 127.0.0.1)' },
   'events-file': { type: 'string', arg: 'FILE', help: 'append accepted events here as JSON Lines; dedupe survives restarts' },
+  'events-max-bytes': { type: 'string', arg: 'N', help: 'rotate the events file before it passes N bytes (default: never)' },
+  'events-keep': { type: 'string', arg: 'N', help: 'rotated events files kept, events.jsonl.1 … .N (default 5)' },
+  'events-upstream': {
+    type: 'string',
+    arg: 'URL',
+    help: 'forward accepted events to this events endpoint through a durable spool\n(instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY, if set, is sent\nas "Authorization: Bearer KEY"',
+  },
+  'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default: events-spool in --data-dir,\nelse .holdfast/events-spool)' },
   'api-key': {
     type: 'string',
     arg: 'KEY',
@@ -92,6 +100,10 @@ const cliSchema = z.object({
   port: intArg('port', 0, 65535).optional(),
   host: z.string().min(1, '--host is empty').optional(),
   'events-file': z.string().min(1, '--events-file is empty').optional(),
+  'events-max-bytes': intArg('events-max-bytes', 1, Number.MAX_SAFE_INTEGER).optional(),
+  'events-keep': intArg('events-keep', 1, 1000).optional(),
+  'events-upstream': z.url({ protocol: /^https?$/, error: '--events-upstream must be an http(s) URL' }).optional(),
+  'events-spool': z.string().min(1, '--events-spool is empty').optional(),
   'api-key': z.string().optional(),
   'cors-origin': z.string().min(1, '--cors-origin is empty').optional(),
   'demo-controls': z.boolean().optional(),
@@ -134,9 +146,18 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
     const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
     return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
   }
+  if (v['events-upstream'] !== undefined && v['events-file'] !== undefined) {
+    return { ok: false, error: '--events-upstream and --events-file cannot be combined: events are either kept here or forwarded' }
+  }
+  const upstreamKey = env.HOLDFAST_EVENTS_UPSTREAM_KEY
   return {
     ok: true,
     options: {
+      eventsMaxBytes: v['events-max-bytes'],
+      eventsKeep: v['events-keep'],
+      eventsUpstream: v['events-upstream'],
+      eventsSpoolDir: v['events-spool'],
+      eventsUpstreamHeaders: upstreamKey ? { Authorization: `Bearer ${upstreamKey}` } : undefined,
       flags: v.flags,
       port: v.port,
       host: v.host,

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path'
 import { createDemoControls } from './demo/demoControls'
 import type { OutageState } from './demo/outage'
-import { handleEvents } from './events/eventRoutes'
-import { createEventSink, type ReceivedEvent } from './events/eventSink'
+import type { ForwardingStats } from './events/forwarder'
+import { createEventsPipeline, type EventsOptions } from './events/pipeline'
+import { handleEvents } from './events/routes'
+import type { ReceivedEvent } from './events/schema'
 import { createFileSource, createStaticSource, type EditableFlagSource } from './flags/fileSource'
 import type { FlagdDefinitions } from './flags/flagDefinitions'
 import type { FlagSource } from './flags/flagSource'
@@ -21,7 +23,7 @@ import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
 
 /** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
-export interface FlagHandlerOptions extends RelayOptions {
+export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   /**
    * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
    * 2 s, invalid or gutted ones are refused and logged) or a definitions object. Exactly one of
@@ -30,8 +32,6 @@ export interface FlagHandlerOptions extends RelayOptions {
   flags?: string | FlagdDefinitions
   /** Advanced: any {@link FlagSource} (an HTTP URL, an upstream, your own). Takes the place of `flags`. */
   source?: FlagSource
-  /** JSON Lines file that accepted events are appended to and deduplicated against across restarts. Default: none (events kept in memory only). */
-  eventsFile?: string
   /**
    * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
    * needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. An empty or blank key is
@@ -78,9 +78,14 @@ export interface FlagHandler extends RequestListener {
   source: FlagSource
   /** The Prometheus metrics (`GET /metrics`); add your own to `metrics.registry`. */
   metrics: ServerMetrics
-  /** Every accepted event, oldest first, including those read back from `eventsFile`. */
+  /**
+   * The most recent accepted events (at most 1,000), oldest first, including those read back from
+   * `eventsFile` (or the spool) on start. Not a history: the file is the record.
+   */
   events(): ReceivedEvent[]
-  /** Forgets every event (and empties `eventsFile`). */
+  /** With `eventsUpstream`: the spool and the forwarder's state (pending, oldest age, delivered, dropped, last error). */
+  eventsForwarding?(): ForwardingStats
+  /** Forgets every event (and empties `eventsFile`, or discards the undelivered spool). */
   resetEvents(): Promise<void>
   /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. Only for `flags` (not a custom `source`). */
   setFlags(definitions: FlagdDefinitions): void
@@ -109,7 +114,9 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
       : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
-  const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
+  // The events spool lives in the relay's data dir by default.
+  const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: options.dataDir })
+  const sink = events.sink
   const cache = createAnswerCache(config.answerCacheBytes)
   let draining = false
   let closing: Promise<void> | undefined
@@ -130,10 +137,11 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
 
   try {
     await source.open()
-    await sink.open()
+    await events.open()
   } catch (error) {
     unsubscribe()
     await source.close()
+    await events.close().catch(() => undefined)
     throw error
   }
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
@@ -143,7 +151,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
-    '/holdfast/v1/events': { name: 'events', shed: true, methods: { POST: (req, res) => handleEvents(req, res, { sink }) } },
+    '/holdfast/v1/events': { name: 'events', shed: true, methods: { POST: (req, res) => handleEvents(req, res, events) } },
     ...demo?.routes,
     ...createRelayRoutes({ source, adminKey: options.adminKey }),
     ...options.routes,
@@ -188,7 +196,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const handler = ((req, res, next) => listener(req, res, next)) as FlagHandler
   handler.source = source
   handler.metrics = metrics
-  handler.events = () => sink.list()
+  handler.events = () => sink.recent()
+  if (events.forwarder) handler.eventsForwarding = () => events.stats()!
   handler.resetEvents = () => sink.reset()
   handler.setFlags = (definitions) => {
     if (!('set' in source)) throw new Error('[holdfast-server] setFlags() needs the `flags` option, not a custom source')
@@ -207,7 +216,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       unsubscribe()
       shedder?.stop()
       await source.close()
-      await sink.close()
+      await events.close()
     })()
     return closing
   }

@@ -2,7 +2,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
 import type { OutageState } from './demo/outage'
-import type { ReceivedEvent } from './events/eventSink'
+import type { ForwardingStats } from './events/forwarder'
+import type { ReceivedEvent } from './events/schema'
 import type { FlagdDefinitions } from './flags/flagDefinitions'
 import type { FlagSource } from './flags/flagSource'
 import type { ServerMetrics } from './metrics'
@@ -40,8 +41,10 @@ export interface FlagServer {
   source: FlagSource
   /** The Prometheus metrics served on `/metrics`. */
   metrics: ServerMetrics
-  /** Every accepted event, oldest first, including those read back from `eventsFile`. */
+  /** The most recent accepted events (at most 1,000), oldest first; see `FlagHandler.events`. */
   events(): ReceivedEvent[]
+  /** With `eventsUpstream`: the spool and the forwarder's state; see `FlagHandler.eventsForwarding`. */
+  eventsForwarding?(): ForwardingStats
   /** Forgets every event (and empties `eventsFile`). */
   resetEvents(): Promise<void>
   /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. */
@@ -109,6 +112,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     source: handler.source,
     metrics: handler.metrics,
     events: handler.events,
+    eventsForwarding: handler.eventsForwarding,
     resetEvents: handler.resetEvents,
     setFlags: handler.setFlags,
     reloadFlags: handler.reloadFlags,

@@ -16,6 +16,12 @@ export const handlerOptionsSchema = z
     flags: z.union([z.string().min(1, 'the flags path is empty'), z.object({ flags: z.record(z.string(), z.unknown()) }).loose()]).optional(),
     source: z.object({ open: isFunction, current: isFunction }).loose().optional(),
     eventsFile: z.string().min(1, 'eventsFile is empty').optional(),
+    eventsMaxBytes: positiveInt.optional(),
+    eventsKeep: positiveInt.optional(),
+    eventsDedupe: z.object({ maxIds: positiveInt.optional(), windowMs: z.number().positive().optional() }).loose().optional(),
+    eventsUpstream: z.url({ protocol: /^https?$/, error: 'eventsUpstream must be an http(s) URL' }).optional(),
+    eventsSpoolDir: z.string().min(1, 'eventsSpoolDir is empty').optional(),
+    eventsUpstreamHeaders: z.record(z.string(), z.string()).optional(),
     apiKey: z
       .string()
       .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http'
-import type { EventSink } from '../events/eventSink'
+import type { EventSink } from '../events/sink'
 import { isGone, sendJson, sendText } from '../http/body'
 import type { Middleware, Route } from '../http/requestHandler'
 import { handleGetOutage, handleResetEvents, handleSetOutage } from './demoRoutes'

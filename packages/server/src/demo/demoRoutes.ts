@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventSink } from '../events/eventSink'
+import type { EventSink } from '../events/sink'
 import { readJson, sendEmpty, sendJson } from '../http/body'
 import { readOutageChange, type OutageControl } from './outage'
 

@@ -1,0 +1,126 @@
+// The few file operations the events sink and the spool need, behind an interface so tests can
+// inject a disk that fills up, a write that comes back short, or an fsync that fails.
+import { mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/** An open file, as the append log and the tail reader use it. */
+export interface EventFile {
+  /** Writes `length` bytes of `buffer` from `offset`; returns how many were written (a short write is possible). */
+  write(buffer: Buffer, offset: number, length: number): Promise<number>
+  /** Reads up to `length` bytes at file `position` into `buffer` at `offset`; returns how many were read. */
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>
+  /** Flushes written data to the device (fdatasync). */
+  datasync(): Promise<void>
+  /** Cuts the file to `length` bytes. */
+  truncate(length: number): Promise<void>
+  close(): Promise<void>
+}
+
+/**
+ * The file system of the events sink and spool. Default {@link nodeFileSystem}; tests pass one
+ * that fails on cue (disk full, short writes, failing fsync).
+ */
+export interface EventFileSystem {
+  /** Opens `path`: `'a'` appends (created if missing), `'r'` reads, `'w'` creates or empties. */
+  open(path: string, mode: 'a' | 'r' | 'w'): Promise<EventFile>
+  /** Size and last modification of `path`, or undefined when it does not exist. */
+  stat(path: string): Promise<{ size: number; mtimeMs: number } | undefined>
+  rename(from: string, to: string): Promise<void>
+  /** Removes `path`; a missing file is not an error. */
+  remove(path: string): Promise<void>
+  mkdirp(dir: string): Promise<void>
+  /** Names in `dir`, or [] when it does not exist. */
+  list(dir: string): Promise<string[]>
+  /** Makes a directory's entries (a new or renamed file) durable. Best effort. */
+  syncDir(dir: string): Promise<void>
+}
+
+/** The real file system (node:fs/promises). */
+export const nodeFileSystem: EventFileSystem = {
+  async open(path, mode) {
+    const handle = await open(path, mode)
+    return {
+      write: async (buffer, offset, length) => (await handle.write(buffer, offset, length)).bytesWritten,
+      read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
+      datasync: () => handle.datasync(),
+      truncate: (length) => handle.truncate(length),
+      close: () => handle.close(),
+    }
+  },
+  async stat(path) {
+    try {
+      const s = await stat(path)
+      return { size: s.size, mtimeMs: s.mtimeMs }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw error
+    }
+  },
+  rename: (from, to) => rename(from, to),
+  async remove(path) {
+    try {
+      await unlink(path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
+  },
+  mkdirp: async (dir) => void (await mkdir(dir, { recursive: true })),
+  async list(dir) {
+    try {
+      return await readdir(dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+  },
+  async syncDir(dir) {
+    try {
+      const handle = await open(dir, 'r')
+      try {
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+    } catch {
+      // Some file systems refuse fsync on a directory; the data itself was synced already.
+    }
+  },
+}
+
+/**
+ * Replaces `path` with `data` so that a crash leaves either the old or the new content: a
+ * temporary file is written and fsynced, renamed over `path`, and the directory fsynced.
+ */
+export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string): Promise<void> {
+  const temporary = `${path}.tmp`
+  const file = await fs.open(temporary, 'w')
+  try {
+    const bytes = Buffer.from(data, 'utf8')
+    let written = 0
+    while (written < bytes.length) written += await file.write(bytes, written, bytes.length - written)
+    await file.datasync()
+  } finally {
+    await file.close()
+  }
+  await fs.rename(temporary, path)
+  await fs.syncDir(dirname(path))
+}
+
+/** Reads a whole small file (a cursor, a marker) as UTF-8; undefined when it does not exist. */
+export async function readSmallFile(fs: EventFileSystem, path: string): Promise<string | undefined> {
+  const stat = await fs.stat(path)
+  if (!stat) return undefined
+  const file = await fs.open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(Math.min(stat.size, 64 * 1024))
+    let filled = 0
+    while (filled < buffer.length) {
+      const read = await file.read(buffer, filled, buffer.length - filled, filled)
+      if (read === 0) break
+      filled += read
+    }
+    return buffer.subarray(0, filled).toString('utf8')
+  } finally {
+    await file.close()
+  }
+}

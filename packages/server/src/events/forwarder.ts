@@ -1,0 +1,250 @@
+// Delivers the spool to the upstream events sink (`--events-upstream URL`), oldest first, in
+// batches. An event leaves the spool only after a 2xx, or when the sink refuses it for good:
+//
+// | upstream answer                   | what happens                                              |
+// | --------------------------------- | --------------------------------------------------------- |
+// | 2xx                               | delivered: the cursor moves past the batch                |
+// | 413                               | the batch is halved and retried at once; a single event   |
+// |                                   | that is still too large is dropped (counted, logged)      |
+// | 400, 422                          | the batch is dropped (counted, logged): one poison batch  |
+// |                                   | cannot block the rest                                     |
+// | 401, 403, 404, 405, 410           | the URL or key is wrong, not the events: kept, reported   |
+// |                                   | (`state: 'misconfigured'`), retried with backoff          |
+// | 408, 429, 5xx, other, network,    | kept; retried after `Retry-After` (delta-seconds or       |
+// | timeout                           | HTTP-date) or capped exponential backoff with jitter      |
+import type { ServerLogger } from '../logger'
+import type { ReceivedEvent } from './schema'
+import type { Spool } from './spool'
+
+/** Timers and time, injectable so a ten-minute outage can be tested without waiting ten minutes. */
+export interface ForwarderClock {
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+/** Options of {@link createForwarder}. */
+export interface ForwarderOptions {
+  /** The upstream events endpoint, e.g. `https://flags.example/holdfast/v1/events`. Required. */
+  url: string
+  spool: Spool
+  /** Headers sent with every batch (e.g. `Authorization`). Default none. */
+  headers?: Record<string, string>
+  /** Events per request. Default 2,000. */
+  batchSize?: number
+  /** Bytes of events per request (the sink's cap is 1 MiB). Default 512 KiB. */
+  batchBytes?: number
+  /** Per-request timeout. Default 10,000 ms. */
+  timeoutMs?: number
+  /** First backoff delay. Default 1,000 ms. */
+  backoffBaseMs?: number
+  /** Backoff cap. Default 60,000 ms. */
+  backoffMaxMs?: number
+  /** Longest `Retry-After` honoured. Default 3,600,000 ms (an hour). */
+  maxRetryAfterMs?: number
+  /** Default: the global timers and `Date.now`. */
+  clock?: ForwarderClock
+  /** Default `Math.random` (the jitter). */
+  random?: () => number
+  /** Default the global `fetch`. */
+  fetch?: typeof fetch
+  /** Told about each request's outcome (metrics). */
+  onAttempt?: (outcome: ForwardOutcome, events: number) => void
+  log: ServerLogger
+}
+
+/** What one delivery attempt came to. */
+export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry'
+
+/** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
+export interface ForwardingStats {
+  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors, `misconfigured` on 401/403/404/405/410. */
+  state: 'ok' | 'failing' | 'misconfigured'
+  /** Events in the spool, not yet delivered. */
+  pending: number
+  /** Age of the oldest pending event (ms since it was spooled); 0 when none. */
+  oldestAgeMs: number
+  /** Events delivered (2xx) since start. */
+  delivered: number
+  /** Events dropped since start (refused by the sink with 400/422/413, or unreadable in the spool). */
+  dropped: number
+  /** Requests that failed and will be retried, since start. */
+  retries: number
+  lastSuccessAt?: number
+  lastError?: { message: string; httpStatus?: number; at: number }
+}
+
+/** Sends the spool upstream until stopped. */
+export interface Forwarder {
+  start(): void
+  /** Stops after the request in flight (aborted); resolves once idle. */
+  stop(): Promise<void>
+  stats(): ForwardingStats
+}
+
+const realClock: ForwarderClock = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
+}
+
+/** Creates a {@link Forwarder} for `options.spool`. */
+export function createForwarder(options: ForwarderOptions): Forwarder {
+  const { spool, log } = options
+  const clock = options.clock ?? realClock
+  const random = options.random ?? Math.random
+  const doFetch = options.fetch ?? fetch
+  const batchSize = Math.max(1, options.batchSize ?? 2000)
+  const batchBytes = options.batchBytes ?? 512 * 1024
+  const baseMs = options.backoffBaseMs ?? 1000
+  const maxMs = options.backoffMaxMs ?? 60_000
+  const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, retries: 0 }
+  let running: Promise<void> | undefined
+  let stopped = false
+  let failures = 0
+  let limit = batchSize
+  let wake: (() => void) | undefined
+  let controller: AbortController | undefined
+
+  let appended = false
+  spool.onAppend(() => {
+    appended = true
+    wake?.()
+  })
+
+  const pause = (ms?: number) =>
+    new Promise<void>((resolve) => {
+      const handle = ms === undefined ? undefined : clock.setTimeout(() => done(), ms)
+      const done = () => {
+        if (handle !== undefined) clock.clearTimeout(handle)
+        wake = undefined
+        resolve()
+      }
+      wake = ms === undefined ? done : () => {} // during a backoff, new events do not cut it short
+      stopWaiter = done
+    })
+  let stopWaiter: (() => void) | undefined
+
+  const backoff = () => {
+    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(failures, 30))
+    failures++
+    return ceiling / 2 + random() * (ceiling / 2)
+  }
+
+  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; error?: string }> {
+    controller = new AbortController()
+    const timer = clock.setTimeout(() => controller?.abort(), options.timeoutMs ?? 10_000)
+    try {
+      const response = await doFetch(options.url, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...options.headers },
+        body: JSON.stringify({ events }),
+        signal: controller.signal,
+      })
+      // The answer's body is not needed; do not let a hostile sink make us buffer it.
+      await response.body?.cancel().catch(() => undefined)
+      return { status: response.status, retryAfter: response.headers.get('Retry-After') }
+    } catch (error) {
+      return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }
+    } finally {
+      clock.clearTimeout(timer)
+      controller = undefined
+    }
+  }
+
+  async function loop(): Promise<void> {
+    while (!stopped) {
+      try {
+        await step()
+      } catch (error) {
+        // The spool could not be read or its cursor written (disk trouble): try again later.
+        log.error(`events forwarding: ${(error as Error).message}; retrying`)
+        await pause(backoff())
+      }
+    }
+  }
+
+  async function step(): Promise<void> {
+    appended = false
+    const batch = await spool.read(limit, batchBytes)
+    // An append that landed while we were reading must not be slept through.
+    if (!batch) return appended ? undefined : pause()
+    if (batch.events.length === 0) {
+      stats.dropped += batch.skipped
+      await spool.ack(batch.next, batch.skipped)
+      return
+    }
+    const n = batch.events.length
+    const result = await post(batch.events)
+    if (stopped) return
+    const status = result.status
+    if (status !== undefined && status >= 200 && status < 300) {
+      await spool.ack(batch.next, n + batch.skipped)
+      stats.delivered += n
+      stats.dropped += batch.skipped
+      stats.state = 'ok'
+      stats.lastSuccessAt = clock.now()
+      failures = 0
+      limit = batchSize
+      options.onAttempt?.('delivered', n)
+      return
+    }
+    stats.lastError = { message: result.error ?? `HTTP ${status}`, httpStatus: status, at: clock.now() }
+    if (status === 413 && n > 1) {
+      limit = Math.ceil(n / 2)
+      options.onAttempt?.('split', n)
+      return
+    }
+    if (status === 413 || status === 400 || status === 422) {
+      log.error(`events upstream refused ${n} event(s) with ${status}; dropped (ids ${batch.events[0].id} … ${batch.events[n - 1].id})`)
+      await spool.ack(batch.next, n + batch.skipped)
+      stats.dropped += n + batch.skipped
+      limit = batchSize
+      options.onAttempt?.('dropped', n)
+      return
+    }
+    stats.retries++
+    let delay: number
+    if (status === 401 || status === 403 || status === 404 || status === 405 || status === 410) {
+      if (stats.state !== 'misconfigured') log.error(`events upstream answered ${status}: check --events-upstream and its key; ${spool.pending()} event(s) kept in the spool`)
+      stats.state = 'misconfigured'
+      delay = backoff()
+      options.onAttempt?.('misconfigured', n)
+    } else {
+      if (stats.state === 'ok') log.warn(`events upstream failing (${stats.lastError.message}); ${spool.pending()} event(s) kept in the spool, retrying`)
+      stats.state = 'failing'
+      const after = retryAfterMs(result.retryAfter, clock.now())
+      delay = after === undefined ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)
+      options.onAttempt?.('retry', n)
+    }
+    await pause(delay)
+  }
+
+  return {
+    start() {
+      if (running || stopped) return
+      running = loop().catch((error: unknown) => {
+        log.error(`events forwarding stopped: ${(error as Error)?.stack ?? String(error)}`)
+      })
+    },
+    async stop() {
+      stopped = true
+      controller?.abort()
+      stopWaiter?.()
+      await running
+    },
+    stats() {
+      const oldest = spool.oldestAt()
+      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest) }
+    },
+  }
+}
+
+/** `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP-date (ISO 8601 too); undefined when absent or unreadable. */
+export function retryAfterMs(header: string | null | undefined, now: number): number | undefined {
+  if (!header) return undefined
+  const value = header.trim()
+  if (/^\d+$/.test(value)) return Number(value) * 1000
+  const date = Date.parse(value)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+}

@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+
+/** Why an events request was refused, as the `reason` label of `holdfast_events_rejected_total`. */
+export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed'
+
+/** The events sink's Prometheus metrics (registered in the server's registry). */
+export interface EventsMetrics {
+  /** `holdfast_events_accepted_total`: new events stored (or spooled). */
+  accepted: Counter
+  /** `holdfast_events_duplicates_total`: events refused as already accepted (within the window). */
+  duplicates: Counter
+  /** `holdfast_events_rejected_total{reason}`: requests refused (400 invalid, 415, 413, 500 store failed). */
+  rejected: Counter<'reason'>
+  /** `holdfast_events_fsync_seconds`: duration of each fsync of the events file or spool (one per group of batches). */
+  fsync: Histogram
+  /** `holdfast_events_forwarded_total{outcome}`: events delivered upstream (`delivered`) or dropped on a 400/413/422 (`dropped`). */
+  forwarded: Counter<'outcome'>
+  /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state. */
+  bind(sources: { rememberedIds?: () => number; spool?: () => { pending: number; oldestAgeMs: number; state: string } }): void
+}
+
+/** Creates the {@link EventsMetrics} in `registry`. */
+export function createEventsMetrics(registry: Registry): EventsMetrics {
+  const registers = [registry]
+  let rememberedIds: () => number = () => 0
+  let spool: (() => { pending: number; oldestAgeMs: number; state: string }) | undefined
+  new Gauge({
+    name: 'holdfast_events_dedupe_ids',
+    help: 'Event ids remembered for de-duplication (bounded by the window).',
+    registers,
+    collect() {
+      this.set(rememberedIds())
+    },
+  })
+  new Gauge({
+    name: 'holdfast_events_spool_pending',
+    help: 'Events in the forwarding spool, not yet delivered upstream (0 without --events-upstream).',
+    registers,
+    collect() {
+      this.set(spool?.().pending ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_events_spool_oldest_age_seconds',
+    help: 'Age of the oldest event waiting in the forwarding spool (0 when none).',
+    registers,
+    collect() {
+      this.set((spool?.().oldestAgeMs ?? 0) / 1000)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_events_upstream_state',
+    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured.',
+    labelNames: ['state'] as const,
+    registers,
+    collect() {
+      const current = spool?.().state
+      for (const state of ['ok', 'failing', 'misconfigured']) this.set({ state }, current === state ? 1 : 0)
+    },
+  })
+  return {
+    accepted: new Counter({ name: 'holdfast_events_accepted_total', help: 'New events stored or spooled.', registers }),
+    duplicates: new Counter({ name: 'holdfast_events_duplicates_total', help: 'Events refused as duplicates (by id, within the window).', registers }),
+    rejected: new Counter({ name: 'holdfast_events_rejected_total', help: 'Events requests refused, by reason.', labelNames: ['reason'] as const, registers }),
+    fsync: new Histogram({
+      name: 'holdfast_events_fsync_seconds',
+      help: 'Duration of each fsync of the events file or spool (one per group of batches).',
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers,
+    }),
+    forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream or dropped on a refusal, by outcome.', labelNames: ['outcome'] as const, registers }),
+    bind(sources) {
+      if (sources.rememberedIds) rememberedIds = sources.rememberedIds
+      if (sources.spool) spool = sources.spool
+    },
+  }
+}

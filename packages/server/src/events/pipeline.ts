@@ -1,0 +1,131 @@
+// Wires the events side of the server from its options: the sink, where it stores (the events
+// file, the forwarding spool, or memory), the forwarder, and their metrics. The request handler
+// only opens, closes and routes to it.
+import { join, resolve } from 'node:path'
+import type { Registry } from 'prom-client'
+import type { ServerLogger } from '../logger'
+import type { DedupeWindowOptions } from './dedupeWindow'
+import type { EventFileSystem } from './fileSystem'
+import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
+import { createEventsMetrics, type EventsMetrics } from './metrics'
+import { createEventSink, createEventsFile, type EventSink } from './sink'
+import { createSpool } from './spool'
+
+/** Default spool directory of `eventsUpstream`, relative to the working directory. */
+export const DEFAULT_SPOOL_DIR = '.holdfast/events-spool'
+
+/** The events options of `createFlagHandler` / `createFlagServer`. */
+export interface EventsOptions {
+  /**
+   * JSON Lines file that accepted events are appended to (fsynced before the 202) and whose tail
+   * is read back on start so de-duplication survives a restart. Default: none (memory only: the
+   * dedupe window and `events()` still work, nothing is kept across restarts).
+   */
+  eventsFile?: string
+  /** Rotate `eventsFile` once it would pass this many bytes (`--events-max-bytes`). Default: never. */
+  eventsMaxBytes?: number
+  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted (`--events-keep`). Default 5. */
+  eventsKeep?: number
+  /**
+   * The de-duplication window: an event id is refused as a duplicate while it is among the last
+   * `maxIds` accepted (default 100,000) and was accepted less than `windowMs` ago (default 24 h).
+   * Past that, delivery is at-least-once. `now` is the clock (default `Date.now`), for tests.
+   */
+  eventsDedupe?: DedupeWindowOptions
+  /**
+   * The file system the events file (and spool) is written through. Default: node:fs. Tests
+   * inject one that fails on cue (disk full, short writes, a failing fsync).
+   */
+  eventsFileSystem?: EventFileSystem
+  /**
+   * Forward accepted events to this upstream events endpoint (`--events-upstream URL`, e.g.
+   * `https://flags.example/holdfast/v1/events`) instead of keeping them: each batch is fsynced
+   * into a spool (`eventsSpoolDir`) before the 202, then delivered in batches with backoff,
+   * `Retry-After` and jitter, and leaves the spool only after a 2xx (README, "Events through the
+   * relay"). Cannot be combined with `eventsFile`. Default: none.
+   */
+  eventsUpstream?: string
+  /**
+   * The spool directory for `eventsUpstream` (`--events-spool DIR`). Default: `events-spool` in the
+   * relay's `dataDir` when one is given, else {@link DEFAULT_SPOOL_DIR} in the working directory.
+   */
+  eventsSpoolDir?: string
+  /** Headers sent with every forwarded batch (e.g. `{ Authorization: 'Bearer KEY' }`). Default none. */
+  eventsUpstreamHeaders?: Record<string, string>
+  /** Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Defaults: see `ForwarderOptions`. */
+  eventsForwarding?: Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>
+}
+
+/** The events side of a server. */
+export interface EventsPipeline {
+  sink: EventSink
+  metrics: EventsMetrics
+  forwarder?: Forwarder
+  /** Reads ids back, then starts forwarding. */
+  open(): Promise<void>
+  /** Stops forwarding, then closes the sink. */
+  close(): Promise<void>
+  stats(): ForwardingStats | undefined
+}
+
+/** Creates the {@link EventsPipeline} for `options`; throws on options that contradict each other. */
+export function createEventsPipeline(options: EventsOptions, deps: { log: ServerLogger; registry: Registry; dataDir?: string }): EventsPipeline {
+  const { log } = deps
+  const spoolDir = resolve(options.eventsSpoolDir ?? (deps.dataDir ? join(deps.dataDir, 'events-spool') : DEFAULT_SPOOL_DIR))
+  if (options.eventsUpstream !== undefined && options.eventsFile !== undefined) {
+    throw new Error('[holdfast-server] choose one of eventsFile (keep events here) and eventsUpstream (forward them)')
+  }
+  const metrics = createEventsMetrics(deps.registry)
+  const onSync = (seconds: number) => metrics.fsync.observe(seconds)
+  const fs = options.eventsFileSystem
+  const spool =
+    options.eventsUpstream === undefined
+      ? undefined
+      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, onSync, log })
+  const forwarder =
+    spool &&
+    createForwarder({
+      ...options.eventsForwarding,
+      url: options.eventsUpstream!,
+      spool,
+      headers: options.eventsUpstreamHeaders,
+      log,
+      onAttempt(outcome, events) {
+        options.eventsForwarding?.onAttempt?.(outcome, events)
+        if (outcome === 'delivered' || outcome === 'dropped') metrics.forwarded.inc({ outcome }, events)
+      },
+    })
+  const store =
+    spool ??
+    (options.eventsFile === undefined
+      ? undefined
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, log }))
+  const sink = createEventSink({
+    store,
+    dedupe: options.eventsDedupe,
+    fs,
+    log,
+    onBatch(result) {
+      metrics.accepted.inc(result.accepted)
+      metrics.duplicates.inc(result.duplicates)
+    },
+  })
+  metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()) })
+  return {
+    sink,
+    metrics,
+    forwarder,
+    async open() {
+      await sink.open()
+      if (forwarder && spool) {
+        log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${spoolDir} (${spool.pending()} waiting)`)
+        forwarder.start()
+      }
+    },
+    async close() {
+      await forwarder?.stop()
+      await sink.close()
+    },
+    stats: () => forwarder?.stats(),
+  }
+}

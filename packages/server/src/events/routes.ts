@@ -1,0 +1,48 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { answerBodyFailure, readBody, sendJson } from '../http/body'
+import type { EventsMetrics } from './metrics'
+import { EVENT_LIMITS, readEventBatch } from './schema'
+import type { EventSink } from './sink'
+
+/**
+ * `POST /holdfast/v1/events` (CONTRACT §2.2): requires `application/json` (anything else is 415:
+ * a `text/plain` post is a "simple" cross-site request that skips the CORS preflight), reads at
+ * most 1 MiB, validates the batch with the zod schema (any invalid event refuses the whole batch
+ * with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
+ * m}` only once they are fsynced. A failed write is a 500 the client retries.
+ */
+export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics }): Promise<void> {
+  const rejected = deps.metrics?.rejected
+  if (!isJson(req.headers['content-type'])) {
+    rejected?.inc({ reason: 'unsupported_media_type' })
+    return sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
+  }
+  const body = await readBody(req, EVENT_LIMITS.maxBodyBytes)
+  if (!body.ok) {
+    if (body.reason === 'too-large') rejected?.inc({ reason: 'too_large' })
+    return answerBodyFailure(res, body.reason)
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body.text)
+  } catch {
+    rejected?.inc({ reason: 'invalid' })
+    return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
+  }
+  const batch = readEventBatch(parsed)
+  if (!batch.ok) {
+    rejected?.inc({ reason: 'invalid' })
+    return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
+  }
+  try {
+    sendJson(res, 202, await deps.sink.accept(batch.events))
+  } catch {
+    rejected?.inc({ reason: 'store_failed' })
+    sendJson(res, 500, { errorDetails: 'the events could not be stored; retry later' })
+  }
+}
+
+/** `application/json`, any case, with or without parameters (`; charset=utf-8`). */
+export function isJson(contentType: string | undefined): boolean {
+  return typeof contentType === 'string' && contentType.split(';')[0].trim().toLowerCase() === 'application/json'
+}

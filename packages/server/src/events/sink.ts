@@ -1,0 +1,233 @@
+// The events sink: de-duplicates by id within a bounded window and appends what is new to a
+// durable JSON Lines file (or hands it to the forwarding spool). No event history is kept in
+// memory beyond a small ring of the most recent events for tests and the demo.
+import { basename, dirname } from 'node:path'
+import type { ServerLogger } from '../logger'
+import { createAppendLog, type AppendLog } from './appendLog'
+import { createDedupeWindow, DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, type DedupeWindowOptions } from './dedupeWindow'
+import { nodeFileSystem, type EventFileSystem } from './fileSystem'
+import { eventSchema, type ReceivedEvent } from './schema'
+import { readLinesBackward } from './tailReader'
+
+/** Default {@link EventSinkOptions.keep}: 5 rotated files. */
+export const DEFAULT_EVENTS_KEEP = 5
+
+/** Default {@link EventSinkOptions.recent}: the 1,000 most recent events are kept for `events()`. */
+export const DEFAULT_RECENT_EVENTS = 1000
+
+/** What a batch did: new events stored, and events whose `id` was already seen. */
+export interface AcceptResult {
+  accepted: number
+  duplicates: number
+}
+
+/** Where accepted events go once they are new: one call per batch, resolved once durable. */
+export interface EventStore {
+  open(): Promise<void>
+  /** Stores a batch of new events; resolves once fsynced, rejects (storing nothing) otherwise. */
+  append(events: ReceivedEvent[]): Promise<void>
+  /** Every file holding accepted events, newest first, for reading ids back at start. */
+  files(): Promise<string[]>
+  /** One line of those files back as an event, or undefined when it is not one. */
+  readBack(line: Buffer): ReceivedEvent | undefined
+  /** Forgets every stored event. */
+  reset(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Options of {@link createEventSink}. */
+export interface EventSinkOptions {
+  /** Where new events go. Default: nowhere (memory only: dedupe and `recent()` still work). */
+  store?: EventStore
+  /** The bounded de-duplication window. Defaults: 100,000 ids, 24 hours. */
+  dedupe?: DedupeWindowOptions
+  /** How many of the most recent events `recent()` returns. Default {@link DEFAULT_RECENT_EVENTS}. */
+  recent?: number
+  /** Default {@link nodeFileSystem}: used to read ids back from `store.files()`. */
+  fs?: EventFileSystem
+  /** Told about each batch's outcome (metrics). */
+  onBatch?: (result: AcceptResult) => void
+  log: ServerLogger
+}
+
+/** Stores events at most once per `id` within the de-duplication window. */
+export interface EventSink {
+  /** Reads ids (and the recent events) back from the store's files, newest first, streaming. */
+  open(): Promise<void>
+  /** Stores the new events of a batch; resolves once they are durable. Rejects if they are not. */
+  accept(events: ReceivedEvent[]): Promise<AcceptResult>
+  /** The most recent accepted events, oldest first (at most `recent`). */
+  recent(): ReceivedEvent[]
+  /** Ids remembered for de-duplication now. */
+  rememberedIds(): number
+  /** Forgets every event and empties the store. */
+  reset(): Promise<void>
+  /** Waits for pending writes and closes the store. */
+  close(): Promise<void>
+}
+
+/** Creates an {@link EventSink}. */
+export function createEventSink(options: EventSinkOptions): EventSink {
+  const { store, log } = options
+  const fs = options.fs ?? nodeFileSystem
+  const window = createDedupeWindow(options.dedupe)
+  const windowMs = options.dedupe?.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS
+  const maxIds = options.dedupe?.maxIds ?? DEFAULT_DEDUPE_MAX_IDS
+  const now = options.dedupe?.now ?? Date.now
+  const recentLimit = Math.max(0, options.recent ?? DEFAULT_RECENT_EVENTS)
+  let recent: ReceivedEvent[] = []
+
+  const remember = (events: ReceivedEvent[]) => {
+    if (recentLimit === 0) return
+    recent.push(...events)
+    if (recent.length > recentLimit * 2) recent = recent.slice(-recentLimit)
+  }
+
+  return {
+    async open() {
+      if (!store) return
+      await store.open()
+      // Newest first until the window is full (by count or by time); then restore oldest first.
+      const ids: Array<[string, number]> = []
+      const events: ReceivedEvent[] = []
+      let unreadable = 0
+      scan: for (const file of await store.files()) {
+        const stat = await fs.stat(file)
+        // A file's events were all accepted at or before its last modification.
+        if (!stat || stat.mtimeMs <= now() - windowMs) break
+        for await (const line of readLinesBackward(fs, file)) {
+          const event = line && store.readBack(line)
+          if (!event) {
+            unreadable++
+            continue
+          }
+          ids.push([event.id, stat.mtimeMs])
+          if (events.length < recentLimit) events.push(event)
+          if (ids.length >= maxIds) break scan
+        }
+      }
+      for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])
+      recent = events.reverse()
+      if (unreadable > 0) log.warn(`events: skipped ${unreadable} unreadable line(s) while reading ids back`)
+    },
+
+    async accept(events) {
+      const fresh: ReceivedEvent[] = []
+      // Claim ids synchronously, before any await: two concurrent retries of one batch must not
+      // both count as new.
+      for (const event of events) if (window.claim(event.id)) fresh.push(event)
+      const result = { accepted: fresh.length, duplicates: events.length - fresh.length }
+      if (fresh.length > 0 && store) {
+        try {
+          await store.append(fresh)
+        } catch (error) {
+          // Unclaim, so the client's retry of this batch is stored rather than called a duplicate.
+          for (const event of fresh) window.release(event.id)
+          log.error(`events: could not store a batch of ${fresh.length}: ${(error as Error).message}`)
+          throw error
+        }
+      }
+      remember(fresh)
+      options.onBatch?.(result)
+      return result
+    },
+
+    recent: () => (recent.length > recentLimit ? recent.slice(-recentLimit) : recent.slice()),
+    rememberedIds: () => window.size(),
+
+    async reset() {
+      window.clear()
+      recent = []
+      await store?.reset()
+    },
+
+    close: async () => store?.close(),
+  }
+}
+
+/** Options of {@link createEventsFile}. */
+export interface EventsFileOptions {
+  /** The JSON Lines file. Required. */
+  path: string
+  /** Rotate once the file would pass this many bytes (`--events-max-bytes`). Default: never. */
+  maxBytes?: number
+  /** Rotated files kept as `path.1` (newest) … `path.N`; older ones are deleted. Default {@link DEFAULT_EVENTS_KEEP}. */
+  keep?: number
+  fs?: EventFileSystem
+  onSync?: (seconds: number, bytes: number) => void
+  log: ServerLogger
+}
+
+/** The events file as an {@link EventStore}: crash-safe appends, rotation with a size cap. */
+export function createEventsFile(options: EventsFileOptions): EventStore {
+  const fs = options.fs ?? nodeFileSystem
+  const keep = Math.max(1, Math.floor(options.keep ?? DEFAULT_EVENTS_KEEP))
+  const rotated = (n: number) => `${options.path}.${n}`
+  const appendLog: AppendLog = createAppendLog({
+    path: options.path,
+    fs,
+    maxBytes: options.maxBytes,
+    isRecord: (line) => parseLine(line) !== undefined,
+    onSync: options.onSync,
+    log: options.log,
+    async rotate(full) {
+      await fs.remove(rotated(keep))
+      for (let n = keep - 1; n >= 1; n--) if (await fs.stat(rotated(n))) await fs.rename(rotated(n), rotated(n + 1))
+      await fs.rename(full, rotated(1))
+      await fs.syncDir(dirname(full))
+      options.log.info(`events: ${basename(full)} reached ${options.maxBytes} bytes; rotated to ${basename(rotated(1))}`)
+      return full
+    },
+  })
+  return {
+    open: () => appendLog.open(),
+    append: (events) => appendLog.append(toLines(events, (event) => event)),
+    readBack: readStoredLine,
+    async files() {
+      const found = [options.path]
+      for (let n = 1; n <= keep; n++) if (await fs.stat(rotated(n))) found.push(rotated(n))
+      return found
+    },
+    reset: () =>
+      appendLog.exclusive(async () => {
+        await appendLog.truncateAll()
+        for (let n = 1; n <= keep; n++) await fs.remove(rotated(n))
+      }),
+    close: () => appendLog.close(),
+  }
+}
+
+/** Serialises events as JSON Lines (one write's worth), each through `wrap`. */
+export function toLines(events: ReceivedEvent[], wrap: (event: ReceivedEvent) => unknown): Buffer {
+  let lines = ''
+  for (const event of events) lines += JSON.stringify(wrap(event)) + '\n'
+  return Buffer.from(lines, 'utf8')
+}
+
+/**
+ * A line of the events file read back at start: only the four fields every event has are checked
+ * (the line was validated before it was written; a start reads up to 100,000 of them, and the
+ * full schema would multiply that cost). Undefined when it is not an event.
+ */
+export function readStoredLine(line: Buffer): ReceivedEvent | undefined {
+  try {
+    const value = JSON.parse(line.toString('utf8')) as Record<string, unknown> | null
+    const ok =
+      typeof value === 'object' && value !== null && !Array.isArray(value) && typeof value.id === 'string' && value.id !== '' &&
+      (value.type === 'exposure' || value.type === 'custom') && typeof value.name === 'string' && typeof value.time === 'number'
+    return ok ? (value as ReceivedEvent) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** One stored line back as an event, checked against the full schema; undefined when it is not one. */
+export function parseLine(line: Buffer): ReceivedEvent | undefined {
+  try {
+    const parsed = eventSchema.safeParse(JSON.parse(line.toString('utf8')))
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
+}
+

@@ -1,0 +1,268 @@
+// The relay's durable spool: accepted events wait here until the upstream sink answered 2xx.
+//
+// Layout of the directory: segments `seg-0000000000000001.jsonl`, … (appended with the same
+// crash-safe discipline as the events file: one write per group, fsync before the 202, cut back
+// on failure, torn tail repaired on open), and `cursor.json` = the first line not yet delivered
+// `{segment, offset}`, replaced atomically after each delivered batch. A segment wholly behind
+// the cursor is deleted. A crash between a 2xx and the cursor write re-sends that batch; the
+// sink de-duplicates by id (CONTRACT §2.2), so each event reaches it once.
+import { join } from 'node:path'
+import type { ServerLogger } from '../logger'
+import { createAppendLog, type AppendLog } from './appendLog'
+import { nodeFileSystem, readSmallFile, writeFileAtomic, type EventFileSystem } from './fileSystem'
+import type { ReceivedEvent } from './schema'
+import { toLines, type EventStore } from './sink'
+
+/** Default {@link SpoolOptions.segmentBytes}: 8 MiB. */
+export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+
+/** Where the next undelivered line starts. */
+export interface SpoolCursor {
+  segment: number
+  offset: number
+}
+
+/** A run of spooled events, read from the cursor. */
+export interface SpoolBatch {
+  events: ReceivedEvent[]
+  /** The cursor just past these events (and past any unreadable line skipped on the way). */
+  next: SpoolCursor
+  /** Lines that could not be read back and were skipped. */
+  skipped: number
+}
+
+/** Options of {@link createSpool}. */
+export interface SpoolOptions {
+  /** The spool directory (created). Required. */
+  dir: string
+  /** Segment size cap. Default {@link DEFAULT_SEGMENT_BYTES}. */
+  segmentBytes?: number
+  /** Default {@link nodeFileSystem}. */
+  fs?: EventFileSystem
+  /** The clock (epoch ms) stamped on each spooled event. Default `Date.now`. */
+  now?: () => number
+  onSync?: (seconds: number, bytes: number) => void
+  log: ServerLogger
+}
+
+/** The spool: an {@link EventStore} for the sink on one side, a reader for the forwarder on the other. */
+export interface Spool extends EventStore {
+  /** Reads up to `maxEvents` events (at most `maxBytes` of lines, at least one) from the cursor. */
+  read(maxEvents: number, maxBytes: number): Promise<SpoolBatch | undefined>
+  /** Moves the cursor to `next` (durably), forgetting `count` delivered or dropped events. */
+  ack(next: SpoolCursor, count: number): Promise<void>
+  /** Events spooled and not yet delivered or dropped. */
+  pending(): number
+  /** When the oldest pending event was spooled (epoch ms), or undefined when none is. */
+  oldestAt(): number | undefined
+  /** Called after each durable append (the forwarder wakes up). */
+  onAppend(listener: () => void): void
+}
+
+const SEGMENT = /^seg-(\d{16})\.jsonl$/
+const segmentName = (n: number) => `seg-${String(n).padStart(16, '0')}.jsonl`
+const READ_WINDOW = 2 * 1024 * 1024
+
+/** Creates a {@link Spool}; call `open()` first. */
+export function createSpool(options: SpoolOptions): Spool {
+  const fs = options.fs ?? nodeFileSystem
+  const now = options.now ?? Date.now
+  const { dir, log } = options
+  const cursorPath = join(dir, 'cursor.json')
+  let active = 1
+  let cursor: SpoolCursor = { segment: 1, offset: 0 }
+  let pending = 0
+  let oldest: number | undefined
+  const listeners: Array<() => void> = []
+  let appendLog: AppendLog
+  const createLog = (segment: number) => createAppendLog({
+    path: join(dir, segmentName(segment)),
+    fs,
+    maxBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
+    isRecord: (line) => readLine(line) !== undefined,
+    onSync: options.onSync,
+    log,
+    async rotate() {
+      active++
+      return join(dir, segmentName(active))
+    },
+  })
+
+  const segments = async () =>
+    (await fs.list(dir))
+      .map((name) => SEGMENT.exec(name))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b)
+
+  // Only what is fsynced is read: the active segment up to the append log's committed size.
+  const durableSize = async (segment: number) =>
+    appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : ((await fs.stat(join(dir, segmentName(segment))))?.size ?? 0)
+
+  async function readLines(from: SpoolCursor, maxLines: number, maxBytes: number) {
+    const lines: Array<{ line: Buffer }> = []
+    let position = { ...from }
+    let bytes = 0
+    while (lines.length < maxLines && position.segment <= active) {
+      const size = await durableSize(position.segment)
+      if (position.offset >= size) {
+        if (position.segment === active) break
+        position = { segment: position.segment + 1, offset: 0 }
+        continue
+      }
+      // Read about what the batch may hold; only a line longer than that needs the full window.
+      let window = await readWindow(position, Math.min(Math.max(64 * 1024, maxBytes + 16 * 1024), READ_WINDOW, size - position.offset))
+      if (window.indexOf(0x0a) === -1 && window.length < Math.min(READ_WINDOW, size - position.offset)) {
+        window = await readWindow(position, Math.min(READ_WINDOW, size - position.offset))
+      }
+      const base = position.offset
+      let start = 0
+      for (let newline = window.indexOf(0x0a); newline !== -1; newline = window.indexOf(0x0a, start)) {
+        const line = window.subarray(start, newline)
+        if (lines.length > 0 && bytes + line.length > maxBytes) return { lines, position }
+        bytes += line.length
+        start = newline + 1
+        position = { segment: position.segment, offset: base + start }
+        lines.push({ line: Buffer.from(line) })
+        if (lines.length >= maxLines) return { lines, position }
+      }
+      if (start === 0) {
+        // No newline in a whole window: not a line this spool wrote. Skip the window.
+        log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
+        position = { segment: position.segment, offset: base + window.length }
+        lines.push({ line: Buffer.alloc(0) })
+      }
+    }
+    return { lines, position }
+  }
+
+  async function countLines(from: SpoolCursor): Promise<number> {
+    let count = 0
+    for (let segment = from.segment; segment <= active; segment++) {
+      const size = await durableSize(segment)
+      for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
+        const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
+        if (window.length === 0) break
+        for (let i = window.indexOf(0x0a); i !== -1; i = window.indexOf(0x0a, i + 1)) count++
+        offset += window.length
+      }
+    }
+    return count
+  }
+
+  async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
+    const buffer = Buffer.allocUnsafe(length)
+    const file = await fs.open(join(dir, segmentName(at.segment)), 'r')
+    let filled = 0
+    try {
+      while (filled < length) {
+        const read = await file.read(buffer, filled, length - filled, at.offset + filled)
+        if (read === 0) break
+        filled += read
+      }
+    } finally {
+      await file.close()
+    }
+    return buffer.subarray(0, filled)
+  }
+
+  return {
+    async open() {
+      await fs.mkdirp(dir)
+      const found = await segments()
+      const saved = await readSmallFile(fs, cursorPath)
+      if (saved !== undefined) {
+        try {
+          const parsed = JSON.parse(saved) as SpoolCursor
+          if (Number.isSafeInteger(parsed.segment) && Number.isSafeInteger(parsed.offset) && parsed.segment >= 1 && parsed.offset >= 0) cursor = parsed
+        } catch {
+          log.error(`events spool: ${cursorPath} is unreadable; delivering from the oldest segment (the sink de-duplicates)`)
+        }
+      }
+      if (found.length > 0 && cursor.segment < found[0]) cursor = { segment: found[0], offset: 0 }
+      active = Math.max(found.at(-1) ?? 1, cursor.segment)
+      // Segments wholly behind the cursor were delivered; a crash may have left them.
+      for (const segment of found) if (segment < cursor.segment) await fs.remove(join(dir, segmentName(segment)))
+      appendLog = createLog(active)
+      await appendLog.open()
+      // A cursor past the end of its segment is not one this spool wrote: start that segment over
+      // (a re-send, which the sink de-duplicates) rather than read from the middle of a line.
+      if (cursor.offset > (await durableSize(cursor.segment))) {
+        log.error(`events spool: the cursor points past the end of ${segmentName(cursor.segment)}; delivering that segment again`)
+        cursor = { segment: cursor.segment, offset: 0 }
+      }
+      // Count what is pending by counting newlines, 1 MiB at a time, without splitting lines: a
+      // spool grown by a long outage must not hold up the start.
+      pending = await countLines(cursor)
+      const { lines } = await readLines(cursor, 1, READ_WINDOW)
+      oldest = lines[0] && readLine(lines[0].line)?.at
+    },
+    async append(events) {
+      const at = now()
+      await appendLog.append(toLines(events, (event) => ({ at, event })))
+      pending += events.length
+      oldest ??= at
+      for (const listener of listeners) listener()
+    },
+    async files() {
+      return (await segments()).reverse().map((n) => join(dir, segmentName(n)))
+    },
+    readBack: (line) => readLine(line)?.event,
+    async read(maxEvents, maxBytes) {
+      const { lines, position } = await readLines(cursor, maxEvents, maxBytes)
+      if (lines.length === 0) return undefined
+      const events: ReceivedEvent[] = []
+      let skipped = 0
+      for (const { line } of lines) {
+        const record = readLine(line)
+        if (record) events.push(record.event)
+        else skipped++
+      }
+      return { events, next: position, skipped }
+    },
+    async ack(next, count) {
+      await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
+      const done = cursor.segment
+      cursor = next
+      for (let segment = done; segment < cursor.segment; segment++) await fs.remove(join(dir, segmentName(segment)))
+      // The next oldest is the line at the cursor (one small read). The counts change last, with
+      // no await after them, so a reader never sees `pending` ahead of the forwarder's stats.
+      let nextOldest: number | undefined
+      for (let attempt = 0; attempt < 2 && nextOldest === undefined && pending - count > 0; attempt++) {
+        const { lines } = await readLines(cursor, 1, READ_WINDOW)
+        nextOldest = lines[0] && readLine(lines[0].line)?.at
+      }
+      pending = Math.max(0, pending - count)
+      oldest = pending > 0 ? nextOldest : undefined
+    },
+    pending: () => pending,
+    oldestAt: () => oldest,
+    onAppend: (listener) => void listeners.push(listener),
+    reset: () =>
+      appendLog.exclusive(async () => {
+        log.warn(`events spool: reset; ${pending} undelivered event(s) discarded`)
+        await appendLog.truncateAll()
+        for (const segment of await segments()) if (segment !== active) await fs.remove(join(dir, segmentName(segment)))
+        cursor = { segment: active, offset: 0 }
+        await writeFileAtomic(fs, cursorPath, JSON.stringify(cursor))
+        pending = 0
+        oldest = undefined
+      }),
+    close: () => appendLog.close(),
+  }
+
+}
+
+/**
+ * A spool line back as `{at, event}`, or undefined when it is not one. Only the shape is checked:
+ * the event was validated by the schema before it was spooled, and the upstream validates again.
+ */
+function readLine(line: Buffer): { at: number; event: ReceivedEvent } | undefined {
+  try {
+    const parsed = JSON.parse(line.toString('utf8')) as { at?: unknown; event?: { id?: unknown } }
+    const ok = typeof parsed.at === 'number' && typeof parsed.event === 'object' && parsed.event !== null && typeof parsed.event.id === 'string'
+    return ok ? (parsed as { at: number; event: ReceivedEvent }) : undefined
+  } catch {
+    return undefined
+  }
+}

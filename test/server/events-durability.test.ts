@@ -1,0 +1,121 @@
+// Appends that never leave a torn or glued line, and a 202 that means "on disk".
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { post, startServer, tempDir, waitFor } from './helpers'
+import { faultyFileSystem } from './events-faults'
+
+let counter = 0
+function event(overrides: Record<string, unknown> = {}) {
+  counter++
+  return { id: `dur-${process.pid}-${counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter, ...overrides }
+}
+const batch = (n: number) => ({ events: Array.from({ length: n }, () => event()) })
+const linesOf = (events: unknown[]) => events.map((e) => JSON.stringify(e) + '\n').join('')
+
+async function setup() {
+  const fs = faultyFileSystem()
+  const file = join(await tempDir(), 'events.jsonl')
+  const server = await startServer({ eventsFile: file, eventsFileSystem: fs })
+  const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+  return { fs, file, server, send }
+}
+
+describe('events file durability', { timeout: 30_000 }, () => {
+  it('a disk that fills up mid-line: 500, the half line is cut back, and the retry is stored whole', async () => {
+    const { fs, file, send } = await setup()
+    const a = batch(3)
+    expect((await send(a)).status).toBe(202)
+    const b = batch(3)
+    fs.failNextWrite(17)
+    const failed = await send(b)
+    expect(failed.status).toBe(500)
+    expect(await readFile(file, 'utf8')).toBe(linesOf(a.events))
+    // The retry is not called a duplicate: its ids were released with the failed write.
+    const retry = await send(b)
+    expect(await retry.json()).toEqual({ accepted: 3, duplicates: 0 })
+    expect(await readFile(file, 'utf8')).toBe(linesOf([...a.events, ...b.events]))
+  })
+
+  it('a failing fsync is a 500 with the batch cut back, never a 202', async () => {
+    const { fs, file, send } = await setup()
+    const a = batch(2)
+    fs.failSyncs(1)
+    expect((await send(a)).status).toBe(500)
+    expect(await readFile(file, 'utf8')).toBe('')
+    expect((await send(a)).status).toBe(202)
+    expect(await readFile(file, 'utf8')).toBe(linesOf(a.events))
+  })
+
+  it('when even the cut-back fails, the next append cuts first, so nothing is glued', async () => {
+    const { fs, file, send } = await setup()
+    const a = batch(1)
+    fs.failNextWrite(9)
+    fs.failTruncates(1)
+    expect((await send(a)).status).toBe(500)
+    // The half line is still there for now...
+    expect((await readFile(file, 'utf8')).length).toBe(9)
+    const b = batch(2)
+    expect((await send(b)).status).toBe(202)
+    // ...and was cut before b went down.
+    expect(await readFile(file, 'utf8')).toBe(linesOf(b.events))
+  })
+
+  it('a batch near the 1 MiB cap goes down in one write()', async () => {
+    const { fs, file, send } = await setup()
+    const big = { events: Array.from({ length: 4000 }, () => event({ metadata: { note: 'x'.repeat(150) } })) }
+    const body = JSON.stringify(big)
+    expect(body.length).toBeGreaterThan(600 * 1024)
+    expect(body.length).toBeLessThan(1_048_576)
+    fs.writes.length = 0
+    expect((await send(big)).status).toBe(202)
+    const bytes = Buffer.byteLength(linesOf(big.events))
+    expect(fs.writes).toEqual([bytes])
+    expect((await readFile(file, 'utf8')).split('\n').filter(Boolean)).toHaveLength(4000)
+  })
+
+  it('answers 202 only after the fsync returned', async () => {
+    const { fs, send } = await setup()
+    const held = fs.holdSyncs()
+    let answered = false
+    const response = send(batch(2)).then((r) => {
+      answered = true
+      return r
+    })
+    await held.waiting
+    // Give the server every chance to answer early.
+    for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r))
+    expect(answered).toBe(false)
+    held.release()
+    expect((await response).status).toBe(202)
+  })
+
+  it('concurrent batches share fsyncs (group commit), each line whole', async () => {
+    const { fs, file, send } = await setup()
+    fs.syncDelayMs = 150
+    const batches = Array.from({ length: 30 }, () => batch(5))
+    fs.syncs = 0
+    const responses = await Promise.all(batches.map((b) => send(b)))
+    expect(responses.map((r) => r.status)).toEqual(batches.map(() => 202))
+    expect(fs.syncs).toBeLessThan(batches.length / 2)
+    const lines = (await readFile(file, 'utf8')).split('\n').filter(Boolean)
+    expect(lines).toHaveLength(150)
+    expect(new Set(lines.map((line) => JSON.parse(line).id))).toEqual(new Set(batches.flatMap((b) => b.events.map((e) => e.id))))
+  })
+
+  it('a restart after a failed write: what was answered 202 is there, readable, and still de-duplicated', async () => {
+    const fs = faultyFileSystem()
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file, eventsFileSystem: fs })
+    const a = batch(4)
+    expect((await post(`${first.url}/holdfast/v1/events`, a)).status).toBe(202)
+    fs.failNextWrite(30)
+    fs.failTruncates(1)
+    expect((await post(`${first.url}/holdfast/v1/events`, batch(4))).status).toBe(500)
+    await first.close()
+    const second = await startServer({ eventsFile: file })
+    expect(second.events()).toEqual(a.events)
+    expect(await (await post(`${second.url}/holdfast/v1/events`, a)).json()).toEqual({ accepted: 0, duplicates: 4 })
+    await waitFor(async () => (await readFile(file, 'utf8')) === linesOf(a.events), 5000)
+  })
+})

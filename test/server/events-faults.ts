@@ -1,0 +1,93 @@
+// A file system for the events tests that fails on cue, over the real one: the disk fills up in
+// the middle of a line, fsync fails, a cut-back fails, fsync is slow. It also counts what the
+// server asked of the disk, so tests can check "one write per batch" and "reads in chunks".
+import { nodeFileSystem, type EventFileSystem } from '@holdfast/server'
+
+export interface FaultyFileSystem extends EventFileSystem {
+  /** The next write puts `bytes` on disk, then fails with ENOSPC. */
+  failNextWrite(bytes: number): void
+  /** The next `count` fsyncs fail with EIO. */
+  failSyncs(count: number): void
+  /** The next `count` truncates fail with EIO. */
+  failTruncates(count: number): void
+  /** Every fsync waits this long (a slow disk). */
+  syncDelayMs: number
+  /** fsyncs wait until `release()`; `waiting()` resolves once one is held. */
+  holdSyncs(): { waiting: Promise<void>; release(): void }
+  writes: number[]
+  reads: number[]
+  syncs: number
+}
+
+export function faultyFileSystem(base: EventFileSystem = nodeFileSystem): FaultyFileSystem {
+  let partialWrite: number | undefined
+  let syncFailures = 0
+  let truncateFailures = 0
+  let hold: { gate: Promise<void>; reached: () => void } | undefined
+  const error = (code: string) => Object.assign(new Error(`${code}: injected`), { code })
+  const fs: FaultyFileSystem = {
+    ...base,
+    writes: [],
+    reads: [],
+    syncs: 0,
+    syncDelayMs: 0,
+    failNextWrite: (bytes) => void (partialWrite = bytes),
+    failSyncs: (count) => void (syncFailures = count),
+    failTruncates: (count) => void (truncateFailures = count),
+    holdSyncs() {
+      let release!: () => void
+      let reached!: () => void
+      const waiting = new Promise<void>((resolve) => (reached = resolve))
+      const gate = new Promise<void>((resolve) => (release = resolve))
+      hold = { gate, reached }
+      return {
+        waiting,
+        release() {
+          hold = undefined
+          release()
+        },
+      }
+    },
+    async open(path, mode) {
+      const file = await base.open(path, mode)
+      return {
+        ...file,
+        async write(buffer, offset, length) {
+          fs.writes.push(length)
+          if (partialWrite !== undefined) {
+            const bytes = Math.min(partialWrite, length)
+            partialWrite = undefined
+            if (bytes > 0) await file.write(buffer, offset, bytes)
+            throw error('ENOSPC')
+          }
+          return file.write(buffer, offset, length)
+        },
+        async read(buffer, offset, length, position) {
+          fs.reads.push(length)
+          return file.read(buffer, offset, length, position)
+        },
+        async datasync() {
+          fs.syncs++
+          if (hold) {
+            hold.reached()
+            await hold.gate
+          }
+          if (fs.syncDelayMs > 0) await new Promise((r) => setTimeout(r, fs.syncDelayMs))
+          if (syncFailures > 0) {
+            syncFailures--
+            throw error('EIO')
+          }
+          return file.datasync()
+        },
+        async truncate(length) {
+          if (truncateFailures > 0) {
+            truncateFailures--
+            throw error('EIO')
+          }
+          return file.truncate(length)
+        },
+      }
+    },
+  }
+  return fs
+}

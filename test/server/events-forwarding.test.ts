@@ -1,0 +1,261 @@
+// --events-upstream: accepted events go through a durable spool to an upstream sink, delivered
+// once each (by id), through outages, refusals and restarts.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { ForwarderClock } from '@holdfast/server'
+import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
+import { faultyFileSystem } from './events-faults'
+
+let counter = 0
+const event = () => ({ id: `fwd-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter })
+const batch = (n: number) => Array.from({ length: n }, () => event())
+const send = async (url: string, events: unknown[]) => post(`${url}/holdfast/v1/events`, { events })
+const idsIn = async (file: string) => (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id as string)
+
+/** A clock whose timers fire only when the test advances it. */
+function fakeClock(start = Date.parse('2026-12-01T10:00:00Z')) {
+  let now = start
+  let timers: Array<{ at: number; ms: number; fn: () => void; id: number }> = []
+  let next = 0
+  const clock: ForwarderClock & { advance(ms: number): void; pending(): Array<{ ms: number }>; time(): number } = {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const id = ++next
+      timers.push({ at: now + ms, ms, fn, id })
+      return id
+    },
+    clearTimeout(handle) {
+      timers = timers.filter((t) => t.id !== handle)
+    },
+    advance(ms) {
+      now += ms
+      const due = timers.filter((t) => t.at <= now)
+      timers = timers.filter((t) => t.at > now)
+      for (const t of due) t.fn()
+    },
+    pending: () => timers.map((t) => ({ ms: t.ms })),
+    time: () => now,
+  }
+  return clock
+}
+const REQUEST_TIMEOUT = 987_654 // recognisable: the driver never advances into a request timeout
+
+/** An upstream sink that answers from a script, then 202; it records every request's event ids. */
+async function scriptedSink(script: Array<(res: ServerResponse) => void>) {
+  const requests: string[][] = []
+  const received = new Set<string>()
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      const ids = (JSON.parse(body).events as Array<{ id: string }>).map((e) => e.id)
+      requests.push(ids)
+      const answer = script.shift()
+      if (answer) return answer(res)
+      for (const id of ids) received.add(id)
+      res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  sinks.push(server)
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdfast/v1/events`, requests, received }
+}
+const sinks: ReturnType<typeof createServer>[] = []
+afterEach(async () => {
+  await Promise.all(sinks.splice(0).map((s) => new Promise((r) => s.close(r))))
+})
+
+// Waits inside (up to 10-15 s on a busy machine) stay below the test limit.
+describe('events through the relay', { timeout: 60_000 }, () => {
+  it('answers 202 once spooled, delivers to the upstream sink, and refuses duplicates at the relay', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile })
+    const relay = await startServer({ eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: join(await tempDir(), 'spool') })
+    const a = batch(3)
+    const b = batch(2)
+    expect(await (await send(relay.url, a)).json()).toEqual({ accepted: 3, duplicates: 0 })
+    expect(await (await send(relay.url, [...a, ...b])).json()).toEqual({ accepted: 2, duplicates: 3 })
+    await waitFor(async () => (await idsIn(sinkFile)).length === 5, 10_000)
+    expect(await idsIn(sinkFile)).toEqual([...a, ...b].map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 5, dropped: 0, pending: 0, oldestAgeMs: 0 })
+  })
+
+  it('a 10-minute sink outage (injected clock): Retry-After honoured, spool depth and age reported, each event delivered once', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 30 })
+    const clock = fakeClock()
+    const relay = await startServer({
+      eventsUpstream: `${sink.url}/holdfast/v1/events`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, batchSize: 4 },
+    })
+    const sent = [...batch(5), ...batch(5)]
+    expect((await send(relay.url, sent.slice(0, 5))).status).toBe(202)
+    expect((await send(relay.url, sent.slice(5))).status).toBe(202)
+    const waits: number[] = []
+    const start = clock.time()
+    while (clock.time() - start < 10 * 60_000) {
+      await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+      const wait = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms
+      waits.push(wait)
+      clock.advance(wait)
+    }
+    expect(waits.every((ms) => ms === 30_000)).toBe(true)
+    expect(waits.length).toBe(20)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'failing', pending: 10, delivered: 0, lastError: { httpStatus: 503 } })
+    expect(relay.eventsForwarding!().oldestAgeMs).toBeGreaterThanOrEqual(10 * 60_000)
+    expect(await idsIn(sinkFile)).toEqual([])
+    sink.outage!.set({ events: false })
+    // The last retry may have met the outage still on and be waiting 30 s more: advance into it.
+    await waitFor(async () => {
+      const retry = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
+      if (retry) clock.advance(retry.ms)
+      return (await idsIn(sinkFile)).length === 10
+    }, 20_000)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+    // The relay moves its cursor just after the sink's 2xx.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 10 })
+  })
+
+  it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 drops (counted), 401 keeps and reports', async () => {
+    const clock = fakeClock()
+    const httpDate = new Date(clock.time() + 120_000).toUTCString()
+    const status = (code: number, headers: Record<string, string> = {}) => (res: ServerResponse) => res.writeHead(code, headers).end()
+    const sink = await scriptedSink([
+      status(503, { 'Retry-After': httpDate }),
+      status(500),
+      status(401),
+      status(413),
+      status(400),
+    ])
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0.5, backoffBaseMs: 1_000 },
+    })
+    const sent = batch(4)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    const waits: number[] = []
+    const states: string[] = []
+    for (let i = 0; i < 3; i++) {
+      await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+      states.push(relay.eventsForwarding!().state)
+      const wait = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms
+      waits.push(wait)
+      clock.advance(wait)
+    }
+    // 120 s from the HTTP-date; then backoff 1 s and 2 s ceilings with jitter at 0.5 → 0.75 and 1.5 s.
+    expect(waits).toEqual([120_000, 750, 1_500])
+    expect(states).toEqual(['failing', 'failing', 'misconfigured'])
+    // 413 on 4 → the first 2 are sent alone, refused with 400 and dropped; the other 2 arrive.
+    await waitFor(() => sink.received.size === 2, 10_000)
+    expect(sink.requests.map((ids) => ids.length)).toEqual([4, 4, 4, 4, 2, 2])
+    expect([...sink.received]).toEqual(sent.slice(2).map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, dropped: 2, retries: 3 })
+  })
+
+  it('404 keeps the events and reports the URL as wrong; 422 drops the batch; later events still go', async () => {
+    const clock = fakeClock()
+    const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
+    const sink = await scriptedSink([status(404), status(422)])
+    const logger = recordingLogger()
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 },
+      logger,
+    })
+    const poison = batch(2)
+    expect((await send(relay.url, poison)).status).toBe(202)
+    await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'misconfigured', pending: 2, lastError: { httpStatus: 404 } })
+    expect(logger.lines.join('\n')).toMatch(/answered 404: check --events-upstream/)
+    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
+    await waitFor(() => relay.eventsForwarding!().dropped === 2, 10_000)
+    const later = batch(1)
+    expect((await send(relay.url, later)).status).toBe(202)
+    await waitFor(() => sink.received.size === 1, 10_000)
+    expect([...sink.received]).toEqual([later[0].id])
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 1, dropped: 2 })
+  })
+
+  it('a single event the sink finds too large (413) is dropped alone; a sink that hangs times out and is retried', async () => {
+    const clock = fakeClock()
+    const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
+    const hang = () => {} // never answers
+    const sink = await scriptedSink([hang, status(413), status(413)])
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: 10_000, random: () => 0.5 },
+    })
+    const [big, small] = batch(2)
+    expect((await send(relay.url, [big, small])).status).toBe(202)
+    // The first request hangs: its 10 s timeout fires on the injected clock, then a backoff.
+    await waitFor(() => sink.requests.length === 1 && clock.pending().some((t) => t.ms === 10_000), 10_000, 5)
+    clock.advance(10_000)
+    await waitFor(() => relay.eventsForwarding!().state === 'failing', 10_000, 5)
+    expect(relay.eventsForwarding!().lastError).toMatchObject({ message: 'timed out or stopped' })
+    await waitFor(() => clock.pending().some((t) => t.ms !== 10_000), 10_000, 5)
+    clock.advance(clock.pending().find((t) => t.ms !== 10_000)!.ms)
+    await waitFor(() => sink.received.size === 1, 10_000)
+    expect(sink.requests.map((ids) => ids.length)).toEqual([2, 2, 1, 1])
+    expect([...sink.received]).toEqual([small.id])
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 1, dropped: 1 })
+  })
+
+  it('a relay closed mid-outage delivers its spool after restart, exactly once', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 1 })
+    const spoolDir = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: spoolDir }
+    const first = await startServer(options)
+    const sent = batch(20)
+    expect((await send(first.url, sent)).status).toBe(202)
+    await waitFor(() => first.eventsForwarding!().retries > 0, 10_000)
+    await first.close()
+    const second = await startServer(options)
+    expect(second.eventsForwarding!().pending).toBe(20)
+    // The relay still knows these ids (read back from the spool): a client retry is a duplicate.
+    expect(await (await send(second.url, sent.slice(0, 3))).json()).toEqual({ accepted: 0, duplicates: 3 })
+    sink.outage!.set({ events: false })
+    await waitFor(async () => (await idsIn(sinkFile)).length === 20, 15_000)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+  })
+
+  it('a spool on a full disk answers 500 (the client retries), and loses nothing it acknowledged', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile })
+    const fs = faultyFileSystem()
+    const relay = await startServer({ eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: join(await tempDir(), 'spool'), eventsFileSystem: fs })
+    const a = batch(3)
+    const b = batch(3)
+    expect((await send(relay.url, a)).status).toBe(202)
+    fs.failNextWrite(11)
+    expect((await send(relay.url, b)).status).toBe(500)
+    expect((await send(relay.url, b)).status).toBe(202)
+    await waitFor(async () => (await idsIn(sinkFile)).length === 6, 10_000)
+    expect((await idsIn(sinkFile)).sort()).toEqual([...a, ...b].map((e) => e.id).sort())
+  })
+
+  it('keeps its spool in the data dir when one is given', async () => {
+    const dataDir = await tempDir()
+    const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', dataDir } as Parameters<typeof startServer>[0])
+    expect((await send(relay.url, batch(1))).status).toBe(202)
+    expect((await readdir(join(dataDir, 'events-spool'))).some((name) => name.startsWith('seg-'))).toBe(true)
+  })
+
+  it('refuses to combine eventsFile and eventsUpstream', async () => {
+    await expect(startServer({ eventsFile: join(await tempDir(), 'e.jsonl'), eventsUpstream: 'http://127.0.0.1:1/holdfast/v1/events' })).rejects.toThrow(/choose one/)
+  })
+})

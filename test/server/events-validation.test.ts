@@ -1,0 +1,91 @@
+// The events boundary: content type, caps on depth and size, forbidden keys. Every refusal is a
+// 4xx the client will not retry, never a 500 it retries forever.
+import { describe, expect, it } from 'vitest'
+import { EVENT_LIMITS } from '@holdfast/server'
+import { post, startServer } from './helpers'
+
+let counter = 0
+const event = (overrides: Record<string, unknown> = {}) => ({ id: `val-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000, ...overrides })
+const nested = (depth: number, leaf: string) => '{"a":'.repeat(depth) + leaf + '}'.repeat(depth)
+
+describe('events boundary', { timeout: 30_000 }, () => {
+  it('text/plain (a cross-site "simple" request) and a missing content type are 415, nothing stored', async () => {
+    const server = await startServer()
+    const body = JSON.stringify({ events: [event()] })
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonp']) {
+      const response = await fetch(`${server.url}/holdfast/v1/events`, { method: 'POST', headers: { 'Content-Type': type }, body })
+      expect(response.status).toBe(415)
+      expect(await response.json()).toMatchObject({ errorCode: 'UNSUPPORTED_MEDIA_TYPE' })
+    }
+    const bare = await fetch(`${server.url}/holdfast/v1/events`, { method: 'POST', body: new Blob([body]) })
+    expect(bare.status).toBe(415)
+    expect(server.events()).toEqual([])
+    for (const type of ['application/json; charset=utf-8', 'Application/JSON']) {
+      expect((await post(`${server.url}/holdfast/v1/events`, { events: [event()] }, { 'Content-Type': type })).status).toBe(202)
+    }
+  })
+
+  it('metadata nested 5,000 deep is a 400, never a retryable 500; so is any body past the depth cap', async () => {
+    const server = await startServer()
+    const deepMetadata = `{"events":[{"id":"deep-1","type":"custom","name":"n","time":1,"metadata":${nested(5000, '1')}}]}`
+    const response = await post(`${server.url}/holdfast/v1/events`, deepMetadata)
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ errorCode: 'INVALID_EVENTS' })
+    const deepValue = `{"events":[{"id":"deep-2","type":"exposure","name":"f","time":1,"value":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`
+    expect((await post(`${server.url}/holdfast/v1/events`, deepValue)).status).toBe(400)
+    // Just inside the caps is fine: flat metadata of the client, and a value nested 60 deep.
+    const ok = `{"events":[{"id":"deep-3","type":"exposure","name":"f","time":1,"value":${nested(60, '1')},"metadata":{"plan":"pro","n":1,"b":true}}]}`
+    expect((await post(`${server.url}/holdfast/v1/events`, ok)).status).toBe(202)
+  })
+
+  it('refuses metadata past its caps (depth, keys, bytes) and names the event', async () => {
+    const server = await startServer()
+    const cases = [
+      { metadata: JSON.parse(nested(EVENT_LIMITS.maxMetadataDepth + 1, '1')) },
+      { metadata: Object.fromEntries(Array.from({ length: EVENT_LIMITS.maxMetadataKeys + 1 }, (_, i) => [`k${i}`, i])) },
+      { metadata: { blob: 'x'.repeat(EVENT_LIMITS.maxMetadataBytes) } },
+      { metadata: ['not', 'an', 'object'] },
+    ]
+    for (const extra of cases) {
+      const response = await post(`${server.url}/holdfast/v1/events`, { events: [event(), event(extra)] })
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ errorCode: 'INVALID_EVENTS', errorDetails: expect.stringContaining('events[1].metadata') })
+    }
+    const atCaps = { metadata: Object.fromEntries(Array.from({ length: EVENT_LIMITS.maxMetadataKeys }, (_, i) => [`k${i}`, i])) }
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [event(atCaps)] })).status).toBe(202)
+  })
+
+  it('refuses a __proto__ key anywhere in the body; constructor and prototype are ordinary keys', async () => {
+    const server = await startServer()
+    for (const where of ['"metadata":{"__proto__":{"plan":"pro"}}', '"value":{"a":[{"__proto__":{"plan":"pro"}}]}', '"__proto__":{"plan":"pro"}']) {
+      const raw = `{"events":[{"id":"proto-1","type":"exposure","name":"n","time":1,${where}}]}`
+      const response = await post(`${server.url}/holdfast/v1/events`, raw)
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ errorDetails: expect.stringContaining('__proto__') })
+    }
+    const ordinary = '{"events":[{"id":"proto-2","type":"exposure","name":"n","time":1,"value":{"prototype":false},"metadata":{"constructor":"x"}}]}'
+    expect((await post(`${server.url}/holdfast/v1/events`, ordinary)).status).toBe(202)
+    expect(server.events()).toEqual([JSON.parse(ordinary).events[0]])
+    // As a string value (a flag key named like that) it is an ordinary string.
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [event({ type: 'exposure', name: '__proto__', flagKey: 'constructor' })] })).status).toBe(202)
+  })
+
+  it('refuses ids, names and counts past their caps, and a non-finite time', async () => {
+    const server = await startServer()
+    for (const extra of [{ id: 'i'.repeat(EVENT_LIMITS.maxIdLength + 1) }, { name: 'n'.repeat(EVENT_LIMITS.maxStringLength + 1) }, { variant: 7 }]) {
+      expect((await post(`${server.url}/holdfast/v1/events`, { events: [event(extra)] })).status).toBe(400)
+    }
+    expect((await post(`${server.url}/holdfast/v1/events`, '{"events":[{"id":"inf","type":"custom","name":"n","time":1e400}]}')).status).toBe(400)
+    const many = { events: Array.from({ length: EVENT_LIMITS.maxEvents + 1 }, (_, i) => ({ id: `m${i}`, type: 'custom', name: 'n', time: 1 })) }
+    expect((await post(`${server.url}/holdfast/v1/events`, many)).status).toBe(400)
+    expect(server.events()).toEqual([])
+  })
+
+  it('accepts omitted or null optional fields and keeps fields it does not know, as sent', async () => {
+    const server = await startServer()
+    const sparse = event({ targetingKey: null, flagKey: null, variant: null, reason: null, metadata: null })
+    const extra = event({ type: 'exposure', flagKey: 'beta', value: { nested: [1, 'two', null] }, source: 'cache', custom: { x: 1 } })
+    expect(await (await post(`${server.url}/holdfast/v1/events`, { events: [event(), sparse, extra] })).json()).toEqual({ accepted: 3, duplicates: 0 })
+    expect(server.events().slice(1)).toEqual([sparse, extra])
+  })
+})

@@ -1,0 +1,145 @@
+// The bounded de-duplication window, rotation with a size cap, and a start that streams the tail.
+import { readdir, readFile, stat, writeFile, open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { post, recordingLogger, startServer, tempDir } from './helpers'
+import { faultyFileSystem } from './events-faults'
+
+let counter = 0
+const event = (id = `win-${process.pid}-${++counter}`) => ({ id, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter })
+const send = async (url: string, events: unknown[]) => (await post(`${url}/holdfast/v1/events`, { events })).json()
+
+describe('de-duplication window', { timeout: 30_000 }, () => {
+  it('refuses a duplicate within the time window and accepts it again past it (at-least-once)', async () => {
+    let now = 1_000_000
+    const server = await startServer({ eventsDedupe: { windowMs: 60_000, now: () => now } })
+    const a = event()
+    expect(await send(server.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+    now += 59_000
+    expect(await send(server.url, [a])).toEqual({ accepted: 0, duplicates: 1 })
+    now += 2_000
+    expect(await send(server.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+  })
+
+  it('remembers at most maxIds ids: the oldest are forgotten first', async () => {
+    const server = await startServer({ eventsDedupe: { maxIds: 3 } })
+    const [a, b, c, d] = [event(), event(), event(), event()]
+    await send(server.url, [a, b, c, d])
+    expect(await send(server.url, [b, c, d])).toEqual({ accepted: 0, duplicates: 3 })
+    expect(await send(server.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+  })
+
+  it('survives a restart: the last maxIds ids are read back from the tail of the file', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file })
+    const events = Array.from({ length: 10 }, () => event())
+    await send(first.url, events)
+    await first.close()
+    const second = await startServer({ eventsFile: file, eventsDedupe: { maxIds: 4 } })
+    expect(await send(second.url, events.slice(6))).toEqual({ accepted: 0, duplicates: 4 })
+    expect(await send(second.url, events.slice(0, 1))).toEqual({ accepted: 1, duplicates: 0 })
+  })
+
+  it('after a restart, ids count as accepted when their file was last written: past the window they are forgotten', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file })
+    const a = event()
+    await send(first.url, [a])
+    await first.close()
+    const written = (await stat(file)).mtimeMs
+    const late = await startServer({ eventsFile: file, eventsDedupe: { windowMs: 60_000, now: () => written + 61_000 } })
+    expect(await send(late.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+    await late.close()
+    const b = event()
+    const soon = await startServer({ eventsFile: file, eventsDedupe: { windowMs: 60_000, now: () => Date.now() } })
+    expect(await send(soon.url, [a, b])).toEqual({ accepted: 1, duplicates: 1 })
+  })
+})
+
+describe('rotation', { timeout: 30_000 }, () => {
+  it('rotates past --events-max-bytes, keeps N files, and de-duplicates across them after a restart', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const options = { eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2 }
+    const server = await startServer(options)
+    const sent: Array<ReturnType<typeof event>> = []
+    for (let i = 0; i < 30; i++) {
+      const batch = [event(), event()]
+      sent.push(...batch)
+      expect(await send(server.url, batch)).toEqual({ accepted: 2, duplicates: 0 })
+    }
+    await server.close()
+    expect((await readdir(dir)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.2'])
+    const lines: string[] = []
+    for (const name of ['events.jsonl.2', 'events.jsonl.1', 'events.jsonl']) {
+      const text = await readFile(join(dir, name), 'utf8')
+      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(2_000)
+      lines.push(...text.split('\n').filter(Boolean))
+    }
+    // What is kept is the newest events, in order, whole lines only.
+    const kept = lines.map((line) => JSON.parse(line))
+    expect(kept).toEqual(sent.slice(-kept.length))
+    const restarted = await startServer(options)
+    const oldestKept = kept[0]
+    expect(await send(restarted.url, [oldestKept, kept[kept.length - 1]])).toEqual({ accepted: 0, duplicates: 2 })
+  })
+})
+
+describe('start-up reads the tail, streaming', { timeout: 30_000 }, () => {
+  it('a 48 MiB events file: start reads only the tail, in chunks of at most 64 KiB, and de-duplicates against it', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const handle = await open(file, 'w')
+    const line = (i: number) => JSON.stringify({ id: `big-${i}`, type: 'custom', name: 'clicked', time: i, metadata: { note: 'z'.repeat(60) } }) + '\n'
+    let size = 0
+    let i = 0
+    while (size < 48 * 1024 * 1024) {
+      let chunk = ''
+      for (let j = 0; j < 5000; j++) chunk += line(i++)
+      await handle.write(chunk)
+      size += Buffer.byteLength(chunk)
+    }
+    await handle.close()
+    const total = i
+    const fs = faultyFileSystem()
+    const heapBefore = process.memoryUsage().heapUsed
+    const server = await startServer({ eventsFile: file, eventsFileSystem: fs, eventsDedupe: { maxIds: 10_000 } })
+    const heapGrowth = process.memoryUsage().heapUsed - heapBefore
+    expect(Math.max(...fs.reads)).toBeLessThanOrEqual(64 * 1024)
+    const bytesRead = fs.reads.reduce((a, b) => a + b, 0)
+    expect(bytesRead).toBeLessThan(4 * 1024 * 1024)
+    expect(heapGrowth).toBeLessThan(32 * 1024 * 1024)
+    expect(server.events().at(-1)).toMatchObject({ id: `big-${total - 1}` })
+    expect(await send(server.url, [event(`big-${total - 1}`), event(`big-${total - 10_000}`), event(`big-${total - 10_001}`)])).toEqual({ accepted: 1, duplicates: 2 })
+  }, 60_000)
+
+  it('a file past 512 MiB (sparse: 600 MiB of zeros, then events) starts, with bounded memory', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const handle = await open(file, 'w')
+    const hole = 600 * 1024 * 1024
+    const events = Array.from({ length: 1000 }, (_, i) => ({ id: `after-hole-${i}`, type: 'custom', name: 'n', time: i }))
+    await handle.write('\n' + events.map((e) => JSON.stringify(e) + '\n').join(''), hole)
+    await handle.close()
+    expect((await stat(file)).size).toBeGreaterThan(hole)
+    const fs = faultyFileSystem()
+    const heapBefore = process.memoryUsage().heapUsed
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsFileSystem: fs, logger })
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(64 * 1024 * 1024)
+    expect(Math.max(...fs.reads)).toBeLessThanOrEqual(64 * 1024)
+    expect(server.events()).toEqual(events)
+    expect(await send(server.url, [events[0], events[999]])).toEqual({ accepted: 0, duplicates: 2 })
+    // The zeros are one unreadable "line", skipped without being buffered.
+    expect(logger.lines.join('\n')).toMatch(/skipped 1 unreadable line/)
+  }, 120_000)
+
+  it('an unreadable line in the tail is skipped with a warning, not fatal', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const a = event()
+    await writeFile(file, `not json\n${JSON.stringify(a)}\n{"id":"no-type"}\n`)
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, logger })
+    expect(server.events()).toEqual([a])
+    expect(logger.lines.join('\n')).toMatch(/\[holdfast-server\] events: skipped 2 unreadable line/)
+    expect(await send(server.url, [a])).toEqual({ accepted: 0, duplicates: 1 })
+  })
+})

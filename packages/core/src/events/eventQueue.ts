@@ -9,6 +9,7 @@ import type { SafeStorage } from '../platform/storage'
 import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
 import { createEventStore } from './eventStore'
+import { readNumber } from '../flags/options'
 
 /** What makes delivery try to send. */
 export type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
@@ -52,22 +53,11 @@ export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryO
 
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
-/**
- * A numeric `events` option: `value` when it is a finite number of at least `min`, else the
- * default with a warning (an unset environment variable must not flush every millisecond).
- */
-function readNumber(value: number | undefined, fallback: number, name: string, min: number, logger: Logger): number {
-  if (value === undefined) return fallback
-  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
-  logger.warn(`events.${name} ${String(value)} is not usable (at least ${min}); using the default ${fallback}`)
-  return fallback
-}
-
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */
 export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoader = loadChunk): EventQueue {
   const { options, clock, logger, requestTimeoutMs } = config
-  const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'batchSize', 1, logger))
-  const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'flushIntervalMs', 100, logger)
+  const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'events.batchSize', 1, logger))
+  const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'events.flushIntervalMs', 100, logger)
   if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
   let started = false
@@ -95,7 +85,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     storage: config.storage,
     clock,
     logger,
-    maxQueued: Math.ceil(readNumber(options.maxQueued, 10_000, 'maxQueued', 1, logger)),
+    maxQueued: Math.ceil(readNumber(options.maxQueued, 10_000, 'events.maxQueued', 1, logger)),
     onDrop: (count) => {
       counts.dropped += count
       report()
@@ -115,7 +105,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         // Offline, or a deploy removed the chunk: tried again by the next trigger; the events
         // wait in storage meanwhile.
         loading = undefined
-        logger.error(`loading event delivery failed; ${store.size()} events wait in storage until it loads`, error)
+        logger.error(`loading event delivery failed; ${store.size()} events wait in storage`, error)
         return undefined
       },
     )

@@ -121,7 +121,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       if (fromOthers || own.get(key)?.written) stored.push(key)
       own.delete(key)
     }
-    if (!warnedFull) logger.warn(`the event queue is full (maxQueued ${maxQueued}): the oldest events are dropped, and counted, until it drains`)
+    if (!warnedFull) logger.warn(`event queue full (maxQueued ${maxQueued}): dropping the oldest, counted as dropped`)
     warnedFull = true
     options.onDrop(count)
     if (stored.length > 0) void state.forget(stored)

@@ -28,8 +28,9 @@ export function checkOptions(options: ClientOptions, caller = 'createClient'): v
 
 /** Reads the numeric options; anything unusable falls back to its default with a warning. */
 export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions {
-  const timeoutMs = number(options.requestTimeoutMs, 5000, 'requestTimeoutMs', logger, false)
-  let pollMs = number(options.refreshIntervalMs, 0, 'refreshIntervalMs', logger, true)
+  // Number.MIN_VALUE as the least: any positive timeout, never 0.
+  const timeoutMs = readNumber(options.requestTimeoutMs, 5000, 'requestTimeoutMs', Number.MIN_VALUE, logger)
+  let pollMs = readNumber(options.refreshIntervalMs, 0, 'refreshIntervalMs', 0, logger)
   if (pollMs > 0 && pollMs < MIN_POLL_MS) {
     logger.warn(`refreshIntervalMs ${pollMs} raised to ${MIN_POLL_MS}`)
     pollMs = MIN_POLL_MS
@@ -37,9 +38,14 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
   return { timeoutMs, pollMs }
 }
 
-function number(value: unknown, fallback: number, name: string, logger: Logger, zeroAllowed: boolean): number {
+/**
+ * A numeric option (of `createClient` or of `events`): `value` when it is a finite number of at
+ * least `min`, `fallback` when it is undefined, else `fallback` with a warning naming `name` (an
+ * unset environment variable must neither start a polling storm nor time out every request).
+ */
+export function readNumber(value: unknown, fallback: number, name: string, min: number, logger: Logger): number {
   if (value === undefined) return fallback
-  if (typeof value === 'number' && Number.isFinite(value) && (value > 0 || (zeroAllowed && value === 0))) return value
-  logger.warn(`${name} ${String(value)} is not usable; using ${fallback}`)
+  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
+  logger.warn(`${name} ${String(value)} is not usable; using the default ${fallback}`)
   return fallback
 }

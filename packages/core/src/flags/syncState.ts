@@ -94,7 +94,7 @@ export function initialState(input: {
     bootstrapError: undefined,
     storageError: undefined,
     lastSuccessAt: undefined,
-    source: fallback.size > 0 ? 'fallback' : 'none',
+    source: fallbackSource(fallback),
     etag: undefined,
     cacheRead: false,
     generation: 0,
@@ -221,21 +221,25 @@ function fail(state: SyncState, error: HoldfastError, clearOnUnauthorized?: bool
   const next: SyncState = { ...state, outcome: fatal ? 'fatal' : 'failure', failure: error }
   // The first attempt for a new user failed and nothing is cached for them: the previous user's
   // values go now. This user's flags come from fallback, or the caller's defaults.
-  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized))
-    return { ...next, flags: state.fallback, own: true, etag: undefined, source: state.fallback.size > 0 ? 'fallback' : 'none' }
+  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized)) return onFallback(next)
   return { ...next, flags: markStale(state.flags) }
 }
 
 function invalidContext(state: SyncState): SyncState {
-  return {
+  return onFallback({
     ...state,
-    flags: state.fallback,
-    own: true,
     outcome: 'fatal',
     failure: new HoldfastError('INVALID_CONTEXT', 'the context cannot be serialised (a BigInt, a cycle?)'),
-    source: state.fallback.size > 0 ? 'fallback' : 'none',
-    etag: undefined,
-  }
+  })
+}
+
+/** Only the fallback snapshot held, as the current context's (nothing of its own yet). */
+function onFallback(state: SyncState): SyncState {
+  return { ...state, flags: state.fallback, own: true, etag: undefined, source: fallbackSource(state.fallback) }
+}
+
+function fallbackSource(fallback: FlagMap): Status['source'] {
+  return fallback.size > 0 ? 'fallback' : 'none'
 }
 
 /**

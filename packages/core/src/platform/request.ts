@@ -5,6 +5,7 @@
 // The timeout settles the call by itself: a custom `fetch` (a test double, an old polyfill, a
 // wrapper that drops `signal`) may ignore the AbortSignal and never settle, and a hung `fetch`
 // must not hang `start()`, `refresh()` or `close()`.
+import { realClock } from './clock'
 import { HoldfastError } from './errors'
 import type { Clock } from '../types'
 
@@ -31,9 +32,6 @@ export interface PostJsonOptions {
   keepalive?: boolean
   /** Timers of the timeout. Default: the real clock. */
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>
-  /** Legacy timer overrides (event delivery); `clock` wins when both are given. */
-  setTimeout?: (callback: () => void, ms: number) => unknown
-  clearTimeout?: (handle: unknown) => void
 }
 
 /** Sends one JSON POST; never rejects (see `PostOutcome`). */
@@ -51,8 +49,7 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
 
   const controller = new AbortController()
   let timedOut = false
-  const set = options.clock ? options.clock.setTimeout : (options.setTimeout ?? ((cb: () => void, ms: number) => setTimeout(cb, ms)))
-  const clear = options.clock ? options.clock.clearTimeout : (options.clearTimeout ?? ((h: unknown) => clearTimeout(h as ReturnType<typeof setTimeout>)))
+  const { setTimeout: set, clearTimeout: clear } = options.clock ?? realClock
   // Settles as soon as the request is aborted, whether or not `fetch` honours the signal.
   let onAbort: () => void = () => {}
   const abandoned = new Promise<never>((_, reject) => {

@@ -85,7 +85,7 @@ export function createSafeStorage(
     if (!persistent) return
     persistent = false
     backend = memory
-    logger.warn('persistent storage failed; values and events are kept in memory only', error)
+    logger.warn('persistent storage failed; running on memory', error)
     onFallback(error)
   }
 

@@ -9,8 +9,9 @@
 // bundle could not afford it: its smallest object schema is 4.1 KB min+gzip, 40% of the 10.5 KB
 // budget for client and React bindings together, spent on four outer shapes that take a dozen
 // lines here (measured 2026-11-21; see README, "Size"). Each check below names the shape it
-// accepts; a field it does not name is let through untouched.
-import type { Bootstrap, EvaluationContext, FlagEntry, FlagMetadata, HoldfastEvent, JsonValue } from '../types'
+// accepts; a field it does not name is let through untouched. The one check only event delivery
+// needs (a stored event) lives with it, in events/delivery/storeReader.ts, so it loads on demand.
+import type { Bootstrap, EvaluationContext, FlagEntry, FlagMetadata, JsonValue } from '../types'
 
 /** A JSON object: not null, not an array. Extra fields are allowed everywhere. */
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -213,19 +214,4 @@ export function parseCacheRecord(input: unknown): CacheRecord | undefined {
 /** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
 export function isContext(input: unknown): input is EvaluationContext {
   return isRecord(input) && typeof input.targetingKey === 'string'
-}
-
-/**
- * Whether a value read back from the event store is a sendable event: `{ id, type, name, time }`
- * with a known type. Only what delivery needs is checked; the rest is sent as it was logged (the
- * receiver validates its own input).
- */
-export function isStoredEvent(value: unknown): value is HoldfastEvent {
-  return (
-    isRecord(value) &&
-    typeof value.id === 'string' &&
-    (value.type === 'exposure' || value.type === 'custom') &&
-    typeof value.name === 'string' &&
-    isNumber(value.time)
-  )
 }

@@ -1,6 +1,5 @@
 // The reading side of the event store (../eventStore.ts), loaded with delivery: list what is queued
 // (this tab's events and other tabs'), read a batch, and remove what left the queue.
-import { isStoredEvent } from '../../protocol/readers'
 import type { HoldfastEvent } from '../../types'
 import { EVENT_PREFIX, type KeyClock } from '../eventKey'
 import type { EventStore } from '../eventStore'
@@ -95,4 +94,15 @@ function merge(a: string[], b: string[]): string[] {
   let j = 0
   while (i < a.length || j < b.length) out.push(j >= b.length || (i < a.length && a[i] < b[j]) ? a[i++] : b[j++])
   return out
+}
+
+/**
+ * Whether a value read back from the event store is a sendable event: `{ id, type, name, time }`
+ * with a known type. Only what delivery needs is checked; the rest is sent as it was logged (the
+ * receiver validates its own input).
+ */
+export function isStoredEvent(value: unknown): value is HoldfastEvent {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const { id, type, name, time } = value as Record<string, unknown>
+  return typeof id === 'string' && (type === 'exposure' || type === 'custom') && typeof name === 'string' && typeof time === 'number' && Number.isFinite(time)
 }

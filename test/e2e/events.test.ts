@@ -126,8 +126,11 @@ describe('a wrong events URL', () => {
     await page.evaluate(() => window.holdfast.flush())
     const stats = await page.evaluate(() => window.holdfast.getEventStats())
     expect(stats).toMatchObject({ queued: N, sent: 0, dropped: 0 })
-    expect(stats.lastError).toMatchObject({ code: 'HTTP', httpStatus: 404 })
-    expect(proxy.requests.map((r) => r.status)).toEqual([404])
+    // The reference server answers CORS preflights on its own paths only, so for a cross-origin page
+    // a wrong path fails at the preflight: the browser shows the page a network error, never the 404
+    // (the Node suite sees the 404 itself). Either way the events stay and the reason is on show.
+    expect(stats.lastError).toMatchObject({ code: 'NETWORK' })
+    expect(proxy.requests).toEqual([]) // the preflight failed: no POST went out
     expect(await storedEvents(run)).toHaveLength(0)
     await page.waitForTimeout(300) // in IndexedDB within 100 ms of being logged
 
@@ -138,7 +141,7 @@ describe('a wrong events URL', () => {
     await page.waitForTimeout(300)
     const final = await storedEvents(run)
     expect(final.map((e) => e.metadata?.n).sort()).toEqual([0, 1, 2, 3])
-    expect([...timesSent(run).values()]).toEqual([2, 2, 2, 2]) // once to the wrong URL, once to the right one
+    expect([...timesSent(run).values()]).toEqual([1, 1, 1, 1]) // the wrong URL never got a POST; the right one got each once
     const accepted = proxy.requests.filter((r) => r.status === 202)
     expect(accepted.length).toBeGreaterThan(0)
     expect(accepted.every((r) => r.path === '/holdfast/v1/events')).toBe(true)

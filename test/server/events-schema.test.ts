@@ -14,7 +14,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { eventSchema, readEventBatch } from '@holdfast/server'
-import { isStoredEvent } from '../../packages/core/src/protocol/readers'
+import { isStoredEvent } from '../../packages/core/src/events/delivery/storeReader'
 
 const anyValue = fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), fc.array(fc.integer(), { maxLength: 2 }))
 const idish = fc.oneof(fc.uuid(), fc.string({ maxLength: 140 }), fc.constant(''), fc.string({ minLength: 129, maxLength: 140 }), anyValue)

@@ -58,6 +58,7 @@ describe('HoldfastWebProvider in Chromium', () => {
         banner: { value: { text: 'Hello', color: 'blue' }, reason: 'STATIC' },
       })
       await waitFor(() => page.evaluate(() => (window as unknown as App).app.cached()), 'the cache entry in IndexedDB')
+      await page.waitForTimeout(300) // the exposures just logged are in IndexedDB within 100 ms; the reload comes after
 
       // The reload meets a server that does not answer: READY from the cache, at once.
       await flags.setOutage('hang')

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, toFetchHandler, type FlagHandler, type Middleware } from '@holdfast/server'
-import { DEMO_FLAGS, evaluate, post, rawConnection, recordingLogger, startServer } from './helpers'
+import { DEMO_FLAGS, evaluate, post, rawConnection, recordingLogger, startServer, waitFor } from './helpers'
 
 const BULK = '/ofrep/v1/evaluate/flags'
 
@@ -58,7 +58,14 @@ describe('GET /metrics', () => {
     await evaluate(server, { targetingKey: '' })
     const response = await fetch(`${server.url}/metrics`)
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
-    const text = await response.text()
+    let text = await response.text()
+    // The event-loop histogram samples every 10 ms: on an idle machine the requests above finish
+    // before its first sample, so scrape until it has one (once set, the gauge keeps its value).
+    await waitFor(async () => {
+      if (/^holdfast_event_loop_delay_seconds\{quantile="0\.99"\} /m.test(text)) return true
+      text = await (await fetch(`${server.url}/metrics`)).text()
+      return false
+    }, 5_000)
     expect(text).toMatch(/^holdfast_http_requests_total\{route="ofrep\.bulk",method="POST",status="200"\} 3$/m)
     expect(text).toMatch(/^holdfast_http_requests_total\{route="ofrep\.bulk",method="POST",status="400"\} 1$/m)
     expect(text).toMatch(/^holdfast_http_request_duration_seconds_count\{route="ofrep\.bulk"\} 4$/m)

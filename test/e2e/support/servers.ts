@@ -32,6 +32,9 @@ export async function startFlagServer(flags: string | object): Promise<TestFlagS
     eventsFile,
     demoControls: true,
     logger: silentLogger,
+    // The server runs inside the test process, beside Playwright and the page builds: a slow tick
+    // there is the test machine's load, not the server's, and must not be shed as if it were.
+    maxEventLoopDelayMs: 0,
   })
   return {
     server,

@@ -40,4 +40,7 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
   }
 }
 
-const parse = (json: string | undefined): JsonValue | undefined => (json === undefined ? undefined : (JSON.parse(json) as JsonValue))
+// A `__proto__` key (JSON.parse makes it an own key of a flag value) is left out: receivers refuse
+// it (prototype pollution), and a refused batch would take every other event in it down too.
+const parse = (json: string | undefined): JsonValue | undefined =>
+  json === undefined ? undefined : (JSON.parse(json, (key, v: unknown) => (key === '__proto__' ? undefined : v)) as JsonValue)

@@ -65,7 +65,7 @@ export function checkContents(p) {
   const paths = new Set(p.files.map((f) => f.path))
   for (const file of referencedFiles(pkg)) if (!paths.has(file)) fail(p.name, `package.json points at ${file}, which is not in the tarball (built? a concurrent build?)`)
   for (const f of p.files)
-    if (!/^(dist\/.*\.(js|cjs|d\.ts|d\.cts)|package\.json|README\.md|LICENSE)$/.test(f.path)) fail(p.name, `unexpected file in the tarball: ${f.path}`)
+    if (!/^(dist\/.*\.(js|cjs|d\.ts|d\.cts)|schema\/[\w.-]+\.schema\.json|package\.json|README\.md|LICENSE)$/.test(f.path)) fail(p.name, `unexpected file in the tarball: ${f.path}`)
   if (pkg.sideEffects !== false) fail(p.name, '"sideEffects": false is missing')
   for (const cond of ['types', 'import', 'require']) if (!JSON.stringify(pkg.exports?.['.'] ?? {}).includes(`"${cond}"`)) fail(p.name, `exports["."] has no "${cond}" condition`)
 

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -34,19 +35,45 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Run {
   return { child, output: () => output, exited }
 }
 
-/** Waits for the "serving ... at URL" line and returns the URL. */
-async function urlOf(server: Run, timeoutMs = 15_000): Promise<string> {
-  const started = Date.now()
-  while (Date.now() - started < timeoutMs) {
-    const match = server.output().match(/serving .* at (http:\/\/\S+)/)
-    if (match) return match[1]
-    if (server.child.exitCode !== null) throw new Error(`exited early:\n${server.output()}`)
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`no URL printed:\n${server.output()}`)
+/**
+ * Waits for the "serving ... at URL" line and returns the URL. Event-driven (it looks again on
+ * each chunk of output, not on a timer), and its limit stays well inside the tests' own: starting
+ * `node --import tsx` on a busy 2-core machine can take several seconds.
+ */
+function urlOf(server: Run, timeoutMs = START_LIMIT_MS): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer)
+      server.child.stdout!.off('data', check)
+      server.child.off('exit', exited)
+    }
+    const check = () => {
+      const match = server.output().match(/serving .* at (http:\/\/\S+)/)
+      if (match) {
+        done()
+        resolve(match[1])
+      }
+    }
+    const exited = () => {
+      done()
+      reject(new Error(`exited early:\n${server.output()}`))
+    }
+    const timer = setTimeout(() => {
+      done()
+      reject(new Error(`no URL printed within ${timeoutMs} ms:\n${server.output()}`))
+    }, timeoutMs)
+    server.child.stdout!.on('data', check)
+    server.child.once('exit', exited)
+    check()
+  })
 }
 
-describe('holdfast-server CLI', () => {
+/** How long a server may take to start: 30 s. Every test's own limit is above it (TEST_LIMIT_MS). */
+const START_LIMIT_MS = 30_000
+/** Each test may start a few servers one after another. */
+const TEST_LIMIT_MS = 90_000
+
+describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
   it('serves the demo flags, prints its URL and stops cleanly on SIGTERM', async () => {
     const server = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'])
     const url = await urlOf(server)
@@ -113,6 +140,43 @@ describe('holdfast-server CLI', () => {
     const broken = run([...SOURCE_BIN, '--flags', brokenFile, '--port', '0'])
     expect((await broken.exited).code).toBe(1)
     expect(broken.output()).toMatch(/\[holdfast-server\] .*test-flags\.json is invalid: expected an object with a "flags" object/)
+  })
+
+  it('refuses to start with an empty API key, from the flag or the environment (fail closed)', async () => {
+    const flag = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0', '--api-key', ''])
+    expect((await flag.exited).code).toBe(2)
+    expect(flag.output()).toMatch(/\[holdfast-server\] --api-key is empty: .*refusing to start open/)
+    const env = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'], { HOLDFAST_API_KEY: '' })
+    expect((await env.exited).code).toBe(2)
+    expect(env.output()).toMatch(/HOLDFAST_API_KEY is empty/)
+    expect(env.output()).not.toMatch(/serving/)
+  })
+
+  it('on SIGTERM finishes the request in flight, refuses new connections and exits 0', async () => {
+    const server = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'])
+    const url = await urlOf(server)
+    const { hostname, port } = new URL(url)
+    const socket = connect(Number(port), hostname)
+    let received = ''
+    socket.on('data', (chunk) => (received += chunk))
+    socket.on('error', () => {})
+    const body = JSON.stringify({ context: { targetingKey: 'u' } })
+    // Expect: 100-continue makes the server say when it has the request: it is then in flight.
+    socket.write(`POST /ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`)
+    await new Promise<void>((resolve) => {
+      const seen = () => received.includes('100 Continue') && (socket.off('data', seen), resolve())
+      socket.on('data', seen)
+    })
+    server.child.kill('SIGTERM')
+    await new Promise<void>((resolve) => {
+      const seen = () => server.output().includes('draining') && (server.child.stdout!.off('data', seen), resolve())
+      server.child.stdout!.on('data', seen)
+      seen()
+    })
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow()
+    socket.write(body)
+    expect(await server.exited).toEqual({ code: 0, signal: null })
+    expect(received).toMatch(/HTTP\/1\.1 200 OK[\s\S]*"checkout-kill-switch"/)
   })
 
   it.skipIf(!existsSync(BUILT_BIN))('the built bin keeps its shebang and runs (after npm run build)', async () => {

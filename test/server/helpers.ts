@@ -2,13 +2,16 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect, type Socket } from 'node:net'
 import { afterEach } from 'vitest'
 import { createFlagServer, type FlagServer, type FlagServerOptions, type FlagdDefinitions, type ServerLogger } from '@holdfast/server'
 
 const open: FlagServer[] = []
 const dirs: string[] = []
+const sockets: Socket[] = []
 
 afterEach(async () => {
+  for (const socket of sockets.splice(0)) socket.destroy()
   await Promise.all(open.splice(0).map((server) => server.close()))
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
@@ -21,7 +24,9 @@ export function recordingLogger(): ServerLogger & { lines: string[] } {
 
 /** Starts a server on 127.0.0.1 with a free port; it is closed after the test. */
 export async function startServer(options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
-  const server = await createFlagServer({ flags: DEMO_FLAGS, port: 0, logger: recordingLogger(), ...options })
+  // Load shedding off unless a test asks for it: on a busy shared CI machine a slow tick must not
+  // turn an unrelated assertion into a 503.
+  const server = await createFlagServer({ flags: DEMO_FLAGS, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0, ...options })
   open.push(server)
   return server
 }
@@ -92,4 +97,32 @@ export const DEMO_FLAGS: FlagdDefinitions = {
     limit: { state: 'ENABLED', variants: { low: 5, high: 50 }, defaultVariant: 'low' },
     retired: { state: 'DISABLED', variants: { on: true, off: false }, defaultVariant: 'on' },
   },
+}
+
+/** `n` flags, each with a targeting rule on `plan` and a 50/50 rollout, like a real flag set. */
+export function manyFlags(n: number): FlagdDefinitions {
+  const flags: FlagdDefinitions['flags'] = {}
+  for (let i = 0; i < n; i++) {
+    flags[`flag-${i}`] = {
+      state: 'ENABLED',
+      variants: { on: true, off: false },
+      defaultVariant: 'off',
+      targeting: { if: [{ '==': [{ var: 'plan' }, 'pro'] }, 'on', { fractional: [['on', 50], ['off', 50]] }] },
+      metadata: { team: `team-${i % 7}` },
+    }
+  }
+  return { flags }
+}
+
+/** Sends raw bytes on a new TCP connection; resolves with the socket and a reader of what came back. */
+export async function rawConnection(url: string): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
+  let received = ''
+  socket.on('data', (chunk) => (received += chunk.toString('latin1')))
+  socket.on('error', () => {})
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  sockets.push(socket)
+  return { socket, received: () => received, closed }
 }

@@ -13,7 +13,8 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     expect(response.status).toBe(200)
     expect(response.headers.get('content-type')).toMatch(/^application\/json/)
     const body = (await response.json()) as { flags: unknown[]; metadata?: unknown }
-    expect(body.metadata).toEqual({ flagSetId: 'test' })
+    // CONTRACT §9: every bulk answer says where its flags come from and how fresh they are.
+    expect(body.metadata).toEqual({ flagSetId: 'test', holdfast: { source: 'file', fetchedAt: expect.any(Number), stale: false } })
     const flags = Object.fromEntries((body.flags as Array<{ key: string }>).map((f) => [f.key, f]))
     expect(flags['kill-switch']).toEqual({ key: 'kill-switch', value: false, reason: 'STATIC', variant: 'off', metadata: { flagSetId: 'test' } })
     expect(flags.banner).toMatchObject({ value: { text: 'Hello', color: 'blue' }, variant: 'plain' })
@@ -54,9 +55,20 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     const server = await startServer()
     const response = await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' }, extra: { anything: 1 } })
     expect(response.status).toBe(200)
-    // No Content-Type at all (e.g. a client avoiding a CORS preflight) still works.
-    const bare = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', body: '{"context":{"targetingKey":"u"}}' })
-    expect(bare.status).toBe(200)
+    // A JSON media type with parameters or a +json suffix is JSON too.
+    for (const type of ['application/json; charset=utf-8', 'application/vnd.api+json', 'APPLICATION/JSON']) {
+      expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } }, { 'Content-Type': type })).status, type).toBe(200)
+    }
+  })
+
+  it('answers 415 to a body sent as another media type (a cross-site "simple" request)', async () => {
+    const server = await startServer()
+    // fetch with a string body sends text/plain: what a page on any site can post without a preflight.
+    const plain = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', body: '{"context":{"targetingKey":"u"}}' })
+    expect(plain.status).toBe(415)
+    expect(await plain.json()).toMatchObject({ errorCode: 'UNSUPPORTED_MEDIA_TYPE' })
+    const form = await post(`${server.url}/ofrep/v1/evaluate/flags/beta`, 'context=1', { 'Content-Type': 'application/x-www-form-urlencoded' })
+    expect(form.status).toBe(415)
   })
 
   it('answers 400 TARGETING_KEY_MISSING when the targetingKey is missing or empty', async () => {
@@ -102,15 +114,17 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     expect((await flagsByKey(changed))['kill-switch'].value).toBe(true)
   })
 
-  it('answers 413 to a body over 1 MiB and still serves a body of exactly 1 MiB', async () => {
+  it('answers 400 to a context body over 64 KiB and 413 to a body over 1 MiB, and keeps serving', async () => {
     const server = await startServer()
     const padded = (size: number) => {
       const base = JSON.stringify({ context: { targetingKey: 'u', pad: '' } })
       return base.replace('"pad":""', `"pad":"${'x'.repeat(size - base.length)}"`)
     }
-    const exact = padded(1_048_576)
-    expect(Buffer.byteLength(exact)).toBe(1_048_576)
-    expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, exact)).status).toBe(200)
+    // Within the transport cap (1 MiB, CONTRACT §8) but over the evaluation cap: a bad context.
+    const big = await post(`${server.url}/ofrep/v1/evaluate/flags`, padded(1_048_576))
+    expect(big.status).toBe(400)
+    expect(await big.json()).toMatchObject({ errorCode: 'INVALID_CONTEXT', errorDetails: expect.stringMatching(/65536 bytes/) })
+    expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, padded(65_537))).status).toBe(400)
     const over = await post(`${server.url}/ofrep/v1/evaluate/flags`, padded(1_048_577))
     expect(over.status).toBe(413)
     // A much larger upload is cut off without being buffered, and the server keeps working.
@@ -152,7 +166,10 @@ describe.skipIf(!testbedDir)('flagd-testbed flag files', () => {
     const flags = await flagsByKey(await evaluate(server, { targetingKey: 'u' }))
     expect(flags['boolean-flag']).toMatchObject({ value: true, reason: 'STATIC' })
     expect(flags['string-flag']).toMatchObject({ value: 'hi' })
-    const zero = await startServer({ flags: `${TESTBED}/flags_zero-flags.json` })
+    // This file's targeted flags use `$ref: is_ballmer`, which another testbed file defines (flagd
+    // loads them together). Alone it is incomplete, and strict validation refuses it for that.
+    await expect(startServer({ flags: `${TESTBED}/flags_zero-flags.json` })).rejects.toThrow(/\$ref "is_ballmer" names no entry of \$evaluators/)
+    const zero = await startServer({ flags: `${TESTBED}/flags_zero-flags.json`, strictValidation: false })
     const zeros = await flagsByKey(await evaluate(zero, { targetingKey: 'u' }))
     expect(zeros['boolean-zero-flag']).toMatchObject({ value: false, reason: 'STATIC' })
     expect(zeros['string-zero-flag']).toMatchObject({ value: '' })

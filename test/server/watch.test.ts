@@ -3,7 +3,7 @@ import { rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagdDefinitions } from '@holdfast/server'
-import { evaluate, flagsByKey, recordingLogger, startServer, tempDir, waitFor } from './helpers'
+import { evaluate, flagsByKey, manyFlags, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 
 function killSwitch(defaultVariant: 'on' | 'off', extra: FlagdDefinitions['flags'] = {}): string {
   const flags: FlagdDefinitions = {
@@ -97,5 +97,87 @@ describe('watching the flags file', () => {
     await writeFile(file, 'nope')
     expect(await server.reloadFlags()).toBe(false)
     expect(await killSwitchValue()).toBe(true)
+  })
+})
+
+describe('reloads that protect what is served', () => {
+  it('refuses an emptied file ({"flags": {}}) and keeps serving the previous flags', async () => {
+    const { file, logger, server, killSwitchValue } = await setup()
+    await writeFile(file, '{"flags": {}}')
+    await waitFor(() => logger.lines.some((line) => /defines no flags while 1 are being served/.test(line)), 2000)
+    expect(await killSwitchValue()).toBe(false)
+    expect(await server.reloadFlags()).toBe(false)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/^holdfast_flag_reload_failures_total\{reason="refused"\} [1-9]/m)
+    expect(server.source.status()).toMatchObject({ ready: true, state: 'failing', refused: expect.any(Number) })
+  })
+
+  it('refuses a file that drops more than half of the flags, accepts one that drops half', async () => {
+    const { file, logger, killSwitchValue } = await setup()
+    const four = Object.fromEntries(['a', 'b', 'c'].map((k) => [k, { state: 'ENABLED' as const, variants: { x: 1 }, defaultVariant: 'x' }]))
+    await writeFile(file, killSwitch('on', four))
+    await waitFor(async () => (await killSwitchValue()) === true, 2000)
+    await writeFile(file, killSwitch('off'))
+    await waitFor(() => logger.lines.some((line) => /drops 3 of the 4 flags being served \(75%, more than the 50% allowed\)/.test(line)), 2000)
+    expect(await killSwitchValue()).toBe(true)
+    await writeFile(file, killSwitch('off', { a: four.a }))
+    await waitFor(async () => (await killSwitchValue()) === false, 2000)
+  })
+
+  it('accepts a file saved with a UTF-8 byte order mark, at start and on reload', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, '\uFEFF' + killSwitch('off'))
+    const server = await startServer({ flags: file })
+    const value = async () => (await flagsByKey(await evaluate(server, { targetingKey: 'u' })))['kill-switch']?.value
+    expect(await value()).toBe(false)
+    await writeFile(file, '\uFEFF' + killSwitch('on'))
+    await waitFor(async () => (await value()) === true, 2000)
+  })
+
+  it('keeps answering requests while a large file is parsed and compiled', async () => {
+    // 2,000 targeted flags: compiling them took seconds on the request thread before.
+    const { file, server } = await setup()
+    const big = manyFlags(2000)
+    big.flags['kill-switch'] = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' }
+    await writeFile(file, JSON.stringify(big))
+    let reloaded = false
+    const reload = server.reloadFlags().then((ok) => {
+      reloaded = true
+      return ok
+    })
+    let answeredDuringReload = 0
+    while (!reloaded) {
+      const response = await evaluate(server, { targetingKey: 'u' })
+      expect(response.status).toBe(200)
+      if (!reloaded) answeredDuringReload++
+    }
+    expect(await reload).toBe(true)
+    // Compiled in one go, only the few requests that fit in the file read got through (4 here);
+    // compiled in slices with the loop free between them, dozens do (44 here).
+    expect(answeredDuringReload).toBeGreaterThanOrEqual(15)
+    expect(Object.keys(await flagsByKey(await evaluate(server, { targetingKey: 'u' })))).toHaveLength(2001)
+  })
+
+  it('serves a version within 2 s even while the file is rewritten continuously', async () => {
+    // A plain 50 ms debounce never fired under continuous edits: no version got through for 10 s.
+    const { file, server, killSwitchValue } = await setup()
+    // The start-up re-read is done: from here only the watcher can notice the edits.
+    await server.reloadFlags()
+    let writing = true
+    let n = 0
+    const writer = (async () => {
+      while (writing) {
+        n++
+        await writeFile(file, killSwitch('on', { counter: { state: 'ENABLED', variants: { n }, defaultVariant: 'n' } }))
+        await new Promise((r) => setTimeout(r, 10))
+      }
+    })()
+    try {
+      await waitFor(async () => (await killSwitchValue()) === true, 2000)
+    } finally {
+      writing = false
+      await writer
+    }
   })
 })

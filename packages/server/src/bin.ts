@@ -1,71 +1,37 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { parseArgs } from 'node:util'
-import { createFlagServer, DEFAULT_HOST, DEFAULT_PORT, type FlagServer } from './flagServer'
-
-const USAGE = `Usage: holdfast-server --flags flags.json [options]
-
-Serves flagd-format flags over OFREP (POST /ofrep/v1/evaluate/flags) and collects events
-(POST /holdfast/v1/events). The flags file is watched; invalid edits are refused and logged.
-
-Options:
-  --flags FILE         flagd JSON flag definitions (required)
-  --port N             port to listen on; 0 picks a free one (default ${DEFAULT_PORT})
-  --host HOST          interface to bind (default ${DEFAULT_HOST})
-  --events-file FILE   append accepted events here as JSON Lines; dedupe survives restarts
-  --api-key KEY        require "Authorization: Bearer KEY" or "X-API-Key: KEY"
-                       (or set HOLDFAST_API_KEY, which keeps the key out of the process list)
-  --cors-origin ORIGIN allow only this origin (default: any origin)
-  --demo-controls      enable /demo/outage and /demo/reset-events
-  --lenient            warn about flagd schema problems instead of refusing the file
-  -h, --help           show this help
-`
+import { buildServerOptions, CLI_OPTIONS, usage, type CliValues } from './cliOptions'
+import { createFlagServer, type FlagServer } from './flagServer'
+import { runSnapshotCli } from './snapshotCli'
 
 function fail(message: string): never {
-  process.stderr.write(`[holdfast-server] ${message}\n\n${USAGE}`)
+  process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
   process.exit(2)
 }
 
 function readOptions() {
-  let parsed
+  let values: CliValues
   try {
-    parsed = parseArgs({
-      options: {
-        flags: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        'events-file': { type: 'string' },
-        'api-key': { type: 'string' },
-        'cors-origin': { type: 'string' },
-        'demo-controls': { type: 'boolean' },
-        lenient: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values
+    values = parseArgs({ options: CLI_OPTIONS, strict: true }).values as CliValues
   } catch (error) {
     fail((error as Error).message)
   }
-  if (parsed.help) {
-    process.stdout.write(USAGE)
+  if (values.help) {
+    process.stdout.write(usage())
     process.exit(0)
   }
-  if (!parsed.flags) fail('--flags is required')
-  const port = parsed.port === undefined ? DEFAULT_PORT : Number(parsed.port)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`--port must be a number from 0 to 65535, got "${parsed.port}"`)
-  return {
-    flags: parsed.flags,
-    port,
-    host: parsed.host,
-    eventsFile: parsed['events-file'],
-    apiKey: parsed['api-key'] ?? (process.env.HOLDFAST_API_KEY || undefined),
-    corsOrigin: parsed['cors-origin'],
-    demoControls: parsed['demo-controls'] ?? false,
-    strictValidation: !parsed.lenient,
-  }
+  const built = buildServerOptions(values, process.env)
+  if (!built.ok) fail(built.error)
+  return built.options
 }
 
 async function main(): Promise<void> {
+  // `holdfast-server snapshot …` is the CI step (see snapshotCli.ts), not a server.
+  if (process.argv[2] === 'snapshot') {
+    const code = await runSnapshotCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    process.exit(code)
+  }
   const options = readOptions()
   let server: FlagServer
   try {
@@ -75,16 +41,19 @@ async function main(): Promise<void> {
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
     process.exit(1)
   }
-  process.stdout.write(`[holdfast-server] serving ${options.flags} at ${server.url}\n`)
+  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : (options.flagsUrl ?? options.upstream ?? 'flags')} at ${server.url}\n`)
 
   let stopping = false
   const stop = (signal: string) => {
-    // A second Ctrl-C means "now": do not wait for slow connections or writes.
+    // A second signal means "now": do not wait for slow connections or writes.
     if (stopping) process.exit(130)
     stopping = true
-    process.stdout.write(`[holdfast-server] ${signal}: shutting down\n`)
+    process.stdout.write(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)\n`)
     server.close().then(
-      () => process.exit(0),
+      () => {
+        process.stdout.write('[holdfast-server] stopped\n')
+        process.exit(0)
+      },
       () => process.exit(1),
     )
   }

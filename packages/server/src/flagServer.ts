@@ -1,40 +1,29 @@
-import { createServer } from 'node:http'
+import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { resolve } from 'node:path'
-import { createEventSink, type ReceivedEvent } from './eventSink'
-import type { FlagdDefinitions } from './flagDefinitions'
-import { createFlagSource } from './flagSource'
-import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
-import { createOutageControl, type OutageState } from './outage'
-import { createRequestHandler } from './requestHandler'
+import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
+import type { OutageState } from './demo/outage'
+import type { ReceivedEvent } from './events/eventSink'
+import type { FlagdDefinitions } from './flags/flagDefinitions'
+import type { FlagSource } from './flags/flagSource'
+import type { ServerMetrics } from './metrics'
+import { readListenOptions } from './options'
 
-/** Options of {@link createFlagServer}. */
-export interface FlagServerOptions {
-  /**
-   * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
-   * 2 s, invalid ones are refused and logged) or a definitions object. Required.
-   */
-  flags: string | FlagdDefinitions
+/** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
+export interface FlagServerOptions extends FlagHandlerOptions {
   /** TCP port. Default 8787; 0 picks a free one (read it back from `port` or `url`). */
   port?: number
   /** Interface to bind. Default `127.0.0.1`, so nothing outside this machine can reach it. */
   host?: string
-  /** JSON Lines file that accepted events are appended to and deduplicated against across restarts. Default: none (events kept in memory only). */
-  eventsFile?: string
-  /** When set, every route except `OPTIONS` and `/healthz` needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. */
-  apiKey?: string
-  /** The single origin allowed by CORS. Default: any origin (`*`). */
-  corsOrigin?: string
-  /** Enables `/demo/outage` and `/demo/reset-events` for simulating failures. Default false (those routes are 404). */
-  demoControls?: boolean
-  /**
-   * Validate flag files against flagd's JSON schema and refuse any that fail. Default true. With
-   * false, schema problems are warned about and a flag with a broken rule answers a per-flag
-   * `PARSE_ERROR`, as flagd does; broken JSON or structure is refused either way.
-   */
-  strictValidation?: boolean
-  /** Where reloads, refused edits and failures are reported (prefixed `[holdfast-server]`). Default: the console. */
-  logger?: ServerLogger
+  /** Most connections open at once; more are refused by the kernel queue. Default 1,024. */
+  maxConnections?: number
+  /** Time a client has to send all request headers (slowloris). Default 10,000 ms. */
+  headersTimeoutMs?: number
+  /** Time a client has to send a whole request, body included. Default 30,000 ms. */
+  requestTimeoutMs?: number
+  /** How long an idle keep-alive connection is kept. Default 5,000 ms. */
+  keepAliveTimeoutMs?: number
+  /** On `close()`, how long in-flight requests may take to finish before their connections are cut. Default 10,000 ms. */
+  drainTimeoutMs?: number
 }
 
 /** A running server, returned by {@link createFlagServer}. */
@@ -45,6 +34,12 @@ export interface FlagServer {
   port: number
   /** The interface bound. */
   host: string
+  /** The request handler behind the server (its source, metrics, events). */
+  handler: FlagHandler
+  /** The source of the definitions being served. */
+  source: FlagSource
+  /** The Prometheus metrics served on `/metrics`. */
+  metrics: ServerMetrics
   /** Every accepted event, oldest first, including those read back from `eventsFile`. */
   events(): ReceivedEvent[]
   /** Forgets every event (and empties `eventsFile`). */
@@ -55,7 +50,11 @@ export interface FlagServer {
   reloadFlags(): Promise<boolean>
   /** The simulated outage (see `OutageState`); undefined without `demoControls`. */
   outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
-  /** Stops listening, ends every open connection (held `hang` requests included) and stops watching. Idempotent. */
+  /**
+   * Drains and stops: stops accepting connections, answers new requests on open connections 503
+   * (`Connection: close`), lets in-flight requests finish (up to `drainTimeoutMs`), then closes
+   * every connection, the watcher and the events sink. Idempotent.
+   */
   close(): Promise<void>
 }
 
@@ -67,65 +66,70 @@ export const DEFAULT_HOST = '127.0.0.1'
 
 /**
  * Starts a reference OFREP flag server with a Holdfast events sink (CONTRACT §8). Resolves once it
- * listens, with the flags loaded; rejects when the initial flags are missing or invalid, or the
- * port is taken.
+ * listens, with the flags loaded; rejects when an option is invalid (an empty API key, say), the
+ * initial flags are missing or invalid, or the port is taken.
  */
 export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
-  const log = prefixLogger(options.logger ?? consoleLogger)
-  const host = options.host ?? DEFAULT_HOST
-  const flags = createFlagSource({
-    flags: typeof options.flags === 'string' ? resolve(options.flags) : options.flags,
-    strictValidation: options.strictValidation ?? true,
-    log,
+  const listen = readListenOptions(options)
+  const handler = await createFlagHandler(options)
+  let inFlight = 0
+  let idle: (() => void) | undefined
+  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs) }, (req, res) => {
+    inFlight++
+    res.once('close', () => {
+      inFlight--
+      if (inFlight === 0) idle?.()
+    })
+    handler(req, res)
   })
-  const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
-  const outage = options.demoControls ? createOutageControl() : undefined
-  let closing: Promise<void> | undefined
-
-  await flags.open()
-  try {
-    await sink.open()
-  } catch (error) {
-    flags.close()
-    throw error
-  }
-
-  const server = createServer(
-    createRequestHandler({ flags, sink, outage, apiKey: options.apiKey, corsOrigin: options.corsOrigin, log, isClosing: () => closing !== undefined }),
-  )
+  server.maxConnections = listen.maxConnections
+  server.headersTimeout = listen.headersTimeoutMs
+  server.requestTimeout = Math.max(listen.requestTimeoutMs, listen.headersTimeoutMs)
+  server.keepAliveTimeout = listen.keepAliveTimeoutMs
   try {
     await new Promise<void>((done, fail) => {
       server.once('error', fail)
-      server.listen(options.port ?? DEFAULT_PORT, host, () => {
+      server.listen(listen.port, listen.host, () => {
         server.off('error', fail)
         done()
       })
     })
   } catch (error) {
-    flags.close()
+    await handler.close()
     throw error
   }
   const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | undefined
 
   return {
-    url: `http://${urlHost(host)}:${port}`,
+    url: `http://${urlHost(listen.host)}:${port}`,
     port,
-    host,
-    events: () => sink.list(),
-    resetEvents: () => sink.reset(),
-    setFlags: (definitions) => flags.set(definitions),
-    reloadFlags: () => flags.reload(),
-    outage: outage && { get: outage.get, set: outage.set },
+    host: listen.host,
+    handler,
+    source: handler.source,
+    metrics: handler.metrics,
+    events: handler.events,
+    resetEvents: handler.resetEvents,
+    setFlags: handler.setFlags,
+    reloadFlags: handler.reloadFlags,
+    outage: handler.outage,
     close() {
       closing ??= (async () => {
-        flags.close()
+        handler.drain()
         const stopped = new Promise<void>((done) => server.close(() => done()))
-        // server.close() only stops accepting; idle keep-alive sockets and held requests would keep
-        // it open until clients give up, so end them now.
+        server.closeIdleConnections()
+        if (inFlight > 0) {
+          let timer: ReturnType<typeof setTimeout> | undefined
+          await Promise.race([
+            new Promise<void>((done) => (idle = done)),
+            new Promise<void>((done) => (timer = setTimeout(done, listen.drainTimeoutMs))),
+          ])
+          clearTimeout(timer)
+        }
+        // Whatever is left is idle keep-alive sockets or requests past the drain timeout.
         server.closeAllConnections()
-        outage?.release()
         await stopped
-        await sink.close()
+        await handler.close()
       })()
       return closing
     },

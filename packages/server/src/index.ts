@@ -1,11 +1,51 @@
 // The public API of @holdfast/server. Everything else in src/ is internal.
 export { createFlagServer, DEFAULT_HOST, DEFAULT_PORT } from './flagServer'
 export type { FlagServer, FlagServerOptions } from './flagServer'
-export type { FlagdDefinitions, FlagdFlag, FlagMetadata, JsonValue } from './flagDefinitions'
-export type { OfrepBulkResponse, OfrepEntry, OfrepFailure, OfrepSuccess } from './evaluate'
-export type { ReceivedEvent, AcceptResult } from './eventSink'
-export { OUTAGE_MODES } from './outage'
-export type { OutageMode, OutageState } from './outage'
+export { createFlagHandler } from './flagHandler'
+export type { FlagHandler, FlagHandlerOptions } from './flagHandler'
+export type { Middleware, Route, RouteHandler, RequestListener } from './http/requestHandler'
+export type { FlagdDefinitions, FlagdFlag, FlagMetadata, JsonValue } from './flags/flagDefinitions'
+export { parseFlagDefinitions, compileFlagDefinitions } from './flags/flagDefinitions'
+export type { ParsedFlags, ParseOptions } from './flags/flagDefinitions'
+export type { FlagSource, FlagSourceEvent, FlagSourceStatus, FlagDefinitionsVersion, FlagOrigin, ForwardedRequest, ForwardedAnswer } from './flags/flagSource'
+export { createListeners } from './flags/flagSource'
+export { createFileSource, createStaticSource } from './flags/fileSource'
+export type { EditableFlagSource, LocalSourceOptions } from './flags/fileSource'
+export { refusalReason, changedKeys, DEFAULT_MAX_SHRINK_PERCENT } from './flags/guard'
+// The relay (CONTRACT §9): its options, status and sources, and the data dir's generation store.
+export { DEFAULT_POLL_INTERVAL_SECONDS } from './flags/relayOptions'
+export type { RelayOptions } from './flags/relayOptions'
+export type { HoldfastMetadata, RefreshResult, RelayMode, RelaySource, RelayStatus, ServedSource } from './flags/relay'
+export { createUrlSource } from './flags/urlSource'
+export type { UrlSourceOptions } from './flags/urlSource'
+export { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './flags/upstreamSource'
+export type { UpstreamSourceOptions } from './flags/upstreamSource'
+export { createGenerationStore, DEFAULT_KEEP_GENERATIONS } from './flags/generations'
+export type { GenerationStore, GenerationStoreOptions, GenerationInfo, LoadedGeneration, SkippedGeneration } from './flags/generations'
+export { makeSnapshot } from './flags/snapshotCommand'
+export type { SnapshotRequest, SnapshotResult } from './flags/snapshotCommand'
+export { DEFAULT_UPSTREAM_TIMEOUT_MS } from './flags/upstreamFetch'
+export { createServerMetrics } from './metrics'
+export type { ServerMetrics } from './metrics'
+export type { OfrepBulkResponse, OfrepEntry, OfrepFailure, OfrepSuccess } from './ofrep/evaluate'
+export {
+  DEFAULT_REQUEST_LIMITS,
+  FORBIDDEN_KEYS,
+  bootstrapSchema,
+  bootstrapEnvelopeSchema,
+  evaluationContextSchema,
+  evaluationRequestSchema,
+  flagEntrySchema,
+  ofrepBulkResponseSchema,
+  ofrepFailureSchema,
+  ofrepSuccessSchema,
+} from './ofrep/schemas'
+export type { RequestLimits, RequestErrorCode } from './ofrep/schemas'
+export { flagdDocumentSchema } from './flags/schemas'
+export { bootstrapJsonSchema } from './ofrep/jsonSchemas'
+export type { ReceivedEvent, AcceptResult } from './events/eventSink'
+export { OUTAGE_MODES } from './demo/outage'
+export type { OutageMode, OutageState } from './demo/outage'
 export { consoleLogger, silentLogger } from './logger'
 export type { ServerLogger } from './logger'
-export { MAX_BODY_BYTES } from './http'
+export { MAX_BODY_BYTES } from './http/body'

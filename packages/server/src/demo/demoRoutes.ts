@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventSink } from './eventSink'
-import { readJson, sendEmpty, sendJson } from './http'
+import type { EventSink } from '../events/eventSink'
+import { readJson, sendEmpty, sendJson } from '../http/body'
 import { readOutageChange, type OutageControl } from './outage'
 
 /** `GET /demo/outage`: the current outage as `{ mode, events, retryAfter? }`. */

@@ -1,6 +1,6 @@
 import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { ServerLogger } from './logger'
+import type { ServerLogger } from '../logger'
 
 /** A Holdfast event as received (CONTRACT §2.2); fields beyond the required four are kept as sent. */
 export interface ReceivedEvent {

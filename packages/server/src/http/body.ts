@@ -8,9 +8,10 @@ export const MAX_BODY_BYTES = 1_048_576
 export type BodyResult = { ok: true; text: string } | { ok: false; reason: 'too-large' | 'aborted' }
 
 /**
- * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` nothing more is
- * kept: the rest is read and dropped, so the client still gets to read our 413 (closing a socket
- * with unread data makes the kernel send RST, and clients then report a reset, not the status).
+ * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
+ * `Content-Length` already says so) reading stops: the data is neither kept nor read any more, and
+ * the 413 that {@link answerBodyFailure} sends closes the connection, so a client streaming
+ * gigabytes cannot keep the server busy reading what it already refused.
  */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
   return new Promise((resolve) => {
@@ -23,22 +24,23 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     }
     const declared = Number(req.headers['content-length'])
     if (declared > limit) {
-      req.resume()
       settle({ ok: false, reason: 'too-large' })
       return
     }
     let chunks: Buffer[] = []
     let size = 0
-    req.on('data', (chunk: Buffer) => {
-      if (settled) return
+    const onData = (chunk: Buffer) => {
       size += chunk.length
       if (size > limit) {
         chunks = []
+        req.off('data', onData)
+        req.pause()
         settle({ ok: false, reason: 'too-large' })
         return
       }
       chunks.push(chunk)
-    })
+    }
+    req.on('data', onData)
     req.on('end', () => settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') }))
     req.on('error', () => settle({ ok: false, reason: 'aborted' }))
     req.on('close', () => settle({ ok: false, reason: 'aborted' }))
@@ -70,7 +72,7 @@ export function sendEmpty(res: ServerResponse, status: number, headers: Record<s
 }
 
 /** A strong ETag for a response body: a quoted SHA-1 of its exact bytes, base64url. */
-export function etagOf(body: string): string {
+export function etagOf(body: string | Buffer): string {
   return `"${createHash('sha1').update(body).digest('base64url')}"`
 }
 
@@ -105,6 +107,25 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
 /** Answers a body that could not be read: 413 when too large; nothing when the client left. */
 export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
   if (reason === 'too-large') {
-    sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' })
+    // Connection: close makes Node end the socket once the answer is written; the rest of the
+    // upload is never read (the client sees the 413, then the connection close).
+    sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' }, { Connection: 'close' })
   }
+}
+
+/**
+ * Whether a request's `Content-Type` is JSON (`application/json` or any `+json` type), or absent.
+ * A `text/plain` POST is a "simple" request that browsers send cross-site without a preflight, so
+ * a JSON API that accepts it can be fed by any web page; such requests get 415.
+ */
+export function isJsonRequest(req: IncomingMessage): boolean {
+  const type = req.headers['content-type']
+  if (type === undefined || type === '') return true
+  const mediaType = type.split(';', 1)[0].trim().toLowerCase()
+  return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))
+}
+
+/** Answers 415 for a body that is not JSON. */
+export function answerNotJson(res: ServerResponse): void {
+  sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'send the body as Content-Type: application/json' }, { Connection: 'close' })
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { readEventBatch, type EventSink } from './eventSink'
-import { readJson, sendJson } from './http'
-import type { OutageControl } from './outage'
+import { readJson, sendJson } from '../http/body'
 
 /**
  * `POST /holdfast/v1/events` (CONTRACT §2.2): validates the batch, stores events whose `id` is new,
@@ -11,12 +10,8 @@ import type { OutageControl } from './outage'
 export async function handleEvents(
   req: IncomingMessage,
   res: ServerResponse,
-  deps: { sink: EventSink; outage?: OutageControl },
+  deps: { sink: EventSink },
 ): Promise<void> {
-  if (deps.outage?.get().events) {
-    const retryAfter = deps.outage.get().retryAfter
-    return sendJson(res, 503, { errorDetails: 'simulated outage (demo controls)' }, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
-  }
   const body = await readJson(req, res)
   if (!body) return
   const parsed = body.value

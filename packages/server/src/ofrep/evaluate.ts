@@ -1,6 +1,7 @@
 import type { FlagdCore } from '@openfeature/flagd-core'
 import type { EvaluationContext, Logger } from '@openfeature/core'
-import type { FlagMetadata, JsonValue } from './flagDefinitions'
+import type { FlagMetadata, JsonValue } from '../flags/flagDefinitions'
+import { DEFAULT_REQUEST_LIMITS, evaluationRequestSchema, type RequestErrorCode, type RequestLimits } from './schemas'
 
 /** A successful OFREP flag evaluation. No `value` means "use the caller's default" (e.g. disabled). */
 export interface OfrepSuccess {
@@ -30,35 +31,46 @@ export interface OfrepBulkResponse {
 
 /** A request-level OFREP failure (a 400 body). */
 export interface OfrepRequestError {
-  errorCode: 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'TARGETING_KEY_MISSING'
+  errorCode: RequestErrorCode
   errorDetails: string
 }
 
 const quiet: Logger = { error() {}, warn() {}, info() {}, debug() {} }
 
 /**
- * Reads an OFREP evaluation request body, tolerantly: a missing `context` is an empty context and
- * unknown fields are ignored. The only hard requirement is a non-empty string `targetingKey`, which
- * client-side (static context) evaluation needs for stable `fractional` bucketing.
+ * Reads an OFREP evaluation request body with {@link evaluationRequestSchema}: a missing or
+ * empty body or `context` is an empty context (so 400 `TARGETING_KEY_MISSING`), unknown body
+ * fields are ignored, and the context must hold a non-empty string `targetingKey` (client-side
+ * `fractional` bucketing needs it) and stay within `limits`.
  */
-export function readEvaluationRequest(text: string): { ok: true; context: EvaluationContext } | { ok: false; error: OfrepRequestError } {
+export function readEvaluationRequest(
+  text: string,
+  limits: RequestLimits = DEFAULT_REQUEST_LIMITS,
+): { ok: true; context: EvaluationContext } | { ok: false; error: OfrepRequestError } {
   let body: unknown
   try {
     body = text.trim() === '' ? {} : JSON.parse(text)
   } catch {
     return { ok: false, error: { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' } }
   }
-  if (!isObject(body)) return { ok: false, error: { errorCode: 'INVALID_CONTEXT', errorDetails: 'the request body must be a JSON object' } }
-  const context = body.context ?? {}
-  if (!isObject(context)) return { ok: false, error: { errorCode: 'INVALID_CONTEXT', errorDetails: '"context" must be an object' } }
-  const { targetingKey } = context
-  if (targetingKey === undefined || targetingKey === null || targetingKey === '') {
-    return { ok: false, error: { errorCode: 'TARGETING_KEY_MISSING', errorDetails: 'the context has no targetingKey' } }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    return { ok: false, error: { errorCode: 'INVALID_CONTEXT', errorDetails: 'the request body must be a JSON object' } }
   }
-  if (typeof targetingKey !== 'string') {
-    return { ok: false, error: { errorCode: 'INVALID_CONTEXT', errorDetails: 'targetingKey must be a string' } }
+  const raw = body as Record<string, unknown>
+  const parsed = schemaFor(limits).safeParse(raw.context === undefined || raw.context === null ? { ...raw, context: {} } : raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const code = (issue as { params?: { errorCode?: RequestErrorCode } }).params?.errorCode ?? 'INVALID_CONTEXT'
+    return { ok: false, error: { errorCode: code, errorDetails: issue.message } }
   }
-  return { ok: true, context: context as EvaluationContext }
+  return { ok: true, context: parsed.data.context as EvaluationContext }
+}
+
+const schemas = new WeakMap<RequestLimits, ReturnType<typeof evaluationRequestSchema>>()
+function schemaFor(limits: RequestLimits) {
+  let schema = schemas.get(limits)
+  if (!schema) schemas.set(limits, (schema = evaluationRequestSchema(limits)))
+  return schema
 }
 
 /**
@@ -116,6 +128,3 @@ function nonEmpty(metadata: FlagMetadata | undefined): FlagMetadata | undefined 
   return metadata && Object.keys(metadata).length > 0 ? metadata : undefined
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}

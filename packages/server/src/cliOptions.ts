@@ -1,0 +1,162 @@
+import { z } from 'zod'
+import type { FlagServerOptions } from './flagServer'
+
+// Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
+// FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
+// `buildServerOptions`), so branches that each add options merge without touching each other.
+
+interface CliOption {
+  type: 'string' | 'boolean'
+  short?: string
+  multiple?: boolean
+  /** `--name ARG` as shown in the help. */
+  arg?: string
+  /** Help text (first line); continuation lines are indented under it. */
+  help: string
+}
+
+/** The CLI options of `holdfast-server`, in the order `--help` lists them. */
+export const CLI_OPTIONS = {
+  flags: { type: 'string', arg: 'FILE', help: 'flagd JSON flag definitions, watched (or --flags-url, or --upstream)' },
+  port: { type: 'string', arg: 'N', help: 'port to listen on; 0 picks a free one (default 8787)' },
+  host: { type: 'string', arg: 'HOST', help: 'interface to bind (default 127.0.0.1)' },
+  'events-file': { type: 'string', arg: 'FILE', help: 'append accepted events here as JSON Lines; dedupe survives restarts' },
+  'api-key': {
+    type: 'string',
+    arg: 'KEY',
+    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key is refused)',
+  },
+  'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin (default: any origin)' },
+  'demo-controls': { type: 'boolean', help: 'enable /demo/outage and /demo/reset-events' },
+  lenient: { type: 'boolean', help: 'warn about flagd schema problems instead of refusing the file' },
+  'max-event-loop-delay': { type: 'string', arg: 'MS', help: 'answer 503 + Retry-After past this event-loop delay (default 500; 0 = never)' },
+  'max-connections': { type: 'string', arg: 'N', help: 'most connections open at once (default 1024)' },
+  // The relay (CONTRACT §9): one block, so branches adding other options do not collide here.
+  'flags-url': { type: 'string', arg: 'URL', help: 'flagd definitions over HTTP(S), polled with If-None-Match' },
+  upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },
+  'data-dir': { type: 'string', arg: 'DIR', help: 'keep the last good flags here (crash-safe generations) for restarts' },
+  snapshot: { type: 'string', arg: 'FILE', help: 'a build-time snapshot (holdfast-server snapshot ...): the oldest layer' },
+  'poll-interval': { type: 'string', arg: 'SECONDS', help: 'how often --flags-url is polled (default 10)' },
+  'max-shrink': { type: 'string', arg: 'PERCENT', help: 'refuse a new flag set dropping more than this share of the flags\nheld (default 50); zero flags are always refused' },
+  'admin-key': { type: 'string', arg: 'KEY', help: 'enable POST /holdfast/v1/refresh for "Authorization: Bearer KEY"\n(or set HOLDFAST_ADMIN_KEY)' },
+  'on-upstream-unauthorized': { type: 'string', arg: 'POLICY', help: 'keep | clear | clear-after=SECONDS: what an upstream 401/403 does\nto what is held (default keep)' },
+  'forward-header': { type: 'string', multiple: true, arg: 'NAME', help: 'request header passed upstream and part of the cache key\n(repeatable; default Authorization)' },
+  'upstream-timeout': { type: 'string', arg: 'SECONDS', help: 'how long one upstream request may take (default 5)' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+} as const satisfies Record<string, CliOption>
+
+/** What `parseArgs` gives back for {@link CLI_OPTIONS}. */
+export type CliValues = {
+  [K in keyof typeof CLI_OPTIONS]?: (typeof CLI_OPTIONS)[K]['type'] extends 'boolean' ? boolean : (typeof CLI_OPTIONS)[K] extends { multiple: true } ? string[] : string
+}
+
+/** The `--help` text. */
+export function usage(): string {
+  const rows = Object.entries(CLI_OPTIONS as Record<string, CliOption>).map(([name, option]) => {
+    const flag = `${option.short ? `-${option.short}, ` : ''}--${name}${option.arg ? ` ${option.arg}` : ''}`
+    return [flag, option.help.split('\n')] as const
+  })
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2
+  const lines = rows.flatMap(([flag, help]) => help.map((line, i) => `  ${(i === 0 ? flag : '').padEnd(width)}${line}`))
+  return `Usage: holdfast-server (--flags flags.json | --flags-url URL | --upstream URL) [options]
+       holdfast-server snapshot --help
+
+Serves flagd-format flags over OFREP (POST /ofrep/v1/evaluate/flags) and collects events
+(POST /holdfast/v1/events). The flags file is watched; invalid or emptied edits are refused and
+logged. GET / lists the endpoints. SIGTERM drains: requests in flight finish, new ones are refused.
+
+Options:
+${lines.join('\n')}
+`
+}
+
+const intArg = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `--${name} must be a whole number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
+
+const secondsArg = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, `--${name} must be a number`)
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
+
+const cliSchema = z.object({
+  flags: z.string().min(1, '--flags is empty').optional(),
+  port: intArg('port', 0, 65535).optional(),
+  host: z.string().min(1, '--host is empty').optional(),
+  'events-file': z.string().min(1, '--events-file is empty').optional(),
+  'api-key': z.string().optional(),
+  'cors-origin': z.string().min(1, '--cors-origin is empty').optional(),
+  'demo-controls': z.boolean().optional(),
+  lenient: z.boolean().optional(),
+  'max-event-loop-delay': intArg('max-event-loop-delay', 0, 60_000).optional(),
+  'max-connections': intArg('max-connections', 1, 1_000_000).optional(),
+  'flags-url': z.string().regex(/^https?:\/\/[^/]/i, '--flags-url must be an http(s) URL').optional(),
+  upstream: z.string().regex(/^https?:\/\/[^/]/i, '--upstream must be an http(s) URL').optional(),
+  'data-dir': z.string().min(1, '--data-dir is empty').optional(),
+  snapshot: z.string().min(1, '--snapshot is empty').optional(),
+  'poll-interval': secondsArg('poll-interval', 0.05, 86_400).optional(),
+  'max-shrink': secondsArg('max-shrink', 0, 100).optional(),
+  'admin-key': z.string().optional(),
+  'on-upstream-unauthorized': z.string().regex(/^(keep|clear|clear-after=\d+(\.\d+)?)$/, '--on-upstream-unauthorized must be keep, clear or clear-after=SECONDS').optional(),
+  'forward-header': z.array(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')).optional(),
+  'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
+})
+  .refine((v) => v.flags !== undefined || v['flags-url'] !== undefined || v.upstream !== undefined, '--flags is required (or --flags-url URL, or --upstream URL)')
+  .refine((v) => [v.flags, v['flags-url'], v.upstream].filter((x) => x !== undefined).length <= 1, 'give only one of --flags FILE, --flags-url URL, --upstream URL')
+
+/**
+ * Turns parsed CLI values (and the environment, for `HOLDFAST_API_KEY`) into
+ * {@link FlagServerOptions}, or says what is wrong. An API key given but empty (`--api-key ''`,
+ * `HOLDFAST_API_KEY=`) is an error: a deployment that meant to set a key must not start open.
+ */
+export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions } | { ok: false; error: string } {
+  const parsed = cliSchema.safeParse(values)
+  if (!parsed.success) return { ok: false, error: parsed.error.issues[0].message }
+  const v = parsed.data
+  const apiKey = v['api-key'] ?? env.HOLDFAST_API_KEY
+  const adminKey = v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY
+  if (adminKey !== undefined && adminKey.trim() === '') {
+    return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
+  }
+  if (apiKey !== undefined && apiKey.trim() === '') {
+    const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
+    return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
+  }
+  return {
+    ok: true,
+    options: {
+      flags: v.flags,
+      port: v.port,
+      host: v.host,
+      eventsFile: v['events-file'],
+      apiKey,
+      corsOrigin: v['cors-origin'],
+      demoControls: v['demo-controls'] ?? false,
+      strictValidation: !v.lenient,
+      maxEventLoopDelayMs: v['max-event-loop-delay'],
+      maxConnections: v['max-connections'],
+      ...relayOptions(v, env),
+    },
+  }
+}
+
+// The relay's options (CONTRACT §9), from the parsed values.
+function relayOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): Partial<FlagServerOptions> {
+  return {
+    flagsUrl: v['flags-url'],
+    upstream: v.upstream,
+    dataDir: v['data-dir'],
+    snapshot: v.snapshot,
+    pollIntervalSeconds: v['poll-interval'],
+    maxShrinkPercent: v['max-shrink'],
+    adminKey: v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY,
+    onUpstreamUnauthorized: v['on-upstream-unauthorized'],
+    forwardHeaders: v['forward-header'],
+    upstreamTimeoutMs: v['upstream-timeout'] === undefined ? undefined : v['upstream-timeout'] * 1000,
+  }
+}

@@ -1,0 +1,239 @@
+import { resolve } from 'node:path'
+import { createDemoControls } from './demo/demoControls'
+import type { OutageState } from './demo/outage'
+import { handleEvents } from './events/eventRoutes'
+import { createEventSink, type ReceivedEvent } from './events/eventSink'
+import { createFileSource, createStaticSource, type EditableFlagSource } from './flags/fileSource'
+import type { FlagdDefinitions } from './flags/flagDefinitions'
+import type { FlagSource } from './flags/flagSource'
+import { createLoadShedder } from './http/loadShedder'
+import { createOpsRoutes } from './http/opsRoutes'
+import { createRelayRoutes } from './http/relayRoutes'
+import { createRelaySource, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createGenerationStore } from './flags/generations'
+import { createPersistedSource } from './flags/persistedSource'
+import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
+import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
+import { createServerMetrics, type ServerMetrics } from './metrics'
+import { createAnswerCache } from './ofrep/answerCache'
+import { handleBulkEvaluation, handleFlagEvaluation } from './ofrep/ofrepRoutes'
+import type { RequestLimits } from './ofrep/schemas'
+import { evaluationRequestLimits, readHandlerOptions } from './options'
+
+/** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
+export interface FlagHandlerOptions extends RelayOptions {
+  /**
+   * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
+   * 2 s, invalid or gutted ones are refused and logged) or a definitions object. Exactly one of
+   * `flags`, `flagsUrl`, `upstream` or `source` is required.
+   */
+  flags?: string | FlagdDefinitions
+  /** Advanced: any {@link FlagSource} (an HTTP URL, an upstream, your own). Takes the place of `flags`. */
+  source?: FlagSource
+  /** JSON Lines file that accepted events are appended to and deduplicated against across restarts. Default: none (events kept in memory only). */
+  eventsFile?: string
+  /**
+   * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
+   * needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. An empty or blank key is
+   * refused (the server does not start): fail closed, never open.
+   */
+  apiKey?: string
+  /** The single origin allowed by CORS. Default: any origin (`*`). */
+  corsOrigin?: string
+  /** Adds the demo outage controls (`/demo/outage`, `/demo/reset-events` and their middleware). Default false: absent. */
+  demoControls?: boolean
+  /**
+   * Validate flag files against flagd's JSON schema and refuse any that fail (and `$ref`s to a
+   * missing `$evaluator`). Default true. With false, schema problems are warned about and a flag
+   * with a broken rule answers a per-flag `PARSE_ERROR`, as flagd does; broken JSON or structure
+   * is refused either way.
+   */
+  strictValidation?: boolean
+  /** A new flags document may drop at most this share (percent) of the flags being served; zero flags are always refused. Default 50. */
+  maxShrinkPercent?: number
+  /** Caps on evaluation requests (body bytes, attributes, depth, string lengths); see `RequestLimits` for each default. */
+  limits?: Partial<RequestLimits>
+  /** Past this event-loop delay (ms), flag and event requests get 503 + `Retry-After: 1` instead of queueing. Default 500; 0 turns shedding off. */
+  maxEventLoopDelayMs?: number
+  /** Bytes of bulk answers kept for repeated contexts (least recently used first out). Default 32 MiB; 0 turns the cache off. */
+  answerCacheBytes?: number
+  /** Where reloads, refused edits and failures are reported (prefixed `[holdfast-server]`). Default: the console. */
+  logger?: ServerLogger
+  /** Metrics to add to (share one registry with your app). Default: a fresh registry per handler. */
+  metrics?: ServerMetrics
+  /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. */
+  routes?: Record<string, Route>
+  /** Extra middleware, run before every matched route's handler (after CORS, the API key and the method check). */
+  middleware?: Middleware[]
+}
+
+/**
+ * The Holdfast request handler, mountable in any Node HTTP server: call it with Node's `req` and
+ * `res` (`http.createServer(handler)`, Express `app.use('/flags', handler)`, Fastify with
+ * `reply.hijack()` and `handler(request.raw, reply.raw)`, a Next.js pages API route). With a
+ * `next` argument (Express style), unknown paths are passed on instead of answered 404.
+ */
+export interface FlagHandler extends RequestListener {
+  /** The source of the definitions being served. */
+  source: FlagSource
+  /** The Prometheus metrics (`GET /metrics`); add your own to `metrics.registry`. */
+  metrics: ServerMetrics
+  /** Every accepted event, oldest first, including those read back from `eventsFile`. */
+  events(): ReceivedEvent[]
+  /** Forgets every event (and empties `eventsFile`). */
+  resetEvents(): Promise<void>
+  /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. Only for `flags` (not a custom `source`). */
+  setFlags(definitions: FlagdDefinitions): void
+  /** Re-reads the flags (file or other source) now instead of waiting; resolves true if the latest attempt succeeded. */
+  reloadFlags(): Promise<boolean>
+  /** The simulated outage; undefined without `demoControls`. */
+  outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
+  /** Starts refusing new requests (503 `Connection: close`, `/readyz` 503) while in-flight ones finish. */
+  drain(): void
+  /** Drains, then stops the source, the timers and the events sink. Idempotent. */
+  close(): Promise<void>
+}
+
+/**
+ * Creates the Holdfast request handler: loads the flags (rejecting when the initial flags are
+ * missing or invalid, or an option is), opens the events sink, and resolves with a
+ * {@link FlagHandler}. `createFlagServer` is this plus a `node:http` server.
+ */
+export async function createFlagHandler(options: FlagHandlerOptions): Promise<FlagHandler> {
+  const config = readHandlerOptions(options)
+  const log = prefixLogger(options.logger ?? consoleLogger)
+  const metrics = options.metrics ?? createServerMetrics()
+  const limits = evaluationRequestLimits(config.limits)
+  const source: FlagSource =
+    options.source ??
+    (wantsRelay(options)
+      ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
+      : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
+  const sink = createEventSink({ file: options.eventsFile === undefined ? undefined : resolve(options.eventsFile), log })
+  const cache = createAnswerCache(config.answerCacheBytes)
+  let draining = false
+  let closing: Promise<void> | undefined
+
+  // Created after the flags are loaded: the start-up compile is not load to shed.
+  let shedder: ReturnType<typeof createLoadShedder> | undefined
+  metrics.bind({ definitionsFetchedAt: () => source.current()?.fetchedAt, eventLoopDelay: () => shedder?.window() })
+  const unsubscribe = source.subscribe((event) => {
+    if (event.type === 'update') {
+      cache.clear()
+      metrics.definitionsInfo.reset()
+      metrics.definitionsInfo.set({ version: event.version.version, origin: event.version.origin }, 1)
+      metrics.definitionsFlags.set(event.version.flagCount)
+    } else {
+      metrics.reloadFailures.inc({ reason: event.type === 'refused' ? (/ is invalid/.test(event.reason) ? 'invalid' : 'refused') : 'unreadable' })
+    }
+  })
+
+  try {
+    await source.open()
+    await sink.open()
+  } catch (error) {
+    unsubscribe()
+    await source.close()
+    throw error
+  }
+  shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
+
+  const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
+  const ofrep = { flags: source, limits, cache, metrics }
+  const BULK_PATH = '/ofrep/v1/evaluate/flags'
+  const routes: Record<string, Route> = {
+    [BULK_PATH]: { name: 'ofrep.bulk', shed: true, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
+    '/holdfast/v1/events': { name: 'events', shed: true, methods: { POST: (req, res) => handleEvents(req, res, { sink }) } },
+    ...demo?.routes,
+    ...createRelayRoutes({ source, adminKey: options.adminKey }),
+    ...options.routes,
+  }
+  Object.assign(
+    routes,
+    createOpsRoutes({
+      flags: source,
+      metrics,
+      isDraining: () => draining,
+      endpoints: () => [
+        ['POST /ofrep/v1/evaluate/flags', 'OFREP bulk evaluation: {"context": {"targetingKey": ...}}'],
+        ['POST /ofrep/v1/evaluate/flags/{key}', 'OFREP evaluation of one flag'],
+        ['POST /holdfast/v1/events', 'Holdfast events: {"events": [...]}'],
+        ['GET /holdfast/v1/status', 'what is served, how old it is, and the upstream state'],
+        ['POST /holdfast/v1/refresh', 'ask the upstream now (admin key)'],
+        ...Object.entries(options.routes ?? {}).map(([path, route]) => [`${Object.keys(route.methods).join('/')} ${path}`, route.name] as [string, string]),
+        ...(demo ? ([['GET/POST /demo/outage', 'demo outage controls'], ['POST /demo/reset-events', 'forget received events']] as Array<[string, string]>) : []),
+        ['GET /healthz', 'liveness: 200 while the process answers'],
+        ['GET /readyz', 'readiness: 200 while flags are being served'],
+        ['GET /metrics', 'Prometheus metrics'],
+      ],
+    }),
+  )
+  const listener = createRequestListener({
+    routes,
+    resolve(path) {
+      if (!path.startsWith(`${BULK_PATH}/`)) return undefined
+      const key = decodeKey(path.slice(BULK_PATH.length + 1))
+      if (key === undefined || key === '') return undefined
+      return { name: 'ofrep.flag', shed: true, methods: { POST: (req, res) => handleFlagEvaluation(req, res, key, ofrep) } }
+    },
+    middleware: [...(demo ? [demo.middleware] : []), ...(options.middleware ?? [])],
+    apiKey: config.apiKey,
+    corsOrigin: options.corsOrigin,
+    log,
+    metrics,
+    shedder,
+    isDraining: () => draining,
+  })
+
+  const handler = ((req, res, next) => listener(req, res, next)) as FlagHandler
+  handler.source = source
+  handler.metrics = metrics
+  handler.events = () => sink.list()
+  handler.resetEvents = () => sink.reset()
+  handler.setFlags = (definitions) => {
+    if (!('set' in source)) throw new Error('[holdfast-server] setFlags() needs the `flags` option, not a custom source')
+    ;(source as EditableFlagSource).set(definitions)
+  }
+  handler.reloadFlags = () => source.refresh()
+  handler.outage = demo && { get: demo.outage.get, set: demo.outage.set }
+  handler.drain = () => {
+    draining = true
+    // Requests held by the demo's `hang` give up now rather than hold the drain.
+    demo?.outage.release()
+  }
+  handler.close = () => {
+    closing ??= (async () => {
+      handler.drain()
+      unsubscribe()
+      shedder?.stop()
+      await source.close()
+      await sink.close()
+    })()
+    return closing
+  }
+  return handler
+}
+
+function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): EditableFlagSource {
+  const common = { strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log }
+  return typeof flags === 'string' ? createFileSource(resolve(flags), common) : createStaticSource(flags, common)
+}
+
+// --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
+function persisted(source: FlagSource, options: FlagHandlerOptions, strict: boolean, log: ServerLogger): FlagSource {
+  if (options.dataDir === undefined && options.snapshot === undefined) return source
+  return createPersistedSource(source, {
+    store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
+    snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
+    strict,
+    log,
+  })
+}
+
+function decodeKey(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw)
+  } catch {
+    return undefined
+  }
+}

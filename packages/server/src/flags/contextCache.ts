@@ -1,0 +1,127 @@
+// Proxy mode's memory: the last good answer per (context, forwarded credentials), least recently
+// used out first. Keys are hashes, so neither the raw context nor a forwarded token is ever
+// persisted, and one credential's answers can never be looked up with another's.
+import { createHash } from 'node:crypto'
+import { stableStringify, type FlagMap, type HeldFlag } from '@holdfast/core'
+import type { EvaluationContext } from '@openfeature/core'
+import type { ContextRecord } from './records'
+
+/** Default bound on the contexts held in proxy mode: 10,000. */
+export const DEFAULT_MAX_CONTEXTS = 10_000
+
+/** Default bound on the bytes of answers held in proxy mode (estimated as JSON): 64 MiB. */
+export const DEFAULT_MAX_CONTEXT_BYTES = 64 * 1024 * 1024
+
+/** One context's last good answer. */
+export interface HeldContext {
+  flags: FlagMap
+  /** Epoch ms when the upstream last vouched for these flags (for a relay upstream: its own `fetchedAt`). */
+  fetchedAt: number
+  etag?: string
+  metadata?: Record<string, string | number | boolean>
+  /** `upstream` once this process got an answer; `data-dir` when only read back from disk. */
+  source: 'upstream' | 'data-dir'
+  /** The upstream is itself a relay and said its answer was stale. */
+  upstreamStale?: boolean
+  /** The request that produced it, kept in memory only, so a refresh can ask again. */
+  request?: { context: EvaluationContext; forwarded: Record<string, string> }
+  /** Estimated size (JSON characters of the flags); counted against the byte bound. */
+  bytes?: number
+}
+
+/**
+ * The cache key of a request: a SHA-256 of the full context and the forwarded headers (names
+ * lower-cased, sorted). Two users, or one user with two API keys, never share a key.
+ */
+export function contextKey(context: EvaluationContext, forwarded: Record<string, string>): string {
+  const headers = Object.keys(forwarded)
+    .map((name) => [name.toLowerCase(), forwarded[name]] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  return createHash('sha256').update(stableStringify({ context, headers })).digest('base64url')
+}
+
+/** A map of {@link HeldContext}s bounded by count and by bytes, least recently used out first. */
+export interface ContextCache {
+  get(key: string): HeldContext | undefined
+  set(key: string, held: HeldContext): void
+  delete(key: string): void
+  size(): number
+  /** Every entry, least recently used first (the order they are saved and restored in). */
+  entries(): Array<[string, HeldContext]>
+  toRecords(): ContextRecord[]
+  /** Restores saved records (oldest first) into an empty cache. */
+  load(records: readonly ContextRecord[]): void
+}
+
+/**
+ * Creates an empty {@link ContextCache} holding at most `max` contexts and `maxBytes` of answers
+ * (1,000 flags for each of 10,000 users would otherwise be a gigabyte). The most recent entry is
+ * always kept, even alone over the byte bound.
+ */
+export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAULT_MAX_CONTEXT_BYTES): ContextCache {
+  const map = new Map<string, HeldContext>()
+  const bound = Math.max(1, Math.floor(max))
+  let bytes = 0
+  const sizeOf = (held: HeldContext) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64)
+  return {
+    get(key) {
+      const held = map.get(key)
+      if (held) {
+        // Re-inserting moves the key to the end: Map iteration order is the LRU order.
+        map.delete(key)
+        map.set(key, held)
+      }
+      return held
+    },
+    set(key, held) {
+      const old = map.get(key)
+      if (old) bytes -= sizeOf(old)
+      map.delete(key)
+      map.set(key, held)
+      bytes += sizeOf(held)
+      while (map.size > bound || (bytes > maxBytes && map.size > 1)) {
+        const oldest = map.keys().next().value as string
+        bytes -= sizeOf(map.get(oldest)!)
+        map.delete(oldest)
+      }
+    },
+    delete(key) {
+      const old = map.get(key)
+      if (old) bytes -= sizeOf(old)
+      map.delete(key)
+    },
+    size: () => map.size,
+    entries: () => [...map.entries()],
+    toRecords() {
+      const records: ContextRecord[] = []
+      for (const [key, held] of map) {
+        const record: ContextRecord = { key, fetchedAt: held.fetchedAt, flags: [...held.flags.values()].map(toStored) }
+        if (held.etag !== undefined) record.etag = held.etag
+        if (held.metadata !== undefined) record.metadata = held.metadata
+        records.push(record)
+      }
+      return records
+    },
+    load(records) {
+      for (const record of records) {
+        const flags = new Map<string, HeldFlag>()
+        for (const stored of record.flags) flags.set(stored.key, { ...stored, source: 'network' } as HeldFlag)
+        const held: HeldContext = { flags, fetchedAt: record.fetchedAt, source: 'data-dir' }
+        if (record.etag !== undefined) held.etag = record.etag
+        if (record.metadata !== undefined) held.metadata = record.metadata
+        this.set(record.key, held)
+      }
+    },
+  }
+}
+
+function toStored(flag: HeldFlag): ContextRecord['flags'][number] {
+  const stored: ContextRecord['flags'][number] = { key: flag.key, stale: flag.stale }
+  if (flag.value !== undefined) stored.value = flag.value
+  if (flag.variant !== undefined) stored.variant = flag.variant
+  if (flag.reason !== undefined) stored.reason = flag.reason
+  if (flag.metadata !== undefined) stored.metadata = flag.metadata
+  if (flag.errorCode !== undefined) stored.errorCode = flag.errorCode
+  if (flag.updatedAt !== undefined) stored.updatedAt = flag.updatedAt
+  return stored
+}

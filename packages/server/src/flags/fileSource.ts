@@ -1,0 +1,186 @@
+import { readFile } from 'node:fs/promises'
+import type { ServerLogger } from '../logger'
+import { compileFlagDefinitions, parseFlagDefinitions, type FlagdDefinitions, type ParsedFlags } from './flagDefinitions'
+import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSource, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
+import { changedKeys, refusalReason } from './guard'
+import { watchPath } from './watchFile'
+
+/** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
+export interface EditableFlagSource extends FlagSource {
+  /** Replaces the definitions now. Throws (keeping the old ones) when they are invalid. No shrink guard: code is trusted. */
+  set(definitions: FlagdDefinitions): void
+}
+
+/** Options shared by {@link createFileSource} and {@link createStaticSource}. */
+export interface LocalSourceOptions {
+  /** Refuse documents that break flagd's schema (see `parseFlagDefinitions`). Default true. */
+  strictValidation?: boolean
+  /** Where reloads and refusals are reported. */
+  log: ServerLogger
+  /** A new document may drop at most this share of the flags held (CONTRACT §9). Default 50. */
+  maxShrinkPercent?: number
+  /** The clock, for `fetchedAt` and `lastSuccessAt`. Default `Date.now`. */
+  now?: () => number
+}
+
+/**
+ * A {@link FlagSource} over a definitions object given in code (`origin: 'inline'`). It never
+ * changes by itself; `set()` replaces it.
+ */
+export function createStaticSource(definitions: FlagdDefinitions, options: LocalSourceOptions): EditableFlagSource {
+  const core = createCore('inline', options)
+  return {
+    origin: 'inline',
+    async open() {
+      const parsed = await compileFlagDefinitions(JSON.stringify(definitions), { strict: options.strictValidation ?? true, warn: (m) => options.log.warn(m) })
+      if (!parsed.ok) throw new Error(`[holdfast-server] invalid flag definitions: ${parsed.error}`)
+      core.swap(parsed)
+    },
+    current: core.current,
+    subscribe: core.listeners.add,
+    refresh: async () => core.current() !== undefined,
+    status: core.status,
+    async close() {},
+    set: core.set,
+  }
+}
+
+/**
+ * A {@link FlagSource} over a flagd file (`origin: 'file'`), watched (see `watchPath`). Every
+ * edit is read, parsed, validated and compiled off the request path, then swapped in only when
+ * valid and not gutted (zero flags, or more than `maxShrinkPercent` of them gone): a broken save
+ * leaves the previous definitions serving and a log line saying why. Reloads never overlap; signals
+ * that arrive during one fold into a single follow-up reload.
+ */
+export function createFileSource(path: string, options: LocalSourceOptions & { pollMs?: number; settleMs?: number; maxWaitMs?: number }): EditableFlagSource {
+  const { log } = options
+  const core = createCore('file', options)
+  const strict = options.strictValidation ?? true
+  let lastText: string | undefined
+  let lastRejected: string | undefined
+  let lastReport: string | undefined
+  let stopWatching: (() => void) | undefined
+  let running: Promise<boolean> | undefined
+  let queued: Promise<boolean> | undefined
+
+  // While the file is missing every poll fails the same way; say it once.
+  const report = (message: string) => {
+    if (message !== lastReport) log.warn(message)
+    lastReport = message
+  }
+
+  const reloadFile = async (): Promise<boolean> => {
+    let text: string
+    try {
+      text = await readFile(path, 'utf8')
+    } catch (error) {
+      // Mid-rename the path can briefly not exist; the next signal will find the new file.
+      const message = `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving the previous flags`
+      core.fail(message)
+      report(message)
+      return false
+    }
+    if (text === lastText) {
+      core.succeed()
+      return true
+    }
+    // One save can raise several signals; a broken text is reported once, a new edit always.
+    if (text === lastRejected) return false
+    const parsed = await compileFlagDefinitions(text, { strict, warn: (m) => log.warn(`${path}: ${m}`) })
+    const refusal = parsed.ok ? refusalReason(core.current(), { flagCount: parsed.count, evaluator: parsed.core }, options) : parsed.error
+    if (!parsed.ok || refusal) {
+      lastRejected = text
+      lastReport = undefined
+      core.refuse(`${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`)
+      return false
+    }
+    lastText = text
+    lastRejected = undefined
+    lastReport = undefined
+    core.swap(parsed)
+    log.info(`reloaded ${path} (${parsed.count} flag${parsed.count === 1 ? '' : 's'}, version ${parsed.version})`)
+    return true
+  }
+
+  const refresh = (): Promise<boolean> => {
+    if (!running) {
+      running = reloadFile().finally(() => (running = undefined))
+      return running
+    }
+    queued ??= running.then(() => {
+      queued = undefined
+      return refresh()
+    })
+    return queued
+  }
+
+  return {
+    origin: 'file',
+    async open() {
+      let text: string
+      try {
+        text = await readFile(path, 'utf8')
+      } catch (error) {
+        throw new Error(`[holdfast-server] cannot read the flags file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+      }
+      const parsed = await compileFlagDefinitions(text, { strict, warn: (m) => log.warn(`${path}: ${m}`) })
+      if (!parsed.ok) throw new Error(`[holdfast-server] ${path} is invalid: ${parsed.error}`)
+      if (parsed.count === 0) log.warn(`${path} defines no flags`)
+      lastText = text
+      core.swap(parsed)
+      stopWatching = watchPath(path, () => void refresh(), { pollMs: options.pollMs, settleMs: options.settleMs, maxWaitMs: options.maxWaitMs })
+      // An edit between the read above and the watch starting raised no signal; look once more.
+      void refresh()
+    },
+    current: core.current,
+    subscribe: core.listeners.add,
+    refresh,
+    status: core.status,
+    async close() {
+      stopWatching?.()
+      stopWatching = undefined
+      await running?.catch(() => {})
+    },
+    set: core.set,
+  }
+}
+
+// The state both local sources keep: the generation in service, the health, the listeners.
+function createCore(origin: FlagOrigin, options: LocalSourceOptions) {
+  const now = options.now ?? Date.now
+  const listeners = createListeners<FlagSourceEvent>()
+  let current: FlagDefinitionsVersion | undefined
+  let health: FlagSourceStatus = { ready: false, state: 'none', refused: 0 }
+
+  const swap = (parsed: Extract<ParsedFlags, { ok: true }>) => {
+    const previous = current
+    const at = now()
+    current = { version: parsed.version, definitions: parsed.definitions, evaluator: parsed.core, flagCount: parsed.count, origin, fetchedAt: at }
+    health = { ...health, ready: true, state: 'ok', lastSuccessAt: at, lastError: undefined }
+    listeners.emit({ type: 'update', version: current, previous, changed: changedKeys(previous, current) })
+  }
+
+  return {
+    listeners,
+    swap,
+    current: () => current,
+    status: (): FlagSourceStatus => ({ ...health }),
+    succeed() {
+      health = { ...health, state: 'ok', lastSuccessAt: now(), lastError: undefined }
+    },
+    fail(error: string) {
+      health = { ...health, state: 'failing', lastError: error }
+      listeners.emit({ type: 'error', error })
+    },
+    refuse(reason: string) {
+      health = { ...health, state: 'failing', lastError: reason, refused: health.refused + 1 }
+      options.log.warn(reason)
+      listeners.emit({ type: 'refused', reason })
+    },
+    set(definitions: FlagdDefinitions) {
+      const parsed = parseFlagDefinitions(JSON.stringify(definitions), { strict: options.strictValidation ?? true, warn: (m) => options.log.warn(m) })
+      if (!parsed.ok) throw new Error(`[holdfast-server] invalid flag definitions: ${parsed.error}`)
+      swap(parsed)
+    },
+  }
+}

@@ -1,0 +1,208 @@
+// The relay's data dir: numbered generations of what it last served, written so that no crash, full
+// disk or kill -9 can leave it without a loadable copy. Each generation is one file:
+//
+//   line 1: {"holdfastGeneration":1,"sha256":"<hex of the payload>","bytes":<payload length>}
+//   rest:   the payload (opaque UTF-8 text; the caller's JSON)
+//
+// Write path: temp file in the same dir → write → fsync → close → rename to gen-<n>.json → fsync
+// the directory (so the rename itself survives a power cut) → delete the oldest beyond `keep`.
+// Read path: newest first; a file whose header or checksum does not hold (torn by a crash mid-write,
+// truncated by a full disk, edited by hand) is skipped for the next older one.
+//
+// This module knows nothing about flags; the Redis store of a later issue can sit beside it.
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** How many generations the data dir keeps by default: 3 (the newest and two to fall back to). */
+export const DEFAULT_KEEP_GENERATIONS = 3
+
+const NAME = /^gen-(\d{12})\.json$/
+const TEMP = /^\.gen-.*\.tmp$/
+
+/** One generation file as listed by {@link GenerationStore.list}. */
+export interface GenerationInfo {
+  /** The generation number, counting up from 1 across restarts. */
+  number: number
+  /** Absolute path of the file. */
+  path: string
+}
+
+/** A generation read back and verified by {@link GenerationStore.loadNewest}. */
+export interface LoadedGeneration extends GenerationInfo {
+  /** The payload exactly as it was saved. */
+  payload: string
+}
+
+/** A generation the store skipped while loading, and why (for logs and status). */
+export interface SkippedGeneration extends GenerationInfo {
+  reason: string
+}
+
+/**
+ * The data dir's small API: load the newest valid generation, save a new one, list them. Every
+ * method rejects only for programmer errors; I/O failures of `save` reject with the OS error so the
+ * caller can count and report them (the previous generations stay intact either way).
+ */
+export interface GenerationStore {
+  /** The directory, absolute. */
+  readonly dir: string
+  /**
+   * The newest generation whose checksum holds, or undefined when there is none. `accept` may
+   * refuse a payload that is intact but unusable (e.g. not parseable by the caller); the next older
+   * one is then tried. Skipped files are reported in `skipped`.
+   */
+  loadNewest(accept?: (payload: string) => boolean): Promise<{ loaded?: LoadedGeneration; skipped: SkippedGeneration[] }>
+  /** Writes `payload` as the next generation, crash-safely; resolves with its number. */
+  save(payload: string): Promise<number>
+  /** The generation files present, newest first (unverified). */
+  list(): Promise<GenerationInfo[]>
+}
+
+/** Options of {@link createGenerationStore}. */
+export interface GenerationStoreOptions {
+  /** The directory; created (with parents) on first use. */
+  dir: string
+  /** How many generations to keep. Default {@link DEFAULT_KEEP_GENERATIONS}; at least 2. */
+  keep?: number
+}
+
+/** Frames a payload with its checksum header (exported for tests that forge or tear files). */
+export function encodeGeneration(payload: string): string {
+  const bytes = Buffer.byteLength(payload)
+  const sha256 = createHash('sha256').update(payload).digest('hex')
+  return `${JSON.stringify({ holdfastGeneration: 1, sha256, bytes })}\n${payload}`
+}
+
+/** Verifies a framed file; returns the payload or why it cannot be trusted. */
+export function decodeGeneration(text: string): { ok: true; payload: string } | { ok: false; reason: string } {
+  const newline = text.indexOf('\n')
+  if (newline < 0) return { ok: false, reason: 'no header line (torn write?)' }
+  let header: unknown
+  try {
+    header = JSON.parse(text.slice(0, newline))
+  } catch {
+    return { ok: false, reason: 'unreadable header' }
+  }
+  const h = header as { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown }
+  if (h === null || typeof h !== 'object' || h.holdfastGeneration !== 1 || typeof h.sha256 !== 'string' || typeof h.bytes !== 'number') {
+    return { ok: false, reason: 'not a holdfast generation file' }
+  }
+  const payload = text.slice(newline + 1)
+  if (Buffer.byteLength(payload) !== h.bytes) return { ok: false, reason: `length ${Buffer.byteLength(payload)} ≠ ${h.bytes} (torn write?)` }
+  if (createHash('sha256').update(payload).digest('hex') !== h.sha256) return { ok: false, reason: 'checksum mismatch' }
+  return { ok: true, payload }
+}
+
+/** Creates the {@link GenerationStore} over `options.dir`. Touches the disk only when called. */
+export function createGenerationStore(options: GenerationStoreOptions): GenerationStore {
+  const dir = options.dir
+  const keep = Math.max(2, options.keep ?? DEFAULT_KEEP_GENERATIONS)
+  let next: number | undefined
+  // Saves are chained: two overlapping saves must not pick the same number or prune each other.
+  let chain: Promise<unknown> = Promise.resolve()
+
+  const list = async (): Promise<GenerationInfo[]> => {
+    let names: string[]
+    try {
+      names = await readdir(dir)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw error
+    }
+    const found: GenerationInfo[] = []
+    for (const name of names) {
+      const match = NAME.exec(name)
+      if (match) found.push({ number: Number(match[1]), path: join(dir, name) })
+    }
+    return found.sort((a, b) => b.number - a.number)
+  }
+
+  const writeDurably = async (payload: string): Promise<number> => {
+    await mkdir(dir, { recursive: true })
+    const present = await list()
+    const number = Math.max(next ?? 1, (present[0]?.number ?? 0) + 1)
+    const temp = join(dir, `.gen-${number}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+    const handle = await open(temp, 'w', 0o600)
+    try {
+      await handle.writeFile(encodeGeneration(payload))
+      await handle.sync()
+    } catch (error) {
+      await handle.close().catch(() => {})
+      // A full disk leaves a partial temp file; it is not a generation, but free the space.
+      await rm(temp, { force: true }).catch(() => {})
+      throw error
+    }
+    await handle.close()
+    await rename(temp, join(dir, nameOf(number)))
+    await syncDir(dir)
+    next = number + 1
+    // Pruning after the rename: at every instant at least the previous good generation exists.
+    for (const old of [...present].slice(keep - 1)) await rm(old.path, { force: true }).catch(() => {})
+    return number
+  }
+
+  return {
+    dir,
+    list,
+    async loadNewest(accept) {
+      const skipped: SkippedGeneration[] = []
+      await removeStaleTemps(dir)
+      for (const info of await list()) {
+        let text: string
+        try {
+          text = await readFile(info.path, 'utf8')
+        } catch (error) {
+          skipped.push({ ...info, reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+          continue
+        }
+        const decoded = decodeGeneration(text)
+        if (!decoded.ok) {
+          skipped.push({ ...info, reason: decoded.reason })
+          continue
+        }
+        if (accept && !accept(decoded.payload)) {
+          skipped.push({ ...info, reason: 'intact but not usable' })
+          continue
+        }
+        next = Math.max(next ?? 1, info.number + 1)
+        return { loaded: { ...info, payload: decoded.payload }, skipped }
+      }
+      return { skipped }
+    },
+    save(payload) {
+      const run = chain.then(() => writeDurably(payload))
+      chain = run.catch(() => {})
+      return run
+    },
+  }
+}
+
+function nameOf(number: number): string {
+  return `gen-${String(number).padStart(12, '0')}.json`
+}
+
+// fsync of a directory makes the rename durable on ext4/xfs; some platforms refuse it (EISDIR,
+// EPERM on Windows), where the rename is as durable as it gets.
+async function syncDir(dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch {
+    // best effort, see above
+  } finally {
+    await handle?.close().catch(() => {})
+  }
+}
+
+// A crash between open and rename leaves a temp file behind; it never becomes a generation.
+async function removeStaleTemps(dir: string): Promise<void> {
+  let names: string[]
+  try {
+    names = await readdir(dir)
+  } catch {
+    return
+  }
+  for (const name of names) if (TEMP.test(name)) await rm(join(dir, name), { force: true }).catch(() => {})
+}

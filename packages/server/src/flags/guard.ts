@@ -1,0 +1,37 @@
+import type { FlagDefinitionsVersion } from './flagSource'
+
+/** Default of `maxShrinkPercent`: a new document may drop at most 50% of the flags held. */
+export const DEFAULT_MAX_SHRINK_PERCENT = 50
+
+/**
+ * Why a new, valid generation must not replace the one in service, or undefined when it may
+ * (CONTRACT §9, "last known good, server side"): a document with zero flags while flags are held,
+ * or one that drops more than `maxShrinkPercent` (default {@link DEFAULT_MAX_SHRINK_PERCENT}) of
+ * the flags held. An outage that hands out `{"flags": {}}` must never look like "every kill switch
+ * is off". The first generation has nothing to protect and is always accepted.
+ */
+export function refusalReason(
+  previous: Pick<FlagDefinitionsVersion, 'flagCount' | 'evaluator'> | undefined,
+  next: Pick<FlagDefinitionsVersion, 'flagCount' | 'evaluator'>,
+  options: { maxShrinkPercent?: number } = {},
+): string | undefined {
+  if (!previous || previous.flagCount === 0) return undefined
+  if (next.flagCount === 0) return `it defines no flags while ${previous.flagCount} are being served`
+  const maxShrink = options.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT
+  const nextKeys = next.evaluator.getFlags()
+  let dropped = 0
+  for (const key of previous.evaluator.getFlags().keys()) if (!nextKeys.has(key)) dropped++
+  const percent = (dropped / previous.flagCount) * 100
+  if (percent > maxShrink) return `it drops ${dropped} of the ${previous.flagCount} flags being served (${Math.round(percent)}%, more than the ${maxShrink}% allowed)`
+  return undefined
+}
+
+/** The keys added, removed or changed between two generations (by flagd-core's per-flag hash). */
+export function changedKeys(previous: FlagDefinitionsVersion | undefined, next: FlagDefinitionsVersion): string[] {
+  const before = previous?.evaluator.getFlags() ?? new Map()
+  const after = next.evaluator.getFlags()
+  const changed: string[] = []
+  for (const [key, flag] of after) if (before.get(key)?.hash !== flag.hash) changed.push(key)
+  for (const key of before.keys()) if (!after.has(key)) changed.push(key)
+  return changed
+}

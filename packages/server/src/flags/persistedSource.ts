@@ -1,0 +1,112 @@
+// --flags FILE with --data-dir / --snapshot: the file stays the source of truth, and the layers
+// only matter when it cannot be read or is invalid at start (a volume not mounted yet, a broken
+// deploy). Then the newest valid layer is served, marked stale, while the file is retried; every
+// definitions version the file puts in service is saved as a data-dir generation.
+import type { ServerLogger } from '../logger'
+import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
+import type { GenerationStore } from './generations'
+import { createPersistence } from './persistence'
+import { definitionsRecordSchema, readRecord } from './records'
+import type { RelayEvents } from './relayEvents'
+import { createDefinitionsSlot } from './servedDefinitions'
+import { readSnapshotFile } from './snapshotFile'
+
+/** How often a file that could not be opened at start is tried again: every 2 s. */
+export const FILE_RETRY_MS = 2000
+
+/** Wraps `inner` (a file source) with data-dir and snapshot layers; see the file comment. */
+export function createPersistedSource(
+  inner: FlagSource,
+  options: { store?: GenerationStore; snapshotPath?: string; strict: boolean; log: ServerLogger; events?: RelayEvents; now?: () => number },
+): FlagSource {
+  const now = options.now ?? Date.now
+  const listeners = createListeners<FlagSourceEvent>()
+  const layer = createDefinitionsSlot({ maxShrinkPercent: 100, strict: options.strict })
+  const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok) => options.events?.saved(ok) })
+  let innerOpen = false
+  let retry: ReturnType<typeof setInterval> | undefined
+  let closed = false
+
+  const save = (version: FlagDefinitionsVersion) =>
+    persistence?.schedule(() => JSON.stringify({ kind: 'definitions', text: JSON.stringify(version.definitions), version: version.version, fetchedAt: version.fetchedAt }))
+  const unsubscribe = inner.subscribe((event) => {
+    if (event.type === 'update') save(event.version)
+    listeners.emit(event)
+  })
+
+  const loadLayers = async () => {
+    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot' }> = []
+    if (options.store) {
+      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
+      for (const skip of skipped) options.log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir' })
+    }
+    if (options.snapshotPath) {
+      const snapshot = await readSnapshotFile(options.snapshotPath)
+      if (snapshot.kind === 'definitions') candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
+    }
+    candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
+    for (const candidate of candidates) if ((await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })).applied) return
+  }
+
+  const tryOpen = async (): Promise<boolean> => {
+    try {
+      await inner.open()
+      innerOpen = true
+      return true
+    } catch (error) {
+      if (!layer.current()) throw error
+      options.log.warn(`${(error as Error).message.replace(/^\[holdfast-server\] /, '')}; serving the ${layer.current()!.origin} (stale) and trying again every ${FILE_RETRY_MS / 1000} s`)
+      return false
+    }
+  }
+
+  const source: FlagSource & { set?: unknown } = {
+    origin: inner.origin,
+    async open() {
+      await loadLayers()
+      if (await tryOpen()) {
+        const current = inner.current()
+        if (current) save(current)
+        return
+      }
+      const layerVersion = layer.current()!
+      listeners.emit({ type: 'update', version: layerVersion, changed: [...layerVersion.evaluator.getFlags().keys()] })
+      retry = setInterval(() => {
+        if (closed || innerOpen) return
+        inner.open().then(
+          () => {
+            innerOpen = true
+            clearInterval(retry)
+            const current = inner.current()
+            if (current) {
+              options.log.info('the flags file is readable again; serving it')
+              save(current)
+              listeners.emit({ type: 'update', version: current, previous: layerVersion, changed: [...current.evaluator.getFlags().keys()] })
+            }
+          },
+          () => {},
+        )
+      }, FILE_RETRY_MS)
+      retry.unref?.()
+    },
+    current: () => inner.current() ?? layer.current(),
+    subscribe: listeners.add,
+    refresh: () => (innerOpen ? inner.refresh() : Promise.resolve(false)),
+    status() {
+      const status = inner.status()
+      return innerOpen ? status : { ...status, ready: layer.current() !== undefined, state: 'failing' }
+    },
+    async close() {
+      closed = true
+      clearInterval(retry)
+      unsubscribe()
+      await inner.close()
+      await persistence?.flush()
+    },
+  }
+  // setFlags() keeps working on a wrapped file source.
+  if ('set' in inner) source.set = (inner as { set: unknown }).set
+  return source
+}

@@ -1,0 +1,74 @@
+// Saving what the relay serves to its data dir without ever blocking a request and without piling
+// up writes: at most one write in flight, and while it runs only the newest pending payload waits
+// (older ones are superseded, not written). Failures (full disk, read-only mount) are counted and
+// reported; what is served is unaffected and the previous generations stay loadable.
+import type { GenerationStore } from './generations'
+
+/** The data-dir writer's state, for the status route. */
+export interface PersistenceState {
+  dir: string
+  lastSavedAt?: number
+  lastGeneration?: number
+  lastError?: string
+  writeFailures: number
+}
+
+/** See the file comment. */
+export interface Persistence {
+  /** Queues `payload` (a function, so a superseded payload is never even serialised). */
+  schedule(payload: () => string): void
+  /** Resolves once nothing is pending or being written. */
+  flush(): Promise<void>
+  state(): PersistenceState
+}
+
+/** Creates a {@link Persistence} over a generation store. */
+export function createPersistence(options: {
+  store: GenerationStore
+  now: () => number
+  onResult?: (ok: boolean, error?: unknown) => void
+  /** Least time between two writes (the newest pending payload waits). Default 0. */
+  minIntervalMs?: number
+}): Persistence {
+  const state: PersistenceState = { dir: options.store.dir, writeFailures: 0 }
+  let pending: (() => string) | undefined
+  let writing: Promise<void> | undefined
+
+  const drain = async () => {
+    while (pending) {
+      const make = pending
+      pending = undefined
+      try {
+        const number = await options.store.save(make())
+        state.lastGeneration = number
+        state.lastSavedAt = options.now()
+        delete state.lastError
+        options.onResult?.(true)
+      } catch (error) {
+        state.writeFailures++
+        state.lastError = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        options.onResult?.(false, error)
+      }
+      if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
+    }
+  }
+
+  // A payload scheduled after drain's loop ended but before its `finally` ran starts a new drain.
+  const kick = (): void => {
+    writing ??= drain().finally(() => {
+      writing = undefined
+      if (pending) kick()
+    })
+  }
+
+  return {
+    schedule(payload) {
+      pending = payload
+      kick()
+    },
+    async flush() {
+      while (writing) await writing
+    },
+    state: () => ({ ...state }),
+  }
+}

@@ -1,0 +1,79 @@
+// What the proxy sends back: a context's held answer as an OFREP bulk body with its honest
+// `metadata.holdfast`, a snapshot's answer for a context never seen, or a 503. Pure.
+import type { FlagMap } from '@holdfast/core'
+import type { EvaluationContext } from '@openfeature/core'
+import { evaluateAll, type OfrepEntry } from '../ofrep/evaluate'
+import type { HeldContext } from './contextCache'
+import type { ParsedFlags } from './flagDefinitions'
+import type { ForwardedAnswer } from './flagSource'
+import { NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata } from './relay'
+import type { SnapshotLayer } from './snapshotFile'
+
+/** A context's held answer; stale when this attempt failed, when read from disk, or when a relay upstream said so. */
+export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnswer {
+  const holdfast: HoldfastMetadata = { source: held.source, fetchedAt: held.fetchedAt, stale: stale || held.source !== 'upstream' || held.upstreamStale === true }
+  return { status: 200, body: { flags: toEntries(held.flags), metadata: { ...held.metadata, holdfast } } }
+}
+
+/** A `--snapshot`'s answer for a context never seen (always stale): a Bootstrap's values, or definitions evaluated. */
+export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext): ForwardedAnswer | undefined {
+  if (snapshot.kind === 'bootstrap') {
+    const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
+    return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
+  }
+  if (!compiled?.ok) return undefined
+  const evaluated = evaluateAll(compiled.core, context)
+  return { status: 200, body: { flags: evaluated.flags, metadata: { ...evaluated.metadata, holdfast: { source: 'snapshot', fetchedAt: snapshot.fetchedAt, stale: true } } } }
+}
+
+/** The 503 answered while nothing can be served for a context: never an empty 200, never a 401. */
+export function notReady(details: string): ForwardedAnswer {
+  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS) } }
+}
+
+/** The configured headers of a request, by lower-case name (repeated headers joined). */
+export function pickHeaders(headers: Record<string, string | string[] | undefined>, names: readonly string[]): Record<string, string> {
+  const picked: Record<string, string> = {}
+  for (const name of names) {
+    const value = headers[name]
+    if (value !== undefined) picked[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return picked
+}
+
+/** The held flags as OFREP entries: a value kept through a per-flag error says so in its reason. */
+export function toEntries(flags: FlagMap): OfrepEntry[] {
+  const entries: OfrepEntry[] = []
+  for (const flag of flags.values()) {
+    if (flag.value === undefined && flag.errorCode !== undefined) {
+      entries.push({ key: flag.key, errorCode: flag.errorCode, ...(flag.metadata ? { metadata: flag.metadata } : {}) })
+      continue
+    }
+    const entry: OfrepEntry = { key: flag.key, reason: flag.stale ? 'STALE' : (flag.reason ?? 'UNKNOWN') }
+    if (flag.value !== undefined) entry.value = flag.value
+    if (flag.variant !== undefined) entry.variant = flag.variant
+    if (flag.metadata !== undefined) entry.metadata = flag.metadata
+    entries.push(entry)
+  }
+  return entries
+}
+
+/** The keys whose value, variant or error changed, or that came or went. */
+export function changedKeys(before: FlagMap, after: FlagMap): string[] {
+  const changed: string[] = []
+  for (const [key, flag] of after) {
+    const prev = before.get(key)
+    if (!prev || prev.value !== flag.value && JSON.stringify(prev.value) !== JSON.stringify(flag.value) || prev.variant !== flag.variant || prev.errorCode !== flag.errorCode) changed.push(key)
+  }
+  for (const key of before.keys()) if (!after.has(key)) changed.push(key)
+  return changed.sort()
+}
+
+/** `text` as JSON, or `fallback` when it is not. */
+export function parseOr(text: string | undefined, fallback: unknown): unknown {
+  try {
+    return text === undefined ? fallback : JSON.parse(text)
+  } catch {
+    return fallback
+  }
+}

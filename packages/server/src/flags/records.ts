@@ -1,0 +1,84 @@
+// The documents the relay writes and reads back: data-dir generations (definitions, or per-context
+// answers in proxy mode) and snapshot files. Written in zod because they are read at a boundary:
+// a file on disk may be anything (an old version, a hand edit, another program's JSON).
+import { z } from 'zod'
+
+const primitive = z.union([z.string(), z.number(), z.boolean()])
+const flagMetadata = z.record(z.string(), primitive)
+
+/** A data-dir generation holding flag definitions (flags-url or file mode). */
+export const definitionsRecordSchema = z.object({
+  kind: z.literal('definitions'),
+  /** The flagd text as received. */
+  text: z.string(),
+  version: z.string(),
+  fetchedAt: z.number().finite(),
+  /** The upstream's ETag for this text, sent as If-None-Match after a restart. */
+  etag: z.string().optional(),
+})
+/** A data-dir generation holding flag definitions. */
+export type DefinitionsRecord = z.infer<typeof definitionsRecordSchema>
+
+/** One held flag of one context, as the proxy keeps it (the core's merge result, minus `source`). */
+export const heldFlagSchema = z.object({
+  key: z.string(),
+  value: z.json().optional(),
+  variant: z.string().optional(),
+  reason: z.string().optional(),
+  metadata: flagMetadata.optional(),
+  errorCode: z.string().optional(),
+  updatedAt: z.number().finite().optional(),
+  stale: z.boolean(),
+})
+
+/** The last good answer for one context (keyed by a hash of the context and forwarded headers). */
+export const contextRecordSchema = z.object({
+  key: z.string(),
+  fetchedAt: z.number().finite(),
+  etag: z.string().optional(),
+  metadata: flagMetadata.optional(),
+  flags: z.array(heldFlagSchema),
+})
+/** The last good answer for one context. */
+export type ContextRecord = z.infer<typeof contextRecordSchema>
+
+/** A data-dir generation in proxy mode: every held context, least recently used first. */
+export const contextsRecordSchema = z.object({
+  kind: z.literal('contexts'),
+  contexts: z.array(contextRecordSchema),
+})
+/** A data-dir generation in proxy mode. */
+export type ContextsRecord = z.infer<typeof contextsRecordSchema>
+
+/** Any data-dir generation payload. */
+export const generationRecordSchema = z.discriminatedUnion('kind', [definitionsRecordSchema, contextsRecordSchema])
+
+/**
+ * A definitions snapshot file (`holdfast-server snapshot --flags-url|--flags … --out FILE`, read by
+ * `--snapshot FILE`): the flagd document plus when it was taken, so what is served from it says its
+ * true age. `--snapshot` also accepts a bare flagd document (its age is then the file's mtime).
+ */
+export const definitionsSnapshotSchema = z.object({
+  holdfastSnapshot: z.literal(1),
+  kind: z.literal('definitions'),
+  fetchedAt: z.number().finite(),
+  version: z.string(),
+  definitions: z.record(z.string(), z.unknown()),
+})
+/** A definitions snapshot file. */
+export type DefinitionsSnapshot = z.infer<typeof definitionsSnapshotSchema>
+
+/** A values snapshot is a core `Bootstrap`, read with the one wire schema of the server. */
+export { bootstrapSchema } from '../ofrep/schemas'
+
+/** Parses JSON text against a schema; undefined for anything that is not valid. */
+export function readRecord<T>(schema: z.ZodType<T>, text: string): T | undefined {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const parsed = schema.safeParse(json)
+  return parsed.success ? parsed.data : undefined
+}

@@ -1,0 +1,114 @@
+// What the relay's sources (--flags-url, --upstream) add to a FlagSource: freshness for
+// `metadata.holdfast`, a detailed status and a refresh that says what changed. Local sources
+// (a file, an object in code) get the same through the small adapters at the bottom.
+import type { FlagSource, FlagDefinitionsVersion } from './flagSource'
+import type { UpstreamHealth, UpstreamState } from './upstreamHealth'
+
+/** `metadata.holdfast.source`: where what is served came from (CONTRACT §9). */
+export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
+
+/** `metadata.holdfast` of every bulk answer (CONTRACT §9). */
+export interface HoldfastMetadata {
+  source: ServedSource
+  /** Epoch ms when the source last vouched for what is served. */
+  fetchedAt: number
+  /** True when what is served is not confirmed current by the latest attempt. */
+  stale: boolean
+}
+
+/** Where the flags come from: `--flags FILE`, `--flags-url URL`, `--upstream URL`, or an object in code. */
+export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
+
+/** `GET /holdfast/v1/status` (CONTRACT §9: `ready, source, version, fetchedAt, upstream, refused`, plus more). */
+export interface RelayStatus {
+  ready: boolean
+  mode: RelayMode
+  source: ServedSource | 'none'
+  /** A hash of the definitions served; null in proxy mode (answers are per context). */
+  version: string | null
+  fetchedAt: number | null
+  /** Seconds since `fetchedAt`, when the status was asked. */
+  ageSeconds: number | null
+  stale: boolean
+  upstream: {
+    state: UpstreamState
+    url?: string
+    lastSuccessAt?: number
+    lastAttemptAt?: number
+    lastError?: UpstreamHealth['lastError'] | { message: string }
+  }
+  refused: number
+  refusedBy?: UpstreamHealth['refusedBy']
+  flags?: number
+  contexts?: number
+  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number }
+}
+
+/** What `POST /holdfast/v1/refresh` answers. */
+export interface RefreshResult {
+  outcome: 'applied' | 'unchanged' | 'refused' | 'failed'
+  /** The definitions version in service afterwards (null in proxy mode). */
+  version: string | null
+  /** Flag keys added, removed or changed by this refresh. */
+  changed: string[]
+  error?: { kind: string; message: string }
+  /** Proxy mode: how many held contexts were asked again. */
+  contexts?: number
+}
+
+/** A {@link FlagSource} of the relay. */
+export interface RelaySource extends FlagSource {
+  /** `metadata.holdfast` for a definitions answer now; undefined while nothing is served. */
+  freshness(): HoldfastMetadata | undefined
+  relayStatus(): RelayStatus
+  /** Asks the upstream now (concurrent calls share one request) and says what changed. */
+  refreshDetails(options?: { acceptShrink?: boolean }): Promise<RefreshResult>
+}
+
+/** Whether a source is one of the relay's. */
+export function isRelaySource(source: FlagSource): source is RelaySource {
+  return typeof (source as Partial<RelaySource>).relayStatus === 'function'
+}
+
+/** Default `Retry-After` (seconds) of a 503 while nothing can be served. */
+export const NOT_READY_RETRY_AFTER_SECONDS = 5
+
+/** Seconds since `at`, never negative (a clock set back must not show "-3 s old"). */
+export function ageSeconds(at: number | undefined | null, now: number): number | null {
+  return at === undefined || at === null ? null : Math.max(0, Math.round((now - at) / 1000))
+}
+
+/** `metadata.holdfast.source` for a definitions version's origin. */
+export function servedSourceOf(origin: FlagDefinitionsVersion['origin']): ServedSource {
+  if (origin === 'url' || origin === 'upstream') return 'upstream'
+  if (origin === 'data-dir' || origin === 'snapshot') return origin
+  return 'file'
+}
+
+/** `metadata.holdfast` for any source: its own for the relay's, else from what it serves (never stale: a local file is its own truth). */
+export function freshnessOf(source: FlagSource): HoldfastMetadata | undefined {
+  if (isRelaySource(source)) return source.freshness()
+  const version = source.current()
+  return version && { source: servedSourceOf(version.origin), fetchedAt: version.fetchedAt, stale: version.origin === 'data-dir' || version.origin === 'snapshot' }
+}
+
+/** The status of any source: its own for the relay's, else built from the FlagSource status. */
+export function statusOf(source: FlagSource, now: number): RelayStatus {
+  if (isRelaySource(source)) return source.relayStatus()
+  const version = source.current()
+  const status = source.status()
+  const result: RelayStatus = {
+    ready: status.ready,
+    mode: source.origin === 'inline' ? 'inline' : 'file',
+    source: version ? servedSourceOf(version.origin) : 'none',
+    version: version?.version ?? null,
+    fetchedAt: version?.fetchedAt ?? null,
+    ageSeconds: ageSeconds(version?.fetchedAt, now),
+    stale: false,
+    upstream: { state: 'none' },
+    refused: status.refused,
+    flags: version?.flagCount ?? 0,
+  }
+  if (status.lastError) result.upstream.lastError = { message: status.lastError }
+  return result
+}

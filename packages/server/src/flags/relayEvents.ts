@@ -1,0 +1,16 @@
+// What the relay reports as it happens, for counters (Prometheus counters must be incremented at
+// the event, not derived later). Gauges read `Relay.status()` when scraped instead.
+import type { UpstreamFailureKind } from './upstreamFetch'
+
+/** Hooks the relay calls; every one optional in spirit (the default does nothing). */
+export interface RelayEvents {
+  /** An upstream attempt finished: `ok`, `not-modified` or the failure kind. */
+  attempt(outcome: UpstreamFailureKind | 'ok' | 'not-modified'): void
+  /** Something from the upstream (or the flags file) was not applied, by kind. */
+  refused(kind: UpstreamFailureKind): void
+  /** A data-dir write finished. */
+  saved(ok: boolean): void
+}
+
+/** Hooks that do nothing. */
+export const noRelayEvents: RelayEvents = { attempt() {}, refused() {}, saved() {} }

@@ -1,0 +1,51 @@
+// The relay's Prometheus metrics. Counters are incremented as things happen (through RelayEvents);
+// gauges read the relay's status at scrape time, so they can never drift from what /status says.
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { RelayStatus } from './relay'
+import type { RelayEvents } from './relayEvents'
+
+const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
+
+/**
+ * Registers the relay metrics on `registry` and returns the event hooks that feed the counters:
+ * - `holdfast_relay_upstream_state{state}`: 1 for the current upstream state, 0 for the others
+ * - `holdfast_relay_ready`: 1 while something is served (what /readyz answers)
+ * - `holdfast_relay_served_age_seconds`: seconds since the source last vouched for what is served
+ * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
+ * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer
+ * - `holdfast_relay_contexts`: contexts held (proxy mode)
+ * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
+ *   `holdfast_relay_data_dir_writes_total{outcome}`
+ * `status` is read at scrape time, so the metrics can be registered before the source exists.
+ */
+export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
+  const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
+    registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { read(this) } }))
+
+  gauge('holdfast_relay_upstream_state', 'Upstream state as the relay sees it: 1 for the current state.', (g) => {
+    const current = status()?.upstream.state
+    for (const state of STATES) g.set({ state }, state === current ? 1 : 0)
+  }, ['state'])
+  gauge('holdfast_relay_ready', '1 while flags are being served (what /readyz answers).', (g) => g.set(status()?.ready ? 1 : 0))
+  gauge('holdfast_relay_served_age_seconds', 'Seconds since the source last vouched for what is served.', (g) => {
+    const s = status()
+    if (s?.fetchedAt != null) g.set(Math.max(0, (Date.now() - s.fetchedAt) / 1000))
+    else g.reset()
+  })
+  gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))
+  gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer.', (g) => {
+    const at = status()?.upstream.lastSuccessAt
+    if (at !== undefined) g.set(at / 1000)
+    else g.reset()
+  })
+  gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
+
+  const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
+  const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })
+  const writes = new Counter({ name: 'holdfast_relay_data_dir_writes_total', help: 'Data-dir generation writes by outcome.', labelNames: ['outcome'], registers: [registry] })
+  return {
+    attempt: (outcome) => requests.inc({ outcome }),
+    refused: (reason) => refused.inc({ reason }),
+    saved: (ok) => writes.inc({ outcome: ok ? 'ok' : 'failed' }),
+  }
+}

@@ -1,0 +1,90 @@
+// The relay's options (CONTRACT §9) and the source they build: --flags-url or --upstream, with
+// --data-dir, --snapshot and the rest. `createFlagHandler` calls this when either is given.
+import { resolve } from 'node:path'
+import type { ServerLogger } from '../logger'
+import type { ServerMetrics } from '../metrics'
+import { DEFAULT_KEEP_GENERATIONS, createGenerationStore } from './generations'
+import { statusOf, type RelaySource } from './relay'
+import { registerRelayMetrics } from './relayMetrics'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './upstreamFetch'
+import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
+import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
+import { createUrlSource } from './urlSource'
+
+/** Default `--poll-interval`: 10 seconds. */
+export const DEFAULT_POLL_INTERVAL_SECONDS = 10
+
+/** The relay's options, part of `FlagHandlerOptions` / `FlagServerOptions`. */
+export interface RelayOptions {
+  /**
+   * flagd definitions over HTTP(S), polled with `If-None-Match` every `pollIntervalSeconds`.
+   * Exactly one of `flags`, `flagsUrl`, `upstream` (or `source`). Default: none.
+   */
+  flagsUrl?: string
+  /**
+   * An OFREP server to relay (flagd, a vendor, another Holdfast relay): every bulk request is
+   * forwarded for its context and merged into that context's last known good. Default: none.
+   */
+  upstream?: string
+  /** Keeps the last good definitions (or per-context answers) here, crash-safely, for restarts. Default: none (memory only). */
+  dataDir?: string
+  /** How many data-dir generations to keep. Default 3. */
+  keepGenerations?: number
+  /** A build-time snapshot (`holdfast-server snapshot …`): the oldest layer, served when nothing newer is. Default: none. */
+  snapshot?: string
+  /** Seconds between polls of `flagsUrl`. Default 10; fractions allowed (at least 0.05). */
+  pollIntervalSeconds?: number
+  /** Enables `POST /holdfast/v1/refresh` for `Authorization: Bearer KEY`. Default: none (refresh answers 403). */
+  adminKey?: string
+  /** What an upstream 401/403 does to what is held: `keep` (default), `clear`, or `clear-after=SECONDS`. */
+  onUpstreamUnauthorized?: string
+  /** Request headers passed to the upstream and hashed into the per-context cache key. Default `['Authorization']`. */
+  forwardHeaders?: string[]
+  /** Headers the relay itself sends to `flagsUrl` (e.g. a token for a private bucket). Default: none. */
+  upstreamHeaders?: Record<string, string>
+  /** Milliseconds one upstream request may take. Default 5,000. */
+  upstreamTimeoutMs?: number
+  /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */
+  maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
+  maxContextBytes?: number
+  /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
+  heldAnswerAfterMs?: number
+}
+
+/** Whether the options ask for a relay source. */
+export function wantsRelay(options: RelayOptions): boolean {
+  return options.flagsUrl !== undefined || options.upstream !== undefined
+}
+
+/**
+ * Checks the relay options (throws an `Error` naming the problem) and builds the source, with its
+ * metrics registered on `metrics.registry`.
+ */
+export function createRelaySource(options: RelayOptions & { strictValidation: boolean; maxShrinkPercent: number; log: ServerLogger; metrics: ServerMetrics; fetch?: typeof fetch }): RelaySource {
+  const policy = readPolicy(options.onUpstreamUnauthorized)
+  const pollSeconds = options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS
+  if (!(pollSeconds >= 0.05 && pollSeconds <= 86_400)) throw new Error(`[holdfast-server] invalid options: pollIntervalSeconds must be from 0.05 to 86400, got ${pollSeconds}`)
+  const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
+  if (!(timeoutMs >= 1 && timeoutMs <= 600_000)) throw new Error(`[holdfast-server] invalid options: upstreamTimeoutMs must be from 1 to 600000, got ${timeoutMs}`)
+  for (const [name, url] of [['flagsUrl', options.flagsUrl], ['upstream', options.upstream]] as const) {
+    if (url !== undefined && !/^https?:\/\/[^/]/i.test(url)) throw new Error(`[holdfast-server] invalid options: ${name} must be an http(s) URL, got "${url}"`)
+  }
+  if (options.adminKey !== undefined && options.adminKey.trim() === '') throw new Error('[holdfast-server] invalid options: the admin key is empty; give a real key, or none to leave refresh off')
+  const store = options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS })
+  const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
+  let source: RelaySource | undefined
+  const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
+  const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
+  source = options.upstream !== undefined
+    ? createUpstreamSource({ ...common, url: options.upstream, forwardHeaders: options.forwardHeaders ?? [...DEFAULT_FORWARD_HEADERS], maxContexts: options.maxContexts, maxContextBytes: options.maxContextBytes, heldAnswerAfterMs: options.heldAnswerAfterMs })
+    : createUrlSource({ ...common, url: options.flagsUrl!, pollIntervalMs: pollSeconds * 1000, headers: options.upstreamHeaders, strict: options.strictValidation })
+  return source
+}
+
+function readPolicy(text: string | undefined): UnauthorizedPolicy {
+  if (text === undefined) return { mode: 'keep' }
+  const policy = parseUnauthorizedPolicy(text)
+  if (!policy) throw new Error(`[holdfast-server] invalid options: onUpstreamUnauthorized must be keep, clear or clear-after=SECONDS, got "${text}"`)
+  return policy
+}

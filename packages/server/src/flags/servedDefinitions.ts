@@ -1,0 +1,67 @@
+// The definitions a remote source serves (--flags-url, a data-dir generation, a --snapshot): one
+// slot, replaced only by a candidate that parses, validates and passes the guard. Every candidate
+// of the URL source, its layers and the snapshot command goes through here, so "nothing from the
+// upstream can wipe what is served" is enforced in one place.
+import { compileFlagDefinitions } from './flagDefinitions'
+import type { FlagDefinitionsVersion, FlagOrigin } from './flagSource'
+import { changedKeys, refusalReason } from './guard'
+
+/** What an offer did. `unchanged`: the same content, re-confirmed (not a refusal). */
+export type OfferResult =
+  | { applied: true; changed: string[]; version: FlagDefinitionsVersion; previous?: FlagDefinitionsVersion }
+  | { applied: false; unchanged: true; version: FlagDefinitionsVersion }
+  | { applied: false; unchanged?: false; refusal: { reason: 'invalid' | 'empty' | 'shrink'; message: string } }
+
+/** The slot; see the file comment. */
+export interface DefinitionsSlot {
+  current(): FlagDefinitionsVersion | undefined
+  /**
+   * Offers flagd text. `guard: false` skips the shrink check (loading what this server itself
+   * saved into an empty slot, or an operator's explicit override); zero flags are refused always.
+   * Offers are applied one at a time, in call order. Never rejects.
+   */
+  offer(text: string, origin: FlagOrigin, fetchedAt: number, options?: { guard?: boolean }): Promise<OfferResult>
+  /** The origin vouched again for what is served (a 304): moves `fetchedAt` (and the origin) only. */
+  confirm(fetchedAt: number, origin?: FlagOrigin): void
+  /** Drops what is served (`--on-upstream-unauthorized clear`). */
+  clear(): void
+}
+
+/** Creates an empty {@link DefinitionsSlot}. `strict` is flagd schema validation (default true). */
+export function createDefinitionsSlot(options: { maxShrinkPercent: number; strict?: boolean; warn?: (message: string) => void }): DefinitionsSlot {
+  let served: FlagDefinitionsVersion | undefined
+  let chain: Promise<unknown> = Promise.resolve()
+
+  const apply = async (text: string, origin: FlagOrigin, fetchedAt: number, guard: boolean): Promise<OfferResult> => {
+    const parsed = await compileFlagDefinitions(text, { strict: options.strict ?? true, warn: options.warn })
+    if (!parsed.ok) return { applied: false, refusal: { reason: 'invalid', message: parsed.error } }
+    if (parsed.count === 0) return { applied: false, refusal: { reason: 'empty', message: 'the document defines no flags' } }
+    if (served && served.version === parsed.version) {
+      served = { ...served, fetchedAt: Math.max(served.fetchedAt, fetchedAt), origin }
+      return { applied: false, unchanged: true, version: served }
+    }
+    const next: FlagDefinitionsVersion = { version: parsed.version, definitions: parsed.definitions, evaluator: parsed.core, flagCount: parsed.count, origin, fetchedAt }
+    if (guard) {
+      const refusal = refusalReason(served, next, { maxShrinkPercent: options.maxShrinkPercent })
+      if (refusal) return { applied: false, refusal: { reason: 'shrink', message: refusal } }
+    }
+    const previous = served
+    served = next
+    return previous ? { applied: true, changed: changedKeys(previous, next), version: next, previous } : { applied: true, changed: changedKeys(undefined, next), version: next }
+  }
+
+  return {
+    current: () => served,
+    offer(text, origin, fetchedAt, offerOptions = {}) {
+      const run = chain.then(() => apply(text, origin, fetchedAt, offerOptions.guard !== false))
+      chain = run.catch(() => {})
+      return run.catch((error: unknown) => ({ applied: false as const, refusal: { reason: 'invalid' as const, message: String((error as Error)?.message ?? error) } }))
+    },
+    confirm(fetchedAt, origin) {
+      if (served) served = { ...served, fetchedAt: Math.max(served.fetchedAt, fetchedAt), origin: origin ?? served.origin }
+    },
+    clear() {
+      served = undefined
+    },
+  }
+}

@@ -1,0 +1,47 @@
+// The guard every new flag set passes before it may replace what is served (CONTRACT §9): an
+// upstream that answers zero flags, or suddenly far fewer, is far more likely broken (a truncated
+// export, the wrong environment, a half-deployed ConfigMap) than telling the truth. Pure.
+
+/** Default `--max-shrink`: a new flag set may drop at most 50% of the flags held. */
+export const DEFAULT_MAX_SHRINK_PERCENT = 50
+
+/** Why a flag set was refused by {@link checkShrink}. */
+export type ShrinkVerdict =
+  | { ok: true; dropped: number }
+  | { ok: false; reason: 'empty'; message: string }
+  | { ok: false; reason: 'shrink'; dropped: number; held: number; message: string }
+
+/**
+ * Whether `next` (the keys of a new flag set) may replace `held` (the keys served now). Refused:
+ * an empty set (always, even when nothing is held: an empty document is never worth serving), and
+ * a set that drops more than `maxShrinkPercent` percent of the held keys. Keys added do not offset
+ * keys dropped: renaming every flag at once is refused too. `maxShrinkPercent` 100 turns the shrink
+ * check off (the empty check stays); values outside 0–100 or NaN are clamped / read as the default.
+ */
+export function checkShrink(held: Iterable<string>, next: ReadonlySet<string> | readonly string[], maxShrinkPercent: number): ShrinkVerdict {
+  const nextSet = next instanceof Set ? next : new Set(next as readonly string[])
+  if (nextSet.size === 0) return { ok: false, reason: 'empty', message: 'the new flag set has no flags' }
+  let heldCount = 0
+  let dropped = 0
+  for (const key of held) {
+    heldCount++
+    if (!nextSet.has(key)) dropped++
+  }
+  const limit = clampPercent(maxShrinkPercent)
+  if (heldCount > 0 && dropped * 100 > heldCount * limit) {
+    return {
+      ok: false,
+      reason: 'shrink',
+      dropped,
+      held: heldCount,
+      message: `the new flag set drops ${dropped} of the ${heldCount} flags held (${Math.round((dropped * 100) / heldCount)}% > --max-shrink ${limit}%)`,
+    }
+  }
+  return { ok: true, dropped }
+}
+
+/** Reads a `--max-shrink` value: a number from 0 to 100; anything else is the default. */
+export function clampPercent(value: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value)) return DEFAULT_MAX_SHRINK_PERCENT
+  return Math.min(100, Math.max(0, value))
+}

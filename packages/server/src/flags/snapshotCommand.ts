@@ -1,0 +1,115 @@
+// `holdfast-server snapshot …`: the CI step that turns what the flag service says now into a file
+// shipped with the build, either definitions for the relay's `--snapshot` or one context's values
+// (a Bootstrap) for the browser client's `fallback`. It refuses to replace a good file with a bad
+// result: an upstream that is down, answers HTML or `{}`, or has suddenly lost most of its flags
+// fails the CI step (exit 1) and the previous file stays as it was.
+import { readFile } from 'node:fs/promises'
+import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
+import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+import { createDefinitionsSlot } from './servedDefinitions'
+import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
+import { writeFileAtomic } from './snapshotFile'
+import { readUpstreamAnswer } from './upstreamAnswer'
+import { redactUrl, upstreamFetch } from './upstreamFetch'
+
+/** What to snapshot and where to write it. */
+export type SnapshotRequest = (
+  | { flagsUrl: string }
+  | { flagsFile: string }
+  | { upstream: string; context: Record<string, unknown> & { targetingKey: string } }
+) & {
+  /** The file to write (atomically). */
+  out: string
+  /** Refuse a result that drops more than this share of the flags in `out`. Default 50. */
+  maxShrinkPercent?: number
+  /** Extra request headers (e.g. `Authorization`). */
+  headers?: Record<string, string>
+  /** Per request. Default 10,000 ms (a CI step can afford to wait). */
+  timeoutMs?: number
+  fetch?: typeof fetch
+  now?: () => number
+}
+
+/** The outcome: written (with a one-line summary), or refused and why. Never throws. */
+export type SnapshotResult = { ok: true; summary: string } | { ok: false; message: string }
+
+/** Runs the snapshot; see the file comment. */
+export async function makeSnapshot(request: SnapshotRequest): Promise<SnapshotResult> {
+  try {
+    return 'upstream' in request ? await valuesSnapshot(request) : await definitionsSnapshot(request)
+  } catch (error) {
+    return { ok: false, message: `cannot write ${request.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }
+  }
+}
+
+async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: string } | { flagsFile: string })): Promise<SnapshotResult> {
+  const now = request.now ?? Date.now
+  let text: string
+  let from: string
+  if ('flagsUrl' in request) {
+    from = redactUrl(request.flagsUrl)
+    const result = await upstreamFetch({ url: request.flagsUrl, method: 'GET', headers: request.headers, timeoutMs: request.timeoutMs ?? 10_000, fetch: request.fetch })
+    if (result.kind === 'failed') return { ok: false, message: result.message }
+    if (result.kind !== 'ok') return { ok: false, message: `${from} answered 304 to a request without If-None-Match` }
+    text = result.text
+  } else {
+    from = request.flagsFile
+    try {
+      text = await readFile(request.flagsFile, 'utf8')
+    } catch (error) {
+      return { ok: false, message: `cannot read ${request.flagsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` }
+    }
+  }
+  const slot = createDefinitionsSlot({ maxShrinkPercent: request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT })
+  const previous = await readExisting(request.out)
+  const old = previous === undefined ? undefined : definitionsSnapshotSchema.safeParse(previous)
+  if (old?.success) await slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
+  const offered = await slot.offer(text, 'url', now())
+  if ('refusal' in offered) return { ok: false, message: `refused ${from}: ${offered.refusal.message}; ${request.out} left untouched` }
+  const served = offered.version
+  const snapshot = { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: now(), version: served.version, definitions: JSON.parse(stripBom(text)) }
+  await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`)
+  const changed = offered.applied ? `changed: ${offered.changed.join(', ') || 'none'}` : 'unchanged'
+  return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
+}
+
+async function valuesSnapshot(request: SnapshotRequest & { upstream: string; context: Bootstrap['context'] }): Promise<SnapshotResult> {
+  const now = request.now ?? Date.now
+  const from = redactUrl(request.upstream)
+  const result = await upstreamFetch({
+    url: `${request.upstream.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`,
+    method: 'POST',
+    body: JSON.stringify({ context: request.context }),
+    headers: request.headers,
+    timeoutMs: request.timeoutMs ?? 10_000,
+    fetch: request.fetch,
+  })
+  if (result.kind === 'failed') return { ok: false, message: result.message }
+  if (result.kind !== 'ok') return { ok: false, message: `${from} answered 304 to a request without If-None-Match` }
+  const read = readUpstreamAnswer(result.text, result.contentType)
+  if (!read.ok) return { ok: false, message: `refused the answer of ${from}: ${read.message}; ${request.out} left untouched` }
+  // A fallback only needs values; per-flag failures would only be dropped by the client.
+  const fetchedAt = now()
+  const flags: FlagEntry[] = read.answer.entries.filter((e) => e.errorCode === undefined).map((e) => ({ ...e, updatedAt: fetchedAt }))
+  const previous = await readExisting(request.out)
+  const old = previous === undefined ? undefined : bootstrapSchema.safeParse(previous)
+  const verdict = checkShrink(old?.success ? old.data.flags.map((f) => f.key) : [], flags.map((f) => f.key), request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT)
+  if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
+  const bootstrap: Bootstrap = { context: request.context, flags, fetchedAt }
+  if (result.etag !== undefined) bootstrap.etag = result.etag
+  await writeFileAtomic(request.out, `${JSON.stringify(bootstrap, null, 2)}\n`)
+  const errors = read.answer.entries.length - flags.length
+  return { ok: true, summary: `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${errors ? ` (${errors} per-flag errors left out)` : ''}` }
+}
+
+async function readExisting(path: string): Promise<unknown> {
+  try {
+    return JSON.parse(stripBom(await readFile(path, 'utf8')))
+  } catch {
+    return undefined
+  }
+}
+
+function stripBom(text: string): string {
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}

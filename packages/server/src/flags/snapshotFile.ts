@@ -1,0 +1,62 @@
+// Snapshot files: made at build time (`holdfast-server snapshot …`), read by `--snapshot FILE` as
+// the oldest layer, or shipped to the browser as a `fallback` Bootstrap.
+import { randomBytes } from 'node:crypto'
+import { open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import type { Bootstrap } from '@holdfast/core'
+import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+
+/** A snapshot read from disk: definitions (any context can be evaluated) or one context's values. */
+export type SnapshotLayer =
+  | { kind: 'definitions'; text: string; fetchedAt: number }
+  | { kind: 'bootstrap'; bootstrap: Bootstrap }
+
+/**
+ * Reads `--snapshot FILE`: a definitions snapshot, a bare flagd document (aged by the file's
+ * mtime) or a Bootstrap. Rejects with a message naming the file when it is none of those; whether
+ * the definitions themselves are valid is checked where they are offered for service.
+ */
+export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (error) {
+    throw new Error(`[holdfast-server] cannot read the snapshot ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+  } catch {
+    throw new Error(`[holdfast-server] the snapshot ${path} is not valid JSON`)
+  }
+  const definitions = definitionsSnapshotSchema.safeParse(json)
+  if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: definitions.data.fetchedAt }
+  const bootstrap = bootstrapSchema.safeParse(json)
+  // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such.
+  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(bootstrap.data as unknown as Bootstrap), fetchedAt: bootstrap.data.fetchedAt ?? 0 } }
+  if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: (await stat(path)).mtimeMs }
+  throw new Error(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)
+}
+
+/**
+ * Writes `text` to `path` atomically and durably: a temp file beside it, fsync, rename. Either the
+ * old file or the complete new one is there afterwards, never a torn one.
+ */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  const handle = await open(temp, 'w', 0o644)
+  try {
+    await handle.writeFile(text)
+    await handle.sync()
+    await handle.close()
+    await rename(temp, path)
+  } catch (error) {
+    await handle.close().catch(() => {})
+    await rm(temp, { force: true }).catch(() => {})
+    throw error
+  }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}

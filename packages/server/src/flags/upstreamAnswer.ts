@@ -1,0 +1,82 @@
+// Reading an upstream OFREP bulk answer (CONTRACT §2.1), tolerantly: the OFREP schema contradicts
+// its own examples, so only what the merge needs is required (a `flags` array; per entry a string
+// `key`). An entry without a string key is skipped (the answer then counts as partial); optional
+// fields of the wrong type are dropped rather than failing the whole answer.
+import type { FlagEntry } from '@holdfast/core'
+import { z } from 'zod'
+
+const primitive = z.union([z.string(), z.number(), z.boolean()])
+const optional = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined)
+
+const entrySchema = z.object({
+  key: z.string(),
+  value: optional(z.json().nullable()),
+  reason: optional(z.string()),
+  variant: optional(z.string()),
+  metadata: optional(z.record(z.string(), primitive)),
+  errorCode: optional(z.string()),
+  errorDetails: optional(z.string()),
+})
+
+const holdfastSchema = z.object({
+  source: z.string().optional(),
+  fetchedAt: z.number().finite().optional(),
+  stale: z.boolean().optional(),
+})
+
+const answerSchema = z.object({
+  flags: z.array(z.unknown()),
+  metadata: optional(z.record(z.string(), z.unknown())),
+})
+
+/** An upstream bulk answer, read. `upstreamHoldfast` is set when the upstream is itself a relay. */
+export interface UpstreamAnswer {
+  entries: FlagEntry[]
+  skipped: number
+  /** The flag-set metadata, primitives only (the `holdfast` key is taken out). */
+  metadata?: Record<string, string | number | boolean>
+  upstreamHoldfast?: { fetchedAt?: number; stale?: boolean }
+}
+
+/** Reads a 200's body; `undefined` when it is not an OFREP bulk answer (HTML, not JSON, no flags). */
+export function readUpstreamAnswer(text: string, contentType: string | undefined): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string } {
+  if (contentType && !/json/i.test(contentType)) return { ok: false, message: `expected JSON, got ${contentType.split(';')[0]}` }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return { ok: false, message: 'the body is not JSON' }
+  }
+  const parsed = answerSchema.safeParse(json)
+  if (!parsed.success) return { ok: false, message: 'the body has no "flags" array' }
+  const entries: FlagEntry[] = []
+  let skipped = 0
+  for (const raw of parsed.data.flags) {
+    const entry = entrySchema.safeParse(raw)
+    if (!entry.success) {
+      skipped++
+      continue
+    }
+    const e: FlagEntry = { key: entry.data.key }
+    // `null` means "use the caller's default", like an absent value.
+    if (entry.data.value !== undefined && entry.data.value !== null) e.value = entry.data.value as FlagEntry['value']
+    if (entry.data.reason !== undefined) e.reason = entry.data.reason
+    if (entry.data.variant !== undefined) e.variant = entry.data.variant
+    if (entry.data.metadata !== undefined) e.metadata = entry.data.metadata
+    if (entry.data.errorCode !== undefined) e.errorCode = entry.data.errorCode
+    if (entry.data.errorDetails !== undefined) e.errorDetails = entry.data.errorDetails
+    entries.push(e)
+  }
+  const answer: UpstreamAnswer = { entries, skipped }
+  const metadata = parsed.data.metadata
+  if (metadata) {
+    const flat: Record<string, string | number | boolean> = {}
+    for (const [key, value] of Object.entries(metadata)) {
+      if (key !== 'holdfast' && key !== '__proto__' && (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))) flat[key] = value
+    }
+    if (Object.keys(flat).length > 0) answer.metadata = flat
+    const holdfast = holdfastSchema.safeParse(metadata.holdfast)
+    if (metadata.holdfast !== undefined && holdfast.success) answer.upstreamHoldfast = { fetchedAt: holdfast.data.fetchedAt, stale: holdfast.data.stale }
+  }
+  return { ok: true, answer }
+}

@@ -1,0 +1,101 @@
+// One HTTP request to whatever the relay takes its flags from, with every way it can go wrong
+// turned into a value. Shared by the --flags-url poller and the --upstream proxy.
+
+/** How long one upstream request may take by default: 5,000 ms. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000
+
+/** The largest upstream body read: 16 MiB. A bigger one is a failure, not an out-of-memory. */
+export const MAX_UPSTREAM_BYTES = 16 * 1024 * 1024
+
+/** A failed upstream attempt, by kind (the `lastError.kind` of the status, a metrics label). */
+export type UpstreamFailureKind = 'network' | 'timeout' | 'http' | 'unauthorized' | 'invalid' | 'empty' | 'shrink' | 'rejected'
+
+/** What one attempt produced. `rejected` is an upstream 4xx that blames the request (e.g. a 400). */
+export type UpstreamFetchResult =
+  | { kind: 'ok'; status: number; text: string; contentType: string | undefined; etag: string | undefined }
+  | { kind: 'not-modified'; etag: string | undefined }
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; httpStatus?: number; text?: string }
+
+/** Options of {@link upstreamFetch}. */
+export interface UpstreamFetchOptions {
+  url: string
+  method: 'GET' | 'POST'
+  body?: string
+  headers?: Record<string, string>
+  etag?: string
+  timeoutMs?: number
+  fetch?: typeof fetch
+  /** Aborts the request from outside (the server closing); the result is a `network` failure. */
+  signal?: AbortSignal
+}
+
+/**
+ * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
+ * and other statuses `http`; 400/404/422 on a POST `rejected` (the request itself was refused, the
+ * upstream is up). A 200 is returned with its text; reading it as JSON is the caller's business.
+ */
+export async function upstreamFetch(options: UpstreamFetchOptions): Promise<UpstreamFetchResult> {
+  const doFetch = options.fetch ?? globalThis.fetch
+  const controller = new AbortController()
+  const timeoutMs = options.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const stop = () => controller.abort()
+  options.signal?.addEventListener('abort', stop)
+  const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
+  if (options.body !== undefined) headers['Content-Type'] = 'application/json'
+  if (options.etag !== undefined) headers['If-None-Match'] = options.etag
+  try {
+    const response = await doFetch(options.url, { method: options.method, headers, body: options.body, signal: controller.signal, redirect: 'follow' })
+    const etag = response.headers.get('ETag') ?? undefined
+    if (response.status === 304) {
+      await response.body?.cancel().catch(() => {})
+      return { kind: 'not-modified', etag }
+    }
+    const text = await readCapped(response)
+    if (text === undefined) return { kind: 'failed', failure: 'invalid', message: `the body is larger than ${MAX_UPSTREAM_BYTES} bytes`, httpStatus: response.status }
+    if (response.status === 200) return { kind: 'ok', status: 200, text, contentType: response.headers.get('Content-Type') ?? undefined, etag }
+    const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
+    if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }
+    if (options.method === 'POST' && [400, 404, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
+    return { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
+  } catch (error) {
+    if (options.signal?.aborted) return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: abandoned (the server is closing)` }
+    if (controller.signal.aborted) return { kind: 'failed', failure: 'timeout', message: `no answer from ${redactUrl(options.url)} within ${timeoutMs} ms` }
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause
+    return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: ${cause?.code ?? cause?.message ?? (error as Error).message}` }
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', stop)
+  }
+}
+
+/** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.username = ''
+    parsed.password = ''
+    if (parsed.search) parsed.search = '?…'
+    return parsed.toString()
+  } catch {
+    return '(invalid URL)'
+  }
+}
+
+async function readCapped(response: Response): Promise<string | undefined> {
+  if (!response.body) return ''
+  const reader = response.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > MAX_UPSTREAM_BYTES) {
+      await reader.cancel().catch(() => {})
+      return undefined
+    }
+    chunks.push(value)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}

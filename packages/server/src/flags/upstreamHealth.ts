@@ -1,0 +1,77 @@
+// What the relay knows about its upstream, as a pure function of what happened (a reducer). The
+// status route, the metrics and the `stale` bit of every answer all read this one value.
+import type { UpstreamFailureKind } from './upstreamFetch'
+
+/** `none`: no upstream (a local file). `ok`: the latest attempt succeeded. */
+export type UpstreamState = 'ok' | 'failing' | 'unauthorized' | 'none'
+
+/** Why the latest attempt failed. */
+export interface UpstreamError {
+  kind: UpstreamFailureKind
+  message: string
+  at: number
+  httpStatus?: number
+}
+
+/** The upstream as the relay sees it. */
+export interface UpstreamHealth {
+  state: UpstreamState
+  /** Epoch ms of the latest attempt that got a usable answer (200 applied or unchanged, 304). */
+  lastSuccessAt?: number
+  lastAttemptAt?: number
+  lastError?: UpstreamError
+  /** Since when every attempt answered 401/403 (for `clear-after`). */
+  unauthorizedSince?: number
+  /** Answers refused (failures and guarded documents), in total and by kind. */
+  refused: number
+  refusedBy: Partial<Record<UpstreamFailureKind, number>>
+}
+
+/** What an attempt produced, for {@link reduceHealth}. */
+export type HealthEvent = { type: 'success'; at: number } | { type: 'failure'; at: number; error: Omit<UpstreamError, 'at'> }
+
+/** The health before any attempt: `none` when there is no upstream, else `failing` until one succeeds. */
+export function initialHealth(hasUpstream: boolean): UpstreamHealth {
+  return { state: hasUpstream ? 'failing' : 'none', refused: 0, refusedBy: {} }
+}
+
+/** The next health after `event`. Every failure counts as a refusal: nothing it carried was applied. */
+export function reduceHealth(health: UpstreamHealth, event: HealthEvent): UpstreamHealth {
+  if (event.type === 'success') {
+    const next: UpstreamHealth = { ...health, state: 'ok', lastSuccessAt: event.at, lastAttemptAt: event.at }
+    delete next.unauthorizedSince
+    return next
+  }
+  const unauthorized = event.error.kind === 'unauthorized'
+  const next: UpstreamHealth = {
+    ...health,
+    // Without an upstream (a local file) a refused edit is counted, but there is no upstream to fail.
+    state: health.state === 'none' ? 'none' : unauthorized ? 'unauthorized' : 'failing',
+    lastAttemptAt: event.at,
+    lastError: { ...event.error, at: event.at },
+    refused: health.refused + 1,
+    refusedBy: { ...health.refusedBy, [event.error.kind]: (health.refusedBy[event.error.kind] ?? 0) + 1 },
+  }
+  if (unauthorized) next.unauthorizedSince = health.unauthorizedSince ?? event.at
+  else delete next.unauthorizedSince
+  return next
+}
+
+/** `--on-upstream-unauthorized`: keep serving (default), clear at once, or clear after N seconds of 401/403. */
+export type UnauthorizedPolicy = { mode: 'keep' } | { mode: 'clear' } | { mode: 'clear-after'; seconds: number }
+
+/** Reads `keep | clear | clear-after=SECONDS`; undefined for anything else. */
+export function parseUnauthorizedPolicy(text: string): UnauthorizedPolicy | undefined {
+  if (text === 'keep' || text === 'clear') return { mode: text }
+  const match = /^clear-after=(\d+(?:\.\d+)?)$/.exec(text)
+  if (match && Number.isFinite(Number(match[1]))) return { mode: 'clear-after', seconds: Number(match[1]) }
+  return undefined
+}
+
+/** Whether what is held must be dropped now, given the policy and how long 401/403 has lasted. */
+export function shouldClear(policy: UnauthorizedPolicy, health: UpstreamHealth, now: number): boolean {
+  if (health.state !== 'unauthorized' || health.unauthorizedSince === undefined) return false
+  if (policy.mode === 'keep') return false
+  if (policy.mode === 'clear') return true
+  return now - health.unauthorizedSince >= policy.seconds * 1000
+}

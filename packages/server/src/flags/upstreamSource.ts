@@ -1,0 +1,333 @@
+// Proxy mode (--upstream URL): every bulk request is forwarded for its context, and the answer is
+// merged into what the relay held for that context exactly as the browser client merges it
+// (`mergeResponse` from @holdfast/core, CONTRACT §4), so a partial or empty upstream answer, or
+// none at all, never wipes a value. Concurrent requests for one context share one upstream call.
+import { mergeResponse, type FlagMap } from '@holdfast/core'
+import type { EvaluationContext } from '@openfeature/core'
+import type { ServerLogger } from '../logger'
+import { contextKey, createContextCache, type HeldContext } from './contextCache'
+import { parseFlagDefinitions } from './flagDefinitions'
+import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
+import type { GenerationStore } from './generations'
+import { createPersistence } from './persistence'
+import { contextsRecordSchema, readRecord } from './records'
+import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
+import type { RelayEvents } from './relayEvents'
+import { checkShrink } from './shrinkGuard'
+import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
+import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
+import { readUpstreamAnswer } from './upstreamAnswer'
+import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
+import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+
+/** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
+export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
+
+/** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
+export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
+
+/** Options of {@link createUpstreamSource}. */
+export interface UpstreamSourceOptions {
+  /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
+  url: string
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
+  store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
+  snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
+  maxShrinkPercent: number
+  /** Contexts held (least recently used out first). Default 10,000. */
+  maxContexts?: number
+  /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
+  maxContextBytes?: number
+  /**
+   * How long a request whose context has a held answer waits for the upstream before that answer
+   * is sent (stale) while the upstream request goes on. Default {@link DEFAULT_HELD_ANSWER_AFTER_MS}
+   * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
+   */
+  heldAnswerAfterMs?: number
+  /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
+  forwardHeaders?: readonly string[]
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
+  onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
+  timeoutMs: number
+  /** Where failures and data-dir problems are reported. */
+  log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
+  events?: RelayEvents
+  /** The clock. Default `Date.now`. */
+  now?: () => number
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch
+}
+
+type Outcome =
+  | { kind: 'fresh'; changed: string[] }
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string }
+  | { kind: 'rejected'; status: number; body: unknown }
+
+// A saved generation after every content change, and otherwise at most this often (so the age a
+// restarted relay reports is at most this much older than the truth, never younger).
+const RESAVE_AFTER_MS = 30_000
+const REFRESH_CONCURRENCY = 4
+
+/** Creates the proxy source; nothing happens until `open()`. */
+export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
+  const { log } = options
+  const now = options.now ?? Date.now
+  const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
+  const cache = createContextCache(options.maxContexts, options.maxContextBytes)
+  const inFlight = new Map<string, Promise<Outcome>>()
+  // Every context is in one generation: under a stream of changes write at most twice a second.
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
+    options.events?.saved(ok)
+    if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
+  } })
+  let health: UpstreamHealth = initialHealth(true)
+  let snapshot: SnapshotLayer | undefined
+  let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
+  let lastSaveAt = 0
+  let refreshing: Promise<RefreshResult> | undefined
+  let closed = false
+  // Closing abandons upstream requests in flight instead of waiting out their timeout.
+  const closing = new AbortController()
+  const listeners = createListeners<FlagSourceEvent>()
+  const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
+  const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
+
+  const record = (event: HealthEvent) => {
+    health = reduceHealth(health, event)
+    if (event.type === 'failure') {
+      options.events?.refused(event.error.kind)
+      listeners.emit({ type: 'error', error: event.error.message })
+    }
+  }
+
+  const save = (contentChanged: boolean) => {
+    if (!persistence) return
+    const at = now()
+    if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = at
+    persistence.schedule(() => JSON.stringify({ kind: 'contexts', contexts: cache.toRecords() }))
+  }
+
+  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+    const held = cache.get(key)
+    // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
+    const result = await upstreamFetch({
+      url: endpoint,
+      method: 'POST',
+      body: JSON.stringify({ context }),
+      headers: forwarded,
+      etag: held?.source === 'upstream' ? held.etag : undefined,
+      timeoutMs: options.timeoutMs,
+      fetch: options.fetch,
+      signal: closing.signal,
+    })
+    const at = now()
+    options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
+    if (result.kind === 'not-modified') {
+      if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
+      cache.set(key, { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } })
+      record({ type: 'success', at })
+      save(false)
+      return { kind: 'fresh', changed: [] }
+    }
+    if (result.kind === 'failed') {
+      if (result.failure === 'rejected') {
+        // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
+        record({ type: 'success', at })
+        return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
+      }
+      const outcome = fail(at, result.failure, result.message, result.httpStatus)
+      if (result.failure === 'unauthorized' && held && shouldClear(options.onUnauthorized, health, at)) {
+        log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
+        cache.delete(key)
+        save(true)
+      }
+      return outcome
+    }
+    const read = readUpstreamAnswer(result.text, result.contentType)
+    if (!read.ok) return fail(at, 'invalid', read.message)
+    const { answer } = read
+    const previous: FlagMap = held?.flags ?? new Map()
+    const merged = mergeResponse(previous, answer.entries, { now: at, skipped: answer.skipped })
+    if (merged.rejected || merged.flags.size === 0) return fail(at, 'empty', 'the upstream answered zero flags')
+    if (merged.clean && previous.size > 0) {
+      const verdict = checkShrink(previous.keys(), new Set(merged.flags.keys()), options.maxShrinkPercent)
+      if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
+    }
+    const changed = changedKeys(previous, merged.flags)
+    // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
+    // older, true age. A fresh answer is current now, whatever its server's load time.
+    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt : undefined
+    const next: HeldContext = {
+      flags: merged.flags,
+      fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
+      source: 'upstream',
+      request: { context, forwarded },
+    }
+    if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
+    if (result.etag !== undefined) next.etag = result.etag
+    if (answer.metadata) next.metadata = answer.metadata
+    next.bytes = result.text.length
+    cache.set(key, next)
+    record({ type: 'success', at })
+    save(changed.length > 0 || !held)
+    return { kind: 'fresh', changed }
+  }
+
+  const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number): Outcome => {
+    const previous = health.lastError
+    record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+    if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
+    return { kind: 'failed', failure: kind, message }
+  }
+
+  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+    const running = inFlight.get(key)
+    if (running) return running
+    const attempt = ask(key, context, forwarded)
+      .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
+      .finally(() => inFlight.delete(key))
+    inFlight.set(key, attempt)
+    return attempt
+  }
+
+  const heldAnswer = (held: HeldContext, stale: boolean) => answerFromHeld(held, stale)
+  const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
+
+  const probe = async () => {
+    // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
+    // carries no forwarded credentials, so a 400/401/403 still means "up and answering".
+    const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
+    const at = now()
+    const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
+    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
+    else fail(at, result.kind === 'failed' ? result.failure : 'invalid', result.kind === 'failed' ? result.message : 'the probe answer is not an OFREP bulk answer')
+  }
+
+  const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
+
+  const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
+    const forwarded = pickHeaders(headers, forwardHeaders)
+    const key = contextKey(context, forwarded)
+    const attempt = shared(key, context, forwarded)
+    // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
+    // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
+    // out, marked stale, and the upstream request carries on in the background to update it.
+    const before = cache.get(key)
+    let outcome: Outcome | 'late'
+    if (before) {
+      let timer: ReturnType<typeof setTimeout> | undefined
+      outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), heldAnswerAfterMs)))])
+      clearTimeout(timer)
+    } else outcome = await attempt
+    if (outcome === 'late') return heldAnswer(cache.get(key) ?? before!, true)
+    if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
+    const held = cache.get(key)
+    if (held) return heldAnswer(held, outcome.kind === 'failed')
+    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`)
+    return notReady('no answer held for this context')
+  }
+
+  const refreshAll = (): Promise<RefreshResult> => {
+    refreshing ??= (async (): Promise<RefreshResult> => {
+      const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      const changed = new Set<string>()
+      let failure: { kind: string; message: string } | undefined
+      const queue = [...asked]
+      const worker = async () => {
+        for (let item = queue.shift(); item && !closed; item = queue.shift()) {
+          const [key, held] = item
+          const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
+          else if (outcome.kind === 'failed') failure = { kind: outcome.failure, message: outcome.message }
+        }
+      }
+      // Nothing asked yet in this process: at least find out whether the upstream answers.
+      if (asked.length === 0) await probe()
+      await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
+      const result: RefreshResult = { outcome: failure ? 'failed' : changed.size > 0 ? 'applied' : 'unchanged', version: null, changed: [...changed].sort(), contexts: asked.length }
+      if (asked.length === 0 && health.state !== 'ok') {
+        result.outcome = 'failed'
+        if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
+      }
+      if (failure) result.error = failure
+      return result
+    })().finally(() => {
+      refreshing = undefined
+    })
+    return refreshing
+  }
+
+  return {
+    origin: 'upstream',
+    async open() {
+      if (options.store) {
+        const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(contextsRecordSchema, payload) !== undefined)
+        for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+        const saved = loaded && readRecord(contextsRecordSchema, loaded.payload)
+        if (saved) {
+          cache.load(saved.contexts)
+          log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
+        }
+      }
+      if (options.snapshotPath) {
+        snapshot = await readSnapshotFile(options.snapshotPath)
+        if (snapshot.kind === 'definitions') {
+          snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
+          if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
+        }
+      }
+      const first = probe()
+      // With something to serve, start at once; with nothing, wait for the probe so that a healthy
+      // upstream means ready on return.
+      if (cache.size() === 0 && !snapshot) await first
+    },
+    current: () => undefined,
+    subscribe: listeners.add,
+    async refresh() {
+      const result = await refreshAll()
+      return result.outcome !== 'failed'
+    },
+    status(): FlagSourceStatus {
+      const status: FlagSourceStatus = { ready: ready(), state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
+      if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
+      if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
+      return status
+    },
+    evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
+    freshness: () => undefined,
+    relayStatus(): RelayStatus {
+      let newest: HeldContext | undefined
+      for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
+      const status: RelayStatus = {
+        ready: ready(),
+        mode: 'upstream',
+        source: newest?.source ?? (snapshot ? 'snapshot' : 'none'),
+        version: null,
+        fetchedAt: newest?.fetchedAt ?? null,
+        ageSeconds: ageSeconds(newest?.fetchedAt, now()),
+        stale: health.state !== 'ok' || (newest !== undefined && newest.source !== 'upstream'),
+        upstream: { state: health.state, url: redactUrl(options.url) },
+        refused: health.refused,
+        refusedBy: health.refusedBy,
+        contexts: cache.size(),
+      }
+      if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
+      if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
+      if (health.lastError) status.upstream.lastError = health.lastError
+      if (persistence) status.dataDir = persistence.state()
+      return status
+    },
+    refreshDetails: () => refreshAll(),
+    async close() {
+      closed = true
+      closing.abort()
+      await Promise.allSettled([...inFlight.values()])
+      await persistence?.flush()
+    },
+  }
+}

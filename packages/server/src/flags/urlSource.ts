@@ -1,0 +1,252 @@
+// --flags-url URL: flagd definitions over HTTP(S) (a bucket, a ConfigMap behind a web server, a
+// git raw URL), polled with If-None-Match, with last known good on the server side: the layers
+// loaded at start (data dir, snapshot), every fetched document offered to the guarded slot, each
+// applied one saved as a new data-dir generation.
+import type { ServerLogger } from '../logger'
+import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
+import type { GenerationStore } from './generations'
+import { createPersistence, type Persistence } from './persistence'
+import { createPoller, type Poller } from './poller'
+import { definitionsRecordSchema, readRecord } from './records'
+import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
+import type { RelayEvents } from './relayEvents'
+import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
+import { readSnapshotFile } from './snapshotFile'
+import { redactUrl, upstreamFetch } from './upstreamFetch'
+import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+
+/** Options of {@link createUrlSource}. */
+export interface UrlSourceOptions {
+  /** The flagd document's URL (http or https). */
+  url: string
+  /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
+  pollIntervalMs: number
+  /**
+   * Asked before each scheduled poll; false skips it (e.g. another relay holds the Redis lease and
+   * this one takes new definitions from the store instead). Refresh is never gated. Default: always.
+   */
+  shouldPoll?: () => boolean
+  /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
+  headers?: Record<string, string>
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
+  store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
+  snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
+  maxShrinkPercent: number
+  /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
+  strict: boolean
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`). */
+  onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one poll may take. Default in `createFlagServer`: 5,000. */
+  timeoutMs: number
+  /** Where polls, refusals and data-dir failures are reported. */
+  log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
+  events?: RelayEvents
+  /** The clock. Default `Date.now`. */
+  now?: () => number
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch
+}
+
+/** Creates the source; nothing happens until `open()`. */
+export function createUrlSource(options: UrlSourceOptions): RelaySource {
+  const { log } = options
+  const now = options.now ?? Date.now
+  const where = redactUrl(options.url)
+  const listeners = createListeners<FlagSourceEvent>()
+  const slot = createDefinitionsSlot({ maxShrinkPercent: options.maxShrinkPercent, strict: options.strict, warn: (m) => log.warn(`${where}: ${m}`) })
+  const persistence: Persistence | undefined = options.store && createPersistence({
+    store: options.store,
+    now,
+    onResult: (ok, error) => {
+      options.events?.saved(ok)
+      if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving, the previous generations stay`)
+    },
+  })
+  let health: UpstreamHealth = initialHealth(true)
+  // The upstream's ETag of exactly what is served; never that of a refused document, or the next
+  // poll's 304 would "confirm" content the relay refused.
+  let etag: string | undefined
+  let lastRefused: { text: string; etag?: string; at: number; message: string } | undefined
+  let poller: Poller<RefreshResult> | undefined
+  // The exact text served, so a restart computes the same version from the data dir.
+  let servedText: string | undefined
+  // Closing abandons a poll in flight instead of waiting out its timeout.
+  const closing = new AbortController()
+
+  const record = (event: HealthEvent) => {
+    health = reduceHealth(health, event)
+    if (event.type === 'failure') {
+      options.events?.refused(event.error.kind)
+      listeners.emit(event.error.kind === 'invalid' || event.error.kind === 'empty' || event.error.kind === 'shrink' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
+    }
+  }
+
+  const save = () => {
+    const served = slot.current()
+    if (!persistence || !served) return
+    const savedEtag = etag
+    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
+  }
+
+  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true): Promise<OfferResult> => {
+    const result = await slot.offer(text, origin, at, { guard })
+    if (result.applied || result.unchanged) {
+      etag = newEtag
+      lastRefused = undefined
+      record({ type: 'success', at })
+      if (result.applied) {
+        servedText = text
+        log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
+        listeners.emit({ type: 'update', version: result.version, previous: result.previous, changed: result.changed })
+      }
+      save()
+      return result
+    }
+    if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
+    lastRefused = { text, etag: newEtag, at, message: result.refusal.message }
+    record({ type: 'failure', at, error: { kind: result.refusal.reason, message: result.refusal.message } })
+    return result
+  }
+
+  const toRefresh = (outcome: RefreshResult['outcome'], changed: string[]): RefreshResult => {
+    const result: RefreshResult = { outcome, version: slot.current()?.version ?? null, changed }
+    if (outcome === 'failed' || outcome === 'refused') {
+      const error = health.lastError
+      if (error) result.error = { kind: error.kind, message: error.message }
+    }
+    return result
+  }
+
+  const poll = async (): Promise<RefreshResult> => {
+    const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
+    const at = now()
+    options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
+    if (result.kind === 'not-modified') {
+      if (!slot.current()) {
+        etag = undefined
+        record({ type: 'failure', at, error: { kind: 'invalid', message: `${where} answered 304 while nothing is held` } })
+        return toRefresh('failed', [])
+      }
+      slot.confirm(at, 'url')
+      record({ type: 'success', at })
+      save()
+      return toRefresh('unchanged', [])
+    }
+    if (result.kind === 'failed') {
+      const { failure: kind, message, httpStatus } = result
+      const repeated = health.lastError?.message === message
+      record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+      if (!repeated) log.warn(`${message}; still serving the previous flags`)
+      if (kind === 'unauthorized' && slot.current() && shouldClear(options.onUnauthorized, health, at)) {
+        log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
+        slot.clear()
+        etag = undefined
+      }
+      return toRefresh('failed', [])
+    }
+    const offered = await offer(result.text, 'url', at, result.etag)
+    if (offered.applied) return toRefresh('applied', offered.changed)
+    return toRefresh(offered.unchanged ? 'unchanged' : 'refused', [])
+  }
+
+  /** Loads the newest valid of the data dir and the snapshot into the empty slot. */
+  const loadLayers = async () => {
+    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
+    if (options.store) {
+      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
+      for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
+    }
+    if (options.snapshotPath) {
+      const layer = await readSnapshotFile(options.snapshotPath)
+      if (layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
+      candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
+    }
+    // Newest first; on a tie the data dir (written by this server) wins.
+    candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
+    for (const candidate of candidates) {
+      const result = await slot.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
+      if (result.applied) {
+        etag = candidate.etag
+        servedText = candidate.text
+        log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
+        listeners.emit({ type: 'update', version: result.version, changed: result.changed })
+        return
+      }
+      if ('refusal' in result) log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+    }
+  }
+
+  const stale = (): boolean => {
+    const served = slot.current()
+    return !served || served.origin !== 'url' || health.state !== 'ok'
+  }
+
+  return {
+    origin: 'url',
+    async open() {
+      await loadLayers()
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll, shouldPoll: options.shouldPoll })
+      const first = poller.start()
+      // With something to serve, start at once (well under a second) and let the first attempt
+      // run; with nothing, wait for it, so that a healthy upstream means ready on return.
+      if (!slot.current()) await first
+    },
+    current: () => slot.current(),
+    subscribe: listeners.add,
+    async refresh() {
+      const result = await (poller ? poller.now() : poll())
+      return slot.current() !== undefined && (result.outcome === 'applied' || result.outcome === 'unchanged')
+    },
+    status(): FlagSourceStatus {
+      const status: FlagSourceStatus = { ready: slot.current() !== undefined, state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
+      if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
+      if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
+      return status
+    },
+    async close() {
+      poller?.stop()
+      closing.abort()
+      await persistence?.flush()
+    },
+    freshness(): HoldfastMetadata | undefined {
+      const served = slot.current()
+      return served && { source: servedSourceOf(served.origin), fetchedAt: served.fetchedAt, stale: stale() }
+    },
+    relayStatus(): RelayStatus {
+      const served = slot.current()
+      const status: RelayStatus = {
+        ready: served !== undefined,
+        mode: 'flags-url',
+        source: served ? servedSourceOf(served.origin) : 'none',
+        version: served?.version ?? null,
+        fetchedAt: served?.fetchedAt ?? null,
+        ageSeconds: ageSeconds(served?.fetchedAt, now()),
+        stale: stale(),
+        upstream: { state: health.state, url: where },
+        refused: health.refused,
+        refusedBy: health.refusedBy,
+        flags: served?.flagCount ?? 0,
+      }
+      if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
+      if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
+      if (health.lastError) status.upstream.lastError = health.lastError
+      if (persistence) status.dataDir = persistence.state()
+      return status
+    },
+    async refreshDetails(refreshOptions = {}) {
+      const result = await (poller ? poller.now() : poll())
+      // An operator who means it: apply a document the shrink guard refused (never an empty or an
+      // invalid one: the slot refuses those whatever the guard says).
+      if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {
+        const forced = await offer(lastRefused.text, 'url', lastRefused.at, lastRefused.etag, false)
+        if (forced.applied) return toRefresh('applied', forced.changed)
+      }
+      return result
+    },
+  }
+}

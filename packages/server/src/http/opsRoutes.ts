@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FlagSource } from '../flags/flagSource'
+import type { ServerMetrics } from '../metrics'
+import { sendJson, sendText } from './body'
+import type { Route } from './requestHandler'
+
+/**
+ * The operations routes, none of which needs the API key: `/` (a short page listing the
+ * endpoints), `/healthz` (liveness: the process answers), `/readyz` (readiness: definitions are
+ * being served and the server is not draining) and `/metrics` (Prometheus text format).
+ */
+export function createOpsRoutes(deps: {
+  flags: FlagSource
+  metrics: ServerMetrics
+  isDraining(): boolean
+  /** Lines for the index page: `[method + path, what]`, in order. */
+  endpoints(): Array<[string, string]>
+}): Record<string, Route> {
+  const healthz = (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, { status: 'ok' })
+  const readyz = (_req: IncomingMessage, res: ServerResponse) => {
+    const ready = !deps.isDraining() && (deps.flags.current() !== undefined || deps.flags.status().ready)
+    const version = deps.flags.current()
+    sendJson(res, ready ? 200 : 503, {
+      status: ready ? 'ready' : deps.isDraining() ? 'draining' : 'not-ready',
+      ...(version ? { version: version.version, source: version.origin, flags: version.flagCount } : {}),
+    })
+  }
+  const metrics = async (_req: IncomingMessage, res: ServerResponse) => {
+    sendText(res, 200, await deps.metrics.registry.metrics(), deps.metrics.registry.contentType)
+  }
+  const index = (req: IncomingMessage, res: ServerResponse) => {
+    const rows = deps.endpoints()
+    const accept = String(req.headers.accept ?? '')
+    if (!accept.includes('text/html')) {
+      const width = Math.max(...rows.map(([route]) => route.length))
+      const text = `holdfast-server: an OFREP flag server (https://openfeature.dev/specification/appendix-c)\n\n${rows.map(([route, what]) => `${route.padEnd(width)}  ${what}`).join('\n')}\n`
+      return sendText(res, 200, text, 'text/plain; charset=utf-8')
+    }
+    const items = rows.map(([route, what]) => `<tr><td><code>${escape(route)}</code></td><td>${escape(what)}</td></tr>`).join('\n')
+    const html = `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>holdfast-server</title></head>\n<body><h1>holdfast-server</h1><p>An OFREP flag server. Endpoints:</p>\n<table>\n${items}\n</table></body></html>\n`
+    sendText(res, 200, html, 'text/html; charset=utf-8')
+  }
+  return {
+    '/': { name: 'index', auth: false, methods: { GET: index, HEAD: index } },
+    '/healthz': { name: 'healthz', auth: false, methods: { GET: healthz, HEAD: healthz } },
+    '/readyz': { name: 'readyz', auth: false, methods: { GET: readyz, HEAD: readyz } },
+    '/metrics': { name: 'metrics', auth: false, methods: { GET: metrics } },
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+}

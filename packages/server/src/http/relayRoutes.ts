@@ -1,0 +1,65 @@
+// The relay's operations routes: `GET /holdfast/v1/status` (for humans and scripts) and
+// `POST /holdfast/v1/refresh` (an operator's "ask the upstream now", behind the admin key).
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FlagSource } from '../flags/flagSource'
+import { isRelaySource, statusOf, type RefreshResult } from '../flags/relay'
+import { hasApiKey } from './auth'
+import { answerBodyFailure, readBody, sendJson } from './body'
+import type { Route } from './requestHandler'
+
+/** The largest refresh body read: 1 KiB (it is `{"acceptShrink": true}` at most). */
+const MAX_REFRESH_BODY_BYTES = 1024
+
+/**
+ * The routes. Status needs the API key like any data route (when one is set). Refresh ignores the
+ * API key and needs `adminKey` as `Authorization: Bearer KEY` instead: clients hold the API key,
+ * only operators hold the admin key. Without an admin key configured, refresh answers 403.
+ */
+export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string; now?: () => number }): Record<string, Route> {
+  const now = deps.now ?? Date.now
+  const status = (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, statusOf(deps.source, now()), { 'Cache-Control': 'no-store' })
+  const refresh = async (req: IncomingMessage, res: ServerResponse) => {
+    if (deps.adminKey === undefined) {
+      return sendJson(res, 403, { errorCode: 'ADMIN_KEY_NOT_SET', errorDetails: 'start the server with --admin-key (or HOLDFAST_ADMIN_KEY) to enable refresh' })
+    }
+    if (!hasApiKey(req, deps.adminKey)) {
+      return sendJson(res, 401, { errorCode: 'UNAUTHORIZED', errorDetails: 'the admin key is required (Authorization: Bearer KEY)' }, { 'WWW-Authenticate': 'Bearer' })
+    }
+    const body = await readBody(req, MAX_REFRESH_BODY_BYTES)
+    if (!body.ok) return answerBodyFailure(res, body.reason)
+    let acceptShrink = false
+    if (body.text.trim() !== '') {
+      try {
+        acceptShrink = (JSON.parse(body.text) as { acceptShrink?: unknown })?.acceptShrink === true
+      } catch {
+        return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the body must be empty or JSON like {"acceptShrink": true}' })
+      }
+    }
+    const result = await refreshSource(deps.source, acceptShrink)
+    sendJson(res, result.outcome === 'failed' || result.outcome === 'refused' ? 502 : 200, result, { 'Cache-Control': 'no-store' })
+  }
+  return {
+    '/holdfast/v1/status': { name: 'relay.status', methods: { GET: status, HEAD: status } },
+    '/holdfast/v1/refresh': { name: 'relay.refresh', auth: false, methods: { POST: refresh } },
+  }
+}
+
+// A local source (a file) has no detailed refresh: re-read it and tell the changes from the
+// update events it sends meanwhile.
+async function refreshSource(source: FlagSource, acceptShrink: boolean): Promise<RefreshResult> {
+  if (isRelaySource(source)) return source.refreshDetails({ acceptShrink })
+  const changed = new Set<string>()
+  let refused: string | undefined
+  const stop = source.subscribe((event) => {
+    if (event.type === 'update') for (const key of event.changed) changed.add(key)
+    else refused = event.type === 'refused' ? event.reason : event.error
+  })
+  try {
+    const ok = await source.refresh()
+    const result: RefreshResult = { outcome: ok ? (changed.size > 0 ? 'applied' : 'unchanged') : 'refused', version: source.current()?.version ?? null, changed: [...changed].sort() }
+    if (!ok && refused) result.error = { kind: 'refused', message: refused }
+    return result
+  } finally {
+    stop()
+  }
+}

@@ -1,0 +1,146 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerLogger } from '../logger'
+import type { ServerMetrics } from '../metrics'
+import { hasApiKey } from './auth'
+import { isGone, sendEmpty, sendJson } from './body'
+import { corsHeaders, preflightHeaders } from './cors'
+import type { LoadShedder } from './loadShedder'
+
+/** A route's handler for one method. */
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void
+
+/** One path of the server: its handlers by method, whether it needs the API key, whether it may be shed under load. */
+export interface Route {
+  /** A short stable name, used as the `route` label in metrics and by middleware (`ofrep.bulk`, `events`, ...). */
+  name: string
+  /** Handlers by HTTP method (upper case). Others get 405 with an `Allow` header. */
+  methods: Record<string, RouteHandler>
+  /** Whether the API key (when one is configured) is required. Default true. */
+  auth?: boolean
+  /** Whether the route is refused with 503 while the event loop is overloaded. Default false. */
+  shed?: boolean
+}
+
+/**
+ * Runs before a matched route's handler, after CORS, the API key and the method were checked.
+ * Call `next()` to go on, or answer `res` and return without calling it. The demo outage controls
+ * are one (see `demo/demoControls.ts`); an app can add its own (logging, tracing).
+ */
+export type Middleware = (req: IncomingMessage, res: ServerResponse, route: Route, next: () => Promise<void>) => Promise<void> | void
+
+/**
+ * A request listener for `node:http` (and anything that hands over Node's `req`/`res`: Express,
+ * Fastify's raw objects, Next.js pages API routes). With `next` (Express style), a path the server
+ * does not know is passed on instead of answered 404.
+ */
+export type RequestListener = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void
+
+/** What {@link createRequestListener} wires together. */
+export interface RequestListenerParts {
+  /** Routes by exact path. */
+  routes: Record<string, Route>
+  /** Routes whose path has parameters (e.g. `/ofrep/v1/evaluate/flags/{key}`); consulted after `routes`. */
+  resolve?: (path: string) => Route | undefined
+  /** Run in order before the route's handler. */
+  middleware?: Middleware[]
+  /** Required on routes with `auth` when set. Never empty (checked by the caller). */
+  apiKey?: string
+  /** CORS origin; default any (`*`). */
+  corsOrigin?: string
+  log: ServerLogger
+  metrics?: ServerMetrics
+  shedder?: LoadShedder
+  /** True while draining: new requests get 503 `Connection: close`. */
+  isDraining?: () => boolean
+}
+
+const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
+/**
+ * Creates the request listener. Order of checks, each for a reason:
+ * 1. CORS headers on everything (errors included, or the browser hides the status from script).
+ * 2. `OPTIONS` on a known path answers the preflight without the key (browsers never send
+ *    credentials on a preflight); on an unknown path it is a 404 like any other method.
+ * 3. The API key, before 404/405: without the key a caller learns nothing, not even which paths exist.
+ * 4. 404 for unknown paths (or `next()` when mounted in another app), 405 for wrong methods.
+ * 5. Load shedding (503 + `Retry-After`) for routes that do real work, then middleware, then the route.
+ */
+export function createRequestListener(parts: RequestListenerParts): RequestListener {
+  const { routes, apiKey, corsOrigin, log, metrics, shedder } = parts
+  const middleware = parts.middleware ?? []
+  const lookup = (path: string): Route | undefined =>
+    // Own-property lookup: a path like /constructor must not find Object.prototype's members.
+    Object.prototype.hasOwnProperty.call(routes, path) ? routes[path] : parts.resolve?.(path)
+
+  const cors = Object.entries(corsHeaders(corsOrigin))
+  const handle = async (req: IncomingMessage, res: ServerResponse, route: Route | undefined, next?: (error?: unknown) => void) => {
+    for (const [name, value] of cors) res.setHeader(name, value)
+    if (parts.isDraining?.()) {
+      return sendJson(res, 503, { errorDetails: 'the server is shutting down' }, { 'Retry-After': '1', Connection: 'close' })
+    }
+    if (req.method === 'OPTIONS' && route) return sendEmpty(res, 204, preflightHeaders(req, corsOrigin))
+    if (!route && next) return next()
+    if ((route?.auth ?? true) && !hasApiKey(req, apiKey)) {
+      return sendJson(res, 401, { errorCode: 'UNAUTHORIZED', errorDetails: 'a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)' }, { 'WWW-Authenticate': 'Bearer' })
+    }
+    if (!route) return sendJson(res, 404, { errorDetails: 'nothing here; GET / lists the endpoints' })
+    const run = route.methods[req.method ?? 'GET']
+    if (!run) {
+      const allow = [...Object.keys(route.methods), 'OPTIONS'].join(', ')
+      return sendJson(res, 405, { errorDetails: `${req.method} is not allowed here (${allow})` }, { Allow: allow })
+    }
+    if (route.shed && shedder?.overloaded()) {
+      metrics?.loadShed.inc()
+      return sendJson(res, 503, { errorDetails: 'the server is overloaded; retry shortly' }, { 'Retry-After': '1' })
+    }
+    if (middleware.length === 0) return run(req, res)
+    let index = 0
+    const step = async (): Promise<void> => {
+      const layer = middleware[index++]
+      if (layer) return layer(req, res, route, step)
+      return run(req, res)
+    }
+    await step()
+  }
+  const record = metrics && createRequestRecorder(metrics)
+
+  return (req, res, next) => {
+    const route = lookup(pathOf(req.url))
+    if (record) {
+      const started = performance.now()
+      res.once('finish', () => record(route?.name ?? 'unknown', req.method, res.statusCode, (performance.now() - started) / 1000))
+    }
+    handle(req, res, route, next).catch((error: unknown) => {
+      log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
+      if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
+      else res.destroy()
+    })
+  }
+}
+
+// prom-client hashes the label object on every inc() and observe(); on the hot path that cost
+// more than the rest of a cached answer. Children per label set are looked up once and reused.
+function createRequestRecorder(metrics: ServerMetrics) {
+  const counters = new Map<string, { inc(): void }>()
+  const histograms = new Map<string, { observe(value: number): void }>()
+  return (route: string, rawMethod: string | undefined, status: number, seconds: number) => {
+    const method = KNOWN_METHODS.has(rawMethod ?? '') ? rawMethod! : 'other'
+    const key = `${route} ${method} ${status}`
+    let counter = counters.get(key)
+    if (!counter) counters.set(key, (counter = metrics.requests.labels({ route, method, status: String(status) })))
+    counter.inc()
+    let histogram = histograms.get(route)
+    if (!histogram) histograms.set(route, (histogram = metrics.latency.labels({ route })))
+    histogram.observe(seconds)
+  }
+}
+
+/** The path of a request target without query or trailing slash. */
+export function pathOf(target: string | undefined): string {
+  const pathname = (target ?? '/').split(/[?#]/)[0] || '/'
+  if (pathname.length <= 1) return pathname
+  let end = pathname.length
+  // A loop, not /\/+$/: that regex is quadratic on a path of many slashes.
+  while (end > 1 && pathname.charCodeAt(end - 1) === 47) end--
+  return pathname.slice(0, end)
+}

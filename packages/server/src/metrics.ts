@@ -1,0 +1,90 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+
+/**
+ * The server's Prometheus metrics, in one registry per server (two servers in one process, as in
+ * tests, never share counters). Other parts add their own metrics to `registry` (the events sink,
+ * the relay's upstream state); every name starts with `holdfast_`. Served as text on `GET /metrics`.
+ */
+export interface ServerMetrics {
+  /** The prom-client registry behind `GET /metrics`. Register extra metrics with `registers: [registry]`. */
+  registry: Registry
+  /** `holdfast_http_requests_total{route,method,status}`: answered requests. */
+  requests: Counter<'route' | 'method' | 'status'>
+  /** `holdfast_http_request_duration_seconds{route}`: time from the request to the end of the answer. */
+  latency: Histogram<'route'>
+  /** `holdfast_evaluation_errors_total{code}`: per-flag failure entries served (PARSE_ERROR, GENERAL, ...). */
+  evaluationErrors: Counter<'code'>
+  /** `holdfast_answer_cache_total{result}`: bulk answers served from the answer cache (`hit`) or evaluated (`miss`). */
+  answerCache: Counter<'result'>
+  /** `holdfast_flag_definitions_info{version,origin}`: 1 for the generation in service. */
+  definitionsInfo: Gauge<'version' | 'origin'>
+  /** `holdfast_flag_definitions_flags`: how many flags the generation in service defines. */
+  definitionsFlags: Gauge
+  /** `holdfast_flag_definitions_age_seconds`: seconds since the generation in service was obtained. */
+  definitionsAge: Gauge
+  /** `holdfast_flag_reload_failures_total{reason}`: documents not applied (`invalid`/`refused`) and origins not readable (`unreadable`). */
+  reloadFailures: Counter<'reason'>
+  /** `holdfast_event_loop_delay_seconds{quantile}`: event-loop delay over the last sampling window (p50, p99, max). */
+  eventLoopDelay: Gauge<'quantile'>
+  /** `holdfast_load_shed_total`: requests answered 503 because the event loop was too far behind. */
+  loadShed: Counter
+  /** Supplies the values that are read at scrape time (ages, delays). */
+  bind(sources: { definitionsFetchedAt?: () => number | undefined; eventLoopDelay?: () => { p50: number; p99: number; max: number } | undefined; now?: () => number }): void
+}
+
+/** Creates a {@link ServerMetrics} with a fresh registry (or the one given, to share it with an app). */
+export function createServerMetrics(options: { registry?: Registry } = {}): ServerMetrics {
+  const registry = options.registry ?? new Registry()
+  const registers = [registry]
+  let fetchedAt: () => number | undefined = () => undefined
+  let loopDelay: () => { p50: number; p99: number; max: number } | undefined = () => undefined
+  let now = Date.now
+
+  const definitionsAge = new Gauge({
+    name: 'holdfast_flag_definitions_age_seconds',
+    help: 'Seconds since the flag definitions in service were obtained from their origin.',
+    registers,
+    collect() {
+      const at = fetchedAt()
+      if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+    },
+  })
+  const eventLoopDelay = new Gauge({
+    name: 'holdfast_event_loop_delay_seconds',
+    help: 'Event-loop delay over the last sampling window.',
+    labelNames: ['quantile'] as const,
+    registers,
+    collect() {
+      const delay = loopDelay()
+      if (!delay) return
+      this.set({ quantile: '0.5' }, delay.p50 / 1000)
+      this.set({ quantile: '0.99' }, delay.p99 / 1000)
+      this.set({ quantile: '1' }, delay.max / 1000)
+    },
+  })
+
+  return {
+    registry,
+    requests: new Counter({ name: 'holdfast_http_requests_total', help: 'HTTP requests answered, by route, method and status.', labelNames: ['route', 'method', 'status'] as const, registers }),
+    latency: new Histogram({
+      name: 'holdfast_http_request_duration_seconds',
+      help: 'Time from a request to the end of its answer, by route.',
+      labelNames: ['route'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    }),
+    evaluationErrors: new Counter({ name: 'holdfast_evaluation_errors_total', help: 'Per-flag failure entries served, by error code.', labelNames: ['code'] as const, registers }),
+    answerCache: new Counter({ name: 'holdfast_answer_cache_total', help: 'Bulk answers served from the answer cache (hit) or evaluated (miss).', labelNames: ['result'] as const, registers }),
+    definitionsInfo: new Gauge({ name: 'holdfast_flag_definitions_info', help: 'The flag definitions in service (1), by version and origin.', labelNames: ['version', 'origin'] as const, registers }),
+    definitionsFlags: new Gauge({ name: 'holdfast_flag_definitions_flags', help: 'How many flags the definitions in service define.', registers }),
+    definitionsAge,
+    reloadFailures: new Counter({ name: 'holdfast_flag_reload_failures_total', help: 'Flag documents not applied (invalid, refused) or origins not readable.', labelNames: ['reason'] as const, registers }),
+    eventLoopDelay,
+    loadShed: new Counter({ name: 'holdfast_load_shed_total', help: 'Requests answered 503 because the event loop was too far behind.', registers }),
+    bind(sources) {
+      if (sources.definitionsFetchedAt) fetchedAt = sources.definitionsFetchedAt
+      if (sources.eventLoopDelay) loopDelay = sources.eventLoopDelay
+      if (sources.now) now = sources.now
+    },
+  }
+}

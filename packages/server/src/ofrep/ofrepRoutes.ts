@@ -1,0 +1,136 @@
+import { createHash } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FlagSource } from '../flags/flagSource'
+import { freshnessOf } from '../flags/relay'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, readBody, sendEmpty, sendJson } from '../http/body'
+import type { ServerMetrics } from '../metrics'
+import type { AnswerCache, CachedAnswer } from './answerCache'
+import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
+import type { RequestLimits } from './schemas'
+
+const JSON_TYPE = 'application/json; charset=utf-8'
+
+/** What the OFREP handlers need from the server. */
+export interface OfrepDeps {
+  flags: FlagSource
+  limits: RequestLimits
+  cache: AnswerCache
+  metrics?: ServerMetrics
+}
+
+/**
+ * `POST /ofrep/v1/evaluate/flags`: evaluates every flag for the posted context.
+ *
+ * The `ETag` is a hash of the exact body, so it changes exactly when this context's answer
+ * changes (a flag edit that does not affect this user keeps it). Answers are cached per
+ * (definitions version, hash of the request body): a repeated context costs a hash and a lookup,
+ * and `If-None-Match` is compared with the cached tag before anything is parsed or evaluated, so a
+ * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
+ */
+export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
+  const body = await readBody(req)
+  if (!body.ok) return answerBodyFailure(res, body.reason)
+  if (deps.flags.evaluate) return forward(req, res, body.text, deps)
+  const version = deps.flags.current()
+  if (!version) return notReady(res)
+  if (Buffer.byteLength(body.text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
+  const cacheable = !timeDependent(version.definitions)
+  // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
+  // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
+  const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }
+  const key = cacheable ? `${version.version}:${holdfast.source}:${holdfast.fetchedAt}:${holdfast.stale ? 1 : 0}:${createHash('sha1').update(body.text).digest('base64url')}` : undefined
+  let answer = key === undefined ? undefined : deps.cache.get(key)
+  if (!answer) {
+    const request = readEvaluationRequest(body.text, deps.limits)
+    if (!request.ok) return sendJson(res, 400, request.error)
+    const result = evaluateAll(version.evaluator, request.context)
+    const bytes = Buffer.from(JSON.stringify({ ...result, metadata: { ...result.metadata, holdfast } }))
+    answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
+    if (key !== undefined) deps.cache.set(key, answer)
+    deps.metrics && counters(deps.metrics).miss.inc()
+  } else if (deps.metrics) counters(deps.metrics).hit.inc()
+  send(req, res, answer, deps.metrics)
+}
+
+function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined): void {
+  if (metrics) for (const code of answer.errorCodes) metrics.evaluationErrors.inc({ code })
+  if (res.writableEnded || res.destroyed) return
+  if (etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
+  res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag })
+  res.end(answer.body)
+}
+
+// Label children looked up once per metrics object (prom-client hashes labels on every call).
+const children = new WeakMap<ServerMetrics, { hit: { inc(): void }; miss: { inc(): void } }>()
+function counters(metrics: ServerMetrics) {
+  let found = children.get(metrics)
+  if (!found) children.set(metrics, (found = { hit: metrics.answerCache.labels({ result: 'hit' }), miss: metrics.answerCache.labels({ result: 'miss' }) }))
+  return found
+}
+
+/**
+ * `POST /ofrep/v1/evaluate/flags/{key}`: one flag, for server-side OFREP providers. Status codes
+ * follow flagd: 404 `FLAG_NOT_FOUND`, 400 for any other failure (bad context or a broken rule).
+ */
+export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResponse, key: string, deps: OfrepDeps): Promise<void> {
+  if (!isJsonRequest(req)) return answerNotJson(res)
+  const body = await readBody(req)
+  if (!body.ok) return answerBodyFailure(res, body.reason)
+  if (deps.flags.evaluate) return forwardOne(req, res, key, body.text, deps)
+  const version = deps.flags.current()
+  if (!version) return notReady(res)
+  if (Buffer.byteLength(body.text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits, key)
+  const request = readEvaluationRequest(body.text, deps.limits)
+  if (!request.ok) return sendJson(res, 400, { key, ...request.error })
+  const entry = evaluateEntry(version.evaluator, key, request.context)
+  if (!entry) return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
+  if (isFailure(entry)) deps.metrics?.evaluationErrors.inc({ code: entry.errorCode })
+  sendJson(res, isFailure(entry) ? 400 : 200, entry)
+}
+
+// A source that answers per context (the relay's proxy mode) gets the validated context.
+async function forward(req: IncomingMessage, res: ServerResponse, text: string, deps: OfrepDeps): Promise<void> {
+  if (Buffer.byteLength(text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
+  const request = readEvaluationRequest(text, deps.limits)
+  if (!request.ok) return sendJson(res, 400, request.error)
+  const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
+  if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
+  sendJson(res, answer.status, answer.body, answer.headers)
+}
+
+// One flag from a per-context source: its bulk answer for this context, that flag picked out, with
+// flagd's status codes (404 FLAG_NOT_FOUND, 400 for a per-flag failure).
+async function forwardOne(req: IncomingMessage, res: ServerResponse, key: string, text: string, deps: OfrepDeps): Promise<void> {
+  if (Buffer.byteLength(text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits, key)
+  const request = readEvaluationRequest(text, deps.limits)
+  if (!request.ok) return sendJson(res, 400, { key, ...request.error })
+  const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
+  if (answer.status !== 200) return answer.body === undefined ? sendEmpty(res, answer.status, answer.headers) : sendJson(res, answer.status, answer.body, answer.headers)
+  const entry = (answer.body as { flags?: Array<{ key: string; errorCode?: string }> }).flags?.find((e) => e.key === key)
+  if (!entry || entry.errorCode === 'FLAG_NOT_FOUND') return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
+  sendJson(res, entry.errorCode === undefined ? 200 : 400, entry)
+}
+
+// Nothing to serve yet (a remote source that has never answered): never an empty 200, never 401.
+function notReady(res: ServerResponse): void {
+  sendJson(res, 503, { errorCode: 'GENERAL', errorDetails: 'no flag definitions are available yet' }, { 'Retry-After': '5' })
+}
+
+// Between the OFREP cap and the 1 MiB transport cap the body is read, never parsed: a context that
+// large is a bad context (400), not a transport problem.
+function tooBig(res: ServerResponse, limits: RequestLimits, key?: string): void {
+  sendJson(res, 400, { ...(key === undefined ? {} : { key }), errorCode: 'INVALID_CONTEXT', errorDetails: `evaluation requests are limited to ${limits.maxBodyBytes} bytes` })
+}
+
+const timeDependence = new WeakMap<object, boolean>()
+function timeDependent(definitions: object): boolean {
+  let result = timeDependence.get(definitions)
+  if (result === undefined) timeDependence.set(definitions, (result = JSON.stringify(definitions).includes('$flagd.timestamp')))
+  return result
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name]
+  return Array.isArray(value) ? value.join(', ') : value
+}

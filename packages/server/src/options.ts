@@ -1,0 +1,92 @@
+import { z } from 'zod'
+import { DEFAULT_MAX_SHRINK_PERCENT } from './flags/guard'
+import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from './http/loadShedder'
+import { DEFAULT_ANSWER_CACHE_BYTES } from './ofrep/answerCache'
+import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from './ofrep/schemas'
+
+// Options given in code are a boundary too: a typo'd port or an empty API key must fail at start,
+// with a message, not at the first request (or never, as an empty key once silently did).
+
+const positiveInt = z.number().int().positive()
+const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === 'function', 'expected a function')
+
+/** The checked options of `createFlagHandler` (the listening ones are checked by `createFlagServer`). */
+export const handlerOptionsSchema = z
+  .object({
+    flags: z.union([z.string().min(1, 'the flags path is empty'), z.object({ flags: z.record(z.string(), z.unknown()) }).loose()]).optional(),
+    source: z.object({ open: isFunction, current: isFunction }).loose().optional(),
+    eventsFile: z.string().min(1, 'eventsFile is empty').optional(),
+    apiKey: z
+      .string()
+      .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')
+      .refine((key) => key === key.trim(), 'the API key starts or ends with whitespace')
+      .optional(),
+    corsOrigin: z.string().min(1).optional(),
+    demoControls: z.boolean().default(false),
+    strictValidation: z.boolean().default(true),
+    maxShrinkPercent: z.number().min(0).max(100).default(DEFAULT_MAX_SHRINK_PERCENT),
+    limits: z
+      .object({
+        maxBodyBytes: positiveInt.max(1_048_576).optional(),
+        maxAttributes: positiveInt.optional(),
+        maxDepth: positiveInt.optional(),
+        maxStringLength: positiveInt.optional(),
+        maxTargetingKeyLength: positiveInt.optional(),
+      })
+      .default({}),
+    maxEventLoopDelayMs: z.number().min(0).default(DEFAULT_MAX_EVENT_LOOP_DELAY_MS),
+    answerCacheBytes: z.number().int().min(0).default(DEFAULT_ANSWER_CACHE_BYTES),
+  })
+  .loose()
+  .refine((o) => o.flags !== undefined || o.source !== undefined || o.flagsUrl !== undefined || o.upstream !== undefined, {
+    message: 'flags is required (a flagd file path or a definitions object), or flagsUrl, or upstream',
+    path: ['flags'],
+  })
+  .refine((o) => [o.flags, o.source, o.flagsUrl, o.upstream].filter((x) => x !== undefined).length <= 1, {
+    message: 'give exactly one of flags, flagsUrl, upstream, source',
+    path: ['flags'],
+  })
+  .refine((o) => (o.dataDir === undefined && o.snapshot === undefined) || o.source === undefined, {
+    message: 'dataDir and snapshot do not apply to a custom source',
+    path: ['dataDir'],
+  })
+
+/** Checked options with their defaults filled in. */
+export type HandlerConfig = z.output<typeof handlerOptionsSchema>
+
+/** Checks `createFlagHandler` options; throws an `Error` naming every problem. */
+export function readHandlerOptions(options: unknown): HandlerConfig {
+  return checked(handlerOptionsSchema, options)
+}
+
+/** The listening options of `createFlagServer`, with their defaults. */
+export const listenOptionsSchema = z
+  .object({
+    port: z.number().int().min(0).max(65535).default(8787),
+    host: z.string().min(1).default('127.0.0.1'),
+    maxConnections: positiveInt.default(1024),
+    headersTimeoutMs: positiveInt.default(10_000),
+    requestTimeoutMs: positiveInt.default(30_000),
+    keepAliveTimeoutMs: positiveInt.default(5_000),
+    drainTimeoutMs: z.number().int().min(0).default(10_000),
+  })
+  .loose()
+
+/** Checks `createFlagServer`'s listening options; throws an `Error` naming every problem. */
+export function readListenOptions(options: unknown): z.output<typeof listenOptionsSchema> {
+  return checked(listenOptionsSchema, options)
+}
+
+/** The request limits in force: the defaults with the configured ones on top. */
+export function evaluationRequestLimits(overrides: Partial<RequestLimits> = {}): RequestLimits {
+  const limits = { ...DEFAULT_REQUEST_LIMITS }
+  for (const [name, value] of Object.entries(overrides)) if (value !== undefined) limits[name as keyof RequestLimits] = value
+  return Object.freeze(limits)
+}
+
+function checked<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`)
+  throw new Error(`[holdfast-server] invalid options: ${problems.join('; ')}`)
+}

@@ -1,0 +1,94 @@
+// `holdfast-server snapshot …`, the CI step (see flags/snapshotCommand.ts). Exit codes: 0 written,
+// 1 refused or failed (the old file untouched), 2 usage error.
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
+
+/** The help text of the snapshot command. */
+export const SNAPSHOT_USAGE = `Usage:
+  holdfast-server snapshot --flags-url URL --out FILE     definitions, for --snapshot FILE
+  holdfast-server snapshot --flags FILE --out FILE        definitions, for --snapshot FILE
+  holdfast-server snapshot --upstream URL --context JSON --out FILE
+                                                          one user's values (a Bootstrap), for
+                                                          the client's \`fallback\`
+
+Refuses (exit 1, FILE untouched) an unreachable source, an invalid or empty document, or one that
+drops more than --max-shrink percent of the flags FILE holds now.
+
+Options:
+  --max-shrink PERCENT   default 50
+  --header "Name: value" sent with the request (repeatable), e.g. an Authorization header
+  --timeout SECONDS      per request, default 10
+`
+
+/** Runs the command with `argv` (after the word `snapshot`); resolves with the exit code. */
+export async function runSnapshotCli(argv: string[], io: { out(line: string): void; err(line: string): void }): Promise<number> {
+  let values
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        'flags-url': { type: 'string' },
+        flags: { type: 'string' },
+        upstream: { type: 'string' },
+        context: { type: 'string' },
+        out: { type: 'string' },
+        'max-shrink': { type: 'string' },
+        header: { type: 'string', multiple: true },
+        timeout: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values
+  } catch (error) {
+    io.err(`[holdfast-server] ${(error as Error).message}\n\n${SNAPSHOT_USAGE}`)
+    return 2
+  }
+  if (values.help) {
+    io.out(SNAPSHOT_USAGE)
+    return 0
+  }
+  const usage = (message: string) => {
+    io.err(`[holdfast-server] snapshot: ${message}\n\n${SNAPSHOT_USAGE}`)
+    return 2
+  }
+  const sources = [values['flags-url'], values.flags, values.upstream].filter((s) => s !== undefined)
+  if (sources.length !== 1) return usage('give exactly one of --flags-url, --flags, --upstream')
+  if (!values.out) return usage('--out FILE is required')
+  const maxShrink = values['max-shrink'] === undefined ? undefined : Number(values['max-shrink'])
+  if (maxShrink !== undefined && !(maxShrink >= 0 && maxShrink <= 100)) return usage('--max-shrink must be a number from 0 to 100')
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout)
+  if (timeout !== undefined && !(timeout > 0 && timeout <= 600)) return usage('--timeout must be a number of seconds from 0 to 600')
+  const headers: Record<string, string> = {}
+  for (const header of values.header ?? []) {
+    const colon = header.indexOf(':')
+    if (colon <= 0) return usage(`--header must look like "Name: value", got "${header}"`)
+    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim()
+  }
+  const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }
+  let request: SnapshotRequest
+  if (values.upstream !== undefined) {
+    if (values.context === undefined) return usage('--upstream needs --context JSON (e.g. \'{"targetingKey":"anonymous"}\')')
+    let context: unknown
+    try {
+      context = JSON.parse(values.context)
+    } catch {
+      return usage('--context is not valid JSON')
+    }
+    const key = (context as { targetingKey?: unknown } | null)?.targetingKey
+    if (typeof context !== 'object' || context === null || Array.isArray(context) || typeof key !== 'string' || key === '') {
+      return usage('--context must be a JSON object with a non-empty string targetingKey')
+    }
+    request = { ...common, upstream: values.upstream, context: context as { targetingKey: string } }
+  } else if (values['flags-url'] !== undefined) request = { ...common, flagsUrl: values['flags-url'] }
+  else request = { ...common, flagsFile: resolve(values.flags!) }
+  if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
+
+  const result = await makeSnapshot(request)
+  if (!result.ok) {
+    io.err(`[holdfast-server] snapshot refused: ${result.message}`)
+    return 1
+  }
+  io.out(`[holdfast-server] ${result.summary}`)
+  return 0
+}

@@ -1,0 +1,106 @@
+// The data dir must survive anything: a torn or corrupt newest generation falls back to the
+// previous good one, writes never leave a half file where a generation is expected, and only the
+// last few generations are kept.
+import { appendFile, readdir, readFile, truncate, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { createGenerationStore, decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
+import { tempDir } from './helpers'
+
+describe('data-dir generations', () => {
+  it('loads the newest generation and keeps only the last few', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir, keep: 3 })
+    for (let i = 1; i <= 5; i++) expect(await store.save(`payload ${i}`)).toBe(i)
+    expect((await store.list()).map((g) => g.number)).toEqual([5, 4, 3])
+    const { loaded } = await store.loadNewest()
+    expect(loaded?.payload).toBe('payload 5')
+    // A new store over the same dir (a restart) continues the numbering.
+    expect(await createGenerationStore({ dir }).save('payload 6')).toBe(6)
+  })
+
+  it('skips a torn newest generation for the previous good one', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save(JSON.stringify({ n: 1 }))
+    await store.save(JSON.stringify({ n: 2, padding: 'x'.repeat(1000) }))
+    const [newest] = await store.list()
+    // A crash that left half the bytes (no rename-then-fsync discipline would do this, but a disk can).
+    await truncate(newest.path, 400)
+    const { loaded, skipped } = await createGenerationStore({ dir }).loadNewest()
+    expect(JSON.parse(loaded!.payload)).toEqual({ n: 1 })
+    expect(skipped).toHaveLength(1)
+    expect(skipped[0].reason).toMatch(/torn|length/)
+  })
+
+  it('skips a newest generation whose bytes were changed (checksum), and one that is garbage', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir, keep: 4 })
+    await store.save('{"n":1}')
+    await store.save('{"n":2}')
+    await store.save('{"n":3}')
+    const [third, second] = await store.list()
+    await writeFile(third.path, (await readFile(third.path, 'utf8')).replace('"n":3', '"n":9'))
+    await writeFile(second.path, 'not a generation at all')
+    const { loaded, skipped } = await createGenerationStore({ dir }).loadNewest()
+    expect(loaded?.payload).toBe('{"n":1}')
+    expect(skipped.map((s) => s.reason)).toEqual(['checksum mismatch', expect.stringMatching(/header/)])
+  })
+
+  it('lets the caller refuse an intact but unusable payload, trying the older one', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save('{"ok":true}')
+    await store.save('{"ok":false}')
+    const { loaded } = await store.loadNewest((payload) => JSON.parse(payload).ok === true)
+    expect(loaded?.payload).toBe('{"ok":true}')
+  })
+
+  it('removes temp files a crash left behind, and an empty or missing dir loads nothing', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, '.gen-7-123-abcd.tmp'), 'half a write')
+    const store = createGenerationStore({ dir: join(dir, 'not-yet') })
+    expect(await store.loadNewest()).toEqual({ skipped: [] })
+    await createGenerationStore({ dir }).loadNewest()
+    expect(await readdir(dir)).toEqual([])
+  })
+
+  it('a failed write (the directory is a file) rejects and leaves the previous generations loadable', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save('{"n":1}')
+    const blocked = createGenerationStore({ dir: join(dir, 'gen-000000000001.json') })
+    await expect(blocked.save('{"n":2}')).rejects.toThrow()
+    expect((await createGenerationStore({ dir }).loadNewest()).loaded?.payload).toBe('{"n":1}')
+  })
+
+  it('never accepts a truncated, extended or bit-flipped file (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 300 }), fc.nat(), fc.integer({ min: 0, max: 2 }), (payload, at, how) => {
+        const encoded = encodeGeneration(payload)
+        let damaged: string
+        if (how === 0) damaged = encoded.slice(0, at % encoded.length)
+        else if (how === 1) damaged = `${encoded}${String.fromCharCode(32 + (at % 90))}`
+        else {
+          const i = encoded.indexOf('\n') + 1 + (at % Math.max(1, payload.length))
+          if (i >= encoded.length) return true
+          const flipped = String.fromCharCode(encoded.charCodeAt(i) ^ 1)
+          damaged = encoded.slice(0, i) + flipped + encoded.slice(i + 1)
+        }
+        const decoded = decodeGeneration(damaged)
+        expect(decoded.ok).toBe(false)
+        expect(decodeGeneration(encoded)).toEqual({ ok: true, payload })
+      }),
+    )
+  })
+
+  it('appending junk to a generation is detected', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save('{"n":1}')
+    await store.save('{"n":2}')
+    await appendFile((await store.list())[0].path, 'x')
+    expect((await createGenerationStore({ dir }).loadNewest()).loaded?.payload).toBe('{"n":1}')
+  })
+})

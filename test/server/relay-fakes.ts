@@ -1,0 +1,116 @@
+// A fake upstream for the relay tests: a real HTTP server on 127.0.0.1 that each test scripts
+// (documents with ETag/304, statuses, HTML, `{}`, hangs, connection resets), recording every
+// request it gets. Closed after each test.
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach } from 'vitest'
+
+/** What the fake answers; a function decides per request. */
+export type Behaviour =
+  /** A flagd document (for --flags-url) or any JSON, with a content ETag and If-None-Match → 304. */
+  | { document: unknown; etag?: boolean }
+  /** OFREP bulk answers computed per context, with a content ETag and If-None-Match → 304. */
+  | { ofrep: (context: Record<string, unknown>) => unknown }
+  | { status: number; json?: unknown; text?: string; contentType?: string; headers?: Record<string, string> }
+  | 'hang'
+  | 'reset'
+  /** `then`, after `delayMs`. */
+  | { delayMs: number; then: Behaviour }
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+export interface FakeUpstream {
+  url: string
+  requests: RecordedRequest[]
+  set(behaviour: Behaviour | ((request: RecordedRequest) => Behaviour)): void
+  close(): Promise<void>
+}
+
+const open: Server[] = []
+afterEach(async () => {
+  await Promise.all(
+    open.splice(0).map(
+      (server) =>
+        new Promise<void>((done) => {
+          server.close(() => done())
+          server.closeAllConnections()
+        }),
+    ),
+  )
+})
+
+/** Starts a fake upstream answering `initial`. */
+export async function startUpstream(initial: Behaviour | ((request: RecordedRequest) => Behaviour)): Promise<FakeUpstream> {
+  let behave: (request: RecordedRequest) => Behaviour = typeof initial === 'function' ? initial : () => initial
+  const requests: RecordedRequest[] = []
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => {
+      const request: RecordedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') }
+      requests.push(request)
+      answer(res, behave(request), request)
+    })
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  open.push(server)
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    set(next) {
+      behave = typeof next === 'function' ? next : () => next
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done())
+        server.closeAllConnections()
+      }),
+  }
+}
+
+function answer(res: ServerResponse, behaviour: Behaviour, request: RecordedRequest): void {
+  if (behaviour === 'hang') return
+  if (typeof behaviour === 'object' && 'delayMs' in behaviour) {
+    setTimeout(() => answer(res, behaviour.then, request), behaviour.delayMs)
+    return
+  }
+  if (behaviour === 'reset') {
+    res.socket?.destroy()
+    return
+  }
+  if ('document' in behaviour || 'ofrep' in behaviour) {
+    let body: string
+    if ('document' in behaviour) body = JSON.stringify(behaviour.document)
+    else {
+      const context = (JSON.parse(request.body || '{}') as { context?: Record<string, unknown> }).context ?? {}
+      body = JSON.stringify(behaviour.ofrep(context))
+    }
+    const etag = `"${createHash('sha1').update(body).digest('hex')}"`
+    const useEtag = !('document' in behaviour) || behaviour.etag !== false
+    if (useEtag && request.headers['if-none-match'] === etag) {
+      res.writeHead(304, { ETag: etag })
+      res.end()
+      return
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', ...(useEtag ? { ETag: etag } : {}) })
+    res.end(body)
+    return
+  }
+  const text = behaviour.text ?? (behaviour.json === undefined ? '' : JSON.stringify(behaviour.json))
+  const contentType = behaviour.contentType ?? (behaviour.json === undefined ? 'text/plain' : 'application/json')
+  res.writeHead(behaviour.status, { 'Content-Type': contentType, ...behaviour.headers })
+  res.end(text)
+}
+
+/** A flagd document of `count` boolean flags named f0…f{count-1}, all with `defaultVariant`. */
+export function booleanFlags(count: number, defaultVariant: 'on' | 'off' = 'on', prefix = 'f'): { flags: Record<string, unknown> } {
+  const flags: Record<string, unknown> = {}
+  for (let i = 0; i < count; i++) flags[`${prefix}${i}`] = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant }
+  return { flags }
+}

@@ -1,0 +1,100 @@
+// The relay's operations routes on every kind of source: the status says what is served and how
+// old it is, refresh names the version and the changed keys, and the metrics match the status.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { booleanFlags, startUpstream } from './relay-fakes'
+
+describe('status and refresh with a local flags file', () => {
+  it('status says file / none; refresh re-reads the file and names the changed keys', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    const server = await startServer({ flags: file, adminKey: 'adm', apiKey: 'client' })
+    // The status is a data route: it needs the API key when one is set.
+    expect((await fetch(`${server.url}/holdfast/v1/status`)).status).toBe(401)
+    const status = await (await fetch(`${server.url}/holdfast/v1/status`, { headers: { 'X-API-Key': 'client' } })).json()
+    expect(status).toMatchObject({ ready: true, mode: 'file', source: 'file', version: expect.any(String), fetchedAt: expect.any(Number), stale: false, upstream: { state: 'none' }, refused: 0, flags: 3 })
+
+    await writeFile(file, JSON.stringify({ flags: { ...booleanFlags(3).flags, f1: { state: 'DISABLED', variants: { on: true }, defaultVariant: 'on' } } }))
+    // Refresh takes the admin key, not the API key.
+    expect((await fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: { 'X-API-Key': 'client' } })).status).toBe(401)
+    const refreshed = await fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })
+    const body = await refreshed.json()
+    expect(refreshed.status).toBe(200)
+    expect(body.changed).toEqual(['f1'])
+    expect(body.version).not.toBe(status.version)
+
+    await writeFile(file, JSON.stringify({ flags: {} }))
+    const refused = await fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })
+    expect(refused.status).toBe(502)
+    expect(await refused.json()).toMatchObject({ outcome: 'refused', version: body.version })
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'X-API-Key': 'client' })).status).toBe(200)
+  })
+})
+
+describe('metrics in proxy mode', () => {
+  it('count upstream requests and refusals by kind and show the state, the contexts and the age', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) })
+    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 300, logger: recordingLogger() })
+    await evaluate(server, { targetingKey: 'u1' })
+    upstream.set({ status: 200, text: '<html>', contentType: 'text/html' })
+    await evaluate(server, { targetingKey: 'u1' })
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/holdfast_relay_upstream_requests_total\{outcome="ok"\} [1-9]/)
+    expect(metrics).toMatch(/holdfast_relay_refused_total\{reason="invalid"\} 1/)
+    expect(metrics).toMatch(/holdfast_relay_upstream_state\{state="failing"\} 1/)
+    expect(metrics).toMatch(/holdfast_relay_contexts 1/)
+    expect(metrics).toMatch(/holdfast_relay_ready 1/)
+    expect(metrics).toMatch(/holdfast_relay_served_age_seconds \d/)
+  })
+})
+
+describe('relay options are checked at start', () => {
+  it('refuses a bad URL, a bad policy, an empty admin key and two sources at once', async () => {
+    await expect(startServer({ flags: undefined, flagsUrl: 'ftp://x' })).rejects.toThrow(/flagsUrl must be an http\(s\) URL/)
+    await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', onUpstreamUnauthorized: 'drop' })).rejects.toThrow(/keep, clear or clear-after/)
+    await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', adminKey: ' ' })).rejects.toThrow(/admin key is empty/)
+    await expect(startServer({ flagsUrl: 'http://127.0.0.1:1/f.json' })).rejects.toThrow(/exactly one of flags, flagsUrl, upstream/)
+  })
+})
+
+describe('the relay CLI options', () => {
+  it('map onto createFlagServer options, and bad values are usage errors', async () => {
+    const { buildServerOptions } = await import('../../packages/server/src/cliOptions')
+    const built = buildServerOptions(
+      {
+        upstream: 'https://ofrep.example',
+        'data-dir': '/var/lib/holdfast',
+        snapshot: 'snap.json',
+        'max-shrink': '30',
+        'on-upstream-unauthorized': 'clear-after=60',
+        'forward-header': ['Authorization', 'X-Tenant'],
+        'upstream-timeout': '2.5',
+        'admin-key': 'adm',
+      },
+      {},
+    )
+    expect(built).toMatchObject({
+      ok: true,
+      options: { upstream: 'https://ofrep.example', dataDir: '/var/lib/holdfast', snapshot: 'snap.json', maxShrinkPercent: 30, onUpstreamUnauthorized: 'clear-after=60', forwardHeaders: ['Authorization', 'X-Tenant'], upstreamTimeoutMs: 2500, adminKey: 'adm' },
+    })
+    expect(buildServerOptions({ 'flags-url': 'https://x/f.json', 'poll-interval': '0.5' }, { HOLDFAST_ADMIN_KEY: 'env-key' })).toMatchObject({ ok: true, options: { flagsUrl: 'https://x/f.json', pollIntervalSeconds: 0.5, adminKey: 'env-key' } })
+    const errors: Array<[Record<string, unknown>, RegExp]> = [
+      [{}, /--flags is required/],
+      [{ flags: 'f.json', upstream: 'http://x' }, /only one of/],
+      [{ upstream: 'x' }, /--upstream must be an http\(s\) URL/],
+      [{ 'flags-url': 'http://x', 'poll-interval': '0' }, /--poll-interval must be from/],
+      [{ 'flags-url': 'http://x', 'max-shrink': '101' }, /--max-shrink must be from 0 to 100/],
+      [{ upstream: 'http://x', 'on-upstream-unauthorized': 'wipe' }, /keep, clear or clear-after/],
+      [{ upstream: 'http://x', 'forward-header': ['Bad Header'] }, /header name/],
+      [{ upstream: 'http://x', 'admin-key': '' }, /--admin-key is empty/],
+    ]
+    for (const [values, message] of errors) {
+      const result = buildServerOptions(values as never, {})
+      expect(result.ok, JSON.stringify(values)).toBe(false)
+      expect((result as { error: string }).error).toMatch(message)
+    }
+  })
+})

@@ -1,0 +1,85 @@
+// `holdfast-server snapshot`: the CI step never ships a broken snapshot. Each refusal leaves the
+// previous file byte for byte as it was.
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
+import { booleanFlags, startUpstream } from './relay-fakes'
+import { tempDir } from './helpers'
+
+async function snapshot(args: string[]) {
+  const lines: string[] = []
+  const code = await runSnapshotCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l) })
+  return { code, output: lines.join('\n') }
+}
+
+describe('holdfast-server snapshot (definitions)', () => {
+  it('writes a definitions snapshot from --flags-url, and refuses every broken answer after it', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(10) })
+    const out = join(await tempDir(), 'flags.snapshot.json')
+    const first = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])
+    expect(first).toMatchObject({ code: 0 })
+    expect(first.output).toMatch(/wrote .*10 flags/)
+    const written = await readFile(out, 'utf8')
+    expect(JSON.parse(written)).toMatchObject({ holdfastSnapshot: 1, kind: 'definitions', definitions: booleanFlags(10) })
+
+    const broken = [
+      [{ status: 503, text: 'down' }, /answered 503/],
+      [{ status: 200, text: '<html>login</html>', contentType: 'text/html' }, /not valid JSON/],
+      [{ status: 200, json: {} }, /"flags" object/],
+      [{ status: 200, json: { flags: {} } }, /no flags/],
+      [{ document: booleanFlags(1) }, /drops 9 of the 10 flags/],
+      [{ status: 401, text: 'no' }, /answered 401/],
+      ['reset', /127\.0\.0\.1/],
+    ] as const
+    for (const [behaviour, message] of broken) {
+      upstream.set(behaviour)
+      const result = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])
+      expect(result.code, JSON.stringify(behaviour)).toBe(1)
+      expect(result.output).toMatch(message)
+      expect(await readFile(out, 'utf8')).toBe(written)
+    }
+    // --max-shrink 100 lets an intended clean-up through.
+    upstream.set({ document: booleanFlags(1) })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out, '--max-shrink', '100'])).code).toBe(0)
+  })
+
+  it('snapshots a local --flags file, times out on a hanging upstream, and checks its usage', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    expect((await snapshot(['--flags', file, '--out', join(dir, 'out.json')])).code).toBe(0)
+    const upstream = await startUpstream('hang')
+    const hung = await snapshot(['--flags-url', upstream.url, '--out', join(dir, 'out.json'), '--timeout', '0.3'])
+    expect(hung).toMatchObject({ code: 1 })
+    expect(hung.output).toMatch(/within 300 ms/)
+    expect((await snapshot(['--out', join(dir, 'x.json')])).code).toBe(2)
+    expect((await snapshot(['--flags', file])).code).toBe(2)
+    expect((await snapshot(['--upstream', upstream.url, '--out', join(dir, 'x.json')])).code).toBe(2)
+    expect((await snapshot(['--upstream', upstream.url, '--context', '{"plan":"pro"}', '--out', join(dir, 'x.json')])).code).toBe(2)
+  })
+})
+
+describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () => {
+  it('writes the values for one context, and refuses empty, HTML or shrunken answers', async () => {
+    const entries = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `f${i}`, value: i, reason: 'STATIC', variant: 'v' }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...entries(4), { key: 'broken', errorCode: 'PARSE_ERROR' }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const context = JSON.stringify({ targetingKey: 'anonymous', plan: 'free' })
+    const args = ['--upstream', upstream.url, '--context', context, '--out', out, '--header', 'Authorization: Bearer ci-key']
+    const ok = await snapshot(args)
+    expect(ok.code).toBe(0)
+    expect(upstream.requests.at(-1)).toMatchObject({ method: 'POST', path: '/ofrep/v1/evaluate/flags' })
+    expect(upstream.requests.at(-1)!.headers.authorization).toBe('Bearer ci-key')
+    expect(JSON.parse(upstream.requests.at(-1)!.body)).toEqual({ context: JSON.parse(context) })
+    const bootstrap = JSON.parse(await readFile(out, 'utf8'))
+    expect(bootstrap).toMatchObject({ context: { targetingKey: 'anonymous', plan: 'free' }, fetchedAt: expect.any(Number), etag: expect.any(String) })
+    expect(bootstrap.flags.map((f: { key: string }) => f.key)).toEqual(['f0', 'f1', 'f2', 'f3'])
+    const written = await readFile(out, 'utf8')
+    for (const behaviour of [{ status: 200, json: { flags: [] } }, { status: 200, text: '<html/>', contentType: 'text/html' }, { ofrep: () => ({ flags: entries(1) }) }, { status: 500, text: '' }] as const) {
+      upstream.set(behaviour)
+      expect((await snapshot(args)).code, JSON.stringify(behaviour)).toBe(1)
+      expect(await readFile(out, 'utf8')).toBe(written)
+    }
+  })
+})

@@ -1,0 +1,235 @@
+// --upstream: each bulk request forwarded for its context, merged per flag into that context's
+// last known good exactly as the browser client merges (CONTRACT §4), keyed by the context and the
+// forwarded credentials, so one key's values never reach another.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, post, recordingLogger, startServer, tempDir } from './helpers'
+import { startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
+
+async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+}
+
+async function bulk(server: FlagServer, context: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const response = await evaluate(server, context, headers)
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+const byKey = (body: any): Record<string, any> => Object.fromEntries((body.flags as Array<{ key: string }>).map((f) => [f.key, f]))
+
+/** An upstream that answers per user: `plan` decides one flag, the key decides another. */
+function perUser(extra: (context: Record<string, unknown>) => unknown[] = () => []): Behaviour {
+  return {
+    ofrep: (context) => ({
+      flags: [
+        { key: 'pro-feature', value: context.plan === 'pro', reason: 'TARGETING_MATCH', variant: context.plan === 'pro' ? 'on' : 'off' },
+        { key: 'greeting', value: `hi ${String(context.targetingKey)}`, reason: 'STATIC', variant: 'v' },
+        { key: 'limit', value: 10, reason: 'STATIC', variant: 'ten' },
+        ...extra(context),
+      ],
+      metadata: { env: 'prod' },
+    }),
+  }
+}
+
+describe('--upstream (proxy mode)', () => {
+  it('forwards each request for its context with the forwarded headers, and answers fresh', async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream, { forwardHeaders: ['Authorization', 'X-Tenant'] })
+    const answer = await bulk(server, { targetingKey: 'ann', plan: 'pro' }, { Authorization: 'Bearer k1', 'X-Tenant': 't1', Cookie: 'secret' })
+    expect(answer.status).toBe(200)
+    expect(byKey(answer.body)['pro-feature']).toMatchObject({ value: true, variant: 'on', reason: 'TARGETING_MATCH' })
+    expect(byKey(answer.body).greeting.value).toBe('hi ann')
+    expect(answer.body.metadata).toEqual({ env: 'prod', holdfast: { source: 'upstream', fetchedAt: expect.any(Number), stale: false } })
+    const forwarded = upstream.requests.at(-1)!
+    expect(forwarded.path).toBe('/ofrep/v1/evaluate/flags')
+    expect(JSON.parse(forwarded.body)).toEqual({ context: { targetingKey: 'ann', plan: 'pro' } })
+    expect(forwarded.headers.authorization).toBe('Bearer k1')
+    expect(forwarded.headers['x-tenant']).toBe('t1')
+    expect(forwarded.headers.cookie).toBeUndefined()
+    // The single-flag route answers from the same per-context answer.
+    const one = await post(`${server.url}/ofrep/v1/evaluate/flags/greeting`, { context: { targetingKey: 'ann', plan: 'pro' } }, { Authorization: 'Bearer k1', 'X-Tenant': 't1' })
+    expect(await one.json()).toMatchObject({ key: 'greeting', value: 'hi ann' })
+    expect((await post(`${server.url}/ofrep/v1/evaluate/flags/nope`, { context: { targetingKey: 'ann' } })).status).toBe(404)
+  })
+
+  it('merges per flag as the client does: an error entry keeps the value, FLAG_NOT_FOUND removes, a partial answer keeps the rest', async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream)
+    const user = { targetingKey: 'bob', plan: 'pro' }
+    await bulk(server, user)
+    upstream.set({
+      ofrep: () => ({
+        flags: [
+          { key: 'pro-feature', errorCode: 'GENERAL', errorDetails: 'rules engine down' },
+          { key: 'greeting', errorCode: 'FLAG_NOT_FOUND' },
+        ],
+      }),
+    })
+    const merged = byKey((await bulk(server, user)).body)
+    // Kept through the per-flag error, and says so.
+    expect(merged['pro-feature']).toMatchObject({ value: true, variant: 'on', reason: 'STALE' })
+    expect(merged.greeting).toBeUndefined()
+    // Absent from a partial answer: kept (stale).
+    expect(merged.limit).toMatchObject({ value: 10, reason: 'STALE' })
+  })
+
+  it('answers from each context’s last known good through every upstream failure; a context never seen gets 503', async () => {
+    const upstream = await startUpstream(perUser((c) => Array.from({ length: 7 }, (_, i) => ({ key: `x${i}`, value: i, reason: 'STATIC' }))))
+    const server = await relay(upstream)
+    const user = { targetingKey: 'cy', plan: 'free' }
+    const good = await bulk(server, user)
+    const failures: Array<[string, Behaviour]> = [
+      ['503', { status: 503, text: 'down', headers: { 'Retry-After': '30' } }],
+      ['a hang', 'hang'],
+      ['a reset', 'reset'],
+      ['HTML', { status: 200, text: '<html>portal</html>', contentType: 'text/html' }],
+      ['{}', { status: 200, json: {} }],
+      ['{"flags": []}', { status: 200, json: { flags: [] } }],
+      ['90% of the flags gone', { ofrep: () => ({ flags: [{ key: 'limit', value: 10, reason: 'STATIC' }] }) }],
+      ['401', { status: 401, json: { errorCode: 'UNAUTHORIZED' } }],
+    ]
+    for (const [what, behaviour] of failures) {
+      upstream.set(behaviour)
+      const answer = await bulk(server, user)
+      expect(answer.status, what).toBe(200)
+      expect(answer.body.flags, what).toEqual(good.body.flags)
+      expect(answer.body.metadata.holdfast, what).toEqual({ source: 'upstream', fetchedAt: good.body.metadata.holdfast.fetchedAt, stale: true })
+      // A context never seen has nothing to shrink from: only real failures leave it with nothing.
+      if (what.startsWith('90%')) continue
+      const stranger = await bulk(server, { targetingKey: `never-seen-${what}` })
+      expect(stranger.status, what).toBe(503)
+      expect(stranger.headers.get('retry-after'), what).toMatch(/^\d+$/)
+    }
+    const status = await (await fetch(`${server.url}/holdfast/v1/status`)).json()
+    expect(status).toMatchObject({ ready: true, mode: 'upstream', stale: true, contexts: 1, upstream: { state: 'unauthorized' } })
+    expect(status.refused).toBe(failures.length * 2 - 1)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+  })
+
+  it('never serves one credential’s answer to another, even during an outage', async () => {
+    const upstream = await startUpstream({
+      ofrep: () => ({ flags: [{ key: 'secret-plan', value: 'enterprise', reason: 'STATIC' }] }),
+    })
+    const server = await relay(upstream)
+    const user = { targetingKey: 'dee' }
+    expect((await bulk(server, user, { Authorization: 'Bearer tenant-a' })).status).toBe(200)
+    upstream.set({ status: 503, text: '' })
+    expect((await bulk(server, user, { Authorization: 'Bearer tenant-a' })).status).toBe(200)
+    expect((await bulk(server, user, { Authorization: 'Bearer tenant-b' })).status).toBe(503)
+    expect((await bulk(server, user)).status).toBe(503)
+    expect((await bulk(server, { targetingKey: 'dee', plan: 'x' }, { Authorization: 'Bearer tenant-a' })).status).toBe(503)
+  })
+
+  it('passes an upstream 400 for a bad context through, and concurrent requests for one context share one upstream call', async () => {
+    const upstream = await startUpstream({ status: 400, json: { errorCode: 'INVALID_CONTEXT', errorDetails: 'no email' } })
+    const server = await relay(upstream)
+    const bad = await bulk(server, { targetingKey: 'e' })
+    expect(bad).toMatchObject({ status: 400, body: { errorCode: 'INVALID_CONTEXT' } })
+    upstream.set({ delayMs: 150, then: perUser() })
+    const before = upstream.requests.length
+    const answers = await Promise.all(Array.from({ length: 6 }, () => bulk(server, { targetingKey: 'f' })))
+    expect(upstream.requests.length - before).toBe(1)
+    for (const answer of answers) expect(answer.status).toBe(200)
+  })
+
+  it('restarts from the data dir: each context’s answer with its true age, hashed, least recently used out first', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream(perUser())
+    const first = await relay(upstream, { dataDir: dir, maxContexts: 2 })
+    const a = await bulk(first, { targetingKey: 'a' }, { Authorization: 'Bearer k' })
+    await bulk(first, { targetingKey: 'b' })
+    await bulk(first, { targetingKey: 'c' })
+    await first.close()
+    const { readdir, readFile } = await import('node:fs/promises')
+    const saved = (await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f), 'utf8')))).join('\n')
+    // Hashed: neither the raw targeting key nor the forwarded token is on disk.
+    expect(saved).not.toMatch(/Bearer k/)
+    expect(saved).not.toMatch(/"targetingKey"/)
+
+    upstream.set('reset')
+    const second = await relay(upstream, { dataDir: dir, maxContexts: 2 })
+    // `a` was the least recently used of three with room for two.
+    expect((await bulk(second, { targetingKey: 'a' }, { Authorization: 'Bearer k' })).status).toBe(503)
+    const c = await bulk(second, { targetingKey: 'c' })
+    expect(c.status).toBe(200)
+    expect(byKey(c.body).greeting.value).toBe('hi c')
+    expect(c.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(c.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect(c.body.metadata.holdfast.fetchedAt).toBeGreaterThanOrEqual(a.body.metadata.holdfast.fetchedAt)
+    upstream.set(perUser())
+    expect((await bulk(second, { targetingKey: 'c' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
+  })
+
+  it('a relay in front of a relay keeps the true age and the stale bit', async () => {
+    const upstream = await startUpstream(perUser())
+    const inner = await relay(upstream)
+    const outer = await startServer({ flags: undefined, upstream: inner.url, logger: recordingLogger() })
+    const user = { targetingKey: 'g' }
+    const fresh = await bulk(outer, user)
+    expect(fresh.body.metadata.holdfast.stale).toBe(false)
+    upstream.set({ status: 503, text: '' })
+    const through = await bulk(outer, user)
+    expect(through.status).toBe(200)
+    expect(through.body.metadata.holdfast).toMatchObject({ stale: true })
+    expect(through.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(fresh.body.metadata.holdfast.fetchedAt)
+    // Healed: a fresh answer is current now, not as old as the inner relay's first fetch.
+    await new Promise((r) => setTimeout(r, 20))
+    upstream.set(perUser())
+    const healed = await bulk(outer, user)
+    expect(healed.body.metadata.holdfast.stale).toBe(false)
+    expect(healed.body.metadata.holdfast.fetchedAt).toBeGreaterThan(fresh.body.metadata.holdfast.fetchedAt)
+  })
+
+  it('a hanging upstream does not hold a context that has an answer: it goes out stale, and the upstream request carries on', async () => {
+    const upstream = await startUpstream(perUser())
+    // An upstream timeout far beyond the test's own: only the held answer can finish it in time.
+    const server = await relay(upstream, { upstreamTimeoutMs: 60_000, heldAnswerAfterMs: 100 })
+    const user = { targetingKey: 'i' }
+    const fresh = await bulk(server, user)
+    upstream.set('hang')
+    const held = await bulk(server, user)
+    expect(held.status).toBe(200)
+    expect(held.body.flags).toEqual(fresh.body.flags)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+    // A context with nothing held has nothing better to offer than waiting (then a 503).
+    const stranger = await Promise.race([bulk(server, { targetingKey: 'j' }).then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))])
+    expect(stranger).toBe('waiting')
+  })
+
+  it('--on-upstream-unauthorized clear drops a context’s values on 401', async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })
+    expect((await bulk(server, { targetingKey: 'h' })).status).toBe(200)
+    upstream.set({ status: 401, text: '' })
+    expect((await bulk(server, { targetingKey: 'h' })).status).toBe(503)
+  })
+
+  it('serves a values snapshot (a Bootstrap) to contexts it has never seen while the upstream is down', async () => {
+    const dir = await tempDir()
+    const snapshot = join(dir, 'fallback.json')
+    const { writeFile } = await import('node:fs/promises')
+    await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value: 3, reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
+    const upstream = await startUpstream({ status: 502, text: '' })
+    const server = await relay(upstream, { snapshot })
+    const answer = await bulk(server, { targetingKey: 'new-user' })
+    expect(answer.status).toBe(200)
+    expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
+  })
+
+  it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {
+    const upstream = await startUpstream('reset')
+    const down = await relay(upstream)
+    expect((await fetch(`${down.url}/readyz`)).status).toBe(503)
+    expect(await (await fetch(`${down.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: false, source: 'none', upstream: { state: 'failing' } })
+    // An upstream that wants credentials the probe does not carry is still up and answering.
+    upstream.set({ status: 401, text: '' })
+    const locked = await relay(upstream)
+    expect((await fetch(`${locked.url}/readyz`)).status).toBe(200)
+    upstream.set(perUser())
+    const up = await relay(upstream)
+    expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
+  })
+})

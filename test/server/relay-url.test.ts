@@ -1,0 +1,297 @@
+// --flags-url: flagd definitions over HTTP, polled with If-None-Match. Nothing the upstream does
+// can wipe what is served; every refusal is counted and visible; a restart serves the data dir
+// at once; with nothing to serve the relay says 503, never an empty 200 or a 401.
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, flagsByKey, recordingLogger, startServer, tempDir } from './helpers'
+import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
+
+const ADMIN = 'admin-secret'
+
+/** A relay on --flags-url that polls only when told to (refresh), so each step is deterministic. */
+async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, adminKey: ADMIN, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+}
+
+async function refresh(server: FlagServer, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const response = await fetch(`${server.url}/holdfast/v1/refresh`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${ADMIN}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function bulk(server: FlagServer, targetingKey = 'user-1'): Promise<{ status: number; headers: Headers; body: any }> {
+  const response = await evaluate(server, { targetingKey })
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+const values = (body: any) => Object.fromEntries((body.flags as Array<{ key: string; value: unknown }>).map((f) => [f.key, f.value]))
+
+describe('--flags-url', () => {
+  it('serves the definitions, revalidates with If-None-Match, and applies a change', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(4) })
+    const server = await relay(upstream)
+    const first = await bulk(server)
+    expect(first.status).toBe(200)
+    expect(values(first.body)).toEqual({ f0: true, f1: true, f2: true, f3: true })
+    expect(first.body.metadata.holdfast).toEqual({ source: 'upstream', fetchedAt: expect.any(Number), stale: false })
+    expect(upstream.requests).toHaveLength(1)
+    expect(upstream.requests[0].headers['if-none-match']).toBeUndefined()
+
+    // Unchanged: the upstream's ETag goes back and a 304 confirms what is held.
+    expect(await refresh(server)).toMatchObject({ status: 200, body: { outcome: 'unchanged', changed: [] } })
+    expect(upstream.requests[1].headers['if-none-match']).toMatch(/^"/)
+    const confirmed = await bulk(server)
+    expect(confirmed.body.metadata.holdfast.fetchedAt).toBeGreaterThanOrEqual(first.body.metadata.holdfast.fetchedAt)
+
+    upstream.set({ document: { flags: { ...booleanFlags(4).flags, f2: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' } } } })
+    const changed = await refresh(server)
+    expect(changed).toMatchObject({ status: 200, body: { outcome: 'applied', changed: ['f2'], version: expect.any(String) } })
+    expect(values((await bulk(server)).body).f2).toBe(false)
+    expect((await status(server)).version).toBe(changed.body.version)
+  })
+
+  it('polls on its own every --poll-interval', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const server = await relay(upstream, { pollIntervalSeconds: 0.05 })
+    upstream.set({ document: booleanFlags(2, 'off') })
+    const started = Date.now()
+    while (values((await bulk(server)).body).f0 !== false) {
+      if (Date.now() - started > 10_000) throw new Error('the change was never polled')
+      await new Promise((r) => setTimeout(r, 25))
+    }
+    expect(upstream.requests.length).toBeGreaterThanOrEqual(2)
+  })
+
+  it('keeps serving through every kind of upstream failure, counts each refusal, and says it is stale', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(10) })
+    const server = await relay(upstream)
+    const good = await bulk(server)
+    const failures: Array<[string, Behaviour, string, string]> = [
+      ['503', { status: 503, text: 'down' }, 'http', 'failing'],
+      ['500 with a JSON body', { status: 500, json: { flags: {} } }, 'http', 'failing'],
+      ['a hang', 'hang', 'timeout', 'failing'],
+      ['a connection reset', 'reset', 'network', 'failing'],
+      ['an HTML login page', { status: 200, text: '<!doctype html><title>Sign in</title>', contentType: 'text/html' }, 'invalid', 'failing'],
+      ['truncated JSON', { status: 200, text: '{"flags": {"f0": {"state": "ENA', contentType: 'application/json' }, 'invalid', 'failing'],
+      ['{}', { status: 200, json: {} }, 'invalid', 'failing'],
+      ['{"flags": {}}', { status: 200, json: { flags: {} } }, 'empty', 'failing'],
+      ['a document dropping 90% of the flags', { document: booleanFlags(1) }, 'shrink', 'failing'],
+      ['a flag with an unknown state', { document: { flags: { ...booleanFlags(10).flags, f0: { state: 'ON', variants: { on: true }, defaultVariant: 'on' } } } }, 'invalid', 'failing'],
+      ['401', { status: 401, json: { error: 'expired token' } }, 'unauthorized', 'unauthorized'],
+      ['403', { status: 403, text: '' }, 'unauthorized', 'unauthorized'],
+    ]
+    let refused = 0
+    for (const [what, behaviour, kind, state] of failures) {
+      upstream.set(behaviour)
+      const result = await refresh(server)
+      expect(result.status, what).toBe(502)
+      expect(result.body, what).toMatchObject({ error: { kind } })
+      const answer = await bulk(server)
+      expect(answer.status, what).toBe(200)
+      expect(answer.body.flags, what).toEqual(good.body.flags)
+      expect(answer.body.metadata.holdfast, what).toEqual({ source: 'upstream', fetchedAt: good.body.metadata.holdfast.fetchedAt, stale: true })
+      const now = await status(server)
+      expect(now, what).toMatchObject({ ready: true, stale: true, refused: ++refused, upstream: { state, lastError: { kind } } })
+      expect((await fetch(`${server.url}/readyz`)).status, what).toBe(200)
+    }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/holdfast_relay_upstream_state\{state="unauthorized"\} 1/)
+    expect(metrics).toMatch(/holdfast_relay_refused_total\{reason="shrink"\} 1/)
+    expect(metrics).toMatch(/holdfast_relay_stale 1/)
+    expect(metrics).toMatch(/holdfast_relay_served_age_seconds \d/)
+
+    // Recovery: fresh again, nothing lost on the way.
+    upstream.set({ document: booleanFlags(10) })
+    expect((await refresh(server)).body).toMatchObject({ outcome: 'unchanged' })
+    const recovered = await bulk(server)
+    expect(recovered.body.metadata.holdfast.stale).toBe(false)
+    expect((await status(server)).upstream).toMatchObject({ state: 'ok', lastSuccessAt: expect.any(Number) })
+  })
+
+  it('with nothing to serve and the upstream down: 503 + Retry-After, not ready, never an empty 200 or a 401', async () => {
+    const upstream = await startUpstream({ status: 401, text: 'no' })
+    const server = await relay(upstream, { apiKey: 'client-key' })
+    const answer = await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer client-key' })
+    expect(answer.status).toBe(503)
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    expect((await fetch(`${server.url}/holdfast/v1/status`, { headers: { 'X-API-Key': 'client-key' } }).then((r) => r.json())) as object).toMatchObject({ ready: false, source: 'none', upstream: { state: 'unauthorized' } })
+    for (const behaviour of [{ status: 200, json: { flags: {} } }, { status: 200, json: {} }] as Behaviour[]) {
+      upstream.set(behaviour)
+      await refresh(server)
+      expect((await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer client-key' })).status).toBe(503)
+    }
+    upstream.set({ document: booleanFlags(3) })
+    expect((await refresh(server)).body).toMatchObject({ outcome: 'applied', changed: ['f0', 'f1', 'f2'] })
+    expect((await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer client-key' })).status).toBe(200)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+  })
+
+  it('a restart serves the data dir at once, with its true age, then asks the upstream', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream({ document: booleanFlags(5) })
+    const first = await relay(upstream, { dataDir: dir })
+    const served = await bulk(first)
+    await first.close()
+    const etag = upstream.requests[0]
+    expect(etag).toBeDefined()
+
+    upstream.set({ status: 503, text: 'down' })
+    const second = await relay(upstream, { dataDir: dir })
+    const answer = await bulk(second)
+    expect(answer.status).toBe(200)
+    expect(answer.body.flags).toEqual(served.body.flags)
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt: served.body.metadata.holdfast.fetchedAt, stale: true })
+    expect(await status(second)).toMatchObject({ ready: true, source: 'data-dir', upstream: { state: 'failing' } })
+    // It asked the upstream at once, with the ETag it had saved.
+    expect(upstream.requests.length).toBe(2)
+    expect(upstream.requests[1].headers['if-none-match']).toMatch(/^"/)
+
+    // The upstream is back and unchanged: a 304 makes the same definitions fresh again.
+    upstream.set({ document: booleanFlags(5) })
+    expect((await refresh(second)).body).toMatchObject({ outcome: 'unchanged' })
+    expect(upstream.requests.at(-1)!.headers['if-none-match']).toMatch(/^"/)
+    expect((await bulk(second)).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
+    // A shrunken document is refused against what the data dir held, too.
+    await second.close()
+    upstream.set({ document: booleanFlags(1) })
+    const third = await relay(upstream, { dataDir: dir })
+    expect(Object.keys(values((await bulk(third)).body))).toHaveLength(5)
+    expect(await status(third)).toMatchObject({ source: 'data-dir', refused: 1, upstream: { lastError: { kind: 'shrink' } } })
+  })
+
+  it('falls back to the previous generation when the newest is corrupt', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream({ document: booleanFlags(4) })
+    const server = await relay(upstream, { dataDir: dir })
+    upstream.set({ document: booleanFlags(4, 'off') })
+    await refresh(server)
+    await server.close()
+    const { readdir } = await import('node:fs/promises')
+    const files = (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort()
+    const newest = join(dir, files.at(-1)!)
+    // One byte changed in the payload: the checksum no longer holds.
+    const text = await readFile(newest, 'utf8')
+    const at = text.lastIndexOf('defaultVariant')
+    expect(at).toBeGreaterThan(0)
+    await writeFile(newest, `${text.slice(0, at)}defaultVariAnt${text.slice(at + 'defaultVariant'.length)}`)
+    upstream.set('reset')
+    const logger = recordingLogger()
+    const restarted = await relay(upstream, { dataDir: dir, logger })
+    const answer = await bulk(restarted)
+    expect(answer.status).toBe(200)
+    expect(values(answer.body)).toEqual({ f0: true, f1: true, f2: true, f3: true })
+    expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation .*checksum mismatch/)
+  })
+
+  it('serves a --snapshot when the upstream is down and the data dir is empty; a newer data dir wins', async () => {
+    const dir = await tempDir()
+    const snapshotFile = join(dir, 'flags.snapshot.json')
+    const takenAt = Date.now() - 3_600_000
+    await writeFile(snapshotFile, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: takenAt, version: 'x', definitions: booleanFlags(3, 'off') }))
+    const upstream = await startUpstream('reset')
+    const server = await relay(upstream, { snapshot: snapshotFile, dataDir: join(dir, 'data') })
+    const answer = await bulk(server)
+    expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false })
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    upstream.set({ document: booleanFlags(3, 'on') })
+    await refresh(server)
+    await server.close()
+    upstream.set('reset')
+    const restarted = await relay(upstream, { snapshot: snapshotFile, dataDir: join(dir, 'data') })
+    expect((await bulk(restarted)).body.metadata.holdfast.source).toBe('data-dir')
+    expect(values((await bulk(restarted)).body).f0).toBe(true)
+  })
+
+  it('--on-upstream-unauthorized: keep serves on, clear drops at once, clear-after waits', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const keep = await relay(upstream)
+    const clear = await relay(upstream, { onUpstreamUnauthorized: 'clear' })
+    const later = await relay(upstream, { onUpstreamUnauthorized: 'clear-after=0.3' })
+    upstream.set({ status: 401, text: '' })
+    for (const server of [keep, clear, later]) await refresh(server)
+    expect((await bulk(keep)).status).toBe(200)
+    expect((await bulk(clear)).status).toBe(503)
+    expect((await fetch(`${clear.url}/readyz`)).status).toBe(503)
+    expect((await bulk(later)).status).toBe(200)
+    await new Promise((r) => setTimeout(r, 400))
+    await refresh(later)
+    expect((await bulk(later)).status).toBe(503)
+    // Any other answer ends the streak; a good one serves again.
+    upstream.set({ document: booleanFlags(2) })
+    await refresh(clear)
+    expect((await bulk(clear)).status).toBe(200)
+  })
+
+  it('refresh: needs the admin key; concurrent calls share one upstream request; acceptShrink applies a refused clean-up', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(10) })
+    const server = await relay(upstream)
+    const url = `${server.url}/holdfast/v1/refresh`
+    expect((await fetch(url, { method: 'POST' })).status).toBe(401)
+    expect((await fetch(url, { method: 'POST', headers: { Authorization: 'Bearer wrong' } })).status).toBe(401)
+    const noKey = await relay(upstream, { adminKey: undefined })
+    expect((await fetch(`${noKey.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN}` } })).status).toBe(403)
+
+    upstream.set({ delayMs: 150, then: { document: { flags: { ...booleanFlags(10).flags, extra: { state: 'ENABLED', variants: { a: 'A' }, defaultVariant: 'a' } } } } })
+    const before = upstream.requests.length
+    const answers = await Promise.all(Array.from({ length: 5 }, () => refresh(server)))
+    expect(upstream.requests.length - before).toBe(1)
+    for (const answer of answers) expect(answer.body).toMatchObject({ outcome: 'applied', changed: ['extra'] })
+
+    upstream.set({ document: booleanFlags(2) })
+    expect((await refresh(server)).body).toMatchObject({ outcome: 'refused', error: { kind: 'shrink' } })
+    const forced = await refresh(server, { acceptShrink: true })
+    expect(forced.body).toMatchObject({ outcome: 'applied' })
+    expect(Object.keys(values((await bulk(server)).body))).toEqual(['f0', 'f1'])
+    // Never an empty set, even when forced.
+    upstream.set({ status: 200, json: { flags: {} } })
+    expect((await refresh(server, { acceptShrink: true })).body).toMatchObject({ outcome: 'refused', error: { kind: 'empty' } })
+    expect(Object.keys(values((await bulk(server)).body))).toEqual(['f0', 'f1'])
+  })
+})
+
+describe('--flags FILE with --data-dir', () => {
+  it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    const first = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const original = await bulk(first)
+    expect(original.body.metadata.holdfast).toMatchObject({ source: 'file', stale: false })
+    await first.close()
+
+    const { rm } = await import('node:fs/promises')
+    await rm(file)
+    const logger = recordingLogger()
+    const second = await startServer({ flags: file, dataDir, logger })
+    const fromDisk = await bulk(second)
+    expect(fromDisk.status).toBe(200)
+    expect(fromDisk.body.flags).toEqual(original.body.flags)
+    expect(fromDisk.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt: original.body.metadata.holdfast.fetchedAt, stale: true })
+    expect(logger.lines.join('\n')).toMatch(/cannot read the flags file .*serving the data-dir/)
+
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    const started = Date.now()
+    while ((await bulk(second)).body.metadata.holdfast.source !== 'file') {
+      if (Date.now() - started > 15_000) throw new Error('the file was never picked up again')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(values((await bulk(second)).body)).toEqual({ f0: false, f1: false, f2: false })
+  }, 30_000)
+
+  it('without a data dir or snapshot, a missing file still refuses to start', async () => {
+    const dir = await tempDir()
+    await expect(startServer({ flags: join(dir, 'missing.json'), dataDir: join(dir, 'empty') })).rejects.toThrow(/cannot read the flags file/)
+  })
+})

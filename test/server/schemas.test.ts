@@ -1,0 +1,135 @@
+// The wire formats are written once, in zod (@holdfast/server); the browser client reads them with
+// small hand-written checks (bytes matter there). These properties prove on generated documents
+// that both accept and refuse the same ones, and that the published JSON Schema is current.
+//
+// The client's checks are imported by relative path: they are internal to @holdfast/core (today
+// packages/core/src/schemas.ts; if they move, e.g. to packages/core/src/protocol/, move this import).
+import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { bootstrapEnvelopeSchema, bootstrapSchema, flagEntrySchema, ofrepBulkResponseSchema } from '@holdfast/server'
+import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/schemas'
+import { bootstrapJsonSchema, BOOTSTRAP_SCHEMA_FILE } from '../../packages/server/src/ofrep/jsonSchemas'
+
+const RUNS = { numRuns: 400 }
+
+// What arrives over the wire is JSON: every generated document goes through a JSON round trip.
+const wire = <T>(arbitrary: fc.Arbitrary<T>) => arbitrary.map((value) => JSON.parse(JSON.stringify(value ?? null)) as unknown)
+
+// Keys are any string but "__proto__": zod's record() drops that key from its output instead of
+// judging it (see flags/schemas.ts), which makes "same verdict" meaningless for it.
+const key = fc.string({ maxLength: 6 }).filter((k) => k !== '__proto__')
+const json = fc.jsonValue({ maxDepth: 3 }).filter((v) => !JSON.stringify(v).includes('"__proto__"'))
+const primitive = fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean())
+// Each field is sometimes the right type, sometimes another type, sometimes absent.
+const maybe = <T>(good: fc.Arbitrary<T>) => fc.option(fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: json }), { nil: undefined })
+const metadata = fc.dictionary(key, primitive, { maxKeys: 3 })
+
+const entry = fc.record(
+  {
+    key: fc.oneof({ weight: 5, arbitrary: fc.string({ maxLength: 8 }) }, { weight: 1, arbitrary: json }),
+    value: maybe(json),
+    reason: maybe(fc.constantFrom('STATIC', 'TARGETING_MATCH', 'SPLIT', 'DISABLED', 'A_NEW_REASON')),
+    variant: maybe(fc.string({ maxLength: 5 })),
+    metadata: maybe(metadata),
+    errorCode: maybe(fc.constantFrom('FLAG_NOT_FOUND', 'PARSE_ERROR', 'GENERAL', 'SOMETHING_ELSE')),
+    errorDetails: maybe(fc.string({ maxLength: 8 })),
+    updatedAt: maybe(fc.nat()),
+    extra: fc.option(json, { nil: undefined }),
+  },
+  { requiredKeys: [] },
+)
+
+const bulk = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ flags: fc.array(entry, { maxLength: 4 }), metadata: fc.option(json, { nil: undefined }) }, { requiredKeys: ['flags'] }) },
+  { weight: 1, arbitrary: fc.record({ flags: json }) },
+  { weight: 1, arbitrary: json },
+)
+
+const context = fc.oneof(
+  { weight: 4, arbitrary: fc.tuple(fc.string({ maxLength: 6 }), fc.dictionary(key, json, { maxKeys: 3 })).map(([targetingKey, rest]) => ({ ...rest, targetingKey })) },
+  { weight: 1, arbitrary: json },
+)
+const bootstrap = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      { context, flags: fc.oneof({ weight: 5, arbitrary: fc.array(entry, { maxLength: 4 }) }, { weight: 1, arbitrary: json }), etag: maybe(fc.string({ maxLength: 6 })), fetchedAt: maybe(fc.nat()) },
+      { requiredKeys: ['context', 'flags'] },
+    ),
+  },
+  { weight: 1, arbitrary: json },
+)
+
+// What a reader keeps of a spec-valid entry: every field, except a null value ("use the caller's
+// default"), which both treat as absent.
+function kept(valid: Record<string, unknown>) {
+  const { extra: _extra, ...rest } = valid
+  const known = ['key', 'value', 'reason', 'variant', 'metadata', 'errorCode', 'errorDetails', 'updatedAt']
+  return Object.fromEntries(Object.entries(rest).filter(([k, v]) => known.includes(k) && v !== null && v !== undefined))
+}
+
+const readableEntry = z.object({ key: z.string() }).loose()
+
+describe('zod schemas and the client checks agree', () => {
+  it('OFREP bulk answers: the same documents are accepted and refused', () => {
+    fc.assert(
+      fc.property(wire(bulk), (document) => {
+        expect(parseBulkResponse(document) !== undefined).toBe(ofrepBulkResponseSchema.safeParse(document).success)
+      }),
+      RUNS,
+    )
+  })
+
+  it('flag entries: the same are skipped, and a spec-valid entry is read whole', () => {
+    fc.assert(
+      fc.property(wire(entry), (candidate) => {
+        const read = parseEntry(candidate)
+        expect(read !== undefined).toBe(readableEntry.safeParse(candidate).success)
+        if (flagEntrySchema.safeParse(candidate).success) expect(read).toEqual(kept(candidate as Record<string, unknown>))
+      }),
+      RUNS,
+    )
+  })
+
+  it('Bootstraps: the same are accepted and refused, and a spec-valid one is read whole', () => {
+    fc.assert(
+      fc.property(wire(bootstrap), (candidate) => {
+        const read = parseBootstrap(candidate)
+        expect(read !== undefined).toBe(bootstrapEnvelopeSchema.safeParse(candidate).success)
+        const valid = bootstrapSchema.safeParse(candidate)
+        if (valid.success) {
+          const doc = candidate as { context: object; flags: Array<Record<string, unknown>>; etag?: string; fetchedAt?: number }
+          expect(read?.skipped).toBe(0)
+          expect(read?.bootstrap).toEqual({
+            context: doc.context,
+            flags: doc.flags.map(kept),
+            fetchedAt: doc.fetchedAt ?? 0,
+            ...(doc.etag === undefined ? {} : { etag: doc.etag }),
+          })
+        }
+      }),
+      RUNS,
+    )
+  })
+
+  it('an omitted optional field is never a reason to refuse', () => {
+    expect(bootstrapSchema.safeParse({ context: { targetingKey: 'u' }, flags: [{ key: 'a' }] }).success).toBe(true)
+    expect(flagEntrySchema.safeParse({ key: 'a' }).success).toBe(true)
+    expect(ofrepBulkResponseSchema.safeParse({ flags: [] }).success).toBe(true)
+  })
+})
+
+describe('the published JSON Schema of the Bootstrap format', () => {
+  it('is current (run `npm run schemas:server` after changing the zod schema)', () => {
+    const committed = JSON.parse(readFileSync(new URL(`../../packages/server/${BOOTSTRAP_SCHEMA_FILE}`, import.meta.url), 'utf8'))
+    expect(committed).toEqual(bootstrapJsonSchema())
+  })
+
+  it('requires what a reader requires and nothing more', () => {
+    const schema = bootstrapJsonSchema() as { required: string[]; properties: Record<string, { required?: string[] }> }
+    expect(schema.required.sort()).toEqual(['context', 'flags'])
+    expect(schema.properties.context.required).toEqual(['targetingKey'])
+  })
+})

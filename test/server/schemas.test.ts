@@ -9,7 +9,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { bootstrapEnvelopeSchema, bootstrapSchema, flagEntrySchema, ofrepBulkResponseSchema } from '@holdfast/server'
-import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/schemas'
+import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/protocol/readers'
 import { bootstrapJsonSchema, BOOTSTRAP_SCHEMA_FILE } from '../../packages/server/src/ofrep/jsonSchemas'
 
 const RUNS = { numRuns: 400 }

@@ -1,0 +1,169 @@
+// The OFREP event stream (OFREP 0.3.0, ADR-0008): `GET /holdfast/v1/stream` is a Server-Sent
+// Events stream that tells connected clients "the definitions changed, refetch". It carries no flag
+// values — the client refetches through its normal bulk request, with the notice's `etag` as
+// `flagConfigEtag`, so what a user may see is still decided per context by the bulk route.
+//
+//   source 'update' ──► notice(etag) ──► every open stream: data: {"type":"refetchEvaluation",...}
+//   source failing … then 'update' (an outage ended) ──► each stream gets its notice after a random
+//                                                        delay in [0, recoveryWindowMs)
+//
+// The spreading is what keeps a fleet of browsers from refetching in the same instant when an
+// upstream comes back: N streams → N refetches spread evenly over the window instead of a spike.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FlagSource } from '../flags/flagSource'
+
+/** An update within this long of a failed read of the origin counts as the end of an outage. */
+const OUTAGE_MEMORY_MS = 60_000
+
+/** The path of the stream, as advertised in bulk answers (`eventStreams[].endpoint.requestUri`). */
+export const STREAM_PATH = '/holdfast/v1/stream'
+
+/** Options of {@link createStreamHub}; every one has a default. */
+export interface StreamHubOptions {
+  /** Most streams open at once; more get 503 with `Retry-After`. Default 10,000. */
+  maxConnections?: number
+  /** A comment line is sent this often so proxies and clients know the stream is alive. Default 20,000 ms. */
+  heartbeatMs?: number
+  /** The `retry:` field: how long a browser's EventSource waits before reconnecting. Default 3,000 ms. */
+  retryMs?: number
+  /** After an outage of the source ends, notices are spread at random over this window. Default 10,000 ms. */
+  recoveryWindowMs?: number
+  /** `inactivityDelaySec` advertised to clients (close the stream after this long hidden). Default 120. */
+  inactivityDelaySec?: number
+  /** Jitter source. Default `Math.random`. */
+  random?: () => number
+}
+
+/** One change notice (the `data` of an OFREP `sseEvent`). */
+export interface StreamNotice {
+  type: 'refetchEvaluation'
+  /** The definitions version now served; clients send it back as `flagConfigEtag`. */
+  etag?: string
+  /** Epoch seconds of the change. */
+  lastModified?: number
+}
+
+/** The SSE side of the server; see the file comment. */
+export interface StreamHub {
+  /** Answers `GET /holdfast/v1/stream`. */
+  handle(req: IncomingMessage, res: ServerResponse): void
+  /** Sends a notice to every open stream; `spread` delays each by a random share of the recovery window. */
+  notify(notice: StreamNotice, spread?: boolean): void
+  /** Open streams now. */
+  connections(): number
+  /** Notices sent since the start (one per stream per change). */
+  sent(): number
+  /** The `eventStreams` entry bulk answers carry. */
+  advertisement(): Array<Record<string, unknown>>
+  /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
+  follow(source: FlagSource): () => void
+  /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
+  close(): void
+}
+
+/** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
+export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
+  const maxConnections = whole(options.maxConnections, 10_000)
+  const heartbeatMs = whole(options.heartbeatMs, 20_000)
+  const retryMs = whole(options.retryMs, 3_000)
+  const windowMs = whole(options.recoveryWindowMs, 10_000)
+  const inactivityDelaySec = whole(options.inactivityDelaySec, 120)
+  const random = options.random ?? Math.random
+  const streams = new Set<ServerResponse>()
+  const pending = new Set<ReturnType<typeof setTimeout>>()
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  let sentCount = 0
+  let closed = false
+
+  function write(res: ServerResponse, text: string) {
+    if (res.destroyed || res.writableEnded) return streams.delete(res)
+    res.write(text)
+  }
+
+  function drop(res: ServerResponse) {
+    streams.delete(res)
+    if (streams.size === 0 && heartbeat !== undefined) {
+      clearInterval(heartbeat)
+      heartbeat = undefined
+    }
+  }
+
+  const hub: StreamHub = {
+    handle(req, res) {
+      if (closed) return void sendPlain(res, 503, 'the server is shutting down', { 'Retry-After': '1', Connection: 'close' })
+      if (streams.size >= maxConnections) {
+        // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.
+        return void sendPlain(res, 503, 'too many streams open', { 'Retry-After': String(5 + Math.floor(random() * 25)) })
+      }
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        // nginx and similar proxies buffer responses unless told not to.
+        'X-Accel-Buffering': 'no',
+      })
+      // Streams outlive the server's request timeout by design.
+      req.socket.setTimeout(0)
+      req.socket.setNoDelay(true)
+      streams.add(res)
+      res.write(`retry: ${retryMs}\n: holdfast stream open\n\n`)
+      res.once('close', () => drop(res))
+      heartbeat ??= setInterval(() => {
+        for (const stream of [...streams]) write(stream, ': ping\n\n')
+      }, heartbeatMs)
+      heartbeat.unref?.()
+    },
+    notify(notice, spread = false) {
+      const text = `data: ${JSON.stringify(notice)}\n\n`
+      for (const stream of [...streams]) {
+        if (!spread || windowMs === 0) {
+          sentCount++
+          write(stream, text)
+          continue
+        }
+        const timer = setTimeout(() => {
+          pending.delete(timer)
+          sentCount++
+          write(stream, text)
+        }, Math.floor(random() * windowMs))
+        timer.unref?.()
+        pending.add(timer)
+      }
+    },
+    connections: () => streams.size,
+    sent: () => sentCount,
+    advertisement: () => [{ type: 'sse', endpoint: { requestUri: STREAM_PATH }, inactivityDelaySec }],
+    follow(source) {
+      // An update that ends an outage (the origin could not be read within the last minute, or
+      // nothing was served yet) has its notices spread; an ordinary edit goes out at once.
+      let lastErrorAt = source.current() ? -Infinity : Date.now()
+      return source.subscribe((event) => {
+        if (event.type === 'error') lastErrorAt = Date.now()
+        if (event.type !== 'update') return
+        const spread = Date.now() - lastErrorAt < OUTAGE_MEMORY_MS
+        lastErrorAt = -Infinity
+        hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
+      })
+    },
+    close() {
+      if (closed) return
+      closed = true
+      for (const timer of pending) clearTimeout(timer)
+      pending.clear()
+      for (const stream of [...streams]) stream.end()
+      streams.clear()
+      if (heartbeat !== undefined) clearInterval(heartbeat)
+      heartbeat = undefined
+    },
+  }
+  return hub
+}
+
+function sendPlain(res: ServerResponse, status: number, message: string, headers: Record<string, string>) {
+  const body = JSON.stringify({ errorDetails: message })
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) })
+  res.end(body)
+}
+
+function whole(value: number | undefined, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
+}

@@ -44,6 +44,10 @@ const BUDGET = {
   react: 13_500, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
   withEvents: 17_300, // (b) plus the event pipeline chunk
+  // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
+  // answer advertises an event stream; measured 3.0 KB on 2026-12-02. Up front, live updates cost
+  // only the loader and the hooks in flag sync (+0.35 KB, inside the (b) budget).
+  live: 3_600,
 }
 
 const ENTRIES = {
@@ -115,7 +119,11 @@ async function measure(name, { fromSource = false } = {}) {
     for (const name of c.imports) if (chunks.has(name)) visit(chunks.get(name))
   }
   visit(output.find((o) => o.type === 'chunk' && o.isEntry))
-  const lazy = [...chunks.values()].filter((c) => !upFront.has(c))
+  const everyLazy = [...chunks.values()].filter((c) => !upFront.has(c))
+  // The live-updates chunk is reported on its own row; `lazy` is the event pipeline.
+  const isLive = (c) => /^liveUpdates/.test(c.fileName)
+  const lazy = everyLazy.filter((c) => !isLive(c))
+  const live = everyLazy.filter(isLive)
   const modules = Object.assign({}, ...[...chunks.values()].map((o) => o.modules))
   // Each file is gzipped on its own, as a server sends it.
   const gzip = (list) => list.reduce((n, c) => n + gzipSync(c.code, { level: 9 }).length, 0)
@@ -123,11 +131,13 @@ async function measure(name, { fromSource = false } = {}) {
   const gz = gzip([...upFront])
   const lazyGz = gzip(lazy)
   const lazyMin = lazy.reduce((n, c) => n + Buffer.byteLength(c.code), 0)
+  const liveGz = gzip(live)
+  const liveMin = live.reduce((n, c) => n + Buffer.byteLength(c.code), 0)
 
   const classic = loaded.filter((id) => ZOD.test(id) && !ZOD_MINI.test(id))
   const resolvedFromDist = loaded.filter((id) => /packages[\\/](core|react)[\\/]/.test(id))
   const notDist = resolvedFromDist.filter((id) => !/packages[\\/](core|react)[\\/]dist[\\/]/.test(id))
-  return { name, label: entry.label, min, gz, lazyGz, lazyMin, lazyIds: new Set(lazy.flatMap((c) => Object.keys(c.modules))), upFrontCount: upFront.size, lazyCount: lazy.length, modules, classic, notDist }
+  return { name, label: entry.label, min, gz, lazyGz, lazyMin, liveGz, liveMin, liveCount: live.length, lazyIds: new Set(everyLazy.flatMap((c) => Object.keys(c.modules))), upFrontCount: upFront.size, lazyCount: lazy.length, modules, classic, notDist }
 }
 
 // The peers' pipeline (the issue's side-by-side figures: Unleash 9,088 B, Flagsmith 10,613 B for a
@@ -218,6 +228,8 @@ async function main() {
   const withEvents = react.gz + react.lazyGz
   if (react.lazyCount !== 1) failures.push(`(b) should load exactly one chunk on demand (the event pipeline), found ${react.lazyCount}`)
   if (withEvents > BUDGET.withEvents) failures.push(`(b) with the event pipeline is ${fmt(withEvents)} B gzip, over the ${fmt(BUDGET.withEvents)} B budget`)
+  if (react.liveCount !== 1) failures.push(`(b) should have exactly one live-updates chunk on demand, found ${react.liveCount}`)
+  if (react.liveGz > BUDGET.live) failures.push(`the live-updates chunk is ${fmt(react.liveGz)} B gzip, over the ${fmt(BUDGET.live)} B budget`)
 
   console.log(`Holdfast bundle size: rollup (browser conditions, react external) + terser, gzip -9\n`)
   console.log(
@@ -228,6 +240,7 @@ async function main() {
         [react.label, fmt(react.min), fmt(react.gz), `≤ ${fmt(BUDGET.react)}`],
         ['React layer (b − a)', fmt(react.min - core.min), fmt(layer), `≤ ${fmt(BUDGET.reactLayer)}`],
         ['(b) + event pipeline (on demand, when `events` is set)', fmt(react.min + react.lazyMin), fmt(withEvents), `≤ ${fmt(BUDGET.withEvents)}`],
+        ['live-updates chunk alone (on demand, once a stream is advertised)', fmt(react.liveMin), fmt(react.liveGz), `≤ ${fmt(BUDGET.live)}`],
       ],
       ['l', 'r', 'r', 'r'],
     ),

@@ -3,7 +3,8 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createSseParser, type SseEvent } from '@holdfast/core'
+// The client's parser is internal to the on-demand chunk (exporting it would pull it into the first load).
+import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
 import type { FlagdDefinitions, FlagServer } from '@holdfast/server'
 import { evaluate, startServer, tempDir, waitFor } from './helpers'
 

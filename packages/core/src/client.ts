@@ -11,6 +11,7 @@ import { createStore } from './flags/store'
 import { createSync } from './flags/sync'
 import { initialState } from './flags/syncState'
 import { createLazyEventQueue, type LazyEventQueue } from './lazyEventQueue'
+import { createLiveLoader, liveWanted, type LiveLoader } from './live/liveLoader'
 import { realClock } from './platform/clock'
 import { browserEnvironment } from './platform/environment'
 import { safeContextHash } from './platform/hash'
@@ -94,6 +95,8 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
   else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`[holdfast] ${bootstrap.skipped} unreadable bootstrap entries were skipped`)
   if (initial.failure) logger.error(`[holdfast] ${initial.failure.message}`)
 
+  const liveOptions = liveWanted(options.liveUpdates)
+  let live: LiveLoader | undefined
   const sync = createSync({
     url: options.url,
     headers: options.headers,
@@ -111,7 +114,10 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     fetch: fetchImpl,
     cache: ensureCache,
     storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
+    onAnswer: (result, hash) => live?.answered(result, hash),
   })
+  if (liveOptions)
+    live = createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
 
   const exposures = createExposureLog()
   const exposuresOn = !!options.events && options.events.exposures !== false
@@ -213,6 +219,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     close() {
       closePromise ??= (async () => {
         sync.close()
+        live?.close()
         try {
           await events?.close()
         } catch (error) {

@@ -12,9 +12,6 @@ export type { Scheduler, SchedulerOptions, Trigger } from './platform/scheduler'
 export { browserEnvironment } from './platform/environment'
 export { createMemoryStorage, createIndexedDbStorage } from './platform/storage'
 export { stableStringify } from './platform/hash'
-// The OFREP event stream's SSE parser (live/): for Node programs that read the stream themselves.
-export { createSseParser } from './live/sseParser'
-export type { SseEvent, SseHandlers, SseParser } from './live/sseParser'
 // The pure per-flag merge (last known good), shared with @holdfast/server's relay so the rule is written once.
 export { mergeResponse } from './flags/merge'
 export type { HeldFlag, FlagMap, MergeResult } from './flags/merge'
@@ -38,6 +35,7 @@ export type {
   FlagStorage,
   HoldfastEvent,
   JsonValue,
+  LiveOptions,
   Logger,
   Status,
   ValueSource,

@@ -1,0 +1,284 @@
+// Live updates, the chunk loaded on demand (liveLoader.ts loads it once a bulk answer advertises a
+// stream). It ties the stream connection, the tabs and the client's flag sync together:
+//
+//   leader tab: stream notice ──► notice(version) ──► answer ──► post {values} ──► other tabs
+//   other tab:  {notice} ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
+//   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
+//   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
+import type { Clock, Environment, Logger } from '../types'
+import type { AttemptExtra, OkResult } from '../flags/sync'
+import { createStreamConnection, type StreamConnection } from './streamConnection'
+import { readStreamInfo, type StreamInfo } from './streamInfo'
+import { createTabLink, type TabLink, type TabMessage } from './tabs'
+
+/** What flag sync offers live updates (see flags/sync.ts). */
+export interface LiveSync {
+  request(trigger: 'explicit' | 'poll', extra?: AttemptExtra): Promise<unknown>
+  busy(): boolean
+  adopt(result: OkResult, contextHash: string): boolean
+  contextHash(): string
+}
+
+/** Options of `createLiveUpdates`; `liveLoader.ts` fills them from the client's. */
+export interface LiveUpdatesDeps {
+  stream: StreamInfo
+  /** The client's OFREP base URL: with the context hash, the key under which tabs share values. */
+  url: string
+  sync: LiveSync
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  clock: Clock
+  random: () => number
+  environment: Environment
+  logger: Logger
+  /** Share one stream and the answers between tabs. */
+  tabs?: boolean
+  /** Overrides the server's `inactivityDelaySec`. */
+  inactivityDelaySec?: number
+  /** Poll period while the stream is down. Default 30,000 ms (±20 % jitter). */
+  fallbackPollMs?: number
+  /** See `StreamConnectionOptions.heartbeatTimeoutMs`. */
+  heartbeatTimeoutMs?: number
+}
+
+/** The running live updates of one client. */
+export interface LiveUpdates {
+  /** A full answer this client received for `contextHash` (shared with other tabs; may move the stream). */
+  answered(result: OkResult, contextHash: string): void
+  /** Whether this client holds the stream open now. */
+  connected(): boolean
+  close(): void
+}
+
+/**
+ * The chunk's entry: reads the answer's `eventStreams` and starts live updates with the client's
+ * `LiveOptions` (each with its default); undefined when no advertised stream is usable.
+ */
+export function startLiveUpdates(
+  deps: Omit<LiveUpdatesDeps, 'stream'> & { options: import('../types').LiveOptions },
+  result: OkResult,
+  contextHash: string,
+): LiveUpdates | undefined {
+  const stream = readStreamInfo(result.streams, deps.url)
+  if (!stream) return undefined
+  const { options } = deps
+  const live = createLiveUpdates({
+    ...deps,
+    stream,
+    tabs: options.shareTabs ?? (typeof BroadcastChannel !== 'undefined' && typeof document !== 'undefined'),
+    inactivityDelaySec: options.inactivityDelaySec,
+    fallbackPollMs: options.fallbackPollMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+  })
+  live.answered(result, contextHash)
+  return live
+}
+
+/** Starts live updates for one client (see the file comment). */
+export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
+  const { clock, sync, environment } = deps
+  let stream = deps.stream
+  let connection: StreamConnection | undefined
+  let pollTimer: unknown
+  let hiddenTimer: unknown
+  let asleep = false
+  let closed = false
+  /** The leader's stream is down (told over the channel): followers poll as well. */
+  let leaderDown = false
+  let waiting: { timer: unknown } | undefined
+
+  const keyOf = (hash: string) => `${deps.url}|${hash}`
+  let noticeQueued = false
+
+  /**
+   * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
+   * client's one request path. A request already out may predate the change: one more follows it.
+   */
+  function notice(version?: string) {
+    const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
+    if (!sync.busy()) return void sync.request('explicit', extra)
+    if (noticeQueued) return
+    noticeQueued = true
+    void sync.request('explicit', extra).then(() => {
+      noticeQueued = false
+      if (!closed) void sync.request('explicit', extra)
+    })
+  }
+  const link: TabLink | undefined = deps.tabs ? createTabLink(`holdfast-live:${stream.url}`, onMessage) : undefined
+
+  function connect() {
+    connection ??= createStreamConnection({
+      url: stream.url,
+      fetch: deps.fetch,
+      headers: deps.headers,
+      clock,
+      random: deps.random,
+      environment,
+      logger: deps.logger,
+      heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
+      onNotice(version) {
+        link?.post({ t: 'notice', version })
+        notice(version)
+      },
+      onOpen(reconnected) {
+        stopPolling()
+        link?.post({ t: 'stream', up: true })
+        // Changes made while the stream was down were not announced: one conditional refetch (a
+        // 304 when nothing changed), spread by the reconnect's own jitter.
+        if (reconnected) {
+          link?.post({ t: 'notice' })
+          notice()
+        }
+      },
+      onDown() {
+        link?.post({ t: 'stream', up: false })
+        startPolling()
+      },
+    })
+    connection.start()
+  }
+
+  function disconnect() {
+    connection?.stop()
+    connection = undefined
+  }
+
+  function startPolling() {
+    if (pollTimer !== undefined || closed || asleep) return
+    const base = deps.fallbackPollMs ?? 30_000
+    const next = () => {
+      pollTimer = clock.setTimeout(() => {
+        pollTimer = undefined
+        void sync.request('poll')
+        startPolling()
+      }, Math.round(base * (0.8 + 0.4 * random01(deps.random))))
+    }
+    next()
+  }
+
+  function stopPolling() {
+    if (pollTimer !== undefined) clock.clearTimeout(pollTimer)
+    pollTimer = undefined
+  }
+
+  function lead() {
+    if (closed || asleep) return
+    if (!link) return connect()
+    link.lead(() => {
+      if (closed || asleep) return link.resign()
+      stopFollowing()
+      connect()
+    })
+    // Until a leader speaks up, ask whether one exists and how its stream is.
+    link.post({ t: 'hello' })
+  }
+
+  function stopFollowing() {
+    if (waiting) clock.clearTimeout(waiting.timer)
+    waiting = undefined
+    leaderDown = false
+  }
+
+  function onMessage(message: TabMessage) {
+    if (closed) return
+    switch (message.t) {
+      case 'hello':
+        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open() })
+        return
+      case 'stream':
+        if (link?.leading()) return
+        leaderDown = !message.up
+        if (leaderDown) startPolling()
+        else stopPolling()
+        return
+      case 'notice':
+        if (link?.leading() || asleep) return
+        // Another tab showing this user will likely fetch first: wait a little for its answer.
+        if (waiting) return
+        waiting = {
+          timer: clock.setTimeout(() => {
+            waiting = undefined
+            notice(message.version)
+          }, 100 + Math.round(300 * random01(deps.random))),
+        }
+        return
+      case 'values': {
+        const hash = sync.contextHash()
+        if (message.key !== keyOf(hash) || asleep) return
+        if (sync.adopt(message.result as OkResult, hash) && waiting) {
+          clock.clearTimeout(waiting.timer)
+          waiting = undefined
+        }
+        return
+      }
+    }
+  }
+
+  // OFREP: after `inactivityDelaySec` hidden, close; when active again, reconnect and refetch in full.
+  const stopListening = environment.listen({
+    onHidden() {
+      if (hiddenTimer !== undefined || asleep) return
+      const seconds = deps.inactivityDelaySec ?? stream.inactivityDelaySec
+      hiddenTimer = clock.setTimeout(() => {
+        hiddenTimer = undefined
+        asleep = true
+        stopPolling()
+        stopFollowing()
+        disconnect()
+        link?.resign()
+      }, seconds * 1000)
+    },
+    onVisible() {
+      if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      hiddenTimer = undefined
+      if (!asleep) return
+      asleep = false
+      void sync.request('explicit', { full: true })
+      lead()
+    },
+  })
+
+  lead()
+
+  return {
+    answered(result, hash) {
+      if (closed) return
+      try {
+        share(result, hash)
+      } catch (error) {
+        deps.logger.error('[holdfast] live updates failed on an answer', error)
+      }
+    },
+    connected: () => connection?.open() ?? false,
+    close() {
+      if (closed) return
+      closed = true
+      stopListening()
+      stopPolling()
+      stopFollowing()
+      if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      disconnect()
+      link?.close()
+    },
+  }
+
+  function share(result: OkResult, hash: string) {
+      const advertised = readStreamInfo(result.streams, deps.url)
+      if (advertised && advertised.url !== stream.url) {
+        // The server moved its stream: follow it.
+        stream = advertised
+        disconnect()
+        if (!link || link.leading()) connect()
+      }
+      link?.post({ t: 'values', key: keyOf(hash), result })
+  }
+}
+
+function random01(random: () => number): number {
+  try {
+    const r = random()
+    return r >= 0 && r <= 1 ? r : 0.5
+  } catch {
+    return 0.5
+  }
+}

@@ -34,8 +34,8 @@ export interface SyncDeps {
   fetch: typeof fetch
   cache: () => FlagCache
   storageKind: () => Status['storage']
-  /** Told of every full answer received for the current context (live updates: the advertised stream, sharing with other tabs). */
-  onAnswer?: (result: OkResult, contextHash: string) => void
+  /** Told of every answer applied for the current context, 200 or 304 (live updates: the advertised stream, sharing with other tabs). */
+  onAnswer?: (result: FetchResult, contextHash: string) => void
 }
 
 /** A full (200) answer. */
@@ -128,7 +128,9 @@ export function createSync(deps: SyncDeps) {
       .then((result) => {
         if (closed) return status()
         apply(generation, forHash, result)
-        if (result.kind === 'ok' && state.outcome === 'success') deps.onAnswer?.(result, forHash)
+        // Live updates act on a 200 only; anything else (a 304, or an answer discarded while the
+        // state stayed a success) just tells them the server is there.
+        if (state.outcome === 'success') deps.onAnswer?.(result, forHash)
         return status()
       })
       .catch((error: unknown) => {
@@ -240,7 +242,8 @@ export function createSync(deps: SyncDeps) {
      * as if it were this tab's own; false when it does not fit (another user now, a request out).
      */
     adopt(result: OkResult, forHash: string): boolean {
-      if (closed || !started || inFlight || forHash !== state.contextHash) return false
+      // Only called by live updates, which run between start() and close().
+      if (inFlight || forHash !== state.contextHash) return false
       dispatch({ type: 'request' })
       apply(state.generation, forHash, result)
       return state.outcome === 'success'

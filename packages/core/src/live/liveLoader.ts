@@ -1,7 +1,8 @@
 // Up front, and small: the live-update code (stream reader, parser, tabs, even the reading of
 // `eventStreams`) is a chunk loaded on demand, like the event pipeline, the first time a bulk
-// answer advertises event streams. A page whose server advertises none never downloads it.
-import type { OkResult } from '../flags/sync'
+// answer advertises event streams (or a 304 comes, whose empty body cannot say). A page whose
+// server answers 200 without streams never downloads it.
+import type { FetchResult } from '../protocol/fetchFlags'
 import type { LiveOptions } from '../types'
 import type { LiveUpdates, LiveUpdatesDeps } from './liveUpdates'
 
@@ -10,8 +11,11 @@ export type LiveLoaderDeps = Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOp
 
 /** The up-front half of live updates of one client. */
 export interface LiveLoader {
-  /** Every full answer of the client's own requests; the first that advertises streams loads the chunk. */
-  answered(result: OkResult, contextHash: string): void
+  /**
+   * Every answer of the client's own requests. The first that advertises streams loads the chunk;
+   * so does a 304 (which carries no body: the chunk remembers what the last 200 advertised).
+   */
+  answered(result: FetchResult, contextHash: string): void
   close(): void
 }
 
@@ -22,7 +26,7 @@ export interface LiveLoader {
  */
 export function liveWanted(option: boolean | LiveOptions | undefined): LiveOptions | undefined {
   if (option === undefined ? typeof document === 'undefined' : !option) return undefined
-  return option === true || option === undefined ? {} : (option as LiveOptions)
+  return typeof option == 'object' ? option : {}
 }
 
 /** Creates the loader; nothing is loaded until an answer advertises event streams. */
@@ -33,7 +37,7 @@ export function createLiveLoader(deps: LiveLoaderDeps): LiveLoader {
   return {
     answered(result, hash) {
       if (live) return live.answered(result, hash)
-      if (loading || closed || !result.streams) return
+      if (loading || closed || (result.kind === 'ok' && !result.streams)) return
       loading = true
       import('./liveUpdates').then(
         (chunk) => {

@@ -5,8 +5,9 @@
 //   other tab:  {notice} ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
 //   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
 //   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
-import type { Clock, Environment, Logger } from '../types'
+import type { Clock, Environment, LiveOptions, Logger } from '../types'
 import type { AttemptExtra, OkResult } from '../flags/sync'
+import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
 import { readStreamInfo, type StreamInfo } from './streamInfo'
 import { createTabLink, type TabLink, type TabMessage } from './tabs'
@@ -43,8 +44,8 @@ export interface LiveUpdatesDeps {
 
 /** The running live updates of one client. */
 export interface LiveUpdates {
-  /** A full answer this client received for `contextHash` (shared with other tabs; may move the stream). */
-  answered(result: OkResult, contextHash: string): void
+  /** An answer this client received for `contextHash` (a 200 is shared with other tabs, and may move the stream). */
+  answered(result: FetchResult, contextHash: string): void
   /** Whether this client holds the stream open now. */
   connected(): boolean
   close(): void
@@ -53,13 +54,29 @@ export interface LiveUpdates {
 /**
  * The chunk's entry: reads the answer's `eventStreams` and starts live updates with the client's
  * `LiveOptions` (each with its default); undefined when no advertised stream is usable.
+ *
+ * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL in localStorage
+ * (a new tab whose cached ETag is confirmed still finds the stream). With nothing remembered, one
+ * full refetch asks the server; its answer comes back here through the loader.
  */
 export function startLiveUpdates(
-  deps: Omit<LiveUpdatesDeps, 'stream'> & { options: import('../types').LiveOptions },
-  result: OkResult,
+  deps: Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOptions },
+  result: FetchResult,
   contextHash: string,
 ): LiveUpdates | undefined {
-  const stream = readStreamInfo(result.streams, deps.url)
+  const key = `holdfast-live:${deps.url}`
+  let advertised: unknown
+  if (result.kind === 'ok') {
+    advertised = result.streams ?? []
+    storage(() => localStorage.setItem(key, JSON.stringify(advertised)))
+  } else {
+    advertised = storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+    if (advertised == null) {
+      void deps.sync.request('explicit', { full: true })
+      return undefined
+    }
+  }
+  const stream = readStreamInfo(advertised, deps.url)
   if (!stream) return undefined
   const { options } = deps
   const live = createLiveUpdates({
@@ -72,6 +89,15 @@ export function startLiveUpdates(
   })
   live.answered(result, contextHash)
   return live
+}
+
+/** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
+function storage<T>(use: () => T): T | undefined {
+  try {
+    return typeof localStorage === 'undefined' ? undefined : use()
+  } catch {
+    return undefined
+  }
 }
 
 /** Starts live updates for one client (see the file comment). */
@@ -262,7 +288,8 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     },
   }
 
-  function share(result: OkResult, hash: string) {
+  function share(result: FetchResult, hash: string) {
+      if (result.kind !== 'ok') return
       const advertised = readStreamInfo(result.streams, deps.url)
       if (advertised && advertised.url !== stream.url) {
         // The server moved its stream: follow it.

@@ -88,6 +88,20 @@ describe('live updates against the reference server', () => {
     expect(c.getDetails('kill-switch', false).source).toBe('network')
   })
 
+  it('through a relay (--upstream): an upstream change reaches the client within 2 s', async () => {
+    const upstream = await createFlagServer({ flags: definitions(false), port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0, liveUpdates: false })
+    cleanup.push(() => upstream.close())
+    const relay = await createFlagServer({ upstream: upstream.url, pollIntervalSeconds: 0.3, port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0 })
+    cleanup.push(() => relay.close())
+    const c = client(relay.url)
+    await c.start()
+    expect(c.getGate('kill-switch')).toBe(false)
+    await waitFor(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    upstream.setFlags(definitions(true))
+    const took = await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the change')
+    expect(took).toBeLessThan(2000)
+  })
+
   it('opens no stream when liveUpdates is false, and none by default outside a browser', async () => {
     const { server } = await flagFileServer()
     await client(server.url, { liveUpdates: false }).start()

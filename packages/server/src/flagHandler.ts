@@ -9,7 +9,8 @@ import type { FlagSource } from './flags/flagSource'
 import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
-import { createRelaySource, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { isRelaySource } from './flags/relay'
 import { createGenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
@@ -150,6 +151,10 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
   const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates)
   const unfollow = stream?.follow(source)
+  const unwatch =
+    stream && isRelaySource(source) && source.origin === 'upstream'
+      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000)
+      : undefined
   const ofrep = { flags: source, limits, cache, metrics, streams: stream?.advertisement() }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
@@ -222,6 +227,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       handler.drain()
       unsubscribe()
       unfollow?.()
+      unwatch?.()
       shedder?.stop()
       await source.close()
       await sink.close()

@@ -57,6 +57,13 @@ export interface StreamHub {
   advertisement(): Array<Record<string, unknown>>
   /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
   follow(source: FlagSource): () => void
+  /**
+   * Proxy mode (`--upstream`): the relay holds per-context answers and learns of upstream changes
+   * only by asking. While at least one stream is open, `refresh` (the relay's re-ask of every held
+   * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
+   * ends a failing spell). Returns the stop function.
+   */
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -71,6 +78,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   const random = options.random ?? Math.random
   const streams = new Set<ServerResponse>()
   const pending = new Set<ReturnType<typeof setTimeout>>()
+  const stops = new Set<() => void>()
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let sentCount = 0
   let closed = false
@@ -144,9 +152,29 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
+    watchUpstream(refresh, everyMs) {
+      let failing = false
+      let running = false
+      const timer = setInterval(() => {
+        if (running || closed || streams.size === 0) return
+        running = true
+        refresh()
+          .then((result) => {
+            if (result.outcome === 'failed') return void (failing = true)
+            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+            failing = false
+          })
+          .catch(() => (failing = true))
+          .finally(() => (running = false))
+      }, Math.max(50, everyMs))
+      timer.unref?.()
+      stops.add(() => clearInterval(timer))
+      return () => clearInterval(timer)
+    },
     close() {
       if (closed) return
       closed = true
+      for (const stop of stops) stop()
       for (const timer of pending) clearTimeout(timer)
       pending.clear()
       for (const stream of [...streams]) stream.end()

@@ -40,6 +40,12 @@ export interface LiveUpdatesDeps {
   fallbackPollMs?: number
   /** See `StreamConnectionOptions.heartbeatTimeoutMs`. */
   heartbeatTimeoutMs?: number
+  /**
+   * The first stream of a page opens this long after the first answer, then catches up with one
+   * conditional refetch. A page load is not held open by a never-ending request (tools that wait
+   * for "network idle", such as Playwright's, would wait for ever). Default 1,000 ms in a browser page, 0 elsewhere.
+   */
+  firstDelayMs?: number
 }
 
 /** The running live updates of one client. */
@@ -132,7 +138,30 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
   const link: TabLink | undefined = deps.tabs ? createTabLink(`holdfast-live:${stream.url}`, onMessage) : undefined
 
-  function connect() {
+  /** The first connection of a page waits (see `firstDelayMs`); it then catches up once. */
+  let delayTimer: unknown
+  let delayed = false
+  /** The stream opened late (or another tab's stream closed): changes in between were not announced. */
+  let delayedOpen = false
+
+  function connect(takeover = false) {
+    const wait = deps.firstDelayMs ?? (typeof document === 'undefined' ? 0 : 1000)
+    // A tab taking over from a leader that closed connects at once: the page load is long over.
+    if (!delayed && wait > 0 && !takeover) {
+      delayed = true
+      delayTimer = clock.setTimeout(() => {
+        delayTimer = undefined
+        delayedOpen = true
+        if (!closed && !asleep && (!link || link.leading())) open()
+      }, wait)
+      return
+    }
+    delayed = true
+    delayedOpen = takeover
+    open()
+  }
+
+  function open() {
     connection ??= createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
@@ -149,9 +178,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       onOpen(reconnected) {
         stopPolling()
         link?.post({ t: 'stream', up: true })
-        // Changes made while the stream was down were not announced: one conditional refetch (a
-        // 304 when nothing changed), spread by the reconnect's own jitter.
-        if (reconnected) {
+        // Changes made while the stream was down (or not yet open) were not announced: one
+        // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
+        if (reconnected || delayedOpen) {
           link?.post({ t: 'notice' })
           notice()
         }
@@ -165,6 +194,10 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function disconnect() {
+    if (delayTimer !== undefined) clock.clearTimeout(delayTimer)
+    delayTimer = undefined
+    delayed = false
+    delayedOpen = false
     connection?.stop()
     connection = undefined
   }
@@ -190,10 +223,12 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   function lead() {
     if (closed || asleep) return
     if (!link) return connect()
+    const asked = clock.now()
     link.lead(() => {
       if (closed || asleep) return link.resign()
       stopFollowing()
-      connect()
+      // Granted only after waiting: another tab led until now.
+      connect(clock.now() - asked > 100)
     })
     // Until a leader speaks up, ask whether one exists and how its stream is.
     link.post({ t: 'hello' })

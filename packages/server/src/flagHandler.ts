@@ -155,7 +155,10 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     stream && isRelaySource(source) && source.origin === 'upstream'
       ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000)
       : undefined
-  const ofrep = { flags: source, limits, cache, metrics, streams: stream?.advertisement() }
+  // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
+  // A custom per-context source tells of no change, and its answers go out as it made them.
+  const advertised = stream && (!source.evaluate || unwatch) ? stream.advertisement() : undefined
+  const ofrep = { flags: source, limits, cache, metrics, streams: advertised }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+import { createClient, type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type FlagServer, type Middleware } from '@holdfast/server'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -222,6 +222,50 @@ describe('live updates against a stream the test controls', () => {
     // After the reconnect, one conditional refetch catches up on what the silence may have hidden.
     await waitFor(() => s.bulk.length >= 2, 5000, 'the catch-up refetch')
     expect(s.bulk[1].ifNoneMatch).toBe('"false"')
+  })
+
+  it('closes the stream after the page is hidden past inactivityDelaySec; on visible, refetches in full and reconnects', async () => {
+    const s = await handMadeServer()
+    let visible = true
+    const handlers = new Set<EnvironmentHandlers>()
+    const environment: Environment = {
+      online: () => true,
+      visible: () => visible,
+      listen(h) {
+        handlers.add(h)
+        return () => handlers.delete(h)
+      },
+    }
+    const c = client(s.url, { environment, refreshOnFocus: false, liveUpdates: { inactivityDelaySec: 1 } })
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    const open = () => s.streams.filter((r) => !r.destroyed && !r.writableEnded && !r.socket?.destroyed).length
+
+    visible = false
+    for (const h of handlers) h.onHidden?.()
+    await waitFor(() => open() === 0, 5000, 'the stream to close while hidden')
+    const bulkBefore = s.bulk.length
+
+    visible = true
+    for (const h of handlers) h.onVisible?.()
+    await waitFor(() => s.bulk.length > bulkBefore && s.streamRequests() === 2, 5000, 'a refetch and a new stream')
+    // OFREP: after inactivity, a full, unconditional refetch.
+    expect(s.bulk[bulkBefore].ifNoneMatch).toBeUndefined()
+  })
+
+  it('keeps the stream while hidden for less than inactivityDelaySec', async () => {
+    const s = await handMadeServer()
+    const handlers = new Set<EnvironmentHandlers>()
+    const environment: Environment = { online: () => true, visible: () => true, listen: (h) => (handlers.add(h), () => handlers.delete(h)) }
+    const c = client(s.url, { environment, refreshOnFocus: false, liveUpdates: { inactivityDelaySec: 60 } })
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    for (const h of handlers) h.onHidden?.()
+    await new Promise((r) => setTimeout(r, 500))
+    for (const h of handlers) h.onVisible?.()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(s.streamRequests()).toBe(1)
+    expect(s.bulk.length).toBe(1)
   })
 
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {

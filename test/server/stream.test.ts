@@ -1,6 +1,8 @@
 // The OFREP event stream of the reference server (CONTRACT §10): bulk answers advertise it, a file
 // edit becomes a `refetchEvaluation` notice, and the ETag rules keep a notice-driven refetch honest.
 import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 // The client's parser is internal to the on-demand chunk (exporting it would pull it into the first load).
@@ -181,6 +183,45 @@ describe('the event stream', () => {
     hub.notify({ type: 'refetchEvaluation', etag: 'v3' })
     expect(hub.sent()).toBe(12)
     await Promise.all(streams.map((s) => s.close()))
+  })
+
+  it('with --flags-url: a change goes out at once, but the change that ends an outage is spread over the window', async () => {
+    let failing = false
+    let document = flagsFile('off')
+    const origin = createServer((_req, res) => {
+      if (failing) return void res.writeHead(503).end()
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(document)
+    })
+    await new Promise<void>((done) => origin.listen(0, '127.0.0.1', done))
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/flags.json`
+    try {
+      const server = await startServer({ flags: undefined, flagsUrl: originUrl, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9 } })
+      const stream = await openStream(server)
+      await waitFor(() => stream.retries.length > 0, 5000)
+
+      document = flagsFile('on')
+      const ordinary = Date.now()
+      await waitFor(() => stream.events.length === 1, 5000)
+      expect(Date.now() - ordinary).toBeLessThan(1500)
+
+      failing = true
+      await waitFor(() => server.source.status().state === 'failing', 5000)
+      document = flagsFile('off')
+      const before = server.source.current()!.version
+      failing = false
+      await waitFor(() => server.source.current()!.version !== before, 5000)
+      const recovered = Date.now()
+      // The notice waits random() × window = 2.25 s here.
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(stream.events.length).toBe(1)
+      await waitFor(() => stream.events.length === 2, 5000)
+      expect(Date.now() - recovered).toBeGreaterThanOrEqual(2000)
+      await stream.close()
+    } finally {
+      origin.closeAllConnections()
+      await new Promise((r) => origin.close(r))
+    }
   })
 
   it('is absent with liveUpdates: false', async () => {

@@ -143,11 +143,14 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
     follow(source) {
       // An update that ends an outage (the origin could not be read within the last minute, or
       // nothing was served yet) has its notices spread; an ordinary edit goes out at once.
+      // A local file has no outages, only edits (an editor that saves by renaming may make one
+      // read fail on the way): its notices always go out at once.
+      const remote = source.origin !== 'file' && source.origin !== 'inline'
       let lastErrorAt = source.current() ? -Infinity : Date.now()
       return source.subscribe((event) => {
         if (event.type === 'error') lastErrorAt = Date.now()
         if (event.type !== 'update') return
-        const spread = Date.now() - lastErrorAt < OUTAGE_MEMORY_MS
+        const spread = remote && Date.now() - lastErrorAt < OUTAGE_MEMORY_MS
         lastErrorAt = -Infinity
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })

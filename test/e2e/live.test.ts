@@ -55,11 +55,13 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000)
   }
 }
 
-async function open(): Promise<Page> {
-  const page = await openFixture(context, fixture.url, { flags: server.url, events: 'off' })
+async function open(params: Record<string, string> = {}, flagsUrl = server.url): Promise<Page> {
+  const page = await openFixture(context, fixture.url, { flags: flagsUrl, events: 'off', ...params })
   await waitShown(page, String(current), 15_000)
   return page
 }
+
+const beta = (page: Page) => page.evaluate(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent)
 
 beforeAll(async () => {
   browser = await launchChromium()
@@ -87,6 +89,8 @@ describe('live updates in Chromium', () => {
   test('an edit of the flags file shows in an open tab within 2 s, with polling off', async () => {
     const page = await open()
     await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    // The stream opened after the first answer and caught up with one conditional refetch.
+    await new Promise((r) => setTimeout(r, 500))
     for (let i = 0; i < 3; i++) {
       const bulk = get('ofrep.bulk')
       const started = Date.now()
@@ -112,6 +116,43 @@ describe('live updates in Chromium', () => {
       expect(get('ofrep.bulk') - bulk).toBe(1)
     }
     expect(server.handler.stream!.connections()).toBe(1)
+  })
+
+  test('tabs of two users: each shows its own values after a change, never the other user\'s', async () => {
+    const ada = await open({ user: 'ada', plan: 'pro' })
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    const bob = await open({ user: 'bob', plan: 'free' })
+    expect(await beta(ada)).toBe('true')
+    expect(await beta(bob)).toBe('false')
+    await new Promise((r) => setTimeout(r, 1000))
+    const bulk = get('ofrep.bulk')
+    // Beta for the free plan instead of pro: ada loses it, bob gets it.
+    const flags = JSON.parse(await readFile(file, 'utf8'))
+    flags.flags['beta-dashboard'].targeting = { if: [{ '==': [{ var: 'plan' }, 'free'] }, 'on', 'off'] }
+    await writeFile(file, JSON.stringify(flags, null, 2))
+    await ada.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'false', undefined, { timeout: 5000 })
+    await bob.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'true', undefined, { timeout: 5000 })
+    await new Promise((r) => setTimeout(r, 800))
+    expect(await beta(ada)).toBe('false')
+    expect(await beta(bob)).toBe('true')
+    // One request per user: bob's tab could not use ada's answer, and did not wait for one for ever.
+    expect(get('ofrep.bulk') - bulk).toBe(2)
+  })
+
+  test('through a relay (--upstream): an edit at the upstream shows in an open tab within 2 s', async () => {
+    const relay = await createFlagServer({ upstream: server.url, pollIntervalSeconds: 0.5, port: 0, logger: silent, maxEventLoopDelayMs: 0 })
+    try {
+      const page = await open({}, relay.url)
+      await waitUntil(() => relay.handler.stream!.connections() === 1, 'the stream at the relay')
+      for (let i = 0; i < 2; i++) {
+        const started = Date.now()
+        const value = await flip()
+        await waitShown(page, value)
+        expect(Date.now() - started).toBeLessThan(2000)
+      }
+    } finally {
+      await relay.close()
+    }
   })
 
   test('closing the leader tab moves the stream to another tab within a second or two', async () => {

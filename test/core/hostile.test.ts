@@ -150,6 +150,27 @@ describe('clocks', () => {
   })
 })
 
+describe('clocks and the LRU', () => {
+  test('an entry written while the clock ran hours ahead is not "most recent" for hours: it is the first evicted', async () => {
+    const inner = createMemoryStorage()
+    const ahead = createManualClock()
+    ahead.advance(5 * 3_600_000)
+    const skewed = createClient({ url: server.url, context: { targetingKey: 'u0' }, storage: inner, logger: createTestLogger(), clock: ahead })
+    await skewed.start()
+    await skewed.close()
+    const { client } = make({ storage: inner, context: { targetingKey: 'u1' } })
+    await client.start()
+    for (let i = 2; i <= 10; i++) await client.setContext({ targetingKey: `u${i}` })
+    await client.close()
+    const reader = make({ storage: inner, context: { targetingKey: 'u0' } })
+    server.always('hang')
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.start())
+    expect(reader.client.getStatus().source).toBe('none') // u0 went, not u1
+    await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
+    expect(reader.client.getStatus().source).toBe('cache')
+  })
+})
+
 describe('server answers', () => {
   test('a valid JSON value nested 500 levels deep is a value, not the default', async () => {
     let deep: unknown = 'core'

@@ -113,3 +113,19 @@ describe('a 304 confirms only the keys of the snapshot its ETag names', () => {
     expect(confirmed.flags.has('extra')).toBe(false)
   })
 })
+
+test('a 304 to a request that named no snapshot keeps every value and is a failure, not a wipe', () => {
+  const s = answer(request(start()), ok([{ key: 'a', value: true }])) // no ETag in the answer
+  const after = answer(request(s), { kind: 'not-modified' })
+  expect(after.flags.get('a')).toMatchObject({ value: true, stale: true })
+  expect(status(after)).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
+})
+
+test("a 304 confirming a relay's stale snapshot keeps its flags stale and the state UPSTREAM_STALE", () => {
+  const staleAnswer: FetchResult = { kind: 'ok', entries: [{ key: 'a', value: true }], skipped: 0, etag: '"s"', upstream: { stale: true, fetchedAt: 500 } }
+  const s = answer(request(start()), staleAnswer)
+  expect(s.flags.get('a')).toMatchObject({ stale: true, updatedAt: 500 })
+  const again = answer(request(s), { kind: 'not-modified' })
+  expect(again.flags.get('a')).toMatchObject({ stale: true, source: 'network' })
+  expect(status(again)).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+})

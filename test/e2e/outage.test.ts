@@ -99,4 +99,19 @@ describe('a returning user on a page with a build-time fallback (issue 12 item 2
     expect(seen.find((f) => f.banner !== '')?.banner).toBe(online.values['banner-config'])
     await e2e.flags.setOutage('none')
   })
+
+  test('no exposure is logged for a fallback value shown while the cache is read', async () => {
+    const withEvents = { flags: e2e.flags.url, fallback: '1', user: 'fallback-reader' } // events on, to the flag server
+    const page = await openFixture(e2e.context, e2e.fixture.url, withEvents)
+    await waitForStatus(page, 'ready', 'network')
+    await waitForCachedFlags(page)
+    await e2e.flags.setOutage('hang')
+    await page.reload()
+    await page.waitForFunction(() => document.querySelector('[data-testid="status-source"]')?.textContent === 'cache')
+    await page.evaluate(() => window.holdfast.flush())
+    const exposures = (await e2e.flags.readEvents()).filter((e) => e.type === 'exposure' && e.targetingKey === 'fallback-reader')
+    expect(exposures.length).toBeGreaterThan(0) // the network's and the cache's values were exposed
+    expect(exposures.filter((e) => e.source === 'fallback')).toEqual([])
+    await e2e.flags.setOutage('none')
+  })
 })

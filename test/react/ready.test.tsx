@@ -6,7 +6,7 @@ import { renderToString } from 'react-dom/server'
 import { afterEach, expect, it, vi } from 'vitest'
 import { FlagProvider, FlagsReady, createMemoryStorage, useGate, useValue, type Bootstrap, type FlagStorage } from '@holdfast/react'
 import { act, render, screen, waitFor } from './rtl'
-import { clientOptions, startServer } from './testServer'
+import { clientOptions, startServer, track } from './testServer'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -142,4 +142,28 @@ it('<FlagsReady> holds only the first load: a later user switch keeps the page o
   expect(screen.getByText('checkout one-click')).toBeTruthy()
   server.release()
   await waitFor(() => expect(screen.getByText('checkout classic-bob')).toBeTruthy())
+})
+
+it('a fallback value rendered by a hook while the cache is read is not logged as an exposure', async () => {
+  const server = await startServer({ checkout: 'one-click' })
+  const { storage, release } = await slowCache(server.url)
+  server.mode = 'hang'
+  const options = clientOptions(server, { fallback, storage, events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })
+  const { createClient } = await import('@holdfast/react')
+  const client = track(createClient(options))
+  render(
+    <FlagProvider client={client}>
+      <Checkout />
+    </FlagProvider>,
+  )
+  // On screen: the fallback, committed, while the cache is read. Not an exposure.
+  await waitFor(() => expect(screen.getByText('checkout classic')).toBeTruthy())
+  await act(async () => new Promise((r) => setTimeout(r, 50)))
+  expect(client.getEventStats().queued).toBe(0)
+  await act(async () => release())
+  await waitFor(() => expect(screen.getByText('checkout one-click')).toBeTruthy())
+  await waitFor(() => expect(client.getEventStats().queued).toBe(1))
+  await act(async () => client.flush())
+  expect(server.events.filter((e) => e.type === 'exposure').map((e) => [e.value, e.source])).toEqual([['one-click', 'cache']])
+  server.release()
 })

@@ -32,12 +32,7 @@ const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0 }
  * that cannot be serialised — becomes a warning or `Status.error`.
  */
 export function createClient(options: ClientOptions): FlagClient {
-  return createClientFor(options, 'createClient')
-}
-
-/** `createClient`, with errors naming who asked (`<FlagProvider>` creates clients through this). */
-export function createClientFor(options: ClientOptions, caller: string): FlagClient {
-  checkOptions(options, caller)
+  checkOptions(options)
   const logger = createLogger(options.logger)
   const clock = options.clock ?? realClock
   const random = options.random ?? Math.random
@@ -90,10 +85,10 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
   const fallback = snapshotOption(options.fallback)
   const bootstrap = snapshotOption(options.bootstrap)
   const initial = initialState({ context: options.context, contextHash: safeContextHash(options.context), fallback, bootstrap, now: clock.now() })
-  if (fallback === 'invalid') logger.warn('[holdfast] the `fallback` snapshot is malformed (or threw when read) and was ignored')
-  if (initial.bootstrapError) logger.warn(`[holdfast] ${initial.bootstrapError.message}`)
-  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`[holdfast] ${bootstrap.skipped} unreadable bootstrap entries were skipped`)
-  if (initial.failure) logger.error(`[holdfast] ${initial.failure.message}`)
+  if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
+  if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
+  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
+  if (initial.failure) logger.error(`${initial.failure.message}`)
 
   const liveOptions = liveWanted(options.liveUpdates)
   let live: LiveLoader | undefined
@@ -132,9 +127,17 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     return details.source !== 'fallback' || sync.cacheRead()
   }
 
+  // The last evaluation already handled as an exposure, for the user it was handled for: a loop
+  // reading one flag (the common hot path) costs a pointer comparison, not a lookup.
+  let lastExposed: Details<unknown> | undefined
+  let lastExposedFor = ''
+
   function logExposure(details: Details<unknown>) {
     if (!exposuresOn || !exposable(details)) return
-    if (!exposures.first(sync.contextHash(), details)) return
+    const contextHash = sync.contextHash()
+    lastExposed = details
+    lastExposedFor = contextHash
+    if (!exposures.first(contextHash, details)) return
     const context = sync.context()
     const event: HoldfastEvent = {
       id: uuid(),
@@ -153,7 +156,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
     const result = reader.read(key, defaultValue, expected)
-    if (exposure && exposuresOn) logExposure(result)
+    if (exposure && exposuresOn && (result !== lastExposed || lastExposedFor !== sync.contextHash())) logExposure(result)
     return result
   }
 
@@ -168,7 +171,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
         await attached
         return status
       })().catch((error: unknown) => {
-        logger.error('[holdfast] start failed unexpectedly', error)
+        logger.error('start failed unexpectedly', error)
         return store.getState().status
       })
       return startPromise
@@ -186,12 +189,12 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
     logEvent(name, eventOptions = {}) {
       if (typeof name !== 'string' || name === '') {
-        logger.warn('[holdfast] logEvent needs a non-empty event name')
+        logger.warn('logEvent needs a non-empty event name')
         return
       }
       const queue = ensureEvents()
       if (!queue) {
-        logger.warn(`[holdfast] logEvent("${name}") ignored: the client has no \`events\` option`)
+        logger.warn(`logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
       const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
@@ -204,7 +207,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
       try {
         await ensureEvents()?.flush()
       } catch (error) {
-        logger.error('[holdfast] flush failed unexpectedly', error)
+        logger.error('flush failed unexpectedly', error)
       }
     },
     getEventStats: () => store.getState().events,
@@ -213,7 +216,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
       try {
         await ensureCache().clear()
       } catch (error) {
-        logger.warn('[holdfast] clearing the cache failed', error)
+        logger.warn('clearing the cache failed', error)
       }
     },
     close() {
@@ -223,7 +226,7 @@ export function createClientFor(options: ClientOptions, caller: string): FlagCli
         try {
           await events?.close()
         } catch (error) {
-          logger.warn('[holdfast] closing the event queue failed', error)
+          logger.warn('closing the event queue failed', error)
         }
         // The last cache write and the eviction it started are finished before close() resolves.
         await cache?.idle()

@@ -13,7 +13,7 @@
 //   read(u1) ── touch(u1) ──┴─ u1 back!  (unchained)
 import { hashString } from '../platform/hash'
 import type { SafeStorage } from '../platform/storage'
-import { CACHE_VERSION, parseCacheRecord, type CacheRecord } from '../protocol/readers'
+import { CACHE_VERSION, parseCacheRecord, trustedTime, type CacheRecord } from '../protocol/readers'
 import type { FlagEntry, Logger } from '../types'
 
 /** Key prefix of cache entries in storage. */
@@ -55,7 +55,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
   /** Runs `task` after everything queued before it; never rejects. */
   function queue<T>(task: () => Promise<T>, onError: T): Promise<T> {
     const run = chain.then(task).catch((error: unknown) => {
-      logger.warn('[holdfast] a cache operation failed', error)
+      logger.warn('a cache operation failed', error)
       return onError
     })
     chain = run
@@ -73,7 +73,8 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
     const all = (await storage.keys()).filter((k) => k.startsWith(CACHE_PREFIX))
     if (all.length <= MAX_CACHED_CONTEXTS) return
     const records = await storage.getMany(all)
-    const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i]) })).sort((a, b) => a.usedAt - b.usedAt)
+    const now = options.now()
+    const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], now) })).sort((a, b) => a.usedAt - b.usedAt)
     const gone = ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS).map((r) => r.key)
     for (const key of gone) memo.delete(key)
     await storage.del(gone)
@@ -87,7 +88,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
         if (raw === undefined) return undefined
         const record = parseCacheRecord(raw)
         if (!record) {
-          logger.warn('[holdfast] discarded an unreadable cache entry (corrupt, foreign or from another version)')
+          logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
           await storage.del([key])
           return undefined
         }
@@ -127,11 +128,13 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
   }
 }
 
-function usedAtOf(raw: unknown): number {
+// A time written while a clock ran hours ahead would keep its entry "most recent" for hours:
+// such a time counts as the oldest (trustedTime), so the entry is the first to go, not the last.
+function usedAtOf(raw: unknown, now: number): number {
   if (raw && typeof raw === 'object') {
     const r = raw as { usedAt?: unknown; savedAt?: unknown }
-    if (typeof r.usedAt === 'number' && Number.isFinite(r.usedAt)) return r.usedAt
-    if (typeof r.savedAt === 'number' && Number.isFinite(r.savedAt)) return r.savedAt
+    if (typeof r.usedAt === 'number') return trustedTime(r.usedAt, now)
+    if (typeof r.savedAt === 'number') return trustedTime(r.savedAt, now)
   }
   // Unreadable entries are the first to go.
   return -Infinity

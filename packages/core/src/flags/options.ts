@@ -16,10 +16,10 @@ export interface ReadOptions {
 }
 
 /**
- * Throws a `TypeError` naming `caller` (`createClient`, or `<FlagProvider>` when the provider
- * creates the client) for a missing/malformed `url` or a context without a string `targetingKey`.
+ * Throws a `TypeError` naming `createClient` (`<FlagProvider>` renames it when it created the
+ * client) for a missing/malformed `url` or a context without a string `targetingKey`.
  */
-export function checkOptions(options: ClientOptions, caller: string): void {
+export function checkOptions(options: ClientOptions, caller = 'createClient'): void {
   if (!options || typeof options !== 'object') throw new TypeError(`[holdfast] ${caller} needs options with a \`url\` and a \`context\``)
   const problem = urlProblem(options.url)
   if (problem) throw new TypeError(`[holdfast] ${caller}: \`url\` ${problem}`)

@@ -134,7 +134,7 @@ export function createSync(deps: SyncDeps) {
         return status()
       })
       .catch((error: unknown) => {
-        logger.error('[holdfast] unexpected error while applying a response', error)
+        logger.error('unexpected error while applying a response', error)
         return status()
       })
       .finally(() => {
@@ -206,7 +206,7 @@ export function createSync(deps: SyncDeps) {
 
     async setContext(next: EvaluationContext): Promise<Status> {
       if (!isContext(next)) {
-        logger.error('[holdfast] setContext needs a context with a string `targetingKey`; the call was ignored')
+        logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
         return status()
       }
       const nextHash = safeContextHash(next)

@@ -177,7 +177,13 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       return fail(state, result.error, input.clearOnUnauthorized)
     case 'not-modified': {
       const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
-      return succeed(state, confirmAll(mine, etag?.keys ?? new Set()), etag, now, state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined)
+      // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
+      // as "the snapshot of no keys is current", it would wipe every held value.
+      if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 answered a request without If-None-Match'))
+      // The snapshot named is the one a relay said was stale: confirmed, and still stale.
+      const upstreamStale = state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined
+      const confirmed = confirmAll(mine, etag.keys)
+      return succeed(state, upstreamStale ? markStale(confirmed) : confirmed, etag, now, upstreamStale)
     }
     case 'ok': {
       // Placeholder values of the previous user are not this context's: merge against nothing.

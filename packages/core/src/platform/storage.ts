@@ -85,7 +85,7 @@ export function createSafeStorage(
     if (!persistent) return
     persistent = false
     backend = memory
-    logger.warn('[holdfast] persistent storage failed; values and events are kept in memory only', error)
+    logger.warn('persistent storage failed; values and events are kept in memory only', error)
     onFallback(error)
   }
 
@@ -95,7 +95,7 @@ export function createSafeStorage(
       return await bounded(run(b))
     } catch (error) {
       if (b === backend) fail(error)
-      else logger.warn('[holdfast] storage operation failed', error)
+      else logger.warn('storage operation failed', error)
       return onError
     }
   }

@@ -33,45 +33,14 @@ export interface CacheRecord {
   savedAt: number
 }
 
-/**
- * Whether `value` is JSON data (null, string, boolean, finite number, array, plain object) without
- * cycles. Iterative, so a value nested thousands of levels deep — valid JSON a server may send —
- * is checked without overflowing the stack. Used for values read back from storage.
- */
-export function isJsonValue(value: unknown): value is JsonValue {
-  const stack: unknown[] = [value]
-  const open = new Set<object>()
-  let budget = 1_000_000
-  while (stack.length > 0) {
-    if (--budget < 0) return false
-    const v = stack.pop()
-    if (v === null || typeof v === 'string' || typeof v === 'boolean') continue
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v)) return false
-      continue
-    }
-    if (typeof v !== 'object') return false
-    // Seen before: a DAG (fine for JSON) or a cycle (impossible in what storage hands back).
-    if (open.has(v)) continue
-    open.add(v)
-    if (Array.isArray(v)) {
-      for (const item of v) stack.push(item)
-    } else {
-      const proto = Object.getPrototypeOf(v)
-      if (proto !== Object.prototype && proto !== null) return false
-      for (const key in v) stack.push((v as Record<string, unknown>)[key])
-    }
-  }
-  return true
-}
-
 const INVALID: unknown = Symbol()
 
 /**
  * A deep copy of app-supplied JSON data in one pass, or undefined when it is not JSON (a class
  * instance, a BigInt, a non-finite number, a cycle) or reading it throws (a getter or Proxy that
  * throws, a revoked Proxy). Used for `bootstrap` and `fallback` values, so later mutation by the
- * app changes nothing the client holds. Depth is bounded (a cycle ends there).
+ * app changes nothing the client holds, and for values read back from storage. Depth is bounded
+ * at 5,000 levels (a cycle ends there).
  */
 export function copyJson(input: unknown): JsonValue | undefined {
   try {
@@ -131,14 +100,13 @@ export function trustedTime(value: unknown, now: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= now + 60_000 ? value : 0
 }
 
-/** How an entry's value is read: as is (fresh from `JSON.parse`), checked (storage), or copied (app input). */
+/** How an entry's value is read: as is (fresh from `JSON.parse`), or checked and copied (storage, app input). */
 type ValueReader = (value: unknown) => JsonValue | undefined
 
 const asParsed: ValueReader = (v) => v as JsonValue
-const checked: ValueReader = (v) => (isJsonValue(v) ? v : undefined)
 
 /** Reads one flag entry; undefined when it cannot be read (no string key). */
-export function parseEntry(raw: unknown, readValue: ValueReader = checked): FlagEntry | undefined {
+export function parseEntry(raw: unknown, readValue: ValueReader = copyJson): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
   if (typeof d.key !== 'string') return undefined

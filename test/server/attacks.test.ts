@@ -189,6 +189,15 @@ describe('connections', () => {
     expect(received()).toMatch(/^HTTP\/1\.1 408 |^$/)
   })
 
+  it('a client that sends its body too slowly is cut off after requestTimeoutMs', async () => {
+    const server = await startServer({ headersTimeoutMs: 300, requestTimeoutMs: 600 })
+    const { socket, received, closed } = await rawConnection(server.url)
+    socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"context":`)
+    await closed
+    expect(received()).toMatch(/^HTTP\/1\.1 408 |^$/)
+    expect((await evaluate(server, { targetingKey: 'u' })).status).toBe(200)
+  })
+
   it('connections past maxConnections are refused while the others keep working', async () => {
     const server = await startServer({ maxConnections: 2 })
     const first = await rawConnection(server.url)
@@ -233,5 +242,19 @@ describe('flag definitions given in code', () => {
     await expect(startServer({ flags })).rejects.toThrow(/flag "x": \$ref "isPr0" names no entry of \$evaluators/)
     const lenient = await startServer({ flags, strictValidation: false })
     expect((await evaluate(lenient, { targetingKey: 'u' })).status).toBe(200)
+  })
+})
+
+describe('deeply nested input', () => {
+  it('a context nested 30,000 levels deep is a 400, not a 500 or a crash', async () => {
+    const server = await startServer()
+    const depth = 30_000
+    const body = `{"context":{"targetingKey":"u","deep":${'['.repeat(depth)}${']'.repeat(depth)}}}`
+    const response = await post(`${server.url}${BULK}`, body)
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ errorCode: 'INVALID_CONTEXT', errorDetails: expect.stringMatching(/nested deeper than 8/) })
+    const objects = `{"context":{"targetingKey":"u","deep":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}}`
+    expect((await post(`${server.url}${BULK}`, objects)).status).toBe(400)
+    expect((await evaluate(server, { targetingKey: 'u' })).status).toBe(200)
   })
 })

@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createFlagHandler, type FlagHandler, type Middleware } from '@holdfast/server'
+import { createFlagHandler, toFetchHandler, type FlagHandler, type Middleware } from '@holdfast/server'
 import { DEMO_FLAGS, evaluate, post, rawConnection, recordingLogger, startServer } from './helpers'
 
 const BULK = '/ofrep/v1/evaluate/flags'
@@ -136,3 +136,30 @@ async function mount(options: Parameters<typeof createFlagHandler>[0]): Promise<
 }
 
 
+
+describe('toFetchHandler', () => {
+  it('answers Web Requests (a Next.js App Router route handler) under a base path, 304s and caps included', async () => {
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+    try {
+      const handle = toFetchHandler(handler, { basePath: '/api/flags' })
+      const request = (init: RequestInit & { path?: string } = {}) =>
+        handle(new Request(`http://app.example${init.path ?? '/api/flags/ofrep/v1/evaluate/flags'}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...(init.headers as object) }, body: init.body ?? JSON.stringify({ context: { targetingKey: 'u', plan: 'pro' } }) }))
+      const ok = await request()
+      expect(ok.status).toBe(200)
+      expect(ok.headers.get('access-control-allow-origin')).toBe('*')
+      const body = (await ok.json()) as { flags: Array<{ key: string; value?: unknown }> }
+      expect(body.flags.find((f) => f.key === 'beta')?.value).toBe(true)
+      const etag = ok.headers.get('etag')!
+      const notModified = await request({ headers: { 'If-None-Match': etag } })
+      expect(notModified.status).toBe(304)
+      expect(notModified.headers.get('etag')).toBe(etag)
+      expect((await request({ body: '{"context":{}}' })).status).toBe(400)
+      expect((await request({ body: 'x'.repeat(2 * 1_048_576) })).status).toBe(413)
+      const health = await handle(new Request('http://app.example/api/flags/healthz'))
+      expect(await health.json()).toEqual({ status: 'ok' })
+      expect((await handle(new Request('http://app.example/api/flags/nope'))).status).toBe(404)
+    } finally {
+      await handler.close()
+    }
+  })
+})

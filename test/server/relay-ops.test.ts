@@ -54,7 +54,7 @@ describe('metrics in proxy mode', () => {
 describe('relay options are checked at start', () => {
   it('refuses a bad URL, a bad policy, an empty admin key and two sources at once', async () => {
     await expect(startServer({ flags: undefined, flagsUrl: 'ftp://x' })).rejects.toThrow(/flagsUrl must be an http\(s\) URL/)
-    await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', onUpstreamUnauthorized: 'drop' })).rejects.toThrow(/keep, clear or clear-after/)
+    await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', onUpstreamUnauthorized: 'drop' as never })).rejects.toThrow(/keep, clear or clear-after/)
     await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', adminKey: ' ' })).rejects.toThrow(/admin key is empty/)
     await expect(startServer({ flagsUrl: 'http://127.0.0.1:1/f.json' })).rejects.toThrow(/exactly one of flags, flagsUrl, upstream/)
   })

@@ -3,6 +3,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { bootstrapSchema } from '@holdfast/server'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags, startUpstream } from './relay-fakes'
 import { tempDir } from './helpers'
@@ -75,6 +76,8 @@ describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () =>
     const bootstrap = JSON.parse(await readFile(out, 'utf8'))
     expect(bootstrap).toMatchObject({ context: { targetingKey: 'anonymous', plan: 'free' }, fetchedAt: expect.any(Number), etag: expect.any(String) })
     expect(bootstrap.flags.map((f: { key: string }) => f.key)).toEqual(['f0', 'f1', 'f2', 'f3'])
+    // The published Bootstrap format (the JSON Schema comes from this zod schema).
+    expect(bootstrapSchema.safeParse(bootstrap).success).toBe(true)
     const written = await readFile(out, 'utf8')
     for (const behaviour of [{ status: 200, json: { flags: [] } }, { status: 200, text: '<html/>', contentType: 'text/html' }, { ofrep: () => ({ flags: entries(1) }) }, { status: 500, text: '' }] as const) {
       upstream.set(behaviour)

@@ -217,6 +217,12 @@ describe('--upstream (proxy mode)', () => {
     const answer = await bulk(server, { targetingKey: 'new-user' })
     expect(answer.status).toBe(200)
     expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
+    // A definitions snapshot is evaluated for each context instead.
+    const definitions = join(dir, 'flags.snapshot.json')
+    await writeFile(definitions, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: { pro: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'plan' }, 'pro'] }, 'on', 'off'] } } } } }))
+    const evaluating = await relay(upstream, { snapshot: definitions })
+    expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'pro' })).body).pro.value).toBe(true)
+    expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'free' })).body).pro.value).toBe(false)
   })
 
   it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {
@@ -224,6 +230,9 @@ describe('--upstream (proxy mode)', () => {
     const down = await relay(upstream)
     expect((await fetch(`${down.url}/readyz`)).status).toBe(503)
     expect(await (await fetch(`${down.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: false, source: 'none', upstream: { state: 'failing' } })
+    // A wrong URL (404) is not an upstream.
+    upstream.set({ status: 404, text: 'Not Found' })
+    expect((await fetch(`${(await relay(upstream)).url}/readyz`)).status).toBe(503)
     // An upstream that wants credentials the probe does not carry is still up and answering.
     upstream.set({ status: 401, text: '' })
     const locked = await relay(upstream)
@@ -231,5 +240,25 @@ describe('--upstream (proxy mode)', () => {
     upstream.set(perUser())
     const up = await relay(upstream)
     expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
+  })
+
+  it('survives hostile upstream answers: a value nested 100,000 deep, a 17 MiB body, a __proto__ key', async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream)
+    const user = { targetingKey: 'k' }
+    const good = await bulk(server, user)
+    const deep = `{"flags":[{"key":"limit","value":${'['.repeat(100_000)}${']'.repeat(100_000)}}]}`
+    for (const text of [deep, `{"flags":[{"key":"x","value":"${'x'.repeat(17 * 1024 * 1024)}"}]}`]) {
+      upstream.set({ status: 200, text, contentType: 'application/json' })
+      const answer = await bulk(server, user)
+      expect(answer.status).toBe(200)
+      expect(answer.body.flags).toEqual(good.body.flags)
+      expect(answer.body.metadata.holdfast.stale).toBe(true)
+    }
+    upstream.set({ status: 200, text: '{"flags":[{"key":"__proto__","value":{"polluted":true}},{"key":"limit","value":10},{"key":"pro-feature","value":false},{"key":"greeting","value":"hi"}],"metadata":{"__proto__":{"polluted":true}}}', contentType: 'application/json' })
+    const odd = await bulk(server, user)
+    expect(odd.status).toBe(200)
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    expect(odd.body.flags.map((f: { key: string }) => f.key)).toContain('__proto__')
   })
 })

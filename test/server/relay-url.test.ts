@@ -87,6 +87,7 @@ describe('--flags-url', () => {
       ['{"flags": {}}', { status: 200, json: { flags: {} } }, 'empty', 'failing'],
       ['a document dropping 90% of the flags', { document: booleanFlags(1) }, 'shrink', 'failing'],
       ['a flag with an unknown state', { document: { flags: { ...booleanFlags(10).flags, f0: { state: 'ON', variants: { on: true }, defaultVariant: 'on' } } } }, 'invalid', 'failing'],
+      ['a variant nested 100,000 deep', { status: 200, text: `{"flags":{"f0":{"state":"ENABLED","variants":{"on":${'['.repeat(100_000)}${']'.repeat(100_000)}},"defaultVariant":"on"}}}`, contentType: 'application/json' }, 'invalid', 'failing'],
       ['401', { status: 401, json: { error: 'expired token' } }, 'unauthorized', 'unauthorized'],
       ['403', { status: 403, text: '' }, 'unauthorized', 'unauthorized'],
     ]
@@ -257,6 +258,26 @@ describe('--flags-url', () => {
     upstream.set({ status: 200, json: { flags: {} } })
     expect((await refresh(server, { acceptShrink: true })).body).toMatchObject({ outcome: 'refused', error: { kind: 'empty' } })
     expect(Object.keys(values((await bulk(server)).body))).toEqual(['f0', 'f1'])
+  })
+})
+
+describe('a data dir that cannot be used', () => {
+  it('does not stop the relay: it serves from the upstream and the status counts the failed writes', async () => {
+    const dir = await tempDir()
+    const notADir = join(dir, 'a-file')
+    await writeFile(notADir, 'not a directory')
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const logger = recordingLogger()
+    const server = await relay(upstream, { dataDir: notADir, logger })
+    expect((await bulk(server)).status).toBe(200)
+    let now = await status(server)
+    for (let i = 0; i < 100 && now.dataDir.writeFailures === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      now = await status(server)
+    }
+    expect(now.dataDir).toMatchObject({ writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    expect(logger.lines.join('\n')).toMatch(/cannot read the data dir .*starting without it/)
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/holdfast_relay_data_dir_writes_total\{outcome="failed"\} 1/)
   })
 })
 

@@ -42,7 +42,7 @@ describe('watching the flags file', () => {
   })
 
   it('keeps the previous definitions when an edit is invalid, and says why', async () => {
-    const { file, logger, killSwitchValue } = await setup()
+    const { file, logger, server, killSwitchValue } = await setup()
     await writeFile(file, killSwitch('on'))
     await waitFor(async () => (await killSwitchValue()) === true, 2000)
 
@@ -67,6 +67,8 @@ describe('watching the flags file', () => {
       expect(await killSwitchValue(), what).toBe(true)
       expect(logger.lines.slice(seen).join('\n'), what).toMatch(/\[holdfast-server\] .*still serving the previous flags/)
     }
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(Number(metrics.match(/^holdfast_flag_reload_failures_total\{reason="invalid"\} (\d+)$/m)?.[1])).toBeGreaterThanOrEqual(broken.length)
     // Fixing the file puts the fix in service.
     await writeFile(file, killSwitch('off'))
     await waitFor(async () => (await killSwitchValue()) === false, 2000)

@@ -155,7 +155,7 @@ function relayOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): Pa
     pollIntervalSeconds: v['poll-interval'],
     maxShrinkPercent: v['max-shrink'],
     adminKey: v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY,
-    onUpstreamUnauthorized: v['on-upstream-unauthorized'],
+    onUpstreamUnauthorized: v['on-upstream-unauthorized'] as FlagServerOptions['onUpstreamUnauthorized'],
     forwardHeaders: v['forward-header'],
     upstreamTimeoutMs: v['upstream-timeout'] === undefined ? undefined : v['upstream-timeout'] * 1000,
   }

@@ -134,7 +134,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       metrics.definitionsInfo.set({ version: event.version.version, origin: event.version.origin }, 1)
       metrics.definitionsFlags.set(event.version.flagCount)
     } else {
-      metrics.reloadFailures.inc({ reason: event.type === 'refused' ? (/ is invalid/.test(event.reason) ? 'invalid' : 'refused') : 'unreadable' })
+      metrics.reloadFailures.inc({ reason: event.type === 'error' ? 'unreadable' : event.invalid ? 'invalid' : 'refused' })
     }
   })
 

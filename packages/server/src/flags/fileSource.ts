@@ -91,7 +91,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     if (!parsed.ok || refusal) {
       lastRejected = text
       lastReport = undefined
-      core.refuse(`${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`)
+      core.refuse(`${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`, !parsed.ok)
       return false
     }
     lastText = text
@@ -172,10 +172,10 @@ function createCore(origin: FlagOrigin, options: LocalSourceOptions) {
       health = { ...health, state: 'failing', lastError: error }
       listeners.emit({ type: 'error', error })
     },
-    refuse(reason: string) {
+    refuse(reason: string, invalid: boolean) {
       health = { ...health, state: 'failing', lastError: reason, refused: health.refused + 1 }
       options.log.warn(reason)
-      listeners.emit({ type: 'refused', reason })
+      listeners.emit({ type: 'refused', reason, invalid })
     },
     set(definitions: FlagdDefinitions) {
       const parsed = parseFlagDefinitions(JSON.stringify(definitions), { strict: options.strictValidation ?? true, warn: (m) => options.log.warn(m) })

@@ -31,8 +31,8 @@ export interface FlagDefinitionsVersion {
 export type FlagSourceEvent =
   /** A new generation is in service. `changed` lists the flag keys added, removed or edited. */
   | { type: 'update'; version: FlagDefinitionsVersion; previous?: FlagDefinitionsVersion; changed: string[] }
-  /** A document arrived and was refused (invalid, empty, shrunk too far); nothing changed. */
-  | { type: 'refused'; reason: string }
+  /** A document arrived and was refused; nothing changed. `invalid`: it did not parse or validate (otherwise it was valid but empty or shrunk too far). */
+  | { type: 'refused'; reason: string; invalid?: boolean }
   /** The origin could not be read (missing file, network error); nothing changed. */
   | { type: 'error'; error: string }
 

@@ -5,7 +5,7 @@
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence } from './persistence'
+import { createPersistence, loadNewestPayload } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot } from './servedDefinitions'
@@ -22,7 +22,14 @@ export function createPersistedSource(
   const now = options.now ?? Date.now
   const listeners = createListeners<FlagSourceEvent>()
   const layer = createDefinitionsSlot({ maxShrinkPercent: 100, strict: options.strict })
-  const persistence = options.store && createPersistence({ store: options.store, now, onResult: (ok) => options.events?.saved(ok) })
+  const persistence = options.store && createPersistence({
+    store: options.store,
+    now,
+    onResult: (ok, error) => {
+      options.events?.saved(ok)
+      if (!ok) options.log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
+    },
+  })
   let innerOpen = false
   let retry: ReturnType<typeof setInterval> | undefined
   let closed = false
@@ -37,9 +44,8 @@ export function createPersistedSource(
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot' }> = []
     if (options.store) {
-      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
-      for (const skip of skipped) options.log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, options.log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir' })
     }
     if (options.snapshotPath) {

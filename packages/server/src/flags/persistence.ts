@@ -2,7 +2,24 @@
 // up writes: at most one write in flight, and while it runs only the newest pending payload waits
 // (older ones are superseded, not written). Failures (full disk, read-only mount) are counted and
 // reported; what is served is unaffected and the previous generations stay loadable.
+import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
+
+/**
+ * The newest generation `accept` takes, as its payload, or undefined. Never rejects: a data dir
+ * that cannot be read at all (not a directory, no permission) is logged and treated as empty, so
+ * the relay still starts and serves from its upstream (and says so in its status).
+ */
+export async function loadNewestPayload(store: GenerationStore, accept: (payload: string) => boolean, log: ServerLogger): Promise<string | undefined> {
+  try {
+    const { loaded, skipped } = await store.loadNewest(accept)
+    for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+    return loaded?.payload
+  } catch (error) {
+    log.error(`cannot read the data dir ${store.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); starting without it`)
+    return undefined
+  }
+}
 
 /** The data-dir writer's state, for the status route. */
 export interface PersistenceState {

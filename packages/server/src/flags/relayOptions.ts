@@ -37,7 +37,7 @@ export interface RelayOptions {
   /** Enables `POST /holdfast/v1/refresh` for `Authorization: Bearer KEY`. Default: none (refresh answers 403). */
   adminKey?: string
   /** What an upstream 401/403 does to what is held: `keep` (default), `clear`, or `clear-after=SECONDS`. */
-  onUpstreamUnauthorized?: string
+  onUpstreamUnauthorized?: 'keep' | 'clear' | `clear-after=${number}`
   /** Request headers passed to the upstream and hashed into the per-context cache key. Default `['Authorization']`. */
   forwardHeaders?: string[]
   /** Headers the relay itself sends to `flagsUrl` (e.g. a token for a private bucket). Default: none. */

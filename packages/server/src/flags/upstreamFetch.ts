@@ -31,8 +31,10 @@ export interface UpstreamFetchOptions {
 
 /**
  * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
- * and other statuses `http`; 400/404/422 on a POST `rejected` (the request itself was refused, the
- * upstream is up). A 200 is returned with its text; reading it as JSON is the caller's business.
+ * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
+ * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
+ * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its
+ * text; reading it as JSON is the caller's business.
  */
 export async function upstreamFetch(options: UpstreamFetchOptions): Promise<UpstreamFetchResult> {
   const doFetch = options.fetch ?? globalThis.fetch
@@ -56,7 +58,7 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     if (response.status === 200) return { kind: 'ok', status: 200, text, contentType: response.headers.get('Content-Type') ?? undefined, etag }
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
     if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }
-    if (options.method === 'POST' && [400, 404, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
+    if (options.method === 'POST' && [400, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
     return { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
   } catch (error) {
     if (options.signal?.aborted) return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: abandoned (the server is closing)` }

@@ -9,7 +9,7 @@ import { contextKey, createContextCache, type HeldContext } from './contextCache
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence } from './persistence'
+import { createPersistence, loadNewestPayload } from './persistence'
 import { contextsRecordSchema, readRecord } from './records'
 import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
@@ -266,9 +266,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) {
-        const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(contextsRecordSchema, payload) !== undefined)
-        for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-        const saved = loaded && readRecord(contextsRecordSchema, loaded.payload)
+        const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
+        const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
         if (saved) {
           cache.load(saved.contexts)
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)

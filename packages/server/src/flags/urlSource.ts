@@ -5,7 +5,7 @@
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence, type Persistence } from './persistence'
+import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { definitionsRecordSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
@@ -50,6 +50,8 @@ export interface UrlSourceOptions {
   fetch?: typeof fetch
 }
 
+const RESAVE_AFTER_MS = 30_000
+
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const { log } = options
@@ -80,13 +82,20 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     health = reduceHealth(health, event)
     if (event.type === 'failure') {
       options.events?.refused(event.error.kind)
-      listeners.emit(event.error.kind === 'invalid' || event.error.kind === 'empty' || event.error.kind === 'shrink' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
+      const { kind, message } = event.error
+      listeners.emit(kind === 'invalid' || kind === 'empty' || kind === 'shrink' ? { type: 'refused', reason: message, invalid: kind === 'invalid' } : { type: 'error', error: message })
     }
   }
 
-  const save = () => {
+  // A new version is saved at once; a re-confirmation (only fetchedAt moves) at most every 30 s, so
+  // a restarted relay's age is at most that much older than the truth, and the disk is not worn
+  // by a write per poll.
+  let lastSaveAt = 0
+  const save = (changed: boolean) => {
     const served = slot.current()
     if (!persistence || !served) return
+    if (!changed && now() - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = now()
     const savedEtag = etag
     persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
   }
@@ -102,7 +111,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
         listeners.emit({ type: 'update', version: result.version, previous: result.previous, changed: result.changed })
       }
-      save()
+      save(result.applied)
       return result
     }
     if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
@@ -132,7 +141,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       }
       slot.confirm(at, 'url')
       record({ type: 'success', at })
-      save()
+      save(false)
       return toRefresh('unchanged', [])
     }
     if (result.kind === 'failed') {
@@ -156,9 +165,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
     if (options.store) {
-      const { loaded, skipped } = await options.store.loadNewest((payload) => readRecord(definitionsRecordSchema, payload) !== undefined)
-      for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
-      const saved = loaded && readRecord(definitionsRecordSchema, loaded.payload)
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
     }
     if (options.snapshotPath) {

@@ -83,6 +83,7 @@ export function etagOf(body: string | Buffer): string {
  */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false
+  if (header === etag) return true
   return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
 }
 
@@ -120,7 +121,7 @@ export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'ab
  */
 export function isJsonRequest(req: IncomingMessage): boolean {
   const type = req.headers['content-type']
-  if (type === undefined || type === '') return true
+  if (type === undefined || type === '' || type === 'application/json') return true
   const mediaType = type.split(';', 1)[0].trim().toLowerCase()
   return mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))
 }

@@ -80,7 +80,7 @@ function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, m
   res.end(answer.body)
 }
 
-// Label children looked up once per metrics object (prom-client hashes labels on every call).
+// Bound children built once per metrics object, not a label object per request.
 const children = new WeakMap<ServerMetrics, { hit: { inc(): void }; miss: { inc(): void } }>()
 function counters(metrics: ServerMetrics) {
   let found = children.get(metrics)

@@ -1,0 +1,91 @@
+import { EventEmitter } from 'node:events'
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { Readable } from 'node:stream'
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
+import type { RequestListener } from './requestHandler'
+
+/** A handler for Web `Request`s: a Next.js App Router route handler, Hono, Bun, Deno, a service worker test. */
+export type FetchHandler = (request: Request) => Promise<Response>
+
+/**
+ * Wraps a Holdfast handler (`createFlagHandler`) for runtimes that speak Web `Request`/`Response`
+ * instead of Node's `req`/`res`, such as a Next.js App Router route handler:
+ *
+ * ```ts
+ * // app/flags/[...path]/route.ts
+ * const handle = toFetchHandler(await createFlagHandler({ flags: './flags.json' }), { basePath: '/flags' })
+ * export { handle as GET, handle as POST, handle as OPTIONS }
+ * ```
+ *
+ * `basePath` (default none) is cut from the front of the request path, as Express does for a
+ * mounted handler. The body is streamed in, so the size caps still apply before it is all read.
+ * A request the handler drops without an answer (a demo `hang` at shutdown) becomes a network error.
+ */
+export function toFetchHandler(handler: RequestListener, options: { basePath?: string } = {}): FetchHandler {
+  const basePath = options.basePath?.replace(/\/$/, '')
+  return (request) =>
+    new Promise<Response>((resolve) => {
+      const url = new URL(request.url)
+      let path = url.pathname
+      if (basePath && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length) || '/'
+      const body = request.body ? Readable.fromWeb(request.body as unknown as NodeReadableStream) : Readable.from([])
+      const req = Object.assign(body, {
+        method: request.method,
+        url: path + url.search,
+        headers: Object.fromEntries(request.headers),
+      }) as unknown as IncomingMessage
+      handler(req, createResponse(resolve))
+    })
+}
+
+// The part of ServerResponse the Holdfast routes use, collecting the answer into a Web Response.
+function createResponse(resolve: (response: Response) => void): ServerResponse {
+  const headers = new Map<string, string>()
+  const chunks: Buffer[] = []
+  const res = new EventEmitter() as EventEmitter & Record<string, unknown>
+  const set = (name: string, value: unknown) => headers.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : String(value))
+  Object.assign(res, {
+    statusCode: 200,
+    headersSent: false,
+    writableEnded: false,
+    destroyed: false,
+    setHeader(name: string, value: unknown) {
+      set(name, value)
+      return res
+    },
+    getHeader: (name: string) => headers.get(name.toLowerCase()),
+    removeHeader: (name: string) => headers.delete(name.toLowerCase()),
+    writeHead(status: number, extra?: OutgoingHttpHeaders) {
+      res.statusCode = status
+      for (const [name, value] of Object.entries(extra ?? {})) if (value !== undefined) set(name, value)
+      res.headersSent = true
+      return res
+    },
+    write(chunk: string | Buffer) {
+      chunks.push(Buffer.from(chunk))
+      return true
+    },
+    end(chunk?: string | Buffer) {
+      if (res.writableEnded || res.destroyed) return res
+      if (chunk !== undefined) chunks.push(Buffer.from(chunk))
+      res.writableEnded = true
+      res.headersSent = true
+      const status = res.statusCode as number
+      // A Response with status 204 or 304 must not have a body; HEAD answers have none either.
+      const payload = status === 204 || status === 304 || chunks.length === 0 ? null : Buffer.concat(chunks)
+      headers.delete('connection')
+      resolve(new Response(payload, { status, headers: [...headers] }))
+      res.emit('finish')
+      res.emit('close')
+      return res
+    },
+    destroy() {
+      if (res.destroyed || res.writableEnded) return res
+      res.destroyed = true
+      resolve(Response.error())
+      res.emit('close')
+      return res
+    },
+  })
+  return res as unknown as ServerResponse
+}

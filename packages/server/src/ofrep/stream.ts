@@ -32,6 +32,12 @@ export interface StreamHubOptions {
   inactivityDelaySec?: number
   /** Jitter source. Default `Math.random`. */
   random?: () => number
+  /**
+   * The path (and query) advertised as `eventStreams[].endpoint.requestUri`, joined by clients to
+   * the origin of their OFREP URL. Default `/holdfast/v1/stream`; a handler mounted under a prefix
+   * (Express `app.use('/flags', handler)`, `toFetchHandler` with a `basePath`) advertises `/flags/holdfast/v1/stream`.
+   */
+  requestUri?: string
 }
 
 /** One change notice (the `data` of an OFREP `sseEvent`). */
@@ -109,9 +115,10 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
         // nginx and similar proxies buffer responses unless told not to.
         'X-Accel-Buffering': 'no',
       })
-      // Streams outlive the server's request timeout by design.
-      req.socket.setTimeout(0)
-      req.socket.setNoDelay(true)
+      // Streams outlive the server's request timeout by design. (No socket behind a Web `Request`
+      // adapter such as toFetchHandler.)
+      req.socket?.setTimeout?.(0)
+      req.socket?.setNoDelay?.(true)
       streams.add(res)
       res.write(`retry: ${retryMs}\n: holdfast stream open\n\n`)
       res.once('close', () => drop(res))
@@ -139,7 +146,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
     },
     connections: () => streams.size,
     sent: () => sentCount,
-    advertisement: () => [{ type: 'sse', endpoint: { requestUri: STREAM_PATH }, inactivityDelaySec }],
+    advertisement: () => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? STREAM_PATH }, inactivityDelaySec }],
     follow(source) {
       // An update that ends an outage (the origin could not be read within the last minute, or
       // nothing was served yet) has its notices spread; an ordinary edit goes out at once.

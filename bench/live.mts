@@ -71,6 +71,7 @@ try {
 
   // 2. Connections and requests per change, 1 and 5 tabs.
   const rows: string[] = []
+  let takeover = NaN
   for (const [n, open] of [[1, one] as const, [5, undefined] as const]) {
     const session = open ?? (await tabs(n))
     const changes = 5
@@ -83,12 +84,21 @@ try {
     const bulk = ((counts['ofrep.bulk'] ?? 0) - before.bulk) / changes
     const opened = (counts.stream ?? 0) - before.stream
     rows.push(`| ${n} | ${server.handler.stream!.connections()} | ${bulk.toFixed(2)} | ${opened} |`)
+    if (n > 1) {
+      // The leader is the first tab opened: close it and time the stream's move to another tab.
+      const streams = counts.stream ?? 0
+      await session.pages[0].close()
+      const closed = performance.now()
+      while ((counts.stream ?? 0) === streams) await sleep(5)
+      takeover = performance.now() - closed
+    }
     await session.context.close()
     await sleep(500)
   }
   console.log('\n| tabs | stream connections open | bulk requests per change | streams opened during the changes |')
   console.log('| ---: | ---: | ---: | ---: |')
   for (const row of rows) console.log(row)
+  console.log(`\nLeader tab closed → another tab's stream open: ${takeover.toFixed(0)} ms`)
 } finally {
   await browser.close()
   await fixture.close()

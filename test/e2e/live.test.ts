@@ -155,7 +155,7 @@ describe('live updates in Chromium', () => {
     }
   })
 
-  test('closing the leader tab moves the stream to another tab within a second or two', async () => {
+  test('closing the leader tab moves the stream to another tab within a second', async () => {
     const leader = await open()
     await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
     const others = [await open(), await open()]
@@ -163,7 +163,8 @@ describe('live updates in Chromium', () => {
     await leader.close()
     const closedAt = Date.now()
     await waitUntil(() => get('stream') === streamsBefore + 1 && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
-    expect(Date.now() - closedAt).toBeLessThan(2500)
+    // Within a second (the lock passes at once; the new leader connects without the page-load delay).
+    expect(Date.now() - closedAt).toBeLessThan(1000)
     const value = await flip()
     await Promise.all(others.map((p) => waitShown(p, value)))
     expect(await shown(others[0])).toBe(value)

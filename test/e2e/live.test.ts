@@ -170,6 +170,31 @@ describe('live updates in Chromium', () => {
     expect(await shown(others[0])).toBe(value)
   })
 
+  test('without Web Locks (the storage-lease fallback): still one stream for three tabs, and it moves when the leader closes', async () => {
+    // As in a browser without navigator.locks: the tabs elect a leader through a localStorage lease.
+    await context.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true })
+    })
+    const leader = await open()
+    expect(await leader.evaluate(() => navigator.locks)).toBeUndefined()
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    const others = [await open(), await open()]
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(server.handler.stream!.connections()).toBe(1)
+    const streamsBefore = get('stream')
+    await leader.close()
+    const closedAt = Date.now()
+    await waitUntil(() => get('stream') === streamsBefore + 1 && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
+    // The closed leader renews no more: its lease runs out within a second of its last renewal.
+    expect(Date.now() - closedAt).toBeLessThan(1500)
+    const bulk = get('ofrep.bulk')
+    const value = await flip()
+    await Promise.all(others.map((p) => waitShown(p, value)))
+    await new Promise((r) => setTimeout(r, 600))
+    // The change, plus at most the new leader's catch-up if it landed after the count was taken.
+    expect(get('ofrep.bulk') - bulk).toBeLessThanOrEqual(2)
+  })
+
   test('a server restart: the tabs reconnect without a storm and catch up with a change made meanwhile', async () => {
     const pages = [await open()]
     await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')

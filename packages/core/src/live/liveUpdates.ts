@@ -136,7 +136,17 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       if (!closed) void sync.request('explicit', extra)
     })
   }
-  const link: TabLink | undefined = deps.tabs ? createTabLink(`holdfast-live:${stream.url}`, onMessage) : undefined
+  // The channel name carries the message format's version: a tab still running an older Holdfast
+  // after a deploy neither leads nor feeds this one.
+  const link: TabLink | undefined = deps.tabs
+    ? createTabLink(`holdfast-live:1:${stream.url}`, (message) => {
+        try {
+          onMessage(message)
+        } catch (error) {
+          deps.logger.error('[holdfast] live updates: a message from another tab failed', error)
+        }
+      })
+    : undefined
 
   /** The first connection of a page waits (see `firstDelayMs`); it then catches up once. */
   let delayTimer: unknown
@@ -265,8 +275,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         return
       case 'values': {
         const hash = sync.contextHash()
-        if (message.key !== keyOf(hash) || asleep) return
-        if (sync.adopt(message.result as OkResult, hash) && waiting) {
+        const result = message.result as OkResult | null
+        if (message.key !== keyOf(hash) || asleep || result?.kind !== 'ok' || !Array.isArray(result.entries)) return
+        if (sync.adopt(result, hash) && waiting) {
           clock.clearTimeout(waiting.timer)
           waiting = undefined
         }

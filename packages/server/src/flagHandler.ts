@@ -18,7 +18,7 @@ import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
 import { handleBulkEvaluation, handleFlagEvaluation } from './ofrep/ofrepRoutes'
-import { createStreamHub, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
+import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
 
@@ -151,6 +151,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
   const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates)
   const unfollow = stream?.follow(source)
+  if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =
     stream && isRelaySource(source) && source.origin === 'upstream'
       ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000)

@@ -10,6 +10,7 @@
 // The spreading is what keeps a fleet of browsers from refetching in the same instant when an
 // upstream comes back: N streams → N refetches spread evenly over the window instead of a spike.
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Counter, Gauge, type Registry } from 'prom-client'
 import type { FlagSource } from '../flags/flagSource'
 
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
@@ -204,4 +205,35 @@ function sendPlain(res: ServerResponse, status: number, message: string, headers
 
 function whole(value: number | undefined, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
+}
+
+/**
+ * Adds the stream's figures to a Prometheus registry: `holdfast_stream_connections` (open now) and
+ * `holdfast_stream_notices_total` (notices written, one per stream per change). A registry that
+ * already has them (shared by two handlers) keeps the first handler's.
+ */
+export function registerStreamMetrics(registry: Registry, hub: StreamHub): void {
+  if (!registry.getSingleMetric('holdfast_stream_connections')) {
+    new Gauge({
+      name: 'holdfast_stream_connections',
+      help: 'Event streams (SSE) open now.',
+      registers: [registry],
+      collect() {
+        this.set(hub.connections())
+      },
+    })
+  }
+  if (!registry.getSingleMetric('holdfast_stream_notices_total')) {
+    let reported = 0
+    new Counter({
+      name: 'holdfast_stream_notices_total',
+      help: 'Change notices written to event streams (one per stream per change).',
+      registers: [registry],
+      collect() {
+        const sent = hub.sent()
+        if (sent > reported) this.inc(sent - reported)
+        reported = sent
+      },
+    })
+  }
 }

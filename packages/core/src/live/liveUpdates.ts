@@ -187,7 +187,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       },
       onOpen(reconnected) {
         stopPolling()
-        link?.post({ t: 'stream', up: true })
+        link?.post({ t: 'stream', up: true, key: keyOf(sync.contextHash()) })
         // Changes made while the stream was down (or not yet open) were not announced: one
         // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
         if (reconnected || delayedOpen) {
@@ -196,7 +196,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         }
       },
       onDown() {
-        link?.post({ t: 'stream', up: false })
+        link?.post({ t: 'stream', up: false, key: keyOf(sync.contextHash()) })
         startPolling()
       },
     })
@@ -254,11 +254,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     if (closed) return
     switch (message.t) {
       case 'hello':
-        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open() })
+        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open(), key: keyOf(sync.contextHash()) })
         return
       case 'stream':
         if (link?.leading()) return
-        leaderDown = !message.up
+        // While the leader's stream is down it polls; a tab showing the leader's user gets those
+        // answers over the channel, so only the tabs of other users poll for themselves.
+        leaderDown = !message.up && message.key !== keyOf(sync.contextHash())
         if (leaderDown) startPolling()
         else stopPolling()
         return

@@ -9,7 +9,7 @@
 export type TabMessage =
   | { t: 'notice'; version?: string }
   | { t: 'values'; key: string; result: unknown }
-  | { t: 'stream'; up: boolean }
+  | { t: 'stream'; up: boolean; key?: string }
   | { t: 'hello' }
 
 /** The link of one tab to the others. */

@@ -138,7 +138,7 @@ describe('live updates against the reference server', () => {
 })
 
 /** A minimal OFREP server whose stream the test writes to. */
-async function handMadeServer(options: { streamStatus?: number } = {}) {
+async function handMadeServer(options: { streamStatus?: number; advertise?: boolean } = {}) {
   const streams: ServerResponse[] = []
   const bulk: Array<{ url: string; ifNoneMatch?: string }> = []
   let streamRequests = 0
@@ -148,7 +148,9 @@ async function handMadeServer(options: { streamStatus?: number } = {}) {
       bulk.push({ url: req.url, ifNoneMatch: req.headers['if-none-match'] as string | undefined })
       req.resume()
       req.on('end', () => {
-        const body = JSON.stringify({ flags: [{ key: 'kill-switch', value, reason: 'STATIC' }], eventStreams: [{ type: 'websocket', url: 'ws://nope' }, { type: 'sse', endpoint: { requestUri: '/stream' } }] })
+        if (options.advertise === false && req.headers['if-none-match'] === `"${value}"`) return void res.writeHead(304, { ETag: `"${value}"` }).end()
+        const streams = options.advertise === false ? {} : { eventStreams: [{ type: 'websocket', url: 'ws://nope' }, { type: 'sse', endpoint: { requestUri: '/stream' } }] }
+        const body = JSON.stringify({ flags: [{ key: 'kill-switch', value, reason: 'STATIC' }], ...streams })
         res.writeHead(200, { 'Content-Type': 'application/json', ETag: `"${value}"` })
         res.end(body)
       })
@@ -266,6 +268,22 @@ describe('live updates against a stream the test controls', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect(s.streamRequests()).toBe(1)
     expect(s.bulk.length).toBe(1)
+  })
+
+  it('a server that advertises no stream costs no extra request, even when every answer is a 304', async () => {
+    const s = await handMadeServer({ advertise: false })
+    const bootstrap = { context: { targetingKey: 'user-1' }, flags: [{ key: 'kill-switch', value: false }], etag: '"false"', fetchedAt: Date.now() }
+    const c = client(s.url, { bootstrap })
+    await c.start()
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) await c.refresh()
+    await new Promise((r) => setTimeout(r, 300))
+    // The first answer is a 304 (nothing says yet whether a stream exists): one full refetch asks.
+    // After that 200 without `eventStreams`, the 304s that follow bring nothing more.
+    const unconditional = s.bulk.filter((b) => b.ifNoneMatch === undefined).length
+    expect(unconditional).toBeLessThanOrEqual(1)
+    expect(s.bulk.length).toBe(6)
+    expect(s.streamRequests()).toBe(0)
   })
 
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {

@@ -34,10 +34,17 @@ export function createLiveLoader(deps: LiveLoaderDeps): LiveLoader {
   let live: LiveUpdates | undefined
   let loading = false
   let closed = false
+  /** A 200 came, and its `eventStreams`: after a 200 without them, a 304 needs no chunk either. */
+  let seen = false
+  let advertised: unknown
   return {
     answered(result, hash) {
       if (live) return live.answered(result, hash)
-      if (loading || closed || (result.kind === 'ok' && !result.streams)) return
+      if (result.kind === 'ok') {
+        seen = true
+        advertised = result.streams
+      }
+      if (loading || closed || (seen && !advertised)) return
       loading = true
       import('./liveUpdates').then(
         (chunk) => {

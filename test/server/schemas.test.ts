@@ -3,7 +3,7 @@
 // that both accept and refuse the same ones, and that the published JSON Schema is current.
 //
 // The client's checks are imported by relative path: they are internal to @holdfast/core (today
-// packages/core/src/schemas.ts; if they move, e.g. to packages/core/src/protocol/, move this import).
+// packages/core/src/protocol/readers.ts, moved there from src/schemas.ts by the core branch).
 import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'

@@ -9,6 +9,8 @@ import { describe, expect, it } from 'vitest'
 import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
 import type { FlagdDefinitions, FlagServer } from '@holdfast/server'
 import { evaluate, startServer, tempDir, waitFor } from './helpers'
+// The CLI's option reading is internal to the server package (bin.ts uses it).
+import { buildServerOptions } from '../../packages/server/src/cliOptions'
 
 function flagsFile(defaultVariant: 'on' | 'off'): string {
   const flags: FlagdDefinitions = { flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant } } }
@@ -225,6 +227,16 @@ describe('the event stream', () => {
       origin.closeAllConnections()
       await new Promise((r) => origin.close(r))
     }
+  })
+
+  it('the CLI turns it off with --no-live-updates and bounds it with --max-streams', () => {
+    const off = buildServerOptions({ flags: 'flags.json', 'no-live-updates': true }, {})
+    expect(off.ok && off.options.liveUpdates).toBe(false)
+    const bounded = buildServerOptions({ flags: 'flags.json', 'max-streams': '50' }, {})
+    expect(bounded.ok && bounded.options.liveUpdates).toEqual({ maxConnections: 50 })
+    const on = buildServerOptions({ flags: 'flags.json' }, {})
+    expect(on.ok && on.options.liveUpdates).toBeUndefined()
+    expect(buildServerOptions({ flags: 'flags.json', 'max-streams': '0' }, {}).ok).toBe(false)
   })
 
   it('is absent with liveUpdates: false', async () => {

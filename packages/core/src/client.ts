@@ -11,6 +11,7 @@ import { checkOptions, readNumbers } from './flags/options'
 import { createStore } from './flags/store'
 import { createSync } from './flags/sync'
 import { initialState } from './flags/syncState'
+import { createLiveLoader, liveWanted, type LiveLoader } from './live/liveLoader'
 import { realClock } from './platform/clock'
 import { browserEnvironment } from './platform/environment'
 import { safeContextHash } from './platform/hash'
@@ -90,6 +91,8 @@ export function createClient(options: ClientOptions): FlagClient {
   else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
   if (initial.failure) logger.error(`${initial.failure.message}`)
 
+  const liveOptions = liveWanted(options.liveUpdates)
+  let live: LiveLoader | undefined
   const sync = createSync({
     url: options.url,
     headers: options.headers,
@@ -107,7 +110,10 @@ export function createClient(options: ClientOptions): FlagClient {
     fetch: fetchImpl,
     cache: ensureCache,
     storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
+    onAnswer: (result, hash) => live?.answered(result, hash),
   })
+  if (liveOptions)
+    live = createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
 
   const exposures = createExposureLog()
   const exposuresOn = !!options.events && options.events.exposures !== false
@@ -215,6 +221,7 @@ export function createClient(options: ClientOptions): FlagClient {
     close() {
       closePromise ??= (async () => {
         sync.close()
+        live?.close()
         try {
           await events?.close()
         } catch (error) {

@@ -35,6 +35,7 @@ export type {
   FlagStorage,
   HoldfastEvent,
   JsonValue,
+  LiveOptions,
   Logger,
   Status,
   ValueSource,

@@ -260,10 +260,24 @@ export interface ClientOptions {
   /** Focus, visibility, online state and page hide. Default: the browser's (nothing on a server). */
   environment?: Environment
   /**
-   * Listen to the server's change stream when it advertises one and refetch on a notice.
-   * Default true. (Reserved: this version polls only; the option is accepted and has no effect yet.)
+   * Live updates: when a bulk answer advertises an OFREP `sse` event stream, listen
+   * to it and refetch (with the ETag) on each change notice; while it is down, poll; tabs of an
+   * origin share one stream and each other's answers. Default true in a browser page; in Node (no
+   * `document`) pass `true` or an options object to opt in. `false` turns it off.
    */
-  liveUpdates?: boolean
+  liveUpdates?: boolean | LiveOptions
+}
+
+/** Fine-tuning of `ClientOptions.liveUpdates`; every field has a default. */
+export interface LiveOptions {
+  /** Close the stream after the page has been hidden this long (s); overrides the server's `inactivityDelaySec` (default 120). */
+  inactivityDelaySec?: number
+  /** Poll period while the stream is down. Default 30,000 ms, ±20 % jitter. */
+  fallbackPollMs?: number
+  /** No byte (data or heartbeat) for this long and the stream is reconnected. Default 60,000 ms. */
+  heartbeatTimeoutMs?: number
+  /** One stream per origin, answers shared between tabs (BroadcastChannel, Web Locks). Default true in a browser page, false elsewhere. */
+  shareTabs?: boolean
 }
 
 /** Options of `getDetails` and friends beyond the contract. */

@@ -39,6 +39,9 @@ export const CLI_OPTIONS = {
   lenient: { type: 'boolean', help: 'warn about flagd schema problems instead of refusing the file' },
   'max-event-loop-delay': { type: 'string', arg: 'MS', help: 'answer 503 + Retry-After past this event-loop delay (default 500; 0 = never)' },
   'max-connections': { type: 'string', arg: 'N', help: 'most connections open at once (default 1024)' },
+  // Live updates (the OFREP event stream): one block of their own.
+  'no-live-updates': { type: 'boolean', help: 'no event stream: bulk answers advertise none, /holdfast/v1/stream is 404' },
+  'max-streams': { type: 'string', arg: 'N', help: 'most event streams open at once; more get 503 (default 10000)' },
   // The relay (CONTRACT §9): one block, so branches adding other options do not collide here.
   'flags-url': { type: 'string', arg: 'URL', help: 'flagd definitions over HTTP(S), polled with If-None-Match' },
   upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },
@@ -122,6 +125,8 @@ const cliSchema = z.object({
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
   redis: z.string().regex(/^rediss?:\/\/[^/]/i, '--redis must be a redis:// or rediss:// URL').optional(),
   'redis-lease-ttl': secondsArg('redis-lease-ttl', 0.1, 3600).optional(),
+  'no-live-updates': z.boolean().optional(),
+  'max-streams': intArg('max-streams', 1, 1_000_000).optional(),
 })
   .refine((v) => v.flags !== undefined || v['flags-url'] !== undefined || v.upstream !== undefined, '--flags is required (or --flags-url URL, or --upstream URL)')
   .refine((v) => [v.flags, v['flags-url'], v.upstream].filter((x) => x !== undefined).length <= 1, 'give only one of --flags FILE, --flags-url URL, --upstream URL')
@@ -170,6 +175,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       maxConnections: v['max-connections'],
       ...relayOptions(v, env),
       ...redis.options,
+      ...(v['no-live-updates'] ? { liveUpdates: false as const } : v['max-streams'] !== undefined ? { liveUpdates: { maxConnections: v['max-streams'] } } : {}),
     },
   }
 }

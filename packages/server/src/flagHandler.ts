@@ -11,7 +11,8 @@ import type { FlagSource } from './flags/flagSource'
 import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
-import { createRelaySource, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { isRelaySource } from './flags/relay'
 import { createGenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
@@ -19,6 +20,7 @@ import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
 import { handleBulkEvaluation, handleFlagEvaluation } from './ofrep/ofrepRoutes'
+import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
 
@@ -63,6 +65,12 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   metrics?: ServerMetrics
   /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. */
   routes?: Record<string, Route>
+  /**
+   * The OFREP event stream (CONTRACT §10): bulk answers advertise `GET /holdfast/v1/stream`, which
+   * sends a `refetchEvaluation` notice when the definitions change. Default on, with the defaults
+   * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
+   */
+  liveUpdates?: false | StreamHubOptions
   /** Extra middleware, run before every matched route's handler (after CORS, the API key and the method check). */
   middleware?: Middleware[]
 }
@@ -93,6 +101,8 @@ export interface FlagHandler extends RequestListener {
   reloadFlags(): Promise<boolean>
   /** The simulated outage; undefined without `demoControls`. */
   outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
+  /** The event stream's hub (open streams, notices sent); undefined with `liveUpdates: false`. */
+  stream?: StreamHub
   /** Starts refusing new requests (503 `Connection: close`, `/readyz` 503) while in-flight ones finish. */
   drain(): void
   /** Drains, then stops the source, the timers and the events sink. Idempotent. */
@@ -147,11 +157,22 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
-  const ofrep = { flags: source, limits, cache, metrics }
+  const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates)
+  const unfollow = stream?.follow(source)
+  if (stream) registerStreamMetrics(metrics.registry, stream)
+  const unwatch =
+    stream && isRelaySource(source) && source.origin === 'upstream'
+      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000)
+      : undefined
+  // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
+  // A custom per-context source tells of no change, and its answers go out as it made them.
+  const advertised = stream && (!source.evaluate || unwatch) ? stream.advertisement() : undefined
+  const ofrep = { flags: source, limits, cache, metrics, streams: advertised }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
     '/holdfast/v1/events': { name: 'events', shed: true, methods: { POST: (req, res) => handleEvents(req, res, events) } },
+    ...(stream ? { [STREAM_PATH]: { name: 'stream', methods: { GET: (req, res) => stream.handle(req, res) } } } : {}),
     ...demo?.routes,
     ...createRelayRoutes({ source, adminKey: options.adminKey }),
     ...options.routes,
@@ -166,6 +187,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
         ['POST /ofrep/v1/evaluate/flags', 'OFREP bulk evaluation: {"context": {"targetingKey": ...}}'],
         ['POST /ofrep/v1/evaluate/flags/{key}', 'OFREP evaluation of one flag'],
         ['POST /holdfast/v1/events', 'Holdfast events: {"events": [...]}'],
+        ...(stream ? ([['GET /holdfast/v1/stream', 'OFREP event stream (SSE): a notice when the flags change']] as Array<[string, string]>) : []),
         ['GET /holdfast/v1/status', 'what is served, how old it is, and the upstream state'],
         ['POST /holdfast/v1/refresh', 'ask the upstream now (admin key)'],
         ...Object.entries(options.routes ?? {}).map(([path, route]) => [`${Object.keys(route.methods).join('/')} ${path}`, route.name] as [string, string]),
@@ -205,8 +227,11 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   }
   handler.reloadFlags = () => source.refresh()
   handler.outage = demo && { get: demo.outage.get, set: demo.outage.set }
+  handler.stream = stream
   handler.drain = () => {
     draining = true
+    // Open streams would hold the drain for ever; clients reconnect (with jitter) elsewhere.
+    stream?.close()
     // Requests held by the demo's `hang` give up now rather than hold the drain.
     demo?.outage.release()
   }
@@ -214,6 +239,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     closing ??= (async () => {
       handler.drain()
       unsubscribe()
+      unfollow?.()
+      unwatch?.()
       shedder?.stop()
       await source.close()
       await events.close()

@@ -5,7 +5,7 @@
 import { safeContextHash } from '../platform/hash'
 import { isRetryable, type HoldfastError } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
-import { fetchFlags } from '../protocol/fetchFlags'
+import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
 import { isContext } from '../protocol/readers'
 import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status } from '../types'
 import type { FlagCache } from './cache'
@@ -34,6 +34,19 @@ export interface SyncDeps {
   fetch: typeof fetch
   cache: () => FlagCache
   storageKind: () => Status['storage']
+  /** Told of every answer applied for the current context, 200 or 304 (live updates: the advertised stream, sharing with other tabs). */
+  onAnswer?: (result: FetchResult, contextHash: string) => void
+}
+
+/** A full (200) answer. */
+export type OkResult = Extract<FetchResult, { kind: 'ok' }>
+
+/** What a live-update refetch adds to an attempt. */
+export interface AttemptExtra {
+  /** Appended to the URL (`flagConfigEtag=…`). */
+  query?: string
+  /** Sent without `If-None-Match` (after the page was hidden long: OFREP asks for a full refetch). */
+  full?: boolean
 }
 
 /** The flag sync of one client. */
@@ -88,7 +101,7 @@ export function createSync(deps: SyncDeps) {
     })
   }
 
-  function attempt(trigger: 'explicit' | 'retry' | 'poll' | 'focus' | 'online'): Promise<Status> {
+  function attempt(trigger: 'explicit' | 'retry' | 'poll' | 'focus' | 'online', extra: AttemptExtra = {}): Promise<Status> {
     if (closed) return Promise.resolve(status())
     if (inFlight) return inFlight.promise
     const forHash = state.contextHash
@@ -99,8 +112,9 @@ export function createSync(deps: SyncDeps) {
     dispatch({ type: 'request' })
     const generation = state.generation
     const controller = new AbortController()
-    const etag = state.etag?.contextHash === forHash ? state.etag.value : undefined
+    const etag = state.etag?.contextHash === forHash && !extra.full ? state.etag.value : undefined
     const promise = fetchFlags({
+      query: extra.query,
       fetch: deps.fetch,
       url: deps.url,
       context: state.context,
@@ -113,17 +127,10 @@ export function createSync(deps: SyncDeps) {
     })
       .then((result) => {
         if (closed) return status()
-        const before = state
-        dispatch({
-          type: 'answer',
-          generation,
-          contextHash: forHash,
-          result,
-          now: clock.now(),
-          acceptEmpty: deps.acceptEmpty,
-          clearOnUnauthorized: deps.clearOnUnauthorized,
-        })
-        if (state !== before) settle(before)
+        apply(generation, forHash, result)
+        // Live updates act on a 200 only; anything else (a 304, or an answer discarded while the
+        // state stayed a success) just tells them the server is there.
+        if (state.outcome === 'success') deps.onAnswer?.(result, forHash)
         return status()
       })
       .catch((error: unknown) => {
@@ -135,6 +142,13 @@ export function createSync(deps: SyncDeps) {
       })
     inFlight = { promise, controller }
     return promise
+  }
+
+  /** Feeds an answer to the reducer; when it changed anything, settles it. */
+  function apply(generation: number, forHash: string, result: FetchResult) {
+    const before = state
+    dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
+    if (state !== before) settle(before)
   }
 
   /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
@@ -214,6 +228,26 @@ export function createSync(deps: SyncDeps) {
     },
 
     storageFailed: () => dispatch({ type: 'storage-failed' }),
+
+    /**
+     * One attempt for live updates (live/liveUpdates.ts): a notice's refetch (`explicit`, with
+     * `flagConfigEtag`), a poll while the stream is down (`poll`: backoff and offline hold it),
+     * or a full refetch without `If-None-Match`. Joins the request in flight, if any.
+     */
+    request: attempt,
+    /** A request is in flight (an answer to it may predate a notice that just came). */
+    busy: () => !!inFlight,
+    /**
+     * Applies a full answer another tab fetched for this same context (same url and context hash)
+     * as if it were this tab's own; false when it does not fit (another user now, a request out).
+     */
+    adopt(result: OkResult, forHash: string): boolean {
+      // Only called by live updates, which run between start() and close().
+      if (inFlight || forHash !== state.contextHash) return false
+      dispatch({ type: 'request' })
+      apply(state.generation, forHash, result)
+      return state.outcome === 'success'
+    },
 
     snapshot(): Bootstrap {
       const snapshot: Bootstrap = {

@@ -8,7 +8,7 @@ import type { Clock, EvaluationContext, FlagEntry } from '../types'
 
 /** How one bulk request ended, as a value. */
 export type FetchResult =
-  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo }
+  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo; streams?: unknown[] }
   | { kind: 'not-modified'; etag?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
@@ -24,6 +24,8 @@ export interface FetchFlagsOptions {
   /** Aborts the request from outside (a context switch); the result is `aborted`. */
   signal?: AbortSignal
   now: () => number
+  /** Query string to append (without `?`), e.g. `flagConfigEtag=…` on a refetch a stream notice asked for. */
+  query?: string
   /** Timers of the timeout. Default: the real clock. */
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>
 }
@@ -59,7 +61,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   }
   const outcome = await postJson({
     fetch: options.fetch,
-    url: bulkEndpoint(options.url),
+    url: bulkEndpoint(options.url) + (options.query ? `?${options.query}` : ''),
     body,
     headers: options.headers,
     extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },
@@ -95,6 +97,9 @@ function readBody(text: string, contentType: string | null, etag: string | undef
   const result: FetchResult = { kind: 'ok', entries: parsed.entries, skipped: parsed.skipped }
   if (etag !== undefined) result.etag = etag
   if (parsed.upstream) result.upstream = parsed.upstream
+  // OFREP 0.3.0 `eventStreams`, read by the live-updates chunk (live/streamInfo.ts) when it loads.
+  const { eventStreams } = json as { eventStreams?: unknown }
+  if (Array.isArray(eventStreams)) result.streams = eventStreams
   return result
 }
 

@@ -16,6 +16,8 @@ export interface OfrepDeps {
   limits: RequestLimits
   cache: AnswerCache
   metrics?: ServerMetrics
+  /** The `eventStreams` bulk answers advertise (OFREP 0.3.0); none when live updates are off. */
+  streams?: Array<Record<string, unknown>>
 }
 
 /**
@@ -45,18 +47,35 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
     const request = readEvaluationRequest(body.text, deps.limits)
     if (!request.ok) return sendJson(res, 400, request.error)
     const result = evaluateAll(version.evaluator, request.context)
-    const bytes = Buffer.from(JSON.stringify({ ...result, metadata: { ...result.metadata, holdfast } }))
+    const advertised = deps.streams ? { eventStreams: deps.streams } : {}
+    const bytes = Buffer.from(JSON.stringify({ ...result, ...advertised, metadata: { ...result.metadata, holdfast } }))
+    // The tag is a hash of the exact body (CONTRACT §8), so it is the same for two contexts only
+    // when their answers are identical, and a 304 for another context's tag confirms exactly what
+    // that context would have been sent. The version a notice names is checked apart (`behind`).
     answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, answer)
     deps.metrics && counters(deps.metrics).miss.inc()
   } else if (deps.metrics) counters(deps.metrics).hit.inc()
-  send(req, res, answer, deps.metrics)
+  send(req, res, answer, deps.metrics, behind(req, version.version))
 }
 
-function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined): void {
+/**
+ * OFREP ADR-0008: a refetch triggered by a notice carries the notice's `flagConfigEtag`. When it
+ * names another version than the one served here (this replica has not caught up yet, or the
+ * notice is older than what is served), a 304 would confirm a version the client was told is not
+ * current: the full answer goes out instead.
+ */
+function behind(req: IncomingMessage, version: string): boolean {
+  const query = (req.url ?? '').split('?')[1]
+  if (!query) return false
+  const wanted = new URLSearchParams(query).get('flagConfigEtag')
+  return wanted !== null && wanted !== version
+}
+
+function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false): void {
   if (metrics) for (const code of answer.errorCodes) metrics.evaluationErrors.inc({ code })
   if (res.writableEnded || res.destroyed) return
-  if (etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
+  if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
   res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag })
   res.end(answer.body)
 }
@@ -96,7 +115,8 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   if (!request.ok) return sendJson(res, 400, request.error)
   const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
   if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
-  sendJson(res, answer.status, answer.body, answer.headers)
+  const advertised = answer.status === 200 && deps.streams && isObject(answer.body) ? { ...answer.body, eventStreams: deps.streams } : answer.body
+  sendJson(res, answer.status, advertised, answer.headers)
 }
 
 // One flag from a per-context source: its bulk answer for this context, that flag picked out, with
@@ -133,4 +153,8 @@ function timeDependent(definitions: object): boolean {
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name]
   return Array.isArray(value) ? value.join(', ') : value
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,0 +1,359 @@
+// Live updates, the chunk loaded on demand (liveLoader.ts loads it once a bulk answer advertises a
+// stream). It ties the stream connection, the tabs and the client's flag sync together:
+//
+//   leader tab: stream notice ──► notice(version) ──► answer ──► post {values} ──► other tabs
+//   other tab:  {notice} ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
+//   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
+//   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
+import type { Clock, Environment, LiveOptions, Logger } from '../types'
+import type { AttemptExtra, OkResult } from '../flags/sync'
+import type { FetchResult } from '../protocol/fetchFlags'
+import { createStreamConnection, type StreamConnection } from './streamConnection'
+import { readStreamInfo, type StreamInfo } from './streamInfo'
+import { createTabLink, type TabLink, type TabMessage } from './tabs'
+
+/** What flag sync offers live updates (see flags/sync.ts). */
+export interface LiveSync {
+  request(trigger: 'explicit' | 'poll', extra?: AttemptExtra): Promise<unknown>
+  busy(): boolean
+  adopt(result: OkResult, contextHash: string): boolean
+  contextHash(): string
+}
+
+/** Options of `createLiveUpdates`; `liveLoader.ts` fills them from the client's. */
+export interface LiveUpdatesDeps {
+  stream: StreamInfo
+  /** The client's OFREP base URL: with the context hash, the key under which tabs share values. */
+  url: string
+  sync: LiveSync
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  clock: Clock
+  random: () => number
+  environment: Environment
+  logger: Logger
+  /** Share one stream and the answers between tabs. */
+  tabs?: boolean
+  /** Overrides the server's `inactivityDelaySec`. */
+  inactivityDelaySec?: number
+  /** Poll period while the stream is down. Default 30,000 ms (±20 % jitter). */
+  fallbackPollMs?: number
+  /** See `StreamConnectionOptions.heartbeatTimeoutMs`. */
+  heartbeatTimeoutMs?: number
+  /**
+   * The first stream of a page opens this long after the first answer, then catches up with one
+   * conditional refetch. A page load is not held open by a never-ending request (tools that wait
+   * for "network idle", such as Playwright's, would wait for ever). Default 1,000 ms in a browser page, 0 elsewhere.
+   */
+  firstDelayMs?: number
+}
+
+/** The running live updates of one client. */
+export interface LiveUpdates {
+  /** An answer this client received for `contextHash` (a 200 is shared with other tabs, and may move the stream). */
+  answered(result: FetchResult, contextHash: string): void
+  /** Whether this client holds the stream open now. */
+  connected(): boolean
+  close(): void
+}
+
+/**
+ * The chunk's entry: reads the answer's `eventStreams` and starts live updates with the client's
+ * `LiveOptions` (each with its default); undefined when no advertised stream is usable.
+ *
+ * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL in localStorage
+ * (a new tab whose cached ETag is confirmed still finds the stream). With nothing remembered, one
+ * full refetch asks the server; its answer comes back here through the loader.
+ */
+export function startLiveUpdates(
+  deps: Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOptions },
+  result: FetchResult,
+  contextHash: string,
+): LiveUpdates | undefined {
+  const key = `holdfast-live:${deps.url}`
+  let advertised: unknown
+  if (result.kind === 'ok') {
+    advertised = result.streams ?? []
+    storage(() => localStorage.setItem(key, JSON.stringify(advertised)))
+  } else {
+    advertised = storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+    if (advertised == null) {
+      void deps.sync.request('explicit', { full: true })
+      return undefined
+    }
+  }
+  const stream = readStreamInfo(advertised, deps.url)
+  if (!stream) return undefined
+  const { options } = deps
+  const live = createLiveUpdates({
+    ...deps,
+    stream,
+    tabs: options.shareTabs ?? (typeof BroadcastChannel !== 'undefined' && typeof document !== 'undefined'),
+    inactivityDelaySec: options.inactivityDelaySec,
+    fallbackPollMs: options.fallbackPollMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+  })
+  live.answered(result, contextHash)
+  return live
+}
+
+/** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
+function storage<T>(use: () => T): T | undefined {
+  try {
+    return typeof localStorage === 'undefined' ? undefined : use()
+  } catch {
+    return undefined
+  }
+}
+
+/** Starts live updates for one client (see the file comment). */
+export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
+  const { clock, sync, environment } = deps
+  let stream = deps.stream
+  let connection: StreamConnection | undefined
+  let pollTimer: unknown
+  let hiddenTimer: unknown
+  let asleep = false
+  let closed = false
+  /** The leader's stream is down (told over the channel): followers poll as well. */
+  let leaderDown = false
+  let waiting: { timer: unknown } | undefined
+
+  const keyOf = (hash: string) => `${deps.url}|${hash}`
+  let noticeQueued = false
+
+  /**
+   * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
+   * client's one request path. A request already out may predate the change: one more follows it.
+   */
+  function notice(version?: string) {
+    const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
+    if (!sync.busy()) return void sync.request('explicit', extra)
+    if (noticeQueued) return
+    noticeQueued = true
+    void sync.request('explicit', extra).then(() => {
+      noticeQueued = false
+      if (!closed) void sync.request('explicit', extra)
+    })
+  }
+  // The channel name carries the message format's version: a tab still running an older Holdfast
+  // after a deploy neither leads nor feeds this one.
+  const link: TabLink | undefined = deps.tabs
+    ? createTabLink(`holdfast-live:1:${stream.url}`, (message) => {
+        try {
+          onMessage(message)
+        } catch (error) {
+          deps.logger.error('[holdfast] live updates: a message from another tab failed', error)
+        }
+      })
+    : undefined
+
+  /** The first connection of a page waits (see `firstDelayMs`); it then catches up once. */
+  let delayTimer: unknown
+  let delayed = false
+  /** The stream opened late (or another tab's stream closed): changes in between were not announced. */
+  let delayedOpen = false
+
+  function connect(takeover = false) {
+    const wait = deps.firstDelayMs ?? (typeof document === 'undefined' ? 0 : 1000)
+    // A tab taking over from a leader that closed connects at once: the page load is long over.
+    if (!delayed && wait > 0 && !takeover) {
+      delayed = true
+      delayTimer = clock.setTimeout(() => {
+        delayTimer = undefined
+        delayedOpen = true
+        if (!closed && !asleep && (!link || link.leading())) open()
+      }, wait)
+      return
+    }
+    delayed = true
+    delayedOpen = takeover
+    open()
+  }
+
+  function open() {
+    connection ??= createStreamConnection({
+      url: stream.url,
+      fetch: deps.fetch,
+      headers: deps.headers,
+      clock,
+      random: deps.random,
+      environment,
+      logger: deps.logger,
+      heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
+      onNotice(version) {
+        link?.post({ t: 'notice', version })
+        notice(version)
+      },
+      onOpen(reconnected) {
+        stopPolling()
+        link?.post({ t: 'stream', up: true, key: keyOf(sync.contextHash()) })
+        // Changes made while the stream was down (or not yet open) were not announced: one
+        // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
+        if (reconnected || delayedOpen) {
+          link?.post({ t: 'notice' })
+          notice()
+        }
+      },
+      onDown() {
+        link?.post({ t: 'stream', up: false, key: keyOf(sync.contextHash()) })
+        startPolling()
+      },
+    })
+    connection.start()
+  }
+
+  function disconnect() {
+    if (delayTimer !== undefined) clock.clearTimeout(delayTimer)
+    delayTimer = undefined
+    delayed = false
+    delayedOpen = false
+    connection?.stop()
+    connection = undefined
+  }
+
+  function startPolling() {
+    if (pollTimer !== undefined || closed || asleep) return
+    const base = deps.fallbackPollMs ?? 30_000
+    const next = () => {
+      pollTimer = clock.setTimeout(() => {
+        pollTimer = undefined
+        void sync.request('poll')
+        startPolling()
+      }, Math.round(base * (0.8 + 0.4 * random01(deps.random))))
+    }
+    next()
+  }
+
+  function stopPolling() {
+    if (pollTimer !== undefined) clock.clearTimeout(pollTimer)
+    pollTimer = undefined
+  }
+
+  function lead() {
+    if (closed || asleep) return
+    if (!link) return connect()
+    const asked = clock.now()
+    link.lead(() => {
+      if (closed || asleep) return link.resign()
+      stopFollowing()
+      // Granted only after waiting: another tab led until now.
+      connect(clock.now() - asked > 100)
+    })
+    // Until a leader speaks up, ask whether one exists and how its stream is.
+    link.post({ t: 'hello' })
+  }
+
+  function stopFollowing() {
+    if (waiting) clock.clearTimeout(waiting.timer)
+    waiting = undefined
+    leaderDown = false
+  }
+
+  function onMessage(message: TabMessage) {
+    if (closed) return
+    switch (message.t) {
+      case 'hello':
+        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open(), key: keyOf(sync.contextHash()) })
+        return
+      case 'stream':
+        if (link?.leading()) return
+        // While the leader's stream is down it polls; a tab showing the leader's user gets those
+        // answers over the channel, so only the tabs of other users poll for themselves.
+        leaderDown = !message.up && message.key !== keyOf(sync.contextHash())
+        if (leaderDown) startPolling()
+        else stopPolling()
+        return
+      case 'notice':
+        if (link?.leading() || asleep) return
+        // Another tab showing this user will likely fetch first: wait a little for its answer.
+        if (waiting) return
+        waiting = {
+          timer: clock.setTimeout(() => {
+            waiting = undefined
+            notice(message.version)
+          }, 100 + Math.round(300 * random01(deps.random))),
+        }
+        return
+      case 'values': {
+        const hash = sync.contextHash()
+        const result = message.result as OkResult | null
+        if (message.key !== keyOf(hash) || asleep || result?.kind !== 'ok' || !Array.isArray(result.entries)) return
+        if (sync.adopt(result, hash) && waiting) {
+          clock.clearTimeout(waiting.timer)
+          waiting = undefined
+        }
+        return
+      }
+    }
+  }
+
+  // OFREP: after `inactivityDelaySec` hidden, close; when active again, reconnect and refetch in full.
+  const stopListening = environment.listen({
+    onHidden() {
+      if (hiddenTimer !== undefined || asleep) return
+      const seconds = deps.inactivityDelaySec ?? stream.inactivityDelaySec
+      hiddenTimer = clock.setTimeout(() => {
+        hiddenTimer = undefined
+        asleep = true
+        stopPolling()
+        stopFollowing()
+        disconnect()
+        link?.resign()
+      }, seconds * 1000)
+    },
+    onVisible() {
+      if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      hiddenTimer = undefined
+      if (!asleep) return
+      asleep = false
+      void sync.request('explicit', { full: true })
+      lead()
+    },
+  })
+
+  lead()
+
+  return {
+    answered(result, hash) {
+      if (closed) return
+      try {
+        share(result, hash)
+      } catch (error) {
+        deps.logger.error('[holdfast] live updates failed on an answer', error)
+      }
+    },
+    connected: () => connection?.open() ?? false,
+    close() {
+      if (closed) return
+      closed = true
+      stopListening()
+      stopPolling()
+      stopFollowing()
+      if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      disconnect()
+      link?.close()
+    },
+  }
+
+  function share(result: FetchResult, hash: string) {
+      if (result.kind !== 'ok') return
+      const advertised = readStreamInfo(result.streams, deps.url)
+      if (advertised && advertised.url !== stream.url) {
+        // The server moved its stream: follow it.
+        stream = advertised
+        disconnect()
+        if (!link || link.leading()) connect()
+      }
+      link?.post({ t: 'values', key: keyOf(hash), result })
+  }
+}
+
+function random01(random: () => number): number {
+  try {
+    const r = random()
+    return r >= 0 && r <= 1 ? r : 0.5
+  } catch {
+    return 0.5
+  }
+}

@@ -1,0 +1,213 @@
+// One SSE connection to the server's event stream, kept open: a `fetch`-based reader (it works
+// where `EventSource` is missing, in Node, and it can send the configured headers — an API key —
+// which EventSource cannot), a heartbeat watchdog, and reconnection on the shared scheduler's
+// backoff (platform/scheduler.ts), so a dropped stream waits like a failed request does.
+//
+//   start ──► connect ──► 200 text/event-stream ──► onOpen(reconnected) ──► read …
+//                │ failure / stream ends / no byte for heartbeatTimeoutMs
+//                └──► onDown() ──► scheduler.failed() ──► (jittered backoff) ──► connect
+//
+// After a server restart every client loses its stream at the same moment; the backoff's jitter
+// (and the server's `retry:`, a floor spread up to twice its value) keeps them from coming back,
+// and refetching, in the same instant.
+import { HoldfastError, httpError } from '../platform/errors'
+import { parseRetryAfter } from '../platform/backoff'
+import { createScheduler } from '../platform/scheduler'
+import type { Clock, Environment, Logger } from '../types'
+import { createSseParser } from './sseParser'
+
+/** What a connection needs; the live-updates driver passes the client's own pieces. */
+export interface StreamConnectionOptions {
+  url: string
+  fetch: typeof fetch
+  headers?: Record<string, string> | (() => Record<string, string>)
+  clock: Clock
+  random: () => number
+  environment: Environment
+  logger: Logger
+  /** No byte (data or heartbeat comment) for this long: the stream is taken as dead. Default 60,000 ms (the server beats every 20 s). */
+  heartbeatTimeoutMs?: number
+  /** A `refetchEvaluation` notice, with the version it names when it names one. */
+  onNotice(version: string | undefined): void
+  /** The stream is open; `reconnected` when it had been open before (changes may have been missed). */
+  onOpen(reconnected: boolean): void
+  /** The stream is down (it failed, ended or went silent); a reconnect is scheduled. */
+  onDown(): void
+}
+
+/** A kept-open stream. */
+export interface StreamConnection {
+  /** Connects (idempotent while running). */
+  start(): void
+  /** Disconnects and cancels any reconnect; `start()` may be called again. */
+  stop(): void
+  /** Whether the stream is open now. */
+  open(): boolean
+}
+
+/** After this long open, a stream that ends counts as a fresh failure (backoff starts over). */
+const STABLE_MS = 30_000
+
+/** Creates a connection; nothing happens until `start()`. */
+export function createStreamConnection(options: StreamConnectionOptions): StreamConnection {
+  const { clock, logger } = options
+  const heartbeatMs = options.heartbeatTimeoutMs ?? 60_000
+  let running = false
+  let current: AbortController | undefined
+  let isOpen = false
+  let everOpened = false
+  let retryHintMs: number | undefined
+  let lastReported = ''
+  /** `onDown` was told since the last open: an outage is reported once, not per reconnect. */
+  let downTold = false
+  /** Bumped by `stop()`: a connection of an earlier run that finishes late changes nothing. */
+  let epoch = 0
+
+  const scheduler = createScheduler({
+    clock,
+    environment: options.environment,
+    random: options.random,
+    backoff: { baseMs: 2000, maxMs: 60_000 },
+    run: () => void connect(),
+  })
+
+  async function connect() {
+    if (!running || current) return
+    const mine = epoch
+    const controller = new AbortController()
+    current = controller
+    scheduler.began()
+    let watchdog: unknown
+    const arm = () => {
+      if (watchdog !== undefined) clock.clearTimeout(watchdog)
+      watchdog = clock.setTimeout(() => controller.abort(), heartbeatMs)
+    }
+    let openedAt: number | undefined
+    let failure: HoldfastError
+    try {
+      arm()
+      const configured = typeof options.headers === 'function' ? options.headers() : options.headers
+      const response = await options.fetch(options.url, {
+        headers: { ...configured, Accept: 'text/event-stream' },
+        signal: controller.signal,
+        cache: 'no-store',
+      })
+      const type = response.headers.get('Content-Type') ?? ''
+      if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) {
+        void response.body?.cancel().catch(() => {})
+        failure = response.ok
+          ? new HoldfastError('INVALID_RESPONSE', `the event stream answered ${type || 'no content type'}`)
+          : httpError(response.status, '', parseRetryAfter(response.headers.get('Retry-After'), clock.now(), response.headers.get('Date')))
+      } else {
+        openedAt = clock.now()
+        isOpen = true
+        downTold = false
+        lastReported = ''
+        const reconnected = everOpened
+        everOpened = true
+        tell(() => options.onOpen(reconnected))
+        failure = await read(response.body, arm)
+      }
+    } catch (error) {
+      failure = new HoldfastError('NETWORK', `the event stream failed: ${String((error as Error)?.message ?? error)}`)
+    } finally {
+      if (watchdog !== undefined) clock.clearTimeout(watchdog)
+    }
+    if (current === controller) current = undefined
+    controller.abort()
+    if (!running || mine !== epoch) return
+    isOpen = false
+    report(failure)
+    if (!downTold) {
+      downTold = true
+      tell(options.onDown)
+    }
+    if (openedAt !== undefined && clock.now() - openedAt >= STABLE_MS) scheduler.progressed()
+    scheduler.failed(withHint(failure))
+  }
+
+  async function read(body: ReadableStream<Uint8Array>, alive: () => void): Promise<HoldfastError> {
+    const reader = body.getReader()
+    const decoder = new TextDecoder()
+    const parser = createSseParser({
+      onEvent(event) {
+        if (event.event !== 'message') return
+        let data: unknown
+        try {
+          data = JSON.parse(event.data)
+        } catch {
+          return
+        }
+        // OFREP 0.3.0 defines `refetchEvaluation`; other types are ignored for forward compatibility.
+        if (!data || typeof data !== 'object' || (data as { type?: unknown }).type !== 'refetchEvaluation') return
+        const etag = (data as { etag?: unknown }).etag
+        tell(() => options.onNotice(typeof etag === 'string' && etag.length <= 512 ? etag : undefined))
+      },
+      onRetry: (ms) => (retryHintMs = Math.min(ms, 600_000)),
+    })
+    try {
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) return new HoldfastError('NETWORK', 'the event stream ended')
+        alive()
+        if (!parser.push(decoder.decode(value, { stream: true }))) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
+        if (!running) return new HoldfastError('NETWORK', 'stopped')
+      }
+    } catch (error) {
+      return new HoldfastError('NETWORK', `the event stream broke off: ${String((error as Error)?.message ?? error)}`)
+    } finally {
+      void reader.cancel().catch(() => {})
+    }
+  }
+
+  // The server's `retry:` is a floor; spread up to twice it so a fleet does not come back at once.
+  function withHint(error: HoldfastError): HoldfastError {
+    if (retryHintMs === undefined || error.retryAfterMs !== undefined) return error
+    const spread = Math.round(retryHintMs * (1 + safeRandom(options.random)))
+    return new HoldfastError(error.code, error.message, { httpStatus: error.httpStatus, retryAfterMs: spread })
+  }
+
+  function report(error: HoldfastError) {
+    const key = `${error.code}:${error.httpStatus ?? ''}`
+    if (key === lastReported) return
+    lastReported = key
+    logger.debug?.(`[holdfast] event stream down (${error.code}): ${error.message}; polling until it is back`)
+  }
+
+  function tell(callback: () => void) {
+    try {
+      callback()
+    } catch (error) {
+      logger.error('[holdfast] a live-update listener threw', error)
+    }
+  }
+
+  return {
+    start() {
+      if (running) return
+      running = true
+      scheduler.start()
+      void connect()
+    },
+    stop() {
+      running = false
+      epoch++
+      downTold = false
+      scheduler.stop()
+      scheduler.reset()
+      current?.abort()
+      current = undefined
+      isOpen = false
+    },
+    open: () => isOpen,
+  }
+}
+
+function safeRandom(random: () => number): number {
+  try {
+    const r = random()
+    return r >= 0 && r <= 1 ? r : 0.5
+  } catch {
+    return 0.5
+  }
+}

@@ -1,0 +1,132 @@
+// The tabs of one origin share one stream: one tab leads (holds the connection), the others hear
+// its notices and each other's answers over a BroadcastChannel. Leadership is a Web Lock held for
+// as long as the tab leads, so when the leader closes (or crashes: the browser releases its locks)
+// the next tab in the lock's queue is granted it at once. Where Web Locks are missing, a lease in
+// localStorage renewed every 250 ms and valid for 1 s does the same, within a second; where that
+// is missing too (storage blocked), every tab leads for itself — more connections, never none.
+
+/** What tabs say to each other. `key` is the OFREP URL and the context hash: never another user's values. */
+export type TabMessage =
+  | { t: 'notice'; version?: string }
+  | { t: 'values'; key: string; result: unknown }
+  | { t: 'stream'; up: boolean; key?: string }
+  | { t: 'hello' }
+
+/** The link of one tab to the others. */
+export interface TabLink {
+  /** Queues for leadership; `onLead` runs when this tab becomes the leader. Idempotent. */
+  lead(onLead: () => void): void
+  /** Gives leadership up (another tab takes over); `lead` may be called again. */
+  resign(): void
+  /** Whether this tab leads now. */
+  leading(): boolean
+  /** Tells every other tab. */
+  post(message: TabMessage): void
+  /** Resigns and closes the channel. */
+  close(): void
+}
+
+const LEASE_MS = 1000
+const RENEW_MS = 250
+
+/** Creates the link of this tab for the stream named `name` (see the file comment). */
+export function createTabLink(name: string, onMessage: (message: TabMessage) => void): TabLink {
+  const id = Math.random().toString(36).slice(2)
+  let channel: BroadcastChannel | undefined
+  try {
+    channel = new BroadcastChannel(name)
+    channel.onmessage = (event) => {
+      const data = event.data as TabMessage | null
+      if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data)
+    }
+  } catch {
+    channel = undefined
+  }
+  let isLeader = false
+  let queued = false
+  let release: (() => void) | undefined
+  let abort: AbortController | undefined
+  let leaseTimer: ReturnType<typeof setInterval> | undefined
+
+  const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks
+
+  function leadWithLock(onLead: () => void) {
+    abort = new AbortController()
+    locks!
+      .request(`${name}:leader`, { signal: abort.signal }, () => {
+        if (!queued) return undefined
+        isLeader = true
+        onLead()
+        return new Promise<void>((done) => (release = done))
+      })
+      .catch(() => {})
+  }
+
+  function leadWithLease(onLead: () => void) {
+    const key = `${name}:leader`
+    const tick = () => {
+      try {
+        const now = Date.now()
+        const held = JSON.parse(localStorage.getItem(key) ?? 'null') as { id?: string; until?: number } | null
+        if (held && held.id !== id && typeof held.until === 'number' && held.until > now) {
+          if (isLeader) isLeader = false
+          return
+        }
+        localStorage.setItem(key, JSON.stringify({ id, until: now + LEASE_MS }))
+        if (!isLeader) {
+          isLeader = true
+          onLead()
+        }
+      } catch {
+        // No storage: this tab leads for itself.
+        if (!isLeader) {
+          isLeader = true
+          onLead()
+        }
+      }
+    }
+    tick()
+    leaseTimer = setInterval(tick, RENEW_MS)
+  }
+
+  const link: TabLink = {
+    lead(onLead) {
+      if (queued) return
+      queued = true
+      if (locks && typeof locks.request === 'function') leadWithLock(onLead)
+      else leadWithLease(onLead)
+    },
+    resign() {
+      queued = false
+      isLeader = false
+      abort?.abort()
+      abort = undefined
+      release?.()
+      release = undefined
+      if (leaseTimer !== undefined) {
+        clearInterval(leaseTimer)
+        leaseTimer = undefined
+        try {
+          const key = `${name}:leader`
+          if ((JSON.parse(localStorage.getItem(key) ?? 'null') as { id?: string } | null)?.id === id) localStorage.removeItem(key)
+        } catch {
+          // nothing to clean up
+        }
+      }
+    },
+    leading: () => isLeader,
+    post(message) {
+      try {
+        channel?.postMessage(message)
+      } catch {
+        // A message that cannot be cloned is simply not shared; the other tabs fetch for themselves.
+      }
+    },
+    close() {
+      link.resign()
+      channel?.close()
+      channel = undefined
+    },
+  }
+  return link
+}

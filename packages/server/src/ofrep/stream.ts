@@ -1,0 +1,239 @@
+// The OFREP event stream (OFREP 0.3.0, ADR-0008): `GET /holdfast/v1/stream` is a Server-Sent
+// Events stream that tells connected clients "the definitions changed, refetch". It carries no flag
+// values — the client refetches through its normal bulk request, with the notice's `etag` as
+// `flagConfigEtag`, so what a user may see is still decided per context by the bulk route.
+//
+//   source 'update' ──► notice(etag) ──► every open stream: data: {"type":"refetchEvaluation",...}
+//   source failing … then 'update' (an outage ended) ──► each stream gets its notice after a random
+//                                                        delay in [0, recoveryWindowMs)
+//
+// The spreading is what keeps a fleet of browsers from refetching in the same instant when an
+// upstream comes back: N streams → N refetches spread evenly over the window instead of a spike.
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Counter, Gauge, type Registry } from 'prom-client'
+import type { FlagSource } from '../flags/flagSource'
+
+/** An update within this long of a failed read of the origin counts as the end of an outage. */
+const OUTAGE_MEMORY_MS = 60_000
+
+/** The path of the stream, as advertised in bulk answers (`eventStreams[].endpoint.requestUri`). */
+export const STREAM_PATH = '/holdfast/v1/stream'
+
+/** Options of {@link createStreamHub}; every one has a default. */
+export interface StreamHubOptions {
+  /** Most streams open at once; more get 503 with `Retry-After`. Default 10,000. */
+  maxConnections?: number
+  /** A comment line is sent this often so proxies and clients know the stream is alive. Default 20,000 ms. */
+  heartbeatMs?: number
+  /** The `retry:` field: how long a browser's EventSource waits before reconnecting. Default 3,000 ms. */
+  retryMs?: number
+  /** After an outage of the source ends, notices are spread at random over this window. Default 10,000 ms. */
+  recoveryWindowMs?: number
+  /** `inactivityDelaySec` advertised to clients (close the stream after this long hidden). Default 120. */
+  inactivityDelaySec?: number
+  /** Jitter source. Default `Math.random`. */
+  random?: () => number
+  /**
+   * The path (and query) advertised as `eventStreams[].endpoint.requestUri`, joined by clients to
+   * the origin of their OFREP URL. Default `/holdfast/v1/stream`; a handler mounted under a prefix
+   * (Express `app.use('/flags', handler)`, `toFetchHandler` with a `basePath`) advertises `/flags/holdfast/v1/stream`.
+   */
+  requestUri?: string
+}
+
+/** One change notice (the `data` of an OFREP `sseEvent`). */
+export interface StreamNotice {
+  type: 'refetchEvaluation'
+  /** The definitions version now served; clients send it back as `flagConfigEtag`. */
+  etag?: string
+  /** Epoch seconds of the change. */
+  lastModified?: number
+}
+
+/** The SSE side of the server; see the file comment. */
+export interface StreamHub {
+  /** Answers `GET /holdfast/v1/stream`. */
+  handle(req: IncomingMessage, res: ServerResponse): void
+  /** Sends a notice to every open stream; `spread` delays each by a random share of the recovery window. */
+  notify(notice: StreamNotice, spread?: boolean): void
+  /** Open streams now. */
+  connections(): number
+  /** Notices sent since the start (one per stream per change). */
+  sent(): number
+  /** The `eventStreams` entry bulk answers carry. */
+  advertisement(): Array<Record<string, unknown>>
+  /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
+  follow(source: FlagSource): () => void
+  /**
+   * Proxy mode (`--upstream`): the relay holds per-context answers and learns of upstream changes
+   * only by asking. While at least one stream is open, `refresh` (the relay's re-ask of every held
+   * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
+   * ends a failing spell). Returns the stop function.
+   */
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number): () => void
+  /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
+  close(): void
+}
+
+/** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
+export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
+  const maxConnections = whole(options.maxConnections, 10_000)
+  const heartbeatMs = whole(options.heartbeatMs, 20_000)
+  const retryMs = whole(options.retryMs, 3_000)
+  const windowMs = whole(options.recoveryWindowMs, 10_000)
+  const inactivityDelaySec = whole(options.inactivityDelaySec, 120)
+  const random = options.random ?? Math.random
+  const streams = new Set<ServerResponse>()
+  const pending = new Set<ReturnType<typeof setTimeout>>()
+  const stops = new Set<() => void>()
+  let heartbeat: ReturnType<typeof setInterval> | undefined
+  let sentCount = 0
+  let closed = false
+
+  function write(res: ServerResponse, text: string) {
+    if (res.destroyed || res.writableEnded) return streams.delete(res)
+    res.write(text)
+  }
+
+  function drop(res: ServerResponse) {
+    streams.delete(res)
+    if (streams.size === 0 && heartbeat !== undefined) {
+      clearInterval(heartbeat)
+      heartbeat = undefined
+    }
+  }
+
+  const hub: StreamHub = {
+    handle(req, res) {
+      if (closed) return void sendPlain(res, 503, 'the server is shutting down', { 'Retry-After': '1', Connection: 'close' })
+      if (streams.size >= maxConnections) {
+        // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.
+        return void sendPlain(res, 503, 'too many streams open', { 'Retry-After': String(5 + Math.floor(random() * 25)) })
+      }
+      res.writeHead(200, {
+        'Content-Type': 'text/event-stream; charset=utf-8',
+        'Cache-Control': 'no-cache, no-transform',
+        // nginx and similar proxies buffer responses unless told not to.
+        'X-Accel-Buffering': 'no',
+      })
+      // Streams outlive the server's request timeout by design. (No socket behind a Web `Request`
+      // adapter such as toFetchHandler.)
+      req.socket?.setTimeout?.(0)
+      req.socket?.setNoDelay?.(true)
+      streams.add(res)
+      res.write(`retry: ${retryMs}\n: holdfast stream open\n\n`)
+      res.once('close', () => drop(res))
+      heartbeat ??= setInterval(() => {
+        for (const stream of [...streams]) write(stream, ': ping\n\n')
+      }, heartbeatMs)
+      heartbeat.unref?.()
+    },
+    notify(notice, spread = false) {
+      const text = `data: ${JSON.stringify(notice)}\n\n`
+      for (const stream of [...streams]) {
+        if (!spread || windowMs === 0) {
+          sentCount++
+          write(stream, text)
+          continue
+        }
+        const timer = setTimeout(() => {
+          pending.delete(timer)
+          sentCount++
+          write(stream, text)
+        }, Math.floor(random() * windowMs))
+        timer.unref?.()
+        pending.add(timer)
+      }
+    },
+    connections: () => streams.size,
+    sent: () => sentCount,
+    advertisement: () => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? STREAM_PATH }, inactivityDelaySec }],
+    follow(source) {
+      // An update that ends an outage (the origin could not be read within the last minute, or
+      // nothing was served yet) has its notices spread; an ordinary edit goes out at once.
+      // A local file has no outages, only edits (an editor that saves by renaming may make one
+      // read fail on the way): its notices always go out at once.
+      const remote = source.origin !== 'file' && source.origin !== 'inline'
+      let lastErrorAt = source.current() ? -Infinity : Date.now()
+      return source.subscribe((event) => {
+        if (event.type === 'error') lastErrorAt = Date.now()
+        if (event.type !== 'update') return
+        const spread = remote && Date.now() - lastErrorAt < OUTAGE_MEMORY_MS
+        lastErrorAt = -Infinity
+        hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
+      })
+    },
+    watchUpstream(refresh, everyMs) {
+      let failing = false
+      let running = false
+      const timer = setInterval(() => {
+        if (running || closed || streams.size === 0) return
+        running = true
+        refresh()
+          .then((result) => {
+            if (result.outcome === 'failed') return void (failing = true)
+            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+            failing = false
+          })
+          .catch(() => (failing = true))
+          .finally(() => (running = false))
+      }, Math.max(50, everyMs))
+      timer.unref?.()
+      stops.add(() => clearInterval(timer))
+      return () => clearInterval(timer)
+    },
+    close() {
+      if (closed) return
+      closed = true
+      for (const stop of stops) stop()
+      for (const timer of pending) clearTimeout(timer)
+      pending.clear()
+      for (const stream of [...streams]) stream.end()
+      streams.clear()
+      if (heartbeat !== undefined) clearInterval(heartbeat)
+      heartbeat = undefined
+    },
+  }
+  return hub
+}
+
+function sendPlain(res: ServerResponse, status: number, message: string, headers: Record<string, string>) {
+  const body = JSON.stringify({ errorDetails: message })
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) })
+  res.end(body)
+}
+
+function whole(value: number | undefined, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
+}
+
+/**
+ * Adds the stream's figures to a Prometheus registry: `holdfast_stream_connections` (open now) and
+ * `holdfast_stream_notices_total` (notices written, one per stream per change). A registry that
+ * already has them (shared by two handlers) keeps the first handler's.
+ */
+export function registerStreamMetrics(registry: Registry, hub: StreamHub): void {
+  if (!registry.getSingleMetric('holdfast_stream_connections')) {
+    new Gauge({
+      name: 'holdfast_stream_connections',
+      help: 'Event streams (SSE) open now.',
+      registers: [registry],
+      collect() {
+        this.set(hub.connections())
+      },
+    })
+  }
+  if (!registry.getSingleMetric('holdfast_stream_notices_total')) {
+    let reported = 0
+    new Counter({
+      name: 'holdfast_stream_notices_total',
+      help: 'Change notices written to event streams (one per stream per change).',
+      registers: [registry],
+      collect() {
+        const sent = hub.sent()
+        if (sent > reported) this.inc(sent - reported)
+        reported = sent
+      },
+    })
+  }
+}

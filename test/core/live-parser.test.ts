@@ -1,0 +1,80 @@
+// The event-stream parser of live updates, fed the way a network feeds it: in arbitrary pieces.
+// It is internal to the on-demand chunk (exporting it from the entry would put it in the first
+// load), so it is imported by path.
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
+
+function parse(pieces: string[]) {
+  const events: SseEvent[] = []
+  const retries: number[] = []
+  const parser = createSseParser({ onEvent: (e) => events.push(e), onRetry: (ms) => retries.push(ms) })
+  const ok = pieces.map((p) => parser.push(p))
+  return { events, retries, ok }
+}
+
+/** Cuts `text` at the given positions. */
+function cut(text: string, at: number[]): string[] {
+  const points = [...new Set(at.map((n) => n % (text.length + 1)))].sort((a, b) => a - b)
+  const pieces: string[] = []
+  let from = 0
+  for (const p of points) {
+    pieces.push(text.slice(from, p))
+    from = p
+  }
+  pieces.push(text.slice(from))
+  return pieces
+}
+
+const STREAM =
+  '\uFEFFretry: 3000\r\n: holdfast stream open\r\n\r\n' +
+  'data: {"type":"refetchEvaluation","etag":"v2"}\n\n' +
+  ': ping\n\n' +
+  'event: other\ndata: ignored by the client, but parsed\n\n' +
+  'id: 7\ndata: line one\ndata: line two\r\r' +
+  'data:no space\ndata\n\n' +
+  'retry: soon\nretry: 250\n\n' +
+  'data: {"type":"somethingNew"}\n\n' +
+  'data: unterminated'
+
+const EXPECTED: SseEvent[] = [
+  { event: 'message', data: '{"type":"refetchEvaluation","etag":"v2"}' },
+  { event: 'other', data: 'ignored by the client, but parsed' },
+  { event: 'message', data: 'line one\nline two', id: '7' },
+  { event: 'message', data: 'no space\n', id: '7' },
+  { event: 'message', data: '{"type":"somethingNew"}', id: '7' },
+]
+
+describe('the event-stream parser', () => {
+  it('reads comments, retry, multi-line data, ids, CR/LF/CRLF line ends and a BOM', () => {
+    const { events, retries } = parse([STREAM])
+    expect(events).toEqual(EXPECTED)
+    expect(retries).toEqual([3000, 250])
+  })
+
+  it('gives the same events however the stream is cut into chunks (CRLF split across chunks included)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { maxLength: 40 }), (at) => {
+        const { events, retries } = parse(cut(STREAM, at))
+        expect(events).toEqual(EXPECTED)
+        expect(retries).toEqual([3000, 250])
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('gives the same events one character at a time', () => {
+    expect(parse([...STREAM]).events).toEqual(EXPECTED)
+  })
+
+  it('dispatches nothing for a stream of comments and blank lines', () => {
+    expect(parse([': a\n\n\n: b\r\n\r\n']).events).toEqual([])
+  })
+
+  it('refuses an endless line instead of growing without bound', () => {
+    const parser = createSseParser({ onEvent: () => {} })
+    let ok = true
+    for (let i = 0; i < 100 && ok; i++) ok = parser.push('x'.repeat(1024))
+    expect(ok).toBe(false)
+  })
+})

@@ -1,0 +1,302 @@
+// Live updates in Node (a program that opts in with `liveUpdates`), against real servers on
+// 127.0.0.1: the reference server with a watched flags file, and a hand-made OFREP server whose
+// stream the test controls (notices, unknown types, a stream that hangs).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
+import { createFlagServer, type FlagdDefinitions, type FlagServer, type Middleware } from '@holdfast/server'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+
+const cleanup: Array<() => Promise<unknown> | unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+async function waitFor(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return Date.now() - started
+}
+
+function definitions(on: boolean): FlagdDefinitions {
+  return { flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: on ? 'on' : 'off' } } }
+}
+
+/** Counts requests per route at the server. */
+function counter() {
+  const counts: Record<string, number> = {}
+  const middleware: Middleware = (_req, _res, route, next) => {
+    counts[route.name] = (counts[route.name] ?? 0) + 1
+    return next()
+  }
+  return { counts, middleware, get: (name: string) => counts[name] ?? 0 }
+}
+
+function client(url: string, options: Partial<ClientOptions> = {}): FlagClient {
+  const c = createClient({
+    url,
+    context: { targetingKey: 'user-1' },
+    storage: 'memory',
+    storageName: uniqueStorageName('live'),
+    logger: createTestLogger(),
+    refreshIntervalMs: 0,
+    liveUpdates: true,
+    ...options,
+  })
+  cleanup.push(() => c.close())
+  return c
+}
+
+async function flagFileServer(options: { port?: number; file?: string; retryMs?: number } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'holdfast-live-'))
+  const file = options.file ?? join(dir, 'flags.json')
+  if (!options.file) await writeFile(file, JSON.stringify(definitions(false)))
+  const count = counter()
+  const server = await createFlagServer({
+    flags: file,
+    port: options.port ?? 0,
+    logger: { info() {}, warn() {}, error() {} },
+    maxEventLoopDelayMs: 0,
+    middleware: [count.middleware],
+    liveUpdates: { retryMs: options.retryMs ?? 200 },
+  })
+  cleanup.push(() => server.close())
+  cleanup.push(() => rm(dir, { recursive: true, force: true }))
+  return { server, file, count }
+}
+
+describe('live updates against the reference server', () => {
+  it('shows a flags-file edit within 2 s, with polling off, through one refetch per change', async () => {
+    const { server, file, count } = await flagFileServer()
+    const c = client(server.url)
+    await c.start()
+    expect(c.getGate('kill-switch')).toBe(false)
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000, 'the stream')
+    const bulkBefore = count.get('ofrep.bulk')
+
+    await writeFile(file, JSON.stringify(definitions(true)))
+    const took = await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the change')
+    expect(took).toBeLessThan(2000)
+    expect(count.get('ofrep.bulk') - bulkBefore).toBe(1)
+    expect(c.getDetails('kill-switch', false).source).toBe('network')
+  })
+
+  it('through a relay (--upstream): an upstream change reaches the client within 2 s', async () => {
+    const upstream = await createFlagServer({ flags: definitions(false), port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0, liveUpdates: false })
+    cleanup.push(() => upstream.close())
+    const relay = await createFlagServer({ upstream: upstream.url, pollIntervalSeconds: 0.3, port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0 })
+    cleanup.push(() => relay.close())
+    const c = client(relay.url)
+    await c.start()
+    expect(c.getGate('kill-switch')).toBe(false)
+    await waitFor(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    upstream.setFlags(definitions(true))
+    const took = await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the change')
+    expect(took).toBeLessThan(2000)
+  })
+
+  it('opens no stream when liveUpdates is false, and none by default outside a browser', async () => {
+    const { server } = await flagFileServer()
+    await client(server.url, { liveUpdates: false }).start()
+    await client(server.url, { liveUpdates: undefined }).start()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(server.handler.stream!.connections()).toBe(0)
+  })
+
+  it('closes its stream on close()', async () => {
+    const { server } = await flagFileServer()
+    const c = client(server.url)
+    await c.start()
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000, 'the stream')
+    await c.close()
+    await waitFor(() => server.handler.stream!.connections() === 0, 5000, 'the stream to close')
+  })
+
+  it('reconnects after a server restart without a storm, and catches up with a change made meanwhile', async () => {
+    const first = await flagFileServer()
+    const port = first.server.port
+    const clients = Array.from({ length: 5 }, () => client(first.server.url))
+    await Promise.all(clients.map((c) => c.start()))
+    await waitFor(() => first.server.handler.stream!.connections() === 5, 5000, 'five streams')
+
+    await first.server.close()
+    await writeFile(first.file, JSON.stringify(definitions(true)))
+    const second = await flagFileServer({ port, file: first.file })
+    await waitFor(() => second.server.handler.stream!.connections() === 5, 15_000, 'five streams again')
+    await waitFor(() => clients.every((c) => c.getGate('kill-switch') === true), 5000, 'the catch-up')
+    // Each client: one stream and one catch-up refetch (a few more if a reconnect raced the restart).
+    expect(second.count.get('stream')).toBeLessThanOrEqual(10)
+    expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(10)
+  })
+})
+
+/** A minimal OFREP server whose stream the test writes to. */
+async function handMadeServer(options: { streamStatus?: number; advertise?: boolean } = {}) {
+  const streams: ServerResponse[] = []
+  const bulk: Array<{ url: string; ifNoneMatch?: string }> = []
+  let streamRequests = 0
+  let value = false
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+      bulk.push({ url: req.url, ifNoneMatch: req.headers['if-none-match'] as string | undefined })
+      req.resume()
+      req.on('end', () => {
+        if (options.advertise === false && req.headers['if-none-match'] === `"${value}"`) return void res.writeHead(304, { ETag: `"${value}"` }).end()
+        const streams = options.advertise === false ? {} : { eventStreams: [{ type: 'websocket', url: 'ws://nope' }, { type: 'sse', endpoint: { requestUri: '/stream' } }] }
+        const body = JSON.stringify({ flags: [{ key: 'kill-switch', value, reason: 'STATIC' }], ...streams })
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: `"${value}"` })
+        res.end(body)
+      })
+      return
+    }
+    if (req.url === '/stream') {
+      streamRequests++
+      if (options.streamStatus) {
+        res.writeHead(options.streamStatus, { 'Content-Type': 'text/plain' })
+        return res.end('nope')
+      }
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      res.write('retry: 100\n\n')
+      streams.push(res)
+      return
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  cleanup.push(
+    () =>
+      new Promise<void>((done) => {
+        for (const s of streams) s.destroy()
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  )
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    bulk,
+    streams,
+    streamRequests: () => streamRequests,
+    setValue: (v: boolean) => (value = v),
+    send: (text: string) => streams.at(-1)?.write(text),
+  }
+}
+
+describe('live updates against a stream the test controls', () => {
+  it('refetches with the ETag and flagConfigEtag on a notice, ignores unknown types, and reads split chunks', async () => {
+    const s = await handMadeServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    expect(s.bulk.length).toBe(1)
+
+    s.send('data: {"type":"configurationChanged"}\n\n: ping\n\n')
+    s.send('data: not json\n\n')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(s.bulk.length).toBe(1)
+
+    s.setValue(true)
+    s.send('data: {"type":"refetch')
+    await new Promise((r) => setTimeout(r, 50))
+    s.send('Evaluation","etag":"v 2"}\r')
+    await new Promise((r) => setTimeout(r, 50))
+    s.send('\n\r\n')
+    await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the refetch')
+    expect(s.bulk.length).toBe(2)
+    expect(s.bulk[1].url).toBe('/ofrep/v1/evaluate/flags?flagConfigEtag=v%202')
+    expect(s.bulk[1].ifNoneMatch).toBe('"false"')
+  })
+
+  it('reconnects a stream that hangs (no heartbeat within the timeout)', async () => {
+    const s = await handMadeServer()
+    const c = client(s.url, { liveUpdates: { heartbeatTimeoutMs: 300 } })
+    await c.start()
+    await waitFor(() => s.streamRequests() === 1, 5000, 'the stream')
+    // Nothing more is written: the watchdog drops it and the backoff (1–2 s at first) reconnects.
+    await waitFor(() => s.streamRequests() >= 2, 8000, 'a reconnect')
+    // After the reconnect, one conditional refetch catches up on what the silence may have hidden.
+    await waitFor(() => s.bulk.length >= 2, 5000, 'the catch-up refetch')
+    expect(s.bulk[1].ifNoneMatch).toBe('"false"')
+  })
+
+  it('closes the stream after the page is hidden past inactivityDelaySec; on visible, refetches in full and reconnects', async () => {
+    const s = await handMadeServer()
+    let visible = true
+    const handlers = new Set<EnvironmentHandlers>()
+    const environment: Environment = {
+      online: () => true,
+      visible: () => visible,
+      listen(h) {
+        handlers.add(h)
+        return () => handlers.delete(h)
+      },
+    }
+    const c = client(s.url, { environment, refreshOnFocus: false, liveUpdates: { inactivityDelaySec: 1 } })
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    const open = () => s.streams.filter((r) => !r.destroyed && !r.writableEnded && !r.socket?.destroyed).length
+
+    visible = false
+    for (const h of handlers) h.onHidden?.()
+    await waitFor(() => open() === 0, 5000, 'the stream to close while hidden')
+    const bulkBefore = s.bulk.length
+
+    visible = true
+    for (const h of handlers) h.onVisible?.()
+    await waitFor(() => s.bulk.length > bulkBefore && s.streamRequests() === 2, 5000, 'a refetch and a new stream')
+    // OFREP: after inactivity, a full, unconditional refetch.
+    expect(s.bulk[bulkBefore].ifNoneMatch).toBeUndefined()
+  })
+
+  it('keeps the stream while hidden for less than inactivityDelaySec', async () => {
+    const s = await handMadeServer()
+    const handlers = new Set<EnvironmentHandlers>()
+    const environment: Environment = { online: () => true, visible: () => true, listen: (h) => (handlers.add(h), () => handlers.delete(h)) }
+    const c = client(s.url, { environment, refreshOnFocus: false, liveUpdates: { inactivityDelaySec: 60 } })
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    for (const h of handlers) h.onHidden?.()
+    await new Promise((r) => setTimeout(r, 500))
+    for (const h of handlers) h.onVisible?.()
+    await new Promise((r) => setTimeout(r, 300))
+    expect(s.streamRequests()).toBe(1)
+    expect(s.bulk.length).toBe(1)
+  })
+
+  it('a server that advertises no stream costs no extra request, even when every answer is a 304', async () => {
+    const s = await handMadeServer({ advertise: false })
+    const bootstrap = { context: { targetingKey: 'user-1' }, flags: [{ key: 'kill-switch', value: false }], etag: '"false"', fetchedAt: Date.now() }
+    const c = client(s.url, { bootstrap })
+    await c.start()
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) await c.refresh()
+    await new Promise((r) => setTimeout(r, 300))
+    // The first answer is a 304 (nothing says yet whether a stream exists): one full refetch asks.
+    // After that 200 without `eventStreams`, the 304s that follow bring nothing more.
+    const unconditional = s.bulk.filter((b) => b.ifNoneMatch === undefined).length
+    expect(unconditional).toBeLessThanOrEqual(1)
+    expect(s.bulk.length).toBe(6)
+    expect(s.streamRequests()).toBe(0)
+  })
+
+  it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {
+    const s = await handMadeServer({ streamStatus: 503 })
+    const c = client(s.url, { liveUpdates: { fallbackPollMs: 200 } })
+    await c.start()
+    await new Promise((r) => setTimeout(r, 2500))
+    // Backoff: 1–2 s, then 2–4 s: at most 3 tries in 2.5 s (a storm would be hundreds).
+    expect(s.streamRequests()).toBeGreaterThanOrEqual(1)
+    expect(s.streamRequests()).toBeLessThanOrEqual(3)
+    // Polling while the stream is down (every 160–240 ms here).
+    expect(s.bulk.length).toBeGreaterThanOrEqual(5)
+    s.setValue(true)
+    await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
+  })
+})

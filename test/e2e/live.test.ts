@@ -1,0 +1,219 @@
+// Live updates in real Chromium (issue 16): a flags-file edit reaches open tabs within 2 s with
+// polling off; three tabs of one origin hold one stream and make one bulk request per change;
+// closing the leader tab moves the stream; a server restart brings the tabs back without a storm.
+// Requests are counted at the server, by route.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { createFlagServer, type FlagServer, type Middleware } from '@holdfast/server'
+import { launchChromium } from './support/browser'
+import { startFixture } from './support/fixture'
+import { fixtureFlags, openFixture } from './support/fixturePage'
+import type { Closable } from './support/servers'
+
+const silent = { info() {}, warn() {}, error() {} }
+const KEY = 'checkout-kill-switch'
+
+let browser: Browser
+let fixture: Closable
+let context: BrowserContext
+let dir: string
+let file: string
+let server: FlagServer
+const counts: Record<string, number> = {}
+const count: Middleware = (_req, _res, route, next) => {
+  counts[route.name] = (counts[route.name] ?? 0) + 1
+  return next()
+}
+const get = (name: string) => counts[name] ?? 0
+
+async function startServer(port = 0) {
+  server = await createFlagServer({ flags: file, port, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
+}
+
+let current = true
+/** Flips the kill switch in the flags file; returns the value the page should show now. */
+async function flip(): Promise<string> {
+  current = !current
+  const flags = JSON.parse(await readFile(file, 'utf8'))
+  flags.flags[KEY].defaultVariant = current ? 'on' : 'off'
+  await writeFile(file, JSON.stringify(flags, null, 2))
+  return String(current)
+}
+
+const shown = (page: Page) => page.evaluate((key) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent, KEY)
+const waitShown = (page: Page, value: string, timeout = 5000) =>
+  page.waitForFunction(([key, value]) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent === value, [KEY, value] as const, { timeout })
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000) {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+async function open(params: Record<string, string> = {}, flagsUrl = server.url): Promise<Page> {
+  const page = await openFixture(context, fixture.url, { flags: flagsUrl, events: 'off', ...params })
+  await waitShown(page, String(current), 15_000)
+  return page
+}
+
+const beta = (page: Page) => page.evaluate(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent)
+
+beforeAll(async () => {
+  browser = await launchChromium()
+  fixture = await startFixture()
+})
+afterAll(async () => {
+  await Promise.all([browser?.close(), fixture?.close()])
+})
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-'))
+  file = join(dir, 'flags.json')
+  current = true
+  await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
+  for (const key of Object.keys(counts)) delete counts[key]
+  await startServer()
+  context = await browser.newContext()
+})
+afterEach(async () => {
+  await context?.close()
+  await server?.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('live updates in Chromium', () => {
+  test('an edit of the flags file shows in an open tab within 2 s, with polling off', async () => {
+    const page = await open()
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    // The stream opened after the first answer and caught up with one conditional refetch.
+    await new Promise((r) => setTimeout(r, 500))
+    for (let i = 0; i < 3; i++) {
+      const bulk = get('ofrep.bulk')
+      const started = Date.now()
+      const value = await flip()
+      await waitShown(page, value)
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(get('ofrep.bulk') - bulk).toBe(1)
+    }
+  })
+
+  test('three tabs: one stream connection and one bulk request per change', async () => {
+    const pages = [await open()]
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    pages.push(await open(), await open())
+    // Give the other tabs time to (wrongly) open streams of their own.
+    await new Promise((r) => setTimeout(r, 1000))
+    expect(server.handler.stream!.connections()).toBe(1)
+    for (let i = 0; i < 3; i++) {
+      const bulk = get('ofrep.bulk')
+      const value = await flip()
+      await Promise.all(pages.map((p) => waitShown(p, value)))
+      await new Promise((r) => setTimeout(r, 600)) // a follower that fetched late would show here
+      expect(get('ofrep.bulk') - bulk).toBe(1)
+    }
+    expect(server.handler.stream!.connections()).toBe(1)
+  })
+
+  test('tabs of two users: each shows its own values after a change, never the other user\'s', async () => {
+    const ada = await open({ user: 'ada', plan: 'pro' })
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    const bob = await open({ user: 'bob', plan: 'free' })
+    expect(await beta(ada)).toBe('true')
+    expect(await beta(bob)).toBe('false')
+    await new Promise((r) => setTimeout(r, 1000))
+    const bulk = get('ofrep.bulk')
+    // Beta for the free plan instead of pro: ada loses it, bob gets it.
+    const flags = JSON.parse(await readFile(file, 'utf8'))
+    flags.flags['beta-dashboard'].targeting = { if: [{ '==': [{ var: 'plan' }, 'free'] }, 'on', 'off'] }
+    await writeFile(file, JSON.stringify(flags, null, 2))
+    await ada.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'false', undefined, { timeout: 5000 })
+    await bob.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'true', undefined, { timeout: 5000 })
+    await new Promise((r) => setTimeout(r, 800))
+    expect(await beta(ada)).toBe('false')
+    expect(await beta(bob)).toBe('true')
+    // One request per user: bob's tab could not use ada's answer, and did not wait for one for ever.
+    expect(get('ofrep.bulk') - bulk).toBe(2)
+  })
+
+  test('through a relay (--upstream): an edit at the upstream shows in an open tab within 2 s', async () => {
+    const relay = await createFlagServer({ upstream: server.url, pollIntervalSeconds: 0.5, port: 0, logger: silent, maxEventLoopDelayMs: 0 })
+    try {
+      const page = await open({}, relay.url)
+      await waitUntil(() => relay.handler.stream!.connections() === 1, 'the stream at the relay')
+      for (let i = 0; i < 2; i++) {
+        const started = Date.now()
+        const value = await flip()
+        await waitShown(page, value)
+        expect(Date.now() - started).toBeLessThan(2000)
+      }
+    } finally {
+      await relay.close()
+    }
+  })
+
+  test('closing the leader tab moves the stream to another tab at once', async () => {
+    const leader = await open()
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    const others = [await open(), await open()]
+    const streamsBefore = get('stream')
+    await leader.close()
+    const closedAt = Date.now()
+    await waitUntil(() => get('stream') === streamsBefore + 1 && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
+    // The lock passes at once and the new leader connects without the page-load delay: 31 ms in
+    // `npm run bench:live`. The bound here is loose, for a loaded CI machine; it still tells a
+    // takeover from a tab that only connects after the old leader's lease or a backoff ran out.
+    expect(Date.now() - closedAt).toBeLessThan(2000)
+    const value = await flip()
+    await Promise.all(others.map((p) => waitShown(p, value)))
+    expect(await shown(others[0])).toBe(value)
+  })
+
+  test('without Web Locks (the storage-lease fallback): still one stream for three tabs, and it moves when the leader closes', async () => {
+    // As in a browser without navigator.locks: the tabs elect a leader through a localStorage lease.
+    await context.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true })
+    })
+    const leader = await open()
+    expect(await leader.evaluate(() => navigator.locks)).toBeUndefined()
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    const others = [await open(), await open()]
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(server.handler.stream!.connections()).toBe(1)
+    const streamsBefore = get('stream')
+    await leader.close()
+    const closedAt = Date.now()
+    await waitUntil(() => get('stream') === streamsBefore + 1 && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
+    // The closed leader renews no more: its lease runs out within a second of its last renewal.
+    expect(Date.now() - closedAt).toBeLessThan(2500)
+    const bulk = get('ofrep.bulk')
+    const value = await flip()
+    await Promise.all(others.map((p) => waitShown(p, value)))
+    await new Promise((r) => setTimeout(r, 600))
+    // The change, plus at most the new leader's catch-up if it landed after the count was taken.
+    expect(get('ofrep.bulk') - bulk).toBeLessThanOrEqual(2)
+  })
+
+  test('a server restart: the tabs reconnect without a storm and catch up with a change made meanwhile', async () => {
+    const pages = [await open()]
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    pages.push(await open(), await open())
+    const port = server.port
+    await server.close()
+    const value = await flip()
+    for (const key of Object.keys(counts)) delete counts[key]
+    await startServer(port)
+    const started = Date.now()
+    await Promise.all(pages.map((p) => waitShown(p, value, 15_000)))
+    // Count everything for 10 s from the restart.
+    await new Promise((r) => setTimeout(r, Math.max(0, 10_000 - (Date.now() - started))))
+    expect(server.handler.stream!.connections()).toBe(1)
+    // One tab reconnects (a second try if its first raced the restart); one catch-up refetch is
+    // shared by the tabs of this user. Generous bounds, far below a storm.
+    expect(get('stream')).toBeLessThanOrEqual(3)
+    expect(get('ofrep.bulk')).toBeLessThanOrEqual(6)
+  })
+})

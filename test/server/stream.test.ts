@@ -1,0 +1,248 @@
+// The OFREP event stream of the reference server (CONTRACT §10): bulk answers advertise it, a file
+// edit becomes a `refetchEvaluation` notice, and the ETag rules keep a notice-driven refetch honest.
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+// The client's parser is internal to the on-demand chunk (exporting it would pull it into the first load).
+import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
+import type { FlagdDefinitions, FlagServer } from '@holdfast/server'
+import { evaluate, startServer, tempDir, waitFor } from './helpers'
+// The CLI's option reading is internal to the server package (bin.ts uses it).
+import { buildServerOptions } from '../../packages/server/src/cliOptions'
+
+function flagsFile(defaultVariant: 'on' | 'off'): string {
+  const flags: FlagdDefinitions = { flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant } } }
+  return JSON.stringify(flags)
+}
+
+/** Opens the stream with fetch and records what arrives, parsed by the client's own parser. */
+async function openStream(server: FlagServer, headers: Record<string, string> = {}) {
+  const controller = new AbortController()
+  const response = await fetch(`${server.url}/holdfast/v1/stream`, { headers, signal: controller.signal })
+  const events: SseEvent[] = []
+  const retries: number[] = []
+  let raw = ''
+  let ended = false
+  const parser = createSseParser({ onEvent: (e) => events.push(e), onRetry: (ms) => retries.push(ms) })
+  const done = (async () => {
+    if (!response.body) return
+    const decoder = new TextDecoder()
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        const text = decoder.decode(chunk, { stream: true })
+        raw += text
+        parser.push(text)
+      }
+    } catch {
+      // aborted
+    }
+    ended = true
+  })()
+  return {
+    response,
+    events,
+    retries,
+    raw: () => raw,
+    ended: () => ended,
+    notices: () => events.map((e) => JSON.parse(e.data) as { type: string; etag?: string }),
+    close: async () => {
+      controller.abort()
+      await done
+    },
+  }
+}
+
+async function setup(options: Parameters<typeof startServer>[0] = {}) {
+  const dir = await tempDir()
+  const file = join(dir, 'flags.json')
+  await writeFile(file, flagsFile('off'))
+  const server = await startServer({ flags: file, ...options })
+  return { file, server }
+}
+
+describe('the event stream', () => {
+  it('is advertised in bulk answers as an OFREP sse stream', async () => {
+    const { server } = await setup()
+    const body = (await (await evaluate(server, { targetingKey: 'u' })).json()) as { eventStreams?: unknown }
+    expect(body.eventStreams).toEqual([{ type: 'sse', endpoint: { requestUri: '/holdfast/v1/stream' }, inactivityDelaySec: 120 }])
+  })
+
+  it('opens with a retry field and sends a refetch notice with the new version when the file is edited', async () => {
+    const { file, server } = await setup()
+    const stream = await openStream(server)
+    expect(stream.response.status).toBe(200)
+    expect(stream.response.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    await waitFor(() => stream.retries.length > 0, 5000)
+    expect(stream.retries[0]).toBe(3000)
+    const before = server.source.current()!.version
+
+    await writeFile(file, flagsFile('on'))
+    await waitFor(() => stream.events.length > 0, 5000)
+    const [notice] = stream.notices()
+    expect(notice.type).toBe('refetchEvaluation')
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/^holdfast_stream_connections 1$/m)
+    expect(metrics).toMatch(/^holdfast_stream_notices_total 1$/m)
+    expect(notice.etag).toBe(server.source.current()!.version)
+    expect(notice.etag).not.toBe(before)
+    await stream.close()
+  })
+
+  it('sends heartbeat comments while nothing changes', async () => {
+    const { server } = await setup({ liveUpdates: { heartbeatMs: 50 } })
+    const stream = await openStream(server)
+    await waitFor(() => (stream.raw().match(/: ping/g) ?? []).length >= 2, 5000)
+    expect(stream.events).toEqual([])
+    await stream.close()
+  })
+
+  it('never answers 304 to a refetch that names another version than the one served', async () => {
+    const { server } = await setup()
+    const first = await evaluate(server, { targetingKey: 'u' })
+    const etag = first.headers.get('etag')!
+    const version = server.source.current()!.version
+    const ask = (query: string) =>
+      fetch(`${server.url}/ofrep/v1/evaluate/flags${query}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'If-None-Match': etag },
+        body: JSON.stringify({ context: { targetingKey: 'u' } }),
+      })
+    expect((await ask('')).status).toBe(304)
+    expect((await ask(`?flagConfigEtag=${encodeURIComponent(version)}`)).status).toBe(304)
+    // A notice from a newer replica (or an old one) names a version this server does not serve.
+    const other = await ask('?flagConfigEtag=some-other-version')
+    expect(other.status).toBe(200)
+    expect(((await other.json()) as { flags: unknown[] }).flags.length).toBe(1)
+  })
+
+  it('answers 304 to a tag from another context only when that context gets the very same body', async () => {
+    const { server } = await setup()
+    server.setFlags({ flags: { beta: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'targetingKey' }, 'a'] }, 'on', 'off'] } } } })
+    const a = (await evaluate(server, { targetingKey: 'a' })).headers.get('etag')!
+    const ask = (targetingKey: string) =>
+      fetch(`${server.url}/ofrep/v1/evaluate/flags`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'If-None-Match': a },
+        body: JSON.stringify({ context: { targetingKey } }),
+      })
+    expect((await ask('b')).status).toBe(200)
+    expect((await ask('a')).status).toBe(304)
+  })
+
+  it('changes the ETag of every context when the definitions change', async () => {
+    const { server } = await setup()
+    const before = (await evaluate(server, { targetingKey: 'a' })).headers.get('etag')
+    server.setFlags({ flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off' }, other: { state: 'ENABLED', variants: { x: 1 }, defaultVariant: 'x' } } })
+    const after = (await evaluate(server, { targetingKey: 'a' })).headers.get('etag')
+    expect(after).not.toBe(before)
+  })
+
+  it('refuses streams past the bound with 503 and a Retry-After', async () => {
+    const { server } = await setup({ liveUpdates: { maxConnections: 2 } })
+    const a = await openStream(server)
+    const b = await openStream(server)
+    const refused = await fetch(`${server.url}/holdfast/v1/stream`)
+    expect(refused.status).toBe(503)
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(server.handler.stream!.connections()).toBe(2)
+    await a.close()
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000)
+    const c = await openStream(server)
+    expect(c.response.status).toBe(200)
+    await Promise.all([b.close(), c.close()])
+  })
+
+  it('needs the API key like the other routes', async () => {
+    const { server } = await setup({ apiKey: 'secret' })
+    expect((await fetch(`${server.url}/holdfast/v1/stream`)).status).toBe(401)
+    const stream = await openStream(server, { Authorization: 'Bearer secret' })
+    expect(stream.response.status).toBe(200)
+    await stream.close()
+  })
+
+  it('ends open streams when the server shuts down, without waiting for the drain timeout', async () => {
+    const { server } = await setup({ drainTimeoutMs: 30_000 })
+    const stream = await openStream(server)
+    await waitFor(() => stream.retries.length > 0, 5000)
+    const started = Date.now()
+    await server.close()
+    await waitFor(() => stream.ended(), 5000)
+    expect(Date.now() - started).toBeLessThan(10_000)
+  })
+
+  it('spreads the notices that end an outage over the recovery window', async () => {
+    // Each stream's delay is random() × window; an injected random puts all of them at 600 ms.
+    const { server } = await setup({ liveUpdates: { recoveryWindowMs: 1200, random: () => 0.5 } })
+    const streams = await Promise.all(Array.from({ length: 6 }, () => openStream(server)))
+    await waitFor(() => streams.every((s) => s.retries.length > 0), 5000)
+    const hub = server.handler.stream!
+    const started = Date.now()
+    hub.notify({ type: 'refetchEvaluation', etag: 'v2' }, true)
+    expect(hub.sent()).toBe(0)
+    await waitFor(() => streams.every((s) => s.events.length > 0), 5000)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550)
+    expect(hub.sent()).toBe(6)
+    // An ordinary edit is not held back.
+    hub.notify({ type: 'refetchEvaluation', etag: 'v3' })
+    expect(hub.sent()).toBe(12)
+    await Promise.all(streams.map((s) => s.close()))
+  })
+
+  it('with --flags-url: a change goes out at once, but the change that ends an outage is spread over the window', async () => {
+    let failing = false
+    let document = flagsFile('off')
+    const origin = createServer((_req, res) => {
+      if (failing) return void res.writeHead(503).end()
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(document)
+    })
+    await new Promise<void>((done) => origin.listen(0, '127.0.0.1', done))
+    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/flags.json`
+    try {
+      const server = await startServer({ flags: undefined, flagsUrl: originUrl, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9 } })
+      const stream = await openStream(server)
+      await waitFor(() => stream.retries.length > 0, 5000)
+
+      document = flagsFile('on')
+      const ordinary = Date.now()
+      await waitFor(() => stream.events.length === 1, 5000)
+      expect(Date.now() - ordinary).toBeLessThan(1500)
+
+      failing = true
+      await waitFor(() => server.source.status().state === 'failing', 5000)
+      document = flagsFile('off')
+      const before = server.source.current()!.version
+      failing = false
+      await waitFor(() => server.source.current()!.version !== before, 5000)
+      const recovered = Date.now()
+      // The notice waits random() × window = 2.25 s here.
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(stream.events.length).toBe(1)
+      await waitFor(() => stream.events.length === 2, 5000)
+      expect(Date.now() - recovered).toBeGreaterThanOrEqual(2000)
+      await stream.close()
+    } finally {
+      origin.closeAllConnections()
+      await new Promise((r) => origin.close(r))
+    }
+  })
+
+  it('the CLI turns it off with --no-live-updates and bounds it with --max-streams', () => {
+    const off = buildServerOptions({ flags: 'flags.json', 'no-live-updates': true }, {})
+    expect(off.ok && off.options.liveUpdates).toBe(false)
+    const bounded = buildServerOptions({ flags: 'flags.json', 'max-streams': '50' }, {})
+    expect(bounded.ok && bounded.options.liveUpdates).toEqual({ maxConnections: 50 })
+    const on = buildServerOptions({ flags: 'flags.json' }, {})
+    expect(on.ok && on.options.liveUpdates).toBeUndefined()
+    expect(buildServerOptions({ flags: 'flags.json', 'max-streams': '0' }, {}).ok).toBe(false)
+  })
+
+  it('is absent with liveUpdates: false', async () => {
+    const { server } = await setup({ liveUpdates: false })
+    const body = (await (await evaluate(server, { targetingKey: 'u' })).json()) as { eventStreams?: unknown }
+    expect(body.eventStreams).toBeUndefined()
+    expect((await fetch(`${server.url}/holdfast/v1/stream`)).status).toBe(404)
+  })
+})

@@ -4,33 +4,19 @@
 // what a pass ended with into the next step: a backoff reset, a retry, or a rest.
 import type { HoldfastError } from '../../platform/errors'
 import { createScheduler, type Trigger as SchedulerTrigger } from '../../platform/scheduler'
-import type { SafeStorage } from '../../platform/storage'
 import { uuid } from '../../platform/uuid'
-import type { Clock, Environment, EventOptions, Logger } from '../../types'
-import type { EventCounts, Trigger } from '../eventQueue'
+import type { EventCounts, EventQueueOptions, Trigger } from '../eventQueue'
 import type { EventStore } from '../eventStore'
 import { isRefusal, normalizeUrl } from './eventTransport'
 import { createFlusher, type PassOptions, type PassResult } from './flusher'
 import { createFlushLock } from './flushLock'
 import { createStoreReader } from './storeReader'
 
-/** What the queue hands delivery when it loads. */
-export interface DeliveryOptions {
+/** What the queue hands delivery when it loads: the client's environment, as the queue got it, and the queue's own parts. */
+export interface DeliveryOptions extends Omit<EventQueueOptions, 'onStats'> {
   store: EventStore
-  options: EventOptions
   batchSize: number
   flushIntervalMs: number
-  storage: SafeStorage
-  /** Names the Web Lock and the lease shared by the tabs of one origin. */
-  storageName: string
-  fetch: typeof fetch
-  headers?: Record<string, string> | (() => Record<string, string>)
-  logger: Logger
-  clock: Clock
-  /** Online state and the `online` event (the client's injected environment). */
-  environment: Environment
-  random: () => number
-  requestTimeoutMs: number
   /** The queue's counts, moved here and told through `report`. */
   counts: EventCounts
   report: () => void

@@ -1,57 +1,38 @@
-// Event delivery against a real receiver that fails: random 500s, resets and 429s, 413 for big
-// batches, 400 for a poison batch, a full queue, failing storage. What the receiver ends up with
+// Event delivery against a real suite.receiver that fails: random 500s, resets and 429s, 413 for big
+// batches, 400 for a poison batch, a full queue, failing storage. What the suite.receiver ends up with
 // and what `getEventStats()` says are what an app (and its analytics) would see.
-import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, type ClientOptions, type EventOptions, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { afterEach, expect, test } from 'vitest'
+import { type FlagStorage } from '@holdfast/core'
 import { createStore, keys } from 'idb-keyval'
-import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
+import { until } from '../support/eventsReceiver'
+import { useEventsSuite } from '../support/eventsSuite'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
-let receiver: EventsReceiver
-const clients: FlagClient[] = []
-beforeEach(async () => {
-  receiver = await startEventsReceiver()
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  await receiver.close()
-})
+const suite = useEventsSuite({ storage: 'events', requestTimeoutMs: 2000, backoff: { baseMs: 10, maxMs: 100 } })
+const make = suite.make.bind(suite)
 
-function make(events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice' },
-    storageName: uniqueStorageName('events'),
-    logger: createTestLogger(),
-    requestTimeoutMs: 2000,
-    ...options,
-    events: { url: receiver.url, backoff: { baseMs: 10, maxMs: 100 }, ...events },
-  })
-  clients.push(client)
-  return client
-}
 
-const values = () => receiver.events().map((e) => e.value)
+const values = () => suite.receiver.events().map((e) => e.value)
 
-test('1,000 events through a receiver failing 30% of requests all arrive, each accepted once, none dropped', async () => {
-  receiver.set({ failureRate: 0.3, seed: 7 })
+test('1,000 events through a suite.receiver failing 30% of requests all arrive, each accepted once, none dropped', async () => {
+  suite.receiver.set({ failureRate: 0.3, seed: 7 })
   const client = make({ batchSize: 50, flushIntervalMs: 200 })
   await client.start()
   for (let i = 0; i < 1000; i++) client.logEvent('click', { value: i })
 
   // No flush() call: the batch size, the interval and the retry timers do the work.
-  await until(() => client.getEventStats().queued === 0 && receiver.events().length === 1000, 'all 1,000 events', 30_000)
-  const accepted = receiver.acceptedTimes()
+  await until(() => client.getEventStats().queued === 0 && suite.receiver.events().length === 1000, 'all 1,000 events', 30_000)
+  const accepted = suite.receiver.acceptedTimes()
   expect(accepted.size).toBe(1000)
   expect([...accepted.values()].filter((n) => n !== 1)).toEqual([])
   expect(new Set(values())).toEqual(new Set(Array.from({ length: 1000 }, (_, i) => i)))
-  // The receiver really failed, in every way it can.
-  const outcomes = new Set(receiver.requests.map((r) => r.outcome))
+  // The suite.receiver really failed, in every way it can.
+  const outcomes = new Set(suite.receiver.requests.map((r) => r.outcome))
   expect([...outcomes].sort()).toEqual([202, 429, 500, 'reset'].sort())
   const stats = client.getEventStats()
   expect(stats).toMatchObject({ queued: 0, sent: 1000, dropped: 0 })
   // Every event that was in a failed request was sent again, and counted.
-  const failedIds = new Set(receiver.requests.filter((r) => r.outcome !== 202).flatMap((r) => r.ids))
+  const failedIds = new Set(suite.receiver.requests.filter((r) => r.outcome !== 202).flatMap((r) => r.ids))
   expect(stats.retries).toBeGreaterThanOrEqual(failedIds.size)
 }, 40_000)
 
@@ -60,11 +41,11 @@ test('the request is a JSON POST of {"events": [...]} with the configured header
   client.logEvent('purchase', { value: 42, metadata: { plan: 'pro', trial: false } })
   await client.flush()
 
-  expect(receiver.requests).toHaveLength(1)
-  const request = receiver.requests[0]
+  expect(suite.receiver.requests).toHaveLength(1)
+  const request = suite.receiver.requests[0]
   expect(request.headers['content-type']).toBe('application/json')
   expect(request.headers.authorization).toBe('Bearer t0k3n')
-  const [event] = receiver.events()
+  const [event] = suite.receiver.events()
   expect(event).toEqual({
     id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
     type: 'custom',
@@ -77,46 +58,46 @@ test('the request is a JSON POST of {"events": [...]} with the configured header
   expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 0, retriedRequests: 0 })
 })
 
-test('413 splits the batch in halves until the receiver takes it; nothing is dropped', async () => {
-  receiver.set({ maxEvents: 4 })
+test('413 splits the batch in halves until the suite.receiver takes it; nothing is dropped', async () => {
+  suite.receiver.set({ maxEvents: 4 })
   const client = make({ batchSize: 20 })
   for (let i = 0; i < 20; i++) client.logEvent('view', { value: i })
   await client.flush()
 
-  expect(receiver.events()).toHaveLength(20)
-  expect(receiver.requests.filter((r) => r.outcome === 413).length).toBeGreaterThan(0)
-  expect(Math.max(...receiver.requests.filter((r) => r.outcome === 202).map((r) => r.ids.length))).toBeLessThanOrEqual(4)
+  expect(suite.receiver.events()).toHaveLength(20)
+  expect(suite.receiver.requests.filter((r) => r.outcome === 413).length).toBeGreaterThan(0)
+  expect(Math.max(...suite.receiver.requests.filter((r) => r.outcome === 202).map((r) => r.ids.length))).toBeLessThanOrEqual(4)
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 20, dropped: 0 })
 })
 
 test('a single event still too large (413) is dropped and counted; the rest of its batch arrives', async () => {
-  receiver.set({ tooLargeName: 'huge' })
+  suite.receiver.set({ tooLargeName: 'huge' })
   const client = make()
   client.logEvent('a')
   client.logEvent('huge')
   client.logEvent('b')
   await client.flush()
 
-  expect(receiver.events().map((e) => e.name)).toEqual(['a', 'b'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['a', 'b'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 1 })
   // [a, huge, b] → [a, huge] → [huge], and then never again.
-  expect(receiver.requests.filter((r) => r.names.includes('huge'))).toHaveLength(3)
+  expect(suite.receiver.requests.filter((r) => r.names.includes('huge'))).toHaveLength(3)
   await client.flush()
-  expect(receiver.requests.filter((r) => r.names.includes('huge'))).toHaveLength(3)
+  expect(suite.receiver.requests.filter((r) => r.names.includes('huge'))).toHaveLength(3)
 })
 
-test('a batch the receiver rejects with 400 is dropped and counted, and later batches still go out', async () => {
-  receiver.set({ poisonName: 'poison' })
+test('a batch the suite.receiver rejects with 400 is dropped and counted, and later batches still go out', async () => {
+  suite.receiver.set({ poisonName: 'poison' })
   const client = make({ batchSize: 5 })
   for (const name of ['a1', 'a2', 'poison', 'a4', 'a5', 'b1', 'b2', 'b3', 'b4', 'b5']) client.logEvent(name)
   await client.flush()
 
-  expect(receiver.events().map((e) => e.name)).toEqual(['b1', 'b2', 'b3', 'b4', 'b5'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['b1', 'b2', 'b3', 'b4', 'b5'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 5, dropped: 5 })
   client.logEvent('c1')
   await client.flush()
-  expect(receiver.events().map((e) => e.name)).toContain('c1')
-  expect(receiver.requests.filter((r) => r.names.includes('poison'))).toHaveLength(1)
+  expect(suite.receiver.events().map((e) => e.name)).toContain('c1')
+  expect(suite.receiver.requests.filter((r) => r.names.includes('poison'))).toHaveLength(1)
 })
 
 test('maxQueued keeps the newest events: the oldest are dropped, counted and deleted from storage', async () => {
@@ -144,26 +125,26 @@ test('maxQueued also holds when more than maxQueued are logged at once', async (
 })
 
 test('Retry-After is honoured: no attempt before it, then the retry delivers', async () => {
-  receiver.set({ failureRate: 1, failures: ['429-1'] })
+  suite.receiver.set({ failureRate: 1, failures: ['429-1'] })
   const clock = createManualClock()
   const client = make({}, { clock })
   await client.start() // retries are timers, and timers run from start()
   client.logEvent('a')
   await client.flush()
-  expect(receiver.requests).toHaveLength(1)
+  expect(suite.receiver.requests).toHaveLength(1)
   expect(clock.pending()).toContain(1000)
 
   await client.flush() // the server asked for a second: flush() obeys too
-  expect(receiver.requests).toHaveLength(1)
-  receiver.set({})
+  expect(suite.receiver.requests).toHaveLength(1)
+  suite.receiver.set({})
   clock.advance(1000)
   await until(() => client.getEventStats().sent === 1, 'the retry')
-  expect(receiver.events()).toHaveLength(1)
+  expect(suite.receiver.events()).toHaveLength(1)
   expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 1, retriedRequests: 1 })
 })
 
 test('5xx backs off exponentially (backoff options, jitter from `random`), and success resets it', async () => {
-  receiver.set({ down: true })
+  suite.receiver.set({ down: true })
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({ backoff: { baseMs: 100, maxMs: 300 } }, { clock, random: () => 1, logger })
@@ -178,7 +159,7 @@ test('5xx backs off exponentially (backoff options, jitter from `random`), and s
   }
   expect(delays).toEqual([100, 200, 300])
   expect(logger.warnings.at(-1)).toMatch(/\[holdfast\] sending events failed \(HTTP\).*next try in 300 ms/)
-  receiver.set({})
+  suite.receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 1, 'delivery')
   expect(client.getEventStats()).toEqual({ queued: 0, sent: 1, dropped: 0, retries: 4, retriedRequests: 4 })
@@ -221,24 +202,24 @@ test('when storage fails, events stay in memory, are all delivered, and the stat
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 5, dropped: 0 })
 })
 
-test('flush() and close() never reject, even with the receiver unreachable; the events stay queued', async () => {
+test('flush() and close() never reject, even with the suite.receiver unreachable; the events stay queued', async () => {
   const client = make({}, { requestTimeoutMs: 300 })
-  await receiver.close()
+  await suite.receiver.close()
   client.logEvent('a')
   await expect(client.flush()).resolves.toBeUndefined()
   expect(client.getEventStats()).toMatchObject({ queued: 1, sent: 0, dropped: 0 })
   const started = Date.now()
   await expect(client.close()).resolves.toBeUndefined()
   expect(Date.now() - started).toBeLessThan(1000)
-  receiver = await startEventsReceiver() // for afterEach
+  await suite.restartReceiver() // for afterEach
 })
 
 test.each([200, 201, 204])('any 2xx (%i) accepts the whole batch', async (okStatus) => {
-  receiver.set({ okStatus })
+  suite.receiver.set({ okStatus })
   const client = make()
   for (let i = 0; i < 3; i++) client.logEvent('e', { value: i })
   await client.flush()
   expect(client.getEventStats()).toEqual({ queued: 0, sent: 3, dropped: 0, retries: 0, retriedRequests: 0 })
   await client.flush()
-  expect(receiver.requests).toHaveLength(1)
+  expect(suite.receiver.requests).toHaveLength(1)
 })

@@ -1,35 +1,16 @@
 // Hostile conditions for the event queue: clocks that jump, storage that fails mid-burst, events
 // that IndexedDB cannot clone or JSON cannot serialise, metadata mutated after logEvent. What the
-// receiver (real, on 127.0.0.1) ends up with and what getEventStats() says are what an app sees.
-import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, type ClientOptions, type Clock, type EventOptions, type FlagClient, type FlagStorage } from '@holdfast/core'
+// suite.receiver (real, on 127.0.0.1) ends up with and what getEventStats() says are what an app sees.
+import { expect, test } from 'vitest'
+import { type Clock, type FlagStorage } from '@holdfast/core'
 import { createStore, del, entries, get, getMany, keys, set, setMany } from 'idb-keyval'
-import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
+import { until } from '../support/eventsReceiver'
+import { useEventsSuite } from '../support/eventsSuite'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
-let receiver: EventsReceiver
-const clients: FlagClient[] = []
-beforeEach(async () => {
-  receiver = await startEventsReceiver()
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  await receiver.close()
-})
+const suite = useEventsSuite({ storage: 'events-hostile', requestTimeoutMs: 1000, backoff: { baseMs: 10, maxMs: 100 } })
+const make = suite.make.bind(suite)
 
-function make(events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice' },
-    storageName: uniqueStorageName('events-hostile'),
-    logger: createTestLogger(),
-    requestTimeoutMs: 1000,
-    ...options,
-    events: { url: receiver.url, backoff: { baseMs: 10, maxMs: 100 }, ...events },
-  })
-  clients.push(client)
-  return client
-}
 
 /** A manual clock that can also be set back (or ahead) by `skew` ms. */
 function skewedClock() {
@@ -50,12 +31,12 @@ test('a flush lease written while the clock ran hours ahead blocks delivery no l
   client.logEvent('after-the-skew')
   await client.flush()
   // The lease is honoured at first: it might be a live tab whose clock is simply ahead.
-  expect(receiver.requests).toHaveLength(0)
+  expect(suite.receiver.requests).toHaveLength(0)
   expect(client.getEventStats()).toMatchObject({ queued: 1, sent: 0 })
 
   clock.advance(7001) // one lease period, not three hours
   await client.flush()
-  expect(receiver.events().map((e) => e.name)).toEqual(['after-the-skew'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['after-the-skew'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 1, dropped: 0 })
 }, 15_000)
 
@@ -76,7 +57,7 @@ test('maxQueued drops the oldest by the order events were logged, even after the
   expect(client.getEventStats()).toMatchObject({ queued: 3, dropped: 1 })
   await client.flush()
   // a went (the oldest logged), and the rest are sent in the order they were logged.
-  expect(receiver.events().map((e) => e.name)).toEqual(['b', 'c', 'd'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['b', 'c', 'd'])
 })
 
 test('events an earlier page left while its clock ran ahead are older than this page’s: the bound drops them first', async () => {
@@ -87,18 +68,18 @@ test('events an earlier page left while its clock ran ahead are older than this 
   for (const name of ['old-1', 'old-2', 'old-3']) earlier.logEvent(name)
   ahead.advance(50)
   await until(async () => (await storedEventKeys(storageName)).length === 3, 'the earlier page’s events in storage')
-  clients.splice(clients.indexOf(earlier), 1) // that page crashed: never closed
+  suite.forget(earlier) // that page crashed: never closed
 
   const client = make({ maxQueued: 3 }, { storageName })
   await client.start()
   await until(() => client.getEventStats().queued === 3, 'the earlier page’s events counted')
-  receiver.set({ down: true }) // keep them queued while this page logs
+  suite.receiver.set({ down: true }) // keep them queued while this page logs
   client.logEvent('new-1')
   client.logEvent('new-2')
   expect(client.getEventStats()).toMatchObject({ queued: 3, dropped: 2 })
-  receiver.set({})
+  suite.receiver.set({})
   await client.flush()
-  expect(receiver.events().map((e) => e.name)).toEqual(['old-3', 'new-1', 'new-2'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['old-3', 'new-1', 'new-2'])
 })
 
 test('IndexedDB failing once mid-burst (QuotaExceededError): this page still sends every event, and the counts add up', async () => {
@@ -126,7 +107,7 @@ test('IndexedDB failing once mid-burst (QuotaExceededError): this page still sen
   for (let i = 40; i < 50; i++) client.logEvent('burst', { value: i })
   await client.flush()
 
-  expect(receiver.events().map((e) => e.value)).toEqual(Array.from({ length: 50 }, (_, i) => i))
+  expect(suite.receiver.events().map((e) => e.value)).toEqual(Array.from({ length: 50 }, (_, i) => i))
   const stats = client.getEventStats()
   expect(stats).toMatchObject({ queued: 0, sent: 50, dropped: 0 })
   expect(stats.queued + stats.sent + stats.dropped).toBe(50)
@@ -146,7 +127,7 @@ test('an event IndexedDB cannot clone is that event’s problem: the page stays 
   expect(client.getStatus().storage).toBe('indexeddb')
   expect(logger.warnings.some((m) => m.includes('"handler" left out'))).toBe(true)
   await client.flush()
-  expect(receiver.events().map((e) => [e.name, e.metadata])).toEqual([
+  expect(suite.receiver.events().map((e) => [e.name, e.metadata])).toEqual([
     ['fine-1', undefined],
     ['odd', { plan: 'pro' }],
     ['fine-2', undefined],
@@ -166,8 +147,8 @@ test('an event that cannot be serialised (BigInt, cycle, throwing toJSON) is dro
   expect(client.getEventStats()).toMatchObject({ queued: 2, dropped: 3 })
   await client.flush()
 
-  expect(receiver.requests).toHaveLength(1)
-  expect(receiver.events().map((e) => e.name)).toEqual(['before', 'after'])
+  expect(suite.receiver.requests).toHaveLength(1)
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['before', 'after'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 3 })
 })
 
@@ -185,7 +166,7 @@ test('a stored event that cannot be serialised (an older page wrote it) is dropp
   const client = make({}, { storageName })
   await client.start()
   await until(() => client.getEventStats().sent === 2, 'the two serialisable events')
-  expect(receiver.events().map((e) => e.id)).toEqual(['e-1', 'e-3'])
+  expect(suite.receiver.events().map((e) => e.id)).toEqual(['e-1', 'e-3'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 1 })
   await until(async () => (await storedEventKeys(storageName)).length === 0, 'no event left in storage')
 })
@@ -201,7 +182,7 @@ test('metadata is copied at logEvent: mutating it afterwards changes nothing tha
   const [[, stored]] = (await entries(createStore(storageName, 'keyval'))).filter(([k]) => String(k).startsWith('holdfast:event:'))
   expect(stored).toMatchObject({ metadata: { plan: 'pro', seats: 3 } })
   await client.flush()
-  expect(receiver.events()[0]).toMatchObject({ name: 'upgrade', metadata: { plan: 'pro', seats: 3 } })
+  expect(suite.receiver.events()[0]).toMatchObject({ name: 'upgrade', metadata: { plan: 'pro', seats: 3 } })
 })
 
 test('a clock reading NaN or negative still gives every event a key, in log order', async () => {
@@ -215,7 +196,7 @@ test('a clock reading NaN or negative still gives every event a key, in log orde
   client.logEvent('three')
   broken = false
   await client.flush()
-  expect(receiver.events().map((e) => e.name)).toEqual(['one', 'two', 'three'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['one', 'two', 'three'])
 })
 
 test('numeric events options that are NaN, 0, negative or Infinity fall back to their defaults with a warning', async () => {
@@ -231,7 +212,7 @@ test('numeric events options that are NaN, 0, negative or Infinity fall back to 
   expect(client.getEventStats()).toMatchObject({ queued: 5, dropped: 0 })
   clock.advance(9_000)
   await new Promise((resolve) => setTimeout(resolve, 50))
-  expect(receiver.requests).toHaveLength(0)
+  expect(suite.receiver.requests).toHaveLength(0)
   clock.advance(1_000)
   await until(() => client.getEventStats().sent === 5, 'the 10 s interval flush')
 })

@@ -1,37 +1,18 @@
 // A wrong events URL or key (401, 403, 404, 405, 410) is not the events' fault: nothing is dropped,
 // delivery backs off, and the app can see why its events wait (`getEventStats().lastError`, and one
-// error in the log). A batch the receiver finds bad (400, 422) is still dropped and counted. An
-// events URL built as `base/` + `/events` still reaches `/events`. All against a real receiver.
-import { afterEach, beforeEach, expect, test } from 'vitest'
+// error in the log). A batch the suite.receiver finds bad (400, 422) is still dropped and counted. An
+// events URL built as `base/` + `/events` still reaches `/events`. All against a real suite.receiver.
+import { expect, test } from 'vitest'
 import fc from 'fast-check'
-import { createClient, type ClientOptions, type EventOptions, type FlagClient } from '@holdfast/core'
+
 import { normalizeUrl } from '../../packages/core/src/events/delivery/eventTransport'
-import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { until } from '../support/eventsReceiver'
+import { useEventsSuite } from '../support/eventsSuite'
+import { createManualClock, createTestLogger } from '../support/clock'
 
-let receiver: EventsReceiver
-const clients: FlagClient[] = []
-beforeEach(async () => {
-  receiver = await startEventsReceiver()
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  await receiver.close()
-})
+const suite = useEventsSuite({ storage: 'events-refused', requestTimeoutMs: 2000, backoff: { baseMs: 100, maxMs: 400 } })
+const make = suite.make.bind(suite)
 
-function make(events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice' },
-    storageName: uniqueStorageName('events-refused'),
-    logger: createTestLogger(),
-    requestTimeoutMs: 2000,
-    ...options,
-    events: { url: receiver.url, backoff: { baseMs: 100, maxMs: 400 }, ...events },
-  })
-  clients.push(client)
-  return client
-}
 
 test.each([
   [401, 'UNAUTHORIZED'],
@@ -40,7 +21,7 @@ test.each([
   [405, 'HTTP'],
   [410, 'HTTP'],
 ])('HTTP %i keeps every event, backs off, says why in the stats and logs it once; fixed, all arrive', async (status, code) => {
-  receiver.set({ status })
+  suite.receiver.set({ status })
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({}, { clock, logger, random: () => 1 })
@@ -48,49 +29,49 @@ test.each([
   for (let i = 0; i < 3; i++) client.logEvent('purchase', { value: i })
   await client.flush()
 
-  expect(receiver.requests).toHaveLength(1)
+  expect(suite.receiver.requests).toHaveLength(1)
   expect(client.getEventStats()).toMatchObject({ queued: 3, sent: 0, dropped: 0, retriedRequests: 0 })
   expect(client.getEventStats().lastError).toEqual({ code, httpStatus: status, message: expect.stringContaining(`HTTP ${status}`) })
   expect(logger.errors).toEqual([expect.stringMatching(new RegExp(`^\\[holdfast\\] events are kept.*HTTP ${status}.*events\\.url.*next try in 100 ms`))])
   // Backing off: the next try waits for its timer.
   expect(clock.pending()).toContain(100)
   await client.flush()
-  expect(receiver.requests).toHaveLength(2) // an explicit flush does try now
+  expect(suite.receiver.requests).toHaveLength(2) // an explicit flush does try now
   await until(() => clock.pending().includes(200), 'the backoff after that')
 
   expect(clock.fireNext()).toBe(200)
-  await until(() => receiver.requests.length === 3, 'the retry')
+  await until(() => suite.receiver.requests.length === 3, 'the retry')
   await until(() => clock.pending().includes(400), 'the next backoff')
   expect(client.getEventStats()).toMatchObject({ queued: 3, dropped: 0, retries: 6, retriedRequests: 2 })
   // Shouted once; the retries after it are warnings.
   expect(logger.errors).toHaveLength(1)
   expect(logger.warnings.at(-1)).toMatch(/events are kept.*next try in 400 ms/)
 
-  receiver.set({})
+  suite.receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 3, 'delivery once the URL works')
-  expect(receiver.events().map((e) => e.value)).toEqual([0, 1, 2])
+  expect(suite.receiver.events().map((e) => e.value)).toEqual([0, 1, 2])
   const stats = client.getEventStats()
   expect(stats).toEqual({ queued: 0, sent: 3, dropped: 0, retries: 9, retriedRequests: 3 })
   expect('lastError' in stats).toBe(false)
 })
 
 test.each([400, 422])('HTTP %i still drops that batch (counted), and later ones go out', async (status) => {
-  receiver.set({ status })
+  suite.receiver.set({ status })
   const client = make({ batchSize: 2 })
   client.logEvent('bad-1')
   client.logEvent('bad-2')
   await client.flush()
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 0, dropped: 2 })
-  receiver.set({})
+  suite.receiver.set({})
   client.logEvent('good')
   await client.flush()
-  expect(receiver.events().map((e) => e.name)).toEqual(['good'])
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['good'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 1, dropped: 2 })
 })
 
 test('retriedRequests counts requests, retries count events: 10 events through two 503s', async () => {
-  receiver.set({ down: true })
+  suite.receiver.set({ down: true })
   const clock = createManualClock()
   const logger = createTestLogger()
   const client = make({}, { clock, logger })
@@ -100,36 +81,36 @@ test('retriedRequests counts requests, retries count events: 10 events through t
   clock.fireNext()
   // Each failure is logged once its retry is scheduled.
   await until(() => logger.warnings.filter((m) => m.includes('sending events failed')).length === 2, 'the first retry failed')
-  receiver.set({})
+  suite.receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 10, 'delivery')
   expect(client.getEventStats()).toEqual({ queued: 0, sent: 10, dropped: 0, retries: 20, retriedRequests: 2 })
   expect(client.getEventStats().lastError).toBeUndefined()
 })
 
-test('while the receiver fails, lastError says why (5xx, network) and the next success clears it', async () => {
-  receiver.set({ down: true })
+test('while the suite.receiver fails, lastError says why (5xx, network) and the next success clears it', async () => {
+  suite.receiver.set({ down: true })
   const clock = createManualClock()
   const client = make({}, { clock })
   await client.start()
   client.logEvent('a')
   await client.flush()
   expect(client.getEventStats().lastError).toMatchObject({ code: 'HTTP', httpStatus: 503 })
-  receiver.set({ failureRate: 1, failures: ['reset'] })
+  suite.receiver.set({ failureRate: 1, failures: ['reset'] })
   clock.fireNext()
   await until(() => client.getEventStats().lastError?.code === 'NETWORK', 'a network error')
   await until(() => clock.pending().length > 0, 'the retry after it')
-  receiver.set({})
+  suite.receiver.set({})
   clock.fireNext()
   await until(() => client.getEventStats().sent === 1, 'delivery')
   expect(client.getEventStats().lastError).toBeUndefined()
 })
 
 test('an events URL built as `base/` + `/events` reaches /events, not a 404 for //events', async () => {
-  const client = make({ url: `${receiver.flagsUrl}/` + '/events' })
+  const client = make({ url: `${suite.receiver.flagsUrl}/` + '/events' })
   client.logEvent('joined')
   await client.flush()
-  expect(receiver.requests.map((r) => r.path)).toEqual(['/events'])
+  expect(suite.receiver.requests.map((r) => r.path)).toEqual(['/events'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 1, dropped: 0 })
 })
 

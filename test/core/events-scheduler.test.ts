@@ -2,21 +2,15 @@
 // as flag sync): flapping online/offline never sends early, `Retry-After: 0` is raised to the base
 // delay, an HTTP-date `Retry-After` is read against the server's `Date`, and the flush interval is
 // the scheduler's timer on the injected clock. The environment is a fake the test drives; the
-// receiver is real.
-import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, type ClientOptions, type Environment, type EnvironmentHandlers, type EventOptions, type FlagClient } from '@holdfast/core'
-import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+// suite.receiver is real.
+import { expect, test } from 'vitest'
+import { type Environment, type EnvironmentHandlers } from '@holdfast/core'
+import { until } from '../support/eventsReceiver'
+import { useEventsSuite } from '../support/eventsSuite'
+import { createManualClock } from '../support/clock'
 
-let receiver: EventsReceiver
-const clients: FlagClient[] = []
-beforeEach(async () => {
-  receiver = await startEventsReceiver()
-})
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  await receiver.close()
-})
+const suite = useEventsSuite({ storage: 'events-scheduler', requestTimeoutMs: 2000, backoff: { baseMs: 1000, maxMs: 8000 } })
+const make = suite.make.bind(suite)
 
 /** An environment the test switches: online or not, and the `online` event on demand. */
 function fakeEnvironment() {
@@ -40,24 +34,11 @@ function fakeEnvironment() {
   return env satisfies Environment
 }
 
-function make(events: Partial<EventOptions> = {}, options: Partial<ClientOptions> = {}) {
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice' },
-    storageName: uniqueStorageName('events-scheduler'),
-    logger: createTestLogger(),
-    requestTimeoutMs: 2000,
-    ...options,
-    events: { url: receiver.url, backoff: { baseMs: 1000, maxMs: 8000 }, ...events },
-  })
-  clients.push(client)
-  return client
-}
 
-const eventRequests = () => receiver.requests.length
+const eventRequests = () => suite.receiver.requests.length
 
 test('flapping online/offline never bypasses backoff: the retry waits for its timer', async () => {
-  receiver.set({ down: true })
+  suite.receiver.set({ down: true })
   const clock = createManualClock()
   const env = fakeEnvironment()
   const client = make({}, { clock, environment: env, random: () => 1 })
@@ -75,21 +56,21 @@ test('flapping online/offline never bypasses backoff: the retry waits for its ti
   await new Promise((resolve) => setTimeout(resolve, 100))
   expect(eventRequests()).toBe(1)
 
-  receiver.set({})
+  suite.receiver.set({})
   clock.advance(1000)
   await until(() => client.getEventStats().sent === 1, 'the retry, on its timer')
   expect(eventRequests()).toBe(2)
 })
 
 test('offline when the retry falls due: nothing is sent until `online`, then it goes at once', async () => {
-  receiver.set({ down: true })
+  suite.receiver.set({ down: true })
   const clock = createManualClock()
   const env = fakeEnvironment()
   const client = make({}, { clock, environment: env, random: () => 1 })
   await client.start()
   client.logEvent('a')
   await client.flush()
-  receiver.set({})
+  suite.receiver.set({})
   env.isOnline = false
   clock.advance(1000) // the retry falls due while offline
   await new Promise((resolve) => setTimeout(resolve, 50))
@@ -99,7 +80,7 @@ test('offline when the retry falls due: nothing is sent until `online`, then it 
 })
 
 test('Retry-After: 0 from a failing server is raised to the base delay: at most 5 requests in 3 s', async () => {
-  receiver.set({ status: 503, retryAfter: '0' })
+  suite.receiver.set({ status: 503, retryAfter: '0' })
   const clock = createManualClock()
   const client = make({ backoff: { baseMs: 1000, maxMs: 1000 } }, { clock })
   await client.start()
@@ -117,7 +98,7 @@ test('Retry-After: 0 from a failing server is raised to the base delay: at most 
 
 test('an HTTP-date Retry-After is read against the server’s Date: a client clock an hour behind is not parked for an hour', async () => {
   const serverNow = Date.now()
-  receiver.set({
+  suite.receiver.set({
     status: 503,
     retryAfter: new Date(serverNow + 3000).toUTCString(),
     headers: { Date: new Date(serverNow).toUTCString() },
@@ -132,7 +113,7 @@ test('an HTTP-date Retry-After is read against the server’s Date: a client clo
   const retry = Math.max(...manual.pending())
   expect(retry).toBeGreaterThanOrEqual(2000)
   expect(retry).toBeLessThanOrEqual(4000)
-  receiver.set({})
+  suite.receiver.set({})
   manual.advance(retry)
   await until(() => client.getEventStats().sent === 1, 'the retry a few seconds later')
 })

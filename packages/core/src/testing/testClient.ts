@@ -3,38 +3,12 @@
 // sends, so a component under test re-renders exactly as it would in the browser. Evaluation is
 // the real client's function (TYPE_MISMATCH, FLAG_NOT_FOUND, null values), not a second copy.
 //
-// Only two internal modules are imported, both stable paths: the evaluation and the types.
+// Internal modules are imported, not copied: the evaluation, the held-flag shape and its change test
+// (what a listener sees), and the stable JSON text.
 import { evaluate, expectedType, type Expected } from '../evaluate'
+import { sameDetails, type HeldFlag } from '../flags/merge'
+import { stableStringify } from '../platform/hash'
 import type { Bootstrap, Details, EvaluationContext, EventStats, FlagClient, FlagEntry, FlagMetadata, JsonValue, Status } from '../types'
-
-/** A flag as held: the shape the real client's evaluation reads. */
-interface HeldFlag {
-  readonly key: string
-  readonly value?: JsonValue
-  readonly variant?: string
-  readonly reason?: string
-  readonly metadata?: FlagMetadata
-  readonly errorCode?: string
-  readonly source: 'network' | 'cache' | 'bootstrap' | 'fallback'
-  readonly updatedAt?: number
-  readonly stale: boolean
-}
-
-/** JSON with sorted keys: equal content, equal text. */
-function stableStringify(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
-  const record = value as Record<string, unknown>
-  const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort()
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${stableStringify(record[k])}`).join(',')}}`
-}
-
-/** What a listener sees of a flag did not change (its `updatedAt` aside). */
-function sameDetails(a: HeldFlag, b: HeldFlag): boolean {
-  const { updatedAt: _a, ...left } = a
-  const { updatedAt: _b, ...right } = b
-  return stableStringify(left) === stableStringify(right)
-}
 
 /** What a test may say about one flag besides its value. Every field is optional. */
 export interface TestFlagDetails {

@@ -13,6 +13,7 @@ import { createFlagServer } from '@holdfast/server'
 import { startServer } from '../server/helpers'
 import { createFaultServer, flags } from '../support/faultServer'
 import { connect, settle, until } from './support'
+import { outlines, typed } from '../support/gherkin'
 
 const quiet = { warn() {}, error() {} }
 
@@ -136,43 +137,6 @@ describe('provider lifecycle as the SDK sees it', () => {
 })
 
 // --- flagd-testbed evaluation scenarios, through the SDK ------------------------------------------
-interface Outline {
-  name: string
-  tags: string[]
-  steps: string[]
-  examples: Record<string, string>[]
-}
-
-function outlines(feature: string): Outline[] {
-  const result: Outline[] = []
-  let tags: string[] = []
-  let current: Outline | undefined
-  let header: string[] | undefined
-  for (const raw of feature.split('\n')) {
-    const line = raw.trim()
-    if (line.startsWith('@')) tags = line.split(/\s+/)
-    else if (line.startsWith('Scenario Outline:')) {
-      current = { name: line.slice('Scenario Outline:'.length).trim(), tags, steps: [], examples: [] }
-      result.push(current)
-      tags = []
-      header = undefined
-    } else if (line.startsWith('Scenario:')) current = undefined
-    else if (current && /^(Given|And|When|Then)\b/.test(line)) current.steps.push(line)
-    else if (current && line.startsWith('|')) {
-      const cells = line.split('|').slice(1, -1).map((c) => c.trim())
-      if (!header) header = cells
-      else current.examples.push(Object.fromEntries(header.map((h, i) => [h, cells[i]])))
-    }
-  }
-  return result
-}
-
-function typed(type: string, text: string): JsonValue {
-  if (type === 'Boolean') return text === 'true'
-  if (type === 'Integer' || type === 'Float') return Number(text)
-  if (type === 'Object') return JSON.parse(text)
-  return text
-}
 
 function evaluate(client: ReturnType<typeof OpenFeature.getClient>, type: string, key: string, defaultValue: JsonValue) {
   if (type === 'Boolean') return client.getBooleanDetails(key, defaultValue as boolean)

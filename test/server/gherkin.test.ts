@@ -8,45 +8,10 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import { createClient, type JsonValue } from '@holdfast/core'
 import { createFlagServer } from '@holdfast/server'
 import { testbedDir } from '../support/shared'
+import { outlines, typed } from '../support/gherkin'
 
 const read = (name: string) => JSON.parse(readFileSync(join(testbedDir!, name), 'utf8'))
 
-interface Outline {
-  name: string
-  tags: string[]
-  steps: string[]
-  examples: Record<string, string>[]
-}
-
-/** Scenario Outlines with their steps and Examples rows; enough Gherkin for these files. */
-function outlines(feature: string): Outline[] {
-  const result: Outline[] = []
-  let tags: string[] = []
-  let current: Outline | undefined
-  let header: string[] | undefined
-  for (const raw of feature.split('\n')) {
-    const line = raw.trim()
-    if (line.startsWith('@')) tags = line.split(/\s+/)
-    else if (line.startsWith('Scenario Outline:')) {
-      current = { name: line.slice('Scenario Outline:'.length).trim(), tags, steps: [], examples: [] }
-      result.push(current)
-      tags = []
-      header = undefined
-    } else if (current && /^(Given|And|When|Then)\b/.test(line)) current.steps.push(line)
-    else if (current && line.startsWith('|')) {
-      const cells = line.split('|').slice(1, -1).map((c) => c.trim())
-      if (!header) header = cells
-      else current.examples.push(Object.fromEntries(header.map((h, i) => [h, cells[i]])))
-    }
-  }
-  return result
-}
-
-function typed(type: string, text: string): JsonValue {
-  if (type === 'Boolean') return text === 'true'
-  if (type === 'Integer' || type === 'Float') return Number(text)
-  return text
-}
 
 let url: string
 let close: () => Promise<void>

@@ -1,12 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
-import type { OutageState } from './demo/outage'
-import type { ForwardingStats } from './events/forwarder'
-import type { ReceivedEvent } from './events/schema'
-import type { FlagdDefinitions } from './flags/flagDefinitions'
-import type { FlagSource } from './flags/flagSource'
-import type { ServerMetrics } from './metrics'
 import { readListenOptions } from './options'
 
 /** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
@@ -27,8 +21,12 @@ export interface FlagServerOptions extends FlagHandlerOptions {
   drainTimeoutMs?: number
 }
 
-/** A running server, returned by {@link createFlagServer}. */
-export interface FlagServer {
+/**
+ * A running server, returned by {@link createFlagServer}: its address, and the same source,
+ * metrics, events and controls as the {@link FlagHandler} behind it (documented there).
+ */
+export interface FlagServer
+  extends Pick<FlagHandler, 'source' | 'metrics' | 'events' | 'eventsForwarding' | 'resetEvents' | 'setFlags' | 'reloadFlags' | 'outage'> {
   /** Base URL for clients, e.g. `http://127.0.0.1:8787` (no trailing slash). */
   url: string
   /** The port actually bound. */
@@ -37,22 +35,6 @@ export interface FlagServer {
   host: string
   /** The request handler behind the server (its source, metrics, events). */
   handler: FlagHandler
-  /** The source of the definitions being served. */
-  source: FlagSource
-  /** The Prometheus metrics served on `/metrics`. */
-  metrics: ServerMetrics
-  /** The most recent accepted events (at most 1,000), oldest first; see `FlagHandler.events`. */
-  events(): ReceivedEvent[]
-  /** With `eventsUpstream`: the spool and the forwarder's state; see `FlagHandler.eventsForwarding`. */
-  eventsForwarding?(): ForwardingStats
-  /** Forgets every event (and empties `eventsFile`). */
-  resetEvents(): Promise<void>
-  /** Replaces the flag definitions in code. Throws on invalid definitions, keeping the old ones. */
-  setFlags(definitions: FlagdDefinitions): void
-  /** Re-reads the flags file now instead of waiting for the watcher; resolves true if it was applied. */
-  reloadFlags(): Promise<boolean>
-  /** The simulated outage (see `OutageState`); undefined without `demoControls`. */
-  outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
   /**
    * Drains and stops: stops accepting connections, answers new requests on open connections 503
    * (`Connection: close`), lets in-flight requests finish (up to `drainTimeoutMs`), then closes

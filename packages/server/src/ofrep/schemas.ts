@@ -135,18 +135,11 @@ export const ofrepFailureSchema = z
  * One entry of a bulk answer or a bootstrap, as Holdfast reads it: a string `key` and any of the
  * optional fields. `updatedAt` (epoch ms) appears on entries a client persisted or snapshotted.
  */
-export const flagEntrySchema = z
-  .object({
-    key: z.string(),
-    value: jsonValueSchema.optional(),
-    reason: z.string().optional(),
-    variant: z.string().optional(),
-    metadata: metadataSchema.optional(),
-    errorCode: z.string().optional(),
-    errorDetails: z.string().optional(),
-    updatedAt: z.number().optional(),
-  })
-  .loose()
+export const flagEntrySchema = ofrepSuccessSchema.extend({
+  errorCode: z.string().optional(),
+  errorDetails: z.string().optional(),
+  updatedAt: z.number().optional(),
+})
 
 /**
  * A 200 OFREP bulk answer: `{ flags: [entry...], metadata? }`. Readers skip an entry without a

@@ -34,10 +34,10 @@ function fakeEnvironment() {
   return env satisfies Environment
 }
 
-
 const eventRequests = () => suite.receiver.requests.length
 
-test('flapping online/offline never bypasses backoff: the retry waits for its timer', async () => {
+/** A client on a manual clock and a fake environment whose first delivery of one event failed (the receiver is down). */
+async function oneFailedDelivery() {
   suite.receiver.set({ down: true })
   const clock = createManualClock()
   const env = fakeEnvironment()
@@ -45,6 +45,11 @@ test('flapping online/offline never bypasses backoff: the retry waits for its ti
   await client.start()
   client.logEvent('a')
   await client.flush()
+  return { clock, env, client }
+}
+
+test('flapping online/offline never bypasses backoff: the retry waits for its timer', async () => {
+  const { clock, env, client } = await oneFailedDelivery()
   expect(eventRequests()).toBe(1)
   expect(clock.pending()).toContain(1000)
 
@@ -63,13 +68,7 @@ test('flapping online/offline never bypasses backoff: the retry waits for its ti
 })
 
 test('offline when the retry falls due: nothing is sent until `online`, then it goes at once', async () => {
-  suite.receiver.set({ down: true })
-  const clock = createManualClock()
-  const env = fakeEnvironment()
-  const client = make({}, { clock, environment: env, random: () => 1 })
-  await client.start()
-  client.logEvent('a')
-  await client.flush()
+  const { clock, env, client } = await oneFailedDelivery()
   suite.receiver.set({})
   env.isOnline = false
   clock.advance(1000) // the retry falls due while offline

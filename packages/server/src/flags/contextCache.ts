@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto'
 import { stableStringify, type FlagMap, type HeldFlag } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
+import { createLru } from '../lru'
 import type { ContextRecord } from './records'
 
 /** Default bound on the contexts held in proxy mode: 10,000. */
@@ -59,42 +60,21 @@ export interface ContextCache {
  * always kept, even alone over the byte bound.
  */
 export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAULT_MAX_CONTEXT_BYTES): ContextCache {
-  const map = new Map<string, HeldContext>()
-  const bound = Math.max(1, Math.floor(max))
-  let bytes = 0
-  const sizeOf = (held: HeldContext) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64)
+  const lru = createLru<HeldContext>({
+    maxEntries: max,
+    maxBytes,
+    cost: (_key, held) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64),
+    oversize: 'keep',
+  })
   return {
-    get(key) {
-      const held = map.get(key)
-      if (held) {
-        // Re-inserting moves the key to the end: Map iteration order is the LRU order.
-        map.delete(key)
-        map.set(key, held)
-      }
-      return held
-    },
-    set(key, held) {
-      const old = map.get(key)
-      if (old) bytes -= sizeOf(old)
-      map.delete(key)
-      map.set(key, held)
-      bytes += sizeOf(held)
-      while (map.size > bound || (bytes > maxBytes && map.size > 1)) {
-        const oldest = map.keys().next().value as string
-        bytes -= sizeOf(map.get(oldest)!)
-        map.delete(oldest)
-      }
-    },
-    delete(key) {
-      const old = map.get(key)
-      if (old) bytes -= sizeOf(old)
-      map.delete(key)
-    },
-    size: () => map.size,
-    entries: () => [...map.entries()],
-    toRecords: () => [...map].map(([key, held]) => toContextRecord(key, held)),
+    get: lru.get,
+    set: lru.set,
+    delete: lru.delete,
+    size: () => lru.size().entries,
+    entries: lru.entries,
+    toRecords: () => lru.entries().map(([key, held]) => toContextRecord(key, held)),
     load(records) {
-      for (const record of records) this.set(record.key, fromContextRecord(record, 'data-dir'))
+      for (const record of records) lru.set(record.key, fromContextRecord(record, 'data-dir'))
     },
   }
 }

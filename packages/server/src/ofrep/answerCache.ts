@@ -1,3 +1,5 @@
+import { createLru } from '../lru'
+
 /** A bulk answer ready to send: the exact body (UTF-8 bytes, encoded once), its ETag, and the failure codes it holds (for metrics). */
 export interface CachedAnswer {
   body: Buffer
@@ -26,38 +28,10 @@ export interface AnswerCache {
  * on a hit makes the first key the least recently used.
  */
 export function createAnswerCache(maxBytes = DEFAULT_ANSWER_CACHE_BYTES): AnswerCache {
-  const entries = new Map<string, CachedAnswer>()
-  let bytes = 0
-  const cost = (key: string, answer: CachedAnswer) => (key.length + answer.etag.length) * 2 + answer.body.length + 64
-  return {
-    get(key) {
-      const answer = entries.get(key)
-      if (answer) {
-        entries.delete(key)
-        entries.set(key, answer)
-      }
-      return answer
-    },
-    set(key, answer) {
-      const size = cost(key, answer)
-      if (size > maxBytes) return
-      const old = entries.get(key)
-      if (old) {
-        bytes -= cost(key, old)
-        entries.delete(key)
-      }
-      entries.set(key, answer)
-      bytes += size
-      for (const [oldest, value] of entries) {
-        if (bytes <= maxBytes) break
-        entries.delete(oldest)
-        bytes -= cost(oldest, value)
-      }
-    },
-    clear() {
-      entries.clear()
-      bytes = 0
-    },
-    size: () => ({ entries: entries.size, bytes }),
-  }
+  const lru = createLru<CachedAnswer>({
+    maxBytes,
+    cost: (key, answer) => (key.length + answer.etag.length) * 2 + answer.body.length + 64,
+    oversize: 'skip',
+  })
+  return { get: lru.get, set: lru.set, clear: lru.clear, size: lru.size }
 }

@@ -1,0 +1,67 @@
+/**
+ * A least-recently-used map bounded by entry count and by the bytes its entries cost. A Map keeps
+ * insertion order, so re-inserting on a hit makes the first key the least recently used. Shared by
+ * the answer cache (bulk answers per definitions version and request) and the relay's per-context
+ * last known good.
+ */
+export interface Lru<V> {
+  get(key: string): V | undefined
+  set(key: string, value: V): void
+  delete(key: string): void
+  clear(): void
+  /** Entries, least recently used first. */
+  entries(): Array<[string, V]>
+  size(): { entries: number; bytes: number }
+}
+
+export interface LruOptions<V> {
+  /** At most this many entries. Default: unbounded. */
+  maxEntries?: number
+  /** At most this many bytes, as `cost` counts them. */
+  maxBytes: number
+  /** What one entry costs, in bytes (called once per set and once per removal: keep it cheap or cached). */
+  cost(key: string, value: V): number
+  /**
+   * An entry that alone costs more than `maxBytes`: `'skip'` does not store it (a cache that can
+   * recompute), `'keep'` stores it as the only entry (a last known good that must not be lost).
+   */
+  oversize: 'skip' | 'keep'
+}
+
+/** Creates an empty {@link Lru}. */
+export function createLru<V>(options: LruOptions<V>): Lru<V> {
+  const map = new Map<string, V>()
+  const maxEntries = Math.max(1, Math.floor(options.maxEntries ?? Infinity))
+  let bytes = 0
+  const remove = (key: string) => {
+    const old = map.get(key)
+    if (old === undefined) return
+    bytes -= options.cost(key, old)
+    map.delete(key)
+  }
+  return {
+    get(key) {
+      const value = map.get(key)
+      if (value !== undefined) {
+        map.delete(key)
+        map.set(key, value)
+      }
+      return value
+    },
+    set(key, value) {
+      const size = options.cost(key, value)
+      if (size > options.maxBytes && options.oversize === 'skip') return
+      remove(key)
+      map.set(key, value)
+      bytes += size
+      while (map.size > maxEntries || (bytes > options.maxBytes && map.size > 1)) remove(map.keys().next().value as string)
+    },
+    delete: remove,
+    clear() {
+      map.clear()
+      bytes = 0
+    },
+    entries: () => [...map.entries()],
+    size: () => ({ entries: map.size, bytes }),
+  }
+}

@@ -84,7 +84,8 @@ describe('events logged offline', () => {
       return events.length >= N ? events : undefined
     }, `the reloaded page should deliver the ${N} events logged offline`)
     // The new page sent them on its own (no flush called), and it is the only one that could have.
-    expect((await page.evaluate(() => window.holdfast.getEventStats())).queued).toBe(0)
+    // The receiver stores a batch before its 202 reaches the page: the page's count follows.
+    await waitFor(async () => (await page.evaluate(() => window.holdfast.getEventStats())).queued === 0, 'the page should count its events sent once the 202 arrives')
     expect(proxy.requests.every((r) => r.at >= backOnline)).toBe(true)
 
     // Give a late duplicate (a second flush of the same events) the chance to show up.

@@ -161,8 +161,11 @@ describe('reloads that protect what is served', () => {
     expect(Object.keys(await flagsByKey(await evaluate(server, { targetingKey: 'u' })))).toHaveLength(2001)
   })
 
-  it('serves a version within 2 s even while the file is rewritten continuously', async () => {
+  it('serves a version within seconds even while the file is rewritten continuously', async () => {
     // A plain 50 ms debounce never fired under continuous edits: no version got through for 10 s.
+    // The watcher fires at most 1 s into a burst (edits go live within 2 s on a quiet machine); a
+    // read that catches a half-written file waits for the next second, so on a loaded machine (the
+    // whole suite on 2 cores) this allows 5 s: still far from never.
     const { file, server, killSwitchValue } = await setup()
     // The start-up re-read is done: from here only the watcher can notice the edits.
     await server.reloadFlags()
@@ -176,7 +179,7 @@ describe('reloads that protect what is served', () => {
       }
     })()
     try {
-      await waitFor(async () => (await killSwitchValue()) === true, 2000)
+      await waitFor(async () => (await killSwitchValue()) === true, 5000)
     } finally {
       writing = false
       await writer

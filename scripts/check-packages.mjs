@@ -68,6 +68,9 @@ export function checkContents(p) {
   for (const file of referencedFiles(pkg)) if (!paths.has(file)) fail(p.name, `package.json points at ${file}, which is not in the tarball (built? a concurrent build?)`)
   for (const f of p.files)
     if (!/^(dist\/.*\.(js|cjs|d\.ts|d\.cts)|schema\/[\w.-]+\.schema\.json|package\.json|README\.md|LICENSE)$/.test(f.path)) fail(p.name, `unexpected file in the tarball: ${f.path}`)
+  // "license": "MIT" in package.json is a claim; the text itself must ship with the code.
+  if (!paths.has('LICENSE')) fail(p.name, 'LICENSE is missing from the tarball')
+  else if (readFromTarball(p.tarball, 'LICENSE') !== readFileSync(join(root, 'LICENSE'), 'utf8')) fail(p.name, 'LICENSE differs from the repository root LICENSE')
   if (pkg.sideEffects !== false) fail(p.name, '"sideEffects": false is missing')
   for (const cond of ['types', 'import', 'require']) if (!JSON.stringify(pkg.exports?.['.'] ?? {}).includes(`"${cond}"`)) fail(p.name, `exports["."] has no "${cond}" condition`)
 

@@ -234,6 +234,42 @@ describe('--flags-url', () => {
     expect((await bulk(clear)).status).toBe(200)
   })
 
+  it('--on-upstream-unauthorized clear survives a restart: neither the data dir nor an older snapshot comes back', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const snapshotFile = join(dir, 'flags.snapshot.json')
+    await writeFile(snapshotFile, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now() - 3_600_000, version: 'x', definitions: booleanFlags(2, 'off') }))
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const options = { onUpstreamUnauthorized: 'clear' as const, dataDir, snapshot: snapshotFile }
+    const first = await relay(upstream, options)
+    // It starts on the snapshot at once; the first answer of the upstream replaces it.
+    await refresh(first)
+    expect(values((await bulk(first)).body)).toEqual({ f0: true, f1: true })
+    // The relay's credentials are revoked: what it held goes, on disk too.
+    upstream.set({ status: 403, text: '' })
+    await refresh(first)
+    expect((await bulk(first)).status).toBe(503)
+    await first.close()
+
+    // Restarted while the upstream is unreachable: without the record of the clear, the data dir
+    // (and the snapshot) would be served for the whole outage.
+    upstream.set('reset')
+    const logger = recordingLogger()
+    const restarted = await relay(upstream, { ...options, logger })
+    await refresh(restarted)
+    expect((await bulk(restarted)).status).toBe(503)
+    expect((await status(restarted)).ready).toBe(false)
+    expect(logger.lines.join('\n')).toMatch(/flags were dropped at .*--on-upstream-unauthorized/)
+    // The upstream takes the credentials again: served, and saved, as before.
+    upstream.set({ document: booleanFlags(2) })
+    await refresh(restarted)
+    expect(values((await bulk(restarted)).body)).toEqual({ f0: true, f1: true })
+    await restarted.close()
+    upstream.set('reset')
+    const third = await relay(upstream, options)
+    expect((await bulk(third)).body.metadata.holdfast.source).toBe('data-dir')
+  })
+
   it('refresh: needs the admin key; concurrent calls share one upstream request; acceptShrink applies a refused clean-up', async () => {
     const upstream = await startUpstream({ document: booleanFlags(10) })
     const server = await relay(upstream)

@@ -50,8 +50,24 @@ export const contextsRecordSchema = z.object({
 /** A data-dir generation in proxy mode. */
 export type ContextsRecord = z.infer<typeof contextsRecordSchema>
 
+/**
+ * A data-dir generation saying that what was held is gone on purpose: the upstream refused the
+ * relay's credentials and `--on-upstream-unauthorized clear` dropped the definitions. A restart
+ * must not bring back an older generation (or a snapshot taken before `at`).
+ */
+export const clearedRecordSchema = z.object({
+  kind: z.literal('cleared'),
+  at: z.number().finite(),
+  reason: z.string(),
+})
+/** A data-dir generation recording a deliberate clear. */
+export type ClearedRecord = z.infer<typeof clearedRecordSchema>
+
+/** What the definitions modes read back from the data dir: definitions, or the record of a clear. */
+export const definitionsOrClearedSchema = z.discriminatedUnion('kind', [definitionsRecordSchema, clearedRecordSchema])
+
 /** Any data-dir generation payload. */
-export const generationRecordSchema = z.discriminatedUnion('kind', [definitionsRecordSchema, contextsRecordSchema])
+export const generationRecordSchema = z.discriminatedUnion('kind', [definitionsRecordSchema, contextsRecordSchema, clearedRecordSchema])
 
 /**
  * A definitions snapshot file (`holdfast-server snapshot --flags-url|--flags … --out FILE`, read by

@@ -7,7 +7,7 @@ import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSource
 import type { GenerationStore } from './generations'
 import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
-import { definitionsRecordSchema, readRecord } from './records'
+import { definitionsOrClearedSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
@@ -205,6 +205,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         slot.clear()
         etag = undefined
+        servedText = undefined
+        // Remembered in the data dir: a restart must not serve what the operator chose to drop.
+        if (persistence) {
+          lastSaveAt = at
+          persistence.schedule(() => JSON.stringify({ kind: 'cleared', at, reason: message }))
+        }
       }
       return toRefresh('failed', [])
     }
@@ -216,15 +222,22 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   /** Loads the newest valid of the data dir and the snapshot into the empty slot. */
   const loadLayers = async () => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
+    /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
+    let clearedAt: number | undefined
     if (options.store) {
-      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, log)
-      const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
-      if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
+      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsOrClearedSchema, text) !== undefined, log)
+      const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
+      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
+      else if (saved?.kind === 'cleared') {
+        clearedAt = saved.at
+        log.warn(`the data dir records that the flags were dropped at ${new Date(saved.at).toISOString()} (${saved.reason}; --on-upstream-unauthorized): nothing older is served until ${where} answers`)
+      }
     }
     if (options.snapshotPath) {
       const layer = await readSnapshotFile(options.snapshotPath)
       if (layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
-      candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
+      // A snapshot taken before the clear holds what the operator chose to drop.
+      if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
     }
     // Newest first; on a tie the data dir (written by this server) wins.
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)

@@ -131,6 +131,20 @@ describe('two relays on one Redis', () => {
     for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).holdfast?.stale === false, 10_000)
   })
 
+  it('--on-upstream-unauthorized clear: the follower drops what it holds too, and serves again when the upstream does', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const policy = { onUpstreamUnauthorized: 'clear' as const }
+    const [leader, follower] = await settled([await relay(redis, upstream, policy), await relay(redis, upstream, policy)])
+    await waitFor(async () => (await values(follower.server)).holdfast?.stale === false, 10_000)
+    // Only the leader asks the upstream; the follower knows of the 403 from the leader's report.
+    upstream.set({ status: 403, text: '' })
+    for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).status === 503, 10_000)
+    expect((await status(follower.server)).upstream.state).toBe('unauthorized')
+    upstream.set({ document: booleanFlags(3, 'off') })
+    for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+  })
+
   it('a relay that starts while the upstream is down serves what the store holds', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })

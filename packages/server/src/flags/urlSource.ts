@@ -150,13 +150,31 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   }
 
   /** A follower's health is the leader's: what its polls found (without counting the leader's refusals again). */
+  /** `--on-upstream-unauthorized`: drops what is held when 401/403 has lasted as long as the policy says. */
+  const clearIfPolicy = (at: number, reason: string) => {
+    if (!slot.current() || !shouldClear(options.onUnauthorized, health, at)) return
+    log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
+    slot.clear()
+    etag = undefined
+    servedText = undefined
+    // Remembered in the data dir: a restart must not serve what the operator chose to drop.
+    if (persistence) {
+      lastSaveAt = at
+      persistence.schedule(() => JSON.stringify({ kind: 'cleared', at, reason }))
+    }
+  }
+
   const mirror = (report: UpstreamReport) => {
     if (report.state === 'none') return
     const next: UpstreamHealth = { ...health, state: report.state }
     if (report.lastSuccessAt !== undefined) next.lastSuccessAt = report.lastSuccessAt
     if (report.lastAttemptAt !== undefined) next.lastAttemptAt = report.lastAttemptAt
     if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: report.lastAttemptAt ?? now(), ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
+    // A follower applies the policy to what the leader sees: the credentials are the same.
+    if (report.state === 'unauthorized') next.unauthorizedSince = health.unauthorizedSince ?? report.lastAttemptAt ?? now()
+    else delete next.unauthorizedSince
     health = next
+    if (report.state === 'unauthorized') clearIfPolicy(now(), report.lastError?.message ?? 'the upstream answered 401/403')
     // The leader confirmed (a 200 unchanged or a 304) what this relay serves too: it is that fresh.
     if (report.state === 'ok' && report.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(report.lastSuccessAt, 'url')
   }
@@ -201,17 +219,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       const repeated = health.lastError?.message === message
       record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
       if (!repeated) log.warn(`${message}; still serving the previous flags`)
-      if (kind === 'unauthorized' && slot.current() && shouldClear(options.onUnauthorized, health, at)) {
-        log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
-        slot.clear()
-        etag = undefined
-        servedText = undefined
-        // Remembered in the data dir: a restart must not serve what the operator chose to drop.
-        if (persistence) {
-          lastSaveAt = at
-          persistence.schedule(() => JSON.stringify({ kind: 'cleared', at, reason: message }))
-        }
-      }
+      if (kind === 'unauthorized') clearIfPolicy(at, message)
       return toRefresh('failed', [])
     }
     const offered = await offer(result.text, 'url', at, result.etag)

@@ -1,7 +1,7 @@
 import type { FlagDefinitionsVersion } from './flagSource'
+import { checkShrink, clampPercent, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 
-/** Default of `maxShrinkPercent`: a new document may drop at most 50% of the flags held. */
-export const DEFAULT_MAX_SHRINK_PERCENT = 50
+export { DEFAULT_MAX_SHRINK_PERCENT }
 
 /**
  * Why a new, valid generation must not replace the one in service, or undefined when it may
@@ -17,13 +17,12 @@ export function refusalReason(
 ): string | undefined {
   if (!previous || previous.flagCount === 0) return undefined
   if (next.flagCount === 0) return `it defines no flags while ${previous.flagCount} are being served`
+  // The one shrink rule (shrinkGuard.ts) the relay's per-context answers and snapshots obey too.
   const maxShrink = options.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT
-  const nextKeys = next.evaluator.getFlags()
-  let dropped = 0
-  for (const key of previous.evaluator.getFlags().keys()) if (!nextKeys.has(key)) dropped++
-  const percent = (dropped / previous.flagCount) * 100
-  if (percent > maxShrink) return `it drops ${dropped} of the ${previous.flagCount} flags being served (${Math.round(percent)}%, more than the ${maxShrink}% allowed)`
-  return undefined
+  const verdict = checkShrink(previous.evaluator.getFlags().keys(), next.evaluator.getFlags(), maxShrink)
+  if (verdict.ok || verdict.reason !== 'shrink') return undefined
+  const { dropped, held } = verdict
+  return `it drops ${dropped} of the ${held} flags being served (${Math.round((dropped * 100) / held)}%, more than the ${clampPercent(maxShrink)}% allowed)`
 }
 
 /** The keys added, removed or changed between two generations (by flagd-core's per-flag hash). */

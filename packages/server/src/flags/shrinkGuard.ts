@@ -18,8 +18,8 @@ export type ShrinkVerdict =
  * keys dropped: renaming every flag at once is refused too. `maxShrinkPercent` 100 turns the shrink
  * check off (the empty check stays); values outside 0–100 or NaN are clamped / read as the default.
  */
-export function checkShrink(held: Iterable<string>, next: ReadonlySet<string> | readonly string[], maxShrinkPercent: number): ShrinkVerdict {
-  const nextSet = next instanceof Set ? next : new Set(next as readonly string[])
+export function checkShrink(held: Iterable<string>, next: ReadonlySet<string> | ReadonlyMap<string, unknown> | readonly string[], maxShrinkPercent: number): ShrinkVerdict {
+  const nextSet: { has(key: string): boolean; readonly size: number } = Array.isArray(next) ? new Set(next) : (next as ReadonlySet<string>)
   if (nextSet.size === 0) return { ok: false, reason: 'empty', message: 'the new flag set has no flags' }
   let heldCount = 0
   let dropped = 0

@@ -5,6 +5,7 @@
 // to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
 // that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
 // or the next page, tries again.
+import { platformKit } from '../platform/kit'
 import type { SafeStorage } from '../platform/storage'
 import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
@@ -51,6 +52,10 @@ export interface EventQueue {
 /** Fetches the delivery chunk; tests pass their own to hold it back or make it fail. */
 export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryOptions) => Delivery }>
 
+// The chunk imports nothing at runtime that the up-front code uses: what it needs of the platform
+// (the scheduler, the request, the error type, ids) comes in `kit`, and the store it reads is this
+// queue's. An import of, say, platform/scheduler.ts from delivery/ would make esbuild and webpack
+// split the shared modules into a third chunk loaded up front (see platform/kit.ts).
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */
@@ -97,7 +102,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     if (delivery) return Promise.resolve(delivery)
     loading ??= Promise.resolve().then(loader).then(
       (chunk) => {
-        delivery = chunk.createDelivery({ ...config, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
+        delivery = chunk.createDelivery({ ...config, kit: platformKit, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
         if (started) delivery.start()
         return delivery
       },

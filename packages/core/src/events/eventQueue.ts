@@ -63,7 +63,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   const { options, clock, logger, requestTimeoutMs } = config
   const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'events.batchSize', 1, logger))
   const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'events.flushIntervalMs', 100, logger)
-  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
   let started = false
   let closed = false

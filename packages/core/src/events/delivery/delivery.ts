@@ -59,6 +59,9 @@ const AS: Record<Trigger, SchedulerTrigger> = {
 /** Creates the delivery of one queue. */
 export function createDelivery(config: DeliveryOptions): Delivery {
   const { clock, logger, store, batchSize, options, environment, kit } = config
+  // Said here, not when the queue is made: this chunk loads at start() (or with the first send),
+  // and nothing before it could use the URL. The events are stored all the same.
+  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const stopAll = new AbortController()
   // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
   // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.

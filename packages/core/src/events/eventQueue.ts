@@ -72,11 +72,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let loading: Promise<Delivery | undefined> | undefined
   let lastReported = ''
 
-  const stats = (): EventStats => {
-    const s: EventStats = { queued: store.size(), ...counts }
-    if (!s.lastError) delete s.lastError
-    return s
-  }
+  // `lastError` is present only while the latest send failed (delivery deletes it on success).
+  const stats = (): EventStats => ({ queued: store.size(), ...counts })
   function report() {
     const next = stats()
     const key = JSON.stringify(next)

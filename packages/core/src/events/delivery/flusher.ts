@@ -114,7 +114,7 @@ export function createFlusher(options: FlusherOptions) {
       case 'ok':
         for (const key of keys) failed.delete(key)
         counts.sent += items.length
-        counts.lastError = undefined
+        delete counts.lastError
         await store.remove(keys)
         return true
       case 'too-large': {

@@ -54,8 +54,8 @@ export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryO
 
 // The chunk imports nothing at runtime that the up-front code uses: what it needs of the platform
 // (the scheduler, the request, the error type, ids) comes in `kit`, and the store it reads is this
-// queue's. An import of, say, platform/scheduler.ts from delivery/ would make esbuild and webpack
-// split the shared modules into a third chunk loaded up front (see platform/kit.ts).
+// queue's. An import of, say, platform/scheduler.ts from delivery/ would make esbuild (and our own
+// rollup build of dist/) split the shared modules into a chunk loaded up front (see platform/kit.ts).
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */

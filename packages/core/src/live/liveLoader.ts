@@ -5,8 +5,8 @@
 //
 // The chunk imports nothing at runtime that the up-front code uses (only types): the scheduler,
 // the error type and the `Retry-After` reader reach it in `kit`, added here. Were it to import
-// platform/scheduler.ts, say, esbuild and webpack would split the modules both use into a third
-// chunk the page loads up front (see platform/kit.ts).
+// platform/scheduler.ts, say, esbuild (and our own rollup build of dist/) would split the modules
+// both use into a chunk the page loads up front (see platform/kit.ts).
 import { platformKit } from '../platform/kit'
 import type { FetchResult } from '../protocol/fetchFlags'
 import type { LiveOptions } from '../types'

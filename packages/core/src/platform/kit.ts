@@ -1,11 +1,11 @@
 // The platform pieces the on-demand chunks (events/delivery/, live/) work with, handed to them by
 // their loaders instead of imported. A chunk that imports a module the up-front code also uses
-// makes bundlers that split code (esbuild, webpack) move that module into a third, shared chunk,
-// which the page must then fetch up front beside the entry: one more request, and gzip can no
-// longer share its dictionary with the entry (measured on 2026-12-02: three chunks, 631 B more
-// than the same code in one). Through this object the chunks keep only `import type` from
-// platform/, and the pieces stay in the entry chunk, where flag sync uses them anyway.
-// scripts/size.mjs fails when the esbuild up front is more than one chunk again.
+// makes a bundler that splits code (esbuild; our own rollup build of dist/ did the same) move
+// that module into a shared chunk, which the page must then fetch up front beside the entry: one
+// more request, and gzip can no longer share its dictionary with the entry (measured on
+// 2026-12-02: three chunks, 631 B more than the same code in one). Through this object the chunks
+// keep only `import type` from platform/, and the pieces stay in the entry chunk, where flag sync
+// uses them anyway. scripts/size.mjs fails when the esbuild up front is more than one chunk again.
 import { parseRetryAfter } from './backoff'
 import { HoldfastError, httpError, isRetryable, toStatusError } from './errors'
 import { postJson } from './request'

@@ -4,7 +4,7 @@
 // it claims to be more than a day ahead (a corrupt key must not drag every later key along).
 import { expect, test } from 'vitest'
 import fc from 'fast-check'
-import { nextEventKey, type KeyClock } from '../../packages/core/src/events/eventKey'
+import { EVENT_PREFIX, nextEventKey, type KeyClock } from '../../packages/core/src/events/eventKey'
 import { observeEventKey } from '../../packages/core/src/events/delivery/storeReader'
 
 const reading = fc.oneof(
@@ -30,7 +30,7 @@ test('after a stored key is observed, every new key sorts after it (unless it cl
     fc.property(fc.integer({ min: 0, max: 2 * 24 * 60 * 60 * 1000 }), fc.integer({ min: 0, max: 999_999 }), (ahead, seq) => {
       const stored = `holdfast:event:${String(now + ahead).padStart(15, '0')}:${String(seq).padStart(9, '0')}:other-page`
       const clock: KeyClock = { tick: 0, seq: 0 }
-      observeEventKey(clock, now, stored)
+      observeEventKey(clock, now, stored, EVENT_PREFIX)
       const next = nextEventKey(clock, now, 'mine')
       expect(next > stored).toBe(ahead <= 24 * 60 * 60 * 1000)
     }),
@@ -40,7 +40,7 @@ test('after a stored key is observed, every new key sorts after it (unless it cl
 test('observing garbage changes nothing', () => {
   for (const key of [undefined, '', 'holdfast:event:', 'holdfast:event:abc:def:x', 'other:000000000000001:000000000:x']) {
     const clock: KeyClock = { tick: 5, seq: 2 }
-    observeEventKey(clock, Date.now(), key)
+    observeEventKey(clock, Date.now(), key, EVENT_PREFIX)
     expect(clock).toEqual({ tick: 5, seq: 2 })
   }
 })

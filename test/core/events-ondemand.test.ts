@@ -29,14 +29,14 @@ function heldLoader() {
   }
 }
 
-function setup(maxQueued?: number, backend = createMemoryStorage()) {
+function setup(maxQueued?: number, backend = createMemoryStorage(), url = receiver.url) {
   const logger = createTestLogger()
   const stats: EventStats[] = []
   const clock = createManualClock()
   const loader = heldLoader()
   const queue = createEventQueue(
     {
-      options: { url: receiver.url, maxQueued },
+      options: { url, maxQueued },
       storage: createSafeStorage(backend, uniqueStorageName('ondemand'), logger, () => {}),
       storageName: uniqueStorageName('ondemand'),
       fetch: (input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init),
@@ -155,4 +155,21 @@ test('a chunk that never arrives holds neither flush() nor close() past requestT
   await Promise.all(calls)
   expect(settled.sort()).toEqual(['close', 'flush'])
   expect(await storedKeys()).toHaveLength(1)
+})
+
+test('a missing events.url is reported once, when delivery loads, and the events stay stored', async () => {
+  const { queue, loader, logger, clock, storedNames } = setup(undefined, undefined, '')
+  const missing = () => logger.errors.filter((m) => m.includes('events.url is missing'))
+  queue.start()
+  queue.enqueue(event('kept'))
+  await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
+  loader.release()
+  await until(() => missing().length > 0, 'the missing URL reported')
+  clock.advance(50) // the write delay
+  await until(async () => (await storedNames()).join() === 'kept', 'the event in storage', 1000)
+  await queue.flush()
+  expect(missing()).toHaveLength(1)
+  expect(await storedNames()).toEqual(['kept'])
+  expect(receiver.events()).toEqual([])
+  await queue.close()
 })

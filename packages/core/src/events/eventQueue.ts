@@ -5,6 +5,7 @@
 // to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
 // that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
 // or the next page, tries again.
+import { platformKit } from '../platform/kit'
 import type { SafeStorage } from '../platform/storage'
 import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
@@ -51,6 +52,10 @@ export interface EventQueue {
 /** Fetches the delivery chunk; tests pass their own to hold it back or make it fail. */
 export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryOptions) => Delivery }>
 
+// The chunk imports nothing at runtime that the up-front code uses: what it needs of the platform
+// (the scheduler, the request, the error type, ids) comes in `kit`, and the store it reads is this
+// queue's. An import of, say, platform/scheduler.ts from delivery/ would make esbuild (and our own
+// rollup build of dist/) split the shared modules into a chunk loaded up front (see platform/kit.ts).
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */
@@ -58,7 +63,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   const { options, clock, logger, requestTimeoutMs } = config
   const batchSize = Math.ceil(readNumber(options.batchSize, 100, 'events.batchSize', 1, logger))
   const flushIntervalMs = readNumber(options.flushIntervalMs, 10_000, 'events.flushIntervalMs', 100, logger)
-  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const counts: EventCounts = { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
   let started = false
   let closed = false
@@ -68,11 +72,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let loading: Promise<Delivery | undefined> | undefined
   let lastReported = ''
 
-  const stats = (): EventStats => {
-    const s: EventStats = { queued: store.size(), ...counts }
-    if (!s.lastError) delete s.lastError
-    return s
-  }
+  // `lastError` is present only while the latest send failed (delivery deletes it on success).
+  const stats = (): EventStats => ({ queued: store.size(), ...counts })
   function report() {
     const next = stats()
     const key = JSON.stringify(next)
@@ -97,7 +98,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     if (delivery) return Promise.resolve(delivery)
     loading ??= Promise.resolve().then(loader).then(
       (chunk) => {
-        delivery = chunk.createDelivery({ ...config, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
+        delivery = chunk.createDelivery({ ...config, kit: platformKit, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
         if (started) delivery.start()
         return delivery
       },

@@ -12,7 +12,7 @@
 // older write of the same key and bring back an event that was already sent.
 import type { SafeStorage } from '../platform/storage'
 import type { Clock, HoldfastEvent, Logger } from '../types'
-import { nextEventKey, type KeyClock } from './eventKey'
+import { EVENT_PREFIX, nextEventKey, type KeyClock } from './eventKey'
 import { prepareEvent } from './prepareEvent'
 
 /** Events are in storage within this many ms of being logged (the promise is 100). */
@@ -36,6 +36,11 @@ export interface StoreState {
   clock: Clock
   /** Where the last key stands (eventKey.ts). */
   keys: KeyClock
+  /**
+   * What every event's key starts with (eventKey.ts). Handed over here because the reading side
+   * loads on demand and must not import eventKey.ts, which the up-front code uses (see platform/kit.ts).
+   */
+  prefix: string
   /** This page's events still queued, in log order (which is also key order). */
   own: Map<string, Own>
   /** Keys of other pages' events at the last listing, sorted. */
@@ -81,6 +86,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
     storage,
     clock,
     keys: { tick: 0, seq: 0 },
+    prefix: EVENT_PREFIX,
     own: new Map(),
     others: [],
     deleting: new Set(),

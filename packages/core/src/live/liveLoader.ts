@@ -2,12 +2,18 @@
 // `eventStreams`) is a chunk loaded on demand, like the event pipeline, the first time a bulk
 // answer advertises event streams (or a 304 comes, whose empty body cannot say). A page whose
 // server answers 200 without streams never downloads it.
+//
+// The chunk imports nothing at runtime that the up-front code uses (only types): the scheduler,
+// the error type and the `Retry-After` reader reach it in `kit`, added here. Were it to import
+// platform/scheduler.ts, say, esbuild (and our own rollup build of dist/) would split the modules
+// both use into a chunk the page loads up front (see platform/kit.ts).
+import { platformKit } from '../platform/kit'
 import type { FetchResult } from '../protocol/fetchFlags'
 import type { LiveOptions } from '../types'
 import type { LiveUpdates, LiveUpdatesDeps } from './liveUpdates'
 
 /** What the loader passes on to the chunk (everything but the stream, known later). */
-export type LiveLoaderDeps = Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOptions }
+export type LiveLoaderDeps = Omit<LiveUpdatesDeps, 'stream' | 'kit'> & { options: LiveOptions }
 
 /** The up-front half of live updates of one client. */
 export interface LiveLoader {
@@ -49,7 +55,7 @@ export function createLiveLoader(deps: LiveLoaderDeps): LiveLoader {
       import('./liveUpdates').then(
         (chunk) => {
           // undefined when no advertised stream is usable: the next answer tries again.
-          live = closed ? undefined : chunk.startLiveUpdates(deps, result, hash)
+          live = closed ? undefined : chunk.startLiveUpdates({ ...deps, kit: platformKit }, result, hash)
           loading = false
         },
         // Offline, or a deploy removed the chunk: the next answer tries again; polling and focus still work.

@@ -5,6 +5,7 @@
 //   other tab:  {notice} ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
 //   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
 //   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
+import type { PlatformKit } from '../platform/kit'
 import type { Clock, Environment, LiveOptions, Logger } from '../types'
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
@@ -32,6 +33,8 @@ export interface LiveUpdatesDeps {
   random: () => number
   environment: Environment
   logger: Logger
+  /** The platform pieces (platform/kit.ts): the loader hands them over, this chunk imports only types. */
+  kit: PlatformKit
   /** Share one stream and the answers between tabs. */
   tabs?: boolean
   /** Overrides the server's `inactivityDelaySec`. */
@@ -180,6 +183,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       random: deps.random,
       environment,
       logger: deps.logger,
+      kit: deps.kit,
       heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
       onNotice(version) {
         link?.post({ t: 'notice', version })

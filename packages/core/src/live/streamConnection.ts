@@ -10,9 +10,11 @@
 // After a server restart every client loses its stream at the same moment; the backoff's jitter
 // (and the server's `retry:`, a floor spread up to twice its value) keeps them from coming back,
 // and refetching, in the same instant.
-import { HoldfastError, httpError } from '../platform/errors'
-import { parseRetryAfter } from '../platform/backoff'
-import { createScheduler } from '../platform/scheduler'
+//
+// Like all of this chunk, it imports only types from the up-front code: the scheduler, the error
+// type and the `Retry-After` reader come in `kit` (platform/kit.ts), so bundlers keep one chunk up front.
+import type { HoldfastError } from '../platform/errors'
+import type { PlatformKit } from '../platform/kit'
 import type { Clock, Environment, Logger } from '../types'
 import { createSseParser } from './sseParser'
 
@@ -25,6 +27,8 @@ export interface StreamConnectionOptions {
   random: () => number
   environment: Environment
   logger: Logger
+  /** The platform pieces (platform/kit.ts), from the live loader. */
+  kit: PlatformKit
   /** No byte (data or heartbeat comment) for this long: the stream is taken as dead. Default 60,000 ms (the server beats every 20 s). */
   heartbeatTimeoutMs?: number
   /** A `refetchEvaluation` notice, with the version it names when it names one. */
@@ -51,6 +55,8 @@ const STABLE_MS = 30_000
 /** Creates a connection; nothing happens until `start()`. */
 export function createStreamConnection(options: StreamConnectionOptions): StreamConnection {
   const { clock, logger } = options
+  // The values, from the kit; `HoldfastError` as a type is still the one imported above.
+  const { HoldfastError, httpError, parseRetryAfter, createScheduler } = options.kit
   const heartbeatMs = options.heartbeatTimeoutMs ?? 60_000
   let running = false
   let current: AbortController | undefined

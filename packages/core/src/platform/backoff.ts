@@ -11,7 +11,8 @@ export interface BackoffOptions {
   maxMs?: number
 }
 
-const num = (value: unknown, fallback: number) => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback)
+/** `value` when it is a finite number above 0, else `fallback`: the reading of every delay option. */
+export const positiveOr = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback)
 
 /**
  * Delay before retry number `attempt` (0-based): capped exponential with "equal jitter"
@@ -20,8 +21,8 @@ const num = (value: unknown, fallback: number) => (typeof value === 'number' && 
  * A `NaN`, zero or negative option falls back to its default.
  */
 export function backoffDelay(attempt: number, random: () => number = Math.random, options: BackoffOptions = {}): number {
-  const base = num(options.baseMs, 1000)
-  const max = Math.max(base, num(options.maxMs, 60_000))
+  const base = positiveOr(options.baseMs, 1000)
+  const max = Math.max(base, positiveOr(options.maxMs, 60_000))
   const ceiling = Math.min(max, base * 2 ** Math.min(Math.max(0, attempt || 0), 30))
   let r = 0.5
   try {
@@ -39,7 +40,7 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 export function retryDelay(error: HoldfastError, attempt: number, random: () => number = Math.random, options: BackoffOptions = {}): number {
   const backoff = backoffDelay(attempt, random, options)
   if (error.retryAfterMs === undefined) return backoff
-  return Math.max(backoff, num(options.baseMs, 1000), error.retryAfterMs)
+  return Math.max(backoff, positiveOr(options.baseMs, 1000), error.retryAfterMs)
 }
 
 // A server asking for more than a day is almost certainly misconfigured; clamp so a client is

@@ -36,13 +36,3 @@ export const browserEnvironment: Environment = {
     }
   },
 }
-
-/** Legacy form of `browserEnvironment.online()`, kept for the event pipeline until it moves onto the scheduler. */
-export function isOffline(): boolean {
-  return !browserEnvironment.online()
-}
-
-/** Legacy form of `browserEnvironment.listen`, kept for the event pipeline until it moves onto the scheduler. */
-export function watchEnvironment(handlers: EnvironmentHandlers): () => void {
-  return browserEnvironment.listen(handlers)
-}

@@ -7,7 +7,7 @@
 //   failure ──► backoff (notBefore = now + delay, retry timer) ──► timer fires ──► allows('retry')
 //                 │ offline at that moment: waitingForOnline ──► `online` ──► allows('online')
 //   success ──► attempts reset ──► poll timer (pollMs)
-import { retryDelay, type BackoffOptions } from './backoff'
+import { positiveOr, retryDelay, type BackoffOptions } from './backoff'
 import type { HoldfastError } from './errors'
 import type { Clock, Environment } from '../types'
 
@@ -68,8 +68,8 @@ export interface Scheduler {
 export function createScheduler(options: SchedulerOptions): Scheduler {
   const { clock, environment } = options
   const random = options.random ?? Math.random
-  const pollMs = positive(options.pollMs)
-  const focusMs = positive(options.focusThrottleMs)
+  const pollMs = positiveOr(options.pollMs, 0)
+  const focusMs = positiveOr(options.focusThrottleMs, 0)
 
   let attempts = 0
   /** No automatic request before this time (backoff, or Retry-After). */
@@ -189,8 +189,4 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     retryPending: () => retryTimer !== undefined,
   }
   return scheduler
-}
-
-function positive(value: number | undefined): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : 0
 }

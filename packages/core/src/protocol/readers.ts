@@ -98,7 +98,7 @@ export function freezeJson<T>(value: T): T {
  * hours ahead — is 0, the oldest possible, so it never wins over fresher data.
  */
 export function trustedTime(value: unknown, now: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 && value <= now + 60_000 ? value : 0
+  return isNumber(value) && value > 0 && value <= now + 60_000 ? value : 0
 }
 
 /** How an entry's value is read: as is (fresh from `JSON.parse`), or checked and copied (storage, app input). */
@@ -122,7 +122,7 @@ export function parseEntry(raw: unknown, readValue: ValueReader = copyJson): Fla
   if (isMetadata(d.metadata)) entry.metadata = d.metadata
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
-  if (typeof d.updatedAt === 'number' && Number.isFinite(d.updatedAt)) entry.updatedAt = d.updatedAt
+  if (isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt
   return entry
 }
 

@@ -2,9 +2,12 @@
 // loads up front). It decides when a pass may go (backoff, Retry-After, offline, another tab
 // sending), runs one pass at a time (flusher.ts) under the cross-tab lock (flushLock.ts), and turns
 // what a pass ended with into the next step: a backoff reset, a retry, or a rest.
+//
+// Nothing from the up-front code is imported here at runtime (only types): the platform comes in
+// `kit` (see platform/kit.ts), so bundlers that split code keep one chunk up front.
 import type { HoldfastError } from '../../platform/errors'
-import { createScheduler, type Trigger as SchedulerTrigger } from '../../platform/scheduler'
-import { uuid } from '../../platform/uuid'
+import type { PlatformKit } from '../../platform/kit'
+import type { Trigger as SchedulerTrigger } from '../../platform/scheduler'
 import type { EventCounts, EventQueueOptions, Trigger } from '../eventQueue'
 import type { EventStore } from '../eventStore'
 import { isRefusal, normalizeUrl } from './eventTransport'
@@ -14,6 +17,8 @@ import { createStoreReader } from './storeReader'
 
 /** What the queue hands delivery when it loads: the client's environment, as the queue got it, and the queue's own parts. */
 export interface DeliveryOptions extends Omit<EventQueueOptions, 'onStats'> {
+  /** The platform pieces delivery works with, from the up-front code. */
+  kit: PlatformKit
   store: EventStore
   batchSize: number
   flushIntervalMs: number
@@ -53,11 +58,14 @@ const AS: Record<Trigger, SchedulerTrigger> = {
 
 /** Creates the delivery of one queue. */
 export function createDelivery(config: DeliveryOptions): Delivery {
-  const { clock, logger, store, batchSize, options, environment } = config
+  const { clock, logger, store, batchSize, options, environment, kit } = config
+  // Said here, not when the queue is made: this chunk loads at start() (or with the first send),
+  // and nothing before it could use the URL. The events are stored all the same.
+  if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
   const stopAll = new AbortController()
   // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
   // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.
-  const scheduler = createScheduler({
+  const scheduler = kit.createScheduler({
     clock,
     environment,
     random: config.random,
@@ -78,7 +86,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       name: `holdfast:events:${config.storageName}`,
       storage: config.storage,
       clock,
-      owner: uuid(),
+      owner: kit.uuid(),
       leaseMs: 2 * config.requestTimeoutMs + 5000,
     }),
     batchSize,
@@ -91,6 +99,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     signal: stopAll.signal,
     counts: config.counts,
     report: config.report,
+    kit,
   })
 
   function trigger(kind: Trigger, deadline = Infinity): Promise<void> {

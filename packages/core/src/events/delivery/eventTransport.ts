@@ -1,9 +1,8 @@
 // One events request with every way it can end turned into a value the queue acts on: delivered,
 // too large (split it), rejected for good (drop it), refused (the URL or the key is wrong: keep the
 // events, back off, report it), or worth retrying.
-import { parseRetryAfter } from '../../platform/backoff'
-import { HoldfastError, httpError, isRetryable } from '../../platform/errors'
-import { postJson } from '../../platform/request'
+import type { HoldfastError } from '../../platform/errors'
+import type { PlatformKit } from '../../platform/kit'
 import type { Clock } from '../../types'
 
 /**
@@ -37,6 +36,8 @@ export interface PostEventsOptions {
   /** Aborts from outside (`close()` running out of time); the result is `aborted`. */
   signal: AbortSignal
   clock: Clock
+  /** The request, the error type and `Retry-After` (platform/kit.ts). */
+  kit: PlatformKit
 }
 
 const REFUSED = new Set([401, 403, 404, 405, 410])
@@ -59,8 +60,8 @@ export function isRefusal(error: HoldfastError): boolean {
 
 /** Sends one batch; never rejects. */
 export async function postEvents(options: PostEventsOptions): Promise<PostResult> {
-  const { body } = options
-  const outcome = await postJson({
+  const { body, kit } = options
+  const outcome = await kit.postJson({
     fetch: options.fetch,
     url: options.url,
     body,
@@ -77,17 +78,17 @@ export async function postEvents(options: PostEventsOptions): Promise<PostResult
   const status = response.status
   if (status >= 200 && status < 300) return { kind: 'ok' }
   // A date is read against the server's own Date header: a client clock hours off changes nothing.
-  const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.clock.now(), response.headers.get('Date'))
+  const retryAfterMs = kit.parseRetryAfter(response.headers.get('Retry-After'), options.clock.now(), response.headers.get('Date'))
   const detail = text ? `: ${text.slice(0, 200)}` : ''
   if (REFUSED.has(status)) {
     const code = status === 401 || status === 403 ? 'UNAUTHORIZED' : 'HTTP'
     const message = `the events URL or its key was refused (HTTP ${status} from ${options.url})${detail}`
-    return { kind: 'refused', error: new HoldfastError(code, message, { httpStatus: status, retryAfterMs }) }
+    return { kind: 'refused', error: new kit.HoldfastError(code, message, { httpStatus: status, retryAfterMs }) }
   }
-  const error = httpError(status, detail, retryAfterMs)
+  const error = kit.httpError(status, detail, retryAfterMs)
   if (status === 413) return { kind: 'too-large', error }
   // 400 and 422 say this batch is bad: dropping it keeps one poison batch from blocking the rest.
-  if (REJECTED.has(status) || !isRetryable(error)) return { kind: 'rejected', error }
+  if (REJECTED.has(status) || !kit.isRetryable(error)) return { kind: 'rejected', error }
   return { kind: 'retry', error }
 }
 

@@ -6,7 +6,7 @@
 // refusal (the URL or the key is wrong), which keeps the events. An event that cannot be serialised
 // is dropped alone before its batch goes out.
 import type { HoldfastError } from '../../platform/errors'
-import { toStatusError } from '../../platform/errors'
+import type { PlatformKit } from '../../platform/kit'
 import type { Clock, Logger } from '../../types'
 import type { EventCounts } from '../eventQueue'
 import { postEvents, splitForKeepalive } from './eventTransport'
@@ -51,6 +51,8 @@ export interface FlusherOptions {
   /** Counts of events, moved here and reported through `report`. */
   counts: EventCounts
   report: () => void
+  /** The platform pieces (platform/kit.ts), from the queue. */
+  kit: PlatformKit
 }
 
 /** Creates the pass runner of one queue. */
@@ -106,12 +108,13 @@ export function createFlusher(options: FlusherOptions) {
       keepalive: pass.keepalive,
       signal: options.signal,
       clock,
+      kit: options.kit,
     })
     switch (result.kind) {
       case 'ok':
         for (const key of keys) failed.delete(key)
         counts.sent += items.length
-        counts.lastError = undefined
+        delete counts.lastError
         await store.remove(keys)
         return true
       case 'too-large': {
@@ -126,7 +129,7 @@ export function createFlusher(options: FlusherOptions) {
       case 'refused':
       case 'retry':
         for (const key of keys) failed.add(key)
-        counts.lastError = toStatusError(result.error)
+        counts.lastError = options.kit.toStatusError(result.error)
         options.report()
         return result.error
       case 'aborted':

@@ -1,7 +1,7 @@
 // The reading side of the event store (../eventStore.ts), loaded with delivery: list what is queued
 // (this tab's events and other tabs'), read a batch, and remove what left the queue.
 import type { HoldfastEvent } from '../../types'
-import { EVENT_PREFIX, type KeyClock } from '../eventKey'
+import type { KeyClock } from '../eventKey'
 import type { EventStore } from '../eventStore'
 
 /** An event read back with the key it is stored under. */
@@ -23,20 +23,20 @@ export interface StoreReader {
 /** Creates the reading side of `store`. */
 export function createStoreReader(store: EventStore): StoreReader {
   const state = store.state
-  const { own, storage } = state
+  const { own, storage, prefix } = state
 
   return {
     list: () =>
       store.persist().then(() =>
         state.serial(async () => {
-          const listed = (await storage.keys()).filter((key) => key.startsWith(EVENT_PREFIX) && !state.deleting.has(key))
+          const listed = (await storage.keys()).filter((key) => key.startsWith(prefix) && !state.deleting.has(key))
           const kind = storage.kind()
           const present = new Set(listed)
           // Written to this very storage and gone from it: another tab sent it. One written to
           // IndexedDB before storage moved to memory is still this page's to send.
           for (const [key, item] of own) if (item.written === kind && !present.has(key)) own.delete(key)
           state.others = listed.filter((key) => !own.has(key)).sort()
-          observeEventKey(state.keys, state.clock.now(), state.others[state.others.length - 1])
+          observeEventKey(state.keys, state.clock.now(), state.others[state.others.length - 1], prefix)
           state.trim()
           state.changed()
           return merge(state.others, [...own.keys()])
@@ -79,10 +79,10 @@ export function createStoreReader(store: EventStore): StoreReader {
 // drag every later key along with it.
 const MAX_AHEAD_MS = 24 * 60 * 60 * 1000
 
-/** Raises `clock` to a key found in storage, so keys handed out later sort after it. */
-export function observeEventKey(clock: KeyClock, now: number, key: string | undefined): void {
-  if (!key?.startsWith(EVENT_PREFIX)) return
-  const [t, s] = key.slice(EVENT_PREFIX.length).split(':').map(Number)
+/** Raises `clock` to a key found in storage, so keys handed out later sort after it; `prefix` is the store's `EVENT_PREFIX`. */
+export function observeEventKey(clock: KeyClock, now: number, key: string | undefined, prefix: string): void {
+  if (!key?.startsWith(prefix)) return
+  const [t, s] = key.slice(prefix.length).split(':').map(Number)
   if (!Number.isSafeInteger(t) || !Number.isSafeInteger(s) || t > now + MAX_AHEAD_MS) return
   if (t > clock.tick || (t === clock.tick && s > clock.seq)) Object.assign(clock, { tick: t, seq: s })
 }

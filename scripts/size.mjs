@@ -13,7 +13,7 @@
 // peers' pipeline (esbuild) is printed beside them, and must load exactly one chunk up front.
 // dist/index.js is one module per package, so the breakdown by module (--modules, or any failed
 // budget) bundles the same entries from packages/*/src instead, to name the source files.
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { gzipSync } from 'node:zlib'
@@ -98,6 +98,28 @@ export const on = client.getGate('new-checkout')`,
   },
 }
 
+// The peers, measured here on the same esbuild pipeline (devDependencies, versions from the
+// lockfile): each one's React bindings with a provider, a boolean hook, a value hook and a
+// loading/status hook, and its client (Flagsmith's is a separate import). What their first load
+// holds differs from ours: none of them persists to IndexedDB or keeps a persisted event queue.
+const PEERS = {
+  unleash: {
+    label: 'peer: Unleash (@unleash/proxy-client-react + unleash-proxy-client)',
+    pkg: '@unleash/proxy-client-react',
+    code: `export { FlagProvider, useFlag, useVariant, useFlagsStatus } from '@unleash/proxy-client-react'`,
+  },
+  flagsmith: {
+    label: 'peer: Flagsmith (flagsmith + flagsmith/react)',
+    pkg: 'flagsmith',
+    code: `import flagsmith from 'flagsmith'\nexport { flagsmith }\nexport { FlagsmithProvider, useFlags, useFlagsmithLoading } from 'flagsmith/react'`,
+  },
+  growthbook: {
+    label: 'peer: GrowthBook (@growthbook/growthbook-react)',
+    pkg: '@growthbook/growthbook-react',
+    code: `export { GrowthBook, GrowthBookProvider, useFeatureIsOn, useFeatureValue } from '@growthbook/growthbook-react'`,
+  },
+}
+
 // zod/mini is built from zod/v4/mini + zod/v4/core (+ the locale it defaults to). Anything else
 // under node_modules/zod/ (zod/index.js, zod/v4/index.js, zod/v4/classic/*, zod/v3/*) is the
 // classic API, which is several times larger and must never reach a user's bundle.
@@ -174,12 +196,12 @@ async function measure(name, { fromSource = false } = {}) {
   return { name, label: entry.label, min, gz, lazyGz, lazyMin, liveGz, liveMin, liveCount: live.length, lazyIds: new Set(everyLazy.flatMap((c) => Object.keys(c.modules))), upFrontCount: upFront.size, lazyCount: lazy.length, modules, classic, notDist }
 }
 
-// The peers' pipeline (the issue's side-by-side figures: Unleash 9,088 B, Flagsmith 10,613 B for a
-// React app's first load): esbuild bundling the same entry with code splitting and minification,
+// The peers' pipeline (the issue quoted Unleash 9,088 B and Flagsmith 10,613 B for a React app's
+// first load; the peers are measured here too, see PEERS): esbuild bundling the same entry with code splitting and minification,
 // browser platform, react external; every chunk gzipped on its own. Up front = the entry chunk and
 // the chunks it imports statically; a chunk reached only through import() loads on demand.
 async function measureEsbuild(name) {
-  const entry = ENTRIES[name]
+  const entry = ENTRIES[name] ?? PEERS[name]
   const result = await esbuildBuild({
     stdin: { contents: entry.code, resolveDir: root, loader: 'js', sourcefile: 'size-entry.js' },
     bundle: true,
@@ -210,6 +232,15 @@ async function measureEsbuild(name) {
   // chunk import at runtime: named here, so the failure says which import brought the split back.
   const shared = [...upFront].filter((o) => o !== entryName).map((o) => ({ chunk: o, modules: Object.keys(outputs[o].inputs) }))
   return { gz: gz([...upFront]), lazyGz: gz(all.filter((o) => !upFront.has(o))), chunks: upFront.size, shared }
+}
+
+/** The installed version of a peer package (from its package.json under node_modules). */
+function peerVersion(pkg) {
+  try {
+    return JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')).version
+  } catch {
+    return '?'
+  }
 }
 
 // Each module's rendered code minified and gzipped on its own: not additive (gzip shares a
@@ -298,6 +329,10 @@ async function main() {
       [
         [core.label, fmt(coreEs.gz), coreEs.chunks, fmt(coreEs.lazyGz)],
         [react.label, fmt(reactEs.gz), reactEs.chunks, fmt(reactEs.lazyGz)],
+        ...(await Promise.all(Object.keys(PEERS).map(async (name) => {
+          const peer = await measureEsbuild(name)
+          return [`${PEERS[name].label} ${peerVersion(PEERS[name].pkg)}`, fmt(peer.gz), peer.chunks, fmt(peer.lazyGz)]
+        }))),
       ],
       ['l', 'r', 'r', 'r'],
     ),

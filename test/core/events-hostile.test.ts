@@ -82,7 +82,7 @@ test('events an earlier page left while its clock ran ahead are older than this 
   expect(suite.receiver.events().map((e) => e.name)).toEqual(['old-3', 'new-1', 'new-2'])
 })
 
-test('IndexedDB failing once mid-burst (QuotaExceededError): this page still sends every event, and the counts add up', async () => {
+test('IndexedDB failing once mid-burst (QuotaExceededError): this page still sends every event, the counts add up, and the next page sends none again', async () => {
   const idb = createStore(uniqueStorageName('events-quota'), 'keyval')
   let eventWrites = 0
   const storage: FlagStorage = {
@@ -111,6 +111,16 @@ test('IndexedDB failing once mid-burst (QuotaExceededError): this page still sen
   const stats = client.getEventStats()
   expect(stats).toMatchObject({ queued: 0, sent: 50, dropped: 0 })
   expect(stats.queued + stats.sent + stats.dropped).toBe(50)
+  // What reached IndexedDB before it failed is deleted there too once sent (a full quota still
+  // allows deletions): the next page finds nothing to send again.
+  await until(async () => (await keys(idb)).filter((key) => String(key).startsWith('holdfast:event:')).length === 0, 'the sent events gone from IndexedDB')
+  await client.close()
+  const next = make({ batchSize: 1000, flushIntervalMs: 3_600_000 }, { storage, logger: createTestLogger() })
+  await next.start()
+  await next.flush()
+  expect(suite.receiver.events()).toHaveLength(50)
+  expect(next.getEventStats()).toMatchObject({ queued: 0, sent: 0 })
+  await next.close()
 })
 
 test('an event IndexedDB cannot clone is that event’s problem: the page stays on IndexedDB', async () => {

@@ -79,11 +79,15 @@ export function createSafeStorage(
     backend = persistent ? createIndexedDbStorage(name) : memory
   }
 
+  /** The persistent backend given up on: deletions still go to it, best effort (see `del`). */
+  let abandoned: FlagStorage | undefined
+
   // Anything written before the failure is still in memory (the store and the event queue hold
   // their own copies), so moving over loses nothing the page has.
   function fail(error: unknown) {
     if (!persistent) return
     persistent = false
+    abandoned = backend
     backend = memory
     logger.warn('persistent storage failed; running on memory', error)
     onFallback(error)
@@ -107,7 +111,17 @@ export function createSafeStorage(
     set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
     setMany: (entries) =>
       attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),
-    del: (list) => attempt((b) => (b.delMany ? b.delMany(list) : Promise.all(list.map((k) => b.del(k)))).then(() => undefined), undefined),
+    del: (list) => {
+      // What this page wrote to IndexedDB before it failed (a full quota still allows deletions)
+      // is removed there too once sent or evicted, or the next page would send it again.
+      const old = abandoned
+      if (old) void Promise.resolve(list).then((keys) => delFrom(old, keys)).catch(() => {})
+      return attempt((b) => delFrom(b, list), undefined)
+    },
     keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
   }
+}
+
+function delFrom(b: FlagStorage, list: string[]): Promise<void> {
+  return (b.delMany ? b.delMany(list) : Promise.all(list.map((k) => b.del(k)))).then(() => undefined)
 }

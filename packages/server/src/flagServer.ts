@@ -59,12 +59,15 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
   const handler = await createFlagHandler(options)
   let inFlight = 0
   let idle: (() => void) | undefined
+  // One listener function for every response ('close' comes once per response), not a closure
+  // and a `once` wrapper per request.
+  const settled = () => {
+    inFlight--
+    if (inFlight === 0) idle?.()
+  }
   const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs) }, (req, res) => {
     inFlight++
-    res.once('close', () => {
-      inFlight--
-      if (inFlight === 0) idle?.()
-    })
+    res.on('close', settled)
     handler(req, res)
   })
   server.maxConnections = listen.maxConnections

@@ -28,6 +28,17 @@ export interface ServerMetrics {
   eventLoopDelay: Gauge<'quantile'>
   /** `holdfast_load_shed_total`: requests answered 503 because the event loop was too far behind. */
   loadShed: Counter
+  /**
+   * Counts one answered request: `requests` and `latency` for (route, method, status). The hot
+   * path's way in: a plain number per label set, added to `requests` when it is read (a scrape),
+   * so the counts are exact at every read and a request costs no label hashing. `method` must
+   * already be one of a bounded set (the caller maps others to `other`).
+   */
+  countRequest(route: string, method: string, status: number, seconds: number): void
+  /** Counts one bulk answer served from the answer cache (`hit`) or evaluated (`miss`); read like {@link countRequest}. */
+  countAnswer(hit: boolean): void
+  /** Counts the per-flag failure entries of one answer served; read like {@link countRequest}. */
+  countEvaluationErrors(codes: readonly string[]): void
   /** Supplies the values that are read at scrape time (ages, delays). */
   bind(sources: { definitionsFetchedAt?: () => number | undefined; eventLoopDelay?: () => { p50: number; p99: number; max: number } | undefined; now?: () => number }): void
 }
@@ -63,28 +74,123 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
     },
   })
 
+  // Counts kept as plain numbers on the hot path and added to the prom-client counters by their
+  // `collect()`, which prom-client runs on every read (`GET /metrics`, `registry.metrics()`,
+  // `counter.get()`): a read sees every request counted before it, and a request pays for a
+  // few Map lookups instead of hashing a label object.
+  const requestTally = createTally<'route' | 'method' | 'status'>()
+  const answerTally = createTally<'result'>()
+  const errorTally = createTally<'code'>()
+  const requests = new Counter({
+    name: 'holdfast_http_requests_total',
+    help: 'HTTP requests answered, by route, method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers,
+    collect() {
+      requestTally.flush(this)
+    },
+  })
+  const latency = new Histogram({
+    name: 'holdfast_http_request_duration_seconds',
+    help: 'Time from a request to the end of its answer, by route.',
+    labelNames: ['route'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers,
+  })
+  // A histogram's buckets cannot be added to from outside, so latencies are observed as they come,
+  // through one bound child per route (no label object per request).
+  const latencyByRoute = new Map<string, { observe(value: number): void }>()
+  const hit = answerTally.cell('hit', 'result')
+  const miss = answerTally.cell('miss', 'result')
+
   return {
     registry,
-    requests: new Counter({ name: 'holdfast_http_requests_total', help: 'HTTP requests answered, by route, method and status.', labelNames: ['route', 'method', 'status'] as const, registers }),
-    latency: new Histogram({
-      name: 'holdfast_http_request_duration_seconds',
-      help: 'Time from a request to the end of its answer, by route.',
-      labelNames: ['route'] as const,
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    requests,
+    latency,
+    evaluationErrors: new Counter({
+      name: 'holdfast_evaluation_errors_total',
+      help: 'Per-flag failure entries served, by error code.',
+      labelNames: ['code'] as const,
       registers,
+      collect() {
+        errorTally.flush(this)
+      },
     }),
-    evaluationErrors: new Counter({ name: 'holdfast_evaluation_errors_total', help: 'Per-flag failure entries served, by error code.', labelNames: ['code'] as const, registers }),
-    answerCache: new Counter({ name: 'holdfast_answer_cache_total', help: 'Bulk answers served from the answer cache (hit) or evaluated (miss).', labelNames: ['result'] as const, registers }),
+    answerCache: new Counter({
+      name: 'holdfast_answer_cache_total',
+      help: 'Bulk answers served from the answer cache (hit) or evaluated (miss).',
+      labelNames: ['result'] as const,
+      registers,
+      collect() {
+        answerTally.flush(this)
+      },
+    }),
     definitionsInfo: new Gauge({ name: 'holdfast_flag_definitions_info', help: 'The flag definitions in service (1), by version and origin.', labelNames: ['version', 'origin'] as const, registers }),
     definitionsFlags: new Gauge({ name: 'holdfast_flag_definitions_flags', help: 'How many flags the definitions in service define.', registers }),
     definitionsAge,
     reloadFailures: new Counter({ name: 'holdfast_flag_reload_failures_total', help: 'Flag documents not applied (invalid, refused) or origins not readable.', labelNames: ['reason'] as const, registers }),
     eventLoopDelay,
     loadShed: new Counter({ name: 'holdfast_load_shed_total', help: 'Requests answered 503 because the event loop was too far behind.', registers }),
+    countRequest(route, method, status, seconds) {
+      requestTally.cell3(route, method, status).count++
+      let child = latencyByRoute.get(route)
+      if (!child) latencyByRoute.set(route, (child = latency.labels({ route })))
+      child.observe(seconds)
+    },
+    countAnswer(wasHit) {
+      ;(wasHit ? hit : miss).count++
+    },
+    countEvaluationErrors(codes) {
+      for (let i = 0; i < codes.length; i++) errorTally.cell(codes[i], 'code').count++
+    },
     bind(sources) {
       if (sources.definitionsFetchedAt) fetchedAt = sources.definitionsFetchedAt
       if (sources.eventLoopDelay) loopDelay = sources.eventLoopDelay
       if (sources.now) now = sources.now
+    },
+  }
+}
+
+/** One label set's count not yet added to its prom-client counter. */
+interface TallyCell<L extends string> {
+  labels: Partial<Record<L, string>>
+  count: number
+}
+
+// Counts by label values, in nested Maps so that counting allocates nothing once a label set has
+// been seen; `flush` adds what was counted since the last flush to the counter.
+function createTally<L extends string>() {
+  const cells: Array<TallyCell<L>> = []
+  const one = new Map<string, TallyCell<L>>()
+  const three = new Map<string, Map<string, Map<number, TallyCell<L>>>>()
+  const add = (labels: Partial<Record<L, string>>) => {
+    const cell = { labels, count: 0 }
+    cells.push(cell)
+    return cell
+  }
+  return {
+    /** The cell of a one-label counter. */
+    cell(value: string, name: L): TallyCell<L> {
+      let cell = one.get(value)
+      if (!cell) one.set(value, (cell = add({ [name]: value } as Partial<Record<L, string>>)))
+      return cell
+    },
+    /** The cell of the (route, method, status) counter. */
+    cell3(route: string, method: string, status: number): TallyCell<L> {
+      let byMethod = three.get(route)
+      if (!byMethod) three.set(route, (byMethod = new Map()))
+      let byStatus = byMethod.get(method)
+      if (!byStatus) byMethod.set(method, (byStatus = new Map()))
+      let cell = byStatus.get(status)
+      if (!cell) byStatus.set(status, (cell = add({ route, method, status: String(status) } as unknown as Partial<Record<L, string>>)))
+      return cell
+    },
+    flush(counter: Counter<L>): void {
+      for (const cell of cells) {
+        if (cell.count === 0) continue
+        counter.inc(cell.labels, cell.count)
+        cell.count = 0
+      }
     },
   }
 }

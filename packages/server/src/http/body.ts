@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 export const MAX_BODY_BYTES = 1_048_576
 
 /** A request body read with a size cap. */
-export type BodyResult = { ok: true; text: string } | { ok: false; reason: 'too-large' | 'aborted' }
+export type BodyResult = { ok: true; text: string; /** The body's size in bytes (as received, before decoding). */ bytes: number } | { ok: false; reason: 'too-large' | 'aborted' }
 
 /**
  * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
@@ -41,7 +41,8 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       chunks.push(chunk)
     }
     req.on('data', onData)
-    req.on('end', () => settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') }))
+    // A small body comes in one chunk: decoded as it is, not copied by concat first.
+    req.on('end', () => settle({ ok: true, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'), bytes: size }))
     req.on('error', () => settle({ ok: false, reason: 'aborted' }))
     req.on('close', () => settle({ ok: false, reason: 'aborted' }))
   })

@@ -102,38 +102,37 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
     }
     await step()
   }
-  const record = metrics && createRequestRecorder(metrics)
-
   return (req, res, next) => {
     const route = lookup(pathOf(req.url))
-    if (record) {
-      const started = performance.now()
-      res.once('finish', () => record(route?.name ?? 'unknown', req.method, res.statusCode, (performance.now() - started) / 1000))
-    }
-    handle(req, res, route, next).catch((error: unknown) => {
-      log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
-      if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
-      else res.destroy()
-    })
+    const started = metrics ? performance.now() : 0
+    handle(req, res, route, next).then(
+      metrics && (() => record(metrics, req, res, route, started)),
+      (error: unknown) => {
+        log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
+        if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
+        else res.destroy()
+        if (metrics) record(metrics, req, res, route, started)
+      },
+    )
   }
 }
 
-// Metrics cost about a tenth of a cached answer on the hot path, so the label objects and the
-// bound children are built once per label set and reused (prom-client still joins the label
-// values into its key on every call; that part is cheap).
-function createRequestRecorder(metrics: ServerMetrics) {
-  const counters = new Map<string, { inc(): void }>()
-  const histograms = new Map<string, { observe(value: number): void }>()
-  return (route: string, rawMethod: string | undefined, status: number, seconds: number) => {
-    const method = KNOWN_METHODS.has(rawMethod ?? '') ? rawMethod! : 'other'
-    const key = `${route} ${method} ${status}`
-    let counter = counters.get(key)
-    if (!counter) counters.set(key, (counter = metrics.requests.labels({ route, method, status: String(status) })))
-    counter.inc()
-    let histogram = histograms.get(route)
-    if (!histogram) histograms.set(route, (histogram = metrics.latency.labels({ route })))
-    histogram.observe(seconds)
-  }
+// Counted once the answer is complete. Most handlers have ended the response by the time their
+// promise settles (a cached answer is written in one call), so it is counted there and then,
+// without a 'finish' listener per request; an answer not yet ended (a stream, a handler that
+// answers later) is counted on 'finish', and one never finished (the client left) is not counted.
+function record(metrics: ServerMetrics, req: IncomingMessage, res: ServerResponse, route: Route | undefined, started: number): void {
+  if (res.writableEnded) count(metrics, req, res, route, started)
+  else res.once('finish', () => count(metrics, req, res, route, started))
+}
+
+function count(metrics: ServerMetrics, req: IncomingMessage, res: ServerResponse, route: Route | undefined, started: number): void {
+  metrics.countRequest(route?.name ?? 'unknown', methodLabel(req.method), res.statusCode, (performance.now() - started) / 1000)
+}
+
+// A bounded label set: anything else a client sends is `other`.
+function methodLabel(method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : 'other'
 }
 
 /** The path of a request target without query or trailing slash. */

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
@@ -25,7 +24,7 @@ export interface OfrepDeps {
  *
  * The `ETag` is a hash of the exact body, so it changes exactly when this context's answer
  * changes (a flag edit that does not affect this user keeps it). Answers are cached per
- * (definitions version, hash of the request body): a repeated context costs a hash and a lookup,
+ * (definitions version and freshness, exact request body): a repeated context costs one lookup,
  * and `If-None-Match` is compared with the cached tag before anything is parsed or evaluated, so a
  * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
  */
@@ -36,12 +35,16 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
   const version = deps.flags.current()
   if (!version) return notReady(res)
-  if (Buffer.byteLength(body.text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
-  const cacheable = !timeDependent(version.definitions)
+  if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
   // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
   const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }
-  const key = cacheable ? `${version.version}:${holdfast.source}:${holdfast.fetchedAt}:${holdfast.stale ? 1 : 0}:${createHash('sha1').update(body.text).digest('base64url')}` : undefined
+  // The key is the request body itself, after what it was answered from: a repeated body is
+  // found without hashing it, and it is never parsed or validated again (the cached answer was
+  // made from exactly these bytes, validated, under these limits). The OFREP body cap checked
+  // above bounds the key, and the cache counts keys in its byte budget.
+  const prefix = keyPrefix(version, holdfast)
+  const key = prefix === undefined ? undefined : prefix + body.text
   let answer = key === undefined ? undefined : deps.cache.get(key)
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)
@@ -54,9 +57,21 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
     // that context would have been sent. The version a notice names is checked apart (`behind`).
     answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, answer)
-    deps.metrics && counters(deps.metrics).miss.inc()
-  } else if (deps.metrics) counters(deps.metrics).hit.inc()
+    deps.metrics?.countAnswer(false)
+  } else deps.metrics?.countAnswer(true)
   send(req, res, answer, deps.metrics, behind(req, version.version))
+}
+
+// `version:source:fetchedAt:stale:` for what is served now, built once per change rather than per
+// request; undefined for definitions that read `$flagd.timestamp` (time-dependent: never cached).
+const prefixes = new WeakMap<object, { source: string; fetchedAt: number; stale: boolean; prefix: string | undefined }>()
+function keyPrefix(version: { version: string; definitions: object }, holdfast: { source: string; fetchedAt: number; stale: boolean }): string | undefined {
+  let found = prefixes.get(version)
+  if (!found || found.source !== holdfast.source || found.fetchedAt !== holdfast.fetchedAt || found.stale !== holdfast.stale) {
+    const prefix = timeDependent(version.definitions) ? undefined : `${version.version}:${holdfast.source}:${holdfast.fetchedAt}:${holdfast.stale ? 1 : 0}:`
+    prefixes.set(version, (found = { ...holdfast, prefix }))
+  }
+  return found.prefix
 }
 
 /**
@@ -66,26 +81,19 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
  * current: the full answer goes out instead.
  */
 function behind(req: IncomingMessage, version: string): boolean {
-  const query = (req.url ?? '').split('?')[1]
-  if (!query) return false
-  const wanted = new URLSearchParams(query).get('flagConfigEtag')
+  const url = req.url ?? ''
+  const mark = url.indexOf('?')
+  if (mark === -1) return false
+  const wanted = new URLSearchParams(url.slice(mark + 1)).get('flagConfigEtag')
   return wanted !== null && wanted !== version
 }
 
 function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false): void {
-  if (metrics) for (const code of answer.errorCodes) metrics.evaluationErrors.inc({ code })
+  if (metrics && answer.errorCodes.length > 0) metrics.countEvaluationErrors(answer.errorCodes)
   if (res.writableEnded || res.destroyed) return
   if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
   res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag })
   res.end(answer.body)
-}
-
-// Bound children built once per metrics object, not a label object per request.
-const children = new WeakMap<ServerMetrics, { hit: { inc(): void }; miss: { inc(): void } }>()
-function counters(metrics: ServerMetrics) {
-  let found = children.get(metrics)
-  if (!found) children.set(metrics, (found = { hit: metrics.answerCache.labels({ result: 'hit' }), miss: metrics.answerCache.labels({ result: 'miss' }) }))
-  return found
 }
 
 /**
@@ -99,7 +107,7 @@ export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResp
   if (deps.flags.evaluate) return forwardOne(req, res, key, body.text, deps)
   const version = deps.flags.current()
   if (!version) return notReady(res)
-  if (Buffer.byteLength(body.text) > deps.limits.maxBodyBytes) return tooBig(res, deps.limits, key)
+  if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits, key)
   const request = readEvaluationRequest(body.text, deps.limits)
   if (!request.ok) return sendJson(res, 400, { key, ...request.error })
   const entry = evaluateEntry(version.evaluator, key, request.context)

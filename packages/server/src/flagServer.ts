@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { CorsResponse } from './http/corsResponse'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
 import { readListenOptions } from './options'
 
@@ -65,7 +66,7 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     inFlight--
     if (inFlight === 0) idle?.()
   }
-  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs) }, (req, res) => {
+  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs), ServerResponse: CorsResponse }, (req, res) => {
     inFlight++
     res.on('close', settled)
     handler(req, res)

@@ -4,6 +4,7 @@ import type { ServerMetrics } from '../metrics'
 import { hasApiKey } from './auth'
 import { isGone, sendEmpty, sendJson } from './body'
 import { corsHeaders, preflightHeaders } from './cors'
+import { deferCors } from './corsResponse'
 import type { LoadShedder } from './loadShedder'
 
 /** A route's handler for one method. */
@@ -58,7 +59,8 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 
 /**
  * Creates the request listener. Order of checks, each for a reason:
- * 1. CORS headers on everything (errors included, or the browser hides the status from script).
+ * 1. CORS headers on everything (errors included, or the browser hides the status from script);
+ *    under `createFlagServer` they are added as the head is written (see `CorsResponse`).
  * 2. `OPTIONS` on a known path answers the preflight without the key (browsers never send
  *    credentials on a preflight); on an unknown path it is a 404 like any other method.
  * 3. The API key, before 404/405: without the key a caller learns nothing, not even which paths exist.
@@ -74,7 +76,7 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
 
   const cors = Object.entries(corsHeaders(corsOrigin))
   const handle = async (req: IncomingMessage, res: ServerResponse, route: Route | undefined, next?: (error?: unknown) => void) => {
-    for (const [name, value] of cors) res.setHeader(name, value)
+    if (!deferCors(res, cors)) for (const [name, value] of cors) res.setHeader(name, value)
     if (parts.isDraining?.()) {
       return sendJson(res, 503, { errorDetails: 'the server is shutting down' }, { 'Retry-After': '1', Connection: 'close' })
     }

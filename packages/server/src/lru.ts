@@ -33,18 +33,23 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
   const map = new Map<string, V>()
   const maxEntries = Math.max(1, Math.floor(options.maxEntries ?? Infinity))
   let bytes = 0
+  // The most recently used key: a hit on it (the same context polling, again and again) is already
+  // in place, and moving it would cost a delete and an insert into the Map on every request.
+  let newest: string | undefined
   const remove = (key: string) => {
     const old = map.get(key)
     if (old === undefined) return
     bytes -= options.cost(key, old)
     map.delete(key)
+    if (key === newest) newest = undefined
   }
   return {
     get(key) {
       const value = map.get(key)
-      if (value !== undefined) {
+      if (value !== undefined && key !== newest) {
         map.delete(key)
         map.set(key, value)
+        newest = key
       }
       return value
     },
@@ -53,12 +58,14 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
       if (size > options.maxBytes && options.oversize === 'skip') return
       remove(key)
       map.set(key, value)
+      newest = key
       bytes += size
       while (map.size > maxEntries || (bytes > options.maxBytes && map.size > 1)) remove(map.keys().next().value as string)
     },
     delete: remove,
     clear() {
       map.clear()
+      newest = undefined
       bytes = 0
     },
     entries: () => [...map.entries()],

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web'
 import type { RequestListener } from './requestHandler'
@@ -55,9 +55,13 @@ function createResponse(resolve: (response: Response) => void): ServerResponse {
     },
     getHeader: (name: string) => headers.get(name.toLowerCase()),
     removeHeader: (name: string) => headers.delete(name.toLowerCase()),
-    writeHead(status: number, extra?: OutgoingHttpHeaders) {
+    // As Node's: (status, headers) or (status, reason, headers), headers an object or a flat
+    // [name, value, ...] array (what the cached bulk answer passes).
+    writeHead(status: number, reason?: string | OutgoingHttpHeaders | OutgoingHttpHeader[], extra?: OutgoingHttpHeaders | OutgoingHttpHeader[]) {
       res.statusCode = status
-      for (const [name, value] of Object.entries(extra ?? {})) if (value !== undefined) set(name, value)
+      const given = typeof reason === 'string' ? extra : reason
+      if (Array.isArray(given)) for (let i = 0; i < given.length; i += 2) set(String(given[i]), given[i + 1])
+      else for (const [name, value] of Object.entries(given ?? {})) if (value !== undefined) set(name, value)
       res.headersSent = true
       return res
     },

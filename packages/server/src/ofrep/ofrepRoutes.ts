@@ -91,8 +91,13 @@ function behind(req: IncomingMessage, version: string): boolean {
 function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false): void {
   if (metrics && answer.errorCodes.length > 0) metrics.countEvaluationErrors(answer.errorCodes)
   if (res.writableEnded || res.destroyed) return
-  if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) return sendEmpty(res, 304, { ETag: answer.etag })
-  res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag })
+  // Flat header arrays: Node writes them as they are, with nothing to merge.
+  if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) {
+    res.writeHead(304, ['ETag', answer.etag])
+    res.end()
+    return
+  }
+  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag])
   res.end(answer.body)
 }
 

@@ -103,6 +103,32 @@ describe('watching the flags file', () => {
 })
 
 describe('reloads that protect what is served', () => {
+  it('a file caught half written (truncated and rewritten in place) is not reported as invalid: the finished write is served', async () => {
+    const { file, logger, server, killSwitchValue } = await setup()
+    await server.reloadFlags()
+    const full = killSwitch('on')
+    const before = logger.lines.length
+    // The first half of the new text, then a reload that reads it, then the rest: what a tool that
+    // writes in place looks like to a reader in between.
+    await writeFile(file, full.slice(0, Math.floor(full.length / 2)))
+    const reload = server.reloadFlags()
+    await new Promise((r) => setTimeout(r, 5))
+    await writeFile(file, full)
+    await reload
+    await waitFor(async () => (await killSwitchValue()) === true, 5000)
+    expect(logger.lines.slice(before).filter((line) => /invalid/.test(line))).toEqual([])
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).not.toMatch(/^holdfast_flag_reload_failures_total\{reason="invalid"\} [1-9]/m)
+  })
+
+  it('a file that stays broken is still reported, once', async () => {
+    const { file, logger, server, killSwitchValue } = await setup()
+    await writeFile(file, '{"flags": {"kill')
+    expect(await server.reloadFlags()).toBe(false)
+    expect(logger.lines.filter((line) => /is invalid, still serving the previous flags/.test(line))).toHaveLength(1)
+    expect(await killSwitchValue()).toBe(false)
+  })
+
   it('refuses an emptied file ({"flags": {}}) and keeps serving the previous flags', async () => {
     const { file, logger, server, killSwitchValue } = await setup()
     await writeFile(file, '{"flags": {}}')

@@ -3,7 +3,7 @@ import type { ServerLogger } from '../logger'
 import { compileFlagDefinitions, parseFlagDefinitions, type FlagdDefinitions, type ParsedFlags } from './flagDefinitions'
 import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSource, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { changedKeys, refusalReason } from './guard'
-import { watchPath } from './watchFile'
+import { SETTLE_MS, watchPath } from './watchFile'
 
 /** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
 export interface EditableFlagSource extends FlagSource {
@@ -87,6 +87,10 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     // One save can raise several signals; a broken text is reported once, a new edit always.
     if (text === lastRejected) return false
     const parsed = await compileFlagDefinitions(text, { strict, warn: (m) => log.warn(`${path}: ${m}`) })
+    // Unreadable, and the file changed since it was read: a write caught half way (a tool that
+    // truncates and rewrites in place), not a broken file. Not reported or counted as a refusal;
+    // the change signal of the finished write reads it again.
+    if (!parsed.ok && (await stillBeingWritten(text))) return false
     const refusal = parsed.ok ? refusalReason(core.current(), { flagCount: parsed.count, evaluator: parsed.core }, options) : parsed.error
     if (!parsed.ok || refusal) {
       lastRejected = text
@@ -100,6 +104,13 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     core.swap(parsed)
     log.info(`reloaded ${path} (${parsed.count} flag${parsed.count === 1 ? '' : 's'}, version ${parsed.version})`)
     return true
+  }
+
+  /** Whether the file holds something else than `text` a moment after it was read. */
+  const stillBeingWritten = async (text: string): Promise<boolean> => {
+    await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? SETTLE_MS))
+    const again = await readFile(path, 'utf8').catch(() => undefined)
+    return again !== undefined && again !== text
   }
 
   const refresh = (): Promise<boolean> => {

@@ -352,3 +352,47 @@ describe('--flags FILE with --data-dir', () => {
     await expect(startServer({ flags: join(dir, 'missing.json'), dataDir: join(dir, 'empty') })).rejects.toThrow(/cannot read the flags file/)
   })
 })
+
+describe('--flags-url with --redis, as a follower', () => {
+  it('times clear-after on its own clock: a leader whose clock runs hours ahead cannot postpone the clear', async () => {
+    const { createUrlSource, silentLogger } = await import('@holdfast/server')
+    let clock = 1_800_000_000_000
+    let hooks!: Parameters<NonNullable<Parameters<typeof createUrlSource>[0]['share']>>[0]
+    const source = createUrlSource({
+      url: 'http://127.0.0.1:9/flags.json', // never asked: a follower takes what the leader polled
+      pollIntervalMs: 3_600_000,
+      maxShrinkPercent: 50,
+      strict: true,
+      onUnauthorized: { mode: 'clear-after', seconds: 60 },
+      timeoutMs: 1000,
+      log: silentLogger,
+      now: () => clock,
+      share: (given) => {
+        hooks = given
+        return {
+          start: async () => {},
+          shouldPoll: () => false,
+          polled: () => {},
+          role: () => 'follower',
+          leaderReport: () => undefined,
+          status: () => ({ role: 'follower', taken: 0 }) as never,
+          stop: async () => {},
+        }
+      },
+    })
+    const opening = source.open()
+    expect(await hooks.take({ version: 1, body: JSON.stringify(booleanFlags(2)), fetchedAt: clock })).toBe(true)
+    await opening
+    const hoursAhead = clock + 3 * 3_600_000
+    const unauthorized = (at: number) => hooks.report!({ state: 'unauthorized', lastAttemptAt: at, lastError: { kind: 'unauthorized', message: 'HTTP 401', httpStatus: 401 } })
+    unauthorized(hoursAhead)
+    expect(source.current()).toBeDefined()
+    clock += 30_000
+    unauthorized(hoursAhead + 30_000)
+    expect(source.current(), 'cleared before the 60 s the policy gives').toBeDefined()
+    clock += 31_000
+    unauthorized(hoursAhead + 61_000)
+    expect(source.current(), 'still served 61 s into the streak').toBeUndefined()
+    await source.close()
+  })
+})

@@ -149,7 +149,6 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     return result
   }
 
-  /** A follower's health is the leader's: what its polls found (without counting the leader's refusals again). */
   /** `--on-upstream-unauthorized`: drops what is held when 401/403 has lasted as long as the policy says. */
   const clearIfPolicy = (at: number, reason: string) => {
     if (!slot.current() || !shouldClear(options.onUnauthorized, health, at)) return
@@ -164,14 +163,17 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
   }
 
+  /** A follower's health is the leader's: what its polls found (without counting the leader's refusals again). */
   const mirror = (report: UpstreamReport) => {
     if (report.state === 'none') return
     const next: UpstreamHealth = { ...health, state: report.state }
     if (report.lastSuccessAt !== undefined) next.lastSuccessAt = report.lastSuccessAt
     if (report.lastAttemptAt !== undefined) next.lastAttemptAt = report.lastAttemptAt
     if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: report.lastAttemptAt ?? now(), ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
-    // A follower applies the policy to what the leader sees: the credentials are the same.
-    if (report.state === 'unauthorized') next.unauthorizedSince = health.unauthorizedSince ?? report.lastAttemptAt ?? now()
+    // A follower applies the policy to what the leader sees: the credentials are the same. The
+    // streak is timed on this relay's own clock, from the first report of it: the leader's
+    // timestamps come from another machine, whose clock may be hours off.
+    if (report.state === 'unauthorized') next.unauthorizedSince = health.unauthorizedSince ?? now()
     else delete next.unauthorizedSince
     health = next
     if (report.state === 'unauthorized') clearIfPolicy(now(), report.lastError?.message ?? 'the upstream answered 401/403')

@@ -128,6 +128,11 @@ describe('CORS headers added as the head is written', () => {
         res.setHeader('Access-Control-Allow-Origin', 'https://set.example')
         return next()
       }
+      if (req.headers['x-case'] === 'pairs') {
+        // Node's other array form: [name, value] pairs.
+        res.writeHead(200, [['Content-Type', 'text/plain'], ['Access-Control-Allow-Origin', 'https://pairs.example']] as never).end('ok')
+        return
+      }
       if (req.headers['x-case'] === 'passed') {
         res.writeHead(418, { 'access-control-expose-headers': 'X-Teapot', 'Content-Length': '0' }).end()
         return
@@ -143,6 +148,10 @@ describe('CORS headers added as the head is written', () => {
     expect(passed.status).toBe(418)
     expect(passed.headers.get('access-control-expose-headers')).toBe('X-Teapot')
     expect(passed.headers.get('access-control-allow-origin')).toBe('*')
+    const pairs = await post(`${server.url}${BULK}`, BODY, { 'X-Case': 'pairs' })
+    expect([pairs.status, await pairs.text()]).toEqual([200, 'ok'])
+    expect(pairs.headers.get('access-control-allow-origin')).toBe('https://pairs.example')
+    expect(pairs.headers.get('access-control-expose-headers')).toBe('ETag, Retry-After')
     const preflight = await fetch(`${server.url}${BULK}`, { method: 'OPTIONS', headers: { 'Access-Control-Request-Headers': 'x-trace' } })
     expect(preflight.headers.get('vary')).toBe('Access-Control-Request-Headers')
     expect(preflight.headers.get('access-control-allow-headers')).toMatch(/x-trace$/)

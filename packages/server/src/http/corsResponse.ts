@@ -35,9 +35,11 @@ export class CorsResponse<Request extends IncomingMessage = IncomingMessage> ext
     if (cors === undefined) return super.writeHead(statusCode, reason as string, headers)
     this[deferred] = undefined
     const message = typeof reason === 'string' ? reason : undefined
-    const given = typeof reason === 'string' ? headers : reason
-    // An array of [name, value] pairs (which Node's fast path also takes) goes the general way too.
-    if (this.progressive || (Array.isArray(given) && Array.isArray(given[0]))) {
+    // Node's other array form, [name, value] pairs, flattened: its merge with headers already set
+    // takes only the flat form.
+    const passed = typeof reason === 'string' ? headers : reason
+    const given: Headers = Array.isArray(passed) && Array.isArray(passed[0]) ? (passed as unknown as OutgoingHttpHeader[][]).flat() : passed
+    if (this.progressive) {
       // The defaults go in as if they had been set first: anything set since, or passed here, wins.
       for (const [name, value] of cors) if (!this.hasHeader(name) && !names(given, name)) super.setHeader(name, value)
       return message === undefined ? super.writeHead(statusCode, given) : super.writeHead(statusCode, message, given)

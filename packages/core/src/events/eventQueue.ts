@@ -52,10 +52,7 @@ export interface EventQueue {
 /** Fetches the delivery chunk; tests pass their own to hold it back or make it fail. */
 export type DeliveryLoader = () => Promise<{ createDelivery: (options: DeliveryOptions) => Delivery }>
 
-// The chunk imports nothing at runtime that the up-front code uses: what it needs of the platform
-// (the scheduler, the request, the error type, ids) comes in `kit`, and the store it reads is this
-// queue's. An import of, say, platform/scheduler.ts from delivery/ would make esbuild (and our own
-// rollup build of dist/) split the shared modules into a chunk loaded up front (see platform/kit.ts).
+// The chunk gets the platform in `kit` and imports only types from up-front code (platform/kit.ts says why).
 const loadChunk: DeliveryLoader = () => import('./delivery/delivery')
 
 /** Creates the queue of one client; nothing is read, written or fetched until it is used. */

@@ -2,11 +2,7 @@
 // `eventStreams`) is a chunk loaded on demand, like the event pipeline, the first time a bulk
 // answer advertises event streams (or a 304 comes, whose empty body cannot say). A page whose
 // server answers 200 without streams never downloads it.
-//
-// The chunk imports nothing at runtime that the up-front code uses (only types): the scheduler,
-// the error type and the `Retry-After` reader reach it in `kit`, added here. Were it to import
-// platform/scheduler.ts, say, esbuild (and our own rollup build of dist/) would split the modules
-// both use into a chunk the page loads up front (see platform/kit.ts).
+// The chunk gets the platform in `kit`, added here, and imports only types (platform/kit.ts says why).
 import { platformKit } from '../platform/kit'
 import type { FetchResult } from '../protocol/fetchFlags'
 import type { LiveOptions } from '../types'

@@ -10,9 +10,7 @@
 // After a server restart every client loses its stream at the same moment; the backoff's jitter
 // (and the server's `retry:`, a floor spread up to twice its value) keeps them from coming back,
 // and refetching, in the same instant.
-//
-// Like all of this chunk, it imports only types from the up-front code: the scheduler, the error
-// type and the `Retry-After` reader come in `kit` (platform/kit.ts), so bundlers keep one chunk up front.
+// Like all of this chunk, it imports only types from up-front code; the platform comes in `kit` (platform/kit.ts).
 import type { HoldfastError } from '../platform/errors'
 import type { PlatformKit } from '../platform/kit'
 import type { Clock, Environment, Logger } from '../types'

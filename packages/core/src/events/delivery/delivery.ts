@@ -2,9 +2,7 @@
 // loads up front). It decides when a pass may go (backoff, Retry-After, offline, another tab
 // sending), runs one pass at a time (flusher.ts) under the cross-tab lock (flushLock.ts), and turns
 // what a pass ended with into the next step: a backoff reset, a retry, or a rest.
-//
-// Nothing from the up-front code is imported here at runtime (only types): the platform comes in
-// `kit` (see platform/kit.ts), so bundlers that split code keep one chunk up front.
+// Like all of this chunk, it imports only types from up-front code; the platform comes in `kit` (platform/kit.ts).
 import type { HoldfastError } from '../../platform/errors'
 import type { PlatformKit } from '../../platform/kit'
 import type { Trigger as SchedulerTrigger } from '../../platform/scheduler'

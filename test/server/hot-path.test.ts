@@ -3,7 +3,9 @@
 // what a client or an operator sees is the same as on the slow path.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
+import { answerKey, RAW_KEY_MAX_CHARS } from '../../packages/server/src/ofrep/answerCache'
 import { createFlagHandler, type FlagHandler, type Middleware } from '@holdfast/server'
 import { DEMO_FLAGS, post, startServer } from './helpers'
 
@@ -45,6 +47,33 @@ describe('a repeated request body', () => {
       expect(response.status).toBe(400)
       expect(await response.json()).toMatchObject({ errorCode: 'INVALID_CONTEXT' })
     }
+  })
+})
+
+describe('the answer cache key', () => {
+  it('is bounded whatever the body (long bodies of one length cannot pile into one Map bucket), and tells bodies apart', () => {
+    const body = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ minLength: RAW_KEY_MAX_CHARS - 2, maxLength: RAW_KEY_MAX_CHARS + 2 }), fc.string({ minLength: 20_000, maxLength: 20_010 }))
+    fc.assert(
+      fc.property(body, body, (a, b) => {
+        const [ka, kb] = [answerKey('v1:file:0:0:', a), answerKey('v1:file:0:0:', b)]
+        expect(ka.length).toBeLessThanOrEqual('v1:file:0:0:'.length + 1 + RAW_KEY_MAX_CHARS)
+        expect(ka === kb).toBe(a === b)
+      }),
+      { numRuns: 300 },
+    )
+    // The two forms never meet: a short body that looks like a hashed key is still its own key.
+    const long = 'x'.repeat(RAW_KEY_MAX_CHARS + 1)
+    const hashed = answerKey('p:', long)
+    expect(answerKey('p:', hashed.slice(3))).not.toBe(hashed)
+  })
+
+  it('caches long bodies too: the second identical one is a hit, a different one of the same length a miss', async () => {
+    const server = await startServer()
+    const long = (fill: string) => JSON.stringify({ context: { targetingKey: 'u', note: fill.repeat(RAW_KEY_MAX_CHARS) } })
+    for (const body of [long('a'), long('a'), long('b')]) expect((await post(`${server.url}${BULK}`, body)).status).toBe(200)
+    const text = await (await fetch(`${server.url}/metrics`)).text()
+    expect(text).toMatch(/^holdfast_answer_cache_total\{result="miss"\} 2$/m)
+    expect(text).toMatch(/^holdfast_answer_cache_total\{result="hit"\} 1$/m)
   })
 })
 

@@ -3,7 +3,7 @@ import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
 import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, readBody, sendEmpty, sendJson } from '../http/body'
 import type { ServerMetrics } from '../metrics'
-import type { AnswerCache, CachedAnswer } from './answerCache'
+import { answerKey, type AnswerCache, type CachedAnswer } from './answerCache'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
 import type { RequestLimits } from './schemas'
 
@@ -39,12 +39,11 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
   // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
   const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }
-  // The key is the request body itself, after what it was answered from: a repeated body is
-  // found without hashing it, and it is never parsed or validated again (the cached answer was
-  // made from exactly these bytes, validated, under these limits). The OFREP body cap checked
-  // above bounds the key, and the cache counts keys in its byte budget.
+  // The key is what it was answered from and the request body (itself when short, else its hash:
+  // answerKey): a repeated body is never parsed or validated again (the cached answer was made
+  // from exactly these bytes, validated, under these limits).
   const prefix = keyPrefix(version, holdfast)
-  const key = prefix === undefined ? undefined : prefix + body.text
+  const key = prefix === undefined ? undefined : answerKey(prefix, body.text)
   let answer = key === undefined ? undefined : deps.cache.get(key)
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)

@@ -166,3 +166,17 @@ describe('the poller (who asks the upstream, and when)', () => {
     poller.stop()
   })
 })
+
+describe("the leader's report, read from Redis", () => {
+  it('keeps what is well formed and drops what is not: a follower times and persists it', async () => {
+    const { readUpstreamReport } = await import('../../packages/server/src/store/sharedDefinitions')
+    const good = { state: 'unauthorized', lastSuccessAt: 1, lastAttemptAt: 2, lastError: { kind: 'unauthorized', message: 'HTTP 401', httpStatus: 401 } }
+    expect(readUpstreamReport(JSON.stringify(good))).toEqual(good)
+    for (const junk of ['not json', 'null', '[]', '{}', '{"state":"sideways"}', '{"state":1}']) expect(readUpstreamReport(junk)).toBeUndefined()
+    expect(readUpstreamReport(JSON.stringify({ state: 'unauthorized', lastAttemptAt: 'NaN', lastSuccessAt: 1e400, lastError: { kind: 'unauthorized', message: 42 } }))).toEqual({ state: 'unauthorized' })
+    expect(readUpstreamReport(JSON.stringify({ state: 'failing', lastError: { kind: 'http', message: 'x'.repeat(100_000) } }))).toEqual({ state: 'failing' })
+    expect(readUpstreamReport(JSON.stringify({ state: 'failing', lastError: { kind: 'http', message: 'down', httpStatus: 99.5 } }))).toEqual({ state: 'failing', lastError: { kind: 'http', message: 'down' } })
+    // A `__proto__` key is data, dropped with every other unknown key: it never becomes the report's prototype.
+    expect(readUpstreamReport('{"state":"ok","__proto__":{"lastError":{"kind":"x","message":"y"}}}')).toEqual({ state: 'ok' })
+  })
+})

@@ -1,3 +1,4 @@
+import { z } from 'zod'
 import type { ServerLogger } from '../logger'
 import { createLeaseKeeper, type LeaseRole } from './leaseKeeper'
 import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
@@ -88,7 +89,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     initialKeys: [DEFINITIONS, UPSTREAM],
     async accept(key, doc) {
       if (key === UPSTREAM) {
-        const report = readReport(doc.body)
+        const report = readUpstreamReport(doc.body)
         if (!report) return false
         lastReport = report
         // The leader's report matters to followers only; the leader (or a solo relay) knows better.
@@ -128,10 +129,34 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   }
 }
 
-function readReport(text: string): UpstreamReport | undefined {
+// Another relay's report, read from Redis: input like any other (a broken peer, a hand edit). A
+// field that is not what it should be is dropped, not trusted: a follower times and persists what
+// it reads here.
+const finiteOrNone = z.number().finite().optional().catch(undefined)
+const reportSchema = z.object({
+  state: z.enum(['ok', 'failing', 'unauthorized', 'none']),
+  lastSuccessAt: finiteOrNone,
+  lastAttemptAt: finiteOrNone,
+  lastError: z
+    .object({ kind: z.string().max(64), message: z.string().max(2000), httpStatus: z.number().int().min(100).max(599).optional().catch(undefined) })
+    .optional()
+    .catch(undefined),
+})
+
+/** The leader's report as a follower may use it; undefined when it is not one. */
+export function readUpstreamReport(text: string): UpstreamReport | undefined {
+  let json: unknown
   try {
-    const value = JSON.parse(text) as UpstreamReport
-    if (value && typeof value === 'object' && ['ok', 'failing', 'unauthorized', 'none'].includes(value.state)) return value
-  } catch {}
-  return undefined
+    json = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  const parsed = reportSchema.safeParse(json)
+  if (!parsed.success) return undefined
+  const { state, lastSuccessAt, lastAttemptAt, lastError } = parsed.data
+  const report: UpstreamReport = { state }
+  if (lastSuccessAt !== undefined) report.lastSuccessAt = lastSuccessAt
+  if (lastAttemptAt !== undefined) report.lastAttemptAt = lastAttemptAt
+  if (lastError) report.lastError = lastError.httpStatus === undefined ? { kind: lastError.kind, message: lastError.message } : lastError
+  return report
 }

@@ -5,13 +5,20 @@
 //   repeated  the same context again and again (what a page's polling and reloads look like): 200s
 //   304       the same, with If-None-Match: the client already holds this answer
 //   unique    a new targetingKey per request: every answer evaluated (no cache can help)
-// Prints a markdown table: req/s, p50, p99 (ms), and the ratio to the ceiling. Bounded: the two
-// servers are measured in turns, HOLDFAST_BENCH_ROUNDS (3) rounds of HOLDFAST_BENCH_SECONDS (2) s
-// each, best round kept; about four minutes in all. Run `npm run build` first.
+// Prints a markdown table: req/s, p50, p99 (ms), the ratio to the ceiling, and each server's CPU
+// time per request (from /proc on Linux).
 //
-//   node scripts/bench-server.mjs [--flags 6,100,1000] [--connections 10,100] [--json]
-import { spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+// How it keeps a shared machine's noise out: on Linux with two or more cores and `taskset`, the
+// servers run on the last core and the load generator on the others, so neither steals the
+// other's core; the server and the ceiling are measured in turns, HOLDFAST_BENCH_ROUNDS (5) pairs
+// of HOLDFAST_BENCH_SECONDS (2) s rounds after a warm-up, and each pair gives a ratio measured a
+// few seconds apart. The table shows each figure's median round and the median of the pairs'
+// ratios: a burst of someone else's work lands on one pair, not on the figure. About six minutes.
+// Run `npm run build` first.
+//
+//   node scripts/bench-server.mjs [--flags 6,100,1000] [--connections 10,100] [--modes repeated,304,unique] [--json]
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -22,28 +29,36 @@ if (!existsSync(join(root, 'packages/server/dist/index.js'))) {
   console.error('packages/server/dist is missing: run `npm run build` first')
   process.exit(1)
 }
-const arg = (name, fallback) => {
+const arg = (name, fallback, parse = Number) => {
   const i = process.argv.indexOf(`--${name}`)
-  return i === -1 ? fallback : process.argv[i + 1].split(',').map(Number)
+  return i === -1 ? fallback : process.argv[i + 1].split(',').map(parse)
 }
 const FLAG_COUNTS = arg('flags', [6, 100, 1000])
 const CONNECTIONS = arg('connections', [10, 100])
+const MODES = arg('modes', ['repeated', '304', 'unique'], String)
 const SECONDS = Number(process.env.HOLDFAST_BENCH_SECONDS ?? 2)
-const ROUNDS = Number(process.env.HOLDFAST_BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.HOLDFAST_BENCH_ROUNDS ?? 5)
 const PATH = '/ofrep/v1/evaluate/flags'
 const CONTEXT = { targetingKey: 'user-42', plan: 'pro', email: 'dana@example.com', country: 'NZ' }
 const work = mkdtempSync(join(tmpdir(), 'holdfast-bench-'))
 const children = new Set()
 
+// Cores: the servers get the last one, this process (the load generator) the rest.
+const CORES = cpus().length
+const PINNED = process.platform === 'linux' && CORES >= 2 && spawnSync('taskset', ['-a', '-cp', `0-${CORES - 2}`, String(process.pid)], { stdio: 'ignore' }).status === 0
+
 function start(args) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bench/server/serve.mjs'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const command = [process.execPath, join(root, 'bench/server/serve.mjs'), ...args]
+    const child = PINNED
+      ? spawn('taskset', ['-c', String(CORES - 1), ...command], { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] })
     children.add(child)
     let out = ''
     child.stdout.on('data', (chunk) => {
       out += chunk
       const url = out.match(/http:\/\/\S+/)?.[0]
-      if (url) resolve({ url, stop: () => (child.kill(), children.delete(child)) })
+      if (url) resolve({ url, cpu: () => cpuSeconds(child.pid), stop: () => (child.kill(), children.delete(child)) })
     })
     child.once('exit', (code) => reject(new Error(`server exited (${code})`)))
   })
@@ -60,8 +75,45 @@ function load(url, connections, mode, etag) {
   })
 }
 
+// User + system CPU seconds of a process (taskset execs node in place, so the pid is the
+// server's); undefined where /proc is not there.
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return undefined
+  }
+}
+
 const summary = (r) => ({ rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, statuses: Object.keys(r.statusCodeStats ?? {}).join('/') })
 
+// One measured round: the load, and the server's CPU time per answered request during it.
+async function measure(server, connections, mode, etag) {
+  const before = server.cpu()
+  const result = await load(server.url, connections, mode, etag)
+  const after = server.cpu()
+  const answered = result.requests.total
+  return { ...summary(result), cpuUs: before === undefined || after === undefined || answered === 0 ? undefined : ((after - before) / answered) * 1e6 }
+}
+
+const median = (values) => {
+  const sorted = values.filter((v) => v !== undefined).sort((a, b) => a - b)
+  if (sorted.length === 0) return undefined
+  const mid = sorted.length >> 1
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+// A cell's median round: each figure's own median (not always from the same round).
+const middle = (rounds) => ({
+  rps: median(rounds.map((r) => r.rps)),
+  p50: median(rounds.map((r) => r.p50)),
+  p99: median(rounds.map((r) => r.p99)),
+  cpuUs: median(rounds.map((r) => r.cpuUs)),
+  errors: rounds.reduce((sum, r) => sum + r.errors, 0),
+  statuses: [...new Set(rounds.flatMap((r) => r.statuses.split('/')))].join('/'),
+})
+
+const LOAD = loadavg()[0].toFixed(2)
 const rows = []
 try {
   for (const flags of FLAG_COUNTS) {
@@ -73,23 +125,29 @@ try {
     writeFileSync(file, JSON.stringify({ body, etag }))
     const ceiling = await start(['ceiling', file])
     for (const connections of CONNECTIONS) {
-      for (const mode of ['repeated', '304', 'unique']) {
-        // Warm both up (JIT, answer cache), then measure them in turns, ROUNDS times each, and keep
-        // each one's best round: on a shared machine a burst of someone else's work lands on one
-        // round, and the best round is the least disturbed.
+      for (const mode of MODES) {
+        // Warm both up (JIT, answer cache), then measure them in turns: each pair of rounds is a
+        // few seconds apart, so its ratio compares the two under the same conditions.
         await load(holdfast.url, connections, mode, etag).catch(() => {})
         if (mode !== 'unique') await load(ceiling.url, connections, mode, etag).catch(() => {})
-        let server
-        let top = mode === 'unique' ? rows.find((r) => r.flags === flags && r.connections === connections && r.mode === 'repeated')?.ceiling : undefined
+        const ours = []
+        const theirs = []
+        const ratios = []
         for (let round = 0; round < ROUNDS; round++) {
-          const s = summary(await load(holdfast.url, connections, mode, etag))
-          if (!server || s.rps > server.rps) server = s
+          const s = await measure(holdfast, connections, mode, etag)
+          ours.push(s)
           if (mode === 'unique') continue
-          const c = summary(await load(ceiling.url, connections, mode, etag))
-          if (!top || c.rps > top.rps) top = c
+          const c = await measure(ceiling, connections, mode, etag)
+          theirs.push(c)
+          ratios.push(s.rps / c.rps)
         }
-        rows.push({ flags, connections, mode, bytes: mode === '304' ? 0 : Buffer.byteLength(body), server, ceiling: top, ratio: top ? server.rps / top.rps : undefined })
-        process.stderr.write(`  ${flags} flags, ${connections} connections, ${mode}: ${Math.round(server.rps)} req/s (ceiling ${Math.round(top?.rps ?? 0)})\n`)
+        // `unique` is compared with the ceiling of `repeated` (the same bytes, precomputed).
+        const top = mode === 'unique' ? rows.find((r) => r.flags === flags && r.connections === connections && r.mode === 'repeated')?.ceiling : middle(theirs)
+        const server = middle(ours)
+        const ratio = mode === 'unique' ? (top ? server.rps / top.rps : undefined) : median(ratios)
+        rows.push({ flags, connections, mode, bytes: mode === '304' ? 0 : Buffer.byteLength(body), server, ceiling: top, ratio, ratios: mode === 'unique' ? undefined : ratios })
+        const cpu = (x) => (x === undefined ? '?' : x.toFixed(0))
+        process.stderr.write(`  ${flags} flags, ${connections} connections, ${mode}: ${Math.round(server.rps)} req/s (ceiling ${Math.round(top?.rps ?? 0)}), ratio ${ratio?.toFixed(2)} [${ratios.map((r) => r.toFixed(2)).join(' ')}], CPU ${cpu(server.cpuUs)} µs/req (ceiling ${cpu(top?.cpuUs)})\n`)
       }
     }
     holdfast.stop()
@@ -104,11 +162,13 @@ if (process.argv.includes('--json')) {
   console.log(JSON.stringify(rows, null, 2))
 } else {
   const n = (x, d = 0) => (x === undefined ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }))
-  console.log('| flags | conns | requests | body | req/s | p50 ms | p99 ms | ceiling req/s | ratio | statuses |')
-  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+  const us = (x) => (x === undefined ? '–' : n(x))
+  console.log('| flags | conns | requests | body | req/s | p50 ms | p99 ms | ceiling req/s | ratio | CPU µs/req (ceiling) | statuses |')
+  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
   for (const r of rows) {
     const size = r.bytes === 0 ? '0' : r.bytes >= 1024 ? `${n(r.bytes / 1024, 1)} KiB` : `${r.bytes} B`
-    console.log(`| ${n(r.flags)} | ${r.connections} | ${r.mode} | ${size} | ${n(r.server.rps)} | ${n(r.server.p50, 1)} | ${n(r.server.p99, 1)} | ${n(r.ceiling?.rps)} | ${n(r.ratio, 2)} | ${r.server.statuses}${r.server.errors ? `, ${r.server.errors} errors` : ''} |`)
+    const cpu = `${us(r.server.cpuUs)} (${us(r.ceiling?.cpuUs)})`
+    console.log(`| ${n(r.flags)} | ${r.connections} | ${r.mode} | ${size} | ${n(r.server.rps)} | ${n(r.server.p50, 1)} | ${n(r.server.p99, 1)} | ${n(r.ceiling?.rps)} | ${n(r.ratio, 2)} | ${cpu} | ${r.server.statuses}${r.server.errors ? `, ${r.server.errors} errors` : ''} |`)
   }
   for (const flags of FLAG_COUNTS) {
     const at = (mode) => rows.find((r) => r.flags === flags && r.connections === CONNECTIONS[0] && r.mode === mode)?.server.rps
@@ -117,6 +177,6 @@ if (process.argv.includes('--json')) {
     }
   }
   const cpu = cpus()
-  console.log(`\nnode ${process.version}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, load average at start ${loadavg()[0].toFixed(2)}; best of ${ROUNDS} rounds of ${SECONDS} s, server and ceiling in turns, after a warm-up; autocannon ${JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`)
+  console.log(`\nnode ${process.version}, ${cpu[0]?.model ?? 'unknown CPU'} × ${cpu.length}, load average at start ${LOAD}; ${PINNED ? `servers on core ${CORES - 1}, load generator on the others` : 'not pinned to cores'}; median of ${ROUNDS} rounds of ${SECONDS} s, server and ceiling in turns after a warm-up, ratio the median of the pairs'; autocannon ${JSON.parse((await import('node:fs')).readFileSync(join(root, 'node_modules/autocannon/package.json'), 'utf8')).version}`)
 }
 process.exit(0)

@@ -4,10 +4,11 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
+import { Histogram, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
-import { answerKey, RAW_KEY_MAX_CHARS } from '../../packages/server/src/ofrep/answerCache'
-import { createFlagHandler, type FlagHandler, type Middleware } from '@holdfast/server'
-import { DEMO_FLAGS, post, startServer } from './helpers'
+import { answerKey, createAnswerCache, RAW_KEY_MAX_CHARS } from '../../packages/server/src/ofrep/answerCache'
+import { createFlagHandler, createServerMetrics, type FlagHandler, type Middleware } from '@holdfast/server'
+import { DEMO_FLAGS, post, rawConnection, startServer } from './helpers'
 
 const BULK = '/ofrep/v1/evaluate/flags'
 const BODY = JSON.stringify({ context: { targetingKey: 'u', plan: 'pro' } })
@@ -50,21 +51,71 @@ describe('a repeated request body', () => {
   })
 })
 
+describe('a client that leaves half way through its body', () => {
+  it('is forgotten: no answer, no error, nothing counted as served, and the drain does not wait for it', async () => {
+    const server = await startServer()
+    for (const path of [BULK, '/holdfast/v1/events']) {
+      const { socket, closed } = await rawConnection(server.url)
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"context":`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      socket.resetAndDestroy()
+      await closed
+    }
+    // The server answers the next request as usual.
+    expect((await post(`${server.url}${BULK}`, BODY)).status).toBe(200)
+    const text = await (await fetch(`${server.url}/metrics`)).text()
+    expect(text).toMatch(/^holdfast_http_requests_total\{route="ofrep\.bulk",method="POST",status="200"\} 1$/m)
+    expect(text).not.toMatch(/status="5\d\d"/)
+    // Both abandoned requests are settled: closing takes no drain timeout.
+    const started = Date.now()
+    await server.close()
+    expect(Date.now() - started).toBeLessThan(2000)
+  })
+})
+
 describe('the answer cache key', () => {
   it('is bounded whatever the body (long bodies of one length cannot pile into one Map bucket), and tells bodies apart', () => {
     const body = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ minLength: RAW_KEY_MAX_CHARS - 2, maxLength: RAW_KEY_MAX_CHARS + 2 }), fc.string({ minLength: 20_000, maxLength: 20_010 }))
     fc.assert(
       fc.property(body, body, (a, b) => {
-        const [ka, kb] = [answerKey('v1:file:0:0:', a), answerKey('v1:file:0:0:', b)]
-        expect(ka.length).toBeLessThanOrEqual('v1:file:0:0:'.length + 1 + RAW_KEY_MAX_CHARS)
+        const [ka, kb] = [answerKey(a), answerKey(b)]
+        if (ka === undefined || kb === undefined) {
+          // Only a body no JSON document can be: it starts with the hashed form's marker.
+          expect([a, b].some((x) => x.length <= RAW_KEY_MAX_CHARS && x.startsWith('#'))).toBe(true)
+          return
+        }
+        expect(ka.length).toBeLessThanOrEqual(RAW_KEY_MAX_CHARS)
         expect(ka === kb).toBe(a === b)
       }),
       { numRuns: 300 },
     )
-    // The two forms never meet: a short body that looks like a hashed key is still its own key.
+    // The two forms never meet: a short body that looks like a hashed key is not looked up at all.
     const long = 'x'.repeat(RAW_KEY_MAX_CHARS + 1)
-    const hashed = answerKey('p:', long)
-    expect(answerKey('p:', hashed.slice(3))).not.toBe(hashed)
+    const hashed = answerKey(long)!
+    expect(hashed.startsWith('#')).toBe(true)
+    expect(answerKey(hashed)).toBeUndefined()
+  })
+
+  it('answers a hashed-key look-alike by what it is (400), never with the long body\'s cached answer', async () => {
+    const server = await startServer()
+    const long = JSON.stringify({ context: { targetingKey: 'u', note: 'a'.repeat(RAW_KEY_MAX_CHARS) } })
+    expect((await post(`${server.url}${BULK}`, long)).status).toBe(200)
+    const response = await post(`${server.url}${BULK}`, answerKey(long)!)
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ errorCode: 'PARSE_ERROR' })
+  })
+
+  it('is a hit only under the prefix it was answered under (definitions version and freshness)', () => {
+    const cache = createAnswerCache()
+    const answer = { body: Buffer.from('{"flags":[]}'), etag: '"x"', errorCodes: [] }
+    const long = 'y'.repeat(RAW_KEY_MAX_CHARS + 1)
+    for (const body of [BODY, long]) {
+      cache.set('v1:file:1:0:', body, answer)
+      expect(cache.get('v1:file:1:0:', body)).toBe(answer)
+      // The same version served stale, or a newer version: not this answer.
+      expect(cache.get('v1:file:1:1:', body)).toBeUndefined()
+      expect(cache.get('v2:file:1:0:', body)).toBeUndefined()
+    }
   })
 
   it('caches long bodies too: the second identical one is a hit, a different one of the same length a miss', async () => {
@@ -78,6 +129,26 @@ describe('the answer cache key', () => {
 })
 
 describe('metrics on the hot path', () => {
+  it('the request-duration histogram reads exactly as prom-client\'s Histogram fed the same observations', async () => {
+    const bounds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+    const observation = fc.tuple(fc.constantFrom('ofrep.bulk', 'events', 'unknown'), fc.oneof(fc.constantFrom(...bounds, 0, 10), fc.double({ min: 0, max: 20, noNaN: true })))
+    await fc.assert(
+      fc.asyncProperty(fc.array(observation, { maxLength: 60 }), async (observations) => {
+        const ours = createServerMetrics()
+        const registry = new Registry()
+        const reference = new Histogram({ name: 'holdfast_http_request_duration_seconds', help: 'Time from a request to the end of its answer, by route.', labelNames: ['route'], buckets: bounds, registers: [registry] })
+        for (const [route, seconds] of observations) {
+          ours.countRequest(route, 'POST', 200, seconds)
+          reference.observe({ route }, seconds)
+        }
+        const lines = async (r: Registry) => (await r.getSingleMetricAsString('holdfast_http_request_duration_seconds')).split('\n').sort()
+        expect(await lines(ours.registry)).toEqual(await lines(registry))
+      }),
+      { numRuns: 100 },
+    )
+  })
+
+
   it('counts every request, cache hit and 304 exactly, at every scrape', async () => {
     const server = await startServer()
     const first = await post(`${server.url}${BULK}`, BODY)

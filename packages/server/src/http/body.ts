@@ -14,38 +14,46 @@ export type BodyResult = { ok: true; text: string; /** The body's size in bytes 
  * gigabytes cannot keep the server busy reading what it already refused.
  */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
-  return new Promise((resolve) => {
-    let settled = false
-    const settle = (result: BodyResult) => {
-      if (!settled) {
-        settled = true
-        resolve(result)
-      }
+  return new Promise((resolve) => onBody(req, limit, resolve))
+}
+
+/**
+ * {@link readBody} with a callback, called exactly once: the hot path (a cached answer) reads its
+ * body this way and answers in the same tick the body ends in, with no promise between.
+ */
+export function onBody(req: IncomingMessage, limit: number, callback: (result: BodyResult) => void): void {
+  let settled = false
+  const settle = (result: BodyResult) => {
+    if (!settled) {
+      settled = true
+      callback(result)
     }
-    const declared = Number(req.headers['content-length'])
-    if (declared > limit) {
+  }
+  const declared = Number(req.headers['content-length'])
+  if (declared > limit) {
+    settle({ ok: false, reason: 'too-large' })
+    return
+  }
+  let chunks: Buffer[] = []
+  let size = 0
+  const onData = (chunk: Buffer) => {
+    size += chunk.length
+    if (size > limit) {
+      chunks = []
+      req.off('data', onData)
+      req.pause()
       settle({ ok: false, reason: 'too-large' })
       return
     }
-    let chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer) => {
-      size += chunk.length
-      if (size > limit) {
-        chunks = []
-        req.off('data', onData)
-        req.pause()
-        settle({ ok: false, reason: 'too-large' })
-        return
-      }
-      chunks.push(chunk)
-    }
-    req.on('data', onData)
-    // A small body comes in one chunk: decoded as it is, not copied by concat first.
-    req.on('end', () => settle({ ok: true, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'), bytes: size }))
-    req.on('error', () => settle({ ok: false, reason: 'aborted' }))
-    req.on('close', () => settle({ ok: false, reason: 'aborted' }))
-  })
+    chunks.push(chunk)
+  }
+  req.on('data', onData)
+  // A small body comes in one chunk: decoded as it is, not copied by concat first.
+  req.on('end', () => settle({ ok: true, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'), bytes: size }))
+  // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
+  // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
+  // and 'close' follows it either way.
+  req.on('close', () => settle({ ok: false, reason: 'aborted' }))
 }
 
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
-import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, readBody, sendEmpty, sendJson } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
-import { answerKey, type AnswerCache, type CachedAnswer } from './answerCache'
+import type { AnswerCache, CachedAnswer } from './answerCache'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
 import type { RequestLimits } from './schemas'
 
@@ -28,9 +28,24 @@ export interface OfrepDeps {
  * and `If-None-Match` is compared with the cached tag before anything is parsed or evaluated, so a
  * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
  */
-export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> {
+export function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> | void {
   if (!isJsonRequest(req)) return answerNotJson(res)
-  const body = await readBody(req)
+  // The body is read with a callback and answered in the tick it ends in: a cached answer (the
+  // common case: the same page polling) costs one promise, not one per step.
+  return new Promise((resolve, reject) =>
+    onBody(req, MAX_BODY_BYTES, (body) => {
+      try {
+        const forwarded = answerBulk(req, res, body, deps)
+        if (forwarded) forwarded.then(resolve, reject)
+        else resolve()
+      } catch (error) {
+        reject(error)
+      }
+    }),
+  )
+}
+
+function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult, deps: OfrepDeps): Promise<void> | void {
   if (!body.ok) return answerBodyFailure(res, body.reason)
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
   const version = deps.flags.current()
@@ -39,12 +54,11 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
   // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
   const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }
-  // The key is what it was answered from and the request body (itself when short, else its hash:
-  // answerKey): a repeated body is never parsed or validated again (the cached answer was made
-  // from exactly these bytes, validated, under these limits).
+  // Cached by what it was answered from (the prefix) and the request body: a repeated body is
+  // never parsed or validated again (the cached answer was made from exactly these bytes,
+  // validated, under these limits).
   const prefix = keyPrefix(version, holdfast)
-  const key = prefix === undefined ? undefined : answerKey(prefix, body.text)
-  let answer = key === undefined ? undefined : deps.cache.get(key)
+  let answer = prefix === undefined ? undefined : deps.cache.get(prefix, body.text)
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)
     if (!request.ok) return sendJson(res, 400, request.error)
@@ -55,7 +69,7 @@ export async function handleBulkEvaluation(req: IncomingMessage, res: ServerResp
     // when their answers are identical, and a 304 for another context's tag confirms exactly what
     // that context would have been sent. The version a notice names is checked apart (`behind`).
     answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
-    if (key !== undefined) deps.cache.set(key, answer)
+    if (prefix !== undefined) deps.cache.set(prefix, body.text, answer)
     deps.metrics?.countAnswer(false)
   } else deps.metrics?.countAnswer(true)
   send(req, res, answer, deps.metrics, behind(req, version.version))

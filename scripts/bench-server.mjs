@@ -8,15 +8,18 @@
 // Prints a markdown table: req/s, p50, p99 (ms), the ratio to the ceiling, and each server's CPU
 // time per request (from /proc on Linux).
 //
-// How it keeps a shared machine's noise out: on Linux with two or more cores and `taskset`, the
-// servers run on the last core and the load generator on the others, so neither steals the
-// other's core; the server and the ceiling are measured in turns, HOLDFAST_BENCH_ROUNDS (5) pairs
-// of HOLDFAST_BENCH_SECONDS (2) s rounds after a warm-up, and each pair gives a ratio measured a
-// few seconds apart. The table shows each figure's median round and the median of the pairs'
-// ratios: a burst of someone else's work lands on one pair, not on the figure. About six minutes.
-// Run `npm run build` first.
+// How it keeps a shared machine's noise out: the server and the ceiling are measured in turns,
+// HOLDFAST_BENCH_ROUNDS (5) pairs of HOLDFAST_BENCH_SECONDS (2) s rounds after a warm-up, and each
+// pair gives a ratio measured a few seconds apart. The table shows each figure's median round and
+// the median of the pairs' ratios: a burst of someone else's work lands on one pair, not on the
+// figure. About six minutes. Run `npm run build` first.
 //
-//   node scripts/bench-server.mjs [--flags 6,100,1000] [--connections 10,100] [--modes repeated,304,unique] [--json]
+// `--pin` (Linux, two or more cores, `taskset`): the servers run on the last core and the load
+// generator on the others, so neither takes the other's core. That steadies the CPU per request
+// but gives the server one core for everything (V8's GC and compiler threads included), which
+// hurts evaluation-heavy rows: 1,000 flags `unique` p99 160 ms pinned, 60-70 ms not.
+//
+//   node scripts/bench-server.mjs [--flags 6,100,1000] [--connections 10,100] [--modes repeated,304,unique] [--pin] [--json]
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
@@ -45,7 +48,7 @@ const children = new Set()
 
 // Cores: the servers get the last one, this process (the load generator) the rest.
 const CORES = cpus().length
-const PINNED = process.platform === 'linux' && CORES >= 2 && spawnSync('taskset', ['-a', '-cp', `0-${CORES - 2}`, String(process.pid)], { stdio: 'ignore' }).status === 0
+const PINNED = process.argv.includes('--pin') && process.platform === 'linux' && CORES >= 2 && spawnSync('taskset', ['-a', '-cp', `0-${CORES - 2}`, String(process.pid)], { stdio: 'ignore' }).status === 0
 
 function start(args) {
   return new Promise((resolve, reject) => {

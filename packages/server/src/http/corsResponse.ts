@@ -65,11 +65,16 @@ export function deferCors(res: ServerResponse, headers: ReadonlyArray<readonly [
 // Whether a writeHead argument (flat array or object) names `name`, in any case.
 function names(headers: Headers, name: string): boolean {
   if (!headers) return false
-  const lower = name.toLowerCase()
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === lower) return true
+    for (let i = 0; i < headers.length; i += 2) if (sameName(String(headers[i]), name)) return true
     return false
   }
-  for (const key of Object.keys(headers)) if (key.toLowerCase() === lower) return true
+  for (const key of Object.keys(headers)) if (sameName(key, name)) return true
   return false
+}
+
+// Header names compared in any case, lower-casing only names of the same length: on the hot path
+// (ETag or Content-Type against the CORS names) nothing is allocated.
+function sameName(a: string, b: string): boolean {
+  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase())
 }

@@ -1,6 +1,7 @@
 // --upstream: each bulk request forwarded for its context, merged per flag into that context's
 // last known good exactly as the browser client merges (CONTRACT §4), keyed by the context and the
 // forwarded credentials, so one key's values never reach another.
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
@@ -53,6 +54,32 @@ describe('--upstream (proxy mode)', () => {
     const one = await post(`${server.url}/ofrep/v1/evaluate/flags/greeting`, { context: { targetingKey: 'ann', plan: 'pro' } }, { Authorization: 'Bearer k1', 'X-Tenant': 't1' })
     expect(await one.json()).toMatchObject({ key: 'greeting', value: 'hi ann' })
     expect((await post(`${server.url}/ofrep/v1/evaluate/flags/nope`, { context: { targetingKey: 'ann' } })).status).toBe(404)
+  })
+
+  it('tags every answer with a hash of its exact body; the held answer served through an outage is confirmed with 304', async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream)
+    const user = { targetingKey: 'ann', plan: 'pro' }
+    const fresh = await evaluate(server, user)
+    const text = await fresh.text()
+    expect(fresh.status).toBe(200)
+    expect(fresh.headers.get('etag')).toBe(`"${createHash('sha1').update(text).digest('base64url')}"`)
+    // Healthy: each answer is fetched again (a new fetchedAt), so the old tag is not confirmed.
+    const again = await evaluate(server, user, { 'If-None-Match': fresh.headers.get('etag')! })
+    expect(again.status).toBe(200)
+    // Down: the held answer goes out unchanged, with one tag, and that tag gets 304.
+    upstream.set({ status: 503, text: 'down' })
+    const held = await evaluate(server, user)
+    const heldText = await held.text()
+    expect(JSON.parse(heldText).metadata.holdfast.stale).toBe(true)
+    const tag = held.headers.get('etag')!
+    expect(tag).toBe(`"${createHash('sha1').update(heldText).digest('base64url')}"`)
+    const confirmed = await evaluate(server, user, { 'If-None-Match': tag })
+    expect(confirmed.status).toBe(304)
+    expect(confirmed.headers.get('etag')).toBe(tag)
+    expect(await confirmed.text()).toBe('')
+    // Another user's tag confirms nothing for this one.
+    expect((await evaluate(server, { targetingKey: 'bob', plan: 'pro' }, { 'If-None-Match': tag })).status).toBe(503)
   })
 
   it('merges per flag as the client does: an error entry keeps the value, FLAG_NOT_FOUND removes, a partial answer keeps the rest', async () => {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
-import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, sendEmpty, sendJson, type BodyResult } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
@@ -141,8 +141,17 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   if (!request.ok) return sendJson(res, 400, request.error)
   const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
   if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
-  const advertised = answer.status === 200 && deps.streams && isObject(answer.body) ? { ...answer.body, eventStreams: deps.streams } : answer.body
-  sendJson(res, answer.status, advertised, answer.headers)
+  if (answer.status !== 200) return sendJson(res, answer.status, answer.body, answer.headers)
+  const advertised = deps.streams && isObject(answer.body) ? { ...answer.body, eventStreams: deps.streams } : answer.body
+  // The same ETag as for definitions (a hash of the exact body, CONTRACT §8). Its `fetchedAt`
+  // moves with every upstream answer, so a 304 comes while the same answer is served: the held one
+  // through an outage, or the same fresh one to a second request within the upstream's round trip.
+  const bytes = Buffer.from(JSON.stringify(advertised))
+  const etag = etagOf(bytes)
+  if (etagMatches(header(req, 'if-none-match'), etag)) return sendEmpty(res, 304, { ...answer.headers, ETag: etag })
+  if (isGone(res)) return
+  res.writeHead(200, { ...answer.headers, 'Content-Type': JSON_TYPE, 'Content-Length': String(bytes.length), ETag: etag })
+  res.end(bytes)
 }
 
 // One flag from a per-context source: its bulk answer for this context, that flag picked out, with

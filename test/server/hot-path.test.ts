@@ -7,7 +7,7 @@ import fc from 'fast-check'
 import { Histogram, Registry } from 'prom-client'
 import { afterEach, describe, expect, it } from 'vitest'
 import { answerKey, createAnswerCache, RAW_KEY_MAX_CHARS } from '../../packages/server/src/ofrep/answerCache'
-import { createFlagHandler, createServerMetrics, type FlagHandler, type Middleware } from '@holdfast/server'
+import { CorsResponse, createFlagHandler, createServerMetrics, type FlagHandler, type Middleware } from '@holdfast/server'
 import { DEMO_FLAGS, post, rawConnection, startServer } from './helpers'
 
 const BULK = '/ofrep/v1/evaluate/flags'
@@ -274,6 +274,21 @@ describe('CORS headers added as the head is written', () => {
       const again = await post(url, BODY, { 'If-None-Match': first.headers.get('etag')! })
       expect([first.status, again.status]).toEqual([200, 304])
       for (const response of [first, again]) expect(response.headers.get('access-control-allow-origin')).toBe('*')
+    })
+
+    it('with the exported CorsResponse, are added as the head is written, on every status, once', async () => {
+      handler = await createFlagHandler({ flags: DEMO_FLAGS, apiKey: 'k', maxEventLoopDelayMs: 0, logger: { info() {}, warn() {}, error() {} } })
+      server = createServer({ ServerResponse: CorsResponse }, handler)
+      await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve))
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${BULK}`
+      const first = await post(url, BODY, { 'X-API-Key': 'k' })
+      const again = await post(url, BODY, { 'X-API-Key': 'k', 'If-None-Match': first.headers.get('etag')! })
+      const denied = await post(url, BODY)
+      expect([first.status, again.status, denied.status]).toEqual([200, 304, 401])
+      for (const response of [first, again, denied]) {
+        expect(response.headers.get('access-control-allow-origin')).toBe('*')
+        expect(response.headers.get('access-control-expose-headers')).toBe('ETag, Retry-After')
+      }
     })
   })
 })

@@ -89,10 +89,13 @@ describe('a per-context source (proxy mode)', () => {
     expect(await answer.json()).toEqual({ flags: [{ key: 'from-upstream', value: 'ann' }] })
     expect(seen[0].context).toEqual({ targetingKey: 'ann', plan: 'pro' })
     expect(seen[0].headers.authorization).toBe('Bearer user-token')
+    // The source's own tag is the one compared: a match is a 304 carrying it.
+    const confirmed = await evaluate(server, { targetingKey: 'ann', plan: 'pro' }, { 'If-None-Match': '"up-1"' })
+    expect([confirmed.status, confirmed.headers.get('etag')]).toEqual([304, '"up-1"'])
     // The server's own checks still come first: a bad context never reaches the upstream.
     expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, '{"context":{"targetingKey":"u","__proto__":{}}}')).status).toBe(400)
     expect((await evaluate(server, {})).status).toBe(400)
-    expect(seen).toHaveLength(1)
+    expect(seen).toHaveLength(2)
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
   })
 })

@@ -143,14 +143,18 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
   if (answer.status !== 200) return sendJson(res, answer.status, answer.body, answer.headers)
   const advertised = deps.streams && isObject(answer.body) ? { ...answer.body, eventStreams: deps.streams } : answer.body
-  // The same ETag as for definitions (a hash of the exact body, CONTRACT §8). Its `fetchedAt`
-  // moves with every upstream answer, so a 304 comes while the same answer is served: the held one
-  // through an outage, or the same fresh one to a second request within the upstream's round trip.
+  // The same ETag as for definitions (a hash of the exact body, CONTRACT §8), unless the source
+  // names its own. Its `fetchedAt` moves with every upstream answer, so a 304 comes while the same
+  // answer is served: the held one through an outage, or the same fresh one to a second request
+  // within the upstream's round trip.
   const bytes = Buffer.from(JSON.stringify(advertised))
-  const etag = etagOf(bytes)
-  if (etagMatches(header(req, 'if-none-match'), etag)) return sendEmpty(res, 304, { ...answer.headers, ETag: etag })
+  const own = answer.headers && Object.keys(answer.headers).find((name) => name.toLowerCase() === 'etag')
+  const etag = own ? answer.headers![own] : etagOf(bytes)
+  const headers = { ...answer.headers }
+  if (own) delete headers[own]
+  if (etagMatches(header(req, 'if-none-match'), etag)) return sendEmpty(res, 304, { ...headers, ETag: etag })
   if (isGone(res)) return
-  res.writeHead(200, { ...answer.headers, 'Content-Type': JSON_TYPE, 'Content-Length': String(bytes.length), ETag: etag })
+  res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': String(bytes.length), ETag: etag })
   res.end(bytes)
 }
 

@@ -1,6 +1,7 @@
 import { ServerResponse, type IncomingMessage, type OutgoingHttpHeader, type OutgoingHttpHeaders } from 'node:http'
 
-const deferred = Symbol('holdfast.cors')
+// A named property (not a symbol), set once per response: a plain, monomorphic property store.
+const deferred = '_holdfastCors'
 
 type Headers = OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined
 
@@ -15,10 +16,12 @@ type Headers = OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined
  * (Express, Fastify), the handler sets the defaults with `setHeader` as before.
  */
 export class CorsResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
+  // Declared, not initialised: the class keeps the default constructor (no per-response field
+  // definitions or argument spreading), and both read as undefined (falsy) until set.
   /** CORS headers to add when the head is written; cleared once they are. */
-  [deferred]: ReadonlyArray<readonly [string, string]> | undefined = undefined
+  declare [deferred]: ReadonlyArray<readonly [string, string]> | undefined
   /** Whether `setHeader`/`appendHeader` was used: then Node merges a header map anyway. */
-  private progressive = false
+  declare private progressive: boolean | undefined
 
   override setHeader(name: string, value: number | string | readonly string[]): this {
     this.progressive = true

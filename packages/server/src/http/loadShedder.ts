@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
+import { monitorEventLoopDelay, type IntervalHistogram, performance } from 'node:perf_hooks'
 
 /** Default `maxEventLoopDelayMs`: past 500 ms of event-loop delay, new work is refused with 503. */
 export const DEFAULT_MAX_EVENT_LOOP_DELAY_MS = 500

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { performance } from 'node:perf_hooks'
 import type { ServerLogger } from '../logger'
 import type { ServerMetrics } from '../metrics'
 import { hasApiKey } from './auth'

@@ -6,13 +6,15 @@
 //   304       the same, with If-None-Match: the client already holds this answer
 //   unique    a new targetingKey per request: every answer evaluated (no cache can help)
 // Prints a markdown table: req/s, p50, p99 (ms), the ratio to the ceiling, and each server's CPU
-// time per request (from /proc on Linux).
+// time per request (from /proc on Linux). 304s are also compared with (c) the floor: a node:http
+// server that reads and decodes the request body and finds the answer by it, and does nothing
+// else — what any server answering per context must at least do, which the ceiling skips.
 //
 // How it keeps a shared machine's noise out: the server and the ceiling are measured in turns,
 // HOLDFAST_BENCH_ROUNDS (5) pairs of HOLDFAST_BENCH_SECONDS (2) s rounds after a warm-up, and each
 // pair gives a ratio measured a few seconds apart. The table shows each figure's median round and
 // the median of the pairs' ratios: a burst of someone else's work lands on one pair, not on the
-// figure. About six minutes. Run `npm run build` first.
+// figure. About seven minutes. Run `npm run build` first.
 //
 // `--pin` (Linux, two or more cores, `taskset`): the servers run on the last core and the load
 // generator on the others, so neither takes the other's core. That steadies the CPU per request
@@ -125,17 +127,24 @@ try {
     const body = await first.text()
     const etag = first.headers.get('etag')
     const file = join(work, `body-${flags}.json`)
-    writeFileSync(file, JSON.stringify({ body, etag }))
+    writeFileSync(file, JSON.stringify({ body, etag, request: JSON.stringify({ context: CONTEXT }) }))
     const ceiling = await start(['ceiling', file])
+    const floor = await start(['floor', file])
     for (const connections of CONNECTIONS) {
       for (const mode of MODES) {
         // Warm both up (JIT, answer cache), then measure them in turns: each pair of rounds is a
         // few seconds apart, so its ratio compares the two under the same conditions.
         await load(holdfast.url, connections, mode, etag).catch(() => {})
         if (mode !== 'unique') await load(ceiling.url, connections, mode, etag).catch(() => {})
+        // 304s are also measured against the floor: a server that reads and decodes the body and
+        // looks it up, and nothing else (the ceiling never looks at the body).
+        const withFloor = mode === '304'
+        if (withFloor) await load(floor.url, connections, mode, etag).catch(() => {})
         const ours = []
         const theirs = []
         const ratios = []
+        const floorRatios = []
+        const floors = []
         for (let round = 0; round < ROUNDS; round++) {
           const s = await measure(holdfast, connections, mode, etag)
           ours.push(s)
@@ -143,18 +152,24 @@ try {
           const c = await measure(ceiling, connections, mode, etag)
           theirs.push(c)
           ratios.push(s.rps / c.rps)
+          if (!withFloor) continue
+          const f = await measure(floor, connections, mode, etag)
+          floors.push(f)
+          floorRatios.push(s.rps / f.rps)
         }
         // `unique` is compared with the ceiling of `repeated` (the same bytes, precomputed).
         const top = mode === 'unique' ? rows.find((r) => r.flags === flags && r.connections === connections && r.mode === 'repeated')?.ceiling : middle(theirs)
         const server = middle(ours)
         const ratio = mode === 'unique' ? (top ? server.rps / top.rps : undefined) : median(ratios)
-        rows.push({ flags, connections, mode, bytes: mode === '304' ? 0 : Buffer.byteLength(body), server, ceiling: top, ratio, ratios: mode === 'unique' ? undefined : ratios })
+        const bottom = withFloor ? { ...middle(floors), ratio: median(floorRatios) } : undefined
+        rows.push({ flags, connections, mode, bytes: mode === '304' ? 0 : Buffer.byteLength(body), server, ceiling: top, ratio, ratios: mode === 'unique' ? undefined : ratios, floor: bottom })
         const cpu = (x) => (x === undefined ? '?' : x.toFixed(0))
-        process.stderr.write(`  ${flags} flags, ${connections} connections, ${mode}: ${Math.round(server.rps)} req/s (ceiling ${Math.round(top?.rps ?? 0)}), ratio ${ratio?.toFixed(2)} [${ratios.map((r) => r.toFixed(2)).join(' ')}], CPU ${cpu(server.cpuUs)} µs/req (ceiling ${cpu(top?.cpuUs)})\n`)
+        process.stderr.write(`  ${flags} flags, ${connections} connections, ${mode}: ${Math.round(server.rps)} req/s (ceiling ${Math.round(top?.rps ?? 0)}), ratio ${ratio?.toFixed(2)} [${ratios.map((r) => r.toFixed(2)).join(' ')}], CPU ${cpu(server.cpuUs)} µs/req (ceiling ${cpu(top?.cpuUs)})${bottom ? `; floor ${Math.round(bottom.rps)} req/s, ratio ${bottom.ratio.toFixed(2)}, CPU ${cpu(bottom.cpuUs)} µs/req` : ''}\n`)
       }
     }
     holdfast.stop()
     ceiling.stop()
+    floor.stop()
   }
 } finally {
   for (const child of children) child.kill()
@@ -166,12 +181,12 @@ if (process.argv.includes('--json')) {
 } else {
   const n = (x, d = 0) => (x === undefined ? '–' : x.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d }))
   const us = (x) => (x === undefined ? '–' : n(x))
-  console.log('| flags | conns | requests | body | req/s | p50 ms | p99 ms | ceiling req/s | ratio | CPU µs/req (ceiling) | statuses |')
-  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
+  console.log('| flags | conns | requests | body | req/s | p50 ms | p99 ms | ceiling req/s | ratio | CPU µs/req (ceiling) | ratio to the floor | statuses |')
+  console.log('| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |')
   for (const r of rows) {
     const size = r.bytes === 0 ? '0' : r.bytes >= 1024 ? `${n(r.bytes / 1024, 1)} KiB` : `${r.bytes} B`
     const cpu = `${us(r.server.cpuUs)} (${us(r.ceiling?.cpuUs)})`
-    console.log(`| ${n(r.flags)} | ${r.connections} | ${r.mode} | ${size} | ${n(r.server.rps)} | ${n(r.server.p50, 1)} | ${n(r.server.p99, 1)} | ${n(r.ceiling?.rps)} | ${n(r.ratio, 2)} | ${cpu} | ${r.server.statuses}${r.server.errors ? `, ${r.server.errors} errors` : ''} |`)
+    console.log(`| ${n(r.flags)} | ${r.connections} | ${r.mode} | ${size} | ${n(r.server.rps)} | ${n(r.server.p50, 1)} | ${n(r.server.p99, 1)} | ${n(r.ceiling?.rps)} | ${n(r.ratio, 2)} | ${cpu} | ${r.floor ? `${n(r.floor.ratio, 2)} (${us(r.floor.cpuUs)} µs)` : ''} | ${r.server.statuses}${r.server.errors ? `, ${r.server.errors} errors` : ''} |`)
   }
   for (const flags of FLAG_COUNTS) {
     const at = (mode) => rows.find((r) => r.flags === flags && r.connections === CONNECTIONS[0] && r.mode === mode)?.server.rps

@@ -5,6 +5,9 @@
 //   node bench/server/serve.mjs ceiling BODYFILE    a trivial node:http server answering BODYFILE's
 //                                                   precomputed body and ETag (and 304 to a matching
 //                                                   If-None-Match): the ceiling on this machine
+//   node bench/server/serve.mjs floor BODYFILE      the same answers, found by the request body read
+//                                                   and decoded (BODYFILE's `request`): what any server
+//                                                   answering per context must at least do
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:http'
 import { flagSet } from './flagSet.mjs'
@@ -35,7 +38,32 @@ if (mode === 'holdfast') {
     })
   })
   server.listen(0, '127.0.0.1', () => console.log(`http://127.0.0.1:${server.address().port}`))
+} else if (mode === 'floor') {
+  // The least a server must do to answer a context from a cache: read the body, decode it, look
+  // it up, compare the tag. No routing, auth, CORS choices, limits or metrics.
+  const parsed = JSON.parse(readFileSync(arg, 'utf8'))
+  const answers = new Map([[parsed.request, { body: Buffer.from(parsed.body), etag: parsed.etag }]])
+  const server = createServer((req, res) => {
+    const chunks = []
+    req.on('data', (chunk) => chunks.push(chunk))
+    req.on('end', () => {
+      const answer = answers.get((chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'))
+      if (!answer) {
+        res.writeHead(400)
+        res.end()
+        return
+      }
+      if (req.headers['if-none-match'] === answer.etag) {
+        res.writeHead(304, { ETag: answer.etag, 'Access-Control-Allow-Origin': '*' })
+        res.end()
+        return
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': answer.body.length, ETag: answer.etag, 'Access-Control-Allow-Origin': '*' })
+      res.end(answer.body)
+    })
+  })
+  server.listen(0, '127.0.0.1', () => console.log(`http://127.0.0.1:${server.address().port}`))
 } else {
-  console.error('usage: serve.mjs holdfast FLAGS | ceiling BODYFILE')
+  console.error('usage: serve.mjs holdfast FLAGS | ceiling BODYFILE | floor BODYFILE')
   process.exit(2)
 }

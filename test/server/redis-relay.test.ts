@@ -145,6 +145,30 @@ describe('two relays on one Redis', () => {
     for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
   })
 
+  it('--on-upstream-unauthorized clear: a follower restarted during the 403s serves nothing, not the store\'s copy of what was dropped', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const policy = { onUpstreamUnauthorized: 'clear' as const, pollIntervalSeconds: 2 }
+    const dataDir = await tempDir()
+    const [leader, follower] = await settled([await relay(redis, upstream, policy), await relay(redis, upstream, { ...policy, dataDir })])
+    await waitFor(async () => (await values(follower.server)).holdfast?.stale === false, 10_000)
+    upstream.set({ status: 403, text: '' })
+    for (const r of [leader, follower]) await waitFor(async () => (await values(r.server)).status === 503, 15_000)
+    await follower.server.close()
+    // The store still holds the last good definitions; the restarted relay must not serve them
+    // before it has heard what the upstream says now.
+    const restarted = await relay(redis, upstream, { ...policy, dataDir })
+    const seen = [await values(restarted.server)]
+    for (let i = 0; i < 10; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      seen.push(await values(restarted.server))
+    }
+    expect(seen.map((v) => v.status)).toEqual(seen.map(() => 503))
+    // The upstream answers again, with the very document that was dropped: it is served again.
+    upstream.set({ document: booleanFlags(3, 'on') })
+    await waitFor(async () => (await values(restarted.server)).flags.f0 === true, 15_000)
+  })
+
   it('a relay that starts while the upstream is down serves what the store holds', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })

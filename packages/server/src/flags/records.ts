@@ -59,6 +59,8 @@ export const clearedRecordSchema = z.object({
   kind: z.literal('cleared'),
   at: z.number().finite(),
   reason: z.string(),
+  /** The version dropped (absent in records of older servers): not served again from a shared store until the upstream answers. */
+  version: z.string().max(64).optional(),
 })
 /** A data-dir generation recording a deliberate clear. */
 export type ClearedRecord = z.infer<typeof clearedRecordSchema>

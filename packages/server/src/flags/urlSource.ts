@@ -7,6 +7,7 @@ import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSource
 import type { GenerationStore } from './generations'
 import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
+import { versionOf } from './flagDefinitions'
 import { definitionsOrClearedSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
@@ -83,13 +84,29 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let servedText: string | undefined
   // --redis: what this relay took from the store last, to tell whether the leader's "ok" vouches for what is served.
   let takenText: string | undefined
+  // `--on-upstream-unauthorized`: the version this relay dropped (here or, from the data dir, before
+  // a restart). The store may still hold it, unchanged since the last good poll: it is not taken
+  // from there until the upstream is known to answer again (then it is taken at once).
+  let droppedVersion: string | undefined
+  let heldBack: Parameters<SharedDefinitionsOptions['take']>[0] | undefined
+  const take = async (doc: Parameters<SharedDefinitionsOptions['take']>[0]): Promise<boolean> => {
+    if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
+      if (!heldBack) log.warn(`not serving the store's copy of the flags dropped after ${where} answered 401/403 (--on-upstream-unauthorized) until it answers again`)
+      heldBack = doc
+      return false
+    }
+    heldBack = undefined
+    const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag)
+    if (result.applied || result.unchanged) takenText = doc.body
+    return result.applied || result.unchanged === true
+  }
   const shared: SharedDefinitions | undefined = options.share?.({
-    take: async (doc) => {
-      const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag)
-      if (result.applied || result.unchanged) takenText = doc.body
-      return result.applied || result.unchanged === true
+    take,
+    report: (report) => {
+      mirror(report)
+      // The leader hears from the upstream again: what was held back is current.
+      if (report.state === 'ok' && heldBack) void take(heldBack)
     },
-    report: (report) => mirror(report),
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {
       if (role !== 'follower') void poller?.now()
@@ -123,6 +140,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true): Promise<OfferResult> => {
     const result = await slot.offer(text, origin, at, { guard })
     if (result.applied || result.unchanged) {
+      droppedVersion = undefined
+      heldBack = undefined
       etag = newEtag
       lastRefused = undefined
       record({ type: 'success', at })
@@ -153,13 +172,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const clearIfPolicy = (at: number, reason: string) => {
     if (!slot.current() || !shouldClear(options.onUnauthorized, health, at)) return
     log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
+    const version = slot.current()?.version
+    droppedVersion = version
     slot.clear()
     etag = undefined
     servedText = undefined
     // Remembered in the data dir: a restart must not serve what the operator chose to drop.
     if (persistence) {
       lastSaveAt = at
-      persistence.schedule(() => JSON.stringify({ kind: 'cleared', at, reason }))
+      persistence.schedule(() => JSON.stringify({ kind: 'cleared', at, reason, ...(version === undefined ? {} : { version }) }))
     }
   }
 
@@ -240,6 +261,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
       else if (saved?.kind === 'cleared') {
         clearedAt = saved.at
+        droppedVersion = saved.version
         log.warn(`the data dir records that the flags were dropped at ${new Date(saved.at).toISOString()} (${saved.reason}; --on-upstream-unauthorized): nothing older is served until ${where} answers`)
       }
     }

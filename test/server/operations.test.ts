@@ -112,6 +112,9 @@ describe('createFlagHandler', () => {
     expect(flags.status).toBe(200)
     const app = await fetch(`${mounted.url}/shop`)
     expect(await app.text()).toBe('the app answered /shop')
+    // The app's own answers are the app's: no CORS headers of ours, not counted in our metrics.
+    expect(app.headers.get('access-control-allow-origin')).toBeNull()
+    expect(await mounted.handler.metrics.registry.getSingleMetricAsString('holdfast_http_requests_total')).not.toMatch(/route="unknown"/)
     // Its own paths still need the key.
     expect((await post(`${mounted.url}${BULK}`, { context: { targetingKey: 'u' } })).status).toBe(401)
   })

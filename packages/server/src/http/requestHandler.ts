@@ -60,12 +60,14 @@ const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 
 /**
  * Creates the request listener. Order of checks, each for a reason:
+ * 0. Mounted in an app with `next`, a path that is not ours goes straight to `next()`: the app's
+ *    answer carries none of our headers and is not counted as ours.
  * 1. CORS headers on everything (errors included, or the browser hides the status from script);
  *    under `createFlagServer` they are added as the head is written (see `CorsResponse`).
  * 2. `OPTIONS` on a known path answers the preflight without the key (browsers never send
  *    credentials on a preflight); on an unknown path it is a 404 like any other method.
  * 3. The API key, before 404/405: without the key a caller learns nothing, not even which paths exist.
- * 4. 404 for unknown paths (or `next()` when mounted in another app), 405 for wrong methods.
+ * 4. 404 for unknown paths, 405 for wrong methods.
  * 5. Load shedding (503 + `Retry-After`) for routes that do real work, then middleware, then the route.
  */
 export function createRequestListener(parts: RequestListenerParts): RequestListener {
@@ -78,16 +80,12 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
   const cors = Object.entries(corsHeaders(corsOrigin))
   // Not async: a route that answers synchronously (or with one promise of its own, as a cached
   // bulk answer does) pays for no extra promise here.
-  const handle = (req: IncomingMessage, res: ServerResponse, route: Route | undefined, next?: (error?: unknown) => void): Promise<void> | void => {
+  const handle = (req: IncomingMessage, res: ServerResponse, route: Route | undefined): Promise<void> | void => {
     if (!deferCors(res, cors)) for (const [name, value] of cors) res.setHeader(name, value)
     if (parts.isDraining?.()) {
       return sendJson(res, 503, { errorDetails: 'the server is shutting down' }, { 'Retry-After': '1', Connection: 'close' })
     }
     if (req.method === 'OPTIONS' && route) return sendEmpty(res, 204, preflightHeaders(req, corsOrigin))
-    if (!route && next) {
-      next()
-      return
-    }
     if ((route?.auth ?? true) && !hasApiKey(req, apiKey)) {
       return sendJson(res, 401, { errorCode: 'UNAUTHORIZED', errorDetails: 'a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)' }, { 'WWW-Authenticate': 'Bearer' })
     }
@@ -110,24 +108,31 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
     }
     return step()
   }
+  const fail = (req: IncomingMessage, res: ServerResponse, route: Route | undefined, started: number, error: unknown) => {
+    log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
+    if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
+    else res.destroy()
+    if (metrics) record(metrics, req, res, route, started)
+  }
   return (req, res, next) => {
     const route = lookup(pathOf(req.url))
+    // Mounted in an app (Express style): a path that is not ours is the app's, untouched: no CORS
+    // headers of ours, no draining 503, not counted in our metrics.
+    if (!route && next) return next()
     const started = metrics ? performance.now() : 0
-    const fail = (error: unknown) => {
-      log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
-      if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
-      else res.destroy()
-      if (metrics) record(metrics, req, res, route, started)
-    }
     let pending: Promise<void> | void
     try {
-      pending = handle(req, res, route, next)
+      pending = handle(req, res, route)
     } catch (error) {
-      return fail(error)
+      return fail(req, res, route, started, error)
     }
     // A handler of an app's own may return anything; only a thenable is waited for.
-    if (typeof (pending as Promise<void> | undefined)?.then === 'function') (pending as Promise<void>).then(metrics && (() => record(metrics, req, res, route, started)), fail)
-    else if (metrics) record(metrics, req, res, route, started)
+    if (typeof (pending as Promise<void> | undefined)?.then === 'function') {
+      ;(pending as Promise<void>).then(
+        metrics && (() => record(metrics, req, res, route, started)),
+        (error: unknown) => fail(req, res, route, started, error),
+      )
+    } else if (metrics) record(metrics, req, res, route, started)
   }
 }
 

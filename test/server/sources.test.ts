@@ -78,13 +78,15 @@ describe('a per-context source (proxy mode)', () => {
       close: async () => {},
       async evaluate(request) {
         seen.push(request)
-        return { status: 200, body: { flags: [{ key: 'from-upstream', value: request.context.targetingKey }] }, headers: { ETag: '"up-1"' } }
+        return { status: 200, body: { flags: [{ key: 'from-upstream', value: request.context.targetingKey }] }, headers: { ETag: '"up-1"', 'Content-Length': '1', 'X-Upstream': 'kept' } }
       },
     }
     const server = await startServer({ source, flags: undefined })
     const answer = await evaluate(server, { targetingKey: 'ann', plan: 'pro' }, { Authorization: 'Bearer user-token' })
     expect(answer.status).toBe(200)
     expect(answer.headers.get('etag')).toBe('"up-1"')
+    // Its own headers go along, except a length or type for a body that is not the one sent.
+    expect(answer.headers.get('x-upstream')).toBe('kept')
     expect(answer.headers.get('access-control-allow-origin')).toBe('*')
     expect(await answer.json()).toEqual({ flags: [{ key: 'from-upstream', value: 'ann' }] })
     expect(seen[0].context).toEqual({ targetingKey: 'ann', plan: 'pro' })

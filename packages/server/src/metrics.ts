@@ -151,7 +151,7 @@ export interface LatencyValue {
 /**
  * `holdfast_http_request_duration_seconds{route}`, a Prometheus histogram kept in plain arrays:
  * an observation is a bucket search and three additions, where prom-client's `Histogram` checks
- * and hashes its labels on every call (a tenth of the CPU of a 304). Registered in the registry
+ * and hashes its labels on every call. Registered in the registry
  * as a metric of its own, read with prom-client's `get()` shape, so `GET /metrics` and
  * `registry.getMetricsAsJSON()` show it like any histogram (cumulative `le` buckets, `+Inf`,
  * `_sum`, `_count`).

@@ -105,7 +105,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     report: (report) => {
       mirror(report)
       // The leader hears from the upstream again: what was held back is current.
-      if (report.state === 'ok' && heldBack) void take(heldBack)
+      if (report.state === 'ok' && heldBack) take(heldBack).catch((error: unknown) => log.error(`taking the flags held back from the store failed: ${(error as Error)?.message ?? String(error)}`))
     },
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {

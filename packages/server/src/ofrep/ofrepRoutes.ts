@@ -101,16 +101,21 @@ function behind(req: IncomingMessage, version: string): boolean {
   return wanted !== null && wanted !== version
 }
 
-function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false): void {
+/**
+ * Sends a bulk answer: 304 when `If-None-Match` names its tag (unless `noNotModified`), else 200
+ * with the body. `extra`: headers a per-context source added (on both).
+ */
+function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false, extra?: Record<string, string>): void {
   if (metrics && answer.errorCodes.length > 0) metrics.countEvaluationErrors(answer.errorCodes)
-  if (res.writableEnded || res.destroyed) return
+  if (isGone(res)) return
   // Flat header arrays: Node writes them as they are, with nothing to merge.
+  const more = extra === undefined ? [] : Object.entries(extra).flat()
   if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) {
-    res.writeHead(304, ['ETag', answer.etag])
+    res.writeHead(304, ['ETag', answer.etag, ...more])
     res.end()
     return
   }
-  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag])
+  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag, ...more])
   res.end(answer.body)
 }
 
@@ -148,14 +153,15 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   // answer is served: the held one through an outage, or the same fresh one to a second request
   // within the upstream's round trip.
   const bytes = Buffer.from(JSON.stringify(advertised))
-  const own = answer.headers && Object.keys(answer.headers).find((name) => name.toLowerCase() === 'etag')
-  const etag = own ? answer.headers![own] : etagOf(bytes)
-  const headers = { ...answer.headers }
-  if (own) delete headers[own]
-  if (etagMatches(header(req, 'if-none-match'), etag)) return sendEmpty(res, 304, { ...headers, ETag: etag })
-  if (isGone(res)) return
-  res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': String(bytes.length), ETag: etag })
-  res.end(bytes)
+  let etag: string | undefined
+  const headers: Record<string, string> = {}
+  for (const [name, value] of Object.entries(answer.headers ?? {})) {
+    const lower = name.toLowerCase()
+    if (lower === 'etag') etag = value
+    // The body is the one sent here: its type and length are this server's to say.
+    else if (lower !== 'content-type' && lower !== 'content-length') headers[name] = value
+  }
+  send(req, res, { body: bytes, etag: etag ?? etagOf(bytes), errorCodes: [] }, deps.metrics, false, headers)
 }
 
 // One flag from a per-context source: its bulk answer for this context, that flag picked out, with

@@ -1,5 +1,5 @@
 // The flags file is the admin UI of the reference server: edits go live, mistakes do not.
-import { rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagdDefinitions } from '@holdfast/server'
@@ -38,6 +38,31 @@ describe('watching the flags file', () => {
       await writeFile(temp, killSwitch(value))
       await rename(temp, file)
       await waitFor(async () => (await killSwitchValue()) === (value === 'on'), 2000)
+    }
+  })
+
+  it('follows a Kubernetes ConfigMap update (the file is a symlink; the ..data link is swapped)', async () => {
+    // How the kubelet updates a mounted ConfigMap: the real file lives in a timestamped directory,
+    // `..data` links to it and `flags.json` links to `..data/flags.json`. An update writes a new
+    // directory and renames a new `..data` link over the old one: the name `flags.json` itself is
+    // never written, so a watcher that only listened for its name would never see a change.
+    const dir = await tempDir()
+    const version = async (name: string, value: 'on' | 'off') => {
+      await mkdir(join(dir, name))
+      await writeFile(join(dir, name, 'flags.json'), killSwitch(value))
+      await symlink(name, join(dir, '..data_tmp'))
+      await rename(join(dir, '..data_tmp'), join(dir, '..data'))
+    }
+    await version('..2026_12_03_01', 'off')
+    await symlink(join('..data', 'flags.json'), join(dir, 'flags.json'))
+    const server = await startServer({ flags: join(dir, 'flags.json') })
+    const value = async () => (await flagsByKey(await evaluate(server, { targetingKey: 'u' })))['kill-switch']?.value
+    expect(await value()).toBe(false)
+    for (const [i, next] of (['on', 'off', 'on'] as const).entries()) {
+      await version(`..2026_12_03_0${i + 2}`, next)
+      await rm(join(dir, `..2026_12_03_0${i + 1}`), { recursive: true })
+      const took = await waitFor(async () => (await value()) === (next === 'on'), 2000)
+      expect(took).toBeLessThan(2000)
     }
   })
 

@@ -17,11 +17,18 @@ export function createMemoryStorage(): FlagStorage {
 
 /**
  * A `FlagStorage` on IndexedDB through idb-keyval: database `name`, one object store. The database
- * is opened on first use, not here, so creating a client touches nothing.
+ * is opened on first use, not here, so creating a client touches nothing. The connection is let go
+ * when another script deletes or upgrades the database (idb-keyval's own store would keep it, and
+ * that script would wait, `blocked`, for as long as the page lives); the next use opens it again.
  */
 export function createIndexedDbStorage(name: string): FlagStorage {
   let store: UseStore | undefined
-  const use = () => (store ??= createIdbStore(name, 'keyval'))
+  const use = () => {
+    if (store) return store
+    const made = (store = createIdbStore(name, 'keyval'))
+    made('readonly', ({ transaction: { db } }) => (db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
+    return made
+  }
   return {
     get: (key) => get(key, use()),
     set: (key, value) => set(key, value, use()),

@@ -72,3 +72,62 @@ describe('another script deletes or upgrades the database the client has open', 
     })
   }
 })
+
+/** Before the page loads: listens on the live-updates channel of its client, keeping the key its `values` messages carry. */
+async function listenForValues(): Promise<void> {
+  await e2e.context.addInitScript((channel) => {
+    const w = window as unknown as { heard?: string }
+    new BroadcastChannel(channel).onmessage = (event) => {
+      if (event.data?.t === 'values') w.heard = event.data.key
+    }
+  }, `holdfast-live:1:${e2e.flags.url}/holdfast/v1/stream`)
+}
+
+/** The key of the page's client's first `values` message (its first 200, shared with the tabs). */
+function valuesKey(page: Page): Promise<string> {
+  return waitFor(() => page.evaluate(() => (window as unknown as { heard?: string }).heard), 'a values message from the client')
+}
+
+describe('a values message in a shape this version does not expect', () => {
+  // A tab still running another Holdfast version (or a stray script) answering for this very user:
+  // what it posts is read like a response, so an entry this version cannot read is skipped (a
+  // partial answer: the held values stay), never taken as "every other flag is gone".
+  const shapes: Record<string, unknown> = {
+    'entries under another field name': [{ flagKey: 'checkout-kill-switch', value: false }],
+    'entries that are not objects': [null, 7, 'checkout-kill-switch'],
+    'a value that is not JSON': [{ key: 'banner-config', value: new Map([['text', 'MAP']]) }],
+  }
+  for (const [what, entries] of Object.entries(shapes)) {
+    test(`${what}: no held value is removed or replaced by junk, nothing throws`, async () => {
+      await listenForValues()
+      const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
+      const console = recordConsole(page)
+      expectAdaValues(await waitForStatus(page, 'ready', 'network'))
+      const key = await valuesKey(page)
+      const before = await readShown(page)
+      const banner = () => page.evaluate(() => window.holdfast.getDetails('banner-config', {}).value)
+      const bannerBefore = await banner()
+      await page.evaluate(
+        ({ channel, key, entries }) => {
+          const build = new Function(`return ${entries}`) as () => unknown
+          new BroadcastChannel(channel).postMessage({ t: 'values', key, result: { kind: 'ok', entries: build(), skipped: 0, etag: { not: 'a string' } } })
+        },
+        { channel: `holdfast-live:1:${e2e.flags.url}/holdfast/v1/stream`, key, entries: source(entries) },
+      )
+      await page.waitForTimeout(300)
+      const after = await readShown(page)
+      expect(after.values).toEqual(before.values)
+      expectAdaValues(after)
+      expect(await banner()).toEqual(bannerBefore)
+      expect(console.pageErrors).toEqual([])
+      // The next request goes out with a readable ETag (or none), and is answered.
+      await page.evaluate(() => window.holdfast.refresh())
+      expectAdaValues(await waitForStatus(page, 'ready', 'network'))
+    })
+  }
+})
+
+/** The entries as JavaScript source, so a Map survives the trip into the page. */
+function source(entries: unknown): string {
+  return JSON.stringify(entries, (_k, v: unknown) => (v instanceof Map ? { __map: [...v] } : v)).replace(/\{"__map":(\[.*?\]\])\}/g, 'new Map($1)')
+}

@@ -281,9 +281,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         return
       case 'values': {
         const hash = sync.contextHash()
-        const result = message.result as OkResult | null
-        if (message.key !== keyOf(hash) || asleep || result?.kind !== 'ok' || !Array.isArray(result.entries)) return
-        if (sync.adopt(result, hash) && waiting) {
+        const shared = message.result as OkResult | null
+        if (message.key !== keyOf(hash) || asleep || shared?.kind !== 'ok' || !Array.isArray(shared.entries)) return
+        if (sync.adopt(readShared(shared), hash) && waiting) {
           clock.clearTimeout(waiting.timer)
           waiting = undefined
         }
@@ -338,6 +338,27 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       disconnect()
       link?.close()
     },
+  }
+
+  /**
+   * A full answer another tab posted, read like a response: that tab may run another Holdfast
+   * version (or be a stray script). An entry that cannot be read, or whose value is not JSON, is
+   * skipped, which makes the answer partial: the held values stay, never "every other flag is gone".
+   */
+  function readShared(shared: OkResult): OkResult {
+    const entries = []
+    for (const item of shared.entries as unknown[]) {
+      const entry = deps.kit.parseEntry(item)
+      if (entry && (entry.value !== undefined || (item as { value?: unknown }).value == null)) entries.push(entry)
+    }
+    const { etag, upstream } = shared
+    return {
+      kind: 'ok',
+      entries,
+      skipped: shared.entries.length - entries.length + (shared.skipped === 0 ? 0 : 1),
+      etag: typeof etag === 'string' ? etag : undefined,
+      upstream: upstream && { fetchedAt: upstream.fetchedAt, stale: upstream.stale === true },
+    }
   }
 
   function share(result: FetchResult, hash: string) {

@@ -6,13 +6,14 @@
 // 2026-12-02: three chunks, 631 B more than the same code in one). Through this object the chunks
 // keep only `import type` from platform/, and the pieces stay in the entry chunk, where flag sync
 // uses them anyway. scripts/size.mjs fails when the esbuild up front is more than one chunk again.
+import { parseEntry } from '../protocol/readers'
 import { parseRetryAfter } from './backoff'
 import { HoldfastError, httpError, isRetryable, toStatusError } from './errors'
 import { postJson } from './request'
 import { createScheduler } from './scheduler'
 import { uuid } from './uuid'
 
-/** What the on-demand chunks get of the platform: the one scheduler, the one request, the one error type. */
+/** What the on-demand chunks get of the platform: the one scheduler, the one request, the one error type, the one reader of flag entries. */
 export interface PlatformKit {
   createScheduler: typeof createScheduler
   postJson: typeof postJson
@@ -22,7 +23,8 @@ export interface PlatformKit {
   isRetryable: typeof isRetryable
   toStatusError: typeof toStatusError
   uuid: typeof uuid
+  parseEntry: typeof parseEntry
 }
 
 /** The kit the loaders pass on (a plain object: nothing runs when this module is imported). */
-export const platformKit: PlatformKit = { createScheduler, postJson, parseRetryAfter, HoldfastError, httpError, isRetryable, toStatusError, uuid }
+export const platformKit: PlatformKit = { createScheduler, postJson, parseRetryAfter, HoldfastError, httpError, isRetryable, toStatusError, uuid, parseEntry }

@@ -131,3 +131,20 @@ describe('a values message in a shape this version does not expect', () => {
 function source(entries: unknown): string {
   return JSON.stringify(entries, (_k, v: unknown) => (v instanceof Map ? { __map: [...v] } : v)).replace(/\{"__map":(\[.*?\]\])\}/g, 'new Map($1)')
 }
+
+describe('without Web Locks: a stream lease in localStorage this version would never write', () => {
+  // A lease "held" for an hour: written by a tab whose clock ran ahead, by another version that
+  // counts in other units, or by a stray script. No honest lease ends more than one lease period
+  // (1 s) from now, so one that claims to must not keep every tab of the origin off the stream.
+  test('a lease claiming an hour ahead: a tab still takes the stream within a few seconds', async () => {
+    const streamUrl = `${e2e.flags.url}/holdfast/v1/stream`
+    await e2e.context.addInitScript((streamUrl) => {
+      Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true })
+      localStorage.setItem(`holdfast-live:1:${streamUrl}:leader`, JSON.stringify({ id: 'a-tab-long-gone', until: Date.now() + 3_600_000 }))
+    }, streamUrl)
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
+    expectAdaValues(await waitForStatus(page, 'ready', 'network'))
+    expect(await page.evaluate(() => navigator.locks)).toBeUndefined()
+    await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'a tab to take the stream', 5000)
+  })
+})

@@ -68,7 +68,9 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
       try {
         const now = Date.now()
         const held = JSON.parse(localStorage.getItem(key) ?? 'null') as { id?: string; until?: number } | null
-        if (held && held.id !== id && typeof held.until === 'number' && held.until > now) {
+        // No honest lease ends more than one period from now (the tabs share one clock): one that
+        // claims to (a clock that ran ahead, another version, a stray script) holds no tab off.
+        if (held && held.id !== id && typeof held.until === 'number' && held.until > now && held.until <= now + LEASE_MS) {
           if (isLeader) isLeader = false
           return
         }

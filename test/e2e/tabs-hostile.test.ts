@@ -148,3 +148,22 @@ describe('without Web Locks: a stream lease in localStorage this version would n
     await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'a tab to take the stream', 5000)
   })
 })
+
+describe('the remembered stream advertisement in localStorage, in a shape this version does not expect', () => {
+  // A 304 carries no body, so a tab confirmed by one finds the stream in what the last 200
+  // advertised, remembered in localStorage. Another version may have written that record in
+  // another shape: that must not leave a tab whose cache is current without live updates.
+  test('a reload answered 304 still opens the stream', async () => {
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
+    expectAdaValues(await waitForStatus(page, 'ready', 'network'))
+    await waitForCachedFlags(page)
+    await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'the first page to take the stream')
+    await page.evaluate((flagsUrl) => {
+      const key = `holdfast-live:${flagsUrl}`
+      localStorage.setItem(key, JSON.stringify({ v: 2, eventStreams: JSON.parse(localStorage.getItem(key) ?? '[]') }))
+    }, e2e.flags.url)
+    await page.reload()
+    expectAdaValues(await waitForStatus(page, 'ready', 'network'))
+    await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'the reloaded page to take the stream', 5000)
+  })
+})

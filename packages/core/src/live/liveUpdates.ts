@@ -66,7 +66,8 @@ export interface LiveUpdates {
  *
  * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL in localStorage
  * (a new tab whose cached ETag is confirmed still finds the stream). With nothing remembered, one
- * full refetch asks the server; its answer comes back here through the loader.
+ * full refetch asks the server (so does a record this version cannot read); its answer comes back
+ * here through the loader.
  */
 export function startLiveUpdates(
   deps: Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOptions },
@@ -80,7 +81,8 @@ export function startLiveUpdates(
     storage(() => localStorage.setItem(key, JSON.stringify(advertised)))
   } else {
     advertised = storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
-    if (advertised == null) {
+    // Nothing remembered, or a record in a shape this version never writes (another version's).
+    if (!Array.isArray(advertised)) {
       void deps.sync.request('explicit', { full: true })
       return undefined
     }

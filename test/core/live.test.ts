@@ -255,6 +255,25 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk[bulkBefore].ifNoneMatch).toBeUndefined()
   })
 
+  it('a page about to be frozen closes the stream at once (a frozen leader would keep every tab from notices); on resume, refetches in full and reconnects', async () => {
+    const s = await handMadeServer()
+    const handlers = new Set<EnvironmentHandlers>()
+    const environment: Environment = { online: () => true, visible: () => true, listen: (h) => (handlers.add(h), () => handlers.delete(h)) }
+    // Hidden for an hour would not close it: only the freeze does.
+    const c = client(s.url, { environment, refreshOnFocus: false, liveUpdates: { inactivityDelaySec: 3600 } })
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    const open = () => s.streams.filter((r) => !r.destroyed && !r.writableEnded && !r.socket?.destroyed).length
+
+    for (const h of handlers) h.onFreeze?.()
+    await waitFor(() => open() === 0, 5000, 'the stream to close on freeze')
+    const bulkBefore = s.bulk.length
+
+    for (const h of handlers) h.onResume?.()
+    await waitFor(() => s.bulk.length > bulkBefore && s.streamRequests() === 2, 5000, 'a refetch and a new stream')
+    expect(s.bulk[bulkBefore].ifNoneMatch).toBeUndefined()
+  })
+
   it('keeps the stream while hidden for less than inactivityDelaySec', async () => {
     const s = await handMadeServer()
     const handlers = new Set<EnvironmentHandlers>()

@@ -139,6 +139,10 @@ export interface EnvironmentHandlers {
   onHidden?: () => void
   /** The browser reports it is back online. */
   onOnline?: () => void
+  /** The page is about to be frozen (page lifecycle `freeze`): no script runs until `onResume`. */
+  onFreeze?: () => void
+  /** The frozen page runs again (`resume`). */
+  onResume?: () => void
 }
 
 /**

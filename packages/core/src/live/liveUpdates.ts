@@ -6,7 +6,7 @@
 //   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
 //   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
 import type { PlatformKit } from '../platform/kit'
-import type { Clock, Environment, LiveOptions, Logger } from '../types'
+import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger } from '../types'
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
@@ -294,20 +294,28 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     }
   }
 
+  function sleep() {
+    asleep = true
+    stopPolling()
+    stopFollowing()
+    disconnect()
+    link?.resign()
+  }
+
   // OFREP: after `inactivityDelaySec` hidden, close; when active again, reconnect and refetch in full.
-  const stopListening = environment.listen({
+  // A tab about to be frozen runs no script until it resumes: it gives the stream (or its place in
+  // the queue for it) up at once, or every other tab would go without notices meanwhile.
+  const handlers: EnvironmentHandlers = {
     onHidden() {
       if (hiddenTimer !== undefined || asleep) return
       const seconds = deps.inactivityDelaySec ?? stream.inactivityDelaySec
       hiddenTimer = clock.setTimeout(() => {
         hiddenTimer = undefined
-        asleep = true
-        stopPolling()
-        stopFollowing()
-        disconnect()
-        link?.resign()
+        sleep()
       }, seconds * 1000)
     },
+    onFreeze: sleep,
+    onResume: () => environment.visible() && handlers.onVisible!(),
     onVisible() {
       if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
       hiddenTimer = undefined
@@ -316,7 +324,8 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       void sync.request('explicit', { full: true })
       lead()
     },
-  })
+  }
+  const stopListening = environment.listen(handlers)
 
   lead()
 

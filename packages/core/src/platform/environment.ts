@@ -6,8 +6,8 @@ import type { Environment, EnvironmentHandlers } from '../types'
 /**
  * The browser's environment, the default of `ClientOptions.environment`: `online()` reads
  * `navigator.onLine` (unknown counts as online), `visible()` reads `document.visibilityState`
- * (unknown counts as visible), and `listen` attaches `visibilitychange`, `focus`, `pagehide` and
- * `online` listeners. Creating it touches nothing; only `listen` does.
+ * (unknown counts as visible), and `listen` attaches `visibilitychange`, `focus`, `pagehide`,
+ * `online`, `freeze` and `resume` listeners. Creating it touches nothing; only `listen` does.
  */
 export const browserEnvironment: Environment = {
   online: () => typeof navigator === 'undefined' || navigator.onLine !== false,
@@ -31,6 +31,8 @@ export const browserEnvironment: Environment = {
     // `pagehide` fires where `visibilitychange` may not (some mobile browsers on unload).
     if (handlers.onHidden) on(win, 'pagehide', handlers.onHidden)
     if (handlers.onOnline) on(win, 'online', handlers.onOnline)
+    if (handlers.onFreeze) on(doc, 'freeze', handlers.onFreeze)
+    if (handlers.onResume) on(doc, 'resume', handlers.onResume)
     return () => {
       for (const remove of removers.splice(0)) remove()
     }

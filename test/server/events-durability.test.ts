@@ -12,6 +12,9 @@ function event(overrides: Record<string, unknown> = {}) {
 }
 const batch = (n: number) => ({ events: Array.from({ length: n }, () => event()) })
 const linesOf = (events: unknown[]) => events.map((e) => JSON.stringify(e) + '\n').join('')
+// Whether `response` settles within `ms`: the server is given every chance to answer early.
+const answeredWithin = (response: Promise<unknown>, ms: number) =>
+  Promise.race([response.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
 
 async function setup() {
   const fs = faultyFileSystem()
@@ -88,6 +91,52 @@ describe('events file durability', { timeout: 30_000 }, () => {
     expect(answered).toBe(false)
     held.release()
     expect((await response).status).toBe(202)
+  })
+
+  it('a retry on another connection while the first write is in flight waits for it: when that write fails, the retry stores the batch', async () => {
+    // The client's first POST is on its way to disk when the connection drops (or the client
+    // times out) and it retries at once. Timeline before the fix: the retry found the ids claimed
+    // and was answered 202 {"accepted": 0, "duplicates": 3} at once; then the first write failed
+    // (a 500 to a client that was gone), the ids were released, and nobody sent the batch again:
+    // three events acknowledged and lost.
+    const { fs, file, send } = await setup()
+    const a = batch(3)
+    const held = fs.holdSyncs()
+    fs.failSyncs(1)
+    try {
+      const first = send(a)
+      await held.waiting
+      const retry = send(a)
+      expect(await answeredWithin(retry, 300)).toBe(false)
+      held.release()
+      expect((await first).status).toBe(500)
+      const answer = await retry
+      expect(answer.status).toBe(202)
+      expect(await answer.json()).toEqual({ accepted: 3, duplicates: 0 })
+      expect(await readFile(file, 'utf8')).toBe(linesOf(a.events))
+      // From now on the batch is a duplicate.
+      expect(await (await send(a)).json()).toEqual({ accepted: 0, duplicates: 3 })
+    } finally {
+      held.release()
+    }
+  })
+
+  it('a retry while the first write is in flight is answered "duplicates" only once that write is durable', async () => {
+    const { fs, file, send } = await setup()
+    const a = batch(2)
+    const held = fs.holdSyncs()
+    try {
+      const first = send(a)
+      await held.waiting
+      const retry = send(a)
+      expect(await answeredWithin(retry, 300)).toBe(false)
+      held.release()
+      expect(await (await first).json()).toEqual({ accepted: 2, duplicates: 0 })
+      expect(await (await retry).json()).toEqual({ accepted: 0, duplicates: 2 })
+      expect(await readFile(file, 'utf8')).toBe(linesOf(a.events))
+    } finally {
+      held.release()
+    }
   })
 
   it('concurrent batches share fsyncs (group commit), each line whole', async () => {

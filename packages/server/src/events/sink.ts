@@ -83,6 +83,47 @@ export function createEventSink(options: EventSinkOptions): EventSink {
     if (recent.length > recentLimit * 2) recent = recent.slice(-recentLimit)
   }
 
+  // Ids whose write is still on its way to disk, with that write.
+  const writing = new Map<string, Promise<void>>()
+
+  // Stores the new events of a batch; resolves with how many were new once they are durable, and
+  // once every event it calls a duplicate is durable too. Timeline this guards against: a client
+  // posts a batch, its connection drops while the write is pending, and it retries at once; the
+  // retry finds the ids claimed. Answered "duplicates" at once, the client forgets the batch, and
+  // if the first write then fails (its ids released, its 500 sent to nobody) the events are lost.
+  // So the retry waits for that write, and stores the events itself if it failed.
+  const storeNew = async (events: ReceivedEvent[]): Promise<number> => {
+    const fresh: ReceivedEvent[] = []
+    const pending: Array<[ReceivedEvent, Promise<void>]> = []
+    // Claim ids synchronously, before any await: two concurrent retries of one batch must not
+    // both count as new.
+    for (const event of events) {
+      if (window.claim(event.id)) fresh.push(event)
+      else {
+        const write = writing.get(event.id)
+        if (write) pending.push([event, write])
+      }
+    }
+    if (fresh.length > 0 && store) {
+      const write = store.append(fresh)
+      for (const event of fresh) writing.set(event.id, write)
+      try {
+        await write
+      } catch (error) {
+        // Unclaim, so the client's retry of this batch is stored rather than called a duplicate.
+        for (const event of fresh) window.release(event.id)
+        log.error(`events: could not store a batch of ${fresh.length}: ${(error as Error).message}`)
+        throw error
+      } finally {
+        for (const event of fresh) if (writing.get(event.id) === write) writing.delete(event.id)
+      }
+    }
+    remember(fresh)
+    const lost: ReceivedEvent[] = []
+    for (const [event, write] of pending) if (!(await write.then(() => true, () => false))) lost.push(event)
+    return fresh.length + (lost.length > 0 ? await storeNew(lost) : 0)
+  }
+
   return {
     async open() {
       if (!store) return
@@ -112,22 +153,8 @@ export function createEventSink(options: EventSinkOptions): EventSink {
     },
 
     async accept(events) {
-      const fresh: ReceivedEvent[] = []
-      // Claim ids synchronously, before any await: two concurrent retries of one batch must not
-      // both count as new.
-      for (const event of events) if (window.claim(event.id)) fresh.push(event)
-      const result = { accepted: fresh.length, duplicates: events.length - fresh.length }
-      if (fresh.length > 0 && store) {
-        try {
-          await store.append(fresh)
-        } catch (error) {
-          // Unclaim, so the client's retry of this batch is stored rather than called a duplicate.
-          for (const event of fresh) window.release(event.id)
-          log.error(`events: could not store a batch of ${fresh.length}: ${(error as Error).message}`)
-          throw error
-        }
-      }
-      remember(fresh)
+      const accepted = await storeNew(events)
+      const result = { accepted, duplicates: events.length - accepted }
       options.onBatch?.(result)
       return result
     },

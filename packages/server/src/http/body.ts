@@ -69,15 +69,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 /** Sends a text body with the given content type. Does nothing when the response is gone. */
 export function sendText(res: ServerResponse, status: number, text: string, contentType: string, headers: Record<string, string> = {}): void {
   if (isGone(res)) return
-  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), ...headers })
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(text)), ...headers, ...closeIfBodyUnread(res) })
   res.end(text)
 }
 
 /** Sends a status with no body (204, 304). */
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
   if (isGone(res)) return
-  res.writeHead(status, headers)
+  res.writeHead(status, { ...headers, ...closeIfBodyUnread(res) })
   res.end()
+}
+
+const CLOSE = { Connection: 'close' }
+
+/**
+ * `Connection: close` for an answer sent before the request's body was read (a 401, 404, 405, a
+ * shed 503): kept alive, Node would read and drop the whole body, however large, to reach the next
+ * request on the connection, so a client could make the server take gigabytes for a request it
+ * had already refused. Closed, the rest is never read (as after a 413). A request without a body
+ * keeps its connection.
+ */
+function closeIfBodyUnread(res: ServerResponse): typeof CLOSE | undefined {
+  const req = res.req as IncomingMessage | undefined
+  if (req === undefined || req.complete) return undefined
+  const length = req.headers['content-length']
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0') ? CLOSE : undefined
 }
 
 /** A strong ETag for a response body: a quoted SHA-1 of its exact bytes, base64url. */

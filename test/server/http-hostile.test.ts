@@ -1,0 +1,82 @@
+// The HTTP boundary driven by raw sockets, where `fetch` would normalise the attack away: framing,
+// refused bodies. Each case reproduced a defect or guards the fix of one.
+import { describe, expect, it } from 'vitest'
+import { rawConnection, startServer, waitFor } from './helpers'
+
+const BULK = '/ofrep/v1/evaluate/flags'
+const MiB = 1_048_576
+const CONTEXT = '{"context":{"targetingKey":"u"}}'
+
+/**
+ * Sends `head`, then a body of `x`s (chunked, so it has no end) with backpressure, until the
+ * server closes the connection or 256 MiB went out. A server that reads a refused body to the end
+ * takes all of it; one that closes lets only the kernel buffers through.
+ */
+async function streamRefusedBody(url: string, head: string): Promise<{ sent: number; received: string }> {
+  const { socket, received, closed } = await rawConnection(url)
+  let isClosed = false
+  void closed.then(() => (isClosed = true))
+  socket.write(`${head}Transfer-Encoding: chunked\r\n\r\n`)
+  const chunk = Buffer.alloc(65_536, 'x')
+  const frame = Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])
+  let sent = 0
+  while (!isClosed && !socket.destroyed && sent < 256 * MiB) {
+    const ok = socket.write(frame)
+    sent += frame.length
+    if (!ok) await Promise.race([new Promise((r) => socket.once('drain', r)), closed, new Promise((r) => setTimeout(r, 2000))])
+  }
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
+  return { sent, received: received() }
+}
+
+// The status codes of the answers on one connection, in order (a body is not followed by a newline).
+const statusesIn = (text: string) => [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1])
+
+describe('a request refused before its body is read', { timeout: 60_000 }, () => {
+  it('401, 403, 404 and 405 close the connection instead of reading a body of any size', async () => {
+    // Before: Node read (and dropped) the whole refused body to reach the next request on the
+    // connection, so a client without the key could make the server take 256 MiB (or, with a
+    // Content-Length, a gigabyte) on one connection for a request it had already answered.
+    const server = await startServer({ apiKey: 'k', adminKey: 'admin' })
+    const noAdmin = await startServer({ apiKey: 'k' })
+    const cases: Array<[string, string, number]> = [
+      [server.url, `POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`, 401],
+      [server.url, `POST /holdfast/v1/refresh HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n`, 401],
+      [noAdmin.url, `POST /holdfast/v1/refresh HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer admin\r\n`, 403],
+      [server.url, `POST /nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n`, 404],
+      [server.url, `PUT ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n`, 405],
+    ]
+    for (const [url, head, status] of cases) {
+      const { sent, received } = await streamRefusedBody(url, head)
+      expect(received, head).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `))
+      expect(received, head).toMatch(/\r\nconnection: close\r\n/i)
+      expect(sent, head).toBeLessThan(64 * MiB)
+    }
+  })
+
+  it('a small refused body never frames the next request: it is answered, or the connection is closed', async () => {
+    const server = await startServer({ apiKey: 'k' })
+    const second = `POST ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${CONTEXT.length}\r\n\r\n${CONTEXT}`
+    // The refused body is itself a request: read as one, it would be answered (200) in the
+    // refusing client's place.
+    const smuggled = `GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`
+    for (const framing of [`Content-Length: ${smuggled.length}\r\n\r\n${smuggled}`, `Transfer-Encoding: chunked\r\n\r\n${smuggled.length.toString(16)}\r\n${smuggled}\r\n0\r\n\r\n`]) {
+      const { socket, received, closed } = await rawConnection(server.url)
+      socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}${second}`)
+      await Promise.race([closed, waitFor(() => statusesIn(received()).length >= 2, 5000).catch(() => undefined)])
+      const statuses = statusesIn(received())
+      expect(statuses[0]).toBe('401')
+      expect(statuses.slice(1).every((status) => status === '200')).toBe(true)
+      expect(received()).not.toMatch(/"status":"ok"/)
+    }
+  })
+
+  it('a refusal with no body keeps the connection open for the next request', async () => {
+    const server = await startServer({ apiKey: 'k' })
+    const { socket, received } = await rawConnection(server.url)
+    socket.write(`GET /holdfast/v1/status HTTP/1.1\r\nHost: x\r\n\r\nGET /nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n`)
+    await waitFor(() => /"status":"ok"/.test(received()), 5000)
+    expect(statusesIn(received())).toEqual(['401', '404', '200'])
+    expect(received()).not.toMatch(/connection: close/i)
+  })
+})

@@ -1,5 +1,5 @@
 // The HTTP boundary driven by raw sockets, where `fetch` would normalise the attack away: framing,
-// refused bodies. Each case reproduced a defect or guards the fix of one.
+// refused bodies, Expect: 100-continue. Each case reproduced a defect or guards the fix of one.
 import { describe, expect, it } from 'vitest'
 import { rawConnection, startServer, waitFor } from './helpers'
 
@@ -78,5 +78,40 @@ describe('a request refused before its body is read', { timeout: 60_000 }, () =>
     await waitFor(() => /"status":"ok"/.test(received()), 5000)
     expect(statusesIn(received())).toEqual(['401', '404', '200'])
     expect(received()).not.toMatch(/connection: close/i)
+  })
+})
+
+describe('Expect: 100-continue', () => {
+  // A client that asks first (curl does for large uploads) must not be told "100 Continue" for a
+  // body the server is about to refuse: it would send it all, and the refusal, answered on a
+  // connection that is then closed with that body unread, can be lost to a reset.
+  it('no key, an unknown path, a wrong method or a declared body over 1 MiB: the refusal comes without a 100', async () => {
+    const server = await startServer({ apiKey: 'k' })
+    const cases: Array<[string, string]> = [
+      [`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${CONTEXT.length}\r\n`, '401'],
+      [`POST /nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 10\r\n`, '404'],
+      [`PUT ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 10\r\n`, '405'],
+      [`POST ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${5 * MiB}\r\n`, '413'],
+      [`POST /holdfast/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${5 * MiB}\r\n`, '413'],
+    ]
+    for (const [head, status] of cases) {
+      const { socket, received } = await rawConnection(server.url)
+      socket.write(`${head}Expect: 100-continue\r\n\r\n`)
+      await waitFor(() => statusesIn(received()).some((s) => s !== '100'), 5000)
+      expect(statusesIn(received()), head).toEqual([status])
+    }
+  })
+
+  it('a request that will be read gets its 100, then its answer', async () => {
+    const server = await startServer({ apiKey: 'k' })
+    for (const path of [BULK, '/holdfast/v1/events']) {
+      const { socket, received } = await rawConnection(server.url)
+      const body = path === BULK ? CONTEXT : '{"events":[]}'
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`)
+      await waitFor(() => received().includes('100 Continue'), 5000)
+      socket.write(body)
+      await waitFor(() => statusesIn(received()).length === 2, 5000)
+      expect(statusesIn(received())).toEqual(['100', path === BULK ? '200' : '202'])
+    }
   })
 })

@@ -1,6 +1,7 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { CorsResponse } from './http/corsResponse'
+import { holdContinue } from './http/requestHandler'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
 import { readListenOptions } from './options'
 
@@ -66,10 +67,16 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     inFlight--
     if (inFlight === 0) idle?.()
   }
-  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs), ServerResponse: CorsResponse }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     inFlight++
     res.on('close', settled)
     handler(req, res)
+  }
+  const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs), ServerResponse: CorsResponse }, onRequest)
+  // `Expect: 100-continue`: the handler says "100 Continue" once the request passed its checks.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    holdContinue(res)
+    onRequest(req, res)
   })
   server.maxConnections = listen.maxConnections
   server.headersTimeout = listen.headersTimeoutMs

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import type { ServerLogger } from '../logger'
 import type { ServerMetrics } from '../metrics'
 import { hasApiKey } from './auth'
-import { isGone, sendEmpty, sendJson } from './body'
+import { isGone, MAX_BODY_BYTES, sendEmpty, sendJson } from './body'
 import { corsHeaders, preflightHeaders } from './cors'
 import { deferCors } from './corsResponse'
 import type { LoadShedder } from './loadShedder'
@@ -58,6 +58,19 @@ export interface RequestListenerParts {
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
+const CONTINUE_HELD = '_holdfastContinue'
+
+/**
+ * Marks a request whose `Expect: 100-continue` Node has not answered (a server's `checkContinue`
+ * listener, as `createFlagServer` has): the listener sends the `100 Continue` only once the
+ * request passed the checks that need no body (the key, the path, the method, load shedding). By
+ * default Node sends it before any listener runs, and a client that asked first is told to send a
+ * body the server then refuses unread, on a connection it closes under that body.
+ */
+export function holdContinue(res: ServerResponse): void {
+  ;(res as unknown as Record<string, unknown>)[CONTINUE_HELD] = true
+}
+
 /**
  * Creates the request listener. Order of checks, each for a reason:
  * 0. Mounted in an app with `next`, a path that is not ours goes straight to `next()`: the app's
@@ -98,6 +111,11 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
     if (route.shed && shedder?.overloaded()) {
       metrics?.loadShed.inc()
       return sendJson(res, 503, { errorDetails: 'the server is overloaded; retry shortly' }, { 'Retry-After': '1' })
+    }
+    // Every check that needs no body passed: a client waiting for leave to send it gets it now,
+    // unless what it declared is over every route's cap (the route answers 413 unread).
+    if (req.headers.expect !== undefined && (res as unknown as Record<string, unknown>)[CONTINUE_HELD] === true && !(Number(req.headers['content-length']) > MAX_BODY_BYTES)) {
+      res.writeContinue()
     }
     if (middleware.length === 0) return run(req, res)
     let index = 0

@@ -115,3 +115,29 @@ describe('Expect: 100-continue', () => {
     }
   })
 })
+
+describe('event streams and the connection limit', () => {
+  it('open streams never take every connection: past half of maxConnections they get 503, and requests are still served', async () => {
+    // Before: the stream bound (10,000) was above the connection bound (1,024), so 1,024 open
+    // tabs (or one client opening 1,024 streams, which needs no key when none is set) held every
+    // connection for ever: flag requests, events and /healthz were refused until they left.
+    const server = await startServer({ maxConnections: 8 })
+    const streams = []
+    for (let i = 0; i < 8; i++) {
+      const connection = await rawConnection(server.url)
+      connection.socket.write(`GET /holdfast/v1/stream HTTP/1.1\r\nHost: x\r\n\r\n`)
+      await Promise.race([connection.closed, waitFor(() => /\r\n\r\n/.test(connection.received()), 5000).catch(() => undefined)])
+      streams.push(connection)
+    }
+    const open = streams.filter((s) => s.received().startsWith('HTTP/1.1 200 '))
+    const refused = streams.filter((s) => s.received().startsWith('HTTP/1.1 503 '))
+    expect(open).toHaveLength(4)
+    expect(refused).toHaveLength(4)
+    for (const s of refused) expect(s.received()).toMatch(/\r\nretry-after: \d+\r\n/i)
+    // The refused ones leave (their kept-alive connections would count until the idle timeout).
+    for (const s of refused) s.socket.destroy()
+    await Promise.all(refused.map((s) => s.closed))
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    expect((await fetch(`${server.url}${BULK}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: CONTEXT })).status).toBe(200)
+  })
+})

@@ -41,7 +41,7 @@ export const CLI_OPTIONS = {
   'max-connections': { type: 'string', arg: 'N', help: 'most connections open at once (default 1024)' },
   // Live updates (the OFREP event stream): one block of their own.
   'no-live-updates': { type: 'boolean', help: 'no event stream: bulk answers advertise none, /holdfast/v1/stream is 404' },
-  'max-streams': { type: 'string', arg: 'N', help: 'most event streams open at once; more get 503 (default 10000)' },
+  'max-streams': { type: 'string', arg: 'N', help: 'most event streams open at once, at most half of --max-connections; more get 503 (default 10000)' },
   // The relay (CONTRACT §9): one block, so branches adding other options do not collide here.
   'flags-url': { type: 'string', arg: 'URL', help: 'flagd definitions over HTTP(S), polled with If-None-Match' },
   upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },

@@ -58,7 +58,7 @@ export const DEFAULT_HOST = '127.0.0.1'
  */
 export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
   const listen = readListenOptions(options)
-  const handler = await createFlagHandler(options)
+  const handler = await createFlagHandler({ ...options, liveUpdates: boundStreams(options.liveUpdates, listen.maxConnections) })
   let inFlight = 0
   let idle: (() => void) | undefined
   // One listener function for every response ('close' comes once per response), not a closure
@@ -131,6 +131,19 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
       return closing
     },
   }
+}
+
+/** The share of `maxConnections` event streams may hold: a half. */
+const STREAM_SHARE = 0.5
+
+// A stream holds its connection for as long as the tab is open. Bounded only by the hub's own cap
+// (10,000 by default, over the 1,024 connections), open tabs would take every connection, and
+// flag requests, events and /healthz would be refused until some left. The rest is kept for
+// requests; a stream refused 503 falls back to polling.
+function boundStreams(liveUpdates: FlagServerOptions['liveUpdates'], maxConnections: number): FlagServerOptions['liveUpdates'] {
+  if (liveUpdates === false) return false
+  const cap = Math.max(1, Math.floor(maxConnections * STREAM_SHARE))
+  return { ...liveUpdates, maxConnections: Math.min(liveUpdates?.maxConnections ?? Infinity, cap) }
 }
 
 // A wildcard bind is reachable on loopback; an IPv6 literal needs brackets in a URL.

@@ -141,3 +141,30 @@ describe('event streams and the connection limit', () => {
     expect((await fetch(`${server.url}${BULK}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: CONTEXT })).status).toBe(200)
   })
 })
+
+describe('request targets', () => {
+  it('the absolute form (http://host/path) is served like the path it names (RFC 9112 §3.2.2: a server MUST accept it)', async () => {
+    // Before: the whole target was looked up as a path: 404 "nothing here" for every route.
+    const server = await startServer()
+    const { socket, received, closed } = await rawConnection(server.url)
+    socket.write(
+      `POST HTTP://127.0.0.1:${server.port}${BULK}?flagConfigEtag=x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${CONTEXT.length}\r\n\r\n${CONTEXT}` +
+        `GET https://example.test/healthz HTTP/1.1\r\nHost: x\r\n\r\n` +
+        `GET http://example.test HTTP/1.1\r\nHost: x\r\n\r\n`,
+    )
+    await Promise.race([closed, waitFor(() => statusesIn(received()).length === 3, 5000)])
+    expect(statusesIn(received())).toEqual(['200', '200', '200'])
+    expect(received()).toMatch(/"flags":\[/)
+    expect(received()).toMatch(/"status":"ok"/)
+    expect(received()).toMatch(/holdfast-server: an OFREP flag server/)
+  })
+
+  it('a target that only looks like one of ours is not (//, %-encoded, a scheme with no authority)', async () => {
+    const server = await startServer()
+    const { socket, received } = await rawConnection(server.url)
+    const targets = ['//healthz', '/%68ealthz', '/x/../healthz', 'xhttp://a/healthz', 'ftp://a/healthz', '/healthz']
+    socket.write(targets.map((target) => `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''))
+    await waitFor(() => statusesIn(received()).length === targets.length, 5000)
+    expect(statusesIn(received())).toEqual(['404', '404', '404', '404', '404', '200'])
+  })
+})

@@ -172,9 +172,15 @@ function methodLabel(method: string | undefined): string {
   return method !== undefined && KNOWN_METHODS.has(method) ? method : 'other'
 }
 
-/** The path of a request target without query or trailing slash. */
+/** The path of a request target (origin or absolute form) without query or trailing slash. */
 export function pathOf(target: string | undefined): string {
-  const raw = target ?? '/'
+  let raw = target ?? '/'
+  // The absolute form (`http://host/path?query`), which a server must accept (RFC 9112 §3.2.2)
+  // though clients send it only to proxies: its path. Anchored, one character class: linear.
+  if (raw.charCodeAt(0) !== 47) {
+    const authority = /^https?:\/\/[^/?#]*/i.exec(raw)
+    if (authority) raw = raw.slice(authority[0].length)
+  }
   let cut = raw.length
   for (let i = 0; i < raw.length; i++) {
     const c = raw.charCodeAt(i)

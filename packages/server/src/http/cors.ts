@@ -30,8 +30,15 @@ export function preflightHeaders(req: IncomingMessage, origin: string | undefine
     .map((h) => h.trim())
     .filter(Boolean)
   const allowed = [...BASE_ALLOWED_HEADERS]
+  // A Set of the names seen, not a scan of `allowed` per name: preflights need no key, and the
+  // scan was quadratic (4,000 names in one 16 KiB header cost ~0.7 s of CPU per request).
+  const seen = new Set(BASE_ALLOWED_HEADERS.map((name) => name.toLowerCase()))
   for (const header of requested) {
-    if (!allowed.some((a) => a.toLowerCase() === header.toLowerCase())) allowed.push(header)
+    const name = header.toLowerCase()
+    if (!seen.has(name)) {
+      seen.add(name)
+      allowed.push(header)
+    }
   }
   const headers = corsHeaders(origin)
   headers['Access-Control-Allow-Methods'] = 'GET, POST, OPTIONS'

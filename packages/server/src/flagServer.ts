@@ -11,7 +11,7 @@ export interface FlagServerOptions extends FlagHandlerOptions {
   port?: number
   /** Interface to bind. Default `127.0.0.1`, so nothing outside this machine can reach it. */
   host?: string
-  /** Most connections open at once; more are refused by the kernel queue. Default 1,024. */
+  /** Most connections open at once; more are refused by the kernel queue. Default 1,024. Event streams may hold at most half of them. */
   maxConnections?: number
   /** Time a client has to send all request headers (slowloris). Default 10,000 ms. */
   headersTimeoutMs?: number

@@ -59,9 +59,14 @@ return {'written', ARGV[1]}`,
 /**
  * KEYS[1] = the lease; ARGV = owner, ttlMs. Free → ours (SET NX PX). Already ours → renewed.
  * Someone else's → how long it still has (PTTL), so the caller can try again right when it ends.
+ * A relay's lease is a string with a TTL: anything else under the key (another type, a value that
+ * never expires) was put there by something else and counts as free — else no relay would ever
+ * lead, nobody would poll, and every relay would ask again every few milliseconds.
  */
 export const ACQUIRE = script(
-  `local holder = redis.call('GET', KEYS[1])
+  `local kind = redis.call('TYPE', KEYS[1]).ok
+if kind ~= 'none' and (kind ~= 'string' or redis.call('PTTL', KEYS[1]) < 0) then redis.call('DEL', KEYS[1]) end
+local holder = redis.call('GET', KEYS[1])
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, 0}
@@ -76,7 +81,7 @@ return {0, redis.call('PTTL', KEYS[1])}`,
 
 /** KEYS[1] = the lease; ARGV = owner, ttlMs. Extends it only while it is still `owner`'s. */
 export const RENEW = script(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  `if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
@@ -86,7 +91,7 @@ return 0`,
 
 /** KEYS[1] = the lease; ARGV = owner, channel, notice. Deletes it only while it is `owner`'s, and says so. */
 export const RELEASE = script(
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then
+  `if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1

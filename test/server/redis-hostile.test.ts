@@ -1,0 +1,96 @@
+// A hostile Redis under relays that share it: foreign data under the relays' keys, a Redis that
+// freezes, a leader that was cut off while it still believed in its lease. Each test starts its own
+// redis-server and fake upstream on 127.0.0.1 and waits for conditions rather than sleeping.
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { createFlagServer, createRedisStore, createSharedDefinitions, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
+import { startRedisServer, type RedisServer } from '../support/redisServer'
+import { recordingLogger, waitFor } from './helpers'
+import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
+
+const TTL_MS = 1500
+const cleanups: Array<() => Promise<void> | void> = []
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+
+async function redisServer(): Promise<RedisServer> {
+  const server = await startRedisServer()
+  cleanups.push(() => server.stop())
+  return server
+}
+
+interface Relay {
+  server: FlagServer
+  polls: () => number
+}
+
+/** A relay on --flags-url with --redis, polling every 0.2 s; closed after the test. */
+async function relay(redis: RedisServer, upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<Relay> {
+  let polls = 0
+  const counting: typeof fetch = (input, init) => {
+    polls++
+    return fetch(input, init)
+  }
+  const server = await createFlagServer({
+    flagsUrl: `${upstream.url}/flags.json`,
+    pollIntervalSeconds: 0.2,
+    upstreamTimeoutMs: 2000,
+    redis: { url: redis.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 },
+    port: 0,
+    logger: recordingLogger(),
+    fetch: counting,
+    maxEventLoopDelayMs: 0,
+    ...options,
+  } as FlagServerOptions)
+  cleanups.push(() => server.close())
+  return { server, polls: () => polls }
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function values(server: FlagServer): Promise<{ status: number; flags: Record<string, unknown> }> {
+  const response = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
+  const body = (await response.json()) as { flags?: Array<{ key: string; value: unknown }> }
+  return { status: response.status, flags: Object.fromEntries((body.flags ?? []).map((f) => [f.key, f.value])) }
+}
+
+const role = async (server: FlagServer) => (await status(server)).redis?.role as string | undefined
+
+/** The relays' key prefix (`holdfast:<namespace>:`) for the upstream's flags URL. */
+async function prefixOf(redis: RedisServer): Promise<string> {
+  let prefix = ''
+  await waitFor(async () => {
+    const keys = await redis.command('KEYS', 'holdfast:*:doc:definitions')
+    prefix = keys.split('\r\n')[2]?.replace(/doc:definitions$/, '') ?? ''
+    return prefix !== ''
+  }, 10_000)
+  return prefix
+}
+
+describe('foreign data under the relays\' keys', () => {
+  it('a lease that never expires (written by hand, PERSISTed) does not keep every relay from polling forever', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const first = await relay(redis, upstream)
+    await waitFor(async () => (await role(first.server)) === 'leader', 20_000)
+    const prefix = await prefixOf(redis)
+    await first.server.close()
+    // Something else took the lease key with no TTL: no relay's lease ever looks like this.
+    await redis.command('SET', `${prefix}lease`, 'not-a-relay')
+    const a = await relay(redis, upstream)
+    const b = await relay(redis, upstream)
+    await waitFor(async () => (await role(a.server)) === 'leader' || (await role(b.server)) === 'leader', 10_000)
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of [a, b]) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    // A hash under the lease key while a relay leads: it is taken back, and changes keep flowing.
+    await redis.command('DEL', `${prefix}lease`)
+    await redis.command('HSET', `${prefix}lease`, 'owner', 'not-a-relay')
+    upstream.set({ document: booleanFlags(3, 'off') })
+    for (const r of [a, b]) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    await waitFor(async () => (await redis.command('TYPE', `${prefix}lease`)) === '+string\r\n', 5000)
+  })
+})

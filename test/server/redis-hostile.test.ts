@@ -93,4 +93,60 @@ describe('foreign data under the relays\' keys', () => {
     for (const r of [a, b]) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
     await waitFor(async () => (await redis.command('TYPE', `${prefix}lease`)) === '+string\r\n', 5000)
   })
+
+  it('a list where the document hash should be: the leader writes over it and changes reach the followers', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const a = await relay(redis, upstream)
+    const b = await relay(redis, upstream)
+    for (const r of [a, b]) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    const prefix = await prefixOf(redis)
+    await redis.command('DEL', `${prefix}doc:definitions`)
+    await redis.command('RPUSH', `${prefix}doc:definitions`, 'junk')
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of [a, b]) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    await waitFor(async () => (await redis.command('TYPE', `${prefix}doc:definitions`)) === '+hash\r\n', 5000)
+  })
+
+  // Versions come from the store's clock (Redis TIME, in µs): one no ticket handed out would win
+  // against every real version for good, so the followers would never see another change.
+  for (const junk of ['inf', '1e300', '99999999999999999999', 'a day ahead']) {
+    it(`a document under a version no relay had (${junk}) is never served, and is written over`, async () => {
+      const redis = await redisServer()
+      const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+      const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+      for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+      const prefix = await prefixOf(redis)
+      const current = Number((await redis.command('HGET', `${prefix}doc:definitions`, 'version')).split('\r\n')[1])
+      const version = junk === 'a day ahead' ? String(current + 86_400_000_000) : junk
+      // A valid document with other values: served, it would flip f0 everywhere.
+      await redis.command('HSET', `${prefix}doc:definitions`, 'version', version, 'fetchedAt', '0', 'body', JSON.stringify(booleanFlags(3, 'on')), 'etag', '')
+      await redis.command('PUBLISH', `${prefix}notices`, JSON.stringify({ type: 'changed', key: 'definitions', version: 1e300 }))
+      upstream.set({ document: booleanFlags(4, 'off') })
+      for (const r of relays) {
+        await waitFor(async () => {
+          const answer = await values(r.server)
+          expect(answer.flags.f0).toBe(false)
+          return answer.flags.f3 === false
+        }, 10_000)
+      }
+      await waitFor(async () => (await redis.command('HGET', `${prefix}doc:definitions`, 'body')).includes('"f3"'), 5000)
+    })
+  }
+
+  for (const junk of [['SET', 'inf'], ['SET', '1e300'], ['SET', 'banana'], ['RPUSH', 'x']]) {
+    it(`junk under the store's clock (${junk.join(' ')}) does not stop new versions`, async () => {
+      const redis = await redisServer()
+      const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+      const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+      for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+      const prefix = await prefixOf(redis)
+      await redis.command('DEL', `${prefix}clock`)
+      await redis.command(junk[0], `${prefix}clock`, junk[1])
+      upstream.set({ document: booleanFlags(3, 'on') })
+      for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+      upstream.set({ document: booleanFlags(3, 'off') })
+      for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    })
+  }
 })

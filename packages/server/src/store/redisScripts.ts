@@ -13,16 +13,40 @@ function script(source: string, keys: number): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex'), keys }
 }
 
+// Shared by the scripts that read versions. `now_us()` is Redis' own clock in microseconds.
+// `last_ticket(key, now)` is the last version handed out, or 0 when what the clock key holds was not
+// written by TICKET (another type, not a whole number, more than a day ahead of Redis' clock).
+// `readable(text, bound)` is a stored version, or nil when no ticket can have handed it out: not a
+// whole number, or later than `bound` (the store's clock) by more than a minute (a little ahead only
+// delays the next version that long). Such a document (inf, 1e300, a day ahead) was written by
+// something else, and would otherwise win against every real version for good.
+const VERSIONS = `local function now_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local function last_ticket(key, now)
+  if redis.call('TYPE', key).ok ~= 'string' then return 0 end
+  local last = tonumber(redis.call('GET', key))
+  if not last or last ~= math.floor(last) or last < 0 or last > now + 86400000000 then return 0 end
+  return last
+end
+local function readable(text, bound)
+  local n = text and tonumber(text)
+  if not n or n ~= math.floor(n) or n > bound + 60000000 then return nil end
+  return n
+end
+`
+
 /**
  * KEYS[1] = the clock key; ARGV[1] = its TTL (ms). Returns a version newer than any before: Redis'
  * own clock in microseconds, or the previous version + 1 when that clock has not moved on (or went
  * back). One clock for every relay, so a relay whose clock is hours off cannot win or lose by it;
  * and a Redis flushed empty still hands out versions that follow the ones relays already hold.
+ * Junk under the clock key is written over.
  */
 export const TICKET = script(
-  `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+  `${VERSIONS}local now = now_us()
+local last = last_ticket(KEYS[1], now)
 if now <= last then now = last + 1 end
 redis.call('SET', KEYS[1], string.format('%.0f', now), 'PX', ARGV[1])
 return string.format('%.0f', now)`,
@@ -30,17 +54,19 @@ return string.format('%.0f', now)`,
 )
 
 /**
- * KEYS[1] = the document hash; ARGV = version, fetchedAt, body, etag, ttlMs, channel, notice.
- * Newer (or nothing stored): replace, set the TTL, publish the notice → `written`. The same
- * version: renew the TTL only → `refreshed` (a quiet upstream must not let the backup expire).
- * Older: nothing → `older` and the stored version. A hash with no readable version (written by
- * something else) counts as nothing stored.
+ * KEYS[1] = the document hash, KEYS[2] = the clock key; ARGV = version, fetchedAt, body, etag,
+ * ttlMs, channel, notice. Newer (or nothing stored): replace, set the TTL, publish the notice →
+ * `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
+ * backup expire). Older: nothing → `older` and the stored version. Anything a relay cannot have
+ * written (another type than a hash, a version no ticket handed out) counts as nothing stored and
+ * is replaced: `written` with a third element, `replaced`.
  */
 export const PUT = script(
-  `local current = redis.call('HGET', KEYS[1], 'version')
+  `${VERSIONS}local kind = redis.call('TYPE', KEYS[1]).ok
+local current = kind == 'hash' and redis.call('HGET', KEYS[1], 'version') or false
 local version = tonumber(ARGV[1])
--- A version that is not a number was not written by a relay: overwrite it.
-local held = current and tonumber(current)
+local now = now_us()
+local held = current and readable(current, math.max(now, last_ticket(KEYS[2], now)))
 if held then
   if held > version then return {'older', current} end
   if held == version then
@@ -52,8 +78,24 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'fetchedAt', ARGV[2], 'body', ARGV[3], 'etag', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
+if kind ~= 'none' and not held then return {'written', ARGV[1], 'replaced'} end
 return {'written', ARGV[1]}`,
-  1,
+  2,
+)
+
+/**
+ * KEYS[1] = the document hash, KEYS[2] = the clock key; ARGV[1] = `peek` (the version only) or
+ * `get` (every field). What a relay wrote, or nothing: another type than a hash, or a version no
+ * ticket handed out, reads as nothing stored (never served; the next write replaces it).
+ */
+export const READ = script(
+  `${VERSIONS}if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {} end
+local current = redis.call('HGET', KEYS[1], 'version')
+local now = now_us()
+if not readable(current, math.max(now, last_ticket(KEYS[2], now))) then return {} end
+if ARGV[1] == 'peek' then return {'version', current} end
+return redis.call('HGETALL', KEYS[1])`,
+  2,
 )
 
 /**

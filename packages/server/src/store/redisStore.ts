@@ -1,6 +1,6 @@
 import { createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
-import { ACQUIRE, PUT, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
+import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
 import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
 import { parseNotice, serializeNotice } from './notice'
 
@@ -49,6 +49,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const prefix = `holdfast:${options.namespace}:`
   const channel = `${prefix}notices`
   const leaseKey = `${prefix}lease`
+  const clockKey = `${prefix}clock`
   const docKey = (key: string) => `${prefix}doc:${key}`
   const listeners = new Set<(notice: StoreNotice) => void>()
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
@@ -212,22 +213,22 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       })
     },
     async ticket() {
-      return map(await evaluate<string>(TICKET, [`${prefix}clock`], [String(ttl)]), Number)
+      return map(await evaluate<string>(TICKET, [clockKey], [String(ttl)]), Number)
     },
     async peek(key) {
-      const result = await run<string | null>(['HGET', docKey(key), 'version'])
-      return map(result, (version) => {
-        const n = Number(version)
-        return version === null || !Number.isFinite(n) ? undefined : n
+      const result = await evaluate<string[]>(READ, [docKey(key), clockKey], ['peek'])
+      return map(result, (reply) => {
+        const n = Number(reply[1])
+        return reply.length < 2 || !Number.isFinite(n) ? undefined : n
       })
     },
     async get(key) {
-      const result = await run<string[] | Record<string, string>>(['HGETALL', docKey(key)])
+      const result = await evaluate<string[] | Record<string, string>>(READ, [docKey(key), clockKey], ['get'])
       return map(result, (reply) => readDocument(reply))
     },
     async put(key, doc) {
       const notice = serializeNotice({ type: 'changed', key, version: doc.version })
-      const result = await evaluate<[string, string]>(PUT, [docKey(key)], [
+      const result = await evaluate<[string, string, string?]>(PUT, [docKey(key), clockKey], [
         String(doc.version),
         String(doc.fetchedAt),
         doc.body,
@@ -236,9 +237,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         channel,
         notice,
       ])
-      return map(result, ([outcome, current]): PutOutcome =>
-        outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' },
-      )
+      return map(result, ([outcome, current, replaced]): PutOutcome => {
+        if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
+        return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' }
+      })
     },
     async keys(keyPrefix, limit) {
       const found: string[] = []

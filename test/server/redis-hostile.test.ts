@@ -150,3 +150,46 @@ describe('foreign data under the relays\' keys', () => {
     })
   }
 })
+
+describe('two leaders for a moment', () => {
+  it('a leader that was stalled past its lease cannot write over what the new leader published', async () => {
+    const redis = await redisServer()
+    const made = [0, 1].map(() => {
+      const taken: StoredDocument[] = []
+      const shared = createSharedDefinitions({
+        store: createRedisStore({ url: redis.url, namespace: 'fence', commandTimeoutMs: 300, reconnectMaxMs: 200 }),
+        // Long, so that neither relay renews or re-checks on its own during the test.
+        leaseTtlMs: 60_000,
+        take: (doc) => (taken.push(doc), true),
+      })
+      cleanups.push(() => shared.stop())
+      return { shared, taken }
+    })
+    const [old, next] = made
+    await old.shared.start()
+    await waitFor(() => old.shared.role() === 'leader', 10_000)
+    await next.shared.start()
+    await waitFor(() => next.shared.role() === 'follower', 10_000)
+    const ok = { state: 'ok' as const, lastSuccessAt: 1, lastAttemptAt: 1 }
+    old.shared.polled({ ok: true, text: '{"flags":{"v1":true}}', fetchedAt: 1 }, ok)
+    await waitFor(() => next.taken.length === 1, 5000)
+
+    // The leader stalls (a long GC, a blocked event loop, a VM paused): its lease runs out and the
+    // other relay takes it, polls and publishes. The stalled one still believes it leads.
+    await redis.command('DEL', 'holdfast:fence:lease')
+    await redis.command('PUBLISH', 'holdfast:fence:notices', JSON.stringify({ type: 'released' }))
+    await waitFor(() => next.shared.role() === 'leader', 5000)
+    expect(old.shared.role()).toBe('leader')
+    next.shared.polled({ ok: true, text: '{"flags":{"v3":true}}', fetchedAt: 3 }, { ...ok, lastSuccessAt: 3, lastAttemptAt: 3 })
+    await waitFor(async () => (await redis.command('HGET', 'holdfast:fence:doc:definitions', 'body')).includes('v3'), 5000)
+
+    // It wakes up and publishes what it fetched before the stall.
+    old.shared.polled({ ok: true, text: '{"flags":{"v2":true}}', fetchedAt: 2 }, { state: 'failing', lastSuccessAt: 1, lastAttemptAt: 2 })
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    expect(await redis.command('HGET', 'holdfast:fence:doc:definitions', 'body')).toContain('v3')
+    expect(next.taken.map((doc) => doc.body)).toEqual(['{"flags":{"v1":true}}'])
+    expect(await redis.command('HGET', 'holdfast:fence:doc:upstream', 'body')).toContain('"ok"')
+    // …and takes what the new leader published instead.
+    await waitFor(() => old.taken.some((doc) => doc.body.includes('v3')), 5000)
+  })
+})

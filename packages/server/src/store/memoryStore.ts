@@ -50,11 +50,12 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
     },
     get: (key) => ok(live(key)?.doc),
     peek: (key) => ok(live(key)?.doc.version),
-    put(key, doc) {
+    put(key, doc, owner) {
       if (closed) return Promise.resolve({ ok: false, error: 'store closed' })
       const held = live(key)
       let outcome: PutOutcome
-      if (held && held.doc.version > doc.version) outcome = { outcome: 'older', current: held.doc.version }
+      if (owner !== undefined && leaseHolder() !== owner) outcome = { outcome: 'fenced' }
+      else if (held && held.doc.version > doc.version) outcome = { outcome: 'older', current: held.doc.version }
       else if (held && held.doc.version === doc.version) {
         held.expiresAt = ttl()
         outcome = { outcome: 'refreshed' }

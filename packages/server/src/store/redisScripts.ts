@@ -54,15 +54,17 @@ return string.format('%.0f', now)`,
 )
 
 /**
- * KEYS[1] = the document hash, KEYS[2] = the clock key; ARGV = version, fetchedAt, body, etag,
- * ttlMs, channel, notice. Newer (or nothing stored): replace, set the TTL, publish the notice →
- * `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
+ * KEYS[1] = the document hash, KEYS[2] = the clock key, KEYS[3] = the lease; ARGV = version,
+ * fetchedAt, body, etag, ttlMs, channel, notice, owner. With an owner that does not hold the lease
+ * (it was stalled past it and another relay leads now): nothing → `fenced`. Newer (or nothing
+ * stored): replace, set the TTL, publish the notice → `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
  * backup expire). Older: nothing → `older` and the stored version. Anything a relay cannot have
  * written (another type than a hash, a version no ticket handed out) counts as nothing stored and
  * is replaced: `written` with a third element, `replaced`.
  */
 export const PUT = script(
-  `${VERSIONS}local kind = redis.call('TYPE', KEYS[1]).ok
+  `${VERSIONS}if ARGV[8] ~= '' and (redis.call('TYPE', KEYS[3]).ok ~= 'string' or redis.call('GET', KEYS[3]) ~= ARGV[8]) then return {'fenced', ''} end
+local kind = redis.call('TYPE', KEYS[1]).ok
 local current = kind == 'hash' and redis.call('HGET', KEYS[1], 'version') or false
 local version = tonumber(ARGV[1])
 local now = now_us()
@@ -80,7 +82,7 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 if kind ~= 'none' and not held then return {'written', ARGV[1], 'replaced'} end
 return {'written', ARGV[1]}`,
-  2,
+  3,
 )
 
 /**

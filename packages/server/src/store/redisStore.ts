@@ -226,9 +226,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       const result = await evaluate<string[] | Record<string, string>>(READ, [docKey(key), clockKey], ['get'])
       return map(result, (reply) => readDocument(reply))
     },
-    async put(key, doc) {
+    async put(key, doc, lease) {
       const notice = serializeNotice({ type: 'changed', key, version: doc.version })
-      const result = await evaluate<[string, string, string?]>(PUT, [docKey(key), clockKey], [
+      const result = await evaluate<[string, string, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
         String(doc.version),
         String(doc.fetchedAt),
         doc.body,
@@ -236,10 +236,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         String(ttl),
         channel,
         notice,
+        lease ?? '',
       ])
       return map(result, ([outcome, current, replaced]): PutOutcome => {
         if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
-        return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' }
+        return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' | 'fenced' }
       })
     },
     async keys(keyPrefix, limit) {

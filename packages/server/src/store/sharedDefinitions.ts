@@ -112,10 +112,13 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     shouldPoll: () => keeper.role() !== 'follower',
     polled(outcome, report) {
       if (keeper.role() === 'follower') return
-      // In order: the definitions first, so a follower told "ok" already has them.
+      // In order: the definitions first, so a follower told "ok" already has them. Only while this
+      // relay holds the lease: a leader stalled past it (it still believes it leads), or a solo
+      // relay whose Redis is back, must not write what it fetched over what the leader published.
       void (async () => {
-        if (outcome.ok) await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag })
-        await replica.publish(UPSTREAM, { body: JSON.stringify(report), fetchedAt: report.lastAttemptAt ?? Date.now() })
+        const lease = keeper.owner
+        if (outcome.ok) await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }, lease)
+        await replica.publish(UPSTREAM, { body: JSON.stringify(report), fetchedAt: report.lastAttemptAt ?? Date.now() }, lease)
       })().catch((error) => log?.error(`publishing to the store failed: ${(error as Error).message}`))
     },
     role: () => keeper.role(),

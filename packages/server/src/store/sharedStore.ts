@@ -23,10 +23,11 @@ export type StoreResult<T> = { ok: true; value: T } | { ok: false; error: string
 
 /**
  * What {@link SharedStore.put} did: `written` (the store held nothing for the key or an older
- * version; a notice went out), `refreshed` (it held this very version; only its TTL was renewed)
- * or `older` (it holds a newer version, given as `current`; nothing changed).
+ * version; a notice went out), `refreshed` (it held this very version; only its TTL was renewed),
+ * `older` (it holds a newer version, given as `current`; nothing changed) or `fenced` (the put
+ * named a lease owner that no longer holds the lease; nothing changed).
  */
-export type PutOutcome = { outcome: 'written' } | { outcome: 'refreshed' } | { outcome: 'older'; current: number }
+export type PutOutcome = { outcome: 'written' } | { outcome: 'refreshed' } | { outcome: 'older'; current: number } | { outcome: 'fenced' }
 
 /** What {@link SharedStore.acquireLease} found: the lease is ours now, or someone else's for `retryInMs` more. */
 export type LeaseOutcome = { held: true } | { held: false; retryInMs: number }
@@ -76,9 +77,10 @@ export interface SharedStore {
   /**
    * Stores `doc` under `key` unless a newer version is there (an older version never overwrites a
    * newer one), and renews the key's backup TTL either way unless it is older. A write publishes a
-   * `changed` notice to every subscriber.
+   * `changed` notice to every subscriber. With `lease`, only while that owner holds the lease
+   * (else `fenced`): a leader stalled past its lease must not write over its successor's version.
    */
-  put(key: string, doc: StoredDocument): Promise<StoreResult<PutOutcome>>
+  put(key: string, doc: StoredDocument, lease?: string): Promise<StoreResult<PutOutcome>>
   /** The keys that hold documents and start with `prefix` (at most `limit`). */
   keys(prefix: string, limit: number): Promise<StoreResult<string[]>>
   /** Takes the lease for `owner` for `ttlMs` when it is free (or already `owner`'s, then renews it). */

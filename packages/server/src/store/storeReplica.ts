@@ -38,10 +38,11 @@ export interface StoreReplica {
   /**
    * After a successful upstream answer (changed or not): writes `local` under `key` with a new
    * version when it differs from what the store holds, or renews the stored one's TTL (which also
-   * puts it back into a Redis that was flushed or restarted empty). Never rejects; never awaited
-   * by a request.
+   * puts it back into a Redis that was flushed or restarted empty). With `lease`, only while that
+   * owner holds the lease (else `fenced`, and what the store holds is taken when newer). Never
+   * rejects; never awaited by a request.
    */
-  publish(key: string, local: LocalDocument): Promise<'written' | 'refreshed' | 'older' | 'unavailable'>
+  publish(key: string, local: LocalDocument, lease?: string): Promise<'written' | 'refreshed' | 'older' | 'fenced' | 'unavailable'>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -157,7 +158,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       })()
       return started
     },
-    publish(key, local) {
+    publish(key, local, lease) {
       return serial(key, async () => {
         const held = seen.get(key)
         let doc: StoredDocument
@@ -167,8 +168,13 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
           if (!ticket.ok) return 'unavailable' as const
           doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
         }
-        const result = await store.put(key, doc)
+        const result = await store.put(key, doc, lease)
         if (!result.ok) return 'unavailable' as const
+        if (result.value.outcome === 'fenced') {
+          // Another relay leads now: what it published (if anything yet) is what counts.
+          await pullNow(key)
+          return 'fenced' as const
+        }
         if (result.value.outcome !== 'older') {
           remember(key, doc)
           return result.value.outcome
@@ -183,7 +189,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         const ticket = await store.ticket()
         if (!ticket.ok) return 'unavailable' as const
         const replacement = { ...doc, version: ticket.value }
-        const again = await store.put(key, replacement)
+        const again = await store.put(key, replacement, lease)
         if (!again.ok) return 'unavailable' as const
         if (again.value.outcome === 'written') remember(key, replacement)
         return again.value.outcome

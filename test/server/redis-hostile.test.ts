@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagServer, createRedisStore, createSharedDefinitions, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
-import { recordingLogger, waitFor } from './helpers'
+import { recordingLogger, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -191,5 +191,47 @@ describe('two leaders for a moment', () => {
     expect(await redis.command('HGET', 'holdfast:fence:doc:upstream', 'body')).toContain('"ok"')
     // …and takes what the new leader published instead.
     await waitFor(() => old.taken.some((doc) => doc.body.includes('v3')), 5000)
+  })
+})
+
+describe('Redis restarted', () => {
+  it('from an old dump while the upstream is down: the leader writes back what the relays serve, so a relay that starts then does not serve the older flags', async () => {
+    const redis = await redisServer()
+    // With a directory of its own (CONFIG SET dir is refused), where SAVE writes the dump.
+    const dir = await tempDir()
+    await redis.stop()
+    await redis.start(['--dir', dir])
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    await prefixOf(redis)
+    // The dump an operator will restore: the older flags.
+    expect(await redis.command('SAVE')).toBe('+OK\r\n')
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    for (const r of relays) await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+
+    await redis.stop()
+    await redis.start(['--dir', dir, '--dbfilename', 'dump.rdb'])
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+    // A relay started now (autoscaling during the outage) serves what the fleet serves.
+    const late = await relay(redis, upstream)
+    await waitFor(async () => (await values(late.server)).flags.f0 === true, 10_000)
+    for (const r of relays) expect((await values(r.server)).flags.f0).toBe(true)
+  })
+
+  it('empty while the upstream is down: a relay that starts then has the fleet\'s flags to serve', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    for (const r of relays) await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+    await redis.stop()
+    await redis.start()
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+    const late = await relay(redis, upstream)
+    await waitFor(async () => (await values(late.server)).flags.f0 === true, 10_000)
   })
 })

@@ -11,8 +11,8 @@ export interface RedisServer {
   port: number
   /** Stops it (SIGTERM, or SIGKILL when `kill9`); resolves when the process has exited. */
   stop(options?: { kill9?: boolean }): Promise<void>
-  /** Starts it again on the same port, empty (it keeps nothing on disk). */
-  start(): Promise<void>
+  /** Starts it again on the same port, empty (it keeps nothing on disk) unless `args` say otherwise (`--dir D --dbfilename F`: load an old dump). */
+  start(args?: string[]): Promise<void>
   /** SIGSTOP: connections stay open but nothing is answered, like a Redis stuck in a long command. */
   pause(): void
   /** SIGCONT after {@link pause}. */
@@ -39,9 +39,9 @@ async function freePort(): Promise<number> {
   })
 }
 
-function spawnRedis(port: number): Promise<ChildProcess> {
+function spawnRedis(port: number, args: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+    const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     running.add(child)
@@ -122,9 +122,9 @@ export async function startRedisServer(): Promise<RedisServer> {
           await exited(child)
           running.delete(child)
         },
-        async start() {
+        async start(args) {
           if (child.exitCode === null && child.signalCode === null) return
-          child = await spawnRedis(port)
+          child = await spawnRedis(port, args)
         },
         pause: () => void child.kill('SIGSTOP'),
         resume: () => void child.kill('SIGCONT'),

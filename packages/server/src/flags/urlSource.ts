@@ -54,7 +54,7 @@ export interface UrlSourceOptions {
    * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
    * source, returns the shared store's driver; only its leader polls. Default: none (polls alone).
    */
-  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole'>) => SharedDefinitions
+  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole' | 'served'>) => SharedDefinitions
 }
 
 const RESAVE_AFTER_MS = 30_000
@@ -110,6 +110,11 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {
       if (role !== 'follower') void poller?.now()
+    },
+    // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
+    served: () => {
+      const version = slot.current()
+      return version?.origin === 'url' && servedText !== undefined ? { text: servedText, fetchedAt: version.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
     },
   })
   // Closing abandons a poll in flight instead of waiting out its timeout.

@@ -34,6 +34,13 @@ export interface SharedDefinitionsOptions {
   report?(report: UpstreamReport): void
   /** The role changed; a relay that becomes `leader` or `solo` should poll at once. */
   onRole?(role: LeaseRole): void
+  /**
+   * What this relay serves from the upstream (polled, or taken from the store), if anything. When
+   * it becomes the leader, and when the store comes back, it is written back, so a Redis restarted
+   * empty or from an old dump holds what the relays serve even while the upstream is down.
+   * Default: nothing is written back (only polls publish).
+   */
+  served?(): { text: string; fetchedAt: number; etag?: string } | undefined
   log?: ServerLogger
 }
 
@@ -82,7 +89,15 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   const { store, log } = options
   let lastReport: UpstreamReport | undefined
   let taken = 0
-  const keeper = createLeaseKeeper({ store, ttlMs: options.leaseTtlMs, log, onChange: (role) => options.onRole?.(role) })
+  const keeper = createLeaseKeeper({
+    store,
+    ttlMs: options.leaseTtlMs,
+    log,
+    onChange: (role) => {
+      if (role === 'leader') writeBack()
+      options.onRole?.(role)
+    },
+  })
   const replica = createStoreReplica({
     store,
     log,
@@ -103,9 +118,23 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     },
   })
 
+  // Only the leader, and only under its lease: an older version in the store is replaced, a newer
+  // one is taken instead (the replica's rules).
+  const writeBack = () => {
+    const local = options.served?.()
+    if (!local || keeper.role() !== 'leader') return
+    replica
+      .publish(DEFINITIONS, { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }, keeper.owner)
+      .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
+  }
+  let unsubscribe: (() => void) | undefined
+
   return {
     async start() {
       store.open()
+      unsubscribe ??= store.subscribe((notice) => {
+        if (notice.type === 'connected') writeBack()
+      })
       await store.connected(options.connectWaitMs ?? 2000)
       await Promise.all([keeper.start(), replica.start()])
     },
@@ -125,6 +154,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     leaderReport: () => lastReport,
     status: () => ({ ...store.status(), role: keeper.role(), version: replica.version(DEFINITIONS), taken }),
     async stop() {
+      unsubscribe?.()
       replica.stop()
       await keeper.stop()
       if (options.closeStore !== false) await store.close()

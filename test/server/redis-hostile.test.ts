@@ -1,6 +1,7 @@
 // A hostile Redis under relays that share it: foreign data under the relays' keys, a Redis that
 // freezes, a leader that was cut off while it still believed in its lease. Each test starts its own
 // redis-server and fake upstream on 127.0.0.1 and waits for conditions rather than sleeping.
+import { createClient } from 'redis'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagServer, createRedisStore, createSharedDefinitions, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
@@ -233,5 +234,52 @@ describe('Redis restarted', () => {
     for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
     const late = await relay(redis, upstream)
     await waitFor(async () => (await values(late.server)).flags.f0 === true, 10_000)
+  })
+})
+
+describe('Redis frozen (SIGSTOP), not down', () => {
+  it('requests answer from memory, the status says down, and close() does not wait on a stuck command', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    redis.pause()
+    try {
+      for (const r of relays) {
+        const started = Date.now()
+        expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true } })
+        expect(Date.now() - started).toBeLessThan(1000)
+      }
+      for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000)
+      // Both hold commands in flight (lease renewals, the periodic check) that Redis never answers.
+      const started = Date.now()
+      await Promise.all(relays.map((r) => r.server.close()))
+      expect(Date.now() - started).toBeLessThan(3000)
+    } finally {
+      redis.resume()
+    }
+  })
+})
+
+describe('junk on the notice channel', () => {
+  it('a flood of notices costs each relay a bounded number of reads, not one per notice', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const relays = [await relay(redis, upstream, { pollIntervalSeconds: 1 }), await relay(redis, upstream, { pollIntervalSeconds: 1 })]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    const prefix = await prefixOf(redis)
+    const client = createClient({ url: redis.url })
+    await client.connect()
+    cleanups.push(() => client.close())
+    await client.configResetStat()
+    // Claims of a version newer than any, for the keys the relays read and for keys they never read.
+    const flood = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ type: 'changed', key: i % 2 ? 'definitions' : `junk:${i}`, version: 1e300 + i }))
+    await Promise.all(flood.map((notice) => client.publish(`${prefix}notices`, notice)))
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const stats = await client.info('commandstats')
+    const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+    // Reads are scripts (EVALSHA, or EVAL once after a restart); a few per relay, not a thousand.
+    expect(calls('evalsha') + calls('eval') + calls('hgetall')).toBeLessThan(100)
+    for (const r of relays) expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true } })
   })
 })

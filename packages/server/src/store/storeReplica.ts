@@ -89,7 +89,24 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     return next
   }
 
-  const pull = (key: string) => serial(key, () => pullNow(key))
+  // At most one read waiting per key: a flood of notices (junk published on the channel, or a
+  // burst of writes) costs a read or two, not one per notice.
+  const waiting = new Map<string, Promise<void>>()
+  const pull = (key: string): Promise<void> => {
+    const queued = waiting.get(key)
+    if (queued) return queued
+    const next = serial(key, () => {
+      waiting.delete(key)
+      return pullNow(key)
+    })
+    waiting.set(key, next)
+    return next
+  }
+  // Only the keys this relay reads at all: a notice for any other key is not worth a read.
+  const wanted = (key: string) => {
+    const initial = options.initialKeys ?? ['definitions']
+    return Array.isArray(initial) ? initial.includes(key) : key.startsWith(initial.prefix)
+  }
 
   // Takes what the store holds for `key` when it is newer than what this relay has seen.
   const pullNow = async (key: string): Promise<void> => {
@@ -136,7 +153,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       started ??= (async () => {
         store.open()
         unsubscribe = store.subscribe((notice) => {
-          if (notice.type === 'changed') {
+          if (notice.type === 'changed' && wanted(notice.key)) {
             const held = seen.get(notice.key)
             if (!held || held.version < notice.version) void pull(notice.key)
           } else if (notice.type === 'connected') void pullAll()

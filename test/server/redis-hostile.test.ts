@@ -222,6 +222,33 @@ describe('Redis restarted', () => {
     for (const r of relays) expect((await values(r.server)).flags.f0).toBe(true)
   })
 
+  it('from an old dump while every relay restarts with its data dir and the upstream is down: none goes back to the older flags', async () => {
+    const redis = await redisServer()
+    const dir = await tempDir()
+    await redis.stop()
+    await redis.start(['--dir', dir])
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const dirs = [await tempDir(), await tempDir()]
+    let relays = [await relay(redis, upstream, { dataDir: dirs[0] }), await relay(redis, upstream, { dataDir: dirs[1] })]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    await prefixOf(redis)
+    expect(await redis.command('SAVE')).toBe('+OK\r\n')
+    upstream.set({ document: booleanFlags(3, 'on') })
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true && (await status(r.server)).dataDir?.lastSavedAt !== undefined, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    for (const r of relays) await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+    for (const r of relays) await r.server.close()
+    await redis.stop()
+    await redis.start(['--dir', dir, '--dbfilename', 'dump.rdb'])
+    relays = [await relay(redis, upstream, { dataDir: dirs[0] }), await relay(redis, upstream, { dataDir: dirs[1] })]
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+    // Both have read the store (it holds the older flags) and settled who leads.
+    for (let i = 0; i < 10; i++) {
+      for (const r of relays) expect((await values(r.server)).flags.f0).toBe(true)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  })
+
   it('empty while the upstream is down: a relay that starts then has the fleet\'s flags to serve', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })

@@ -15,6 +15,11 @@ export const definitionsRecordSchema = z.object({
   fetchedAt: z.number().finite(),
   /** The upstream's ETag for this text, sent as If-None-Match after a restart. */
   etag: z.string().optional(),
+  /**
+   * With --redis: the store's version of this text, so that after a restart a Redis restored from
+   * an older dump cannot move the relay back. Dropped (not trusted) when it is not a whole number.
+   */
+  storeVersion: z.number().int().nonnegative().optional().catch(undefined),
 })
 /** A data-dir generation holding flag definitions. */
 export type DefinitionsRecord = z.infer<typeof definitionsRecordSchema>

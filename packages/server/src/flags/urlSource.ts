@@ -54,7 +54,7 @@ export interface UrlSourceOptions {
    * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
    * source, returns the shared store's driver; only its leader polls. Default: none (polls alone).
    */
-  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole' | 'served'>) => SharedDefinitions
+  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole' | 'served' | 'held' | 'published'>) => SharedDefinitions
 }
 
 const RESAVE_AFTER_MS = 30_000
@@ -88,6 +88,10 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // a restart). The store may still hold it, unchanged since the last good poll: it is not taken
   // from there until the upstream is known to answer again (then it is taken at once).
   let droppedVersion: string | undefined
+  // --redis: the store's version of what is served (taken from it, or published to it), kept in
+  // the data dir so that a restart does not take an older copy from a Redis restored from a dump.
+  let storeVersion: number | undefined
+  let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
   let heldBack: Parameters<SharedDefinitionsOptions['take']>[0] | undefined
   const take = async (doc: Parameters<SharedDefinitionsOptions['take']>[0]): Promise<boolean> => {
     if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
@@ -96,7 +100,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       return false
     }
     heldBack = undefined
-    const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag)
+    const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag, true, doc.version)
     if (result.applied || result.unchanged) takenText = doc.body
     return result.applied || result.unchanged === true
   }
@@ -112,6 +116,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       if (role !== 'follower') void poller?.now()
     },
     // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
+    held: () => loaded && { version: loaded.storeVersion, body: loaded.text, fetchedAt: loaded.fetchedAt, ...(loaded.etag === undefined ? {} : { etag: loaded.etag }) },
+    published: (version) => {
+      if (storeVersion === version) return
+      storeVersion = version
+      save(true)
+    },
     served: () => {
       const version = slot.current()
       return version?.origin === 'url' && servedText !== undefined ? { text: servedText, fetchedAt: version.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
@@ -139,12 +149,16 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (!changed && now() - lastSaveAt < RESAVE_AFTER_MS) return
     lastSaveAt = now()
     const savedEtag = etag
-    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag }))
+    const savedStoreVersion = storeVersion
+    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion }))
   }
 
-  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true): Promise<OfferResult> => {
+  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, fromStore?: number): Promise<OfferResult> => {
     const result = await slot.offer(text, origin, at, { guard })
     if (result.applied || result.unchanged) {
+      // A new text from the upstream has no store version until it is published.
+      if (fromStore !== undefined) storeVersion = fromStore
+      else if (result.applied) storeVersion = undefined
       droppedVersion = undefined
       heldBack = undefined
       etag = newEtag
@@ -179,6 +193,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
     const version = slot.current()?.version
     droppedVersion = version
+    storeVersion = undefined
     slot.clear()
     etag = undefined
     servedText = undefined
@@ -257,13 +272,13 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
 
   /** Loads the newest valid of the data dir and the snapshot into the empty slot. */
   const loadLayers = async () => {
-    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string }> = []
+    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string; storeVersion?: number }> = []
     /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
     let clearedAt: number | undefined
     if (options.store) {
       const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsOrClearedSchema, text) !== undefined, log)
       const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
-      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag })
+      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion })
       else if (saved?.kind === 'cleared') {
         clearedAt = saved.at
         droppedVersion = saved.version
@@ -283,6 +298,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       if (result.applied) {
         etag = candidate.etag
         servedText = candidate.text
+        storeVersion = candidate.storeVersion
+        if (candidate.storeVersion !== undefined) loaded = { text: candidate.text, fetchedAt: candidate.fetchedAt, etag: candidate.etag, storeVersion: candidate.storeVersion }
         log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
         listeners.emit({ type: 'update', version: result.version, changed: result.changed })
         return

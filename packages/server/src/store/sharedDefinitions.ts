@@ -41,6 +41,14 @@ export interface SharedDefinitionsOptions {
    * Default: nothing is written back (only polls publish).
    */
   served?(): { text: string; fetchedAt: number; etag?: string } | undefined
+  /**
+   * The definitions this relay holds from before a restart (its data dir) with the store version
+   * they had, read at start: the store's copy is taken only when it is newer (a Redis restored from
+   * an older dump must not move the relay back). Default: none.
+   */
+  held?(): StoredDocument | undefined
+  /** A version of this relay's definitions was written to the store (to be kept with them). Default: ignored. */
+  published?(version: number): void
   log?: ServerLogger
 }
 
@@ -135,6 +143,8 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       unsubscribe ??= store.subscribe((notice) => {
         if (notice.type === 'connected') writeBack()
       })
+      const held = options.held?.()
+      if (held) replica.seed(DEFINITIONS, held)
       await store.connected(options.connectWaitMs ?? 2000)
       await Promise.all([keeper.start(), replica.start()])
     },
@@ -146,7 +156,11 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       // relay whose Redis is back, must not write what it fetched over what the leader published.
       void (async () => {
         const lease = keeper.owner
-        if (outcome.ok) await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }, lease)
+        if (outcome.ok) {
+          const published = await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }, lease)
+          const version = replica.version(DEFINITIONS)
+          if (published === 'written' && version !== undefined) options.published?.(version)
+        }
         await replica.publish(UPSTREAM, { body: JSON.stringify(report), fetchedAt: report.lastAttemptAt ?? Date.now() }, lease)
       })().catch((error) => log?.error(`publishing to the store failed: ${(error as Error).message}`))
     },

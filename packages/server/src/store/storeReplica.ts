@@ -47,6 +47,11 @@ export interface StoreReplica {
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
   taken(): number
+  /**
+   * What this relay already holds for `key` from before a restart (its data dir), with the version
+   * it had in the store: only a newer version is taken from the store. Call before {@link start}.
+   */
+  seed(key: string, doc: StoredDocument): void
   /** Stops listening. */
   stop(): void
 }
@@ -214,6 +219,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     },
     version: (key) => seen.get(key)?.version,
     taken: () => taken,
+    seed: (key, doc) => remember(key, doc),
     stop() {
       unsubscribe?.()
       unsubscribe = undefined

@@ -3,7 +3,7 @@
 // redis-server and fake upstream on 127.0.0.1 and waits for conditions rather than sleeping.
 import { createClient } from 'redis'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createFlagServer, createRedisStore, createSharedDefinitions, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
+import { createFlagServer, createRedisStore, createSharedContexts, createSharedDefinitions, createUpstreamSource, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
 import { recordingLogger, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
@@ -308,5 +308,45 @@ describe('junk on the notice channel', () => {
     // Reads are scripts (EVALSHA, or EVAL once after a restart); a few per relay, not a thousand.
     expect(calls('evalsha') + calls('eval') + calls('hgetall')).toBeLessThan(100)
     for (const r of relays) expect(await values(r.server)).toMatchObject({ status: 200, flags: { f0: true } })
+  })
+})
+
+describe('clock skew', () => {
+  it('proxy mode: a relay whose clock is hours ahead still takes the newer answers other relays share', async () => {
+    const redis = await redisServer()
+    let greeting = 'v1'
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'greeting', value: greeting, reason: 'STATIC' }] }) })
+    const proxy = (now: () => number) => {
+      const source = createUpstreamSource({
+        url: upstream.url,
+        maxShrinkPercent: 50,
+        onUnauthorized: { mode: 'keep' },
+        timeoutMs: 2000,
+        heldAnswerAfterMs: 2000,
+        log: recordingLogger(),
+        now,
+        share: (take) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'skew', commandTimeoutMs: 300 }), take }),
+      })
+      cleanups.push(() => source.close())
+      return source
+    }
+    const ahead = proxy(() => Date.now() + 3 * 3600_000)
+    const right = proxy(Date.now)
+    await Promise.all([ahead.open(), right.open()])
+    for (const s of [ahead, right]) await waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
+    const ask = async (s: typeof ahead) => {
+      const answer = (await s.evaluate!({ context: { targetingKey: 'ada' }, headers: {} } as never)) as { status?: number; body: { flags?: Array<{ key: string; value: unknown }> } }
+      return answer.body.flags?.find((f) => f.key === 'greeting')?.value
+    }
+    expect(await ask(ahead)).toBe('v1')
+    await waitFor(() => (right.relayStatus().redis?.taken ?? 0) >= 1, 5000)
+    // The flag changes; only the relay with the right clock is asked, and it shares the answer.
+    greeting = 'v2'
+    expect(await ask(right)).toBe('v2')
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:skew:doc:context:*')) !== '*0\r\n', 5000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The upstream goes down: the relay ahead answers from what it holds, which must be v2.
+    upstream.set({ status: 503, text: 'down' })
+    expect(await ask(ahead)).toBe('v2')
   })
 })

@@ -95,7 +95,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) return false
     const held = cache.get(key)
-    if (held && held.source === 'upstream' && held.fetchedAt >= saved.fetchedAt) return true
+    // The store's order (its versions) says this answer is newer than any seen here. `fetchedAt`
+    // comes from another machine's clock, which may be hours off: it only keeps the same values
+    // from moving back in age, never an older value from being replaced.
+    const same = held !== undefined && held.flags.size === saved.flags.length && saved.flags.every((flag) => {
+      const mine = held.flags.get(flag.key)
+      return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
+    })
+    if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
     const taken = fromContextRecord(saved, 'upstream')
     if (held?.request) taken.request = held.request
     cache.set(key, taken)

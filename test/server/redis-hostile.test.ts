@@ -350,3 +350,39 @@ describe('clock skew', () => {
     expect(await ask(ahead)).toBe('v2')
   })
 })
+
+describe('Redis out of memory', () => {
+  it('maxmemory with allkeys-lru evicting the relays\' keys: changes keep flowing, no relay goes back', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    const client = createClient({ url: redis.url })
+    await client.connect()
+    cleanups.push(() => client.close())
+    await client.configSet({ maxmemory: '2mb', 'maxmemory-policy': 'allkeys-lru' })
+    // Another tenant fills Redis: the lease, the documents and the clock are all fair game.
+    const filler = 'x'.repeat(4096)
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(Array.from({ length: 500 }, (_, i) => client.set(`other:${round}:${i}`, filler)))
+      const variant = round % 2 ? 'off' : 'on'
+      upstream.set({ document: booleanFlags(3, variant) })
+      for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === (variant === 'on'), 10_000)
+    }
+    expect(Number(/evicted_keys:(\d+)/.exec(await client.info('stats'))?.[1])).toBeGreaterThan(0)
+  })
+
+  it('a read-only replica (REPLICAOF): every write refused, and the status says why', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
+    // Failed over the wrong way round: it now follows a master that is not there, and refuses writes.
+    expect(await redis.command('REPLICAOF', '127.0.0.1', '1')).toBe('+OK\r\n')
+    upstream.set({ document: booleanFlags(3, 'on') })
+    await waitFor(async () => (await Promise.all(relays.map(async (r) => (await status(r.server)).redis.lastError ?? ''))).every((e) => /READONLY/.test(e)), 10_000)
+    // Cut off from writing, each polls on its own rather than serve ever older flags.
+    for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
+    await redis.command('REPLICAOF', 'NO', 'ONE')
+  })
+})

@@ -164,9 +164,17 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return { ok: true, value }
     } catch (error) {
       const message = describe(error)
-      // An error reply (NOSCRIPT after a restart, a script error) means Redis answered: the
-      // connection is fine, and nothing failed that an operator should see.
-      if (error instanceof ErrorReply) return { ok: false, error: message }
+      // An error reply means Redis answered: the connection is fine. NOSCRIPT (after a restart) is
+      // no failure; anything else (OOM under maxmemory, a read-only replica) refused the command,
+      // and the status must say why nothing is written.
+      if (error instanceof ErrorReply) {
+        if (!message.includes('NOSCRIPT')) {
+          status.failures++
+          if (status.lastError !== message) options.log?.warn(`redis refused a command: ${message}`)
+          status.lastError = message
+        }
+        return { ok: false, error: message }
+      }
       status.failures++
       markDown(message)
       return { ok: false, error: message }

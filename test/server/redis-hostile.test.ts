@@ -386,3 +386,45 @@ describe('Redis out of memory', () => {
     await redis.command('REPLICAOF', 'NO', 'ONE')
   })
 })
+
+describe('relays of one source with different rules', () => {
+  it('--max-shrink: a follower with a stricter guard refuses what a laxer leader publishes, and says so', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(10, 'on') })
+    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => (await role(lax.server)) === 'leader', 10_000)
+    const strict = await relay(redis, upstream, { maxShrinkPercent: 10 })
+    await waitFor(async () => Object.keys((await values(strict.server)).flags).length === 10, 10_000)
+    // 10 flags → 2: the lax leader applies and publishes it; the strict one must not serve it.
+    upstream.set({ document: booleanFlags(2, 'off') })
+    await waitFor(async () => Object.keys((await values(lax.server)).flags).length === 2, 10_000)
+    await waitFor(async () => (await status(strict.server)).refused >= 1, 10_000)
+    expect(Object.keys((await values(strict.server)).flags)).toHaveLength(10)
+  })
+})
+
+describe('proxy mode: junk under a context key', () => {
+  it('a truncated answer under a newer version is never served; what was held stays', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined } as Partial<FlagServerOptions>)
+    const [a, b] = [await proxy(), await proxy()]
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    const ask = async (r: Relay) => {
+      const response = await fetch(`${r.server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'ada' } }) })
+      return { status: response.status, text: await response.text() }
+    }
+    expect((await ask(a)).text).toContain('hello ada')
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 5000)
+    const key = (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n')[2]
+    const version = Number((await redis.command('HGET', key, 'version')).split('\r\n')[1])
+    const body = (await redis.command('HGET', key, 'body')).split('\r\n')[1]
+    await redis.command('HSET', key, 'version', String(version + 1), 'body', body.slice(0, body.length / 2))
+    const channel = key.replace(/doc:context:.*$/, 'notices')
+    await redis.command('PUBLISH', channel, JSON.stringify({ type: 'changed', key: key.replace(/^.*:doc:/, ''), version: version + 1 }))
+    upstream.set({ status: 503, text: 'down' })
+    const c = await proxy()
+    for (const r of [a, b]) expect(await ask(r)).toMatchObject({ status: 200, text: expect.stringContaining('hello ada') })
+    expect((await ask(c)).status).toBe(503)
+  })
+})

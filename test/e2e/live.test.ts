@@ -23,8 +23,19 @@ let dir: string
 let file: string
 let server: FlagServer
 const counts: Record<string, number> = {}
-const count: Middleware = (_req, _res, route, next) => {
+/** Delay of every bulk answer (a slow server, or a loaded machine), set by a test. */
+let bulkDelayMs = 0
+/** Bulk requests still to be answered 503, set by a test. */
+let failBulk = 0
+const count: Middleware = async (_req, res, route, next) => {
   counts[route.name] = (counts[route.name] ?? 0) + 1
+  if (route.name === 'ofrep.bulk' && failBulk > 0) {
+    failBulk--
+    res.writeHead(503, { 'Content-Type': 'application/json', 'Retry-After': '1' })
+    res.end('{"errorDetails":"injected"}')
+    return
+  }
+  if (route.name === 'ofrep.bulk' && bulkDelayMs > 0) await new Promise((r) => setTimeout(r, bulkDelayMs))
   return next()
 }
 const get = (name: string) => counts[name] ?? 0
@@ -74,6 +85,8 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-'))
   file = join(dir, 'flags.json')
   current = true
+  bulkDelayMs = 0
+  failBulk = 0
   await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
   for (const key of Object.keys(counts)) delete counts[key]
   await startServer()
@@ -116,6 +129,38 @@ describe('live updates in Chromium', () => {
       expect(get('ofrep.bulk') - bulk).toBe(1)
     }
     expect(server.handler.stream!.connections()).toBe(1)
+  })
+
+  test('three tabs of one user and a slow server: still one bulk request per change (the others wait for the leader\'s answer)', async () => {
+    // Each answer takes 800 ms: longer than the 100–400 ms a tab waits for another tab of its user.
+    // The tabs of the leader's user wait for its answer instead, however long its request takes.
+    const pages = [await open()]
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    pages.push(await open(), await open())
+    await new Promise((r) => setTimeout(r, 1500))
+    bulkDelayMs = 800
+    for (let i = 0; i < 2; i++) {
+      const bulk = get('ofrep.bulk')
+      const value = await flip()
+      await Promise.all(pages.map((p) => waitShown(p, value)))
+      await new Promise((r) => setTimeout(r, 600))
+      expect(get('ofrep.bulk') - bulk).toBe(1)
+    }
+  })
+
+  test('the leader\'s refetch fails: the other tabs of its user are told and fetch for themselves at once', async () => {
+    const pages = [await open()]
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the first tab to take the stream')
+    pages.push(await open(), await open())
+    await new Promise((r) => setTimeout(r, 1500))
+    failBulk = 1
+    const started = Date.now()
+    const value = await flip()
+    // Not the 5 s a tab waits for a leader that says nothing: the leader's 503 is posted at once.
+    await Promise.all(pages.slice(1).map((p) => waitShown(p, value, 4000)))
+    expect(Date.now() - started).toBeLessThan(4000)
+    // The leader itself retries on its backoff and gets there too.
+    await waitShown(pages[0], value, 10_000)
   })
 
   test('tabs of two users: each shows its own values after a change, never the other user\'s', async () => {

@@ -237,6 +237,7 @@ export function createSync(deps: SyncDeps) {
     request: attempt,
     /** A request is in flight (an answer to it may predate a notice that just came). */
     busy: () => !!inFlight,
+    etag: () => (state.etag?.contextHash === state.contextHash ? state.etag?.value : undefined),
     /**
      * Applies a full answer another tab fetched for this same context (same url and context hash)
      * as if it were this tab's own; false when it does not fit (another user now, a request out).

@@ -2,7 +2,9 @@
 // stream). It ties the stream connection, the tabs and the client's flag sync together:
 //
 //   leader tab: stream notice ──► notice(version) ──► answer ──► post {values} ──► other tabs
-//   other tab:  {notice} ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
+//   other tab:  {notice} of its own user ──► wait for the leader's {values} (up to 5 s) ──► adopt;
+//               the leader's request ended otherwise ({settled}: a 304, an error) ──► fetch itself
+//               {notice} of another user ──► wait 100–400 ms for {values} of its own user ──► adopt, or fetch itself
 //   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
 //   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
 import type { PlatformKit } from '../platform/kit'
@@ -17,6 +19,8 @@ import { createTabLink, type TabLink, type TabMessage } from './tabs'
 export interface LiveSync {
   request(trigger: 'explicit' | 'poll', extra?: AttemptExtra): Promise<unknown>
   busy(): boolean
+  /** The ETag of the snapshot held for the current context. */
+  etag(): string | undefined
   adopt(result: OkResult, contextHash: string): boolean
   contextHash(): string
 }
@@ -102,6 +106,9 @@ export function startLiveUpdates(
   return live
 }
 
+/** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
+const LEADER_WAIT_MS = 5000
+
 /** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
 function storage<T>(use: () => T): T | undefined {
   try {
@@ -122,9 +129,10 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let closed = false
   /** The leader's stream is down (told over the channel): followers poll as well. */
   let leaderDown = false
-  let waiting: { timer: unknown } | undefined
+  let waiting: { timer: unknown; version?: string } | undefined
 
   const keyOf = (hash: string) => `${deps.url}|${hash}`
+  const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
 
   /**
@@ -188,7 +196,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       kit: deps.kit,
       heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
       onNotice(version) {
-        link?.post({ t: 'notice', version })
+        link?.post({ t: 'notice', version, key: ownKey() })
         notice(version)
       },
       onOpen(reconnected) {
@@ -197,7 +205,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         // Changes made while the stream was down (or not yet open) were not announced: one
         // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
         if (reconnected || delayedOpen) {
-          link?.post({ t: 'notice' })
+          link?.post({ t: 'notice', key: ownKey() })
           notice()
         }
       },
@@ -251,9 +259,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function stopFollowing() {
+    stopWaiting()
+    leaderDown = false
+  }
+
+  function stopWaiting() {
     if (waiting) clock.clearTimeout(waiting.timer)
     waiting = undefined
-    leaderDown = false
   }
 
   function onMessage(message: TabMessage) {
@@ -272,23 +284,37 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         return
       case 'notice':
         if (link?.leading() || asleep) return
-        // Another tab showing this user will likely fetch first: wait a little for its answer.
         if (waiting) return
+        // The leader shows this user and is fetching: its answer comes over the channel, however
+        // long its request takes (a loaded machine, a slow server), or {settled} says it will not.
+        // Otherwise another tab showing this user will likely fetch first: wait a little for it.
+        // Either way, a tab that hears nothing fetches for itself.
         waiting = {
-          timer: clock.setTimeout(() => {
-            waiting = undefined
-            notice(message.version)
-          }, 100 + Math.round(300 * random01(deps.random))),
+          version: message.version,
+          timer: clock.setTimeout(
+            () => {
+              waiting = undefined
+              notice(message.version)
+            },
+            message.key === ownKey() ? LEADER_WAIT_MS : 100 + Math.round(300 * random01(deps.random)),
+          ),
+        }
+        return
+      case 'settled':
+        // The leader's request for this user ended without a full answer to share. A 304 for the
+        // snapshot this tab holds confirms it here too; otherwise (another snapshot, an error) ask now.
+        if (waiting && message.key === ownKey()) {
+          if (message.etag !== undefined && message.etag === sync.etag()) return stopWaiting()
+          const { version } = waiting
+          stopWaiting()
+          notice(version)
         }
         return
       case 'values': {
         const hash = sync.contextHash()
         const shared = message.result as OkResult | null
         if (message.key !== keyOf(hash) || asleep || shared?.kind !== 'ok' || !Array.isArray(shared.entries)) return
-        if (sync.adopt(readShared(shared), hash) && waiting) {
-          clock.clearTimeout(waiting.timer)
-          waiting = undefined
-        }
+        if (sync.adopt(readShared(shared), hash)) stopWaiting()
         return
       }
     }
@@ -373,7 +399,11 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function share(result: FetchResult, hash: string) {
-      if (result.kind !== 'ok') return
+      if (result.kind !== 'ok') {
+        // Only the leader's ending matters: followers of its user wait for it (see 'notice').
+        if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })
+        return
+      }
       const advertised = readStreamInfo(result.streams, deps.url)
       if (advertised && advertised.url !== stream.url) {
         // The server moved its stream: follow it.

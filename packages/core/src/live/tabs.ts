@@ -7,7 +7,8 @@
 
 /** What tabs say to each other. `key` is the OFREP URL and the context hash: never another user's values. */
 export type TabMessage =
-  | { t: 'notice'; version?: string }
+  | { t: 'notice'; version?: string; /** The leader's user (absent from older versions). */ key?: string }
+  | { t: 'settled'; key: string; /** The snapshot a 304 confirmed. */ etag?: string }
   | { t: 'values'; key: string; result: unknown }
   | { t: 'stream'; up: boolean; key?: string }
   | { t: 'hello' }

@@ -351,16 +351,17 @@ describe('proxy mode (--upstream) with --redis', () => {
     const ask = (r: Relay, targetingKey: string, headers: Record<string, string> = {}) =>
       evaluate(r.server, { targetingKey }, headers).then(async (res) => ({ status: res.status, body: (await res.json()) as any }))
 
-    expect(await ask(a, 'ada', { Authorization: 'Bearer team-1' })).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }] } })
-    // b never saw "ada": it takes a's answer from Redis.
+    expect(await ask(a, 'ada-lovelace', { Authorization: 'Bearer team-1' })).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada-lovelace' }] } })
+    // b never saw "ada-lovelace": it takes a's answer from Redis.
     await waitFor(async () => (await status(b.server)).redis.taken >= 1, 5000)
     upstream.set({ status: 503, text: 'down' })
-    const fromB = await ask(b, 'ada', { Authorization: 'Bearer team-1' })
-    expect(fromB).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada' }], metadata: { holdfast: { source: 'upstream', stale: true } } } })
+    const fromB = await ask(b, 'ada-lovelace', { Authorization: 'Bearer team-1' })
+    expect(fromB).toMatchObject({ status: 200, body: { flags: [{ key: 'greeting', value: 'hello ada-lovelace' }], metadata: { holdfast: { source: 'upstream', stale: true } } } })
     // The same user with another key was never answered: not served from team-1's answer.
-    expect((await ask(b, 'ada', { Authorization: 'Bearer team-2' })).status).toBe(503)
-    // Nothing in Redis names the user or the token.
-    expect(await redis.command('KEYS', '*ada*')).toBe('*0\r\n')
+    expect((await ask(b, 'ada-lovelace', { Authorization: 'Bearer team-2' })).status).toBe(503)
+    // Nothing in Redis names the user or the token (names that a hex or base64url hash in a key
+    // cannot spell by chance: "ada" alone was found in a random source id once).
+    expect(await redis.command('KEYS', '*ada-lovelace*')).toBe('*0\r\n')
     expect(await redis.command('KEYS', '*team-1*')).toBe('*0\r\n')
   })
 })

@@ -2,64 +2,16 @@
 // freezes, a leader that was cut off while it still believed in its lease. Each test starts its own
 // redis-server and fake upstream on 127.0.0.1 and waits for conditions rather than sleeping.
 import { createClient } from 'redis'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createFlagServer, createRedisStore, createSharedContexts, createSharedDefinitions, createUpstreamSource, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
-import { startRedisServer, type RedisServer } from '../support/redisServer'
+import { describe, expect, it, vi } from 'vitest'
+import { createRedisStore, createSharedContexts, createSharedDefinitions, createUpstreamSource, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
+import type { RedisServer } from '../support/redisServer'
+import { role, status, useRedisFleet, values, type Relay } from './redis-fleet'
 import { recordingLogger, tempDir, waitFor } from './helpers'
-import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+import { booleanFlags, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
-const TTL_MS = 1500
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-async function redisServer(): Promise<RedisServer> {
-  const server = await startRedisServer()
-  cleanups.push(() => server.stop())
-  return server
-}
-
-interface Relay {
-  server: FlagServer
-  polls: () => number
-}
-
-/** A relay on --flags-url with --redis, polling every 0.2 s; closed after the test. */
-async function relay(redis: RedisServer, upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<Relay> {
-  let polls = 0
-  const counting: typeof fetch = (input, init) => {
-    polls++
-    return fetch(input, init)
-  }
-  const server = await createFlagServer({
-    flagsUrl: `${upstream.url}/flags.json`,
-    pollIntervalSeconds: 0.2,
-    upstreamTimeoutMs: 2000,
-    redis: { url: redis.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 },
-    port: 0,
-    logger: recordingLogger(),
-    fetch: counting,
-    maxEventLoopDelayMs: 0,
-    ...options,
-  } as FlagServerOptions)
-  cleanups.push(() => server.close())
-  return { server, polls: () => polls }
-}
-
-async function status(server: FlagServer): Promise<Record<string, any>> {
-  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
-}
-
-async function values(server: FlagServer): Promise<{ status: number; flags: Record<string, unknown> }> {
-  const response = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
-  const body = (await response.json()) as { flags?: Array<{ key: string; value: unknown }> }
-  return { status: response.status, flags: Object.fromEntries((body.flags ?? []).map((f) => [f.key, f.value])) }
-}
-
-const role = async (server: FlagServer) => (await status(server)).redis?.role as string | undefined
+const { cleanups, redisServer, relay } = useRedisFleet()
 
 /** The relays' key prefix (`holdfast:<namespace>:`) for the upstream's flags URL. */
 async function prefixOf(redis: RedisServer): Promise<string> {

@@ -5,71 +5,16 @@
 // is shared and loaded) instead of sleeping.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createFlagServer, type FlagServer, type FlagServerOptions } from '@holdfast/server'
-import { startRedisServer, type RedisServer } from '../support/redisServer'
-import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
+import { describe, expect, it, vi } from 'vitest'
+import type { RedisServer } from '../support/redisServer'
+import { role, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
+import { evaluate, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
-const TTL_MS = 1500
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
-
-async function redisServer(): Promise<RedisServer> {
-  const server = await startRedisServer()
-  cleanups.push(() => server.stop())
-  return server
-}
-
-interface Relay {
-  server: FlagServer
-  /** Requests this relay sent to the upstream. */
-  polls: () => number
-}
-
-/** A relay in this process on --flags-url with --redis, polling every 0.2 s; closed after the test. */
-async function relay(redis: RedisServer, upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<Relay> {
-  let polls = 0
-  // Counting per relay: the fake upstream cannot tell identical relays apart.
-  const counting: typeof fetch = (input, init) => {
-    polls++
-    return fetch(input, init)
-  }
-  const server = await createFlagServer({
-    flagsUrl: `${upstream.url}/flags.json`,
-    pollIntervalSeconds: 0.2,
-    upstreamTimeoutMs: 2000,
-    redis: { url: redis.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 },
-    port: 0,
-    logger: recordingLogger(),
-    fetch: counting,
-    // Load shedding answers 503 when the event loop lags; on a loaded test machine it would, and
-    // it is not what these tests are about.
-    maxEventLoopDelayMs: 0,
-    ...options,
-  } as FlagServerOptions)
-  cleanups.push(() => server.close())
-  return { server, polls: () => polls }
-}
-
-async function status(server: FlagServer | string): Promise<Record<string, any>> {
-  const url = typeof server === 'string' ? server : server.url
-  return (await (await fetch(`${url}/holdfast/v1/status`)).json()) as Record<string, any>
-}
-
-async function values(server: FlagServer | string): Promise<{ status: number; flags: Record<string, unknown>; holdfast?: Record<string, unknown> }> {
-  const url = typeof server === 'string' ? server : server.url
-  const response = await fetch(`${url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
-  const body = (await response.json()) as { flags?: Array<{ key: string; value: unknown }>; metadata?: { holdfast?: Record<string, unknown> } }
-  return { status: response.status, flags: Object.fromEntries((body.flags ?? []).map((f) => [f.key, f.value])), holdfast: body.metadata?.holdfast }
-}
-
-const role = async (server: FlagServer | string) => (await status(server)).redis?.role as string | undefined
+const { cleanups, redisServer, relay } = useRedisFleet()
 
 /** Waits until exactly one of the relays leads and the others follow; returns [leader, ...followers]. */
 async function settled(relays: Relay[]): Promise<Relay[]> {

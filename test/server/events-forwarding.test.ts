@@ -249,6 +249,34 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect((await idsIn(sinkFile)).sort()).toEqual([...a, ...b].map((e) => e.id).sort())
   })
 
+  it.each([
+    ['ENOSPC on the cursor write', (fs: ReturnType<typeof faultyFileSystem>) => fs.failNextWrite(3)],
+    ['EIO on the cursor fsync', (fs: ReturnType<typeof faultyFileSystem>) => fs.failSyncs(1)],
+  ])('%s after a delivered batch: the batch is sent again, stored once at the sink, and the spool drains', async (_, fail) => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 1 })
+    const fs = faultyFileSystem()
+    const logger = recordingLogger()
+    const relay = await startServer({
+      eventsUpstream: `${sink.url}/holdfast/v1/events`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsFileSystem: fs,
+      eventsForwarding: { backoffBaseMs: 20, backoffMaxMs: 50 },
+      logger,
+    })
+    const sent = batch(6)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().retries > 0, 10_000)
+    // Only the cursor is written from here on: the spool takes no new events.
+    fail(fs)
+    sink.outage!.set({ events: false })
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 15_000)
+    expect(logger.lines.join('\n')).toMatch(/events forwarding: (ENOSPC|EIO): injected; retrying/)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, delivered: 6 })
+  })
+
   it('keeps its spool in the data dir when one is given', async () => {
     const dataDir = await tempDir()
     const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', dataDir } as Parameters<typeof startServer>[0])

@@ -7,7 +7,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import { openFixture, waitForStatus } from './support/fixturePage'
-import { HOST } from './support/servers'
+import { HOST, waitFor } from './support/servers'
 import { useFixtureSuite } from './support/suite'
 
 const e2e = useFixtureSuite()
@@ -64,4 +64,23 @@ test.each(['302', '307', 'html'] as const)('a portal answering %s: the events st
   await page.evaluate(() => window.holdfast.flush())
   expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: 0, sent: 3, dropped: 0 })
   expect(stored).toHaveLength(3)
+})
+
+test('a hidden page sends the queue with keepalive, which Chromium takes with redirects not followed', async () => {
+  mode = 'sink'
+  stored.length = 0
+  const params = { flags: e2e.flags.url, events: `${portalUrl}/events`, flushMs: '600000', exposures: '0' }
+  const page = await openFixture(e2e.context, e2e.fixture.url, params)
+  await waitForStatus(page, 'ready', 'network')
+  await page.evaluate(() => {
+    for (let n = 0; n < 3; n++) window.holdfast.logEvent('leaving', { value: n })
+  })
+  await page.waitForTimeout(300) // persisted (CONTRACT §6: within 100 ms)
+  // The page goes hidden (a tab switch, the first step of leaving): the hidden pass uses keepalive.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+    Object.defineProperty(document, 'hidden', { value: true, configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+  })
+  await waitFor(() => stored.length === 3, 'the keepalive request of the hidden page')
 })

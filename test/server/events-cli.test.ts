@@ -28,7 +28,8 @@ describe('holdfast-server events options', () => {
       const response = await post(`${url}/holdfast/v1/events`, { events: [{ id: `cli-rot-${i}`, type: 'custom', name: 'n', time: i }] })
       expect(response.status).toBe(202)
     }
-    expect((await readdir(dir)).sort()).toEqual(['events.jsonl', 'events.jsonl.1'])
+    // events.jsonl.lock: the running server's lock (one server per events file).
+    expect((await readdir(dir)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.lock'])
     await run.kill()
   }, 60_000)
 })

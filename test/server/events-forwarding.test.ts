@@ -128,7 +128,8 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     const httpDate = new Date(clock.time() + 120_000).toUTCString()
     const status = (code: number, headers: Record<string, string> = {}) => (res: ServerResponse) => res.writeHead(code, headers).end()
     const sink = await scriptedSink([
-      status(503, { 'Retry-After': httpDate }),
+      // The sink's own Date on the same (injected) clock: a Retry-After date is read against it.
+      status(503, { 'Retry-After': httpDate, Date: new Date(clock.time()).toUTCString() }),
       status(500),
       status(401),
       status(413),
@@ -248,6 +249,34 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect((await idsIn(sinkFile)).sort()).toEqual([...a, ...b].map((e) => e.id).sort())
   })
 
+  it.each([
+    ['ENOSPC on the cursor write', (fs: ReturnType<typeof faultyFileSystem>) => fs.failNextWrite(3)],
+    ['EIO on the cursor fsync', (fs: ReturnType<typeof faultyFileSystem>) => fs.failSyncs(1)],
+  ])('%s after a delivered batch: the batch is sent again, stored once at the sink, and the spool drains', async (_, fail) => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 1 })
+    const fs = faultyFileSystem()
+    const logger = recordingLogger()
+    const relay = await startServer({
+      eventsUpstream: `${sink.url}/holdfast/v1/events`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsFileSystem: fs,
+      eventsForwarding: { backoffBaseMs: 20, backoffMaxMs: 50 },
+      logger,
+    })
+    const sent = batch(6)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().retries > 0, 10_000)
+    // Only the cursor is written from here on: the spool takes no new events.
+    fail(fs)
+    sink.outage!.set({ events: false })
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 15_000)
+    expect(logger.lines.join('\n')).toMatch(/events forwarding: (ENOSPC|EIO): injected; retrying/)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, delivered: 6 })
+  })
+
   it('keeps its spool in the data dir when one is given', async () => {
     const dataDir = await tempDir()
     const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', dataDir } as Parameters<typeof startServer>[0])
@@ -257,5 +286,120 @@ describe('events through the relay', { timeout: 60_000 }, () => {
 
   it('refuses to combine eventsFile and eventsUpstream', async () => {
     await expect(startServer({ eventsFile: join(await tempDir(), 'e.jsonl'), eventsUpstream: 'http://127.0.0.1:1/holdfast/v1/events' })).rejects.toThrow(/choose one/)
+  })
+})
+
+describe('events through the relay: answers that look like success, and hostile Retry-After', { timeout: 60_000 }, () => {
+  /** A captive portal / auth proxy in front of the sink: `mode` says how it answers the POST. */
+  async function portal() {
+    const state = { mode: '302' as '302' | '307' | '308' | 'html' | 'sink' | '204', stored: [] as string[], loginPosts: 0 }
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        if (req.url === '/login') {
+          if (req.method === 'POST') state.loginPosts++
+          return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<!doctype html><html><body>Sign in</body></html>')
+        }
+        if (/^30\d$/.test(state.mode)) return void res.writeHead(Number(state.mode), { Location: '/login' }).end()
+        if (state.mode === 'html') return void res.writeHead(200, { 'Content-Type': 'text/html' }).end('<html><body>Welcome to the hotel Wi-Fi</body></html>')
+        state.stored.push(...(JSON.parse(body).events as Array<{ id: string }>).map((e) => e.id))
+        if (state.mode === '204') return void res.writeHead(204).end()
+        res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    sinks.push(server)
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/events`, state }
+  }
+
+  it.each(['302', '307', '308', 'html'] as const)('a portal answering %s: the spool keeps the events, reports misconfigured, and delivers once it lets them through', async (mode) => {
+    const p = await portal()
+    p.state.mode = mode
+    const clock = fakeClock()
+    const logger = recordingLogger()
+    const relay = await startServer({
+      eventsUpstream: p.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0.5 },
+      logger,
+    })
+    const sent = batch(3)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT) || relay.eventsForwarding!().pending === 0, 10_000, 5)
+    // Before: the login page's 200 counted as delivered and the spool moved past the events.
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'misconfigured', pending: 3, delivered: 0 })
+    expect(logger.lines.join('\n')).toMatch(mode === 'html' ? /HTML page/ : /redirect/)
+    expect(p.state.loginPosts).toBe(0)
+    p.state.mode = 'sink'
+    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(p.state.stored).toEqual(sent.map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 3 })
+  })
+
+  it('a plain sink answering 204 without a body still takes the events', async () => {
+    const p = await portal()
+    p.state.mode = '204'
+    const relay = await startServer({ eventsUpstream: p.url, eventsSpoolDir: join(await tempDir(), 'spool') })
+    const sent = batch(2)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(p.state.stored).toEqual(sent.map((e) => e.id))
+  })
+
+  it('Retry-After 0, negative, fractional or in the past never makes the relay spin: it backs off', async () => {
+    const clock = fakeClock()
+    const date = new Date(clock.time()).toUTCString()
+    const status = (headers: Record<string, string>) => (res: ServerResponse) => res.writeHead(503, { Date: date, ...headers }).end()
+    const sink = await scriptedSink([
+      status({ 'Retry-After': '0' }),
+      status({ 'Retry-After': '-5' }),
+      status({ 'Retry-After': '1.5' }),
+      status({ 'Retry-After': new Date(clock.time() - 3_600_000).toUTCString() }),
+    ])
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0.5, backoffBaseMs: 1_000 },
+    })
+    const sent = batch(2)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    const waits: number[] = []
+    for (let i = 0; i < 4; i++) {
+      await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+      const wait = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms
+      waits.push(wait)
+      clock.advance(wait)
+    }
+    // Before: 0, 0, 0, 0 (a request straight after each 503). Now the backoff: 0.75, 1.5 (1.5 s
+    // honoured as 1.5 s), 3 s.
+    expect(waits).toEqual([750, 1_500, 1_500, 3_000])
+    await waitFor(() => sink.received.size === 2, 10_000)
+  })
+
+  it('a Retry-After date is read against the sink\'s own Date: a sink clock 3 hours ahead does not park the relay for an hour', async () => {
+    const clock = fakeClock()
+    const skew = 3 * 3_600_000
+    const sink = await scriptedSink([
+      (res) => res.writeHead(503, { Date: new Date(clock.time() + skew).toUTCString(), 'Retry-After': new Date(clock.time() + skew + 60_000).toUTCString() }).end(),
+      (res) => res.writeHead(503, { Date: new Date(clock.time() - skew).toUTCString(), 'Retry-After': new Date(clock.time() - skew + 30_000).toUTCString() }).end(),
+    ])
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0.5 },
+    })
+    expect((await send(relay.url, batch(1))).status).toBe(202)
+    const waits: number[] = []
+    for (let i = 0; i < 2; i++) {
+      await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+      const wait = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms
+      waits.push(wait)
+      clock.advance(wait)
+    }
+    // Before: an hour (the cap), then a retry at once (the date looked 3 hours past).
+    expect(waits).toEqual([60_000, 30_000])
+    await waitFor(() => sink.received.size === 1, 10_000)
   })
 })

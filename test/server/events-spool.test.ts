@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { silentLogger } from '@holdfast/server'
+import { nodeFileSystem, silentLogger } from '@holdfast/server'
 import { createSpool } from '../../packages/server/src/events/spool'
 import { tempDir } from './helpers'
 
@@ -50,6 +50,36 @@ describe('spool segments', { timeout: 30_000 }, () => {
     await spool.append([ev(100)])
     expect((await spool.read(10, 1_000_000))!.events.map((e) => e.id)).toEqual(['s-100'])
     await spool.close()
+  })
+
+  it('EIO deleting a delivered segment after the cursor moved: the ack stands, pending and the oldest age are right, the segment goes at the next open', async () => {
+    const dir = join(await tempDir(), 'spool')
+    let failRemove = true
+    const fs = {
+      ...nodeFileSystem,
+      async remove(path: string) {
+        if (failRemove && path.includes('seg-')) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+        return nodeFileSystem.remove(path)
+      },
+    }
+    const spool = createSpool({ dir, segmentBytes: 300, fs, log: silentLogger })
+    await spool.open()
+    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const first = (await spool.read(10, 1_000_000))!
+    expect(first.next.segment).toBeGreaterThan(1)
+    // Before: the ack threw, so the forwarder counted nothing delivered and `pending` stayed at 30
+    // for ever (the spool_pending metric said the spool never drained).
+    await spool.ack(first.next, first.events.length)
+    expect(spool.pending()).toBe(20)
+    const rest = (await spool.read(100, 1_000_000))!
+    expect(rest.events.map((e) => e.id)).toEqual(Array.from({ length: 20 }, (_, i) => `s-${i + 10}`))
+    await spool.close()
+    failRemove = false
+    const reopened = createSpool({ dir, segmentBytes: 300, fs, log: silentLogger })
+    await reopened.open()
+    expect(reopened.pending()).toBe(20)
+    expect((await readdir(dir)).filter((f) => f.startsWith('seg-')).map((f) => Number(f.slice(4, 20)))).not.toContain(1)
+    await reopened.close()
   })
 
   it('an unreadable cursor or an unreadable line costs a re-send or a skipped line, never the rest', async () => {

@@ -81,6 +81,23 @@ describe('events boundary', { timeout: 30_000 }, () => {
     expect(server.events()).toEqual([])
   })
 
+  it('a body that is not valid UTF-8 is a 400: two ids differing in an invalid byte are not merged into one "duplicate"', async () => {
+    const server = await startServer()
+    const line = (id: Buffer) => Buffer.concat([Buffer.from('{"id":"utf-'), id, Buffer.from('","type":"custom","name":"n","time":1}')])
+    const body = Buffer.concat([Buffer.from('{"events":['), line(Buffer.from([0xff])), Buffer.from(','), line(Buffer.from([0xfe])), Buffer.from(']}')])
+    const response = await fetch(`${server.url}/holdfast/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
+    // Before: 202 {"accepted":1,"duplicates":1}; both ids became "utf-\uFFFD", the second event was lost.
+    expect(response.status).toBe(400)
+    expect(await response.json()).toMatchObject({ errorCode: 'PARSE_ERROR', errorDetails: expect.stringMatching(/UTF-8/) })
+    expect(server.events()).toEqual([])
+    // A real U+FFFD (valid UTF-8) and ids differing only by Unicode normalisation are ordinary, distinct ids.
+    const ids = ['utf-\uFFFD', 'caf\u00e9', 'cafe\u0301']
+    expect(await (await post(`${server.url}/holdfast/v1/events`, { events: ids.map((id) => event({ id })) })).json()).toEqual({ accepted: 3, duplicates: 0 })
+    // The same id twice in one batch is stored once.
+    expect(await (await post(`${server.url}/holdfast/v1/events`, { events: [event({ id: 'twice' }), event({ id: 'twice' })] })).json()).toEqual({ accepted: 1, duplicates: 1 })
+    expect(server.events().map((e) => e.id)).toEqual([...ids, 'twice'])
+  })
+
   it('accepts omitted or null optional fields and keeps fields it does not know, as sent', async () => {
     const server = await startServer()
     const sparse = event({ targetingKey: null, flagKey: null, variant: null, reason: null, metadata: null })

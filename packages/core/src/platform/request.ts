@@ -30,6 +30,8 @@ export interface PostJsonOptions {
   signal?: AbortSignal
   /** Ask the browser to finish the request even if the page goes away. Default false. */
   keepalive?: boolean
+  /** `manual`: a redirect comes back as the answer (opaque in a browser), not followed. Default `follow`. */
+  redirect?: RequestRedirect
   /** Timers of the timeout. Default: the real clock. */
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>
 }
@@ -46,6 +48,7 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
   }
   const init: RequestInit = { method: 'POST', headers, body: options.body }
   if (options.keepalive) init.keepalive = true
+  if (options.redirect) init.redirect = options.redirect
 
   const controller = new AbortController()
   let timedOut = false

@@ -8,10 +8,13 @@
 // |                                   | that is still too large is dropped (counted, logged)      |
 // | 400, 422                          | the batch is dropped (counted, logged): one poison batch  |
 // |                                   | cannot block the rest                                     |
-// | 401, 403, 404, 405, 410           | the URL or key is wrong, not the events: kept, reported   |
-// |                                   | (`state: 'misconfigured'`), retried with backoff          |
+// | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
+// | redirect (not followed), a 2xx    | (`state: 'misconfigured'`), retried with backoff: a       |
+// | HTML page                         | captive portal or a login page answered, not a sink       |
 // | 408, 429, 5xx, other, network,    | kept; retried after `Retry-After` (delta-seconds or       |
-// | timeout                           | HTTP-date) or capped exponential backoff with jitter      |
+// | timeout                           | HTTP-date, read against the sink's `Date`; under the      |
+// |                                   | first backoff step it is that step) or capped exponential |
+// |                                   | backoff with jitter                                       |
 import type { ServerLogger } from '../logger'
 import type { ReceivedEvent } from './schema'
 import type { Spool } from './spool'
@@ -131,7 +134,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
-  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; error?: string }> {
+  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; error?: string }> {
     controller = new AbortController()
     const timer = clock.setTimeout(() => controller?.abort(), options.timeoutMs ?? 10_000)
     try {
@@ -140,10 +143,22 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         headers: { 'Content-Type': 'application/json', ...options.headers },
         body: JSON.stringify({ events }),
         signal: controller.signal,
+        // A portal's redirect to its login page must not be followed to a 200 that looks delivered.
+        redirect: 'manual',
       })
+      const status = response.status
+      let notSink: string | undefined
+      if (status >= 300 && status < 400) notSink = `HTTP ${status}, a redirect to ${response.headers.get('Location') ?? '(no Location)'}`
+      // Only the start of a 2xx HTML answer is read: a page, not a sink's short "ok".
+      if (status >= 200 && status < 300 && /html/i.test(response.headers.get('Content-Type') ?? '')) {
+        const reader = response.body?.getReader()
+        const first = await reader?.read()
+        if (first?.value && /^\s*</.test(Buffer.from(first.value).toString('utf8', 0, 256))) notSink = `HTTP ${status} with an HTML page`
+        await reader?.cancel().catch(() => undefined)
+      }
       // The answer's body is not needed; do not let a hostile sink make us buffer it.
-      await response.body?.cancel().catch(() => undefined)
-      return { status: response.status, retryAfter: response.headers.get('Retry-After') }
+      if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined)
+      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink }
     } catch (error) {
       return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }
     } finally {
@@ -178,7 +193,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const result = await post(batch.events)
     if (stopped) return
     const status = result.status
-    if (status !== undefined && status >= 200 && status < 300) {
+    if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
       stats.delivered += n
       stats.dropped += batch.skipped
@@ -189,7 +204,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('delivered', n)
       return
     }
-    stats.lastError = { message: result.error ?? `HTTP ${status}`, httpStatus: status, at: clock.now() }
+    stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: clock.now() }
     if (status === 413 && n > 1) {
       limit = Math.ceil(n / 2)
       options.onAttempt?.('split', n)
@@ -205,16 +220,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
     stats.retries++
     let delay: number
-    if (status === 401 || status === 403 || status === 404 || status === 405 || status === 410) {
-      if (stats.state !== 'misconfigured') log.error(`events upstream answered ${status}: check --events-upstream and its key; ${spool.pending()} event(s) kept in the spool`)
+    if (result.notSink || status === 401 || status === 403 || status === 404 || status === 405 || status === 410) {
+      if (stats.state !== 'misconfigured') log.error(`events upstream answered ${result.notSink ? stats.lastError.message : status}: check --events-upstream and its key; ${spool.pending()} event(s) kept in the spool`)
       stats.state = 'misconfigured'
       delay = backoff()
       options.onAttempt?.('misconfigured', n)
     } else {
       if (stats.state === 'ok') log.warn(`events upstream failing (${stats.lastError.message}); ${spool.pending()} event(s) kept in the spool, retrying`)
       stats.state = 'failing'
-      const after = retryAfterMs(result.retryAfter, clock.now())
-      delay = after === undefined ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)
+      const after = retryAfterMs(result.retryAfter, clock.now(), result.date)
+      // `Retry-After: 0` (or a date already past) on every answer must not make a tight loop.
+      delay = after === undefined || after < baseMs ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)
       options.onAttempt?.('retry', n)
     }
     await pause(delay)
@@ -240,11 +256,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   }
 }
 
-/** `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP-date (ISO 8601 too); undefined when absent or unreadable. */
-export function retryAfterMs(header: string | null | undefined, now: number): number | undefined {
+/**
+ * `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP-date (ISO 8601 too);
+ * undefined when absent or unreadable. A date is read against `serverDate` (the answer's `Date`)
+ * when that parses, so a sink whose clock is hours off does not park the relay (or free it early).
+ */
+export function retryAfterMs(header: string | null | undefined, now: number, serverDate?: string | null): number | undefined {
   if (!header) return undefined
   const value = header.trim()
-  if (/^\d+$/.test(value)) return Number(value) * 1000
+  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000)
+  // Only date-like strings: Date.parse takes "-5" or "1.5" for dates in 2001.
+  if (!/[a-z]{3},|\d{4}-\d{2}-\d{2}/i.test(value)) return undefined
   const date = Date.parse(value)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
+  if (Number.isNaN(date)) return undefined
+  const reference = serverDate ? Date.parse(serverDate) : NaN
+  return Math.max(0, date - (Number.isNaN(reference) ? now : reference))
 }

@@ -1,11 +1,13 @@
 // Wires the events side of the server from its options: the sink, where it stores (the events
 // file, the forwarding spool, or memory), the forwarder, and their metrics. The request handler
 // only opens, closes and routes to it.
-import { join, resolve } from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { dirname, join, resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
 import type { EventFileSystem } from './fileSystem'
+import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
 import { createEventSink, createEventsFile, type EventSink } from './sink'
@@ -111,12 +113,24 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
   })
   metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()) })
+  // One server per events file or spool (lockFile.ts): a second one is refused at start.
+  const lockPath = spool ? join(spoolDir, 'LOCK') : options.eventsFile === undefined ? undefined : `${resolve(options.eventsFile)}.lock`
+  let release: (() => Promise<void>) | undefined
   return {
     sink,
     metrics,
     forwarder,
     async open() {
-      await sink.open()
+      if (lockPath) {
+        await mkdir(dirname(lockPath), { recursive: true })
+        release = await acquireLock(lockPath, spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile!)}`)
+      }
+      try {
+        await sink.open()
+      } catch (error) {
+        await release?.()
+        throw error
+      }
       if (forwarder && spool) {
         log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${spoolDir} (${spool.pending()} waiting)`)
         forwarder.start()
@@ -124,7 +138,12 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     async close() {
       await forwarder?.stop()
-      await sink.close()
+      try {
+        await sink.close()
+      } finally {
+        await release?.()
+        release = undefined
+      }
     },
     stats: () => forwarder?.stats(),
   }

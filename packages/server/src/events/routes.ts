@@ -22,6 +22,12 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
     if (body.reason === 'too-large') rejected?.inc({ reason: 'too_large' })
     return answerBodyFailure(res, body.reason)
   }
+  // JSON is UTF-8 (RFC 8259): ids differing in a byte that is not would both read as U+FFFD, and
+  // the second event would be stored as nothing but a "duplicate" of the first.
+  if (body.invalidUtf8) {
+    rejected?.inc({ reason: 'invalid' })
+    return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid UTF-8' })
+  }
   let parsed: unknown
   try {
     parsed = JSON.parse(body.text)

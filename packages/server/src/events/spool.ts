@@ -224,7 +224,11 @@ export function createSpool(options: SpoolOptions): Spool {
       await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
       const done = cursor.segment
       cursor = next
-      for (let segment = done; segment < cursor.segment; segment++) await fs.remove(join(dir, segmentName(segment)))
+      // The cursor moved: the ack stands even if a delivered segment cannot be deleted now (open()
+      // deletes what lies behind the cursor); a throw here would leave `pending` counting it.
+      for (let segment = done; segment < cursor.segment; segment++) {
+        await fs.remove(join(dir, segmentName(segment))).catch((error: Error) => log.warn(`events spool: could not delete the delivered ${segmentName(segment)} (${error.message}); it goes at the next start`))
+      }
       // The next oldest is the line at the cursor (one small read). The counts change last, with
       // no await after them, so a reader never sees `pending` ahead of the forwarder's stats.
       let nextOldest: number | undefined

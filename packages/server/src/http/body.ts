@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 
@@ -5,7 +6,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 export const MAX_BODY_BYTES = 1_048_576
 
 /** A request body read with a size cap. */
-export type BodyResult = { ok: true; text: string; /** The body's size in bytes (as received, before decoding). */ bytes: number } | { ok: false; reason: 'too-large' | 'aborted' }
+export type BodyResult =
+  | {
+      ok: true
+      text: string
+      /** The body's size in bytes (as received, before decoding). */
+      bytes: number
+      /** Bytes that are not UTF-8 were decoded as U+FFFD (two different bodies may read the same). */
+      invalidUtf8?: true
+    }
+  | { ok: false; reason: 'too-large' | 'aborted' }
 
 /**
  * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
@@ -48,8 +58,13 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
     chunks.push(chunk)
   }
   req.on('data', onData)
-  // A small body comes in one chunk: decoded as it is, not copied by concat first.
-  req.on('end', () => settle({ ok: true, text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'), bytes: size }))
+  // A small body comes in one chunk: decoded as it is, not copied by concat first. Only a body
+  // whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
+  req.on('end', () => {
+    const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+    const text = buffer.toString('utf8')
+    settle(text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
+  })
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
   // and 'close' follows it either way.

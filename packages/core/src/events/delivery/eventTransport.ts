@@ -13,7 +13,9 @@ export const KEEPALIVE_MAX_BYTES = 60_000
 
 /**
  * How a request ended. `refused`: 401, 403, 404, 405 or 410 say the events URL or its key is wrong,
- * not the events, so they are kept and retried with backoff like a transient failure.
+ * not the events, so they are kept and retried with backoff like a transient failure. So does a
+ * redirect, or a 2xx whose body is an HTML page: a captive portal or an auth proxy's login page
+ * answered, not an events sink.
  */
 export type PostResult =
   | { kind: 'ok' }
@@ -55,7 +57,8 @@ export function normalizeUrl(url: string): string {
 
 /** Whether a failed request said the events URL or its key is wrong (the events are fine). */
 export function isRefusal(error: HoldfastError): boolean {
-  return error.httpStatus !== undefined && REFUSED.has(error.httpStatus)
+  // Below 400 only a redirect or a page that is not a sink's answer is made into an error.
+  return error.httpStatus !== undefined && (REFUSED.has(error.httpStatus) || error.httpStatus < 400)
 }
 
 /** Sends one batch; never rejects. */
@@ -70,12 +73,24 @@ export async function postEvents(options: PostEventsOptions): Promise<PostResult
     signal: options.signal,
     keepalive: options.keepalive && byteLength(body) <= KEEPALIVE_MAX_BYTES,
     clock: options.clock,
+    // A portal's redirect to its login page must not be followed to a 200 that looks delivered
+    // (nor hand the events to the portal): it comes back as the answer and is refused below.
+    redirect: 'manual',
   })
   if (outcome.kind === 'aborted') return outcome
   // Network errors, timeouts and a throwing headers callback may all work next time.
   if (outcome.kind === 'error') return { kind: 'retry', error: outcome.error }
   const { response, text } = outcome
   const status = response.status
+  // A browser shows a manual redirect as an opaque answer with status 0, Node as the 3xx itself.
+  // Any 2xx is a delivery (CONTRACT §2.2), with or without a body, except an HTML page: what a
+  // captive portal or a misrouted proxy answers every request with. A sink's short "ok" still is.
+  const redirect = response.type === 'opaqueredirect' || (status > 299 && status < 400)
+  if (redirect || (status < 300 && /^\s*</.test(text) && /html/i.test(response.headers.get('Content-Type') ?? '')))
+    return {
+      kind: 'refused',
+      error: new kit.HoldfastError('HTTP', `the events URL answered ${redirect ? 'a redirect' : 'an HTML page'} (HTTP ${status}), not a sink: a captive portal?`, { httpStatus: status }),
+    }
   if (status >= 200 && status < 300) return { kind: 'ok' }
   // A date is read against the server's own Date header: a client clock hours off changes nothing.
   const retryAfterMs = kit.parseRetryAfter(response.headers.get('Retry-After'), options.clock.now(), response.headers.get('Date'))

@@ -1,0 +1,84 @@
+// One server per events file or spool. Two relays on one spool (a fleet sharing a volume, a
+// restart while the old process still runs) lost half the acknowledged events: both forwarders
+// read, delivered and deleted the same segments while each appended with its own idea of the
+// segment's size. The second server now refuses to start and names the holder; a holder killed
+// with SIGKILL (same host) or silent for 30 s (another host) is taken over.
+import { readFile, utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { post, startServer, tempDir, waitFor } from './helpers'
+import { serverProcess } from './events-process'
+
+let counter = 0
+const batch = (n: number) => Array.from({ length: n }, () => ({ id: `lock-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 }))
+const idsIn = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id as string)
+
+describe('one server per events file or spool', { timeout: 60_000 }, () => {
+  it('a second relay on the same spool is refused, naming the holder; once the first is closed a new one delivers its spool', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 1 })
+    const spool = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: spool }
+    const first = await startServer(options)
+    const sent = batch(5)
+    expect((await post(`${first.url}/holdfast/v1/events`, { events: sent })).status).toBe(202)
+    await expect(startServer(options)).rejects.toThrow(new RegExp(`events spool .* is in use by another server \\(pid ${process.pid}`))
+    await first.close()
+    const second = await startServer(options)
+    expect(second.eventsForwarding!().pending).toBe(5)
+    sink.outage!.set({ events: false })
+    await waitFor(async () => (await idsIn(sinkFile)).length === 5, 15_000)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+  })
+
+  it('a second server on the same events file is refused; a port already taken releases the lock', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file })
+    await expect(startServer({ eventsFile: file })).rejects.toThrow(/events file .* is in use by another server/)
+    // A server that fails to listen must not keep the file locked.
+    await expect(startServer({ eventsFile: join(await tempDir(), 'other.jsonl'), port: first.port })).rejects.toThrow()
+    await first.close()
+    const second = await startServer({ eventsFile: file })
+    expect((await post(`${second.url}/holdfast/v1/events`, { events: batch(1) })).status).toBe(202)
+  })
+
+  it('a lock from another host is taken over only once its holder stopped touching it for 30 s', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
+    const first = await startServer(options)
+    await first.close()
+    const lock = join(spool, 'LOCK')
+    await writeFile(lock, JSON.stringify({ pid: 1, host: 'another-host.invalid', since: '2026-12-03T00:00:00Z' }))
+    await expect(startServer(options)).rejects.toThrow(/pid 1 on another-host\.invalid/)
+    const old = new Date(Date.now() - 31_000)
+    await utimes(lock, old, old)
+    const taken = await startServer(options)
+    expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
+    await taken.close()
+  })
+
+  it('real processes: a second relay on the spool exits with the reason; after kill -9 of the first, a restart takes the spool over and delivers it', async () => {
+    const sinkFile = join(await tempDir(), 'sink.jsonl')
+    const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
+    sink.outage!.set({ events: true, retryAfter: 1 })
+    const spool = join(await tempDir(), 'spool')
+    const args = ['--flags', 'examples/flags.json', '--port', '0', '--events-upstream', `${sink.url}/holdfast/v1/events`, '--events-spool', spool]
+    const first = serverProcess(args)
+    const sent = batch(20)
+    expect((await post(`${await first.url()}/holdfast/v1/events`, { events: sent })).status).toBe(202)
+
+    const second = serverProcess(args)
+    const exit = await second.exited
+    expect(exit.code).not.toBe(0)
+    expect(second.output()).toMatch(/is in use by another server \(pid \d+/)
+
+    await first.kill()
+    const third = serverProcess(args)
+    await third.url()
+    sink.outage!.set({ events: false })
+    await waitFor(async () => (await idsIn(sinkFile)).length === 20, 20_000)
+    expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
+    await third.kill()
+  })
+})

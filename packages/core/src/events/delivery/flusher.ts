@@ -4,11 +4,13 @@
 // rejection drops it (counted), so one poison batch cannot block the rest; a transient failure
 // ends the pass and is handed back to the queue, which decides when to try again; so does a
 // refusal (the URL or the key is wrong), which keeps the events. An event that cannot be serialised
-// is dropped alone before its batch goes out.
+// or that the sink's limits refuse (an over-long name, a value nested too deep) is dropped alone
+// before its batch goes out.
 import type { HoldfastError } from '../../platform/errors'
 import type { PlatformKit } from '../../platform/kit'
 import type { Clock, Logger } from '../../types'
 import type { EventCounts } from '../eventQueue'
+import { overLimits } from './eventLimits'
 import { postEvents, splitForKeepalive } from './eventTransport'
 import type { FlushLock } from './flushLock'
 import type { StoreReader, StoredEvent } from './storeReader'
@@ -74,7 +76,7 @@ export function createFlusher(options: FlusherOptions) {
         if (options.signal.aborted || clock.now() >= pass.deadline || !pass.proceed() || !(await keep())) return
         const read = await store.read(keys.slice(i, i + options.batchSize))
         if (read.corrupt.length > 0) await drop(read.corrupt, `${read.corrupt.length} unreadable stored events`)
-        const events = await serialisable(read.events)
+        const events = await sendable(read.events)
         for (const group of pass.keepalive ? splitForKeepalive(events) : events.length ? [events] : []) {
           const sent = await send(group, pass)
           if (sent !== true) {
@@ -137,23 +139,21 @@ export function createFlusher(options: FlusherOptions) {
     }
   }
 
-  /** The events whose JSON can be written; any other is dropped alone (an older page may have stored it). */
-  async function serialisable(events: StoredEvent[]): Promise<StoredEvent[]> {
-    try {
-      JSON.stringify(events)
-      return events
-    } catch {
-      const ok = (item: StoredEvent) => {
-        try {
-          return JSON.stringify(item.event) !== undefined
-        } catch {
-          return false
-        }
+  /**
+   * The events the sink can take: one whose JSON cannot be written (an older page may have stored
+   * it) or that the sink's limits refuse is dropped alone, not with the batch its 400 would take.
+   */
+  async function sendable(events: StoredEvent[]): Promise<StoredEvent[]> {
+    const ok = (item: StoredEvent) => {
+      try {
+        return JSON.stringify(item.event) !== undefined && !overLimits(item.event)
+      } catch {
+        return false
       }
-      const bad = events.filter((item) => !ok(item)).map((item) => item.key)
-      await drop(bad, `${bad.length} events that cannot be serialised`)
-      return events.filter(ok)
     }
+    const bad = events.filter((item) => !ok(item)).map((item) => item.key)
+    if (bad.length > 0) await drop(bad, `${bad.length} events the receiver would refuse (over its limits, or not JSON)`)
+    return bad.length > 0 ? events.filter(ok) : events
   }
 
   async function drop(keys: string[], what: string): Promise<true> {

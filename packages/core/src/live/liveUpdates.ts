@@ -12,7 +12,7 @@ import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger } fro
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
-import { readStreamInfo, type StreamInfo } from './streamInfo'
+import { readStreamInfo, sameOrigin, type StreamInfo } from './streamInfo'
 import { createTabLink, type TabLink, type TabMessage } from './tabs'
 
 /** What flag sync offers live updates (see flags/sync.ts). */
@@ -188,7 +188,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     connection ??= createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
-      headers: deps.headers,
+      headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
       clock,
       random: deps.random,
       environment,

@@ -106,3 +106,27 @@ describe('an advertised stream on another origin', () => {
     expect(home.streamHeaders[0]['x-api-key']).toBe('app-key')
   })
 })
+
+describe('a stream that floods the client with notices', () => {
+  it('gets at most about two refetches a second, and the last notice is still acted on', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    const before = s.bulk.length
+    // A notice every 2 ms for 2 s: about a thousand.
+    const started = Date.now()
+    while (Date.now() - started < 2000) {
+      s.send('data: {"type":"refetchEvaluation"}\n\n')
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const during = s.bulk.length - before
+    await new Promise((r) => setTimeout(r, 1200))
+    const after = s.bulk.length - before
+    // Without a floor, every answer (a 304 in a millisecond) was followed at once by the next request.
+    expect(during).toBeLessThanOrEqual(6)
+    // The notices that came in the gap are not lost: one refetch follows the storm.
+    expect(after).toBeGreaterThan(during)
+    expect(after).toBeLessThanOrEqual(8)
+  })
+})

@@ -109,6 +109,9 @@ export function startLiveUpdates(
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
 
+/** Shortest time between two refetches for notices: at most two a second, and a change still shows within 2 s. */
+const NOTICE_GAP_MS = 500
+
 /** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
 function storage<T>(use: () => T): T | undefined {
   try {
@@ -134,12 +137,28 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   const keyOf = (hash: string) => `${deps.url}|${hash}`
   const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
+  let lastNoticeAt = -Infinity
+  let gapTimer: unknown
+  let gapVersion: string | undefined
 
   /**
    * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
    * client's one request path. A request already out may predate the change: one more follows it.
+   * Refetches for notices start at least NOTICE_GAP_MS apart; the notices in between become one
+   * refetch at the end of the gap (for the newest version), so a stream that floods notices (a
+   * broken or hostile server, a proxy replaying them) cannot drive requests back to back.
    */
   function notice(version?: string) {
+    const wait = lastNoticeAt + NOTICE_GAP_MS - clock.now()
+    if (wait > 0) {
+      gapVersion = version
+      gapTimer ??= clock.setTimeout(() => {
+        gapTimer = undefined
+        if (!closed) notice(gapVersion)
+      }, wait)
+      return
+    }
+    lastNoticeAt = clock.now()
     const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
@@ -372,6 +391,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       stopPolling()
       stopFollowing()
       if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      if (gapTimer !== undefined) clock.clearTimeout(gapTimer)
       disconnect()
       link?.close()
     },

@@ -16,6 +16,9 @@ import type { FlagSource } from '../flags/flagSource'
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
 
+/** Bytes a stream may have waiting to be sent (its client is not reading) before it is cut: 64 KiB. */
+const MAX_UNSENT_BYTES = 64 * 1024
+
 /** The path of the stream, as advertised in bulk answers (`eventStreams[].endpoint.requestUri`). */
 export const STREAM_PATH = '/holdfast/v1/stream'
 
@@ -93,6 +96,13 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   function write(res: ServerResponse, text: string) {
     if (res.destroyed || res.writableEnded) return streams.delete(res)
     res.write(text)
+    // A client that stopped reading (a frozen tab, a dead proxy, a hostile client) would have
+    // every later notice and heartbeat queued in this process for as long as its socket stays
+    // open. Past the bound it is cut; if it is alive it reconnects, and catches up with one refetch.
+    if (res.writableLength > MAX_UNSENT_BYTES) {
+      res.destroy()
+      drop(res)
+    }
   }
 
   function drop(res: ServerResponse) {

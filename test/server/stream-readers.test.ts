@@ -1,0 +1,74 @@
+// Event-stream clients that stop reading (a frozen tab, a dead proxy, a hostile client: the TCP
+// window is full), against a real server on 127.0.0.1: what the server buffers for them must stay
+// bounded, the readers must still get every notice, and a shutdown must not wait for them.
+import { describe, expect, it } from 'vitest'
+import type { FlagServer } from '@holdfast/server'
+import { rawConnection, startServer, waitFor } from './helpers'
+
+/** A stream opened over raw TCP, then never read again (the socket paused once the head came). */
+async function stuckReader(server: FlagServer) {
+  const raw = await rawConnection(server.url)
+  raw.socket.write(`GET /holdfast/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+  await waitFor(() => raw.received().includes('holdfast stream open'), 5000)
+  raw.socket.pause()
+  let closed = false
+  void raw.closed.then(() => (closed = true))
+  return { ...raw, isClosed: () => closed }
+}
+
+/** A stream read as it comes; keeps the tail of what came (the flood is tens of megabytes). */
+async function reader(server: FlagServer) {
+  const controller = new AbortController()
+  const response = await fetch(`${server.url}/holdfast/v1/stream`, { signal: controller.signal })
+  let tail = ''
+  void (async () => {
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) tail = (tail + Buffer.from(chunk).toString()).slice(-20_000)
+    } catch {
+      // aborted
+    }
+  })()
+  return { got: (etagStart: string) => tail.includes(`"etag":"${etagStart}`), close: () => controller.abort() }
+}
+
+// Notices of about 4 KB (the version named can be long), `count` of them, 10 per 5 ms: a storm,
+// but one a reading client keeps up with.
+async function flood(server: FlagServer, count: number) {
+  const hub = server.handler.stream!
+  for (let i = 0; i < count; i++) {
+    hub.notify({ type: 'refetchEvaluation', etag: `v-${i}-${'x'.repeat(4000)}` })
+    if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+describe('stream clients that never read', () => {
+  it('are dropped once what waits for them passes a bound, while a reader gets every notice', async () => {
+    const server = await startServer()
+    const stuck = await Promise.all([stuckReader(server), stuckReader(server)])
+    const live = await reader(server)
+    await waitFor(() => server.handler.stream!.connections() === 3, 5000)
+    // 15,000 notices: about 60 MB for each stream, past what the kernel's socket buffers take
+    // (on loopback they grow to tens of megabytes: net.ipv4.tcp_rmem's maximum).
+    await flood(server, 15_000)
+    await waitFor(() => live.got('v-14999-'), 20_000)
+    // Before: the two stuck streams stayed open, each with megabytes queued in the server's memory
+    // for ever (and more with every heartbeat and notice); the hub counted them as connected.
+    // (A paused socket does not see the server close it, so the hub's own count says it.)
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000)
+    expect(stuck.length).toBe(2)
+    live.close()
+  }, 40_000)
+
+  it('a shutdown with stuck streams open ends promptly, not after the drain timeout', async () => {
+    const server = await startServer({ drainTimeoutMs: 30_000 })
+    await stuckReader(server)
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000)
+    // About 4 MB the client never reads.
+    await flood(server, 1_000)
+    const started = Date.now()
+    await server.close()
+    // Before: close() ended the stream politely, the bytes could never be flushed, and the server
+    // waited out the whole drain timeout (30 s here, 10 s by default) with the stream in flight.
+    expect(Date.now() - started).toBeLessThan(5000)
+  }, 40_000)
+})

@@ -81,6 +81,8 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// Failures that say the upstream is down rather than that one context's answer is refused.
+const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
 
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
@@ -285,7 +287,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           const [key, held] = item
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-          else if (outcome.kind === 'failed') failure = { kind: outcome.failure, message: outcome.message }
+          else if (outcome.kind === 'failed') {
+            failure = { kind: outcome.failure, message: outcome.message }
+            // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
+            // every other context would fail the same way, each costing it a request (and, hanging,
+            // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
+            // answer concerns one context's key or values: the others are still asked.
+            if (UPSTREAM_DOWN.has(outcome.failure)) queue.length = 0
+          }
         }
       }
       // Nothing asked yet in this process: at least find out whether the upstream answers.

@@ -1,9 +1,10 @@
 // Event-stream clients that stop reading (a frozen tab, a dead proxy, a hostile client: the TCP
 // window is full), against a real server on 127.0.0.1: what the server buffers for them must stay
 // bounded, the readers must still get every notice, and a shutdown must not wait for them.
+import { request } from 'node:http'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer } from '@holdfast/server'
-import { rawConnection, startServer, waitFor } from './helpers'
+import { evaluate, rawConnection, startServer, waitFor } from './helpers'
 
 /** A stream opened over raw TCP, then never read again (the socket paused once the head came). */
 async function stuckReader(server: FlagServer) {
@@ -71,4 +72,27 @@ describe('stream clients that never read', () => {
     // waited out the whole drain timeout (30 s here, 10 s by default) with the stream in flight.
     expect(Date.now() - started).toBeLessThan(5000)
   }, 40_000)
+})
+
+describe('the advertised stream URL', () => {
+  it('is a path of the server, whatever Host or X-Forwarded-* the request names (held: a shared cache cannot be made to hand out another origin)', async () => {
+    const server = await startServer()
+    const plain = (await (await evaluate(server, { targetingKey: 'u' })).json()) as { eventStreams?: unknown }
+    // node:http, not fetch: fetch never lets a caller set Host.
+    const hostile = await new Promise<{ eventStreams?: unknown }>((resolve, reject) => {
+      const body = JSON.stringify({ context: { targetingKey: 'u' } })
+      const req = request(`${server.url}/ofrep/v1/evaluate/flags`, {
+        method: 'POST',
+        headers: { Host: 'evil.example', 'X-Forwarded-Host': 'evil.example', 'X-Forwarded-Proto': 'https', Forwarded: 'host=evil.example;proto=https', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+      }, (res) => {
+        let text = ''
+        res.on('data', (chunk: Buffer) => (text += chunk.toString()))
+        res.on('end', () => resolve(JSON.parse(text) as { eventStreams?: unknown }))
+      })
+      req.on('error', reject)
+      req.end(body)
+    })
+    expect(plain.eventStreams).toEqual([{ type: 'sse', endpoint: { requestUri: '/holdfast/v1/stream' }, inactivityDelaySec: 120 }])
+    expect(hostile.eventStreams).toEqual(plain.eventStreams)
+  })
 })

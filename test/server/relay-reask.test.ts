@@ -72,4 +72,22 @@ describe('the re-ask of held contexts while streams are open', () => {
     expect(asked).toBeLessThanOrEqual(3 * 4)
     stop()
   }, 20_000)
+
+  it('the status and the metrics show the latest round: contexts held to ask, asked, how long', async () => {
+    const { upstream, relay, stop } = await relayHolding()
+    type Round = { at: number; contexts: number; asked: number; durationMs: number; outcome: string }
+    const round = async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: Round }).reask
+    await waitFor(async () => (await round())?.asked === CONTEXTS, 5000)
+    expect(await round()).toMatchObject({ contexts: CONTEXTS, asked: CONTEXTS, outcome: 'unchanged' })
+    const metrics = await (await fetch(`${relay.url}/metrics`)).text()
+    expect(metrics).toContain(`holdfast_relay_reask_contexts{of="held"} ${CONTEXTS}`)
+    expect(metrics).toContain(`holdfast_relay_reask_contexts{of="asked"} ${CONTEXTS}`)
+    expect(metrics).toMatch(/holdfast_relay_reask_duration_seconds \d/)
+    upstream.set({ status: 503, text: 'down' })
+    await waitFor(async () => (await round())?.outcome === 'failed', 5000)
+    const failed = (await round())!
+    expect(failed.contexts).toBe(CONTEXTS)
+    expect(failed.asked).toBeLessThanOrEqual(4)
+    stop()
+  }, 20_000)
 })

@@ -130,6 +130,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
+  let lastRound: RelayStatus['reask']
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
@@ -279,12 +280,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
       const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      const started = now()
+      let count = 0
       const changed = new Set<string>()
       let failure: { kind: string; message: string } | undefined
       const queue = [...asked]
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
           const [key, held] = item
+          count++
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed') {
@@ -306,6 +310,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
       }
       if (failure) result.error = failure
+      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }
       return result
     })().finally(() => {
       refreshing = undefined
@@ -371,6 +376,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
       if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
       if (health.lastError) status.upstream.lastError = health.lastError
+      if (lastRound) status.reask = lastRound
       if (persistence) status.dataDir = persistence.state()
       if (shared$) status.redis = shared$.status()
       return status

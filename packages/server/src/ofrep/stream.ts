@@ -87,7 +87,10 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   const inactivityDelaySec = whole(options.inactivityDelaySec, 120)
   const random = options.random ?? Math.random
   const streams = new Set<ServerResponse>()
-  const pending = new Set<ReturnType<typeof setTimeout>>()
+  // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
+  // another, so an origin that flaps (every answer ends an outage) costs a client one refetch per
+  // window, not one per flap.
+  const pending = new Map<ServerResponse, { timer: ReturnType<typeof setTimeout>; text: string }>()
   const stops = new Set<() => void>()
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let sentCount = 0
@@ -107,6 +110,9 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
 
   function drop(res: ServerResponse) {
     streams.delete(res)
+    const waiting = pending.get(res)
+    if (waiting) clearTimeout(waiting.timer)
+    pending.delete(res)
     if (streams.size === 0 && heartbeat !== undefined) {
       clearInterval(heartbeat)
       heartbeat = undefined
@@ -146,13 +152,19 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
           write(stream, text)
           continue
         }
+        const waiting = pending.get(stream)
+        if (waiting) {
+          waiting.text = text
+          continue
+        }
         const timer = setTimeout(() => {
-          pending.delete(timer)
+          const { text: newest } = pending.get(stream)!
+          pending.delete(stream)
           sentCount++
-          write(stream, text)
+          write(stream, newest)
         }, Math.floor(random() * windowMs))
         timer.unref?.()
-        pending.add(timer)
+        pending.set(stream, { timer, text })
       }
     },
     connections: () => streams.size,
@@ -196,7 +208,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
       if (closed) return
       closed = true
       for (const stop of stops) stop()
-      for (const timer of pending) clearTimeout(timer)
+      for (const { timer } of pending.values()) clearTimeout(timer)
       pending.clear()
       for (const stream of [...streams]) stream.end()
       streams.clear()

@@ -79,19 +79,23 @@ export function startLiveUpdates(
   contextHash: string,
 ): LiveUpdates | undefined {
   const key = `holdfast-live:${deps.url}`
-  let advertised: unknown
-  if (result.kind === 'ok') {
-    advertised = result.streams ?? []
-    storage(() => localStorage.setItem(key, JSON.stringify(advertised)))
-  } else {
-    advertised = storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
-    // Nothing remembered, or a record in a shape this version never writes (another version's).
-    if (!Array.isArray(advertised)) {
-      void deps.sync.request('explicit', { full: true })
-      return undefined
-    }
+  const ok = result.kind === 'ok'
+  const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+  // Nothing remembered, or a record in a shape this version never writes (another version's).
+  if (!Array.isArray(advertised)) {
+    void deps.sync.request('explicit', { full: true })
+    return undefined
   }
   const stream = readStreamInfo(advertised, deps.url)
+  // OFREP: a stream URL may carry a vendor's token and must not be persisted. Only a stream on the
+  // OFREP URL's origin without a query (the reference server's) is remembered for a 304; for any
+  // other, a 304 costs one full refetch instead.
+  if (ok)
+    storage(() =>
+      stream && (!sameOrigin(stream.url, deps.url) || stream.url.includes('?'))
+        ? localStorage.removeItem(key)
+        : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
+    )
   if (!stream) return undefined
   const { options } = deps
   const live = createLiveUpdates({

@@ -1,9 +1,10 @@
 // Event-stream clients that stop reading (a frozen tab, a dead proxy, a hostile client: the TCP
 // window is full), against a real server on 127.0.0.1: what the server buffers for them must stay
 // bounded, the readers must still get every notice, and a shutdown must not wait for them.
-import { request } from 'node:http'
+import { createServer, request, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import type { FlagServer } from '@holdfast/server'
+import { createStreamHub, type FlagServer } from '@holdfast/server'
 import { evaluate, rawConnection, startServer, waitFor } from './helpers'
 
 /** A stream opened over raw TCP, then never read again (the socket paused once the head came). */
@@ -117,4 +118,39 @@ describe('notice storms', () => {
     expect(live.count()).toBe(1)
     live.close()
   })
+})
+
+describe('closing the hub with a stream that stopped reading', () => {
+  it('releases that stream at once, so a shutdown does not wait out its drain timeout for it', async () => {
+    const hub = createStreamHub()
+    let response: ServerResponse | undefined
+    const server = createServer((req, res) => {
+      response = res
+      hub.handle(req, res)
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+      const raw = await rawConnection(url)
+      raw.socket.write(`GET /holdfast/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+      await waitFor(() => raw.received().includes('holdfast stream open'), 5000)
+      raw.socket.pause()
+      // Notices until the kernel's buffers are full and bytes wait in the process (under the bound).
+      // (Checked after a pause: bytes just written wait in the process until the next turn anyway.)
+      for (let i = 0; i < 100_000; i += 10) {
+        for (let j = i; j < i + 10; j++) hub.notify({ type: 'refetchEvaluation', etag: `v-${j}-${'x'.repeat(2000)}` })
+        await new Promise((r) => setTimeout(r, 5))
+        if (response!.writableLength > 0) break
+      }
+      expect(response!.writableLength).toBeGreaterThan(0)
+      const closed = new Promise<void>((done) => response!.once('close', () => done()))
+      hub.close()
+      // Before: end() queued behind bytes that could never be sent; the response stayed open (a
+      // server's close() waited out drainTimeoutMs, 10 s by default, for it).
+      await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the stream is still open')), 2000))])
+    } finally {
+      server.closeAllConnections()
+      await new Promise<void>((done) => server.close(() => done()))
+    }
+  }, 60_000)
 })

@@ -210,7 +210,12 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
       for (const stop of stops) stop()
       for (const { timer } of pending.values()) clearTimeout(timer)
       pending.clear()
-      for (const stream of [...streams]) stream.end()
+      // A stream with bytes still waiting (its client stopped reading) could never finish: it
+      // would hold a server's drain until the drain timeout. Cut it; end the others cleanly.
+      for (const stream of [...streams]) {
+        if (stream.writableLength > 0) stream.destroy()
+        else stream.end()
+      }
       streams.clear()
       if (heartbeat !== undefined) clearInterval(heartbeat)
       heartbeat = undefined

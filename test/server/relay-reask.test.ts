@@ -84,8 +84,13 @@ describe('the re-ask of held contexts while streams are open', () => {
     expect(metrics).toContain(`holdfast_relay_reask_contexts{of="asked"} ${CONTEXTS}`)
     expect(metrics).toMatch(/holdfast_relay_reask_duration_seconds \d/)
     upstream.set({ status: 503, text: 'down' })
+    // The round under way when the upstream went down may have asked many before its first 503;
+    // the one after it starts with the upstream down.
     await waitFor(async () => (await round())?.outcome === 'failed', 5000)
+    const first = (await round())!
+    await waitFor(async () => (await round())!.at > first.at, 5000)
     const failed = (await round())!
+    expect(failed.outcome).toBe('failed')
     expect(failed.contexts).toBe(CONTEXTS)
     expect(failed.asked).toBeLessThanOrEqual(4)
     stop()

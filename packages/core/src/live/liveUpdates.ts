@@ -12,7 +12,7 @@ import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger } fro
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
-import { readStreamInfo, type StreamInfo } from './streamInfo'
+import { readStreamInfo, sameOrigin, type StreamInfo } from './streamInfo'
 import { createTabLink, type TabLink, type TabMessage } from './tabs'
 
 /** What flag sync offers live updates (see flags/sync.ts). */
@@ -79,19 +79,23 @@ export function startLiveUpdates(
   contextHash: string,
 ): LiveUpdates | undefined {
   const key = `holdfast-live:${deps.url}`
-  let advertised: unknown
-  if (result.kind === 'ok') {
-    advertised = result.streams ?? []
-    storage(() => localStorage.setItem(key, JSON.stringify(advertised)))
-  } else {
-    advertised = storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
-    // Nothing remembered, or a record in a shape this version never writes (another version's).
-    if (!Array.isArray(advertised)) {
-      void deps.sync.request('explicit', { full: true })
-      return undefined
-    }
+  const ok = result.kind === 'ok'
+  const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+  // Nothing remembered, or a record in a shape this version never writes (another version's).
+  if (!Array.isArray(advertised)) {
+    void deps.sync.request('explicit', { full: true })
+    return undefined
   }
   const stream = readStreamInfo(advertised, deps.url)
+  // OFREP: a stream URL may carry a vendor's token and must not be persisted. Only a stream on the
+  // OFREP URL's origin without a query (the reference server's) is remembered for a 304; for any
+  // other, a 304 costs one full refetch instead.
+  if (ok)
+    storage(() =>
+      stream && (!sameOrigin(stream.url, deps.url) || stream.url.includes('?'))
+        ? localStorage.removeItem(key)
+        : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
+    )
   if (!stream) return undefined
   const { options } = deps
   const live = createLiveUpdates({
@@ -108,6 +112,9 @@ export function startLiveUpdates(
 
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
+
+/** Shortest time between two refetches for notices: at most two a second, and a change still shows within 2 s. */
+const NOTICE_GAP_MS = 500
 
 /** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
 function storage<T>(use: () => T): T | undefined {
@@ -134,12 +141,28 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   const keyOf = (hash: string) => `${deps.url}|${hash}`
   const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
+  let lastNoticeAt = -Infinity
+  let gapTimer: unknown
+  let gapVersion: string | undefined
 
   /**
    * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
    * client's one request path. A request already out may predate the change: one more follows it.
+   * Refetches for notices start at least NOTICE_GAP_MS apart; the notices in between become one
+   * refetch at the end of the gap (for the newest version), so a stream that floods notices (a
+   * broken or hostile server, a proxy replaying them) cannot drive requests back to back.
    */
   function notice(version?: string) {
+    const wait = lastNoticeAt + NOTICE_GAP_MS - clock.now()
+    if (wait > 0) {
+      gapVersion = version
+      gapTimer ??= clock.setTimeout(() => {
+        gapTimer = undefined
+        if (!closed) notice(gapVersion)
+      }, wait)
+      return
+    }
+    lastNoticeAt = clock.now()
     const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
@@ -188,7 +211,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     connection ??= createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
-      headers: deps.headers,
+      headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
       clock,
       random: deps.random,
       environment,
@@ -372,6 +395,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       stopPolling()
       stopFollowing()
       if (hiddenTimer !== undefined) clock.clearTimeout(hiddenTimer)
+      if (gapTimer !== undefined) clock.clearTimeout(gapTimer)
       disconnect()
       link?.close()
     },

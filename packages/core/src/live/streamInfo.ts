@@ -34,6 +34,20 @@ export function readStreamInfo(raw: unknown, baseUrl: string): StreamInfo | unde
   return undefined
 }
 
+/**
+ * Whether the stream `url` is on the origin of `baseUrl`, the client's OFREP URL. Only then does it
+ * get the configured headers (an API key, `Authorization`): an answer that names a stream elsewhere
+ * (a vendor's SSE host, whose URL carries its own token, or a hostile or poisoned answer) must not
+ * collect them.
+ */
+export function sameOrigin(url: string, baseUrl: string): boolean {
+  try {
+    return new URL(url).origin === new URL(pageBase(baseUrl)).origin
+  } catch {
+    return false
+  }
+}
+
 // A base URL that is a path (`/flags`, a same-origin proxy) is resolved against the page.
 function pageBase(baseUrl: string): string {
   const here = typeof location !== 'undefined' ? location.href : undefined

@@ -43,6 +43,13 @@ export interface RelayStatus {
   refusedBy?: UpstreamHealth['refusedBy']
   flags?: number
   contexts?: number
+  /**
+   * Proxy mode: the latest round of asking the upstream again for the held contexts (every poll
+   * interval while event streams are open, and `POST /holdfast/v1/refresh`): when it started, how
+   * many contexts it had to ask, how many it asked (fewer when it ended at an upstream that is
+   * down), how long it took, and its outcome.
+   */
+  reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number }
   /** With `--redis`: the connection to the shared store, this relay's role and what it took from it. */
   redis?: RedisStatus

@@ -14,6 +14,9 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
  * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer
  * - `holdfast_relay_contexts`: contexts held (proxy mode)
+ * - `holdfast_relay_reask_contexts{of}`: the latest re-ask round (proxy mode): contexts `held` to
+ *   ask, and `asked` (fewer when it ended at an upstream that is down)
+ * - `holdfast_relay_reask_duration_seconds`: how long that round took
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
@@ -39,6 +42,17 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     else g.reset()
   })
   gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
+  gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {
+    const round = status()?.reask
+    if (!round) return g.reset()
+    g.set({ of: 'held' }, round.contexts)
+    g.set({ of: 'asked' }, round.asked)
+  }, ['of'])
+  gauge('holdfast_relay_reask_duration_seconds', 'How long the latest round of asking the upstream again for the held contexts took (proxy mode).', (g) => {
+    const round = status()?.reask
+    if (round) g.set(round.durationMs / 1000)
+    else g.reset()
+  })
 
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
   const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })

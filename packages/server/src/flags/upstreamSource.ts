@@ -81,6 +81,8 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// Failures that say the upstream is down rather than that one context's answer is refused.
+const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
 
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
@@ -128,6 +130,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
+  let lastRound: RelayStatus['reask']
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
@@ -277,15 +280,25 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
       const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      const started = now()
+      let count = 0
       const changed = new Set<string>()
       let failure: { kind: string; message: string } | undefined
       const queue = [...asked]
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
           const [key, held] = item
+          count++
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-          else if (outcome.kind === 'failed') failure = { kind: outcome.failure, message: outcome.message }
+          else if (outcome.kind === 'failed') {
+            failure = { kind: outcome.failure, message: outcome.message }
+            // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
+            // every other context would fail the same way, each costing it a request (and, hanging,
+            // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
+            // answer concerns one context's key or values: the others are still asked.
+            if (UPSTREAM_DOWN.has(outcome.failure)) queue.length = 0
+          }
         }
       }
       // Nothing asked yet in this process: at least find out whether the upstream answers.
@@ -297,6 +310,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
       }
       if (failure) result.error = failure
+      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }
       return result
     })().finally(() => {
       refreshing = undefined
@@ -362,6 +376,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
       if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
       if (health.lastError) status.upstream.lastError = health.lastError
+      if (lastRound) status.reask = lastRound
       if (persistence) status.dataDir = persistence.state()
       if (shared$) status.redis = shared$.status()
       return status

@@ -16,6 +16,9 @@ import type { FlagSource } from '../flags/flagSource'
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
 
+/** Bytes a stream may have waiting to be sent (its client is not reading) before it is cut: 64 KiB. */
+const MAX_UNSENT_BYTES = 64 * 1024
+
 /** The path of the stream, as advertised in bulk answers (`eventStreams[].endpoint.requestUri`). */
 export const STREAM_PATH = '/holdfast/v1/stream'
 
@@ -84,7 +87,10 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   const inactivityDelaySec = whole(options.inactivityDelaySec, 120)
   const random = options.random ?? Math.random
   const streams = new Set<ServerResponse>()
-  const pending = new Set<ReturnType<typeof setTimeout>>()
+  // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
+  // another, so an origin that flaps (every answer ends an outage) costs a client one refetch per
+  // window, not one per flap.
+  const pending = new Map<ServerResponse, { timer: ReturnType<typeof setTimeout>; text: string }>()
   const stops = new Set<() => void>()
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let sentCount = 0
@@ -93,10 +99,20 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   function write(res: ServerResponse, text: string) {
     if (res.destroyed || res.writableEnded) return streams.delete(res)
     res.write(text)
+    // A client that stopped reading (a frozen tab, a dead proxy, a hostile client) would have
+    // every later notice and heartbeat queued in this process for as long as its socket stays
+    // open. Past the bound it is cut; if it is alive it reconnects, and catches up with one refetch.
+    if (res.writableLength > MAX_UNSENT_BYTES) {
+      res.destroy()
+      drop(res)
+    }
   }
 
   function drop(res: ServerResponse) {
     streams.delete(res)
+    const waiting = pending.get(res)
+    if (waiting) clearTimeout(waiting.timer)
+    pending.delete(res)
     if (streams.size === 0 && heartbeat !== undefined) {
       clearInterval(heartbeat)
       heartbeat = undefined
@@ -136,13 +152,19 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
           write(stream, text)
           continue
         }
+        const waiting = pending.get(stream)
+        if (waiting) {
+          waiting.text = text
+          continue
+        }
         const timer = setTimeout(() => {
-          pending.delete(timer)
+          const { text: newest } = pending.get(stream)!
+          pending.delete(stream)
           sentCount++
-          write(stream, text)
+          write(stream, newest)
         }, Math.floor(random() * windowMs))
         timer.unref?.()
-        pending.add(timer)
+        pending.set(stream, { timer, text })
       }
     },
     connections: () => streams.size,
@@ -186,9 +208,14 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
       if (closed) return
       closed = true
       for (const stop of stops) stop()
-      for (const timer of pending) clearTimeout(timer)
+      for (const { timer } of pending.values()) clearTimeout(timer)
       pending.clear()
-      for (const stream of [...streams]) stream.end()
+      // A stream with bytes still waiting (its client stopped reading) could never finish: it
+      // would hold a server's drain until the drain timeout. Cut it; end the others cleanly.
+      for (const stream of [...streams]) {
+        if (stream.writableLength > 0) stream.destroy()
+        else stream.end()
+      }
       streams.clear()
       if (heartbeat !== undefined) clearInterval(heartbeat)
       heartbeat = undefined

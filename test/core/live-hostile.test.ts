@@ -1,0 +1,132 @@
+// Live updates against servers that advertise or send what they should not, on 127.0.0.1: a stream
+// URL on another origin (the configured credentials must stay home), and a stream that floods the
+// client with notices (the client's refetches must stay within a bounded rate).
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+
+const cleanup: Array<() => Promise<unknown> | unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+async function waitFor(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+function client(url: string, options: Partial<ClientOptions> = {}): FlagClient {
+  const c = createClient({
+    url,
+    context: { targetingKey: 'user-1' },
+    storage: 'memory',
+    storageName: uniqueStorageName('live-hostile'),
+    logger: createTestLogger(),
+    refreshIntervalMs: 0,
+    liveUpdates: true,
+    ...options,
+  })
+  cleanup.push(() => c.close())
+  return c
+}
+
+/** A server on 127.0.0.1: OFREP answers advertising `streams()`, and an SSE route at /stream whose requests are recorded. */
+async function ofrepServer(streams: (self: string) => unknown[] = () => [{ type: 'sse', endpoint: { requestUri: '/stream' } }]) {
+  const open: ServerResponse[] = []
+  const streamHeaders: IncomingHttpHeaders[] = []
+  const bulk: number[] = []
+  let url = ''
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+      bulk.push(Date.now())
+      req.resume()
+      req.on('end', () => {
+        if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { ETag: '"v1"' }).end()
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"v1"' })
+        res.end(JSON.stringify({ flags: [{ key: 'kill-switch', value: false, reason: 'STATIC' }], eventStreams: streams(url) }))
+      })
+      return
+    }
+    if (req.url?.startsWith('/stream')) {
+      streamHeaders.push(req.headers)
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      res.write('retry: 100\n\n')
+      open.push(res)
+      return
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  cleanup.push(
+    () =>
+      new Promise<void>((done) => {
+        for (const s of open) s.destroy()
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  )
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { url, streamHeaders, bulk, open, send: (text: string) => open.at(-1)?.write(text) }
+}
+
+const secrets = { Authorization: 'Bearer app-secret', 'X-API-Key': 'app-key' }
+
+describe('an advertised stream on another origin', () => {
+  it('is connected to without the configured Authorization and API key (an absolute url)', async () => {
+    const foreign = await ofrepServer()
+    const home = await ofrepServer(() => [{ type: 'sse', url: `${foreign.url}/stream?channel=abc` }])
+    const c = client(home.url, { headers: secrets })
+    await c.start()
+    await waitFor(() => foreign.streamHeaders.length === 1, 5000, 'the stream on the other origin')
+    expect(foreign.streamHeaders[0].authorization).toBeUndefined()
+    expect(foreign.streamHeaders[0]['x-api-key']).toBeUndefined()
+  })
+
+  it('is connected to without the configured credentials (endpoint.origin)', async () => {
+    const foreign = await ofrepServer()
+    const home = await ofrepServer(() => [{ type: 'sse', endpoint: { origin: foreign.url, requestUri: '/stream' } }])
+    const c = client(home.url, { headers: () => secrets })
+    await c.start()
+    await waitFor(() => foreign.streamHeaders.length === 1, 5000, 'the stream on the other origin')
+    expect(foreign.streamHeaders[0].authorization).toBeUndefined()
+    expect(foreign.streamHeaders[0]['x-api-key']).toBeUndefined()
+  })
+
+  it('a stream on the OFREP URL origin still gets them (the reference server needs the API key there)', async () => {
+    const home = await ofrepServer((self) => [{ type: 'sse', url: `${self}/stream` }])
+    const c = client(home.url, { headers: secrets })
+    await c.start()
+    await waitFor(() => home.streamHeaders.length === 1, 5000, 'the stream')
+    expect(home.streamHeaders[0].authorization).toBe('Bearer app-secret')
+    expect(home.streamHeaders[0]['x-api-key']).toBe('app-key')
+  })
+})
+
+describe('a stream that floods the client with notices', () => {
+  it('gets at most about two refetches a second, and the last notice is still acted on', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    const before = s.bulk.length
+    // A notice every 2 ms for 2 s: about a thousand.
+    const started = Date.now()
+    while (Date.now() - started < 2000) {
+      s.send('data: {"type":"refetchEvaluation"}\n\n')
+      await new Promise((r) => setTimeout(r, 2))
+    }
+    const during = s.bulk.length - before
+    await new Promise((r) => setTimeout(r, 1200))
+    const after = s.bulk.length - before
+    // Without a floor, every answer (a 304 in a millisecond) was followed at once by the next request.
+    expect(during).toBeLessThanOrEqual(6)
+    // The notices that came in the gap are not lost: one refetch follows the storm.
+    expect(after).toBeGreaterThan(during)
+    expect(after).toBeLessThanOrEqual(8)
+  })
+})

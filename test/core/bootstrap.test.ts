@@ -165,6 +165,27 @@ describe('fetchBootstrap', () => {
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  test('a redirect to another host resolves null, and the configured headers never reach that host', async () => {
+    // A login proxy, a hijacked DNS name, a misrouted ingress: the other host is not the flag service.
+    const other = await createFaultServer(flags([{ key: 'kill', value: false }], '"other"'))
+    try {
+      const elsewhere = other.url.replace('127.0.0.1', 'localhost')
+      server.always({ status: 307, headers: { Location: `${elsewhere}/ofrep/v1/evaluate/flags` } })
+      const result = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, headers: { 'X-API-Key': 'secret' }, timeoutMs: 2000 })
+      expect(result).toBeNull()
+      expect(other.requests).toEqual([])
+      // A 307/308 on the same host (a moved path) is still followed, method, body and headers kept.
+      server.next({ status: 308, headers: { Location: '/v2/ofrep/v1/evaluate/flags' } })
+      server.always(flags([{ key: 'kill', value: true }], '"moved"'))
+      const moved = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, headers: { 'X-API-Key': 'secret' }, timeoutMs: 2000 })
+      expect(moved).toMatchObject({ etag: '"moved"', flags: [{ key: 'kill', value: true }] })
+      expect(server.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v2/ofrep/v1/evaluate/flags', body: { context: { targetingKey: 'alice' } } })
+      expect(server.requests.at(-1)!.headers['x-api-key']).toBe('secret')
+    } finally {
+      await other.close()
+    }
+  })
+
   test('resolves null when the server does not exist or the input is unusable', async () => {
     expect(await fetchBootstrap({ url: 'http://127.0.0.1:1', context: { targetingKey: 'a' } })).toBeNull()
     const cyclic: Record<string, unknown> = { targetingKey: 'a' }

@@ -19,13 +19,14 @@ export interface FetchBootstrapOptions {
 
 /**
  * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — down, slow, non-2xx,
- * unreadable body — and never rejects, so a flag outage cannot fail a page render: the browser then
- * falls back to its cache. Includes the server's `ETag` as `etag` when one was sent.
+ * unreadable body, a redirect to another host — and never rejects, so a flag outage cannot fail a
+ * page render: the browser then falls back to its cache. Includes the server's `ETag` as `etag`
+ * when one was sent.
  */
 export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bootstrap | null> {
   try {
     const result = await fetchFlags({
-      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch: sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init))),
       url: options.url,
       context: options.context,
       headers: options.headers,
@@ -38,5 +39,30 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     return bootstrap
   } catch {
     return null
+  }
+}
+
+/** How many 307/308 redirects on the same host `fetchBootstrap` follows. */
+const MAX_REDIRECTS = 5
+
+// Redirects are followed by hand. A 307/308 on the same host (a moved path, http → https) keeps
+// the POST, its body and the headers. A redirect to another host is not followed: a login proxy or
+// a misrouted ingress is not the flag service, its answer must not render as this user's flags,
+// and the API key in `headers` must not reach it (fetch would forward every header but
+// Authorization). The 3xx itself is then a non-2xx answer: null.
+function sameHostRedirects(fetchImpl: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    // A path (a same-origin proxy) is read against the page, where there is one.
+    let url = new URL(String(input), typeof location === 'undefined' ? undefined : location.href)
+    for (let hops = 0; ; hops++) {
+      const response = await fetchImpl(url.href, { ...init, redirect: 'manual' })
+      const location = response.headers.get('Location')
+      if ((response.status !== 307 && response.status !== 308) || !location || hops >= MAX_REDIRECTS) return response
+      const next = new URL(location, url)
+      const downgraded = url.protocol === 'https:' && next.protocol !== 'https:'
+      if (next.hostname !== url.hostname || downgraded || !/^https?:$/.test(next.protocol)) return response
+      await response.body?.cancel().catch(() => {})
+      url = next
+    }
   }
 }

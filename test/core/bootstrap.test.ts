@@ -186,6 +186,28 @@ describe('fetchBootstrap', () => {
     }
   })
 
+  test("a relay serving old values says so: the bootstrap is dated by the relay's fetchedAt, and a newer cache wins over it", async () => {
+    // Yesterday this browser cached the kill switch ON. Today the Next.js server reaches a relay
+    // whose upstream has been failing for three days: it serves its last known good (OFF), saying
+    // `stale` and when it fetched it.
+    const storageName = uniqueStorageName('relay-stale')
+    const earlier = make({ storageName })
+    await earlier.client.start()
+    expect(earlier.client.getGate('kill')).toBe(true)
+    await earlier.client.close()
+    const threeDaysAgo = Date.now() - 3 * 24 * 3600_000
+    server.always({ status: 200, body: { flags: [{ key: 'kill', value: false }], metadata: { holdfast: { source: 'data-dir', fetchedAt: threeDaysAgo, stale: true } } } })
+    const ssr = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' } })
+    expect(ssr).toMatchObject({ fetchedAt: threeDaysAgo, flags: [{ key: 'kill', value: false }] })
+
+    server.always('hang')
+    const { client, startHung } = make({ storageName, bootstrap: ssr! })
+    expect(client.getGate('kill')).toBe(false) // the server render and hydration: the bootstrap
+    await startHung()
+    // Once the cache is read, the value the browser had yesterday is newer than the relay's.
+    expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
+  })
+
   test('resolves null when the server does not exist or the input is unusable', async () => {
     expect(await fetchBootstrap({ url: 'http://127.0.0.1:1', context: { targetingKey: 'a' } })).toBeNull()
     const cyclic: Record<string, unknown> = { targetingKey: 'a' }

@@ -34,7 +34,12 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
       now: Date.now,
     })
     if (result.kind !== 'ok') return null
-    const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt: Date.now() }
+    // A relay answering from its last known good says when it fetched it (metadata.holdfast, CONTRACT
+    // §9): the values are that old, so a browser cache saved since then wins over them (§5).
+    const now = Date.now()
+    const relayAt = result.upstream?.fetchedAt
+    const fetchedAt = relayAt !== undefined && relayAt < now ? relayAt : now
+    const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt }
     if (result.etag !== undefined) bootstrap.etag = result.etag
     return bootstrap
   } catch {

@@ -208,6 +208,18 @@ describe('fetchBootstrap', () => {
     expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
   })
 
+  test('a body over 16 MiB resolves null, however fast it comes: it is not rendered into the page', async () => {
+    // Valid JSON: one flag whose value is 50 MB of text (a runaway export, a hostile server).
+    const huge = JSON.stringify({ flags: [{ key: 'kill', value: true }, { key: 'copy', value: 'x'.repeat(50 * 1024 * 1024) }] })
+    server.always({ status: 200, raw: huge, headers: { 'Content-Type': 'application/json' } })
+    const started = Date.now()
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 20_000 })).toBeNull()
+    expect(Date.now() - started).toBeLessThan(20_000)
+    // Just under the limit is a bootstrap like any other.
+    server.always({ status: 200, raw: JSON.stringify({ flags: [{ key: 'copy', value: 'x'.repeat(15 * 1024 * 1024) }] }), headers: { 'Content-Type': 'application/json' } })
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 20_000 })).toMatchObject({ flags: [{ key: 'copy' }] })
+  })
+
   test('resolves null when the server does not exist or the input is unusable', async () => {
     expect(await fetchBootstrap({ url: 'http://127.0.0.1:1', context: { targetingKey: 'a' } })).toBeNull()
     const cyclic: Record<string, unknown> = { targetingKey: 'a' }

@@ -19,14 +19,14 @@ export interface FetchBootstrapOptions {
 
 /**
  * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — down, slow, non-2xx,
- * unreadable body, a redirect to another host — and never rejects, so a flag outage cannot fail a
- * page render: the browser then falls back to its cache. Includes the server's `ETag` as `etag`
- * when one was sent.
+ * unreadable body, a body over 16 MiB, a redirect to another host — and never rejects, so a flag
+ * outage cannot fail a page render: the browser then falls back to its cache. Includes the
+ * server's `ETag` as `etag` when one was sent.
  */
 export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bootstrap | null> {
   try {
     const result = await fetchFlags({
-      fetch: sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init))),
+      fetch: capped(sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))),
       url: options.url,
       context: options.context,
       headers: options.headers,
@@ -44,6 +44,29 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     return bootstrap
   } catch {
     return null
+  }
+}
+
+/** The largest body `fetchBootstrap` reads: 16 MiB. The snapshot is rendered into the page. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024
+
+// A bigger 200 body (a runaway export, a hostile server, a gzip bomb, counted after decoding)
+// fails as it streams in, within the timeout and without holding it all in memory: null.
+function capped(fetchImpl: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, init)
+    if (response.status !== 200 || !response.body || typeof TransformStream === 'undefined') return response
+    let size = 0
+    const body = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          size += chunk.byteLength
+          if (size > MAX_BODY_BYTES) controller.error(new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`))
+          else controller.enqueue(chunk)
+        },
+      }),
+    )
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers })
   }
 }
 

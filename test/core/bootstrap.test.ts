@@ -158,6 +158,7 @@ describe('fetchBootstrap', () => {
     ['{}', { status: 200, body: {} }],
     ['reset', 'reset'],
     ['slow', 'hang'],
+    ['a body dripping in, one byte at a time', 'drip'],
   ] as const)('resolves null on %s, never rejects', async (_n, reply) => {
     server.always(reply as never)
     const started = Date.now()

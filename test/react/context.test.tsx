@@ -68,6 +68,29 @@ describe('context prop', () => {
     expect(client.getContext()).toEqual({ targetingKey: 'bob' })
   })
 
+  it('a changed Date attribute switches the context; the same date in a new Date object does not', async () => {
+    const server = await startServer({}, users)
+    const options = clientOptions(server)
+    let client: FlagClient | undefined
+    function Probe() {
+      client = useFlagClient()
+      return null
+    }
+    const app = (since: Date) => (
+      <FlagProvider {...options} context={{ targetingKey: 'alice', since }}>
+        <Probe />
+      </FlagProvider>
+    )
+    const { rerender } = render(app(new Date(Date.UTC(2020, 0, 1))))
+    await waitFor(() => expect(server.requests).toEqual(['alice']))
+    const setContext = vi.spyOn(client!, 'setContext')
+    rerender(app(new Date(Date.UTC(2020, 0, 1))))
+    expect(setContext).not.toHaveBeenCalled()
+    rerender(app(new Date(Date.UTC(2025, 0, 1))))
+    await waitFor(() => expect(server.requests).toEqual(['alice', 'alice']))
+    expect(setContext).toHaveBeenCalledTimes(1)
+  })
+
   it('a context that cannot be serialised (a cycle, a BigInt) never throws into render: INVALID_CONTEXT, then a good one recovers', async () => {
     const server = await startServer({}, users)
     const options = clientOptions(server)

@@ -73,6 +73,6 @@ function keyOf(context: EvaluationContext): string {
   try {
     return stableStringify(context)
   } catch {
-    return `unserialisable ${typeof context.targetingKey === 'string' ? context.targetingKey : ''}`
+    return `\0${String(context.targetingKey)}`
   }
 }

@@ -158,11 +158,67 @@ describe('fetchBootstrap', () => {
     ['{}', { status: 200, body: {} }],
     ['reset', 'reset'],
     ['slow', 'hang'],
+    ['a body dripping in, one byte at a time', 'drip'],
   ] as const)('resolves null on %s, never rejects', async (_n, reply) => {
     server.always(reply as never)
     const started = Date.now()
     expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 200 })).toBeNull()
     expect(Date.now() - started).toBeLessThan(2000)
+  })
+
+  test('a redirect to another host resolves null, and the configured headers never reach that host', async () => {
+    // A login proxy, a hijacked DNS name, a misrouted ingress: the other host is not the flag service.
+    const other = await createFaultServer(flags([{ key: 'kill', value: false }], '"other"'))
+    try {
+      const elsewhere = other.url.replace('127.0.0.1', 'localhost')
+      server.always({ status: 307, headers: { Location: `${elsewhere}/ofrep/v1/evaluate/flags` } })
+      const result = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, headers: { 'X-API-Key': 'secret' }, timeoutMs: 2000 })
+      expect(result).toBeNull()
+      expect(other.requests).toEqual([])
+      // A 307/308 on the same host (a moved path) is still followed, method, body and headers kept.
+      server.next({ status: 308, headers: { Location: '/v2/ofrep/v1/evaluate/flags' } })
+      server.always(flags([{ key: 'kill', value: true }], '"moved"'))
+      const moved = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, headers: { 'X-API-Key': 'secret' }, timeoutMs: 2000 })
+      expect(moved).toMatchObject({ etag: '"moved"', flags: [{ key: 'kill', value: true }] })
+      expect(server.requests.at(-1)).toMatchObject({ method: 'POST', path: '/v2/ofrep/v1/evaluate/flags', body: { context: { targetingKey: 'alice' } } })
+      expect(server.requests.at(-1)!.headers['x-api-key']).toBe('secret')
+    } finally {
+      await other.close()
+    }
+  })
+
+  test("a relay serving old values says so: the bootstrap is dated by the relay's fetchedAt, and a newer cache wins over it", async () => {
+    // Yesterday this browser cached the kill switch ON. Today the Next.js server reaches a relay
+    // whose upstream has been failing for three days: it serves its last known good (OFF), saying
+    // `stale` and when it fetched it.
+    const storageName = uniqueStorageName('relay-stale')
+    const earlier = make({ storageName })
+    await earlier.client.start()
+    expect(earlier.client.getGate('kill')).toBe(true)
+    await earlier.client.close()
+    const threeDaysAgo = Date.now() - 3 * 24 * 3600_000
+    server.always({ status: 200, body: { flags: [{ key: 'kill', value: false }], metadata: { holdfast: { source: 'data-dir', fetchedAt: threeDaysAgo, stale: true } } } })
+    const ssr = await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' } })
+    expect(ssr).toMatchObject({ fetchedAt: threeDaysAgo, flags: [{ key: 'kill', value: false }] })
+
+    server.always('hang')
+    const { client, startHung } = make({ storageName, bootstrap: ssr! })
+    expect(client.getGate('kill')).toBe(false) // the server render and hydration: the bootstrap
+    await startHung()
+    // Once the cache is read, the value the browser had yesterday is newer than the relay's.
+    expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
+  })
+
+  test('a body over 16 MiB resolves null, however fast it comes: it is not rendered into the page', async () => {
+    // Valid JSON: one flag whose value is 50 MB of text (a runaway export, a hostile server).
+    const huge = JSON.stringify({ flags: [{ key: 'kill', value: true }, { key: 'copy', value: 'x'.repeat(50 * 1024 * 1024) }] })
+    server.always({ status: 200, raw: huge, headers: { 'Content-Type': 'application/json' } })
+    const started = Date.now()
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 20_000 })).toBeNull()
+    expect(Date.now() - started).toBeLessThan(20_000)
+    // Just under the limit is a bootstrap like any other.
+    server.always({ status: 200, raw: JSON.stringify({ flags: [{ key: 'copy', value: 'x'.repeat(15 * 1024 * 1024) }] }), headers: { 'Content-Type': 'application/json' } })
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 20_000 })).toMatchObject({ flags: [{ key: 'copy' }] })
   })
 
   test('resolves null when the server does not exist or the input is unusable', async () => {

@@ -72,6 +72,23 @@ test('the same context by value is not a switch', async () => {
   expect(server.requests.length).toBe(before)
 })
 
+test('a Date attribute is part of the context as it is sent: another date is another context', async () => {
+  // The request body carries the ISO string (JSON.stringify); the identity must read it the same
+  // way, or every Date would be `{}` and a changed date no switch at all.
+  server.always(flags([{ key: 'plan', value: 'early-adopter' }]))
+  await client.setContext({ targetingKey: 'alice', signedUpAt: new Date(Date.UTC(2020, 0, 1)) })
+  expect(server.requests.at(-1)!.body.context.signedUpAt).toBe('2020-01-01T00:00:00.000Z')
+  server.always(flags([{ key: 'plan', value: 'newcomer' }]))
+  const before = server.requests.length
+  await client.setContext({ targetingKey: 'alice', signedUpAt: new Date(Date.UTC(2025, 0, 1)) })
+  expect(server.requests.length).toBe(before + 1)
+  expect(server.requests.at(-1)!.body.context.signedUpAt).toBe('2025-01-01T00:00:00.000Z')
+  expect(client.getValue('plan', 'DEFAULT')).toBe('newcomer')
+  // The same date in a new Date object is the same context.
+  await client.setContext({ targetingKey: 'alice', signedUpAt: new Date(Date.UTC(2025, 0, 1)) })
+  expect(server.requests.length).toBe(before + 1)
+})
+
 test('an invalid context is refused with an error log, not a throw', async () => {
   const logger = createTestLogger()
   const c = createClient({ url: server.url, context: { targetingKey: 'x' }, storage: 'memory', logger })

@@ -117,6 +117,29 @@ describe('provider lifecycle as the SDK sees it', () => {
     }
   })
 
+  it('replaced while its first request is in flight: the old provider says nothing afterwards', async () => {
+    const fault = await createFaultServer({ status: 503, raw: '', delayMs: 300 })
+    const other = await createFaultServer(flags([{ key: 'a', value: 'new provider' }]))
+    try {
+      const mine = createClient({ url: fault.url, context: { targetingKey: 'u' }, storage: 'memory', refreshOnFocus: false, logger: quiet })
+      const old = new HoldfastWebProvider({ client: mine })
+      const late: string[] = []
+      for (const event of [ProviderEvents.Ready, ProviderEvents.Stale, ProviderEvents.Error, ProviderEvents.ConfigurationChanged]) old.events.addHandler(event, () => void late.push(event))
+      OpenFeature.setProvider('replaced', old, { targetingKey: 'u' })
+      await fault.waitForRequests(1)
+      await OpenFeature.setProviderAndWait('replaced', new HoldfastWebProvider({ url: other.url, storage: 'memory', refreshOnFocus: false, logger: quiet }))
+      // The old provider's first attempt ends (503) after it was closed: no event of its own.
+      await until(() => mine.getStatus().state !== 'loading', 'the first attempt to end')
+      await settle()
+      expect(late).toEqual([])
+      expect(OpenFeature.getClient('replaced').getStringValue('a', 'x')).toBe('new provider')
+      await mine.close()
+    } finally {
+      await fault.close()
+      await other.close()
+    }
+  })
+
   it('no targetingKey anywhere: setProviderAndWait rejects with TARGETING_KEY_MISSING (a programmer mistake)', async () => {
     const provider = new HoldfastWebProvider({ url: 'http://127.0.0.1:9', storage: 'memory', logger: quiet })
     await expect(OpenFeature.setProviderAndWait('no-key', provider, {})).rejects.toMatchObject({ code: ErrorCode.TARGETING_KEY_MISSING })

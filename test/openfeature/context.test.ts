@@ -81,6 +81,28 @@ describe('context changes', () => {
     }
   })
 
+  it("A -> B -> A while B is slow: ends on A, and B's late answer never shows", async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'A' }]))
+    try {
+      const { client, domain, events } = await connect(fault.url, { targetingKey: 'A' }, { storage: 'memory' })
+      fault.next(delayed(flags([{ key: 'a', value: 'B' }]), 400))
+      fault.always(flags([{ key: 'a', value: 'A' }]))
+      const toB = OpenFeature.setContext(domain, { targetingKey: 'B' })
+      await fault.waitForRequests(2)
+      await Promise.all([toB, OpenFeature.setContext(domain, { targetingKey: 'A' })])
+      await until(() => fault.requests[1].abandoned && fault.requests.length === 3, "B's request abandoned, A's sent")
+      await new Promise((r) => setTimeout(r, 500)) // past the moment B's answer was due
+      await settle()
+      expect(client.getStringValue('a', 'x')).toBe('A')
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      // One CONTEXT_CHANGED for the two switches (the SDK's), nothing saying B's flags arrived.
+      expect(events.filter((e) => e === 'PROVIDER_CONTEXT_CHANGED')).toHaveLength(1)
+      expect(events).not.toContain('PROVIDER_ERROR')
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('a context without targetingKey: PROVIDER_ERROR, defaults with TARGETING_KEY_MISSING; a valid one recovers', async () => {
     const server = await startServer()
     const { client, domain, events } = await connect(server.url, { targetingKey: 'user-1' }, { storage: 'memory' })

@@ -67,6 +67,76 @@ describe('context prop', () => {
     expect(server.requests).toEqual(['bob'])
     expect(client.getContext()).toEqual({ targetingKey: 'bob' })
   })
+
+  it('a changed Date attribute switches the context; the same date in a new Date object does not', async () => {
+    const server = await startServer({}, users)
+    const options = clientOptions(server)
+    let client: FlagClient | undefined
+    function Probe() {
+      client = useFlagClient()
+      return null
+    }
+    const app = (since: Date) => (
+      <FlagProvider {...options} context={{ targetingKey: 'alice', since }}>
+        <Probe />
+      </FlagProvider>
+    )
+    const { rerender } = render(app(new Date(Date.UTC(2020, 0, 1))))
+    await waitFor(() => expect(server.requests).toEqual(['alice']))
+    const setContext = vi.spyOn(client!, 'setContext')
+    rerender(app(new Date(Date.UTC(2020, 0, 1))))
+    expect(setContext).not.toHaveBeenCalled()
+    rerender(app(new Date(Date.UTC(2025, 0, 1))))
+    await waitFor(() => expect(server.requests).toEqual(['alice', 'alice']))
+    expect(setContext).toHaveBeenCalledTimes(1)
+  })
+
+  it('a context that cannot be serialised (a cycle, a BigInt) never throws into render: INVALID_CONTEXT, then a good one recovers', async () => {
+    const server = await startServer({}, users)
+    const options = clientOptions(server)
+    let client: FlagClient | undefined
+    function Status() {
+      client = useFlagClient()
+      const status = useFlagStatus()
+      return <span>{`${status.state} ${status.error?.code ?? ''}`}</span>
+    }
+    const cyclic = () => {
+      const context: Record<string, unknown> = { targetingKey: 'alice' }
+      context.self = context
+      return context as EvaluationContext
+    }
+    const app = (context: EvaluationContext) => (
+      <FlagProvider {...options} context={context}>
+        <Greeting />
+        <Status />
+      </FlagProvider>
+    )
+    const { rerender } = render(app(cyclic()))
+    expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT')
+    await waitFor(() => expect(client!.getStatus().error?.code).toBe('INVALID_CONTEXT'))
+    const setContext = vi.spyOn(client!, 'setContext')
+    // A new cyclic object every render (same content) is no switch; a BigInt neither throws.
+    rerender(app(cyclic()))
+    rerender(app(cyclic()))
+    expect(setContext).not.toHaveBeenCalled()
+    rerender(app({ targetingKey: 'alice', visits: 10n } as never))
+    expect(setContext).not.toHaveBeenCalled()
+    expect(screen.getByText(/^error INVALID_CONTEXT/)).toBeTruthy()
+    rerender(app({ targetingKey: 'alice' }))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice'))
+    expect(server.requests).toEqual(['alice'])
+    expect(setContext).toHaveBeenCalledTimes(1)
+    expect(client!.getStatus().state).toBe('ready')
+
+    // A client passed in, with such a context prop: no throw either.
+    const given = track(createClient(clientOptions(server)))
+    render(
+      <FlagProvider client={given} context={{ targetingKey: 'bob', visits: 10n } as never}>
+        <span>given</span>
+      </FlagProvider>,
+    )
+    await waitFor(() => expect(given.getStatus().error?.code).toBe('INVALID_CONTEXT'))
+  })
 })
 
 function Greeting() {

@@ -15,6 +15,8 @@ export type Behaviour =
   | { status: number; json?: unknown; text?: string; contentType?: string; headers?: Record<string, string> }
   | 'hang'
   | 'reset'
+  /** 200 JSON headers at once, then a valid body (a flagd document or an OFREP answer) one byte every 100 ms. */
+  | 'drip'
   /** `then`, after `delayMs`. */
   | { delayMs: number; then: Behaviour }
 
@@ -82,6 +84,18 @@ function answer(res: ServerResponse, behaviour: Behaviour, request: RecordedRequ
   }
   if (behaviour === 'reset') {
     res.socket?.destroy()
+    return
+  }
+  if (behaviour === 'drip') {
+    const body = JSON.stringify(request.method === 'POST' ? { flags: [{ key: 'f0', value: false }] } : booleanFlags(10, 'off'))
+    res.writeHead(200, { 'Content-Type': 'application/json' })
+    let sent = 0
+    const timer = setInterval(() => {
+      if (res.destroyed) return clearInterval(timer)
+      res.write(body[sent++])
+      if (sent === body.length) (clearInterval(timer), res.end())
+    }, 100)
+    res.on('close', () => clearInterval(timer))
     return
   }
   if ('document' in behaviour || 'ofrep' in behaviour) {

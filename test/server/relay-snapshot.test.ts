@@ -54,6 +54,14 @@ describe('holdfast-server snapshot (definitions)', () => {
     const hung = await snapshot(['--flags-url', upstream.url, '--out', join(dir, 'out.json'), '--timeout', '0.3'])
     expect(hung).toMatchObject({ code: 1 })
     expect(hung.output).toMatch(/within 300 ms/)
+    // Headers at once, then the body a byte at a time: the timeout covers the body too.
+    upstream.set('drip')
+    const written = await readFile(join(dir, 'out.json'), 'utf8')
+    const started = Date.now()
+    const dripped = await snapshot(['--flags-url', upstream.url, '--out', join(dir, 'out.json'), '--timeout', '0.3'])
+    expect(dripped).toMatchObject({ code: 1 })
+    expect(Date.now() - started).toBeLessThan(3000)
+    expect(await readFile(join(dir, 'out.json'), 'utf8')).toBe(written)
     expect((await snapshot(['--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--flags', file])).code).toBe(2)
     expect((await snapshot(['--upstream', upstream.url, '--out', join(dir, 'x.json')])).code).toBe(2)
@@ -83,6 +91,42 @@ describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () =>
       upstream.set(behaviour)
       expect((await snapshot(args)).code, JSON.stringify(behaviour)).toBe(1)
       expect(await readFile(out, 'utf8')).toBe(written)
+    }
+  })
+})
+
+describe('holdfast-server snapshot and redirects', () => {
+  it('refuses a redirect to another host (exit 1, file untouched, the headers never sent there); follows one on the same host', async () => {
+    const entries = (n: number, value: boolean) => Array.from({ length: n }, (_, i) => ({ key: `f${i}`, value }))
+    // Another host with a perfectly valid answer: every kill switch off.
+    const other = await startUpstream((request) => (request.method === 'POST' ? { ofrep: () => ({ flags: entries(4, false) }) } : { document: booleanFlags(10, 'off') }))
+    const elsewhere = other.url.replace('127.0.0.1', 'localhost')
+    const upstream = await startUpstream((request) => (request.method === 'POST' ? { ofrep: () => ({ flags: entries(4, true) }) } : { document: booleanFlags(10) }))
+    const dir = await tempDir()
+    const cases = [
+      { out: join(dir, 'fallback.json'), args: ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}'] },
+      { out: join(dir, 'flags.snapshot.json'), args: ['--flags-url', `${upstream.url}/flags.json`] },
+    ]
+    for (const { out, args } of cases) {
+      const all = [...args, '--out', out, '--header', 'X-API-Key: ci-key']
+      expect((await snapshot(all)).code).toBe(0)
+      const written = await readFile(out, 'utf8')
+      upstream.set((request) => ({ status: 307, headers: { Location: `${elsewhere}${request.path}` } }))
+      const redirected = await snapshot(all)
+      expect(redirected.code, args[0]).toBe(1)
+      expect(redirected.output).toMatch(/redirect/)
+      expect(await readFile(out, 'utf8')).toBe(written)
+      expect(other.requests).toEqual([])
+
+      // A moved path on the same host is followed, with the POST body and the headers.
+      upstream.set((request) =>
+        request.path.startsWith('/v2/')
+          ? request.method === 'POST' ? { ofrep: () => ({ flags: entries(4, true) }) } : { document: booleanFlags(10) }
+          : { status: 308, headers: { Location: `/v2${request.path}` } },
+      )
+      expect((await snapshot(all)).code, args[0]).toBe(0)
+      expect(upstream.requests.at(-1)!.path).toMatch(/^\/v2\//)
+      expect(upstream.requests.at(-1)!.headers['x-api-key']).toBe('ci-key')
     }
   })
 })

@@ -8,6 +8,8 @@ export type Reply =
   | { status?: number; body?: unknown; raw?: string; headers?: Record<string, string>; delayMs?: number }
   | 'reset'
   | 'hang'
+  /** 200 JSON headers at once, then a valid flags body one byte every 100 ms (about 4 s in all). */
+  | 'drip'
 
 export interface RecordedRequest {
   method: string
@@ -30,7 +32,7 @@ export interface FaultServer {
   close(): Promise<void>
 }
 
-type HttpReply = Exclude<Reply, 'reset' | 'hang'>
+type HttpReply = Exclude<Reply, 'reset' | 'hang' | 'drip'>
 
 /** The standard 200: `{flags: [...]}` as JSON with an ETag. */
 export function flags(entries: unknown[], etag?: string): HttpReply {
@@ -79,6 +81,18 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
   function send(reply: Reply, res: ServerResponse) {
     if (reply === 'reset') return void res.socket?.destroy()
     if (reply === 'hang') return void hanging.add(res)
+    if (reply === 'drip') {
+      const body = JSON.stringify({ flags: [{ key: 'kill', value: false, variant: 'dripped' }] })
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      let sent = 0
+      const timer = setInterval(() => {
+        if (res.destroyed) return clearInterval(timer)
+        res.write(body[sent++])
+        if (sent === body.length) (clearInterval(timer), res.end())
+      }, 100)
+      res.on('close', () => clearInterval(timer))
+      return
+    }
     const write = () => {
       if (res.destroyed) return
       const raw = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))

@@ -19,13 +19,14 @@ export interface FetchBootstrapOptions {
 
 /**
  * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — down, slow, non-2xx,
- * unreadable body — and never rejects, so a flag outage cannot fail a page render: the browser then
- * falls back to its cache. Includes the server's `ETag` as `etag` when one was sent.
+ * unreadable body, a body over 16 MiB, a redirect to another host — and never rejects, so a flag
+ * outage cannot fail a page render: the browser then falls back to its cache. Includes the
+ * server's `ETag` as `etag` when one was sent.
  */
 export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bootstrap | null> {
   try {
     const result = await fetchFlags({
-      fetch: options.fetch ?? ((input, init) => globalThis.fetch(input, init)),
+      fetch: capped(sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))),
       url: options.url,
       context: options.context,
       headers: options.headers,
@@ -33,10 +34,63 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
       now: Date.now,
     })
     if (result.kind !== 'ok') return null
-    const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt: Date.now() }
+    // A relay answering from its last known good says when it fetched it (metadata.holdfast, CONTRACT
+    // §9): the values are that old, so a browser cache saved since then wins over them (§5).
+    const now = Date.now()
+    const relayAt = result.upstream?.fetchedAt
+    const fetchedAt = relayAt !== undefined && relayAt < now ? relayAt : now
+    const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt }
     if (result.etag !== undefined) bootstrap.etag = result.etag
     return bootstrap
   } catch {
     return null
+  }
+}
+
+/** The largest body `fetchBootstrap` reads: 16 MiB. The snapshot is rendered into the page. */
+const MAX_BODY_BYTES = 16 * 1024 * 1024
+
+// A bigger 200 body (a runaway export, a hostile server, a gzip bomb, counted after decoding)
+// fails as it streams in, within the timeout and without holding it all in memory: null.
+function capped(fetchImpl: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    const response = await fetchImpl(input, init)
+    if (response.status !== 200 || !response.body || typeof TransformStream === 'undefined') return response
+    let size = 0
+    const body = response.body.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          size += chunk.byteLength
+          if (size > MAX_BODY_BYTES) controller.error(new Error(`the body is larger than ${MAX_BODY_BYTES} bytes`))
+          else controller.enqueue(chunk)
+        },
+      }),
+    )
+    return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers })
+  }
+}
+
+/** How many 307/308 redirects on the same host `fetchBootstrap` follows. */
+const MAX_REDIRECTS = 5
+
+// Redirects are followed by hand. A 307/308 on the same host (a moved path, http → https) keeps
+// the POST, its body and the headers. A redirect to another host is not followed: a login proxy or
+// a misrouted ingress is not the flag service, its answer must not render as this user's flags,
+// and the API key in `headers` must not reach it (fetch would forward every header but
+// Authorization). The 3xx itself is then a non-2xx answer: null.
+function sameHostRedirects(fetchImpl: typeof fetch): typeof fetch {
+  return async (input, init) => {
+    // A path (a same-origin proxy) is read against the page, where there is one.
+    let url = new URL(String(input), typeof location === 'undefined' ? undefined : location.href)
+    for (let hops = 0; ; hops++) {
+      const response = await fetchImpl(url.href, { ...init, redirect: 'manual' })
+      const location = response.headers.get('Location')
+      if ((response.status !== 307 && response.status !== 308) || !location || hops >= MAX_REDIRECTS) return response
+      const next = new URL(location, url)
+      const downgraded = url.protocol === 'https:' && next.protocol !== 'https:'
+      if (next.hostname !== url.hostname || downgraded || !/^https?:$/.test(next.protocol)) return response
+      await response.body?.cancel().catch(() => {})
+      url = next
+    }
   }
 }

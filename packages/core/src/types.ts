@@ -41,7 +41,10 @@ export interface Bootstrap {
   flags: FlagEntry[]
   /** The server's ETag for this snapshot; sent as `If-None-Match` on the client's first request. */
   etag?: string
-  /** Epoch ms when the snapshot was fetched; the `updatedAt` of its flags. */
+  /**
+   * Epoch ms when the snapshot was fetched (by `fetchBootstrap`: when the relay that answered
+   * fetched it, if earlier); the `updatedAt` of its flags.
+   */
   fetchedAt: number
 }
 

@@ -23,6 +23,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   const statusEvents = createStatusEvents(events, logger)
   /** > 0 while the SDK owns the status (initializing, reconciling a context): the provider stays quiet. */
   let quiet = 0
+  /** Moves on `onClose`: an `initialize` or context change still running then ends without a word. */
+  let generation = 0
   /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
   let contextMissing = false
   /**
@@ -74,15 +76,19 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   function afterSdk(promise: Promise<void>) {
     // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
     // one microtask later runs after it. The caller has counted itself in `quiet` already.
+    const mine = generation
     queueMicrotask(() => {
       void promise.then(
-        () => settleQuiet('READY'),
-        () => settleQuiet('ERROR'),
+        () => settleQuiet('READY', mine),
+        () => settleQuiet('ERROR', mine),
       )
     })
   }
 
-  function settleQuiet(sdkSaid: Reported) {
+  function settleQuiet(sdkSaid: Reported, mine: number) {
+    // Closed meanwhile (the provider replaced, OpenFeature.close()): the SDK no longer listens, and
+    // a client passed in lives on; its first attempt ending must not make this provider speak.
+    if (mine !== generation) return
     quiet--
     if (quiet > 0 || !client) return
     statusEvents.set(sdkSaid)
@@ -148,6 +154,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     },
 
     async close(): Promise<void> {
+      generation++
+      quiet = 0
       unsubscribe?.()
       unsubscribe = undefined
       statusEvents.set('NOT_READY')

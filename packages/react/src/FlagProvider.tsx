@@ -48,11 +48,11 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   const client = (given ?? owned) as FlagClient
 
   const context = props.context
-  const contextKey = context === undefined ? undefined : stableStringify(context)
+  const contextKey = context === undefined ? undefined : keyOf(context)
   useEffect(() => {
     // Declared before the start effect: a passed-in client that is not started yet switches
     // first and then fetches once, for the right user.
-    if (context !== undefined && stableStringify(client.getContext()) !== contextKey) void client.setContext(context)
+    if (context !== undefined && keyOf(client.getContext()) !== contextKey) void client.setContext(context)
     // `contextKey` stands for `context`: a new object with the same content is no change.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, contextKey])
@@ -62,4 +62,17 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   }, [client])
 
   return <FlagContext.Provider value={client}>{children}</FlagContext.Provider>
+}
+
+/**
+ * The context's identity by value. One that cannot be serialised (a cycle, a BigInt) must not
+ * throw into render: it is keyed by its targetingKey, so a new such object on every render is no
+ * switch, and the client reports it once as `INVALID_CONTEXT`.
+ */
+function keyOf(context: EvaluationContext): string {
+  try {
+    return stableStringify(context)
+  } catch {
+    return `\0${String(context.targetingKey)}`
+  }
 }

@@ -12,8 +12,8 @@ export const SNAPSHOT_USAGE = `Usage:
                                                           one user's values (a Bootstrap), for
                                                           the client's \`fallback\`
 
-Refuses (exit 1, FILE untouched) an unreachable source, an invalid or empty document, or one that
-drops more than --max-shrink percent of the flags FILE holds now.
+Refuses (exit 1, FILE untouched) an unreachable source, a redirect to another host, an invalid or
+empty document, or one that drops more than --max-shrink percent of the flags FILE holds now.
 
 Options:
   --max-shrink PERCENT   default 50

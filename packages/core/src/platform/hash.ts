@@ -25,9 +25,11 @@ export function hashString(text: string): string {
 /**
  * JSON with object keys sorted (undefined and function members left out), so two values with the
  * same content give the same string whatever their key order: the value identity Holdfast uses
- * for contexts. `@holdfast/react` compares `context` props and inline defaults with it.
+ * for contexts. `@holdfast/react` compares `context` props and inline defaults with it. A Date
+ * reads as JSON.stringify sends it (its ISO string), so another date is another context.
  */
 export function stableStringify(value: unknown): string {
+  if (value instanceof Date) value = value.toJSON()
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null'
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`
   const obj = value as Record<string, unknown>

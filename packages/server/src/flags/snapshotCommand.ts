@@ -2,7 +2,8 @@
 // shipped with the build, either definitions for the relay's `--snapshot` or one context's values
 // (a Bootstrap) for the browser client's `fallback`. It refuses to replace a good file with a bad
 // result: an upstream that is down, answers HTML or `{}`, or has suddenly lost most of its flags
-// fails the CI step (exit 1) and the previous file stays as it was.
+// fails the CI step (exit 1) and the previous file stays as it was. A redirect to another host is
+// not followed (the CI key in --header must not reach it, and its answer is not the source's).
 import { readFile } from 'node:fs/promises'
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
@@ -48,7 +49,7 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   let from: string
   if ('flagsUrl' in request) {
     from = redactUrl(request.flagsUrl)
-    const result = await upstreamFetch({ url: request.flagsUrl, method: 'GET', headers: request.headers, timeoutMs: request.timeoutMs ?? 10_000, fetch: request.fetch })
+    const result = await upstreamFetch({ url: request.flagsUrl, method: 'GET', headers: request.headers, timeoutMs: request.timeoutMs ?? 10_000, fetch: request.fetch, redirects: 'same-host' })
     if (result.kind === 'failed') return { ok: false, message: result.message }
     if (result.kind !== 'ok') return { ok: false, message: `${from} answered 304 to a request without If-None-Match` }
     text = result.text
@@ -83,6 +84,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
     headers: request.headers,
     timeoutMs: request.timeoutMs ?? 10_000,
     fetch: request.fetch,
+    redirects: 'same-host',
   })
   if (result.kind === 'failed') return { ok: false, message: result.message }
   if (result.kind !== 'ok') return { ok: false, message: `${from} answered 304 to a request without If-None-Match` }

@@ -27,7 +27,16 @@ export interface UpstreamFetchOptions {
   fetch?: typeof fetch
   /** Aborts the request from outside (the server closing); the result is a `network` failure. */
   signal?: AbortSignal
+  /**
+   * `follow` (default): redirects are followed wherever they go. `same-host`: only to the same
+   * host (no https → http); a redirect to another host is an `http` failure and is not followed,
+   * so the headers never reach it.
+   */
+  redirects?: 'follow' | 'same-host'
 }
+
+/** How many redirects `same-host` follows. */
+const MAX_REDIRECTS = 5
 
 /**
  * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
@@ -47,7 +56,9 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   if (options.body !== undefined) headers['Content-Type'] = 'application/json'
   if (options.etag !== undefined) headers['If-None-Match'] = options.etag
   try {
-    const response = await doFetch(options.url, { method: options.method, headers, body: options.body, signal: controller.signal, redirect: 'follow' })
+    const init: RequestInit = { method: options.method, headers, body: options.body, signal: controller.signal, redirect: 'follow' }
+    const response = options.redirects === 'same-host' ? await sameHost(doFetch, options.url, init) : await doFetch(options.url, init)
+    if (typeof response === 'string') return { kind: 'failed', failure: 'http', message: response }
     const etag = response.headers.get('ETag') ?? undefined
     if (response.status === 304) {
       await response.body?.cancel().catch(() => {})
@@ -68,6 +79,24 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   } finally {
     clearTimeout(timer)
     options.signal?.removeEventListener('abort', stop)
+  }
+}
+
+// Follows redirects by hand, while they stay on the host asked for: a POST only through 307/308,
+// which keep the method and body. Returns the final response, or why a redirect was not followed.
+async function sameHost(doFetch: typeof fetch, start: string, init: RequestInit): Promise<Response | string> {
+  let url = new URL(start)
+  for (let hops = 0; ; hops++) {
+    const response = await doFetch(url.href, { ...init, redirect: 'manual' })
+    const location = response.headers.get('Location')
+    const kept = response.status === 307 || response.status === 308 || (init.method === 'GET' && [301, 302, 303].includes(response.status))
+    if (!kept || !location) return response
+    await response.body?.cancel().catch(() => {})
+    const next = new URL(location, url)
+    if (hops >= MAX_REDIRECTS) return `${redactUrl(start)}: more than ${MAX_REDIRECTS} redirects`
+    if (next.hostname !== url.hostname || !/^https?:$/.test(next.protocol) || (url.protocol === 'https:' && next.protocol !== 'https:'))
+      return `${redactUrl(url.href)} answered ${response.status}, a redirect to another host (${redactUrl(next.href)}): not followed; give that URL if it is the right one`
+    url = next
   }
 }
 

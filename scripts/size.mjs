@@ -79,14 +79,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // longer follows redirects and refuses a 2xx HTML page, so a captive portal's login page (200
 // text/html) is no longer taken for a delivery that deletes the events (+168 B).
 //
-// Raised to 18,400 B with delivery on 2026-12-03 (measured 18,126 → 18,381 B): delivery drops alone
+// Raised to 18,450 B with delivery on 2026-12-03 (measured 18,126 → 18,381 B; 18,409 B once (b)
+// took Dates in contexts and unserialisable context props, +27 B): delivery drops alone
 // an event the sink's limits refuse (a 2,000-character name, 150 metadata keys, a flag value nested
 // 100 deep), where before the sink's 400 took the valid events of its batch down with it (+255 B,
 // on demand only; the first load is unchanged).
+//
+// Raised to 14,150 B (b) on 2026-12-03 (measured 14,072 → 14,117 B): a Date in a context is compared
+// as the ISO string it is sent as (before, every Date read as {}, so a context differing only in a
+// date switched nothing and reused the other date's ETag), a `context` prop that cannot be
+// serialised no longer throws from render (+27 B together), and the real clock holds a delay past
+// the 32-bit timers (2^31 ms) instead of firing it at once, which turned a huge finite
+// refreshIntervalMs into a polling storm and a huge requestTimeoutMs into instant timeouts (+18 B).
 const BUDGET = {
-  react: 14_100, // (b): client + React bindings, up front, gzip bytes
+  react: 14_150, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 18_400, // (b) plus the event delivery chunk
+  withEvents: 18_450, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -51,6 +51,19 @@ describe('what the app passes in', () => {
     expect(logger.warnings.join()).toMatch(/requestTimeoutMs/)
   })
 
+  // Timers hold 32 bits: Node and browsers fire a setTimeout over 2^31 - 1 ms (24.8 days) at once.
+  // A finite but huge option (a value in seconds read as ms, 1e10) must not turn into a polling
+  // storm or an instant timeout. The bug is in the real timers, so this runs on the real clock.
+  test('a refreshIntervalMs or requestTimeoutMs past 2^31 ms is no storm and no instant timeout', async () => {
+    server.always({ ...flags([{ key: 'a', value: false }]), delayMs: 50 })
+    const { client } = make({ clock: undefined, refreshIntervalMs: 3e9, requestTimeoutMs: 1e10 })
+    const status = await client.start()
+    expect(status.state).toBe('ready')
+    expect(client.getGate('a', true)).toBe(false)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(server.requests).toHaveLength(1)
+  })
+
   const throwing = {
     get context(): never {
       throw new Error('getter')

@@ -74,6 +74,24 @@ it('<FlagsReady> is bounded: a cache that never answers holds the page for timeo
   server.release()
 })
 
+it('<FlagsReady> with a timeoutMs past the 32-bit timers (1e10) holds the page for the default 100 ms, not 0', async () => {
+  // Browsers and Node fire a setTimeout over 2^31 - 1 ms at once: the fallback would flash.
+  const server = await startServer({ checkout: 'one-click' })
+  server.mode = 'hang'
+  const stuck: FlagStorage = { ...createMemoryStorage(), get: () => new Promise(() => {}) }
+  render(
+    <FlagProvider {...clientOptions(server, { fallback, storage: stuck })}>
+      <FlagsReady timeoutMs={1e10} fallback={<p>loading</p>}>
+        <Checkout />
+      </FlagsReady>
+    </FlagProvider>,
+  )
+  await act(() => new Promise((resolve) => setTimeout(resolve, 30)))
+  expect(screen.getByText('loading')).toBeTruthy()
+  await waitFor(() => expect(screen.getByText('checkout classic')).toBeTruthy(), { timeout: 2000 })
+  server.release()
+})
+
 it('<FlagsReady> renders its children at once with a bootstrap, on the server and in the browser alike', async () => {
   const server = await startServer({ banner: true })
   const bootstrap: Bootstrap = { context: { targetingKey: 'alice' }, flags: [{ key: 'banner', value: true }], fetchedAt: Date.now() }

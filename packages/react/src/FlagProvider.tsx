@@ -66,13 +66,14 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
 
 /**
  * The context's identity by value. One that cannot be serialised (a cycle, a BigInt) must not
- * throw into render: it is keyed by its targetingKey, so a new such object on every render is no
- * switch, and the client reports it once as `INVALID_CONTEXT`.
+ * throw into render: every such context has the empty key (no JSON is empty), so a new one on
+ * every render is no switch; the first is passed on and the client reports it as
+ * `INVALID_CONTEXT` (any other would be refused the same way); a good context switches again.
  */
 function keyOf(context: EvaluationContext): string {
   try {
     return stableStringify(context)
   } catch {
-    return `\0${String(context.targetingKey)}`
+    return ''
   }
 }

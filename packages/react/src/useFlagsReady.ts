@@ -19,7 +19,7 @@ export function useFlagsReady(timeoutMs = 100): boolean {
   if (known) once.current = true
   useEffect(() => {
     if (known || late || once.current) return
-    const ms = typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs < Infinity ? timeoutMs : 100
+    const ms = typeof timeoutMs === 'number' && timeoutMs >= 0 && timeoutMs < 2 ** 31 ? timeoutMs : 100
     const timer = setTimeout(() => setLate(true), ms)
     return () => clearTimeout(timer)
   }, [known, late, timeoutMs])

@@ -396,7 +396,10 @@ await main()
 // Raised to 15,950 B with live updates' loader up front in the core (15,443 → 15,787 B, 2026-12-02).
 // Lowered to 15,900 B when the core dist lost its shared chunk (platform/kit.ts; 15,787 → 15,724 B, 2026-12-02),
 // and to 15,800 B with the trims after it (15,724 → 15,642 B, 2026-12-02).
-const OPENFEATURE_BUDGET = { total: 15_800, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
+// Raised to 15,850 B on 2026-12-03 (15,745 → 15,812 B): the core under it grew by the fixes that
+// raised (b) (Dates in contexts, the 32-bit timer clamp; (a) 13,287 → 13,334 B) and the provider's
+// layer by staying quiet once closed (2,458 → 2,478 B).
+const OPENFEATURE_BUDGET = { total: 15_850, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

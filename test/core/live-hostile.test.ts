@@ -1,11 +1,10 @@
 // Live updates against servers that advertise or send what they should not, on 127.0.0.1: a stream
 // URL on another origin (the configured credentials must stay home), and a stream that floods the
 // client with notices (the client's refetches must stay within a bounded rate).
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -35,43 +34,11 @@ function client(url: string, options: Partial<ClientOptions> = {}): FlagClient {
   return c
 }
 
-/** A server on 127.0.0.1: OFREP answers advertising `streams()`, and an SSE route at /stream whose requests are recorded. */
-async function ofrepServer(streams: (self: string) => unknown[] = () => [{ type: 'sse', endpoint: { requestUri: '/stream' } }]) {
-  const open: ServerResponse[] = []
-  const streamHeaders: IncomingHttpHeaders[] = []
-  const bulk: number[] = []
-  let url = ''
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
-      bulk.push(Date.now())
-      req.resume()
-      req.on('end', () => {
-        if (req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { ETag: '"v1"' }).end()
-        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"v1"' })
-        res.end(JSON.stringify({ flags: [{ key: 'kill-switch', value: false, reason: 'STATIC' }], eventStreams: streams(url) }))
-      })
-      return
-    }
-    if (req.url?.startsWith('/stream')) {
-      streamHeaders.push(req.headers)
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
-      res.write('retry: 100\n\n')
-      open.push(res)
-      return
-    }
-    res.writeHead(404).end()
-  })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  cleanup.push(
-    () =>
-      new Promise<void>((done) => {
-        for (const s of open) s.destroy()
-        server.closeAllConnections()
-        server.close(() => done())
-      }),
-  )
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return { url, streamHeaders, bulk, open, send: (text: string) => open.at(-1)?.write(text) }
+/** The streaming OFREP fake, closed after the test. */
+async function ofrepServer(streams?: (self: string) => unknown[]): Promise<StreamingOfrep> {
+  const server = await startStreamingOfrep(streams)
+  cleanup.push(() => server.close())
+  return server
 }
 
 const secrets = { Authorization: 'Bearer app-secret', 'X-API-Key': 'app-key' }

@@ -2,11 +2,10 @@
 // What live updates remember in localStorage for the next page (a 304 has no body to say where the
 // stream is), against servers on 127.0.0.1. OFREP 0.3.0: an advertised stream `url` may carry a
 // vendor's token, and "implementations must not log or persist the full URL including its query string".
-import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '@holdfast/core'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { startStreamingOfrep } from '../support/streamingOfrep'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -22,38 +21,11 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-/** An OFREP server advertising `streams(itsUrl)`, with an SSE route at /stream. */
+/** The streaming OFREP fake (no 304s: every load gets the advertisement), closed after the test. */
 async function ofrepServer(streams: (self: string) => unknown[]) {
-  const open: ServerResponse[] = []
-  let url = ''
-  const server: Server = createServer((req, res) => {
-    res.setHeader('Access-Control-Allow-Origin', '*')
-    res.setHeader('Access-Control-Allow-Headers', '*')
-    if (req.method === 'OPTIONS') return void res.writeHead(204).end()
-    if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
-      req.resume()
-      req.on('end', () => {
-        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"v1"' })
-        res.end(JSON.stringify({ flags: [{ key: 'kill-switch', value: false, reason: 'STATIC' }], eventStreams: streams(url) }))
-      })
-      return
-    }
-    if (req.url?.startsWith('/stream')) {
-      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
-      res.write('retry: 100\n\n')
-      open.push(res)
-      return
-    }
-    res.writeHead(404).end()
-  })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  cleanup.push(() => new Promise<void>((done) => {
-    for (const s of open) s.destroy()
-    server.closeAllConnections()
-    server.close(() => done())
-  }))
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return { url, streams: () => open.length }
+  const server = await startStreamingOfrep(streams, { notModified: false })
+  cleanup.push(() => server.close())
+  return { url: server.url, streams: () => server.open.length }
 }
 
 async function run(url: string, connected: () => boolean) {

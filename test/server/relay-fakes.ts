@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach } from 'vitest'
+import { drip } from '../support/faultServer'
 
 /** What the fake answers; a function decides per request. */
 export type Behaviour =
@@ -86,18 +87,7 @@ function answer(res: ServerResponse, behaviour: Behaviour, request: RecordedRequ
     res.socket?.destroy()
     return
   }
-  if (behaviour === 'drip') {
-    const body = JSON.stringify(request.method === 'POST' ? { flags: [{ key: 'f0', value: false }] } : booleanFlags(10, 'off'))
-    res.writeHead(200, { 'Content-Type': 'application/json' })
-    let sent = 0
-    const timer = setInterval(() => {
-      if (res.destroyed) return clearInterval(timer)
-      res.write(body[sent++])
-      if (sent === body.length) (clearInterval(timer), res.end())
-    }, 100)
-    res.on('close', () => clearInterval(timer))
-    return
-  }
+  if (behaviour === 'drip') return drip(res, JSON.stringify(request.method === 'POST' ? { flags: [{ key: 'f0', value: false }] } : booleanFlags(10, 'off')))
   if ('document' in behaviour || 'ofrep' in behaviour) {
     let body: string
     if ('document' in behaviour) body = JSON.stringify(behaviour.document)

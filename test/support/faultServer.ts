@@ -81,18 +81,7 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
   function send(reply: Reply, res: ServerResponse) {
     if (reply === 'reset') return void res.socket?.destroy()
     if (reply === 'hang') return void hanging.add(res)
-    if (reply === 'drip') {
-      const body = JSON.stringify({ flags: [{ key: 'kill', value: false, variant: 'dripped' }] })
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      let sent = 0
-      const timer = setInterval(() => {
-        if (res.destroyed) return clearInterval(timer)
-        res.write(body[sent++])
-        if (sent === body.length) (clearInterval(timer), res.end())
-      }, 100)
-      res.on('close', () => clearInterval(timer))
-      return
-    }
+    if (reply === 'drip') return drip(res, JSON.stringify({ flags: [{ key: 'kill', value: false, variant: 'dripped' }] }))
     const write = () => {
       if (res.destroyed) return
       const raw = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))
@@ -126,4 +115,16 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
       return new Promise<void>((resolve) => server.close(() => resolve()))
     },
   }
+}
+
+/** Answers 200 JSON with `body` sent one character every 100 ms (headers at once): a slow-drip server. */
+export function drip(res: ServerResponse, body: string): void {
+  res.writeHead(200, { 'Content-Type': 'application/json' })
+  let sent = 0
+  const timer = setInterval(() => {
+    if (res.destroyed) return clearInterval(timer)
+    res.write(body[sent++])
+    if (sent === body.length) (clearInterval(timer), res.end())
+  }, 100)
+  res.on('close', () => clearInterval(timer))
 }

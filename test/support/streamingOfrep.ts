@@ -1,0 +1,67 @@
+// A small OFREP server on 127.0.0.1 for live-updates tests: bulk answers (one flag, ETag "v1")
+// advertising `streams(itsOwnUrl)`, and an SSE route at /stream… that records each request's
+// headers and holds the stream open. CORS is open, so it serves jsdom as well as Node.
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export interface StreamingOfrep {
+  url: string
+  /** Headers of each request to the stream route. */
+  streamHeaders: IncomingHttpHeaders[]
+  /** When each bulk request came (Date.now()). */
+  bulk: number[]
+  /** The open stream responses. */
+  open: ServerResponse[]
+  /** Writes `text` to the latest stream. */
+  send(text: string): void
+  close(): Promise<void>
+}
+
+/** Starts the server; `notModified` answers a matching `If-None-Match` with 304 (default true). */
+export async function startStreamingOfrep(
+  streams: (self: string) => unknown[] = () => [{ type: 'sse', endpoint: { requestUri: '/stream' } }],
+  { notModified = true } = {},
+): Promise<StreamingOfrep> {
+  const open: ServerResponse[] = []
+  const streamHeaders: IncomingHttpHeaders[] = []
+  const bulk: number[] = []
+  let url = ''
+  const server: Server = createServer((req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    res.setHeader('Access-Control-Allow-Headers', '*')
+    if (req.method === 'OPTIONS') return void res.writeHead(204).end()
+    if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+      bulk.push(Date.now())
+      req.resume()
+      req.on('end', () => {
+        if (notModified && req.headers['if-none-match'] === '"v1"') return void res.writeHead(304, { ETag: '"v1"' }).end()
+        res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"v1"' })
+        res.end(JSON.stringify({ flags: [{ key: 'kill-switch', value: false, reason: 'STATIC' }], eventStreams: streams(url) }))
+      })
+      return
+    }
+    if (req.url?.startsWith('/stream')) {
+      streamHeaders.push(req.headers)
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      res.write('retry: 100\n\n')
+      open.push(res)
+      return
+    }
+    res.writeHead(404).end()
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return {
+    url,
+    streamHeaders,
+    bulk,
+    open,
+    send: (text) => void open.at(-1)?.write(text),
+    close: () =>
+      new Promise<void>((done) => {
+        for (const s of open) s.destroy()
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  }
+}

@@ -28,14 +28,18 @@ export interface UpstreamFetchOptions {
   /** Aborts the request from outside (the server closing); the result is a `network` failure. */
   signal?: AbortSignal
   /**
-   * `follow` (default): redirects are followed wherever they go. `same-host`: only to the same
-   * host (no https → http); a redirect to another host is an `http` failure and is not followed,
-   * so the headers never reach it.
+   * `follow` (default): redirects are followed wherever they go, but `headers` (an API key, a
+   * forwarded `Authorization`) only while they stay on the origin asked for: fetch itself drops
+   * only `Authorization` on the way to another origin, and would hand any other key to whatever
+   * host a redirect names. `same-host`: only to the same host; a redirect to another host is an
+   * `http` failure and is not followed, so the headers never reach it. Either way a POST is
+   * followed only through 307/308 (which keep the method and body), never from https to http,
+   * and at most 5 times.
    */
   redirects?: 'follow' | 'same-host'
 }
 
-/** How many redirects `same-host` follows. */
+/** How many redirects are followed. */
 const MAX_REDIRECTS = 5
 
 /**
@@ -56,8 +60,8 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   if (options.body !== undefined) headers['Content-Type'] = 'application/json'
   if (options.etag !== undefined) headers['If-None-Match'] = options.etag
   try {
-    const init: RequestInit = { method: options.method, headers, body: options.body, signal: controller.signal, redirect: 'follow' }
-    const response = options.redirects === 'same-host' ? await sameHost(doFetch, options.url, init) : await doFetch(options.url, init)
+    const init: RequestInit = { method: options.method, headers, body: options.body, signal: controller.signal }
+    const response = await follow(doFetch, options.url, init, options.redirects === 'same-host', Object.keys(options.headers ?? {}))
     if (typeof response === 'string') return { kind: 'failed', failure: 'http', message: response }
     const etag = response.headers.get('ETag') ?? undefined
     if (response.status === 304) {
@@ -82,19 +86,26 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   }
 }
 
-// Follows redirects by hand, while they stay on the host asked for: a POST only through 307/308,
-// which keep the method and body. Returns the final response, or why a redirect was not followed.
-async function sameHost(doFetch: typeof fetch, start: string, init: RequestInit): Promise<Response | string> {
+// Follows redirects by hand: a POST only through 307/308, which keep the method and body; never
+// from https to http; with `sameHostOnly`, not to another host (the reason is returned instead);
+// otherwise to another origin without the `configured` headers. Returns the final response, or
+// why a redirect was not followed.
+async function follow(doFetch: typeof fetch, start: string, init: RequestInit, sameHostOnly: boolean, configured: string[]): Promise<Response | string> {
   let url = new URL(start)
+  const origin = url.origin
   for (let hops = 0; ; hops++) {
-    const response = await doFetch(url.href, { ...init, redirect: 'manual' })
+    const headers = { ...(init.headers as Record<string, string>) }
+    if (url.origin !== origin) for (const name of configured) delete headers[name]
+    const response = await doFetch(url.href, { ...init, headers, redirect: 'manual' })
     const location = response.headers.get('Location')
     const kept = response.status === 307 || response.status === 308 || (init.method === 'GET' && [301, 302, 303].includes(response.status))
     if (!kept || !location) return response
     await response.body?.cancel().catch(() => {})
     const next = new URL(location, url)
     if (hops >= MAX_REDIRECTS) return `${redactUrl(start)}: more than ${MAX_REDIRECTS} redirects`
-    if (next.hostname !== url.hostname || !/^https?:$/.test(next.protocol) || (url.protocol === 'https:' && next.protocol !== 'https:'))
+    if (!/^https?:$/.test(next.protocol) || (url.protocol === 'https:' && next.protocol !== 'https:'))
+      return `${redactUrl(url.href)} answered ${response.status}, a redirect to ${redactUrl(next.href)}: not followed (not https)`
+    if (sameHostOnly && next.hostname !== url.hostname)
       return `${redactUrl(url.href)} answered ${response.status}, a redirect to another host (${redactUrl(next.href)}): not followed; give that URL if it is the right one`
     url = next
   }

@@ -3,7 +3,10 @@
 // read, delivered and deleted the same segments while each appended with its own idea of the
 // segment's size. The second server now refuses to start and names the holder; a holder killed
 // with SIGKILL (same host) or silent for 30 s (another host) is taken over.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { readFile, utimes, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { post, startServer, tempDir, waitFor } from './helpers'
@@ -56,6 +59,36 @@ describe('one server per events file or spool', { timeout: 60_000 }, () => {
     const taken = await startServer(options)
     expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
     await taken.close()
+  })
+
+  // After a power loss the lock's pid is often some other live process; it must not keep the
+  // relay from starting. A live child process stands in for "some other process with that pid".
+  it.runIf(existsSync('/proc/self/stat'))('a lock whose pid now belongs to another process, or from an earlier boot, is taken over; a live holder is not', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
+    const first = await startServer(options)
+    await first.close()
+    const lock = join(spool, 'LOCK')
+    const other = spawn('sleep', ['30'], { stdio: 'ignore' })
+    try {
+      const stat = await readFile(`/proc/${other.pid}/stat`, 'utf8')
+      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+      const boot = (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim()
+      const holder = { pid: other.pid, host: hostname(), since: '2026-12-03T00:00:00Z' }
+      // The live process is the holder: refused.
+      await writeFile(lock, JSON.stringify({ ...holder, boot, started }))
+      await expect(startServer(options)).rejects.toThrow(new RegExp(`pid ${other.pid} on`))
+      // The pid was the holder's before it was given to the live process (another start time).
+      await writeFile(lock, JSON.stringify({ ...holder, boot, started: String(Number(started) - 1) }))
+      await (await startServer(options)).close()
+      // Written before the last boot.
+      await writeFile(lock, JSON.stringify({ ...holder, boot: '00000000-0000-0000-0000-000000000000', started }))
+      const taken = await startServer(options)
+      expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid, boot })
+      await taken.close()
+    } finally {
+      other.kill('SIGKILL')
+    }
   })
 
   it('real processes: a second relay on the spool exits with the reason; after kill -9 of the first, a restart takes the spool over and delivers it', async () => {

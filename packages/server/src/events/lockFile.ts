@@ -5,9 +5,12 @@
 // process takes a lock file and the second refuses to start, saying who holds it.
 //
 // The lock names its holder's pid and host. On the same host a holder that no longer runs (a
-// `kill -9`, a crash) is stale and taken over at once. Across hosts (a shared volume) the pid
-// cannot be checked, so the holder touches the file every LEASE_REFRESH_MS and a lock untouched
-// for LEASE_STALE_MS is taken over.
+// `kill -9`, a crash) is stale and taken over at once; so is one from an earlier boot, or whose pid
+// now belongs to another process (on Linux the lock also records the boot id and the process's
+// start time: after a power loss the pid in the lock is often some other live process, which
+// must not keep the relay from starting). Across hosts (a shared volume) the pid cannot be
+// checked, so the holder touches the file every LEASE_REFRESH_MS and a lock untouched for
+// LEASE_STALE_MS is taken over.
 import { hostname } from 'node:os'
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises'
 
@@ -20,11 +23,15 @@ interface Holder {
   pid: number
   host: string
   since: string
+  /** Linux: /proc/sys/kernel/random/boot_id when the lock was taken. */
+  boot?: string
+  /** Linux: the holder's start time in clock ticks since boot (/proc/PID/stat, field 22). */
+  started?: string
 }
 
 /** Takes the lock at `path` (what it guards is `what`); resolves with its release, or throws naming the holder. */
 export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
-  const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString() }
+  const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
     try {
       const file = await open(path, 'wx')
@@ -68,7 +75,9 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
 async function readHolder(path: string): Promise<Holder | undefined> {
   try {
     const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<Holder>
-    return typeof parsed.pid === 'number' && typeof parsed.host === 'string' ? { pid: parsed.pid, host: parsed.host, since: String(parsed.since) } : undefined
+    if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined
+    const { boot, started } = parsed
+    return { pid: parsed.pid, host: parsed.host, since: String(parsed.since), boot: typeof boot === 'string' ? boot : undefined, started: typeof started === 'string' ? started : undefined }
   } catch {
     return undefined // unreadable (a crash while writing it): stale
   }
@@ -81,10 +90,26 @@ async function alive(path: string, holder: Holder): Promise<boolean> {
   }
   // Our own pid: held in this process, or left by an earlier life of it (a container's pid 1).
   if (holder.pid === process.pid) return held.has(path)
+  // Written before the last boot, or the pid has been given to a process started since.
+  if (holder.boot !== undefined && holder.boot !== (await bootId())) return false
+  if (holder.started !== undefined) {
+    const now = await startTime(holder.pid)
+    if (now !== undefined && now !== holder.started) return false
+  }
   try {
     process.kill(holder.pid, 0)
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+async function bootId(): Promise<string | undefined> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => undefined))?.trim()
+}
+
+// Field 22 of /proc/PID/stat, counted after the command name (in parentheses, which may hold spaces).
+async function startTime(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined)
+  return stat?.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
 }

@@ -28,8 +28,8 @@ async function ofrepServer(streams: (self: string) => unknown[]) {
   return { url: server.url, streams: () => server.open.length }
 }
 
-async function run(url: string, connected: () => boolean) {
-  const c = createClient({ url, context: { targetingKey: 'u' }, storage: 'memory', storageName: uniqueStorageName('live-persist'), logger: createTestLogger(), refreshIntervalMs: 0, liveUpdates: { shareTabs: false } })
+async function run(url: string, connected: () => boolean, shareTabs = false) {
+  const c = createClient({ url, context: { targetingKey: 'u' }, storage: 'memory', storageName: uniqueStorageName('live-persist'), logger: createTestLogger(), refreshIntervalMs: 0, liveUpdates: { shareTabs } })
   cleanup.push(() => c.close())
   await c.start()
   await waitFor(connected, 5000, 'the stream')
@@ -49,6 +49,14 @@ describe('the advertised stream, remembered for the next page', () => {
     const home = await ofrepServer(() => [{ type: 'sse', endpoint: { requestUri: '/stream?token=SECRET-456' } }])
     await run(home.url, () => home.streams() === 1)
     expect(remembered()).not.toContain('SECRET-456')
+  })
+
+  it('nor is the lease a tab holds on the stream where Web Locks are missing (jsdom has none)', async () => {
+    expect((navigator as { locks?: unknown }).locks).toBeUndefined()
+    const home = await ofrepServer(() => [{ type: 'sse', endpoint: { requestUri: '/stream?token=SECRET-789' } }])
+    await run(home.url, () => home.streams() === 1, true)
+    expect(Object.keys(localStorage).some((k) => k.includes('leader') || k.includes('lease'))).toBe(true)
+    expect(remembered()).not.toContain('SECRET-789')
   })
 
   it('the reference server\'s path is remembered, so a page answered 304 still finds it (held)', async () => {

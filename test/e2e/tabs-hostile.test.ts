@@ -140,12 +140,20 @@ describe('without Web Locks: a stream lease in localStorage this version would n
     const streamUrl = `${e2e.flags.url}/holdfast/v1/stream`
     await e2e.context.addInitScript((streamUrl) => {
       Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true })
-      localStorage.setItem(`holdfast-live:1:${streamUrl}:leader`, JSON.stringify({ id: 'a-tab-long-gone', until: Date.now() + 3_600_000 }))
+      // The lease's key: the stream's name hashed (32-bit FNV-1a, as packages/core/src/live/tabs.ts does).
+      const name = `holdfast-live:1:${streamUrl}`
+      let h = 2166136261
+      for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619)
+      localStorage.setItem(`holdfast-live:${(h >>> 0).toString(36)}:leader`, JSON.stringify({ id: 'a-tab-long-gone', until: Date.now() + 3_600_000 }))
     }, streamUrl)
     const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
     expectAdaValues(await waitForStatus(page, 'ready', 'network'))
     expect(await page.evaluate(() => navigator.locks)).toBeUndefined()
     await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'a tab to take the stream', 5000)
+    // The tab took over that very lease (one key, now its own), not a lease under another key.
+    const leases = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.endsWith(':leader')).map((k) => [k, JSON.parse(localStorage.getItem(k)!).id]))
+    expect(leases).toHaveLength(1)
+    expect(leases[0][1]).not.toBe('a-tab-long-gone')
   })
 })
 

@@ -4,6 +4,9 @@
 // the next tab in the lock's queue is granted it at once. Where Web Locks are missing, a lease in
 // localStorage renewed every 250 ms and valid for 1 s does the same, within a second; where that
 // is missing too (storage blocked), every tab leads for itself — more connections, never none.
+// The lease's key names the stream by a hash (32-bit FNV-1a: a page has a stream or two, and this
+// chunk imports nothing from up-front code): a stream URL may carry a vendor's token, which OFREP
+// says must not be persisted, and a crashed tab leaves its lease behind.
 
 /** What tabs say to each other. `key` is the OFREP URL and the context hash: never another user's values. */
 export type TabMessage =
@@ -33,6 +36,8 @@ const RENEW_MS = 250
 /** Creates the link of this tab for the stream named `name` (see the file comment). */
 export function createTabLink(name: string, onMessage: (message: TabMessage) => void): TabLink {
   const id = Math.random().toString(36).slice(2)
+  // The Web Lock's name and the lease's key.
+  const leader = `holdfast-live:${fnv(name)}:leader`
   let channel: BroadcastChannel | undefined
   try {
     channel = new BroadcastChannel(name)
@@ -54,7 +59,7 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
   function leadWithLock(onLead: () => void) {
     abort = new AbortController()
     locks!
-      .request(`${name}:leader`, { signal: abort.signal }, () => {
+      .request(leader, { signal: abort.signal }, () => {
         if (!queued) return undefined
         isLeader = true
         onLead()
@@ -64,18 +69,17 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
   }
 
   function leadWithLease(onLead: () => void) {
-    const key = `${name}:leader`
     const tick = () => {
       try {
         const now = Date.now()
-        const held = JSON.parse(localStorage.getItem(key) ?? 'null') as { id?: string; until?: number } | null
+        const held = JSON.parse(localStorage.getItem(leader) ?? 'null') as { id?: string; until?: number } | null
         // No honest lease ends more than one period from now (the tabs share one clock): one that
         // claims to (a clock that ran ahead, another version, a stray script) holds no tab off.
         if (held && held.id !== id && typeof held.until === 'number' && held.until > now && held.until <= now + LEASE_MS) {
           if (isLeader) isLeader = false
           return
         }
-        localStorage.setItem(key, JSON.stringify({ id, until: now + LEASE_MS }))
+        localStorage.setItem(leader, JSON.stringify({ id, until: now + LEASE_MS }))
         if (!isLeader) {
           isLeader = true
           onLead()
@@ -110,8 +114,7 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
         clearInterval(leaseTimer)
         leaseTimer = undefined
         try {
-          const key = `${name}:leader`
-          if ((JSON.parse(localStorage.getItem(key) ?? 'null') as { id?: string } | null)?.id === id) localStorage.removeItem(key)
+          if ((JSON.parse(localStorage.getItem(leader) ?? 'null') as { id?: string } | null)?.id === id) localStorage.removeItem(leader)
         } catch {
           // nothing to clean up
         }
@@ -132,4 +135,10 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
     },
   }
   return link
+}
+
+function fnv(text: string): string {
+  let h = 2166136261
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619)
+  return (h >>> 0).toString(36)
 }

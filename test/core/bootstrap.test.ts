@@ -166,6 +166,11 @@ describe('fetchBootstrap', () => {
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  test.each([Infinity, 3e9])('a timeoutMs of %s (past the 32-bit timers) waits for the answer instead of timing out at once', async (timeoutMs) => {
+    server.always({ ...flags([{ key: 'kill', value: false, variant: 'off' }]), delayMs: 100 })
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })).toMatchObject({ flags: [{ key: 'kill', value: false }] })
+  })
+
   test('a redirect to another host resolves null, and the configured headers never reach that host', async () => {
     // A login proxy, a hijacked DNS name, a misrouted ingress: the other host is not the flag service.
     const other = await createFaultServer(flags([{ key: 'kill', value: false }], '"other"'))

@@ -112,6 +112,16 @@ describe('prototype keys in a context', () => {
   })
 })
 
+describe('timer options', () => {
+  it('a timeout past the 32-bit timers (which Node fires at once) refuses to start, naming it', async () => {
+    for (const name of ['drainTimeoutMs', 'keepAliveTimeoutMs', 'headersTimeoutMs', 'requestTimeoutMs']) {
+      await expect(startServer({ [name]: 3e9 })).rejects.toThrow(new RegExp(`invalid options: ${name}`))
+    }
+    // The largest a timer holds is taken.
+    await (await startServer({ drainTimeoutMs: 2_147_483_647 })).close()
+  })
+})
+
 describe('the API key', () => {
   it('an empty or blank key refuses to start, naming the problem (fail closed)', async () => {
     for (const apiKey of ['', '   ']) {

@@ -8,6 +8,9 @@ import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from './ofrep/schemas'
 // with a message, not at the first request (or never, as an empty key once silently did).
 
 const positiveInt = z.number().int().positive()
+// A timer's delay: Node fires one past 2^31 - 1 ms (24.8 days) at once, so a larger value would
+// turn a drain or keep-alive timeout into an instant one.
+const timerMs = (min: number) => z.number().int().min(min).max(2_147_483_647)
 const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === 'function', 'expected a function')
 
 /** The checked options of `createFlagHandler` (the listening ones are checked by `createFlagServer`). */
@@ -71,10 +74,10 @@ export const listenOptionsSchema = z
     port: z.number().int().min(0).max(65535).default(8787),
     host: z.string().min(1).default('127.0.0.1'),
     maxConnections: positiveInt.default(1024),
-    headersTimeoutMs: positiveInt.default(10_000),
-    requestTimeoutMs: positiveInt.default(30_000),
-    keepAliveTimeoutMs: positiveInt.default(5_000),
-    drainTimeoutMs: z.number().int().min(0).default(10_000),
+    headersTimeoutMs: timerMs(1).default(10_000),
+    requestTimeoutMs: timerMs(1).default(30_000),
+    keepAliveTimeoutMs: timerMs(1).default(5_000),
+    drainTimeoutMs: timerMs(0).default(10_000),
   })
   .loose()
 

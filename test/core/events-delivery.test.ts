@@ -1,7 +1,7 @@
 // Event delivery against a real suite.receiver that fails: random 500s, resets and 429s, 413 for big
 // batches, 400 for a poison batch, a full queue, failing storage. What the suite.receiver ends up with
 // and what `getEventStats()` says are what an app (and its analytics) would see.
-import { afterEach, expect, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { type FlagStorage } from '@holdfast/core'
 import { createStore, keys } from 'idb-keyval'
 import { until } from '../support/eventsReceiver'

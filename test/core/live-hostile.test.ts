@@ -2,37 +2,14 @@
 // URL on another origin (the configured credentials must stay home), and a stream that floods the
 // client with notices (the client's refetches must stay within a bounded rate).
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
-import { createTestLogger, uniqueStorageName } from '../support/clock'
-import { startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
+import type { ClientOptions, FlagClient } from '@holdfast/core'
+import { liveClient, pollUntil as waitFor, startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
+const client = (url: string, options: Partial<ClientOptions> = {}): FlagClient => liveClient(url, 'live-hostile', cleanup, options)
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
-
-async function waitFor(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-function client(url: string, options: Partial<ClientOptions> = {}): FlagClient {
-  const c = createClient({
-    url,
-    context: { targetingKey: 'user-1' },
-    storage: 'memory',
-    storageName: uniqueStorageName('live-hostile'),
-    logger: createTestLogger(),
-    refreshIntervalMs: 0,
-    liveUpdates: true,
-    ...options,
-  })
-  cleanup.push(() => c.close())
-  return c
-}
 
 /** The streaming OFREP fake, closed after the test. */
 async function ofrepServer(streams?: (self: string) => unknown[]): Promise<StreamingOfrep> {

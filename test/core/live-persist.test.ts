@@ -5,21 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '@holdfast/core'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
-import { startStreamingOfrep } from '../support/streamingOfrep'
+import { pollUntil as waitFor, startStreamingOfrep } from '../support/streamingOfrep'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
   localStorage.clear()
 })
-
-async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
 
 /** The streaming OFREP fake (no 304s: every load gets the advertisement), closed after the test. */
 async function ofrepServer(streams: (self: string) => unknown[]) {

@@ -7,23 +7,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
-import { createFlagServer, type FlagdDefinitions, type FlagServer, type Middleware } from '@holdfast/server'
-import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
+import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
+import { liveClient, pollUntil as waitFor } from '../support/streamingOfrep'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
+const client = (url: string, options: Partial<ClientOptions> = {}): FlagClient => liveClient(url, 'live', cleanup, options)
 afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
-
-async function waitFor(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
-  const started = Date.now()
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-  return Date.now() - started
-}
 
 function definitions(on: boolean): FlagdDefinitions {
   return { flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: on ? 'on' : 'off' } } }
@@ -37,21 +29,6 @@ function counter() {
     return next()
   }
   return { counts, middleware, get: (name: string) => counts[name] ?? 0 }
-}
-
-function client(url: string, options: Partial<ClientOptions> = {}): FlagClient {
-  const c = createClient({
-    url,
-    context: { targetingKey: 'user-1' },
-    storage: 'memory',
-    storageName: uniqueStorageName('live'),
-    logger: createTestLogger(),
-    refreshIntervalMs: 0,
-    liveUpdates: true,
-    ...options,
-  })
-  cleanup.push(() => c.close())
-  return c
 }
 
 async function flagFileServer(options: { port?: number; file?: string; retryMs?: number } = {}) {

@@ -3,6 +3,8 @@
 // headers and holds the stream open. CORS is open, so it serves jsdom as well as Node.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+import { createTestLogger, uniqueStorageName } from './clock'
 
 export interface StreamingOfrep {
   url: string
@@ -64,4 +66,30 @@ export async function startStreamingOfrep(
         server.close(() => done())
       }),
   }
+}
+
+/** Polls `check` every 20 ms until it holds; resolves with the milliseconds it took, or throws after `timeoutMs`. */
+export async function pollUntil(check: () => boolean, timeoutMs: number, what = 'condition'): Promise<number> {
+  const started = Date.now()
+  while (!check()) {
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return Date.now() - started
+}
+
+/** A client with live updates on, in memory, not polling; `cleanup` gets its close(). */
+export function liveClient(url: string, label: string, cleanup: Array<() => unknown>, options: Partial<ClientOptions> = {}): FlagClient {
+  const client = createClient({
+    url,
+    context: { targetingKey: 'user-1' },
+    storage: 'memory',
+    storageName: uniqueStorageName(label),
+    logger: createTestLogger(),
+    refreshIntervalMs: 0,
+    liveUpdates: true,
+    ...options,
+  })
+  cleanup.push(() => client.close())
+  return client
 }

@@ -17,7 +17,7 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
     rejected?.inc({ reason: 'unsupported_media_type' })
     return sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
   }
-  const body = await readBody(req, EVENT_LIMITS.maxBodyBytes)
+  const body = await readBody(req, EVENT_LIMITS.maxBodyBytes, true)
   if (!body.ok) {
     if (body.reason === 'too-large') rejected?.inc({ reason: 'too_large' })
     return answerBodyFailure(res, body.reason)

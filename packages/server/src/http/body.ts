@@ -12,7 +12,10 @@ export type BodyResult =
       text: string
       /** The body's size in bytes (as received, before decoding). */
       bytes: number
-      /** Bytes that are not UTF-8 were decoded as U+FFFD (two different bodies may read the same). */
+      /**
+       * With `checkUtf8`: bytes that are not UTF-8 were decoded as U+FFFD (two different bodies may
+       * read the same).
+       */
       invalidUtf8?: true
     }
   | { ok: false; reason: 'too-large' | 'aborted' }
@@ -21,17 +24,19 @@ export type BodyResult =
  * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
  * `Content-Length` already says so) reading stops: the data is neither kept nor read any more, and
  * the 413 that {@link answerBodyFailure} sends closes the connection, so a client streaming
- * gigabytes cannot keep the server busy reading what it already refused.
+ * gigabytes cannot keep the server busy reading what it already refused. With `checkUtf8`, a
+ * body holding bytes that are not UTF-8 says so (`invalidUtf8`): where two bodies must not read
+ * the same (event ids), not on the flag routes' path.
  */
-export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
-  return new Promise((resolve) => onBody(req, limit, resolve))
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES, checkUtf8 = false): Promise<BodyResult> {
+  return new Promise((resolve) => onBody(req, limit, resolve, checkUtf8))
 }
 
 /**
  * {@link readBody} with a callback, called exactly once: the hot path (a cached answer) reads its
  * body this way and answers in the same tick the body ends in, with no promise between.
  */
-export function onBody(req: IncomingMessage, limit: number, callback: (result: BodyResult) => void): void {
+export function onBody(req: IncomingMessage, limit: number, callback: (result: BodyResult) => void, checkUtf8 = false): void {
   let settled = false
   const settle = (result: BodyResult) => {
     if (!settled) {
@@ -58,12 +63,12 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
     chunks.push(chunk)
   }
   req.on('data', onData)
-  // A small body comes in one chunk: decoded as it is, not copied by concat first. Only a body
-  // whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
+  // A small body comes in one chunk: decoded as it is, not copied by concat first. Asked to, only
+  // a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
   req.on('end', () => {
     const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
     const text = buffer.toString('utf8')
-    settle(text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
+    settle(checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
   })
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,

@@ -144,16 +144,20 @@ export function createFlusher(options: FlusherOptions) {
    * it) or that the sink's limits refuse is dropped alone, not with the batch its 400 would take.
    */
   async function sendable(events: StoredEvent[]): Promise<StoredEvent[]> {
-    const ok = (item: StoredEvent) => {
+    const ok: StoredEvent[] = []
+    const bad: string[] = []
+    for (const item of events) {
+      let fits = false
       try {
-        return JSON.stringify(item.event) !== undefined && !overLimits(item.event)
+        fits = JSON.stringify(item.event) !== undefined && !overLimits(item.event)
       } catch {
-        return false
+        // not JSON (a BigInt, a cycle): dropped
       }
+      if (fits) ok.push(item)
+      else bad.push(item.key)
     }
-    const bad = events.filter((item) => !ok(item)).map((item) => item.key)
     if (bad.length > 0) await drop(bad, `${bad.length} events the receiver would refuse (over its limits, or not JSON)`)
-    return bad.length > 0 ? events.filter(ok) : events
+    return ok
   }
 
   async function drop(keys: string[], what: string): Promise<true> {

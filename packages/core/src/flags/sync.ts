@@ -90,9 +90,12 @@ export function createSync(deps: SyncDeps) {
     dispatch(record ? { type: 'cache', contextHash: forHash, record, now: clock.now() } : { type: 'cache-miss', contextHash: forHash })
   }
 
+  /** The ETag held, when it names a snapshot of the current context. */
+  const heldEtag = () => (state.etag?.contextHash === state.contextHash ? state.etag : undefined)
+
   function persist() {
     if (!state.own || state.contextHash === undefined) return
-    const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
+    const etag = heldEtag()
     void deps.cache().write(state.context.targetingKey, {
       flags: toEntries(state.flags),
       etag: etag?.value,
@@ -237,7 +240,7 @@ export function createSync(deps: SyncDeps) {
     request: attempt,
     /** A request is in flight (an answer to it may predate a notice that just came). */
     busy: () => !!inFlight,
-    etag: () => (state.etag?.contextHash === state.contextHash ? state.etag?.value : undefined),
+    etag: () => heldEtag()?.value,
     /**
      * Applies a full answer another tab fetched for this same context (same url and context hash)
      * as if it were this tab's own; false when it does not fit (another user now, a request out).
@@ -256,7 +259,8 @@ export function createSync(deps: SyncDeps) {
         flags: state.own ? toEntries(state.flags) : [],
         fetchedAt: state.lastSuccessAt ?? clock.now(),
       }
-      if (state.etag?.contextHash === state.contextHash) snapshot.etag = state.etag!.value
+      const etag = heldEtag()
+      if (etag) snapshot.etag = etag.value
       return snapshot
     },
 

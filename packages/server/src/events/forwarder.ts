@@ -15,6 +15,7 @@
 // | timeout                           | HTTP-date, read against the sink's `Date`; under the      |
 // |                                   | first backoff step it is that step) or capped exponential |
 // |                                   | backoff with jitter                                       |
+import { parseRetryAfter } from '@holdfast/core'
 import type { ServerLogger } from '../logger'
 import type { ReceivedEvent } from './schema'
 import type { Spool } from './spool'
@@ -228,7 +229,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     } else {
       if (stats.state === 'ok') log.warn(`events upstream failing (${stats.lastError.message}); ${spool.pending()} event(s) kept in the spool, retrying`)
       stats.state = 'failing'
-      const after = retryAfterMs(result.retryAfter, clock.now(), result.date)
+      const after = parseRetryAfter(result.retryAfter, clock.now(), result.date)
       // `Retry-After: 0` (or a date already past) on every answer must not make a tight loop.
       delay = after === undefined || after < baseMs ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)
       options.onAttempt?.('retry', n)
@@ -254,21 +255,4 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest) }
     },
   }
-}
-
-/**
- * `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP-date (ISO 8601 too);
- * undefined when absent or unreadable. A date is read against `serverDate` (the answer's `Date`)
- * when that parses, so a sink whose clock is hours off does not park the relay (or free it early).
- */
-export function retryAfterMs(header: string | null | undefined, now: number, serverDate?: string | null): number | undefined {
-  if (!header) return undefined
-  const value = header.trim()
-  if (/^\d+(\.\d+)?$/.test(value)) return Math.round(Number(value) * 1000)
-  // Only date-like strings: Date.parse takes "-5" or "1.5" for dates in 2001.
-  if (!/[a-z]{3},|\d{4}-\d{2}-\d{2}/i.test(value)) return undefined
-  const date = Date.parse(value)
-  if (Number.isNaN(date)) return undefined
-  const reference = serverDate ? Date.parse(serverDate) : NaN
-  return Math.max(0, date - (Number.isNaN(reference) ? now : reference))
 }

@@ -91,10 +91,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // serialised no longer throws from render (+27 B together), and the real clock holds a delay past
 // the 32-bit timers (2^31 ms) instead of firing it at once, which turned a huge finite
 // refreshIntervalMs into a polling storm and a huge requestTimeoutMs into instant timeouts (+18 B).
+//
+// Raised to 14,200 B (b) and 18,500 B with delivery on 2026-12-03 (measured 14,122 → 14,176 B, with
+// delivery 18,435 → 18,489 B): a Bootstrap says `stale: true` when the relay that answered
+// `fetchBootstrap` was serving its last known good, and a client given one shows its flags stale
+// (status `stale`, `UPSTREAM_STALE`) until an answer says otherwise; before, the server render and
+// the page until its first answer showed an outage's held values as fresh (+54 B).
 const BUDGET = {
-  react: 14_150, // (b): client + React bindings, up front, gzip bytes
+  react: 14_200, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 18_450, // (b) plus the event delivery chunk
+  withEvents: 18_500, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -399,7 +405,8 @@ await main()
 // Raised to 15,850 B on 2026-12-03 (15,745 → 15,812 B): the core under it grew by the fixes that
 // raised (b) (Dates in contexts, the 32-bit timer clamp; (a) 13,287 → 13,334 B) and the provider's
 // layer by staying quiet once closed (2,458 → 2,478 B).
-const OPENFEATURE_BUDGET = { total: 15_850, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
+// Raised to 15,900 B on 2026-12-03 (15,819 → 15,870 B): the stale Bootstrap in the core (+54 B, above).
+const OPENFEATURE_BUDGET = { total: 15_900, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -41,6 +41,8 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     const fetchedAt = relayAt !== undefined && relayAt < now ? relayAt : now
     const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt }
     if (result.etag !== undefined) bootstrap.etag = result.etag
+    // The relay said its values are stale: the page shows them so, as the browser would.
+    if (result.upstream?.stale === true) bootstrap.stale = true
     return bootstrap
   } catch {
     return null

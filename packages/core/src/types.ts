@@ -46,6 +46,12 @@ export interface Bootstrap {
    * fetched it, if earlier); the `updatedAt` of its flags.
    */
   fetchedAt: number
+  /**
+   * True when the server said these values are stale (a relay answering from its last known good
+   * through an outage of its own source). A client given it shows the flags as `stale`, with
+   * status `stale` and error `UPSTREAM_STALE`, until a response says otherwise. Absent: fresh.
+   */
+  stale?: boolean
 }
 
 /** Where a value came from, best first: `network` > `cache`/`bootstrap` (newer wins) > `fallback` > `default`. */

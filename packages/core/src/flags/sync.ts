@@ -261,6 +261,7 @@ export function createSync(deps: SyncDeps) {
       }
       const etag = heldEtag()
       if (etag) snapshot.etag = etag.value
+      if (state.failure?.code === 'UPSTREAM_STALE') snapshot.stale = true
       return snapshot
     },
 

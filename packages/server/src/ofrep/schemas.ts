@@ -165,6 +165,7 @@ export const bootstrapSchema = z
     flags: z.array(flagEntrySchema),
     etag: z.string().optional(),
     fetchedAt: z.number().optional(),
+    stale: z.boolean().optional(),
   })
   .loose()
   .meta({ title: 'Holdfast Bootstrap', description: 'One user\'s flag values as a snapshot: server-rendered bootstrap or build-time fallback.' })

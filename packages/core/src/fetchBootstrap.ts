@@ -1,7 +1,7 @@
 // Server-side: fetch one user's flags to render them into the first HTML. Uses only `fetch`, so
 // it runs in Node 18+, edge runtimes and workers; it touches no DOM and no IndexedDB.
 import { fetchFlags } from './protocol/fetchFlags'
-import type { Bootstrap, EvaluationContext } from './types'
+import type { Bootstrap, EvaluationContext, HeadersOption } from './types'
 
 /** Options of `fetchBootstrap`. */
 export interface FetchBootstrapOptions {
@@ -10,7 +10,7 @@ export interface FetchBootstrapOptions {
   /** The user to evaluate for. */
   context: EvaluationContext
   /** Sent with the request (e.g. an API key). */
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   /** How long the page render may wait for flags. Default 1,000 ms. */
   timeoutMs?: number
   /** Default `globalThis.fetch`. */

@@ -54,6 +54,9 @@ export interface Bootstrap {
   stale?: boolean
 }
 
+/** Configured request headers: an object, or a function called per request that returns one (or a promise of one). */
+export type HeadersOption = Record<string, string> | (() => Record<string, string> | PromiseLike<Record<string, string>>)
+
 /** Where a value came from, best first: `network` > `cache`/`bootstrap` (newer wins) > `fallback` > `default`. */
 export type ValueSource = 'network' | 'cache' | 'bootstrap' | 'fallback' | 'default'
 
@@ -240,8 +243,12 @@ export interface ClientOptions {
   url: string
   /** The user the flags are for. Required, with a `targetingKey`. */
   context: EvaluationContext
-  /** Sent on every request; a function is called per request (e.g. to refresh a token). */
-  headers?: Record<string, string> | (() => Record<string, string>)
+  /**
+   * Sent on every request; a function is called per request (e.g. to refresh a token) and may
+   * return a promise, which is awaited within `requestTimeoutMs` (a rejection or a throw fails that
+   * request as `NETWORK`, tried again later).
+   */
+  headers?: HeadersOption
   /** Server-rendered snapshot for this user, applied synchronously inside `createClient`. */
   bootstrap?: Bootstrap
   /** Build-time snapshot for any user: lowest precedence, for a first visit with no network. */

@@ -7,7 +7,7 @@ import { isRetryable, type HoldfastError } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
 import { isContext } from '../protocol/readers'
-import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status } from '../types'
+import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status, HeadersOption } from '../types'
 import type { FlagCache } from './cache'
 import { holdsValues, toEntries } from './merge'
 import type { Store } from './store'
@@ -19,7 +19,7 @@ const FOCUS_THROTTLE_MS = 5000
 /** What the driver needs; the client passes options already read and checked. */
 export interface SyncDeps {
   url: string
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   timeoutMs: number
   pollMs: number
   refreshOnFocus: boolean

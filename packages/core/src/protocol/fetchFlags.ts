@@ -4,7 +4,7 @@ import { parseRetryAfter } from '../platform/backoff'
 import { HoldfastError, httpError } from '../platform/errors'
 import { joinUrl, postJson } from '../platform/request'
 import { parseBulkResponse, type UpstreamInfo } from './readers'
-import type { Clock, EvaluationContext, FlagEntry } from '../types'
+import type { Clock, EvaluationContext, FlagEntry, HeadersOption } from '../types'
 
 /** How one bulk request ended, as a value. */
 export type FetchResult =
@@ -18,7 +18,7 @@ export interface FetchFlagsOptions {
   fetch: typeof fetch
   url: string
   context: EvaluationContext
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   etag?: string
   timeoutMs: number
   /** Aborts the request from outside (a context switch); the result is `aborted`. */

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { bulkEndpoint } from '../../packages/core/src/protocol/fetchFlags'
 
 let server: FaultServer
 let client: FlagClient
@@ -34,6 +35,28 @@ test('posts the context to the OFREP bulk endpoint with configured headers', asy
   expect(first.headers.authorization).toBe('Bearer token-1')
   expect(second.headers.authorization).toBe('Bearer token-2')
   expect(first.headers['x-api-key']).toBe('k')
+})
+
+test('a base URL with a query keeps it after the endpoint path, and one with whitespace around it (an env var with a newline) works', async () => {
+  // Before: the path was appended after the query (`/?env=prod/ofrep/v1/...`: the server saw only
+  // `/?env=prod...`, or the path went into a fragment), and a trailing newline made every request
+  // fail as NETWORK "Failed to parse URL", for ever.
+  for (const [url, expected] of [
+    [`${server.url}/flags/?env=prod#top`, '/flags/ofrep/v1/evaluate/flags?env=prod'],
+    [`  ${server.url}/flags\n`, '/flags/ofrep/v1/evaluate/flags'],
+    [`${server.url}?`, '/ofrep/v1/evaluate/flags'],
+  ]) {
+    client = createClient({ url, context: { targetingKey: 'u1' }, storage: 'memory', storageName: uniqueStorageName('query'), logger: createTestLogger() })
+    expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+    expect(server.requests.at(-1)!.path).toBe(expected)
+    await client.close()
+  }
+})
+
+test("a notice's refetch query joins the base URL's own query", () => {
+  expect(bulkEndpoint('https://f.example/?env=prod', 'flagConfigEtag=v2')).toBe('https://f.example/ofrep/v1/evaluate/flags?env=prod&flagConfigEtag=v2')
+  expect(bulkEndpoint('https://f.example/x/', 'flagConfigEtag=v2')).toBe('https://f.example/x/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
+  expect(bulkEndpoint('https://f.example?', 'flagConfigEtag=v2')).toBe('https://f.example/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
 })
 
 test('If-None-Match is sent for the same context, and 304 confirms every held flag', async () => {

@@ -33,9 +33,15 @@ export interface FetchFlagsOptions {
 /** The OFREP bulk evaluation path under a base URL. */
 export const BULK_PATH = '/ofrep/v1/evaluate/flags'
 
-/** `{base}/ofrep/v1/evaluate/flags`, whatever trailing slashes the base has. */
-export function bulkEndpoint(url: string): string {
-  return joinUrl(url, BULK_PATH)
+/**
+ * `{base}/ofrep/v1/evaluate/flags`, whatever trailing slashes or surrounding whitespace (an
+ * environment variable's newline) the base has. A query on the base (`?env=prod`) stays the
+ * query, after the path, with `query` added to it; a fragment is never sent.
+ */
+export function bulkEndpoint(url: string, query?: string): string {
+  const [base, search] = url.trim().replace(/#.*/, '').split(/\?(.*)/)
+  const q = search ? (query ? `${search}&${query}` : search) : query
+  return joinUrl(base, BULK_PATH) + (q ? `?${q}` : '')
 }
 
 /**
@@ -61,7 +67,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   }
   const outcome = await postJson({
     fetch: options.fetch,
-    url: bulkEndpoint(options.url) + (options.query ? `?${options.query}` : ''),
+    url: bulkEndpoint(options.url, options.query),
     body,
     headers: options.headers,
     extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },

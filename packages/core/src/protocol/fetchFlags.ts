@@ -70,22 +70,32 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     url: bulkEndpoint(options.url, options.query),
     body,
     headers: options.headers,
-    extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },
+    // An ETag that cannot go in a header (a bootstrap's with a newline or a non-Latin-1 character,
+    // one too long for servers to take: 431) is not sent: the full answer replaces it. Sent, it failed
+    // every request for this user for ever.
+    extraHeaders: options.etag !== undefined && /^[\t\x20-\x7e]{1,1024}$/.test(options.etag) ? { Accept: 'application/json', 'If-None-Match': options.etag } : { Accept: 'application/json' },
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     clock: options.clock,
   })
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
-  const etag = response.headers.get('ETag') ?? undefined
-  if (response.status === 304) return { kind: 'not-modified', etag }
-  if (response.status !== 200) {
-    // A date in Retry-After is read against the server's own Date header, so a client clock
-    // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
-    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
-    return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
+  // A custom `fetch` (a polyfill, a wrapper, a test double) may answer something that is not quite
+  // a Response (no `headers`, a `get` that throws): an unreadable answer, tried again like one,
+  // where before the exception left the status `loading` with nothing scheduled.
+  try {
+    const etag = response.headers.get('ETag') ?? undefined
+    if (response.status === 304) return { kind: 'not-modified', etag }
+    if (response.status !== 200) {
+      // A date in Retry-After is read against the server's own Date header, so a client clock
+      // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
+      const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
+      return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
+    }
+    return readBody(text, response.headers.get('Content-Type'), etag)
+  } catch (error) {
+    return invalid(String(error))
   }
-  return readBody(text, response.headers.get('Content-Type'), etag)
 }
 
 function readBody(text: string, contentType: string | null, etag: string | undefined): FetchResult {

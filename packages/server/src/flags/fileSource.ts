@@ -17,7 +17,7 @@ export interface LocalSourceOptions {
   strictValidation?: boolean
   /** Where reloads and refusals are reported. */
   log: ServerLogger
-  /** A new document may drop at most this share of the flags held (CONTRACT §9). Default 50. */
+  /** A new document may drop at most this share of the flags held (percent; zero flags are always refused). Default 50. */
   maxShrinkPercent?: number
   /** The clock, for `fetchedAt` and `lastSuccessAt`. Default `Date.now`. */
   now?: () => number

@@ -46,7 +46,7 @@ export function createStaticSource(definitions: FlagdDefinitions, options: Local
 }
 
 /**
- * A {@link FlagSource} over a flagd file (`origin: 'file'`), watched (see `watchPath`). Every
+ * A {@link FlagSource} over a flagd file (`origin: 'file'`), watched (`fs.watch` on its directory plus a 500 ms `stat` poll, so saves by rename are followed). Every
  * edit is read, parsed, validated and compiled off the request path, then swapped in only when
  * valid and not gutted (zero flags, or more than `maxShrinkPercent` of them gone): a broken save
  * leaves the previous definitions serving and a log line saying why. Reloads never overlap; signals

@@ -157,7 +157,7 @@ export const bootstrapEnvelopeSchema = z
  * A `Bootstrap` (as `@holdfast/core` defines it): one user's flags in a form that can be serialised into HTML or a
  * build, as `fetchBootstrap` returns it and `holdfast-server snapshot --upstream` writes it.
  * `fetchedAt` absent means "the oldest possible" (any cached value beats it). Published as JSON
- * Schema in `packages/server/schema/bootstrap.schema.json`.
+ * Schema: `@holdfast/server/schema/bootstrap.schema.json`.
  */
 export const bootstrapSchema = z
   .object({

@@ -359,7 +359,7 @@ export interface FlagClient {
    * unless `options.exposure` is false (default true). Never throws.
    */
   getDetails<T>(key: string, defaultValue: T, options?: EvaluateOptions): Details<T>
-  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. */
+  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. Synchronous; never throws. */
   getStatus(): Status
   /**
    * One attempt now, ignoring polling intervals, backoff and the offline flag, but not a pending
@@ -375,11 +375,11 @@ export interface FlagClient {
    * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
-  /** The current context (as passed to `createClient` or `setContext`). */
+  /** The current context (as passed to `createClient` or `setContext`). Synchronous; never throws. */
   getContext(): EvaluationContext
   /** Calls `listener` after any change of values or status; returns the unsubscribe function. A throwing listener is logged, not propagated. */
   subscribe(listener: () => void): () => void
-  /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. */
+  /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. A throwing listener is logged, not propagated. */
   subscribeFlag(key: string, listener: () => void): () => void
   /**
    * Queues a custom event (persisted within 100 ms, sent in batches). Ignored with a warning
@@ -399,7 +399,7 @@ export interface FlagClient {
    * `lastError` (why events are waiting) until the next success. All zero without `events`.
    */
   getEventStats(): EventStats
-  /** The current user's values in bootstrap form (no values while a switch is pending). */
+  /** The current user's values in bootstrap form (no values while a switch is pending). Never throws. */
   snapshot(): Bootstrap
   /** Removes this origin's persisted values (e.g. on logout); never rejects. */
   clearCache(): Promise<void>

@@ -66,7 +66,7 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. */
   routes?: Record<string, Route>
   /**
-   * The OFREP event stream (CONTRACT §10): bulk answers advertise `GET /holdfast/v1/stream`, which
+   * The OFREP event stream (live updates): bulk answers advertise `GET /holdfast/v1/stream`, which
    * sends a `refetchEvaluation` notice when the definitions change. Default on, with the defaults
    * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
    */

@@ -31,7 +31,7 @@ export interface Route {
 /**
  * Runs before a matched route's handler, after CORS, the API key and the method were checked.
  * Call `next()` to go on, or answer `res` and return without calling it. The demo outage controls
- * are one (see `demo/demoControls.ts`); an app can add its own (logging, tracing).
+ * are one (`demoControls: true`); an app can add its own (logging, tracing).
  */
 export type Middleware = (req: IncomingMessage, res: ServerResponse, route: Route, next: () => Promise<void>) => Promise<void> | void
 

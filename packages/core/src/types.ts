@@ -401,7 +401,10 @@ export interface FlagClient {
   getEventStats(): EventStats
   /** The current user's values in bootstrap form (no values while a switch is pending). Never throws. */
   snapshot(): Bootstrap
-  /** Removes this origin's persisted values (e.g. on logout); never rejects. */
+  /**
+   * Removes this origin's persisted values (e.g. on logout); never rejects. Answers to requests
+   * already sent are not written back; values in memory stay until the app switches the context.
+   */
   clearCache(): Promise<void>
   /**
    * Flushes events (bounded by `requestTimeoutMs`), stops timers and listeners, and resolves once

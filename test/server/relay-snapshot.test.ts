@@ -1,12 +1,14 @@
 // `holdfast-server snapshot`: the CI step never ships a broken snapshot. Each refusal leaves the
 // previous file byte for byte as it was.
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bootstrapSchema } from '@holdfast/server'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags, startUpstream } from './relay-fakes'
-import { tempDir } from './helpers'
+import { startServer, tempDir } from './helpers'
 
 async function snapshot(args: string[]) {
   const lines: string[] = []
@@ -127,6 +129,38 @@ describe('holdfast-server snapshot and redirects', () => {
       expect((await snapshot(all)).code, args[0]).toBe(0)
       expect(upstream.requests.at(-1)!.path).toMatch(/^\/v2\//)
       expect(upstream.requests.at(-1)!.headers['x-api-key']).toBe('ci-key')
+    }
+  })
+})
+
+describe('snapshot paths that are not regular files', () => {
+  it('a FIFO as --flags, as --out or as --snapshot is refused at once, not waited on forever', async () => {
+    // Reading a FIFO blocks until a writer comes: the CI step hung with no output, and a relay
+    // given one as --snapshot never started. Opening it for writing lets a stuck reader go.
+    const dir = await tempDir()
+    const pipe = join(dir, 'fifo.json')
+    execFileSync('mkfifo', [pipe])
+    const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+      Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))])
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    try {
+      const fromFifo = await within(snapshot(['--flags', pipe, '--out', join(dir, 'out.json')]), 2000)
+      expect(fromFifo.code).toBe(1)
+      expect(fromFifo.output).toMatch(/cannot read .*fifo\.json \(not a regular file: a FIFO\)/)
+      // An --out that is a FIFO is not read for the shrink check; the new file replaces it.
+      expect((await within(snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', pipe]), 2000)).code).toBe(0)
+      expect(JSON.parse(await readFile(pipe, 'utf8'))).toMatchObject({ kind: 'definitions' })
+      const second = join(dir, 'fifo2.json')
+      execFileSync('mkfifo', [second])
+      await expect(within(startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, snapshot: second }), 2000)).rejects.toThrow(/cannot read the snapshot .*fifo2\.json \(not a regular file: a FIFO\)/)
+    } finally {
+      for (const name of ['fifo.json', 'fifo2.json']) {
+        try {
+          closeSync(openSync(join(dir, name), constants.O_WRONLY | constants.O_NONBLOCK))
+        } catch {
+          // no reader waiting (or no longer a FIFO)
+        }
+      }
     }
   })
 })

@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import type { ServerLogger } from '../logger'
 import { compileFlagDefinitions, parseFlagDefinitions, type FlagdDefinitions, type ParsedFlags } from './flagDefinitions'
 import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSource, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { changedKeys, refusalReason } from './guard'
+import { readRegularFile } from './readRegularFile'
 import { SETTLE_MS, watchPath } from './watchFile'
 
 /** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
@@ -72,7 +72,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
   const reloadFile = async (): Promise<boolean> => {
     let text: string
     try {
-      text = await readFile(path, 'utf8')
+      text = await readRegularFile(path)
     } catch (error) {
       // Mid-rename the path can briefly not exist; the next signal will find the new file.
       const message = `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving the previous flags`
@@ -109,7 +109,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
   /** Whether the file holds something else than `text` a moment after it was read. */
   const stillBeingWritten = async (text: string): Promise<boolean> => {
     await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? SETTLE_MS))
-    const again = await readFile(path, 'utf8').catch(() => undefined)
+    const again = await readRegularFile(path).catch(() => undefined)
     return again !== undefined && again !== text
   }
 
@@ -130,7 +130,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     async open() {
       let text: string
       try {
-        text = await readFile(path, 'utf8')
+        text = await readRegularFile(path)
       } catch (error) {
         throw new Error(`[holdfast-server] cannot read the flags file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
       }

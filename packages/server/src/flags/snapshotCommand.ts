@@ -4,9 +4,9 @@
 // result: an upstream that is down, answers HTML or `{}`, or has suddenly lost most of its flags
 // fails the CI step (exit 1) and the previous file stays as it was. A redirect to another host is
 // not followed (the CI key in --header must not reach it, and its answer is not the source's).
-import { readFile } from 'node:fs/promises'
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+import { readRegularFile } from './readRegularFile'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 import { writeFileAtomic } from './snapshotFile'
@@ -56,7 +56,7 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   } else {
     from = request.flagsFile
     try {
-      text = await readFile(request.flagsFile, 'utf8')
+      text = await readRegularFile(request.flagsFile)
     } catch (error) {
       return { ok: false, message: `cannot read ${request.flagsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` }
     }
@@ -106,7 +106,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
 
 async function readExisting(path: string): Promise<unknown> {
   try {
-    return JSON.parse(stripBom(await readFile(path, 'utf8')))
+    return JSON.parse(stripBom(await readRegularFile(path)))
   } catch {
     return undefined
   }

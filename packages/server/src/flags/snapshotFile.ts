@@ -1,9 +1,10 @@
 // Snapshot files: made at build time (`holdfast-server snapshot …`), read by `--snapshot FILE` as
 // the oldest layer, or shipped to the browser as a `fallback` Bootstrap.
 import { randomBytes } from 'node:crypto'
-import { open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { open, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Bootstrap } from '@holdfast/core'
+import { readRegularFile } from './readRegularFile'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
 
 /** A snapshot read from disk: definitions (any context can be evaluated) or one context's values. */
@@ -19,7 +20,7 @@ export type SnapshotLayer =
 export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readRegularFile(path)
   } catch (error) {
     throw new Error(`[holdfast-server] cannot read the snapshot ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }

@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { encodeGeneration } from '../../packages/server/src/flags/generations'
 import { evaluate, flagsByKey, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 
@@ -195,6 +196,30 @@ describe('--flags-url', () => {
     expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation .*checksum mismatch/)
   })
 
+  it('falls back to the previous generation when the newest is intact but cannot be served (not flagd, no flags)', async () => {
+    // A generation whose checksum holds but whose definitions this server refuses (written by a
+    // --lenient run, another version, a hand repair) was taken as "the" data dir: the good
+    // generation before it was never tried, and with the upstream down the relay answered 503.
+    for (const text of ['{"hello":"world"}', '{"flags":{}}', '{"flags":{"x":{"state":"ON","variants":{}}}}']) {
+      const dir = await tempDir()
+      const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
+      await (await relay(upstream, { dataDir: dir })).close()
+      const { readdir } = await import('node:fs/promises')
+      const files = (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort()
+      const next = Number(files.at(-1)!.slice(4, 16)) + 1
+      const record = { kind: 'definitions', text, version: 'forged', fetchedAt: Date.now() }
+      await writeFile(join(dir, `gen-${String(next).padStart(12, '0')}.json`), encodeGeneration(JSON.stringify(record)))
+      upstream.set('reset')
+      const logger = recordingLogger()
+      const restarted = await relay(upstream, { dataDir: dir, logger })
+      const answer = await bulk(restarted)
+      expect(answer.status, text).toBe(200)
+      expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+      expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+      expect(logger.lines.join('\n')).toMatch(/cannot serve the data-dir/)
+    }
+  })
+
   it('serves a --snapshot when the upstream is down and the data dir is empty; a newer data dir wins', async () => {
     const dir = await tempDir()
     const snapshotFile = join(dir, 'flags.snapshot.json')
@@ -318,6 +343,24 @@ describe('a data dir that cannot be used', () => {
 })
 
 describe('--flags FILE with --data-dir', () => {
+  it('an intact but unservable newest generation falls back to the one before it', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { readdir, rm } = await import('node:fs/promises')
+    const files = (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort()
+    const next = Number(files.at(-1)!.slice(4, 16)) + 1
+    await writeFile(join(dataDir, `gen-${String(next).padStart(12, '0')}.json`), encodeGeneration(JSON.stringify({ kind: 'definitions', text: '{"flags":{}}', version: 'forged', fetchedAt: Date.now() })))
+    await rm(file)
+    const server = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const answer = await bulk(server)
+    expect(answer.status).toBe(200)
+    expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false })
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+  })
+
   it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
     const dir = await tempDir()
     const file = join(dir, 'flags.json')

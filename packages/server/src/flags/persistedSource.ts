@@ -41,10 +41,14 @@ export function createPersistedSource(
     listeners.emit(event)
   })
 
-  const loadLayers = async () => {
+  // `unusable`: the texts of generations already refused here, so the one before each is tried.
+  const loadLayers = async (unusable = new Set<string>()): Promise<void> => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot' }> = []
     if (options.store) {
-      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, options.log)
+      const payload = await loadNewestPayload(options.store, (text) => {
+        const record = readRecord(definitionsRecordSchema, text)
+        return record !== undefined && !unusable.has(record.text)
+      }, options.log)
       const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir' })
     }
@@ -53,7 +57,19 @@ export function createPersistedSource(
       if (snapshot.kind === 'definitions') candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
     }
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
-    for (const candidate of candidates) if ((await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })).applied) return
+    for (const candidate of candidates) {
+      const result = await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
+      if (result.applied) return
+      if ('refusal' in result) {
+        options.log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+        // An intact generation that is not servable here (saved by a --lenient run or another
+        // version, repaired by hand): the generation before it may well be.
+        if (candidate.origin === 'data-dir') {
+          unusable.add(candidate.text)
+          return loadLayers(unusable)
+        }
+      }
+    }
   }
 
   const tryOpen = async (): Promise<boolean> => {

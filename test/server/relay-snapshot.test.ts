@@ -66,6 +66,9 @@ describe('holdfast-server snapshot (definitions)', () => {
     expect(await readFile(join(dir, 'out.json'), 'utf8')).toBe(written)
     expect((await snapshot(['--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--flags', file])).code).toBe(2)
+    // Which of two --out files was meant cannot be known: neither is written.
+    const twice = await snapshot(['--flags', file, '--out', join(dir, 'a.json'), '--out', join(dir, 'b.json')])
+    expect(twice).toMatchObject({ code: 2, output: expect.stringMatching(/--out is given 2 times/) })
     expect((await snapshot(['--upstream', upstream.url, '--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--upstream', upstream.url, '--context', '{"plan":"pro"}', '--out', join(dir, 'x.json')])).code).toBe(2)
   })

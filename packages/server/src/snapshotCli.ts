@@ -2,6 +2,7 @@
 // 1 refused or failed (the old file untouched), 2 usage error.
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { repeatedOption } from './cliOptions'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
 
 /** The help text of the snapshot command. */
@@ -23,23 +24,23 @@ Options:
 
 /** Runs the command with `argv` (after the word `snapshot`); resolves with the exit code. */
 export async function runSnapshotCli(argv: string[], io: { out(line: string): void; err(line: string): void }): Promise<number> {
+  const options = {
+    'flags-url': { type: 'string' },
+    flags: { type: 'string' },
+    upstream: { type: 'string' },
+    context: { type: 'string' },
+    out: { type: 'string' },
+    'max-shrink': { type: 'string' },
+    header: { type: 'string', multiple: true },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const
   let values
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        'flags-url': { type: 'string' },
-        flags: { type: 'string' },
-        upstream: { type: 'string' },
-        context: { type: 'string' },
-        out: { type: 'string' },
-        'max-shrink': { type: 'string' },
-        header: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values
+    const parsed = parseArgs({ args: argv, options, strict: true, tokens: true })
+    const repeated = repeatedOption(parsed.tokens, options)
+    if (repeated) throw new Error(repeated)
+    values = parsed.values
   } catch (error) {
     io.err(`[holdfast-server] ${(error as Error).message}\n\n${SNAPSHOT_USAGE}`)
     return 2

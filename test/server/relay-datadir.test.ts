@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createGenerationStore, decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
-import { tempDir } from './helpers'
+import { startServer, tempDir } from './helpers'
 
 describe('data-dir generations', () => {
   it('loads the newest generation and keeps only the last few', async () => {
@@ -102,5 +102,25 @@ describe('data-dir generations', () => {
     await store.save('{"n":2}')
     await appendFile((await store.list())[0].path, 'x')
     expect((await createGenerationStore({ dir }).loadNewest()).loaded?.payload).toBe('{"n":1}')
+  })
+})
+
+describe('data-dir options given in code', () => {
+  it('a keepGenerations, dataDir or snapshot that cannot mean what it says refuses to start, naming it', async () => {
+    // keepGenerations NaN pruned every older generation on each save (one left: nothing to fall
+    // back to when it tears); dataDir '' wrote generations into the working directory.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify({ flags: { a: { state: 'ENABLED', variants: { on: true }, defaultVariant: 'on' } } }))
+    for (const keepGenerations of [Number.NaN, 2.5, 0, -1]) {
+      await expect(startServer({ flags: file, dataDir: join(dir, 'data'), keepGenerations })).rejects.toThrow(/invalid options: keepGenerations/)
+    }
+    await expect(startServer({ flags: file, dataDir: '' })).rejects.toThrow(/invalid options: dataDir/)
+    await expect(startServer({ flags: file, snapshot: '' })).rejects.toThrow(/invalid options: snapshot/)
+    for (const [name, value] of [['maxContexts', Number.NaN], ['maxContextBytes', -1], ['heldAnswerAfterMs', Number.NaN]] as const) {
+      await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', [name]: value })).rejects.toThrow(new RegExp(`invalid options: ${name}`))
+    }
+    // What the docs promise still holds: 1 is read as the least, 2.
+    await (await startServer({ flags: file, dataDir: join(dir, 'data'), keepGenerations: 1 })).close()
   })
 })

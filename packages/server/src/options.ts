@@ -45,6 +45,15 @@ export const handlerOptionsSchema = z
       .default({}),
     maxEventLoopDelayMs: z.number().min(0).default(DEFAULT_MAX_EVENT_LOOP_DELAY_MS),
     answerCacheBytes: z.number().int().min(0).default(DEFAULT_ANSWER_CACHE_BYTES),
+    // The relay's files and bounds: '' would resolve to the working directory, and NaN slips
+    // through every `Math.max` and `>` (keepGenerations NaN pruned all but the newest generation,
+    // maxContexts NaN never evicted, heldAnswerAfterMs NaN fired at once).
+    dataDir: z.string().min(1, 'dataDir is empty').optional(),
+    snapshot: z.string().min(1, 'snapshot is empty').optional(),
+    keepGenerations: positiveInt.optional(),
+    maxContexts: positiveInt.optional(),
+    maxContextBytes: positiveInt.optional(),
+    heldAnswerAfterMs: timerMs(0).optional(),
   })
   .loose()
   .refine((o) => o.flags !== undefined || o.source !== undefined || o.flagsUrl !== undefined || o.upstream !== undefined, {

@@ -190,6 +190,27 @@ describe('--upstream (proxy mode)', () => {
     expect((await bulk(second, { targetingKey: 'c' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
   })
 
+  it('an answer in the data dir dated in the future is served as fetched no later than now', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream(perUser())
+    const first = await relay(upstream, { dataDir: dir })
+    await bulk(first, { targetingKey: 'c' })
+    await first.close()
+    const { readdir, readFile, writeFile } = await import('node:fs/promises')
+    const { decodeGeneration, encodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const newest = join(dir, (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    const record = JSON.parse(decoded.payload)
+    for (const context of record.contexts) context.fetchedAt = Date.now() + 3 * 3_600_000
+    await writeFile(newest, encodeGeneration(JSON.stringify(record)))
+    upstream.set('reset')
+    const second = await relay(upstream, { dataDir: dir })
+    const c = await bulk(second, { targetingKey: 'c' })
+    expect(c.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(c.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
   it('a relay in front of a relay keeps the true age and the stale bit', async () => {
     const upstream = await startUpstream(perUser())
     const inner = await relay(upstream)

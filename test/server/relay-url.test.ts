@@ -220,6 +220,34 @@ describe('--flags-url', () => {
     }
   })
 
+  it('a generation dated in the future (a clock that ran ahead) is served as fetched no later than now', async () => {
+    // Its fetchedAt was served as is, and a 304 kept the later of the two: for as many hours as
+    // the clock had been ahead, every answer and the status said "fetched just now" (ageSeconds 0)
+    // through an outage, and a browser's bootstrap from it outranked its own newer cache.
+    const dir = await tempDir()
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    await (await relay(upstream, { dataDir: dir })).close()
+    const { readdir } = await import('node:fs/promises')
+    const newest = join(dir, (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const { decodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    const ahead = Date.now() + 3 * 3_600_000
+    await writeFile(newest, encodeGeneration(JSON.stringify({ ...JSON.parse(decoded.payload), fetchedAt: ahead })))
+    upstream.set({ status: 503, text: 'down' })
+    const before = Date.now()
+    const restarted = await relay(upstream, { dataDir: dir })
+    const answer = await bulk(restarted)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeGreaterThanOrEqual(before)
+    // The upstream is back and unchanged: the 304 dates the definitions now, not three hours on.
+    upstream.set({ document: booleanFlags(3) })
+    expect((await refresh(restarted)).body).toMatchObject({ outcome: 'unchanged' })
+    expect((await bulk(restarted)).body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect((await status(restarted)).fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
   it('serves a --snapshot when the upstream is down and the data dir is empty; a newer data dir wins', async () => {
     const dir = await tempDir()
     const snapshotFile = join(dir, 'flags.snapshot.json')
@@ -359,6 +387,25 @@ describe('--flags FILE with --data-dir', () => {
     expect(answer.status).toBe(200)
     expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false })
     expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+  })
+
+  it('a generation dated in the future is served as fetched no later than now', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { readdir, rm } = await import('node:fs/promises')
+    const { decodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const newest = join(dataDir, (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    await writeFile(newest, encodeGeneration(JSON.stringify({ ...JSON.parse(decoded.payload), fetchedAt: Date.now() + 3 * 3_600_000 })))
+    await rm(file)
+    const server = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const answer = await bulk(server)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
   })
 
   it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {

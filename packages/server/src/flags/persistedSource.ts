@@ -56,6 +56,9 @@ export function createPersistedSource(
       const snapshot = await readSnapshotFile(options.snapshotPath)
       if (snapshot.kind === 'definitions') candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
     }
+    // A file dated ahead of this clock was not fetched later than now (see urlSource.ts).
+    const at = now()
+    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
     for (const candidate of candidates) {
       const result = await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })

@@ -325,7 +325,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
         const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
         if (saved) {
-          cache.load(saved.contexts)
+          // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
+          const at = now()
+          cache.load(saved.contexts.map((context) => (context.fetchedAt > at ? { ...context, fetchedAt: at } : context)))
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
         }
       }

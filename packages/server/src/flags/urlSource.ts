@@ -297,6 +297,10 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // A snapshot taken before the clear holds what the operator chose to drop.
       if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
     }
+    // A file dated ahead of this clock (written while the clock ran fast, an mtime in the future)
+    // was not fetched later than now: served as is, it would say "just fetched" for hours.
+    const at = now()
+    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
     // Newest first; on a tie the data dir (written by this server) wins.
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
     for (const candidate of candidates) {

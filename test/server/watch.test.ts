@@ -182,6 +182,29 @@ describe('a flags path that is not a regular file', () => {
   })
 })
 
+describe('a flags file larger than any flag set', () => {
+  it('over 16 MiB is refused at start and on reload, as a --flags-url body is, and the previous flags keep serving', async () => {
+    // Read whole, a 200 MB file took 2 GB of memory, stalled every request for seconds while it
+    // was parsed, and was then sent whole to every browser. 16 MiB is the bound the relay already
+    // puts on a --flags-url body. Valid JSON padded with spaces: only its size is wrong.
+    const { MAX_UPSTREAM_BYTES } = await import('../../packages/server/src/flags/upstreamFetch')
+    const padded = ' '.repeat(MAX_UPSTREAM_BYTES) + killSwitch('on')
+    const dir = await tempDir()
+    await writeFile(join(dir, 'huge.json'), padded)
+    await expect(startServer({ flags: join(dir, 'huge.json') })).rejects.toThrow(/cannot read the flags file .*huge\.json \(larger than 16 MiB/)
+
+    const { file, logger, server, killSwitchValue } = await setup()
+    await writeFile(file, padded)
+    expect(await server.reloadFlags()).toBe(false)
+    expect(logger.lines.join('\n')).toMatch(/cannot read .*flags\.json \(larger than 16 MiB/)
+    expect(await killSwitchValue()).toBe(false)
+    // Just under the bound is fine.
+    await writeFile(file, ' '.repeat(MAX_UPSTREAM_BYTES - 1000) + killSwitch('on'))
+    expect(await server.reloadFlags()).toBe(true)
+    expect(await killSwitchValue()).toBe(true)
+  })
+})
+
 describe('reloads that protect what is served', () => {
   it('a file caught half written (truncated and rewritten in place) is not reported as invalid: the finished write is served', async () => {
     const { file, logger, server, killSwitchValue } = await setup()

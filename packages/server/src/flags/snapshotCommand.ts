@@ -6,6 +6,7 @@
 // not followed (the CI key in --header must not reach it, and its answer is not the source's).
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+import { MAX_FLAGS_FILE_BYTES } from './fileSource'
 import { readRegularFile } from './readRegularFile'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
@@ -56,7 +57,7 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   } else {
     from = request.flagsFile
     try {
-      text = await readRegularFile(request.flagsFile)
+      text = await readRegularFile(request.flagsFile, MAX_FLAGS_FILE_BYTES)
     } catch (error) {
       return { ok: false, message: `cannot read ${request.flagsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` }
     }

@@ -2,7 +2,7 @@
 // previous file byte for byte as it was.
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, openSync } from 'node:fs'
-import { readFile, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bootstrapSchema } from '@holdfast/server'
@@ -165,5 +165,27 @@ describe('snapshot paths that are not regular files', () => {
         }
       }
     }
+  })
+})
+
+describe('snapshot --out through a symlink', () => {
+  it('writes the file the link names (atomically, beside it) and keeps the link', async () => {
+    // The link itself was replaced by a regular file: "wrote out.json" was printed, yet the file it
+    // named (the one a relay's --snapshot or the next build reads) kept the old snapshot.
+    const dir = await tempDir()
+    await mkdir(join(dir, 'shared'))
+    const target = join(dir, 'shared', 'flags.snapshot.json')
+    const link = join(dir, 'flags.snapshot.json')
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', target])).code).toBe(0)
+    await symlink(join('shared', 'flags.snapshot.json'), link)
+    upstream.set({ document: booleanFlags(3, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', link])).code).toBe(0)
+    expect((await lstat(link)).isSymbolicLink()).toBe(true)
+    expect(JSON.parse(await readFile(target, 'utf8')).definitions).toEqual(booleanFlags(3, 'off'))
+    // The shrink guard reads the same file it would replace.
+    upstream.set({ document: booleanFlags(1, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', link])).code).toBe(1)
+    expect(JSON.parse(await readFile(target, 'utf8')).definitions).toEqual(booleanFlags(3, 'off'))
   })
 })

@@ -408,6 +408,17 @@ describe('--flags FILE with --data-dir', () => {
     expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
   })
 
+  it('a --snapshot that holds one user’s values (a Bootstrap) refuses to start, as with --flags-url', async () => {
+    // It was ignored without a word: the fallback layer the operator configured did not exist,
+    // which showed only on the day the file could not be read.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const fallback = join(dir, 'fallback.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await writeFile(fallback, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'f0', value: true }], fetchedAt: Date.now() }))
+    await expect(startServer({ flags: file, snapshot: fallback, logger: recordingLogger() })).rejects.toThrow(/fallback\.json holds one user's values \(a Bootstrap\); --flags needs definitions/)
+  })
+
   it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
     const dir = await tempDir()
     const file = join(dir, 'flags.json')

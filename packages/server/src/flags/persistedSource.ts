@@ -54,7 +54,8 @@ export function createPersistedSource(
     }
     if (options.snapshotPath) {
       const snapshot = await readSnapshotFile(options.snapshotPath)
-      if (snapshot.kind === 'definitions') candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
+      if (snapshot.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
+      candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
     }
     // A file dated ahead of this clock was not fetched later than now (see urlSource.ts).
     const at = now()

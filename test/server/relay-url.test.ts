@@ -448,6 +448,45 @@ describe('--flags FILE with --data-dir', () => {
     expect(values((await bulk(second)).body)).toEqual({ f0: false, f1: false, f2: false })
   }, 30_000)
 
+  it('an emptied or gutted file is not served over the data dir, at start or when it comes back', async () => {
+    // The file source takes its first document unguarded (there is nothing to protect in it), so
+    // at a restart `{"flags": {}}` or one flag of four replaced the four the data dir held: every
+    // kill switch off, from the very file CONTRACT §9 says is not served when gutted.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(4)))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const all = { f0: true, f1: true, f2: true, f3: true }
+
+    await writeFile(file, '{"flags": {}}')
+    const logger = recordingLogger()
+    const emptied = await startServer({ flags: file, dataDir, logger })
+    const answer = await bulk(emptied)
+    expect(answer.status).toBe(200)
+    expect(values(answer.body)).toEqual(all)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(logger.lines.join('\n')).toMatch(/flags\.json is refused.*defines no flags while 4 are being served/)
+    // A good edit is served at once, like any edit.
+    await writeFile(file, JSON.stringify(booleanFlags(4, 'off')))
+    expect(await emptied.reloadFlags()).toBe(true)
+    expect((await bulk(emptied)).body.metadata.holdfast).toMatchObject({ source: 'file', stale: false })
+    expect(values((await bulk(emptied)).body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+    await emptied.close()
+
+    // Missing at start, back with one flag of four: refused likewise.
+    const { rm } = await import('node:fs/promises')
+    await rm(file)
+    const missing = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    expect((await bulk(missing)).body.metadata.holdfast.source).toBe('data-dir')
+    await writeFile(file, JSON.stringify(booleanFlags(1)))
+    await new Promise((r) => setTimeout(r, 2500))
+    const later = await bulk(missing)
+    expect(later.body.metadata.holdfast.source).toBe('data-dir')
+    expect(values(later.body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+    expect(await missing.reloadFlags()).toBe(false)
+  }, 30_000)
+
   it('without a data dir or snapshot, a missing file still refuses to start', async () => {
     const dir = await tempDir()
     await expect(startServer({ flags: join(dir, 'missing.json'), dataDir: join(dir, 'empty') })).rejects.toThrow(/cannot read the flags file/)

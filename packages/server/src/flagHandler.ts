@@ -123,7 +123,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     options.source ??
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
-      : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
+      : persisted(localSource(options.flags!, config, log), options, config, log))
   // The events spool lives in the relay's data dir by default.
   const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: options.dataDir })
   const sink = events.sink
@@ -256,12 +256,14 @@ function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof
 }
 
 // --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
-function persisted(source: FlagSource, options: FlagHandlerOptions, strict: boolean, log: ServerLogger): FlagSource {
+function persisted(source: FlagSource, options: FlagHandlerOptions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): FlagSource {
   if (options.dataDir === undefined && options.snapshot === undefined) return source
   return createPersistedSource(source, {
     store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
     snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
-    strict,
+    strict: config.strictValidation,
+    maxShrinkPercent: config.maxShrinkPercent,
+    name: typeof options.flags === 'string' ? resolve(options.flags) : undefined,
     log,
   })
 }

@@ -1,10 +1,12 @@
 // --flags FILE with --data-dir / --snapshot: the file stays the source of truth, and the layers
-// only matter when it cannot be read or is invalid at start (a volume not mounted yet, a broken
-// deploy). Then the newest valid layer is served, marked stale, while the file is retried; every
+// only matter when it cannot be read, is invalid, or is emptied or gutted at start (a volume not
+// mounted yet, a broken deploy). Then the newest valid layer is served, marked stale, while the
+// file is retried (or, once readable, until an edit passes the guard against the layer); every
 // definitions version the file puts in service is saved as a data-dir generation.
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
 import type { GenerationStore } from './generations'
+import { changedKeys, refusalReason } from './guard'
 import { createPersistence, loadNewestPayload } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
@@ -17,7 +19,18 @@ export const FILE_RETRY_MS = 2000
 /** Wraps `inner` (a file source) with data-dir and snapshot layers; see the file comment. */
 export function createPersistedSource(
   inner: FlagSource,
-  options: { store?: GenerationStore; snapshotPath?: string; strict: boolean; log: ServerLogger; events?: RelayEvents; now?: () => number },
+  options: {
+    store?: GenerationStore
+    snapshotPath?: string
+    strict: boolean
+    log: ServerLogger
+    /** The file, for messages. */
+    name?: string
+    /** The file's first document may drop at most this share of a layer's flags. Default 50. */
+    maxShrinkPercent?: number
+    events?: RelayEvents
+    now?: () => number
+  },
 ): FlagSource {
   const now = options.now ?? Date.now
   const listeners = createListeners<FlagSourceEvent>()
@@ -31,12 +44,38 @@ export function createPersistedSource(
     },
   })
   let innerOpen = false
+  // Whether the file's definitions are served. The file source takes its first document unguarded
+  // (it holds nothing to protect), so that document must pass the guard against the layer here:
+  // an emptied file at a restart must not replace the flags the data dir kept (CONTRACT §9).
+  let trusted = false
+  let servingLayer = false
+  let refused = 0
+  let lastRefusal: string | undefined
   let retry: ReturnType<typeof setInterval> | undefined
   let closed = false
 
   const save = (version: FlagDefinitionsVersion) =>
     persistence?.schedule(() => JSON.stringify({ kind: 'definitions', text: JSON.stringify(version.definitions), version: version.version, fetchedAt: version.fetchedAt }))
   const unsubscribe = inner.subscribe((event) => {
+    if (event.type === 'update' && !trusted) {
+      const held = layer.current()
+      const refusal = held && refusalReason(held, event.version, { maxShrinkPercent: options.maxShrinkPercent })
+      if (refusal) {
+        refused++
+        lastRefusal = `${options.name ?? 'the flags file'} is refused, still serving the ${held.origin} (stale): ${refusal}`
+        options.log.warn(lastRefusal)
+        listeners.emit({ type: 'refused', reason: lastRefusal, invalid: false })
+        return
+      }
+      trusted = true
+      lastRefusal = undefined
+      if (servingLayer && held) {
+        options.log.info(`${options.name ?? 'the flags file'} is served again`)
+        save(event.version)
+        listeners.emit({ type: 'update', version: event.version, previous: held, changed: changedKeys(held, event.version) })
+        return
+      }
+    }
     if (event.type === 'update') save(event.version)
     listeners.emit(event)
   })
@@ -92,37 +131,33 @@ export function createPersistedSource(
     origin: inner.origin,
     async open() {
       await loadLayers()
-      if (await tryOpen()) {
-        const current = inner.current()
-        if (current) save(current)
-        return
-      }
+      // Opened and passed the guard: the file is served. Opened but refused: the layer is served
+      // until an edit passes (the file source watches it).
+      if ((await tryOpen()) && trusted) return
       const layerVersion = layer.current()!
+      servingLayer = true
       listeners.emit({ type: 'update', version: layerVersion, changed: [...layerVersion.evaluator.getFlags().keys()] })
+      if (innerOpen) return
       retry = setInterval(() => {
         if (closed || innerOpen) return
+        // Its first document goes through the guard in the listener above, which says what it did.
         inner.open().then(
           () => {
             innerOpen = true
             clearInterval(retry)
-            const current = inner.current()
-            if (current) {
-              options.log.info('the flags file is readable again; serving it')
-              save(current)
-              listeners.emit({ type: 'update', version: current, previous: layerVersion, changed: [...current.evaluator.getFlags().keys()] })
-            }
           },
           () => {},
         )
       }, FILE_RETRY_MS)
       retry.unref?.()
     },
-    current: () => inner.current() ?? layer.current(),
+    current: () => (trusted ? inner.current() : undefined) ?? layer.current(),
     subscribe: listeners.add,
-    refresh: () => (innerOpen ? inner.refresh() : Promise.resolve(false)),
+    refresh: () => (innerOpen ? inner.refresh().then((ok) => ok && trusted) : Promise.resolve(false)),
     status() {
-      const status = inner.status()
-      return innerOpen ? status : { ...status, ready: layer.current() !== undefined, state: 'failing' }
+      const status = { ...inner.status(), refused: inner.status().refused + refused }
+      if (innerOpen && trusted) return status
+      return { ...status, ready: layer.current() !== undefined, state: 'failing', ...(lastRefusal ? { lastError: lastRefusal } : {}) }
     },
     async close() {
       closed = true
@@ -132,7 +167,19 @@ export function createPersistedSource(
       await persistence?.flush()
     },
   }
-  // setFlags() keeps working on a wrapped file source.
-  if ('set' in inner) source.set = (inner as { set: unknown }).set
+  // setFlags() keeps working on a wrapped file source; code is trusted (no guard).
+  if ('set' in inner) {
+    const set = (inner as { set: (definitions: unknown) => void }).set
+    source.set = (definitions: unknown) => {
+      const wasTrusted = trusted
+      trusted = true
+      try {
+        set(definitions)
+      } catch (error) {
+        trusted = wasTrusted
+        throw error
+      }
+    }
+  }
   return source
 }

@@ -189,3 +189,20 @@ describe('snapshot --out through a symlink', () => {
     expect(JSON.parse(await readFile(target, 'utf8')).definitions).toEqual(booleanFlags(3, 'off'))
   })
 })
+
+describe('snapshot --out over a bare flagd document', () => {
+  it('the shrink guard counts the flags of a bare flagd document in FILE (which --snapshot accepts) too', async () => {
+    // Only the command's own format was read back: over a hand-placed flagd file (a valid
+    // --snapshot), a gutted upstream document was written without a check.
+    const dir = await tempDir()
+    const out = join(dir, 'flags.snapshot.json')
+    const bare = JSON.stringify(booleanFlags(10))
+    await writeFile(out, bare)
+    const upstream = await startUpstream({ document: booleanFlags(1) })
+    const result = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])
+    expect(result).toMatchObject({ code: 1, output: expect.stringMatching(/drops 9 of the 10 flags/) })
+    expect(await readFile(out, 'utf8')).toBe(bare)
+    upstream.set({ document: booleanFlags(10, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])).code).toBe(0)
+  })
+})

@@ -66,6 +66,8 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   const previous = await readExisting(request.out)
   const old = previous === undefined ? undefined : definitionsSnapshotSchema.safeParse(previous)
   if (old?.success) await slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
+  // A bare flagd document is a valid --snapshot too: what FILE holds now all the same.
+  else if (isObject(previous) && isObject(previous.flags)) await slot.offer(JSON.stringify(previous), 'snapshot', 0, { guard: false })
   const offered = await slot.offer(text, 'url', now())
   if ('refusal' in offered) return { ok: false, message: `refused ${from}: ${offered.refusal.message}; ${request.out} left untouched` }
   const served = offered.version
@@ -115,4 +117,8 @@ async function readExisting(path: string): Promise<unknown> {
 
 function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -124,3 +124,30 @@ describe('data-dir options given in code', () => {
     await (await startServer({ flags: file, dataDir: join(dir, 'data'), keepGenerations: 1 })).close()
   })
 })
+
+describe('a data dir holding something else than files', () => {
+  it('a FIFO named like the newest generation is skipped at once, not waited on forever', async () => {
+    // Reading it blocked until a writer came: the relay never finished starting.
+    const { execFileSync } = await import('node:child_process')
+    const { closeSync, constants, openSync } = await import('node:fs')
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save('{"n":1}')
+    const fifo = join(dir, 'gen-000000000002.json')
+    execFileSync('mkfifo', [fifo])
+    try {
+      const loading = createGenerationStore({ dir }).loadNewest()
+      const result = await Promise.race([loading, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 2000))])
+      expect(result).not.toBe('pending')
+      if (result === 'pending') return
+      expect(result.loaded?.payload).toBe('{"n":1}')
+      expect(result.skipped[0].reason).toMatch(/not a regular file/)
+    } finally {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
+      } catch {
+        // no reader waiting
+      }
+    }
+  })
+})

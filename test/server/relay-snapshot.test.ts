@@ -206,3 +206,20 @@ describe('snapshot --out over a bare flagd document', () => {
     expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])).code).toBe(0)
   })
 })
+
+describe('snapshot --out naming the --flags file', () => {
+  it('is refused (exit 2), the flags file untouched, also through a symlink', async () => {
+    // It replaced the flagd file with a snapshot wrapper, which is not a flagd document: the
+    // server watching that file refused every reload from then on and could not restart.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const text = JSON.stringify(booleanFlags(3))
+    await writeFile(file, text)
+    await symlink('flags.json', join(dir, 'link.json'))
+    for (const out of [file, join(dir, '.', 'flags.json'), join(dir, 'link.json')]) {
+      const result = await snapshot(['--flags', file, '--out', out])
+      expect(result, out).toMatchObject({ code: 2, output: expect.stringMatching(/--out is the --flags file/) })
+      expect(await readFile(file, 'utf8')).toBe(text)
+    }
+  })
+})

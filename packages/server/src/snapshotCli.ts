@@ -1,5 +1,6 @@
 // `holdfast-server snapshot …`, the CI step (see flags/snapshotCommand.ts). Exit codes: 0 written,
 // 1 refused or failed (the old file untouched), 2 usage error.
+import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repeatedOption } from './cliOptions'
@@ -82,7 +83,13 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     }
     request = { ...common, upstream: values.upstream, context: context as { targetingKey: string } }
   } else if (values['flags-url'] !== undefined) request = { ...common, flagsUrl: values['flags-url'] }
-  else request = { ...common, flagsFile: resolve(values.flags!) }
+  else {
+    request = { ...common, flagsFile: resolve(values.flags!) }
+    // The snapshot is not a flagd document: written over the flags file it would break every
+    // server reading that file.
+    const real = (path: string) => realpath(path).catch(() => path)
+    if ((await real(request.flagsFile)) === (await real(common.out))) return usage('--out is the --flags file; write the snapshot elsewhere')
+  }
   if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
 
   const result = await makeSnapshot(request)

@@ -223,3 +223,24 @@ describe('snapshot --out naming the --flags file', () => {
     }
   })
 })
+
+describe('snapshot --out holding the other kind of snapshot', () => {
+  it('definitions over a Bootstrap, or a Bootstrap over definitions, is refused (exit 1, FILE untouched)', async () => {
+    // Neither guard read the other kind: a mistyped --out replaced the relay's --snapshot with one
+    // user's values (the relay then refused to start) or a browser fallback with definitions.
+    const dir = await tempDir()
+    const definitions = join(dir, 'flags.snapshot.json')
+    const fallback = join(dir, 'fallback.json')
+    const upstream = await startUpstream((request) => (request.method === 'POST' ? { ofrep: () => ({ flags: [{ key: 'f0', value: true }] }) } : { document: booleanFlags(3) }))
+    const values = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}']
+    const defs = ['--flags-url', `${upstream.url}/flags.json`]
+    expect((await snapshot([...defs, '--out', definitions])).code).toBe(0)
+    expect((await snapshot([...values, '--out', fallback])).code).toBe(0)
+    for (const [args, out, message] of [[values, definitions, /holds definitions/], [defs, fallback, /holds one user's values/]] as const) {
+      const before = await readFile(out, 'utf8')
+      const result = await snapshot([...args, '--out', out])
+      expect(result, out).toMatchObject({ code: 1, output: expect.stringMatching(message) })
+      expect(await readFile(out, 'utf8')).toBe(before)
+    }
+  })
+})

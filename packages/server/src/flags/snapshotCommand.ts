@@ -64,6 +64,10 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   }
   const slot = createDefinitionsSlot({ maxShrinkPercent: request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT })
   const previous = await readExisting(request.out)
+  // Neither guard can weigh the other kind: a mistyped --out must not swap one kind for the other.
+  if (previous !== undefined && bootstrapSchema.safeParse(previous).success) {
+    return { ok: false, message: `${request.out} holds one user's values (a Bootstrap), not definitions; left untouched (choose another --out, or remove it first)` }
+  }
   const old = previous === undefined ? undefined : definitionsSnapshotSchema.safeParse(previous)
   if (old?.success) await slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
   // A bare flagd document is a valid --snapshot too: what FILE holds now all the same.
@@ -97,6 +101,9 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const fetchedAt = now()
   const flags: FlagEntry[] = read.answer.entries.filter((e) => e.errorCode === undefined).map((e) => ({ ...e, updatedAt: fetchedAt }))
   const previous = await readExisting(request.out)
+  if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {
+    return { ok: false, message: `${request.out} holds definitions, not one user's values; left untouched (choose another --out, or remove it first)` }
+  }
   const old = previous === undefined ? undefined : bootstrapSchema.safeParse(previous)
   const verdict = checkShrink(old?.success ? old.data.flags.map((f) => f.key) : [], flags.map((f) => f.key), request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT)
   if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }

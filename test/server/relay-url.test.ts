@@ -487,6 +487,32 @@ describe('--flags FILE with --data-dir', () => {
     expect(await missing.reloadFlags()).toBe(false)
   }, 30_000)
 
+  it('a data dir that cannot be written shows in the status (writeFailures, lastError), as in the relay modes', async () => {
+    // Only a log line said so: /holdfast/v1/status of a --flags FILE server had no dataDir at all,
+    // so a full disk or a read-only mount went unseen by whatever watches the status.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const notADir = join(dir, 'not-a-dir')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await writeFile(notADir, 'a file where the data dir should be')
+    const server = await startServer({ flags: file, dataDir: notADir, logger: recordingLogger() })
+    expect((await bulk(server)).status).toBe(200)
+    let now = await status(server)
+    for (let i = 0; i < 100 && !(now.dataDir?.writeFailures > 0); i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      now = await status(server)
+    }
+    expect(now.dataDir).toMatchObject({ dir: notADir, writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    // A writable one shows what it saved.
+    const good = await startServer({ flags: file, dataDir: join(dir, 'data'), logger: recordingLogger() })
+    let saved = await status(good)
+    for (let i = 0; i < 100 && saved.dataDir?.lastGeneration === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      saved = await status(good)
+    }
+    expect(saved.dataDir).toMatchObject({ lastGeneration: 1, writeFailures: 0 })
+  })
+
   it('without a data dir or snapshot, a missing file still refuses to start', async () => {
     const dir = await tempDir()
     await expect(startServer({ flags: join(dir, 'missing.json'), dataDir: join(dir, 'empty') })).rejects.toThrow(/cannot read the flags file/)

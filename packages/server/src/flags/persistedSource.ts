@@ -7,7 +7,7 @@ import type { ServerLogger } from '../logger'
 import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
 import type { GenerationStore } from './generations'
 import { changedKeys, refusalReason } from './guard'
-import { createPersistence, loadNewestPayload } from './persistence'
+import { createPersistence, loadNewestPayload, type PersistenceState } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot } from './servedDefinitions'
@@ -15,6 +15,12 @@ import { readSnapshotFile } from './snapshotFile'
 
 /** How often a file that could not be opened at start is tried again: every 2 s. */
 export const FILE_RETRY_MS = 2000
+
+/** A file source with layers: its data-dir writer's state is part of the status (see `statusOf`). */
+export interface PersistedSource extends FlagSource {
+  /** The data-dir writer's state; undefined without a data dir. */
+  dataDirState(): PersistenceState | undefined
+}
 
 /** Wraps `inner` (a file source) with data-dir and snapshot layers; see the file comment. */
 export function createPersistedSource(
@@ -31,7 +37,7 @@ export function createPersistedSource(
     events?: RelayEvents
     now?: () => number
   },
-): FlagSource {
+): PersistedSource {
   const now = options.now ?? Date.now
   const listeners = createListeners<FlagSourceEvent>()
   const layer = createDefinitionsSlot({ maxShrinkPercent: 100, strict: options.strict })
@@ -127,7 +133,7 @@ export function createPersistedSource(
     }
   }
 
-  const source: FlagSource & { set?: unknown } = {
+  const source: PersistedSource & { set?: unknown } = {
     origin: inner.origin,
     async open() {
       await loadLayers()
@@ -159,6 +165,7 @@ export function createPersistedSource(
       if (innerOpen && trusted) return status
       return { ...status, ready: layer.current() !== undefined, state: 'failing', ...(lastRefusal ? { lastError: lastRefusal } : {}) }
     },
+    dataDirState: () => persistence?.state(),
     async close() {
       closed = true
       clearInterval(retry)

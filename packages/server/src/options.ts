@@ -30,6 +30,13 @@ export const handlerOptionsSchema = z
       .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')
       .refine((key) => key === key.trim(), 'the API key starts or ends with whitespace')
       .optional(),
+    // HTTP strips whitespace around a header value: a key that has some (a secret file's trailing
+    // newline) could never be presented, so refresh would answer 401 to the right key forever.
+    adminKey: z
+      .string()
+      .refine((key) => key.trim() !== '', 'the admin key is empty; give a real key, or none to leave refresh off')
+      .refine((key) => key === key.trim(), 'the admin key starts or ends with whitespace')
+      .optional(),
     corsOrigin: z.string().min(1).optional(),
     demoControls: z.boolean().default(false),
     strictValidation: z.boolean().default(true),

@@ -273,6 +273,37 @@ describe('--upstream (proxy mode)', () => {
     expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'free' })).body).pro.value).toBe(false)
   })
 
+  it('a snapshot with no flags (definitions or a Bootstrap) is not served: a context never seen gets 503, not an empty 200', async () => {
+    // It was: with the upstream down every new user got `{"flags": []}` (every kill switch at its
+    // default, state ready) and /readyz said 200, where --flags-url refuses the same snapshot.
+    const dir = await tempDir()
+    const { writeFile } = await import('node:fs/promises')
+    const empties = {
+      'definitions.json': { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: {} } },
+      'bare.json': { flags: {} },
+      'bootstrap.json': { context: { targetingKey: 'anonymous' }, flags: [], fetchedAt: 1_700_000_000_000 },
+      'errors-only.json': { context: { targetingKey: 'anonymous' }, flags: [{ key: 'x', errorCode: 'PARSE_ERROR' }], fetchedAt: 1_700_000_000_000 },
+    }
+    const upstream = await startUpstream({ status: 502, text: '' })
+    for (const [name, document] of Object.entries(empties)) {
+      const snapshot = join(dir, name)
+      await writeFile(snapshot, JSON.stringify(document))
+      const logger = recordingLogger()
+      const server = await relay(upstream, { snapshot, logger })
+      const answer = await bulk(server, { targetingKey: 'new-user' })
+      expect(answer.status, name).toBe(503)
+      expect(answer.headers.get('retry-after'), name).toMatch(/^\d+$/)
+      expect((await fetch(`${server.url}/readyz`)).status, name).toBe(503)
+      expect(logger.lines.join('\n'), name).toMatch(/cannot serve the snapshot/)
+    }
+    // One taken on a machine whose clock ran ahead is served as fetched no later than now.
+    const ahead = join(dir, 'ahead.json')
+    await writeFile(ahead, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value: 3 }], fetchedAt: Date.now() + 3 * 3_600_000 }))
+    const answer = await bulk(await relay(upstream, { snapshot: ahead }), { targetingKey: 'new-user' })
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
   it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {
     const upstream = await startUpstream('reset')
     const down = await relay(upstream)

@@ -337,6 +337,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
           if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
         }
+        // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
+        // definitions modes refuse such a snapshot too.
+        const count = snapshot.kind === 'definitions' ? (snapshotCore as { count?: number }).count : snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length
+        if (count === 0) {
+          log.warn(`cannot serve the snapshot ${options.snapshotPath}: it holds no flags`)
+          snapshot = undefined
+          snapshotCore = undefined
+        } else if (snapshot.kind === 'bootstrap' && snapshot.bootstrap.fetchedAt > now()) {
+          // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
+          snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: now() } }
+        } else if (snapshot.kind === 'definitions' && snapshot.fetchedAt > now()) snapshot = { ...snapshot, fetchedAt: now() }
       }
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()

@@ -66,6 +66,11 @@ describe('holdfast-server snapshot (definitions)', () => {
     expect(await readFile(join(dir, 'out.json'), 'utf8')).toBe(written)
     expect((await snapshot(['--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--flags', file])).code).toBe(2)
+    // Numbers are read as strictly as the server's options: '' was 0 (no flag may go), '0x10' 16.
+    for (const [name, value] of [['--max-shrink', ''], ['--max-shrink', '0x10'], ['--max-shrink', ' 5 '], ['--max-shrink', '1e1'], ['--timeout', '0x10'], ['--timeout', ' 5'], ['--timeout', 'Infinity']]) {
+      const bad = await snapshot(['--flags', file, '--out', join(dir, 'x.json'), name, value])
+      expect(bad, `${name} ${JSON.stringify(value)}`).toMatchObject({ code: 2, output: expect.stringMatching(new RegExp(`${name} must be`)) })
+    }
     // Which of two --out files was meant cannot be known: neither is written.
     const twice = await snapshot(['--flags', file, '--out', join(dir, 'a.json'), '--out', join(dir, 'b.json')])
     expect(twice).toMatchObject({ code: 2, output: expect.stringMatching(/--out is given 2 times/) })

@@ -57,9 +57,11 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   const sources = [values['flags-url'], values.flags, values.upstream].filter((s) => s !== undefined)
   if (sources.length !== 1) return usage('give exactly one of --flags-url, --flags, --upstream')
   if (!values.out) return usage('--out FILE is required')
-  const maxShrink = values['max-shrink'] === undefined ? undefined : Number(values['max-shrink'])
+  // Read as strictly as the server's options: Number() takes '' as 0 and '0x10' as 16.
+  const number = (text: string | undefined) => (text === undefined ? undefined : /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN)
+  const maxShrink = number(values['max-shrink'])
   if (maxShrink !== undefined && !(maxShrink >= 0 && maxShrink <= 100)) return usage('--max-shrink must be a number from 0 to 100')
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout)
+  const timeout = number(values.timeout)
   if (timeout !== undefined && !(timeout > 0 && timeout <= 600)) return usage('--timeout must be a number of seconds from 0 to 600')
   const headers: Record<string, string> = {}
   for (const header of values.header ?? []) {

@@ -174,8 +174,6 @@ describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
     // A repeatable option stays repeatable.
     const forwarded = run([...SOURCE_BIN, '--upstream', 'http://127.0.0.1:1', '--forward-header', 'Authorization', '--forward-header', 'X-Tenant', '--port', '0'])
     expect(await urlOf(forwarded)).toMatch(/^http:/)
-    forwarded.child.kill('SIGTERM')
-    expect((await forwarded.exited).code).toBe(0)
   })
 
   it('on SIGTERM finishes the request in flight, refuses new connections and exits 0', async () => {

@@ -151,3 +151,23 @@ describe('a data dir holding something else than files', () => {
     }
   })
 })
+
+describe('one server per data dir', () => {
+  it('a second live server on the same data dir refuses to start, naming the holder; after a close it may', async () => {
+    // "One data dir per relay process" was only written down: a second relay on the same dir (a
+    // copy-pasted unit, two sources on one volume) started, deleted the first one's temp file in
+    // the middle of a write, and a restart of either served whichever wrote last: another
+    // source's flags.
+    const { startUpstream, booleanFlags } = await import('./relay-fakes')
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const a = await startUpstream({ document: booleanFlags(3) })
+    const first = await startServer({ flags: undefined, flagsUrl: `${a.url}/flags.json`, dataDir })
+    await expect(startServer({ flags: undefined, flagsUrl: `${a.url}/other.json`, dataDir })).rejects.toThrow(/the data dir .*data is in use by another server \(pid \d+/)
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await expect(startServer({ flags: file, dataDir })).rejects.toThrow(/in use by another server/)
+    await first.close()
+    await (await startServer({ flags: file, dataDir })).close()
+  })
+})

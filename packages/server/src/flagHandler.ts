@@ -15,6 +15,7 @@ import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type Rela
 import { isRelaySource } from './flags/relay'
 import { createGenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
+import { lockDataDir } from './flags/persistence'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
@@ -145,6 +146,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     }
   })
 
+  // One server per data dir (flags/persistence.ts), taken before anything reads or writes it.
+  const releaseDataDir = options.dataDir === undefined || options.source !== undefined ? async () => {} : await lockDataDir(resolve(options.dataDir), log)
   try {
     await source.open()
     await events.open()
@@ -152,6 +155,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     unsubscribe()
     await source.close()
     await events.close().catch(() => undefined)
+    await releaseDataDir()
     throw error
   }
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
@@ -244,6 +248,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       shedder?.stop()
       await source.close()
       await events.close()
+      await releaseDataDir()
     })()
     return closing
   }

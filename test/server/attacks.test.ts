@@ -129,6 +129,15 @@ describe('the API key', () => {
     }
   })
 
+  it('an admin key that is empty or starts or ends with whitespace refuses to start, in every mode', async () => {
+    // A key read from a secret file keeps its trailing newline; HTTP strips it from every header,
+    // so refresh answered 401 to the right key, forever. With --flags FILE an empty key was not
+    // checked at all.
+    for (const adminKey of ['', '   ', 'admin-key\n', ' admin-key']) {
+      await expect(startServer({ adminKey })).rejects.toThrow(/invalid options: adminKey: the admin key/)
+    }
+  })
+
   it('an empty X-API-Key or Bearer never passes', async () => {
     const server = await startServer({ apiKey: 'k' })
     expect((await evaluate(server, { targetingKey: 'u' }, { 'X-API-Key': '' })).status).toBe(401)

@@ -152,6 +152,30 @@ describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
     expect(env.output()).not.toMatch(/serving/)
   })
 
+  it('refuses a single-valued option given twice, and a blank HOLDFAST_REDIS_URL or HOLDFAST_EVENTS_UPSTREAM_KEY (fail closed)', async () => {
+    // parseArgs keeps the last of a repeated option: `--flags a.json --flags b.json` served b.json
+    // and `--api-key A --api-key B` let only B in, with no word said. An empty
+    // HOLDFAST_REDIS_URL (a secret that did not resolve) started a relay that shares nothing, and
+    // an empty HOLDFAST_EVENTS_UPSTREAM_KEY forwarded events without the key.
+    const refused = [
+      { args: ['--flags', 'examples/flags.json', '--flags', 'examples/other.json', '--port', '0'], message: /--flags is given 2 times/ },
+      { args: ['--flags', 'examples/flags.json', '--api-key', 'A', '--api-key', 'B', '--port', '0'], message: /--api-key is given 2 times/ },
+      { args: ['--flags', 'examples/flags.json', '--port=0', '--port', '1'], message: /--port is given 2 times/ },
+      { args: ['--flags-url', 'http://127.0.0.1:1/flags.json', '--port', '0'], env: { HOLDFAST_REDIS_URL: '' }, message: /HOLDFAST_REDIS_URL is empty/ },
+      { args: ['--flags', 'examples/flags.json', '--events-upstream', 'http://127.0.0.1:1/events', '--port', '0'], env: { HOLDFAST_EVENTS_UPSTREAM_KEY: '' }, message: /HOLDFAST_EVENTS_UPSTREAM_KEY is empty/ },
+      { args: ['--flags', 'examples/flags.json', '--events-upstream', 'http://127.0.0.1:1/events', '--port', '0'], env: { HOLDFAST_EVENTS_UPSTREAM_KEY: '  ' }, message: /HOLDFAST_EVENTS_UPSTREAM_KEY is empty/ },
+    ]
+    const runs = refused.map(({ args, env }) => run([...SOURCE_BIN, ...args], env))
+    for (const [i, { message }] of refused.entries()) {
+      expect((await runs[i].exited).code, refused[i].args.join(' ')).toBe(2)
+      expect(runs[i].output()).toMatch(message)
+      expect(runs[i].output()).not.toMatch(/serving/)
+    }
+    // A repeatable option stays repeatable.
+    const forwarded = run([...SOURCE_BIN, '--upstream', 'http://127.0.0.1:1', '--forward-header', 'Authorization', '--forward-header', 'X-Tenant', '--port', '0'])
+    expect(await urlOf(forwarded)).toMatch(/^http:/)
+  })
+
   it('on SIGTERM finishes the request in flight, refuses new connections and exits 0', async () => {
     const server = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0'])
     const url = await urlOf(server)

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createGenerationStore, decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
-import { tempDir } from './helpers'
+import { startServer, tempDir } from './helpers'
 
 describe('data-dir generations', () => {
   it('loads the newest generation and keeps only the last few', async () => {
@@ -102,5 +102,72 @@ describe('data-dir generations', () => {
     await store.save('{"n":2}')
     await appendFile((await store.list())[0].path, 'x')
     expect((await createGenerationStore({ dir }).loadNewest()).loaded?.payload).toBe('{"n":1}')
+  })
+})
+
+describe('data-dir options given in code', () => {
+  it('a keepGenerations, dataDir or snapshot that cannot mean what it says refuses to start, naming it', async () => {
+    // keepGenerations NaN pruned every older generation on each save (one left: nothing to fall
+    // back to when it tears); dataDir '' wrote generations into the working directory.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify({ flags: { a: { state: 'ENABLED', variants: { on: true }, defaultVariant: 'on' } } }))
+    for (const keepGenerations of [Number.NaN, 2.5, 0, -1]) {
+      await expect(startServer({ flags: file, dataDir: join(dir, 'data'), keepGenerations })).rejects.toThrow(/invalid options: keepGenerations/)
+    }
+    await expect(startServer({ flags: file, dataDir: '' })).rejects.toThrow(/invalid options: dataDir/)
+    await expect(startServer({ flags: file, snapshot: '' })).rejects.toThrow(/invalid options: snapshot/)
+    for (const [name, value] of [['maxContexts', Number.NaN], ['maxContextBytes', -1], ['heldAnswerAfterMs', Number.NaN]] as const) {
+      await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', [name]: value })).rejects.toThrow(new RegExp(`invalid options: ${name}`))
+    }
+    // What the docs promise still holds: 1 is read as the least, 2.
+    await (await startServer({ flags: file, dataDir: join(dir, 'data'), keepGenerations: 1 })).close()
+  })
+})
+
+describe('a data dir holding something else than files', () => {
+  it('a FIFO named like the newest generation is skipped at once, not waited on forever', async () => {
+    // Reading it blocked until a writer came: the relay never finished starting.
+    const { execFileSync } = await import('node:child_process')
+    const { closeSync, constants, openSync } = await import('node:fs')
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save('{"n":1}')
+    const fifo = join(dir, 'gen-000000000002.json')
+    execFileSync('mkfifo', [fifo])
+    try {
+      const loading = createGenerationStore({ dir }).loadNewest()
+      const result = await Promise.race([loading, new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), 2000))])
+      expect(result).not.toBe('pending')
+      if (result === 'pending') return
+      expect(result.loaded?.payload).toBe('{"n":1}')
+      expect(result.skipped[0].reason).toMatch(/not a regular file/)
+    } finally {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
+      } catch {
+        // no reader waiting
+      }
+    }
+  })
+})
+
+describe('one server per data dir', () => {
+  it('a second live server on the same data dir refuses to start, naming the holder; after a close it may', async () => {
+    // "One data dir per relay process" was only written down: a second relay on the same dir (a
+    // copy-pasted unit, two sources on one volume) started, deleted the first one's temp file in
+    // the middle of a write, and a restart of either served whichever wrote last: another
+    // source's flags.
+    const { startUpstream, booleanFlags } = await import('./relay-fakes')
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const a = await startUpstream({ document: booleanFlags(3) })
+    const first = await startServer({ flags: undefined, flagsUrl: `${a.url}/flags.json`, dataDir })
+    await expect(startServer({ flags: undefined, flagsUrl: `${a.url}/other.json`, dataDir })).rejects.toThrow(/the data dir .*data is in use by another server \(pid \d+/)
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await expect(startServer({ flags: file, dataDir })).rejects.toThrow(/in use by another server/)
+    await first.close()
+    await (await startServer({ flags: file, dataDir })).close()
   })
 })

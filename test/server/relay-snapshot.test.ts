@@ -1,12 +1,14 @@
 // `holdfast-server snapshot`: the CI step never ships a broken snapshot. Each refusal leaves the
 // previous file byte for byte as it was.
-import { readFile, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
+import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bootstrapSchema } from '@holdfast/server'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags, startUpstream } from './relay-fakes'
-import { tempDir } from './helpers'
+import { startServer, tempDir } from './helpers'
 
 async function snapshot(args: string[]) {
   const lines: string[] = []
@@ -64,6 +66,14 @@ describe('holdfast-server snapshot (definitions)', () => {
     expect(await readFile(join(dir, 'out.json'), 'utf8')).toBe(written)
     expect((await snapshot(['--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--flags', file])).code).toBe(2)
+    // Numbers are read as strictly as the server's options: '' was 0 (no flag may go), '0x10' 16.
+    for (const [name, value] of [['--max-shrink', ''], ['--max-shrink', '0x10'], ['--max-shrink', ' 5 '], ['--max-shrink', '1e1'], ['--timeout', '0x10'], ['--timeout', ' 5'], ['--timeout', 'Infinity']]) {
+      const bad = await snapshot(['--flags', file, '--out', join(dir, 'x.json'), name, value])
+      expect(bad, `${name} ${JSON.stringify(value)}`).toMatchObject({ code: 2, output: expect.stringMatching(new RegExp(`${name} must be`)) })
+    }
+    // Which of two --out files was meant cannot be known: neither is written.
+    const twice = await snapshot(['--flags', file, '--out', join(dir, 'a.json'), '--out', join(dir, 'b.json')])
+    expect(twice).toMatchObject({ code: 2, output: expect.stringMatching(/--out is given 2 times/) })
     expect((await snapshot(['--upstream', upstream.url, '--out', join(dir, 'x.json')])).code).toBe(2)
     expect((await snapshot(['--upstream', upstream.url, '--context', '{"plan":"pro"}', '--out', join(dir, 'x.json')])).code).toBe(2)
   })
@@ -127,6 +137,115 @@ describe('holdfast-server snapshot and redirects', () => {
       expect((await snapshot(all)).code, args[0]).toBe(0)
       expect(upstream.requests.at(-1)!.path).toMatch(/^\/v2\//)
       expect(upstream.requests.at(-1)!.headers['x-api-key']).toBe('ci-key')
+    }
+  })
+})
+
+describe('snapshot paths that are not regular files', () => {
+  it('a FIFO as --flags, as --out or as --snapshot is refused at once, not waited on forever', async () => {
+    // Reading a FIFO blocks until a writer comes: the CI step hung with no output, and a relay
+    // given one as --snapshot never started. Opening it for writing lets a stuck reader go.
+    const dir = await tempDir()
+    const pipe = join(dir, 'fifo.json')
+    execFileSync('mkfifo', [pipe])
+    const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+      Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))])
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    try {
+      const fromFifo = await within(snapshot(['--flags', pipe, '--out', join(dir, 'out.json')]), 2000)
+      expect(fromFifo.code).toBe(1)
+      expect(fromFifo.output).toMatch(/cannot read .*fifo\.json \(not a regular file: a FIFO\)/)
+      // An --out that is a FIFO is not read for the shrink check; the new file replaces it.
+      expect((await within(snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', pipe]), 2000)).code).toBe(0)
+      expect(JSON.parse(await readFile(pipe, 'utf8'))).toMatchObject({ kind: 'definitions' })
+      const second = join(dir, 'fifo2.json')
+      execFileSync('mkfifo', [second])
+      await expect(within(startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, snapshot: second }), 2000)).rejects.toThrow(/cannot read the snapshot .*fifo2\.json \(not a regular file: a FIFO\)/)
+    } finally {
+      for (const name of ['fifo.json', 'fifo2.json']) {
+        try {
+          closeSync(openSync(join(dir, name), constants.O_WRONLY | constants.O_NONBLOCK))
+        } catch {
+          // no reader waiting (or no longer a FIFO)
+        }
+      }
+    }
+  })
+})
+
+describe('snapshot --out through a symlink', () => {
+  it('writes the file the link names (atomically, beside it) and keeps the link', async () => {
+    // The link itself was replaced by a regular file: "wrote out.json" was printed, yet the file it
+    // named (the one a relay's --snapshot or the next build reads) kept the old snapshot.
+    const dir = await tempDir()
+    await mkdir(join(dir, 'shared'))
+    const target = join(dir, 'shared', 'flags.snapshot.json')
+    const link = join(dir, 'flags.snapshot.json')
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', target])).code).toBe(0)
+    await symlink(join('shared', 'flags.snapshot.json'), link)
+    upstream.set({ document: booleanFlags(3, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', link])).code).toBe(0)
+    expect((await lstat(link)).isSymbolicLink()).toBe(true)
+    expect(JSON.parse(await readFile(target, 'utf8')).definitions).toEqual(booleanFlags(3, 'off'))
+    // The shrink guard reads the same file it would replace.
+    upstream.set({ document: booleanFlags(1, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', link])).code).toBe(1)
+    expect(JSON.parse(await readFile(target, 'utf8')).definitions).toEqual(booleanFlags(3, 'off'))
+  })
+})
+
+describe('snapshot --out over a bare flagd document', () => {
+  it('the shrink guard counts the flags of a bare flagd document in FILE (which --snapshot accepts) too', async () => {
+    // Only the command's own format was read back: over a hand-placed flagd file (a valid
+    // --snapshot), a gutted upstream document was written without a check.
+    const dir = await tempDir()
+    const out = join(dir, 'flags.snapshot.json')
+    const bare = JSON.stringify(booleanFlags(10))
+    await writeFile(out, bare)
+    const upstream = await startUpstream({ document: booleanFlags(1) })
+    const result = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])
+    expect(result).toMatchObject({ code: 1, output: expect.stringMatching(/drops 9 of the 10 flags/) })
+    expect(await readFile(out, 'utf8')).toBe(bare)
+    upstream.set({ document: booleanFlags(10, 'off') })
+    expect((await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', out])).code).toBe(0)
+  })
+})
+
+describe('snapshot --out naming the --flags file', () => {
+  it('is refused (exit 2), the flags file untouched, also through a symlink', async () => {
+    // It replaced the flagd file with a snapshot wrapper, which is not a flagd document: the
+    // server watching that file refused every reload from then on and could not restart.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const text = JSON.stringify(booleanFlags(3))
+    await writeFile(file, text)
+    await symlink('flags.json', join(dir, 'link.json'))
+    for (const out of [file, join(dir, '.', 'flags.json'), join(dir, 'link.json')]) {
+      const result = await snapshot(['--flags', file, '--out', out])
+      expect(result, out).toMatchObject({ code: 2, output: expect.stringMatching(/--out is the --flags file/) })
+      expect(await readFile(file, 'utf8')).toBe(text)
+    }
+  })
+})
+
+describe('snapshot --out holding the other kind of snapshot', () => {
+  it('definitions over a Bootstrap, or a Bootstrap over definitions, is refused (exit 1, FILE untouched)', async () => {
+    // Neither guard read the other kind: a mistyped --out replaced the relay's --snapshot with one
+    // user's values (the relay then refused to start) or a browser fallback with definitions.
+    const dir = await tempDir()
+    const definitions = join(dir, 'flags.snapshot.json')
+    const fallback = join(dir, 'fallback.json')
+    const upstream = await startUpstream((request) => (request.method === 'POST' ? { ofrep: () => ({ flags: [{ key: 'f0', value: true }] }) } : { document: booleanFlags(3) }))
+    const values = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}']
+    const defs = ['--flags-url', `${upstream.url}/flags.json`]
+    expect((await snapshot([...defs, '--out', definitions])).code).toBe(0)
+    expect((await snapshot([...values, '--out', fallback])).code).toBe(0)
+    for (const [args, out, message] of [[values, definitions, /holds definitions/], [defs, fallback, /holds one user's values/]] as const) {
+      const before = await readFile(out, 'utf8')
+      const result = await snapshot([...args, '--out', out])
+      expect(result, out).toMatchObject({ code: 1, output: expect.stringMatching(message) })
+      expect(await readFile(out, 'utf8')).toBe(before)
     }
   })
 })

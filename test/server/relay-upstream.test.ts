@@ -190,6 +190,27 @@ describe('--upstream (proxy mode)', () => {
     expect((await bulk(second, { targetingKey: 'c' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
   })
 
+  it('an answer in the data dir dated in the future is served as fetched no later than now', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream(perUser())
+    const first = await relay(upstream, { dataDir: dir })
+    await bulk(first, { targetingKey: 'c' })
+    await first.close()
+    const { readdir, readFile, writeFile } = await import('node:fs/promises')
+    const { decodeGeneration, encodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const newest = join(dir, (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    const record = JSON.parse(decoded.payload)
+    for (const context of record.contexts) context.fetchedAt = Date.now() + 3 * 3_600_000
+    await writeFile(newest, encodeGeneration(JSON.stringify(record)))
+    upstream.set('reset')
+    const second = await relay(upstream, { dataDir: dir })
+    const c = await bulk(second, { targetingKey: 'c' })
+    expect(c.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(c.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
   it('a relay in front of a relay keeps the true age and the stale bit', async () => {
     const upstream = await startUpstream(perUser())
     const inner = await relay(upstream)
@@ -250,6 +271,37 @@ describe('--upstream (proxy mode)', () => {
     const evaluating = await relay(upstream, { snapshot: definitions })
     expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'pro' })).body).pro.value).toBe(true)
     expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'free' })).body).pro.value).toBe(false)
+  })
+
+  it('a snapshot with no flags (definitions or a Bootstrap) is not served: a context never seen gets 503, not an empty 200', async () => {
+    // It was: with the upstream down every new user got `{"flags": []}` (every kill switch at its
+    // default, state ready) and /readyz said 200, where --flags-url refuses the same snapshot.
+    const dir = await tempDir()
+    const { writeFile } = await import('node:fs/promises')
+    const empties = {
+      'definitions.json': { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: {} } },
+      'bare.json': { flags: {} },
+      'bootstrap.json': { context: { targetingKey: 'anonymous' }, flags: [], fetchedAt: 1_700_000_000_000 },
+      'errors-only.json': { context: { targetingKey: 'anonymous' }, flags: [{ key: 'x', errorCode: 'PARSE_ERROR' }], fetchedAt: 1_700_000_000_000 },
+    }
+    const upstream = await startUpstream({ status: 502, text: '' })
+    for (const [name, document] of Object.entries(empties)) {
+      const snapshot = join(dir, name)
+      await writeFile(snapshot, JSON.stringify(document))
+      const logger = recordingLogger()
+      const server = await relay(upstream, { snapshot, logger })
+      const answer = await bulk(server, { targetingKey: 'new-user' })
+      expect(answer.status, name).toBe(503)
+      expect(answer.headers.get('retry-after'), name).toMatch(/^\d+$/)
+      expect((await fetch(`${server.url}/readyz`)).status, name).toBe(503)
+      expect(logger.lines.join('\n'), name).toMatch(/cannot serve the snapshot/)
+    }
+    // One taken on a machine whose clock ran ahead is served as fetched no later than now.
+    const ahead = join(dir, 'ahead.json')
+    await writeFile(ahead, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value: 3 }], fetchedAt: Date.now() + 3 * 3_600_000 }))
+    const answer = await bulk(await relay(upstream, { snapshot: ahead }), { targetingKey: 'new-user' })
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
   })
 
   it('is ready once the upstream answers at all (a probe at start), not while it is down with nothing held', async () => {

@@ -5,6 +5,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { encodeGeneration } from '../../packages/server/src/flags/generations'
 import { evaluate, flagsByKey, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 
@@ -195,6 +196,58 @@ describe('--flags-url', () => {
     expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation .*checksum mismatch/)
   })
 
+  it('falls back to the previous generation when the newest is intact but cannot be served (not flagd, no flags)', async () => {
+    // A generation whose checksum holds but whose definitions this server refuses (written by a
+    // --lenient run, another version, a hand repair) was taken as "the" data dir: the good
+    // generation before it was never tried, and with the upstream down the relay answered 503.
+    for (const text of ['{"hello":"world"}', '{"flags":{}}', '{"flags":{"x":{"state":"ON","variants":{}}}}']) {
+      const dir = await tempDir()
+      const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
+      await (await relay(upstream, { dataDir: dir })).close()
+      const { readdir } = await import('node:fs/promises')
+      const files = (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort()
+      const next = Number(files.at(-1)!.slice(4, 16)) + 1
+      const record = { kind: 'definitions', text, version: 'forged', fetchedAt: Date.now() }
+      await writeFile(join(dir, `gen-${String(next).padStart(12, '0')}.json`), encodeGeneration(JSON.stringify(record)))
+      upstream.set('reset')
+      const logger = recordingLogger()
+      const restarted = await relay(upstream, { dataDir: dir, logger })
+      const answer = await bulk(restarted)
+      expect(answer.status, text).toBe(200)
+      expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+      expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+      expect(logger.lines.join('\n')).toMatch(/cannot serve the data-dir/)
+    }
+  })
+
+  it('a generation dated in the future (a clock that ran ahead) is served as fetched no later than now', async () => {
+    // Its fetchedAt was served as is, and a 304 kept the later of the two: for as many hours as
+    // the clock had been ahead, every answer and the status said "fetched just now" (ageSeconds 0)
+    // through an outage, and a browser's bootstrap from it outranked its own newer cache.
+    const dir = await tempDir()
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    await (await relay(upstream, { dataDir: dir })).close()
+    const { readdir } = await import('node:fs/promises')
+    const newest = join(dir, (await readdir(dir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const { decodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    const ahead = Date.now() + 3 * 3_600_000
+    await writeFile(newest, encodeGeneration(JSON.stringify({ ...JSON.parse(decoded.payload), fetchedAt: ahead })))
+    upstream.set({ status: 503, text: 'down' })
+    const before = Date.now()
+    const restarted = await relay(upstream, { dataDir: dir })
+    const answer = await bulk(restarted)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeGreaterThanOrEqual(before)
+    // The upstream is back and unchanged: the 304 dates the definitions now, not three hours on.
+    upstream.set({ document: booleanFlags(3) })
+    expect((await refresh(restarted)).body).toMatchObject({ outcome: 'unchanged' })
+    expect((await bulk(restarted)).body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect((await status(restarted)).fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
   it('serves a --snapshot when the upstream is down and the data dir is empty; a newer data dir wins', async () => {
     const dir = await tempDir()
     const snapshotFile = join(dir, 'flags.snapshot.json')
@@ -318,6 +371,54 @@ describe('a data dir that cannot be used', () => {
 })
 
 describe('--flags FILE with --data-dir', () => {
+  it('an intact but unservable newest generation falls back to the one before it', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { readdir, rm } = await import('node:fs/promises')
+    const files = (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort()
+    const next = Number(files.at(-1)!.slice(4, 16)) + 1
+    await writeFile(join(dataDir, `gen-${String(next).padStart(12, '0')}.json`), encodeGeneration(JSON.stringify({ kind: 'definitions', text: '{"flags":{}}', version: 'forged', fetchedAt: Date.now() })))
+    await rm(file)
+    const server = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const answer = await bulk(server)
+    expect(answer.status).toBe(200)
+    expect(values(answer.body)).toEqual({ f0: false, f1: false, f2: false })
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+  })
+
+  it('a generation dated in the future is served as fetched no later than now', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { readdir, rm } = await import('node:fs/promises')
+    const { decodeGeneration } = await import('../../packages/server/src/flags/generations')
+    const newest = join(dataDir, (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
+    const decoded = decodeGeneration(await readFile(newest, 'utf8'))
+    if (!decoded.ok) throw new Error(decoded.reason)
+    await writeFile(newest, encodeGeneration(JSON.stringify({ ...JSON.parse(decoded.payload), fetchedAt: Date.now() + 3 * 3_600_000 })))
+    await rm(file)
+    const server = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    const answer = await bulk(server)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
+  })
+
+  it('a --snapshot that holds one user’s values (a Bootstrap) refuses to start, as with --flags-url', async () => {
+    // It was ignored without a word: the fallback layer the operator configured did not exist,
+    // which showed only on the day the file could not be read.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const fallback = join(dir, 'fallback.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await writeFile(fallback, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'f0', value: true }], fetchedAt: Date.now() }))
+    await expect(startServer({ flags: file, snapshot: fallback, logger: recordingLogger() })).rejects.toThrow(/fallback\.json holds one user's values \(a Bootstrap\); --flags needs definitions/)
+  })
+
   it('serves the data dir when the file cannot be read at start, then the file once it is back', async () => {
     const dir = await tempDir()
     const file = join(dir, 'flags.json')
@@ -346,6 +447,71 @@ describe('--flags FILE with --data-dir', () => {
     }
     expect(values((await bulk(second)).body)).toEqual({ f0: false, f1: false, f2: false })
   }, 30_000)
+
+  it('an emptied or gutted file is not served over the data dir, at start or when it comes back', async () => {
+    // The file source takes its first document unguarded (there is nothing to protect in it), so
+    // at a restart `{"flags": {}}` or one flag of four replaced the four the data dir held: every
+    // kill switch off, from the very file CONTRACT §9 says is not served when gutted.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const dataDir = join(dir, 'data')
+    await writeFile(file, JSON.stringify(booleanFlags(4)))
+    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const all = { f0: true, f1: true, f2: true, f3: true }
+
+    await writeFile(file, '{"flags": {}}')
+    const logger = recordingLogger()
+    const emptied = await startServer({ flags: file, dataDir, logger })
+    const answer = await bulk(emptied)
+    expect(answer.status).toBe(200)
+    expect(values(answer.body)).toEqual(all)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+    expect(logger.lines.join('\n')).toMatch(/flags\.json is refused.*defines no flags while 4 are being served/)
+    // A good edit is served at once, like any edit.
+    await writeFile(file, JSON.stringify(booleanFlags(4, 'off')))
+    expect(await emptied.reloadFlags()).toBe(true)
+    expect((await bulk(emptied)).body.metadata.holdfast).toMatchObject({ source: 'file', stale: false })
+    expect(values((await bulk(emptied)).body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+    await emptied.close()
+
+    // Missing at start, back with one flag of four: refused likewise.
+    const { rm } = await import('node:fs/promises')
+    await rm(file)
+    const missing = await startServer({ flags: file, dataDir, logger: recordingLogger() })
+    expect((await bulk(missing)).body.metadata.holdfast.source).toBe('data-dir')
+    await writeFile(file, JSON.stringify(booleanFlags(1)))
+    await new Promise((r) => setTimeout(r, 2500))
+    const later = await bulk(missing)
+    expect(later.body.metadata.holdfast.source).toBe('data-dir')
+    expect(values(later.body)).toEqual({ f0: false, f1: false, f2: false, f3: false })
+    expect(await missing.reloadFlags()).toBe(false)
+  }, 30_000)
+
+  it('a data dir that cannot be written shows in the status (writeFailures, lastError), as in the relay modes', async () => {
+    // Only a log line said so: /holdfast/v1/status of a --flags FILE server had no dataDir at all,
+    // so a full disk or a read-only mount went unseen by whatever watches the status.
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const notADir = join(dir, 'not-a-dir')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await writeFile(notADir, 'a file where the data dir should be')
+    const server = await startServer({ flags: file, dataDir: notADir, logger: recordingLogger() })
+    expect((await bulk(server)).status).toBe(200)
+    let now = await status(server)
+    for (let i = 0; i < 100 && !(now.dataDir?.writeFailures > 0); i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      now = await status(server)
+    }
+    expect(now.dataDir).toMatchObject({ dir: notADir, writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    // A writable one shows what it saved.
+    const good = await startServer({ flags: file, dataDir: join(dir, 'data'), logger: recordingLogger() })
+    let saved = await status(good)
+    for (let i = 0; i < 100 && saved.dataDir?.lastGeneration === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      saved = await status(good)
+    }
+    expect(saved.dataDir).toMatchObject({ lastGeneration: 1, writeFailures: 0 })
+  })
 
   it('without a data dir or snapshot, a missing file still refuses to start', async () => {
     const dir = await tempDir()

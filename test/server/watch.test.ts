@@ -1,4 +1,6 @@
 // The flags file is the admin UI of the reference server: edits go live, mistakes do not.
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -123,6 +125,82 @@ describe('watching the flags file', () => {
     expect(await killSwitchValue()).toBe(true)
     await writeFile(file, 'nope')
     expect(await server.reloadFlags()).toBe(false)
+    expect(await killSwitchValue()).toBe(true)
+  })
+})
+
+describe('a flags path that is not a regular file', () => {
+  // A FIFO has no end until a writer comes: reading one blocked the start-up forever (no port, no
+  // message), and a FIFO swapped in for a moment left the reload stuck on it, so no later edit was
+  // ever served. Opening one for writing (non-blocking) lets a reader that is stuck on it go.
+  const fifos: string[] = []
+  const fifo = (path: string) => {
+    execFileSync('mkfifo', [path])
+    fifos.push(path)
+    return path
+  }
+  const release = () => {
+    for (const path of fifos.splice(0)) {
+      try {
+        closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK))
+      } catch {
+        // no reader waiting: nothing to release
+      }
+    }
+  }
+  const within = <T>(promise: Promise<T>, ms: number): Promise<T> =>
+    Promise.race([promise, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still pending after ${ms} ms`)), ms))])
+
+  it('refuses at once to start on a FIFO, a device or a directory, naming it', async () => {
+    const dir = await tempDir()
+    const pipe = fifo(join(dir, 'fifo.json'))
+    await symlink('/dev/zero', join(dir, 'zero.json'))
+    await mkdir(join(dir, 'dir.json'))
+    try {
+      await expect(within(startServer({ flags: pipe }), 2000)).rejects.toThrow(/cannot read the flags file .*fifo\.json \(not a regular file/)
+      // /dev/zero never ends: read whole, it cost seconds and half a gigabyte before failing.
+      await expect(within(startServer({ flags: join(dir, 'zero.json') }), 2000)).rejects.toThrow(/cannot read the flags file .*zero\.json \(not a regular file/)
+      await expect(within(startServer({ flags: join(dir, 'dir.json') }), 2000)).rejects.toThrow(/cannot read the flags file .*dir\.json \((EISDIR|not a regular file)/)
+    } finally {
+      release()
+    }
+  })
+
+  it('a FIFO put in place of the file for a moment does not stop later edits from going live', async () => {
+    const { file, logger, killSwitchValue } = await setup()
+    try {
+      await rm(file)
+      fifo(file)
+      await waitFor(() => logger.lines.some((line) => /not a regular file/.test(line)), 2000)
+      expect(await killSwitchValue()).toBe(false)
+      await rm(file)
+      await writeFile(file, killSwitch('on'))
+      await waitFor(async () => (await killSwitchValue()) === true, 2000)
+    } finally {
+      release()
+    }
+  })
+})
+
+describe('a flags file larger than any flag set', () => {
+  it('over 16 MiB is refused at start and on reload, as a --flags-url body is, and the previous flags keep serving', async () => {
+    // Read whole, a 200 MB file took 2 GB of memory, stalled every request for seconds while it
+    // was parsed, and was then sent whole to every browser. 16 MiB is the bound the relay already
+    // puts on a --flags-url body. Valid JSON padded with spaces: only its size is wrong.
+    const { MAX_UPSTREAM_BYTES } = await import('../../packages/server/src/flags/upstreamFetch')
+    const padded = ' '.repeat(MAX_UPSTREAM_BYTES) + killSwitch('on')
+    const dir = await tempDir()
+    await writeFile(join(dir, 'huge.json'), padded)
+    await expect(startServer({ flags: join(dir, 'huge.json') })).rejects.toThrow(/cannot read the flags file .*huge\.json \(larger than 16 MiB/)
+
+    const { file, logger, server, killSwitchValue } = await setup()
+    await writeFile(file, padded)
+    expect(await server.reloadFlags()).toBe(false)
+    expect(logger.lines.join('\n')).toMatch(/cannot read .*flags\.json \(larger than 16 MiB/)
+    expect(await killSwitchValue()).toBe(false)
+    // Just under the bound is fine.
+    await writeFile(file, ' '.repeat(MAX_UPSTREAM_BYTES - 1000) + killSwitch('on'))
+    expect(await server.reloadFlags()).toBe(true)
     expect(await killSwitchValue()).toBe(true)
   })
 })

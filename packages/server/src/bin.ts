@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
-import { parseArgs } from 'node:util'
-import { buildServerOptions, CLI_OPTIONS, usage, type CliValues } from './cliOptions'
+import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { runSnapshotCli } from './snapshotCli'
 
@@ -11,12 +10,9 @@ function fail(message: string): never {
 }
 
 function readOptions() {
-  let values: CliValues
-  try {
-    values = parseArgs({ options: CLI_OPTIONS, strict: true }).values as CliValues
-  } catch (error) {
-    fail((error as Error).message)
-  }
+  const parsed = parseCliArgs(process.argv.slice(2))
+  if (!parsed.ok) fail(parsed.error)
+  const values = parsed.values
   if (values.help) {
     process.stdout.write(usage())
     process.exit(0)

@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 
@@ -62,6 +63,40 @@ export const CLI_OPTIONS = {
 /** What `parseArgs` gives back for {@link CLI_OPTIONS}. */
 export type CliValues = {
   [K in keyof typeof CLI_OPTIONS]?: (typeof CLI_OPTIONS)[K]['type'] extends 'boolean' ? boolean : (typeof CLI_OPTIONS)[K] extends { multiple: true } ? string[] : string
+}
+
+/**
+ * Parses `args` (the command line after the program) against {@link CLI_OPTIONS}, or says what is
+ * wrong: an unknown option, a missing value, or a single-valued option given more than once.
+ * `parseArgs` alone keeps the last of a repeated option, so `--flags a.json --flags b.json` would
+ * serve b.json and `--api-key A --api-key B` would let only B in, without a word; which one the
+ * operator meant cannot be known, so neither is guessed.
+ */
+export function parseCliArgs(args: string[]): { ok: true; values: CliValues } | { ok: false; error: string } {
+  let parsed
+  try {
+    parsed = parseArgs({ args, options: CLI_OPTIONS, strict: true, tokens: true })
+  } catch (error) {
+    return { ok: false, error: (error as Error).message }
+  }
+  const repeated = repeatedOption(parsed.tokens, CLI_OPTIONS)
+  if (repeated) return { ok: false, error: repeated }
+  return { ok: true, values: parsed.values as CliValues }
+}
+
+/**
+ * Why a `parseArgs` result must be refused because an option that takes one value was given more
+ * than once (`parseArgs` keeps the last), or undefined. A repeated switch (`--lenient --lenient`)
+ * and a `multiple` option are fine.
+ */
+export function repeatedOption(tokens: ReadonlyArray<{ kind: string; name?: string }>, options: Record<string, { type: string; multiple?: boolean }>): string | undefined {
+  const seen = new Map<string, number>()
+  for (const token of tokens) if (token.kind === 'option' && token.name !== undefined) seen.set(token.name, (seen.get(token.name) ?? 0) + 1)
+  for (const [name, count] of seen) {
+    const option = options[name]
+    if (count > 1 && option?.type === 'string' && !option.multiple) return `--${name} is given ${count} times: give it once`
+  }
+  return undefined
 }
 
 /** The `--help` text. */
@@ -155,6 +190,10 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
     return { ok: false, error: '--events-upstream and --events-file cannot be combined: events are either kept here or forwarded' }
   }
   const upstreamKey = env.HOLDFAST_EVENTS_UPSTREAM_KEY
+  // Set but blank: a secret that did not resolve. Forwarding without it would only earn 401s.
+  if (v['events-upstream'] !== undefined && upstreamKey !== undefined && upstreamKey.trim() === '') {
+    return { ok: false, error: 'HOLDFAST_EVENTS_UPSTREAM_KEY is empty: give a real key, or leave it unset to forward without one' }
+  }
   return {
     ok: true,
     options: {
@@ -198,7 +237,12 @@ function relayOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): Pa
 
 // --redis and --redis-lease-ttl (or HOLDFAST_REDIS_URL), from the parsed values.
 function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { ok: true; options: Partial<FlagServerOptions> } | { ok: false; error: string } {
-  const url = v.redis ?? (env.HOLDFAST_REDIS_URL || undefined)
+  // Set but empty is refused like a blank one: a URL that did not resolve must not quietly start a
+  // relay that shares nothing with the others.
+  if (v.redis === undefined && env.HOLDFAST_REDIS_URL !== undefined && env.HOLDFAST_REDIS_URL.trim() === '') {
+    return { ok: false, error: 'HOLDFAST_REDIS_URL is empty: give a redis:// or rediss:// URL, or leave it unset to run without Redis' }
+  }
+  const url = v.redis ?? env.HOLDFAST_REDIS_URL
   if (url === undefined) {
     if (v['redis-lease-ttl'] !== undefined) return { ok: false, error: '--redis-lease-ttl needs --redis URL' }
     return { ok: true, options: {} }

@@ -15,6 +15,7 @@ import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type Rela
 import { isRelaySource } from './flags/relay'
 import { createGenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
+import { lockDataDir } from './flags/persistence'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
@@ -123,7 +124,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     options.source ??
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
-      : persisted(localSource(options.flags!, config, log), options, config.strictValidation, log))
+      : persisted(localSource(options.flags!, config, log), options, config, log))
   // The events spool lives in the relay's data dir by default.
   const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: options.dataDir })
   const sink = events.sink
@@ -145,6 +146,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     }
   })
 
+  // One server per data dir (flags/persistence.ts), taken before anything reads or writes it.
+  const releaseDataDir = options.dataDir === undefined || options.source !== undefined ? async () => {} : await lockDataDir(resolve(options.dataDir), log)
   try {
     await source.open()
     await events.open()
@@ -152,6 +155,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     unsubscribe()
     await source.close()
     await events.close().catch(() => undefined)
+    await releaseDataDir()
     throw error
   }
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
@@ -244,6 +248,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       shedder?.stop()
       await source.close()
       await events.close()
+      await releaseDataDir()
     })()
     return closing
   }
@@ -256,12 +261,14 @@ function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof
 }
 
 // --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
-function persisted(source: FlagSource, options: FlagHandlerOptions, strict: boolean, log: ServerLogger): FlagSource {
+function persisted(source: FlagSource, options: FlagHandlerOptions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): FlagSource {
   if (options.dataDir === undefined && options.snapshot === undefined) return source
   return createPersistedSource(source, {
     store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
     snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
-    strict,
+    strict: config.strictValidation,
+    maxShrinkPercent: config.maxShrinkPercent,
+    name: typeof options.flags === 'string' ? resolve(options.flags) : undefined,
     log,
   })
 }

@@ -30,6 +30,13 @@ export const handlerOptionsSchema = z
       .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')
       .refine((key) => key === key.trim(), 'the API key starts or ends with whitespace')
       .optional(),
+    // HTTP strips whitespace around a header value: a key that has some (a secret file's trailing
+    // newline) could never be presented, so refresh would answer 401 to the right key forever.
+    adminKey: z
+      .string()
+      .refine((key) => key.trim() !== '', 'the admin key is empty; give a real key, or none to leave refresh off')
+      .refine((key) => key === key.trim(), 'the admin key starts or ends with whitespace')
+      .optional(),
     corsOrigin: z.string().min(1).optional(),
     demoControls: z.boolean().default(false),
     strictValidation: z.boolean().default(true),
@@ -45,6 +52,15 @@ export const handlerOptionsSchema = z
       .default({}),
     maxEventLoopDelayMs: z.number().min(0).default(DEFAULT_MAX_EVENT_LOOP_DELAY_MS),
     answerCacheBytes: z.number().int().min(0).default(DEFAULT_ANSWER_CACHE_BYTES),
+    // The relay's files and bounds: '' would resolve to the working directory, and NaN slips
+    // through every `Math.max` and `>` (keepGenerations NaN pruned all but the newest generation,
+    // maxContexts NaN never evicted, heldAnswerAfterMs NaN fired at once).
+    dataDir: z.string().min(1, 'dataDir is empty').optional(),
+    snapshot: z.string().min(1, 'snapshot is empty').optional(),
+    keepGenerations: positiveInt.optional(),
+    maxContexts: positiveInt.optional(),
+    maxContextBytes: positiveInt.optional(),
+    heldAnswerAfterMs: timerMs(0).optional(),
   })
   .loose()
   .refine((o) => o.flags !== undefined || o.source !== undefined || o.flagsUrl !== undefined || o.upstream !== undefined, {

@@ -1,7 +1,9 @@
 // `holdfast-server snapshot …`, the CI step (see flags/snapshotCommand.ts). Exit codes: 0 written,
 // 1 refused or failed (the old file untouched), 2 usage error.
+import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { repeatedOption } from './cliOptions'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
 
 /** The help text of the snapshot command. */
@@ -23,23 +25,23 @@ Options:
 
 /** Runs the command with `argv` (after the word `snapshot`); resolves with the exit code. */
 export async function runSnapshotCli(argv: string[], io: { out(line: string): void; err(line: string): void }): Promise<number> {
+  const options = {
+    'flags-url': { type: 'string' },
+    flags: { type: 'string' },
+    upstream: { type: 'string' },
+    context: { type: 'string' },
+    out: { type: 'string' },
+    'max-shrink': { type: 'string' },
+    header: { type: 'string', multiple: true },
+    timeout: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  } as const
   let values
   try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        'flags-url': { type: 'string' },
-        flags: { type: 'string' },
-        upstream: { type: 'string' },
-        context: { type: 'string' },
-        out: { type: 'string' },
-        'max-shrink': { type: 'string' },
-        header: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values
+    const parsed = parseArgs({ args: argv, options, strict: true, tokens: true })
+    const repeated = repeatedOption(parsed.tokens, options)
+    if (repeated) throw new Error(repeated)
+    values = parsed.values
   } catch (error) {
     io.err(`[holdfast-server] ${(error as Error).message}\n\n${SNAPSHOT_USAGE}`)
     return 2
@@ -55,9 +57,11 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   const sources = [values['flags-url'], values.flags, values.upstream].filter((s) => s !== undefined)
   if (sources.length !== 1) return usage('give exactly one of --flags-url, --flags, --upstream')
   if (!values.out) return usage('--out FILE is required')
-  const maxShrink = values['max-shrink'] === undefined ? undefined : Number(values['max-shrink'])
+  // Read as strictly as the server's options: Number() takes '' as 0 and '0x10' as 16.
+  const number = (text: string | undefined) => (text === undefined ? undefined : /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN)
+  const maxShrink = number(values['max-shrink'])
   if (maxShrink !== undefined && !(maxShrink >= 0 && maxShrink <= 100)) return usage('--max-shrink must be a number from 0 to 100')
-  const timeout = values.timeout === undefined ? undefined : Number(values.timeout)
+  const timeout = number(values.timeout)
   if (timeout !== undefined && !(timeout > 0 && timeout <= 600)) return usage('--timeout must be a number of seconds from 0 to 600')
   const headers: Record<string, string> = {}
   for (const header of values.header ?? []) {
@@ -81,7 +85,13 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     }
     request = { ...common, upstream: values.upstream, context: context as { targetingKey: string } }
   } else if (values['flags-url'] !== undefined) request = { ...common, flagsUrl: values['flags-url'] }
-  else request = { ...common, flagsFile: resolve(values.flags!) }
+  else {
+    request = { ...common, flagsFile: resolve(values.flags!) }
+    // The snapshot is not a flagd document: written over the flags file it would break every
+    // server reading that file.
+    const real = (path: string) => realpath(path).catch(() => path)
+    if ((await real(request.flagsFile)) === (await real(common.out))) return usage('--out is the --flags file; write the snapshot elsewhere')
+  }
   if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
 
   const result = await makeSnapshot(request)

@@ -29,8 +29,12 @@ interface Holder {
   started?: string
 }
 
-/** Takes the lock at `path` (what it guards is `what`); resolves with its release, or throws naming the holder. */
-export async function acquireLock(path: string, what: string): Promise<() => Promise<void>> {
+/**
+ * Takes the lock at `path` (what it guards is `what`; `why` says what two holders would break);
+ * resolves with its release, or throws naming the holder. When the lock file itself cannot be
+ * made (a read-only mount), the error thrown has the OS error as its `cause`.
+ */
+export async function acquireLock(path: string, what: string, why = 'Two servers on one events file or spool lose and duplicate events: give each its own.'): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
     try {
@@ -65,9 +69,9 @@ export async function acquireLock(path: string, what: string): Promise<() => Pro
   function refusal(error: unknown, holder?: Holder): Error {
     const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : (error as Error).message
     return new Error(
-      `[holdfast-server] ${what} is in use by another server (${who}; lock ${path}). Two servers on one ` +
-        `events file or spool lose and duplicate events: give each its own. If that server is gone, ` +
+      `[holdfast-server] ${what} is in use by another server (${who}; lock ${path}). ${why} If that server is gone, ` +
         `the lock is taken over once it is stale (at once on the same host, after ${LEASE_STALE_MS / 1000} s from another), or delete ${path}.`,
+      holder ? undefined : { cause: error },
     )
   }
 }

@@ -1,9 +1,16 @@
-import { readFile } from 'node:fs/promises'
 import type { ServerLogger } from '../logger'
 import { compileFlagDefinitions, parseFlagDefinitions, type FlagdDefinitions, type ParsedFlags } from './flagDefinitions'
 import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSource, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { changedKeys, refusalReason } from './guard'
+import { readRegularFile } from './readRegularFile'
+import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { SETTLE_MS, watchPath } from './watchFile'
+
+/**
+ * The largest flags file read: 16 MiB, the bound on a `--flags-url` body. A bigger one is refused
+ * like an unreadable one: read whole, a 200 MB file took 2 GB and stalled requests for seconds.
+ */
+export const MAX_FLAGS_FILE_BYTES = MAX_UPSTREAM_BYTES
 
 /** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
 export interface EditableFlagSource extends FlagSource {
@@ -72,7 +79,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
   const reloadFile = async (): Promise<boolean> => {
     let text: string
     try {
-      text = await readFile(path, 'utf8')
+      text = await readRegularFile(path, MAX_FLAGS_FILE_BYTES)
     } catch (error) {
       // Mid-rename the path can briefly not exist; the next signal will find the new file.
       const message = `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving the previous flags`
@@ -109,7 +116,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
   /** Whether the file holds something else than `text` a moment after it was read. */
   const stillBeingWritten = async (text: string): Promise<boolean> => {
     await new Promise((resolve) => setTimeout(resolve, options.settleMs ?? SETTLE_MS))
-    const again = await readFile(path, 'utf8').catch(() => undefined)
+    const again = await readRegularFile(path, MAX_FLAGS_FILE_BYTES).catch(() => undefined)
     return again !== undefined && again !== text
   }
 
@@ -130,7 +137,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     async open() {
       let text: string
       try {
-        text = await readFile(path, 'utf8')
+        text = await readRegularFile(path, MAX_FLAGS_FILE_BYTES)
       } catch (error) {
         throw new Error(`[holdfast-server] cannot read the flags file ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
       }

@@ -11,8 +11,9 @@
 //
 // This module knows nothing about flags; the Redis store of a later issue can sit beside it.
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
+import { readRegularFile } from './readRegularFile'
 
 /** How many generations the data dir keeps by default: 3 (the newest and two to fall back to). */
 export const DEFAULT_KEEP_GENERATIONS = 3
@@ -151,7 +152,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
       for (const info of await list()) {
         let text: string
         try {
-          text = await readFile(info.path, 'utf8')
+          text = await readRegularFile(info.path)
         } catch (error) {
           skipped.push({ ...info, reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
           continue

@@ -1,11 +1,13 @@
 // --flags FILE with --data-dir / --snapshot: the file stays the source of truth, and the layers
-// only matter when it cannot be read or is invalid at start (a volume not mounted yet, a broken
-// deploy). Then the newest valid layer is served, marked stale, while the file is retried; every
+// only matter when it cannot be read, is invalid, or is emptied or gutted at start (a volume not
+// mounted yet, a broken deploy). Then the newest valid layer is served, marked stale, while the
+// file is retried (or, once readable, until an edit passes the guard against the layer); every
 // definitions version the file puts in service is saved as a data-dir generation.
 import type { ServerLogger } from '../logger'
 import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
 import type { GenerationStore } from './generations'
-import { createPersistence, loadNewestPayload } from './persistence'
+import { changedKeys, refusalReason } from './guard'
+import { createPersistence, loadNewestPayload, type PersistenceState } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot } from './servedDefinitions'
@@ -14,11 +16,28 @@ import { readSnapshotFile } from './snapshotFile'
 /** How often a file that could not be opened at start is tried again: every 2 s. */
 export const FILE_RETRY_MS = 2000
 
+/** A file source with layers: its data-dir writer's state is part of the status (see `statusOf`). */
+export interface PersistedSource extends FlagSource {
+  /** The data-dir writer's state; undefined without a data dir. */
+  dataDirState(): PersistenceState | undefined
+}
+
 /** Wraps `inner` (a file source) with data-dir and snapshot layers; see the file comment. */
 export function createPersistedSource(
   inner: FlagSource,
-  options: { store?: GenerationStore; snapshotPath?: string; strict: boolean; log: ServerLogger; events?: RelayEvents; now?: () => number },
-): FlagSource {
+  options: {
+    store?: GenerationStore
+    snapshotPath?: string
+    strict: boolean
+    log: ServerLogger
+    /** The file, for messages. */
+    name?: string
+    /** The file's first document may drop at most this share of a layer's flags. Default 50. */
+    maxShrinkPercent?: number
+    events?: RelayEvents
+    now?: () => number
+  },
+): PersistedSource {
   const now = options.now ?? Date.now
   const listeners = createListeners<FlagSourceEvent>()
   const layer = createDefinitionsSlot({ maxShrinkPercent: 100, strict: options.strict })
@@ -31,29 +50,75 @@ export function createPersistedSource(
     },
   })
   let innerOpen = false
+  // Whether the file's definitions are served. The file source takes its first document unguarded
+  // (it holds nothing to protect), so that document must pass the guard against the layer here:
+  // an emptied file at a restart must not replace the flags the data dir kept (CONTRACT §9).
+  let trusted = false
+  let servingLayer = false
+  let refused = 0
+  let lastRefusal: string | undefined
   let retry: ReturnType<typeof setInterval> | undefined
   let closed = false
 
   const save = (version: FlagDefinitionsVersion) =>
     persistence?.schedule(() => JSON.stringify({ kind: 'definitions', text: JSON.stringify(version.definitions), version: version.version, fetchedAt: version.fetchedAt }))
   const unsubscribe = inner.subscribe((event) => {
+    if (event.type === 'update' && !trusted) {
+      const held = layer.current()
+      const refusal = held && refusalReason(held, event.version, { maxShrinkPercent: options.maxShrinkPercent })
+      if (refusal) {
+        refused++
+        lastRefusal = `${options.name ?? 'the flags file'} is refused, still serving the ${held.origin} (stale): ${refusal}`
+        options.log.warn(lastRefusal)
+        listeners.emit({ type: 'refused', reason: lastRefusal, invalid: false })
+        return
+      }
+      trusted = true
+      lastRefusal = undefined
+      if (servingLayer && held) {
+        options.log.info(`${options.name ?? 'the flags file'} is served again`)
+        save(event.version)
+        listeners.emit({ type: 'update', version: event.version, previous: held, changed: changedKeys(held, event.version) })
+        return
+      }
+    }
     if (event.type === 'update') save(event.version)
     listeners.emit(event)
   })
 
-  const loadLayers = async () => {
+  // `unusable`: the texts of generations already refused here, so the one before each is tried.
+  const loadLayers = async (unusable = new Set<string>()): Promise<void> => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot' }> = []
     if (options.store) {
-      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsRecordSchema, text) !== undefined, options.log)
+      const payload = await loadNewestPayload(options.store, (text) => {
+        const record = readRecord(definitionsRecordSchema, text)
+        return record !== undefined && !unusable.has(record.text)
+      }, options.log)
       const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir' })
     }
     if (options.snapshotPath) {
       const snapshot = await readSnapshotFile(options.snapshotPath)
-      if (snapshot.kind === 'definitions') candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
+      if (snapshot.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
+      candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
     }
+    // A file dated ahead of this clock was not fetched later than now (see urlSource.ts).
+    const at = now()
+    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
-    for (const candidate of candidates) if ((await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })).applied) return
+    for (const candidate of candidates) {
+      const result = await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
+      if (result.applied) return
+      if ('refusal' in result) {
+        options.log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+        // An intact generation that is not servable here (saved by a --lenient run or another
+        // version, repaired by hand): the generation before it may well be.
+        if (candidate.origin === 'data-dir') {
+          unusable.add(candidate.text)
+          return loadLayers(unusable)
+        }
+      }
+    }
   }
 
   const tryOpen = async (): Promise<boolean> => {
@@ -68,42 +133,39 @@ export function createPersistedSource(
     }
   }
 
-  const source: FlagSource & { set?: unknown } = {
+  const source: PersistedSource & { set?: unknown } = {
     origin: inner.origin,
     async open() {
       await loadLayers()
-      if (await tryOpen()) {
-        const current = inner.current()
-        if (current) save(current)
-        return
-      }
+      // Opened and passed the guard: the file is served. Opened but refused: the layer is served
+      // until an edit passes (the file source watches it).
+      if ((await tryOpen()) && trusted) return
       const layerVersion = layer.current()!
+      servingLayer = true
       listeners.emit({ type: 'update', version: layerVersion, changed: [...layerVersion.evaluator.getFlags().keys()] })
+      if (innerOpen) return
       retry = setInterval(() => {
         if (closed || innerOpen) return
+        // Its first document goes through the guard in the listener above, which says what it did.
         inner.open().then(
           () => {
             innerOpen = true
             clearInterval(retry)
-            const current = inner.current()
-            if (current) {
-              options.log.info('the flags file is readable again; serving it')
-              save(current)
-              listeners.emit({ type: 'update', version: current, previous: layerVersion, changed: [...current.evaluator.getFlags().keys()] })
-            }
           },
           () => {},
         )
       }, FILE_RETRY_MS)
       retry.unref?.()
     },
-    current: () => inner.current() ?? layer.current(),
+    current: () => (trusted ? inner.current() : undefined) ?? layer.current(),
     subscribe: listeners.add,
-    refresh: () => (innerOpen ? inner.refresh() : Promise.resolve(false)),
+    refresh: () => (innerOpen ? inner.refresh().then((ok) => ok && trusted) : Promise.resolve(false)),
     status() {
-      const status = inner.status()
-      return innerOpen ? status : { ...status, ready: layer.current() !== undefined, state: 'failing' }
+      const status = { ...inner.status(), refused: inner.status().refused + refused }
+      if (innerOpen && trusted) return status
+      return { ...status, ready: layer.current() !== undefined, state: 'failing', ...(lastRefusal ? { lastError: lastRefusal } : {}) }
     },
+    dataDirState: () => persistence?.state(),
     async close() {
       closed = true
       clearInterval(retry)
@@ -112,7 +174,19 @@ export function createPersistedSource(
       await persistence?.flush()
     },
   }
-  // setFlags() keeps working on a wrapped file source.
-  if ('set' in inner) source.set = (inner as { set: unknown }).set
+  // setFlags() keeps working on a wrapped file source; code is trusted (no guard).
+  if ('set' in inner) {
+    const set = (inner as { set: (definitions: unknown) => void }).set
+    source.set = (definitions: unknown) => {
+      const wasTrusted = trusted
+      trusted = true
+      try {
+        set(definitions)
+      } catch (error) {
+        trusted = wasTrusted
+        throw error
+      }
+    }
+  }
   return source
 }

@@ -2,6 +2,9 @@
 // up writes: at most one write in flight, and while it runs only the newest pending payload waits
 // (older ones are superseded, not written). Failures (full disk, read-only mount) are counted and
 // reported; what is served is unaffected and the previous generations stay loadable.
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { acquireLock } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
 
@@ -18,6 +21,33 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
   } catch (error) {
     log.error(`cannot read the data dir ${store.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); starting without it`)
     return undefined
+  }
+}
+
+/**
+ * Takes the data dir's lock (`DIR/LOCK`, see events/lockFile.ts) for this server: a second live
+ * server on the same dir is refused (throws, naming it). Two would delete each other's temp files
+ * mid-write and interleave generations, and a restart of either could serve the other's flags. A
+ * dir where no lock can be made (not a directory, read-only) does not stop the server, as it
+ * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
+ */
+export async function lockDataDir(dir: string, log: ServerLogger): Promise<() => Promise<void>> {
+  const without = (error: NodeJS.ErrnoException) => {
+    log.warn(`cannot lock the data dir ${dir} (${error.code ?? error.message}); going on without the lock`)
+    return async () => {}
+  }
+  try {
+    await mkdir(dir, { recursive: true })
+  } catch (error) {
+    return without(error as NodeJS.ErrnoException)
+  }
+  try {
+    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, "Two servers on one data dir overwrite each other's generations, and a restart may serve the other's flags: give each its own.")
+  } catch (error) {
+    const cause = (error as Error).cause as NodeJS.ErrnoException | undefined
+    // Held by a live server (no cause), or another took it in the same instant (EEXIST): refused.
+    if (cause === undefined || cause.code === 'EEXIST') throw error
+    return without(cause)
   }
 }
 

@@ -124,5 +124,8 @@ export function statusOf(source: FlagSource, now: number): RelayStatus {
     flags: version?.flagCount ?? 0,
   }
   if (status.lastError) result.upstream.lastError = { message: status.lastError }
+  // --flags FILE with --data-dir (flags/persistedSource.ts): its writes show as in the relay modes.
+  const dataDir = (source as { dataDirState?: () => RelayStatus['dataDir'] }).dataDirState?.()
+  if (dataDir) result.dataDir = dataDir
   return result
 }

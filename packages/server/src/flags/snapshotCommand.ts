@@ -4,9 +4,10 @@
 // result: an upstream that is down, answers HTML or `{}`, or has suddenly lost most of its flags
 // fails the CI step (exit 1) and the previous file stays as it was. A redirect to another host is
 // not followed (the CI key in --header must not reach it, and its answer is not the source's).
-import { readFile } from 'node:fs/promises'
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+import { MAX_FLAGS_FILE_BYTES } from './fileSource'
+import { readRegularFile } from './readRegularFile'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 import { writeFileAtomic } from './snapshotFile'
@@ -56,15 +57,21 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   } else {
     from = request.flagsFile
     try {
-      text = await readFile(request.flagsFile, 'utf8')
+      text = await readRegularFile(request.flagsFile, MAX_FLAGS_FILE_BYTES)
     } catch (error) {
       return { ok: false, message: `cannot read ${request.flagsFile} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` }
     }
   }
   const slot = createDefinitionsSlot({ maxShrinkPercent: request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT })
   const previous = await readExisting(request.out)
+  // Neither guard can weigh the other kind: a mistyped --out must not swap one kind for the other.
+  if (previous !== undefined && bootstrapSchema.safeParse(previous).success) {
+    return { ok: false, message: `${request.out} holds one user's values (a Bootstrap), not definitions; left untouched (choose another --out, or remove it first)` }
+  }
   const old = previous === undefined ? undefined : definitionsSnapshotSchema.safeParse(previous)
   if (old?.success) await slot.offer(JSON.stringify(old.data.definitions), 'snapshot', old.data.fetchedAt, { guard: false })
+  // A bare flagd document is a valid --snapshot too: what FILE holds now all the same.
+  else if (isObject(previous) && isObject(previous.flags)) await slot.offer(JSON.stringify(previous), 'snapshot', 0, { guard: false })
   const offered = await slot.offer(text, 'url', now())
   if ('refusal' in offered) return { ok: false, message: `refused ${from}: ${offered.refusal.message}; ${request.out} left untouched` }
   const served = offered.version
@@ -94,6 +101,9 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const fetchedAt = now()
   const flags: FlagEntry[] = read.answer.entries.filter((e) => e.errorCode === undefined).map((e) => ({ ...e, updatedAt: fetchedAt }))
   const previous = await readExisting(request.out)
+  if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {
+    return { ok: false, message: `${request.out} holds definitions, not one user's values; left untouched (choose another --out, or remove it first)` }
+  }
   const old = previous === undefined ? undefined : bootstrapSchema.safeParse(previous)
   const verdict = checkShrink(old?.success ? old.data.flags.map((f) => f.key) : [], flags.map((f) => f.key), request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT)
   if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
@@ -106,7 +116,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
 
 async function readExisting(path: string): Promise<unknown> {
   try {
-    return JSON.parse(stripBom(await readFile(path, 'utf8')))
+    return JSON.parse(stripBom(await readRegularFile(path)))
   } catch {
     return undefined
   }
@@ -114,4 +124,8 @@ async function readExisting(path: string): Promise<unknown> {
 
 function stripBom(text: string): string {
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

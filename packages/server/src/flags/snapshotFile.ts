@@ -1,9 +1,10 @@
 // Snapshot files: made at build time (`holdfast-server snapshot …`), read by `--snapshot FILE` as
 // the oldest layer, or shipped to the browser as a `fallback` Bootstrap.
 import { randomBytes } from 'node:crypto'
-import { open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { open, realpath, rename, rm, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Bootstrap } from '@holdfast/core'
+import { readRegularFile } from './readRegularFile'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
 
 /** A snapshot read from disk: definitions (any context can be evaluated) or one context's values. */
@@ -19,7 +20,7 @@ export type SnapshotLayer =
 export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   let text: string
   try {
-    text = await readFile(path, 'utf8')
+    text = await readRegularFile(path)
   } catch (error) {
     throw new Error(`[holdfast-server] cannot read the snapshot ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }
@@ -40,9 +41,12 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
 
 /**
  * Writes `text` to `path` atomically and durably: a temp file beside it, fsync, rename. Either the
- * old file or the complete new one is there afterwards, never a torn one.
+ * old file or the complete new one is there afterwards, never a torn one. When `path` is a symlink
+ * the file it names is replaced and the link stays: renaming over the link itself would leave
+ * whatever else reads that file on the old content.
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(to: string, text: string): Promise<void> {
+  const path = await realpath(to).catch(() => to)
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
   const handle = await open(temp, 'w', 0o644)
   try {

@@ -325,7 +325,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
         const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
         if (saved) {
-          cache.load(saved.contexts)
+          // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
+          const at = now()
+          cache.load(saved.contexts.map((context) => (context.fetchedAt > at ? { ...context, fetchedAt: at } : context)))
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
         }
       }
@@ -335,6 +337,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
           if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
         }
+        // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
+        // definitions modes refuse such a snapshot too.
+        const count = snapshot.kind === 'definitions' ? (snapshotCore as { count?: number }).count : snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length
+        if (count === 0) {
+          log.warn(`cannot serve the snapshot ${options.snapshotPath}: it holds no flags`)
+          snapshot = undefined
+          snapshotCore = undefined
+        } else if (snapshot.kind === 'bootstrap' && snapshot.bootstrap.fetchedAt > now()) {
+          // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
+          snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: now() } }
+        } else if (snapshot.kind === 'definitions' && snapshot.fetchedAt > now()) snapshot = { ...snapshot, fetchedAt: now() }
       }
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()

@@ -270,13 +270,19 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     return toRefresh(offered.unchanged ? 'unchanged' : 'refused', [])
   }
 
-  /** Loads the newest valid of the data dir and the snapshot into the empty slot. */
-  const loadLayers = async () => {
+  /**
+   * Loads the newest valid of the data dir and the snapshot into the empty slot. `unusable`: the
+   * texts of generations already refused here, so the one before each is tried.
+   */
+  const loadLayers = async (unusable = new Set<string>()): Promise<void> => {
     const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string; storeVersion?: number }> = []
     /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
     let clearedAt: number | undefined
     if (options.store) {
-      const payload = await loadNewestPayload(options.store, (text) => readRecord(definitionsOrClearedSchema, text) !== undefined, log)
+      const payload = await loadNewestPayload(options.store, (text) => {
+        const record = readRecord(definitionsOrClearedSchema, text)
+        return record !== undefined && !(record.kind === 'definitions' && unusable.has(record.text))
+      }, log)
       const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
       if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion })
       else if (saved?.kind === 'cleared') {
@@ -291,6 +297,10 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // A snapshot taken before the clear holds what the operator chose to drop.
       if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
     }
+    // A file dated ahead of this clock (written while the clock ran fast, an mtime in the future)
+    // was not fetched later than now: served as is, it would say "just fetched" for hours.
+    const at = now()
+    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
     // Newest first; on a tie the data dir (written by this server) wins.
     candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
     for (const candidate of candidates) {
@@ -304,7 +314,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         listeners.emit({ type: 'update', version: result.version, changed: result.changed })
         return
       }
-      if ('refusal' in result) log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+      if ('refusal' in result) {
+        log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+        // An intact generation that is not servable here (saved by a --lenient run or another
+        // version, repaired by hand): the generation before it may well be.
+        if (candidate.origin === 'data-dir') {
+          unusable.add(candidate.text)
+          return loadLayers(unusable)
+        }
+      }
     }
   }
 

@@ -43,7 +43,8 @@ export interface UpstreamFetchOptions {
 const MAX_REDIRECTS = 5
 
 /**
- * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
+ * Performs the request. Never rejects. 304 is `not-modified` when it answers the `etag` sent (an
+ * `invalid` failure without one, or with another ETag); 401/403 `unauthorized`; 408/429/5xx
  * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
  * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
  * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its
@@ -66,6 +67,11 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     const etag = response.headers.get('ETag') ?? undefined
     if (response.status === 304) {
       await response.body?.cancel().catch(() => {})
+      // A 304 confirms only the snapshot the If-None-Match named. To a request that named none (a
+      // confused cache in front of the upstream), or naming another tag than the one asked about,
+      // it confirms nothing: read as "fresh", it would date a data dir or a snapshot as just fetched.
+      if (options.etag === undefined) return { kind: 'failed', failure: 'invalid', message: `${redactUrl(options.url)} answered 304 to a request without If-None-Match`, httpStatus: 304 }
+      if (etag !== undefined && weak(etag) !== weak(options.etag)) return { kind: 'failed', failure: 'invalid', message: `${redactUrl(options.url)} answered 304 with another ETag than the one asked about`, httpStatus: 304 }
       return { kind: 'not-modified', etag }
     }
     const text = await readCapped(response)
@@ -110,6 +116,9 @@ async function follow(doFetch: typeof fetch, start: string, init: RequestInit, s
     url = next
   }
 }
+
+// RFC 9110's weak comparison: `W/"x"` and `"x"` name the same snapshot.
+const weak = (tag: string) => tag.trim().replace(/^W\//, '')
 
 /** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
 export function redactUrl(url: string): string {

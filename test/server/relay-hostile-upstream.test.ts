@@ -1,0 +1,122 @@
+// The relay against an upstream that lies or breaks in the ways that do not look like an outage:
+// a 304 that confirms something it was not asked about, a relay upstream whose freshness cannot be
+// read, answers that inflate to gigabytes. Whatever it does, the relay serves its last known good
+// and says honestly, in every answer and in /status and /metrics, how fresh that is.
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
+import { booleanFlags, startUpstream, type Behaviour } from './relay-fakes'
+
+async function relay(upstream: { url: string }, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })
+}
+
+async function bulk(server: FlagServer, context: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const response = await evaluate(server, context, headers)
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+const answers: Behaviour = {
+  ofrep: (context) => ({ flags: [{ key: 'limit', value: 10, reason: 'STATIC' }, { key: 'greeting', value: `hi ${String(context.targetingKey)}`, reason: 'STATIC' }] }),
+}
+
+describe('the relay against an upstream that answers 304 for what it was not asked', () => {
+  it('proxy mode: a 304 to a request that sent no If-None-Match (after a restart) does not make the data dir look fresh', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream(answers)
+    const first = await relay(upstream, { dataDir: dir })
+    const saved = await bulk(first, { targetingKey: 'u' })
+    await first.close()
+    // A confused cache in front of the upstream answers 304 to everything.
+    upstream.set({ status: 304, text: '' })
+    const second = await relay(upstream, { dataDir: dir })
+    const answer = await bulk(second, { targetingKey: 'u' })
+    expect(upstream.requests.at(-1)!.headers['if-none-match']).toBeUndefined()
+    expect(answer.status).toBe(200)
+    expect(answer.body.flags).toEqual(saved.body.flags)
+    // Before: { source: 'upstream', fetchedAt: now, stale: false } for values nobody vouched for.
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt: saved.body.metadata.holdfast.fetchedAt, stale: true })
+    expect(await status(second)).toMatchObject({ stale: true, upstream: { state: 'failing', lastError: { kind: 'invalid' } } })
+  })
+
+  it('proxy mode: a 304 naming another ETag than the one asked about confirms nothing', async () => {
+    const upstream = await startUpstream(answers)
+    const server = await relay(upstream)
+    const fresh = await bulk(server, { targetingKey: 'u' })
+    const asked = upstream.requests.length
+    upstream.set({ status: 304, text: '', headers: { ETag: '"some-other-snapshot"' } })
+    const answer = await bulk(server, { targetingKey: 'u' })
+    expect(upstream.requests.length).toBe(asked + 1)
+    expect(upstream.requests.at(-1)!.headers['if-none-match']).toMatch(/^"[0-9a-f]+"$/)
+    expect(answer.body.flags).toEqual(fresh.body.flags)
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'upstream', fetchedAt: fresh.body.metadata.holdfast.fetchedAt, stale: true })
+    // The same tag, weak or strong, still confirms.
+    const tag = upstream.requests.at(-1)!.headers['if-none-match'] as string
+    upstream.set({ status: 304, text: '', headers: { ETag: `W/${tag}` } })
+    expect((await bulk(server, { targetingKey: 'u' })).body.metadata.holdfast.stale).toBe(false)
+  })
+
+  it('--flags-url: a 304 to a poll that sent no If-None-Match does not make a --snapshot look fresh', async () => {
+    const dir = await tempDir()
+    const snapshot = join(dir, 'flags.snapshot.json')
+    const takenAt = Date.now() - 3_600_000
+    await writeFile(snapshot, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: takenAt, version: 'x', definitions: booleanFlags(3, 'off') }))
+    const upstream = await startUpstream({ status: 304, text: '' })
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, snapshot, upstreamTimeoutMs: 2000, logger: recordingLogger() })
+    // The first poll goes out at start; the snapshot is served meanwhile.
+    await waitFor(async () => (await status(server)).upstream.lastAttemptAt !== undefined, 5000)
+    expect(upstream.requests[0]!.headers['if-none-match']).toBeUndefined()
+    const answer = await bulk(server, { targetingKey: 'u' })
+    // Before: { source: 'url', fetchedAt: now, stale: false }.
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    expect(await status(server)).toMatchObject({ source: 'snapshot', stale: true, upstream: { state: 'failing' } })
+  })
+})
+
+describe('the relay against compressed answers', () => {
+  it('a decompression bomb (gzip, br, deflate) is cut at the body cap while it inflates; a body that is not what its encoding says is refused', async () => {
+    // 64 MiB of spaces inside a JSON string: a few hundred kB (gzip) or bytes (br) on the wire.
+    const inflated = Buffer.concat([Buffer.from('{"flags":[{"key":"limit","value":"'), Buffer.alloc(64 * 1024 * 1024, 0x20), Buffer.from('"}]}')])
+    const bombs: Record<string, Buffer> = { gzip: gzipSync(inflated), br: brotliCompressSync(inflated), deflate: deflateSync(inflated) }
+    let mode = 'good'
+    const upstream = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => {
+        const good = JSON.stringify({ flags: [{ key: 'limit', value: 10, reason: 'STATIC' }] })
+        if (mode === 'good') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(good)
+        // Says gzip, sends plain JSON.
+        if (mode === 'lie') return void res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' }).end(good)
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Encoding': mode }).end(bombs[mode])
+      })
+    })
+    await new Promise<void>((done) => upstream.listen(0, '127.0.0.1', done))
+    try {
+      const server = await relay({ url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` })
+      const good = await bulk(server, { targetingKey: 'q' })
+      for (const encoding of ['gzip', 'br', 'deflate', 'lie']) {
+        mode = encoding
+        const rss = process.memoryUsage().rss
+        const answer = await bulk(server, { targetingKey: 'q' })
+        expect(answer.status, encoding).toBe(200)
+        expect(answer.body.flags, encoding).toEqual(good.body.flags)
+        expect(answer.body.metadata.holdfast.stale, encoding).toBe(true)
+        // Never the 64 MiB (and its string copies) in memory: cut at 16 MiB as it streams.
+        expect(process.memoryUsage().rss - rss, encoding).toBeLessThan(48 * 1024 * 1024)
+      }
+      expect((await status(server)).refusedBy).toMatchObject({ invalid: 3 })
+    } finally {
+      upstream.closeAllConnections()
+      upstream.close()
+    }
+  }, 30_000)
+})

@@ -83,6 +83,55 @@ describe('the relay against an upstream that answers 304 for what it was not ask
   })
 })
 
+describe('a relay in front of a relay whose answers are stale', () => {
+  it('a 304 from the stale inner relay keeps the true age instead of moving it to now', async () => {
+    const upstream = await startUpstream(answers)
+    const inner = await relay(upstream)
+    const outer = await relay(inner)
+    const user = { targetingKey: 'g' }
+    const fresh = await bulk(outer, user)
+    upstream.set({ status: 503, text: '' })
+    const first = await bulk(outer, user)
+    expect(first.body.metadata.holdfast).toMatchObject({ stale: true })
+    await new Promise((resolve) => setTimeout(resolve, 30))
+    // The inner relay's held answer is the same body with the same tag: it answers 304.
+    const second = await bulk(outer, user)
+    expect(second.body.metadata.holdfast.stale).toBe(true)
+    // Before: fetchedAt moved to the time of the 304, as if the inner relay had just vouched.
+    expect(second.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(fresh.body.metadata.holdfast.fetchedAt)
+    // /status and /metrics say what every answer says: stale.
+    expect(await status(outer)).toMatchObject({ stale: true })
+    expect(await (await fetch(`${outer.url}/metrics`)).text()).toMatch(/^holdfast_relay_stale 1$/m)
+  })
+
+  it('an unreadable fetchedAt or stale bit never turns a stale answer fresh, nor into a date before 1970', async () => {
+    const cases: Array<[string, unknown]> = [
+      ['fetchedAt a string', { source: 'upstream', stale: true, fetchedAt: 'yesterday' }],
+      ['fetchedAt null (NaN in JSON)', { source: 'upstream', stale: true, fetchedAt: null }],
+      ['fetchedAt negative', { source: 'upstream', stale: true, fetchedAt: -1000 }],
+      ['stale a string', { source: 'upstream', stale: 'true', fetchedAt: 1_700_000_000_000 }],
+    ]
+    for (const [what, holdfast] of cases) {
+      const upstream = await startUpstream({ status: 200, json: { flags: [{ key: 'limit', value: 10, reason: 'STATIC' }], metadata: { holdfast } } })
+      const server = await relay(upstream)
+      const before = Date.now()
+      const answer = await bulk(server, { targetingKey: 'z' })
+      expect(answer.status, what).toBe(200)
+      expect(answer.body.metadata.holdfast.stale, what).toBe(true)
+      expect(answer.body.metadata.holdfast.fetchedAt, what).toBeGreaterThan(0)
+      expect(answer.body.metadata.holdfast.fetchedAt, what).toBeLessThanOrEqual(Date.now())
+      if (what === 'stale a string') expect(answer.body.metadata.holdfast.fetchedAt, what).toBe(1_700_000_000_000)
+      else expect(answer.body.metadata.holdfast.fetchedAt, what).toBeGreaterThanOrEqual(before)
+      const s = await status(server)
+      expect(s.stale, what).toBe(true)
+      expect(s.ageSeconds, what).toBeLessThan(if1970(what))
+    }
+  })
+})
+
+// The age is bounded by when the answer was taken, unless the upstream named an older true time.
+const if1970 = (what: string) => (what === 'stale a string' ? Infinity : 60)
+
 describe('the relay against compressed answers', () => {
   it('a decompression bomb (gzip, br, deflate) is cut at the body cap while it inflates; a body that is not what its encoding says is refused', async () => {
     // 64 MiB of spaces inside a JSON string: a few hundred kB (gzip) or bytes (br) on the wire.

@@ -18,10 +18,12 @@ const entrySchema = z.object({
   errorDetails: optional(z.string()),
 })
 
+// Read field by field: an unreadable `fetchedAt` (a string, `null` where NaN was serialized, a
+// time before 1970) is unknown, never a reason to lose the stale bit beside it; a `stale` that is
+// present but not `false` (e.g. the string "true") cannot vouch for a fresh answer.
 const holdfastSchema = z.object({
-  source: z.string().optional(),
-  fetchedAt: z.number().finite().optional(),
-  stale: z.boolean().optional(),
+  fetchedAt: z.number().finite().positive().optional().catch(undefined),
+  stale: z.unknown().transform((stale) => stale !== undefined && stale !== false),
 })
 
 const answerSchema = z.object({
@@ -76,7 +78,10 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
     }
     if (Object.keys(flat).length > 0) answer.metadata = flat
     const holdfast = holdfastSchema.safeParse(metadata.holdfast)
-    if (metadata.holdfast !== undefined && holdfast.success) answer.upstreamHoldfast = { fetchedAt: holdfast.data.fetchedAt, stale: holdfast.data.stale }
+    if (metadata.holdfast !== undefined && holdfast.success) {
+      answer.upstreamHoldfast = { stale: holdfast.data.stale }
+      if (holdfast.data.fetchedAt !== undefined) answer.upstreamHoldfast.fetchedAt = holdfast.data.fetchedAt
+    }
   }
   return { ok: true, answer }
 }

@@ -171,7 +171,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
-      const confirmed: HeldContext = { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } }
+      // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
+      // said it was stale, that is its own old fetchedAt, not now.
+      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded } }
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
@@ -205,7 +207,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const changed = changedKeys(previous, merged.flags)
     // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
     // older, true age. A fresh answer is current now, whatever its server's load time.
-    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt : undefined
+    // One that is stale but names no readable time vouches for no more than what was held.
+    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt ?? (held?.source === 'upstream' ? held.fetchedAt : undefined) : undefined
     const next: HeldContext = {
       flags: merged.flags,
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
@@ -367,7 +370,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         version: null,
         fetchedAt: newest?.fetchedAt ?? null,
         ageSeconds: ageSeconds(newest?.fetchedAt, now()),
-        stale: health.state !== 'ok' || (newest !== undefined && newest.source !== 'upstream'),
+        stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
         upstream: { state: health.state, url: redactUrl(options.url) },
         refused: health.refused,
         refusedBy: health.refusedBy,

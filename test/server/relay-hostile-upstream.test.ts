@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { createUpstreamSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour } from './relay-fakes'
 
@@ -168,4 +168,49 @@ describe('the relay against compressed answers', () => {
       upstream.close()
     }
   }, 30_000)
+})
+
+describe('the relay against an upstream that rate-limits it', () => {
+  it('a 429 with Retry-After pauses asking with those credentials (held answers go out stale), at most a minute, and never another key', async () => {
+    const upstream = await startUpstream(answers)
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      const fresh = await ask('u', 'limited')
+      expect(fresh.status).toBe(200)
+      expect(await ask('u', 'other')).toMatchObject({ status: 200 })
+      // Ten years, as a rate limiter with a bug might say.
+      const limit: Behaviour = { status: 429, text: '', headers: { 'Retry-After': String(10 * 365 * 86_400) } }
+      upstream.set((request) => (request.headers.authorization === 'Bearer limited' ? limit : answers))
+      expect(await ask('u', 'limited')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      const asked = upstream.requests.length
+      // Before: each of these was one more upstream request, each answered 429.
+      for (let i = 0; i < 10; i++) {
+        clock += 1000
+        const held = await ask('u', 'limited')
+        expect(held.status).toBe(200)
+        expect((held.body as any).flags).toEqual((fresh.body as any).flags)
+        expect((held.body as any).metadata.holdfast.stale).toBe(true)
+        expect((await ask(`never-seen-${i}`, 'limited')).status).toBe(503)
+      }
+      expect(upstream.requests.length).toBe(asked)
+      // Another key is not rate limited.
+      expect(await ask('u', 'other')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      expect(upstream.requests.length).toBe(asked + 1)
+      // A minute after the 429, whatever it said, the upstream is asked again.
+      clock += 50_000
+      await ask('u', 'limited')
+      expect(upstream.requests.length).toBe(asked + 2)
+      // `Retry-After: 0` is no pause (and, with requests driven by clients, no loop either).
+      upstream.set((request) => (request.headers.authorization === 'Bearer limited' ? { ...limit, headers: { 'Retry-After': '0' } } : answers))
+      clock += 60_000
+      await ask('u', 'limited')
+      await ask('u', 'limited')
+      expect(upstream.requests.length).toBe(asked + 4)
+    } finally {
+      await source.close()
+    }
+  })
 })

@@ -1,5 +1,6 @@
 // One HTTP request to whatever the relay takes its flags from, with every way it can go wrong
 // turned into a value. Shared by the --flags-url poller and the --upstream proxy.
+import { parseRetryAfter } from '@holdfast/core'
 
 /** How long one upstream request may take by default: 5,000 ms. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000
@@ -14,7 +15,7 @@ export type UpstreamFailureKind = 'network' | 'timeout' | 'http' | 'unauthorized
 export type UpstreamFetchResult =
   | { kind: 'ok'; status: number; text: string; contentType: string | undefined; etag: string | undefined }
   | { kind: 'not-modified'; etag: string | undefined }
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; httpStatus?: number; text?: string }
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; httpStatus?: number; text?: string; retryAfterMs?: number }
 
 /** Options of {@link upstreamFetch}. */
 export interface UpstreamFetchOptions {
@@ -47,8 +48,10 @@ const MAX_REDIRECTS = 5
  * `invalid` failure without one, or with another ETag); 401/403 `unauthorized`; 408/429/5xx
  * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
  * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
- * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its
- * text; reading it as JSON is the caller's business.
+ * it means a wrong URL, which must not look like a healthy upstream. An `http` failure carries the
+ * answer's `Retry-After` (delta-seconds or HTTP-date, read as @holdfast/core reads it, at most a
+ * day) as `retryAfterMs`. A 200 is returned with its text; reading it as JSON is the caller's
+ * business.
  */
 export async function upstreamFetch(options: UpstreamFetchOptions): Promise<UpstreamFetchResult> {
   const doFetch = options.fetch ?? globalThis.fetch
@@ -80,7 +83,10 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
     if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }
     if (options.method === 'POST' && [400, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
-    return { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
+    const failed: UpstreamFetchResult = { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
+    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), Date.now(), response.headers.get('Date'))
+    if (retryAfterMs !== undefined) failed.retryAfterMs = retryAfterMs
+    return failed
   } catch (error) {
     if (options.signal?.aborted) return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: abandoned (the server is closing)` }
     if (controller.signal.aborted) return { kind: 'failed', failure: 'timeout', message: `no answer from ${redactUrl(options.url)} within ${timeoutMs} ms` }

@@ -81,6 +81,10 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// An upstream 429's `Retry-After` is waited out for at most this long: "10 years" must not leave
+// the relay serving stale values for that long, and one under a second is not worth a pause.
+const MAX_RATE_LIMIT_PAUSE_MS = 60_000
+const MIN_RATE_LIMIT_PAUSE_MS = 1000
 // Failures that say the upstream is down rather than that one context's answer is refused.
 const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
 
@@ -91,6 +95,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded
+  // credentials: a rate limit is usually per key, so one tenant's 429 never pauses another's.
+  const pausedUntil = new Map<string, number>()
   const sharedAt = new Map<string, number>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -187,6 +194,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus)
+      if (result.httpStatus === 429 && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
+        pausedUntil.set(contextKey({}, forwarded), at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS))
+        if (pausedUntil.size > (options.maxContexts ?? 10_000)) pausedUntil.delete(pausedUntil.keys().next().value as string)
+      }
       if (result.failure === 'unauthorized' && held && shouldClear(options.onUnauthorized, health, at)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
@@ -236,6 +247,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
+    // Rate limited (429 + Retry-After): every request would otherwise still go upstream, each
+    // context its own, keeping the limit hit. Served from what is held until the pause ends.
+    const credentials = contextKey({}, forwarded)
+    const until = pausedUntil.get(credentials)
+    if (until !== undefined && now() < until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered 429: not asked again before ${new Date(until).toISOString()} (Retry-After)` })
+    if (until !== undefined) pausedUntil.delete(credentials)
     const attempt = ask(key, context, forwarded)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => inFlight.delete(key))

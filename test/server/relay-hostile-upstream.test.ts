@@ -10,7 +10,8 @@ import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { createUpstreamSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
-import { booleanFlags, startUpstream, type Behaviour } from './relay-fakes'
+import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
+import { useRedisFleet } from './redis-fleet'
 
 async function relay(upstream: { url: string }, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
   return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })
@@ -25,6 +26,8 @@ async function bulk(server: FlagServer, context: Record<string, unknown>, header
 async function status(server: FlagServer): Promise<Record<string, any>> {
   return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
 }
+
+const { redisServer, relay: fleetRelay } = useRedisFleet()
 
 const answers: Behaviour = {
   ofrep: (context) => ({ flags: [{ key: 'limit', value: 10, reason: 'STATIC' }, { key: 'greeting', value: `hi ${String(context.targetingKey)}`, reason: 'STATIC' }] }),
@@ -103,6 +106,27 @@ describe('a relay in front of a relay whose answers are stale', () => {
     expect(await status(outer)).toMatchObject({ stale: true })
     expect(await (await fetch(`${outer.url}/metrics`)).text()).toMatch(/^holdfast_relay_stale 1$/m)
   })
+
+  it('--redis: a stale answer one relay shares stays stale (and keeps its age) on the relay that takes it, through a 304', async () => {
+    const upstream = await startUpstream(answers)
+    const inner = await relay(upstream)
+    const user = { targetingKey: 'r' }
+    const first = await bulk(inner, user)
+    upstream.set({ status: 503, text: '' })
+    const redis = await redisServer()
+    const proxy = () => fleetRelay(redis, { url: inner.url } as FakeUpstream, { flagsUrl: undefined, upstream: inner.url, pollIntervalSeconds: undefined })
+    const a = await proxy()
+    const b = await proxy()
+    // a gets the inner relay's stale answer and shares it; b takes it from Redis.
+    expect((await bulk(a.server, user)).body.metadata.holdfast).toMatchObject({ stale: true, fetchedAt: first.body.metadata.holdfast.fetchedAt })
+    await waitFor(async () => (await status(b.server)).redis?.taken >= 1, 10_000)
+    const asked = b.polls()
+    // b asks the inner relay with the shared ETag; it answers 304 (the same stale body).
+    const fromB = await bulk(b.server, user)
+    expect(b.polls()).toBe(asked + 1)
+    // Before: { stale: false, fetchedAt: now }, since the record carried no stale bit.
+    expect(fromB.body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: true, fetchedAt: first.body.metadata.holdfast.fetchedAt })
+  }, 60_000)
 
   it('an unreadable fetchedAt or stale bit never turns a stale answer fresh, nor into a date before 1970', async () => {
     const cases: Array<[string, unknown]> = [

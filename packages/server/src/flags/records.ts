@@ -43,6 +43,8 @@ export const contextRecordSchema = z.object({
   etag: z.string().optional(),
   metadata: flagMetadata.optional(),
   flags: z.array(heldFlagSchema),
+  /** The upstream is itself a relay and said this answer was stale (its `fetchedAt` is that relay's). */
+  upstreamStale: z.boolean().optional(),
 })
 /** The last good answer for one context. */
 export type ContextRecord = z.infer<typeof contextRecordSchema>

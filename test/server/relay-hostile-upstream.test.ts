@@ -238,3 +238,58 @@ describe('the relay against an upstream that rate-limits it', () => {
     }
   })
 })
+
+describe('the relay against a slow upstream and a burst of new contexts', () => {
+  /** A fake upstream answering after `delayMs`, counting the requests it holds at once. */
+  async function slowUpstream(delayMs: number) {
+    const seen = { inFlight: 0, max: 0, total: 0 }
+    const server = createServer((req, res) => {
+      let text = ''
+      req.on('data', (chunk) => (text += chunk))
+      req.on('end', () => {
+        seen.total++
+        seen.max = Math.max(seen.max, ++seen.inFlight)
+        // Answered, or given up by the relay (a timeout): no longer held open.
+        res.on('close', () => seen.inFlight--)
+        const context = (JSON.parse(text) as { context: { targetingKey: string } }).context
+        setTimeout(() => {
+          if (!res.destroyed) res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ flags: [{ key: 'greeting', value: `hi ${context.targetingKey}`, reason: 'STATIC' }] }))
+        }, delayMs)
+      })
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', 1024, done))
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, close: () => (server.closeAllConnections(), server.close()) }
+  }
+
+  it('asks the upstream at most maxUpstreamRequests at a time; every context still gets its own values', async () => {
+    const upstream = await slowUpstream(50)
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 20_000, maxUpstreamRequests: 8, log: recordingLogger() })
+    await source.open()
+    try {
+      const answers = await Promise.all(Array.from({ length: 400 }, (_, i) => source.evaluate!({ context: { targetingKey: `u${i}` }, headers: {} })))
+      answers.forEach((answer, i) => expect((answer.body as any).flags).toEqual([{ key: 'greeting', value: `hi u${i}`, reason: 'STATIC' }]))
+      expect(upstream.seen.total).toBe(401)
+      // Before: 400 requests at once.
+      expect(upstream.seen.max).toBeLessThanOrEqual(8)
+    } finally {
+      await source.close()
+      upstream.close()
+    }
+  })
+
+  it('a context waiting for a turn gets its answer (or 503) within the upstream timeout, not a timeout of its own after the wait', async () => {
+    const upstream = await slowUpstream(60_000)
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 400, maxUpstreamRequests: 1, log: recordingLogger() })
+    await source.open()
+    try {
+      const started = Date.now()
+      const [first, second] = await Promise.all([source.evaluate!({ context: { targetingKey: 'a' }, headers: {} }), source.evaluate!({ context: { targetingKey: 'b' }, headers: {} })])
+      expect([first.status, second.status]).toEqual([503, 503])
+      expect(Date.now() - started).toBeLessThan(1500)
+      expect(upstream.seen.max).toBe(1)
+    } finally {
+      await source.close()
+      upstream.close()
+    }
+  })
+})

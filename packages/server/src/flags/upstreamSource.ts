@@ -17,12 +17,15 @@ import { checkShrink } from './shrinkGuard'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
-import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
+import { redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
+
+/** Default bound on the upstream requests in flight at once in proxy mode: 256. */
+export const DEFAULT_MAX_UPSTREAM_REQUESTS = 256
 
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
@@ -47,6 +50,12 @@ export interface UpstreamSourceOptions {
    * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
    */
   heldAnswerAfterMs?: number
+  /**
+   * Upstream requests in flight at once. A burst of contexts never seen (a cold start, a crawler)
+   * against a slow upstream would otherwise open one connection each; the others wait their turn,
+   * within the upstream timeout. Default {@link DEFAULT_MAX_UPSTREAM_REQUESTS}.
+   */
+  maxUpstreamRequests?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
   /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
@@ -98,6 +107,32 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded
   // credentials: a rate limit is usually per key, so one tenant's 429 never pauses another's.
   const pausedUntil = new Map<string, number>()
+  // Upstream requests in flight, and those waiting for one of the `maxUpstreamRequests` turns (in
+  // arrival order; each is told true when its turn comes, false when it gave up or the server closes).
+  const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
+  let asking = 0
+  const waiting = new Set<(granted: boolean) => void>()
+  const turn = (waitMs: number): Promise<boolean> => {
+    if (asking < maxUpstream) {
+      asking++
+      return Promise.resolve(true)
+    }
+    return new Promise((resolve) => {
+      const done = (granted: boolean) => {
+        clearTimeout(timer)
+        waiting.delete(done)
+        if (granted) asking++
+        resolve(granted)
+      }
+      const timer = setTimeout(() => done(false), waitMs)
+      waiting.add(done)
+    })
+  }
+  const endTurn = () => {
+    asking--
+    const next = waiting.values().next()
+    if (!next.done) next.value(true)
+  }
   const sharedAt = new Map<string, number>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -162,18 +197,30 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+    const queued = Date.now()
+    if (!(await turn(options.timeoutMs))) {
+      return closed
+        ? { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
+        : fail(now(), 'timeout', `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already`)
+    }
     const held = cache.get(key)
-    // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
-    const result = await upstreamFetch({
-      url: endpoint,
-      method: 'POST',
-      body: JSON.stringify({ context }),
-      headers: forwarded,
-      etag: held?.source === 'upstream' ? held.etag : undefined,
-      timeoutMs: options.timeoutMs,
-      fetch: options.fetch,
-      signal: closing.signal,
-    })
+    let result: UpstreamFetchResult
+    try {
+      // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
+      result = await upstreamFetch({
+        url: endpoint,
+        method: 'POST',
+        body: JSON.stringify({ context }),
+        headers: forwarded,
+        etag: held?.source === 'upstream' ? held.etag : undefined,
+        // The wait for a turn counts: a caller with nothing held waits the upstream timeout at most.
+        timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - queued)),
+        fetch: options.fetch,
+        signal: closing.signal,
+      })
+    } finally {
+      endTurn()
+    }
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
@@ -405,6 +452,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     async close() {
       closed = true
       closing.abort()
+      for (const waiter of [...waiting]) waiter(false)
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
       await persistence?.flush()

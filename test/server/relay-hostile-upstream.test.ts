@@ -293,3 +293,26 @@ describe('the relay against a slow upstream and a burst of new contexts', () => 
     }
   })
 })
+
+describe('the relay against an upstream that guts one context', () => {
+  it('FLAG_NOT_FOUND for most of the flags held is refused like a clean answer that drops them (--max-shrink)', async () => {
+    const keys = Array.from({ length: 10 }, (_, i) => `kill-switch-${i}`)
+    const upstream = await startUpstream({ status: 200, json: { flags: keys.map((key) => ({ key, value: true, reason: 'STATIC' })) } })
+    const server = await relay(upstream)
+    const user = { targetingKey: 'k' }
+    const good = await bulk(server, user)
+    expect(good.body.flags).toHaveLength(10)
+    // A rules engine that lost most of its configuration: one flag answered, nine "not found".
+    upstream.set({ status: 200, json: { flags: keys.map((key, i) => (i === 0 ? { key, value: true, reason: 'STATIC' } : { key, errorCode: 'FLAG_NOT_FOUND' })) } })
+    const gutted = await bulk(server, user)
+    // Before: one flag served, fresh; the other nine fell back to the callers' defaults.
+    expect(gutted.body.flags.map((f: { key: string }) => f.key)).toEqual(keys)
+    expect(gutted.body.metadata.holdfast.stale).toBe(true)
+    expect((await status(server)).refusedBy).toMatchObject({ shrink: 1 })
+    // Removing a few flags the upstream no longer has is still applied.
+    upstream.set({ status: 200, json: { flags: keys.map((key, i) => (i < 8 ? { key, value: true, reason: 'STATIC' } : { key, errorCode: 'FLAG_NOT_FOUND' })) } })
+    const trimmed = await bulk(server, user)
+    expect(trimmed.body.flags).toHaveLength(8)
+    expect(trimmed.body.metadata.holdfast.stale).toBe(false)
+  })
+})

@@ -258,7 +258,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const previous: FlagMap = held?.flags ?? new Map()
     const merged = mergeResponse(previous, answer.entries, { now: at, skipped: answer.skipped })
     if (merged.rejected || merged.flags.size === 0) return fail(at, 'empty', 'the upstream answered zero flags')
-    if (merged.clean && previous.size > 0) {
+    // Also for an answer with per-flag errors: it keeps the flags it omits, but its FLAG_NOT_FOUND
+    // entries remove theirs, and nine "not found" of ten is a gutted answer, not ten edits.
+    if (previous.size > 0) {
       const verdict = checkShrink(previous.keys(), new Set(merged.flags.keys()), options.maxShrinkPercent)
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
     }

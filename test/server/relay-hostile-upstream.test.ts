@@ -156,6 +156,18 @@ describe('a relay in front of a relay whose answers are stale', () => {
 // The age is bounded by when the answer was taken, unless the upstream named an older true time.
 const if1970 = (what: string) => (what === 'stale a string' ? Infinity : 60)
 
+describe('the relay reads what the browser client reads', () => {
+  it('an OFREP answer that starts with a UTF-8 byte order mark is an answer (fetch().json() in the browser skips it too)', async () => {
+    const upstream = await startUpstream({ status: 200, text: `\ufeff${JSON.stringify({ flags: [{ key: 'limit', value: 10, reason: 'STATIC' }] })}`, contentType: 'application/json; charset=utf-8' })
+    const server = await relay(upstream)
+    const answer = await bulk(server, { targetingKey: 'bom' })
+    // Before: 503, "the body is not JSON", for every context, with the upstream up.
+    expect(answer.status).toBe(200)
+    expect(answer.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STATIC' }])
+    expect(answer.body.metadata.holdfast.stale).toBe(false)
+  })
+})
+
 describe('the relay against compressed answers', () => {
   it('a decompression bomb (gzip, br, deflate) is cut at the body cap while it inflates; a body that is not what its encoding says is refused', async () => {
     // 64 MiB of spaces inside a JSON string: a few hundred kB (gzip) or bytes (br) on the wire.

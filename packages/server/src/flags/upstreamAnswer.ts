@@ -45,7 +45,9 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
   if (contentType && !/json/i.test(contentType)) return { ok: false, message: `expected JSON, got ${contentType.split(';')[0]}` }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    // A UTF-8 byte order mark is not part of the JSON (fetch's text() and json() drop it; the
+    // relay reads the raw bytes), as the definitions reader and the snapshot files already skip it.
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch {
     return { ok: false, message: 'the body is not JSON' }
   }

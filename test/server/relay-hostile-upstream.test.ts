@@ -328,3 +328,21 @@ describe('the relay against an upstream that guts one context', () => {
     expect(trimmed.body.metadata.holdfast.stale).toBe(false)
   })
 })
+
+describe('two credentials, one context', () => {
+  it('never see each other\'s values: not after a restart from the data dir, not through the last-known-good path', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream((request) => ({ status: 200, json: { flags: [{ key: 'plan', value: `plan of ${String(request.headers.authorization)}`, reason: 'STATIC' }] } }))
+    const first = await relay(upstream, { dataDir: dir })
+    const user = { targetingKey: 'same-user' }
+    expect((await bulk(first, user, { Authorization: 'Bearer A' })).body.flags[0].value).toBe('plan of Bearer A')
+    expect((await bulk(first, user, { Authorization: 'Bearer B' })).body.flags[0].value).toBe('plan of Bearer B')
+    await first.close()
+    upstream.set({ status: 503, text: '' })
+    const second = await relay(upstream, { dataDir: dir })
+    expect((await bulk(second, user, { Authorization: 'Bearer A' })).body).toMatchObject({ flags: [{ value: 'plan of Bearer A' }], metadata: { holdfast: { source: 'data-dir', stale: true } } })
+    expect((await bulk(second, user, { Authorization: 'Bearer B' })).body).toMatchObject({ flags: [{ value: 'plan of Bearer B' }], metadata: { holdfast: { source: 'data-dir', stale: true } } })
+    expect((await bulk(second, user, { Authorization: 'Bearer C' })).status).toBe(503)
+    expect((await bulk(second, user)).status).toBe(503)
+  })
+})

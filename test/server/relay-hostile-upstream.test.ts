@@ -289,6 +289,27 @@ describe('the relay against a slow upstream and a burst of new contexts', () => 
     }
   })
 
+  it('many upstream requests at once are no "possible memory leak" warning in the operator\'s log', async () => {
+    const upstream = await slowUpstream(50)
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+    process.on('warning', onWarning)
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 20_000, log: recordingLogger() })
+    await source.open()
+    try {
+      await Promise.all(Array.from({ length: 40 }, (_, i) => source.evaluate!({ context: { targetingKey: `w${i}` }, headers: {} })))
+      expect(upstream.seen.max).toBeGreaterThan(10)
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve))
+      // Before: "MaxListenersExceededWarning: Possible EventTarget memory leak detected. 11 abort listeners added to [AbortSignal]".
+      expect(warnings.filter((w) => w.includes('MaxListenersExceeded'))).toEqual([])
+    } finally {
+      process.off('warning', onWarning)
+      await source.close()
+      upstream.close()
+    }
+  })
+
   it('a context waiting for a turn gets its answer (or 503) within the upstream timeout, not a timeout of its own after the wait', async () => {
     const upstream = await slowUpstream(60_000)
     const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 400, maxUpstreamRequests: 1, log: recordingLogger() })

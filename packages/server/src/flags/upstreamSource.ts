@@ -2,6 +2,7 @@
 // merged into what the relay held for that context exactly as the browser client merges it
 // (`mergeResponse` from @holdfast/core, CONTRACT §4), so a partial or empty upstream answer, or
 // none at all, never wipes a value. Concurrent requests for one context share one upstream call.
+import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
@@ -176,6 +177,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
+  // Every upstream request in flight listens to it (up to maxUpstreamRequests): not a leak, so no
+  // "possible EventTarget memory leak" warning in the operator's log past 10 of them.
+  setMaxListeners(0, closing.signal)
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
   const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { createUpstreamSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { createUpstreamSource, createUrlSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
@@ -245,6 +245,37 @@ describe('the relay against an upstream that rate-limits it', () => {
       await ask('u', 'limited')
       await ask('u', 'limited')
       expect(upstream.requests.length).toBe(asked + 4)
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('--flags-url against an upstream that asks for a pause', () => {
+  it('a 429 or 503 with Retry-After holds the scheduled polls back (at most a minute); the values held are served meanwhile', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    let clock = 1_800_000_000_000
+    const source = createUrlSource({ url: `${upstream.url}/flags.json`, pollIntervalMs: 20, maxShrinkPercent: 50, strict: true, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      expect(source.current()?.flagCount).toBe(3)
+      for (const status of [429, 503]) {
+        upstream.set({ status, text: '', headers: { 'Retry-After': String(10 * 365 * 86_400) } })
+        // (Past the pause the previous round left.)
+        clock += 60_000
+        await waitFor(() => (source.relayStatus().upstream.lastError as { httpStatus?: number } | undefined)?.httpStatus === status, 5000)
+        const asked = upstream.requests.length
+        // Twenty-odd poll intervals. Before: a request every 20 ms, each answered with the same pause.
+        await new Promise((resolve) => setTimeout(resolve, 500))
+        expect(upstream.requests.length, String(status)).toBe(asked)
+        expect(source.current()?.flagCount).toBe(3)
+        // A minute later, whatever it said, the polls go out again.
+        clock += 60_000
+        await waitFor(() => upstream.requests.length > asked, 5000)
+      }
+      upstream.set({ document: booleanFlags(3) })
+      clock += 60_000
+      await waitFor(() => source.relayStatus().upstream.state === 'ok', 5000)
     } finally {
       await source.close()
     }

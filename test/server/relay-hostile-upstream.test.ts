@@ -2,13 +2,13 @@
 // a 304 that confirms something it was not asked about, a relay upstream whose freshness cannot be
 // read, answers that inflate to gigabytes. Whatever it does, the relay serves its last known good
 // and says honestly, in every answer and in /status and /metrics, how fresh that is.
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { createUpstreamSource, createUrlSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { createUpstreamSource, createUrlSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
@@ -127,6 +127,22 @@ describe('a relay in front of a relay whose answers are stale', () => {
     // Before: { stale: false, fetchedAt: now }, since the record carried no stale bit.
     expect(fromB.body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: true, fetchedAt: first.body.metadata.holdfast.fetchedAt })
   }, 60_000)
+
+  it('holdfast-server snapshot --upstream of a stale relay dates the Bootstrap by that relay\'s fetchedAt, not the CI run', async () => {
+    const upstream = await startUpstream(answers)
+    const inner = await relay(upstream)
+    const fresh = await bulk(inner, { targetingKey: 'anonymous' })
+    upstream.set({ status: 503, text: '' })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await makeSnapshot({ upstream: inner.url, context: { targetingKey: 'anonymous' }, out, now: () => fresh.body.metadata.holdfast.fetchedAt + 86_400_000 })
+    expect(result.ok).toBe(true)
+    const bootstrap = JSON.parse(await readFile(out, 'utf8'))
+    expect(bootstrap.flags.map((f: { value: unknown }) => f.value)).toEqual([10, 'hi anonymous'])
+    // Before: the CI run's time, a day younger than the values, which the relay serving this
+    // Bootstrap would then pass on as their fetchedAt.
+    expect(bootstrap.fetchedAt).toBe(fresh.body.metadata.holdfast.fetchedAt)
+    for (const flag of bootstrap.flags) expect(flag.updatedAt).toBeLessThanOrEqual(bootstrap.fetchedAt)
+  })
 
   it('an unreadable fetchedAt or stale bit never turns a stale answer fresh, nor into a date before 1970', async () => {
     const cases: Array<[string, unknown]> = [

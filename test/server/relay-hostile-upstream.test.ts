@@ -184,6 +184,34 @@ describe('the relay reads what the browser client reads', () => {
   })
 })
 
+describe('the relay against answers nested deeper than a schema can recurse', () => {
+  // 3,000 levels: JSON.parse reads it (100,000 would already fail there), zod's recursion does not.
+  const deep = `{"flags":[{"key":"limit","value":${'['.repeat(3000)}${']'.repeat(3000)}},{"key":"greeting","value":"hi"}]}`
+
+  it('starts (not ready, 503) instead of failing to start when its probe gets one', async () => {
+    const upstream = await startUpstream({ status: 200, text: deep, contentType: 'application/json' })
+    // Before: createFlagServer rejected with "RangeError: Maximum call stack size exceeded".
+    const server = await relay(upstream)
+    expect((await bulk(server, { targetingKey: 'new' })).status).toBe(503)
+    expect(await status(server)).toMatchObject({ ready: false, upstream: { state: 'failing', lastError: { kind: 'invalid' } } })
+  })
+
+  it('keeps serving what it holds, through a restart from the data dir and a refresh round', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream(answers)
+    const first = await relay(upstream, { dataDir: dir })
+    const good = await bulk(first, { targetingKey: 'd' })
+    upstream.set({ status: 200, text: deep, contentType: 'application/json' })
+    expect((await bulk(first, { targetingKey: 'd' })).body).toMatchObject({ flags: good.body.flags, metadata: { holdfast: { stale: true } } })
+    await first.close()
+    // Before: the start-up probe's rejection went unhandled (a crash under Node's default).
+    const second = await relay(upstream, { dataDir: dir, adminKey: 'admin' })
+    const refresh = await fetch(`${second.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin' } })
+    expect(refresh.status).toBe(502)
+    expect((await bulk(second, { targetingKey: 'd' })).body).toMatchObject({ flags: good.body.flags, metadata: { holdfast: { source: 'data-dir', stale: true } } })
+  })
+})
+
 describe('the relay against compressed answers', () => {
   it('a decompression bomb (gzip, br, deflate) is cut at the body cap while it inflates; a body that is not what its encoding says is refused', async () => {
     // 64 MiB of spaces inside a JSON string: a few hundred kB (gzip) or bytes (br) on the wire.

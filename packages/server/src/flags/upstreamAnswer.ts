@@ -51,6 +51,17 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
   } catch {
     return { ok: false, message: 'the body is not JSON' }
   }
+  try {
+    return readAnswer(json)
+  } catch (error) {
+    // A value nested a few thousand deep parses as JSON, then overflows the schema's recursion
+    // (RangeError): an unreadable answer like any other, never an exception in the relay's start,
+    // its refresh or a request.
+    return { ok: false, message: `the body cannot be read: ${(error as Error)?.message ?? String(error)}` }
+  }
+}
+
+function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string } {
   const parsed = answerSchema.safeParse(json)
   if (!parsed.success) return { ok: false, message: 'the body has no "flags" array' }
   const entries: FlagEntry[] = []

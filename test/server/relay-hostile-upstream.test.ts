@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
-import { createUpstreamSource, createUrlSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { createGenerationStore, createUpstreamSource, createUrlSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
@@ -209,6 +209,25 @@ describe('the relay against answers nested deeper than a schema can recurse', ()
     const refresh = await fetch(`${second.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin' } })
     expect(refresh.status).toBe(502)
     expect((await bulk(second, { targetingKey: 'd' })).body).toMatchObject({ flags: good.body.flags, metadata: { holdfast: { source: 'data-dir', stale: true } } })
+  })
+})
+
+describe('a data dir holding a value nested deeper than a schema can recurse', () => {
+  it('is skipped for the previous good generation instead of stopping the relay from starting', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    const record = (value: string) => `{"kind":"contexts","contexts":[{"key":"k","fetchedAt":1700000000000,"flags":[{"key":"limit","value":${value},"stale":false}]}]}`
+    await store.save(record('10'))
+    // Written by hand, a peer's bug or a relay whose reader allowed one level more than this one.
+    await store.save(record(`${'['.repeat(5000)}${']'.repeat(5000)}`))
+    const upstream = await startUpstream({ status: 503, text: '' })
+    const logger = recordingLogger()
+    const server = await relay(upstream, { dataDir: dir, logger })
+    // Before: the schema's RangeError gave up the whole data dir ("cannot read the data dir"):
+    // nothing served, 503 for every context while the upstream is down.
+    expect(await status(server)).toMatchObject({ ready: true, contexts: 1 })
+    expect((await bulk(server, { targetingKey: 'anyone' })).status).toBe(503)
+    expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation/)
   })
 })
 

@@ -104,6 +104,12 @@ export function readRecord<T>(schema: z.ZodType<T>, text: string): T | undefined
   } catch {
     return undefined
   }
-  const parsed = schema.safeParse(json)
-  return parsed.success ? parsed.data : undefined
+  // A value nested a few thousand deep parses, then overflows the schema's recursion (RangeError):
+  // unreadable like a torn file, so the caller goes on to the previous good one.
+  try {
+    const parsed = schema.safeParse(json)
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
 }

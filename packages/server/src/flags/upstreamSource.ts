@@ -15,6 +15,7 @@ import { contextRecordSchema, contextsRecordSchema, readRecord } from './records
 import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
+import { createRequestSlots } from './requestSlots'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
@@ -108,32 +109,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded
   // credentials: a rate limit is usually per key, so one tenant's 429 never pauses another's.
   const pausedUntil = new Map<string, number>()
-  // Upstream requests in flight, and those waiting for one of the `maxUpstreamRequests` turns (in
-  // arrival order; each is told true when its turn comes, false when it gave up or the server closes).
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
-  let asking = 0
-  const waiting = new Set<(granted: boolean) => void>()
-  const turn = (waitMs: number): Promise<boolean> => {
-    if (asking < maxUpstream) {
-      asking++
-      return Promise.resolve(true)
-    }
-    return new Promise((resolve) => {
-      const done = (granted: boolean) => {
-        clearTimeout(timer)
-        waiting.delete(done)
-        if (granted) asking++
-        resolve(granted)
-      }
-      const timer = setTimeout(() => done(false), waitMs)
-      waiting.add(done)
-    })
-  }
-  const endTurn = () => {
-    asking--
-    const next = waiting.values().next()
-    if (!next.done) next.value(true)
-  }
+  const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -202,7 +179,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const queued = Date.now()
-    if (!(await turn(options.timeoutMs))) {
+    if (!(await slots.acquire(options.timeoutMs))) {
       return closed
         ? { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
         : fail(now(), 'timeout', `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already`)
@@ -223,7 +200,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         signal: closing.signal,
       })
     } finally {
-      endTurn()
+      slots.release()
     }
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
@@ -458,7 +435,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     async close() {
       closed = true
       closing.abort()
-      for (const waiter of [...waiting]) waiter(false)
+      slots.abandon()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
       await persistence?.flush()

@@ -1,6 +1,7 @@
 // Server-rendered bootstrap and build-time fallback (CONTRACT §5), and fetchBootstrap.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createClient, fetchBootstrap, type Bootstrap, type FlagClient } from '@holdfast/core'
+import { createFlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { throughTimeout, createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -212,6 +213,37 @@ describe('fetchBootstrap', () => {
     await startHung()
     // Once the cache is read, the value the browser had yesterday is newer than the relay's.
     expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
+  })
+
+  test('a relay serving its last known good through an outage: the bootstrap says stale, and the page shows it so until a fresh answer', async () => {
+    // Before: the bootstrap carried no staleness, so the server render and every evaluation until
+    // the browser's first answer showed the relay's held values as fresh (state ready, stale false).
+    const relay = await createFlagServer({ upstream: server.url, port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0 })
+    try {
+      expect((await fetchBootstrap({ url: relay.url, context: { targetingKey: 'alice' } }))?.stale).toBeUndefined()
+      server.always({ status: 503 })
+      const ssr = await fetchBootstrap({ url: relay.url, context: { targetingKey: 'alice' } })
+      expect(ssr).toMatchObject({ stale: true, flags: [{ key: 'kill', value: true }] })
+
+      const { client } = make({ url: relay.url, bootstrap: ssr! })
+      expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'bootstrap', stale: true })
+      expect(client.getStatus()).toMatchObject({ state: 'stale', source: 'bootstrap', error: { code: 'UPSTREAM_STALE' } })
+      // Handed on (another render, a worker), the snapshot still says so.
+      expect(client.snapshot().stale).toBe(true)
+      // The relay still stale: its 304 to the bootstrap's ETag confirms a stale snapshot.
+      await client.start()
+      expect(client.getStatus()).toMatchObject({ state: 'stale', source: 'network', error: { code: 'UPSTREAM_STALE' } })
+      expect(client.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+
+      server.always(flags([{ key: 'kill', value: true, variant: 'on' }], '"srv2"'))
+      await client.refresh()
+      expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+      expect(client.getStatus().error).toBeUndefined()
+      expect(client.getDetails('kill', false)).toMatchObject({ value: true, stale: false })
+      expect(client.snapshot().stale).toBeUndefined()
+    } finally {
+      await relay.close()
+    }
   })
 
   test('a body over 16 MiB resolves null, however fast it comes: it is not rendered into the page', async () => {

@@ -229,6 +229,24 @@ test('clearCache removes every persisted context', async () => {
   expect(client.getGate('kill', true)).toBe(false)
 })
 
+test('clearCache on logout: an answer to a request already out is not written back', async () => {
+  // Before: the answer of a refresh (or poll) in flight when the app cleared the cache arrived
+  // afterwards and wrote the logged-out user's values back to IndexedDB.
+  const name = uniqueStorageName('clear-inflight')
+  const { client } = make(name)
+  await client.start()
+  expect((await dump(name)).length).toBe(1)
+  server.always(delayed(flags([{ key: 'kill', value: true }], '"v2"'), 200))
+  const seen = server.requests.length
+  const refreshing = client.refresh()
+  await server.waitForRequests(seen + 1)
+  await client.clearCache()
+  expect(await refreshing).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getGate('kill')).toBe(true)
+  await client.close() // resolves after the last cache write
+  expect(await dump(name)).toEqual([])
+})
+
 test('a custom FlagStorage is the cache: a second client on it serves cached values', async () => {
   const shared = createMemoryStorage()
   const first = make(uniqueStorageName('custom'), { storage: shared }).client

@@ -1,9 +1,10 @@
 // What the client sends: the OFREP request, configured headers, If-None-Match only for the same
 // full context, and what a 304 means.
-import { afterEach, beforeEach, expect, test } from 'vitest'
+import { afterEach, beforeEach, expect, test, vi } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { bulkEndpoint } from '../../packages/core/src/protocol/fetchFlags'
 
 let server: FaultServer
 let client: FlagClient
@@ -34,6 +35,58 @@ test('posts the context to the OFREP bulk endpoint with configured headers', asy
   expect(first.headers.authorization).toBe('Bearer token-1')
   expect(second.headers.authorization).toBe('Bearer token-2')
   expect(first.headers['x-api-key']).toBe('k')
+})
+
+test('a base URL with a query keeps it after the endpoint path, and one with whitespace around it (an env var with a newline) works', async () => {
+  // Before: the path was appended after the query (`/?env=prod/ofrep/v1/...`: the server saw only
+  // `/?env=prod...`, or the path went into a fragment), and a trailing newline made every request
+  // fail as NETWORK "Failed to parse URL", for ever.
+  for (const [url, expected] of [
+    [`${server.url}/flags/?env=prod#top`, '/flags/ofrep/v1/evaluate/flags?env=prod'],
+    [`  ${server.url}/flags\n`, '/flags/ofrep/v1/evaluate/flags'],
+    [`${server.url}?`, '/ofrep/v1/evaluate/flags'],
+  ]) {
+    client = createClient({ url, context: { targetingKey: 'u1' }, storage: 'memory', storageName: uniqueStorageName('query'), logger: createTestLogger() })
+    expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+    expect(server.requests.at(-1)!.path).toBe(expected)
+    await client.close()
+  }
+})
+
+test("a notice's refetch query joins the base URL's own query", () => {
+  expect(bulkEndpoint('https://f.example/?env=prod', 'flagConfigEtag=v2')).toBe('https://f.example/ofrep/v1/evaluate/flags?env=prod&flagConfigEtag=v2')
+  expect(bulkEndpoint('https://f.example/x/', 'flagConfigEtag=v2')).toBe('https://f.example/x/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
+  expect(bulkEndpoint('https://f.example?', 'flagConfigEtag=v2')).toBe('https://f.example/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
+})
+
+test('an ETag that cannot be sent back (newline, non-Latin-1, 20 KB) is not sent: the full answer replaces it', async () => {
+  // Before: a bootstrap's ETag with a newline or a non-Latin-1 character made fetch throw on every
+  // request (NETWORK, for ever, for this user), and a 20 KB one drew a 431 from the server each time.
+  for (const etag of ['"a\nb"', '"é€"', `"${'x'.repeat(20_000)}"`]) {
+    const bootstrap = { context: { targetingKey: 'u1' }, flags: [{ key: 'a', value: false }], fetchedAt: Date.now() - 1000, etag }
+    client = createClient({ url: server.url, context: { targetingKey: 'u1' }, bootstrap, storage: 'memory', storageName: uniqueStorageName('bad-etag'), logger: createTestLogger() })
+    expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+    expect(client.getGate('a')).toBe(true)
+    expect(server.requests.at(-1)!.headers['if-none-match']).toBeUndefined()
+    // The server's own ETag is used from then on.
+    await client.refresh()
+    expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"v1"')
+    await client.close()
+  }
+})
+
+test('a custom fetch answering something that is not quite a Response is an INVALID_RESPONSE, retried like one', async () => {
+  // Before: reading `headers` of the answer threw, the status stayed `loading` and nothing was retried.
+  const clock = createManualClock()
+  let broken = true
+  const fetchImpl: typeof fetch = async (input, init) => (broken ? ({ status: 200, ok: true, text: async () => '{"flags":[]}' } as unknown as Response) : fetch(input, init))
+  client = createClient({ url: server.url, context: { targetingKey: 'u1' }, fetch: fetchImpl, clock, storage: 'memory', storageName: uniqueStorageName('not-response'), logger: createTestLogger() })
+  expect(await client.start()).toMatchObject({ state: 'error', error: { code: 'INVALID_RESPONSE' } })
+  broken = false
+  const retry = Math.min(...clock.pending())
+  expect(retry).toBeLessThan(60_000)
+  clock.advance(retry)
+  await vi.waitFor(() => expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' }))
 })
 
 test('If-None-Match is sent for the same context, and 304 confirms every held flag', async () => {

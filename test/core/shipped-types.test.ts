@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url'
 import { expect, test } from 'vitest'
 
 const types = fileURLToPath(new URL('../../packages/core/src/types.ts', import.meta.url))
-const built = ['core', 'react'].map((p) => fileURLToPath(new URL(`../../packages/${p}/dist/index.d.ts`, import.meta.url)))
+// Every declaration file the packages ship (the server's and the provider's too, and the testing entries).
+const built = [
+  ['core', 'index'],
+  ['core', 'testing'],
+  ['react', 'index'],
+  ['react', 'testing'],
+  ['server', 'index'],
+  ['openfeature', 'index'],
+].map(([p, entry]) => fileURLToPath(new URL(`../../packages/${p}/dist/${entry}.d.ts`, import.meta.url)))
 
 test('the public types cite no "CONTRACT §" (sources, and the built .d.ts when built)', () => {
   for (const file of [types, ...built.filter(existsSync)]) expect(readFileSync(file, 'utf8'), file).not.toMatch(/CONTRACT §/)

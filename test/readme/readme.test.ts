@@ -19,6 +19,7 @@ const EXPECTED = [
   'test/readme/app/page.tsx',
   'test/readme/app/Flags.tsx',
   'test/readme/Checkout.test.tsx',
+  'test/readme/fallback.ts',
 ]
 
 function markedBlocks(): Map<string, string> {
@@ -32,7 +33,7 @@ const normalise = (text: string) => text.replace(/[ \t]+$/gm, '').trim()
 describe('README code blocks', () => {
   const blocks = markedBlocks()
 
-  it('marks every quickstart, the Next.js files and the testing example', () => {
+  it('marks every quickstart, the Next.js files, the testing example and the CI fallback', () => {
     expect([...blocks.keys()].sort()).toEqual([...EXPECTED].sort())
   })
 

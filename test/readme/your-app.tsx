@@ -27,3 +27,7 @@ export function Cart() {
 export function Spinner() {
   return <p>loading…</p>
 }
+
+/** Where the relay is, and this visitor, for the fallback example. */
+export const RELAY_URL = 'https://flags.example.com'
+export const context = { targetingKey: 'anonymous' }

@@ -85,13 +85,16 @@ describe('Expect: 100-continue', () => {
   // A client that asks first (curl does for large uploads) must not be told "100 Continue" for a
   // body the server is about to refuse: it would send it all, and the refusal, answered on a
   // connection that is then closed with that body unread, can be lost to a reset.
-  it('no key, an unknown path, a wrong method or a declared body over 1 MiB: the refusal comes without a 100', async () => {
+  it('no key, an unknown path, a wrong method, a body that is not JSON or a declared body over 1 MiB: the refusal comes without a 100', async () => {
     const server = await startServer({ apiKey: 'k' })
     const cases: Array<[string, string]> = [
       [`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${CONTEXT.length}\r\n`, '401'],
       [`POST /nothing-here HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 10\r\n`, '404'],
       [`PUT ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Length: 10\r\n`, '405'],
       [`POST ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${5 * MiB}\r\n`, '413'],
+      // Before: text/plain was told 100 Continue, sent its body, and only then got its 415.
+      [`POST ${BULK} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: text/plain\r\nContent-Length: ${CONTEXT.length}\r\n`, '415'],
+      [`POST /holdfast/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n`, '415'],
       [`POST /holdfast/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\r\nContent-Type: application/json\r\nContent-Length: ${5 * MiB}\r\n`, '413'],
     ]
     for (const [head, status] of cases) {

@@ -77,6 +77,14 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^# TYPE holdfast_flag_reload_failures_total counter$/m)
     expect(text).toMatch(/^holdfast_event_loop_delay_seconds\{quantile="0\.99"\} /m)
   })
+
+  it('answers HEAD like GET, without the body (monitors that probe with HEAD got 405 before)', async () => {
+    const server = await startServer()
+    const head = await fetch(`${server.url}/metrics`, { method: 'HEAD' })
+    expect(head.status).toBe(200)
+    expect(head.headers.get('content-type')).toMatch(/^text\/plain/)
+    expect(await head.text()).toBe('')
+  })
 })
 
 describe('graceful drain', () => {

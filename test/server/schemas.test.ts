@@ -55,7 +55,7 @@ const bootstrap = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.record(
-      { context, flags: fc.oneof({ weight: 5, arbitrary: fc.array(entry, { maxLength: 4 }) }, { weight: 1, arbitrary: json }), etag: maybe(fc.string({ maxLength: 6 })), fetchedAt: maybe(fc.nat()) },
+      { context, flags: fc.oneof({ weight: 5, arbitrary: fc.array(entry, { maxLength: 4 }) }, { weight: 1, arbitrary: json }), etag: maybe(fc.string({ maxLength: 6 })), fetchedAt: maybe(fc.nat()), stale: maybe(fc.boolean()) },
       { requiredKeys: ['context', 'flags'] },
     ),
   },
@@ -100,13 +100,15 @@ describe('zod schemas and the client checks agree', () => {
         expect(read !== undefined).toBe(bootstrapEnvelopeSchema.safeParse(candidate).success)
         const valid = bootstrapSchema.safeParse(candidate)
         if (valid.success) {
-          const doc = candidate as { context: object; flags: Array<Record<string, unknown>>; etag?: string; fetchedAt?: number }
+          const doc = candidate as { context: object; flags: Array<Record<string, unknown>>; etag?: string; fetchedAt?: number; stale?: boolean }
           expect(read?.skipped).toBe(0)
           expect(read?.bootstrap).toEqual({
             context: doc.context,
             flags: doc.flags.map(kept),
             fetchedAt: doc.fetchedAt ?? 0,
             ...(doc.etag === undefined ? {} : { etag: doc.etag }),
+            // `stale: false` is the default, kept as absent.
+            ...(doc.stale === true ? { stale: true } : {}),
           })
         }
       }),

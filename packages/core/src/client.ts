@@ -212,6 +212,7 @@ export function createClient(options: ClientOptions): FlagClient {
     getEventStats: () => store.getState().events,
     snapshot: (): Bootstrap => sync.snapshot(),
     async clearCache() {
+      sync.cleared()
       try {
         await ensureCache().clear()
       } catch (error) {

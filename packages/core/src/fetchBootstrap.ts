@@ -1,7 +1,7 @@
 // Server-side: fetch one user's flags to render them into the first HTML. Uses only `fetch`, so
 // it runs in Node 18+, edge runtimes and workers; it touches no DOM and no IndexedDB.
 import { fetchFlags } from './protocol/fetchFlags'
-import type { Bootstrap, EvaluationContext } from './types'
+import type { Bootstrap, EvaluationContext, HeadersOption } from './types'
 
 /** Options of `fetchBootstrap`. */
 export interface FetchBootstrapOptions {
@@ -10,7 +10,7 @@ export interface FetchBootstrapOptions {
   /** The user to evaluate for. */
   context: EvaluationContext
   /** Sent with the request (e.g. an API key). */
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   /** How long the page render may wait for flags. Default 1,000 ms. */
   timeoutMs?: number
   /** Default `globalThis.fetch`. */
@@ -41,6 +41,8 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     const fetchedAt = relayAt !== undefined && relayAt < now ? relayAt : now
     const bootstrap: Bootstrap = { context: options.context, flags: result.entries, fetchedAt }
     if (result.etag !== undefined) bootstrap.etag = result.etag
+    // The relay said its values are stale: the page shows them so, as the browser would.
+    if (result.upstream?.stale === true) bootstrap.stale = true
     return bootstrap
   } catch {
     return null

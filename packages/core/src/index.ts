@@ -33,6 +33,7 @@ export type {
   FlagObservation,
   FlagObserver,
   FlagStorage,
+  HeadersOption,
   HoldfastEvent,
   JsonValue,
   LiveOptions,

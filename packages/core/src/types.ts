@@ -46,7 +46,16 @@ export interface Bootstrap {
    * fetched it, if earlier); the `updatedAt` of its flags.
    */
   fetchedAt: number
+  /**
+   * True when the server said these values are stale (a relay answering from its last known good
+   * through an outage of its own source). A client given it shows the flags as `stale`, with
+   * status `stale` and error `UPSTREAM_STALE`, until a response says otherwise. Absent: fresh.
+   */
+  stale?: boolean
 }
+
+/** Configured request headers: an object, or a function called per request that returns one (or a promise of one). */
+export type HeadersOption = Record<string, string> | (() => Record<string, string> | PromiseLike<Record<string, string>>)
 
 /** Where a value came from, best first: `network` > `cache`/`bootstrap` (newer wins) > `fallback` > `default`. */
 export type ValueSource = 'network' | 'cache' | 'bootstrap' | 'fallback' | 'default'
@@ -234,8 +243,12 @@ export interface ClientOptions {
   url: string
   /** The user the flags are for. Required, with a `targetingKey`. */
   context: EvaluationContext
-  /** Sent on every request; a function is called per request (e.g. to refresh a token). */
-  headers?: Record<string, string> | (() => Record<string, string>)
+  /**
+   * Sent on every request; a function is called per request (e.g. to refresh a token) and may
+   * return a promise, which is awaited within `requestTimeoutMs` (a rejection or a throw fails that
+   * request as `NETWORK`, tried again later).
+   */
+  headers?: HeadersOption
   /** Server-rendered snapshot for this user, applied synchronously inside `createClient`. */
   bootstrap?: Bootstrap
   /** Build-time snapshot for any user: lowest precedence, for a first visit with no network. */
@@ -346,7 +359,7 @@ export interface FlagClient {
    * unless `options.exposure` is false (default true). Never throws.
    */
   getDetails<T>(key: string, defaultValue: T, options?: EvaluateOptions): Details<T>
-  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. */
+  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. Synchronous; never throws. */
   getStatus(): Status
   /**
    * One attempt now, ignoring polling intervals, backoff and the offline flag, but not a pending
@@ -362,11 +375,11 @@ export interface FlagClient {
    * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
-  /** The current context (as passed to `createClient` or `setContext`). */
+  /** The current context (as passed to `createClient` or `setContext`). Synchronous; never throws. */
   getContext(): EvaluationContext
   /** Calls `listener` after any change of values or status; returns the unsubscribe function. A throwing listener is logged, not propagated. */
   subscribe(listener: () => void): () => void
-  /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. */
+  /** Calls `listener` only when that flag's details change (at most once per update); returns the unsubscribe function. A throwing listener is logged, not propagated. */
   subscribeFlag(key: string, listener: () => void): () => void
   /**
    * Queues a custom event (persisted within 100 ms, sent in batches). Ignored with a warning
@@ -386,9 +399,12 @@ export interface FlagClient {
    * `lastError` (why events are waiting) until the next success. All zero without `events`.
    */
   getEventStats(): EventStats
-  /** The current user's values in bootstrap form (no values while a switch is pending). */
+  /** The current user's values in bootstrap form (no values while a switch is pending). Never throws. */
   snapshot(): Bootstrap
-  /** Removes this origin's persisted values (e.g. on logout); never rejects. */
+  /**
+   * Removes this origin's persisted values (e.g. on logout); never rejects. Answers to requests
+   * already sent are not written back; values in memory stay until the app switches the context.
+   */
   clearCache(): Promise<void>
   /**
    * Flushes events (bounded by `requestTimeoutMs`), stops timers and listeners, and resolves once

@@ -3,7 +3,7 @@ import { createDemoControls } from './demo/demoControls'
 import type { OutageState } from './demo/outage'
 import type { ForwardingStats } from './events/forwarder'
 import { createEventsPipeline, type EventsOptions } from './events/pipeline'
-import { handleEvents } from './events/routes'
+import { handleEvents, refuseEvents } from './events/routes'
 import type { ReceivedEvent } from './events/schema'
 import { createFileSource, createStaticSource, type EditableFlagSource } from './flags/fileSource'
 import type { FlagdDefinitions } from './flags/flagDefinitions'
@@ -19,7 +19,7 @@ import { createRequestListener, type Middleware, type RequestListener, type Rout
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
-import { handleBulkEvaluation, handleFlagEvaluation } from './ofrep/ofrepRoutes'
+import { handleBulkEvaluation, handleFlagEvaluation, refuseNotJson } from './ofrep/ofrepRoutes'
 import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
@@ -66,7 +66,7 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. */
   routes?: Record<string, Route>
   /**
-   * The OFREP event stream (CONTRACT §10): bulk answers advertise `GET /holdfast/v1/stream`, which
+   * The OFREP event stream (live updates): bulk answers advertise `GET /holdfast/v1/stream`, which
    * sends a `refetchEvaluation` notice when the definitions change. Default on, with the defaults
    * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
    */
@@ -170,8 +170,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const ofrep = { flags: source, limits, cache, metrics, streams: advertised }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
-    [BULK_PATH]: { name: 'ofrep.bulk', shed: true, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
-    '/holdfast/v1/events': { name: 'events', shed: true, methods: { POST: (req, res) => handleEvents(req, res, events) } },
+    [BULK_PATH]: { name: 'ofrep.bulk', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
+    '/holdfast/v1/events': { name: 'events', shed: true, refuse: (req, res) => refuseEvents(req, res, events), methods: { POST: (req, res) => handleEvents(req, res, events) } },
     ...(stream ? { [STREAM_PATH]: { name: 'stream', methods: { GET: (req, res) => stream.handle(req, res) } } } : {}),
     ...demo?.routes,
     ...createRelayRoutes({ source, adminKey: options.adminKey }),
@@ -204,7 +204,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       if (!path.startsWith(`${BULK_PATH}/`)) return undefined
       const key = decodeKey(path.slice(BULK_PATH.length + 1))
       if (key === undefined || key === '') return undefined
-      return { name: 'ofrep.flag', shed: true, methods: { POST: (req, res) => handleFlagEvaluation(req, res, key, ofrep) } }
+      return { name: 'ofrep.flag', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleFlagEvaluation(req, res, key, ofrep) } }
     },
     middleware: [...(demo ? [demo.middleware] : []), ...(options.middleware ?? [])],
     apiKey: config.apiKey,

@@ -52,7 +52,7 @@ export const DEFAULT_PORT = 8787
 export const DEFAULT_HOST = '127.0.0.1'
 
 /**
- * Starts a reference OFREP flag server with a Holdfast events sink (CONTRACT §8). Resolves once it
+ * Starts a reference OFREP flag server with a Holdfast events sink. Resolves once it
  * listens, with the flags loaded; rejects when an option is invalid (an empty API key, say), the
  * initial flags are missing or invalid, or the port is taken.
  */

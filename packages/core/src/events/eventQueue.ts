@@ -7,7 +7,7 @@
 // or the next page, tries again.
 import { platformKit } from '../platform/kit'
 import type { SafeStorage } from '../platform/storage'
-import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger } from '../types'
+import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger, HeadersOption } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
 import { createEventStore } from './eventStore'
 import { readNumber } from '../flags/options'
@@ -25,7 +25,7 @@ export interface EventQueueOptions {
   /** Names the Web Lock and keys shared by the tabs of one origin. */
   storageName: string
   fetch: typeof fetch
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   logger: Logger
   clock: Clock
   /** Online state and page events (the client's injected environment). */

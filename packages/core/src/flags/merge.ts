@@ -9,7 +9,7 @@ import type { FlagEntry, FlagMetadata, JsonValue } from '../types'
 
 /**
  * A flag as held in memory: the winning source's content plus its freshness. `value` is frozen
- * when it is first handed out (evaluate.ts), so the app cannot change it under later reads.
+ * when it is first handed out by an evaluation, so the app cannot change it under later reads.
  */
 export interface HeldFlag {
   readonly key: string

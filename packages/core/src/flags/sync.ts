@@ -7,7 +7,7 @@ import { isRetryable, type HoldfastError } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
 import { isContext } from '../protocol/readers'
-import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status } from '../types'
+import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status, HeadersOption } from '../types'
 import type { FlagCache } from './cache'
 import { holdsValues, toEntries } from './merge'
 import type { Store } from './store'
@@ -19,7 +19,7 @@ const FOCUS_THROTTLE_MS = 5000
 /** What the driver needs; the client passes options already read and checked. */
 export interface SyncDeps {
   url: string
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   timeoutMs: number
   pollMs: number
   refreshOnFocus: boolean
@@ -93,6 +93,9 @@ export function createSync(deps: SyncDeps) {
   /** The ETag held, when it names a snapshot of the current context. */
   const heldEtag = () => (state.etag?.contextHash === state.contextHash ? state.etag : undefined)
 
+  /** Requests up to this generation were sent before the last `clearCache()`: their answers are not persisted. */
+  let clearedBefore = 0
+
   function persist() {
     if (!state.own || state.contextHash === undefined) return
     const etag = heldEtag()
@@ -151,17 +154,18 @@ export function createSync(deps: SyncDeps) {
   function apply(generation: number, forHash: string, result: FetchResult) {
     const before = state
     dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
-    if (state !== before) settle(before)
+    if (state !== before) settle(before, generation > clearedBefore)
   }
 
   /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
-  function settle(before: SyncState) {
+  function settle(before: SyncState, mayPersist: boolean) {
     if (state.outcome === 'success') {
       scheduler.succeeded()
       lastLogged = ''
       // A poll that confirms what is held changes nothing on disk either: the store kept the same
       // map, so there is nothing new to write (with 10,000 flags that is a sizeable clone per poll).
-      if (state.flags !== before.flags || state.etag?.value !== before.etag?.value || !before.own) persist()
+      // An answer to a request sent before `clearCache()` (a logout) is not written back.
+      if (mayPersist && (state.flags !== before.flags || state.etag?.value !== before.etag?.value || !before.own)) persist()
       if (state.failure) report(state.failure)
       return
     }
@@ -245,6 +249,11 @@ export function createSync(deps: SyncDeps) {
      * Applies a full answer another tab fetched for this same context (same url and context hash)
      * as if it were this tab's own; false when it does not fit (another user now, a request out).
      */
+    /** The cache was cleared (a logout): answers to the requests already out are not written back. */
+    cleared() {
+      clearedBefore = state.generation
+    },
+
     adopt(result: OkResult, forHash: string): boolean {
       // Only called by live updates, which run between start() and close().
       if (inFlight || forHash !== state.contextHash) return false
@@ -261,6 +270,7 @@ export function createSync(deps: SyncDeps) {
       }
       const etag = heldEtag()
       if (etag) snapshot.etag = etag.value
+      if (state.failure?.code === 'UPSTREAM_STALE') snapshot.stale = true
       return snapshot
     },
 

@@ -112,6 +112,10 @@ export function initialState(input: {
     const at = trustedTime(b.bootstrap.fetchedAt, now)
     const flags = layerSnapshot(state.flags, b.bootstrap.flags, 'bootstrap', at)
     state = { ...state, flags, source: 'bootstrap' }
+    // Rendered from a relay that said its values are stale: shown so until an answer says otherwise
+    // (a 304 to its ETag confirms the same stale snapshot, and keeps it so).
+    if (b.bootstrap.stale === true)
+      state = { ...state, flags: markStale(flags), failure: new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") }
     const etag = b.bootstrap.etag
     if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
       state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)) } }
@@ -255,7 +259,7 @@ export function deriveStatus(state: SyncState, storage: Status['storage'], start
   if (state.outcome === 'fatal') s = 'error'
   else if (state.outcome === 'failure') s = values ? 'stale' : 'error'
   else if (state.outcome === 'success') s = state.failure ? 'stale' : 'ready'
-  else s = values ? 'ready' : 'loading'
+  else s = values ? (state.failure ? 'stale' : 'ready') : 'loading'
   const status: Status = { state: s, source: state.source, storage }
   if (state.lastSuccessAt !== undefined) status.lastSuccessAt = state.lastSuccessAt
   const error = state.failure ? toStatusError(state.failure) : (state.bootstrapError ?? state.storageError)

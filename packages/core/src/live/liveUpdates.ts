@@ -8,7 +8,7 @@
 //   stream down ──► poll every fallbackPollMs (jittered) until it is back ──► on reopen, one catch-up refetch
 //   page hidden > inactivityDelaySec ──► stream closed (leadership given up); visible ──► full refetch + reconnect
 import type { PlatformKit } from '../platform/kit'
-import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger } from '../types'
+import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger, HeadersOption } from '../types'
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
@@ -32,7 +32,7 @@ export interface LiveUpdatesDeps {
   url: string
   sync: LiveSync
   fetch: typeof fetch
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   clock: Clock
   random: () => number
   environment: Environment

@@ -13,14 +13,14 @@
 // Like all of this chunk, it imports only types from up-front code; the platform comes in `kit` (platform/kit.ts).
 import type { HoldfastError } from '../platform/errors'
 import type { PlatformKit } from '../platform/kit'
-import type { Clock, Environment, Logger } from '../types'
+import type { Clock, Environment, Logger, HeadersOption } from '../types'
 import { createSseParser } from './sseParser'
 
 /** What a connection needs; the live-updates driver passes the client's own pieces. */
 export interface StreamConnectionOptions {
   url: string
   fetch: typeof fetch
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   clock: Clock
   random: () => number
   environment: Environment
@@ -90,9 +90,15 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     let failure: HoldfastError
     try {
       arm()
-      const configured = typeof options.headers === 'function' ? options.headers() : options.headers
+      let configured = typeof options.headers === 'function' ? options.headers() : options.headers
+      // An async token getter: awaited, and given up with the connection by the watchdog.
+      if (typeof (configured as PromiseLike<unknown> | undefined)?.then === 'function')
+        configured = await new Promise((ok, fail) => {
+          controller.signal.onabort = fail
+          ;(configured as PromiseLike<Record<string, string>>).then(ok, fail)
+        })
       const response = await options.fetch(options.url, {
-        headers: { ...configured, Accept: 'text/event-stream' },
+        headers: { ...(configured as Record<string, string> | undefined), Accept: 'text/event-stream' },
         signal: controller.signal,
         cache: 'no-store',
       })

@@ -7,7 +7,7 @@
 // must not hang `start()`, `refresh()` or `close()`.
 import { realClock } from './clock'
 import { HoldfastError } from './errors'
-import type { Clock } from '../types'
+import type { Clock, HeadersOption } from '../types'
 
 /** How a request ended. `response` includes any HTTP status; its body is already read as `text`. */
 export type PostOutcome =
@@ -20,8 +20,8 @@ export interface PostJsonOptions {
   fetch: typeof fetch
   url: string
   body: string
-  /** Configured headers; a function is called per request (a throw is a `NETWORK` error, tried again later). */
-  headers?: Record<string, string> | (() => Record<string, string>)
+  /** Configured headers; a function is called per request, its promise awaited within the timeout (a throw or rejection is a `NETWORK` error, tried again later). */
+  headers?: HeadersOption
   /** Extra headers set by the caller, after the configured ones. */
   extraHeaders?: Record<string, string>
   /** The request (and reading its body) must finish within this many ms, else `TIMEOUT`. */
@@ -38,15 +38,7 @@ export interface PostJsonOptions {
 
 /** Sends one JSON POST; never rejects (see `PostOutcome`). */
 export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
-  let headers: Record<string, string>
-  try {
-    const configured = typeof options.headers === 'function' ? options.headers() : options.headers
-    headers = { ...configured, 'Content-Type': 'application/json', ...options.extraHeaders }
-  } catch (error) {
-    // A headers callback that throws (a token not ready yet) may work next time.
-    return { kind: 'error', error: new HoldfastError('NETWORK', `the headers option threw: ${describe(error)}`) }
-  }
-  const init: RequestInit = { method: 'POST', headers, body: options.body }
+  const init: RequestInit = { method: 'POST', body: options.body }
   if (options.keepalive) init.keepalive = true
   if (options.redirect) init.redirect = options.redirect
 
@@ -69,8 +61,16 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
   if (options.signal?.aborted) controller.abort()
   else options.signal?.addEventListener('abort', onOuterAbort)
   init.signal = controller.signal
+  // A headers callback that throws or rejects (a token not ready yet) may work next time: NETWORK.
+  let inHeaders = true
   try {
     if (controller.signal.aborted) throw new Error('aborted')
+    let configured = typeof options.headers === 'function' ? options.headers() : options.headers
+    // A promise (an async token getter) is awaited within the timeout; a plain object is used at
+    // once, so a request made while the page hides still starts in that task.
+    if (typeof (configured as PromiseLike<unknown> | undefined)?.then === 'function') configured = await Promise.race([configured, abandoned])
+    init.headers = { ...(configured as Record<string, string> | undefined), 'Content-Type': 'application/json', ...options.extraHeaders }
+    inHeaders = false
     const response = await Promise.race([options.fetch(options.url, init), abandoned])
     // Reading the body is part of the request: a hang or reset here is a timeout or network error.
     const text = await Promise.race([response.text(), abandoned])
@@ -78,7 +78,7 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
   } catch (error) {
     if (options.signal?.aborted && !timedOut) return { kind: 'aborted' }
     if (timedOut) return { kind: 'error', error: new HoldfastError('TIMEOUT', `no answer within ${timeoutMs} ms`) }
-    return { kind: 'error', error: new HoldfastError('NETWORK', `request failed: ${describe(error)}`) }
+    return { kind: 'error', error: new HoldfastError('NETWORK', `${inHeaders ? 'the headers option threw' : 'request failed'}: ${describe(error)}`) }
   } finally {
     clear(timer)
     options.signal?.removeEventListener('abort', onOuterAbort)

@@ -4,7 +4,7 @@ import { parseRetryAfter } from '../platform/backoff'
 import { HoldfastError, httpError } from '../platform/errors'
 import { joinUrl, postJson } from '../platform/request'
 import { parseBulkResponse, type UpstreamInfo } from './readers'
-import type { Clock, EvaluationContext, FlagEntry } from '../types'
+import type { Clock, EvaluationContext, FlagEntry, HeadersOption } from '../types'
 
 /** How one bulk request ended, as a value. */
 export type FetchResult =
@@ -18,7 +18,7 @@ export interface FetchFlagsOptions {
   fetch: typeof fetch
   url: string
   context: EvaluationContext
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   etag?: string
   timeoutMs: number
   /** Aborts the request from outside (a context switch); the result is `aborted`. */
@@ -33,9 +33,15 @@ export interface FetchFlagsOptions {
 /** The OFREP bulk evaluation path under a base URL. */
 export const BULK_PATH = '/ofrep/v1/evaluate/flags'
 
-/** `{base}/ofrep/v1/evaluate/flags`, whatever trailing slashes the base has. */
-export function bulkEndpoint(url: string): string {
-  return joinUrl(url, BULK_PATH)
+/**
+ * `{base}/ofrep/v1/evaluate/flags`, whatever trailing slashes or surrounding whitespace (an
+ * environment variable's newline) the base has. A query on the base (`?env=prod`) stays the
+ * query, after the path, with `query` added to it; a fragment is never sent.
+ */
+export function bulkEndpoint(url: string, query?: string): string {
+  const [base, search] = url.trim().replace(/#.*/, '').split(/\?(.*)/)
+  const q = search ? (query ? `${search}&${query}` : search) : query
+  return joinUrl(base, BULK_PATH) + (q ? `?${q}` : '')
 }
 
 /**
@@ -61,25 +67,35 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   }
   const outcome = await postJson({
     fetch: options.fetch,
-    url: bulkEndpoint(options.url) + (options.query ? `?${options.query}` : ''),
+    url: bulkEndpoint(options.url, options.query),
     body,
     headers: options.headers,
-    extraHeaders: options.etag === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'If-None-Match': options.etag },
+    // An ETag that cannot go in a header (a bootstrap's with a newline or a non-Latin-1 character,
+    // one too long for servers to take: 431) is not sent: the full answer replaces it. Sent, it failed
+    // every request for this user for ever.
+    extraHeaders: options.etag !== undefined && /^[\t\x20-\x7e]{1,1024}$/.test(options.etag) ? { Accept: 'application/json', 'If-None-Match': options.etag } : { Accept: 'application/json' },
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     clock: options.clock,
   })
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
-  const etag = response.headers.get('ETag') ?? undefined
-  if (response.status === 304) return { kind: 'not-modified', etag }
-  if (response.status !== 200) {
-    // A date in Retry-After is read against the server's own Date header, so a client clock
-    // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
-    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
-    return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
+  // A custom `fetch` (a polyfill, a wrapper, a test double) may answer something that is not quite
+  // a Response (no `headers`, a `get` that throws): an unreadable answer, tried again like one,
+  // where before the exception left the status `loading` with nothing scheduled.
+  try {
+    const etag = response.headers.get('ETag') ?? undefined
+    if (response.status === 304) return { kind: 'not-modified', etag }
+    if (response.status !== 200) {
+      // A date in Retry-After is read against the server's own Date header, so a client clock
+      // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
+      const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
+      return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
+    }
+    return readBody(text, response.headers.get('Content-Type'), etag)
+  } catch (error) {
+    return invalid(String(error))
   }
-  return readBody(text, response.headers.get('Content-Type'), etag)
 }
 
 function readBody(text: string, contentType: string | null, etag: string | undefined): FetchResult {

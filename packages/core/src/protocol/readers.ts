@@ -171,7 +171,7 @@ export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skippe
 }
 
 /**
- * Reads a bootstrap or fallback snapshot `{ context, flags: [...], etag?, fetchedAt? }` into a
+ * Reads a bootstrap or fallback snapshot `{ context, flags: [...], etag?, fetchedAt?, stale? }` into a
  * frozen copy the app can no longer change; undefined when malformed, or when reading it throws
  * (getters, a Proxy, a revoked Proxy, a cycle, a BigInt).
  */
@@ -196,6 +196,7 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
     fetchedAt: isNumber(fetchedAt) ? fetchedAt : 0,
   }
   if (typeof etag === 'string') bootstrap.etag = etag
+  if (input.stale === true) bootstrap.stale = true
   return { bootstrap, skipped }
 }
 

@@ -5,18 +5,25 @@ import { EVENT_LIMITS, readEventBatch } from './schema'
 import type { EventSink } from './sink'
 
 /**
- * `POST /holdfast/v1/events` (CONTRACT §2.2): requires `application/json` (anything else is 415:
- * a `text/plain` post is a "simple" cross-site request that skips the CORS preflight), reads at
+ * The events route's check before the body ({@link handleEvents} runs after it): anything but
+ * `application/json` is answered 415 (counted) and true returned. A `text/plain` post is a
+ * "simple" cross-site request that skips the CORS preflight.
+ */
+export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { metrics?: EventsMetrics }): boolean {
+  if (isJson(req.headers['content-type'])) return false
+  deps.metrics?.rejected.inc({ reason: 'unsupported_media_type' })
+  sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
+  return true
+}
+
+/**
+ * `POST /holdfast/v1/events` (CONTRACT §2.2), after {@link refuseEvents}: reads at
  * most 1 MiB, validates the batch with the zod schema (any invalid event refuses the whole batch
  * with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
  * m}` only once they are fsynced. A failed write is a 500 the client retries.
  */
 export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics }): Promise<void> {
   const rejected = deps.metrics?.rejected
-  if (!isJson(req.headers['content-type'])) {
-    rejected?.inc({ reason: 'unsupported_media_type' })
-    return sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
-  }
   const body = await readBody(req, EVENT_LIMITS.maxBodyBytes, true)
   if (!body.ok) {
     if (body.reason === 'too-large') rejected?.inc({ reason: 'too_large' })

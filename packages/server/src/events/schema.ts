@@ -6,7 +6,7 @@ import { z } from 'zod'
 
 /** Caps on what `POST /holdfast/v1/events` accepts. Each is a refusal with 400, never a 500. */
 export const EVENT_LIMITS = {
-  /** Request body: 1 MiB (1,048,576 bytes), CONTRACT §8; larger gets 413. */
+  /** Request body: 1 MiB (1,048,576 bytes); larger gets 413. */
   maxBodyBytes: 1_048_576,
   /** Events in one batch: 10,000 (the client's default `maxQueued`). */
   maxEvents: 10_000,

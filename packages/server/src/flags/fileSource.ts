@@ -17,7 +17,7 @@ export interface LocalSourceOptions {
   strictValidation?: boolean
   /** Where reloads and refusals are reported. */
   log: ServerLogger
-  /** A new document may drop at most this share of the flags held (CONTRACT §9). Default 50. */
+  /** A new document may drop at most this share of the flags held (percent; zero flags are always refused). Default 50. */
   maxShrinkPercent?: number
   /** The clock, for `fetchedAt` and `lastSuccessAt`. Default `Date.now`. */
   now?: () => number
@@ -46,7 +46,7 @@ export function createStaticSource(definitions: FlagdDefinitions, options: Local
 }
 
 /**
- * A {@link FlagSource} over a flagd file (`origin: 'file'`), watched (see `watchPath`). Every
+ * A {@link FlagSource} over a flagd file (`origin: 'file'`), watched (`fs.watch` on its directory plus a 500 ms `stat` poll, so saves by rename are followed). Every
  * edit is read, parsed, validated and compiled off the request path, then swapped in only when
  * valid and not gutted (zero flags, or more than `maxShrinkPercent` of them gone): a broken save
  * leaves the previous definitions serving and a log line saying why. Reloads never overlap; signals

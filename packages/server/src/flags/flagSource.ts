@@ -61,7 +61,7 @@ export interface ForwardedRequest {
 
 /**
  * What a per-context source answers: a status, a body and extra headers, sent as is (with CORS).
- * A 200 body should carry `metadata.holdfast` (CONTRACT §9).
+ * A 200 body should carry `metadata.holdfast` (`{ source, fetchedAt, stale }`).
  */
 export interface ForwardedAnswer {
   status: number

@@ -5,7 +5,7 @@ export { DEFAULT_MAX_SHRINK_PERCENT }
 
 /**
  * Why a new, valid generation must not replace the one in service, or undefined when it may
- * (CONTRACT §9, "last known good, server side"): a document with zero flags while flags are held,
+ * (last known good, server side): a document with zero flags while flags are held,
  * or one that drops more than `maxShrinkPercent` (default {@link DEFAULT_MAX_SHRINK_PERCENT}) of
  * the flags held. An outage that hands out `{"flags": {}}` must never look like "every kill switch
  * is off". The first generation has nothing to protect and is always accepted.

@@ -6,10 +6,10 @@ import type { UpstreamHealth, UpstreamState } from './upstreamHealth'
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
 
-/** `metadata.holdfast.source`: where what is served came from (CONTRACT §9). */
+/** `metadata.holdfast.source`: where what is served came from. */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
 
-/** `metadata.holdfast` of every bulk answer (CONTRACT §9). */
+/** `metadata.holdfast` of every bulk answer. */
 export interface HoldfastMetadata {
   source: ServedSource
   /** Epoch ms when the source last vouched for what is served. */
@@ -21,7 +21,7 @@ export interface HoldfastMetadata {
 /** Where the flags come from: `--flags FILE`, `--flags-url URL`, `--upstream URL`, or an object in code. */
 export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
 
-/** `GET /holdfast/v1/status` (CONTRACT §9: `ready, source, version, fetchedAt, upstream, refused`, plus more). */
+/** `GET /holdfast/v1/status`: at least `ready, source, version, fetchedAt, upstream, refused`, plus more. */
 export interface RelayStatus {
   ready: boolean
   mode: RelayMode

@@ -44,7 +44,7 @@ export function createOpsRoutes(deps: {
     '/': { name: 'index', auth: false, methods: { GET: index, HEAD: index } },
     '/healthz': { name: 'healthz', auth: false, methods: { GET: healthz, HEAD: healthz } },
     '/readyz': { name: 'readyz', auth: false, methods: { GET: readyz, HEAD: readyz } },
-    '/metrics': { name: 'metrics', auth: false, methods: { GET: metrics } },
+    '/metrics': { name: 'metrics', auth: false, methods: { GET: metrics, HEAD: metrics } },
   }
 }
 

@@ -21,12 +21,17 @@ export interface Route {
   auth?: boolean
   /** Whether the route is refused with 503 while the event loop is overloaded. Default false. */
   shed?: boolean
+  /**
+   * Checks that need the head only (e.g. the `Content-Type`): answers the request itself and
+   * returns true to refuse it, before a `100 Continue` is sent and before the handler runs.
+   */
+  refuse?: (req: IncomingMessage, res: ServerResponse) => boolean
 }
 
 /**
  * Runs before a matched route's handler, after CORS, the API key and the method were checked.
  * Call `next()` to go on, or answer `res` and return without calling it. The demo outage controls
- * are one (see `demo/demoControls.ts`); an app can add its own (logging, tracing).
+ * are one (`demoControls: true`); an app can add its own (logging, tracing).
  */
 export type Middleware = (req: IncomingMessage, res: ServerResponse, route: Route, next: () => Promise<void>) => Promise<void> | void
 
@@ -112,6 +117,8 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
       metrics?.loadShed.inc()
       return sendJson(res, 503, { errorDetails: 'the server is overloaded; retry shortly' }, { 'Retry-After': '1' })
     }
+    // A body that will be refused for its type is refused before a client is told to send it.
+    if (route.refuse?.(req, res)) return
     // Every check that needs no body passed: a client waiting for leave to send it gets it now,
     // unless what it declared is over every route's cap (the route answers 413 unread).
     if (req.headers.expect !== undefined && (res as unknown as Record<string, unknown>)[CONTINUE_HELD] === true && !(Number(req.headers['content-length']) > MAX_BODY_BYTES)) {

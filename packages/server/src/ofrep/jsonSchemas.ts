@@ -5,7 +5,7 @@ import { bootstrapSchema } from './schemas'
 export const BOOTSTRAP_SCHEMA_FILE = 'schema/bootstrap.schema.json'
 
 /**
- * The Bootstrap / values-snapshot format (CONTRACT §3) as JSON Schema (draft 2020-12), generated
+ * The Bootstrap / values-snapshot format (`@holdfast/core`'s `Bootstrap`) as JSON Schema (draft 2020-12), generated
  * from the zod schema so the two cannot drift: `npm run schemas:server` writes it to
  * {@link BOOTSTRAP_SCHEMA_FILE}, and a test fails when the committed file is not current.
  */

@@ -20,7 +20,17 @@ export interface OfrepDeps {
 }
 
 /**
- * `POST /ofrep/v1/evaluate/flags`: evaluates every flag for the posted context.
+ * The OFREP routes' check before the body: anything but JSON is answered 415 (and true returned).
+ * A `text/plain` POST is a "simple" request browsers send cross-site without a preflight.
+ */
+export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolean {
+  if (isJsonRequest(req)) return false
+  answerNotJson(res)
+  return true
+}
+
+/**
+ * `POST /ofrep/v1/evaluate/flags` (after {@link refuseNotJson}): evaluates every flag for the posted context.
  *
  * The `ETag` is a hash of the exact body, so it changes exactly when this context's answer
  * changes (a flag edit that does not affect this user keeps it). Answers are cached per
@@ -29,7 +39,6 @@ export interface OfrepDeps {
  * 304 costs less still. Definitions that read `$flagd.timestamp` are time-dependent and never cached.
  */
 export function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> | void {
-  if (!isJsonRequest(req)) return answerNotJson(res)
   // The body is read with a callback and answered in the tick it ends in: a cached answer (the
   // common case: the same page polling) costs one promise, not one per step.
   return new Promise((resolve, reject) =>
@@ -120,11 +129,10 @@ function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, m
 }
 
 /**
- * `POST /ofrep/v1/evaluate/flags/{key}`: one flag, for server-side OFREP providers. Status codes
+ * `POST /ofrep/v1/evaluate/flags/{key}` (after {@link refuseNotJson}): one flag, for server-side OFREP providers. Status codes
  * follow flagd: 404 `FLAG_NOT_FOUND`, 400 for any other failure (bad context or a broken rule).
  */
 export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResponse, key: string, deps: OfrepDeps): Promise<void> {
-  if (!isJsonRequest(req)) return answerNotJson(res)
   const body = await readBody(req)
   if (!body.ok) return answerBodyFailure(res, body.reason)
   if (deps.flags.evaluate) return forwardOne(req, res, key, body.text, deps)

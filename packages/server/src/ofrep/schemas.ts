@@ -143,7 +143,7 @@ export const flagEntrySchema = ofrepSuccessSchema.extend({
 
 /**
  * A 200 OFREP bulk answer: `{ flags: [entry...], metadata? }`. Readers skip an entry without a
- * string `key` instead of refusing the answer (CONTRACT §2.1), so the envelope only asks for an
+ * string `key` instead of refusing the answer (one unreadable entry is not fatal), so the envelope only asks for an
  * array; {@link flagEntrySchema} describes a readable entry.
  */
 export const ofrepBulkResponseSchema = z.object({ flags: z.array(z.unknown()), metadata: z.unknown().optional() }).loose()
@@ -154,10 +154,10 @@ export const bootstrapEnvelopeSchema = z
   .loose()
 
 /**
- * A `Bootstrap` (CONTRACT §3): one user's flags in a form that can be serialised into HTML or a
+ * A `Bootstrap` (as `@holdfast/core` defines it): one user's flags in a form that can be serialised into HTML or a
  * build, as `fetchBootstrap` returns it and `holdfast-server snapshot --upstream` writes it.
  * `fetchedAt` absent means "the oldest possible" (any cached value beats it). Published as JSON
- * Schema in `packages/server/schema/bootstrap.schema.json`.
+ * Schema: `@holdfast/server/schema/bootstrap.schema.json`.
  */
 export const bootstrapSchema = z
   .object({
@@ -165,6 +165,7 @@ export const bootstrapSchema = z
     flags: z.array(flagEntrySchema),
     etag: z.string().optional(),
     fetchedAt: z.number().optional(),
+    stale: z.boolean().optional(),
   })
   .loose()
   .meta({ title: 'Holdfast Bootstrap', description: 'One user\'s flag values as a snapshot: server-rendered bootstrap or build-time fallback.' })

@@ -5,7 +5,7 @@ import type { SharedStore } from './sharedStore'
 import { storeNamespace } from './storeNamespace'
 
 /**
- * `redis` of `createFlagServer` (CONTRACT §9 `--redis URL`): relays with the same source and
+ * `redis` of `createFlagServer` (`--redis URL`): relays with the same source and
  * credentials share one store in Redis. A string is the URL with every other field at its default.
  */
 export interface RedisRelayOptions {

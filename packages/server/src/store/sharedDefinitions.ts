@@ -88,7 +88,7 @@ const DEFINITIONS = 'definitions'
 const UPSTREAM = 'upstream'
 
 /**
- * Definitions shared through a store (CONTRACT §9 `--redis`): one relay at a time polls the
+ * Definitions shared through a store (`--redis`): one relay at a time polls the
  * upstream (the lease) and publishes what it serves; the others take each new version the moment
  * it is announced, and read the store at start and whenever it comes back. A relay cut off from
  * the store keeps serving what it holds and polls on its own (`solo`) until it is back.

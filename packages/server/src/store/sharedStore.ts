@@ -56,7 +56,7 @@ export interface StoreStatus {
 }
 
 /**
- * A store shared by relays (CONTRACT §9 `--redis`). Keys are short names (`definitions`,
+ * A store shared by relays (`--redis`). Keys are short names (`definitions`,
  * `context:<hash>`) inside the store's namespace. Nothing here ever rejects or throws: a store
  * that is down or slow answers `{ ok: false }` within its command timeout, so a caller that must
  * not wait (serving a request) simply never awaits it.

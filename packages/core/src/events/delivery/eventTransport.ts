@@ -3,7 +3,7 @@
 // events, back off, report it), or worth retrying.
 import type { HoldfastError } from '../../platform/errors'
 import type { PlatformKit } from '../../platform/kit'
-import type { Clock } from '../../types'
+import type { Clock, HeadersOption } from '../../types'
 
 /**
  * Browsers refuse a `keepalive` request once the bodies of all of a page's keepalive requests in
@@ -29,7 +29,7 @@ export type PostResult =
 export interface PostEventsOptions {
   fetch: typeof fetch
   url: string
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   /** The request body, `{"events":[...]}`, serialised by the caller. */
   body: string
   timeoutMs: number

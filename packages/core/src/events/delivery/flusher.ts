@@ -8,7 +8,7 @@
 // before its batch goes out.
 import type { HoldfastError } from '../../platform/errors'
 import type { PlatformKit } from '../../platform/kit'
-import type { Clock, Logger } from '../../types'
+import type { Clock, Logger, HeadersOption } from '../../types'
 import type { EventCounts } from '../eventQueue'
 import { overLimits } from './eventLimits'
 import { postEvents, splitForKeepalive } from './eventTransport'
@@ -44,7 +44,7 @@ export interface FlusherOptions {
   batchSize: number
   url: string
   fetch: typeof fetch
-  headers?: Record<string, string> | (() => Record<string, string>)
+  headers?: HeadersOption
   requestTimeoutMs: number
   clock: Clock
   logger: Logger

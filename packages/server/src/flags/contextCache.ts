@@ -84,6 +84,8 @@ export function toContextRecord(key: string, held: HeldContext): ContextRecord {
   const record: ContextRecord = { key, fetchedAt: held.fetchedAt, flags: [...held.flags.values()].map(toStored) }
   if (held.etag !== undefined) record.etag = held.etag
   if (held.metadata !== undefined) record.metadata = held.metadata
+  // Another relay taking this record (--redis) must not serve a stale relay upstream's answer as fresh.
+  if (held.upstreamStale) record.upstreamStale = true
   return record
 }
 
@@ -94,6 +96,7 @@ export function fromContextRecord(record: ContextRecord, source: HeldContext['so
   const held: HeldContext = { flags, fetchedAt: record.fetchedAt, source }
   if (record.etag !== undefined) held.etag = record.etag
   if (record.metadata !== undefined) held.metadata = record.metadata
+  if (record.upstreamStale) held.upstreamStale = true
   return held
 }
 

@@ -43,6 +43,8 @@ export const contextRecordSchema = z.object({
   etag: z.string().optional(),
   metadata: flagMetadata.optional(),
   flags: z.array(heldFlagSchema),
+  /** The upstream is itself a relay and said this answer was stale (its `fetchedAt` is that relay's). */
+  upstreamStale: z.boolean().optional(),
 })
 /** The last good answer for one context. */
 export type ContextRecord = z.infer<typeof contextRecordSchema>
@@ -102,6 +104,12 @@ export function readRecord<T>(schema: z.ZodType<T>, text: string): T | undefined
   } catch {
     return undefined
   }
-  const parsed = schema.safeParse(json)
-  return parsed.success ? parsed.data : undefined
+  // A value nested a few thousand deep parses, then overflows the schema's recursion (RangeError):
+  // unreadable like a torn file, so the caller goes on to the previous good one.
+  try {
+    const parsed = schema.safeParse(json)
+    return parsed.success ? parsed.data : undefined
+  } catch {
+    return undefined
+  }
 }

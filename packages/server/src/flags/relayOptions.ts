@@ -68,6 +68,8 @@ export interface RelayOptions {
   maxContextBytes?: number
   /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
   heldAnswerAfterMs?: number
+  /** Proxy mode: upstream requests in flight at once; more wait their turn (within `upstreamTimeoutMs`). Default 256. */
+  maxUpstreamRequests?: number
 }
 
 /** Whether the options ask for a relay source. */
@@ -108,6 +110,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         maxContexts: options.maxContexts,
         maxContextBytes: options.maxContextBytes,
         heldAnswerAfterMs: options.heldAnswerAfterMs,
+        maxUpstreamRequests: options.maxUpstreamRequests,
         share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, closeStore: ownStore })),
       })
     : createUrlSource({

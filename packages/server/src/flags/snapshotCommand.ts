@@ -98,7 +98,9 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const read = readUpstreamAnswer(result.text, result.contentType)
   if (!read.ok) return { ok: false, message: `refused the answer of ${from}: ${read.message}; ${request.out} left untouched` }
   // A fallback only needs values; per-flag failures would only be dropped by the client.
-  const fetchedAt = now()
+  // A relay upstream that says its answer is stale vouches only as far as its own fetchedAt.
+  const upstreamAt = read.answer.upstreamHoldfast?.stale ? read.answer.upstreamHoldfast.fetchedAt : undefined
+  const fetchedAt = upstreamAt === undefined ? now() : Math.min(now(), upstreamAt)
   const flags: FlagEntry[] = read.answer.entries.filter((e) => e.errorCode === undefined).map((e) => ({ ...e, updatedAt: fetchedAt }))
   const previous = await readExisting(request.out)
   if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {

@@ -18,10 +18,12 @@ const entrySchema = z.object({
   errorDetails: optional(z.string()),
 })
 
+// Read field by field: an unreadable `fetchedAt` (a string, `null` where NaN was serialized, a
+// time before 1970) is unknown, never a reason to lose the stale bit beside it; a `stale` that is
+// present but not `false` (e.g. the string "true") cannot vouch for a fresh answer.
 const holdfastSchema = z.object({
-  source: z.string().optional(),
-  fetchedAt: z.number().finite().optional(),
-  stale: z.boolean().optional(),
+  fetchedAt: z.number().finite().positive().optional().catch(undefined),
+  stale: z.unknown().transform((stale) => stale !== undefined && stale !== false),
 })
 
 const answerSchema = z.object({
@@ -43,10 +45,23 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
   if (contentType && !/json/i.test(contentType)) return { ok: false, message: `expected JSON, got ${contentType.split(';')[0]}` }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    // A UTF-8 byte order mark is not part of the JSON (fetch's text() and json() drop it; the
+    // relay reads the raw bytes), as the definitions reader and the snapshot files already skip it.
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch {
     return { ok: false, message: 'the body is not JSON' }
   }
+  try {
+    return readAnswer(json)
+  } catch (error) {
+    // A value nested a few thousand deep parses as JSON, then overflows the schema's recursion
+    // (RangeError): an unreadable answer like any other, never an exception in the relay's start,
+    // its refresh or a request.
+    return { ok: false, message: `the body cannot be read: ${(error as Error)?.message ?? String(error)}` }
+  }
+}
+
+function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string } {
   const parsed = answerSchema.safeParse(json)
   if (!parsed.success) return { ok: false, message: 'the body has no "flags" array' }
   const entries: FlagEntry[] = []
@@ -76,7 +91,10 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
     }
     if (Object.keys(flat).length > 0) answer.metadata = flat
     const holdfast = holdfastSchema.safeParse(metadata.holdfast)
-    if (metadata.holdfast !== undefined && holdfast.success) answer.upstreamHoldfast = { fetchedAt: holdfast.data.fetchedAt, stale: holdfast.data.stale }
+    if (metadata.holdfast !== undefined && holdfast.success) {
+      answer.upstreamHoldfast = { stale: holdfast.data.stale }
+      if (holdfast.data.fetchedAt !== undefined) answer.upstreamHoldfast.fetchedAt = holdfast.data.fetchedAt
+    }
   }
   return { ok: true, answer }
 }

@@ -1,5 +1,6 @@
 // One HTTP request to whatever the relay takes its flags from, with every way it can go wrong
 // turned into a value. Shared by the --flags-url poller and the --upstream proxy.
+import { parseRetryAfter } from '@holdfast/core'
 
 /** How long one upstream request may take by default: 5,000 ms. */
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000
@@ -14,7 +15,7 @@ export type UpstreamFailureKind = 'network' | 'timeout' | 'http' | 'unauthorized
 export type UpstreamFetchResult =
   | { kind: 'ok'; status: number; text: string; contentType: string | undefined; etag: string | undefined }
   | { kind: 'not-modified'; etag: string | undefined }
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; httpStatus?: number; text?: string }
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; httpStatus?: number; text?: string; retryAfterMs?: number }
 
 /** Options of {@link upstreamFetch}. */
 export interface UpstreamFetchOptions {
@@ -43,11 +44,14 @@ export interface UpstreamFetchOptions {
 const MAX_REDIRECTS = 5
 
 /**
- * Performs the request. Never rejects. 304 is `not-modified`; 401/403 `unauthorized`; 408/429/5xx
+ * Performs the request. Never rejects. 304 is `not-modified` when it answers the `etag` sent (an
+ * `invalid` failure without one, or with another ETag); 401/403 `unauthorized`; 408/429/5xx
  * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
  * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
- * it means a wrong URL, which must not look like a healthy upstream. A 200 is returned with its
- * text; reading it as JSON is the caller's business.
+ * it means a wrong URL, which must not look like a healthy upstream. An `http` failure carries the
+ * answer's `Retry-After` (delta-seconds or HTTP-date, read as @holdfast/core reads it, at most a
+ * day) as `retryAfterMs`. A 200 is returned with its text; reading it as JSON is the caller's
+ * business.
  */
 export async function upstreamFetch(options: UpstreamFetchOptions): Promise<UpstreamFetchResult> {
   const doFetch = options.fetch ?? globalThis.fetch
@@ -66,6 +70,11 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     const etag = response.headers.get('ETag') ?? undefined
     if (response.status === 304) {
       await response.body?.cancel().catch(() => {})
+      // A 304 confirms only the snapshot the If-None-Match named. To a request that named none (a
+      // confused cache in front of the upstream), or naming another tag than the one asked about,
+      // it confirms nothing: read as "fresh", it would date a data dir or a snapshot as just fetched.
+      if (options.etag === undefined) return { kind: 'failed', failure: 'invalid', message: `${redactUrl(options.url)} answered 304 to a request without If-None-Match`, httpStatus: 304 }
+      if (etag !== undefined && weak(etag) !== weak(options.etag)) return { kind: 'failed', failure: 'invalid', message: `${redactUrl(options.url)} answered 304 with another ETag than the one asked about`, httpStatus: 304 }
       return { kind: 'not-modified', etag }
     }
     const text = await readCapped(response)
@@ -74,7 +83,10 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
     if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }
     if (options.method === 'POST' && [400, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
-    return { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
+    const failed: UpstreamFetchResult = { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
+    const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), Date.now(), response.headers.get('Date'))
+    if (retryAfterMs !== undefined) failed.retryAfterMs = retryAfterMs
+    return failed
   } catch (error) {
     if (options.signal?.aborted) return { kind: 'failed', failure: 'network', message: `${redactUrl(options.url)}: abandoned (the server is closing)` }
     if (controller.signal.aborted) return { kind: 'failed', failure: 'timeout', message: `no answer from ${redactUrl(options.url)} within ${timeoutMs} ms` }
@@ -110,6 +122,9 @@ async function follow(doFetch: typeof fetch, start: string, init: RequestInit, s
     url = next
   }
 }
+
+// RFC 9110's weak comparison: `W/"x"` and `"x"` name the same snapshot.
+const weak = (tag: string) => tag.trim().replace(/^W\//, '')
 
 /** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
 export function redactUrl(url: string): string {

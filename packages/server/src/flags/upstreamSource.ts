@@ -2,6 +2,7 @@
 // merged into what the relay held for that context exactly as the browser client merges it
 // (`mergeResponse` from @holdfast/core, CONTRACT §4), so a partial or empty upstream answer, or
 // none at all, never wipes a value. Concurrent requests for one context share one upstream call.
+import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
@@ -14,15 +15,19 @@ import { contextRecordSchema, contextsRecordSchema, readRecord } from './records
 import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
+import { createRequestSlots } from './requestSlots'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
-import { redactUrl, upstreamFetch, type UpstreamFailureKind } from './upstreamFetch'
+import { redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
+
+/** Default bound on the upstream requests in flight at once in proxy mode: 256. */
+export const DEFAULT_MAX_UPSTREAM_REQUESTS = 256
 
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
@@ -47,6 +52,12 @@ export interface UpstreamSourceOptions {
    * (capped by the upstream timeout). A context with nothing held waits the whole upstream timeout.
    */
   heldAnswerAfterMs?: number
+  /**
+   * Upstream requests in flight at once. A burst of contexts never seen (a cold start, a crawler)
+   * against a slow upstream would otherwise open one connection each; the others wait their turn,
+   * within the upstream timeout. Default {@link DEFAULT_MAX_UPSTREAM_REQUESTS}.
+   */
+  maxUpstreamRequests?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
   /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
@@ -81,6 +92,10 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// An upstream 429's `Retry-After` is waited out for at most this long: "10 years" must not leave
+// the relay serving stale values for that long, and one under a second is not worth a pause.
+const MAX_RATE_LIMIT_PAUSE_MS = 60_000
+const MIN_RATE_LIMIT_PAUSE_MS = 1000
 // Failures that say the upstream is down rather than that one context's answer is refused.
 const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
 
@@ -91,6 +106,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded
+  // credentials: a rate limit is usually per key, so one tenant's 429 never pauses another's.
+  const pausedUntil = new Map<string, number>()
+  const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
+  const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -134,6 +154,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
+  // Every upstream request in flight listens to it (up to maxUpstreamRequests): not a leak, so no
+  // "possible EventTarget memory leak" warning in the operator's log past 10 of them.
+  setMaxListeners(0, closing.signal)
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
   const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
@@ -155,23 +178,37 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+    const queued = Date.now()
+    if (!(await slots.acquire(options.timeoutMs))) {
+      return closed
+        ? { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
+        : fail(now(), 'timeout', `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already`)
+    }
     const held = cache.get(key)
-    // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
-    const result = await upstreamFetch({
-      url: endpoint,
-      method: 'POST',
-      body: JSON.stringify({ context }),
-      headers: forwarded,
-      etag: held?.source === 'upstream' ? held.etag : undefined,
-      timeoutMs: options.timeoutMs,
-      fetch: options.fetch,
-      signal: closing.signal,
-    })
+    let result: UpstreamFetchResult
+    try {
+      // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
+      result = await upstreamFetch({
+        url: endpoint,
+        method: 'POST',
+        body: JSON.stringify({ context }),
+        headers: forwarded,
+        etag: held?.source === 'upstream' ? held.etag : undefined,
+        // The wait for a turn counts: a caller with nothing held waits the upstream timeout at most.
+        timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - queued)),
+        fetch: options.fetch,
+        signal: closing.signal,
+      })
+    } finally {
+      slots.release()
+    }
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
-      const confirmed: HeldContext = { ...held, fetchedAt: at, source: 'upstream', request: { context, forwarded } }
+      // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
+      // said it was stale, that is its own old fetchedAt, not now.
+      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded } }
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
@@ -185,6 +222,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus)
+      if (result.httpStatus === 429 && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
+        pausedUntil.set(contextKey({}, forwarded), at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS))
+        if (pausedUntil.size > (options.maxContexts ?? 10_000)) pausedUntil.delete(pausedUntil.keys().next().value as string)
+      }
       if (result.failure === 'unauthorized' && held && shouldClear(options.onUnauthorized, health, at)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
@@ -198,14 +239,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const previous: FlagMap = held?.flags ?? new Map()
     const merged = mergeResponse(previous, answer.entries, { now: at, skipped: answer.skipped })
     if (merged.rejected || merged.flags.size === 0) return fail(at, 'empty', 'the upstream answered zero flags')
-    if (merged.clean && previous.size > 0) {
+    // Also for an answer with per-flag errors: it keeps the flags it omits, but its FLAG_NOT_FOUND
+    // entries remove theirs, and nine "not found" of ten is a gutted answer, not ten edits.
+    if (previous.size > 0) {
       const verdict = checkShrink(previous.keys(), new Set(merged.flags.keys()), options.maxShrinkPercent)
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
     }
     const changed = changedKeys(previous, merged.flags)
     // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
     // older, true age. A fresh answer is current now, whatever its server's load time.
-    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt : undefined
+    // One that is stale but names no readable time vouches for no more than what was held.
+    const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt ?? (held?.source === 'upstream' ? held.fetchedAt : undefined) : undefined
     const next: HeldContext = {
       flags: merged.flags,
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
@@ -233,6 +277,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
+    // Rate limited (429 + Retry-After): every request would otherwise still go upstream, each
+    // context its own, keeping the limit hit. Served from what is held until the pause ends.
+    const credentials = contextKey({}, forwarded)
+    const until = pausedUntil.get(credentials)
+    if (until !== undefined && now() < until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered 429: not asked again before ${new Date(until).toISOString()} (Retry-After)` })
+    if (until !== undefined) pausedUntil.delete(credentials)
     const attempt = ask(key, context, forwarded)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => inFlight.delete(key))
@@ -380,7 +430,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         version: null,
         fetchedAt: newest?.fetchedAt ?? null,
         ageSeconds: ageSeconds(newest?.fetchedAt, now()),
-        stale: health.state !== 'ok' || (newest !== undefined && newest.source !== 'upstream'),
+        stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
         upstream: { state: health.state, url: redactUrl(options.url) },
         refused: health.refused,
         refusedBy: health.refusedBy,
@@ -398,6 +448,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     async close() {
       closed = true
       closing.abort()
+      slots.abandon()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
       await persistence?.flush()

@@ -58,6 +58,9 @@ export interface UrlSourceOptions {
 }
 
 const RESAVE_AFTER_MS = 30_000
+// An upstream's 429/503 `Retry-After` holds the scheduled polls back for at most this long ("10
+// years" must not stop them); an operator's refresh still goes out.
+const MAX_POLL_PAUSE_MS = 60_000
 
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
@@ -78,6 +81,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // The upstream's ETag of exactly what is served; never that of a refused document, or the next
   // poll's 304 would "confirm" content the relay refused.
   let etag: string | undefined
+  // Epoch ms before which the scheduled polls are skipped (an upstream's Retry-After).
+  let notBefore = 0
   let lastRefused: { text: string; etag?: string; at: number; message: string } | undefined
   let poller: Poller<RefreshResult> | undefined
   // The exact text served, so a restart computes the same version from the data dir.
@@ -246,6 +251,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     const result = await upstreamFetch({ url: options.url, method: 'GET', headers: options.headers, etag: slot.current() ? etag : undefined, timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
+    if (result.kind !== 'failed') notBefore = 0
     if (result.kind === 'not-modified') {
       if (!slot.current()) {
         etag = undefined
@@ -263,6 +269,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
       if (!repeated) log.warn(`${message}; still serving the previous flags`)
       if (kind === 'unauthorized') clearIfPolicy(at, message)
+      if ((httpStatus === 429 || httpStatus === 503) && result.retryAfterMs !== undefined) notBefore = at + Math.min(result.retryAfterMs, MAX_POLL_PAUSE_MS)
       return toRefresh('failed', [])
     }
     const offered = await offer(result.text, 'url', at, result.etag)
@@ -340,7 +347,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // a relay with a data dir starts at once, and a new role polls when it is known.
       const sharing = shared?.start()
       if (!slot.current()) await sharing
-      poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: shared ? () => shared.shouldPoll() : options.shouldPoll })
+      const allowed = shared ? () => shared.shouldPoll() : options.shouldPoll
+      poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: () => (allowed?.() ?? true) && now() >= notBefore })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it, so that a healthy upstream means ready on return.

@@ -174,6 +174,10 @@ describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
     // A repeatable option stays repeatable.
     const forwarded = run([...SOURCE_BIN, '--upstream', 'http://127.0.0.1:1', '--forward-header', 'Authorization', '--forward-header', 'X-Tenant', '--port', '0'])
     expect(await urlOf(forwarded)).toMatch(/^http:/)
+    // SIGTERM the moment the URL is printed drains and exits 0: the signal handlers are installed
+    // before the line (before, a signal right after it could land first and kill the process).
+    forwarded.child.kill('SIGTERM')
+    expect((await forwarded.exited).code).toBe(0)
   })
 
   it('on SIGTERM finishes the request in flight, refuses new connections and exits 0', async () => {

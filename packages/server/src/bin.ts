@@ -37,8 +37,6 @@ async function main(): Promise<void> {
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
     process.exit(1)
   }
-  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : (options.flagsUrl ?? options.upstream ?? 'flags')} at ${server.url}\n`)
-
   let stopping = false
   const stop = (signal: string) => {
     // A second signal means "now": do not wait for slow connections or writes.
@@ -55,6 +53,9 @@ async function main(): Promise<void> {
   }
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGTERM', () => stop('SIGTERM'))
+  // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
+  // gets a drain and exit 0, not the default kill.
+  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : (options.flagsUrl ?? options.upstream ?? 'flags')} at ${server.url}\n`)
 }
 
 void main()

@@ -56,6 +56,15 @@ describe('--upstream (proxy mode)', () => {
     expect((await post(`${server.url}/ofrep/v1/evaluate/flags/nope`, { context: { targetingKey: 'ann' } })).status).toBe(404)
   })
 
+  it('an upstream base URL with a query keeps it after the endpoint path; a fragment is not sent', async () => {
+    // Before: the path was appended to the query (`/base/?tenant=t1/ofrep/v1/evaluate/flags`), so the
+    // upstream was asked at /base/ for every context.
+    const upstream = await startUpstream(perUser())
+    const server = await startServer({ flags: undefined, upstream: `${upstream.url}/base/?tenant=t1#top`, upstreamTimeoutMs: 400, logger: recordingLogger() })
+    expect((await bulk(server, { targetingKey: 'ann' })).status).toBe(200)
+    expect(upstream.requests.at(-1)!.path).toBe('/base/ofrep/v1/evaluate/flags?tenant=t1')
+  })
+
   it('tags every answer with a hash of its exact body; the held answer served through an outage is confirmed with 304', async () => {
     const upstream = await startUpstream(perUser())
     const server = await relay(upstream)

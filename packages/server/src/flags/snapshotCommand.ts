@@ -12,7 +12,7 @@ import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 import { writeFileAtomic } from './snapshotFile'
 import { readUpstreamAnswer } from './upstreamAnswer'
-import { redactUrl, upstreamFetch } from './upstreamFetch'
+import { ofrepEndpoint, redactUrl, upstreamFetch } from './upstreamFetch'
 
 /** What to snapshot and where to write it. */
 export type SnapshotRequest = (
@@ -85,7 +85,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const now = request.now ?? Date.now
   const from = redactUrl(request.upstream)
   const result = await upstreamFetch({
-    url: `${request.upstream.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`,
+    url: ofrepEndpoint(request.upstream),
     method: 'POST',
     body: JSON.stringify({ context: request.context }),
     headers: request.headers,

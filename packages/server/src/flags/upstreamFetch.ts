@@ -156,3 +156,18 @@ async function readCapped(response: Response): Promise<string | undefined> {
   }
   return Buffer.concat(chunks).toString('utf8')
 }
+
+/**
+ * `{base}/ofrep/v1/evaluate/flags` for an upstream's OFREP base URL: trailing slashes dropped, a
+ * query on the base kept as the query (after the path, not in front of it), a fragment never sent.
+ */
+export function ofrepEndpoint(base: string): string {
+  try {
+    const url = new URL(base.trim())
+    url.pathname = `${url.pathname.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
+    url.hash = ''
+    return url.href
+  } catch {
+    return `${base.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
+  }
+}

@@ -19,7 +19,7 @@ import { createRequestSlots } from './requestSlots'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
-import { redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
+import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
@@ -103,7 +103,7 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
   const now = options.now ?? Date.now
-  const endpoint = `${options.url.replace(/\/+$/, '')}/ofrep/v1/evaluate/flags`
+  const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
   // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded

@@ -90,7 +90,6 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   for (const [name, url] of [['flagsUrl', options.flagsUrl], ['upstream', options.upstream]] as const) {
     if (url !== undefined && !/^https?:\/\/[^/]/i.test(url)) throw new Error(`[holdfast-server] invalid options: ${name} must be an http(s) URL, got "${url}"`)
   }
-  if (options.adminKey !== undefined && options.adminKey.trim() === '') throw new Error('[holdfast-server] invalid options: the admin key is empty; give a real key, or none to leave refresh off')
   const store = options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS })
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined

@@ -389,15 +389,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         }
         // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
         // definitions modes refuse such a snapshot too.
-        const count = snapshot.kind === 'definitions' ? (snapshotCore as { count?: number }).count : snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length
+        const count = snapshot.kind === 'bootstrap' ? snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length : snapshotCore?.ok ? snapshotCore.count : 0
+        // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
+        const at = now()
         if (count === 0) {
           log.warn(`cannot serve the snapshot ${options.snapshotPath}: it holds no flags`)
           snapshot = undefined
           snapshotCore = undefined
-        } else if (snapshot.kind === 'bootstrap' && snapshot.bootstrap.fetchedAt > now()) {
-          // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
-          snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: now() } }
-        } else if (snapshot.kind === 'definitions' && snapshot.fetchedAt > now()) snapshot = { ...snapshot, fetchedAt: now() }
+        } else if (snapshot.kind === 'bootstrap') snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: Math.min(snapshot.bootstrap.fetchedAt, at) } }
+        else snapshot = { ...snapshot, fetchedAt: Math.min(snapshot.fetchedAt, at) }
       }
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()

@@ -10,7 +10,7 @@ import { changedKeys, refusalReason } from './guard'
 import { createPersistence, loadNewestPayload, type PersistenceState } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
-import { createDefinitionsSlot } from './servedDefinitions'
+import { createDefinitionsSlot, offerNewestLayer } from './servedDefinitions'
 import { readSnapshotFile } from './snapshotFile'
 
 /** How often a file that could not be opened at start is tried again: every 2 s. */
@@ -102,22 +102,10 @@ export function createPersistedSource(
       if (snapshot.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
       candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
     }
-    // A file dated ahead of this clock was not fetched later than now (see urlSource.ts).
-    const at = now()
-    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
-    candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
-    for (const candidate of candidates) {
-      const result = await layer.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
-      if (result.applied) return
-      if ('refusal' in result) {
-        options.log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
-        // An intact generation that is not servable here (saved by a --lenient run or another
-        // version, repaired by hand): the generation before it may well be.
-        if (candidate.origin === 'data-dir') {
-          unusable.add(candidate.text)
-          return loadLayers(unusable)
-        }
-      }
+    const offered = await offerNewestLayer(layer, candidates, now(), options.log)
+    if (offered && 'unusable' in offered) {
+      unusable.add(offered.unusable)
+      return loadLayers(unusable)
     }
   }
 

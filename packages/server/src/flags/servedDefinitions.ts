@@ -5,6 +5,7 @@
 import { compileFlagDefinitions } from './flagDefinitions'
 import type { FlagDefinitionsVersion, FlagOrigin } from './flagSource'
 import { changedKeys, refusalReason } from './guard'
+import type { ServerLogger } from '../logger'
 
 /** What an offer did. `unchanged`: the same content, re-confirmed (not a refusal). */
 export type OfferResult =
@@ -64,4 +65,39 @@ export function createDefinitionsSlot(options: { maxShrinkPercent: number; stric
       served = undefined
     },
   }
+}
+
+/** A layer that may be served while the origin cannot be: a data-dir generation or a snapshot. */
+export interface LayerCandidate {
+  text: string
+  fetchedAt: number
+  origin: 'data-dir' | 'snapshot'
+}
+
+/**
+ * Offers layer `candidates` to `slot` (unguarded: into an empty slot) newest first, until one is
+ * applied; on a tie the first given wins. A time ahead of `now` counts as now: a file written while
+ * the clock ran fast (or an mtime in the future) was not fetched later than now, and served as is
+ * it would say "just fetched" for hours. Resolves with the candidate applied and the offer's result;
+ * or with `unusable`, the text of an intact data-dir generation the slot refused (saved by a
+ * `--lenient` run or another version, repaired by hand), so the caller can load the generation
+ * before it; or with nothing.
+ */
+export async function offerNewestLayer<C extends LayerCandidate>(
+  slot: DefinitionsSlot,
+  candidates: C[],
+  now: number,
+  log: ServerLogger,
+): Promise<{ candidate: C; result: Extract<OfferResult, { applied: true }> } | { unusable: string } | undefined> {
+  for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, now)
+  candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
+  for (const candidate of candidates) {
+    const result = await slot.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
+    if (result.applied) return { candidate, result }
+    if ('refusal' in result) {
+      log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+      if (candidate.origin === 'data-dir') return { unusable: candidate.text }
+    }
+  }
+  return undefined
 }

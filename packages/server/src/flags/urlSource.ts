@@ -11,7 +11,7 @@ import { versionOf } from './flagDefinitions'
 import { definitionsOrClearedSchema, readRecord } from './records'
 import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
 import type { RelayEvents } from './relayEvents'
-import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
+import { createDefinitionsSlot, offerNewestLayer, type OfferResult } from './servedDefinitions'
 import { readSnapshotFile } from './snapshotFile'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
@@ -304,33 +304,20 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // A snapshot taken before the clear holds what the operator chose to drop.
       if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
     }
-    // A file dated ahead of this clock (written while the clock ran fast, an mtime in the future)
-    // was not fetched later than now: served as is, it would say "just fetched" for hours.
-    const at = now()
-    for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, at)
-    // Newest first; on a tie the data dir (written by this server) wins.
-    candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
-    for (const candidate of candidates) {
-      const result = await slot.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
-      if (result.applied) {
-        etag = candidate.etag
-        servedText = candidate.text
-        storeVersion = candidate.storeVersion
-        if (candidate.storeVersion !== undefined) loaded = { text: candidate.text, fetchedAt: candidate.fetchedAt, etag: candidate.etag, storeVersion: candidate.storeVersion }
-        log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
-        listeners.emit({ type: 'update', version: result.version, changed: result.changed })
-        return
-      }
-      if ('refusal' in result) {
-        log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
-        // An intact generation that is not servable here (saved by a --lenient run or another
-        // version, repaired by hand): the generation before it may well be.
-        if (candidate.origin === 'data-dir') {
-          unusable.add(candidate.text)
-          return loadLayers(unusable)
-        }
-      }
+    // Newest first; on a tie the data dir (written by this server, listed first) wins.
+    const offered = await offerNewestLayer(slot, candidates, now(), log)
+    if (offered && 'unusable' in offered) {
+      unusable.add(offered.unusable)
+      return loadLayers(unusable)
     }
+    if (!offered) return
+    const { candidate, result } = offered
+    etag = candidate.etag
+    servedText = candidate.text
+    storeVersion = candidate.storeVersion
+    if (candidate.storeVersion !== undefined) loaded = { text: candidate.text, fetchedAt: candidate.fetchedAt, etag: candidate.etag, storeVersion: candidate.storeVersion }
+    log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
+    listeners.emit({ type: 'update', version: result.version, changed: result.changed })
   }
 
   const stale = (): boolean => {

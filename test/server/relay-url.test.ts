@@ -37,6 +37,16 @@ async function bulk(server: FlagServer, targetingKey = 'user-1'): Promise<{ stat
 
 const values = (body: any) => Object.fromEntries((body.flags as Array<{ key: string; value: unknown }>).map((f) => [f.key, f.value]))
 
+
+/** A flags file and a data dir holding one generation of it (a server was started on them once). */
+async function savedGeneration(count: number, variant: 'on' | 'off' = 'on'): Promise<{ dir: string; file: string; dataDir: string }> {
+  const dir = await tempDir()
+  const file = join(dir, 'flags.json')
+  const dataDir = join(dir, 'data')
+  await writeFile(file, JSON.stringify(booleanFlags(count, variant)))
+  await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+  return { dir, file, dataDir }
+}
 describe('--flags-url', () => {
   it('serves the definitions, revalidates with If-None-Match, and applies a change', async () => {
     const upstream = await startUpstream({ document: booleanFlags(4) })
@@ -372,11 +382,7 @@ describe('a data dir that cannot be used', () => {
 
 describe('--flags FILE with --data-dir', () => {
   it('an intact but unservable newest generation falls back to the one before it', async () => {
-    const dir = await tempDir()
-    const file = join(dir, 'flags.json')
-    const dataDir = join(dir, 'data')
-    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
-    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { dir, file, dataDir } = await savedGeneration(3, 'off')
     const { readdir, rm } = await import('node:fs/promises')
     const files = (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort()
     const next = Number(files.at(-1)!.slice(4, 16)) + 1
@@ -390,11 +396,7 @@ describe('--flags FILE with --data-dir', () => {
   })
 
   it('a generation dated in the future is served as fetched no later than now', async () => {
-    const dir = await tempDir()
-    const file = join(dir, 'flags.json')
-    const dataDir = join(dir, 'data')
-    await writeFile(file, JSON.stringify(booleanFlags(3, 'off')))
-    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { dir, file, dataDir } = await savedGeneration(3, 'off')
     const { readdir, rm } = await import('node:fs/promises')
     const { decodeGeneration } = await import('../../packages/server/src/flags/generations')
     const newest = join(dataDir, (await readdir(dataDir)).filter((f) => f.startsWith('gen-')).sort().at(-1)!)
@@ -452,11 +454,7 @@ describe('--flags FILE with --data-dir', () => {
     // The file source takes its first document unguarded (there is nothing to protect in it), so
     // at a restart `{"flags": {}}` or one flag of four replaced the four the data dir held: every
     // kill switch off, from the very file CONTRACT §9 says is not served when gutted.
-    const dir = await tempDir()
-    const file = join(dir, 'flags.json')
-    const dataDir = join(dir, 'data')
-    await writeFile(file, JSON.stringify(booleanFlags(4)))
-    await (await startServer({ flags: file, dataDir, logger: recordingLogger() })).close()
+    const { dir, file, dataDir } = await savedGeneration(4)
     const all = { f0: true, f1: true, f2: true, f3: true }
 
     await writeFile(file, '{"flags": {}}')

@@ -26,6 +26,8 @@ export interface LruOptions<V> {
    * recompute), `'keep'` stores it as the only entry (a last known good that must not be lost).
    */
   oversize: 'skip' | 'keep'
+  /** Told of every entry that leaves: replaced, deleted, evicted or cleared. Default: none. */
+  removed?(key: string, value: V): void
 }
 
 /** Creates an empty {@link Lru}. */
@@ -42,6 +44,7 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
     bytes -= options.cost(key, old)
     map.delete(key)
     if (key === newest) newest = undefined
+    options.removed?.(key, old)
   }
   return {
     get(key) {
@@ -64,6 +67,7 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
     },
     delete: remove,
     clear() {
+      if (options.removed) for (const [key, value] of map) options.removed(key, value)
       map.clear()
       newest = undefined
       bytes = 0

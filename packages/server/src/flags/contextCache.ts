@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto'
 import { stableStringify, type FlagMap, type HeldFlag } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import { createLru } from '../lru'
+import { toEntries } from './proxyAnswer'
 import type { ContextRecord } from './records'
 
 /** Default bound on the contexts held in proxy mode: 10,000. */
@@ -28,6 +29,8 @@ export interface HeldContext {
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Estimated size (JSON characters of the flags); counted against the byte bound. */
   bytes?: number
+  /** A hash of the answer as served (its flags and metadata, not its age); set by the cache. */
+  digest?: string
 }
 
 /**
@@ -52,6 +55,13 @@ export interface ContextCache {
   toRecords(): ContextRecord[]
   /** Restores saved records (oldest first) into an empty cache. */
   load(records: readonly ContextRecord[]): void
+  /**
+   * A version of everything held: a hash that changes when any held answer changes (or a context
+   * comes or goes), and is the same on two relays that hold the same answers, whatever the order
+   * they got them in or their age; null while nothing is held. Kept up to date as entries come and
+   * go (one hash per change), so reading it costs nothing.
+   */
+  version(): string | null
 }
 
 /**
@@ -60,23 +70,44 @@ export interface ContextCache {
  * always kept, even alone over the byte bound.
  */
 export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAULT_MAX_CONTEXT_BYTES): ContextCache {
+  // The XOR of one hash per (key, answer) held: order-independent, and an entry that leaves is
+  // taken out by XOR-ing its hash in again.
+  const sum = Buffer.alloc(32)
+  const toggle = (key: string, held: HeldContext) => {
+    const hash = createHash('sha256').update(`${key} ${held.digest}`).digest()
+    for (let i = 0; i < sum.length; i++) sum[i] ^= hash[i]
+  }
   const lru = createLru<HeldContext>({
     maxEntries: max,
     maxBytes,
     cost: (_key, held) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64),
     oversize: 'keep',
+    removed: toggle,
   })
+  const set = (key: string, held: HeldContext) => {
+    held.digest ??= answerDigest(held)
+    toggle(key, held)
+    lru.set(key, held)
+  }
   return {
     get: lru.get,
-    set: lru.set,
+    set,
     delete: lru.delete,
     size: () => lru.size().entries,
     entries: lru.entries,
     toRecords: () => lru.entries().map(([key, held]) => toContextRecord(key, held)),
     load(records) {
-      for (const record of records) lru.set(record.key, fromContextRecord(record, 'data-dir'))
+      for (const record of records) set(record.key, fromContextRecord(record, 'data-dir'))
     },
+    version: () => (lru.size().entries === 0 ? null : sum.toString('base64url', 0, 16)),
   }
+}
+
+// The answer as it is served (toEntries: a value kept through an error says STALE), flags sorted
+// by key, so two relays that merged the same answers in another order agree.
+function answerDigest(held: HeldContext): string {
+  const entries = toEntries(held.flags).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return createHash('sha256').update(stableStringify([entries, held.metadata ?? null])).digest('base64url')
 }
 
 /** One held context as a record (the data-dir form, also what `--redis` shares between relays). */

@@ -26,7 +26,10 @@ export interface RelayStatus {
   ready: boolean
   mode: RelayMode
   source: ServedSource | 'none'
-  /** A hash of the definitions served; null in proxy mode (answers are per context). */
+  /**
+   * A hash of the definitions served; in proxy mode a hash of every answer held (see
+   * `ContextCache.version`); null while nothing is served.
+   */
   version: string | null
   fetchedAt: number | null
   /** Seconds since `fetchedAt`, when the status was asked. */
@@ -61,7 +64,7 @@ export type RedisStatus = StoreStatus & { taken: number; role?: LeaseRole; versi
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {
   outcome: 'applied' | 'unchanged' | 'refused' | 'failed'
-  /** The definitions version in service afterwards (null in proxy mode). */
+  /** The version in service afterwards, as in the status (in proxy mode: of every answer held). */
   version: string | null
   /** Flag keys added, removed or changed by this refresh. */
   changed: string[]

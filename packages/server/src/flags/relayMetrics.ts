@@ -9,6 +9,8 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
 /**
  * Registers the relay metrics on `registry` and returns the event hooks that feed the counters:
  * - `holdfast_relay_upstream_state{state}`: 1 for the current upstream state, 0 for the others
+ * - `holdfast_relay_version_info{version}`: 1 for the version served, the status' `version` (in
+ *   proxy mode a hash of every answer held); no series while there is none
  * - `holdfast_relay_ready`: 1 while something is served (what /readyz answers)
  * - `holdfast_relay_served_age_seconds`: seconds since the source last vouched for what is served
  * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
@@ -29,6 +31,11 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     const current = status()?.upstream.state
     for (const state of STATES) g.set({ state }, state === current ? 1 : 0)
   }, ['state'])
+  gauge('holdfast_relay_version_info', 'The version served (1), as in /holdfast/v1/status: the definitions, or in proxy mode every answer held.', (g) => {
+    g.reset()
+    const version = status()?.version
+    if (version) g.set({ version }, 1)
+  }, ['version'])
   gauge('holdfast_relay_ready', '1 while flags are being served (what /readyz answers).', (g) => g.set(status()?.ready ? 1 : 0))
   gauge('holdfast_relay_served_age_seconds', 'Seconds since the source last vouched for what is served.', (g) => {
     const s = status()

@@ -27,8 +27,15 @@ export interface UpstreamHealth {
   refusedBy: Partial<Record<UpstreamFailureKind, number>>
 }
 
-/** What an attempt produced, for {@link reduceHealth}. */
-export type HealthEvent = { type: 'success'; at: number } | { type: 'failure'; at: number; error: Omit<UpstreamError, 'at'> }
+/**
+ * What an attempt produced, for {@link reduceHealth}. `refused`: the upstream answered, but what it
+ * said for one context was refused (proxy mode: emptied or shrunk): counted, while the state, which
+ * says whether the upstream itself answers, stays as it was.
+ */
+export type HealthEvent =
+  | { type: 'success'; at: number }
+  | { type: 'failure'; at: number; error: Omit<UpstreamError, 'at'> }
+  | { type: 'refused'; at: number; error: Omit<UpstreamError, 'at'> }
 
 /** The health before any attempt: `none` when there is no upstream, else `failing` until one succeeds. */
 export function initialHealth(hasUpstream: boolean): UpstreamHealth {
@@ -42,6 +49,8 @@ export function reduceHealth(health: UpstreamHealth, event: HealthEvent): Upstre
     delete next.unauthorizedSince
     return next
   }
+  const counted = { refused: health.refused + 1, refusedBy: { ...health.refusedBy, [event.error.kind]: (health.refusedBy[event.error.kind] ?? 0) + 1 } }
+  if (event.type === 'refused') return { ...health, lastAttemptAt: event.at, lastError: { ...event.error, at: event.at }, ...counted }
   const unauthorized = event.error.kind === 'unauthorized'
   const next: UpstreamHealth = {
     ...health,
@@ -49,8 +58,7 @@ export function reduceHealth(health: UpstreamHealth, event: HealthEvent): Upstre
     state: health.state === 'none' ? 'none' : unauthorized ? 'unauthorized' : 'failing',
     lastAttemptAt: event.at,
     lastError: { ...event.error, at: event.at },
-    refused: health.refused + 1,
-    refusedBy: { ...health.refusedBy, [event.error.kind]: (health.refusedBy[event.error.kind] ?? 0) + 1 },
+    ...counted,
   }
   if (unauthorized) next.unauthorizedSince = health.unauthorizedSince ?? event.at
   else delete next.unauthorizedSince

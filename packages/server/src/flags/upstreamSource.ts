@@ -92,12 +92,15 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
-// An upstream 429's `Retry-After` is waited out for at most this long: "10 years" must not leave
-// the relay serving stale values for that long, and one under a second is not worth a pause.
+// An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
+// not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
 const MIN_RATE_LIMIT_PAUSE_MS = 1000
 // Failures that say the upstream is down rather than that one context's answer is refused.
 const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
+// Answers the upstream gave for one context and the guard refused: the upstream itself answers, so
+// they are counted (refused, refusedBy) without making its state `failing`.
+const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink'])
 
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
@@ -106,9 +109,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
-  // Until when the upstream asked (429 + Retry-After) not to be asked with these forwarded
-  // credentials: a rate limit is usually per key, so one tenant's 429 never pauses another's.
-  const pausedUntil = new Map<string, number>()
+  // Until when the upstream asked (429 or 503 + Retry-After) not to be asked with these forwarded
+  // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
+  // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
+  const pausedUntil = new Map<string, { until: number; status: number }>()
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
@@ -163,9 +167,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
-    if (event.type === 'failure') {
+    if (event.type !== 'success') {
       options.events?.refused(event.error.kind)
-      listeners.emit({ type: 'error', error: event.error.message })
+      listeners.emit(event.type === 'refused' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
     }
   }
 
@@ -222,8 +226,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus)
-      if (result.httpStatus === 429 && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
-        pausedUntil.set(contextKey({}, forwarded), at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS))
+      // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.
+      if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
+        pausedUntil.set(contextKey({}, forwarded), { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
         if (pausedUntil.size > (options.maxContexts ?? 10_000)) pausedUntil.delete(pausedUntil.keys().next().value as string)
       }
       if (result.failure === 'unauthorized' && held && shouldClear(options.onUnauthorized, health, at)) {
@@ -269,7 +274,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number): Outcome => {
     const previous = health.lastError
-    record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+    record({ type: REFUSED_ANSWER.has(kind) ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return { kind: 'failed', failure: kind, message }
   }
@@ -277,12 +282,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) return running
-    // Rate limited (429 + Retry-After): every request would otherwise still go upstream, each
-    // context its own, keeping the limit hit. Served from what is held until the pause ends.
+    // Rate limited or overloaded (429 or 503 + Retry-After): every request would otherwise still go
+    // upstream, each context its own, keeping it down. Served from what is held until the pause ends.
     const credentials = contextKey({}, forwarded)
-    const until = pausedUntil.get(credentials)
-    if (until !== undefined && now() < until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered 429: not asked again before ${new Date(until).toISOString()} (Retry-After)` })
-    if (until !== undefined) pausedUntil.delete(credentials)
+    const paused = pausedUntil.get(credentials)
+    if (paused !== undefined && now() < paused.until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)` })
+    if (paused !== undefined) pausedUntil.delete(credentials)
     const attempt = ask(key, context, forwarded)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => inFlight.delete(key))
@@ -334,6 +339,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let count = 0
       const changed = new Set<string>()
       let failure: { kind: string; message: string } | undefined
+      // An answer for one context refused by the guard: the round goes on, and says `refused`.
+      let refusal: { kind: string; message: string } | undefined
       const queue = [...asked]
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
@@ -341,6 +348,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           count++
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
+          else if (outcome.kind === 'failed' && REFUSED_ANSWER.has(outcome.failure)) refusal = { kind: outcome.failure, message: outcome.message }
           else if (outcome.kind === 'failed') {
             failure = { kind: outcome.failure, message: outcome.message }
             // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
@@ -354,12 +362,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : changed.size > 0 ? 'applied' : 'unchanged', version: null, changed: [...changed].sort(), contexts: asked.length }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
       }
-      if (failure) result.error = failure
+      if (failure ?? refusal) result.error = failure ?? refusal
       lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }
       return result
     })().finally(() => {
@@ -427,7 +435,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         ready: ready(),
         mode: 'upstream',
         source: newest?.source ?? (snapshot ? 'snapshot' : 'none'),
-        version: null,
+        version: cache.version(),
         fetchedAt: newest?.fetchedAt ?? null,
         ageSeconds: ageSeconds(newest?.fetchedAt, now()),
         stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),

@@ -193,9 +193,10 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
         running = true
         refresh()
           .then((result) => {
-            if (result.outcome === 'failed') return void (failing = true)
+            // Also from a round that ended failed (at an upstream that died halfway): the contexts
+            // it did get are held now, so the next round sees no change in them to announce.
             if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
-            failing = false
+            failing = result.outcome === 'failed'
           })
           .catch(() => (failing = true))
           .finally(() => (running = false))

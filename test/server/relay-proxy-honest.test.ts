@@ -1,0 +1,208 @@
+// Proxy mode (--upstream) says what is true: a version an operator can compare, an upstream state
+// that one context's refused answer does not turn to "failing", a 503 with Retry-After honoured as
+// a pause like a 429, and re-ask rounds whose changes reach the streams even when the round ends
+// at an upstream that died halfway. Against a real relay and a fake upstream on 127.0.0.1.
+import { describe, expect, it } from 'vitest'
+import { createUpstreamSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
+import { startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
+
+async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 1000, adminKey: 'adm', logger: recordingLogger(), ...options })
+}
+
+async function bulk(server: FlagServer, context: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const response = await evaluate(server, context, headers)
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : undefined }
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function refresh(server: FlagServer): Promise<{ status: number; body: Record<string, any> }> {
+  const response = await fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })
+  return { status: response.status, body: (await response.json()) as Record<string, any> }
+}
+
+const metrics = async (server: FlagServer) => (await fetch(`${server.url}/metrics`)).text()
+
+/** Ten flags per user; `banner` says `banner` (so a test can change one value for everyone). */
+function tenFlags(banner: () => string = () => 'spring'): Behaviour {
+  return {
+    ofrep: (context) => ({
+      flags: [
+        { key: 'banner', value: banner(), reason: 'STATIC', variant: banner() },
+        { key: 'greeting', value: `hi ${String(context.targetingKey)}`, reason: 'STATIC' },
+        ...Array.from({ length: 8 }, (_, i) => ({ key: `kill-${i}`, value: false, reason: 'STATIC' })),
+      ],
+    }),
+  }
+}
+
+describe('proxy mode: the version', () => {
+  it('status, refresh and /metrics name one version; it changes when a held answer changes, and is the same on a relay holding the same answers', async () => {
+    let banner = 'spring'
+    const upstream = await startUpstream(tenFlags(() => banner))
+    const dir = await tempDir()
+    const server = await relay(upstream, { dataDir: dir })
+    // Nothing held: nothing to name.
+    expect((await status(server)).version).toBeNull()
+    await bulk(server, { targetingKey: 'ann' })
+    await bulk(server, { targetingKey: 'bob' }, { Authorization: 'Bearer k' })
+    const first = await status(server)
+    // Before: null, in the status and in every refresh answer, so nothing could be compared.
+    expect(first.version).toEqual(expect.any(String))
+    const unchanged = await refresh(server)
+    expect(unchanged.body).toMatchObject({ outcome: 'unchanged', version: first.version, contexts: 2 })
+    expect(await metrics(server)).toContain(`holdfast_relay_version_info{version="${first.version}"} 1`)
+
+    banner = 'summer'
+    const applied = await refresh(server)
+    expect(applied.body).toMatchObject({ outcome: 'applied', changed: ['banner'] })
+    expect(applied.body.version).toEqual(expect.any(String))
+    expect(applied.body.version).not.toBe(first.version)
+    expect((await status(server)).version).toBe(applied.body.version)
+    const scraped = await metrics(server)
+    expect(scraped).toContain(`holdfast_relay_version_info{version="${applied.body.version}"} 1`)
+    expect(scraped).not.toContain(first.version)
+
+    // Another relay that holds the same answers (in another order) names the same version.
+    const twin = await relay(upstream)
+    await bulk(twin, { targetingKey: 'bob' }, { Authorization: 'Bearer k' })
+    await bulk(twin, { targetingKey: 'ann' })
+    expect((await status(twin)).version).toBe(applied.body.version)
+
+    // A restart from the data dir holds the same answers: the same version, through an outage too.
+    await server.close()
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await relay(upstream, { dataDir: dir })
+    expect((await status(restarted)).version).toBe(applied.body.version)
+  })
+})
+
+describe('proxy mode: one context refused is not an upstream down', () => {
+  it('a shrunk or emptied answer for one context is counted in refused, while the upstream state stays ok', async () => {
+    const upstream = await startUpstream(tenFlags())
+    const server = await relay(upstream)
+    await bulk(server, { targetingKey: 'ann' })
+    const good = await bulk(server, { targetingKey: 'gutted' })
+    // The upstream's rules for one user lost most of their flags; everyone else is answered in full.
+    upstream.set((request) => {
+      const user = JSON.parse(request.body).context.targetingKey
+      if (user === 'gutted') return { status: 200, json: { flags: [{ key: 'banner', value: 'x', reason: 'STATIC' }] } }
+      if (user === 'emptied') return { status: 200, json: { flags: [] } }
+      return tenFlags()
+    })
+    await bulk(server, { targetingKey: 'ann' })
+    const held = await bulk(server, { targetingKey: 'gutted' })
+    expect(held.body.flags).toEqual(good.body.flags)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+    await bulk(server, { targetingKey: 'emptied' })
+    const now = await status(server)
+    // Before: "failing", and /metrics said so too, while the upstream answered every request.
+    expect(now.upstream.state).toBe('ok')
+    expect(now.refused).toBe(2)
+    expect(now.refusedBy).toMatchObject({ shrink: 1, empty: 1 })
+    expect(now.upstream.lastError).toMatchObject({ kind: 'empty' })
+    const scraped = await metrics(server)
+    expect(scraped).toContain('holdfast_relay_upstream_state{state="ok"} 1')
+    expect(scraped).toContain('holdfast_relay_refused_total{reason="shrink"} 1')
+    // A real outage still says failing.
+    upstream.set({ status: 503, text: 'down' })
+    await bulk(server, { targetingKey: 'ann' })
+    expect((await status(server)).upstream.state).toBe('failing')
+  })
+
+  it('a refresh round where only one context was refused says refused, not failed', async () => {
+    const upstream = await startUpstream(tenFlags())
+    const server = await relay(upstream)
+    await bulk(server, { targetingKey: 'ann' })
+    await bulk(server, { targetingKey: 'gutted' })
+    upstream.set((request) => (JSON.parse(request.body).context.targetingKey === 'gutted' ? { status: 200, json: { flags: [{ key: 'banner', value: 'x' }] } } : tenFlags()))
+    const round = await refresh(server)
+    expect(round.body).toMatchObject({ outcome: 'refused', contexts: 2, error: { kind: 'shrink' } })
+    expect((await status(server)).upstream.state).toBe('ok')
+  })
+})
+
+describe('proxy mode: an upstream 503 with Retry-After', () => {
+  it('pauses asking with those credentials (held answers go out stale), at most a minute, and never another key', async () => {
+    const upstream = await startUpstream(tenFlags())
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('u', 'busy')).status).toBe(200)
+      const overloaded: Behaviour = { status: 503, text: 'overloaded', headers: { 'Retry-After': '3600' } }
+      upstream.set((request) => (request.headers.authorization === 'Bearer busy' ? overloaded : tenFlags()))
+      expect(await ask('u', 'busy')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      const asked = upstream.requests.length
+      // Before: every one of these went to the overloaded upstream, each answered 503.
+      for (let i = 0; i < 5; i++) {
+        clock += 1000
+        expect(await ask('u', 'busy')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+        expect((await ask(`never-seen-${i}`, 'busy')).status).toBe(503)
+      }
+      expect(upstream.requests.length).toBe(asked)
+      expect(source.relayStatus().upstream.lastError).toMatchObject({ httpStatus: 503 })
+      expect(await ask('u', 'other')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      expect(upstream.requests.length).toBe(asked + 1)
+      // A minute after, whatever it said, the upstream is asked again.
+      clock += 60_000
+      await ask('u', 'busy')
+      expect(upstream.requests.length).toBe(asked + 2)
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('proxy mode: a re-ask round that meets an upstream dying halfway', () => {
+  it('the changes it did get reach the open streams at once', async () => {
+    let banner = 'spring'
+    const upstream = await startUpstream(tenFlags(() => banner))
+    const server = await relay(upstream, { pollIntervalSeconds: 0.2 })
+    await bulk(server, { targetingKey: 'ann' })
+    await bulk(server, { targetingKey: 'dies' })
+    const controller = new AbortController()
+    const stream = await fetch(`${server.url}/holdfast/v1/stream`, { signal: controller.signal })
+    let received = ''
+    void stream.body
+      ?.pipeThrough(new TextDecoderStream())
+      .pipeTo(new WritableStream({ write: (chunk) => void (received += chunk) }))
+      .catch(() => {})
+    try {
+      await waitFor(async () => (await status(server)).reask?.outcome === 'unchanged', 5000)
+      // ann's banner changes; the upstream fails on the other context from then on.
+      upstream.set((request) => (JSON.parse(request.body).context.targetingKey === 'dies' ? { status: 503, text: 'down' } : tenFlags(() => banner)))
+      banner = 'summer'
+      await waitFor(async () => (await status(server)).reask?.outcome === 'failed', 5000)
+      expect((await bulk(server, { targetingKey: 'ann' })).body.flags[0].value).toBe('summer')
+      // Before: a round that ended failed sent no notice, and the next round saw nothing new for
+      // ann (its answer was already updated): the change never reached a stream.
+      await waitFor(() => received.includes('refetchEvaluation'), 3000)
+    } finally {
+      controller.abort()
+    }
+  }, 20_000)
+})
+
+describe('proxy mode: two credentials, one context, through re-ask and refresh', () => {
+  it('each credential is asked again with its own header and keeps its own values', async () => {
+    const upstream = await startUpstream((request) => ({ status: 200, json: { flags: [{ key: 'plan', value: `plan of ${String(request.headers.authorization)}`, reason: 'STATIC' }] } }))
+    const server = await relay(upstream)
+    const user = { targetingKey: 'same-user' }
+    await bulk(server, user, { Authorization: 'Bearer A' })
+    await bulk(server, user, { Authorization: 'Bearer B' })
+    const before = upstream.requests.length
+    expect((await refresh(server)).body).toMatchObject({ outcome: 'unchanged', contexts: 2 })
+    const asked = upstream.requests.slice(before).map((request) => request.headers.authorization).sort()
+    expect(asked).toEqual(['Bearer A', 'Bearer B'])
+    upstream.set({ status: 503, text: '' })
+    expect((await bulk(server, user, { Authorization: 'Bearer A' })).body.flags[0].value).toBe('plan of Bearer A')
+    expect((await bulk(server, user, { Authorization: 'Bearer B' })).body.flags[0].value).toBe('plan of Bearer B')
+  })
+})

@@ -11,7 +11,7 @@ import type { ContextRecord } from './records'
 /** Default bound on the contexts held in proxy mode: 10,000. */
 export const DEFAULT_MAX_CONTEXTS = 10_000
 
-/** Default bound on the bytes of answers held in proxy mode (estimated as JSON): 64 MiB. */
+/** Default bound on the heap bytes of the answers held in proxy mode (see {@link heldBytes}): 64 MiB. */
 export const DEFAULT_MAX_CONTEXT_BYTES = 64 * 1024 * 1024
 
 /** One context's last good answer. */
@@ -27,7 +27,7 @@ export interface HeldContext {
   upstreamStale?: boolean
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
-  /** Estimated size (JSON characters of the flags); counted against the byte bound. */
+  /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */
   bytes?: number
   /** A hash of the answer as served (its flags and metadata, not its age); set by the cache. */
   digest?: string
@@ -80,7 +80,7 @@ export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAUL
   const lru = createLru<HeldContext>({
     maxEntries: max,
     maxBytes,
-    cost: (_key, held) => (held.bytes ??= JSON.stringify([...held.flags.values()]).length + 64),
+    cost: (_key, held) => (held.bytes ??= heldBytes(held)),
     oversize: 'keep',
     removed: toggle,
   })
@@ -140,4 +140,41 @@ function toStored(flag: HeldFlag): ContextRecord['flags'][number] {
   if (flag.errorCode !== undefined) stored.errorCode = flag.errorCode
   if (flag.updatedAt !== undefined) stored.updatedAt = flag.updatedAt
   return stored
+}
+
+// What V8 spends on what is held, per piece (64-bit, pointer compression off, as Node ships it):
+// an object's header and a slot per property, a Map entry with its share of the table (a Map
+// grows by doubling), a string's header and one byte a character (two beyond Latin-1). Numbers
+// that are not small integers live in their own heap object. Calibrated against the heap itself
+// (test/server/relay-proxy-memory.test.ts), where an answer's JSON text was 1.3 (long string
+// values) to 9 (short boolean flags) times smaller than what it cost there.
+const OBJECT_BYTES = 24
+const SLOT_BYTES = 8
+const MAP_ENTRY_BYTES = 48
+// The entry itself beside its answer: the HeldContext, its flag Map, the LRU's entry and key, the
+// request kept for re-asks.
+const CONTEXT_BYTES = 768
+
+/**
+ * An estimate of the heap bytes one held context costs: its flags as parsed objects (not their
+ * JSON text, 1.3 to 9 times smaller), its metadata, the request kept to ask again and the
+ * bookkeeping around them. What `maxContextBytes` counts.
+ */
+export function heldBytes(held: HeldContext): number {
+  let bytes = CONTEXT_BYTES + valueBytes(held.metadata) + valueBytes(held.etag) + valueBytes(held.request?.context) + valueBytes(held.request?.forwarded)
+  for (const flag of held.flags.values()) {
+    bytes += MAP_ENTRY_BYTES + OBJECT_BYTES + SLOT_BYTES * 10
+    bytes += valueBytes(flag.key) + valueBytes(flag.value) + valueBytes(flag.variant) + valueBytes(flag.reason) + valueBytes(flag.metadata) + valueBytes(flag.errorCode)
+  }
+  return bytes
+}
+
+function valueBytes(value: unknown): number {
+  if (typeof value === 'string') return 16 + (/[^\u0000-\u00ff]/.test(value) ? 2 : 1) * value.length
+  if (typeof value === 'number') return Number.isInteger(value) && Math.abs(value) < 2 ** 30 ? 0 : 16
+  if (value === null || typeof value !== 'object') return 0
+  let bytes = OBJECT_BYTES
+  if (Array.isArray(value)) for (const item of value) bytes += SLOT_BYTES + valueBytes(item)
+  else for (const key in value) bytes += SLOT_BYTES + valueBytes((value as Record<string, unknown>)[key])
+  return bytes
 }

@@ -64,7 +64,7 @@ export interface RelayOptions {
    * one store can outlive the relays on it. Use one store per source. Default: none.
    */
   sharedStore?: { store: SharedStore; leaseTtlMs?: number }
-  /** Bytes of answers held in proxy mode (estimated as JSON; least recently used out first). Default 64 MiB. */
+  /** Heap bytes of the answers held in proxy mode (estimated from the parsed answers, not their JSON; least recently used out first). Default 64 MiB. */
   maxContextBytes?: number
   /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */
   heldAnswerAfterMs?: number

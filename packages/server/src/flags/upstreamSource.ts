@@ -44,7 +44,7 @@ export interface UpstreamSourceOptions {
   maxShrinkPercent: number
   /** Contexts held (least recently used out first). Default 10,000. */
   maxContexts?: number
-  /** Bytes of answers held in proxy mode (estimated as JSON). Default 64 MiB. */
+  /** Heap bytes of the answers held in proxy mode (`heldBytes` in contextCache.ts: the parsed answers, not their JSON). Default 64 MiB. */
   maxContextBytes?: number
   /**
    * How long a request whose context has a held answer waits for the upstream before that answer
@@ -264,7 +264,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
-    next.bytes = result.text.length
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)

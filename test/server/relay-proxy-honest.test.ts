@@ -206,3 +206,45 @@ describe('proxy mode: two credentials, one context, through re-ask and refresh',
     expect((await bulk(server, user, { Authorization: 'Bearer B' })).body.flags[0].value).toBe('plan of Bearer B')
   })
 })
+
+describe('proxy mode: a slow but healthy upstream at a cold start', () => {
+  it('new users waiting for a turn get their values or a 503 with Retry-After within the timeout; an answer that comes late is held for the retry; the upstream is not called failing', async () => {
+    // Each answer takes 300 ms; one request at a time; the relay waits at most 1 s.
+    const upstream = await startUpstream({ delayMs: 300, then: tenFlags() })
+    const server = await relay(upstream, { maxUpstreamRequests: 1, upstreamTimeoutMs: 1000 })
+    await waitFor(async () => (await status(server)).upstream.state === 'ok', 5000)
+    const before = upstream.requests.length
+    const started = Date.now()
+    // u0…u4 arrive at once, u0 three times over: one upstream request for it.
+    const users = ['u0', 'u0', 'u0', 'u1', 'u2', 'u3', 'u4']
+    const answers = await Promise.all(
+      users.map(async (targetingKey) => {
+        const response = await evaluate(server, { targetingKey })
+        const body = await response.json()
+        return { targetingKey, status: response.status, retryAfter: response.headers.get('retry-after'), body, ms: Date.now() - started }
+      }),
+    )
+    for (const answer of answers) {
+      // Never a hang, never an empty 200.
+      expect(answer.ms, answer.targetingKey).toBeLessThan(1800)
+      if (answer.status === 200) expect(answer.body.flags, answer.targetingKey).toHaveLength(10)
+      else expect(answer, answer.targetingKey).toMatchObject({ status: 503, retryAfter: expect.stringMatching(/^\d+$/) })
+    }
+    expect(answers.filter((a) => a.targetingKey === 'u0').map((a) => a.status)).toEqual([200, 200, 200])
+    expect(new Set(upstream.requests.slice(before).map((r) => JSON.parse(r.body).context.targetingKey)).size).toBe(upstream.requests.length - before)
+    const late = answers.filter((a) => a.status === 503).map((a) => a.targetingKey)
+    expect(late.length).toBeGreaterThan(0)
+    // The upstream answered every request it was given in 300 ms. Before: "failing", from the
+    // relay's own queue (a turn not had within 1 s) and from a request started with 100 ms left.
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    const now = await status(server)
+    expect(now.upstream.state).toBe('ok')
+    expect(now.refused).toBe(0)
+    // Every answer the upstream was asked for is held, for the retry the 503 asked for. Before: the
+    // request that had its turn with 100 ms left was cut off, its answer lost.
+    const asked = new Set(upstream.requests.slice(before).map((r) => JSON.parse(r.body).context.targetingKey))
+    expect(now.contexts).toBe(asked.size)
+    const retried = await Promise.all(late.filter((targetingKey) => asked.has(targetingKey)).map((targetingKey) => bulk(server, { targetingKey })))
+    for (const answer of retried) expect(answer.status).toBe(200)
+  }, 20_000)
+})

@@ -4,8 +4,11 @@ import type { UpstreamFailureKind } from './upstreamFetch'
 
 /** Hooks the relay calls; every one optional in spirit (the default does nothing). */
 export interface RelayEvents {
-  /** An upstream attempt finished: `ok`, `not-modified` or the failure kind. */
-  attempt(outcome: UpstreamFailureKind | 'ok' | 'not-modified'): void
+  /**
+   * An upstream attempt finished: `ok`, `not-modified` or the failure kind; `no-slot`: it could not
+   * start within the upstream timeout (proxy mode, `maxUpstreamRequests` in flight).
+   */
+  attempt(outcome: UpstreamFailureKind | 'ok' | 'not-modified' | 'no-slot'): void
   /** Something from the upstream (or the flags file) was not applied, by kind. */
   refused(kind: UpstreamFailureKind): void
   /** A data-dir write finished. */

@@ -155,6 +155,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let lastRound: RelayStatus['reask']
+  let noSlotLoggedAt = -Infinity
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
@@ -182,11 +183,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
-    const queued = Date.now()
     if (!(await slots.acquire(options.timeoutMs))) {
-      return closed
-        ? { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
-        : fail(now(), 'timeout', `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already`)
+      if (closed) return { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
+      // The relay's own queue, not the upstream: its state stays what its answers say.
+      const message = `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already (maxUpstreamRequests)`
+      options.events?.attempt('no-slot')
+      if (now() - noSlotLoggedAt >= 60_000) log.warn(`${message}; answering 503 to the contexts with nothing held`)
+      noSlotLoggedAt = now()
+      return { kind: 'failed', failure: 'timeout', message }
     }
     const held = cache.get(key)
     let result: UpstreamFetchResult
@@ -198,8 +202,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         body: JSON.stringify({ context }),
         headers: forwarded,
         etag: held?.source === 'upstream' ? held.etag : undefined,
-        // The wait for a turn counts: a caller with nothing held waits the upstream timeout at most.
-        timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - queued)),
+        // The whole timeout, whatever the wait for a turn was: a request started with 100 ms left
+        // would fail at a healthy upstream. The caller waits no longer for it (see evaluate).
+        timeoutMs: options.timeoutMs,
         fetch: options.fetch,
         signal: closing.signal,
       })
@@ -316,14 +321,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
     // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
     // out, marked stale, and the upstream request carries on in the background to update it.
+    // With nothing held, it waits the upstream timeout at most, its wait for a turn included: an
+    // answer that comes later is held for the retry its 503 asks for.
     const before = cache.get(key)
-    let outcome: Outcome | 'late'
-    if (before) {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), heldAnswerAfterMs)))])
-      clearTimeout(timer)
-    } else outcome = await attempt
-    if (outcome === 'late') return heldAnswer(cache.get(key) ?? before!, true)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), before ? heldAnswerAfterMs : options.timeoutMs)))])
+    clearTimeout(timer)
+    if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
+    if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${options.timeoutMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')

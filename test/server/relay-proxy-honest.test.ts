@@ -248,3 +248,37 @@ describe('proxy mode: a slow but healthy upstream at a cold start', () => {
     for (const answer of retried) expect(answer.status).toBe(200)
   }, 20_000)
 })
+
+describe('proxy mode: /metrics under many distinct contexts', () => {
+  it('has as many series after thousands of users (each their own key) as after a few: nothing per context, per key or per error code', async () => {
+    let i = 0
+    // Per-flag error codes the upstream makes up per user must not become label values either.
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }, { key: 'b', errorCode: `E_${String(context.targetingKey)}` }] }) })
+    const server = await relay(upstream, { maxContexts: 100 })
+    // Series names with their labels (the version's value changes, its series stays one).
+    const series = async () =>
+      (await metrics(server))
+        .split('\n')
+        .filter((line) => line !== '' && !line.startsWith('#'))
+        .map((line) => line.replace(/ [^ ]+$/, '').replace(/version="[^"]*"/, 'version'))
+    const users = async (count: number) => {
+      for (const end = i + count; i < end; i += 50) {
+        await Promise.all(Array.from({ length: 50 }, (_, j) => evaluate(server, { targetingKey: `user-${i + j}`, email: `u${i + j}@example.com` }, { Authorization: `Bearer key-${i + j}` }).then((r) => r.arrayBuffer())))
+      }
+    }
+    await users(50)
+    upstream.set({ status: 503, text: '' })
+    await users(50)
+    upstream.set({ status: 200, json: { flags: [] } })
+    await users(50)
+    upstream.set({ ofrep: (context) => ({ flags: [{ key: 'a', value: 2, reason: 'STATIC' }, { key: 'b', errorCode: `E_${String(context.targetingKey)}` }] }) })
+    await users(50)
+    await series() // the first scrape adds the metrics route's own series
+    const few = await series()
+    // Run once with HOLDFAST_PROBE_CONTEXTS=100000 (2.5 minutes): the same.
+    await users(Number(process.env.HOLDFAST_PROBE_CONTEXTS ?? 1000))
+    const many = await series()
+    expect(many.filter((name) => !few.includes(name))).toEqual([])
+    expect(many.length).toBe(few.length)
+  }, 300_000)
+})

@@ -164,7 +164,8 @@ describe('proxy mode: a re-ask round that meets an upstream dying halfway', () =
   it('the changes it did get reach the open streams at once', async () => {
     let banner = 'spring'
     const upstream = await startUpstream(tenFlags(() => banner))
-    const server = await relay(upstream, { pollIntervalSeconds: 0.2 })
+    // Notices at once, even right after a failed round (an outage's end spreads them otherwise).
+    const server = await relay(upstream, { pollIntervalSeconds: 0.2, liveUpdates: { recoveryWindowMs: 0 } })
     await bulk(server, { targetingKey: 'ann' })
     await bulk(server, { targetingKey: 'dies' })
     const controller = new AbortController()
@@ -281,4 +282,38 @@ describe('proxy mode: /metrics under many distinct contexts', () => {
     expect(many.filter((name) => !few.includes(name))).toEqual([])
     expect(many.length).toBe(few.length)
   }, 300_000)
+})
+
+describe('proxy mode: one key paused by the upstream (429/503 + Retry-After)', () => {
+  it('does not end the re-ask rounds for every other key: their changes still reach the streams', async () => {
+    let banner = 'spring'
+    const upstream = await startUpstream(tenFlags(() => banner))
+    // Notices at once, even right after a failed round (an outage's end spreads them otherwise).
+    const server = await relay(upstream, { pollIntervalSeconds: 0.2, liveUpdates: { recoveryWindowMs: 0 } })
+    // Four contexts of the limited key first (the least recently used, asked first in a round).
+    for (let i = 0; i < 4; i++) await bulk(server, { targetingKey: `a${i}` }, { Authorization: 'Bearer limited' })
+    await bulk(server, { targetingKey: 'b' }, { Authorization: 'Bearer other' })
+    upstream.set((request) => (request.headers.authorization === 'Bearer limited' ? { status: 429, text: '', headers: { 'Retry-After': '60' } } : tenFlags(() => banner)))
+    const controller = new AbortController()
+    const stream = await fetch(`${server.url}/holdfast/v1/stream`, { signal: controller.signal })
+    let received = ''
+    void stream.body
+      ?.pipeThrough(new TextDecoderStream())
+      .pipeTo(new WritableStream({ write: (chunk) => void (received += chunk) }))
+      .catch(() => {})
+    try {
+      // The limited key's 429s come in; from then on its contexts are paused.
+      await waitFor(() => upstream.requests.filter((r) => r.headers.authorization === 'Bearer limited').length >= 8, 5000)
+      // Rounds go on past them: only the other key is asked, and the round says so.
+      await waitFor(async () => (await status(server)).reask?.outcome === 'unchanged', 5000)
+      expect((await status(server)).reask).toMatchObject({ contexts: 5, asked: 1 })
+      banner = 'summer'
+      // Before: every round ended at the first paused context (as if the upstream were down), so
+      // the other key was not asked again for a minute, and its change reached no stream.
+      await waitFor(() => received.includes('refetchEvaluation'), 3000)
+      expect(upstream.requests.filter((r) => r.headers.authorization === 'Bearer limited').length).toBe(8)
+    } finally {
+      controller.abort()
+    }
+  }, 20_000)
 })

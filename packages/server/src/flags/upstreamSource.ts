@@ -85,7 +85,8 @@ const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
   | { kind: 'fresh'; changed: string[] }
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string }
+  // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
@@ -290,7 +291,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // upstream, each context its own, keeping it down. Served from what is held until the pause ends.
     const credentials = contextKey({}, forwarded)
     const paused = pausedUntil.get(credentials)
-    if (paused !== undefined && now() < paused.until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)` })
+    if (paused !== undefined && now() < paused.until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
     if (paused !== undefined) pausedUntil.delete(credentials)
     const attempt = ask(key, context, forwarded)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
@@ -349,8 +350,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
           const [key, held] = item
-          count++
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
+          // neither a failure of the round nor its end (the other keys' changes must still come).
+          if (outcome.kind === 'failed' && outcome.paused) continue
+          count++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed' && REFUSED_ANSWER.has(outcome.failure)) refusal = { kind: outcome.failure, message: outcome.message }
           else if (outcome.kind === 'failed') {

@@ -317,3 +317,36 @@ describe('proxy mode: one key paused by the upstream (429/503 + Retry-After)', (
     }
   }, 20_000)
 })
+
+describe('proxy mode: --on-upstream-unauthorized clear-after, per credentials', () => {
+  it('drops a revoked key’s values after S seconds of its own 401s, however often other keys succeed, and never another key’s values for the first 401 of its own', async () => {
+    const upstream = await startUpstream(tenFlags())
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear-after', seconds: 60 }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (key: string) => source.evaluate!({ context: { targetingKey: 'u' }, headers: { authorization: `Bearer ${key}` } })
+      for (const key of ['revoked', 'busy', 'late']) expect((await ask(key)).status).toBe(200)
+      upstream.set((request) => (['Bearer revoked', 'Bearer late'].includes(String(request.headers.authorization)) ? { status: 401, text: '' } : tenFlags()))
+      // Seventy seconds of 401s for one key while another key is answered every ten.
+      for (let t = 0; t <= 70; t += 10) {
+        expect((await ask('busy')).status).toBe(200)
+        const revoked = await ask('revoked')
+        // Before: every success of the other key restarted the count, so the revoked key's values
+        // were served for as long as anyone else was answered.
+        if (t <= 50) expect(revoked.status, `${t} s`).toBe(200)
+        else expect(revoked.status, `${t} s`).toBe(503)
+        clock += 10_000
+      }
+      // Now only 401s for a while (the revoked key), then a first 401 for another key: its values
+      // stay. Before: the count was the revoked key's, so they went at once.
+      for (let i = 0; i < 3; i++) {
+        await ask('revoked')
+        clock += 30_000
+      }
+      expect(await ask('late')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+    } finally {
+      await source.close()
+    }
+  })
+})

@@ -79,7 +79,12 @@ export function parseUnauthorizedPolicy(text: string): UnauthorizedPolicy | unde
 /** Whether what is held must be dropped now, given the policy and how long 401/403 has lasted. */
 export function shouldClear(policy: UnauthorizedPolicy, health: UpstreamHealth, now: number): boolean {
   if (health.state !== 'unauthorized' || health.unauthorizedSince === undefined) return false
+  return unauthorizedLongEnough(policy, health.unauthorizedSince, now)
+}
+
+/** Whether, after nothing but 401/403 since `since`, what is held must be dropped now under `policy`. */
+export function unauthorizedLongEnough(policy: UnauthorizedPolicy, since: number, now: number): boolean {
   if (policy.mode === 'keep') return false
   if (policy.mode === 'clear') return true
-  return now - health.unauthorizedSince >= policy.seconds * 1000
+  return now - since >= policy.seconds * 1000
 }

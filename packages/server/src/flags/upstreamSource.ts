@@ -20,7 +20,7 @@ import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
-import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
@@ -114,6 +114,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
   // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
   const pausedUntil = new Map<string, { until: number; status: number }>()
+  // Since when each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
+  // revoked is counted on its own, whatever the upstream answers other keys meanwhile.
+  const unauthorizedSince = new Map<string, number>()
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
@@ -214,6 +217,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
+    const credentials = contextKey({}, forwarded)
+    if (result.kind !== 'failed' || result.failure === 'rejected') unauthorizedSince.delete(credentials)
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
       // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
@@ -234,10 +239,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const outcome = fail(at, result.failure, result.message, result.httpStatus)
       // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
-        pausedUntil.set(contextKey({}, forwarded), { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
+        pausedUntil.set(credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
         if (pausedUntil.size > (options.maxContexts ?? 10_000)) pausedUntil.delete(pausedUntil.keys().next().value as string)
       }
-      if (result.failure === 'unauthorized' && held && shouldClear(options.onUnauthorized, health, at)) {
+      if (result.failure === 'unauthorized' && !unauthorizedSince.has(credentials)) {
+        unauthorizedSince.set(credentials, at)
+        if (unauthorizedSince.size > (options.maxContexts ?? 10_000)) unauthorizedSince.delete(unauthorizedSince.keys().next().value as string)
+      }
+      if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, at)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
         save(true)

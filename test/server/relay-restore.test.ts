@@ -11,11 +11,14 @@ async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions>
   return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })
 }
 
-async function bulk(server: FlagServer | string, context: Record<string, unknown>) {
-  const response = await evaluate(typeof server === 'string' ? ({ url: server } as FlagServer) : server, context)
+async function bulk(server: FlagServer, context: Record<string, unknown>) {
+  const response = await evaluate(server, context)
   const text = await response.text()
   return { status: response.status, body: text ? JSON.parse(text) : undefined }
 }
+
+/** The URL of a relay in another process, as a server the helpers can talk to. */
+const at = (url: string) => ({ url }) as FlagServer
 
 /** `{"a":{"a":…1…}}`, `depth` objects deep. */
 const nested = (depth: number): string => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`
@@ -39,15 +42,13 @@ describe('proxy mode: a value nested as deep as the relay accepts', () => {
       if ((await bulk(first, { targetingKey: `d${depth}`, depth })).status === 200) served = depth
       else refused = depth
     }
-    // The limit is the value's own, the same whatever the process has run before.
-    expect(served).toBe(MAX_VALUE_DEPTH)
     const deepest = await bulk(first, { targetingKey: `d${served}`, depth: served })
     await first.close()
 
     upstream.set({ status: 503, text: '' })
     // A new process, as after a kill: its reader runs before anything in it is warmed up.
     const second = serverProcess(['--upstream', upstream.url, '--data-dir', dir, '--port', '0'])
-    const url = await second.url()
+    const url = at(await second.url())
     // Before: the generation, which wraps the value in five more levels (record, contexts, context,
     // flags, flag), overflowed the record schema's recursion on read and was skipped as unreadable
     // ("skipped data-dir generation"): every context of it got 503 while the upstream was down.
@@ -56,5 +57,43 @@ describe('proxy mode: a value nested as deep as the relay accepts', () => {
     expect(again.body.flags).toEqual(deepest.body.flags)
     expect((await bulk(url, { targetingKey: 'plain', depth: 1 })).body.flags).toEqual(plain.body.flags)
     expect(second.output()).not.toMatch(/skipped data-dir generation/)
+    // The limit is the value's own, the same whatever the process has run before.
+    expect(served).toBe(MAX_VALUE_DEPTH)
+  })
+})
+
+describe('--flags-url: a variant nested as deep as the relay accepts', () => {
+  it('is read back from the data dir by a restarted process', async () => {
+    let depth = 1
+    const document = () => `{"flags":{"deep":{"state":"ENABLED","variants":{"v":${nested(depth)}},"defaultVariant":"v"},"plain":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`
+    const upstream = await startUpstream(() => ({ status: 200, contentType: 'application/json', text: document() }))
+    const start = (dataDir?: string) => startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, logger: recordingLogger(), ...(dataDir ? { dataDir } : {}) })
+    // The deepest variant a (warm) relay serves, whatever bounds it.
+    let served = 1
+    let refused = 8000
+    while (refused - served > 1) {
+      depth = (served + refused) >> 1
+      const server = await start()
+      const answer = await bulk(server, { targetingKey: 'u' })
+      if (answer.status === 200 && answer.body.flags.some((flag: { key: string; value?: unknown }) => flag.key === 'deep' && flag.value !== undefined)) served = depth
+      else refused = depth
+      await server.close()
+    }
+    depth = served
+    const dir = await tempDir()
+    const first = await start(dir)
+    const before = await bulk(first, { targetingKey: 'u' })
+    await first.close()
+
+    upstream.set({ status: 503, text: '' })
+    const second = serverProcess(['--flags-url', `${upstream.url}/flags.json`, '--data-dir', dir, '--port', '0'])
+    // Before: a warm relay served a variant ~2,500 deep; the restarted process's flagd-core
+    // overflowed compiling it ("cannot serve the data-dir: … Maximum call stack size exceeded"),
+    // skipped the generation and answered 503.
+    const after = await bulk(at(await second.url()), { targetingKey: 'u' })
+    expect(after.status).toBe(200)
+    expect(after.body.flags).toEqual(before.body.flags)
+    expect(second.output()).not.toMatch(/skipped data-dir generation/)
+    expect(served).toBe(MAX_VALUE_DEPTH)
   })
 })

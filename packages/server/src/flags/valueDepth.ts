@@ -1,9 +1,10 @@
 // How deep a flag value nests, measured without recursion. The proxy refuses an upstream answer
 // whose value nests deeper than MAX_VALUE_DEPTH, and its data dir, --redis records and readers
 // allow exactly that much: the limit is the value's own, however many levels a record wraps it
-// in. Before, both sides leaned on zod's recursion, which runs out of stack at a depth that
-// depends on the wrapper and on how warm the process is: a value a long-running relay accepted
-// and saved overflowed the reader of a freshly restarted one, and the generation was lost.
+// in. Definitions allow the same depth below a flag's variants (flagDefinitions.ts). Before, both
+// sides leaned on recursion (zod's, flagd-core's), which runs out of stack at a depth that depends
+// on the wrapper and on how warm the process is: a value a long-running relay accepted and saved
+// overflowed the reader of a freshly restarted one, and the generation was lost.
 
 /**
  * Deepest nesting of arrays and objects in a flag value the relay accepts: 512 levels. A scalar

@@ -217,3 +217,93 @@ describe('what a relay served, a relay started afresh with the upstream down ser
     expect(accepted).toBeGreaterThan(7)
   }, 120_000)
 })
+
+/** An OFREP bulk answer's text: odd keys and values, per-flag errors, flag-set metadata. */
+const ofrepAnswers = fc
+  .record({
+    entries: fc.uniqueArray(
+      fc.tuple(
+        oddKey,
+        fc.oneof(
+          { weight: 5, arbitrary: fc.record({ value: fc.oneof(objectValue, oddNumber, oddString.map(text), fc.boolean().map(text), fc.jsonValue({ maxDepth: 3 }).map(text)), variant: fc.option(oddString, { nil: undefined }), reason: fc.option(fc.constantFrom('STATIC', 'TARGETING_MATCH', 'SPLIT', 'A_NEW_REASON'), { nil: undefined }) }) },
+          { weight: 1, arbitrary: fc.record({ errorCode: fc.constantFrom('GENERAL', 'PARSE_ERROR', 'TYPE_MISMATCH') }) },
+        ),
+      ),
+      { selector: ([key]) => key, minLength: 1, maxLength: 15 },
+    ),
+    metadata: fc.option(fc.uniqueArray(fc.tuple(oddKey, fc.oneof(fc.string({ maxLength: 8 }).map(text), oddNumber)), { selector: ([key]) => key, maxLength: 3 }), { nil: undefined }),
+  })
+  .map(({ entries, metadata }) => {
+    const flags = entries.map(([key, entry]) => {
+      const fields: Array<[string, string]> = [['key', text(key)]]
+      if ('errorCode' in entry) fields.push(['errorCode', text(entry.errorCode)])
+      else {
+        fields.push(['value', entry.value])
+        if (entry.variant !== undefined) fields.push(['variant', text(entry.variant)])
+        if (entry.reason !== undefined) fields.push(['reason', text(entry.reason)])
+      }
+      return object(fields)
+    })
+    return `{"flags":[${flags.join(',')}]${metadata ? `,"metadata":${object(metadata)}` : ''}}`
+  })
+
+describe('proxy mode: what a relay served for a context, a fresh relay with the upstream down serves the same (property)', () => {
+  const proxy = (upstream: FakeUpstream, options: Partial<FlagServerOptions>) => startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })
+
+  async function roundTrip(upstream: FakeUpstream, answer: string, options: () => Promise<Partial<FlagServerOptions>>) {
+    upstream.set({ status: 200, contentType: 'application/json', text: answer })
+    const shared = await options()
+    const first = await proxy(upstream, shared)
+    const before = await answers(first)
+    fc.pre(before.every((seen) => seen.startsWith('200 ')))
+    return { first, before, shared }
+  }
+
+  it('(a) from the data dir', async () => {
+    const upstream = await startUpstream({ status: 503, text: '' })
+    let accepted = 0
+    await fc.assert(
+      fc.asyncProperty(ofrepAnswers, async (answer) => {
+        const { first, before, shared } = await roundTrip(upstream, answer, async () => ({ dataDir: await tempDir() }))
+        accepted++
+        await first.close()
+        upstream.set({ status: 503, text: '' })
+        const second = await proxy(upstream, shared)
+        expect(await answers(second)).toEqual(before)
+        await second.close()
+      }),
+      // Each run waits out the data dir's half-second between two writes (two contexts).
+      { ...RUNS, numRuns: 15 },
+    )
+    expect(accepted).toBeGreaterThan(7)
+  }, 120_000)
+
+  it('(c) from Redis (a real redis-server), with no data dir', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ status: 503, text: '' })
+    let accepted = 0
+    await fc.assert(
+      fc.asyncProperty(ofrepAnswers, async (answer) => {
+        await redis.command('FLUSHALL')
+        const { first, before, shared } = await roundTrip(upstream, answer, async () => ({ redis: { url: redis.url, leaseTtlMs: 1500, commandTimeoutMs: 500 } }))
+        accepted++
+        // Shared once both contexts are in the store.
+        for (let i = 0; i < 200 && !(await redis.command('KEYS', 'holdfast:*:doc:context:*')).startsWith(`*${CONTEXTS.length}`); i++) await new Promise((r) => setTimeout(r, 10))
+        await first.close()
+        upstream.set({ status: 503, text: '' })
+        const second = await proxy(upstream, shared)
+        // The store is read in the background at start: the first answers may still be 503.
+        let after: string[] = []
+        for (let i = 0; i < 100; i++) {
+          after = await answers(second)
+          if (after.every((seen) => seen.startsWith('200 '))) break
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        expect(after).toEqual(before)
+        await second.close()
+      }),
+      { ...RUNS, numRuns: 15 },
+    )
+    expect(accepted).toBeGreaterThan(7)
+  }, 120_000)
+})

@@ -1,9 +1,12 @@
 // Whatever the relay accepted and served, it reads back after a kill: the data dir, a snapshot
 // file and a shared Redis give back the same answers a restarted relay serves (CONTRACT §9).
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
 import { MAX_VALUE_DEPTH } from '../../packages/server/src/flags/valueDepth'
-import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { createGenerationStore } from '../../packages/server/src/flags/generations'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { serverProcess } from './events-process'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
 
@@ -95,5 +98,22 @@ describe('--flags-url: a variant nested as deep as the relay accepts', () => {
     expect(after.body.flags).toEqual(before.body.flags)
     expect(second.output()).not.toMatch(/skipped data-dir generation/)
     expect(served).toBe(MAX_VALUE_DEPTH)
+  })
+})
+
+describe('a data dir full of temp files that crashes left behind', () => {
+  it('20,000 of them: the relay starts serving the last generation at once, and they are all removed', async () => {
+    const dir = await tempDir()
+    await createGenerationStore({ dir }).save(JSON.stringify({ kind: 'definitions', text: '{"flags":{"kept":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}', version: 'v1', fetchedAt: Date.now() }))
+    // A crash loop that died between open and rename each time.
+    for (let i = 0; i < 20_000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => writeFile(join(dir, `.gen-${i + j}-1-abcd1234.tmp`), 'half a write')))
+    const upstream = await startUpstream({ status: 503, text: '' })
+    const started = Date.now()
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, dataDir: dir, logger: recordingLogger() })
+    // Before: each was removed one after the other before anything was loaded: ~2.5 s here, and
+    // longer with more of them, while the relay was not serving.
+    expect(Date.now() - started).toBeLessThan(1000)
+    expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual([{ key: 'kept', value: true, variant: 'on', reason: 'STATIC' }])
+    await waitFor(async () => (await readdir(dir)).every((name) => !name.endsWith('.tmp')), 15_000)
   })
 })

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
 import { MAX_VALUE_DEPTH } from '../../packages/server/src/flags/valueDepth'
-import { createGenerationStore } from '../../packages/server/src/flags/generations'
+import { createGenerationStore, encodeGeneration } from '../../packages/server/src/flags/generations'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { serverProcess } from './events-process'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
@@ -115,5 +115,31 @@ describe('a data dir full of temp files that crashes left behind', () => {
     expect(Date.now() - started).toBeLessThan(1000)
     expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual([{ key: 'kept', value: true, variant: 'on', reason: 'STATIC' }])
     await waitFor(async () => (await readdir(dir)).every((name) => !name.endsWith('.tmp')), 15_000)
+  })
+})
+
+describe('a newest generation whose checksum line is right but whose JSON is cut', () => {
+  // Written by a writer that framed what it had (a bug, a hand repair): the frame holds, the record does not.
+  const definitions = (flag: string) => JSON.stringify({ kind: 'definitions', text: `{"flags":{"${flag}":{"state":"ENABLED","variants":{"on":true},"defaultVariant":"on"}}}`, version: flag, fetchedAt: Date.now() - 1000 })
+  const contexts = (value: number) => JSON.stringify({ kind: 'contexts', contexts: [{ key: 'k', fetchedAt: Date.now() - 1000, flags: [{ key: 'limit', value, stale: false }] }] })
+
+  it.each([
+    ['--flags-url', definitions('older'), definitions('newer'), (url: string) => ({ flagsUrl: `${url}/flags.json`, pollIntervalSeconds: 3600 })],
+    ['--flags FILE (missing at the restart)', definitions('older'), definitions('newer'), () => ({ flags: '/nonexistent/holdfast/flags.json' })],
+    ['--upstream', contexts(1), contexts(2), (url: string) => ({ upstream: url })],
+  ] as const)('%s: is skipped for the one before it', async (_mode, older, newer, options) => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir })
+    await store.save(older)
+    const cut = newer.slice(0, newer.length - 7)
+    await writeFile(join(dir, 'gen-000000000002.json'), encodeGeneration(cut))
+    const upstream = await startUpstream({ status: 503, text: '' })
+    const logger = recordingLogger()
+    const server = await startServer({ flags: undefined, dataDir: dir, upstreamTimeoutMs: 2000, logger, ...options(upstream.url) })
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, unknown>
+    expect(status).toMatchObject({ ready: true, source: 'data-dir' })
+    if (_mode === '--upstream') expect(status.contexts).toBe(1)
+    else expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual([{ key: 'older', value: true, variant: 'on', reason: 'STATIC' }])
+    expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation .*gen-000000000002\.json: intact but not usable/)
   })
 })

@@ -311,6 +311,35 @@ describe('proxy mode (--upstream) with --redis', () => {
   })
 })
 
+describe('proxy mode: two relays share answers to one context across an upstream change', () => {
+  it('the answer asked for later wins, even when the one asked for earlier comes back last: no relay goes back to it', async () => {
+    const redis = await redisServer()
+    let asked = 0
+    // The first request gets the old answer, slowly; every later one the new answer at once.
+    const upstream = await startUpstream(() => {
+      asked++
+      const answer = { status: 200, contentType: 'application/json', text: JSON.stringify({ flags: [{ key: 'limit', value: asked === 1 ? 'old' : 'new', reason: 'STATIC' }] }) }
+      return asked === 1 ? { delayMs: 800, then: answer } : answer
+    })
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, heldAnswerAfterMs: 5000 })
+    const a = await proxy()
+    const b = await proxy()
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    asked = 0
+    const limit = (r: Relay) => evaluate(r.server, { targetingKey: 'u' }).then(async (res) => ((await res.json()) as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value)
+    const fromA = limit(a)
+    await waitFor(() => upstream.requests.some((request) => request.body.includes('"u"')), 5000)
+    expect(await limit(b)).toBe('new')
+    expect(await fromA).toBe('old')
+    upstream.set({ status: 503, text: '' })
+    // Before: a's old answer was shared last, got the newer version, and b took it: every relay
+    // (and one started later) served 'old' through the outage.
+    await waitFor(async () => (await limit(a)) === 'new' && (await limit(b)) === 'new', 5000)
+    const c = await proxy()
+    await waitFor(async () => (await limit(c)) === 'new', 5000)
+  })
+})
+
 describe('the command line', () => {
   it('--redis needs a relay source', async () => {
     const run = await runBin(['--flags', 'examples/flags.json', '--redis', 'redis://127.0.0.1:1'])

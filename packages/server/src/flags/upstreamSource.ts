@@ -21,7 +21,7 @@ import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pic
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
-import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
+import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -132,13 +132,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     save(true)
     return true
   })
-  const share = (key: string, held: HeldContext, changed: boolean) => {
+  const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
     const at = now()
     if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
     sharedAt.set(key, at)
     if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
-    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
+    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) }, version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
@@ -185,6 +185,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         : fail(now(), 'timeout', `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already`)
     }
     const held = cache.get(key)
+    // --redis: the answer's place in the store's order is taken as the request goes out, not when
+    // its answer is shared. Two relays asking across an upstream change: the one that asked first
+    // and was answered last (a slow upstream) must not write its older answer over the newer one
+    // (before, the whole fleet then served the older one, and kept it through an outage).
+    const version = shared$?.ticket()
     let result: UpstreamFetchResult
     try {
       // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
@@ -212,7 +217,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
-      share(key, confirmed, false)
+      share(key, confirmed, false, version)
       return { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
@@ -263,7 +268,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
-    share(key, next, changed.length > 0 || !held)
+    share(key, next, changed.length > 0 || !held, version)
     return { kind: 'fresh', changed }
   }
 

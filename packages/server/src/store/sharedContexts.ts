@@ -1,5 +1,5 @@
 import type { ServerLogger } from '../logger'
-import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
+import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica } from './storeReplica'
 
 /** Options of {@link createSharedContexts}. */
@@ -21,11 +21,20 @@ export interface SharedContextsOptions {
 export interface SharedContexts {
   /** Connects and reads the answers the store holds. Resolves once that read settled. */
   start(): Promise<void>
+  /**
+   * A place in the store's order, taken when an upstream request goes out and handed to
+   * {@link answered} with its answer, so answers are ordered by when they were asked for. Never
+   * rejects; a failed one is replaced by a ticket taken when the answer is shared.
+   */
+  ticket(): SharedTicket
   /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
-  answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }): void
+  answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }, version?: SharedTicket): void
   status(): StoreStatus & { taken: number }
   stop(): Promise<void>
 }
+
+/** A version taken from the store ahead of the answer it will order (see {@link SharedContexts.ticket}). */
+export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
 
@@ -58,8 +67,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       await store.connected(2000)
       await replica.start()
     },
-    answered(contextKey, doc) {
-      void replica.publish(PREFIX + contextKey, doc)
+    ticket: () => store.ticket(),
+    answered(contextKey, doc, version) {
+      void replica.publish(PREFIX + contextKey, doc, undefined, version)
     },
     status: () => ({ ...store.status(), taken }),
     async stop() {

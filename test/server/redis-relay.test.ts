@@ -340,6 +340,29 @@ describe('proxy mode: two relays share answers to one context across an upstream
   })
 })
 
+describe('proxy mode: Redis restarted empty while the relays run and the upstream is down', () => {
+  it('each relay writes back the answers it holds, so a relay that starts then serves them', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined })
+    const a = await proxy()
+    await waitFor(async () => (await status(a.server)).redis?.state === 'up', 20_000)
+    const ask = (r: Relay) => evaluate(r.server, { targetingKey: 'ada' }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }))
+    expect((await ask(a)).status).toBe(200)
+    const contexts = () => redis.command('KEYS', 'holdfast:*:doc:context:*')
+    await waitFor(async () => (await contexts()).startsWith('*1\r\n'), 5000)
+    upstream.set({ status: 503, text: '' })
+    await redis.stop()
+    await redis.start()
+    // Before: nothing was written back (only a new upstream answer is shared): the store stayed
+    // empty, and a relay started during the outage answered 503 for every context the fleet held.
+    await waitFor(async () => (await contexts()).startsWith('*1\r\n'), 10_000)
+    const c = await proxy()
+    await waitFor(async () => (await ask(c)).status === 200, 5000)
+    expect((await ask(c)).body).toMatchObject({ flags: [{ key: 'greeting', value: 'hello ada' }], metadata: { holdfast: { stale: true } } })
+  })
+})
+
 describe('the command line', () => {
   it('--redis needs a relay source', async () => {
     const run = await runBin(['--flags', 'examples/flags.json', '--redis', 'redis://127.0.0.1:1'])

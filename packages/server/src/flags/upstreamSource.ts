@@ -76,7 +76,7 @@ export interface UpstreamSourceOptions {
    * `--redis`: shares every good per-context answer with the other relays of this upstream, and
    * takes theirs. Given the hook that takes one, returns the shared store's driver. Default: none.
    */
-  share?: (take: SharedContextsOptions['take']) => SharedContexts
+  share?: (take: SharedContextsOptions['take'], held?: SharedContextsOptions['held']) => SharedContexts
 }
 
 // With --redis, an answer whose content did not change is shared again at most this often (it
@@ -131,14 +131,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     sharedAt.set(key, now())
     save(true)
     return true
-  })
+  }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
+  const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
     const at = now()
     if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
     sharedAt.set(key, at)
     if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
-    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) }, version)
+    shared$.answered(key, shareable(key, held), version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {

@@ -28,6 +28,11 @@ export interface StoreReplicaOptions {
    * 0 turns it off.
    */
   checkEveryMs?: number
+  /**
+   * Called once what the store holds was read again after it came back (a `connected` notice):
+   * the moment to write back what the store may have lost (a Redis restarted empty). Default: none.
+   */
+  onReread?: () => void
   log?: ServerLogger
 }
 
@@ -164,7 +169,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
           if (notice.type === 'changed' && wanted(notice.key)) {
             const held = seen.get(notice.key)
             if (!held || held.version < notice.version) void pull(notice.key)
-          } else if (notice.type === 'connected') void pullAll()
+          } else if (notice.type === 'connected') void pullAll().then(() => options.onReread?.())
         })
         const every = options.checkEveryMs ?? 5000
         const fixed = options.initialKeys ?? ['definitions']

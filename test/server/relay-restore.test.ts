@@ -3,6 +3,7 @@
 import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { makeSnapshot } from '@holdfast/server'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
 import { MAX_VALUE_DEPTH } from '../../packages/server/src/flags/valueDepth'
 import { createGenerationStore, encodeGeneration } from '../../packages/server/src/flags/generations'
@@ -141,5 +142,24 @@ describe('a newest generation whose checksum line is right but whose JSON is cut
     if (_mode === '--upstream') expect(status.contexts).toBe(1)
     else expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual([{ key: 'older', value: true, variant: 'on', reason: 'STATIC' }])
     expect(logger.lines.join('\n')).toMatch(/skipped data-dir generation .*gen-000000000002\.json: intact but not usable/)
+  })
+})
+
+describe('proxy mode: a Bootstrap made by `snapshot --upstream`, served by `--snapshot`', () => {
+  it('serves each value as the relay served it: a "__proto__" key inside it, odd numbers, the deepest value accepted', async () => {
+    const value = `{"__proto__":{"admin":true},"constructor":[1,-0,1e308],"deep":${nested(MAX_VALUE_DEPTH - 1)}}`
+    const upstream = await startUpstream({ status: 200, contentType: 'application/json', text: `{"flags":[{"key":"cfg","value":${value},"variant":"v","reason":"STATIC"}]}` })
+    const first = await relay(upstream)
+    const served = await bulk(first, { targetingKey: 'u' })
+    expect(served.status).toBe(200)
+    const out = join(await tempDir(), 'fallback.json')
+    expect(await makeSnapshot({ upstream: upstream.url, context: { targetingKey: 'u' }, out })).toMatchObject({ ok: true })
+    upstream.set({ status: 503, text: '' })
+    const second = await relay(upstream, { snapshot: out })
+    const fromSnapshot = await bulk(second, { targetingKey: 'someone-never-seen' })
+    expect(fromSnapshot.body.metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })
+    // Before: read back through zod's copy, which drops a "__proto__" key: {"constructor":…,"deep":…} only.
+    expect(JSON.stringify(fromSnapshot.body.flags[0].value)).toBe(JSON.stringify(served.body.flags[0].value))
+    expect(Object.keys(fromSnapshot.body.flags[0].value)).toContain('__proto__')
   })
 })

@@ -109,11 +109,11 @@ describe('a data dir full of temp files that crashes left behind', () => {
     // A crash loop that died between open and rename each time.
     for (let i = 0; i < 20_000; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => writeFile(join(dir, `.gen-${i + j}-1-abcd1234.tmp`), 'half a write')))
     const upstream = await startUpstream({ status: 503, text: '' })
-    const started = Date.now()
     const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, dataDir: dir, logger: recordingLogger() })
-    // Before: each was removed one after the other before anything was loaded: ~2.5 s here, and
-    // longer with more of them, while the relay was not serving.
-    expect(Date.now() - started).toBeLessThan(1000)
+    // Serving before they are all gone. Before: each was removed one after the other before
+    // anything was loaded, ~2.5 s here and longer with more of them, while nothing was served.
+    // (Not a time bound: the gap holds on a loaded machine too.)
+    expect((await readdir(dir)).filter((name) => name.endsWith('.tmp')).length).toBeGreaterThan(0)
     expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual([{ key: 'kept', value: true, variant: 'on', reason: 'STATIC' }])
     await waitFor(async () => (await readdir(dir)).every((name) => !name.endsWith('.tmp')), 15_000)
   })

@@ -311,6 +311,58 @@ describe('proxy mode (--upstream) with --redis', () => {
   })
 })
 
+describe('proxy mode: two relays share answers to one context across an upstream change', () => {
+  it('the answer asked for later wins, even when the one asked for earlier comes back last: no relay goes back to it', async () => {
+    const redis = await redisServer()
+    let asked = 0
+    // The first request gets the old answer, slowly; every later one the new answer at once.
+    const upstream = await startUpstream(() => {
+      asked++
+      const answer = { status: 200, contentType: 'application/json', text: JSON.stringify({ flags: [{ key: 'limit', value: asked === 1 ? 'old' : 'new', reason: 'STATIC' }] }) }
+      return asked === 1 ? { delayMs: 800, then: answer } : answer
+    })
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, heldAnswerAfterMs: 5000 })
+    const a = await proxy()
+    const b = await proxy()
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    asked = 0
+    const limit = (r: Relay) => evaluate(r.server, { targetingKey: 'u' }).then(async (res) => ((await res.json()) as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value)
+    const fromA = limit(a)
+    await waitFor(() => upstream.requests.some((request) => request.body.includes('"u"')), 5000)
+    expect(await limit(b)).toBe('new')
+    expect(await fromA).toBe('old')
+    upstream.set({ status: 503, text: '' })
+    // Before: a's old answer was shared last, got the newer version, and b took it: every relay
+    // (and one started later) served 'old' through the outage.
+    await waitFor(async () => (await limit(a)) === 'new' && (await limit(b)) === 'new', 5000)
+    const c = await proxy()
+    await waitFor(async () => (await limit(c)) === 'new', 5000)
+  })
+})
+
+describe('proxy mode: Redis restarted empty while the relays run and the upstream is down', () => {
+  it('each relay writes back the answers it holds, so a relay that starts then serves them', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined })
+    const a = await proxy()
+    await waitFor(async () => (await status(a.server)).redis?.state === 'up', 20_000)
+    const ask = (r: Relay) => evaluate(r.server, { targetingKey: 'ada' }).then(async (res) => ({ status: res.status, body: (await res.json()) as any }))
+    expect((await ask(a)).status).toBe(200)
+    const contexts = () => redis.command('KEYS', 'holdfast:*:doc:context:*')
+    await waitFor(async () => (await contexts()).startsWith('*1\r\n'), 5000)
+    upstream.set({ status: 503, text: '' })
+    await redis.stop()
+    await redis.start()
+    // Before: nothing was written back (only a new upstream answer is shared): the store stayed
+    // empty, and a relay started during the outage answered 503 for every context the fleet held.
+    await waitFor(async () => (await contexts()).startsWith('*1\r\n'), 10_000)
+    const c = await proxy()
+    await waitFor(async () => (await ask(c)).status === 200, 5000)
+    expect((await ask(c)).body).toMatchObject({ flags: [{ key: 'greeting', value: 'hello ada' }], metadata: { holdfast: { stale: true } } })
+  })
+})
+
 describe('the command line', () => {
   it('--redis needs a relay source', async () => {
     const run = await runBin(['--flags', 'examples/flags.json', '--redis', 'redis://127.0.0.1:1'])

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { FlagdCore, MemoryStorage, type FeatureFlag } from '@openfeature/flagd-core'
 import { flagdDocumentSchema } from './schemas'
+import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 import type { Logger } from '@openfeature/core'
 
 /** A JSON value as a flag variant may hold it. */
@@ -45,6 +46,9 @@ export interface ParseOptions {
   /** Where flagd-core's warnings about broken rules go. Default: dropped. */
   warn?: (message: string) => void
 }
+
+/** Deepest nesting of a flags document: {@link MAX_VALUE_DEPTH} levels of a variant value, plus the four around it. */
+export const MAX_DOCUMENT_DEPTH = MAX_VALUE_DEPTH + 4
 
 /** Flags compiled per slice by {@link compileFlagDefinitions} before it yields to the event loop: 25. */
 export const COMPILE_SLICE = 25
@@ -107,6 +111,12 @@ function* compileSteps(raw: string, options: ParseOptions): Generator<void, Pars
   if (!isObject(parsed) || !isObject(parsed.flags)) return { ok: false, error: 'expected an object with a "flags" object' }
   const structural = structureProblem(parsed.flags)
   if (structural) return { ok: false, error: structural }
+  // flagd-core recurses through the document: past a depth that depends on how warm the process
+  // is, it overflows. A long-running relay compiled (and saved) a variant nested ~2,500 deep that a
+  // restarted one could not compile from its data dir. One explicit limit, below where a cold
+  // process overflows, holds on both sides: a variant value may nest MAX_VALUE_DEPTH levels below
+  // `{"flags":{KEY:{"variants":{NAME:…}}}}`, and nothing else in the document deeper.
+  if (valueDepth(parsed, MAX_DOCUMENT_DEPTH) > MAX_DOCUMENT_DEPTH) return { ok: false, error: `the document is nested deeper than ${MAX_DOCUMENT_DEPTH} levels (a variant value at most ${MAX_VALUE_DEPTH})` }
   const document = flagdDocumentSchema.safeParse(parsed)
   if (!document.success) return { ok: false, error: describeZodIssue(document.error.issues[0]) }
   const evaluators = isObject(parsed.$evaluators) ? parsed.$evaluators : {}

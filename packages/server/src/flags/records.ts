@@ -2,6 +2,7 @@
 // answers in proxy mode) and snapshot files. Written in zod because they are read at a boundary:
 // a file on disk may be anything (an old version, a hand edit, another program's JSON).
 import { z } from 'zod'
+import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 
 const primitive = z.union([z.string(), z.number(), z.boolean()])
 const flagMetadata = z.record(z.string(), primitive)
@@ -24,10 +25,17 @@ export const definitionsRecordSchema = z.object({
 /** A data-dir generation holding flag definitions. */
 export type DefinitionsRecord = z.infer<typeof definitionsRecordSchema>
 
+/**
+ * A flag value as JSON.parse gave it, nested at most {@link MAX_VALUE_DEPTH} levels (the limit the
+ * proxy accepts from its upstream with): checked without recursion, so the levels of the record
+ * around it do not count, and kept as parsed (a `"__proto__"` key inside it stays, as it was served).
+ */
+const flagValue = z.unknown().refine((value) => valueDepth(value) <= MAX_VALUE_DEPTH, { message: `nested deeper than ${MAX_VALUE_DEPTH} levels` })
+
 /** One held flag of one context, as the proxy keeps it (the core's merge result, minus `source`). */
 export const heldFlagSchema = z.object({
   key: z.string(),
-  value: z.json().optional(),
+  value: flagValue.optional(),
   variant: z.string().optional(),
   reason: z.string().optional(),
   metadata: flagMetadata.optional(),

@@ -110,7 +110,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         maxContextBytes: options.maxContextBytes,
         heldAnswerAfterMs: options.heldAnswerAfterMs,
         maxUpstreamRequests: options.maxUpstreamRequests,
-        share: sharedStore && ((take) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, closeStore: ownStore })),
+        share: sharedStore && ((take, held) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, held, closeStore: ownStore })),
       })
     : createUrlSource({
         ...common,

@@ -33,8 +33,10 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   const definitions = definitionsSnapshotSchema.safeParse(json)
   if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: definitions.data.fetchedAt }
   const bootstrap = bootstrapSchema.safeParse(json)
-  // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such.
-  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(bootstrap.data as unknown as Bootstrap), fetchedAt: bootstrap.data.fetchedAt ?? 0 } }
+  // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such. Validated, then used
+  // as JSON.parse gave it: zod's copy drops a "__proto__" key inside a value, which the snapshot
+  // command wrote as the upstream (and the relay) served it.
+  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: bootstrap.data.fetchedAt ?? 0 } }
   if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: (await stat(path)).mtimeMs }
   throw new Error(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)
 }

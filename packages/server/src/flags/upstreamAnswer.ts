@@ -4,13 +4,15 @@
 // fields of the wrong type are dropped rather than failing the whole answer.
 import type { FlagEntry } from '@holdfast/core'
 import { z } from 'zod'
+import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 
 const primitive = z.union([z.string(), z.number(), z.boolean()])
 const optional = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined)
 
+// The value is taken as JSON.parse gave it (it is JSON), its depth checked without recursion below.
 const entrySchema = z.object({
   key: z.string(),
-  value: optional(z.json().nullable()),
+  value: z.unknown().optional(),
   reason: optional(z.string()),
   variant: optional(z.string()),
   metadata: optional(z.record(z.string(), primitive)),
@@ -72,6 +74,9 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
       skipped++
       continue
     }
+    // Refused whole, as an answer that cannot be read: a deeper value is no flag value, and what is
+    // accepted here is saved and must be read back by the same limit (valueDepth.ts).
+    if (valueDepth(entry.data.value) > MAX_VALUE_DEPTH) return { ok: false, message: `the value of flag ${JSON.stringify(entry.data.key)} is nested deeper than ${MAX_VALUE_DEPTH} levels` }
     const e: FlagEntry = { key: entry.data.key }
     // `null` means "use the caller's default", like an absent value.
     if (entry.data.value !== undefined && entry.data.value !== null) e.value = entry.data.value as FlagEntry['value']

@@ -21,7 +21,7 @@ import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pic
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
-import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
+import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -76,7 +76,7 @@ export interface UpstreamSourceOptions {
    * `--redis`: shares every good per-context answer with the other relays of this upstream, and
    * takes theirs. Given the hook that takes one, returns the shared store's driver. Default: none.
    */
-  share?: (take: SharedContextsOptions['take']) => SharedContexts
+  share?: (take: SharedContextsOptions['take'], held?: SharedContextsOptions['held']) => SharedContexts
 }
 
 // With --redis, an answer whose content did not change is shared again at most this often (it
@@ -139,14 +139,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     sharedAt.set(key, now())
     save(true)
     return true
-  })
-  const share = (key: string, held: HeldContext, changed: boolean) => {
+  }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
+  const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
+  const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
     const at = now()
     if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
     sharedAt.set(key, at)
     if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
-    shared$.answered(key, { body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
+    shared$.answered(key, shareable(key, held), version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
@@ -197,6 +198,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return { kind: 'failed', failure: 'timeout', message }
     }
     const held = cache.get(key)
+    // --redis: the answer's place in the store's order is taken as the request goes out, not when
+    // its answer is shared. Two relays asking across an upstream change: the one that asked first
+    // and was answered last (a slow upstream) must not write its older answer over the newer one
+    // (before, the whole fleet then served the older one, and kept it through an outage).
+    const version = shared$?.ticket()
     let result: UpstreamFetchResult
     try {
       // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
@@ -227,7 +233,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
-      share(key, confirmed, false)
+      share(key, confirmed, false, version)
       return { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
@@ -282,7 +288,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next)
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
-    share(key, next, changed.length > 0 || !held)
+    share(key, next, changed.length > 0 || !held, version)
     return { kind: 'fresh', changed }
   }
 

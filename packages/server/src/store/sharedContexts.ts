@@ -1,6 +1,6 @@
 import type { ServerLogger } from '../logger'
-import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
-import { createStoreReplica } from './storeReplica'
+import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
+import { createStoreReplica, type LocalDocument } from './storeReplica'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -12,6 +12,12 @@ export interface SharedContextsOptions {
    * returns whether it did. Called only for a version newer than any this relay has seen for it.
    */
   take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>
+  /**
+   * The answers this relay holds from the upstream (got in this process, or taken from the store),
+   * by context hash. Written back when the store comes back, so a Redis that restarted empty holds
+   * them again, for a relay that starts while the upstream is down. Default: none.
+   */
+  held?(): Array<[string, LocalDocument]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
   log?: ServerLogger
@@ -21,11 +27,20 @@ export interface SharedContextsOptions {
 export interface SharedContexts {
   /** Connects and reads the answers the store holds. Resolves once that read settled. */
   start(): Promise<void>
+  /**
+   * A place in the store's order, taken when an upstream request goes out and handed to
+   * {@link answered} with its answer, so answers are ordered by when they were asked for. Never
+   * rejects; a failed one is replaced by a ticket taken when the answer is shared.
+   */
+  ticket(): SharedTicket
   /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
-  answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }): void
+  answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }, version?: SharedTicket): void
   status(): StoreStatus & { taken: number }
   stop(): Promise<void>
 }
+
+/** A version taken from the store ahead of the answer it will order (see {@link SharedContexts.ticket}). */
+export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
 
@@ -40,11 +55,22 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const { store, log } = options
   const max = options.maxContexts ?? 10_000
   let taken = 0
+  // Every held answer, a few at a time (thousands must not flood the connection): one that the
+  // store holds already only renews its TTL; one it lost is written again; one it holds newer is
+  // taken instead (the replica's rules), never written over.
+  const writeBack = async () => {
+    const queue = options.held?.() ?? []
+    const worker = async () => {
+      for (let item = queue.shift(); item; item = queue.shift()) await replica.publish(PREFIX + item[0], item[1])
+    }
+    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker))
+  }
   const replica = createStoreReplica({
     store,
     log,
     maxKeys: max,
     initialKeys: { prefix: PREFIX, limit: max },
+    onReread: () => void writeBack().catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
     async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
       const took = await options.take(key.slice(PREFIX.length), doc)
@@ -58,8 +84,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       await store.connected(2000)
       await replica.start()
     },
-    answered(contextKey, doc) {
-      void replica.publish(PREFIX + contextKey, doc)
+    ticket: () => store.ticket(),
+    answered(contextKey, doc, version) {
+      void replica.publish(PREFIX + contextKey, doc, undefined, version)
     },
     status: () => ({ ...store.status(), taken }),
     async stop() {

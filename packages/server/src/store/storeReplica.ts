@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { ServerLogger } from '../logger'
-import type { SharedStore, StoredDocument } from './sharedStore'
+import type { SharedStore, StoredDocument, StoreResult } from './sharedStore'
 
 /** A document as this relay holds it, before the store gives it a version. */
 export interface LocalDocument {
@@ -28,6 +28,11 @@ export interface StoreReplicaOptions {
    * 0 turns it off.
    */
   checkEveryMs?: number
+  /**
+   * Called once what the store holds was read again after it came back (a `connected` notice):
+   * the moment to write back what the store may have lost (a Redis restarted empty). Default: none.
+   */
+  onReread?: () => void
   log?: ServerLogger
 }
 
@@ -40,9 +45,11 @@ export interface StoreReplica {
    * version when it differs from what the store holds, or renews the stored one's TTL (which also
    * puts it back into a Redis that was flushed or restarted empty). With `lease`, only while that
    * owner holds the lease (else `fenced`, and what the store holds is taken when newer). Never
-   * rejects; never awaited by a request.
+   * rejects; never awaited by a request. `version`: a ticket taken earlier (when the upstream was
+   * asked), used for a changed document instead of a new one, so that an answer asked for earlier
+   * but shared later loses to one asked for later (and this relay takes that one instead).
    */
-  publish(key: string, local: LocalDocument, lease?: string): Promise<'written' | 'refreshed' | 'older' | 'fenced' | 'unavailable'>
+  publish(key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<'written' | 'refreshed' | 'older' | 'fenced' | 'unavailable'>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -113,17 +120,18 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     return Array.isArray(initial) ? initial.includes(key) : key.startsWith(initial.prefix)
   }
 
-  // Takes what the store holds for `key` when it is newer than what this relay has seen.
-  const pullNow = async (key: string): Promise<void> => {
+  // Takes what the store holds for `key` when it is newer than what this relay has seen; with
+  // `again`, also when seen already (this relay has since put something older into service).
+  const pullNow = async (key: string, again = false): Promise<void> => {
     const result = await store.get(key)
     if (!result.ok || !result.value) return
     const doc = result.value
     const held = seen.get(key)
-    if (held && held.version >= doc.version) return
+    if (held && held.version >= doc.version && !again) return
     const hash = digest(doc.body)
     let accepted = false
     try {
-      accepted = held?.hash === hash || (await options.accept(key, doc))
+      accepted = (!again && held?.hash === hash) || (await options.accept(key, doc))
     } catch (error) {
       log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
     }
@@ -161,7 +169,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
           if (notice.type === 'changed' && wanted(notice.key)) {
             const held = seen.get(notice.key)
             if (!held || held.version < notice.version) void pull(notice.key)
-          } else if (notice.type === 'connected') void pullAll()
+          } else if (notice.type === 'connected') void pullAll().then(() => options.onReread?.())
         })
         const every = options.checkEveryMs ?? 5000
         const fixed = options.initialKeys ?? ['definitions']
@@ -180,13 +188,14 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       })()
       return started
     },
-    publish(key, local, lease) {
+    publish(key, local, lease, version) {
       return serial(key, async () => {
         const held = seen.get(key)
         let doc: StoredDocument
         if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
         else {
-          const ticket = await store.ticket()
+          const early = version && (await version)
+          const ticket = early?.ok ? early : await store.ticket()
           if (!ticket.ok) return 'unavailable' as const
           doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
         }
@@ -204,7 +213,8 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         // Another relay wrote a newer version meanwhile (this one was cut off, or had just lost
         // the lease): that one wins; take it.
         const newer = result.value.current
-        await pullNow(key)
+        // Taken again even when seen: an answer asked for earlier may have replaced it here since.
+        await pullNow(key, version !== undefined)
         if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
         // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
         // peer). Then what this relay polls replaces it, or the junk would stay there for good.

@@ -47,6 +47,22 @@ describe('the headers prop', () => {
     })
   }
 
+  it("a login that brings a new user and a new token in one render: the new user's first request carries the new token", async () => {
+    const server = await startServer({}, { anonymous: { greeting: 'hi guest' }, alice: { greeting: 'hi alice' } })
+    const options = clientOptions(server)
+    const app = (user: string, token: string) => (
+      <FlagProvider {...options} context={{ targetingKey: user }} headers={{ Authorization: `Bearer ${token}` }}>
+        <Greeting onClient={() => {}} />
+      </FlagProvider>
+    )
+    const { rerender } = render(app('anonymous', 'guest'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi guest'))
+    rerender(app('alice', 'alice-token'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice'))
+    expect(server.requests).toEqual(['anonymous', 'alice'])
+    expect(server.authorization.flags).toEqual(['Bearer guest', 'Bearer alice-token'])
+  })
+
   it('a live stream that reconnects after the token changed sends the new one', async () => {
     const s = await startStreamingOfrep((self) => [{ type: 'sse', url: `${self}/stream` }])
     streams.push(s)

@@ -191,11 +191,11 @@ describe('a flag whose value type changes between answers', () => {
 
 describe('a component that throws in render under the provider', () => {
   class Boundary extends Component<{ children: ReactNode }, { failed: boolean }> {
-    state = { failed: false }
+    override state = { failed: false }
     static getDerivedStateFromError() {
       return { failed: true }
     }
-    render() {
+    override render() {
       return this.state.failed ? <p data-testid="boundary">failed</p> : this.props.children
     }
   }
@@ -239,16 +239,16 @@ describe('a component that throws in render under the provider', () => {
     function Fragile() {
       const client = useFlagClient()
       useEffect(() => void seen.push(client), [client])
-      const greeting = useValue('greeting', 'DEFAULT')
+      const greeting = useValue<string>('greeting', 'DEFAULT')
       if (greeting === 'hello' && explode) throw new Error('boom')
       return <p data-testid="fragile">{greeting}</p>
     }
     class Resettable extends Component<{ children: ReactNode }, { failed: boolean }> {
-      state = { failed: false }
+      override state = { failed: false }
       static getDerivedStateFromError() {
         return { failed: true }
       }
-      render() {
+      override render() {
         return this.state.failed ? (
           <button onClick={() => ((explode = false), this.setState({ failed: false }))}>retry</button>
         ) : (

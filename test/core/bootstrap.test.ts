@@ -33,6 +33,25 @@ const bootstrap = (over: Partial<Bootstrap> = {}): Bootstrap => ({
 })
 
 describe('bootstrap', () => {
+  test('a property that is undefined (what the type of a JSON import allows) counts as absent, as in JSON: the rest of the value and metadata are kept', () => {
+    const snapshot = {
+      context: { targetingKey: 'alice' },
+      flags: [
+        { key: 'banner', value: { text: 'ssr', color: undefined }, metadata: { owner: 'growth', kind: undefined } },
+        { key: 'limits', value: { max: 3, text: undefined }, metadata: { owner: undefined, kind: 'config' } },
+      ],
+      fetchedAt: Date.now() - 1000,
+    }
+    const { client } = make({ fallback: snapshot, bootstrap: snapshot })
+    expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'ssr' }, source: 'bootstrap', metadata: { owner: 'growth' } })
+    expect(client.getDetails('limits', {})).toMatchObject({ value: { max: 3 }, metadata: { kind: 'config' } })
+    expect(Object.keys(client.getDetails('limits', {}).metadata!)).toEqual(['kind'])
+    expect(Object.keys(client.getConfig('banner'))).toEqual(['text'])
+    // The copy is the client's: changing the app's object later changes nothing it holds.
+    snapshot.flags[0].metadata.owner = 'changed'
+    expect(client.getDetails('banner', {}).metadata).toEqual({ owner: 'growth' })
+  })
+
   test('is applied synchronously inside createClient, before start', () => {
     const { client } = make({ bootstrap: bootstrap() })
     expect(client.getGate('kill', true)).toBe(false)

@@ -19,11 +19,11 @@ afterEach(async () => {
   await receiver.close()
 })
 
-async function started(events: Partial<EventOptions> = {}) {
+async function started(events: Partial<EventOptions> = {}, storageName = uniqueStorageName('exposures')) {
   const client = createClient({
     url: receiver.flagsUrl,
     context: { targetingKey: 'alice', plan: 'pro' },
-    storageName: uniqueStorageName('exposures'),
+    storageName,
     logger: createTestLogger(),
     events: { url: receiver.url, ...events },
   })
@@ -103,4 +103,19 @@ test('getDetails with { exposure: false } does not expose; logExposure afterward
   client.logExposure(details)
   await client.flush()
   expect(exposures().map((e) => e.value)).toEqual(['red'])
+})
+
+test('a client made after another closed, in the same page and on the same storageName (a provider remounted), does not expose again what the page exposed; another storageName (another queue) does', async () => {
+  const name = uniqueStorageName('exposures')
+  const first = await started({}, name)
+  first.getValue('color', 'none')
+  await first.close()
+  const second = await started({}, name)
+  second.getValue('color', 'none')
+  second.getGate('beta')
+  await second.flush()
+  const other = await started()
+  other.getValue('color', 'none')
+  await other.flush()
+  expect(exposures().map((e) => e.flagKey).sort()).toEqual(['beta', 'color', 'color'])
 })

@@ -9,7 +9,9 @@ import {
   useFlagDetails,
   useGate,
   useValue,
+  useFlagClient,
   type Details,
+  type FlagClient,
   type EvaluationContext,
   type HoldfastEvent,
 } from '@holdfast/react'
@@ -116,5 +118,29 @@ describe('exposures from hooks', () => {
     await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
     expect(rendered).toBeGreaterThan(0)
     expect(logExposure).not.toHaveBeenCalled()
+  })
+
+  it('once per page session even when the provider is remounted (key={user} for each user, as the Next.js example does): A, B, A again logs A once', async () => {
+    const server = await startServer({ beta: true }, { bob: { beta: false } })
+    const options = clientOptions(server, { events: { url: server.eventsUrl, flushIntervalMs: 60_000 } })
+    let client: FlagClient | undefined
+    function Beta() {
+      client = useFlagClient()
+      return <p>{`beta=${useGate('beta')}`}</p>
+    }
+    const app = (user: string) => (
+      <FlagProvider key={user} {...options} context={{ targetingKey: user }}>
+        <Beta />
+      </FlagProvider>
+    )
+    const { rerender } = render(app('alice'))
+    for (const [user, shown] of [['alice', 'beta=true'], ['bob', 'beta=false'], ['alice', 'beta=true']]) {
+      rerender(app(user))
+      await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe(shown))
+      await waitFor(() => expect(client!.getStatus().state).toBe('ready'))
+      await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      await act(() => client!.flush())
+    }
+    expect(exposures(server.events)).toEqual(['alice beta=true', 'bob beta=false'])
   })
 })

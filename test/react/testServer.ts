@@ -23,6 +23,8 @@ export interface TestServer {
   mode: Mode
   /** Every flag request's targetingKey, in order. */
   requests: string[]
+  /** The `Authorization` header of every flag request and every events request, in order ('' when absent). */
+  authorization: { flags: string[]; events: string[] }
   /** Every event received on the events route. */
   events: HoldfastEvent[]
   /** Switches to `ok` and answers every request held by `hang`. */
@@ -41,7 +43,7 @@ afterEach(async () => {
 
 /** A flag server on a free port, closed after the test. */
 export async function startServer(flags: Flags = {}, users: Record<string, Flags> = {}): Promise<TestServer> {
-  const state = { flags, users, mode: 'ok' as Mode, requests: [] as string[], events: [] as HoldfastEvent[] }
+  const state = { flags, users, mode: 'ok' as Mode, requests: [] as string[], events: [] as HoldfastEvent[], authorization: { flags: [] as string[], events: [] as string[] } }
   const held: Array<() => void> = []
   const http = createServer((req, res) => void handle(req, res))
 
@@ -50,6 +52,7 @@ export async function startServer(flags: Flags = {}, users: Record<string, Flags
     if (req.method === 'POST' && req.url === '/ofrep/v1/evaluate/flags') {
       const targetingKey = String((JSON.parse(body) as { context: { targetingKey: string } }).context.targetingKey)
       state.requests.push(targetingKey)
+      state.authorization.flags.push(req.headers.authorization ?? '')
       const answer = () => {
         if (state.mode === 'error') return send(res, 500, { errorCode: 'GENERAL', errorDetails: 'test outage' })
         if (state.mode === 'empty') return send(res, 200, {})
@@ -63,6 +66,7 @@ export async function startServer(flags: Flags = {}, users: Record<string, Flags
       return
     }
     if (req.method === 'POST' && req.url === '/events') {
+      state.authorization.events.push(req.headers.authorization ?? '')
       state.events.push(...(JSON.parse(body) as { events: HoldfastEvent[] }).events)
       return send(res, 202, { accepted: 1 })
     }

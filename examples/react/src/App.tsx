@@ -67,7 +67,7 @@ export function App() {
     setUser(next)
   }
 
-  // Options other than `context` are read once; a new `context` switches the user (setContext).
+  // Options other than `context` and `headers` are read once; a new `context` switches the user (setContext).
   return (
     <FlagProvider
       url={FLAGS_URL}

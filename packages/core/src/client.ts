@@ -115,7 +115,7 @@ export function createClient(options: ClientOptions): FlagClient {
   if (liveOptions)
     live = createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
 
-  const exposures = createExposureLog()
+  const exposures = createExposureLog(storageName)
   const exposuresOn = !!options.events && options.events.exposures !== false
   const reader = createDetailsReader((key) => store.getState().flags.get(key))
 

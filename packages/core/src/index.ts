@@ -17,6 +17,7 @@ export { mergeResponse } from './flags/merge'
 export type { HeldFlag, FlagMap, MergeResult } from './flags/merge'
 export type {
   Bootstrap,
+  BootstrapInput,
   ClientOptions,
   Clock,
   Details,
@@ -35,6 +36,7 @@ export type {
   FlagStorage,
   HeadersOption,
   HoldfastEvent,
+  JsonInput,
   JsonValue,
   LiveOptions,
   Logger,

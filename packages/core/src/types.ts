@@ -54,6 +54,18 @@ export interface Bootstrap {
   stale?: boolean
 }
 
+/**
+ * JSON as TypeScript types an imported `.json` file: an object property may be `undefined`, because
+ * an array's entries are typed as one union in which each entry gets the keys only others have as
+ * `?: undefined`. Such a property counts as absent, as in JSON.
+ */
+export type JsonInput = string | number | boolean | null | JsonInput[] | { [key: string]: JsonInput | undefined }
+
+/** What `bootstrap` and `fallback` take: a `Bootstrap`, or a JSON import of one (`import fallback from './flags.fallback.json'`) without a cast. */
+export interface BootstrapInput extends Omit<Bootstrap, 'flags'> {
+  flags: Array<Omit<FlagEntry, 'value' | 'metadata'> & { value?: JsonInput; metadata?: Record<string, string | number | boolean | undefined> }>
+}
+
 /** Configured request headers: an object, or a function called per request that returns one (or a promise of one). */
 export type HeadersOption = Record<string, string> | (() => Record<string, string> | PromiseLike<Record<string, string>>)
 
@@ -250,9 +262,9 @@ export interface ClientOptions {
    */
   headers?: HeadersOption
   /** Server-rendered snapshot for this user, applied synchronously inside `createClient`. */
-  bootstrap?: Bootstrap
-  /** Build-time snapshot for any user: lowest precedence, for a first visit with no network. */
-  fallback?: Bootstrap
+  bootstrap?: BootstrapInput
+  /** Build-time snapshot for any user: lowest precedence, for a first visit with no network; a JSON import of one is taken as it is. */
+  fallback?: BootstrapInput
   /** Default `'indexeddb'` where available, else `'memory'`. */
   storage?: 'indexeddb' | 'memory' | FlagStorage
   /** IndexedDB database name prefix; two clients with the same name share values and events. Default `'holdfast'`. */

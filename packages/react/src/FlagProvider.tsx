@@ -21,8 +21,11 @@ export interface FlagProviderClientProps {
 
 /**
  * Props of `<FlagProvider url=… context=… bootstrap=…>`: every `createClient` option; the provider
- * creates one client for its life (options other than `context` are read once, at creation; give
- * the provider a `key` to start over with new ones), starts it after mount and closes it on unmount.
+ * creates one client for its life (options other than `context` and `headers` are read once, at
+ * creation; give the provider a `key` to start over with new ones), starts it after mount and
+ * closes it on unmount. `headers` is read from the latest props on every request: a new token
+ * after login or a refresh is sent from then on (a 401 already answered is not retried for it:
+ * call `refresh()` when the new token should be tried at once).
  */
 export type FlagProviderOptionsProps = ClientOptions & {
   /** Absent: the provider creates and owns its client. */

@@ -32,7 +32,7 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
   const ref = useRef<Owned | null>(null)
   const latestOptions = useRef(options)
   const [, replaced] = useReducer((n: number) => n + 1, 0)
-  if (options && ref.current === null) ref.current = own(create(options))
+  if (options && ref.current === null) ref.current = own(create(options, latestOptions))
   const owned = options ? ref.current : null
 
   useEffect(() => {
@@ -44,7 +44,7 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
     if (owned.closed) {
       const options = latestOptions.current
       if (!options) return
-      ref.current = own(create(seeded(options, owned.client)))
+      ref.current = own(create(seeded(options, owned.client), latestOptions))
       replaced()
       return
     }
@@ -62,10 +62,20 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
   return owned?.client
 }
 
-/** `createClient`, with a programmer error naming `<FlagProvider>`, which is what the app wrote. */
-function create(options: ClientOptions): FlagClient {
+/**
+ * `createClient`, with a programmer error naming `<FlagProvider>`, which is what the app wrote.
+ * `headers` is read from the latest props on every request: a token passed in after login or a
+ * refresh is sent from then on (flags, events, a reconnecting stream), by the same client.
+ */
+function create(options: ClientOptions, latest: { current: ClientOptions | undefined }): FlagClient {
   try {
-    return createClient(options)
+    return createClient({
+      ...options,
+      headers: () => {
+        const headers = latest.current?.headers
+        return typeof headers == 'function' ? headers() : { ...headers }
+      },
+    })
   } catch (error) {
     if (error instanceof TypeError && error.message.includes('createClient'))
       throw new TypeError(error.message.replace('createClient', '<FlagProvider>'))

@@ -5,7 +5,7 @@ import { FlagProvider, type Bootstrap, type EvaluationContext } from '@holdfast/
 
 export function Flags(props: { url: string; context: EvaluationContext; bootstrap: Bootstrap | null; children: ReactNode }) {
   const { url, context, bootstrap, children } = props
-  // key: the provider reads its options once; a new user comes with a new bootstrap.
+  // key: the provider reads its options once (`context` and `headers` excepted); a new user comes with a new bootstrap.
   return (
     <FlagProvider key={context.targetingKey} url={url} context={context} bootstrap={bootstrap ?? undefined}>
       {children}

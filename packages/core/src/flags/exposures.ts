@@ -8,9 +8,15 @@ export interface ExposureLog {
   first(contextHash: string, details: Details<unknown>): boolean
 }
 
-/** Creates an empty exposure log (one per client; the page session is its lifetime). */
-export function createExposureLog(): ExposureLog {
-  const seen = new Set<string>()
+/**
+ * What this page logged, for every client: a provider remounted for each user (`key={user}`), after
+ * an error boundary's reset or when shown again, or a provider set again, is a new client in the
+ * same page session, and must not log the same exposure again.
+ */
+const seen = new Set<string>()
+
+/** Creates the exposure log of a client whose events go to the database `name` (its event queue); the page session is its lifetime. */
+export function createExposureLog(name: string): ExposureLog {
   // Evaluation hands out the same details object while nothing changed, so most repeated
   // evaluations are answered here without building the string key.
   const recent = new WeakMap<object, string>()
@@ -18,7 +24,7 @@ export function createExposureLog(): ExposureLog {
     first(contextHash, details) {
       if (recent.get(details) === contextHash) return false
       recent.set(details, contextHash)
-      const key = `${contextHash}\u0000${details.key}\u0000${stableStringify(details.value)}\u0000${details.variant ?? ''}`
+      const key = `${name}\u0000${contextHash}\u0000${details.key}\u0000${stableStringify(details.value)}\u0000${details.variant ?? ''}`
       if (seen.has(key)) return false
       seen.add(key)
       return true

@@ -69,7 +69,10 @@ function copy(v: unknown, depth: number): unknown {
   if (proto !== Object.prototype && proto !== null) return INVALID
   const out: Record<string, unknown> = {}
   for (const key of Object.keys(v)) {
-    const c = copy((v as Record<string, unknown>)[key], depth + 1)
+    const item = (v as Record<string, unknown>)[key]
+    // Absent, as JSON.stringify has it (the type of a JSON import marks other entries' keys `?: undefined`).
+    if (item === undefined) continue
+    const c = copy(item, depth + 1)
     if (c === INVALID) return INVALID
     out[key] = c
   }
@@ -119,7 +122,9 @@ export function parseEntry(raw: unknown, readValue: ValueReader = copyJson): Fla
   }
   if (typeof d.reason === 'string') entry.reason = d.reason
   if (typeof d.variant === 'string') entry.variant = d.variant
-  if (isMetadata(d.metadata)) entry.metadata = d.metadata
+  // Copied like the value (app input, storage): the app changing its object later changes nothing held.
+  const metadata = readValue(d.metadata)
+  if (isMetadata(metadata)) entry.metadata = metadata
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
   if (isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt

@@ -1,0 +1,84 @@
+// The `headers` prop of a provider that creates its client: an app that passes a new token after
+// login or a token refresh (`headers={{ Authorization: `Bearer ${token}` }}`) must have it sent on
+// every later request — flags, events, the live stream — by the same client, values kept.
+import { afterEach } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { FlagProvider, useFlagClient, useValue, type ClientOptions, type FlagClient, type HeadersOption } from '@holdfast/react'
+import { act, render, screen, waitFor } from './rtl'
+import { clientOptions, startServer } from './testServer'
+import { pollUntil, startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
+
+const streams: StreamingOfrep[] = []
+afterEach(async () => {
+  await Promise.all(streams.splice(0).map((s) => s.close()))
+})
+
+function Greeting({ onClient }: { onClient: (client: FlagClient) => void }) {
+  onClient(useFlagClient())
+  return <p>{useValue('greeting', 'DEFAULT')}</p>
+}
+
+describe('the headers prop', () => {
+  for (const kind of ['an object', 'a function'] as const) {
+    it(`as ${kind}: a new token passed after login is sent on every later flag and events request, by the same client`, async () => {
+      const server = await startServer({ greeting: 'hello' })
+      const options = clientOptions(server, { events: { url: server.eventsUrl, exposures: false } })
+      const headers = (token: string): HeadersOption => (kind === 'an object' ? { Authorization: `Bearer ${token}` } : () => ({ Authorization: `Bearer ${token}` }))
+      const seen = new Set<FlagClient>()
+      const app = (token: string) => (
+        <FlagProvider {...options} headers={headers(token)}>
+          <Greeting onClient={(c) => seen.add(c)} />
+        </FlagProvider>
+      )
+      const { rerender } = render(app('old'))
+      await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hello'))
+      expect(server.authorization.flags).toEqual(['Bearer old'])
+
+      rerender(app('new'))
+      const [client] = seen
+      server.flags = { greeting: 'hello again' }
+      await act(() => client.refresh())
+      expect(screen.getByRole('paragraph').textContent).toBe('hello again')
+      expect(server.authorization.flags).toEqual(['Bearer old', 'Bearer new'])
+      client.logEvent('clicked')
+      await act(() => client.flush())
+      expect(server.authorization.events).toEqual(['Bearer new'])
+      expect(seen.size).toBe(1)
+    })
+  }
+
+  it("a login that brings a new user and a new token in one render: the new user's first request carries the new token", async () => {
+    const server = await startServer({}, { anonymous: { greeting: 'hi guest' }, alice: { greeting: 'hi alice' } })
+    const options = clientOptions(server)
+    const app = (user: string, token: string) => (
+      <FlagProvider {...options} context={{ targetingKey: user }} headers={{ Authorization: `Bearer ${token}` }}>
+        <Greeting onClient={() => {}} />
+      </FlagProvider>
+    )
+    const { rerender } = render(app('anonymous', 'guest'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi guest'))
+    rerender(app('alice', 'alice-token'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice'))
+    expect(server.requests).toEqual(['anonymous', 'alice'])
+    expect(server.authorization.flags).toEqual(['Bearer guest', 'Bearer alice-token'])
+  })
+
+  it('a live stream that reconnects after the token changed sends the new one', async () => {
+    const s = await startStreamingOfrep((self) => [{ type: 'sse', url: `${self}/stream` }])
+    streams.push(s)
+    const options: ClientOptions = { url: s.url, context: { targetingKey: 'alice' }, storage: 'memory', liveUpdates: true, logger: { warn() {}, error() {} } }
+    const app = (token: string) => (
+      <FlagProvider {...options} headers={{ Authorization: `Bearer ${token}` }}>
+        <Greeting onClient={() => {}} />
+      </FlagProvider>
+    )
+    const { rerender, unmount } = render(app('old'))
+    await pollUntil(() => s.open.length === 1, 5000, 'the stream')
+    expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old'])
+    rerender(app('new'))
+    s.open[0].destroy() // the connection drops: the client connects again
+    await pollUntil(() => s.streamHeaders.length === 2, 5000, 'the stream again')
+    expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old', 'Bearer new'])
+    unmount()
+  })
+})

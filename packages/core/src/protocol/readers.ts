@@ -67,14 +67,17 @@ function copy(v: unknown, depth: number): unknown {
   }
   const proto = Object.getPrototypeOf(v)
   if (proto !== Object.prototype && proto !== null) return INVALID
-  const out: Record<string, unknown> = {}
+  let out: Record<string, unknown> = {}
   for (const key of Object.keys(v)) {
     const item = (v as Record<string, unknown>)[key]
     // Absent, as JSON.stringify has it (the type of a JSON import marks other entries' keys `?: undefined`).
     if (item === undefined) continue
     const c = copy(item, depth + 1)
     if (c === INVALID) return INVALID
-    out[key] = c
+    // An own `__proto__` (as JSON.parse makes it) stays a key: assigned, it would set the prototype
+    // (a computed key in a literal defines it instead).
+    if (key === '__proto__') out = { ...out, [key]: c }
+    else out[key] = c
   }
   return out
 }

@@ -350,3 +350,50 @@ describe('proxy mode: --on-upstream-unauthorized clear-after, per credentials', 
     }
   })
 })
+
+describe('proxy mode: one user’s 401 is that user’s', () => {
+  it('a token the upstream refuses while others are accepted is counted, not an unauthorized upstream; a refusal of the accepted key, or of everyone for a minute, is', async () => {
+    const upstream = await startUpstream(tenFlags())
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    const ask = (key: string, user = 'u') => source.evaluate!({ context: { targetingKey: user }, headers: { authorization: `Bearer ${key}` } })
+    const state = () => source.relayStatus!()
+    try {
+      expect((await ask('good', 'ann')).status).toBe(200)
+      expect((await ask('expired', 'bob')).status).toBe(200)
+      upstream.set((request) => (request.headers.authorization === 'Bearer expired' ? { status: 401, text: '' } : tenFlags()))
+      // Bob's token expired; Ann's is accepted.
+      for (let i = 0; i < 3; i++) {
+        clock += 10_000
+        expect((await ask('good', 'ann')).body).toMatchObject({ metadata: { holdfast: { stale: false } } })
+        // Bob keeps his last good values, marked stale: the upstream refused him.
+        expect((await ask('expired', 'bob')).body).toMatchObject({ metadata: { holdfast: { stale: true } } })
+        // Before: `unauthorized` (and the relay's status stale) after each of Bob's requests.
+        expect(state().upstream.state, `round ${i}`).toBe('ok')
+        expect(state().stale).toBe(false)
+      }
+      expect(state().refusedBy).toMatchObject({ unauthorized: 3 })
+      expect(state().upstream.lastError).toMatchObject({ kind: 'unauthorized', httpStatus: 401 })
+
+      // The key last accepted is refused too (the relay's upstream key revoked: everyone's fail).
+      upstream.set({ status: 401, text: '' })
+      clock += 10_000
+      await ask('good', 'ann')
+      expect(state().upstream.state).toBe('unauthorized')
+      expect(state().stale).toBe(true)
+
+      // Anyone accepted again: ok. Then only Bob, for over a minute since anyone was accepted.
+      upstream.set((request) => (request.headers.authorization === 'Bearer expired' ? { status: 401, text: '' } : tenFlags()))
+      clock += 10_000
+      await ask('good', 'ann')
+      expect(state().upstream.state).toBe('ok')
+      clock += 61_000
+      await ask('expired', 'bob')
+      expect(state().upstream.state).toBe('unauthorized')
+    } finally {
+      await source.close()
+      upstream.close()
+    }
+  })
+})

@@ -103,6 +103,9 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // they are counted (refused, refusedBy) without making its state `failing`.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink'])
 
+/** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
+const ONES_OWN_UNAUTHORIZED_MS = 60_000
+
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
@@ -161,6 +164,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let refreshing: Promise<RefreshResult> | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
+  /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
+  let lastAccepted: { credentials: string; at: number } | undefined
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
@@ -224,7 +229,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     const credentials = contextKey({}, forwarded)
-    if (result.kind !== 'failed' || result.failure === 'rejected') unauthorizedSince.delete(credentials)
+    if (result.kind !== 'failed' || result.failure === 'rejected') {
+      unauthorizedSince.delete(credentials)
+      lastAccepted = { credentials, at }
+    }
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
       // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
@@ -242,7 +250,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'success', at })
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
       }
-      const outcome = fail(at, result.failure, result.message, result.httpStatus)
+      const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials)
       // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
         pausedUntil.set(credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
@@ -292,9 +300,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return { kind: 'fresh', changed }
   }
 
-  const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number): Outcome => {
+  const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
     const previous = health.lastError
-    record({ type: REFUSED_ANSWER.has(kind) ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+    // A 401/403 for one user's credentials while the upstream accepted other credentials within
+    // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
+    // itself answers, and the status says so instead of flipping to `unauthorized` with every
+    // request of that user. A refusal of the credentials last accepted, or when none were for a
+    // minute (a revoked relay key: everyone's fail), is `unauthorized`.
+    const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && at - lastAccepted.at < ONES_OWN_UNAUTHORIZED_MS
+    record({ type: REFUSED_ANSWER.has(kind) || onesOwn ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return { kind: 'failed', failure: kind, message }
   }

@@ -238,6 +238,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       },
     })
     connection.start()
+    // Open only once its first line comes: poll until then, so a stream that answers and then
+    // says nothing never holds polling off (a healthy one opens at once and stops the timer).
+    if (!connection.open()) startPolling()
   }
 
   function disconnect() {

@@ -109,14 +109,20 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
           ? new HoldfastError('INVALID_RESPONSE', `the event stream answered ${type || 'no content type'}`)
           : httpError(response.status, '', parseRetryAfter(response.headers.get('Retry-After'), clock.now(), response.headers.get('Date')))
       } else {
-        openedAt = clock.now()
-        isOpen = true
-        downTold = false
-        lastReported = ''
-        const reconnected = everOpened
-        everOpened = true
-        tell(() => options.onOpen(reconnected))
-        failure = await read(response.body, arm)
+        // Open once a first line has come (the reference server sends `retry:` at once), not on
+        // the headers: a proxy or server that answers 200 and then says nothing would otherwise
+        // stop polling, with no notice to replace it, until the heartbeat timeout on every reconnect.
+        failure = await read(response.body, (line) => {
+          arm()
+          if (!line || isOpen) return
+          openedAt = clock.now()
+          isOpen = true
+          downTold = false
+          lastReported = ''
+          const reconnected = everOpened
+          everOpened = true
+          tell(() => options.onOpen(reconnected))
+        })
       }
     } catch (error) {
       failure = new HoldfastError('NETWORK', `the event stream failed: ${String((error as Error)?.message ?? error)}`)
@@ -136,7 +142,8 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     scheduler.failed(withHint(failure))
   }
 
-  async function read(body: ReadableStream<Uint8Array>, alive: () => void): Promise<HoldfastError> {
+  /** Reads until the stream ends or fails; `alive` hears of every chunk, and whether it ended a line. */
+  async function read(body: ReadableStream<Uint8Array>, alive: (line: boolean) => void): Promise<HoldfastError> {
     const reader = body.getReader()
     const decoder = new TextDecoder()
     const parser = createSseParser({
@@ -159,8 +166,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
       for (;;) {
         const { done, value } = await reader.read()
         if (done) return new HoldfastError('NETWORK', 'the event stream ended')
-        alive()
-        if (!parser.push(decoder.decode(value, { stream: true }))) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
+        const text = decoder.decode(value, { stream: true })
+        alive(/[\r\n]/.test(text))
+        if (!parser.push(text)) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
         if (!running) return new HoldfastError('NETWORK', 'stopped')
       }
     } catch (error) {

@@ -332,3 +332,31 @@ describe('a stream that answers 200 text/event-stream and then never sends a byt
     expect(bulk.length).toBeGreaterThan(10)
   }, 15_000)
 })
+
+describe('a server restart with 20 clients', () => {
+  it('their reconnects are spread by jitter, no refetch storm, and every client ends on the new values', async () => {
+    const first = await flagFileServer({ retryMs: 500 })
+    const port = first.server.port
+    const clients = Array.from({ length: 20 }, () => client(first.server.url))
+    await Promise.all(clients.map((c) => c.start()))
+    await waitFor(() => first.server.handler.stream!.connections() === 20, 5000, 'twenty streams')
+
+    await first.server.close()
+    await writeFile(first.file, JSON.stringify(definitions(true)))
+    const second = await flagFileServer({ port, file: first.file, retryMs: 500 })
+    const times: number[] = []
+    const from = Date.now()
+    await waitFor(() => {
+      while (times.length < second.count.get('stream')) times.push(Date.now() - from)
+      return second.server.handler.stream!.connections() === 20
+    }, 15_000, 'twenty streams again')
+    await waitFor(() => clients.every((c) => c.getGate('kill-switch') === true), 5000, 'the catch-up')
+    await new Promise((r) => setTimeout(r, 1000))
+    // One stream and one catch-up refetch per client, give or take a reconnect that raced the restart.
+    expect(second.count.get('stream')).toBeLessThanOrEqual(30)
+    expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(30)
+    // Spread over a second or more, not one instant: the server's `retry: 500` is below the 2 s base
+    // delay, which once made every client wait exactly the base (all 20 back within 65 ms).
+    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(500)
+  }, 30_000)
+})

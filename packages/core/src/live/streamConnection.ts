@@ -47,6 +47,9 @@ export interface StreamConnection {
   open(): boolean
 }
 
+/** The first reconnect delay (doubling to a minute, jittered). */
+const BASE_MS = 2000
+
 /** After this long open, a stream that ends counts as a fresh failure (backoff starts over). */
 const STABLE_MS = 30_000
 
@@ -71,7 +74,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     clock,
     environment: options.environment,
     random: options.random,
-    backoff: { baseMs: 2000, maxMs: 60_000 },
+    backoff: { baseMs: BASE_MS, maxMs: 60_000 },
     run: () => void connect(),
   })
 
@@ -179,9 +182,11 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
   }
 
   // The server's `retry:` is a floor; spread up to twice it so a fleet does not come back at once.
+  // One below the base delay spreads from the base: the scheduler raises any shorter wait to the
+  // base itself, so `retry: 500` once brought every client of a restarted server back at exactly 2 s.
   function withHint(error: HoldfastError): HoldfastError {
     if (retryHintMs === undefined || error.retryAfterMs !== undefined) return error
-    const spread = Math.round(retryHintMs * (1 + safeRandom(options.random)))
+    const spread = Math.round(Math.max(retryHintMs, BASE_MS) * (1 + safeRandom(options.random)))
     return new HoldfastError(error.code, error.message, { httpStatus: error.httpStatus, retryAfterMs: spread })
   }
 

@@ -1,6 +1,7 @@
 // Two clients on one page (two providers, or a provider and an OpenFeature provider), in real
 // Chromium: they share the page's one stream connection like two tabs do, a notice costs one bulk
-// request for their user, and closing either one leaves the other listening.
+// request for their user, and closing either one leaves the other listening. And the tab holding
+// the stream closing: a change made during the hand-over reaches the tabs of every user.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -120,5 +121,28 @@ describe('two clients of one user on one page', () => {
     const started = Date.now()
     await page.waitForFunction(([key, v]) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent === v, [KEY, String(value)] as const, { timeout: 5000 })
     expect(Date.now() - started).toBeLessThan(2000)
+  })
+})
+
+describe('the tab holding the stream closes', () => {
+  test('a change made during the hand-over reaches every tab, of its user and of another', async () => {
+    const openTab = async (user: string) => {
+      const page = await openFixture(context, fixture.url, { flags: server.url, events: 'off', user })
+      await page.waitForFunction(() => window.holdfast?.getStatus().state === 'ready', undefined, { timeout: 15_000 })
+      return page
+    }
+    const leader = await openTab('ada')
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    const others = [await openTab('ada'), await openTab('bob')]
+    await new Promise((r) => setTimeout(r, 1500))
+    const streams = get('stream')
+    await leader.close()
+    const value = await flip() // at once: before another tab's stream can be open
+    const started = Date.now()
+    await Promise.all(
+      others.map((page) => waitUntil(async () => (await page.evaluate((key) => window.holdfast.getGate(key), KEY)) === value, 'every tab to show the change', 5000)),
+    )
+    expect(Date.now() - started).toBeLessThan(3000)
+    expect(get('stream')).toBe(streams + 1)
   })
 })

@@ -77,4 +77,16 @@ describe('the event-stream parser', () => {
     for (let i = 0; i < 100 && ok; i++) ok = parser.push('x'.repeat(1024))
     expect(ok).toBe(false)
   })
+
+  it('reads a line that drips in one character at a time in linear time (a slow or hostile stream)', () => {
+    const parser = createSseParser({ onEvent: () => {} })
+    const started = performance.now()
+    let ok = true
+    let n = 0
+    while (ok) (ok = parser.push('x')), n++
+    // 64 Ki pushes: rescanning the whole unfinished line on each one was ~2 billion character
+    // reads (seconds of a tab's main thread per connection); scanning only what came is 64 Ki.
+    expect(n).toBe(65_537)
+    expect(performance.now() - started).toBeLessThan(300)
+  })
 })

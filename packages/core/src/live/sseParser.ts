@@ -77,9 +77,12 @@ export function createSseParser(handlers: SseHandlers): SseParser {
       }
       if (pendingCr && text.charCodeAt(0) === 10) text = text.slice(1)
       pendingCr = false
+      // What is left of the buffer holds no line end: scan only what came, or a line that drips
+      // in a character at a time costs a rescan of all of it per character (quadratic).
+      let i = buffer.length
       buffer += text
       let start = 0
-      for (let i = 0; i < buffer.length; i++) {
+      for (; i < buffer.length; i++) {
         const c = buffer.charCodeAt(i)
         if (c !== 10 && c !== 13) continue
         line(buffer.slice(start, i))

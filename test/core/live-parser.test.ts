@@ -77,4 +77,26 @@ describe('the event-stream parser', () => {
     for (let i = 0; i < 100 && ok; i++) ok = parser.push('x'.repeat(1024))
     expect(ok).toBe(false)
   })
+
+  it('refuses an endless event (data lines that never end in a blank line) instead of growing without bound', () => {
+    const parser = createSseParser({ onEvent: () => {} })
+    let ok = true
+    let chunks = 0
+    // 1,000 short data lines per chunk, never a blank line: each line is short, the event is not.
+    for (; chunks < 1000 && ok; chunks++) ok = parser.push('data: {"type":"refetchEvaluation"}\n'.repeat(1000))
+    expect(ok).toBe(false)
+    expect(chunks).toBeLessThan(10)
+  })
+
+  it('reads a line that drips in one character at a time in linear time (a slow or hostile stream)', () => {
+    const parser = createSseParser({ onEvent: () => {} })
+    const started = performance.now()
+    let ok = true
+    let n = 0
+    while (ok) (ok = parser.push('x')), n++
+    // 64 Ki pushes: rescanning the whole unfinished line on each one was ~2 billion character
+    // reads (seconds of a tab's main thread per connection); scanning only what came is 64 Ki.
+    expect(n).toBe(65_537)
+    expect(performance.now() - started).toBeLessThan(2000)
+  })
 })

@@ -296,3 +296,67 @@ describe('live updates against a stream the test controls', () => {
     await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
   })
 })
+
+describe('a stream that answers 200 text/event-stream and then never sends a byte', () => {
+  it('does not count as open: polling goes on meanwhile, and its reconnects back off', async () => {
+    const bulk: number[] = []
+    let streamRequests = 0
+    const server: Server = createServer((req, res) => {
+      if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+        bulk.push(Date.now())
+        req.resume()
+        req.on('end', () => {
+          res.writeHead(200, { 'Content-Type': 'application/json', ETag: '"v1"' })
+          res.end(JSON.stringify({ flags: [{ key: 'kill-switch', value: false }], eventStreams: [{ type: 'sse', endpoint: { requestUri: '/stream' } }] }))
+        })
+        return
+      }
+      streamRequests++
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      res.flushHeaders() // the headers, and then nothing at all
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { liveUpdates: { heartbeatTimeoutMs: 2000, fallbackPollMs: 300 } })
+    await c.start()
+    await waitFor(() => streamRequests === 1, 5000, 'the stream')
+    const from = Date.now()
+    await new Promise((r) => setTimeout(r, 6000))
+    // Polling (every 240–360 ms) never pauses for a stream that has said nothing: before, its bare
+    // headers (and each reconnect's) stopped it until the heartbeat timeout (2 s here, 60 s by default).
+    const times = [from, ...bulk.filter((t) => t >= from)]
+    const gaps = times.slice(1).map((t, i) => t - times[i])
+    expect(Math.max(...gaps)).toBeLessThan(1000)
+    // Connected, dropped after 2 s of silence, back after the backoff (1–2 s): a few tries, no loop.
+    expect(streamRequests).toBeLessThanOrEqual(3)
+    expect(bulk.length).toBeGreaterThan(10)
+  }, 15_000)
+})
+
+describe('a server restart with 20 clients', () => {
+  it('their reconnects are spread by jitter, no refetch storm, and every client ends on the new values', async () => {
+    const first = await flagFileServer({ retryMs: 500 })
+    const port = first.server.port
+    const clients = Array.from({ length: 20 }, () => client(first.server.url))
+    await Promise.all(clients.map((c) => c.start()))
+    await waitFor(() => first.server.handler.stream!.connections() === 20, 5000, 'twenty streams')
+
+    await first.server.close()
+    await writeFile(first.file, JSON.stringify(definitions(true)))
+    const second = await flagFileServer({ port, file: first.file, retryMs: 500 })
+    const times: number[] = []
+    const from = Date.now()
+    await waitFor(() => {
+      while (times.length < second.count.get('stream')) times.push(Date.now() - from)
+      return second.server.handler.stream!.connections() === 20
+    }, 15_000, 'twenty streams again')
+    await waitFor(() => clients.every((c) => c.getGate('kill-switch') === true), 5000, 'the catch-up')
+    await new Promise((r) => setTimeout(r, 1000))
+    // One stream and one catch-up refetch per client, give or take a reconnect that raced the restart.
+    expect(second.count.get('stream')).toBeLessThanOrEqual(30)
+    expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(30)
+    // Spread over a second or more, not one instant: the server's `retry: 500` is below the 2 s base
+    // delay, which once made every client wait exactly the base (all 20 back within 65 ms).
+    expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(500)
+  }, 30_000)
+})

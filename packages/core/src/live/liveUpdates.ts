@@ -144,6 +144,8 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let lastNoticeAt = -Infinity
   let gapTimer: unknown
   let gapVersion: string | undefined
+  /** A notice of this tab's own stream came in the gap: the other tabs are told with its refetch. */
+  let gapTell = false
 
   /**
    * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
@@ -151,18 +153,24 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
    * Refetches for notices start at least NOTICE_GAP_MS apart; the notices in between become one
    * refetch at the end of the gap (for the newest version), so a stream that floods notices (a
    * broken or hostile server, a proxy replaying them) cannot drive requests back to back.
+   * `tell`: a notice of this tab's own stream, passed on to the other tabs with the refetch it
+   * makes, so a flood does not become a message (a clone and a task) per notice in every tab.
    */
-  function notice(version?: string) {
+  function notice(version?: string, tell?: boolean) {
     const wait = lastNoticeAt + NOTICE_GAP_MS - clock.now()
     if (wait > 0) {
       gapVersion = version
+      gapTell ||= !!tell
       gapTimer ??= clock.setTimeout(() => {
         gapTimer = undefined
-        if (!closed) notice(gapVersion)
+        tell = gapTell
+        gapTell = false
+        if (!closed) notice(gapVersion, tell)
       }, wait)
       return
     }
     lastNoticeAt = clock.now()
+    if (tell) link?.post({ t: 'notice', version, key: ownKey() })
     const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
@@ -218,19 +226,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       logger: deps.logger,
       kit: deps.kit,
       heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
-      onNotice(version) {
-        link?.post({ t: 'notice', version, key: ownKey() })
-        notice(version)
-      },
+      onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
         stopPolling()
         link?.post({ t: 'stream', up: true, key: keyOf(sync.contextHash()) })
         // Changes made while the stream was down (or not yet open) were not announced: one
         // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
-        if (reconnected || delayedOpen) {
-          link?.post({ t: 'notice', key: ownKey() })
-          notice()
-        }
+        if (reconnected || delayedOpen) notice(undefined, true)
       },
       onDown() {
         link?.post({ t: 'stream', up: false, key: keyOf(sync.contextHash()) })
@@ -238,6 +240,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       },
     })
     connection.start()
+    // Open only once its first line comes: poll until then, so a stream that answers and then
+    // says nothing never holds polling off (a healthy one opens at once and stops the timer).
+    if (!connection.open()) startPolling()
   }
 
   function disconnect() {

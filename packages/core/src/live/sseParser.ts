@@ -29,8 +29,9 @@ export interface SseHandlers {
 /** A push parser for one stream; create a new one per connection. */
 export interface SseParser {
   /**
-   * Feeds the next piece of decoded text. Returns false when an unfinished line has grown past
-   * 64 KiB (a hostile or broken stream): the caller should drop the connection.
+   * Feeds the next piece of decoded text. Returns false when an unfinished line, or the data of an
+   * unfinished event, has grown past 64 KiB (a hostile or broken stream): the caller should drop
+   * the connection.
    */
   push(text: string): boolean
 }
@@ -41,6 +42,8 @@ export function createSseParser(handlers: SseHandlers): SseParser {
   let started = false
   let pendingCr = false
   let data: string[] = []
+  /** Characters in `data`: an event's lines are bounded together, like one line (an endless event). */
+  let size = 0
   let eventType = ''
   let lastId: string | undefined
 
@@ -52,6 +55,7 @@ export function createSseParser(handlers: SseHandlers): SseParser {
         handlers.onEvent(event)
       }
       data = []
+      size = 0
       eventType = ''
       return
     }
@@ -60,7 +64,10 @@ export function createSseParser(handlers: SseHandlers): SseParser {
     const field = colon < 0 ? text : text.slice(0, colon)
     let value = colon < 0 ? '' : text.slice(colon + 1)
     if (value.charCodeAt(0) === 32) value = value.slice(1)
-    if (field === 'data') data.push(value)
+    if (field === 'data') {
+      data.push(value)
+      size += value.length
+    }
     else if (field === 'event') eventType = value
     else if (field === 'id') {
       if (!value.includes('\0')) lastId = value
@@ -77,9 +84,12 @@ export function createSseParser(handlers: SseHandlers): SseParser {
       }
       if (pendingCr && text.charCodeAt(0) === 10) text = text.slice(1)
       pendingCr = false
+      // What is left of the buffer holds no line end: scan only what came, or a line that drips
+      // in a character at a time costs a rescan of all of it per character (quadratic).
+      let i = buffer.length
       buffer += text
       let start = 0
-      for (let i = 0; i < buffer.length; i++) {
+      for (; i < buffer.length; i++) {
         const c = buffer.charCodeAt(i)
         if (c !== 10 && c !== 13) continue
         line(buffer.slice(start, i))
@@ -90,7 +100,7 @@ export function createSseParser(handlers: SseHandlers): SseParser {
         start = i + 1
       }
       buffer = buffer.slice(start)
-      return buffer.length <= MAX_LINE
+      return buffer.length <= MAX_LINE && size <= MAX_LINE
     },
   }
 }

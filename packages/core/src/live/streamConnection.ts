@@ -47,6 +47,9 @@ export interface StreamConnection {
   open(): boolean
 }
 
+/** The first reconnect delay (doubling to a minute, jittered). */
+const BASE_MS = 2000
+
 /** After this long open, a stream that ends counts as a fresh failure (backoff starts over). */
 const STABLE_MS = 30_000
 
@@ -71,7 +74,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     clock,
     environment: options.environment,
     random: options.random,
-    backoff: { baseMs: 2000, maxMs: 60_000 },
+    backoff: { baseMs: BASE_MS, maxMs: 60_000 },
     run: () => void connect(),
   })
 
@@ -109,14 +112,20 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
           ? new HoldfastError('INVALID_RESPONSE', `the event stream answered ${type || 'no content type'}`)
           : httpError(response.status, '', parseRetryAfter(response.headers.get('Retry-After'), clock.now(), response.headers.get('Date')))
       } else {
-        openedAt = clock.now()
-        isOpen = true
-        downTold = false
-        lastReported = ''
-        const reconnected = everOpened
-        everOpened = true
-        tell(() => options.onOpen(reconnected))
-        failure = await read(response.body, arm)
+        // Open once a first line has come (the reference server sends `retry:` at once), not on
+        // the headers: a proxy or server that answers 200 and then says nothing would otherwise
+        // stop polling, with no notice to replace it, until the heartbeat timeout on every reconnect.
+        failure = await read(response.body, (line) => {
+          arm()
+          if (!line || isOpen) return
+          openedAt = clock.now()
+          isOpen = true
+          downTold = false
+          lastReported = ''
+          const reconnected = everOpened
+          everOpened = true
+          tell(() => options.onOpen(reconnected))
+        })
       }
     } catch (error) {
       failure = new HoldfastError('NETWORK', `the event stream failed: ${String((error as Error)?.message ?? error)}`)
@@ -136,7 +145,8 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     scheduler.failed(withHint(failure))
   }
 
-  async function read(body: ReadableStream<Uint8Array>, alive: () => void): Promise<HoldfastError> {
+  /** Reads until the stream ends or fails; `alive` hears of every chunk, and whether it ended a line. */
+  async function read(body: ReadableStream<Uint8Array>, alive: (line: boolean) => void): Promise<HoldfastError> {
     const reader = body.getReader()
     const decoder = new TextDecoder()
     const parser = createSseParser({
@@ -159,8 +169,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
       for (;;) {
         const { done, value } = await reader.read()
         if (done) return new HoldfastError('NETWORK', 'the event stream ended')
-        alive()
-        if (!parser.push(decoder.decode(value, { stream: true }))) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
+        const text = decoder.decode(value, { stream: true })
+        alive(/[\r\n]/.test(text))
+        if (!parser.push(text)) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
         if (!running) return new HoldfastError('NETWORK', 'stopped')
       }
     } catch (error) {
@@ -171,9 +182,11 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
   }
 
   // The server's `retry:` is a floor; spread up to twice it so a fleet does not come back at once.
+  // One below the base delay spreads from the base: the scheduler raises any shorter wait to the
+  // base itself, so `retry: 500` once brought every client of a restarted server back at exactly 2 s.
   function withHint(error: HoldfastError): HoldfastError {
     if (retryHintMs === undefined || error.retryAfterMs !== undefined) return error
-    const spread = Math.round(retryHintMs * (1 + safeRandom(options.random)))
+    const spread = Math.round(Math.max(retryHintMs, BASE_MS) * (1 + safeRandom(options.random)))
     return new HoldfastError(error.code, error.message, { httpStatus: error.httpStatus, retryAfterMs: spread })
   }
 

@@ -193,7 +193,7 @@ describe('the relay against answers nested deeper than a schema can recurse', ()
     // Before: createFlagServer rejected with "RangeError: Maximum call stack size exceeded".
     const server = await relay(upstream)
     expect((await bulk(server, { targetingKey: 'new' })).status).toBe(503)
-    expect(await status(server)).toMatchObject({ ready: false, upstream: { state: 'failing', lastError: { kind: 'invalid' } } })
+    expect(await status(server)).toMatchObject({ ready: false, upstream: { state: 'failing', lastError: { kind: 'too-large' } } })
   })
 
   it('keeps serving what it holds, through a restart from the data dir and a refresh round', async () => {
@@ -261,7 +261,7 @@ describe('the relay against compressed answers', () => {
         // Never the 64 MiB (and its copies: the joined buffer, the string) in memory: cut at 16 MiB as it streams.
         expect(process.memoryUsage().rss - rss, encoding).toBeLessThan(64 * 1024 * 1024)
       }
-      expect((await status(server)).refusedBy).toMatchObject({ invalid: 3 })
+      expect((await status(server)).refusedBy).toMatchObject({ 'too-large': 3 })
     } finally {
       upstream.closeAllConnections()
       upstream.close()

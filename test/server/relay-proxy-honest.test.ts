@@ -397,3 +397,39 @@ describe('proxy mode: one user’s 401 is that user’s', () => {
     }
   })
 })
+
+describe('proxy mode: one context’s unusable answer is that context’s', () => {
+  for (const [what, broken] of [
+    ['an answer over 16 MiB', () => ({ status: 200, contentType: 'application/json', text: `{"flags":[{"key":"banner","value":"${'x'.repeat(17 * 1024 * 1024)}"}]}` })],
+    ['a value nested past 512 levels', () => ({ status: 200, json: { flags: [{ key: 'banner', value: JSON.parse('['.repeat(600) + ']'.repeat(600)) }] } })],
+  ] as const) {
+    it(`${what} for one user neither ends the re-ask round for the others nor makes the upstream failing`, async () => {
+      let banner = 'spring'
+      let brokenNow = false
+      const good = tenFlags(() => banner)
+      const upstream = await startUpstream((request) => (brokenNow && JSON.parse(request.body).context.targetingKey === 'odd' ? broken() : good))
+      const server = await relay(upstream)
+      try {
+        // The odd user first, so a round that ends at its answer never reaches most of the others.
+        for (const user of ['odd', 'u1', 'u2', 'u3', 'u4', 'u5', 'u6', 'u7']) expect((await bulk(server, { targetingKey: user })).status).toBe(200)
+        brokenNow = true
+        banner = 'summer'
+        const round = await refresh(server)
+        // Before: the round ended at the odd user's answer as if the upstream were down ('failed',
+        // the others' change never fetched nor announced), and the state said failing.
+        expect(round.body).toMatchObject({ outcome: 'refused', changed: ['banner'] })
+        const s = await status(server)
+        expect(s.upstream.state).toBe('ok')
+        expect(s.refusedBy).toMatchObject({ 'too-large': 1 })
+        expect(s.reask).toMatchObject({ contexts: 8, asked: 8 })
+        for (const user of ['u1', 'u7']) expect((await bulk(server, { targetingKey: user })).body.flags.find((f: { key: string }) => f.key === 'banner').value).toBe('summer')
+        // The odd user keeps their last good answer, marked stale.
+        const odd = await bulk(server, { targetingKey: 'odd' })
+        expect(odd.body.flags.find((f: { key: string }) => f.key === 'banner').value).toBe('spring')
+        expect(odd.body.metadata.holdfast.stale).toBe(true)
+      } finally {
+        await server.close()
+      }
+    })
+  }
+})

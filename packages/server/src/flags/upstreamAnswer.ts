@@ -43,7 +43,7 @@ export interface UpstreamAnswer {
 }
 
 /** Reads a 200's body; `undefined` when it is not an OFREP bulk answer (HTML, not JSON, no flags). */
-export function readUpstreamAnswer(text: string, contentType: string | undefined): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string } {
+export function readUpstreamAnswer(text: string, contentType: string | undefined): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string; tooLarge?: true } {
   if (contentType && !/json/i.test(contentType)) return { ok: false, message: `expected JSON, got ${contentType.split(';')[0]}` }
   let json: unknown
   try {
@@ -63,7 +63,7 @@ export function readUpstreamAnswer(text: string, contentType: string | undefined
   }
 }
 
-function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string } {
+function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok: false; message: string; tooLarge?: true } {
   const parsed = answerSchema.safeParse(json)
   if (!parsed.success) return { ok: false, message: 'the body has no "flags" array' }
   const entries: FlagEntry[] = []
@@ -76,7 +76,7 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
     }
     // Refused whole, as an answer that cannot be read: a deeper value is no flag value, and what is
     // accepted here is saved and must be read back by the same limit (valueDepth.ts).
-    if (valueDepth(entry.data.value) > MAX_VALUE_DEPTH) return { ok: false, message: `the value of flag ${JSON.stringify(entry.data.key)} is nested deeper than ${MAX_VALUE_DEPTH} levels` }
+    if (valueDepth(entry.data.value) > MAX_VALUE_DEPTH) return { ok: false, message: `the value of flag ${JSON.stringify(entry.data.key)} is nested deeper than ${MAX_VALUE_DEPTH} levels`, tooLarge: true }
     const e: FlagEntry = { key: entry.data.key }
     // `null` means "use the caller's default", like an absent value.
     if (entry.data.value !== undefined && entry.data.value !== null) e.value = entry.data.value as FlagEntry['value']

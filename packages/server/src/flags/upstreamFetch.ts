@@ -9,7 +9,7 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 5000
 export const MAX_UPSTREAM_BYTES = 16 * 1024 * 1024
 
 /** A failed upstream attempt, by kind (the `lastError.kind` of the status, a metrics label). */
-export type UpstreamFailureKind = 'network' | 'timeout' | 'http' | 'unauthorized' | 'invalid' | 'empty' | 'shrink' | 'rejected'
+export type UpstreamFailureKind = 'network' | 'timeout' | 'http' | 'unauthorized' | 'invalid' | 'too-large' | 'empty' | 'shrink' | 'rejected'
 
 /** What one attempt produced. `rejected` is an upstream 4xx that blames the request (e.g. a 400). */
 export type UpstreamFetchResult =
@@ -78,7 +78,7 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
       return { kind: 'not-modified', etag }
     }
     const text = await readCapped(response)
-    if (text === undefined) return { kind: 'failed', failure: 'invalid', message: `the body is larger than ${MAX_UPSTREAM_BYTES} bytes`, httpStatus: response.status }
+    if (text === undefined) return { kind: 'failed', failure: 'too-large', message: `the body is larger than ${MAX_UPSTREAM_BYTES} bytes`, httpStatus: response.status }
     if (response.status === 200) return { kind: 'ok', status: 200, text, contentType: response.headers.get('Content-Type') ?? undefined, etag }
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
     if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }

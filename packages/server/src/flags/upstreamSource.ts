@@ -99,9 +99,11 @@ const MAX_RATE_LIMIT_PAUSE_MS = 60_000
 const MIN_RATE_LIMIT_PAUSE_MS = 1000
 // Failures that say the upstream is down rather than that one context's answer is refused.
 const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
-// Answers the upstream gave for one context and the guard refused: the upstream itself answers, so
-// they are counted (refused, refusedBy) without making its state `failing`.
-const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink'])
+// Answers the upstream gave for one context and the guard refused (emptied, shrunk, or past the
+// size or nesting bounds: what one user's targeting made, not a captive portal's page): the
+// upstream itself answers, so they are counted (refused, refusedBy) without making its state
+// `failing` or ending a re-ask round.
+const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
@@ -268,7 +270,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return outcome
     }
     const read = readUpstreamAnswer(result.text, result.contentType)
-    if (!read.ok) return fail(at, 'invalid', read.message)
+    if (!read.ok) return fail(at, read.tooLarge ? 'too-large' : 'invalid', read.message)
     const { answer } = read
     const previous: FlagMap = held?.flags ?? new Map()
     const merged = mergeResponse(previous, answer.entries, { now: at, skipped: answer.skipped })

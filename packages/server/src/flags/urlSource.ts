@@ -140,7 +140,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (event.type === 'failure') {
       options.events?.refused(event.error.kind)
       const { kind, message } = event.error
-      listeners.emit(kind === 'invalid' || kind === 'empty' || kind === 'shrink' ? { type: 'refused', reason: message, invalid: kind === 'invalid' } : { type: 'error', error: message })
+      listeners.emit(kind === 'invalid' || kind === 'too-large' || kind === 'empty' || kind === 'shrink' ? { type: 'refused', reason: message, invalid: kind === 'invalid' || kind === 'too-large' } : { type: 'error', error: message })
     }
   }
 

@@ -1,9 +1,13 @@
 // Live updates against servers that advertise or send what they should not, on 127.0.0.1: a stream
 // URL on another origin (the configured credentials must stay home), and a stream that floods the
 // client with notices (the client's refetches must stay within a bounded rate).
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ClientOptions, FlagClient } from '@holdfast/core'
 import { liveClient, pollUntil as waitFor, startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
+
+// Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
+// loaded machine (a full run in CI), past the 5 s default; each test's own bounds still hold.
+vi.setConfig({ testTimeout: 30_000 })
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 const client = (url: string, options: Partial<ClientOptions> = {}): FlagClient => liveClient(url, 'live-hostile', cleanup, options)

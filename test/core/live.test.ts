@@ -6,10 +6,14 @@ import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
 import { liveClient, pollUntil as waitFor } from '../support/streamingOfrep'
+
+// Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
+// loaded machine (a full run in CI), past the 5 s default; each test's own bounds still hold.
+vi.setConfig({ testTimeout: 30_000 })
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 const client = (url: string, options: Partial<ClientOptions> = {}): FlagClient => liveClient(url, 'live', cleanup, options)

@@ -77,8 +77,9 @@ describe('the headers prop', () => {
     expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old'])
     rerender(app('new'))
     s.open[0].destroy() // the connection drops: the client connects again
-    await pollUntil(() => s.streamHeaders.length === 2, 5000, 'the stream again')
+    // A dropped stream is tried again after the backoff's 2–4 s (spread so a fleet does not come back at once).
+    await pollUntil(() => s.streamHeaders.length === 2, 12_000, 'the stream again')
     expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old', 'Bearer new'])
     unmount()
-  })
+  }, 30_000)
 })

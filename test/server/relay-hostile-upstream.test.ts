@@ -7,11 +7,15 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createGenerationStore, createUpstreamSource, createUrlSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
+
+// Upstreams that hang, drip or inflate take real seconds, more on a loaded machine (a full run in
+// CI) than the 5 s default allows; each test's own bounds still hold.
+vi.setConfig({ testTimeout: 30_000 })
 
 async function relay(upstream: { url: string }, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
   return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })

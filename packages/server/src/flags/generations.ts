@@ -14,6 +14,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readRegularFile } from './readRegularFile'
+import { eachLimited } from '../eachLimited'
 
 /** How many generations the data dir keeps by default: 3 (the newest and two to fall back to). */
 export const DEFAULT_KEEP_GENERATIONS = 3
@@ -212,15 +213,8 @@ async function removeStaleTemps(dir: string): Promise<void> {
   } catch {
     return
   }
-  await removeAll(paths.slice(0, TEMPS_REMOVED_FIRST))
-  if (paths.length > TEMPS_REMOVED_FIRST) void removeAll(paths.slice(TEMPS_REMOVED_FIRST))
-}
-
-// A few at a time: the removals share libuv's small thread pool with the relay's own reads.
-async function removeAll(paths: string[]): Promise<void> {
-  let next = 0
-  const worker = async () => {
-    while (next < paths.length) await rm(paths[next++], { force: true }).catch(() => {})
-  }
-  await Promise.all(Array.from({ length: Math.min(8, paths.length) }, worker))
+  // A few at a time: the removals share libuv's small thread pool with the relay's own reads.
+  const remove = (path: string) => rm(path, { force: true }).catch(() => {})
+  await eachLimited(paths.slice(0, TEMPS_REMOVED_FIRST), 8, remove)
+  if (paths.length > TEMPS_REMOVED_FIRST) void eachLimited(paths.slice(TEMPS_REMOVED_FIRST), 8, remove)
 }

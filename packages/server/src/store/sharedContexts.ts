@@ -1,6 +1,7 @@
 import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica, type LocalDocument } from './storeReplica'
+import { eachLimited } from '../eachLimited'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -58,13 +59,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
   // taken instead (the replica's rules), never written over.
-  const writeBack = async () => {
-    const queue = options.held?.() ?? []
-    const worker = async () => {
-      for (let item = queue.shift(); item; item = queue.shift()) await replica.publish(PREFIX + item[0], item[1])
-    }
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker))
-  }
+  const writeBack = () => eachLimited(options.held?.() ?? [], 8, ([key, doc]) => replica.publish(PREFIX + key, doc))
   const replica = createStoreReplica({
     store,
     log,

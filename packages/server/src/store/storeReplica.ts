@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument, StoreResult } from './sharedStore'
+import { eachLimited } from '../eachLimited'
 
 /** A document as this relay holds it, before the store gives it a version. */
 export interface LocalDocument {
@@ -154,11 +155,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       keys = listed.value
     }
     // A few at a time: thousands of contexts must not flood the connection (or its queue).
-    const queue = [...keys]
-    const worker = async () => {
-      for (let key = queue.shift(); key !== undefined; key = queue.shift()) await pull(key)
-    }
-    await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker))
+    await eachLimited(keys, 8, pull)
   }
 
   return {

@@ -375,6 +375,10 @@ describe('proxy mode: one user’s 401 is that user’s', () => {
       }
       expect(state().refusedBy).toMatchObject({ unauthorized: 3 })
       expect(state().upstream.lastError).toMatchObject({ kind: 'unauthorized', httpStatus: 401 })
+      // A re-ask round says the same: Bob's refusal is his (refused), not an upstream that failed.
+      clock += 1000
+      expect(await source.refreshDetails!()).toMatchObject({ outcome: 'refused', contexts: 2, error: { kind: 'unauthorized' } })
+      expect(state().upstream.state).toBe('ok')
 
       // The key last accepted is refused too (the relay's upstream key revoked: everyone's fail).
       upstream.set({ status: 401, text: '' })
@@ -389,6 +393,12 @@ describe('proxy mode: one user’s 401 is that user’s', () => {
       await ask('good', 'ann')
       expect(state().upstream.state).toBe('ok')
       clock += 61_000
+      await ask('expired', 'bob')
+      expect(state().upstream.state).toBe('unauthorized')
+
+      // A clock that went back an hour is no "within the last minute": unauthorized until anyone is accepted.
+      await ask('good', 'ann')
+      clock -= 3_600_000
       await ask('expired', 'bob')
       expect(state().upstream.state).toBe('unauthorized')
     } finally {

@@ -29,7 +29,8 @@ export interface UpstreamHealth {
 
 /**
  * What an attempt produced, for {@link reduceHealth}. `refused`: the upstream answered, but what it
- * said for one context was refused (proxy mode: emptied or shrunk): counted, while the state, which
+ * said for one context was refused (proxy mode: emptied, shrunk, too large, or one user's 401/403
+ * while others' credentials are accepted): counted, while the state, which
  * says whether the upstream itself answers, stays as it was.
  */
 export type HealthEvent =

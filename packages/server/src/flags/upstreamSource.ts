@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
-import { contextKey, createContextCache, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
+import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import type { GenerationStore } from './generations'
@@ -86,7 +86,9 @@ const RESHARE_AFTER_MS = 30_000
 type Outcome =
   | { kind: 'fresh'; changed: string[] }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true }
+  // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
+  // counted without the upstream being down (see `fail`), and a re-ask round goes on.
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
@@ -122,6 +124,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Since when each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
   // revoked is counted on its own, whatever the upstream answers other keys meanwhile.
   const unauthorizedSince = new Map<string, number>()
+  // Sets `key` in a map with one entry per context or credentials (anyone may send new ones):
+  // kept at most `maxContexts` long, the oldest out.
+  const remember = <V>(map: Map<string, V>, key: string, value: V) => {
+    map.delete(key)
+    map.set(key, value)
+    if (map.size > (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) map.delete(map.keys().next().value as string)
+  }
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
@@ -141,7 +150,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const taken = fromContextRecord(saved, 'upstream')
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
-    sharedAt.set(key, now())
+    remember(sharedAt, key, now())
     save(true)
     return true
   }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
@@ -150,8 +159,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (!shared$) return
     const at = now()
     if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
-    sharedAt.set(key, at)
-    if (sharedAt.size > (options.maxContexts ?? 10_000)) sharedAt.delete(sharedAt.keys().next().value as string)
+    remember(sharedAt, key, at)
     shared$.answered(key, shareable(key, held), version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
@@ -200,8 +208,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // The relay's own queue, not the upstream: its state stays what its answers say.
       const message = `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already (maxUpstreamRequests)`
       options.events?.attempt('no-slot')
-      if (now() - noSlotLoggedAt >= 60_000) log.warn(`${message}; answering 503 to the contexts with nothing held`)
-      noSlotLoggedAt = now()
+      if (now() - noSlotLoggedAt >= 60_000) {
+        log.warn(`${message}; answering 503 to the contexts with nothing held`)
+        noSlotLoggedAt = now()
+      }
       return { kind: 'failed', failure: 'timeout', message }
     }
     const held = cache.get(key)
@@ -255,13 +265,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials)
       // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
-        pausedUntil.set(credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
-        if (pausedUntil.size > (options.maxContexts ?? 10_000)) pausedUntil.delete(pausedUntil.keys().next().value as string)
+        remember(pausedUntil, credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
       }
-      if (result.failure === 'unauthorized' && !unauthorizedSince.has(credentials)) {
-        unauthorizedSince.set(credentials, at)
-        if (unauthorizedSince.size > (options.maxContexts ?? 10_000)) unauthorizedSince.delete(unauthorizedSince.keys().next().value as string)
-      }
+      if (result.failure === 'unauthorized' && !unauthorizedSince.has(credentials)) remember(unauthorizedSince, credentials, at)
       if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, at)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
@@ -309,10 +315,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // itself answers, and the status says so instead of flipping to `unauthorized` with every
     // request of that user. A refusal of the credentials last accepted, or when none were for a
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
-    const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && at - lastAccepted.at < ONES_OWN_UNAUTHORIZED_MS
-    record({ type: REFUSED_ANSWER.has(kind) || onesOwn ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+    // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
+    const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
+    const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    const refused = REFUSED_ANSWER.has(kind) || onesOwn
+    record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
-    return { kind: 'failed', failure: kind, message }
+    return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
 
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
@@ -387,7 +396,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           if (outcome.kind === 'failed' && outcome.paused) continue
           count++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-          else if (outcome.kind === 'failed' && REFUSED_ANSWER.has(outcome.failure)) refusal = { kind: outcome.failure, message: outcome.message }
+          else if (outcome.kind === 'failed' && outcome.refused) refusal = { kind: outcome.failure, message: outcome.message }
           else if (outcome.kind === 'failed') {
             failure = { kind: outcome.failure, message: outcome.message }
             // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
@@ -502,3 +511,4 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
   }
 }
+

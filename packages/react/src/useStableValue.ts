@@ -18,7 +18,12 @@ export function useStableValue<T>(value: T): T {
     try {
       identity = stableStringify(value)
     } catch {
-      warned ||= (console.warn('[holdfast] a hook default is not JSON'), true)
+      // A console that throws (replaced by something odd) must not throw into render either.
+      if (!warned)
+        try {
+          warned = true
+          console.warn('[holdfast] a hook default is not JSON')
+        } catch {}
     }
   // eslint-disable-next-line react-hooks/exhaustive-deps -- `identity` is the value's identity
   return useMemo(() => value, [typeof value, identity])

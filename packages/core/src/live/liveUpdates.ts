@@ -163,9 +163,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       gapTell ||= !!tell
       gapTimer ??= clock.setTimeout(() => {
         gapTimer = undefined
-        tell = gapTell
+        const told = gapTell
         gapTell = false
-        if (!closed) notice(gapVersion, tell)
+        if (!closed) notice(gapVersion, told)
       }, wait)
       return
     }
@@ -240,9 +240,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       },
     })
     connection.start()
-    // Open only once its first line comes: poll until then, so a stream that answers and then
-    // says nothing never holds polling off (a healthy one opens at once and stops the timer).
-    if (!connection.open()) startPolling()
+    // Open only once its first line comes (never within start()): poll until then, so a stream that
+    // answers and then says nothing never holds polling off (a healthy one opens and stops the timer).
+    startPolling()
   }
 
   function disconnect() {

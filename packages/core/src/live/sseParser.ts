@@ -67,8 +67,7 @@ export function createSseParser(handlers: SseHandlers): SseParser {
     if (field === 'data') {
       data.push(value)
       size += value.length
-    }
-    else if (field === 'event') eventType = value
+    } else if (field === 'event') eventType = value
     else if (field === 'id') {
       if (!value.includes('\0')) lastId = value
     } else if (field === 'retry') {

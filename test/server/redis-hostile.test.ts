@@ -3,10 +3,10 @@
 // redis-server and fake upstream on 127.0.0.1 and waits for conditions rather than sleeping.
 import { createClient } from 'redis'
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createSharedDefinitions, createUpstreamSource, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
+import { createRedisStore, createSharedContexts, createSharedDefinitions, createUpstreamSource, type FlagServer, type FlagServerOptions, type StoredDocument } from '@holdfast/server'
 import type { RedisServer } from '../support/redisServer'
 import { role, status, useRedisFleet, values, type Relay } from './redis-fleet'
-import { recordingLogger, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -378,5 +378,41 @@ describe('proxy mode: junk under a context key', () => {
     const c = await proxy()
     for (const r of [a, b]) expect(await ask(r)).toMatchObject({ status: 200, text: expect.stringContaining('hello ada') })
     expect((await ask(c)).status).toBe(503)
+  })
+})
+
+describe('proxy mode: Redis stuck for a moment while an answer is shared', () => {
+  it('the answer still reaches Redis once it answers again, so a relay started while the upstream is down serves it', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const log = recordingLogger()
+    const proxy = () => startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: log, redis: { url: redis.url, commandTimeoutMs: 300 } })
+    const ask = async (server: FlagServer) => {
+      const response = await evaluate(server, { targetingKey: 'ada' })
+      const body = (await response.json()) as { flags?: Array<{ key: string; value: unknown }> }
+      return body.flags?.find((f) => f.key === 'greeting')?.value
+    }
+    const first = await proxy()
+    await waitFor(async () => (await status(first)).redis?.state === 'up', 10_000)
+    // Redis stops answering (the connection stays up) while the answer is shared: the ticket and
+    // the write time out after 300 ms. It answers again a second later; nothing reconnects.
+    redis.pause()
+    try {
+      expect(await ask(first)).toBe('hello ada')
+      // The operator sees it: the status and /metrics count the answer not yet shared.
+      await waitFor(async () => (await status(first)).redis?.unshared === 1, 5000)
+      expect(await (await fetch(`${first.url}/metrics`)).text()).toMatch(/^holdfast_redis_unshared_answers 1$/m)
+    } finally {
+      redis.resume()
+    }
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:context:*')) !== '*0\r\n', 10_000)
+    expect(log.lines.some((line) => /could not share an answer/.test(line))).toBe(true)
+    await waitFor(async () => (await status(first)).redis?.unshared === 0, 5000)
+    expect(await (await fetch(`${first.url}/metrics`)).text()).toMatch(/^holdfast_redis_unshared_answers 0$/m)
+    // What an operator relies on: a relay that starts with the upstream down has it.
+    await first.close()
+    upstream.set({ status: 503, text: 'down' })
+    const second = await proxy()
+    await waitFor(async () => (await ask(second)) === 'hello ada', 10_000)
   })
 })

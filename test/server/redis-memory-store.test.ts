@@ -1,7 +1,7 @@
 // The in-process store has the Redis store's semantics (versions, TTL, lease, notices), driven by
 // an injected clock so expiry needs no waiting; relays in one process can share it (`sharedStore`).
-import { describe, expect, it } from 'vitest'
-import { createFlagServer, createMemoryStore, type FlagServerOptions, type StoreNotice } from '@holdfast/server'
+import { describe, expect, it, vi } from 'vitest'
+import { createFlagServer, createMemoryStore, createSharedContexts, type FlagServerOptions, type SharedStore, type StoreNotice } from '@holdfast/server'
 import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
@@ -95,4 +95,48 @@ describe('relays in one process sharing a memory store', () => {
       await Promise.all(relays.map((r) => r.close()))
     }
   }, 60_000)
+})
+
+describe('proxy mode: answers the store cannot take', () => {
+  it('are shared again with backoff (1 s, doubling to 30 s) until it takes them, then the count is 0', async () => {
+    vi.useFakeTimers()
+    try {
+      const memory = createMemoryStore()
+      let down = true
+      let attempts = 0
+      // The memory store, refusing every write while `down` (a Redis that times out or refuses).
+      const store: SharedStore = {
+        ...memory,
+        ticket: () => {
+          attempts++
+          return down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.ticket()
+        },
+        put: (key, doc, lease) => (down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.put(key, doc, lease)),
+      }
+      const log = recordingLogger()
+      const held: Array<[string, { body: string; fetchedAt: number }]> = [['ctx-a', { body: '{"a":1}', fetchedAt: 1 }]]
+      const shared = createSharedContexts({ store, take: () => true, held: () => held, log })
+      await shared.start()
+      shared.answered('ctx-a', held[0][1])
+      await vi.advanceTimersByTimeAsync(0)
+      expect(shared.status().unshared).toBe(1)
+      expect(log.lines.filter((line) => /could not share an answer/.test(line))).toHaveLength(1)
+      // Ten minutes of a store refusing: retried at 1, 2, 4, 8, 16, 30, 30, … s, not in a loop.
+      await vi.advanceTimersByTimeAsync(600_000)
+      expect(shared.status().unshared).toBe(1)
+      // At 1, 3, 7, 15, 31 s, then every 30 s up to 601 s: 23 retries after the first attempt,
+      // each one ticket.
+      expect(attempts).toBe(24)
+      expect(await memory.get('context:ctx-a')).toEqual({ ok: true, value: undefined })
+      expect(log.lines.filter((line) => /could not share an answer/.test(line))).toHaveLength(1)
+      down = false
+      await vi.advanceTimersByTimeAsync(30_000)
+      expect(shared.status().unshared).toBe(0)
+      expect(await memory.get('context:ctx-a')).toMatchObject({ ok: true, value: { body: '{"a":1}' } })
+      expect(log.lines.some((line) => /shared the 1 answer/.test(line))).toBe(true)
+      await shared.stop()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
 })

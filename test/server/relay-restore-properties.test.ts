@@ -255,6 +255,9 @@ describe('proxy mode: what a relay served for a context, a fresh relay with the 
     const shared = await options()
     const first = await proxy(upstream, shared)
     const before = await answers(first)
+    // A case the upstream's answer does not survive is skipped, and its relay closed now (left
+    // open, it would keep its store connection through every later case).
+    if (!before.every((seen) => seen.startsWith('200 '))) await first.close()
     fc.pre(before.every((seen) => seen.startsWith('200 ')))
     return { first, before, shared }
   }
@@ -287,8 +290,15 @@ describe('proxy mode: what a relay served for a context, a fresh relay with the 
         await redis.command('FLUSHALL')
         const { first, before, shared } = await roundTrip(upstream, answer, async () => ({ redis: { url: redis.url, leaseTtlMs: 1500, commandTimeoutMs: 500 } }))
         accepted++
-        // Shared once both contexts are in the store.
-        for (let i = 0; i < 200 && !(await redis.command('KEYS', 'holdfast:*:doc:context:*')).startsWith(`*${CONTEXTS.length}`); i++) await new Promise((r) => setTimeout(r, 10))
+        // Shared once both contexts are in the store: every served answer gets there, even one
+        // that met the store before it was connected (shared again a second later).
+        let keys = ''
+        for (let i = 0; i < 1500; i++) {
+          keys = await redis.command('KEYS', 'holdfast:*:doc:context:*')
+          if (keys.startsWith(`*${CONTEXTS.length}`)) break
+          await new Promise((r) => setTimeout(r, 10))
+        }
+        expect(keys.slice(0, 4)).toBe(`*${CONTEXTS.length}\r\n`)
         await first.close()
         upstream.set({ status: 503, text: '' })
         const second = await proxy(upstream, shared)

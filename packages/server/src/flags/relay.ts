@@ -58,8 +58,11 @@ export interface RelayStatus {
   redis?: RedisStatus
 }
 
-/** `redis` in the status: the store's connection, plus the role (definitions modes) and the documents taken from it. */
-export type RedisStatus = StoreStatus & { taken: number; role?: LeaseRole; version?: number }
+/**
+ * `redis` in the status: the store's connection, plus the role (definitions modes), the documents
+ * taken from it, and (proxy mode) the answers it could not take yet, retried with backoff.
+ */
+export type RedisStatus = StoreStatus & { taken: number; role?: LeaseRole; version?: number; unshared?: number }
 
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {

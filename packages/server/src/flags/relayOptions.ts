@@ -99,7 +99,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const ownStore = redis !== undefined
   const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log))
   const leaseTtlMs = redis?.leaseTtlMs ?? options.sharedStore?.leaseTtlMs
-  if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 } })
+  if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 }, proxy: options.upstream !== undefined })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
   source = options.upstream !== undefined
     ? createUpstreamSource({

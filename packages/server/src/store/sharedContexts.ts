@@ -36,7 +36,8 @@ export interface SharedContexts {
   ticket(): SharedTicket
   /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
   answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }, version?: SharedTicket): void
-  status(): StoreStatus & { taken: number }
+  /** The store's connection, answers taken from other relays, and answers not yet shared (being retried). */
+  status(): StoreStatus & { taken: number; unshared: number }
   stop(): Promise<void>
 }
 
@@ -44,6 +45,8 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
+const RETRY_MIN_MS = 1000
+const RETRY_MAX_MS = 30_000
 
 /**
  * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
@@ -59,7 +62,53 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
   // taken instead (the replica's rules), never written over.
-  const writeBack = () => eachLimited(options.held?.() ?? [], 8, ([key, doc]) => replica.publish(PREFIX + key, doc))
+  const writeBack = () => eachLimited(options.held?.() ?? [], 8, ([key, doc]) => share(key, doc))
+
+  // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
+  // from what is held then, with backoff, until the store takes them. Without this, an answer
+  // met by a Redis that stalled for a second without dropping the connection (no `connected`
+  // notice, so no write-back) stayed out of the store until the context's next upstream answer,
+  // and a relay started in an upstream outage could not serve it.
+  const owed = new Set<string>()
+  let retryTimer: ReturnType<typeof setTimeout> | undefined
+  let retryInMs = RETRY_MIN_MS
+  let stopped = false
+  let warned = false
+  const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket) => {
+    const outcome = await replica.publish(PREFIX + contextKey, doc, undefined, version)
+    if (outcome !== 'unavailable') {
+      owed.delete(contextKey)
+      return outcome
+    }
+    if (!warned) log?.warn(`could not share an answer through the store (${store.status().lastError ?? 'unavailable'}); trying again`)
+    warned = true
+    owed.delete(contextKey)
+    owed.add(contextKey)
+    if (owed.size > max) owed.delete(owed.values().next().value!)
+    scheduleRetry()
+    return outcome
+  }
+  const scheduleRetry = () => {
+    if (stopped || retryTimer !== undefined) return
+    retryTimer = setTimeout(() => {
+      retryTimer = undefined
+      void retry()
+    }, retryInMs)
+    retryTimer.unref?.()
+  }
+  const retry = async () => {
+    const keys = new Set(owed)
+    owed.clear()
+    // Answers dropped from the cache meanwhile are no longer owed.
+    const due = (options.held?.() ?? []).filter(([key]) => keys.has(key))
+    // A failure during this round waits twice as long (at most 30 s) before the next.
+    retryInMs = Math.min(retryInMs * 2, RETRY_MAX_MS)
+    await eachLimited(due, 8, ([key, doc]) => share(key, doc))
+    if (owed.size > 0) return
+    retryInMs = RETRY_MIN_MS
+    if (warned) log?.info(`shared the ${due.length} answer(s) the store could not take before`)
+    warned = false
+  }
   const replica = createStoreReplica({
     store,
     log,
@@ -81,10 +130,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
-      void replica.publish(PREFIX + contextKey, doc, undefined, version)
+      void share(contextKey, doc, version)
     },
-    status: () => ({ ...store.status(), taken }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size }),
     async stop() {
+      stopped = true
+      clearTimeout(retryTimer)
       replica.stop()
       if (options.closeStore !== false) await store.close()
     },

@@ -4,8 +4,10 @@ import type { StoreStatus } from './sharedStore'
 
 /** What the store metrics read at scrape time. */
 export interface StoreMetricsSource {
-  status(): StoreStatus & { taken: number; role?: LeaseRole }
+  status(): StoreStatus & { taken: number; role?: LeaseRole; unshared?: number }
   now?: () => number
+  /** Proxy mode: also registers `holdfast_redis_unshared_answers`. */
+  proxy?: boolean
 }
 
 /**
@@ -13,7 +15,8 @@ export interface StoreMetricsSource {
  * `holdfast_redis_up` (1 when the latest command succeeded), `holdfast_redis_role{role}` (1 for
  * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
  * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
- * another relay polled and this one took from the store).
+ * another relay polled and this one took from the store); in proxy mode also
+ * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried).
  */
 export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
   const registers = [registry]
@@ -57,6 +60,16 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
       failures = total
     },
   })
+  if (source.proxy) {
+    new Gauge({
+      name: 'holdfast_redis_unshared_answers',
+      help: 'Proxy mode: upstream answers this relay could not write to the shared store yet (retried with backoff).',
+      registers,
+      collect() {
+        this.set(source.status().unshared ?? 0)
+      },
+    })
+  }
   new Counter({
     name: 'holdfast_redis_documents_taken_total',
     help: 'Documents taken from the shared store (polled or answered by another relay).',

@@ -140,3 +140,52 @@ describe('proxy mode: answers the store cannot take', () => {
     }
   })
 })
+
+describe('proxy mode: an answer shared late', () => {
+  it('never goes over a newer one another relay wrote meanwhile, even when this relay missed its notice', async () => {
+    vi.useFakeTimers()
+    try {
+      const memory = createMemoryStore()
+      let down = true
+      // Relay A's view of the store: refusing writes while `down`, and deaf to notices (its
+      // subscription broke), so only a read can tell it what relay B wrote.
+      const deaf: SharedStore = {
+        ...memory,
+        subscribe: () => () => {},
+        ticket: () => (down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.ticket()),
+        put: (key, doc, lease) => (down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.put(key, doc, lease)),
+      }
+      const heldA = new Map([['ctx', { body: '{"greeting":"v1"}', fetchedAt: 1 }]])
+      const takenByA: string[] = []
+      const a = createSharedContexts({
+        store: deaf,
+        closeStore: false,
+        take: (key, doc) => {
+          takenByA.push(doc.body)
+          heldA.set(key, { body: doc.body, fetchedAt: doc.fetchedAt })
+          return true
+        },
+        held: () => [...heldA],
+      })
+      const b = createSharedContexts({ store: memory, closeStore: false, take: () => true })
+      await Promise.all([a.start(), b.start()])
+      // A asked the upstream first (v1), but the store could not take it.
+      a.answered('ctx', heldA.get('ctx')!)
+      await vi.advanceTimersByTimeAsync(0)
+      expect(a.status().unshared).toBe(1)
+      // The store is back; B asked later (v2) and shared it.
+      down = false
+      b.answered('ctx', { body: '{"greeting":"v2"}', fetchedAt: 2 })
+      await vi.advanceTimersByTimeAsync(0)
+      expect(await memory.get('context:ctx')).toMatchObject({ ok: true, value: { body: '{"greeting":"v2"}' } })
+      // A's retry reads first: the store holds a version A has not seen, so A takes it and writes nothing over it.
+      await vi.advanceTimersByTimeAsync(1000)
+      expect(a.status().unshared).toBe(0)
+      expect(await memory.get('context:ctx')).toMatchObject({ ok: true, value: { body: '{"greeting":"v2"}' } })
+      expect(takenByA).toEqual(['{"greeting":"v2"}'])
+      await Promise.all([a.stop(), b.stop()])
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})

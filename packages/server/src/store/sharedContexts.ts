@@ -68,14 +68,16 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // from what is held then, with backoff, until the store takes them. Without this, an answer
   // met by a Redis that stalled for a second without dropping the connection (no `connected`
   // notice, so no write-back) stayed out of the store until the context's next upstream answer,
-  // and a relay started in an upstream outage could not serve it.
+  // and a relay started in an upstream outage could not serve it. Shared late, an answer has no
+  // early ticket to order it: what the store holds that this relay has not seen is taken instead
+  // of written over (it may have been asked for later, by a relay whose notice was missed here).
   const owed = new Set<string>()
   let retryTimer: ReturnType<typeof setTimeout> | undefined
   let retryInMs = RETRY_MIN_MS
   let stopped = false
   let warned = false
-  const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket) => {
-    const outcome = await replica.publish(PREFIX + contextKey, doc, undefined, version)
+  const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket, late = false) => {
+    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, doc) : replica.publish(PREFIX + contextKey, doc, undefined, version))
     if (outcome !== 'unavailable') {
       owed.delete(contextKey)
       return outcome
@@ -103,7 +105,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const due = (options.held?.() ?? []).filter(([key]) => keys.has(key))
     // A failure during this round waits twice as long (at most 30 s) before the next.
     retryInMs = Math.min(retryInMs * 2, RETRY_MAX_MS)
-    await eachLimited(due, 8, ([key, doc]) => share(key, doc))
+    await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
     if (owed.size > 0) return
     retryInMs = RETRY_MIN_MS
     if (warned) log?.info(`shared the ${due.length} answer(s) the store could not take before`)

@@ -10,6 +10,9 @@ export interface LocalDocument {
   etag?: string
 }
 
+/** What became of a document offered to the store (see {@link StoreReplica.publish}). */
+export type Published = 'written' | 'refreshed' | 'older' | 'fenced' | 'unavailable'
+
 /** Options of {@link createStoreReplica}. */
 export interface StoreReplicaOptions {
   store: SharedStore
@@ -50,7 +53,14 @@ export interface StoreReplica {
    * asked), used for a changed document instead of a new one, so that an answer asked for earlier
    * but shared later loses to one asked for later (and this relay takes that one instead).
    */
-  publish(key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<'written' | 'refreshed' | 'older' | 'fenced' | 'unavailable'>
+  publish(key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<Published>
+  /**
+   * {@link publish} for an answer that could not be shared when it came (the store was slow or
+   * down), without its early ticket: reads the store first, and takes a version there that this
+   * relay has not seen instead of writing over it (that one may have been asked for later, by a
+   * relay whose notice was missed). Otherwise as `publish`.
+   */
+  publishLate(key: string, local: LocalDocument): Promise<Published>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -158,6 +168,44 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     await eachLimited(keys, 8, pull)
   }
 
+  const publishNow = async (key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<Published> => {
+    const held = seen.get(key)
+    let doc: StoredDocument
+    if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
+    else {
+      const early = version && (await version)
+      const ticket = early?.ok ? early : await store.ticket()
+      if (!ticket.ok) return 'unavailable' as const
+      doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
+    }
+    const result = await store.put(key, doc, lease)
+    if (!result.ok) return 'unavailable' as const
+    if (result.value.outcome === 'fenced') {
+      // Another relay leads now: what it published (if anything yet) is what counts.
+      await pullNow(key)
+      return 'fenced' as const
+    }
+    if (result.value.outcome !== 'older') {
+      remember(key, doc)
+      return result.value.outcome
+    }
+    // Another relay wrote a newer version meanwhile (this one was cut off, or had just lost
+    // the lease): that one wins; take it.
+    const newer = result.value.current
+    // Taken again even when seen: an answer asked for earlier may have replaced it here since.
+    await pullNow(key, version !== undefined)
+    if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
+    // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
+    // peer). Then what this relay polls replaces it, or the junk would stay there for good.
+    const ticket = await store.ticket()
+    if (!ticket.ok) return 'unavailable' as const
+    const replacement = { ...doc, version: ticket.value }
+    const again = await store.put(key, replacement, lease)
+    if (!again.ok) return 'unavailable' as const
+    if (again.value.outcome === 'written') remember(key, replacement)
+    return again.value.outcome
+  }
+
   return {
     start() {
       started ??= (async () => {
@@ -185,45 +233,16 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       })()
       return started
     },
-    publish(key, local, lease, version) {
-      return serial(key, async () => {
-        const held = seen.get(key)
-        let doc: StoredDocument
-        if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
-        else {
-          const early = version && (await version)
-          const ticket = early?.ok ? early : await store.ticket()
-          if (!ticket.ok) return 'unavailable' as const
-          doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
-        }
-        const result = await store.put(key, doc, lease)
-        if (!result.ok) return 'unavailable' as const
-        if (result.value.outcome === 'fenced') {
-          // Another relay leads now: what it published (if anything yet) is what counts.
-          await pullNow(key)
-          return 'fenced' as const
-        }
-        if (result.value.outcome !== 'older') {
-          remember(key, doc)
-          return result.value.outcome
-        }
-        // Another relay wrote a newer version meanwhile (this one was cut off, or had just lost
-        // the lease): that one wins; take it.
-        const newer = result.value.current
-        // Taken again even when seen: an answer asked for earlier may have replaced it here since.
-        await pullNow(key, version !== undefined)
-        if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
-        // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
-        // peer). Then what this relay polls replaces it, or the junk would stay there for good.
-        const ticket = await store.ticket()
-        if (!ticket.ok) return 'unavailable' as const
-        const replacement = { ...doc, version: ticket.value }
-        const again = await store.put(key, replacement, lease)
-        if (!again.ok) return 'unavailable' as const
-        if (again.value.outcome === 'written') remember(key, replacement)
-        return again.value.outcome
-      })
-    },
+    publish: (key, local, lease, version) => serial(key, () => publishNow(key, local, lease, version)),
+    publishLate: (key, local) =>
+      serial(key, async () => {
+        const before = seen.get(key)?.version ?? -Infinity
+        // A version this relay had not seen may be newer than what it holds (asked for later by
+        // another relay, whose notice was missed): it is taken, and nothing is written over it.
+        await pullNow(key)
+        if ((seen.get(key)?.version ?? -Infinity) > before) return 'older' as const
+        return publishNow(key, local)
+      }),
     version: (key) => seen.get(key)?.version,
     taken: () => taken,
     seed: (key, doc) => remember(key, doc),

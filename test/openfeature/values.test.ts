@@ -37,6 +37,15 @@ describe('evaluations against holdfast-server', () => {
     expect(client.getBooleanDetails('retired', false).errorCode).toBeUndefined()
   })
 
+  it('the provider itself says DEFAULT for the caller\'s default (a flag it holds no value for), ERROR for a type mismatch', async () => {
+    const server = await startServer()
+    const { provider } = await connect(server.url, { targetingKey: 'user-1' })
+    // The SDK turns any resolution with an errorCode into reason ERROR; what the provider resolves
+    // is DEFAULT with the code, as Holdfast's contract has it for the caller's default.
+    expect(provider.resolveBooleanEvaluation('no-such-flag', true)).toMatchObject({ value: true, reason: 'DEFAULT', errorCode: ErrorCode.FLAG_NOT_FOUND })
+    expect(provider.resolveNumberEvaluation('greeting', 7)).toMatchObject({ value: 7, reason: 'ERROR', errorCode: ErrorCode.TYPE_MISMATCH })
+  })
+
   it('maps per-flag errors: a known code passes, an unknown one is GENERAL, a kept value stays a value (STALE)', async () => {
     const fault = await createFaultServer(
       flags([

@@ -28,13 +28,15 @@ export function toFlagMetadata(details: Details<unknown>): FlagMetadata {
  *
  * | Holdfast                                      | OpenFeature                                   |
  * | --------------------------------------------- | --------------------------------------------- |
- * | missing flag (`FLAG_NOT_FOUND`)                | default, reason ERROR, `FLAG_NOT_FOUND`       |
+ * | missing flag (`FLAG_NOT_FOUND`)                | default, reason DEFAULT, `FLAG_NOT_FOUND` (*) |
  * | `TYPE_MISMATCH`                                | default, reason ERROR, `TYPE_MISMATCH`        |
- * | per-flag error, no last known good             | default, reason ERROR, the code (or GENERAL)  |
+ * | per-flag error, no last known good             | default, reason DEFAULT, the code (or GENERAL)(*) |
  * | flag without a value (e.g. disabled)           | default, the server's reason (or DEFAULT)      |
  * | `stale` value (also with a per-flag error)     | the value, reason STALE                        |
  * | value from the cache                           | the value, reason CACHED                       |
  * | network or bootstrap value                     | the value, the server's reason (or UNKNOWN)    |
+ *
+ * (*) The SDK reports reason ERROR for any resolution with an `errorCode`.
  */
 export function toResolution<T>(details: Details<T>, valueless: boolean): ResolutionDetails<T> {
   const flagMetadata = toFlagMetadata(details)
@@ -44,7 +46,9 @@ export function toResolution<T>(details: Details<T>, valueless: boolean): Resolu
     if (code !== undefined && code !== errorCode) flagMetadata.errorCode = code
     return {
       value: details.value,
-      reason: StandardResolutionReasons.ERROR,
+      // The caller's default is DEFAULT; a value held of another type is an ERROR. (The SDK says
+      // ERROR for either, as for any resolution with an errorCode.)
+      reason: code === 'TYPE_MISMATCH' ? StandardResolutionReasons.ERROR : StandardResolutionReasons.DEFAULT,
       errorCode,
       errorMessage: errorMessage(details.key, code),
       flagMetadata,

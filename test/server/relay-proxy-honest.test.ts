@@ -127,6 +127,36 @@ describe('proxy mode: one context refused is not an upstream down', () => {
   })
 })
 
+describe('proxy mode: every context refused is the upstream failing', () => {
+  it('a re-ask round in which the answer for every held context was refused (too deep) turns the state failing; a usable answer turns it ok', async () => {
+    let broken = false
+    const upstream = await startUpstream(() => (broken ? { status: 200, contentType: 'application/json', text: `{"flags":[{"key":"banner","value":${'['.repeat(600)}${']'.repeat(600)}}]}` } : tenFlags()))
+    const server = await relay(upstream)
+    try {
+      for (const user of ['u1', 'u2', 'u3']) expect((await bulk(server, { targetingKey: user })).status).toBe(200)
+      // A broken deploy upstream: every answer nests past 512 levels. Each request alone is one context's
+      // refusal; a whole round of them is an upstream that serves nobody.
+      broken = true
+      await bulk(server, { targetingKey: 'u1' })
+      expect((await status(server)).upstream.state).toBe('ok')
+      const round = await refresh(server)
+      expect(round.body).toMatchObject({ outcome: 'refused', contexts: 3, error: { kind: 'too-large' } })
+      const s = await status(server)
+      // Before: ok, with refused climbing, while nobody got a usable answer.
+      expect(s.upstream.state).toBe('failing')
+      expect(s.upstream.lastError).toMatchObject({ kind: 'too-large' })
+      expect(await metrics(server)).toContain('holdfast_relay_upstream_state{state="failing"} 1')
+      // Every user keeps their last good answer, marked stale.
+      expect((await bulk(server, { targetingKey: 'u2' })).body.metadata.holdfast.stale).toBe(true)
+      broken = false
+      await bulk(server, { targetingKey: 'u3' })
+      expect((await status(server)).upstream.state).toBe('ok')
+    } finally {
+      await server.close()
+    }
+  })
+})
+
 describe('proxy mode: an upstream 503 with Retry-After', () => {
   it('pauses asking with those credentials (held answers go out stale), at most a minute, and never another key', async () => {
     const upstream = await startUpstream(tenFlags())

@@ -386,6 +386,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
+      let answersRefused = 0
       const queue = [...asked]
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
@@ -396,7 +397,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           if (outcome.kind === 'failed' && outcome.paused) continue
           count++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-          else if (outcome.kind === 'failed' && outcome.refused) refusal = { kind: outcome.failure, message: outcome.message }
+          else if (outcome.kind === 'failed' && outcome.refused) {
+            refusal = { kind: outcome.failure, message: outcome.message }
+            if (REFUSED_ANSWER.has(outcome.failure)) answersRefused++
+          }
           else if (outcome.kind === 'failed') {
             failure = { kind: outcome.failure, message: outcome.message }
             // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
@@ -414,6 +418,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
+      }
+      // The answer for every context asked (two or more) refused: one context's values are that
+      // context's problem, but an upstream that gave nobody a usable answer is failing (a broken
+      // deploy answering every user with junk must not read `ok` while `refused` climbs).
+      if (!failure && refusal && count >= 2 && answersRefused === count) {
+        record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
       if (failure ?? refusal) result.error = failure ?? refusal
       lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }

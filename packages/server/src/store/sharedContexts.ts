@@ -99,6 +99,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     retryTimer.unref?.()
   }
   const retry = async () => {
+    // A store known to be down would only time out each write in turn: wait for it (the
+    // heartbeat says when it answers again; a reconnect writes everything back anyway).
+    if (store.status().state !== 'up') {
+      retryInMs = Math.min(retryInMs * 2, RETRY_MAX_MS)
+      scheduleRetry()
+      return
+    }
     const keys = new Set(owed)
     owed.clear()
     // Answers dropped from the cache meanwhile are no longer owed.

@@ -430,6 +430,31 @@ describe('the relay against a slow upstream and a burst of new contexts', () => 
       upstream.close()
     }
   })
+
+  it('every slot taken for minutes: warns once a minute while it lasts, not once ever, not once per request', async () => {
+    const upstream = await slowUpstream(60_000)
+    let clock = 1_000_000
+    const log = recordingLogger()
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 100, maxUpstreamRequests: 1, log, now: () => clock })
+    await source.open()
+    const warnings = () => log.lines.filter((line) => line.includes('no upstream request could start')).length
+    try {
+      // Five minutes of steady overload: each minute, three users at once where one slot is free.
+      for (let minute = 0; minute < 5; minute++) {
+        const answers = await Promise.all(['a', 'b', 'c'].map((key) => source.evaluate!({ context: { targetingKey: `${key}${minute}` }, headers: {} })))
+        for (const answer of answers) expect(answer.status).toBe(503)
+        expect(warnings(), `minute ${minute}`).toBe(minute + 1)
+        clock += 20_000
+        await Promise.all(['d', 'e'].map((key) => source.evaluate!({ context: { targetingKey: `${key}${minute}` }, headers: {} })))
+        expect(warnings(), `minute ${minute}, 20 s later`).toBe(minute + 1)
+        clock += 41_000
+      }
+      expect((await source.relayStatus()).upstream.state).not.toBe('ok')
+    } finally {
+      await source.close()
+      upstream.close()
+    }
+  })
 })
 
 describe('the relay against an upstream that guts one context', () => {

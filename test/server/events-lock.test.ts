@@ -7,10 +7,14 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
+import { lockTiming } from '../../packages/server/src/events/lockFile'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { post, startServer, tempDir, waitFor } from './helpers'
 import { serverProcess } from './events-process'
+
+// A lock that looks stale by this host's clock is watched for a touch: 15 s in service, 300 ms here.
+lockTiming.watchMs = 300
 
 let counter = 0
 const batch = (n: number) => Array.from({ length: n }, () => ({ id: `lock-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 }))
@@ -56,6 +60,33 @@ describe('one server per events file or spool', { timeout: 60_000 }, () => {
     await expect(startServer(options)).rejects.toThrow(/pid 1 on another-host\.invalid/)
     const old = new Date(Date.now() - 31_000)
     await utimes(lock, old, old)
+    const taken = await startServer(options)
+    expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
+    await taken.close()
+  })
+
+  it('a holder on another host whose clock is 10 minutes behind, still touching the lock, is not taken over; once it stops, it is', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
+    const first = await startServer(options)
+    await first.close()
+    const lock = join(spool, 'LOCK')
+    await writeFile(lock, JSON.stringify({ pid: 1, host: 'behind.invalid', since: '2026-12-03T00:00:00Z' }))
+    // The holder touches the lock (as often as the watch needs to see it) with its own clock, 10
+    // minutes behind this host's: every mtime looks 10 minutes old here.
+    const touch = () => {
+      const then = new Date(Date.now() - 600_000)
+      return utimes(lock, then, then)
+    }
+    await touch()
+    const touching = setInterval(() => void touch(), 50)
+    try {
+      // Before: taken over at once, and two servers appended to one spool.
+      await expect(startServer(options)).rejects.toThrow(/pid 1 on behind\.invalid/)
+    } finally {
+      clearInterval(touching)
+    }
+    // The holder is gone (it stopped touching): taken over after the watch.
     const taken = await startServer(options)
     expect(JSON.parse(await readFile(lock, 'utf8'))).toMatchObject({ pid: process.pid })
     await taken.close()

@@ -10,12 +10,14 @@
 // start time: after a power loss the pid in the lock is often some other live process, which
 // must not keep the relay from starting). Across hosts (a shared volume) the pid cannot be
 // checked, so the holder touches the file every LEASE_REFRESH_MS and a lock untouched for
-// LEASE_STALE_MS is taken over.
+// LEASE_STALE_MS is taken over (judged without trusting either host's clock: see touchedLately).
 import { hostname } from 'node:os'
 import { open, readFile, stat, unlink, utimes } from 'node:fs/promises'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
+/** How long a lock that looks stale by this host's clock is watched for a touch (tests shorten it). */
+export const lockTiming = { watchMs: LEASE_REFRESH_MS * 1.5 }
 /** Locks this process holds: a second server in the same process is refused too. */
 const held = new Set<string>()
 
@@ -88,10 +90,7 @@ async function readHolder(path: string): Promise<Holder | undefined> {
 }
 
 async function alive(path: string, holder: Holder): Promise<boolean> {
-  if (holder.host !== hostname()) {
-    const touched = (await stat(path).catch(() => undefined))?.mtimeMs
-    return touched !== undefined && Date.now() - touched < LEASE_STALE_MS
-  }
+  if (holder.host !== hostname()) return touchedLately(path)
   // Our own pid: held in this process, or left by an earlier life of it (a container's pid 1).
   if (holder.pid === process.pid) return held.has(path)
   // Written before the last boot, or the pid has been given to a process started since.
@@ -106,6 +105,21 @@ async function alive(path: string, holder: Holder): Promise<boolean> {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+// Whether the holder on another host still touches the lock. Its mtimes come from the holder's
+// clock (or the file server's), which may be minutes off this host's: an mtime within the stale
+// period by this clock is alive; one that looks older (or far ahead) is watched for a while, and
+// alive if it moves. Before, a holder whose clock ran 30 s behind looked stale at every start:
+// a second server took the spool over from a live one, and both appended and delivered.
+async function touchedLately(path: string): Promise<boolean> {
+  const mtime = async () => (await stat(path).catch(() => undefined))?.mtimeMs
+  const first = await mtime()
+  if (first === undefined) return false
+  if (Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
+  await new Promise((resolve) => setTimeout(resolve, lockTiming.watchMs))
+  const second = await mtime()
+  return second !== undefined && second !== first
 }
 
 async function bootId(): Promise<string | undefined> {

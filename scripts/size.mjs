@@ -458,7 +458,10 @@ await main()
 // then to 16,000 B (15,937 → 15,973 B) for unsendable ETags and answers that are not quite a Response.
 // Raised to 16,050 B on 2026-12-03 (15,997 → 16,004 B): the core reads a bootstrap's or fallback's
 // `undefined` properties as absent and copies its metadata ((a) 13,519 → 13,528 B, below).
-const OPENFEATURE_BUDGET = { total: 16_050, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,100 B on 2026-12-03 (16,039 → 16,058 B): the core survives a clock that jumps back
+// (cache recency restarts from the clock, a fired retry timer ends the wait, the focus throttle
+// reads either direction; (a) 13,553 → 13,572 B, the provider layer unchanged at 2,486 B).
+const OPENFEATURE_BUDGET = { total: 16_100, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

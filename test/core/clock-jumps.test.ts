@@ -2,7 +2,7 @@
 // fixing the time): what the page did before the jump must not turn into "the future" that
 // outranks, or blocks, what it does after.
 import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, createMemoryStorage, type FlagClient } from '@holdfast/core'
+import { createClient, createMemoryStorage, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
 
@@ -53,4 +53,74 @@ test('after the clock jumps back, the users this page loads since are the most r
   expect(reader.client.getStatus().source).toBe('cache')
   await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
   expect(reader.client.getStatus().source).toBe('none')
+})
+
+/** An environment the test drives: online state and the events a browser would fire. */
+function fakeEnvironment() {
+  const handlers = new Set<EnvironmentHandlers>()
+  const env = {
+    isOnline: true,
+    online: () => env.isOnline,
+    visible: () => true,
+    listen(h: EnvironmentHandlers) {
+      handlers.add(h)
+      return () => void handlers.delete(h)
+    },
+    fire(kind: 'online' | 'offline' | 'focus') {
+      if (kind === 'offline') env.isOnline = false
+      if (kind === 'online') env.isOnline = true
+      for (const h of handlers) (kind === 'focus' ? h.onVisible : kind === 'online' ? h.onOnline : undefined)?.()
+    },
+  }
+  return env satisfies Environment
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 25))
+
+test('a focus after the clock jumped back an hour refetches (once the throttle has passed), not an hour later', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  await client.start()
+  expect(server.requests).toHaveLength(1)
+  clock.skew = -HOUR
+  clock.advance(6000) // past the 5 s focus throttle
+  environment.fire('focus')
+  await settle()
+  expect(server.requests).toHaveLength(2)
+})
+
+test('a Retry-After that ran out while offline: after the clock jumped back an hour, `online` and refresh() ask again', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  await client.start()
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': '30' } })
+  await client.refresh()
+  expect(client.getStatus().state).toBe('stale')
+  environment.fire('offline')
+  clock.skew = -HOUR
+  clock.advance(30_000) // the retry falls due while offline: it waits for `online`
+  await settle()
+  expect(server.requests).toHaveLength(2)
+  server.always(flags([{ key: 'a', value: true }]))
+  environment.fire('online')
+  await settle()
+  expect(server.requests).toHaveLength(3)
+  expect(client.getStatus().state).toBe('ready')
+})
+
+test('after the clock jumped back an hour, refresh() is held by a Retry-After only as long as the server asked', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  environment.isOnline = false // no automatic retry: only the app's refresh()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': '30' } })
+  await client.start()
+  clock.skew = -HOUR
+  clock.advance(31_000)
+  server.always(flags([{ key: 'a', value: true }]))
+  await client.refresh()
+  expect(server.requests).toHaveLength(2)
+  expect(client.getStatus().state).toBe('ready')
 })

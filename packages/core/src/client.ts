@@ -186,7 +186,7 @@ export function createClient(options: ClientOptions): FlagClient {
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
-    logEvent(name, eventOptions = {}) {
+    logEvent(name, eventOptions) {
       if (typeof name !== 'string' || name === '') {
         logger.warn('logEvent needs a non-empty event name')
         return
@@ -197,8 +197,14 @@ export function createClient(options: ClientOptions): FlagClient {
         return
       }
       const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
-      if (eventOptions.value !== undefined) event.value = eventOptions.value
-      if (eventOptions.metadata !== undefined) event.metadata = eventOptions.metadata
+      // Options from plain JS may be null, or throw when read (a revoked Proxy): never into the app.
+      try {
+        const { value, metadata } = eventOptions ?? {}
+        if (value !== undefined) event.value = value
+        if (metadata !== undefined) event.metadata = metadata
+      } catch {
+        return logger.warn(`logEvent("${name}") ignored: its options threw`)
+      }
       queue.enqueue(event)
     },
     logExposure,

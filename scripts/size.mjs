@@ -138,7 +138,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Raised to 14,500 B (b) and 18,800 B with delivery on 2026-12-03 (measured 14,408 → 14,447 B,
 // with delivery 18,721 → 18,760 B): the client survives a clock that jumps back (cache recency,
 // the end of a Retry-After, the focus throttle; +19 B) and `logEvent` options that are null or throw
-// when read no longer throw into the app (+20 B).
+// when read no longer throw into the app (+20 B). Then 14,476 B (with delivery 18,789 B): a user
+// switch asked twice while it reads the cache settles both calls with the new user's values (+29 B).
 const BUDGET = {
   react: 14_500, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
@@ -466,7 +467,9 @@ await main()
 // Raised to 16,100 B on 2026-12-03 (16,039 → 16,058 B): the core survives a clock that jumps back
 // (cache recency restarts from the clock, a fired retry timer ends the wait, the focus throttle
 // reads either direction; (a) 13,553 → 13,572 B, the provider layer unchanged at 2,486 B).
-const OPENFEATURE_BUDGET = { total: 16_100, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,150 B the same day (16,085 → 16,119 B): a user switch asked twice while it reads the
+// cache settles both calls with the new user's values (the second resolved 'loading' at once; +34 B).
+const OPENFEATURE_BUDGET = { total: 16_150, layer: 2_500 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

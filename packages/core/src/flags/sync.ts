@@ -6,7 +6,7 @@ import { safeContextHash } from '../platform/hash'
 import { isRetryable, type HoldfastError } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
-import { isContext } from '../protocol/readers'
+import { isContext, ownContext } from '../protocol/readers'
 import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status, HeadersOption } from '../types'
 import type { FlagCache } from './cache'
 import { holdsValues, toEntries } from './merge'
@@ -213,11 +213,12 @@ export function createSync(deps: SyncDeps) {
 
     refresh: () => attempt('explicit'),
 
-    async setContext(next: EvaluationContext): Promise<Status> {
-      if (!isContext(next)) {
+    async setContext(input: EvaluationContext): Promise<Status> {
+      if (!isContext(input)) {
         logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
         return status()
       }
+      const next = ownContext(input)
       const nextHash = safeContextHash(next)
       // The same user asked again while their switch reads the cache: the same settling as the first call.
       if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? status()

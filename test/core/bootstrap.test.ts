@@ -186,6 +186,13 @@ describe('fetchBootstrap', () => {
     expect(Date.now() - started).toBeLessThan(2000)
   })
 
+  test.each([NaN, 0, -1])('a timeoutMs of %s (an unset environment variable) is the default 1 s, not the 5 s of a client request', async (timeoutMs) => {
+    server.always('hang')
+    const started = Date.now()
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })).toBeNull()
+    expect(Date.now() - started).toBeLessThan(2500)
+  })
+
   test.each([Infinity, 3e9])('a timeoutMs of %s (past the 32-bit timers) waits for the answer instead of timing out at once', async (timeoutMs) => {
     server.always({ ...flags([{ key: 'kill', value: false, variant: 'off' }]), delayMs: 100 })
     expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })).toMatchObject({ flags: [{ key: 'kill', value: false }] })

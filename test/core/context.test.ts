@@ -97,3 +97,14 @@ test('an invalid context is refused with an error log, not a throw', async () =>
   expect(c.getContext().targetingKey).toBe('x')
   await c.close()
 })
+
+test('the same switch asked twice (a provider and the app both call setContext): both calls settle with the new user’s values, not "loading"', async () => {
+  server.always(delayed(flags([{ key: 'plan', value: 'bob-plan' }]), 50))
+  const first = client.setContext({ targetingKey: 'bob' })
+  const second = client.setContext({ targetingKey: 'bob' })
+  const [a, b] = await Promise.all([first, second])
+  expect(a.state).toBe('ready')
+  expect(b.state).toBe('ready')
+  expect(client.getValue('plan', '')).toBe('bob-plan')
+  expect(server.requests.filter((r) => r.body.context.targetingKey === 'bob')).toHaveLength(1)
+})

@@ -226,3 +226,19 @@ test('numeric events options that are NaN, 0, negative or Infinity fall back to 
   clock.advance(1_000)
   await until(() => client.getEventStats().sent === 5, 'the 10 s interval flush')
 })
+
+test('logEvent options that are null (a plain-JS caller) or throw when read never throw into the app; the others are sent', async () => {
+  const client = make()
+  await client.start()
+  const logEvent = client.logEvent as (name: string, options?: unknown) => void
+  const revocable = Proxy.revocable({}, {})
+  revocable.revoke()
+  const throwing = Object.defineProperty({}, 'value', { enumerable: true, get: () => { throw new Error('boom') } })
+  expect(() => logEvent('null-options', null)).not.toThrow()
+  expect(() => logEvent('revoked-options', revocable.proxy)).not.toThrow()
+  expect(() => logEvent('throwing-options', throwing)).not.toThrow()
+  client.logEvent('plain', { value: 1 })
+  await client.flush()
+  expect(suite.receiver.events().map((e) => e.name)).toEqual(['null-options', 'plain'])
+  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2 })
+})

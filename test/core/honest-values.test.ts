@@ -166,3 +166,46 @@ describe('honest messages when nothing is known (issue 12 item 4)', () => {
     expect(empty[0].match(/values kept|last known/g)).toHaveLength(1)
   })
 })
+
+describe('what the client hands out cannot change what it holds', () => {
+  test("a flag's metadata read from getDetails cannot be changed under the next reader", async () => {
+    server.always(flags([{ key: 'shop', value: 'pro-shop', metadata: { owner: 'team-a' } }]))
+    const { client } = make()
+    await client.start()
+    const details = client.getDetails('shop', '')
+    try {
+      ;(details.metadata as Record<string, unknown>).owner = 'someone-else'
+    } catch {
+      // frozen: the assignment throws in strict mode
+    }
+    expect(client.getDetails('shop', 'other-default').metadata).toEqual({ owner: 'team-a' })
+  })
+
+  test("the context in snapshot() or getContext() is the client's own: changing it (stripping PII before logging) changes nothing the client sends", async () => {
+    const { client } = make()
+    await client.start()
+    const snapshot = client.snapshot()
+    try {
+      snapshot.context.targetingKey = 'mallory'
+      delete snapshot.context.plan
+      ;(client.getContext() as Record<string, unknown>).targetingKey = 'mallory'
+    } catch {
+      // frozen
+    }
+    await client.refresh()
+    expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'pro' })
+    expect(client.getContext()).toEqual({ targetingKey: 'alice', plan: 'pro' })
+  })
+
+  test('the context object the app passed stays the app’s: the client neither freezes it nor follows later changes to it', async () => {
+    const context = { targetingKey: 'alice', plan: 'pro' }
+    const { client } = make({ context })
+    await client.start()
+    context.plan = 'free' // the app reuses its object; it has not called setContext yet
+    expect(Object.isFrozen(context)).toBe(false)
+    await client.refresh()
+    expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'pro' })
+    await client.setContext(context)
+    expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'free' })
+  })
+})

@@ -77,3 +77,22 @@ test('unsubscribe stops notifications; a throwing listener does not stop the oth
   expect(seen).toEqual(['first', 'second', 'second'])
   expect(logger.errors.some((m) => m.includes('[holdfast]'))).toBe(true)
 })
+
+test('a listener unsubscribed by another during a notification (a component unmounted by a sibling) is not called after its unsubscribe', async () => {
+  const seen: string[] = []
+  let offFlag = () => {}
+  let offAll = () => {}
+  client.subscribeFlag('a', () => {
+    seen.push('flag-first')
+    offFlag()
+  })
+  offFlag = client.subscribeFlag('a', () => seen.push('flag-unmounted'))
+  client.subscribe(() => {
+    seen.push('all-first')
+    offAll()
+  })
+  offAll = client.subscribe(() => seen.push('all-unmounted'))
+  server.always(flags([{ key: 'a', value: 9 }, { key: 'b', value: 2 }, { key: 'c', value: 3 }]))
+  await client.refresh()
+  expect(seen).toEqual(['flag-first', 'all-first'])
+})

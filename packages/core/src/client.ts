@@ -18,7 +18,7 @@ import { safeContextHash } from './platform/hash'
 import { createLogger } from './platform/logger'
 import { createSafeStorage, type SafeStorage } from './platform/storage'
 import { uuid } from './platform/uuid'
-import { parseBootstrap } from './protocol/readers'
+import { ownContext, parseBootstrap } from './protocol/readers'
 import type { Bootstrap, ClientOptions, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
 
 const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
@@ -85,7 +85,8 @@ export function createClient(options: ClientOptions): FlagClient {
 
   const fallback = snapshotOption(options.fallback)
   const bootstrap = snapshotOption(options.bootstrap)
-  const initial = initialState({ context: options.context, contextHash: safeContextHash(options.context), fallback, bootstrap, now: clock.now() })
+  const context = ownContext(options.context)
+  const initial = initialState({ context, contextHash: safeContextHash(context), fallback, bootstrap, now: clock.now() })
   if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
   if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
   else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
@@ -186,7 +187,7 @@ export function createClient(options: ClientOptions): FlagClient {
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),
-    logEvent(name, eventOptions = {}) {
+    logEvent(name, eventOptions) {
       if (typeof name !== 'string' || name === '') {
         logger.warn('logEvent needs a non-empty event name')
         return
@@ -197,8 +198,14 @@ export function createClient(options: ClientOptions): FlagClient {
         return
       }
       const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
-      if (eventOptions.value !== undefined) event.value = eventOptions.value
-      if (eventOptions.metadata !== undefined) event.metadata = eventOptions.metadata
+      // Options from plain JS may be null, or throw when read (a revoked Proxy): never into the app.
+      try {
+        const { value, metadata } = eventOptions ?? {}
+        if (value !== undefined) event.value = value
+        if (metadata !== undefined) event.metadata = metadata
+      } catch {
+        return logger.warn(`logEvent("${name}") ignored: its options threw`)
+      }
       queue.enqueue(event)
     },
     logExposure,

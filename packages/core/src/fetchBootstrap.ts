@@ -11,7 +11,7 @@ export interface FetchBootstrapOptions {
   context: EvaluationContext
   /** Sent with the request (e.g. an API key). */
   headers?: HeadersOption
-  /** How long the page render may wait for flags. Default 1,000 ms. */
+  /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0 or a negative number). */
   timeoutMs?: number
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
@@ -30,7 +30,9 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
       url: options.url,
       context: options.context,
       headers: options.headers,
-      timeoutMs: options.timeoutMs ?? 1000,
+      // NaN, 0 or negative (an unset environment variable) is the default, not the client's 5 s:
+      // a page render in an outage must not wait five times as long. Infinity waits (a choice).
+      timeoutMs: (options.timeoutMs as number) > 0 ? (options.timeoutMs as number) : 1000,
       now: Date.now,
     })
     if (result.kind !== 'ok') return null

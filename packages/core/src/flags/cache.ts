@@ -63,9 +63,13 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
   }
 
   // Strictly increasing within the page: two users written in one millisecond still have an order,
-  // so the eleventh user evicts exactly the least recently used one.
+  // so the eleventh user evicts exactly the least recently used one. After the clock jumps back
+  // (past trustedTime's minute of skew) the order starts again from the clock: kept going from
+  // before the jump, every later use would read as "in the future", the oldest possible, and the
+  // user just loaded would be the one evicted.
   function useTime(): number {
-    lastUse = Math.max(options.now(), lastUse + 1)
+    const now = options.now()
+    lastUse = lastUse < now || lastUse > now + 60_000 ? now : lastUse + 1
     return lastUse
   }
 

@@ -39,7 +39,8 @@ export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValu
   const details: Details<T> = { key, value: defaultValue, source: flag.source, stale: flag.stale }
   if (flag.reason !== undefined) details.reason = flag.reason
   if (flag.variant !== undefined) details.variant = flag.variant
-  if (flag.metadata !== undefined) details.metadata = flag.metadata
+  // Frozen like the value: one reader changing it would change it for every later one.
+  if (flag.metadata !== undefined) details.metadata = freezeJson(flag.metadata)
   if (flag.updatedAt !== undefined) details.updatedAt = flag.updatedAt
   if (flag.errorCode !== undefined) details.errorCode = flag.errorCode
   if (flag.value === undefined) {

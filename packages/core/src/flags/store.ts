@@ -38,6 +38,12 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     }
   }
 
+  // Over a copy, so one added meanwhile waits for the next change; one removed meanwhile (a
+  // component a sibling's update unmounted) is not called after its unsubscribe.
+  const notify = (set: Set<() => void> = new Set()) => {
+    for (const listener of [...set]) if (set.has(listener)) call(listener)
+  }
+
   function setState(update: Partial<StoreState>) {
     const prev = state
     const flags = update.flags ?? prev.flags
@@ -56,8 +62,8 @@ export function createStore(initial: StoreState, logger: Logger): Store {
       return
     }
     state = { flags: flagsChanged ? flags : prev.flags, status, events }
-    for (const key of changedKeys) for (const listener of [...(flagListeners.get(key) ?? [])]) call(listener)
-    for (const listener of [...listeners]) call(listener)
+    for (const key of changedKeys) notify(flagListeners.get(key))
+    notify(listeners)
   }
 
   return {

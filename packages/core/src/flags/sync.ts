@@ -6,7 +6,7 @@ import { safeContextHash } from '../platform/hash'
 import { isRetryable, type HoldfastError } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
-import { isContext } from '../protocol/readers'
+import { isContext, ownContext } from '../protocol/readers'
 import type { Bootstrap, Clock, EvaluationContext, Environment, Logger, Status, HeadersOption } from '../types'
 import type { FlagCache } from './cache'
 import { holdsValues, toEntries } from './merge'
@@ -61,6 +61,8 @@ export function createSync(deps: SyncDeps) {
   let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
   let rejectedContext: string | undefined
+  /** A user switch still reading the new user's cache (no request out yet). */
+  let switching: Promise<Status> | undefined
   /** The last failure logged, so an outage that lasts is reported once, not once per retry. */
   let lastLogged = ''
 
@@ -211,13 +213,15 @@ export function createSync(deps: SyncDeps) {
 
     refresh: () => attempt('explicit'),
 
-    async setContext(next: EvaluationContext): Promise<Status> {
-      if (!isContext(next)) {
+    async setContext(input: EvaluationContext): Promise<Status> {
+      if (!isContext(input)) {
         logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
         return status()
       }
+      const next = ownContext(input)
       const nextHash = safeContextHash(next)
-      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? status()
+      // The same user asked again while their switch reads the cache: the same settling as the first call.
+      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? status()
       inFlight?.controller.abort()
       inFlight = undefined
       scheduler.reset()
@@ -229,9 +233,13 @@ export function createSync(deps: SyncDeps) {
         return status()
       }
       if (!started || closed) return status()
-      if (!known) await loadCache(nextHash, next.targetingKey)
-      if (nextHash !== state.contextHash) return status()
-      return attempt('explicit')
+      const run = (switching = (async () => {
+        if (!known) await loadCache(nextHash, next.targetingKey)
+        return nextHash === state.contextHash ? attempt('explicit') : status()
+      })())
+      const done = () => void (switching === run && (switching = undefined))
+      void run.then(done, done)
+      return run
     },
 
     storageFailed: () => dispatch({ type: 'storage-failed' }),

@@ -135,7 +135,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (!started) return false
       if (trigger === 'online' && !waitingForOnline) return false
       if (trigger !== 'retry' && now < notBefore) return false
-      if (trigger === 'focus' && now - lastRequestAt < focusMs) return false
+      // Either way: after the clock jumped back an hour, the last request is not "in 5 s" for an hour.
+      if (trigger === 'focus' && Math.abs(now - lastRequestAt) < focusMs) return false
       if (!environment.online()) {
         waitingForOnline = true
         return false
@@ -166,6 +167,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (started)
         retryTimer = clock.setTimeout(() => {
           retryTimer = undefined
+          // The wait is over, measured by the timer: a clock that jumped back meanwhile must not
+          // hold `online` or refresh() until the wall clock catches up (an hour, after an hour's jump).
+          notBefore = hardUntil = 0
           fire('retry')
         }, delay)
       return delay

@@ -220,6 +220,20 @@ export function parseCacheRecord(input: unknown): CacheRecord | undefined {
   return record
 }
 
+/**
+ * The client's own deep-frozen copy of a context the app passed (a Date stays a Date): the app may
+ * go on changing its object, and what `getContext()` or `snapshot()` hands out cannot be changed,
+ * so what is sent always matches the hash that keys the ETag and the cache. A context that cannot
+ * be cloned (a function in it) is used as given.
+ */
+export function ownContext(context: EvaluationContext): EvaluationContext {
+  try {
+    return freezeJson(structuredClone(context))
+  } catch {
+    return context
+  }
+}
+
 /** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
 export function isContext(input: unknown): input is EvaluationContext {
   return isRecord(input) && typeof input.targetingKey === 'string'

@@ -1,0 +1,126 @@
+// A clock that jumps back mid-run (an NTP correction after the machine ran hours ahead, a user
+// fixing the time): what the page did before the jump must not turn into "the future" that
+// outranks, or blocks, what it does after.
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, createMemoryStorage, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
+
+const HOUR = 60 * 60 * 1000
+let server: FaultServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'a', value: true }]))
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server.close()
+})
+
+/** A manual clock that can also be set back (or ahead) by `skew` ms; timers stay on the manual clock. */
+function skewedClock() {
+  const manual = createManualClock()
+  const clock = { ...manual, skew: 0, now: () => manual.now() + clock.skew }
+  return clock
+}
+
+function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
+  const clock = createManualClock()
+  const client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('clock-jumps'), logger: createTestLogger(), clock, random: () => 0.5, ...options })
+  clients.push(client)
+  return { client, clock }
+}
+
+test('after the clock jumps back, the users this page loads since are the most recent: the eleventh evicts one loaded before the jump', async () => {
+  const storage = createMemoryStorage()
+  const clock = skewedClock()
+  clock.skew = 5 * HOUR
+  const { client } = make({ storage, clock, context: { targetingKey: 'u0' } })
+  await client.start()
+  for (let i = 1; i <= 9; i++) await client.setContext({ targetingKey: `u${i}` })
+  // The clock is set right: five hours back. The page goes on: u0 again, then an eleventh user.
+  clock.skew = 0
+  await client.setContext({ targetingKey: 'u0' })
+  await client.setContext({ targetingKey: 'u10' })
+  await client.close()
+
+  server.always('hang')
+  const reader = make({ storage, context: { targetingKey: 'u0' } })
+  await throughTimeout(reader.clock, server, 5000, () => reader.client.start())
+  // u0 was used after the jump, u1 only before it: u1 is the one to go.
+  expect(reader.client.getStatus().source).toBe('cache')
+  await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u10' }))
+  expect(reader.client.getStatus().source).toBe('cache')
+  await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
+  expect(reader.client.getStatus().source).toBe('none')
+})
+
+/** An environment the test drives: online state and the events a browser would fire. */
+function fakeEnvironment() {
+  const handlers = new Set<EnvironmentHandlers>()
+  const env = {
+    isOnline: true,
+    online: () => env.isOnline,
+    visible: () => true,
+    listen(h: EnvironmentHandlers) {
+      handlers.add(h)
+      return () => void handlers.delete(h)
+    },
+    fire(kind: 'online' | 'offline' | 'focus') {
+      if (kind === 'offline') env.isOnline = false
+      if (kind === 'online') env.isOnline = true
+      for (const h of handlers) (kind === 'focus' ? h.onVisible : kind === 'online' ? h.onOnline : undefined)?.()
+    },
+  }
+  return env satisfies Environment
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 25))
+
+test('a focus after the clock jumped back an hour refetches (once the throttle has passed), not an hour later', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  await client.start()
+  expect(server.requests).toHaveLength(1)
+  clock.skew = -HOUR
+  clock.advance(6000) // past the 5 s focus throttle
+  environment.fire('focus')
+  await settle()
+  expect(server.requests).toHaveLength(2)
+})
+
+test('a Retry-After that ran out while offline: after the clock jumped back an hour, `online` and refresh() ask again', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  await client.start()
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': '30' } })
+  await client.refresh()
+  expect(client.getStatus().state).toBe('stale')
+  environment.fire('offline')
+  clock.skew = -HOUR
+  clock.advance(30_000) // the retry falls due while offline: it waits for `online`
+  await settle()
+  expect(server.requests).toHaveLength(2)
+  server.always(flags([{ key: 'a', value: true }]))
+  environment.fire('online')
+  await settle()
+  expect(server.requests).toHaveLength(3)
+  expect(client.getStatus().state).toBe('ready')
+})
+
+test('after the clock jumped back an hour, refresh() is held by a Retry-After only as long as the server asked', async () => {
+  const clock = skewedClock()
+  const environment = fakeEnvironment()
+  environment.isOnline = false // no automatic retry: only the app's refresh()
+  const { client } = make({ clock, environment, storage: 'memory' })
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': '30' } })
+  await client.start()
+  clock.skew = -HOUR
+  clock.advance(31_000)
+  server.always(flags([{ key: 'a', value: true }]))
+  await client.refresh()
+  expect(server.requests).toHaveLength(2)
+  expect(client.getStatus().state).toBe('ready')
+})

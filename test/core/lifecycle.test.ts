@@ -55,13 +55,19 @@ test('start() is idempotent: one promise, one request', async () => {
 
 test('after close() nothing is fetched or scheduled, and evaluation still answers from memory', async () => {
   const clock = createManualClock()
-  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('lifecycle'), clock, refreshIntervalMs: 1000, logger: createTestLogger() })
+  const logger = createTestLogger()
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: uniqueStorageName('lifecycle'), clock, refreshIntervalMs: 1000, logger })
   await client.start()
   await client.close()
   expect(clock.pending()).toEqual([])
   expect((await client.start()).state).toBe('ready')
   await client.refresh()
-  await client.setContext({ targetingKey: 'other' })
+  // A closed client is done: switching it would leave the new user 'loading' for good (no request
+  // will ever go out). The call is ignored with a warning; the client still shows its last user.
+  expect((await client.setContext({ targetingKey: 'other' })).state).toBe('ready')
+  expect(logger.warnings.filter((line) => /after close/.test(line))).toHaveLength(1)
+  expect(client.getContext().targetingKey).toBe('u')
+  expect(client.getStatus().state).toBe('ready')
   expect(server.requests).toHaveLength(1)
   expect(client.getGate('a')).toBe(true)
 })

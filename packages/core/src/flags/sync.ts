@@ -218,6 +218,11 @@ export function createSync(deps: SyncDeps) {
         logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
         return status()
       }
+      // A closed client sends nothing more: a switch would leave the new user `loading` for good.
+      if (closed) {
+        logger.warn('setContext after close: ignored')
+        return status()
+      }
       const next = ownContext(input)
       const nextHash = safeContextHash(next)
       // The same user asked again while their switch reads the cache: the same settling as the first call.
@@ -232,7 +237,7 @@ export function createSync(deps: SyncDeps) {
         report(state.failure!)
         return status()
       }
-      if (!started || closed) return status()
+      if (!started) return status()
       const run = (switching = (async () => {
         if (!known) await loadCache(nextHash, next.targetingKey)
         return nextHash === state.contextHash ? attempt('explicit') : status()

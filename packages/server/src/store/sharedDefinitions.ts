@@ -127,12 +127,18 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   })
 
   // Only the leader, and only under its lease: an older version in the store is replaced, a newer
-  // one is taken instead (the replica's rules).
+  // one is taken instead (the replica's rules). The store is read first: what this relay serves may
+  // be older than a version it has not seen yet (it was cut off from the store and polled on its
+  // own while the leader published), and a fresh ticket would put that older copy over it.
+  // What is served is read when the write's turn comes, after the takes queued before it.
   const writeBack = () => {
-    const local = options.served?.()
-    if (!local || keeper.role() !== 'leader') return
+    if (!options.served || keeper.role() !== 'leader') return
+    const served = options.served
     replica
-      .publish(DEFINITIONS, { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }, keeper.owner)
+      .publishLate(DEFINITIONS, () => {
+        const local = served()
+        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }
+      }, keeper.owner)
       .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
   }
   let unsubscribe: (() => void) | undefined

@@ -149,6 +149,36 @@ describe('the poller dies', () => {
     await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
   })
 
+  it('a leader frozen past its lease (SIGSTOP: its event loop runs nothing) resumes: nothing it fetched before wins, and one relay polls', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const child = await relayProcess(redis, upstream)
+    await waitFor(async () => (await role(child.url)) === 'leader', 20_000)
+    const follower = await relay(redis, upstream)
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === false, 20_000)
+    child.process.kill('SIGSTOP')
+    await waitFor(async () => (await role(follower.server)) === 'leader', 10_000)
+    upstream.set({ document: booleanFlags(4, 'on') })
+    await waitFor(async () => (await values(follower.server)).flags.f3 === true, 5000)
+    const key = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]!
+    child.process.kill('SIGCONT')
+    // Whatever the resumed relay fetched before or after, Redis keeps the newest, and both serve it.
+    const deadline = Date.now() + 3 * TTL_MS
+    while (Date.now() < deadline) {
+      expect(await redis.command('HGET', key, 'body')).toContain('"f3"')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitFor(async () => (await values(child.url)).flags.f3 === true, 5000)
+    const roles = [await role(child.url), await role(follower.server)]
+    expect([...roles].sort()).toEqual(['follower', 'leader'])
+    // One poller: over two seconds, the upstream hears only from the leader.
+    const [total, own] = [upstream.requests.length, follower.polls()]
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const fromFollower = follower.polls() - own
+    const fromChild = upstream.requests.length - total - fromFollower
+    expect(roles[0] === 'leader' ? [fromChild > 0, fromFollower] : [fromFollower > 0, fromChild]).toEqual([true, 0])
+  })
+
   it('a relay that closes releases the lease: another leads at once', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })

@@ -4,7 +4,7 @@
 // newest version. Real redis-server and fake upstream on 127.0.0.1.
 import { describe, expect, it, vi } from 'vitest'
 import { status, useRedisFleet, values, type Relay } from './redis-fleet'
-import { waitFor } from './helpers'
+import { tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
@@ -24,8 +24,11 @@ describe('a rolling deploy of five relays while the upstream changes', () => {
     const redis = await redisServer()
     let gen = 1
     const upstream = await startUpstream({ document: generation(gen) })
+    // Each with its data dir, as in the README's recipe: a new process first serves what its
+    // predecessor saved there.
+    const dirs = await Promise.all([0, 1, 2, 3, 4].map(() => tempDir()))
     const relays: Relay[] = []
-    for (let i = 0; i < 5; i++) relays.push(await relay(redis, upstream))
+    for (const dir of dirs) relays.push(await relay(redis, upstream, { dataDir: dir }))
     const seen: number[][] = relays.map(() => [])
     let sampling = true
     const sampler = (async () => {
@@ -44,8 +47,8 @@ describe('a rolling deploy of five relays while the upstream changes', () => {
       await new Promise((resolve) => setTimeout(resolve, 150))
       // The old process goes (releasing the lease if it held it); its successor starts at once.
       const old = relays[i]!
-      relays[i] = await relay(redis, upstream)
       await old.server.close()
+      relays[i] = await relay(redis, upstream, { dataDir: dirs[i] })
       upstream.set({ document: generation(++gen) })
       await new Promise((resolve) => setTimeout(resolve, 150))
     }
@@ -53,6 +56,8 @@ describe('a rolling deploy of five relays while the upstream changes', () => {
     sampling = false
     await sampler
     for (const [i, series] of seen.entries()) {
+      // Sampled through the changes, not only before or after them.
+      expect(new Set(series).size, `relay ${i}: ${series.join(',')}`).toBeGreaterThan(2)
       for (let k = 1; k < series.length; k++) expect(series[k], `relay ${i}: ${series.join(',')}`).toBeGreaterThanOrEqual(series[k - 1]!)
     }
     const versions = await Promise.all(relays.map(async (r) => (await status(r.server)).version))

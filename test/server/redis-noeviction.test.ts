@@ -4,7 +4,7 @@
 import { createClient } from 'redis'
 import { describe, expect, it, vi } from 'vitest'
 import { status, useRedisFleet, values } from './redis-fleet'
-import { waitFor } from './helpers'
+import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
@@ -15,7 +15,8 @@ describe('Redis full (maxmemory, noeviction)', () => {
   it('serving goes on with the newest flags, the status and metrics say OOM, and nothing is lost once memory frees', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
-    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    const logger = recordingLogger()
+    const relays = [await relay(redis, upstream, { logger }), await relay(redis, upstream)]
     for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === false, 10_000)
     const client = createClient({ url: redis.url })
     await client.connect()
@@ -34,6 +35,10 @@ describe('Redis full (maxmemory, noeviction)', () => {
     expect(await redis.command('KEYS', 'holdfast:*:doc:definitions')).not.toBe('*0\r\n')
     const key = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]!
     expect(await redis.command('HGET', key, 'body')).not.toContain('"f3"')
+    // Said once, not once per command (each script names itself in Redis' message).
+    await waitFor(() => logger.lines.some((line) => /refused a command: OOM/.test(line)), 5000)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    expect(logger.lines.filter((line) => /refused a command/.test(line))).toHaveLength(1)
 
     // Memory frees (the other tenant's keys go, the limit is raised): the newest flags reach Redis
     // without any change upstream, so a relay that starts while the upstream is down serves them.

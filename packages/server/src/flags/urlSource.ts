@@ -241,11 +241,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
 
   /** One poll, then (with --redis) what it gave is published for the other relays. */
   const pollAndShare = async (): Promise<RefreshResult> => {
+    const asked = shared?.asking?.()
     const result = await poll()
     if (shared) {
       const served = slot.current()
       const ok = (result.outcome === 'applied' || result.outcome === 'unchanged') && served !== undefined && servedText !== undefined
-      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf())
+      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf(), asked)
       if (ok) takenText = servedText
     }
     return result

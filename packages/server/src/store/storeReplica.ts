@@ -61,8 +61,10 @@ export interface StoreReplica {
    * relay whose notice was missed). Otherwise as `publish` (with `lease`, only while it is held).
    * `local` may be a function, asked only when it is this call's turn (after the reads and takes
    * queued before it): what the relay serves by then; nothing to write when it gives nothing.
+   * `since`: the newest version this relay had seen when it asked for `local`. A version taken
+   * after that (it may have been asked for later) wins: it is taken again, and nothing is written.
    */
-  publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string): Promise<Published | undefined>
+  publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number): Promise<Published | undefined>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -236,9 +238,14 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       return started
     },
     publish: (key, local, lease, version) => serial(key, () => publishNow(key, local, lease, version)),
-    publishLate: (key, local, lease) =>
+    publishLate: (key, local, lease, since) =>
       serial(key, async () => {
         const before = seen.get(key)?.version ?? -Infinity
+        if (since !== undefined && before > since) {
+          // Taken again even when seen: this relay may have put `local` into service over it.
+          await pullNow(key, true)
+          return 'older' as const
+        }
         // A version this relay had not seen may be newer than what it holds (asked for later by
         // another relay, whose notice was missed): it is taken, and nothing is written over it.
         await pullNow(key)

@@ -310,6 +310,23 @@ describe('isolation', () => {
     expect(keys.match(/holdfast:[0-9a-f]+:doc:definitions/g)).toHaveLength(3)
     expect(await redis.command('KEYS', '*other-team*')).toBe('*0\r\n')
   })
+
+  it('a relay with a wrong credential (401), started first, holds no lease of the fleet with the right one; another query string is another fleet', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream((request) =>
+      request.headers.authorization === 'Bearer right' ? { document: booleanFlags(3, request.path.includes('env=b') ? 'on' : 'off') } : { status: 401, text: 'no' },
+    )
+    const wrong = await relay(redis, upstream, { upstreamHeaders: { Authorization: 'Bearer wrong' } })
+    await waitFor(async () => (await role(wrong.server)) === 'leader' && (await status(wrong.server)).upstream.state === 'unauthorized', 20_000)
+    const right = [0, 1].map(() => relay(redis, upstream, { upstreamHeaders: { Authorization: 'Bearer right' } }))
+    const [leader, follower] = await settled(await Promise.all(right))
+    expect(await role(wrong.server)).toBe('leader')
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+    expect((await status(follower.server)).upstream.state).toBe('ok')
+    const other = await relay(redis, upstream, { flagsUrl: `${upstream.url}/flags.json?env=b`, upstreamHeaders: { Authorization: 'Bearer right' } })
+    await waitFor(async () => (await role(other.server)) === 'leader' && (await values(other.server)).flags.f0 === true, 20_000)
+    for (const r of [leader, follower]) expect((await values(r.server)).flags.f0).toBe(false)
+  })
 })
 
 describe('proxy mode (--upstream) with --redis', () => {

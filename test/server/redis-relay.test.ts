@@ -149,6 +149,36 @@ describe('the poller dies', () => {
     await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
   })
 
+  it('a leader frozen past its lease (SIGSTOP: its event loop runs nothing) resumes: nothing it fetched before wins, and one relay polls', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const child = await relayProcess(redis, upstream)
+    await waitFor(async () => (await role(child.url)) === 'leader', 20_000)
+    const follower = await relay(redis, upstream)
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === false, 20_000)
+    child.process.kill('SIGSTOP')
+    await waitFor(async () => (await role(follower.server)) === 'leader', 10_000)
+    upstream.set({ document: booleanFlags(4, 'on') })
+    await waitFor(async () => (await values(follower.server)).flags.f3 === true, 5000)
+    const key = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]!
+    child.process.kill('SIGCONT')
+    // Whatever the resumed relay fetched before or after, Redis keeps the newest, and both serve it.
+    const deadline = Date.now() + 3 * TTL_MS
+    while (Date.now() < deadline) {
+      expect(await redis.command('HGET', key, 'body')).toContain('"f3"')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitFor(async () => (await values(child.url)).flags.f3 === true, 5000)
+    const roles = [await role(child.url), await role(follower.server)]
+    expect([...roles].sort()).toEqual(['follower', 'leader'])
+    // One poller: over two seconds, the upstream hears only from the leader.
+    const [total, own] = [upstream.requests.length, follower.polls()]
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    const fromFollower = follower.polls() - own
+    const fromChild = upstream.requests.length - total - fromFollower
+    expect(roles[0] === 'leader' ? [fromChild > 0, fromFollower] : [fromFollower > 0, fromChild]).toEqual([true, 0])
+  })
+
   it('a relay that closes releases the lease: another leads at once', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
@@ -279,6 +309,23 @@ describe('isolation', () => {
     const keys = await redis.command('KEYS', 'holdfast:*:doc:definitions')
     expect(keys.match(/holdfast:[0-9a-f]+:doc:definitions/g)).toHaveLength(3)
     expect(await redis.command('KEYS', '*other-team*')).toBe('*0\r\n')
+  })
+
+  it('a relay with a wrong credential (401), started first, holds no lease of the fleet with the right one; another query string is another fleet', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream((request) =>
+      request.headers.authorization === 'Bearer right' ? { document: booleanFlags(3, request.path.includes('env=b') ? 'on' : 'off') } : { status: 401, text: 'no' },
+    )
+    const wrong = await relay(redis, upstream, { upstreamHeaders: { Authorization: 'Bearer wrong' } })
+    await waitFor(async () => (await role(wrong.server)) === 'leader' && (await status(wrong.server)).upstream.state === 'unauthorized', 20_000)
+    const right = [0, 1].map(() => relay(redis, upstream, { upstreamHeaders: { Authorization: 'Bearer right' } }))
+    const [leader, follower] = await settled(await Promise.all(right))
+    expect(await role(wrong.server)).toBe('leader')
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+    expect((await status(follower.server)).upstream.state).toBe('ok')
+    const other = await relay(redis, upstream, { flagsUrl: `${upstream.url}/flags.json?env=b`, upstreamHeaders: { Authorization: 'Bearer right' } })
+    await waitFor(async () => (await role(other.server)) === 'leader' && (await values(other.server)).flags.f0 === true, 20_000)
+    for (const r of [leader, follower]) expect((await values(r.server)).flags.f0).toBe(false)
   })
 })
 

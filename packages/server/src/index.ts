@@ -75,7 +75,7 @@ export type { LocalDocument, StoreReplica, StoreReplicaOptions } from './store/s
 export { createSharedContexts } from './store/sharedContexts'
 export type { SharedContexts, SharedContextsOptions } from './store/sharedContexts'
 export { createSharedDefinitions } from './store/sharedDefinitions'
-export type { PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
+export type { Asked, PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
 export type {
   LeaseOutcome,
   PutOutcome,

@@ -105,7 +105,9 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       return false
     }
     heldBack = undefined
-    const result = await offer(doc.body, 'url', doc.fetchedAt, doc.etag, true, doc.version)
+    // The leader's clock, which may be hours ahead: a time in this relay's future counts as now
+    // (else its flags would read as "just fetched", age 0, until this clock catches up).
+    const result = await offer(doc.body, 'url', Math.min(doc.fetchedAt, now()), doc.etag, true, doc.version)
     if (result.applied || result.unchanged) takenText = doc.body
     return result.applied || result.unchanged === true
   }
@@ -213,9 +215,11 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const mirror = (report: UpstreamReport) => {
     if (report.state === 'none') return
     const next: UpstreamHealth = { ...health, state: report.state }
-    if (report.lastSuccessAt !== undefined) next.lastSuccessAt = report.lastSuccessAt
-    if (report.lastAttemptAt !== undefined) next.lastAttemptAt = report.lastAttemptAt
-    if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: report.lastAttemptAt ?? now(), ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
+    // Times from the leader's clock: one in this relay's future counts as now (as in `take`).
+    const at = now()
+    if (report.lastSuccessAt !== undefined) next.lastSuccessAt = Math.min(report.lastSuccessAt, at)
+    if (report.lastAttemptAt !== undefined) next.lastAttemptAt = Math.min(report.lastAttemptAt, at)
+    if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: next.lastAttemptAt ?? at, ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
     // A follower applies the policy to what the leader sees: the credentials are the same. The
     // streak is timed on this relay's own clock, from the first report of it: the leader's
     // timestamps come from another machine, whose clock may be hours off.
@@ -224,7 +228,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     health = next
     if (report.state === 'unauthorized') clearIfPolicy(now(), report.lastError?.message ?? 'the upstream answered 401/403')
     // The leader confirmed (a 200 unchanged or a 304) what this relay serves too: it is that fresh.
-    if (report.state === 'ok' && report.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(report.lastSuccessAt, 'url')
+    if (report.state === 'ok' && next.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(next.lastSuccessAt, 'url')
   }
 
   const reportOf = (): UpstreamReport => {
@@ -237,11 +241,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
 
   /** One poll, then (with --redis) what it gave is published for the other relays. */
   const pollAndShare = async (): Promise<RefreshResult> => {
+    const asked = shared?.asking?.()
     const result = await poll()
     if (shared) {
       const served = slot.current()
       const ok = (result.outcome === 'applied' || result.outcome === 'unchanged') && served !== undefined && servedText !== undefined
-      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf())
+      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf(), asked)
       if (ok) takenText = servedText
     }
     return result

@@ -116,17 +116,23 @@ if not holder then
   return {1, 0}
 end
 if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, 0}
 end
 return {0, redis.call('PTTL', KEYS[1])}`,
   1,
 )
 
-/** KEYS[1] = the lease; ARGV = owner, ttlMs. Extends it only while it is still `owner`'s. */
+/**
+ * KEYS[1] = the lease; ARGV = owner, ttlMs. Extends it only while it is still `owner`'s. With SET,
+ * not PEXPIRE (here and in ACQUIRE): a Redis that refuses writes (maxmemory with noeviction: OOM)
+ * refuses SET but not PEXPIRE, and a leader that cannot publish must not keep the lease, or the
+ * followers would serve what the store last held for as long as it lasts; this way every relay
+ * ends up polling on its own (`solo`), as when Redis is down.
+ */
 export const RENEW = script(
   `if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0`,

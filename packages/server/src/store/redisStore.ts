@@ -170,7 +170,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       if (error instanceof ErrorReply) {
         if (!message.includes('NOSCRIPT')) {
           status.failures++
-          if (status.lastError !== message) options.log?.warn(`redis refused a command: ${message}`)
+          // Logged once per reason: a refusal inside a script names the script and line, which
+          // differ from one command to the next while the reason (OOM, READONLY) stays the same.
+          const reason = refusalOf(message)
+          if (status.lastError === undefined || refusalOf(status.lastError) !== reason) options.log?.warn(`redis refused a command: ${reason}`)
           status.lastError = message
         }
         return { ok: false, error: message }
@@ -318,6 +321,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   // The command may still settle later; its outcome is no longer anyone's concern.
   promise.catch(() => {})
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
+}
+
+/** Redis' refusal without the script and line it names (`… script: SHA, on @user_script:19.`). */
+function refusalOf(message: string): string {
+  return message.replace(/\s*script: \S+, on @user_script:\d+\.?$/, '')
 }
 
 function escapeGlob(text: string): string {

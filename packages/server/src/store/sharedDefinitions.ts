@@ -66,13 +66,23 @@ export interface SharedDefinitions {
    * otherwise the stored one's TTL is renewed, which also repopulates a Redis that restarted
    * empty); the report goes out either way. Fire and forget: never rejects, never blocks a request.
    */
-  polled(outcome: PollOutcome, report: UpstreamReport): void
+  polled(outcome: PollOutcome, report: UpstreamReport, asked?: Asked): void
+  /** What {@link polled} needs to know of the moment a poll was asked: call right before asking. Optional for older implementations. */
+  asking?(): Asked
   role(): LeaseRole
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
   status(): SharedStatus
   /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
+}
+
+/** This relay's side of the store when it asked the upstream (see {@link SharedDefinitions.asking}). */
+export interface Asked {
+  /** Whether it held the lease then. */
+  leading: boolean
+  /** The newest version of the definitions it had seen then. */
+  seen?: number
 }
 
 /** `redis` in `/holdfast/v1/status`: the connection, this relay's role and what it took from the store. */
@@ -127,12 +137,18 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   })
 
   // Only the leader, and only under its lease: an older version in the store is replaced, a newer
-  // one is taken instead (the replica's rules).
+  // one is taken instead (the replica's rules). The store is read first: what this relay serves may
+  // be older than a version it has not seen yet (it was cut off from the store and polled on its
+  // own while the leader published), and a fresh ticket would put that older copy over it.
+  // What is served is read when the write's turn comes, after the takes queued before it.
   const writeBack = () => {
-    const local = options.served?.()
-    if (!local || keeper.role() !== 'leader') return
+    if (!options.served || keeper.role() !== 'leader') return
+    const served = options.served
     replica
-      .publish(DEFINITIONS, { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }, keeper.owner)
+      .publishLate(DEFINITIONS, () => {
+        const local = served()
+        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }
+      }, keeper.owner)
       .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
   }
   let unsubscribe: (() => void) | undefined
@@ -149,15 +165,19 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       await Promise.all([keeper.start(), replica.start()])
     },
     shouldPoll: () => keeper.role() !== 'follower',
-    polled(outcome, report) {
+    asking: () => ({ leading: keeper.role() === 'leader', seen: replica.version(DEFINITIONS) }),
+    polled(outcome, report, asked) {
       if (keeper.role() === 'follower') return
       // In order: the definitions first, so a follower told "ok" already has them. Only while this
       // relay holds the lease: a leader stalled past it (it still believes it leads), or a solo
       // relay whose Redis is back, must not write what it fetched over what the leader published.
+      // An answer asked for without the lease (solo) and back once this relay leads loses to any
+      // version taken since it was asked: the leader then may have asked later.
       void (async () => {
         const lease = keeper.owner
         if (outcome.ok) {
-          const published = await replica.publish(DEFINITIONS, { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }, lease)
+          const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }
+          const published = await (asked && !asked.leading ? replica.publishLate(DEFINITIONS, local, lease, asked.seen ?? -Infinity) : replica.publish(DEFINITIONS, local, lease))
           const version = replica.version(DEFINITIONS)
           if (published === 'written' && version !== undefined) options.published?.(version)
         }

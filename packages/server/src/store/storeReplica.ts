@@ -58,9 +58,13 @@ export interface StoreReplica {
    * {@link publish} for an answer that could not be shared when it came (the store was slow or
    * down), without its early ticket: reads the store first, and takes a version there that this
    * relay has not seen instead of writing over it (that one may have been asked for later, by a
-   * relay whose notice was missed). Otherwise as `publish`.
+   * relay whose notice was missed). Otherwise as `publish` (with `lease`, only while it is held).
+   * `local` may be a function, asked only when it is this call's turn (after the reads and takes
+   * queued before it): what the relay serves by then; nothing to write when it gives nothing.
+   * `since`: the newest version this relay had seen when it asked for `local`. A version taken
+   * after that (it may have been asked for later) wins: it is taken again, and nothing is written.
    */
-  publishLate(key: string, local: LocalDocument): Promise<Published>
+  publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number): Promise<Published | undefined>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -234,14 +238,20 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       return started
     },
     publish: (key, local, lease, version) => serial(key, () => publishNow(key, local, lease, version)),
-    publishLate: (key, local) =>
+    publishLate: (key, local, lease, since) =>
       serial(key, async () => {
         const before = seen.get(key)?.version ?? -Infinity
+        if (since !== undefined && before > since) {
+          // Taken again even when seen: this relay may have put `local` into service over it.
+          await pullNow(key, true)
+          return 'older' as const
+        }
         // A version this relay had not seen may be newer than what it holds (asked for later by
         // another relay, whose notice was missed): it is taken, and nothing is written over it.
         await pullNow(key)
         if ((seen.get(key)?.version ?? -Infinity) > before) return 'older' as const
-        return publishNow(key, local)
+        const doc = typeof local === 'function' ? local() : local
+        return doc && publishNow(key, doc, lease)
       }),
     version: (key) => seen.get(key)?.version,
     taken: () => taken,

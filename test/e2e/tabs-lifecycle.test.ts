@@ -175,9 +175,12 @@ describe('events of two tabs sharing one queue', () => {
       const run = randomUUID()
       const N = 500
       const batch = 20
+      // A 2 s request timeout makes the storage lease 9 s (2 × timeout + 5 s): a tab closed while it
+      // holds the lease holds the other tab off until then, not for the default 15 s.
+      const params = { events: `${proxy.url}/holdfast/v1/events`, flushMs: '200', batch: String(batch), exposures: '0', timeoutMs: '2000' }
       const tabs = [
-        await open({ events: `${proxy.url}/holdfast/v1/events`, flushMs: '200', batch: String(batch), exposures: '0' }),
-        await open({ events: `${proxy.url}/holdfast/v1/events`, flushMs: '200', batch: String(batch), exposures: '0' }),
+        await open(params),
+        await open(params),
       ]
       const sent = () => {
         const times = new Map<string, number>()

@@ -359,3 +359,60 @@ describe('events of a page kept in the back/forward cache', () => {
     }
   })
 })
+
+describe('two tabs sending events, one of them going into the back/forward cache mid-flush', () => {
+  test('the other tab sends at once, the cached page is restored (not evicted for the lock it held), and every event arrives', async () => {
+    const bf = await launchChromium({ backForwardCache: true })
+    const proxy = await startRecordingProxy(server.url)
+    try {
+      const ctx = await bf.newContext()
+      await ctx.addInitScript(() => addEventListener('pageshow', (e) => ((window as unknown as { restored: boolean }).restored = e.persisted)))
+      // Slow: the pass the page runs when it leaves still waits for its answer when it is frozen.
+      proxy.delayMs = 1500
+      const run = randomUUID()
+      const url = `${fixture.url}/?${new URLSearchParams({ flags: server.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', batch: '10', exposures: '0' })}`
+      const page = await ctx.newPage()
+      const cdp = await ctx.newCDPSession(page)
+      await cdp.send('Page.enable')
+      const notRestored: unknown[] = []
+      cdp.on('Page.backForwardCacheNotUsed', (e) => notRestored.push(e.notRestoredExplanations))
+      await page.goto(url)
+      await waitShown(page, String(current), 15_000)
+      const other = await ctx.newPage()
+      await other.goto(url)
+      await waitShown(other, String(current), 15_000)
+      await page.evaluate(async (run) => {
+        for (let n = 0; n < 25; n++) window.holdfast.logEvent('before-leaving', { metadata: { run, n } })
+        await new Promise((r) => setTimeout(r, 300))
+      }, run)
+      await page.goto(`${fixture.url}/away.txt`)
+      await new Promise((r) => setTimeout(r, 200))
+      const started = Date.now()
+      await other.evaluate(async (run) => {
+        for (let n = 100; n < 105; n++) window.holdfast.logEvent('other-tab', { metadata: { run, n } })
+        await window.holdfast.flush()
+      }, run)
+      const flushMs = Date.now() - started
+      await page.goBack({ waitUntil: 'commit' })
+      await page.waitForFunction(() => (window as unknown as { restored?: boolean }).restored !== undefined)
+      expect(await page.evaluate(() => (window as unknown as { restored: boolean }).restored), JSON.stringify(notRestored)).toBe(true)
+      // Shown again, it sends for itself again (the other tab does not flush now: the test would not tell).
+      await page.evaluate(async (run) => {
+        for (let n = 200; n < 203; n++) window.holdfast.logEvent('after-restore', { metadata: { run, n } })
+        await window.holdfast.flush()
+      }, run)
+      const times = new Map<number, number>()
+      for (const r of proxy.requests)
+        for (const e of (r.body as { events?: Array<{ metadata?: { run?: string; n?: number } }> })?.events ?? [])
+          if (e.metadata?.run === run && r.status === 202) times.set(e.metadata.n!, (times.get(e.metadata.n!) ?? 0) + 1)
+      expect(times.size).toBe(33)
+      // The cached page's requests already out still land; the other tab may send those events again.
+      expect([...times.values()].filter((t) => t > 1).length).toBeLessThanOrEqual(25)
+      // The other tab's flush was not held up by a lock the frozen page kept (requests take 1.5 s).
+      expect(flushMs).toBeLessThan(6 * 1500)
+    } finally {
+      await proxy.close()
+      await bf.close()
+    }
+  })
+})

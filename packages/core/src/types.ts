@@ -159,8 +159,11 @@ export interface FlagStorage {
 export interface EnvironmentHandlers {
   /** The page became visible or the window gained focus. */
   onVisible?: () => void
-  /** The page is being hidden or unloaded: last chance to send (keepalive). */
-  onHidden?: () => void
+  /**
+   * The page is being hidden or unloaded: last chance to send (keepalive). On `pagehide` it gets
+   * that event: `persisted` means the page goes into the back/forward cache, frozen until restored.
+   */
+  onHidden?: (event?: { persisted?: boolean }) => void
   /** The browser reports it is back online. */
   onOnline?: () => void
   /** The page is about to be frozen (page lifecycle `freeze`): no script runs until `onResume`. */

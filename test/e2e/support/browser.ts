@@ -9,8 +9,11 @@ export const CHROMIUM_PATH = process.env.HOLDFAST_CHROMIUM ?? chromiumConfig.pat
 
 const ARGS = chromiumConfig.args
 
-/** Launches Chromium, or throws a loud, actionable error when there is none. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Launches Chromium, or throws a loud, actionable error when there is none. `backForwardCache`
+ * keeps the back/forward cache on (Playwright turns it off by default) for tests of restored pages.
+ */
+export async function launchChromium({ backForwardCache = false } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM_PATH)) {
     const message = [
       '',
@@ -24,7 +27,7 @@ export async function launchChromium(): Promise<Browser> {
     console.error(message)
     throw new Error(`[holdfast e2e] Chromium not found at ${CHROMIUM_PATH}; install it with: apt-get install -y chromium`)
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS })
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: ARGS, ignoreDefaultArgs: backForwardCache ? ['--disable-back-forward-cache'] : undefined })
 }
 
 /** What the page said on its console (errors and warnings) and the exceptions it threw. */

@@ -114,6 +114,8 @@ export interface ProxiedRequest {
 
 export interface RecordingProxy extends Closable {
   requests: ProxiedRequest[]
+  /** Holds every request this long before forwarding it (a slow receiver); 0 by default. */
+  delayMs: number
 }
 
 /**
@@ -127,6 +129,7 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
   const server = createServer(async (req, res) => {
     const at = Date.now()
     const body = await readAll(req)
+    if (proxy.delayMs > 0 && req.method !== 'OPTIONS') await new Promise((r) => setTimeout(r, proxy.delayMs))
     const upstream = httpRequest(
       { host: to.hostname, port: to.port, method: req.method, path: req.url, headers: { ...req.headers, host: to.host } },
       async (answer) => {
@@ -141,8 +144,8 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
     upstream.on('error', () => res.writeHead(502).end())
     upstream.end(body)
   })
-  const listening = await listen(server)
-  return { ...listening, requests }
+  const proxy: RecordingProxy = { url: '', close: async () => {}, requests, delayMs: 0 }
+  return Object.assign(proxy, await listen(server))
 }
 
 function parse(buffer: Buffer): unknown {

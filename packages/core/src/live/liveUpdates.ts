@@ -353,14 +353,18 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     stopPolling()
     stopFollowing()
     disconnect()
-    link?.resign()
+    // Deaf until it wakes: it would ignore every message, and one reaching a page kept in the
+    // back/forward cache makes Chromium drop the page (a reload instead of an instant restore).
+    link?.close()
   }
 
   // OFREP: after `inactivityDelaySec` hidden, close; when active again, reconnect and refetch in full.
   // A tab about to be frozen runs no script until it resumes: it gives the stream (or its place in
   // the queue for it) up at once, or every other tab would go without notices meanwhile.
   const handlers: EnvironmentHandlers = {
-    onHidden() {
+    onHidden(event) {
+      // Into the back/forward cache: frozen there like a frozen tab (restored, it is visible again).
+      if (event?.persisted) return sleep()
       if (hiddenTimer !== undefined || asleep) return
       const seconds = deps.inactivityDelaySec ?? stream.inactivityDelaySec
       hiddenTimer = clock.setTimeout(() => {

@@ -18,7 +18,7 @@ export type TabMessage =
 
 /** The link of one tab to the others. */
 export interface TabLink {
-  /** Queues for leadership; `onLead` runs when this tab becomes the leader. Idempotent. */
+  /** Queues for leadership (listening again after `close`); `onLead` runs when this tab becomes the leader. Idempotent. */
   lead(onLead: () => void): void
   /** Gives leadership up (another tab takes over); `lead` may be called again. */
   resign(): void
@@ -26,7 +26,7 @@ export interface TabLink {
   leading(): boolean
   /** Tells every other tab. */
   post(message: TabMessage): void
-  /** Resigns and closes the channel. */
+  /** Resigns and closes the channel (a page going to sleep: the back/forward cache evicts a page a message reaches); `lead` opens it again. */
   close(): void
 }
 
@@ -39,15 +39,18 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
   // The Web Lock's name and the lease's key.
   const leader = `holdfast-live:${fnv(name)}:leader`
   let channel: BroadcastChannel | undefined
-  try {
-    channel = new BroadcastChannel(name)
-    channel.onmessage = (event) => {
-      const data = event.data as TabMessage | null
-      if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data)
+  const listen = () => {
+    try {
+      channel ??= new BroadcastChannel(name)
+      channel.onmessage = (event) => {
+        const data = event.data as TabMessage | null
+        if (data && typeof data === 'object' && typeof data.t === 'string') onMessage(data)
+      }
+    } catch {
+      channel = undefined
     }
-  } catch {
-    channel = undefined
   }
+  listen()
   let isLeader = false
   let queued = false
   let release: (() => void) | undefined
@@ -100,6 +103,7 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
     lead(onLead) {
       if (queued) return
       queued = true
+      listen()
       if (locks && typeof locks.request === 'function') leadWithLock(onLead)
       else leadWithLease(onLead)
     },

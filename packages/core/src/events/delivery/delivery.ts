@@ -78,15 +78,18 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   let refusedStatus: number | undefined
 
   const reader = createStoreReader(store)
+  const lock = createFlushLock({
+    name: `holdfast:events:${config.storageName}`,
+    storage: config.storage,
+    clock,
+    owner: kit.uuid(),
+    leaseMs: 2 * config.requestTimeoutMs + 5000,
+  })
+  /** Removes the back/forward cache listeners (see `FlushLock.away`). */
+  let stopAway: (() => void) | undefined
   const flusher = createFlusher({
     store: reader,
-    lock: createFlushLock({
-      name: `holdfast:events:${config.storageName}`,
-      storage: config.storage,
-      clock,
-      owner: kit.uuid(),
-      leaseMs: 2 * config.requestTimeoutMs + 5000,
-    }),
+    lock,
     batchSize,
     url: normalizeUrl(typeof options.url === 'string' ? options.url : ''),
     fetch: config.fetch,
@@ -189,10 +192,16 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   return {
     start: () => {
-      if (!config.closed()) scheduler.start()
+      if (config.closed()) return
+      scheduler.start()
+      stopAway ??= environment.listen({ onHidden: (event) => event?.persisted && lock.away(true), onVisible: () => lock.away(false) })
     },
     trigger,
-    stop: () => scheduler.stop(),
+    stop: () => {
+      scheduler.stop()
+      stopAway?.()
+      stopAway = undefined
+    },
     abort: () => stopAll.abort(),
   }
 }

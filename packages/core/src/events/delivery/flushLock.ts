@@ -38,6 +38,14 @@ export interface FlushLock {
    * lock stays busy: at once for `waitMs` 0, otherwise after waiting that long.
    */
   run(task: (keep: KeepLock) => Promise<void>, waitMs: number): Promise<boolean>
+  /**
+   * The page goes into the back/forward cache (`true`, on `pagehide`) or is shown again (`false`).
+   * Frozen there, a pass waiting for an answer would keep the Web Lock, and Chromium evicts a
+   * cached page holding one that another tab asks for. So the lock is let go at once (that pass
+   * stops at its next `keep()`; its requests already out may still land: at least once) and no
+   * pass takes it until the page is shown again: the other tabs send the shared queue meanwhile.
+   */
+  away(leaving: boolean): void
 }
 
 /** Options of `createFlushLock`. */
@@ -52,7 +60,6 @@ export interface FlushLockOptions {
   leaseMs: number
 }
 
-const alwaysHeld: KeepLock = () => Promise.resolve(true)
 
 /** Creates the lock; nothing is requested or written until `run`. */
 export function createFlushLock(options: FlushLockOptions): FlushLock {
@@ -64,15 +71,24 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   const wallNow = () => clock.now()
   /** Leases first seen claiming more than one period ahead, and the end we allow them instead. */
   const cut = new Map<string, number>()
+  let away = false
+  /** Lets the Web Lock held now go (see `away`). */
+  let letGo = () => {}
+
+  /** Runs `task` under a held Web Lock until it ends or the lock is let go. */
+  function held(task: (keep: KeepLock) => Promise<void>): Promise<unknown> {
+    let gone = false
+    return Promise.race([task(() => Promise.resolve(!gone)), new Promise((done) => (letGo = () => done((gone = true))))])
+  }
 
   async function viaWebLocks(locks: LockManager, task: (keep: KeepLock) => Promise<void>, waitMs: number) {
-    if (waitMs <= 0) return locks.request(options.name, { ifAvailable: true }, async (lock) => (lock ? (await task(alwaysHeld), true) : false))
+    if (waitMs <= 0) return locks.request(options.name, { ifAvailable: true }, async (lock) => (lock ? (await held(task), true) : false))
     const controller = new AbortController()
     const timer = clock.setTimeout(() => controller.abort(), waitMs)
     try {
       return await locks.request(options.name, { signal: controller.signal }, async () => {
         clock.clearTimeout(timer)
-        await task(alwaysHeld)
+        await held(task)
         return true
       })
     } catch (error) {
@@ -113,7 +129,7 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
 
   async function viaLease(task: (keep: KeepLock) => Promise<void>, waitMs: number) {
     // Storage in memory is this page's alone: no other tab can see the events, nothing to share.
-    if (storage.kind() === 'memory') return (await task(alwaysHeld), true)
+    if (storage.kind() === 'memory') return (await task(() => Promise.resolve(true)), true)
     if (!(await acquireLease(waitMs))) return false
     const keep: KeepLock = async () => (await readLease())?.owner === options.owner && (await writeLease())
     try {
@@ -125,7 +141,12 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   }
 
   return {
+    away(leaving) {
+      away = leaving
+      if (leaving) letGo()
+    },
     async run(task, waitMs) {
+      if (away) return false
       const locks = webLocks()
       if (locks) {
         let started = false

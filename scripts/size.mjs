@@ -177,7 +177,9 @@ const BUDGET = {
   // where every client of a restarted server came back at exactly 2 s (+31 B).
   // Raised to 4,250 B on 2026-12-03 (4,193 → 4,211 B): the parser bounds the data of an unfinished
   // event like one line (64 KiB), where `data:` lines that never end in a blank line grew without
-  // bound (35 MB after a second of a flooding stream) (+18 B).
+  // bound (35 MB after a second of a flooding stream) (+18 B). Then 4,235 B: a page going into the
+  // back/forward cache sleeps as a frozen tab does (+25 B); 4,249 B: a hidden tab granted the
+  // stream sleeps instead of taking it over, and a grant resigned at once lets the lock go (+14 B).
   live: 4_250,
 }
 

@@ -318,6 +318,31 @@ describe('hidden tabs', () => {
   })
 })
 
+describe('the leader tab closed while the other tab is hidden', () => {
+  test('the hidden tab does not take the stream over (it sleeps, as after the inactivity delay); shown, it catches up in full and opens it', async () => {
+    await server.close()
+    // An inactivity delay of an hour: only the takeover is being asked about, not the delay.
+    server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500, inactivityDelaySec: 3600 } })
+    const leader = await open()
+    await waitFor(() => streams() === 1 || undefined, 'the stream')
+    const other = await open()
+    await new Promise((r) => setTimeout(r, 500))
+    await setVisible(other, false)
+    const bulk = get('ofrep.bulk')
+    const opened = get('stream')
+    await leader.close()
+    await new Promise((r) => setTimeout(r, 3000))
+    // Before: the hidden tab opened the stream and refetched to catch up, for nobody to see.
+    expect(get('stream') - opened).toBe(0)
+    expect(streams()).toBe(0)
+    expect(get('ofrep.bulk') - bulk).toBe(0)
+    const value = await flip()
+    await setVisible(other, true)
+    await waitShown(other, value)
+    await waitFor(() => streams() === 1 || undefined, 'the stream once shown')
+  })
+})
+
 describe('events of a page kept in the back/forward cache', () => {
   test('queued before leaving, sent on the way out or after the restore: none lost, none sent twice', async () => {
     const bf = await launchChromium({ backForwardCache: true })

@@ -278,9 +278,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     const asked = clock.now()
     link.lead(() => {
       if (closed || asleep) return link.resign()
-      stopFollowing()
       // Granted only after waiting: another tab led until now.
-      connect(clock.now() - asked > 100)
+      const takeover = clock.now() - asked > 100
+      // A hidden tab does not take a stream over (the leader slept or closed): it sleeps, as it
+      // would after the inactivity delay, and catches up in full once shown.
+      if (takeover && !environment.visible()) return sleep()
+      stopFollowing()
+      connect(takeover)
     })
     // Until a leader speaks up, ask whether one exists and how its stream is.
     link.post({ t: 'hello' })

@@ -66,7 +66,9 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
         if (!queued) return undefined
         isLeader = true
         onLead()
-        return new Promise<void>((done) => (release = done))
+        // Resigned in onLead (a tab closed or asleep by then): the lock goes at once, or it would
+        // be held for the page's life by a tab that leads nothing, and no tab could ever lead.
+        return queued ? new Promise<void>((done) => (release = done)) : undefined
       })
       .catch(() => {})
   }

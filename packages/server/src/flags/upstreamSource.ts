@@ -397,7 +397,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
-    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`)
+    // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
+    // than the pause's end would only meet this 503 again.
+    const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
+    const pauseLeft = paused === undefined ? 0 : Math.ceil((paused.until - now()) / 1000)
+    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
     return notReady('no answer held for this context')
   }
 

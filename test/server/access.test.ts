@@ -41,6 +41,21 @@ describe('CORS', () => {
     const preflight = await fetch(`${server.url}/holdfast/v1/events`, { method: 'OPTIONS', headers: { Origin: 'https://shop.example' } })
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://shop.example')
   })
+
+  it('refuses to start with a corsOrigin no browser origin can equal (a trailing slash, a path, upper case), naming the origin meant', async () => {
+    // A browser compares Access-Control-Allow-Origin with its Origin byte for byte, and an Origin
+    // is scheme://host[:port] in lower case: "https://shop.example/" let every cross-origin
+    // request fail its CORS check (a NETWORK error in the client), while the server said nothing.
+    for (const [given, meant] of [['https://shop.example/', 'https://shop.example'], ['https://shop.example/app', 'https://shop.example'], ['HTTPS://Shop.Example', 'https://shop.example']]) {
+      await expect(startServer({ corsOrigin: given }), given).rejects.toThrow(new RegExp(`corsOrigin .*"${meant.replace(/\./g, '\\.')}"`))
+    }
+    await expect(startServer({ corsOrigin: 'shop.example' })).rejects.toThrow(/corsOrigin must be an origin/)
+    for (const fine of ['https://shop.example', 'http://127.0.0.1:5173', '*']) {
+      const server = await startServer({ corsOrigin: fine })
+      const response = await evaluate(server, { targetingKey: 'u' }, { Origin: 'https://shop.example' })
+      expect(response.headers.get('access-control-allow-origin')).toBe(fine)
+    }
+  })
 })
 
 describe('API key', () => {

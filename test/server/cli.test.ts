@@ -152,6 +152,13 @@ describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
     expect(env.output()).not.toMatch(/serving/)
   })
 
+  it('refuses a --cors-origin that is not an origin (exit 2), naming the origin meant', async () => {
+    const slash = run([...SOURCE_BIN, '--flags', 'examples/flags.json', '--port', '0', '--cors-origin', 'https://shop.example/'])
+    expect((await slash.exited).code).toBe(2)
+    expect(slash.output()).toMatch(/--cors-origin must be an origin .*"https:\/\/shop\.example"/)
+    expect(slash.output()).not.toMatch(/serving/)
+  })
+
   it('refuses a single-valued option given twice, and a blank HOLDFAST_REDIS_URL or HOLDFAST_EVENTS_UPSTREAM_KEY (fail closed)', async () => {
     // parseArgs keeps the last of a repeated option: `--flags a.json --flags b.json` served b.json
     // and `--api-key A --api-key B` let only B in, with no word said. An empty

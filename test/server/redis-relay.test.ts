@@ -27,6 +27,22 @@ async function settled(relays: Relay[]): Promise<Relay[]> {
   return [leader, ...relays.filter((r) => r !== leader)]
 }
 
+describe('createFlagServer({ redis }) as the contract spells it', () => {
+  it('a plain redis:// URL string shares one store: one relay polls, the other takes each change from Redis', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
+    // The CLI passes { url }; CONTRACT §9 lists `redis?` and a string is the URL.
+    const [leader, follower] = await settled([await relay(redis, upstream, { redis: redis.url }), await relay(redis, upstream, { redis: redis.url })])
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+    const before = follower.polls()
+    upstream.set({ document: booleanFlags(4, 'on') })
+    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
+    expect(follower.polls()).toBe(before)
+    expect((await status(follower.server)).redis).toMatchObject({ state: 'up', role: 'follower' })
+    expect((await status(follower.server)).version).toBe((await status(leader.server)).version)
+  })
+})
+
 describe('two relays on one Redis', () => {
   it('exactly one polls the upstream, and a change reaches the other within 2 s', async () => {
     const redis = await redisServer()

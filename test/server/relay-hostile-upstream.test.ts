@@ -316,6 +316,30 @@ describe('the relay against an upstream that rate-limits it', () => {
       await source.close()
     }
   })
+
+  it('a user with nothing held gets a 503 whose Retry-After says when the relay will ask again, not 5 s during a 30 s pause', async () => {
+    const upstream = await startUpstream(answers)
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      upstream.set((request) => (request.headers.authorization === 'Bearer limited' ? { status: 429, text: '', headers: { 'Retry-After': '30' } } : { status: 503, text: 'down' }))
+      // Before: "Retry-After: 5" while nothing would be asked for 30 s, so a client honouring it
+      // came back five more times to 503s the relay answered without asking anyone.
+      expect(await ask('new-1', 'limited')).toMatchObject({ status: 503, headers: { 'Retry-After': '30' } })
+      clock += 10_000
+      expect(await ask('new-2', 'limited')).toMatchObject({ status: 503, headers: { 'Retry-After': '20' } })
+      // Another key is not paused: the usual 5 s.
+      expect(await ask('new-3', 'other')).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } })
+      // Past the pause, the usual again.
+      clock += 20_000
+      upstream.set({ status: 503, text: 'down' })
+      expect(await ask('new-4', 'limited')).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } })
+    } finally {
+      await source.close()
+    }
+  })
 })
 
 describe('--flags-url against an upstream that asks for a pause', () => {

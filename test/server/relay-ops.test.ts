@@ -3,7 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { evaluate, post, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 describe('status and refresh with a local flags file', () => {
@@ -31,6 +31,16 @@ describe('status and refresh with a local flags file', () => {
     expect(refused.status).toBe(502)
     expect(await refused.json()).toMatchObject({ outcome: 'refused', version: body.version })
     expect((await evaluate(server, { targetingKey: 'u' }, { 'X-API-Key': 'client' })).status).toBe(200)
+  })
+
+  it('refresh answers 413 only past 1 MiB, like every route (CONTRACT §8), and reads a longer body than it needs', async () => {
+    const server = await startServer({ adminKey: 'adm' })
+    const refresh = (body: string) => post(`${server.url}/holdfast/v1/refresh`, body, { Authorization: 'Bearer adm' })
+    // Before: 413 "request bodies are limited to 1 MiB" to a 2 KB body (the route read 1 KiB at most).
+    const padded = await refresh(JSON.stringify({ acceptShrink: true, note: 'x'.repeat(2048) }))
+    expect(padded.status).toBe(200)
+    expect(await padded.json()).toMatchObject({ outcome: 'unchanged' })
+    expect((await refresh(`{"note":"${'x'.repeat(1_048_576)}"}`)).status).toBe(413)
   })
 })
 

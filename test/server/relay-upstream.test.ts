@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
-import { evaluate, post, recordingLogger, startServer, tempDir } from './helpers'
+import { evaluate, post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 
 async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
@@ -331,6 +331,22 @@ describe('--upstream (proxy mode)', () => {
     const up = await relay(upstream)
     expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
   })
+
+  it('started while the upstream is down with nothing to serve, turns ready by itself once it is back: no request needs to come first', async () => {
+    // Behind a load balancer that routes by /readyz (a Kubernetes Service), a relay that is not
+    // ready gets no requests: before, it asked the upstream once at start and never again, so a
+    // relay restarted during an outage stayed out of service (503 on /readyz) for good.
+    const upstream = await startUpstream('reset')
+    const server = await relay(upstream)
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    upstream.set(perUser())
+    const asked = upstream.requests.length
+    await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 8_000, 100)
+    expect(await (await fetch(`${server.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: true, upstream: { state: 'ok' } })
+    // It asked again with a backoff (1 s doubling), not in a loop.
+    expect(upstream.requests.length - asked).toBeLessThanOrEqual(3)
+    expect((await bulk(server, { targetingKey: 'a' })).status).toBe(200)
+  }, 15_000)
 
   it('survives hostile upstream answers: a value nested 100,000 deep, a 17 MiB body, a __proto__ key', async () => {
     const upstream = await startUpstream(perUser())

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
+import { corsOriginProblem } from './http/cors'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -35,7 +36,7 @@ export const CLI_OPTIONS = {
     arg: 'KEY',
     help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key is refused)',
   },
-  'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin (default: any origin)' },
+  'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin, e.g. https://app.example.com (default: any origin)' },
   'demo-controls': { type: 'boolean', help: 'enable /demo/outage and /demo/reset-events' },
   lenient: { type: 'boolean', help: 'warn about flagd schema problems instead of refusing the file' },
   'max-event-loop-delay': { type: 'string', arg: 'MS', help: 'answer 503 + Retry-After past this event-loop delay (default 500; 0 = never)' },
@@ -48,7 +49,7 @@ export const CLI_OPTIONS = {
   upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },
   'data-dir': { type: 'string', arg: 'DIR', help: 'keep the last good flags here (crash-safe generations) for restarts' },
   snapshot: { type: 'string', arg: 'FILE', help: 'a build-time snapshot (holdfast-server snapshot ...): the oldest layer' },
-  'poll-interval': { type: 'string', arg: 'SECONDS', help: 'how often --flags-url is polled (default 10)' },
+  'poll-interval': { type: 'string', arg: 'SECONDS', help: 'how often --flags-url is polled; with --upstream, how often the held\ncontexts are asked again while event streams are open (default 10)' },
   'max-shrink': { type: 'string', arg: 'PERCENT', help: 'refuse a new flag set dropping more than this share of the flags\nheld (default 50); zero flags are always refused' },
   'admin-key': { type: 'string', arg: 'KEY', help: 'enable POST /holdfast/v1/refresh for "Authorization: Bearer KEY"\n(or set HOLDFAST_ADMIN_KEY)' },
   'on-upstream-unauthorized': { type: 'string', arg: 'POLICY', help: 'keep | clear | clear-after=SECONDS: what an upstream 401/403 does\nto what is held (default keep)' },
@@ -143,7 +144,14 @@ const cliSchema = z.object({
   'events-upstream': z.url({ protocol: /^https?$/, error: '--events-upstream must be an http(s) URL' }).optional(),
   'events-spool': z.string().min(1, '--events-spool is empty').optional(),
   'api-key': z.string().optional(),
-  'cors-origin': z.string().min(1, '--cors-origin is empty').optional(),
+  'cors-origin': z
+    .string()
+    .min(1, '--cors-origin is empty')
+    .superRefine((origin, ctx) => {
+      const problem = corsOriginProblem(origin, '--cors-origin')
+      if (problem) ctx.addIssue({ code: 'custom', message: problem })
+    })
+    .optional(),
   'demo-controls': z.boolean().optional(),
   lenient: z.boolean().optional(),
   'max-event-loop-delay': intArg('max-event-loop-delay', 0, 60_000).optional(),

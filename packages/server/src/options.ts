@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { DEFAULT_MAX_SHRINK_PERCENT } from './flags/guard'
+import { corsOriginProblem } from './http/cors'
 import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from './http/loadShedder'
 import { DEFAULT_ANSWER_CACHE_BYTES } from './ofrep/answerCache'
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from './ofrep/schemas'
@@ -37,7 +38,14 @@ export const handlerOptionsSchema = z
       .refine((key) => key.trim() !== '', 'the admin key is empty; give a real key, or none to leave refresh off')
       .refine((key) => key === key.trim(), 'the admin key starts or ends with whitespace')
       .optional(),
-    corsOrigin: z.string().min(1).optional(),
+    corsOrigin: z
+      .string()
+      .min(1)
+      .superRefine((origin, ctx) => {
+        const problem = corsOriginProblem(origin, 'corsOrigin')
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      })
+      .optional(),
     demoControls: z.boolean().default(false),
     strictValidation: z.boolean().default(true),
     maxShrinkPercent: z.number().min(0).max(100).default(DEFAULT_MAX_SHRINK_PERCENT),

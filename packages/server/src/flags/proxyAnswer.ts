@@ -26,9 +26,12 @@ export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlag
   return { status: 200, body: { flags: evaluated.flags, metadata: { ...evaluated.metadata, holdfast: { source: 'snapshot', fetchedAt: snapshot.fetchedAt, stale: true } } } }
 }
 
-/** The 503 answered while nothing can be served for a context: never an empty 200, never a 401. */
-export function notReady(details: string): ForwardedAnswer {
-  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(NOT_READY_RETRY_AFTER_SECONDS) } }
+/**
+ * The 503 answered while nothing can be served for a context: never an empty 200, never a 401.
+ * `Retry-After` is 5 s, or `retryAfterSeconds` when longer (the upstream asked for a pause).
+ */
+export function notReady(details: string, retryAfterSeconds = 0): ForwardedAnswer {
+  return { status: 503, body: { errorCode: 'GENERAL', errorDetails: details }, headers: { 'Retry-After': String(Math.max(NOT_READY_RETRY_AFTER_SECONDS, retryAfterSeconds)) } }
 }
 
 /** The configured headers of a request, by lower-case name (repeated headers joined). */

@@ -107,6 +107,10 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
+// Not ready and the upstream failing: asked again by itself after 1 s, doubling to 30 s (see `reprobeSoon`).
+const REPROBE_MIN_MS = 1000
+const REPROBE_MAX_MS = 30_000
+
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
@@ -177,6 +181,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
   let lastAccepted: { credentials: string; at: number } | undefined
   let closed = false
+  // The re-probe while not ready (see `reprobeSoon`).
+  let reprobeTimer: ReturnType<typeof setTimeout> | undefined
+  let reprobeDelayMs = REPROBE_MIN_MS
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
   // Every upstream request in flight listens to it (up to maxUpstreamRequests): not a leak, so no
@@ -188,6 +195,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
+    if (event.type === 'success') reprobeDelayMs = REPROBE_MIN_MS
+    else reprobeSoon()
     if (event.type !== 'success') {
       options.events?.refused(event.error.kind)
       listeners.emit(event.type === 'refused' ? { type: 'refused', reason: event.error.message } : { type: 'error', error: event.error.message })
@@ -355,6 +364,21 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
 
+  // Nothing to serve and the upstream failing: not ready. Behind a load balancer that routes by
+  // /readyz no request comes to find out that the upstream is back, so the relay asks by itself
+  // (1 s, doubling to 30 s) until it answers. (Not while it is `unauthorized`: the probe carries
+  // no credentials, and a 401 to it would read as "up".)
+  function reprobeSoon() {
+    if (closed || reprobeTimer !== undefined || ready() || health.state !== 'failing') return
+    const delay = reprobeDelayMs
+    reprobeDelayMs = Math.min(delay * 2, REPROBE_MAX_MS)
+    reprobeTimer = setTimeout(() => {
+      reprobeTimer = undefined
+      if (!closed && !ready()) void probe()
+    }, delay)
+    reprobeTimer.unref?.()
+  }
+
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
@@ -373,7 +397,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
-    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`)
+    // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
+    // than the pause's end would only meet this 503 again.
+    const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
+    const pauseLeft = paused === undefined ? 0 : Math.ceil((paused.until - now()) / 1000)
+    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
     return notReady('no answer held for this context')
   }
 
@@ -513,6 +541,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
+      clearTimeout(reprobeTimer)
       closing.abort()
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])

@@ -7,6 +7,25 @@ const BASE_ALLOWED_HEADERS = ['Content-Type', 'Authorization', 'X-API-Key', 'If-
 export const PREFLIGHT_MAX_AGE_SECONDS = 600
 
 /**
+ * Why `value` cannot be `corsOrigin` (`--cors-origin`), or undefined when it can: `*`, `null`, or
+ * an origin exactly as a browser sends it in `Origin` (scheme://host[:port], lower case, nothing
+ * after). A browser compares `Access-Control-Allow-Origin` with its origin byte for byte, so
+ * "https://app.example/" (a trailing slash) would fail every cross-origin request, silently.
+ */
+export function corsOriginProblem(value: string, name: string): string | undefined {
+  if (value === '*' || value === 'null') return undefined
+  let origin: string | undefined
+  try {
+    origin = new URL(value).origin
+  } catch {
+    // not a URL at all
+  }
+  if (origin === value) return undefined
+  const meant = origin && origin !== 'null' ? `; did you mean "${origin}"?` : ''
+  return `${name} must be an origin like https://app.example.com (scheme, host and port: no path, no trailing slash, in lower case), got "${value}"${meant}`
+}
+
+/**
  * CORS headers for every response. `origin` undefined means any origin (`*`); a named origin is
  * sent as is, with `Vary: Origin` so shared caches do not hand it to other origins. `ETag` and
  * `Retry-After` are exposed because a browser hides every non-safelisted header from script.

@@ -7,9 +7,6 @@ import { hasApiKey } from './auth'
 import { answerBodyFailure, readBody, sendJson } from './body'
 import type { Route } from './requestHandler'
 
-/** The largest refresh body read: 1 KiB (it is `{"acceptShrink": true}` at most). */
-const MAX_REFRESH_BODY_BYTES = 1024
-
 /**
  * The routes. Status needs the API key like any data route (when one is set). Refresh ignores the
  * API key and needs `adminKey` as `Authorization: Bearer KEY` instead: clients hold the API key,
@@ -25,7 +22,8 @@ export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string;
     if (!hasApiKey(req, deps.adminKey)) {
       return sendJson(res, 401, { errorCode: 'UNAUTHORIZED', errorDetails: 'the admin key is required (Authorization: Bearer KEY)' }, { 'WWW-Authenticate': 'Bearer' })
     }
-    const body = await readBody(req, MAX_REFRESH_BODY_BYTES)
+    // `{"acceptShrink": true}` at most, but the bound is every route's (CONTRACT §8: 413 past 1 MiB).
+    const body = await readBody(req)
     if (!body.ok) return answerBodyFailure(res, body.reason)
     let acceptShrink = false
     if (body.text.trim() !== '') {

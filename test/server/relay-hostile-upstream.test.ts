@@ -354,7 +354,7 @@ describe('--flags-url against an upstream that asks for a pause', () => {
         upstream.set({ status, text: '', headers: { 'Retry-After': String(10 * 365 * 86_400) } })
         // (Past the pause the previous round left.)
         clock += 60_000
-        await waitFor(() => (source.relayStatus().upstream.lastError as { httpStatus?: number } | undefined)?.httpStatus === status, 5000)
+        await waitFor(() => (source.relayStatus().upstream.lastError as { httpStatus?: number } | undefined)?.httpStatus === status, 15_000)
         const asked = upstream.requests.length
         // Twenty-odd poll intervals. Before: a request every 20 ms, each answered with the same pause.
         await new Promise((resolve) => setTimeout(resolve, 500))
@@ -362,11 +362,11 @@ describe('--flags-url against an upstream that asks for a pause', () => {
         expect(source.current()?.flagCount).toBe(3)
         // A minute later, whatever it said, the polls go out again.
         clock += 60_000
-        await waitFor(() => upstream.requests.length > asked, 5000)
+        await waitFor(() => upstream.requests.length > asked, 15_000)
       }
       upstream.set({ document: booleanFlags(3) })
       clock += 60_000
-      await waitFor(() => source.relayStatus().upstream.state === 'ok', 5000)
+      await waitFor(() => source.relayStatus().upstream.state === 'ok', 15_000)
     } finally {
       await source.close()
     }

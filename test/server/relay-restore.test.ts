@@ -2,7 +2,7 @@
 // file and a shared Redis give back the same answers a restarted relay serves (CONTRACT §9).
 import { readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { makeSnapshot } from '@holdfast/server'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
 import { MAX_VALUE_DEPTH } from '../../packages/server/src/flags/valueDepth'
@@ -10,6 +10,9 @@ import { createGenerationStore, encodeGeneration } from '../../packages/server/s
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { serverProcess } from './events-process'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
+
+// Restarts, deep values and child processes: seconds each on a loaded machine (a full CI run).
+vi.setConfig({ testTimeout: 30_000 })
 
 async function relay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
   return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger(), ...options })

@@ -252,3 +252,15 @@ describe('what the client hands out cannot change what it holds', () => {
     expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'free' })
   })
 })
+
+describe('a 304 to a request that named no snapshot confirms nothing (§2.1)', () => {
+  test('a bootstrap ETag too long to send is not sent, and a 304 anyway does not pass the bootstrap off as fresh network values', async () => {
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'shop', value: 'boot-shop' }], etag: `"${'x'.repeat(2000)}"`, fetchedAt: Date.now() }
+    server.always({ status: 304, raw: '' })
+    const { client } = make({ bootstrap, storage: 'memory' })
+    const status = await client.start()
+    expect(server.requests.at(-1)!.headers['if-none-match']).toBeUndefined()
+    expect(status).toMatchObject({ state: 'stale', source: 'bootstrap', error: { code: 'INVALID_RESPONSE' } })
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'boot-shop', source: 'bootstrap', stale: true })
+  })
+})

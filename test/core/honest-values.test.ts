@@ -264,3 +264,19 @@ describe('a 304 to a request that named no snapshot confirms nothing (§2.1)', (
     expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'boot-shop', source: 'bootstrap', stale: true })
   })
 })
+
+describe('Status.source is the source of the data most recently applied (§3)', () => {
+  test('a cache entry older than the bootstrap on every flag applies nothing: the status still says bootstrap', async () => {
+    const storageName = uniqueStorageName('source-lost-cache')
+    server.always(flags([{ key: 'shop', value: 'cached-shop' }]))
+    const seed = make({ storageName }).client
+    await seed.start()
+    await seed.close()
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'shop', value: 'boot-shop' }], fetchedAt: Date.now() + 60_000 }
+    server.always({ status: 503, raw: '' })
+    const { client } = make({ storageName, bootstrap })
+    const status = await client.start()
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'boot-shop', source: 'bootstrap', stale: true })
+    expect(status).toMatchObject({ state: 'stale', source: 'bootstrap' })
+  })
+})

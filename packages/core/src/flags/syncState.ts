@@ -141,7 +141,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // only if it is newer than what we hold (e.g. a bootstrap's).
       if (record.etag !== undefined && record.contextHash === state.contextHash && (!etag || etag.at <= savedAt) && fromCache(keys, true))
         etag = { value: record.etag, contextHash: state.contextHash, at: savedAt, keys }
-      return { ...state, flags, own: true, source: 'cache', cacheRead: true, etag }
+      // Status.source names the data applied last: a cache entry that lost every flag to a newer
+      // bootstrap applied nothing.
+      const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
+      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag }
     }
     case 'cache-miss':
       return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state

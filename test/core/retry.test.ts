@@ -68,6 +68,16 @@ test.each([
   expect(client.getStatus().state).toBe('ready')
 })
 
+test.each([404, 409, 413, 418])('HTTP %i to a flag request is one of "other 4xx": transient, retried with backoff (§2.1)', async (status) => {
+  server.next({ status, raw: '' })
+  make()
+  expect((await client.start()).state).toBe('error')
+  expect(clock.pending()).toEqual([750])
+  await fireRetry()
+  expect(server.requests).toHaveLength(2)
+  expect(client.getStatus().state).toBe('ready')
+})
+
 test('after a 400 the context is not retried automatically; refresh and setContext still try', async () => {
   make({ refreshIntervalMs: 1000 })
   await client.start()

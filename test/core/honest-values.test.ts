@@ -4,6 +4,7 @@
 // names, a relay's staleness reaches the status, and the log says what is really served.
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
 import { createClient, createMemoryStorage, type Bootstrap, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createFlagServer, silentLogger } from '@holdfast/server'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -102,6 +103,48 @@ describe('a 304 confirms only the snapshot its ETag names (§2.1)', () => {
     expect(status.state).toBe('ready')
     expect(client.getDetails('a', 0)).toMatchObject({ value: 2, source: 'network', stale: false })
     expect(client.getDetails('cache-only', 'none')).toMatchObject({ value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  })
+  test('a cached ETag is not sent when a newer bootstrap replaced the values it names: the 304 cannot confirm the bootstrap values', async () => {
+    // Real server: `a` is 1 now. The cache holds its snapshot (a = 1) and its ETag; a newer bootstrap
+    // without an ETag (rendered while `a` was briefly 2) wins per flag. A request naming the cached
+    // ETag would be answered 304 ("a = 1 is current"), which must not turn the bootstrap's a = 2
+    // into a fresh network value.
+    const real = await createFlagServer({
+      flags: { flags: { a: { state: 'ENABLED', variants: { one: 1, two: 2 }, defaultVariant: 'one' } } },
+      port: 0,
+      logger: silentLogger,
+      maxEventLoopDelayMs: 0,
+    })
+    try {
+      const storageName = uniqueStorageName('etag-newer-bootstrap')
+      const seed = make({ url: real.url, storageName }).client
+      await seed.start()
+      expect(seed.getValue('a', 0)).toBe(1)
+      await seed.close()
+      const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'a', value: 2 }], fetchedAt: Date.now() + 60_000 }
+      const { client } = make({ url: real.url, storageName, bootstrap })
+      expect(client.getValue('a', 0)).toBe(2)
+      expect((await client.start()).state).toBe('ready')
+      expect(client.getDetails('a', 0)).toMatchObject({ value: 1, source: 'network', stale: false })
+    } finally {
+      await real.close()
+    }
+  })
+
+  test('a bootstrap ETag is not sent when a newer cache entry replaced the values it names', async () => {
+    // The bootstrap (a = 1, ETag "boot") is older than the cache (a = 2, saved without an ETag after
+    // a partial answer). A 304 to "boot" says a = 1 is current: it must not confirm the cache's 2.
+    const storageName = uniqueStorageName('etag-newer-cache')
+    server.always(flags([{ key: 'a', value: 2 }, { key: 'b', errorCode: 'PARSE_ERROR' }]))
+    const seed = make({ storageName }).client
+    await seed.start()
+    await seed.close()
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'a', value: 1 }], etag: '"boot"', fetchedAt: Date.now() - 60_000 }
+    // The server's current snapshot is the bootstrap's: a = 1 under "boot".
+    server.always((request) => (request.headers['if-none-match'] === '"boot"' ? { status: 304, raw: '' } : flags([{ key: 'a', value: 1 }], '"boot"')))
+    const { client } = make({ storageName, bootstrap })
+    expect((await client.start()).state).toBe('ready')
+    expect(client.getDetails('a', 0)).toMatchObject({ value: 1, source: 'network', stale: false })
   })
 })
 
@@ -207,5 +250,33 @@ describe('what the client hands out cannot change what it holds', () => {
     expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'pro' })
     await client.setContext(context)
     expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'free' })
+  })
+})
+
+describe('a 304 to a request that named no snapshot confirms nothing (§2.1)', () => {
+  test('a bootstrap ETag too long to send is not sent, and a 304 anyway does not pass the bootstrap off as fresh network values', async () => {
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'shop', value: 'boot-shop' }], etag: `"${'x'.repeat(2000)}"`, fetchedAt: Date.now() }
+    server.always({ status: 304, raw: '' })
+    const { client } = make({ bootstrap, storage: 'memory' })
+    const status = await client.start()
+    expect(server.requests.at(-1)!.headers['if-none-match']).toBeUndefined()
+    expect(status).toMatchObject({ state: 'stale', source: 'bootstrap', error: { code: 'INVALID_RESPONSE' } })
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'boot-shop', source: 'bootstrap', stale: true })
+  })
+})
+
+describe('Status.source is the source of the data most recently applied (§3)', () => {
+  test('a cache entry older than the bootstrap on every flag applies nothing: the status still says bootstrap', async () => {
+    const storageName = uniqueStorageName('source-lost-cache')
+    server.always(flags([{ key: 'shop', value: 'cached-shop' }]))
+    const seed = make({ storageName }).client
+    await seed.start()
+    await seed.close()
+    const bootstrap: Bootstrap = { context: { targetingKey: 'alice', plan: 'pro' }, flags: [{ key: 'shop', value: 'boot-shop' }], fetchedAt: Date.now() + 60_000 }
+    server.always({ status: 503, raw: '' })
+    const { client } = make({ storageName, bootstrap })
+    const status = await client.start()
+    expect(client.getDetails('shop', 'none')).toMatchObject({ value: 'boot-shop', source: 'bootstrap', stale: true })
+    expect(status).toMatchObject({ state: 'stale', source: 'bootstrap' })
   })
 })

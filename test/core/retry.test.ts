@@ -68,6 +68,34 @@ test.each([
   expect(client.getStatus().state).toBe('ready')
 })
 
+test.each([404, 409, 413, 418])('HTTP %i to a flag request is one of "other 4xx": transient, retried with backoff (§2.1)', async (status) => {
+  server.next({ status, raw: '' })
+  make()
+  expect((await client.start()).state).toBe('error')
+  expect(clock.pending()).toEqual([750])
+  await fireRetry()
+  expect(server.requests).toHaveLength(2)
+  expect(client.getStatus().state).toBe('ready')
+})
+
+test('refresh() waits out a Retry-After but not the longer backoff it came with (§3)', async () => {
+  server.always({ status: 503, raw: '' })
+  make()
+  await client.start()
+  for (let i = 0; i < 3; i++) await fireRetry()
+  // The next backoff (12 s) is longer than what the server asks for now (1 s).
+  server.always({ status: 429, raw: '', headers: { 'Retry-After': '1' } })
+  await fireRetry()
+  expect(clock.pending()).toEqual([12000])
+  const before = server.requests.length
+  await client.refresh()
+  expect(server.requests.length).toBe(before) // the Retry-After is pending: nothing goes
+  clock.advance(1500)
+  server.always(good)
+  expect((await client.refresh()).state).toBe('ready')
+  expect(server.requests.length).toBe(before + 1)
+})
+
 test('after a 400 the context is not retried automatically; refresh and setContext still try', async () => {
   make({ refreshIntervalMs: 1000 })
   await client.start()

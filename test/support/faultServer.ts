@@ -10,6 +10,8 @@ export type Reply =
   | 'hang'
   /** 200 JSON headers at once, then a valid flags body one byte every 100 ms (about 4 s in all). */
   | 'drip'
+  /** Decided per request (e.g. a 304 only when `If-None-Match` names the current snapshot). */
+  | ((request: RecordedRequest) => Reply)
 
 export interface RecordedRequest {
   method: string
@@ -32,7 +34,7 @@ export interface FaultServer {
   close(): Promise<void>
 }
 
-type HttpReply = Exclude<Reply, 'reset' | 'hang' | 'drip'>
+type HttpReply = Exclude<Reply, 'reset' | 'hang' | 'drip' | ((request: RecordedRequest) => Reply)>
 
 /** The standard 200: `{flags: [...]}` as JSON with an ETag. */
 export function flags(entries: unknown[], etag?: string): HttpReply {
@@ -69,7 +71,8 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
         waiters.splice(waiters.indexOf(w), 1)
         w.resolve()
       }
-      const reply = queue.length > 0 ? queue.shift()! : standing
+      let reply = queue.length > 0 ? queue.shift()! : standing
+      while (typeof reply === 'function') reply = reply(record)
       send(reply, res)
     })
   })
@@ -78,7 +81,7 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
     socket.on('close', () => sockets.delete(socket))
   })
 
-  function send(reply: Reply, res: ServerResponse) {
+  function send(reply: Exclude<Reply, (request: RecordedRequest) => Reply>, res: ServerResponse) {
     if (reply === 'reset') return void res.socket?.destroy()
     if (reply === 'hang') return void hanging.add(res)
     if (reply === 'drip') return drip(res, JSON.stringify({ flags: [{ key: 'kill', value: false, variant: 'dripped' }] }))

@@ -175,7 +175,9 @@ export function createSync(deps: SyncDeps) {
     if (error.code === 'INVALID_CONTEXT') rejectedContext = state.contextHash
     if (error.code === 'UNAUTHORIZED' && deps.clearOnUnauthorized) void deps.cache().remove(state.context.targetingKey)
     report(error)
-    if (isRetryable(error)) scheduler.failed(error)
+    // A 413 is final for an event batch (delivery splits it), but for a flag request it is one of
+    // CONTRACT §2.1's "other 4xx": transient, retried with backoff like them.
+    if (isRetryable(error) || error.httpStatus === 413) scheduler.failed(error)
     else scheduler.halted()
   }
 

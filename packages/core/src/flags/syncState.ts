@@ -131,12 +131,20 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
       const flags = layerSnapshot(state.own ? state.flags : state.fallback, record.flags, 'cache', savedAt)
-      let etag = state.own ? state.etag : undefined
+      // A 304 confirms what is held for the keys of the snapshot its ETag names, so an ETag is kept
+      // only while those flags still come from that snapshot: a bootstrap's, until the cache won
+      // one of them; the cache's, unless a newer bootstrap won one of them.
+      const fromCache = (keys: ReadonlySet<string>, cached: boolean) => [...keys].every((key) => (flags.get(key)?.source === 'cache') === cached)
+      let etag = state.own && state.etag && fromCache(state.etag.keys, false) ? state.etag : undefined
+      const keys = new Set(record.etagKeys ?? record.flags.map((f) => f.key))
       // A cached ETag is usable only for the very context (all attributes) it was fetched for, and
       // only if it is newer than what we hold (e.g. a bootstrap's).
-      if (record.etag !== undefined && record.contextHash === state.contextHash && (!etag || etag.at <= savedAt))
-        etag = { value: record.etag, contextHash: state.contextHash, at: savedAt, keys: new Set(record.etagKeys ?? record.flags.map((f) => f.key)) }
-      return { ...state, flags, own: true, source: 'cache', cacheRead: true, etag }
+      if (record.etag !== undefined && record.contextHash === state.contextHash && (!etag || etag.at <= savedAt) && fromCache(keys, true))
+        etag = { value: record.etag, contextHash: state.contextHash, at: savedAt, keys }
+      // Status.source names the data applied last: a cache entry that lost every flag to a newer
+      // bootstrap applied nothing.
+      const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
+      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag }
     }
     case 'cache-miss':
       return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state

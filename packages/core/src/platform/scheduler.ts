@@ -163,7 +163,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const delay = retryDelay(error, attempts, random, options.backoff)
       attempts++
       notBefore = clock.now() + delay
-      if (error.retryAfterMs !== undefined) hardUntil = notBefore
+      // Only the server's wait (raised to the base delay, as for retries) binds app calls: a longer
+      // backoff it came with does not hold refresh() too.
+      if (error.retryAfterMs !== undefined) hardUntil = clock.now() + Math.max(error.retryAfterMs, positiveOr(options.backoff?.baseMs, 1000))
       if (started)
         retryTimer = clock.setTimeout(() => {
           retryTimer = undefined

@@ -65,6 +65,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   } catch (error) {
     return { kind: 'error', error: new HoldfastError('INVALID_CONTEXT', `the context cannot be serialised: ${String(error)}`) }
   }
+  const sent = options.etag !== undefined && /^[\t\x20-\x7e]{1,1024}$/.test(options.etag)
   const outcome = await postJson({
     fetch: options.fetch,
     url: bulkEndpoint(options.url, options.query),
@@ -73,7 +74,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     // An ETag that cannot go in a header (a bootstrap's with a newline or a non-Latin-1 character,
     // one too long for servers to take: 431) is not sent: the full answer replaces it. Sent, it failed
     // every request for this user for ever.
-    extraHeaders: options.etag !== undefined && /^[\t\x20-\x7e]{1,1024}$/.test(options.etag) ? { Accept: 'application/json', 'If-None-Match': options.etag } : { Accept: 'application/json' },
+    extraHeaders: sent ? { Accept: 'application/json', 'If-None-Match': options.etag! } : { Accept: 'application/json' },
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     clock: options.clock,
@@ -85,7 +86,9 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   // where before the exception left the status `loading` with nothing scheduled.
   try {
     const etag = response.headers.get('ETag') ?? undefined
-    if (response.status === 304) return { kind: 'not-modified', etag }
+    // A 304 to a request that named no snapshot (an ETag held but not sendable, a full refetch)
+    // confirms nothing: it would pass what is held off as the server's current snapshot.
+    if (response.status === 304) return sent ? { kind: 'not-modified', etag } : invalid('a 304 answered a request without If-None-Match')
     if (response.status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").

@@ -2,19 +2,19 @@
 // Chromium: they share the page's one stream connection like two tabs do, a notice costs one bulk
 // request for their user, and closing either one leaves the other listening. And the tab holding
 // the stream closing: a change made during the hand-over reaches the tabs of every user.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createFlagServer, type FlagServer, type Middleware } from '@holdfast/server'
+import { createFlagServer, type FlagServer } from '@holdfast/server'
 import { launchChromium } from './support/browser'
+import { KEY, killSwitch, routeCounter, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
 import { fixtureFlags, openFixture } from './support/fixturePage'
 import type { Closable } from './support/servers'
 
 const silent = { info() {}, warn() {}, error() {} }
-const KEY = 'checkout-kill-switch'
 
 let browser: Browser
 let fixture: Closable
@@ -22,21 +22,9 @@ let context: BrowserContext
 let dir: string
 let file: string
 let server: FlagServer
-const counts: Record<string, number> = {}
-const count: Middleware = async (_req, _res, route, next) => {
-  counts[route.name] = (counts[route.name] ?? 0) + 1
-  return next()
-}
-const get = (name: string) => counts[name] ?? 0
-
-let current = true
-async function flip(): Promise<boolean> {
-  current = !current
-  const flags = JSON.parse(await readFile(file, 'utf8'))
-  flags.flags[KEY].defaultVariant = current ? 'on' : 'off'
-  await writeFile(file, JSON.stringify(flags, null, 2))
-  return current
-}
+const { count, get, reset } = routeCounter()
+const sw = killSwitch()
+const flip = () => sw.flip()
 
 async function waitUntil(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
   const started = Date.now()
@@ -74,9 +62,10 @@ afterAll(async () => {
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-clients-'))
   file = join(dir, 'flags.json')
-  current = true
+  sw.file = file
+  sw.current = true
   await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
-  for (const key of Object.keys(counts)) delete counts[key]
+  reset()
   server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
   context = await browser.newContext()
 })
@@ -119,7 +108,7 @@ describe('two clients of one user on one page', () => {
     await waitUntil(() => server.handler.stream!.connections() === 1, 'the first client on the stream', 5000)
     const value = await flip()
     const started = Date.now()
-    await page.waitForFunction(([key, v]) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent === v, [KEY, String(value)] as const, { timeout: 5000 })
+    await waitShown(page, String(value))
     expect(Date.now() - started).toBeLessThan(2000)
   })
 })

@@ -9,12 +9,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createFlagServer, type FlagServer, type Middleware } from '@holdfast/server'
 import { launchChromium } from './support/browser'
+import { killSwitch, shown, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
 import { fixtureFlags, openFixture } from './support/fixturePage'
 import type { Closable } from './support/servers'
 
 const silent = { info() {}, warn() {}, error() {} }
-const KEY = 'checkout-kill-switch'
 
 let browser: Browser
 let fixture: Closable
@@ -44,19 +44,8 @@ async function startServer(port = 0) {
   server = await createFlagServer({ flags: file, port, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
 }
 
-let current = true
-/** Flips the kill switch in the flags file; returns the value the page should show now. */
-async function flip(): Promise<string> {
-  current = !current
-  const flags = JSON.parse(await readFile(file, 'utf8'))
-  flags.flags[KEY].defaultVariant = current ? 'on' : 'off'
-  await writeFile(file, JSON.stringify(flags, null, 2))
-  return String(current)
-}
-
-const shown = (page: Page) => page.evaluate((key) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent, KEY)
-const waitShown = (page: Page, value: string, timeout = 5000) =>
-  page.waitForFunction(([key, value]) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent === value, [KEY, value] as const, { timeout })
+const sw = killSwitch()
+const flip = async () => String(await sw.flip())
 
 async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000) {
   const started = Date.now()
@@ -68,7 +57,7 @@ async function waitUntil(check: () => boolean, what: string, timeoutMs = 10_000)
 
 async function open(params: Record<string, string> = {}, flagsUrl = server.url): Promise<Page> {
   const page = await openFixture(context, fixture.url, { flags: flagsUrl, events: 'off', ...params })
-  await waitShown(page, String(current), 15_000)
+  await waitShown(page, String(sw.current), 15_000)
   return page
 }
 
@@ -84,7 +73,8 @@ afterAll(async () => {
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-'))
   file = join(dir, 'flags.json')
-  current = true
+  sw.file = file
+  sw.current = true
   bulkDelayMs = 0
   failBulk = 0
   await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))

@@ -3,20 +3,20 @@
 // out), two tabs sending one shared event queue while one closes, a notice flood measured on the
 // main thread, ten hidden tabs made visible at once. Requests are counted at the server, by route.
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createFlagServer, type FlagServer, type Middleware } from '@holdfast/server'
+import { createFlagServer, type FlagServer } from '@holdfast/server'
 import { launchChromium } from './support/browser'
+import { killSwitch, routeCounter, shown, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
 import { fixtureFlags, openFixture } from './support/fixturePage'
 import { startRecordingProxy, waitFor, type Closable } from './support/servers'
 import { pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
 const silent = { info() {}, warn() {}, error() {} }
-const KEY = 'checkout-kill-switch'
 
 let browser: Browser
 let fixture: Closable
@@ -24,28 +24,13 @@ let context: BrowserContext
 let dir: string
 let file: string
 let server: FlagServer
-const counts: Record<string, number> = {}
-const count: Middleware = async (_req, _res, route, next) => {
-  counts[route.name] = (counts[route.name] ?? 0) + 1
-  return next()
-}
-const get = (name: string) => counts[name] ?? 0
-
-let current = true
-async function flip(): Promise<string> {
-  current = !current
-  const flags = JSON.parse(await readFile(file, 'utf8'))
-  flags.flags[KEY].defaultVariant = current ? 'on' : 'off'
-  await writeFile(file, JSON.stringify(flags, null, 2))
-  return String(current)
-}
-const shown = (page: Page) => page.evaluate((key) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent, KEY)
-const waitShown = (page: Page, value: string, timeout = 5000) =>
-  page.waitForFunction(([key, value]) => document.querySelector(`[data-testid="flag-${key}-value"]`)?.textContent === value, [KEY, value] as const, { timeout })
+const { count, get, reset } = routeCounter()
+const sw = killSwitch()
+const flip = async () => String(await sw.flip())
 
 async function open(params: Record<string, string> = {}): Promise<Page> {
   const page = await openFixture(context, fixture.url, { flags: server.url, events: 'off', ...params })
-  await waitShown(page, String(current), 15_000)
+  await waitShown(page, String(sw.current), 15_000)
   return page
 }
 const streams = () => server.handler.stream!.connections()
@@ -60,9 +45,10 @@ afterAll(async () => {
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-lifecycle-'))
   file = join(dir, 'flags.json')
-  current = true
+  sw.file = file
+  sw.current = true
   await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
-  for (const key of Object.keys(counts)) delete counts[key]
+  reset()
   server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
   context = await browser.newContext()
 })
@@ -131,11 +117,11 @@ describe('a page restored from the back/forward cache', () => {
       const notRestored: unknown[] = []
       cdp.on('Page.backForwardCacheNotUsed', (e) => notRestored.push(e.notRestoredExplanations))
       await page.goto(`${fixture.url}/?${params}`)
-      await waitShown(page, String(current), 15_000)
+      await waitShown(page, String(sw.current), 15_000)
       await waitFor(() => streams() === 1 || undefined, 'the stream')
       const other = await ctx.newPage()
       await other.goto(`${fixture.url}/?${params}`)
-      await waitShown(other, String(current), 15_000)
+      await waitShown(other, String(sw.current), 15_000)
       await new Promise((r) => setTimeout(r, 1500))
       const before = get('stream')
 
@@ -355,7 +341,7 @@ describe('events of a page kept in the back/forward cache', () => {
       const run = randomUUID()
       const page = await ctx.newPage()
       await page.goto(`${fixture.url}/?${new URLSearchParams({ flags: server.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', batch: '10', exposures: '0' })}`)
-      await waitShown(page, String(current), 15_000)
+      await waitShown(page, String(sw.current), 15_000)
       await page.evaluate(async (run) => {
         for (let n = 0; n < 25; n++) window.holdfast.logEvent('before-leaving', { metadata: { run, n } })
         await new Promise((r) => setTimeout(r, 300))
@@ -402,10 +388,10 @@ describe('two tabs sending events, one of them going into the back/forward cache
       const notRestored: unknown[] = []
       cdp.on('Page.backForwardCacheNotUsed', (e) => notRestored.push(e.notRestoredExplanations))
       await page.goto(url)
-      await waitShown(page, String(current), 15_000)
+      await waitShown(page, String(sw.current), 15_000)
       const other = await ctx.newPage()
       await other.goto(url)
-      await waitShown(other, String(current), 15_000)
+      await waitShown(other, String(sw.current), 15_000)
       await page.evaluate(async (run) => {
         for (let n = 0; n < 25; n++) window.holdfast.logEvent('before-leaving', { metadata: { run, n } })
         await new Promise((r) => setTimeout(r, 300))

@@ -332,6 +332,13 @@ describe('the relay against an upstream that rate-limits it', () => {
       expect(await ask('new-2', 'limited')).toMatchObject({ status: 503, headers: { 'Retry-After': '20' } })
       // Another key is not paused: the usual 5 s.
       expect(await ask('new-3', 'other')).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } })
+      // A clock that went back an hour: the pause is not an hour long now (it ends, and the
+      // upstream is asked again), and no Retry-After says an hour either.
+      clock -= 3_600_000
+      const asked = upstream.requests.length
+      expect(await ask('new-5', 'limited')).toMatchObject({ status: 503, headers: { 'Retry-After': '30' } })
+      expect(upstream.requests.length).toBe(asked + 1)
+      clock += 3_600_000 - 10_000
       // Past the pause, the usual again.
       clock += 20_000
       upstream.set({ status: 503, text: 'down' })

@@ -6,6 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import type { ServerLogger } from '../logger'
+import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
@@ -107,10 +108,6 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
-// Not ready and the upstream failing: asked again by itself after 1 s, doubling to 30 s (see `reprobeSoon`).
-const REPROBE_MIN_MS = 1000
-const REPROBE_MAX_MS = 30_000
-
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
@@ -181,9 +178,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
   let lastAccepted: { credentials: string; at: number } | undefined
   let closed = false
-  // The re-probe while not ready (see `reprobeSoon`).
-  let reprobeTimer: ReturnType<typeof setTimeout> | undefined
-  let reprobeDelayMs = REPROBE_MIN_MS
+  // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
+  const reprobe = createBackoffTimer(() => {
+    if (!closed && !ready()) void probe()
+  })
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
   // Every upstream request in flight listens to it (up to maxUpstreamRequests): not a leak, so no
@@ -195,7 +193,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
-    if (event.type === 'success') reprobeDelayMs = REPROBE_MIN_MS
+    if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
       options.events?.refused(event.error.kind)
@@ -340,7 +338,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // upstream, each context its own, keeping it down. Served from what is held until the pause ends.
     const credentials = contextKey({}, forwarded)
     const paused = pausedUntil.get(credentials)
-    if (paused !== undefined && now() < paused.until) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
+    // (A pause ending further ahead than the longest one was set before the clock went back: over.)
+    const left = paused === undefined ? 0 : paused.until - now()
+    if (paused !== undefined && left > 0 && left <= MAX_RATE_LIMIT_PAUSE_MS) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
     if (paused !== undefined) pausedUntil.delete(credentials)
     const attempt = ask(key, context, forwarded)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
@@ -369,14 +369,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // (1 s, doubling to 30 s) until it answers. (Not while it is `unauthorized`: the probe carries
   // no credentials, and a 401 to it would read as "up".)
   function reprobeSoon() {
-    if (closed || reprobeTimer !== undefined || ready() || health.state !== 'failing') return
-    const delay = reprobeDelayMs
-    reprobeDelayMs = Math.min(delay * 2, REPROBE_MAX_MS)
-    reprobeTimer = setTimeout(() => {
-      reprobeTimer = undefined
-      if (!closed && !ready()) void probe()
-    }, delay)
-    reprobeTimer.unref?.()
+    if (!closed && !ready() && health.state === 'failing') reprobe.schedule()
   }
 
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
@@ -541,7 +534,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: () => refreshAll(),
     async close() {
       closed = true
-      clearTimeout(reprobeTimer)
+      reprobe.stop()
       closing.abort()
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])

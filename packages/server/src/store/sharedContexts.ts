@@ -2,6 +2,7 @@ import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica, type LocalDocument } from './storeReplica'
 import { eachLimited } from '../eachLimited'
+import { createBackoffTimer } from '../backoffTimer'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -45,8 +46,6 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
-const RETRY_MIN_MS = 1000
-const RETRY_MAX_MS = 30_000
 
 /**
  * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
@@ -72,9 +71,6 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // early ticket to order it: what the store holds that this relay has not seen is taken instead
   // of written over (it may have been asked for later, by a relay whose notice was missed here).
   const owed = new Set<string>()
-  let retryTimer: ReturnType<typeof setTimeout> | undefined
-  let retryInMs = RETRY_MIN_MS
-  let stopped = false
   let warned = false
   const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket, late = false) => {
     const outcome = await (late ? replica.publishLate(PREFIX + contextKey, doc) : replica.publish(PREFIX + contextKey, doc, undefined, version))
@@ -87,34 +83,22 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     owed.delete(contextKey)
     owed.add(contextKey)
     if (owed.size > max) owed.delete(owed.values().next().value!)
-    scheduleRetry()
+    retry.schedule()
     return outcome
   }
-  const scheduleRetry = () => {
-    if (stopped || retryTimer !== undefined) return
-    retryTimer = setTimeout(() => {
-      retryTimer = undefined
-      void retry()
-    }, retryInMs)
-    retryTimer.unref?.()
-  }
-  const retry = async () => {
+  // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
+  const retry = createBackoffTimer(() => void retryOwed())
+  const retryOwed = async () => {
     // A store known to be down would only time out each write in turn: wait for it (the
     // heartbeat says when it answers again; a reconnect writes everything back anyway).
-    if (store.status().state !== 'up') {
-      retryInMs = Math.min(retryInMs * 2, RETRY_MAX_MS)
-      scheduleRetry()
-      return
-    }
+    if (store.status().state !== 'up') return retry.schedule()
     const keys = new Set(owed)
     owed.clear()
     // Answers dropped from the cache meanwhile are no longer owed.
     const due = (options.held?.() ?? []).filter(([key]) => keys.has(key))
-    // A failure during this round waits twice as long (at most 30 s) before the next.
-    retryInMs = Math.min(retryInMs * 2, RETRY_MAX_MS)
     await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
     if (owed.size > 0) return
-    retryInMs = RETRY_MIN_MS
+    retry.reset()
     if (warned) log?.info(`shared the ${due.length} answer(s) the store could not take before`)
     warned = false
   }
@@ -143,8 +127,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     status: () => ({ ...store.status(), taken, unshared: owed.size }),
     async stop() {
-      stopped = true
-      clearTimeout(retryTimer)
+      retry.stop()
       replica.stop()
       if (options.closeStore !== false) await store.close()
     },

@@ -146,6 +146,23 @@ describe('provider lifecycle as the SDK sees it', () => {
     expect(OpenFeature.getClient('no-key').providerStatus).toBe(ProviderStatus.ERROR)
   })
 
+  it('no targetingKey at start, then OpenFeature.setContext with one: the provider starts for that user', async () => {
+    // Before: the SDK said READY after the context change, but no client was ever made: no
+    // request went out and every evaluation returned PROVIDER_NOT_READY with the default, for good.
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'for u', reason: 'STATIC' }]))
+    try {
+      const provider = new HoldfastWebProvider({ url: fault.url, storage: 'memory', refreshOnFocus: false, logger: quiet })
+      await expect(OpenFeature.setProviderAndWait('late-key', provider, {})).rejects.toMatchObject({ code: ErrorCode.TARGETING_KEY_MISSING })
+      const client = OpenFeature.getClient('late-key')
+      await OpenFeature.setContext('late-key', { targetingKey: 'u' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringDetails('a', 'default')).toMatchObject({ value: 'for u', reason: 'STATIC' })
+      expect(fault.requests.map((r) => r.body?.context?.targetingKey)).toEqual(['u'])
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('an app handler that throws does not stop the provider or the SDK', async () => {
     const server = await startServer({ demoControls: true })
     const { client, provider } = await connect(server.url, { targetingKey: 'u' }, { storage: 'memory' })

@@ -142,7 +142,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
         }
         contextMissing = false
-        if (!client) return
+        // No client yet: the first context had no targetingKey and initialize refused it.
+        if (!client) return doInitialize(next)
         const c = client
         const settled = c.setContext(wanted)
         await valuesOrSettled(c, settled)

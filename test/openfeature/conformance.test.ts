@@ -163,6 +163,22 @@ describe('provider lifecycle as the SDK sees it', () => {
     }
   })
 
+  it('one provider instance cannot serve two domains: the second binding is refused, so no domain shows another user’s values', async () => {
+    // Before: the second domain shared the client, and its context change switched the first
+    // domain's user too: domain A read user B's values, with reason and metadata claiming they were fresh.
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const provider = new HoldfastWebProvider({ url: fault.url, storage: 'memory', refreshOnFocus: false, logger: quiet })
+      await OpenFeature.setProviderAndWait('domain-a', provider, { targetingKey: 'A' })
+      expect(() => OpenFeature.setProvider('domain-b', provider, { targetingKey: 'B' })).toThrow(/more than one domain/)
+      await OpenFeature.setContext('domain-b', { targetingKey: 'B' })
+      expect(OpenFeature.getClient('domain-a').getStringValue('a', 'x')).toBe('for A')
+      expect(fault.requests.map((r) => r.body?.context?.targetingKey)).toEqual(['A'])
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('an app handler that throws does not stop the provider or the SDK', async () => {
     const server = await startServer({ demoControls: true })
     const { client, provider } = await connect(server.url, { targetingKey: 'u' }, { storage: 'memory' })

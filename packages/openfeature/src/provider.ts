@@ -45,6 +45,11 @@ export class HoldfastWebProvider implements Provider {
   readonly metadata: ProviderMetadata = { name: 'holdfast' }
   /** Browser (static context) paradigm. */
   readonly runsOn = 'client' as const
+  /**
+   * One domain per instance: the SDK refuses a second binding (setProvider throws). A client holds
+   * one user; a second domain's context change would switch the first domain's user too.
+   */
+  readonly domainScoped = true
   /** Where the provider's events go; the OpenFeature SDK listens here. */
   readonly events = new OpenFeatureEventEmitter()
 

@@ -131,6 +131,27 @@ describe('context changes', () => {
     }
   })
 
+  it('a BigInt attribute: PROVIDER_ERROR with INVALID_CONTEXT, nothing thrown, no request for a context it cannot send', async () => {
+    // Before: the BigInt silently became null, the user was evaluated as if the attribute were
+    // null (a rule on it quietly took the other branch), and the provider said READY.
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'user-1 value' }]))
+    try {
+      const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      await OpenFeature.setContext(domain, { targetingKey: 'user-2', seats: 10n as never })
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.ERROR)
+      expect(events.at(-1)).toBe('PROVIDER_ERROR')
+      expect(fault.requests).toHaveLength(1)
+      // user-1's value is not served as user-2's.
+      expect(client.getStringDetails('a', 'default')).toMatchObject({ value: 'default', reason: 'ERROR' })
+      await OpenFeature.setContext(domain, { targetingKey: 'user-2', seats: 10 })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(fault.requests.at(-1)!.body.context).toEqual({ targetingKey: 'user-2', seats: 10 })
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('odd attributes: Dates as ISO strings, a cycle or a throwing getter dropped, never a throw', async () => {
     const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
     try {

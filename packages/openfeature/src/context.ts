@@ -2,7 +2,9 @@
 // `Date` attributes; Holdfast needs a string key and hashes contexts as JSON, where two different
 // Dates would both read `{}`. Dates become ISO strings, everywhere in the context, before the hash.
 // A context is app data: an attribute that throws when read, or that refers back to itself, is
-// dropped (null) rather than thrown into the app or walked forever.
+// dropped (null) rather than thrown into the app or walked forever. A BigInt is passed on: the
+// client cannot send it and says so (INVALID_CONTEXT, PROVIDER_ERROR), where a null would quietly
+// evaluate the user as someone without the attribute.
 import type { EvaluationContext as OpenFeatureContext } from '@openfeature/web-sdk'
 import type { EvaluationContext } from '@holdfast/core'
 
@@ -20,7 +22,7 @@ export function isEmptyContext(context: OpenFeatureContext | undefined): boolean
 // `ancestors` holds the objects on the path from the root: a cycle ends in null; depth is bounded too.
 function plain(value: unknown, depth: number, ancestors: WeakSet<object>): unknown {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString()
-  if (typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint') return null
+  if (typeof value === 'function' || typeof value === 'symbol') return null
   if (value === null || typeof value !== 'object') return value
   if (depth > 32 || ancestors.has(value)) return null
   ancestors.add(value)

@@ -75,6 +75,30 @@ describe('evaluations against holdfast-server', () => {
     }
   })
 
+  it('nothing held because the service failed: the default with the failure, never FLAG_NOT_FOUND', async () => {
+    // Before: every flag said FLAG_NOT_FOUND ("not among the flags held for this context") on a
+    // first visit during an outage, and after a switch to a new user whose first attempt failed:
+    // error hooks and logs blamed a deleted flag for what was a 503.
+    const fault = await createFaultServer({ status: 503 })
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory' })
+      const down = client.getBooleanDetails('kill-switch', true)
+      expect(down).toMatchObject({ value: true, reason: 'ERROR', errorCode: ErrorCode.GENERAL })
+      expect(down.errorMessage).toMatch(/HTTP 503/)
+      fault.always(flags([{ key: 'kill-switch', value: false }]))
+      await OpenFeature.setContext(domain, { targetingKey: 'v' })
+      expect(client.getBooleanValue('kill-switch', true)).toBe(false)
+      expect(client.getBooleanDetails('gone', true).errorCode).toBe(ErrorCode.FLAG_NOT_FOUND)
+      fault.always({ status: 401 })
+      await OpenFeature.setContext(domain, { targetingKey: 'w' })
+      const refused = client.getBooleanDetails('kill-switch', true)
+      expect(refused).toMatchObject({ value: true, reason: 'ERROR', errorCode: ErrorCode.GENERAL })
+      expect(refused.errorMessage).toMatch(/401/)
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('serves a bootstrap at once: READY without waiting for a server that hangs', async () => {
     const fault = await createFaultServer('hang')
     try {

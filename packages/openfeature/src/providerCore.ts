@@ -176,8 +176,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         const details: Details<T> = client.getDetails(key, defaultValue)
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for
-        // anyone and stays.
-        if (foreign && (details.source === 'network' || details.source === 'cache' || details.source === 'bootstrap')) {
+        // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.
+        if (foreign && details.source !== 'fallback') {
           const status = client.getStatus()
           return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}` }
         }

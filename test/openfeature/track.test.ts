@@ -49,6 +49,23 @@ describe('track() and exposures', () => {
     expect(logger.warnings.join('\n')).toMatch(/\[holdfast\] track\(\): left out "nested", "list", "nan", "throws"/)
   })
 
+  it('track() while the OpenFeature context has no targetingKey is left out with a warning, never put on the previous user', async () => {
+    // Before: after a logout to a context without targetingKey, a tracked event went out as the
+    // previous user's (the client still held their context): user-1 "did" what the visitor did.
+    const file = join(await tempDir(), 'events.jsonl')
+    const server = await startServer({ eventsFile: file })
+    const { client, domain, logger } = await connect(server.url, { targetingKey: 'user-1' }, { events: { url: `${server.url}/holdfast/v1/events`, exposures: false } })
+    client.track('as-user-1')
+    await OpenFeature.setContext(domain, { plan: 'free' })
+    expect(() => client.track('anonymous-click', { value: 1 })).not.toThrow()
+    await OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+    client.track('as-user-2')
+    await OpenFeature.clearProviders()
+    const lines = await eventsFileLines(file)
+    expect(lines.map((e) => `${e.targetingKey}:${e.name}`)).toEqual(['user-1:as-user-1', 'user-2:as-user-2'])
+    expect(logger.warnings.join('\n')).toMatch(/\[holdfast\] track\("anonymous-click"\).*ignored/)
+  })
+
   it('one exposure per (user, flag, value), however often and however it is evaluated', async () => {
     const file = join(await tempDir(), 'events.jsonl')
     const server = await startServer({ eventsFile: file })

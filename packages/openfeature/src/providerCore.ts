@@ -193,8 +193,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
     track(name: string, details: TrackingEventDetails) {
       try {
-        if (!client) {
-          logger.warn(`[holdfast] track("${name}") before initialize: ignored`)
+        // No user (before initialize, or a context without targetingKey): the client's context
+        // is the previous user's, and the event is not theirs.
+        if (!client || contextMissing) {
+          logger.warn(`[holdfast] track("${name}") with no targetingKey: ignored`)
           return
         }
         client.logEvent(name, toEventOptions(details, logger))

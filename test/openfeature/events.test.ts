@@ -3,11 +3,12 @@
 // READY again on recovery, ERROR on 401 or a rejected context, CONFIGURATION_CHANGED naming the
 // flags that changed — one per change batch. Retries run on a manual clock, so the only attempts
 // are the ones a test asks for.
-import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
+import { ErrorCode, MultiProvider, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { DEMO_FLAGS, startServer } from '../server/helpers'
 import { createFaultServer, flags } from '../support/faultServer'
-import { connect, settle, until } from './support'
+import { HoldfastWebProvider } from '@holdfast/openfeature'
+import { connect, recordEvents, settle, until } from './support'
 
 const ALL = `[${Object.keys(DEMO_FLAGS.flags).sort().join(',')}]`
 
@@ -128,6 +129,37 @@ describe('provider events through an outage', () => {
       expect(seen).toHaveLength(1)
       expect(seen[0]).toMatchObject({ message: expect.any(String), errorCode: ErrorCode.GENERAL, metadata: { code: 'UNAUTHORIZED', httpStatus: 403 } })
       expect(OpenFeature.getClient(client.metadata.domain).providerStatus).toBe(ProviderStatus.ERROR)
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('inside a MultiProvider: an outage after a context change that ended a first one still says STALE', async () => {
+    // A MultiProvider knows its providers' states only from their own events; the SDK's READY after
+    // a context change is not one of them. Before: STALE, then a context change while the service
+    // came back (the provider said nothing: the SDK had said READY), then a second outage: the
+    // MultiProvider still held this provider as STALE, saw no change, and the app stayed READY.
+    const ok = flags([{ key: 'a', value: 1 }])
+    const fault = await createFaultServer(ok)
+    try {
+      const holdfast = new HoldfastWebProvider({ url: fault.url, storage: 'memory', refreshOnFocus: false, logger: { warn() {}, error() {} } })
+      const client = OpenFeature.getClient('multi')
+      const events = recordEvents(client)
+      await OpenFeature.setProviderAndWait('multi', new MultiProvider([{ provider: holdfast }]), { targetingKey: 'u' })
+      fault.always({ status: 503 })
+      await holdfast.client!.refresh()
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.STALE)
+      fault.always(ok)
+      await OpenFeature.setContext('multi', { targetingKey: 'u', plan: 'pro' })
+      await holdfast.client!.refresh() // this context's answer, so the next attempt is the failing one
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      fault.always({ status: 503 })
+      await holdfast.client!.refresh()
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.STALE)
+      expect(events.filter((e) => e === 'PROVIDER_STALE')).toHaveLength(2)
     } finally {
       await fault.close()
     }

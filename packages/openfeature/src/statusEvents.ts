@@ -19,6 +19,10 @@ export interface StatusEvents {
 
 export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logger): StatusEvents {
   let reported: Reported = 'NOT_READY'
+  // What this provider's own events last said. A MultiProvider around it knows its state only from
+  // them (not from the SDK's READY after a context change), so a state that differs from either
+  // is said, even when the SDK already believes it (then the READY is a harmless repeat).
+  let said: Reported = 'READY'
 
   function emit(event: ProviderEmittableEvents, details: Record<string, unknown> = {}) {
     try {
@@ -33,8 +37,8 @@ export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logg
     emit,
     sync(status, contextMissing) {
       const next = target(status, contextMissing)
-      if (next === undefined || next === reported) return
-      reported = next
+      if (next === undefined || (next === reported && next === said)) return
+      reported = said = next
       const metadata: Record<string, string | number | boolean> = { state: status.state, source: status.source }
       if (status.error) metadata.code = status.error.code
       if (status.error?.httpStatus !== undefined) metadata.httpStatus = status.error.httpStatus

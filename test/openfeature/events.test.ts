@@ -165,6 +165,30 @@ describe('provider events through an outage', () => {
     }
   })
 
+  it('at the top level nothing is said twice: a refused context is one PROVIDER_ERROR (the SDK\'s); a change ending an outage adds one READY', async () => {
+    const ok = flags([{ key: 'a', value: 1 }])
+    const fault = await createFaultServer(ok)
+    try {
+      const { client, provider, domain, events } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory' })
+      await OpenFeature.setContext(domain, { plan: 'pro' })
+      await settle()
+      expect(events).toEqual(['PROVIDER_READY', 'PROVIDER_RECONCILING', 'PROVIDER_ERROR'])
+      await OpenFeature.setContext(domain, { targetingKey: 'u' })
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      fault.always({ status: 503 })
+      await provider.client!.refresh()
+      await settle()
+      fault.always(ok)
+      events.length = 0
+      await OpenFeature.setContext(domain, { targetingKey: 'v' })
+      await settle()
+      expect(events).toEqual(['PROVIDER_RECONCILING', 'PROVIDER_CONTEXT_CHANGED', 'PROVIDER_READY'])
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('logging events (exposures, track) says nothing: only flag changes make CONFIGURATION_CHANGED', async () => {
     const server = await startServer()
     const { client, events, provider } = await connect(server.url, { targetingKey: 'u' }, { events: { url: `${server.url}/holdfast/v1/events` } })

@@ -20,9 +20,7 @@ export function toEventOptions(details: TrackingEventDetails | undefined, logger
   let keys: string[] = []
   try {
     keys = Object.keys(details)
-  } catch {
-    keys = []
-  }
+  } catch {}
   const metadata: FlagMetadata = {}
   let count = 0
   for (const key of keys) {

@@ -73,25 +73,25 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   }
 
   /** Runs after the SDK's own handling of `promise` (its READY, CONTEXT_CHANGED or ERROR). */
-  function afterSdk(promise: Promise<void>) {
+  function afterSdk(promise: Promise<void>, change?: boolean) {
     // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
     // one microtask later runs after it. The caller has counted itself in `quiet` already.
     const mine = generation
     queueMicrotask(() => {
       void promise.then(
-        () => settleQuiet('READY', mine),
+        () => settleQuiet('READY', mine, change),
         () => settleQuiet('ERROR', mine),
       )
     })
   }
 
-  function settleQuiet(sdkSaid: Reported, mine: number) {
+  function settleQuiet(sdkSaid: Reported, mine: number, sdkOnly?: boolean) {
     // Closed meanwhile (the provider replaced, OpenFeature.close()): the SDK no longer listens, and
     // a client passed in lives on; its first attempt ending must not make this provider speak.
     if (mine !== generation) return
     quiet--
     if (quiet > 0 || !client) return
-    statusEvents.set(sdkSaid)
+    statusEvents.set(sdkSaid, sdkOnly)
     tracker.reset()
     lastStatus = JSON.stringify(client.getStatus())
     lastStats = JSON.stringify(client.getEventStats())
@@ -102,7 +102,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     const wanted = toHoldfastContext(context)
     if (!client) {
       // Set again after onClose, a provider made with a `context` starts from it once more.
-      const first = wanted ?? (context && !isEmptyContext(context) ? undefined : initialContext)
+      const first = wanted ?? (isEmptyContext(context) ? initialContext : undefined)
       if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
       client = makeClient(first)
     }
@@ -150,7 +150,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         const refused = refusal(c)
         if (refused) throw refused
       })()
-      afterSdk(promise)
+      afterSdk(promise, true)
       return promise
     },
 
@@ -159,7 +159,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       quiet = 0
       unsubscribe?.()
       unsubscribe = undefined
-      statusEvents.set('NOT_READY')
+      // What the SDK believes is set again when the next initialize settles; nothing syncs before.
       const c = client
       if (c && !given) {
         // A new initialize() (the provider set again) makes a fresh client from the options.

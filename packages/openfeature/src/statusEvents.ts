@@ -6,11 +6,15 @@ import type { Logger, Status } from '@holdfast/core'
 import { toErrorCode } from './resolution'
 
 /** What the SDK believes the provider's status is, as far as the provider's events go. */
-export type Reported = 'NOT_READY' | 'READY' | 'STALE' | 'ERROR'
+export type Reported = 'READY' | 'STALE' | 'ERROR'
 
 export interface StatusEvents {
-  /** Records what the SDK said itself (its READY after `initialize`, its ERROR after a rejection). */
-  set(reported: Reported): void
+  /**
+   * Records what the SDK said itself (its READY after `initialize` or a context change, its ERROR
+   * after a rejection). `sdkOnly`: a MultiProvider around this one did not hear it (the READY after
+   * a context change), so the provider's own last word still stands for it.
+   */
+  set(reported: Reported, sdkOnly?: boolean): void
   /** Emits READY / STALE / ERROR when Holdfast's state differs from what the SDK believes. */
   sync(status: Status, contextMissing: boolean): void
   /** Emits any provider event; a throwing app handler is logged, never rethrown. */
@@ -18,11 +22,13 @@ export interface StatusEvents {
 }
 
 export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logger): StatusEvents {
-  let reported: Reported = 'NOT_READY'
-  // What this provider's own events last said. A MultiProvider around it knows its state only from
-  // them (not from the SDK's READY after a context change), so a state that differs from either
-  // is said, even when the SDK already believes it (then the READY is a harmless repeat).
-  let said: Reported = 'READY'
+  // Read only once an initialize has settled (and set it): its first value is never compared.
+  let reported: Reported = 'READY'
+  // What this provider's own events (or the SDK's, where they reach a MultiProvider too) last said.
+  // A MultiProvider around it knows its state only from them, not from the SDK's READY after a
+  // context change, so a state that differs from either is said, even when the SDK already
+  // believes it (then the READY is a harmless repeat).
+  let said: Reported = reported
 
   function emit(event: ProviderEmittableEvents, details: Record<string, unknown> = {}) {
     try {
@@ -33,7 +39,10 @@ export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logg
   }
 
   return {
-    set: (next) => void (reported = next),
+    set(next, sdkOnly) {
+      reported = next
+      if (!sdkOnly) said = next
+    },
     emit,
     sync(status, contextMissing) {
       const next = target(status, contextMissing)

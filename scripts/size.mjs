@@ -198,7 +198,10 @@ const BUDGET = {
   // bound (35 MB after a second of a flooding stream) (+18 B). Then 4,235 B: a page going into the
   // back/forward cache sleeps as a frozen tab does (+25 B); 4,249 B: a hidden tab granted the
   // stream sleeps instead of taking it over, and a grant resigned at once lets the lock go (+14 B).
-  live: 4_250,
+  // Raised to 4,310 B on 2026-12-03 (4,249 → 4,302 B): a notice's `lastModified` goes back on its
+  // refetch as `flagConfigLastModified` beside `flagConfigEtag` (OFREP ADR-0008), where before it
+  // was dropped, so a server that tells a lagging replica by it could not (+53 B).
+  live: 4_310,
 }
 
 const ENTRIES = {

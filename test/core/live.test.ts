@@ -195,6 +195,27 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk[1].ifNoneMatch).toBe('"false"')
   })
 
+  it("sends a notice's lastModified back as flagConfigLastModified (OFREP ADR-0008), beside flagConfigEtag", async () => {
+    const s = await handMadeServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    // Epoch seconds (what the spec recommends), an ISO date with the etag, and a lastModified that is neither.
+    s.send('data: {"type":"refetchEvaluation","lastModified":1771622898}\n\n')
+    await waitFor(() => s.bulk.length === 2, 5000, 'the first refetch')
+    // Before: `/ofrep/v1/evaluate/flags`, so a server that tells a replica behind by this mark could not.
+    expect(s.bulk[1].url).toBe('/ofrep/v1/evaluate/flags?flagConfigLastModified=1771622898')
+    // Past the 500 ms floor between refetches for notices.
+    await new Promise((r) => setTimeout(r, 600))
+    s.send('data: {"type":"refetchEvaluation","etag":"v3","lastModified":"2026-02-20T21:28:18Z"}\n\n')
+    await waitFor(() => s.bulk.length === 3, 5000, 'the second refetch')
+    expect(s.bulk[2].url).toBe('/ofrep/v1/evaluate/flags?flagConfigEtag=v3&flagConfigLastModified=2026-02-20T21%3A28%3A18Z')
+    await new Promise((r) => setTimeout(r, 600))
+    s.send('data: {"type":"refetchEvaluation","lastModified":{"at":1}}\n\n')
+    await waitFor(() => s.bulk.length === 4, 5000, 'the third refetch')
+    expect(s.bulk[3].url).toBe('/ofrep/v1/evaluate/flags')
+  })
+
   it('reconnects a stream that hangs (no heartbeat within the timeout)', async () => {
     const s = await handMadeServer()
     const c = client(s.url, { liveUpdates: { heartbeatTimeoutMs: 300 } })

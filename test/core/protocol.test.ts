@@ -107,6 +107,25 @@ test('If-None-Match is sent for the same context, and 304 confirms every held fl
   expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: false, source: 'network', updatedAt })
 })
 
+test('a 304 naming another ETag than the one sent confirms nothing (as the relay reads it); its weak form is the same tag', async () => {
+  client = createClient({ url: server.url, context: { targetingKey: 'u1' }, storage: 'memory', storageName: uniqueStorageName('etag-other'), logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+  // A cache in front of the server that mixes up its entries (RFC 9110: a 304 carries the ETag a
+  // 200 would have had, so "v2" says the current snapshot is not the "v1" held).
+  server.always({ status: 304, headers: { ETag: '"v2"' } })
+  const status = await client.refresh()
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"v1"')
+  // Before: `ready`, every held flag confirmed fresh from the network by an answer about another snapshot.
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: true })
+  // W/"v1" names the same snapshot (a CDN that weakens tags as it compresses), and so does a 304 with no ETag.
+  for (const headers of [{ ETag: 'W/"v1"' }, {}] as Array<Record<string, string>>) {
+    server.always({ status: 304, headers })
+    expect(await client.refresh()).toMatchObject({ state: 'ready', source: 'network' })
+    expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: false })
+  }
+})
+
 test('no If-None-Match after the context changes, even for the same targetingKey', async () => {
   client = createClient({ url: server.url, context: { targetingKey: 'u1', plan: 'free' }, storageName: uniqueStorageName('etag2'), logger: createTestLogger() })
   await client.start()

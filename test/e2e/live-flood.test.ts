@@ -49,7 +49,7 @@ describe('a stream that floods notices, with two tabs', () => {
       const w = window as unknown as { heard: number }
       w.heard = 0
       new BroadcastChannel(name).onmessage = () => w.heard++
-    }, `holdfast-live:1:${s.url}/stream`)
+    }, `holdfast-live:2:${s.url}/stream`)
     const before = s.bulk.length
     // 100 notices every 10 ms for 2 s: about 20,000.
     const started = Date.now()

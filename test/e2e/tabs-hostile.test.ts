@@ -80,7 +80,7 @@ async function listenForValues(): Promise<void> {
     new BroadcastChannel(channel).onmessage = (event) => {
       if (event.data?.t === 'values') w.heard = event.data.key
     }
-  }, `holdfast-live:1:${e2e.flags.url}/holdfast/v1/stream`)
+  }, `holdfast-live:2:${e2e.flags.url}/holdfast/v1/stream`)
 }
 
 /** The key of the page's client's first `values` message (its first 200, shared with the tabs). */
@@ -112,7 +112,7 @@ describe('a values message in a shape this version does not expect', () => {
           const build = new Function(`return ${entries}`) as () => unknown
           new BroadcastChannel(channel).postMessage({ t: 'values', key, result: { kind: 'ok', entries: build(), skipped: 0, etag: { not: 'a string' } } })
         },
-        { channel: `holdfast-live:1:${e2e.flags.url}/holdfast/v1/stream`, key, entries: source(entries) },
+        { channel: `holdfast-live:2:${e2e.flags.url}/holdfast/v1/stream`, key, entries: source(entries) },
       )
       await page.waitForTimeout(300)
       const after = await readShown(page)
@@ -141,7 +141,7 @@ describe('without Web Locks: a stream lease in localStorage this version would n
     await e2e.context.addInitScript((streamUrl) => {
       Object.defineProperty(Navigator.prototype, 'locks', { get: () => undefined, configurable: true })
       // The lease's key: the stream's name hashed (32-bit FNV-1a, as packages/core/src/live/tabs.ts does).
-      const name = `holdfast-live:1:${streamUrl}`
+      const name = `holdfast-live:2:${streamUrl}`
       let h = 2166136261
       for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 16777619)
       localStorage.setItem(`holdfast-live:${(h >>> 0).toString(36)}:leader`, JSON.stringify({ id: 'a-tab-long-gone', until: Date.now() + 3_600_000 }))

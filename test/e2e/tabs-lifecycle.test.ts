@@ -238,7 +238,7 @@ describe('a notice flood in the leader tab', () => {
         const w = window as unknown as { heard: number }
         w.heard = 0
         new BroadcastChannel(name).addEventListener('message', () => w.heard++)
-      }, `holdfast-live:1:${s.url}/stream`)
+      }, `holdfast-live:2:${s.url}/stream`)
       for (const page of pages) await page.evaluate(watch)
       const before = s.bulk.length
       const started = Date.now()

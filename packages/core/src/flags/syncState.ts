@@ -191,7 +191,7 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
       // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
       // as "the snapshot of no keys is current", it would wipe every held value.
-      if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 answered a request without If-None-Match'))
+      if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
       // The snapshot named is the one a relay said was stale: confirmed, and still stale.
       const upstreamStale = state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined
       const confirmed = confirmAll(mine, etag.keys)

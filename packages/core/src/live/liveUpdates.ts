@@ -148,7 +148,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let gapTell = false
 
   /**
-   * Refetch for a notice, with the ETag and the notice's version as `flagConfigEtag`, through the
+   * Refetch for a notice, with the ETag and the notice's version (`flagConfigEtag=…&flagConfigLastModified=…`), through the
    * client's one request path. A request already out may predate the change: one more follows it.
    * Refetches for notices start at least NOTICE_GAP_MS apart; the notices in between become one
    * refetch at the end of the gap (for the newest version), so a stream that floods notices (a
@@ -171,7 +171,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     }
     lastNoticeAt = clock.now()
     if (tell) link?.post({ t: 'notice', version, key: ownKey() })
-    const extra: AttemptExtra = version ? { query: `flagConfigEtag=${encodeURIComponent(version)}` } : {}
+    const extra: AttemptExtra = version ? { query: version } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
     noticeQueued = true
@@ -181,9 +181,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     })
   }
   // The channel name carries the message format's version: a tab still running an older Holdfast
-  // after a deploy neither leads nor feeds this one.
+  // after a deploy neither leads nor feeds this one. (2: a notice's `version` is its refetch query.)
   const link: TabLink | undefined = deps.tabs
-    ? createTabLink(`holdfast-live:1:${stream.url}`, (message) => {
+    ? createTabLink(`holdfast-live:2:${stream.url}`, (message) => {
         try {
           onMessage(message)
         } catch (error) {

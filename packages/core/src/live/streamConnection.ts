@@ -29,7 +29,7 @@ export interface StreamConnectionOptions {
   kit: PlatformKit
   /** No byte (data or heartbeat comment) for this long: the stream is taken as dead. Default 60,000 ms (the server beats every 20 s). */
   heartbeatTimeoutMs?: number
-  /** A `refetchEvaluation` notice, with the version it names when it names one. */
+  /** A `refetchEvaluation` notice, with the query its refetch carries (`flagConfigEtag=…&flagConfigLastModified=…`) when it names a version. */
   onNotice(version: string | undefined): void
   /** The stream is open; `reconnected` when it had been open before (changes may have been missed). */
   onOpen(reconnected: boolean): void
@@ -160,8 +160,12 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         }
         // OFREP 0.3.0 defines `refetchEvaluation`; other types are ignored for forward compatibility.
         if (!data || typeof data !== 'object' || (data as { type?: unknown }).type !== 'refetchEvaluation') return
-        const etag = (data as { etag?: unknown }).etag
-        tell(() => options.onNotice(typeof etag === 'string' && etag.length <= 512 ? etag : undefined))
+        // OFREP ADR-0008: the notice's `etag` and `lastModified` (epoch seconds or an ISO date) go
+        // back on the refetch as `flagConfigEtag` and `flagConfigLastModified`.
+        const { etag, lastModified: at } = data as { etag?: unknown; lastModified?: unknown }
+        let query = typeof etag === 'string' && etag.length <= 512 ? `&flagConfigEtag=${encodeURIComponent(etag)}` : ''
+        if (typeof at === 'number' ? at >= 0 : typeof at === 'string' && at.length <= 64) query += `&flagConfigLastModified=${encodeURIComponent(at as string | number)}`
+        tell(() => options.onNotice(query.slice(1) || undefined))
       },
       onRetry: (ms) => (retryHintMs = Math.min(ms, 600_000)),
     })

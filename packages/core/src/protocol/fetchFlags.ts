@@ -87,8 +87,11 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   try {
     const etag = response.headers.get('ETag') ?? undefined
     // A 304 to a request that named no snapshot (an ETag held but not sendable, a full refetch)
-    // confirms nothing: it would pass what is held off as the server's current snapshot.
-    if (response.status === 304) return sent ? { kind: 'not-modified', etag } : invalid('a 304 answered a request without If-None-Match')
+    // confirms nothing: it would pass what is held off as the server's current snapshot. Nor does
+    // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
+    // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
+    if (response.status === 304)
+      return sent && (etag ?? options.etag!).endsWith(options.etag!.replace(/^W\//, '')) ? { kind: 'not-modified', etag } : invalid('a 304 confirmed no snapshot asked about')
     if (response.status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").

@@ -72,6 +72,16 @@ export function changedKeys(before: FlagMap, after: FlagMap): string[] {
   return changed.sort()
 }
 
+/**
+ * An upstream error body as the relay passes it on: as written when it is an OFREP error (an object
+ * with a string `errorCode`), else `{ errorCode: 'GENERAL', errorDetails }`. A gateway's own shape
+ * (`{"message": …}`, a string, `null`, problem+json) would reach OFREP clients with no code to read.
+ */
+export function ofrepError(text: string | undefined, errorDetails: string): Record<string, unknown> {
+  const body = parseOr(text, undefined) as Record<string, unknown> | undefined
+  return typeof body === 'object' && body !== null && typeof body.errorCode === 'string' ? body : { errorCode: 'GENERAL', errorDetails }
+}
+
 /** `text` as JSON, or `fallback` when it is not. */
 export function parseOr(text: string | undefined, fallback: unknown): unknown {
   try {

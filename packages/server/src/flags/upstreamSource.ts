@@ -18,7 +18,7 @@ import type { RelayEvents } from './relayEvents'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
-import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, parseOr, pickHeaders } from './proxyAnswer'
+import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
@@ -267,7 +267,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (result.failure === 'rejected') {
         // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
         record({ type: 'success', at })
-        return { kind: 'rejected', status: result.httpStatus ?? 400, body: parseOr(result.text, { errorCode: 'GENERAL', errorDetails: result.message }) }
+        return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials)
       // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.

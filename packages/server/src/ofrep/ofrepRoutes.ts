@@ -179,7 +179,9 @@ async function forwardOne(req: IncomingMessage, res: ServerResponse, key: string
   const request = readEvaluationRequest(text, deps.limits)
   if (!request.ok) return sendJson(res, 400, { key, ...request.error })
   const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
-  if (answer.status !== 200) return answer.body === undefined ? sendEmpty(res, answer.status, answer.headers) : sendJson(res, answer.status, answer.body, answer.headers)
+  if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
+  // The upstream refused the request (400/422): OFREP's single-flag evaluationFailure names the key.
+  if (answer.status !== 200) return sendJson(res, answer.status, answer.status < 500 && isObject(answer.body) ? { key, ...answer.body } : answer.body, answer.headers)
   const entry = (answer.body as { flags?: Array<{ key: string; errorCode?: string }> }).flags?.find((e) => e.key === key)
   if (!entry || entry.errorCode === 'FLAG_NOT_FOUND') return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
   sendJson(res, entry.errorCode === undefined ? 200 : 400, entry)

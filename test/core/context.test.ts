@@ -108,3 +108,21 @@ test('the same switch asked twice (a provider and the app both call setContext):
   expect(client.getValue('plan', '')).toBe('bob-plan')
   expect(server.requests.filter((r) => r.body.context.targetingKey === 'bob')).toHaveLength(1)
 })
+
+test('new attributes for the same targetingKey during an outage keep that user’s values (stale), never the defaults', async () => {
+  // A page rendered with a bootstrap for dave adds his plan once it knows it, while the flag
+  // service is down. Nothing is cached (first visit): his bootstrap values are still his, so the
+  // failed attempt for the new attributes must not turn every flag (a kill switch) into the default.
+  server.always({ status: 503, raw: '' })
+  const bootstrap = { context: { targetingKey: 'dave' }, flags: [{ key: 'kill-switch', value: true }], fetchedAt: Date.now() }
+  const c = createClient({ url: server.url, context: { targetingKey: 'dave' }, bootstrap, storage: 'memory', logger: createTestLogger() })
+  await c.start()
+  const status = await c.setContext({ targetingKey: 'dave', plan: 'pro' })
+  expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'dave', plan: 'pro' })
+  expect(status.state).toBe('stale')
+  expect(c.getDetails('kill-switch', false)).toMatchObject({ value: true, source: 'bootstrap', stale: true })
+  // Another user is still another user: nothing of dave's once erin's own attempt has failed.
+  expect((await c.setContext({ targetingKey: 'erin' })).state).toBe('error')
+  expect(c.getDetails('kill-switch', false)).toMatchObject({ value: false, source: 'default' })
+  await c.close()
+})

@@ -164,6 +164,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       if (input.contextHash === undefined) return invalidContext(base)
       // This page has seen the user before: show their values at once.
       if (input.cached) return reduce(base, { type: 'cache', contextHash: input.contextHash, record: input.cached, now: input.now })
+      // The same user with other attributes: what is held is still theirs (as their cache entry, one
+      // per targetingKey, would be), stale until an answer for the new attributes; a failed attempt
+      // keeps it rather than turning every flag, a kill switch too, into the caller's default.
+      if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags) }
       // No flash of defaults: the previous values stay visible, marked stale, while the state says
       // `loading`; they are not this user's, so they go the moment an attempt for this user fails.
       return { ...base, flags: markStale(state.flags) }

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
+import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -164,7 +165,16 @@ const cliSchema = z.object({
   'max-shrink': secondsArg('max-shrink', 0, 100).optional(),
   'admin-key': z.string().optional(),
   'on-upstream-unauthorized': z.string().regex(/^(keep|clear|clear-after=\d+(\.\d+)?)$/, '--on-upstream-unauthorized must be keep, clear or clear-after=SECONDS').optional(),
-  'forward-header': z.array(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')).optional(),
+  'forward-header': z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')
+        .superRefine((name, ctx) => {
+          if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', message: `--forward-header ${name}: the relay sets this header itself for its own request; it cannot be forwarded` })
+        }),
+    )
+    .optional(),
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
   redis: z.string().regex(/^rediss?:\/\/[^/]/i, '--redis must be a redis:// or rediss:// URL').optional(),
   'redis-lease-ttl': secondsArg('redis-lease-ttl', 0.1, 3600).optional(),

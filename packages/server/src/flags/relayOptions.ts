@@ -8,7 +8,7 @@ import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
-import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
+import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, UNFORWARDABLE_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
 import { createSharedContexts } from '../store/sharedContexts'
@@ -90,6 +90,8 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   for (const [name, url] of [['flagsUrl', options.flagsUrl], ['upstream', options.upstream]] as const) {
     if (url !== undefined && !/^https?:\/\/[^/]/i.test(url)) throw new Error(`[holdfast-server] invalid options: ${name} must be an http(s) URL, got "${url}"`)
   }
+  const unforwardable = options.forwardHeaders?.find((name) => UNFORWARDABLE_HEADERS.has(name.toLowerCase()))
+  if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (the relay sets it itself for its own request)`)
   const store = options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS })
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
-import { recordingLogger } from './helpers'
+import { DEMO_FLAGS, recordingLogger } from './helpers'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const SOURCE_BIN = ['--import', 'tsx', 'packages/server/src/bin.ts']
@@ -38,6 +38,7 @@ function outcome(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: n
 }
 
 const UPSTREAM = ['--upstream', 'http://127.0.0.1:1', '--port', '0']
+const FLAGS = ['--flags', 'examples/flags.json', '--port', '0']
 
 describe('holdfast-server refuses what would start it half-configured', { timeout: 60_000 }, () => {
   it('--forward-header naming a header the relay writes itself (Content-Type, Content-Length, Host, …) is refused, not forwarded into every upstream request', async () => {
@@ -58,5 +59,30 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     )
     // Ordinary names still start.
     expect((await outcome([...UPSTREAM, '--forward-header', 'Authorization', '--forward-header', 'X-Tenant'])).code).toBe('started')
+  })
+
+  it('an API or admin key no client can present (non-ASCII, a control character) is refused, naming the option or variable', async () => {
+    // Node reads header bytes as Latin-1 and fetch refuses any character past U+00FF: a server
+    // started with `--api-key ключ` answered 401 to every request, whatever the client sent.
+    const cases = [
+      { args: [...FLAGS, '--api-key', 'ключ'], message: /--api-key .*printable ASCII/ },
+      { args: [...FLAGS, '--api-key', 'a\nb'], message: /--api-key .*printable ASCII/ },
+      { args: [...FLAGS, '--admin-key', 'clé'], message: /--admin-key .*printable ASCII/ },
+      { args: FLAGS, env: { HOLDFAST_API_KEY: 'ключ' }, message: /HOLDFAST_API_KEY .*printable ASCII/ },
+      { args: [...FLAGS, '--events-upstream', 'http://127.0.0.1:1/events'], env: { HOLDFAST_EVENTS_UPSTREAM_KEY: 'ключ' }, message: /HOLDFAST_EVENTS_UPSTREAM_KEY .*printable ASCII/ },
+      // Whitespace around a key (a secret file's trailing newline) was refused, but as "apiKey",
+      // the name in code, exit 1: the operator's option or variable is named now.
+      { args: [...FLAGS, '--api-key', ' k '], message: /--api-key starts or ends with whitespace/ },
+      { args: FLAGS, env: { HOLDFAST_ADMIN_KEY: 'k\n' }, message: /HOLDFAST_ADMIN_KEY starts or ends with whitespace/ },
+    ]
+    // A key with inner spaces and punctuation is presentable, and starts.
+    const [presentable, ...runs] = await Promise.all([outcome([...FLAGS, '--api-key', 'a b!~']), ...cases.map(({ args, env }) => outcome(args, env))])
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(2)
+      expect(run.output).toMatch(cases[i].message)
+    }
+    expect(presentable.code).toBe('started')
+    await expect(createFlagServer({ flags: DEMO_FLAGS, apiKey: 'ключ', port: 0, logger: recordingLogger() })).rejects.toThrow(/apiKey: .*printable ASCII/)
+    await expect(createFlagServer({ flags: DEMO_FLAGS, adminKey: 'ключ', port: 0, logger: recordingLogger() })).rejects.toThrow(/adminKey: .*printable ASCII/)
   })
 })

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
+import { isPresentableKey, UNPRESENTABLE_KEY } from './options'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -35,7 +36,7 @@ export const CLI_OPTIONS = {
   'api-key': {
     type: 'string',
     arg: 'KEY',
-    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key is refused)',
+    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key, or one a header cannot carry (not printable ASCII), is refused)',
   },
   'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin, e.g. https://app.example.com (default: any origin)' },
   'demo-controls': { type: 'boolean', help: 'enable /demo/outage and /demo/reset-events' },
@@ -204,6 +205,14 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
     const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
     return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
   }
+  const keys = [
+    [v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY', apiKey],
+    [v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY', adminKey],
+  ] as const
+  for (const [from, key] of keys) {
+    const problem = key === undefined ? undefined : keyProblem(key)
+    if (problem) return { ok: false, error: `${from} ${problem}` }
+  }
   if (v['events-upstream'] !== undefined && v['events-file'] !== undefined) {
     return { ok: false, error: '--events-upstream and --events-file cannot be combined: events are either kept here or forwarded' }
   }
@@ -212,6 +221,8 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (v['events-upstream'] !== undefined && upstreamKey !== undefined && upstreamKey.trim() === '') {
     return { ok: false, error: 'HOLDFAST_EVENTS_UPSTREAM_KEY is empty: give a real key, or leave it unset to forward without one' }
   }
+  const upstreamKeyProblem = v['events-upstream'] !== undefined && upstreamKey !== undefined ? keyProblem(upstreamKey) : undefined
+  if (upstreamKeyProblem) return { ok: false, error: `HOLDFAST_EVENTS_UPSTREAM_KEY ${upstreamKeyProblem}` }
   return {
     ok: true,
     options: {
@@ -235,6 +246,15 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       ...(v['no-live-updates'] ? { liveUpdates: false as const } : v['max-streams'] !== undefined ? { liveUpdates: { maxConnections: v['max-streams'] } } : {}),
     },
   }
+}
+
+// Why a key (already known not to be blank) could never be presented in a header, or undefined.
+// Said here with the operator's option or variable, not later by createFlagServer with the name in
+// code (`apiKey`).
+function keyProblem(key: string): string | undefined {
+  if (key !== key.trim()) return 'starts or ends with whitespace, which a header cannot carry (a secret file\'s trailing newline?)'
+  if (!isPresentableKey(key)) return UNPRESENTABLE_KEY
+  return undefined
 }
 
 // The relay's options (CONTRACT §9), from the parsed values.

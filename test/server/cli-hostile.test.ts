@@ -2,6 +2,7 @@
 // must work as documented or refuse to start (exit code ≠ 0, a message naming the option, no stack
 // trace), never start half-configured: up and "serving" while every request is bound to fail.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
@@ -84,5 +85,21 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     expect(presentable.code).toBe('started')
     await expect(createFlagServer({ flags: DEMO_FLAGS, apiKey: 'ключ', port: 0, logger: recordingLogger() })).rejects.toThrow(/apiKey: .*printable ASCII/)
     await expect(createFlagServer({ flags: DEMO_FLAGS, adminKey: 'ключ', port: 0, logger: recordingLogger() })).rejects.toThrow(/adminKey: .*printable ASCII/)
+  })
+
+  it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (taken.address() as AddressInfo).port
+      const inUse = await outcome(['--flags', 'examples/flags.json', '--port', String(port)])
+      expect(inUse.code).toBe(1)
+      expect(inUse.output).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(--host, --port\\): .*in use`))
+      const badHost = await outcome(['--flags', 'examples/flags.json', '--port', '0', '--host', '192.0.2.1'])
+      expect(badHost.code).toBe(1)
+      expect(badHost.output).toMatch(/cannot listen on 192\.0\.2\.1:0 \(--host, --port\)/)
+    } finally {
+      taken.close()
+    }
   })
 })

@@ -2,11 +2,13 @@
 // must work as documented or refuse to start (exit code ≠ 0, a message naming the option, no stack
 // trace), never start half-configured: up and "serving" while every request is bound to fail.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
-import { DEMO_FLAGS, recordingLogger } from './helpers'
+import { DEMO_FLAGS, recordingLogger, tempDir } from './helpers'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const SOURCE_BIN = ['--import', 'tsx', 'packages/server/src/bin.ts']
@@ -101,5 +103,30 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     } finally {
       taken.close()
     }
+  })
+})
+
+describe('holdfast-server snapshot: a bad --header or source URL is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
+  it('names --header / --flags-url / --upstream, exits 2 and leaves --out untouched', async () => {
+    const dir = await tempDir()
+    const out = join(dir, 'fallback.json')
+    await writeFile(out, 'the old file\n')
+    const context = ['--context', '{"targetingKey":"ci"}', '--out', out]
+    // Before, each went out as a request and came back exit 1 "snapshot refused:
+    // … Headers.append: "Bad Name" is an invalid header name" (or a ByteString error), as though
+    // the flag service had failed; a CI log pointed at the service, not at the step's own typo.
+    const cases = [
+      { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', '--header', 'Bad Name: v', ...context], message: /--header .*"Bad Name" is not a header name/ },
+      { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', '--header', 'Authorization: Bearer ключ', ...context], message: /--header Authorization: .*printable ASCII/ },
+      { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', '--header', 'Content-Length: 3', ...context], message: /--header Content-Length: .*cannot be set/ },
+      { args: ['snapshot', '--upstream', 'ftp://127.0.0.1:1', ...context], message: /--upstream must be an http\(s\) URL/ },
+      { args: ['snapshot', '--flags-url', 'flags.example.com/flags.json', '--out', out], message: /--flags-url must be an http\(s\) URL/ },
+    ]
+    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(2)
+      expect(run.output).toMatch(cases[i].message)
+    }
+    expect(await readFile(out, 'utf8')).toBe('the old file\n')
   })
 })

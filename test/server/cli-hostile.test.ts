@@ -89,6 +89,30 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     await expect(createFlagServer({ flags: DEMO_FLAGS, adminKey: 'ключ', port: 0, logger: recordingLogger() })).rejects.toThrow(/adminKey: .*printable ASCII/)
   })
 
+  it('a source URL fetch can never request (user:password in it, a port past 65535, unparseable) is refused, not polled and failed forever', async () => {
+    // The regex took each, the server said "serving http://user:pw@…" (password and all) and then
+    // every poll, forwarded request or events batch failed: "Request cannot be constructed from a
+    // URL that includes credentials", "Invalid URL".
+    const cases = [
+      { args: ['--flags-url', 'http://user:pw@127.0.0.1:1/flags.json', '--port', '0'], message: /--flags-url .*user:password/ },
+      { args: ['--upstream', 'http://127.0.0.1:99999', '--port', '0'], message: /--upstream must be an http\(s\) URL/ },
+      { args: ['--upstream', 'http://[::1', '--port', '0'], message: /--upstream must be an http\(s\) URL/ },
+      { args: [...FLAGS, '--events-upstream', 'http://user:pw@127.0.0.1:1/events'], message: /--events-upstream .*user:password/ },
+      { args: ['snapshot', '--flags-url', 'http://user:pw@127.0.0.1:1/flags.json', '--out', 'never-written.json'], message: /--flags-url .*user:password/ },
+    ]
+    // A token in the query string is fine, and the "serving" line does not print it.
+    const [signed, ...runs] = await Promise.all([outcome(['--flags-url', 'http://127.0.0.1:1/flags.json?token=s3cret', '--port', '0']), ...cases.map(({ args }) => outcome(args))])
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(2)
+      expect(run.output).toMatch(cases[i].message)
+      expect(run.output).not.toMatch(/serving/)
+    }
+    expect(signed.code).toBe('started')
+    expect(signed.output).toMatch(/serving http:\/\/127\.0\.0\.1:1\/flags\.json\?\S+ at/)
+    expect(signed.output).not.toMatch(/s3cret/)
+    await expect(createFlagServer({ flagsUrl: 'http://user:pw@127.0.0.1:1/flags.json', port: 0, logger: recordingLogger() })).rejects.toThrow(/flagsUrl .*user:password/)
+  })
+
   it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

@@ -2,6 +2,7 @@
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
+import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
 
 function fail(message: string): never {
@@ -55,7 +56,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
-  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : (options.flagsUrl ?? options.upstream ?? 'flags')} at ${server.url}\n`)
+  // A signed bucket URL's token stays out of the log, as in every other line naming the source.
+  const source = options.flagsUrl ?? options.upstream
+  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}\n`)
 }
 
 // Node's own words ("listen EADDRINUSE: address already in use") name neither option to change.

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
+import { httpUrlProblem } from './flags/upstreamFetch'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
 import { isPresentableKey, UNPRESENTABLE_KEY } from './options'
 
@@ -136,6 +137,12 @@ const secondsArg = (name: string, min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
 
+const httpUrlArg = (name: string) =>
+  z.string().superRefine((url, ctx) => {
+    const problem = httpUrlProblem(url, `--${name}`)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+
 const cliSchema = z.object({
   flags: z.string().min(1, '--flags is empty').optional(),
   port: intArg('port', 0, 65535).optional(),
@@ -143,7 +150,7 @@ const cliSchema = z.object({
   'events-file': z.string().min(1, '--events-file is empty').optional(),
   'events-max-bytes': intArg('events-max-bytes', 1, Number.MAX_SAFE_INTEGER).optional(),
   'events-keep': intArg('events-keep', 1, 1000).optional(),
-  'events-upstream': z.url({ protocol: /^https?$/, error: '--events-upstream must be an http(s) URL' }).optional(),
+  'events-upstream': httpUrlArg('events-upstream').optional(),
   'events-spool': z.string().min(1, '--events-spool is empty').optional(),
   'api-key': z.string().optional(),
   'cors-origin': z
@@ -158,8 +165,8 @@ const cliSchema = z.object({
   lenient: z.boolean().optional(),
   'max-event-loop-delay': intArg('max-event-loop-delay', 0, 60_000).optional(),
   'max-connections': intArg('max-connections', 1, 1_000_000).optional(),
-  'flags-url': z.string().regex(/^https?:\/\/[^/]/i, '--flags-url must be an http(s) URL').optional(),
-  upstream: z.string().regex(/^https?:\/\/[^/]/i, '--upstream must be an http(s) URL').optional(),
+  'flags-url': httpUrlArg('flags-url').optional(),
+  upstream: httpUrlArg('upstream').optional(),
   'data-dir': z.string().min(1, '--data-dir is empty').optional(),
   snapshot: z.string().min(1, '--snapshot is empty').optional(),
   'poll-interval': secondsArg('poll-interval', 0.05, 86_400).optional(),

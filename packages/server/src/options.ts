@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { DEFAULT_MAX_SHRINK_PERCENT } from './flags/guard'
+import { httpUrlProblem } from './flags/upstreamFetch'
 import { corsOriginProblem } from './http/cors'
 import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from './http/loadShedder'
 import { DEFAULT_ANSWER_CACHE_BYTES } from './ofrep/answerCache'
@@ -35,7 +36,13 @@ export const handlerOptionsSchema = z
     eventsMaxBytes: positiveInt.optional(),
     eventsKeep: positiveInt.optional(),
     eventsDedupe: z.object({ maxIds: positiveInt.optional(), windowMs: z.number().positive().optional() }).loose().optional(),
-    eventsUpstream: z.url({ protocol: /^https?$/, error: 'eventsUpstream must be an http(s) URL' }).optional(),
+    eventsUpstream: z
+      .string()
+      .superRefine((url, ctx) => {
+        const problem = httpUrlProblem(url, 'eventsUpstream')
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      })
+      .optional(),
     eventsSpoolDir: z.string().min(1, 'eventsSpoolDir is empty').optional(),
     eventsUpstreamHeaders: z.record(z.string(), z.string()).optional(),
     apiKey: z

@@ -5,6 +5,7 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repeatedOption } from './cliOptions'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
+import { httpUrlProblem } from './flags/upstreamFetch'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
 
 /** The help text of the snapshot command. */
@@ -67,7 +68,8 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   // Checked here, as the server checks its own options: fetch would refuse them only at the
   // request, and the CI log would read "snapshot refused" (exit 1) as though the service had failed.
   for (const [name, url] of [['--flags-url', values['flags-url']], ['--upstream', values.upstream]] as const) {
-    if (url !== undefined && !/^https?:\/\/[^/]/i.test(url)) return usage(`${name} must be an http(s) URL, got "${url}"`)
+    const problem = url === undefined ? undefined : httpUrlProblem(url, name)
+    if (problem) return usage(problem)
   }
   const headers: Record<string, string> = {}
   for (const header of values.header ?? []) {

@@ -113,6 +113,27 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     await expect(createFlagServer({ flagsUrl: 'http://user:pw@127.0.0.1:1/flags.json', port: 0, logger: recordingLogger() })).rejects.toThrow(/flagsUrl .*user:password/)
   })
 
+  it('an --events-file or --events-spool it cannot use exits 1 saying which and why, not a bare "EEXIST … mkdir"', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'a-file')
+    await writeFile(file, '')
+    // Before: "EISDIR: illegal operation on a directory, read" and "EEXIST: file already exists,
+    // mkdir '…/a-file'" — neither said it was about the events file, nor what to change.
+    const cases = [
+      { args: [...FLAGS, '--events-file', dir], message: new RegExp(`cannot use the events file ${dir}: EISDIR, it is a directory`) },
+      { args: [...FLAGS, '--events-file', join(file, 'events.jsonl')], message: new RegExp(`cannot use the events file ${file}/events\\.jsonl: .*a-file is a file, not a directory`) },
+      { args: [...FLAGS, '--events-upstream', 'http://127.0.0.1:1/events', '--events-spool', file], message: new RegExp(`cannot use the events spool ${file}: .*a-file is a file, not a directory`) },
+    ]
+    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(1)
+      expect(run.output).toMatch(cases[i].message)
+    }
+    // A directory that does not exist yet is made.
+    const fresh = join(dir, 'new', 'events.jsonl')
+    expect((await outcome([...FLAGS, '--events-file', fresh])).code).toBe('started')
+  })
+
   it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

@@ -175,3 +175,17 @@ describe('holdfast-server snapshot: a bad --header or source URL is a usage erro
     expect(await readFile(out, 'utf8')).toBe('the old file\n')
   })
 })
+
+describe('holdfast-server snapshot: what it prints', { timeout: 30_000 }, () => {
+  it('names at most a few changed flags, not every one of thousands on one line of the CI log', async () => {
+    const dir = await tempDir()
+    const flags = join(dir, 'flags.json')
+    const definitions = (n: number) => ({ flags: Object.fromEntries(Array.from({ length: n }, (_, i) => [`flag-${i}`, { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'on' }])) })
+    await writeFile(flags, JSON.stringify(definitions(5000)))
+    // Before: "changed: flag-0, flag-1, … flag-4999", a 60 KB line.
+    const run = await outcome(['snapshot', '--flags', flags, '--out', join(dir, 'snapshot.json')])
+    expect(run.code).toBe(0)
+    expect(run.output).toMatch(/wrote .*: 5000 flags, version \S+ \(changed: flag-0, flag-1, .* and 4990 more\)/)
+    expect(run.output.length).toBeLessThan(1000)
+  })
+})

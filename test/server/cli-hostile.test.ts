@@ -134,6 +134,25 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     expect((await outcome([...FLAGS, '--events-file', fresh])).code).toBe('started')
   })
 
+  it('an option that would do nothing with the others given is refused, not silently ignored', async () => {
+    // As --redis-lease-ttl without --redis already was. Before, each started and did nothing:
+    // `--forward-header X-Tenant` on a --flags-url relay (the operator believes answers are keyed by
+    // tenant), `--events-spool` without --events-upstream (no spool, events go nowhere it names).
+    const cases = [
+      { args: ['--flags-url', 'http://127.0.0.1:1/flags.json', '--port', '0', '--forward-header', 'X-Tenant'], message: /--forward-header goes with --upstream/ },
+      { args: [...FLAGS, '--poll-interval', '5'], message: /--poll-interval goes with --flags-url or --upstream/ },
+      { args: [...FLAGS, '--events-spool', 'spool'], message: /--events-spool goes with --events-upstream/ },
+      { args: [...FLAGS, '--events-keep', '3'], message: /--events-keep goes with --events-file/ },
+      { args: [...FLAGS, '--events-max-bytes', '1000'], message: /--events-max-bytes goes with --events-file/ },
+      { args: [...FLAGS, '--no-live-updates', '--max-streams', '5'], message: /--max-streams .*--no-live-updates/ },
+    ]
+    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(2)
+      expect(run.output).toMatch(cases[i].message)
+    }
+  })
+
   it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

@@ -206,6 +206,8 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (adminKey !== undefined && adminKey.trim() === '') {
     return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
   }
+  const ignored = ignoredOption(v)
+  if (ignored) return { ok: false, error: ignored }
   const redis = redisOptions(v, env)
   if (!redis.ok) return redis
   if (apiKey !== undefined && apiKey.trim() === '') {
@@ -253,6 +255,21 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       ...(v['no-live-updates'] ? { liveUpdates: false as const } : v['max-streams'] !== undefined ? { liveUpdates: { maxConnections: v['max-streams'] } } : {}),
     },
   }
+}
+
+// An option that would do nothing beside the others given, refused as --redis-lease-ttl without
+// --redis is: the operator who typed it expects it to act (answers keyed by --forward-header on a
+// --flags-url relay, a --events-spool that nothing is spooled to).
+function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
+  const rules: Array<[boolean, string]> = [
+    [v['forward-header'] !== undefined && v.upstream === undefined, '--forward-header goes with --upstream (it names the request headers passed to the upstream)'],
+    [v['poll-interval'] !== undefined && v['flags-url'] === undefined && v.upstream === undefined, '--poll-interval goes with --flags-url or --upstream (a --flags file is watched, not polled)'],
+    [v['events-spool'] !== undefined && v['events-upstream'] === undefined, '--events-spool goes with --events-upstream (it is where events wait to be forwarded)'],
+    [v['events-keep'] !== undefined && v['events-file'] === undefined, '--events-keep goes with --events-file (rotated events files)'],
+    [v['events-max-bytes'] !== undefined && v['events-file'] === undefined, '--events-max-bytes goes with --events-file (when to rotate it)'],
+    [v['max-streams'] !== undefined && v['no-live-updates'] === true, '--max-streams has no streams to bound with --no-live-updates'],
+  ]
+  return rules.find(([ignored]) => ignored)?.[1]
 }
 
 // Why a key (already known not to be blank) could never be presented in a header, or undefined.

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
+import { buildServerOptions, type CliValues } from '../../packages/server/src/cliOptions'
 import { DEMO_FLAGS, recordingLogger, tempDir } from './helpers'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -138,19 +139,25 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     // As --redis-lease-ttl without --redis already was. Before, each started and did nothing:
     // `--forward-header X-Tenant` on a --flags-url relay (the operator believes answers are keyed by
     // tenant), `--events-spool` without --events-upstream (no spool, events go nowhere it names).
-    const cases = [
-      { args: ['--flags-url', 'http://127.0.0.1:1/flags.json', '--port', '0', '--forward-header', 'X-Tenant'], message: /--forward-header goes with --upstream/ },
-      { args: [...FLAGS, '--poll-interval', '5'], message: /--poll-interval goes with --flags-url or --upstream/ },
-      { args: [...FLAGS, '--events-spool', 'spool'], message: /--events-spool goes with --events-upstream/ },
-      { args: [...FLAGS, '--events-keep', '3'], message: /--events-keep goes with --events-file/ },
-      { args: [...FLAGS, '--events-max-bytes', '1000'], message: /--events-max-bytes goes with --events-file/ },
-      { args: [...FLAGS, '--no-live-updates', '--max-streams', '5'], message: /--max-streams .*--no-live-updates/ },
+    const run = await outcome(['--flags-url', 'http://127.0.0.1:1/flags.json', '--port', '0', '--forward-header', 'X-Tenant'])
+    expect(run.code).toBe(2)
+    expect(run.output).toMatch(/--forward-header goes with --upstream/)
+    // The same check, without a process each (the one above shows how it reaches the operator).
+    const flags = { flags: 'examples/flags.json' }
+    const cases: Array<[CliValues, NodeJS.ProcessEnv, RegExp]> = [
+      [{ ...flags, 'poll-interval': '5' }, {}, /--poll-interval goes with --flags-url or --upstream/],
+      [{ ...flags, 'events-spool': 'spool' }, {}, /--events-spool goes with --events-upstream/],
+      [{ ...flags, 'events-keep': '3' }, {}, /--events-keep goes with --events-file/],
+      [{ ...flags, 'events-max-bytes': '1000' }, {}, /--events-max-bytes goes with --events-file/],
+      [{ ...flags, 'no-live-updates': true, 'max-streams': '5' }, {}, /--max-streams .*--no-live-updates/],
+      // Set for a fleet of relays, read by a --flags server: it said "--redis goes with …", an
+      // option nobody had typed.
+      [flags, { HOLDFAST_REDIS_URL: 'redis://127.0.0.1:1' }, /HOLDFAST_REDIS_URL is set, and --redis goes with --flags-url or --upstream/],
     ]
-    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
-    for (const [i, run] of runs.entries()) {
-      expect(run.code, cases[i].args.join(' ')).toBe(2)
-      expect(run.output).toMatch(cases[i].message)
-    }
+    for (const [values, env, message] of cases) expect(buildServerOptions(values, env), JSON.stringify(values)).toMatchObject({ ok: false, error: expect.stringMatching(message) })
+    // Where they do apply, they pass.
+    expect(buildServerOptions({ upstream: 'http://127.0.0.1:1', 'forward-header': ['X-Tenant'], 'poll-interval': '5' }, {}).ok).toBe(true)
+    expect(buildServerOptions({ ...flags, 'events-file': 'e.jsonl', 'events-keep': '3', 'events-max-bytes': '1000', 'max-streams': '5' }, {}).ok).toBe(true)
   })
 
   it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {

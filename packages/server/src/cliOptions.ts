@@ -310,6 +310,10 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
     return { ok: true, options: {} }
   }
   if (!/^rediss?:\/\/[^/]/i.test(url)) return { ok: false, error: 'HOLDFAST_REDIS_URL must be a redis:// or rediss:// URL' }
-  if (v['flags-url'] === undefined && v.upstream === undefined) return { ok: false, error: '--redis goes with --flags-url or --upstream (a local flags file has nothing to share)' }
+  if (v['flags-url'] === undefined && v.upstream === undefined) {
+    // Named as the operator gave it: set for a fleet of relays, the variable may reach a --flags server.
+    const from = v.redis === undefined ? 'HOLDFAST_REDIS_URL is set, and ' : ''
+    return { ok: false, error: `${from}--redis goes with --flags-url or --upstream (a local flags file has nothing to share)` }
+  }
   return { ok: true, options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }) } } }
 }

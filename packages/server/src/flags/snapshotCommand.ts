@@ -78,9 +78,9 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   const snapshot = { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: now(), version: served.version, definitions: JSON.parse(stripBom(text)) }
   await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`)
   // A few names say what moved; thousands on one line only bury the rest of the CI log.
-  const named = offered.changed.slice(0, 10).join(', ')
-  const more = offered.changed.length > 10 ? ` and ${offered.changed.length - 10} more` : ''
-  const changed = offered.applied ? `changed: ${named || 'none'}${more}` : 'unchanged'
+  const keys = offered.applied ? offered.changed : []
+  const more = keys.length > 10 ? ` and ${keys.length - 10} more` : ''
+  const changed = offered.applied ? `changed: ${keys.slice(0, 10).join(', ') || 'none'}${more}` : 'unchanged'
   return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
 }
 

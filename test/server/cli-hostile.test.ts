@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
 import { buildServerOptions, type CliValues } from '../../packages/server/src/cliOptions'
 import { DEMO_FLAGS, recordingLogger, tempDir } from './helpers'
+import { booleanFlags, startUpstream } from './relay-fakes'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const SOURCE_BIN = ['--import', 'tsx', 'packages/server/src/bin.ts']
@@ -221,5 +222,39 @@ describe('holdfast-server snapshot: what it prints', { timeout: 30_000 }, () => 
     expect(run.code).toBe(0)
     expect(run.output).toMatch(/wrote .*: 5000 flags, version \S+ \(changed: flag-0, flag-1, .* and 4990 more\)/)
     expect(run.output.length).toBeLessThan(1000)
+  })
+})
+
+describe('holdfast-server signals while the source hangs', { timeout: 30_000 }, () => {
+  it('SIGTERM or SIGINT during a hanging poll drains and exits 0 at once, not after the upstream timeout', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    try {
+      const dir = await tempDir()
+      const snapshot = join(dir, 'flags.snapshot.json')
+      expect((await outcome(['snapshot', '--flags-url', `${upstream.url}/flags.json`, '--out', snapshot])).code).toBe(0)
+      upstream.set('hang')
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const child = spawn(process.execPath, [...SOURCE_BIN, '--flags-url', `${upstream.url}/flags.json`, '--snapshot', snapshot, '--poll-interval', '0.05', '--upstream-timeout', '60', '--port', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+        children.push(child)
+        let output = ''
+        child.stdout!.on('data', (chunk) => (output += chunk))
+        child.stderr!.on('data', (chunk) => (output += chunk))
+        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+        await new Promise<void>((resolve) => child.stdout!.on('data', () => /serving/.test(output) && resolve()))
+        // A poll is in flight (and hangs) by now: the start asked at once.
+        const asked = upstream.requests.length
+        await new Promise<void>((resolve) => {
+          const check = () => (upstream.requests.length > asked ? resolve() : setTimeout(check, 20))
+          check()
+        })
+        const started = Date.now()
+        child.kill(signal)
+        expect(await exited, output).toBe(0)
+        expect(Date.now() - started).toBeLessThan(5000)
+        expect(output).toMatch(new RegExp(`${signal}: draining[\\s\\S]*stopped`))
+      }
+    } finally {
+      await upstream.close()
+    }
   })
 })

@@ -2,6 +2,7 @@
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
+import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
 
 function fail(message: string): never {
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   try {
     server = await createFlagServer(options)
   } catch (error) {
-    const message = (error as Error).message
+    const message = listenProblem(error as NodeJS.ErrnoException, options.host ?? '127.0.0.1', options.port ?? 8787) ?? (error as Error).message
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
     process.exit(1)
   }
@@ -55,7 +56,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'))
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
-  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : (options.flagsUrl ?? options.upstream ?? 'flags')} at ${server.url}\n`)
+  // A signed bucket URL's token stays out of the log, as in every other line naming the source.
+  const source = options.flagsUrl ?? options.upstream
+  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}\n`)
+}
+
+// Node's own words ("listen EADDRINUSE: address already in use") name neither option to change.
+function listenProblem(error: NodeJS.ErrnoException, host: string, port: number): string | undefined {
+  if (error.syscall !== 'listen' && !(error.syscall === 'getaddrinfo' && (error as { hostname?: string }).hostname === host)) return undefined
+  const why: Record<string, string> = {
+    EADDRINUSE: 'the port is in use (another server, or an earlier one still running)',
+    EADDRNOTAVAIL: 'no interface of this machine has that address',
+    EACCES: 'not allowed (a port under 1024 needs privileges)',
+    ENOTFOUND: 'no such host',
+  }
+  return `cannot listen on ${host}:${port} (--host, --port): ${error.code ?? ''}${error.code && why[error.code] ? `, ${why[error.code]}` : ''}`
 }
 
 void main()

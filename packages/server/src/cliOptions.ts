@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util'
 import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
+import { httpUrlProblem } from './flags/upstreamFetch'
+import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
+import { isPresentableKey, UNPRESENTABLE_KEY } from './options'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -34,7 +37,7 @@ export const CLI_OPTIONS = {
   'api-key': {
     type: 'string',
     arg: 'KEY',
-    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key is refused)',
+    help: 'require "Authorization: Bearer KEY" or "X-API-Key: KEY"\n(or set HOLDFAST_API_KEY, which keeps the key out of the process list;\nan empty key, or one a header cannot carry (not printable ASCII), is refused)',
   },
   'cors-origin': { type: 'string', arg: 'ORIGIN', help: 'allow only this origin, e.g. https://app.example.com (default: any origin)' },
   'demo-controls': { type: 'boolean', help: 'enable /demo/outage and /demo/reset-events' },
@@ -134,6 +137,12 @@ const secondsArg = (name: string, min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
 
+const httpUrlArg = (name: string) =>
+  z.string().superRefine((url, ctx) => {
+    const problem = httpUrlProblem(url, `--${name}`)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+
 const cliSchema = z.object({
   flags: z.string().min(1, '--flags is empty').optional(),
   port: intArg('port', 0, 65535).optional(),
@@ -141,7 +150,7 @@ const cliSchema = z.object({
   'events-file': z.string().min(1, '--events-file is empty').optional(),
   'events-max-bytes': intArg('events-max-bytes', 1, Number.MAX_SAFE_INTEGER).optional(),
   'events-keep': intArg('events-keep', 1, 1000).optional(),
-  'events-upstream': z.url({ protocol: /^https?$/, error: '--events-upstream must be an http(s) URL' }).optional(),
+  'events-upstream': httpUrlArg('events-upstream').optional(),
   'events-spool': z.string().min(1, '--events-spool is empty').optional(),
   'api-key': z.string().optional(),
   'cors-origin': z
@@ -156,15 +165,24 @@ const cliSchema = z.object({
   lenient: z.boolean().optional(),
   'max-event-loop-delay': intArg('max-event-loop-delay', 0, 60_000).optional(),
   'max-connections': intArg('max-connections', 1, 1_000_000).optional(),
-  'flags-url': z.string().regex(/^https?:\/\/[^/]/i, '--flags-url must be an http(s) URL').optional(),
-  upstream: z.string().regex(/^https?:\/\/[^/]/i, '--upstream must be an http(s) URL').optional(),
+  'flags-url': httpUrlArg('flags-url').optional(),
+  upstream: httpUrlArg('upstream').optional(),
   'data-dir': z.string().min(1, '--data-dir is empty').optional(),
   snapshot: z.string().min(1, '--snapshot is empty').optional(),
   'poll-interval': secondsArg('poll-interval', 0.05, 86_400).optional(),
   'max-shrink': secondsArg('max-shrink', 0, 100).optional(),
   'admin-key': z.string().optional(),
   'on-upstream-unauthorized': z.string().regex(/^(keep|clear|clear-after=\d+(\.\d+)?)$/, '--on-upstream-unauthorized must be keep, clear or clear-after=SECONDS').optional(),
-  'forward-header': z.array(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')).optional(),
+  'forward-header': z
+    .array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')
+        .superRefine((name, ctx) => {
+          if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', message: `--forward-header ${name}: the relay sets this header itself for its own request; it cannot be forwarded` })
+        }),
+    )
+    .optional(),
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
   redis: z.string().regex(/^rediss?:\/\/[^/]/i, '--redis must be a redis:// or rediss:// URL').optional(),
   'redis-lease-ttl': secondsArg('redis-lease-ttl', 0.1, 3600).optional(),
@@ -188,11 +206,21 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (adminKey !== undefined && adminKey.trim() === '') {
     return { ok: false, error: `${v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY'} is empty: give a real key, or leave it unset to keep refresh off` }
   }
+  const ignored = ignoredOption(v)
+  if (ignored) return { ok: false, error: ignored }
   const redis = redisOptions(v, env)
   if (!redis.ok) return redis
   if (apiKey !== undefined && apiKey.trim() === '') {
     const from = v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY'
     return { ok: false, error: `${from} is empty: give a real key, or leave it unset to run without one (refusing to start open)` }
+  }
+  const keys = [
+    [v['api-key'] !== undefined ? '--api-key' : 'HOLDFAST_API_KEY', apiKey],
+    [v['admin-key'] !== undefined ? '--admin-key' : 'HOLDFAST_ADMIN_KEY', adminKey],
+  ] as const
+  for (const [from, key] of keys) {
+    const problem = key === undefined ? undefined : keyProblem(key)
+    if (problem) return { ok: false, error: `${from} ${problem}` }
   }
   if (v['events-upstream'] !== undefined && v['events-file'] !== undefined) {
     return { ok: false, error: '--events-upstream and --events-file cannot be combined: events are either kept here or forwarded' }
@@ -202,6 +230,8 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (v['events-upstream'] !== undefined && upstreamKey !== undefined && upstreamKey.trim() === '') {
     return { ok: false, error: 'HOLDFAST_EVENTS_UPSTREAM_KEY is empty: give a real key, or leave it unset to forward without one' }
   }
+  const upstreamKeyProblem = v['events-upstream'] !== undefined && upstreamKey !== undefined ? keyProblem(upstreamKey) : undefined
+  if (upstreamKeyProblem) return { ok: false, error: `HOLDFAST_EVENTS_UPSTREAM_KEY ${upstreamKeyProblem}` }
   return {
     ok: true,
     options: {
@@ -225,6 +255,30 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       ...(v['no-live-updates'] ? { liveUpdates: false as const } : v['max-streams'] !== undefined ? { liveUpdates: { maxConnections: v['max-streams'] } } : {}),
     },
   }
+}
+
+// An option that would do nothing beside the others given, refused as --redis-lease-ttl without
+// --redis is: the operator who typed it expects it to act (answers keyed by --forward-header on a
+// --flags-url relay, a --events-spool that nothing is spooled to).
+function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
+  const rules: Array<[boolean, string]> = [
+    [v['forward-header'] !== undefined && v.upstream === undefined, '--forward-header goes with --upstream (it names the request headers passed to the upstream)'],
+    [v['poll-interval'] !== undefined && v['flags-url'] === undefined && v.upstream === undefined, '--poll-interval goes with --flags-url or --upstream (a --flags file is watched, not polled)'],
+    [v['events-spool'] !== undefined && v['events-upstream'] === undefined, '--events-spool goes with --events-upstream (it is where events wait to be forwarded)'],
+    [v['events-keep'] !== undefined && v['events-file'] === undefined, '--events-keep goes with --events-file (rotated events files)'],
+    [v['events-max-bytes'] !== undefined && v['events-file'] === undefined, '--events-max-bytes goes with --events-file (when to rotate it)'],
+    [v['max-streams'] !== undefined && v['no-live-updates'] === true, '--max-streams has no streams to bound with --no-live-updates'],
+  ]
+  return rules.find(([ignored]) => ignored)?.[1]
+}
+
+// Why a key (already known not to be blank) could never be presented in a header, or undefined.
+// Said here with the operator's option or variable, not later by createFlagServer with the name in
+// code (`apiKey`).
+function keyProblem(key: string): string | undefined {
+  if (key !== key.trim()) return 'starts or ends with whitespace, which a header cannot carry (a secret file\'s trailing newline?)'
+  if (!isPresentableKey(key)) return UNPRESENTABLE_KEY
+  return undefined
 }
 
 // The relay's options (CONTRACT §9), from the parsed values.
@@ -256,6 +310,10 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
     return { ok: true, options: {} }
   }
   if (!/^rediss?:\/\/[^/]/i.test(url)) return { ok: false, error: 'HOLDFAST_REDIS_URL must be a redis:// or rediss:// URL' }
-  if (v['flags-url'] === undefined && v.upstream === undefined) return { ok: false, error: '--redis goes with --flags-url or --upstream (a local flags file has nothing to share)' }
+  if (v['flags-url'] === undefined && v.upstream === undefined) {
+    // Named as the operator gave it: set for a fleet of relays, the variable may reach a --flags server.
+    const from = v.redis === undefined ? 'HOLDFAST_REDIS_URL is set, and ' : ''
+    return { ok: false, error: `${from}--redis goes with --flags-url or --upstream (a local flags file has nothing to share)` }
+  }
   return { ok: true, options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }) } } }
 }

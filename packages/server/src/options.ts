@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { DEFAULT_MAX_SHRINK_PERCENT } from './flags/guard'
+import { httpUrlProblem } from './flags/upstreamFetch'
 import { corsOriginProblem } from './http/cors'
 import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from './http/loadShedder'
 import { DEFAULT_ANSWER_CACHE_BYTES } from './ofrep/answerCache'
@@ -12,6 +13,18 @@ const positiveInt = z.number().int().positive()
 // A timer's delay: Node fires one past 2^31 - 1 ms (24.8 days) at once, so a larger value would
 // turn a drain or keep-alive timeout into an instant one.
 const timerMs = (min: number) => z.number().int().min(min).max(2_147_483_647)
+/**
+ * Whether a client can present `key` in a header: printable ASCII only. fetch refuses any
+ * character past U+00FF and Node reads header bytes as Latin-1, so a UTF-8 key (`ключ`) or one
+ * with a control character never matches: the server would answer 401 to everyone.
+ */
+export function isPresentableKey(key: string): boolean {
+  return /^[\x20-\x7e]*$/.test(key)
+}
+
+/** Why a key fails {@link isPresentableKey}, after its name. */
+export const UNPRESENTABLE_KEY = 'has characters a header cannot carry (printable ASCII only): no client could present it'
+
 const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === 'function', 'expected a function')
 
 /** The checked options of `createFlagHandler` (the listening ones are checked by `createFlagServer`). */
@@ -23,13 +36,20 @@ export const handlerOptionsSchema = z
     eventsMaxBytes: positiveInt.optional(),
     eventsKeep: positiveInt.optional(),
     eventsDedupe: z.object({ maxIds: positiveInt.optional(), windowMs: z.number().positive().optional() }).loose().optional(),
-    eventsUpstream: z.url({ protocol: /^https?$/, error: 'eventsUpstream must be an http(s) URL' }).optional(),
+    eventsUpstream: z
+      .string()
+      .superRefine((url, ctx) => {
+        const problem = httpUrlProblem(url, 'eventsUpstream')
+        if (problem) ctx.addIssue({ code: 'custom', message: problem })
+      })
+      .optional(),
     eventsSpoolDir: z.string().min(1, 'eventsSpoolDir is empty').optional(),
     eventsUpstreamHeaders: z.record(z.string(), z.string()).optional(),
     apiKey: z
       .string()
       .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')
       .refine((key) => key === key.trim(), 'the API key starts or ends with whitespace')
+      .refine(isPresentableKey, `the API key ${UNPRESENTABLE_KEY}`)
       .optional(),
     // HTTP strips whitespace around a header value: a key that has some (a secret file's trailing
     // newline) could never be presented, so refresh would answer 401 to the right key forever.
@@ -37,6 +57,7 @@ export const handlerOptionsSchema = z
       .string()
       .refine((key) => key.trim() !== '', 'the admin key is empty; give a real key, or none to leave refresh off')
       .refine((key) => key === key.trim(), 'the admin key starts or ends with whitespace')
+      .refine(isPresentableKey, `the admin key ${UNPRESENTABLE_KEY}`)
       .optional(),
     corsOrigin: z
       .string()

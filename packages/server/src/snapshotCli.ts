@@ -5,6 +5,8 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repeatedOption } from './cliOptions'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
+import { httpUrlProblem } from './flags/upstreamFetch'
+import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
 
 /** The help text of the snapshot command. */
 export const SNAPSHOT_USAGE = `Usage:
@@ -63,11 +65,22 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   if (maxShrink !== undefined && !(maxShrink >= 0 && maxShrink <= 100)) return usage('--max-shrink must be a number from 0 to 100')
   const timeout = number(values.timeout)
   if (timeout !== undefined && !(timeout > 0 && timeout <= 600)) return usage('--timeout must be a number of seconds from 0 to 600')
+  // Checked here, as the server checks its own options: fetch would refuse them only at the
+  // request, and the CI log would read "snapshot refused" (exit 1) as though the service had failed.
+  for (const [name, url] of [['--flags-url', values['flags-url']], ['--upstream', values.upstream]] as const) {
+    const problem = url === undefined ? undefined : httpUrlProblem(url, name)
+    if (problem) return usage(problem)
+  }
   const headers: Record<string, string> = {}
   for (const header of values.header ?? []) {
     const colon = header.indexOf(':')
     if (colon <= 0) return usage(`--header must look like "Name: value", got "${header}"`)
-    headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim()
+    const name = header.slice(0, colon).trim()
+    const value = header.slice(colon + 1).trim()
+    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) return usage(`--header "${header}": "${name}" is not a header name`)
+    if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) return usage(`--header ${name}: cannot be set (the command writes it itself for its own request)`)
+    if (!/^[\t\x20-\x7e]*$/.test(value)) return usage(`--header ${name}: the value has characters a header cannot carry (printable ASCII only)`)
+    headers[name] = value
   }
   const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }
   let request: SnapshotRequest

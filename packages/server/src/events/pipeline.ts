@@ -1,7 +1,7 @@
 // Wires the events side of the server from its options: the sink, where it stores (the events
 // file, the forwarding spool, or memory), the forwarder, and their metrics. The request handler
 // only opens, closes and routes to it.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
@@ -121,15 +121,16 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     metrics,
     forwarder,
     async open() {
-      if (lockPath) {
-        await mkdir(dirname(lockPath), { recursive: true })
-        release = await acquireLock(lockPath, spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile!)}`)
-      }
+      const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
       try {
+        if (lockPath) {
+          await mkdir(dirname(lockPath), { recursive: true })
+          release = await acquireLock(lockPath, what)
+        }
         await sink.open()
       } catch (error) {
         await release?.()
-        throw error
+        throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
       }
       if (forwarder && spool) {
         log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${spoolDir} (${spool.pending()} waiting)`)
@@ -147,4 +148,25 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     stats: () => forwarder?.stats(),
   }
+}
+
+// The OS error alone ("EEXIST: file already exists, mkdir '…'") says neither that it is about the
+// events file nor what to change: said here with the path the operator gave and the reason.
+async function unusable(error: NodeJS.ErrnoException, what: string, path: string): Promise<Error> {
+  if (error.message.startsWith('[holdfast-server]') || error.code === undefined) return error
+  let why = error.message
+  if (error.code === 'EISDIR') why = 'it is a directory'
+  else if (error.code === 'EACCES' || error.code === 'EPERM') why = 'permission denied'
+  else if (error.code === 'EEXIST' || error.code === 'ENOTDIR') {
+    // A file where a directory of the path should be: name it.
+    for (let at = path; at !== dirname(at); at = dirname(at)) {
+      const info = await stat(at).catch(() => undefined)
+      if (info && !info.isDirectory()) {
+        why = `${at} is a file, not a directory`
+        break
+      }
+      if (info) break
+    }
+  }
+  return new Error(`[holdfast-server] cannot use ${what}: ${error.code}, ${why}`)
 }

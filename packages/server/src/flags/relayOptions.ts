@@ -6,9 +6,9 @@ import type { ServerMetrics } from '../metrics'
 import { DEFAULT_KEEP_GENERATIONS, createGenerationStore } from './generations'
 import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
-import { DEFAULT_UPSTREAM_TIMEOUT_MS } from './upstreamFetch'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
-import { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './upstreamSource'
+import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, UNFORWARDABLE_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
 import { createSharedContexts } from '../store/sharedContexts'
@@ -88,8 +88,11 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   const timeoutMs = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS
   if (!(timeoutMs >= 1 && timeoutMs <= 600_000)) throw new Error(`[holdfast-server] invalid options: upstreamTimeoutMs must be from 1 to 600000, got ${timeoutMs}`)
   for (const [name, url] of [['flagsUrl', options.flagsUrl], ['upstream', options.upstream]] as const) {
-    if (url !== undefined && !/^https?:\/\/[^/]/i.test(url)) throw new Error(`[holdfast-server] invalid options: ${name} must be an http(s) URL, got "${url}"`)
+    const problem = url === undefined ? undefined : httpUrlProblem(url, name)
+    if (problem) throw new Error(`[holdfast-server] invalid options: ${problem}`)
   }
+  const unforwardable = options.forwardHeaders?.find((name) => UNFORWARDABLE_HEADERS.has(name.toLowerCase()))
+  if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (the relay sets it itself for its own request)`)
   const store = options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS })
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined

@@ -77,7 +77,10 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   const served = offered.version
   const snapshot = { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: now(), version: served.version, definitions: JSON.parse(stripBom(text)) }
   await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`)
-  const changed = offered.applied ? `changed: ${offered.changed.join(', ') || 'none'}` : 'unchanged'
+  // A few names say what moved; thousands on one line only bury the rest of the CI log.
+  const keys = offered.applied ? offered.changed : []
+  const more = keys.length > 10 ? ` and ${keys.length - 10} more` : ''
+  const changed = offered.applied ? `changed: ${keys.slice(0, 10).join(', ') || 'none'}${more}` : 'unchanged'
   return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
 }
 

@@ -127,6 +127,23 @@ async function follow(doFetch: typeof fetch, start: string, init: RequestInit, s
 const weak = (tag: string) => tag.trim().replace(/^W\//, '')
 
 /** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
+/**
+ * Why `url` cannot be a source (`--flags-url`, `--upstream`, `--events-upstream`), after the
+ * option's `name`, or undefined: it must parse, be http(s) and carry no `user:password` (fetch
+ * refuses such a URL on every request, so a source given one would fail forever).
+ */
+export function httpUrlProblem(url: string, name: string): string | undefined {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    return `${name} must be an http(s) URL, got "${redactUrl(url)}"`
+  }
+  if (!/^https?:$/.test(parsed.protocol) || !/^https?:\/\/[^/]/i.test(url)) return `${name} must be an http(s) URL, got "${redactUrl(url)}"`
+  if (parsed.username !== '' || parsed.password !== '') return `${name} cannot carry user:password (fetch refuses such a URL): give the credentials in a header`
+  return undefined
+}
+
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url)

@@ -33,6 +33,30 @@ export const DEFAULT_MAX_UPSTREAM_REQUESTS = 256
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 
+/**
+ * Headers `--forward-header` cannot name: the relay writes them itself for its own request
+ * (`Content-Type`, `Content-Length`, `Accept`, `If-None-Match`, `Host`), or they describe the
+ * caller's connection, not who it is. Forwarded, the caller's copy went up beside the relay's
+ * ("application/json, application/json": 415) or contradicted the relay's body (undici refuses a
+ * length the body does not have), so every proxied request failed while the relay ran "fine".
+ */
+export const UNFORWARDABLE_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'connection',
+  'content-encoding',
+  'content-length',
+  'content-type',
+  'expect',
+  'host',
+  'if-none-match',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
 /** Options of {@link createUpstreamSource}. */
 export interface UpstreamSourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */

@@ -258,3 +258,72 @@ describe('holdfast-server signals while the source hangs', { timeout: 30_000 }, 
     }
   })
 })
+
+describe('holdfast-server with nothing to serve and an upstream that hangs', { timeout: 30_000 }, () => {
+  /** Starts the CLI; resolves once it says it is serving (or rejects with what it printed when it exits first). */
+  function serve(args: string[]) {
+    const child = spawn(process.execPath, [...SOURCE_BIN, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(child)
+    let output = ''
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const serving = new Promise<string>((resolve, reject) => {
+      const take = (chunk: Buffer) => {
+        output += chunk
+        const url = /serving .* at (http\S+)/.exec(output)?.[1]
+        if (url) resolve(url)
+      }
+      child.stdout!.on('data', take)
+      child.stderr!.on('data', take)
+      void exited.then((code) => reject(new Error(`exited ${code}: ${output}`)))
+    })
+    return { child, serving, exited, output: () => output }
+  }
+
+  it('listens within seconds (alive, not ready: 503 + Retry-After), not after --upstream-timeout; a signal at any time drains and exits 0', async () => {
+    // Before, the start waited the whole --upstream-timeout for the first answer before listening:
+    // a minute of connection refused, /healthz too (a liveness probe restarting it in a loop), and
+    // a SIGTERM in that minute killed it (exit 143) without a word.
+    const upstream = await startUpstream('hang')
+    try {
+      for (const mode of [['--upstream', upstream.url], ['--flags-url', `${upstream.url}/flags.json`]]) {
+        const started = Date.now()
+        const run = serve([...mode, '--upstream-timeout', '60', '--port', '0'])
+        const url = await run.serving
+        expect(Date.now() - started).toBeLessThan(15_000)
+        expect((await fetch(`${url}/healthz`)).status).toBe(200)
+        expect((await fetch(`${url}/readyz`)).status).toBe(503)
+        // Definitions mode: nothing to evaluate with yet. (Proxy mode forwards a new context's
+        // request, which waits out --upstream-timeout as any forwarded request does.)
+        if (mode[0] === '--flags-url') {
+          const answer = await fetch(`${url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u' } }) })
+          expect(answer.status).toBe(503)
+          expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
+        }
+        run.child.kill('SIGTERM')
+        expect(await run.exited, run.output()).toBe(0)
+        expect(run.output()).toMatch(/SIGTERM: draining[\s\S]*stopped/)
+      }
+      // A signal before it listens (here: at once) is not a bare kill either: it stops cleanly.
+      const asked = upstream.requests.length
+      const early = serve(['--upstream', upstream.url, '--upstream-timeout', '60', '--port', '0'])
+      early.serving.catch(() => undefined)
+      await new Promise<void>((resolve) => {
+        const check = () => (upstream.requests.length > asked ? resolve() : setTimeout(check, 20))
+        check()
+      })
+      early.child.kill('SIGTERM')
+      expect(await early.exited, early.output()).toBe(0)
+      expect(early.output()).toMatch(/SIGTERM[\s\S]*stopped/)
+    } finally {
+      await upstream.close()
+    }
+  })
+
+  it('SIGHUP (the terminal that started it closed) drains and exits 0, as SIGTERM does', async () => {
+    const run = serve(['--flags', 'examples/flags.json', '--port', '0'])
+    await run.serving
+    run.child.kill('SIGHUP')
+    expect(await run.exited, run.output()).toBe(0)
+    expect(run.output()).toMatch(/SIGHUP: draining[\s\S]*stopped/)
+  })
+})

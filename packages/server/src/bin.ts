@@ -30,7 +30,33 @@ async function main(): Promise<void> {
     process.exit(code)
   }
   const options = readOptions()
-  let server: FlagServer
+  // Signals are taken from the start: one that comes while the server is still starting (its first
+  // upstream answer, boundedly) stops it as cleanly as one that comes later, not as a bare kill.
+  // SIGHUP (the terminal that started it closed) drains like SIGTERM.
+  let server: FlagServer | undefined
+  let stopping = false
+  const drain = (running: FlagServer) =>
+    running.close().then(
+      () => {
+        process.stdout.write('[holdfast-server] stopped\n')
+        process.exit(0)
+      },
+      (error: unknown) => {
+        process.stderr.write(`[holdfast-server] the drain failed: ${(error as Error).message}\n`)
+        process.exit(1)
+      },
+    )
+  const stop = (signal: string) => {
+    // A second signal means "now": do not wait for slow connections or writes.
+    if (stopping) {
+      process.stderr.write(`[holdfast-server] ${signal} again: exiting without finishing the drain\n`)
+      process.exit(130)
+    }
+    stopping = true
+    process.stdout.write(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)\n`)
+    if (server) void drain(server)
+  }
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal))
   try {
     server = await createFlagServer(options)
   } catch (error) {
@@ -38,22 +64,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
     process.exit(1)
   }
-  let stopping = false
-  const stop = (signal: string) => {
-    // A second signal means "now": do not wait for slow connections or writes.
-    if (stopping) process.exit(130)
-    stopping = true
-    process.stdout.write(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)\n`)
-    server.close().then(
-      () => {
-        process.stdout.write('[holdfast-server] stopped\n')
-        process.exit(0)
-      },
-      () => process.exit(1),
-    )
-  }
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGTERM', () => stop('SIGTERM'))
+  if (stopping) return void drain(server)
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
   // A signed bucket URL's token stays out of the log, as in every other line naming the source.

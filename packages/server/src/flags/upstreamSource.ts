@@ -23,6 +23,7 @@ import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
+import { waitAtMost } from './startupWait'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -513,9 +514,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()
       const first = probe()
-      // With something to serve, start at once; with nothing, wait for the probe so that a healthy
-      // upstream means ready on return.
-      if (cache.size() === 0 && !snapshot) await first
+      // With something to serve, start at once; with nothing, wait for the probe (boundedly) so that
+      // a healthy upstream means ready on return.
+      if (cache.size() === 0 && !snapshot) await waitAtMost(first)
     },
     current: () => undefined,
     subscribe: listeners.add,

@@ -16,6 +16,7 @@ import { readSnapshotFile } from './snapshotFile'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
 import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedDefinitions, SharedDefinitionsOptions, UpstreamReport } from '../store/sharedDefinitions'
+import { waitAtMost } from './startupWait'
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions {
@@ -343,8 +344,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       poller = createPoller({ intervalMs: options.pollIntervalMs, poll: pollAndShare, shouldPoll: () => (allowed?.() ?? true) && now() >= notBefore })
       const first = poller.start()
       // With something to serve, start at once (well under a second) and let the first attempt
-      // run; with nothing, wait for it, so that a healthy upstream means ready on return.
-      if (!slot.current()) await first
+      // run; with nothing, wait for it (boundedly), so that a healthy upstream means ready on return.
+      if (!slot.current()) await waitAtMost(first)
     },
     current: () => slot.current(),
     subscribe: listeners.add,

@@ -61,6 +61,19 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     }
   })
 
+  it('reads a body that starts with a UTF-8 byte order mark (RFC 8259 lets a parser ignore it), on every JSON route', async () => {
+    // Before: 400 PARSE_ERROR, for a body some HTTP clients (and .NET's UTF-8 encoder) send as is.
+    const server = await startServer()
+    const send = (path: string, body: unknown) =>
+      fetch(`${server.url}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: `\uFEFF${JSON.stringify(body)}` })
+    const bulk = await send('/ofrep/v1/evaluate/flags', { context: { targetingKey: 'u' } })
+    expect(bulk.status).toBe(200)
+    expect(Object.keys(await flagsByKey(bulk))).toEqual(Object.keys(await flagsByKey(await evaluate(server, { targetingKey: 'u' }))))
+    expect((await send('/ofrep/v1/evaluate/flags/beta', { context: { targetingKey: 'u' } })).status).toBe(200)
+    const events = await send('/holdfast/v1/events', { events: [{ id: crypto.randomUUID(), type: 'custom', name: 'bom', time: Date.now() }] })
+    expect(events.status).toBe(202)
+  })
+
   it('answers 415 to a body sent as another media type (a cross-site "simple" request)', async () => {
     const server = await startServer()
     // fetch with a string body sends text/plain: what a page on any site can post without a preflight.

@@ -67,7 +67,9 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   // a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
   req.on('end', () => {
     const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-    const text = buffer.toString('utf8')
+    // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
+    const decoded = buffer.toString('utf8')
+    const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
     settle(checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
   })
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and

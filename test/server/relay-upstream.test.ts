@@ -258,6 +258,28 @@ describe('--upstream (proxy mode)', () => {
     expect(stranger).toBe('waiting')
   })
 
+  it('while the upstream is known to be failing, a context with nothing held gets its 503 after the held-answer wait, not the whole upstream timeout', { timeout: 20_000 }, async () => {
+    const upstream = await startUpstream(perUser())
+    const server = await relay(upstream, { upstreamTimeoutMs: 3000, heldAnswerAfterMs: 200 })
+    upstream.set('hang')
+    // Not known yet: the first stranger waits the timeout out (the upstream may only be slow).
+    let started = Date.now()
+    expect((await bulk(server, { targetingKey: 'first' })).status).toBe(503)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2900)
+    // Known now: the next ones are told at once, with a Retry-After; their requests carry on.
+    // Before, every new user of an outage waited the whole timeout (5 s by default), as long as a
+    // browser's own, holding a slot each.
+    started = Date.now()
+    const second = await bulk(server, { targetingKey: 'second' })
+    expect(second.status).toBe(503)
+    expect(Date.now() - started).toBeLessThan(1500)
+    expect(second.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
+    // Back: a new user is answered (the upstream answers within the shorter wait).
+    upstream.set(perUser())
+    const back = await bulk(server, { targetingKey: 'third' })
+    expect(back.status).toBe(200)
+  })
+
   it('--on-upstream-unauthorized clear drops a context’s values on 401', async () => {
     const upstream = await startUpstream(perUser())
     const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })

@@ -405,13 +405,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
     // out, marked stale, and the upstream request carries on in the background to update it.
     // With nothing held, it waits the upstream timeout at most, its wait for a turn included: an
-    // answer that comes later is held for the retry its 503 asks for.
+    // answer that comes later is held for the retry its 503 asks for. While the upstream's latest
+    // attempt failed, no longer than a held answer waits: every new user of an outage would
+    // otherwise wait about as long as a browser's own timeout for a 503.
     const before = cache.get(key)
+    const waitMs = before || health.state === 'failing' ? heldAnswerAfterMs : options.timeoutMs
     let timer: ReturnType<typeof setTimeout> | undefined
-    const outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), before ? heldAnswerAfterMs : options.timeoutMs)))])
+    const outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)))])
     clearTimeout(timer)
     if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
-    if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${options.timeoutMs} ms for this context (still asked: it is kept for the next request)`)
+    if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')

@@ -2,9 +2,10 @@
 // fixing the time): what the page did before the jump must not turn into "the future" that
 // outranks, or blocks, what it does after.
 import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, createMemoryStorage, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
+import { createClient, createMemoryStorage, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 const HOUR = 60 * 60 * 1000
 let server: FaultServer
@@ -54,26 +55,6 @@ test('after the clock jumps back, the users this page loads since are the most r
   await throughTimeout(reader.clock, server, 5000, () => reader.client.setContext({ targetingKey: 'u1' }))
   expect(reader.client.getStatus().source).toBe('none')
 })
-
-/** An environment the test drives: online state and the events a browser would fire. */
-function fakeEnvironment() {
-  const handlers = new Set<EnvironmentHandlers>()
-  const env = {
-    isOnline: true,
-    online: () => env.isOnline,
-    visible: () => true,
-    listen(h: EnvironmentHandlers) {
-      handlers.add(h)
-      return () => void handlers.delete(h)
-    },
-    fire(kind: 'online' | 'offline' | 'focus') {
-      if (kind === 'offline') env.isOnline = false
-      if (kind === 'online') env.isOnline = true
-      for (const h of handlers) (kind === 'focus' ? h.onVisible : kind === 'online' ? h.onOnline : undefined)?.()
-    },
-  }
-  return env satisfies Environment
-}
 
 const settle = () => new Promise((r) => setTimeout(r, 25))
 

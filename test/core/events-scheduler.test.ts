@@ -4,35 +4,13 @@
 // the scheduler's timer on the injected clock. The environment is a fake the test drives; the
 // suite.receiver is real.
 import { expect, test } from 'vitest'
-import { type Environment, type EnvironmentHandlers } from '@holdfast/core'
 import { until } from '../support/eventsReceiver'
 import { useEventsSuite } from '../support/eventsSuite'
 import { createManualClock } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 const suite = useEventsSuite({ storage: 'events-scheduler', requestTimeoutMs: 2000, backoff: { baseMs: 1000, maxMs: 8000 } })
 const make = suite.make.bind(suite)
-
-/** An environment the test switches: online or not, and the `online` event on demand. */
-function fakeEnvironment() {
-  const listeners = new Set<EnvironmentHandlers>()
-  const env = {
-    isOnline: true,
-    online: () => env.isOnline,
-    visible: () => true,
-    listen(handlers: EnvironmentHandlers) {
-      listeners.add(handlers)
-      return () => void listeners.delete(handlers)
-    },
-    goOnline() {
-      env.isOnline = true
-      for (const l of [...listeners]) l.onOnline?.()
-    },
-    hide() {
-      for (const l of [...listeners]) l.onHidden?.()
-    },
-  }
-  return env satisfies Environment
-}
 
 const eventRequests = () => suite.receiver.requests.length
 
@@ -55,8 +33,8 @@ test('flapping online/offline never bypasses backoff: the retry waits for its ti
 
   for (let i = 0; i < 20; i++) {
     env.isOnline = false
-    env.hide() // a hidden page is an automatic trigger too
-    env.goOnline()
+    env.fire('hidden') // a hidden page is an automatic trigger too
+    env.fire('online')
   }
   await new Promise((resolve) => setTimeout(resolve, 100))
   expect(eventRequests()).toBe(1)
@@ -74,7 +52,7 @@ test('offline when the retry falls due: nothing is sent until `online`, then it 
   clock.advance(1000) // the retry falls due while offline
   await new Promise((resolve) => setTimeout(resolve, 50))
   expect(eventRequests()).toBe(1)
-  env.goOnline()
+  env.fire('online')
   await until(() => client.getEventStats().sent === 1, 'the send after `online`')
 })
 

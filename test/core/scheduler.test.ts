@@ -2,9 +2,10 @@
 // loop nor park the client, focus/online flapping never bypasses backoff, every timer is on the
 // injected clock, a fetch that ignores aborts still times out, and a throwing logger breaks nothing.
 import { afterEach, beforeEach, expect, test } from 'vitest'
-import { createClient, createScheduler, HoldfastError, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
+import { createClient, createScheduler, HoldfastError, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName, type ManualClock } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 let server: FaultServer
 let client: FlagClient | undefined
@@ -18,27 +19,6 @@ afterEach(async () => {
   client = undefined
   await server.close()
 })
-
-/** An environment the test drives: online state and the events a browser would fire. */
-function fakeEnvironment() {
-  const handlers = new Set<EnvironmentHandlers>()
-  const env = {
-    isOnline: true,
-    online: () => env.isOnline,
-    visible: () => true,
-    listen(h: EnvironmentHandlers) {
-      handlers.add(h)
-      return () => void handlers.delete(h)
-    },
-    fire(kind: 'online' | 'offline' | 'focus') {
-      if (kind === 'offline') env.isOnline = false
-      if (kind === 'online') env.isOnline = true
-      for (const h of handlers) (kind === 'focus' ? h.onVisible : kind === 'online' ? h.onOnline : undefined)?.()
-    },
-    listeners: () => handlers.size,
-  }
-  return env satisfies Environment
-}
 
 const settle = () => new Promise((r) => setTimeout(r, 25))
 

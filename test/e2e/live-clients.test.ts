@@ -2,25 +2,19 @@
 // Chromium: they share the page's one stream connection like two tabs do, a notice costs one bulk
 // request for their user, and closing either one leaves the other listening. And the tab holding
 // the stream closing: a change made during the hand-over reaches the tabs of every user.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createFlagServer, type FlagServer } from '@holdfast/server'
+import type { FlagServer } from '@holdfast/server'
 import { launchChromium } from './support/browser'
-import { KEY, killSwitch, routeCounter, waitShown } from './support/killSwitch'
+import { KEY, killSwitch, routeCounter, serveSwitch, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
-import { fixtureFlags, openFixture } from './support/fixturePage'
+import { openFixture } from './support/fixturePage'
 import type { Closable } from './support/servers'
 
-const silent = { info() {}, warn() {}, error() {} }
 
 let browser: Browser
 let fixture: Closable
 let context: BrowserContext
-let dir: string
-let file: string
 let server: FlagServer
 const { count, get, reset } = routeCounter()
 const sw = killSwitch()
@@ -60,19 +54,15 @@ afterAll(async () => {
   await Promise.all([browser?.close(), fixture?.close()])
 })
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-clients-'))
-  file = join(dir, 'flags.json')
-  sw.file = file
-  sw.current = true
-  await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
+  await sw.prepare('holdfast-e2e-live-clients-')
   reset()
-  server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
+  server = await serveSwitch(sw, [count])
   context = await browser.newContext()
 })
 afterEach(async () => {
   await context?.close()
   await server?.close()
-  await rm(dir, { recursive: true, force: true })
+  await sw.remove()
 })
 
 describe('two clients of one user on one page', () => {

@@ -2,16 +2,14 @@
 // polling off; three tabs of one origin hold one stream and make one bulk request per change;
 // closing the leader tab moves the stream; a server restart brings the tabs back without a storm.
 // Requests are counted at the server, by route.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { readFile, writeFile } from 'node:fs/promises'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { createFlagServer, type FlagServer, type Middleware } from '@holdfast/server'
 import { launchChromium } from './support/browser'
-import { killSwitch, shown, waitShown } from './support/killSwitch'
+import { killSwitch, serveSwitch, shown, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
-import { fixtureFlags, openFixture } from './support/fixturePage'
+import { openFixture } from './support/fixturePage'
 import type { Closable } from './support/servers'
 
 const silent = { info() {}, warn() {}, error() {} }
@@ -19,8 +17,6 @@ const silent = { info() {}, warn() {}, error() {} }
 let browser: Browser
 let fixture: Closable
 let context: BrowserContext
-let dir: string
-let file: string
 let server: FlagServer
 const counts: Record<string, number> = {}
 /** Delay of every bulk answer (a slow server, or a loaded machine), set by a test. */
@@ -41,7 +37,7 @@ const count: Middleware = async (_req, res, route, next) => {
 const get = (name: string) => counts[name] ?? 0
 
 async function startServer(port = 0) {
-  server = await createFlagServer({ flags: file, port, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
+  server = await serveSwitch(sw, [count], { port })
 }
 
 const sw = killSwitch()
@@ -71,13 +67,9 @@ afterAll(async () => {
   await Promise.all([browser?.close(), fixture?.close()])
 })
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-live-'))
-  file = join(dir, 'flags.json')
-  sw.file = file
-  sw.current = true
+  await sw.prepare('holdfast-e2e-live-')
   bulkDelayMs = 0
   failBulk = 0
-  await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
   for (const key of Object.keys(counts)) delete counts[key]
   await startServer()
   context = await browser.newContext()
@@ -85,7 +77,7 @@ beforeEach(async () => {
 afterEach(async () => {
   await context?.close()
   await server?.close()
-  await rm(dir, { recursive: true, force: true })
+  await sw.remove()
 })
 
 describe('live updates in Chromium', () => {
@@ -162,9 +154,9 @@ describe('live updates in Chromium', () => {
     await new Promise((r) => setTimeout(r, 1000))
     const bulk = get('ofrep.bulk')
     // Beta for the free plan instead of pro: ada loses it, bob gets it.
-    const flags = JSON.parse(await readFile(file, 'utf8'))
+    const flags = JSON.parse(await readFile(sw.file, 'utf8'))
     flags.flags['beta-dashboard'].targeting = { if: [{ '==': [{ var: 'plan' }, 'free'] }, 'on', 'off'] }
-    await writeFile(file, JSON.stringify(flags, null, 2))
+    await writeFile(sw.file, JSON.stringify(flags, null, 2))
     await ada.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'false', undefined, { timeout: 5000 })
     await bob.waitForFunction(() => document.querySelector('[data-testid="flag-beta-dashboard-value"]')?.textContent === 'true', undefined, { timeout: 5000 })
     await new Promise((r) => setTimeout(r, 800))

@@ -3,26 +3,20 @@
 // out), two tabs sending one shared event queue while one closes, a notice flood measured on the
 // main thread, ten hidden tabs made visible at once. Requests are counted at the server, by route.
 import { randomUUID } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { createFlagServer, type FlagServer } from '@holdfast/server'
+import type { FlagServer } from '@holdfast/server'
 import { launchChromium } from './support/browser'
-import { killSwitch, routeCounter, shown, waitShown } from './support/killSwitch'
+import { killSwitch, routeCounter, serveSwitch, shown, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
-import { fixtureFlags, openFixture } from './support/fixturePage'
+import { openFixture } from './support/fixturePage'
 import { startRecordingProxy, waitFor, type Closable } from './support/servers'
 import { pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
-const silent = { info() {}, warn() {}, error() {} }
 
 let browser: Browser
 let fixture: Closable
 let context: BrowserContext
-let dir: string
-let file: string
 let server: FlagServer
 const { count, get, reset } = routeCounter()
 const sw = killSwitch()
@@ -43,19 +37,15 @@ afterAll(async () => {
   await Promise.all([browser?.close(), fixture?.close()])
 })
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'holdfast-e2e-lifecycle-'))
-  file = join(dir, 'flags.json')
-  sw.file = file
-  sw.current = true
-  await writeFile(file, JSON.stringify(fixtureFlags(), null, 2))
+  await sw.prepare('holdfast-e2e-lifecycle-')
   reset()
-  server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500 } })
+  server = await serveSwitch(sw, [count])
   context = await browser.newContext()
 })
 afterEach(async () => {
   await context?.close()
   await server?.close()
-  await rm(dir, { recursive: true, force: true })
+  await sw.remove()
 })
 
 /** Page lifecycle events as the browser fires them. */
@@ -280,7 +270,7 @@ const setVisible = (page: Page, visible: boolean) =>
 describe('hidden tabs', () => {
   test('10 tabs hidden past the inactivity delay hold no stream and send nothing; all made visible at once, one full refetch each and one stream', async () => {
     await server.close()
-    server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500, inactivityDelaySec: 1 } })
+    server = await serveSwitch(sw, [count], { liveUpdates: { inactivityDelaySec: 1 } })
     const pages: Page[] = []
     for (let i = 0; i < 10; i++) pages.push(await open())
     await waitFor(() => streams() === 1 || undefined, 'the stream')
@@ -308,7 +298,7 @@ describe('the leader tab closed while the other tab is hidden', () => {
   test('the hidden tab does not take the stream over (it sleeps, as after the inactivity delay); shown, it catches up in full and opens it', async () => {
     await server.close()
     // An inactivity delay of an hour: only the takeover is being asked about, not the delay.
-    server = await createFlagServer({ flags: file, port: 0, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: { retryMs: 500, inactivityDelaySec: 3600 } })
+    server = await serveSwitch(sw, [count], { liveUpdates: { inactivityDelaySec: 3600 } })
     const leader = await open()
     await waitFor(() => streams() === 1 || undefined, 'the stream')
     const other = await open()

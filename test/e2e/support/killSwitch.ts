@@ -1,9 +1,12 @@
 // What the live-update suites share: the fixture's kill switch in a watched flags file (flipped by
 // editing the file, as an operator would), the requests a server answered counted by route, and
 // what the fixture page shows for the switch.
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import type { Middleware } from '@holdfast/server'
+import { createFlagServer, type FlagServer, type FlagServerOptions, type Middleware } from '@holdfast/server'
+import { fixtureFlags } from './fixturePage'
 
 export const KEY = 'checkout-kill-switch'
 
@@ -14,6 +17,10 @@ export interface KillSwitch {
   current: boolean
   /** Flips the switch in the file; returns the value the page should show now. */
   flip(): Promise<boolean>
+  /** Writes the fixture's flags, the switch on, to a fresh file in a temp dir named by `prefix`. */
+  prepare(prefix: string): Promise<void>
+  /** Deletes that temp dir. */
+  remove(): Promise<void>
 }
 
 export function killSwitch(): KillSwitch {
@@ -27,8 +34,28 @@ export function killSwitch(): KillSwitch {
       await writeFile(sw.file, JSON.stringify(flags, null, 2))
       return sw.current
     },
+    async prepare(prefix) {
+      dir = await mkdtemp(join(tmpdir(), prefix))
+      sw.file = join(dir, 'flags.json')
+      sw.current = true
+      await writeFile(sw.file, JSON.stringify(fixtureFlags(), null, 2))
+    },
+    async remove() {
+      if (dir) await rm(dir, { recursive: true, force: true })
+    },
   }
+  let dir: string | undefined
   return sw
+}
+
+const silent = { info() {}, warn() {}, error() {} }
+
+/**
+ * The reference server on the switch's file, quiet, never shedding load (a loaded CI machine),
+ * with the given middleware, and live updates whose streams reconnect after 0.5 s.
+ */
+export function serveSwitch(sw: KillSwitch, middleware: Middleware[], options: { port?: number; liveUpdates?: Partial<Exclude<FlagServerOptions['liveUpdates'], false>> } = {}): Promise<FlagServer> {
+  return createFlagServer({ flags: sw.file, port: options.port ?? 0, logger: silent, maxEventLoopDelayMs: 0, middleware, liveUpdates: { retryMs: 500, ...options.liveUpdates } })
 }
 
 /** A server middleware counting requests by route name. */

@@ -4,7 +4,7 @@ import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
 import { httpUrlProblem } from './flags/upstreamFetch'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
-import { isPresentableKey, UNPRESENTABLE_KEY } from './options'
+import { HEADER_NAME, isPresentableKey, refusedWhen, UNPRESENTABLE_KEY } from './options'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -137,11 +137,7 @@ const secondsArg = (name: string, min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
 
-const httpUrlArg = (name: string) =>
-  z.string().superRefine((url, ctx) => {
-    const problem = httpUrlProblem(url, `--${name}`)
-    if (problem) ctx.addIssue({ code: 'custom', message: problem })
-  })
+const httpUrlArg = (name: string) => z.string().superRefine(refusedWhen((url) => httpUrlProblem(url, `--${name}`)))
 
 const cliSchema = z.object({
   flags: z.string().min(1, '--flags is empty').optional(),
@@ -156,10 +152,7 @@ const cliSchema = z.object({
   'cors-origin': z
     .string()
     .min(1, '--cors-origin is empty')
-    .superRefine((origin, ctx) => {
-      const problem = corsOriginProblem(origin, '--cors-origin')
-      if (problem) ctx.addIssue({ code: 'custom', message: problem })
-    })
+    .superRefine(refusedWhen((origin) => corsOriginProblem(origin, '--cors-origin')))
     .optional(),
   'demo-controls': z.boolean().optional(),
   lenient: z.boolean().optional(),
@@ -177,10 +170,12 @@ const cliSchema = z.object({
     .array(
       z
         .string()
-        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, '--forward-header must be a header name')
-        .superRefine((name, ctx) => {
-          if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', message: `--forward-header ${name}: the relay sets this header itself for its own request; it cannot be forwarded` })
-        }),
+        .regex(HEADER_NAME, '--forward-header must be a header name')
+        .superRefine(
+          refusedWhen((name) =>
+            UNFORWARDABLE_HEADERS.has(name.toLowerCase()) ? `--forward-header ${name}: the relay sets this header itself for its own request; it cannot be forwarded` : undefined,
+          ),
+        ),
     )
     .optional(),
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),

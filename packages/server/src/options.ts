@@ -22,6 +22,20 @@ export function isPresentableKey(key: string): boolean {
   return /^[\x20-\x7e]*$/.test(key)
 }
 
+/** An HTTP header name (RFC 9110 token), as `--forward-header` and `snapshot --header` take one. */
+export const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+/**
+ * A zod refinement from a check that says why a value is refused (or undefined when it is fine),
+ * so the option's own message (naming the option) is the issue's.
+ */
+export const refusedWhen =
+  (problem: (value: string) => string | undefined) =>
+  (value: string, ctx: z.RefinementCtx): void => {
+    const message = problem(value)
+    if (message) ctx.addIssue({ code: 'custom', message })
+  }
+
 /** Why a key fails {@link isPresentableKey}, after its name. */
 export const UNPRESENTABLE_KEY = 'has characters a header cannot carry (printable ASCII only): no client could present it'
 
@@ -38,10 +52,7 @@ export const handlerOptionsSchema = z
     eventsDedupe: z.object({ maxIds: positiveInt.optional(), windowMs: z.number().positive().optional() }).loose().optional(),
     eventsUpstream: z
       .string()
-      .superRefine((url, ctx) => {
-        const problem = httpUrlProblem(url, 'eventsUpstream')
-        if (problem) ctx.addIssue({ code: 'custom', message: problem })
-      })
+      .superRefine(refusedWhen((url) => httpUrlProblem(url, 'eventsUpstream')))
       .optional(),
     eventsSpoolDir: z.string().min(1, 'eventsSpoolDir is empty').optional(),
     eventsUpstreamHeaders: z.record(z.string(), z.string()).optional(),
@@ -62,10 +73,7 @@ export const handlerOptionsSchema = z
     corsOrigin: z
       .string()
       .min(1)
-      .superRefine((origin, ctx) => {
-        const problem = corsOriginProblem(origin, 'corsOrigin')
-        if (problem) ctx.addIssue({ code: 'custom', message: problem })
-      })
+      .superRefine(refusedWhen((origin) => corsOriginProblem(origin, 'corsOrigin')))
       .optional(),
     demoControls: z.boolean().default(false),
     strictValidation: z.boolean().default(true),

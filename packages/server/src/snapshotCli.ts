@@ -4,6 +4,7 @@ import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { repeatedOption } from './cliOptions'
+import { HEADER_NAME } from './options'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
@@ -77,7 +78,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     if (colon <= 0) return usage(`--header must look like "Name: value", got "${header}"`)
     const name = header.slice(0, colon).trim()
     const value = header.slice(colon + 1).trim()
-    if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) return usage(`--header "${header}": "${name}" is not a header name`)
+    if (!HEADER_NAME.test(name)) return usage(`--header "${header}": "${name}" is not a header name`)
     if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) return usage(`--header ${name}: cannot be set (the command writes it itself for its own request)`)
     if (!/^[\t\x20-\x7e]*$/.test(value)) return usage(`--header ${name}: the value has characters a header cannot carry (printable ASCII only)`)
     headers[name] = value

@@ -126,7 +126,6 @@ async function follow(doFetch: typeof fetch, start: string, init: RequestInit, s
 // RFC 9110's weak comparison: `W/"x"` and `"x"` name the same snapshot.
 const weak = (tag: string) => tag.trim().replace(/^W\//, '')
 
-/** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
 /**
  * Why `url` cannot be a source (`--flags-url`, `--upstream`, `--events-upstream`), after the
  * option's `name`, or undefined: it must parse, be http(s) and carry no `user:password` (fetch
@@ -144,6 +143,7 @@ export function httpUrlProblem(url: string, name: string): string | undefined {
   return undefined
 }
 
+/** A URL fit for logs and the status: user, password and query string removed (tokens live there). */
 export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url)

@@ -124,6 +124,9 @@ test('a 304 naming another ETag than the one sent confirms nothing (as the relay
     expect(await client.refresh()).toMatchObject({ state: 'ready', source: 'network' })
     expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: false })
   }
+  // Only the weak prefix is taken off: a tag that merely ends like the one sent is another tag.
+  server.always({ status: 304, headers: { ETag: 'X"v1"' } })
+  expect(await client.refresh()).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
 })
 
 test('no If-None-Match after the context changes, even for the same targetingKey', async () => {

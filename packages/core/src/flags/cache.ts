@@ -13,7 +13,7 @@
 //   read(u1) ── touch(u1) ──┴─ u1 back!  (unchained)
 import { hashString } from '../platform/hash'
 import type { SafeStorage } from '../platform/storage'
-import { CACHE_VERSION, parseCacheRecord, trustedTime, type CacheRecord } from '../protocol/readers'
+import { CACHE_VERSION, CLOCK_SKEW_MS, parseCacheRecord, trustedTime, type CacheRecord } from '../protocol/readers'
 import type { FlagEntry, Logger } from '../types'
 
 /** Key prefix of cache entries in storage. */
@@ -69,7 +69,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
   // user just loaded would be the one evicted.
   function useTime(): number {
     const now = options.now()
-    lastUse = lastUse < now || lastUse > now + 60_000 ? now : lastUse + 1
+    lastUse = lastUse < now || lastUse > now + CLOCK_SKEW_MS ? now : lastUse + 1
     return lastUse
   }
 

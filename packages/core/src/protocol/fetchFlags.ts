@@ -57,6 +57,9 @@ export function urlProblem(url: unknown): string | undefined {
     return `"${url}" is the endpoint path; give only the base URL: ${url.replace(/\/ofrep(\/.*)?$/i, '')}`
 }
 
+/** An ETag compared weakly (RFC 9110): `W/"x"` is the same tag as `"x"`. */
+const weak = (tag: string) => tag.replace(/^W\//, '')
+
 /** One OFREP bulk evaluation request; never rejects. */
 export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResult> {
   let body: string
@@ -91,7 +94,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
     // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
     if (response.status === 304)
-      return sent && (etag ?? options.etag!).endsWith(options.etag!.replace(/^W\//, '')) ? { kind: 'not-modified', etag } : invalid('a 304 confirmed no snapshot asked about')
+      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag } : invalid('a 304 confirmed no snapshot asked about')
     if (response.status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").

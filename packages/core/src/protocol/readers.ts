@@ -98,13 +98,16 @@ export function freezeJson<T>(value: T): T {
   return value
 }
 
+/** How far ahead of this clock a time may be and still be read as "now-ish" (clock skew): a minute. */
+export const CLOCK_SKEW_MS = 60_000
+
 /**
  * A timestamp the client may trust for precedence: finite, positive, and not in the future (past
  * a minute of clock skew). Anything else — `NaN`, `Infinity`, a time written while a clock ran
  * hours ahead — is 0, the oldest possible, so it never wins over fresher data.
  */
 export function trustedTime(value: unknown, now: number): number {
-  return isNumber(value) && value > 0 && value <= now + 60_000 ? value : 0
+  return isNumber(value) && value > 0 && value <= now + CLOCK_SKEW_MS ? value : 0
 }
 
 /** How an entry's value is read: as is (fresh from `JSON.parse`), or checked and copied (storage, app input). */

@@ -60,7 +60,6 @@ export interface FlushLockOptions {
   leaseMs: number
 }
 
-
 /** Creates the lock; nothing is requested or written until `run`. */
 export function createFlushLock(options: FlushLockOptions): FlushLock {
   const { storage, clock } = options

@@ -7,7 +7,7 @@
 //
 // Needs `npm run build` first and the npm registry (idb-keyval, react, @openfeature/*, types).
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -395,6 +395,12 @@ function main() {
       const out = sh(app, join(app, 'node_modules/.bin/holdfast-server'), ['--help'])
       if (!out.startsWith('Usage: holdfast-server')) throw new Error(`unexpected output:\n${out}`)
       return 'prints usage, exit 0'
+    })
+    step('bin: holdfast-server --version', () => {
+      const out = sh(app, join(app, 'node_modules/.bin/holdfast-server'), ['--version']).trim()
+      const installed = JSON.parse(readFileSync(join(app, 'node_modules/@holdfast/server/package.json'), 'utf8')).version
+      if (out !== installed) throw new Error(`--version printed ${JSON.stringify(out)}, the installed package is ${installed}`)
+      return out
     })
     openfeatureSteps(app)
     for (const name of [...packed.map((p) => p.name), '@holdfast/core/testing', '@holdfast/react/testing'])

@@ -222,4 +222,13 @@ describe('holdfast-server CLI', { timeout: TEST_LIMIT_MS }, () => {
     server.child.kill('SIGTERM')
     expect((await server.exited).code).toBe(0)
   })
+
+  it('--version prints the installed package version and exits 0, from the source and the built bin', async () => {
+    const { version } = JSON.parse(await readFile(join(root, 'packages/server/package.json'), 'utf8')) as { version: string }
+    for (const args of [[...SOURCE_BIN, '--version'], ...(existsSync(BUILT_BIN) ? [[BUILT_BIN, '--version']] : [])]) {
+      const cli = run(args)
+      expect(await cli.exited).toEqual({ code: 0, signal: null })
+      expect(cli.output()).toBe(`${version}\n`)
+    }
+  })
 })

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
+import { readFileSync } from 'node:fs'
 import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
@@ -18,9 +19,23 @@ function readOptions() {
     process.stdout.write(usage())
     process.exit(0)
   }
+  if (values.version) {
+    process.stdout.write(`${packageVersion()}\n`)
+    process.exit(0)
+  }
   const built = buildServerOptions(values, process.env)
   if (!built.ok) fail(built.error)
   return built.options
+}
+
+// The package's own package.json, beside `dist/` (or `src/` when run from the workspace): the
+// version an operator reports in a bug is the one installed, not one copied in at build time.
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+  } catch (error) {
+    fail(`cannot read the version: ${(error as Error).message}`)
+  }
 }
 
 async function main(): Promise<void> {

@@ -62,6 +62,7 @@ export const CLI_OPTIONS = {
   redis: { type: 'string', arg: 'URL', help: 'share one store with the other relays of this source in Redis: one polls,\nthe others take each version from Redis (or set HOLDFAST_REDIS_URL,\nwhich keeps a password out of the process list)' },
   'redis-lease-ttl': { type: 'string', arg: 'SECONDS', help: 'the polling relay\'s lease; another takes over within it when that one\ndies (default 15)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
+  version: { type: 'boolean', help: 'print the version of @holdfast/server and exit' },
 } as const satisfies Record<string, CliOption>
 
 /** What `parseArgs` gives back for {@link CLI_OPTIONS}. */

@@ -116,6 +116,13 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     expect(await same.text()).toBe('')
     // Weak form and lists match too (RFC 9110 weak comparison).
     expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': `"x", W/${etag}` })).status).toBe(304)
+    // A client (or a proxy) that took the quotes off still names this answer; a tag that only
+    // contains it does not.
+    const bare = etag!.slice(1, -1)
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': bare })).status).toBe(304)
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': `"x", W/${bare}` })).status).toBe(304)
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': `x${bare}` })).status).toBe(200)
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': `"${bare}` })).status).toBe(200)
     // Another context has another answer, so the tag does not validate it.
     const other = await evaluate(server, { targetingKey: 'v', plan: 'pro' }, { 'If-None-Match': etag! })
     expect(other.status).toBe(200)

@@ -124,14 +124,18 @@ export function etagOf(body: string | Buffer): string {
 }
 
 /**
- * Whether an `If-None-Match` header names `etag`. Handles lists and the weak `W/` prefix (weak
- * comparison is what RFC 9110 prescribes for If-None-Match); `*` is ignored because it asks
+ * Whether an `If-None-Match` header names `etag`. Handles lists, the weak `W/` prefix (weak
+ * comparison is what RFC 9110 prescribes for If-None-Match) and a tag sent without its quotes; `*` is ignored because it asks
  * "does anything exist", which is not a cache revalidation.
  */
 export function etagMatches(header: string | undefined, etag: string): boolean {
   if (!header) return false
   if (header === etag) return true
-  return header.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)
+  return header.split(',').some((tag) => {
+    const strong = tag.trim().replace(/^W\//, '')
+    // Without its quotes (a client or proxy that took them off) it still names this answer.
+    return strong === etag || `"${strong}"` === etag
+  })
 }
 
 /**

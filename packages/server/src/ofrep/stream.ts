@@ -97,7 +97,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   let closed = false
 
   function write(res: ServerResponse, text: string) {
-    if (res.destroyed || res.writableEnded) return streams.delete(res)
+    if (res.destroyed || res.writableEnded) return drop(res)
     res.write(text)
     // A client that stopped reading (a frozen tab, a dead proxy, a hostile client) would have
     // every later notice and heartbeat queued in this process for as long as its socket stays
@@ -121,6 +121,9 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
 
   const hub: StreamHub = {
     handle(req, res) {
+      // The client already left (it reset while an app's async middleware ran): its 'close' has
+      // been and gone, so it would be counted as open, toward the cap, until a heartbeat found it.
+      if (res.destroyed || req.socket?.destroyed) return
       if (closed) return void sendPlain(res, 503, 'the server is shutting down', { 'Retry-After': '1', Connection: 'close' })
       if (streams.size >= maxConnections) {
         // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.

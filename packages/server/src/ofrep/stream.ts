@@ -16,6 +16,12 @@ import type { FlagSource } from '../flags/flagSource'
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
 
+/**
+ * Answers another relay found changed come one context at a time (a round of thousands): those
+ * taken within this long make one notice, not one per context.
+ */
+const TAKEN_GATHER_MS = 250
+
 /** Bytes a stream may have waiting to be sent (its client is not reading) before it is cut: 64 KiB. */
 const MAX_UNSENT_BYTES = 64 * 1024
 
@@ -71,9 +77,11 @@ export interface StreamHub {
    * Proxy mode (`--upstream`): the relay holds per-context answers and learns of upstream changes
    * only by asking. While at least one stream is open, `refresh` (the relay's re-ask of every held
    * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
-   * ends a failing spell). Returns the stop function.
+   * ends a failing spell). With `--redis`, `onTaken` tells of changes another relay found (its
+   * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice.
+   * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -188,9 +196,21 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
-    watchUpstream(refresh, everyMs) {
+    watchUpstream(refresh, everyMs, onTaken) {
       let failing = false
       let running = false
+      // Behind a load balancer a tab's stream and its bulk requests may be on different relays:
+      // the change another relay found reaches this one only as an answer taken from the store,
+      // after which this relay's own round finds nothing changed. Announced here, or never.
+      let gather: ReturnType<typeof setTimeout> | undefined
+      const untake = onTaken?.(() => {
+        if (closed || streams.size === 0) return
+        gather ??= setTimeout(() => {
+          gather = undefined
+          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+        }, TAKEN_GATHER_MS)
+        gather.unref?.()
+      })
       const timer = setInterval(() => {
         if (running || closed || streams.size === 0) return
         running = true
@@ -205,8 +225,13 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
           .finally(() => (running = false))
       }, Math.max(50, everyMs))
       timer.unref?.()
-      stops.add(() => clearInterval(timer))
-      return () => clearInterval(timer)
+      const stop = () => {
+        clearInterval(timer)
+        clearTimeout(gather)
+        untake?.()
+      }
+      stops.add(stop)
+      return stop
     },
     close() {
       if (closed) return

@@ -171,7 +171,8 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
   // A custom per-context source tells of no change, and its answers go out as it made them.
   const advertised = stream && (!source.evaluate || unwatch) ? stream.advertisement() : undefined
-  const ofrep = { flags: source, limits, cache, metrics, streams: advertised }
+  const configuredUri = typeof options.liveUpdates === 'object' && options.liveUpdates.requestUri !== undefined
+  const ofrep = { flags: source, limits, cache, metrics, streams: advertised, streamsAt: advertised && !configuredUri ? stream!.advertisement : undefined }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },

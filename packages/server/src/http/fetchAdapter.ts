@@ -29,12 +29,16 @@ export function toFetchHandler(handler: RequestListener, options: { basePath?: s
     new Promise<Response>((resolve) => {
       const url = new URL(request.url)
       let path = url.pathname
-      if (basePath && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length) || '/'
+      // As Express does for a mounted handler: the prefix cut from `url`, kept in `baseUrl` (the
+      // event stream is advertised under it).
+      const mounted = !!basePath && (path === basePath || path.startsWith(`${basePath}/`))
+      if (mounted) path = path.slice(basePath.length) || '/'
       const body = request.body ? Readable.fromWeb(request.body as unknown as NodeReadableStream) : Readable.from([])
       const req = Object.assign(body, {
         method: request.method,
         url: path + url.search,
         headers: Object.fromEntries(request.headers),
+        ...(mounted ? { baseUrl: basePath } : {}),
       }) as unknown as IncomingMessage
       const res = createResponse(resolve)
       request.signal?.addEventListener('abort', () => res.destroy(), { once: true })

@@ -44,8 +44,10 @@ export interface StreamHubOptions {
   random?: () => number
   /**
    * The path (and query) advertised as `eventStreams[].endpoint.requestUri`, joined by clients to
-   * the origin of their OFREP URL. Default `/holdfast/v1/stream`; a handler mounted under a prefix
-   * (Express `app.use('/flags', handler)`, `toFetchHandler` with a `basePath`) advertises `/flags/holdfast/v1/stream`.
+   * the origin of their OFREP URL. Default `/holdfast/v1/stream` under the path the handler is
+   * mounted at, as the host says it (Express `app.use('/flags', handler)`: `req.baseUrl`;
+   * `toFetchHandler` with a `basePath`): `/flags/holdfast/v1/stream`. Set it where a host cuts a
+   * prefix without saying so (Fastify's rewrite in the README, a proxy).
    */
   requestUri?: string
 }
@@ -69,8 +71,8 @@ export interface StreamHub {
   connections(): number
   /** Notices sent since the start (one per stream per change). */
   sent(): number
-  /** The `eventStreams` entry bulk answers carry. */
-  advertisement(): Array<Record<string, unknown>>
+  /** The `eventStreams` entry bulk answers carry; `mount` (a path the handler is mounted at) goes before the default `requestUri`. */
+  advertisement(mount?: string): Array<Record<string, unknown>>
   /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
   follow(source: FlagSource): () => void
   /**
@@ -180,7 +182,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
     },
     connections: () => streams.size,
     sent: () => sentCount,
-    advertisement: () => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? STREAM_PATH }, inactivityDelaySec }],
+    advertisement: (mount = '') => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? mount + STREAM_PATH }, inactivityDelaySec }],
     follow(source) {
       // An update that ends an outage (the origin could not be read within the last minute, or
       // nothing was served yet) has its notices spread; an ordinary edit goes out at once.

@@ -45,6 +45,21 @@ describe('an advertised stream on another origin', () => {
     expect(foreign.streamHeaders[0]['x-api-key']).toBeUndefined()
   })
 
+  it('is not reached with them through a redirect from the OFREP URL origin', async () => {
+    const foreign = await ofrepServer()
+    // The stream URL is on the OFREP URL's origin, so the credentials go with it; its answer sends
+    // the client elsewhere. Fetch strips only Authorization on a cross-origin redirect: the API key followed.
+    const home = await ofrepServer((self) => [{ type: 'sse', url: `${self}/redirect?to=${encodeURIComponent(`${foreign.url}/stream`)}` }])
+    const c = client(home.url, { headers: secrets, liveUpdates: { fallbackPollMs: 60_000 } })
+    await c.start()
+    // The redirect is taken (or refused) within a second of the first stream attempt.
+    await new Promise((r) => setTimeout(r, 1500))
+    for (const headers of foreign.streamHeaders) {
+      expect(headers.authorization).toBeUndefined()
+      expect(headers['x-api-key']).toBeUndefined()
+    }
+  })
+
   it('a stream on the OFREP URL origin still gets them (the reference server needs the API key there)', async () => {
     const home = await ofrepServer((self) => [{ type: 'sse', url: `${self}/stream` }])
     const c = client(home.url, { headers: secrets })

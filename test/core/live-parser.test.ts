@@ -88,6 +88,17 @@ describe('the event-stream parser', () => {
     expect(chunks).toBeLessThan(10)
   })
 
+  it('refuses an endless event of empty data lines too (each one is a line of the event, and a newline when it is dispatched)', () => {
+    const parser = createSseParser({ onEvent: () => {} })
+    let ok = true
+    let chunks = 0
+    // `data` with no value adds nothing to the event's characters, but one more line: before, the
+    // event held a million lines after a second of this, and its dispatch would join them all.
+    for (; chunks < 100 && ok; chunks++) ok = parser.push('data\n'.repeat(10_000))
+    expect(ok).toBe(false)
+    expect(chunks).toBeLessThan(10)
+  })
+
   it('reads a line that drips in one character at a time in linear time (a slow or hostile stream)', () => {
     const parser = createSseParser({ onEvent: () => {} })
     const started = performance.now()

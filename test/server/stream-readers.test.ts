@@ -154,3 +154,33 @@ describe('closing the hub with a stream that stopped reading', () => {
     }
   }, 60_000)
 })
+
+describe('a stream whose client left before the route ran', () => {
+  // An app's own middleware that awaits something (a session lookup, a rate limiter) runs before
+  // the stream route; a client that connects and resets meanwhile is gone when the hub gets it.
+  it('is not counted as open: connections opened and reset in a loop never fill the cap', async () => {
+    const server = await startServer({
+      liveUpdates: { maxConnections: 3 },
+      middleware: [
+        async (_req, _res, _route, next) => {
+          await new Promise((r) => setTimeout(r, 30))
+          return next()
+        },
+      ],
+    })
+    for (let i = 0; i < 6; i++) {
+      const raw = await rawConnection(server.url)
+      raw.socket.write(`GET /holdfast/v1/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`)
+      raw.socket.resetAndDestroy()
+      await raw.closed
+    }
+    // Every one of them has reached the hub by now.
+    await new Promise((r) => setTimeout(r, 200))
+    expect(server.handler.stream!.connections()).toBe(0)
+    // A real client still gets its stream (before: 503 "too many streams open" until the next heartbeat, 20 s).
+    const controller = new AbortController()
+    const response = await fetch(`${server.url}/holdfast/v1/stream`, { signal: controller.signal })
+    expect(response.status).toBe(200)
+    controller.abort()
+  })
+})

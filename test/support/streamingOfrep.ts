@@ -1,6 +1,6 @@
 // A small OFREP server on 127.0.0.1 for live-updates tests: bulk answers (one flag, ETag "v1")
-// advertising `streams(itsOwnUrl)`, and an SSE route at /stream… that records each request's
-// headers and holds the stream open. CORS is open, so it serves jsdom as well as Node.
+// advertising `streams(itsOwnUrl)`, an SSE route at /stream… that records each request's headers
+// and holds the stream open, and /redirect?to=URL (a 307 there). CORS is open, so it serves jsdom as well as Node.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
@@ -49,6 +49,7 @@ export async function startStreamingOfrep(
       open.push(res)
       return
     }
+    if (req.url?.startsWith('/redirect?to=')) return void res.writeHead(307, { Location: decodeURIComponent(req.url.slice(13)) }).end()
     res.writeHead(404).end()
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))

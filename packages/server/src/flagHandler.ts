@@ -166,12 +166,13 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =
     stream && isRelaySource(source) && source.origin === 'upstream'
-      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000)
+      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000, source.onTaken && ((listener) => source.onTaken!(listener)))
       : undefined
   // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
   // A custom per-context source tells of no change, and its answers go out as it made them.
   const advertised = stream && (!source.evaluate || unwatch) ? stream.advertisement() : undefined
-  const ofrep = { flags: source, limits, cache, metrics, streams: advertised }
+  const configuredUri = typeof options.liveUpdates === 'object' && options.liveUpdates.requestUri !== undefined
+  const ofrep = { flags: source, limits, cache, metrics, streams: advertised, streamsAt: advertised && !configuredUri ? stream!.advertisement : undefined }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },

@@ -42,7 +42,7 @@ export function createSseParser(handlers: SseHandlers): SseParser {
   let started = false
   let pendingCr = false
   let data: string[] = []
-  /** Characters in `data`: an event's lines are bounded together, like one line (an endless event). */
+  /** Characters in `data`, a newline each: an event's lines are bounded together, like one line (an endless event). */
   let size = 0
   let eventType = ''
   let lastId: string | undefined
@@ -66,7 +66,8 @@ export function createSseParser(handlers: SseHandlers): SseParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1)
     if (field === 'data') {
       data.push(value)
-      size += value.length
+      // +1: the newline it adds when joined; an empty `data` line is a line too.
+      size += value.length + 1
     } else if (field === 'event') eventType = value
     else if (field === 'id') {
       if (!value.includes('\0')) lastId = value

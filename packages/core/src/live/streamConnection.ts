@@ -104,6 +104,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         headers: { ...(configured as Record<string, string> | undefined), Accept: 'text/event-stream' },
         signal: controller.signal,
         cache: 'no-store',
+        // The headers are for the advertised URL only: on a redirect to another origin fetch drops
+        // Authorization but keeps the rest (an X-API-Key). A redirect is refused (a failure: polling).
+        redirect: options.headers && 'manual',
       })
       const type = response.headers.get('Content-Type') ?? ''
       if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) {

@@ -83,6 +83,12 @@ export interface RelaySource extends FlagSource {
   relayStatus(): RelayStatus
   /** Asks the upstream now (concurrent calls share one request) and says what changed. */
   refreshDetails(options?: { acceptShrink?: boolean }): Promise<RefreshResult>
+  /**
+   * Proxy mode with `--redis`: `listener` runs when an answer taken from another relay changed
+   * what this relay serves for a context (a change that relay found, which this one's own re-ask
+   * will now never see as one). Returns the unsubscribe.
+   */
+  onTaken?(listener: () => void): () => void
 }
 
 /** Whether a source is one of the relay's. */

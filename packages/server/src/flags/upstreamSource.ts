@@ -160,6 +160,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
+  const takenListeners = createListeners<undefined>()
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
@@ -178,6 +179,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, taken)
     remember(sharedAt, key, now())
     save(true)
+    if (!same) takenListeners.emit(undefined)
     return true
   }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
@@ -560,6 +562,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return status
     },
     refreshDetails: () => refreshAll(),
+    onTaken: (listener) => takenListeners.add(listener),
     async close() {
       closed = true
       reprobe.stop()

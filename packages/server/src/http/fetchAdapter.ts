@@ -20,6 +20,8 @@ export type FetchHandler = (request: Request) => Promise<Response>
  * `basePath` (default none) is cut from the front of the request path, as Express does for a
  * mounted handler. The body is streamed in, so the size caps still apply before it is all read.
  * A request the handler drops without an answer (a demo `hang` at shutdown) becomes a network error.
+ * An answer written in pieces (the event stream) is a streamed `Response` from its first piece; the
+ * request's `signal` aborting, or the runtime cancelling the body (the client left), closes it.
  */
 export function toFetchHandler(handler: RequestListener, options: { basePath?: string } = {}): FetchHandler {
   const basePath = options.basePath?.replace(/\/$/, '')
@@ -27,22 +29,35 @@ export function toFetchHandler(handler: RequestListener, options: { basePath?: s
     new Promise<Response>((resolve) => {
       const url = new URL(request.url)
       let path = url.pathname
-      if (basePath && (path === basePath || path.startsWith(`${basePath}/`))) path = path.slice(basePath.length) || '/'
+      // As Express does for a mounted handler: the prefix cut from `url`, kept in `baseUrl` (the
+      // event stream is advertised under it).
+      const mounted = !!basePath && (path === basePath || path.startsWith(`${basePath}/`))
+      if (mounted) path = path.slice(basePath.length) || '/'
       const body = request.body ? Readable.fromWeb(request.body as unknown as NodeReadableStream) : Readable.from([])
       const req = Object.assign(body, {
         method: request.method,
         url: path + url.search,
         headers: Object.fromEntries(request.headers),
+        ...(mounted ? { baseUrl: basePath } : {}),
       }) as unknown as IncomingMessage
-      handler(req, createResponse(resolve))
+      const res = createResponse(resolve)
+      request.signal?.addEventListener('abort', () => res.destroy(), { once: true })
+      handler(req, res)
     })
 }
 
 // The part of ServerResponse the Holdfast routes use, collecting the answer into a Web Response.
+// An answer ended in one call is one body. One written in pieces before its end (the event stream,
+// which never ends by itself) becomes a streamed body at its first piece: collected until the end,
+// it was never answered at all, and every heartbeat and notice piled up in memory for good.
+// `writableLength` is what the reader has not taken yet, so the hub's bound on a client that stopped
+// reading holds here too.
 function createResponse(resolve: (response: Response) => void): ServerResponse {
   const headers = new Map<string, string>()
   const chunks: Buffer[] = []
+  let body: ReadableStreamDefaultController<Uint8Array> | undefined
   const res = new EventEmitter() as EventEmitter & Record<string, unknown>
+  Object.defineProperty(res, 'writableLength', { get: () => Math.max(0, -(body?.desiredSize ?? 0)) })
   const set = (name: string, value: unknown) => headers.set(name.toLowerCase(), Array.isArray(value) ? value.join(', ') : String(value))
   Object.assign(res, {
     statusCode: 200,
@@ -66,11 +81,38 @@ function createResponse(resolve: (response: Response) => void): ServerResponse {
       return res
     },
     write(chunk: string | Buffer) {
-      chunks.push(Buffer.from(chunk))
+      if (res.writableEnded || res.destroyed) return false
+      if (body) body.enqueue(Buffer.from(chunk))
+      else {
+        res.headersSent = true
+        const first = Buffer.from(chunk)
+        const stream = new ReadableStream<Uint8Array>(
+          {
+            start(controller) {
+              body = controller
+              controller.enqueue(first)
+            },
+            // The runtime cancels the body when the client goes away.
+            cancel: () => void (res as unknown as ServerResponse).destroy(),
+          },
+          // High-water mark 0: `desiredSize` is minus the bytes waiting for the reader.
+          new ByteLengthQueuingStrategy({ highWaterMark: 0 }),
+        )
+        headers.delete('connection')
+        resolve(new Response(stream, { status: res.statusCode as number, headers: [...headers] }))
+      }
       return true
     },
     end(chunk?: string | Buffer) {
       if (res.writableEnded || res.destroyed) return res
+      if (body) {
+        if (chunk !== undefined) body.enqueue(Buffer.from(chunk))
+        body.close()
+        res.writableEnded = true
+        res.emit('finish')
+        res.emit('close')
+        return res
+      }
       if (chunk !== undefined) chunks.push(Buffer.from(chunk))
       res.writableEnded = true
       res.headersSent = true
@@ -86,6 +128,12 @@ function createResponse(resolve: (response: Response) => void): ServerResponse {
     destroy() {
       if (res.destroyed || res.writableEnded) return res
       res.destroyed = true
+      // A streamed body the client still reads breaks off; a cancelled one is gone already.
+      try {
+        body?.error(new Error('the answer was cut off'))
+      } catch {
+        // already closed by the runtime's cancel
+      }
       resolve(Response.error())
       res.emit('close')
       return res

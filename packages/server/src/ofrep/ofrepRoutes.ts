@@ -17,6 +17,28 @@ export interface OfrepDeps {
   metrics?: ServerMetrics
   /** The `eventStreams` bulk answers advertise (OFREP 0.3.0); none when live updates are off. */
   streams?: Array<Record<string, unknown>>
+  /**
+   * The same under the path a host mounted the handler at (see {@link mountOf}); absent when the
+   * stream's `requestUri` was configured (it is advertised as given).
+   */
+  streamsAt?: (mount: string) => Array<Record<string, unknown>>
+}
+
+/** A mount path: non-empty segments (so never `//host`, another origin to a client), bounded. */
+const MOUNT = /^(?:\/[\w.~!$&'()*+,;=:@%-]+){1,16}$/
+
+/**
+ * The path a host mounted the handler at (Express's `req.baseUrl` for `app.use('/flags', handler)`,
+ * `toFetchHandler`'s `basePath`), or ''. OFREP joins an advertised `requestUri` to the origin, so a
+ * stream advertised without it sent every tab's stream to a path of the app that is not the stream.
+ */
+function mountOf(req: IncomingMessage, deps: OfrepDeps): string {
+  const base = (req as { baseUrl?: unknown }).baseUrl
+  return deps.streamsAt && typeof base === 'string' && base.length <= 512 && MOUNT.test(base) ? base : ''
+}
+
+function streamsFor(mount: string, deps: OfrepDeps): Array<Record<string, unknown>> | undefined {
+  return mount && deps.streams ? deps.streamsAt!(mount) : deps.streams
 }
 
 /**
@@ -66,19 +88,23 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
   // Cached by what it was answered from (the prefix) and the request body: a repeated body is
   // never parsed or validated again (the cached answer was made from exactly these bytes,
   // validated, under these limits).
+  const mount = mountOf(req, deps)
+  // The mount is in the advertised stream, so in the key (the prefix ends in ':', a mount starts with '/').
   const prefix = keyPrefix(version, holdfast)
-  let answer = prefix === undefined ? undefined : deps.cache.get(prefix, body.text)
+  const key = prefix === undefined ? undefined : prefix + mount
+  let answer = key === undefined ? undefined : deps.cache.get(key, body.text)
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)
     if (!request.ok) return sendJson(res, 400, request.error)
     const result = evaluateAll(version.evaluator, request.context)
-    const advertised = deps.streams ? { eventStreams: deps.streams } : {}
+    const streams = streamsFor(mount, deps)
+    const advertised = streams ? { eventStreams: streams } : {}
     const bytes = Buffer.from(JSON.stringify({ ...result, ...advertised, metadata: { ...result.metadata, holdfast } }))
     // The tag is a hash of the exact body (CONTRACT §8), so it is the same for two contexts only
     // when their answers are identical, and a 304 for another context's tag confirms exactly what
     // that context would have been sent. The version a notice names is checked apart (`behind`).
     answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
-    if (prefix !== undefined) deps.cache.set(prefix, body.text, answer)
+    if (key !== undefined) deps.cache.set(key, body.text, answer)
     deps.metrics?.countAnswer(false)
   } else deps.metrics?.countAnswer(true)
   send(req, res, answer, deps.metrics, behind(req, version.version))
@@ -155,7 +181,8 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   const answer = await deps.flags.evaluate!({ context: request.context as Record<string, unknown>, headers: req.headers })
   if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
   if (answer.status !== 200) return sendJson(res, answer.status, answer.body, answer.headers)
-  const advertised = deps.streams && isObject(answer.body) ? { ...answer.body, eventStreams: deps.streams } : answer.body
+  const streams = streamsFor(mountOf(req, deps), deps)
+  const advertised = streams && isObject(answer.body) ? { ...answer.body, eventStreams: streams } : answer.body
   // The same ETag as for definitions (a hash of the exact body, CONTRACT §8), unless the source
   // names its own. Its `fetchedAt` moves with every upstream answer, so a 304 comes while the same
   // answer is served: the held one through an outage, or the same fresh one to a second request

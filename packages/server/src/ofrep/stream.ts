@@ -16,6 +16,12 @@ import type { FlagSource } from '../flags/flagSource'
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
 
+/**
+ * Answers another relay found changed come one context at a time (a round of thousands): those
+ * taken within this long make one notice, not one per context.
+ */
+const TAKEN_GATHER_MS = 250
+
 /** Bytes a stream may have waiting to be sent (its client is not reading) before it is cut: 64 KiB. */
 const MAX_UNSENT_BYTES = 64 * 1024
 
@@ -38,8 +44,10 @@ export interface StreamHubOptions {
   random?: () => number
   /**
    * The path (and query) advertised as `eventStreams[].endpoint.requestUri`, joined by clients to
-   * the origin of their OFREP URL. Default `/holdfast/v1/stream`; a handler mounted under a prefix
-   * (Express `app.use('/flags', handler)`, `toFetchHandler` with a `basePath`) advertises `/flags/holdfast/v1/stream`.
+   * the origin of their OFREP URL. Default `/holdfast/v1/stream` under the path the handler is
+   * mounted at, as the host says it (Express `app.use('/flags', handler)`: `req.baseUrl`;
+   * `toFetchHandler` with a `basePath`): `/flags/holdfast/v1/stream`. Set it where a host cuts a
+   * prefix without saying so (Fastify's rewrite in the README, a proxy).
    */
   requestUri?: string
 }
@@ -63,17 +71,19 @@ export interface StreamHub {
   connections(): number
   /** Notices sent since the start (one per stream per change). */
   sent(): number
-  /** The `eventStreams` entry bulk answers carry. */
-  advertisement(): Array<Record<string, unknown>>
+  /** The `eventStreams` entry bulk answers carry; `mount` (a path the handler is mounted at) goes before the default `requestUri`. */
+  advertisement(mount?: string): Array<Record<string, unknown>>
   /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
   follow(source: FlagSource): () => void
   /**
    * Proxy mode (`--upstream`): the relay holds per-context answers and learns of upstream changes
    * only by asking. While at least one stream is open, `refresh` (the relay's re-ask of every held
    * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
-   * ends a failing spell). Returns the stop function.
+   * ends a failing spell). With `--redis`, `onTaken` tells of changes another relay found (its
+   * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice.
+   * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -97,7 +107,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
   let closed = false
 
   function write(res: ServerResponse, text: string) {
-    if (res.destroyed || res.writableEnded) return streams.delete(res)
+    if (res.destroyed || res.writableEnded) return drop(res)
     res.write(text)
     // A client that stopped reading (a frozen tab, a dead proxy, a hostile client) would have
     // every later notice and heartbeat queued in this process for as long as its socket stays
@@ -121,6 +131,9 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
 
   const hub: StreamHub = {
     handle(req, res) {
+      // The client already left (it reset while an app's async middleware ran): its 'close' has
+      // been and gone, so it would be counted as open, toward the cap, until a heartbeat found it.
+      if (res.destroyed || req.socket?.destroyed) return
       if (closed) return void sendPlain(res, 503, 'the server is shutting down', { 'Retry-After': '1', Connection: 'close' })
       if (streams.size >= maxConnections) {
         // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.
@@ -169,7 +182,7 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
     },
     connections: () => streams.size,
     sent: () => sentCount,
-    advertisement: () => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? STREAM_PATH }, inactivityDelaySec }],
+    advertisement: (mount = '') => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? mount + STREAM_PATH }, inactivityDelaySec }],
     follow(source) {
       // An update that ends an outage (the origin could not be read within the last minute, or
       // nothing was served yet) has its notices spread; an ordinary edit goes out at once.
@@ -185,9 +198,21 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
-    watchUpstream(refresh, everyMs) {
+    watchUpstream(refresh, everyMs, onTaken) {
       let failing = false
       let running = false
+      // Behind a load balancer a tab's stream and its bulk requests may be on different relays:
+      // the change another relay found reaches this one only as an answer taken from the store,
+      // after which this relay's own round finds nothing changed. Announced here, or never.
+      let gather: ReturnType<typeof setTimeout> | undefined
+      const untake = onTaken?.(() => {
+        if (closed || streams.size === 0) return
+        gather ??= setTimeout(() => {
+          gather = undefined
+          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+        }, TAKEN_GATHER_MS)
+        gather.unref?.()
+      })
       const timer = setInterval(() => {
         if (running || closed || streams.size === 0) return
         running = true
@@ -202,8 +227,13 @@ export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
           .finally(() => (running = false))
       }, Math.max(50, everyMs))
       timer.unref?.()
-      stops.add(() => clearInterval(timer))
-      return () => clearInterval(timer)
+      const stop = () => {
+        clearInterval(timer)
+        clearTimeout(gather)
+        untake?.()
+      }
+      stops.add(stop)
+      return stop
     },
     close() {
       if (closed) return

@@ -91,7 +91,8 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
   const mount = mountOf(req, deps)
   // The mount is in the advertised stream, so in the key (the prefix ends in ':', a mount starts with '/').
   const prefix = keyPrefix(version, holdfast)
-  const key = prefix === undefined ? undefined : prefix + mount
+  // Not concatenated when there is no mount (the common case): the entry's prefix is compared with this one on every hit.
+  const key = prefix === undefined || mount === '' ? prefix : prefix + mount
   let answer = key === undefined ? undefined : deps.cache.get(key, body.text)
   if (!answer) {
     const request = readEvaluationRequest(body.text, deps.limits)

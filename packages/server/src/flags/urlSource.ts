@@ -171,7 +171,9 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       heldBack = undefined
       etag = newEtag
       lastRefused = undefined
-      record({ type: 'success', at })
+      // A copy taken from the store says nothing of the upstream: the leader's report does (a
+      // relay started in an outage would otherwise say "ok", fresh, until the leader's next poll).
+      if (fromStore === undefined) record({ type: 'success', at })
       if (result.applied) {
         servedText = text
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createGenerationStore, createRedisStore, createSharedDefinitions, createUrlSource, type FlagServerOptions, type RelaySource } from '@holdfast/server'
 import { status, useRedisFleet, values } from './redis-fleet'
-import { recordingLogger, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
@@ -136,6 +136,39 @@ describe('a relay holding newer flags than Redis', () => {
     await waitFor(() => local.relayStatus().redis?.state === 'up' && local.relayStatus().redis?.role === 'leader', 10_000)
     for (let i = 0; i < 10; i++) {
       expect([f0(local), local.relayStatus().source]).toEqual([true, 'data-dir'])
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  })
+})
+
+describe('proxy mode (--upstream): a relay holding a newer answer than Redis', () => {
+  it('restarted from a data dir it wrote while Redis was stuck, with the upstream down: answers with its newer answer, not the store\'s older one', async () => {
+    const redis = await redisServer()
+    let greeting = 'v1'
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'greeting', value: greeting, reason: 'STATIC' }] }) })
+    const dataDir = await tempDir()
+    const proxy = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, dataDir })
+    const ask = async (r: Awaited<ReturnType<typeof proxy>>) => {
+      const body = (await (await evaluate(r.server, { targetingKey: 'u' })).json()) as { flags?: Array<{ value: unknown }>; metadata?: { holdfast?: Record<string, unknown> } }
+      return { value: body.flags?.[0]?.value, holdfast: body.metadata?.holdfast }
+    }
+    const first = await proxy()
+    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
+    expect((await ask(first)).value).toBe('v1')
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:context:*')).includes('context'), 10_000)
+    // Redis stuck: the relay answers the user with the upstream's change and saves it.
+    redis.pause()
+    greeting = 'v2'
+    expect((await ask(first)).value).toBe('v2')
+    await waitFor(async () => ((await status(first.server)).dataDir?.lastSavedAt ?? 0) >= (await status(first.server)).fetchedAt, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    await first.server.close()
+    redis.resume()
+
+    const again = await proxy()
+    await waitFor(async () => (await status(again.server)).redis?.state === 'up', 20_000)
+    for (let i = 0; i < 10; i++) {
+      expect(await ask(again)).toMatchObject({ value: 'v2', holdfast: { source: 'data-dir', stale: true } })
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   })

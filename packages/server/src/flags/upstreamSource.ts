@@ -173,6 +173,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
     })
     if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
+    // An answer read back from the data dir, got after the store's copy (while Redis could not take
+    // it, before a restart): taking the copy would move this context back. The data dir knows no
+    // store version, so the times decide here (the copy's clamped to now, as everywhere); the
+    // upstream's next answer for the context replaces both.
+    if (held && held.source === 'data-dir' && !same && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
     const taken = fromContextRecord(saved, 'upstream')
     if (held?.request) taken.request = held.request
     cache.set(key, taken)

@@ -572,7 +572,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
-      await persistence?.flush()
+      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
     },
   }
 }

@@ -402,7 +402,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       poller?.stop()
       closing.abort()
       await shared?.stop()
-      await persistence?.flush()
+      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
     },
     freshness(): HoldfastMetadata | undefined {
       const served = slot.current()

@@ -41,7 +41,12 @@ describe('a relay holding newer flags than Redis', () => {
       expect(await values(again.server)).toMatchObject({ status: 200, flags: { f0: true }, holdfast: { source: 'data-dir', stale: true } })
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+    // Leading, it writes what it serves back over the store's older copy: a relay started now in
+    // the outage (autoscaling) serves what the fleet serves, not the older flags.
+    const late = await relay(redis, upstream)
+    await waitFor(async () => (await values(late.server)).flags.f0 === true, 10_000)
   })
+
   it('the same, when the leader, which never saw the change, hears the upstream again and it went back to the older flags: the store\'s copy is what it says now, and is taken', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })

@@ -106,6 +106,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // `olderThanLayer`), and the store version of the leader's latest report of a good poll.
   let layerSince: number | undefined
   let vouchedVersion: number | undefined
+  // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
+  let newerRefused = false
   let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
   let heldBack: Parameters<SharedDefinitionsOptions['take']>[0] | undefined
   /**
@@ -141,6 +143,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // (else its flags would read as "just fetched", age 0, until this clock catches up).
     const result = await offer(doc.body, 'url', Math.min(doc.fetchedAt, now()), doc.etag, true, doc.version)
     if (result.applied || result.unchanged) takenText = doc.body
+    else if (doc.version > (layerSince ?? Infinity)) newerRefused = true
     return result.applied || result.unchanged === true
   }
   const shared: SharedDefinitions | undefined = options.share?.({
@@ -162,9 +165,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       storeVersion = version
       save(true)
     },
+    // What the upstream (through this relay or the store) gave; a data-dir layer too when the
+    // store's order says it is not older than the store's copy (a store restored from an old dump,
+    // or emptied, or holding what this relay did not take as older), so a relay started in the
+    // outage serves what the fleet serves. Never a snapshot: the store holds the upstream's word.
     served: () => {
       const version = slot.current()
-      return version?.origin === 'url' && servedText !== undefined ? { text: servedText, fetchedAt: version.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
+      const layer = version?.origin === 'data-dir' && layerSince !== undefined && !newerRefused
+      return (version?.origin === 'url' || layer) && servedText !== undefined ? { text: servedText, fetchedAt: version!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
     },
   })
   // Closing abandons a poll in flight instead of waiting out its timeout.

@@ -176,5 +176,9 @@ describe('proxy mode (--upstream): a relay holding a newer answer than Redis', (
       expect(await ask(again)).toMatchObject({ value: 'v2', holdfast: { source: 'data-dir', stale: true } })
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+    // It writes its answer back over the store's older one: a relay started now in the outage
+    // (no data dir) answers that user with it too.
+    const late = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined })
+    await waitFor(async () => (await ask(late)).value === 'v2', 10_000)
   })
 })

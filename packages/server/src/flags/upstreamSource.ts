@@ -184,7 +184,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     remember(sharedAt, key, now())
     save(true)
     return true
-  }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
+  }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return

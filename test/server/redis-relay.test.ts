@@ -142,6 +142,25 @@ describe('two relays on one Redis', () => {
     expect(await values(late.server)).toMatchObject({ status: 200, flags: { f0: true, f1: true, f2: true } })
     expect((await status(late.server)).ready).toBe(true)
   })
+
+  it('a relay that starts while the upstream is down, with only what the store holds, says so from its first answer: stale, upstream failing', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    // The leader polls every 2 s: its next report is a while off.
+    const first = await relay(redis, upstream, { pollIntervalSeconds: 2 })
+    await waitFor(async () => (await values(first.server)).flags.f0 === true && (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes('definitions'), 20_000)
+    upstream.set({ status: 503, text: 'down' })
+    await waitFor(async () => (await status(first.server)).upstream.state === 'failing', 10_000)
+    // The leader's last report says failing; a relay that starts now takes the flags from Redis.
+    // Taking them is no word from the upstream: it says what the leader said, not "ok".
+    const late = await relay(redis, upstream)
+    for (let i = 0; i < 10; i++) {
+      const [v, s] = [await values(late.server), await status(late.server)]
+      expect(v).toMatchObject({ status: 200, flags: { f0: true }, holdfast: { stale: true } })
+      expect(s).toMatchObject({ stale: true, upstream: { state: 'failing' } })
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  })
 })
 
 describe('the poller dies', () => {

@@ -548,7 +548,7 @@ describe('--flags-url with --redis, as a follower', () => {
     expect(await hooks.take({ version: 1, body: JSON.stringify(booleanFlags(2)), fetchedAt: clock })).toBe(true)
     await opening
     const hoursAhead = clock + 3 * 3_600_000
-    const unauthorized = (at: number) => hooks.report!({ state: 'unauthorized', lastAttemptAt: at, lastError: { kind: 'unauthorized', message: 'HTTP 401', httpStatus: 401 } })
+    const unauthorized = (at: number) => hooks.report!({ state: 'unauthorized', lastAttemptAt: at, lastError: { kind: 'unauthorized', message: 'HTTP 401', httpStatus: 401 } }, at)
     unauthorized(hoursAhead)
     expect(source.current()).toBeDefined()
     clock += 30_000

@@ -159,7 +159,7 @@ export function createPersistedSource(
       clearInterval(retry)
       unsubscribe()
       await inner.close()
-      await persistence?.flush()
+      if (persistence && !(await persistence.close())) options.log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
     },
   }
   // setFlags() keeps working on a wrapped file source; code is trusted (no guard).

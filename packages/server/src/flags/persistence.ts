@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { acquireLock } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
+import { createBackoffTimer } from '../backoffTimer'
 
 /**
  * The newest generation `accept` takes, as its payload, or undefined. Never rejects: a data dir
@@ -64,10 +65,19 @@ export interface PersistenceState {
 export interface Persistence {
   /** Queues `payload` (a function, so a superseded payload is never even serialised). */
   schedule(payload: () => string): void
-  /** Resolves once nothing is pending or being written. */
+  /** Resolves once nothing is pending or being written (a failed write waiting to be tried again is not waited for). */
   flush(): Promise<void>
+  /**
+   * Stops trying failed writes again, tries the last one once more, and waits at most `waitMs`
+   * (default {@link CLOSE_WAIT_MS}) for what is being written. Resolves whether it all got written:
+   * false on a disk that fails or hangs (the previous generations stay; the process may exit).
+   */
+  close(waitMs?: number): Promise<boolean>
   state(): PersistenceState
 }
+
+/** How long closing waits for a data-dir write in flight (a stuck mount must not hold a shutdown). */
+export const CLOSE_WAIT_MS = 5000
 
 /** Creates a {@link Persistence} over a generation store. */
 export function createPersistence(options: {
@@ -80,6 +90,16 @@ export function createPersistence(options: {
   const state: PersistenceState = { dir: options.store.dir, writeFailures: 0 }
   let pending: (() => string) | undefined
   let writing: Promise<void> | undefined
+  // The payload whose write failed, tried again (1 s, doubling to 30 s) until one succeeds or a
+  // newer payload replaces it. Without this, a write that failed (EIO, a full disk for a moment)
+  // was tried again only with the next change or re-save: an upstream that went down just after
+  // left the data dir one version behind what was served, and a restart served that older one.
+  let failed: (() => string) | undefined
+  const retry = createBackoffTimer(() => {
+    if (!failed || pending) return
+    pending = failed
+    kick()
+  })
 
   const drain = async () => {
     while (pending) {
@@ -90,10 +110,16 @@ export function createPersistence(options: {
         state.lastGeneration = number
         state.lastSavedAt = options.now()
         delete state.lastError
+        if (failed === make) failed = undefined
+        retry.reset()
         options.onResult?.(true)
       } catch (error) {
         state.writeFailures++
         state.lastError = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        if (!pending) {
+          failed = make
+          retry.schedule()
+        }
         options.onResult?.(false, error)
       }
       if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
@@ -111,10 +137,29 @@ export function createPersistence(options: {
   return {
     schedule(payload) {
       pending = payload
+      failed = undefined
       kick()
     },
     async flush() {
       while (writing) await writing
+    },
+    async close(waitMs = CLOSE_WAIT_MS) {
+      retry.stop()
+      if (failed && !pending) {
+        pending = failed
+        kick()
+      }
+      failed = undefined
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const done = (async () => {
+        while (writing) await writing
+        return state.lastError === undefined
+      })()
+      try {
+        return await Promise.race([done, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))])
+      } finally {
+        clearTimeout(timer)
+      }
     },
     state: () => ({ ...state }),
   }

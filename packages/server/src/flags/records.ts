@@ -21,6 +21,11 @@ export const definitionsRecordSchema = z.object({
    * an older dump cannot move the relay back. Dropped (not trusted) when it is not a whole number.
    */
   storeVersion: z.number().int().nonnegative().optional().catch(undefined),
+  /**
+   * With --redis, for a text the relay polled without the store's version (cut off from it): the
+   * newest store version it had seen when it asked. A copy in the store up to that version is older.
+   */
+  storeSince: z.number().int().nonnegative().optional().catch(undefined),
 })
 /** A data-dir generation holding flag definitions. */
 export type DefinitionsRecord = z.infer<typeof definitionsRecordSchema>

@@ -174,6 +174,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
     })
     if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
+    // An answer read back from the data dir, got after the store's copy (while Redis could not take
+    // it, before a restart): taking the copy would move this context back. The data dir knows no
+    // store version, so the times decide here (the copy's clamped to now, as everywhere); the
+    // upstream's next answer for the context replaces both.
+    if (held && held.source === 'data-dir' && !same && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
     const taken = fromContextRecord(saved, 'upstream')
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
@@ -181,7 +186,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     save(true)
     if (!same) takenListeners.emit(undefined)
     return true
-  }, () => cache.entries().filter(([, held]) => held.source === 'upstream').map(([key, held]) => [key, shareable(key, held)]))
+  }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
@@ -570,7 +575,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
-      await persistence?.flush()
+      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
     },
   }
 }

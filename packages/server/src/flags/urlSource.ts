@@ -97,11 +97,44 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // --redis: the store's version of what is served (taken from it, or published to it), kept in
   // the data dir so that a restart does not take an older copy from a Redis restored from a dump.
   let storeVersion: number | undefined
+  // --redis: for a text this relay polled itself (no store version yet: it may have been cut off
+  // from the store), the newest store version it had seen when it asked. Kept in the data dir: after
+  // a restart, a copy in the store up to that version is older than the data dir's.
+  let storeSince: number | undefined
+  let askedSince: number | undefined
+  // What the data-dir or snapshot layer served since start knows of the store's order (see
+  // `olderThanLayer`), and the store version of the leader's latest report of a good poll.
+  let layerSince: number | undefined
+  let vouchedVersion: number | undefined
+  // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
+  let newerRefused = false
   let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
   let heldBack: Parameters<SharedDefinitionsOptions['take']>[0] | undefined
+  /**
+   * Whether the store's `doc` is older than the data-dir or snapshot layer this relay serves since
+   * its start: a version it had seen before it asked for the layer's text, or (nothing known of
+   * the store's order: a snapshot, or a relay that never reached the store) fetched before it.
+   * Taking it would move the relay back (a relay that polled alone while Redis was away, restarted
+   * while the upstream is down). The leader's report that it heard the upstream after the layer was
+   * made vouches for the store's copy: it is then taken. Where the store's order is known, it
+   * decides, not the times: a leader's clock may be hours ahead.
+   */
+  const olderThanLayer = (doc: Parameters<SharedDefinitionsOptions['take']>[0]): boolean => {
+    const served = slot.current()
+    if (!served || (served.origin !== 'data-dir' && served.origin !== 'snapshot') || doc.body === servedText) return false
+    if (layerSince !== undefined) return doc.version <= layerSince && (vouchedVersion ?? -Infinity) <= layerSince
+    if (health.state === 'ok' && health.lastSuccessAt !== undefined && health.lastSuccessAt > served.fetchedAt) return false
+    return Math.min(doc.fetchedAt, now()) <= served.fetchedAt
+  }
   const take = async (doc: Parameters<SharedDefinitionsOptions['take']>[0]): Promise<boolean> => {
     if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
       if (!heldBack) log.warn(`not serving the store's copy of the flags dropped after ${where} answered 401/403 (--on-upstream-unauthorized) until it answers again`)
+      heldBack = doc
+      return false
+    }
+    if (olderThanLayer(doc)) {
+      const served = slot.current()!
+      if (!heldBack) log.warn(`not serving the store's copy of the flags (fetched ${new Date(doc.fetchedAt).toISOString()}): the ${served.origin} served here is newer (fetched ${new Date(served.fetchedAt).toISOString()}); it is taken once ${where} is heard from again`)
       heldBack = doc
       return false
     }
@@ -110,11 +143,13 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // (else its flags would read as "just fetched", age 0, until this clock catches up).
     const result = await offer(doc.body, 'url', Math.min(doc.fetchedAt, now()), doc.etag, true, doc.version)
     if (result.applied || result.unchanged) takenText = doc.body
+    else if (doc.version > (layerSince ?? Infinity)) newerRefused = true
     return result.applied || result.unchanged === true
   }
   const shared: SharedDefinitions | undefined = options.share?.({
     take,
-    report: (report) => {
+    report: (report, version) => {
+      if (report.state === 'ok') vouchedVersion = version
       mirror(report)
       // The leader hears from the upstream again: what was held back is current.
       if (report.state === 'ok' && heldBack) take(heldBack).catch((error: unknown) => log.error(`taking the flags held back from the store failed: ${(error as Error)?.message ?? String(error)}`))
@@ -130,9 +165,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       storeVersion = version
       save(true)
     },
+    // What the upstream (through this relay or the store) gave; a data-dir layer too when the
+    // store's order says it is not older than the store's copy (a store restored from an old dump,
+    // or emptied, or holding what this relay did not take as older), so a relay started in the
+    // outage serves what the fleet serves. Never a snapshot: the store holds the upstream's word.
     served: () => {
       const version = slot.current()
-      return version?.origin === 'url' && servedText !== undefined ? { text: servedText, fetchedAt: version.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
+      const layer = version?.origin === 'data-dir' && layerSince !== undefined && !newerRefused
+      return (version?.origin === 'url' || layer) && servedText !== undefined ? { text: servedText, fetchedAt: version!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
     },
   })
   // Closing abandons a poll in flight instead of waiting out its timeout.
@@ -158,7 +198,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     lastSaveAt = now()
     const savedEtag = etag
     const savedStoreVersion = storeVersion
-    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion }))
+    const savedSince = storeVersion === undefined ? storeSince : undefined
+    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion, storeSince: savedSince }))
   }
 
   const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, fromStore?: number): Promise<OfferResult> => {
@@ -166,12 +207,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (result.applied || result.unchanged) {
       // A new text from the upstream has no store version until it is published.
       if (fromStore !== undefined) storeVersion = fromStore
-      else if (result.applied) storeVersion = undefined
+      else if (result.applied) [storeVersion, storeSince] = [undefined, askedSince]
       droppedVersion = undefined
       heldBack = undefined
       etag = newEtag
       lastRefused = undefined
-      record({ type: 'success', at })
+      // A copy taken from the store says nothing of the upstream: the leader's report does (a
+      // relay started in an outage would otherwise say "ok", fresh, until the leader's next poll).
+      if (fromStore === undefined) record({ type: 'success', at })
       if (result.applied) {
         servedText = text
         log.info(`serving definitions ${result.version.version} from ${where} (${result.version.flagCount} flags; changed: ${result.changed.join(', ') || 'none'})`)
@@ -202,6 +245,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     const version = slot.current()?.version
     droppedVersion = version
     storeVersion = undefined
+    storeSince = undefined
     slot.clear()
     etag = undefined
     servedText = undefined
@@ -243,6 +287,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   /** One poll, then (with --redis) what it gave is published for the other relays. */
   const pollAndShare = async (): Promise<RefreshResult> => {
     const asked = shared?.asking?.()
+    askedSince = asked?.newest ?? asked?.seen
     const result = await poll()
     if (shared) {
       const served = slot.current()
@@ -288,7 +333,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
    * texts of generations already refused here, so the one before each is tried.
    */
   const loadLayers = async (unusable = new Set<string>()): Promise<void> => {
-    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string; storeVersion?: number }> = []
+    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string; storeVersion?: number; storeSince?: number }> = []
     /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
     let clearedAt: number | undefined
     if (options.store) {
@@ -297,7 +342,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         return record !== undefined && !(record.kind === 'definitions' && unusable.has(record.text))
       }, log)
       const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
-      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion })
+      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion, storeSince: saved.storeSince })
       else if (saved?.kind === 'cleared') {
         clearedAt = saved.at
         droppedVersion = saved.version
@@ -321,6 +366,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     etag = candidate.etag
     servedText = candidate.text
     storeVersion = candidate.storeVersion
+    storeSince = candidate.storeSince
+    layerSince = candidate.storeVersion ?? candidate.storeSince
     if (candidate.storeVersion !== undefined) loaded = { text: candidate.text, fetchedAt: candidate.fetchedAt, etag: candidate.etag, storeVersion: candidate.storeVersion }
     log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
     listeners.emit({ type: 'update', version: result.version, changed: result.changed })
@@ -363,7 +410,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       poller?.stop()
       closing.abort()
       await shared?.stop()
-      await persistence?.flush()
+      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
     },
     freshness(): HoldfastMetadata | undefined {
       const served = slot.current()

@@ -17,9 +17,11 @@ export interface SharedContextsOptions {
   /**
    * The answers this relay holds from the upstream (got in this process, or taken from the store),
    * by context hash. Written back when the store comes back, so a Redis that restarted empty holds
-   * them again, for a relay that starts while the upstream is down. Default: none.
+   * them again, for a relay that starts while the upstream is down. Those marked `late` (read back
+   * from the data dir: no place in the store's order is known for them) are written back at start
+   * too, and only where the store holds nothing this relay takes instead. Default: none.
    */
-  held?(): Array<[string, LocalDocument]>
+  held?(): Array<[string, LocalDocument, late?: boolean]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
   log?: ServerLogger
@@ -61,7 +63,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
   // taken instead (the replica's rules), never written over.
-  const writeBack = () => eachLimited(options.held?.() ?? [], 8, ([key, doc]) => share(key, doc))
+  const writeBack = (onlyLate = false) =>
+    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late]) => share(key, doc, undefined, late === true))
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -107,7 +110,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     log,
     maxKeys: max,
     initialKeys: { prefix: PREFIX, limit: max },
-    onReread: () => void writeBack().catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
+    onReread: () => void writeBack(false).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
     async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
       const took = await options.take(key.slice(PREFIX.length), doc)
@@ -120,6 +123,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       store.open()
       await store.connected(2000)
       await replica.start()
+      // The store's first `connected` went out before the replica listened: the answers read back
+      // from the data dir (newer than the store's, or ones it lost) are offered now.
+      void writeBack(true).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
     },
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {

@@ -30,8 +30,11 @@ export interface SharedDefinitionsOptions {
    * this relay has seen.
    */
   take(doc: StoredDocument): boolean | Promise<boolean>
-  /** The leader's latest upstream report, on followers. Default: ignored. */
-  report?(report: UpstreamReport): void
+  /**
+   * The leader's latest upstream report, on followers, with its version in the store (published
+   * right after the definitions of the same poll). Default: ignored.
+   */
+  report?(report: UpstreamReport, version: number): void
   /** The role changed; a relay that becomes `leader` or `solo` should poll at once. */
   onRole?(role: LeaseRole): void
   /**
@@ -83,6 +86,8 @@ export interface Asked {
   leading: boolean
   /** The newest version of the definitions it had seen then. */
   seen?: number
+  /** The newest version of anything it had seen then (the definitions or a report: one clock numbers both). */
+  newest?: number
 }
 
 /** `redis` in `/holdfast/v1/status`: the connection, this relay's role and what it took from the store. */
@@ -126,7 +131,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
         if (!report) return false
         lastReport = report
         // The leader's report matters to followers only; the leader (or a solo relay) knows better.
-        if (keeper.role() === 'follower') options.report?.(report)
+        if (keeper.role() === 'follower') options.report?.(report, doc.version)
         return true
       }
       if (key !== DEFINITIONS) return false
@@ -165,7 +170,10 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       await Promise.all([keeper.start(), replica.start()])
     },
     shouldPoll: () => keeper.role() !== 'follower',
-    asking: () => ({ leading: keeper.role() === 'leader', seen: replica.version(DEFINITIONS) }),
+    asking: () => {
+      const versions = [replica.version(DEFINITIONS), replica.version(UPSTREAM)].filter((v): v is number => v !== undefined)
+      return { leading: keeper.role() === 'leader', seen: replica.version(DEFINITIONS), newest: versions.length > 0 ? Math.max(...versions) : undefined }
+    },
     polled(outcome, report, asked) {
       if (keeper.role() === 'follower') return
       // In order: the definitions first, so a follower told "ok" already has them. Only while this

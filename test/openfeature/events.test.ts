@@ -174,6 +174,7 @@ describe('provider events through an outage', () => {
       await settle()
       expect(events).toEqual(['PROVIDER_READY', 'PROVIDER_RECONCILING', 'PROVIDER_ERROR'])
       await OpenFeature.setContext(domain, { targetingKey: 'u' })
+      await provider.client!.refresh() // joins the request a user back from a logout gets, so the 503 below answers the next one
       await settle()
       expect(client.providerStatus).toBe(ProviderStatus.READY)
       fault.always({ status: 503 })

@@ -184,6 +184,7 @@ export function createClient(options: ClientOptions): FlagClient {
     getStatus: () => store.getState().status,
     refresh: () => sync.refresh(),
     setContext: (context) => sync.setContext(context).catch(() => store.getState().status),
+    pause: sync.pause,
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),

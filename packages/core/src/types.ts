@@ -390,6 +390,12 @@ export interface FlagClient {
    * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
+  /**
+   * For a page with no user (a logout): sends no flag request at all — no polls, focus refetches,
+   * retries, live-update refetches or `refresh()` — until the next `setContext`, which fetches
+   * again (for the same user too). Values held stay readable; events are delivered as before.
+   */
+  pause(): void
   /** The current context (as passed to `createClient` or `setContext`). Synchronous; never throws. */
   getContext(): EvaluationContext
   /** Calls `listener` after any change of values or status; returns the unsubscribe function. A throwing listener is logged, not propagated. */

@@ -137,8 +137,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       const promise = (async () => {
         const wanted = toHoldfastContext(next)
         if (!wanted) {
-          // No user to fetch for, and the previous user's values are not this one's.
+          // No user to fetch for, and the previous user's values are not this one's: nothing is
+          // asked for them either (their queued events still go out).
           contextMissing = true
+          client?.pause()
           throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
         }
         contextMissing = false

@@ -58,6 +58,8 @@ export function createSync(deps: SyncDeps) {
   let state = deps.initial
   let started = false
   let closed = false
+  /** No user on the page (a logout): nothing is asked for the one who left until the next setContext. */
+  let paused = false
   let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
   let rejectedContext: string | undefined
@@ -110,7 +112,7 @@ export function createSync(deps: SyncDeps) {
   }
 
   function attempt(trigger: 'explicit' | 'retry' | 'poll' | 'focus' | 'online', extra: AttemptExtra = {}): Promise<Status> {
-    if (closed) return Promise.resolve(status())
+    if (closed || paused) return Promise.resolve(status())
     if (inFlight) return inFlight.promise
     const forHash = state.contextHash
     if (forHash === undefined) return Promise.resolve(status())
@@ -227,8 +229,12 @@ export function createSync(deps: SyncDeps) {
       }
       const next = ownContext(input)
       const nextHash = safeContextHash(next)
-      // The same user asked again while their switch reads the cache: the same settling as the first call.
-      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? status()
+      const resumed = paused
+      paused = false
+      if (started) scheduler.start()
+      // The same user asked again while their switch reads the cache: the same settling as the first
+      // call. The same user back after a pause: asked again, their values may have moved meanwhile.
+      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? (resumed ? attempt('explicit') : status())
       inFlight?.controller.abort()
       inFlight = undefined
       scheduler.reset()
@@ -287,6 +293,16 @@ export function createSync(deps: SyncDeps) {
       if (etag) snapshot.etag = etag.value
       if (state.failure?.code === 'UPSTREAM_STALE') snapshot.stale = true
       return snapshot
+    },
+
+    /**
+     * A page with no user (a logout): no request at all (polls, focus, retries, live-update
+     * refetches, refresh) until the next setContext. A request already out may finish; the values
+     * held stay as they are. Event delivery has its own scheduler and goes on.
+     */
+    pause() {
+      paused = true
+      scheduler.stop()
     },
 
     close() {

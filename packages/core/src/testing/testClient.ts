@@ -273,6 +273,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
       return { context, flags: entries, fetchedAt: now() }
     },
     clearCache: () => Promise.resolve(),
+    pause() {},
     close: () => Promise.resolve(),
     set(key, value, flagDetails) {
       const next = new Map(flags)

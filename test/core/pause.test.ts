@@ -1,0 +1,63 @@
+// pause(): a page with no user (a logout) sends no flag request at all — polls, retries, focus,
+// refresh() — until the next setContext, which fetches again, for the same user too. Events are
+// not flag requests: they keep their own schedule.
+import { afterEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
+
+let server: FaultServer | undefined
+let client: FlagClient | undefined
+afterEach(async () => {
+  await client?.close()
+  await server?.close()
+})
+
+const settle = () => new Promise((r) => setTimeout(r, 0))
+
+test('nothing is asked while paused, whatever the trigger; setContext resumes, for the same user too', async () => {
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    storage: 'memory',
+    storageName: uniqueStorageName('pause'),
+    refreshIntervalMs: 30_000,
+    environment,
+    logger: createTestLogger(),
+    clock,
+  })
+  await client.start()
+  server.always({ status: 503 })
+  await client.refresh() // fails: a retry is scheduled
+  expect(clock.pending().length).toBeGreaterThan(0)
+
+  client.pause()
+  expect(clock.pending()).toEqual([]) // no retry, no poll left
+  clock.advance(120_000)
+  environment.fire('hidden')
+  environment.fire('offline')
+  environment.fire('online')
+  environment.fire('focus')
+  await client.refresh()
+  await settle()
+  expect(server.requests).toHaveLength(2)
+  expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan') // held values stay readable
+
+  server.always(flags([{ key: 'plan', value: 'alice-plan-2' }]))
+  await client.setContext({ targetingKey: 'alice' })
+  expect(server.requests).toHaveLength(3)
+  expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan-2')
+  clock.advance(30_000) // polling is back
+  await server.waitForRequests(4)
+
+  await client.refresh()
+  client.pause()
+  server.always(flags([{ key: 'plan', value: 'bob-plan' }]))
+  await client.setContext({ targetingKey: 'bob' })
+  expect(server.requests.map((r) => r.body.context.targetingKey)).toEqual(['alice', 'alice', 'alice', 'alice', 'bob'])
+  expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+})

@@ -1,0 +1,87 @@
+// A logged-out page (an OpenFeature context without targetingKey) asks the flag server nothing for
+// the user who left: no polls, no focus refetches, no retries, while the events they logged still
+// go out. A targetingKey coming back (the same user or another) fetches again.
+import { OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
+import { describe, expect, it } from 'vitest'
+import { createFaultServer, flags } from '../support/faultServer'
+import { startEventsReceiver } from '../support/eventsReceiver'
+import { fakeEnvironment } from '../support/environment'
+import { connect, settle, until } from './support'
+
+describe('logout (a context without targetingKey)', () => {
+  it('stops polling the previous user; a targetingKey coming back polls again', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'user-1 value' }]))
+    try {
+      const { client, domain, clock, provider } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory', refreshIntervalMs: 30_000 })
+      expect(fault.requests).toHaveLength(1)
+      clock.advance(30_000)
+      await fault.waitForRequests(2)
+      await provider.client!.refresh() // joins the poll, so no request is out at the logout
+
+      await OpenFeature.setContext(domain, {})
+      expect(client.providerStatus).toBe(ProviderStatus.ERROR)
+      expect(client.getStringValue('a', 'default')).toBe('default')
+      for (let i = 0; i < 4; i++) {
+        clock.advance(30_000)
+        await settle()
+      }
+      // Before: a request for user-1 every 30 s, values nobody on the page may see.
+      expect(fault.requests.map((r) => r.body.context.targetingKey)).toEqual(['user-1', 'user-1'])
+
+      await OpenFeature.setContext(domain, { targetingKey: 'user-1' })
+      await fault.waitForRequests(3)
+      await provider.client!.refresh() // joins that request
+      await until(() => client.providerStatus === ProviderStatus.READY, 'READY')
+      expect(client.getStringValue('a', 'default')).toBe('user-1 value')
+      clock.advance(30_000)
+      await fault.waitForRequests(4)
+      expect(fault.requests.map((r) => r.body.context.targetingKey)).toEqual(['user-1', 'user-1', 'user-1', 'user-1'])
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('no refetch on focus nor retry of a failed attempt for the user who left', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    try {
+      const environment = fakeEnvironment()
+      const { domain, clock } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory', refreshOnFocus: true, environment })
+      fault.always({ status: 503 })
+      clock.advance(10_000)
+      environment.fire('focus') // focus: a refetch, which fails and schedules a retry
+      await fault.waitForRequests(2)
+      await settle()
+      expect(clock.pending().length).toBeGreaterThan(0)
+
+      await OpenFeature.setContext(domain, { plan: 'pro' })
+      clock.advance(120_000)
+      environment.fire('hidden')
+      environment.fire('focus')
+      await settle()
+      expect(fault.requests).toHaveLength(2)
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('events logged before the logout are still delivered', async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+    const receiver = await startEventsReceiver()
+    try {
+      const { client, domain, clock } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory', events: { url: receiver.url, exposures: false } })
+      client.track('checkout')
+      await OpenFeature.setContext(domain, {})
+      client.track('after-logout') // ignored: nobody to attribute it to
+      // The flush interval after the logout: user-1's event goes out although the page has no user.
+      await until(() => {
+        clock.advance(10_000)
+        return receiver.events().length >= 1
+      }, 'the event')
+      await settle()
+      expect(receiver.events().map((e) => [e.name, e.targetingKey])).toEqual([['checkout', 'user-1']])
+    } finally {
+      await receiver.close()
+      await fault.close()
+    }
+  })
+})

@@ -86,27 +86,27 @@ export class HoldfastWebProvider implements Provider {
   }
 
   /** A boolean flag from Holdfast's store; never throws. */
-  resolveBooleanEvaluation(flagKey: string, defaultValue: boolean): ResolutionDetails<boolean> {
-    return this.impl.resolve(flagKey, defaultValue)
+  resolveBooleanEvaluation(flagKey: string, defaultValue: boolean, context?: OpenFeatureContext): ResolutionDetails<boolean> {
+    return this.impl.resolve(flagKey, defaultValue, context)
   }
 
   /** A string flag from Holdfast's store; never throws. */
-  resolveStringEvaluation(flagKey: string, defaultValue: string): ResolutionDetails<string> {
-    return this.impl.resolve(flagKey, defaultValue)
+  resolveStringEvaluation(flagKey: string, defaultValue: string, context?: OpenFeatureContext): ResolutionDetails<string> {
+    return this.impl.resolve(flagKey, defaultValue, context)
   }
 
   /** A number flag from Holdfast's store; never throws. */
-  resolveNumberEvaluation(flagKey: string, defaultValue: number): ResolutionDetails<number> {
-    return this.impl.resolve(flagKey, defaultValue)
+  resolveNumberEvaluation(flagKey: string, defaultValue: number, context?: OpenFeatureContext): ResolutionDetails<number> {
+    return this.impl.resolve(flagKey, defaultValue, context)
   }
 
   /** An object (or array) flag from Holdfast's store; never throws. */
-  resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T): ResolutionDetails<T> {
-    return this.impl.resolve(flagKey, defaultValue)
+  resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
+    return this.impl.resolve(flagKey, defaultValue, context)
   }
 
   /** Logs a custom event on Holdfast's persisted queue: `details.value` (a finite number) and flat metadata. */
-  track(trackingEventName: string, _context: OpenFeatureContext, trackingEventDetails: TrackingEventDetails): void {
-    this.impl.track(trackingEventName, trackingEventDetails)
+  track(trackingEventName: string, context: OpenFeatureContext, trackingEventDetails: TrackingEventDetails): void {
+    this.impl.track(trackingEventName, trackingEventDetails, context)
   }
 }

@@ -28,6 +28,14 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
   let contextMissing = false
   /**
+   * The targetingKey of the OpenFeature context the provider was last given (by initialize or a
+   * context change), once one was. A domain with no provider of its own reads this one with its
+   * own context, which reaches no onContextChange (spec 3.2.4.2): an evaluation or a track() whose
+   * context names another targetingKey (or none) is not for the user whose values are held.
+   */
+  let told: [unknown] | undefined
+  const foreignContext = (context?: OpenFeatureContext) => told && context && context.targetingKey !== told[0]
+  /**
    * Set when the latest attempt for the current context failed and what the client holds is not
    * this context's (a switch whose first attempt failed with nothing cached): evaluations return
    * the caller's defaults rather than another user's values. CONTRACT §5 has the client drop
@@ -126,6 +134,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
     initialize(context?: OpenFeatureContext): Promise<void> {
       contextMissing = false
+      told = [context?.targetingKey]
       quiet++ // before any work: the client may notify synchronously
       const promise = doInitialize(context)
       afterSdk(promise)
@@ -133,6 +142,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     },
 
     onContextChange(_old: OpenFeatureContext, next: OpenFeatureContext): Promise<void> {
+      told = [next?.targetingKey]
       quiet++ // before any work: setContext notifies synchronously
       const promise = (async () => {
         const wanted = toHoldfastContext(next)
@@ -170,10 +180,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       }
     },
 
-    resolve<T>(key: string, defaultValue: T): ResolutionDetails<T> {
+    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
       try {
         if (contextMissing)
           return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.TARGETING_KEY_MISSING, errorMessage: 'the OpenFeature context has no targetingKey' }
+        if (foreignContext(context)) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.INVALID_CONTEXT, errorMessage: "another user's context" }
         if (!client) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: 'the provider is not initialized' }
         const details: Details<T> = client.getDetails(key, defaultValue)
         // Values that claim a user's own source while the client holds nothing of this context's
@@ -193,12 +204,12 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       }
     },
 
-    track(name: string, details: TrackingEventDetails) {
+    track(name: string, details: TrackingEventDetails, context?: OpenFeatureContext) {
       try {
-        // No user (before initialize, or a context without targetingKey): the client's context
-        // is the previous user's, and the event is not theirs.
-        if (!client || contextMissing) {
-          logger.warn(`[holdfast] track("${name}") with no targetingKey: ignored`)
+        // No user (before initialize, or a context without targetingKey), or the context of a
+        // domain that reads this provider for another user: the event is not the held user's.
+        if (!client || contextMissing || foreignContext(context)) {
+          logger.warn(`[holdfast] track("${name}") with no targetingKey of the provider's: ignored`)
           return
         }
         client.logEvent(name, toEventOptions(details, logger))

@@ -75,8 +75,10 @@ export function observeFlag<T, R = Details<T>>(
       const details = client.getDetails(key, defaultValue, options)
       const who = client.getContext()
       const status = client.getStatus()
-      // Values stand in while a new user's load, or while the cache is read behind a fallback.
-      const exposable = status.state !== 'loading' || (status.cacheRead === true && details.source !== 'default')
+      // Values stand in while a new user's load, or while the cache is read behind a fallback. While
+      // `loading`, a held value that is not a fallback is the previous user's (a value of this one's
+      // from any other source ends `loading`); only a fallback shown after the cache read counts.
+      const exposable = status.state !== 'loading' || (status.cacheRead === true && details.source === 'fallback')
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (
@@ -90,6 +92,13 @@ export function observeFlag<T, R = Details<T>>(
         return last
       return (last = { result, details, exposable, who })
     },
-    subscribe: (listener) => client.subscribeFlag(key, listener),
+    subscribe(listener) {
+      const off = client.subscribeFlag(key, listener)
+      // Whether the value only stands in follows the status (the cache read ending, an attempt
+      // ending), which moves without this flag changing: a reader holding a stand-in hears those
+      // moves too, or a fallback shown all through an outage would never count as seen.
+      const offStatus = client.subscribe(() => last?.exposable === false && listener())
+      return () => (off(), offStatus())
+    },
   }
 }

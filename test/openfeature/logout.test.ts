@@ -84,4 +84,22 @@ describe('logout (a context without targetingKey)', () => {
       await fault.close()
     }
   })
+
+  it("with a `context` option (the anonymous user), an emptied context goes back to it, as at start", async () => {
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const { client, domain } = await connect(fault.url, {}, { storage: 'memory', context: { targetingKey: 'anonymous' } })
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      await OpenFeature.setContext(domain, { targetingKey: 'user-1' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-1')
+      // The logout: OpenFeature.clearContext() sets {}, the very context the page started with.
+      await OpenFeature.setContext(domain, {})
+      // Before: PROVIDER_ERROR and every flag at the caller's default, where a reload of the same
+      // page (same empty context) shows the anonymous user's values.
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+    } finally {
+      await fault.close()
+    }
+  })
 })

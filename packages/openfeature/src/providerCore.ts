@@ -145,7 +145,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       told = [next?.targetingKey]
       quiet++ // before any work: setContext notifies synchronously
       const promise = (async () => {
-        const wanted = toHoldfastContext(next)
+        // An emptied context (OpenFeature.clearContext() on logout) is the one the page may have
+        // started with: the options' `context` (an anonymous user) serves it, as in initialize.
+        const wanted = toHoldfastContext(next) ?? (isEmptyContext(next) ? initialContext : undefined)
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).

@@ -107,6 +107,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   }
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
+    told = [context?.targetingKey]
     const wanted = toHoldfastContext(context)
     if (!client) {
       // Set again after onClose, a provider made with a `context` starts from it once more.
@@ -134,7 +135,6 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
     initialize(context?: OpenFeatureContext): Promise<void> {
       contextMissing = false
-      told = [context?.targetingKey]
       quiet++ // before any work: the client may notify synchronously
       const promise = doInitialize(context)
       afterSdk(promise)
@@ -142,9 +142,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     },
 
     onContextChange(_old: OpenFeatureContext, next: OpenFeatureContext): Promise<void> {
-      told = [next?.targetingKey]
       quiet++ // before any work: setContext notifies synchronously
       const promise = (async () => {
+        // First, synchronously; inside the promise, so a context that throws when read rejects.
+        told = [next?.targetingKey]
         // An emptied context (OpenFeature.clearContext() on logout) is the one the page may have
         // started with: the options' `context` (an anonymous user) serves it, as in initialize.
         const wanted = toHoldfastContext(next) ?? (isEmptyContext(next) ? initialContext : undefined)

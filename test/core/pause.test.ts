@@ -6,6 +6,7 @@ import { createClient, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 import { fakeEnvironment } from '../support/environment'
+import { liveClient, pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
 let server: FaultServer | undefined
 let client: FlagClient | undefined
@@ -60,4 +61,26 @@ test('nothing is asked while paused, whatever the trigger; setContext resumes, f
   await client.setContext({ targetingKey: 'bob' })
   expect(server.requests.map((r) => r.body.context.targetingKey)).toEqual(['alice', 'alice', 'alice', 'alice', 'bob'])
   expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+})
+
+test("a paused client lets its live-update stream go (it was opened with the user's headers); the next answer after setContext opens it again", async () => {
+  const s = await startStreamingOfrep()
+  const cleanup: Array<() => unknown> = []
+  try {
+    const c = liveClient(s.url, 'pause-live', cleanup, { headers: { Authorization: 'Bearer user-1' } })
+    await c.start()
+    await pollUntil(() => s.open.length === 1, 5000, 'the stream')
+    const stream = s.open[0]
+    c.pause()
+    // Before: the stream stayed open (and reconnected when dropped) for the user who left.
+    await pollUntil(() => stream.destroyed || stream.closed, 2000, 'the stream to close')
+    await new Promise((r) => setTimeout(r, 300)) // its retry is 100 ms: nothing reconnects
+    expect(s.streamHeaders).toHaveLength(1)
+
+    await c.setContext({ targetingKey: 'user-1' })
+    await pollUntil(() => s.streamHeaders.length === 2, 5000, 'the stream again')
+  } finally {
+    for (const step of cleanup.splice(0).reverse()) await step()
+    await s.close()
+  }
 })

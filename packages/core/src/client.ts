@@ -113,8 +113,9 @@ export function createClient(options: ClientOptions): FlagClient {
     storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
     onAnswer: (result, hash) => live?.answered(result, hash),
   })
-  if (liveOptions)
-    live = createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
+  // A fresh loader holds nothing and loads nothing until the next answer advertises a stream.
+  const newLive = () => liveOptions && createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
+  live = newLive()
 
   const exposures = createExposureLog(storageName)
   const exposuresOn = !!options.events && options.events.exposures !== false
@@ -184,7 +185,13 @@ export function createClient(options: ClientOptions): FlagClient {
     getStatus: () => store.getState().status,
     refresh: () => sync.refresh(),
     setContext: (context) => sync.setContext(context).catch(() => store.getState().status),
-    pause: sync.pause,
+    pause() {
+      sync.pause()
+      // The stream was opened with the user's headers: it goes too, and comes back with the first
+      // answer after the next setContext.
+      live?.close()
+      live = newLive()
+    },
     getContext: () => sync.context(),
     subscribe: (listener) => store.subscribe(listener),
     subscribeFlag: (key, listener) => store.subscribeFlag(key, listener),

@@ -392,8 +392,9 @@ export interface FlagClient {
   setContext(context: EvaluationContext): Promise<Status>
   /**
    * For a page with no user (a logout): sends no flag request at all — no polls, focus refetches,
-   * retries, live-update refetches or `refresh()` — until the next `setContext`, which fetches
-   * again (for the same user too). Values held stay readable; events are delivered as before.
+   * retries, live-update refetches or `refresh()` — and closes the live-update stream, until the
+   * next `setContext`, which fetches again (for the same user too). Values held stay readable;
+   * events are delivered as before.
    */
   pause(): void
   /** The current context (as passed to `createClient` or `setContext`). Synchronous; never throws. */

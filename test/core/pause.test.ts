@@ -64,14 +64,17 @@ test('nothing is asked while paused, whatever the trigger; setContext resumes, f
 })
 
 test("a paused client lets its live-update stream go (it was opened with the user's headers); the next answer after setContext opens it again", async () => {
-  const s = await startStreamingOfrep()
+  const s = await startStreamingOfrep(undefined, { notModified: false })
   const cleanup: Array<() => unknown> = []
   try {
     const c = liveClient(s.url, 'pause-live', cleanup, { headers: { Authorization: 'Bearer user-1' } })
     await c.start()
     await pollUntil(() => s.open.length === 1, 5000, 'the stream')
     const stream = s.open[0]
+    // Paused while a request is out: its answer is applied, but opens no stream.
+    const answered = c.refresh()
     c.pause()
+    await answered
     // Before: the stream stayed open (and reconnected when dropped) for the user who left.
     await pollUntil(() => stream.destroyed || stream.closed, 2000, 'the stream to close')
     await new Promise((r) => setTimeout(r, 300)) // its retry is 100 ms: nothing reconnects

@@ -140,7 +140,8 @@ export function createSync(deps: SyncDeps) {
         apply(generation, forHash, result)
         // Live updates act on a 200 only; anything else (a 304, or an answer discarded while the
         // state stayed a success) just tells them the server is there.
-        if (state.outcome === 'success') deps.onAnswer?.(result, forHash)
+        // Nor, while paused, do they (re)open a stream for the user who left.
+        if (state.outcome === 'success' && !paused) deps.onAnswer?.(result, forHash)
         return status()
       })
       .catch((error: unknown) => {

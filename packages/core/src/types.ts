@@ -324,7 +324,8 @@ export interface EvaluateOptions {
 /**
  * One reader's view of one flag (what a React hook holds; see `observeFlag`): `get()` returns the same observation
  * until something the reader shows changes, so it is a valid `useSyncExternalStore` snapshot;
- * `subscribe` is told only when this flag changes.
+ * `subscribe` is told when this flag changes, and, while what the reader shows only stands in, when
+ * the status moves (the stand-in may have become the user's own).
  */
 export interface FlagObserver<T, R = Details<T>> {
   get(): FlagObservation<T, R>

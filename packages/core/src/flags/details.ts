@@ -57,7 +57,8 @@ export function createDetailsReader(flag: (key: string) => HeldFlag | undefined)
  * `get()` returns the same observation until something the reader shows changes — the selection
  * (`select`, default the details, compared by `equal`, default `Object.is`) — or its exposure
  * identity does (value, variant, user, whether the values are settled). Valid as a
- * `useSyncExternalStore` snapshot; `subscribe` hears only this flag. Built on the public
+ * `useSyncExternalStore` snapshot; `subscribe` hears this flag, and the status while what the
+ * reader shows only stands in. Built on the public
  * `FlagClient` methods, so it works with any client, and evaluates without logging exposures
  * (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
  */

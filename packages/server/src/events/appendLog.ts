@@ -95,32 +95,40 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     if (!existed) await fs.syncDir(dirname(current))
   }
 
-  async function writeGroup(data: Buffer): Promise<void> {
+  const held = (): EventFile => {
     if (!file) throw new Error('the append log is not open')
-    if (options.followPath) await follow()
+    return file
+  }
+
+  async function writeGroup(data: Buffer): Promise<void> {
+    // A rotation or reopen whose open failed (EMFILE, ENOSPC, EACCES) left no file: that batch got
+    // its 500, and this one opens it again, so the sink recovers with the disk, not at a restart.
+    if (!file) await openCurrent()
+    else if (options.followPath) await follow()
     if (dirty) {
-      await file.truncate(size)
+      await held().truncate(size)
       dirty = false
     }
     if (options.maxBytes !== undefined && options.rotate && size > 0 && size + data.length > options.maxBytes) {
       await rotate()
     }
+    const out = held()
     try {
       // One write() for the whole group; a regular file only writes short when the disk is full
       // or a signal lands, and then the rest follows at once (or the group fails and is cut back).
       let written = 0
       while (written < data.length) {
-        const n = await file.write(data, written, data.length - written)
+        const n = await out.write(data, written, data.length - written)
         if (n <= 0) throw new Error('write made no progress')
         written += n
       }
       const started = performance.now()
-      await file.datasync()
+      await out.datasync()
       options.onSync?.((performance.now() - started) / 1000, data.length)
       size += data.length
     } catch (error) {
       try {
-        await file.truncate(size)
+        await out.truncate(size)
       } catch (cutError) {
         dirty = true
         log.error(`${current}: could not cut back a failed write (${(cutError as Error).message}); appends refused until it can`)

@@ -128,6 +128,9 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
           release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what)
         }
         await sink.open()
+        // A 202 makes a client forget its events: an operator who left out --events-file must
+        // hear, at start, that they go nowhere durable (before, the server said nothing).
+        if (!store) log.info('events: no --events-file (eventsFile) or --events-upstream: events are answered 202 but kept only in memory (the last 1,000, for server.events()) and are lost when the server stops')
       } catch (error) {
         await release?.()
         throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))

@@ -70,6 +70,21 @@ test('413 splits the batch in halves until the suite.receiver takes it; nothing 
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 20, dropped: 0 })
 })
 
+test('after a 413 the page keeps the batch size that fit: a backlog is not two refused uploads per delivered batch', async () => {
+  suite.receiver.set({ maxEvents: 8 })
+  const client = make({ batchSize: 32 })
+  for (let i = 0; i < 96; i++) client.logEvent('view', { value: i })
+  await client.flush()
+  for (let i = 96; i < 128; i++) client.logEvent('view', { value: i })
+  await client.flush()
+
+  expect(values()).toEqual(Array.from({ length: 128 }, (_, i) => i))
+  // 32 → 413, 16 → 413, then 8 at a time, in this pass and the next. Before, every batch of 32
+  // was refused again, with one of its halves: 15 refused uploads for these 128 events.
+  expect(suite.receiver.requests.filter((r) => r.outcome === 413).map((r) => r.ids.length)).toEqual([32, 16])
+  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 128, dropped: 0 })
+})
+
 test('a single event still too large (413) is dropped and counted; the rest of its batch arrives', async () => {
   suite.receiver.set({ tooLargeName: 'huge' })
   const client = make()

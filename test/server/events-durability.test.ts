@@ -168,3 +168,44 @@ describe('events file durability', { timeout: 30_000 }, () => {
     await waitFor(async () => (await readFile(file, 'utf8')) === linesOf(a.events), 5000)
   })
 })
+
+describe('a file that could not be opened again', { timeout: 30_000 }, () => {
+  // Opens fail (EMFILE, ENOSPC) while `failing` is set; everything else is the faulty file system.
+  const flakyOpens = () => {
+    const base = faultyFileSystem()
+    let failing = false
+    const fs: typeof base & { failing: boolean } = {
+      ...base,
+      get failing() {
+        return failing
+      },
+      set failing(value: boolean) {
+        failing = value
+      },
+      async open(path: string, mode: 'a' | 'r' | 'w') {
+        if (failing && mode === 'a') throw Object.assign(new Error('EMFILE: too many open files, injected'), { code: 'EMFILE' })
+        return base.open(path, mode)
+      },
+    }
+    return fs
+  }
+
+  it('an open that fails during rotation: 500 while it fails, 202 again (in the new file) once it works, without a restart', async () => {
+    const fs = flakyOpens()
+    const file = join(await tempDir(), 'events.jsonl')
+    const server = await startServer({ eventsFile: file, eventsFileSystem: fs, eventsMaxBytes: 600 })
+    const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+    // Lines are about 80 bytes: a fills most of the file, and b does not fit beside it.
+    const a = batch(5)
+    expect((await send(a)).status).toBe(202)
+    fs.failing = true
+    const b = batch(3)
+    expect((await send(b)).status).toBe(500)
+    fs.failing = false
+    expect((await send(b)).status).toBe(202)
+    const c = batch(1)
+    expect((await send(c)).status).toBe(202)
+    expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(a.events))
+    expect(await readFile(file, 'utf8')).toBe(linesOf([...b.events, ...c.events]))
+  })
+})

@@ -403,3 +403,36 @@ describe('events through the relay: answers that look like success, and hostile 
     await waitFor(() => sink.received.size === 1, 10_000)
   })
 })
+
+describe('a sink with a smaller body cap than the relay batches', { timeout: 30_000 }, () => {
+  it('after the first split, a backlog goes out in batches that fit: not two refused uploads per delivered batch', async () => {
+    // The upstream takes at most 8 events a request (its body cap) and answers 413 beyond.
+    const sizes: number[] = []
+    const received: string[] = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        const ids = (JSON.parse(body).events as Array<{ id: string }>).map((e) => e.id)
+        sizes.push(ids.length)
+        if (ids.length > 8) return res.writeHead(413).end()
+        received.push(...ids)
+        res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    sinks.push(server)
+    const relay = await startServer({
+      eventsUpstream: `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdfast/v1/events`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsForwarding: { batchSize: 32 },
+    })
+    const sent = batch(96)
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 15_000)
+    expect(received).toEqual(sent.map((e) => e.id))
+    // 32 → 413, 16 → 413, then 8 at a time; before, every batch of 8 was preceded by those two refusals.
+    expect(sizes.filter((n) => n > 8)).toEqual([32, 16])
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 96, dropped: 0 })
+  })
+})

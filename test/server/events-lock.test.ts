@@ -5,7 +5,7 @@
 // with SIGKILL (same host) or silent for 30 s (another host) is taken over.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, utimes, writeFile } from 'node:fs/promises'
+import { readFile, symlink, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { lockTiming } from '../../packages/server/src/events/lockFile'
 import { join } from 'node:path'
@@ -144,5 +144,24 @@ describe('one server per events file or spool', { timeout: 60_000 }, () => {
     await waitFor(async () => (await idsIn(sinkFile)).length === 20, 20_000)
     expect(await idsIn(sinkFile)).toEqual(sent.map((e) => e.id))
     await third.kill()
+  })
+})
+
+describe('one server per events file, whatever path names it', { timeout: 30_000 }, () => {
+  it('a second server reaching the same events file or spool through a symlinked directory is refused', async () => {
+    const dir = await tempDir()
+    const alias = join(await tempDir(), 'alias')
+    await symlink(dir, alias, 'dir')
+    const first = await startServer({ eventsFile: join(dir, 'events.jsonl') })
+    await expect(startServer({ eventsFile: join(alias, 'events.jsonl') })).rejects.toThrow(/events file .* is in use by another server/)
+    // Through a symlink to the file itself, too.
+    const link = join(await tempDir(), 'link.jsonl')
+    await symlink(join(dir, 'events.jsonl'), link)
+    await expect(startServer({ eventsFile: link })).rejects.toThrow(/is in use by another server/)
+    await first.close()
+    const spool = join(dir, 'spool')
+    const options = (at: string) => ({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: at })
+    await startServer(options(spool))
+    await expect(startServer(options(join(alias, 'spool')))).rejects.toThrow(/events spool .* is in use by another server/)
   })
 })

@@ -30,6 +30,15 @@ describe('POST /holdfast/v1/events', { timeout: 30_000 }, () => {
     expect(server.events()).toEqual([a, b, c])
   })
 
+  it('without an events file or upstream, says at start that accepted events are kept in memory only', async () => {
+    const logger = recordingLogger()
+    await startServer({ logger })
+    expect(logger.lines.join('\n')).toMatch(/events: no --events-file .* kept only in memory .* lost when the server stops/)
+    const kept = recordingLogger()
+    await startServer({ logger: kept, eventsFile: join(await tempDir(), 'events.jsonl') })
+    expect(kept.lines.join('\n')).not.toMatch(/kept only in memory/)
+  })
+
   it('appends only new events to the events file, one JSON object per line', async () => {
     const file = join(await tempDir(), 'nested', 'events.jsonl')
     const server = await startServer({ eventsFile: file })

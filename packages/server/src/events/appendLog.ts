@@ -10,6 +10,9 @@
 // - On open, a last line without its newline is a write that a crash interrupted. It was never
 //   acknowledged (acknowledgement waits for fsync), so it is cut off, unless it is a whole record
 //   that only lacks the newline (then the newline is added).
+// - With `followPath`, a file moved, deleted or emptied from outside (logrotate, an operator's `mv`
+//   or `rm`) is noticed before the next group: the path is opened again (created if missing), so
+//   accepted events never go on into an inode nobody reads (a deleted one is gone at exit).
 import { dirname } from 'node:path'
 import type { ServerLogger } from '../logger'
 import { nodeFileSystem, type EventFile, type EventFileSystem } from './fileSystem'
@@ -33,6 +36,13 @@ export interface AppendLogOptions {
   rotate?: (full: string) => Promise<string>
   /** Whether an unterminated last line found on open is a whole record. Default: never. */
   isRecord?: (line: Buffer) => boolean
+  /**
+   * Before each group, check that the path still names the open file, and open it again when it
+   * was moved or deleted (logrotate `create`, `mv`, `rm`); when it was cut short (logrotate
+   * `copytruncate`), go on from its new size. Costs one stat per group. Default false (the spool,
+   * whose segments nothing else touches and whose cursor holds offsets into them).
+   */
+  followPath?: boolean
   /** Called after each fsync with its duration (seconds) and the bytes it made durable. */
   onSync?: (seconds: number, bytes: number) => void
   log: ServerLogger
@@ -67,6 +77,8 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
   let current = options.path
   let file: EventFile | undefined
   let size = 0
+  // Which file `file` is (dev, ino), for `followPath`.
+  let identity: string | undefined
   // True when a failed write could not be cut back: the end of the file may hold half a line.
   let dirty = false
   const queue: Item[] = []
@@ -77,41 +89,75 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     const existed = (await fs.stat(current)) !== undefined
     await repairTail(fs, current, options.isRecord ?? (() => false), log)
     file = await fs.open(current, 'a')
-    size = (await fs.stat(current))?.size ?? 0
+    const opened = await fs.stat(current)
+    size = opened?.size ?? 0
+    identity = idOf(opened)
     if (!existed) await fs.syncDir(dirname(current))
   }
 
-  async function writeGroup(data: Buffer): Promise<void> {
+  const held = (): EventFile => {
     if (!file) throw new Error('the append log is not open')
+    return file
+  }
+
+  async function writeGroup(data: Buffer): Promise<void> {
+    // A rotation or reopen whose open failed (EMFILE, ENOSPC, EACCES) left no file: that batch got
+    // its 500, and this one opens it again, so the sink recovers with the disk, not at a restart.
+    if (!file) await openCurrent()
+    else if (options.followPath) await follow()
     if (dirty) {
-      await file.truncate(size)
+      await held().truncate(size)
       dirty = false
     }
     if (options.maxBytes !== undefined && options.rotate && size > 0 && size + data.length > options.maxBytes) {
       await rotate()
     }
+    const out = held()
     try {
       // One write() for the whole group; a regular file only writes short when the disk is full
       // or a signal lands, and then the rest follows at once (or the group fails and is cut back).
       let written = 0
       while (written < data.length) {
-        const n = await file.write(data, written, data.length - written)
+        const n = await out.write(data, written, data.length - written)
         if (n <= 0) throw new Error('write made no progress')
         written += n
       }
       const started = performance.now()
-      await file.datasync()
+      await out.datasync()
       options.onSync?.((performance.now() - started) / 1000, data.length)
       size += data.length
     } catch (error) {
       try {
-        await file.truncate(size)
+        await out.truncate(size)
       } catch (cutError) {
         dirty = true
         log.error(`${current}: could not cut back a failed write (${(cutError as Error).message}); appends refused until it can`)
       }
       throw error
     }
+  }
+
+  // Timeline this guards against: logrotate renames events.jsonl to events.jsonl.1 (or an operator
+  // deletes it); the server kept appending through its open descriptor, so every later 202'd event
+  // went into events.jsonl.1, or into a deleted inode that vanished at the next restart.
+  async function follow(): Promise<void> {
+    const now = await fs.stat(current)
+    const same = now !== undefined && (identity === undefined || idOf(now) === undefined || idOf(now) === identity)
+    if (same) {
+      // copytruncate emptied it under us: a cut-back to the old size would pad it with NUL bytes.
+      if (now.size < size) {
+        log.warn(`${current}: cut to ${now.size} byte(s) from outside (logrotate copytruncate?); appending from there`)
+        size = now.size
+      }
+      return
+    }
+    log.warn(`${current}: ${now ? 'replaced' : 'moved or removed'} from outside (logrotate?); reopening it for the next events`)
+    const old = file
+    file = undefined
+    if (dirty) await old?.truncate(size).catch(() => undefined)
+    dirty = false
+    await old?.close().catch(() => undefined)
+    await openCurrent()
   }
 
   async function rotate(): Promise<void> {
@@ -197,6 +243,10 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
         file = undefined
       }),
   }
+}
+
+function idOf(stat: { ino?: number; dev?: number } | undefined): string | undefined {
+  return stat?.ino === undefined ? undefined : `${stat.dev ?? ''}:${stat.ino}`
 }
 
 /** Cuts an interrupted last line off `path` (or terminates it when it is a whole record). */

@@ -23,8 +23,12 @@ export interface EventFile {
 export interface EventFileSystem {
   /** Opens `path`: `'a'` appends (created if missing), `'r'` reads, `'w'` creates or empties. */
   open(path: string, mode: 'a' | 'r' | 'w'): Promise<EventFile>
-  /** Size and last modification of `path`, or undefined when it does not exist. */
-  stat(path: string): Promise<{ size: number; mtimeMs: number } | undefined>
+  /**
+   * Size and last modification of `path`, or undefined when it does not exist; `ino` (with `dev`)
+   * names the file itself, so a path that now names another file (logrotate) can be told apart.
+   * An implementation that cannot tell leaves them out.
+   */
+  stat(path: string): Promise<{ size: number; mtimeMs: number; ino?: number; dev?: number } | undefined>
   rename(from: string, to: string): Promise<void>
   /** Removes `path`; a missing file is not an error. */
   remove(path: string): Promise<void>
@@ -50,7 +54,7 @@ export const nodeFileSystem: EventFileSystem = {
   async stat(path) {
     try {
       const s = await stat(path)
-      return { size: s.size, mtimeMs: s.mtimeMs }
+      return { size: s.size, mtimeMs: s.mtimeMs, ino: s.ino, dev: s.dev }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw error

@@ -4,8 +4,9 @@
 // | upstream answer                   | what happens                                              |
 // | --------------------------------- | --------------------------------------------------------- |
 // | 2xx                               | delivered: the cursor moves past the batch                |
-// | 413                               | the batch is halved and retried at once; a single event   |
-// |                                   | that is still too large is dropped (counted, logged)      |
+// | 413                               | the batch is halved and retried at once, and later batches|
+// |                                   | keep the size that fit; a single event that is still too |
+// |                                   | large is dropped (counted, logged)                        |
 // | 400, 422                          | the batch is dropped (counted, logged): one poison batch  |
 // |                                   | cannot block the rest                                     |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
@@ -86,6 +87,9 @@ export interface Forwarder {
   stats(): ForwardingStats
 }
 
+/** Deliveries in a row at a size a 413 taught before trying twice that size. */
+const GROW_AFTER = 100
+
 const realClock: ForwarderClock = {
   now: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
@@ -107,6 +111,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   let stopped = false
   let failures = 0
   let limit = batchSize
+  // Deliveries in a row at a size a 413 taught. Before, the size went back to batchSize after each
+  // delivery: draining a backlog into a sink with a smaller body cap cost two refused uploads of
+  // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
+  // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
+  let fitted = 0
   let wake: (() => void) | undefined
   let controller: AbortController | undefined
 
@@ -201,13 +210,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.state = 'ok'
       stats.lastSuccessAt = clock.now()
       failures = 0
-      limit = batchSize
+      if (limit < batchSize && ++fitted >= GROW_AFTER) {
+        limit = Math.min(batchSize, limit * 2)
+        fitted = 0
+      }
       options.onAttempt?.('delivered', n)
       return
     }
     stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: clock.now() }
     if (status === 413 && n > 1) {
       limit = Math.ceil(n / 2)
+      fitted = 0
       options.onAttempt?.('split', n)
       return
     }
@@ -215,7 +228,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       log.error(`events upstream refused ${n} event(s) with ${status}; dropped (ids ${batch.events[0].id} … ${batch.events[n - 1].id})`)
       await spool.ack(batch.next, n + batch.skipped)
       stats.dropped += n + batch.skipped
-      limit = batchSize
+      // A lone event too large says nothing of the batch size that fits: start over from batchSize.
+      if (status === 413) limit = batchSize
       options.onAttempt?.('dropped', n)
       return
     }

@@ -1,8 +1,8 @@
 // Wires the events side of the server from its options: the sink, where it stores (the events
 // file, the forwarding spool, or memory), the forwarder, and their metrics. The request handler
 // only opens, closes and routes to it.
-import { mkdir, stat } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { mkdir, realpath, stat } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
@@ -114,7 +114,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   })
   metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()) })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
-  const lockPath = spool ? join(spoolDir, 'LOCK') : options.eventsFile === undefined ? undefined : `${resolve(options.eventsFile)}.lock`
+  const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   let release: (() => Promise<void>) | undefined
   return {
     sink,
@@ -123,11 +123,14 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     async open() {
       const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
       try {
-        if (lockPath) {
-          await mkdir(dirname(lockPath), { recursive: true })
-          release = await acquireLock(lockPath, what)
+        if (guarded) {
+          await mkdir(spool ? guarded : dirname(guarded), { recursive: true })
+          release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what)
         }
         await sink.open()
+        // A 202 makes a client forget its events: an operator who left out --events-file must
+        // hear, at start, that they go nowhere durable (before, the server said nothing).
+        if (!store) log.info('events: no --events-file (eventsFile) or --events-upstream: events are answered 202 but kept only in memory (the last 1,000, for server.events()) and are lost when the server stops')
       } catch (error) {
         await release?.()
         throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
@@ -148,6 +151,15 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     stats: () => forwarder?.stats(),
   }
+}
+
+// The lock file named by the real path of what it guards: two servers given one file through
+// different names (a symlinked directory, a symlink to the file) must meet at one lock. Before,
+// each took its own lock beside the name it was given, and both appended to the one file.
+// `path` with every symlink followed; one that does not exist yet (an events file before its first
+// start) is named through the real path of its directory.
+async function realPath(path: string): Promise<string> {
+  return (await realpath(path).catch(() => undefined)) ?? join(await realpath(dirname(path)), basename(path))
 }
 
 // The OS error alone ("EEXIST: file already exists, mkdir '…'") says neither that it is about the

@@ -194,6 +194,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     path: options.path,
     fs,
     maxBytes: options.maxBytes,
+    followPath: true,
     isRecord: (line) => parseLine(line) !== undefined,
     onSync: options.onSync,
     log: options.log,

@@ -62,6 +62,9 @@ export function createFlusher(options: FlusherOptions) {
   const { store, clock, counts } = options
   /** Events whose last attempt failed: sending them again is a retry. */
   const failed = new Set<string>()
+  /** The largest batch the receiver took since its last 413: later batches go no bigger, so a
+   * backlog costs one round of refused uploads, not a round per batch. */
+  let fit = options.batchSize
 
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
@@ -94,6 +97,11 @@ export function createFlusher(options: FlusherOptions) {
 
   /** One request (or several after a 413): true to go on, an error to retry later, false to stop. */
   async function send(items: StoredEvent[], pass: PassOptions): Promise<true | false | HoldfastError> {
+    const n = fit
+    if (items.length > n) {
+      const first = await send(items.slice(0, n), pass)
+      return first === true ? send(items.slice(n), pass) : first
+    }
     const keys = items.map((item) => item.key)
     const resent = keys.filter((key) => failed.has(key)).length
     if (resent > 0) {
@@ -120,11 +128,11 @@ export function createFlusher(options: FlusherOptions) {
         await store.remove(keys)
         return true
       case 'too-large': {
-        if (items.length === 1) return drop(keys, 'an event the receiver finds too large (HTTP 413)')
+        // A lone event too large says nothing of the batch size that fits.
+        if (items.length === 1) return (fit = options.batchSize), drop(keys, 'an event the receiver finds too large (HTTP 413)')
         for (const key of keys) failed.add(key)
-        const half = Math.ceil(items.length / 2)
-        const first = await send(items.slice(0, half), pass)
-        return first === true ? send(items.slice(half), pass) : first
+        fit = Math.ceil(items.length / 2)
+        return send(items, pass)
       }
       case 'rejected':
         return drop(keys, `a batch of ${items.length} events the receiver rejected (${result.error.message})`)

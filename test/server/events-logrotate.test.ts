@@ -1,0 +1,57 @@
+// The events file moved, deleted or emptied under a running server (logrotate, an operator's
+// `mv`/`rm`): the next accepted batch must land in the file the server was told to write, never in
+// an inode nobody can read any more.
+import { readFile, rename, rm, truncate } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { post, recordingLogger, startServer, tempDir } from './helpers'
+import { faultyFileSystem } from './events-faults'
+
+let counter = 0
+const batch = (n: number) => ({
+  events: Array.from({ length: n }, () => ({ id: `rot-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter })),
+})
+const linesOf = (events: unknown[]) => events.map((e) => JSON.stringify(e) + '\n').join('')
+
+async function setup() {
+  const fs = faultyFileSystem()
+  const logger = recordingLogger()
+  const file = join(await tempDir(), 'events.jsonl')
+  const server = await startServer({ eventsFile: file, eventsFileSystem: fs, logger })
+  const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+  return { fs, file, send, logger }
+}
+
+describe('events file rotated or removed from outside', { timeout: 30_000 }, () => {
+  it('logrotate (create): the file is renamed to .1; later batches go to a new events.jsonl', async () => {
+    const { file, send, logger } = await setup()
+    const a = batch(2)
+    expect((await send(a)).status).toBe(202)
+    await rename(file, `${file}.1`)
+    const b = batch(2)
+    expect((await send(b)).status).toBe(202)
+    expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(a.events))
+    expect(await readFile(file, 'utf8').catch(() => 'missing')).toBe(linesOf(b.events))
+    expect(logger.lines.join('\n')).toMatch(/events\.jsonl.*(moved|removed|replaced).*reopen/i)
+  })
+
+  it('the file is deleted: the next batch recreates it instead of going into the deleted inode', async () => {
+    const { file, send } = await setup()
+    expect((await send(batch(1))).status).toBe(202)
+    await rm(file)
+    const b = batch(3)
+    expect((await send(b)).status).toBe(202)
+    expect(await readFile(file, 'utf8').catch(() => 'missing')).toBe(linesOf(b.events))
+  })
+
+  it('logrotate copytruncate then a disk that fills: the cut-back does not pad the emptied file with NUL bytes', async () => {
+    const { fs, file, send } = await setup()
+    expect((await send(batch(5))).status).toBe(202)
+    await truncate(file, 0)
+    fs.failNextWrite(7)
+    expect((await send(batch(1))).status).toBe(500)
+    const b = batch(2)
+    expect((await send(b)).status).toBe(202)
+    expect(await readFile(file, 'utf8')).toBe(linesOf(b.events))
+  })
+})

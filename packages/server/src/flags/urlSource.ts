@@ -42,6 +42,9 @@ const RESAVE_AFTER_MS = 30_000
 // An upstream's 429/503 `Retry-After` holds the scheduled polls back for at most this long ("10
 // years" must not stop them); an operator's refresh still goes out.
 const MAX_POLL_PAUSE_MS = 60_000
+// --redis: the leader reports after every poll, so a follower hears from it at least every poll
+// interval plus one poll's timeout; this much more is left for Redis (two writes, a notice, a read).
+const REPORT_GRACE_MS = 2000
 
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
@@ -86,6 +89,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // `olderThanLayer`), and the store version of the leader's latest report of a good poll.
   let layerSince: number | undefined
   let vouchedVersion: number | undefined
+  // --redis: when (on this relay's clock) the leader last reported, or this relay became a follower.
+  let reportAt: number | undefined
   // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
   let newerRefused = false
   let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
@@ -116,6 +121,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     take,
     report: (report, version) => {
       if (report.state === 'ok') vouchedVersion = version
+      reportAt = now()
       mirror(report)
       // The leader hears from the upstream again: what was held back is current.
       if (report.state === 'ok' && heldBack) take(heldBack).catch((error: unknown) => log.error(`taking the flags held back from the store failed: ${(error as Error)?.message ?? String(error)}`))
@@ -123,6 +129,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {
       if (role !== 'follower') void poller?.now()
+      else reportAt = now()
     },
     // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
     held: () => loaded && { version: loaded.storeVersion, body: loaded.text, fetchedAt: loaded.fetchedAt, ...(loaded.etag === undefined ? {} : { etag: loaded.etag }) },
@@ -291,9 +298,16 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     listeners.emit({ type: 'update', version: result.version, changed: result.changed })
   }
 
+  /**
+   * A follower's "ok" is the leader's latest report, and a report ages: a leader killed (its lease
+   * lasts one TTL more) or hung (its lease renewed) while the upstream is down said nothing more,
+   * and its last "ok" read as fresh for a TTL and a poll timeout, or for ever. Past a poll interval,
+   * a poll's timeout and a margin without a report, nothing vouches for the flags: stale.
+   */
+  const leaderSilent = (): boolean => reportAt !== undefined && shared?.role() === 'follower' && now() - reportAt > options.pollIntervalMs + options.timeoutMs + REPORT_GRACE_MS
   const stale = (): boolean => {
     const served = slot.current()
-    return !served || served.origin !== 'url' || health.state !== 'ok'
+    return !served || served.origin !== 'url' || health.state !== 'ok' || leaderSilent()
   }
 
   return {

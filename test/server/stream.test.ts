@@ -91,7 +91,7 @@ describe('the event stream', () => {
   })
 
   it('sends heartbeat comments while nothing changes', async () => {
-    const { server } = await setup({ liveUpdates: { heartbeatMs: 50 } })
+    const { server } = await setup({ liveUpdates: { heartbeatMs: 1000 } })
     const stream = await openStream(server)
     await waitFor(() => (stream.raw().match(/: ping/g) ?? []).length >= 2, 5000)
     expect(stream.events).toEqual([])

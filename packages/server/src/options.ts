@@ -14,6 +14,14 @@ const positiveInt = z.number().int().positive()
 // turn a drain or keep-alive timeout into an instant one.
 const timerMs = (min: number) => z.number().int().min(min).max(2_147_483_647)
 /**
+ * An interval in milliseconds, with the bounds in its message: 0, NaN or a negative made a timer
+ * fire every millisecond (or fall back to the default without a word), and a number of seconds
+ * given where milliseconds are asked (`heartbeatMs: 20`) is under any sane floor.
+ */
+const intervalMs = (name: string, min: number, max = 2_147_483_647) => bounded(`${name} is in milliseconds: a whole number from ${min} to ${max}`, min, max)
+const wholeSeconds = (name: string, min: number, max: number) => bounded(`${name} is in seconds: a whole number from ${min} to ${max}`, min, max)
+const bounded = (message: string, min: number, max: number) => z.number({ error: message }).int(message).min(min, message).max(max, message)
+/**
  * Whether a client can present `key` in a header: printable ASCII only. fetch refuses any
  * character past U+00FF and Node reads header bytes as Latin-1, so a UTF-8 key (`ключ`) or one
  * with a control character never matches: the server would answer 401 to everyone.
@@ -98,6 +106,25 @@ export const handlerOptionsSchema = z
     maxContexts: positiveInt.optional(),
     maxContextBytes: positiveInt.optional(),
     heldAnswerAfterMs: timerMs(0).optional(),
+    // The live-update hub's timers: a heartbeat of 0 pinged every open stream every millisecond.
+    // (`false`, and `true` as the client's option reads, pass before the object's checks: a union
+    // would hide which field failed.)
+    liveUpdates: z.preprocess(
+      (value) => (value === false || value === true ? undefined : value),
+      z
+        .object({
+          maxConnections: positiveInt.optional(),
+          heartbeatMs: intervalMs('heartbeatMs', 1000).optional(),
+          retryMs: intervalMs('retryMs', 100).optional(),
+          recoveryWindowMs: intervalMs('recoveryWindowMs', 0).optional(),
+          inactivityDelaySec: wholeSeconds('inactivityDelaySec', 1, 2_147_483).optional(),
+        })
+        .loose()
+        .optional(),
+    ),
+    // The lease is renewed every third of it: 0 or NaN renewed it in a tight loop against the store.
+    // The same bounds as redis.leaseTtlMs (store/relayStore.ts).
+    sharedStore: z.object({ leaseTtlMs: intervalMs('leaseTtlMs', 100, 3_600_000).optional() }).loose().optional(),
   })
   .loose()
   .refine((o) => o.flags !== undefined || o.source !== undefined || o.flagsUrl !== undefined || o.upstream !== undefined, {

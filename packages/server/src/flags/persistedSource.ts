@@ -7,7 +7,7 @@ import type { ServerLogger } from '../logger'
 import { createListeners, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent } from './flagSource'
 import type { GenerationStore } from './generations'
 import { changedKeys, refusalReason } from './guard'
-import { createPersistence, loadNewestPayload, type PersistenceState } from './persistence'
+import { closePersistence, createPersistence, loadNewestPayload, type PersistenceState } from './persistence'
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot, offerNewestLayer } from './servedDefinitions'
@@ -159,7 +159,7 @@ export function createPersistedSource(
       clearInterval(retry)
       unsubscribe()
       await inner.close()
-      if (persistence && !(await persistence.close())) options.log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
+      await closePersistence(persistence, options.log)
     },
   }
   // setFlags() keeps working on a wrapped file source; code is trusted (no guard).

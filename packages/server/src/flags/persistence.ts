@@ -79,6 +79,14 @@ export interface Persistence {
 /** How long closing waits for a data-dir write in flight (a stuck mount must not hold a shutdown). */
 export const CLOSE_WAIT_MS = 5000
 
+/**
+ * Closes `persistence` (when there is one) and logs when its last write is not done: a stuck or
+ * failing disk must not hold a shutdown, and the operator must hear that the data dir is behind.
+ */
+export async function closePersistence(persistence: Persistence | undefined, log: ServerLogger): Promise<void> {
+  if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${persistence.state().dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
+}
+
 /** Creates a {@link Persistence} over a generation store. */
 export function createPersistence(options: {
   store: GenerationStore

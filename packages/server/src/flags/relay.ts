@@ -1,8 +1,11 @@
 // What the relay's sources (--flags-url, --upstream) add to a FlagSource: freshness for
 // `metadata.holdfast`, a detailed status and a refresh that says what changed. Local sources
 // (a file, an object in code) get the same through the small adapters at the bottom.
-import type { FlagSource, FlagDefinitionsVersion } from './flagSource'
-import type { UpstreamHealth, UpstreamState } from './upstreamHealth'
+import type { FlagSource, FlagDefinitionsVersion, FlagSourceStatus } from './flagSource'
+import type { ServerLogger } from '../logger'
+import type { GenerationStore } from './generations'
+import type { RelayEvents } from './relayEvents'
+import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
 
@@ -76,6 +79,28 @@ export interface RefreshResult {
   contexts?: number
 }
 
+/** The options both relay sources (`--flags-url`, `--upstream`) take. */
+export interface RelaySourceOptions {
+  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
+  store?: GenerationStore
+  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
+  snapshotPath?: string
+  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
+  maxShrinkPercent: number
+  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to what is held. */
+  onUnauthorized: UnauthorizedPolicy
+  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
+  timeoutMs: number
+  /** Where failures, refusals and data-dir problems are reported. */
+  log: ServerLogger
+  /** Counter hooks (metrics). Default: none. */
+  events?: RelayEvents
+  /** The clock. Default `Date.now`. */
+  now?: () => number
+  /** Default `globalThis.fetch`. */
+  fetch?: typeof fetch
+}
+
 /** A {@link FlagSource} of the relay. */
 export interface RelaySource extends FlagSource {
   /** `metadata.holdfast` for a definitions answer now; undefined while nothing is served. */
@@ -102,6 +127,23 @@ export const NOT_READY_RETRY_AFTER_SECONDS = 5
 /** Seconds since `at`, never negative (a clock set back must not show "-3 s old"). */
 export function ageSeconds(at: number | undefined | null, now: number): number | null {
   return at === undefined || at === null ? null : Math.max(0, Math.round((now - at) / 1000))
+}
+
+/** A relay source's `FlagSource` status, from its upstream's health. */
+export function sourceStatusOf(health: UpstreamHealth, ready: boolean): FlagSourceStatus {
+  const status: FlagSourceStatus = { ready, state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
+  if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
+  if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
+  return status
+}
+
+/** `upstream` of a relay source's {@link RelayStatus}: its health and its (redacted) `url`. */
+export function upstreamStatusOf(health: UpstreamHealth, url: string): RelayStatus['upstream'] {
+  const upstream: RelayStatus['upstream'] = { state: health.state, url }
+  if (health.lastSuccessAt !== undefined) upstream.lastSuccessAt = health.lastSuccessAt
+  if (health.lastAttemptAt !== undefined) upstream.lastAttemptAt = health.lastAttemptAt
+  if (health.lastError) upstream.lastError = health.lastError
+  return upstream
 }
 
 /** `metadata.holdfast.source` for a definitions version's origin. */

@@ -1,5 +1,6 @@
 // What the relay knows about its upstream, as a pure function of what happened (a reducer). The
 // status route, the metrics and the `stale` bit of every answer all read this one value.
+import type { UpstreamReport } from '../store/sharedDefinitions'
 import type { UpstreamFailureKind } from './upstreamFetch'
 
 /** `none`: no upstream (a local file). `ok`: the latest attempt succeeded. */
@@ -88,4 +89,30 @@ export function unauthorizedLongEnough(policy: UnauthorizedPolicy, since: number
   if (policy.mode === 'keep') return false
   if (policy.mode === 'clear') return true
   return now - since >= policy.seconds * 1000
+}
+
+/** `--redis`: the leader's health as it shares it with the followers (no counts: each relay keeps its own). */
+export function reportOfHealth(health: UpstreamHealth): UpstreamReport {
+  const report: UpstreamReport = { state: health.state }
+  if (health.lastSuccessAt !== undefined) report.lastSuccessAt = health.lastSuccessAt
+  if (health.lastAttemptAt !== undefined) report.lastAttemptAt = health.lastAttemptAt
+  if (health.lastError) report.lastError = { kind: health.lastError.kind, message: health.lastError.message, ...(health.lastError.httpStatus === undefined ? {} : { httpStatus: health.lastError.httpStatus }) }
+  return report
+}
+
+/**
+ * `--redis`: a follower's health after the leader's `report` (not `none`): what the leader's polls
+ * found, without counting its refusals again. Its times come from the leader's clock: one in this
+ * relay's future (`now`) counts as now. The 401/403 streak is timed on this relay's own clock, from
+ * the first report of it: the leader's timestamps come from another machine, whose clock may be
+ * hours off.
+ */
+export function followReport(health: UpstreamHealth, report: UpstreamReport, now: number): UpstreamHealth {
+  const next: UpstreamHealth = { ...health, state: report.state }
+  if (report.lastSuccessAt !== undefined) next.lastSuccessAt = Math.min(report.lastSuccessAt, now)
+  if (report.lastAttemptAt !== undefined) next.lastAttemptAt = Math.min(report.lastAttemptAt, now)
+  if (report.lastError) next.lastError = { kind: report.lastError.kind as UpstreamError['kind'], message: report.lastError.message, at: next.lastAttemptAt ?? now, ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
+  if (report.state === 'unauthorized') next.unauthorizedSince = health.unauthorizedSince ?? now
+  else delete next.unauthorizedSince
+  return next
 }

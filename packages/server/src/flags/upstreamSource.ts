@@ -5,23 +5,20 @@
 import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
-import type { ServerLogger } from '../logger'
 import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
-import type { GenerationStore } from './generations'
-import { createPersistence, loadNewestPayload } from './persistence'
+import { closePersistence, createPersistence, loadNewestPayload } from './persistence'
 import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
-import type { RelayEvents } from './relayEvents'
+import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
-import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
+import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 import { waitAtMost } from './startupWait'
 
@@ -59,15 +56,9 @@ export const UNFORWARDABLE_HEADERS: ReadonlySet<string> = new Set([
 ])
 
 /** Options of {@link createUpstreamSource}. */
-export interface UpstreamSourceOptions {
+export interface UpstreamSourceOptions extends RelaySourceOptions {
   /** The upstream's OFREP base URL (the relay posts to `{url}/ofrep/v1/evaluate/flags`). */
   url: string
-  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
-  store?: GenerationStore
-  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
-  snapshotPath?: string
-  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
-  maxShrinkPercent: number
   /** Contexts held (least recently used out first). Default 10,000. */
   maxContexts?: number
   /** Heap bytes of the answers held in proxy mode (`heldBytes` in contextCache.ts: the parsed answers, not their JSON). Default 64 MiB. */
@@ -86,18 +77,6 @@ export interface UpstreamSourceOptions {
   maxUpstreamRequests?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
-  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`): what a 401/403 does to the context's held answer. */
-  onUnauthorized: UnauthorizedPolicy
-  /** Milliseconds one upstream request may take. Default in `createFlagServer`: 5,000. */
-  timeoutMs: number
-  /** Where failures and data-dir problems are reported. */
-  log: ServerLogger
-  /** Counter hooks (metrics). Default: none. */
-  events?: RelayEvents
-  /** The clock. Default `Date.now`. */
-  now?: () => number
-  /** Default `globalThis.fetch`. */
-  fetch?: typeof fetch
   /**
    * `--redis`: shares every good per-context answer with the other relays of this upstream, and
    * takes theirs. Given the hook that takes one, returns the shared store's driver. Default: none.
@@ -535,10 +514,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return result.outcome !== 'failed'
     },
     status(): FlagSourceStatus {
-      const status: FlagSourceStatus = { ready: ready(), state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
-      if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
-      if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
-      return status
+      return sourceStatusOf(health, ready())
     },
     evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
     freshness: () => undefined,
@@ -553,14 +529,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         fetchedAt: newest?.fetchedAt ?? null,
         ageSeconds: ageSeconds(newest?.fetchedAt, now()),
         stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
-        upstream: { state: health.state, url: redactUrl(options.url) },
+        upstream: upstreamStatusOf(health, redactUrl(options.url)),
         refused: health.refused,
         refusedBy: health.refusedBy,
         contexts: cache.size(),
       }
-      if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
-      if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
-      if (health.lastError) status.upstream.lastError = health.lastError
       if (lastRound) status.reask = lastRound
       if (persistence) status.dataDir = persistence.state()
       if (shared$) status.redis = shared$.status()
@@ -575,7 +548,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])
       await shared$?.stop()
-      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
+      await closePersistence(persistence, log)
     },
   }
 }

@@ -2,24 +2,22 @@
 // git raw URL), polled with If-None-Match, with last known good on the server side: the layers
 // loaded at start (data dir, snapshot), every fetched document offered to the guarded slot, each
 // applied one saved as a new data-dir generation.
-import type { ServerLogger } from '../logger'
-import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
-import type { GenerationStore } from './generations'
-import { createPersistence, loadNewestPayload, type Persistence } from './persistence'
-import { createPoller, type Poller } from './poller'
-import { versionOf } from './flagDefinitions'
-import { definitionsOrClearedSchema, readRecord } from './records'
-import { ageSeconds, servedSourceOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelayStatus } from './relay'
-import type { RelayEvents } from './relayEvents'
-import { createDefinitionsSlot, offerNewestLayer, type OfferResult } from './servedDefinitions'
-import { readSnapshotFile } from './snapshotFile'
-import { redactUrl, upstreamFetch } from './upstreamFetch'
-import { initialHealth, reduceHealth, shouldClear, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 import type { SharedDefinitions, SharedDefinitionsOptions, UpstreamReport } from '../store/sharedDefinitions'
+import type { StoredDocument } from '../store/sharedStore'
+import { versionOf } from './flagDefinitions'
+import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
+import { isOlderThanLayer } from './layerOrder'
+import { closePersistence, createPersistence, type Persistence } from './persistence'
+import { createPoller, type Poller } from './poller'
+import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
+import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
 import { waitAtMost } from './startupWait'
+import { redactUrl, upstreamFetch } from './upstreamFetch'
+import { followReport, initialHealth, reduceHealth, reportOfHealth, shouldClear, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
+import { loadUrlLayers } from './urlLayers'
 
 /** Options of {@link createUrlSource}. */
-export interface UrlSourceOptions {
+export interface UrlSourceOptions extends RelaySourceOptions {
   /** The flagd document's URL (http or https). */
   url: string
   /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
@@ -31,26 +29,8 @@ export interface UrlSourceOptions {
   shouldPoll?: () => boolean
   /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
   headers?: Record<string, string>
-  /** The data dir's generation store (`createGenerationStore`). Default: none (memory only). */
-  store?: GenerationStore
-  /** Absolute path of a `--snapshot` file, the oldest layer. Default: none. */
-  snapshotPath?: string
-  /** A new flag set may drop at most this share (percent) of the flags held; zero flags are always refused. Default in `createFlagServer`: 50. */
-  maxShrinkPercent: number
   /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
   strict: boolean
-  /** `--on-upstream-unauthorized` (default `{ mode: 'keep' }`). */
-  onUnauthorized: UnauthorizedPolicy
-  /** Milliseconds one poll may take. Default in `createFlagServer`: 5,000. */
-  timeoutMs: number
-  /** Where polls, refusals and data-dir failures are reported. */
-  log: ServerLogger
-  /** Counter hooks (metrics). Default: none. */
-  events?: RelayEvents
-  /** The clock. Default `Date.now`. */
-  now?: () => number
-  /** Default `globalThis.fetch`. */
-  fetch?: typeof fetch
   /**
    * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
    * source, returns the shared store's driver; only its leader polls. Default: none (polls alone).
@@ -62,6 +42,9 @@ const RESAVE_AFTER_MS = 30_000
 // An upstream's 429/503 `Retry-After` holds the scheduled polls back for at most this long ("10
 // years" must not stop them); an operator's refresh still goes out.
 const MAX_POLL_PAUSE_MS = 60_000
+// --redis: the leader reports after every poll, so a follower hears from it at least every poll
+// interval plus one poll's timeout; this much more is left for Redis (two writes, a notice, a read).
+const REPORT_GRACE_MS = 2000
 
 /** Creates the source; nothing happens until `open()`. */
 export function createUrlSource(options: UrlSourceOptions): RelaySource {
@@ -106,27 +89,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // `olderThanLayer`), and the store version of the leader's latest report of a good poll.
   let layerSince: number | undefined
   let vouchedVersion: number | undefined
+  // --redis: when (on this relay's clock) the leader last reported, or this relay became a follower.
+  let reportAt: number | undefined
   // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
   let newerRefused = false
   let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
-  let heldBack: Parameters<SharedDefinitionsOptions['take']>[0] | undefined
-  /**
-   * Whether the store's `doc` is older than the data-dir or snapshot layer this relay serves since
-   * its start: a version it had seen before it asked for the layer's text, or (nothing known of
-   * the store's order: a snapshot, or a relay that never reached the store) fetched before it.
-   * Taking it would move the relay back (a relay that polled alone while Redis was away, restarted
-   * while the upstream is down). The leader's report that it heard the upstream after the layer was
-   * made vouches for the store's copy: it is then taken. Where the store's order is known, it
-   * decides, not the times: a leader's clock may be hours ahead.
-   */
-  const olderThanLayer = (doc: Parameters<SharedDefinitionsOptions['take']>[0]): boolean => {
-    const served = slot.current()
-    if (!served || (served.origin !== 'data-dir' && served.origin !== 'snapshot') || doc.body === servedText) return false
-    if (layerSince !== undefined) return doc.version <= layerSince && (vouchedVersion ?? -Infinity) <= layerSince
-    if (health.state === 'ok' && health.lastSuccessAt !== undefined && health.lastSuccessAt > served.fetchedAt) return false
-    return Math.min(doc.fetchedAt, now()) <= served.fetchedAt
-  }
-  const take = async (doc: Parameters<SharedDefinitionsOptions['take']>[0]): Promise<boolean> => {
+  let heldBack: StoredDocument | undefined
+  // Whether the store's copy is older than the data-dir or snapshot layer served since start (layerOrder.ts).
+  const olderThanLayer = (doc: StoredDocument): boolean => isOlderThanLayer(doc, { served: slot.current(), servedText, layerSince, vouchedVersion, health, now })
+  const take = async (doc: StoredDocument): Promise<boolean> => {
     if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
       if (!heldBack) log.warn(`not serving the store's copy of the flags dropped after ${where} answered 401/403 (--on-upstream-unauthorized) until it answers again`)
       heldBack = doc
@@ -150,6 +121,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     take,
     report: (report, version) => {
       if (report.state === 'ok') vouchedVersion = version
+      reportAt = now()
       mirror(report)
       // The leader hears from the upstream again: what was held back is current.
       if (report.state === 'ok' && heldBack) take(heldBack).catch((error: unknown) => log.error(`taking the flags held back from the store failed: ${(error as Error)?.message ?? String(error)}`))
@@ -157,6 +129,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {
       if (role !== 'follower') void poller?.now()
+      else reportAt = now()
     },
     // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
     held: () => loaded && { version: loaded.storeVersion, body: loaded.text, fetchedAt: loaded.fetchedAt, ...(loaded.etag === undefined ? {} : { etag: loaded.etag }) },
@@ -256,32 +229,13 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
   }
 
-  /** A follower's health is the leader's: what its polls found (without counting the leader's refusals again). */
+  /** A follower's health is the leader's (`followReport`), and so is its `--on-upstream-unauthorized`: the credentials are the same. */
   const mirror = (report: UpstreamReport) => {
     if (report.state === 'none') return
-    const next: UpstreamHealth = { ...health, state: report.state }
-    // Times from the leader's clock: one in this relay's future counts as now (as in `take`).
-    const at = now()
-    if (report.lastSuccessAt !== undefined) next.lastSuccessAt = Math.min(report.lastSuccessAt, at)
-    if (report.lastAttemptAt !== undefined) next.lastAttemptAt = Math.min(report.lastAttemptAt, at)
-    if (report.lastError) next.lastError = { kind: report.lastError.kind as NonNullable<UpstreamHealth['lastError']>['kind'], message: report.lastError.message, at: next.lastAttemptAt ?? at, ...(report.lastError.httpStatus === undefined ? {} : { httpStatus: report.lastError.httpStatus }) }
-    // A follower applies the policy to what the leader sees: the credentials are the same. The
-    // streak is timed on this relay's own clock, from the first report of it: the leader's
-    // timestamps come from another machine, whose clock may be hours off.
-    if (report.state === 'unauthorized') next.unauthorizedSince = health.unauthorizedSince ?? now()
-    else delete next.unauthorizedSince
-    health = next
+    health = followReport(health, report, now())
     if (report.state === 'unauthorized') clearIfPolicy(now(), report.lastError?.message ?? 'the upstream answered 401/403')
     // The leader confirmed (a 200 unchanged or a 304) what this relay serves too: it is that fresh.
-    if (report.state === 'ok' && next.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(next.lastSuccessAt, 'url')
-  }
-
-  const reportOf = (): UpstreamReport => {
-    const report: UpstreamReport = { state: health.state }
-    if (health.lastSuccessAt !== undefined) report.lastSuccessAt = health.lastSuccessAt
-    if (health.lastAttemptAt !== undefined) report.lastAttemptAt = health.lastAttemptAt
-    if (health.lastError) report.lastError = { kind: health.lastError.kind, message: health.lastError.message, ...(health.lastError.httpStatus === undefined ? {} : { httpStatus: health.lastError.httpStatus }) }
-    return report
+    if (report.state === 'ok' && health.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(health.lastSuccessAt, 'url')
   }
 
   /** One poll, then (with --redis) what it gave is published for the other relays. */
@@ -292,7 +246,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (shared) {
       const served = slot.current()
       const ok = (result.outcome === 'applied' || result.outcome === 'unchanged') && served !== undefined && servedText !== undefined
-      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOf(), asked)
+      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOfHealth(health), asked)
       if (ok) takenText = servedText
     }
     return result
@@ -328,41 +282,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     return toRefresh(offered.unchanged ? 'unchanged' : 'refused', [])
   }
 
-  /**
-   * Loads the newest valid of the data dir and the snapshot into the empty slot. `unusable`: the
-   * texts of generations already refused here, so the one before each is tried.
-   */
-  const loadLayers = async (unusable = new Set<string>()): Promise<void> => {
-    const candidates: Array<{ text: string; fetchedAt: number; origin: 'data-dir' | 'snapshot'; etag?: string; storeVersion?: number; storeSince?: number }> = []
-    /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
-    let clearedAt: number | undefined
-    if (options.store) {
-      const payload = await loadNewestPayload(options.store, (text) => {
-        const record = readRecord(definitionsOrClearedSchema, text)
-        return record !== undefined && !(record.kind === 'definitions' && unusable.has(record.text))
-      }, log)
-      const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
-      if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion, storeSince: saved.storeSince })
-      else if (saved?.kind === 'cleared') {
-        clearedAt = saved.at
-        droppedVersion = saved.version
-        log.warn(`the data dir records that the flags were dropped at ${new Date(saved.at).toISOString()} (${saved.reason}; --on-upstream-unauthorized): nothing older is served until ${where} answers`)
-      }
-    }
-    if (options.snapshotPath) {
-      const layer = await readSnapshotFile(options.snapshotPath)
-      if (layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
-      // A snapshot taken before the clear holds what the operator chose to drop.
-      if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
-    }
-    // Newest first; on a tie the data dir (written by this server, listed first) wins.
-    const offered = await offerNewestLayer(slot, candidates, now(), log)
-    if (offered && 'unusable' in offered) {
-      unusable.add(offered.unusable)
-      return loadLayers(unusable)
-    }
-    if (!offered) return
-    const { candidate, result } = offered
+  /** Serves the newest valid of the data dir and the snapshot (urlLayers.ts) while the upstream is asked. */
+  const loadLayers = async (): Promise<void> => {
+    const found = await loadUrlLayers({ slot, store: options.store, snapshotPath: options.snapshotPath, where, now, log })
+    if (found.droppedVersion !== undefined) droppedVersion = found.droppedVersion
+    if (!found.loaded) return
+    const { candidate, result } = found.loaded
     etag = candidate.etag
     servedText = candidate.text
     storeVersion = candidate.storeVersion
@@ -373,9 +298,16 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     listeners.emit({ type: 'update', version: result.version, changed: result.changed })
   }
 
+  /**
+   * A follower's "ok" is the leader's latest report, and a report ages: a leader killed (its lease
+   * lasts one TTL more) or hung (its lease renewed) while the upstream is down said nothing more,
+   * and its last "ok" read as fresh for a TTL and a poll timeout, or for ever. Past a poll interval,
+   * a poll's timeout and a margin without a report, nothing vouches for the flags: stale.
+   */
+  const leaderSilent = (): boolean => reportAt !== undefined && shared?.role() === 'follower' && now() - reportAt > options.pollIntervalMs + options.timeoutMs + REPORT_GRACE_MS
   const stale = (): boolean => {
     const served = slot.current()
-    return !served || served.origin !== 'url' || health.state !== 'ok'
+    return !served || served.origin !== 'url' || health.state !== 'ok' || leaderSilent()
   }
 
   return {
@@ -401,16 +333,13 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       return slot.current() !== undefined && (result.outcome === 'applied' || result.outcome === 'unchanged')
     },
     status(): FlagSourceStatus {
-      const status: FlagSourceStatus = { ready: slot.current() !== undefined, state: health.state === 'unauthorized' ? 'unauthorized' : health.lastAttemptAt === undefined ? 'none' : health.state === 'ok' ? 'ok' : 'failing', refused: health.refused }
-      if (health.lastSuccessAt !== undefined) status.lastSuccessAt = health.lastSuccessAt
-      if (health.lastError && health.state !== 'ok') status.lastError = health.lastError.message
-      return status
+      return sourceStatusOf(health, slot.current() !== undefined)
     },
     async close() {
       poller?.stop()
       closing.abort()
       await shared?.stop()
-      if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${options.store!.dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
+      await closePersistence(persistence, log)
     },
     freshness(): HoldfastMetadata | undefined {
       const served = slot.current()
@@ -426,14 +355,11 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         fetchedAt: served?.fetchedAt ?? null,
         ageSeconds: ageSeconds(served?.fetchedAt, now()),
         stale: stale(),
-        upstream: { state: health.state, url: where },
+        upstream: upstreamStatusOf(health, where),
         refused: health.refused,
         refusedBy: health.refusedBy,
         flags: served?.flagCount ?? 0,
       }
-      if (health.lastSuccessAt !== undefined) status.upstream.lastSuccessAt = health.lastSuccessAt
-      if (health.lastAttemptAt !== undefined) status.upstream.lastAttemptAt = health.lastAttemptAt
-      if (health.lastError) status.upstream.lastError = health.lastError
       if (persistence) status.dataDir = persistence.state()
       if (shared) status.redis = shared.status()
       return status

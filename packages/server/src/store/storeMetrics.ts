@@ -21,8 +21,20 @@ export interface StoreMetricsSource {
 export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
   const registers = [registry]
   const now = source.now ?? Date.now
-  let failures = 0
-  let taken = 0
+  // A counter over a running total the store keeps: each scrape adds what it grew by since the last.
+  const totalCounter = (name: string, help: string, total: () => number) => {
+    let counted = 0
+    new Counter({
+      name,
+      help,
+      registers,
+      collect() {
+        const value = total()
+        if (value > counted) this.inc(value - counted)
+        counted = value
+      },
+    })
+  }
   new Gauge({
     name: 'holdfast_redis_up',
     help: 'Whether the shared store (Redis) answered the latest command (1) or not (0).',
@@ -50,16 +62,7 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
       if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
     },
   })
-  new Counter({
-    name: 'holdfast_redis_command_failures_total',
-    help: 'Commands to the shared store that failed or timed out.',
-    registers,
-    collect() {
-      const total = source.status().failures
-      if (total > failures) this.inc(total - failures)
-      failures = total
-    },
-  })
+  totalCounter('holdfast_redis_command_failures_total', 'Commands to the shared store that failed or timed out.', () => source.status().failures)
   if (source.proxy) {
     new Gauge({
       name: 'holdfast_redis_unshared_answers',
@@ -70,14 +73,5 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
       },
     })
   }
-  new Counter({
-    name: 'holdfast_redis_documents_taken_total',
-    help: 'Documents taken from the shared store (polled or answered by another relay).',
-    registers,
-    collect() {
-      const total = source.status().taken
-      if (total > taken) this.inc(total - taken)
-      taken = total
-    },
-  })
+  totalCounter('holdfast_redis_documents_taken_total', 'Documents taken from the shared store (polled or answered by another relay).', () => source.status().taken)
 }

@@ -1,0 +1,42 @@
+// The server's interval options are a boundary like its timeouts (attacks.test.ts "timer options"):
+// a heartbeat of 0, NaN, a negative or a number of seconds given as milliseconds once made the
+// live-update hub ping every open stream every millisecond (or silently fall back to the default),
+// and a shared store's lease of 0 renewed it in a tight loop against the store.
+import { describe, expect, it } from 'vitest'
+import { createMemoryStore } from '@holdfast/server'
+import { startServer } from './helpers'
+
+describe('interval options', () => {
+  it('a heartbeat that is not a sane number of milliseconds refuses to start, naming it', async () => {
+    for (const heartbeatMs of [0, Number.NaN, -5, 20, 3e9, Infinity]) {
+      await expect(startServer({ liveUpdates: { heartbeatMs } })).rejects.toThrow(/invalid options: liveUpdates\.heartbeatMs: /)
+    }
+    await (await startServer({ liveUpdates: { heartbeatMs: 20_000 } })).close()
+  })
+
+  it('the other stream intervals are checked the same way', async () => {
+    const bad = [
+      { retryMs: -1 },
+      { retryMs: Number.NaN },
+      { recoveryWindowMs: -1 },
+      { recoveryWindowMs: Number.NaN },
+      { inactivityDelaySec: 0 },
+      { inactivityDelaySec: Number.NaN },
+      { maxConnections: 0 },
+      { maxConnections: Number.NaN },
+    ]
+    for (const liveUpdates of bad) {
+      const name = Object.keys(liveUpdates)[0]
+      await expect(startServer({ liveUpdates }), name).rejects.toThrow(new RegExp(`invalid options: liveUpdates\\.${name}: `))
+    }
+    // What the README documents and the tests use still starts.
+    await (await startServer({ liveUpdates: { retryMs: 500, recoveryWindowMs: 0, inactivityDelaySec: 1, maxConnections: 5 } })).close()
+  })
+
+  it('a shared store lease that is not a sane number of milliseconds refuses to start, naming it', async () => {
+    const upstream = 'http://127.0.0.1:9/flags.json'
+    for (const leaseTtlMs of [0, Number.NaN, -1, 15]) {
+      await expect(startServer({ flags: undefined, flagsUrl: upstream, sharedStore: { store: createMemoryStore(), leaseTtlMs } })).rejects.toThrow(/invalid options: sharedStore\.leaseTtlMs: /)
+    }
+  })
+})

@@ -1,0 +1,62 @@
+// --flags-url --redis: a follower's freshness is the leader's word, and the leader's word ages. A
+// leader that stops reporting (killed: its lease lasts one TTL more; hung with its lease renewed)
+// while the upstream is down left every follower saying "fresh" (stale: false) on the strength of
+// its last `ok` report: up to a lease TTL plus a poll timeout (~20 s by default) for a dead leader,
+// for ever for a hung one. Real redis-server; the follower's clock is the test's.
+import { describe, expect, it, vi } from 'vitest'
+import { createRedisStore, createSharedDefinitions, createUrlSource } from '@holdfast/server'
+import { useRedisFleet } from './redis-fleet'
+import { recordingLogger, waitFor } from './helpers'
+import { booleanFlags } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
+
+const { cleanups, redisServer } = useRedisFleet()
+const POLL_MS = 200
+const TIMEOUT_MS = 2000
+
+describe('a leader that goes silent', () => {
+  it("a follower says stale once the leader's last report is older than a poll and its timeout, and fresh again when one comes", async () => {
+    const redis = await redisServer()
+    const store = () => createRedisStore({ url: redis.url, namespace: 'silent', commandTimeoutMs: 300 })
+    // The leader: holds the lease (renewed for as long as it lives) and reports only when told.
+    const leader = createSharedDefinitions({ store: store(), leaseTtlMs: 30_000, take: () => true })
+    cleanups.push(() => leader.stop())
+    await leader.start()
+    await waitFor(() => leader.role() === 'leader', 10_000)
+    const text = JSON.stringify(booleanFlags(3, 'on'))
+    const report = () => leader.polled({ ok: true, text, fetchedAt: Date.now() }, { state: 'ok', lastSuccessAt: Date.now(), lastAttemptAt: Date.now() })
+    report()
+
+    let clock = Date.now()
+    const follower = createUrlSource({
+      // Never asked: a follower does not poll (and nothing listens there).
+      url: 'http://127.0.0.1:9/flags.json',
+      pollIntervalMs: POLL_MS,
+      maxShrinkPercent: 50,
+      strict: true,
+      onUnauthorized: { mode: 'keep' },
+      timeoutMs: TIMEOUT_MS,
+      log: recordingLogger(),
+      now: () => clock,
+      share: (hooks) => createSharedDefinitions({ store: store(), leaseTtlMs: 30_000, ...hooks }),
+    })
+    cleanups.push(() => follower.close())
+    await follower.open()
+    await waitFor(() => follower.relayStatus().redis?.role === 'follower' && follower.relayStatus().ready && follower.relayStatus().upstream.state === 'ok', 10_000)
+    expect(follower.freshness()).toMatchObject({ source: 'upstream', stale: false })
+
+    // Within a poll interval and a poll's timeout of the report, the next one may still be on its way.
+    clock += POLL_MS + TIMEOUT_MS
+    expect(follower.freshness()!.stale).toBe(false)
+    // Past that (and a margin for Redis), nothing vouches for the flags: the leader's "ok" is unknown now.
+    clock += 5000
+    expect(follower.freshness()!.stale).toBe(true)
+    expect(follower.relayStatus().stale).toBe(true)
+
+    // The leader reports again: fresh.
+    report()
+    await waitFor(() => follower.freshness()!.stale === false, 10_000)
+    expect(follower.relayStatus().stale).toBe(false)
+  })
+})

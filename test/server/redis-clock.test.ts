@@ -2,10 +2,10 @@
 // relay's monotonic clock; what a follower shows about freshness is on its own clock: never in its
 // future, never a negative or frozen age. Real redis-server and fake upstream on 127.0.0.1.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedDefinitions, createUrlSource } from '@holdfast/server'
+import { createRedisStore, createSharedDefinitions } from '@holdfast/server'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
-import { booleanFlags, startUpstream } from './relay-fakes'
+import { waitFor } from './helpers'
+import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
 
@@ -17,14 +17,7 @@ describe('a leader whose clock is hours ahead', () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
     const source = (now: () => number) => {
-      const s = createUrlSource({
-        url: `${upstream.url}/flags.json`,
-        pollIntervalMs: 200,
-        maxShrinkPercent: 50,
-        strict: true,
-        onUnauthorized: { mode: 'keep' },
-        timeoutMs: 2000,
-        log: recordingLogger(),
+      const s = urlSourceFor(upstream, {
         now,
         share: (hooks) => createSharedDefinitions({ store: createRedisStore({ url: redis.url, namespace: 'clock', commandTimeoutMs: 300 }), leaseTtlMs: 1500, ...hooks }),
       })

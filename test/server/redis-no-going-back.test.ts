@@ -5,10 +5,10 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createGenerationStore, createRedisStore, createSharedDefinitions, createUrlSource, type FlagServerOptions, type RelaySource } from '@holdfast/server'
+import { createGenerationStore, createRedisStore, createSharedDefinitions, type FlagServerOptions, type RelaySource } from '@holdfast/server'
 import { status, useRedisFleet, values } from './redis-fleet'
-import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
-import { booleanFlags, startUpstream } from './relay-fakes'
+import { evaluate, tempDir, waitFor } from './helpers'
+import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
@@ -102,14 +102,7 @@ describe('a relay holding newer flags than Redis', () => {
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
     const dataDir = await tempDir()
     const source = (now: () => number, dir?: string): RelaySource => {
-      const s = createUrlSource({
-        url: `${upstream.url}/flags.json`,
-        pollIntervalMs: 200,
-        maxShrinkPercent: 50,
-        strict: true,
-        onUnauthorized: { mode: 'keep' },
-        timeoutMs: 2000,
-        log: recordingLogger(),
+      const s = urlSourceFor(upstream, {
         now,
         ...(dir ? { store: createGenerationStore({ dir }) } : {}),
         share: (hooks) => createSharedDefinitions({ store: createRedisStore({ url: redis.url, namespace: 'ahead', commandTimeoutMs: 300 }), leaseTtlMs: 1500, ...hooks }),

@@ -4,10 +4,10 @@
 // its last `ok` report: up to a lease TTL plus a poll timeout (~20 s by default) for a dead leader,
 // for ever for a hung one. Real redis-server; the follower's clock is the test's.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedDefinitions, createUrlSource } from '@holdfast/server'
+import { createRedisStore, createSharedDefinitions } from '@holdfast/server'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
-import { booleanFlags } from './relay-fakes'
+import { waitFor } from './helpers'
+import { booleanFlags, urlSourceFor } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
 
@@ -29,15 +29,10 @@ describe('a leader that goes silent', () => {
     report()
 
     let clock = Date.now()
-    const follower = createUrlSource({
-      // Never asked: a follower does not poll (and nothing listens there).
-      url: 'http://127.0.0.1:9/flags.json',
+    // Never asked: a follower does not poll (and nothing listens there).
+    const follower = urlSourceFor({ url: 'http://127.0.0.1:9' }, {
       pollIntervalMs: POLL_MS,
-      maxShrinkPercent: 50,
-      strict: true,
-      onUnauthorized: { mode: 'keep' },
       timeoutMs: TIMEOUT_MS,
-      log: recordingLogger(),
       now: () => clock,
       share: (hooks) => createSharedDefinitions({ store: store(), leaseTtlMs: 30_000, ...hooks }),
     })

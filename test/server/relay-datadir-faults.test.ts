@@ -3,9 +3,9 @@
 // write can fail with EIO for a while, or hang like a stuck network mount. The upstream is a real
 // fake server on 127.0.0.1.
 import { describe, expect, it, vi } from 'vitest'
-import { createUrlSource, type GenerationStore, type RelaySource } from '@holdfast/server'
-import { recordingLogger, waitFor } from './helpers'
-import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+import type { GenerationStore, RelaySource } from '@holdfast/server'
+import { waitFor } from './helpers'
+import { booleanFlags, startUpstream, urlSourceFor, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000 })
 
@@ -34,16 +34,7 @@ function faultyDisk() {
 
 const opened: RelaySource[] = []
 function source(upstream: FakeUpstream, store: GenerationStore): RelaySource {
-  const s = createUrlSource({
-    url: `${upstream.url}/flags.json`,
-    pollIntervalMs: 100,
-    maxShrinkPercent: 50,
-    strict: true,
-    onUnauthorized: { mode: 'keep' },
-    timeoutMs: 2000,
-    log: recordingLogger(),
-    store,
-  })
+  const s = urlSourceFor(upstream, { pollIntervalMs: 100, store })
   opened.push(s)
   return s
 }

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach } from 'vitest'
+import { createUrlSource, type RelaySource, type UrlSourceOptions } from '@holdfast/server'
 import { drip } from '../support/faultServer'
+import { recordingLogger } from './helpers'
 
 /** What the fake answers; a function decides per request. */
 export type Behaviour =
@@ -117,4 +119,22 @@ export function booleanFlags(count: number, defaultVariant: 'on' | 'off' = 'on',
   const flags: Record<string, unknown> = {}
   for (let i = 0; i < count; i++) flags[`${prefix}${i}`] = { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant }
   return { flags }
+}
+
+/**
+ * A `--flags-url` source on `upstream`'s /flags.json as the relay suites build one in process
+ * (strict, shrink guard at 50%, 401 keeps what is held, 2 s timeout, polled every 0.2 s, a
+ * recording logger); `options` adds to or overrides any of it (`now`, `store`, `share`, …).
+ */
+export function urlSourceFor(upstream: Pick<FakeUpstream, 'url'>, options: Partial<UrlSourceOptions> = {}): RelaySource {
+  return createUrlSource({
+    url: `${upstream.url}/flags.json`,
+    pollIntervalMs: 200,
+    maxShrinkPercent: 50,
+    strict: true,
+    onUnauthorized: { mode: 'keep' },
+    timeoutMs: 2000,
+    log: recordingLogger(),
+    ...options,
+  })
 }

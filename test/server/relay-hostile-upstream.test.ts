@@ -8,9 +8,9 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib'
 import { describe, expect, it, vi } from 'vitest'
-import { createGenerationStore, createUpstreamSource, createUrlSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
+import { createGenerationStore, createUpstreamSource, makeSnapshot, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
-import { booleanFlags, startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
+import { booleanFlags, startUpstream, urlSourceFor, type Behaviour, type FakeUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
 
 // Upstreams that hang, drip or inflate take real seconds, more on a loaded machine (a full run in
@@ -353,7 +353,7 @@ describe('--flags-url against an upstream that asks for a pause', () => {
   it('a 429 or 503 with Retry-After holds the scheduled polls back (at most a minute); the values held are served meanwhile', async () => {
     const upstream = await startUpstream({ document: booleanFlags(3) })
     let clock = 1_800_000_000_000
-    const source = createUrlSource({ url: `${upstream.url}/flags.json`, pollIntervalMs: 20, maxShrinkPercent: 50, strict: true, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    const source = urlSourceFor(upstream, { pollIntervalMs: 20, now: () => clock })
     await source.open()
     try {
       expect(source.current()?.flagCount).toBe(3)

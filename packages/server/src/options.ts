@@ -5,6 +5,7 @@ import { corsOriginProblem } from './http/cors'
 import { DEFAULT_MAX_EVENT_LOOP_DELAY_MS } from './http/loadShedder'
 import { DEFAULT_ANSWER_CACHE_BYTES } from './ofrep/answerCache'
 import { DEFAULT_REQUEST_LIMITS, type RequestLimits } from './ofrep/schemas'
+import { MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS } from './store/leaseKeeper'
 
 // Options given in code are a boundary too: a typo'd port or an empty API key must fail at start,
 // with a message, not at the first request (or never, as an empty key once silently did).
@@ -123,8 +124,7 @@ export const handlerOptionsSchema = z
         .optional(),
     ),
     // The lease is renewed every third of it: 0 or NaN renewed it in a tight loop against the store.
-    // The same bounds as redis.leaseTtlMs (store/relayStore.ts).
-    sharedStore: z.object({ leaseTtlMs: intervalMs('leaseTtlMs', 100, 3_600_000).optional() }).loose().optional(),
+    sharedStore: z.object({ leaseTtlMs: intervalMs('leaseTtlMs', MIN_LEASE_TTL_MS, MAX_LEASE_TTL_MS).optional() }).loose().optional(),
   })
   .loose()
   .refine((o) => o.flags !== undefined || o.source !== undefined || o.flagsUrl !== undefined || o.upstream !== undefined, {

@@ -8,6 +8,7 @@ import { acquireLock } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
+import { waitAtMost } from './startupWait'
 
 /**
  * The newest generation `accept` takes, as its payload, or undefined. Never rejects: a data dir
@@ -142,15 +143,17 @@ export function createPersistence(options: {
     })
   }
 
+  const flush = async () => {
+    while (writing) await writing
+  }
+
   return {
     schedule(payload) {
       pending = payload
       failed = undefined
       kick()
     },
-    async flush() {
-      while (writing) await writing
-    },
+    flush,
     async close(waitMs = CLOSE_WAIT_MS) {
       retry.stop()
       if (failed && !pending) {
@@ -158,16 +161,9 @@ export function createPersistence(options: {
         kick()
       }
       failed = undefined
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const done = (async () => {
-        while (writing) await writing
-        return state.lastError === undefined
-      })()
-      try {
-        return await Promise.race([done, new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), waitMs)))])
-      } finally {
-        clearTimeout(timer)
-      }
+      let finished = false
+      await waitAtMost(flush().then(() => (finished = true)), waitMs)
+      return finished && state.lastError === undefined
     },
     state: () => ({ ...state }),
   }

@@ -46,6 +46,9 @@ export interface LeaseKeeper {
 
 /** The default lease TTL of {@link createLeaseKeeper}: 15 s. */
 export const DEFAULT_LEASE_TTL_MS = 15_000
+/** Bounds of a lease TTL (`redis.leaseTtlMs`, `sharedStore.leaseTtlMs`): renewed every third of it, so 0 would be a tight loop against the store. */
+export const MIN_LEASE_TTL_MS = 100
+export const MAX_LEASE_TTL_MS = 3_600_000
 
 /**
  * Keeps one relay's side of the lease: tries to take it (when it is free, or the moment the holder

@@ -1,5 +1,5 @@
 import type { ServerLogger } from '../logger'
-import { DEFAULT_LEASE_TTL_MS } from './leaseKeeper'
+import { DEFAULT_LEASE_TTL_MS, MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS } from './leaseKeeper'
 import { createRedisStore } from './redisStore'
 import type { SharedStore } from './sharedStore'
 import { storeNamespace } from './storeNamespace'
@@ -28,7 +28,7 @@ export function readRedisOptions(redis: string | RedisRelayOptions | undefined):
   }
   if (typeof options.url !== 'string' || !/^rediss?:\/\/[^/]/i.test(options.url)) fail(`redis must be a redis:// or rediss:// URL, got "${String(options.url)}"`)
   const leaseTtlMs = options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS
-  if (!(Number.isFinite(leaseTtlMs) && leaseTtlMs >= 100 && leaseTtlMs <= 3_600_000)) fail(`redis.leaseTtlMs must be from 100 to 3600000, got ${leaseTtlMs}`)
+  if (!(Number.isFinite(leaseTtlMs) && leaseTtlMs >= MIN_LEASE_TTL_MS && leaseTtlMs <= MAX_LEASE_TTL_MS)) fail(`redis.leaseTtlMs must be from ${MIN_LEASE_TTL_MS} to ${MAX_LEASE_TTL_MS}, got ${leaseTtlMs}`)
   for (const name of ['commandTimeoutMs', 'backupTtlMs'] as const) {
     const value = options[name]
     if (value !== undefined && !(Number.isFinite(value) && value >= 1)) fail(`redis.${name} must be a positive number of milliseconds, got ${value}`)

@@ -213,9 +213,16 @@ describe('live updates in Chromium', () => {
     const streamsBefore = get('stream')
     await leader.close()
     const closedAt = Date.now()
-    await waitUntil(() => get('stream') === streamsBefore + 1 && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
+    // Both other tabs may claim the freed lease before either claim reaches the other's renderer
+    // (localStorage is synchronised between processes after the fact): the next renewal settles
+    // it, and the tab that lost closes its stream (test/core/live-lease.test.ts). So one or two
+    // new streams, and one open.
+    await waitUntil(() => get('stream') > streamsBefore && server.handler.stream!.connections() === 1, 'another tab to take the stream', 5000)
     // The closed leader renews no more: its lease runs out within a second of its last renewal.
     expect(Date.now() - closedAt).toBeLessThan(2500)
+    expect(get('stream') - streamsBefore).toBeLessThanOrEqual(2)
+    await new Promise((r) => setTimeout(r, 600))
+    expect(server.handler.stream!.connections()).toBe(1)
     const bulk = get('ofrep.bulk')
     const value = await flip()
     await Promise.all(others.map((p) => waitShown(p, value)))

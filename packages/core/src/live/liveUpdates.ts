@@ -285,10 +285,18 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       if (takeover && !environment.visible()) return sleep()
       stopFollowing()
       connect(takeover)
+    }, () => {
+      // The storage lease went to another tab: this tab follows again, and its stream goes (two
+      // leaders would hold two streams for as long as both tabs stay open).
+      disconnect()
+      stopPolling()
+      hello()
     })
-    // Until a leader speaks up, ask whether one exists and how its stream is.
-    link.post({ t: 'hello' })
+    hello()
   }
+
+  // Until a leader speaks up, ask whether one exists and how its stream is.
+  const hello = () => link!.post({ t: 'hello' })
 
   function stopFollowing() {
     stopWaiting()

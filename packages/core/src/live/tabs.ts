@@ -2,7 +2,9 @@
 // its notices and each other's answers over a BroadcastChannel. Leadership is a Web Lock held for
 // as long as the tab leads, so when the leader closes (or crashes: the browser releases its locks)
 // the next tab in the lock's queue is granted it at once. Where Web Locks are missing, a lease in
-// localStorage renewed every 250 ms and valid for 1 s does the same, within a second; where that
+// localStorage renewed every 250 ms and valid for 1 s does the same, within a second (a leader
+// that finds its lease taken, after a stall or a read that missed the other tab's claim, steps
+// down and closes its stream); where that
 // is missing too (storage blocked), every tab leads for itself — more connections, never none.
 // The lease's key names the stream by a hash (32-bit FNV-1a: a page has a stream or two, and this
 // chunk imports nothing from up-front code): a stream URL may carry a vendor's token, which OFREP
@@ -18,8 +20,12 @@ export type TabMessage =
 
 /** The link of one tab to the others. */
 export interface TabLink {
-  /** Queues for leadership (listening again after `close`); `onLead` runs when this tab becomes the leader. Idempotent. */
-  lead(onLead: () => void): void
+  /**
+   * Queues for leadership (listening again after `close`); `onLead` runs when this tab becomes the
+   * leader, `onLose` when the storage lease finds another tab took it (this tab's renewals stalled
+   * past it, or a read missed the other tab's claim): it follows again, still queued. Idempotent.
+   */
+  lead(onLead: () => void, onLose: () => void): void
   /** Gives leadership up (another tab takes over); `lead` may be called again. */
   resign(): void
   /** Whether this tab leads now. */
@@ -73,7 +79,7 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
       .catch(() => {})
   }
 
-  function leadWithLease(onLead: () => void) {
+  function leadWithLease(onLead: () => void, onLose: () => void) {
     const tick = () => {
       try {
         const now = Date.now()
@@ -81,7 +87,10 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
         // No honest lease ends more than one period from now (the tabs share one clock): one that
         // claims to (a clock that ran ahead, another version, a stray script) holds no tab off.
         if (held && held.id !== id && typeof held.until === 'number' && held.until > now && held.until <= now + LEASE_MS) {
-          if (isLeader) isLeader = false
+          if (isLeader) {
+            isLeader = false
+            onLose()
+          }
           return
         }
         localStorage.setItem(leader, JSON.stringify({ id, until: now + LEASE_MS }))
@@ -102,12 +111,12 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
   }
 
   const link: TabLink = {
-    lead(onLead) {
+    lead(onLead, onLose) {
       if (queued) return
       queued = true
       listen()
       if (locks && typeof locks.request === 'function') leadWithLock(onLead)
-      else leadWithLease(onLead)
+      else leadWithLease(onLead, onLose)
     },
     resign() {
       queued = false

@@ -25,6 +25,23 @@ describe('parseRetryAfter', () => {
   test('HTTP-date', () => {
     expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now)).toBe(30_000)
   })
+  test('asctime, the third HTTP-date form (RFC 9110 §5.6.7), read as UTC whatever the local time zone', () => {
+    // Before: it did not pass the date-like check at all (no comma), so the wait was ignored; and a
+    // `Date` header in this form was read as local time (V8 does), hours off outside UTC.
+    const zone = process.env.TZ
+    try {
+      for (const tz of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
+        process.env.TZ = tz
+        expect(parseRetryAfter('Sat Nov 21 10:00:30 2026', now)).toBe(30_000)
+        expect(parseRetryAfter('Sat Nov 21 10:00:30 2026', 0, 'Sat Nov 21 10:00:00 2026')).toBe(30_000)
+        expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', 0, 'Sat Nov 21 10:00:00 2026')).toBe(30_000)
+        expect(parseRetryAfter('Saturday, 21-Nov-26 10:00:30 GMT', now)).toBe(30_000)
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
   test('ISO 8601', () => {
     expect(parseRetryAfter('2026-11-21T10:01:00Z', now)).toBe(60_000)
     expect(parseRetryAfter('2026-11-21T10:00:05.500Z', now)).toBe(5_500)

@@ -85,6 +85,27 @@ test('after a 413 the page keeps the batch size that fit: a backlog is not two r
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 128, dropped: 0 })
 })
 
+test('the batch size a 413 taught grows back once the receiver takes more: doubled after 16 deliveries in a row, up to batchSize', async () => {
+  suite.receiver.set({ maxEvents: 8 })
+  const client = make({ batchSize: 32 })
+  for (let i = 0; i < 32; i++) client.logEvent('view', { value: i })
+  await client.flush()
+  // The receiver's cap is raised (a proxy's body limit fixed). Before: 8 events a request for the
+  // rest of the page, four times the requests a receiver had to take, for good.
+  suite.receiver.set({})
+  const before = suite.receiver.requests.length
+  for (let i = 32; i < 500; i++) client.logEvent('view', { value: i })
+  await client.flush()
+
+  expect(values()).toEqual(Array.from({ length: 500 }, (_, i) => i))
+  const sizes = suite.receiver.requests.slice(before).map((r) => r.ids.length)
+  // 8 × 12 (16 in a row with the first four), 16 × 16, then 32: 32 requests where it was 59.
+  expect(Math.max(...sizes)).toBe(32)
+  expect(sizes.length).toBeLessThan(40)
+  expect(suite.receiver.requests.slice(before).filter((r) => r.outcome === 413)).toEqual([])
+  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 500, dropped: 0 })
+})
+
 test('a single event still too large (413) is dropped and counted; the rest of its batch arrives', async () => {
   suite.receiver.set({ tooLargeName: 'huge' })
   const client = make()

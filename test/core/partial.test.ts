@@ -93,3 +93,35 @@ test('response metadata and extra top-level fields are tolerated', async () => {
   server.always({ status: 200, body: { flags: [{ key: 'a', value: true }], metadata: { version: 3 }, extra: [1] } })
   expect((await client.refresh()).state).toBe('ready')
 })
+
+test('one metadata entry that is not a string, number or boolean is dropped alone, not all the flag’s metadata', async () => {
+  // Before: `{ owner, rules: {...} }` lost `owner` too (the whole metadata failed the check), so a
+  // dashboard reading `metadata.owner` went blank because a vendor added one nested field.
+  const raw = '{"flags":[{"key":"a","value":true,"metadata":{"owner":"team-x","rules":{"n":1},"list":[1],"none":null,"huge":1e400,"weight":3,"on":false}},{"key":"b","value":"blue"},{"key":"c","value":1}]}'
+  server.always({ status: 200, raw, headers: { 'Content-Type': 'application/json' } })
+  await client.refresh()
+  expect(client.getDetails('a', false).metadata).toEqual({ owner: 'team-x', weight: 3, on: false })
+  // Bootstrap input is read the same way.
+  const other = createClient({
+    url: server.url,
+    context: { targetingKey: 'u' },
+    bootstrap: { context: { targetingKey: 'u' }, flags: [{ key: 'x', value: 1, metadata: { owner: 'ssr', nested: { no: 1 } } as never }], fetchedAt: 1 },
+    storage: 'memory',
+    logger: createTestLogger(),
+  })
+  expect(other.getDetails('x', 0).metadata).toEqual({ owner: 'ssr' })
+  await other.close()
+})
+
+test('a value out of the double range (1e400 reads as Infinity) is a per-flag PARSE_ERROR: the last known good value stays', async () => {
+  // Before: `c` became Infinity, which no JSON can carry: snapshot() (the SSR bootstrap) and the
+  // cache read back `null`/nothing, so the next page served the caller's default instead.
+  const raw = '{"flags":[{"key":"a","value":true},{"key":"b","value":"blue"},{"key":"c","value":1e400},{"key":"cfg","value":{"max":-1e400}}]}'
+  server.always({ status: 200, raw, headers: { 'Content-Type': 'application/json' } })
+  await client.refresh()
+  expect(client.getDetails('c', 0)).toMatchObject({ value: 1, stale: true, errorCode: 'PARSE_ERROR', source: 'network' })
+  expect(client.getDetails('cfg', { max: 5 })).toMatchObject({ value: { max: 5 }, errorCode: 'PARSE_ERROR', source: 'default' })
+  expect(client.getValue('b', '')).toBe('blue')
+  const snapshot = client.snapshot()
+  expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot)
+})

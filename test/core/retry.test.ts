@@ -23,6 +23,12 @@ function make(options: Partial<Parameters<typeof createClient>[0]> = {}) {
   return client
 }
 
+/** The asctime form of an HTTP-date (RFC 9110 §5.6.7), always UTC: `Sun Nov  6 08:49:37 1994`. */
+function asctime(at: number): string {
+  const [day, date, month, year, time] = new Date(at).toUTCString().replace(',', '').split(' ')
+  return `${day} ${month} ${date.replace(/^0/, ' ')} ${time} ${year}`
+}
+
 /** Fires the pending retry and waits for the request it makes to settle. */
 async function fireRetry() {
   const delay = clock.fireNext()
@@ -51,6 +57,9 @@ test.each([
   ['delta-seconds', () => '7', 7000],
   ['HTTP-date', () => new Date(Math.ceil(Date.now() / 1000) * 1000 + 9000).toUTCString(), 9000],
   ['ISO 8601', () => new Date(Date.now() + 11_000).toISOString(), 11_000],
+  // `Sun Nov  6 08:49:37 1994`: before, not read at all (the retry came after the 750 ms backoff).
+  ['asctime', () => asctime(Math.ceil(Date.now() / 1000) * 1000 + 13_000), 13_000],
+  ['HTTP-date with a numeric zone', () => new Date(Math.ceil(Date.now() / 1000) * 1000 + 9000).toUTCString().replace('GMT', '+0000'), 9000],
 ])('Retry-After as %s is honoured, and refresh() does not jump it', async (_name, header, expected) => {
   make()
   await client.start()

@@ -9,6 +9,7 @@ import ts from 'typescript'
 import { OpenFeature, OpenFeatureProvider, useBooleanFlagValue, useFlag } from '@openfeature/react-sdk'
 import { afterEach, describe, expect, it } from 'vitest'
 import { HoldfastWebProvider } from '@holdfast/openfeature'
+import { FlagProvider, createClient, useValue, type EvaluationContext } from '@holdfast/react'
 import { DEMO_FLAGS, startServer } from '../server/helpers'
 import { createFaultServer, delayed, flags } from '../support/faultServer'
 import { createManualClock, uniqueStorageName } from '../support/clock'
@@ -145,4 +146,42 @@ describe('@openfeature/react-sdk with HoldfastWebProvider', () => {
     const problems = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))
     expect(problems).toEqual([])
   }, 60_000)
+})
+
+describe('one Holdfast client shared by <FlagProvider> and HoldfastWebProvider', () => {
+  it('after an OpenFeature logout paused it, the React context prop logging the same user in fetches again and polls again', async () => {
+    const fault = await createFaultServer(flags([{ key: 'plan', value: 'free' }]))
+    const clock = createManualClock()
+    const shared = createClient({ url: fault.url, context: { targetingKey: 'user-1' }, storage: 'memory', storageName: uniqueStorageName('shared'), refreshOnFocus: false, refreshIntervalMs: 30_000, clock, logger: quiet })
+    try {
+      const domain = `react-${++domains}`
+      await OpenFeature.setProviderAndWait(domain, new HoldfastWebProvider({ client: shared }), { targetingKey: 'user-1' })
+      function Plan() {
+        return <p data-testid="plan">{useValue('plan', 'DEFAULT')}</p>
+      }
+      const page = (user?: EvaluationContext) => (
+        <FlagProvider client={shared} context={user}>
+          <Plan />
+        </FlagProvider>
+      )
+      const { rerender } = render(page({ targetingKey: 'user-1' }))
+      await waitFor(() => expect(screen.getByTestId('plan').textContent).toBe('free'))
+      const before = fault.requests.length
+
+      // The logout: OpenFeature is told (the provider pauses the client), and so is React.
+      await OpenFeature.setContext(domain, {})
+      rerender(page(undefined))
+      // The same user logs back in, through React.
+      fault.always(flags([{ key: 'plan', value: 'pro' }]))
+      rerender(page({ targetingKey: 'user-1' }))
+      // Before: the prop equalled the client's context, so no setContext: paused for good, no request, 'free' forever.
+      await waitFor(() => expect(screen.getByTestId('plan').textContent).toBe('pro'))
+      expect(fault.requests.length).toBe(before + 1)
+      clock.advance(30_000)
+      await fault.waitForRequests(before + 2)
+    } finally {
+      await shared.close()
+      await fault.close()
+    }
+  })
 })

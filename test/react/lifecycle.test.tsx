@@ -132,7 +132,7 @@ describe('a provider that creates its client', () => {
     const Activity = (React as unknown as { Activity?: React.ComponentType<{ mode: 'visible' | 'hidden'; children: ReactNode }> }).Activity
     if (!Activity) return skip()
     const server = await startServer({ greeting: 'hello' })
-    const options: ClientOptions = clientOptions(server)
+    const options = clientOptions(server)
     const clients: FlagClient[] = []
     const app = (mode: 'visible' | 'hidden') => (
       <Activity mode={mode}>
@@ -155,6 +155,7 @@ describe('a provider that creates its client', () => {
     expect(new Set(clients).size).toBe(2)
     expect(clients.at(-1)!.getStatus().state).toBe('ready')
     expect(server.requests).toEqual(['alice', 'alice'])
+    expect(options.logger.warnings).toEqual([])
   })
 })
 

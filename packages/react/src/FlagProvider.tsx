@@ -54,8 +54,10 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   const contextKey = context === undefined ? undefined : keyOf(context)
   useEffect(() => {
     // Declared before the start effect: a passed-in client that is not started yet switches
-    // first and then fetches once, for the right user.
-    if (context !== undefined && keyOf(client.getContext()) !== contextKey) void client.setContext(context)
+    // first and then fetches once, for the right user. Called even when the prop equals the
+    // client's context (a no-op in core then): a client someone paused (an OpenFeature logout
+    // on a shared client) is resumed by the app logging the same user back in through this prop.
+    if (context !== undefined) void client.setContext(context)
     // `contextKey` stands for `context`: a new object with the same content is no change.
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, contextKey])

@@ -223,13 +223,14 @@ export function createSync(deps: SyncDeps) {
         logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
         return status()
       }
-      // A closed client sends nothing more: a switch would leave the new user `loading` for good.
-      if (closed) {
-        logger.warn('setContext after close: ignored')
-        return status()
-      }
       const next = ownContext(input)
       const nextHash = safeContextHash(next)
+      // A closed client sends nothing more: a switch would leave the new user `loading` for good.
+      // The same context again is no switch (a provider's effect re-run on the client it closed).
+      if (closed) {
+        if (nextHash !== state.contextHash) logger.warn('setContext after close: ignored')
+        return status()
+      }
       const resumed = paused
       paused = false
       if (started) scheduler.start()

@@ -47,23 +47,25 @@ export function retryDelay(error: HoldfastError, attempt: number, random: () => 
 // never parked for good by one header.
 const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
 
+// RFC 9110 §5.6.7: recipients accept all three HTTP-date forms, all UTC. The asctime form
+// (`Sun Nov  6 08:49:37 1994`) names no zone, and Date.parse reads it as local time (V8): hours off
+// outside UTC. It is the one form that ends in its year.
+const httpDate = (text: string): number => Date.parse(text.replace(/:\d\d \d{4}$/, '$& GMT'))
+
 /**
- * Parses `Retry-After` into milliseconds: delta-seconds (`120`), an HTTP-date
- * (`Wed, 21 Oct 2015 07:28:00 GMT`) or ISO 8601 (`2015-10-21T07:28:00Z`, which some servers send
+ * Parses `Retry-After` into milliseconds: delta-seconds (`120`), an HTTP-date in any of its three
+ * forms (`Wed, 21 Oct 2015 07:28:00 GMT`, read as UTC) or ISO 8601 (`2015-10-21T07:28:00Z`, which some servers send
  * though RFC 9110 does not define it). A date is read against `serverDate` (the response's `Date`
  * header) when that parses, so a client clock hours off does not change the wait; otherwise
  * against `now`. Returns undefined for anything else; a date in the past is 0; at most a day.
  */
 export function parseRetryAfter(value: string | null | undefined, now: number, serverDate?: string | null): number | undefined {
-  if (value == null) return undefined
+  // null, undefined and '' match neither form below.
   const text = String(value).trim()
-  if (text === '') return undefined
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_RETRY_AFTER_MS, Math.round(Number(text) * 1000))
   // Only date-like strings: Date.parse accepts odd inputs such as "1" or "soon 2".
-  if (!/[a-z]{3},|\d{4}-\d{2}-\d{2}/i.test(text)) return undefined
-  const at = Date.parse(text)
+  if (!/[a-z]{3},|\d{4}-\d\d-\d\d|:\d\d \d{4}$/i.test(text)) return undefined
+  const at = httpDate(text)
   if (Number.isNaN(at)) return undefined
-  const reference = serverDate ? Date.parse(serverDate) : NaN
-  const from = Number.isNaN(reference) ? now : reference
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - from))
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - (httpDate(String(serverDate)) || now)))
 }

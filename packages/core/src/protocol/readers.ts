@@ -110,47 +110,46 @@ export function trustedTime(value: unknown, now: number): number {
   return isNumber(value) && value > 0 && value <= now + CLOCK_SKEW_MS ? value : 0
 }
 
-/** How an entry's value is read: as is (fresh from `JSON.parse`), or checked and copied (storage, app input). */
-type ValueReader = (value: unknown) => JsonValue | undefined
-
-const asParsed: ValueReader = (v) => v as JsonValue
-
 /** Reads one flag entry; undefined when it cannot be read (no string key). */
-export function parseEntry(raw: unknown, readValue: ValueReader = copyJson): FlagEntry | undefined {
+export function parseEntry(raw: unknown): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
   if (typeof d.key !== 'string') return undefined
   const entry: FlagEntry = { key: d.key }
-  // `null` and absent both mean "use the caller's default"; anything not JSON is treated alike.
+  // `null` and absent both mean "use the caller's default". A value no JSON can carry is a per-flag
+  // PARSE_ERROR (§4: the last known good value stays), never the caller's default in disguise:
+  // `1e400` parses as Infinity, which the cache, snapshot() and an SSR bootstrap would turn into
+  // null or nothing. Copied (storage, app input): the app changing its object later changes nothing held.
   if (d.value !== undefined && d.value !== null) {
-    const value = readValue(d.value)
-    if (value !== undefined) entry.value = value
+    const value = copyJson(d.value)
+    if (value === undefined) entry.errorCode = 'PARSE_ERROR'
+    else entry.value = value
   }
   if (typeof d.reason === 'string') entry.reason = d.reason
   if (typeof d.variant === 'string') entry.variant = d.variant
-  // Copied like the value (app input, storage): the app changing its object later changes nothing held.
-  const metadata = readValue(d.metadata)
-  if (isMetadata(metadata)) entry.metadata = metadata
+  if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
   if (isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt
   return entry
 }
 
-function isMetadata(value: unknown): value is FlagMetadata {
-  if (!isRecord(value)) return false
+// A copy of the entries OFREP allows (string, finite number, boolean); any other entry is left out
+// alone, so one nested field a vendor adds does not cost the flag all its metadata.
+function readMetadata(value: Record<string, unknown>): FlagMetadata {
+  const out: FlagMetadata = {}
   // Own keys (not `Object.values`, V8's slow path: half the time of a 1,000-flag bootstrap went there).
   for (const key of Object.keys(value)) {
     const v = value[key]
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return false
+    if (typeof v === 'string' || typeof v === 'boolean' || isNumber(v)) out[key] = v
   }
-  return true
+  return out
 }
 
-function parseEntries(raw: unknown[], readValue?: ValueReader): { entries: FlagEntry[]; skipped: number } {
+function parseEntries(raw: unknown[]): { entries: FlagEntry[]; skipped: number } {
   const entries: FlagEntry[] = []
   for (const item of raw) {
-    const entry = parseEntry(item, readValue)
+    const entry = parseEntry(item)
     if (entry) entries.push(entry)
   }
   return { entries, skipped: raw.length - entries.length }
@@ -172,8 +171,8 @@ export interface UpstreamInfo {
 /** Reads an OFREP bulk response body `{ flags: [...], metadata? }`; undefined when it is not that shape. */
 export function parseBulkResponse(body: unknown): { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } | undefined {
   if (!isRecord(body) || !Array.isArray(body.flags)) return undefined
-  // Fresh from JSON.parse: every value is JSON already, and nobody else holds it.
-  const result: { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } = parseEntries(body.flags, asParsed)
+  // Values are checked and copied even fresh from JSON.parse: a number out of the double range parses as Infinity.
+  const result: { entries: FlagEntry[]; skipped: number; upstream?: UpstreamInfo } = parseEntries(body.flags)
   const meta = isRecord(body.metadata) ? body.metadata.holdfast : undefined
   if (isRecord(meta)) {
     const upstream: UpstreamInfo = {}
@@ -202,7 +201,7 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
   if (!isRecord(input)) return undefined
   const context = copyJson(input.context)
   if (!isContext(context) || !Array.isArray(input.flags)) return undefined
-  const { entries, skipped } = parseEntries(input.flags, copyJson)
+  const { entries, skipped } = parseEntries(input.flags)
   const { etag, fetchedAt } = input
   const bootstrap: Bootstrap = {
     context,

@@ -57,6 +57,9 @@ export interface FlusherOptions {
   kit: PlatformKit
 }
 
+/** Deliveries in a row at a size a 413 taught before trying twice that size. */
+const GROW_AFTER = 16
+
 /** Creates the pass runner of one queue. */
 export function createFlusher(options: FlusherOptions) {
   const { store, clock, counts } = options
@@ -65,6 +68,10 @@ export function createFlusher(options: FlusherOptions) {
   /** The largest batch the receiver took since its last 413: later batches go no bigger, so a
    * backlog costs one round of refused uploads, not a round per batch. */
   let fit = options.batchSize
+  /** Deliveries in a row since `fit` was last set. After GROW_AFTER, `fit` doubles (up to
+   * batchSize), as the relay's forwarder does: a receiver whose cap was raised is not sent small
+   * batches for the rest of the page, and one that was not costs one refused upload per round. */
+  let fitted = 0
 
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
@@ -125,6 +132,7 @@ export function createFlusher(options: FlusherOptions) {
         for (const key of keys) failed.delete(key)
         counts.sent += items.length
         delete counts.lastError
+        if (++fitted >= GROW_AFTER) (fit = Math.min(options.batchSize, fit * 2)), (fitted = 0)
         await store.remove(keys)
         return true
       case 'too-large': {
@@ -132,6 +140,7 @@ export function createFlusher(options: FlusherOptions) {
         if (items.length === 1) return (fit = options.batchSize), drop(keys, 'an event the receiver finds too large (HTTP 413)')
         for (const key of keys) failed.add(key)
         fit = Math.ceil(items.length / 2)
+        fitted = 0
         return send(items, pass)
       }
       case 'rejected':

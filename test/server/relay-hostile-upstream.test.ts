@@ -186,6 +186,28 @@ describe('the relay reads what the browser client reads', () => {
     expect(answer.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STATIC' }])
     expect(answer.body.metadata.holdfast.stale).toBe(false)
   })
+
+  it('a value no JSON can carry (1e400) is that flag\'s PARSE_ERROR, and one nested metadata entry costs only itself', async () => {
+    const good = { flags: [{ key: 'limit', value: 10, reason: 'STATIC' }, { key: 'owner', value: true, reason: 'STATIC', metadata: { team: 'a', weight: 1 } }] }
+    const upstream = await startUpstream({ status: 200, text: JSON.stringify(good), contentType: 'application/json' })
+    const server = await relay(upstream)
+    expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual(good.flags)
+    // 1e400 parses as Infinity; served as is, JSON.stringify wrote null: every browser got its
+    // default (the last known good lost). The metadata's one nested entry (a vendor's rules) took
+    // `team` and `weight` with it.
+    upstream.set({
+      status: 200,
+      text: '{"flags":[{"key":"limit","value":1e400,"reason":"STATIC"},{"key":"owner","value":true,"reason":"STATIC","metadata":{"team":"a","rules":{"x":1},"weight":1,"huge":-1e400}}]}',
+      contentType: 'application/json',
+    })
+    // A user held: the flag's last known good value stays. A new user: the flag's error (the
+    // browser keeps its own last known good, or shows the caller's default), never null as a value.
+    const held = await bulk(server, { targetingKey: 'u' })
+    expect(held.status).toBe(200)
+    expect(held.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STALE' }, good.flags[1]])
+    const fresh = await bulk(server, { targetingKey: 'v' })
+    expect(fresh.body.flags).toEqual([{ key: 'limit', errorCode: 'PARSE_ERROR' }, good.flags[1]])
+  })
 })
 
 describe('the relay against answers nested deeper than a schema can recurse', () => {

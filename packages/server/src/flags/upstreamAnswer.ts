@@ -4,9 +4,8 @@
 // fields of the wrong type are dropped rather than failing the whole answer.
 import type { FlagEntry } from '@holdfast/core'
 import { z } from 'zod'
-import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
+import { allFinite, MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 
-const primitive = z.union([z.string(), z.number(), z.boolean()])
 const optional = <T extends z.ZodType>(schema: T) => schema.optional().catch(undefined)
 
 // The value is taken as JSON.parse gave it (it is JSON), its depth checked without recursion below.
@@ -15,7 +14,7 @@ const entrySchema = z.object({
   value: z.unknown().optional(),
   reason: optional(z.string()),
   variant: optional(z.string()),
-  metadata: optional(z.record(z.string(), primitive)),
+  metadata: optional(z.record(z.string(), z.unknown())),
   errorCode: optional(z.string()),
   errorDetails: optional(z.string()),
 })
@@ -78,11 +77,20 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
     // accepted here is saved and must be read back by the same limit (valueDepth.ts).
     if (valueDepth(entry.data.value) > MAX_VALUE_DEPTH) return { ok: false, message: `the value of flag ${JSON.stringify(entry.data.key)} is nested deeper than ${MAX_VALUE_DEPTH} levels`, tooLarge: true }
     const e: FlagEntry = { key: entry.data.key }
-    // `null` means "use the caller's default", like an absent value.
-    if (entry.data.value !== undefined && entry.data.value !== null) e.value = entry.data.value as FlagEntry['value']
+    const { value } = entry.data
+    // `null` means "use the caller's default", like an absent value. A number out of the double
+    // range (`1e400`) parses as Infinity, which no JSON carries: served, it went out as null (the
+    // caller's default) and the held value was lost. It is that flag's PARSE_ERROR instead, so the
+    // merge keeps what was held for it, as the browser client does.
+    if (value !== undefined && value !== null) {
+      if (allFinite(value)) e.value = value as FlagEntry['value']
+      else [e.errorCode, e.errorDetails] = ['PARSE_ERROR', 'the value is not JSON: a number out of range']
+    }
     if (entry.data.reason !== undefined) e.reason = entry.data.reason
     if (entry.data.variant !== undefined) e.variant = entry.data.variant
-    if (entry.data.metadata !== undefined) e.metadata = entry.data.metadata
+    // OFREP metadata values are strings, numbers and booleans; any other entry (a vendor's nested
+    // rules) is left out alone, where before it cost the flag all its metadata.
+    if (entry.data.metadata !== undefined) e.metadata = primitives(entry.data.metadata)
     if (entry.data.errorCode !== undefined) e.errorCode = entry.data.errorCode
     if (entry.data.errorDetails !== undefined) e.errorDetails = entry.data.errorDetails
     entries.push(e)
@@ -90,10 +98,7 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
   const answer: UpstreamAnswer = { entries, skipped }
   const metadata = parsed.data.metadata
   if (metadata) {
-    const flat: Record<string, string | number | boolean> = {}
-    for (const [key, value] of Object.entries(metadata)) {
-      if (key !== 'holdfast' && key !== '__proto__' && (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value)))) flat[key] = value
-    }
+    const flat = primitives(metadata, 'holdfast')
     if (Object.keys(flat).length > 0) answer.metadata = flat
     const holdfast = holdfastSchema.safeParse(metadata.holdfast)
     if (metadata.holdfast !== undefined && holdfast.success) {
@@ -102,4 +107,14 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
     }
   }
   return { ok: true, answer }
+}
+
+// The entries of a metadata record OFREP allows (string, finite number, boolean), without `skip`.
+function primitives(record: Record<string, unknown>, skip?: string): Record<string, string | number | boolean> {
+  const flat: Record<string, string | number | boolean> = {}
+  for (const [key, value] of Object.entries(record)) {
+    if (key === skip || key === '__proto__') continue
+    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) flat[key] = value
+  }
+  return flat
 }

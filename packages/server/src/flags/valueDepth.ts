@@ -29,3 +29,20 @@ export function valueDepth(value: unknown, limit = MAX_VALUE_DEPTH): number {
   }
   return deepest
 }
+
+/**
+ * Whether every number in `value` is finite: `JSON.parse` reads a number out of the double range
+ * (`1e400`) as Infinity, which `JSON.stringify` writes as null. Without recursion, like {@link valueDepth}.
+ */
+export function allFinite(value: unknown): boolean {
+  const stack: unknown[] = [value]
+  while (stack.length > 0) {
+    const node = stack.pop()
+    if (typeof node === 'number') {
+      if (!Number.isFinite(node)) return false
+    } else if (node !== null && typeof node === 'object') {
+      for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push(child)
+    }
+  }
+  return true
+}

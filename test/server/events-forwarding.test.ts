@@ -2,7 +2,7 @@
 // once each (by id), through outages, refusals and restarts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
@@ -434,5 +434,60 @@ describe('a sink with a smaller body cap than the relay batches', { timeout: 30_
     // 32 → 413, 16 → 413, then 8 at a time; before, every batch of 8 was preceded by those two refusals.
     expect(sizes.filter((n) => n > 8)).toEqual([32, 16])
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 96, dropped: 0 })
+  })
+})
+
+describe('a spool segment deleted or moved by hand under a running relay', { timeout: 60_000 }, () => {
+  const segmentsIn = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith('seg-')).sort()
+
+  it.each(['rm', 'mv'] as const)('%s of the active segment: events accepted after it still reach the sink, without a restart', async (how) => {
+    const sink = await scriptedSink([])
+    const logger = recordingLogger()
+    const spoolDir = join(await tempDir(), 'spool')
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: spoolDir, logger })
+    const a = batch(2)
+    expect((await send(relay.url, a)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().pending === 0 && sink.received.size === 2, 10_000)
+    const [active] = await segmentsIn(spoolDir)
+    if (how === 'rm') await rm(join(spoolDir, active))
+    else await rename(join(spoolDir, active), join(spoolDir, '..', 'moved.jsonl'))
+    // Before: these went into the deleted (or moved) file and the forwarder retried ENOENT for ever.
+    const b = batch(3)
+    expect((await send(relay.url, b)).status).toBe(202)
+    await waitFor(() => sink.received.size === 5, 10_000)
+    expect([...sink.received]).toEqual([...a, ...b].map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 5, dropped: 0, pending: 0 })
+    expect(logger.lines.join('\n')).toMatch(/seg-\d+\.jsonl.*(moved|removed|deleted).*from outside/i)
+  })
+
+  it('rm of the segment holding undelivered events: a loud line names how many were lost, pending drains, later events go', async () => {
+    const clock = fakeClock()
+    const sink = await scriptedSink([(res) => res.writeHead(503).end()])
+    const logger = recordingLogger()
+    const spoolDir = join(await tempDir(), 'spool')
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: spoolDir,
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 },
+      logger,
+    })
+    expect((await send(relay.url, batch(4))).status).toBe(202)
+    await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'failing', pending: 4 })
+    const [active] = await segmentsIn(spoolDir)
+    await rm(join(spoolDir, active))
+    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
+    // Before: ENOENT, a backoff, ENOENT again, for ever; pending said 4 until a restart.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, dropped: 4, delivered: 0 })
+    expect(logger.lines.join('\n')).toMatch(/events spool: .*deleted or moved from outside.*4 undelivered event\(s\).*lost/i)
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="lost"\} 4\b/)
+    const later = batch(2)
+    expect((await send(relay.url, later)).status).toBe(202)
+    await waitFor(() => sink.received.size === 2, 10_000)
+    expect([...sink.received]).toEqual(later.map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 2, dropped: 4 })
   })
 })

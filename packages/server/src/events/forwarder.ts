@@ -59,7 +59,7 @@ export interface ForwarderOptions {
 }
 
 /** What one delivery attempt came to. */
-export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry'
+export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
@@ -71,7 +71,10 @@ export interface ForwardingStats {
   oldestAgeMs: number
   /** Events delivered (2xx) since start. */
   delivered: number
-  /** Events dropped since start (refused by the sink with 400/422/413, or unreadable in the spool). */
+  /**
+   * Events dropped since start: refused by the sink with 400/422/413, unreadable in the spool, or
+   * lost with a spool segment deleted or moved from outside.
+   */
   dropped: number
   /** Requests that failed and will be retried, since start. */
   retries: number
@@ -192,6 +195,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   async function step(): Promise<void> {
     appended = false
     const batch = await spool.read(limit, batchBytes)
+    const lost = spool.takeLost()
+    if (lost > 0) {
+      stats.dropped += lost
+      options.onAttempt?.('lost', lost)
+    }
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {

@@ -249,6 +249,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (batch.events.length === 0) {
       stats.dropped += batch.skipped
       await spool.ack(batch.next, batch.skipped)
+      searched(batch.skipped)
       return
     }
     const n = batch.events.length

@@ -2,7 +2,7 @@
 // once each (by id), through outages, refusals and restarts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readdir, readFile, rename, rm } from 'node:fs/promises'
+import { readdir, readFile, rename, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
@@ -473,7 +473,7 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
     expect(logger.lines.join('\n')).toMatch(/seg-\d+\.jsonl.*(moved|removed|deleted).*from outside/i)
   })
 
-  it('rm of the segment holding undelivered events: a loud line names how many were lost, pending drains, later events go', async () => {
+  it.each(['rm', 'truncate'] as const)('%s of the segment holding undelivered events: a loud line names how many were lost, pending drains, later events go', async (how) => {
     const clock = fakeClock()
     const sink = await scriptedSink([(res) => res.writeHead(503).end()])
     const logger = recordingLogger()
@@ -488,12 +488,15 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
     await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'failing', pending: 4 })
     const [active] = await segmentsIn(spoolDir)
-    await rm(join(spoolDir, active))
+    // `truncate -s 0` to clear a backlog by hand: before, the reader met a file shorter than it
+    // thought, read nothing, and counted empty lines as skipped in a loop.
+    if (how === 'rm') await rm(join(spoolDir, active))
+    else await truncate(join(spoolDir, active), 0)
     clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
     // Before: ENOENT, a backoff, ENOENT again, for ever; pending said 4 until a restart.
     await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
     expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, dropped: 4, delivered: 0 })
-    expect(logger.lines.join('\n')).toMatch(/events spool: .*deleted or moved from outside.*4 undelivered event\(s\).*lost/i)
+    expect(logger.lines.join('\n')).toMatch(/events spool: .*(deleted|moved|cut short) from outside.*4 undelivered event\(s\).*lost/i)
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="lost"\} 4\b/)
     const later = batch(2)
     expect((await send(relay.url, later)).status).toBe(202)

@@ -48,6 +48,8 @@ export interface AppendLogOptions {
    * it has already read.
    */
   followPath?: boolean | 'rotate'
+  /** Told when `followPath` found the path changed and the log moved on (the spool recounts). */
+  onMovedOn?: () => void
   /** Called after each fsync with its duration (seconds) and the bytes it made durable. */
   onSync?: (seconds: number, bytes: number) => void
   log: ServerLogger
@@ -175,6 +177,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
       log.warn(`${current}: ${what} from outside (logrotate?); reopening it for the next events`)
       await openCurrent()
     }
+    options.onMovedOn?.()
     return true
   }
 

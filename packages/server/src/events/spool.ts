@@ -82,6 +82,8 @@ export function createSpool(options: SpoolOptions): Spool {
   // Segments found missing (and accounted for) by `recover`, and the events lost with them.
   const gone = new Set<number>()
   let lost = 0
+  // The append log found its segment moved, deleted or cut short: the next read counts again.
+  let changed = false
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
   const createLog = (segment: number) => createAppendLog({
@@ -90,6 +92,7 @@ export function createSpool(options: SpoolOptions): Spool {
     maxBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
     isRecord: (line) => readLine(line) !== undefined,
     followPath: 'rotate',
+    onMovedOn: () => void (changed = true),
     onSync: options.onSync,
     log,
     async rotate() {
@@ -125,7 +128,11 @@ export function createSpool(options: SpoolOptions): Spool {
         continue
       }
       // Read about what the batch may hold; only a line longer than that needs the full window.
-      let window = await readWindow(position, Math.min(Math.max(64 * 1024, maxBytes + 16 * 1024), READ_WINDOW, size - position.offset))
+      const wanted = Math.min(Math.max(64 * 1024, maxBytes + 16 * 1024), READ_WINDOW, size - position.offset)
+      let window = await readWindow(position, wanted)
+      // Shorter than what was fsynced: cut from outside (`truncate`). Before, an empty window was
+      // taken for a line too long, skipped as nothing, and counted as a dropped event, batch after batch.
+      if (window.length < wanted) throw Object.assign(new Error(`${segmentName(position.segment)} is shorter than what was written to it`), { code: 'ESHORT' })
       if (window.indexOf(0x0a) === -1 && window.length < Math.min(READ_WINDOW, size - position.offset)) {
         window = await readWindow(position, Math.min(READ_WINDOW, size - position.offset))
       }
@@ -158,7 +165,9 @@ export function createSpool(options: SpoolOptions): Spool {
   // missing segments and what is left is counted again: the difference was lost, and is said so.
   const recover = () =>
     appendLog.exclusive(async () => {
-      const movedOn = await appendLog.follow()
+      // (follow() itself may set `changed`: this recount covers it.)
+      const movedOn = (await appendLog.follow()) || changed
+      changed = false
       let from = cursor
       const missing: number[] = []
       for (let segment = cursor.segment; segment <= active; segment++) {
@@ -176,7 +185,7 @@ export function createSpool(options: SpoolOptions): Spool {
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
       oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
       log.error(
-        `events spool: ${missing.map(segmentName).join(', ') || 'a segment'} deleted or moved from outside the relay; ` +
+        `events spool: ${missing.map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
           `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
       )
     })
@@ -260,11 +269,12 @@ export function createSpool(options: SpoolOptions): Spool {
       } catch (error) {
         // The segment being read vanished between its size and its open (the active one, or an rm
         // under the read): account for it, then read again.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+        const code = (error as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT' && code !== 'ESHORT') throw error
         await recover()
         read = await readLines(cursor, maxEvents, maxBytes)
       }
-      if (read.missing) {
+      if (read.missing || changed) {
         await recover()
         read = await readLines(cursor, maxEvents, maxBytes)
       }

@@ -90,8 +90,9 @@ export interface StreamHub {
 }
 
 /** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
-export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
-  readStreamHubOptions(options)
+export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
+  // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
+  const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
   const maxConnections = whole(options.maxConnections, 10_000)
   const heartbeatMs = whole(options.heartbeatMs, 20_000)
   const retryMs = whole(options.retryMs, 3_000)

@@ -1,7 +1,7 @@
 // The events file moved, deleted or emptied under a running server (logrotate, an operator's
 // `mv`/`rm`): the next accepted batch must land in the file the server was told to write, never in
 // an inode nobody can read any more.
-import { readFile, rename, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises'
 import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -71,6 +71,17 @@ describe('ids read back at a restart after logrotate', { timeout: 30_000 }, () =
     expect(await (await post(`${second.url}/holdfast/v1/events`, a)).json()).toEqual({ accepted: 0, duplicates: 3 })
     expect(await readFile(file, 'utf8')).toBe('')
     await second.close()
+  })
+
+  it('a directory or an unreadable file with a dated name next to the events file does not keep the server from starting', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    await mkdir(`${file}-20261205`)
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, logger })
+    expect((await post(`${server.url}/holdfast/v1/events`, batch(1))).status).toBe(202)
+    expect(logger.lines.join('\n')).toMatch(/events\.jsonl-20261205.*skipped/)
+    await server.close()
   })
 
   it('compress: a compressed rotated file next to the events file is named at start, since its ids are not read back', async () => {

@@ -132,19 +132,27 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       const ids: Array<[string, number]> = []
       const events: ReceivedEvent[] = []
       let unreadable = 0
-      scan: for (const file of await store.files()) {
+      const files = await store.files()
+      scan: for (const file of files) {
         const stat = await fs.stat(file)
         // A file's events were all accepted at or before its last modification.
         if (!stat || stat.mtimeMs <= now() - windowMs) break
-        for await (const line of readLinesBackward(fs, file)) {
-          const event = line && store.readBack(line)
-          if (!event) {
-            unreadable++
-            continue
+        try {
+          for await (const line of readLinesBackward(fs, file)) {
+            const event = line && store.readBack(line)
+            if (!event) {
+              unreadable++
+              continue
+            }
+            ids.push([event.id, stat.mtimeMs])
+            if (events.length < recentLimit) events.push(event)
+            if (ids.length >= maxIds) break scan
           }
-          ids.push([event.id, stat.mtimeMs])
-          if (events.length < recentLimit) events.push(event)
-          if (ids.length >= maxIds) break scan
+        } catch (error) {
+          // An older file that cannot be read (a directory or a file of root's with a rotated name)
+          // costs the de-duplication of its ids, not the start. The current file was opened by now.
+          if (file === files[0]) throw error
+          log.warn(`events: cannot read ids back from ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); skipped`)
         }
       }
       for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])

@@ -2,7 +2,7 @@
 // once each (by id), through outages, refusals and restarts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, rename, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
@@ -123,7 +123,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 10 })
   })
 
-  it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 drops (counted), 401 keeps and reports', async () => {
+  it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 drops the refused events (counted), 401 keeps and reports', async () => {
     const clock = fakeClock()
     const httpDate = new Date(clock.time() + 120_000).toUTCString()
     const status = (code: number, headers: Record<string, string> = {}) => (res: ServerResponse) => res.writeHead(code, headers).end()
@@ -133,6 +133,8 @@ describe('events through the relay', { timeout: 60_000 }, () => {
       status(500),
       status(401),
       status(413),
+      status(400),
+      status(400),
       status(400),
     ])
     const relay = await startServer({
@@ -154,18 +156,24 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     // 120 s from the HTTP-date; then backoff 1 s and 2 s ceilings with jitter at 0.5 → 0.75 and 1.5 s.
     expect(waits).toEqual([120_000, 750, 1_500])
     expect(states).toEqual(['failing', 'failing', 'misconfigured'])
-    // 413 on 4 → the first 2 are sent alone, refused with 400 and dropped; the other 2 arrive.
-    await waitFor(() => sink.received.size === 2, 10_000)
-    expect(sink.requests.map((ids) => ids.length)).toEqual([4, 4, 4, 4, 2, 2])
+    // 413 on 4 → the first 2 are sent alone and refused with 400; each of them alone (after a
+    // pause of the first backoff step) is refused too and dropped; the other 2 arrive.
+    await waitFor(() => {
+      const pause = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
+      if (pause) clock.advance(pause.ms)
+      return sink.received.size === 2
+    }, 10_000, 5)
+    expect(sink.requests.map((ids) => ids.length)).toEqual([4, 4, 4, 4, 2, 1, 1, 2])
     expect([...sink.received]).toEqual(sent.slice(2).map((e) => e.id))
     await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, dropped: 2, retries: 3 })
   })
 
-  it('404 keeps the events and reports the URL as wrong; 422 drops the batch; later events still go', async () => {
+  it('404 keeps the events and reports the URL as wrong; 422 drops the refused events; later events still go', async () => {
     const clock = fakeClock()
     const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
-    const sink = await scriptedSink([status(404), status(422)])
+    // The batch of 2, then each event alone, refused.
+    const sink = await scriptedSink([status(404), status(422), status(422), status(422)])
     const logger = recordingLogger()
     const relay = await startServer({
       eventsUpstream: sink.url,
@@ -178,8 +186,12 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'misconfigured', pending: 2, lastError: { httpStatus: 404 } })
     expect(logger.lines.join('\n')).toMatch(/answered 404: check --events-upstream/)
-    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
-    await waitFor(() => relay.eventsForwarding!().dropped === 2, 10_000)
+    await waitFor(() => {
+      const pause = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
+      if (pause) clock.advance(pause.ms)
+      return relay.eventsForwarding!().dropped === 2
+    }, 10_000, 5)
+    expect(sink.requests.map((ids) => ids.length)).toEqual([2, 2, 1, 1])
     const later = batch(1)
     expect((await send(relay.url, later)).status).toBe(202)
     await waitFor(() => sink.received.size === 1, 10_000)
@@ -434,5 +446,149 @@ describe('a sink with a smaller body cap than the relay batches', { timeout: 30_
     // 32 → 413, 16 → 413, then 8 at a time; before, every batch of 8 was preceded by those two refusals.
     expect(sizes.filter((n) => n > 8)).toEqual([32, 16])
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 96, dropped: 0 })
+  })
+})
+
+describe('a spool segment deleted or moved by hand under a running relay', { timeout: 60_000 }, () => {
+  const segmentsIn = async (dir: string) => (await readdir(dir)).filter((name) => name.startsWith('seg-')).sort()
+
+  it.each(['rm', 'mv'] as const)('%s of the active segment: events accepted after it still reach the sink, without a restart', async (how) => {
+    const sink = await scriptedSink([])
+    const logger = recordingLogger()
+    const spoolDir = join(await tempDir(), 'spool')
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: spoolDir, logger })
+    const a = batch(2)
+    expect((await send(relay.url, a)).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().pending === 0 && sink.received.size === 2, 10_000)
+    const [active] = await segmentsIn(spoolDir)
+    if (how === 'rm') await rm(join(spoolDir, active))
+    else await rename(join(spoolDir, active), join(spoolDir, '..', 'moved.jsonl'))
+    // Before: these went into the deleted (or moved) file and the forwarder retried ENOENT for ever.
+    const b = batch(3)
+    expect((await send(relay.url, b)).status).toBe(202)
+    await waitFor(() => sink.received.size === 5, 10_000)
+    expect([...sink.received]).toEqual([...a, ...b].map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 5, dropped: 0, pending: 0 })
+    expect(logger.lines.join('\n')).toMatch(/seg-\d+\.jsonl.*(moved|removed|deleted).*from outside/i)
+  })
+
+  it.each(['rm', 'truncate'] as const)('%s of the segment holding undelivered events: a loud line names how many were lost, pending drains, later events go', async (how) => {
+    const clock = fakeClock()
+    const sink = await scriptedSink([(res) => res.writeHead(503).end()])
+    const logger = recordingLogger()
+    const spoolDir = join(await tempDir(), 'spool')
+    const relay = await startServer({
+      eventsUpstream: sink.url,
+      eventsSpoolDir: spoolDir,
+      eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 },
+      logger,
+    })
+    expect((await send(relay.url, batch(4))).status).toBe(202)
+    await waitFor(() => clock.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'failing', pending: 4 })
+    const [active] = await segmentsIn(spoolDir)
+    // `truncate -s 0` to clear a backlog by hand: before, the reader met a file shorter than it
+    // thought, read nothing, and counted empty lines as skipped in a loop.
+    if (how === 'rm') await rm(join(spoolDir, active))
+    else await truncate(join(spoolDir, active), 0)
+    clock.advance(clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)!.ms)
+    // Before: ENOENT, a backoff, ENOENT again, for ever; pending said 4 until a restart.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, dropped: 4, delivered: 0 })
+    expect(logger.lines.join('\n')).toMatch(/events spool: .*(deleted|moved|cut short) from outside.*4 undelivered event\(s\).*lost/i)
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="lost"\} 4\b/)
+    const later = batch(2)
+    expect((await send(relay.url, later)).status).toBe(202)
+    await waitFor(() => sink.received.size === 2, 10_000)
+    expect([...sink.received]).toEqual(later.map((e) => e.id))
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 2, dropped: 4 })
+  })
+})
+
+describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60_000 }, () => {
+  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused. */
+  async function strictSink(code: 400 | 422, explain: boolean) {
+    const requests: number[] = []
+    const received: string[] = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c) => (body += c))
+      req.on('end', () => {
+        const events = JSON.parse(body).events as Array<{ id: string; name: string }>
+        requests.push(events.length)
+        const bad = events.findIndex((e) => e.name === 'poison')
+        if (bad === -1) {
+          received.push(...events.map((e) => e.id))
+          return void res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
+        }
+        // What the reference sink says (routes.ts): the first invalid event, by index.
+        if (explain) return void res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify({ errorCode: 'INVALID_EVENTS', errorDetails: `events[${bad}].name: not allowed here` }))
+        res.writeHead(code).end()
+      })
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    sinks.push(server)
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdfast/v1/events`, requests, received }
+  }
+  const withPoison = (n: number, at: number[]) => batch(n).map((e, i) => (at.includes(i) ? { ...e, name: 'poison' } : e))
+
+  async function relayTo(url: string) {
+    const clock = fakeClock()
+    const logger = recordingLogger()
+    const relay = await startServer({ eventsUpstream: url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0, batchSize: 64 }, logger })
+    // Advances the injected clock through whatever pause the forwarder is in, until `done`.
+    const drive = (done: () => boolean) =>
+      waitFor(() => {
+        const pause = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
+        if (pause) clock.advance(pause.ms)
+        return done()
+      }, 15_000, 5)
+    return { relay, drive, logger }
+  }
+
+  it.each([
+    ['400 naming the event (the reference sink)', 400, true],
+    ['422 without a body', 422, false],
+  ] as const)('%s: the good events of the batch get through, only the bad one is dropped, in a bounded number of requests', async (_, code, explain) => {
+    const sink = await strictSink(code, explain)
+    const { relay, drive, logger } = await relayTo(sink.url)
+    const sent = withPoison(64, [40])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    // Before: the whole batch of 64 was dropped for the one event.
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 63, dropped: 1 })
+    // One search: at most log2(64) = 6 halvings, each a refusal and at most one delivery.
+    expect(sink.requests.length).toBeLessThanOrEqual(2 * 6 + 2)
+    expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; dropped/)
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dropped"\} 1\b/)
+  })
+
+  it('two bad events far apart: both dropped, the other 62 delivered', async () => {
+    const sink = await strictSink(400, false)
+    const { relay, drive } = await relayTo(sink.url)
+    const sent = withPoison(64, [3, 50])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 62, dropped: 2 })
+    // Two searches.
+    expect(sink.requests.length).toBeLessThanOrEqual(2 * (2 * 6 + 2))
+  })
+
+  it('a batch that is all bad: dropped after at most 2 × (log2(batch) + 1) cuts, not one request per event; later events go', async () => {
+    const sink = await strictSink(400, false)
+    const { relay, drive } = await relayTo(sink.url)
+    expect((await send(relay.url, withPoison(64, Array.from({ length: 64 }, (_, i) => i)))).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 0, dropped: 64 })
+    // The cuts (14), plus the pieces dropped once they are spent; before the bound, 64 requests or more.
+    expect(sink.requests.length).toBeLessThanOrEqual(2 * (6 + 1) + 4)
+    const later = batch(5)
+    expect((await send(relay.url, later)).status).toBe(202)
+    await drive(() => sink.received.length === 5)
+    expect(sink.received).toEqual(later.map((e) => e.id))
   })
 })

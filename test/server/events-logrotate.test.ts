@@ -1,7 +1,8 @@
 // The events file moved, deleted or emptied under a running server (logrotate, an operator's
 // `mv`/`rm`): the next accepted batch must land in the file the server was told to write, never in
 // an inode nobody can read any more.
-import { readFile, rename, rm, truncate } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises'
+import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
@@ -53,5 +54,49 @@ describe('events file rotated or removed from outside', { timeout: 30_000 }, () 
     const b = batch(2)
     expect((await send(b)).status).toBe(202)
     expect(await readFile(file, 'utf8')).toBe(linesOf(b.events))
+  })
+})
+
+describe('ids read back at a restart after logrotate', { timeout: 30_000 }, () => {
+  it('dateext: the ids in events.jsonl-20261204 are still duplicates after a restart', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file })
+    const a = batch(3)
+    expect((await post(`${first.url}/holdfast/v1/events`, a)).status).toBe(202)
+    await first.close()
+    // logrotate with `dateext` (its default dateformat -%Y%m%d) and `create`.
+    await rename(file, `${file}-20261204`)
+    const second = await startServer({ eventsFile: file })
+    // A client that never saw the 202 retries after the restart. Before: stored a second time.
+    expect(await (await post(`${second.url}/holdfast/v1/events`, a)).json()).toEqual({ accepted: 0, duplicates: 3 })
+    expect(await readFile(file, 'utf8')).toBe('')
+    await second.close()
+  })
+
+  it('a directory or an unreadable file with a dated name next to the events file does not keep the server from starting', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    await mkdir(`${file}-20261205`)
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, logger })
+    expect((await post(`${server.url}/holdfast/v1/events`, batch(1))).status).toBe(202)
+    expect(logger.lines.join('\n')).toMatch(/events\.jsonl-20261205.*skipped/)
+    await server.close()
+  })
+
+  it('compress: a compressed rotated file next to the events file is named at start, since its ids are not read back', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const first = await startServer({ eventsFile: file })
+    const a = batch(2)
+    expect((await post(`${first.url}/holdfast/v1/events`, a)).status).toBe(202)
+    await first.close()
+    await writeFile(`${file}-20261204.gz`, gzipSync(await readFile(file)))
+    await writeFile(`${file}.2.gz`, gzipSync(await readFile(file)))
+    await rm(file)
+    const logger = recordingLogger()
+    const second = await startServer({ eventsFile: file, logger })
+    // Before: nothing said; an operator could not know the retries of those events are stored twice.
+    expect(logger.lines.join('\n')).toMatch(/events\.jsonl-20261204\.gz.*events\.jsonl\.2\.gz.*compressed.*not read back/)
+    await second.close()
   })
 })

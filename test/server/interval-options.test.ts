@@ -3,8 +3,8 @@
 // live-update hub ping every open stream every millisecond (or silently fall back to the default),
 // and a shared store's lease of 0 renewed it in a tight loop against the store.
 import { describe, expect, it } from 'vitest'
-import { createMemoryStore } from '@holdfast/server'
-import { startServer } from './helpers'
+import { createFlagHandler, createMemoryStore, createStreamHub } from '@holdfast/server'
+import { DEMO_FLAGS, startServer } from './helpers'
 
 describe('interval options', () => {
   it('a heartbeat that is not a sane number of milliseconds refuses to start, naming it', async () => {
@@ -31,6 +31,19 @@ describe('interval options', () => {
     }
     // What the README documents and the tests use still starts.
     await (await startServer({ liveUpdates: { retryMs: 500, recoveryWindowMs: 0, inactivityDelaySec: 1, maxConnections: 5 } })).close()
+  })
+
+  it('createStreamHub called directly (a host mounting the stream itself) checks the same intervals', async () => {
+    // Before, only createFlagHandler's options were checked: a host's own hub took heartbeatMs 0
+    // and pinged every open stream every millisecond; 20 (meant as seconds) every 20 ms.
+    for (const options of [{ heartbeatMs: 0 }, { heartbeatMs: 20 }, { heartbeatMs: Number.NaN }, { retryMs: -1 }, { recoveryWindowMs: Number.NaN }, { inactivityDelaySec: 0 }, { maxConnections: 0 }]) {
+      const name = Object.keys(options)[0]
+      expect(() => createStreamHub(options), name).toThrow(new RegExp(`invalid options: ${name}: `))
+    }
+    createStreamHub().close()
+    // `liveUpdates: true`, as the client's option reads, still means the defaults.
+    await (await createFlagHandler({ flags: DEMO_FLAGS, liveUpdates: true as never, logger: { info() {}, warn() {}, error() {} } })).close()
+    createStreamHub({ heartbeatMs: 1_000, retryMs: 500, recoveryWindowMs: 0, inactivityDelaySec: 1, maxConnections: 5 }).close()
   })
 
   it('a shared store lease that is not a sane number of milliseconds refuses to start, naming it', async () => {

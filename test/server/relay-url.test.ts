@@ -1,7 +1,7 @@
 // --flags-url: flagd definitions over HTTP, polled with If-None-Match. Nothing the upstream does
 // can wipe what is served; every refusal is counted and visible; a restart serves the data dir
 // at once; with nothing to serve the relay says 503, never an empty 200 or a 401.
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
@@ -275,6 +275,37 @@ describe('--flags-url', () => {
     const restarted = await relay(upstream, { snapshot: snapshotFile, dataDir: join(dir, 'data') })
     expect((await bulk(restarted)).body.metadata.holdfast.source).toBe('data-dir')
     expect(values((await bulk(restarted)).body).f0).toBe(true)
+  })
+
+  it('a --snapshot stamped in the future (a CI clock ahead) does not beat the newer data dir at a restart', async () => {
+    const dir = await tempDir()
+    const snapshotFile = join(dir, 'flags.snapshot.json')
+    // Built a day ago on a CI machine whose clock ran a year ahead.
+    await writeFile(snapshotFile, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now() + 365 * 86_400_000, version: 'x', definitions: booleanFlags(3, 'off') }))
+    const builtAt = new Date(Date.now() - 86_400_000)
+    await utimes(snapshotFile, builtAt, builtAt)
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    const server = await relay(upstream, { snapshot: snapshotFile, dataDir: join(dir, 'data') })
+    await refresh(server)
+    expect(values((await bulk(server)).body).f0).toBe(true)
+    await server.close()
+    upstream.set('reset')
+    const restarted = await relay(upstream, { snapshot: snapshotFile, dataDir: join(dir, 'data') })
+    // Before: the snapshot's claimed time (clamped to now) beat the data dir saved minutes ago, so
+    // the relay went back to the day-old values (f0 off) for the whole outage.
+    const answer = await bulk(restarted)
+    expect(answer.body.metadata.holdfast.source).toBe('data-dir')
+    expect(values(answer.body).f0).toBe(true)
+  })
+
+  it('a --snapshot with a future fetchedAt, served alone, says no later time than its file was written', async () => {
+    const dir = await tempDir()
+    const snapshotFile = join(dir, 'flags.snapshot.json')
+    await writeFile(snapshotFile, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now() + 365 * 86_400_000, version: 'x', definitions: booleanFlags(3, 'off') }))
+    const builtAt = new Date(Math.floor(Date.now() / 1000 - 86_400) * 1000)
+    await utimes(snapshotFile, builtAt, builtAt)
+    const restarted = await relay(await startUpstream('reset'), { snapshot: snapshotFile })
+    expect((await bulk(restarted)).body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: builtAt.getTime(), stale: true })
   })
 
   it('--on-upstream-unauthorized: keep serves on, clear drops at once, clear-after waits', async () => {

@@ -50,6 +50,27 @@ export const UNPRESENTABLE_KEY = 'has characters a header cannot carry (printabl
 
 const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === 'function', 'expected a function')
 
+/**
+ * The live-update hub's timers, checked by `createFlagHandler` (as `liveUpdates`) and by
+ * `createStreamHub` itself, for a host that builds its own hub: a heartbeat of 0 pinged every
+ * open stream every millisecond.
+ */
+export const streamHubOptionsSchema = z
+  .object({
+    maxConnections: positiveInt.optional(),
+    heartbeatMs: intervalMs('heartbeatMs', 1000).optional(),
+    retryMs: intervalMs('retryMs', 100).optional(),
+    recoveryWindowMs: intervalMs('recoveryWindowMs', 0).optional(),
+    inactivityDelaySec: wholeSeconds('inactivityDelaySec', 1, 2_147_483).optional(),
+  })
+  .loose()
+
+/** Checks `createStreamHub` options; throws an `Error` naming every problem. */
+export function readStreamHubOptions<T extends object>(options: T): T {
+  checked(streamHubOptionsSchema, options)
+  return options
+}
+
 /** The checked options of `createFlagHandler` (the listening ones are checked by `createFlagServer`). */
 export const handlerOptionsSchema = z
   .object({
@@ -112,16 +133,7 @@ export const handlerOptionsSchema = z
     // would hide which field failed.)
     liveUpdates: z.preprocess(
       (value) => (value === false || value === true ? undefined : value),
-      z
-        .object({
-          maxConnections: positiveInt.optional(),
-          heartbeatMs: intervalMs('heartbeatMs', 1000).optional(),
-          retryMs: intervalMs('retryMs', 100).optional(),
-          recoveryWindowMs: intervalMs('recoveryWindowMs', 0).optional(),
-          inactivityDelaySec: wholeSeconds('inactivityDelaySec', 1, 2_147_483).optional(),
-        })
-        .loose()
-        .optional(),
+      streamHubOptionsSchema.optional(),
     ),
     // The lease is renewed every third of it: 0 or NaN renewed it in a tight loop against the store.
     sharedStore: z.object({ leaseTtlMs: intervalMs('leaseTtlMs', MIN_LEASE_TTL_MS, MAX_LEASE_TTL_MS).optional() }).loose().optional(),

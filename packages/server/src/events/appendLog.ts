@@ -41,8 +41,15 @@ export interface AppendLogOptions {
    * was moved or deleted (logrotate `create`, `mv`, `rm`); when it was cut short (logrotate
    * `copytruncate`), go on from its new size. Costs one stat per group. Default false (the spool,
    * whose segments nothing else touches and whose cursor holds offsets into them).
+   *
+   * `'rotate'`: the same check, but a file moved, deleted, replaced or cut short is left behind
+   * and the log goes on in the next file (`rotate`): the spool's cursor holds offsets into the old
+   * file, so opening a new file under the same name would put new lines where the cursor thinks
+   * it has already read.
    */
-  followPath?: boolean
+  followPath?: boolean | 'rotate'
+  /** Told when `followPath` found the path changed and the log moved on (the spool recounts). */
+  onMovedOn?: () => void
   /** Called after each fsync with its duration (seconds) and the bytes it made durable. */
   onSync?: (seconds: number, bytes: number) => void
   log: ServerLogger
@@ -56,6 +63,11 @@ export interface AppendLog {
   append(data: Buffer): Promise<void>
   /** Runs `task` between groups, with no write in flight (rotation, reset). */
   exclusive<T>(task: () => Promise<T>): Promise<T>
+  /**
+   * Checks now (call inside `exclusive`) what `followPath` checks before each group; resolves true
+   * when the path no longer named the open file and the log moved on (reopened or rotated).
+   */
+  follow(): Promise<boolean>
   /** Cuts the current file to zero bytes (inside `exclusive`). */
   truncateAll(): Promise<void>
   /** The path being appended to now. */
@@ -140,24 +152,33 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
   // Timeline this guards against: logrotate renames events.jsonl to events.jsonl.1 (or an operator
   // deletes it); the server kept appending through its open descriptor, so every later 202'd event
   // went into events.jsonl.1, or into a deleted inode that vanished at the next restart.
-  async function follow(): Promise<void> {
+  async function follow(): Promise<boolean> {
+    if (!file) return false
     const now = await fs.stat(current)
     const same = now !== undefined && (identity === undefined || idOf(now) === undefined || idOf(now) === identity)
-    if (same) {
+    const rotating = options.followPath === 'rotate' && options.rotate !== undefined
+    if (same && now.size >= size) return false
+    if (same && !rotating) {
       // copytruncate emptied it under us: a cut-back to the old size would pad it with NUL bytes.
-      if (now.size < size) {
-        log.warn(`${current}: cut to ${now.size} byte(s) from outside (logrotate copytruncate?); appending from there`)
-        size = now.size
-      }
-      return
+      log.warn(`${current}: cut to ${now.size} byte(s) from outside (logrotate copytruncate?); appending from there`)
+      size = now.size
+      return false
     }
-    log.warn(`${current}: ${now ? 'replaced' : 'moved or removed'} from outside (logrotate?); reopening it for the next events`)
+    const what = !now ? 'moved or removed' : same ? `cut to ${now.size} byte(s)` : 'replaced'
     const old = file
     file = undefined
     if (dirty) await old?.truncate(size).catch(() => undefined)
     dirty = false
     await old?.close().catch(() => undefined)
-    await openCurrent()
+    if (rotating) {
+      log.error(`${current}: ${what} from outside; going on in the next file`)
+      await rotate()
+    } else {
+      log.warn(`${current}: ${what} from outside (logrotate?); reopening it for the next events`)
+      await openCurrent()
+    }
+    options.onMovedOn?.()
+    return true
   }
 
   async function rotate(): Promise<void> {
@@ -217,6 +238,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
         void pump()
       }),
     exclusive,
+    follow,
     async truncateAll() {
       if (!file) return
       await file.truncate(0)

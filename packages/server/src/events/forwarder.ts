@@ -7,8 +7,13 @@
 // | 413                               | the batch is halved and retried at once, and later batches|
 // |                                   | keep the size that fit; a single event that is still too |
 // |                                   | large is dropped (counted, logged)                        |
-// | 400, 422                          | the batch is dropped (counted, logged): one poison batch  |
-// |                                   | cannot block the rest                                     |
+// | 400, 422                          | the batch is split to find the event(s) refused: halved,  |
+// |                                   | or cut at the event the sink names (`events[i]` in its   |
+// |                                   | `errorDetails`), one request at a time, a pause of the    |
+// |                                   | first backoff step between refusals, at most              |
+// |                                   | 2 × (log2(batch) + 1) cuts; a lone refused event, or a    |
+// |                                   | piece refused once                                        |
+// |                                   | the cuts are spent, is dropped (counted, logged)          |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
 // | redirect (not followed), a 2xx    | (`state: 'misconfigured'`), retried with backoff: a       |
 // | HTML page                         | captive portal or a login page answered, not a sink       |
@@ -59,7 +64,7 @@ export interface ForwarderOptions {
 }
 
 /** What one delivery attempt came to. */
-export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry'
+export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
@@ -71,7 +76,10 @@ export interface ForwardingStats {
   oldestAgeMs: number
   /** Events delivered (2xx) since start. */
   delivered: number
-  /** Events dropped since start (refused by the sink with 400/422/413, or unreadable in the spool). */
+  /**
+   * Events dropped since start: refused by the sink with 400/422/413, unreadable in the spool, or
+   * lost with a spool segment deleted or moved from outside.
+   */
   dropped: number
   /** Requests that failed and will be retried, since start. */
   retries: number
@@ -89,6 +97,23 @@ export interface Forwarder {
 
 /** Deliveries in a row at a size a 413 taught before trying twice that size. */
 const GROW_AFTER = 100
+
+/** Bytes of a 400/422 answer read for the refused event's index. */
+const REFUSAL_BYTES = 4096
+
+/**
+ * The index of the event a 400/422 names: the reference sink (routes.ts) answers
+ * `{"errorDetails": "events[3].name: …"}` for the first invalid event. Undefined when it names none.
+ */
+export function refusedIndex(body: string): number | undefined {
+  try {
+    const details = (JSON.parse(body) as { errorDetails?: unknown } | null)?.errorDetails
+    const match = typeof details === 'string' ? /^events\[(\d{1,9})\]/.exec(details) : null
+    return match ? Number(match[1]) : undefined
+  } catch {
+    return undefined
+  }
+}
 
 const realClock: ForwarderClock = {
   now: () => Date.now(),
@@ -118,6 +143,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   let fitted = 0
   let wake: (() => void) | undefined
   let controller: AbortController | undefined
+  // A batch the sink refused with 400/422, being searched for its bad event(s): `lines` of the
+  // spool from the cursor, sent in pieces of at most `size`, with `cuts` left before a refused
+  // piece is dropped whole. Before, the whole batch (2,000 events) was dropped for one bad event.
+  // The cuts are bounded (2 × (log2(batch) + 1): enough to find two bad events) so a batch of
+  // nothing but bad events costs a few dozen requests, not one per event, and refusals are paced
+  // by the first backoff step.
+  let search: { lines: number; size: number; cuts: number } | undefined
 
   let appended = false
   spool.onAppend(() => {
@@ -144,7 +176,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
-  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; error?: string }> {
+  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; refused?: number; error?: string }> {
     controller = new AbortController()
     const timer = clock.setTimeout(() => controller?.abort(), options.timeoutMs ?? 10_000)
     try {
@@ -166,9 +198,24 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         if (first?.value && /^\s*</.test(Buffer.from(first.value).toString('utf8', 0, 256))) notSink = `HTTP ${status} with an HTML page`
         await reader?.cancel().catch(() => undefined)
       }
+      // A refusal may say which event it refused: only its first few KiB are read.
+      let refused: number | undefined
+      if ((status === 400 || status === 422) && response.body) {
+        const reader = response.body.getReader()
+        const chunks: Buffer[] = []
+        let bytes = 0
+        while (bytes < REFUSAL_BYTES) {
+          const { done, value } = await reader.read()
+          if (done || !value) break
+          chunks.push(Buffer.from(value))
+          bytes += value.length
+        }
+        await reader.cancel().catch(() => undefined)
+        refused = refusedIndex(Buffer.concat(chunks).toString('utf8', 0, REFUSAL_BYTES))
+      }
       // The answer's body is not needed; do not let a hostile sink make us buffer it.
       if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined)
-      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink }
+      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink, refused }
     } catch (error) {
       return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }
     } finally {
@@ -191,12 +238,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
 
   async function step(): Promise<void> {
     appended = false
-    const batch = await spool.read(limit, batchBytes)
+    const batch = await spool.read(search ? Math.min(search.size, search.lines, limit) : limit, batchBytes)
+    const lost = spool.takeLost()
+    if (lost > 0) {
+      stats.dropped += lost
+      options.onAttempt?.('lost', lost)
+    }
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {
       stats.dropped += batch.skipped
       await spool.ack(batch.next, batch.skipped)
+      searched(batch.skipped)
       return
     }
     const n = batch.events.length
@@ -205,6 +258,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
+      searched(n + batch.skipped)
       stats.delivered += n
       stats.dropped += batch.skipped
       stats.state = 'ok'
@@ -224,9 +278,23 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('split', n)
       return
     }
+    if ((status === 400 || status === 422) && n > 1) {
+      search ??= { lines: n + batch.skipped, size: n, cuts: 2 * (Math.ceil(Math.log2(n)) + 1) }
+      if (search.cuts > 0) {
+        search.cuts--
+        // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
+        const at = result.refused
+        search.size = at !== undefined && at < n ? Math.max(1, at) : Math.ceil(n / 2)
+        log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
+        options.onAttempt?.('split', n)
+        await pause(baseMs)
+        return
+      }
+    }
     if (status === 413 || status === 400 || status === 422) {
       log.error(`events upstream refused ${n} event(s) with ${status}; dropped (ids ${batch.events[0].id} … ${batch.events[n - 1].id})`)
       await spool.ack(batch.next, n + batch.skipped)
+      searched(n + batch.skipped, true)
       stats.dropped += n + batch.skipped
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
@@ -249,6 +317,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('retry', n)
     }
     await pause(delay)
+  }
+
+  // The search moves past `lines` sent (delivered or dropped); after a drop the rest of the refused
+  // batch is tried whole again, since the refused event may have been the only one.
+  function searched(lines: number, dropped = false) {
+    if (!search) return
+    search.lines -= lines
+    if (search.lines <= 0) search = undefined
+    else if (dropped) search.size = search.lines
   }
 
   return {

@@ -13,7 +13,10 @@ export interface EventsMetrics {
   rejected: Counter<'reason'>
   /** `holdfast_events_fsync_seconds`: duration of each fsync of the events file or spool (one per group of batches). */
   fsync: Histogram
-  /** `holdfast_events_forwarded_total{outcome}`: events delivered upstream (`delivered`) or dropped on a 400/413/422 (`dropped`). */
+  /**
+   * `holdfast_events_forwarded_total{outcome}`: events delivered upstream (`delivered`), dropped on
+   * a 400/413/422 or as unreadable (`dropped`), or lost with a spool segment deleted from outside (`lost`).
+   */
   forwarded: Counter<'outcome'>
   /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state. */
   bind(sources: { rememberedIds?: () => number; spool?: () => { pending: number; oldestAgeMs: number; state: string } }): void
@@ -68,7 +71,7 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
-    forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream or dropped on a refusal, by outcome.', labelNames: ['outcome'] as const, registers }),
+    forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream, dropped on a refusal, or lost with a spool segment deleted from outside, by outcome.', labelNames: ['outcome'] as const, registers }),
     bind(sources) {
       if (sources.rememberedIds) rememberedIds = sources.rememberedIds
       if (sources.spool) spool = sources.spool

@@ -94,7 +94,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       log,
       onAttempt(outcome, events) {
         options.eventsForwarding?.onAttempt?.(outcome, events)
-        if (outcome === 'delivered' || outcome === 'dropped') metrics.forwarded.inc({ outcome }, events)
+        if (outcome === 'delivered' || outcome === 'dropped' || outcome === 'lost') metrics.forwarded.inc({ outcome }, events)
       },
     })
   const store =

@@ -1,7 +1,7 @@
 // The events sink: de-duplicates by id within a bounded window and appends what is new to a
 // durable JSON Lines file (or hands it to the forwarding spool). No event history is kept in
 // memory beyond a small ring of the most recent events for tests and the demo.
-import { basename, dirname } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import type { ServerLogger } from '../logger'
 import { createAppendLog, type AppendLog } from './appendLog'
 import { createDedupeWindow, DEFAULT_DEDUPE_MAX_IDS, DEFAULT_DEDUPE_WINDOW_MS, type DedupeWindowOptions } from './dedupeWindow'
@@ -132,19 +132,27 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       const ids: Array<[string, number]> = []
       const events: ReceivedEvent[] = []
       let unreadable = 0
-      scan: for (const file of await store.files()) {
+      const files = await store.files()
+      scan: for (const file of files) {
         const stat = await fs.stat(file)
         // A file's events were all accepted at or before its last modification.
         if (!stat || stat.mtimeMs <= now() - windowMs) break
-        for await (const line of readLinesBackward(fs, file)) {
-          const event = line && store.readBack(line)
-          if (!event) {
-            unreadable++
-            continue
+        try {
+          for await (const line of readLinesBackward(fs, file)) {
+            const event = line && store.readBack(line)
+            if (!event) {
+              unreadable++
+              continue
+            }
+            ids.push([event.id, stat.mtimeMs])
+            if (events.length < recentLimit) events.push(event)
+            if (ids.length >= maxIds) break scan
           }
-          ids.push([event.id, stat.mtimeMs])
-          if (events.length < recentLimit) events.push(event)
-          if (ids.length >= maxIds) break scan
+        } catch (error) {
+          // An older file that cannot be read (a directory or a file of root's with a rotated name)
+          // costs the de-duplication of its ids, not the start. The current file was opened by now.
+          if (file === files[0]) throw error
+          log.warn(`events: cannot read ids back from ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); skipped`)
         }
       }
       for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])
@@ -211,10 +219,34 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     open: () => appendLog.open(),
     append: (events) => appendLog.append(toLines(events, (event) => event)),
     readBack: readStoredLine,
+    // Ids are read back from the newest file on, until one is older than the window: our own
+    // `.1` … `.N`, and logrotate's `dateext` names (`events.jsonl-20261204`, any dateformat of
+    // digits), newest first by modification. Before, a dateext rotation hid every id it moved
+    // from the next start: client retries of those events were stored twice. Compressed files
+    // (`.gz` …) would have to be inflated whole to reach their last lines: they are only named.
     async files() {
-      const found = [options.path]
-      for (let n = 1; n <= keep; n++) if (await fs.stat(rotated(n))) found.push(rotated(n))
-      return found
+      const dir = dirname(options.path)
+      const base = basename(options.path)
+      const older: Array<{ path: string; mtimeMs: number }> = []
+      const compressed: string[] = []
+      for (const name of await fs.list(dir)) {
+        if (!name.startsWith(base)) continue
+        const rest = name.slice(base.length)
+        const own = /^\.(\d+)$/.exec(rest)
+        const dated = /^-\d[\d_.-]*$/.test(rest)
+        if ((own && Number(own[1]) >= 1 && Number(own[1]) <= keep) || dated) {
+          const stat = await fs.stat(join(dir, name))
+          if (stat) older.push({ path: join(dir, name), mtimeMs: stat.mtimeMs })
+        } else if (/^(\.\d+|-\d[\d_.-]*)\.(gz|bz2|xz|zst|Z|lz4)$/.test(rest)) compressed.push(name)
+      }
+      if (compressed.length > 0) {
+        options.log.warn(
+          `events: ${compressed.sort().join(', ')} next to ${base} ${compressed.length === 1 ? 'is' : 'are'} compressed; ids in ${compressed.length === 1 ? 'it' : 'them'} are not read back at start, ` +
+            `so a client's retry of those events after this restart is stored again (logrotate: delaycompress keeps the newest rotated file readable)`,
+        )
+      }
+      older.sort((a, b) => b.mtimeMs - a.mtimeMs)
+      return [options.path, ...older.map((file) => file.path)]
     },
     reset: () =>
       appendLog.exclusive(async () => {

@@ -57,6 +57,12 @@ export interface Spool extends EventStore {
   oldestAt(): number | undefined
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
+  /**
+   * Undelivered events found gone since the last call, with a segment deleted or moved from
+   * outside (an operator's `rm`); they no longer count in `pending`. The forwarder counts them
+   * as dropped.
+   */
+  takeLost(): number
 }
 
 const SEGMENT = /^seg-(\d{16})\.jsonl$/
@@ -73,6 +79,11 @@ export function createSpool(options: SpoolOptions): Spool {
   let cursor: SpoolCursor = { segment: 1, offset: 0 }
   let pending = 0
   let oldest: number | undefined
+  // Segments found missing (and accounted for) by `recover`, and the events lost with them.
+  const gone = new Set<number>()
+  let lost = 0
+  // The append log found its segment moved, deleted or cut short: the next read counts again.
+  let changed = false
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
   const createLog = (segment: number) => createAppendLog({
@@ -80,6 +91,8 @@ export function createSpool(options: SpoolOptions): Spool {
     fs,
     maxBytes: options.segmentBytes ?? DEFAULT_SEGMENT_BYTES,
     isRecord: (line) => readLine(line) !== undefined,
+    followPath: 'rotate',
+    onMovedOn: () => void (changed = true),
     onSync: options.onSync,
     log,
     async rotate() {
@@ -96,22 +109,30 @@ export function createSpool(options: SpoolOptions): Spool {
       .sort((a, b) => a - b)
 
   // Only what is fsynced is read: the active segment up to the append log's committed size.
+  // Undefined: a segment that is not there (deleted or moved from outside).
   const durableSize = async (segment: number) =>
-    appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : ((await fs.stat(join(dir, segmentName(segment))))?.size ?? 0)
+    appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : (await fs.stat(join(dir, segmentName(segment))))?.size
 
   async function readLines(from: SpoolCursor, maxLines: number, maxBytes: number) {
     const lines: Array<{ line: Buffer }> = []
     let position = { ...from }
     let bytes = 0
+    let missing = false
     while (lines.length < maxLines && position.segment <= active) {
-      const size = await durableSize(position.segment)
+      const found = await durableSize(position.segment)
+      if (found === undefined && !gone.has(position.segment)) missing = true
+      const size = found ?? 0
       if (position.offset >= size) {
         if (position.segment === active) break
         position = { segment: position.segment + 1, offset: 0 }
         continue
       }
       // Read about what the batch may hold; only a line longer than that needs the full window.
-      let window = await readWindow(position, Math.min(Math.max(64 * 1024, maxBytes + 16 * 1024), READ_WINDOW, size - position.offset))
+      const wanted = Math.min(Math.max(64 * 1024, maxBytes + 16 * 1024), READ_WINDOW, size - position.offset)
+      let window = await readWindow(position, wanted)
+      // Shorter than what was fsynced: cut from outside (`truncate`). Before, an empty window was
+      // taken for a line too long, skipped as nothing, and counted as a dropped event, batch after batch.
+      if (window.length < wanted) throw Object.assign(new Error(`${segmentName(position.segment)} is shorter than what was written to it`), { code: 'ESHORT' })
       if (window.indexOf(0x0a) === -1 && window.length < Math.min(READ_WINDOW, size - position.offset)) {
         window = await readWindow(position, Math.min(READ_WINDOW, size - position.offset))
       }
@@ -119,12 +140,12 @@ export function createSpool(options: SpoolOptions): Spool {
       let start = 0
       for (let newline = window.indexOf(0x0a); newline !== -1; newline = window.indexOf(0x0a, start)) {
         const line = window.subarray(start, newline)
-        if (lines.length > 0 && bytes + line.length > maxBytes) return { lines, position }
+        if (lines.length > 0 && bytes + line.length > maxBytes) return { lines, position, missing }
         bytes += line.length
         start = newline + 1
         position = { segment: position.segment, offset: base + start }
         lines.push({ line: Buffer.from(line) })
-        if (lines.length >= maxLines) return { lines, position }
+        if (lines.length >= maxLines) return { lines, position, missing }
       }
       if (start === 0) {
         // No newline in a whole window: not a line this spool wrote. Skip the window.
@@ -133,13 +154,46 @@ export function createSpool(options: SpoolOptions): Spool {
         lines.push({ line: Buffer.alloc(0) })
       }
     }
-    return { lines, position }
+    return { lines, position, missing }
   }
+
+  // Timeline this guards against: an operator runs `rm seg-…3.jsonl` (or moves it away) under a
+  // running relay. The append log wrote on into the deleted inode, so every event answered 202
+  // after it was gone at the next restart, and each read met ENOENT: the forwarder backed off and
+  // retried for ever, with `pending` still counting the lost events. Now the append log goes on in
+  // a new segment (followPath 'rotate'), and here, between appends, the cursor moves past the
+  // missing segments and what is left is counted again: the difference was lost, and is said so.
+  const recover = () =>
+    appendLog.exclusive(async () => {
+      // (follow() itself may set `changed`: this recount covers it.)
+      const movedOn = (await appendLog.follow()) || changed
+      changed = false
+      let from = cursor
+      const missing: number[] = []
+      for (let segment = cursor.segment; segment <= active; segment++) {
+        if ((await durableSize(segment)) !== undefined || gone.has(segment)) continue
+        missing.push(segment)
+        gone.add(segment)
+        if (segment === from.segment && segment < active) from = { segment: segment + 1, offset: 0 }
+      }
+      if (!movedOn && missing.length === 0) return
+      const left = await countLines(from)
+      const lostNow = Math.max(0, pending - left)
+      cursor = from
+      pending = left
+      lost += lostNow
+      const { lines } = await readLines(cursor, 1, READ_WINDOW)
+      oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
+      log.error(
+        `events spool: ${missing.map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
+          `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
+      )
+    })
 
   async function countLines(from: SpoolCursor): Promise<number> {
     let count = 0
     for (let segment = from.segment; segment <= active; segment++) {
-      const size = await durableSize(segment)
+      const size = (await durableSize(segment)) ?? 0
       for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
         const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
         if (window.length === 0) break
@@ -187,7 +241,7 @@ export function createSpool(options: SpoolOptions): Spool {
       await appendLog.open()
       // A cursor past the end of its segment is not one this spool wrote: start that segment over
       // (a re-send, which the sink de-duplicates) rather than read from the middle of a line.
-      if (cursor.offset > (await durableSize(cursor.segment))) {
+      if (cursor.offset > ((await durableSize(cursor.segment)) ?? 0)) {
         log.error(`events spool: the cursor points past the end of ${segmentName(cursor.segment)}; delivering that segment again`)
         cursor = { segment: cursor.segment, offset: 0 }
       }
@@ -209,7 +263,22 @@ export function createSpool(options: SpoolOptions): Spool {
     },
     readBack: (line) => readLine(line)?.event,
     async read(maxEvents, maxBytes) {
-      const { lines, position } = await readLines(cursor, maxEvents, maxBytes)
+      let read: Awaited<ReturnType<typeof readLines>>
+      try {
+        read = await readLines(cursor, maxEvents, maxBytes)
+      } catch (error) {
+        // The segment being read vanished between its size and its open (the active one, or an rm
+        // under the read): account for it, then read again.
+        const code = (error as NodeJS.ErrnoException).code
+        if (code !== 'ENOENT' && code !== 'ESHORT') throw error
+        await recover()
+        read = await readLines(cursor, maxEvents, maxBytes)
+      }
+      if (read.missing || changed) {
+        await recover()
+        read = await readLines(cursor, maxEvents, maxBytes)
+      }
+      const { lines, position } = read
       if (lines.length === 0) return undefined
       const events: ReceivedEvent[] = []
       let skipped = 0
@@ -240,6 +309,11 @@ export function createSpool(options: SpoolOptions): Spool {
       oldest = pending > 0 ? nextOldest : undefined
     },
     pending: () => pending,
+    takeLost() {
+      const n = lost
+      lost = 0
+      return n
+    },
     oldestAt: () => oldest,
     onAppend: (listener) => void listeners.push(listener),
     reset: () =>

@@ -30,14 +30,19 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   } catch {
     throw new Error(`[holdfast-server] the snapshot ${path} is not valid JSON`)
   }
+  // Nothing in the file was fetched after the file was written: its time is at most the file's
+  // mtime. Timeline this guards against: CI, its clock a year ahead, stamps the snapshot; the relay
+  // serves the upstream and saves it to the data dir; at a restart during an outage the snapshot's
+  // time (clamped only to now) beat the data dir's, and the relay went back to the build's values.
+  const written = (await stat(path)).mtimeMs
   const definitions = definitionsSnapshotSchema.safeParse(json)
-  if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: definitions.data.fetchedAt }
+  if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: Math.min(definitions.data.fetchedAt, written) }
   const bootstrap = bootstrapSchema.safeParse(json)
   // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such. Validated, then used
   // as JSON.parse gave it: zod's copy drops a "__proto__" key inside a value, which the snapshot
   // command wrote as the upstream (and the relay) served it.
-  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: bootstrap.data.fetchedAt ?? 0 } }
-  if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: (await stat(path)).mtimeMs }
+  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: Math.min(bootstrap.data.fetchedAt ?? 0, written) } }
+  if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: written }
   throw new Error(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)
 }
 

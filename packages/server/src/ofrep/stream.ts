@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { FlagSource } from '../flags/flagSource'
+import { readStreamHubOptions } from '../options'
 
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
@@ -89,7 +90,9 @@ export interface StreamHub {
 }
 
 /** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
-export function createStreamHub(options: StreamHubOptions = {}): StreamHub {
+export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
+  // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
+  const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
   const maxConnections = whole(options.maxConnections, 10_000)
   const heartbeatMs = whole(options.heartbeatMs, 20_000)
   const retryMs = whole(options.retryMs, 3_000)

@@ -20,7 +20,6 @@ export interface Store {
   setState(update: Partial<StoreState>): void
   subscribe(listener: () => void): () => void
   subscribeFlag(key: string, listener: () => void): () => void
-  clearListeners(): void
 }
 
 /** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
@@ -34,7 +33,7 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     try {
       listener()
     } catch (error) {
-      logger.error('[holdfast] a subscriber threw', error)
+      logger.error('a subscriber threw', error)
     }
   }
 
@@ -81,10 +80,6 @@ export function createStore(initial: StoreState, logger: Logger): Store {
         set.delete(listener)
         if (set.size === 0 && flagListeners.get(key) === set) flagListeners.delete(key)
       }
-    },
-    clearListeners() {
-      listeners.clear()
-      flagListeners.clear()
     },
   }
 }

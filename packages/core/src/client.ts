@@ -88,9 +88,9 @@ export function createClient(options: ClientOptions): FlagClient {
   const context = ownContext(options.context)
   const initial = initialState({ context, contextHash: safeContextHash(context), fallback, bootstrap, now: clock.now() })
   if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
-  if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
+  if (initial.bootstrapError) logger.warn(initial.bootstrapError.message)
   else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
-  if (initial.failure) logger.error(`${initial.failure.message}`)
+  if (initial.failure) logger.error(initial.failure.message)
 
   const liveOptions = liveWanted(options.liveUpdates)
   let live: LiveLoader | undefined

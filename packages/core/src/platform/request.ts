@@ -5,6 +5,7 @@
 // The timeout settles the call by itself: a custom `fetch` (a test double, an old polyfill, a
 // wrapper that drops `signal`) may ignore the AbortSignal and never settle, and a hung `fetch`
 // must not hang `start()`, `refresh()` or `close()`.
+import { positiveOr } from './backoff'
 import { realClock } from './clock'
 import { HoldfastError } from './errors'
 import type { Clock, HeadersOption } from '../types'
@@ -52,7 +53,7 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
   })
   abandoned.catch(() => {})
   controller.signal.addEventListener('abort', () => onAbort())
-  const timeoutMs = typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 5000
+  const timeoutMs = positiveOr(options.timeoutMs, 5000)
   const timer = set(() => {
     timedOut = true
     controller.abort()

@@ -362,8 +362,13 @@ async function measureEsbuild(name) {
     write: false,
     metafile: true,
     logLevel: 'silent',
+    // No tsconfig: the workspace's `paths` map @holdfast/* to packages/*/src, and esbuild honours
+    // them, so this column measured the sources (esbuild compiling the TypeScript itself) instead
+    // of the built dist an installed copy resolves to, as the rollup table does.
+    tsconfigRaw: '{}',
   })
   const outputs = result.metafile.outputs
+  const fromSrc = Object.keys(result.metafile.inputs).filter((id) => /packages[\\/](core|react)[\\/]src[\\/]/.test(id))
   const code = new Map(result.outputFiles.map((f) => [relative(root, f.path).split(sep).join('/'), f.contents]))
   const entryName = Object.keys(outputs).find((o) => outputs[o].entryPoint)
   const upFront = new Set()
@@ -378,7 +383,7 @@ async function measureEsbuild(name) {
   // A chunk besides the entry that loads up front holds modules both the entry and an on-demand
   // chunk import at runtime: named here, so the failure says which import brought the split back.
   const shared = [...upFront].filter((o) => o !== entryName).map((o) => ({ chunk: o, modules: Object.keys(outputs[o].inputs) }))
-  return { gz: gz([...upFront]), lazyGz: gz(all.filter((o) => !upFront.has(o))), chunks: upFront.size, shared }
+  return { gz: gz([...upFront]), lazyGz: gz(all.filter((o) => !upFront.has(o))), chunks: upFront.size, shared, fromSrc }
 }
 
 /** The installed version of a peer package (from its package.json under node_modules). */
@@ -466,9 +471,11 @@ async function main() {
   // up-front module from events/delivery/ or live/ makes esbuild split the modules both use into
   // a chunk of their own, fetched up front beside the entry: one more request, and 631 B more
   // gzip for the same code when that was so (2026-12-02). This catches it.
-  for (const [r, es] of [[core, coreEs], [react, reactEs]])
+  for (const [r, es] of [[core, coreEs], [react, reactEs]]) {
+    if (es.fromSrc.length) failures.push(`${r.label}: the esbuild pipeline resolved sources instead of dist:\n  ${es.fromSrc.join('\n  ')}`)
     for (const { chunk, modules } of es.shared)
       failures.push(`${r.label}: esbuild loads ${es.chunks} chunks up front, not 1; ${chunk} holds modules the entry and an on-demand chunk both import at runtime (hand them over in platform/kit.ts instead):\n  ${modules.join('\n  ')}`)
+  }
   console.log(`\nThe peers' pipeline: esbuild (bundle, code splitting, minify, browser, react external), each chunk gzip -9 on its own\n`)
   console.log(
     table(

@@ -45,22 +45,17 @@ export function createStore(initial: StoreState, logger: Logger): Store {
 
   function setState(update: Partial<StoreState>) {
     const prev = state
-    const flags = update.flags ?? prev.flags
+    // A new map holding the very same flag objects is no change: the previous one is kept.
+    let flags = update.flags ?? prev.flags
+    if (flags !== prev.flags && sameFlags(prev.flags, flags)) flags = prev.flags
     const status = update.status && !jsonEqual(update.status, prev.status) ? update.status : prev.status
     const events = update.events && !jsonEqual(update.events, prev.events) ? update.events : prev.events
     if (flags === prev.flags && status === prev.status && events === prev.events) return
 
     const changedKeys: string[] = []
-    if (flags !== prev.flags && flagListeners.size > 0) {
-      // Walk whichever side is cheaper to check against the listeners.
-      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
-    }
-    const flagsChanged = flags !== prev.flags && !sameFlags(prev.flags, flags)
-    if (!flagsChanged && status === prev.status && events === prev.events) {
-      state = { flags: prev.flags, status, events }
-      return
-    }
-    state = { flags: flagsChanged ? flags : prev.flags, status, events }
+    // Only the keys someone listens to are compared (not every flag held).
+    if (flags !== prev.flags) for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
+    state = { flags, status, events }
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)
   }

@@ -50,15 +50,13 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   )
 }
 
-/** Hash of a full context: equal contexts (whatever their key order) hash equally. */
-export function contextHashOf(context: unknown): string {
-  return hashString(stableStringify(context))
-}
-
-/** `contextHashOf`, or undefined when the context cannot be serialised (a BigInt, a cycle, a throwing getter). */
+/**
+ * Hash of a full context (equal contexts, whatever their key order, hash equally), or undefined
+ * when the context cannot be serialised (a BigInt, a cycle, a throwing getter).
+ */
 export function safeContextHash(context: unknown): string | undefined {
   try {
-    return contextHashOf(context)
+    return hashString(stableStringify(context))
   } catch {
     return undefined
   }

@@ -18,7 +18,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+// Number.isFinite does not coerce: it is false for anything but a finite number.
+const isNumber = (value: unknown): value is number => Number.isFinite(value)
 
 /** Version of the persisted cache entry; an entry of another version is discarded. */
 export const CACHE_VERSION = 1

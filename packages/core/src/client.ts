@@ -41,6 +41,8 @@ export function createClient(options: ClientOptions): FlagClient {
   // Late-bound so a test or polyfill that replaces `fetch` after creation is still used.
   const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
   const storageName = options.storageName ?? 'holdfast'
+  /** What flag sync, the event queue and live updates all get: one environment for every sender. */
+  const common = { fetch: fetchImpl, headers: options.headers, logger, clock, random, environment }
 
   let storage: SafeStorage | undefined
   let cache: FlagCache | undefined
@@ -68,15 +70,10 @@ export function createClient(options: ClientOptions): FlagClient {
   function ensureEvents(): EventQueue | undefined {
     if (!options.events) return undefined
     events ??= createEventQueue({
+      ...common,
       options: options.events,
       storage: ensureStorage(),
       storageName,
-      fetch: fetchImpl,
-      headers: options.headers,
-      logger,
-      clock,
-      environment,
-      random,
       requestTimeoutMs: timeoutMs,
       onStats: (stats) => store.setState({ events: stats }),
     })
@@ -88,15 +85,15 @@ export function createClient(options: ClientOptions): FlagClient {
   const context = ownContext(options.context)
   const initial = initialState({ context, contextHash: safeContextHash(context), fallback, bootstrap, now: clock.now() })
   if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
-  if (initial.bootstrapError) logger.warn(`${initial.bootstrapError.message}`)
+  if (initial.bootstrapError) logger.warn(initial.bootstrapError.message)
   else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
-  if (initial.failure) logger.error(`${initial.failure.message}`)
+  if (initial.failure) logger.error(initial.failure.message)
 
   const liveOptions = liveWanted(options.liveUpdates)
   let live: LiveLoader | undefined
   const sync = createSync({
+    ...common,
     url: options.url,
-    headers: options.headers,
     timeoutMs,
     pollMs,
     refreshOnFocus: options.refreshOnFocus !== false,
@@ -104,17 +101,12 @@ export function createClient(options: ClientOptions): FlagClient {
     clearOnUnauthorized: options.clearCacheOnUnauthorized === true,
     initial,
     store,
-    logger,
-    clock,
-    random,
-    environment,
-    fetch: fetchImpl,
     cache: ensureCache,
     storageKind: () => (storageOpened ? ensureStorage().kind() : initialStorageKind(options.storage)),
     onAnswer: (result, hash) => live?.answered(result, hash),
   })
   // A fresh loader holds nothing and loads nothing until the next answer advertises a stream.
-  const newLive = () => liveOptions && createLiveLoader({ options: liveOptions, url: options.url, sync, fetch: fetchImpl, headers: options.headers, clock, random, environment, logger })
+  const newLive = () => liveOptions && createLiveLoader({ ...common, options: liveOptions, url: options.url, sync })
   live = newLive()
 
   const exposures = createExposureLog(storageName)

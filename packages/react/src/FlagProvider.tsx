@@ -1,4 +1,4 @@
-import { useEffect, type ReactElement, type ReactNode } from 'react'
+import { createElement, useEffect, type ReactElement, type ReactNode } from 'react'
 import { stableStringify, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
 import { FlagContext } from './FlagContext'
 import { useOwnedClient } from './useOwnedClient'
@@ -66,7 +66,8 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
     void client.start()
   }, [client])
 
-  return <FlagContext.Provider value={client}>{children}</FlagContext.Provider>
+  // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for this one element.
+  return createElement(FlagContext.Provider, { value: client }, children)
 }
 
 /**

@@ -32,7 +32,7 @@ export interface EventQueueOptions {
   environment: Environment
   random: () => number
   requestTimeoutMs: number
-  /** Called whenever the stats move. Must not throw (the client's store shields its listeners). */
+  /** Called whenever the stats may have moved (equal stats included). Must not throw (the client's store shields its listeners). */
   onStats: (stats: EventStats) => void
 }
 
@@ -67,17 +67,11 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let stopEnvironment: (() => void) | undefined
   let delivery: Delivery | undefined
   let loading: Promise<Delivery | undefined> | undefined
-  let lastReported = ''
 
   // `lastError` is present only while the latest send failed (delivery deletes it on success).
   const stats = (): EventStats => ({ queued: store.size(), ...counts })
-  function report() {
-    const next = stats()
-    const key = JSON.stringify(next)
-    if (key === lastReported) return
-    lastReported = key
-    config.onStats(next)
-  }
+  // The client's store skips stats equal to those it holds, so a report that moved nothing costs nothing.
+  const report = () => config.onStats(stats())
 
   const store = createEventStore({
     storage: config.storage,

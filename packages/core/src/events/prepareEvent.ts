@@ -29,7 +29,7 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
       for (const key of Object.keys(Object(metadata))) {
         const v: unknown = metadata[key]
         if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
-        else if (typeof v === 'number' && Number.isFinite(v)) kept[key] = v + 0
+        else if (Number.isFinite(v)) kept[key] = (v as number) + 0
         else logger.warn(`event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }

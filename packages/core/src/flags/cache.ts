@@ -106,11 +106,8 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
     peek: (targetingKey) => memo.get(keyFor(targetingKey)),
     write(targetingKey, input) {
       const key = keyFor(targetingKey)
-      const at = options.now()
-      const record: CacheRecord & { usedAt: number } = { v: CACHE_VERSION, flags: input.flags, savedAt: at, usedAt: useTime() }
-      if (input.etag !== undefined) record.etag = input.etag
-      if (input.etagKeys !== undefined) record.etagKeys = input.etagKeys
-      if (input.contextHash !== undefined) record.contextHash = input.contextHash
+      // An optional field the input leaves undefined is stored so, and read back as absent.
+      const record: CacheRecord & { usedAt: number } = { ...input, v: CACHE_VERSION, savedAt: options.now(), usedAt: useTime() }
       memo.set(key, record)
       return queue(async () => {
         if (await storage.set(key, record)) await evict()

@@ -93,7 +93,7 @@ export function mergeResponse(
   // Only a partial response needs to know which held flags it did not mention.
   const seen = clean ? undefined : new Set<string>()
   const fetchedAt = options.upstream?.fetchedAt
-  const cap = typeof fetchedAt === 'number' && Number.isFinite(fetchedAt) && fetchedAt < options.now ? fetchedAt : options.now
+  const cap = Number.isFinite(fetchedAt) && fetchedAt! < options.now ? fetchedAt! : options.now
   const upstreamStale = options.upstream?.stale === true
   for (const entry of entries) {
     seen?.add(entry.key)

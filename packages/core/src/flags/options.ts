@@ -45,7 +45,7 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
  */
 export function readNumber(value: unknown, fallback: number, name: string, min: number, logger: Logger): number {
   if (value === undefined) return fallback
-  if (typeof value === 'number' && Number.isFinite(value) && value >= min) return value
+  if (Number.isFinite(value) && (value as number) >= min) return value as number
   logger.warn(`${name} ${String(value)} is not usable; using the default ${fallback}`)
   return fallback
 }

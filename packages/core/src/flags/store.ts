@@ -20,7 +20,6 @@ export interface Store {
   setState(update: Partial<StoreState>): void
   subscribe(listener: () => void): () => void
   subscribeFlag(key: string, listener: () => void): () => void
-  clearListeners(): void
 }
 
 /** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
@@ -34,7 +33,7 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     try {
       listener()
     } catch (error) {
-      logger.error('[holdfast] a subscriber threw', error)
+      logger.error('a subscriber threw', error)
     }
   }
 
@@ -46,22 +45,17 @@ export function createStore(initial: StoreState, logger: Logger): Store {
 
   function setState(update: Partial<StoreState>) {
     const prev = state
-    const flags = update.flags ?? prev.flags
+    // A new map holding the very same flag objects is no change: the previous one is kept.
+    let flags = update.flags ?? prev.flags
+    if (flags !== prev.flags && sameFlags(prev.flags, flags)) flags = prev.flags
     const status = update.status && !jsonEqual(update.status, prev.status) ? update.status : prev.status
     const events = update.events && !jsonEqual(update.events, prev.events) ? update.events : prev.events
     if (flags === prev.flags && status === prev.status && events === prev.events) return
 
     const changedKeys: string[] = []
-    if (flags !== prev.flags && flagListeners.size > 0) {
-      // Walk whichever side is cheaper to check against the listeners.
-      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
-    }
-    const flagsChanged = flags !== prev.flags && !sameFlags(prev.flags, flags)
-    if (!flagsChanged && status === prev.status && events === prev.events) {
-      state = { flags: prev.flags, status, events }
-      return
-    }
-    state = { flags: flagsChanged ? flags : prev.flags, status, events }
+    // Only the keys someone listens to are compared (not every flag held).
+    if (flags !== prev.flags) for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
+    state = { flags, status, events }
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)
   }
@@ -81,10 +75,6 @@ export function createStore(initial: StoreState, logger: Logger): Store {
         set.delete(listener)
         if (set.size === 0 && flagListeners.get(key) === set) flagListeners.delete(key)
       }
-    },
-    clearListeners() {
-      listeners.clear()
-      flagListeners.clear()
     },
   }
 }

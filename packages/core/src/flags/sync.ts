@@ -122,7 +122,7 @@ export function createSync(deps: SyncDeps) {
     dispatch({ type: 'request' })
     const generation = state.generation
     const controller = new AbortController()
-    const etag = state.etag?.contextHash === forHash && !extra.full ? state.etag.value : undefined
+    const etag = extra.full ? undefined : heldEtag()?.value
     const promise = fetchFlags({
       query: extra.query,
       fetch: deps.fetch,

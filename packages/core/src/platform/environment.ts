@@ -14,25 +14,21 @@ export const browserEnvironment: Environment = {
   visible: () => typeof document === 'undefined' || document.visibilityState !== 'hidden',
   listen(handlers: EnvironmentHandlers): () => void {
     const removers: (() => void)[] = []
-    const on = (target: EventTarget | undefined, type: string, listener: () => void) => {
-      if (!target || typeof target.addEventListener !== 'function') return
+    const win = typeof window !== 'undefined' ? window : undefined
+    const doc = typeof document !== 'undefined' ? document : undefined
+    const on = (target: EventTarget | undefined, type: string, listener: (() => void) | undefined) => {
+      if (!listener || typeof target?.addEventListener !== 'function') return
       target.addEventListener(type, listener)
       removers.push(() => target.removeEventListener(type, listener))
     }
-    const win = typeof window !== 'undefined' ? window : undefined
-    const doc = typeof document !== 'undefined' ? document : undefined
-    if (handlers.onVisible || handlers.onHidden) {
-      on(doc, 'visibilitychange', () => {
-        if (doc?.visibilityState === 'hidden') handlers.onHidden?.()
-        else handlers.onVisible?.()
-      })
-    }
-    if (handlers.onVisible) on(win, 'focus', handlers.onVisible)
+    const { onVisible, onHidden } = handlers
+    on(doc, 'visibilitychange', (onVisible || onHidden) && (() => (doc?.visibilityState === 'hidden' ? onHidden?.() : onVisible?.())))
+    on(win, 'focus', onVisible)
     // `pagehide` fires where `visibilitychange` may not (some mobile browsers on unload).
-    if (handlers.onHidden) on(win, 'pagehide', handlers.onHidden)
-    if (handlers.onOnline) on(win, 'online', handlers.onOnline)
-    if (handlers.onFreeze) on(doc, 'freeze', handlers.onFreeze)
-    if (handlers.onResume) on(doc, 'resume', handlers.onResume)
+    on(win, 'pagehide', onHidden)
+    on(win, 'online', handlers.onOnline)
+    on(doc, 'freeze', handlers.onFreeze)
+    on(doc, 'resume', handlers.onResume)
     return () => {
       for (const remove of removers.splice(0)) remove()
     }

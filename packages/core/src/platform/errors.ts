@@ -37,8 +37,9 @@ export function isRetryable(error: HoldfastError): boolean {
     case 'EMPTY_RESPONSE':
       return true
     case 'HTTP': {
+      // 408, 429, 5xx and the other 4xx.
       const s = error.httpStatus ?? 0
-      return s === 408 || s === 429 || s >= 500 || (s >= 400 && s !== 400 && s !== 401 && s !== 403 && s !== 413)
+      return s >= 400 && s !== 400 && s !== 401 && s !== 403 && s !== 413
     }
     default:
       return false

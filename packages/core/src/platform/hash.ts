@@ -42,27 +42,21 @@ export function stableStringify(value: unknown): string {
 /** Deep equality of JSON data (values, metadata). */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a as object)
-  const kb = Object.keys(b as object)
-  if (ka.length !== kb.length) return false
-  for (const k of ka) {
-    if (!Object.prototype.hasOwnProperty.call(b, k)) return false
-    if (!jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false
-  }
-  return true
+  if (!a || !b || typeof a != 'object' || typeof b != 'object' || Array.isArray(a) !== Array.isArray(b)) return false
+  const keys = Object.keys(a)
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  )
 }
 
-/** Hash of a full context: equal contexts (whatever their key order) hash equally. */
-export function contextHashOf(context: unknown): string {
-  return hashString(stableStringify(context))
-}
-
-/** `contextHashOf`, or undefined when the context cannot be serialised (a BigInt, a cycle, a throwing getter). */
+/**
+ * Hash of a full context (equal contexts, whatever their key order, hash equally), or undefined
+ * when the context cannot be serialised (a BigInt, a cycle, a throwing getter).
+ */
 export function safeContextHash(context: unknown): string | undefined {
   try {
-    return contextHashOf(context)
+    return hashString(stableStringify(context))
   } catch {
     return undefined
   }

@@ -9,19 +9,17 @@ const PREFIX = '[holdfast]'
  * it, and swallows anything a logger method throws.
  */
 export function createLogger(target: Logger | undefined = typeof console !== 'undefined' ? console : undefined): Logger {
-  const call = (level: 'warn' | 'error' | 'debug', message: string, args: unknown[]) => {
-    try {
-      const method = target?.[level]
-      if (typeof method !== 'function') return
-      const text = typeof message === 'string' && message.startsWith(PREFIX) ? message : `${PREFIX} ${message}`
-      method.call(target, text, ...args)
-    } catch {
-      // The app's logger failed; there is nowhere left to report it, and the client carries on.
+  const at =
+    (level: 'warn' | 'error' | 'debug') =>
+    (message: string, ...args: unknown[]) => {
+      try {
+        const method = target?.[level]
+        if (typeof method !== 'function') return
+        const text = typeof message === 'string' && message.startsWith(PREFIX) ? message : `${PREFIX} ${message}`
+        method.call(target, text, ...args)
+      } catch {
+        // The app's logger failed; there is nowhere left to report it, and the client carries on.
+      }
     }
-  }
-  return {
-    warn: (message, ...args) => call('warn', message, args),
-    error: (message, ...args) => call('error', message, args),
-    debug: (message, ...args) => call('debug', message, args),
-  }
+  return { warn: at('warn'), error: at('error'), debug: at('debug') }
 }

@@ -5,6 +5,7 @@
 // The timeout settles the call by itself: a custom `fetch` (a test double, an old polyfill, a
 // wrapper that drops `signal`) may ignore the AbortSignal and never settle, and a hung `fetch`
 // must not hang `start()`, `refresh()` or `close()`.
+import { positiveOr } from './backoff'
 import { realClock } from './clock'
 import { HoldfastError } from './errors'
 import type { Clock, HeadersOption } from '../types'
@@ -38,21 +39,16 @@ export interface PostJsonOptions {
 
 /** Sends one JSON POST; never rejects (see `PostOutcome`). */
 export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
-  const init: RequestInit = { method: 'POST', body: options.body }
-  if (options.keepalive) init.keepalive = true
-  if (options.redirect) init.redirect = options.redirect
+  // An option left undefined is absent to fetch (a WebIDL dictionary member): its default holds.
+  const init: RequestInit = { method: 'POST', body: options.body, keepalive: options.keepalive, redirect: options.redirect }
 
   const controller = new AbortController()
   let timedOut = false
   const { setTimeout: set, clearTimeout: clear } = options.clock ?? realClock
   // Settles as soon as the request is aborted, whether or not `fetch` honours the signal.
-  let onAbort: () => void = () => {}
-  const abandoned = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new Error('aborted'))
-  })
+  const abandoned = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error('aborted'))))
   abandoned.catch(() => {})
-  controller.signal.addEventListener('abort', () => onAbort())
-  const timeoutMs = typeof options.timeoutMs === 'number' && options.timeoutMs > 0 ? options.timeoutMs : 5000
+  const timeoutMs = positiveOr(options.timeoutMs, 5000)
   const timer = set(() => {
     timedOut = true
     controller.abort()

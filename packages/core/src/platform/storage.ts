@@ -1,7 +1,7 @@
 // Storage wrapped so it cannot throw: a failed read is a miss, a failed write is logged, and the
 // first failure of IndexedDB (private mode, quota, a blocked open, a full disk) moves the client
 // to memory for the rest of the page's life and says so through `onFallback`.
-import { createStore as createIdbStore, del, delMany, get, getMany, keys, setMany, set, type UseStore } from 'idb-keyval'
+import { createStore as createIdbStore, promisifyRequest as done, type UseStore } from 'idb-keyval'
 import type { FlagStorage, Logger } from '../types'
 
 /** A `FlagStorage` on a plain `Map`: values live as long as the page. */
@@ -29,14 +29,23 @@ export function createIndexedDbStorage(name: string): FlagStorage {
     made('readonly', ({ transaction: { db } }) => (db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
     return made
   }
+  // Each operation is one transaction, as idb-keyval's get/set/getMany… make it; written here on its
+  // store so the bundle carries one copy of them, without idb-keyval's default-database fallback
+  // (a second store, `keyval-store`, that this client never uses). `getAllKeys` is in every browser
+  // since 2017 (idb-keyval's cursor fallback was for older ones).
+  const read = <T>(run: (s: IDBObjectStore) => Promise<T>) => use()('readonly', run)
+  const write = (run: (s: IDBObjectStore) => void) => use()('readwrite', (s) => (run(s), done(s.transaction)))
+  const getMany = (list: string[]) => read((s) => Promise.all(list.map((key) => done(s.get(key)))))
+  const setMany = (entries: [string, unknown][]) => write((s) => entries.forEach(([key, value]) => s.put(value, key)))
+  const delMany = (list: string[]) => write((s) => list.forEach((key) => s.delete(key)))
   return {
-    get: (key) => get(key, use()),
-    set: (key, value) => set(key, value, use()),
-    del: (key) => del(key, use()),
-    keys: () => keys<string>(use()),
-    getMany: (list) => getMany(list, use()),
-    setMany: (entries) => setMany(entries, use()),
-    delMany: (list) => delMany(list, use()),
+    get: (key) => read((s) => done(s.get(key))),
+    set: (key, value) => setMany([[key, value]]),
+    del: (key) => delMany([key]),
+    keys: () => read((s) => done(s.getAllKeys() as IDBRequest<string[]>)),
+    getMany,
+    setMany,
+    delMany,
   }
 }
 

@@ -5,14 +5,12 @@
  */
 export function uuid(): string {
   const c = typeof crypto !== 'undefined' ? crypto : undefined
-  if (c && typeof c.randomUUID === 'function') return c.randomUUID()
-  const bytes = new Uint8Array(16)
-  if (c && typeof c.getRandomValues === 'function') c.getRandomValues(bytes)
-  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256)
-  bytes[6] = (bytes[6] & 0x0f) | 0x40
-  bytes[8] = (bytes[8] & 0x3f) | 0x80
-  // 32 hex digits, dashed 8-4-4-4-12.
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0'))
-    .join('')
-    .replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-')
+  if (typeof c?.randomUUID === 'function') return c.randomUUID()
+  const bytes = new Uint8Array(31)
+  if (typeof c?.getRandomValues === 'function') c.getRandomValues(bytes)
+  else for (let i = 0; i < 31; i++) bytes[i] = Math.random() * 256
+  let i = 0
+  // Each 0/1 of the template is a random hex digit; the 8 (variant) keeps its two high bits
+  // (8, 9, a or b), and the 4 (version) is not touched.
+  return '10000000-1000-4000-8000-100000000000'.replace(/[018]/g, (d) => (+d ^ (bytes[i++] & (15 >> (+d >> 2)))).toString(16))
 }

@@ -119,9 +119,7 @@ function readBody(text: string, contentType: string | null, etag: string | undef
   }
   const parsed = parseBulkResponse(json)
   if (!parsed) return invalid('the body has no "flags" array')
-  const result: FetchResult = { kind: 'ok', entries: parsed.entries, skipped: parsed.skipped }
-  if (etag !== undefined) result.etag = etag
-  if (parsed.upstream) result.upstream = parsed.upstream
+  const result: FetchResult = { kind: 'ok', ...parsed, etag }
   // OFREP 0.3.0 `eventStreams`, read by the live-updates chunk (live/streamInfo.ts) when it loads.
   const { eventStreams } = json as { eventStreams?: unknown }
   if (Array.isArray(eventStreams)) result.streams = eventStreams

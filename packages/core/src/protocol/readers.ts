@@ -18,7 +18,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
-const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value)
+// Number.isFinite does not coerce: it is false for anything but a finite number.
+const isNumber = (value: unknown): value is number => Number.isFinite(value)
 
 /** Version of the persisted cache entry; an entry of another version is discarded. */
 export const CACHE_VERSION = 1
@@ -84,16 +85,15 @@ function copy(v: unknown, depth: number): unknown {
 
 /** Deep-freezes JSON data (iteratively), so a value handed to the app cannot be changed under the cache or later reads. */
 export function freezeJson<T>(value: T): T {
-  if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return value
-  const stack: object[] = [value as object]
+  // A primitive counts as frozen (ES2015), so the evaluation path's common case ends here at once.
+  if (Object.isFrozen(value)) return value
+  // Primitives and frozen objects are passed over (a value frozen once is frozen all through).
+  const stack: unknown[] = [value]
   while (stack.length > 0) {
-    const v = stack.pop()!
-    if (Object.isFrozen(v)) continue
+    const v = stack.pop()
+    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) continue
     Object.freeze(v)
-    for (const key in v) {
-      const child = (v as Record<string, unknown>)[key]
-      if (child !== null && typeof child === 'object' && !Object.isFrozen(child)) stack.push(child)
-    }
+    for (const key in v) stack.push((v as Record<string, unknown>)[key])
   }
   return value
 }

@@ -282,7 +282,9 @@ describe('fetchBootstrap', () => {
     // Just under the limit is a bootstrap like any other.
     server.always({ status: 200, raw: JSON.stringify({ flags: [{ key: 'copy', value: 'x'.repeat(15 * 1024 * 1024) }] }), headers: { 'Content-Type': 'application/json' } })
     expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 20_000 })).toMatchObject({ flags: [{ key: 'copy' }] })
-  })
+    // 65 MB of JSON made, sent and read: 3 s under two busy loops, so the 5 s default would cut
+    // the 20 s the bounds above allow before they could say anything.
+  }, 45_000)
 
   test('resolves null when the server does not exist or the input is unusable', async () => {
     expect(await fetchBootstrap({ url: 'http://127.0.0.1:1', context: { targetingKey: 'a' } })).toBeNull()

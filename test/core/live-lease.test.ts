@@ -57,5 +57,7 @@ describe('the storage lease (no Web Locks)', () => {
     await new Promise((r) => setTimeout(r, 1200))
     expect(openNow()).toBe(1)
     expect(holder()).not.toBe(leaderId)
-  })
+    // Its own waits allow 10 s + 3 s + 1.2 s (3.5 s in all under two busy loops): under the 5 s
+    // default a slow takeover timed out without saying which step was slow.
+  }, 30_000)
 })

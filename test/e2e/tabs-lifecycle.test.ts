@@ -232,10 +232,11 @@ describe('a notice flood in the leader tab', () => {
       for (const page of pages) await page.evaluate(watch)
       const before = s.bulk.length
       const started = Date.now()
-      let sent = 0
-      while (Date.now() - started < 2000) {
+      // 20,000 notices, 50 every 5 ms: 2 s when the test's own timers keep time. A count, not a
+      // duration: on a loaded machine (a full run in CI) this loop's timers came late and a 2 s
+      // loop sent only 7,850, failing the test on its own load generator, not on the client.
+      for (let sent = 0; sent < 20_000; sent += 50) {
         s.send('data: {"type":"refetchEvaluation"}\n\n'.repeat(50))
-        sent += 50
         await new Promise((r) => setTimeout(r, 5))
       }
       await new Promise((r) => setTimeout(r, 1000))
@@ -245,13 +246,16 @@ describe('a notice flood in the leader tab', () => {
           return { longTasks: w.longTasks.reduce((a, b) => a + b, 0), count: w.longTasks.length, maxLag: w.maxLag, heard: w.heard }
         })),
       )
-      expect(sent).toBeGreaterThan(10_000)
+      // The flood and the second after it: 3 s when the machine keeps up, longer when the loop ran slow.
+      const seconds = Math.max(3, (Date.now() - started) / 1000)
       // Measured: no long task, timers late by under 10 ms. The bounds leave room for a loaded machine.
       expect(leader.longTasks, JSON.stringify(leader)).toBeLessThan(300)
       expect(leader.maxLag, JSON.stringify(leader)).toBeLessThan(250)
-      // At most about two refetches a second (measured: 5 in 3 s), and a message or two per refetch.
-      expect(s.bulk.length - before).toBeLessThanOrEqual(8)
-      expect(follower.heard).toBeLessThan(30)
+      // At most about two refetches a second (measured: 5 in 3 s; 8 allowed in 3 s), and a message or
+      // two per refetch. Per second of flood, so a slow loop is no excuse: uncoalesced, 20,000 notices
+      // would be hundreds of refetches.
+      expect(s.bulk.length - before).toBeLessThanOrEqual(Math.ceil(2 * seconds) + 2)
+      expect(follower.heard).toBeLessThan(10 * seconds)
       for (const page of pages) expect(await page.evaluate(() => window.holdfast.getStatus().state)).toBe('ready')
     } finally {
       await s.close()

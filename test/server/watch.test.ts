@@ -288,7 +288,10 @@ describe('reloads that protect what is served', () => {
     // compiled in slices with the loop free between them, dozens do (44 here).
     expect(answeredDuringReload).toBeGreaterThanOrEqual(15)
     expect(Object.keys(await flagsByKey(await evaluate(server, { targetingKey: 'u' })))).toHaveLength(2001)
-  })
+    // Compiling 2,000 flags is seconds of CPU however it is sliced: 2 s under two busy loops, and
+    // past the 5 s default once ('Test timed out in 5000ms'). What is under test is how many
+    // requests are answered meanwhile, not how fast the machine compiles.
+  }, 30_000)
 
   it('serves a version within seconds even while the file is rewritten continuously', async () => {
     // A plain 50 ms debounce never fired under continuous edits: no version got through for 10 s.

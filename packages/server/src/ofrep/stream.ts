@@ -93,11 +93,12 @@ export interface StreamHub {
 export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
   // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
   const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
-  const maxConnections = whole(options.maxConnections, 10_000)
-  const heartbeatMs = whole(options.heartbeatMs, 20_000)
-  const retryMs = whole(options.retryMs, 3_000)
-  const windowMs = whole(options.recoveryWindowMs, 10_000)
-  const inactivityDelaySec = whole(options.inactivityDelaySec, 120)
+  // Checked above (whole numbers within bounds, or absent): only the defaults are left to fill in.
+  const maxConnections = options.maxConnections ?? 10_000
+  const heartbeatMs = options.heartbeatMs ?? 20_000
+  const retryMs = options.retryMs ?? 3_000
+  const windowMs = options.recoveryWindowMs ?? 10_000
+  const inactivityDelaySec = options.inactivityDelaySec ?? 120
   const random = options.random ?? Math.random
   const streams = new Set<ServerResponse>()
   // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
@@ -262,10 +263,6 @@ function sendPlain(res: ServerResponse, status: number, message: string, headers
   const body = JSON.stringify({ errorDetails: message })
   res.writeHead(status, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(body)) })
   res.end(body)
-}
-
-function whole(value: number | undefined, fallback: number): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.floor(value) : fallback
 }
 
 /**

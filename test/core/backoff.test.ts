@@ -54,6 +54,15 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('-5', now)).toBeUndefined()
     expect(parseRetryAfter('99999999', now)).toBe(24 * 60 * 60 * 1000)
   })
+  test('a Date header that is no date is not the reference: the wait is read against the clock', () => {
+    // Date.parse takes odd strings: '1' is 2001, 'x 5' a date in year 5. Taken as the server's
+    // "now", a garbage Date header parked the client for the full day instead of 30 s.
+    for (const garbage of ['1', 'x 5', '2', 'soon 2', 'undefined', '']) {
+      expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now, garbage), garbage).toBe(30_000)
+    }
+    expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now, undefined)).toBe(30_000)
+    expect(parseRetryAfter('Sat, 21 Nov 2026 10:00:30 GMT', now, null)).toBe(30_000)
+  })
 })
 
 describe('isRetryable', () => {

@@ -49,8 +49,10 @@ const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
 
 // RFC 9110 §5.6.7: recipients accept all three HTTP-date forms, all UTC. The asctime form
 // (`Sun Nov  6 08:49:37 1994`) names no zone, and Date.parse reads it as local time (V8): hours off
-// outside UTC. It is the one form that ends in its year.
-const httpDate = (text: string): number => Date.parse(text.replace(/:\d\d \d{4}$/, '$& GMT'))
+// outside UTC. It is the one form that ends in its year. Only date-like strings (NaN otherwise):
+// Date.parse accepts odd inputs such as "1" (2001) or "soon 2", in `Retry-After` and in `Date` alike.
+const httpDate = (text: string): number =>
+  /[a-z]{3},|\d{4}-\d\d-\d\d|:\d\d \d{4}$/i.test(text) ? Date.parse(text.replace(/:\d\d \d{4}$/, '$& GMT')) : NaN
 
 /**
  * Parses `Retry-After` into milliseconds: delta-seconds (`120`), an HTTP-date in any of its three
@@ -63,8 +65,6 @@ export function parseRetryAfter(value: string | null | undefined, now: number, s
   // null, undefined and '' match neither form below.
   const text = String(value).trim()
   if (/^\d+(\.\d+)?$/.test(text)) return Math.min(MAX_RETRY_AFTER_MS, Math.round(Number(text) * 1000))
-  // Only date-like strings: Date.parse accepts odd inputs such as "1" or "soon 2".
-  if (!/[a-z]{3},|\d{4}-\d\d-\d\d|:\d\d \d{4}$/i.test(text)) return undefined
   const at = httpDate(text)
   if (Number.isNaN(at)) return undefined
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, at - (httpDate(String(serverDate)) || now)))

@@ -46,6 +46,25 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('2026-11-21T10:01:00Z', now)).toBe(60_000)
     expect(parseRetryAfter('2026-11-21T10:00:05.500Z', now)).toBe(5_500)
   })
+  test('ISO 8601 without a zone (what Java\'s LocalDateTime prints) is read as UTC, as HTTP dates are', () => {
+    // Before: Date.parse read it as local time, so outside UTC the wait was hours off (up to the
+    // one-day clamp) or 0 (a retry storm); against a `Date` header in RFC form just as far off.
+    const zone = process.env.TZ
+    try {
+      for (const tz of ['UTC', 'America/New_York', 'Asia/Kolkata']) {
+        process.env.TZ = tz
+        expect(parseRetryAfter('2026-11-21T10:00:30', now), tz).toBe(30_000)
+        expect(parseRetryAfter('2026-11-21T10:00:30.250', now), tz).toBe(30_250)
+        expect(parseRetryAfter('2026-11-21T10:01', 0, 'Sat, 21 Nov 2026 10:00:00 GMT'), tz).toBe(60_000)
+        // An offset or a Z is taken as written.
+        expect(parseRetryAfter('2026-11-21T12:00:30+02:00', now), tz).toBe(30_000)
+        expect(parseRetryAfter('2026-11-21T10:00:30Z', now), tz).toBe(30_000)
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ
+      else process.env.TZ = zone
+    }
+  })
   test('past dates mean now; garbage means nothing; absurd values are clamped', () => {
     expect(parseRetryAfter('2020-01-01T00:00:00Z', now)).toBe(0)
     expect(parseRetryAfter('soon', now)).toBeUndefined()

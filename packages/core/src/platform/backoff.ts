@@ -49,10 +49,12 @@ const MAX_RETRY_AFTER_MS = 24 * 60 * 60 * 1000
 
 // RFC 9110 §5.6.7: recipients accept all three HTTP-date forms, all UTC. The asctime form
 // (`Sun Nov  6 08:49:37 1994`) names no zone, and Date.parse reads it as local time (V8): hours off
-// outside UTC. It is the one form that ends in its year. Only date-like strings (NaN otherwise):
-// Date.parse accepts odd inputs such as "1" (2001) or "soon 2", in `Retry-After` and in `Date` alike.
+// outside UTC. It is the one form that ends in its year. An ISO date-time without a zone (Java's
+// LocalDateTime prints one) is read as local time too, so it gets a `Z`. Only date-like strings
+// (NaN otherwise): Date.parse accepts odd inputs such as "1" (2001) or "soon 2", in `Retry-After`
+// and in `Date` alike.
 const httpDate = (text: string): number =>
-  /[a-z]{3},|\d{4}-\d\d-\d\d|:\d\d \d{4}$/i.test(text) ? Date.parse(text.replace(/:\d\d \d{4}$/, '$& GMT')) : NaN
+  /[a-z]{3},|\d{4}-\d\d-\d\d|:\d\d \d{4}$/i.test(text) ? Date.parse(text.replace(/:\d\d \d{4}$/, '$& GMT').replace(/T[\d:.]+$/, '$&Z')) : NaN
 
 /**
  * Parses `Retry-After` into milliseconds: delta-seconds (`120`), an HTTP-date in any of its three

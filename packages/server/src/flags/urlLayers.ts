@@ -6,7 +6,7 @@ import type { GenerationStore } from './generations'
 import { loadNewestPayload } from './persistence'
 import { definitionsOrClearedSchema, readRecord } from './records'
 import { offerNewestLayer, type DefinitionsSlot, type OfferResult } from './servedDefinitions'
-import { readSnapshotFile } from './snapshotFile'
+import { loadSnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /** A layer that may be served at start, with what the data dir knew of the store's order. */
 export interface UrlLayer {
@@ -26,6 +26,8 @@ export interface LoadedLayers {
   loaded?: { candidate: UrlLayer; result: Extract<OfferResult, { applied: true }> }
   /** The version the data dir records as dropped after an upstream 401/403. */
   droppedVersion?: string
+  /** With a `--snapshot`: whether it could be used. */
+  snapshot?: SnapshotState
 }
 
 /** Options of {@link loadUrlLayers}. */
@@ -64,11 +66,14 @@ export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Se
       log.warn(`the data dir records that the flags were dropped at ${new Date(saved.at).toISOString()} (${saved.reason}; --on-upstream-unauthorized): nothing older is served until ${where} answers`)
     }
   }
+  let snapshot: SnapshotState | undefined
   if (options.snapshotPath) {
-    const layer = await readSnapshotFile(options.snapshotPath)
-    if (layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
+    const read = await loadSnapshotLayer(options.snapshotPath, log)
+    snapshot = read.state
+    const layer = read.layer
+    if (layer && layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
     // A snapshot taken before the clear holds what the operator chose to drop.
-    if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
+    if (layer && (clearedAt === undefined || layer.fetchedAt > clearedAt)) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
   }
   // Newest first; on a tie the data dir (written by this server, listed first) wins.
   const offered = await offerNewestLayer(options.slot, candidates, options.now(), log)
@@ -77,5 +82,5 @@ export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Se
     unusable.add(offered.unusable)
     return loadUrlLayers(options, unusable)
   }
-  return { ...(offered ? { loaded: offered } : {}), ...(droppedVersion === undefined ? {} : { droppedVersion }) }
+  return { ...(offered ? { loaded: offered } : {}), ...(droppedVersion === undefined ? {} : { droppedVersion }), ...(snapshot ? { snapshot } : {}) }
 }

@@ -1,0 +1,110 @@
+// A torn `--snapshot` (a deploy cut short, a disk that filled while it was copied: truncated JSON,
+// zero bytes): the relay must not refuse to start when it has good values elsewhere (its data dir,
+// the upstream). It serves those and says loudly that the snapshot was unusable (an error line
+// naming the file and why, `snapshot` in /holdfast/v1/status, `holdfast_relay_snapshot_usable 0`).
+// With no usable layer at all it still refuses to start, naming the file.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+
+const TORN = [
+  ['truncated JSON', '{"holdfastSnapshot":1,"kind":"definitions","fetchedAt":17', /not valid JSON/],
+  ['zero bytes', '', /empty \(0 bytes/],
+] as const
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function bulk(server: FlagServer, targetingKey = 'user-1') {
+  const response = await evaluate(server, { targetingKey })
+  return { status: response.status, body: (await response.json()) as any }
+}
+
+async function tornSnapshot(text: string): Promise<{ dir: string; snapshot: string }> {
+  const dir = await tempDir()
+  const snapshot = join(dir, 'flags.snapshot.json')
+  await writeFile(snapshot, text)
+  return { dir, snapshot }
+}
+
+const flagsUrl = (upstream: FakeUpstream, options: Partial<FlagServerOptions>) =>
+  startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, upstreamTimeoutMs: 400, ...options })
+
+describe('a torn --snapshot with good values elsewhere', () => {
+  for (const [name, text, why] of TORN) {
+    it(`--flags-url (${name}): the data dir is served, and the snapshot is reported unusable`, async () => {
+      const { dir, snapshot } = await tornSnapshot(text)
+      const dataDir = join(dir, 'data')
+      const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+      await (await flagsUrl(upstream, { dataDir })).close()
+      upstream.set('reset')
+      const logger = recordingLogger()
+      const server = await flagsUrl(upstream, { dataDir, snapshot, logger })
+      const answer = await bulk(server)
+      expect(answer.status).toBe(200)
+      expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+      expect(logger.lines.some((l) => l.includes(snapshot) && why.test(l))).toBe(true)
+      expect((await status(server)).snapshot).toEqual({ path: snapshot, usable: false, error: expect.stringMatching(why) })
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      expect(metrics).toMatch(/^holdfast_relay_snapshot_usable 0$/m)
+    })
+
+    it(`--flags-url (${name}): no data dir, the upstream answers: started and served`, async () => {
+      const { snapshot } = await tornSnapshot(text)
+      const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+      const server = await flagsUrl(upstream, { snapshot })
+      const answer = await bulk(server)
+      expect(answer.status).toBe(200)
+      expect(answer.body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
+      expect((await status(server)).snapshot).toMatchObject({ usable: false })
+    })
+  }
+
+  it('--upstream (proxy mode): the upstream answers: started and served', async () => {
+    const { snapshot } = await tornSnapshot('{"context":{"targetingKey":"anonymous"},"flags":[{"key":"a","val')
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) })
+    const logger = recordingLogger()
+    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, snapshot, logger })
+    const answer = await bulk(server)
+    expect(answer.status).toBe(200)
+    expect(answer.body.flags).toEqual([expect.objectContaining({ key: 'a', value: true })])
+    expect(logger.lines.some((l) => l.includes(snapshot) && /not valid JSON/.test(l))).toBe(true)
+    expect((await status(server)).snapshot).toMatchObject({ path: snapshot, usable: false })
+  })
+
+  it('--flags FILE: the file is good: started and served, the snapshot reported unusable', async () => {
+    const { dir, snapshot } = await tornSnapshot('')
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(2, 'on')))
+    const logger = recordingLogger()
+    const server = await startServer({ flags: file, snapshot, logger })
+    expect((await bulk(server)).body.flags).toHaveLength(2)
+    expect(logger.lines.some((l) => l.includes(snapshot) && /empty/.test(l))).toBe(true)
+    expect((await status(server)).snapshot).toMatchObject({ path: snapshot, usable: false })
+  })
+})
+
+describe('a torn --snapshot and nothing else usable', () => {
+  for (const [name, text, why] of TORN) {
+    it(`--flags-url (${name}), no data dir, the upstream down: refuses to start, naming the snapshot`, async () => {
+      const { snapshot } = await tornSnapshot(text)
+      const upstream = await startUpstream('reset')
+      await expect(flagsUrl(upstream, { snapshot })).rejects.toThrow(new RegExp(`snapshot ${snapshot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} .*${why.source}`))
+    })
+  }
+
+  it('--upstream, the upstream down: refuses to start', async () => {
+    const { snapshot } = await tornSnapshot('')
+    const upstream = await startUpstream('reset')
+    await expect(startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, snapshot })).rejects.toThrow(/snapshot .* is empty/)
+  })
+
+  it('--flags FILE, the file unreadable too: refuses to start', async () => {
+    const { dir, snapshot } = await tornSnapshot('{"flags":')
+    await expect(startServer({ flags: join(dir, 'missing.json'), snapshot })).rejects.toThrow(/snapshot .* not valid JSON/)
+  })
+})

@@ -1,9 +1,10 @@
 // Snapshot files: made at build time (`holdfast-server snapshot …`), read by `--snapshot FILE` as
 // the oldest layer, or shipped to the browser as a `fallback` Bootstrap.
 import { randomBytes } from 'node:crypto'
-import { open, realpath, rename, rm, stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Bootstrap } from '@holdfast/core'
+import { nodeFileSystem, writeFileAtomic as writeFileDurably, type EventFileSystem } from '../events/fileSystem'
 import type { ServerLogger } from '../logger'
 import { readRegularFile } from './readRegularFile'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
@@ -92,24 +93,78 @@ export function nothingToServe(state: SnapshotState, also: string): Error {
 }
 
 /**
- * Writes `text` to `path` atomically and durably: a temp file beside it, fsync, rename. Either the
- * old file or the complete new one is there afterwards, never a torn one. When `path` is a symlink
- * the file it names is replaced and the link stays: renaming over the link itself would leave
- * whatever else reads that file on the old content.
+ * Writes `text` to `path` atomically and durably through the file-system seam `fs` (default the real
+ * one): a temp file beside it, write, fsync, rename, fsync of the directory (so that after a power
+ * cut the rename is there too). Either the old file or the complete new one is there afterwards,
+ * never a torn one. When `path` is a symlink the file it names is replaced and the link stays:
+ * renaming over the link itself would leave whatever else reads that file on the old content.
+ * Temp files an earlier writer left beside it (killed mid-write) are removed first, see
+ * {@link removeStaleTemps}.
  */
-export async function writeFileAtomic(to: string, text: string): Promise<void> {
+export async function writeFileAtomic(to: string, text: string, fs: EventFileSystem = nodeFileSystem): Promise<void> {
   const path = await realpath(to).catch(() => to)
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
-  const handle = await open(temp, 'w', 0o644)
+  const temp = join(dirname(path), `${tempPrefix(path)}${process.pid}.${randomBytes(4).toString('hex')}.tmp`)
+  await removeStaleTemps(fs, path)
+  writing.add(temp)
   try {
-    await handle.writeFile(text)
-    await handle.sync()
-    await handle.close()
-    await rename(temp, path)
+    await writeFileDurably(fs, path, text, { temporary: temp, permissions: 0o644 })
+  } finally {
+    writing.delete(temp)
+  }
+}
+
+/** Temp files of this process being written now: never stale, whatever their age. */
+const writing = new Set<string>()
+
+/** A temp file of a writer that is alive (another process, or another write of this one) is left alone this long at most. */
+export const STALE_TEMP_MS = 10 * 60_000
+
+const tempPrefix = (path: string) => `.${basename(path)}.`
+
+/**
+ * Removes the temp files that writers of `path` left beside it when they were killed mid-write
+ * (`.NAME.PID.HEX.tmp`, exactly this naming; nothing else in the directory is touched), so a CI
+ * step killed at every timeout does not fill the disk with them. One is stale when the process
+ * named by its PID is gone, or is this process but not writing it now (a PID reused, as in a fresh
+ * container where every run has the same PID), or when it was last written more than
+ * {@link STALE_TEMP_MS} ago (a PID reused by an unrelated process). A live writer's temp is kept,
+ * so two `snapshot` commands writing the same `--out` at once do not break each other's write.
+ * Best effort: a failure here never fails the write.
+ */
+export async function removeStaleTemps(fs: EventFileSystem, path: string, now = Date.now()): Promise<void> {
+  const dir = dirname(path)
+  const prefix = tempPrefix(path)
+  let names: string[]
+  try {
+    names = await fs.list(dir)
+  } catch {
+    return
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue
+    const match = /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))
+    if (!match) continue
+    const temp = join(dir, name)
+    if (writing.has(temp)) continue
+    const pid = Number(match[1])
+    try {
+      const info = await fs.stat(temp)
+      if (!info) continue
+      if (pid !== process.pid && isAlive(pid) && now - info.mtimeMs < STALE_TEMP_MS) continue
+      await fs.remove(temp)
+    } catch {
+      // best effort, see above
+    }
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
   } catch (error) {
-    await handle.close().catch(() => {})
-    await rm(temp, { force: true }).catch(() => {})
-    throw error
+    // EPERM: it exists, owned by another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

@@ -46,10 +46,8 @@ export function createPersistedSource(
   const persistence = options.store && createPersistence({
     store: options.store,
     now,
-    onResult: (ok, error) => {
-      options.events?.saved(ok)
-      if (!ok) options.log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
-    },
+    log: options.log,
+    onResult: (ok) => options.events?.saved(ok),
   })
   let innerOpen = false
   // Whether the file's definitions are served. The file source takes its first document unguarded

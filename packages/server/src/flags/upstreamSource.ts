@@ -175,10 +175,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     shared$.answered(key, shareable(key, held), version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
-  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
-    options.events?.saved(ok)
-    if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
-  } })
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, log, onResult: (ok) => options.events?.saved(ok) })
   let health: UpstreamHealth = initialHealth(true)
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined

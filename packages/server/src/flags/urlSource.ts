@@ -57,10 +57,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const persistence: Persistence | undefined = options.store && createPersistence({
     store: options.store,
     now,
-    onResult: (ok, error) => {
-      options.events?.saved(ok)
-      if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving, the previous generations stay`)
-    },
+    log: log,
+    onResult: (ok) => options.events?.saved(ok),
   })
   let health: UpstreamHealth = initialHealth(true)
   // The upstream's ETag of exactly what is served; never that of a refused document, or the next

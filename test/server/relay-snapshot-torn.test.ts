@@ -3,7 +3,7 @@
 // the upstream). It serves those and says loudly that the snapshot was unusable (an error line
 // naming the file and why, `snapshot` in /holdfast/v1/status, `holdfast_relay_snapshot_usable 0`).
 // With no usable layer at all it still refuses to start, naming the file.
-import { writeFile } from 'node:fs/promises'
+import { utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
@@ -106,5 +106,50 @@ describe('a torn --snapshot and nothing else usable', () => {
   it('--flags FILE, the file unreadable too: refuses to start', async () => {
     const { dir, snapshot } = await tornSnapshot('{"flags":')
     await expect(startServer({ flags: join(dir, 'missing.json'), snapshot })).rejects.toThrow(/snapshot .* not valid JSON/)
+  })
+})
+
+// A snapshot's `fetchedAt` and its file's mtime. A reproducible build sets every mtime to a fixed
+// time (1970, 1980 in a zip, SOURCE_DATE_EPOCH = the commit's time, maybe weeks old); capped at that
+// mtime, a snapshot taken an hour ago counted as taken then: served with a decades-old fetchedAt
+// (every age alert fires) and beaten by any older data dir. The mtime caps only a fetchedAt that
+// this host's clock proves wrong (in the future), and only when the mtime is plausible.
+describe('a --snapshot of a reproducible build (mtime normalised)', () => {
+  const definitionsSnapshot = (fetchedAt: number) => JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt, version: 'x', definitions: booleanFlags(3, 'off') })
+  const alone = async (fetchedAt: number, mtime: Date) => {
+    const { snapshot } = await tornSnapshot(definitionsSnapshot(fetchedAt))
+    await utimes(snapshot, mtime, mtime)
+    return (await bulk(await flagsUrl(await startUpstream('reset'), { snapshot }))).body.metadata.holdfast
+  }
+  const commitAWeekAgo = new Date(Math.floor(Date.now() / 1000 - 7 * 86_400) * 1000)
+
+  for (const [name, mtime] of [['1970 (epoch 0)', new Date(0)], ['1980 (zip)', new Date(Date.UTC(1980, 0, 1))], ['SOURCE_DATE_EPOCH a week ago', commitAWeekAgo]] as const) {
+    it(`mtime ${name}: a fetchedAt in the past is believed`, async () => {
+      const takenAt = Date.now() - 3_600_000
+      expect(await alone(takenAt, mtime)).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    })
+  }
+
+  it('and a data dir older than the snapshot does not win over it', async () => {
+    const { dir, snapshot } = await tornSnapshot('')
+    const dataDir = join(dir, 'data')
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    await (await flagsUrl(upstream, { dataDir })).close()
+    // Built since the data dir was written, and shipped with a normalised mtime.
+    await writeFile(snapshot, definitionsSnapshot(Date.now()))
+    await utimes(snapshot, new Date(0), new Date(0))
+    await new Promise((r) => setTimeout(r, 5))
+    upstream.set('reset')
+    const answer = await bulk(await flagsUrl(upstream, { dataDir, snapshot }))
+    expect(answer.body.metadata.holdfast.source).toBe('snapshot')
+  })
+
+  it('a fetchedAt in the future is still capped: at a plausible mtime, else at now (never at 1970)', async () => {
+    const ahead = Date.now() + 365 * 86_400_000
+    expect(await alone(ahead, commitAWeekAgo)).toMatchObject({ fetchedAt: commitAWeekAgo.getTime() })
+    const before = Date.now()
+    const capped = await alone(ahead, new Date(0))
+    expect(capped.fetchedAt).toBeGreaterThanOrEqual(before)
+    expect(capped.fetchedAt).toBeLessThanOrEqual(Date.now())
   })
 })

@@ -102,7 +102,7 @@ export function createPersistedSource(
     }
     // Read once: a data-dir generation found unusable below loads the layers again.
     if (options.snapshotPath && !snapshotState) {
-      const read = await loadSnapshotLayer(options.snapshotPath, options.log)
+      const read = await loadSnapshotLayer(options.snapshotPath, options.log, now())
       snapshotState = read.state
       if (read.layer && read.layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
       snapshotLayer = read.layer

@@ -35,7 +35,7 @@ export interface SnapshotState {
  * {@link UnusableSnapshotError}) or cannot be read; whether the definitions themselves are valid is
  * checked where they are offered for service.
  */
-export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
+export async function readSnapshotFile(path: string, now = Date.now()): Promise<SnapshotLayer> {
   let text: string
   try {
     text = await readRegularFile(path)
@@ -49,20 +49,41 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
   } catch {
     throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} is not valid JSON (${text.length} bytes: truncated?)`)
   }
-  // Nothing in the file was fetched after the file was written: its time is at most the file's
-  // mtime. Timeline this guards against: CI, its clock a year ahead, stamps the snapshot; the relay
-  // serves the upstream and saves it to the data dir; at a restart during an outage the snapshot's
-  // time (clamped only to now) beat the data dir's, and the relay went back to the build's values.
   const written = (await stat(path)).mtimeMs
   const definitions = definitionsSnapshotSchema.safeParse(json)
-  if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: Math.min(definitions.data.fetchedAt, written) }
+  if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: snapshotTime(definitions.data.fetchedAt, written, now) }
   const bootstrap = bootstrapSchema.safeParse(json)
   // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such. Validated, then used
   // as JSON.parse gave it: zod's copy drops a "__proto__" key inside a value, which the snapshot
   // command wrote as the upstream (and the relay) served it.
-  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: Math.min(bootstrap.data.fetchedAt ?? 0, written) } }
-  if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: written }
+  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: bootstrap.data.fetchedAt === undefined ? 0 : snapshotTime(bootstrap.data.fetchedAt, written, now) } }
+  // A bare flagd document says nothing of its time but its mtime; a normalised one says nothing.
+  if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: written >= PLAUSIBLE_MTIME ? Math.min(written, now) : 0 }
   throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)
+}
+
+/**
+ * Modification times before this (2020-01-01) are taken as set by a reproducible build, not as when
+ * the file was written: 0 or 1 (Nix), 1980-01-01 (the earliest a zip can hold), 2010-01-01 (Bazel's
+ * jars). No snapshot of this project was written before it.
+ */
+export const PLAUSIBLE_MTIME = Date.UTC(2020, 0, 1)
+
+/**
+ * When a snapshot's values were fetched, for ordering it against the data dir and for
+ * `metadata.holdfast.fetchedAt`. Its own `fetchedAt` is believed unless this host's clock proves it
+ * wrong: in the future, stamped by a clock that ran ahead (a CI machine). Then nothing in the file
+ * can be newer than the file: it is capped at the mtime, when that mtime is plausible, else at now.
+ * Timeline the cap guards against: CI, its clock a year ahead, stamps the snapshot; the relay serves
+ * the upstream and saves it to the data dir; at a restart during an outage the snapshot's time
+ * (clamped only to now) beat the data dir's, and the relay went back to the build's values. The
+ * mtime is not trusted for a `fetchedAt` in the past: a reproducible build sets it to 1970, 1980 or
+ * SOURCE_DATE_EPOCH (the commit's time, maybe weeks before the snapshot), and capped at it a snapshot
+ * taken an hour ago was served as decades old and lost to any older data dir.
+ */
+export function snapshotTime(fetchedAt: number, mtime: number, now: number): number {
+  if (fetchedAt <= now) return fetchedAt
+  return mtime >= PLAUSIBLE_MTIME ? Math.min(mtime, now) : now
 }
 
 /**
@@ -71,9 +92,9 @@ export async function readSnapshotFile(path: string): Promise<SnapshotLayer> {
  * serves its other layers (data dir, upstream, Redis) and refuses to start only when none of them
  * has anything ({@link nothingToServe}). A path that cannot be read still rejects.
  */
-export async function loadSnapshotLayer(path: string, log: ServerLogger): Promise<{ layer?: SnapshotLayer; state: SnapshotState }> {
+export async function loadSnapshotLayer(path: string, log: ServerLogger, now = Date.now()): Promise<{ layer?: SnapshotLayer; state: SnapshotState }> {
   try {
-    return { layer: await readSnapshotFile(path), state: { path, usable: true } }
+    return { layer: await readSnapshotFile(path, now), state: { path, usable: true } }
   } catch (error) {
     if (!(error instanceof UnusableSnapshotError)) throw error
     return unusableSnapshot(path, error.message, log)

@@ -482,7 +482,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         }
       }
       if (options.snapshotPath) {
-        const read = await loadSnapshotLayer(options.snapshotPath, log)
+        const read = await loadSnapshotLayer(options.snapshotPath, log, now())
         snapshotState = read.state
         snapshot = read.layer
         if (snapshot?.kind === 'definitions') {

@@ -68,7 +68,7 @@ export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Se
   }
   let snapshot: SnapshotState | undefined
   if (options.snapshotPath) {
-    const read = await loadSnapshotLayer(options.snapshotPath, log)
+    const read = await loadSnapshotLayer(options.snapshotPath, log, options.now())
     snapshot = read.state
     const layer = read.layer
     if (layer && layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)

@@ -153,3 +153,43 @@ describe('a --snapshot of a reproducible build (mtime normalised)', () => {
     expect(capped.fetchedAt).toBeLessThanOrEqual(Date.now())
   })
 })
+
+// A snapshot that reads as one but cannot be served (no flags, invalid definitions) was only a
+// warning line: the status said nothing, so the operator believed the relay had its build-time
+// layer to fall back on. It is reported like a torn one; with nothing else to serve the relay
+// starts not ready (503) as before, rather than refusing to start.
+describe('a --snapshot that reads but cannot be served', () => {
+  const emptied = JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now(), version: 'x', definitions: { flags: {} } })
+
+  it('--flags-url: reported in the status and the metrics, the data dir served', async () => {
+    const { dir, snapshot } = await tornSnapshot(emptied)
+    const dataDir = join(dir, 'data')
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    await (await flagsUrl(upstream, { dataDir })).close()
+    upstream.set('reset')
+    // Newer than the data dir, so it is the one offered first.
+    await writeFile(snapshot, JSON.stringify({ ...JSON.parse(emptied), fetchedAt: Date.now() }))
+    const logger = recordingLogger()
+    const server = await flagsUrl(upstream, { dataDir, snapshot, logger })
+    expect((await bulk(server)).body.metadata.holdfast.source).toBe('data-dir')
+    expect((await status(server)).snapshot).toEqual({ path: snapshot, usable: false, error: expect.stringMatching(/cannot be served: .*no flags/) })
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^holdfast_relay_snapshot_usable 0$/m)
+  })
+
+  it('--flags-url with nothing else: starts, not ready (503), the snapshot reported', async () => {
+    const { snapshot } = await tornSnapshot(emptied)
+    const server = await flagsUrl(await startUpstream('reset'), { snapshot })
+    expect((await bulk(server)).status).toBe(503)
+    expect((await status(server)).snapshot).toMatchObject({ usable: false })
+  })
+
+  it('--flags FILE: the file served, the snapshot reported; with the file missing too, refused as before', async () => {
+    const { dir, snapshot } = await tornSnapshot(emptied)
+    await expect(startServer({ flags: join(dir, 'missing.json'), snapshot })).rejects.toThrow(/missing\.json/)
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(2)))
+    const good = await startServer({ flags: file, snapshot })
+    expect((await bulk(good)).body.flags).toHaveLength(2)
+    expect((await status(good)).snapshot).toEqual({ path: snapshot, usable: false, error: expect.stringMatching(/cannot be served/) })
+  })
+})

@@ -11,7 +11,7 @@ import { closePersistence, createPersistence, loadNewestPayload, type Persistenc
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot, offerNewestLayer } from './servedDefinitions'
-import { loadSnapshotLayer, nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
+import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /** How often a file that could not be opened at start is tried again: every 2 s. */
 export const FILE_RETRY_MS = 2000
@@ -62,6 +62,8 @@ export function createPersistedSource(
   // `--snapshot`, read once at start: whether it could be used (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
   let snapshotLayer: Extract<SnapshotLayer, { kind: 'definitions' }> | undefined
+  // Not even readable as a snapshot (torn): with nothing else, the start is refused, as it always was.
+  let snapshotTorn = false
 
   const save = (version: FlagDefinitionsVersion) =>
     persistence?.schedule(() => JSON.stringify({ kind: 'definitions', text: JSON.stringify(version.definitions), version: version.version, fetchedAt: version.fetchedAt }))
@@ -104,11 +106,16 @@ export function createPersistedSource(
     if (options.snapshotPath && !snapshotState) {
       const read = await loadSnapshotLayer(options.snapshotPath, options.log, now())
       snapshotState = read.state
+      snapshotTorn = !read.state.usable
       if (read.layer && read.layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
       snapshotLayer = read.layer
     }
     if (snapshotLayer) candidates.push({ text: snapshotLayer.text, fetchedAt: snapshotLayer.fetchedAt, origin: 'snapshot' })
-    const offered = await offerNewestLayer(layer, candidates, now(), options.log)
+    const offered = await offerNewestLayer(layer, candidates, now(), options.log, (message) => {
+      // Read, but its definitions cannot be served (invalid, no flags): unusable like a torn file.
+      snapshotState = unusableSnapshot(options.snapshotPath!, `the snapshot ${options.snapshotPath} cannot be served: ${message}`, options.log).state
+      snapshotLayer = undefined
+    })
     if (offered && 'unusable' in offered) {
       unusable.add(offered.unusable)
       return loadLayers(unusable)
@@ -122,7 +129,7 @@ export function createPersistedSource(
       return true
     } catch (error) {
       // A torn --snapshot is only a refusal to start when nothing else has flags either.
-      if (!layer.current() && snapshotState?.usable === false) throw nothingToServe(snapshotState, (error as Error).message.replace(/^\[holdfast-server\] /, ''))
+      if (!layer.current() && snapshotState?.usable === false && snapshotTorn) throw nothingToServe(snapshotState, (error as Error).message.replace(/^\[holdfast-server\] /, ''))
       if (!layer.current()) throw error
       options.log.warn(`${(error as Error).message.replace(/^\[holdfast-server\] /, '')}; serving the ${layer.current()!.origin} (stale) and trying again every ${FILE_RETRY_MS / 1000} s`)
       return false

@@ -181,6 +181,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
+  let refusesStart = true
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let lastRound: RelayStatus['reask']
@@ -502,7 +503,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
         const at = now()
         if (count === 0) {
-          log.warn(`cannot serve the snapshot ${options.snapshotPath}: it holds no flags`)
+          // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.
+          refusesStart = false
+          snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} cannot be served: it holds no flags`, log).state
           snapshot = undefined
           snapshotCore = undefined
         } else if (snapshot.kind === 'bootstrap') snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: Math.min(snapshot.bootstrap.fetchedAt, at) } }
@@ -515,7 +518,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // a healthy upstream means ready on return.
       if (cache.size() === 0 && !snapshot) await waitAtMost(first)
       // A torn --snapshot is only a refusal to start when nothing else has flags either.
-      if (snapshotState?.usable === false && cache.size() === 0 && health.state !== 'ok') {
+      if (snapshotState?.usable === false && refusesStart && cache.size() === 0 && health.state !== 'ok') {
         throw nothingToServe(snapshotState, `the data dir holds no answers and ${redactUrl(options.url)} did not answer`)
       }
     },

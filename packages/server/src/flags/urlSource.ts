@@ -78,6 +78,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let droppedVersion: string | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
+  let snapshotTorn = false
   // --redis: the store's version of what is served (taken from it, or published to it), kept in
   // the data dir so that a restart does not take an older copy from a Redis restored from a dump.
   let storeVersion: number | undefined
@@ -287,6 +288,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const loadLayers = async (): Promise<void> => {
     const found = await loadUrlLayers({ slot, store: options.store, snapshotPath: options.snapshotPath, where, now, log })
     snapshotState = found.snapshot
+    snapshotTorn = found.snapshotTorn === true
     if (found.droppedVersion !== undefined) droppedVersion = found.droppedVersion
     if (!found.loaded) return
     const { candidate, result } = found.loaded
@@ -328,7 +330,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // run; with nothing, wait for it (boundedly), so that a healthy upstream means ready on return.
       if (!slot.current()) await waitAtMost(first)
       // A torn --snapshot is only a refusal to start when nothing else has flags either.
-      if (!slot.current() && snapshotState?.usable === false) throw nothingToServe(snapshotState, `neither the data dir nor ${where} gave flags to serve`)
+      if (!slot.current() && snapshotTorn && snapshotState) throw nothingToServe(snapshotState, `neither the data dir nor ${where} gave flags to serve`)
     },
     current: () => slot.current(),
     subscribe: listeners.add,

@@ -170,4 +170,39 @@ describe('a data dir whose disk fills up', () => {
     await waitFor(() => relay.relayStatus().dataDir?.lastError === undefined, 10_000)
     await intact(join(dir, 'data'))
   }, 30_000)
+
+  it('a disk that fits `keep` generations but not one more: the older ones make room, the newest good one stays (real 64 KiB tmpfs)', async (context) => {
+    // Before: with 3 generations of ~18 KB on the disk the 4th (its temp file) never fit, and every
+    // write failed from then on; a restart in an outage served the 3rd, whatever was served since.
+    const dir = join(await tempDir(), 'tiny')
+    await mkdir(dir)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' })
+    } catch {
+      return context.skip()
+    }
+    mounts.push(dir)
+    const store = createGenerationStore({ dir, keep: 3 })
+    for (let i = 1; i <= 6; i++) expect(await store.save(String(i % 10).repeat(18_000))).toBe(i)
+    const newest = await createGenerationStore({ dir }).loadNewest()
+    expect(newest).toMatchObject({ loaded: { number: 6, payload: '6'.repeat(18_000) }, skipped: [] })
+    await intact(dir)
+  })
+
+  it('the same through the seam: a disk with room for 3 files', async () => {
+    const dir = await tempDir()
+    const fs: EventFileSystem = {
+      ...nodeFileSystem,
+      async open(path, mode, permissions) {
+        const file = await nodeFileSystem.open(path, mode, permissions)
+        const files = (await readdir(dir)).length
+        return { ...file, write: async (...a) => (files > 3 ? Promise.reject(Object.assign(new Error('full'), { code: 'ENOSPC' })) : file.write(...a)) }
+      },
+    }
+    const store = createGenerationStore({ dir, keep: 3, fs })
+    for (let i = 1; i <= 5; i++) expect(await store.save(`payload ${i}`)).toBe(i)
+    expect((await createGenerationStore({ dir }).loadNewest()).loaded).toMatchObject({ number: 5, payload: 'payload 5' })
+    await intact(dir)
+  })
 })
+

@@ -125,7 +125,20 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     const number = Math.max(next ?? 1, (present[0]?.number ?? 0) + 1)
     const temp = join(dir, `.gen-${number}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
     // Write, fsync, close, rename, fsync of the directory; a full disk's partial temp file is removed.
-    await writeFileAtomic(fs, join(dir, nameOf(number)), encodeGeneration(payload), { temporary: temp, permissions: 0o600 })
+    const write = () => writeFileAtomic(fs, join(dir, nameOf(number)), encodeGeneration(payload), { temporary: temp, permissions: 0o600 })
+    try {
+      await write()
+    } catch (error) {
+      // A disk that fills up, perhaps with our own generations: `keep` of them plus the temp file
+      // may not fit where `keep` did (proxy mode's grow with the contexts), and every write failed
+      // from then on, for ever, the data dir falling further behind what was served. The older ones
+      // go (the newest good one stays, so at every instant one exists) and the write is tried once more.
+      const code = (error as NodeJS.ErrnoException).code
+      if ((code !== 'ENOSPC' && code !== 'EDQUOT') || present.length < 2) throw error
+      for (const old of present.slice(1)) await fs.remove(old.path).catch(() => {})
+      present.splice(1)
+      await write()
+    }
     next = number + 1
     // Pruning after the rename: at every instant at least the previous good generation exists.
     for (const old of [...present].slice(keep - 1)) await fs.remove(old.path).catch(() => {})

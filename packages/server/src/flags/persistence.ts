@@ -60,6 +60,11 @@ export interface PersistenceState {
   lastGeneration?: number
   lastError?: string
   writeFailures: number
+  /**
+   * Epoch ms since which the write in flight runs; absent when none is. A write that never ends (a
+   * hung network mount) neither succeeds nor fails: this is how the status shows it.
+   */
+  writingSince?: number
 }
 
 /** See the file comment. */
@@ -123,6 +128,7 @@ export function createPersistence(options: {
     while (pending) {
       const make = pending
       pending = undefined
+      state.writingSince = options.now()
       try {
         const number = await options.store.save(make())
         state.lastGeneration = number
@@ -143,6 +149,8 @@ export function createPersistence(options: {
           retry.schedule()
         }
         options.onResult?.(false, error)
+      } finally {
+        delete state.writingSince
       }
       if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
     }

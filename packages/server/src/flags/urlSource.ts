@@ -57,7 +57,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const persistence: Persistence | undefined = options.store && createPersistence({
     store: options.store,
     now,
-    log: log,
+    log,
     onResult: (ok) => options.events?.saved(ok),
   })
   let health: UpstreamHealth = initialHealth(true)

@@ -71,8 +71,13 @@ describe('a data dir whose disk fails', () => {
     await relay.open()
     await waitFor(() => disk.generations.length > 0, 5000)
     disk.set('hang')
+    const hungAt = Date.now()
     upstream.set({ document: booleanFlags(3, 'on') })
     await waitFor(() => f0(relay) === 'on', 5000)
+    // The status says a write is stuck, and since when: before, it read as healthy (no error, no
+    // failure) for as long as the mount hung, while nothing more reached the disk.
+    await waitFor(() => relay.relayStatus().dataDir?.writingSince !== undefined, 5000)
+    expect(relay.relayStatus().dataDir!.writingSince).toBeGreaterThanOrEqual(hungAt)
     const started = Date.now()
     const closed = await Promise.race([relay.close().then(() => true), new Promise((resolve) => setTimeout(() => resolve(false), 15_000))])
     expect(closed).toBe(true)

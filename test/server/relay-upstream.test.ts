@@ -327,7 +327,8 @@ describe('--upstream (proxy mode)', () => {
       expect(answer.status, name).toBe(503)
       expect(answer.headers.get('retry-after'), name).toMatch(/^\d+$/)
       expect((await fetch(`${server.url}/readyz`)).status, name).toBe(503)
-      expect(logger.lines.join('\n'), name).toMatch(/cannot serve the snapshot/)
+      expect(logger.lines.join('\n'), name).toMatch(/snapshot .* cannot be served/)
+      expect(((await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { snapshot?: unknown }).snapshot, name).toMatchObject({ usable: false })
     }
     // One taken on a machine whose clock ran ahead is served as fetched no later than now.
     const ahead = join(dir, 'ahead.json')

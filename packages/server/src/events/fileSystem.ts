@@ -21,8 +21,11 @@ export interface EventFile {
  * that fails on cue (disk full, short writes, failing fsync).
  */
 export interface EventFileSystem {
-  /** Opens `path`: `'a'` appends (created if missing), `'r'` reads, `'w'` creates or empties. */
-  open(path: string, mode: 'a' | 'r' | 'w'): Promise<EventFile>
+  /**
+   * Opens `path`: `'a'` appends (created if missing), `'r'` reads, `'w'` creates or empties.
+   * `permissions`: of a file it creates (default 0o666, less the umask).
+   */
+  open(path: string, mode: 'a' | 'r' | 'w', permissions?: number): Promise<EventFile>
   /**
    * Size and last modification of `path`, or undefined when it does not exist; `ino` (with `dev`)
    * names the file itself, so a path that now names another file (logrotate) can be told apart.
@@ -35,14 +38,18 @@ export interface EventFileSystem {
   mkdirp(dir: string): Promise<void>
   /** Names in `dir`, or [] when it does not exist. */
   list(dir: string): Promise<string[]>
-  /** Makes a directory's entries (a new or renamed file) durable. Best effort. */
+  /**
+   * Makes a directory's entries (a new or renamed file) durable. Where the platform or the file
+   * system refuses to fsync a directory (see {@link DIR_SYNC_REFUSED}) it resolves: the rename is
+   * then as durable as it gets there. Any other failure (EIO) rejects.
+   */
   syncDir(dir: string): Promise<void>
 }
 
 /** The real file system (node:fs/promises). */
 export const nodeFileSystem: EventFileSystem = {
-  async open(path, mode) {
-    const handle = await open(path, mode)
+  async open(path, mode, permissions) {
+    const handle = await open(path, mode, permissions)
     return {
       write: async (buffer, offset, length) => (await handle.write(buffer, offset, length)).bytesWritten,
       read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
@@ -85,26 +92,51 @@ export const nodeFileSystem: EventFileSystem = {
       } finally {
         await handle.close()
       }
-    } catch {
-      // Some file systems refuse fsync on a directory; the data itself was synced already.
+    } catch (error) {
+      if (!DIR_SYNC_REFUSED.has((error as NodeJS.ErrnoException).code ?? '')) throw error
     }
   },
 }
 
 /**
- * Replaces `path` with `data` so that a crash leaves either the old or the new content: a
- * temporary file is written and fsynced, renamed over `path`, and the directory fsynced.
+ * Error codes with which a platform or file system refuses to open or fsync a directory (Windows:
+ * EISDIR, EPERM; some FUSE and network file systems: EINVAL, ENOTSUP, ENOSYS; a directory without
+ * read permission: EACCES). There the data itself was synced already and nothing more can be done;
+ * any other error (EIO) means the rename may not survive a power cut, and is reported.
  */
-export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string): Promise<void> {
-  const temporary = `${path}.tmp`
-  const file = await fs.open(temporary, 'w')
+export const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EBADF'])
+
+/**
+ * Replaces `path` with `data` so that a crash leaves either the old or the new content: a
+ * temporary file (`temporary`, default `PATH.tmp`, in the same directory) is written and fsynced,
+ * renamed over `path`, and the directory fsynced, so that after a power cut the rename is there
+ * too. A failure before the rename (a full disk, a short write) removes the temporary file and
+ * rejects; `path` is untouched.
+ */
+export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string, options: { temporary?: string; permissions?: number } = {}): Promise<void> {
+  const temporary = options.temporary ?? `${path}.tmp`
+  const file = await fs.open(temporary, 'w', options.permissions)
   try {
     const bytes = Buffer.from(data, 'utf8')
     let written = 0
-    while (written < bytes.length) written += await file.write(bytes, written, bytes.length - written)
+    while (written < bytes.length) {
+      const wrote = await file.write(bytes, written, bytes.length - written)
+      // A write that takes nothing would loop for ever: the disk is as good as full.
+      if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${bytes.length - written} bytes`), { code: 'ENOSPC' })
+      written += wrote
+    }
     await file.datasync()
-  } finally {
+  } catch (error) {
+    await file.close().catch(() => {})
+    await fs.remove(temporary).catch(() => {})
+    throw error
+  }
+  try {
+    // NFS reports a failed write at close.
     await file.close()
+  } catch (error) {
+    await fs.remove(temporary).catch(() => {})
+    throw error
   }
   await fs.rename(temporary, path)
   await fs.syncDir(dirname(path))

@@ -4,17 +4,19 @@
 //   line 1: {"holdfastGeneration":1,"sha256":"<hex of the payload>","bytes":<payload length>}
 //   rest:   the payload (opaque UTF-8 text; the caller's JSON)
 //
-// Write path: temp file in the same dir → write → fsync → close → rename to gen-<n>.json → fsync
-// the directory (so the rename itself survives a power cut) → delete the oldest beyond `keep`.
+// Write path (through the file-system seam, events/fileSystem.ts): temp file in the same dir → write
+// → fsync → close → rename to gen-<n>.json → fsync the directory (so the rename itself survives a
+// power cut; a platform that refuses a directory fsync is let be, an EIO fails the save) → delete
+// the oldest beyond `keep`.
 // Read path: newest first; a file whose header or checksum does not hold (torn by a crash mid-write,
 // truncated by a full disk, edited by hand) is skipped for the next older one.
 //
 // This module knows nothing about flags; the Redis store of a later issue can sit beside it.
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { readRegularFile } from './readRegularFile'
 import { eachLimited } from '../eachLimited'
+import { nodeFileSystem, writeFileAtomic, type EventFileSystem } from '../events/fileSystem'
 
 /** How many generations the data dir keeps by default: 3 (the newest and two to fall back to). */
 export const DEFAULT_KEEP_GENERATIONS = 3
@@ -67,6 +69,8 @@ export interface GenerationStoreOptions {
   dir: string
   /** How many generations to keep. Default {@link DEFAULT_KEEP_GENERATIONS}; at least 2. */
   keep?: number
+  /** The file system writes go through (tests inject a disk that fills or fails). Default: the real one. */
+  fs?: EventFileSystem
 }
 
 /** Frames a payload with its checksum header (exported for tests that forge or tear files). */
@@ -99,19 +103,14 @@ export function decodeGeneration(text: string): { ok: true; payload: string } | 
 /** Creates the {@link GenerationStore} over `options.dir`. Touches the disk only when called. */
 export function createGenerationStore(options: GenerationStoreOptions): GenerationStore {
   const dir = options.dir
+  const fs = options.fs ?? nodeFileSystem
   const keep = Math.max(2, options.keep ?? DEFAULT_KEEP_GENERATIONS)
   let next: number | undefined
   // Saves are chained: two overlapping saves must not pick the same number or prune each other.
   let chain: Promise<unknown> = Promise.resolve()
 
   const list = async (): Promise<GenerationInfo[]> => {
-    let names: string[]
-    try {
-      names = await readdir(dir)
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return []
-      throw error
-    }
+    const names = await fs.list(dir)
     const found: GenerationInfo[] = []
     for (const name of names) {
       const match = NAME.exec(name)
@@ -121,26 +120,28 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
   }
 
   const writeDurably = async (payload: string): Promise<number> => {
-    await mkdir(dir, { recursive: true })
+    await fs.mkdirp(dir)
     const present = await list()
     const number = Math.max(next ?? 1, (present[0]?.number ?? 0) + 1)
     const temp = join(dir, `.gen-${number}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
-    const handle = await open(temp, 'w', 0o600)
+    // Write, fsync, close, rename, fsync of the directory; a full disk's partial temp file is removed.
+    const write = () => writeFileAtomic(fs, join(dir, nameOf(number)), encodeGeneration(payload), { temporary: temp, permissions: 0o600 })
     try {
-      await handle.writeFile(encodeGeneration(payload))
-      await handle.sync()
+      await write()
     } catch (error) {
-      await handle.close().catch(() => {})
-      // A full disk leaves a partial temp file; it is not a generation, but free the space.
-      await rm(temp, { force: true }).catch(() => {})
-      throw error
+      // A disk that fills up, perhaps with our own generations: `keep` of them plus the temp file
+      // may not fit where `keep` did (proxy mode's grow with the contexts), and every write failed
+      // from then on, for ever, the data dir falling further behind what was served. The older ones
+      // go (the newest good one stays, so at every instant one exists) and the write is tried once more.
+      const code = (error as NodeJS.ErrnoException).code
+      if ((code !== 'ENOSPC' && code !== 'EDQUOT') || present.length < 2) throw error
+      for (const old of present.slice(1)) await fs.remove(old.path).catch(() => {})
+      present.splice(1)
+      await write()
     }
-    await handle.close()
-    await rename(temp, join(dir, nameOf(number)))
-    await syncDir(dir)
     next = number + 1
     // Pruning after the rename: at every instant at least the previous good generation exists.
-    for (const old of [...present].slice(keep - 1)) await rm(old.path, { force: true }).catch(() => {})
+    for (const old of [...present].slice(keep - 1)) await fs.remove(old.path).catch(() => {})
     return number
   }
 
@@ -149,7 +150,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     list,
     async loadNewest(accept) {
       const skipped: SkippedGeneration[] = []
-      await removeStaleTemps(dir)
+      await removeStaleTemps(fs, dir)
       for (const info of await list()) {
         let text: string
         try {
@@ -184,20 +185,6 @@ function nameOf(number: number): string {
   return `gen-${String(number).padStart(12, '0')}.json`
 }
 
-// fsync of a directory makes the rename durable on ext4/xfs; some platforms refuse it (EISDIR,
-// EPERM on Windows), where the rename is as durable as it gets.
-async function syncDir(dir: string): Promise<void> {
-  let handle
-  try {
-    handle = await open(dir, 'r')
-    await handle.sync()
-  } catch {
-    // best effort, see above
-  } finally {
-    await handle?.close().catch(() => {})
-  }
-}
-
 // At most this many leftover temp files are removed before the load goes on; the rest go in the
 // background. One by one, 20,000 of them (a crash loop) held the start back by ~2.5 s, and the
 // delay grew with their number.
@@ -206,15 +193,15 @@ const TEMPS_REMOVED_FIRST = 256
 // A crash between open and rename leaves a temp file behind; it never becomes a generation. The
 // names are listed before anything is loaded or saved, so no temp file of this process is among
 // them (the data dir's lock keeps other live servers out).
-async function removeStaleTemps(dir: string): Promise<void> {
+async function removeStaleTemps(fs: EventFileSystem, dir: string): Promise<void> {
   let paths: string[]
   try {
-    paths = (await readdir(dir)).filter((name) => TEMP.test(name)).map((name) => join(dir, name))
+    paths = (await fs.list(dir)).filter((name) => TEMP.test(name)).map((name) => join(dir, name))
   } catch {
     return
   }
   // A few at a time: the removals share libuv's small thread pool with the relay's own reads.
-  const remove = (path: string) => rm(path, { force: true }).catch(() => {})
+  const remove = (path: string) => fs.remove(path).catch(() => {})
   await eachLimited(paths.slice(0, TEMPS_REMOVED_FIRST), 8, remove)
   if (paths.length > TEMPS_REMOVED_FIRST) void eachLimited(paths.slice(TEMPS_REMOVED_FIRST), 8, remove)
 }

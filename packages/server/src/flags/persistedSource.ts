@@ -11,7 +11,7 @@ import { closePersistence, createPersistence, loadNewestPayload, type Persistenc
 import { definitionsRecordSchema, readRecord } from './records'
 import type { RelayEvents } from './relayEvents'
 import { createDefinitionsSlot, offerNewestLayer } from './servedDefinitions'
-import { readSnapshotFile } from './snapshotFile'
+import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /** How often a file that could not be opened at start is tried again: every 2 s. */
 export const FILE_RETRY_MS = 2000
@@ -20,6 +20,8 @@ export const FILE_RETRY_MS = 2000
 export interface PersistedSource extends FlagSource {
   /** The data-dir writer's state; undefined without a data dir. */
   dataDirState(): PersistenceState | undefined
+  /** Whether the `--snapshot` could be used; undefined without one. */
+  snapshotState(): SnapshotState | undefined
 }
 
 /** Wraps `inner` (a file source) with data-dir and snapshot layers; see the file comment. */
@@ -44,10 +46,8 @@ export function createPersistedSource(
   const persistence = options.store && createPersistence({
     store: options.store,
     now,
-    onResult: (ok, error) => {
-      options.events?.saved(ok)
-      if (!ok) options.log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
-    },
+    log: options.log,
+    onResult: (ok) => options.events?.saved(ok),
   })
   let innerOpen = false
   // Whether the file's definitions are served. The file source takes its first document unguarded
@@ -59,6 +59,11 @@ export function createPersistedSource(
   let lastRefusal: string | undefined
   let retry: ReturnType<typeof setInterval> | undefined
   let closed = false
+  // `--snapshot`, read once at start: whether it could be used (a torn one is reported, not served).
+  let snapshotState: SnapshotState | undefined
+  let snapshotLayer: Extract<SnapshotLayer, { kind: 'definitions' }> | undefined
+  // Not even readable as a snapshot (torn): with nothing else, the start is refused, as it always was.
+  let snapshotTorn = false
 
   const save = (version: FlagDefinitionsVersion) =>
     persistence?.schedule(() => JSON.stringify({ kind: 'definitions', text: JSON.stringify(version.definitions), version: version.version, fetchedAt: version.fetchedAt }))
@@ -97,12 +102,20 @@ export function createPersistedSource(
       const saved = payload === undefined ? undefined : readRecord(definitionsRecordSchema, payload)
       if (saved) candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir' })
     }
-    if (options.snapshotPath) {
-      const snapshot = await readSnapshotFile(options.snapshotPath)
-      if (snapshot.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
-      candidates.push({ text: snapshot.text, fetchedAt: snapshot.fetchedAt, origin: 'snapshot' })
+    // Read once: a data-dir generation found unusable below loads the layers again.
+    if (options.snapshotPath && !snapshotState) {
+      const read = await loadSnapshotLayer(options.snapshotPath, options.log, now())
+      snapshotState = read.state
+      snapshotTorn = !read.state.usable
+      if (read.layer && read.layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags needs definitions (holdfast-server snapshot --flags …)`)
+      snapshotLayer = read.layer
     }
-    const offered = await offerNewestLayer(layer, candidates, now(), options.log)
+    if (snapshotLayer) candidates.push({ text: snapshotLayer.text, fetchedAt: snapshotLayer.fetchedAt, origin: 'snapshot' })
+    const offered = await offerNewestLayer(layer, candidates, now(), options.log, (message) => {
+      // Read, but its definitions cannot be served (invalid, no flags): unusable like a torn file.
+      snapshotState = unusableSnapshot(options.snapshotPath!, `the snapshot ${options.snapshotPath} cannot be served: ${message}`, options.log).state
+      snapshotLayer = undefined
+    })
     if (offered && 'unusable' in offered) {
       unusable.add(offered.unusable)
       return loadLayers(unusable)
@@ -115,6 +128,8 @@ export function createPersistedSource(
       innerOpen = true
       return true
     } catch (error) {
+      // A torn --snapshot is only a refusal to start when nothing else has flags either.
+      if (!layer.current() && snapshotState?.usable === false && snapshotTorn) throw nothingToServe(snapshotState, (error as Error).message.replace(/^\[holdfast-server\] /, ''))
       if (!layer.current()) throw error
       options.log.warn(`${(error as Error).message.replace(/^\[holdfast-server\] /, '')}; serving the ${layer.current()!.origin} (stale) and trying again every ${FILE_RETRY_MS / 1000} s`)
       return false
@@ -154,6 +169,7 @@ export function createPersistedSource(
       return { ...status, ready: layer.current() !== undefined, state: 'failing', ...(lastRefusal ? { lastError: lastRefusal } : {}) }
     },
     dataDirState: () => persistence?.state(),
+    snapshotState: () => snapshotState,
     async close() {
       closed = true
       clearInterval(retry)

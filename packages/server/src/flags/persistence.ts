@@ -60,6 +60,11 @@ export interface PersistenceState {
   lastGeneration?: number
   lastError?: string
   writeFailures: number
+  /**
+   * Epoch ms since which the write in flight runs; absent when none is. A write that never ends (a
+   * hung network mount) neither succeeds nor fails: this is how the status shows it.
+   */
+  writingSince?: number
 }
 
 /** See the file comment. */
@@ -88,16 +93,25 @@ export async function closePersistence(persistence: Persistence | undefined, log
   if (persistence && !(await persistence.close())) log.warn(`closing with the last write to the data dir ${persistence.state().dir} not done (${persistence.state().lastError ?? 'still writing'}); the previous generations stay`)
 }
 
-/** Creates a {@link Persistence} over a generation store. */
+/**
+ * Creates a {@link Persistence} over a generation store. With `log`, a failing disk is logged once
+ * when writes start failing (and again only when the error changes), and once when they succeed
+ * again: a full disk under a relay polling every few seconds must not write an error line per poll
+ * and per retry (into the log, often on that same disk). Each attempt is still counted (`onResult`,
+ * `writeFailures`).
+ */
 export function createPersistence(options: {
   store: GenerationStore
   now: () => number
+  log?: ServerLogger
   onResult?: (ok: boolean, error?: unknown) => void
   /** Least time between two writes (the newest pending payload waits). Default 0. */
   minIntervalMs?: number
 }): Persistence {
   const state: PersistenceState = { dir: options.store.dir, writeFailures: 0 }
   let pending: (() => string) | undefined
+  // writeFailures when the current run of failures began.
+  let failuresBefore = 0
   let writing: Promise<void> | undefined
   // The payload whose write failed, tried again (1 s, doubling to 30 s) until one succeeds or a
   // newer payload replaces it. Without this, a write that failed (EIO, a full disk for a moment)
@@ -114,22 +128,29 @@ export function createPersistence(options: {
     while (pending) {
       const make = pending
       pending = undefined
+      state.writingSince = options.now()
       try {
         const number = await options.store.save(make())
         state.lastGeneration = number
         state.lastSavedAt = options.now()
+        if (state.lastError !== undefined) options.log?.info(`the data dir ${state.dir} takes writes again (generation ${number}, after ${state.writeFailures - failuresBefore} failed writes)`)
         delete state.lastError
         if (failed === make) failed = undefined
         retry.reset()
         options.onResult?.(true)
       } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        if (state.lastError === undefined) failuresBefore = state.writeFailures
+        if (reason !== state.lastError) options.log?.error(`cannot write to the data dir ${state.dir} (${reason}); still serving, the previous generations stay; tried again (1 s, doubling to 30 s), logged again when it succeeds (each failure is counted in the status and the metrics)`)
         state.writeFailures++
-        state.lastError = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        state.lastError = reason
         if (!pending) {
           failed = make
           retry.schedule()
         }
         options.onResult?.(false, error)
+      } finally {
+        delete state.writingSince
       }
       if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
     }

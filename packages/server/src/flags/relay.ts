@@ -8,6 +8,7 @@ import type { RelayEvents } from './relayEvents'
 import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
+import type { SnapshotState } from './snapshotFile'
 
 /** `metadata.holdfast.source`: where what is served came from. */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
@@ -56,7 +57,9 @@ export interface RelayStatus {
    * down), how long it took, and its outcome.
    */
   reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
-  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number }
+  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number }
+  /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
+  snapshot?: SnapshotState
   /** With `--redis`: the connection to the shared store, this relay's role and what it took from it. */
   redis?: RedisStatus
 }
@@ -179,7 +182,10 @@ export function statusOf(source: FlagSource, now: number): RelayStatus {
   }
   if (status.lastError) result.upstream.lastError = { message: status.lastError }
   // --flags FILE with --data-dir (flags/persistedSource.ts): its writes show as in the relay modes.
-  const dataDir = (source as { dataDirState?: () => RelayStatus['dataDir'] }).dataDirState?.()
+  const layers = source as { dataDirState?: () => RelayStatus['dataDir']; snapshotState?: () => SnapshotState | undefined }
+  const dataDir = layers.dataDirState?.()
   if (dataDir) result.dataDir = dataDir
+  const snapshot = layers.snapshotState?.()
+  if (snapshot) result.snapshot = snapshot
   return result
 }

@@ -19,6 +19,8 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_reask_contexts{of}`: the latest re-ask round (proxy mode): contexts `held` to
  *   ask, and `asked` (fewer when it ended at an upstream that is down)
  * - `holdfast_relay_reask_duration_seconds`: how long that round took
+ * - `holdfast_relay_snapshot_usable`: with `--snapshot`, 1 when it could be used at start, 0 when it
+ *   was torn or invalid (not served; the reason is in the status and the log)
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
@@ -58,6 +60,12 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_reask_duration_seconds', 'How long the latest round of asking the upstream again for the held contexts took (proxy mode).', (g) => {
     const round = status()?.reask
     if (round) g.set(round.durationMs / 1000)
+    else g.reset()
+  })
+
+  gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid and is not served.', (g) => {
+    const snapshot = status()?.snapshot
+    if (snapshot) g.set(snapshot.usable ? 1 : 0)
     else g.reset()
   })
 

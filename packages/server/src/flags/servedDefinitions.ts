@@ -88,6 +88,8 @@ export async function offerNewestLayer<C extends LayerCandidate>(
   candidates: C[],
   now: number,
   log: ServerLogger,
+  /** Told why the snapshot was refused (invalid, empty), instead of the warning. */
+  onSnapshotRefused?: (message: string) => void,
 ): Promise<{ candidate: C; result: Extract<OfferResult, { applied: true }> } | { unusable: string } | undefined> {
   for (const candidate of candidates) candidate.fetchedAt = Math.min(candidate.fetchedAt, now)
   candidates.sort((a, b) => b.fetchedAt - a.fetchedAt)
@@ -95,7 +97,8 @@ export async function offerNewestLayer<C extends LayerCandidate>(
     const result = await slot.offer(candidate.text, candidate.origin, candidate.fetchedAt, { guard: false })
     if (result.applied) return { candidate, result }
     if ('refusal' in result) {
-      log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
+      if (candidate.origin === 'snapshot' && onSnapshotRefused) onSnapshotRefused(result.refusal.message)
+      else log.warn(`cannot serve the ${candidate.origin}: ${result.refusal.message}`)
       if (candidate.origin === 'data-dir') return { unusable: candidate.text }
     }
   }

@@ -10,6 +10,7 @@ import { MAX_FLAGS_FILE_BYTES } from './fileSource'
 import { readRegularFile } from './readRegularFile'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
+import type { EventFileSystem } from '../events/fileSystem'
 import { writeFileAtomic } from './snapshotFile'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch } from './upstreamFetch'
@@ -30,6 +31,8 @@ export type SnapshotRequest = (
   timeoutMs?: number
   fetch?: typeof fetch
   now?: () => number
+  /** The file system `out` is written through (tests inject faults). Default: the real one. */
+  fs?: EventFileSystem
 }
 
 /** The outcome: written (with a one-line summary), or refused and why. Never throws. */
@@ -76,7 +79,7 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   if ('refusal' in offered) return { ok: false, message: `refused ${from}: ${offered.refusal.message}; ${request.out} left untouched` }
   const served = offered.version
   const snapshot = { holdfastSnapshot: 1, kind: 'definitions', fetchedAt: now(), version: served.version, definitions: JSON.parse(stripBom(text)) }
-  await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`)
+  await writeFileAtomic(request.out, `${JSON.stringify(snapshot, null, 2)}\n`, request.fs)
   // A few names say what moved; thousands on one line only bury the rest of the CI log.
   const keys = offered.applied ? offered.changed : []
   const more = keys.length > 10 ? ` and ${keys.length - 10} more` : ''
@@ -114,7 +117,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
   const bootstrap: Bootstrap = { context: request.context, flags, fetchedAt }
   if (result.etag !== undefined) bootstrap.etag = result.etag
-  await writeFileAtomic(request.out, `${JSON.stringify(bootstrap, null, 2)}\n`)
+  await writeFileAtomic(request.out, `${JSON.stringify(bootstrap, null, 2)}\n`, request.fs)
   const errors = read.answer.entries.length - flags.length
   return { ok: true, summary: `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${errors ? ` (${errors} per-flag errors left out)` : ''}` }
 }

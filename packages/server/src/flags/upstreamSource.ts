@@ -14,7 +14,7 @@ import { contextRecordSchema, contextsRecordSchema, readRecord } from './records
 import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
-import { readSnapshotFile, type SnapshotLayer } from './snapshotFile'
+import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
@@ -175,13 +175,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     shared$.answered(key, shareable(key, held), version)
   }
   // Every context is in one generation: under a stream of changes write at most twice a second.
-  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, onResult: (ok, error) => {
-    options.events?.saved(ok)
-    if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving`)
-  } })
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, log, onResult: (ok) => options.events?.saved(ok) })
   let health: UpstreamHealth = initialHealth(true)
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
+  // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
+  let snapshotState: SnapshotState | undefined
+  let refusesStart = true
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   let lastRound: RelayStatus['reask']
@@ -483,18 +483,29 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         }
       }
       if (options.snapshotPath) {
-        snapshot = await readSnapshotFile(options.snapshotPath)
-        if (snapshot.kind === 'definitions') {
+        const read = await loadSnapshotLayer(options.snapshotPath, log, now())
+        snapshotState = read.state
+        snapshot = read.layer
+        if (snapshot?.kind === 'definitions') {
           snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
-          if (!snapshotCore.ok) throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`)
+          // Invalid definitions are unusable as a torn file is: served from elsewhere if anything has flags.
+          if (!snapshotCore.ok) {
+            snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`, log).state
+            snapshot = undefined
+            snapshotCore = undefined
+          }
         }
+      }
+      if (options.snapshotPath && snapshot) {
         // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
         // definitions modes refuse such a snapshot too.
         const count = snapshot.kind === 'bootstrap' ? snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length : snapshotCore?.ok ? snapshotCore.count : 0
         // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
         const at = now()
         if (count === 0) {
-          log.warn(`cannot serve the snapshot ${options.snapshotPath}: it holds no flags`)
+          // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.
+          refusesStart = false
+          snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} cannot be served: it holds no flags`, log).state
           snapshot = undefined
           snapshotCore = undefined
         } else if (snapshot.kind === 'bootstrap') snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: Math.min(snapshot.bootstrap.fetchedAt, at) } }
@@ -506,6 +517,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // With something to serve, start at once; with nothing, wait for the probe (boundedly) so that
       // a healthy upstream means ready on return.
       if (cache.size() === 0 && !snapshot) await waitAtMost(first)
+      // A torn --snapshot is only a refusal to start when nothing else has flags either.
+      if (snapshotState?.usable === false && refusesStart && cache.size() === 0 && health.state !== 'ok') {
+        throw nothingToServe(snapshotState, `the data dir holds no answers and ${redactUrl(options.url)} did not answer`)
+      }
     },
     current: () => undefined,
     subscribe: listeners.add,
@@ -536,6 +551,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       }
       if (lastRound) status.reask = lastRound
       if (persistence) status.dataDir = persistence.state()
+      if (snapshotState) status.snapshot = snapshotState
       if (shared$) status.redis = shared$.status()
       return status
     },

@@ -6,7 +6,7 @@ import type { GenerationStore } from './generations'
 import { loadNewestPayload } from './persistence'
 import { definitionsOrClearedSchema, readRecord } from './records'
 import { offerNewestLayer, type DefinitionsSlot, type OfferResult } from './servedDefinitions'
-import { readSnapshotFile } from './snapshotFile'
+import { loadSnapshotLayer, unusableSnapshot, type SnapshotState } from './snapshotFile'
 
 /** A layer that may be served at start, with what the data dir knew of the store's order. */
 export interface UrlLayer {
@@ -26,6 +26,14 @@ export interface LoadedLayers {
   loaded?: { candidate: UrlLayer; result: Extract<OfferResult, { applied: true }> }
   /** The version the data dir records as dropped after an upstream 401/403. */
   droppedVersion?: string
+  /** With a `--snapshot`: whether it could be used. */
+  snapshot?: SnapshotState
+  /**
+   * The snapshot could not even be read as one (torn, not JSON): with nothing else to serve the
+   * relay refuses to start, as it always did. One read but refused (invalid, no flags) leaves it not
+   * ready (503) instead, as before.
+   */
+  snapshotTorn?: boolean
 }
 
 /** Options of {@link loadUrlLayers}. */
@@ -41,11 +49,15 @@ export interface UrlLayersOptions {
   log: ServerLogger
 }
 
+/** The `--snapshot` as read at start, kept across the reloads of {@link loadUrlLayers}. */
+type SnapshotRead = Awaited<ReturnType<typeof loadSnapshotLayer>> & { torn?: boolean }
+
 /**
  * Loads the newest valid of the data dir and the snapshot into the empty slot. `unusable`: the
- * texts of generations already refused here, so the one before each is tried.
+ * texts of generations already refused here, so the one before each is tried; `read`: the snapshot
+ * as read by the first pass (read once, and said once when it cannot be used).
  */
-export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Set<string>()): Promise<LoadedLayers> {
+export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Set<string>(), read?: SnapshotRead): Promise<LoadedLayers> {
   const { log, where } = options
   const candidates: UrlLayer[] = []
   /** When the newest data-dir generation says the definitions were cleared (an upstream 401/403). */
@@ -64,18 +76,24 @@ export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Se
       log.warn(`the data dir records that the flags were dropped at ${new Date(saved.at).toISOString()} (${saved.reason}; --on-upstream-unauthorized): nothing older is served until ${where} answers`)
     }
   }
-  if (options.snapshotPath) {
-    const layer = await readSnapshotFile(options.snapshotPath)
-    if (layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${options.snapshotPath} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
-    // A snapshot taken before the clear holds what the operator chose to drop.
-    if (clearedAt === undefined || layer.fetchedAt > clearedAt) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
+  const path = options.snapshotPath
+  if (path !== undefined && !read) {
+    const first = await loadSnapshotLayer(path, log, options.now())
+    read = { ...first, torn: !first.state.usable }
+    if (first.layer && first.layer.kind !== 'definitions') throw new Error(`[holdfast-server] the snapshot ${path} holds one user's values (a Bootstrap); --flags-url needs definitions (holdfast-server snapshot --flags-url …)`)
   }
+  const layer = read?.layer?.kind === 'definitions' ? read.layer : undefined
+  // A snapshot taken before the clear holds what the operator chose to drop.
+  if (layer && (clearedAt === undefined || layer.fetchedAt > clearedAt)) candidates.push({ text: layer.text, fetchedAt: layer.fetchedAt, origin: 'snapshot' })
   // Newest first; on a tie the data dir (written by this server, listed first) wins.
-  const offered = await offerNewestLayer(options.slot, candidates, options.now(), log)
+  const offered = await offerNewestLayer(options.slot, candidates, options.now(), log, (message) => {
+    // Read, but its definitions cannot be served (invalid, no flags): reported as unusable too.
+    read = { ...unusableSnapshot(path!, `the snapshot ${path} cannot be served: ${message}`, log), torn: false }
+  })
   if (offered && 'unusable' in offered) {
     // (Only a data-dir generation is unusable, so this load read no record of a clear.)
     unusable.add(offered.unusable)
-    return loadUrlLayers(options, unusable)
+    return loadUrlLayers(options, unusable, read)
   }
-  return { ...(offered ? { loaded: offered } : {}), ...(droppedVersion === undefined ? {} : { droppedVersion }) }
+  return { ...(offered ? { loaded: offered } : {}), ...(droppedVersion === undefined ? {} : { droppedVersion }), ...(read ? { snapshot: read.state, snapshotTorn: read.torn === true } : {}) }
 }

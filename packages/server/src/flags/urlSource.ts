@@ -11,6 +11,7 @@ import { closePersistence, createPersistence, type Persistence } from './persist
 import { createPoller, type Poller } from './poller'
 import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
+import { nothingToServe, type SnapshotState } from './snapshotFile'
 import { waitAtMost } from './startupWait'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
 import { followReport, initialHealth, reduceHealth, reportOfHealth, shouldClear, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
@@ -56,10 +57,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const persistence: Persistence | undefined = options.store && createPersistence({
     store: options.store,
     now,
-    onResult: (ok, error) => {
-      options.events?.saved(ok)
-      if (!ok) log.error(`cannot write to the data dir ${options.store!.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving, the previous generations stay`)
-    },
+    log,
+    onResult: (ok) => options.events?.saved(ok),
   })
   let health: UpstreamHealth = initialHealth(true)
   // The upstream's ETag of exactly what is served; never that of a refused document, or the next
@@ -77,6 +76,9 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // a restart). The store may still hold it, unchanged since the last good poll: it is not taken
   // from there until the upstream is known to answer again (then it is taken at once).
   let droppedVersion: string | undefined
+  // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
+  let snapshotState: SnapshotState | undefined
+  let snapshotTorn = false
   // --redis: the store's version of what is served (taken from it, or published to it), kept in
   // the data dir so that a restart does not take an older copy from a Redis restored from a dump.
   let storeVersion: number | undefined
@@ -285,6 +287,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   /** Serves the newest valid of the data dir and the snapshot (urlLayers.ts) while the upstream is asked. */
   const loadLayers = async (): Promise<void> => {
     const found = await loadUrlLayers({ slot, store: options.store, snapshotPath: options.snapshotPath, where, now, log })
+    snapshotState = found.snapshot
+    snapshotTorn = found.snapshotTorn === true
     if (found.droppedVersion !== undefined) droppedVersion = found.droppedVersion
     if (!found.loaded) return
     const { candidate, result } = found.loaded
@@ -325,6 +329,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // With something to serve, start at once (well under a second) and let the first attempt
       // run; with nothing, wait for it (boundedly), so that a healthy upstream means ready on return.
       if (!slot.current()) await waitAtMost(first)
+      // A torn --snapshot is only a refusal to start when nothing else has flags either.
+      if (!slot.current() && snapshotTorn && snapshotState) throw nothingToServe(snapshotState, `neither the data dir nor ${where} gave flags to serve`)
     },
     current: () => slot.current(),
     subscribe: listeners.add,
@@ -361,6 +367,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         flags: served?.flagCount ?? 0,
       }
       if (persistence) status.dataDir = persistence.state()
+      if (snapshotState) status.snapshot = snapshotState
       if (shared) status.redis = shared.status()
       return status
     },

@@ -111,7 +111,7 @@ export const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'EACCES', 
  * temporary file (`temporary`, default `PATH.tmp`, in the same directory) is written and fsynced,
  * renamed over `path`, and the directory fsynced, so that after a power cut the rename is there
  * too. A failure before the rename (a full disk, a short write) removes the temporary file and
- * rejects; `path` is untouched.
+ * rejects; `path` is untouched. A failed directory fsync after it rejects with `renamed: true`.
  */
 export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string, options: { temporary?: string; permissions?: number } = {}): Promise<void> {
   const temporary = options.temporary ?? `${path}.tmp`
@@ -139,7 +139,11 @@ export async function writeFileAtomic(fs: EventFileSystem, path: string, data: s
     throw error
   }
   await fs.rename(temporary, path)
-  await fs.syncDir(dirname(path))
+  // `path` holds the new content from here: a failure says so (`renamed`), so no caller reports
+  // the old file as untouched.
+  await fs.syncDir(dirname(path)).catch((error: unknown) => {
+    throw Object.assign(error instanceof Error ? error : new Error(String(error)), { renamed: true })
+  })
 }
 
 /** Reads a whole small file (a cursor, a marker) as UTF-8; undefined when it does not exist. */

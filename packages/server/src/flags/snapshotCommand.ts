@@ -43,7 +43,10 @@ export async function makeSnapshot(request: SnapshotRequest): Promise<SnapshotRe
   try {
     return 'upstream' in request ? await valuesSnapshot(request) : await definitionsSnapshot(request)
   } catch (error) {
-    return { ok: false, message: `cannot write ${request.out}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}` }
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+    // Still a failure (exit 1): the new file may not survive a power cut. But it is in place.
+    if ((error as { renamed?: boolean }).renamed) return { ok: false, message: `wrote ${request.out}, but could not sync its directory (${reason}): a power cut may still undo it` }
+    return { ok: false, message: `cannot write ${request.out}: ${reason}` }
   }
 }
 

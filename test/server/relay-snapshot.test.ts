@@ -2,7 +2,7 @@
 // previous file byte for byte as it was.
 import { execFileSync } from 'node:child_process'
 import { closeSync, constants, openSync } from 'node:fs'
-import { lstat, mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bootstrapSchema } from '@holdfast/server'
@@ -247,5 +247,17 @@ describe('snapshot --out holding the other kind of snapshot', () => {
       expect(result, out).toMatchObject({ code: 1, output: expect.stringMatching(message) })
       expect(await readFile(out, 'utf8')).toBe(before)
     }
+  })
+})
+
+describe('a --snapshot path named by mistake', () => {
+  it('a file far larger than any snapshot (a log, a disk image) is refused at start by its size, not read whole', async () => {
+    // Before: read whole into memory (hundreds of MB at start), then refused as "not valid JSON".
+    const dir = await tempDir()
+    const huge = join(dir, 'huge.json')
+    await writeFile(huge, '')
+    await truncate(huge, 65 * 1024 * 1024) // sparse: costs no disk
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    await expect(startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, snapshot: huge })).rejects.toThrow(/cannot read the snapshot .*huge\.json \(larger than 64 MiB: 68157440 bytes\)/)
   })
 })

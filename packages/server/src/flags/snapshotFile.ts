@@ -7,6 +7,7 @@ import type { Bootstrap } from '@holdfast/core'
 import { nodeFileSystem, writeFileAtomic as writeFileDurably, type EventFileSystem } from '../events/fileSystem'
 import type { ServerLogger } from '../logger'
 import { readRegularFile } from './readRegularFile'
+import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
 
 /** A snapshot read from disk: definitions (any context can be evaluated) or one context's values. */
@@ -30,6 +31,13 @@ export interface SnapshotState {
 }
 
 /**
+ * The largest `--snapshot` read: four times the largest flags document (16 MiB), room for the
+ * snapshot command's indentation. A path named by mistake (a log, a disk image) is refused at start
+ * by its size, not read whole into memory first.
+ */
+export const MAX_SNAPSHOT_BYTES = 4 * MAX_UPSTREAM_BYTES
+
+/**
  * Reads `--snapshot FILE`: a definitions snapshot, a bare flagd document (aged by the file's
  * mtime) or a Bootstrap. Rejects with a message naming the file when it is none of those (an
  * {@link UnusableSnapshotError}) or cannot be read; whether the definitions themselves are valid is
@@ -38,7 +46,7 @@ export interface SnapshotState {
 export async function readSnapshotFile(path: string, now = Date.now()): Promise<SnapshotLayer> {
   let text: string
   try {
-    text = await readRegularFile(path)
+    text = await readRegularFile(path, MAX_SNAPSHOT_BYTES)
   } catch (error) {
     throw new Error(`[holdfast-server] cannot read the snapshot ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }

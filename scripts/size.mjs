@@ -208,10 +208,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // user, an object holding a function) is copied as JSON instead of kept live. Before, an app that
 // changed that object to the next user while a request was out had the answer cached under the
 // next user's targetingKey, and shown to them as their own (+11 B).
+// Raised to 14,450 B (b) and 18,920 B with delivery the same day (measured (b) 14,396 → 14,436 B,
+// with delivery 18,864 → 18,904 B): the bulk flag request does not follow redirects. Before, a
+// 307/308 to another origin (a hijacked DNS name, a misrouted ingress) had fetch re-send the POST
+// there with the X-API-Key (fetch strips only Authorization) and the user's context, in Node and
+// React Native, and in a browser when that origin allowed it; now the 3xx is an `HTTP` failure
+// that says "a redirect, not followed" (+40 B; the brief's ceiling for it was 80 B).
 const BUDGET = {
-  react: 14_410, // (b): client + React bindings, up front, gzip bytes
+  react: 14_450, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 18_870, // (b) plus the event delivery chunk
+  withEvents: 18_920, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -581,7 +587,10 @@ await main()
 // logged as that user's (+79 B: the context passed through every resolve method, the check, a message).
 // Lowered to 16,120 B on 2026-12-04 ((c) 16,483 → 16,079 B): the core's size pass under (b), above;
 // the provider layer moved 2,594 → 2,576 B with it, its budget unchanged.
-const OPENFEATURE_BUDGET = { total: 16_120, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,170 B on 2026-12-04 ((c) 16,101 → 16,152 B): the core's, under (b) above: a context
+// structuredClone refuses is copied as JSON (+11 B), and the bulk request does not follow a redirect
+// (+40 B).
+const OPENFEATURE_BUDGET = { total: 16_170, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -76,8 +76,9 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   return createElement(FlagContext.Provider, { value: client }, children)
 }
 
-// On the server no effect runs, and React 18 warns about a layout effect there.
-const useSwitchEffect = typeof document == 'undefined' ? useEffect : useLayoutEffect
+// On the server no effect runs, and React 18 warns about a layout effect there. `window`, not
+// `document`: React Native has the one and not the other, and its hooks need the early switch too.
+const useSwitchEffect = typeof window == 'undefined' ? useEffect : useLayoutEffect
 
 /**
  * The context's identity by value. One that cannot be serialised (a cycle, a BigInt) must not

@@ -251,6 +251,35 @@ describe('what the client hands out cannot change what it holds', () => {
     await client.setContext(context)
     expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', plan: 'free' })
   })
+
+  // structuredClone throws for a Proxy (a Vue `reactive` user, a MobX observable) and for an object
+  // holding a function (a class with an arrow-function field). Such a context was kept as the
+  // app's live object: when the app logged bob in by changing it while alice's request was out,
+  // alice's answer was written to the cache under bob's targetingKey and shown to bob as his own.
+  const uncloneable = {
+    'a Proxy (Vue reactive, MobX)': () => new Proxy({ targetingKey: 'alice', plan: 'pro' }, {}),
+    'an object with a function member': () => ({ targetingKey: 'alice', plan: 'pro', describe: () => 'a user model' }),
+  }
+  for (const [what, makeContext] of Object.entries(uncloneable))
+    test(`a context structuredClone refuses (${what}) is still the client's own copy: alice's answer is never cached or shown as bob's`, async () => {
+      const storage = createMemoryStorage()
+      server.always(delayed(flags([{ key: 'shop', value: 'alice-shop' }]), 100))
+      const user = makeContext()
+      const { client } = make({ context: user, storage })
+      const started = client.start()
+      await server.waitForRequests(1)
+      user.targetingKey = 'bob' // the app logs bob in by changing its user object, then tells the client
+      await started
+      expect(server.requests[0].body.context.targetingKey).toBe('alice')
+      server.always({ status: 503, raw: '' })
+      // Bob's first attempt fails and nothing of his is cached: nothing of alice's may show.
+      expect((await client.setContext(user)).state).toBe('error')
+      expect(client.getDetails('shop', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+      // Nor after a reload as bob, from the persisted cache.
+      const reloaded = make({ context: { targetingKey: 'bob', plan: 'pro' }, storage }).client
+      await reloaded.start()
+      expect(reloaded.getDetails('shop', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+    })
 })
 
 describe('a 304 to a request that named no snapshot confirms nothing (§2.1)', () => {

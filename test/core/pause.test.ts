@@ -87,3 +87,23 @@ test("a paused client lets its live-update stream go (it was opened with the use
     await s.close()
   }
 })
+
+test("after a pause (a logout), the next user is not shown the previous user's values while theirs load; the same user back keeps them", async () => {
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+  client.pause()
+  server.always('hang')
+  void client.setContext({ targetingKey: 'bob' })
+  expect(client.getStatus().state).toBe('loading')
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  // The same user back after a pause is still that user: their values stay.
+  const other = createClient({ url: server.url, context: { targetingKey: 'dave' }, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+  server.always((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  await other.start()
+  other.pause()
+  server.always('hang')
+  void other.setContext({ targetingKey: 'dave', plan: 'pro' })
+  expect(other.getValue('plan', 'DEFAULT')).toBe('dave-plan')
+  await other.close()
+})

@@ -155,3 +155,35 @@ test('a server that is not there at all', async () => {
   expect(status).toMatchObject({ state: 'error', error: { code: 'NETWORK' } })
   server = await createFaultServer()
 })
+
+test('a redirect to another origin is not followed: the API key and the context never reach it, and the status names the redirect', async () => {
+  // A hijacked DNS name, a misrouted ingress, a login proxy answering 307: fetch (undici in Node,
+  // React Native) re-sends the POST with every header but Authorization, so an X-API-Key and the
+  // user's attributes went to whoever answered.
+  const other = await createFaultServer(flags([{ key: 'a', value: false }], '"other"'))
+  try {
+    const logger = createTestLogger()
+    client = createClient({
+      url: server.url,
+      context: { targetingKey: 'u1', email: 'u1@example.com' },
+      headers: { 'X-API-Key': 'secret' },
+      storage: 'memory',
+      clock: createManualClock(),
+      logger,
+    })
+    await client.start()
+    expect(client.getValue('a', false)).toBe(true)
+    server.always({ status: 307, headers: { Location: `${other.url.replace('127.0.0.1', 'localhost')}/ofrep/v1/evaluate/flags` } })
+    const status = await client.refresh()
+    expect(other.requests).toEqual([])
+    // The values held stay; the status says why nothing new came.
+    expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: true })
+    expect(status).toMatchObject({ state: 'stale', error: { code: 'HTTP', httpStatus: 307 } })
+    expect(status.error!.message).toMatch(/redirect/)
+    // Any other failure keeps its own words.
+    server.always({ status: 502, raw: '' })
+    expect((await client.refresh()).error).toMatchObject({ code: 'HTTP', httpStatus: 502, message: 'HTTP 502' })
+  } finally {
+    await other.close()
+  }
+})

@@ -102,4 +102,25 @@ describe('logout (a context without targetingKey)', () => {
       await fault.close()
     }
   })
+
+  it("the next user to log in is not shown the previous user's values while theirs load", async () => {
+    // user-1 logs out (defaults on screen), user-2 logs in while the flag server is slow. Before:
+    // the provider served user-1's values, held by the paused client, to user-2 until their own
+    // came (a switch keeps the previous user's values as stand-ins; after a logout nothing stood).
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-1')
+      await OpenFeature.setContext(domain, {})
+      expect(client.getStringValue('a', 'default')).toBe('default')
+      fault.always('hang')
+      const login = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+      await fault.waitForRequests(2)
+      expect(client.getStringValue('a', 'default')).toBe('default')
+      expect(client.getStringDetails('a', 'default').value).toBe('default')
+      void login.catch(() => {})
+    } finally {
+      await fault.close()
+    }
+  })
 })

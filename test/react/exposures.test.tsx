@@ -143,4 +143,37 @@ describe('exposures from hooks', () => {
     }
     expect(exposures(server.events)).toEqual(['alice beta=true', 'bob beta=false'])
   })
+
+  it("a context prop that switches the user together with the page: the previous user's values shown meanwhile are nobody's exposure", async () => {
+    // Each user's page reads its own flag; the render that takes the new context prop is the first
+    // of the new user's page. The provider switched the client in a passive effect, after its
+    // children's: the new page's hook logged "alice saw the panel", which she never did. Once the
+    // switch ran first, a page's effect run after it (bob cached: his values at once) logged what
+    // the page had shown, alice's value, as bob's.
+    const server = await startServer({}, {
+      alice: { home: 'alice-home', panel: 'alice-panel', extra: 'alice-extra' },
+      bob: { home: 'bob-home', panel: 'bob-panel', extra: 'bob-extra' },
+    })
+    const options = clientOptions(server, { events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })
+    let client: FlagClient | undefined
+    function Page({ flag }: { flag: string }) {
+      client = useFlagClient()
+      return <p>{useValue(flag, 'DEFAULT')}</p>
+    }
+    const app = (user: string, flag: string) => (
+      <FlagProvider {...options} context={{ targetingKey: user }}>
+        <Page key={flag} flag={flag} />
+      </FlagProvider>
+    )
+    const { rerender } = render(app('alice', 'home'))
+    // Bob never seen, then (after alice again) bob cached in this page.
+    for (const [user, flag] of [['alice', 'home'], ['bob', 'panel'], ['alice', 'home'], ['bob', 'extra']]) {
+      rerender(app(user, flag))
+      await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe(`${user}-${flag}`))
+      await waitFor(() => expect(client!.getStatus().state).toBe('ready'))
+      await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      await act(() => client!.flush())
+    }
+    expect(exposures(server.events)).toEqual(['alice home="alice-home"', 'bob extra="bob-extra"', 'bob panel="bob-panel"'])
+  })
 })

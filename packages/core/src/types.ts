@@ -340,6 +340,8 @@ export interface FlagObservation<T, R = Details<T>> {
   readonly details: Details<T>
   /** False while the value only stands in (the previous user's during a switch, fallback while the cache is read). */
   readonly exposable: boolean
+  /** The client's context (`getContext()`, by identity) when it was evaluated: after a switch it is another user's. */
+  readonly who: EvaluationContext
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createElement, useEffect, type ReactElement, type ReactNode } from 'react'
+import { createElement, useEffect, useLayoutEffect, type ReactElement, type ReactNode } from 'react'
 import { stableStringify, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
 import { FlagContext } from './FlagContext'
 import { useOwnedClient } from './useOwnedClient'
@@ -52,8 +52,14 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
 
   const context = props.context
   const contextKey = context === undefined ? undefined : keyOf(context)
-  useEffect(() => {
-    // Declared before the start effect: a passed-in client that is not started yet switches
+  useSwitchEffect(() => {
+    // A layout effect: before the browser paints and before any passive effect of the children.
+    // The render that takes a new user's context (often the first of that user's page) shows the
+    // previous user's values; switched in a passive effect, after the children's, that render was
+    // painted (as `ready`, the new user's cached values waiting) and its hooks logged what it
+    // showed as the previous user's exposures. Now the new user's cached values replace it before
+    // paint, and the hooks' effects see the switch and log nothing for it (useFlag).
+    // Before the start effect too: a passed-in client that is not started yet switches
     // first and then fetches once, for the right user. Called even when the prop equals the
     // client's context (a no-op in core then): a client someone paused (an OpenFeature logout
     // on a shared client) is resumed by the app logging the same user back in through this prop.
@@ -69,6 +75,10 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for this one element.
   return createElement(FlagContext.Provider, { value: client }, children)
 }
+
+// On the server no effect runs, and React 18 warns about a layout effect there. `window`, not
+// `document`: React Native has the one and not the other, and its hooks need the early switch too.
+const useSwitchEffect = typeof window == 'undefined' ? useEffect : useLayoutEffect
 
 /**
  * The context's identity by value. One that cannot be serialised (a cycle, a BigInt) must not

@@ -34,8 +34,10 @@ export function useFlag<T, R>(
   // de-duplicates per (user, flag, value, variant), so StrictMode's second run logs nothing. Values
   // that only stand in (the previous user's during a switch, fallback while the cache is read)
   // are not exposures.
+  // Nor for a render made for the previous user: the provider switches the client in a layout
+  // effect, before this one runs, and the new user's cached values may already be held (exposable).
   useEffect(() => {
-    if (snapshot.exposable) client.logExposure(snapshot.details)
+    if (snapshot.exposable && snapshot.who === client.getContext()) client.logExposure(snapshot.details)
   }, [client, snapshot])
 
   return snapshot.result

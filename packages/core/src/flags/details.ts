@@ -70,7 +70,7 @@ export function observeFlag<T, R = Details<T>>(
   equal: (a: R, b: R) => boolean = Object.is,
 ): FlagObserver<T, R> {
   const options = { exposure: false }
-  let last: (FlagObservation<T, R> & { who: unknown }) | undefined
+  let last: FlagObservation<T, R> | undefined
   return {
     get() {
       const details = client.getDetails(key, defaultValue, options)

@@ -242,7 +242,7 @@ export function createSync(deps: SyncDeps) {
       scheduler.reset()
       lastLogged = ''
       const known = nextHash === undefined ? undefined : deps.cache().peek(next.targetingKey)
-      dispatch({ type: 'switch', context: next, contextHash: nextHash, cached: known, now: clock.now() })
+      dispatch({ type: 'switch', context: next, contextHash: nextHash, cached: known, now: clock.now(), afterPause: resumed })
       if (nextHash === undefined) {
         report(state.failure!)
         return status()

@@ -57,7 +57,15 @@ export interface SyncState {
 export type SyncInput =
   | { type: 'cache'; contextHash: string; record: CacheRecord; now: number }
   | { type: 'cache-miss'; contextHash: string }
-  | { type: 'switch'; context: EvaluationContext; contextHash: string | undefined; cached?: CacheRecord; now: number }
+  | {
+      type: 'switch'
+      context: EvaluationContext
+      contextHash: string | undefined
+      cached?: CacheRecord
+      now: number
+      /** The page had no user (paused: a logout): nothing on screen is anyone's to stand in. */
+      afterPause?: boolean
+    }
   | { type: 'request' }
   | {
       type: 'answer'
@@ -170,7 +178,9 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags) }
       // No flash of defaults: the previous values stay visible, marked stale, while the state says
       // `loading`; they are not this user's, so they go the moment an attempt for this user fails.
-      return { ...base, flags: markStale(state.flags) }
+      // Not after a logout (pause): the user who left is not the one arriving, and the page went
+      // through "no user" (the OpenFeature provider served defaults): nothing of theirs comes back.
+      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags) }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

@@ -81,6 +81,11 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     clock: options.clock,
+    // Not followed: fetch re-sends a POST redirected with 307/308 to another origin with every
+    // header but Authorization (an X-API-Key) and the context in its body (undici in Node, React
+    // Native; a browser too, when that origin allows it). The 3xx (a browser's opaque answer, status
+    // 0) is a failure that names it; the URL to configure is the one the redirect points to.
+    redirect: 'manual',
   })
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
@@ -88,18 +93,20 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   // a Response (no `headers`, a `get` that throws): an unreadable answer, tried again like one,
   // where before the exception left the status `loading` with nothing scheduled.
   try {
+    const { status } = response
     const etag = response.headers.get('ETag') ?? undefined
     // A 304 to a request that named no snapshot (an ETag held but not sendable, a full refetch)
     // confirms nothing: it would pass what is held off as the server's current snapshot. Nor does
     // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
     // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
-    if (response.status === 304)
+    if (status === 304)
       return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag } : invalid('a 304 confirmed no snapshot asked about')
-    if (response.status !== 200) {
+    if (status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
       const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), options.now(), response.headers.get('Date'))
-      return { kind: 'error', error: httpError(response.status, describeErrorBody(text), retryAfterMs) }
+      const moved = !status || (status > 299 && status < 400)
+      return { kind: 'error', error: httpError(status, moved ? ': a redirect, not followed' : describeErrorBody(text), retryAfterMs) }
     }
     return readBody(text, response.headers.get('Content-Type'), etag)
   } catch (error) {

@@ -229,14 +229,21 @@ export function parseCacheRecord(input: unknown): CacheRecord | undefined {
 /**
  * The client's own deep-frozen copy of a context the app passed (a Date stays a Date): the app may
  * go on changing its object, and what `getContext()` or `snapshot()` hands out cannot be changed,
- * so what is sent always matches the hash that keys the ETag and the cache. A context that cannot
- * be cloned (a function in it) is used as given.
+ * so what is sent always matches the hash that keys the ETag and the cache. A context
+ * structuredClone refuses (a Proxy: a Vue `reactive` or MobX user; a function in it) is copied
+ * as JSON, as it is sent: kept live, an app changing it to the next user while a request was out
+ * had the answer cached under that next user's targetingKey. Only a context JSON cannot carry
+ * either (a BigInt, a cycle) is used as given; it is refused as INVALID_CONTEXT anyway.
  */
 export function ownContext(context: EvaluationContext): EvaluationContext {
   try {
     return freezeJson(structuredClone(context))
   } catch {
-    return context
+    try {
+      return freezeJson(JSON.parse(JSON.stringify(context)) as EvaluationContext)
+    } catch {
+      return context
+    }
   }
 }
 

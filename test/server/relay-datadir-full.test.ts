@@ -15,6 +15,18 @@ import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
 const opened: RelaySource[] = []
 const mounts: string[] = []
+/** A real 64 KiB tmpfs (unmounted after each test), or undefined where mount is not permitted. */
+async function tinyTmpfs(): Promise<string | undefined> {
+  const dir = join(await tempDir(), 'tiny')
+  await mkdir(dir)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' })
+  } catch {
+    return undefined
+  }
+  mounts.push(dir)
+  return dir
+}
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()))
   for (const dir of mounts.splice(0)) execFileSync('umount', [dir])
@@ -138,14 +150,8 @@ describe('a data dir whose disk fills up', () => {
   }, 30_000)
 
   it('on a real 64 KiB tmpfs filled to the last byte (skipped where mount is not permitted)', async (context) => {
-    const dir = join(await tempDir(), 'tiny')
-    await mkdir(dir)
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' })
-    } catch {
-      return context.skip()
-    }
-    mounts.push(dir)
+    const dir = await tinyTmpfs()
+    if (!dir) return context.skip()
     const log = recordingLogger()
     const upstream = await changingUpstream()
     const relay = urlSourceFor(upstream, { pollIntervalMs: 50, store: createGenerationStore({ dir: join(dir, 'data') }), log })
@@ -174,14 +180,8 @@ describe('a data dir whose disk fills up', () => {
   it('a disk that fits `keep` generations but not one more: the older ones make room, the newest good one stays (real 64 KiB tmpfs)', async (context) => {
     // Before: with 3 generations of ~18 KB on the disk the 4th (its temp file) never fit, and every
     // write failed from then on; a restart in an outage served the 3rd, whatever was served since.
-    const dir = join(await tempDir(), 'tiny')
-    await mkdir(dir)
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir], { stdio: 'ignore' })
-    } catch {
-      return context.skip()
-    }
-    mounts.push(dir)
+    const dir = await tinyTmpfs()
+    if (!dir) return context.skip()
     const store = createGenerationStore({ dir, keep: 3 })
     for (let i = 1; i <= 6; i++) expect(await store.save(String(i % 10).repeat(18_000))).toBe(i)
     const newest = await createGenerationStore({ dir }).loadNewest()

@@ -141,7 +141,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       metrics.definitionsInfo.reset()
       metrics.definitionsInfo.set({ version: event.version.version, origin: event.version.origin }, 1)
       metrics.definitionsFlags.set(event.version.flagCount)
-    } else {
+    } else if (event.type !== 'error' || !event.reported) {
       metrics.reloadFailures.inc({ reason: event.type === 'error' ? 'unreadable' : event.invalid ? 'invalid' : 'refused' })
     }
   })

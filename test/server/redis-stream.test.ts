@@ -61,4 +61,41 @@ describe('proxy mode with --redis: a change one relay finds', () => {
       onB.close()
     }
   })
+
+  it('is found even when the relay that holds the context has no stream open: a stream open on any relay of the fleet keeps every relay re-asking', async () => {
+    const redis = await redisServer()
+    let plan = 'old'
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'kill-switch', value: plan, reason: 'STATIC' }] }) })
+    const a = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+    const b = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    const value = async (server: FlagServer) => ((await (await evaluate(server, { targetingKey: 'u' })).json()) as { flags: Array<{ value: unknown }> }).flags[0].value
+    // Behind a load balancer the tab's bulk requests went to a, its only stream to b. Only a knows
+    // the context (b holds its answer, taken from the store: a hash, never the raw context or its
+    // credentials), and a has no stream open.
+    expect(await value(a.server)).toBe('old')
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 10_000)
+    const onB = await notices(b.server)
+    try {
+      const flipped = Date.now()
+      plan = 'new'
+      // Before: a re-asked only while streams were open on a itself, and b could not ask for a
+      // context it never saw: the flipped kill switch was never found, and the tab, which does not
+      // poll while its stream is open, kept the old value for good. Bound: the streams-open signal
+      // (b's next interval), a's next round (its interval), the store, b's 250 ms gathering.
+      await waitFor(() => onB.count() >= 1, 10_000).catch(() => undefined)
+      expect(onB.count()).toBeGreaterThanOrEqual(1)
+      expect(Date.now() - flipped).toBeLessThan(5000)
+      expect(await value(b.server)).toBe('new')
+    } finally {
+      onB.close()
+    }
+    // No stream open anywhere in the fleet: no relay re-asks (the upstream is not asked for
+    // every held context every interval for nobody), once the streams-open signal has run out
+    // (three intervals and a second: 1.6 s here).
+    await new Promise((r) => setTimeout(r, 2500))
+    const asked = upstream.requests.length
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(upstream.requests.length).toBe(asked)
+  })
 })

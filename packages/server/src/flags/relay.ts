@@ -8,6 +8,7 @@ import type { RelayEvents } from './relayEvents'
 import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
+import type { FleetStreams } from '../ofrep/stream'
 
 /** `metadata.holdfast.source`: where what is served came from. */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
@@ -114,6 +115,11 @@ export interface RelaySource extends FlagSource {
    * will now never see as one). Returns the unsubscribe.
    */
   onTaken?(listener: () => void): () => void
+  /**
+   * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
+   * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.
+   */
+  fleetStreams?: FleetStreams
 }
 
 /** Whether a source is one of the relay's. */

@@ -51,6 +51,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const leaseKey = `${prefix}lease`
   const clockKey = `${prefix}clock`
   const docKey = (key: string) => `${prefix}doc:${key}`
+  const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
   let opened = false
@@ -275,6 +276,12 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async releaseLease(owner) {
       return map(await evaluate<number>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), (released) => released === 1)
+    },
+    async raise(name, ttlMs) {
+      return map(await run<string>(['SET', flagKey(name), '1', 'PX', String(Math.max(1, Math.round(ttlMs)))]), () => undefined)
+    },
+    async raised(name) {
+      return map(await run<number>(['EXISTS', flagKey(name)]), (count) => Number(count) > 0)
     },
     subscribe(listener) {
       listeners.add(listener)

@@ -86,4 +86,70 @@ describe('live updates on a follower relay', () => {
       for (const s of [...onFollower, ...onLeader]) s.close()
     }
   })
+
+  it('a change upstream reaches a stream on a follower within one poll interval of reaching the leader\'s, not a poll interval later', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    // A poll every 2 s: the leader finds the change within 2 s (plus the upstream's answer); the
+    // follower does not poll, and hears of it from Redis (pub/sub), not on a schedule of its own.
+    const pollMs = 2000
+    const fleet = await settled([await relay(redis, upstream, { pollIntervalSeconds: pollMs / 1000 }), await relay(redis, upstream, { pollIntervalSeconds: pollMs / 1000 })])
+    const [leader, follower] = fleet
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+    const onLeader = await stream(leader.server)
+    const onFollower = await stream(follower.server)
+    try {
+      for (const [i, variant] of (['on', 'off', 'on'] as const).entries()) {
+        const changed = Date.now()
+        upstream.set({ document: booleanFlags(3, variant) })
+        await waitFor(() => onLeader.count() > i && onFollower.count() > i, pollMs + 5000)
+        // The leader: one poll interval, plus what the machine adds (a loaded 2-core box).
+        expect(onLeader.arrivals[i] - changed).toBeLessThan(pollMs + 1000)
+        // The follower: the store's notice, a read and a compile after the leader's (measured
+        // in tens of ms); a follower that waited for a poll of its own would be 2 s late.
+        expect(onFollower.arrivals[i] - onLeader.arrivals[i]).toBeLessThan(pollMs / 2)
+        expect((await values(follower.server)).flags.f0).toBe(variant === 'on')
+      }
+      expect(follower.polls()).toBe(0)
+    } finally {
+      onLeader.close()
+      onFollower.close()
+    }
+  })
+
+  it('Redis killed (SIGKILL) under open streams: a change still reaches the streams of both relays, the status says Redis is down, and Redis back empty sends no notice', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const relays = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    const [, follower] = relays
+    await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
+    const streams = await Promise.all(relays.map((r) => stream(r.server)))
+    try {
+      await redis.stop({ kill9: true })
+      const killed = Date.now()
+      upstream.set({ document: booleanFlags(3, 'on') })
+      // Each relay polls on its own once it has gone a lease TTL without Redis (role solo), then
+      // within a poll interval (0.2 s): bounded by TTL + poll + the store's command timeouts.
+      await waitFor(() => streams.every((s) => s.count() === 1), TTL_MS * 2 + 5000)
+      expect(Date.now() - killed).toBeLessThan(TTL_MS * 2 + 5000)
+      for (const r of relays) {
+        const body = await status(r.server)
+        expect(body.redis).toMatchObject({ state: 'down', role: 'solo' })
+        expect(body.upstream.state).toBe('ok')
+        expect(await values(r.server)).toMatchObject({ flags: { f0: true }, holdfast: { stale: false } })
+      }
+      await redis.start() // empty
+      await settled(relays)
+      for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+      await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes('definitions'), 10_000)
+      // Nothing changed upstream: the store refilled from what the relays serve is no change to announce.
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(streams.map((s) => s.count())).toEqual([1, 1])
+      // And changes flow through the store again.
+      upstream.set({ document: booleanFlags(3, 'off') })
+      await waitFor(() => streams.every((s) => s.count() === 2), 5000)
+    } finally {
+      for (const s of streams) s.close()
+    }
+  })
 })

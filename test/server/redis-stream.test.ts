@@ -98,4 +98,64 @@ describe('proxy mode with --redis: a change one relay finds', () => {
     await new Promise((r) => setTimeout(r, 1500))
     expect(upstream.requests.length).toBe(asked)
   })
+
+  it('the change that ends an upstream outage, taken from the store, is spread over the recovery window on the streams of the relay that takes it', async () => {
+    const redis = await redisServer()
+    let down = false
+    let plan = 'old'
+    const upstream = await startUpstream(() => (down ? { status: 503, text: 'maintenance' } : { ofrep: () => ({ flags: [{ key: 'kill-switch', value: plan, reason: 'STATIC' }] }) }))
+    const windowMs = 3000
+    // a knows the user and asks every second; b holds only streams (20 tabs) and finds out whether
+    // the upstream answers every 0.2 s. An injected even jitter puts b's notices at 0, 150, … 2850 ms.
+    const a = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 1 })
+    const b = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2, liveUpdates: { recoveryWindowMs: windowMs, random: evenly(20) } })
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    expect((await evaluate(a.server, { targetingKey: 'u' })).status).toBe(200)
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 10_000)
+    const onB = await Promise.all(Array.from({ length: 20 }, () => timedNotices(b.server)))
+    try {
+      down = true
+      for (const r of [a, b]) await waitFor(async () => (await status(r.server)).upstream.state === 'failing', 10_000)
+      plan = 'new'
+      down = false
+      // b's own probe finds the upstream back first; a's round then finds the change and b takes it.
+      await waitFor(async () => (await status(b.server)).redis.taken >= 2, 10_000)
+      // Before: b's spell had ended at its own probe a moment before, so the answer it took went
+      // out to all 20 streams at once, and 20 tabs refetched (through the relays, to the upstream)
+      // in the same instant after the outage.
+      await new Promise((r) => setTimeout(r, 400))
+      expect(onB.filter((s) => s.arrivals.length > 0).length).toBeLessThanOrEqual(5)
+      await waitFor(() => onB.every((s) => s.arrivals.length >= 1), windowMs + 5000)
+      const times = onB.map((s) => s.arrivals[0]).sort((x, y) => x - y)
+      expect(times[times.length - 1] - times[0]).toBeGreaterThan(2000)
+    } finally {
+      for (const s of onB) s.close()
+    }
+  })
 })
+
+/** Opens the event stream of `server` and records when each change notice arrives. */
+async function timedNotices(server: FlagServer) {
+  const controller = new AbortController()
+  const response = await fetch(`${server.url}/holdfast/v1/stream`, { signal: controller.signal })
+  expect(response.status).toBe(200)
+  const arrivals: number[] = []
+  let text = ''
+  void (async () => {
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        text += Buffer.from(chunk).toString()
+        while (arrivals.length < text.split('"type":"refetchEvaluation"').length - 1) arrivals.push(Date.now())
+      }
+    } catch {
+      // aborted
+    }
+  })()
+  return { arrivals, close: () => controller.abort() }
+}
+
+/** An injected jitter source: 0, 1/n, 2/n, … */
+function evenly(n: number): () => number {
+  let i = 0
+  return () => (i++ % n) / n
+}

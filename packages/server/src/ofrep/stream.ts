@@ -219,6 +219,19 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
     },
     watchUpstream(refresh, everyMs, onTaken, fleet) {
       let failing = false
+      // When a round last failed, as `follow` remembers an error: the change that ends the spell
+      // may come a moment after this relay's own round found the upstream back (with --redis, as
+      // an answer another relay got, taken from the store), and is spread all the same.
+      let failedAt = -Infinity
+      const spread = () => {
+        const ends = failing || Date.now() - failedAt < OUTAGE_MEMORY_MS
+        failedAt = -Infinity
+        return ends
+      }
+      const failed = () => {
+        failing = true
+        failedAt = Date.now()
+      }
       let running = false
       // Behind a load balancer a tab's stream and its bulk requests may be on different relays:
       // the change another relay found reaches this one only as an answer taken from the store,
@@ -228,7 +241,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         if (closed || streams.size === 0) return
         gather ??= setTimeout(() => {
           gather = undefined
-          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
         }, TAKEN_GATHER_MS)
         gather.unref?.()
       })
@@ -248,10 +261,11 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
             if (!result) return
             // Also from a round that ended failed (at an upstream that died halfway): the contexts
             // it did get are held now, so the next round sees no change in them to announce.
-            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
-            failing = result.outcome === 'failed'
+            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
+            if (result.outcome === 'failed') failed()
+            else failing = false
           })
-          .catch(() => (failing = true))
+          .catch(failed)
           .finally(() => (running = false))
       }, interval)
       timer.unref?.()

@@ -2,12 +2,11 @@
 // a browser's stream may be on any relay of the fleet, so what the leader's streams are promised
 // (a change within a bound, the end of an outage spread over the recovery window, no storm when
 // Redis comes back) must hold on a follower's streams too.
-import { connect, createServer, type Socket } from 'node:net'
-import type { AddressInfo } from 'node:net'
 import { describe, expect, it, vi } from 'vitest'
 import type { FlagServer } from '@holdfast/server'
 import { role, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
 import { waitFor } from './helpers'
+import { startTcpProxy } from '../support/tcpProxy'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
@@ -158,7 +157,7 @@ describe('live updates on a follower relay', () => {
   it('a follower whose subscription went silent (a half-open connection: nothing arrives, nothing fails) still takes a change within a poll interval or so, and does not read its leader as silent', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
-    const proxy = await startSilencingProxy(redis.port)
+    const proxy = await startTcpProxy(redis.port)
     try {
       const pollMs = 500
       const leader = await relay(redis, upstream, { pollIntervalSeconds: pollMs / 1000 })
@@ -166,8 +165,9 @@ describe('live updates on a follower relay', () => {
       const follower = await relay(redis, upstream, { pollIntervalSeconds: pollMs / 1000, redis: { url: proxy.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 } })
       await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).holdfast?.stale === false, 20_000)
       const onFollower = await stream(follower.server)
-      // The follower's subscription stops delivering: its TCP connection still open, nothing sent.
-      proxy.silenceSubscribers()
+      // The follower's subscription stops delivering: its TCP connection still open, nothing sent;
+      // and so does every subscription it makes again (a path that loses them all).
+      proxy.silenceSubscribers(true)
       let staleSeen = false
       const watching = setInterval(() => void values(follower.server).then((v) => (staleSeen ||= v.holdfast?.stale === true), () => undefined), 100)
       try {
@@ -193,40 +193,3 @@ describe('live updates on a follower relay', () => {
   })
 })
 
-/**
- * A TCP proxy in front of redis for one relay: `silenceSubscribers()` stops passing anything from
- * Redis to the connections that subscribed (found by the SUBSCRIBE they sent), with the sockets
- * left open: a half-open connection that neither side notices. Commands still flow.
- */
-async function startSilencingProxy(targetPort: number) {
-  let silenced = false
-  const sockets = new Set<Socket>()
-  const server = createServer((client) => {
-    const upstream = connect(targetPort, '127.0.0.1')
-    let subscriber = false
-    for (const socket of [client, upstream]) {
-      sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
-      socket.on('error', () => {})
-    }
-    client.on('data', (chunk: Buffer) => {
-      if (/subscribe/i.test(chunk.toString('latin1'))) subscriber = true
-      upstream.write(chunk)
-    })
-    upstream.on('data', (chunk: Buffer) => {
-      if (!(silenced && subscriber)) client.write(chunk)
-    })
-    client.once('close', () => upstream.destroy())
-    upstream.once('close', () => client.destroy())
-  })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    silenceSubscribers: () => void (silenced = true),
-    close: () =>
-      new Promise<void>((done) => {
-        for (const socket of sockets) socket.destroy()
-        server.close(() => done())
-      }),
-  }
-}

@@ -6,6 +6,7 @@ import type { FlagServer } from '@holdfast/server'
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
+import { startTcpProxy } from '../support/tcpProxy'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
@@ -132,7 +133,44 @@ describe('proxy mode with --redis: a change one relay finds', () => {
       for (const s of onB) s.close()
     }
   })
+
+  it('reaches a relay whose subscription went deaf (a half-open connection): it notices, subscribes again and catches up', async () => {
+    const redis = await redisServer()
+    let plan = 'old'
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'kill-switch', value: plan, reason: 'STATIC' }] }) })
+    const proxy = await startTcpProxy(redis.port)
+    try {
+      const a = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+      const b = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2, redis: { url: proxy.url, leaseTtlMs: 1500, commandTimeoutMs: 300 } })
+      for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+      expect((await evaluate(a.server, { targetingKey: 'u' })).status).toBe(200)
+      await waitFor(async () => (await status(b.server)).redis.taken >= 1, 10_000)
+      const onA = await notices(a.server)
+      const onB = await notices(b.server)
+      try {
+        // b's subscription stops delivering, its socket open: nothing fails, nothing arrives.
+        proxy.silenceSubscribers()
+        const flipped = Date.now()
+        plan = 'new'
+        await waitFor(() => onA.count() >= 1, 10_000)
+        // Before: b missed a's answer for good (proxy mode has no periodic check of thousands of
+        // keys) while its status said redis up: the tab on b kept the old kill switch. Bound: the
+        // store's heartbeat (2 s) and one command timeout to find the subscription deaf, a
+        // reconnect, the re-read, the 250 ms gathering.
+        await waitFor(() => onB.count() >= 1, 10_000).catch(() => undefined)
+        expect(onB.count()).toBeGreaterThanOrEqual(1)
+        expect(Date.now() - flipped).toBeLessThan(6000)
+        expect((await status(b.server)).redis.state).toBe('up')
+      } finally {
+        onA.close()
+        onB.close()
+      }
+    } finally {
+      await proxy.close()
+    }
+  })
 })
+
 
 /** Opens the event stream of `server` and records when each change notice arrives. */
 async function timedNotices(server: FlagServer) {

@@ -25,7 +25,9 @@ export interface RedisStoreOptions {
   reconnectMaxMs?: number
   /**
    * When no command has succeeded for this long, a PING checks the connection, so the status
-   * recovers (or notices an outage) even while the relay has nothing to ask. Default 2000 ms.
+   * recovers (or notices an outage) even while the relay has nothing to ask; the subscription is
+   * PINGed this often too (one that does not answer within the command timeout is connected
+   * again: a half-open connection would miss every notice without failing). Default 2000 ms.
    */
   heartbeatMs?: number
   /** Where connection changes are reported. Default: none. */
@@ -192,6 +194,27 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     return result
   }
 
+  // A subscription can go deaf without failing: a half-open connection (a proxy or NAT that lost
+  // it without a reset) delivers nothing and reports nothing, and every notice is missed while
+  // the status says up. A PING on it (answered in subscribed mode too) within the command timeout
+  // proves it alive; one unanswered makes it reconnect, which subscribes again and announces
+  // `connected`, so whoever listens re-reads what it missed.
+  let checkingSubscriber = false
+  const checkSubscriber = () => {
+    if (checkingSubscriber || closed || !subscribed || !subscriber.isReady) return
+    checkingSubscriber = true
+    withTimeout(subscriber.sendCommand(['PING']), timeout)
+      .catch(() => {
+        if (closed || !subscriber.isReady) return
+        // Said once per break, not at every heartbeat of a Redis that stays stuck.
+        if (announced) options.log?.warn(`redis: the subscription to ${channel} did not answer a PING within ${timeout} ms; connecting it again`)
+        broken()
+        subscriber.destroy()
+        subscriber.connect().catch(() => {})
+      })
+      .finally(() => (checkingSubscriber = false))
+  }
+
   const map = <A, B>(result: StoreResult<A>, f: (value: A) => B): StoreResult<B> => (result.ok ? { ok: true, value: f(result.value) } : result)
 
   return {
@@ -205,6 +228,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
         if (client.isReady && (status.lastOkAt === undefined || Date.now() - status.lastOkAt >= every || status.state !== 'up')) void run(['PING'])
+        checkSubscriber()
       }, every)
       heartbeat.unref?.()
     },

@@ -141,10 +141,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     answered(contextKey, doc, version) {
       void share(contextKey, doc, version)
     },
+    // Not asked of a store known to be down: each would only fail (and count as a failure).
     streamsOpen(ttlMs) {
-      void store.raise?.(STREAMS_OPEN, ttlMs)
+      if (store.status().state === 'up') void store.raise?.(STREAMS_OPEN, ttlMs)
     },
     async fleetStreamsOpen() {
+      if (store.status().state !== 'up') return false
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
     },

@@ -169,6 +169,37 @@ describe('proxy mode with --redis: a change one relay finds', () => {
       await proxy.close()
     }
   })
+
+  it('the streams-open signal holds while the relay with the streams is in a long re-ask round of its own', async () => {
+    const redis = await redisServer()
+    let plan = 'old'
+    let slow = false
+    const upstream = await startUpstream((request) => {
+      const answer = { ofrep: () => ({ flags: [{ key: 'kill-switch', value: plan, reason: 'STATIC' }] }) }
+      return slow && request.body.includes('"v"') ? { delayMs: 8000, then: answer } : answer
+    })
+    const a = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+    const b = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2, upstreamTimeoutMs: 15_000 })
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    // u asked a; v asked b. The tab of u has its stream on b.
+    expect((await evaluate(a.server, { targetingKey: 'u' })).status).toBe(200)
+    expect((await evaluate(b.server, { targetingKey: 'v' })).status).toBe(200)
+    await waitFor(async () => (await status(b.server)).redis.taken >= 1, 10_000)
+    const onB = await notices(b.server)
+    try {
+      // b's next round waits 8 s for v's answer: longer than the signal lasts (1.6 s here).
+      slow = true
+      await new Promise((r) => setTimeout(r, 2500))
+      const flipped = Date.now()
+      plan = 'new'
+      await waitFor(() => onB.count() >= 1, 10_000).catch(() => undefined)
+      expect(onB.count()).toBeGreaterThanOrEqual(1)
+      // Without the signal said during the round, a stops asking u until b's round ends (8 s).
+      expect(Date.now() - flipped).toBeLessThan(4000)
+    } finally {
+      onB.close()
+    }
+  })
 })
 
 

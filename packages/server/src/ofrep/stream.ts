@@ -250,10 +250,12 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // does not stop the other relays' rounds, and they stop within that once the last stream closes.
       const signalTtl = 3 * interval + 1000
       const timer = setInterval(() => {
-        if (running || closed) return
+        if (closed) return
         const own = streams.size > 0
+        // Said even while a round runs: a round of thousands of contexts outlasts the signal, and
+        // the other relays would stop asking theirs until it ended.
         if (own) fleet?.announce(signalTtl)
-        else if (!fleet) return
+        if (running || (!own && !fleet)) return
         running = true
         ;(own ? Promise.resolve(true) : fleet!.anyOpen().catch(() => false))
           .then((open) => (open && !closed ? refresh() : undefined))

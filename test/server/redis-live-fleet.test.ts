@@ -45,7 +45,8 @@ async function stream(server: FlagServer) {
     }
   })()
   await waitFor(() => opened, 5000)
-  return { arrivals, count: () => arrivals.length, close: () => controller.abort() }
+  const etags = () => [...text.matchAll(/"etag":"([^"]+)"/g)].map((m) => m[1])
+  return { arrivals, etags, count: () => arrivals.length, close: () => controller.abort() }
 }
 
 /** An injected jitter source: 0, 1/n, 2/n, … so n streams' delays cover the window evenly. */
@@ -191,5 +192,48 @@ describe('live updates on a follower relay', () => {
       await proxy.close()
     }
   })
-})
 
+  it('the refetch a notice asked for, landing on a relay that has not taken the version yet, is answered from that version, not the old one', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const proxy = await startTcpProxy(redis.port)
+    try {
+      // The follower takes new versions only at its check, every poll interval (1 s): its
+      // subscription is deaf, as it would be a few ms behind at best with a working one.
+      const leader = await relay(redis, upstream, { pollIntervalSeconds: 1 })
+      await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
+      const follower = await relay(redis, upstream, { pollIntervalSeconds: 1, redis: { url: proxy.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 } })
+      await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === false, 20_000)
+      proxy.silenceSubscribers(true)
+      const oldVersion = (await status(follower.server)).version as string
+      const onLeader = await stream(leader.server)
+      try {
+        upstream.set({ document: booleanFlags(3, 'on') })
+        await waitFor(() => onLeader.count() >= 1, 10_000)
+        // The tab's refetch goes through the load balancer to the follower, naming the version.
+        const etag = onLeader.etags()[0]
+        const asked = Date.now()
+        const response = await fetch(`${follower.server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=${encodeURIComponent(etag)}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
+        const body = (await response.json()) as { flags: Array<{ key: string; value: unknown }> }
+        // Before: answered at once from the old version: the tab applied f0 = false and, its
+        // notice spent, heard nothing more (the leader had announced the version already).
+        expect(response.status).toBe(200)
+        expect(body.flags.find((f) => f.key === 'f0')?.value).toBe(true)
+        expect(Date.now() - asked).toBeLessThan(2500)
+        const refetch = (version: string) => fetch(`${follower.server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=${encodeURIComponent(version)}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u1' } }) })
+        // A version this relay served before (an old notice) is not waited for.
+        let before = Date.now()
+        expect((await refetch(oldVersion)).status).toBe(200)
+        expect(Date.now() - before).toBeLessThan(500)
+        // One it never serves is waited for 2 s at most.
+        before = Date.now()
+        expect((await refetch('no-such-version')).status).toBe(200)
+        expect(Date.now() - before).toBeLessThan(3000)
+      } finally {
+        onLeader.close()
+      }
+    } finally {
+      await proxy.close()
+    }
+  })
+})

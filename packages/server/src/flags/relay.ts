@@ -3,12 +3,12 @@
 // (a file, an object in code) get the same through the small adapters at the bottom.
 import type { FlagSource, FlagDefinitionsVersion, FlagSourceStatus } from './flagSource'
 import type { ServerLogger } from '../logger'
+import type { FleetStreams } from '../ofrep/stream'
 import type { GenerationStore } from './generations'
 import type { RelayEvents } from './relayEvents'
 import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
-import type { FleetStreams } from '../ofrep/stream'
 
 /** `metadata.holdfast.source`: where what is served came from. */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'

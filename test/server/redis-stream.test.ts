@@ -200,6 +200,29 @@ describe('proxy mode with --redis: a change one relay finds', () => {
       onB.close()
     }
   })
+
+  it('Redis killed and back empty under open streams: the answers written back are no change, and no stream gets a notice', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const a = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+    const b = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2 })
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    for (let i = 0; i < 10; i++) await evaluate(i % 2 ? a.server : b.server, { targetingKey: `user-${i}` })
+    await waitFor(async () => (await status(a.server)).redis.taken >= 5 && (await status(b.server)).redis.taken >= 5, 10_000)
+    const streams = [await notices(a.server), await notices(b.server)]
+    try {
+      await redis.stop({ kill9: true })
+      for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000)
+      await redis.start() // empty
+      for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis.state === 'up', 20_000)
+      // Each relay writes back what it holds; the other takes the copies: the same values.
+      await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n').filter((l) => l.includes(':doc:context:')).length >= 10, 10_000)
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(streams.map((s) => s.count())).toEqual([0, 0])
+    } finally {
+      for (const s of streams) s.close()
+    }
+  })
 })
 
 

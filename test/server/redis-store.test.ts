@@ -161,6 +161,41 @@ describe('notices and namespaces', () => {
   })
 })
 
+describe('flags raised for a while (streams open somewhere in the fleet)', () => {
+  it('a flag one relay raises is seen by the relays of its namespace until its TTL runs out, by no other namespace, and is no document', async () => {
+    const server = await redis()
+    const a = store(server, 'flag-a')
+    const b = store(server, 'flag-a')
+    const other = store(server, 'flag-b')
+    await Promise.all([a, b, other].map(connected))
+    expect(await b.raised!('streams-open')).toEqual({ ok: true, value: false })
+    expect((await a.raise!('streams-open', 400)).ok).toBe(true)
+    expect(await b.raised!('streams-open')).toEqual({ ok: true, value: true })
+    expect(await other.raised!('streams-open')).toEqual({ ok: true, value: false })
+    expect(await b.keys('', 100)).toEqual({ ok: true, value: [] })
+    await waitFor(async () => {
+      const raised = await b.raised!('streams-open')
+      return raised.ok && !raised.value
+    }, 5000)
+    // The memory store (relays sharing one process) says the same, on its injected clock.
+    let now = 1000
+    const memory = createMemoryStore({ now: () => now })
+    await memory.raise!('streams-open', 400)
+    expect(await memory.raised!('streams-open')).toEqual({ ok: true, value: true })
+    now += 400
+    expect(await memory.raised!('streams-open')).toEqual({ ok: true, value: false })
+  })
+
+  it('a Redis that is down says "not raised" as a failure, never throws', async () => {
+    const server = await redis()
+    const s = store(server, 'flag-down', { commandTimeoutMs: 300 })
+    await connected(s)
+    await server.stop({ kill9: true })
+    expect((await s.raise!('streams-open', 1000)).ok).toBe(false)
+    expect((await s.raised!('streams-open')).ok).toBe(false)
+  })
+})
+
 describe('the lease', () => {
   it('belongs to one owner at a time; only the owner renews or releases it; a release is announced', async () => {
     const server = await redis()

@@ -1,6 +1,8 @@
 // A TCP proxy on a free 127.0.0.1 port in front of one target (a redis-server), for one relay only:
 // `cut()` is a network partition for whoever connects through it (open connections are dropped and
 // new ones are closed at once, while the target stays up for everyone else); `restore()` heals it.
+// `silenceSubscribers()` makes the connections that subscribed half-open: nothing more reaches
+// them from Redis, nothing fails, the sockets stay open.
 import { connect, createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 
@@ -10,12 +12,20 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones until {@link restore}. */
   cut(): void
   restore(): void
+  /**
+   * Stops passing Redis' bytes to the connections that sent a SUBSCRIBE so far (and, with
+   * `alsoLater`, to those that subscribe later), leaving them open: a subscription gone deaf.
+   */
+  silenceSubscribers(alsoLater?: boolean): void
   close(): Promise<void>
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let cut = false
+  let silenceLater = false
   const open = new Set<Socket>()
+  const subscribers = new Set<Socket>()
+  const silent = new Set<Socket>()
   const server = createServer((client) => {
     if (cut) return void client.destroy()
     const upstream = connect(targetPort, '127.0.0.1')
@@ -24,8 +34,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       socket.once('close', () => open.delete(socket))
       socket.on('error', () => {})
     }
-    client.pipe(upstream)
-    upstream.pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      if (/subscribe/i.test(chunk.toString('latin1'))) {
+        subscribers.add(client)
+        if (silenceLater) silent.add(client)
+      }
+      upstream.write(chunk)
+    })
+    upstream.on('data', (chunk: Buffer) => {
+      if (!silent.has(client)) client.write(chunk)
+    })
     client.once('close', () => upstream.destroy())
     upstream.once('close', () => client.destroy())
   })
@@ -38,6 +56,10 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     restore() {
       cut = false
+    },
+    silenceSubscribers(alsoLater = false) {
+      for (const socket of subscribers) silent.add(socket)
+      silenceLater ||= alsoLater
     },
     close: () =>
       new Promise<void>((done) => {

@@ -52,7 +52,7 @@ export const CLI_OPTIONS = {
   upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },
   'data-dir': { type: 'string', arg: 'DIR', help: 'keep the last good flags here (crash-safe generations) for restarts' },
   snapshot: { type: 'string', arg: 'FILE', help: 'a build-time snapshot (holdfast-server snapshot ...): the oldest layer' },
-  'poll-interval': { type: 'string', arg: 'SECONDS', help: 'how often --flags-url is polled; with --upstream, how often the held\ncontexts are asked again while event streams are open (default 10)' },
+  'poll-interval': { type: 'string', arg: 'SECONDS', help: 'how often --flags-url is polled; with --upstream, how often the held\ncontexts are asked again while event streams are open (with --redis: on any relay\nof the fleet) (default 10)' },
   'max-shrink': { type: 'string', arg: 'PERCENT', help: 'refuse a new flag set dropping more than this share of the flags\nheld (default 50); zero flags are always refused' },
   'admin-key': { type: 'string', arg: 'KEY', help: 'enable POST /holdfast/v1/refresh for "Authorization: Bearer KEY"\n(or set HOLDFAST_ADMIN_KEY)' },
   'on-upstream-unauthorized': { type: 'string', arg: 'POLICY', help: 'keep | clear | clear-after=SECONDS: what an upstream 401/403 does\nto what is held (default keep)' },

@@ -21,6 +21,7 @@ import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
 import { handleBulkEvaluation, handleFlagEvaluation, refuseNotJson } from './ofrep/ofrepRoutes'
+import { createCatchUp } from './ofrep/catchUp'
 import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
@@ -141,7 +142,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       metrics.definitionsInfo.reset()
       metrics.definitionsInfo.set({ version: event.version.version, origin: event.version.origin }, 1)
       metrics.definitionsFlags.set(event.version.flagCount)
-    } else {
+    } else if (event.type !== 'error' || !event.reported) {
       metrics.reloadFailures.inc({ reason: event.type === 'error' ? 'unreadable' : event.invalid ? 'invalid' : 'refused' })
     }
   })
@@ -166,13 +167,15 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =
     stream && isRelaySource(source) && source.origin === 'upstream'
-      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000, source.onTaken && ((listener) => source.onTaken!(listener)))
+      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000, source.onTaken && ((listener) => source.onTaken!(listener)), source.fleetStreams)
       : undefined
   // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
   // A custom per-context source tells of no change, and its answers go out as it made them.
   const advertised = stream && (!source.evaluate || unwatch) ? stream.advertisement() : undefined
   const configuredUri = typeof options.liveUpdates === 'object' && options.liveUpdates.requestUri !== undefined
-  const ofrep = { flags: source, limits, cache, metrics, streams: advertised, streamsAt: advertised && !configuredUri ? stream!.advertisement : undefined }
+  // Notices name versions (definitions modes): a refetch naming one not served here yet waits for it (catchUp.ts).
+  const catchUp = stream && !source.evaluate ? createCatchUp(source) : undefined
+  const ofrep = { flags: source, limits, cache, metrics, streams: advertised, streamsAt: advertised && !configuredUri ? stream!.advertisement : undefined, catchUp }
   const BULK_PATH = '/ofrep/v1/evaluate/flags'
   const routes: Record<string, Route> = {
     [BULK_PATH]: { name: 'ofrep.bulk', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleBulkEvaluation(req, res, ofrep) } },
@@ -237,6 +240,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     draining = true
     // Open streams would hold the drain for ever; clients reconnect (with jitter) elsewhere.
     stream?.close()
+    catchUp?.close()
     // Requests held by the demo's `hang` give up now rather than hold the drain.
     demo?.outage.release()
   }

@@ -30,7 +30,7 @@ export type { SnapshotRequest, SnapshotResult } from './flags/snapshotCommand'
 export { DEFAULT_UPSTREAM_TIMEOUT_MS } from './flags/upstreamFetch'
 export { createServerMetrics } from './metrics'
 export { createStreamHub, STREAM_PATH } from './ofrep/stream'
-export type { StreamHub, StreamHubOptions, StreamNotice } from './ofrep/stream'
+export type { FleetStreams, StreamHub, StreamHubOptions, StreamNotice } from './ofrep/stream'
 export type { LatencyValue, RouteLatency, ServerMetrics } from './metrics'
 export type { OfrepBulkResponse, OfrepEntry, OfrepFailure, OfrepSuccess } from './ofrep/evaluate'
 export {

@@ -33,8 +33,12 @@ export type FlagSourceEvent =
   | { type: 'update'; version: FlagDefinitionsVersion; previous?: FlagDefinitionsVersion; changed: string[] }
   /** A document arrived and was refused; nothing changed. `invalid`: it did not parse or validate (otherwise it was valid but empty or shrunk too far). */
   | { type: 'refused'; reason: string; invalid?: boolean }
-  /** The origin could not be read (missing file, network error); nothing changed. */
-  | { type: 'error'; error: string }
+  /**
+   * The origin could not be read (missing file, network error); nothing changed. `reported`: not by
+   * this relay but by the fleet's leader (`--redis`), whose report a follower mirrors: the same
+   * failing spell, so that its end is spread on the follower's streams too, but not a read of its own.
+   */
+  | { type: 'error'; error: string; reported?: boolean }
 
 /** A source's health, for `/readyz`, `/metrics` and the relay's status route. */
 export interface FlagSourceStatus {

@@ -3,6 +3,7 @@
 // (a file, an object in code) get the same through the small adapters at the bottom.
 import type { FlagSource, FlagDefinitionsVersion, FlagSourceStatus } from './flagSource'
 import type { ServerLogger } from '../logger'
+import type { FleetStreams } from '../ofrep/stream'
 import type { GenerationStore } from './generations'
 import type { RelayEvents } from './relayEvents'
 import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'
@@ -117,6 +118,11 @@ export interface RelaySource extends FlagSource {
    * will now never see as one). Returns the unsubscribe.
    */
   onTaken?(listener: () => void): () => void
+  /**
+   * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
+   * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.
+   */
+  fleetStreams?: FleetStreams
 }
 
 /** Whether a source is one of the relay's. */

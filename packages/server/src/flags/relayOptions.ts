@@ -121,7 +121,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         pollIntervalMs: pollSeconds * 1000,
         headers: options.upstreamHeaders,
         strict: options.strictValidation,
-        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs, log: options.log, closeStore: ownStore, ...hooks })),
+        share: sharedStore && ((hooks) => createSharedDefinitions({ store: sharedStore, leaseTtlMs, checkEveryMs: Math.max(100, Math.min(5000, pollSeconds * 1000)), log: options.log, closeStore: ownStore, ...hooks })),
       })
   return source
 }

@@ -557,6 +557,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     refreshDetails: () => refreshAll(),
     onTaken: (listener) => takenListeners.add(listener),
+    // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
+    // another relay's streams; one with nothing of its own would only probe the upstream for nobody.
+    ...(shared$?.streamsOpen && shared$.fleetStreamsOpen
+      ? {
+          fleetStreams: {
+            announce: (ttlMs: number) => shared$.streamsOpen!(ttlMs),
+            anyOpen: async () => cache.entries().some(([, held]) => held.request !== undefined) && (await shared$.fleetStreamsOpen!()),
+          },
+        }
+      : {}),
     async close() {
       closed = true
       reprobe.stop()

@@ -235,6 +235,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const mirror = (report: UpstreamReport) => {
     if (report.state === 'none') return
     health = followReport(health, report, now())
+    // The leader's failing spell is this relay's too: its end, taken from the store, is spread over
+    // the recovery window on this relay's streams as on the leader's (ofrep/stream.ts), or every
+    // browser on a follower refetches in the same instant after an outage. A refused document is
+    // no outage there either (the leader's hub does not count it).
+    const kind = report.lastError?.kind
+    if (report.state !== 'ok' && kind !== 'invalid' && kind !== 'too-large' && kind !== 'empty' && kind !== 'shrink') {
+      listeners.emit({ type: 'error', error: report.lastError?.message ?? `the leader reports ${where} ${report.state}`, reported: true })
+    }
     if (report.state === 'unauthorized') clearIfPolicy(now(), report.lastError?.message ?? 'the upstream answered 401/403')
     // The leader confirmed (a 200 unchanged or a 304) what this relay serves too: it is that fresh.
     if (report.state === 'ok' && health.lastSuccessAt !== undefined && takenText !== undefined && takenText === servedText) slot.confirm(health.lastSuccessAt, 'url')

@@ -4,6 +4,7 @@ import { freshnessOf } from '../flags/relay'
 import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
+import type { CatchUp } from './catchUp'
 import { evaluateAll, evaluateEntry, isFailure, readEvaluationRequest } from './evaluate'
 import type { RequestLimits } from './schemas'
 
@@ -22,6 +23,8 @@ export interface OfrepDeps {
    * stream's `requestUri` was configured (it is advertised as given).
    */
   streamsAt?: (mount: string) => Array<Record<string, unknown>>
+  /** Holds a notice's refetch that names a version not served here yet (see `catchUp.ts`); none without live updates. */
+  catchUp?: CatchUp
 }
 
 /** A mount path: non-empty segments (so never `//host`, another origin to a client), bounded. */
@@ -76,11 +79,17 @@ export function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, 
   )
 }
 
-function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult, deps: OfrepDeps): Promise<void> | void {
+function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult, deps: OfrepDeps, waited = false): Promise<void> | void {
   if (!body.ok) return answerBodyFailure(res, body.reason)
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
   const version = deps.flags.current()
   if (!version) return notReady(res)
+  const wanted = noticed(req)
+  const isBehind = wanted !== null && wanted !== version.version
+  if (isBehind && !waited && deps.catchUp) {
+    const caughtUp = deps.catchUp.wait(wanted)
+    if (caughtUp) return caughtUp.then(() => answerBulk(req, res, body, deps, true))
+  }
   if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
   // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
@@ -103,12 +112,12 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
     const bytes = Buffer.from(JSON.stringify({ ...result, ...advertised, metadata: { ...result.metadata, holdfast } }))
     // The tag is a hash of the exact body (CONTRACT §8), so it is the same for two contexts only
     // when their answers are identical, and a 304 for another context's tag confirms exactly what
-    // that context would have been sent. The version a notice names is checked apart (`behind`).
+    // that context would have been sent. The version a notice names is checked apart (`noticed`).
     answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, body.text, answer)
     deps.metrics?.countAnswer(false)
   } else deps.metrics?.countAnswer(true)
-  send(req, res, answer, deps.metrics, behind(req, version.version))
+  send(req, res, answer, deps.metrics, isBehind)
 }
 
 // `version:source:fetchedAt:stale:` for what is served now, built once per change rather than per
@@ -127,14 +136,14 @@ function keyPrefix(version: { version: string; definitions: object }, holdfast: 
  * OFREP ADR-0008: a refetch triggered by a notice carries the notice's `flagConfigEtag`. When it
  * names another version than the one served here (this replica has not caught up yet, or the
  * notice is older than what is served), a 304 would confirm a version the client was told is not
- * current: the full answer goes out instead.
+ * current: the full answer goes out instead. A version never served here is first waited for, a
+ * little (see `catchUp.ts`): the old answer would be all the client gets.
  */
-function behind(req: IncomingMessage, version: string): boolean {
+function noticed(req: IncomingMessage): string | null {
   const url = req.url ?? ''
   const mark = url.indexOf('?')
-  if (mark === -1) return false
-  const wanted = new URLSearchParams(url.slice(mark + 1)).get('flagConfigEtag')
-  return wanted !== null && wanted !== version
+  if (mark === -1) return null
+  return new URLSearchParams(url.slice(mark + 1)).get('flagConfigEtag')
 }
 
 /**

@@ -62,6 +62,20 @@ export interface StreamNotice {
   lastModified?: number
 }
 
+/**
+ * Proxy mode with `--redis`: whether event streams are open anywhere in the fleet. Behind a load
+ * balancer a tab's stream may be on relay B while only relay A, which took its bulk requests,
+ * knows its context (the store holds hashes, never a raw context or credentials): A must re-ask
+ * while B has streams open, or the change is never found and the tab (which does not poll while
+ * its stream is open) keeps the old value for good.
+ */
+export interface FleetStreams {
+  /** Says, for `ttlMs`, that this relay has streams open (fire and forget; said again every interval). */
+  announce(ttlMs: number): void
+  /** Whether this relay has anything to re-ask and another relay said it has streams open within its TTL. */
+  anyOpen(): Promise<boolean>
+}
+
 /** The SSE side of the server; see the file comment. */
 export interface StreamHub {
   /** Answers `GET /holdfast/v1/stream`. */
@@ -81,10 +95,11 @@ export interface StreamHub {
    * only by asking. While at least one stream is open, `refresh` (the relay's re-ask of every held
    * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
    * ends a failing spell). With `--redis`, `onTaken` tells of changes another relay found (its
-   * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice.
+   * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice, and
+   * `fleet` keeps the rounds going while streams are open on another relay only.
    * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -202,8 +217,21 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
-    watchUpstream(refresh, everyMs, onTaken) {
+    watchUpstream(refresh, everyMs, onTaken, fleet) {
       let failing = false
+      // When a round last failed, as `follow` remembers an error: the change that ends the spell
+      // may come a moment after this relay's own round found the upstream back (with --redis, as
+      // an answer another relay got, taken from the store), and is spread all the same.
+      let failedAt = -Infinity
+      const spread = () => {
+        const ends = failing || Date.now() - failedAt < OUTAGE_MEMORY_MS
+        failedAt = -Infinity
+        return ends
+      }
+      const failed = () => {
+        failing = true
+        failedAt = Date.now()
+      }
       let running = false
       // Behind a load balancer a tab's stream and its bulk requests may be on different relays:
       // the change another relay found reaches this one only as an answer taken from the store,
@@ -213,23 +241,35 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         if (closed || streams.size === 0) return
         gather ??= setTimeout(() => {
           gather = undefined
-          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
+          hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
         }, TAKEN_GATHER_MS)
         gather.unref?.()
       })
+      const interval = Math.max(50, everyMs)
+      // Said every interval, kept for three and a second more: a tick or two that Redis misses
+      // does not stop the other relays' rounds, and they stop within that once the last stream closes.
+      const signalTtl = 3 * interval + 1000
       const timer = setInterval(() => {
-        if (running || closed || streams.size === 0) return
+        if (closed) return
+        const own = streams.size > 0
+        // Said even while a round runs: a round of thousands of contexts outlasts the signal, and
+        // the other relays would stop asking theirs until it ended.
+        if (own) fleet?.announce(signalTtl)
+        if (running || (!own && !fleet)) return
         running = true
-        refresh()
+        ;(own ? Promise.resolve(true) : fleet!.anyOpen().catch(() => false))
+          .then((open) => (open && !closed ? refresh() : undefined))
           .then((result) => {
+            if (!result) return
             // Also from a round that ended failed (at an upstream that died halfway): the contexts
             // it did get are held now, so the next round sees no change in them to announce.
-            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, failing)
-            failing = result.outcome === 'failed'
+            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
+            if (result.outcome === 'failed') failed()
+            else failing = false
           })
-          .catch(() => (failing = true))
+          .catch(failed)
           .finally(() => (running = false))
-      }, Math.max(50, everyMs))
+      }, interval)
       timer.unref?.()
       const stop = () => {
         clearInterval(timer)

@@ -19,6 +19,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
   const docs = new Map<string, { doc: StoredDocument; expiresAt: number }>()
   const listeners = new Set<(notice: StoreNotice) => void>()
   let lease: { owner: string; expiresAt: number } | undefined
+  const flags = new Map<string, number>()
   let lastTicket = 0
   let closed = false
   const status: StoreStatus = { kind: 'memory', state: 'up', failures: 0 }
@@ -87,6 +88,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
       emit({ type: 'released' })
       return ok(true)
     },
+    raise(name, ttlMs) {
+      flags.set(name, now() + ttlMs)
+      return ok(undefined)
+    },
+    raised: (name) => ok((flags.get(name) ?? -Infinity) > now()),
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)

@@ -25,7 +25,9 @@ export interface RedisStoreOptions {
   reconnectMaxMs?: number
   /**
    * When no command has succeeded for this long, a PING checks the connection, so the status
-   * recovers (or notices an outage) even while the relay has nothing to ask. Default 2000 ms.
+   * recovers (or notices an outage) even while the relay has nothing to ask; the subscription is
+   * PINGed this often too (one that does not answer within the command timeout is connected
+   * again: a half-open connection would miss every notice without failing). Default 2000 ms.
    */
   heartbeatMs?: number
   /** Where connection changes are reported. Default: none. */
@@ -51,6 +53,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const leaseKey = `${prefix}lease`
   const clockKey = `${prefix}clock`
   const docKey = (key: string) => `${prefix}doc:${key}`
+  const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
   let opened = false
@@ -191,6 +194,27 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     return result
   }
 
+  // A subscription can go deaf without failing: a half-open connection (a proxy or NAT that lost
+  // it without a reset) delivers nothing and reports nothing, and every notice is missed while
+  // the status says up. A PING on it (answered in subscribed mode too) within the command timeout
+  // proves it alive; one unanswered makes it reconnect, which subscribes again and announces
+  // `connected`, so whoever listens re-reads what it missed.
+  let checkingSubscriber = false
+  const checkSubscriber = () => {
+    if (checkingSubscriber || closed || !subscribed || !subscriber.isReady) return
+    checkingSubscriber = true
+    withTimeout(subscriber.sendCommand(['PING']), timeout)
+      .catch(() => {
+        if (closed || !subscriber.isReady) return
+        // Said once per break, not at every heartbeat of a Redis that stays stuck.
+        if (announced) options.log?.warn(`redis: the subscription to ${channel} did not answer a PING within ${timeout} ms; connecting it again`)
+        broken()
+        subscriber.destroy()
+        subscriber.connect().catch(() => {})
+      })
+      .finally(() => (checkingSubscriber = false))
+  }
+
   const map = <A, B>(result: StoreResult<A>, f: (value: A) => B): StoreResult<B> => (result.ok ? { ok: true, value: f(result.value) } : result)
 
   return {
@@ -204,6 +228,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
         if (client.isReady && (status.lastOkAt === undefined || Date.now() - status.lastOkAt >= every || status.state !== 'up')) void run(['PING'])
+        checkSubscriber()
       }, every)
       heartbeat.unref?.()
     },
@@ -275,6 +300,12 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async releaseLease(owner) {
       return map(await evaluate<number>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), (released) => released === 1)
+    },
+    async raise(name, ttlMs) {
+      return map(await run<string>(['SET', flagKey(name), '1', 'PX', String(Math.max(1, Math.round(ttlMs)))]), () => undefined)
+    },
+    async raised(name) {
+      return map(await run<number>(['EXISTS', flagKey(name)]), (count) => Number(count) > 0)
     },
     subscribe(listener) {
       listeners.add(listener)

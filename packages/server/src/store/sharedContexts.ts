@@ -39,6 +39,15 @@ export interface SharedContexts {
   ticket(): SharedTicket
   /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
   answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }, version?: SharedTicket): void
+  /**
+   * Says, for `ttlMs`, that event streams are open on this relay (fire and forget). Behind a load
+   * balancer a tab's stream may be on one relay and its bulk requests on another: only that other
+   * relay knows the context (the store holds hashes), so it must re-ask while a stream is open
+   * anywhere in the fleet, not only on itself. Optional.
+   */
+  streamsOpen?(ttlMs: number): void
+  /** Whether some relay of the fleet said {@link streamsOpen} within its TTL; false when the store cannot say. Optional. */
+  fleetStreamsOpen?(): Promise<boolean>
   /** The store's connection, answers taken from other relays, and answers not yet shared (being retried). */
   status(): StoreStatus & { taken: number; unshared: number }
   stop(): Promise<void>
@@ -48,6 +57,7 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
+const STREAMS_OPEN = 'streams-open'
 
 /**
  * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
@@ -130,6 +140,15 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
       void share(contextKey, doc, version)
+    },
+    // Not asked of a store known to be down: each would only fail (and count as a failure).
+    streamsOpen(ttlMs) {
+      if (store.status().state === 'up') void store.raise?.(STREAMS_OPEN, ttlMs)
+    },
+    async fleetStreamsOpen() {
+      if (store.status().state !== 'up') return false
+      const result = await store.raised?.(STREAMS_OPEN)
+      return result?.ok === true && result.value
     },
     status: () => ({ ...store.status(), taken, unshared: owed.size }),
     async stop() {

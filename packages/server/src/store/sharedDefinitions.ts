@@ -25,6 +25,14 @@ export interface SharedDefinitionsOptions {
   /** The lease TTL (see `createLeaseKeeper`). Default 15000 ms. */
   leaseTtlMs?: number
   /**
+   * How often a follower reads the versions of the definitions and of the leader's report in case
+   * a notice was lost (a subscription gone silent: a half-open connection fails nothing). Give the
+   * poll interval (at most 5 s): a lost notice then costs at most an interval more, and the
+   * leader's reports, made every poll, keep coming, so a healthy leader never reads as silent.
+   * Default 5000 ms.
+   */
+  checkEveryMs?: number
+  /**
    * Offers definitions that another relay polled (or that the store held at start) to this relay's
    * guarded slot; returns whether they are now served. Called only for a version newer than any
    * this relay has seen.
@@ -125,6 +133,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     store,
     log,
     initialKeys: [DEFINITIONS, UPSTREAM],
+    checkEveryMs: options.checkEveryMs,
     async accept(key, doc) {
       if (key === UPSTREAM) {
         const report = readUpstreamReport(doc.body)

@@ -89,6 +89,14 @@ export interface SharedStore {
   renewLease(owner: string, ttlMs: number): Promise<StoreResult<boolean>>
   /** Gives the lease up if it is still `owner`'s, and tells the followers (`released`). */
   releaseLease(owner: string): Promise<StoreResult<boolean>>
+  /**
+   * Raises the flag `name` for `ttlMs` (renewed by raising it again): a fact about the fleet that
+   * lasts only while someone keeps saying it, such as "event streams are open on some relay".
+   * Optional (stores written before it have none: nothing is raised, nothing is seen raised).
+   */
+  raise?(name: string, ttlMs: number): Promise<StoreResult<void>>
+  /** Whether some relay raised the flag `name` (see {@link raise}) and its TTL has not run out. Optional. */
+  raised?(name: string): Promise<StoreResult<boolean>>
   /** Calls `listener` for every notice until the returned function is called. */
   subscribe(listener: (notice: StoreNotice) => void): () => void
   /** The connection now. */

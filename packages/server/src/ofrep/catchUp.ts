@@ -1,0 +1,72 @@
+// A refetch a stream notice asked for names the version the notice announced (`flagConfigEtag`).
+// Behind a load balancer it may land on a replica that has not taken that version yet (a relay of
+// a --redis fleet a few ms, or a lost notice's check interval, behind the one whose stream sent
+// it). Answered at once, the client would apply the old answer and hear nothing more: the notice
+// is spent, and its stream's relay already announced the version. So a request naming a version
+// this replica has not served is held until it is served here, for at most a bounded wait.
+//
+//   leader: apply v2 ── notice(v2) ──► tab ── refetch ?flagConfigEtag=v2 ──► follower (still v1)
+//   follower: ……… take v2 ──► the held refetch is answered from v2 (not v1, then silence)
+import type { FlagSource } from '../flags/flagSource'
+
+/** The longest a refetch waits for the version its notice named: 2,000 ms. */
+export const CATCH_UP_MS = 2000
+/** Versions remembered as served here (a notice naming one is old news, answered at once). */
+const REMEMBERED = 16
+/** Distinct unknown versions waited for at once; past it, requests are answered at once. */
+const MAX_WAITING = 16
+
+/** See the file comment. */
+export interface CatchUp {
+  /**
+   * For a refetch naming `wanted`, a version other than the one served: a promise that settles once
+   * `wanted` is served here or after the wait; undefined when there is nothing to wait for (the
+   * version was served here before: the notice is older than what is served).
+   */
+  wait(wanted: string): Promise<void> | undefined
+  /** Stops listening and lets every waiting request go. */
+  close(): void
+}
+
+/** Follows `source`'s updates for {@link CatchUp.wait}. */
+export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): CatchUp {
+  const served: string[] = []
+  const remember = (version: string) => {
+    if (served.includes(version)) return
+    served.push(version)
+    if (served.length > REMEMBERED) served.shift()
+  }
+  const initial = source.current()?.version
+  if (initial !== undefined) remember(initial)
+  const waiting = new Map<string, { done: Promise<void>; release: () => void }>()
+  const unsubscribe = source.subscribe((event) => {
+    if (event.type !== 'update') return
+    remember(event.version.version)
+    waiting.get(event.version.version)?.release()
+  })
+  return {
+    wait(wanted) {
+      if (served.includes(wanted)) return undefined
+      const held = waiting.get(wanted)
+      if (held) return held.done
+      // A flood of made-up versions must not hold every request: past the bound, none waits.
+      if (waiting.size >= MAX_WAITING) return undefined
+      let release!: () => void
+      const done = new Promise<void>((resolve) => {
+        const timer = setTimeout(() => release(), maxWaitMs)
+        timer.unref?.()
+        release = () => {
+          clearTimeout(timer)
+          waiting.delete(wanted)
+          resolve()
+        }
+      })
+      waiting.set(wanted, { done, release })
+      return done
+    },
+    close() {
+      unsubscribe()
+      for (const { release } of [...waiting.values()]) release()
+    },
+  }
+}

@@ -232,10 +232,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // loaded (+19 B).
 // Raised to 14,510 B (b) and 18,980 B with delivery when the ISO Retry-After fix above met these
 // (measured together (b) 14,494 B, with delivery 18,962 B).
+// Raised to 14,600 B (b) and 19,070 B with delivery on 2026-12-04 (measured (b) 14,494 → 14,582 B,
+// with delivery 18,962 → 19,054 B; all in the React layer): the render that takes a new user's
+// `context` prop, committed before the provider's layout effect switches the client, no longer
+// hands the previous user's values to its children's effects. The provider subscribes to whether
+// the client already holds the prop's targetingKey and passes that down in a second context
+// (+45 B); while it does not, the flag hooks return the default and log no exposure (+21 B) and
+// useFlagStatus says `loading` (+14 B; useFlagsReady, outside (b), says not ready). Before,
+// `useEffect(() => { if (adminPanel) loadAdminData() })` ran for Bob with Alice's `true`, `ready`,
+// even when Bob's values were cached; a context without a targetingKey (an anonymous page) kept
+// Alice's values for good. The brief aimed at 40 B; nothing smaller is correct: hooks cannot learn
+// that the switch landed without the provider re-rendering (a flag missing for both users never
+// notifies), and a one-context tuple re-renders every consumer on every provider render.
 const BUDGET = {
-  react: 14_510, // (b): client + React bindings, up front, gzip bytes
+  react: 14_600, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 18_980, // (b) plus the event delivery chunk
+  withEvents: 19_070, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState, useSyncExternalStore } from 'react'
+import { useContext, useEffect, useRef, useState, useSyncExternalStore } from 'react'
 import type { Status } from '@holdfast/core'
-import { useClientFor } from './FlagContext'
+import { SwitchingContext, useClientFor } from './FlagContext'
 
 /**
  * Whether the flag-dependent part of the page can be shown without a flash: true once the client
@@ -13,7 +13,9 @@ import { useClientFor } from './FlagContext'
  */
 export function useFlagsReady(timeoutMs = 100): boolean {
   const client = useClientFor('useFlagsReady')
-  const known = useSyncExternalStore(client.subscribe, () => settled(client.getStatus()), () => settled(client.getStatus()))
+  // Not while the provider is taking a new user (FlagProvider): what is settled is the previous one.
+  const switching = useContext(SwitchingContext)
+  const known = useSyncExternalStore(client.subscribe, () => settled(client.getStatus()), () => settled(client.getStatus())) && !switching
   const [late, setLate] = useState(false)
   const once = useRef(false)
   if (known) once.current = true

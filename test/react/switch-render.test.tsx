@@ -8,7 +8,7 @@
 //   ├─ provider layout effect   → client.setContext(bob)
 //   ├─ child passive effect     ← nor here: `useEffect(() => { if (admin) loadAdminData() })`
 //   └─ sync re-render           → bob's cached values, or alice's marked `loading` and stale (§5)
-import { StrictMode, useEffect, useLayoutEffect, type ReactNode } from 'react'
+import { StrictMode, useEffect, useLayoutEffect, useState, type ReactNode } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   FlagProvider,
@@ -191,4 +191,35 @@ describe.each([
     await act(() => client.flush())
     expect(exposures(server.events)).toEqual([])
   })
+})
+
+it('what stands in for a context without targetingKey is one object: an effect that copies it into state settles', async () => {
+  const server = await startServer({}, users)
+  const client = await setup(server)
+  let renders = 0
+  function Copy() {
+    // On main this looped for ever, synchronously inside act: the throw ends it as a failure.
+    if (++renders > 50) throw new Error('render loop')
+    const status = useFlagStatus()
+    const details = useFlagDetails('greeting', 'DEFAULT')
+    const [copy, setCopy] = useState<unknown>(null)
+    // An app keeping its own copy: fine while each hook returns one object per change.
+    useEffect(() => setCopy({ status, details }), [status, details])
+    return <p>{`${details.value} ${status.state} ${copy ? 'copied' : ''}`}</p>
+  }
+  const page = (context: EvaluationContext) => (
+    <FlagProvider client={client} context={context}>
+      <Copy />
+    </FlagProvider>
+  )
+  const { rerender } = render(page({ targetingKey: 'alice' }))
+  await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice ready copied'))
+  vi.spyOn(console, 'error').mockImplementation(() => {}) // React reports the thrown loop on main
+  renders = 0
+  await act(async () => {
+    rerender(page({} as EvaluationContext))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  })
+  expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT loading copied')
+  expect(renders).toBeLessThan(10)
 })

@@ -43,7 +43,11 @@ export function useFlag<T, R>(
     if (!switching && snapshot.exposable && snapshot.who === client.getContext()) client.logExposure(snapshot.details)
   }, [client, snapshot, switching])
 
-  return switching ? select({ key, value: stableDefault, source: 'default', stale: true }) : snapshot.result
+  // One object for as long as it stands in (a prop without a targetingKey is never switched to):
+  // a fresh one per render would re-run every effect that depends on it, and loop one that sets state.
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const standIn = useMemo(() => select({ key, value: stableDefault, source: 'default', stale: true }), [key, stableDefault])
+  return switching ? standIn : snapshot.result
 }
 
 /** `select` for hooks that return the value. */

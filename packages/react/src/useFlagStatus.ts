@@ -1,4 +1,4 @@
-import { useContext, useSyncExternalStore } from 'react'
+import { useContext, useMemo, useSyncExternalStore } from 'react'
 import type { Status } from '@holdfast/core'
 import { SwitchingContext, useClientFor } from './FlagContext'
 
@@ -11,6 +11,8 @@ export function useFlagStatus(): Status {
   const client = useClientFor('useFlagStatus')
   // getStatus returns the same object until the status changes, so it is a valid snapshot.
   const status = useSyncExternalStore(client.subscribe, client.getStatus, client.getStatus)
-  // The provider is taking a new user (FlagProvider): nothing of theirs is known yet.
-  return useContext(SwitchingContext) ? { state: 'loading', source: 'none', storage: status.storage } : status
+  // The provider is taking a new user (FlagProvider): nothing of theirs is known yet. One object
+  // for as long as that lasts, as for a real status (a prop without a targetingKey lasts).
+  const standIn = useMemo((): Status => ({ state: 'loading', source: 'none', storage: status.storage }), [status.storage])
+  return useContext(SwitchingContext) ? standIn : status
 }

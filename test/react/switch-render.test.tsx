@@ -8,7 +8,7 @@
 //   ├─ provider layout effect   → client.setContext(bob)
 //   ├─ child passive effect     ← nor here: `useEffect(() => { if (admin) loadAdminData() })`
 //   └─ sync re-render           → bob's cached values, or alice's marked `loading` and stale (§5)
-import { StrictMode, useEffect, useLayoutEffect, useState, type ReactNode } from 'react'
+import { StrictMode, startTransition, useEffect, useLayoutEffect, useState, type ReactNode } from 'react'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import {
   FlagProvider,
@@ -222,4 +222,32 @@ it('what stands in for a context without targetingKey is one object: an effect t
   })
   expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT loading copied')
   expect(renders).toBeLessThan(10)
+})
+
+it('a switch inside a transition (a concurrent render, interruptible): no effect sees alice’s values as bob’s', async () => {
+  const server = await startServer({}, users)
+  const client = await setup(server)
+  let setUser: (user: string) => void = () => {}
+  function App() {
+    const [user, set] = useState('alice')
+    setUser = set
+    return (
+      <StrictMode>
+        <FlagProvider client={client} context={{ targetingKey: user }}>
+          <Probe />
+          <Probe />
+        </FlagProvider>
+      </StrictMode>
+    )
+  }
+  render(<App />)
+  await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toBe('hi alice ready'))
+  seen = []
+  server.mode = 'hang'
+  await act(async () => startTransition(() => setUser('bob')))
+  expect(seen.length).toBeGreaterThan(0)
+  expect(alicesAsOwn(seen)).toEqual([])
+  server.release()
+  await waitFor(() => expect(screen.getAllByRole('paragraph')[1].textContent).toBe('hi bob ready'))
+  expect(alicesAsOwn(seen)).toEqual([])
 })

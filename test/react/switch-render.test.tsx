@@ -96,8 +96,18 @@ const held: Wrap = (client, context) => (
   </FlagProvider>
 )
 
+// A part of the page that provides the same client again (a library's subtree, say), with no prop.
+const nested: Wrap = (client, context) => (
+  <FlagProvider client={client} context={context}>
+    <FlagProvider client={client}>
+      <Probe />
+    </FlagProvider>
+  </FlagProvider>
+)
+
 describe.each([
   ['a provider', plain],
+  ['a nested provider of the same client', nested],
   ['StrictMode', strict],
   ['a client shared by two providers', shared],
   ['<FlagsReady>', held],
@@ -250,4 +260,25 @@ it('a switch inside a transition (a concurrent render, interruptible): no effect
   server.release()
   await waitFor(() => expect(screen.getAllByRole('paragraph')[1].textContent).toBe('hi bob ready'))
   expect(alicesAsOwn(seen)).toEqual([])
+})
+
+it('a nested provider of another client is not switching: it goes on showing its own user’s values', async () => {
+  const server = await startServer({}, users)
+  const client = await setup(server)
+  const other = track(createClient(clientOptions(server, { context: { targetingKey: 'carol' }, refreshOnFocus: false })))
+  server.users = { ...users, carol: { admin: true, greeting: 'hi carol' } }
+  const page = (context: EvaluationContext) => (
+    <FlagProvider client={client} context={context}>
+      <FlagProvider client={other}>
+        <Probe />
+      </FlagProvider>
+    </FlagProvider>
+  )
+  const { rerender } = render(page({ targetingKey: 'alice' }))
+  await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi carol ready'))
+  seen = []
+  server.mode = 'hang'
+  rerender(page({ targetingKey: 'bob' }))
+  expect(seen.length).toBeGreaterThan(0)
+  expect(seen.every((r) => r.greeting === 'hi carol' && r.admin && r.state === 'ready')).toBe(true)
 })

@@ -1,4 +1,4 @@
-import { createElement, useEffect, useLayoutEffect, useSyncExternalStore, type ReactElement, type ReactNode } from 'react'
+import { createElement, useContext, useEffect, useLayoutEffect, useSyncExternalStore, type ReactElement, type ReactNode } from 'react'
 import { stableStringify, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
 import { FlagContext, SwitchingContext } from './FlagContext'
 import { useOwnedClient } from './useOwnedClient'
@@ -86,8 +86,12 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   // throws away leaves nothing behind. A store subscription re-renders the provider when the client
   // takes the user (or someone else switches it). Another user means another `targetingKey`: new
   // attributes of the same user keep that user's values (§5).
+  // A provider of the same client nested in one that is switching it (a library re-providing
+  // `useFlagClient()` to its subtree) passes the stand-in on; one of another client does not.
+  const outerClient = useContext(FlagContext)
+  const outer = useContext(SwitchingContext) && outerClient === client
   const pending = () => !!context && context.targetingKey !== client.getContext().targetingKey
-  const switching = useSyncExternalStore(client.subscribe, pending, pending)
+  const switching = useSyncExternalStore(client.subscribe, pending, pending) || outer
 
   // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for these elements.
   return createElement(FlagContext.Provider, { value: client }, createElement(SwitchingContext.Provider, { value: switching }, children))

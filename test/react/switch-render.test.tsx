@@ -282,3 +282,29 @@ it('a nested provider of another client is not switching: it goes on showing its
   expect(seen.length).toBeGreaterThan(0)
   expect(seen.every((r) => r.greeting === 'hi carol' && r.admin && r.state === 'ready')).toBe(true)
 })
+
+it('a context prop whose targetingKey cannot be read (a throwing getter, a revoked Proxy) never throws into render', async () => {
+  const server = await startServer({}, users)
+  const client = await setup(server)
+  const page = (context: EvaluationContext) => (
+    <FlagProvider client={client} context={context}>
+      <Probe />
+    </FlagProvider>
+  )
+  const { rerender } = render(page({ targetingKey: 'alice' }))
+  await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice ready'))
+  const revoked = Proxy.revocable({}, {})
+  revoked.revoke()
+  const hostile = [
+    Object.defineProperty({}, 'targetingKey', { enumerable: true, get: () => { throw new Error('no key') } }),
+    revoked.proxy,
+  ] as EvaluationContext[]
+  for (const context of hostile) {
+    seen = []
+    expect(() => rerender(page(context))).not.toThrow()
+    expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT loading')
+    expect(seen.filter((r) => r.greeting === 'hi alice' || r.admin)).toEqual([])
+  }
+  rerender(page({ targetingKey: 'alice' }))
+  expect(screen.getByRole('paragraph').textContent).toBe('hi alice ready')
+})

@@ -90,7 +90,15 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   // `useFlagClient()` to its subtree) passes the stand-in on; one of another client does not.
   const outerClient = useContext(FlagContext)
   const outer = useContext(SwitchingContext) && outerClient === client
-  const pending = () => !!context && context.targetingKey !== client.getContext().targetingKey
+  const pending = () => {
+    try {
+      return !!context && context.targetingKey !== client.getContext().targetingKey
+    } catch {
+      // A key that cannot be read (a throwing getter, a revoked Proxy) must not throw into render;
+      // setContext refuses such a context, so it is never switched to.
+      return true
+    }
+  }
   const switching = useSyncExternalStore(client.subscribe, pending, pending) || outer
 
   // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for these elements.

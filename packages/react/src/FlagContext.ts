@@ -6,8 +6,9 @@ export const FlagContext = createContext<FlagClient | null>(null)
 
 /**
  * True while the nearest provider renders a new user's `context` prop before switching its client
- * to them (FlagProvider); internal. Until the switch lands the client holds the previous user's
- * values: the hooks show the defaults, `loading`, and log no exposure meanwhile.
+ * to them, or sits, with the same client, inside one that does (FlagProvider); internal. Until the
+ * switch lands the client holds the previous user's values: the hooks show the defaults,
+ * `loading`, and log no exposure meanwhile.
  */
 export const SwitchingContext = createContext(false)
 

@@ -56,11 +56,10 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   const contextKey = context === undefined ? undefined : keyOf(context)
   useSwitchEffect(() => {
     // A layout effect: before the browser paints and before any passive effect of the children.
-    // The render that takes a new user's context (often the first of that user's page) shows the
-    // previous user's values; switched in a passive effect, after the children's, that render was
-    // painted (as `ready`, the new user's cached values waiting) and its hooks logged what it
-    // showed as the previous user's exposures. Now the new user's cached values replace it before
-    // paint, and the hooks' effects see the switch and log nothing for it (useFlag).
+    // The render that takes a new user's context (often the first of that user's page) only
+    // stands in (below); switched in a passive effect, it would be painted, a flash of defaults.
+    // Now the new user's cached values (or the previous ones, marked `loading`) replace it before
+    // paint (test/e2e/user-switch.test.ts watches every frame in Chromium).
     // Before the start effect too: a passed-in client that is not started yet switches
     // first and then fetches once, for the right user. Called even when the prop equals the
     // client's context (a no-op in core then): a client someone paused (an OpenFeature logout

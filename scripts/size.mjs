@@ -232,10 +232,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // loaded (+19 B).
 // Raised to 14,510 B (b) and 18,980 B with delivery when the ISO Retry-After fix above met these
 // (measured together (b) 14,494 B, with delivery 18,962 B).
+// Raised to 14,600 B (b) and 19,070 B with delivery on 2026-12-04 (measured (b) 14,494 → 14,582 B,
+// with delivery 18,962 → 19,054 B; all in the React layer): the render that takes a new user's
+// `context` prop, committed before the provider's layout effect switches the client, no longer
+// hands the previous user's values to its children's effects. The provider subscribes to whether
+// the client already holds the prop's targetingKey and passes that down in a second context
+// (+45 B); while it does not, the flag hooks return the default and log no exposure (+21 B) and
+// useFlagStatus says `loading` (+14 B; useFlagsReady, outside (b), says not ready). Before,
+// `useEffect(() => { if (adminPanel) loadAdminData() })` ran for Bob with Alice's `true`, `ready`,
+// even when Bob's values were cached; a context without a targetingKey (an anonymous page) kept
+// Alice's values for good. The brief aimed at 40 B; nothing smaller is correct: hooks cannot learn
+// that the switch landed without the provider re-rendering (a flag missing for both users never
+// notifies), and a one-context tuple re-renders every consumer on every provider render.
+// Raised to 14,620 B (b) and 19,090 B with delivery the same day (measured (b) 14,582 → 14,601 B,
+// with delivery 19,054 → 19,069 B): what stands in is one object for as long as it stands in (a
+// context without a targetingKey is never switched to). Before, useFlagStatus and useFlagDetails
+// returned a new object on every render there, and an app effect copying one into state looped
+// for ever (+19 B). A provider of the same client nested in a switching one passes the stand-in
+// on (+12 B, inside that budget: (b) 14,613 B, with delivery 19,081 B).
+// Raised to 14,640 B (b) and 19,110 B with delivery the same day (measured (b) 14,613 → 14,621 B,
+// with delivery 19,081 → 19,089 B): a `context` prop whose targetingKey cannot be read (a throwing
+// getter, a revoked Proxy) stands in for good instead of throwing from the provider's render, as
+// the stand-in's first version did (+8 B).
 const BUDGET = {
-  react: 14_510, // (b): client + React bindings, up front, gzip bytes
+  react: 14_640, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 18_980, // (b) plus the event delivery chunk
+  withEvents: 19_110, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

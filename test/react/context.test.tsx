@@ -16,15 +16,19 @@ describe('context prop', () => {
   it('switches the user by value, without a flash of defaults', async () => {
     const server = await startServer({}, users)
     const options = clientOptions(server)
-    const shown: string[] = []
     let client: FlagClient | undefined
     function Greeting() {
       client = useFlagClient()
       const greeting = useValue('greeting', 'DEFAULT')
       const { state } = useFlagStatus()
-      shown.push(greeting)
       return <p>{`${greeting} (${state})`}</p>
     }
+    // What could be painted: the DOM when the task that changed it ends (a MutationObserver runs
+    // then). The render that takes the new prop is committed and replaced in one task, before any
+    // paint: it shows the defaults (switch-render.test.tsx), which must never reach the screen.
+    const shown: string[] = []
+    const observer = new MutationObserver(() => shown.push(document.querySelector('p')!.textContent!.replace(/ \(.*/, '')))
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true })
     const app = (context: EvaluationContext) => (
       <FlagProvider {...options} context={context}>
         <Greeting />
@@ -53,6 +57,7 @@ describe('context prop', () => {
     expect(shown).not.toContain('DEFAULT')
     expect(new Set(shown)).toEqual(new Set(['hi alice', 'hi bob']))
     expect(setContext).toHaveBeenCalledTimes(1)
+    observer.disconnect()
   })
 
   it('with a passed-in client, a context prop that differs from the client context switches it before the first fetch', async () => {

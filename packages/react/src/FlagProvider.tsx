@@ -1,6 +1,6 @@
-import { createElement, useEffect, useLayoutEffect, type ReactElement, type ReactNode } from 'react'
+import { createElement, useContext, useEffect, useLayoutEffect, useSyncExternalStore, type ReactElement, type ReactNode } from 'react'
 import { stableStringify, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
-import { FlagContext } from './FlagContext'
+import { FlagContext, SwitchingContext } from './FlagContext'
 import { useOwnedClient } from './useOwnedClient'
 
 /** Props of `<FlagProvider client={client}>`: the app owns the client. */
@@ -42,8 +42,10 @@ export type FlagProviderProps = FlagProviderClientProps | FlagProviderOptionsPro
  * closes it; with `createClient` options (`url`, `context`, `bootstrap`, …), creates exactly one
  * client, even under StrictMode, which renders the bootstrap on the first render (server and
  * client alike, so hydration matches), is started after mount and is closed on unmount. A change
- * of `context` by value (not object identity) switches the user with `setContext`; the previous
- * values stay on screen until the new user's arrive. Nothing here runs on the server but render.
+ * of `context` by value (not object identity) switches the user with `setContext` before paint;
+ * the render that takes it shows the defaults (`loading`), then the new user's cached values or,
+ * with none, the previous values marked stale until the new user's arrive. Nothing here runs on
+ * the server but render.
  */
 export function FlagProvider(props: FlagProviderProps): ReactElement {
   const { client: given, children, ...options } = props
@@ -54,11 +56,10 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
   const contextKey = context === undefined ? undefined : keyOf(context)
   useSwitchEffect(() => {
     // A layout effect: before the browser paints and before any passive effect of the children.
-    // The render that takes a new user's context (often the first of that user's page) shows the
-    // previous user's values; switched in a passive effect, after the children's, that render was
-    // painted (as `ready`, the new user's cached values waiting) and its hooks logged what it
-    // showed as the previous user's exposures. Now the new user's cached values replace it before
-    // paint, and the hooks' effects see the switch and log nothing for it (useFlag).
+    // The render that takes a new user's context (often the first of that user's page) only
+    // stands in (below); switched in a passive effect, it would be painted, a flash of defaults.
+    // Now the new user's cached values (or the previous ones, marked `loading`) replace it before
+    // paint (test/e2e/user-switch.test.ts watches every frame in Chromium).
     // Before the start effect too: a passed-in client that is not started yet switches
     // first and then fetches once, for the right user. Called even when the prop equals the
     // client's context (a no-op in core then): a client someone paused (an OpenFeature logout
@@ -72,8 +73,35 @@ export function FlagProvider(props: FlagProviderProps): ReactElement {
     void client.start()
   }, [client])
 
-  // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for this one element.
-  return createElement(FlagContext.Provider, { value: client }, children)
+  // The render that takes a new user's prop runs before the switch above, on a client that still
+  // holds the previous user's values; it is committed, so its children's layout and passive effects
+  // run with what it shows (React flushes the passive ones before the re-render the switch causes):
+  //
+  //   context={bob}: render ── child effects ── setContext(bob) ── child effects ── re-render
+  //                  └─ alice's values, `ready`, for bob's page ─┘
+  //
+  // So while the prop names another user than the client's, the hooks of this client below show
+  // the defaults, `loading`, and expose nothing. Read in render, written nowhere: a render React
+  // throws away leaves nothing behind. A store subscription re-renders the provider when the client
+  // takes the user (or someone else switches it). Another user means another `targetingKey`: new
+  // attributes of the same user keep that user's values (§5).
+  // A provider of the same client nested in one that is switching it (a library re-providing
+  // `useFlagClient()` to its subtree) passes the stand-in on; one of another client does not.
+  const outerClient = useContext(FlagContext)
+  const outer = useContext(SwitchingContext) && outerClient === client
+  const pending = () => {
+    try {
+      return !!context && context.targetingKey !== client.getContext().targetingKey
+    } catch {
+      // A key that cannot be read (a throwing getter, a revoked Proxy) must not throw into render;
+      // setContext refuses such a context, so it is never switched to.
+      return true
+    }
+  }
+  const switching = useSyncExternalStore(client.subscribe, pending, pending) || outer
+
+  // createElement, not JSX: the bundle then needs no `react/jsx-runtime` import for these elements.
+  return createElement(FlagContext.Provider, { value: client }, createElement(SwitchingContext.Provider, { value: switching }, children))
 }
 
 // On the server no effect runs, and React 18 warns about a layout effect there. `window`, not

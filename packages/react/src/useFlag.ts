@@ -1,9 +1,9 @@
 // The one internal hook under useGate, useConfig, useValue and useFlagDetails: the client's
 // per-reader observer (one memo per reader, in the core) wired to `useSyncExternalStore`, and the
 // exposure logged after commit.
-import { useEffect, useMemo, useSyncExternalStore } from 'react'
+import { useContext, useEffect, useMemo, useSyncExternalStore } from 'react'
 import { observeFlag, type Details } from '@holdfast/core'
-import { useClientFor } from './FlagContext'
+import { SwitchingContext, useClientFor } from './FlagContext'
 import { useStableValue } from './useStableValue'
 
 /**
@@ -36,11 +36,18 @@ export function useFlag<T, R>(
   // are not exposures.
   // Nor for a render made for the previous user: the provider switches the client in a layout
   // effect, before this one runs, and the new user's cached values may already be held (exposable).
+  // And none while the provider is taking a new user (FlagProvider): the previous user's values,
+  // which the client still holds, stand in as the default until the switch lands.
+  const switching = useContext(SwitchingContext)
   useEffect(() => {
-    if (snapshot.exposable && snapshot.who === client.getContext()) client.logExposure(snapshot.details)
-  }, [client, snapshot])
+    if (!switching && snapshot.exposable && snapshot.who === client.getContext()) client.logExposure(snapshot.details)
+  }, [client, snapshot, switching])
 
-  return snapshot.result
+  // One object for as long as it stands in (a prop without a targetingKey is never switched to):
+  // a fresh one per render would re-run every effect that depends on it, and loop one that sets state.
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const standIn = useMemo(() => select({ key, value: stableDefault, source: 'default', stale: true }), [key, stableDefault])
+  return switching ? standIn : snapshot.result
 }
 
 /** `select` for hooks that return the value. */

@@ -1,6 +1,6 @@
-import { useSyncExternalStore } from 'react'
+import { useContext, useMemo, useSyncExternalStore } from 'react'
 import type { Status } from '@holdfast/core'
-import { useClientFor } from './FlagContext'
+import { SwitchingContext, useClientFor } from './FlagContext'
 
 /**
  * The client's status: `loading`, `ready`, `stale` (values kept after a failed refresh) or
@@ -10,5 +10,9 @@ import { useClientFor } from './FlagContext'
 export function useFlagStatus(): Status {
   const client = useClientFor('useFlagStatus')
   // getStatus returns the same object until the status changes, so it is a valid snapshot.
-  return useSyncExternalStore(client.subscribe, client.getStatus, client.getStatus)
+  const status = useSyncExternalStore(client.subscribe, client.getStatus, client.getStatus)
+  // The provider is taking a new user (FlagProvider): nothing of theirs is known yet. One object
+  // for as long as that lasts, as for a real status (a prop without a targetingKey lasts).
+  const standIn = useMemo((): Status => ({ state: 'loading', source: 'none', storage: status.storage }), [status.storage])
+  return useContext(SwitchingContext) ? standIn : status
 }

@@ -143,6 +143,29 @@ describe('the event stream', () => {
     expect(performance.now() - started).toBeLessThan(1000)
   })
 
+  it('a held refetch whose client left is not evaluated when the wait ends', async () => {
+    // Before: every held refetch was evaluated when its wait ended, its client there or not: a
+    // flood of refetches naming one made-up version, each dropped at once, came back 2 s later as
+    // one burst of evaluations in a single tick, past the load shedder that had let them in.
+    const { server } = await setup()
+    const refetch = (key: string) => {
+      const body = JSON.stringify({ context: { targetingKey: key } })
+      const req = request(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=made-up`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } })
+      req.on('error', () => {})
+      req.end(body)
+      return req
+    }
+    const left = Array.from({ length: 50 }, (_, i) => refetch(`left-${i}`))
+    // Answered once the held ones (sent before it) are read: then they are held too.
+    expect((await evaluate(server, { targetingKey: 'plain' })).status).toBe(200)
+    for (const req of left) req.destroy()
+    const stayed = new Promise<number>((resolve) => refetch('stayed').on('response', (res) => (res.resume(), resolve(res.statusCode!))))
+    expect(await stayed).toBe(200)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    // Evaluated: the plain request and the refetch whose client stayed, none of the 50.
+    expect(metrics).toMatch(/^holdfast_answer_cache_total\{result="miss"\} 2$/m)
+  })
+
   it('answers 304 to a tag from another context only when that context gets the very same body', async () => {
     const { server } = await setup()
     server.setFlags({ flags: { beta: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'targetingKey' }, 'a'] }, 'on', 'off'] } } } })

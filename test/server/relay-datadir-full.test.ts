@@ -4,12 +4,12 @@
 // takes writes again when space returns. The disk is injected through the file-system seam, and,
 // where this process may mount one (root), is a real 64 KiB tmpfs.
 import { execFileSync } from 'node:child_process'
-import { mkdir, open, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createGenerationStore, type GenerationStore, type RelaySource } from '@holdfast/server'
 import { nodeFileSystem, type EventFileSystem } from '../../packages/server/src/events/fileSystem'
-import { decodeGeneration } from '../../packages/server/src/flags/generations'
+import { decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
 import { recordingLogger, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
@@ -203,6 +203,30 @@ describe('a data dir whose disk fills up', () => {
     for (let i = 1; i <= 5; i++) expect(await store.save(`payload ${i}`)).toBe(i)
     expect((await createGenerationStore({ dir }).loadNewest()).loaded).toMatchObject({ number: 5, payload: 'payload 5' })
     await intact(dir)
+  })
+
+  it('making room never deletes the newest good generation: a torn newest file and a disk still full after the room is made', async () => {
+    // Before: the room was made by deleting every generation but the newest by number, torn or not.
+    // With gen-3 torn (a power cut, a hand edit) the relay served gen-2; a full disk deleted gen-1
+    // and gen-2, the retry failed too, and the next start found no generation it could read.
+    for (const load of [true, false]) {
+      const dir = await tempDir()
+      const writer = createGenerationStore({ dir })
+      await writer.save('payload 1')
+      await writer.save('payload 2')
+      await writeFile(join(dir, 'gen-000000000003.json'), encodeGeneration('payload 3').slice(0, -4))
+      const fs: EventFileSystem = {
+        ...nodeFileSystem,
+        async open(path, mode, permissions) {
+          const file = await nodeFileSystem.open(path, mode, permissions)
+          return { ...file, write: async () => Promise.reject(Object.assign(new Error('full'), { code: 'ENOSPC' })) }
+        },
+      }
+      const store = createGenerationStore({ dir, fs })
+      if (load) expect((await store.loadNewest()).loaded).toMatchObject({ number: 2 })
+      await expect(store.save('payload 4')).rejects.toMatchObject({ code: 'ENOSPC' })
+      expect((await createGenerationStore({ dir }).loadNewest()).loaded, `after a load: ${load}`).toMatchObject({ number: 2, payload: 'payload 2' })
+    }
   })
 })
 

@@ -7,8 +7,9 @@ import { utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
-import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+import { startRedisServer } from '../support/redisServer'
 
 const TORN = [
   ['truncated JSON', '{"holdfastSnapshot":1,"kind":"definitions","fetchedAt":17', /not valid JSON/],
@@ -102,6 +103,28 @@ describe('a torn --snapshot and nothing else usable', () => {
     const upstream = await startUpstream('reset')
     await expect(startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, snapshot })).rejects.toThrow(/snapshot .* is empty/)
   })
+
+  it('--upstream --redis, the upstream down but Redis holding the fleet\'s answers: started and served from Redis', async () => {
+    // Before: with the upstream down, a relay restarted with a torn snapshot refused to start (a
+    // crash loop in a rolling deploy) while the store held every answer its fleet had got, and the
+    // same relay without any --snapshot started and served them.
+    const redis = await startRedisServer()
+    try {
+      const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'banner', value: 'fleet', reason: 'STATIC' }] }) })
+      const common = { flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, redis: { url: redis.url, commandTimeoutMs: 300 } }
+      const a = await startServer(common)
+      expect((await bulk(a, 'u1')).body.flags[0].value).toBe('fleet')
+      await waitFor(async () => (await status(a)).redis?.unshared === 0, 5000)
+      upstream.set('reset')
+      const { snapshot } = await tornSnapshot('')
+      const b = await startServer({ ...common, snapshot })
+      await waitFor(async () => (await status(b)).redis?.taken >= 1, 5000)
+      expect(await bulk(b, 'u1')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'fleet' }] } })
+      expect((await status(b)).snapshot).toMatchObject({ usable: false })
+    } finally {
+      await redis.stop()
+    }
+  }, 30_000)
 
   it('--flags FILE, the file unreadable too: refuses to start', async () => {
     const { dir, snapshot } = await tornSnapshot('{"flags":')

@@ -4,12 +4,13 @@
 // not pile up beside the file, while a live writer's temp is never taken from under it.
 import { spawn } from 'node:child_process'
 import { watch } from 'node:fs'
-import { readdir, readFile, utimes, writeFile } from 'node:fs/promises'
+import { open, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { nodeFileSystem, type EventFileSystem } from '../../packages/server/src/events/fileSystem'
 import { makeSnapshot } from '../../packages/server/src/flags/snapshotCommand'
+import { writeFileAtomic } from '../../packages/server/src/flags/snapshotFile'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags } from './relay-fakes'
 import { tempDir } from './helpers'
@@ -134,6 +135,9 @@ describe('temp files of a killed writer', () => {
     const left = await temps(dir)
     expect(left).toHaveLength(1)
     expect(left[0]).toMatch(/^\.flags\.snapshot\.json\.\d+\.[0-9a-f]{8}\.tmp$/)
+    // Killed two minutes ago (a temp written within a minute may be a writer's on another host).
+    const minutesAgo = new Date(Date.now() - 120_000)
+    await utimes(join(dir, left[0]!), minutesAgo, minutesAgo)
 
     // Another live writer's temp (this process's parent is alive), fresh: kept. Another file's
     // temp, a name that is not ours: kept. A live pid's temp not written for an hour (a pid reused): removed.
@@ -153,6 +157,27 @@ describe('temp files of a killed writer', () => {
     expect(after).not.toContain(reused)
     expect(after).toEqual(expect.arrayContaining([live, ...others]))
   }, 60_000)
+
+  it('a writer on another host or container of a shared volume keeps its temp while it writes', async () => {
+    // Its PID means nothing here: gone in this PID namespace, or this very process's (PID 1 in two
+    // containers). Before: its fresh temp was removed as stale and its rename failed with ENOENT,
+    // the other host's snapshot command failing because this one ran at the same moment.
+    const dir = await tempDir()
+    const out = join(dir, 'flags.snapshot.json')
+    let gone = 4_000_000
+    while (isAlive(gone)) gone--
+    for (const pid of [gone, process.pid]) {
+      const temp = join(dir, `.flags.snapshot.json.${pid}.0123abcd.tmp`)
+      const other = await open(temp, 'w')
+      await other.write('{"half": ')
+      await writeFileAtomic(out, JSON.stringify({ mine: true }))
+      await other.write('"written"}')
+      await other.sync()
+      await other.close()
+      await rename(temp, out)
+      expect(JSON.parse(await readFile(out, 'utf8'))).toEqual({ half: 'written' })
+    }
+  })
 
   it('two snapshot commands writing the same --out at once: both succeed, the file is one whole snapshot, no temp left', async () => {
     const dir = await tempDir()
@@ -175,3 +200,12 @@ describe('temp files of a killed writer', () => {
     expect(await temps(dir)).toEqual([])
   }, 60_000)
 })
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,7 +1,7 @@
 // The OFREP event stream of the reference server (CONTRACT §10): bulk answers advertise it, a file
 // edit becomes a `refetchEvaluation` notice, and the ETag rules keep a notice-driven refetch honest.
 import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
+import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -115,6 +115,55 @@ describe('the event stream', () => {
     const other = await ask('?flagConfigEtag=some-other-version')
     expect(other.status).toBe(200)
     expect(((await other.json()) as { flags: unknown[] }).flags.length).toBe(1)
+  })
+
+  it('a refetch whose body arrives once the drain began is answered at once, not held for its version', async () => {
+    // Before: close() let the held refetches go, but one still being read then waited the whole
+    // catch-up (2 s) for a version that could no longer come, and the shutdown waited with it.
+    const { server } = await setup()
+    const body = JSON.stringify({ context: { targetingKey: 'u' } })
+    const req = request(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=not-served-yet`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length), Expect: '100-continue' },
+    })
+    const answered = new Promise<number>((resolve, reject) => {
+      req.on('response', (res) => {
+        res.resume()
+        resolve(res.statusCode!)
+      })
+      req.on('error', reject)
+    })
+    // 100 Continue: the server took the request (past the drain check) and waits for its body.
+    await new Promise((resolve) => req.on('continue', resolve))
+    const started = performance.now()
+    const closing = server.close()
+    req.end(body)
+    expect(await answered).toBe(200)
+    await closing
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
+  it('a held refetch whose client left is not evaluated when the wait ends', async () => {
+    // Before: every held refetch was evaluated when its wait ended, its client there or not: a
+    // flood of refetches naming one made-up version, each dropped at once, came back 2 s later as
+    // one burst of evaluations in a single tick, past the load shedder that had let them in.
+    const { server } = await setup()
+    const refetch = (key: string) => {
+      const body = JSON.stringify({ context: { targetingKey: key } })
+      const req = request(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=made-up`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } })
+      req.on('error', () => {})
+      req.end(body)
+      return req
+    }
+    const left = Array.from({ length: 50 }, (_, i) => refetch(`left-${i}`))
+    // Answered once the held ones (sent before it) are read: then they are held too.
+    expect((await evaluate(server, { targetingKey: 'plain' })).status).toBe(200)
+    for (const req of left) req.destroy()
+    const stayed = new Promise<number>((resolve) => refetch('stayed').on('response', (res) => (res.resume(), resolve(res.statusCode!))))
+    expect(await stayed).toBe(200)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    // Evaluated: the plain request and the refetch whose client stayed, none of the 50.
+    expect(metrics).toMatch(/^holdfast_answer_cache_total\{result="miss"\} 2$/m)
   })
 
   it('answers 304 to a tag from another context only when that context gets the very same body', async () => {

@@ -108,6 +108,20 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
   let next: number | undefined
   // Saves are chained: two overlapping saves must not pick the same number or prune each other.
   let chain: Promise<unknown> = Promise.resolve()
+  // The generation last loaded or saved here: the one served (`accept` may have refused newer intact ones).
+  let good: number | undefined
+
+  // The index in `present` (newest first) of the newest generation known good: the one loaded or
+  // saved here, else the newest whose checksum holds; undefined when none does.
+  const newestGood = async (present: GenerationInfo[]): Promise<number | undefined> => {
+    const served = present.findIndex((info) => info.number === good)
+    if (served !== -1) return served
+    for (const [index, info] of present.entries()) {
+      const text = await readRegularFile(info.path).catch(() => undefined)
+      if (text !== undefined && decodeGeneration(text).ok) return index
+    }
+    return undefined
+  }
 
   const list = async (): Promise<GenerationInfo[]> => {
     const names = await fs.list(dir)
@@ -133,13 +147,19 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
       // may not fit where `keep` did (proxy mode's grow with the contexts), and every write failed
       // from then on, for ever, the data dir falling further behind what was served. The older ones
       // go (the newest good one stays, so at every instant one exists) and the write is tried once more.
+      // "Good" is read, not assumed: the newest by number may be torn (a power cut, a hand edit) and
+      // the one served an older one; deleting all but the newest by number, a retry that failed too
+      // left no generation a restart could read.
       const code = (error as NodeJS.ErrnoException).code
-      if ((code !== 'ENOSPC' && code !== 'EDQUOT') || present.length < 2) throw error
-      for (const old of present.slice(1)) await fs.remove(old.path).catch(() => {})
-      present.splice(1)
+      if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error
+      const kept = await newestGood(present)
+      if (kept === undefined || kept === present.length - 1) throw error
+      for (const old of present.slice(kept + 1)) await fs.remove(old.path).catch(() => {})
+      present.splice(kept + 1)
       await write()
     }
     next = number + 1
+    good = number
     // Pruning after the rename: at every instant at least the previous good generation exists.
     for (const old of [...present].slice(keep - 1)) await fs.remove(old.path).catch(() => {})
     return number
@@ -169,6 +189,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
           continue
         }
         next = Math.max(next ?? 1, info.number + 1)
+        good = info.number
         return { loaded: { ...info, payload: decoded.payload }, skipped }
       }
       return { skipped }

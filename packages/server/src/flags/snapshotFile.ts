@@ -148,6 +148,13 @@ const writing = new Set<string>()
 /** A temp file of a writer that is alive (another process, or another write of this one) is left alone this long at most. */
 export const STALE_TEMP_MS = 10 * 60_000
 
+/**
+ * A temp file written within this (60 s) is kept whatever its PID says: on a shared volume the
+ * writer may be on another host or in another container, where its PID means nothing here (gone in
+ * this PID namespace, or this process's own: PID 1 in both). A write keeps its temp's mtime fresh.
+ */
+export const FRESH_TEMP_MS = 60_000
+
 const tempPrefix = (path: string) => `.${basename(path)}.`
 
 /**
@@ -156,8 +163,10 @@ const tempPrefix = (path: string) => `.${basename(path)}.`
  * step killed at every timeout does not fill the disk with them. One is stale when the process
  * named by its PID is gone, or is this process but not writing it now (a PID reused, as in a fresh
  * container where every run has the same PID), or when it was last written more than
- * {@link STALE_TEMP_MS} ago (a PID reused by an unrelated process). A live writer's temp is kept,
- * so two `snapshot` commands writing the same `--out` at once do not break each other's write.
+ * {@link STALE_TEMP_MS} ago (a PID reused by an unrelated process); never within
+ * {@link FRESH_TEMP_MS} of its last write (a writer on another host of a shared volume). A live
+ * writer's temp is kept, so two `snapshot` commands writing the same `--out` at once do not break
+ * each other's write.
  * Best effort: a failure here never fails the write.
  */
 export async function removeStaleTemps(fs: EventFileSystem, path: string, now = Date.now()): Promise<void> {
@@ -179,7 +188,8 @@ export async function removeStaleTemps(fs: EventFileSystem, path: string, now = 
     try {
       const info = await fs.stat(temp)
       if (!info) continue
-      if (pid !== process.pid && isAlive(pid) && now - info.mtimeMs < STALE_TEMP_MS) continue
+      const age = now - info.mtimeMs
+      if (age < FRESH_TEMP_MS || (pid !== process.pid && isAlive(pid) && age < STALE_TEMP_MS)) continue
       await fs.remove(temp)
     } catch {
       // best effort, see above

@@ -517,8 +517,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // With something to serve, start at once; with nothing, wait for the probe (boundedly) so that
       // a healthy upstream means ready on return.
       if (cache.size() === 0 && !snapshot) await waitAtMost(first)
-      // A torn --snapshot is only a refusal to start when nothing else has flags either.
-      if (snapshotState?.usable === false && refusesStart && cache.size() === 0 && health.state !== 'ok') {
+      // A torn --snapshot is only a refusal to start when nothing else has flags either. With --redis
+      // the store may hold the fleet's answers, taken per context when asked (it cannot be listed
+      // here): refused, a relay restarted during an upstream outage crash-looped beside them.
+      if (snapshotState?.usable === false && refusesStart && !shared$ && cache.size() === 0 && health.state !== 'ok') {
         throw nothingToServe(snapshotState, `the data dir holds no answers and ${redactUrl(options.url)} did not answer`)
       }
     },

@@ -24,7 +24,7 @@ export interface CatchUp {
    * version was served here before: the notice is older than what is served).
    */
   wait(wanted: string): Promise<void> | undefined
-  /** Stops listening and lets every waiting request go. */
+  /** Stops listening and lets every waiting request go; from then on none waits. */
   close(): void
 }
 
@@ -39,6 +39,8 @@ export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): Catc
   const initial = source.current()?.version
   if (initial !== undefined) remember(initial)
   const waiting = new Map<string, { done: Promise<void>; release: () => void }>()
+  // After close (a drain): no version can come any more, so a refetch still being read is not held.
+  let closed = false
   const unsubscribe = source.subscribe((event) => {
     if (event.type !== 'update') return
     remember(event.version.version)
@@ -46,7 +48,7 @@ export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): Catc
   })
   return {
     wait(wanted) {
-      if (served.includes(wanted)) return undefined
+      if (closed || served.includes(wanted)) return undefined
       const held = waiting.get(wanted)
       if (held) return held.done
       // A flood of made-up versions must not hold every request: past the bound, none waits.
@@ -65,6 +67,7 @@ export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): Catc
       return done
     },
     close() {
+      closed = true
       unsubscribe()
       for (const { release } of [...waiting.values()]) release()
     },

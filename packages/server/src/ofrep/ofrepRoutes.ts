@@ -88,7 +88,9 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
   const isBehind = wanted !== null && wanted !== version.version
   if (isBehind && !waited && deps.catchUp) {
     const caughtUp = deps.catchUp.wait(wanted)
-    if (caughtUp) return caughtUp.then(() => answerBulk(req, res, body, deps, true))
+    // A client that left during the wait is not answered: evaluated anyway, a flood of refetches
+    // dropped at once came back as one burst of work, past the load shedder that let them in.
+    if (caughtUp) return caughtUp.then(() => (isGone(res) ? undefined : answerBulk(req, res, body, deps, true)))
   }
   if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:

@@ -3,7 +3,7 @@
 import { afterEach } from 'vitest'
 import { createFlagServer, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
-import { recordingLogger } from './helpers'
+import { recordingLogger, waitFor } from './helpers'
 import type { FakeUpstream } from './relay-fakes'
 
 /** The relays' lease TTL in these suites. */
@@ -73,3 +73,14 @@ export async function values(server: FlagServer | string): Promise<{ status: num
 
 /** The relay's role in the fleet (`leader`, `follower`), as its status says. */
 export const role = async (server: FlagServer | string) => (await status(server)).redis?.role as string | undefined
+
+/** Waits until exactly one of the relays leads and the others follow; returns [leader, ...followers]. */
+export async function settled(relays: Relay[]): Promise<Relay[]> {
+  let roles: Array<string | undefined> = []
+  await waitFor(async () => {
+    roles = await Promise.all(relays.map((r) => role(r.server)))
+    return roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower')
+  }, 20_000)
+  const leader = relays[roles.indexOf('leader')]
+  return [leader, ...relays.filter((r) => r !== leader)]
+}

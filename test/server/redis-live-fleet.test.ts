@@ -4,7 +4,7 @@
 // Redis comes back) must hold on a follower's streams too.
 import { describe, expect, it, vi } from 'vitest'
 import type { FlagServer } from '@holdfast/server'
-import { role, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
+import { role, settled, status, TTL_MS, useRedisFleet, values } from './redis-fleet'
 import { waitFor } from './helpers'
 import { startTcpProxy } from '../support/tcpProxy'
 import { booleanFlags, startUpstream } from './relay-fakes'
@@ -12,17 +12,6 @@ import { booleanFlags, startUpstream } from './relay-fakes'
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
 const { redisServer, relay } = useRedisFleet()
-
-/** Waits until exactly one of the relays leads and the others follow; returns [leader, ...followers]. */
-async function settled(relays: Relay[]): Promise<Relay[]> {
-  let roles: Array<string | undefined> = []
-  await waitFor(async () => {
-    roles = await Promise.all(relays.map((r) => role(r.server)))
-    return roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower')
-  }, 20_000)
-  const leader = relays[roles.indexOf('leader')]
-  return [leader, ...relays.filter((r) => r !== leader)]
-}
 
 /** Opens the event stream of `server` and records when each change notice arrives. */
 async function stream(server: FlagServer) {

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
 import type { RedisServer } from '../support/redisServer'
-import { role, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
+import { role, settled, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
 import { evaluate, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
@@ -15,17 +15,6 @@ vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const { cleanups, redisServer, relay } = useRedisFleet()
-
-/** Waits until exactly one of the relays leads and the others follow; returns [leader, ...followers]. */
-async function settled(relays: Relay[]): Promise<Relay[]> {
-  let roles: Array<string | undefined> = []
-  await waitFor(async () => {
-    roles = await Promise.all(relays.map((r) => role(r.server)))
-    return roles.filter((r) => r === 'leader').length === 1 && roles.every((r) => r === 'leader' || r === 'follower')
-  }, 20_000)
-  const leader = relays[roles.indexOf('leader')]
-  return [leader, ...relays.filter((r) => r !== leader)]
-}
 
 describe('createFlagServer({ redis }) as the contract spells it', () => {
   it('a plain redis:// URL string shares one store: one relay polls, the other takes each change from Redis', async () => {

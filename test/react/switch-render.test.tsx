@@ -105,6 +105,16 @@ const nested: Wrap = (client, context) => (
   </FlagProvider>
 )
 
+/** Bob's answer, held back until now, arrives: his values show, no effect ever saw alice's as his, and only bob's exposures are logged. */
+async function bobArrives(server: TestServer, client: FlagClient): Promise<void> {
+  await waitFor(() => expect(server.requests).toEqual(['alice', 'bob']))
+  server.release()
+  await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toBe('hi bob ready'))
+  expect(alicesAsOwn(seen)).toEqual([])
+  await act(() => client.flush())
+  expect(exposures(server.events).sort()).toEqual(['bob admin=false', 'bob greeting="hi bob"'])
+}
+
 describe.each([
   ['a provider', plain],
   ['a nested provider of the same client', nested],
@@ -152,12 +162,7 @@ describe.each([
     rerender(wrap(client, { targetingKey: 'bob' }))
     expect(seen.length).toBeGreaterThan(0)
     expect(alicesAsOwn(seen)).toEqual([])
-    await waitFor(() => expect(server.requests).toEqual(['alice', 'bob']))
-    server.release()
-    await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toBe('hi bob ready'))
-    expect(alicesAsOwn(seen)).toEqual([])
-    await act(() => client.flush())
-    expect(exposures(server.events).sort()).toEqual(['bob admin=false', 'bob greeting="hi bob"'])
+    await bobArrives(server, client)
   })
 
   it('mounting on a client that holds another user (a shared client): the first commit is not alice’s, nor ready', async () => {
@@ -174,12 +179,7 @@ describe.each([
     expect(alicesAsOwn(seen)).toEqual([])
     // `<FlagsReady>` holds it: what is settled is alice's, not bob's.
     expect(seen.filter((r) => r.ready)).toEqual([])
-    await waitFor(() => expect(server.requests).toEqual(['alice', 'bob']))
-    server.release()
-    await waitFor(() => expect(screen.getAllByRole('paragraph')[0].textContent).toBe('hi bob ready'))
-    expect(alicesAsOwn(seen)).toEqual([])
-    await act(() => client.flush())
-    expect(exposures(server.events).sort()).toEqual(['bob admin=false', 'bob greeting="hi bob"'])
+    await bobArrives(server, client)
   })
 
   it('a context without targetingKey (anonymous): alice’s values reach no effect and none is exposed', async () => {

@@ -143,6 +143,21 @@ describe('the event stream', () => {
     expect(performance.now() - started).toBeLessThan(1000)
   })
 
+  it('a refetch over the body limit is refused at once, not first held for the version it names', async () => {
+    // Before: the catch-up wait came before the size check, so the refusal came only after 2 s, the
+    // oversized body held in memory the while.
+    const { server } = await setup({ limits: { maxBodyBytes: 64 } })
+    const started = performance.now()
+    const response = await fetch(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=not-served-yet`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ context: { targetingKey: 'u', pad: 'x'.repeat(200) } }),
+    })
+    expect(response.status).toBe(400)
+    expect(((await response.json()) as { errorCode: string }).errorCode).toBe('INVALID_CONTEXT')
+    expect(performance.now() - started).toBeLessThan(1000)
+  })
+
   it('a held refetch whose client left is not evaluated when the wait ends', async () => {
     // Before: every held refetch was evaluated when its wait ended, its client there or not: a
     // flood of refetches naming one made-up version, each dropped at once, came back 2 s later as

@@ -84,6 +84,8 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
   if (deps.flags.evaluate) return forward(req, res, body.text, deps)
   const version = deps.flags.current()
   if (!version) return notReady(res)
+  // Refused before any wait: a body over the limit is answered 413 whatever version it names.
+  if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
   const wanted = noticed(req)
   const isBehind = wanted !== null && wanted !== version.version
   if (isBehind && !waited && deps.catchUp) {
@@ -92,7 +94,6 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
     // dropped at once came back as one burst of work, past the load shedder that let them in.
     if (caughtUp) return caughtUp.then(() => (isGone(res) ? undefined : answerBulk(req, res, body, deps, true)))
   }
-  if (body.bytes > deps.limits.maxBodyBytes) return tooBig(res, deps.limits)
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
   // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
   const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }

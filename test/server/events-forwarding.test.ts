@@ -561,6 +561,9 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 63, dropped: 1 })
     // One search: at most log2(64) = 6 halvings, each a refusal and at most one delivery.
+    // Cut at the event the sink named (the 40 before it, then it alone, then the rest), else halved:
+    // both stay within the bound, so only the sequence tells the named cut was taken.
+    expect(sink.requests).toEqual(explain ? [64, 40, 24, 1, 23] : [64, 32, 32, 16, 8, 8, 4, 2, 1, 23])
     expect(sink.requests.length).toBeLessThanOrEqual(2 * 6 + 2)
     expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; dropped/)
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dropped"\} 1\b/)

@@ -595,3 +595,27 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(sink.received).toEqual(later.map((e) => e.id))
   })
 })
+
+describe('a refusal whose body never ends', { timeout: 30_000 }, () => {
+  it('400 with its headers sent and its body stalled: at the request timeout the refusal stands (dropped), not retried for ever', async () => {
+    const clock = fakeClock()
+    let stalled: ServerResponse | undefined
+    const sink = await scriptedSink([
+      (res) => {
+        stalled = res
+        res.writeHead(400, { 'Content-Type': 'application/json' })
+        res.write('{"errorCode":"INVALID_EVENTS","errorDetails":"events[0')
+      },
+    ])
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 } })
+    expect((await send(relay.url, batch(1))).status).toBe(202)
+    await waitFor(() => sink.requests.length === 1 && stalled !== undefined, 10_000, 5)
+    // The forwarder has the status and is reading the refusal's body, which never ends.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    clock.advance(REQUEST_TIMEOUT)
+    // Before: the timeout's abort failed the whole request, and a 400 was retried with backoff for ever.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ dropped: 1, delivered: 0, retries: 0 })
+    stalled!.end()
+  })
+})

@@ -561,6 +561,9 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 63, dropped: 1 })
     // One search: at most log2(64) = 6 halvings, each a refusal and at most one delivery.
+    // Cut at the event the sink named (the 40 before it, then it alone, then the rest), else halved:
+    // both stay within the bound, so only the sequence tells the named cut was taken.
+    expect(sink.requests).toEqual(explain ? [64, 40, 24, 1, 23] : [64, 32, 32, 16, 8, 8, 4, 2, 1, 23])
     expect(sink.requests.length).toBeLessThanOrEqual(2 * 6 + 2)
     expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; dropped/)
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dropped"\} 1\b/)
@@ -590,5 +593,29 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect((await send(relay.url, later)).status).toBe(202)
     await drive(() => sink.received.length === 5)
     expect(sink.received).toEqual(later.map((e) => e.id))
+  })
+})
+
+describe('a refusal whose body never ends', { timeout: 30_000 }, () => {
+  it('400 with its headers sent and its body stalled: at the request timeout the refusal stands (dropped), not retried for ever', async () => {
+    const clock = fakeClock()
+    let stalled: ServerResponse | undefined
+    const sink = await scriptedSink([
+      (res) => {
+        stalled = res
+        res.writeHead(400, { 'Content-Type': 'application/json' })
+        res.write('{"errorCode":"INVALID_EVENTS","errorDetails":"events[0')
+      },
+    ])
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0 } })
+    expect((await send(relay.url, batch(1))).status).toBe(202)
+    await waitFor(() => sink.requests.length === 1 && stalled !== undefined, 10_000, 5)
+    // The forwarder has the status and is reading the refusal's body, which never ends.
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    clock.advance(REQUEST_TIMEOUT)
+    // Before: the timeout's abort failed the whole request, and a 400 was retried with backoff for ever.
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ dropped: 1, delivered: 0, retries: 0 })
+    stalled!.end()
   })
 })

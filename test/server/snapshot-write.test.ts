@@ -147,6 +147,12 @@ describe('temp files of a killed writer', () => {
     for (const name of [live, reused, ...others]) await writeFile(join(dir, name), 'x')
     const hourAgo = new Date(Date.now() - 3_600_000)
     await utimes(join(dir, reused), hourAgo, hourAgo)
+    // A live pid's temp last written five minutes ago (past the fresh minute, within the stale ten):
+    // kept for its pid alone. The fresh `live` one above is kept by its age whatever its pid says.
+    const slow = `.flags.snapshot.json.${process.ppid}.fedcba98.tmp`
+    await writeFile(join(dir, slow), 'x')
+    const fiveMinutesAgo = new Date(Date.now() - 5 * 60_000)
+    await utimes(join(dir, slow), fiveMinutesAgo, fiveMinutesAgo)
 
     const small = join(dir, 'small.json')
     await writeFile(small, JSON.stringify(booleanFlags(3)))
@@ -155,7 +161,7 @@ describe('temp files of a killed writer', () => {
     const after = await readdir(dir)
     expect(after).not.toContain(left[0])
     expect(after).not.toContain(reused)
-    expect(after).toEqual(expect.arrayContaining([live, ...others]))
+    expect(after).toEqual(expect.arrayContaining([live, slow, ...others]))
   }, 60_000)
 
   it('a writer on another host or container of a shared volume keeps its temp while it writes', async () => {

@@ -204,11 +204,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const reader = response.body.getReader()
         const chunks: Buffer[] = []
         let bytes = 0
-        while (bytes < REFUSAL_BYTES) {
-          const { done, value } = await reader.read()
-          if (done || !value) break
-          chunks.push(Buffer.from(value))
-          bytes += value.length
+        try {
+          while (bytes < REFUSAL_BYTES) {
+            const { done, value } = await reader.read()
+            if (done || !value) break
+            chunks.push(Buffer.from(value))
+            bytes += value.length
+          }
+        } catch {
+          // A body that stalls until the timeout (or breaks) names no event: the status stands.
         }
         await reader.cancel().catch(() => undefined)
         refused = refusedIndex(Buffer.concat(chunks).toString('utf8', 0, REFUSAL_BYTES))

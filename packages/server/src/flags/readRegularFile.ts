@@ -13,6 +13,14 @@ import { open } from 'node:fs/promises'
  * so, without blocking on it or reading it whole.
  */
 export async function readRegularFile(path: string, maxBytes = Infinity): Promise<string> {
+  return (await readRegularFileAndTime(path, maxBytes)).text
+}
+
+/**
+ * {@link readRegularFile}, with the modification time of the very file read (its open handle's,
+ * not the path's: a file replaced or removed after the read cannot lend another its time).
+ */
+export async function readRegularFileAndTime(path: string, maxBytes = Infinity): Promise<{ text: string; mtimeMs: number }> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
     const info = await handle.stat()
@@ -22,7 +30,7 @@ export async function readRegularFile(path: string, maxBytes = Infinity): Promis
     const bytes = await handle.readFile()
     // It may have grown since the stat.
     if (bytes.length > maxBytes) throw tooLarge(bytes.length)
-    return bytes.toString('utf8')
+    return { text: bytes.toString('utf8'), mtimeMs: info.mtimeMs }
   } finally {
     await handle.close()
   }

@@ -1,12 +1,12 @@
 // Snapshot files: made at build time (`holdfast-server snapshot …`), read by `--snapshot FILE` as
 // the oldest layer, or shipped to the browser as a `fallback` Bootstrap.
 import { randomBytes } from 'node:crypto'
-import { realpath, stat } from 'node:fs/promises'
+import { realpath } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { Bootstrap } from '@holdfast/core'
 import { nodeFileSystem, writeFileAtomic as writeFileDurably, type EventFileSystem } from '../events/fileSystem'
 import type { ServerLogger } from '../logger'
-import { readRegularFile } from './readRegularFile'
+import { readRegularFileAndTime } from './readRegularFile'
 import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
 
@@ -44,12 +44,14 @@ export const MAX_SNAPSHOT_BYTES = 4 * MAX_UPSTREAM_BYTES
  * checked where they are offered for service.
  */
 export async function readSnapshotFile(path: string, now = Date.now()): Promise<SnapshotLayer> {
-  let text: string
+  let read: { text: string; mtimeMs: number }
   try {
-    text = await readRegularFile(path, MAX_SNAPSHOT_BYTES)
+    read = await readRegularFileAndTime(path, MAX_SNAPSHOT_BYTES)
   } catch (error) {
     throw new Error(`[holdfast-server] cannot read the snapshot ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
   }
+  // The time of the file read, not of whatever is at the path now.
+  const { text, mtimeMs: written } = read
   if (text.length === 0) throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} is empty (0 bytes: a torn write or copy?)`)
   let json: unknown
   try {
@@ -57,7 +59,6 @@ export async function readSnapshotFile(path: string, now = Date.now()): Promise<
   } catch {
     throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} is not valid JSON (${text.length} bytes: truncated?)`)
   }
-  const written = (await stat(path)).mtimeMs
   const definitions = definitionsSnapshotSchema.safeParse(json)
   if (definitions.success) return { kind: 'definitions', text: JSON.stringify(definitions.data.definitions), fetchedAt: snapshotTime(definitions.data.fetchedAt, written, now) }
   const bootstrap = bootstrapSchema.safeParse(json)

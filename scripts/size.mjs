@@ -631,7 +631,10 @@ await main()
 // structuredClone refuses is copied as JSON (+11 B), and the bulk request does not follow a redirect
 // (+40 B). Then to 16,190 B ((c) 16,152 → 16,171 B): a switch after pause() starts from the fallback
 // or the defaults, so the provider no longer serves a logged-out user's values to the next (+19 B).
-const OPENFEATURE_BUDGET = { total: 16_190, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,200 B on 2026-12-05 ((c) 16,185 → 16,195 B; (b) 14,621 → 14,633 B, inside its
+// budget): a value a relay sends with reason STALE (kept through an upstream per-flag error, or
+// left out of a partial answer) is held `stale` in the browser, as it is without the relay (+10 B).
+const OPENFEATURE_BUDGET = { total: 16_200, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

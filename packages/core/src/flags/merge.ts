@@ -102,12 +102,15 @@ export function mergeResponse(
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
       const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
+      // Reason STALE (OpenFeature: "non-authoritative or possibly out of date") is how a relay sends
+      // a value it kept through a per-flag error or a partial answer: not a fresh one here either.
+      const stale = upstreamStale || entry.reason === 'STALE'
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
-      if (same && prev.source === 'network' && prev.stale === upstreamStale && prev.errorCode === undefined && prev.updatedAt === updatedAt)
+      if (same && prev.source === 'network' && prev.stale === stale && prev.errorCode === undefined && prev.updatedAt === updatedAt)
         next.set(entry.key, prev)
       else {
         const flag = fromEntry(entry, 'network', updatedAt, options.now)
-        next.set(entry.key, upstreamStale ? { ...flag, stale: true } : flag)
+        next.set(entry.key, stale ? { ...flag, stale: true } : flag)
       }
     } else if (entry.errorCode === FLAG_NOT_FOUND) {
       next.delete(entry.key)

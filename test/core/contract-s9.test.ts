@@ -1,0 +1,58 @@
+// CONTRACT §9 as a browser sees it through a real relay (`createFlagServer({ upstream })`) on
+// 127.0.0.1, in front of a scripted upstream: what the relay keeps for a context reaches the page
+// with the same honesty as when the page talks to the upstream itself (§4: a value kept through a
+// per-flag error, or one a partial answer left out, is `stale`).
+import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let upstream: FaultServer
+let relay: FlagServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  upstream = await createFaultServer(flags([{ key: 'checkout', value: 'v2', variant: 'new', reason: 'TARGETING_MATCH' }, { key: 'limit', value: 10 }, { key: 'banner', value: true }]))
+  relay = await createFlagServer({ upstream: upstream.url, port: 0, logger: silentLogger, maxEventLoopDelayMs: 0, liveUpdates: false })
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await relay.close()
+  await upstream.close()
+})
+
+function make(url: string) {
+  const client = createClient({ url, context: { targetingKey: 'alice' }, storage: 'memory', storageName: uniqueStorageName('s9'), logger: createTestLogger(), clock: createManualClock() })
+  clients.push(client)
+  return client
+}
+
+describe('a per-flag error behind the relay reaches the page as staleness (§9 proxy mode merges as §4)', () => {
+  test('a value the relay kept through an upstream per-flag error, and one a partial answer left out, are stale in the browser, as they are without the relay', async () => {
+    const viaRelay = make(relay.url)
+    const direct = make(upstream.url)
+    await viaRelay.start()
+    await direct.start()
+    expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: false })
+
+    // The upstream fails to evaluate `checkout` for this user and leaves `banner` out: a partial answer.
+    upstream.always(flags([{ key: 'checkout', errorCode: 'GENERAL' }, { key: 'limit', value: 10 }]))
+    expect((await direct.refresh()).state).toBe('ready')
+    expect((await viaRelay.refresh()).state).toBe('ready')
+
+    // Talking to the upstream itself, the page knows these two values are only kept.
+    expect(direct.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true, errorCode: 'GENERAL' })
+    expect(direct.getDetails('banner', false)).toMatchObject({ value: true, stale: true })
+    // Through the relay, the same two values are kept (the relay merged as the client does) and
+    // must not pass for fresh: the relay marks them `reason: "STALE"`.
+    expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true })
+    expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: true })
+    expect(viaRelay.getDetails('limit', 0)).toMatchObject({ value: 10, stale: false })
+
+    // The upstream evaluates them again: fresh in the browser too.
+    upstream.always(flags([{ key: 'checkout', value: 'v2', variant: 'new', reason: 'TARGETING_MATCH' }, { key: 'limit', value: 10 }, { key: 'banner', value: true }]))
+    await viaRelay.refresh()
+    expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: false, reason: 'TARGETING_MATCH' })
+    expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: false })
+  })
+})

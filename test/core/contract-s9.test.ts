@@ -3,7 +3,7 @@
 // with the same honesty as when the page talks to the upstream itself (§4: a value kept through a
 // per-flag error, or one a partial answer left out, is `stale`).
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { createClient, type FlagClient } from '@holdfast/core'
+import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
@@ -21,8 +21,8 @@ afterEach(async () => {
   await upstream.close()
 })
 
-function make(url: string) {
-  const client = createClient({ url, context: { targetingKey: 'alice' }, storage: 'memory', storageName: uniqueStorageName('s9'), logger: createTestLogger(), clock: createManualClock() })
+function make(url: string, storage: FlagStorage | 'memory' = 'memory', storageName = uniqueStorageName('s9')) {
+  const client = createClient({ url, context: { targetingKey: 'alice' }, storage, storageName, logger: createTestLogger(), clock: createManualClock() })
   clients.push(client)
   return client
 }
@@ -54,5 +54,45 @@ describe('a per-flag error behind the relay reaches the page as staleness (§9 p
     await viaRelay.refresh()
     expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: false, reason: 'TARGETING_MATCH' })
     expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: false })
+  })
+})
+
+describe("a relay's stale answer stays stale when the relay confirms it with 304 (§9: staleness reaches the browser)", () => {
+  // Through an upstream outage the relay serves its held answer with `metadata.holdfast.stale: true`
+  // and one ETag, and answers that ETag with 304 (the same stale snapshot). A 304 must not turn it
+  // into fresh values, however the page came to hold the ETag.
+  const fresh = { state: 'ready' }
+  const stale = { state: 'stale', error: { code: 'UPSTREAM_STALE' } }
+
+  test('after a reload: the cached ETag of a stale answer, confirmed by 304, is still UPSTREAM_STALE', async () => {
+    const storage = createMemoryStorage()
+    const storageName = uniqueStorageName('s9-reload')
+    const before = make(relay.url, storage, storageName)
+    expect(await before.start()).toMatchObject(fresh)
+    upstream.always({ status: 503, raw: '' })
+    expect(await before.refresh()).toMatchObject(stale)
+    await before.close()
+
+    const reloaded = make(relay.url, storage, storageName)
+    const status = await reloaded.start()
+    expect(upstream.requests.length).toBeGreaterThan(2) // the relay asked its upstream again, and failed
+    expect(status).toMatchObject(stale)
+    expect(reloaded.getDetails('limit', 0)).toMatchObject({ value: 10, stale: true })
+  })
+
+  test('after a failed attempt in between: a 304 to the stale answer still says UPSTREAM_STALE', async () => {
+    // The page's network drops one request (a blip between the page and the relay).
+    let drop = false
+    const flaky: typeof fetch = (input, init) => (drop ? ((drop = false), Promise.reject(new TypeError('Failed to fetch'))) : fetch(input, init))
+    const client = createClient({ url: relay.url, context: { targetingKey: 'alice' }, storage: 'memory', fetch: flaky, logger: createTestLogger(), clock: createManualClock() })
+    clients.push(client)
+    expect(await client.start()).toMatchObject(fresh)
+    upstream.always({ status: 503, raw: '' })
+    expect(await client.refresh()).toMatchObject(stale)
+    drop = true
+    expect((await client.refresh()).error?.code).toBe('NETWORK')
+    const status = await client.refresh()
+    expect(status).toMatchObject(stale)
+    expect(client.getDetails('limit', 0)).toMatchObject({ value: 10, stale: true })
   })
 })

@@ -102,7 +102,10 @@ export function createSync(deps: SyncDeps) {
 
   function persist() {
     if (!state.own || state.contextHash === undefined) return
-    const etag = heldEtag()
+    // The ETag of a snapshot a relay said is stale is not kept: after a reload a 304 to it would
+    // not say so (the cache entry has no room for it), the full answer will.
+    const held = heldEtag()
+    const etag = held?.stale ? undefined : held
     void deps.cache().write(state.context.targetingKey, {
       flags: toEntries(state.flags),
       etag: etag?.value,

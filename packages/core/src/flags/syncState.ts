@@ -26,6 +26,12 @@ export interface EtagInfo {
   readonly at: number
   /** The flag keys of the snapshot the ETag names: a 304 confirms only these. */
   readonly keys: ReadonlySet<string>
+  /**
+   * The relay said this snapshot is stale (`metadata.holdfast.stale`): a 304 confirming it keeps it
+   * so, whatever failed in between. (Such an ETag is not persisted: after a reload the full answer
+   * says it again.)
+   */
+  readonly stale?: HoldfastError
 }
 
 /** Everything flag sync knows. Immutable: each input makes a new state. */
@@ -122,11 +128,11 @@ export function initialState(input: {
     state = { ...state, flags, source: 'bootstrap' }
     // Rendered from a relay that said its values are stale: shown so until an answer says otherwise
     // (a 304 to its ETag confirms the same stale snapshot, and keeps it so).
-    if (b.bootstrap.stale === true)
-      state = { ...state, flags: markStale(flags), failure: new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") }
+    const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
+    if (stale) state = { ...state, flags: markStale(flags), failure: stale }
     const etag = b.bootstrap.etag
     if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
-      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)) } }
+      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
   }
   return state
 }
@@ -206,8 +212,8 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
       // as "the snapshot of no keys is current", it would wipe every held value.
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
-      // The snapshot named is the one a relay said was stale: confirmed, and still stale.
-      const upstreamStale = state.failure?.code === 'UPSTREAM_STALE' ? state.failure : undefined
+      // The snapshot named is one a relay said was stale: confirmed, and still stale.
+      const upstreamStale = etag.stale
       const confirmed = confirmAll(mine, etag.keys)
       return succeed(state, upstreamStale ? markStale(confirmed) : confirmed, etag, now, upstreamStale)
     }
@@ -215,13 +221,13 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // Placeholder values of the previous user are not this context's: merge against nothing.
       const merged = mergeResponse(mine, result.entries, { now, skipped: result.skipped, acceptEmpty: input.acceptEmpty, upstream: result.upstream })
       if (merged.rejected) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'the server answered with no flags while flags are held'))
-      const etag: EtagInfo | undefined =
-        merged.clean && result.etag !== undefined && state.contextHash !== undefined
-          ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)) }
-          : undefined
       const upstreamStale = result.upstream?.stale
         ? new HoldfastError('UPSTREAM_STALE', `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}`)
         : undefined
+      const etag: EtagInfo | undefined =
+        merged.clean && result.etag !== undefined && state.contextHash !== undefined
+          ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
+          : undefined
       return succeed(state, merged.flags, etag, now, upstreamStale)
     }
   }

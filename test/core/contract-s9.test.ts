@@ -3,7 +3,7 @@
 // with the same honesty as when the page talks to the upstream itself (§4: a value kept through a
 // per-flag error, or one a partial answer left out, is `stale`).
 import { afterEach, beforeEach, describe, expect, test } from 'vitest'
-import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createClient, createMemoryStorage, fetchBootstrap, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
@@ -48,6 +48,14 @@ describe('a per-flag error behind the relay reaches the page as staleness (§9 p
     expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true })
     expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: true })
     expect(viaRelay.getDetails('limit', 0)).toMatchObject({ value: 10, stale: false })
+
+    // A page rendered now on the server from the relay (fetchBootstrap) shows them stale from its
+    // first render, not fresh until the first answer.
+    const bootstrap = await fetchBootstrap({ url: relay.url, context: { targetingKey: 'alice' } })
+    const rendered = createClient({ url: relay.url, context: { targetingKey: 'alice' }, bootstrap: bootstrap!, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+    clients.push(rendered)
+    expect(rendered.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', source: 'bootstrap', stale: true })
+    expect(rendered.getDetails('limit', 0)).toMatchObject({ value: 10, source: 'bootstrap', stale: false })
 
     // The upstream evaluates them again: fresh in the browser too.
     upstream.always(flags([{ key: 'checkout', value: 'v2', variant: 'new', reason: 'TARGETING_MATCH' }, { key: 'limit', value: 10 }, { key: 'banner', value: true }]))

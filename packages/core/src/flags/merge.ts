@@ -47,8 +47,11 @@ function settle(prev: HeldFlag | undefined, next: HeldFlag): HeldFlag {
   return prev && sameDetails(prev, next) ? prev : next
 }
 
+// Reason STALE (OpenFeature: "non-authoritative or possibly out of date") is how a relay sends a
+// value it kept through a per-flag error or a partial answer: not a fresh one here either, whether
+// it comes in an answer, a bootstrap rendered from that answer, or the cache.
 function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: number | undefined, seenAt?: number): HeldFlag {
-  const flag: { -readonly [K in keyof HeldFlag]: HeldFlag[K] } = { key: entry.key, source, stale: false }
+  const flag: { -readonly [K in keyof HeldFlag]: HeldFlag[K] } = { key: entry.key, source, stale: entry.reason === 'STALE' }
   if (seenAt !== undefined) flag.seenAt = seenAt
   if (entry.value !== undefined) flag.value = entry.value
   if (entry.variant !== undefined) flag.variant = entry.variant
@@ -102,15 +105,12 @@ export function mergeResponse(
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
       const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
-      // Reason STALE (OpenFeature: "non-authoritative or possibly out of date") is how a relay sends
-      // a value it kept through a per-flag error or a partial answer: not a fresh one here either.
-      const stale = upstreamStale || entry.reason === 'STALE'
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
-      if (same && prev.source === 'network' && prev.stale === stale && prev.errorCode === undefined && prev.updatedAt === updatedAt)
+      if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
         next.set(entry.key, prev)
       else {
         const flag = fromEntry(entry, 'network', updatedAt, options.now)
-        next.set(entry.key, stale ? { ...flag, stale: true } : flag)
+        next.set(entry.key, upstreamStale ? { ...flag, stale: true } : flag)
       }
     } else if (entry.errorCode === FLAG_NOT_FOUND) {
       next.delete(entry.key)

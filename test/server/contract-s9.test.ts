@@ -8,7 +8,10 @@ import { writeFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer } from '@holdfast/server'
 import { startUpstream } from './relay-fakes'
-import { DEMO_FLAGS, evaluate, post, startServer, tempDir } from './helpers'
+import { DEMO_FLAGS, evaluate, post, startServer, tempDir, waitFor } from './helpers'
+import { settled, useRedisFleet } from './redis-fleet'
+
+const fleet = useRedisFleet()
 
 /** Every way the page breaks the text format (0.0.4), or [] when a strict scraper takes it. */
 function expositionProblems(text: string): string[] {
@@ -161,6 +164,25 @@ describe('GET /metrics is Prometheus text format in every mode (§9 operations)'
     expect(type).toMatch(/^text\/plain; version=0\.0\.4/)
     expect(expositionProblems(text)).toEqual([])
     expect(text).toMatch(/^holdfast_relay_upstream_requests_total\{/m)
+  })
+
+  it('--redis, on the leader and a follower, before and after Redis goes down', async () => {
+    const upstream = await startUpstream({ document: DEMO_FLAGS })
+    const redis = await fleet.redisServer()
+    const relays = await settled([await fleet.relay(redis, upstream), await fleet.relay(redis, upstream)])
+    const check = async () => {
+      for (const { server } of relays) {
+        await traffic(server)
+        const { type, text } = await metricsOf(server)
+        expect(type).toMatch(/^text\/plain; version=0\.0\.4/)
+        expect(expositionProblems(text)).toEqual([])
+        expect(text).toMatch(/^holdfast_redis_role\{/m)
+      }
+    }
+    await check()
+    await redis.stop()
+    await waitFor(async () => (await (await fetch(`${relays[1].server.url}/metrics`)).text()).includes('holdfast_redis_up 0'), 10_000)
+    await check()
   })
 
   it('the checker itself refuses what a strict scraper refuses', () => {

@@ -254,12 +254,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // with delivery 19,081 → 19,089 B): a `context` prop whose targetingKey cannot be read (a throwing
 // getter, a revoked Proxy) stands in for good instead of throwing from the provider's render, as
 // the stand-in's first version did (+8 B).
-// Raised to 14,650 B (b) and 19,120 B with delivery on 2026-12-05 (measured (b) 14,621 → 14,639 B,
-// with delivery 19,089 → 19,107 B), by the contract audit of §9's "staleness reaches the browser":
+// Raised to 14,650 B (b) and 19,120 B with delivery on 2026-12-05 (measured (b) 14,621 → 14,644 B,
+// with delivery 19,089 → 19,112 B), by the contract audit of §9's "staleness reaches the browser":
 // a value a relay sends with reason STALE (kept through an upstream per-flag error, or left out of
-// a partial answer) is held `stale`, from an answer, a bootstrap or the cache (+13 B); a 304 to the
-// ETag of a relay's stale answer keeps it stale after a failed attempt or a reload (+5 B). The
-// budgets keep ~10 B over the measure: chunk names are content hashes, and move a byte or two.
+// a partial answer) is held `stale`, from an answer, a bootstrap, the cache or a 304 (+18 B); a 304
+// to the ETag of a relay's stale answer keeps it stale after a failed attempt or a reload (+5 B).
+// The budgets keep a few bytes over the measure: chunk names are content hashes, and move a byte or two.
 const BUDGET = {
   react: 14_650, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
@@ -637,7 +637,7 @@ await main()
 // structuredClone refuses is copied as JSON (+11 B), and the bulk request does not follow a redirect
 // (+40 B). Then to 16,190 B ((c) 16,152 → 16,171 B): a switch after pause() starts from the fallback
 // or the defaults, so the provider no longer serves a logged-out user's values to the next (+19 B).
-// Raised to 16,210 B on 2026-12-05 ((c) 16,185 → 16,200 B): the core's, under (b) above (a relay's
+// Raised to 16,210 B on 2026-12-05 ((c) 16,185 → 16,203 B): the core's, under (b) above (a relay's
 // reason STALE held stale; a 304 to a relay's stale answer keeps it stale).
 const OPENFEATURE_BUDGET = { total: 16_210, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
 

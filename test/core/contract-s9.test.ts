@@ -48,6 +48,12 @@ describe('a per-flag error behind the relay reaches the page as staleness (§9 p
     expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true })
     expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: true })
     expect(viaRelay.getDetails('limit', 0)).toMatchObject({ value: 10, stale: false })
+    // Asked again while nothing changed, the relay confirms its answer with 304: still only kept.
+    const asked = upstream.requests.length
+    expect((await viaRelay.refresh()).state).toBe('ready')
+    expect(upstream.requests.length).toBeGreaterThan(asked)
+    expect(viaRelay.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true })
+    expect(viaRelay.getDetails('banner', false)).toMatchObject({ value: true, stale: true })
 
     // A page rendered now on the server from the relay (fetchBootstrap) shows them stale from its
     // first render, not fresh until the first answer.
@@ -56,6 +62,17 @@ describe('a per-flag error behind the relay reaches the page as staleness (§9 p
     clients.push(rendered)
     expect(rendered.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', source: 'bootstrap', stale: true })
     expect(rendered.getDetails('limit', 0)).toMatchObject({ value: 10, source: 'bootstrap', stale: false })
+
+    // A server that says STALE itself and confirms its answer with 304: still only kept.
+    upstream.always((request) =>
+      request.headers['if-none-match'] === '"kept"' ? { status: 304, headers: { ETag: '"kept"' } } : flags([{ key: 'checkout', value: 'v2', reason: 'STALE' }, { key: 'limit', value: 10 }], '"kept"'),
+    )
+    await direct.refresh()
+    expect(upstream.requests.at(-1)!.headers['if-none-match']).not.toBe('"kept"')
+    await direct.refresh()
+    expect(upstream.requests.at(-1)!.headers['if-none-match']).toBe('"kept"')
+    expect(direct.getDetails('checkout', 'v1')).toMatchObject({ value: 'v2', stale: true })
+    expect(direct.getDetails('limit', 0)).toMatchObject({ value: 10, stale: false })
 
     // The upstream evaluates them again: fresh in the browser too.
     upstream.always(flags([{ key: 'checkout', value: 'v2', variant: 'new', reason: 'TARGETING_MATCH' }, { key: 'limit', value: 10 }, { key: 'banner', value: true }]))

@@ -138,7 +138,7 @@ function unchangedOr(held: FlagMap, next: FlagMap): FlagMap {
 
 /**
  * A 304: the snapshot the ETag names is current. Its flags are confirmed fresh and now count as
- * from the network (values that kept a per-flag error stay stale). A held flag that was not in
+ * from the network (values that kept a per-flag error, or that the server said were STALE, stay stale). A held flag that was not in
  * that snapshot (`keys`) — one only the cache had when the ETag came from a bootstrap — is treated
  * as absent from a clean response and goes, as do fallback values.
  */
@@ -146,7 +146,7 @@ export function confirmAll(held: FlagMap, keys?: ReadonlySet<string>): FlagMap {
   const next = new Map<string, HeldFlag>()
   for (const [key, flag] of held) {
     if (flag.source === 'fallback' || (keys && !keys.has(key))) continue
-    next.set(key, settle(flag, { ...flag, source: 'network', stale: flag.errorCode !== undefined }))
+    next.set(key, settle(flag, { ...flag, source: 'network', stale: flag.errorCode !== undefined || flag.reason === 'STALE' }))
   }
   return unchangedOr(held, next)
 }

@@ -9,7 +9,7 @@ import { isEmptyContext, toHoldfastContext } from './context'
 import { toEventOptions } from './eventDetails'
 import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
 import { refusal, valuesOrSettled } from './readiness'
-import { toResolution } from './resolution'
+import { toFlagMetadata, toResolution } from './resolution'
 import { createStatusEvents, statusErrorCode, type Reported } from './statusEvents'
 
 /** The provider's state and behaviour; `HoldfastWebProvider` is a thin class over it. */
@@ -193,9 +193,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for
         // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.
+        // (Its flagMetadata is the client's, which has dropped the previous user's values by then: source default.)
         if (foreign && details.source !== 'fallback') {
           const status = client.getStatus()
-          return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}` }
+          return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, flagMetadata: toFlagMetadata(details) }
         }
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =

@@ -13,7 +13,7 @@ export interface UpstreamReport {
 }
 
 /** What one poll of the upstream gave: the definitions now served (applied or confirmed unchanged), or nothing usable. */
-export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string } | { ok: false }
+export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string; lineage?: string } | { ok: false }
 
 /** Options of {@link createSharedDefinitions}. */
 export interface SharedDefinitionsOptions {
@@ -51,7 +51,7 @@ export interface SharedDefinitionsOptions {
    * empty or from an old dump holds what the relays serve even while the upstream is down.
    * Default: nothing is written back (only polls publish).
    */
-  served?(): { text: string; fetchedAt: number; etag?: string } | undefined
+  served?(): { text: string; fetchedAt: number; etag?: string; lineage?: string } | undefined
   /**
    * The definitions this relay holds from before a restart (its data dir) with the store version
    * they had, read at start: the store's copy is taken only when it is newer (a Redis restored from
@@ -161,7 +161,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     replica
       .publishLate(DEFINITIONS, () => {
         const local = served()
-        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }
+        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }), ...(local.lineage ? { lineage: local.lineage } : {}) }
       }, keeper.owner)
       .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
   }
@@ -193,7 +193,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       void (async () => {
         const lease = keeper.owner
         if (outcome.ok) {
-          const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }
+          const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag, lineage: outcome.lineage }
           const published = await (asked && !asked.leading ? replica.publishLate(DEFINITIONS, local, lease, asked.seen ?? -Infinity) : replica.publish(DEFINITIONS, local, lease))
           const version = replica.version(DEFINITIONS)
           if (published === 'written' && version !== undefined) options.published?.(version)

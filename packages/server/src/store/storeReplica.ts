@@ -8,6 +8,8 @@ export interface LocalDocument {
   body: string
   fetchedAt: number
   etag?: string
+  /** Its lineage (see `StoredDocument.lineage`), written with it. Default: none. */
+  lineage?: string
 }
 
 /** What became of a document offered to the store (see {@link StoreReplica.publish}). */
@@ -175,12 +177,13 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   const publishNow = async (key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<Published> => {
     const held = seen.get(key)
     let doc: StoredDocument
-    if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }) }
+    const lineage = local.lineage ? { lineage: local.lineage } : {}
+    if (held && held.hash === digest(local.body)) doc = { version: held.version, fetchedAt: held.fetchedAt, body: local.body, ...(held.etag === undefined ? {} : { etag: held.etag }), ...lineage }
     else {
       const early = version && (await version)
       const ticket = early?.ok ? early : await store.ticket()
       if (!ticket.ok) return 'unavailable' as const
-      doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}) }
+      doc = { version: ticket.value, fetchedAt: local.fetchedAt, body: local.body, ...(local.etag ? { etag: local.etag } : {}), ...lineage }
     }
     const result = await store.put(key, doc, lease)
     if (!result.ok) return 'unavailable' as const

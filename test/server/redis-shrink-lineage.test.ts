@@ -195,3 +195,29 @@ describe('an operator\'s acceptShrink on the leader', () => {
     expect(Object.keys((await values(follower.server)).flags)).toHaveLength(2)
   })
 })
+
+describe('a stricter relay that comes to lead', () => {
+  it('does not write its older flags back over the step a laxer leader published: the fleet keeps the upstream\'s flags', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
+    const strict = await relay(redis, upstream, { maxShrinkPercent: 10 })
+    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
+    // 10 → 2: the lax leader applies and publishes it; the strict follower refuses it (its rule).
+    await step(redis, upstream, lax, tagged(2, 'b'))
+    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    // The lax leader stops; the strict relay leads. It keeps its own flags (its rule), but the
+    // store keeps the upstream's 2 flags: a relay started now serves them, not the deleted ones.
+    await lax.server.close()
+    await waitFor(async () => (await role(strict.server)) === 'leader', 10_000)
+    const late = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => Object.keys((await values(late.server)).flags).length > 0, 10_000)
+    for (let i = 0; i < 10; i++) {
+      expect(await storedBody(redis)).toBe(JSON.stringify(tagged(2, 'b')))
+      expect((await values(late.server)).flags).toEqual({ f0: 'b', f1: 'b' })
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(await values(strict.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' } })
+  })
+})

@@ -63,14 +63,15 @@ export function extendLineage(lineage: readonly LineageStep[], from: { version: 
 }
 
 /** What {@link checkLineage} found. */
-export type LineageVerdict = { ok: true; steps: number } | { ok: false; message: string }
+export type LineageVerdict = { ok: true; steps: number } | { ok: false; message: string; descends?: true }
 
 /**
  * Whether the definitions `held` (served here) lead, through `lineage`, to the document it came
  * with, every step within `maxShrinkPercent` (or forced by an operator on the relay that applied
  * it: see the README). `held` is looked for from the newest step back (a version may come back:
  * A → B → A), by its hash and its flag count. Refused: no lineage, `held` not in it (too old, or
- * another history), a step past the rule, or steps that contradict each other.
+ * another history), a step past the rule (`descends`: the copy is the fleet's history, which only
+ * this relay's rule refuses), or steps that contradict each other.
  */
 export function checkLineage(lineage: readonly LineageStep[] | undefined, held: { version: string; flagCount: number }, maxShrinkPercent: number): LineageVerdict {
   if (!lineage || lineage.length === 0) return { ok: false, message: 'the store\'s copy has no lineage (written by an older relay, or the first flags its leader served)' }
@@ -88,7 +89,9 @@ export function checkLineage(lineage: readonly LineageStep[] | undefined, held: 
     // The flags a step kept are all in the next set: a next set smaller than that is no history.
     if (i > from && step.n < lineage[i - 1].n - lineage[i - 1].d) return { ok: false, message: 'the store\'s lineage contradicts itself' }
     if (!step.f && step.d * 100 > step.n * limit) {
-      return { ok: false, message: `a step in the store's lineage (from version ${step.h}) drops ${step.d} of ${step.n} flags (${Math.round((step.d * 100) / step.n)}% > --max-shrink ${limit}% here)` }
+      // The copy descends from what is served here, through steps a relay of the fleet applied:
+      // refused by this relay's stricter rule, but no junk to write over (`descends`).
+      return { ok: false, descends: true, message: `a step in the store's lineage (from version ${step.h}) drops ${step.d} of ${step.n} flags (${Math.round((step.d * 100) / step.n)}% > --max-shrink ${limit}% here)` }
     }
   }
   return { ok: true, steps: lineage.length - from }

@@ -106,7 +106,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let heldBack: StoredDocument | undefined
   // Whether the store's copy is older than the data-dir or snapshot layer served since start (layerOrder.ts).
   const olderThanLayer = (doc: StoredDocument): boolean => isOlderThanLayer(doc, { served: slot.current(), servedText, layerSince, vouchedVersion, health, now })
-  const take = async (doc: StoredDocument): Promise<boolean> => {
+  const take = async (doc: StoredDocument): Promise<boolean | 'keep'> => {
     if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
       if (!heldBack) log.warn(`not serving the store's copy of the flags dropped after ${where} answered 401/403 (--on-upstream-unauthorized) until it answers again`)
       heldBack = doc
@@ -128,6 +128,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       const message = `the store's copy (version ${doc.version}) is refused here: ${result.refusal.message}. Still serving the previous flags; POST /holdfast/v1/refresh with {"acceptShrink": true} on this relay serves the upstream's`
       if (refusedCopy?.version !== doc.version) log.warn(message)
       refusedCopy = { version: doc.version, at: now(), message }
+      // A copy that descends from what is served here, through steps a relay of the fleet applied,
+      // is the fleet's flags: refused by this relay's stricter rule, never written over by it when
+      // it leads (it would bring the flags the upstream deleted back to every relay).
+      const served = slot.current()
+      const verdict = served && checkLineage(readLineage(doc.lineage), served, options.maxShrinkPercent)
+      if (verdict && !verdict.ok && verdict.descends) return 'keep'
     }
     return result.applied || result.unchanged === true
   }

@@ -35,9 +35,9 @@ export interface SharedDefinitionsOptions {
   /**
    * Offers definitions that another relay polled (or that the store held at start) to this relay's
    * guarded slot; returns whether they are now served. Called only for a version newer than any
-   * this relay has seen.
+   * this relay has seen. `'keep'`: refused, but never to be written over (see `StoreReplicaOptions.accept`).
    */
-  take(doc: StoredDocument): boolean | Promise<boolean>
+  take(doc: StoredDocument): boolean | 'keep' | Promise<boolean | 'keep'>
   /**
    * The leader's latest upstream report, on followers, with its version in the store (published
    * right after the definitions of the same poll). Default: ignored.
@@ -145,7 +145,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       }
       if (key !== DEFINITIONS) return false
       const took = await options.take(doc)
-      if (took) taken++
+      if (took === true) taken++
       return took
     },
   })

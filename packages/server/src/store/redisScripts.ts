@@ -56,8 +56,8 @@ return string.format('%.0f', now)`,
 /**
  * KEYS[1] = the document hash, KEYS[2] = the clock key, KEYS[3] = the lease; ARGV = version,
  * fetchedAt, body, etag, ttlMs, channel, notice, owner, lineage (kept only when not empty: a
- * relay older than lineages sends none, and its write leaves none behind). With an owner that does not hold the lease
- * (it was stalled past it and another relay leads now): nothing → `fenced`. Newer (or nothing
+ * relay older than lineages sends none, and its write leaves none behind). With an owner that
+ * does not hold the lease (it was stalled past it and another relay leads now): nothing → `fenced`. Newer (or nothing
  * stored): replace, set the TTL, publish the notice → `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
  * backup expire). Older: nothing → `older` and the stored version. Anything a relay cannot have
  * written (another type than a hash, a version no ticket handed out) counts as nothing stored and

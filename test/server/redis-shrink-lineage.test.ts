@@ -197,6 +197,34 @@ describe('an operator\'s acceptShrink on the leader', () => {
   })
 })
 
+describe('an operator\'s acceptShrink on a follower (a refresh behind a load balancer reaches any relay)', () => {
+  it('reaches the leader: it applies and publishes the same document, so the fleet does not serve two flag sets', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    const leader = await relay(redis, upstream)
+    await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
+    const follower = await relay(redis, upstream, { adminKey: ADMIN })
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+
+    upstream.set({ document: tagged(4, 'b') })
+    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
+    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    expect(Object.keys((await values(follower.server)).flags)).toHaveLength(4)
+    // On main the leader went on refusing it (and the store held the 10 flags): two flag sets behind one load balancer.
+    await waitFor(async () => (await values(leader.server)).flags.f0 === 'b', 10_000)
+    await waitFor(async () => (await storedBody(redis)) === JSON.stringify(tagged(4, 'b')), 10_000)
+    const late = await relay(redis, upstream)
+    await waitFor(async () => (await values(late.server)).flags.f0 === 'b', 10_000)
+    // Only that document: the upstream's next shrink (4 → 1) is guarded again.
+    const before = (await status(leader.server)).refused as number
+    upstream.set({ document: tagged(1, 'c') })
+    // Two polls refused it: the first one's whole course (asking the fleet included) is over.
+    await waitFor(async () => (await status(leader.server)).refused > before + 1, 10_000)
+    expect(await values(leader.server)).toMatchObject({ flags: { f0: 'b', f3: 'b' } })
+    expect(await storedBody(redis)).toBe(JSON.stringify(tagged(4, 'b')))
+  })
+})
+
 describe('a stricter relay that comes to lead', () => {
   it('does not write its older flags back over the step a laxer leader published: the fleet keeps the upstream\'s flags', async () => {
     const redis = await redisServer()

@@ -322,6 +322,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
     const offered = await offer(result.text, 'url', at, result.etag)
     if (offered.applied) return toRefresh('applied', offered.changed)
+    // An operator accepted this very shrink on another relay of the fleet (a refresh behind a load
+    // balancer reaches any of them): applied here too, and published as a forced step.
+    if ('refusal' in offered && offered.refusal.reason === 'shrink' && (await shared?.shrinkAccepted?.(versionOf(result.text)))) {
+      const forced = await offer(result.text, 'url', at, result.etag, false)
+      if (forced.applied) {
+        log.warn(`applying ${where} although it drops more than --max-shrink: an operator accepted it on another relay of the fleet (POST /holdfast/v1/refresh {"acceptShrink": true})`)
+        return toRefresh('applied', forced.changed)
+      }
+    }
     return toRefresh(offered.unchanged ? 'unchanged' : 'refused', [])
   }
 
@@ -419,7 +428,11 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // invalid one: the slot refuses those whatever the guard says).
       if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {
         const forced = await offer(lastRefused.text, 'url', lastRefused.at, lastRefused.etag, false)
-        if (forced.applied) return toRefresh('applied', forced.changed)
+        if (forced.applied) {
+          // A follower does not publish: the leader, whose guard refuses the same document, is told.
+          if (shared?.role() === 'follower') shared.acceptShrink?.(forced.version.version)
+          return toRefresh('applied', forced.changed)
+        }
       }
       return result
     },

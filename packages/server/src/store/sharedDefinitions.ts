@@ -83,6 +83,14 @@ export interface SharedDefinitions {
   role(): LeaseRole
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
+  /**
+   * An operator accepted the shrink to the definitions `version` (their hash) on this relay
+   * (`acceptShrink`): told to the fleet for {@link ACCEPT_SHRINK_TTL_MS}, so that the leader, whose
+   * guard refuses the same document, applies and publishes it too. Fire and forget. Optional.
+   */
+  acceptShrink?(version: string): void
+  /** Whether an operator accepted the shrink to `version` on some relay of the fleet (see {@link acceptShrink}). Optional. */
+  shrinkAccepted?(version: string): Promise<boolean>
   status(): SharedStatus
   /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
@@ -109,6 +117,13 @@ export interface SharedStatus extends StoreStatus {
 
 const DEFINITIONS = 'definitions'
 const UPSTREAM = 'upstream'
+
+/**
+ * How long an operator's `acceptShrink` on one relay stands for the fleet: 10 minutes, many polls
+ * of the leader. It names one document (its hash), so a later upstream change is guarded again.
+ */
+export const ACCEPT_SHRINK_TTL_MS = 10 * 60_000
+const acceptedFlag = (version: string) => `accept-shrink:${version}`
 
 /**
  * Definitions shared through a store (`--redis`): one relay at a time polls the
@@ -203,6 +218,15 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     },
     role: () => keeper.role(),
     leaderReport: () => lastReport,
+    acceptShrink(version) {
+      void store.raise?.(acceptedFlag(version), ACCEPT_SHRINK_TTL_MS).then((result) => {
+        if (!result.ok) log?.warn(`could not tell the fleet that the shrink was accepted (${result.error}): send the refresh to the leader too`)
+      })
+    },
+    async shrinkAccepted(version) {
+      const result = await store.raised?.(acceptedFlag(version))
+      return result?.ok === true && result.value
+    },
     status: () => ({ ...store.status(), role: keeper.role(), version: replica.version(DEFINITIONS), taken }),
     async stop() {
       unsubscribe?.()

@@ -88,6 +88,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     await waitFor(async () => Object.keys((await values(follower.server)).flags).length === 4, 10_000)
     expect(await values(follower.server)).toMatchObject({ status: 200, flags: { f0: 'c', f3: 'c' }, holdfast: { source: 'upstream', stale: false } })
     expect((await status(follower.server)).redis.refusedCopy).toBeUndefined()
+    expect(await (await fetch(`${follower.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_copy_refused 0$/m)
 
     // Restarted once more, from what it saved since, and then leading: the lineage it publishes
     // with its next step goes back as far as the one it took (its data dir kept it), so a relay
@@ -116,6 +117,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     }, 10_000)
     expect(refused!.message).toMatch(/drops 4 of 10 flags \(40%/)
     expect(refused!.message).toMatch(/acceptShrink/)
+    expect(await (await fetch(`${follower.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_copy_refused 1$/m)
     expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
     // The remedy it names works: the operator takes the upstream's flags on this relay.
     expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })

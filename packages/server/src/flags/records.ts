@@ -2,6 +2,7 @@
 // answers in proxy mode) and snapshot files. Written in zod because they are read at a boundary:
 // a file on disk may be anything (an old version, a hand edit, another program's JSON).
 import { z } from 'zod'
+import { lineageSchema } from './lineage'
 import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 
 const primitive = z.union([z.string(), z.number(), z.boolean()])
@@ -26,6 +27,11 @@ export const definitionsRecordSchema = z.object({
    * newest store version it had seen when it asked. A copy in the store up to that version is older.
    */
   storeSince: z.number().int().nonnegative().optional().catch(undefined),
+  /**
+   * With --redis: the steps that led to this text (lineage.ts), kept so that a restart publishes
+   * (leading) or judges (following) with the history it had. Dropped when it is not one.
+   */
+  lineage: lineageSchema.optional().catch(undefined),
 })
 /** A data-dir generation holding flag definitions. */
 export type DefinitionsRecord = z.infer<typeof definitionsRecordSchema>

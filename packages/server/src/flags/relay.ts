@@ -69,7 +69,18 @@ export interface RelayStatus {
  * `redis` in the status: the store's connection, plus the role (definitions modes), the documents
  * taken from it, and (proxy mode) the answers it could not take yet, retried with backoff.
  */
-export type RedisStatus = StoreStatus & { taken: number; role?: LeaseRole; version?: number; unshared?: number }
+export type RedisStatus = StoreStatus & {
+  taken: number
+  role?: LeaseRole
+  version?: number
+  unshared?: number
+  /**
+   * `--flags-url`: the store's copy this relay refuses to serve (its shrink guard, and no lineage
+   * vouching for it), the store's version of it and why, naming the remedy. Absent once a copy
+   * is taken or other flags are applied.
+   */
+  refusedCopy?: { version: number; at: number; message: string }
+}
 
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {

@@ -21,11 +21,23 @@ export interface DefinitionsSlot {
    * saved into an empty slot, or an operator's explicit override); zero flags are refused always.
    * Offers are applied one at a time, in call order. Never rejects.
    */
-  offer(text: string, origin: FlagOrigin, fetchedAt: number, options?: { guard?: boolean }): Promise<OfferResult>
+  offer(text: string, origin: FlagOrigin, fetchedAt: number, options?: OfferOptions): Promise<OfferResult>
   /** The origin vouched again for what is served (a 304): moves `fetchedAt` (and the origin) only. */
   confirm(fetchedAt: number, origin?: FlagOrigin): void
   /** Drops what is served (`--on-upstream-unauthorized clear`). */
   clear(): void
+}
+
+/** Options of {@link DefinitionsSlot.offer}. */
+export interface OfferOptions {
+  /** Whether the shrink guard applies. Default true. */
+  guard?: boolean
+  /**
+   * Asked only when the guard refuses the offer, with what is served then: `ok` applies it anyway
+   * (the store's lineage shows every step from what is served was within the rule); otherwise its
+   * `message` joins the refusal's. Default: none (the guard decides).
+   */
+  vouch?: (served: FlagDefinitionsVersion) => { ok: true } | { ok: false; message: string }
 }
 
 /** Creates an empty {@link DefinitionsSlot}. `strict` is flagd schema validation (default true). */
@@ -33,7 +45,7 @@ export function createDefinitionsSlot(options: { maxShrinkPercent: number; stric
   let served: FlagDefinitionsVersion | undefined
   let chain: Promise<unknown> = Promise.resolve()
 
-  const apply = async (text: string, origin: FlagOrigin, fetchedAt: number, guard: boolean): Promise<OfferResult> => {
+  const apply = async (text: string, origin: FlagOrigin, fetchedAt: number, guard: boolean, vouch: OfferOptions['vouch']): Promise<OfferResult> => {
     const parsed = await compileFlagDefinitions(text, { strict: options.strict ?? true, warn: options.warn })
     if (!parsed.ok) return { applied: false, refusal: { reason: 'invalid', message: parsed.error } }
     if (parsed.count === 0) return { applied: false, refusal: { reason: 'empty', message: 'the document defines no flags' } }
@@ -44,7 +56,8 @@ export function createDefinitionsSlot(options: { maxShrinkPercent: number; stric
     const next: FlagDefinitionsVersion = { version: parsed.version, definitions: parsed.definitions, evaluator: parsed.core, flagCount: parsed.count, origin, fetchedAt }
     if (guard) {
       const refusal = refusalReason(served, next, { maxShrinkPercent: options.maxShrinkPercent })
-      if (refusal) return { applied: false, refusal: { reason: 'shrink', message: refusal } }
+      const vouched = refusal && served && next.flagCount > 0 ? vouch?.(served) : undefined
+      if (refusal && !vouched?.ok) return { applied: false, refusal: { reason: 'shrink', message: vouched ? `${refusal}; ${vouched.message}` : refusal } }
     }
     const previous = served
     served = next
@@ -54,7 +67,7 @@ export function createDefinitionsSlot(options: { maxShrinkPercent: number; stric
   return {
     current: () => served,
     offer(text, origin, fetchedAt, offerOptions = {}) {
-      const run = chain.then(() => apply(text, origin, fetchedAt, offerOptions.guard !== false))
+      const run = chain.then(() => apply(text, origin, fetchedAt, offerOptions.guard !== false, offerOptions.vouch))
       chain = run.catch(() => {})
       return run.catch((error: unknown) => ({ applied: false as const, refusal: { reason: 'invalid' as const, message: String((error as Error)?.message ?? error) } }))
     },

@@ -3,6 +3,7 @@
 // of a clear (`--on-upstream-unauthorized`) keeps what is older than it out.
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
+import type { LineageStep } from './lineage'
 import { loadNewestPayload } from './persistence'
 import { definitionsOrClearedSchema, readRecord } from './records'
 import { offerNewestLayer, type DefinitionsSlot, type OfferResult } from './servedDefinitions'
@@ -18,6 +19,8 @@ export interface UrlLayer {
   storeVersion?: number
   /** `--redis`: for a text polled here before it had a store version, the newest store version seen when it was asked for. */
   storeSince?: number
+  /** `--redis`: the steps that led to this text (lineage.ts). */
+  lineage?: LineageStep[]
 }
 
 /** What {@link loadUrlLayers} found. */
@@ -69,7 +72,7 @@ export async function loadUrlLayers(options: UrlLayersOptions, unusable = new Se
       return record !== undefined && !(record.kind === 'definitions' && unusable.has(record.text))
     }, log)
     const saved = payload === undefined ? undefined : readRecord(definitionsOrClearedSchema, payload)
-    if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion, storeSince: saved.storeSince })
+    if (saved?.kind === 'definitions') candidates.push({ text: saved.text, fetchedAt: saved.fetchedAt, origin: 'data-dir', etag: saved.etag, storeVersion: saved.storeVersion, storeSince: saved.storeSince, lineage: saved.lineage as LineageStep[] | undefined })
     else if (saved?.kind === 'cleared') {
       clearedAt = saved.at
       droppedVersion = saved.version

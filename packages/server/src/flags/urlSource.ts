@@ -5,8 +5,9 @@
 import type { SharedDefinitions, SharedDefinitionsOptions, UpstreamReport } from '../store/sharedDefinitions'
 import type { StoredDocument } from '../store/sharedStore'
 import { versionOf } from './flagDefinitions'
-import { createListeners, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
+import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { isOlderThanLayer } from './layerOrder'
+import { checkLineage, extendLineage, readLineage, type LineageStep } from './lineage'
 import { closePersistence, createPersistence, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
@@ -96,10 +97,16 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
   let newerRefused = false
   let loaded: { text: string; fetchedAt: number; etag?: string; storeVersion: number } | undefined
+  // --redis: the steps that led to what is served (lineage.ts), published and saved with it, so a
+  // follower that missed some can tell a fleet that shrank in steps from a broken upstream.
+  let lineage: LineageStep[] = []
+  // --redis: the store's copy refused here, and why (the status says it, with the remedy).
+  let refusedCopy: { version: number; at: number; message: string } | undefined
+  const lineageText = () => (lineage.length > 0 ? { lineage: JSON.stringify(lineage) } : {})
   let heldBack: StoredDocument | undefined
   // Whether the store's copy is older than the data-dir or snapshot layer served since start (layerOrder.ts).
   const olderThanLayer = (doc: StoredDocument): boolean => isOlderThanLayer(doc, { served: slot.current(), servedText, layerSince, vouchedVersion, health, now })
-  const take = async (doc: StoredDocument): Promise<boolean> => {
+  const take = async (doc: StoredDocument): Promise<boolean | 'keep'> => {
     if (droppedVersion !== undefined && health.state !== 'ok' && versionOf(doc.body) === droppedVersion) {
       if (!heldBack) log.warn(`not serving the store's copy of the flags dropped after ${where} answered 401/403 (--on-upstream-unauthorized) until it answers again`)
       heldBack = doc
@@ -114,9 +121,20 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     heldBack = undefined
     // The leader's clock, which may be hours ahead: a time in this relay's future counts as now
     // (else its flags would read as "just fetched", age 0, until this clock catches up).
-    const result = await offer(doc.body, 'url', Math.min(doc.fetchedAt, now()), doc.etag, true, doc.version)
+    const result = await offer(doc.body, 'url', Math.min(doc.fetchedAt, now()), doc.etag, true, doc)
     if (result.applied || result.unchanged) takenText = doc.body
     else if (doc.version > (layerSince ?? Infinity)) newerRefused = true
+    if ('refusal' in result && result.refusal.reason === 'shrink') {
+      const message = `the store's copy (version ${doc.version}) is refused here: ${result.refusal.message}. Still serving the previous flags; POST /holdfast/v1/refresh with {"acceptShrink": true} on this relay serves the upstream's`
+      if (refusedCopy?.version !== doc.version) log.warn(message)
+      refusedCopy = { version: doc.version, at: now(), message }
+      // A copy that descends from what is served here, through steps a relay of the fleet applied,
+      // is the fleet's flags: refused by this relay's stricter rule, never written over by it when
+      // it leads (it would bring the flags the upstream deleted back to every relay).
+      const served = slot.current()
+      const verdict = served && checkLineage(readLineage(doc.lineage), served, options.maxShrinkPercent)
+      if (verdict && !verdict.ok && verdict.descends) return 'keep'
+    }
     return result.applied || result.unchanged === true
   }
   const shared: SharedDefinitions | undefined = options.share?.({
@@ -136,6 +154,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
     held: () => loaded && { version: loaded.storeVersion, body: loaded.text, fetchedAt: loaded.fetchedAt, ...(loaded.etag === undefined ? {} : { etag: loaded.etag }) },
     published: (version) => {
+      // What this relay serves is the store's copy now: a refusal of an earlier one is over.
+      refusedCopy = undefined
       if (storeVersion === version) return
       storeVersion = version
       save(true)
@@ -147,7 +167,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     served: () => {
       const version = slot.current()
       const layer = version?.origin === 'data-dir' && layerSince !== undefined && !newerRefused
-      return (version?.origin === 'url' || layer) && servedText !== undefined ? { text: servedText, fetchedAt: version!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : undefined
+      return (version?.origin === 'url' || layer) && servedText !== undefined ? { text: servedText, fetchedAt: version!.fetchedAt, ...(etag === undefined ? {} : { etag }), ...lineageText() } : undefined
     },
   })
   // Closing abandons a poll in flight instead of waiting out its timeout.
@@ -174,12 +194,23 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     const savedEtag = etag
     const savedStoreVersion = storeVersion
     const savedSince = storeVersion === undefined ? storeSince : undefined
-    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion, storeSince: savedSince }))
+    const savedLineage = lineage.length > 0 ? lineage : undefined
+    persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion, storeSince: savedSince, lineage: savedLineage }))
   }
 
-  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, fromStore?: number): Promise<OfferResult> => {
-    const result = await slot.offer(text, origin, at, { guard })
+  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, stored?: StoredDocument): Promise<OfferResult> => {
+    const fromStore = stored?.version
+    const storeLineage = stored && readLineage(stored.lineage)
+    // A store copy the guard refuses is taken when its lineage shows every step from what is served
+    // here within this relay's own --max-shrink (the fleet shrank in steps while it was away).
+    const vouch = stored && ((served: FlagDefinitionsVersion) => checkLineage(storeLineage, served, options.maxShrinkPercent))
+    const result = await slot.offer(text, origin, at, { guard, vouch })
     if (result.applied || result.unchanged) {
+      refusedCopy = undefined
+      // Taken from the store: its history comes with it. Applied here: one step more (or none
+      // after nothing; an operator's override is marked so, see the README).
+      if (stored) lineage = storeLineage ?? []
+      else if (result.applied) lineage = result.previous ? extendLineage(lineage, result.previous, droppedKeys(result.previous, result.version), !guard) : []
       // A new text from the upstream has no store version until it is published.
       if (fromStore !== undefined) storeVersion = fromStore
       else if (result.applied) [storeVersion, storeSince] = [undefined, askedSince]
@@ -198,7 +229,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       save(result.applied)
       return result
     }
-    if (lastRefused?.text !== text) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
+    // (A store copy refused for shrinking is said by `take`, with the remedy.)
+    if (lastRefused?.text !== text && !(stored && result.refusal.reason === 'shrink')) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
     lastRefused = { text, etag: newEtag, at, message: result.refusal.message }
     record({ type: 'failure', at, error: { kind: result.refusal.reason, message: result.refusal.message } })
     return result
@@ -222,6 +254,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     storeVersion = undefined
     storeSince = undefined
     slot.clear()
+    lineage = []
     etag = undefined
     servedText = undefined
     // Remembered in the data dir: a restart must not serve what the operator chose to drop.
@@ -256,7 +289,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (shared) {
       const served = slot.current()
       const ok = (result.outcome === 'applied' || result.outcome === 'unchanged') && served !== undefined && servedText !== undefined
-      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }) } : { ok: false }, reportOfHealth(health), asked)
+      shared.polled(ok ? { ok: true, text: servedText!, fetchedAt: served!.fetchedAt, ...(etag === undefined ? {} : { etag }), ...lineageText() } : { ok: false }, reportOfHealth(health), asked)
       if (ok) takenText = servedText
     }
     return result
@@ -289,6 +322,15 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     }
     const offered = await offer(result.text, 'url', at, result.etag)
     if (offered.applied) return toRefresh('applied', offered.changed)
+    // An operator accepted this very shrink on another relay of the fleet (a refresh behind a load
+    // balancer reaches any of them): applied here too, and published as a forced step.
+    if ('refusal' in offered && offered.refusal.reason === 'shrink' && (await shared?.shrinkAccepted?.(versionOf(result.text)))) {
+      const forced = await offer(result.text, 'url', at, result.etag, false)
+      if (forced.applied) {
+        log.warn(`applying ${where} although it drops more than --max-shrink: an operator accepted it on another relay of the fleet (POST /holdfast/v1/refresh {"acceptShrink": true})`)
+        return toRefresh('applied', forced.changed)
+      }
+    }
     return toRefresh(offered.unchanged ? 'unchanged' : 'refused', [])
   }
 
@@ -304,6 +346,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     servedText = candidate.text
     storeVersion = candidate.storeVersion
     storeSince = candidate.storeSince
+    lineage = candidate.lineage ?? []
     layerSince = candidate.storeVersion ?? candidate.storeSince
     if (candidate.storeVersion !== undefined) loaded = { text: candidate.text, fetchedAt: candidate.fetchedAt, etag: candidate.etag, storeVersion: candidate.storeVersion }
     log.info(`serving ${result.version.flagCount} flags from the ${candidate.origin} (fetched ${new Date(candidate.fetchedAt).toISOString()}) while ${where} is asked`)
@@ -376,7 +419,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       }
       if (persistence) status.dataDir = persistence.state()
       if (snapshotState) status.snapshot = snapshotState
-      if (shared) status.redis = shared.status()
+      if (shared) status.redis = refusedCopy ? { ...shared.status(), refusedCopy } : shared.status()
       return status
     },
     async refreshDetails(refreshOptions = {}) {
@@ -385,9 +428,21 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // invalid one: the slot refuses those whatever the guard says).
       if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {
         const forced = await offer(lastRefused.text, 'url', lastRefused.at, lastRefused.etag, false)
-        if (forced.applied) return toRefresh('applied', forced.changed)
+        if (forced.applied) {
+          // A follower does not publish: the leader, whose guard refuses the same document, is told.
+          if (shared?.role() === 'follower') shared.acceptShrink?.(forced.version.version)
+          return toRefresh('applied', forced.changed)
+        }
       }
       return result
     },
   }
+}
+
+/** How many of the flags of `previous` are not in `next`: a step's `d` in the lineage. */
+function droppedKeys(previous: FlagDefinitionsVersion, next: FlagDefinitionsVersion): number {
+  const after = next.evaluator.getFlags()
+  let dropped = 0
+  for (const key of previous.evaluator.getFlags().keys()) if (!after.has(key)) dropped++
+  return dropped
 }

@@ -55,8 +55,9 @@ return string.format('%.0f', now)`,
 
 /**
  * KEYS[1] = the document hash, KEYS[2] = the clock key, KEYS[3] = the lease; ARGV = version,
- * fetchedAt, body, etag, ttlMs, channel, notice, owner. With an owner that does not hold the lease
- * (it was stalled past it and another relay leads now): nothing → `fenced`. Newer (or nothing
+ * fetchedAt, body, etag, ttlMs, channel, notice, owner, lineage (kept only when not empty: a
+ * relay older than lineages sends none, and its write leaves none behind). With an owner that
+ * does not hold the lease (it was stalled past it and another relay leads now): nothing → `fenced`. Newer (or nothing
  * stored): replace, set the TTL, publish the notice → `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
  * backup expire). Older: nothing → `older` and the stored version. Anything a relay cannot have
  * written (another type than a hash, a version no ticket handed out) counts as nothing stored and
@@ -78,6 +79,7 @@ if held then
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'fetchedAt', ARGV[2], 'body', ARGV[3], 'etag', ARGV[4])
+if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'lineage', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', ARGV[6], ARGV[7])
 if kind ~= 'none' and not held then return {'written', ARGV[1], 'replaced'} end

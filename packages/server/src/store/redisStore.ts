@@ -273,6 +273,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         channel,
         notice,
         lease ?? '',
+        doc.lineage ?? '',
       ])
       return map(result, ([outcome, current, replaced]): PutOutcome => {
         if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
@@ -341,7 +342,7 @@ function readDocument(reply: string[] | Record<string, string>): StoredDocument 
   const version = Number(fields.version)
   const fetchedAt = Number(fields.fetchedAt)
   if (!Number.isFinite(version) || !Number.isFinite(fetchedAt) || typeof fields.body !== 'string') return undefined
-  return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}) }
+  return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}), ...(fields.lineage ? { lineage: fields.lineage } : {}) }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

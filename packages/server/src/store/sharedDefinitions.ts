@@ -13,7 +13,7 @@ export interface UpstreamReport {
 }
 
 /** What one poll of the upstream gave: the definitions now served (applied or confirmed unchanged), or nothing usable. */
-export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string } | { ok: false }
+export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string; lineage?: string } | { ok: false }
 
 /** Options of {@link createSharedDefinitions}. */
 export interface SharedDefinitionsOptions {
@@ -35,9 +35,9 @@ export interface SharedDefinitionsOptions {
   /**
    * Offers definitions that another relay polled (or that the store held at start) to this relay's
    * guarded slot; returns whether they are now served. Called only for a version newer than any
-   * this relay has seen.
+   * this relay has seen. `'keep'`: refused, but never to be written over (see `StoreReplicaOptions.accept`).
    */
-  take(doc: StoredDocument): boolean | Promise<boolean>
+  take(doc: StoredDocument): boolean | 'keep' | Promise<boolean | 'keep'>
   /**
    * The leader's latest upstream report, on followers, with its version in the store (published
    * right after the definitions of the same poll). Default: ignored.
@@ -51,7 +51,7 @@ export interface SharedDefinitionsOptions {
    * empty or from an old dump holds what the relays serve even while the upstream is down.
    * Default: nothing is written back (only polls publish).
    */
-  served?(): { text: string; fetchedAt: number; etag?: string } | undefined
+  served?(): { text: string; fetchedAt: number; etag?: string; lineage?: string } | undefined
   /**
    * The definitions this relay holds from before a restart (its data dir) with the store version
    * they had, read at start: the store's copy is taken only when it is newer (a Redis restored from
@@ -83,6 +83,14 @@ export interface SharedDefinitions {
   role(): LeaseRole
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
+  /**
+   * An operator accepted the shrink to the definitions `version` (their hash) on this relay
+   * (`acceptShrink`): told to the fleet for {@link ACCEPT_SHRINK_TTL_MS}, so that the leader, whose
+   * guard refuses the same document, applies and publishes it too. Fire and forget. Optional.
+   */
+  acceptShrink?(version: string): void
+  /** Whether an operator accepted the shrink to `version` on some relay of the fleet (see {@link acceptShrink}). Optional. */
+  shrinkAccepted?(version: string): Promise<boolean>
   status(): SharedStatus
   /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
@@ -109,6 +117,13 @@ export interface SharedStatus extends StoreStatus {
 
 const DEFINITIONS = 'definitions'
 const UPSTREAM = 'upstream'
+
+/**
+ * How long an operator's `acceptShrink` on one relay stands for the fleet: 10 minutes, many polls
+ * of the leader. It names one document (its hash), so a later upstream change is guarded again.
+ */
+export const ACCEPT_SHRINK_TTL_MS = 10 * 60_000
+const acceptedFlag = (version: string) => `accept-shrink:${version}`
 
 /**
  * Definitions shared through a store (`--redis`): one relay at a time polls the
@@ -145,7 +160,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       }
       if (key !== DEFINITIONS) return false
       const took = await options.take(doc)
-      if (took) taken++
+      if (took === true) taken++
       return took
     },
   })
@@ -161,7 +176,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     replica
       .publishLate(DEFINITIONS, () => {
         const local = served()
-        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }) }
+        return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }), ...(local.lineage ? { lineage: local.lineage } : {}) }
       }, keeper.owner)
       .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
   }
@@ -193,7 +208,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       void (async () => {
         const lease = keeper.owner
         if (outcome.ok) {
-          const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag }
+          const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag, lineage: outcome.lineage }
           const published = await (asked && !asked.leading ? replica.publishLate(DEFINITIONS, local, lease, asked.seen ?? -Infinity) : replica.publish(DEFINITIONS, local, lease))
           const version = replica.version(DEFINITIONS)
           if (published === 'written' && version !== undefined) options.published?.(version)
@@ -203,6 +218,15 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     },
     role: () => keeper.role(),
     leaderReport: () => lastReport,
+    acceptShrink(version) {
+      void store.raise?.(acceptedFlag(version), ACCEPT_SHRINK_TTL_MS).then((result) => {
+        if (!result.ok) log?.warn(`could not tell the fleet that the shrink was accepted (${result.error}): send the refresh to the leader too`)
+      })
+    },
+    async shrinkAccepted(version) {
+      const result = await store.raised?.(acceptedFlag(version))
+      return result?.ok === true && result.value
+    },
     status: () => ({ ...store.status(), role: keeper.role(), version: replica.version(DEFINITIONS), taken }),
     async stop() {
       unsubscribe?.()

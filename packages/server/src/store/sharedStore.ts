@@ -16,6 +16,11 @@ export interface StoredDocument {
   body: string
   /** The upstream's ETag for `body`, so whichever relay polls next can send `If-None-Match`. Default: none. */
   etag?: string
+  /**
+   * The definitions' recent history (JSON, `flags/lineage.ts`), so a follower that missed steps can
+   * tell a fleet that shrank in steps from a broken upstream. Default: none (an older relay wrote it).
+   */
+  lineage?: string
 }
 
 /** What a {@link SharedStore} call gives back: the value, or why the store could not answer. */

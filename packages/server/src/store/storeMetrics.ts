@@ -4,7 +4,7 @@ import type { StoreStatus } from './sharedStore'
 
 /** What the store metrics read at scrape time. */
 export interface StoreMetricsSource {
-  status(): StoreStatus & { taken: number; role?: LeaseRole; unshared?: number }
+  status(): StoreStatus & { taken: number; role?: LeaseRole; unshared?: number; refusedCopy?: unknown }
   now?: () => number
   /** Proxy mode: also registers `holdfast_redis_unshared_answers`. */
   proxy?: boolean
@@ -16,7 +16,8 @@ export interface StoreMetricsSource {
  * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
  * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
  * another relay polled and this one took from the store); in proxy mode also
- * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried).
+ * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried), in the
+ * definitions modes `holdfast_redis_copy_refused` (1 while this relay refuses the store's copy).
  */
 export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
   const registers = [registry]
@@ -70,6 +71,16 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
       registers,
       collect() {
         this.set(source.status().unshared ?? 0)
+      },
+    })
+  }
+  if (!source.proxy) {
+    new Gauge({
+      name: 'holdfast_redis_copy_refused',
+      help: 'Whether this relay refuses the store\'s copy of the definitions (1: its --max-shrink, no lineage vouching for it; redis.refusedCopy in the status says why) or not (0).',
+      registers,
+      collect() {
+        this.set(source.status().refusedCopy ? 1 : 0)
       },
     })
   }

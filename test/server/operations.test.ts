@@ -111,6 +111,36 @@ describe('graceful drain', () => {
     expect(received()).toMatch(/^HTTP\/1\.1 200 /)
     expect(received()).toContain('"kill-switch"')
   })
+
+  it('close() closes idle keep-alive connections at once, and cuts a request that outlives drainTimeoutMs', async () => {
+    let held!: () => void
+    const arrived = new Promise<void>((resolve) => (held = resolve))
+    const never: Middleware = (_req, _res, route, next) => {
+      if (route.name !== 'ofrep.bulk') return next()
+      held()
+      return new Promise<void>(() => {})
+    }
+    const server = await startServer({ middleware: [never], drainTimeoutMs: 400 })
+    // One connection idle after an answer, one with a request that is never answered.
+    const idle = await rawConnection(server.url)
+    idle.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
+    await waitFor(() => /^HTTP\/1\.1 200 /.test(idle.received()), 2000)
+    const stuck = await rawConnection(server.url)
+    const body = JSON.stringify({ context: { targetingKey: 'u' } })
+    stuck.socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+    await arrived
+    const started = Date.now()
+    const closing = server.close()
+    await idle.closed
+    const idleClosedAfter = Date.now() - started
+    await stuck.closed
+    await closing
+    const elapsed = Date.now() - started
+    expect(idleClosedAfter).toBeLessThan(300)
+    expect(elapsed).toBeGreaterThanOrEqual(380)
+    expect(elapsed).toBeLessThan(2000)
+    expect(stuck.received()).toBe('')
+  })
 })
 
 describe('createFlagHandler', () => {

@@ -59,19 +59,9 @@ export const DEFAULT_HOST = '127.0.0.1'
 export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
   const listen = readListenOptions(options)
   const handler = await createFlagHandler({ ...options, liveUpdates: boundStreams(options.liveUpdates, listen.maxConnections) })
-  let inFlight = 0
-  let idle: (() => void) | undefined
-  // One listener function for every response ('close' comes once per response), not a closure
-  // and a `once` wrapper per request.
-  const settled = () => {
-    inFlight--
-    if (inFlight === 0) idle?.()
-  }
-  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    inFlight++
-    res.on('close', settled)
-    handler(req, res)
-  }
+  // No listener per request to count those in flight: on close, connections are closed as they
+  // fall idle (see `close()`), which is the same wait without a cost on every answer.
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => handler(req, res)
   const server: Server = createServer({ connectionsCheckingInterval: Math.min(1000, listen.headersTimeoutMs), ServerResponse: CorsResponse }, onRequest)
   // `Expect: 100-continue`: the handler says "100 Continue" once the request passed its checks.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
@@ -113,25 +103,33 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
     close() {
       closing ??= (async () => {
         handler.drain()
-        const stopped = new Promise<void>((done) => server.close(() => done()))
+        let stopped = false
+        const closed = new Promise<void>((done) =>
+          server.close(() => {
+            stopped = true
+            done()
+          }),
+        )
+        // In-flight requests finish (streams were ended by `drain()`); each connection is closed
+        // once it falls idle between requests, until none is left or the drain time is up.
         server.closeIdleConnections()
-        if (inFlight > 0) {
-          let timer: ReturnType<typeof setTimeout> | undefined
-          await Promise.race([
-            new Promise<void>((done) => (idle = done)),
-            new Promise<void>((done) => (timer = setTimeout(done, listen.drainTimeoutMs))),
-          ])
-          clearTimeout(timer)
+        const deadline = Date.now() + listen.drainTimeoutMs
+        while (!stopped && Date.now() < deadline) {
+          await new Promise((done) => setTimeout(done, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - Date.now()))))
+          server.closeIdleConnections()
         }
         // Whatever is left is idle keep-alive sockets or requests past the drain timeout.
         server.closeAllConnections()
-        await stopped
+        await closed
         await handler.close()
       })()
       return closing
     },
   }
 }
+
+/** How often `close()` looks for connections that fell idle while draining. */
+const DRAIN_POLL_MS = 20
 
 /** The share of `maxConnections` event streams may hold: a half. */
 const STREAM_SHARE = 0.5

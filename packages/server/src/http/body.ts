@@ -33,10 +33,11 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES, checkUtf8
 }
 
 /**
- * {@link readBody} with a callback, called exactly once: the hot path (a cached answer) reads its
- * body this way and answers in the same tick the body ends in, with no promise between.
+ * {@link readBody} with a callback, called exactly once (with `watchAbort` false: at most once, never
+ * for a client that left mid-body): the hot path (a cached answer) reads its body this way and
+ * answers in the same tick the body ends in, with no promise between.
  */
-export function onBody(req: IncomingMessage, limit: number, callback: (result: BodyResult) => void, checkUtf8 = false): void {
+export function onBody(req: IncomingMessage, limit: number, callback: (result: BodyResult) => void, checkUtf8 = false, watchAbort = true): void {
   let settled = false
   const settle = (result: BodyResult) => {
     if (!settled) {
@@ -75,7 +76,9 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
   // and 'close' follows it either way.
-  req.on('close', () => settle({ ok: false, reason: 'aborted' }))
+  // Without `watchAbort` (a caller with nothing to do for a client that left) nothing is called
+  // then, and no listener is added for it.
+  if (watchAbort) req.on('close', () => settle({ ok: false, reason: 'aborted' }))
 }
 
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */

@@ -66,16 +66,24 @@ export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolea
 export function handleBulkEvaluation(req: IncomingMessage, res: ServerResponse, deps: OfrepDeps): Promise<void> | void {
   // The body is read with a callback and answered in the tick it ends in: a cached answer (the
   // common case: the same page polling) costs one promise, not one per step.
+  // A client that leaves mid-body is not answered, so nothing listens for it: the promise is
+  // then never settled (the request is not counted) and goes with the request.
   return new Promise((resolve, reject) =>
-    onBody(req, MAX_BODY_BYTES, (body) => {
-      try {
-        const forwarded = answerBulk(req, res, body, deps)
-        if (forwarded) forwarded.then(resolve, reject)
-        else resolve()
-      } catch (error) {
-        reject(error)
-      }
-    }),
+    onBody(
+      req,
+      MAX_BODY_BYTES,
+      (body) => {
+        try {
+          const forwarded = answerBulk(req, res, body, deps)
+          if (forwarded) forwarded.then(resolve, reject)
+          else resolve()
+        } catch (error) {
+          reject(error)
+        }
+      },
+      false,
+      false,
+    ),
   )
 }
 
@@ -157,13 +165,13 @@ function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, m
   if (metrics && answer.errorCodes.length > 0) metrics.countEvaluationErrors(answer.errorCodes)
   if (isGone(res)) return
   // Flat header arrays: Node writes them as they are, with nothing to merge.
-  const more = extra === undefined ? [] : Object.entries(extra).flat()
   if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) {
-    res.writeHead(304, ['ETag', answer.etag, ...more])
+    res.writeHead(304, extra === undefined ? ['ETag', answer.etag] : ['ETag', answer.etag, ...Object.entries(extra).flat()])
     res.end()
     return
   }
-  res.writeHead(200, ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag, ...more])
+  const head = ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag]
+  res.writeHead(200, extra === undefined ? head : [...head, ...Object.entries(extra).flat()])
   res.end(answer.body)
 }
 

@@ -164,6 +164,22 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     })
   }
 
+  it('a store lineage whose counts lie (it names the follower\'s flags but says nothing was dropped since) is refused', async () => {
+    const { redis, upstream, leader, restart } = await fleetWithStoppedFollower()
+    await step(redis, upstream, leader, tagged(6, 'b'))
+    await step(redis, upstream, leader, tagged(4, 'c'))
+    const key = await definitionsKey(redis)
+    const reply = await redis.command('HGET', key, 'lineage')
+    const [first] = JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number }>
+    // 10 flags, none dropped, then a document of 4: the step the lineage skips dropped 6 (60%).
+    await redis.command('HSET', key, 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
+
+    const follower = await restart()
+    await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
+    expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
+    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+  })
+
   it('the lease changes hands between the steps: the new leader carries the lineage it took on', async () => {
     const { redis, upstream, leader, restart } = await fleetWithStoppedFollower()
     const next = await relay(redis, upstream)

@@ -92,6 +92,21 @@ describe('checkLineage: every step from what the follower serves, by its own --m
     expect(checkLineage(forged, held('a', 10), 50)).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
   })
 
+  it('a last step that kept more flags than the document holds is no history (counts that lie)', () => {
+    // The document c holds 4 flags; a lineage that says a kept all its 10 (or 9) cannot lead to it.
+    expect(checkLineage([{ h: 'a', n: 10, d: 0 }], held('a', 10), 50, { flagCount: 4 })).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
+    expect(checkLineage([{ h: 'a', n: 10, d: 1 }, { h: 'b', n: 9, d: 1 }], held('a', 10), 50, { flagCount: 4 })).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
+    // Honest counts still pass.
+    expect(checkLineage(steps, held('a', 10), 50, { flagCount: 4 })).toEqual({ ok: true, steps: 2 })
+  })
+
+  it('a contradiction after a step past the rule is no history either (not the fleet\'s, to keep)', () => {
+    // a(10) drops 6 (60%, past 50%), then b says it holds 2 although a kept 4: forged, not `descends`.
+    const forged: LineageStep[] = [{ h: 'a', n: 10, d: 6 }, { h: 'b', n: 2, d: 0 }]
+    expect(checkLineage(forged, held('a', 10), 50)).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
+    expect(checkLineage([{ h: 'a', n: 10, d: 6 }], held('a', 10), 50, { flagCount: 2 })).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
+  })
+
   it('--max-shrink 100 lets every step through; a NaN rule reads as the default 50%', () => {
     const big: LineageStep[] = [{ h: 'a', n: 10, d: 9 }]
     expect(checkLineage(big, held('a', 10), 100)).toMatchObject({ ok: true })

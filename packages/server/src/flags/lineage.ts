@@ -71,9 +71,11 @@ export type LineageVerdict = { ok: true; steps: number } | { ok: false; message:
  * it: see the README). `held` is looked for from the newest step back (a version may come back:
  * A → B → A), by its hash and its flag count. Refused: no lineage, `held` not in it (too old, or
  * another history), a step past the rule (`descends`: the copy is the fleet's history, which only
- * this relay's rule refuses), or steps that contradict each other.
+ * this relay's rule refuses), or steps that contradict each other or `to` (the document the lineage
+ * came with: its last step kept no more flags than it holds). Contradictions are looked for first:
+ * a forged lineage is no history, past the rule or not.
  */
-export function checkLineage(lineage: readonly LineageStep[] | undefined, held: { version: string; flagCount: number }, maxShrinkPercent: number): LineageVerdict {
+export function checkLineage(lineage: readonly LineageStep[] | undefined, held: { version: string; flagCount: number }, maxShrinkPercent: number, to?: { flagCount: number }): LineageVerdict {
   if (!lineage || lineage.length === 0) return { ok: false, message: 'the store\'s copy has no lineage (written by an older relay, or the first flags its leader served)' }
   let from = -1
   for (let i = lineage.length - 1; i >= 0; i--) {
@@ -83,11 +85,15 @@ export function checkLineage(lineage: readonly LineageStep[] | undefined, held: 
     }
   }
   if (from < 0) return { ok: false, message: `the store's lineage does not reach back to the flags served here (version ${held.version}; it holds the last ${lineage.length} steps)` }
+  // The flags a step kept are all in the next set (the next step's, or the document's for the
+  // last one): a next set smaller than that is no history.
+  for (let i = from; i < lineage.length; i++) {
+    const next = i + 1 < lineage.length ? lineage[i + 1].n : to?.flagCount
+    if (next !== undefined && next < lineage[i].n - lineage[i].d) return { ok: false, message: 'the store\'s lineage contradicts itself' }
+  }
   const limit = clampPercent(maxShrinkPercent)
   for (let i = from; i < lineage.length; i++) {
     const step = lineage[i]
-    // The flags a step kept are all in the next set: a next set smaller than that is no history.
-    if (i > from && step.n < lineage[i - 1].n - lineage[i - 1].d) return { ok: false, message: 'the store\'s lineage contradicts itself' }
     if (!step.f && step.d * 100 > step.n * limit) {
       // The copy descends from what is served here, through steps a relay of the fleet applied:
       // refused by this relay's stricter rule, but no junk to write over (`descends`).

@@ -33,11 +33,11 @@ export interface OfferOptions {
   /** Whether the shrink guard applies. Default true. */
   guard?: boolean
   /**
-   * Asked only when the guard refuses the offer, with what is served then: `ok` applies it anyway
-   * (the store's lineage shows every step from what is served was within the rule); otherwise its
-   * `message` joins the refusal's. Default: none (the guard decides).
+   * Asked only when the guard refuses the offer, with what is served then and the offer: `ok`
+   * applies it anyway (the store's lineage shows every step from what is served was within the
+   * rule); otherwise its `message` joins the refusal's. Default: none (the guard decides).
    */
-  vouch?: (served: FlagDefinitionsVersion) => { ok: true } | { ok: false; message: string }
+  vouch?: (served: FlagDefinitionsVersion, next: FlagDefinitionsVersion) => { ok: true } | { ok: false; message: string }
 }
 
 /** Creates an empty {@link DefinitionsSlot}. `strict` is flagd schema validation (default true). */
@@ -56,7 +56,7 @@ export function createDefinitionsSlot(options: { maxShrinkPercent: number; stric
     const next: FlagDefinitionsVersion = { version: parsed.version, definitions: parsed.definitions, evaluator: parsed.core, flagCount: parsed.count, origin, fetchedAt }
     if (guard) {
       const refusal = refusalReason(served, next, { maxShrinkPercent: options.maxShrinkPercent })
-      const vouched = refusal && served && next.flagCount > 0 ? vouch?.(served) : undefined
+      const vouched = refusal && served && next.flagCount > 0 ? vouch?.(served, next) : undefined
       if (refusal && !vouched?.ok) return { applied: false, refusal: { reason: 'shrink', message: vouched ? `${refusal}; ${vouched.message}` : refusal } }
     }
     const previous = served

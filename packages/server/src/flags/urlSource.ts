@@ -7,7 +7,7 @@ import type { StoredDocument } from '../store/sharedStore'
 import { versionOf } from './flagDefinitions'
 import { createListeners, type FlagDefinitionsVersion, type FlagOrigin, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { isOlderThanLayer } from './layerOrder'
-import { checkLineage, extendLineage, readLineage, type LineageStep } from './lineage'
+import { checkLineage, extendLineage, readLineage, type LineageStep, type LineageVerdict } from './lineage'
 import { closePersistence, createPersistence, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
 import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
@@ -131,9 +131,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // A copy that descends from what is served here, through steps a relay of the fleet applied,
       // is the fleet's flags: refused by this relay's stricter rule, never written over by it when
       // it leads (it would bring the flags the upstream deleted back to every relay).
-      const served = slot.current()
-      const verdict = served && checkLineage(readLineage(doc.lineage), served, options.maxShrinkPercent)
-      if (verdict && !verdict.ok && verdict.descends) return 'keep'
+      if (result.lineage && !result.lineage.ok && result.lineage.descends) return 'keep'
     }
     return result.applied || result.unchanged === true
   }
@@ -198,12 +196,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     persistence.schedule(() => JSON.stringify({ kind: 'definitions', text: servedText ?? JSON.stringify(served.definitions), version: served.version, fetchedAt: served.fetchedAt, etag: savedEtag, storeVersion: savedStoreVersion, storeSince: savedSince, lineage: savedLineage }))
   }
 
-  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, stored?: StoredDocument): Promise<OfferResult> => {
+  // `lineage`: for a store copy the guard refused, what its lineage says (checkLineage).
+  const offer = async (text: string, origin: FlagOrigin, at: number, newEtag: string | undefined, guard = true, stored?: StoredDocument): Promise<OfferResult & { lineage?: LineageVerdict }> => {
     const fromStore = stored?.version
     const storeLineage = stored && readLineage(stored.lineage)
     // A store copy the guard refuses is taken when its lineage shows every step from what is served
     // here within this relay's own --max-shrink (the fleet shrank in steps while it was away).
-    const vouch = stored && ((served: FlagDefinitionsVersion) => checkLineage(storeLineage, served, options.maxShrinkPercent))
+    const judged: { verdict?: LineageVerdict } = {}
+    const vouch = stored && ((served: FlagDefinitionsVersion, next: FlagDefinitionsVersion) => (judged.verdict = checkLineage(storeLineage, served, options.maxShrinkPercent, next)))
     const result = await slot.offer(text, origin, at, { guard, vouch })
     if (result.applied || result.unchanged) {
       refusedCopy = undefined
@@ -233,7 +233,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (lastRefused?.text !== text && !(stored && result.refusal.reason === 'shrink')) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
     lastRefused = { text, etag: newEtag, at, message: result.refusal.message }
     record({ type: 'failure', at, error: { kind: result.refusal.reason, message: result.refusal.message } })
-    return result
+    return judged.verdict ? { ...result, lineage: judged.verdict } : result
   }
 
   const toRefresh = (outcome: RefreshResult['outcome'], changed: string[]): RefreshResult => {

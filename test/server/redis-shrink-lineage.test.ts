@@ -244,6 +244,44 @@ describe('an operator\'s acceptShrink on a follower (a refresh behind a load bal
 })
 
 describe('a stricter relay that comes to lead', () => {
+  /** A lax leader published 10 → 2 flags, the strict follower refused it (its rule); the lax leader stopped and the strict relay leads. */
+  async function strictLeading() {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
+    const strict = await relay(redis, upstream, { maxShrinkPercent: 10 })
+    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
+    await step(redis, upstream, lax, tagged(2, 'b'))
+    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    await lax.server.close()
+    await waitFor(async () => (await role(strict.server)) === 'leader', 10_000)
+    return { redis, upstream, strict }
+  }
+
+  it('the upstream goes back to the flags it serves: it publishes them over the copy it kept (the fleet follows the upstream)', async () => {
+    const { redis, upstream } = await strictLeading()
+    upstream.set({ document: tagged(10, 'a') })
+    // Its poll says the upstream holds its 10 flags again: that is news, not an old copy written back.
+    await waitFor(async () => (await storedBody(redis)) === JSON.stringify(tagged(10, 'a')), 10_000)
+    const late = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => (await values(late.server)).flags.f0 === 'a', 10_000)
+  })
+
+  it('Redis restarted empty: it does not write its older flags back into the store either', async () => {
+    const { redis, strict } = await strictLeading()
+    const stale = JSON.stringify(tagged(10, 'a'))
+    await redis.stop()
+    await redis.start()
+    await waitFor(async () => (await status(strict.server)).redis.state === 'up' && (await role(strict.server)) === 'leader', 20_000)
+    for (let i = 0; i < 20; i++) {
+      const keys = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')
+      if (keys[2]) expect(await storedBody(redis)).not.toBe(stale)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    expect(await values(strict.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' } })
+  })
+
   it('does not write its older flags back over the step a laxer leader published: the fleet keeps the upstream\'s flags', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: tagged(10, 'a') })

@@ -35,7 +35,8 @@ export interface SharedDefinitionsOptions {
   /**
    * Offers definitions that another relay polled (or that the store held at start) to this relay's
    * guarded slot; returns whether they are now served. Called only for a version newer than any
-   * this relay has seen. `'keep'`: refused, but never to be written over (see `StoreReplicaOptions.accept`).
+   * this relay has seen. `'keep'`: refused, but the fleet's (only this relay's stricter rules refuse
+   * it): what this relay serves is not written back while it is the store's copy; a poll's result still is.
    */
   take(doc: StoredDocument): boolean | 'keep' | Promise<boolean | 'keep'>
   /**
@@ -135,6 +136,11 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   const { store, log } = options
   let lastReport: UpstreamReport | undefined
   let taken = 0
+  // The store's copy is one this relay refuses only by its own stricter rules (`take` said
+  // 'keep'): the fleet's flags. What this relay serves is then not written back, neither over it
+  // nor into a store that lost it (a Redis restarted empty): that would bring the flags the
+  // upstream deleted back to every relay. What its own polls give is still published.
+  let keeping = false
   const keeper = createLeaseKeeper({
     store,
     ttlMs: options.leaseTtlMs,
@@ -160,8 +166,9 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       }
       if (key !== DEFINITIONS) return false
       const took = await options.take(doc)
+      keeping = took === 'keep'
       if (took === true) taken++
-      return took
+      return took === true
     },
   })
 
@@ -171,11 +178,11 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   // own while the leader published), and a fresh ticket would put that older copy over it.
   // What is served is read when the write's turn comes, after the takes queued before it.
   const writeBack = () => {
-    if (!options.served || keeper.role() !== 'leader') return
+    if (!options.served || keeper.role() !== 'leader' || keeping) return
     const served = options.served
     replica
       .publishLate(DEFINITIONS, () => {
-        const local = served()
+        const local = keeping ? undefined : served()
         return local && { body: local.text, fetchedAt: local.fetchedAt, ...(local.etag === undefined ? {} : { etag: local.etag }), ...(local.lineage ? { lineage: local.lineage } : {}) }
       }, keeper.owner)
       .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
@@ -211,6 +218,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
           const local = { body: outcome.text, fetchedAt: outcome.fetchedAt, etag: outcome.etag, lineage: outcome.lineage }
           const published = await (asked && !asked.leading ? replica.publishLate(DEFINITIONS, local, lease, asked.seen ?? -Infinity) : replica.publish(DEFINITIONS, local, lease))
           const version = replica.version(DEFINITIONS)
+          if (published === 'written' || published === 'refreshed') keeping = false
           if (published === 'written' && version !== undefined) options.published?.(version)
         }
         await replica.publish(UPSTREAM, { body: JSON.stringify(report), fetchedAt: report.lastAttemptAt ?? Date.now() }, lease)

@@ -21,12 +21,9 @@ export interface StoreReplicaOptions {
   /**
    * Takes a newer document that another relay wrote (or that was in the store at start) into
    * service. Return false to refuse it (invalid, shrunken: the relay's own rules); it is then not
-   * counted as seen and is offered again if it is still the newest after the next notice. Return
-   * `'keep'` to refuse it but leave it in the store: a version another relay legitimately published
-   * that only this relay's own, stricter rules refuse. Refused with false, a newer version is
-   * written over by this relay's next write (junk, a broken peer's); kept, never.
+   * counted as seen and is offered again if it is still the newest after the next notice.
    */
-  accept: (key: string, doc: StoredDocument) => boolean | 'keep' | Promise<boolean | 'keep'>
+  accept: (key: string, doc: StoredDocument) => boolean | Promise<boolean>
   /** Which keys to read at start and after the store returns, at most `limit`. Default: `['definitions']`. */
   initialKeys?: { prefix: string; limit: number } | string[]
   /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
@@ -103,8 +100,6 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   let checker: ReturnType<typeof setInterval> | undefined
   // key → the version this relay refused, so the periodic check does not offer it again and again.
   const refused = new Map<string, number>()
-  // key → the newest version this relay refused but must not write over (`accept` said `keep`).
-  const kept = new Map<string, number>()
 
   const remember = (key: string, doc: StoredDocument, hash = digest(doc.body)) => {
     seen.delete(key)
@@ -151,19 +146,17 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     const held = seen.get(key)
     if (held && held.version >= doc.version && !again) return
     const hash = digest(doc.body)
-    let accepted: boolean | 'keep' = false
+    let accepted = false
     try {
       accepted = (!again && held?.hash === hash) || (await options.accept(key, doc))
     } catch (error) {
       log?.error(`taking ${key} from the store failed: ${(error as Error).message}`)
     }
-    if (accepted !== true) {
+    if (!accepted) {
       refused.set(key, doc.version)
-      if (accepted === 'keep') kept.set(key, Math.max(doc.version, kept.get(key) ?? -Infinity))
       return
     }
     refused.delete(key)
-    kept.delete(key)
     if (held?.hash !== hash) taken++
     remember(key, doc, hash)
   }
@@ -209,8 +202,6 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     // Taken again even when seen: an answer asked for earlier may have replaced it here since.
     await pullNow(key, version !== undefined)
     if ((seen.get(key)?.version ?? -Infinity) >= newer) return 'older' as const
-    // …or one this relay refuses only by its own stricter rules (`keep`): the fleet's, not junk.
-    if ((kept.get(key) ?? -Infinity) >= newer) return 'older' as const
     // …unless this relay refuses it (invalid, empty, gutted: written by hand or by a broken
     // peer). Then what this relay polls replaces it, or the junk would stay there for good.
     const ticket = await store.ticket()

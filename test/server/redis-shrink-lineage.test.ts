@@ -243,6 +243,30 @@ describe('an operator\'s acceptShrink on a follower (a refresh behind a load bal
   })
 })
 
+describe('an operator\'s acceptShrink recorded for the fleet', () => {
+  it('is honoured once: the same shrink again (the upstream back to that document within 10 minutes) is guarded again', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    const leader = await relay(redis, upstream)
+    await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
+    const follower = await relay(redis, upstream, { adminKey: ADMIN })
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+
+    upstream.set({ document: tagged(4, 'b') })
+    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
+    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    await waitFor(async () => (await storedBody(redis)) === JSON.stringify(tagged(4, 'b')), 10_000)
+    // Used: nothing of it is left in Redis.
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) === '*0\r\n', 5_000)
+    await step(redis, upstream, leader, tagged(10, 'c'))
+    const before = (await status(leader.server)).refused as number
+    upstream.set({ document: tagged(4, 'b') })
+    await waitFor(async () => (await status(leader.server)).refused > before + 1, 10_000)
+    expect(await values(leader.server)).toMatchObject({ flags: { f0: 'c', f9: 'c' } })
+    expect(await storedBody(redis)).toBe(JSON.stringify(tagged(10, 'c')))
+  })
+})
+
 describe('a stricter relay that comes to lead', () => {
   /** A lax leader published 10 → 2 flags, the strict follower refused it (its rule); the lax leader stopped and the strict relay leads. */
   async function strictLeading() {

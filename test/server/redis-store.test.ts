@@ -186,6 +186,25 @@ describe('flags raised for a while (streams open somewhere in the fleet)', () =>
     expect(await memory.raised!('streams-open')).toEqual({ ok: true, value: false })
   })
 
+  it('lowering a flag answers whether it was raised: of two relays lowering it, one hears true; an expired one, none', async () => {
+    const server = await redis()
+    const a = store(server, 'flag-lower')
+    const b = store(server, 'flag-lower')
+    await Promise.all([a, b].map(connected))
+    await a.raise!('accept-shrink:x', 60_000)
+    const both = await Promise.all([a.lower!('accept-shrink:x'), b.lower!('accept-shrink:x')])
+    expect(both.map((r) => r.ok && r.value).sort()).toEqual([false, true])
+    expect(await a.raised!('accept-shrink:x')).toEqual({ ok: true, value: false })
+    let now = 1000
+    const memory = createMemoryStore({ now: () => now })
+    await memory.raise!('accept-shrink:x', 400)
+    expect(await memory.lower!('accept-shrink:x')).toEqual({ ok: true, value: true })
+    expect(await memory.lower!('accept-shrink:x')).toEqual({ ok: true, value: false })
+    await memory.raise!('accept-shrink:x', 400)
+    now += 400
+    expect(await memory.lower!('accept-shrink:x')).toEqual({ ok: true, value: false })
+  })
+
   it('a Redis that is down says "not raised" as a failure, never throws', async () => {
     const server = await redis()
     const s = store(server, 'flag-down', { commandTimeoutMs: 300 })

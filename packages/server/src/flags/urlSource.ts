@@ -324,7 +324,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (offered.applied) return toRefresh('applied', offered.changed)
     // An operator accepted this very shrink on another relay of the fleet (a refresh behind a load
     // balancer reaches any of them): applied here too, and published as a forced step.
-    if ('refusal' in offered && offered.refusal.reason === 'shrink' && (await shared?.shrinkAccepted?.(versionOf(result.text)))) {
+    if ('refusal' in offered && offered.refusal.reason === 'shrink' && (await shared?.takeAcceptedShrink?.(versionOf(result.text)))) {
       const forced = await offer(result.text, 'url', at, result.etag, false)
       if (forced.applied) {
         log.warn(`applying ${where} although it drops more than --max-shrink: an operator accepted it on another relay of the fleet (POST /holdfast/v1/refresh {"acceptShrink": true})`)

@@ -93,6 +93,11 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): SharedStore
       return ok(undefined)
     },
     raised: (name) => ok((flags.get(name) ?? -Infinity) > now()),
+    lower(name) {
+      const raised = (flags.get(name) ?? -Infinity) > now()
+      flags.delete(name)
+      return ok(raised)
+    },
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)

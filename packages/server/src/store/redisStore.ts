@@ -308,6 +308,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     async raised(name) {
       return map(await run<number>(['EXISTS', flagKey(name)]), (count) => Number(count) > 0)
     },
+    async lower(name) {
+      return map(await run<number>(['DEL', flagKey(name)]), (count) => Number(count) > 0)
+    },
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)

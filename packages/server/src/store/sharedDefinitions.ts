@@ -90,8 +90,12 @@ export interface SharedDefinitions {
    * guard refuses the same document, applies and publishes it too. Fire and forget. Optional.
    */
   acceptShrink?(version: string): void
-  /** Whether an operator accepted the shrink to `version` on some relay of the fleet (see {@link acceptShrink}). Optional. */
-  shrinkAccepted?(version: string): Promise<boolean>
+  /**
+   * Whether an operator accepted the shrink to `version` on some relay of the fleet (see
+   * {@link acceptShrink}), using the acceptance up: it is honoured once (the same shrink again, the
+   * upstream back to that document later, is guarded again). Optional.
+   */
+  takeAcceptedShrink?(version: string): Promise<boolean>
   status(): SharedStatus
   /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
@@ -231,8 +235,8 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
         if (!result.ok) log?.warn(`could not tell the fleet that the shrink was accepted (${result.error}): send the refresh to the leader too`)
       })
     },
-    async shrinkAccepted(version) {
-      const result = await store.raised?.(acceptedFlag(version))
+    async takeAcceptedShrink(version) {
+      const result = await store.lower?.(acceptedFlag(version))
       return result?.ok === true && result.value
     },
     status: () => ({ ...store.status(), role: keeper.role(), version: replica.version(DEFINITIONS), taken }),

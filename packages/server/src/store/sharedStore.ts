@@ -102,6 +102,8 @@ export interface SharedStore {
   raise?(name: string, ttlMs: number): Promise<StoreResult<void>>
   /** Whether some relay raised the flag `name` (see {@link raise}) and its TTL has not run out. Optional. */
   raised?(name: string): Promise<StoreResult<boolean>>
+  /** Lowers the flag `name` at once, answering whether it was raised: of relays lowering it together, one hears true. Optional. */
+  lower?(name: string): Promise<StoreResult<boolean>>
   /** Calls `listener` for every notice until the returned function is called. */
   subscribe(listener: (notice: StoreNotice) => void): () => void
   /** The connection now. */

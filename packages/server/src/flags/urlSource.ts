@@ -12,6 +12,7 @@ import { closePersistence, createPersistence, type Persistence } from './persist
 import { createPoller, type Poller } from './poller'
 import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
+import { checkShrink } from './shrinkGuard'
 import { nothingToServe, type SnapshotState } from './snapshotFile'
 import { waitAtMost } from './startupWait'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
@@ -439,10 +440,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   }
 }
 
-/** How many of the flags of `previous` are not in `next`: a step's `d` in the lineage. */
+/** How many of the flags of `previous` are not in `next` (as the shrink guard counts them): a step's `d` in the lineage. */
 function droppedKeys(previous: FlagDefinitionsVersion, next: FlagDefinitionsVersion): number {
-  const after = next.evaluator.getFlags()
-  let dropped = 0
-  for (const key of previous.evaluator.getFlags().keys()) if (!after.has(key)) dropped++
-  return dropped
+  const verdict = checkShrink(previous.evaluator.getFlags().keys(), next.evaluator.getFlags(), 100)
+  return verdict.ok || verdict.reason === 'shrink' ? verdict.dropped : previous.flagCount
 }

@@ -180,6 +180,27 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
   })
 
+  it('a store lineage that hides a step renaming every flag (the counts add up, the keys do not) is refused', async () => {
+    const { redis, upstream, leader, restart } = await fleetWithStoppedFollower()
+    // The operator forces 10 flags f0… → 10 other flags g0… on the leader: a step dropping all 10.
+    const renamed = { flags: Object.fromEntries(Object.entries(tagged(10, 'g').flags).map(([key, flag]) => [key.replace('f', 'g'), flag])) }
+    upstream.set({ document: renamed })
+    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
+    expect((await refresh(leader.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    await waitFor(async () => (await storedBody(redis)) === JSON.stringify(renamed), 10_000)
+    const key = await definitionsKey(redis)
+    const reply = await redis.command('HGET', key, 'lineage')
+    const [first] = JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number; d: number }>
+    expect(first.d).toBe(10)
+    // Rewritten to say that step dropped nothing (and no operator forced it): 10 flags → 10 flags.
+    await redis.command('HSET', key, 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
+
+    const follower = await restart()
+    await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
+    expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
+    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+  })
+
   it('the lease changes hands between the steps: the new leader carries the lineage it took on', async () => {
     const { redis, upstream, leader, restart } = await fleetWithStoppedFollower()
     const next = await relay(redis, upstream)

@@ -100,6 +100,15 @@ describe('checkLineage: every step from what the follower serves, by its own --m
     expect(checkLineage(steps, held('a', 10), 50, { flagCount: 4 })).toEqual({ ok: true, steps: 2 })
   })
 
+  it('fewer flags dropped along the lineage than the follower\'s flags missing from the document is no history (a skipped step, or every key renamed)', () => {
+    // The follower's a (10 keys) shares none with the document (10 other keys): 10 of its flags
+    // are gone, but the lineage says its steps dropped 1 in all.
+    expect(checkLineage([{ h: 'a', n: 10, d: 1 }], held('a', 10), 50, { flagCount: 10, dropped: 10 })).toEqual({ ok: false, message: expect.stringMatching(/contradicts/) })
+    // Every flag gone was dropped by some step: 4 + 2 ≥ 6.
+    expect(checkLineage(steps, held('a', 10), 50, { flagCount: 4, dropped: 6 })).toEqual({ ok: true, steps: 2 })
+    expect(checkLineage(steps, held('a', 10), 50, { flagCount: 4, dropped: 7 })).toMatchObject({ ok: false, message: expect.stringMatching(/contradicts/) })
+  })
+
   it('a contradiction after a step past the rule is no history either (not the fleet\'s, to keep)', () => {
     // a(10) drops 6 (60%, past 50%), then b says it holds 2 although a kept 4: forged, not `descends`.
     const forged: LineageStep[] = [{ h: 'a', n: 10, d: 6 }, { h: 'b', n: 2, d: 0 }]

@@ -71,11 +71,12 @@ export type LineageVerdict = { ok: true; steps: number } | { ok: false; message:
  * it: see the README). `held` is looked for from the newest step back (a version may come back:
  * A → B → A), by its hash and its flag count. Refused: no lineage, `held` not in it (too old, or
  * another history), a step past the rule (`descends`: the copy is the fleet's history, which only
- * this relay's rule refuses), or steps that contradict each other or `to` (the document the lineage
- * came with: its last step kept no more flags than it holds). Contradictions are looked for first:
- * a forged lineage is no history, past the rule or not.
+ * this relay's rule refuses), or steps that contradict each other or `to`, the document the lineage
+ * came with (its last step kept more flags than it holds, or its steps dropped fewer than the
+ * `dropped` flags of `held` it lacks: every flag gone was dropped by some step). Contradictions are
+ * looked for first: a forged lineage is no history, past the rule or not.
  */
-export function checkLineage(lineage: readonly LineageStep[] | undefined, held: { version: string; flagCount: number }, maxShrinkPercent: number, to?: { flagCount: number }): LineageVerdict {
+export function checkLineage(lineage: readonly LineageStep[] | undefined, held: { version: string; flagCount: number }, maxShrinkPercent: number, to?: { flagCount: number; dropped?: number }): LineageVerdict {
   if (!lineage || lineage.length === 0) return { ok: false, message: 'the store\'s copy has no lineage (written by an older relay, or the first flags its leader served)' }
   let from = -1
   for (let i = lineage.length - 1; i >= 0; i--) {
@@ -87,10 +88,13 @@ export function checkLineage(lineage: readonly LineageStep[] | undefined, held: 
   if (from < 0) return { ok: false, message: `the store's lineage does not reach back to the flags served here (version ${held.version}; it holds the last ${lineage.length} steps)` }
   // The flags a step kept are all in the next set (the next step's, or the document's for the
   // last one): a next set smaller than that is no history.
+  let dropped = 0
   for (let i = from; i < lineage.length; i++) {
     const next = i + 1 < lineage.length ? lineage[i + 1].n : to?.flagCount
     if (next !== undefined && next < lineage[i].n - lineage[i].d) return { ok: false, message: 'the store\'s lineage contradicts itself' }
+    dropped += lineage[i].d
   }
+  if (to?.dropped !== undefined && to.dropped > dropped) return { ok: false, message: `the store's lineage contradicts itself (its steps dropped ${dropped} flags; ${to.dropped} of those served here are gone)` }
   const limit = clampPercent(maxShrinkPercent)
   for (let i = from; i < lineage.length; i++) {
     const step = lineage[i]

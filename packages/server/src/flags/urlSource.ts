@@ -204,7 +204,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // A store copy the guard refuses is taken when its lineage shows every step from what is served
     // here within this relay's own --max-shrink (the fleet shrank in steps while it was away).
     const judged: { verdict?: LineageVerdict } = {}
-    const vouch = stored && ((served: FlagDefinitionsVersion, next: FlagDefinitionsVersion) => (judged.verdict = checkLineage(storeLineage, served, options.maxShrinkPercent, next)))
+    const vouch = stored && ((served: FlagDefinitionsVersion, next: FlagDefinitionsVersion) => (judged.verdict = checkLineage(storeLineage, served, options.maxShrinkPercent, { flagCount: next.flagCount, dropped: droppedKeys(served, next) })))
     const result = await slot.offer(text, origin, at, { guard, vouch })
     if (result.applied || result.unchanged) {
       refusedCopy = undefined

@@ -288,6 +288,23 @@ describe('an operator\'s acceptShrink recorded for the fleet', () => {
   })
 })
 
+describe('an operator\'s acceptShrink on a stricter follower, for the store\'s copy', () => {
+  it('is not told to the fleet: the leader serves that copy already (an acceptance left in Redis would pass the same shrink later)', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
+    const strict = await relay(redis, upstream, { maxShrinkPercent: 10, adminKey: ADMIN })
+    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
+    await step(redis, upstream, lax, tagged(2, 'b'))
+    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    expect((await refresh(strict.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    expect((await values(strict.server)).flags).toEqual({ f0: 'b', f1: 'b' })
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await redis.command('KEYS', 'holdfast:*accept-shrink*')).toBe('*0\r\n')
+  })
+})
+
 describe('a stricter relay that comes to lead', () => {
   /** A lax leader published 10 → 2 flags, the strict follower refused it (its rule); the lax leader stopped and the strict relay leads. */
   async function strictLeading() {

@@ -103,6 +103,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   let lineage: LineageStep[] = []
   // --redis: the store's copy refused here, and why (the status says it, with the remedy).
   let refusedCopy: { version: number; at: number; message: string } | undefined
+  // …and the definitions' version (hash) of that copy.
+  let refusedCopyOf: string | undefined
   const lineageText = () => (lineage.length > 0 ? { lineage: JSON.stringify(lineage) } : {})
   let heldBack: StoredDocument | undefined
   // Whether the store's copy is older than the data-dir or snapshot layer served since start (layerOrder.ts).
@@ -129,6 +131,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       const message = `the store's copy (version ${doc.version}) is refused here: ${result.refusal.message}. Still serving the previous flags; POST /holdfast/v1/refresh with {"acceptShrink": true} on this relay serves the upstream's`
       if (refusedCopy?.version !== doc.version) log.warn(message)
       refusedCopy = { version: doc.version, at: now(), message }
+      refusedCopyOf = versionOf(doc.body)
       // A copy that descends from what is served here, through steps a relay of the fleet applied,
       // is the fleet's flags: refused by this relay's stricter rule, never written over by it when
       // it leads (it would bring the flags the upstream deleted back to every relay).
@@ -428,10 +431,13 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // An operator who means it: apply a document the shrink guard refused (never an empty or an
       // invalid one: the slot refuses those whatever the guard says).
       if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {
+        const storeCopy = refusedCopy && refusedCopyOf
         const forced = await offer(lastRefused.text, 'url', lastRefused.at, lastRefused.etag, false)
         if (forced.applied) {
-          // A follower does not publish: the leader, whose guard refuses the same document, is told.
-          if (shared?.role() === 'follower') shared.acceptShrink?.(forced.version.version)
+          // A follower does not publish: the leader, whose guard refuses the same document, is told
+          // (not when it is the store's copy, which the leader serves already: an acceptance left
+          // in Redis would pass the same shrink on the leader later).
+          if (shared?.role() === 'follower' && forced.version.version !== storeCopy) shared.acceptShrink?.(forced.version.version)
           return toRefresh('applied', forced.changed)
         }
       }

@@ -259,11 +259,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // a value a relay sends with reason STALE (kept through an upstream per-flag error, or left out of
 // a partial answer) is held `stale`, from an answer, a bootstrap, the cache or a 304 (+18 B); a 304
 // to the ETag of a relay's stale answer keeps it stale after a failed attempt or a reload (+5 B).
+// Raised to 14,670 B (b) and 19,140 B with delivery on 2026-12-05 (measured (b) 14,644 → 14,664 B,
+// with delivery 19,112 → 19,132 B): the page's exposure de-duplication keeps a hash per exposure,
+// at most 10,000, oldest out first, where it kept every (context, flag, value JSON, variant) string
+// for the page's life: 117 MB after 100,000 values of a 1 KB config on a dashboard left open (+20 B;
+// clearing the whole set when full would cost 8 B less, and log every recent exposure again).
 // The budgets keep a few bytes over the measure: chunk names are content hashes, and move a byte or two.
 const BUDGET = {
-  react: 14_650, // (b): client + React bindings, up front, gzip bytes
+  react: 14_670, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_120, // (b) plus the event delivery chunk
+  withEvents: 19_140, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -298,7 +303,11 @@ const BUDGET = {
   // lease another tab took (its renewals stalled past it, or two tabs claimed a freed lease before
   // either claim reached the other's renderer) steps down and closes its stream, where it held it
   // for as long as both tabs stayed open: two streams for one origin, and a CI run that failed (+28 B).
-  live: 4_360,
+  // Raised to 4,400 B on 2026-12-05 (4,348 → 4,392 B): a tab no longer adopts another tab's shared
+  // answer that is older (by metadata.holdfast.fetchedAt) than the one it holds for that user, where
+  // an answer to a request that started before this tab's newer one finished put the old values
+  // back until the next notice; a tab waiting for the leader's answer to a notice stops waiting (+44 B).
+  live: 4_400,
 }
 
 const ENTRIES = {
@@ -643,7 +652,13 @@ await main()
 // answered with the caller's default because nothing is held for the user (a first visit in an
 // outage, a switch whose first attempt failed) carries flagMetadata (source, stale) like every
 // other; before, it had none, just when an app needs to tell "nothing known" apart (+9 B).
-const OPENFEATURE_BUDGET = { total: 16_220, layer: 2_600 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,240 B on 2026-12-05 ((c) 16,212 → 16,231 B): the core's, under (b) above (the
+// exposure de-duplication bounded and hashed).
+// Raised to 16,250 B (layer 2,610 B) the same day ((c) 16,231 → 16,240 B, layer 2,587 → 2,596 B):
+// the provider's own early answers (a context without targetingKey, another user's context, a
+// provider that could not start) carry flagMetadata { source: 'default', stale: false } like every
+// other evaluation; before, an app reading flagMetadata.source got undefined exactly then (+9 B).
+const OPENFEATURE_BUDGET = { total: 16_250, layer: 2_610 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

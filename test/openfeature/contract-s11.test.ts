@@ -2,8 +2,10 @@
 // `source`, `updatedAt` and `stale`, including when the caller's default is all there is (nothing
 // held after a failed first attempt, or after a switch whose first attempt failed), which is when
 // an app most needs to tell "the server said so" from "nothing known".
-import { OpenFeature } from '@openfeature/web-sdk'
+import { ErrorCode, OpenFeature } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
+import { HoldfastWebProvider } from '@holdfast/openfeature'
+import { createTestLogger } from '../support/clock'
 import { createFaultServer, flags } from '../support/faultServer'
 import { connect, settle } from './support'
 
@@ -36,5 +38,50 @@ describe('flagMetadata says where a value came from, also when nothing is held (
     } finally {
       await fault.close()
     }
+  })
+
+  // The provider's own early answers: the caller's default without asking the client. They said
+  // nothing in flagMetadata (undefined source and stale) where every other default says source default.
+  it('a context without targetingKey (a logout): the default, with source default and stale false', async () => {
+    const fault = await createFaultServer(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'alice' }, { storage: 'memory' })
+      await OpenFeature.setContext(domain, { plan: 'pro' })
+      expect(client.getBooleanDetails('checkout', true)).toMatchObject({
+        value: true,
+        errorCode: ErrorCode.TARGETING_KEY_MISSING,
+        flagMetadata: { source: 'default', stale: false },
+      })
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('a domain whose context names another user: the default, with source default and stale false', async () => {
+    const fault = await createFaultServer(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+    try {
+      // A domain with no provider of its own reads the default provider, with its own context.
+      const provider = new HoldfastWebProvider({ url: fault.url, storage: 'memory', refreshOnFocus: false, logger: createTestLogger() })
+      await OpenFeature.setProviderAndWait(provider, { targetingKey: 'alice' })
+      await OpenFeature.setContext('s11-bob', { targetingKey: 'bob' })
+      expect(OpenFeature.getClient('s11-bob').getBooleanDetails('checkout', true)).toMatchObject({
+        value: true,
+        errorCode: ErrorCode.INVALID_CONTEXT,
+        flagMetadata: { source: 'default', stale: false },
+      })
+    } finally {
+      await OpenFeature.setContext({})
+      await fault.close()
+    }
+  })
+
+  it('a provider that could not start (no targetingKey anywhere): the default, with source default and stale false', async () => {
+    const provider = new HoldfastWebProvider({ url: 'http://127.0.0.1:9', storage: 'memory', logger: createTestLogger() })
+    await expect(OpenFeature.setProviderAndWait('s11-no-key', provider, {})).rejects.toMatchObject({ code: ErrorCode.TARGETING_KEY_MISSING })
+    expect(OpenFeature.getClient('s11-no-key').getBooleanDetails('checkout', true)).toMatchObject({
+      value: true,
+      errorCode: ErrorCode.PROVIDER_NOT_READY,
+      flagMetadata: { source: 'default', stale: false },
+    })
   })
 })

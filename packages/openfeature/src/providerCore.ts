@@ -2,7 +2,7 @@
 // (quiet) and when the provider speaks, evaluations, context changes, track(). See provider.ts for
 // who emits what when.
 import { ErrorCode, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
-import type { EvaluationContext as OpenFeatureContext, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
+import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import { createClient, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
 import { createChangeTracker } from './changeTracker'
 import { isEmptyContext, toHoldfastContext } from './context'
@@ -185,10 +185,20 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
     resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
       try {
-        if (contextMissing)
-          return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.TARGETING_KEY_MISSING, errorMessage: 'the OpenFeature context has no targetingKey' }
-        if (foreignContext(context)) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.INVALID_CONTEXT, errorMessage: "another user's context" }
-        if (!client) return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, errorMessage: 'the provider is not initialized' }
+        // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
+        // by default source `default` and stale false, as the client says of a flag it does not hold.
+        // (A closure per evaluation: 4 B less than a module-level helper, and beside the SDK's own
+        // allocations per evaluation, nothing.)
+        const refuse = (errorCode: ErrorCode, errorMessage: string, flagMetadata: FlagMetadata = { source: 'default', stale: false }): ResolutionDetails<T> => ({
+          value: defaultValue,
+          reason: 'ERROR',
+          errorCode,
+          errorMessage,
+          flagMetadata,
+        })
+        if (contextMissing) return refuse(ErrorCode.TARGETING_KEY_MISSING, 'the OpenFeature context has no targetingKey')
+        if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
+        if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
         const details: Details<T> = client.getDetails(key, defaultValue)
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for
@@ -196,7 +206,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // (Its flagMetadata is the client's, which has dropped the previous user's values by then: source default.)
         if (foreign && details.source !== 'fallback') {
           const status = client.getStatus()
-          return { value: defaultValue, reason: 'ERROR', errorCode: statusErrorCode(status), errorMessage: `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, flagMetadata: toFlagMetadata(details) }
+          return refuse(statusErrorCode(status), `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, toFlagMetadata(details))
         }
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =

@@ -1,5 +1,5 @@
 // Exposure de-duplication: one exposure per (context, flag, value, variant) per page session.
-import { stableStringify } from '../platform/hash'
+import { hashString, stableStringify } from '../platform/hash'
 import type { Details } from '../types'
 
 /** Remembers which exposures this page already logged. */
@@ -11,7 +11,9 @@ export interface ExposureLog {
 /**
  * What this page logged, for every client: a provider remounted for each user (`key={user}`), after
  * an error boundary's reset or when shown again, or a provider set again, is a new client in the
- * same page session, and must not log the same exposure again.
+ * same page session, and must not log the same exposure again. Bounded: a page open for days with a
+ * config that changes every poll (or many users) would otherwise keep every value's JSON for ever.
+ * Each entry is a 28-character hash, and past 10,000 the oldest goes: at worst it is logged again.
  */
 const seen = new Set<string>()
 
@@ -24,9 +26,9 @@ export function createExposureLog(name: string): ExposureLog {
     first(contextHash, details) {
       if (recent.get(details) === contextHash) return false
       recent.set(details, contextHash)
-      const key = `${name}\u0000${contextHash}\u0000${details.key}\u0000${stableStringify(details.value)}\u0000${details.variant ?? ''}`
+      const key = hashString(`${name}\u0000${contextHash}\u0000${details.key}\u0000${stableStringify(details.value)}\u0000${details.variant ?? ''}`)
       if (seen.has(key)) return false
-      seen.add(key)
+      if (seen.add(key).size > 10_000) seen.delete(seen.values().next().value!)
       return true
     },
   }

@@ -146,6 +146,8 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let gapVersion: string | undefined
   /** A notice of this tab's own stream came in the gap: the other tabs are told with its refetch. */
   let gapTell = false
+  /** The `metadata.holdfast.fetchedAt` of this tab's latest full answer (its own or adopted), under its key (whose values). */
+  let held: Record<string, number | undefined> = {}
 
   /**
    * Refetch for a notice, with the ETag and the notice's version (`flagConfigEtag=…&flagConfigLastModified=…`), through the
@@ -354,7 +356,18 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         const hash = sync.contextHash()
         const shared = message.result as OkResult | null
         if (message.key !== keyOf(hash) || asleep || shared?.kind !== 'ok' || !Array.isArray(shared.entries)) return
-        if (sync.adopt(readShared(shared), hash)) stopWaiting()
+        const answer = readShared(shared)
+        const at = answer.upstream?.fetchedAt
+        // An answer older than the one this tab holds for this user (by the server's
+        // metadata.holdfast.fetchedAt) never replaces it: the other tab's request started before
+        // this tab's newer one finished, or its message came late. Without a fetchedAt on either
+        // side the answers cannot be ordered, and the shared one is taken, as before. A tab waiting
+        // for the leader's answer to a notice waits no more: what it holds is newer still.
+        if (at! < held[message.key]!) return stopWaiting()
+        if (sync.adopt(answer, hash)) {
+          held = { [message.key]: at }
+          stopWaiting()
+        }
         return
       }
     }
@@ -449,6 +462,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })
         return
       }
+      held = { [keyOf(hash)]: result.upstream?.fetchedAt }
       const advertised = readStreamInfo(result.streams, deps.url)
       if (advertised && advertised.url !== stream.url) {
         // The server moved its stream: follow it.

@@ -1,0 +1,133 @@
+// Two tabs of one origin showing one user share their answers (CONTRACT §10). An answer another tab
+// posts may be older than what this tab holds: that tab's request started before this tab's newer
+// one finished (a slow server, a loaded machine), or its message came late. It must never replace
+// the newer values: before, the follower showed the old value until the next change notice.
+//
+//   server    v1 ─────────────── v2 ───────────────────────── v3
+//   tab A     refresh ─ (held: its answer is v1, fetchedAt 1) ───────────► applies v1, posts it
+//   tab B                          refresh ─► v2 (fetchedAt 2)   hears A's v1: must keep v2
+import { createServer, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, expect, it } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { pollUntil } from '../support/streamingOfrep'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+interface Scripted {
+  url: string
+  /** The version served now: its value is `v<n>`, its metadata.holdfast.fetchedAt is n (epoch ms: tiny, but ordered). */
+  version: number
+  /** Holds the answers to tab A's requests until `release` (they are built when the request comes). */
+  holdA: boolean
+  release(): void
+  /** Answers held now. */
+  held(): number
+}
+
+async function scriptedServer(): Promise<Scripted> {
+  const held: Array<() => void> = []
+  const streams: ServerResponse[] = []
+  const state: Scripted = {
+    url: '',
+    version: 1,
+    holdA: false,
+    release: () => held.splice(0).forEach((send) => send()),
+    held: () => held.length,
+  }
+  const server: Server = createServer((req, res) => {
+    if (req.url?.startsWith('/stream')) {
+      // Open and silent: the tabs share answers; no notice comes during the test.
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+      streams.push(res)
+      return
+    }
+    req.resume()
+    req.on('end', () => {
+      const n = state.version
+      const body = JSON.stringify({
+        flags: [{ key: 'banner', value: `v${n}`, reason: 'STATIC' }],
+        metadata: { holdfast: { source: 'file', fetchedAt: n, stale: false } },
+        eventStreams: [{ type: 'sse', endpoint: { requestUri: '/stream' } }],
+      })
+      const send = () => void res.writeHead(200, { 'Content-Type': 'application/json' }).end(body)
+      if (state.holdA && req.headers['x-tab'] === 'a') held.push(send)
+      else send()
+    })
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  cleanup.push(
+    () =>
+      new Promise<void>((done) => {
+        state.release()
+        for (const s of streams) s.destroy()
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  )
+  return state
+}
+
+function tab(url: string, name: 'a' | 'b'): { client: FlagClient; shown: string[] } {
+  const client = createClient({
+    url,
+    context: { targetingKey: 'user-1' },
+    headers: { 'X-Tab': name },
+    storage: 'memory',
+    storageName: uniqueStorageName(`tabs-order-${name}`),
+    logger: createTestLogger(),
+    // Timers fire only when the test says: no polls, no stream reconnects, no request timeouts.
+    clock: createManualClock(),
+    refreshIntervalMs: 0,
+    refreshOnFocus: false,
+    liveUpdates: { shareTabs: true },
+  })
+  cleanup.push(() => client.close())
+  const shown: string[] = []
+  client.subscribeFlag('banner', () => shown.push(client.getValue<string>('banner', 'none')))
+  return { client, shown }
+}
+
+it("a follower never replaces its newer values with another tab's older answer; a newer shared answer is still adopted", async () => {
+  const server = await scriptedServer()
+  const a = tab(server.url, 'a')
+  const b = tab(server.url, 'b')
+  // What the tabs say to each other, heard as a third tab would.
+  const heard: Array<{ t: string; result?: { entries: Array<{ value: unknown }> } }> = []
+  const channel = new BroadcastChannel(`holdfast-live:2:${server.url}/stream`)
+  channel.onmessage = (event: MessageEvent) => void heard.push(event.data)
+  cleanup.push(() => channel.close())
+  const shared = () => heard.filter((m) => m.t === 'values').map((m) => m.result?.entries[0]?.value)
+  await a.client.start()
+  await b.client.start()
+  expect(b.client.getValue<string>('banner', 'none')).toBe('v1')
+  // Each tab's live chunk loaded (on demand, after its first answer) and shared that answer.
+  await pollUntil(() => shared().length === 2, 5000, 'both tabs to share their first answer')
+
+  // Tab A asks; its answer (v1) is built now but held on the way.
+  server.holdA = true
+  const aDone = a.client.refresh()
+  await pollUntil(() => server.held() === 1, 5000, "A's request")
+  server.version = 2
+  await b.client.refresh()
+  expect(b.client.getValue<string>('banner', 'none')).toBe('v2')
+
+  // A's old answer arrives and is shared with B.
+  server.holdA = false
+  server.release()
+  await aDone
+  // A newer answer, shared by A after it: B adopts it (this also says B has heard A's v1 before).
+  server.version = 3
+  await a.client.refresh()
+  await pollUntil(() => b.client.getValue<string>('banner', 'none') === 'v3', 5000, 'B to adopt the newer shared answer')
+  await pollUntil(() => shared().length === 5, 5000, 'every shared answer')
+  // What the tabs shared, in order: B's v2, then A's older v1, then A's v3.
+  expect(shared().slice(2)).toEqual(['v2', 'v1', 'v3'])
+  // Before: v1 came back on B between v2 and v3 ([… 'v2', 'v1', 'v3']).
+  expect(b.shown.slice(b.shown.indexOf('v2'))).toEqual(['v2', 'v3'])
+})

@@ -84,12 +84,12 @@ describe('a stream that floods the client with notices', () => {
       await new Promise((r) => setTimeout(r, 2))
     }
     const during = s.bulk.length - before
-    await new Promise((r) => setTimeout(r, 1200))
-    const after = s.bulk.length - before
     // Without a floor, every answer (a 304 in a millisecond) was followed at once by the next request.
     expect(during).toBeLessThanOrEqual(6)
-    // The notices that came in the gap are not lost: one refetch follows the storm.
-    expect(after).toBeGreaterThan(during)
-    expect(after).toBeLessThanOrEqual(8)
+    // The notices that came in the gap are not lost: one refetch follows the storm (waited for, not
+    // slept for: on a loaded machine the floor's timer fires late), and nothing more after it.
+    await waitFor(() => s.bulk.length - before > during, 5000, 'the refetch after the storm')
+    await new Promise((r) => setTimeout(r, 1200))
+    expect(s.bulk.length - before).toBeLessThanOrEqual(8)
   })
 })

@@ -218,13 +218,10 @@ export function createClient(options: ClientOptions): FlagClient {
     },
     getEventStats: () => store.getState().events,
     snapshot: (): Bootstrap => sync.snapshot(),
-    async clearCache() {
+    // Never rejects: the cache's operations cannot (a failure to clear is logged by the storage).
+    clearCache() {
       sync.cleared()
-      try {
-        await ensureCache().clear()
-      } catch (error) {
-        logger.warn('clearing the cache failed', error)
-      }
+      return ensureCache().clear()
     },
     close() {
       closePromise ??= (async () => {

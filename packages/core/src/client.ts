@@ -197,7 +197,7 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.warn(`logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
+      const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.user() }
       // Options from plain JS may be null, or throw when read (a revoked Proxy): never into the app.
       try {
         const { value, metadata } = eventOptions ?? {}

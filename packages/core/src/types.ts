@@ -389,14 +389,18 @@ export interface FlagClient {
    * Switches the user. Their cached values show at once if this page has them; otherwise the
    * previous values stay visible (state `loading`) until the new user's arrive — and go the moment
    * an attempt for the new user fails with nothing cached (fallback or defaults, state `error`).
-   * A context without a string `targetingKey` is ignored with an error log; one that cannot be
+   * A context without a string `targetingKey` (`{ targetingKey: user?.id }` after a logout) is
+   * refused with an error log and pauses flag sync as `pause()` does (a live-update stream stays
+   * open, asking nothing): nothing more is asked for the previous user, and until a context with a
+   * `targetingKey` comes, events carry none and the held values log no exposure. One that cannot be
    * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
   /**
    * For a page with no user (a logout): sends no flag request at all — no polls, focus refetches,
    * retries, live-update refetches or `refresh()` — and closes the live-update stream, until the
-   * next `setContext`, which fetches again (for the same user too). Values held stay readable;
+   * next `setContext`, which fetches again (for the same user too). Values held stay readable,
+   * as nobody's: no exposure is logged for them and `logEvent` records no `targetingKey`; queued
    * events are delivered as before.
    */
   pause(): void

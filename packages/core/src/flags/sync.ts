@@ -200,8 +200,10 @@ export function createSync(deps: SyncDeps) {
   return {
     context: () => state.context,
     contextHash: () => state.contextHash ?? '',
-    /** False between a user switch and the new user's values: what is on screen is the previous user's. */
-    ownsValues: () => state.own,
+    /** False between a user switch and the new user's values (what is on screen is the previous user's), and while paused. */
+    ownsValues: () => state.own && !paused,
+    /** The targetingKey events are logged for: none while paused (no user on the page). */
+    user: () => (paused ? undefined : state.context.targetingKey),
     /** The cache of the current user has been read: fallback values no longer only stand in for it. */
     cacheRead: () => state.cacheRead,
 
@@ -219,8 +221,13 @@ export function createSync(deps: SyncDeps) {
     refresh: () => attempt('explicit'),
 
     async setContext(input: EvaluationContext): Promise<Status> {
+      // `{ targetingKey: user?.id }` after a logout: there is no user to switch to, and none to keep
+      // asking for or logging events as (before, the previous user's polls and events went on).
+      // Paused as by pause(); the client's live stream, if any, stays and asks nothing meanwhile.
       if (!isContext(input)) {
-        logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
+        logger.error('setContext needs a context with a string `targetingKey`: paused until one comes')
+        paused = true
+        scheduler.stop()
         return status()
       }
       const next = ownContext(input)
@@ -300,7 +307,8 @@ export function createSync(deps: SyncDeps) {
     /**
      * A page with no user (a logout): no request at all (polls, focus, retries, live-update
      * refetches, refresh) until the next setContext. A request already out may finish; the values
-     * held stay as they are. Event delivery has its own scheduler and goes on.
+     * held stay as they are, but are nobody's (no exposure, no targetingKey on events). Event
+     * delivery has its own scheduler and goes on.
      */
     pause() {
       paused = true

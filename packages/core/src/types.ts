@@ -393,7 +393,9 @@ export interface FlagClient {
    * refused with an error log and pauses flag sync as `pause()` does (a live-update stream stays
    * open, asking nothing): nothing more is asked for the previous user, and until a context with a
    * `targetingKey` comes, events carry none and the held values log no exposure. One that cannot be
-   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
+   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. A server's
+   * `Retry-After` outlives the switch: the new context is shown what a failed attempt shows until
+   * it ends, then asked for. Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
   /**

@@ -67,6 +67,8 @@ export function createSync(deps: SyncDeps) {
   let switching: Promise<Status> | undefined
   /** The last failure logged, so an outage that lasts is reported once, not once per retry. */
   let lastLogged = ''
+  /** The failure that brought the latest backoff or `Retry-After`: what a switch it holds back shows. */
+  let held: HoldfastError | undefined
 
   const scheduler = createScheduler({
     clock,
@@ -116,7 +118,13 @@ export function createSync(deps: SyncDeps) {
     if (inFlight) return inFlight.promise
     const forHash = state.contextHash
     if (forHash === undefined) return Promise.resolve(status())
-    if (!scheduler.allows(trigger)) return Promise.resolve(status())
+    if (!scheduler.allows(trigger)) {
+      // Only a server's `Retry-After` holds an explicit call. A switch it holds back is shown what a
+      // failed attempt for that context shows (their cache, else fallback or defaults: never the
+      // previous user's values as theirs); the scheduler asks for the latest context when it ends.
+      if (trigger === 'explicit' && state.outcome === 'none' && held) dispatch({ type: 'held', error: held })
+      return Promise.resolve(status())
+    }
     if (trigger !== 'explicit' && rejectedContext === forHash) return Promise.resolve(status())
     scheduler.began()
     dispatch({ type: 'request' })
@@ -180,7 +188,7 @@ export function createSync(deps: SyncDeps) {
     report(error)
     // A 413 is final for an event batch (delivery splits it), but for a flag request it is one of
     // CONTRACT §2.1's "other 4xx": transient, retried with backoff like them.
-    if (isRetryable(error) || error.httpStatus === 413) scheduler.failed(error)
+    if (isRetryable(error) || error.httpStatus === 413) scheduler.failed((held = error))
     else scheduler.halted()
   }
 

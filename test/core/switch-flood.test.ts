@@ -55,6 +55,65 @@ async function settle(c: FlagClient, expected: string) {
   for (let i = 0; i < 100 && c.getValue('who', '') !== expected; i++) await new Promise((r) => setTimeout(r, 20))
 }
 
+test('a context attribute that changes every render (60 calls at 16 ms) sends about one request per round trip, and the values settle on the last context', async () => {
+  make({ targetingKey: 'alice', at: -1 })
+  await client.start()
+  server.always(echoSlowly)
+  const before = server.requests.length
+  const statuses: Promise<unknown>[] = []
+  for (let i = 0; i < 60; i++) {
+    statuses.push(client.setContext({ targetingKey: 'alice', at: i }))
+    await frame()
+  }
+  // Every call settles: the superseded ones at once, the last one with its own answer.
+  const results = await Promise.all(statuses)
+  expect(results).toHaveLength(60)
+  await settle(client, 'alice/59')
+  const sent = server.requests.length - before
+  // 960 ms of calls against a 250 ms round trip: one request at a time, each for the latest
+  // context when the previous one settled (5 here). Before: one request per call, 60.
+  expect(sent).toBeLessThanOrEqual(7)
+  expect(server.requests.filter((r) => r.abandoned)).toHaveLength(0)
+  expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', at: 59 })
+  expect(client.getDetails('who', '')).toMatchObject({ value: 'alice/59', source: 'network', stale: false })
+  expect(client.getStatus().state).toBe('ready')
+})
+
+test('60 different users at 16 ms: at most about one request per round trip, never another user’s values as this one’s, and the last user’s values at the end', async () => {
+  make()
+  await client.start()
+  const foreign = watchForeignValues(client)
+  server.always(echoSlowly)
+  const before = server.requests.length
+  const last: Promise<unknown>[] = []
+  for (let i = 0; i < 60; i++) {
+    last.push(client.setContext({ targetingKey: `user-${i}` }))
+    await frame()
+  }
+  const final = await last.at(-1)
+  await Promise.all(last)
+  expect(final).toMatchObject({ state: 'ready' })
+  const sent = server.requests.length - before
+  expect(sent).toBeLessThanOrEqual(7)
+  expect(client.getDetails('who', '')).toMatchObject({ value: 'user-59/', source: 'network' })
+  expect(foreign).toEqual([])
+})
+
+test('a switch that supersedes a waiting one settles the waiting one at once, not a round trip later', async () => {
+  make({ targetingKey: 'alice', at: 0 })
+  await client.start()
+  server.always('hang')
+  void client.refresh() // out, and never answered: its timeout is on the manual clock
+  await server.waitForRequests(2)
+  let firstSettled = false
+  const first = client.setContext({ targetingKey: 'alice', at: 1 }).then(() => (firstSettled = true))
+  await frame()
+  expect(firstSettled).toBe(false) // waiting for the request out (the same user's)
+  void client.setContext({ targetingKey: 'alice', at: 2 })
+  await first
+  expect(server.requests).toHaveLength(2)
+})
+
 test('a 429 with Retry-After: 5, then a switch to another user: nothing is sent for 5 s; the new user sees what a failure shows, then their values', async () => {
   make()
   await client.start()
@@ -84,4 +143,26 @@ test('a 429 with Retry-After: 5, then a switch to another user: nothing is sent 
   expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'bob', plan: 'pro' })
   expect(client.getStatus().state).toBe('ready')
   expect(foreign).toEqual([])
+})
+
+test('a 429 with Retry-After that answers a request for a context already replaced still holds the next one', async () => {
+  make({ targetingKey: 'alice', at: 0 })
+  await client.start()
+  server.next(delayed({ status: 429, raw: '', headers: { 'Retry-After': '5' } }, 100))
+  void client.refresh()
+  await server.waitForRequests(2)
+  // The same user's new attribute waits for the request out; its answer (a 429) is not this
+  // context's, but the server's wait is the server's.
+  const status = await client.setContext({ targetingKey: 'alice', at: 1 })
+  expect(server.requests).toHaveLength(2)
+  // alice keeps her values (they are still hers), stale, as after a failed attempt.
+  expect(status).toMatchObject({ state: 'stale', error: { httpStatus: 429 } })
+  expect(client.getDetails('who', '')).toMatchObject({ value: 'alice/0', stale: true })
+  clock.advance(4900)
+  await new Promise((r) => setTimeout(r, 50))
+  expect(server.requests).toHaveLength(2)
+  clock.advance(200)
+  await settle(client, 'alice/1')
+  expect(server.requests).toHaveLength(3)
+  expect(client.getStatus().state).toBe('ready')
 })

@@ -60,7 +60,12 @@ export function createSync(deps: SyncDeps) {
   let closed = false
   /** No user on the page (a logout): nothing is asked for the one who left until the next setContext. */
   let paused = false
-  let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
+  /**
+   * The one request out, and whether a switch sent it while another request was out (`burst`: a
+   * later switch waits for it rather than abort it, or a switch per render to ever new users would
+   * again be one request per call).
+   */
+  let inFlight: { promise: Promise<Status>; controller: AbortController; burst?: boolean } | undefined
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
   let rejectedContext: string | undefined
   /** A user switch still reading the new user's cache (no request out yet). */
@@ -69,6 +74,8 @@ export function createSync(deps: SyncDeps) {
   let lastLogged = ''
   /** The failure that brought the latest backoff or `Retry-After`: what a switch it holds back shows. */
   let held: HoldfastError | undefined
+  /** Settles the switch waiting for a request out to settle: a newer switch superseded it. */
+  let wake = () => {}
 
   const scheduler = createScheduler({
     clock,
@@ -168,6 +175,10 @@ export function createSync(deps: SyncDeps) {
     const before = state
     dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
     if (state !== before) settle(before, generation > clearedBefore)
+    // An answer for a context since replaced is not applied, but a server's `Retry-After` is about
+    // the server: the next context waits for it too. (Any other failure only arms a retry, which
+    // the request of the switch waiting for this one replaces at once.)
+    else if (result.kind === 'error') scheduler.failed((held = result.error))
   }
 
   /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
@@ -251,9 +262,18 @@ export function createSync(deps: SyncDeps) {
       if (started) scheduler.start()
       // The same user asked again while their switch reads the cache: the same settling as the first
       // call. The same user back after a pause: asked again, their values may have moved meanwhile.
-      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? (resumed ? attempt('explicit') : status())
-      inFlight?.controller.abort()
-      inFlight = undefined
+      if (nextHash !== undefined && nextHash === state.contextHash) return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
+      wake()
+      // A request out for another user is abandoned at once (its answer would be discarded anyway),
+      // unless it is itself the request of a burst of switches: then this one waits for it, as a
+      // new attribute of the same user does, so a switch per render (to the same user or to ever
+      // new ones) is one request per round trip, never one per call.
+      const burst = !!inFlight
+      // (A request that is no burst's is for the user on screen: a switch to another one aborted it.)
+      if (inFlight && !inFlight.burst && state.context.targetingKey !== next.targetingKey) {
+        inFlight.controller.abort()
+        inFlight = undefined
+      }
       scheduler.reset()
       lastLogged = ''
       const known = nextHash === undefined ? undefined : deps.cache().peek(next.targetingKey)
@@ -265,7 +285,13 @@ export function createSync(deps: SyncDeps) {
       if (!started) return status()
       const run = (switching = (async () => {
         if (!known) await loadCache(nextHash, next.targetingKey)
-        return nextHash === state.contextHash ? attempt('explicit') : status()
+        // A request still out is for a context since replaced: its answer will be discarded (the
+        // generation guard). Switches meanwhile replace each other; the latest goes when it settles.
+        while (inFlight && nextHash === state.contextHash) await new Promise((resolve) => void inFlight!.promise.then((wake = resolve as () => void)))
+        if (nextHash !== state.contextHash) return status()
+        const settled = attempt('explicit')
+        if (inFlight) inFlight.burst = burst
+        return settled
       })())
       const done = () => void (switching === run && (switching = undefined))
       void run.then(done, done)

@@ -286,6 +286,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // of switches) and only the latest context goes when it settles: one request per round trip; a
 // superseded switch resolves at once; a Retry-After in the discarded answer still holds the next
 // (+78 B: the wait loop and its wake-up, the burst mark, the discarded failure told to the scheduler).
+// Then 14,886 B (with delivery 19,354 B): a switch whose cache read outlasted a Retry-After sends
+// nothing more when the wait's end already asked for that user (+8 B).
 const BUDGET = {
   react: 14_910, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core

@@ -166,3 +166,30 @@ test('a 429 with Retry-After that answers a request for a context already replac
   expect(server.requests).toHaveLength(3)
   expect(client.getStatus().state).toBe('ready')
 })
+
+test('the end of a Retry-After asks for a switched-to user while their cache is still being read: that attempt is theirs, the switch sends no second one', async () => {
+  // A storage whose reads the test holds (a slow IndexedDB), bounded by the client's own timeout.
+  const data = new Map<string, unknown>()
+  let hold: Promise<void> | undefined
+  const storage = {
+    get: async (key: string) => (await hold, data.get(key)),
+    set: async (key: string, value: unknown) => void data.set(key, value),
+    del: async (key: string) => void data.delete(key),
+    keys: async () => [...data.keys()],
+  }
+  client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage, logger: createTestLogger(), clock, random: () => 0.5, liveUpdates: false })
+  await client.start()
+  server.next({ status: 429, raw: '', headers: { 'Retry-After': '5' } })
+  await client.refresh()
+  const before = server.requests.length
+  let release!: () => void
+  hold = new Promise((resolve) => (release = resolve))
+  const switching = client.setContext({ targetingKey: 'bob' })
+  clock.advance(5100) // the wait ends while bob's cache entry is still being read
+  await server.waitForRequests(before + 1)
+  await settle(client, 'bob/')
+  release()
+  expect(await switching).toMatchObject({ state: 'ready' })
+  await new Promise((r) => setTimeout(r, 100))
+  expect(server.requests.length).toBe(before + 1)
+})

@@ -288,7 +288,8 @@ export function createSync(deps: SyncDeps) {
         // A request still out is for a context since replaced: its answer will be discarded (the
         // generation guard). Switches meanwhile replace each other; the latest goes when it settles.
         while (inFlight && nextHash === state.contextHash) await new Promise((resolve) => void inFlight!.promise.then((wake = resolve as () => void)))
-        if (nextHash !== state.contextHash) return status()
+        // Superseded; or an attempt for this context (a retry the wait's end fired) settled meanwhile.
+        if (nextHash !== state.contextHash || state.outcome !== 'none') return status()
         const settled = attempt('explicit')
         if (inFlight) inFlight.burst = burst
         return settled

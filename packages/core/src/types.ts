@@ -398,7 +398,8 @@ export interface FlagClient {
    * latest context is then sent: a call per render costs one request per round trip. A server's
    * `Retry-After` outlives the switch: the new context is shown what a failed attempt shows until
    * it ends, then asked for. Resolves with the status once the attempt for this context settled,
-   * or at once when a newer call superseded it. Never rejects.
+   * or when a newer call superseded it (at once; or, when its own request was already out, when
+   * that request settles). Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
   /**

@@ -287,7 +287,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // superseded switch resolves at once; a Retry-After in the discarded answer still holds the next
 // (+78 B: the wait loop and its wake-up, the burst mark, the discarded failure told to the scheduler).
 // Then 14,886 B (with delivery 19,354 B): a switch whose cache read outlasted a Retry-After sends
-// nothing more when the wait's end already asked for that user (+8 B).
+// nothing more when the wait's end already asked for that user (+8 B). Then 14,881 B (with delivery
+// 19,349 B): a switch abandons any request out that is no burst's, the same user's too, so
+// attributes learnt just after the page loaded do not wait for its first request (−5 B).
 const BUDGET = {
   react: 14_910, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core

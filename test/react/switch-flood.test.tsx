@@ -34,7 +34,7 @@ it('a context prop that changes on every render sends about one request per roun
     // 960 ms of renders against a 250 ms round trip: 5 requests (one out at a time, each for the
     // latest context when the one before settled). Before: 60.
     expect(server.requests.length - before).toBeLessThanOrEqual(7)
-    expect(server.requests.filter((r) => r.abandoned)).toHaveLength(0)
+    expect(server.requests.filter((r) => r.abandoned).length).toBeLessThanOrEqual(1)
     unmount()
   } finally {
     await server.close()

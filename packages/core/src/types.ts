@@ -393,9 +393,9 @@ export interface FlagClient {
    * refused with an error log and pauses flag sync as `pause()` does (a live-update stream stays
    * open, asking nothing): nothing more is asked for the previous user, and until a context with a
    * `targetingKey` comes, events carry none and the held values log no exposure. One that cannot be
-   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. A switch while a
-   * request is out for the same user (or during a burst of switches) waits for it, and only the
-   * latest context is then sent: a call per render costs one request per round trip. A server's
+   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. A switch abandons
+   * the request out, unless that one was sent during a burst of switches: then it waits for it,
+   * and only the latest context is sent: a call per render costs one request per round trip. A server's
    * `Retry-After` outlives the switch: the new context is shown what a failed attempt shows until
    * it ends, then asked for. Resolves with the status once the attempt for this context settled,
    * or when a newer call superseded it (at once; or, when its own request was already out, when

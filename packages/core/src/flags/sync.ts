@@ -62,8 +62,8 @@ export function createSync(deps: SyncDeps) {
   let paused = false
   /**
    * The one request out, and whether a switch sent it while another request was out (`burst`: a
-   * later switch waits for it rather than abort it, or a switch per render to ever new users would
-   * again be one request per call).
+   * later switch waits for it rather than abort it, or a switch per render would again be one
+   * request per call).
    */
   let inFlight: { promise: Promise<Status>; controller: AbortController; burst?: boolean } | undefined
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
@@ -264,13 +264,13 @@ export function createSync(deps: SyncDeps) {
       // call. The same user back after a pause: asked again, their values may have moved meanwhile.
       if (nextHash !== undefined && nextHash === state.contextHash) return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
       wake()
-      // A request out for another user is abandoned at once (its answer would be discarded anyway),
-      // unless it is itself the request of a burst of switches: then this one waits for it, as a
-      // new attribute of the same user does, so a switch per render (to the same user or to ever
-      // new ones) is one request per round trip, never one per call.
+      // The request out is abandoned at once (its answer would be discarded anyway: a login right
+      // after the page loaded, or attributes the page learnt a moment later, need not wait for it),
+      // unless it is itself the request of a burst of switches: then this one waits for it, so a
+      // switch per render (to the same user or to ever new ones) is one request per round trip,
+      // never one per call.
       const burst = !!inFlight
-      // (A request that is no burst's is for the user on screen: a switch to another one aborted it.)
-      if (inFlight && !inFlight.burst && state.context.targetingKey !== next.targetingKey) {
+      if (inFlight && !inFlight.burst) {
         inFlight.controller.abort()
         inFlight = undefined
       }

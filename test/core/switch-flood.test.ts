@@ -60,19 +60,23 @@ test('a context attribute that changes every render (60 calls at 16 ms) sends ab
   await client.start()
   server.always(echoSlowly)
   const before = server.requests.length
+  const began = Date.now()
   const statuses: Promise<unknown>[] = []
   for (let i = 0; i < 60; i++) {
     statuses.push(client.setContext({ targetingKey: 'alice', at: i }))
     await frame()
   }
   // Every call settles: the superseded ones at once, the last one with its own answer.
+  const burstMs = Date.now() - began
   const results = await Promise.all(statuses)
   expect(results).toHaveLength(60)
   await settle(client, 'alice/59')
   const sent = server.requests.length - before
   // 960 ms of calls against a 250 ms round trip: one request at a time, each for the latest
-  // context when the previous one settled (5 here). Before: one request per call, 60.
-  expect(sent).toBeLessThanOrEqual(7)
+  // context when the previous one settled (6 here, the first abandoned). Before: one per call, 60.
+  // The bound: one per round trip of the burst as it really ran (a busy machine stretches it),
+  // plus the lone first request the burst abandoned, plus the one for the last context.
+  expect(sent).toBeLessThanOrEqual(Math.ceil(burstMs / RTT_MS) + 3)
   expect(server.requests.filter((r) => r.abandoned).length).toBeLessThanOrEqual(1)
   expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'alice', at: 59 })
   expect(client.getDetails('who', '')).toMatchObject({ value: 'alice/59', source: 'network', stale: false })
@@ -85,16 +89,18 @@ test('60 different users at 16 ms: at most about one request per round trip, nev
   const foreign = watchForeignValues(client)
   server.always(echoSlowly)
   const before = server.requests.length
+  const began = Date.now()
   const last: Promise<unknown>[] = []
   for (let i = 0; i < 60; i++) {
     last.push(client.setContext({ targetingKey: `user-${i}` }))
     await frame()
   }
+  const burstMs = Date.now() - began
   const final = await last.at(-1)
   await Promise.all(last)
   expect(final).toMatchObject({ state: 'ready' })
   const sent = server.requests.length - before
-  expect(sent).toBeLessThanOrEqual(7)
+  expect(sent).toBeLessThanOrEqual(Math.ceil(burstMs / RTT_MS) + 3)
   expect(client.getDetails('who', '')).toMatchObject({ value: 'user-59/', source: 'network' })
   expect(foreign).toEqual([])
 })

@@ -26,14 +26,17 @@ it('a context prop that changes on every render sends about one request per roun
     const { rerender, unmount } = render(app({ targetingKey: 'alice', at: -1 }))
     await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('-1 network'))
     const before = server.requests.length
+    const began = Date.now()
     for (let i = 0; i < 60; i++) {
       rerender(app({ targetingKey: 'alice', at: i }))
       await act(() => new Promise((resolve) => setTimeout(resolve, 16)))
     }
+    const burstMs = Date.now() - began
     await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('59 network'), { timeout: 3000 })
-    // 960 ms of renders against a 250 ms round trip: 5 requests (one out at a time, each for the
-    // latest context when the one before settled). Before: 60.
-    expect(server.requests.length - before).toBeLessThanOrEqual(7)
+    // 960 ms of renders against a 250 ms round trip: about 6 requests (one out at a time, each for the
+    // latest context when the one before settled). Before: 60. One per round trip of the burst as
+    // it really ran (a busy machine stretches it), plus the abandoned first one and the last one.
+    expect(server.requests.length - before).toBeLessThanOrEqual(Math.ceil(burstMs / 250) + 3)
     expect(server.requests.filter((r) => r.abandoned).length).toBeLessThanOrEqual(1)
     unmount()
   } finally {

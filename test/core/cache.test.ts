@@ -1,5 +1,5 @@
 // The last-known-good cache in IndexedDB (fake-indexeddb in Node; the e2e suite covers Chromium).
-import { afterEach, beforeEach, expect, test } from 'vitest'
+import { afterEach, beforeEach, expect, test, vi } from 'vitest'
 import { createStore, entries, set, del } from 'idb-keyval'
 import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
@@ -276,4 +276,78 @@ test('a poll that changes nothing does not rewrite the cache; a change does', as
   await client.refresh()
   await new Promise((r) => setTimeout(r, 20))
   expect(flagWrites()).toBe(2)
+})
+
+// IndexedDB failing mid-session (a full quota refuses writes, deletions still go through): the
+// client goes on in memory, but what it persisted before is still on disk. clearCache() on logout
+// must reach that too, or the next person on a shared device gets the user's values from the cache.
+async function failWritesMidSession(name: string) {
+  const { client, logger } = make(name)
+  await client.start()
+  expect((await dump(name)).length).toBe(1)
+  const put = IDBObjectStore.prototype.put
+  IDBObjectStore.prototype.put = function () {
+    throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+  }
+  try {
+    await client.setContext({ targetingKey: 'bob' })
+    await new Promise((r) => setTimeout(r, 20))
+  } finally {
+    IDBObjectStore.prototype.put = put
+  }
+  expect(client.getStatus().storage).toBe('memory')
+  return { client, logger }
+}
+
+test('clearCache after IndexedDB failed over to memory still removes what was persisted', async () => {
+  const name = uniqueStorageName('clear-after-failover')
+  const { client, logger } = await failWritesMidSession(name)
+  expect((await dump(name)).length).toBe(1) // alice, written before the failure
+  await client.clearCache()
+  expect(await dump(name)).toEqual([])
+  expect(logger.warnings.filter((w) => w.includes('clearing the cache failed'))).toEqual([])
+  // A reload on this device finds nothing of alice's.
+  server.always('hang')
+  const { client: next, startHung } = make(name)
+  await startHung()
+  expect(next.getStatus().source).toBe('none')
+})
+
+test('clearCache with IndexedDB still broken resolves and says, once, that it could not clear', async () => {
+  const name = uniqueStorageName('clear-still-broken')
+  const { client, logger } = await failWritesMidSession(name)
+  const transaction = IDBDatabase.prototype.transaction
+  IDBDatabase.prototype.transaction = function () {
+    throw new DOMException('The database connection is closing.', 'InvalidStateError')
+  }
+  try {
+    await client.clearCache()
+  } finally {
+    IDBDatabase.prototype.transaction = transaction
+  }
+  expect(logger.warnings.filter((w) => w.includes('clearing the cache failed'))).toHaveLength(1)
+  expect((await dump(name)).length).toBe(1)
+})
+
+test('clearCache with IndexedDB hanging after the failover settles within the storage bound', async () => {
+  const name = uniqueStorageName('clear-hanging')
+  const { client, logger } = await failWritesMidSession(name)
+  const transaction = IDBDatabase.prototype.transaction
+  // A transaction whose requests never answer (a wedged database): nothing settles by itself.
+  IDBDatabase.prototype.transaction = function () {
+    return { objectStore: () => ({ getAllKeys: () => ({}) }) } as never
+  }
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  try {
+    let settled = false
+    const clearing = client.clearCache().then(() => (settled = true))
+    await vi.advanceTimersByTimeAsync(2900)
+    expect(settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(200)
+    await clearing
+    expect(logger.warnings.filter((w) => w.includes('clearing the cache failed'))).toHaveLength(1)
+  } finally {
+    vi.useRealTimers()
+    IDBDatabase.prototype.transaction = transaction
+  }
 })

@@ -105,3 +105,20 @@ test('after the clock jumped back an hour, refresh() is held by a Retry-After on
   expect(server.requests).toHaveLength(2)
   expect(client.getStatus().state).toBe('ready')
 })
+
+test('a user switch during a Retry-After, after the clock jumped back an hour: the new user is asked for when the wait ends, not an hour later', async () => {
+  const clock = skewedClock()
+  const { client } = make({ clock, environment: fakeEnvironment(), storage: 'memory', liveUpdates: false })
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': '30' } })
+  await client.start()
+  server.always(flags([{ key: 'a', value: true }]))
+  clock.skew = -HOUR
+  // The switch keeps the server's wait (it is the server's, not the user's), measured by its length.
+  expect((await client.setContext({ targetingKey: 'v' })).state).toBe('error')
+  clock.advance(29_000)
+  await new Promise((r) => setTimeout(r, 50))
+  expect(server.requests).toHaveLength(1)
+  clock.advance(2_000)
+  await server.waitForRequests(2, 2000)
+  expect(server.requests[1].body.context).toEqual({ targetingKey: 'v' })
+})

@@ -7,6 +7,7 @@ import { createFaultServer, flags, type FaultServer } from '../support/faultServ
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 import { fakeEnvironment } from '../support/environment'
 import { liveClient, pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
+import { startEventsReceiver } from '../support/eventsReceiver'
 
 let server: FaultServer | undefined
 let client: FlagClient | undefined
@@ -106,4 +107,66 @@ test("after a pause (a logout), the next user is not shown the previous user's v
   void other.setContext({ targetingKey: 'dave', plan: 'pro' })
   expect(other.getValue('plan', 'DEFAULT')).toBe('dave-plan')
   await other.close()
+})
+
+test('setContext without a targetingKey (a logout): nothing more is asked for the user who left, and what is logged after it is not theirs', async () => {
+  // Before: the call was refused with an error log and nothing else. The page kept polling (and
+  // refetching on focus) for the previous user, and logEvent recorded that user's targetingKey.
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  const receiver = await startEventsReceiver()
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  const logger = createTestLogger()
+  // Counted as they are made (the server would see them only later).
+  const asked: string[] = []
+  const countingFetch: typeof fetch = (input, init) => {
+    if (String(input).startsWith(server!.url)) asked.push(JSON.parse(String(init?.body)).context.targetingKey)
+    return fetch(input, init)
+  }
+  try {
+    client = createClient({
+      fetch: countingFetch,
+      url: server.url,
+      context: { targetingKey: 'alice' },
+      storage: 'memory',
+      storageName: uniqueStorageName('logout-no-key'),
+      refreshIntervalMs: 30_000,
+      environment,
+      logger,
+      clock,
+      events: { url: receiver.url },
+    })
+    await client.start()
+    client.logEvent('before')
+    const user = undefined as { id?: string } | undefined
+    await client.setContext({ targetingKey: user?.id } as never)
+    expect(logger.errors.filter((e) => e.includes('targetingKey'))).toHaveLength(1)
+    clock.advance(120_000)
+    environment.fire('focus')
+    await settle()
+    expect(asked).toEqual(['alice'])
+    client.logEvent('after')
+    // The previous user's values, if the app still reads them, are nobody's exposures now.
+    expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan')
+    await client.flush()
+    const seen = () => receiver.events().map((e) => [e.type, e.name, e.targetingKey ?? null])
+    expect(seen()).toEqual([
+      ['custom', 'before', 'alice'],
+      ['custom', 'after', null],
+    ])
+
+    // The next user resumes everything.
+    server.always(flags([{ key: 'plan', value: 'bob-plan' }]))
+    await client.setContext({ targetingKey: 'bob' })
+    expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+    client.logEvent('bob')
+    await client.flush()
+    expect(seen().slice(2)).toEqual([
+      ['exposure', 'plan', 'bob'],
+      ['custom', 'bob', 'bob'],
+    ])
+  } finally {
+    await client?.close()
+    await receiver.close()
+  }
 })

@@ -175,3 +175,26 @@ describe('the remembered stream advertisement in localStorage, in a shape this v
     await waitFor(() => e2e.flags.server.handler.stream!.connections() === 1 || undefined, 'the reloaded page to take the stream', 5000)
   })
 })
+
+describe('IndexedDB failing mid-session', () => {
+  test('clearCache() on logout still removes the values persisted before the client went to memory', async () => {
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
+    await waitForStatus(page, 'ready', 'network')
+    await waitForCachedFlags(page)
+    // A full quota: writes refused, reads and deletions still allowed. The next write (bob's
+    // values) fails and the client goes on in memory.
+    await page.evaluate(async () => {
+      const put = IDBObjectStore.prototype.put
+      IDBObjectStore.prototype.put = () => {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+      }
+      await window.holdfast.setContext({ targetingKey: 'bob', plan: 'free' })
+      for (let i = 0; i < 100 && window.holdfast.getStatus().storage !== 'memory'; i++) await new Promise((r) => setTimeout(r, 20))
+      IDBObjectStore.prototype.put = put
+    })
+    expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('memory')
+    expect((await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))).toHaveLength(1)
+    await page.evaluate(() => window.holdfast.clearCache())
+    expect((await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))).toEqual([])
+  })
+})

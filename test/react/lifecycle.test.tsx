@@ -159,6 +159,49 @@ describe('a provider that creates its client', () => {
   })
 })
 
+describe('a logout while a hidden <Activity> keeps the provider (React 19)', () => {
+  it('shown again after the context lost its targetingKey: no throw, defaults, nothing asked for the user who left', async ({ skip }) => {
+    // Before: the replacement for the client closed on hide was created from the latest props,
+    // whose context had no targetingKey, and createClient threw out of the effect: the app's tree
+    // went down, where the same props on a provider that stayed shown only stand in.
+    const Activity = (React as unknown as { Activity?: React.ComponentType<{ mode: 'visible' | 'hidden'; children: ReactNode }> }).Activity
+    if (!Activity) return skip()
+    const server = await startServer({ greeting: 'hello' })
+    const options = clientOptions(server)
+    const clients: FlagClient[] = []
+    const app = (mode: 'visible' | 'hidden', user?: string) => (
+      <Activity mode={mode}>
+        <FlagProvider {...options} context={{ targetingKey: user } as ClientOptions['context']}>
+          <Greeting onClient={(c) => clients.push(c)} />
+        </FlagProvider>
+      </Activity>
+    )
+    const { rerender } = render(app('visible', 'alice'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hello'))
+    rerender(app('hidden', 'alice'))
+    await settle()
+    rerender(app('hidden')) // logged out elsewhere while hidden
+    await settle()
+    const thrown: unknown[] = []
+    const onError = (event: ErrorEvent) => (thrown.push(event.error), event.preventDefault())
+    window.addEventListener('error', onError)
+    try {
+      rerender(app('visible'))
+      await settle()
+    } finally {
+      window.removeEventListener('error', onError)
+    }
+    expect(thrown).toEqual([])
+    expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT')
+    expect(server.requests).toEqual(['alice'])
+    // The next user is served by the replacement.
+    server.flags = { greeting: 'hello bob' }
+    rerender(app('visible', 'bob'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hello bob'))
+    expect(server.requests).toEqual(['alice', 'bob'])
+  })
+})
+
 describe('a provider given a client', () => {
   it('starts it once under StrictMode and never closes it', async () => {
     const server = await startServer({ greeting: 'hello' })

@@ -197,7 +197,7 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.warn(`logEvent("${name}") ignored: the client has no \`events\` option`)
         return
       }
-      const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.context().targetingKey }
+      const event: HoldfastEvent = { id: uuid(), type: 'custom', name, time: clock.now(), targetingKey: sync.user() }
       // Options from plain JS may be null, or throw when read (a revoked Proxy): never into the app.
       try {
         const { value, metadata } = eventOptions ?? {}
@@ -218,13 +218,10 @@ export function createClient(options: ClientOptions): FlagClient {
     },
     getEventStats: () => store.getState().events,
     snapshot: (): Bootstrap => sync.snapshot(),
-    async clearCache() {
+    // Never rejects: the cache's operations cannot (a failure to clear is logged by the storage).
+    clearCache() {
       sync.cleared()
-      try {
-        await ensureCache().clear()
-      } catch (error) {
-        logger.warn('clearing the cache failed', error)
-      }
+      return ensureCache().clear()
     },
     close() {
       closePromise ??= (async () => {

@@ -389,14 +389,24 @@ export interface FlagClient {
    * Switches the user. Their cached values show at once if this page has them; otherwise the
    * previous values stay visible (state `loading`) until the new user's arrive — and go the moment
    * an attempt for the new user fails with nothing cached (fallback or defaults, state `error`).
-   * A context without a string `targetingKey` is ignored with an error log; one that cannot be
-   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. Never rejects.
+   * A context without a string `targetingKey` (`{ targetingKey: user?.id }` after a logout) is
+   * refused with an error log and pauses flag sync as `pause()` does (a live-update stream stays
+   * open, asking nothing): nothing more is asked for the previous user, and until a context with a
+   * `targetingKey` comes, events carry none and the held values log no exposure. One that cannot be
+   * serialised (a BigInt, a cycle) gives state `error` with `INVALID_CONTEXT`. A switch abandons
+   * the request out, unless that one was sent during a burst of switches: then it waits for it,
+   * and only the latest context is sent: a call per render costs one request per round trip. A server's
+   * `Retry-After` outlives the switch: the new context is shown what a failed attempt shows until
+   * it ends, then asked for. Resolves with the status once the attempt for this context settled,
+   * or when a newer call superseded it (at once; or, when its own request was already out, when
+   * that request settles). Never rejects.
    */
   setContext(context: EvaluationContext): Promise<Status>
   /**
    * For a page with no user (a logout): sends no flag request at all — no polls, focus refetches,
    * retries, live-update refetches or `refresh()` — and closes the live-update stream, until the
-   * next `setContext`, which fetches again (for the same user too). Values held stay readable;
+   * next `setContext`, which fetches again (for the same user too). Values held stay readable,
+   * as nobody's: no exposure is logged for them and `logEvent` records no `targetingKey`; queued
    * events are delivered as before.
    */
   pause(): void

@@ -87,9 +87,15 @@ function own(client: FlagClient): Owned {
   return { client, closeScheduled: false, closed: false }
 }
 
-/** Options for a replacement client: the closed one's values as bootstrap, when they are this user's. */
+/**
+ * Options for a replacement client: the closed one's values as bootstrap, when they are this user's.
+ * A `context` prop that lost its targetingKey (a logout) or went away stands in on a provider that
+ * stays shown, but createClient refuses it: the replacement starts as the closed client's user, and
+ * the switch effect then pauses it (or, with no prop, leaves it), as it did the closed one.
+ */
 function seeded(options: ClientOptions, previous: FlagClient): ClientOptions {
   const snapshot = previous.snapshot()
-  const usable = snapshot.flags.length > 0 && snapshot.context.targetingKey === options.context.targetingKey
-  return usable ? { ...options, bootstrap: snapshot } : options
+  const context = typeof options.context?.targetingKey == 'string' ? options.context : snapshot.context
+  const usable = snapshot.flags.length > 0 && snapshot.context.targetingKey === context.targetingKey
+  return usable ? { ...options, context, bootstrap: snapshot } : { ...options, context }
 }

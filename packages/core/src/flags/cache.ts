@@ -120,10 +120,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
     },
     clear() {
       memo.clear()
-      return queue(async () => {
-        const all = (await storage.keys()).filter((k) => k.startsWith(CACHE_PREFIX))
-        await storage.del(all)
-      }, undefined)
+      return queue(() => storage.clear(CACHE_PREFIX), undefined)
     },
     idle: () => queue(async () => undefined, undefined),
   }

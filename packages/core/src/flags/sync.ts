@@ -60,13 +60,22 @@ export function createSync(deps: SyncDeps) {
   let closed = false
   /** No user on the page (a logout): nothing is asked for the one who left until the next setContext. */
   let paused = false
-  let inFlight: { promise: Promise<Status>; controller: AbortController } | undefined
+  /**
+   * The one request out, and whether a switch sent it while another request was out (`burst`: a
+   * later switch waits for it rather than abort it, or a switch per render would again be one
+   * request per call).
+   */
+  let inFlight: { promise: Promise<Status>; controller: AbortController; burst?: boolean } | undefined
   /** A context the server rejected with 400: not retried automatically (refresh/setContext still try). */
   let rejectedContext: string | undefined
   /** A user switch still reading the new user's cache (no request out yet). */
   let switching: Promise<Status> | undefined
   /** The last failure logged, so an outage that lasts is reported once, not once per retry. */
   let lastLogged = ''
+  /** The failure that brought the latest backoff or `Retry-After`: what a switch it holds back shows. */
+  let held: HoldfastError | undefined
+  /** Settles the switch waiting for a request out to settle: a newer switch superseded it. */
+  let wake = () => {}
 
   const scheduler = createScheduler({
     clock,
@@ -119,7 +128,13 @@ export function createSync(deps: SyncDeps) {
     if (inFlight) return inFlight.promise
     const forHash = state.contextHash
     if (forHash === undefined) return Promise.resolve(status())
-    if (!scheduler.allows(trigger)) return Promise.resolve(status())
+    if (!scheduler.allows(trigger)) {
+      // Only a server's `Retry-After` holds an explicit call. A switch it holds back is shown what a
+      // failed attempt for that context shows (their cache, else fallback or defaults: never the
+      // previous user's values as theirs); the scheduler asks for the latest context when it ends.
+      if (trigger === 'explicit' && state.outcome === 'none' && held) dispatch({ type: 'held', error: held })
+      return Promise.resolve(status())
+    }
     if (trigger !== 'explicit' && rejectedContext === forHash) return Promise.resolve(status())
     scheduler.began()
     dispatch({ type: 'request' })
@@ -163,6 +178,10 @@ export function createSync(deps: SyncDeps) {
     const before = state
     dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
     if (state !== before) settle(before, generation > clearedBefore)
+    // An answer for a context since replaced is not applied, but a server's `Retry-After` is about
+    // the server: the next context waits for it too. (Any other failure only arms a retry, which
+    // the request of the switch waiting for this one replaces at once.)
+    else if (result.kind === 'error') scheduler.failed((held = result.error))
   }
 
   /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
@@ -183,7 +202,7 @@ export function createSync(deps: SyncDeps) {
     report(error)
     // A 413 is final for an event batch (delivery splits it), but for a flag request it is one of
     // CONTRACT §2.1's "other 4xx": transient, retried with backoff like them.
-    if (isRetryable(error) || error.httpStatus === 413) scheduler.failed(error)
+    if (isRetryable(error) || error.httpStatus === 413) scheduler.failed((held = error))
     else scheduler.halted()
   }
 
@@ -203,8 +222,10 @@ export function createSync(deps: SyncDeps) {
   return {
     context: () => state.context,
     contextHash: () => state.contextHash ?? '',
-    /** False between a user switch and the new user's values: what is on screen is the previous user's. */
-    ownsValues: () => state.own,
+    /** False between a user switch and the new user's values (what is on screen is the previous user's), and while paused. */
+    ownsValues: () => state.own && !paused,
+    /** The targetingKey events are logged for: none while paused (no user on the page). */
+    user: () => (paused ? undefined : state.context.targetingKey),
     /** The cache of the current user has been read: fallback values no longer only stand in for it. */
     cacheRead: () => state.cacheRead,
 
@@ -222,8 +243,13 @@ export function createSync(deps: SyncDeps) {
     refresh: () => attempt('explicit'),
 
     async setContext(input: EvaluationContext): Promise<Status> {
+      // `{ targetingKey: user?.id }` after a logout: there is no user to switch to, and none to keep
+      // asking for or logging events as (before, the previous user's polls and events went on).
+      // Paused as by pause(); the client's live stream, if any, stays and asks nothing meanwhile.
       if (!isContext(input)) {
-        logger.error('setContext needs a context with a string `targetingKey`; the call was ignored')
+        logger.error('setContext needs a context with a string `targetingKey`: paused until one comes')
+        paused = true
+        scheduler.stop()
         return status()
       }
       const next = ownContext(input)
@@ -239,9 +265,18 @@ export function createSync(deps: SyncDeps) {
       if (started) scheduler.start()
       // The same user asked again while their switch reads the cache: the same settling as the first
       // call. The same user back after a pause: asked again, their values may have moved meanwhile.
-      if (nextHash !== undefined && nextHash === state.contextHash) return inFlight?.promise ?? switching ?? (resumed ? attempt('explicit') : status())
-      inFlight?.controller.abort()
-      inFlight = undefined
+      if (nextHash !== undefined && nextHash === state.contextHash) return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
+      wake()
+      // The request out is abandoned at once (its answer would be discarded anyway: a login right
+      // after the page loaded, or attributes the page learnt a moment later, need not wait for it),
+      // unless it is itself the request of a burst of switches: then this one waits for it, so a
+      // switch per render (to the same user or to ever new ones) is one request per round trip,
+      // never one per call.
+      const burst = !!inFlight
+      if (inFlight && !inFlight.burst) {
+        inFlight.controller.abort()
+        inFlight = undefined
+      }
       scheduler.reset()
       lastLogged = ''
       const known = nextHash === undefined ? undefined : deps.cache().peek(next.targetingKey)
@@ -253,7 +288,14 @@ export function createSync(deps: SyncDeps) {
       if (!started) return status()
       const run = (switching = (async () => {
         if (!known) await loadCache(nextHash, next.targetingKey)
-        return nextHash === state.contextHash ? attempt('explicit') : status()
+        // A request still out is for a context since replaced: its answer will be discarded (the
+        // generation guard). Switches meanwhile replace each other; the latest goes when it settles.
+        while (inFlight && nextHash === state.contextHash) await new Promise((resolve) => void inFlight!.promise.then((wake = resolve as () => void)))
+        // Superseded; or an attempt for this context (a retry the wait's end fired) settled meanwhile.
+        if (nextHash !== state.contextHash || state.outcome !== 'none') return status()
+        const settled = attempt('explicit')
+        if (inFlight) inFlight.burst = burst
+        return settled
       })())
       const done = () => void (switching === run && (switching = undefined))
       void run.then(done, done)
@@ -303,7 +345,8 @@ export function createSync(deps: SyncDeps) {
     /**
      * A page with no user (a logout): no request at all (polls, focus, retries, live-update
      * refetches, refresh) until the next setContext. A request already out may finish; the values
-     * held stay as they are. Event delivery has its own scheduler and goes on.
+     * held stay as they are, but are nobody's (no exposure, no targetingKey on events). Event
+     * delivery has its own scheduler and goes on.
      */
     pause() {
       paused = true

@@ -83,6 +83,8 @@ export type SyncInput =
       clearOnUnauthorized?: boolean
     }
   | { type: 'storage-failed' }
+  /** A server's `Retry-After` holds the first attempt for this context back: shown as if it had failed so. */
+  | { type: 'held'; error: HoldfastError }
 
 /** The state at `createClient`: fallback, then bootstrap, applied synchronously. */
 export function initialState(input: {
@@ -192,6 +194,8 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       return { ...state, generation: state.generation + 1 }
     case 'answer':
       return answer(state, input)
+    case 'held':
+      return fail(state, input.error)
     case 'storage-failed':
       return { ...state, storageError: { code: 'STORAGE', message: 'persistent storage failed; running on memory' } }
   }

@@ -58,7 +58,10 @@ export interface Scheduler {
   halted(): void
   /** Partial progress (some events went out): the next failure backs off from the start again. */
   progressed(): void
-  /** A new beginning (another user): attempts, backoff, `Retry-After` and timers are cleared. */
+  /**
+   * A new beginning (another user): attempts, backoff and timers are cleared. A server's
+   * `Retry-After` is not: its timer is set again for the moment it ends.
+   */
   reset(): void
   /** A retry is scheduled. */
   retryPending(): boolean
@@ -76,6 +79,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   let notBefore = 0
   /** No request at all before this time (a server's Retry-After). */
   let hardUntil = 0
+  /** How long that wait was. */
+  let held = 0
   let lastRequestAt = -Infinity
   let waitingForOnline = false
   let retryTimer: unknown
@@ -99,6 +104,29 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     if (scheduler.allows(trigger)) options.run(trigger)
   }
 
+  /** The retry timer: when it fires, the wait is over. */
+  function arm(delay: number) {
+    if (started)
+      retryTimer = clock.setTimeout(() => {
+        retryTimer = undefined
+        // The wait is over, measured by the timer: a clock that jumped back meanwhile must not
+        // hold `online` or refresh() until the wall clock catches up (an hour, after an hour's jump).
+        notBefore = hardUntil = 0
+        fire('retry')
+      }, delay)
+  }
+
+  /**
+   * A server's `Retry-After` still running (after a user switch, or a pause): the retry timer is
+   * set for its end, no later (a longer backoff was the previous user's), so the latest ask goes
+   * then. Never longer than the wait asked for, even after the clock jumped back.
+   */
+  function holdOn() {
+    clearRetry()
+    const wait = Math.min(hardUntil - clock.now(), held)
+    if (wait > 0) arm(wait)
+  }
+
   function schedulePoll() {
     clearPoll()
     if (!started || pollMs === 0 || retryTimer !== undefined) return
@@ -119,6 +147,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
         onOnline: () => fire('online'),
         onHidden: options.onHidden,
       })
+      holdOn()
       schedulePoll()
     },
     stop() {
@@ -165,15 +194,8 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       notBefore = clock.now() + delay
       // Only the server's wait (raised to the base delay, as for retries) binds app calls: a longer
       // backoff it came with does not hold refresh() too.
-      if (error.retryAfterMs !== undefined) hardUntil = clock.now() + Math.max(error.retryAfterMs, positiveOr(options.backoff?.baseMs, 1000))
-      if (started)
-        retryTimer = clock.setTimeout(() => {
-          retryTimer = undefined
-          // The wait is over, measured by the timer: a clock that jumped back meanwhile must not
-          // hold `online` or refresh() until the wall clock catches up (an hour, after an hour's jump).
-          notBefore = hardUntil = 0
-          fire('retry')
-        }, delay)
+      if (error.retryAfterMs !== undefined) hardUntil = clock.now() + (held = Math.max(error.retryAfterMs, positiveOr(options.backoff?.baseMs, 1000)))
+      arm(delay)
       return delay
     },
     halted() {
@@ -187,10 +209,10 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     reset() {
       attempts = 0
       notBefore = 0
-      hardUntil = 0
       waitingForOnline = false
-      clearRetry()
       clearPoll()
+      // A `Retry-After` is about the server, not the user: it outlives the switch.
+      holdOn()
     },
     retryPending: () => retryTimer !== undefined,
   }

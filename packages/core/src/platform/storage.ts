@@ -58,6 +58,12 @@ export interface SafeStorage {
   setMany(entries: [string, unknown][]): Promise<boolean>
   del(keys: string[]): Promise<void>
   keys(): Promise<string[]>
+  /**
+   * Removes every key starting with `prefix`, from the persistent backend given up on as well (a
+   * logout must not leave a user's values on disk because IndexedDB failed earlier in the page);
+   * logs once when it could not.
+   */
+  clear(prefix: string): Promise<void>
 }
 
 // A blocked IndexedDB open never settles; without a bound, `start()` would wait forever.
@@ -135,6 +141,11 @@ export function createSafeStorage(
       return attempt((b) => delFrom(b, list), undefined)
     },
     keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
+    // Both backends, bounded like every operation: an IndexedDB that still hangs cannot hold a logout.
+    clear: (prefix) =>
+      Promise.all([abandoned, backend].map((b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
+        .catch(() => logger.warn('clearing the cache failed'))
+        .then(() => {}),
   }
 }
 

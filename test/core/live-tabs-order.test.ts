@@ -131,3 +131,51 @@ it("a follower never replaces its newer values with another tab's older answer; 
   // Before: v1 came back on B between v2 and v3 ([… 'v2', 'v1', 'v3']).
   expect(b.shown.slice(b.shown.indexOf('v2'))).toEqual(['v2', 'v3'])
 })
+
+// The other way round: the newer answer comes over the channel while this tab's own (older) request
+// is out. Before, it was refused (a request out) and then the tab's own older answer applied: tab A
+// showed v1 while the server and tab B had v2, until the next notice or refresh.
+//
+//   server    v1 ─────────────── v2 ──────────────────────────
+//   tab A     refresh ─ (held: its answer is v1, fetchedAt 1) ─────► applies v1, then must adopt B's v2
+//   tab B                          refresh ─► v2 (fetchedAt 2), posts it (A's request still out)
+it("a newer answer shared while this tab's own older request is out is adopted once that request settles", async () => {
+  const server = await scriptedServer()
+  const a = tab(server.url, 'a')
+  const b = tab(server.url, 'b')
+  const name = `holdfast-live:2:${server.url}/stream`
+  const heard: Array<{ t: string; result?: { entries: Array<{ value: unknown }> } }> = []
+  const early = new BroadcastChannel(name)
+  early.onmessage = (event: MessageEvent) => void heard.push(event.data)
+  cleanup.push(() => early.close())
+  const shared = () => heard.filter((m) => m.t === 'values').map((m) => m.result?.entries[0]?.value)
+  await a.client.start()
+  await b.client.start()
+  await pollUntil(() => shared().length === 2, 5000, 'both tabs to share their first answer')
+  // A probe that joins after both tabs' links: what it has heard, the tabs' (older) ports were handed first.
+  let probed = 0
+  const probe = new BroadcastChannel(name)
+  probe.onmessage = (event: MessageEvent) => void (event.data?.t === 'values' && probed++)
+  cleanup.push(() => probe.close())
+
+  // Tab A asks; its answer (v1) is built now but held on the way.
+  server.holdA = true
+  const aDone = a.client.refresh()
+  await pollUntil(() => server.held() === 1, 5000, "A's request")
+  server.version = 2
+  await b.client.refresh()
+  expect(b.client.getValue<string>('banner', 'none')).toBe('v2')
+  // A has heard B's v2 while its own request is out.
+  await pollUntil(() => probed === 1, 5000, "B's v2 shared")
+  expect(a.client.getValue<string>('banner', 'none')).toBe('v1')
+
+  // A's own, older answer arrives: it must not be the last word.
+  server.holdA = false
+  server.release()
+  await aDone
+  await pollUntil(() => a.client.getValue<string>('banner', 'none') === 'v2', 1000, 'A to adopt B\'s newer answer').catch(() => undefined)
+  // Before: A stayed on v1 while the server and tab B had v2.
+  expect(a.client.getValue<string>('banner', 'none')).toBe('v2')
+  expect(a.shown.at(-1)).toBe('v2')
+  expect(b.client.getValue<string>('banner', 'none')).toBe('v2')
+})

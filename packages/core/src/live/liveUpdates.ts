@@ -352,25 +352,32 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
           notice(version)
         }
         return
-      case 'values': {
-        const hash = sync.contextHash()
-        const shared = message.result as OkResult | null
-        if (message.key !== keyOf(hash) || asleep || shared?.kind !== 'ok' || !Array.isArray(shared.entries)) return
-        const answer = readShared(shared)
-        const at = answer.upstream?.fetchedAt
-        // An answer older than the one this tab holds for this user (by the server's
-        // metadata.holdfast.fetchedAt) never replaces it: the other tab's request started before
-        // this tab's newer one finished, or its message came late. Without a fetchedAt on either
-        // side the answers cannot be ordered, and the shared one is taken, as before. A tab waiting
-        // for the leader's answer to a notice waits no more: what it holds is newer still.
-        if (at! < held[message.key]!) return stopWaiting()
-        if (sync.adopt(answer, hash)) {
-          held = { [message.key]: at }
-          stopWaiting()
-        }
-        return
-      }
+      case 'values':
+        return take(message)
     }
+  }
+
+  function take(message: Extract<TabMessage, { t: 'values' }>, again?: 1) {
+    const hash = sync.contextHash()
+    const shared = message.result as OkResult | null
+    if (closed || message.key !== keyOf(hash) || asleep || shared?.kind !== 'ok' || !Array.isArray(shared.entries)) return
+    const answer = readShared(shared)
+    const at = answer.upstream?.fetchedAt
+    // An answer older than the one this tab holds for this user (by the server's
+    // metadata.holdfast.fetchedAt) never replaces it: the other tab's request started before
+    // this tab's newer one finished, or its message came late. Without a fetchedAt on either
+    // side the answers cannot be ordered, and the shared one is taken, as before. A tab waiting
+    // for the leader's answer to a notice waits no more: what it holds is newer still.
+    if (at! < held[message.key]!) return stopWaiting()
+    if (sync.adopt(answer, hash)) {
+      held = { [message.key]: at }
+      stopWaiting()
+    }
+    // Refused because this tab's own request is out: once it settles (joined, not a new request),
+    // taken if still newer than what that request brought, or the tab would keep its own older
+    // answer. Once only: a request out after that one is newer than this answer anyway. Only an
+    // answer with a fetchedAt: an unordered one might be older than what that request brings.
+    else if (!again && at! >= 0 && sync.busy()) void sync.request('explicit').then(() => take(message, 1))
   }
 
   function sleep() {

@@ -115,3 +115,44 @@ test('a clean empty response is fine when nothing is held', async () => {
   server.always(flags([]))
   expect((await start()).state).toBe('ready')
 })
+
+// A relay answering through its upstream's blip says so (`metadata.holdfast.stale: true`). It is a
+// success, so nothing asked again: with polling off (the default) and no live updates, the page
+// stayed `stale` with the blip's values for its life. It asks again on the failure backoff.
+test("a relay's stale answer is asked again on the backoff until a fresh one comes, without polling", async () => {
+  const stale = (fetchedAt: number) => ({ status: 200, body: { flags: before, metadata: { holdfast: { source: 'upstream', fetchedAt, stale: true } } } })
+  server.always(stale(1))
+  const status = await start({ refreshIntervalMs: 0, refreshOnFocus: false, liveUpdates: false })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(server.requests).toHaveLength(1)
+
+  // One re-ask is armed, on the failure backoff (and no request is out: its 300 ms timeout timer is gone).
+  const armed = () => clock.pending().length === 1 && clock.pending()[0] !== 300
+  await pollFor(armed)
+  const [first] = clock.pending()
+  expect(first).toBeGreaterThan(0)
+  expect(first).toBeLessThanOrEqual(60_000)
+
+  // Still stale on the re-ask: one more is armed, never back to back.
+  clock.fireNext()
+  await server.waitForRequests(2, 1000)
+  await pollFor(armed)
+  expect(client.getStatus().state).toBe('stale')
+  expect(clock.pending()).toHaveLength(1)
+  expect(clock.pending()[0]).toBeGreaterThan(0)
+  expect(clock.pending()[0]).toBeLessThanOrEqual(60_000)
+
+  // The upstream is back: the next re-ask brings fresh values, and then nothing more is armed.
+  server.always(flags(after))
+  clock.fireNext()
+  await server.waitForRequests(3, 1000)
+  await pollFor(() => client.getStatus().state === 'ready')
+  expect(client.getStatus().error).toBeUndefined()
+  expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'fresh' }, stale: false })
+  expect(clock.pending()).toEqual([])
+  expect(server.requests).toHaveLength(3)
+})
+
+async function pollFor(check: () => boolean) {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((done) => setTimeout(done, 10))
+}

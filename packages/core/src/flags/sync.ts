@@ -187,7 +187,10 @@ export function createSync(deps: SyncDeps) {
   /** After an answer was applied: the scheduler told, the cache written, the outcome logged. */
   function settle(before: SyncState, mayPersist: boolean) {
     if (state.outcome === 'success') {
-      scheduler.succeeded()
+      // A relay's stale answer (its upstream failing) is asked again on the failure backoff, or a
+      // page without polling or live updates would stay `stale` for its life.
+      if (state.failure) scheduler.failed(state.failure)
+      else scheduler.succeeded()
       lastLogged = ''
       // A poll that confirms what is held changes nothing on disk either: the store kept the same
       // map, so there is nothing new to write (with 10,000 flags that is a sizeable clone per poll).

@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { GenerationStore, RelaySource } from '@holdfast/server'
 import { dataDirTiming } from '../../packages/server/src/flags/persistence'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
@@ -68,6 +69,18 @@ describe('a data dir that hangs at start', () => {
     const closing = Date.now()
     expect(await orHung(server.close(), 8000)).not.toBe('hung')
     expect(Date.now() - closing).toBeLessThan(6000)
+  })
+
+  it('with the upstream down: the --snapshot is served once the hung lock is given up, not never', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
+    const snapshot = join(await tempDir(), 'flags.snapshot.json')
+    expect(await runSnapshotCli(['--flags-url', `${upstream.url}/flags.json`, '--out', snapshot], { out: () => {}, err: () => {} })).toBe(0)
+    upstream.set({ status: 503, text: 'down' })
+    const dir = await hungLockDir()
+    const server = await orHung(startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, snapshot, dataDir: dir, logger: recordingLogger() }), 5000 + BOUND_MS)
+    expect(server).not.toBe('hung')
+    if (server === 'hung') return
+    expect(await (await fetch(`${server.url}/holdfast/v1/status`)).json()).toMatchObject({ ready: true, source: 'snapshot', stale: true, flags: 4, dataDir: { unused: true } })
   })
 
   it('with --flags FILE: a hung lock does not keep the file from being served', async () => {

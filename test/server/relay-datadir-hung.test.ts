@@ -5,9 +5,10 @@
 // The hang is real where the seam allows: a FIFO as `DIR/LOCK` blocks the lock's read of its
 // holder in a libuv thread, as a dead NFS server does; a load that never answers comes through the
 // injectable generation store. The upstream is a real server, reached by host name (`localhost`).
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { constants, openSync, closeSync } from 'node:fs'
-import { readdir } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { GenerationStore, RelaySource } from '@holdfast/server'
@@ -121,5 +122,28 @@ describe('a data dir that hangs at start', () => {
     await expect.poll(() => saved.length, { timeout: 5000 }).toBeGreaterThan(0)
     expect(again.relayStatus().dataDir!.lastError).toBeUndefined()
     await again.close()
+  })
+})
+
+describe('holdfast-server on a data dir that hangs', () => {
+  it('starts (within the 5 s bound), serves, and on SIGTERM ends instead of waiting for ever for the hung call', async () => {
+    const dir = await hungLockDir()
+    const flags = join(await tempDir(), 'flags.json')
+    await writeFile(flags, JSON.stringify(booleanFlags(2)))
+    const root = fileURLToPath(new URL('../..', import.meta.url))
+    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', '--flags', flags, '--data-dir', dir, '--port', '0', '--max-event-loop-delay', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    const exited = new Promise<string | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)))
+    try {
+      await expect.poll(() => /serving .* at http/.test(out), { timeout: 15_000 }).toBe(true)
+      expect(out).toMatch(/did not answer within 5 s: a hung mount\?/)
+      child.kill('SIGTERM')
+      expect(await orHung(exited, 10_000)).toBe('SIGTERM')
+      expect(out).toMatch(/stopped[\s\S]*never returned \(a hung mount\?\)/)
+    } finally {
+      child.kill('SIGKILL')
+    }
   })
 })

@@ -50,10 +50,12 @@ async function main(): Promise<void> {
   // SIGHUP (the terminal that started it closed) drains like SIGTERM.
   let server: FlagServer | undefined
   let stopping = false
-  const drain = (running: FlagServer) =>
+  let stoppedBy = 'SIGTERM'
+  const drain = (running: FlagServer, signal: string) =>
     running.close().then(
-      () => {
+      async () => {
         process.stdout.write('[holdfast-server] stopped\n')
+        await exitPastHungCalls(signal)
         process.exit(0)
       },
       (error: unknown) => {
@@ -68,8 +70,9 @@ async function main(): Promise<void> {
       process.exit(130)
     }
     stopping = true
+    stoppedBy = signal
     process.stdout.write(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)\n`)
-    if (server) void drain(server)
+    if (server) void drain(server, signal)
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal))
   try {
@@ -79,12 +82,28 @@ async function main(): Promise<void> {
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
     process.exit(1)
   }
-  if (stopping) return void drain(server)
+  if (stopping) return void drain(server, stoppedBy)
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
   // A signed bucket URL's token stays out of the log, as in every other line naming the source.
   const source = options.flagsUrl ?? options.upstream
   process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}\n`)
+}
+
+// A file system call that never returns (a data dir or spool on a network mount whose server is
+// gone) holds a libuv thread, and a normal exit waits for every such thread: the relay printed
+// "stopped" and then never ended, and a supervisor had to kill it. Calls still pending 1 s after
+// the drain are taken as hung: the process then ends by the signal it was sent (its default action,
+// which waits for nothing), as a process without a handler would, and says why.
+async function exitPastHungCalls(signal: string): Promise<void> {
+  const pending = () => process.getActiveResourcesInfo().filter((name) => name.startsWith('FSReq')).length
+  for (let waited = 0; pending() > 0 && waited < 1000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+  const hung = pending()
+  if (hung === 0) return
+  process.stderr.write(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}\n`)
+  process.removeAllListeners(signal)
+  process.kill(process.pid, signal)
+  await new Promise(() => {})
 }
 
 // Node's own words ("listen EADDRINUSE: address already in use") name neither option to change.

@@ -13,9 +13,9 @@ import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
 import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
 import { isRelaySource } from './flags/relay'
-import { createGenerationStore } from './flags/generations'
+import { createGenerationStore, type GenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
-import { lockDataDir } from './flags/persistence'
+import { lockDataDirWithin } from './flags/persistence'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
@@ -121,11 +121,14 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const log = prefixLogger(options.logger ?? consoleLogger)
   const metrics = options.metrics ?? createServerMetrics()
   const limits = evaluationRequestLimits(config.limits)
+  // The data dir's store, shared by the lock below and the source: a lock that does not answer in
+  // time (a hung mount) leaves the store unused (flags/persistence.ts, lockDataDirWithin).
+  const dataDirStore = options.dataDir === undefined || options.source !== undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations })
   const source: FlagSource =
     options.source ??
     (wantsRelay(options)
-      ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics })
-      : persisted(localSource(options.flags!, config, log), options, config, log))
+      ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics, dataDirStore })
+      : persisted(localSource(options.flags!, config, log), options, config, log, dataDirStore))
   // The events spool lives in the relay's data dir by default.
   const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: options.dataDir })
   const sink = events.sink
@@ -147,8 +150,9 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     }
   })
 
-  // One server per data dir (flags/persistence.ts), taken before anything reads or writes it.
-  const releaseDataDir = options.dataDir === undefined || options.source !== undefined ? async () => {} : await lockDataDir(resolve(options.dataDir), log)
+  // One server per data dir (flags/persistence.ts), taken before anything reads or writes it; a
+  // lock that hangs (a dead network mount) holds the start at most 5 s, then the dir is not used.
+  const releaseDataDir = dataDirStore === undefined ? async () => {} : await lockDataDirWithin(dataDirStore, log)
   try {
     await source.open()
     await events.open()
@@ -266,10 +270,10 @@ function localSource(flags: string | FlagdDefinitions, config: ReturnType<typeof
 }
 
 // --flags FILE with --data-dir / --snapshot: layers under the file (see flags/persistedSource.ts).
-function persisted(source: FlagSource, options: FlagHandlerOptions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger): FlagSource {
+function persisted(source: FlagSource, options: FlagHandlerOptions, config: ReturnType<typeof readHandlerOptions>, log: ServerLogger, store: GenerationStore | undefined): FlagSource {
   if (options.dataDir === undefined && options.snapshot === undefined) return source
   return createPersistedSource(source, {
-    store: options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations }),
+    store,
     snapshotPath: options.snapshot === undefined ? undefined : resolve(options.snapshot),
     strict: config.strictValidation,
     maxShrinkPercent: config.maxShrinkPercent,

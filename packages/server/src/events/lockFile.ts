@@ -56,9 +56,14 @@ export async function acquireLock(path: string, what: string, why = 'Two servers
     }
   }
   held.add(path)
+  // One touch at a time: on a hung mount a touch never returns and holds a libuv thread (DNS
+  // lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
+  let touching = false
   const touch = setInterval(() => {
+    if (touching) return
+    touching = true
     const now = new Date()
-    utimes(path, now, now).catch(() => undefined)
+    utimes(path, now, now).catch(() => undefined).finally(() => (touching = false))
   }, LEASE_REFRESH_MS)
   touch.unref()
   return async () => {

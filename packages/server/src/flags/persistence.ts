@@ -11,13 +11,54 @@ import { createBackoffTimer } from '../backoffTimer'
 import { waitAtMost } from './startupWait'
 
 /**
+ * How long the start waits for the data dir (taking its lock, then loading it) before it goes on
+ * without it. A data dir on a network mount whose server is gone does not fail, it hangs: before,
+ * the relay then never listened, never served its --snapshot, Redis or upstream, and said nothing.
+ * The same 5 s as the upstream timeout's default. Tests shorten it.
+ */
+export const dataDirTiming = { openMs: 5000 }
+
+/** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
+const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean }>()
+
+function didNotAnswer(): string {
+  return `did not answer within ${dataDirTiming.openMs / 1000} s: a hung mount?`
+}
+
+/**
+ * Settles as `work` does, or with `undefined` and `timedOut` after {@link dataDirTiming}.openMs;
+ * `work` carries on (a hung fs call cannot be cancelled) and its late result is the caller's.
+ */
+async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut: boolean }> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    return await Promise.race([work.then((value) => ({ value, timedOut: false })), new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), dataDirTiming.openMs)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
  * The newest generation `accept` takes, as its payload, or undefined. Never rejects: a data dir
  * that cannot be read at all (not a directory, no permission) is logged and treated as empty, so
- * the relay still starts and serves from its upstream (and says so in its status).
+ * the relay still starts and serves from its upstream (and says so in its status). Nor does it
+ * hang: a data dir that does not answer within {@link dataDirTiming}.openMs is treated the same,
+ * logged once, and shown as `dataDir.lastError` until a write to it succeeds (the lock is held:
+ * writes go on, shown by `writingSince` while they hang). A data dir not used (its lock timed out)
+ * is not read.
  */
 export async function loadNewestPayload(store: GenerationStore, accept: (payload: string) => boolean, log: ServerLogger): Promise<string | undefined> {
+  if (openProblems.get(store)?.unused) return undefined
   try {
-    const { loaded, skipped } = await store.loadNewest(accept)
+    const load = store.loadNewest(accept)
+    load.catch(() => {})
+    const { value, timedOut } = await within(load)
+    if (timedOut) {
+      openProblems.set(store, { error: didNotAnswer(), unused: false })
+      log.error(`the data dir ${store.dir} ${didNotAnswer()} (reading it); starting without it (serving the snapshot, Redis or the upstream)`)
+      return undefined
+    }
+    const { loaded, skipped } = value!
     for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
     return loaded?.payload
   } catch (error) {
@@ -53,6 +94,24 @@ export async function lockDataDir(dir: string, log: ServerLogger): Promise<() =>
   }
 }
 
+/**
+ * {@link lockDataDir}, bounded by {@link dataDirTiming}.openMs. A lock that does not answer in time
+ * (a hung mount) does not hold the start: the data dir is then not used for the life of the
+ * process, neither read nor written (two servers must never share one, and this one does not hold
+ * its lock); a lock that is taken after all, later, is given back at once. The status shows it as
+ * `dataDir.lastError` and `unused`; the log says it once. A restart takes it again.
+ */
+export async function lockDataDirWithin(store: GenerationStore, log: ServerLogger): Promise<() => Promise<void>> {
+  const locking = lockDataDir(store.dir, log)
+  locking.catch(() => {})
+  const { value: release, timedOut } = await within(locking)
+  if (!timedOut) return async () => void (await waitAtMost(release!(), CLOSE_WAIT_MS))
+  openProblems.set(store, { error: didNotAnswer(), unused: true })
+  log.error(`the data dir ${store.dir} ${didNotAnswer()} (taking its lock); starting without it (serving the snapshot, Redis or the upstream), and not using it until a restart`)
+  void locking.then((late) => late(), () => {})
+  return async () => {}
+}
+
 /** The data-dir writer's state, for the status route. */
 export interface PersistenceState {
   dir: string
@@ -65,6 +124,8 @@ export interface PersistenceState {
    * hung network mount) neither succeeds nor fails: this is how the status shows it.
    */
   writingSince?: number
+  /** True when the data dir is not used at all since the start (its lock did not answer in time: a hung mount). */
+  unused?: boolean
 }
 
 /** See the file comment. */
@@ -170,6 +231,7 @@ export function createPersistence(options: {
 
   return {
     schedule(payload) {
+      if (openProblems.get(options.store)?.unused) return
       pending = payload
       failed = undefined
       kick()
@@ -186,6 +248,11 @@ export function createPersistence(options: {
       await waitAtMost(flush().then(() => (finished = true)), waitMs)
       return finished && state.lastError === undefined
     },
-    state: () => ({ ...state }),
+    state: () => {
+      // A data dir that did not answer at start: its error stands until a write gets through.
+      const problem = openProblems.get(options.store)
+      if (!problem || (!problem.unused && state.lastSavedAt !== undefined)) return { ...state }
+      return { ...state, lastError: state.lastError ?? problem.error, ...(problem.unused ? { unused: true } : {}) }
+    },
   }
 }

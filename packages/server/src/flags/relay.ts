@@ -58,7 +58,7 @@ export interface RelayStatus {
    * down), how long it took, and its outcome.
    */
   reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
-  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number }
+  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
   /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
   snapshot?: SnapshotState
   /** With `--redis`: the connection to the shared store, this relay's role and what it took from it. */

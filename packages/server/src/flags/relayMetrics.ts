@@ -21,6 +21,8 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_reask_duration_seconds`: how long that round took
  * - `holdfast_relay_snapshot_usable`: with `--snapshot`, 1 when it could be used at start, 0 when it
  *   was torn or invalid (not served; the reason is in the status and the log)
+ * - `holdfast_relay_data_dir_used`: with `--data-dir`, 1 while it is used, 0 when it is not for the
+ *   life of the process (its lock did not answer at start: a hung mount; see the status and the log)
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
@@ -66,6 +68,12 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid and is not served.', (g) => {
     const snapshot = status()?.snapshot
     if (snapshot) g.set(snapshot.usable ? 1 : 0)
+    else g.reset()
+  })
+
+  gauge('holdfast_relay_data_dir_used', 'With --data-dir: 1 while it is used, 0 when its lock did not answer at start (a hung mount) and it is not used until a restart.', (g) => {
+    const dataDir = status()?.dataDir
+    if (dataDir) g.set(dataDir.unused ? 0 : 1)
     else g.reset()
   })
 

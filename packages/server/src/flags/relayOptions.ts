@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import type { ServerLogger } from '../logger'
 import type { ServerMetrics } from '../metrics'
-import { DEFAULT_KEEP_GENERATIONS, createGenerationStore } from './generations'
+import { DEFAULT_KEEP_GENERATIONS, createGenerationStore, type GenerationStore } from './generations'
 import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem } from './upstreamFetch'
@@ -81,7 +81,7 @@ export function wantsRelay(options: RelayOptions): boolean {
  * Checks the relay options (throws an `Error` naming the problem) and builds the source, with its
  * metrics registered on `metrics.registry`.
  */
-export function createRelaySource(options: RelayOptions & { strictValidation: boolean; maxShrinkPercent: number; log: ServerLogger; metrics: ServerMetrics; fetch?: typeof fetch }): RelaySource {
+export function createRelaySource(options: RelayOptions & { strictValidation: boolean; maxShrinkPercent: number; log: ServerLogger; metrics: ServerMetrics; fetch?: typeof fetch; dataDirStore?: GenerationStore }): RelaySource {
   const policy = readPolicy(options.onUpstreamUnauthorized)
   const pollSeconds = options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS
   if (!(pollSeconds >= 0.05 && pollSeconds <= 86_400)) throw new Error(`[holdfast-server] invalid options: pollIntervalSeconds must be from 0.05 to 86400, got ${pollSeconds}`)
@@ -93,7 +93,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   }
   const unforwardable = options.forwardHeaders?.find((name) => UNFORWARDABLE_HEADERS.has(name.toLowerCase()))
   if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (the relay sets it itself for its own request)`)
-  const store = options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS })
+  const store = options.dataDirStore ?? (options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS }))
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))

@@ -55,8 +55,7 @@ async function main(): Promise<void> {
     running.close().then(
       async () => {
         process.stdout.write('[holdfast-server] stopped\n')
-        await exitPastHungCalls(signal)
-        process.exit(0)
+        await exitPastHungCalls(0, signal)
       },
       (error: unknown) => {
         process.stderr.write(`[holdfast-server] the drain failed: ${(error as Error).message}\n`)
@@ -80,7 +79,11 @@ async function main(): Promise<void> {
   } catch (error) {
     const message = listenProblem(error as NodeJS.ErrnoException, options.host ?? '127.0.0.1', options.port ?? 8787) ?? (error as Error).message
     process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
-    process.exit(1)
+    // A start refused because a file system call hung (an events spool on a dead mount) leaves
+    // that call pending: exit 1 would wait for it for ever. Ended then by SIGKILL, not SIGTERM:
+    // systemd's Restart=on-failure takes SIGTERM, SIGINT and SIGHUP for a clean stop and would not
+    // start it again; a signal the operator sent meanwhile is the one it ends by.
+    return exitPastHungCalls(1, stopping ? stoppedBy : 'SIGKILL')
   }
   if (stopping) return void drain(server, stoppedBy)
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
@@ -94,16 +97,22 @@ async function main(): Promise<void> {
 // gone) holds a libuv thread, and a normal exit waits for every such thread: the relay printed
 // "stopped" and then never ended, and a supervisor had to kill it. Calls still pending 1 s after
 // the drain are taken as hung: the process then ends by the signal it was sent (its default action,
-// which waits for nothing), as a process without a handler would, and says why.
-async function exitPastHungCalls(signal: string): Promise<void> {
-  const pending = () => process.getActiveResourcesInfo().filter((name) => name.startsWith('FSReq')).length
-  for (let waited = 0; pending() > 0 && waited < 1000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
-  const hung = pending()
-  if (hung === 0) return
+// which waits for nothing), as a process without a handler would, and says why. Else exits `code`.
+async function exitPastHungCalls(code: number, signal: string): Promise<never> {
+  for (let waited = 0; hungCalls() > 0 && waited < 1000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
+  const hung = hungCalls()
+  if (hung === 0) process.exit(code)
   process.stderr.write(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}\n`)
+  return endBy(signal)
+}
+
+const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.startsWith('FSReq')).length
+
+// By `signal`'s default action (no handler left to take it), which waits for no thread.
+async function endBy(signal: string): Promise<never> {
   process.removeAllListeners(signal)
   process.kill(process.pid, signal)
-  await new Promise(() => {})
+  return new Promise<never>(() => {})
 }
 
 // Node's own words ("listen EADDRINUSE: address already in use") name neither option to change.

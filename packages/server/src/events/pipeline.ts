@@ -7,6 +7,7 @@ import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
 import type { EventFileSystem } from './fileSystem'
+import { didNotAnswer, within } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
@@ -116,24 +117,43 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   let release: (() => Promise<void>) | undefined
+  // Set when the open did not answer in time: it goes on (a hung call cannot be cancelled), and
+  // what it opens late is closed by it, not by close() (which must not wait for a hung mount).
+  let abandoned = false
   return {
     sink,
     metrics,
     forwarder,
     async open() {
       const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
-      try {
-        if (guarded) {
-          await mkdir(spool ? guarded : dirname(guarded), { recursive: true })
-          release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what)
+      const opening = (async () => {
+        try {
+          if (guarded) {
+            await mkdir(spool ? guarded : dirname(guarded), { recursive: true })
+            release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what)
+          }
+          await sink.open()
+          // A 202 makes a client forget its events: an operator who left out --events-file must
+          // hear, at start, that they go nowhere durable (before, the server said nothing).
+          if (!store) log.info('events: no --events-file (eventsFile) or --events-upstream: events are answered 202 but kept only in memory (the last 1,000, for server.events()) and are lost when the server stops')
+        } catch (error) {
+          await release?.()
+          release = undefined
+          throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
         }
-        await sink.open()
-        // A 202 makes a client forget its events: an operator who left out --events-file must
-        // hear, at start, that they go nowhere durable (before, the server said nothing).
-        if (!store) log.info('events: no --events-file (eventsFile) or --events-upstream: events are answered 202 but kept only in memory (the last 1,000, for server.events()) and are lost when the server stops')
-      } catch (error) {
-        await release?.()
-        throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
+      })()
+      opening.catch(() => {})
+      // A spool or file on a network mount whose server is gone does not fail, it hangs: before,
+      // the start then waited for ever, saying nothing and never listening. Bounded as the data
+      // dir is (flags/persistence.ts); then refused as any unusable spool or file is: a 202 for an
+      // event that cannot be stored would lose it.
+      if ((await within(opening)).timedOut) {
+        abandoned = true
+        void opening.then(async () => {
+          await sink.close().catch(() => undefined)
+          await release?.()
+        }, () => {})
+        throw new Error(`[holdfast-server] cannot use ${what}: it ${didNotAnswer()} Check the mount, or put ${spool ? '--events-spool (eventsSpoolDir)' : '--events-file (eventsFile)'} on a local disk.`)
       }
       if (forwarder && spool) {
         log.info(`events: forwarding to ${options.eventsUpstream} through the spool in ${spoolDir} (${spool.pending()} waiting)`)
@@ -141,6 +161,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       }
     },
     async close() {
+      if (abandoned) return
       await forwarder?.stop()
       try {
         await sink.close()

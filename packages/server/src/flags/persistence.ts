@@ -12,16 +12,18 @@ import { waitAtMost } from './startupWait'
 
 /**
  * How long the start waits for the data dir (taking its lock, then loading it) before it goes on
- * without it. A data dir on a network mount whose server is gone does not fail, it hangs: before,
- * the relay then never listened, never served its --snapshot, Redis or upstream, and said nothing.
- * The same 5 s as the upstream timeout's default. Tests shorten it.
+ * without it, and for the events spool or file (events/pipeline.ts) before it refuses to start. A
+ * dir on a network mount whose server is gone does not fail, it hangs: before, the relay then never
+ * listened, never served its --snapshot, Redis or upstream, and said nothing. The same 5 s as the
+ * upstream timeout's default. Tests shorten it.
  */
 export const dataDirTiming = { openMs: 5000 }
 
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
 const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean }>()
 
-function didNotAnswer(): string {
+/** "did not answer within 5 s: a hung mount?", with the bound in force. */
+export function didNotAnswer(): string {
   return `did not answer within ${dataDirTiming.openMs / 1000} s: a hung mount?`
 }
 
@@ -29,7 +31,7 @@ function didNotAnswer(): string {
  * Settles as `work` does, or with `undefined` and `timedOut` after {@link dataDirTiming}.openMs;
  * `work` carries on (a hung fs call cannot be cancelled) and its late result is the caller's.
  */
-async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut: boolean }> {
+export async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut: boolean }> {
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     return await Promise.race([work.then((value) => ({ value, timedOut: false })), new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), dataDirTiming.openMs)))])

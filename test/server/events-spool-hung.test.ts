@@ -1,0 +1,123 @@
+// An events spool (or events file) that hangs at START: a network mount whose server is gone. Its
+// lock and its open never answer. Before, the start waited for ever: with --events-upstream and a
+// --data-dir, the relay printed nothing, never listened, and a supervisor saw it "running". Now
+// the open is bounded by the data dir's `dataDirTiming.openMs` (5 s) and then does what an
+// unusable spool does: the start is refused, naming the dir (a relay must not answer 202 for events
+// it cannot spool). The process must then end: a normal exit waits for the hung call for ever.
+// The hang is real: a FIFO as the lock blocks the lock's read of its holder in a libuv thread, as
+// a dead NFS server does (see relay-datadir-hung.test.ts).
+import { execFileSync, spawn } from 'node:child_process'
+import { closeSync, constants, openSync } from 'node:fs'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { dataDirTiming } from '../../packages/server/src/flags/persistence'
+import { recordingLogger, startServer, tempDir } from './helpers'
+import { booleanFlags } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 30_000 })
+
+const BOUND_MS = 400
+dataDirTiming.openMs = BOUND_MS
+
+function orHung<T>(work: Promise<T>, ms: number): Promise<T | 'hung'> {
+  return Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref())])
+}
+
+const fifos: string[] = []
+const children: Array<ReturnType<typeof spawn>> = []
+const dirs: string[] = []
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL')
+  // Give each hung reader its writer (and a hung writer its reader): the thread it holds comes back to the pool.
+  for (const fifo of fifos.splice(0)) {
+    for (const mode of [constants.O_WRONLY, constants.O_RDONLY]) {
+      try {
+        closeSync(openSync(fifo, mode | constants.O_NONBLOCK))
+      } catch {
+        // no reader left
+      }
+    }
+  }
+  // The open given up goes on once unblocked (it takes the lock, then gives it back): retried.
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
+})
+
+/** A temporary directory of this file's own (the open given up may still write in it at teardown). */
+async function hungDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'holdfast-spool-hung-'))
+  dirs.push(dir)
+  return dir
+}
+
+function fifo(path: string): string {
+  execFileSync('mkdir', ['-p', join(path, '..')])
+  execFileSync('mkfifo', [path])
+  fifos.push(path)
+  return path
+}
+
+/** holdfast-server from the sources, its output gathered; `exited` settles with its signal or code. */
+function cli(args: string[]) {
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args, '--port', '0', '--max-event-loop-delay', '0'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  const output = { text: '' }
+  child.stdout!.on('data', (chunk: Buffer) => (output.text += chunk.toString()))
+  child.stderr!.on('data', (chunk: Buffer) => (output.text += chunk.toString()))
+  const exited = new Promise<string | number | null>((resolve) => child.on('exit', (code, signal) => resolve(signal ?? code)))
+  return { child, output, exited }
+}
+
+async function flagsFile(): Promise<string> {
+  const path = join(await tempDir(), 'flags.json')
+  await writeFile(path, JSON.stringify(booleanFlags(2)))
+  return path
+}
+
+describe('an events spool or file that hangs at start', () => {
+  it('holdfast-server with --events-upstream, the spool in the data dir: refuses the start within the bound, naming the spool, and ends', async () => {
+    const data = join(await hungDir(), 'data')
+    fifo(join(data, 'events-spool', 'LOCK'))
+    const started = Date.now()
+    const { output, exited } = cli(['--flags', await flagsFile(), '--data-dir', data, '--events-upstream', 'http://127.0.0.1:9/e'])
+    // 5 s bound + 1 s for hung calls + a tsx start on a shared machine.
+    const end = await orHung(exited, 15_000)
+    // Not exit 1: that would wait for the hung call for ever. Not SIGTERM either: systemd's
+    // Restart=on-failure takes it for a clean stop.
+    expect(end, output.text).toBe('SIGKILL')
+    expect(Date.now() - started).toBeLessThan(14_000)
+    expect(output.text).toContain(`cannot use the events spool ${join(data, 'events-spool')}: it did not answer within 5 s: a hung mount?`)
+    expect(output.text).toMatch(/never returned \(a hung mount\?\).*ending by SIGKILL/)
+    expect(output.text).not.toMatch(/serving .* at http/)
+  })
+
+  it('holdfast-server: SIGTERM while the hung spool holds the start ends the process by SIGTERM', async () => {
+    const spool = join(await hungDir(), 'spool')
+    fifo(join(spool, 'LOCK'))
+    const { child, output, exited } = cli(['--flags', await flagsFile(), '--events-upstream', 'http://127.0.0.1:9/e', '--events-spool', spool])
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    child.kill('SIGTERM')
+    expect(await orHung(exited, 12_000), output.text).toBe('SIGTERM')
+    expect(output.text).not.toMatch(/serving .* at http/)
+  })
+
+  it('createFlagServer with an events file whose lock hangs: rejects within the bound, naming the file', async () => {
+    const dir = await hungDir()
+    fifo(join(dir, 'events.jsonl.lock'))
+    const logger = recordingLogger()
+    const started = Date.now()
+    const result = await orHung(startServer({ eventsFile: join(dir, 'events.jsonl'), logger }).then(() => 'started', (error: Error) => error.message), BOUND_MS + 5000)
+    expect(result).toContain(`[holdfast-server] cannot use the events file ${join(dir, 'events.jsonl')}: it did not answer within 0.4 s: a hung mount?`)
+    expect(Date.now() - started).toBeLessThan(BOUND_MS + 3000)
+  })
+
+  it('createFlagServer with an events file that is a FIFO (its open and read never answer): rejects within the bound', async () => {
+    const dir = await hungDir()
+    fifo(join(dir, 'events.jsonl'))
+    const result = await orHung(startServer({ eventsFile: join(dir, 'events.jsonl') }).then(() => 'started', (error: Error) => error.message), BOUND_MS + 5000)
+    expect(result).toMatch(/cannot use the events file .*: it did not answer within 0\.4 s: a hung mount\?/)
+  })
+})

@@ -121,3 +121,19 @@ describe('an events spool or file that hangs at start', () => {
     expect(result).toMatch(/cannot use the events file .*: it did not answer within 0\.4 s: a hung mount\?/)
   })
 })
+
+describe('holdfast-server: a second signal while a file system call hangs', () => {
+  it('"now" means now: the second SIGTERM ends the process, where exit 130 waited for the hung call for ever', async () => {
+    const data = join(await hungDir(), 'data')
+    fifo(join(data, 'LOCK'))
+    const { child, output, exited } = cli(['--flags', await flagsFile(), '--data-dir', data])
+    await expect.poll(() => /serving .* at http/.test(output.text), { timeout: 15_000 }).toBe(true)
+    child.kill('SIGTERM')
+    // The second once the first is taken (two at once are one), while the drain (and its 1 s wait
+    // for pending calls) runs with the data dir's lock read still hung.
+    await expect.poll(() => output.text.includes('SIGTERM: draining'), { timeout: 5000, interval: 10 }).toBe(true)
+    child.kill('SIGTERM')
+    expect(await orHung(exited, 8000), output.text).toBe('SIGTERM')
+    expect(output.text).toContain('SIGTERM again: exiting without finishing the drain')
+  })
+})

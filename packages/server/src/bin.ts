@@ -66,6 +66,8 @@ async function main(): Promise<void> {
     // A second signal means "now": do not wait for slow connections or writes.
     if (stopping) {
       process.stderr.write(`[holdfast-server] ${signal} again: exiting without finishing the drain\n`)
+      // Not process.exit while a call hangs: it would wait for it (see exitPastHungCalls).
+      if (hungCalls() > 0) return void endBy(signal)
       process.exit(130)
     }
     stopping = true

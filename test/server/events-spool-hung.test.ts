@@ -14,7 +14,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { dataDirTiming } from '../../packages/server/src/flags/persistence'
-import { recordingLogger, startServer, tempDir } from './helpers'
+import { faultyFileSystem } from './events-faults'
+import { post, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000 })
@@ -135,5 +136,26 @@ describe('holdfast-server: a second signal while a file system call hangs', () =
     child.kill('SIGTERM')
     expect(await orHung(exited, 8000), output.text).toBe('SIGTERM')
     expect(output.text).toContain('SIGTERM again: exiting without finishing the drain')
+  })
+})
+
+describe('an events file that hangs after the start', () => {
+  it('close() gives up on a write whose fsync never returns (within 5 s), says so, and settles: a drain must not wait for a dead mount', async () => {
+    const fs = faultyFileSystem()
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: join(await hungDir(), 'events.jsonl'), eventsFileSystem: fs, logger, drainTimeoutMs: 100 })
+    const held = fs.holdSyncs()
+    // The client's request waits for its fsync: it is never answered 202, so the client keeps the event.
+    const posting = post(`${server.url}/holdfast/v1/events`, { events: [{ id: 'e1', type: 'custom', name: 'n', time: 1 }] }).catch(() => 'cut')
+    await held.waiting
+    try {
+      const closing = Date.now()
+      expect(await orHung(server.close(), 9000)).not.toBe('hung')
+      expect(Date.now() - closing).toBeLessThan(8000)
+      expect(await posting).not.toMatchObject({ status: 202 })
+      expect(logger.lines.some((line) => line.includes('events.jsonl') && line.includes('did not finish within 5 s'))).toBe(true)
+    } finally {
+      held.release()
+    }
   })
 })

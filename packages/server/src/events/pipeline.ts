@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
 import type { EventFileSystem } from './fileSystem'
-import { didNotAnswer, within } from '../flags/persistence'
+import { CLOSE_WAIT_MS, didNotAnswer, within } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
@@ -116,6 +116,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()) })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
+  const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
   let release: (() => Promise<void>) | undefined
   // Set when the open did not answer in time: it goes on (a hung call cannot be cancelled), and
   // what it opens late is closed by it, not by close() (which must not wait for a hung mount).
@@ -125,7 +126,6 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     metrics,
     forwarder,
     async open() {
-      const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
       const opening = (async () => {
         try {
           if (guarded) {
@@ -162,13 +162,22 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     async close() {
       if (abandoned) return
-      await forwarder?.stop()
-      try {
-        await sink.close()
-      } finally {
-        await release?.()
-        release = undefined
-      }
+      const closing = (async () => {
+        await forwarder?.stop()
+        try {
+          await sink.close()
+        } finally {
+          await release?.()
+          release = undefined
+        }
+      })()
+      closing.catch(() => {})
+      // A write (or its fsync) on a mount that died after the start never returns, and the sink's
+      // close waits for it: before, a drain then never ended. Its request was never answered 202
+      // (its client keeps the events), so giving up after CLOSE_WAIT_MS (as the data dir does)
+      // loses nothing; rejections still reach the caller.
+      const done = await Promise.race([closing.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_WAIT_MS).unref())])
+      if (!done) log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (a write that hangs: a hung mount?); going on without it (events not yet answered 202 are sent again by their clients)`)
     },
     stats: () => forwarder?.stats(),
   }

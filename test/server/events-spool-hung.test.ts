@@ -6,8 +6,7 @@
 // it cannot spool). The process must then end: a normal exit waits for the hung call for ever.
 // The hang is real: a FIFO as the lock blocks the lock's read of its holder in a libuv thread, as
 // a dead NFS server does (see relay-datadir-hung.test.ts).
-import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, constants, openSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,6 +15,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { dataDirTiming } from '../../packages/server/src/flags/persistence'
 import { faultyFileSystem } from './events-faults'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
+import { hungFifo as fifo, orHung, releaseHungFifos } from './hung-mount'
 import { booleanFlags } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000 })
@@ -23,25 +23,11 @@ vi.setConfig({ testTimeout: 30_000 })
 const BOUND_MS = 400
 dataDirTiming.openMs = BOUND_MS
 
-function orHung<T>(work: Promise<T>, ms: number): Promise<T | 'hung'> {
-  return Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref())])
-}
-
-const fifos: string[] = []
 const children: Array<ReturnType<typeof spawn>> = []
 const dirs: string[] = []
 afterEach(async () => {
   for (const child of children.splice(0)) child.kill('SIGKILL')
-  // Give each hung reader its writer (and a hung writer its reader): the thread it holds comes back to the pool.
-  for (const fifo of fifos.splice(0)) {
-    for (const mode of [constants.O_WRONLY, constants.O_RDONLY]) {
-      try {
-        closeSync(openSync(fifo, mode | constants.O_NONBLOCK))
-      } catch {
-        // no reader left
-      }
-    }
-  }
+  releaseHungFifos()
   // The open given up goes on once unblocked (it takes the lock, then gives it back): retried.
   for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 50 })
 })
@@ -53,12 +39,6 @@ async function hungDir(): Promise<string> {
   return dir
 }
 
-function fifo(path: string): string {
-  execFileSync('mkdir', ['-p', join(path, '..')])
-  execFileSync('mkfifo', [path])
-  fifos.push(path)
-  return path
-}
 
 /** holdfast-server from the sources, its output gathered; `exited` settles with its signal or code. */
 function cli(args: string[]) {

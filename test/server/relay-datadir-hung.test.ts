@@ -5,8 +5,7 @@
 // The hang is real where the seam allows: a FIFO as `DIR/LOCK` blocks the lock's read of its
 // holder in a libuv thread, as a dead NFS server does; a load that never answers comes through the
 // injectable generation store. The upstream is a real server, reached by host name (`localhost`).
-import { execFileSync, spawn } from 'node:child_process'
-import { constants, openSync, closeSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { readdir, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
@@ -15,6 +14,7 @@ import type { GenerationStore, RelaySource } from '@holdfast/server'
 import { dataDirTiming } from '../../packages/server/src/flags/persistence'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { recordingLogger, startServer, tempDir } from './helpers'
+import { hungFifo, orHung, releaseHungFifos } from './hung-mount'
 import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000 })
@@ -22,29 +22,12 @@ vi.setConfig({ testTimeout: 30_000 })
 const BOUND_MS = 400
 dataDirTiming.openMs = BOUND_MS
 
-/** Settles with `work`'s value, or 'hung' after `ms`: a test of a hang must not hang itself. */
-function orHung<T>(work: Promise<T>, ms: number): Promise<T | 'hung'> {
-  return Promise.race([work, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref())])
-}
-
-const fifos: string[] = []
-afterEach(() => {
-  // Give the hung reader its writer: the thread it holds comes back to the pool.
-  for (const fifo of fifos.splice(0)) {
-    try {
-      closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK))
-    } catch {
-      // no reader left
-    }
-  }
-})
+afterEach(releaseHungFifos)
 
 /** A data dir whose LOCK is a FIFO: reading the lock's holder blocks for ever, like a dead mount. */
 async function hungLockDir(): Promise<string> {
   const dir = join(await tempDir(), 'data')
-  execFileSync('mkdir', ['-p', dir])
-  execFileSync('mkfifo', [join(dir, 'LOCK')])
-  fifos.push(join(dir, 'LOCK'))
+  hungFifo(join(dir, 'LOCK'))
   return dir
 }
 

@@ -55,7 +55,9 @@ describe('a relay partitioned from Redis, then healed', () => {
   // (the store ended with D2) and passed alone 6 times out of 6. Suspected real race: a
   // subscription reconnect (a PING that outlasts the command timeout under load) runs a write-back
   // of what the relay serves in the moment between applying the late D2 locally and taking the
-  // store's D3 again. Retried so that one such interleaving does not fail CI; three in a row still do.
+  // store's D3 again. urlSource's `served()` now gives no such copy to a write-back (the suspected
+  // cause mended, 2026-12-05), but no test forces that interleaving yet, so the retry stays until
+  // one does; three failures in a row still fail CI.
   it('an answer it asked for while cut off, which comes back once it leads, does not go over what the leader published after', { retry: 2 }, async () => {
     const redis = await redisServer()
     const proxy = await startTcpProxy(redis.port)

@@ -168,6 +168,12 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // outage serves what the fleet serves. Never a snapshot: the store holds the upstream's word.
     served: () => {
       const version = slot.current()
+      // An upstream answer asked for before a version this relay has taken since (asked while cut
+      // off, back once it leads) is older than the store's copy: never written back over it. It is
+      // about to lose to that copy (SharedDefinitions.polled); a write-back queued in between (a
+      // subscription reconnecting) wrote it as a new version over the newer flags.
+      const seen = shared?.asking?.().seen
+      if (version?.origin === 'url' && storeVersion === undefined && storeSince !== undefined && seen !== undefined && seen > storeSince) return undefined
       const layer = version?.origin === 'data-dir' && layerSince !== undefined && !newerRefused
       return (version?.origin === 'url' || layer) && servedText !== undefined ? { text: servedText, fetchedAt: version!.fetchedAt, ...(etag === undefined ? {} : { etag }), ...lineageText() } : undefined
     },

@@ -2,7 +2,7 @@
 // handler mounted inside an app's own server.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagHandler, toFetchHandler, type FlagHandler, type Middleware } from '@holdfast/server'
 import { DEMO_FLAGS, evaluate, post, rawConnection, recordingLogger, startServer, waitFor } from './helpers'
 
@@ -140,6 +140,32 @@ describe('graceful drain', () => {
     expect(elapsed).toBeGreaterThanOrEqual(380)
     expect(elapsed).toBeLessThan(2000)
     expect(stuck.received()).toBe('')
+  })
+
+  it('the wall clock set back an hour during the drain does not hold close() an hour', async () => {
+    let held!: () => void
+    const arrived = new Promise<void>((resolve) => (held = resolve))
+    const never: Middleware = (_req, _res, route, next) => {
+      if (route.name !== 'ofrep.bulk') return next()
+      held()
+      return new Promise<void>(() => {})
+    }
+    const server = await startServer({ middleware: [never], drainTimeoutMs: 300 })
+    const stuck = await rawConnection(server.url)
+    const body = JSON.stringify({ context: { targetingKey: 'u' } })
+    stuck.socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+    await arrived
+    const real = Date.now
+    const started = performance.now()
+    const closing = server.close()
+    const back = real() - 3_600_000
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => back)
+    try {
+      await closing
+    } finally {
+      clock.mockRestore()
+    }
+    expect(performance.now() - started).toBeLessThan(2000)
   })
 })
 

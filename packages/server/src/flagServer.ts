@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { CorsResponse } from './http/corsResponse'
 import { holdContinue } from './http/requestHandler'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
@@ -113,9 +114,10 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
         // In-flight requests finish (streams were ended by `drain()`); each connection is closed
         // once it falls idle between requests, until none is left or the drain time is up.
         server.closeIdleConnections()
-        const deadline = Date.now() + listen.drainTimeoutMs
-        while (!stopped && Date.now() < deadline) {
-          await new Promise((done) => setTimeout(done, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - Date.now()))))
+        // A monotonic clock: the wall clock set back an hour mid-drain must not hold close() an hour.
+        const deadline = performance.now() + listen.drainTimeoutMs
+        while (!stopped && performance.now() < deadline) {
+          await new Promise((done) => setTimeout(done, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - performance.now()))))
           server.closeIdleConnections()
         }
         // Whatever is left is idle keep-alive sockets or requests past the drain timeout.

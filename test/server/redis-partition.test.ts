@@ -51,14 +51,9 @@ describe('a relay partitioned from Redis, then healed', () => {
     expect('f3' in (await values(c.server)).flags).toBe(true)
   })
 
-  // KNOWN FLAKE, under investigation (2026-12-05): it failed once in a full CI run on two cores
-  // (the store ended with D2) and passed alone 6 times out of 6. Suspected real race: a
-  // subscription reconnect (a PING that outlasts the command timeout under load) runs a write-back
-  // of what the relay serves in the moment between applying the late D2 locally and taking the
-  // store's D3 again. urlSource's `served()` now gives no such copy to a write-back (the suspected
-  // cause mended, 2026-12-05), but no test forces that interleaving yet, so the retry stays until
-  // one does; three failures in a row still fail CI.
-  it('an answer it asked for while cut off, which comes back once it leads, does not go over what the leader published after', { retry: 2 }, async () => {
+  // The moment a write-back (a subscription reconnecting) can land in, between the late D2 going
+  // into service and its publish losing to D3, is forced in redis-writeback-race.test.ts.
+  it('an answer it asked for while cut off, which comes back once it leads, does not go over what the leader published after', async () => {
     const redis = await redisServer()
     const proxy = await startTcpProxy(redis.port)
     cleanups.push(() => proxy.close())

@@ -75,10 +75,28 @@ describe('bootstrap', () => {
     expect(client.getGate('kill', true)).toBe(true)
     expect(client.getStatus()).toMatchObject({ state: 'loading', error: { code: 'BOOTSTRAP_CONTEXT_MISMATCH' } })
     expect(logger.warnings.join()).toContain('[holdfast]')
+    // A failed attempt does not hide it (the failure is logged): the page's bootstrap is broken.
     await startHung()
-    expect(client.getStatus().error?.code).toBe('TIMEOUT')
+    expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'BOOTSTRAP_CONTEXT_MISMATCH' } })
+    expect(logger.warnings.join()).toMatch(/TIMEOUT|timed out/i)
     server.always(flags([{ key: 'kill', value: true }]))
     expect((await client.refresh()).error).toBeUndefined()
+  })
+
+  test('a malformed one stays the status error through failed attempts, until the first success; rejected credentials say so instead', async () => {
+    server.always({ status: 503, body: 'down' })
+    const { client } = make({ bootstrap: { flags: 'no' } as never, fallback: bootstrap() })
+    expect(await client.start()).toMatchObject({ source: 'fallback', error: { code: 'BOOTSTRAP_INVALID' } })
+    server.always({ status: 401, body: 'no' })
+    expect(await client.refresh()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
+    server.always({ status: 503, body: 'down' })
+    expect(await client.refresh()).toMatchObject({ error: { code: 'BOOTSTRAP_INVALID' } })
+    server.always(flags([{ key: 'kill', value: true }]))
+    const status = await client.refresh()
+    expect(status).toMatchObject({ state: 'ready', source: 'network' })
+    expect(status.error).toBeUndefined()
+    server.always({ status: 503, body: 'down' })
+    expect(await client.refresh()).toMatchObject({ state: 'stale', error: { code: 'HTTP', httpStatus: 503 } })
   })
 
   test.each([

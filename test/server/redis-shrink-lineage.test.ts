@@ -330,17 +330,22 @@ describe('a stricter relay that comes to lead', () => {
     await waitFor(async () => (await values(late.server)).flags.f0 === 'a', 10_000)
   })
 
-  it('Redis restarted empty: it does not write its older flags back into the store either', async () => {
-    const { redis, strict } = await strictLeading()
+  it('Redis restarted empty: it puts the fleet\'s copy back, never its own older flags, so a relay started then serves the fleet\'s', async () => {
+    const { redis, upstream, strict } = await strictLeading()
     const stale = JSON.stringify(tagged(10, 'a'))
     await redis.stop()
     await redis.start()
     await waitFor(async () => (await status(strict.server)).redis.state === 'up' && (await role(strict.server)) === 'leader', 20_000)
-    for (let i = 0; i < 20; i++) {
-      const keys = (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')
-      if (keys[2]) expect(await storedBody(redis)).not.toBe(stale)
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2] !== undefined, 10_000)
+    for (let i = 0; i < 10; i++) {
+      expect(await storedBody(redis)).toBe(JSON.stringify(tagged(2, 'b')))
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
+    expect(await storedBody(redis)).not.toBe(stale)
+    // A relay started now (a cold start with nothing on disk) serves the fleet's flags at once.
+    const late = await relay(redis, upstream, { maxShrinkPercent: 100 })
+    await waitFor(async () => Object.keys((await values(late.server)).flags).length > 0, 10_000)
+    expect((await values(late.server)).flags).toEqual({ f0: 'b', f1: 'b' })
     expect(await values(strict.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' } })
   })
 

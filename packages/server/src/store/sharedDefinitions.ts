@@ -145,6 +145,9 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   // nor into a store that lost it (a Redis restarted empty): that would bring the flags the
   // upstream deleted back to every relay. What its own polls give is still published.
   let keeping = false
+  // That copy, to put back into a store that lost it (a Redis restarted empty): the fleet's flags,
+  // not this relay's, so a relay started meanwhile serves what the fleet served.
+  let kept: StoredDocument | undefined
   const keeper = createLeaseKeeper({
     store,
     ttlMs: options.leaseTtlMs,
@@ -171,6 +174,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       if (key !== DEFINITIONS) return false
       const took = await options.take(doc)
       keeping = took === 'keep'
+      kept = keeping ? doc : undefined
       if (took === true) taken++
       return took === true
     },
@@ -182,6 +186,18 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   // own while the leader published), and a fresh ticket would put that older copy over it.
   // What is served is read when the write's turn comes, after the takes queued before it.
   const writeBack = () => {
+    if (keeper.role() === 'leader' && keeping && kept) {
+      const copy = kept
+      void store
+        .peek(DEFINITIONS)
+        .then((held) => {
+          if (!held.ok || held.value !== undefined || !keeping || kept !== copy) return
+          log?.warn(`the store lost the fleet's flags (version ${copy.version}): putting back the copy taken from it (this relay still serves its own, by its stricter --max-shrink)`)
+          return replica.publish(DEFINITIONS, { body: copy.body, fetchedAt: copy.fetchedAt, ...(copy.etag === undefined ? {} : { etag: copy.etag }), ...(copy.lineage ? { lineage: copy.lineage } : {}) }, keeper.owner)
+        })
+        .catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`))
+      return
+    }
     if (!options.served || keeper.role() !== 'leader' || keeping) return
     const served = options.served
     replica

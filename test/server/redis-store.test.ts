@@ -295,6 +295,30 @@ describe('Redis down or stuck', () => {
     expect((await s.get('definitions')).ok).toBe(true)
   })
 
+  it('an event loop stalled past the command timeout (a long GC, a big parse) is not Redis failing: the answer that came meanwhile counts, the status stays up, the subscription is kept', async () => {
+    const server = await redis()
+    const s = store(server, 'stall', { commandTimeoutMs: 200, heartbeatMs: 20 })
+    const seen = notices(s)
+    await connected(s)
+    await waitFor(() => seen.some((n) => n.type === 'connected'), 10_000)
+    const busy = (ms: number) => {
+      const until = performance.now() + ms
+      while (performance.now() < until);
+    }
+    const failures = s.status().failures
+    for (let i = 0; i < 15; i++) {
+      // The command is on the wire (and, now and then, a heartbeat PING on each connection: every
+      // 20 ms), then the loop stalls for twice the timeout: Redis answers long before it ends.
+      await new Promise((resolve) => setTimeout(resolve, 5 + (i % 5) * 7))
+      const pending = s.peek('definitions')
+      await new Promise((resolve) => setImmediate(resolve))
+      busy(400)
+      expect((await pending).ok).toBe(true)
+    }
+    expect(s.status()).toMatchObject({ state: 'up', failures })
+    expect(seen.filter((n) => n.type === 'connected')).toHaveLength(1)
+  })
+
   it('a store that was never reachable answers failures and never throws', async () => {
     const s = createRedisStore({ url: 'redis://127.0.0.1:1', namespace: 'none', commandTimeoutMs: 100, reconnectMaxMs: 100 })
     s.open()

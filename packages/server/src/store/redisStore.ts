@@ -348,10 +348,23 @@ function readDocument(reply: string[] | Record<string, string>): StoredDocument 
   return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}), ...(fields.lineage ? { lineage: fields.lineage } : {}) }
 }
 
+// A timer that fires late (this process's event loop stalled: a long GC, a big JSON parse) says
+// nothing of Redis: the answer may be in the socket, unread. Then the wait starts again (an answer
+// read meanwhile settles the race first), for at most three stalls in a row, so a Redis that is
+// really stuck costs a call one timeout plus the stalls. Without this, one stall longer than half
+// the timeout marked Redis down and reconnected the subscription.
+const STALLS_FORGIVEN = 3
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from redis within ${ms} ms`)), ms)
+    const arm = (forgiven: number) => {
+      const due = performance.now() + ms
+      timer = setTimeout(() => {
+        if (forgiven < STALLS_FORGIVEN && performance.now() - due > ms / 2) arm(forgiven + 1)
+        else reject(new Error(`no answer from redis within ${ms} ms`))
+      }, ms)
+    }
+    arm(0)
   })
   // The command may still settle later; its outcome is no longer anyone's concern.
   promise.catch(() => {})

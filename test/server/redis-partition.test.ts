@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { startTcpProxy } from '../support/tcpProxy'
 import { role, useRedisFleet, values } from './redis-fleet'
 import { waitFor } from './helpers'
-import { booleanFlags, startUpstream } from './relay-fakes'
+import { booleanFlags, holdingFetch, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
 
@@ -61,28 +61,16 @@ describe('a relay partitioned from Redis, then healed', () => {
     const upstream = await startUpstream({ document: booleanFlags(3, 'off'), etag: false })
     const a = await relay(redis, upstream)
     await waitFor(async () => (await role(a.server)) === 'leader', 10_000)
-    let gate: Promise<void> | undefined
-    let open = () => {}
-    let held = 0
-    const c = await relay({ ...redis, url: proxy.url }, upstream, {
-      fetch: async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
-        const response = await fetch(input, init)
-        if (!gate) return response
-        // The answer as the upstream gave it now, handed over once the test says so.
-        const text = await response.text()
-        held++
-        await gate
-        return new Response(text, { status: response.status, headers: response.headers })
-      },
-    } as never)
+    const answers = holdingFetch()
+    const c = await relay({ ...redis, url: proxy.url }, upstream, { fetch: answers.fetch } as never)
     await waitFor(async () => (await role(c.server)) === 'follower', 10_000)
 
     proxy.cut()
     await waitFor(async () => (await role(c.server)) === 'solo', 10_000)
     // C asks the upstream on its own and gets D2; the answer is slow to come back.
     upstream.set({ document: booleanFlags(3, 'on'), etag: false })
-    gate = new Promise((resolve) => (open = resolve))
-    await waitFor(() => held > 0, 5000)
+    answers.hold()
+    await waitFor(() => answers.held() > 0, 5000)
     // Meanwhile the leader polls D3, publishes it and goes away; then the upstream goes down.
     upstream.set({ document: booleanFlags(4, 'on'), etag: false })
     const body = async () => (await redis.command('EVAL', "return redis.call('HGET', KEYS[1], 'body')", '1', (await redis.command('KEYS', 'holdfast:*:doc:definitions')).split('\r\n')[2]!)).toString()
@@ -93,8 +81,7 @@ describe('a relay partitioned from Redis, then healed', () => {
     // Healed: C leads and takes D3; then the answer it asked for before (D2) comes back.
     proxy.restore()
     await waitFor(async () => (await role(c.server)) === 'leader' && 'f3' in (await values(c.server)).flags, 10_000)
-    gate = undefined
-    open()
+    answers.release()
     const deadline = Date.now() + 2000
     while (Date.now() < deadline) {
       expect(await body()).toContain('"f3"')

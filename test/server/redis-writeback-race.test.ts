@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagServer, createMemoryStore, type FlagServer, type FlagServerOptions, type SharedStore, type StoreNotice } from '@holdfast/server'
 import { recordingLogger, waitFor } from './helpers'
 import { role, values } from './redis-fleet'
-import { booleanFlags, startUpstream } from './relay-fakes'
+import { booleanFlags, holdingFetch, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 30_000 })
 
@@ -63,9 +63,7 @@ describe('a write-back while a late answer is losing to the store', () => {
     await waitFor(async () => (await role(a)) === 'leader', 10_000)
 
     const link = cuttable(memory)
-    let gate: Promise<void> | undefined
-    let openGate = () => {}
-    let held = 0
+    const answers = holdingFetch()
     // When the late answer (3 flags, after C took the 4 of D3) goes into service here: `connected`.
     let armed = false
     let fired = 0
@@ -83,14 +81,7 @@ describe('a write-back while a late answer is losing to the store', () => {
       flagsUrl,
       sharedStore: { store: link.store, leaseTtlMs: 500 },
       logger: log,
-      fetch: (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
-        const response = await fetch(input, init)
-        if (!gate) return response
-        const text = await response.text()
-        held++
-        await gate
-        return new Response(text, { status: response.status, headers: response.headers })
-      }) as typeof fetch,
+      fetch: answers.fetch,
     })
     await waitFor(async () => (await role(c)) === 'follower', 10_000)
 
@@ -98,8 +89,8 @@ describe('a write-back while a late answer is losing to the store', () => {
     await waitFor(async () => (await role(c)) === 'solo', 10_000)
     // C asks the upstream on its own and gets D2; the answer is held.
     upstream.set({ document: booleanFlags(3, 'on'), etag: false })
-    gate = new Promise((resolve) => (openGate = resolve))
-    await waitFor(() => held > 0, 5000)
+    answers.hold()
+    await waitFor(() => answers.held() > 0, 5000)
     // The leader polls D3, publishes it and goes away; then the upstream goes down.
     upstream.set({ document: booleanFlags(4, 'on'), etag: false })
     const stored = async () => {
@@ -117,8 +108,7 @@ describe('a write-back while a late answer is losing to the store', () => {
     const version = before.ok ? before.value?.version : undefined
     expect(version).toBeTypeOf('number')
     armed = true
-    gate = undefined
-    openGate()
+    answers.release()
     await waitFor(() => fired === 1, 5000)
 
     // What a user of C sees goes back to D3, and the store never holds anything over it.

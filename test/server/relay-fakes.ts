@@ -138,3 +138,31 @@ export function urlSourceFor(upstream: Pick<FakeUpstream, 'url'>, options: Parti
     ...options,
   })
 }
+
+/**
+ * A relay's `fetch` whose answers the test can hold back: after `hold()`, each answer is read as the
+ * upstream gave it at that moment and handed over only at `release()` (a slow answer, asked at a
+ * known moment); `held()` counts the answers waiting or handed over since.
+ */
+export function holdingFetch() {
+  let gate: Promise<void> | undefined
+  let open = () => {}
+  let held = 0
+  const fetching = async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+    const response = await fetch(input, init)
+    if (!gate) return response
+    const text = await response.text()
+    held++
+    await gate
+    return new Response(text, { status: response.status, headers: response.headers })
+  }
+  return {
+    fetch: fetching as typeof fetch,
+    hold: () => void (gate = new Promise((resolve) => (open = resolve))),
+    release: () => {
+      gate = undefined
+      open()
+    },
+    held: () => held,
+  }
+}

@@ -4,6 +4,7 @@
 // the ETag hashed it, every poll of an unchanged relay got a new tag, so a browser polling with
 // If-None-Match never got a 304 and downloaded the whole answer each time.
 import { describe, expect, it } from 'vitest'
+import { createClient } from '@holdfast/core'
 import { createStaticSource, createUpstreamSource, type FlagdDefinitions, type FlagServer } from '@holdfast/server'
 import { recordingLogger, startServer } from './helpers'
 import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
@@ -59,6 +60,40 @@ describe('a relay whose upstream confirms what it holds', () => {
     expect(changed.body.metadata.holdfast.stale).toBe(false)
     expect(changed.etag).not.toBe(first.etag)
     expect(changed.etag).not.toBe(stale.etag)
+  })
+
+  it('--flags-url: the browser client itself revalidates with 304 across upstream confirmations', async () => {
+    let clock = Date.now()
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const source = urlSourceFor(upstream, { pollIntervalMs: 3_600_000, now: () => clock })
+    const server = await startServer({ flags: undefined, source })
+    const statuses: number[] = []
+    const client = createClient({
+      url: server.url,
+      context: { targetingKey: 'user-1' },
+      storage: 'memory',
+      refreshOnFocus: false,
+      liveUpdates: false,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init)
+        statuses.push(response.status)
+        return response
+      },
+    })
+    try {
+      await client.start()
+      for (let i = 0; i < 3; i++) {
+        clock += 10_000
+        await source.refreshDetails()
+        await client.refresh()
+      }
+      // Before: [200, 200, 200, 200], the whole answer downloaded on every poll.
+      expect(statuses).toEqual([200, 304, 304, 304])
+      expect(client.getDetails('f0', false)).toMatchObject({ value: true, source: 'network', stale: false })
+      expect(client.getStatus().state).toBe('ready')
+    } finally {
+      await client.close()
+    }
   })
 
   it('--upstream: a browser polling an unchanged upstream through the relay gets 304', async () => {

@@ -306,10 +306,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // through failed attempts until the first success, as CONTRACT §3 says, unless credentials or the
 // context are rejected (+8 B): (b) 14,933 B, with delivery 19,401 B.
 // The budgets keep a few bytes over the measure: chunk names are content hashes, and move a byte or two.
+// Raised to 14,960 B and 19,430 B (relay-answers, 2026-12-05): a value a relay kept through a
+// per-flag error comes as a success entry with reason STALE and the upstream's code in its metadata
+// (an `errorCode` on the entry is a failure to every OFREP client: the value would be lost), and
+// the core shows that code as `Details.errorCode` (CONTRACT §4): (b) 14,925 → 14,940 B, with
+// delivery 19,393 → 19,408 B (+15 B).
 const BUDGET = {
-  react: 14_940, // (b): client + React bindings, up front, gzip bytes
+  react: 14_960, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_410, // (b) plus the event delivery chunk
+  withEvents: 19_430, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -711,7 +716,10 @@ await main()
 // switch (under (b), above). Then to 16,450 B ((c) 16,342 → 16,426 B): the core's coalesced user
 // switches (under (b), above).
 // Both sets merged on 2026-12-05: (c) 16,479 B, layer 2,602 B: budget 16,500 B.
-const OPENFEATURE_BUDGET = { total: 16_500, layer: 2_610 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,530 B, layer 2,620 B (relay-answers, 2026-12-05): the core's errorCode of a relay's
+// kept value (under (b), above): (c) 16,486 → 16,510 B, layer 2,603 → 2,610 B (gzip moves the
+// layer although the provider's code did not change).
+const OPENFEATURE_BUDGET = { total: 16_530, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

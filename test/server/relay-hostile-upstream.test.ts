@@ -204,7 +204,7 @@ describe('the relay reads what the browser client reads', () => {
     // browser keeps its own last known good, or shows the caller's default), never null as a value.
     const held = await bulk(server, { targetingKey: 'u' })
     expect(held.status).toBe(200)
-    expect(held.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STALE' }, good.flags[1]])
+    expect(held.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STALE', metadata: { errorCode: 'PARSE_ERROR' } }, good.flags[1]])
     const fresh = await bulk(server, { targetingKey: 'v' })
     expect(fresh.body.flags).toEqual([{ key: 'limit', errorCode: 'PARSE_ERROR' }, good.flags[1]])
   })

@@ -65,24 +65,32 @@ describe('--upstream (proxy mode)', () => {
     expect(upstream.requests.at(-1)!.path).toBe('/base/ofrep/v1/evaluate/flags?tenant=t1')
   })
 
-  it('tags every answer with a hash of its exact body; the held answer served through an outage is confirmed with 304', async () => {
+  it('tags every answer with a hash of its body but fetchedAt; an unchanged answer, and the held one served through an outage, are confirmed with 304', async () => {
     const upstream = await startUpstream(perUser())
     const server = await relay(upstream)
     const user = { targetingKey: 'ann', plan: 'pro' }
     const fresh = await evaluate(server, user)
     const text = await fresh.text()
     expect(fresh.status).toBe(200)
-    expect(fresh.headers.get('etag')).toBe(`"${createHash('sha1').update(text).digest('base64url')}"`)
-    // Healthy: each answer is fetched again (a new fetchedAt), so the old tag is not confirmed.
+    const timeless = (body: string) => {
+      const json = JSON.parse(body)
+      delete json.metadata.holdfast.fetchedAt
+      return `"${createHash('sha1').update(JSON.stringify(json)).digest('base64url')}"`
+    }
+    expect(fresh.headers.get('etag')).toBe(timeless(text))
+    // Healthy: each answer is fetched again (a new fetchedAt); the same answer is confirmed (CONTRACT §2.1).
+    const asked = upstream.requests.length
     const again = await evaluate(server, user, { 'If-None-Match': fresh.headers.get('etag')! })
-    expect(again.status).toBe(200)
-    // Down: the held answer goes out unchanged, with one tag, and that tag gets 304.
+    expect(upstream.requests.length).toBe(asked + 1)
+    expect(again.status).toBe(304)
+    // Down: the held answer goes out stale, under another tag, and that tag gets 304.
     upstream.set({ status: 503, text: 'down' })
     const held = await evaluate(server, user)
     const heldText = await held.text()
     expect(JSON.parse(heldText).metadata.holdfast.stale).toBe(true)
     const tag = held.headers.get('etag')!
-    expect(tag).toBe(`"${createHash('sha1').update(heldText).digest('base64url')}"`)
+    expect(tag).toBe(timeless(heldText))
+    expect(tag).not.toBe(fresh.headers.get('etag'))
     const confirmed = await evaluate(server, user, { 'If-None-Match': tag })
     expect(confirmed.status).toBe(304)
     expect(confirmed.headers.get('etag')).toBe(tag)

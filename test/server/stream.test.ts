@@ -11,6 +11,7 @@ import type { FlagdDefinitions, FlagServer } from '@holdfast/server'
 import { evaluate, startServer, tempDir, waitFor } from './helpers'
 // The CLI's option reading is internal to the server package (bin.ts uses it).
 import { buildServerOptions } from '../../packages/server/src/cliOptions'
+import { parseFlagDefinitions } from '../../packages/server/src/flags/flagDefinitions'
 
 function flagsFile(defaultVariant: 'on' | 'off'): string {
   const flags: FlagdDefinitions = { flags: { 'kill-switch': { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant } } }
@@ -179,6 +180,43 @@ describe('the event stream', () => {
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
     // Evaluated: the plain request and the refetch whose client stayed, none of the 50.
     expect(metrics).toMatch(/^holdfast_answer_cache_total\{result="miss"\} 2$/m)
+  })
+
+  it('refetches naming made-up versions cannot take the catch-up from a real notice\'s refetch', async () => {
+    // Before: 16 distinct unknown versions filled the catch-up's slots for 2 s each, so anyone
+    // sending 8 requests a second with random `flagConfigEtag`s made every real refetch (a tab
+    // told of a version this replica is about to take) be answered at once from the old version:
+    // the tab applied it and, its notice spent, heard nothing more.
+    const { server } = await setup()
+    const refetch = (version: string, key: string) => {
+      const body = JSON.stringify({ context: { targetingKey: key } })
+      const req = request(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=${encodeURIComponent(version)}`, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Content-Length': String(body.length) } })
+      const answered = new Promise<{ status: number; body: any }>((resolve, reject) => {
+        req.on('response', (res) => {
+          let text = ''
+          res.on('data', (chunk) => (text += chunk))
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }))
+        })
+        req.on('error', reject)
+      })
+      req.end(body)
+      return answered
+    }
+    const flood = Array.from({ length: 40 }, (_, i) => refetch(`made-up-${i}-${Math.random()}`, `attacker-${i}`))
+    // Read by the server once a later request on another connection is answered.
+    expect((await evaluate(server, { targetingKey: 'plain' })).status).toBe(200)
+    const next: FlagdDefinitions = JSON.parse(flagsFile('on'))
+    const parsed = parseFlagDefinitions(JSON.stringify(next))
+    if (!parsed.ok) throw new Error(parsed.error)
+    const real = refetch(parsed.version, 'tab-user')
+    expect((await evaluate(server, { targetingKey: 'plain-2' })).status).toBe(200)
+    // The version the tab was told of arrives here a moment later.
+    server.setFlags(next)
+    expect(server.source.current()!.version).toBe(parsed.version)
+    const answer = await real
+    expect(answer.status).toBe(200)
+    expect(answer.body.flags).toEqual([expect.objectContaining({ key: 'kill-switch', value: true })])
+    for (const held of await Promise.all(flood)) expect(held.status).toBe(200)
   })
 
   it('answers 304 to a tag from another context only when that context gets the very same body', async () => {

@@ -42,7 +42,10 @@ export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValu
   // Frozen like the value: one reader changing it would change it for every later one.
   if (flag.metadata !== undefined) details.metadata = freezeJson(flag.metadata)
   if (flag.updatedAt !== undefined) details.updatedAt = flag.updatedAt
-  if (flag.errorCode !== undefined) details.errorCode = flag.errorCode
+  // A relay's value kept through a per-flag error: reason STALE, the code in its metadata (an
+  // `errorCode` on the entry would make it a failure entry to OFREP clients, the value lost).
+  const errorCode = flag.errorCode ?? (flag.reason === 'STALE' && flag.metadata?.errorCode)
+  if (typeof errorCode == 'string') details.errorCode = errorCode
   if (flag.value === undefined) {
     // A failure with no last known good value: nothing held came from anywhere but the caller.
     if (flag.errorCode !== undefined) details.source = 'default'

@@ -44,7 +44,13 @@ export function pickHeaders(headers: Record<string, string | string[] | undefine
   return picked
 }
 
-/** The held flags as OFREP entries: a value kept through a per-flag error says so in its reason. */
+/**
+ * The held flags as OFREP entries: a value kept through a per-flag error says so in its reason
+ * (STALE) and names the error in its metadata (`errorCode`), as CONTRACT §4 asks of a kept value.
+ * Not as the entry's own `errorCode`: an entry with one is a failure entry to every OFREP client
+ * (the official provider tests `'errorCode' in entry`), so a client holding nothing yet would get
+ * its default instead of the value kept for it. Holdfast reads the code back from the metadata.
+ */
 export function toEntries(flags: FlagMap): OfrepEntry[] {
   const entries: OfrepEntry[] = []
   for (const flag of flags.values()) {
@@ -55,7 +61,8 @@ export function toEntries(flags: FlagMap): OfrepEntry[] {
     const entry: OfrepEntry = { key: flag.key, reason: flag.stale ? 'STALE' : (flag.reason ?? 'UNKNOWN') }
     if (flag.value !== undefined) entry.value = flag.value
     if (flag.variant !== undefined) entry.variant = flag.variant
-    if (flag.metadata !== undefined) entry.metadata = flag.metadata
+    if (flag.errorCode !== undefined && flag.stale) entry.metadata = { ...flag.metadata, errorCode: flag.errorCode }
+    else if (flag.metadata !== undefined) entry.metadata = flag.metadata
     entries.push(entry)
   }
   return entries

@@ -408,7 +408,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // than the pause's end would only meet this 503 again.
     const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
     const pauseLeft = paused === undefined ? 0 : Math.ceil((paused.until - now()) / 1000)
-    if (outcome.kind === 'failed') return snapshotAnswer(context) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
+    // The snapshot was made with its maker's credentials: it stands in for an upstream that is
+    // down, not for one that refuses these credentials while it accepts others (a revoked or
+    // made-up key got flag values where it would get 503 without a snapshot), nor once a 401/403
+    // is to drop values (`clear`, `clear-after`: 503 until the upstream answers again).
+    const refusedHere = outcome.kind === 'failed' && outcome.failure === 'unauthorized' && (outcome.refused === true || options.onUnauthorized.mode !== 'keep')
+    if (outcome.kind === 'failed') return (refusedHere ? undefined : snapshotAnswer(context)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
     return notReady('no answer held for this context')
   }
 

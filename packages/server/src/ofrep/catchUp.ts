@@ -13,8 +13,11 @@ import type { FlagSource } from '../flags/flagSource'
 export const CATCH_UP_MS = 2000
 /** Versions remembered as served here (a notice naming one is old news, answered at once). */
 const REMEMBERED = 16
-/** Distinct unknown versions waited for at once; past it, requests are answered at once. */
-const MAX_WAITING = 16
+/**
+ * Refetches held at once; past it, requests are answered at once. Each is an open request of its
+ * own client (a socket, its body read), so this bounds a flood of connections, not of names.
+ */
+const MAX_WAITING = 10_000
 
 /** See the file comment. */
 export interface CatchUp {
@@ -38,38 +41,42 @@ export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): Catc
   }
   const initial = source.current()?.version
   if (initial !== undefined) remember(initial)
-  const waiting = new Map<string, { done: Promise<void>; release: () => void }>()
+  // One entry per held request, never per version named: a replica cannot tell a version it has
+  // not taken yet from a made-up one (both are just names), so a bound on distinct names was one
+  // anyone could fill. 16 requests with random `flagConfigEtag`s every 2 s held every slot, and a
+  // real tab's refetch was answered at once from the old version, its notice spent. Now a made-up
+  // name holds only the request that sent it.
+  const waiting = new Set<{ wanted: string; release: () => void }>()
   // After close (a drain): no version can come any more, so a refetch still being read is not held.
   let closed = false
   const unsubscribe = source.subscribe((event) => {
     if (event.type !== 'update') return
-    remember(event.version.version)
-    waiting.get(event.version.version)?.release()
+    const version = event.version.version
+    remember(version)
+    for (const waiter of [...waiting]) if (waiter.wanted === version) waiter.release()
   })
   return {
     wait(wanted) {
       if (closed || served.includes(wanted)) return undefined
-      const held = waiting.get(wanted)
-      if (held) return held.done
-      // A flood of made-up versions must not hold every request: past the bound, none waits.
       if (waiting.size >= MAX_WAITING) return undefined
-      let release!: () => void
-      const done = new Promise<void>((resolve) => {
-        const timer = setTimeout(() => release(), maxWaitMs)
-        timer.unref?.()
-        release = () => {
-          clearTimeout(timer)
-          waiting.delete(wanted)
-          resolve()
+      return new Promise<void>((resolve) => {
+        const waiter = {
+          wanted,
+          release: () => {
+            clearTimeout(timer)
+            waiting.delete(waiter)
+            resolve()
+          },
         }
+        const timer = setTimeout(waiter.release, maxWaitMs)
+        timer.unref?.()
+        waiting.add(waiter)
       })
-      waiting.set(wanted, { done, release })
-      return done
     },
     close() {
       closed = true
       unsubscribe()
-      for (const { release } of [...waiting.values()]) release()
+      for (const waiter of [...waiting]) waiter.release()
     },
   }
 }

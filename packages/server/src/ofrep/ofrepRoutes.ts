@@ -57,7 +57,7 @@ export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolea
 /**
  * `POST /ofrep/v1/evaluate/flags` (after {@link refuseNotJson}): evaluates every flag for the posted context.
  *
- * The `ETag` is a hash of the exact body, so it changes exactly when this context's answer
+ * The `ETag` is a hash of the body but its `fetchedAt` (`tagOf`), so it changes exactly when this context's answer
  * changes (a flag edit that does not affect this user keeps it). Answers are cached per
  * (definitions version and freshness, exact request body): a repeated context costs one lookup,
  * and `If-None-Match` is compared with the cached tag before anything is parsed or evaluated, so a
@@ -103,7 +103,7 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
     if (caughtUp) return caughtUp.then(() => (isGone(res) ? undefined : answerBulk(req, res, body, deps, true)))
   }
   // `metadata.holdfast` (CONTRACT §9) is part of the answer, so its freshness is part of the key:
-  // a poll that re-confirms or an outage that makes it stale changes the body and the ETag.
+  // a poll that re-confirms changes the body (not the ETag), an outage that makes it stale changes both.
   const holdfast = freshnessOf(deps.flags) ?? { source: 'file', fetchedAt: version.fetchedAt, stale: false }
   // Cached by what it was answered from (the prefix) and the request body: a repeated body is
   // never parsed or validated again (the cached answer was made from exactly these bytes,
@@ -120,11 +120,13 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
     const result = evaluateAll(version.evaluator, request.context)
     const streams = streamsFor(mount, deps)
     const advertised = streams ? { eventStreams: streams } : {}
-    const bytes = Buffer.from(JSON.stringify({ ...result, ...advertised, metadata: { ...result.metadata, holdfast } }))
-    // The tag is a hash of the exact body (CONTRACT §8), so it is the same for two contexts only
-    // when their answers are identical, and a 304 for another context's tag confirms exactly what
-    // that context would have been sent. The version a notice names is checked apart (`noticed`).
-    answer = { body: bytes, etag: etagOf(bytes), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
+    const whole = { ...result, ...advertised, metadata: { ...result.metadata, holdfast } }
+    const bytes = Buffer.from(JSON.stringify(whole))
+    // The tag is a hash of the body but for `fetchedAt` (CONTRACT §8, see `tagOf`), so it is the
+    // same for two contexts only when their answers are, and a 304 for another context's tag
+    // confirms exactly what that context would have been sent. The version a notice names is
+    // checked apart (`noticed`).
+    answer = { body: bytes, etag: tagOf(whole), errorCodes: result.flags.filter(isFailure).map((entry) => entry.errorCode) }
     if (key !== undefined) deps.cache.set(key, body.text, answer)
     deps.metrics?.countAnswer(false)
   } else deps.metrics?.countAnswer(true)
@@ -204,10 +206,8 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
   if (answer.status !== 200) return sendJson(res, answer.status, answer.body, answer.headers)
   const streams = streamsFor(mountOf(req, deps), deps)
   const advertised = streams && isObject(answer.body) ? { ...answer.body, eventStreams: streams } : answer.body
-  // The same ETag as for definitions (a hash of the exact body, CONTRACT §8), unless the source
-  // names its own. Its `fetchedAt` moves with every upstream answer, so a 304 comes while the same
-  // answer is served: the held one through an outage, or the same fresh one to a second request
-  // within the upstream's round trip.
+  // The same ETag as for definitions (`tagOf`), unless the source names its own: the upstream's
+  // confirmation of an unchanged answer (its `fetchedAt` moves) is a 304 for a browser holding it.
   const bytes = Buffer.from(JSON.stringify(advertised))
   let etag: string | undefined
   const headers: Record<string, string> = {}
@@ -217,7 +217,7 @@ async function forward(req: IncomingMessage, res: ServerResponse, text: string, 
     // The body is the one sent here: its type and length are this server's to say.
     else if (lower !== 'content-type' && lower !== 'content-length') headers[name] = value
   }
-  send(req, res, { body: bytes, etag: etag ?? etagOf(bytes), errorCodes: [] }, deps.metrics, false, headers)
+  send(req, res, { body: bytes, etag: etag ?? tagOf(advertised), errorCodes: [] }, deps.metrics, false, headers)
 }
 
 // One flag from a per-context source: its bulk answer for this context, that flag picked out, with
@@ -233,6 +233,22 @@ async function forwardOne(req: IncomingMessage, res: ServerResponse, key: string
   const entry = (answer.body as { flags?: Array<{ key: string; errorCode?: string }> }).flags?.find((e) => e.key === key)
   if (!entry || entry.errorCode === 'FLAG_NOT_FOUND') return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
   sendJson(res, entry.errorCode === undefined ? 200 : 400, entry)
+}
+
+/**
+ * The ETag of a bulk answer: a hash of its JSON without `metadata.holdfast.fetchedAt`. The time
+ * moves on every confirmation by the origin (an upstream 304, a poll that found nothing new); a
+ * hash of it made every poll of an unchanged relay a new tag, so no browser ever got a 304 and each
+ * downloaded the whole answer again. A 304 says "the snapshot this tag names is current" (CONTRACT
+ * §2.1): every value, variant, reason and metadata, the source and the stale bit are in the tag;
+ * a browser wanting the newer time reads it from any 200.
+ */
+export function tagOf(answer: unknown): string {
+  const metadata = isObject(answer) && isObject(answer.metadata) ? answer.metadata : undefined
+  const holdfast = metadata?.holdfast
+  if (!isObject(holdfast) || !('fetchedAt' in holdfast)) return etagOf(JSON.stringify(answer))
+  const { fetchedAt: _, ...timeless } = holdfast
+  return etagOf(JSON.stringify({ ...(answer as object), metadata: { ...metadata, holdfast: timeless } }))
 }
 
 // Nothing to serve yet (a remote source that has never answered): never an empty 200, never 401.

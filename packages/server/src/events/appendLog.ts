@@ -52,6 +52,8 @@ export interface AppendLogOptions {
   onMovedOn?: () => void
   /** Called after each fsync with its duration (seconds) and the bytes it made durable. */
   onSync?: (seconds: number, bytes: number) => void
+  /** The clock (epoch ms) of {@link AppendLog.busy}. Default `Date.now`. */
+  now?: () => number
   log: ServerLogger
 }
 
@@ -74,6 +76,11 @@ export interface AppendLog {
   path(): string
   /** Bytes in the current file. */
   size(): number
+  /**
+   * The write or task in flight: since when (epoch ms) and on which path; undefined when idle. A
+   * write on a mount that died never returns nor fails: this is how a caller tells it apart.
+   */
+  busy(): { since: number; path: string } | undefined
   /** Waits for queued writes, then closes the file. */
   close(): Promise<void>
 }
@@ -95,6 +102,9 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
   let dirty = false
   const queue: Item[] = []
   let running = false
+  const now = options.now ?? Date.now
+  // When the item in flight (a group or a task) began; undefined when idle.
+  let busySince: number | undefined
 
   async function openCurrent(): Promise<void> {
     await fs.mkdirp(dirname(current))
@@ -196,6 +206,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     try {
       while (queue.length > 0) {
         const head = queue[0]
+        busySince = now()
         if (head.kind === 'task') {
           queue.shift()
           try {
@@ -221,6 +232,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
       }
     } finally {
       running = false
+      busySince = undefined
     }
   }
 
@@ -248,6 +260,8 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     },
     path: () => current,
     size: () => size,
+    // The path now, not when the item began: a follow or a rotation may have moved on to a new file.
+    busy: () => (busySince === undefined ? undefined : { since: busySince, path: current }),
     close: () =>
       exclusive(async () => {
         // A failed write that could not be cut back then: one more try, so a batch answered 500

@@ -42,6 +42,8 @@ export interface SpoolOptions {
   /** The clock (epoch ms) stamped on each spooled event. Default `Date.now`. */
   now?: () => number
   onSync?: (seconds: number, bytes: number) => void
+  /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
+  busyNow?: () => number
   log: ServerLogger
 }
 
@@ -94,6 +96,7 @@ export function createSpool(options: SpoolOptions): Spool {
     followPath: 'rotate',
     onMovedOn: () => void (changed = true),
     onSync: options.onSync,
+    now: options.busyNow,
     log,
     async rotate() {
       active++
@@ -327,6 +330,7 @@ export function createSpool(options: SpoolOptions): Spool {
         oldest = undefined
       }),
     close: () => appendLog.close(),
+    busy: () => appendLog?.busy(),
   }
 
 }

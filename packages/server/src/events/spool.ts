@@ -86,6 +86,9 @@ export function createSpool(options: SpoolOptions): Spool {
   let lost = 0
   // The append log found its segment moved, deleted or cut short: the next read counts again.
   let changed = false
+  // Sizes of the segments no longer appended to, as counted into `pending`: one found shorter was
+  // cut from outside (by hand, a file system's crash, a restore), and what it held is counted again.
+  const sealed = new Map<number, number>()
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
   const createLog = (segment: number) => createAppendLog({
@@ -98,7 +101,9 @@ export function createSpool(options: SpoolOptions): Spool {
     onSync: options.onSync,
     now: options.busyNow,
     log,
-    async rotate() {
+    async rotate(full) {
+      const size = (await fs.stat(full))?.size
+      if (size !== undefined) sealed.set(active, size)
       active++
       return join(dir, segmentName(active))
     },
@@ -117,13 +122,16 @@ export function createSpool(options: SpoolOptions): Spool {
     appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : (await fs.stat(join(dir, segmentName(segment))))?.size
 
   async function readLines(from: SpoolCursor, maxLines: number, maxBytes: number) {
-    const lines: Array<{ line: Buffer }> = []
+    // `torn`: the end of a segment no longer appended to, without its newline (not a line this
+    // spool wrote whole: its event is lost, and it was never counted in `pending`).
+    const lines: Array<{ line: Buffer; torn?: boolean }> = []
     let position = { ...from }
     let bytes = 0
     let missing = false
     while (lines.length < maxLines && position.segment <= active) {
       const found = await durableSize(position.segment)
       if (found === undefined && !gone.has(position.segment)) missing = true
+      if (found !== undefined && found < (sealed.get(position.segment) ?? 0)) throw Object.assign(new Error(`${segmentName(position.segment)} is shorter than what was written to it`), { code: 'ESHORT' })
       const size = found ?? 0
       if (position.offset >= size) {
         if (position.segment === active) break
@@ -152,9 +160,11 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       if (start === 0) {
         // No newline in a whole window: not a line this spool wrote. Skip the window.
-        log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
+        const torn = position.segment < active && base + window.length >= size
+        if (torn) log.error(`events spool: ${segmentName(position.segment)} ends in a torn line (${window.length} byte(s) without a newline: cut short on disk); its event is lost (counted as dropped)`)
+        else log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
         position = { segment: position.segment, offset: base + window.length }
-        lines.push({ line: Buffer.alloc(0) })
+        lines.push({ line: Buffer.alloc(0), torn })
       }
     }
     return { lines, position, missing }
@@ -173,38 +183,54 @@ export function createSpool(options: SpoolOptions): Spool {
       changed = false
       let from = cursor
       const missing: number[] = []
+      const shrunk: number[] = []
       for (let segment = cursor.segment; segment <= active; segment++) {
-        if ((await durableSize(segment)) !== undefined || gone.has(segment)) continue
+        const size = await durableSize(segment)
+        if (size !== undefined && segment < active && size < (sealed.get(segment) ?? 0)) shrunk.push(segment)
+        if (size !== undefined || gone.has(segment)) continue
         missing.push(segment)
         gone.add(segment)
         if (segment === from.segment && segment < active) from = { segment: segment + 1, offset: 0 }
       }
-      if (!movedOn && missing.length === 0) return
+      if (!movedOn && missing.length === 0 && shrunk.length === 0) return
+      // A cursor inside what was cut off: that segment is done (the cut lines are counted lost).
+      if (shrunk.includes(from.segment) && from.offset > ((await durableSize(from.segment)) ?? 0)) from = { segment: from.segment + 1, offset: 0 }
       const left = await countLines(from)
-      const lostNow = Math.max(0, pending - left)
+      // A torn end is counted lost when it is read, not here as well.
+      const lostNow = Math.max(0, pending - left.lines - left.torn)
       cursor = from
-      pending = left
+      pending = left.lines
       lost += lostNow
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
       oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
       log.error(
-        `events spool: ${missing.map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
+        `events spool: ${[...missing, ...shrunk].map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
           `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
       )
     })
 
-  async function countLines(from: SpoolCursor): Promise<number> {
+  // Lines (what `pending` counts) from `from` on, and the segments no longer appended to whose
+  // end is torn (no newline: read as one unreadable piece, its event lost). Takes each such
+  // segment's size as the one counted (see `sealed`).
+  async function countLines(from: SpoolCursor): Promise<{ lines: number; torn: number }> {
     let count = 0
+    let torn = 0
     for (let segment = from.segment; segment <= active; segment++) {
       const size = (await durableSize(segment)) ?? 0
+      let last = 0x0a
       for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
         const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
         if (window.length === 0) break
         for (let i = window.indexOf(0x0a); i !== -1; i = window.indexOf(0x0a, i + 1)) count++
+        last = window[window.length - 1]
         offset += window.length
       }
+      if (segment < active) {
+        sealed.set(segment, size)
+        if (last !== 0x0a) torn++
+      }
     }
-    return count
+    return { lines: count, torn }
   }
 
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
@@ -250,7 +276,7 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       // Count what is pending by counting newlines, 1 MiB at a time, without splitting lines: a
       // spool grown by a long outage must not hold up the start.
-      pending = await countLines(cursor)
+      pending = (await countLines(cursor)).lines
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
       oldest = lines[0] && readLine(lines[0].line)?.at
     },
@@ -285,9 +311,10 @@ export function createSpool(options: SpoolOptions): Spool {
       if (lines.length === 0) return undefined
       const events: ReceivedEvent[] = []
       let skipped = 0
-      for (const { line } of lines) {
+      for (const { line, torn } of lines) {
         const record = readLine(line)
         if (record) events.push(record.event)
+        else if (torn) lost++
         else skipped++
       }
       return { events, next: position, skipped }
@@ -299,6 +326,7 @@ export function createSpool(options: SpoolOptions): Spool {
       // The cursor moved: the ack stands even if a delivered segment cannot be deleted now (open()
       // deletes what lies behind the cursor); a throw here would leave `pending` counting it.
       for (let segment = done; segment < cursor.segment; segment++) {
+        sealed.delete(segment)
         await fs.remove(join(dir, segmentName(segment))).catch((error: Error) => log.warn(`events spool: could not delete the delivered ${segmentName(segment)} (${error.message}); it goes at the next start`))
       }
       // The next oldest is the line at the cursor (one small read). The counts change last, with
@@ -324,6 +352,7 @@ export function createSpool(options: SpoolOptions): Spool {
         log.warn(`events spool: reset; ${pending} undelivered event(s) discarded`)
         await appendLog.truncateAll()
         for (const segment of await segments()) if (segment !== active) await fs.remove(join(dir, segmentName(segment)))
+        sealed.clear()
         cursor = { segment: active, offset: 0 }
         await writeFileAtomic(fs, cursorPath, JSON.stringify(cursor))
         pending = 0

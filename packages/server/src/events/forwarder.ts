@@ -58,7 +58,10 @@ export interface ForwarderOptions {
   random?: () => number
   /** Default the global `fetch`. */
   fetch?: typeof fetch
-  /** Told about each request's outcome (metrics). */
+  /**
+   * Told about each request's outcome (metrics), and of events that left the spool without one:
+   * unreadable lines skipped (`dropped`), segments gone from outside (`lost`).
+   */
   onAttempt?: (outcome: ForwardOutcome, events: number) => void
   log: ServerLogger
 }
@@ -251,9 +254,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {
-      stats.dropped += batch.skipped
       await spool.ack(batch.next, batch.skipped)
       searched(batch.skipped)
+      unreadable(batch.skipped)
       return
     }
     const n = batch.events.length
@@ -264,7 +267,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await spool.ack(batch.next, n + batch.skipped)
       searched(n + batch.skipped)
       stats.delivered += n
-      stats.dropped += batch.skipped
+      unreadable(batch.skipped)
       stats.state = 'ok'
       stats.lastSuccessAt = clock.now()
       failures = 0
@@ -302,7 +305,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.dropped += n + batch.skipped
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
-      options.onAttempt?.('dropped', n)
+      options.onAttempt?.('dropped', n + batch.skipped)
       return
     }
     stats.retries++
@@ -321,6 +324,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('retry', n)
     }
     await pause(delay)
+  }
+
+  // Unreadable spool lines skipped are dropped events: counted in the stats and told through
+  // onAttempt (the metric) alike. Before, only the stats counted them: `dropped` in the status and
+  // holdfast_events_forwarded_total{outcome="dropped"} disagreed.
+  function unreadable(lines: number) {
+    if (lines === 0) return
+    stats.dropped += lines
+    options.onAttempt?.('dropped', lines)
   }
 
   // The search moves past `lines` sent (delivered or dropped); after a drop the rest of the refused

@@ -7,6 +7,8 @@
 // returns the relay takes events again by itself. Nothing answered 202 was not stored; events of a
 // request answered 503 whose write landed late are duplicates on the client's retry, not lost.
 import { readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ForwarderClock } from '@holdfast/server'
@@ -20,7 +22,7 @@ vi.setConfig({ testTimeout: 20_000 })
 const BOUND = 4000
 const event = (id: string) => ({ id, type: 'custom', name: 'clicked', time: 1_700_000_000_000 })
 const send = (url: string, ...ids: string[]) => post(`${url}/holdfast/v1/events`, { events: ids.map(event) })
-const status = async (url: string) => (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { events?: { stalled?: { since: number; path: string; seconds: number } } }
+const status = async (url: string) => (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { events?: { stalled?: { since: number; path: string; seconds: number }; forwarding?: unknown } }
 const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text()
 
 /** A clock whose timers fire only when the test advances it. */
@@ -140,5 +142,43 @@ describe('holdfast-server (a real process) whose events file turns into a call t
     await waitFor(async () => (await send(url, 'p2', 'p3')).status === 202, 10_000, 100)
     expect((await status(url)).events?.stalled).toBeUndefined()
     expect((await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id)).toEqual(['p2', 'p3'])
+  })
+})
+
+describe('a relay whose spool hangs under the forwarder (no events posted meanwhile)', () => {
+  it('the cursor write after a delivery never returns: status and metrics show the forwarding stalled on the spool, and it clears when the write returns', async () => {
+    // The sink answers when the test says, so the fsync can be held right before the relay acks.
+    let answer!: () => void
+    const answered = new Promise<void>((resolve) => (answer = resolve))
+    const sink = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => void answered.then(() => res.writeHead(202).end('{}')))
+    })
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+    releases.push(() => sink.close())
+    const dir = await tempDir()
+    const fs = faultyFileSystem()
+    const clock = fakeClock()
+    const server = await startServer({
+      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsSpoolDir: join(dir, 'spool'),
+      eventsFileSystem: fs,
+      eventsClock: clock,
+      eventsWriteTimeoutMs: BOUND,
+    })
+    expect((await send(server.url, 'f1')).status).toBe(202)
+    const held = fs.holdSyncs()
+    releases.push(held.release)
+    answer()
+    await held.waiting
+    clock.advance(BOUND + 2000)
+    const forwarding = (await status(server.url)).events?.forwarding as { pending: number; stalled?: { path: string; seconds: number } }
+    expect(forwarding).toMatchObject({ pending: 1, stalled: { path: join(dir, 'spool', 'cursor.json'), seconds: 6 } })
+    expect(await scrape(server.url)).toMatch(/holdfast_events_store_stalled_seconds\{path="[^"]*cursor\.json"\} 6/)
+    // Taking events does not wait on the forwarder: the append log is idle.
+    expect((await status(server.url)).events?.stalled).toBeUndefined()
+    held.release()
+    await waitFor(async () => ((await status(server.url)).events?.forwarding as { pending: number }).pending === 0, 5000)
+    expect(((await status(server.url)).events?.forwarding as { stalled?: unknown }).stalled).toBeUndefined()
   })
 })

@@ -22,7 +22,7 @@ export interface EventsMetrics {
   bind(sources: {
     rememberedIds?: () => number
     spool?: () => { pending: number; oldestAgeMs: number; state: string }
-    stalled?: () => { path: string; seconds: number } | undefined
+    stalled?: () => Array<{ path: string; seconds: number }>
   }): void
 }
 
@@ -31,16 +31,15 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
   let spool: (() => { pending: number; oldestAgeMs: number; state: string }) | undefined
-  let stalled: (() => { path: string; seconds: number } | undefined) | undefined
+  let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({
     name: 'holdfast_events_store_stalled_seconds',
-    help: 'Seconds the events file or spool write in flight has not returned, by path, once past the write bound (a hung disk or mount); absent otherwise.',
+    help: 'Seconds a call on the events file or spool (a write, the forwarder\'s read or cursor write) has not returned, by path, once past the write bound (a hung disk or mount); absent otherwise.',
     labelNames: ['path'] as const,
     registers,
     collect() {
       this.reset()
-      const stall = stalled?.()
-      if (stall) this.set({ path: stall.path }, stall.seconds)
+      for (const stall of stalled?.() ?? []) this.set({ path: stall.path }, stall.seconds)
     },
   })
   new Gauge({

@@ -11,7 +11,7 @@ import { CLOSE_WAIT_MS, didNotAnswer, within } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
-import { createEventSink, createEventsFile, type EventSink, type SinkClock, type StoreStall } from './sink'
+import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
 import { createSpool } from './spool'
 
 /** Default spool directory of `eventsUpstream`, relative to the working directory. */
@@ -76,8 +76,12 @@ export interface EventsStatus {
   path?: string
   /** A write (or fsync) of the store that has not returned within `eventsWriteTimeoutMs`: since when, on which file. */
   stalled?: StoreStall
-  /** With `eventsUpstream`: the spool and the forwarder (pending, oldest age, state, delivered, dropped, last error). */
-  forwarding?: ForwardingStats
+  /**
+   * With `eventsUpstream`: the spool and the forwarder (pending, oldest age, state, delivered,
+   * dropped, last error), and `stalled` when its read of the spool or its cursor write has not
+   * returned within `eventsWriteTimeoutMs` (delivery waits on it; taking events may not).
+   */
+  forwarding?: ForwardingStats & { stalled?: StoreStall }
 }
 
 /** The events side of a server. */
@@ -137,7 +141,15 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       metrics.duplicates.inc(result.duplicates)
     },
   })
-  metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()), stalled: () => sink.stalled() })
+  // The forwarder's spool calls are bounded by nothing (it waits for them), but one that hangs is
+  // shown as the sink's writes are: before, a relay whose spool mount died with no events coming
+  // in said `state: ok` for ever, its pending never draining.
+  const readerStalled = () => stallOf(spool?.readerBusy(), (options.eventsClock ?? Date).now(), options.eventsWriteTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
+  metrics.bind({
+    rememberedIds: () => sink.rememberedIds(),
+    spool: forwarder && (() => forwarder.stats()),
+    stalled: () => [sink.stalled(), readerStalled()].filter((stall): stall is StoreStall => stall !== undefined),
+  })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
@@ -210,7 +222,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         store: spool ? 'spool' : store ? 'file' : 'memory',
         ...(guarded ? { path: guarded } : {}),
         ...(stalled ? { stalled } : {}),
-        ...(forwarder ? { forwarding: forwarder.stats() } : {}),
+        ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(readerStalled() ? { stalled: readerStalled() } : {}) } } : {}),
       }
     },
   }

@@ -29,6 +29,12 @@ export interface StoreStall {
   seconds: number
 }
 
+/** `busy` as a {@link StoreStall} when it has run `bound` ms or more by `now`, else undefined. */
+export function stallOf(busy: { since: number; path: string } | undefined, now: number, bound: number): StoreStall | undefined {
+  const age = busy && now - busy.since
+  return busy && age! >= bound ? { since: busy.since, path: busy.path, seconds: Math.floor(age! / 1000) } : undefined
+}
+
 /**
  * Rejects {@link EventSink.accept} when the store did not answer within `writeTimeoutMs` (a write
  * or an fsync on a mount that died never returns nor fails), or while such a write is still hung.
@@ -122,11 +128,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
   // The `since` of the stall the log told of (once per stall), until the store answers again.
   let announced: StoreStall | undefined
 
-  const stalled = (): StoreStall | undefined => {
-    const busy = store?.busy?.()
-    const age = busy && clock.now() - busy.since
-    return busy && age! >= bound ? { since: busy.since, path: busy.path, seconds: Math.floor(age! / 1000) } : undefined
-  }
+  const stalled = () => stallOf(store?.busy?.(), clock.now(), bound)
   const announce = (stall: StoreStall) => {
     if (announced?.since === stall.since) return
     announced = stall

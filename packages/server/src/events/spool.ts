@@ -60,6 +60,11 @@ export interface Spool extends EventStore {
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
   /**
+   * The forwarder's read or cursor write in flight: since when (the `busyNow` clock) and on which
+   * path; undefined when none is. A call on a mount that died never returns nor fails.
+   */
+  readerBusy(): { since: number; path: string } | undefined
+  /**
    * Undelivered events found gone since the last call, with a segment deleted or moved from
    * outside (an operator's `rm`); they no longer count in `pending`. The forwarder counts them
    * as dropped.
@@ -91,6 +96,18 @@ export function createSpool(options: SpoolOptions): Spool {
   const sealed = new Map<number, number>()
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
+  // The forwarder's read or ack in flight (it runs one at a time), for `readerBusy`.
+  let reader: { since: number; path: string } | undefined
+  const busyNow = options.busyNow ?? Date.now
+  const timed = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
+    const mine = { since: busyNow(), path }
+    reader = mine
+    try {
+      return await work()
+    } finally {
+      if (reader === mine) reader = undefined
+    }
+  }
   const createLog = (segment: number) => createAppendLog({
     path: join(dir, segmentName(segment)),
     fs,
@@ -291,7 +308,7 @@ export function createSpool(options: SpoolOptions): Spool {
       return (await segments()).reverse().map((n) => join(dir, segmentName(n)))
     },
     readBack: (line) => readLine(line)?.event,
-    async read(maxEvents, maxBytes) {
+    read: (maxEvents, maxBytes) => timed(join(dir, segmentName(cursor.segment)), async () => {
       let read: Awaited<ReturnType<typeof readLines>>
       try {
         read = await readLines(cursor, maxEvents, maxBytes)
@@ -318,8 +335,8 @@ export function createSpool(options: SpoolOptions): Spool {
         else skipped++
       }
       return { events, next: position, skipped }
-    },
-    async ack(next, count) {
+    }),
+    ack: (next, count) => timed(cursorPath, async () => {
       await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
       const done = cursor.segment
       cursor = next
@@ -338,8 +355,9 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       pending = Math.max(0, pending - count)
       oldest = pending > 0 ? nextOldest : undefined
-    },
+    }),
     pending: () => pending,
+    readerBusy: () => reader,
     takeLost() {
       const n = lost
       lost = 0

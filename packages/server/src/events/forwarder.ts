@@ -4,9 +4,9 @@
 // | upstream answer                   | what happens                                              |
 // | --------------------------------- | --------------------------------------------------------- |
 // | 2xx                               | delivered: the cursor moves past the batch                |
-// | 413                               | the batch is halved and retried at once, and later batches|
-// |                                   | keep the size that fit; a single event that is still too |
-// |                                   | large is dropped (counted, logged)                        |
+// | 413                               | the batch is halved and retried after a pause of the first|
+// |                                   | backoff step, and later batches keep the size that fit; a |
+// |                                   | single event still too large is dropped (counted, logged) |
 // | 400, 422                          | the batch is split to find the event(s) refused: halved,  |
 // |                                   | or cut at the event the sink names (`events[i]` in its   |
 // |                                   | `errorDetails`), one request at a time, a pause of the    |
@@ -279,10 +279,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: clock.now() }
+    // Every 413 is followed by a pause of the first backoff step, as a 400/422 refusal is. Before,
+    // a sink answering 413 to everything (a proxy with a tiny body cap) got halvings at once, the
+    // lone event dropped, the full batch size again: a dozen requests per event as fast as it
+    // answered, and the whole spool dropped within minutes.
     if (status === 413 && n > 1) {
       limit = Math.ceil(n / 2)
       fitted = 0
       options.onAttempt?.('split', n)
+      await pause(baseMs)
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
@@ -306,6 +311,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
       options.onAttempt?.('dropped', n + batch.skipped)
+      if (status === 413) await pause(baseMs)
       return
     }
     stats.retries++

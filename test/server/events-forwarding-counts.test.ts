@@ -5,7 +5,8 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { startServer, tempDir, waitFor } from './helpers'
+import { nodeFileSystem, type EventFileSystem } from '@holdfast/server'
+import { post, startServer, tempDir, waitFor } from './helpers'
 
 const line = (id: string) => JSON.stringify({ at: 1_700_000_000_000, event: { id, type: 'custom', name: 'n', time: 1 } }) + '\n'
 const dropped = async (url: string) => Number(/holdfast_events_forwarded_total\{outcome="dropped"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0)
@@ -24,5 +25,32 @@ describe('forwarding counts', { timeout: 30_000 }, () => {
     await waitFor(() => relay.eventsForwarding!().delivered === events && relay.eventsForwarding!().dropped === 1, 10_000)
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: events, dropped: 1 })
     expect(await dropped(relay.url)).toBe(1)
+  })
+})
+
+describe('a spool the forwarder cannot read', { timeout: 30_000 }, () => {
+  it('EIO reading a segment: the forwarding status says failing and why, not "ok" with nothing draining', async () => {
+    const sink = await startServer({ eventsFile: join(await tempDir(), 'sink.jsonl') })
+    let broken = false
+    const fs: EventFileSystem = {
+      ...nodeFileSystem,
+      async open(path, mode, permissions) {
+        if (broken && mode === 'r' && path.includes('seg-')) throw Object.assign(new Error(`EIO: i/o error, open '${path}'`), { code: 'EIO' })
+        return nodeFileSystem.open(path, mode, permissions)
+      },
+    }
+    const relay = await startServer({
+      eventsUpstream: `${sink.url}/holdfast/v1/events`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsFileSystem: fs,
+      eventsForwarding: { backoffBaseMs: 50, backoffMaxMs: 100 },
+    })
+    broken = true
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'r1', type: 'custom', name: 'n', time: 1 }] })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().lastError !== undefined, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'failing', pending: 1, lastError: { message: expect.stringMatching(/spool.*EIO/) } })
+    broken = false
+    await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 1 })
   })
 })

@@ -71,7 +71,7 @@ export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
-  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors, `misconfigured` on 401/403/404/405/410. */
+  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's: `lastError` says), `misconfigured` on 401/403/404/405/410. */
   state: 'ok' | 'failing' | 'misconfigured'
   /** Events in the spool, not yet delivered. */
   pending: number
@@ -236,8 +236,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       try {
         await step()
       } catch (error) {
-        // The spool could not be read or its cursor written (disk trouble): try again later.
-        log.error(`events forwarding: ${(error as Error).message}; retrying`)
+        // The spool could not be read or its cursor written (disk trouble): try again later. Said
+        // in the stats too: before, only the log did, and the status said `ok` (or the last
+        // upstream answer) while nothing drained.
+        const message = (error as Error).message
+        log.error(`events forwarding: ${message}; retrying`)
+        stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
+        if (stats.state === 'ok') stats.state = 'failing'
         await pause(backoff())
       }
     }

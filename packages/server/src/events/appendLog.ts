@@ -32,8 +32,11 @@ export interface AppendLogOptions {
    * group when a single group is bigger than the cap.
    */
   maxBytes?: number
-  /** Moves the full file aside and returns the path of the next one. Required with `maxBytes`. */
-  rotate?: (full: string) => Promise<string>
+  /**
+   * Moves the full file aside and returns the path of the next one (`size`: the bytes of it that
+   * were written and fsynced). Required with `maxBytes`.
+   */
+  rotate?: (full: string, size: number) => Promise<string>
   /** Whether an unterminated last line found on open is a whole record. Default: never. */
   isRecord?: (line: Buffer) => boolean
   /**
@@ -195,8 +198,9 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     await file?.close()
     file = undefined
     // Nothing of the next file is durable until it is open; readers go by size().
+    const written = size
     size = 0
-    current = await options.rotate!(current)
+    current = await options.rotate!(current, written)
     await openCurrent()
   }
 

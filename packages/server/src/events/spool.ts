@@ -118,9 +118,10 @@ export function createSpool(options: SpoolOptions): Spool {
     onSync: options.onSync,
     now: options.busyNow,
     log,
-    async rotate(full) {
-      const size = (await fs.stat(full))?.size
-      if (size !== undefined) sealed.set(active, size)
+    async rotate(_full, size) {
+      // No await before `active` moves on: a reader must not see the old segment as active with
+      // the append log's size already 0.
+      sealed.set(active, size)
       active++
       return join(dir, segmentName(active))
     },

@@ -182,3 +182,27 @@ describe('a relay whose spool hangs under the forwarder (no events posted meanwh
     expect(((await status(server.url)).events?.forwarding as { stalled?: unknown }).stalled).toBeUndefined()
   })
 })
+
+describe('the write bound and the wall clock', () => {
+  it('a wall clock stepped an hour forward while an fsync is under way does not make a slow write a stall: the next batch waits and gets its 202', async () => {
+    const dir = await tempDir()
+    const fs = faultyFileSystem()
+    const server = await startServer({ eventsFile: join(dir, 'events.jsonl'), eventsFileSystem: fs })
+    const held = fs.holdSyncs()
+    releases.push(held.release)
+    const first = send(server.url, 'w1')
+    await held.waiting
+    const now = Date.now()
+    const stepped = vi.spyOn(Date, 'now').mockImplementation(() => now + 3_600_000)
+    try {
+      const second = send(server.url, 'w2')
+      // Not refused as stalled: the write has run for milliseconds, whatever the wall clock says.
+      expect((await status(server.url)).events?.stalled).toBeUndefined()
+      held.release()
+      expect((await first).status).toBe(202)
+      expect((await second).status).toBe(202)
+    } finally {
+      stepped.mockRestore()
+    }
+  })
+})

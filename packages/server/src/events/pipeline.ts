@@ -11,7 +11,7 @@ import { CLOSE_WAIT_MS, didNotAnswer, within } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
-import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
+import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, realClock, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
 import { createSpool } from './spool'
 
 /** Default spool directory of `eventsUpstream`, relative to the working directory. */
@@ -65,7 +65,7 @@ export interface EventsOptions {
    * Default 4,000 ms (under the browser client's 5 s request timeout).
    */
   eventsWriteTimeoutMs?: number
-  /** The clock of `eventsWriteTimeoutMs`. Default the global timers and `Date.now`; tests inject one. */
+  /** The clock of `eventsWriteTimeoutMs`. Default the global timers and a monotonic epoch-ms clock (a stepped wall clock does not fake or hide a stall); tests inject one. */
   eventsClock?: SinkClock
 }
 
@@ -107,10 +107,13 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   const metrics = createEventsMetrics(deps.registry)
   const onSync = (seconds: number) => metrics.fsync.observe(seconds)
   const fs = options.eventsFileSystem
+  // One clock for when a write began and for how long it has run (see `realClock`).
+  const clock = options.eventsClock ?? realClock
+  const busyNow = () => clock.now()
   const spool =
     options.eventsUpstream === undefined
       ? undefined
-      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, busyNow: options.eventsClock && (() => options.eventsClock!.now()), onSync, log })
+      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, busyNow, onSync, log })
   const forwarder =
     spool &&
     createForwarder({
@@ -128,14 +131,14 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     spool ??
     (options.eventsFile === undefined
       ? undefined
-      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, now: options.eventsClock && (() => options.eventsClock!.now()), log }))
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, now: busyNow, log }))
   const sink = createEventSink({
     store,
     dedupe: options.eventsDedupe,
     fs,
     log,
     writeTimeoutMs: options.eventsWriteTimeoutMs,
-    clock: options.eventsClock,
+    clock,
     onBatch(result) {
       metrics.accepted.inc(result.accepted)
       metrics.duplicates.inc(result.duplicates)
@@ -144,7 +147,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // The forwarder's spool calls are bounded by nothing (it waits for them), but one that hangs is
   // shown as the sink's writes are: before, a relay whose spool mount died with no events coming
   // in said `state: ok` for ever, its pending never draining.
-  const readerStalled = () => stallOf(spool?.readerBusy(), (options.eventsClock ?? Date).now(), options.eventsWriteTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
+  const readerStalled = () => stallOf(spool?.readerBusy(), clock.now(), options.eventsWriteTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
   metrics.bind({
     rememberedIds: () => sink.rememberedIds(),
     spool: forwarder && (() => forwarder.stats()),

@@ -90,7 +90,7 @@ export interface EventSinkOptions {
    * batches are refused at once. Default {@link DEFAULT_WRITE_TIMEOUT_MS}.
    */
   writeTimeoutMs?: number
-  /** The clock of `writeTimeoutMs` (and of the store's `busy()`). Default the global timers and `Date.now`. */
+  /** The clock of `writeTimeoutMs` (and of the store's `busy()`). Default {@link realClock}. */
   clock?: SinkClock
   log: ServerLogger
 }
@@ -275,8 +275,13 @@ export function createEventSink(options: EventSinkOptions): EventSink {
   }
 }
 
-const realClock: SinkClock = {
-  now: () => Date.now(),
+/**
+ * The default {@link SinkClock}: epoch ms that never step (the process's time origin plus a
+ * monotonic count), so a wall clock set an hour forward does not make a write under way for
+ * milliseconds look stalled (every batch refused), nor one set back hide a stall.
+ */
+export const realClock: SinkClock = {
+  now: () => performance.timeOrigin + performance.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }

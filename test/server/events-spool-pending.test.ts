@@ -75,4 +75,25 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     expect(reopened.pending()).toBe(1)
     await reopened.close()
   })
+
+  it('a torn end read twice (its batch not acknowledged: the cursor write failed) is counted lost once', async () => {
+    const dir = join(await tempDir(), 'spool')
+    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
+    await spool.open()
+    for (let n = 0; n < 12; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    await spool.close()
+    const [first] = await segments(dir)
+    await appendFile(join(dir, first), '{"at":1,"ev')
+    const reopened = createSpool({ dir, segmentBytes: 300, log: silentLogger })
+    await reopened.open()
+    let lost = 0
+    for (let i = 0; i < 2; i++) {
+      const batch = (await reopened.read(100, 1_000_000))!
+      expect(batch.events).toHaveLength(12)
+      lost += reopened.takeLost()
+    }
+    expect(lost).toBe(1)
+    expect(reopened.pending()).toBe(12)
+    await reopened.close()
+  })
 })

@@ -94,6 +94,8 @@ export function createSpool(options: SpoolOptions): Spool {
   // Sizes of the segments no longer appended to, as counted into `pending`: one found shorter was
   // cut from outside (by hand, a file system's crash, a restore), and what it held is counted again.
   const sealed = new Map<number, number>()
+  // Segments whose torn end was counted lost.
+  const tornCounted = new Set<number>()
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
   // The forwarder's read or ack in flight (it runs one at a time), for `readerBusy`.
@@ -140,9 +142,9 @@ export function createSpool(options: SpoolOptions): Spool {
     appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : (await fs.stat(join(dir, segmentName(segment))))?.size
 
   async function readLines(from: SpoolCursor, maxLines: number, maxBytes: number) {
-    // `torn`: the end of a segment no longer appended to, without its newline (not a line this
-    // spool wrote whole: its event is lost, and it was never counted in `pending`).
-    const lines: Array<{ line: Buffer; torn?: boolean }> = []
+    // `torn`: the segment whose end (it is no longer appended to) has no newline: not a line this
+    // spool wrote whole; its event is lost, and it was never counted in `pending`.
+    const lines: Array<{ line: Buffer; torn?: number }> = []
     let position = { ...from }
     let bytes = 0
     let missing = false
@@ -182,7 +184,7 @@ export function createSpool(options: SpoolOptions): Spool {
         if (torn) log.error(`events spool: ${segmentName(position.segment)} ends in a torn line (${window.length} byte(s) without a newline: cut short on disk); its event is lost (counted as dropped)`)
         else log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
         position = { segment: position.segment, offset: base + window.length }
-        lines.push({ line: Buffer.alloc(0), torn })
+        lines.push({ line: Buffer.alloc(0), torn: torn ? position.segment : undefined })
       }
     }
     return { lines, position, missing }
@@ -332,8 +334,12 @@ export function createSpool(options: SpoolOptions): Spool {
       for (const { line, torn } of lines) {
         const record = readLine(line)
         if (record) events.push(record.event)
-        else if (torn) lost++
-        else skipped++
+        else if (torn === undefined) skipped++
+        // Once per segment: a batch read again (its ack failed) does not count it twice.
+        else if (!tornCounted.has(torn)) {
+          tornCounted.add(torn)
+          lost++
+        }
       }
       return { events, next: position, skipped }
     }),

@@ -351,6 +351,7 @@ export function createSpool(options: SpoolOptions): Spool {
       // deletes what lies behind the cursor); a throw here would leave `pending` counting it.
       for (let segment = done; segment < cursor.segment; segment++) {
         sealed.delete(segment)
+        tornCounted.delete(segment)
         await fs.remove(join(dir, segmentName(segment))).catch((error: Error) => log.warn(`events spool: could not delete the delivered ${segmentName(segment)} (${error.message}); it goes at the next start`))
       }
       // The next oldest is the line at the cursor (one small read). The counts change last, with
@@ -378,6 +379,7 @@ export function createSpool(options: SpoolOptions): Spool {
         await appendLog.truncateAll()
         for (const segment of await segments()) if (segment !== active) await fs.remove(join(dir, segmentName(segment)))
         sealed.clear()
+        tornCounted.clear()
         cursor = { segment: active, offset: 0 }
         await writeFileAtomic(fs, cursorPath, JSON.stringify(cursor))
         pending = 0

@@ -34,6 +34,11 @@ export const CLI_OPTIONS = {
     help: 'forward accepted events to this events endpoint through a durable spool\n(instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY, if set, is sent\nas "Authorization: Bearer KEY"',
   },
   'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default: events-spool in --data-dir,\nelse .holdfast/events-spool)' },
+  'events-write-timeout': {
+    type: 'string',
+    arg: 'MS',
+    help: 'answer an events request 503 + Retry-After when the events file or spool\nhas not stored its batch within MS (a hung mount; default 4000)',
+  },
   'api-key': {
     type: 'string',
     arg: 'KEY',
@@ -149,6 +154,7 @@ const cliSchema = z.object({
   'events-keep': intArg('events-keep', 1, 1000).optional(),
   'events-upstream': httpUrlArg('events-upstream').optional(),
   'events-spool': z.string().min(1, '--events-spool is empty').optional(),
+  'events-write-timeout': intArg('events-write-timeout', 100, 600_000).optional(),
   'api-key': z.string().optional(),
   'cors-origin': z
     .string()
@@ -235,6 +241,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       eventsKeep: v['events-keep'],
       eventsUpstream: v['events-upstream'],
       eventsSpoolDir: v['events-spool'],
+      eventsWriteTimeoutMs: v['events-write-timeout'],
       eventsUpstreamHeaders: upstreamKey ? { Authorization: `Bearer ${upstreamKey}` } : undefined,
       flags: v.flags,
       port: v.port,
@@ -263,6 +270,7 @@ function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
     [v['events-spool'] !== undefined && v['events-upstream'] === undefined, '--events-spool goes with --events-upstream (it is where events wait to be forwarded)'],
     [v['events-keep'] !== undefined && v['events-file'] === undefined, '--events-keep goes with --events-file (rotated events files)'],
     [v['events-max-bytes'] !== undefined && v['events-file'] === undefined, '--events-max-bytes goes with --events-file (when to rotate it)'],
+    [v['events-write-timeout'] !== undefined && v['events-file'] === undefined && v['events-upstream'] === undefined, '--events-write-timeout goes with --events-file or --events-upstream (the writes it bounds)'],
     [v['max-streams'] !== undefined && v['no-live-updates'] === true, '--max-streams has no streams to bound with --no-live-updates'],
   ]
   return rules.find(([ignored]) => ignored)?.[1]

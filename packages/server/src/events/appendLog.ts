@@ -32,8 +32,11 @@ export interface AppendLogOptions {
    * group when a single group is bigger than the cap.
    */
   maxBytes?: number
-  /** Moves the full file aside and returns the path of the next one. Required with `maxBytes`. */
-  rotate?: (full: string) => Promise<string>
+  /**
+   * Moves the full file aside and returns the path of the next one (`size`: the bytes of it that
+   * were written and fsynced). Required with `maxBytes`.
+   */
+  rotate?: (full: string, size: number) => Promise<string>
   /** Whether an unterminated last line found on open is a whole record. Default: never. */
   isRecord?: (line: Buffer) => boolean
   /**
@@ -52,6 +55,8 @@ export interface AppendLogOptions {
   onMovedOn?: () => void
   /** Called after each fsync with its duration (seconds) and the bytes it made durable. */
   onSync?: (seconds: number, bytes: number) => void
+  /** The clock (epoch ms) of {@link AppendLog.busy}. Default `Date.now`. */
+  now?: () => number
   log: ServerLogger
 }
 
@@ -74,6 +79,11 @@ export interface AppendLog {
   path(): string
   /** Bytes in the current file. */
   size(): number
+  /**
+   * The write or task in flight: since when (epoch ms) and on which path; undefined when idle. A
+   * write on a mount that died never returns nor fails: this is how a caller tells it apart.
+   */
+  busy(): { since: number; path: string } | undefined
   /** Waits for queued writes, then closes the file. */
   close(): Promise<void>
 }
@@ -95,6 +105,9 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
   let dirty = false
   const queue: Item[] = []
   let running = false
+  const now = options.now ?? Date.now
+  // When the item in flight (a group or a task) began; undefined when idle.
+  let busySince: number | undefined
 
   async function openCurrent(): Promise<void> {
     await fs.mkdirp(dirname(current))
@@ -185,8 +198,9 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     await file?.close()
     file = undefined
     // Nothing of the next file is durable until it is open; readers go by size().
+    const written = size
     size = 0
-    current = await options.rotate!(current)
+    current = await options.rotate!(current, written)
     await openCurrent()
   }
 
@@ -196,6 +210,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     try {
       while (queue.length > 0) {
         const head = queue[0]
+        busySince = now()
         if (head.kind === 'task') {
           queue.shift()
           try {
@@ -221,6 +236,7 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
       }
     } finally {
       running = false
+      busySince = undefined
     }
   }
 
@@ -248,6 +264,8 @@ export function createAppendLog(options: AppendLogOptions): AppendLog {
     },
     path: () => current,
     size: () => size,
+    // The path now, not when the item began: a follow or a rotation may have moved on to a new file.
+    busy: () => (busySince === undefined ? undefined : { since: busySince, path: current }),
     close: () =>
       exclusive(async () => {
         // A failed write that could not be cut back then: one more try, so a batch answered 500

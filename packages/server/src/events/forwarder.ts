@@ -4,9 +4,9 @@
 // | upstream answer                   | what happens                                              |
 // | --------------------------------- | --------------------------------------------------------- |
 // | 2xx                               | delivered: the cursor moves past the batch                |
-// | 413                               | the batch is halved and retried at once, and later batches|
-// |                                   | keep the size that fit; a single event that is still too |
-// |                                   | large is dropped (counted, logged)                        |
+// | 413                               | the batch is halved and retried after a pause of the first|
+// |                                   | backoff step, and later batches keep the size that fit; a |
+// |                                   | single event still too large is dropped (counted, logged) |
 // | 400, 422                          | the batch is split to find the event(s) refused: halved,  |
 // |                                   | or cut at the event the sink names (`events[i]` in its   |
 // |                                   | `errorDetails`), one request at a time, a pause of the    |
@@ -58,7 +58,10 @@ export interface ForwarderOptions {
   random?: () => number
   /** Default the global `fetch`. */
   fetch?: typeof fetch
-  /** Told about each request's outcome (metrics). */
+  /**
+   * Told about each request's outcome (metrics), and of events that left the spool without one:
+   * unreadable lines skipped (`dropped`), segments gone from outside (`lost`).
+   */
   onAttempt?: (outcome: ForwardOutcome, events: number) => void
   log: ServerLogger
 }
@@ -68,7 +71,7 @@ export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
-  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors, `misconfigured` on 401/403/404/405/410. */
+  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's: `lastError` says), `misconfigured` on 401/403/404/405/410. */
   state: 'ok' | 'failing' | 'misconfigured'
   /** Events in the spool, not yet delivered. */
   pending: number
@@ -233,8 +236,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       try {
         await step()
       } catch (error) {
-        // The spool could not be read or its cursor written (disk trouble): try again later.
-        log.error(`events forwarding: ${(error as Error).message}; retrying`)
+        // The spool could not be read or its cursor written (disk trouble): try again later. Said
+        // in the stats too: before, only the log did, and the status said `ok` (or the last
+        // upstream answer) while nothing drained.
+        const message = (error as Error).message
+        log.error(`events forwarding: ${message}; retrying`)
+        stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
+        if (stats.state === 'ok') stats.state = 'failing'
         await pause(backoff())
       }
     }
@@ -251,9 +259,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {
-      stats.dropped += batch.skipped
       await spool.ack(batch.next, batch.skipped)
       searched(batch.skipped)
+      unreadable(batch.skipped)
       return
     }
     const n = batch.events.length
@@ -264,7 +272,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await spool.ack(batch.next, n + batch.skipped)
       searched(n + batch.skipped)
       stats.delivered += n
-      stats.dropped += batch.skipped
+      unreadable(batch.skipped)
       stats.state = 'ok'
       stats.lastSuccessAt = clock.now()
       failures = 0
@@ -276,10 +284,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: clock.now() }
+    // Every 413 is followed by a pause of the first backoff step, as a 400/422 refusal is. Before,
+    // a sink answering 413 to everything (a proxy with a tiny body cap) got halvings at once, the
+    // lone event dropped, the full batch size again: a dozen requests per event as fast as it
+    // answered, and the whole spool dropped within minutes.
     if (status === 413 && n > 1) {
       limit = Math.ceil(n / 2)
       fitted = 0
       options.onAttempt?.('split', n)
+      await pause(baseMs)
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
@@ -302,7 +315,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.dropped += n + batch.skipped
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
-      options.onAttempt?.('dropped', n)
+      options.onAttempt?.('dropped', n + batch.skipped)
+      if (status === 413) await pause(baseMs)
       return
     }
     stats.retries++
@@ -321,6 +335,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('retry', n)
     }
     await pause(delay)
+  }
+
+  // Unreadable spool lines skipped are dropped events: counted in the stats and told through
+  // onAttempt (the metric) alike. Before, only the stats counted them: `dropped` in the status and
+  // holdfast_events_forwarded_total{outcome="dropped"} disagreed.
+  function unreadable(lines: number) {
+    if (lines === 0) return
+    stats.dropped += lines
+    options.onAttempt?.('dropped', lines)
   }
 
   // The search moves past `lines` sent (delivered or dropped); after a drop the rest of the refused

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 /** Why an events request was refused, as the `reason` label of `holdfast_events_rejected_total`. */
-export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed'
+export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled'
 
 /** The events sink's Prometheus metrics (registered in the server's registry). */
 export interface EventsMetrics {
@@ -9,7 +9,7 @@ export interface EventsMetrics {
   accepted: Counter
   /** `holdfast_events_duplicates_total`: events refused as already accepted (within the window). */
   duplicates: Counter
-  /** `holdfast_events_rejected_total{reason}`: requests refused (400 invalid, 415, 413, 500 store failed). */
+  /** `holdfast_events_rejected_total{reason}`: requests refused (400 invalid, 415, 413, 500 store failed, 503 store stalled). */
   rejected: Counter<'reason'>
   /** `holdfast_events_fsync_seconds`: duration of each fsync of the events file or spool (one per group of batches). */
   fsync: Histogram
@@ -18,8 +18,12 @@ export interface EventsMetrics {
    * a 400/413/422 or as unreadable (`dropped`), or lost with a spool segment deleted from outside (`lost`).
    */
   forwarded: Counter<'outcome'>
-  /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state. */
-  bind(sources: { rememberedIds?: () => number; spool?: () => { pending: number; oldestAgeMs: number; state: string } }): void
+  /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state, a stalled write. */
+  bind(sources: {
+    rememberedIds?: () => number
+    spool?: () => { pending: number; oldestAgeMs: number; state: string }
+    stalled?: () => Array<{ path: string; seconds: number }>
+  }): void
 }
 
 /** Creates the {@link EventsMetrics} in `registry`. */
@@ -27,6 +31,17 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
   let spool: (() => { pending: number; oldestAgeMs: number; state: string }) | undefined
+  let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
+  new Gauge({
+    name: 'holdfast_events_store_stalled_seconds',
+    help: 'Seconds a call on the events file or spool (a write, the forwarder\'s read or cursor write) has not returned, by path, once past the write bound (a hung disk or mount); absent otherwise.',
+    labelNames: ['path'] as const,
+    registers,
+    collect() {
+      this.reset()
+      for (const stall of stalled?.() ?? []) this.set({ path: stall.path }, stall.seconds)
+    },
+  })
   new Gauge({
     name: 'holdfast_events_dedupe_ids',
     help: 'Event ids remembered for de-duplication (bounded by the window).',
@@ -64,7 +79,7 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   return {
     accepted: new Counter({ name: 'holdfast_events_accepted_total', help: 'New events stored or spooled.', registers }),
     duplicates: new Counter({ name: 'holdfast_events_duplicates_total', help: 'Events refused as duplicates (by id, within the window).', registers }),
-    rejected: new Counter({ name: 'holdfast_events_rejected_total', help: 'Events requests refused, by reason.', labelNames: ['reason'] as const, registers }),
+    rejected: new Counter({ name: 'holdfast_events_rejected_total', help: 'Events requests refused, by reason (invalid, unsupported_media_type, too_large, store_failed, store_stalled).', labelNames: ['reason'] as const, registers }),
     fsync: new Histogram({
       name: 'holdfast_events_fsync_seconds',
       help: 'Duration of each fsync of the events file or spool (one per group of batches).',
@@ -75,6 +90,7 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
     bind(sources) {
       if (sources.rememberedIds) rememberedIds = sources.rememberedIds
       if (sources.spool) spool = sources.spool
+      if (sources.stalled) stalled = sources.stalled
     },
   }
 }

@@ -11,7 +11,7 @@ import { CLOSE_WAIT_MS, didNotAnswer, within } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
-import { createEventSink, createEventsFile, type EventSink } from './sink'
+import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, realClock, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
 import { createSpool } from './spool'
 
 /** Default spool directory of `eventsUpstream`, relative to the working directory. */
@@ -57,6 +57,31 @@ export interface EventsOptions {
   eventsUpstreamHeaders?: Record<string, string>
   /** Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Defaults: see `ForwarderOptions`. */
   eventsForwarding?: Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>
+  /**
+   * How long an events request waits for the events file or spool (its write and fsync) before it
+   * is answered 503 with `Retry-After` (the client keeps its events and retries); while that write
+   * stays hung (a mount that died), later requests are answered 503 at once, and
+   * `/holdfast/v1/status` (`events.stalled`) and `holdfast_events_store_stalled_seconds` show it.
+   * Default 4,000 ms (under the browser client's 5 s request timeout).
+   */
+  eventsWriteTimeoutMs?: number
+  /** The clock of `eventsWriteTimeoutMs`. Default the global timers and a monotonic epoch-ms clock (a stepped wall clock does not fake or hide a stall); tests inject one. */
+  eventsClock?: SinkClock
+}
+
+/** `events` in `/holdfast/v1/status`: where events go, a write that hangs, and the forwarding. */
+export interface EventsStatus {
+  store: 'file' | 'spool' | 'memory'
+  /** The events file or the spool directory. */
+  path?: string
+  /** A write (or fsync) of the store that has not returned within `eventsWriteTimeoutMs`: since when, on which file. */
+  stalled?: StoreStall
+  /**
+   * With `eventsUpstream`: the spool and the forwarder (pending, oldest age, state, delivered,
+   * dropped, last error), and `stalled` when its read of the spool or its cursor write has not
+   * returned within `eventsWriteTimeoutMs` (delivery waits on it; taking events may not).
+   */
+  forwarding?: ForwardingStats & { stalled?: StoreStall }
 }
 
 /** The events side of a server. */
@@ -69,6 +94,7 @@ export interface EventsPipeline {
   /** Stops forwarding, then closes the sink. */
   close(): Promise<void>
   stats(): ForwardingStats | undefined
+  status(): EventsStatus
 }
 
 /** Creates the {@link EventsPipeline} for `options`; throws on options that contradict each other. */
@@ -81,10 +107,13 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   const metrics = createEventsMetrics(deps.registry)
   const onSync = (seconds: number) => metrics.fsync.observe(seconds)
   const fs = options.eventsFileSystem
+  // One clock for when a write began and for how long it has run (see `realClock`).
+  const clock = options.eventsClock ?? realClock
+  const busyNow = () => clock.now()
   const spool =
     options.eventsUpstream === undefined
       ? undefined
-      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, onSync, log })
+      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, busyNow, onSync, log })
   const forwarder =
     spool &&
     createForwarder({
@@ -102,18 +131,28 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     spool ??
     (options.eventsFile === undefined
       ? undefined
-      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, log }))
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, now: busyNow, log }))
   const sink = createEventSink({
     store,
     dedupe: options.eventsDedupe,
     fs,
     log,
+    writeTimeoutMs: options.eventsWriteTimeoutMs,
+    clock,
     onBatch(result) {
       metrics.accepted.inc(result.accepted)
       metrics.duplicates.inc(result.duplicates)
     },
   })
-  metrics.bind({ rememberedIds: () => sink.rememberedIds(), spool: forwarder && (() => forwarder.stats()) })
+  // The forwarder's spool calls are bounded by nothing (it waits for them), but one that hangs is
+  // shown as the sink's writes are: before, a relay whose spool mount died with no events coming
+  // in said `state: ok` for ever, its pending never draining.
+  const readerStalled = () => stallOf(spool?.readerBusy(), clock.now(), options.eventsWriteTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
+  metrics.bind({
+    rememberedIds: () => sink.rememberedIds(),
+    spool: forwarder && (() => forwarder.stats()),
+    stalled: () => [sink.stalled(), readerStalled()].filter((stall): stall is StoreStall => stall !== undefined),
+  })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
@@ -180,6 +219,15 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       if (!done) log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (a write that hangs: a hung mount?); going on without it (events not yet answered 202 are sent again by their clients)`)
     },
     stats: () => forwarder?.stats(),
+    status() {
+      const stalled = sink.stalled()
+      return {
+        store: spool ? 'spool' : store ? 'file' : 'memory',
+        ...(guarded ? { path: guarded } : {}),
+        ...(stalled ? { stalled } : {}),
+        ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(readerStalled() ? { stalled: readerStalled() } : {}) } } : {}),
+      }
+    },
   }
 }
 

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { answerBodyFailure, readBody, sendJson } from '../http/body'
 import type { EventsMetrics } from './metrics'
 import { EVENT_LIMITS, readEventBatch } from './schema'
-import type { EventSink } from './sink'
+import { StoreStalledError, type EventSink } from './sink'
 
 /**
  * The events route's check before the body ({@link handleEvents} runs after it): anything but
@@ -20,7 +20,9 @@ export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { 
  * `POST /holdfast/v1/events` (CONTRACT §2.2), after {@link refuseEvents}: reads at
  * most 1 MiB, validates the batch with the zod schema (any invalid event refuses the whole batch
  * with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
- * m}` only once they are fsynced. A failed write is a 500 the client retries.
+ * m}` only once they are fsynced. A failed write is a 500 the client retries; a store that does
+ * not answer within the sink's bound (a hung mount) is a 503 with `Retry-After`, at once while it
+ * stays hung.
  */
 export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics }): Promise<void> {
   const rejected = deps.metrics?.rejected
@@ -49,7 +51,11 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
   }
   try {
     sendJson(res, 202, await deps.sink.accept(batch.events))
-  } catch {
+  } catch (error) {
+    if (error instanceof StoreStalledError) {
+      rejected?.inc({ reason: 'store_stalled' })
+      return sendJson(res, 503, { errorCode: 'STORE_STALLED', errorDetails: `the events could not be stored: ${error.message}; retry later` }, { 'Retry-After': '5' })
+    }
     rejected?.inc({ reason: 'store_failed' })
     sendJson(res, 500, { errorDetails: 'the events could not be stored; retry later' })
   }

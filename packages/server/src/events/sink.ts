@@ -12,6 +12,41 @@ import { readLinesBackward } from './tailReader'
 /** Default {@link EventSinkOptions.keep}: 5 rotated files. */
 export const DEFAULT_EVENTS_KEEP = 5
 
+/** Default {@link EventSinkOptions.writeTimeoutMs}: 4 s, under the browser client's 5 s request timeout. */
+export const DEFAULT_WRITE_TIMEOUT_MS = 4000
+
+/** The timers of the write bound: `now` (epoch ms), `setTimeout`, `clearTimeout`. */
+export interface SinkClock {
+  now(): number
+  setTimeout(callback: () => void, ms: number): unknown
+  clearTimeout(handle: unknown): void
+}
+
+/** A write (or fsync) of the store in flight longer than the bound: since when, on which path. */
+export interface StoreStall {
+  since: number
+  path: string
+  seconds: number
+}
+
+/** `busy` as a {@link StoreStall} when it has run `bound` ms or more by `now`, else undefined. */
+export function stallOf(busy: { since: number; path: string } | undefined, now: number, bound: number): StoreStall | undefined {
+  const age = busy && now - busy.since
+  return busy && age! >= bound ? { since: busy.since, path: busy.path, seconds: Math.floor(age! / 1000) } : undefined
+}
+
+/**
+ * Rejects {@link EventSink.accept} when the store did not answer within `writeTimeoutMs` (a write
+ * or an fsync on a mount that died never returns nor fails), or while such a write is still hung.
+ * The batch was not answered 202: its client keeps it and retries (503 + Retry-After).
+ */
+export class StoreStalledError extends Error {
+  readonly code = 'ESTALLED'
+  constructor(readonly stall: StoreStall) {
+    super(`a write to ${stall.path} has not returned for ${stall.seconds} s (a hung disk or mount?)`)
+  }
+}
+
 /** Default {@link EventSinkOptions.recent}: the 1,000 most recent events are kept for `events()`. */
 export const DEFAULT_RECENT_EVENTS = 1000
 
@@ -33,6 +68,8 @@ export interface EventStore {
   /** Forgets every stored event. */
   reset(): Promise<void>
   close(): Promise<void>
+  /** The write (or task) in flight, since when and on which path; undefined when idle (see `AppendLog.busy`). */
+  busy?(): { since: number; path: string } | undefined
 }
 
 /** Options of {@link createEventSink}. */
@@ -45,8 +82,16 @@ export interface EventSinkOptions {
   recent?: number
   /** Default {@link nodeFileSystem}: used to read ids back from `store.files()`. */
   fs?: EventFileSystem
-  /** Told about each batch's outcome (metrics). */
+  /** Told about each batch's outcome (metrics); also of a batch whose write landed after its 503. */
   onBatch?: (result: AcceptResult) => void
+  /**
+   * How long a batch waits for the store (its write and fsync, and the writes queued before it)
+   * before `accept` rejects with {@link StoreStalledError}; while that write stays hung, later
+   * batches are refused at once. Default {@link DEFAULT_WRITE_TIMEOUT_MS}.
+   */
+  writeTimeoutMs?: number
+  /** The clock of `writeTimeoutMs` (and of the store's `busy()`). Default {@link realClock}. */
+  clock?: SinkClock
   log: ServerLogger
 }
 
@@ -60,6 +105,8 @@ export interface EventSink {
   recent(): ReceivedEvent[]
   /** Ids remembered for de-duplication now. */
   rememberedIds(): number
+  /** The store's write in flight when it has run past `writeTimeoutMs`, else undefined. */
+  stalled(): StoreStall | undefined
   /** Forgets every event and empties the store. */
   reset(): Promise<void>
   /** Waits for pending writes and closes the store. */
@@ -76,6 +123,22 @@ export function createEventSink(options: EventSinkOptions): EventSink {
   const now = options.dedupe?.now ?? Date.now
   const recentLimit = Math.max(0, options.recent ?? DEFAULT_RECENT_EVENTS)
   let recent: ReceivedEvent[] = []
+  const clock = options.clock ?? realClock
+  const bound = Math.max(1, options.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
+  // The `since` of the stall the log told of (once per stall), until the store answers again.
+  let announced: StoreStall | undefined
+
+  const stalled = () => stallOf(store?.busy?.(), clock.now(), bound)
+  const announce = (stall: StoreStall) => {
+    if (announced?.since === stall.since) return
+    announced = stall
+    log.error(`events: ${new StoreStalledError(stall).message}; events requests are answered 503 (Retry-After) until it returns`)
+  }
+  const recovered = () => {
+    if (!announced || stalled()) return
+    log.info(`events: the write to ${announced.path} returned after ${Math.round((clock.now() - announced.since) / 1000)} s; events are taken again`)
+    announced = undefined
+  }
 
   const remember = (events: ReceivedEvent[]) => {
     if (recentLimit === 0) return
@@ -160,8 +223,39 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       if (unreadable > 0) log.warn(`events: skipped ${unreadable} unreadable line(s) while reading ids back`)
     },
 
+    // Timeline this guards against: the mount under the events file dies after the start; a
+    // batch's fsync never returns. Before, its request waited for ever, and so did every later
+    // one (queued behind it): each browser's flush hung until its own timeout, and nothing said
+    // why. Now the request gives up after the bound (its ids stay claimed by the write, which
+    // settles them when it returns: stored, they are duplicates of the client's retry; failed,
+    // they are released), and while the write is hung the next batches are refused at once.
     async accept(events) {
-      const accepted = await storeNew(events)
+      const stall = stalled()
+      if (stall) {
+        announce(stall)
+        throw new StoreStalledError(stall)
+      }
+      recovered()
+      const work = storeNew(events)
+      let timer: unknown
+      const late = store && new Promise<'late'>((resolve) => (timer = clock.setTimeout(() => resolve('late'), bound)))
+      let accepted: number | 'late'
+      try {
+        accepted = late ? await Promise.race([work, late]) : await work
+      } finally {
+        if (timer !== undefined) clock.clearTimeout(timer)
+      }
+      if (accepted === 'late') {
+        const busy = store?.busy?.()
+        const stall = { since: busy?.since ?? clock.now() - bound, path: busy?.path ?? 'the events store', seconds: Math.floor(bound / 1000) }
+        announce(stall)
+        // Stored after all: counted as accepted (the client's retry is then a duplicate).
+        work.then((stored) => {
+          if (stored > 0) options.onBatch?.({ accepted: stored, duplicates: 0 })
+          recovered()
+        }, () => recovered())
+        throw new StoreStalledError(stall)
+      }
       const result = { accepted, duplicates: events.length - accepted }
       options.onBatch?.(result)
       return result
@@ -169,6 +263,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
 
     recent: () => (recent.length > recentLimit ? recent.slice(-recentLimit) : recent.slice()),
     rememberedIds: () => window.size(),
+    stalled,
 
     async reset() {
       window.clear()
@@ -178,6 +273,17 @@ export function createEventSink(options: EventSinkOptions): EventSink {
 
     close: async () => store?.close(),
   }
+}
+
+/**
+ * The default {@link SinkClock}: epoch ms that never step (the process's time origin plus a
+ * monotonic count), so a wall clock set an hour forward does not make a write under way for
+ * milliseconds look stalled (every batch refused), nor one set back hide a stall.
+ */
+export const realClock: SinkClock = {
+  now: () => performance.timeOrigin + performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
 
 /** Options of {@link createEventsFile}. */
@@ -190,6 +296,8 @@ export interface EventsFileOptions {
   keep?: number
   fs?: EventFileSystem
   onSync?: (seconds: number, bytes: number) => void
+  /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
+  now?: () => number
   log: ServerLogger
 }
 
@@ -205,6 +313,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     followPath: true,
     isRecord: (line) => parseLine(line) !== undefined,
     onSync: options.onSync,
+    now: options.now,
     log: options.log,
     async rotate(full) {
       await fs.remove(rotated(keep))
@@ -254,6 +363,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         for (let n = 1; n <= keep; n++) await fs.remove(rotated(n))
       }),
     close: () => appendLog.close(),
+    busy: () => appendLog.busy(),
   }
 }
 

@@ -42,6 +42,8 @@ export interface SpoolOptions {
   /** The clock (epoch ms) stamped on each spooled event. Default `Date.now`. */
   now?: () => number
   onSync?: (seconds: number, bytes: number) => void
+  /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
+  busyNow?: () => number
   log: ServerLogger
 }
 
@@ -57,6 +59,11 @@ export interface Spool extends EventStore {
   oldestAt(): number | undefined
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
+  /**
+   * The forwarder's read or cursor write in flight: since when (the `busyNow` clock) and on which
+   * path; undefined when none is. A call on a mount that died never returns nor fails.
+   */
+  readerBusy(): { since: number; path: string } | undefined
   /**
    * Undelivered events found gone since the last call, with a segment deleted or moved from
    * outside (an operator's `rm`); they no longer count in `pending`. The forwarder counts them
@@ -84,8 +91,25 @@ export function createSpool(options: SpoolOptions): Spool {
   let lost = 0
   // The append log found its segment moved, deleted or cut short: the next read counts again.
   let changed = false
+  // Sizes of the segments no longer appended to, as counted into `pending`: one found shorter was
+  // cut from outside (by hand, a file system's crash, a restore), and what it held is counted again.
+  const sealed = new Map<number, number>()
+  // Segments whose torn end was counted lost.
+  const tornCounted = new Set<number>()
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
+  // The forwarder's read or ack in flight (it runs one at a time), for `readerBusy`.
+  let reader: { since: number; path: string } | undefined
+  const busyNow = options.busyNow ?? Date.now
+  const timed = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
+    const mine = { since: busyNow(), path }
+    reader = mine
+    try {
+      return await work()
+    } finally {
+      if (reader === mine) reader = undefined
+    }
+  }
   const createLog = (segment: number) => createAppendLog({
     path: join(dir, segmentName(segment)),
     fs,
@@ -94,8 +118,12 @@ export function createSpool(options: SpoolOptions): Spool {
     followPath: 'rotate',
     onMovedOn: () => void (changed = true),
     onSync: options.onSync,
+    now: options.busyNow,
     log,
-    async rotate() {
+    async rotate(_full, size) {
+      // No await before `active` moves on: a reader must not see the old segment as active with
+      // the append log's size already 0.
+      sealed.set(active, size)
       active++
       return join(dir, segmentName(active))
     },
@@ -114,13 +142,16 @@ export function createSpool(options: SpoolOptions): Spool {
     appendLog && appendLog.path() === join(dir, segmentName(segment)) ? appendLog.size() : (await fs.stat(join(dir, segmentName(segment))))?.size
 
   async function readLines(from: SpoolCursor, maxLines: number, maxBytes: number) {
-    const lines: Array<{ line: Buffer }> = []
+    // `torn`: the segment whose end (it is no longer appended to) has no newline: not a line this
+    // spool wrote whole; its event is lost, and it was never counted in `pending`.
+    const lines: Array<{ line: Buffer; torn?: number }> = []
     let position = { ...from }
     let bytes = 0
     let missing = false
     while (lines.length < maxLines && position.segment <= active) {
       const found = await durableSize(position.segment)
       if (found === undefined && !gone.has(position.segment)) missing = true
+      if (found !== undefined && found < (sealed.get(position.segment) ?? 0)) throw Object.assign(new Error(`${segmentName(position.segment)} is shorter than what was written to it`), { code: 'ESHORT' })
       const size = found ?? 0
       if (position.offset >= size) {
         if (position.segment === active) break
@@ -149,9 +180,11 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       if (start === 0) {
         // No newline in a whole window: not a line this spool wrote. Skip the window.
-        log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
+        const torn = position.segment < active && base + window.length >= size
+        if (torn) log.error(`events spool: ${segmentName(position.segment)} ends in a torn line (${window.length} byte(s) without a newline: cut short on disk); its event is lost (counted as dropped)`)
+        else log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
         position = { segment: position.segment, offset: base + window.length }
-        lines.push({ line: Buffer.alloc(0) })
+        lines.push({ line: Buffer.alloc(0), torn: torn ? position.segment : undefined })
       }
     }
     return { lines, position, missing }
@@ -170,38 +203,54 @@ export function createSpool(options: SpoolOptions): Spool {
       changed = false
       let from = cursor
       const missing: number[] = []
+      const shrunk: number[] = []
       for (let segment = cursor.segment; segment <= active; segment++) {
-        if ((await durableSize(segment)) !== undefined || gone.has(segment)) continue
+        const size = await durableSize(segment)
+        if (size !== undefined && segment < active && size < (sealed.get(segment) ?? 0)) shrunk.push(segment)
+        if (size !== undefined || gone.has(segment)) continue
         missing.push(segment)
         gone.add(segment)
         if (segment === from.segment && segment < active) from = { segment: segment + 1, offset: 0 }
       }
-      if (!movedOn && missing.length === 0) return
+      if (!movedOn && missing.length === 0 && shrunk.length === 0) return
+      // A cursor inside what was cut off: that segment is done (the cut lines are counted lost).
+      if (shrunk.includes(from.segment) && from.offset > ((await durableSize(from.segment)) ?? 0)) from = { segment: from.segment + 1, offset: 0 }
       const left = await countLines(from)
-      const lostNow = Math.max(0, pending - left)
+      // A torn end is counted lost when it is read, not here as well.
+      const lostNow = Math.max(0, pending - left.lines - left.torn)
       cursor = from
-      pending = left
+      pending = left.lines
       lost += lostNow
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
       oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
       log.error(
-        `events spool: ${missing.map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
+        `events spool: ${[...missing, ...shrunk].map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
           `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
       )
     })
 
-  async function countLines(from: SpoolCursor): Promise<number> {
+  // Lines (what `pending` counts) from `from` on, and the segments no longer appended to whose
+  // end is torn (no newline: read as one unreadable piece, its event lost). Takes each such
+  // segment's size as the one counted (see `sealed`).
+  async function countLines(from: SpoolCursor): Promise<{ lines: number; torn: number }> {
     let count = 0
+    let torn = 0
     for (let segment = from.segment; segment <= active; segment++) {
       const size = (await durableSize(segment)) ?? 0
+      let last = 0x0a
       for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
         const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
         if (window.length === 0) break
         for (let i = window.indexOf(0x0a); i !== -1; i = window.indexOf(0x0a, i + 1)) count++
+        last = window[window.length - 1]
         offset += window.length
       }
+      if (segment < active) {
+        sealed.set(segment, size)
+        if (last !== 0x0a) torn++
+      }
     }
-    return count
+    return { lines: count, torn }
   }
 
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
@@ -247,7 +296,7 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       // Count what is pending by counting newlines, 1 MiB at a time, without splitting lines: a
       // spool grown by a long outage must not hold up the start.
-      pending = await countLines(cursor)
+      pending = (await countLines(cursor)).lines
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
       oldest = lines[0] && readLine(lines[0].line)?.at
     },
@@ -262,7 +311,7 @@ export function createSpool(options: SpoolOptions): Spool {
       return (await segments()).reverse().map((n) => join(dir, segmentName(n)))
     },
     readBack: (line) => readLine(line)?.event,
-    async read(maxEvents, maxBytes) {
+    read: (maxEvents, maxBytes) => timed(join(dir, segmentName(cursor.segment)), async () => {
       let read: Awaited<ReturnType<typeof readLines>>
       try {
         read = await readLines(cursor, maxEvents, maxBytes)
@@ -282,20 +331,27 @@ export function createSpool(options: SpoolOptions): Spool {
       if (lines.length === 0) return undefined
       const events: ReceivedEvent[] = []
       let skipped = 0
-      for (const { line } of lines) {
+      for (const { line, torn } of lines) {
         const record = readLine(line)
         if (record) events.push(record.event)
-        else skipped++
+        else if (torn === undefined) skipped++
+        // Once per segment: a batch read again (its ack failed) does not count it twice.
+        else if (!tornCounted.has(torn)) {
+          tornCounted.add(torn)
+          lost++
+        }
       }
       return { events, next: position, skipped }
-    },
-    async ack(next, count) {
+    }),
+    ack: (next, count) => timed(cursorPath, async () => {
       await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
       const done = cursor.segment
       cursor = next
       // The cursor moved: the ack stands even if a delivered segment cannot be deleted now (open()
       // deletes what lies behind the cursor); a throw here would leave `pending` counting it.
       for (let segment = done; segment < cursor.segment; segment++) {
+        sealed.delete(segment)
+        tornCounted.delete(segment)
         await fs.remove(join(dir, segmentName(segment))).catch((error: Error) => log.warn(`events spool: could not delete the delivered ${segmentName(segment)} (${error.message}); it goes at the next start`))
       }
       // The next oldest is the line at the cursor (one small read). The counts change last, with
@@ -307,8 +363,9 @@ export function createSpool(options: SpoolOptions): Spool {
       }
       pending = Math.max(0, pending - count)
       oldest = pending > 0 ? nextOldest : undefined
-    },
+    }),
     pending: () => pending,
+    readerBusy: () => reader,
     takeLost() {
       const n = lost
       lost = 0
@@ -321,12 +378,15 @@ export function createSpool(options: SpoolOptions): Spool {
         log.warn(`events spool: reset; ${pending} undelivered event(s) discarded`)
         await appendLog.truncateAll()
         for (const segment of await segments()) if (segment !== active) await fs.remove(join(dir, segmentName(segment)))
+        sealed.clear()
+        tornCounted.clear()
         cursor = { segment: active, offset: 0 }
         await writeFileAtomic(fs, cursorPath, JSON.stringify(cursor))
         pending = 0
         oldest = undefined
       }),
     close: () => appendLog.close(),
+    busy: () => appendLog?.busy(),
   }
 
 }

@@ -1,6 +1,7 @@
 // The relay's operations routes: `GET /holdfast/v1/status` (for humans and scripts) and
 // `POST /holdfast/v1/refresh` (an operator's "ask the upstream now", behind the admin key).
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { EventsStatus } from '../events/pipeline'
 import type { FlagSource } from '../flags/flagSource'
 import { isRelaySource, statusOf, type RefreshResult } from '../flags/relay'
 import { hasApiKey } from './auth'
@@ -12,9 +13,12 @@ import type { Route } from './requestHandler'
  * API key and needs `adminKey` as `Authorization: Bearer KEY` instead: clients hold the API key,
  * only operators hold the admin key. Without an admin key configured, refresh answers 403.
  */
-export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string; now?: () => number }): Record<string, Route> {
+export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string; now?: () => number; events?: () => EventsStatus }): Record<string, Route> {
   const now = deps.now ?? Date.now
-  const status = (_req: IncomingMessage, res: ServerResponse) => sendJson(res, 200, statusOf(deps.source, now()), { 'Cache-Control': 'no-store' })
+  // `events`: where they go, a write that hangs, the forwarding (events/pipeline.ts). Before, the
+  // status said nothing of events: a spool on a mount that died looked as healthy as any.
+  const status = (_req: IncomingMessage, res: ServerResponse) =>
+    sendJson(res, 200, { ...statusOf(deps.source, now()), ...(deps.events ? { events: deps.events() } : {}) }, { 'Cache-Control': 'no-store' })
   const refresh = async (req: IncomingMessage, res: ServerResponse) => {
     if (deps.adminKey === undefined) {
       return sendJson(res, 403, { errorCode: 'ADMIN_KEY_NOT_SET', errorDetails: 'start the server with --admin-key (or HOLDFAST_ADMIN_KEY) to enable refresh' })

@@ -95,6 +95,29 @@ describe('an events spool or file that hangs at start', () => {
     expect(Date.now() - started).toBeLessThan(BOUND_MS + 3000)
   })
 
+  it('createFlagServer: a data dir and the spool in it both on a dead mount cost the start one bound, not one each', async () => {
+    const data = join(await hungDir(), 'data')
+    fifo(join(data, 'LOCK'))
+    fifo(join(data, 'events-spool', 'LOCK'))
+    const before = dataDirTiming.openMs
+    // Long enough that one bound and two cannot be confused on a loaded machine.
+    dataDirTiming.openMs = 2500
+    try {
+      const logger = recordingLogger()
+      const started = Date.now()
+      const result = await orHung(
+        startServer({ flags: booleanFlags(2), dataDir: data, eventsUpstream: 'http://127.0.0.1:9/e', logger }).then(() => 'started', (error: Error) => error.message),
+        10_000,
+      )
+      expect(result).toContain(`cannot use the events spool ${join(data, 'events-spool')}: it did not answer within 2.5 s`)
+      expect(logger.lines.join('\n')).toContain(`the data dir ${data} did not answer`)
+      // Before: 2.5 s for the data dir's lock, then 2.5 s more for the spool's.
+      expect(Date.now() - started).toBeLessThan(4500)
+    } finally {
+      dataDirTiming.openMs = before
+    }
+  })
+
   it('createFlagServer with an events file that is a FIFO (its open and read never answer): rejects within the bound', async () => {
     const dir = await hungDir()
     fifo(join(dir, 'events.jsonl'))

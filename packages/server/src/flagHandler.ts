@@ -152,16 +152,21 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
 
   // One server per data dir (flags/persistence.ts), taken before anything reads or writes it; a
   // lock that hangs (a dead network mount) holds the start at most 5 s, then the dir is not used.
-  const releaseDataDir = dataDirStore === undefined ? async () => {} : await lockDataDirWithin(dataDirStore, log)
-  try {
+  // The events file or spool is opened meanwhile, under its own lock and bound: a dead mount under
+  // both (the spool's default place is the data dir) costs the start one bound, not two.
+  let releaseDataDir = async () => {}
+  const flagsOpen = (async () => {
+    if (dataDirStore !== undefined) releaseDataDir = await lockDataDirWithin(dataDirStore, log)
     await source.open()
-    await events.open()
-  } catch (error) {
+  })()
+  const [flagsOpened, eventsOpened] = await Promise.allSettled([flagsOpen, events.open()])
+  const failed = [flagsOpened, eventsOpened].find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected')
+  if (failed) {
     unsubscribe()
     await source.close()
     await events.close().catch(() => undefined)
     await releaseDataDir()
-    throw error
+    throw failed.reason
   }
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 

@@ -106,7 +106,7 @@ describe('an events spool or file that hangs at start', () => {
       const logger = recordingLogger()
       const started = Date.now()
       const result = await orHung(
-        startServer({ flags: booleanFlags(2), dataDir: data, eventsUpstream: 'http://127.0.0.1:9/e', logger }).then(() => 'started', (error: Error) => error.message),
+        startServer({ flags: booleanFlags(2) as never, dataDir: data, eventsUpstream: 'http://127.0.0.1:9/e', logger }).then(() => 'started', (error: Error) => error.message),
         10_000,
       )
       expect(result).toContain(`cannot use the events spool ${join(data, 'events-spool')}: it did not answer within 2.5 s`)

@@ -305,6 +305,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Then (14,925 B with the stale relay answer re-asked) a bootstrap problem kept as Status.error
 // through failed attempts until the first success, as CONTRACT §3 says, unless credentials or the
 // context are rejected (+8 B): (b) 14,933 B, with delivery 19,401 B.
+// Raised to 19,430 B with delivery on 2026-12-05 (measured 19,393 → 19,415 B; (b) unchanged): a tab
+// frozen mid-flush (Page Lifecycle `freeze`, what Chrome does to background tabs) lets the flush
+// lock go, its storage lease too where Web Locks are missing, and stops waiting for one, until
+// `resume`. Before, every other tab of the origin queued behind the frozen one for as long as it
+// stayed frozen (+34 B; −11 B back from two redundant checks in the stored-event and limits readers).
 // The budgets keep a few bytes over the measure: chunk names are content hashes, and move a byte or two.
 // Raised to 14,960 B and 19,430 B (relay-answers, 2026-12-05): a value a relay kept through a
 // per-flag error comes as a success entry with reason STALE and the upstream's code in its metadata

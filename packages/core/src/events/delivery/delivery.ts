@@ -194,7 +194,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     start: () => {
       if (config.closed()) return
       scheduler.start()
-      stopAway ??= environment.listen({ onHidden: (event) => event?.persisted && lock.away(true), onVisible: () => lock.away(false) })
+      // Frozen (a background tab, or a page in the back/forward cache), the page keeps no lock.
+      stopAway ??= environment.listen({
+        onHidden: (event) => event?.persisted && lock.away(true),
+        onFreeze: () => lock.away(true),
+        onVisible: () => lock.away(false),
+        onResume: () => lock.away(false),
+      })
     },
     trigger,
     stop: () => {

@@ -71,8 +71,12 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     pollMs: config.flushIntervalMs,
     run: (kind) => void run(kind === 'retry' || kind === 'online' ? kind : 'interval', Infinity),
   })
-  /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
-  let busyUntil = 0
+  /**
+   * When a pass last found another tab flushing: automatic triggers rest a moment (up to a second)
+   * instead of spinning. Either way from it: after the clock jumped back an hour, that moment does
+   * not last the hour (every full batch, interval and hidden page skipped until the clock caught up).
+   */
+  let busyAt = -Infinity
   let running: Promise<void> | undefined
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
@@ -130,7 +134,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       return idle
     }
     if (as !== 'explicit' && as !== 'retry') {
-      if (clock.now() < busyUntil) return running ?? idle
+      if (Math.abs(clock.now() - busyAt) < Math.min(1000, config.flushIntervalMs)) return running ?? idle
       // A hidden page queues its keepalive pass behind a running one, which sends without keepalive.
       if (running && kind !== 'hidden') return running
     }
@@ -170,7 +174,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   function settle(result: PassResult) {
     if (result.progressed) scheduler.progressed()
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
-    if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, config.flushIntervalMs)
+    if (result.outcome === 'busy') busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
     // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
     if (!config.closed()) scheduler.succeeded()

@@ -4,7 +4,8 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type ClientOptions, type EventOptions, type FlagClient } from '@holdfast/core'
 import { createStore, entries, setMany } from 'idb-keyval'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
-import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 let receiver: EventsReceiver
 const clients: FlagClient[] = []
@@ -134,4 +135,20 @@ test('an unreadable stored event is dropped and counted; the readable ones aroun
   expect(receiver.events().map((e) => e.id)).toEqual(['good-1', 'good-5'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 3 })
   expect(await storedEvents(name)).toHaveLength(0)
+})
+
+test('a page frozen within 100 ms of logging (a background tab Chrome freezes, then may discard) has its events in IndexedDB first', async () => {
+  const name = uniqueStorageName('events-freeze')
+  // Timers that never fire on their own: frozen, a page's timers do not run either.
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  const client = make(name, {}, { clock, environment })
+  await client.start()
+  // Delivery loaded and its first listing done: nothing else writes for it.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  client.logEvent('in-the-background')
+  environment.fire('freeze')
+  // Only what the `freeze` handler asked IndexedDB for before the page stopped; no timer ran.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(await storedEvents(name)).toHaveLength(1)
 })

@@ -152,3 +152,22 @@ test('a page frozen within 100 ms of logging (a background tab Chrome freezes, t
   await new Promise((resolve) => setTimeout(resolve, 50))
   expect(await storedEvents(name)).toHaveLength(1)
 })
+
+test('a tab that dies with events queued (killed, crashed): the tab still open sends them on its next interval, without logging anything itself', async () => {
+  const name = uniqueStorageName('events-dead-tab')
+  const clock = createManualClock()
+  const open = make(name, { flushIntervalMs: 10_000 }, { clock, environment: fakeEnvironment() })
+  await open.start()
+  // Its start found nothing queued.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const dead = createClient({ url: receiver.flagsUrl, context: { targetingKey: 'bob' }, storageName: name, logger: createTestLogger(), events: { url: receiver.url } })
+  for (let i = 0; i < 3; i++) dead.logEvent('left-by-a-dead-tab', { value: i })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(await storedEvents(name)).toHaveLength(3)
+  // Before: the interval skipped a tab with nothing of its own queued, so those waited for the next
+  // page load (days, for a user who closed the tab) or an event this tab happened to log.
+  clock.advance(10_000)
+  await until(() => receiver.events().length === 3, 'the dead tab’s events, sent by the open one', 3000)
+  expect(open.getEventStats()).toMatchObject({ sent: 3, queued: 0 })
+  expect(await storedEvents(name)).toHaveLength(0)
+})

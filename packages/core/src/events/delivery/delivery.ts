@@ -69,7 +69,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     random: config.random,
     backoff: options.backoff,
     pollMs: config.flushIntervalMs,
-    run: (kind) => void run(kind === 'retry' || kind === 'online' ? kind : 'interval', Infinity),
+    run: (kind) => void trigger(kind === 'retry' || kind === 'online' ? kind : 'interval'),
   })
   /**
    * When a pass last found another tab flushing: automatic triggers rest a moment (up to a second)
@@ -110,7 +110,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   function trigger(kind: Trigger, deadline = Infinity): Promise<void> {
     // At start, what earlier pages left is counted, and sent at once if there is any; this page's
     // own events wait for the usual triggers (a hidden page must still send them with keepalive).
-    if (kind === 'start')
+    // So on an interval with nothing of this page's queued: another tab may have died with events
+    // queued (killed, crashed), and this one may be the only one left to send them.
+    if (kind === 'start' || (kind === 'interval' && store.size() === 0))
       return reader.list().then(
         () => (store.state.others.length > 0 ? run(kind, deadline) : undefined),
         (error: unknown) => logger.error('reading queued events failed', error),
@@ -122,8 +124,6 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const idle = Promise.resolve()
     const closing = kind === 'close'
     if (config.closed() && !closing) return idle
-    // Nothing this page knows of is waiting: the interval has nothing to do.
-    if (kind === 'interval' && store.size() === 0) return idle
     // close() sends what it can whatever the backoff; what does not make it stays for the next page.
     if (closing) scheduler.reset()
     const as = AS[kind]

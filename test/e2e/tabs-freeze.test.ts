@@ -4,7 +4,7 @@
 // origin queues behind it. Headless Chromium ignores `Page.setWebLifecycleState` for its (always
 // visible) pages, so the test does what the browser does: it fires `freeze`, then stops the page's
 // script (the debugger pauses it at the next thing it would run: a timer, a fetch answer, a lock
-// grant) until it fires `resume`.
+// grant) until it fires `resume`. And a tab killed mid-flush (its renderer crashed through CDP).
 import { randomUUID } from 'node:crypto'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core'
@@ -114,5 +114,26 @@ describe('a tab frozen mid-flush', () => {
     // The batch the frozen tab had out lands too; the other tab sent it again: one batch at most.
     expect([...accepted(run).values()].filter((t) => t > 1).length).toBeLessThanOrEqual(10)
     for (const page of [frozen, other]) expect(await page.evaluate(() => window.holdfast.getEventStats().queued)).toBe(0)
+  })
+})
+
+describe('a tab killed mid-flush', () => {
+  test('the browser lets its lock go; the tab still open, with nothing of its own to send, sends every event the dead one left', async () => {
+    proxy.delayMs = 1000
+    const run = randomUUID()
+    // A 1 s interval: the open tab looks again within a second of the other's death.
+    const survivor = await open({ flushMs: '1000' })
+    const killed = await open({})
+    await log(killed, run, 0, 25)
+    killed.evaluate(() => void window.holdfast.flush()).catch(() => {})
+    await new Promise((r) => setTimeout(r, 300))
+    const cdp = await context.newCDPSession(killed)
+    // The renderer dies as in a crash (or an OOM kill): no pagehide, no unload, nothing flushed.
+    // (The call itself never answers: its renderer is gone.)
+    await Promise.race([cdp.send('Page.crash').catch(() => {}), new Promise((r) => setTimeout(r, 1000))])
+    // Before: the open tab had nothing of its own queued and skipped every interval; the dead
+    // tab's events waited in IndexedDB for the next page load.
+    await waitFor(() => accepted(run).size === 25 || undefined, 'every event of the dead tab to arrive', 10_000)
+    expect(await survivor.evaluate(() => window.holdfast.getEventStats().queued)).toBe(0)
   })
 })

@@ -44,7 +44,8 @@ async function freeze(page: Page): Promise<{ thaw(): Promise<void> }> {
   await cdp.send('Debugger.pause')
   return {
     async thaw() {
-      await cdp.send('Debugger.resume')
+      // Not paused when nothing of the page had to run meanwhile.
+      await cdp.send('Debugger.resume').catch(() => {})
       await cdp.send('Debugger.disable')
       await page.evaluate(() => document.dispatchEvent(new Event('resume')))
     },
@@ -114,6 +115,32 @@ describe('a tab frozen mid-flush', () => {
     // The batch the frozen tab had out lands too; the other tab sent it again: one batch at most.
     expect([...accepted(run).values()].filter((t) => t > 1).length).toBeLessThanOrEqual(10)
     for (const page of [frozen, other]) expect(await page.evaluate(() => window.holdfast.getEventStats().queued)).toBe(0)
+  })
+})
+
+describe('a tab frozen while it waits for the lock', () => {
+  test('it is not granted the lock frozen: a third tab sends once the first is done', async () => {
+    proxy.delayMs = 1500
+    const run = randomUUID()
+    const [sending, waiting, third] = [await open({}), await open({}), await open({})]
+    await log(sending, run, 0, 5)
+    sending.evaluate(() => window.holdfast.flush()).catch(() => {})
+    await new Promise((r) => setTimeout(r, 300))
+    // Its flush waits (up to its 5 s request timeout) for the lock the first tab holds.
+    await log(waiting, run, 100, 105)
+    waiting.evaluate(() => window.holdfast.flush()).catch(() => {})
+    await new Promise((r) => setTimeout(r, 200))
+    const { thaw } = await freeze(waiting)
+    // Before: the first tab done (1.5 s), the lock went to the frozen tab's waiting request, held
+    // until it thawed; the third tab's flush gave up after 5 s and its events waited.
+    await log(third, run, 200, 205)
+    const started = Date.now()
+    await third.evaluate(() => window.holdfast.flush())
+    await waitFor(() => [200, 201, 202, 203, 204].every((n) => accepted(run).has(n)) || undefined, "the third tab's events", 8000)
+    expect(Date.now() - started).toBeLessThan(8000)
+    await thaw()
+    await waiting.evaluate(() => window.holdfast.flush())
+    await waitFor(() => accepted(run).size === 15 || undefined, 'every event to arrive', 10_000)
   })
 })
 

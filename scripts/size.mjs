@@ -305,28 +305,28 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Then (14,925 B with the stale relay answer re-asked) a bootstrap problem kept as Status.error
 // through failed attempts until the first success, as CONTRACT §3 says, unless credentials or the
 // context are rejected (+8 B): (b) 14,933 B, with delivery 19,401 B.
-// Raised to 19,430 B with delivery on 2026-12-05 (measured 19,393 → 19,415 B; (b) unchanged): a tab
-// frozen mid-flush (Page Lifecycle `freeze`, what Chrome does to background tabs) lets the flush
-// lock go, its storage lease too where Web Locks are missing, and stops waiting for one, until
-// `resume`. Before, every other tab of the origin queued behind the frozen one for as long as it
-// stayed frozen (+34 B; −11 B back from two redundant checks in the stored-event and limits readers).
-// Then 19,425 B: the moment delivery rests after finding another tab flushing is measured either way
-// from when it found it, so a clock set back an hour no longer skips every automatic send (full
-// batches, the interval, the hidden page's keepalive pass) for the hour (+10 B).
-// Raised to 19,440 B the same day (measured 19,425 → 19,433 B, (b) 14,924 → 14,932 B): the queue
-// writes what it buffers on `freeze`. Before, an event logged in a background tab less than 50 ms
-// before Chrome froze it waited for a write timer that does not run while frozen, and was lost if
-// the browser then discarded the tab (+8 B, up front).
 // The budgets keep a few bytes over the measure: chunk names are content hashes, and move a byte or two.
 // Raised to 14,960 B and 19,430 B (relay-answers, 2026-12-05): a value a relay kept through a
 // per-flag error comes as a success entry with reason STALE and the upstream's code in its metadata
 // (an `errorCode` on the entry is a failure to every OFREP client: the value would be lost), and
 // the core shows that code as `Details.errorCode` (CONTRACT §4): (b) 14,925 → 14,940 B, with
 // delivery 19,393 → 19,408 B (+15 B).
+// Raised to 19,470 B with delivery (client-lock, 2026-12-05; measured on main's 14,948 B and
+// 19,416 B: (b) 14,956 B, with delivery 19,455 B). A tab frozen mid-flush (Page Lifecycle `freeze`,
+// what Chrome does to background tabs) lets the flush lock go, its storage lease too where Web Locks
+// are missing, and stops waiting for one, until `resume`; before, every other tab of the origin
+// queued behind the frozen one for as long as it stayed frozen (+34 B; −11 B back from two redundant
+// checks in the stored-event and limits readers). The rest after finding another tab flushing is
+// measured either way from that moment, so a clock set back an hour no longer skips every automatic
+// send for the hour (+10 B). The queue writes what it buffers on `freeze`: an event logged in a
+// background tab less than 50 ms before Chrome froze it waited for a write timer that does not run
+// while frozen, and was lost if the browser then discarded the tab (+8 B, up front). An idle tab
+// lists the shared queue on its interval, so a dead tab's events are sent by the tabs still open
+// (−2 B).
 const BUDGET = {
   react: 14_960, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_440, // (b) plus the event delivery chunk
+  withEvents: 19_470, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -311,10 +311,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // (an `errorCode` on the entry is a failure to every OFREP client: the value would be lost), and
 // the core shows that code as `Details.errorCode` (CONTRACT §4): (b) 14,925 → 14,940 B, with
 // delivery 19,393 → 19,408 B (+15 B).
+// Raised to 19,470 B with delivery (client-lock, 2026-12-05; measured on main's 14,948 B and
+// 19,416 B: (b) 14,956 B, with delivery 19,455 B). A tab frozen mid-flush (Page Lifecycle `freeze`,
+// what Chrome does to background tabs) lets the flush lock go, its storage lease too where Web Locks
+// are missing, and stops waiting for one, until `resume`; before, every other tab of the origin
+// queued behind the frozen one for as long as it stayed frozen (+34 B; −11 B back from two redundant
+// checks in the stored-event and limits readers). The rest after finding another tab flushing is
+// measured either way from that moment, so a clock set back an hour no longer skips every automatic
+// send for the hour (+10 B). The queue writes what it buffers on `freeze`: an event logged in a
+// background tab less than 50 ms before Chrome froze it waited for a write timer that does not run
+// while frozen, and was lost if the browser then discarded the tab (+8 B, up front). An idle tab
+// lists the shared queue on its interval, so a dead tab's events are sent by the tabs still open
+// (−2 B).
 const BUDGET = {
   react: 14_960, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_430, // (b) plus the event delivery chunk
+  withEvents: 19_470, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -6,6 +6,7 @@ import { createClient, createMemoryStorage, type FlagClient } from '@holdfast/co
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
 import { fakeEnvironment } from '../support/environment'
+import { startEventsReceiver, until } from '../support/eventsReceiver'
 
 const HOUR = 60 * 60 * 1000
 let server: FaultServer
@@ -121,4 +122,35 @@ test('a user switch during a Retry-After, after the clock jumped back an hour: t
   clock.advance(2_000)
   await server.waitForRequests(2, 2000)
   expect(server.requests[1].body.context).toEqual({ targetingKey: 'v' })
+})
+
+test('events: another tab was sending when the clock jumped back an hour; this page’s full batches go out as soon as it is done, not an hour later', async () => {
+  // Two clients of one storage name in one page stand in for two tabs (the realm's mutex is the lock).
+  const receiver = await startEventsReceiver({ delayMs: 1000 })
+  try {
+    const storageName = uniqueStorageName('clock-jumps-busy')
+    const common = { url: receiver.flagsUrl, storageName, logger: createTestLogger(), random: () => 0.5 }
+    const other = createClient({ ...common, context: { targetingKey: 'other' }, events: { url: receiver.url } })
+    const clock = skewedClock()
+    const page = createClient({ ...common, context: { targetingKey: 'page' }, clock, environment: fakeEnvironment(), events: { url: receiver.url, batchSize: 5, exposures: false } })
+    clients.push(other, page)
+    await Promise.all([other.start(), page.start()])
+    await new Promise((r) => setTimeout(r, 100))
+    other.logEvent('other')
+    const otherFlush = other.flush()
+    // Its request is out (answered in 1 s): it holds the lock.
+    await until(() => receiver.requests.length === 1, 'the other tab’s request')
+    // A full batch while the other tab sends: it finds the lock busy and rests a moment.
+    for (let i = 0; i < 5; i++) page.logEvent('before-jump')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(page.getEventStats().sent).toBe(0)
+    clock.skew = -HOUR
+    await otherFlush
+    for (let i = 0; i < 5; i++) page.logEvent('after-jump')
+    // Before: the moment of rest ended an hour ahead of the clock, so every automatic send (full
+    // batches, the interval, the page being hidden) was skipped until the clock caught up.
+    await until(() => receiver.events().filter((e) => e.targetingKey === 'page').length === 10, 'the page’s 10 events to arrive', 3000)
+  } finally {
+    await receiver.close()
+  }
 })

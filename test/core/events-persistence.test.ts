@@ -4,7 +4,8 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type ClientOptions, type EventOptions, type FlagClient } from '@holdfast/core'
 import { createStore, entries, setMany } from 'idb-keyval'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
-import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 let receiver: EventsReceiver
 const clients: FlagClient[] = []
@@ -133,5 +134,40 @@ test('an unreadable stored event is dropped and counted; the readable ones aroun
   await until(() => client.getEventStats().sent === 2, 'the two readable events')
   expect(receiver.events().map((e) => e.id)).toEqual(['good-1', 'good-5'])
   expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 3 })
+  expect(await storedEvents(name)).toHaveLength(0)
+})
+
+test('a page frozen within 100 ms of logging (a background tab Chrome freezes, then may discard) has its events in IndexedDB first', async () => {
+  const name = uniqueStorageName('events-freeze')
+  // Timers that never fire on their own: frozen, a page's timers do not run either.
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  const client = make(name, {}, { clock, environment })
+  await client.start()
+  // Delivery loaded and its first listing done: nothing else writes for it.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  client.logEvent('in-the-background')
+  environment.fire('freeze')
+  // Only what the `freeze` handler asked IndexedDB for before the page stopped; no timer ran.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(await storedEvents(name)).toHaveLength(1)
+})
+
+test('a tab that dies with events queued (killed, crashed): the tab still open sends them on its next interval, without logging anything itself', async () => {
+  const name = uniqueStorageName('events-dead-tab')
+  const clock = createManualClock()
+  const open = make(name, { flushIntervalMs: 10_000 }, { clock, environment: fakeEnvironment() })
+  await open.start()
+  // Its start found nothing queued.
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  const dead = createClient({ url: receiver.flagsUrl, context: { targetingKey: 'bob' }, storageName: name, logger: createTestLogger(), events: { url: receiver.url } })
+  for (let i = 0; i < 3; i++) dead.logEvent('left-by-a-dead-tab', { value: i })
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(await storedEvents(name)).toHaveLength(3)
+  // Before: the interval skipped a tab with nothing of its own queued, so those waited for the next
+  // page load (days, for a user who closed the tab) or an event this tab happened to log.
+  clock.advance(10_000)
+  await until(() => receiver.events().length === 3, 'the dead tab’s events, sent by the open one', 3000)
+  expect(open.getEventStats()).toMatchObject({ sent: 3, queued: 0 })
   expect(await storedEvents(name)).toHaveLength(0)
 })

@@ -128,6 +128,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
       stopEnvironment = config.environment.listen({
         // The page may be gone in a moment: write what is buffered now, then try to send it.
         onHidden: () => void store.persist().then(() => send('hidden')),
+        // Frozen, the page runs no timer (the write's included) and may be discarded as it is.
+        onFreeze: store.persist,
       })
       // Earlier pages or other tabs may have left events: delivery lists (and counts) them and sends them.
       void ready().then((d) => d?.trigger('start'))

@@ -69,10 +69,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     random: config.random,
     backoff: options.backoff,
     pollMs: config.flushIntervalMs,
-    run: (kind) => void run(kind === 'retry' || kind === 'online' ? kind : 'interval', Infinity),
+    run: (kind) => void trigger(kind === 'retry' || kind === 'online' ? kind : 'interval'),
   })
-  /** After finding another tab flushing, automatic triggers rest a moment instead of spinning. */
-  let busyUntil = 0
+  /**
+   * When a pass last found another tab flushing: automatic triggers rest a moment (up to a second)
+   * instead of spinning. Either way from it: after the clock jumped back an hour, that moment does
+   * not last the hour (every full batch, interval and hidden page skipped until the clock caught up).
+   */
+  let busyAt = -Infinity
   let running: Promise<void> | undefined
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
@@ -106,7 +110,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   function trigger(kind: Trigger, deadline = Infinity): Promise<void> {
     // At start, what earlier pages left is counted, and sent at once if there is any; this page's
     // own events wait for the usual triggers (a hidden page must still send them with keepalive).
-    if (kind === 'start')
+    // So on an interval with nothing of this page's queued: another tab may have died with events
+    // queued (killed, crashed), and this one may be the only one left to send them.
+    if (kind === 'start' || (kind === 'interval' && store.size() === 0))
       return reader.list().then(
         () => (store.state.others.length > 0 ? run(kind, deadline) : undefined),
         (error: unknown) => logger.error('reading queued events failed', error),
@@ -118,8 +124,6 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const idle = Promise.resolve()
     const closing = kind === 'close'
     if (config.closed() && !closing) return idle
-    // Nothing this page knows of is waiting: the interval has nothing to do.
-    if (kind === 'interval' && store.size() === 0) return idle
     // close() sends what it can whatever the backoff; what does not make it stays for the next page.
     if (closing) scheduler.reset()
     const as = AS[kind]
@@ -130,7 +134,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       return idle
     }
     if (as !== 'explicit' && as !== 'retry') {
-      if (clock.now() < busyUntil) return running ?? idle
+      if (Math.abs(clock.now() - busyAt) < Math.min(1000, config.flushIntervalMs)) return running ?? idle
       // A hidden page queues its keepalive pass behind a running one, which sends without keepalive.
       if (running && kind !== 'hidden') return running
     }
@@ -170,7 +174,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   function settle(result: PassResult) {
     if (result.progressed) scheduler.progressed()
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
-    if (result.outcome === 'busy') busyUntil = clock.now() + Math.min(1000, config.flushIntervalMs)
+    if (result.outcome === 'busy') busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
     // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
     if (!config.closed()) scheduler.succeeded()
@@ -194,7 +198,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     start: () => {
       if (config.closed()) return
       scheduler.start()
-      stopAway ??= environment.listen({ onHidden: (event) => event?.persisted && lock.away(true), onVisible: () => lock.away(false) })
+      // Frozen (a background tab, or a page in the back/forward cache), the page keeps no lock.
+      stopAway ??= environment.listen({
+        onHidden: (event) => event?.persisted && lock.away(true),
+        onFreeze: () => lock.away(true),
+        onVisible: () => lock.away(false),
+        onResume: () => lock.away(false),
+      })
     },
     trigger,
     stop: () => {

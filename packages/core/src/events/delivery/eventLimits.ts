@@ -13,7 +13,7 @@ import type { HoldfastEvent } from '../../types'
  */
 export function overLimits(event: HoldfastEvent): boolean {
   const { id, metadata } = event
-  if (id.length < 1 || id.length > 128) return true
+  if (!id || id.length > 128) return true
   for (const field of ['name', 'targetingKey', 'flagKey', 'variant', 'reason'] as const) {
     const v: unknown = event[field]
     if (v != null && (typeof v !== 'string' || v.length > 1024)) return true

@@ -44,6 +44,8 @@ export interface FlushLock {
    * cached page holding one that another tab asks for. So the lock is let go at once (that pass
    * stops at its next `keep()`; its requests already out may still land: at least once) and no
    * pass takes it until the page is shown again: the other tabs send the shared queue meanwhile.
+   * The same on `freeze` (a background tab Chrome freezes) until `resume`: a lock held, or a
+   * wait for it, would otherwise block every other tab of the origin for as long as it stays frozen.
    */
   away(leaving: boolean): void
 }
@@ -71,8 +73,10 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   /** Leases first seen claiming more than one period ahead, and the end we allow them instead. */
   const cut = new Map<string, number>()
   let away = false
-  /** Lets the Web Lock held now go (see `away`). */
+  /** Lets the Web Lock held now go, or gives up waiting for it (see `away`). */
   let letGo = () => {}
+  /** This lock holds the storage lease now. */
+  let leased = false
 
   /** Runs `task` under a held Web Lock until it ends or the lock is let go. */
   function held(task: (keep: KeepLock) => Promise<void>): Promise<unknown> {
@@ -83,7 +87,9 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   async function viaWebLocks(locks: LockManager, task: (keep: KeepLock) => Promise<void>, waitMs: number) {
     if (waitMs <= 0) return locks.request(options.name, { ifAvailable: true }, async (lock) => (lock ? (await held(task), true) : false))
     const controller = new AbortController()
-    const timer = clock.setTimeout(() => controller.abort(), waitMs)
+    // Frozen while waiting, the page would be granted the lock and keep it, frozen, until thawed.
+    letGo = () => controller.abort()
+    const timer = clock.setTimeout(letGo, waitMs)
     try {
       return await locks.request(options.name, { signal: controller.signal }, async () => {
         clock.clearTimeout(timer)
@@ -132,8 +138,10 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
     if (!(await acquireLease(waitMs))) return false
     const keep: KeepLock = async () => (await readLease())?.owner === options.owner && (await writeLease())
     try {
+      leased = true
       await task(keep)
     } finally {
+      leased = false
       if ((await readLease())?.owner === options.owner) await storage.del([LEASE_KEY])
     }
     return true
@@ -142,7 +150,10 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   return {
     away(leaving) {
       away = leaving
-      if (leaving) letGo()
+      // The lease goes with the Web Lock: a frozen page cannot renew it, and until it expired
+      // (2 × requestTimeoutMs + 5 s) the other tabs would wait. No read first: a frozen page runs
+      // nothing more, so the deletion must be asked for now.
+      if (leaving) letGo(), leased && void storage.del([LEASE_KEY])
     },
     async run(task, waitMs) {
       if (away) return false

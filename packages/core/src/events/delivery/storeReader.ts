@@ -104,5 +104,5 @@ function merge(a: string[], b: string[]): string[] {
 export function isStoredEvent(value: unknown): value is HoldfastEvent {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
   const { id, type, name, time } = value as Record<string, unknown>
-  return typeof id === 'string' && (type === 'exposure' || type === 'custom') && typeof name === 'string' && typeof time === 'number' && Number.isFinite(time)
+  return typeof id === 'string' && (type === 'exposure' || type === 'custom') && typeof name === 'string' && Number.isFinite(time)
 }

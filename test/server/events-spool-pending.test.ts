@@ -55,6 +55,28 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     await spool.close()
   })
 
+  it('a segment cut short right behind a batch being acknowledged: the ack stands, and the batch is not also counted lost', async () => {
+    // Before: the ack's read of the next oldest line met the cut (ESHORT) after the cursor had
+    // moved and threw; `pending` still counted the delivered batch, and the forwarder's next read
+    // recounted: the batch it had just delivered was counted lost as well.
+    const dir = join(await tempDir(), 'spool')
+    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
+    await spool.open()
+    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const first = (await spool.read(2, 1_000_000))!
+    const [segment] = await segments(dir)
+    expect(first.next.segment).toBe(Number(segment.match(/\d+/)![0]))
+    // The rest of the segment goes, mid-line, while the batch is out.
+    await truncate(join(dir, segment), first.next.offset + 10)
+    // As the forwarder does: an ack that throws is retried by reading again.
+    const acked = await spool.ack(first.next, 2).then(() => 'ok', (error: Error) => error.message)
+    const { ids, gone } = await drain(spool)
+    expect(first.events.length + ids.length + gone).toBe(30)
+    expect(spool.pending()).toBe(0)
+    expect(acked).toBe('ok')
+    await spool.close()
+  })
+
   it('a torn last line in a segment found at start: pending counts only what will be sent, the torn event is counted lost once', async () => {
     const dir = join(await tempDir(), 'spool')
     const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })

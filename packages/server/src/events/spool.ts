@@ -358,8 +358,16 @@ export function createSpool(options: SpoolOptions): Spool {
       // no await after them, so a reader never sees `pending` ahead of the forwarder's stats.
       let nextOldest: number | undefined
       for (let attempt = 0; attempt < 2 && nextOldest === undefined && pending - count > 0; attempt++) {
-        const { lines } = await readLines(cursor, 1, READ_WINDOW)
-        nextOldest = lines[0] && readLine(lines[0].line)?.at
+        try {
+          const { lines } = await readLines(cursor, 1, READ_WINDOW)
+          nextOldest = lines[0] && readLine(lines[0].line)?.at
+        } catch {
+          // What follows the cursor was cut or moved (ESHORT, ENOENT) while the batch was out: the
+          // ack stands, and the next read recounts from here. Thrown, `pending` kept the delivered
+          // batch and that recount counted it lost as well.
+          changed = true
+          break
+        }
       }
       pending = Math.max(0, pending - count)
       oldest = pending > 0 ? nextOldest : undefined

@@ -15,7 +15,8 @@ export const CATCH_UP_MS = 2000
 const REMEMBERED = 16
 /**
  * Refetches held at once; past it, requests are answered at once. Each is an open request of its
- * own client (a socket, its body read), so this bounds a flood of connections, not of names.
+ * own client (a socket, its body read; a client that leaves gives its slot back), so this bounds a
+ * flood of connections, not of names.
  */
 const MAX_WAITING = 10_000
 
@@ -24,11 +25,19 @@ export interface CatchUp {
   /**
    * For a refetch naming `wanted`, a version other than the one served: a promise that settles once
    * `wanted` is served here or after the wait; undefined when there is nothing to wait for (the
-   * version was served here before: the notice is older than what is served).
+   * version was served here before: the notice is older than what is served). `client`: the
+   * request's response; once it closes (its client left), the wait is over and its slot free.
    */
-  wait(wanted: string): Promise<void> | undefined
+  wait(wanted: string, client?: WaitingClient): Promise<void> | undefined
   /** Stops listening and lets every waiting request go; from then on none waits. */
   close(): void
+}
+
+/** The response of a held request, as {@link CatchUp.wait} watches it. */
+export interface WaitingClient {
+  readonly destroyed?: boolean
+  once(event: 'close', listener: () => void): unknown
+  off(event: 'close', listener: () => void): unknown
 }
 
 /** Follows `source`'s updates for {@link CatchUp.wait}. */
@@ -56,20 +65,25 @@ export function createCatchUp(source: FlagSource, maxWaitMs = CATCH_UP_MS): Catc
     for (const waiter of [...waiting]) if (waiter.wanted === version) waiter.release()
   })
   return {
-    wait(wanted) {
+    wait(wanted, client) {
       if (closed || served.includes(wanted)) return undefined
-      if (waiting.size >= MAX_WAITING) return undefined
+      // A client gone already is answered by nobody: it holds no slot.
+      if (waiting.size >= MAX_WAITING || client?.destroyed) return undefined
       return new Promise<void>((resolve) => {
         const waiter = {
           wanted,
           release: () => {
             clearTimeout(timer)
+            client?.off('close', waiter.release)
             waiting.delete(waiter)
             resolve()
           },
         }
         const timer = setTimeout(waiter.release, maxWaitMs)
         timer.unref?.()
+        // Before, a request dropped right after its body kept its slot for the whole wait: requests
+        // sent and closed (no socket kept open) could hold every slot.
+        client?.once('close', waiter.release)
         waiting.add(waiter)
       })
     },

@@ -97,7 +97,7 @@ function answerBulk(req: IncomingMessage, res: ServerResponse, body: BodyResult,
   const wanted = noticed(req)
   const isBehind = wanted !== null && wanted !== version.version
   if (isBehind && !waited && deps.catchUp) {
-    const caughtUp = deps.catchUp.wait(wanted)
+    const caughtUp = deps.catchUp.wait(wanted, res)
     // A client that left during the wait is not answered: evaluated anyway, a flood of refetches
     // dropped at once came back as one burst of work, past the load shedder that let them in.
     if (caughtUp) return caughtUp.then(() => (isGone(res) ? undefined : answerBulk(req, res, body, deps, true)))

@@ -351,8 +351,9 @@ function readDocument(reply: string[] | Record<string, string>): StoredDocument 
 // A timer that fires late (this process's event loop stalled: a long GC, a big JSON parse) says
 // nothing of Redis: the answer may be in the socket, unread. Then the wait starts again (an answer
 // read meanwhile settles the race first), for at most three stalls in a row, so a Redis that is
-// really stuck costs a call one timeout plus the stalls. Without this, one stall longer than half
-// the timeout marked Redis down and reconnected the subscription.
+// really stuck costs a call at most four timeouts plus the stalls (each wait started again is a
+// whole timeout: 200 ms with a loop stalled 260 ms in every 265 failed after 2.1 s). Without this,
+// one stall longer than half the timeout marked Redis down and reconnected the subscription.
 const STALLS_FORGIVEN = 3
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined

@@ -11,6 +11,9 @@ import type { ContextRecord } from './records'
 /** Default bound on the contexts held in proxy mode: 10,000. */
 export const DEFAULT_MAX_CONTEXTS = 10_000
 
+/** Bound on the FLAG_NOT_FOUND keys held per context ({@link HeldContext.notFound}): 1,000. */
+export const MAX_NOT_FOUND = 1000
+
 /** Default bound on the heap bytes of the answers held in proxy mode (see {@link heldBytes}): 64 MiB. */
 export const DEFAULT_MAX_CONTEXT_BYTES = 64 * 1024 * 1024
 
@@ -25,6 +28,11 @@ export interface HeldContext {
   source: 'upstream' | 'data-dir'
   /** The upstream is itself a relay and said its answer was stale. */
   upstreamStale?: boolean
+  /**
+   * Flags the upstream removed with FLAG_NOT_FOUND since its last clean answer (at most
+   * {@link MAX_NOT_FOUND}, the latest kept): passed on while the answer served is partial (see `toEntries`).
+   */
+  notFound?: string[]
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */
@@ -106,7 +114,7 @@ export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAUL
 // The answer as it is served (toEntries: a value kept through an error says STALE), flags sorted
 // by key, so two relays that merged the same answers in another order agree.
 function answerDigest(held: HeldContext): string {
-  const entries = toEntries(held.flags).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  const entries = toEntries(held.flags, held.notFound).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
   return createHash('sha256').update(stableStringify([entries, held.metadata ?? null])).digest('base64url')
 }
 
@@ -117,6 +125,7 @@ export function toContextRecord(key: string, held: HeldContext): ContextRecord {
   if (held.metadata !== undefined) record.metadata = held.metadata
   // Another relay taking this record (--redis) must not serve a stale relay upstream's answer as fresh.
   if (held.upstreamStale) record.upstreamStale = true
+  if (held.notFound?.length) record.notFound = held.notFound
   return record
 }
 
@@ -128,6 +137,7 @@ export function fromContextRecord(record: ContextRecord, source: HeldContext['so
   if (record.etag !== undefined) held.etag = record.etag
   if (record.metadata !== undefined) held.metadata = record.metadata
   if (record.upstreamStale) held.upstreamStale = true
+  if (record.notFound?.length) held.notFound = record.notFound
   return held
 }
 
@@ -161,7 +171,7 @@ const CONTEXT_BYTES = 768
  * bookkeeping around them. What `maxContextBytes` counts.
  */
 export function heldBytes(held: HeldContext): number {
-  let bytes = CONTEXT_BYTES + valueBytes(held.metadata) + valueBytes(held.etag) + valueBytes(held.request?.context) + valueBytes(held.request?.forwarded)
+  let bytes = CONTEXT_BYTES + valueBytes(held.metadata) + valueBytes(held.etag) + valueBytes(held.request?.context) + valueBytes(held.request?.forwarded) + valueBytes(held.notFound)
   for (const flag of held.flags.values()) {
     bytes += MAP_ENTRY_BYTES + OBJECT_BYTES + SLOT_BYTES * 10
     bytes += valueBytes(flag.key) + valueBytes(flag.value) + valueBytes(flag.variant) + valueBytes(flag.reason) + valueBytes(flag.metadata) + valueBytes(flag.errorCode)

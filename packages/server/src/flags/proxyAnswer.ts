@@ -12,7 +12,7 @@ import type { SnapshotLayer } from './snapshotFile'
 /** A context's held answer; stale when this attempt failed, when read from disk, or when a relay upstream said so. */
 export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnswer {
   const holdfast: HoldfastMetadata = { source: held.source, fetchedAt: held.fetchedAt, stale: stale || held.source !== 'upstream' || held.upstreamStale === true }
-  return { status: 200, body: { flags: toEntries(held.flags), metadata: { ...held.metadata, holdfast } } }
+  return { status: 200, body: { flags: toEntries(held.flags, held.notFound), metadata: { ...held.metadata, holdfast } } }
 }
 
 /** A `--snapshot`'s answer for a context never seen (always stale): a Bootstrap's values, or definitions evaluated. */
@@ -50,12 +50,20 @@ export function pickHeaders(headers: Record<string, string | string[] | undefine
  * Not as the entry's own `errorCode`: an entry with one is a failure entry to every OFREP client
  * (the official provider tests `'errorCode' in entry`), so a client holding nothing yet would get
  * its default instead of the value kept for it. Holdfast reads the code back from the metadata.
+ *
+ * `notFound` (the flags the upstream removed with FLAG_NOT_FOUND since its last clean answer) go
+ * out as FLAG_NOT_FOUND entries when the answer holds a bare failure entry: such an answer is
+ * partial to a client, which keeps every flag it does not mention, so a flag merely absent stayed
+ * in the browser (stale) where the relay had removed it. A clean answer needs none (absence
+ * removes) and stays clean, so the browser keeps its ETag for it.
  */
-export function toEntries(flags: FlagMap): OfrepEntry[] {
+export function toEntries(flags: FlagMap, notFound?: readonly string[]): OfrepEntry[] {
   const entries: OfrepEntry[] = []
+  let partial = false
   for (const flag of flags.values()) {
     if (flag.value === undefined && flag.errorCode !== undefined) {
       entries.push({ key: flag.key, errorCode: flag.errorCode, ...(flag.metadata ? { metadata: flag.metadata } : {}) })
+      partial = true
       continue
     }
     const entry: OfrepEntry = { key: flag.key, reason: flag.stale ? 'STALE' : (flag.reason ?? 'UNKNOWN') }
@@ -65,6 +73,7 @@ export function toEntries(flags: FlagMap): OfrepEntry[] {
     else if (flag.metadata !== undefined) entry.metadata = flag.metadata
     entries.push(entry)
   }
+  if (partial && notFound) for (const key of notFound) if (!flags.has(key)) entries.push({ key, errorCode: 'FLAG_NOT_FOUND' })
   return entries
 }
 

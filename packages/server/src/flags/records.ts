@@ -64,6 +64,8 @@ export const contextRecordSchema = z.object({
   flags: z.array(heldFlagSchema),
   /** The upstream is itself a relay and said this answer was stale (its `fetchedAt` is that relay's). */
   upstreamStale: z.boolean().optional(),
+  /** Flags the upstream removed with FLAG_NOT_FOUND since its last clean answer (absent in records of older servers). */
+  notFound: z.array(z.string()).max(1000).optional().catch(undefined),
 })
 /** The last good answer for one context. */
 export type ContextRecord = z.infer<typeof contextRecordSchema>

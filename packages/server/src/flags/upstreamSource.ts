@@ -6,7 +6,7 @@ import { setMaxListeners } from 'node:events'
 import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import { createBackoffTimer } from '../backoffTimer'
-import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
+import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, loadNewestPayload } from './persistence'
@@ -317,6 +317,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       request: { context, forwarded },
     }
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
+    // Removed since the last clean answer, and not back: passed on while the answer served is partial.
+    if (!merged.clean) {
+      const removed = new Set(held?.notFound)
+      for (const entry of answer.entries) if (entry.errorCode === 'FLAG_NOT_FOUND') removed.delete(entry.key), removed.add(entry.key)
+      const notFound = [...removed].filter((flag) => !merged.flags.has(flag)).slice(-MAX_NOT_FOUND)
+      if (notFound.length > 0) next.notFound = notFound
+    }
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)

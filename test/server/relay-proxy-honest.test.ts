@@ -381,6 +381,33 @@ describe('proxy mode: --on-upstream-unauthorized clear-after, per credentials', 
   })
 })
 
+describe('proxy mode: clear-after under a stream of made-up keys', () => {
+  it('still drops a revoked key’s values after S seconds when many other keys are refused in between', async () => {
+    const upstream = await startUpstream(tenFlags())
+    let clock = 1_800_000_000_000
+    // maxContexts stands for the default 10,000: the keys remembered are bounded by it.
+    const source = createUpstreamSource({ url: upstream.url, maxContexts: 4, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear-after', seconds: 60 }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (key: string) => source.evaluate!({ context: { targetingKey: 'u' }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('revoked')).status).toBe(200)
+      upstream.set((request) => (request.headers.authorization === 'Bearer revoked' || String(request.headers.authorization).startsWith('Bearer junk') ? { status: 401, text: '' } : tenFlags()))
+      let junk = 0
+      for (let t = 0; t <= 80; t += 10) {
+        const revoked = await ask('revoked')
+        if (t <= 50) expect(revoked.status, `${t} s`).toBe(200)
+        // Before: 200 for as long as anyone sent more made-up keys than maxContexts between two of
+        // its requests: each pushed the revoked key's "refused since" out, and it started again.
+        else expect(revoked.status, `${t} s`).toBe(503)
+        for (let i = 0; i < 6; i++) expect((await ask(`junk-${junk++}`)).status).toBe(503)
+        clock += 10_000
+      }
+    } finally {
+      await source.close()
+    }
+  })
+})
+
 describe('proxy mode: one user’s 401 is that user’s', () => {
   it('a token the upstream refuses while others are accepted is counted, not an unauthorized upstream; a refusal of the accepted key, or of everyone for a minute, is', async () => {
     const upstream = await startUpstream(tenFlags())

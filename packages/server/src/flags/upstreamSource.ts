@@ -285,7 +285,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
         remember(pausedUntil, credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
       }
-      if (result.failure === 'unauthorized' && !unauthorizedSince.has(credentials)) remember(unauthorizedSince, credentials, at)
+      // Only credentials with values held here are counted (nothing else is there to drop), and each
+      // 401 makes them the newest remembered: made-up keys, each refused once, pushed a revoked key
+      // out of this bounded map, and its count started again with its next 401, so with enough of
+      // them between two of its requests its values were never dropped.
+      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? at)
       if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, at)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)

@@ -267,7 +267,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
       // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
       // said it was stale, that is its own old fetchedAt, not now.
-      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded } }
+      // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
+      // counted without the request now kept beside it, up to 64 KiB a context past the bound.
+      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined }
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)

@@ -54,6 +54,9 @@ const AS: Record<Trigger, SchedulerTrigger> = {
   hidden: 'poll',
 }
 
+/** Shared by the tabs of a storage name: [time before which no automatic pass sends, that wait]. */
+const WAIT_KEY = 'holdfast:events-wait'
+
 /** Creates the delivery of one queue. */
 export function createDelivery(config: DeliveryOptions): Delivery {
   const { clock, logger, store, batchSize, options, environment, kit } = config
@@ -150,7 +153,12 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // may predate the events logged just before the call.
     let progressed = false
     const current: Promise<void> = (running ?? idle)
-      .then(() => {
+      .then(async () => {
+        // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
+        // when a tab is sending. A wait longer than was asked (the clock was set back) is over.
+        const held = (await config.storage.get(WAIT_KEY)) as number[] | undefined
+        const left = held ? held[0] - clock.now() : 0
+        if (!explicit && left > 0 && left <= held![1]) return { outcome: 'busy' } as PassResult
         scheduler.began()
         return flusher.run(pass)
       })
@@ -172,12 +180,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) scheduler.progressed()
+    if (result.progressed) scheduler.progressed(), void config.storage.del([WAIT_KEY])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
     if (result.outcome === 'busy') busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
-    // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
-    if (!config.closed()) scheduler.succeeded()
+    // Everything listed is through: backoff is moot, the interval ticks on. Another tab sending
+    // says nothing of the receiver: this tab's failures stand (the interval ticks on), or tabs
+    // taking turns on a failing receiver reset each other to the base delay.
+    if (!config.closed()) scheduler[result.outcome === 'busy' ? 'halted' : 'succeeded']()
   }
 
   function scheduleRetry(failure: HoldfastError) {
@@ -188,6 +198,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
     const delay = scheduler.failed(failure)
+    // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
+    // and a `Retry-After` one of them was given would hold that one only.
+    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

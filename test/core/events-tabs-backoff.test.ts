@@ -1,0 +1,58 @@
+// Several tabs of one origin and a failing receiver: the origin as a whole must back off. A pass
+// that found another tab's flush holding the cross-tab lock reset its own tab's backoff, so with a
+// slow failing receiver the tabs kept each other at the base delay: one request after another,
+// for as long as the receiver failed, whatever the number of failures.
+import { afterEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { startEventsReceiver, type EventsReceiver } from '../support/eventsReceiver'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+
+let receiver: EventsReceiver | undefined
+const clients: FlagClient[] = []
+const originalNavigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator')
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await receiver?.close()
+  if (originalNavigator) Object.defineProperty(globalThis, 'navigator', originalNavigator)
+  else Reflect.deleteProperty(globalThis, 'navigator')
+})
+
+async function tabs(n: number, backoff: { baseMs: number; maxMs: number }) {
+  // No Web Locks: the realm's mutex is the lock, as for several clients in one page.
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff')
+  for (let i = 0; i < n; i++) {
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: `user-${i}` },
+      storageName: name,
+      logger: createTestLogger(),
+      events: { url: receiver!.url, flushIntervalMs: 100, backoff },
+    })
+    clients.push(client)
+    client.logEvent(`from-${i}`)
+  }
+  await Promise.all(clients.map((c) => c.start()))
+}
+const eventsRequests = () => receiver!.requests.filter((r) => r.path.startsWith('/events')).length
+
+test('three clients of one storage name and a slow 503: requests thin out as failures repeat', async () => {
+  // Each request takes 150 ms and fails: the lock is busy much of the time.
+  receiver = await startEventsReceiver({ down: true, delayMs: 150 })
+  await tabs(3, { baseMs: 100, maxMs: 60_000 })
+  // 4 s of failures. The origin backing off as one tab would: 100, 200, 400, 800, 1600 ms
+  // (±50 %, plus 150 ms a request), about 6 requests. Tabs resetting each other's backoff sent
+  // back to back: 18 on main; three tabs each on its own backoff, about 15.
+  await new Promise((resolve) => setTimeout(resolve, 4000))
+  expect(eventsRequests()).toBeGreaterThan(2)
+  expect(eventsRequests()).toBeLessThanOrEqual(10)
+}, 15_000)
+
+test("a Retry-After one tab was given holds the origin's other tabs too", async () => {
+  receiver = await startEventsReceiver({ status: 503, retryAfter: '3' })
+  await tabs(4, { baseMs: 100, maxMs: 60_000 })
+  // Each tab asked once and was told to wait 3 s (4 requests on main); one is enough.
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  expect(eventsRequests()).toBeGreaterThan(0)
+  expect(eventsRequests()).toBeLessThanOrEqual(2)
+}, 15_000)

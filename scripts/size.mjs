@@ -329,10 +329,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // receiver kept each other at the base delay (18 requests in 4 s where one tab sends 6), and a
 // `Retry-After` held only the tab it was sent to; now a failure's wait is stored for the other tabs
 // and a busy pass keeps the tab's backoff.
+// Raised to 14,995 B (b) and 19,585 B with delivery (client-thaw, 2026-12-05; measured 14,956 →
+// 14,991 B and 19,543 → 19,578 B, +35 B up front): IndexedDB's 3 s bound starts again once when
+// its timer fires late (a frozen tab, a laptop asleep, a stalled main thread). A freeze with an
+// operation out let the timer run before IndexedDB's answer on thaw, and the page moved to memory
+// for good: every later event was lost on reload.
 const BUDGET = {
-  react: 14_960, // (b): client + React bindings, up front, gzip bytes
+  react: 14_995, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_560, // (b) plus the event delivery chunk
+  withEvents: 19_585, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -737,7 +742,9 @@ await main()
 // Raised to 16,530 B, layer 2,620 B (relay-answers, 2026-12-05): the core's errorCode of a relay's
 // kept value (under (b), above): (c) 16,486 → 16,510 B, layer 2,603 → 2,610 B (gzip moves the
 // layer although the provider's code did not change).
-const OPENFEATURE_BUDGET = { total: 16_530, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,565 B (client-thaw, 2026-12-05): the core's IndexedDB bound forgiving a late timer
+// once (under (b), above): (c) 16,561 B.
+const OPENFEATURE_BUDGET = { total: 16_565, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

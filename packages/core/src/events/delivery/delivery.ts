@@ -85,11 +85,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   let refusedStatus: number | undefined
 
   const reader = createStoreReader(store)
+  /** This delivery, in the lock's lease and the origin's wait. */
+  const owner = kit.uuid()
   const lock = createFlushLock({
     name: `holdfast:events:${config.storageName}`,
     storage: config.storage,
     clock,
-    owner: kit.uuid(),
+    owner,
     leaseMs: 2 * config.requestTimeoutMs + 5000,
   })
   /** Removes the back/forward cache listeners (see `FlushLock.away`). */
@@ -155,10 +157,11 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const current: Promise<void> = (running ?? idle)
       .then(async () => {
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
-        // when a tab is sending. A wait longer than was asked (the clock was set back) is over.
-        const held = (await config.storage.get(WAIT_KEY)) as number[] | undefined
+        // when a tab is sending. A wait longer than was asked (the clock was set back) is over. This
+        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock.
+        const held = (await config.storage.get(WAIT_KEY)) as [number, number, string] | undefined
         const left = held ? held[0] - clock.now() : 0
-        if (!explicit && left > 0 && left <= held![1]) return { outcome: 'busy' } as PassResult
+        if (!explicit && left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()
         return flusher.run(pass)
       })
@@ -200,7 +203,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const delay = scheduler.failed(failure)
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
-    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay])
+    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay, owner])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

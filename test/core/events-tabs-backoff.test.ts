@@ -4,7 +4,7 @@
 // for as long as the receiver failed, whatever the number of failures.
 import { afterEach, expect, test } from 'vitest'
 import { createClient, type FlagClient } from '@holdfast/core'
-import { startEventsReceiver, type EventsReceiver } from '../support/eventsReceiver'
+import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
 
 let receiver: EventsReceiver | undefined
@@ -55,4 +55,30 @@ test("a Retry-After one tab was given holds the origin's other tabs too", async 
   await new Promise((resolve) => setTimeout(resolve, 2000))
   expect(eventsRequests()).toBeGreaterThan(0)
   expect(eventsRequests()).toBeLessThanOrEqual(2)
+}, 15_000)
+
+test("flush() in another tab waits for a server's Retry-After too, but not for a backoff", async () => {
+  receiver = await startEventsReceiver({ status: 503, retryAfter: '30' })
+  await tabs(2, { baseMs: 100, maxMs: 60_000 })
+  await until(() => eventsRequests() > 0, 'the first request')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  expect(eventsRequests()).toBe(1)
+  // The tab that was told to wait keeps its flush() back (README: flush() skips the backoff, not a
+  // Retry-After); so does the other tab now. Before, its flush asked the receiver again at once.
+  await Promise.all(clients.map((c) => c.flush()))
+  expect(eventsRequests()).toBe(1)
+  expect(clients.map((c) => c.getEventStats().queued)).toEqual([2, 2])
+
+  // A plain 503 (no Retry-After): the origin's backoff does not hold an app's flush().
+  receiver.set({ status: 503 })
+  for (const c of clients) await c.close()
+  clients.length = 0
+  const before = eventsRequests()
+  await tabs(2, { baseMs: 5000, maxMs: 60_000 })
+  await until(() => eventsRequests() > before, 'the first request after a plain 503')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const counted = eventsRequests()
+  await clients[1].flush()
+  await clients[0].flush()
+  expect(eventsRequests()).toBe(counted + 2)
 }, 15_000)

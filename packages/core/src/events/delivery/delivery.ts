@@ -54,7 +54,7 @@ const AS: Record<Trigger, SchedulerTrigger> = {
   hidden: 'poll',
 }
 
-/** Shared by the tabs of a storage name: [time before which no automatic pass sends, that wait]. */
+/** Shared by the tabs of a storage name: when the last failure's wait ends (see `scheduleRetry`). */
 const WAIT_KEY = 'holdfast:events-wait'
 
 /** Creates the delivery of one queue. */
@@ -157,11 +157,12 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const current: Promise<void> = (running ?? idle)
       .then(async () => {
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
-        // when a tab is sending. A wait longer than was asked (the clock was set back) is over. This
+        // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
+        // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
         // tab's own is its scheduler's: its retry timer may fire a ms early by the clock.
-        const held = (await config.storage.get(WAIT_KEY)) as [number, number, string] | undefined
-        const left = held ? held[0] - clock.now() : 0
-        if (!explicit && left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
+        const held = (await config.storage.get(WAIT_KEY)) as [number, number, string, number] | undefined
+        const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
+        if (left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()
         return flusher.run(pass)
       })
@@ -203,7 +204,8 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     const delay = scheduler.failed(failure)
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
-    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay, owner])
+    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
+    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay, owner, clock.now() + failure.retryAfterMs!])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

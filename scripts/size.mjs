@@ -337,11 +337,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Then 19,600 B with delivery (19,578 → 19,592 B, +14 B): the origin's stored wait names the tab
 // that wrote it, whose own retry (its timer may fire a ms early by the clock) it does not hold.
 // Then 19,605 B (19,592 → 19,598 B, +6 B): a server's `Retry-After` one tab was given holds the
-// other tabs' flush() too, as it holds that tab's own.
+// other tabs' flush() too, as it holds that tab's own. Then 19,615 B (19,605 B, +7 B): the wait is
+// stored per events URL, so a page whose URL was fixed is not held by the wrong one's failures.
 const BUDGET = {
   react: 14_995, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_605, // (b) plus the event delivery chunk
+  withEvents: 19_615, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

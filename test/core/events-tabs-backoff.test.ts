@@ -82,3 +82,31 @@ test("flush() in another tab waits for a server's Retry-After too, but not for a
   await clients[0].flush()
   expect(eventsRequests()).toBe(counted + 2)
 }, 15_000)
+
+test('a page sending to another events URL (the wrong one was fixed) is not held by the wrong one\'s wait', async () => {
+  receiver = await startEventsReceiver({})
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff-url')
+  const make = (url: string) => {
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: 'ada' },
+      storageName: name,
+      logger: createTestLogger(),
+      events: { url, flushIntervalMs: 600_000, backoff: { baseMs: 30_000, maxMs: 60_000 } },
+    })
+    clients.push(client)
+    return client
+  }
+  // The first page's URL is wrong (404): its failure stores a 15-30 s wait.
+  const wrong = make(receiver.url.replace('/events', '/evnets'))
+  await wrong.start()
+  wrong.logEvent('kept')
+  await wrong.flush()
+  expect(wrong.getEventStats()).toMatchObject({ queued: 1, sent: 0 })
+  await wrong.close()
+  // The next page, with the right URL, sends what was kept at start.
+  const right = make(receiver.url)
+  await right.start()
+  await until(() => right.getEventStats().sent === 1, 'the kept event to be sent at start', 3000)
+})

@@ -54,9 +54,6 @@ const AS: Record<Trigger, SchedulerTrigger> = {
   hidden: 'poll',
 }
 
-/** Shared by the tabs of a storage name: when the last failure's wait ends (see `scheduleRetry`). */
-const WAIT_KEY = 'holdfast:events-wait'
-
 /** Creates the delivery of one queue. */
 export function createDelivery(config: DeliveryOptions): Delivery {
   const { clock, logger, store, batchSize, options, environment, kit } = config
@@ -84,6 +81,12 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
 
+  const url = normalizeUrl(typeof options.url === 'string' ? options.url : '')
+  /**
+   * Shared by the tabs of a storage name that send to this URL: when the last failure's wait ends
+   * (see `scheduleRetry`). Per URL: a page sent elsewhere (the URL was fixed) is not held by it.
+   */
+  const waitKey = 'holdfast:events-wait:' + url
   const reader = createStoreReader(store)
   /** This delivery, in the lock's lease and the origin's wait. */
   const owner = kit.uuid()
@@ -100,7 +103,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     store: reader,
     lock,
     batchSize,
-    url: normalizeUrl(typeof options.url === 'string' ? options.url : ''),
+    url,
     fetch: config.fetch,
     headers: config.headers,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -160,7 +163,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
         // tab's own is its scheduler's: its retry timer may fire a ms early by the clock.
-        const held = (await config.storage.get(WAIT_KEY)) as [number, number, string, number] | undefined
+        const held = (await config.storage.get(waitKey)) as [number, number, string, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
         if (left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()
@@ -184,7 +187,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) scheduler.progressed(), void config.storage.del([WAIT_KEY])
+    if (result.progressed) scheduler.progressed(), void config.storage.del([waitKey])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
     if (result.outcome === 'busy') busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
@@ -205,7 +208,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
     // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
-    void config.storage.set(WAIT_KEY, [clock.now() + delay, delay, owner, clock.now() + failure.retryAfterMs!])
+    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + failure.retryAfterMs!])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

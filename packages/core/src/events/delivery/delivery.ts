@@ -162,8 +162,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
-        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock.
-        const held = (await config.storage.get(waitKey)) as [number, number, string, number] | undefined
+        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock. Not read
+        // for a page being hidden: a storage read started then got a page entering the
+        // back/forward cache evicted (Chromium: IgnoreEventAndEvict), and it is one last request.
+        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
         if (left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()

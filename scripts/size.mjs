@@ -323,10 +323,28 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // while frozen, and was lost if the browser then discarded the tab (+8 B, up front). An idle tab
 // lists the shared queue on its interval, so a dead tab's events are sent by the tabs still open
 // (−2 B).
+// Raised to 19,560 B with delivery (client-thaw, 2026-12-05; measured 19,455 → 19,543 B, +88 B, all
+// in the on-demand delivery chunk; (b) unchanged at 14,956 B): the tabs of an origin back off as one.
+// A pass that found another tab flushing reset its tab's backoff, so N tabs on a slow failing
+// receiver kept each other at the base delay (18 requests in 4 s where one tab sends 6), and a
+// `Retry-After` held only the tab it was sent to; now a failure's wait is stored for the other tabs
+// and a busy pass keeps the tab's backoff.
+// Raised to 14,995 B (b) and 19,585 B with delivery (client-thaw, 2026-12-05; measured 14,956 →
+// 14,991 B and 19,543 → 19,578 B, +35 B up front): IndexedDB's 3 s bound starts again once when
+// its timer fires late (a frozen tab, a laptop asleep, a stalled main thread). A freeze with an
+// operation out let the timer run before IndexedDB's answer on thaw, and the page moved to memory
+// for good: every later event was lost on reload.
+// Then 19,600 B with delivery (19,578 → 19,592 B, +14 B): the origin's stored wait names the tab
+// that wrote it, whose own retry (its timer may fire a ms early by the clock) it does not hold.
+// Then 19,605 B (19,592 → 19,598 B, +6 B): a server's `Retry-After` one tab was given holds the
+// other tabs' flush() too, as it holds that tab's own. Then 19,615 B (19,605 B, +7 B): the wait is
+// stored per events URL, so a page whose URL was fixed is not held by the wrong one's failures.
+// Then 19,620 B (19,613 B, +8 B): the pass of a page being hidden does not read the wait (a read
+// then got a page entering the back/forward cache evicted).
 const BUDGET = {
-  react: 14_960, // (b): client + React bindings, up front, gzip bytes
+  react: 14_995, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_470, // (b) plus the event delivery chunk
+  withEvents: 19_620, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -731,7 +749,9 @@ await main()
 // Raised to 16,530 B, layer 2,620 B (relay-answers, 2026-12-05): the core's errorCode of a relay's
 // kept value (under (b), above): (c) 16,486 → 16,510 B, layer 2,603 → 2,610 B (gzip moves the
 // layer although the provider's code did not change).
-const OPENFEATURE_BUDGET = { total: 16_530, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,565 B (client-thaw, 2026-12-05): the core's IndexedDB bound forgiving a late timer
+// once (under (b), above): (c) 16,561 B.
+const OPENFEATURE_BUDGET = { total: 16_565, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -81,12 +81,20 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
 
+  const url = normalizeUrl(typeof options.url === 'string' ? options.url : '')
+  /**
+   * Shared by the tabs of a storage name that send to this URL: when the last failure's wait ends
+   * (see `scheduleRetry`). Per URL: a page sent elsewhere (the URL was fixed) is not held by it.
+   */
+  const waitKey = 'holdfast:events-wait:' + url
   const reader = createStoreReader(store)
+  /** This delivery, in the lock's lease and the origin's wait. */
+  const owner = kit.uuid()
   const lock = createFlushLock({
     name: `holdfast:events:${config.storageName}`,
     storage: config.storage,
     clock,
-    owner: kit.uuid(),
+    owner,
     leaseMs: 2 * config.requestTimeoutMs + 5000,
   })
   /** Removes the back/forward cache listeners (see `FlushLock.away`). */
@@ -95,7 +103,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     store: reader,
     lock,
     batchSize,
-    url: normalizeUrl(typeof options.url === 'string' ? options.url : ''),
+    url,
     fetch: config.fetch,
     headers: config.headers,
     requestTimeoutMs: config.requestTimeoutMs,
@@ -150,7 +158,16 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // may predate the events logged just before the call.
     let progressed = false
     const current: Promise<void> = (running ?? idle)
-      .then(() => {
+      .then(async () => {
+        // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
+        // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
+        // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
+        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock. Not read
+        // for a page being hidden: a storage read started then got a page entering the
+        // back/forward cache evicted (Chromium: IgnoreEventAndEvict), and it is one last request.
+        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
+        const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
+        if (left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()
         return flusher.run(pass)
       })
@@ -172,12 +189,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) scheduler.progressed()
+    if (result.progressed) scheduler.progressed(), void config.storage.del([waitKey])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
     if (result.outcome === 'busy') busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
-    // Everything listed is through (or another tab is on it): backoff is moot, the interval ticks on.
-    if (!config.closed()) scheduler.succeeded()
+    // Everything listed is through: backoff is moot, the interval ticks on. Another tab sending
+    // says nothing of the receiver: this tab's failures stand (the interval ticks on), or tabs
+    // taking turns on a failing receiver reset each other to the base delay.
+    if (!config.closed()) scheduler[result.outcome === 'busy' ? 'halted' : 'succeeded']()
   }
 
   function scheduleRetry(failure: HoldfastError) {
@@ -188,6 +207,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
     const delay = scheduler.failed(failure)
+    // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
+    // and a `Retry-After` one of them was given would hold that one only.
+    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
+    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + failure.retryAfterMs!])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

@@ -1,0 +1,112 @@
+// Several tabs of one origin and a failing receiver: the origin as a whole must back off. A pass
+// that found another tab's flush holding the cross-tab lock reset its own tab's backoff, so with a
+// slow failing receiver the tabs kept each other at the base delay: one request after another,
+// for as long as the receiver failed, whatever the number of failures.
+import { afterEach, expect, test } from 'vitest'
+import { createClient, type FlagClient } from '@holdfast/core'
+import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+
+let receiver: EventsReceiver | undefined
+const clients: FlagClient[] = []
+const originalNavigator = Object.getOwnPropertyDescriptor(globalThis, 'navigator')
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await receiver?.close()
+  if (originalNavigator) Object.defineProperty(globalThis, 'navigator', originalNavigator)
+  else Reflect.deleteProperty(globalThis, 'navigator')
+})
+
+async function tabs(n: number, backoff: { baseMs: number; maxMs: number }) {
+  // No Web Locks: the realm's mutex is the lock, as for several clients in one page.
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff')
+  for (let i = 0; i < n; i++) {
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: `user-${i}` },
+      storageName: name,
+      logger: createTestLogger(),
+      events: { url: receiver!.url, flushIntervalMs: 100, backoff },
+    })
+    clients.push(client)
+    client.logEvent(`from-${i}`)
+  }
+  await Promise.all(clients.map((c) => c.start()))
+}
+const eventsRequests = () => receiver!.requests.filter((r) => r.path.startsWith('/events')).length
+
+test('three clients of one storage name and a slow 503: requests thin out as failures repeat', async () => {
+  // Each request takes 150 ms and fails: the lock is busy much of the time.
+  receiver = await startEventsReceiver({ down: true, delayMs: 150 })
+  await tabs(3, { baseMs: 100, maxMs: 60_000 })
+  // 4 s of failures. The origin backing off as one tab would: 100, 200, 400, 800, 1600 ms
+  // (±50 %, plus 150 ms a request), about 6 requests. Tabs resetting each other's backoff sent
+  // back to back: 18 on main; three tabs each on its own backoff, about 15.
+  await new Promise((resolve) => setTimeout(resolve, 4000))
+  expect(eventsRequests()).toBeGreaterThan(2)
+  expect(eventsRequests()).toBeLessThanOrEqual(10)
+}, 15_000)
+
+test("a Retry-After one tab was given holds the origin's other tabs too", async () => {
+  receiver = await startEventsReceiver({ status: 503, retryAfter: '3' })
+  await tabs(4, { baseMs: 100, maxMs: 60_000 })
+  // Each tab asked once and was told to wait 3 s (4 requests on main); one is enough.
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  expect(eventsRequests()).toBeGreaterThan(0)
+  expect(eventsRequests()).toBeLessThanOrEqual(2)
+}, 15_000)
+
+test("flush() in another tab waits for a server's Retry-After too, but not for a backoff", async () => {
+  receiver = await startEventsReceiver({ status: 503, retryAfter: '30' })
+  await tabs(2, { baseMs: 100, maxMs: 60_000 })
+  await until(() => eventsRequests() > 0, 'the first request')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  expect(eventsRequests()).toBe(1)
+  // The tab that was told to wait keeps its flush() back (README: flush() skips the backoff, not a
+  // Retry-After); so does the other tab now. Before, its flush asked the receiver again at once.
+  await Promise.all(clients.map((c) => c.flush()))
+  expect(eventsRequests()).toBe(1)
+  expect(clients.map((c) => c.getEventStats().queued)).toEqual([2, 2])
+
+  // A plain 503 (no Retry-After): the origin's backoff does not hold an app's flush().
+  receiver.set({ status: 503 })
+  for (const c of clients) await c.close()
+  clients.length = 0
+  const before = eventsRequests()
+  await tabs(2, { baseMs: 5000, maxMs: 60_000 })
+  await until(() => eventsRequests() > before, 'the first request after a plain 503')
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const counted = eventsRequests()
+  await clients[1].flush()
+  await clients[0].flush()
+  expect(eventsRequests()).toBe(counted + 2)
+}, 15_000)
+
+test('a page sending to another events URL (the wrong one was fixed) is not held by the wrong one\'s wait', async () => {
+  receiver = await startEventsReceiver({})
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff-url')
+  const make = (url: string) => {
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: 'ada' },
+      storageName: name,
+      logger: createTestLogger(),
+      events: { url, flushIntervalMs: 600_000, backoff: { baseMs: 30_000, maxMs: 60_000 } },
+    })
+    clients.push(client)
+    return client
+  }
+  // The first page's URL is wrong (404): its failure stores a 15-30 s wait.
+  const wrong = make(receiver.url.replace('/events', '/evnets'))
+  await wrong.start()
+  wrong.logEvent('kept')
+  await wrong.flush()
+  expect(wrong.getEventStats()).toMatchObject({ queued: 1, sent: 0 })
+  await wrong.close()
+  // The next page, with the right URL, sends what was kept at start.
+  const right = make(receiver.url)
+  await right.start()
+  await until(() => right.getEventStats().sent === 1, 'the kept event to be sent at start', 3000)
+})

@@ -184,6 +184,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let refusesStart = true
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
+  // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
+  // its bound (`answerWithinMs`).
+  let round: { at: number; contexts: number; asked: number; changed: Set<string> } | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
@@ -434,8 +437,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshing ??= (async (): Promise<RefreshResult> => {
       const asked = cache.entries().filter(([, held]) => held.request !== undefined)
       const started = now()
-      let count = 0
       const changed = new Set<string>()
+      const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
@@ -448,7 +451,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
-          count++
+          progress.asked++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed' && outcome.refused) {
             refusal = { kind: outcome.failure, message: outcome.message }
@@ -467,7 +470,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -475,6 +478,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // The answer for every context asked (two or more) refused: one context's values are that
       // context's problem, but an upstream that gave nobody a usable answer is failing (a broken
       // deploy answering every user with junk must not read `ok` while `refused` climbs).
+      const count = progress.asked
       if (!failure && refusal && count >= 2 && answersRefused === count) {
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
@@ -483,8 +487,28 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return result
     })().finally(() => {
       refreshing = undefined
+      round = undefined
     })
     return refreshing
+  }
+
+  // A round asks every context held, 4 at a time: 10,000 contexts at a healthy 2 s an answer is
+  // about 80 minutes. An operator's refresh waited all that time (curl and every proxy between gave
+  // up long before, and said nothing of what happened). Now it answers by `answerWithinMs` with how
+  // far the round got, and the round goes on; a refresh meanwhile joins it (never a second round).
+  const refreshWithin = async (answerWithinMs: number | undefined): Promise<RefreshResult> => {
+    const running = refreshAll()
+    if (answerWithinMs === undefined) return running
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), answerWithinMs)))
+    try {
+      const done = await Promise.race([running, late])
+      if (done !== 'late') return done
+    } finally {
+      clearTimeout(timer)
+    }
+    const at = round ?? { at: now(), contexts: 0, asked: 0, changed: new Set<string>() }
+    return { outcome: 'running', version: cache.version(), changed: [...at.changed].sort(), contexts: at.contexts, asked: at.asked, startedAt: at.at }
   }
 
   return {
@@ -575,7 +599,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (shared$) status.redis = shared$.status()
       return status
     },
-    refreshDetails: () => refreshAll(),
+    refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.

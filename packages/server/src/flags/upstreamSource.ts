@@ -9,7 +9,7 @@ import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
-import { closePersistence, createPersistence, loadNewestPayload } from './persistence'
+import { closePersistence, createPersistence, intervalForSize, loadNewestPayload } from './persistence'
 import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
 import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
@@ -100,6 +100,8 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// Contexts made into JSON at a time when the data dir is written (a few ms each slice).
+const SAVE_SLICE = 500
 // An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
@@ -174,8 +176,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     remember(sharedAt, key, at)
     shared$.answered(key, shareable(key, held), version)
   }
-  // Every context is in one generation: under a stream of changes write at most twice a second.
-  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, log, onResult: (ok) => options.events?.saved(ok) })
+  // Every context is in one generation: under a stream of changes write at most twice a second,
+  // and a large file less often (1 s per MB: see intervalForSize).
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: (length) => intervalForSize(length, 500), log, onResult: (ok) => options.events?.saved(ok) })
   let health: UpstreamHealth = initialHealth(true)
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
@@ -220,7 +223,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
     lastSaveAt = at
-    persistence.schedule(() => JSON.stringify({ kind: 'contexts', contexts: cache.toRecords() }))
+    // The held answers as they are now, made into JSON a slice at a time between other work: in
+    // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.
+    persistence.schedule(async () => {
+      // Taken as the write starts (the newest state; a change meanwhile schedules the next write).
+      const entries = cache.entries()
+      const parts: string[] = []
+      for (let i = 0; i < entries.length; i += SAVE_SLICE) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(toContextRecord(key, held))).join(','))
+      }
+      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
+    })
   }
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {

@@ -56,6 +56,33 @@ describe('the proxy data dir with many contexts', () => {
     expect(written).toBeLessThanOrEqual(2)
   }, 60_000)
 
+  it('a graceful stop writes the newest answers at once, whatever is left of the interval', async () => {
+    const upstream = await startUpstream({ ofrep: answerFor })
+    const dataDir = await tempDir()
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, dataDir })
+    // ~6 MB: an interval of ~6 s between writes, longer than a close waits for a write (5 s).
+    for (let i = 0; i < 3 * HELD; i += 25) await Promise.all(Array.from({ length: 25 }, (_, j) => evaluate(relay, { targetingKey: `held-${i + j}` }).then((r) => r.arrayBuffer())))
+    const status = async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { dataDir: { lastGeneration?: number; writingSince?: number } }).dataDir
+    await waitFor(async () => (await status()).writingSince === undefined && (await newestGenerationBytes(dataDir)) > 5_500_000, 20_000)
+    // New contexts for a second: the first is written at once, the rest wait out the interval.
+    const until = Date.now() + 1000
+    let last = ''
+    for (let i = 0; Date.now() < until; i++) {
+      last = `crawler-${i}`
+      await (await evaluate(relay, { targetingKey: last })).arrayBuffer()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    // Before: the close waited 5 s for a write due in ~6 s, gave up, and the last answers were lost.
+    await relay.close()
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await startServer({ flags: undefined, upstream: upstream.url, dataDir })
+    for (const key of [last]) {
+      const response = await evaluate(restarted, { targetingKey: key })
+      expect(response.status).toBe(200)
+      expect(((await response.json()) as { flags: { key: string; value: string }[] }).flags.find((f) => f.key === 'flag-0')?.value).toBe(`${key}:0:${padding}`)
+    }
+  }, 60_000)
+
   it('kill -9 while contexts keep coming: every answer older than the interval is served after the restart', async () => {
     const upstream = await startUpstream({ ofrep: answerFor })
     const dataDir = await tempDir()

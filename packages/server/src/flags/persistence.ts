@@ -197,6 +197,9 @@ export function createPersistence(options: {
   // writeFailures when the current run of failures began.
   let failuresBefore = 0
   let writing: Promise<void> | undefined
+  // Ends the wait between two writes (see drain), once closing.
+  let wake: (() => void) | undefined
+  let closing = false
   // The payload whose write failed, tried again (1 s, doubling to 30 s) until one succeeds or a
   // newer payload replaces it. Without this, a write that failed (EIO, a full disk for a moment)
   // was tried again only with the next change or re-save: an upstream that went down just after
@@ -240,7 +243,19 @@ export function createPersistence(options: {
         delete state.writingSince
       }
       const interval = typeof options.minIntervalMs === 'function' ? options.minIntervalMs(length) : options.minIntervalMs
-      if (pending && interval) await new Promise((resolve) => setTimeout(resolve, interval).unref?.())
+      // Closing ends the wait: with a large file it is up to 30 s, and a graceful stop must write
+      // the newest payload, not give up after CLOSE_WAIT_MS with the last answers unsaved.
+      if (pending && interval && !closing) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => resolve(), interval)
+          timer.unref?.()
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
+      }
     }
   }
 
@@ -266,6 +281,8 @@ export function createPersistence(options: {
     flush,
     async close(waitMs = CLOSE_WAIT_MS) {
       retry.stop()
+      closing = true
+      wake?.()
       if (failed && !pending) {
         pending = failed
         kick()

@@ -44,9 +44,15 @@ describe('a refresh against a long round of re-asks', () => {
     expect(second.body.startedAt).toBe(first.body.startedAt)
     expect(second.body.asked).toBeGreaterThanOrEqual(first.body.asked!)
 
+    // The status says so too, while it runs.
+    type Running = { reaskRunning?: { at: number; contexts: number; asked: number } }
+    const running = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as Running).reaskRunning
+    expect(running).toMatchObject({ at: first.body.startedAt, contexts: CONTEXTS })
+
     // The round goes on in the background and ends: every context asked once, the status says so.
     await waitFor(async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { asked: number } }).reask?.asked === CONTEXTS, 8000)
     expect(upstream.requests.length - before).toBe(CONTEXTS)
+    expect(((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as Running).reaskRunning).toBeUndefined()
     const flags = (await (await evaluate(relay, { targetingKey: 'visitor-7' })).json()) as { flags: { key: string; value: unknown }[] }
     expect(flags.flags.find((f) => f.key === 'banner')?.value).toBe('b')
   }, 20_000)

@@ -58,6 +58,8 @@ export interface RelayStatus {
    * down), how long it took, and its outcome.
    */
   reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
+  /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
+  reaskRunning?: { at: number; contexts: number; asked: number }
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
   /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
   snapshot?: SnapshotState

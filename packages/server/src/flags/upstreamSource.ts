@@ -608,6 +608,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         contexts: cache.size(),
       }
       if (lastRound) status.reask = lastRound
+      // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
+      if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }
       if (persistence) status.dataDir = persistence.state()
       if (snapshotState) status.snapshot = snapshotState
       if (shared$) status.redis = shared$.status()

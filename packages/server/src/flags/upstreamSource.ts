@@ -458,10 +458,25 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
       const queue = [...asked]
+      // Credentials the upstream refused (401/403) in this round: it would refuse each of their
+      // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
+      // refused requests; now their other contexts are not asked (nor counted in `asked`), and
+      // what the refusal does to values (`clear`, `clear-after`) is done to them as to the one asked.
+      const refusedCredentials = new Set<string>()
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
           const [key, held] = item
+          const credentials = contextKey({}, held.request!.forwarded)
+          if (refusedCredentials.has(credentials)) {
+            const since = unauthorizedSince.get(credentials)
+            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, now())) {
+              cache.delete(key)
+              save(true)
+            }
+            continue
+          }
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue

@@ -66,3 +66,22 @@ describe('a refresh against a long round of re-asks', () => {
     expect(((await response.json()) as Refreshed)).toMatchObject({ outcome: 'unchanged', contexts: 1, asked: 1, changed: [] })
   }, 20_000)
 })
+
+describe('a refresh of definitions (--flags-url) against an upstream that does not answer', () => {
+  it('answers 202 within the bound instead of waiting out a long upstream timeout', async () => {
+    const upstream = await startUpstream({ document: { flags: { banner: { state: 'ENABLED', variants: { on: true }, defaultVariant: 'on' } } } })
+    const relay = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, adminKey: 'adm', upstreamTimeoutMs: 10_000, pollIntervalSeconds: 3600, refreshAnswerWithinMs: 300 })
+    upstream.set('hang')
+    const started = Date.now()
+    const response = await fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' }, signal: AbortSignal.timeout(15_000) })
+    const body = (await response.json()) as Refreshed
+    // Before: the call waited the whole upstream timeout (here 10 s; it may be set up to 10 minutes).
+    expect(Date.now() - started).toBeLessThan(2000)
+    expect(response.status).toBe(202)
+    expect(body.outcome).toBe('running')
+    // The version served meanwhile, as the status names it.
+    const status = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { version: string | null }
+    expect(body.version).toBe(status.version)
+    expect(body.version).not.toBeNull()
+  }, 30_000)
+})

@@ -43,7 +43,7 @@ export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string;
         return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the body must be empty or JSON like {"acceptShrink": true}' })
       }
     }
-    const result = await refreshSource(deps.source, acceptShrink, deps.refreshAnswerWithinMs ?? DEFAULT_REFRESH_ANSWER_WITHIN_MS)
+    const result = await refreshWithin(deps.source, acceptShrink, deps.refreshAnswerWithinMs ?? DEFAULT_REFRESH_ANSWER_WITHIN_MS)
     // 202: the round goes on (proxy mode, many contexts or a slow upstream); asked again, it joins it.
     const code = result.outcome === 'running' ? 202 : result.outcome === 'failed' || result.outcome === 'refused' ? 502 : 200
     sendJson(res, code, result, { 'Cache-Control': 'no-store' })
@@ -52,6 +52,26 @@ export function createRelayRoutes(deps: { source: FlagSource; adminKey?: string;
     '/holdfast/v1/status': { name: 'relay.status', methods: { GET: status, HEAD: status } },
     '/holdfast/v1/refresh': { name: 'relay.refresh', auth: false, methods: { POST: refresh } },
   }
+}
+
+// Every source answers by the bound, whatever it waits on: proxy mode says how far its round got
+// itself; otherwise (an upstream timeout configured at up to 10 minutes, a flags file on a mount
+// that hangs) the refresh goes on and the answer says so, with the version served meanwhile. A
+// refresh after it joins it (the poller shares the request in flight; a file re-read queues one).
+async function refreshWithin(source: FlagSource, acceptShrink: boolean, answerWithinMs: number): Promise<RefreshResult> {
+  const work = refreshSource(source, acceptShrink, answerWithinMs)
+  let timer: ReturnType<typeof setTimeout> | undefined
+  // A moment after the source's own bound, so that proxy mode's answer with its progress comes first.
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), answerWithinMs + 100)))
+  try {
+    const done = await Promise.race([work, late])
+    if (done !== 'late') return done
+  } finally {
+    clearTimeout(timer)
+  }
+  work.catch(() => {})
+  const version = isRelaySource(source) ? source.relayStatus().version : source.current()?.version ?? null
+  return { outcome: 'running', version, changed: [] }
 }
 
 // A local source (a file) has no detailed refresh: re-read it and tell the changes from the

@@ -191,7 +191,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     '/holdfast/v1/events': { name: 'events', shed: true, refuse: (req, res) => refuseEvents(req, res, events), methods: { POST: (req, res) => handleEvents(req, res, events) } },
     ...(stream ? { [STREAM_PATH]: { name: 'stream', methods: { GET: (req, res) => stream.handle(req, res) } } } : {}),
     ...demo?.routes,
-    ...createRelayRoutes({ source, adminKey: options.adminKey, events: () => events.status() }),
+    ...createRelayRoutes({ source, adminKey: options.adminKey, events: () => events.status(), refreshAnswerWithinMs: options.refreshAnswerWithinMs }),
     ...options.routes,
   }
   Object.assign(

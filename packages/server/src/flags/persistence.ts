@@ -132,8 +132,11 @@ export interface PersistenceState {
 
 /** See the file comment. */
 export interface Persistence {
-  /** Queues `payload` (a function, so a superseded payload is never even serialised). */
-  schedule(payload: () => string): void
+  /**
+   * Queues `payload` (a function, so a superseded payload is never even serialised; it may resolve
+   * later, to make a large payload in slices between other work).
+   */
+  schedule(payload: () => string | Promise<string>): void
   /** Resolves once nothing is pending or being written (a failed write waiting to be tried again is not waited for). */
   flush(): Promise<void>
   /**
@@ -144,6 +147,20 @@ export interface Persistence {
   close(waitMs?: number): Promise<boolean>
   state(): PersistenceState
 }
+
+/**
+ * The least time between two writes of a payload of `length` characters: `floorMs`, or 1 s per
+ * MB when that is longer, at most 30 s. Proxy mode rewrites every held context each time: 10,000
+ * contexts of 10 flags are ~12 MB, and at twice a second that took 30 % of the main thread (75 to
+ * 150 ms a write, `scripts/measure-datadir-write.ts`) and wrote 90 GB an hour. A kill -9 loses at
+ * most this interval's answers (plus the write in flight).
+ */
+export function intervalForSize(length: number, floorMs: number): number {
+  return Math.max(floorMs, Math.min(MAX_SIZED_INTERVAL_MS, Math.round(length / 1000)))
+}
+
+/** The longest interval {@link intervalForSize} gives: 30 s. */
+export const MAX_SIZED_INTERVAL_MS = 30_000
 
 /** How long closing waits for a data-dir write in flight (a stuck mount must not hold a shutdown). */
 export const CLOSE_WAIT_MS = 5000
@@ -168,19 +185,26 @@ export function createPersistence(options: {
   now: () => number
   log?: ServerLogger
   onResult?: (ok: boolean, error?: unknown) => void
-  /** Least time between two writes (the newest pending payload waits). Default 0. */
-  minIntervalMs?: number
+  /**
+   * Least time between two writes (the newest pending payload waits), or a function of the length
+   * of the payload last written (a large file costs more to make and to write: see
+   * `intervalForSize`). Default 0.
+   */
+  minIntervalMs?: number | ((length: number) => number)
 }): Persistence {
   const state: PersistenceState = { dir: options.store.dir, writeFailures: 0 }
-  let pending: (() => string) | undefined
+  let pending: (() => string | Promise<string>) | undefined
   // writeFailures when the current run of failures began.
   let failuresBefore = 0
   let writing: Promise<void> | undefined
+  // Ends the wait between two writes (see drain), once closing.
+  let wake: (() => void) | undefined
+  let closing = false
   // The payload whose write failed, tried again (1 s, doubling to 30 s) until one succeeds or a
   // newer payload replaces it. Without this, a write that failed (EIO, a full disk for a moment)
   // was tried again only with the next change or re-save: an upstream that went down just after
   // left the data dir one version behind what was served, and a restart served that older one.
-  let failed: (() => string) | undefined
+  let failed: (() => string | Promise<string>) | undefined
   const retry = createBackoffTimer(() => {
     if (!failed || pending) return
     pending = failed
@@ -192,8 +216,11 @@ export function createPersistence(options: {
       const make = pending
       pending = undefined
       state.writingSince = options.now()
+      let length = 0
       try {
-        const number = await options.store.save(make())
+        const payload = await make()
+        length = payload.length
+        const number = await options.store.save(payload)
         state.lastGeneration = number
         state.lastSavedAt = options.now()
         if (state.lastError !== undefined) options.log?.info(`the data dir ${state.dir} takes writes again (generation ${number}, after ${state.writeFailures - failuresBefore} failed writes)`)
@@ -215,7 +242,20 @@ export function createPersistence(options: {
       } finally {
         delete state.writingSince
       }
-      if (pending && options.minIntervalMs) await new Promise((resolve) => setTimeout(resolve, options.minIntervalMs).unref?.())
+      const interval = typeof options.minIntervalMs === 'function' ? options.minIntervalMs(length) : options.minIntervalMs
+      // Closing ends the wait: with a large file it is up to 30 s, and a graceful stop must write
+      // the newest payload, not give up after CLOSE_WAIT_MS with the last answers unsaved.
+      if (pending && interval && !closing) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => resolve(), interval)
+          timer.unref?.()
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
+      }
     }
   }
 
@@ -241,6 +281,8 @@ export function createPersistence(options: {
     flush,
     async close(waitMs = CLOSE_WAIT_MS) {
       retry.stop()
+      closing = true
+      wake?.()
       if (failed && !pending) {
         pending = failed
         kick()

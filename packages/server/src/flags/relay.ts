@@ -58,6 +58,8 @@ export interface RelayStatus {
    * down), how long it took, and its outcome.
    */
   reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
+  /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
+  reaskRunning?: { at: number; contexts: number; asked: number }
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
   /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
   snapshot?: SnapshotState
@@ -84,7 +86,11 @@ export type RedisStatus = StoreStatus & {
 
 /** What `POST /holdfast/v1/refresh` answers. */
 export interface RefreshResult {
-  outcome: 'applied' | 'unchanged' | 'refused' | 'failed'
+  /**
+   * `running`: proxy mode, the round of re-asks outlasted `refreshAnswerWithinMs` and goes on in
+   * the background; `changed` and `asked` say how far it got. A later refresh joins it.
+   */
+  outcome: 'applied' | 'unchanged' | 'refused' | 'failed' | 'running'
   /** The version in service afterwards, as in the status (in proxy mode: of every answer held). */
   version: string | null
   /** Flag keys added, removed or changed by this refresh. */
@@ -92,6 +98,10 @@ export interface RefreshResult {
   error?: { kind: string; message: string }
   /** Proxy mode: how many held contexts were asked again. */
   contexts?: number
+  /** Proxy mode: how many of them have been asked so far in this round (all of them once it is over, less those skipped or not reached). */
+  asked?: number
+  /** Proxy mode: when the round this answer belongs to started (epoch ms). */
+  startedAt?: number
 }
 
 /** The options both relay sources (`--flags-url`, `--upstream`) take. */
@@ -122,7 +132,11 @@ export interface RelaySource extends FlagSource {
   freshness(): HoldfastMetadata | undefined
   relayStatus(): RelayStatus
   /** Asks the upstream now (concurrent calls share one request) and says what changed. */
-  refreshDetails(options?: { acceptShrink?: boolean }): Promise<RefreshResult>
+  /**
+   * `answerWithinMs`: resolve by then at the latest, with outcome `running` and the progress so
+   * far when the work goes on (proxy mode's round of re-asks). Default: wait for the whole round.
+   */
+  refreshDetails(options?: { acceptShrink?: boolean; answerWithinMs?: number }): Promise<RefreshResult>
   /**
    * Proxy mode with `--redis`: `listener` runs when an answer taken from another relay changed
    * what this relay serves for a context (a change that relay found, which this one's own re-ask

@@ -70,6 +70,12 @@ export interface RelayOptions {
   heldAnswerAfterMs?: number
   /** Proxy mode: upstream requests in flight at once; more wait their turn (within `upstreamTimeoutMs`). Default 256. */
   maxUpstreamRequests?: number
+  /**
+   * How long `POST /holdfast/v1/refresh` waits before it answers 202 `{ outcome: 'running', asked,
+   * contexts, changed }` while the round of re-asks goes on (proxy mode: every held context is asked).
+   * Default 30,000 ms.
+   */
+  refreshAnswerWithinMs?: number
 }
 
 /** Whether the options ask for a relay source. */

@@ -9,7 +9,7 @@ import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
-import { closePersistence, createPersistence, loadNewestPayload } from './persistence'
+import { closePersistence, createPersistence, intervalForSize, loadNewestPayload } from './persistence'
 import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
 import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
@@ -100,6 +100,8 @@ type Outcome =
 // restarted relay reports is at most this much older than the truth, never younger).
 const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
+// Contexts made into JSON at a time when the data dir is written (a few ms each slice).
+const SAVE_SLICE = 500
 // An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
@@ -174,8 +176,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     remember(sharedAt, key, at)
     shared$.answered(key, shareable(key, held), version)
   }
-  // Every context is in one generation: under a stream of changes write at most twice a second.
-  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: 500, log, onResult: (ok) => options.events?.saved(ok) })
+  // Every context is in one generation: under a stream of changes write at most twice a second,
+  // and a large file less often (1 s per MB: see intervalForSize).
+  const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: (length) => intervalForSize(length, 500), log, onResult: (ok) => options.events?.saved(ok) })
   let health: UpstreamHealth = initialHealth(true)
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
@@ -184,6 +187,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let refusesStart = true
   let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
+  // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
+  // its bound (`answerWithinMs`).
+  let round: { at: number; contexts: number; asked: number; changed: Set<string> } | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
@@ -217,7 +223,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
     lastSaveAt = at
-    persistence.schedule(() => JSON.stringify({ kind: 'contexts', contexts: cache.toRecords() }))
+    // The held answers as they are now, made into JSON a slice at a time between other work: in
+    // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.
+    persistence.schedule(async () => {
+      // Taken as the write starts (the newest state; a change meanwhile schedules the next write).
+      const entries = cache.entries()
+      const parts: string[] = []
+      for (let i = 0; i < entries.length; i += SAVE_SLICE) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(toContextRecord(key, held))).join(','))
+      }
+      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
+    })
   }
 
   const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
@@ -434,21 +451,36 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshing ??= (async (): Promise<RefreshResult> => {
       const asked = cache.entries().filter(([, held]) => held.request !== undefined)
       const started = now()
-      let count = 0
       const changed = new Set<string>()
+      const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
       const queue = [...asked]
+      // Credentials the upstream refused (401/403) in this round: it would refuse each of their
+      // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
+      // refused requests; now their other contexts are not asked (nor counted in `asked`), and
+      // what the refusal does to values (`clear`, `clear-after`) is done to them as to the one asked.
+      const refusedCredentials = new Set<string>()
       const worker = async () => {
         for (let item = queue.shift(); item && !closed; item = queue.shift()) {
           const [key, held] = item
+          const credentials = contextKey({}, held.request!.forwarded)
+          if (refusedCredentials.has(credentials)) {
+            const since = unauthorizedSince.get(credentials)
+            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, now())) {
+              cache.delete(key)
+              save(true)
+            }
+            continue
+          }
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
-          count++
+          progress.asked++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed' && outcome.refused) {
             refusal = { kind: outcome.failure, message: outcome.message }
@@ -467,7 +499,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -475,6 +507,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // The answer for every context asked (two or more) refused: one context's values are that
       // context's problem, but an upstream that gave nobody a usable answer is failing (a broken
       // deploy answering every user with junk must not read `ok` while `refused` climbs).
+      const count = progress.asked
       if (!failure && refusal && count >= 2 && answersRefused === count) {
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
@@ -483,8 +516,28 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return result
     })().finally(() => {
       refreshing = undefined
+      round = undefined
     })
     return refreshing
+  }
+
+  // A round asks every context held, 4 at a time: 10,000 contexts at a healthy 2 s an answer is
+  // about 80 minutes. An operator's refresh waited all that time (curl and every proxy between gave
+  // up long before, and said nothing of what happened). Now it answers by `answerWithinMs` with how
+  // far the round got, and the round goes on; a refresh meanwhile joins it (never a second round).
+  const refreshWithin = async (answerWithinMs: number | undefined): Promise<RefreshResult> => {
+    const running = refreshAll()
+    if (answerWithinMs === undefined) return running
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), answerWithinMs)))
+    try {
+      const done = await Promise.race([running, late])
+      if (done !== 'late') return done
+    } finally {
+      clearTimeout(timer)
+    }
+    const at = round ?? { at: now(), contexts: 0, asked: 0, changed: new Set<string>() }
+    return { outcome: 'running', version: cache.version(), changed: [...at.changed].sort(), contexts: at.contexts, asked: at.asked, startedAt: at.at }
   }
 
   return {
@@ -570,12 +623,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         contexts: cache.size(),
       }
       if (lastRound) status.reask = lastRound
+      // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
+      if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }
       if (persistence) status.dataDir = persistence.state()
       if (snapshotState) status.snapshot = snapshotState
       if (shared$) status.redis = shared$.status()
       return status
     },
-    refreshDetails: () => refreshAll(),
+    refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.

@@ -8,6 +8,27 @@ import { DEMO_FLAGS, evaluate, post, rawConnection, recordingLogger, startServer
 
 const BULK = '/ofrep/v1/evaluate/flags'
 
+
+/** A server whose bulk route never answers; `stuckRequest()` sends one bulk request and resolves once the server holds it. */
+async function neverAnswering(drainTimeoutMs: number) {
+  let held!: () => void
+  const arrived = new Promise<void>((resolve) => (held = resolve))
+  const never: Middleware = (_req, _res, route, next) => {
+    if (route.name !== 'ofrep.bulk') return next()
+    held()
+    return new Promise<void>(() => {})
+  }
+  const server = await startServer({ middleware: [never], drainTimeoutMs })
+  const stuckRequest = async () => {
+    const stuck = await rawConnection(server.url)
+    const body = JSON.stringify({ context: { targetingKey: 'u' } })
+    stuck.socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
+    await arrived
+    return stuck
+  }
+  return { server, stuckRequest }
+}
+
 describe('GET /', () => {
   it('lists the endpoints as text, or as a small HTML page for a browser, without the API key', async () => {
     const server = await startServer({ apiKey: 'k', demoControls: true })
@@ -113,22 +134,12 @@ describe('graceful drain', () => {
   })
 
   it('close() closes idle keep-alive connections at once, and cuts a request that outlives drainTimeoutMs', async () => {
-    let held!: () => void
-    const arrived = new Promise<void>((resolve) => (held = resolve))
-    const never: Middleware = (_req, _res, route, next) => {
-      if (route.name !== 'ofrep.bulk') return next()
-      held()
-      return new Promise<void>(() => {})
-    }
-    const server = await startServer({ middleware: [never], drainTimeoutMs: 400 })
+    const { server, stuckRequest } = await neverAnswering(400)
     // One connection idle after an answer, one with a request that is never answered.
     const idle = await rawConnection(server.url)
     idle.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n')
     await waitFor(() => /^HTTP\/1\.1 200 /.test(idle.received()), 2000)
-    const stuck = await rawConnection(server.url)
-    const body = JSON.stringify({ context: { targetingKey: 'u' } })
-    stuck.socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
-    await arrived
+    const stuck = await stuckRequest()
     const started = Date.now()
     const closing = server.close()
     await idle.closed
@@ -143,18 +154,8 @@ describe('graceful drain', () => {
   })
 
   it('the wall clock set back an hour during the drain does not hold close() an hour', async () => {
-    let held!: () => void
-    const arrived = new Promise<void>((resolve) => (held = resolve))
-    const never: Middleware = (_req, _res, route, next) => {
-      if (route.name !== 'ofrep.bulk') return next()
-      held()
-      return new Promise<void>(() => {})
-    }
-    const server = await startServer({ middleware: [never], drainTimeoutMs: 300 })
-    const stuck = await rawConnection(server.url)
-    const body = JSON.stringify({ context: { targetingKey: 'u' } })
-    stuck.socket.write(`POST ${BULK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`)
-    await arrived
+    const { server, stuckRequest } = await neverAnswering(300)
+    const stuck = await stuckRequest()
     const real = Date.now
     const started = performance.now()
     const closing = server.close()

@@ -4,7 +4,7 @@
 // within its own rule, refuses it (and says why) when one is not or its flags are not in the
 // lineage. Real redis-server and a fake upstream on 127.0.0.1, as in redis-hostile.test.ts.
 import { describe, expect, it, vi } from 'vitest'
-import type { FlagServer } from '@holdfast/server'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
 import type { RedisServer } from '../support/redisServer'
 import { role, status, useRedisFleet, values, type Relay } from './redis-fleet'
 import { tempDir, waitFor } from './helpers'
@@ -74,6 +74,25 @@ async function fleetWithStoppedFollower(options: { followerMaxShrink?: number } 
   await waitFor(async () => (await status(follower.server)).dataDir.lastSavedAt !== undefined, 10_000)
   await follower.server.close()
   return { redis, upstream, leader, restart: () => relay(redis, upstream, followerOptions) }
+}
+
+/** A leader and a follower on 10 flags (`a`), the follower with `followerOptions`. */
+async function leaderAndFollower(followerOptions: Partial<FlagServerOptions> = {}, leaderOptions: Partial<FlagServerOptions> = {}) {
+  const redis = await redisServer()
+  const upstream = await startUpstream({ document: tagged(10, 'a') })
+  const leader = await relay(redis, upstream, leaderOptions)
+  await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
+  const follower = await relay(redis, upstream, followerOptions)
+  await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+  return { redis, upstream, leader, follower }
+}
+
+/** A lax leader published 10 → 2 flags; a stricter follower (`--max-shrink 10`, with `strictOptions`) refused it by its rule. */
+async function strictFollowerRefused(strictOptions: Partial<FlagServerOptions> = {}) {
+  const { redis, upstream, leader: lax, follower: strict } = await leaderAndFollower({ maxShrinkPercent: 10, ...strictOptions }, { maxShrinkPercent: 100 })
+  await step(redis, upstream, lax, tagged(2, 'b'))
+  await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+  return { redis, upstream, lax, strict }
 }
 
 describe('a follower restarted from an old data dir after the fleet shrank in steps', () => {
@@ -220,12 +239,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
 
 describe('an operator\'s acceptShrink on the leader', () => {
   it('reaches the followers: they take the step the operator forced instead of each refusing it', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const leader = await relay(redis, upstream, { adminKey: ADMIN })
-    await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
-    const follower = await relay(redis, upstream, { maxShrinkPercent: 10 })
-    await waitFor(async () => (await values(follower.server)).flags.f0 === 'a', 20_000)
+    const { redis, upstream, leader, follower } = await leaderAndFollower({ maxShrinkPercent: 10 }, { adminKey: ADMIN })
 
     upstream.set({ document: tagged(2, 'b') })
     await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
@@ -238,12 +252,7 @@ describe('an operator\'s acceptShrink on the leader', () => {
 
 describe('an operator\'s acceptShrink on a follower (a refresh behind a load balancer reaches any relay)', () => {
   it('reaches the leader: it applies and publishes the same document, so the fleet does not serve two flag sets', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const leader = await relay(redis, upstream)
-    await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
-    const follower = await relay(redis, upstream, { adminKey: ADMIN })
-    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+    const { redis, upstream, leader, follower } = await leaderAndFollower({ adminKey: ADMIN })
 
     upstream.set({ document: tagged(4, 'b') })
     await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
@@ -266,12 +275,7 @@ describe('an operator\'s acceptShrink on a follower (a refresh behind a load bal
 
 describe('an operator\'s acceptShrink recorded for the fleet', () => {
   it('is honoured once: the same shrink again (the upstream back to that document within 10 minutes) is guarded again', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const leader = await relay(redis, upstream)
-    await waitFor(async () => (await role(leader.server)) === 'leader', 20_000)
-    const follower = await relay(redis, upstream, { adminKey: ADMIN })
-    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+    const { redis, upstream, leader, follower } = await leaderAndFollower({ adminKey: ADMIN })
 
     upstream.set({ document: tagged(4, 'b') })
     await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
@@ -290,14 +294,7 @@ describe('an operator\'s acceptShrink recorded for the fleet', () => {
 
 describe('an operator\'s acceptShrink on a stricter follower, for the store\'s copy', () => {
   it('is not told to the fleet: the leader serves that copy already (an acceptance left in Redis would pass the same shrink later)', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
-    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
-    const strict = await relay(redis, upstream, { maxShrinkPercent: 10, adminKey: ADMIN })
-    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
-    await step(redis, upstream, lax, tagged(2, 'b'))
-    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    const { redis, strict } = await strictFollowerRefused({ adminKey: ADMIN })
     expect((await refresh(strict.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
     expect((await values(strict.server)).flags).toEqual({ f0: 'b', f1: 'b' })
     await new Promise((resolve) => setTimeout(resolve, 300))
@@ -308,14 +305,7 @@ describe('an operator\'s acceptShrink on a stricter follower, for the store\'s c
 describe('a stricter relay that comes to lead', () => {
   /** A lax leader published 10 → 2 flags, the strict follower refused it (its rule); the lax leader stopped and the strict relay leads. */
   async function strictLeading() {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
-    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
-    const strict = await relay(redis, upstream, { maxShrinkPercent: 10 })
-    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
-    await step(redis, upstream, lax, tagged(2, 'b'))
-    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    const { redis, upstream, lax, strict } = await strictFollowerRefused()
     await lax.server.close()
     await waitFor(async () => (await role(strict.server)) === 'leader', 10_000)
     return { redis, upstream, strict }
@@ -350,15 +340,8 @@ describe('a stricter relay that comes to lead', () => {
   })
 
   it('does not write its older flags back over the step a laxer leader published: the fleet keeps the upstream\'s flags', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ document: tagged(10, 'a') })
-    const lax = await relay(redis, upstream, { maxShrinkPercent: 100 })
-    await waitFor(async () => (await role(lax.server)) === 'leader', 20_000)
-    const strict = await relay(redis, upstream, { maxShrinkPercent: 10 })
-    await waitFor(async () => (await values(strict.server)).flags.f0 === 'a', 20_000)
     // 10 → 2: the lax leader applies and publishes it; the strict follower refuses it (its rule).
-    await step(redis, upstream, lax, tagged(2, 'b'))
-    await waitFor(async () => (await status(strict.server)).redis.refusedCopy !== undefined, 10_000)
+    const { redis, upstream, lax, strict } = await strictFollowerRefused()
     // The lax leader stops; the strict relay leads. It keeps its own flags (its rule), but the
     // store keeps the upstream's 2 flags: a relay started now serves them, not the deleted ones.
     await lax.server.close()

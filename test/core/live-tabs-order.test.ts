@@ -73,6 +73,17 @@ async function scriptedServer(): Promise<Scripted> {
   return state
 }
 
+/** Tab `a` asks and its answer (the current version) is held on the way; meanwhile the version moves to 2 and `b` refreshes to it. Resolves with `a`'s pending refresh (wrapped: awaiting it would wait for the held answer). */
+async function heldWhileOtherRefreshes(server: Scripted, a: FlagClient, b: FlagClient): Promise<{ aDone: Promise<unknown> }> {
+  server.holdA = true
+  const aDone = a.refresh()
+  await pollUntil(() => server.held() === 1, 5000, "A's request")
+  server.version = 2
+  await b.refresh()
+  expect(b.getValue<string>('banner', 'none')).toBe('v2')
+  return { aDone }
+}
+
 function tab(url: string, name: 'a' | 'b'): { client: FlagClient; shown: string[] } {
   const client = createClient({
     url,
@@ -109,13 +120,8 @@ it("a follower never replaces its newer values with another tab's older answer; 
   // Each tab's live chunk loaded (on demand, after its first answer) and shared that answer.
   await pollUntil(() => shared().length === 2, 5000, 'both tabs to share their first answer')
 
-  // Tab A asks; its answer (v1) is built now but held on the way.
-  server.holdA = true
-  const aDone = a.client.refresh()
-  await pollUntil(() => server.held() === 1, 5000, "A's request")
-  server.version = 2
-  await b.client.refresh()
-  expect(b.client.getValue<string>('banner', 'none')).toBe('v2')
+  // Tab A asks; its answer (v1) is built now but held on the way. B then gets v2.
+  const { aDone } = await heldWhileOtherRefreshes(server, a.client, b.client)
 
   // A's old answer arrives and is shared with B.
   server.holdA = false
@@ -158,13 +164,8 @@ it("a newer answer shared while this tab's own older request is out is adopted o
   probe.onmessage = (event: MessageEvent) => void (event.data?.t === 'values' && probed++)
   cleanup.push(() => probe.close())
 
-  // Tab A asks; its answer (v1) is built now but held on the way.
-  server.holdA = true
-  const aDone = a.client.refresh()
-  await pollUntil(() => server.held() === 1, 5000, "A's request")
-  server.version = 2
-  await b.client.refresh()
-  expect(b.client.getValue<string>('banner', 'none')).toBe('v2')
+  // Tab A asks; its answer (v1) is built now but held on the way. B then gets v2.
+  const { aDone } = await heldWhileOtherRefreshes(server, a.client, b.client)
   // A has heard B's v2 while its own request is out.
   await pollUntil(() => probed === 1, 5000, "B's v2 shared")
   expect(a.client.getValue<string>('banner', 'none')).toBe('v1')

@@ -1,7 +1,7 @@
 // A file system for the events tests that fails on cue, over the real one: the disk fills up in
 // the middle of a line, fsync fails, a cut-back fails, fsync is slow. It also counts what the
 // server asked of the disk, so tests can check "one write per batch" and "reads in chunks".
-import { nodeFileSystem, type EventFileSystem } from '@holdfast/server'
+import { nodeFileSystem, type EventFileSystem, type ForwarderClock } from '@holdfast/server'
 
 export interface FaultyFileSystem extends EventFileSystem {
   /** The next write puts `bytes` on disk, then fails with ENOSPC. */
@@ -90,4 +90,31 @@ export function faultyFileSystem(base: EventFileSystem = nodeFileSystem): Faulty
     },
   }
   return fs
+}
+
+/** A clock whose timers fire only when the test advances it (the events sink's and forwarder's clock). */
+export function steppedClock(start = Date.parse('2026-12-01T10:00:00Z')) {
+  let now = start
+  let timers: Array<{ at: number; ms: number; fn: () => void; id: number }> = []
+  let next = 0
+  const clock: ForwarderClock & { advance(ms: number): void; pending(): Array<{ ms: number }>; time(): number } = {
+    now: () => now,
+    setTimeout(fn, ms) {
+      const id = ++next
+      timers.push({ at: now + ms, ms, fn, id })
+      return id
+    },
+    clearTimeout(handle) {
+      timers = timers.filter((t) => t.id !== handle)
+    },
+    advance(ms) {
+      now += ms
+      const due = timers.filter((t) => t.at <= now)
+      timers = timers.filter((t) => t.at > now)
+      for (const t of due) t.fn()
+    },
+    pending: () => timers.map((t) => ({ ms: t.ms })),
+    time: () => now,
+  }
+  return clock
 }

@@ -8,32 +8,12 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ForwarderClock } from '@holdfast/server'
+import { steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
 const REQUEST_TIMEOUT = 987_654
-function fakeClock(start = Date.parse('2026-12-01T10:00:00Z')) {
-  let now = start
-  let timers: Array<{ at: number; ms: number; fn: () => void; id: number }> = []
-  let next = 0
-  return {
-    now: () => now,
-    setTimeout(fn: () => void, ms: number) {
-      timers.push({ at: now + ms, ms, fn, id: ++next })
-      return next
-    },
-    clearTimeout(handle: unknown) {
-      timers = timers.filter((t) => t.id !== handle)
-    },
-    advance(ms: number) {
-      now += ms
-      const due = timers.filter((t) => t.at <= now)
-      timers = timers.filter((t) => t.at > now)
-      for (const t of due) t.fn()
-    },
-    pause: () => timers.find((t) => t.ms !== REQUEST_TIMEOUT),
-  } satisfies ForwarderClock & Record<string, unknown>
-}
+/** The forwarder's pause (any timer but a request's timeout), if one is set. */
+const pause = (clock: ReturnType<typeof steppedClock>) => clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
 
 const servers: ReturnType<typeof createServer>[] = []
 afterEach(async () => {
@@ -53,7 +33,7 @@ describe('an upstream that answers 413 to everything', { timeout: 30_000 }, () =
     })
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
     servers.push(sink)
-    const clock = fakeClock()
+    const clock = steppedClock()
     const relay = await startServer({
       eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
       eventsSpoolDir: join(await tempDir(), 'spool'),
@@ -62,14 +42,14 @@ describe('an upstream that answers 413 to everything', { timeout: 30_000 }, () =
     const events = Array.from({ length: 4 }, (_, i) => ({ id: `big-${i}`, type: 'custom', name: 'n', time: 1 }))
     expect((await post(`${relay.url}/holdfast/v1/events`, { events })).status).toBe(202)
     // Before: all 4 dropped (4, 2, 1, 1, 2, 1, 1: seven requests) with no timer ever set.
-    await waitFor(() => clock.pause() !== undefined || relay.eventsForwarding!().dropped === 4, 10_000, 5)
+    await waitFor(() => pause(clock) !== undefined || relay.eventsForwarding!().dropped === 4, 10_000, 5)
     expect(sizes).toEqual([4])
     expect(relay.eventsForwarding!()).toMatchObject({ dropped: 0, pending: 4, lastError: { httpStatus: 413 } })
-    expect(clock.pause()!.ms).toBeGreaterThanOrEqual(1000)
+    expect(pause(clock)!.ms).toBeGreaterThanOrEqual(1000)
     // Each step of the clock lets one more request out.
     for (let step = 2; step <= 4; step++) {
-      clock.advance(clock.pause()!.ms)
-      await waitFor(() => sizes.length === step && clock.pause() !== undefined, 10_000, 5)
+      clock.advance(pause(clock)!.ms)
+      await waitFor(() => sizes.length === step && pause(clock) !== undefined, 10_000, 5)
     }
     expect(sizes).toEqual([4, 2, 1, 3])
     // A lone event the sink still refuses is dropped, as documented (then the full batch again), one request per pause at most.

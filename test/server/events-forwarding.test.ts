@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net'
 import { readdir, readFile, rename, rm, truncate } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { ForwarderClock } from '@holdfast/server'
 import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
-import { faultyFileSystem } from './events-faults'
+import { faultyFileSystem, steppedClock } from './events-faults'
 
 let counter = 0
 const event = () => ({ id: `fwd-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 + counter })
@@ -15,32 +14,6 @@ const batch = (n: number) => Array.from({ length: n }, () => event())
 const send = async (url: string, events: unknown[]) => post(`${url}/holdfast/v1/events`, { events })
 const idsIn = async (file: string) => (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id as string)
 
-/** A clock whose timers fire only when the test advances it. */
-function fakeClock(start = Date.parse('2026-12-01T10:00:00Z')) {
-  let now = start
-  let timers: Array<{ at: number; ms: number; fn: () => void; id: number }> = []
-  let next = 0
-  const clock: ForwarderClock & { advance(ms: number): void; pending(): Array<{ ms: number }>; time(): number } = {
-    now: () => now,
-    setTimeout(fn, ms) {
-      const id = ++next
-      timers.push({ at: now + ms, ms, fn, id })
-      return id
-    },
-    clearTimeout(handle) {
-      timers = timers.filter((t) => t.id !== handle)
-    },
-    advance(ms) {
-      now += ms
-      const due = timers.filter((t) => t.at <= now)
-      timers = timers.filter((t) => t.at > now)
-      for (const t of due) t.fn()
-    },
-    pending: () => timers.map((t) => ({ ms: t.ms })),
-    time: () => now,
-  }
-  return clock
-}
 const REQUEST_TIMEOUT = 987_654 // recognisable: the driver never advances into a request timeout
 
 /** An upstream sink that answers from a script, then 202; it records every request's event ids. */
@@ -88,7 +61,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     const sinkFile = join(await tempDir(), 'sink.jsonl')
     const sink = await startServer({ eventsFile: sinkFile, demoControls: true })
     sink.outage!.set({ events: true, retryAfter: 30 })
-    const clock = fakeClock()
+    const clock = steppedClock()
     const relay = await startServer({
       eventsUpstream: `${sink.url}/holdfast/v1/events`,
       eventsSpoolDir: join(await tempDir(), 'spool'),
@@ -124,7 +97,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
   })
 
   it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 drops the refused events (counted), 401 keeps and reports', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const httpDate = new Date(clock.time() + 120_000).toUTCString()
     const status = (code: number, headers: Record<string, string> = {}) => (res: ServerResponse) => res.writeHead(code, headers).end()
     const sink = await scriptedSink([
@@ -170,7 +143,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
   })
 
   it('404 keeps the events and reports the URL as wrong; 422 drops the refused events; later events still go', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
     // The batch of 2, then each event alone, refused.
     const sink = await scriptedSink([status(404), status(422), status(422), status(422)])
@@ -201,7 +174,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
   })
 
   it('a single event the sink finds too large (413) is dropped alone; a sink that hangs times out and is retried', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
     const hang = () => {} // never answers
     const sink = await scriptedSink([hang, status(413), status(413)])
@@ -331,7 +304,7 @@ describe('events through the relay: answers that look like success, and hostile 
   it.each(['302', '307', '308', 'html'] as const)('a portal answering %s: the spool keeps the events, reports misconfigured, and delivers once it lets them through', async (mode) => {
     const p = await portal()
     p.state.mode = mode
-    const clock = fakeClock()
+    const clock = steppedClock()
     const logger = recordingLogger()
     const relay = await startServer({
       eventsUpstream: p.url,
@@ -364,7 +337,7 @@ describe('events through the relay: answers that look like success, and hostile 
   })
 
   it('Retry-After 0, negative, fractional or in the past never makes the relay spin: it backs off', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const date = new Date(clock.time()).toUTCString()
     const status = (headers: Record<string, string>) => (res: ServerResponse) => res.writeHead(503, { Date: date, ...headers }).end()
     const sink = await scriptedSink([
@@ -394,7 +367,7 @@ describe('events through the relay: answers that look like success, and hostile 
   })
 
   it('a Retry-After date is read against the sink\'s own Date: a sink clock 3 hours ahead does not park the relay for an hour', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const skew = 3 * 3_600_000
     const sink = await scriptedSink([
       (res) => res.writeHead(503, { Date: new Date(clock.time() + skew).toUTCString(), 'Retry-After': new Date(clock.time() + skew + 60_000).toUTCString() }).end(),
@@ -477,7 +450,7 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
   })
 
   it.each(['rm', 'truncate'] as const)('%s of the segment holding undelivered events: a loud line names how many were lost, pending drains, later events go', async (how) => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const sink = await scriptedSink([(res) => res.writeHead(503).end()])
     const logger = recordingLogger()
     const spoolDir = join(await tempDir(), 'spool')
@@ -538,7 +511,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
   const withPoison = (n: number, at: number[]) => batch(n).map((e, i) => (at.includes(i) ? { ...e, name: 'poison' } : e))
 
   async function relayTo(url: string) {
-    const clock = fakeClock()
+    const clock = steppedClock()
     const logger = recordingLogger()
     const relay = await startServer({ eventsUpstream: url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock, timeoutMs: REQUEST_TIMEOUT, random: () => 0, batchSize: 64 }, logger })
     // Advances the injected clock through whatever pause the forwarder is in, until `done`.
@@ -601,7 +574,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
 
 describe('a refusal whose body never ends', { timeout: 30_000 }, () => {
   it('400 with its headers sent and its body stalled: at the request timeout the refusal stands (dropped), not retried for ever', async () => {
-    const clock = fakeClock()
+    const clock = steppedClock()
     let stalled: ServerResponse | undefined
     const sink = await scriptedSink([
       (res) => {

@@ -11,8 +11,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { ForwarderClock } from '@holdfast/server'
-import { faultyFileSystem } from './events-faults'
+import { faultyFileSystem, steppedClock } from './events-faults'
 import { serverProcess } from './events-process'
 import { DEMO_FLAGS, post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { hungFifo as fifo, orHung, releaseHungFifos } from './hung-mount'
@@ -25,29 +24,6 @@ const send = (url: string, ...ids: string[]) => post(`${url}/holdfast/v1/events`
 const status = async (url: string) => (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { events?: { stalled?: { since: number; path: string; seconds: number }; forwarding?: unknown } }
 const scrape = async (url: string) => (await fetch(`${url}/metrics`)).text()
 
-/** A clock whose timers fire only when the test advances it. */
-function fakeClock(start = Date.parse('2026-12-01T10:00:00Z')) {
-  let now = start
-  let timers: Array<{ at: number; fn: () => void; id: number }> = []
-  let next = 0
-  return {
-    now: () => now,
-    setTimeout(fn: () => void, ms: number) {
-      timers.push({ at: now + ms, fn, id: ++next })
-      return next
-    },
-    clearTimeout(handle: unknown) {
-      timers = timers.filter((t) => t.id !== handle)
-    },
-    advance(ms: number) {
-      now += ms
-      const due = timers.filter((t) => t.at <= now)
-      timers = timers.filter((t) => t.at > now)
-      for (const t of due) t.fn()
-    },
-    timers: () => timers.length,
-  } satisfies ForwarderClock & Record<string, unknown>
-}
 
 let releases: Array<() => void> = []
 afterEach(() => {
@@ -62,7 +38,7 @@ describe.each([
   it('answers 503 + Retry-After past the bound, refuses later batches at once, shows the stall in status and metrics, and recovers when the fsync returns', async () => {
     const dir = await tempDir()
     const fs = faultyFileSystem()
-    const clock = fakeClock()
+    const clock = steppedClock()
     const logger = recordingLogger()
     const server = await startServer({ ...where(dir), eventsFileSystem: fs, eventsClock: clock, eventsWriteTimeoutMs: BOUND, logger })
     const held = fs.holdSyncs()
@@ -71,7 +47,7 @@ describe.each([
     const first = send(server.url, 'a1', 'a2')
     await held.waiting
     // The request waits for its fsync up to the bound (on the injected clock), not for ever.
-    await waitFor(() => clock.timers() > 0, 5000, 5)
+    await waitFor(() => clock.pending().length > 0, 5000, 5)
     clock.advance(BOUND)
     const answered = await orHung(first, 3000)
     expect(answered).not.toBe('hung')
@@ -158,7 +134,7 @@ describe('a relay whose spool hangs under the forwarder (no events posted meanwh
     releases.push(() => sink.close())
     const dir = await tempDir()
     const fs = faultyFileSystem()
-    const clock = fakeClock()
+    const clock = steppedClock()
     const server = await startServer({
       eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
       eventsSpoolDir: join(dir, 'spool'),

@@ -76,6 +76,20 @@ async function fleetWithStoppedFollower(options: { followerMaxShrink?: number } 
   return { redis, upstream, leader, restart: () => relay(redis, upstream, followerOptions) }
 }
 
+/** The upstream shrinks to `document`; the leader refuses it twice (the first poll's whole course, asking the fleet included, is over). */
+async function refusedTwice(upstream: FakeUpstream, leader: Relay, document: unknown) {
+  const before = (await status(leader.server)).refused as number
+  upstream.set({ document })
+  await waitFor(async () => (await status(leader.server)).refused > before + 1, 10_000)
+}
+
+/** The upstream shrinks to `document`, the leader refuses it, and an operator accepts it on the follower. */
+async function acceptedOnFollower(upstream: FakeUpstream, leader: Relay, follower: Relay, document: unknown) {
+  upstream.set({ document })
+  await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
+  expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+}
+
 /** A leader and a follower on 10 flags (`a`), the follower with `followerOptions`. */
 async function leaderAndFollower(followerOptions: Partial<FlagServerOptions> = {}, leaderOptions: Partial<FlagServerOptions> = {}) {
   const redis = await redisServer()
@@ -254,9 +268,7 @@ describe('an operator\'s acceptShrink on a follower (a refresh behind a load bal
   it('reaches the leader: it applies and publishes the same document, so the fleet does not serve two flag sets', async () => {
     const { redis, upstream, leader, follower } = await leaderAndFollower({ adminKey: ADMIN })
 
-    upstream.set({ document: tagged(4, 'b') })
-    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
-    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    await acceptedOnFollower(upstream, leader, follower, tagged(4, 'b'))
     expect(Object.keys((await values(follower.server)).flags)).toHaveLength(4)
     // On main the leader went on refusing it (and the store held the 10 flags): two flag sets behind one load balancer.
     await waitFor(async () => (await values(leader.server)).flags.f0 === 'b', 10_000)
@@ -264,10 +276,7 @@ describe('an operator\'s acceptShrink on a follower (a refresh behind a load bal
     const late = await relay(redis, upstream)
     await waitFor(async () => (await values(late.server)).flags.f0 === 'b', 10_000)
     // Only that document: the upstream's next shrink (4 → 1) is guarded again.
-    const before = (await status(leader.server)).refused as number
-    upstream.set({ document: tagged(1, 'c') })
-    // Two polls refused it: the first one's whole course (asking the fleet included) is over.
-    await waitFor(async () => (await status(leader.server)).refused > before + 1, 10_000)
+    await refusedTwice(upstream, leader, tagged(1, 'c'))
     expect(await values(leader.server)).toMatchObject({ flags: { f0: 'b', f3: 'b' } })
     expect(await storedBody(redis)).toBe(JSON.stringify(tagged(4, 'b')))
   })
@@ -277,16 +286,12 @@ describe('an operator\'s acceptShrink recorded for the fleet', () => {
   it('is honoured once: the same shrink again (the upstream back to that document within 10 minutes) is guarded again', async () => {
     const { redis, upstream, leader, follower } = await leaderAndFollower({ adminKey: ADMIN })
 
-    upstream.set({ document: tagged(4, 'b') })
-    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
-    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    await acceptedOnFollower(upstream, leader, follower, tagged(4, 'b'))
     await waitFor(async () => (await storedBody(redis)) === JSON.stringify(tagged(4, 'b')), 10_000)
     // Used: nothing of it is left in Redis.
     await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) === '*0\r\n', 5_000)
     await step(redis, upstream, leader, tagged(10, 'c'))
-    const before = (await status(leader.server)).refused as number
-    upstream.set({ document: tagged(4, 'b') })
-    await waitFor(async () => (await status(leader.server)).refused > before + 1, 10_000)
+    await refusedTwice(upstream, leader, tagged(4, 'b'))
     expect(await values(leader.server)).toMatchObject({ flags: { f0: 'c', f9: 'c' } })
     expect(await storedBody(redis)).toBe(JSON.stringify(tagged(10, 'c')))
   })

@@ -76,6 +76,19 @@ async function fleetWithStoppedFollower(options: { followerMaxShrink?: number } 
   return { redis, upstream, leader, restart: () => relay(redis, upstream, followerOptions) }
 }
 
+/** The newest step of the lineage the store holds with its definitions. */
+async function firstLineageStep(redis: RedisServer): Promise<{ h: string; n: number; d: number }> {
+  const reply = await redis.command('HGET', await definitionsKey(redis), 'lineage')
+  return (JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number; d: number }>)[0]!
+}
+
+/** A restarted follower refuses the store's copy because its lineage contradicts it, and keeps serving its own 10 flags, stale. */
+async function expectContradictionRefused(follower: Relay) {
+  await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
+  expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
+  expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+}
+
 /** The upstream shrinks to `document`; the leader refuses it twice (the first poll's whole course, asking the fleet included, is over). */
 async function refusedTwice(upstream: FakeUpstream, leader: Relay, document: unknown) {
   const before = (await status(leader.server)).refused as number
@@ -201,16 +214,11 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     const { redis, upstream, leader, restart } = await fleetWithStoppedFollower()
     await step(redis, upstream, leader, tagged(6, 'b'))
     await step(redis, upstream, leader, tagged(4, 'c'))
-    const key = await definitionsKey(redis)
-    const reply = await redis.command('HGET', key, 'lineage')
-    const [first] = JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number }>
+    const first = await firstLineageStep(redis)
     // 10 flags, none dropped, then a document of 4: the step the lineage skips dropped 6 (60%).
-    await redis.command('HSET', key, 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
+    await redis.command('HSET', await definitionsKey(redis), 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
 
-    const follower = await restart()
-    await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
-    expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
-    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+    await expectContradictionRefused(await restart())
   })
 
   it('a store lineage that hides a step renaming every flag (the counts add up, the keys do not) is refused', async () => {
@@ -221,17 +229,12 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
     expect((await refresh(leader.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
     await waitFor(async () => (await storedBody(redis)) === JSON.stringify(renamed), 10_000)
-    const key = await definitionsKey(redis)
-    const reply = await redis.command('HGET', key, 'lineage')
-    const [first] = JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number; d: number }>
+    const first = await firstLineageStep(redis)
     expect(first.d).toBe(10)
     // Rewritten to say that step dropped nothing (and no operator forced it): 10 flags → 10 flags.
-    await redis.command('HSET', key, 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
+    await redis.command('HSET', await definitionsKey(redis), 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
 
-    const follower = await restart()
-    await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
-    expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
-    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+    await expectContradictionRefused(await restart())
   })
 
   it('the lease changes hands between the steps: the new leader carries the lineage it took on', async () => {

@@ -82,11 +82,16 @@ async function firstLineageStep(redis: RedisServer): Promise<{ h: string; n: num
   return (JSON.parse(reply.slice(reply.indexOf('\r\n') + 2, reply.lastIndexOf('\r\n'))) as Array<{ h: string; n: number; d: number }>)[0]!
 }
 
-/** A restarted follower refuses the store's copy because its lineage contradicts it, and keeps serving its own 10 flags, stale. */
-async function expectContradictionRefused(follower: Relay) {
-  await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
-  expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/contradicts/)
+/** A restarted follower refuses the store's copy, its status saying why (`reason`), and keeps serving its own 10 flags, stale. */
+async function expectCopyRefused(follower: Relay, reason: RegExp) {
+  let refused: { message?: string } | undefined
+  await waitFor(async () => {
+    refused = (await status(follower.server)).redis.refusedCopy
+    return refused !== undefined
+  }, 10_000)
+  expect(refused!.message).toMatch(reason)
   expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+  return refused!.message!
 }
 
 /** The upstream shrinks to `document`; the leader refuses it twice (the first poll's whole course, asking the fleet included, is over). */
@@ -156,15 +161,8 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     await step(redis, upstream, leader, tagged(4, 'c'))
 
     const follower = await restart()
-    let refused: { message?: string } | undefined
-    await waitFor(async () => {
-      refused = (await status(follower.server)).redis.refusedCopy
-      return refused !== undefined
-    }, 10_000)
-    expect(refused!.message).toMatch(/drops 4 of 10 flags \(40%/)
-    expect(refused!.message).toMatch(/acceptShrink/)
+    expect(await expectCopyRefused(follower, /drops 4 of 10 flags \(40%/)).toMatch(/acceptShrink/)
     expect(await (await fetch(`${follower.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_copy_refused 1$/m)
-    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
     // The remedy it names works: the operator takes the upstream's flags on this relay.
     expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
     expect(Object.keys((await values(follower.server)).flags)).toHaveLength(4)
@@ -177,13 +175,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     await step(redis, upstream, leader, tagged(4, 'c'))
 
     const follower = await restart()
-    let refused: { message?: string } | undefined
-    await waitFor(async () => {
-      refused = (await status(follower.server)).redis.refusedCopy
-      return refused !== undefined
-    }, 10_000)
-    expect(refused!.message).toMatch(/lineage does not reach back/)
-    expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+    await expectCopyRefused(follower, /lineage does not reach back/)
   })
 
   // What the store holds under `lineage`: nothing (written by an older relay), or junk no relay
@@ -203,10 +195,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
       if (lineage === undefined) await redis.command('HDEL', key, 'lineage')
       else await redis.command('HSET', key, 'lineage', lineage)
 
-      const follower = await restart()
-      await waitFor(async () => (await status(follower.server)).redis.refusedCopy !== undefined, 10_000)
-      expect((await status(follower.server)).redis.refusedCopy.message).toMatch(/no lineage/)
-      expect(await values(follower.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' }, holdfast: { source: 'data-dir', stale: true } })
+      await expectCopyRefused(await restart(), /no lineage/)
     })
   }
 
@@ -218,7 +207,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     // 10 flags, none dropped, then a document of 4: the step the lineage skips dropped 6 (60%).
     await redis.command('HSET', await definitionsKey(redis), 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
 
-    await expectContradictionRefused(await restart())
+    await expectCopyRefused(await restart(), /contradicts/)
   })
 
   it('a store lineage that hides a step renaming every flag (the counts add up, the keys do not) is refused', async () => {
@@ -234,7 +223,7 @@ describe('a follower restarted from an old data dir after the fleet shrank in st
     // Rewritten to say that step dropped nothing (and no operator forced it): 10 flags → 10 flags.
     await redis.command('HSET', await definitionsKey(redis), 'lineage', JSON.stringify([{ h: first.h, n: first.n, d: 0 }]))
 
-    await expectContradictionRefused(await restart())
+    await expectCopyRefused(await restart(), /contradicts/)
   })
 
   it('the lease changes hands between the steps: the new leader carries the lineage it took on', async () => {

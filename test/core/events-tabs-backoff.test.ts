@@ -3,6 +3,7 @@
 // slow failing receiver the tabs kept each other at the base delay: one request after another,
 // for as long as the receiver failed, whatever the number of failures.
 import { afterEach, expect, test } from 'vitest'
+import { createStore, set } from 'idb-keyval'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
@@ -109,4 +110,16 @@ test('a page sending to another events URL (the wrong one was fixed) is not held
   const right = make(receiver.url)
   await right.start()
   await until(() => right.getEventStats().sent === 1, 'the kept event to be sent at start', 3000)
+})
+
+test('a stored wait no tab could have written (longer than a day: another script, a corrupt entry) holds nothing', async () => {
+  receiver = await startEventsReceiver({})
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff-junk')
+  await set(`holdfast:events-wait:${receiver.url}`, [Date.now() + 1e15, 1e15, 'someone', Number.NaN], createStore(name, 'keyval'))
+  const client = createClient({ url: receiver.flagsUrl, context: { targetingKey: 'ada' }, storageName: name, logger: createTestLogger(), events: { url: receiver.url, flushIntervalMs: 100 } })
+  clients.push(client)
+  await client.start()
+  client.logEvent('sent anyway')
+  await until(() => client.getEventStats().sent === 1, 'the event to be sent on the interval', 3000)
 })

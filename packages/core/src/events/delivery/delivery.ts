@@ -162,12 +162,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
-        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock. Not read
+        // tab's own is its scheduler's: its retry timer may fire a ms early by the clock. No wait is
+        // longer than a day (the longest Retry-After taken): a record that says so was not written
+        // by a tab (another script, a corrupt entry) and would hold the origin's events. Not read
         // for a page being hidden: a storage read started then got a page entering the
         // back/forward cache evicted (Chromium: IgnoreEventAndEvict), and it is one last request.
         const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
-        if (left > 0 && left <= held![1] && held![2] !== owner) return { outcome: 'busy' } as PassResult
+        if (left > 0 && left <= Math.min(held![1], 864e5) && held![2] !== owner) return { outcome: 'busy' } as PassResult
         scheduler.began()
         return flusher.run(pass)
       })

@@ -221,11 +221,12 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     stats: () => forwarder?.stats(),
     status() {
       const stalled = sink.stalled()
+      const reader = readerStalled()
       return {
         store: spool ? 'spool' : store ? 'file' : 'memory',
         ...(guarded ? { path: guarded } : {}),
         ...(stalled ? { stalled } : {}),
-        ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(readerStalled() ? { stalled: readerStalled() } : {}) } } : {}),
+        ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(reader ? { stalled: reader } : {}) } } : {}),
       }
     },
   }

@@ -14,6 +14,8 @@ export interface FaultyFileSystem extends EventFileSystem {
   syncDelayMs: number
   /** fsyncs wait until `release()`; `waiting()` resolves once one is held. */
   holdSyncs(): { waiting: Promise<void>; release(): void }
+  /** Called before each read (its length and file) and awaited: a slow disk, or one read held. */
+  beforeRead?: (length: number, path: string) => void | Promise<void>
   writes: number[]
   reads: number[]
   syncs: number
@@ -64,6 +66,7 @@ export function faultyFileSystem(base: EventFileSystem = nodeFileSystem): Faulty
         },
         async read(buffer, offset, length, position) {
           fs.reads.push(length)
+          await fs.beforeRead?.(length, path)
           return file.read(buffer, offset, length, position)
         },
         async datasync() {

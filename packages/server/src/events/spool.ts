@@ -98,9 +98,20 @@ export function createSpool(options: SpoolOptions): Spool {
   const tornCounted = new Set<number>()
   const listeners: Array<() => void> = []
   let appendLog: AppendLog
-  // The forwarder's read or ack in flight (it runs one at a time), for `readerBusy`.
+  // The forwarder's read or ack in flight (it runs one at a time), for `readerBusy`: since when
+  // its latest file-system call has been under way, and on which file. A long count (a large spool
+  // read again, window after window) moves `since` on with each call: only a call that does not
+  // return looks stalled. Before, `since` was the start of the whole read.
   let reader: { since: number; path: string } | undefined
   const busyNow = options.busyNow ?? Date.now
+  const calling = (path: string) => {
+    if (reader) {
+      reader.since = busyNow()
+      reader.path = path
+    }
+  }
+  // Bumped by `reset`: a recount that began before it does not write its counts over it.
+  let generation = 0
   const timed = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
     const mine = { since: busyNow(), path }
     reader = mine
@@ -196,8 +207,15 @@ export function createSpool(options: SpoolOptions): Spool {
   // retried for ever, with `pending` still counting the lost events. Now the append log goes on in
   // a new segment (followPath 'rotate'), and here, between appends, the cursor moves past the
   // missing segments and what is left is counted again: the difference was lost, and is said so.
-  const recover = () =>
-    appendLog.exclusive(async () => {
+  //
+  // Only finding what changed holds the append log (a few stats); the count of what is left, a
+  // read of the whole spool, runs beside the appends, up to where the log ended when it was
+  // looked at: what is appended meanwhile is counted by `append` as ever. Before, the count held
+  // the append log: after a long outage (a large spool) every events request waited behind it and
+  // was answered 503 STORE_STALLED, the relay refusing events while nothing was hung. The
+  // forwarder (the only reader: nothing acks meanwhile) waits for it.
+  const recover = async () => {
+    const found = await appendLog.exclusive(async () => {
       // (follow() itself may set `changed`: this recount covers it.)
       const movedOn = (await appendLog.follow()) || changed
       changed = false
@@ -212,31 +230,37 @@ export function createSpool(options: SpoolOptions): Spool {
         gone.add(segment)
         if (segment === from.segment && segment < active) from = { segment: segment + 1, offset: 0 }
       }
-      if (!movedOn && missing.length === 0 && shrunk.length === 0) return
+      if (!movedOn && missing.length === 0 && shrunk.length === 0) return undefined
       // A cursor inside what was cut off: that segment is done (the cut lines are counted lost).
       if (shrunk.includes(from.segment) && from.offset > ((await durableSize(from.segment)) ?? 0)) from = { segment: from.segment + 1, offset: 0 }
-      const left = await countLines(from)
-      // A torn end is counted lost when it is read, not here as well.
-      const lostNow = Math.max(0, pending - left.lines - left.torn)
-      cursor = from
-      pending = left.lines
-      lost += lostNow
-      const { lines } = await readLines(cursor, 1, READ_WINDOW)
-      oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
-      log.error(
-        `events spool: ${[...missing, ...shrunk].map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
-          `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
-      )
+      // After an await: every append fsynced by now has been counted into `pending`.
+      return { from, end: { segment: active, offset: appendLog.size() }, pendingThen: pending, generation, missing, shrunk }
     })
+    if (!found) return
+    const { from, end, pendingThen, missing, shrunk } = found
+    const left = await countLines(from, end)
+    if (found.generation !== generation) return
+    // A torn end is counted lost when it is read, not here as well.
+    const lostNow = Math.max(0, pendingThen - left.lines - left.torn)
+    cursor = from
+    pending = left.lines + (pending - pendingThen)
+    lost += lostNow
+    const { lines } = await readLines(cursor, 1, READ_WINDOW)
+    oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
+    log.error(
+      `events spool: ${[...missing, ...shrunk].map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
+        `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
+    )
+  }
 
-  // Lines (what `pending` counts) from `from` on, and the segments no longer appended to whose
-  // end is torn (no newline: read as one unreadable piece, its event lost). Takes each such
-  // segment's size as the one counted (see `sealed`).
-  async function countLines(from: SpoolCursor): Promise<{ lines: number; torn: number }> {
+  // Lines (what `pending` counts) from `from` up to `end` (default: all that is durable), and the
+  // segments no longer appended to whose end is torn (no newline: read as one unreadable piece,
+  // its event lost). Takes each such segment's size as the one counted (see `sealed`).
+  async function countLines(from: SpoolCursor, end: SpoolCursor = { segment: active, offset: Infinity }): Promise<{ lines: number; torn: number }> {
     let count = 0
     let torn = 0
-    for (let segment = from.segment; segment <= active; segment++) {
-      const size = (await durableSize(segment)) ?? 0
+    for (let segment = from.segment; segment <= end.segment; segment++) {
+      const size = Math.min((await durableSize(segment)) ?? 0, segment === end.segment ? end.offset : Infinity)
       let last = 0x0a
       for (let offset = segment === from.segment ? from.offset : 0; offset < size; ) {
         const window = await readWindow({ segment, offset }, Math.min(1024 * 1024, size - offset))
@@ -245,7 +269,7 @@ export function createSpool(options: SpoolOptions): Spool {
         last = window[window.length - 1]
         offset += window.length
       }
-      if (segment < active) {
+      if (segment < end.segment) {
         sealed.set(segment, size)
         if (last !== 0x0a) torn++
       }
@@ -255,10 +279,13 @@ export function createSpool(options: SpoolOptions): Spool {
 
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length)
-    const file = await fs.open(join(dir, segmentName(at.segment)), 'r')
+    const path = join(dir, segmentName(at.segment))
+    calling(path)
+    const file = await fs.open(path, 'r')
     let filled = 0
     try {
       while (filled < length) {
+        calling(path)
         const read = await file.read(buffer, filled, length - filled, at.offset + filled)
         if (read === 0) break
         filled += read
@@ -384,6 +411,7 @@ export function createSpool(options: SpoolOptions): Spool {
     reset: () =>
       appendLog.exclusive(async () => {
         log.warn(`events spool: reset; ${pending} undelivered event(s) discarded`)
+        generation++
         await appendLog.truncateAll()
         for (const segment of await segments()) if (segment !== active) await fs.remove(join(dir, segmentName(segment)))
         sealed.clear()

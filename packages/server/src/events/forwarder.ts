@@ -71,7 +71,7 @@ export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
-  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's: `lastError` says), `misconfigured` on 401/403/404/405/410. */
+  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410. */
   state: 'ok' | 'failing' | 'misconfigured'
   /** Events in the spool, not yet delivered. */
   pending: number
@@ -153,6 +153,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // nothing but bad events costs a few dozen requests, not one per event, and refusals are paced
   // by the first backoff step.
   let search: { lines: number; size: number; cuts: number } | undefined
+  // The state the upstream's latest answer gave, and whether `stats.state` says `failing` because
+  // of the spool instead. Once the spool answers again, the state is the upstream's again: before,
+  // a spool error followed by nothing to send (its events lost with a segment, or unreadable)
+  // left `failing` in the status for good, the cause long gone.
+  let answered: ForwardingStats['state'] = 'ok'
+  let spoolFailed = false
 
   let appended = false
   spool.onAppend(() => {
@@ -243,6 +249,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         log.error(`events forwarding: ${message}; retrying`)
         stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
+        spoolFailed = true
         await pause(backoff())
       }
     }
@@ -256,6 +263,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.dropped += lost
       options.onAttempt?.('lost', lost)
     }
+    // The spool answered: a `failing` of its own is over (with nothing to send, no upstream
+    // answer would come to end it).
+    if (spoolFailed) stats.state = answered
+    spoolFailed = false
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {
@@ -273,7 +284,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       searched(n + batch.skipped)
       stats.delivered += n
       unreadable(batch.skipped)
-      stats.state = 'ok'
+      stats.state = answered = 'ok'
       stats.lastSuccessAt = clock.now()
       failures = 0
       if (limit < batchSize && ++fitted >= GROW_AFTER) {
@@ -323,12 +334,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     let delay: number
     if (result.notSink || status === 401 || status === 403 || status === 404 || status === 405 || status === 410) {
       if (stats.state !== 'misconfigured') log.error(`events upstream answered ${result.notSink ? stats.lastError.message : status}: check --events-upstream and its key; ${spool.pending()} event(s) kept in the spool`)
-      stats.state = 'misconfigured'
+      stats.state = answered = 'misconfigured'
       delay = backoff()
       options.onAttempt?.('misconfigured', n)
     } else {
       if (stats.state === 'ok') log.warn(`events upstream failing (${stats.lastError.message}); ${spool.pending()} event(s) kept in the spool, retrying`)
-      stats.state = 'failing'
+      stats.state = answered = 'failing'
       const after = parseRetryAfter(result.retryAfter, clock.now(), result.date)
       // `Retry-After: 0` (or a date already past) on every answer must not make a tight loop.
       delay = after === undefined || after < baseMs ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)

@@ -1,0 +1,62 @@
+// The forwarder's `state` in /holdfast/v1/status says why events wait. A spool error (EIO on a
+// read) makes it `failing`; before, it stayed `failing` for good once the spool answered again
+// with nothing to send (the events that could not be read gone with their segment): the status
+// named an error long gone, and an operator's alert on `failing` never cleared.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { faultyFileSystem, steppedClock } from './events-faults'
+import { post, startServer, tempDir, waitFor } from './helpers'
+
+const closers: Array<() => void> = []
+afterEach(() => {
+  for (const close of closers.splice(0)) close()
+})
+
+describe('forwarding state after a spool error', { timeout: 30_000 }, () => {
+  it('EIO reading the spool, then its segment removed by the operator: back to ok once the spool answers, with nothing left to send', async () => {
+    let requests = 0
+    const sink = createServer((req, res) => {
+      requests++
+      req.resume()
+      req.on('end', () => res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}'))
+    })
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+    closers.push(() => sink.close())
+    const spoolDir = join(await tempDir(), 'spool')
+    const fs = faultyFileSystem()
+    const clock = steppedClock()
+    const relay = await startServer({
+      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsSpoolDir: spoolDir,
+      eventsFileSystem: fs,
+      eventsForwarding: { clock },
+    })
+    fs.beforeRead = () => {
+      throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+    }
+    const events = ['a', 'b', 'c'].map((id) => ({ id, type: 'custom', name: 'clicked', time: 1 }))
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().state === 'failing' && clock.pending().length > 0, 5000, 5)
+    expect(relay.eventsForwarding!().lastError?.message).toContain('the spool: EIO')
+
+    // The disk is replaced: the segment that could not be read is gone (its 3 events counted lost).
+    await rm(join(spoolDir, 'seg-0000000000000001.jsonl'))
+    fs.beforeRead = undefined
+    clock.advance(120_000)
+    await waitFor(() => relay.eventsForwarding!().dropped === 3, 5000, 5)
+    await waitFor(() => relay.eventsForwarding!().state === 'ok', 2000, 5).catch(() => undefined)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, dropped: 3, delivered: 0 })
+    const body = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { forwarding: { state: string } } }
+    expect(body.events.forwarding.state).toBe('ok')
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_upstream_state\{state="ok"\} 1/)
+    expect(requests).toBe(0)
+
+    // Later events go out as ever.
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'd', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().delivered === 1, 5000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0 })
+  })
+})

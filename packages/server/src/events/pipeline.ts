@@ -12,6 +12,7 @@ import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
 import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, realClock, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
+import { EVENT_LIMITS } from './schema'
 import { createSpool } from './spool'
 
 /** Default spool directory of `eventsUpstream`, relative to the working directory. */
@@ -89,6 +90,12 @@ export interface EventsPipeline {
   sink: EventSink
   metrics: EventsMetrics
   forwarder?: Forwarder
+  /**
+   * With `eventsUpstream`: the largest an event may be as the forwarder sends it alone (the
+   * upstream's body cap, 1 MiB as this server's): intake refuses a bigger one (413), so that no
+   * event answered 202 is one the upstream must refuse.
+   */
+  forwardedBytesCap?: number
   /** Reads ids back, then starts forwarding. */
   open(): Promise<void>
   /** Stops forwarding, then closes the sink. */
@@ -164,6 +171,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     sink,
     metrics,
     forwarder,
+    ...(forwarder ? { forwardedBytesCap: EVENT_LIMITS.maxBodyBytes } : {}),
     async open() {
       const opening = (async () => {
         try {

@@ -24,7 +24,7 @@ export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { 
  * not answer within the sink's bound (a hung mount) is a 503 with `Retry-After`, at once while it
  * stays hung.
  */
-export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics }): Promise<void> {
+export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics; forwardedBytesCap?: number }): Promise<void> {
   const rejected = deps.metrics?.rejected
   const body = await readBody(req, EVENT_LIMITS.maxBodyBytes, true)
   if (!body.ok) {
@@ -49,6 +49,14 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
     rejected?.inc({ reason: 'invalid' })
     return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })
   }
+  const tooLarge = deps.forwardedBytesCap === undefined ? undefined : undeliverable(batch.events, deps.forwardedBytesCap)
+  if (tooLarge) {
+    rejected?.inc({ reason: 'too_large' })
+    return sendJson(res, 413, {
+      errorCode: 'EVENT_TOO_LARGE',
+      errorDetails: `events[${tooLarge.index}] is ${tooLarge.bytes.toLocaleString('en-US')} bytes as this relay forwards it (JSON written out again: a number such as 1E15 becomes 1000000000000000), over the upstream's ${tooLarge.cap.toLocaleString('en-US')}; it could never be delivered`,
+    })
+  }
   try {
     sendJson(res, 202, await deps.sink.accept(batch.events))
   } catch (error) {
@@ -64,4 +72,22 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
 /** `application/json`, any case, with or without parameters (`; charset=utf-8`). */
 export function isJson(contentType: string | undefined): boolean {
   return typeof contentType === 'string' && contentType.split(';')[0].trim().toLowerCase() === 'application/json'
+}
+
+/**
+ * The first event of `events` that the forwarder could not deliver: alone in a batch, as it
+ * sends it (`{"events":[…]}` of the event written out again by JSON.stringify), over `cap` bytes.
+ * Written out again, an event can grow (`1E15` is sent as `1000000000000000`, `1E20` as 21
+ * digits; strings never grow): before, a relay answered 202 for a lone event under its 1 MiB
+ * intake cap that came out at several MiB, the upstream answered 413, and the event was dropped.
+ * The whole batch is measured first, so a batch that fits costs one stringify.
+ */
+function undeliverable(events: unknown[], cap: number): { index: number; bytes: number; cap: number } | undefined {
+  const wrapper = Buffer.byteLength('{"events":[]}')
+  if (Buffer.byteLength(JSON.stringify(events)) - 2 + wrapper <= cap) return undefined
+  for (let index = 0; index < events.length; index++) {
+    const bytes = Buffer.byteLength(JSON.stringify(events[index])) + wrapper
+    if (bytes > cap) return { index, bytes, cap }
+  }
+  return undefined
 }

@@ -71,11 +71,18 @@ describe.each([
     expect(metrics).toMatch(new RegExp(`holdfast_events_store_stalled_seconds\\{path="[^"]*${file.replace(/\./g, '\\.')}"\\} 10`))
     expect(metrics).toMatch(/holdfast_events_rejected_total\{reason="store_stalled"\} 2/)
     expect(logger.lines.some((line) => line.includes(file) && line.includes('has not returned'))).toBe(true)
+    // Readiness stays 200 (flags are still served; taking the instance out of a load balancer
+    // would stop them, and a fleet on one dead mount would stop serving flags altogether), and
+    // its body names the stall, as the status does.
+    const ready = await fetch(`${server.url}/readyz`)
+    expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ status: 'ready', events: { stalled: { since: stalled!.since, path: stalled!.path, seconds: 10 } } })
 
     // The fsync returns: the relay takes events again by itself. a1, a2 were stored after all
     // (late): the client's retry of them is a duplicate, never stored twice; b1 was never stored.
     held.release()
     await waitFor(async () => (await status(server.url)).events?.stalled === undefined, 5000)
+    expect(await (await fetch(`${server.url}/readyz`)).json()).not.toHaveProperty('events')
     expect(await scrape(server.url)).not.toMatch(/holdfast_events_store_stalled_seconds\{/)
     const retry = await send(server.url, 'a1', 'a2', 'b1')
     expect(retry.status).toBe(202)

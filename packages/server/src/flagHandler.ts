@@ -200,6 +200,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
       flags: source,
       metrics,
       isDraining: () => draining,
+      eventsStalled: () => events.sink.stalled(),
       endpoints: () => [
         ['POST /ofrep/v1/evaluate/flags', 'OFREP bulk evaluation: {"context": {"targetingKey": ...}}'],
         ['POST /ofrep/v1/evaluate/flags/{key}', 'OFREP evaluation of one flag'],

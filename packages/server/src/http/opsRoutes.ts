@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { StoreStall } from '../events/sink'
 import type { FlagSource } from '../flags/flagSource'
 import type { ServerMetrics } from '../metrics'
 import { sendJson, sendText } from './body'
@@ -7,12 +8,18 @@ import type { Route } from './requestHandler'
 /**
  * The operations routes, none of which needs the API key: `/` (a short page listing the
  * endpoints), `/healthz` (liveness: the process answers), `/readyz` (readiness: definitions are
- * being served and the server is not draining) and `/metrics` (Prometheus text format).
+ * being served and the server is not draining; an events store that hangs is named, not a 503)
+ * and `/metrics` (Prometheus text format).
  */
 export function createOpsRoutes(deps: {
   flags: FlagSource
   metrics: ServerMetrics
   isDraining(): boolean
+  /**
+   * The events store's write that has not returned (`events.stalled` of the status), named in the
+   * `/readyz` body without turning it 503: see `readyz` below.
+   */
+  eventsStalled?(): StoreStall | undefined
   /** Lines for the index page: `[method + path, what]`, in order. */
   endpoints(): Array<[string, string]>
 }): Record<string, Route> {
@@ -20,9 +27,16 @@ export function createOpsRoutes(deps: {
   const readyz = (_req: IncomingMessage, res: ServerResponse) => {
     const ready = !deps.isDraining() && (deps.flags.current() !== undefined || deps.flags.status().ready)
     const version = deps.flags.current()
+    // An events store that hangs (a dead mount) is said here but does not make the server not
+    // ready: its events requests get 503 + Retry-After and their clients keep the events (nothing
+    // is lost), while its flags are still served. Taken out of a load balancer for it, the
+    // instance would stop serving flags as well, and a fleet whose spools share one dead mount
+    // would stop serving flags altogether. Before, `/readyz` said nothing of it.
+    const stalled = deps.eventsStalled?.()
     sendJson(res, ready ? 200 : 503, {
       status: ready ? 'ready' : deps.isDraining() ? 'draining' : 'not-ready',
       ...(version ? { version: version.version, source: version.origin, flags: version.flagCount } : {}),
+      ...(stalled ? { events: { stalled } } : {}),
     })
   }
   const metrics = async (_req: IncomingMessage, res: ServerResponse) => {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { dataDirTiming } from '../../packages/server/src/flags/persistence'
 import { faultyFileSystem, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
@@ -126,5 +127,39 @@ describe('a large spool counted again while the relay runs', { timeout: 60_000 }
     }
     expect((await status(relay.url)).events.forwarding).toMatchObject({ pending: 0, dropped: 250 })
     expect([...upstream.state.received].sort()).toEqual([...ids.slice(1).flat(), 'during-count', 'while-held'].sort())
+  })
+})
+
+describe('a large spool counted at start', { timeout: 60_000 }, () => {
+  it('a count that takes longer than the open bound, read after read, is not a hung mount: the relay starts and delivers', async () => {
+    // Before: the whole open (lock, count, ids read back) had to end within the bound (5 s; 0.5 s
+    // here), so a relay restarted after a long outage, its spool large on a slow disk, was refused
+    // as "it did not answer within 5 s: a hung mount?", at every restart. Each read here takes
+    // 60 ms of real time (the bound is on the real clock, as the data dir's): 1.2 s in all.
+    const before = dataDirTiming.openMs
+    dataDirTiming.openMs = 500
+    try {
+      const spoolDir = join(await tempDir(), 'spool')
+      const ids = await grownSpool(spoolDir, 5)
+      const upstream = await sink()
+      upstream.state.down = false
+      const fs = faultyFileSystem()
+      let reads = 0
+      fs.beforeRead = async (length) => {
+        if (length < 512 * 1024) return
+        reads++
+        await new Promise((resolve) => setTimeout(resolve, 80))
+      }
+      const started = Date.now()
+      const relay = await startServer({ eventsUpstream: upstream.url, eventsSpoolDir: spoolDir, eventsFileSystem: fs })
+      expect(Date.now() - started).toBeGreaterThan(500)
+      expect(reads).toBeGreaterThanOrEqual(10)
+      fs.beforeRead = undefined
+      await waitFor(() => relay.eventsForwarding!().pending === 0, 20_000)
+      expect(upstream.state.received.size).toBe(1250)
+      expect([...upstream.state.received].sort()).toEqual(ids.flat().sort())
+    } finally {
+      dataDirTiming.openMs = before
+    }
   })
 })

@@ -99,6 +99,27 @@ export const nodeFileSystem: EventFileSystem = {
 }
 
 /**
+ * `fs` that calls `returned` each time one of its calls (or a call on a file it opened) settles:
+ * how the bound of the events open tells a slow disk, whose calls keep returning, from a hung
+ * mount, whose call does not.
+ */
+export function watchedFileSystem(fs: EventFileSystem, returned: () => void): EventFileSystem {
+  const watch = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => (...args: A): Promise<R> => call(...args).finally(returned)
+  return {
+    open: async (path, mode, permissions) => {
+      const file = await watch(fs.open)(path, mode, permissions)
+      return { write: watch(file.write), read: watch(file.read), datasync: watch(file.datasync), truncate: watch(file.truncate), close: watch(file.close) }
+    },
+    stat: watch(fs.stat),
+    rename: watch(fs.rename),
+    remove: watch(fs.remove),
+    mkdirp: watch(fs.mkdirp),
+    list: watch(fs.list),
+    syncDir: watch(fs.syncDir),
+  }
+}
+
+/**
  * Error codes with which a platform or file system refuses to open or fsync a directory (Windows:
  * EISDIR, EPERM; some FUSE and network file systems: EINVAL, ENOTSUP, ENOSYS; a directory without
  * read permission: EACCES). There the data itself was synced already and nothing more can be done;

@@ -6,8 +6,8 @@ import { basename, dirname, join, resolve } from 'node:path'
 import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
-import type { EventFileSystem } from './fileSystem'
-import { CLOSE_WAIT_MS, didNotAnswer, within } from '../flags/persistence'
+import { nodeFileSystem, watchedFileSystem, type EventFileSystem } from './fileSystem'
+import { CLOSE_WAIT_MS, dataDirTiming, didNotAnswer } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
@@ -113,7 +113,9 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   }
   const metrics = createEventsMetrics(deps.registry)
   const onSync = (seconds: number) => metrics.fsync.observe(seconds)
-  const fs = options.eventsFileSystem
+  // When a file-system call of the events store last returned: the open's bound (see `open`).
+  let returnedAt = performance.now()
+  const fs = watchedFileSystem(options.eventsFileSystem ?? nodeFileSystem, () => (returnedAt = performance.now()))
   // One clock for when a write began and for how long it has run (see `realClock`).
   const clock = options.eventsClock ?? realClock
   const busyNow = () => clock.now()
@@ -193,8 +195,12 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       // A spool or file on a network mount whose server is gone does not fail, it hangs: before,
       // the start then waited for ever, saying nothing and never listening. Bounded as the data
       // dir is (flags/persistence.ts); then refused as any unusable spool or file is: a 202 for an
-      // event that cannot be stored would lose it.
-      if ((await within(opening)).timedOut) {
+      // event that cannot be stored would lose it. The bound is on one call that does not return,
+      // not on the whole open: a relay restarted after a long outage counts a large spool read
+      // after read, and on a slow disk that takes longer than the bound. Before, that start was
+      // refused as "a hung mount?", and so was every restart after it.
+      returnedAt = performance.now()
+      if (await stuck(opening, () => returnedAt)) {
         abandoned = true
         void opening.then(async () => {
           await sink.close().catch(() => undefined)
@@ -237,6 +243,26 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(reader ? { stalled: reader } : {}) } } : {}),
       }
     },
+  }
+}
+
+// True once no file-system call has returned for `dataDirTiming.openMs` while `work` goes on (a
+// call that hangs); false when `work` resolves first; rejects as `work` does.
+async function stuck(work: Promise<unknown>, returnedAt: () => number): Promise<boolean> {
+  const bound = dataDirTiming.openMs
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const hung = new Promise<true>((resolve) => {
+    const check = () => {
+      const idle = performance.now() - returnedAt()
+      if (idle >= bound) resolve(true)
+      else timer = setTimeout(check, bound - idle)
+    }
+    timer = setTimeout(check, bound)
+  })
+  try {
+    return await Promise.race([work.then(() => false), hung])
+  } finally {
+    clearTimeout(timer)
   }
 }
 

@@ -112,6 +112,8 @@ export function createSpool(options: SpoolOptions): Spool {
   }
   // Bumped by `reset`: a recount that began before it does not write its counts over it.
   let generation = 0
+  // Delivered batches whose cursor could not be written (a full disk) since the last one saved.
+  let unsaved = 0
   const timed = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
     const mine = { since: busyNow(), path }
     reader = mine
@@ -371,7 +373,22 @@ export function createSpool(options: SpoolOptions): Spool {
       return { events, next: position, skipped }
     }),
     ack: (next, count) => timed(cursorPath, async () => {
-      await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
+      try {
+        await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
+        if (unsaved) log.info(`events spool: the cursor is saved again (${unsaved} delivered batch(es) went unsaved while the disk was full)`)
+        unsaved = 0
+      } catch (error) {
+        // Timeline this guards against: the disk fills while the upstream is away (appends are
+        // refused, their clients keep the events); the upstream comes back and takes a batch,
+        // but its cursor cannot be written. Before, the batch was sent again and again, and no
+        // delivered segment was deleted (that came after the cursor write), so nothing made room:
+        // the relay stayed wedged until an operator freed space. The sink has the batch: the
+        // spool moves on in memory and deletes what it delivered, which makes room; a later ack
+        // writes the cursor. A crash meanwhile starts again from the cursor last written (or the
+        // oldest segment left, see open()): a re-send, which the sink de-duplicates.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
+        if (unsaved++ === 0) log.error(`events spool: the disk is full: cannot save the cursor (${(error as Error).message}); delivering on and deleting what is delivered to make room (a crash now would send again what was delivered since)`)
+      }
       const done = cursor.segment
       cursor = next
       // The cursor moved: the ack stands even if a delivered segment cannot be deleted now (open()

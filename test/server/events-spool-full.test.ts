@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net'
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { EventFileSystem } from '@holdfast/server'
+import { nodeFileSystem, silentLogger, type EventFileSystem } from '@holdfast/server'
+import { createSpool } from '../../packages/server/src/events/spool'
 import { faultyFileSystem } from './events-faults'
 import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 
@@ -89,5 +90,55 @@ describe('a spool on a full disk', { timeout: 60_000 }, () => {
     // The room made takes events again.
     expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'new-1', type: 'custom', name: 'n', time: 1 }] })).status).toBe(202)
     await waitFor(() => received.includes('new-1'), 10_000)
+  })
+})
+
+describe('a spool that went on while its cursor could not be saved', () => {
+  it('a crash then loses nothing: the restart sends again from the cursor last saved, or from the oldest segment left', async () => {
+    const dir = join(await tempDir(), 'spool')
+    const ev = (n: number) => ({ id: `c-${n}`, type: 'custom' as const, name: 'n', time: n })
+    // The cursor cannot be written (the disk is full); appends went in before it filled.
+    let full = false
+    const fs: EventFileSystem = {
+      ...nodeFileSystem,
+      async open(path, mode, permissions) {
+        const file = await nodeFileSystem.open(path, mode, permissions)
+        const cursor = path.endsWith('cursor.json.tmp')
+        return { ...file, write: (b, o, l) => (full && cursor ? Promise.reject(Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' })) : file.write(b, o, l)) }
+      },
+    }
+    const spool = createSpool({ dir, segmentBytes: 300, fs, log: silentLogger })
+    await spool.open()
+    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    // The first batch's cursor is saved; then the disk is full for the next ones.
+    const delivered: string[] = []
+    const first = (await spool.read(4, 1_000_000))!
+    await spool.ack(first.next, 4)
+    delivered.push(...first.events.map((e) => e.id))
+    full = true
+    for (let i = 0; i < 3; i++) {
+      const batch = (await spool.read(4, 1_000_000))!
+      await spool.ack(batch.next, batch.events.length)
+      delivered.push(...batch.events.map((e) => e.id))
+    }
+    expect(delivered).toHaveLength(16)
+    expect(spool.pending()).toBe(14)
+    // Delivered segments were deleted to make room, the saved cursor naming one of them.
+    const left = (await readdir(dir)).filter((name) => name.startsWith('seg-'))
+    expect(left).not.toContain(segmentName(1))
+    // kill -9: nothing more is written. The restart delivers every event not yet delivered
+    // (and may send some delivered ones again: the sink de-duplicates).
+    const again = createSpool({ dir, segmentBytes: 300, log: silentLogger })
+    await again.open()
+    const after: string[] = []
+    for (let batch = await again.read(4, 1_000_000); batch; batch = await again.read(4, 1_000_000)) {
+      after.push(...batch.events.map((e) => e.id))
+      await again.ack(batch.next, batch.events.length)
+    }
+    const all = Array.from({ length: 30 }, (_, n) => `c-${n}`)
+    expect(after).toEqual(expect.arrayContaining(all.filter((id) => !delivered.includes(id))))
+    expect(new Set([...delivered, ...after])).toEqual(new Set(all))
+    await spool.close().catch(() => undefined)
+    await again.close()
   })
 })

@@ -4,11 +4,12 @@
 // reader went through what was left, skipped the torn end as if it were one line, and `pending`
 // stayed above zero for ever once the spool had drained: events "waiting" that would never be sent.
 // (Internal module, imported by path: segments are 8 MiB by default.)
-import { readdir, stat, truncate, appendFile } from 'node:fs/promises'
+import { readdir, rm, stat, truncate, appendFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { silentLogger } from '@holdfast/server'
 import { createSpool, type Spool } from '../../packages/server/src/events/spool'
+import { faultyFileSystem } from './events-faults'
 import { recordingLogger, tempDir } from './helpers'
 
 const ev = (n: number) => ({ id: `p-${n}`, type: 'custom' as const, name: 'n', time: n })
@@ -118,4 +119,28 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     expect(reopened.pending()).toBe(12)
     await reopened.close()
   })
+
+  it('a segment deleted, then a read error in the middle of the recount that follows: the next read counts again, and pending still ends at 0', async () => {
+    // Before: the failed count had already marked the segment as accounted for, so no read
+    // counted again, and `pending` kept the lost events for ever (3 waiting, nothing to send).
+    const dir = join(await tempDir(), 'spool')
+    const fs = faultyFileSystem()
+    const spool = createSpool({ dir, segmentBytes: 300, fs, log: recordingLogger() })
+    await spool.open()
+    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const [first] = await segments(dir)
+    await rm(join(dir, first))
+    // The reads of the batch (two segments) go through; the recount's first read fails.
+    let reads = 0
+    fs.beforeRead = () => {
+      if (++reads === 3) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+    }
+    await expect(spool.read(4, 1_000_000)).rejects.toThrow(/EIO/)
+    const { ids, gone } = await drain(spool)
+    expect(ids).toHaveLength(27)
+    expect(gone).toBe(3)
+    expect(spool.pending()).toBe(0)
+    await spool.close()
+  })
 })
+

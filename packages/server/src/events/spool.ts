@@ -60,8 +60,9 @@ export interface Spool extends EventStore {
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
   /**
-   * The forwarder's read or cursor write in flight: since when (the `busyNow` clock) and on which
-   * path; undefined when none is. A call on a mount that died never returns nor fails.
+   * The forwarder's read or cursor write in flight: since when its latest file-system call has
+   * been under way (the `busyNow` clock) and on which path; undefined when none is. A call on a
+   * mount that died never returns nor fails; a long count makes calls that return.
    */
   readerBusy(): { since: number; path: string } | undefined
   /**
@@ -240,7 +241,14 @@ export function createSpool(options: SpoolOptions): Spool {
     })
     if (!found) return
     const { from, end, pendingThen, missing, shrunk } = found
-    const left = await countLines(from, end)
+    let left: Awaited<ReturnType<typeof countLines>>
+    try {
+      left = await countLines(from, end)
+    } catch (error) {
+      // Counted again at the next read (a read error here left `pending` as it was).
+      changed = true
+      throw error
+    }
     if (found.generation !== generation) return
     // A torn end is counted lost when it is read, not here as well.
     const lostNow = Math.max(0, pendingThen - left.lines - left.torn)

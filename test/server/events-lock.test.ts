@@ -10,7 +10,7 @@ import { hostname } from 'node:os'
 import { lockTiming } from '../../packages/server/src/events/lockFile'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { post, startServer, tempDir, waitFor } from './helpers'
+import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { serverProcess } from './events-process'
 
 // A lock that looks stale by this host's clock is watched for a touch: 15 s in service, 300 ms here.
@@ -19,6 +19,42 @@ lockTiming.watchMs = 300
 let counter = 0
 const batch = (n: number) => Array.from({ length: n }, () => ({ id: `lock-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000 }))
 const idsIn = async (file: string) => (await readFile(file, 'utf8').catch(() => '')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id as string)
+
+describe('a relay whose spool lock is taken over by a server on another host', { timeout: 30_000 }, () => {
+  it('(it was stopped or its mount hung for 30 s) stops taking events and forwarding, says so, and leaves the lock to its holder', async () => {
+    // Before: it went on as if it held the lock, and two relays appended to and delivered from one
+    // spool (each overwriting the other's cursor): acknowledged events lost or sent twice.
+    const refresh = lockTiming.refreshMs
+    lockTiming.refreshMs = 50
+    try {
+      const sinkFile = join(await tempDir(), 'sink.jsonl')
+      const sink = await startServer({ eventsFile: sinkFile })
+      const spool = join(await tempDir(), 'spool')
+      const logger = recordingLogger()
+      const relay = await startServer({ eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: spool, logger })
+      const first = batch(2)
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: first })).status).toBe(202)
+      await waitFor(async () => (await idsIn(sinkFile)).length === 2, 10_000)
+      // What a relay on another host writes when it takes a lock untouched for 30 s over.
+      const theirs = JSON.stringify({ pid: 4242, host: 'other-host.invalid', since: '2026-12-05T06:00:00.000Z' })
+      await writeFile(join(spool, 'LOCK'), theirs)
+      await waitFor(async () => (await post(`${relay.url}/holdfast/v1/events`, { events: batch(1) })).status === 503, 5_000)
+      const refused = await post(`${relay.url}/holdfast/v1/events`, { events: batch(1) })
+      expect(refused.status).toBe(503)
+      expect(refused.headers.get('Retry-After')).toBe('5')
+      expect(await refused.json()).toMatchObject({ errorCode: 'STORE_IN_USE', errorDetails: expect.stringContaining('pid 4242 on other-host.invalid') })
+      const status = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { takenOver?: { by: string } } }
+      expect(status.events.takenOver?.by).toContain('pid 4242 on other-host.invalid')
+      expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_rejected_total\{reason="store_in_use"\} [1-9]/)
+      expect(logger.lines.join('\n')).toContain('was taken over by another server (pid 4242 on other-host.invalid, since 2026-12-05T06:00:00.000Z); this one no longer takes events (503) nor forwards them')
+      // Its close leaves the other server's lock in place.
+      await relay.close()
+      expect(await readFile(join(spool, 'LOCK'), 'utf8')).toBe(theirs)
+    } finally {
+      lockTiming.refreshMs = refresh
+    }
+  })
+})
 
 describe('one server per events file or spool', { timeout: 60_000 }, () => {
   it('a second relay on the same spool is refused, naming the holder; once the first is closed a new one delivers its spool', async () => {

@@ -17,7 +17,7 @@ import { open, readFile, stat, unlink, utimes } from 'node:fs/promises'
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
 /** How long a lock that looks stale by this host's clock is watched for a touch (tests shorten it). */
-export const lockTiming = { watchMs: LEASE_REFRESH_MS * 1.5 }
+export const lockTiming = { watchMs: LEASE_REFRESH_MS * 1.5, refreshMs: LEASE_REFRESH_MS }
 /** Locks this process holds: a second server in the same process is refused too. */
 const held = new Set<string>()
 
@@ -34,9 +34,15 @@ interface Holder {
 /**
  * Takes the lock at `path` (what it guards is `what`; `why` says what two holders would break);
  * resolves with its release, or throws naming the holder. When the lock file itself cannot be
- * made (a read-only mount), the error thrown has the OS error as its `cause`.
+ * made (a read-only mount), the error thrown has the OS error as its `cause`. `onLost` is told
+ * (once, naming the new holder) when the lock is found to be another server's: see the touch.
  */
-export async function acquireLock(path: string, what: string, why = 'Two servers on one events file or spool lose and duplicate events: give each its own.'): Promise<() => Promise<void>> {
+export async function acquireLock(
+  path: string,
+  what: string,
+  why = 'Two servers on one events file or spool lose and duplicate events: give each its own.',
+  onLost?: (holder: string) => void,
+): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
     try {
@@ -63,8 +69,21 @@ export async function acquireLock(path: string, what: string, why = 'Two servers
     if (touching) return
     touching = true
     const now = new Date()
-    utimes(path, now, now).catch(() => undefined).finally(() => (touching = false))
-  }, LEASE_REFRESH_MS)
+    utimes(path, now, now)
+      .catch(() => undefined)
+      // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
+      // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
+      // Before, it went on as if it held the lock when it came back, and two servers appended to
+      // and delivered from one spool.
+      .then(() => (onLost ? readHolder(path) : undefined))
+      .then((holder) => {
+        if (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since)) return
+        clearInterval(touch)
+        held.delete(path)
+        onLost!(`pid ${holder.pid} on ${holder.host}, since ${holder.since}`)
+      })
+      .finally(() => (touching = false))
+  }, lockTiming.refreshMs)
   touch.unref()
   return async () => {
     clearInterval(touch)

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 
 /** Why an events request was refused, as the `reason` label of `holdfast_events_rejected_total`. */
-export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled'
+export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled' | 'store_in_use'
 
 /** The events sink's Prometheus metrics (registered in the server's registry). */
 export interface EventsMetrics {
@@ -9,7 +9,7 @@ export interface EventsMetrics {
   accepted: Counter
   /** `holdfast_events_duplicates_total`: events refused as already accepted (within the window). */
   duplicates: Counter
-  /** `holdfast_events_rejected_total{reason}`: requests refused (400 invalid, 415, 413, 500 store failed, 503 store stalled). */
+  /** `holdfast_events_rejected_total{reason}`: requests refused (400 invalid, 415, 413, 500 store failed, 503 store stalled, 503 store in use by another server). */
   rejected: Counter<'reason'>
   /** `holdfast_events_fsync_seconds`: duration of each fsync of the events file or spool (one per group of batches). */
   fsync: Histogram
@@ -79,7 +79,7 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   return {
     accepted: new Counter({ name: 'holdfast_events_accepted_total', help: 'New events stored or spooled.', registers }),
     duplicates: new Counter({ name: 'holdfast_events_duplicates_total', help: 'Events refused as duplicates (by id, within the window).', registers }),
-    rejected: new Counter({ name: 'holdfast_events_rejected_total', help: 'Events requests refused, by reason (invalid, unsupported_media_type, too_large, store_failed, store_stalled).', labelNames: ['reason'] as const, registers }),
+    rejected: new Counter({ name: 'holdfast_events_rejected_total', help: 'Events requests refused, by reason (invalid, unsupported_media_type, too_large, store_failed, store_stalled, store_in_use).', labelNames: ['reason'] as const, registers }),
     fsync: new Histogram({
       name: 'holdfast_events_fsync_seconds',
       help: 'Duration of each fsync of the events file or spool (one per group of batches).',

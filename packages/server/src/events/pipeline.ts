@@ -77,6 +77,8 @@ export interface EventsStatus {
   path?: string
   /** A write (or fsync) of the store that has not returned within `eventsWriteTimeoutMs`: since when, on which file. */
   stalled?: StoreStall
+  /** Another server took the file's or spool's lock over (`by`: its pid, host and since; `at`: when this one saw it): events are refused (503) and not forwarded. */
+  takenOver?: { by: string; at: number }
   /**
    * With `eventsUpstream`: the spool and the forwarder (pending, oldest age, state, delivered,
    * dropped, last error), and `stalled` when its read of the spool or its cursor write has not
@@ -101,6 +103,8 @@ export interface EventsPipeline {
   /** Stops forwarding, then closes the sink. */
   close(): Promise<void>
   stats(): ForwardingStats | undefined
+  /** Set once another server took the lock over: who, and when (epoch ms). Events are refused from then on. */
+  takenOver(): { by: string; at: number } | undefined
   status(): EventsStatus
 }
 
@@ -166,6 +170,8 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
   let release: (() => Promise<void>) | undefined
+  // Set when the lock was found to be another server's (see open()).
+  let takenOver: { by: string; at: number } | undefined
   // Set when the open did not answer in time: it goes on (a hung call cannot be cancelled), and
   // what it opens late is closed by it, not by close() (which must not wait for a hung mount).
   let abandoned = false
@@ -179,7 +185,16 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         try {
           if (guarded) {
             await mkdir(spool ? guarded : dirname(guarded), { recursive: true })
-            release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what)
+            release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what, undefined, (holder) => {
+              // Another server took the lock over (this one was stopped or its mount hung for
+              // 30 s): from here it is that server's file or spool. This one stops writing to it
+              // (events requests 503: clients keep their events and retry, reaching the holder
+              // behind a load balancer) and stops forwarding (two forwarders send and delete the
+              // same segments, and overwrite each other's cursor: events lost).
+              takenOver = { by: holder, at: Date.now() }
+              log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
+              void forwarder?.stop()
+            })
           }
           await sink.open()
           // A 202 makes a client forget its events: an operator who left out --events-file must
@@ -233,6 +248,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       if (!done) log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (a write that hangs: a hung mount?); going on without it (events not yet answered 202 are sent again by their clients)`)
     },
     stats: () => forwarder?.stats(),
+    takenOver: () => takenOver,
     status() {
       const stalled = sink.stalled()
       const reader = readerStalled()
@@ -240,6 +256,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         store: spool ? 'spool' : store ? 'file' : 'memory',
         ...(guarded ? { path: guarded } : {}),
         ...(stalled ? { stalled } : {}),
+        ...(takenOver ? { takenOver } : {}),
         ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(reader ? { stalled: reader } : {}) } } : {}),
       }
     },

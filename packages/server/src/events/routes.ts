@@ -24,7 +24,11 @@ export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { 
  * not answer within the sink's bound (a hung mount) is a 503 with `Retry-After`, at once while it
  * stays hung.
  */
-export async function handleEvents(req: IncomingMessage, res: ServerResponse, deps: { sink: EventSink; metrics?: EventsMetrics; forwardedBytesCap?: number }): Promise<void> {
+export async function handleEvents(
+  req: IncomingMessage,
+  res: ServerResponse,
+  deps: { sink: EventSink; metrics?: EventsMetrics; forwardedBytesCap?: number; takenOver?: () => { by: string } | undefined },
+): Promise<void> {
   const rejected = deps.metrics?.rejected
   const body = await readBody(req, EVENT_LIMITS.maxBodyBytes, true)
   if (!body.ok) {
@@ -56,6 +60,12 @@ export async function handleEvents(req: IncomingMessage, res: ServerResponse, de
       errorCode: 'EVENT_TOO_LARGE',
       errorDetails: `events[${tooLarge.index}] is ${tooLarge.bytes.toLocaleString('en-US')} bytes as this relay forwards it (JSON written out again: a number such as 1E15 becomes 1000000000000000), over the upstream's ${tooLarge.cap.toLocaleString('en-US')}; it could never be delivered`,
     })
+  }
+  // The events file or spool is another server's now (pipeline.ts): storing here would lose events.
+  const holder = deps.takenOver?.()
+  if (holder) {
+    rejected?.inc({ reason: 'store_in_use' })
+    return sendJson(res, 503, { errorCode: 'STORE_IN_USE', errorDetails: `the events store was taken over by another server (${holder.by}); retry later` }, { 'Retry-After': '5' })
   }
   try {
     sendJson(res, 202, await deps.sink.accept(batch.events))

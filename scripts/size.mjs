@@ -343,10 +343,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // then got a page entering the back/forward cache evicted).
 // A stored origin wait longer than a day (no tab writes one: another script, a corrupt entry) held
 // nothing more (+5 B in the delivery chunk): with delivery 19,618 B; budget 19,620 → 19,630 B.
+// Raised to 15,065 B (b) and 19,700 B with delivery (client-left, 2026-12-05; measured 14,990 →
+// 15,060 B and 19,618 → 19,688 B, +70 B up front): a page whose IndexedDB failed over to memory (a
+// stall past the 3 s bound twice, a wedged transaction) tries it again right after, then at most
+// once a minute, and goes back to it with what it wrote to memory meanwhile. Before, memory was for
+// the page's life: every event logged after the stall was lost on reload.
 const BUDGET = {
-  react: 14_995, // (b): client + React bindings, up front, gzip bytes
+  react: 15_065, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_630, // (b) plus the event delivery chunk
+  withEvents: 19_700, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -757,7 +762,9 @@ await main()
 // layer although the provider's code did not change).
 // Raised to 16,565 B (client-thaw, 2026-12-05): the core's IndexedDB bound forgiving a late timer
 // once (under (b), above): (c) 16,561 B.
-const OPENFEATURE_BUDGET = { total: 16_565, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,635 B (client-left, 2026-12-05; (c) 16,559 → 16,630 B): the core's return to
+// IndexedDB after a failover to memory (+70 B under (b), above).
+const OPENFEATURE_BUDGET = { total: 16_635, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

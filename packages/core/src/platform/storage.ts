@@ -1,7 +1,7 @@
 // Storage wrapped so it cannot throw: a failed read is a miss, a failed write is logged, and the
 // first failure of IndexedDB (private mode, quota, a blocked open, a full disk) moves the client
-// to memory and says so through `onFallback`. IndexedDB is tried again at most once a minute (see
-// `recover`): a stall passes, and the page goes back to it with what it wrote meanwhile.
+// to memory and says so through `onFallback`. IndexedDB is tried again right after, then at most
+// once a minute (see `recover`): a stall passes, and the page goes back to it with what it wrote meanwhile.
 import { createStore as createIdbStore, promisifyRequest as done, type UseStore } from 'idb-keyval'
 import type { FlagStorage, Logger } from '../types'
 

@@ -6,7 +6,8 @@ import { afterEach, expect, test } from 'vitest'
 import { createStore, set } from 'idb-keyval'
 import { createClient, type FlagClient } from '@holdfast/core'
 import { startEventsReceiver, until, type EventsReceiver } from '../support/eventsReceiver'
-import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 let receiver: EventsReceiver | undefined
 const clients: FlagClient[] = []
@@ -122,4 +123,49 @@ test('a stored wait no tab could have written (longer than a day: another script
   await client.start()
   client.logEvent('sent anyway')
   await until(() => client.getEventStats().sent === 1, 'the event to be sent on the interval', 3000)
+})
+
+// A page being hidden does not read the origin's stored wait (a storage read then gets a page
+// entering the back/forward cache evicted), so a tab another tab's Retry-After holds may send one
+// keepalive request when hidden. That request's own answer must then hold the tab: however often the
+// user hides it again during the wait, one request per tab, never one per hide.
+test("a tab hidden again and again during another tab's Retry-After asks the receiver at most once", async () => {
+  receiver = await startEventsReceiver({ status: 503, retryAfter: '60' })
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-backoff-hidden')
+  const clock = createManualClock()
+  const make = (environment?: ReturnType<typeof fakeEnvironment>) => {
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: 'ada' },
+      storageName: name,
+      logger: createTestLogger(),
+      clock,
+      environment,
+      events: { url: receiver!.url, flushIntervalMs: 600_000 },
+    })
+    clients.push(client)
+    return client
+  }
+  const told = make()
+  await told.start()
+  told.logEvent('a')
+  await told.flush()
+  expect(eventsRequests()).toBe(1)
+  const env = fakeEnvironment()
+  const hidden = make(env)
+  await hidden.start()
+  hidden.logEvent('b')
+  for (let i = 0; i < 5; i++) {
+    // Past the moment automatic passes rest after finding the origin held (up to 1 s).
+    clock.advance(2000)
+    env.fire('hidden')
+    // The pass's requests answer at once: 150 ms is the hide's pass ended, whatever it did.
+    await new Promise((r) => setTimeout(r, 150))
+    env.fire('focus')
+  }
+  // The hidden tab did ask (its own answer is its last error), once: told's request and its own.
+  expect(hidden.getEventStats().lastError?.httpStatus).toBe(503)
+  expect(eventsRequests()).toBeLessThanOrEqual(2)
+  expect(hidden.getEventStats()).toMatchObject({ dropped: 0 })
 })

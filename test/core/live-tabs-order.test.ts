@@ -88,7 +88,9 @@ function tab(url: string, name: 'a' | 'b'): { client: FlagClient; shown: string[
   const client = createClient({
     url,
     context: { targetingKey: 'user-1' },
-    headers: { 'X-Tab': name },
+    // The tabs send the same credentials (tabs with other headers share nothing): the tab's name
+    // goes on the wire through fetch, for the server to hold tab A's answers.
+    fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'X-Tab': name } }),
     storage: 'memory',
     storageName: uniqueStorageName(`tabs-order-${name}`),
     logger: createTestLogger(),

@@ -182,19 +182,22 @@ describe('IndexedDB failing mid-session', () => {
     await waitForStatus(page, 'ready', 'network')
     await waitForCachedFlags(page)
     // A full quota: writes refused, reads and deletions still allowed. The next write (bob's
-    // values) fails and the client goes on in memory.
+    // values) fails and the client goes on in memory. The quota stays full to the end: a client on
+    // memory tries IndexedDB again (one write), and would go back to it once writes pass.
     await page.evaluate(async () => {
+      const w = window as unknown as { restorePut: () => void }
       const put = IDBObjectStore.prototype.put
+      w.restorePut = () => void (IDBObjectStore.prototype.put = put)
       IDBObjectStore.prototype.put = () => {
         throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
       }
       await window.holdfast.setContext({ targetingKey: 'bob', plan: 'free' })
       for (let i = 0; i < 100 && window.holdfast.getStatus().storage !== 'memory'; i++) await new Promise((r) => setTimeout(r, 20))
-      IDBObjectStore.prototype.put = put
     })
     expect(await page.evaluate(() => window.holdfast.getStatus().storage)).toBe('memory')
     expect((await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))).toHaveLength(1)
     await page.evaluate(() => window.holdfast.clearCache())
     expect((await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))).toEqual([])
+    await page.evaluate(() => (window as unknown as { restorePut: () => void }).restorePut())
   })
 })

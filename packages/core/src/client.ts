@@ -63,8 +63,12 @@ export function createClient(options: ClientOptions): FlagClient {
     storage ??= createSafeStorage(options.storage, storageName, logger, () => sync.storageFailed())
     return storage
   }
+  // An entry holds what one set of credentials fetched: static `headers` (an SDK key) name it too,
+  // hashed with the URL, so a page on another environment's key never starts from (nor, in an
+  // outage, keeps) these values. A headers function does not: a token that rotates would make
+  // every page's entry a new one.
   function ensureCache(): FlagCache {
-    cache ??= createFlagCache({ storage: ensureStorage(), url: options.url, logger, now: clock.now })
+    cache ??= createFlagCache({ storage: ensureStorage(), url: typeof options.headers == 'object' ? options.url + JSON.stringify(options.headers) : options.url, logger, now: clock.now })
     return cache
   }
   function ensureEvents(): EventQueue | undefined {

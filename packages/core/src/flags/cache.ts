@@ -1,5 +1,6 @@
-// The last-known-good cache: one entry per (url, targetingKey) under a hashed key, holding no raw
-// targeting key or attributes; at most ten contexts, least recently used first out; no expiry.
+// The last-known-good cache: one entry per (url, targetingKey) under a hashed key (the client makes
+// static headers part of `url`: another SDK key, another entry), holding no raw targeting key,
+// attributes or credentials; at most ten contexts, least recently used first out; no expiry.
 // Corrupt, foreign or old-version entries are discarded with a warning.
 //
 // Recency lives in each entry (`usedAt`) rather than in a shared index, so two tabs writing at

@@ -13,7 +13,7 @@ import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, type StreamConnection } from './streamConnection'
 import { readStreamInfo, sameOrigin, type StreamInfo } from './streamInfo'
-import { createTabLink, type TabLink, type TabMessage } from './tabs'
+import { createTabLink, fnv, type TabLink, type TabMessage } from './tabs'
 
 /** What flag sync offers live updates (see flags/sync.ts). */
 export interface LiveSync {
@@ -138,7 +138,23 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let leaderDown = false
   let waiting: { timer: unknown; version?: string } | undefined
 
-  const keyOf = (hash: string) => `${deps.url}|${hash}`
+  // Tabs share an answer only with tabs that would have sent the same request: the same URL, the
+  // same context, and the same configured headers (hashed: the channel never carries a raw token).
+  // An answer fetched with another environment's key or another tenant's token holds that one's
+  // values. A headers function is asked again each time (a token that changed is other
+  // credentials); one that throws or answers with a promise makes this tab share with none.
+  const solo = Math.random()
+  const keyOf = (hash: string) => {
+    let sent: unknown = solo
+    try {
+      sent = typeof deps.headers == 'function' ? deps.headers() : deps.headers
+      // An async token getter's promise: never left to reject unhandled.
+      Promise.resolve(sent).catch(() => {})
+    } catch {
+      // this tab's own
+    }
+    return `${deps.url}|${hash}|${fnv(JSON.stringify(sent) + ((sent as PromiseLike<unknown> | undefined)?.then ? solo : ''))}`
+  }
   const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
   let lastNoticeAt = -Infinity
@@ -231,13 +247,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
         stopPolling()
-        link?.post({ t: 'stream', up: true, key: keyOf(sync.contextHash()) })
+        link?.post({ t: 'stream', up: true, key: ownKey() })
         // Changes made while the stream was down (or not yet open) were not announced: one
         // conditional refetch (a 304 when nothing changed), spread by the reconnect's own jitter.
         if (reconnected || delayedOpen) notice(undefined, true)
       },
       onDown() {
-        link?.post({ t: 'stream', up: false, key: keyOf(sync.contextHash()) })
+        link?.post({ t: 'stream', up: false, key: ownKey() })
         startPolling()
       },
     })
@@ -314,13 +330,13 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     if (closed) return
     switch (message.t) {
       case 'hello':
-        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open(), key: keyOf(sync.contextHash()) })
+        if (link?.leading() && connection) link.post({ t: 'stream', up: connection.open(), key: ownKey() })
         return
       case 'stream':
         if (link?.leading()) return
         // While the leader's stream is down it polls; a tab showing the leader's user gets those
         // answers over the channel, so only the tabs of other users poll for themselves.
-        leaderDown = !message.up && message.key !== keyOf(sync.contextHash())
+        leaderDown = !message.up && message.key !== ownKey()
         if (leaderDown) startPolling()
         else stopPolling()
         return

@@ -152,7 +152,8 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
   return link
 }
 
-function fnv(text: string): string {
+/** 32-bit FNV-1a, base 36. */
+export function fnv(text: string): string {
   let h = 2166136261
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619)
   return (h >>> 0).toString(36)

@@ -1,12 +1,12 @@
 // Storage wrapped so it cannot throw: a failed read is a miss, a failed write is logged, and the
 // first failure of IndexedDB (private mode, quota, a blocked open, a full disk) moves the client
-// to memory for the rest of the page's life and says so through `onFallback`.
+// to memory and says so through `onFallback`. IndexedDB is tried again right after, then at most
+// once a minute (see `recover`): a stall passes, and the page goes back to it with what it wrote meanwhile.
 import { createStore as createIdbStore, promisifyRequest as done, type UseStore } from 'idb-keyval'
 import type { FlagStorage, Logger } from '../types'
 
-/** A `FlagStorage` on a plain `Map`: values live as long as the page. */
-export function createMemoryStorage(): FlagStorage {
-  const map = new Map<string, unknown>()
+/** A `FlagStorage` on a plain `Map` (a new one by default): values live as long as the page. */
+export function createMemoryStorage(map = new Map<string, unknown>()): FlagStorage {
   return {
     get: async (key) => map.get(key),
     set: async (key, value) => void map.set(key, value),
@@ -69,6 +69,9 @@ export interface SafeStorage {
 // A blocked IndexedDB open never settles; without a bound, `start()` would wait forever.
 const OPERATION_TIMEOUT_MS = 3000
 
+/** After a failover, the failed backend is tried again at most this often (on the next operation). */
+const RETRY_MS = 60_000
+
 // A timer that fires late (the tab was frozen, the laptop asleep, the main thread stalled) says
 // nothing of IndexedDB: its answer may be queued behind the timer. Then the wait starts again,
 // once, so a really stuck IndexedDB fails over one bound after the thaw. Without this, a freeze
@@ -98,7 +101,8 @@ export function createSafeStorage(
   logger: Logger,
   onFallback: (error: unknown) => void,
 ): SafeStorage {
-  const memory = createMemoryStorage()
+  const held = new Map<string, unknown>()
+  const memory = createMemoryStorage(held)
   let backend: FlagStorage
   let persistent: boolean
   if (choice === 'memory') {
@@ -114,6 +118,8 @@ export function createSafeStorage(
 
   /** The persistent backend given up on: deletions still go to it, best effort (see `del`). */
   let abandoned: FlagStorage | undefined
+  /** When it is next tried again (see `recover`): at once after a failover, then once a minute. */
+  let retryAt = 0
 
   // Anything written before the failure is still in memory (the store and the event queue hold
   // their own copies), so moving over loses nothing the page has.
@@ -126,7 +132,30 @@ export function createSafeStorage(
     onFallback(error)
   }
 
+  // On memory, every event logged lives only until a reload. A stall (a busy disk, a wedged
+  // transaction that was let go) often passes: right after a failover, then once a minute at most,
+  // the next operation has the given-up backend take a small write, and if it does the page goes
+  // back to it with what it wrote to memory meanwhile. The switch and that copy happen in one task,
+  // so every later operation queues behind the copy (IndexedDB runs transactions in the order they
+  // are made); a deletion made before went to the given-up backend too (see `del`). One that still
+  // fails (quota, private mode) costs a write a minute, and no warning.
+  async function recover(old: FlagStorage) {
+    retryAt = Date.now() + RETRY_MS
+    try {
+      await bounded(old.set('holdfast:probe', 0))
+    } catch {
+      return
+    }
+    const moved = [...held]
+    backend = old
+    persistent = true
+    abandoned = undefined
+    // Nothing lands in memory while the page is on IndexedDB: cleared unless it failed over again meanwhile.
+    if ((await safe.setMany(moved)) && persistent) held.clear()
+  }
+
   async function attempt<T>(run: (b: FlagStorage) => Promise<T>, onError: T): Promise<T> {
+    if (abandoned && Date.now() >= retryAt) void recover(abandoned)
     const b = backend
     try {
       return await bounded(run(b))
@@ -137,7 +166,7 @@ export function createSafeStorage(
     }
   }
 
-  return {
+  const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
     get: (key) => attempt((b) => b.get(key), undefined),
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), list.map(() => undefined)),
@@ -158,6 +187,7 @@ export function createSafeStorage(
         .catch(() => logger.warn('clearing the cache failed'))
         .then(() => {}),
   }
+  return safe
 }
 
 function delFrom(b: FlagStorage, list: string[]): Promise<void> {

@@ -159,6 +159,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     let progressed = false
     const current: Promise<void> = (running ?? idle)
       .then(async () => {
+        // Asked while a pass ran (a flush() call, the page hidden): that pass's answer may have said
+        // wait (a Retry-After, a backoff), which the gate above could not know yet.
+        if (!scheduler.allows(as)) return
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
@@ -175,6 +178,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       })
       .then(
         (result) => {
+          if (!result) return
           progressed = result.progressed
           settle(result)
         },

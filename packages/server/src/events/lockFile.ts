@@ -31,17 +31,28 @@ interface Holder {
   started?: string
 }
 
+/** What {@link acquireLock} tells its caller. */
+export interface LockHooks {
+  /** Told (once, naming the new holder) when the lock is found to be another server's: see the touch. */
+  onLost?(holder: string): void
+  /**
+   * Told each time a file-system call of the watch of a stale lock returns (about every second
+   * for 15 s): a start that bounds its open by a call that does not return (a hung mount) must not
+   * take that watch for one.
+   */
+  onProgress?(): void
+}
+
 /**
  * Takes the lock at `path` (what it guards is `what`; `why` says what two holders would break);
  * resolves with its release, or throws naming the holder. When the lock file itself cannot be
- * made (a read-only mount), the error thrown has the OS error as its `cause`. `onLost` is told
- * (once, naming the new holder) when the lock is found to be another server's: see the touch.
+ * made (a read-only mount), the error thrown has the OS error as its `cause`. See {@link LockHooks}.
  */
 export async function acquireLock(
   path: string,
   what: string,
   why = 'Two servers on one events file or spool lose and duplicate events: give each its own.',
-  onLost?: (holder: string) => void,
+  { onLost, onProgress }: LockHooks = {},
 ): Promise<() => Promise<void>> {
   const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
@@ -56,7 +67,7 @@ export async function acquireLock(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
       const holder = await readHolder(path)
-      if (holder && (await alive(path, holder))) throw refusal(undefined, holder)
+      if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
       // Stale: its holder is gone. Only one of two processes taking it over at once gets it (`wx`).
       await unlink(path).catch(() => undefined)
     }
@@ -113,8 +124,8 @@ async function readHolder(path: string): Promise<Holder | undefined> {
   }
 }
 
-async function alive(path: string, holder: Holder): Promise<boolean> {
-  if (holder.host !== hostname()) return touchedLately(path)
+async function alive(path: string, holder: Holder, progress?: () => void): Promise<boolean> {
+  if (holder.host !== hostname()) return touchedLately(path, progress)
   // Our own pid: held in this process, or left by an earlier life of it (a container's pid 1).
   if (holder.pid === process.pid) return held.has(path)
   // Written before the last boot, or the pid has been given to a process started since.
@@ -136,14 +147,28 @@ async function alive(path: string, holder: Holder): Promise<boolean> {
 // period by this clock is alive; one that looks older (or far ahead) is watched for a while, and
 // alive if it moves. Before, a holder whose clock ran 30 s behind looked stale at every start:
 // a second server took the spool over from a live one, and both appended and delivered.
-async function touchedLately(path: string): Promise<boolean> {
-  const mtime = async () => (await stat(path).catch(() => undefined))?.mtimeMs
+//
+// The watch looks every second (a touch seen ends it), and says so through `progress`: the start
+// bounds the open of a spool or data dir at 5 s without a call that returns (a hung mount). Before,
+// one sleep of 15 s outlasted that bound: a relay started after its predecessor on another host
+// died was refused its spool ("a hung mount?") and ran without its data dir until a restart.
+async function touchedLately(path: string, progress?: () => void): Promise<boolean> {
+  const mtime = async () => {
+    const at = (await stat(path).catch(() => undefined))?.mtimeMs
+    progress?.()
+    return at
+  }
   const first = await mtime()
   if (first === undefined) return false
   if (Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
-  await new Promise((resolve) => setTimeout(resolve, lockTiming.watchMs))
-  const second = await mtime()
-  return second !== undefined && second !== first
+  const step = Math.min(1000, lockTiming.watchMs / 4)
+  for (let waited = 0; waited < lockTiming.watchMs; waited += step) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(step, lockTiming.watchMs - waited)))
+    const now = await mtime()
+    if (now === undefined) return false
+    if (now !== first) return true
+  }
+  return false
 }
 
 async function bootId(): Promise<string | undefined> {

@@ -4,7 +4,7 @@
 // reported; what is served is unaffected and the previous generations stay loadable.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { acquireLock } from '../events/lockFile'
+import { acquireLock, type LockHooks } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
@@ -35,6 +35,30 @@ export async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     return await Promise.race([work.then((value) => ({ value, timedOut: false })), new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), dataDirTiming.openMs)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * True once no file-system call has returned (`returnedAt`, a `performance.now()` time) for
+ * {@link dataDirTiming}.openMs while `work` goes on: a call that hangs (a dead mount); false when
+ * `work` resolves first; rejects as `work` does. A slow disk (a large spool counted read after
+ * read) and the 15 s watch of a stale lock make calls that return: neither is a hung mount.
+ */
+export async function stuck(work: Promise<unknown>, returnedAt: () => number): Promise<boolean> {
+  const bound = dataDirTiming.openMs
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const hung = new Promise<true>((resolve) => {
+    const check = () => {
+      const idle = performance.now() - returnedAt()
+      if (idle >= bound) resolve(true)
+      else timer = setTimeout(check, bound - idle)
+    }
+    timer = setTimeout(check, bound)
+  })
+  try {
+    return await Promise.race([work.then(() => false), hung])
   } finally {
     clearTimeout(timer)
   }
@@ -78,7 +102,7 @@ const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's gener
  * dir where no lock can be made (not a directory, read-only) does not stop the server, as it
  * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
  */
-export async function lockDataDir(dir: string, log: ServerLogger, onLost?: (holder: string) => void): Promise<() => Promise<void>> {
+export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<() => Promise<void>> {
   const without = (error: NodeJS.ErrnoException) => {
     log.warn(`cannot lock the data dir ${dir} (${error.code ?? error.message}); going on without the lock`)
     return async () => {}
@@ -89,7 +113,7 @@ export async function lockDataDir(dir: string, log: ServerLogger, onLost?: (hold
     return without(error as NodeJS.ErrnoException)
   }
   try {
-    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, `${TWO_ON_ONE_DIR} Give each its own.`, onLost)
+    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, `${TWO_ON_ONE_DIR} Give each its own.`, hooks)
   } catch (error) {
     const cause = (error as Error).cause as NodeJS.ErrnoException | undefined
     // Held by a live server (no cause), or another took it in the same instant (EEXIST): refused.
@@ -110,14 +134,20 @@ export async function lockDataDirWithin(store: GenerationStore, log: ServerLogge
   // lease): the dir is that server's from here, as a spool is (events/pipeline.ts). Before, this
   // one came back and went on writing generations beside the new holder's, and a restart of either
   // could serve the other's flags. What is served is unaffected; it is no longer saved.
-  const locking = lockDataDir(store.dir, log, (holder) => {
+  const onLost = (holder: string) => {
     const takenOver = { by: holder, at: Date.now() }
     openProblems.set(store, { error: `taken over by another server (${holder}): not written by this one until a restart`, unused: true, takenOver })
     log.error(`the data dir ${store.dir} was taken over by another server (${holder}); this one no longer writes to it (still serving). ${TWO_ON_ONE_DIR} Stop one, or give each its own.`)
-  })
+  }
+  // Bounded by a call that does not return, not by the whole: the watch of a lock left by a
+  // server on another host takes 15 s (see `stuck`).
+  let returnedAt = performance.now()
+  const locking = lockDataDir(store.dir, log, { onLost, onProgress: () => (returnedAt = performance.now()) })
   locking.catch(() => {})
-  const { value: release, timedOut } = await within(locking)
-  if (!timedOut) return async () => void (await waitAtMost(release!(), CLOSE_WAIT_MS))
+  if (!(await stuck(locking, () => returnedAt))) {
+    const release = await locking
+    return async () => void (await waitAtMost(release(), CLOSE_WAIT_MS))
+  }
   openProblems.set(store, { error: didNotAnswer(), unused: true })
   log.error(`the data dir ${store.dir} ${didNotAnswer()} (taking its lock); starting without it (serving the snapshot, Redis or the upstream), and not using it until a restart`)
   void locking.then((late) => late(), () => {})

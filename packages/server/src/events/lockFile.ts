@@ -81,17 +81,21 @@ export async function acquireLock(
     touching = true
     const now = new Date()
     utimes(path, now, now)
-      .catch(() => undefined)
+      .then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT')
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to
-      // and delivered from one spool.
-      .then(() => (onLost ? readHolder(path) : undefined))
-      .then((holder) => {
-        if (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since)) return
+      // and delivered from one spool. A lock file that is gone is lost too: the server that took
+      // it over has stopped since (what it guards was changed under us), or it was deleted by
+      // hand (the refusal says "delete it" when its holder is gone): going on without it, a next
+      // server starts beside this one at once.
+      .then(async (there) => {
+        if (!onLost) return
+        const holder = there ? await readHolder(path) : undefined
+        if (there && (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since))) return
         clearInterval(touch)
         held.delete(path)
-        onLost!(`pid ${holder.pid} on ${holder.host}, since ${holder.since}`)
+        onLost(holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : `its lock file ${path} was removed: a server that took it over and stopped since, or by hand`)
       })
       .finally(() => (touching = false))
   }, lockTiming.refreshMs)

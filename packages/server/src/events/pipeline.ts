@@ -188,14 +188,14 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
             release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what, undefined, {
               onProgress: () => (returnedAt = performance.now()),
               onLost: (holder) => {
-              // Another server took the lock over (this one was stopped or its mount hung for
-              // 30 s): from here it is that server's file or spool. This one stops writing to it
-              // (events requests 503: clients keep their events and retry, reaching the holder
-              // behind a load balancer) and stops forwarding (two forwarders send and delete the
-              // same segments, and overwrite each other's cursor: events lost).
-              takenOver = { by: holder, at: Date.now() }
-              log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
-              void forwarder?.stop()
+                // Another server took the lock over (this one was stopped or its mount hung for
+                // 30 s): from here it is that server's file or spool. This one stops writing to it
+                // (events requests 503: clients keep their events and retry, reaching the holder
+                // behind a load balancer) and stops forwarding (two forwarders send and delete the
+                // same segments, and overwrite each other's cursor: events lost).
+                takenOver = { by: holder, at: Date.now() }
+                log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
+                void forwarder?.stop()
               },
             })
           }

@@ -7,7 +7,10 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { silentLogger } from '@holdfast/server'
 import { lockTiming } from '../../packages/server/src/events/lockFile'
+import { createGenerationStore, type GenerationStore } from '../../packages/server/src/flags/generations'
+import { createPersistence, lockDataDirWithin } from '../../packages/server/src/flags/persistence'
 import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
@@ -49,5 +52,40 @@ describe('a relay whose data-dir lock is taken over by a server on another host'
     } finally {
       lockTiming.refreshMs = refresh
     }
+  })
+})
+
+describe('a data-dir write held by a hung mount while the lock was taken over', { timeout: 30_000 }, () => {
+  it('the write after it, once the mount is back, is not made: the lock is read again before each write, not only every 10 s', async () => {
+    // Timeline: the mount hangs in the middle of a write (and of the lock's touch); another host
+    // takes the lock over; the mount comes back. The write in flight lands (it cannot be called
+    // back), but before, the newest payload waiting behind it was written at once as well, before
+    // the next touch (up to 10 s later) found the lock gone: a generation newer than the new
+    // holder's, with this relay's flags, which a restart of either would serve.
+    const dir = join(await tempDir(), 'data')
+    const real = createGenerationStore({ dir })
+    let resume: (() => void) | undefined
+    const saved: string[] = []
+    const store: GenerationStore = {
+      ...real,
+      dir: real.dir,
+      async save(payload) {
+        if (payload === 'held') await new Promise<void>((resolve) => (resume = resolve))
+        saved.push(payload)
+        return real.save(payload)
+      },
+    }
+    const release = await lockDataDirWithin(store, silentLogger)
+    const persistence = createPersistence({ store, now: Date.now })
+    persistence.schedule(() => 'held')
+    await waitFor(() => resume !== undefined, 5_000)
+    await writeFile(join(dir, 'LOCK'), JSON.stringify({ pid: 4242, host: 'other-host.invalid', since: '2026-12-05T06:00:00.000Z' }))
+    persistence.schedule(() => 'after the takeover')
+    resume!()
+    await persistence.flush()
+    expect(saved).toEqual(['held'])
+    expect(persistence.state()).toMatchObject({ unused: true, takenOver: { by: expect.stringContaining('pid 4242 on other-host.invalid') } })
+    await persistence.close()
+    await release()
   })
 })

@@ -43,6 +43,17 @@ export interface LockHooks {
   onProgress?(): void
 }
 
+/** Gives the lock back (deletes it when it is still this server's). */
+export interface LockRelease {
+  (): Promise<void>
+  /**
+   * Touches the lock and reads it back now, as the touch every 10 s does: `onLost` is told at once
+   * when it is another server's (or gone). Never rejects. Made before a write where one more write
+   * into what another server holds does harm (the data dir's generations); shares a touch in flight.
+   */
+  check?(): Promise<void>
+}
+
 /**
  * Takes the lock at `path` (what it guards is `what`; `why` says what two holders would break);
  * resolves with its release, or throws naming the holder. When the lock file itself cannot be
@@ -53,7 +64,7 @@ export async function acquireLock(
   what: string,
   why = 'Two servers on one events file or spool lose and duplicate events: give each its own.',
   { onLost, onProgress }: LockHooks = {},
-): Promise<() => Promise<void>> {
+): Promise<LockRelease> {
   const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
     try {
@@ -73,14 +84,14 @@ export async function acquireLock(
     }
   }
   held.add(path)
-  // One touch at a time: on a hung mount a touch never returns and holds a libuv thread (DNS
-  // lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
-  let touching = false
-  const touch = setInterval(() => {
-    if (touching) return
-    touching = true
+  // One touch (or check) at a time: on a hung mount a touch never returns and holds a libuv thread
+  // (DNS lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
+  let checking: Promise<void> | undefined
+  let lost = false
+  const check = (): Promise<void> => {
+    if (lost) return Promise.resolve()
     const now = new Date()
-    utimes(path, now, now)
+    checking ??= utimes(path, now, now)
       .then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT')
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
@@ -90,22 +101,27 @@ export async function acquireLock(
       // hand (the refusal says "delete it" when its holder is gone): going on without it, a next
       // server starts beside this one at once.
       .then(async (there) => {
-        if (!onLost) return
+        if (!onLost || lost) return
         const holder = there ? await readHolder(path) : undefined
         if (there && (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since))) return
+        lost = true
         clearInterval(touch)
         held.delete(path)
         onLost(holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : `its lock file ${path} was removed: a server that took it over and stopped since, or by hand`)
       })
-      .finally(() => (touching = false))
-  }, lockTiming.refreshMs)
+      .catch(() => undefined)
+      .finally(() => (checking = undefined))
+    return checking
+  }
+  const touch = setInterval(() => void (checking ?? check()), lockTiming.refreshMs)
   touch.unref()
-  return async () => {
+  const release = async () => {
     clearInterval(touch)
     held.delete(path)
     const holder = await readHolder(path)
     if (holder?.pid === me.pid && holder.host === me.host) await unlink(path).catch(() => undefined)
   }
+  return Object.assign(release, { check })
 
   function refusal(error: unknown, holder?: Holder): Error {
     const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : (error as Error).message

@@ -4,7 +4,7 @@
 // reported; what is served is unaffected and the previous generations stay loadable.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { acquireLock, type LockHooks } from '../events/lockFile'
+import { acquireLock, type LockHooks, type LockRelease } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
@@ -21,6 +21,8 @@ export const dataDirTiming = { openMs: 5000 }
 
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
 const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean; takenOver?: { by: string; at: number } }>()
+/** The data dir's lock check, per store (see {@link lockDataDirWithin}): made before each write. */
+const lockChecks = new WeakMap<GenerationStore, () => Promise<void>>()
 
 /** "did not answer within 5 s: a hung mount?", with the bound in force. */
 export function didNotAnswer(): string {
@@ -102,7 +104,7 @@ const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's gener
  * dir where no lock can be made (not a directory, read-only) does not stop the server, as it
  * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
  */
-export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<() => Promise<void>> {
+export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<LockRelease> {
   const without = (error: NodeJS.ErrnoException) => {
     log.warn(`cannot lock the data dir ${dir} (${error.code ?? error.message}); going on without the lock`)
     return async () => {}
@@ -146,6 +148,7 @@ export async function lockDataDirWithin(store: GenerationStore, log: ServerLogge
   locking.catch(() => {})
   if (!(await stuck(locking, () => returnedAt))) {
     const release = await locking
+    if (release.check) lockChecks.set(store, release.check)
     return async () => void (await waitAtMost(release(), CLOSE_WAIT_MS))
   }
   openProblems.set(store, { error: didNotAnswer(), unused: true })
@@ -267,6 +270,15 @@ export function createPersistence(options: {
       try {
         const payload = await make()
         length = payload.length
+        // Still this server's dir? Read again before each write, not only at the touch every 10 s:
+        // a mount that hung through a takeover comes back with the write in flight and the newest
+        // payload behind it; before, that one was written at once too, a generation newer than the
+        // new holder's (with this server's flags), the one a restart of either would serve.
+        await lockChecks.get(options.store)?.()
+        if (openProblems.get(options.store)?.unused) {
+          pending = failed = undefined
+          return
+        }
         const number = await options.store.save(payload)
         state.lastGeneration = number
         state.lastSavedAt = options.now()

@@ -5,7 +5,7 @@
 // with SIGKILL (same host) or silent for 30 s (another host) is taken over.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { readFile, symlink, utimes, writeFile } from 'node:fs/promises'
+import { readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { lockTiming } from '../../packages/server/src/events/lockFile'
 import { join } from 'node:path'
@@ -50,6 +50,29 @@ describe('a relay whose spool lock is taken over by a server on another host', {
       // Its close leaves the other server's lock in place.
       await relay.close()
       expect(await readFile(join(spool, 'LOCK'), 'utf8')).toBe(theirs)
+    } finally {
+      lockTiming.refreshMs = refresh
+    }
+  })
+
+  it('whose lock file is gone when it comes back (the other server took it, then stopped; or it was deleted by hand) stops as well', async () => {
+    // Timeline: this relay is paused past 30 s; another takes the spool over, delivers from it and
+    // stops cleanly (its lock deleted). Before, this one came back, found no lock, and went on with
+    // its stale idea of the spool and no lock at all: a third relay then started beside it at once.
+    const refresh = lockTiming.refreshMs
+    lockTiming.refreshMs = 50
+    try {
+      const spool = join(await tempDir(), 'spool')
+      const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool })
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: batch(1) })).status).toBe(202)
+      await rm(join(spool, 'LOCK'))
+      await waitFor(async () => (await post(`${relay.url}/holdfast/v1/events`, { events: batch(1) })).status === 503, 5_000)
+      const status = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { takenOver?: { by: string } } }
+      expect(status.events.takenOver?.by).toMatch(/its lock file \S+LOCK was removed/)
+      // The next relay on the spool is its only server.
+      const next = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool })
+      expect((await post(`${next.url}/holdfast/v1/events`, { events: batch(1) })).status).toBe(202)
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: batch(1) })).status).toBe(503)
     } finally {
       lockTiming.refreshMs = refresh
     }

@@ -31,18 +31,40 @@ interface Holder {
   started?: string
 }
 
+/** What {@link acquireLock} tells its caller. */
+export interface LockHooks {
+  /** Told (once, naming the new holder) when the lock is found to be another server's: see the touch. */
+  onLost?(holder: string): void
+  /**
+   * Told each time a file-system call of the watch of a stale lock returns (about every second
+   * for 15 s): a start that bounds its open by a call that does not return (a hung mount) must not
+   * take that watch for one.
+   */
+  onProgress?(): void
+}
+
+/** Gives the lock back (deletes it when it is still this server's). */
+export interface LockRelease {
+  (): Promise<void>
+  /**
+   * Touches the lock and reads it back now, as the touch every 10 s does: `onLost` is told at once
+   * when it is another server's (or gone). Never rejects. Made before a write where one more write
+   * into what another server holds does harm (the data dir's generations); shares a touch in flight.
+   */
+  check?(): Promise<void>
+}
+
 /**
  * Takes the lock at `path` (what it guards is `what`; `why` says what two holders would break);
  * resolves with its release, or throws naming the holder. When the lock file itself cannot be
- * made (a read-only mount), the error thrown has the OS error as its `cause`. `onLost` is told
- * (once, naming the new holder) when the lock is found to be another server's: see the touch.
+ * made (a read-only mount), the error thrown has the OS error as its `cause`. See {@link LockHooks}.
  */
 export async function acquireLock(
   path: string,
   what: string,
   why = 'Two servers on one events file or spool lose and duplicate events: give each its own.',
-  onLost?: (holder: string) => void,
-): Promise<() => Promise<void>> {
+  { onLost, onProgress }: LockHooks = {},
+): Promise<LockRelease> {
   const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
   for (let attempt = 0; ; attempt++) {
     try {
@@ -56,41 +78,50 @@ export async function acquireLock(
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
       const holder = await readHolder(path)
-      if (holder && (await alive(path, holder))) throw refusal(undefined, holder)
+      if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
       // Stale: its holder is gone. Only one of two processes taking it over at once gets it (`wx`).
       await unlink(path).catch(() => undefined)
     }
   }
   held.add(path)
-  // One touch at a time: on a hung mount a touch never returns and holds a libuv thread (DNS
-  // lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
-  let touching = false
-  const touch = setInterval(() => {
-    if (touching) return
-    touching = true
+  // One touch (or check) at a time: on a hung mount a touch never returns and holds a libuv thread
+  // (DNS lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
+  let checking: Promise<void> | undefined
+  let lost = false
+  const check = (): Promise<void> => {
+    if (lost) return Promise.resolve()
     const now = new Date()
-    utimes(path, now, now)
-      .catch(() => undefined)
+    checking ??= utimes(path, now, now)
+      .then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT')
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to
-      // and delivered from one spool.
-      .then(() => (onLost ? readHolder(path) : undefined))
-      .then((holder) => {
-        if (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since)) return
+      // and delivered from one spool. A lock file that is gone is lost too: the server that took
+      // it over has stopped since (what it guards was changed under us), or it was deleted by
+      // hand (the refusal says "delete it" when its holder is gone): going on without it, a next
+      // server starts beside this one at once.
+      .then(async (there) => {
+        if (!onLost || lost) return
+        const holder = there ? await readHolder(path) : undefined
+        if (there && (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since))) return
+        lost = true
         clearInterval(touch)
         held.delete(path)
-        onLost!(`pid ${holder.pid} on ${holder.host}, since ${holder.since}`)
+        onLost(holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : `its lock file ${path} was removed: a server that took it over and stopped since, or by hand`)
       })
-      .finally(() => (touching = false))
-  }, lockTiming.refreshMs)
+      .catch(() => undefined)
+      .finally(() => (checking = undefined))
+    return checking
+  }
+  const touch = setInterval(() => void (checking ?? check()), lockTiming.refreshMs)
   touch.unref()
-  return async () => {
+  const release = async () => {
     clearInterval(touch)
     held.delete(path)
     const holder = await readHolder(path)
     if (holder?.pid === me.pid && holder.host === me.host) await unlink(path).catch(() => undefined)
   }
+  return Object.assign(release, { check })
 
   function refusal(error: unknown, holder?: Holder): Error {
     const who = holder ? `pid ${holder.pid} on ${holder.host}, since ${holder.since}` : (error as Error).message
@@ -113,8 +144,8 @@ async function readHolder(path: string): Promise<Holder | undefined> {
   }
 }
 
-async function alive(path: string, holder: Holder): Promise<boolean> {
-  if (holder.host !== hostname()) return touchedLately(path)
+async function alive(path: string, holder: Holder, progress?: () => void): Promise<boolean> {
+  if (holder.host !== hostname()) return touchedLately(path, progress)
   // Our own pid: held in this process, or left by an earlier life of it (a container's pid 1).
   if (holder.pid === process.pid) return held.has(path)
   // Written before the last boot, or the pid has been given to a process started since.
@@ -136,14 +167,28 @@ async function alive(path: string, holder: Holder): Promise<boolean> {
 // period by this clock is alive; one that looks older (or far ahead) is watched for a while, and
 // alive if it moves. Before, a holder whose clock ran 30 s behind looked stale at every start:
 // a second server took the spool over from a live one, and both appended and delivered.
-async function touchedLately(path: string): Promise<boolean> {
-  const mtime = async () => (await stat(path).catch(() => undefined))?.mtimeMs
+//
+// The watch looks every second (a touch seen ends it), and says so through `progress`: the start
+// bounds the open of a spool or data dir at 5 s without a call that returns (a hung mount). Before,
+// one sleep of 15 s outlasted that bound: a relay started after its predecessor on another host
+// died was refused its spool ("a hung mount?") and ran without its data dir until a restart.
+async function touchedLately(path: string, progress?: () => void): Promise<boolean> {
+  const mtime = async () => {
+    const at = (await stat(path).catch(() => undefined))?.mtimeMs
+    progress?.()
+    return at
+  }
   const first = await mtime()
   if (first === undefined) return false
   if (Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
-  await new Promise((resolve) => setTimeout(resolve, lockTiming.watchMs))
-  const second = await mtime()
-  return second !== undefined && second !== first
+  const step = Math.min(1000, lockTiming.watchMs / 4)
+  for (let waited = 0; waited < lockTiming.watchMs; waited += step) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(step, lockTiming.watchMs - waited)))
+    const now = await mtime()
+    if (now === undefined) return false
+    if (now !== first) return true
+  }
+  return false
 }
 
 async function bootId(): Promise<string | undefined> {

@@ -7,7 +7,7 @@ import type { Registry } from 'prom-client'
 import type { ServerLogger } from '../logger'
 import type { DedupeWindowOptions } from './dedupeWindow'
 import { nodeFileSystem, watchedFileSystem, type EventFileSystem } from './fileSystem'
-import { CLOSE_WAIT_MS, dataDirTiming, didNotAnswer } from '../flags/persistence'
+import { CLOSE_WAIT_MS, didNotAnswer, stuck } from '../flags/persistence'
 import { acquireLock } from './lockFile'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
@@ -185,15 +185,18 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         try {
           if (guarded) {
             await mkdir(spool ? guarded : dirname(guarded), { recursive: true })
-            release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what, undefined, (holder) => {
-              // Another server took the lock over (this one was stopped or its mount hung for
-              // 30 s): from here it is that server's file or spool. This one stops writing to it
-              // (events requests 503: clients keep their events and retry, reaching the holder
-              // behind a load balancer) and stops forwarding (two forwarders send and delete the
-              // same segments, and overwrite each other's cursor: events lost).
-              takenOver = { by: holder, at: Date.now() }
-              log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
-              void forwarder?.stop()
+            release = await acquireLock(spool ? join(await realPath(guarded), 'LOCK') : `${await realPath(guarded)}.lock`, what, undefined, {
+              onProgress: () => (returnedAt = performance.now()),
+              onLost: (holder) => {
+                // Another server took the lock over (this one was stopped or its mount hung for
+                // 30 s): from here it is that server's file or spool. This one stops writing to it
+                // (events requests 503: clients keep their events and retry, reaching the holder
+                // behind a load balancer) and stops forwarding (two forwarders send and delete the
+                // same segments, and overwrite each other's cursor: events lost).
+                takenOver = { by: holder, at: Date.now() }
+                log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
+                void forwarder?.stop()
+              },
             })
           }
           await sink.open()
@@ -260,26 +263,6 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(reader ? { stalled: reader } : {}) } } : {}),
       }
     },
-  }
-}
-
-// True once no file-system call has returned for `dataDirTiming.openMs` while `work` goes on (a
-// call that hangs); false when `work` resolves first; rejects as `work` does.
-async function stuck(work: Promise<unknown>, returnedAt: () => number): Promise<boolean> {
-  const bound = dataDirTiming.openMs
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const hung = new Promise<true>((resolve) => {
-    const check = () => {
-      const idle = performance.now() - returnedAt()
-      if (idle >= bound) resolve(true)
-      else timer = setTimeout(check, bound - idle)
-    }
-    timer = setTimeout(check, bound)
-  })
-  try {
-    return await Promise.race([work.then(() => false), hung])
-  } finally {
-    clearTimeout(timer)
   }
 }
 

@@ -394,8 +394,10 @@ export function createSpool(options: SpoolOptions): Spool {
         // spool moves on in memory and deletes what it delivered, which makes room; a later ack
         // writes the cursor. A crash meanwhile starts again from the cursor last written (or the
         // oldest segment left, see open()): a re-send, which the sink de-duplicates.
-        if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error
-        if (unsaved++ === 0) log.error(`events spool: the disk is full: cannot save the cursor (${(error as Error).message}); delivering on and deleting what is delivered to make room (a crash now would send again what was delivered since)`)
+        // EDQUOT is the same full disk on a volume with quotas (NFS, XFS): before, it wedged as above.
+        const code = (error as NodeJS.ErrnoException).code
+        if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error
+        if (unsaved++ === 0) log.error(`events spool: the disk is full${code === 'EDQUOT' ? ' (its quota is used up)' : ''}: cannot save the cursor (${(error as Error).message}); delivering on and deleting what is delivered to make room (a crash now would send again what was delivered since)`)
       }
       const done = cursor.segment
       cursor = next

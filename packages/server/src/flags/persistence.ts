@@ -4,7 +4,7 @@
 // reported; what is served is unaffected and the previous generations stay loadable.
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { acquireLock } from '../events/lockFile'
+import { acquireLock, type LockHooks, type LockRelease } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
 import type { GenerationStore } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
@@ -20,7 +20,9 @@ import { waitAtMost } from './startupWait'
 export const dataDirTiming = { openMs: 5000 }
 
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
-const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean }>()
+const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean; takenOver?: { by: string; at: number } }>()
+/** The data dir's lock check, per store (see {@link lockDataDirWithin}): made before each write. */
+const lockChecks = new WeakMap<GenerationStore, () => Promise<void>>()
 
 /** "did not answer within 5 s: a hung mount?", with the bound in force. */
 export function didNotAnswer(): string {
@@ -35,6 +37,30 @@ export async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut
   let timer: ReturnType<typeof setTimeout> | undefined
   try {
     return await Promise.race([work.then((value) => ({ value, timedOut: false })), new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), dataDirTiming.openMs)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * True once no file-system call has returned (`returnedAt`, a `performance.now()` time) for
+ * {@link dataDirTiming}.openMs while `work` goes on: a call that hangs (a dead mount); false when
+ * `work` resolves first; rejects as `work` does. A slow disk (a large spool counted read after
+ * read) and the 15 s watch of a stale lock make calls that return: neither is a hung mount.
+ */
+export async function stuck(work: Promise<unknown>, returnedAt: () => number): Promise<boolean> {
+  const bound = dataDirTiming.openMs
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const hung = new Promise<true>((resolve) => {
+    const check = () => {
+      const idle = performance.now() - returnedAt()
+      if (idle >= bound) resolve(true)
+      else timer = setTimeout(check, bound - idle)
+    }
+    timer = setTimeout(check, bound)
+  })
+  try {
+    return await Promise.race([work.then(() => false), hung])
   } finally {
     clearTimeout(timer)
   }
@@ -69,6 +95,8 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
   }
 }
 
+const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's generations, and a restart may serve the other's flags."
+
 /**
  * Takes the data dir's lock (`DIR/LOCK`, see events/lockFile.ts) for this server: a second live
  * server on the same dir is refused (throws, naming it). Two would delete each other's temp files
@@ -76,7 +104,7 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
  * dir where no lock can be made (not a directory, read-only) does not stop the server, as it
  * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
  */
-export async function lockDataDir(dir: string, log: ServerLogger): Promise<() => Promise<void>> {
+export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<LockRelease> {
   const without = (error: NodeJS.ErrnoException) => {
     log.warn(`cannot lock the data dir ${dir} (${error.code ?? error.message}); going on without the lock`)
     return async () => {}
@@ -87,7 +115,7 @@ export async function lockDataDir(dir: string, log: ServerLogger): Promise<() =>
     return without(error as NodeJS.ErrnoException)
   }
   try {
-    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, "Two servers on one data dir overwrite each other's generations, and a restart may serve the other's flags: give each its own.")
+    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, `${TWO_ON_ONE_DIR} Give each its own.`, hooks)
   } catch (error) {
     const cause = (error as Error).cause as NodeJS.ErrnoException | undefined
     // Held by a live server (no cause), or another took it in the same instant (EEXIST): refused.
@@ -104,10 +132,25 @@ export async function lockDataDir(dir: string, log: ServerLogger): Promise<() =>
  * `dataDir.lastError` and `unused`; the log says it once. A restart takes it again.
  */
 export async function lockDataDirWithin(store: GenerationStore, log: ServerLogger): Promise<() => Promise<void>> {
-  const locking = lockDataDir(store.dir, log)
+  // Another server took the lock over (this one was stopped, or its mount hung, past the 30 s
+  // lease): the dir is that server's from here, as a spool is (events/pipeline.ts). Before, this
+  // one came back and went on writing generations beside the new holder's, and a restart of either
+  // could serve the other's flags. What is served is unaffected; it is no longer saved.
+  const onLost = (holder: string) => {
+    const takenOver = { by: holder, at: Date.now() }
+    openProblems.set(store, { error: `taken over by another server (${holder}): not written by this one until a restart`, unused: true, takenOver })
+    log.error(`the data dir ${store.dir} was taken over by another server (${holder}); this one no longer writes to it (still serving). ${TWO_ON_ONE_DIR} Stop one, or give each its own.`)
+  }
+  // Bounded by a call that does not return, not by the whole: the watch of a lock left by a
+  // server on another host takes 15 s (see `stuck`).
+  let returnedAt = performance.now()
+  const locking = lockDataDir(store.dir, log, { onLost, onProgress: () => (returnedAt = performance.now()) })
   locking.catch(() => {})
-  const { value: release, timedOut } = await within(locking)
-  if (!timedOut) return async () => void (await waitAtMost(release!(), CLOSE_WAIT_MS))
+  if (!(await stuck(locking, () => returnedAt))) {
+    const release = await locking
+    if (release.check) lockChecks.set(store, release.check)
+    return async () => void (await waitAtMost(release(), CLOSE_WAIT_MS))
+  }
   openProblems.set(store, { error: didNotAnswer(), unused: true })
   log.error(`the data dir ${store.dir} ${didNotAnswer()} (taking its lock); starting without it (serving the snapshot, Redis or the upstream), and not using it until a restart`)
   void locking.then((late) => late(), () => {})
@@ -126,8 +169,10 @@ export interface PersistenceState {
    * hung network mount) neither succeeds nor fails: this is how the status shows it.
    */
   writingSince?: number
-  /** True when the data dir is not used at all since the start (its lock did not answer in time: a hung mount). */
+  /** True when the data dir is not used (its lock did not answer in time at start: a hung mount; or another server took it over). */
   unused?: boolean
+  /** Set once another server took the data dir's lock over (`by`: its pid, host and since; `at`: when this one saw it): nothing more is written there. */
+  takenOver?: { by: string; at: number }
 }
 
 /** See the file comment. */
@@ -213,6 +258,11 @@ export function createPersistence(options: {
 
   const drain = async () => {
     while (pending) {
+      // Not (or no longer) this server's dir: a retry or the last write at close must not reach it either.
+      if (openProblems.get(options.store)?.unused) {
+        pending = failed = undefined
+        return
+      }
       const make = pending
       pending = undefined
       state.writingSince = options.now()
@@ -220,6 +270,15 @@ export function createPersistence(options: {
       try {
         const payload = await make()
         length = payload.length
+        // Still this server's dir? Read again before each write, not only at the touch every 10 s:
+        // a mount that hung through a takeover comes back with the write in flight and the newest
+        // payload behind it; before, that one was written at once too, a generation newer than the
+        // new holder's (with this server's flags), the one a restart of either would serve.
+        await lockChecks.get(options.store)?.()
+        if (openProblems.get(options.store)?.unused) {
+          pending = failed = undefined
+          return
+        }
         const number = await options.store.save(payload)
         state.lastGeneration = number
         state.lastSavedAt = options.now()
@@ -296,7 +355,7 @@ export function createPersistence(options: {
       // A data dir that did not answer at start: its error stands until a write gets through.
       const problem = openProblems.get(options.store)
       if (!problem || (!problem.unused && state.lastSavedAt !== undefined)) return { ...state }
-      return { ...state, lastError: state.lastError ?? problem.error, ...(problem.unused ? { unused: true } : {}) }
+      return { ...state, lastError: problem.takenOver ? problem.error : state.lastError ?? problem.error, ...(problem.unused ? { unused: true } : {}), ...(problem.takenOver ? { takenOver: problem.takenOver } : {}) }
     },
   }
 }

@@ -256,8 +256,28 @@ export function createPersistence(options: {
     kick()
   })
 
+  // When the next write may start (performance.now()): the interval holds between any two writes,
+  // not only between writes chained back to back. A change that came just after a write ended
+  // with nothing pending was written at once, so a crawler whose changes came a little apart (or a
+  // loaded machine) got a 12 MB file rewritten many times a second.
+  let readyAt = 0
   const drain = async () => {
     while (pending) {
+      const wait = readyAt - performance.now()
+      // Closing ends the wait: with a large file it is up to 30 s, and a graceful stop must write
+      // the newest payload, not give up after CLOSE_WAIT_MS with the last answers unsaved.
+      if (wait > 0 && !closing) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => resolve(), wait)
+          timer.unref?.()
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
+        if (!pending) return
+      }
       // Not (or no longer) this server's dir: a retry or the last write at close must not reach it either.
       if (openProblems.get(options.store)?.unused) {
         pending = failed = undefined
@@ -301,20 +321,7 @@ export function createPersistence(options: {
       } finally {
         delete state.writingSince
       }
-      const interval = typeof options.minIntervalMs === 'function' ? options.minIntervalMs(length) : options.minIntervalMs
-      // Closing ends the wait: with a large file it is up to 30 s, and a graceful stop must write
-      // the newest payload, not give up after CLOSE_WAIT_MS with the last answers unsaved.
-      if (pending && interval && !closing) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => resolve(), interval)
-          timer.unref?.()
-          wake = () => {
-            clearTimeout(timer)
-            resolve()
-          }
-        })
-        wake = undefined
-      }
+      readyAt = performance.now() + ((typeof options.minIntervalMs === 'function' ? options.minIntervalMs(length) : options.minIntervalMs) ?? 0)
     }
   }
 

@@ -33,6 +33,8 @@ export interface HeldContext {
    * {@link MAX_NOT_FOUND}, the latest kept): passed on while the answer served is partial (see `toEntries`).
    */
   notFound?: string[]
+  /** Which of this process's upstream answers it is (a counter; in memory only): see `onReaskNews`. */
+  answered?: number
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */

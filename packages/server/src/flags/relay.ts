@@ -144,6 +144,11 @@ export interface RelaySource extends FlagSource {
    */
   onTaken?(listener: () => void): () => void
   /**
+   * Proxy mode: `listener` runs as soon as a re-ask round finds news (a change not yet told of in
+   * the round, or a context changed again since), not when the round ends. Returns the unsubscribe.
+   */
+  onReaskNews?(listener: () => void): () => void
+  /**
    * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
    * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.
    */

@@ -28,6 +28,12 @@ export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
 /** Default bound on the upstream requests in flight at once in proxy mode: 256. */
 export const DEFAULT_MAX_UPSTREAM_REQUESTS = 256
 
+/**
+ * Default bound on one round of re-asks in proxy mode: 60,000 ms. Each round asks the users seen
+ * most recently first and, turn about, the others in turn from where the last round stopped.
+ */
+export const DEFAULT_REASK_ROUND_MS = 60_000
+
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 
@@ -75,6 +81,11 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
    * within the upstream timeout. Default {@link DEFAULT_MAX_UPSTREAM_REQUESTS}.
    */
   maxUpstreamRequests?: number
+  /**
+   * How long one round of re-asks (live updates, `POST /holdfast/v1/refresh`) goes on before it
+   * stops; the next round goes on from there. Default {@link DEFAULT_REASK_ROUND_MS}.
+   */
+  reaskRoundMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
   /**
@@ -142,6 +153,22 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
   const takenListeners = createListeners<undefined>()
+  // The order users asked for their contexts (a counter, not a clock): a round asks the users seen
+  // most recently first. Its own re-asks do not count: the held entries' order is the order they
+  // were last answered in, which a round itself rewrites.
+  const askedBy = new Map<string, number>()
+  let requests = 0
+  // A re-ask round that finds a change tells the streams at once (`onReaskNews`), not when it ends:
+  // with many contexts and a slow upstream a round lasts minutes to hours. `answers` numbers every
+  // upstream answer this process got (held.answered), so a change found in a context answered since
+  // the latest news is news again, however many keys were already told in the round.
+  const newsListeners = createListeners<undefined>()
+  let answers = 0
+  let newsAfter = 0
+  // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
+  // users seen most recently first, and turn about the others, from where the last round stopped.
+  const swept = new Set<string>()
+  const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
@@ -286,7 +313,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // said it was stale, that is its own old fetchedAt, not now.
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
-      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined }
+      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers }
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
@@ -338,6 +365,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
       source: 'upstream',
       request: { context, forwarded },
+      answered: ++answers,
     }
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     // Removed since the last clean answer, and not back: passed on while the answer served is partial.
@@ -416,6 +444,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
+    remember(askedBy, key, ++requests)
     const attempt = shared(key, context, forwarded)
     // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
     // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
@@ -449,22 +478,56 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
+      // A round asked every context held, least recently used first, and told nothing until it
+      // ended: 10,000 contexts at 2 s an answer are 80 minutes, and a change made for the user of
+      // an open tab reached it that late. Now a round lasts `roundMs` at most, and takes in turn
+      // one from each of two lanes: the users seen most recently first (an open tab asked when it
+      // loaded, and again on each notice), and the sweep: the others, those the rounds since the
+      // sweep began have not asked yet, least recently seen first, so every context held is still
+      // asked, idle or not (a tab with its stream open asks nothing until a notice comes). What a
+      // round does not reach is asked when its user asks (every request goes upstream) or in the
+      // next rounds. (Sorted in place: stable, the contexts no user asked for here keep their order.)
       const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      asked.sort(([a], [b]) => (askedBy.get(b) ?? 0) - (askedBy.get(a) ?? 0))
+      const keys = new Set(asked.map(([key]) => key))
+      for (const key of swept) if (!keys.has(key)) swept.delete(key)
+      let sweep = asked.filter(([key]) => !swept.has(key)).reverse()
+      if (sweep.length === 0) {
+        swept.clear()
+        sweep = [...asked].reverse()
+      }
+      const lanes = [[...asked], sweep]
+      const taken = new Set<string>()
+      let turn = 0
+      const next = (): [string, HeldContext] | undefined => {
+        if (closed || now() - started >= roundMs) return undefined
+        for (let tries = 0; tries < 2; tries++) {
+          const lane = lanes[turn++ % 2]
+          for (let item = lane.shift(); item; item = lane.shift()) {
+            if (taken.has(item[0])) continue
+            taken.add(item[0])
+            swept.add(item[0])
+            return item
+          }
+        }
+        return undefined
+      }
       const started = now()
       const changed = new Set<string>()
+      // The flag keys told of in this round (see `newsListeners`).
+      const told = new Set<string>()
       const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
-      const queue = [...asked]
       // Credentials the upstream refused (401/403) in this round: it would refuse each of their
       // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
       // refused requests; now their other contexts are not asked (nor counted in `asked`), and
       // what the refusal does to values (`clear`, `clear-after`) is done to them as to the one asked.
       const refusedCredentials = new Set<string>()
       const worker = async () => {
-        for (let item = queue.shift(); item && !closed; item = queue.shift()) {
+        for (let item = next(); item; item = next()) {
           const [key, held] = item
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
@@ -475,7 +538,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             }
             continue
           }
+          const answeredBefore = cache.get(key)?.answered ?? 0
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          if (outcome.kind === 'fresh' && outcome.changed.length > 0 && (outcome.changed.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
+            // News: a flag not told of in this round, or a context that changed again after it was
+            // answered since the latest news (a second change). The same change found again in an
+            // idle context is not: the tabs that listen refetched at the first notice, and a notice
+            // per context found would have every tab refetch for the whole round.
+            for (const flag of outcome.changed) told.add(flag)
+            newsAfter = answers
+            newsListeners.emit(undefined)
+          }
           if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
@@ -492,7 +565,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             // every other context would fail the same way, each costing it a request (and, hanging,
             // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
             // answer concerns one context's key or values: the others are still asked.
-            if (UPSTREAM_DOWN.has(outcome.failure)) queue.length = 0
+            if (UPSTREAM_DOWN.has(outcome.failure)) for (const lane of lanes) lane.length = 0
           }
         }
       }
@@ -632,6 +705,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
+    onReaskNews: (listener) => newsListeners.add(listener),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.
     ...(shared$?.streamsOpen && shared$.fleetStreamsOpen

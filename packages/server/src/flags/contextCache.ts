@@ -35,6 +35,11 @@ export interface HeldContext {
   notFound?: string[]
   /** Which of this process's upstream answers it is (a counter; in memory only): see `onReaskNews`. */
   answered?: number
+  /**
+   * Served stale (the upstream failing, or read back from the data dir) since it was last
+   * answered: the upstream's next answer is news for the tabs that were told so, even unchanged.
+   */
+  servedStale?: true
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */

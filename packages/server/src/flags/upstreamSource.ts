@@ -100,7 +100,8 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
 const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
-  | { kind: 'fresh'; changed: string[] }
+  // `recovered`: the answer before was served stale (see HeldContext.servedStale).
+  | { kind: 'fresh'; changed: string[]; recovered?: true }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
@@ -124,6 +125,10 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // upstream itself answers, so they are counted (refused, refusedBy) without making its state
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
+
+// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in a round's
+// `told`, a context served stale that is fresh again (see refreshAll).
+const RECOVERED = '\u0000recovered'
 
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
@@ -314,11 +319,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
       const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers }
+      delete confirmed.servedStale
       cache.set(key, confirmed)
       record({ type: 'success', at })
       save(false)
       share(key, confirmed, false, version)
-      return { kind: 'fresh', changed: [] }
+      return held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
@@ -381,7 +387,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     record({ type: 'success', at })
     save(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
-    return { kind: 'fresh', changed }
+    return held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }
   }
 
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
@@ -418,7 +424,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return attempt
   }
 
-  const heldAnswer = (held: HeldContext, stale: boolean) => answerFromHeld(held, stale)
+  const heldAnswer = (held: HeldContext, stale: boolean) => {
+    const answer = answerFromHeld(held, stale)
+    // In memory only, on the entry itself: the next upstream answer replaces it (see `recovered`).
+    if ((answer.body as { metadata: { holdfast: { stale: boolean } } }).metadata.holdfast.stale) held.servedStale = true
+    return answer
+  }
   const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
 
   const probe = async () => {
@@ -445,6 +456,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
     remember(askedBy, key, ++requests)
+    // A context read back from the data dir (only its hash is saved) can be asked again by the
+    // rounds once its user asks, whatever the upstream answers now: a tab whose refetch after a
+    // restart met an upstream still down was not re-asked when it came back (nor by a refresh),
+    // and kept the old values, stale, until it asked again by itself (its backoff: up to a minute).
+    const known = cache.get(key)
+    if (known && !known.request) cache.set(key, { ...known, request: { context, forwarded }, bytes: undefined })
     const attempt = shared(key, context, forwarded)
     // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
     // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
@@ -487,7 +504,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // asked, idle or not (a tab with its stream open asks nothing until a notice comes). What a
       // round does not reach is asked when its user asks (every request goes upstream) or in the
       // next rounds. (Sorted in place: stable, the contexts no user asked for here keep their order.)
-      const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      const all = cache.entries()
+      const asked = all.filter(([, held]) => held.request !== undefined)
+      const unknown = all.length - asked.length
       asked.sort(([a], [b]) => (askedBy.get(b) ?? 0) - (askedBy.get(a) ?? 0))
       const keys = new Set(asked.map(([key]) => key))
       for (const key of swept) if (!keys.has(key)) swept.delete(key)
@@ -540,12 +559,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           }
           const answeredBefore = cache.get(key)?.answered ?? 0
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
-          if (outcome.kind === 'fresh' && outcome.changed.length > 0 && (outcome.changed.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
+          // A context served stale that is fresh again is news too, once a round (`RECOVERED`): the
+          // tabs told `stale` hear nothing else, their values being the same.
+          const found = outcome.kind === 'fresh' ? (outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed) : []
+          if (found.length > 0 && (found.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
             // News: a flag not told of in this round, or a context that changed again after it was
             // answered since the latest news (a second change). The same change found again in an
             // idle context is not: the tabs that listen refetched at the first notice, and a notice
             // per context found would have every tab refetch for the whole round.
-            for (const flag of outcome.changed) told.add(flag)
+            for (const flag of found) told.add(flag)
             newsAfter = answers
             newsListeners.emit(undefined)
           }
@@ -572,7 +594,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started, unknown }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -585,7 +607,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
       if (failure ?? refusal) result.error = failure ?? refusal
-      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }
+      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome, unknown }
       return result
     })().finally(() => {
       refreshing = undefined

@@ -40,6 +40,12 @@ export interface HeldContext {
    * answered: the upstream's next answer is news for the tabs that were told so, even unchanged.
    */
   servedStale?: true
+  /** With --redis: the store's version it was asked for (or taken) at; see `ContextRecord.storeVersion`. */
+  storeVersion?: number
+  /** With --redis, asked for without a version: the newest version seen then; see `ContextRecord.storeSince`. */
+  storeSince?: number
+  /** Read back from the data dir dated after the clock at the restart (in memory only): its time orders nothing. */
+  clockAhead?: true
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */
@@ -145,6 +151,8 @@ export function fromContextRecord(record: ContextRecord, source: HeldContext['so
   if (record.metadata !== undefined) held.metadata = record.metadata
   if (record.upstreamStale) held.upstreamStale = true
   if (record.notFound?.length) held.notFound = record.notFound
+  if (record.storeVersion !== undefined) held.storeVersion = record.storeVersion
+  if (record.storeSince !== undefined) held.storeSince = record.storeSince
   return held
 }
 

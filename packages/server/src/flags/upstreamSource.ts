@@ -140,6 +140,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  // Data-dir saves waiting for their answer's place in the store's order (see `ask`).
+  const placings = new Set<Promise<void>>()
   // Until when the upstream asked (429 or 503 + Retry-After) not to be asked with these forwarded
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
   // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
@@ -188,11 +190,22 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     })
     if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
     // An answer read back from the data dir, got after the store's copy (while Redis could not take
-    // it, before a restart): taking the copy would move this context back. The data dir knows no
-    // store version, so the times decide here (the copy's clamped to now, as everywhere); the
-    // upstream's next answer for the context replaces both.
-    if (held && held.source === 'data-dir' && !same && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
+    // it, before a restart): taking the copy would move this context back. The store's order
+    // decides where the data dir knows it: the version the answer was asked for at (a copy asked
+    // for later is newer, whatever the clocks say), or the newest seen when it was asked for
+    // without one (a copy up to that one is older). Before, the times always decided: a relay whose
+    // clock ran hours ahead saved answers dated in the future (clamped to the restart), which beat
+    // the fleet's newer copy, and were written back over it for every relay. Only a copy newer than
+    // what was seen, against an answer got without a version, is left to the times (the copy's
+    // clamped to now, as everywhere), unless this one was dated ahead of the clock at the restart;
+    // the upstream's next answer for the context replaces both.
+    if (held && held.source === 'data-dir' && !same) {
+      const order = held.storeVersion ?? held.storeSince
+      if (order !== undefined && doc.version <= order) return false
+      if (held.storeVersion === undefined && !held.clockAhead && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
+    }
     const taken = fromContextRecord(saved, 'upstream')
+    taken.storeVersion = doc.version
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
     remember(sharedAt, key, now())
@@ -263,7 +276,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const parts: string[] = []
       for (let i = 0; i < entries.length; i += SAVE_SLICE) {
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(toContextRecord(key, held))).join(','))
+        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
       }
       return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
     })
@@ -287,6 +300,26 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // and was answered last (a slow upstream) must not write its older answer over the newer one
     // (before, the whole fleet then served the older one, and kept it through an outage).
     const version = shared$?.ticket()
+    // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
+    // version once it comes, or, without one (the store down), the newest version seen now.
+    const since = shared$?.version(key)
+    let placing: Promise<void> | undefined
+    const placed = (next: HeldContext) => {
+      if (!version) return next
+      if (since !== undefined) next.storeSince = since
+      placing = version.then((ticket) => {
+        if (ticket.ok) next.storeVersion = ticket.value
+      }, () => {})
+      return next
+    }
+    // Saved once its place is known (the ticket settles within the store's command timeout; a
+    // close waits for it, so the last answers go into the final write).
+    const savePlaced = (contentChanged: boolean) => {
+      if (!placing) return save(contentChanged)
+      const saving = placing.then(() => save(contentChanged))
+      placings.add(saving)
+      void saving.finally(() => placings.delete(saving))
+    }
     let result: UpstreamFetchResult
     try {
       // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
@@ -318,11 +351,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // said it was stale, that is its own old fetchedAt, not now.
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
-      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers }
+      const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
       delete confirmed.servedStale
+      delete confirmed.clockAhead
       cache.set(key, confirmed)
       record({ type: 'success', at })
-      save(false)
+      savePlaced(false)
       share(key, confirmed, false, version)
       return held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }
     }
@@ -366,13 +400,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // older, true age. A fresh answer is current now, whatever its server's load time.
     // One that is stale but names no readable time vouches for no more than what was held.
     const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt ?? (held?.source === 'upstream' ? held.fetchedAt : undefined) : undefined
-    const next: HeldContext = {
+    const next: HeldContext = placed({
       flags: merged.flags,
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
       source: 'upstream',
       request: { context, forwarded },
       answered: ++answers,
-    }
+    })
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     // Removed since the last clean answer, and not back: passed on while the answer served is partial.
     if (!merged.clean) {
@@ -385,7 +419,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
     record({ type: 'success', at })
-    save(changed.length > 0 || !held)
+    savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
     return held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }
   }
@@ -644,7 +678,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         if (saved) {
           // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
           const at = now()
-          cache.load(saved.contexts.map((context) => (context.fetchedAt > at ? { ...context, fetchedAt: at } : context)))
+          const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
+          cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
+          // Their times order nothing against the store's copies (see `take`).
+          for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
         }
       }
@@ -744,9 +781,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       closing.abort()
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])
+      await Promise.allSettled([...placings])
       await shared$?.stop()
       await closePersistence(persistence, log)
     },
   }
 }
 
+
+// The data dir's record of an answer, with its place in the store's order (--redis): kept out of
+// the body shared through the store, whose version says it there.
+function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {
+  if (held.storeVersion !== undefined) record.storeVersion = held.storeVersion
+  else if (held.storeSince !== undefined) record.storeSince = held.storeSince
+  return record
+}

@@ -788,7 +788,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
 }
 
-
 // The data dir's record of an answer, with its place in the store's order (--redis): kept out of
 // the body shared through the store, whose version says it there.
 function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {

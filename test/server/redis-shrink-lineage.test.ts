@@ -353,3 +353,56 @@ describe('a stricter relay that comes to lead', () => {
     expect(await values(strict.server)).toMatchObject({ flags: { f0: 'a', f9: 'a' } })
   })
 })
+
+describe('an operator\'s acceptShrink on a follower, against an upstream whose bytes differ on every fetch (a generation timestamp)', () => {
+  it('reaches the leader all the same: the acceptance names the flags kept, not the bytes the follower happened to fetch', async () => {
+    let stamp = 0
+    // Each fetch stamps the document anew: no two relays ever fetch the same bytes.
+    const stamped = (document: { flags: Record<string, unknown> }) => () => ({ document: { ...document, metadata: { generatedAt: ++stamp } } })
+    const redis = await redisServer()
+    const upstream = await startUpstream(stamped(tagged(10, 'a')))
+    const leader = await relay(redis, upstream)
+    await waitFor(async () => (await role(leader.server)) === 'leader' && (await values(leader.server)).flags.f0 === 'a', 20_000)
+    const follower = await relay(redis, upstream, { adminKey: ADMIN })
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+
+    upstream.set(stamped(tagged(4, 'b')))
+    await waitFor(async () => (await status(leader.server)).refused >= 1, 10_000)
+    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    expect(Object.keys((await values(follower.server)).flags)).toHaveLength(4)
+    // Before: the acceptance named the hash of the follower's bytes; the leader's next fetch had
+    // another stamp, so it went on refusing: the fleet served two flag sets behind one balancer.
+    await waitFor(async () => (await values(leader.server)).flags.f0 === 'b', 10_000)
+    expect(Object.keys((await values(leader.server)).flags)).toHaveLength(4)
+  })
+})
+
+describe('an operator\'s acceptShrink on a follower, when Redis restarts empty before the leader asks the upstream again', () => {
+  it('still reaches the leader: the follower tells the fleet again once the store is back', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    // The leader asks the upstream only when told to (an hour's interval): the test says when.
+    const leader = await relay(redis, upstream, { adminKey: ADMIN, pollIntervalSeconds: 3600 })
+    await waitFor(async () => (await role(leader.server)) === 'leader' && (await values(leader.server)).flags.f0 === 'a', 20_000)
+    const follower = await relay(redis, upstream, { adminKey: ADMIN })
+    await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+    upstream.set({ document: tagged(4, 'b') })
+    expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'refused' })
+    expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) !== '*0\r\n', 5000)
+
+    // Redis restarts empty (the leader's lease put back at once, so that it still leads after).
+    const leaseKey = (await redis.command('KEYS', 'holdfast:*lease')).split('\r\n')[2]!
+    const owner = (await redis.command('GET', leaseKey)).split('\r\n')[1]!
+    await redis.stop()
+    await redis.start()
+    await redis.command('SET', leaseKey, owner, 'PX', '5000')
+    await waitFor(async () => (await status(leader.server)).redis?.state === 'up' && (await status(follower.server)).redis?.state === 'up', 20_000)
+    expect(await role(leader.server)).toBe('leader')
+    await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) !== '*0\r\n', 5000).catch(() => undefined)
+    // Before: the acceptance lived only in Redis: the leader refused the same shrink again and the
+    // fleet served two flag sets (the follower 4 flags, the leader and the store 10) for good.
+    expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'applied' })
+    expect(Object.keys((await values(leader.server)).flags)).toHaveLength(4)
+  })
+})

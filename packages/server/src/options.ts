@@ -129,6 +129,7 @@ export const handlerOptionsSchema = z
     maxContextBytes: positiveInt.optional(),
     heldAnswerAfterMs: timerMs(0).optional(),
     refreshAnswerWithinMs: timerMs(1).optional(),
+    reaskRoundMs: timerMs(1).optional(),
     // The live-update hub's timers: a heartbeat of 0 pinged every open stream every millisecond.
     // (`false`, and `true` as the client's option reads, pass before the object's checks: a union
     // would hide which field failed.)

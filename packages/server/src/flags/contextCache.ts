@@ -33,6 +33,19 @@ export interface HeldContext {
    * {@link MAX_NOT_FOUND}, the latest kept): passed on while the answer served is partial (see `toEntries`).
    */
   notFound?: string[]
+  /** Which of this process's upstream answers it is (a counter; in memory only): see `onReaskNews`. */
+  answered?: number
+  /**
+   * Served stale (the upstream failing, or read back from the data dir) since it was last
+   * answered: the upstream's next answer is news for the tabs that were told so, even unchanged.
+   */
+  servedStale?: true
+  /** With --redis: the store's version it was asked for (or taken) at; see `ContextRecord.storeVersion`. */
+  storeVersion?: number
+  /** With --redis, asked for without a version: the newest version seen then; see `ContextRecord.storeSince`. */
+  storeSince?: number
+  /** Read back from the data dir dated after the clock at the restart (in memory only): its time orders nothing. */
+  clockAhead?: true
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */
@@ -138,6 +151,8 @@ export function fromContextRecord(record: ContextRecord, source: HeldContext['so
   if (record.metadata !== undefined) held.metadata = record.metadata
   if (record.upstreamStale) held.upstreamStale = true
   if (record.notFound?.length) held.notFound = record.notFound
+  if (record.storeVersion !== undefined) held.storeVersion = record.storeVersion
+  if (record.storeSince !== undefined) held.storeSince = record.storeSince
   return held
 }
 

@@ -66,6 +66,14 @@ export const contextRecordSchema = z.object({
   upstreamStale: z.boolean().optional(),
   /** Flags the upstream removed with FLAG_NOT_FOUND since its last clean answer (absent in records of older servers). */
   notFound: z.array(z.string()).max(1000).optional().catch(undefined),
+  /**
+   * Data dir with --redis: the store's version this answer was asked for at (or taken at), so that
+   * after a restart the store's order, not two machines' clocks, says whether the store's copy is
+   * newer. Dropped (not trusted) when it is not a whole number.
+   */
+  storeVersion: z.number().int().nonnegative().optional().catch(undefined),
+  /** Data dir with --redis, for an answer asked for without a version (cut off from the store): the newest version seen then. */
+  storeSince: z.number().int().nonnegative().optional().catch(undefined),
 })
 /** The last good answer for one context. */
 export type ContextRecord = z.infer<typeof contextRecordSchema>

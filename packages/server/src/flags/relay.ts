@@ -57,7 +57,7 @@ export interface RelayStatus {
    * many contexts it had to ask, how many it asked (fewer when it ended at an upstream that is
    * down), how long it took, and its outcome.
    */
-  reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome'] }
+  reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome']; unknown: number }
   /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
   reaskRunning?: { at: number; contexts: number; asked: number }
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
@@ -102,6 +102,13 @@ export interface RefreshResult {
   asked?: number
   /** Proxy mode: when the round this answer belongs to started (epoch ms). */
   startedAt?: number
+  /**
+   * Proxy mode: held contexts this process cannot ask again, so not in `contexts`: read back from
+   * the data dir (or taken from another relay) and not asked for by their users since. The data
+   * dir keeps a hash, never the context or a forwarded token: each is asked again on its user's
+   * next request, and from then on by every round.
+   */
+  unknown?: number
 }
 
 /** The options both relay sources (`--flags-url`, `--upstream`) take. */
@@ -143,6 +150,11 @@ export interface RelaySource extends FlagSource {
    * will now never see as one). Returns the unsubscribe.
    */
   onTaken?(listener: () => void): () => void
+  /**
+   * Proxy mode: `listener` runs as soon as a re-ask round finds news (a change not yet told of in
+   * the round, or a context changed again since), not when the round ends. Returns the unsubscribe.
+   */
+  onReaskNews?(listener: () => void): () => void
   /**
    * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
    * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.

@@ -70,6 +70,8 @@ export interface RelayOptions {
   heldAnswerAfterMs?: number
   /** Proxy mode: upstream requests in flight at once; more wait their turn (within `upstreamTimeoutMs`). Default 256. */
   maxUpstreamRequests?: number
+  /** Proxy mode: how long one round of re-asks goes on before it stops (the rest in the next rounds). Default 60,000 ms. */
+  reaskRoundMs?: number
   /**
    * How long `POST /holdfast/v1/refresh` waits before it answers 202 `{ outcome: 'running', asked,
    * contexts, changed }` while the round of re-asks goes on (proxy mode: every held context is asked).
@@ -119,6 +121,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
         maxContextBytes: options.maxContextBytes,
         heldAnswerAfterMs: options.heldAnswerAfterMs,
         maxUpstreamRequests: options.maxUpstreamRequests,
+        reaskRoundMs: options.reaskRoundMs,
         share: sharedStore && ((take, held) => createSharedContexts({ store: sharedStore, maxContexts: options.maxContexts, log: options.log, take, held, closeStore: ownStore })),
       })
     : createUrlSource({

@@ -1,6 +1,7 @@
 // The guard every new flag set passes before it may replace what is served (CONTRACT §9): an
 // upstream that answers zero flags, or suddenly far fewer, is far more likely broken (a truncated
 // export, the wrong environment, a half-deployed ConfigMap) than telling the truth. Pure.
+import { createHash } from 'node:crypto'
 
 /** Default `--max-shrink`: a new flag set may drop at most 50% of the flags held. */
 export const DEFAULT_MAX_SHRINK_PERCENT = 50
@@ -44,4 +45,22 @@ export function checkShrink(held: Iterable<string>, next: ReadonlySet<string> | 
 export function clampPercent(value: number): number {
   if (typeof value !== 'number' || Number.isNaN(value)) return DEFAULT_MAX_SHRINK_PERCENT
   return Math.min(100, Math.max(0, value))
+}
+
+/**
+ * What an operator's `acceptShrink` on one relay names for the fleet (--redis): the flags the
+ * accepted document keeps, as a hash of their sorted keys, not its bytes. An upstream that stamps
+ * each answer (a generation time in `metadata`) gives every relay other bytes: named by the
+ * follower's, the acceptance never matched the leader's fetch, and the fleet served two flag sets.
+ * Undefined for text that is not a flagd document.
+ */
+export function shrinkAcceptance(text: string): string | undefined {
+  let flags: unknown
+  try {
+    flags = (JSON.parse(text) as { flags?: unknown }).flags
+  } catch {
+    return undefined
+  }
+  if (flags === null || typeof flags !== 'object' || Array.isArray(flags)) return undefined
+  return createHash('sha256').update(JSON.stringify(Object.keys(flags).sort())).digest('base64url').slice(0, 16)
 }

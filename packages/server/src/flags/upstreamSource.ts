@@ -28,6 +28,12 @@ export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
 /** Default bound on the upstream requests in flight at once in proxy mode: 256. */
 export const DEFAULT_MAX_UPSTREAM_REQUESTS = 256
 
+/**
+ * Default bound on one round of re-asks in proxy mode: 60,000 ms. Each round asks the users seen
+ * most recently first and, turn about, the others in turn from where the last round stopped.
+ */
+export const DEFAULT_REASK_ROUND_MS = 60_000
+
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
 
@@ -75,6 +81,11 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
    * within the upstream timeout. Default {@link DEFAULT_MAX_UPSTREAM_REQUESTS}.
    */
   maxUpstreamRequests?: number
+  /**
+   * How long one round of re-asks (live updates, `POST /holdfast/v1/refresh`) goes on before it
+   * stops; the next round goes on from there. Default {@link DEFAULT_REASK_ROUND_MS}.
+   */
+  reaskRoundMs?: number
   /** Request headers passed upstream and made part of the cache key (any case). Default {@link DEFAULT_FORWARD_HEADERS}. */
   forwardHeaders?: readonly string[]
   /**
@@ -89,7 +100,8 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
 const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
-  | { kind: 'fresh'; changed: string[] }
+  // `recovered`: the answer before was served stale (see HeldContext.servedStale).
+  | { kind: 'fresh'; changed: string[]; recovered?: true }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
@@ -114,6 +126,10 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
+// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in a round's
+// `told`, a context served stale that is fresh again (see refreshAll).
+const RECOVERED = '\u0000recovered'
+
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
@@ -124,6 +140,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  // Data-dir saves waiting for their answer's place in the store's order (see `ask`).
+  const placings = new Set<Promise<void>>()
   // Until when the upstream asked (429 or 503 + Retry-After) not to be asked with these forwarded
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
   // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
@@ -142,6 +160,22 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const slots = createRequestSlots(maxUpstream)
   const sharedAt = new Map<string, number>()
   const takenListeners = createListeners<undefined>()
+  // The order users asked for their contexts (a counter, not a clock): a round asks the users seen
+  // most recently first. Its own re-asks do not count: the held entries' order is the order they
+  // were last answered in, which a round itself rewrites.
+  const askedBy = new Map<string, number>()
+  let requests = 0
+  // A re-ask round that finds a change tells the streams at once (`onReaskNews`), not when it ends:
+  // with many contexts and a slow upstream a round lasts minutes to hours. `answers` numbers every
+  // upstream answer this process got (held.answered), so a change found in a context answered since
+  // the latest news is news again, however many keys were already told in the round.
+  const newsListeners = createListeners<undefined>()
+  let answers = 0
+  let newsAfter = 0
+  // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
+  // users seen most recently first, and turn about the others, from where the last round stopped.
+  const swept = new Set<string>()
+  const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
@@ -156,11 +190,22 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     })
     if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
     // An answer read back from the data dir, got after the store's copy (while Redis could not take
-    // it, before a restart): taking the copy would move this context back. The data dir knows no
-    // store version, so the times decide here (the copy's clamped to now, as everywhere); the
-    // upstream's next answer for the context replaces both.
-    if (held && held.source === 'data-dir' && !same && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
+    // it, before a restart): taking the copy would move this context back. The store's order
+    // decides where the data dir knows it: the version the answer was asked for at (a copy asked
+    // for later is newer, whatever the clocks say), or the newest seen when it was asked for
+    // without one (a copy up to that one is older). Before, the times always decided: a relay whose
+    // clock ran hours ahead saved answers dated in the future (clamped to the restart), which beat
+    // the fleet's newer copy, and were written back over it for every relay. Only a copy newer than
+    // what was seen, against an answer got without a version, is left to the times (the copy's
+    // clamped to now, as everywhere), unless this one was dated ahead of the clock at the restart;
+    // the upstream's next answer for the context replaces both.
+    if (held && held.source === 'data-dir' && !same) {
+      const order = held.storeVersion ?? held.storeSince
+      if (order !== undefined && doc.version <= order) return false
+      if (held.storeVersion === undefined && !held.clockAhead && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
+    }
     const taken = fromContextRecord(saved, 'upstream')
+    taken.storeVersion = doc.version
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
     remember(sharedAt, key, now())
@@ -231,7 +276,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const parts: string[] = []
       for (let i = 0; i < entries.length; i += SAVE_SLICE) {
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(toContextRecord(key, held))).join(','))
+        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
       }
       return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
     })
@@ -255,6 +300,26 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // and was answered last (a slow upstream) must not write its older answer over the newer one
     // (before, the whole fleet then served the older one, and kept it through an outage).
     const version = shared$?.ticket()
+    // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
+    // version once it comes, or, without one (the store down), the newest version seen now.
+    const since = shared$?.version(key)
+    let placing: Promise<void> | undefined
+    const placed = (next: HeldContext) => {
+      if (!version) return next
+      if (since !== undefined) next.storeSince = since
+      placing = version.then((ticket) => {
+        if (ticket.ok) next.storeVersion = ticket.value
+      }, () => {})
+      return next
+    }
+    // Saved once its place is known (the ticket settles within the store's command timeout; a
+    // close waits for it, so the last answers go into the final write).
+    const savePlaced = (contentChanged: boolean) => {
+      if (!placing) return save(contentChanged)
+      const saving = placing.then(() => save(contentChanged))
+      placings.add(saving)
+      void saving.finally(() => placings.delete(saving))
+    }
     let result: UpstreamFetchResult
     try {
       // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
@@ -286,12 +351,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // said it was stale, that is its own old fetchedAt, not now.
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
-      const confirmed: HeldContext = { ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined }
+      const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
+      delete confirmed.servedStale
+      delete confirmed.clockAhead
       cache.set(key, confirmed)
       record({ type: 'success', at })
-      save(false)
+      savePlaced(false)
       share(key, confirmed, false, version)
-      return { kind: 'fresh', changed: [] }
+      return held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }
     }
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
@@ -333,12 +400,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // older, true age. A fresh answer is current now, whatever its server's load time.
     // One that is stale but names no readable time vouches for no more than what was held.
     const upstreamAt = answer.upstreamHoldfast?.stale ? answer.upstreamHoldfast.fetchedAt ?? (held?.source === 'upstream' ? held.fetchedAt : undefined) : undefined
-    const next: HeldContext = {
+    const next: HeldContext = placed({
       flags: merged.flags,
       fetchedAt: upstreamAt !== undefined ? Math.min(at, upstreamAt) : at,
       source: 'upstream',
       request: { context, forwarded },
-    }
+      answered: ++answers,
+    })
     if (answer.upstreamHoldfast?.stale) next.upstreamStale = true
     // Removed since the last clean answer, and not back: passed on while the answer served is partial.
     if (!merged.clean) {
@@ -351,9 +419,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
     record({ type: 'success', at })
-    save(changed.length > 0 || !held)
+    savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
-    return { kind: 'fresh', changed }
+    return held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }
   }
 
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
@@ -390,7 +458,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return attempt
   }
 
-  const heldAnswer = (held: HeldContext, stale: boolean) => answerFromHeld(held, stale)
+  const heldAnswer = (held: HeldContext, stale: boolean) => {
+    const answer = answerFromHeld(held, stale)
+    // In memory only, on the entry itself: the next upstream answer replaces it (see `recovered`).
+    if ((answer.body as { metadata: { holdfast: { stale: boolean } } }).metadata.holdfast.stale) held.servedStale = true
+    return answer
+  }
   const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
 
   const probe = async () => {
@@ -416,6 +489,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
     const forwarded = pickHeaders(headers, forwardHeaders)
     const key = contextKey(context, forwarded)
+    remember(askedBy, key, ++requests)
+    // A context read back from the data dir (only its hash is saved) can be asked again by the
+    // rounds once its user asks, whatever the upstream answers now: a tab whose refetch after a
+    // restart met an upstream still down was not re-asked when it came back (nor by a refresh),
+    // and kept the old values, stale, until it asked again by itself (its backoff: up to a minute).
+    const known = cache.get(key)
+    if (known && !known.request) cache.set(key, { ...known, request: { context, forwarded }, bytes: undefined })
     const attempt = shared(key, context, forwarded)
     // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
     // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
@@ -449,22 +529,58 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
-      const asked = cache.entries().filter(([, held]) => held.request !== undefined)
+      // A round asked every context held, least recently used first, and told nothing until it
+      // ended: 10,000 contexts at 2 s an answer are 80 minutes, and a change made for the user of
+      // an open tab reached it that late. Now a round lasts `roundMs` at most, and takes in turn
+      // one from each of two lanes: the users seen most recently first (an open tab asked when it
+      // loaded, and again on each notice), and the sweep: the others, those the rounds since the
+      // sweep began have not asked yet, least recently seen first, so every context held is still
+      // asked, idle or not (a tab with its stream open asks nothing until a notice comes). What a
+      // round does not reach is asked when its user asks (every request goes upstream) or in the
+      // next rounds. (Sorted in place: stable, the contexts no user asked for here keep their order.)
+      const all = cache.entries()
+      const asked = all.filter(([, held]) => held.request !== undefined)
+      const unknown = all.length - asked.length
+      asked.sort(([a], [b]) => (askedBy.get(b) ?? 0) - (askedBy.get(a) ?? 0))
+      const keys = new Set(asked.map(([key]) => key))
+      for (const key of swept) if (!keys.has(key)) swept.delete(key)
+      let sweep = asked.filter(([key]) => !swept.has(key)).reverse()
+      if (sweep.length === 0) {
+        swept.clear()
+        sweep = [...asked].reverse()
+      }
+      const lanes = [[...asked], sweep]
+      const taken = new Set<string>()
+      let turn = 0
+      const next = (): [string, HeldContext] | undefined => {
+        if (closed || now() - started >= roundMs) return undefined
+        for (let tries = 0; tries < 2; tries++) {
+          const lane = lanes[turn++ % 2]
+          for (let item = lane.shift(); item; item = lane.shift()) {
+            if (taken.has(item[0])) continue
+            taken.add(item[0])
+            swept.add(item[0])
+            return item
+          }
+        }
+        return undefined
+      }
       const started = now()
       const changed = new Set<string>()
+      // The flag keys told of in this round (see `newsListeners`).
+      const told = new Set<string>()
       const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
-      const queue = [...asked]
       // Credentials the upstream refused (401/403) in this round: it would refuse each of their
       // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
       // refused requests; now their other contexts are not asked (nor counted in `asked`), and
       // what the refusal does to values (`clear`, `clear-after`) is done to them as to the one asked.
       const refusedCredentials = new Set<string>()
       const worker = async () => {
-        for (let item = queue.shift(); item && !closed; item = queue.shift()) {
+        for (let item = next(); item; item = next()) {
           const [key, held] = item
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
@@ -475,7 +591,20 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             }
             continue
           }
+          const answeredBefore = cache.get(key)?.answered ?? 0
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
+          // A context served stale that is fresh again is news too, once a round (`RECOVERED`): the
+          // tabs told `stale` hear nothing else, their values being the same.
+          const found = outcome.kind === 'fresh' ? (outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed) : []
+          if (found.length > 0 && (found.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
+            // News: a flag not told of in this round, or a context that changed again after it was
+            // answered since the latest news (a second change). The same change found again in an
+            // idle context is not: the tabs that listen refetched at the first notice, and a notice
+            // per context found would have every tab refetch for the whole round.
+            for (const flag of found) told.add(flag)
+            newsAfter = answers
+            newsListeners.emit(undefined)
+          }
           if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
@@ -492,14 +621,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             // every other context would fail the same way, each costing it a request (and, hanging,
             // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
             // answer concerns one context's key or values: the others are still asked.
-            if (UPSTREAM_DOWN.has(outcome.failure)) queue.length = 0
+            if (UPSTREAM_DOWN.has(outcome.failure)) for (const lane of lanes) lane.length = 0
           }
         }
       }
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started, unknown }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -512,7 +641,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
       if (failure ?? refusal) result.error = failure ?? refusal
-      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome }
+      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome, unknown }
       return result
     })().finally(() => {
       refreshing = undefined
@@ -549,7 +678,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         if (saved) {
           // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
           const at = now()
-          cache.load(saved.contexts.map((context) => (context.fetchedAt > at ? { ...context, fetchedAt: at } : context)))
+          const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
+          cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
+          // Their times order nothing against the store's copies (see `take`).
+          for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
           log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
         }
       }
@@ -632,6 +764,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
+    onReaskNews: (listener) => newsListeners.add(listener),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.
     ...(shared$?.streamsOpen && shared$.fleetStreamsOpen
@@ -648,9 +781,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       closing.abort()
       slots.abandon()
       await Promise.allSettled([...inFlight.values()])
+      await Promise.allSettled([...placings])
       await shared$?.stop()
       await closePersistence(persistence, log)
     },
   }
 }
 
+// The data dir's record of an answer, with its place in the store's order (--redis): kept out of
+// the body shared through the store, whose version says it there.
+function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {
+  if (held.storeVersion !== undefined) record.storeVersion = held.storeVersion
+  else if (held.storeSince !== undefined) record.storeSince = held.storeSince
+  return record
+}

@@ -12,7 +12,7 @@ import { closePersistence, createPersistence, type Persistence } from './persist
 import { createPoller, type Poller } from './poller'
 import { ageSeconds, servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
-import { checkShrink } from './shrinkGuard'
+import { checkShrink, shrinkAcceptance } from './shrinkGuard'
 import { nothingToServe, type SnapshotState } from './snapshotFile'
 import { waitAtMost } from './startupWait'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
@@ -334,7 +334,8 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (offered.applied) return toRefresh('applied', offered.changed)
     // An operator accepted this very shrink on another relay of the fleet (a refresh behind a load
     // balancer reaches any of them): applied here too, and published as a forced step.
-    if ('refusal' in offered && offered.refusal.reason === 'shrink' && (await shared?.takeAcceptedShrink?.(versionOf(result.text)))) {
+    const acceptance = 'refusal' in offered && offered.refusal.reason === 'shrink' ? shrinkAcceptance(result.text) : undefined
+    if (acceptance !== undefined && (await shared?.takeAcceptedShrink?.(acceptance))) {
       const forced = await offer(result.text, 'url', at, result.etag, false)
       if (forced.applied) {
         log.warn(`applying ${where} although it drops more than --max-shrink: an operator accepted it on another relay of the fleet (POST /holdfast/v1/refresh {"acceptShrink": true})`)
@@ -438,12 +439,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       // invalid one: the slot refuses those whatever the guard says).
       if (result.outcome === 'refused' && refreshOptions.acceptShrink && lastRefused) {
         const storeCopy = refusedCopy && refusedCopyOf
+        // Named before the offer, which forgets what it refused once it applies it.
+        const acceptance = shrinkAcceptance(lastRefused.text)
         const forced = await offer(lastRefused.text, 'url', lastRefused.at, lastRefused.etag, false)
         if (forced.applied) {
           // A follower does not publish: the leader, whose guard refuses the same document, is told
           // (not when it is the store's copy, which the leader serves already: an acceptance left
           // in Redis would pass the same shrink on the leader later).
-          if (shared?.role() === 'follower' && forced.version.version !== storeCopy) shared.acceptShrink?.(forced.version.version)
+          if (shared?.role() === 'follower' && forced.version.version !== storeCopy && acceptance !== undefined) shared.acceptShrink?.(acceptance)
           return toRefresh('applied', forced.changed)
         }
       }

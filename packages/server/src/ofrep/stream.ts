@@ -96,10 +96,12 @@ export interface StreamHub {
    * context) runs every `everyMs`; a refresh that changed anything becomes a notice (spread when it
    * ends a failing spell). With `--redis`, `onTaken` tells of changes another relay found (its
    * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice, and
-   * `fleet` keeps the rounds going while streams are open on another relay only.
+   * `fleet` keeps the rounds going while streams are open on another relay only. `onNews` tells of a
+   * change a round found as it finds it (gathered as the taken ones are); without it, a round's
+   * changes make one notice when the round ends.
    * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams, onNews?: (listener: () => void) => () => void): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -217,7 +219,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
-    watchUpstream(refresh, everyMs, onTaken, fleet) {
+    watchUpstream(refresh, everyMs, onTaken, fleet, onNews) {
       let failing = false
       // When a round last failed, as `follow` remembers an error: the change that ends the spell
       // may come a moment after this relay's own round found the upstream back (with --redis, as
@@ -237,14 +239,18 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // the change another relay found reaches this one only as an answer taken from the store,
       // after which this relay's own round finds nothing changed. Announced here, or never.
       let gather: ReturnType<typeof setTimeout> | undefined
-      const untake = onTaken?.(() => {
+      const gathered = () => {
         if (closed || streams.size === 0) return
         gather ??= setTimeout(() => {
           gather = undefined
           hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
         }, TAKEN_GATHER_MS)
         gather.unref?.()
-      })
+      }
+      const untake = onTaken?.(gathered)
+      // A round of 10,000 contexts at 2 s an answer lasts about 80 minutes: a change it finds in its
+      // first answers went out as a notice only at its end.
+      const unnews = onNews?.(gathered)
       const interval = Math.max(50, everyMs)
       // Said every interval, kept for three and a second more: a tick or two that Redis misses
       // does not stop the other relays' rounds, and they stop within that once the last stream closes.
@@ -263,7 +269,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
             if (!result) return
             // Also from a round that ended failed (at an upstream that died halfway): the contexts
             // it did get are held now, so the next round sees no change in them to announce.
-            if (result.changed.length > 0) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
+            if (result.changed.length > 0 && !onNews) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
             if (result.outcome === 'failed') failed()
             else failing = false
           })
@@ -275,6 +281,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         clearInterval(timer)
         clearTimeout(gather)
         untake?.()
+        unnews?.()
       }
       stops.add(stop)
       return stop

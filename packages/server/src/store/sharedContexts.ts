@@ -48,6 +48,8 @@ export interface SharedContexts {
   streamsOpen?(ttlMs: number): void
   /** Whether some relay of the fleet said {@link streamsOpen} within its TTL; false when the store cannot say. Optional. */
   fleetStreamsOpen?(): Promise<boolean>
+  /** The newest store version seen here for the context hashed as `contextKey` (written or taken). */
+  version(contextKey: string): number | undefined
   /** The store's connection, answers taken from other relays, and answers not yet shared (being retried). */
   status(): StoreStatus & { taken: number; unshared: number }
   stop(): Promise<void>
@@ -150,6 +152,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
     },
+    version: (contextKey) => replica.version(PREFIX + contextKey),
     status: () => ({ ...store.status(), taken, unshared: owed.size }),
     async stop() {
       retry.stop()

@@ -3,6 +3,7 @@ import type { ServerLogger } from '../logger'
 import { createLeaseKeeper, type LeaseRole } from './leaseKeeper'
 import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
 import { createStoreReplica } from './storeReplica'
+import { shrinkAcceptance } from '../flags/shrinkGuard'
 
 /** The leader's view of the upstream, shared so followers can say how fresh their flags are. */
 export interface UpstreamReport {
@@ -85,13 +86,15 @@ export interface SharedDefinitions {
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
   /**
-   * An operator accepted the shrink to the definitions `version` (their hash) on this relay
-   * (`acceptShrink`): told to the fleet for {@link ACCEPT_SHRINK_TTL_MS}, so that the leader, whose
-   * guard refuses the same document, applies and publishes it too. Fire and forget. Optional.
+   * An operator accepted the shrink to definitions keeping the flags `version` names
+   * (`shrinkAcceptance`: their keys, not the document's bytes, which an upstream may stamp anew on
+   * each fetch) on this relay (`acceptShrink`): told to the fleet for {@link ACCEPT_SHRINK_TTL_MS},
+   * and again when the store comes back (a Redis restarted empty) until used, so that the leader,
+   * whose guard refuses the same shrink, applies and publishes it too. Fire and forget. Optional.
    */
   acceptShrink?(version: string): void
   /**
-   * Whether an operator accepted the shrink to `version` on some relay of the fleet (see
+   * Whether an operator accepted the shrink to the flags `version` names on some relay of the fleet (see
    * {@link acceptShrink}), using the acceptance up: it is honoured once (the same shrink again, the
    * upstream back to that document later, is guarded again). Optional.
    */
@@ -125,7 +128,7 @@ const UPSTREAM = 'upstream'
 
 /**
  * How long an operator's `acceptShrink` on one relay stands for the fleet: 10 minutes, many polls
- * of the leader. It names one document (its hash), so a later upstream change is guarded again.
+ * of the leader. It names one set of flags kept (a hash of their keys), so a later upstream change is guarded again.
  */
 export const ACCEPT_SHRINK_TTL_MS = 10 * 60_000
 const acceptedFlag = (version: string) => `accept-shrink:${version}`
@@ -148,6 +151,17 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   // That copy, to put back into a store that lost it (a Redis restarted empty): the fleet's flags,
   // not this relay's, so a relay started meanwhile serves what the fleet served.
   let kept: StoredDocument | undefined
+  // The shrink an operator accepted on this relay, until it is used or its time is up (monotonic
+  // ms): told to the fleet again when the store comes back. Kept only in Redis, a Redis restarted
+  // empty within the 10 minutes lost it, the leader went on refusing, and the fleet served two
+  // flag sets for good.
+  let accepted: { name: string; until: number } | undefined
+  const raiseAccepted = () => {
+    if (!accepted) return
+    const left = accepted.until - performance.now()
+    if (left < 1000) return void (accepted = undefined)
+    void store.raise?.(acceptedFlag(accepted.name), Math.round(left))
+  }
   const keeper = createLeaseKeeper({
     store,
     ttlMs: options.leaseTtlMs,
@@ -162,6 +176,8 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     log,
     initialKeys: [DEFINITIONS, UPSTREAM],
     checkEveryMs: options.checkEveryMs,
+    // Read again after the store came back: what it holds now says whether the acceptance was used.
+    onReread: raiseAccepted,
     async accept(key, doc) {
       if (key === UPSTREAM) {
         const report = readUpstreamReport(doc.body)
@@ -172,6 +188,12 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
         return true
       }
       if (key !== DEFINITIONS) return false
+      // The store's copy keeps the flags accepted: the leader applied it, the acceptance is used
+      // (one raised again since, in the instant before this copy was read, is taken back).
+      if (accepted && shrinkAcceptance(doc.body) === accepted.name) {
+        void store.lower?.(acceptedFlag(accepted.name))
+        accepted = undefined
+      }
       const took = await options.take(doc)
       keeping = took === 'keep'
       kept = keeping ? doc : undefined
@@ -247,6 +269,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     role: () => keeper.role(),
     leaderReport: () => lastReport,
     acceptShrink(version) {
+      accepted = { name: version, until: performance.now() + ACCEPT_SHRINK_TTL_MS }
       void store.raise?.(acceptedFlag(version), ACCEPT_SHRINK_TTL_MS).then((result) => {
         if (!result.ok) log?.warn(`could not tell the fleet that the shrink was accepted (${result.error}): send the refresh to the leader too`)
       })

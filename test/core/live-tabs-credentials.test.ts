@@ -13,9 +13,8 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, expect, it } from 'vitest'
-import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
-import { pollUntil } from '../support/streamingOfrep'
+import type { ClientOptions, FlagClient } from '@holdfast/core'
+import { pollUntil, sharingTab } from '../support/streamingOfrep'
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -52,25 +51,7 @@ async function perKeyServer(): Promise<{ url: string; version: number; asked: st
   return state
 }
 
-function tab(url: string, headers: ClientOptions['headers']): { client: FlagClient; shown: string[] } {
-  const client = createClient({
-    url,
-    context: { targetingKey: 'user-1' },
-    headers,
-    storage: 'memory',
-    storageName: uniqueStorageName('tabs-credentials'),
-    logger: createTestLogger(),
-    // Timers fire only when the test says: no polls, no stream reconnects, no request timeouts.
-    clock: createManualClock(),
-    refreshIntervalMs: 0,
-    refreshOnFocus: false,
-    liveUpdates: { shareTabs: true },
-  })
-  cleanup.push(() => client.close())
-  const shown: string[] = []
-  client.subscribeFlag('banner', () => shown.push(client.getValue<string>('banner', 'none')))
-  return { client, shown }
-}
+const tab = (url: string, headers: ClientOptions['headers']) => sharingTab(url, 'tabs-credentials', cleanup, { headers })
 
 const banner = (t: { client: FlagClient }) => t.client.getValue<string>('banner', 'none')
 

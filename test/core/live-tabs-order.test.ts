@@ -9,9 +9,8 @@
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach, expect, it } from 'vitest'
-import { createClient, type FlagClient } from '@holdfast/core'
-import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
-import { pollUntil } from '../support/streamingOfrep'
+import type { FlagClient } from '@holdfast/core'
+import { pollUntil, sharingTab } from '../support/streamingOfrep'
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -84,27 +83,10 @@ async function heldWhileOtherRefreshes(server: Scripted, a: FlagClient, b: FlagC
   return { aDone }
 }
 
-function tab(url: string, name: 'a' | 'b'): { client: FlagClient; shown: string[] } {
-  const client = createClient({
-    url,
-    context: { targetingKey: 'user-1' },
-    // The tabs send the same credentials (tabs with other headers share nothing): the tab's name
-    // goes on the wire through fetch, for the server to hold tab A's answers.
-    fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'X-Tab': name } }),
-    storage: 'memory',
-    storageName: uniqueStorageName(`tabs-order-${name}`),
-    logger: createTestLogger(),
-    // Timers fire only when the test says: no polls, no stream reconnects, no request timeouts.
-    clock: createManualClock(),
-    refreshIntervalMs: 0,
-    refreshOnFocus: false,
-    liveUpdates: { shareTabs: true },
-  })
-  cleanup.push(() => client.close())
-  const shown: string[] = []
-  client.subscribeFlag('banner', () => shown.push(client.getValue<string>('banner', 'none')))
-  return { client, shown }
-}
+// The tabs send the same credentials (tabs with other headers share nothing): the tab's name goes on
+// the wire through fetch, for the server to hold tab A's answers.
+const tab = (url: string, name: 'a' | 'b') =>
+  sharingTab(url, `tabs-order-${name}`, cleanup, { fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'X-Tab': name } }) })
 
 it("a follower never replaces its newer values with another tab's older answer; a newer shared answer is still adopted", async () => {
   const server = await scriptedServer()

@@ -4,7 +4,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
-import { createTestLogger, uniqueStorageName } from './clock'
+import { createManualClock, createTestLogger, uniqueStorageName } from './clock'
 
 export interface StreamingOfrep {
   url: string
@@ -93,4 +93,16 @@ export function liveClient(url: string, label: string, cleanup: Array<() => unkn
   })
   cleanup.push(() => client.close())
   return client
+}
+
+/**
+ * A tab that shares answers with the other tabs of the origin (`liveUpdates.shareTabs`), on a manual
+ * clock whose timers fire only when the test says (no polls, no stream reconnects, no request
+ * timeouts), no refetch on focus; `shown` records `banner` at each change.
+ */
+export function sharingTab(url: string, label: string, cleanup: Array<() => unknown>, options: Partial<ClientOptions> = {}): { client: FlagClient; shown: string[] } {
+  const client = liveClient(url, label, cleanup, { clock: createManualClock(), refreshOnFocus: false, liveUpdates: { shareTabs: true }, ...options })
+  const shown: string[] = []
+  client.subscribeFlag('banner', () => shown.push(client.getValue<string>('banner', 'none')))
+  return { client, shown }
 }

@@ -68,7 +68,7 @@ export interface LiveUpdates {
  * The chunk's entry: reads the answer's `eventStreams` and starts live updates with the client's
  * `LiveOptions` (each with its default); undefined when no advertised stream is usable.
  *
- * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL in localStorage
+ * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL (and static headers) in localStorage
  * (a new tab whose cached ETag is confirmed still finds the stream). With nothing remembered, one
  * full refetch asks the server (so does a record this version cannot read); its answer comes back
  * here through the loader.
@@ -78,7 +78,7 @@ export function startLiveUpdates(
   result: FetchResult,
   contextHash: string,
 ): LiveUpdates | undefined {
-  const key = `holdfast-live:${deps.url}`
+  const key = `holdfast-live:${deps.url}${keyTag(deps.headers)}`
   const ok = result.kind === 'ok'
   const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
@@ -109,6 +109,14 @@ export function startLiveUpdates(
   live.answered(result, contextHash)
   return live
 }
+
+// Static headers (an SDK key) name the tabs that share a stream, and the stream remembered for a
+// 304, as they name the cache entry (client.ts). A vendor may scope a stream to the key it was
+// opened with: a production tab following a staging tab's stream heard of no production change, and
+// a production page could open the stream path staging was given. Tabs of one key still share one
+// stream. A headers function does not: a token that rotates would make every tab lead (a stream
+// each, where a browser allows six connections to an origin).
+const keyTag = (headers: HeadersOption | undefined) => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')
 
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
@@ -201,7 +209,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // The channel name carries the message format's version: a tab still running an older Holdfast
   // after a deploy neither leads nor feeds this one. (2: a notice's `version` is its refetch query.)
   const link: TabLink | undefined = deps.tabs
-    ? createTabLink(`holdfast-live:2:${stream.url}`, (message) => {
+    ? createTabLink(`holdfast-live:2:${stream.url}${keyTag(deps.headers)}`, (message) => {
         try {
           onMessage(message)
         } catch (error) {

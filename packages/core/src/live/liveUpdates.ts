@@ -147,22 +147,14 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let waiting: { timer: unknown; version?: string } | undefined
 
   // Tabs share an answer only with tabs that would have sent the same request: the same URL, the
-  // same context, and the same configured headers (hashed: the channel never carries a raw token).
-  // An answer fetched with another environment's key or another tenant's token holds that one's
-  // values. A headers function is asked again each time (a token that changed is other
-  // credentials); one that throws or answers with a promise makes this tab share with none.
-  const solo = Math.random()
-  const keyOf = (hash: string) => {
-    let sent: unknown = solo
-    try {
-      sent = typeof deps.headers == 'function' ? deps.headers() : deps.headers
-      // An async token getter's promise: never left to reject unhandled.
-      Promise.resolve(sent).catch(() => {})
-    } catch {
-      // this tab's own
-    }
-    return `${deps.url}|${hash}|${fnv(JSON.stringify(sent) + ((sent as PromiseLike<unknown> | undefined)?.then ? solo : ''))}`
-  }
+  // same context, and the same configured headers. Those of a request are what it went out with
+  // (fetchFlags' `creds`, a hash: the channel never carries a raw token); a tab's own are those of
+  // its latest request, whose values it shows. An answer fetched with another environment's key or
+  // another tenant's token holds that one's values. Never the headers option asked again: a token
+  // getter ran per tab message (an async one made the tab share with none, so every tab fetched
+  // for itself on every change). Until its first answer, a tab's are its own alone.
+  let creds: unknown = Math.random()
+  const keyOf = (hash: string) => `${deps.url}|${hash}|${creds}`
   const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
   let lastNoticeAt = -Infinity
@@ -488,6 +480,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function share(result: FetchResult, hash: string) {
+      creds = (result as { creds?: string }).creds ?? creds
       if (result.kind !== 'ok') {
         // Only the leader's ending matters: followers of its user wait for it (see 'notice').
         if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })

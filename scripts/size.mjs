@@ -364,10 +364,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // option again for every message of another tab (a token getter called per message), and an async
 // getter made a tab share with none: every tab fetched for itself on every change. The live chunk
 // got 43 B smaller for it (4,513 → 4,470 B; its budget lowered to 4,472 B).
+// Raised to 15,106 B (b) and 19,752 B with delivery (rev-client; measured 15,096 → 15,106 B and
+// 19,738 → 19,748 B, +10 B up front): a page back on IndexedDB after a failover said `memory`, with
+// a STORAGE error, until its next flag answer (a focus, a poll); now the return is told at once.
 const BUDGET = {
-  react: 15_096, // (b): client + React bindings, up front, gzip bytes
+  react: 15_106, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 19_742, // (b) plus the event delivery chunk
+  withEvents: 19_752, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -789,7 +792,9 @@ await main()
 // on demand) renames the chunk, and the name is in the up-front code that loads it.
 // Raised to 16,675 B (rev-client; (c) 16,651 → 16,673 B): the core's flag answers carrying a hash
 // of the headers sent, by which tabs share them (+16 B under (b), above).
-const OPENFEATURE_BUDGET = { total: 16_675, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
+// Raised to 16,687 B ((c) 16,673 → 16,685 B): the core's status told at once of a return to IndexedDB
+// (+10 B under (b), above).
+const OPENFEATURE_BUDGET = { total: 16_687, layer: 2_620 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -118,3 +118,23 @@ test('a page that fails over again right after going back still sends the events
   expect(receiver.receivedTimes().size).toBe(5)
   expect(tabA.getEventStats()).toMatchObject({ sent: 5, queued: 0 })
 })
+
+test('the status says when the page is back on persistent storage, without waiting for a flag request', async () => {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  const a = view(new Map())
+  const tabA = tab(a.storage, uniqueStorageName('events-recover-status'))
+  await tabA.start()
+  a.state.failing = true
+  tabA.logEvent('while-on-memory')
+  await until(() => tabA.getStatus().storage === 'memory', 'tab A on memory')
+  expect(tabA.getStatus().error?.code).toBe('STORAGE')
+
+  a.state.failing = false
+  vi.setSystemTime(Date.now() + 61_000)
+  tabA.logEvent('after')
+  // Before: 'memory' and the STORAGE error until the next flag answer (a focus, a poll), though
+  // every write went to persistent storage again.
+  for (let i = 0; i < 100 && tabA.getStatus().storage !== 'indexeddb'; i++) await new Promise((r) => setTimeout(r, 20))
+  expect(tabA.getStatus().storage).toBe('indexeddb')
+  expect(tabA.getStatus().error).toBeUndefined()
+})

@@ -77,9 +77,11 @@ describe('a stream that floods the client with notices', () => {
     await c.start()
     await waitFor(() => s.open.length === 1, 5000, 'the stream')
     const before = s.bulk.length
-    // A notice every 2 ms for 2 s: about a thousand.
+    // A notice every 2 ms for 2.25 s: about a thousand. Not 2 s: the refetches go out 500 ms apart
+    // from the first notice, so the fifth left at ~2,003 ms, as the storm ended; when it was
+    // counted in `during`, it had taken the last notices and no refetch followed (a flaky failure).
     const started = Date.now()
-    while (Date.now() - started < 2000) {
+    while (Date.now() - started < 2250) {
       s.send('data: {"type":"refetchEvaluation"}\n\n')
       await new Promise((r) => setTimeout(r, 2))
     }

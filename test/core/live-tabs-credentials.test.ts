@@ -55,21 +55,34 @@ const tab = (url: string, headers: ClientOptions['headers']) => sharingTab(url, 
 
 const banner = (t: { client: FlagClient }) => t.client.getValue<string>('banner', 'none')
 
+/** Calls of each tab's headers function (by the order the tabs were made). */
+const calls: number[] = []
+const counted = (make: (key: string) => () => unknown) => (key: string) => {
+  const n = calls.push(0) - 1
+  const get = make(key)
+  return () => (calls[n]++, get())
+}
+
 for (const [what, make] of [
   ['headers as an object', (key: string) => ({ 'X-API-Key': key })],
-  ['headers as a function', (key: string) => () => ({ 'X-API-Key': key })],
+  ['headers as a function', counted((key: string) => () => ({ 'X-API-Key': key }))],
+  // An async token getter (Auth0's getAccessTokenSilently, Firebase's getIdToken): before, a tab
+  // with one shared with no other tab, and every tab fetched for itself on every change.
+  ['headers as an async function', counted((key: string) => async () => ({ 'X-API-Key': key }))],
 ] as const) {
   it(`${what}: a tab never applies an answer another tab fetched with other credentials; one fetched with its own is still shared`, async () => {
     const server = await perKeyServer()
-    const s = tab(server.url, make('staging'))
-    const p = tab(server.url, make('production'))
-    const q = tab(server.url, make('production'))
+    calls.splice(0)
+    const s = tab(server.url, make('staging') as ClientOptions['headers'])
+    const p = tab(server.url, make('production') as ClientOptions['headers'])
+    const q = tab(server.url, make('production') as ClientOptions['headers'])
     for (const t of [s, p, q]) await t.client.start()
     // Every tab's live chunk is loaded (on demand, after its first answer) and has shared that answer.
     await pollUntil(() => server.asked.length === 3, 5000, 'the first answers')
     await new Promise((r) => setTimeout(r, 300))
     expect([banner(s), banner(p), banner(q)]).toEqual(['staging-v1', 'production-v1', 'production-v1'])
     p.shown.splice(0)
+    const pCalls = calls[1]
 
     server.version = 2
     const asked = server.asked.length
@@ -83,5 +96,8 @@ for (const [what, make] of [
     expect(p.shown).toEqual(['production-v2'])
     // P made no request of its own: the answer of its own key was shared.
     expect(server.asked.slice(asked)).toEqual(['staging', 'production'])
+    // Nor was its headers function called: it is asked per request, not per message another tab
+    // posts (before: once for each answer, notice and stream message of every other tab).
+    if (calls.length > 0) expect(calls[1]).toBe(pCalls)
   })
 }

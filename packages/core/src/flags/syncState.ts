@@ -294,9 +294,10 @@ export function deriveStatus(state: SyncState, storage: Status['storage'], start
   else s = values ? (state.failure ? 'stale' : 'ready') : 'loading'
   const status: Status = { state: s, source: state.source, storage }
   if (state.lastSuccessAt !== undefined) status.lastSuccessAt = state.lastSuccessAt
+  // A storage failure is the error while the page runs on memory (back on IndexedDB, it is over).
   // A bootstrap problem stays the error until the first success (a failed attempt is logged);
   // rejected credentials or context (`fatal`) say what the app must act on.
-  const error = state.failure && (state.outcome === 'fatal' || !state.bootstrapError) ? toStatusError(state.failure) : (state.bootstrapError ?? state.storageError)
+  const error = state.failure && (state.outcome === 'fatal' || !state.bootstrapError) ? toStatusError(state.failure) : (state.bootstrapError ?? (storage == 'memory' ? state.storageError : undefined))
   if (error) status.error = error
   if (started && state.cacheRead) status.cacheRead = true
   return status

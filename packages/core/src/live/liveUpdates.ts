@@ -68,7 +68,7 @@ export interface LiveUpdates {
  * The chunk's entry: reads the answer's `eventStreams` and starts live updates with the client's
  * `LiveOptions` (each with its default); undefined when no advertised stream is usable.
  *
- * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL in localStorage
+ * A 304 has no body, so what the last 200 advertised is remembered per OFREP URL (and static headers) in localStorage
  * (a new tab whose cached ETag is confirmed still finds the stream). With nothing remembered, one
  * full refetch asks the server (so does a record this version cannot read); its answer comes back
  * here through the loader.
@@ -78,7 +78,7 @@ export function startLiveUpdates(
   result: FetchResult,
   contextHash: string,
 ): LiveUpdates | undefined {
-  const key = `holdfast-live:${deps.url}`
+  const key = `holdfast-live:${deps.url}${keyTag(deps.headers)}`
   const ok = result.kind === 'ok'
   const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
@@ -110,6 +110,14 @@ export function startLiveUpdates(
   return live
 }
 
+// Static headers (an SDK key) name the tabs that share a stream, and the stream remembered for a
+// 304, as they name the cache entry (client.ts). A vendor may scope a stream to the key it was
+// opened with: a production tab following a staging tab's stream heard of no production change, and
+// a production page could open the stream path staging was given. Tabs of one key still share one
+// stream. A headers function does not: a token that rotates would make every tab lead (a stream
+// each, where a browser allows six connections to an origin).
+const keyTag = (headers: HeadersOption | undefined) => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')
+
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
 
@@ -139,22 +147,14 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let waiting: { timer: unknown; version?: string } | undefined
 
   // Tabs share an answer only with tabs that would have sent the same request: the same URL, the
-  // same context, and the same configured headers (hashed: the channel never carries a raw token).
-  // An answer fetched with another environment's key or another tenant's token holds that one's
-  // values. A headers function is asked again each time (a token that changed is other
-  // credentials); one that throws or answers with a promise makes this tab share with none.
-  const solo = Math.random()
-  const keyOf = (hash: string) => {
-    let sent: unknown = solo
-    try {
-      sent = typeof deps.headers == 'function' ? deps.headers() : deps.headers
-      // An async token getter's promise: never left to reject unhandled.
-      Promise.resolve(sent).catch(() => {})
-    } catch {
-      // this tab's own
-    }
-    return `${deps.url}|${hash}|${fnv(JSON.stringify(sent) + ((sent as PromiseLike<unknown> | undefined)?.then ? solo : ''))}`
-  }
+  // same context, and the same configured headers. Those of a request are what it went out with
+  // (fetchFlags' `creds`, a hash: the channel never carries a raw token); a tab's own are those of
+  // its latest request, whose values it shows. An answer fetched with another environment's key or
+  // another tenant's token holds that one's values. Never the headers option asked again: a token
+  // getter ran per tab message (an async one made the tab share with none, so every tab fetched
+  // for itself on every change). Until its first answer, a tab's are its own alone.
+  let creds: unknown = Math.random()
+  const keyOf = (hash: string) => `${deps.url}|${hash}|${creds}`
   const ownKey = () => keyOf(sync.contextHash())
   let noticeQueued = false
   let lastNoticeAt = -Infinity
@@ -201,7 +201,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // The channel name carries the message format's version: a tab still running an older Holdfast
   // after a deploy neither leads nor feeds this one. (2: a notice's `version` is its refetch query.)
   const link: TabLink | undefined = deps.tabs
-    ? createTabLink(`holdfast-live:2:${stream.url}`, (message) => {
+    ? createTabLink(`holdfast-live:2:${stream.url}${keyTag(deps.headers)}`, (message) => {
         try {
           onMessage(message)
         } catch (error) {
@@ -480,6 +480,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function share(result: FetchResult, hash: string) {
+      creds = (result as { creds?: string }).creds ?? creds
       if (result.kind !== 'ok') {
         // Only the leader's ending matters: followers of its user wait for it (see 'notice').
         if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })

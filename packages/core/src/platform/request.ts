@@ -12,7 +12,7 @@ import type { Clock, HeadersOption } from '../types'
 
 /** How a request ended. `response` includes any HTTP status; its body is already read as `text`. */
 export type PostOutcome =
-  | { kind: 'response'; response: Response; text: string }
+  | { kind: 'response'; response: Response; text: string; /** The configured headers it went out with (a function's answer). */ sent: unknown }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
@@ -70,7 +70,7 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
     const response = await Promise.race([options.fetch(options.url, init), abandoned])
     // Reading the body is part of the request: a hang or reset here is a timeout or network error.
     const text = await Promise.race([response.text(), abandoned])
-    return { kind: 'response', response, text }
+    return { kind: 'response', response, text, sent: configured }
   } catch (error) {
     if (options.signal?.aborted && !timedOut) return { kind: 'aborted' }
     if (timedOut) return { kind: 'error', error: new HoldfastError('TIMEOUT', `no answer within ${timeoutMs} ms`) }

@@ -93,7 +93,8 @@ function bounded<T>(promise: Promise<T>): Promise<T> {
 
 /**
  * Wraps the storage `choice` (default IndexedDB database `name` where available, else memory) so it
- * never rejects; the first IndexedDB failure moves it to memory and calls `onFallback`.
+ * never rejects; the first IndexedDB failure moves it to memory and calls `onFallback`, and so does
+ * the return to IndexedDB (`kind()` tells which).
  */
 export function createSafeStorage(
   choice: 'indexeddb' | 'memory' | FlagStorage | undefined,
@@ -150,6 +151,8 @@ export function createSafeStorage(
     backend = old
     persistent = true
     abandoned = undefined
+    // The status is derived again (it says `memory`, with a STORAGE error, until told).
+    onFallback(0)
     // Nothing lands in memory while the page is on IndexedDB: cleared unless it failed over again meanwhile.
     if ((await safe.setMany(moved)) && persistent) held.clear()
   }

@@ -2,14 +2,15 @@
 // value. Shared by the client and by `fetchBootstrap`, so both read responses the same way.
 import { parseRetryAfter } from '../platform/backoff'
 import { HoldfastError, httpError } from '../platform/errors'
+import { hashString } from '../platform/hash'
 import { joinUrl, postJson } from '../platform/request'
 import { parseBulkResponse, type UpstreamInfo } from './readers'
 import type { Clock, EvaluationContext, FlagEntry, HeadersOption } from '../types'
 
 /** How one bulk request ended, as a value. */
 export type FetchResult =
-  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo; streams?: unknown[] }
-  | { kind: 'not-modified'; etag?: string }
+  | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo; streams?: unknown[]; creds?: string }
+  | { kind: 'not-modified'; etag?: string; creds?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
@@ -89,6 +90,9 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   })
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
+  // The configured headers this answer was fetched with, hashed: tabs share it only with tabs whose
+  // own requests went out with the same (live/liveUpdates.ts), and never see a raw token.
+  const creds = hashString(JSON.stringify(outcome.sent) + '')
   // A custom `fetch` (a polyfill, a wrapper, a test double) may answer something that is not quite
   // a Response (no `headers`, a `get` that throws): an unreadable answer, tried again like one,
   // where before the exception left the status `loading` with nothing scheduled.
@@ -100,7 +104,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
     // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
     if (status === 304)
-      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag } : invalid('a 304 confirmed no snapshot asked about')
+      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag, creds } : invalid('a 304 confirmed no snapshot asked about')
     if (status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").
@@ -108,13 +112,13 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
       const moved = !status || (status > 299 && status < 400)
       return { kind: 'error', error: httpError(status, moved ? ': a redirect, not followed' : describeErrorBody(text), retryAfterMs) }
     }
-    return readBody(text, response.headers.get('Content-Type'), etag)
+    return readBody(text, response.headers.get('Content-Type'), etag, creds)
   } catch (error) {
     return invalid(String(error))
   }
 }
 
-function readBody(text: string, contentType: string | null, etag: string | undefined): FetchResult {
+function readBody(text: string, contentType: string | null, etag: string | undefined, creds: string): FetchResult {
   // A captive portal or a proxy error page answers 200 with HTML: that is not a flag snapshot.
   if (contentType && !/json/i.test(contentType))
     return invalid(`expected JSON, got ${contentType.split(';')[0]}`)
@@ -126,7 +130,7 @@ function readBody(text: string, contentType: string | null, etag: string | undef
   }
   const parsed = parseBulkResponse(json)
   if (!parsed) return invalid('the body has no "flags" array')
-  const result: FetchResult = { kind: 'ok', ...parsed, etag }
+  const result: FetchResult = { kind: 'ok', ...parsed, etag, creds }
   // OFREP 0.3.0 `eventStreams`, read by the live-updates chunk (live/streamInfo.ts) when it loads.
   const { eventStreams } = json as { eventStreams?: unknown }
   if (Array.isArray(eventStreams)) result.streams = eventStreams

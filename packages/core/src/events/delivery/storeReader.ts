@@ -30,11 +30,13 @@ export function createStoreReader(store: EventStore): StoreReader {
       store.persist().then(() =>
         state.serial(async () => {
           const listed = (await storage.keys()).filter((key) => key.startsWith(prefix) && !state.deleting.has(key))
-          const kind = storage.kind()
           const present = new Set(listed)
-          // Written to this very storage and gone from it: another tab sent it. One written to
-          // IndexedDB before storage moved to memory is still this page's to send.
-          for (const [key, item] of own) if (item.written === kind && !present.has(key)) own.delete(key)
+          // Written and gone from IndexedDB: another tab sent it. That holds for one written to
+          // memory too once the page went back to IndexedDB (platform/storage.ts copies it there,
+          // where other tabs take it): kept, it went out a second time. Memory says nothing: it is
+          // this page's alone, emptied once copied (and one written to IndexedDB before the page
+          // moved to memory is still this page's to send).
+          if (storage.kind() == 'indexeddb') for (const [key, item] of own) if (item.written && !present.has(key)) own.delete(key)
           state.others = listed.filter((key) => !own.has(key)).sort()
           observeEventKey(state.keys, state.clock.now(), state.others[state.others.length - 1], prefix)
           state.trim()

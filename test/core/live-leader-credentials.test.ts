@@ -1,0 +1,129 @@
+// @vitest-environment jsdom
+// The tabs of an origin share one stream: the leading tab opens it with its own headers. A flag
+// vendor that scopes its stream to the SDK key (as it scopes its answers) sends a stream a notice
+// only for that key's environment. Before, a production tab opened beside a staging tab that led
+// followed the staging stream: a change in production never reached it (its values stayed old
+// until a focus or a reload), though it never missed one with a stream of its own. Now tabs with
+// other static headers lead apart, each set its own stream; tabs with the same ones still share.
+//
+// Also: a 304 has no body to say where the stream is, so the stream a 200 advertised is remembered
+// in localStorage for the next page. That record is now per static headers too: a stream path
+// another key was given is never opened with this key.
+//
+// Leadership here is the localStorage lease (jsdom has no Web Locks); timers are real (the first
+// stream of a page opens a second after the first answer).
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, expect, it } from 'vitest'
+import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+import { createTestLogger, uniqueStorageName } from '../support/clock'
+import { pollUntil } from '../support/streamingOfrep'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+  localStorage.clear()
+})
+
+/** Answers `banner` = `<key>-v<version of that key>`; its stream tells a key's streams only of that key's changes. */
+async function perKeyServer(streamPath: (key: string) => string = () => '/stream') {
+  const versions: Record<string, number> = {}
+  const streams: Array<{ key: string; res: ServerResponse; path: string }> = []
+  const server = createServer((req, res) => {
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    res.setHeader('Access-Control-Allow-Headers', '*')
+    if (req.method === 'OPTIONS') return void res.writeHead(204).end()
+    const key = String(req.headers['x-api-key'])
+    if (req.url?.startsWith('/stream')) {
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write('retry: 100\n\n')
+      streams.push({ key, res, path: req.url })
+      return
+    }
+    req.resume()
+    req.on('end', () => {
+      const version = (versions[key] ??= 1)
+      const etag = `"${key}-v${version}"`
+      if (req.headers['if-none-match'] === etag) return void res.writeHead(304, { ETag: etag }).end()
+      res.writeHead(200, { 'Content-Type': 'application/json', ETag: etag }).end(
+        JSON.stringify({
+          flags: [{ key: 'banner', value: `${key}-v${version}`, reason: 'STATIC' }],
+          eventStreams: [{ type: 'sse', endpoint: { requestUri: streamPath(key) } }],
+        }),
+      )
+    })
+  })
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  cleanup.push(
+    () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections()
+        server.close(() => done())
+      }),
+  )
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    streams,
+    /** A change in `key`'s environment, told to the streams opened with that key. */
+    change(key: string) {
+      versions[key] = (versions[key] ?? 1) + 1
+      for (const s of streams) if (s.key === key && !s.res.closed) s.res.write('data: {"type":"refetchEvaluation"}\n\n')
+    },
+  }
+}
+
+function tab(url: string, key: string, extra: Partial<ClientOptions> = {}): FlagClient {
+  const client = createClient({
+    ...extra,
+    url,
+    context: { targetingKey: 'user-1' },
+    headers: { 'X-API-Key': key },
+    storage: 'memory',
+    storageName: uniqueStorageName('leader-credentials'),
+    logger: createTestLogger(),
+    refreshIntervalMs: 0,
+    refreshOnFocus: false,
+    liveUpdates: { shareTabs: true },
+  })
+  cleanup.push(() => client.close())
+  return client
+}
+
+const banner = (client: FlagClient) => client.getValue<string>('banner', 'none')
+const open = (server: { streams: Array<{ key: string; res: ServerResponse }> }, key: string) =>
+  server.streams.filter((s) => s.key === key && !s.res.closed).length
+
+it('a tab on another SDK key does not follow the stream of a tab on a staging key: a production change reaches it', async () => {
+  const server = await perKeyServer()
+  const staging = tab(server.url, 'staging')
+  await staging.start()
+  await pollUntil(() => open(server, 'staging') === 1, 5000, 'the staging tab to lead')
+  const production = tab(server.url, 'production')
+  const production2 = tab(server.url, 'production')
+  await Promise.all([production.start(), production2.start()])
+  // Their live chunk loads after their first answer, and a stream opens a second after that.
+  await pollUntil(() => open(server, 'production') === 1, 3000, 'a stream opened with the production key').catch(() => {})
+
+  server.change('production')
+  // Before: the production tabs followed the staging leader, whose stream carries staging's key
+  // only; they kept production-v1.
+  await pollUntil(() => banner(production) === 'production-v2' && banner(production2) === 'production-v2', 5000, 'the production change to show')
+  // Tabs of one key still share one stream.
+  expect([open(server, 'staging'), open(server, 'production')]).toEqual([1, 1])
+  expect(banner(staging)).toBe('staging-v1')
+}, 20_000)
+
+it('a page whose first answer is a 304 opens the stream its own key was given, not the one remembered from another key', async () => {
+  const server = await perKeyServer((key) => `/stream/${key}`)
+  const staging = tab(server.url, 'staging')
+  await staging.start()
+  await pollUntil(() => open(server, 'staging') === 1, 5000, 'the staging stream')
+  await staging.close()
+  // A production page rendered on the server with production's snapshot: its ETag is current, a 304.
+  const production = tab(server.url, 'production', {
+    bootstrap: { context: { targetingKey: 'user-1' }, flags: [{ key: 'banner', value: 'production-v1' }], etag: '"production-v1"', fetchedAt: Date.now() },
+  })
+  await production.start()
+  await pollUntil(() => open(server, 'production') === 1, 5000, 'a stream opened with the production key')
+  // Before: the staging key's stream (remembered by URL alone), opened with the production key.
+  expect(server.streams.filter((s) => s.key === 'production').map((s) => s.path)).toEqual(['/stream/production'])
+}, 20_000)

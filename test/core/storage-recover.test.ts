@@ -87,3 +87,32 @@ test('a backend that still fails stays given up: one try a minute, no warning, n
   expect(fallbacks).toHaveLength(1)
   expect(logger.warnings).toHaveLength(1)
 })
+
+test("the return copies only events: a cache entry another tab cleared (a logout) or wrote anew meanwhile is not put back over it", async () => {
+  const name = uniqueStorageName('recover-cache')
+  const { storage } = open(name)
+  await storage.set('holdfast:flags:user-a', { v: 'before' })
+  await storage.set('holdfast:flags:user-b', { v: 'before' })
+  const unstall = await stallUntilFailover(storage)
+  // On memory, this page refreshes both users' entries and logs an event.
+  await storage.set('holdfast:flags:user-a', { v: 'this page, on memory' })
+  await storage.set('holdfast:flags:user-b', { v: 'this page, on memory' })
+  await storage.set('holdfast:event:9', { n: 9 })
+  unstall()
+  // Meanwhile another tab of the origin logs user A out (clearCache) and fetches newer values for B.
+  const other = open(name).storage
+  await other.del(['holdfast:flags:user-a'])
+  await other.set('holdfast:flags:user-b', { v: 'other tab, newer' })
+  vi.setSystemTime(Date.now() + 61_000)
+  await storage.get('holdfast:event:9')
+  for (let i = 0; i < 50 && storage.kind() === 'memory'; i++) await new Promise((r) => setImmediate(r))
+  expect(storage.kind()).toBe('indexeddb')
+  await storage.set('holdfast:event:10', { n: 10 })
+  // Before: user A's entry came back after the logout, and B's older values replaced the newer ones.
+  expect(await open(name).storage.getMany(['holdfast:flags:user-a', 'holdfast:flags:user-b', 'holdfast:event:9', 'holdfast:event:10'])).toEqual([
+    undefined,
+    { v: 'other tab, newer' },
+    { n: 9 },
+    { n: 10 },
+  ])
+})

@@ -4,6 +4,7 @@
 // once a minute (see `recover`): a stall passes, and the page goes back to it with what it wrote meanwhile.
 import { createStore as createIdbStore, promisifyRequest as done, type UseStore } from 'idb-keyval'
 import type { FlagStorage, Logger } from '../types'
+import { EVENT_PREFIX } from '../events/eventKey'
 
 /** A `FlagStorage` on a plain `Map` (a new one by default): values live as long as the page. */
 export function createMemoryStorage(map = new Map<string, unknown>()): FlagStorage {
@@ -147,7 +148,10 @@ export function createSafeStorage(
     } catch {
       return
     }
-    const moved = [...held]
+    // Only events: they are what memory alone would lose. A flag cache entry (or a tab's lease, a
+    // stored wait) copied back could overwrite a newer one another tab wrote meanwhile, or bring back
+    // a user's entry another tab's `clearCache()` removed at logout; the network refills the cache.
+    const moved = [...held].filter(([key]) => key.startsWith(EVENT_PREFIX))
     backend = old
     persistent = true
     abandoned = undefined

@@ -34,7 +34,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
    * context names another targetingKey (or none) is not for the user whose values are held.
    */
   let told: [unknown] | undefined
-  const foreignContext = (context?: OpenFeatureContext) => told && context && context.targetingKey !== told[0]
+  /**
+   * The targetingKey the provider last put its client on. A client passed in may be switched by
+   * someone else (a second provider over it, a `<FlagProvider context>`, the app's setContext):
+   * its values are then another user's, and neither served nor tracked as this provider's user.
+   */
+  let user = client?.getContext().targetingKey
+  const foreignContext = (context?: OpenFeatureContext) => (told && context && context.targetingKey !== told[0]) || (client && client.getContext().targetingKey !== user)
   /**
    * Set when the latest attempt for the current context failed and what the client holds is not
    * this context's (a switch whose first attempt failed with nothing cached): evaluations return
@@ -116,6 +122,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       client = makeClient(first)
     }
     const c = client
+    user = (wanted ?? c.getContext()).targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
     checkForeign()
@@ -160,6 +167,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // No client yet: the first context had no targetingKey and initialize refused it.
         if (!client) return doInitialize(next)
         const c = client
+        user = wanted.targetingKey
         const settled = c.setContext(wanted)
         await valuesOrSettled(c, settled)
         const refused = refusal(c)

@@ -776,7 +776,9 @@ await main()
 // 2,597 → 2,634 B): the provider compares its client's user with the one it put there, so a client
 // passed in that someone else switched (a second provider over it, <FlagProvider context>, the
 // app's setContext) is not served nor tracked as the OpenFeature context's user (+37 B).
-const OPENFEATURE_BUDGET = { total: 16_690, layer: 2_640 } // gzip bytes: (c), and (c) − (a)
+// Then 16,720 B and 2,670 B ((c) 16,715 B, layer 2,664 B): a flag the app read from the fallback
+// is compared for CONFIGURATION_CHANGED too, so the first answer leaving it out names it (+30 B).
+const OPENFEATURE_BUDGET = { total: 16_720, layer: 2_670 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

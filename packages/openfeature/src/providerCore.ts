@@ -208,6 +208,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
         if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
         const details: Details<T> = client.getDetails(key, defaultValue)
+        if (details.source == 'fallback') tracker.watch(key)
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for
         // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.

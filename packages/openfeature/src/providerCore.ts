@@ -191,7 +191,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       }
     },
 
-    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
+    /** `structure`: an object evaluation, which asks for an object or an array whatever the default. */
+    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext, structure?: boolean): ResolutionDetails<T> {
       try {
         // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
         // by default source `default` and stale false, as the client says of a flag it does not hold.
@@ -207,7 +208,14 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (contextMissing) return refuse(ErrorCode.TARGETING_KEY_MISSING, 'the OpenFeature context has no targetingKey')
         if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
         if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
-        const details: Details<T> = client.getDetails(key, defaultValue)
+        // The client reads a `null` default as "any type"; an object evaluation with one (an optional
+        // structure) must not hand out a boolean or a string, nor log it as exposed.
+        const loose = structure && defaultValue === null
+        const details: Details<T> = client.getDetails(key, defaultValue, { exposure: !loose })
+        if (loose) {
+          if (typeof details.value != 'object') return refuse(ErrorCode.TYPE_MISMATCH, `flag "${key}" is not an object`, toFlagMetadata(details))
+          client.logExposure(details)
+        }
         if (details.source == 'fallback') tracker.watch(key)
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for

@@ -244,6 +244,25 @@ describe('what the client hands out cannot change what it holds', () => {
     expect(client.getDetails('missing', 'd').value).toBe('d')
   })
 
+  // getStatus() hands one object to every reader (useFlagStatus in every component, the
+  // OpenFeature provider, the client's own exposure and readiness checks): one that changed it in
+  // place (clearing `error` once shown, forcing `state`) changed it for all of them.
+  test('the status from getStatus cannot be changed under the next reader', async () => {
+    const { client } = make()
+    const before = client.getStatus()
+    try {
+      ;(before as { state: string }).state = 'error'
+    } catch {}
+    expect(client.getStatus().state).toBe('loading')
+    await client.start()
+    const status = client.getStatus()
+    try {
+      ;(status as { state: string }).state = 'error'
+      ;(status as { source: string }).source = 'none'
+    } catch {}
+    expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+  })
+
   test("the context in snapshot() or getContext() is the client's own: changing it (stripping PII before logging) changes nothing the client sends", async () => {
     const { client } = make()
     await client.start()

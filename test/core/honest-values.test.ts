@@ -224,6 +224,45 @@ describe('what the client hands out cannot change what it holds', () => {
     expect(client.getDetails('shop', 'other-default').metadata).toEqual({ owner: 'team-a' })
   })
 
+  // Readers with the same default share one memoised details object (what keeps hooks from
+  // re-rendering): one that changed it in place (normalising `value`, marking `stale`) changed what
+  // every later reader of that flag was given, until the flag itself changed.
+  test('the details object from getDetails cannot be changed under the next reader with the same default', async () => {
+    const { client } = make()
+    await client.start()
+    const details = client.getDetails('shop', '')
+    try {
+      ;(details as { value: string }).value = 'free-shop'
+      ;(details as { stale: boolean }).stale = true
+    } catch {
+      // frozen: the assignment throws in strict mode
+    }
+    expect(client.getDetails('shop', '')).toMatchObject({ value: 'pro-shop', stale: false })
+    try {
+      ;(client.getDetails('missing', 'd') as { value: string }).value = 'x'
+    } catch {}
+    expect(client.getDetails('missing', 'd').value).toBe('d')
+  })
+
+  // getStatus() hands one object to every reader (useFlagStatus in every component, the
+  // OpenFeature provider, the client's own exposure and readiness checks): one that changed it in
+  // place (clearing `error` once shown, forcing `state`) changed it for all of them.
+  test('the status from getStatus cannot be changed under the next reader', async () => {
+    const { client } = make()
+    const before = client.getStatus()
+    try {
+      ;(before as { state: string }).state = 'error'
+    } catch {}
+    expect(client.getStatus().state).toBe('loading')
+    await client.start()
+    const status = client.getStatus()
+    try {
+      ;(status as { state: string }).state = 'error'
+      ;(status as { source: string }).source = 'none'
+    } catch {}
+    expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+  })
+
   test("the context in snapshot() or getContext() is the client's own: changing it (stripping PII before logging) changes nothing the client sends", async () => {
     const { client } = make()
     await client.start()

@@ -49,6 +49,19 @@ describe('values', () => {
     )
   })
 
+  // The real client freezes what it hands out (one details object per flag and default, one
+  // status, shared by every reader): a component that changes them in place throws in production,
+  // so it must throw in its tests too rather than pass them.
+  it('hands out frozen details and status, as the real client does', () => {
+    const client = createTestClient({ flags: { plan: 'pro' } })
+    expect(Object.isFrozen(client.getDetails('plan', ''))).toBe(true)
+    expect(Object.isFrozen(client.getDetails('missing', ''))).toBe(true)
+    expect(Object.isFrozen(client.getStatus())).toBe(true)
+    client.setStatus('stale')
+    expect(Object.isFrozen(client.getStatus())).toBe(true)
+    expect(Object.isFrozen(createTestClient({ status: 'error' }).getStatus())).toBe(true)
+  })
+
   it('treats null as "the caller\'s default", and __proto__ as an ordinary key', () => {
     const client = createTestClient({ flags: JSON.parse('{"__proto__": true, "off": null}') })
     expect(client.getGate('__proto__')).toBe(true)

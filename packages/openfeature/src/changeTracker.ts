@@ -10,6 +10,12 @@ export interface ChangeTracker {
   reset(): void
   /** The keys whose details changed since the last call (or reset), in a stable order. */
   changed(): string[]
+  /**
+   * A key the app read from the build-time `fallback`: compared from now on too. The snapshot
+   * names only the flags this user's own answers hold, so without this a fallback flag the first
+   * answer leaves out would fall to the caller's default unreported.
+   */
+  watch(key: string): void
 }
 
 export function createChangeTracker(client: () => FlagClient | undefined): ChangeTracker {
@@ -49,6 +55,10 @@ export function createChangeTracker(client: () => FlagClient | undefined): Chang
       for (const key of seen.keys()) if (!now.has(key)) keys.push(key)
       seen = now
       return keys.sort()
+    },
+    watch(key) {
+      const c = client()
+      if (c && !seen.has(key)) seen.set(key, read(c, key))
     },
   }
 }

@@ -102,7 +102,7 @@ export class HoldfastWebProvider implements Provider {
 
   /** An object (or array) flag from Holdfast's store; never throws. */
   resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
-    return this.impl.resolve(flagKey, defaultValue, context)
+    return this.impl.resolve(flagKey, defaultValue, context, true)
   }
 
   /** Logs a custom event on Holdfast's persisted queue: `details.value` (a finite number) and flat metadata. */

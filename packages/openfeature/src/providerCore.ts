@@ -34,7 +34,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
    * context names another targetingKey (or none) is not for the user whose values are held.
    */
   let told: [unknown] | undefined
-  const foreignContext = (context?: OpenFeatureContext) => told && context && context.targetingKey !== told[0]
+  /**
+   * The targetingKey the provider last put its client on. A client passed in may be switched by
+   * someone else (a second provider over it, a `<FlagProvider context>`, the app's setContext):
+   * its values are then another user's, and neither served nor tracked as this provider's user.
+   */
+  let user = client?.getContext().targetingKey
+  const foreignContext = (context?: OpenFeatureContext) => (told && context && context.targetingKey !== told[0]) || (client && client.getContext().targetingKey !== user)
   /**
    * Set when the latest attempt for the current context failed and what the client holds is not
    * this context's (a switch whose first attempt failed with nothing cached): evaluations return
@@ -116,6 +122,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       client = makeClient(first)
     }
     const c = client
+    user = (wanted ?? c.getContext()).targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
     checkForeign()
@@ -160,6 +167,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // No client yet: the first context had no targetingKey and initialize refused it.
         if (!client) return doInitialize(next)
         const c = client
+        user = wanted.targetingKey
         const settled = c.setContext(wanted)
         await valuesOrSettled(c, settled)
         const refused = refusal(c)
@@ -183,7 +191,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       }
     },
 
-    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
+    /** `structure`: an object evaluation, which asks for an object or an array whatever the default. */
+    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext, structure?: boolean): ResolutionDetails<T> {
       try {
         // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
         // by default source `default` and stale false, as the client says of a flag it does not hold.
@@ -199,7 +208,15 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (contextMissing) return refuse(ErrorCode.TARGETING_KEY_MISSING, 'the OpenFeature context has no targetingKey')
         if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
         if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
-        const details: Details<T> = client.getDetails(key, defaultValue)
+        // The client reads a `null` default as "any type"; an object evaluation with one (an optional
+        // structure) must not hand out a boolean or a string, nor log it as exposed.
+        const loose = structure && defaultValue === null
+        const details: Details<T> = client.getDetails(key, defaultValue, { exposure: !loose })
+        if (loose) {
+          if (typeof details.value != 'object') return refuse(ErrorCode.TYPE_MISMATCH, `flag "${key}" is not an object`, toFlagMetadata(details))
+          client.logExposure(details)
+        }
+        if (details.source == 'fallback') tracker.watch(key)
         // Values that claim a user's own source while the client holds nothing of this context's
         // belong to the previous user: the caller's default instead. A `fallback` value is for
         // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.

@@ -38,7 +38,9 @@ export function createDetailsReader(flag: (key: string) => HeldFlag | undefined)
       const f = flag(key)
       const memo = f ? held.get(f) : missing.get(key)
       if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>
-      const details = evaluate(f, key, defaultValue, expected)
+      // Frozen: every reader with this default is handed this one object, so one changing it in
+      // place would change what the others are given (the value and metadata are frozen already).
+      const details = Object.freeze(evaluate(f, key, defaultValue, expected))
       const next: Memo = { defaultValue, expected, details }
       if (f) held.set(f, next)
       else {

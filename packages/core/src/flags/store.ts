@@ -25,6 +25,7 @@ export interface Store {
 /** Creates the store with `initial`; a throwing listener is logged through `logger` and never stops the others. */
 export function createStore(initial: StoreState, logger: Logger): Store {
   let state = initial
+  Object.freeze(initial.status)
   const listeners = new Set<() => void>()
   const flagListeners = new Map<string, Set<() => void>>()
 
@@ -48,7 +49,9 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     // A new map holding the very same flag objects is no change: the previous one is kept.
     let flags = update.flags ?? prev.flags
     if (flags !== prev.flags && sameFlags(prev.flags, flags)) flags = prev.flags
-    const status = update.status && !jsonEqual(update.status, prev.status) ? update.status : prev.status
+    // Frozen: getStatus() hands this one object to every reader (useFlagStatus, the OpenFeature
+    // provider, the client's own readiness checks); one changing it would change it for all.
+    const status = update.status && !jsonEqual(update.status, prev.status) ? Object.freeze(update.status) : prev.status
     const events = update.events && !jsonEqual(update.events, prev.events) ? update.events : prev.events
     if (flags === prev.flags && status === prev.status && events === prev.events) return
 

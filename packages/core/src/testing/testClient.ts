@@ -115,7 +115,9 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   const now = options.now ?? Date.now
   const defaultSource = options.source ?? 'network'
   let context: EvaluationContext = { ...(options.context ?? { targetingKey: 'test-user' }) }
-  let status: Status = { state: 'ready', source: defaultSource, storage: 'memory', lastSuccessAt: now() }
+  // Frozen like the real client's status and details: a component that changes them in place
+  // throws in its tests as it would in production.
+  let status: Status = Object.freeze({ state: 'ready', source: defaultSource, storage: 'memory', lastSuccessAt: now() })
   let flags = new Map<string, HeldFlag>()
   // Not a literal: EventStats may grow counters (e.g. retriedRequests), which start at 0 here too.
   const noEvents = { queued: 0, sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
@@ -161,7 +163,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     }
     const statusChanged = stableStringify(nextStatus) !== stableStringify(status)
     flags = next
-    if (statusChanged) status = nextStatus
+    if (statusChanged) status = Object.freeze(nextStatus)
     if (changed.length === 0 && !statusChanged) return
     for (const key of changed) for (const listener of [...(flagListeners.get(key) ?? [])]) listener()
     for (const listener of [...listeners]) listener()
@@ -173,7 +175,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     let result: Details<T>
     if (cached && Object.is(cached.defaultValue, defaultValue) && cached.expected === expected) result = cached.details as Details<T>
     else {
-      result = evaluate(flag, key, defaultValue, expected)
+      result = Object.freeze(evaluate(flag, key, defaultValue, expected))
       if (flag) memo.set(flag, { defaultValue, expected, details: result })
     }
     if (exposure) logExposure(result)
@@ -199,7 +201,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   const initial = new Map<string, HeldFlag>()
   for (const [key, value] of Object.entries(readFlags(options.flags ?? {}))) initial.set(key, held(key, value))
   flags = initial
-  if (options.status !== undefined) status = toStatus(options.status, status, now)
+  if (options.status !== undefined) status = Object.freeze(toStatus(options.status, status, now))
   if (failing()) flags = new Map([...flags].map(([key, flag]) => [key, { ...flag, stale: true }]))
 
   const client: TestClient = {

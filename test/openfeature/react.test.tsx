@@ -149,6 +149,35 @@ describe('@openfeature/react-sdk with HoldfastWebProvider', () => {
 })
 
 describe('one Holdfast client shared by <FlagProvider> and HoldfastWebProvider', () => {
+  it('an app that names its user only through <FlagProvider context> (no OpenFeature context): a switch shows the new user in both bindings', async () => {
+    const fault = await createFaultServer((request) => flags([{ key: 'who', value: String(request.body?.context?.targetingKey) }]))
+    const shared = createClient({ url: fault.url, context: { targetingKey: 'dave' }, storage: 'memory', storageName: uniqueStorageName('shared'), refreshOnFocus: false, clock: createManualClock(), logger: quiet })
+    try {
+      const domain = `react-${++domains}`
+      // No OpenFeature context (an empty one for this domain, whatever an earlier test left globally):
+      // the provider serves the client it was given, whoever React puts it on.
+      await OpenFeature.setProviderAndWait(domain, new HoldfastWebProvider({ client: shared, logger: quiet }), {})
+      function Who() {
+        return <p data-testid="who">{`${useValue('who', 'DEFAULT')} ${useFlag('who', 'DEFAULT').value}`}</p>
+      }
+      const page = (targetingKey: string) => (
+        <OpenFeatureProvider domain={domain}>
+          <FlagProvider client={shared} context={{ targetingKey }}>
+            <Who />
+          </FlagProvider>
+        </OpenFeatureProvider>
+      )
+      const { rerender } = render(page('dave'))
+      await waitFor(() => expect(screen.getByTestId('who').textContent).toBe('dave dave'))
+      rerender(page('erin'))
+      // Before: the OpenFeature reader showed DEFAULT (INVALID_CONTEXT) for erin for good.
+      await waitFor(() => expect(screen.getByTestId('who').textContent).toBe('erin erin'))
+    } finally {
+      await shared.close()
+      await fault.close()
+    }
+  })
+
   it('after an OpenFeature logout paused it, the React context prop logging the same user in fetches again and polls again', async () => {
     const fault = await createFaultServer(flags([{ key: 'plan', value: 'free' }]))
     const clock = createManualClock()

@@ -38,9 +38,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
    * The targetingKey the provider last put its client on. A client passed in may be switched by
    * someone else (a second provider over it, a `<FlagProvider context>`, the app's setContext):
    * its values are then another user's, and neither served nor tracked as this provider's user.
+   * Undefined when the OpenFeature context named no user and a client passed in was adopted as is:
+   * the app names its user through that client (a `<FlagProvider context>`), and the provider
+   * follows it (kept, it served the defaults for the app's next user for good).
    */
-  let user = client?.getContext().targetingKey
-  const foreignContext = (context?: OpenFeatureContext) => (told && context && context.targetingKey !== told[0]) || (client && client.getContext().targetingKey !== user)
+  let user: unknown
+  const foreignContext = (context?: OpenFeatureContext) =>
+    (told && context && context.targetingKey !== told[0]) || (client && user !== undefined && client.getContext().targetingKey !== user)
   /**
    * Set when the latest attempt for the current context failed and what the client holds is not
    * this context's (a switch whose first attempt failed with nothing cached): evaluations return
@@ -122,7 +126,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       client = makeClient(first)
     }
     const c = client
-    user = (wanted ?? c.getContext()).targetingKey
+    user = wanted?.targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
     checkForeign()

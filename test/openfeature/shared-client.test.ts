@@ -98,4 +98,20 @@ describe('a client shared by two owners', () => {
       await fault.close()
     }
   })
+
+  it('a client passed in that the app already closed: setProviderAndWait rejects and says why, never READY with nothing fetched', async () => {
+    const fault = await perUserServer()
+    const shared = sharedClient(fault.url, 'frank')
+    try {
+      await shared.close()
+      const domain = `shared-${++domains}`
+      // Before: READY, every flag the caller's default (reason DEFAULT, no error) for good, and no request ever sent.
+      await expect(OpenFeature.setProviderAndWait(domain, new HoldfastWebProvider({ client: shared, logger: createTestLogger() }), { targetingKey: 'frank' })).rejects.toThrow(/closed/)
+      expect(OpenFeature.getClient(domain).providerStatus).toBe('ERROR')
+      expect(OpenFeature.getClient(domain).getStringValue('who', 'DEFAULT')).toBe('DEFAULT')
+      expect(fault.requests.length).toBe(0)
+    } finally {
+      await fault.close()
+    }
+  })
 })

@@ -1,7 +1,7 @@
 // The provider's behaviour behind HoldfastWebProvider: which client, when the SDK owns the status
 // (quiet) and when the provider speaks, evaluations, context changes, track(). See provider.ts for
 // who emits what when.
-import { ErrorCode, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
+import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
 import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import { createClient, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
 import { createChangeTracker } from './changeTracker'
@@ -135,6 +135,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     const switched = wanted ? c.setContext(wanted) : Promise.resolve(c.getStatus())
     const started = c.start()
     await valuesOrSettled(c, Promise.all([switched, started]))
+    // Still `loading` once its first attempt settled: a client passed in that the app had closed
+    // (or paused) fetches nothing, ever. READY then would serve the defaults for good, unexplained.
+    if (c.getStatus().state == 'loading') throw new GeneralError('[holdfast] the client is closed')
     if (c.getStatus().state === 'error' && !c.snapshot().flags.length) {
       const refused = refusal(c)
       if (refused) throw refused

@@ -116,3 +116,22 @@ test("the return copies only events: a cache entry another tab cleared (a logout
     { n: 10 },
   ])
 })
+
+test('a system clock set back after the failover does not put off the return for as long: the next operation tries IndexedDB', async () => {
+  const name = uniqueStorageName('recover-clock-back')
+  const { storage } = open(name)
+  await storage.set('warm', 1)
+  const unstall = await stallUntilFailover(storage)
+  expect(await storage.set('holdfast:event:1', { n: 1 })).toBe(true)
+  unstall()
+  // The clock is corrected back by an hour (NTP after a laptop's sleep, a user's setting); then a
+  // minute and more passes. The next try was set for "a minute after the failover" by the old clock.
+  vi.setSystemTime(Date.now() - 3_600_000)
+  await storage.set('holdfast:event:2', { n: 2 })
+  vi.setSystemTime(Date.now() + 61_000)
+  await storage.set('holdfast:event:3', { n: 3 })
+  for (let i = 0; i < 50 && storage.kind() === 'memory'; i++) await new Promise((r) => setImmediate(r))
+  // Before: memory for another hour, every event logged meanwhile lost by a reload.
+  expect(storage.kind()).toBe('indexeddb')
+  expect(await open(name).storage.getMany(['holdfast:event:1', 'holdfast:event:2', 'holdfast:event:3'])).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }])
+})

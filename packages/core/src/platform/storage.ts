@@ -120,8 +120,8 @@ export function createSafeStorage(
 
   /** The persistent backend given up on: deletions still go to it, best effort (see `del`). */
   let abandoned: FlagStorage | undefined
-  /** When it is next tried again (see `recover`): at once after a failover, then once a minute. */
-  let retryAt = 0
+  /** When it was last tried again (see `recover`): at once after a failover, then once a minute. */
+  let triedAt = -RETRY_MS
 
   // Anything written before the failure is still in memory (the store and the event queue hold
   // their own copies), so moving over loses nothing the page has.
@@ -142,7 +142,7 @@ export function createSafeStorage(
   // are made); a deletion made before went to the given-up backend too (see `del`). One that still
   // fails (quota, private mode) costs a write a minute, and no warning.
   async function recover(old: FlagStorage) {
-    retryAt = Date.now() + RETRY_MS
+    triedAt = Date.now()
     try {
       await bounded(old.set('holdfast:probe', 0))
     } catch {
@@ -162,7 +162,9 @@ export function createSafeStorage(
   }
 
   async function attempt<T>(run: (b: FlagStorage) => Promise<T>, onError: T): Promise<T> {
-    if (abandoned && Date.now() >= retryAt) void recover(abandoned)
+    // A minute from the last try either way: a clock set back meanwhile (an hour, say) would
+    // otherwise have kept the page on memory, every event a reload loses, for that hour more.
+    if (abandoned && Math.abs(Date.now() - triedAt) >= RETRY_MS) void recover(abandoned)
     const b = backend
     try {
       return await bounded(run(b))

@@ -97,4 +97,32 @@ describe('a re-ask round that lasts long', () => {
     expect(rounds?.contexts).toBe(CONTEXTS + 1)
     expect(rounds!.asked).toBeLessThan(CONTEXTS)
   }, 40_000)
+
+  it('a change for everyone found by rounds cut at their bound makes one notice, not one per round until the sweep has asked every context', async () => {
+    let plan = 'old'
+    const answer = () => ({ flags: [{ key: 'plan', value: plan, reason: 'STATIC' }] })
+    const upstream = await startUpstream({ ofrep: answer })
+    // Rounds of 300 ms ask about 60 contexts each: the sweep of 200 takes several rounds.
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, reaskRoundMs: 300, liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    upstream.set(() => ({ delayMs: 20, then: { ofrep: answer } }))
+    const tab = liveClient(relay.url, 'reask-news-cut', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    const noticesBefore = relay.handler.stream!.sent()
+    const from = upstream.requests.length
+
+    plan = 'new'
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 5000, 'the change in the tab')
+    // Every idle context asked since the change: the sweep found it in each of them.
+    const askedFor = () => new Set(upstream.requests.slice(from).map((r) => (JSON.parse(r.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey))
+    await waitFor(() => Array.from({ length: CONTEXTS }, (_, i) => `visitor-${i}`).every((key) => askedFor().has(key)), 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Before: each round forgot what the one before had told, and its first idle context still
+    // holding 'old' was news again: a notice (every open tab refetching, each refetch going
+    // upstream) every round for as long as the sweep took (with 10,000 contexts, hours).
+    expect(relay.handler.stream!.sent() - noticesBefore).toBeLessThanOrEqual(2)
+  }, 60_000)
 })

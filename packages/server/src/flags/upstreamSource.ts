@@ -168,13 +168,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // A re-ask round that finds a change tells the streams at once (`onReaskNews`), not when it ends:
   // with many contexts and a slow upstream a round lasts minutes to hours. `answers` numbers every
   // upstream answer this process got (held.answered), so a change found in a context answered since
-  // the latest news is news again, however many keys were already told in the round.
+  // the latest news is news again, however many keys were already told in the sweep (`told`).
   const newsListeners = createListeners<undefined>()
   let answers = 0
   let newsAfter = 0
   // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
   // users seen most recently first, and turn about the others, from where the last round stopped.
   const swept = new Set<string>()
+  // The flag keys told of (see `newsListeners`) since the sweep began, not only in this round: a
+  // round cut at its bound forgot them, and the next one's first idle context still holding the
+  // old value was news again, a notice (every open tab refetching) each round for the whole sweep.
+  // Forgotten when the sweep starts again and when a round ends at an upstream that is down.
+  const told = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -547,6 +552,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let sweep = asked.filter(([key]) => !swept.has(key)).reverse()
       if (sweep.length === 0) {
         swept.clear()
+        told.clear()
         sweep = [...asked].reverse()
       }
       const lanes = [[...asked], sweep]
@@ -567,8 +573,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       }
       const started = now()
       const changed = new Set<string>()
-      // The flag keys told of in this round (see `newsListeners`).
-      const told = new Set<string>()
       const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
@@ -621,7 +625,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             // every other context would fail the same way, each costing it a request (and, hanging,
             // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
             // answer concerns one context's key or values: the others are still asked.
-            if (UPSTREAM_DOWN.has(outcome.failure)) for (const lane of lanes) lane.length = 0
+            if (UPSTREAM_DOWN.has(outcome.failure)) {
+              for (const lane of lanes) lane.length = 0
+              // What it finds once the upstream is back is news again.
+              told.clear()
+            }
           }
         }
       }

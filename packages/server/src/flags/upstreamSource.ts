@@ -180,6 +180,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // old value was news again, a notice (every open tab refetching) each round for the whole sweep.
   // Forgotten when the sweep starts again and when a round ends at an upstream that is down.
   const told = new Set<string>()
+  // The contexts whose failure saying the upstream is down ended a round (the latest few): asked
+  // last among the users seen most recently. One the upstream fails alone (a rule that crashes
+  // on its attributes) whose user keeps retrying was asked first by every round and ended it after
+  // four asks, so the rounds reached the other active users only through the sweep. Forgotten
+  // once it is answered.
+  const cutBy = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -360,6 +366,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.servedStale
       delete confirmed.clockAhead
       cache.set(key, confirmed)
+      cutBy.delete(key)
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -423,6 +430,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
+    cutBy.delete(key)
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -555,7 +563,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         told.clear()
         sweep = [...asked].reverse()
       }
-      const lanes = [[...asked], sweep]
+      const lanes = [[...asked.filter(([key]) => !cutBy.has(key)), ...asked.filter(([key]) => cutBy.has(key))], sweep]
       const taken = new Set<string>()
       let turn = 0
       const next = (): [string, HeldContext] | undefined => {
@@ -629,6 +637,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
               for (const lane of lanes) lane.length = 0
               // What it finds once the upstream is back is news again.
               told.clear()
+              cutBy.delete(key)
+              cutBy.add(key)
+              if (cutBy.size > REFRESH_CONCURRENCY) cutBy.delete(cutBy.values().next().value!)
             }
           }
         }

@@ -317,6 +317,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     let placing: Promise<void> | undefined
     const placed = (next: HeldContext) => {
       if (!version) return next
+      // A 304's answer is the one it confirms, copied, place and all: without a ticket (cut off
+      // from the store) the confirmation kept that answer's version, and after a restart the
+      // fleet's copy asked for after that answer, but before the confirmation, beat it by the
+      // store's order (the upstream had gone back from it).
+      delete next.storeVersion
+      delete next.storeSince
       if (since !== undefined) next.storeSince = since
       placing = version.then((ticket) => {
         if (ticket.ok) next.storeVersion = ticket.value

@@ -126,8 +126,8 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
-// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in a round's
-// `told`, a context served stale that is fresh again (see refreshAll).
+// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
+// context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
 
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
@@ -615,14 +615,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           }
           const answeredBefore = cache.get(key)?.answered ?? 0
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
-          // A context served stale that is fresh again is news too, once a round (`RECOVERED`): the
+          // A context served stale that is fresh again is news too, once a sweep (`RECOVERED`): the
           // tabs told `stale` hear nothing else, their values being the same.
           const found = outcome.kind === 'fresh' ? (outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed) : []
           if (found.length > 0 && (found.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
-            // News: a flag not told of in this round, or a context that changed again after it was
+            // News: a flag not told of in this sweep, or a context that changed again after it was
             // answered since the latest news (a second change). The same change found again in an
             // idle context is not: the tabs that listen refetched at the first notice, and a notice
-            // per context found would have every tab refetch for the whole round.
+            // per context found would have every tab refetch for the whole sweep.
             for (const flag of found) told.add(flag)
             newsAfter = answers
             newsListeners.emit(undefined)

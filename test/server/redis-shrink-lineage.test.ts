@@ -10,6 +10,7 @@ import { role, status, useRedisFleet, values, type Relay } from './redis-fleet'
 import { tempDir, waitFor } from './helpers'
 import type { FakeUpstream } from './relay-fakes'
 import { startUpstream } from './relay-fakes'
+import { startTcpProxy } from '../support/tcpProxy'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
@@ -406,3 +407,50 @@ describe('an operator\'s acceptShrink on a follower, when Redis restarts empty b
     expect(Object.keys((await values(leader.server)).flags)).toHaveLength(4)
   })
 })
+
+describe('an operator\'s acceptShrink on a follower, used by the leader while the follower was cut off from Redis', () => {
+  it('is not told to the fleet again once the fleet has moved past it: a later shrink to the same flags is refused', async () => {
+    const redis = await redisServer()
+    const cutoff = await startTcpProxy(redis.port)
+    const upstream = await startUpstream({ document: tagged(10, 'a') })
+    // Both ask the upstream only when told to (an hour's interval): the test says when.
+    const leader = await relay(redis, upstream, { adminKey: ADMIN, pollIntervalSeconds: 3600 })
+    await waitFor(async () => (await role(leader.server)) === 'leader' && (await values(leader.server)).flags.f0 === 'a', 20_000)
+    const follower = await relay({ ...redis, url: cutoff.url }, upstream, { adminKey: ADMIN, pollIntervalSeconds: 3600 })
+    try {
+      await waitFor(async () => (await role(follower.server)) === 'follower' && (await values(follower.server)).flags.f0 === 'a', 20_000)
+      upstream.set({ document: tagged(4, 'b') })
+      expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'refused' })
+      expect((await refresh(follower.server, { acceptShrink: true })).body).toMatchObject({ outcome: 'applied' })
+      await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) !== '*0\r\n', 5000)
+
+      // The follower is cut off from Redis; meanwhile the leader uses the acceptance (10 → 4 flags),
+      // then the upstream adds a flag (5), and the leader publishes that.
+      cutoff.cut()
+      await waitFor(async () => (await status(follower.server)).redis?.state !== 'up', 10_000)
+      expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'applied' })
+      expect(await redis.command('KEYS', 'holdfast:*accept-shrink*')).toBe('*0\r\n')
+      upstream.set({ document: tagged(5, 'c') })
+      expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'applied' })
+      await waitFor(async () => (await storedBody(redis)) === JSON.stringify(tagged(5, 'c')), 10_000)
+
+      // The follower comes back, and takes the fleet's 5 flags.
+      cutoff.restore()
+      await waitFor(async () => (await status(follower.server)).redis?.state === 'up' && (await values(follower.server)).flags.f0 === 'c', 20_000)
+      await new Promise((resolve) => setTimeout(resolve, 1000))
+
+      // Later the fleet is back to 10 flags, and then the upstream breaks down to the same 4 keys.
+      upstream.set({ document: tagged(10, 'd') })
+      expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'applied' })
+      upstream.set({ document: tagged(4, 'e') })
+      // Before: the follower, which never saw the 4 flags in the store, told the fleet of its
+      // acceptance again when Redis came back: the leader applied a 60% shrink no one accepted.
+      expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'refused' })
+      expect(Object.keys((await values(leader.server)).flags)).toHaveLength(10)
+    } finally {
+      await follower.server.close()
+      await cutoff.close()
+    }
+  })
+})
+

@@ -97,4 +97,59 @@ describe('a re-ask round that lasts long', () => {
     expect(rounds?.contexts).toBe(CONTEXTS + 1)
     expect(rounds!.asked).toBeLessThan(CONTEXTS)
   }, 40_000)
+
+  it('a change for everyone found by rounds cut at their bound makes one notice, not one per round until the sweep has asked every context', async () => {
+    let plan = 'old'
+    const answer = () => ({ flags: [{ key: 'plan', value: plan, reason: 'STATIC' }] })
+    const upstream = await startUpstream({ ofrep: answer })
+    // Rounds of 300 ms ask about 60 contexts each: the sweep of 200 takes several rounds.
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, reaskRoundMs: 300, liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    upstream.set(() => ({ delayMs: 20, then: { ofrep: answer } }))
+    const tab = liveClient(relay.url, 'reask-news-cut', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    const noticesBefore = relay.handler.stream!.sent()
+    const from = upstream.requests.length
+
+    plan = 'new'
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 5000, 'the change in the tab')
+    // Every idle context asked since the change: the sweep found it in each of them.
+    const askedFor = () => new Set(upstream.requests.slice(from).map((r) => (JSON.parse(r.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey))
+    await waitFor(() => Array.from({ length: CONTEXTS }, (_, i) => `visitor-${i}`).every((key) => askedFor().has(key)), 20_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Before: each round forgot what the one before had told, and its first idle context still
+    // holding 'old' was news again: a notice (every open tab refetching, each refetch going
+    // upstream) every round for as long as the sweep took (with 10,000 contexts, hours).
+    expect(relay.handler.stream!.sent() - noticesBefore).toBeLessThanOrEqual(2)
+  }, 60_000)
+
+  it('one context the upstream fails alone (its 500) does not keep the rounds from the users seen after it', async () => {
+    let plan = 'old'
+    // The change is made for the tab's user only (one segment).
+    const answer = (context: Record<string, unknown>) => ({ flags: [{ key: 'plan', value: context.targetingKey === 'user-1' ? plan : 'old', reason: 'STATIC' }] })
+    const upstream = await startUpstream({ ofrep: answer })
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    const tab = liveClient(relay.url, 'reask-news-broken', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    // Two users come by after the tab's, then one whose context the upstream cannot evaluate any
+    // more (a rule that crashes on its attributes): the user seen most recently, retrying.
+    for (const user of ['later-1', 'later-2', 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
+    upstream.set((request) => ((JSON.parse(request.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
+    await (await evaluate(relay, { targetingKey: 'broken' })).arrayBuffer()
+
+    plan = 'new'
+    const took = await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 15_000, 'the change in the tab')
+    // Before: every round asked that context first, and its 500 ended the round after four asks
+    // (it, the user after it, and two of the sweep): the tab's user was reached only by the sweep,
+    // two contexts a round (here ~5 s; with 10,000 contexts, hours).
+    expect(took).toBeLessThan(2000)
+  }, 40_000)
 })
+

@@ -126,8 +126,8 @@ const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'tim
 // `failing` or ending a re-ask round.
 const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
-// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in a round's
-// `told`, a context served stale that is fresh again (see refreshAll).
+// Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
+// context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
 
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
@@ -168,13 +168,24 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // A re-ask round that finds a change tells the streams at once (`onReaskNews`), not when it ends:
   // with many contexts and a slow upstream a round lasts minutes to hours. `answers` numbers every
   // upstream answer this process got (held.answered), so a change found in a context answered since
-  // the latest news is news again, however many keys were already told in the round.
+  // the latest news is news again, however many keys were already told in the sweep (`told`).
   const newsListeners = createListeners<undefined>()
   let answers = 0
   let newsAfter = 0
   // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
   // users seen most recently first, and turn about the others, from where the last round stopped.
   const swept = new Set<string>()
+  // The flag keys told of (see `newsListeners`) since the sweep began, not only in this round: a
+  // round cut at its bound forgot them, and the next one's first idle context still holding the
+  // old value was news again, a notice (every open tab refetching) each round for the whole sweep.
+  // Forgotten when the sweep starts again and when a round ends at an upstream that is down.
+  const told = new Set<string>()
+  // The contexts whose failure saying the upstream is down ended a round (the latest few): asked
+  // last among the users seen most recently. One the upstream fails alone (a rule that crashes
+  // on its attributes) whose user keeps retrying was asked first by every round and ended it after
+  // four asks, so the rounds reached the other active users only through the sweep. Forgotten
+  // once it is answered.
+  const cutBy = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
@@ -306,6 +317,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     let placing: Promise<void> | undefined
     const placed = (next: HeldContext) => {
       if (!version) return next
+      // A 304's answer is the one it confirms, copied, place and all: without a ticket (cut off
+      // from the store) the confirmation kept that answer's version, and after a restart the
+      // fleet's copy asked for after that answer, but before the confirmation, beat it by the
+      // store's order (the upstream had gone back from it).
+      delete next.storeVersion
+      delete next.storeSince
       if (since !== undefined) next.storeSince = since
       placing = version.then((ticket) => {
         if (ticket.ok) next.storeVersion = ticket.value
@@ -355,6 +372,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.servedStale
       delete confirmed.clockAhead
       cache.set(key, confirmed)
+      cutBy.delete(key)
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -418,6 +436,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
+    cutBy.delete(key)
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -547,13 +566,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let sweep = asked.filter(([key]) => !swept.has(key)).reverse()
       if (sweep.length === 0) {
         swept.clear()
+        told.clear()
         sweep = [...asked].reverse()
       }
-      const lanes = [[...asked], sweep]
+      const lanes = [[...asked.filter(([key]) => !cutBy.has(key)), ...asked.filter(([key]) => cutBy.has(key))], sweep]
       const taken = new Set<string>()
       let turn = 0
       const next = (): [string, HeldContext] | undefined => {
-        if (closed || now() - started >= roundMs) return undefined
+        if (closed || performance.now() - begun >= roundMs) return undefined
         for (let tries = 0; tries < 2; tries++) {
           const lane = lanes[turn++ % 2]
           for (let item = lane.shift(); item; item = lane.shift()) {
@@ -566,9 +586,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         return undefined
       }
       const started = now()
+      // The bound is a duration, on the monotonic clock: a wall clock stepped back an hour (NTP
+      // after a suspend) let a round run whole, and the users seen most recently were not asked
+      // again until it ended (80 minutes for 10,000 contexts at 2 s an answer).
+      const begun = performance.now()
       const changed = new Set<string>()
-      // The flag keys told of in this round (see `newsListeners`).
-      const told = new Set<string>()
       const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
       let failure: { kind: string; message: string } | undefined
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
@@ -593,14 +615,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           }
           const answeredBefore = cache.get(key)?.answered ?? 0
           const outcome = await shared(key, held.request!.context, held.request!.forwarded)
-          // A context served stale that is fresh again is news too, once a round (`RECOVERED`): the
+          // A context served stale that is fresh again is news too, once a sweep (`RECOVERED`): the
           // tabs told `stale` hear nothing else, their values being the same.
           const found = outcome.kind === 'fresh' ? (outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed) : []
           if (found.length > 0 && (found.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
-            // News: a flag not told of in this round, or a context that changed again after it was
+            // News: a flag not told of in this sweep, or a context that changed again after it was
             // answered since the latest news (a second change). The same change found again in an
             // idle context is not: the tabs that listen refetched at the first notice, and a notice
-            // per context found would have every tab refetch for the whole round.
+            // per context found would have every tab refetch for the whole sweep.
             for (const flag of found) told.add(flag)
             newsAfter = answers
             newsListeners.emit(undefined)
@@ -621,7 +643,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             // every other context would fail the same way, each costing it a request (and, hanging,
             // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
             // answer concerns one context's key or values: the others are still asked.
-            if (UPSTREAM_DOWN.has(outcome.failure)) for (const lane of lanes) lane.length = 0
+            if (UPSTREAM_DOWN.has(outcome.failure)) {
+              for (const lane of lanes) lane.length = 0
+              // What it finds once the upstream is back is news again.
+              told.clear()
+              cutBy.delete(key)
+              cutBy.add(key)
+              if (cutBy.size > REFRESH_CONCURRENCY) cutBy.delete(cutBy.values().next().value!)
+            }
           }
         }
       }
@@ -641,7 +670,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
       if (failure ?? refusal) result.error = failure ?? refusal
-      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: now() - started, outcome: result.outcome, unknown }
+      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: Math.round(performance.now() - begun), outcome: result.outcome, unknown }
       return result
     })().finally(() => {
       refreshing = undefined

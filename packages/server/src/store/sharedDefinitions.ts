@@ -155,7 +155,8 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
   // ms): told to the fleet again when the store comes back. Kept only in Redis, a Redis restarted
   // empty within the 10 minutes lost it, the leader went on refusing, and the fleet served two
   // flag sets for good.
-  let accepted: { name: string; until: number } | undefined
+  // `after`: the store's version this relay had seen when the operator accepted it.
+  let accepted: { name: string; until: number; after: number } | undefined
   const raiseAccepted = () => {
     if (!accepted) return
     const left = accepted.until - performance.now()
@@ -194,6 +195,11 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
         void store.lower?.(acceptedFlag(accepted.name))
         accepted = undefined
       }
+      // Any other copy published since: the fleet moved on (the leader used the acceptance while
+      // this relay was cut off from the store, and published newer flags after). Not told again:
+      // before, this relay raised it anew when the store came back, and a later shrink to the same
+      // flags within its 10 minutes was applied by the leader with no operator accepting it.
+      if (accepted && doc.version > accepted.after) accepted = undefined
       const took = await options.take(doc)
       keeping = took === 'keep'
       kept = keeping ? doc : undefined
@@ -269,7 +275,7 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
     role: () => keeper.role(),
     leaderReport: () => lastReport,
     acceptShrink(version) {
-      accepted = { name: version, until: performance.now() + ACCEPT_SHRINK_TTL_MS }
+      accepted = { name: version, until: performance.now() + ACCEPT_SHRINK_TTL_MS, after: replica.version(DEFINITIONS) ?? -Infinity }
       void store.raise?.(acceptedFlag(version), ACCEPT_SHRINK_TTL_MS).then((result) => {
         if (!result.ok) log?.warn(`could not tell the fleet that the shrink was accepted (${result.error}): send the refresh to the leader too`)
       })

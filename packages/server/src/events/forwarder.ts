@@ -71,8 +71,11 @@ export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
-  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410. */
-  state: 'ok' | 'failing' | 'misconfigured'
+  /**
+   * `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
+   * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's).
+   */
+  state: 'ok' | 'failing' | 'misconfigured' | 'taken-over'
   /** Events in the spool, not yet delivered. */
   pending: number
   /** Age of the oldest pending event (ms since it was spooled); 0 when none. */

@@ -68,12 +68,12 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   })
   new Gauge({
     name: 'holdfast_events_upstream_state',
-    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured.',
+    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over).',
     labelNames: ['state'] as const,
     registers,
     collect() {
       const current = spool?.().state
-      for (const state of ['ok', 'failing', 'misconfigured']) this.set({ state }, current === state ? 1 : 0)
+      for (const state of ['ok', 'failing', 'misconfigured', 'taken-over']) this.set({ state }, current === state ? 1 : 0)
     },
   })
   return {

@@ -91,6 +91,12 @@ export interface ForwardingStats {
   retries: number
   lastSuccessAt?: number
   lastError?: { message: string; httpStatus?: number; at: number }
+  /**
+   * Delivered events the spool's saved cursor does not know of (its write failed: a full disk, and
+   * with only the active segment left, delivering frees nothing), since when: a crash now sends
+   * them again (the sink de-duplicates). Absent while the cursor is saved.
+   */
+  cursorUnsaved?: { events: number; since: number }
 }
 
 /** Sends the spool upstream until stopped. */
@@ -384,7 +390,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     },
     stats() {
       const oldest = spool.oldestAt()
-      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest) }
+      const unsaved = spool.cursorUnsaved()
+      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
     },
   }
 }

@@ -21,7 +21,7 @@ export interface EventsMetrics {
   /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state, a stalled write. */
   bind(sources: {
     rememberedIds?: () => number
-    spool?: () => { pending: number; oldestAgeMs: number; state: string }
+    spool?: () => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }
     stalled?: () => Array<{ path: string; seconds: number }>
   }): void
 }
@@ -30,7 +30,7 @@ export interface EventsMetrics {
 export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
-  let spool: (() => { pending: number; oldestAgeMs: number; state: string }) | undefined
+  let spool: (() => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }) | undefined
   let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({
     name: 'holdfast_events_store_stalled_seconds',
@@ -64,6 +64,14 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
     registers,
     collect() {
       this.set((spool?.().oldestAgeMs ?? 0) / 1000)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_events_spool_cursor_unsaved_events',
+    help: 'Delivered events the spool\'s saved cursor does not know of, its write having failed (a full disk): a crash now sends them again (0 when it is saved).',
+    registers,
+    collect() {
+      this.set(spool?.().cursorUnsaved?.events ?? 0)
     },
   })
   new Gauge({

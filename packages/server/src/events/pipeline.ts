@@ -169,7 +169,9 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // oldest-age (or `failing`) alert on it fired for events another server was delivering.
   const forwarding = (): ForwardingStats | undefined => {
     const stats = forwarder?.stats()
-    return stats && takenOver ? { ...stats, state: 'taken-over', pending: 0, oldestAgeMs: 0 } : stats
+    if (!stats || !takenOver) return stats
+    const { cursorUnsaved: _theirs, ...rest } = stats
+    return { ...rest, state: 'taken-over', pending: 0, oldestAgeMs: 0 }
   }
   metrics.bind({
     rememberedIds: () => sink.rememberedIds(),

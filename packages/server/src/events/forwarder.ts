@@ -251,6 +251,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       try {
         await step()
       } catch (error) {
+        // Stopping: the spool's read was interrupted (see stop()); not a spool error.
+        if (stopped) return
         // The spool could not be read or its cursor written (disk trouble): try again later. Said
         // in the stats too: before, only the log did, and the status said `ok` (or the last
         // upstream answer) while nothing drained.
@@ -385,6 +387,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     async stop() {
       stopped = true
       controller?.abort()
+      // A read in flight may be a long recount (each call returns): ended, not waited for.
+      spool.interrupt()
       stopWaiter?.()
       await running
     },

@@ -258,7 +258,12 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       // (its client keeps the events), so giving up after CLOSE_WAIT_MS (as the data dir does)
       // loses nothing; rejections still reach the caller.
       const done = await Promise.race([closing.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_WAIT_MS).unref())])
-      if (!done) log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (a write that hangs: a hung mount?); going on without it (events not yet answered 202 are sent again by their clients)`)
+      if (!done) {
+        // A call that has not returned for the write bound is a hang; calls that return are a slow disk.
+        const hung = sink.stalled() ?? readerStalled()
+        const why = hung ? `a call on ${hung.path} has not returned for ${hung.seconds} s: a hung mount?` : 'a slow disk: its calls return, but it is not done'
+        log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (${why}); going on without it (events not yet answered 202 are sent again by their clients)`)
+      }
     },
     stats: forwarding,
     takenOver: () => takenOver,

@@ -62,6 +62,12 @@ export interface Spool extends EventStore {
    * since when (epoch ms): a crash now sends them again. Undefined while the cursor is saved.
    */
   cursorUnsaved(): { events: number; since: number } | undefined
+  /**
+   * Ends the forwarder's read in flight at its next file-system call (it rejects), and every read
+   * after it: the forwarder is stopping. A recount of a large spool is read after read, each
+   * returning: before, a close waited for all of it, gave up after 5 s and blamed a hung write.
+   */
+  interrupt(): void
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
   /**
@@ -116,6 +122,8 @@ export function createSpool(options: SpoolOptions): Spool {
       reader.path = path
     }
   }
+  // Set by `interrupt`: reads end at their next file-system call.
+  let interrupted = false
   // Bumped by `reset`: a recount that began before it does not write its counts over it.
   let generation = 0
   // Delivered batches whose cursor could not be written (a full disk) since the last one saved,
@@ -298,6 +306,7 @@ export function createSpool(options: SpoolOptions): Spool {
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length)
     const path = join(dir, segmentName(at.segment))
+    if (interrupted) throw Object.assign(new Error('the spool is closing'), { code: 'ECLOSING' })
     calling(path)
     const file = await fs.open(path, 'r')
     let filled = 0
@@ -445,6 +454,7 @@ export function createSpool(options: SpoolOptions): Spool {
       return n
     },
     oldestAt: () => oldest,
+    interrupt: () => void (interrupted = true),
     cursorUnsaved: () => (unsaved > 0 ? { events: unsavedEvents, since: unsavedSince } : undefined),
     onAppend: (listener) => void listeners.push(listener),
     reset: () =>

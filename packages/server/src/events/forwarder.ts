@@ -146,7 +146,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, retries: 0 }
   let running: Promise<void> | undefined
   let stopped = false
+  // Failures in a row of the upstream (reset by a 2xx) and of the spool (reset once it answers),
+  // each backing off on its own. Before, they shared one count that only a 2xx reset: after a
+  // minute of disk errors it stood at the cap, and once the disk was back the first upstream
+  // blip made delivery wait 30–60 s instead of the first step.
   let failures = 0
+  let spoolFailures = 0
   let limit = batchSize
   // Deliveries in a row at a size a 413 taught. Before, the size went back to batchSize after each
   // delivery: draining a backlog into a sink with a smaller body cap cost two refused uploads of
@@ -188,9 +193,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     })
   let stopWaiter: (() => void) | undefined
 
-  const backoff = () => {
-    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(failures, 30))
-    failures++
+  const backoff = (ofSpool = false) => {
+    const count = ofSpool ? spoolFailures++ : failures++
+    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(count, 30))
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
@@ -250,6 +255,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     while (!stopped) {
       try {
         await step()
+        // A step the spool saw through (its read and, after a 2xx, its cursor write). Not reset at
+        // the read alone: a cursor write that fails after each 2xx would re-send the batch every second.
+        spoolFailures = 0
       } catch (error) {
         // Stopping: the spool's read was interrupted (see stop()); not a spool error.
         if (stopped) return
@@ -261,7 +269,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
         spoolFailed = true
-        await pause(backoff())
+        await pause(backoff(true))
       }
     }
   }

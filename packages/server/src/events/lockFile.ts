@@ -22,7 +22,7 @@
 // that a server closing deletes only its own lock, never one with the same pid and hostname.
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { open, readFile, readlink, stat, unlink, utimes } from 'node:fs/promises'
+import { link, open, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
@@ -83,19 +83,29 @@ export async function acquireLock(
   const isMe = (holder: Holder) => (holder.instance ?? '') === me.instance && holder.pid === me.pid && holder.host === me.host && holder.since === me.since
   for (let attempt = 0; ; attempt++) {
     try {
-      const file = await open(path, 'wx')
-      try {
-        await file.writeFile(JSON.stringify(me))
-      } finally {
-        await file.close()
-      }
+      await create(path, JSON.stringify(me))
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
-      const holder = await readHolder(path)
+      const seen = await readFile(path, 'utf8').catch(() => undefined)
+      const holder = parseHolder(seen)
       if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
-      // Stale: its holder is gone. Only one of two processes taking it over at once gets it (`wx`).
-      await unlink(path).catch(() => undefined)
+      // Stale: its holder is gone. Taken over by moving it aside and checking that what was moved
+      // is what was judged stale. Timeline this guards against: two servers start at once beside a
+      // stale lock; both judge it stale; A deletes it and makes its own; B then deletes A's new
+      // lock and makes its own: both held it (4 times in 30 in a test), and both appended to one
+      // spool until A's next touch, 10 s later. Now B moves A's lock aside, sees it is not the one
+      // it judged, puts it back (unless a third made one meanwhile) and is refused.
+      const aside = `${path}.${me.instance}.stale`
+      if (await rename(path, aside).then(() => true, () => false)) {
+        const moved = await readFile(aside, 'utf8').catch(() => undefined)
+        if (moved !== seen) await link(aside, path).catch(() => undefined)
+        await unlink(aside).catch(() => undefined)
+        if (moved !== seen) {
+          const other = parseHolder(moved)
+          throw other ? refusal(undefined, other) : refusal(new Error('another server took the lock at the same moment'))
+        }
+      }
     }
   }
   held.add(path)
@@ -148,12 +158,44 @@ export async function acquireLock(
   }
 }
 
-async function readHolder(path: string): Promise<Holder | undefined> {
+// Makes the lock file at `path` holding `text`, or fails with EEXIST. Written aside, then linked
+// into place: the lock never exists empty (a server reading it between an open and its write
+// took it for one left torn by a crash, stale, and took it over). Where the file system has no
+// hard links, made in place as before.
+async function create(path: string, text: string): Promise<void> {
+  const temp = `${path}.${randomUUID()}.tmp`
+  const file = await open(temp, 'wx')
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<Holder>
+    await file.writeFile(text)
+  } finally {
+    await file.close()
+  }
+  try {
+    await link(temp, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
+    const direct = await open(path, 'wx')
+    try {
+      await direct.writeFile(text)
+    } finally {
+      await direct.close()
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined)
+  }
+}
+
+async function readHolder(path: string): Promise<Holder | undefined> {
+  return parseHolder(await readFile(path, 'utf8').catch(() => undefined))
+}
+
+function parseHolder(text: string | undefined): Holder | undefined {
+  if (text === undefined) return undefined
+  try {
+    const parsed = JSON.parse(text) as Partial<Holder>
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined
-    const text = (value: unknown) => (typeof value === 'string' ? value : undefined)
-    return { pid: parsed.pid, host: parsed.host, since: String(parsed.since), boot: text(parsed.boot), started: text(parsed.started), pidns: text(parsed.pidns), instance: text(parsed.instance) }
+    const str = (value: unknown) => (typeof value === 'string' ? value : undefined)
+    return { pid: parsed.pid, host: parsed.host, since: String(parsed.since), boot: str(parsed.boot), started: str(parsed.started), pidns: str(parsed.pidns), instance: str(parsed.instance) }
   } catch {
     return undefined // unreadable (a crash while writing it): stale
   }

@@ -2,7 +2,7 @@
 // crash, beside a shared spool or data dir). Before, each judged it stale and deleted it: the
 // second deleted the first's new lock and made its own, and both went on holding it (2–4 times in
 // 30 tries here), appending to one spool until the first one's next touch, 10 s later.
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises'
+import { link, mkdtemp, readdir, rename, unlink, writeFile } from 'node:fs/promises'
 import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -24,5 +24,25 @@ describe('a stale lock taken over by two servers at once', () => {
       expect(await readdir(dirname(path))).toEqual([])
     }
     expect(both).toBe(0)
+  })
+})
+
+describe('a holder whose lock is moved aside for a moment (a server judging it stale, then putting it back)', () => {
+  it('does not take it for lost', async () => {
+    const path = join(await mkdtemp(join(tmpdir(), 'lock-aside-')), 'LOCK')
+    const lost: string[] = []
+    const release = await acquireLock(path, 'the spool', undefined, { onLost: (by) => lost.push(by) })
+    await rename(path, `${path}.aside`)
+    const checked = release.check!()
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await link(`${path}.aside`, path)
+    await unlink(`${path}.aside`)
+    await checked
+    expect(lost).toEqual([])
+    // Removed for good, it is lost.
+    await unlink(path)
+    await release.check!()
+    expect(lost).toEqual([expect.stringContaining('was removed')])
+    await release()
   })
 })

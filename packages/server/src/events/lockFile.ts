@@ -117,7 +117,9 @@ export async function acquireLock(
     if (lost) return Promise.resolve()
     const now = new Date()
     checking ??= utimes(path, now, now)
-      .then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT')
+      // Gone for a moment may be a server judging it stale that moved it aside and is putting it
+      // back (see the takeover above): looked at again before it counts as removed.
+      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await new Promise((resolve) => setTimeout(resolve, 100)), (await stat(path).catch(() => undefined)) !== undefined))
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to

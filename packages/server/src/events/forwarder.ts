@@ -71,8 +71,11 @@ export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
-  /** `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410. */
-  state: 'ok' | 'failing' | 'misconfigured'
+  /**
+   * `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
+   * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's).
+   */
+  state: 'ok' | 'failing' | 'misconfigured' | 'taken-over'
   /** Events in the spool, not yet delivered. */
   pending: number
   /** Age of the oldest pending event (ms since it was spooled); 0 when none. */
@@ -88,6 +91,12 @@ export interface ForwardingStats {
   retries: number
   lastSuccessAt?: number
   lastError?: { message: string; httpStatus?: number; at: number }
+  /**
+   * Delivered events the spool's saved cursor does not know of (its write failed: a full disk, and
+   * with only the active segment left, delivering frees nothing), since when: a crash now sends
+   * them again (the sink de-duplicates). Absent while the cursor is saved.
+   */
+  cursorUnsaved?: { events: number; since: number }
 }
 
 /** Sends the spool upstream until stopped. */
@@ -137,7 +146,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, retries: 0 }
   let running: Promise<void> | undefined
   let stopped = false
+  // Failures in a row of the upstream (reset by a 2xx) and of the spool (reset once it answers),
+  // each backing off on its own. Before, they shared one count that only a 2xx reset: after a
+  // minute of disk errors it stood at the cap, and once the disk was back the first upstream
+  // blip made delivery wait 30–60 s instead of the first step.
   let failures = 0
+  let spoolFailures = 0
   let limit = batchSize
   // Deliveries in a row at a size a 413 taught. Before, the size went back to batchSize after each
   // delivery: draining a backlog into a sink with a smaller body cap cost two refused uploads of
@@ -179,9 +193,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     })
   let stopWaiter: (() => void) | undefined
 
-  const backoff = () => {
-    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(failures, 30))
-    failures++
+  const backoff = (ofSpool = false) => {
+    const count = ofSpool ? spoolFailures++ : failures++
+    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(count, 30))
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
@@ -241,7 +255,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     while (!stopped) {
       try {
         await step()
+        // A step the spool saw through (its read and, after a 2xx, its cursor write). Not reset at
+        // the read alone: a cursor write that fails after each 2xx would re-send the batch every second.
+        spoolFailures = 0
       } catch (error) {
+        // Stopping: the spool's read was interrupted (see stop()); not a spool error.
+        if (stopped) return
         // The spool could not be read or its cursor written (disk trouble): try again later. Said
         // in the stats too: before, only the log did, and the status said `ok` (or the last
         // upstream answer) while nothing drained.
@@ -250,7 +269,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
         spoolFailed = true
-        await pause(backoff())
+        await pause(backoff(true))
       }
     }
   }
@@ -376,12 +395,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     async stop() {
       stopped = true
       controller?.abort()
+      // A read in flight may be a long recount (each call returns): ended, not waited for.
+      spool.interrupt()
       stopWaiter?.()
       await running
     },
     stats() {
       const oldest = spool.oldestAt()
-      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest) }
+      const unsaved = spool.cursorUnsaved()
+      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
     },
   }
 }

@@ -11,8 +11,18 @@
 // must not keep the relay from starting). Across hosts (a shared volume) the pid cannot be
 // checked, so the holder touches the file every LEASE_REFRESH_MS and a lock untouched for
 // LEASE_STALE_MS is taken over (judged without trusting either host's clock: see touchedLately).
+//
+// A hostname is not a machine: two machines (or two containers on one kernel) sharing a volume
+// under one fixed hostname (compose's `hostname:`, cloned VMs) each see the other's lock as "this
+// host". Before, a live holder there looked like an earlier boot (another boot id) or, as a
+// container's pid 1, like this very process not holding it: taken over at once, and two relays
+// appended to and delivered from one spool. So the pid is judged only when the lock was written
+// under this boot and in this pid namespace; any other holder must be seen not touching the lock
+// (the watch) before it is taken over. And the lock names its holder by a random instance id, so
+// that a server closing deletes only its own lock, never one with the same pid and hostname.
+import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { open, readFile, stat, unlink, utimes } from 'node:fs/promises'
+import { link, open, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
@@ -29,6 +39,10 @@ interface Holder {
   boot?: string
   /** Linux: the holder's start time in clock ticks since boot (/proc/PID/stat, field 22). */
   started?: string
+  /** Linux: the holder's pid namespace (`pid:[inode]` of /proc/self/ns/pid): its pid means nothing in another. */
+  pidns?: string
+  /** Random, per lock taken: tells this holder from another with the same pid and hostname. */
+  instance?: string
 }
 
 /** What {@link acquireLock} tells its caller. */
@@ -65,22 +79,33 @@ export async function acquireLock(
   why = 'Two servers on one events file or spool lose and duplicate events: give each its own.',
   { onLost, onProgress }: LockHooks = {},
 ): Promise<LockRelease> {
-  const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid) }
+  const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), boot: await bootId(), started: await startTime(process.pid), pidns: await pidNamespace(), instance: randomUUID() }
+  const isMe = (holder: Holder) => (holder.instance ?? '') === me.instance && holder.pid === me.pid && holder.host === me.host && holder.since === me.since
   for (let attempt = 0; ; attempt++) {
     try {
-      const file = await open(path, 'wx')
-      try {
-        await file.writeFile(JSON.stringify(me))
-      } finally {
-        await file.close()
-      }
+      await create(path, JSON.stringify(me))
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
-      const holder = await readHolder(path)
+      const seen = await readFile(path, 'utf8').catch(() => undefined)
+      const holder = parseHolder(seen)
       if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
-      // Stale: its holder is gone. Only one of two processes taking it over at once gets it (`wx`).
-      await unlink(path).catch(() => undefined)
+      // Stale: its holder is gone. Taken over by moving it aside and checking that what was moved
+      // is what was judged stale. Timeline this guards against: two servers start at once beside a
+      // stale lock; both judge it stale; A deletes it and makes its own; B then deletes A's new
+      // lock and makes its own: both held it (4 times in 30 in a test), and both appended to one
+      // spool until A's next touch, 10 s later. Now B moves A's lock aside, sees it is not the one
+      // it judged, puts it back (unless a third made one meanwhile) and is refused.
+      const aside = `${path}.${me.instance}.stale`
+      if (await rename(path, aside).then(() => true, () => false)) {
+        const moved = await readFile(aside, 'utf8').catch(() => undefined)
+        if (moved !== seen) await link(aside, path).catch(() => undefined)
+        await unlink(aside).catch(() => undefined)
+        if (moved !== seen) {
+          const other = parseHolder(moved)
+          throw other ? refusal(undefined, other) : refusal(new Error('another server took the lock at the same moment'))
+        }
+      }
     }
   }
   held.add(path)
@@ -92,7 +117,9 @@ export async function acquireLock(
     if (lost) return Promise.resolve()
     const now = new Date()
     checking ??= utimes(path, now, now)
-      .then(() => true, (error: NodeJS.ErrnoException) => error.code !== 'ENOENT')
+      // Gone for a moment may be a server judging it stale that moved it aside and is putting it
+      // back (see the takeover above): looked at again before it counts as removed.
+      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await new Promise((resolve) => setTimeout(resolve, 100)), (await stat(path).catch(() => undefined)) !== undefined))
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to
@@ -103,7 +130,7 @@ export async function acquireLock(
       .then(async (there) => {
         if (!onLost || lost) return
         const holder = there ? await readHolder(path) : undefined
-        if (there && (!holder || (holder.pid === me.pid && holder.host === me.host && holder.since === me.since))) return
+        if (there && (!holder || isMe(holder))) return
         lost = true
         clearInterval(touch)
         held.delete(path)
@@ -119,7 +146,7 @@ export async function acquireLock(
     clearInterval(touch)
     held.delete(path)
     const holder = await readHolder(path)
-    if (holder?.pid === me.pid && holder.host === me.host) await unlink(path).catch(() => undefined)
+    if (holder && isMe(holder)) await unlink(path).catch(() => undefined)
   }
   return Object.assign(release, { check })
 
@@ -133,12 +160,44 @@ export async function acquireLock(
   }
 }
 
-async function readHolder(path: string): Promise<Holder | undefined> {
+// Makes the lock file at `path` holding `text`, or fails with EEXIST. Written aside, then linked
+// into place: the lock never exists empty (a server reading it between an open and its write
+// took it for one left torn by a crash, stale, and took it over). Where the file system has no
+// hard links, made in place as before.
+async function create(path: string, text: string): Promise<void> {
+  const temp = `${path}.${randomUUID()}.tmp`
+  const file = await open(temp, 'wx')
   try {
-    const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<Holder>
+    await file.writeFile(text)
+  } finally {
+    await file.close()
+  }
+  try {
+    await link(temp, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
+    const direct = await open(path, 'wx')
+    try {
+      await direct.writeFile(text)
+    } finally {
+      await direct.close()
+    }
+  } finally {
+    await unlink(temp).catch(() => undefined)
+  }
+}
+
+async function readHolder(path: string): Promise<Holder | undefined> {
+  return parseHolder(await readFile(path, 'utf8').catch(() => undefined))
+}
+
+function parseHolder(text: string | undefined): Holder | undefined {
+  if (text === undefined) return undefined
+  try {
+    const parsed = JSON.parse(text) as Partial<Holder>
     if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string') return undefined
-    const { boot, started } = parsed
-    return { pid: parsed.pid, host: parsed.host, since: String(parsed.since), boot: typeof boot === 'string' ? boot : undefined, started: typeof started === 'string' ? started : undefined }
+    const str = (value: unknown) => (typeof value === 'string' ? value : undefined)
+    return { pid: parsed.pid, host: parsed.host, since: String(parsed.since), boot: str(parsed.boot), started: str(parsed.started), pidns: str(parsed.pidns), instance: str(parsed.instance) }
   } catch {
     return undefined // unreadable (a crash while writing it): stale
   }
@@ -146,10 +205,16 @@ async function readHolder(path: string): Promise<Holder | undefined> {
 
 async function alive(path: string, holder: Holder, progress?: () => void): Promise<boolean> {
   if (holder.host !== hostname()) return touchedLately(path, progress)
-  // Our own pid: held in this process, or left by an earlier life of it (a container's pid 1).
+  // The same hostname, but another boot id or pid namespace: an earlier boot of this machine, an
+  // earlier life of this container (its pid 1), or a live server on another machine or container
+  // with this hostname. Its pid cannot be checked here: alive unless the watch sees no touch (the
+  // holder touches every 10 s), whatever its mtime says. A lock from before either was recorded
+  // (an older server) is judged by its pid as before.
+  const pidns = await pidNamespace()
+  if ((holder.boot !== undefined && holder.boot !== (await bootId())) || (holder.pidns !== undefined && holder.pidns !== pidns)) return touchedLately(path, progress, true)
+  // Our own pid: held in this process, or left by an earlier life of it.
   if (holder.pid === process.pid) return held.has(path)
-  // Written before the last boot, or the pid has been given to a process started since.
-  if (holder.boot !== undefined && holder.boot !== (await bootId())) return false
+  // The pid has been given to a process started since.
   if (holder.started !== undefined) {
     const now = await startTime(holder.pid)
     if (now !== undefined && now !== holder.started) return false
@@ -172,7 +237,10 @@ async function alive(path: string, holder: Holder, progress?: () => void): Promi
 // bounds the open of a spool or data dir at 5 s without a call that returns (a hung mount). Before,
 // one sleep of 15 s outlasted that bound: a relay started after its predecessor on another host
 // died was refused its spool ("a hung mount?") and ran without its data dir until a restart.
-async function touchedLately(path: string, progress?: () => void): Promise<boolean> {
+//
+// `watch`: watched even when its mtime looks recent (a holder whose pid cannot be checked, on a
+// host with this hostname: an mtime from before a crash a few seconds ago is no sign of life).
+async function touchedLately(path: string, progress?: () => void, watch = false): Promise<boolean> {
   const mtime = async () => {
     const at = (await stat(path).catch(() => undefined))?.mtimeMs
     progress?.()
@@ -180,7 +248,7 @@ async function touchedLately(path: string, progress?: () => void): Promise<boole
   }
   const first = await mtime()
   if (first === undefined) return false
-  if (Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
+  if (!watch && Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
   const step = Math.min(1000, lockTiming.watchMs / 4)
   for (let waited = 0; waited < lockTiming.watchMs; waited += step) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(step, lockTiming.watchMs - waited)))
@@ -189,6 +257,10 @@ async function touchedLately(path: string, progress?: () => void): Promise<boole
     if (now !== first) return true
   }
   return false
+}
+
+async function pidNamespace(): Promise<string | undefined> {
+  return readlink('/proc/self/ns/pid').catch(() => undefined)
 }
 
 async function bootId(): Promise<string | undefined> {

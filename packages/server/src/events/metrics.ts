@@ -21,7 +21,7 @@ export interface EventsMetrics {
   /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state, a stalled write. */
   bind(sources: {
     rememberedIds?: () => number
-    spool?: () => { pending: number; oldestAgeMs: number; state: string }
+    spool?: () => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }
     stalled?: () => Array<{ path: string; seconds: number }>
   }): void
 }
@@ -30,7 +30,7 @@ export interface EventsMetrics {
 export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
-  let spool: (() => { pending: number; oldestAgeMs: number; state: string }) | undefined
+  let spool: (() => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }) | undefined
   let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({
     name: 'holdfast_events_store_stalled_seconds',
@@ -67,13 +67,21 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
     },
   })
   new Gauge({
+    name: 'holdfast_events_spool_cursor_unsaved_events',
+    help: 'Delivered events the spool\'s saved cursor does not know of, its write having failed (a full disk): a crash now sends them again (0 when it is saved).',
+    registers,
+    collect() {
+      this.set(spool?.().cursorUnsaved?.events ?? 0)
+    },
+  })
+  new Gauge({
     name: 'holdfast_events_upstream_state',
-    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured.',
+    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over).',
     labelNames: ['state'] as const,
     registers,
     collect() {
       const current = spool?.().state
-      for (const state of ['ok', 'failing', 'misconfigured']) this.set({ state }, current === state ? 1 : 0)
+      for (const state of ['ok', 'failing', 'misconfigured', 'taken-over']) this.set({ state }, current === state ? 1 : 0)
     },
   })
   return {

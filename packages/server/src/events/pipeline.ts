@@ -161,17 +161,27 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // shown as the sink's writes are: before, a relay whose spool mount died with no events coming
   // in said `state: ok` for ever, its pending never draining.
   const readerStalled = () => stallOf(spool?.readerBusy(), clock.now(), options.eventsWriteTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS)
+  // Set when the lock was found to be another server's (see open()).
+  let takenOver: { by: string; at: number } | undefined
+  // The forwarding as status, metrics and eventsForwarding() show it. Once the spool was taken
+  // over it is the new holder's, who drains it: before, this relay went on showing the state and
+  // `pending` of the takeover, and an oldest age that grew while the new holder delivered, so an
+  // oldest-age (or `failing`) alert on it fired for events another server was delivering.
+  const forwarding = (): ForwardingStats | undefined => {
+    const stats = forwarder?.stats()
+    if (!stats || !takenOver) return stats
+    const { cursorUnsaved: _theirs, ...rest } = stats
+    return { ...rest, state: 'taken-over', pending: 0, oldestAgeMs: 0 }
+  }
   metrics.bind({
     rememberedIds: () => sink.rememberedIds(),
-    spool: forwarder && (() => forwarder.stats()),
+    spool: forwarder && (() => forwarding()!),
     stalled: () => [sink.stalled(), readerStalled()].filter((stall): stall is StoreStall => stall !== undefined),
   })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
   const guarded = spool ? spoolDir : options.eventsFile === undefined ? undefined : resolve(options.eventsFile)
   const what = spool ? `the events spool ${spoolDir}` : `the events file ${resolve(options.eventsFile ?? '')}`
   let release: (() => Promise<void>) | undefined
-  // Set when the lock was found to be another server's (see open()).
-  let takenOver: { by: string; at: number } | undefined
   // Set when the open did not answer in time: it goes on (a hung call cannot be cancelled), and
   // what it opens late is closed by it, not by close() (which must not wait for a hung mount).
   let abandoned = false
@@ -248,9 +258,14 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       // (its client keeps the events), so giving up after CLOSE_WAIT_MS (as the data dir does)
       // loses nothing; rejections still reach the caller.
       const done = await Promise.race([closing.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), CLOSE_WAIT_MS).unref())])
-      if (!done) log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (a write that hangs: a hung mount?); going on without it (events not yet answered 202 are sent again by their clients)`)
+      if (!done) {
+        // A call that has not returned for the write bound is a hang; calls that return are a slow disk.
+        const hung = sink.stalled() ?? readerStalled()
+        const why = hung ? `a call on ${hung.path} has not returned for ${hung.seconds} s: a hung mount?` : 'a slow disk: its calls return, but it is not done'
+        log.error(`events: closing ${what} did not finish within ${CLOSE_WAIT_MS / 1000} s (${why}); going on without it (events not yet answered 202 are sent again by their clients)`)
+      }
     },
-    stats: () => forwarder?.stats(),
+    stats: forwarding,
     takenOver: () => takenOver,
     status() {
       const stalled = sink.stalled()
@@ -260,7 +275,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         ...(guarded ? { path: guarded } : {}),
         ...(stalled ? { stalled } : {}),
         ...(takenOver ? { takenOver } : {}),
-        ...(forwarder ? { forwarding: { ...forwarder.stats(), ...(reader ? { stalled: reader } : {}) } } : {}),
+        ...(forwarder ? { forwarding: { ...forwarding()!, ...(reader ? { stalled: reader } : {}) } } : {}),
       }
     },
   }

@@ -43,7 +43,7 @@ export function stallOf(busy: { since: number; path: string } | undefined, now: 
 export class StoreStalledError extends Error {
   readonly code = 'ESTALLED'
   constructor(readonly stall: StoreStall) {
-    super(`a write to ${stall.path} has not returned for ${stall.seconds} s (a hung disk or mount?)`)
+    super(`a write to ${stall.path} has not returned for ${stall.seconds} s (a disk this slow, or a hung disk or mount)`)
   }
 }
 
@@ -136,7 +136,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
   }
   const recovered = () => {
     if (!announced || stalled()) return
-    log.info(`events: the write to ${announced.path} returned after ${Math.round((clock.now() - announced.since) / 1000)} s; events are taken again`)
+    log.info(`events: the write to ${announced.path} returned after ${Math.round((clock.now() - announced.since) / 1000)} s (a slow disk, not a hung one); events are taken again`)
     announced = undefined
   }
 

@@ -57,6 +57,17 @@ export interface Spool extends EventStore {
   pending(): number
   /** When the oldest pending event was spooled (epoch ms), or undefined when none is. */
   oldestAt(): number | undefined
+  /**
+   * Delivered events the saved cursor does not know of yet (its write failed on a full disk), and
+   * since when (epoch ms): a crash now sends them again. Undefined while the cursor is saved.
+   */
+  cursorUnsaved(): { events: number; since: number } | undefined
+  /**
+   * Ends the forwarder's read in flight at its next file-system call (it rejects), and every read
+   * after it: the forwarder is stopping. A recount of a large spool is read after read, each
+   * returning: before, a close waited for all of it, gave up after 5 s and blamed a hung write.
+   */
+  interrupt(): void
   /** Called after each durable append (the forwarder wakes up). */
   onAppend(listener: () => void): void
   /**
@@ -111,10 +122,15 @@ export function createSpool(options: SpoolOptions): Spool {
       reader.path = path
     }
   }
+  // Set by `interrupt`: reads end at their next file-system call.
+  let interrupted = false
   // Bumped by `reset`: a recount that began before it does not write its counts over it.
   let generation = 0
-  // Delivered batches whose cursor could not be written (a full disk) since the last one saved.
+  // Delivered batches whose cursor could not be written (a full disk) since the last one saved,
+  // the events in them, and since when (shown by `cursorUnsaved`: before, only the log said it).
   let unsaved = 0
+  let unsavedEvents = 0
+  let unsavedSince = 0
   const timed = async <T>(path: string, work: () => Promise<T>): Promise<T> => {
     const mine = { since: busyNow(), path }
     reader = mine
@@ -290,6 +306,7 @@ export function createSpool(options: SpoolOptions): Spool {
   async function readWindow(at: SpoolCursor, length: number): Promise<Buffer> {
     const buffer = Buffer.allocUnsafe(length)
     const path = join(dir, segmentName(at.segment))
+    if (interrupted) throw Object.assign(new Error('the spool is closing'), { code: 'ECLOSING' })
     calling(path)
     const file = await fs.open(path, 'r')
     let filled = 0
@@ -385,6 +402,7 @@ export function createSpool(options: SpoolOptions): Spool {
         await writeFileAtomic(fs, cursorPath, JSON.stringify(next))
         if (unsaved) log.info(`events spool: the cursor is saved again (${unsaved} delivered batch(es) went unsaved while the disk was full)`)
         unsaved = 0
+        unsavedEvents = 0
       } catch (error) {
         // Timeline this guards against: the disk fills while the upstream is away (appends are
         // refused, their clients keep the events); the upstream comes back and takes a batch,
@@ -397,6 +415,8 @@ export function createSpool(options: SpoolOptions): Spool {
         // EDQUOT is the same full disk on a volume with quotas (NFS, XFS): before, it wedged as above.
         const code = (error as NodeJS.ErrnoException).code
         if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error
+        if (unsaved === 0) unsavedSince = now()
+        unsavedEvents += count
         if (unsaved++ === 0) log.error(`events spool: the disk is full${code === 'EDQUOT' ? ' (its quota is used up)' : ''}: cannot save the cursor (${(error as Error).message}); delivering on and deleting what is delivered to make room (a crash now would send again what was delivered since)`)
       }
       const done = cursor.segment
@@ -434,6 +454,8 @@ export function createSpool(options: SpoolOptions): Spool {
       return n
     },
     oldestAt: () => oldest,
+    interrupt: () => void (interrupted = true),
+    cursorUnsaved: () => (unsaved > 0 ? { events: unsavedEvents, since: unsavedSince } : undefined),
     onAppend: (listener) => void listeners.push(listener),
     reset: () =>
       appendLog.exclusive(async () => {
@@ -445,6 +467,7 @@ export function createSpool(options: SpoolOptions): Spool {
         tornCounted.clear()
         cursor = { segment: active, offset: 0 }
         await writeFileAtomic(fs, cursorPath, JSON.stringify(cursor))
+        unsaved = unsavedEvents = 0
         pending = 0
         oldest = undefined
       }),

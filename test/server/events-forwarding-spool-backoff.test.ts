@@ -1,0 +1,91 @@
+// The forwarder's backoff after a spool error that cleared. Spool errors (EIO reading it) and
+// upstream failures shared one count, reset only by a 2xx: after a minute of disk trouble the count
+// stood at the cap, so once the disk was back, the first upstream blip (one 503) made delivery wait
+// 30–60 s instead of the first backoff step: a long wait for nothing, with the spool growing.
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { join } from 'node:path'
+import { nodeFileSystem, type EventFileSystem } from '@holdfast/server'
+import { afterEach, describe, expect, it } from 'vitest'
+import { faultyFileSystem, steppedClock } from './events-faults'
+import { post, startServer, tempDir, waitFor } from './helpers'
+
+const closers: Array<() => void> = []
+afterEach(() => {
+  for (const close of closers.splice(0)) close()
+})
+
+describe('forwarding after the spool answers again', { timeout: 30_000 }, () => {
+  it("an upstream failure then backs off from the first step, not from the spool's count of failures", async () => {
+    let requests = 0
+    const sink = createServer((req, res) => {
+      req.resume()
+      req.on('end', () => (++requests === 1 ? res.writeHead(503).end() : res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')))
+    })
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+    closers.push(() => sink.close())
+    const fs = faultyFileSystem()
+    const clock = steppedClock()
+    const relay = await startServer({
+      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsFileSystem: fs,
+      eventsForwarding: { clock, random: () => 0.5 },
+    })
+    let failedReads = 0
+    fs.beforeRead = () => {
+      failedReads++
+      throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+    }
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'x', type: 'custom', name: 'n', time: 1 }] })).status).toBe(202)
+    // Eight spool errors in a row, each followed by its backoff.
+    for (let n = 1; n <= 8; n++) {
+      await waitFor(() => failedReads >= n && clock.pending().length === 1, 5000, 5)
+      clock.advance(clock.pending()[0].ms)
+    }
+    await waitFor(() => clock.pending().length === 1, 5000, 5)
+    // The disk is back; the upstream answers 503 once.
+    fs.beforeRead = undefined
+    clock.advance(clock.pending()[0].ms)
+    await waitFor(() => relay.eventsForwarding!().retries === 1 && clock.pending().length === 1, 5000, 5)
+    expect(clock.pending()[0].ms).toBeLessThanOrEqual(1000)
+    clock.advance(1000)
+    await waitFor(() => relay.eventsForwarding!().delivered === 1, 5000, 5)
+    await relay.close()
+  })
+
+  it('a cursor write that fails after each 2xx still backs off (the batch is not sent again every second)', async () => {
+    let requests = 0
+    const sink = createServer((req, res) => {
+      requests++
+      req.resume()
+      req.on('end', () => res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}'))
+    })
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+    closers.push(() => sink.close())
+    // The cursor's temporary file cannot be written (EIO: not a full disk, which moves on).
+    const fs: EventFileSystem = {
+      ...nodeFileSystem,
+      async open(path, mode, permissions) {
+        const file = await nodeFileSystem.open(path, mode, permissions)
+        return { ...file, write: (b, o, l) => (path.endsWith('cursor.json.tmp') ? Promise.reject(Object.assign(new Error('EIO: injected'), { code: 'EIO' })) : file.write(b, o, l)) }
+      },
+    }
+    const clock = steppedClock()
+    const relay = await startServer({
+      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsSpoolDir: join(await tempDir(), 'spool'),
+      eventsFileSystem: fs,
+      eventsForwarding: { clock, random: () => 0.5 },
+    })
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'y', type: 'custom', name: 'n', time: 1 }] })).status).toBe(202)
+    const waits: number[] = []
+    for (let n = 1; n <= 5; n++) {
+      await waitFor(() => requests >= n && clock.pending().length === 1, 5000, 5)
+      waits.push(clock.pending()[0].ms)
+      clock.advance(clock.pending()[0].ms)
+    }
+    expect(waits).toEqual([750, 1500, 3000, 6000, 12000])
+    await relay.close()
+  })
+})

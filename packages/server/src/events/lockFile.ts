@@ -99,11 +99,13 @@ export async function acquireLock(
       const aside = `${path}.${me.instance}.stale`
       if (await rename(path, aside).then(() => true, () => false)) {
         const moved = await readFile(aside, 'utf8').catch(() => undefined)
-        if (moved !== seen) await link(aside, path).catch(() => undefined)
+        if (moved !== seen) await putBack(aside, path)
         await unlink(aside).catch(() => undefined)
         if (moved !== seen) {
           const other = parseHolder(moved)
-          throw other ? refusal(undefined, other) : refusal(new Error('another server took the lock at the same moment'))
+          // EEXIST: refused as any lock held (a data dir whose lock cannot be made at all goes on
+          // without it; one another server holds must not: persistence.ts).
+          throw other ? refusal(undefined, other) : refusal(Object.assign(new Error('another server took the lock at the same moment'), { code: 'EEXIST' }))
         }
       }
     }
@@ -184,6 +186,20 @@ async function create(path: string, text: string): Promise<void> {
     }
   } finally {
     await unlink(temp).catch(() => undefined)
+  }
+}
+
+// Puts back another server's new lock that a takeover moved aside. Linked (a third server's lock
+// made in this instant is never replaced); where the file system has no hard links, renamed
+// back unless a lock is there. Before, the link failed there and the new holder's lock was
+// deleted with the aside: it lost it at its next touch (503s, no forwarding) and the taker was
+// refused: no relay held the spool.
+async function putBack(aside: string, path: string): Promise<void> {
+  try {
+    await link(aside, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return
+    if ((await stat(path).catch(() => undefined)) === undefined) await rename(aside, path).catch(() => undefined)
   }
 }
 

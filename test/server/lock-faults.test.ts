@@ -75,3 +75,26 @@ describe('a stale lock taken over by another server during the watch', () => {
     expect(await realFs.readFile(join(dir, 'LOCK'), 'utf8')).toBe('')
   })
 })
+
+describe('what a lock leaves beside it', () => {
+  it('a write that fails (a full disk) leaves no temp file', async () => {
+    const dir = await tempDir()
+    faults.fullDisk = true
+    await expect(acquireLock(join(dir, 'LOCK'), 'the spool')).rejects.toThrow(/ENOSPC/)
+    expect(await realFs.readdir(dir)).toEqual([])
+  })
+
+  it('files left by a kill -9 (a temp file before its link, a lock moved aside) are removed when the lock is next taken', async () => {
+    const dir = await tempDir()
+    const leftovers = ['LOCK.0b7a1c4e-1111-4222-8333-944445555666.tmp', 'LOCK.0b7a1c4e-1111-4222-8333-944445555777.stale']
+    for (const name of leftovers) {
+      await realFs.writeFile(join(dir, name), otherHost(name))
+      await realFs.utimes(join(dir, name), old, old)
+    }
+    // Not the lock's: left alone.
+    await realFs.writeFile(join(dir, 'LOCK.notes.txt'), 'mine')
+    const release = await acquireLock(join(dir, 'LOCK'), 'the spool')
+    await vi.waitFor(async () => expect((await realFs.readdir(dir)).sort()).toEqual(['LOCK', 'LOCK.notes.txt']))
+    await release()
+  })
+})

@@ -22,7 +22,8 @@
 // that a server closing deletes only its own lock, never one with the same pid and hostname.
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { link, open, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
+import { link, open, readdir, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
@@ -111,6 +112,7 @@ export async function acquireLock(
     }
   }
   held.add(path)
+  void removeLeftovers(path)
   // One touch (or check) at a time: on a hung mount a touch never returns and holds a libuv thread
   // (DNS lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
   let checking: Promise<void> | undefined
@@ -166,23 +168,27 @@ export async function acquireLock(
 // into place: the lock never exists empty (a server reading it between an open and its write
 // took it for one left torn by a crash, stale, and took it over). Where the file system has no
 // hard links, made in place as before.
+// The temp file is removed whatever fails (before, a write failing on a full disk left one
+// beside the lock at every start tried).
 async function create(path: string, text: string): Promise<void> {
   const temp = `${path}.${randomUUID()}.tmp`
   const file = await open(temp, 'wx')
   try {
-    await file.writeFile(text)
-  } finally {
-    await file.close()
-  }
-  try {
-    await link(temp, path)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
-    const direct = await open(path, 'wx')
     try {
-      await direct.writeFile(text)
+      await file.writeFile(text)
     } finally {
-      await direct.close()
+      await file.close()
+    }
+    try {
+      await link(temp, path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
+      const direct = await open(path, 'wx')
+      try {
+        await direct.writeFile(text)
+      } finally {
+        await direct.close()
+      }
     }
   } finally {
     await unlink(temp).catch(() => undefined)
@@ -200,6 +206,26 @@ async function putBack(aside: string, path: string): Promise<void> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'EEXIST') return
     if ((await stat(path).catch(() => undefined)) === undefined) await rename(aside, path).catch(() => undefined)
+  }
+}
+
+// A kill -9 between writing the temp file and linking it, or while a stale lock is moved aside,
+// leaves `LOCK.<uuid>.tmp` or `LOCK.<uuid>.stale` beside the lock, for ever: one more at each
+// such crash in the spool or data dir. Removed once the lock is taken, when untouched for the
+// stale period (judged by the lock's own mtime, the same clock: a server taking the lock at this
+// moment keeps its files). Never fails the start.
+async function removeLeftovers(path: string): Promise<void> {
+  try {
+    const dir = dirname(path)
+    const mine = (await stat(path)).mtimeMs
+    const pattern = new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f-]{36}\\.(tmp|stale)$`)
+    for (const name of await readdir(dir)) {
+      if (!pattern.test(name)) continue
+      const at = (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs
+      if (at !== undefined && mine - at > LEASE_STALE_MS) await unlink(join(dir, name)).catch(() => undefined)
+    }
+  } catch {
+    // A dir that cannot be listed: the leftovers stay, as before.
   }
 }
 

@@ -10,7 +10,7 @@ import { acquireLock, lockTiming } from '../../packages/server/src/events/lockFi
 import { lockDataDir } from '../../packages/server/src/flags/persistence'
 import { recordingLogger, tempDir } from './helpers'
 
-const faults = { noLinks: false, fullDisk: false }
+const faults = { noLinks: false, fullDisk: false, slowWriteOf: '' }
 vi.mock('node:fs/promises', async (importOriginal) => {
   const fs = await importOriginal<typeof import('node:fs/promises')>()
   const refuse = (code: string) => Object.assign(new Error(`${code}: injected`), { code })
@@ -21,6 +21,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     // A full disk: the file is made, its write fails.
     open: async (path: string, flags?: string) => {
       const file = await fs.open(path, flags)
+      // A lock made in place whose write is slow (a busy disk): it exists empty meanwhile.
+      if (path === faults.slowWriteOf) return Object.assign(Object.create(file) as FileHandle, { writeFile: async (text: string) => (await new Promise((resolve) => setTimeout(resolve, 300)), file.writeFile(text)), close: () => file.close() })
       if (!faults.fullDisk) return file
       return Object.assign(Object.create(file) as FileHandle, { writeFile: () => Promise.reject(refuse('ENOSPC')), close: () => file.close() })
     },
@@ -30,7 +32,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 const timing = { ...lockTiming }
 beforeAll(() => void (lockTiming.watchMs = 400))
 afterAll(() => void Object.assign(lockTiming, timing))
-afterEach(() => void Object.assign(faults, { noLinks: false, fullDisk: false }))
+afterEach(() => void Object.assign(faults, { noLinks: false, fullDisk: false, slowWriteOf: '' }))
 
 const old = new Date(Date.now() - 120_000)
 const otherHost = (instance: string) => JSON.stringify({ pid: 7, host: `not-${hostname()}`, since: '2026-12-05T06:00:00.000Z', instance })
@@ -73,6 +75,26 @@ describe('a stale lock taken over by another server during the watch', () => {
     await replaced
     expect(log.lines.join('\n')).not.toMatch(/going on without the lock/)
     expect(await realFs.readFile(join(dir, 'LOCK'), 'utf8')).toBe('')
+  })
+})
+
+describe('two servers starting at once on a file system without hard links', () => {
+  it('one gets the lock: the other does not take a lock still being written (empty) for one left torn by a crash', async () => {
+    faults.noLinks = true
+    const path = join(await tempDir(), 'LOCK')
+    faults.slowWriteOf = path
+    const first = acquireLock(path, 'the spool')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    const results = await Promise.allSettled([first, acquireLock(path, 'the spool')])
+    expect(results.map((result) => result.status)).toEqual(['fulfilled', 'rejected'])
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(new RegExp(`in use by another server \\(pid ${process.pid} on`))
+    await (results[0] as PromiseFulfilledResult<() => Promise<void>>).value()
+    // One left empty by a crash is still taken over (once it stays empty for a second).
+    faults.slowWriteOf = ''
+    await realFs.writeFile(path, '')
+    const release = await acquireLock(path, 'the spool')
+    expect(JSON.parse(await realFs.readFile(path, 'utf8')).pid).toBe(process.pid)
+    await release()
   })
 })
 

@@ -88,7 +88,17 @@ export async function acquireLock(
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
-      const seen = await readFile(path, 'utf8').catch(() => undefined)
+      let seen = await readFile(path, 'utf8').catch(() => undefined)
+      // Empty: left by a crash between its open and its write, or being written now by a server
+      // starting on a file system without hard links (made in place there). Looked at again for a
+      // second before it counts as torn. Before, the second of two servers starting there at once
+      // took the first's empty lock for torn, moved it aside, found it as empty as it judged it,
+      // deleted it and took its own: both held the spool until the first one's touch, 10 s later.
+      for (let waited = 0; seen === '' && waited < 1000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        seen = await readFile(path, 'utf8').catch(() => undefined)
+        onProgress?.()
+      }
       const holder = parseHolder(seen)
       if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
       // Stale: its holder is gone. Taken over by moving it aside and checking that what was moved

@@ -98,6 +98,22 @@ describe('two servers starting at once on a file system without hard links', () 
   })
 })
 
+describe('a holder whose lock a taker moved aside and puts back slowly (a busy disk or thread pool)', () => {
+  it('does not take it for lost when it is back within a second', async () => {
+    const path = join(await tempDir(), 'LOCK')
+    const lost: string[] = []
+    const release = await acquireLock(path, 'the spool', undefined, { onLost: (by) => lost.push(by) })
+    await realFs.rename(path, `${path}.aside`)
+    const checked = release.check!()
+    await new Promise((resolve) => setTimeout(resolve, 400))
+    await realFs.link(`${path}.aside`, path)
+    await realFs.unlink(`${path}.aside`)
+    await checked
+    expect(lost).toEqual([])
+    await release()
+  })
+})
+
 describe('what a lock leaves beside it', () => {
   it('a write that fails (a full disk) leaves no temp file', async () => {
     const dir = await tempDir()

@@ -132,8 +132,11 @@ export async function acquireLock(
     const now = new Date()
     checking ??= utimes(path, now, now)
       // Gone for a moment may be a server judging it stale that moved it aside and is putting it
-      // back (see the takeover above): looked at again before it counts as removed.
-      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await new Promise((resolve) => setTimeout(resolve, 100)), (await stat(path).catch(() => undefined)) !== undefined))
+      // back (see the takeover above): looked at again, every 100 ms for a second, before it
+      // counts as removed. Before, once after 100 ms: a taker whose read and link back took
+      // longer (a busy disk, a thread pool full of slow calls) made this live holder stop taking
+      // events and forwarding, for nothing, until a restart.
+      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await backWithin(path, 1000)))
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to
@@ -237,6 +240,14 @@ async function removeLeftovers(path: string): Promise<void> {
   } catch {
     // A dir that cannot be listed: the leftovers stay, as before.
   }
+}
+
+async function backWithin(path: string, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if ((await stat(path).catch(() => undefined)) !== undefined) return true
+  }
+  return false
 }
 
 async function readHolder(path: string): Promise<Holder | undefined> {

@@ -271,22 +271,28 @@ async function alive(path: string, holder: Holder, progress?: () => void): Promi
   // The same hostname, but another boot id or pid namespace: an earlier boot of this machine, an
   // earlier life of this container (its pid 1), or a live server on another machine or container
   // with this hostname. Its pid cannot be checked here: alive unless the watch sees no touch (the
-  // holder touches every 10 s), whatever its mtime says. A lock from before either was recorded
-  // (an older server) is judged by its pid as before.
+  // holder touches every 10 s), whatever its mtime says.
   const pidns = await pidNamespace()
   if ((holder.boot !== undefined && holder.boot !== (await bootId())) || (holder.pidns !== undefined && holder.pidns !== pidns)) return touchedLately(path, progress, true)
+  // A Linux lock from before the pid namespace was recorded (an older server, during an upgrade):
+  // its pid may be in another container. A pid alive here keeps it, as before; one that looks
+  // gone (or is ours: a container's pid 1) is watched, not taken at once. Before, an older relay
+  // living in another container under this hostname, as pid 1, was taken over at once by the
+  // upgraded one: two relays on one spool until its next touch.
+  const unsure = holder.boot !== undefined && holder.pidns === undefined && pidns !== undefined
+  const watched = async () => unsure && (await touchedLately(path, progress, true))
   // Our own pid: held in this process, or left by an earlier life of it.
-  if (holder.pid === process.pid) return held.has(path)
+  if (holder.pid === process.pid) return held.has(path) || watched()
   // The pid has been given to a process started since.
   if (holder.started !== undefined) {
     const now = await startTime(holder.pid)
-    if (now !== undefined && now !== holder.started) return false
+    if (now !== undefined && now !== holder.started) return watched()
   }
   try {
     process.kill(holder.pid, 0)
     return true
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
+    return (error as NodeJS.ErrnoException).code === 'EPERM' || watched()
   }
 }
 

@@ -68,3 +68,19 @@ describe('a lock held by a live server on another machine with the same hostname
     }
   })
 })
+
+describe('a lock written by an older server (no pid namespace in it) in another container with this hostname', { timeout: 20_000 }, () => {
+  it('(live, our pid 1 in its own namespace) is not taken over while it is touched; once its touches stop, it is', async () => {
+    const path = join(await tempDir(), 'LOCK')
+    // What the server before the pid namespace was recorded wrote: pid, host, since, boot, started.
+    const stop = await liveHolder(path, { pid: process.pid, host: hostname(), since: '2026-12-05T06:00:00.000Z', boot: await boot(), started: '99' })
+    try {
+      await expect(acquireLock(path, 'the spool')).rejects.toThrow(new RegExp(`in use by another server \\(pid ${process.pid} on`))
+    } finally {
+      stop()
+    }
+    const release = await acquireLock(path, 'the spool')
+    expect(JSON.parse(await readFile(path, 'utf8')).instance).toBeDefined()
+    await release()
+  })
+})

@@ -22,7 +22,8 @@
 // that a server closing deletes only its own lock, never one with the same pid and hostname.
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import { link, open, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
+import { link, open, readdir, readFile, readlink, rename, stat, unlink, utimes } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
@@ -87,7 +88,17 @@ export async function acquireLock(
       break
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw refusal(error)
-      const seen = await readFile(path, 'utf8').catch(() => undefined)
+      let seen = await readFile(path, 'utf8').catch(() => undefined)
+      // Empty: left by a crash between its open and its write, or being written now by a server
+      // starting on a file system without hard links (made in place there). Looked at again for a
+      // second before it counts as torn. Before, the second of two servers starting there at once
+      // took the first's empty lock for torn, moved it aside, found it as empty as it judged it,
+      // deleted it and took its own: both held the spool until the first one's touch, 10 s later.
+      for (let waited = 0; seen === '' && waited < 1000; waited += 100) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+        seen = await readFile(path, 'utf8').catch(() => undefined)
+        onProgress?.()
+      }
       const holder = parseHolder(seen)
       if (holder && (await alive(path, holder, onProgress))) throw refusal(undefined, holder)
       // Stale: its holder is gone. Taken over by moving it aside and checking that what was moved
@@ -99,16 +110,19 @@ export async function acquireLock(
       const aside = `${path}.${me.instance}.stale`
       if (await rename(path, aside).then(() => true, () => false)) {
         const moved = await readFile(aside, 'utf8').catch(() => undefined)
-        if (moved !== seen) await link(aside, path).catch(() => undefined)
+        if (moved !== seen) await putBack(aside, path)
         await unlink(aside).catch(() => undefined)
         if (moved !== seen) {
           const other = parseHolder(moved)
-          throw other ? refusal(undefined, other) : refusal(new Error('another server took the lock at the same moment'))
+          // EEXIST: refused as any lock held (a data dir whose lock cannot be made at all goes on
+          // without it; one another server holds must not: persistence.ts).
+          throw other ? refusal(undefined, other) : refusal(Object.assign(new Error('another server took the lock at the same moment'), { code: 'EEXIST' }))
         }
       }
     }
   }
   held.add(path)
+  void removeLeftovers(path)
   // One touch (or check) at a time: on a hung mount a touch never returns and holds a libuv thread
   // (DNS lookups and every file read share the 4): one every 10 s filled the pool in 40 s.
   let checking: Promise<void> | undefined
@@ -118,8 +132,11 @@ export async function acquireLock(
     const now = new Date()
     checking ??= utimes(path, now, now)
       // Gone for a moment may be a server judging it stale that moved it aside and is putting it
-      // back (see the takeover above): looked at again before it counts as removed.
-      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await new Promise((resolve) => setTimeout(resolve, 100)), (await stat(path).catch(() => undefined)) !== undefined))
+      // back (see the takeover above): looked at again, every 100 ms for a second, before it
+      // counts as removed. Before, once after 100 ms: a taker whose read and link back took
+      // longer (a busy disk, a thread pool full of slow calls) made this live holder stop taking
+      // events and forwarding, for nothing, until a restart.
+      .then(() => true, async (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' || (await backWithin(path, 1000)))
       // Still ours? A server on another host takes the lock over once it went untouched for 30 s:
       // this process was stopped, or its mount hung, that long (a paused VM, an NFS partition).
       // Before, it went on as if it held the lock when it came back, and two servers appended to
@@ -164,27 +181,73 @@ export async function acquireLock(
 // into place: the lock never exists empty (a server reading it between an open and its write
 // took it for one left torn by a crash, stale, and took it over). Where the file system has no
 // hard links, made in place as before.
+// The temp file is removed whatever fails (before, a write failing on a full disk left one
+// beside the lock at every start tried).
 async function create(path: string, text: string): Promise<void> {
   const temp = `${path}.${randomUUID()}.tmp`
   const file = await open(temp, 'wx')
   try {
-    await file.writeFile(text)
-  } finally {
-    await file.close()
-  }
-  try {
-    await link(temp, path)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
-    const direct = await open(path, 'wx')
     try {
-      await direct.writeFile(text)
+      await file.writeFile(text)
     } finally {
-      await direct.close()
+      await file.close()
+    }
+    try {
+      await link(temp, path)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error
+      const direct = await open(path, 'wx')
+      try {
+        await direct.writeFile(text)
+      } finally {
+        await direct.close()
+      }
     }
   } finally {
     await unlink(temp).catch(() => undefined)
   }
+}
+
+// Puts back another server's new lock that a takeover moved aside. Linked (a third server's lock
+// made in this instant is never replaced); where the file system has no hard links, renamed
+// back unless a lock is there. Before, the link failed there and the new holder's lock was
+// deleted with the aside: it lost it at its next touch (503s, no forwarding) and the taker was
+// refused: no relay held the spool.
+async function putBack(aside: string, path: string): Promise<void> {
+  try {
+    await link(aside, path)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return
+    if ((await stat(path).catch(() => undefined)) === undefined) await rename(aside, path).catch(() => undefined)
+  }
+}
+
+// A kill -9 between writing the temp file and linking it, or while a stale lock is moved aside,
+// leaves `LOCK.<uuid>.tmp` or `LOCK.<uuid>.stale` beside the lock, for ever: one more at each
+// such crash in the spool or data dir. Removed once the lock is taken, when untouched for the
+// stale period (judged by the lock's own mtime, the same clock: a server taking the lock at this
+// moment keeps its files). Never fails the start.
+async function removeLeftovers(path: string): Promise<void> {
+  try {
+    const dir = dirname(path)
+    const mine = (await stat(path)).mtimeMs
+    const pattern = new RegExp(`^${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.[0-9a-f-]{36}\\.(tmp|stale)$`)
+    for (const name of await readdir(dir)) {
+      if (!pattern.test(name)) continue
+      const at = (await stat(join(dir, name)).catch(() => undefined))?.mtimeMs
+      if (at !== undefined && mine - at > LEASE_STALE_MS) await unlink(join(dir, name)).catch(() => undefined)
+    }
+  } catch {
+    // A dir that cannot be listed: the leftovers stay, as before.
+  }
+}
+
+async function backWithin(path: string, ms: number): Promise<boolean> {
+  for (let waited = 0; waited < ms; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    if ((await stat(path).catch(() => undefined)) !== undefined) return true
+  }
+  return false
 }
 
 async function readHolder(path: string): Promise<Holder | undefined> {
@@ -208,22 +271,28 @@ async function alive(path: string, holder: Holder, progress?: () => void): Promi
   // The same hostname, but another boot id or pid namespace: an earlier boot of this machine, an
   // earlier life of this container (its pid 1), or a live server on another machine or container
   // with this hostname. Its pid cannot be checked here: alive unless the watch sees no touch (the
-  // holder touches every 10 s), whatever its mtime says. A lock from before either was recorded
-  // (an older server) is judged by its pid as before.
+  // holder touches every 10 s), whatever its mtime says.
   const pidns = await pidNamespace()
   if ((holder.boot !== undefined && holder.boot !== (await bootId())) || (holder.pidns !== undefined && holder.pidns !== pidns)) return touchedLately(path, progress, true)
+  // A Linux lock from before the pid namespace was recorded (an older server, during an upgrade):
+  // its pid may be in another container. A pid alive here keeps it, as before; one that looks
+  // gone (or is ours: a container's pid 1) is watched, not taken at once. Before, an older relay
+  // living in another container under this hostname, as pid 1, was taken over at once by the
+  // upgraded one: two relays on one spool until its next touch.
+  const unsure = holder.boot !== undefined && holder.pidns === undefined && pidns !== undefined
+  const watched = async () => unsure && (await touchedLately(path, progress, true))
   // Our own pid: held in this process, or left by an earlier life of it.
-  if (holder.pid === process.pid) return held.has(path)
+  if (holder.pid === process.pid) return held.has(path) || watched()
   // The pid has been given to a process started since.
   if (holder.started !== undefined) {
     const now = await startTime(holder.pid)
-    if (now !== undefined && now !== holder.started) return false
+    if (now !== undefined && now !== holder.started) return watched()
   }
   try {
     process.kill(holder.pid, 0)
     return true
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
+    return (error as NodeJS.ErrnoException).code === 'EPERM' || watched()
   }
 }
 

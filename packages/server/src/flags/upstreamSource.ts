@@ -360,8 +360,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
     // Saved once its place is known (the ticket settles within the store's command timeout; a
     // close waits for it, so the last answers go into the final write).
+    // Without a data dir there is no save to wait for: before, the wait was added to `placings`
+    // all the same, and a close during a Redis that does not answer waited out its command timeout.
     const savePlaced = (contentChanged: boolean) => {
-      if (!placing) return save(contentChanged)
+      if (!placing || !persistence) return save(contentChanged)
       const saving = placing.then(() => save(contentChanged))
       placings.add(saving)
       void saving.finally(() => placings.delete(saving))

@@ -174,6 +174,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const newsListeners = createListeners<undefined>()
   let answers = 0
   let newsAfter = 0
+  // A second change found by a user's request, told when the next round begins (see tellNews).
+  let owedNews = false
   // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
   // users seen most recently first, and turn about the others, from where the last round stopped.
   const swept = new Set<string>()
@@ -302,17 +304,24 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // A context never held before is no change (a crawler of new users makes no notice). A context
   // served stale that is fresh again is news too, once a sweep (`RECOVERED`): the tabs told `stale`
   // hear nothing else, their values being the same.
-  const tellNews = (held: HeldContext | undefined, outcome: Outcome): Outcome => {
+  const tellNews = (held: HeldContext | undefined, outcome: Outcome, reask: boolean): Outcome => {
     if (!held || outcome.kind !== 'fresh') return outcome
     const found = outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed
-    if (found.length > 0 && (found.some((flag) => !told.has(flag)) || (held.answered ?? 0) > newsAfter)) {
+    const first = found.some((flag) => !told.has(flag))
+    if (found.length > 0 && (first || (held.answered ?? 0) > newsAfter)) {
       // News: a flag not told of in this sweep, or a context that changed again after it was
       // answered since the latest news (a second change). The same change found again in an idle
       // context is not: the tabs that listen refetched at the first notice, and a notice per
       // context found would have every tab refetch for the whole sweep.
       for (const flag of found) told.add(flag)
       newsAfter = answers
-      newsListeners.emit(undefined)
+      // A second change found by a user's request goes out with the next round, not at once: the
+      // refetches a notice brings are users' requests too, and a flag the upstream draws anew at
+      // each evaluation (a nonce, a timestamp) made two devices of one user, their refetches 300 ms
+      // apart, each find a change in the other's answer: a notice to every open tab twice a
+      // second, for good. Now at most one a round, as a round's own finding always was.
+      if (!first && !reask) owedNews = true
+      else newsListeners.emit(undefined)
     }
     return outcome
   }
@@ -409,7 +418,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
-      return tellNews(held, held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] })
+      return tellNews(held, held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }, reask)
     }
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
@@ -474,7 +483,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
-    return tellNews(held, held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed })
+    return tellNews(held, held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }, reask)
   }
 
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
@@ -588,6 +597,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
+      if (owedNews) {
+        owedNews = false
+        newsListeners.emit(undefined)
+      }
       // A round asked every context held, least recently used first, and told nothing until it
       // ended: 10,000 contexts at 2 s an answer are 80 minutes, and a change made for the user of
       // an open tab reached it that late. Now a round lasts `roundMs` at most, and takes in turn

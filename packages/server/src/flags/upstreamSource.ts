@@ -225,7 +225,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, taken)
     remember(sharedAt, key, now())
     save(true)
-    if (!same) takenListeners.emit(undefined)
+    // A context never held here is no change (each relay takes every answer the fleet shares, and
+    // holds the fleet's contexts from its start on): a crawler of new users on another relay made
+    // a notice every 250 ms to every tab here for as long as it crawled.
+    if (!same && held) takenListeners.emit(undefined)
     return true
   }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })

@@ -227,8 +227,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     save(true)
     // A context never held here is no change (each relay takes every answer the fleet shares, and
     // holds the fleet's contexts from its start on): a crawler of new users on another relay made
-    // a notice every 250 ms to every tab here for as long as it crawled.
-    if (!same && held) takenListeners.emit(undefined)
+    // a notice every 250 ms to every tab here for as long as it crawled. A change of flags already
+    // told of in this sweep goes out with the next round, as one found by a user's request here
+    // (see tellNews): two devices of one user on two relays, a flag drawn anew at each evaluation,
+    // each relay took the other's refetch as news, and the two relays notified each other's tabs
+    // in a loop, a notice every few hundred ms on each.
+    if (!same && held) {
+      const found = changedKeys(held.flags, taken.flags)
+      if (found.length === 0 || found.some((flag) => !told.has(flag))) {
+        for (const flag of found) told.add(flag)
+        takenListeners.emit(undefined)
+      } else owedNews = true
+    }
     return true
   }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })

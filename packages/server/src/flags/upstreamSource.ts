@@ -140,6 +140,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
+  // The contexts a user asked for while a round's request for them was out (see `ask`'s `reask`).
+  const joined = new Set<string>()
   // Data-dir saves waiting for their answer's place in the store's order (see `ask`).
   const placings = new Set<Promise<void>>()
   // Until when the upstream asked (429 or 503 + Retry-After) not to be asked with these forwarded
@@ -172,6 +174,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const newsListeners = createListeners<undefined>()
   let answers = 0
   let newsAfter = 0
+  // A second change found by a user's request, told when the next round begins (see tellNews).
+  let owedNews = false
   // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
   // users seen most recently first, and turn about the others, from where the last round stopped.
   const swept = new Set<string>()
@@ -221,7 +225,20 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, taken)
     remember(sharedAt, key, now())
     save(true)
-    if (!same) takenListeners.emit(undefined)
+    // A context never held here is no change (each relay takes every answer the fleet shares, and
+    // holds the fleet's contexts from its start on): a crawler of new users on another relay made
+    // a notice every 250 ms to every tab here for as long as it crawled. A change of flags already
+    // told of in this sweep goes out with the next round, as one found by a user's request here
+    // (see tellNews): two devices of one user on two relays, a flag drawn anew at each evaluation,
+    // each relay took the other's refetch as news, and the two relays notified each other's tabs
+    // in a loop, a notice every few hundred ms on each.
+    if (!same && held) {
+      const found = changedKeys(held.flags, taken.flags)
+      if (found.length === 0 || found.some((flag) => !told.has(flag))) {
+        for (const flag of found) told.add(flag)
+        takenListeners.emit(undefined)
+      } else owedNews = true
+    }
     return true
   }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
@@ -293,7 +310,36 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     })
   }
 
-  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+  // Tells the streams of a change found in a held context (`onReaskNews`), whoever asked: a round,
+  // or a user's own request. Before, only a round's finding was news: a change first found by a
+  // user's request replaced what was held, the rounds after it compared against that and found
+  // nothing, and the user's other devices (streams open, asking nothing) never heard of it.
+  // A context never held before is no change (a crawler of new users makes no notice). A context
+  // served stale that is fresh again is news too, once a sweep (`RECOVERED`): the tabs told `stale`
+  // hear nothing else, their values being the same.
+  const tellNews = (held: HeldContext | undefined, outcome: Outcome, reask: boolean): Outcome => {
+    if (!held || outcome.kind !== 'fresh') return outcome
+    const found = outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed
+    const first = found.some((flag) => !told.has(flag))
+    if (found.length > 0 && (first || (held.answered ?? 0) > newsAfter)) {
+      // News: a flag not told of in this sweep, or a context that changed again after it was
+      // answered since the latest news (a second change). The same change found again in an idle
+      // context is not: the tabs that listen refetched at the first notice, and a notice per
+      // context found would have every tab refetch for the whole sweep.
+      for (const flag of found) told.add(flag)
+      newsAfter = answers
+      // A second change found by a user's request goes out with the next round, not at once: the
+      // refetches a notice brings are users' requests too, and a flag the upstream draws anew at
+      // each evaluation (a nonce, a timestamp) made two devices of one user, their refetches 300 ms
+      // apart, each find a change in the other's answer: a notice to every open tab twice a
+      // second, for good. Now at most one a round, as a round's own finding always was.
+      if (!first && !reask) owedNews = true
+      else newsListeners.emit(undefined)
+    }
+    return outcome
+  }
+
+  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
     if (!(await slots.acquire(options.timeoutMs))) {
       if (closed) return { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
       // The relay's own queue, not the upstream: its state stays what its answers say.
@@ -306,6 +352,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return { kind: 'failed', failure: 'timeout', message }
     }
     const held = cache.get(key)
+    // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll).
+    if (reask && !held && !joined.has(key)) {
+      slots.release()
+      return { kind: 'fresh', changed: [] }
+    }
     // --redis: the answer's place in the store's order is taken as the request goes out, not when
     // its answer is shared. Two relays asking across an upstream change: the one that asked first
     // and was answered last (a slow upstream) must not write its older answer over the newer one
@@ -331,8 +382,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
     // Saved once its place is known (the ticket settles within the store's command timeout; a
     // close waits for it, so the last answers go into the final write).
+    // Without a data dir there is no save to wait for: before, the wait was added to `placings`
+    // all the same, and a close during a Redis that does not answer waited out its command timeout.
     const savePlaced = (contentChanged: boolean) => {
-      if (!placing) return save(contentChanged)
+      if (!placing || !persistence) return save(contentChanged)
       const saving = placing.then(() => save(contentChanged))
       placings.add(saving)
       void saving.finally(() => placings.delete(saving))
@@ -368,6 +421,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // said it was stale, that is its own old fetchedAt, not now.
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
+      // Evicted while a round's request was out, and no user asking for it now: not put back.
+      if (reask && !cache.get(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
       const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
       delete confirmed.servedStale
       delete confirmed.clockAhead
@@ -376,7 +431,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
-      return held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }
+      return tellNews(held, held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }, reask)
     }
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
@@ -414,6 +469,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
     }
     const changed = changedKeys(previous, merged.flags)
+    if (reask && !cache.get(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
     // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
     // older, true age. A fresh answer is current now, whatever its server's load time.
     // One that is stale but names no readable time vouches for no more than what was held.
@@ -440,7 +496,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
-    return held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }
+    return tellNews(held, held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }, reask)
   }
 
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
@@ -459,9 +515,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
 
-  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>): Promise<Outcome> => {
+  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
     const running = inFlight.get(key)
-    if (running) return running
+    if (running) {
+      if (!reask) joined.add(key)
+      return running
+    }
     // Rate limited or overloaded (429 or 503 + Retry-After): every request would otherwise still go
     // upstream, each context its own, keeping it down. Served from what is held until the pause ends.
     const credentials = contextKey({}, forwarded)
@@ -470,9 +529,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const left = paused === undefined ? 0 : paused.until - now()
     if (paused !== undefined && left > 0 && left <= MAX_RATE_LIMIT_PAUSE_MS) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
     if (paused !== undefined) pausedUntil.delete(credentials)
-    const attempt = ask(key, context, forwarded)
+    const attempt = ask(key, context, forwarded, reask)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
-      .finally(() => inFlight.delete(key))
+      .finally(() => {
+        inFlight.delete(key)
+        joined.delete(key)
+      })
     inFlight.set(key, attempt)
     return attempt
   }
@@ -548,6 +610,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
 
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
+      if (owedNews) {
+        owedNews = false
+        newsListeners.emit(undefined)
+      }
       // A round asked every context held, least recently used first, and told nothing until it
       // ended: 10,000 contexts at 2 s an answer are 80 minutes, and a change made for the user of
       // an open tab reached it that late. Now a round lasts `roundMs` at most, and takes in turn
@@ -613,20 +679,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             }
             continue
           }
-          const answeredBefore = cache.get(key)?.answered ?? 0
-          const outcome = await shared(key, held.request!.context, held.request!.forwarded)
-          // A context served stale that is fresh again is news too, once a sweep (`RECOVERED`): the
-          // tabs told `stale` hear nothing else, their values being the same.
-          const found = outcome.kind === 'fresh' ? (outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed) : []
-          if (found.length > 0 && (found.some((flag) => !told.has(flag)) || answeredBefore > newsAfter)) {
-            // News: a flag not told of in this sweep, or a context that changed again after it was
-            // answered since the latest news (a second change). The same change found again in an
-            // idle context is not: the tabs that listen refetched at the first notice, and a notice
-            // per context found would have every tab refetch for the whole sweep.
-            for (const flag of found) told.add(flag)
-            newsAfter = answers
-            newsListeners.emit(undefined)
-          }
+          // Evicted since the round began (least recently used, newer users came): not asked, nor
+          // put back. Before, it was asked and held again (pushing out a user seen since), and its
+          // every flag counted as changed: a notice to every open tab for nothing.
+          if (!cache.get(key)) continue
+          const outcome = await shared(key, held.request!.context, held.request!.forwarded, true)
           if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).

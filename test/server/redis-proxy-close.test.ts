@@ -1,0 +1,41 @@
+// Proxy mode with --redis and no --data-dir: an answer's place in the store's order (its ticket)
+// only matters to a data-dir save. What an operator sees of close() while Redis is frozen.
+import { describe, expect, it, vi } from 'vitest'
+import { createFlagServer } from '@holdfast/server'
+import { useRedisFleet } from './redis-fleet'
+import { evaluate, recordingLogger } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
+
+const { cleanups, redisServer } = useRedisFleet()
+const COMMAND_TIMEOUT_MS = 6000
+
+describe('--redis without --data-dir, Redis frozen (SIGSTOP)', () => {
+  it('close() does not wait for the version of a save it never makes', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'a', reason: 'STATIC' }] }) })
+    // A Redis over a slow link: commands may take up to 6 s.
+    const server = await createFlagServer({ upstream: upstream.url, redis: { url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS }, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+    let closed = false
+    cleanups.push(async () => {
+      if (!closed) await server.close()
+    })
+    expect((await evaluate(server, { targetingKey: 'user-1' })).status).toBe(200)
+    redis.pause()
+    try {
+      // An answer got while Redis does not answer: its ticket is pending.
+      const answered = await evaluate(server, { targetingKey: 'user-2' })
+      expect(answered.status).toBe(200)
+      const started = Date.now()
+      await server.close()
+      closed = true
+      // The store's own close waits for its pending replies one command timeout at most (a
+      // frozen Redis sends none). Before, close first waited for the ticket of user-2's answer (a
+      // command timeout more) to save that answer to a data dir there is not: twice as long.
+      expect(Date.now() - started).toBeLessThan(COMMAND_TIMEOUT_MS * 1.5)
+    } finally {
+      redis.resume()
+    }
+  })
+})

@@ -1,0 +1,46 @@
+// Proxy mode with a bound on the contexts held (`maxContexts`, least recently used out first): a
+// re-ask round works from the list it took when it began, and users who come meanwhile push idle
+// contexts out. What the users seen since, and the open tabs, see of the round that follows.
+import { afterEach, describe, expect, it } from 'vitest'
+import { evaluate, startServer, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+const keyOf = (body: string) => (JSON.parse(body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey ?? ''
+
+describe('a re-ask round over contexts evicted while it runs', () => {
+  it('neither puts them back (pushing out the users seen since) nor tells the open tabs of a change', async () => {
+    const answer = () => ({ flags: [{ key: 'plan', value: 'same', reason: 'STATIC' }] })
+    // The idle visitors answer slowly (the round takes a while), the new users at once.
+    const upstream = await startUpstream((request) => (keyOf(request.body).startsWith('visitor-') ? { delayMs: 300, then: { ofrep: answer } } : { ofrep: answer }))
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, maxContexts: 8, pollIntervalSeconds: 3600, adminKey: 'admin', liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < 8; i++) await (await evaluate(relay, { targetingKey: `visitor-${i}` })).arrayBuffer()
+    // One tab's stream open (its context is not held here: the bound stays the visitors' and newcomers').
+    const tab = new AbortController()
+    cleanup.push(() => tab.abort())
+    const opened = await fetch(`${relay.url}/holdfast/v1/stream`, { signal: tab.signal })
+    expect(opened.status).toBe(200)
+    await waitFor(() => relay.handler.stream!.connections() === 1, 5000)
+
+    const round = fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin' } }).then((r) => r.json())
+    await waitFor(() => upstream.requests.filter((r) => keyOf(r.body).startsWith('visitor-')).length >= 8 + 4, 5000, 5)
+    // Eight new users come while the round's first four requests are out: every visitor is evicted.
+    for (let i = 0; i < 8; i++) await (await evaluate(relay, { targetingKey: `newcomer-${i}` })).arrayBuffer()
+    const evictedAt = upstream.requests.length
+    await round
+    await new Promise((resolve) => setTimeout(resolve, 400))
+
+    // Before: the four visitors not asked yet were asked all the same, and all eight put back,
+    // each counted as every flag changed: a notice to every open tab, for nothing.
+    expect(upstream.requests.slice(evictedAt).map((r) => keyOf(r.body))).toEqual([])
+    expect(relay.handler.stream!.sent()).toBe(0)
+    // The users seen since are still held: with the upstream down they are served what they got.
+    upstream.set({ status: 500, text: 'down' })
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => evaluate(relay, { targetingKey: `newcomer-${i}` }).then(async (r) => (await r.arrayBuffer(), r.status))))
+    expect(statuses).toEqual(Array(8).fill(200))
+  }, 30_000)
+})

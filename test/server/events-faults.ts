@@ -1,6 +1,8 @@
 // A file system for the events tests that fails on cue, over the real one: the disk fills up in
 // the middle of a line, fsync fails, a cut-back fails, fsync is slow. It also counts what the
 // server asked of the disk, so tests can check "one write per batch" and "reads in chunks".
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { nodeFileSystem, type EventFileSystem, type ForwarderClock } from '@holdfast/server'
 
 export interface FaultyFileSystem extends EventFileSystem {
@@ -120,4 +122,30 @@ export function steppedClock(start = Date.parse('2026-12-01T10:00:00Z')) {
     time: () => now,
   }
   return clock
+}
+
+/**
+ * An upstream events sink on 127.0.0.1: `status` gets each request's body and its number (from 1)
+ * and says what to answer (a 2xx goes out with `{}` as JSON, anything else empty). `closers` gets
+ * its close. `requests()` counts what came.
+ */
+export async function startEventsSink(
+  status: (body: string, n: number) => number | Promise<number>,
+  closers: Array<() => void>,
+): Promise<{ url: string; requests: () => number }> {
+  let n = 0
+  const sink = createServer((req, res) => {
+    // Counted as it comes, before its body is in.
+    const k = ++n
+    let body = ''
+    req.on('data', (chunk) => (body += chunk))
+    req.on('end', () => {
+      void Promise.resolve(status(body, k)).then((code) =>
+        code >= 200 && code < 300 ? res.writeHead(code, { 'Content-Type': 'application/json' }).end('{}') : res.writeHead(code).end(),
+      )
+    })
+  })
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
+  closers.push(() => sink.close())
+  return { url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`, requests: () => n }
 }

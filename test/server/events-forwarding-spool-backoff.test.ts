@@ -2,12 +2,10 @@
 // upstream failures shared one count, reset only by a 2xx: after a minute of disk trouble the count
 // stood at the cap, so once the disk was back, the first upstream blip (one 503) made delivery wait
 // 30–60 s instead of the first backoff step: a long wait for nothing, with the spool growing.
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { nodeFileSystem, type EventFileSystem } from '@holdfast/server'
 import { afterEach, describe, expect, it } from 'vitest'
-import { faultyFileSystem, steppedClock } from './events-faults'
+import { faultyFileSystem, startEventsSink, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
 const closers: Array<() => void> = []
@@ -17,17 +15,11 @@ afterEach(() => {
 
 describe('forwarding after the spool answers again', { timeout: 30_000 }, () => {
   it("an upstream failure then backs off from the first step, not from the spool's count of failures", async () => {
-    let requests = 0
-    const sink = createServer((req, res) => {
-      req.resume()
-      req.on('end', () => (++requests === 1 ? res.writeHead(503).end() : res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')))
-    })
-    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
-    closers.push(() => sink.close())
+    const sink = await startEventsSink((_, n) => (n === 1 ? 503 : 202), closers)
     const fs = faultyFileSystem()
     const clock = steppedClock()
     const relay = await startServer({
-      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsUpstream: sink.url,
       eventsSpoolDir: join(await tempDir(), 'spool'),
       eventsFileSystem: fs,
       eventsForwarding: { clock, random: () => 0.5 },
@@ -55,14 +47,7 @@ describe('forwarding after the spool answers again', { timeout: 30_000 }, () => 
   })
 
   it('a cursor write that fails after each 2xx still backs off (the batch is not sent again every second)', async () => {
-    let requests = 0
-    const sink = createServer((req, res) => {
-      requests++
-      req.resume()
-      req.on('end', () => res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}'))
-    })
-    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
-    closers.push(() => sink.close())
+    const sink = await startEventsSink(() => 202, closers)
     // The cursor's temporary file cannot be written (EIO: not a full disk, which moves on).
     const fs: EventFileSystem = {
       ...nodeFileSystem,
@@ -73,7 +58,7 @@ describe('forwarding after the spool answers again', { timeout: 30_000 }, () => 
     }
     const clock = steppedClock()
     const relay = await startServer({
-      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsUpstream: sink.url,
       eventsSpoolDir: join(await tempDir(), 'spool'),
       eventsFileSystem: fs,
       eventsForwarding: { clock, random: () => 0.5 },
@@ -81,7 +66,7 @@ describe('forwarding after the spool answers again', { timeout: 30_000 }, () => 
     expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'y', type: 'custom', name: 'n', time: 1 }] })).status).toBe(202)
     const waits: number[] = []
     for (let n = 1; n <= 5; n++) {
-      await waitFor(() => requests >= n && clock.pending().length === 1, 5000, 5)
+      await waitFor(() => sink.requests() >= n && clock.pending().length === 1, 5000, 5)
       waits.push(clock.pending()[0].ms)
       clock.advance(clock.pending()[0].ms)
     }

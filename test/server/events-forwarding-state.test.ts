@@ -2,12 +2,10 @@
 // read) makes it `failing`; before, it stayed `failing` for good once the spool answered again
 // with nothing to send (the events that could not be read gone with their segment): the status
 // named an error long gone, and an operator's alert on `failing` never cleared.
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { faultyFileSystem, steppedClock } from './events-faults'
+import { faultyFileSystem, startEventsSink, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
 const closers: Array<() => void> = []
@@ -17,19 +15,12 @@ afterEach(() => {
 
 describe('forwarding state after a spool error', { timeout: 30_000 }, () => {
   it('EIO reading the spool, then its segment removed by the operator: back to ok once the spool answers, with nothing left to send', async () => {
-    let requests = 0
-    const sink = createServer((req, res) => {
-      requests++
-      req.resume()
-      req.on('end', () => res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}'))
-    })
-    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve))
-    closers.push(() => sink.close())
+    const sink = await startEventsSink(() => 202, closers)
     const spoolDir = join(await tempDir(), 'spool')
     const fs = faultyFileSystem()
     const clock = steppedClock()
     const relay = await startServer({
-      eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+      eventsUpstream: sink.url,
       eventsSpoolDir: spoolDir,
       eventsFileSystem: fs,
       eventsForwarding: { clock },
@@ -52,7 +43,7 @@ describe('forwarding state after a spool error', { timeout: 30_000 }, () => {
     const body = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { forwarding: { state: string } } }
     expect(body.events.forwarding.state).toBe('ok')
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_upstream_state\{state="ok"\} 1/)
-    expect(requests).toBe(0)
+    expect(sink.requests()).toBe(0)
 
     // Later events go out as ever.
     expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'd', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)

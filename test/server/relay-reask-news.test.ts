@@ -143,6 +143,13 @@ describe('a re-ask round that lasts long', () => {
     for (const user of ['later-1', 'later-2', 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
     upstream.set((request) => ((JSON.parse(request.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
     await (await evaluate(relay, { targetingKey: 'broken' })).arrayBuffer()
+    // A round has ended at that context's 500 (before the change: a change found in that very
+    // round, by a request out beside it, is another case, left to the note of 2026-12-05).
+    const since = Date.now()
+    await waitFor(async () => {
+      const reask = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { at: number; outcome: string } }).reask
+      return reask !== undefined && reask.at >= since && reask.outcome === 'failed'
+    }, 5000)
 
     plan = 'new'
     const took = await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 15_000, 'the change in the tab')

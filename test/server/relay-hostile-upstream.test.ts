@@ -394,8 +394,12 @@ describe('--flags-url against an upstream that asks for a pause', () => {
         await waitFor(() => upstream.requests.length > asked, 15_000)
       }
       upstream.set({ document: booleanFlags(3) })
-      clock += 60_000
-      await waitFor(() => source.relayStatus().upstream.state === 'ok', 15_000)
+      // The clock moves on at each look: a 503 still in flight when it moved once (a loaded
+      // machine) set its pause from the moved clock, and the polls waited for a minute that never came.
+      await waitFor(() => {
+        clock += 60_000
+        return source.relayStatus().upstream.state === 'ok'
+      }, 15_000)
     } finally {
       await source.close()
     }

@@ -55,7 +55,10 @@ export async function startFlagServer(flags: string | object): Promise<TestFlagS
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
       }
+      // Only whole lines: the sink may be writing one while this reads, and a line cut mid-write
+      // is not an event yet (it failed a CI run as invalid JSON).
       return text
+        .slice(0, text.lastIndexOf('\n') + 1)
         .split('\n')
         .filter((line) => line.trim() !== '')
         .map((line) => JSON.parse(line) as Record<string, unknown>)

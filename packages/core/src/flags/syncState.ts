@@ -136,9 +136,13 @@ export function initialState(input: {
     // (a 304 to its ETag confirms the same stale snapshot, and keeps it so).
     const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
     if (stale) state = { ...state, flags: markStale(flags), failure: stale }
-    const etag = b.bootstrap.etag
-    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
-      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
+    // Only the ETag of a clean snapshot that holds flags: a 304 to it removes every held flag it
+    // leaves out. An empty one would confirm the `{"flags": []}` a 200 is refused for
+    // (EMPTY_RESPONSE), emptying what the cache held; a partial one (per-flag errors, unreadable
+    // entries) keeps what it leaves out, so the client keeps no ETag of its own partial answers either.
+    const { etag, flags: entries } = b.bootstrap
+    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash && entries.length && !b.skipped && entries.every((f) => f.errorCode === undefined))
+      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(entries.map((f) => f.key)), stale } }
   }
   return state
 }

@@ -127,9 +127,10 @@ export function initialState(input: {
   } else if (b) {
     // Dated by the server that rendered it, while the cache is dated by this device: on a device
     // whose clock runs behind (minutes, hours), the page's own fresh snapshot reads as "from the
-    // future". Up to a day ahead it is read as now, the newest thing the page has (read as the
-    // oldest, yesterday's cache entry replaced it for a whole outage); beyond that it is garbage.
-    const at = Math.min(trustedTime(b.bootstrap.fetchedAt, now + 864e5), now)
+    // future". Up to a day ahead it is believed, the newest thing the page has (read as the oldest,
+    // yesterday's cache entry replaced it for a whole outage), and its `updatedAt` is the one the
+    // server rendered (hydration matches); beyond that it is garbage, the oldest possible.
+    const at = trustedTime(b.bootstrap.fetchedAt, now + 864e5)
     const flags = layerSnapshot(state.flags, b.bootstrap.flags, 'bootstrap', at)
     state = { ...state, flags, source: 'bootstrap' }
     // Rendered from a relay that said its values are stale: shown so until an answer says otherwise

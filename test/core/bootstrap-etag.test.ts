@@ -1,11 +1,8 @@
 // CONTRACT §2.1, §4, §5: a bootstrap's ETag goes on the first request, and a 304 to it confirms the
 // snapshot it names: a held flag that is not in that snapshot goes, "as absent from a clean
-// response". Two snapshots make that sentence unsafe, and a 304 then emptied what the cache held:
-// - an empty snapshot (the server answered `{"flags": []}` while the page was rendered): its 304
-//   removed every cached flag and said `ready`, where the same empty answer as a 200 is refused as
-//   EMPTY_RESPONSE ("an outage that answers [] must never look like every kill switch is off");
-// - a partial snapshot (per-flag errors): a partial answer keeps the flags it leaves out, so its
-//   ETag cannot stand for "everything else is gone" (the client keeps no ETag of its own partial answers).
+// response". A bootstrap rendered while the server answered `{"flags": []}` names an empty snapshot:
+// its 304 removed every cached flag and said `ready`, where the same empty answer as a 200 is refused
+// as EMPTY_RESPONSE ("an outage that answers [] must never look like every kill switch is off").
 import { afterEach, expect, test } from 'vitest'
 import { createClient, type Bootstrap, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer, type Reply } from '../support/faultServer'
@@ -43,29 +40,23 @@ test('a 304 to an empty bootstrap snapshot does not empty the cached values: EMP
   await seed(storageName)
   // Today the flag server answers an empty set (and 304s to its ETag); the page was rendered from it.
   server.always(snapshot([], '"empty"'))
-  const client = make(storageName, { context: { targetingKey: 'alice' }, flags: [], etag: '"empty"', fetchedAt: Date.now() })
+  const client = make(storageName, { context: { targetingKey: 'alice' }, flags: [], etag: '"empty"', fetchedAt: Date.now() + 1000 })
   const status = await client.start()
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"empty"')
   // Before: both flags removed by the 304, state `ready` from the network.
   expect(client.getGate('payments-kill-switch', false)).toBe(true)
   expect(client.getDetails('banner', 'none')).toMatchObject({ value: 'sale', source: 'cache', stale: true })
   expect(status).toMatchObject({ state: 'stale', error: { code: 'EMPTY_RESPONSE' } })
 })
 
-test("a partial bootstrap snapshot's ETag is not sent: the full answer is merged, and the flag it leaves out is kept", async () => {
+test("a bootstrap's ETag is sent whatever its entries: with a FLAG_NOT_FOUND entry (as in OFREP's own example) too", async () => {
   server = await createFaultServer()
-  const storageName = uniqueStorageName('boot-etag-partial')
-  await seed(storageName, [{ key: 'banner', value: 'sale' }])
-  // The server's answer has a per-flag error for the kill switch, and leaves the banner out.
-  const partial = [{ key: 'payments-kill-switch', errorCode: 'GENERAL' }, { key: 'theme', value: 'dark' }]
-  server.always(snapshot(partial, '"partial"'))
-  const client = make(storageName, { context: { targetingKey: 'alice' }, flags: partial as Bootstrap['flags'], etag: '"partial"', fetchedAt: Date.now() })
-  const status = await client.start()
-  expect(server.requests.at(-1)!.headers['if-none-match']).not.toBe('"partial"')
-  expect(status).toMatchObject({ state: 'ready', source: 'network' })
-  // Before: a 304 confirmed the snapshot's keys only, and the banner, left out of a partial answer, was removed.
-  expect(client.getDetails('banner', 'none')).toMatchObject({ value: 'sale', stale: true })
-  expect(client.getDetails('payments-kill-switch', true)).toMatchObject({ value: true, source: 'default', errorCode: 'GENERAL' })
-  expect(client.getValue('theme', 'light')).toBe('dark')
+  const entries = [{ key: 'payments-kill-switch', value: false }, { key: 'non-existent-flag', errorCode: 'FLAG_NOT_FOUND' }]
+  server.always(snapshot(entries, '"with-not-found"'))
+  const client = make(uniqueStorageName('boot-etag-nf'), { context: { targetingKey: 'alice' }, flags: entries as Bootstrap['flags'], etag: '"with-not-found"', fetchedAt: Date.now() })
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(server.requests[0].headers['if-none-match']).toBe('"with-not-found"')
+  expect(client.getDetails('payments-kill-switch', true)).toMatchObject({ value: false, source: 'network' })
 })
 
 test('a clean bootstrap snapshot still sends its ETag, and a 304 confirms it', async () => {

@@ -137,13 +137,9 @@ export function initialState(input: {
     // (a 304 to its ETag confirms the same stale snapshot, and keeps it so).
     const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
     if (stale) state = { ...state, flags: markStale(flags), failure: stale }
-    // Only the ETag of a clean snapshot that holds flags: a 304 to it removes every held flag it
-    // leaves out. An empty one would confirm the `{"flags": []}` a 200 is refused for
-    // (EMPTY_RESPONSE), emptying what the cache held; a partial one (per-flag errors, unreadable
-    // entries) keeps what it leaves out, so the client keeps no ETag of its own partial answers either.
-    const { etag, flags: entries } = b.bootstrap
-    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash && entries.length && !b.skipped && entries.every((f) => f.errorCode === undefined))
-      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(entries.map((f) => f.key)), stale } }
+    const etag = b.bootstrap.etag
+    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
+      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
   }
   return state
 }
@@ -225,6 +221,9 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
       // as "the snapshot of no keys is current", it would wipe every held value.
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
+      // A snapshot of no flags (a bootstrap rendered while the server answered `{"flags": []}`)
+      // confirmed while flags are held is that empty answer again: refused as the 200 is.
+      if (!etag.keys.size && mine.size && !input.acceptEmpty) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'a 304 confirmed no flags while flags are held'))
       // The snapshot named is one a relay said was stale: confirmed, and still stale.
       const upstreamStale = etag.stale
       const confirmed = confirmAll(mine, etag.keys)

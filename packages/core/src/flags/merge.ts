@@ -193,6 +193,9 @@ export function layerSnapshot(
     // Fallback values stand in for any user until a response confirms them: stale from the start.
     if (source === 'fallback') (candidate as { stale: boolean }).stale = true
     if (!prev || wins(candidate, prev)) next.set(entry.key, settle(prev, candidate))
+    // The same content from a snapshot that loses (yesterday's cache under today's bootstrap): it was
+    // first received then, and a re-confirmation does not move `updatedAt` (every SSR page load did).
+    else if (candidate.updatedAt! < prev.updatedAt! && sameContent(prev, candidate)) next.set(entry.key, { ...prev, updatedAt: candidate.updatedAt })
   }
   return next
 }

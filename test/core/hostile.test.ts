@@ -134,7 +134,7 @@ describe('what the app passes in', () => {
     expect(server.requests).toHaveLength(0)
   })
 
-  test.each([NaN, Infinity, Date.now() + 3 * 3_600_000])('a bootstrap fetchedAt of %s never wins precedence over the cache', async (fetchedAt) => {
+  test.each([NaN, Infinity, Date.now() + 2 * 86_400_000])('a bootstrap fetchedAt of %s never wins precedence over the cache', async (fetchedAt) => {
     const storageName = uniqueStorageName('fetchedAt')
     server.always(flags([{ key: 'a', value: true }]))
     const seed = make({ storageName }).client

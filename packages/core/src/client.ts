@@ -19,7 +19,7 @@ import { createLogger } from './platform/logger'
 import { createSafeStorage, type SafeStorage } from './platform/storage'
 import { uuid } from './platform/uuid'
 import { ownContext, parseBootstrap } from './protocol/readers'
-import type { Bootstrap, ClientOptions, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, Status } from './types'
+import type { Bootstrap, ClientOptions, Details, EvaluateOptions, EventStats, FlagClient, HoldfastEvent, JsonValue, Status } from './types'
 
 const NO_EVENTS: EventStats = { queued: 0, sent: 0, dropped: 0, retries: 0, retriedRequests: 0 }
 
@@ -175,7 +175,7 @@ export function createClient(options: ClientOptions): FlagClient {
     },
     getGate: (key, defaultValue = false) => details(key, defaultValue, 'boolean', true).value,
     getConfig: <T extends object>(key: string, defaultValue: T = {} as T) => details(key, defaultValue, 'object', true).value,
-    getValue: (key, defaultValue) => details(key, defaultValue, expectedType(defaultValue), true).value,
+    getValue: <T extends JsonValue>(key: string, defaultValue: T) => details(key, defaultValue, expectedType(defaultValue), true).value,
     getDetails: <T>(key: string, defaultValue: T, evaluateOptions?: EvaluateOptions) =>
       details(key, defaultValue, expectedType(defaultValue), evaluateOptions?.exposure !== false),
     getStatus: () => store.getState().status,

@@ -369,6 +369,12 @@ export interface FlagClient {
    * throws in strict mode and changes nothing), else `defaultValue` (default `{}`). Never throws.
    */
   getConfig<T extends object>(key: string, defaultValue?: T): T
+  /** A string flag: `getValue('theme', 'light')` is a `string`, not the literal type `'light'` (name a union with `getValue<Theme>(…)`). */
+  getValue(key: string, defaultValue: string): string
+  /** A number flag: `getValue('limit', 10)` is a `number`, not the literal type `10`. */
+  getValue(key: string, defaultValue: number): number
+  /** A boolean flag: `getValue('beta', false)` is a `boolean`, not the literal type `false`. */
+  getValue(key: string, defaultValue: boolean): boolean
   /** Any JSON flag, type-checked against `defaultValue` (`null` accepts any type). Returns the default when missing or mismatched. Never throws. */
   getValue<T extends JsonValue>(key: string, defaultValue: T): T
   /**

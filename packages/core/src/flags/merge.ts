@@ -73,7 +73,7 @@ export interface MergeResult {
  * Applies the entries of a 200 to the held flags (last known good, per flag): success entries set, FLAG_NOT_FOUND
  * removes, other failure entries keep the last known good value marked stale, absent flags go only
  * when the response is clean, and a clean empty answer while flags are held is rejected unless
- * `acceptEmpty`. Fallback values are dropped: after a success they are no longer used.
+ * `acceptEmpty` (fallback values too). Fallback values are dropped: after a success they are no longer used.
  */
 export function mergeResponse(
   held: FlagMap,
@@ -90,7 +90,9 @@ export function mergeResponse(
   },
 ): MergeResult {
   const clean = (options.skipped ?? 0) === 0 && entries.every((e) => e.errorCode === undefined)
-  if (clean && entries.length === 0 && !options.acceptEmpty && holdsValues(held)) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
+  // Fallback values count here (not for `loading`): on a first visit they are the kill switches the
+  // page shows, and an empty answer must not turn them all into the caller's defaults.
+  if (clean && entries.length === 0 && !options.acceptEmpty && held.size > 0) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
 
   const next = new Map<string, HeldFlag>()
   // Only a partial response needs to know which held flags it did not mention.
@@ -191,6 +193,9 @@ export function layerSnapshot(
     // Fallback values stand in for any user until a response confirms them: stale from the start.
     if (source === 'fallback') (candidate as { stale: boolean }).stale = true
     if (!prev || wins(candidate, prev)) next.set(entry.key, settle(prev, candidate))
+    // The same content from a snapshot that loses (yesterday's cache under today's bootstrap): it was
+    // first received then, and a re-confirmation does not move `updatedAt` (every SSR page load did).
+    else if (candidate.updatedAt! < prev.updatedAt! && sameContent(prev, candidate)) next.set(entry.key, { ...prev, updatedAt: candidate.updatedAt })
   }
   return next
 }

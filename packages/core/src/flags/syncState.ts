@@ -125,7 +125,12 @@ export function initialState(input: {
       bootstrapError: { code: 'BOOTSTRAP_CONTEXT_MISMATCH', message: 'the bootstrap was rendered for another targetingKey and was ignored' },
     }
   } else if (b) {
-    const at = trustedTime(b.bootstrap.fetchedAt, now)
+    // Dated by the server that rendered it, while the cache is dated by this device: on a device
+    // whose clock runs behind (minutes, hours), the page's own fresh snapshot reads as "from the
+    // future". Up to a day ahead it is believed, the newest thing the page has (read as the oldest,
+    // yesterday's cache entry replaced it for a whole outage), and its `updatedAt` is the one the
+    // server rendered (hydration matches); beyond that it is garbage, the oldest possible.
+    const at = trustedTime(b.bootstrap.fetchedAt, now + 864e5)
     const flags = layerSnapshot(state.flags, b.bootstrap.flags, 'bootstrap', at)
     state = { ...state, flags, source: 'bootstrap' }
     // Rendered from a relay that said its values are stale: shown so until an answer says otherwise
@@ -216,6 +221,9 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
       // as "the snapshot of no keys is current", it would wipe every held value.
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
+      // A snapshot of no flags (a bootstrap rendered while the server answered `{"flags": []}`)
+      // confirmed while flags are held is that empty answer again: refused as the 200 is.
+      if (!etag.keys.size && mine.size && !input.acceptEmpty) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'a 304 confirmed no flags while flags are held'))
       // The snapshot named is one a relay said was stale: confirmed, and still stale.
       const upstreamStale = etag.stale
       const confirmed = confirmAll(mine, etag.keys)

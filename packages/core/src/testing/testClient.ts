@@ -208,7 +208,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     start: () => Promise.resolve(status),
     getGate: (key, defaultValue = false) => details(key, defaultValue, 'boolean', true).value,
     getConfig: <T extends object>(key: string, defaultValue: T = {} as T) => details(key, defaultValue, 'object', true).value,
-    getValue: (key, defaultValue) => details(key, defaultValue, expectedType(defaultValue), true).value,
+    getValue: <T extends JsonValue>(key: string, defaultValue: T) => details(key, defaultValue, expectedType(defaultValue), true).value,
     getDetails: (key, defaultValue, evaluateOptions) =>
       details(key, defaultValue, expectedType(defaultValue), evaluateOptions?.exposure !== false),
     getStatus: () => status,

@@ -1,0 +1,50 @@
+// CONTRACT §5: between bootstrap and cache, the newer wins. A bootstrap is dated by the server that
+// rendered it, a cache entry by this device: on a device whose clock runs minutes behind the
+// server's, the page's own fresh bootstrap reads as "from the future". It is the newest thing the
+// page has, not the oldest: yesterday's cache entry must not replace it after start() (for a whole
+// outage, when the flag server is down).
+import { afterEach, expect, test } from 'vitest'
+import { createClient, type Clock, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer | undefined
+const clients: FlagClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server?.close()
+})
+
+const DAY = 24 * 60 * 60 * 1000
+const MINUTE = 60 * 1000
+
+test("a bootstrap from a server whose clock is 5 minutes ahead still wins over yesterday's cache entry", async () => {
+  const storageName = uniqueStorageName('boot-skew')
+  server = await createFaultServer(flags([{ key: 'banner', value: 'yesterday' }, { key: 'kill', value: false }]))
+  // Yesterday: this device cached the values of the time.
+  const manual = createManualClock()
+  const yesterday: Clock = { ...manual, now: () => Date.now() - DAY }
+  const seed = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName, logger: createTestLogger(), clock: yesterday })
+  await seed.start()
+  await seed.close()
+
+  // Today, in an outage: the page was rendered with fresh values by a server 5 minutes ahead.
+  server.always({ status: 503, raw: '' })
+  const fetchedAt = Date.now() + 5 * MINUTE
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'banner', value: 'today' }, { key: 'kill', value: true }], fetchedAt },
+    storageName,
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
+  clients.push(client)
+  expect(client.getValue('banner', '')).toBe('today')
+  expect(await client.start()).toMatchObject({ state: 'stale', error: { code: 'HTTP' } })
+  // Before: the cache entry, a day old, won as "newer" than a bootstrap dated ahead of this clock.
+  expect(client.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'bootstrap' })
+  expect(client.getGate('kill')).toBe(true)
+  // Its `updatedAt` is the one the server rendered with it: a hydrating render shows the same.
+  expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
+})

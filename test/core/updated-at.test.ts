@@ -1,0 +1,46 @@
+// CONTRACT §3: `updatedAt` is when this content (value, variant, reason, metadata) was first
+// received; an identical re-confirmation does not move it. A server-rendered page brings the same
+// content in its bootstrap on every load: that is a re-confirmation too, not news. Before, every
+// page load (each SSR bootstrap dated now) moved `updatedAt` of every unchanged flag to the render
+// time, though the cache knew the content since yesterday.
+import { afterEach, expect, test } from 'vitest'
+import { createClient, type Clock, type FlagClient } from '@holdfast/core'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+
+let server: FaultServer | undefined
+const clients: FlagClient[] = []
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server?.close()
+})
+
+const DAY = 24 * 60 * 60 * 1000
+
+test("a bootstrap with the same content as the cache keeps the cache's updatedAt, through the network's confirmation too", async () => {
+  const storageName = uniqueStorageName('updated-at')
+  server = await createFaultServer(flags([{ key: 'banner', value: 'sale', variant: 'a' }, { key: 'limit', value: 3 }]))
+  const yesterday: Clock = { ...createManualClock(), now: () => Date.now() - DAY }
+  const seed = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName, logger: createTestLogger(), clock: yesterday })
+  await seed.start()
+  const firstReceived = seed.getDetails('banner', '').updatedAt!
+  expect(firstReceived).toBeLessThan(Date.now() - DAY / 2)
+  await seed.close()
+
+  // Today: the page is rendered with the same banner, and a limit that changed.
+  server.always(flags([{ key: 'banner', value: 'sale', variant: 'a' }, { key: 'limit', value: 5 }]))
+  const renderedAt = Date.now()
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'banner', value: 'sale', variant: 'a' }, { key: 'limit', value: 5 }], fetchedAt: renderedAt },
+    storageName,
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
+  clients.push(client)
+  await client.start()
+  expect(client.getDetails('banner', '')).toMatchObject({ value: 'sale', source: 'network', updatedAt: firstReceived })
+  // New content is dated when it first came: the render.
+  expect(client.getDetails('limit', 0)).toMatchObject({ value: 5, updatedAt: renderedAt })
+})

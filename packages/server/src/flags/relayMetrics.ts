@@ -28,6 +28,9 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
  */
 export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
+  // A value the relay does not have is no sample. Not `reset()`: on a gauge without labels that
+  // puts prom-client's own 0 back, and 0 is a value here (fresh, torn snapshot, hung data dir).
+  const none = (g: Gauge) => g.remove()
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
     registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { read(this) } }))
 
@@ -44,13 +47,13 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_served_age_seconds', 'Seconds since the source last vouched for what is served.', (g) => {
     const s = status()
     if (s?.fetchedAt != null) g.set(Math.max(0, (Date.now() - s.fetchedAt) / 1000))
-    else g.reset()
+    else none(g)
   })
   gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))
   gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer.', (g) => {
     const at = status()?.upstream.lastSuccessAt
     if (at !== undefined) g.set(at / 1000)
-    else g.reset()
+    else none(g)
   })
   gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
   gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {
@@ -62,19 +65,19 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_reask_duration_seconds', 'How long the latest round of asking the upstream again for the held contexts took (proxy mode).', (g) => {
     const round = status()?.reask
     if (round) g.set(round.durationMs / 1000)
-    else g.reset()
+    else none(g)
   })
 
   gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid and is not served.', (g) => {
     const snapshot = status()?.snapshot
     if (snapshot) g.set(snapshot.usable ? 1 : 0)
-    else g.reset()
+    else none(g)
   })
 
   gauge('holdfast_relay_data_dir_used', 'With --data-dir: 1 while it is used, 0 when its lock did not answer at start (a hung mount) and it is not used until a restart.', (g) => {
     const dataDir = status()?.dataDir
     if (dataDir) g.set(dataDir.unused ? 0 : 1)
-    else g.reset()
+    else none(g)
   })
 
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })

@@ -41,6 +41,11 @@ describe('a gauge the relay has no value for is absent, never 0', () => {
     expect(await sample(server, 'holdfast_relay_last_success_timestamp_seconds')).toBeGreaterThan(1e9)
   })
 
+  it('--flags FILE: the age of the definitions served is there', async () => {
+    const server = await startServer()
+    expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
+  })
+
   it('--flags-url with Redis never reached: no "Redis answered 0 s ago"', async () => {
     const upstream = await startUpstream({ document: DEMO_FLAGS })
     // Nothing listens on port 1: every command fails.

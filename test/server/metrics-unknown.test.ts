@@ -23,10 +23,11 @@ describe('a gauge the relay has no value for is absent, never 0', () => {
     const upstream = await startUpstream({ status: 503, text: 'down' })
     const server = await startServer({ flags: undefined, upstream: upstream.url })
     expect(await sample(server, 'holdfast_relay_ready')).toBe(0)
+    // A timestamp says "never" with 0 (the epoch), so `time() - it > N` alerts fire.
+    expect(await sample(server, 'holdfast_relay_last_success_timestamp_seconds')).toBe(0)
     for (const name of [
       'holdfast_relay_served_age_seconds',
       'holdfast_flag_definitions_age_seconds',
-      'holdfast_relay_last_success_timestamp_seconds',
       'holdfast_relay_reask_duration_seconds',
       'holdfast_relay_snapshot_usable',
       'holdfast_relay_data_dir_used',

@@ -14,7 +14,7 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_ready`: 1 while something is served (what /readyz answers)
  * - `holdfast_relay_served_age_seconds`: seconds since the source last vouched for what is served
  * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
- * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer
+ * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer (0: none)
  * - `holdfast_relay_contexts`: contexts held (proxy mode)
  * - `holdfast_relay_reask_contexts{of}`: the latest re-ask round (proxy mode): contexts `held` to
  *   ask, and `asked` (fewer when it ended at an upstream that is down)
@@ -50,10 +50,11 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     else none(g)
   })
   gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))
-  gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer.', (g) => {
+  // Never (since start): 0, the epoch, on purpose, unlike the gauges above: `time() - this > N`
+  // then fires for a relay that never heard its upstream (one serving its data dir, ready).
+  gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer (0: none since start).', (g) => {
     const at = status()?.upstream.lastSuccessAt
-    if (at !== undefined) g.set(at / 1000)
-    else none(g)
+    g.set(at !== undefined ? at / 1000 : 0)
   })
   gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
   gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {

@@ -159,6 +159,10 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
       [{ ...flags, 'events-keep': '3' }, {}, /--events-keep goes with --events-file/],
       [{ ...flags, 'events-max-bytes': '1000' }, {}, /--events-max-bytes goes with --events-file/],
       [{ ...flags, 'no-live-updates': true, 'max-streams': '5' }, {}, /--max-streams .*--no-live-updates/],
+      // A local file has no upstream to time out or to answer 401: before, both started and did
+      // nothing (`--on-upstream-unauthorized clear` on a --flags server never clears anything).
+      [{ ...flags, 'on-upstream-unauthorized': 'clear' }, {}, /--on-upstream-unauthorized goes with --flags-url or --upstream/],
+      [{ ...flags, 'upstream-timeout': '2' }, {}, /--upstream-timeout goes with --flags-url or --upstream/],
       // Set for a fleet of relays, read by a --flags server: it said "--redis goes with …", an
       // option nobody had typed.
       [flags, { HOLDFAST_REDIS_URL: 'redis://127.0.0.1:1' }, /HOLDFAST_REDIS_URL is set, and --redis goes with --flags-url or --upstream/],
@@ -166,6 +170,7 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     for (const [values, env, message] of cases) expect(buildServerOptions(values, env), JSON.stringify(values)).toMatchObject({ ok: false, error: expect.stringMatching(message) })
     // Where they do apply, they pass.
     expect(buildServerOptions({ upstream: 'http://127.0.0.1:1', 'forward-header': ['X-Tenant'], 'poll-interval': '5' }, {}).ok).toBe(true)
+    expect(buildServerOptions({ 'flags-url': 'http://127.0.0.1:1/f.json', 'on-upstream-unauthorized': 'clear-after=60', 'upstream-timeout': '2' }, {}).ok).toBe(true)
     expect(buildServerOptions({ ...flags, 'events-file': 'e.jsonl', 'events-keep': '3', 'events-max-bytes': '1000', 'max-streams': '5' }, {}).ok).toBe(true)
   })
 

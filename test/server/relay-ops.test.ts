@@ -59,6 +59,16 @@ describe('metrics in proxy mode', () => {
     expect(metrics).toMatch(/holdfast_relay_ready 1/)
     expect(metrics).toMatch(/holdfast_relay_served_age_seconds \d/)
   })
+
+  it('the status names the HTTP status of an upstream that fails the start-up probe', async () => {
+    // Before: the probe's failure was recorded without it, so a relay that never got an answer
+    // showed `lastError: { kind: 'http', message }` with no `httpStatus` (the README's field), where
+    // the same 503 to a user's request shows `httpStatus: 503`.
+    const upstream = await startUpstream({ status: 503, text: 'maintenance' })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    const status = await (await fetch(`${server.url}/holdfast/v1/status`)).json()
+    expect(status).toMatchObject({ ready: false, upstream: { state: 'failing', lastError: { kind: 'http', httpStatus: 503 } } })
+  })
 })
 
 describe('relay options are checked at start', () => {

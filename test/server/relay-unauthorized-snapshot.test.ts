@@ -1,5 +1,5 @@
 // Proxy mode with a `--snapshot` Bootstrap: the snapshot stands in for the upstream while it is
-// down or slow, for a context never seen. It was made with the snapshot maker's credentials, so it
+// down or slow, for a context never seen that is the Bootstrap's own user (its targetingKey). It was made with the snapshot maker's credentials, so it
 // must not stand in for credentials the upstream itself refuses: a revoked or made-up key would get
 // flag values (200) where the relay, without a snapshot, answers 503, and
 // `--on-upstream-unauthorized clear` promises "drops what it held (503 until the upstream answers
@@ -26,7 +26,8 @@ describe('proxy mode, --snapshot, and credentials the upstream refuses', () => {
     const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer good' ? accepted : refused))
     const server = await relay(upstream)
     expect((await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer good' })).status).toBe(200)
-    const made = await evaluate(server, { targetingKey: 'v' }, { Authorization: 'Bearer made-up' })
+    // The snapshot's own user, so only the credentials rule can say 503.
+    const made = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer made-up' })
     // Before: 200 with flag `a` from the snapshot.
     expect(made.status).toBe(503)
     expect(made.headers.get('retry-after')).toBeTruthy()
@@ -36,18 +37,18 @@ describe('proxy mode, --snapshot, and credentials the upstream refuses', () => {
     let revoked = false
     const upstream = await startUpstream(() => (revoked ? refused : accepted))
     const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })
-    const first = await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer k' })
+    const first = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer k' })
     expect(((await first.json()) as any).flags).toEqual([{ key: 'a', value: false, reason: 'STATIC' }])
     revoked = true
-    const cleared = await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer k' })
+    const cleared = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer k' })
     // Before: 200, `a: true` from the snapshot.
     expect(cleared.status).toBe(503)
   })
 
-  it('keep (default), every key refused (the relay\'s own access revoked): the snapshot still stands in for a new visitor', async () => {
+  it('keep (default), every key refused (the relay\'s own access revoked): the snapshot still stands in for its own user, never seen', async () => {
     const upstream = await startUpstream(refused)
     const server = await relay(upstream)
-    const answer = await evaluate(server, { targetingKey: 'new' }, { Authorization: 'Bearer any' })
+    const answer = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer any' })
     expect(answer.status).toBe(200)
     expect(((await answer.json()) as any).metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })
   })

@@ -296,16 +296,24 @@ describe('--upstream (proxy mode)', () => {
     expect((await bulk(server, { targetingKey: 'h' })).status).toBe(503)
   })
 
-  it('serves a values snapshot (a Bootstrap) to contexts it has never seen while the upstream is down', async () => {
+  it('serves a values snapshot (a Bootstrap) to the user it was made for, never to another (503), while the upstream is down', async () => {
     const dir = await tempDir()
     const snapshot = join(dir, 'fallback.json')
     const { writeFile } = await import('node:fs/promises')
     await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value: 3, reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
     const upstream = await startUpstream({ status: 502, text: '' })
     const server = await relay(upstream, { snapshot })
-    const answer = await bulk(server, { targetingKey: 'new-user' })
+    const answer = await bulk(server, { targetingKey: 'anonymous' })
     expect(answer.status).toBe(200)
     expect(answer.body).toMatchObject({ flags: [{ key: 'limit', value: 3 }], metadata: { holdfast: { source: 'snapshot', fetchedAt: 1_700_000_000_000, stale: true } } })
+    // A Bootstrap is one user's values (targeting applied for "anonymous"). Before, every context
+    // never seen got them, 200: a paying user whose browser held `pro: true` got the anonymous
+    // user's `pro: false` after a relay restart in an upstream outage, applied over its own values
+    // (an answer beats the cache). CONTRACT §9: a context never seen gets 503 with Retry-After,
+    // and the browser keeps what it holds; a first visit has the app's own `fallback`.
+    const other = await bulk(server, { targetingKey: 'paying-user', plan: 'pro' })
+    expect(other.status).toBe(503)
+    expect(other.headers.get('retry-after')).toBeTruthy()
     // A definitions snapshot is evaluated for each context instead.
     const definitions = join(dir, 'flags.snapshot.json')
     await writeFile(definitions, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: { pro: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'plan' }, 'pro'] }, 'on', 'off'] } } } } }))
@@ -331,7 +339,8 @@ describe('--upstream (proxy mode)', () => {
       await writeFile(snapshot, JSON.stringify(document))
       const logger = recordingLogger()
       const server = await relay(upstream, { snapshot, logger })
-      const answer = await bulk(server, { targetingKey: 'new-user' })
+      // The Bootstraps' own user: the one they would be served to.
+      const answer = await bulk(server, { targetingKey: 'anonymous' })
       expect(answer.status, name).toBe(503)
       expect(answer.headers.get('retry-after'), name).toMatch(/^\d+$/)
       expect((await fetch(`${server.url}/readyz`)).status, name).toBe(503)
@@ -341,7 +350,7 @@ describe('--upstream (proxy mode)', () => {
     // One taken on a machine whose clock ran ahead is served as fetched no later than now.
     const ahead = join(dir, 'ahead.json')
     await writeFile(ahead, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value: 3 }], fetchedAt: Date.now() + 3 * 3_600_000 }))
-    const answer = await bulk(await relay(upstream, { snapshot: ahead }), { targetingKey: 'new-user' })
+    const answer = await bulk(await relay(upstream, { snapshot: ahead }), { targetingKey: 'anonymous' })
     expect(answer.body.metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })
     expect(answer.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
   })

@@ -267,6 +267,8 @@ function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
   const rules: Array<[boolean, string]> = [
     [v['forward-header'] !== undefined && v.upstream === undefined, '--forward-header goes with --upstream (it names the request headers passed to the upstream)'],
     [v['poll-interval'] !== undefined && v['flags-url'] === undefined && v.upstream === undefined, '--poll-interval goes with --flags-url or --upstream (a --flags file is watched, not polled)'],
+    [v['on-upstream-unauthorized'] !== undefined && v['flags-url'] === undefined && v.upstream === undefined, '--on-upstream-unauthorized goes with --flags-url or --upstream (a --flags file has no upstream to answer 401)'],
+    [v['upstream-timeout'] !== undefined && v['flags-url'] === undefined && v.upstream === undefined, '--upstream-timeout goes with --flags-url or --upstream (a --flags file has no upstream to wait for)'],
     [v['events-spool'] !== undefined && v['events-upstream'] === undefined, '--events-spool goes with --events-upstream (it is where events wait to be forwarded)'],
     [v['events-keep'] !== undefined && v['events-file'] === undefined, '--events-keep goes with --events-file (rotated events files)'],
     [v['events-max-bytes'] !== undefined && v['events-file'] === undefined, '--events-max-bytes goes with --events-file (when to rotate it)'],

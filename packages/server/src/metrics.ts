@@ -57,7 +57,10 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
     registers,
     collect() {
       const at = fetchedAt()
+      // None served (proxy mode, or not ready): no sample. A gauge without labels holds 0 until
+      // set, and an age of 0 says "fresh".
       if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+      else this.remove()
     },
   })
   const eventLoopDelay = new Gauge({

@@ -15,9 +15,16 @@ export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnsw
   return { status: 200, body: { flags: toEntries(held.flags, held.notFound), metadata: { ...held.metadata, holdfast } } }
 }
 
-/** A `--snapshot`'s answer for a context never seen (always stale): a Bootstrap's values, or definitions evaluated. */
+/**
+ * A `--snapshot`'s answer for a context never seen (always stale): definitions evaluated for it,
+ * or a Bootstrap's values for the user it was made for (same `targetingKey`, the client's own rule
+ * for a bootstrap). A Bootstrap is one user's values, targeting applied: to anyone else it would
+ * be another user's values, applied over what their browser holds (an answer beats the cache), so
+ * they get the 503 of a context never seen and keep their own.
+ */
 export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext): ForwardedAnswer | undefined {
   if (snapshot.kind === 'bootstrap') {
+    if (snapshot.bootstrap.context.targetingKey !== context.targetingKey) return undefined
     const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
     return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
   }

@@ -14,7 +14,7 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_ready`: 1 while something is served (what /readyz answers)
  * - `holdfast_relay_served_age_seconds`: seconds since the source last vouched for what is served
  * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
- * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer
+ * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer (0: none)
  * - `holdfast_relay_contexts`: contexts held (proxy mode)
  * - `holdfast_relay_reask_contexts{of}`: the latest re-ask round (proxy mode): contexts `held` to
  *   ask, and `asked` (fewer when it ended at an upstream that is down)
@@ -28,6 +28,9 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
  */
 export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
+  // A value the relay does not have is no sample. Not `reset()`: on a gauge without labels that
+  // puts prom-client's own 0 back, and 0 is a value here (fresh, torn snapshot, hung data dir).
+  const none = (g: Gauge) => g.remove()
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []) =>
     registry.registerMetric(new Gauge({ name, help, labelNames, registers: [], collect() { read(this) } }))
 
@@ -44,13 +47,14 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_served_age_seconds', 'Seconds since the source last vouched for what is served.', (g) => {
     const s = status()
     if (s?.fetchedAt != null) g.set(Math.max(0, (Date.now() - s.fetchedAt) / 1000))
-    else g.reset()
+    else none(g)
   })
   gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))
-  gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer.', (g) => {
+  // Never (since start): 0, the epoch, on purpose, unlike the gauges above: `time() - this > N`
+  // then fires for a relay that never heard its upstream (one serving its data dir, ready).
+  gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer (0: none since start).', (g) => {
     const at = status()?.upstream.lastSuccessAt
-    if (at !== undefined) g.set(at / 1000)
-    else g.reset()
+    g.set(at !== undefined ? at / 1000 : 0)
   })
   gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
   gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {
@@ -62,19 +66,19 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_reask_duration_seconds', 'How long the latest round of asking the upstream again for the held contexts took (proxy mode).', (g) => {
     const round = status()?.reask
     if (round) g.set(round.durationMs / 1000)
-    else g.reset()
+    else none(g)
   })
 
   gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid and is not served.', (g) => {
     const snapshot = status()?.snapshot
     if (snapshot) g.set(snapshot.usable ? 1 : 0)
-    else g.reset()
+    else none(g)
   })
 
   gauge('holdfast_relay_data_dir_used', 'With --data-dir: 1 while it is used, 0 when its lock did not answer at start (a hung mount) and it is not used until a restart.', (g) => {
     const dataDir = status()?.dataDir
     if (dataDir) g.set(dataDir.unused ? 0 : 1)
-    else g.reset()
+    else none(g)
   })
 
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })

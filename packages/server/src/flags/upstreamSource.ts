@@ -554,7 +554,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
-    else fail(at, result.kind === 'failed' ? result.failure : 'invalid', result.kind === 'failed' ? result.message : 'the probe answer is not an OFREP bulk answer')
+    else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus)
+    else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer')
   }
 
   const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'

@@ -60,7 +60,9 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
     registers,
     collect() {
       const at = source.status().lastOkAt
+      // Never answered: no sample (the 0 a gauge without labels holds until set says "just now").
       if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+      else this.remove()
     },
   })
   totalCounter('holdfast_redis_command_failures_total', 'Commands to the shared store that failed or timed out.', () => source.status().failures)

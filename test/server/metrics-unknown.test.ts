@@ -1,0 +1,60 @@
+// CONTRACT §9 operations, `GET /metrics`: a gauge whose value the relay does not have is no
+// sample at all, never a 0. prom-client gives a gauge without labels a 0 of its own until it is
+// set, and `reset()` puts that 0 back; so before, a relay that had never served anything said
+// `holdfast_relay_served_age_seconds 0` (what it serves is fresh: the alert the README recommends
+// never fired), one that never reached Redis said `holdfast_redis_last_ok_age_seconds 0` (Redis
+// answered just now), and every relay without `--snapshot` or `--data-dir` said
+// `holdfast_relay_snapshot_usable 0` / `holdfast_relay_data_dir_used 0`, the values that mean
+// "the snapshot is torn" and "the data dir's mount hung": an alert on either fired on every relay.
+import { describe, expect, it } from 'vitest'
+import type { FlagServer } from '@holdfast/server'
+import { DEMO_FLAGS, evaluate, startServer, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+/** The value of the sample `name` (no labels) on the metrics page, or undefined when there is none. */
+async function sample(server: FlagServer, name: string): Promise<number | undefined> {
+  const text = await (await fetch(`${server.url}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+  return line === undefined ? undefined : Number(line.slice(name.length + 1))
+}
+
+describe('a gauge the relay has no value for is absent, never 0', () => {
+  it('--upstream with nothing served: no age, no last success, no snapshot or data dir it was not given', async () => {
+    const upstream = await startUpstream({ status: 503, text: 'down' })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    expect(await sample(server, 'holdfast_relay_ready')).toBe(0)
+    // A timestamp says "never" with 0 (the epoch), so `time() - it > N` alerts fire.
+    expect(await sample(server, 'holdfast_relay_last_success_timestamp_seconds')).toBe(0)
+    for (const name of [
+      'holdfast_relay_served_age_seconds',
+      'holdfast_flag_definitions_age_seconds',
+      'holdfast_relay_reask_duration_seconds',
+      'holdfast_relay_snapshot_usable',
+      'holdfast_relay_data_dir_used',
+    ]) {
+      expect({ name, value: await sample(server, name) }).toEqual({ name, value: undefined })
+    }
+
+    // Once something is served, its age is there (and a real number).
+    upstream.set({ ofrep: () => ({ flags: [{ key: 'a', value: true }] }) })
+    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeGreaterThanOrEqual(0)
+    expect(await sample(server, 'holdfast_relay_last_success_timestamp_seconds')).toBeGreaterThan(1e9)
+  })
+
+  it('--flags FILE: the age of the definitions served is there', async () => {
+    const server = await startServer()
+    expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
+  })
+
+  it('--flags-url with Redis never reached: no "Redis answered 0 s ago"', async () => {
+    const upstream = await startUpstream({ document: DEMO_FLAGS })
+    // Nothing listens on port 1: every command fails.
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, redis: 'redis://127.0.0.1:1' })
+    await waitFor(async () => (await evaluate(server, { targetingKey: 'u1' })).status === 200, 10_000)
+    expect(await sample(server, 'holdfast_redis_up')).toBe(0)
+    expect(await sample(server, 'holdfast_redis_last_ok_age_seconds')).toBeUndefined()
+    // The definitions served do have an age.
+    expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
+  })
+})

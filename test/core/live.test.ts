@@ -83,12 +83,20 @@ describe('live updates against the reference server', () => {
     expect(took).toBeLessThan(2000)
   })
 
-  it('opens no stream when liveUpdates is false, and none by default outside a browser', async () => {
-    const { server } = await flagFileServer()
-    await client(server.url, { liveUpdates: false }).start()
-    await client(server.url, { liveUpdates: undefined }).start()
+  it('opens no stream when liveUpdates is false; by default it listens, in Node too (CONTRACT §10: default true)', async () => {
+    const { server, file } = await flagFileServer()
+    const off = client(server.url, { liveUpdates: false })
+    await off.start()
     await new Promise((r) => setTimeout(r, 300))
     expect(server.handler.stream!.connections()).toBe(0)
+
+    const byDefault = client(server.url, { liveUpdates: undefined })
+    await byDefault.start()
+    await waitFor(() => server.handler.stream!.connections() === 1, 5000, 'the default client to open the stream')
+    await writeFile(file, JSON.stringify(definitions(true)))
+    await waitFor(() => byDefault.getGate('kill-switch') === true, 5000, 'the change by default')
+    expect(off.getGate('kill-switch')).toBe(false)
+    expect(server.handler.stream!.connections()).toBe(1)
   })
 
   it('closes its stream on close()', async () => {

@@ -297,8 +297,9 @@ export interface ClientOptions {
   /**
    * Live updates: when a bulk answer advertises an OFREP `sse` event stream, listen
    * to it and refetch (with the ETag) on each change notice; while it is down, poll; tabs of an
-   * origin share one stream and each other's answers. Default true in a browser page; in Node (no
-   * `document`) pass `true` or an options object to opt in. `false` turns it off.
+   * origin share one stream and each other's answers. Default true, in Node too: a Node program
+   * holds the stream open until `close()` (a client made per request, or a script that never
+   * closes it, passes `false`). `false` turns it off.
    */
   liveUpdates?: boolean | LiveOptions
 }

@@ -22,12 +22,12 @@ export interface LiveLoader {
 }
 
 /**
- * Whether live updates run for `liveUpdates`: `false` never; `true` or an options object always
- * (Node programs opt in this way); absent (the default) in a browser page only — a client made
- * in Node or during server rendering opens no stream unless asked.
+ * Whether live updates run for `liveUpdates`: `false` never; absent (the default, CONTRACT §10),
+ * `true` or an options object always, in Node too (a Node program then holds a stream open until
+ * `close()`, as streaming server SDKs do). Server rendering starts no client, so it opens none.
  */
 export function liveWanted(option: boolean | LiveOptions | undefined): LiveOptions | undefined {
-  if (option === undefined ? typeof document === 'undefined' : !option) return undefined
+  if (option === false) return undefined
   return typeof option == 'object' ? option : {}
 }
 

@@ -1,5 +1,6 @@
 // The events boundary: content type, caps on depth and size, forbidden keys. Every refusal is a
 // 4xx the client will not retry, never a 500 it retries forever.
+import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { EVENT_LIMITS } from '@holdfast/server'
 import { post, startServer } from './helpers'
@@ -23,6 +24,23 @@ describe('events boundary', { timeout: 30_000 }, () => {
     for (const type of ['application/json; charset=utf-8', 'Application/JSON']) {
       expect((await post(`${server.url}/holdfast/v1/events`, { events: [event()] }, { 'Content-Type': type })).status).toBe(202)
     }
+  })
+
+  it('a compressed body (Content-Encoding gzip, br) is 415 naming the encoding, not a 400 the client drops as bad events; identity is read', async () => {
+    const server = await startServer()
+    const body = JSON.stringify({ events: [event()] })
+    for (const [encoding, bytes] of [['gzip', gzipSync(body)], ['br', brotliCompressSync(body)], ['GZIP, br', gzipSync(body)]] as const) {
+      const headers = { 'Content-Type': 'application/json', 'Content-Encoding': encoding }
+      const events = await fetch(`${server.url}/holdfast/v1/events`, { method: 'POST', headers, body: bytes })
+      expect({ encoding, status: events.status }).toEqual({ encoding, status: 415 })
+      expect(await events.json()).toMatchObject({ errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: expect.stringContaining(encoding.toLowerCase()) })
+      // The OFREP routes say the same (before: 400 PARSE_ERROR, "the context is bad").
+      const flags = await fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers, body: gzipSync(JSON.stringify({ context: { targetingKey: 'u1' } })) })
+      expect(flags.status).toBe(415)
+    }
+    expect(server.events()).toEqual([])
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [event()] }, { 'Content-Encoding': 'identity' })).status).toBe(202)
+    expect((await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u1' } }, { 'Content-Encoding': 'identity' })).status).toBe(200)
   })
 
   it('metadata nested 5,000 deep is a 400, never a retryable 500; so is any body past the depth cap', async () => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { answerBodyFailure, readBody, sendJson } from '../http/body'
+import { answerBodyFailure, readBody, refuseEncoded, sendJson } from '../http/body'
 import type { EventsMetrics } from './metrics'
 import { EVENT_LIMITS, readEventBatch } from './schema'
 import { StoreStalledError, type EventSink } from './sink'
@@ -10,9 +10,12 @@ import { StoreStalledError, type EventSink } from './sink'
  * "simple" cross-site request that skips the CORS preflight.
  */
 export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { metrics?: EventsMetrics }): boolean {
-  if (isJson(req.headers['content-type'])) return false
+  if (isJson(req.headers['content-type'])) {
+    if (!refuseEncoded(req, res)) return false
+  } else {
+    sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
+  }
   deps.metrics?.rejected.inc({ reason: 'unsupported_media_type' })
-  sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
   return true
 }
 

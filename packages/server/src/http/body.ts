@@ -184,3 +184,22 @@ export function isJsonRequest(req: IncomingMessage): boolean {
 export function answerNotJson(res: ServerResponse): void {
   sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'send the body as Content-Type: application/json' }, { Connection: 'close' })
 }
+
+/**
+ * Answers 415 (and returns true) for a body sent with a `Content-Encoding` (gzip, br, …): bodies
+ * are read as sent, so a compressed one used to be read as broken JSON, a 400 PARSE_ERROR — for an
+ * events batch, one the client drops as bad input. `identity` or an empty value is no encoding.
+ */
+export function refuseEncoded(req: IncomingMessage, res: ServerResponse): boolean {
+  const encoding = req.headers['content-encoding']
+  if (encoding === undefined) return false
+  const name = encoding.trim().toLowerCase()
+  if (name === '' || name === 'identity') return false
+  sendJson(
+    res,
+    415,
+    { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: `Content-Encoding ${JSON.stringify(name.slice(0, 40))} is not supported: send the body uncompressed` },
+    { Connection: 'close' },
+  )
+  return true
+}

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
-import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, sendEmpty, sendJson, type BodyResult } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import type { CatchUp } from './catchUp'
@@ -49,9 +49,11 @@ function streamsFor(mount: string, deps: OfrepDeps): Array<Record<string, unknow
  * A `text/plain` POST is a "simple" request browsers send cross-site without a preflight.
  */
 export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolean {
-  if (isJsonRequest(req)) return false
-  answerNotJson(res)
-  return true
+  if (!isJsonRequest(req)) {
+    answerNotJson(res)
+    return true
+  }
+  return refuseEncoded(req, res)
 }
 
 /**

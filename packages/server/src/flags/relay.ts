@@ -156,6 +156,14 @@ export interface RelaySource extends FlagSource {
    */
   onReaskNews?(listener: () => void): () => void
   /**
+   * Proxy mode: while a re-ask round runs, has it ask the users seen most recently again (up to 4,
+   * on every other request of the round, never holding it open); nothing while none runs. The
+   * live-updates tick calls it each interval a round outlasts: a round asks each context once, so a
+   * change made for a user just after the round asked them was found only by the next round, once
+   * this one had asked every other context held (or after `reaskRoundMs`, a minute).
+   */
+  reaskRecent?(): void
+  /**
    * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
    * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.
    */

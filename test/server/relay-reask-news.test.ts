@@ -210,4 +210,41 @@ describe('a change made for an open tab’s user just after a long round asked f
     // with them at each interval, until it is answered.
     expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
   }, 60_000)
+
+  it('the rounds ending at that one context’s 500 are no outage: a change is not held back as at the end of one', async () => {
+    let plan = 'old'
+    const answeredUser1: number[] = []
+    const answer = (context: Record<string, unknown>) => {
+      if (context.targetingKey === 'user-1') answeredUser1.push(Date.now())
+      return { flags: [{ key: 'plan', value: context.targetingKey === 'user-1' ? plan : 'old', reason: 'STATIC' }] }
+    }
+    const upstream = await startUpstream({ ofrep: answer })
+    // The default recovery window (10 s), each notice it spreads drawn at its very end.
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, liveUpdates: { recoveryWindowMs: 10_000, random: () => 0.999 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    const tab = liveClient(relay.url, 'reask-late-spread', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    for (const user of ['later-1', 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
+    upstream.set((request) => (keyOf(request) === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
+    const since = Date.now()
+    await waitFor(async () => {
+      const reask = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { at: number; outcome: string } }).reask
+      return reask !== undefined && reask.at >= since && reask.outcome === 'failed'
+    }, 15_000)
+    const failedBy = Date.now()
+    await pollUntil(() => answeredUser1.some((at) => at >= failedBy), 30_000, 'the tab’s user asked again')
+
+    plan = 'new'
+    const from = upstream.requests.length
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 30_000, 'the change in the tab')
+    // Before: a round that ended at a 500 started a failing spell, whatever the upstream answered
+    // the other contexts in it, and a change found within a minute of one was spread over the
+    // recovery window, as when an upstream comes back after an outage (0-10 s late, 5 s on
+    // average; here 10 s: hundreds of requests of the rounds went by), for as long as the rounds
+    // kept meeting that one context.
+    expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
+  }, 60_000)
 })

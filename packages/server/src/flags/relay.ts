@@ -100,6 +100,12 @@ export interface RefreshResult {
   contexts?: number
   /** Proxy mode: how many of them have been asked so far in this round (all of them once it is over, less those skipped or not reached). */
   asked?: number
+  /**
+   * Proxy mode: how many of those the upstream answered (values, 304, 400, or an answer the guard
+   * refused). A round `failed` with answers ended at one context's failure beside them: not an
+   * outage, and what it finds next is not spread as the end of one (see `watchUpstream`).
+   */
+  answered?: number
   /** Proxy mode: when the round this answer belongs to started (epoch ms). */
   startedAt?: number
   /**

@@ -705,6 +705,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
+      let answered = 0
       // Credentials the upstream refused (401/403) in this round: it would refuse each of their
       // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
       // refused requests; now their other contexts are not asked (nor counted in `asked`), and
@@ -732,6 +733,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
           if (!askedAgain) progress.asked++
+          // The upstream answered for this context (values, a 304, a 400, or an answer refused here).
+          if (!askedAgain && (outcome.kind !== 'failed' || outcome.refused)) answered++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed' && outcome.refused) {
             refusal = { kind: outcome.failure, message: outcome.message }
@@ -758,7 +761,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started, unknown }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }

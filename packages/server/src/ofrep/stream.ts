@@ -103,7 +103,7 @@ export interface StreamHub {
    * however long a round over every held context lasts).
    * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams, onNews?: (listener: () => void) => () => void, again?: () => void): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[]; answered?: number }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams, onNews?: (listener: () => void) => () => void, again?: () => void): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -275,7 +275,11 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
             // Also from a round that ended failed (at an upstream that died halfway): the contexts
             // it did get are held now, so the next round sees no change in them to announce.
             if (result.changed.length > 0 && !onNews) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
-            if (result.outcome === 'failed') failed()
+            // A round that ended at one context's failure while the upstream answered others in it
+            // (a rule that crashes on one user's attributes) is no outage: counted as one, every
+            // change found within a minute after such a round was spread over the recovery window
+            // (0-10 s late, 5 s on average), for as long as the rounds kept meeting that context.
+            if (result.outcome === 'failed' && !(result.answered! > 0)) failed()
             else failing = false
           })
           .catch(failed)

@@ -375,7 +375,16 @@ describe('--flags-url against an upstream that asks for a pause', () => {
   it('a 429 or 503 with Retry-After holds the scheduled polls back (at most a minute); the values held are served meanwhile', async () => {
     const upstream = await startUpstream({ document: booleanFlags(3) })
     let clock = 1_800_000_000_000
-    const source = urlSourceFor(upstream, { pollIntervalMs: 20, now: () => clock })
+    // Each answer reaches the relay 100 ms after the upstream took its request (a loaded machine, a
+    // slow network), so the moment the upstream has a request is never taken for the moment the
+    // relay has its answer: the clock moves only once the answer is taken (see below).
+    const lateFetch = (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
+      const response = await fetch(input, init)
+      const text = await response.text()
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      return new Response(response.status === 304 ? null : text, { status: response.status, headers: response.headers })
+    }) as typeof fetch
+    const source = urlSourceFor(upstream, { pollIntervalMs: 20, now: () => clock, fetch: lateFetch })
     await source.open()
     try {
       expect(source.current()?.flagCount).toBe(3)
@@ -392,14 +401,16 @@ describe('--flags-url against an upstream that asks for a pause', () => {
         // A minute later, whatever it said, the polls go out again.
         clock += 60_000
         await waitFor(() => upstream.requests.length > asked, 15_000)
+        // And that poll's answer (the same pause) is taken before the clock moves again: the upstream
+        // had the request, the relay may not have its answer yet. Taken after the next move (a
+        // loaded machine), it set its pause from the moved clock: the 503 step waited for a poll a
+        // minute away that never came, and the final step likewise (53905e3 moved the clock at
+        // each look there instead, which here would end the pause the 500 ms check watches).
+        await waitFor(() => source.relayStatus().upstream.lastAttemptAt === clock, 15_000)
       }
       upstream.set({ document: booleanFlags(3) })
-      // The clock moves on at each look: a 503 still in flight when it moved once (a loaded
-      // machine) set its pause from the moved clock, and the polls waited for a minute that never came.
-      await waitFor(() => {
-        clock += 60_000
-        return source.relayStatus().upstream.state === 'ok'
-      }, 15_000)
+      clock += 60_000
+      await waitFor(() => source.relayStatus().upstream.state === 'ok', 15_000)
     } finally {
       await source.close()
     }

@@ -14,7 +14,7 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-type Status = { reaskRunning?: { contexts: number; asked: number } }
+type Status = { reaskRunning?: { at: number; contexts: number; asked: number } }
 const status = async (relay: FlagServer) => (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as Status
 
 describe('a re-ask round that lasts long', () => {
@@ -127,3 +127,124 @@ describe('a re-ask round that lasts long', () => {
   }, 60_000)
 })
 
+
+// A round asks each held context once, the users seen most recently at its start. One over many
+// contexts against a slow upstream outlasts many poll intervals (here 200 contexts at 100 ms an
+// answer, 4 at a time: 5 s; 10,000 at 2 s: its whole bound, a minute). How late a change reaches
+// an open tab is counted in what the relay asked meanwhile (requests for the other users), not
+// in milliseconds: a loaded machine slows the rounds and the tab alike, and cannot turn a change
+// found at once into one found after the whole round, nor the other way round.
+describe('a change made for an open tab’s user just after a long round asked for it', () => {
+  const keyOf = (request: { body: string }) => (JSON.parse(request.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey
+  const visitorsAskedSince = (upstream: { requests: Array<{ body: string }> }, from: number) => upstream.requests.slice(from).filter((r) => keyOf(r)?.startsWith('visitor-')).length
+
+  it('is found at the next interval, not when the round has asked every other context', async () => {
+    let plan = 'old'
+    // When the upstream made each answer for user-1 (its value is read then, after the delay).
+    const answeredUser1: number[] = []
+    const answer = (context: Record<string, unknown>) => {
+      if (context.targetingKey === 'user-1') answeredUser1.push(Date.now())
+      return { flags: [{ key: 'plan', value: context.targetingKey === 'user-1' ? plan : 'old', reason: 'STATIC' }] }
+    }
+    const upstream = await startUpstream({ ofrep: answer })
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    const tab = liveClient(relay.url, 'reask-late', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    const slowFrom = Date.now()
+    upstream.set(() => ({ delayMs: 100, then: { ofrep: answer } }))
+    // A round that began after the upstream turned slow has answered for the tab's user, the user
+    // seen most recently: its first ask. About 200 contexts are left to it.
+    await waitFor(async () => {
+      const running = (await status(relay)).reaskRunning
+      return running !== undefined && running.at > slowFrom && answeredUser1.some((at) => at >= running.at)
+    }, 15_000)
+
+    plan = 'new'
+    const from = upstream.requests.length
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 20_000, 'the change in the tab')
+    // Before: user-1 was asked again only by the next round, once this one had asked the ~200
+    // others (5 s here; with 10,000 contexts at 2 s an answer, after its bound: a minute).
+    // Now the rounds ask the users seen most recently again at each interval (a few visitors).
+    expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
+  }, 40_000)
+
+  it('one context the upstream fails alone (its 500), its user seen last, does not keep the rounds from the users seen before it', async () => {
+    let plan = 'old'
+    const answeredUser1: number[] = []
+    const answer = (context: Record<string, unknown>) => {
+      if (context.targetingKey === 'user-1') answeredUser1.push(Date.now())
+      return { flags: [{ key: 'plan', value: context.targetingKey === 'user-1' ? plan : 'old', reason: 'STATIC' }] }
+    }
+    const upstream = await startUpstream({ ofrep: answer })
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, liveUpdates: { recoveryWindowMs: 0 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    const tab = liveClient(relay.url, 'reask-late-broken', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    // Two users come by after the tab's, then one whose context the upstream cannot evaluate any
+    // more (a rule that crashes on its attributes): the user seen most recently.
+    for (const user of ['later-1', 'later-2', 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
+    upstream.set((request) => (keyOf(request) === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
+    // A round has ended at that context's 500, and the tab's user has been answered since.
+    const since = Date.now()
+    await waitFor(async () => {
+      const reask = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { at: number; outcome: string } }).reask
+      return reask !== undefined && reask.at >= since && reask.outcome === 'failed'
+    }, 15_000)
+    const failedBy = Date.now()
+    await pollUntil(() => answeredUser1.some((at) => at >= failedBy), 30_000, 'the tab’s user asked again')
+
+    plan = 'new'
+    const from = upstream.requests.length
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 30_000, 'the change in the tab')
+    // Before (without `cutBy`): every round asked that context first, and its 500 ended the round
+    // after four asks (it, the user after it, and two of the sweep): the tab's user was reached only
+    // by the sweep, two contexts a round, after it had asked the ~200 others (with 10,000
+    // contexts, hours). Now it is asked last among the users seen most recently, and not again
+    // with them at each interval, until it is answered.
+    expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
+  }, 60_000)
+
+  it('the rounds ending at that one context’s 500 are no outage: a change is not held back as at the end of one', async () => {
+    let plan = 'old'
+    const answeredUser1: number[] = []
+    const answer = (context: Record<string, unknown>) => {
+      if (context.targetingKey === 'user-1') answeredUser1.push(Date.now())
+      return { flags: [{ key: 'plan', value: context.targetingKey === 'user-1' ? plan : 'old', reason: 'STATIC' }] }
+    }
+    const upstream = await startUpstream({ ofrep: answer })
+    // The default recovery window (10 s), each notice it spreads drawn at its very end.
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.05, liveUpdates: { recoveryWindowMs: 10_000, random: () => 0.999 } })
+    for (let i = 0; i < CONTEXTS; i += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, j) => evaluate(relay, { targetingKey: `visitor-${i + j}` }).then((r) => r.arrayBuffer())))
+    }
+    const tab = liveClient(relay.url, 'reask-late-spread', cleanup)
+    await tab.start()
+    await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
+    for (const user of ['later-1', 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
+    upstream.set((request) => (keyOf(request) === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
+    const since = Date.now()
+    await waitFor(async () => {
+      const reask = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { at: number; outcome: string } }).reask
+      return reask !== undefined && reask.at >= since && reask.outcome === 'failed'
+    }, 15_000)
+    const failedBy = Date.now()
+    await pollUntil(() => answeredUser1.some((at) => at >= failedBy), 30_000, 'the tab’s user asked again')
+
+    plan = 'new'
+    const from = upstream.requests.length
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 30_000, 'the change in the tab')
+    // Before: a round that ended at a 500 started a failing spell, whatever the upstream answered
+    // the other contexts in it, and a change found within a minute of one was spread over the
+    // recovery window, as when an upstream comes back after an outage (0-10 s late, 5 s on
+    // average; here 10 s: hundreds of requests of the rounds went by), for as long as the rounds
+    // kept meeting that one context.
+    expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
+  }, 60_000)
+})

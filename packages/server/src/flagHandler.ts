@@ -176,7 +176,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =
     stream && isRelaySource(source) && source.origin === 'upstream'
-      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000, source.onTaken && ((listener) => source.onTaken!(listener)), source.fleetStreams, source.onReaskNews && ((listener) => source.onReaskNews!(listener)))
+      ? stream.watchUpstream(() => source.refreshDetails(), (options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS) * 1000, source.onTaken && ((listener) => source.onTaken!(listener)), source.fleetStreams, source.onReaskNews && ((listener) => source.onReaskNews!(listener)), source.reaskRecent && (() => source.reaskRecent!()))
       : undefined
   // Advertised only where notices can come: definitions that change, or the relay's upstream watch.
   // A custom per-context source tells of no change, and its answers go out as it made them.

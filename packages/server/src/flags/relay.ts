@@ -100,6 +100,12 @@ export interface RefreshResult {
   contexts?: number
   /** Proxy mode: how many of them have been asked so far in this round (all of them once it is over, less those skipped or not reached). */
   asked?: number
+  /**
+   * Proxy mode: how many of those the upstream answered (values, 304, 400, or an answer the guard
+   * refused). A round `failed` with answers ended at one context's failure beside them: not an
+   * outage, and what it finds next is not spread as the end of one (see `watchUpstream`).
+   */
+  answered?: number
   /** Proxy mode: when the round this answer belongs to started (epoch ms). */
   startedAt?: number
   /**
@@ -155,6 +161,14 @@ export interface RelaySource extends FlagSource {
    * the round, or a context changed again since), not when the round ends. Returns the unsubscribe.
    */
   onReaskNews?(listener: () => void): () => void
+  /**
+   * Proxy mode: while a re-ask round runs, has it ask the users seen most recently again (up to 4,
+   * on every other request of the round, never holding it open); nothing while none runs. The
+   * live-updates tick calls it each interval a round outlasts: a round asks each context once, so a
+   * change made for a user just after the round asked them was found only by the next round, once
+   * this one had asked every other context held (or after `reaskRoundMs`, a minute).
+   */
+  reaskRecent?(): void
   /**
    * Proxy mode with `--redis`: streams open anywhere in the fleet (see {@link FleetStreams}), so
    * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.

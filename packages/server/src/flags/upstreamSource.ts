@@ -263,6 +263,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
   // its bound (`answerWithinMs`).
   let round: { at: number; contexts: number; asked: number; changed: Set<string> } | undefined
+  // While a round runs: has it ask the users seen most recently again (see `reaskRecent()` below).
+  let reaskRecent: (() => void) | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
@@ -609,6 +611,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return notReady('no answer held for this context')
   }
 
+  // The `count` contexts whose users asked most recently and can be asked now (held, their request
+  // known, not out already), but not those whose failure ended a round (see `cutBy`).
+  const mostRecent = (count: number): string[] => {
+    const found: string[] = []
+    const keys = [...askedBy.keys()]
+    for (let i = keys.length - 1; i >= 0 && found.length < count; i--) {
+      const key = keys[i]
+      if (!cutBy.has(key) && !inFlight.has(key) && cache.get(key)?.request) found.push(key)
+    }
+    return found
+  }
+
   const refreshAll = (): Promise<RefreshResult> => {
     refreshing ??= (async (): Promise<RefreshResult> => {
       if (owedNews) {
@@ -639,18 +653,47 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const lanes = [[...asked.filter(([key]) => !cutBy.has(key)), ...asked.filter(([key]) => cutBy.has(key))], sweep]
       const taken = new Set<string>()
       let turn = 0
-      const next = (): [string, HeldContext] | undefined => {
-        if (closed || performance.now() - begun >= roundMs) return undefined
-        for (let tries = 0; tries < 2; tries++) {
-          const lane = lanes[turn++ % 2]
-          for (let item = lane.shift(); item; item = lane.shift()) {
-            if (taken.has(item[0])) continue
-            taken.add(item[0])
-            swept.add(item[0])
-            return item
-          }
+      // The users seen most recently, asked again in this round (see `reaskRecent`): at most one
+      // request in four (one of the recent lane's two turns), and only while some context is still
+      // to be asked once, so they slow the round by a quarter at most and never hold it open. Not
+      // one asked in this round since the tick before (performance.now() when each was last
+      // taken): not back to back when an interval is about an answer's time. Queued in turn, not
+      // replaced at each tick: replaced, with ticks faster than its requests, the first two were
+      // asked again by turns for ever and the third never.
+      let again: string[] = []
+      const takenAt = new Map<string, number>()
+      let tickAt = performance.now()
+      reaskRecent = () => {
+        const since = tickAt
+        tickAt = performance.now()
+        for (const key of mostRecent(REFRESH_CONCURRENCY)) {
+          if ((takenAt.get(key) ?? -Infinity) < since && !again.includes(key) && again.length < 2 * REFRESH_CONCURRENCY) again.push(key)
+        }
+      }
+      const first = (lane: Array<[string, HeldContext]>) => {
+        for (let item = lane.shift(); item; item = lane.shift()) {
+          if (taken.has(item[0])) continue
+          taken.add(item[0])
+          swept.add(item[0])
+          takenAt.set(item[0], performance.now())
+          return item
         }
         return undefined
+      }
+      // The third element says the context is asked again in this round (not counted in `asked`).
+      const next = (): [string, HeldContext, boolean?] | undefined => {
+        if (closed || performance.now() - begun >= roundMs) return undefined
+        const slot = turn++
+        const recentTurn = slot % 2 === 0
+        if (slot % 4 === 0 && lanes[0].length + lanes[1].length > 0) {
+          for (let key = again.shift(); key !== undefined; key = again.shift()) {
+            const held = cache.get(key)
+            if (!held?.request || inFlight.has(key)) continue
+            takenAt.set(key, performance.now())
+            return [key, held, true]
+          }
+        }
+        return recentTurn ? (first(lanes[0]) ?? first(lanes[1])) : (first(lanes[1]) ?? first(lanes[0]))
       }
       const started = now()
       // The bound is a duration, on the monotonic clock: a wall clock stepped back an hour (NTP
@@ -663,6 +706,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // An answer for one context refused by the guard: the round goes on, and says `refused`.
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
+      let answered = 0
       // Credentials the upstream refused (401/403) in this round: it would refuse each of their
       // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
       // refused requests; now their other contexts are not asked (nor counted in `asked`), and
@@ -670,7 +714,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const refusedCredentials = new Set<string>()
       const worker = async () => {
         for (let item = next(); item; item = next()) {
-          const [key, held] = item
+          const [key, held, askedAgain] = item
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
             const since = unauthorizedSince.get(credentials)
@@ -689,7 +733,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
-          progress.asked++
+          if (!askedAgain) progress.asked++
+          // The upstream answered for this context (values, a 304, a 400, or an answer refused here).
+          if (!askedAgain && (outcome.kind !== 'failed' || outcome.refused)) answered++
           if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
           else if (outcome.kind === 'failed' && outcome.refused) {
             refusal = { kind: outcome.failure, message: outcome.message }
@@ -703,6 +749,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
             // answer concerns one context's key or values: the others are still asked.
             if (UPSTREAM_DOWN.has(outcome.failure)) {
               for (const lane of lanes) lane.length = 0
+              again = []
               // What it finds once the upstream is back is news again.
               told.clear()
               cutBy.delete(key)
@@ -715,7 +762,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, startedAt: started, unknown }
+      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -733,6 +780,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     })().finally(() => {
       refreshing = undefined
       round = undefined
+      reaskRecent = undefined
     })
     return refreshing
   }
@@ -852,6 +900,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     onReaskNews: (listener) => newsListeners.add(listener),
+    reaskRecent: () => reaskRecent?.(),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.
     ...(shared$?.streamsOpen && shared$.fleetStreamsOpen

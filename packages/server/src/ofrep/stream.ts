@@ -98,10 +98,12 @@ export interface StreamHub {
    * answers taken from the store): those taken within {@link TAKEN_GATHER_MS} make one notice, and
    * `fleet` keeps the rounds going while streams are open on another relay only. `onNews` tells of a
    * change a round found as it finds it (gathered as the taken ones are); without it, a round's
-   * changes make one notice when the round ends.
+   * changes make one notice when the round ends. `again`, at each tick that finds a round still
+   * running: has it ask the users seen most recently again (so they are asked each interval,
+   * however long a round over every held context lasts).
    * Returns the stop function.
    */
-  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[] }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams, onNews?: (listener: () => void) => () => void): () => void
+  watchUpstream(refresh: () => Promise<{ outcome: string; changed: string[]; answered?: number }>, everyMs: number, onTaken?: (listener: () => void) => () => void, fleet?: FleetStreams, onNews?: (listener: () => void) => () => void, again?: () => void): () => void
   /** Ends every open stream and refuses new ones (drain, shutdown). Idempotent. */
   close(): void
 }
@@ -219,7 +221,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
     },
-    watchUpstream(refresh, everyMs, onTaken, fleet, onNews) {
+    watchUpstream(refresh, everyMs, onTaken, fleet, onNews, again) {
       let failing = false
       // When a round last failed, as `follow` remembers an error: the change that ends the spell
       // may come a moment after this relay's own round found the upstream back (with --redis, as
@@ -261,6 +263,9 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         // Said even while a round runs: a round of thousands of contexts outlasts the signal, and
         // the other relays would stop asking theirs until it ended.
         if (own) fleet?.announce(signalTtl)
+        // A round over thousands of contexts outlasts many ticks, and asks each once: a change made
+        // for an open tab's user just after the round asked them waited for the round to end.
+        if (running) again?.()
         if (running || (!own && !fleet)) return
         running = true
         ;(own ? Promise.resolve(true) : fleet!.anyOpen().catch(() => false))
@@ -270,7 +275,11 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
             // Also from a round that ended failed (at an upstream that died halfway): the contexts
             // it did get are held now, so the next round sees no change in them to announce.
             if (result.changed.length > 0 && !onNews) hub.notify({ type: 'refetchEvaluation', lastModified: Math.floor(Date.now() / 1000) }, spread())
-            if (result.outcome === 'failed') failed()
+            // A round that ended at one context's failure while the upstream answered others in it
+            // (a rule that crashes on one user's attributes) is no outage: counted as one, every
+            // change found within a minute after such a round was spread over the recovery window
+            // (0-10 s late, 5 s on average), for as long as the rounds kept meeting that context.
+            if (result.outcome === 'failed' && !(result.answered! > 0)) failed()
             else failing = false
           })
           .catch(failed)

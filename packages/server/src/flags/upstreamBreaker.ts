@@ -1,0 +1,67 @@
+// The breaker on the upstream's health in proxy mode, as a pure function of what happened (a
+// reducer); upstreamSource.ts drives it. Without it, every browser request went upstream while the
+// upstream answered 500: a fleet of browsers behind one relay hammered a flag service that was down
+// or recovering, one request for one, which is what an operator puts a relay in front to absorb.
+
+/** The first wait between two probes of an upstream that is down: 1,000 ms, doubling. */
+export const BREAKER_MIN_MS = 1000
+/** The longest wait between two probes: 30,000 ms (jitter only shortens it). */
+export const BREAKER_MAX_MS = 30_000
+
+/** The breaker: closed (every request may go upstream) or open (one probe at a time, on a backoff). */
+export interface BreakerState {
+  open: boolean
+  /**
+   * The distinct contexts (at most 2) whose upstream request failed as an outage fails since the
+   * latest answer. Two open it: one context failing alone (a rule that crashes on its attributes)
+   * while the others are answered never does, each answer starting the count again.
+   */
+  failedFor: readonly string[]
+  /** Epoch ms when it opened. */
+  openedAt?: number
+  /** While open: the next probe goes at this time (epoch ms) at the earliest. */
+  probeAt?: number
+  /** The wait (before jitter) after the next probe. */
+  delayMs: number
+  /** Probes sent since it opened. */
+  probes: number
+}
+
+/**
+ * What happened upstream. `answered`: the upstream answered anything that is not an outage (values,
+ * a 304, a 400, a 401/403, a refused answer). `down`: a request for `key` met an outage (no answer,
+ * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `jitter` is in [0, 1).
+ */
+export type BreakerEvent =
+  | { type: 'answered' }
+  | { type: 'down'; at: number; key: string; jitter: number }
+  | { type: 'probe'; at: number; jitter: number }
+
+/** The breaker at start, and after any answer. */
+export const CLOSED_BREAKER: BreakerState = { open: false, failedFor: [], delayMs: BREAKER_MIN_MS, probes: 0 }
+
+// 80 % to 120 % of the step, never past the cap: relays (and a fleet of them) that opened together
+// do not probe together.
+const jittered = (delayMs: number, jitter: number) => Math.min(BREAKER_MAX_MS, Math.round(delayMs * (0.8 + 0.4 * jitter)))
+
+/** The next breaker after `event`. */
+export function reduceBreaker(state: BreakerState, event: BreakerEvent): BreakerState {
+  if (event.type === 'answered') return state.open || state.failedFor.length > 0 ? CLOSED_BREAKER : state
+  if (event.type === 'probe') {
+    if (!state.open) return state
+    return { ...state, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
+  }
+  if (state.open) return state
+  const failedFor = state.failedFor.includes(event.key) ? state.failedFor : [...state.failedFor, event.key].slice(-2)
+  if (failedFor.length < 2) return { ...state, failedFor }
+  return { open: true, failedFor, openedAt: event.at, probeAt: event.at + jittered(BREAKER_MIN_MS, event.jitter), delayMs: BREAKER_MIN_MS * 2, probes: 0 }
+}
+
+/**
+ * Whether a request may go upstream now as the probe of an open breaker. A probe due further
+ * ahead than the longest wait was set before the clock went back: due now.
+ */
+export function probeDue(state: BreakerState, now: number): boolean {
+  const left = (state.probeAt ?? 0) - now
+  return left <= 0 || left > BREAKER_MAX_MS
+}

@@ -1,0 +1,39 @@
+// The breaker's reducer (proxy mode), without I/O: what opens it, its backoff, jitter and cap.
+import { describe, expect, it } from 'vitest'
+import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerState } from '../../packages/server/src/flags/upstreamBreaker'
+
+const at = 1_800_000_000_000
+
+describe('reduceBreaker', () => {
+  it('opens at the second distinct context down with no answer between, not at one context down again and again', () => {
+    let state: BreakerState = CLOSED_BREAKER
+    for (let i = 0; i < 5; i++) state = reduceBreaker(state, { type: 'down', at, key: 'crash', jitter: 0.5 })
+    expect(state.open).toBe(false)
+    state = reduceBreaker(state, { type: 'answered' })
+    state = reduceBreaker(state, { type: 'down', at, key: 'crash', jitter: 0.5 })
+    state = reduceBreaker(state, { type: 'answered' })
+    state = reduceBreaker(state, { type: 'down', at, key: 'other', jitter: 0.5 })
+    expect(state.open).toBe(false)
+    state = reduceBreaker(state, { type: 'down', at, key: 'crash', jitter: 0.5 })
+    expect(state).toMatchObject({ open: true, openedAt: at, probeAt: at + 1000, probes: 0 })
+    expect(reduceBreaker(state, { type: 'answered' })).toBe(CLOSED_BREAKER)
+  })
+
+  it('probes 1 s, 2 s, 4 s … after, each within ±20 %, never more than 30 s apart', () => {
+    let state = reduceBreaker(reduceBreaker(CLOSED_BREAKER, { type: 'down', at, key: 'a', jitter: 0 }), { type: 'down', at, key: 'b', jitter: 0 })
+    expect(state.probeAt).toBe(at + 800)
+    const waits: number[] = []
+    let t = at
+    for (let i = 0; i < 10; i++) {
+      t = state.probeAt!
+      expect(probeDue(state, t - 1)).toBe(false)
+      expect(probeDue(state, t)).toBe(true)
+      state = reduceBreaker(state, { type: 'probe', at: t, jitter: 0.999 })
+      waits.push(state.probeAt! - t)
+    }
+    expect(waits.slice(0, 5)).toEqual([2399, 4798, 9597, 19_194, 30_000])
+    expect(Math.max(...waits)).toBe(BREAKER_MAX_MS)
+    // A clock set back an hour: the probe is due, not an hour away.
+    expect(probeDue(state, t - 3_600_000)).toBe(true)
+  })
+})

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { createUpstreamSource, type FlagServer, type FlagServerOptions } from '@holdfast/server'
 import { evaluate, post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { startUpstream, type Behaviour, type FakeUpstream } from './relay-fakes'
 
@@ -122,7 +122,11 @@ describe('--upstream (proxy mode)', () => {
 
   it('answers from each context’s last known good through every upstream failure; a context never seen gets 503', async () => {
     const upstream = await startUpstream(perUser((c) => Array.from({ length: 7 }, (_, i) => ({ key: `x${i}`, value: i, reason: 'STATIC' }))))
-    const server = await relay(upstream)
+    // Each failure must reach the upstream: the relay's clock moves past the breaker's next probe
+    // before each request (relay-breaker.test.ts: while it is open, nothing else is asked).
+    let clock = Date.now()
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 400, log: recordingLogger(), now: () => (clock += 60_000) })
+    const server = await startServer({ flags: undefined, source })
     const user = { targetingKey: 'cy', plan: 'free' }
     const good = await bulk(server, user)
     const failures: Array<[string, Behaviour]> = [
@@ -143,6 +147,8 @@ describe('--upstream (proxy mode)', () => {
       expect(answer.status, what).toBe(200)
       expect(answer.body.flags, what).toEqual(good.body.flags)
       expect(answer.body.metadata.holdfast, what).toEqual({ source: 'upstream', fetchedAt: good.body.metadata.holdfast.fetchedAt, stale: true })
+      // (A hang: its request, the breaker's probe, has given up before the next is asked.)
+      await waitFor(async () => (await (await fetch(`${server.url}/holdfast/v1/status`)).json()).upstream.breaker.probing !== true, 2000)
       // A context never seen has nothing to shrink from: only real failures leave it with nothing.
       if (what.startsWith('90%')) continue
       const stranger = await bulk(server, { targetingKey: `never-seen-${what}` })
@@ -206,6 +212,9 @@ describe('--upstream (proxy mode)', () => {
     expect(c.body.metadata.holdfast.fetchedAt).toBeLessThanOrEqual(Date.now())
     expect(c.body.metadata.holdfast.fetchedAt).toBeGreaterThanOrEqual(a.body.metadata.holdfast.fetchedAt)
     upstream.set(perUser())
+    // Fresh again once the breaker's probe (the relay restarted during the outage: its own probe and
+    // `a` failed, so it opened) finds the upstream back: within the first probe interval (1.2 s).
+    await waitFor(async () => (await bulk(second, { targetingKey: 'c' })).body.metadata.holdfast.source === 'upstream', 3000)
     expect((await bulk(second, { targetingKey: 'c' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
   })
 

@@ -13,7 +13,12 @@ export interface RelayEvents {
   refused(kind: UpstreamFailureKind): void
   /** A data-dir write finished. */
   saved(ok: boolean): void
+  /**
+   * Proxy mode: a user's request answered without an upstream request (held values, stale, or
+   * 503): the breaker is open, or the upstream asked these credentials to wait (429/503 + Retry-After).
+   */
+  unasked(reason: 'breaker' | 'paused'): void
 }
 
 /** Hooks that do nothing. */
-export const noRelayEvents: RelayEvents = { attempt() {}, refused() {}, saved() {} }
+export const noRelayEvents: RelayEvents = { attempt() {}, refused() {}, saved() {}, unasked() {} }

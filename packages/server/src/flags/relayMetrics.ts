@@ -23,8 +23,10 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  *   was torn or invalid (not served; the reason is in the status and the log)
  * - `holdfast_relay_data_dir_used`: with `--data-dir`, 1 while it is used, 0 when it is not for the
  *   life of the process (its lock did not answer at start: a hung mount; see the status and the log)
+ * - `holdfast_relay_breaker_open`: proxy mode, 1 while the breaker on the upstream's health is open
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
- *   `holdfast_relay_data_dir_writes_total{outcome}`
+ *   `holdfast_relay_data_dir_writes_total{outcome}`, `holdfast_relay_unasked_total{reason}` (proxy
+ *   mode: users' requests answered without an upstream request, `breaker` or `paused`)
  * `status` is read at scrape time, so the metrics can be registered before the source exists.
  */
 export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
@@ -81,12 +83,20 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     else none(g)
   })
 
+  gauge('holdfast_relay_breaker_open', 'Proxy mode: 1 while the breaker on the upstream health is open (users answered from what is held, or 503, one probe at a time).', (g) => {
+    const breaker = status()?.upstream.breaker
+    if (breaker) g.set(breaker.state === 'open' ? 1 : 0)
+    else none(g)
+  })
+
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
   const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })
   const writes = new Counter({ name: 'holdfast_relay_data_dir_writes_total', help: 'Data-dir generation writes by outcome.', labelNames: ['outcome'], registers: [registry] })
+  const unasked = new Counter({ name: 'holdfast_relay_unasked_total', help: 'Proxy mode: requests answered without an upstream request (held values, stale, or 503), by reason: breaker (the upstream is down) or paused (429/503 + Retry-After).', labelNames: ['reason'], registers: [registry] })
   return {
     attempt: (outcome) => requests.inc({ outcome }),
     refused: (reason) => refused.inc({ reason }),
     saved: (ok) => writes.inc({ outcome: ok ? 'ok' : 'failed' }),
+    unasked: (reason) => unasked.inc({ reason }),
   }
 }

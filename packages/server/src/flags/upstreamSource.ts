@@ -18,6 +18,7 @@ import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
+import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerEvent, type BreakerState } from './upstreamBreaker'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 import { waitAtMost } from './startupWait'
@@ -105,7 +106,8 @@ type Outcome =
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true }
+  // `unasked`: not asked at all, the breaker is open (the upstream itself is down; see upstreamBreaker.ts).
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
@@ -120,6 +122,12 @@ const MAX_RATE_LIMIT_PAUSE_MS = 60_000
 const MIN_RATE_LIMIT_PAUSE_MS = 1000
 // Failures that say the upstream is down rather than that one context's answer is refused.
 const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
+// What opens the breaker: the same, less the `http` failures a live server answers for a request
+// (a 404, a redirect not followed): only 408, 429 and 5xx say it is down or overloaded.
+const opensBreaker = (kind: UpstreamFailureKind, httpStatus: number | undefined) =>
+  kind === 'http' ? httpStatus !== undefined && (httpStatus >= 500 || httpStatus === 408 || httpStatus === 429) : UPSTREAM_DOWN.has(kind)
+// The breaker's name for the relay's own probe (no context): not a context key (those are hashes).
+const PROBE_KEY = '\u0000probe'
 // Answers the upstream gave for one context and the guard refused (emptied, shrunk, or past the
 // size or nesting bounds: what one user's targeting made, not a captive portal's page): the
 // upstream itself answers, so they are counted (refused, refusedBy) without making its state
@@ -253,6 +261,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // and a large file less often (1 s per MB: see intervalForSize).
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: (length) => intervalForSize(length, 500), log, onResult: (ok) => options.events?.saved(ok) })
   let health: UpstreamHealth = initialHealth(true)
+  // The breaker (see upstreamBreaker.ts): while open, a user's request goes upstream only as the
+  // probe (one at a time, when due); the others are answered from what is held, or 503.
+  let breaker: BreakerState = CLOSED_BREAKER
+  let probing: Promise<Outcome> | undefined
+  // Browser requests answered without asking while it was open (since start).
+  let unasked = 0
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -283,8 +297,19 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
   const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
 
+  const breakerSaw = (event: BreakerEvent) => {
+    const before = breaker
+    breaker = reduceBreaker(breaker, event)
+    if (!before.open && breaker.open) {
+      log.warn(`upstream: down for two contexts in a row (${health.lastError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
+    } else if (before.open && !breaker.open) {
+      log.info(`upstream: answered again; breaker closed after ${Math.max(0, Math.round((now() - before.openedAt!) / 1000))} s and ${before.probes} probe(s)`)
+    }
+  }
+
   const record = (event: HealthEvent) => {
     health = reduceHealth(health, event)
+    if (event.type === 'success') breakerSaw({ type: 'answered' })
     if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
@@ -418,7 +443,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       lastAccepted = { credentials, at }
     }
     if (result.kind === 'not-modified') {
-      if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context')
+      if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context', undefined, undefined, key)
       // The 304 confirms the same answer, `metadata.holdfast` included: from a relay upstream that
       // said it was stale, that is its own old fetchedAt, not now.
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
@@ -441,7 +466,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'success', at })
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
-      const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials)
+      const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)
       // "Come back in N s" (a rate limit, or an overloaded upstream): asking sooner only keeps it down.
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
         remember(pausedUntil, credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
@@ -459,16 +484,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return outcome
     }
     const read = readUpstreamAnswer(result.text, result.contentType)
-    if (!read.ok) return fail(at, read.tooLarge ? 'too-large' : 'invalid', read.message)
+    if (!read.ok) return fail(at, read.tooLarge ? 'too-large' : 'invalid', read.message, undefined, undefined, key)
     const { answer } = read
     const previous: FlagMap = held?.flags ?? new Map()
     const merged = mergeResponse(previous, answer.entries, { now: at, skipped: answer.skipped })
-    if (merged.rejected || merged.flags.size === 0) return fail(at, 'empty', 'the upstream answered zero flags')
+    if (merged.rejected || merged.flags.size === 0) return fail(at, 'empty', 'the upstream answered zero flags', undefined, undefined, key)
     // Also for an answer with per-flag errors: it keeps the flags it omits, but its FLAG_NOT_FOUND
     // entries remove theirs, and nine "not found" of ten is a gutted answer, not ten edits.
     if (previous.size > 0) {
       const verdict = checkShrink(previous.keys(), new Set(merged.flags.keys()), options.maxShrinkPercent)
-      if (!verdict.ok) return fail(at, verdict.reason, verdict.message)
+      if (!verdict.ok) return fail(at, verdict.reason, verdict.message, undefined, undefined, key)
     }
     const changed = changedKeys(previous, merged.flags)
     if (reask && !cache.get(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
@@ -501,7 +526,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return tellNews(held, held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }, reask)
   }
 
-  const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string): Outcome => {
+  // `key`: the context asked (or PROBE_KEY), for the breaker; none for the relay's own faults.
+  const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string, key?: string): Outcome => {
     const previous = health.lastError
     // A 401/403 for one user's credentials while the upstream accepted other credentials within
     // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
@@ -513,6 +539,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
+    // Any answer that is not an outage (a refused answer, a 401/403, a 404) says the upstream is up.
+    if (key !== undefined) breakerSaw(!refused && opensBreaker(kind, httpStatus) ? { type: 'down', at, key, jitter: Math.random() } : { type: 'answered' })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
@@ -531,6 +559,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const left = paused === undefined ? 0 : paused.until - now()
     if (paused !== undefined && left > 0 && left <= MAX_RATE_LIMIT_PAUSE_MS) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
     if (paused !== undefined) pausedUntil.delete(credentials)
+    // The breaker is open: a user's request goes upstream only as the probe, one at a time when
+    // it is due; the others are answered without asking. (A round of re-asks and a refresh keep
+    // their own rules: a round ends at the first failure of this kind.)
+    let asProbe = false
+    if (!reask && breaker.open) {
+      if (probing || !probeDue(breaker, now())) {
+        const error = health.lastError
+        return Promise.resolve({ kind: 'failed', failure: error?.kind ?? 'http', message: `the upstream is down${error ? ` (${error.message})` : ''}: not asked again before ${new Date(breaker.probeAt!).toISOString()} (breaker open)`, unasked: true })
+      }
+      breakerSaw({ type: 'probe', at: now(), jitter: Math.random() })
+      asProbe = true
+    }
     const attempt = ask(key, context, forwarded, reask)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => {
@@ -538,6 +578,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         joined.delete(key)
       })
     inFlight.set(key, attempt)
+    if (asProbe) {
+      probing = attempt
+      void attempt.finally(() => {
+        if (probing === attempt) probing = undefined
+      })
+    }
     return attempt
   }
 
@@ -556,8 +602,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
-    else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus)
-    else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer')
+    else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)
+    else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }
 
   const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
@@ -596,12 +642,19 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
     if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
+    // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
+    if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused)) {
+      if (outcome.unasked) unasked++
+      options.events?.unasked(outcome.unasked ? 'breaker' : 'paused')
+    }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
     // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
     // than the pause's end would only meet this 503 again.
     const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
-    const pauseLeft = paused === undefined ? 0 : Math.ceil((paused.until - now()) / 1000)
+    // The same while the breaker is open: nothing is asked before its next probe.
+    const probeLeft = outcome.kind === 'failed' && outcome.unasked ? Math.min(BREAKER_MAX_MS, (breaker.probeAt ?? 0) - now()) : 0
+    const pauseLeft = Math.ceil(Math.max(paused === undefined ? 0 : paused.until - now(), probeLeft) / 1000)
     // The snapshot was made with its maker's credentials: it stands in for an upstream that is
     // down, not for one that refuses these credentials while it accepts others (a revoked or
     // made-up key got flag values where it would get 503 without a snapshot), nor once a 401/403
@@ -889,6 +942,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         refusedBy: health.refusedBy,
         contexts: cache.size(),
       }
+      status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked }
+      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt: breaker.probeAt, probing: probing !== undefined })
       if (lastRound) status.reask = lastRound
       // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
       if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }

@@ -1,0 +1,200 @@
+// Proxy mode against an upstream that is down: the relay absorbs the outage. Before, every browser
+// request went upstream while it answered 500 (60 requests for 60 browser requests), so a fleet
+// of browsers behind one relay hammered a flag service that was down or recovering.
+import { describe, expect, it, vi } from 'vitest'
+import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer } from '@holdfast/server'
+import { recordingLogger, startServer, waitFor } from './helpers'
+import { useRedisFleet } from './redis-fleet'
+import { startUpstream, type Behaviour } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 20_000 })
+
+const answers = (version: string): Behaviour => ({
+  ofrep: (context) => ({ flags: [{ key: 'banner', value: `${version} ${String(context.targetingKey)}`, reason: 'STATIC' }] }),
+})
+const down: Behaviour = { status: 500, text: 'Internal Server Error' }
+
+describe('proxy mode: a breaker on the upstream health', () => {
+  it('while the upstream answers 500, browser requests are answered from what is held (or 503) without an upstream request each; one probe at a time on a backoff; the first success closes it', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      const users = Array.from({ length: 10 }, (_, i) => `u${i}`)
+      for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      upstream.set(down)
+      const before = upstream.requests.length
+      // 60 browser requests for 10 users seen and 6 never seen, over 6 s of the relay's clock.
+      for (let i = 0; i < 60; i++) {
+        clock += 100
+        if (i % 10 === 9) {
+          const started = performance.now()
+          const stranger = await ask(`new-${i}`)
+          expect(stranger.status).toBe(503)
+          expect(Number(stranger.headers?.['Retry-After'])).toBeGreaterThanOrEqual(1)
+          // Honest and fast: no hang for a user the relay has nothing for.
+          expect(performance.now() - started).toBeLessThan(1500)
+          continue
+        }
+        const user = users[i % 10]
+        const held = await ask(user)
+        expect(held).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      const during = upstream.requests.length - before
+      // Before: 60. Now two failures open it, and a probe goes about 1 s, 3 s after (6 s in all).
+      expect(during).toBeLessThanOrEqual(6)
+      const status = source.relayStatus()
+      expect(status.upstream.state).toBe('failing')
+      expect(status.upstream.breaker).toMatchObject({ state: 'open' })
+      expect(status.upstream.breaker!.unasked).toBeGreaterThanOrEqual(50)
+      expect(status.upstream.breaker!.nextProbeAt).toBeGreaterThan(clock - 30_000)
+
+      // The upstream heals: the next probe closes the breaker, and every user is asked again at once.
+      upstream.set(answers('v2'))
+      clock += 30_000
+      const healedAt = upstream.requests.length
+      expect(await ask('u3')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u3' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v2 ${user}` }], metadata: { holdfast: { stale: false } } } })
+      expect(await ask('newcomer')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 newcomer' }] } })
+      expect(upstream.requests.length - healedAt).toBe(12)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('one context the upstream fails alone while it answers the others never opens it', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      const before = upstream.requests.length
+      for (let i = 0; i < 10; i++) {
+        clock += 100
+        expect((await ask('crash')).status).toBe(503)
+        expect(await ask(`u${i}`)).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      }
+      // Its own retries alone, with nobody else asking, do not open it either.
+      for (let i = 0; i < 5; i++) expect((await ask('crash')).status).toBe(503)
+      expect(upstream.requests.length - before).toBe(25)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })
+    const ask = (targetingKey: string) => fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) })
+    for (const user of ['a', 'b', 'c']) expect((await ask(user)).status).toBe(200)
+    upstream.set(down)
+    for (const user of ['a', 'b', 'c', 'a', 'b', 'c']) expect((await ask(user)).status).toBe(200)
+    const started = performance.now()
+    const stranger = await ask('stranger')
+    expect(stranger.status).toBe(503)
+    expect(stranger.headers.get('retry-after')).toMatch(/^[1-9]\d*$/)
+    expect(performance.now() - started).toBeLessThan(500)
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as any
+    expect(status.upstream.breaker).toMatchObject({ state: 'open' })
+    expect(status.upstream.breaker.unasked).toBeGreaterThanOrEqual(4)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toContain('holdfast_relay_breaker_open 1')
+    expect(metrics).toMatch(/holdfast_relay_unasked_total\{reason="breaker"\} ([4-9]|\d\d)/)
+    // An operator's refresh asks now, breaker or not, and its success closes it.
+    upstream.set(answers('v2'))
+    const asked = upstream.requests.length
+    const refresh = await fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin-key' } })
+    expect(refresh.status).toBe(200)
+    expect(upstream.requests.length).toBeGreaterThan(asked)
+    expect(((await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as any).upstream.breaker).toMatchObject({ state: 'closed' })
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toContain('holdfast_relay_breaker_open 0')
+    expect(((await (await ask('b')).json()) as any).flags[0].value).toBe('v2 b')
+  })
+})
+
+describe('proxy mode: the breaker against an upstream that hangs', () => {
+  it('once two requests have timed out, a new user gets 503 at once and held users their values, with no request each left hanging upstream', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 300, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
+      upstream.set('hang')
+      const before = upstream.requests.length
+      // Two users' requests time out: it opens (each got its held values, stale).
+      for (const user of ['a', 'b']) expect(await ask(user)).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      await new Promise((resolve) => setTimeout(resolve, 400)) // the two upstream requests give up (300 ms)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      for (let i = 0; i < 20; i++) {
+        clock += 10
+        const started = performance.now()
+        const answer = await ask(i % 2 === 0 ? `new-${i}` : 'a')
+        expect(answer.status).toBe(i % 2 === 0 ? 503 : 200)
+        // Before: each waited the held-answer wait (300 ms here, 1 s by default) on a request of its own.
+        expect(performance.now() - started).toBeLessThan(250)
+      }
+      expect(upstream.requests.length - before).toBe(2)
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('proxy mode with --redis: each relay holds its own breaker', () => {
+  const { redisServer } = useRedisFleet()
+
+  it('both absorb the outage; one that found the upstream back shares its answers, which the other serves while its own breaker waits for its probe', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream(answers('v1'))
+    const clocks = [1_800_000_000_000, 1_800_000_000_000]
+    const relays = clocks.map((_, i) =>
+      createUpstreamSource({
+        url: upstream.url,
+        maxShrinkPercent: 50,
+        onUnauthorized: { mode: 'keep' },
+        timeoutMs: 2000,
+        log: recordingLogger(),
+        now: () => clocks[i],
+        share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'breaker', commandTimeoutMs: 300 }), take, held }),
+      }),
+    )
+    await Promise.all(relays.map((relay) => relay.open()))
+    try {
+      const ask = (i: number, targetingKey: string) => relays[i].evaluate!({ context: { targetingKey }, headers: {} })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) for (const i of [0, 1]) expect((await ask(i, user)).status).toBe(200)
+      upstream.set(down)
+      const before = upstream.requests.length
+      for (let round = 0; round < 5; round++) {
+        for (const i of [0, 1]) {
+          clocks[i] += 10
+          for (const user of users) expect(await ask(i, user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }] } })
+        }
+      }
+      // 40 browser requests: two upstream requests open each relay's breaker.
+      expect(upstream.requests.length - before).toBe(4)
+      for (const relay of relays) expect(relay.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      upstream.set(answers('v2'))
+      clocks[0] += 31_000
+      expect(await ask(0, 'u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
+      expect(relays[0].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      // The other relay takes that answer through Redis, asking nothing itself until its probe is due.
+      const asked = upstream.requests.length
+      await waitFor(async () => ((await ask(1, 'u1')).body as any).flags[0].value === 'v2 u1', 5000)
+      expect(upstream.requests.length).toBe(asked)
+      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      clocks[1] += 31_000
+      expect(await ask(1, 'u2')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u2' }], metadata: { holdfast: { stale: false } } } })
+      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await Promise.all(relays.map((relay) => relay.close()))
+    }
+  })
+})

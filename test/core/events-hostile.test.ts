@@ -46,7 +46,7 @@ test('maxQueued drops the oldest by the order events were logged, even after the
   const client = make({ maxQueued: 3 }, { storageName, clock })
   client.logEvent('a')
   client.logEvent('b')
-  clock.advance(50) // written
+  clock.advance(50)
   await until(async () => (await storedEventKeys(storageName)).length === 2, 'a and b in storage')
   clock.skew = -HOUR // NTP, or a user, sets the clock back an hour
   client.logEvent('c')

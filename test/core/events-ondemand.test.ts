@@ -59,8 +59,8 @@ function setup(maxQueued?: number, backend = createMemoryStorage(), url = receiv
 let seq = 0
 const event = (name: string): HoldfastEvent => ({ id: `id-${++seq}`, type: 'custom', name, time: Date.now(), targetingKey: 'alice' })
 
-test('without the delivery chunk, events are counted at once, bounded by maxQueued, and in storage after the write delay', async () => {
-  const { queue, loader, stats, clock, storedNames } = setup(3)
+test('without the delivery chunk, events are counted at once, bounded by maxQueued, and in storage with no timer run', async () => {
+  const { queue, loader, stats, storedNames } = setup(3)
   queue.start()
   for (const name of ['a', 'b', 'c', 'd', 'e']) queue.enqueue(event(name))
 
@@ -68,8 +68,7 @@ test('without the delivery chunk, events are counted at once, bounded by maxQueu
   expect(loader.attempts).toHaveLength(1) // asked for once, by start(), however many events
   expect(queue.stats()).toEqual({ queued: 3, sent: 0, dropped: 2, retries: 0, retriedRequests: 0 })
   expect(stats.at(-1)).toEqual(queue.stats())
-  expect(await storedNames()).toEqual([])
-  clock.advance(50) // the write delay; the chunk is still on its way
+  // Written when the logging task ended, on no timer (the manual clock never moved); the chunk is still on its way.
   await until(async () => (await storedNames()).join() === 'c,d,e', 'the newest three in storage', 1000)
 
   loader.release()
@@ -81,13 +80,11 @@ test('without the delivery chunk, events are counted at once, bounded by maxQueu
 })
 
 test('the bound holds for written events too: the oldest leaves storage', async () => {
-  const { queue, clock, storedNames } = setup(2)
+  const { queue, storedNames } = setup(2)
   queue.enqueue(event('one'))
   queue.enqueue(event('two'))
-  clock.advance(50)
   await until(async () => (await storedNames()).length === 2, 'two written', 1000)
   queue.enqueue(event('three'))
-  clock.advance(50)
   await until(async () => (await storedNames()).join() === 'two,three', 'one gone, three written', 1000)
   expect(queue.stats()).toMatchObject({ queued: 2, dropped: 1 })
 })
@@ -96,7 +93,6 @@ test('a page whose delivery never arrived loses nothing: the next page sends wha
   const backend = createMemoryStorage()
   const first = setup(undefined, backend)
   first.queue.enqueue(event('before-unload'))
-  first.clock.advance(50)
   await until(async () => (await first.storedKeys()).length === 1, 'written without delivery', 1000)
   // The first page is gone: its chunk never arrived, close() never ran.
 
@@ -158,14 +154,13 @@ test('a chunk that never arrives holds neither flush() nor close() past requestT
 })
 
 test('a missing events.url is reported once, when delivery loads, and the events stay stored', async () => {
-  const { queue, loader, logger, clock, storedNames } = setup(undefined, undefined, '')
+  const { queue, loader, logger, storedNames } = setup(undefined, undefined, '')
   const missing = () => logger.errors.filter((m) => m.includes('events.url is missing'))
   queue.start()
   queue.enqueue(event('kept'))
   await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
   loader.release()
   await until(() => missing().length > 0, 'the missing URL reported')
-  clock.advance(50) // the write delay
   await until(async () => (await storedNames()).join() === 'kept', 'the event in storage', 1000)
   await queue.flush()
   expect(missing()).toHaveLength(1)

@@ -153,6 +153,25 @@ test('a page frozen within 100 ms of logging (a background tab Chrome freezes, t
   expect(await storedEvents(name)).toHaveLength(1)
 })
 
+// A hidden tab's timers are throttled: Chrome runs them at most once a second, and once a minute
+// for a page hidden over 5 minutes whose timers are chained (an app's setInterval logging an
+// event). The write delay's timer then kept an event in memory only, far past the promised 100 ms,
+// and a renderer crash or kill in that window lost it. Hidden, the page writes at once.
+test('a hidden page (its timers throttled) has a logged event in IndexedDB within 100 ms, with no timer firing', async () => {
+  const name = uniqueStorageName('events-hidden')
+  // Timers that never fire on their own, as a throttled background tab's may not for a minute.
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  const client = make(name, {}, { clock, environment })
+  await client.start()
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  environment.fire('hidden')
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  client.logEvent('in-a-background-tab')
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  expect(await storedEvents(name)).toHaveLength(1)
+})
+
 test('a tab that dies with events queued (killed, crashed): the tab still open sends them on its next interval, without logging anything itself', async () => {
   const name = uniqueStorageName('events-dead-tab')
   const clock = createManualClock()

@@ -112,3 +112,16 @@ test('the flush interval is a timer on the injected clock: events go after flush
   clock.advance(30_000)
   await until(() => client.getEventStats().sent === 2, 'the next interval flush')
 })
+
+// CONTRACT §6: batches flush "at batchSize". Events logged before start() (a child component's
+// mount effect runs before the provider's, which starts the client) that already fill a batch
+// waited for the next interval: with the default 10 s, and with a long interval for as long as it
+// lasts. Start sends a full batch as the batchSize trigger would have.
+test('a full batch logged before start() goes out when the client starts, not on the next interval', async () => {
+  const clock = createManualClock()
+  const client = make({ batchSize: 5, flushIntervalMs: 3_600_000 }, { clock })
+  for (let i = 0; i < 5; i++) client.logEvent('mounted', { value: i })
+  await client.start()
+  await until(() => client.getEventStats().sent === 5, 'the full batch sent at start, with no interval passed', 3000)
+  expect(eventRequests()).toBe(1)
+})

@@ -7,7 +7,10 @@
 // This page also keeps its own events in memory until they leave the queue. Storage can fail
 // mid-page (quota, a full disk): the storage then moves to memory and can no longer read what it
 // wrote before, but this copy still can, so this page sends every event it logged and the counts
-// add up. Writes happen within WRITE_DELAY_MS, all pending ones in one `setMany`. Storage mutations
+// add up. Writes happen when the task that logged the events ends, all pending ones in one
+// `setMany`: never on a timer, which a hidden tab runs a second late, or a minute (Chrome, hidden
+// over 5 minutes, chained timers: an app's setInterval logging), leaving an event in memory only
+// for a crash to take long past the promised 100 ms. Storage mutations
 // (writes, deletions, listings) run one after another, so a deletion can never be overtaken by an
 // older write of the same key and bring back an event that was already sent.
 import type { SafeStorage } from '../platform/storage'
@@ -15,12 +18,9 @@ import type { Clock, HoldfastEvent, Logger } from '../types'
 import { EVENT_PREFIX, nextEventKey, type KeyClock } from './eventKey'
 import { prepareEvent } from './prepareEvent'
 
-/** Events are in storage within this many ms of being logged (the promise is 100). */
-export const WRITE_DELAY_MS = 50
-
 /** The queue of persisted events shared by the tabs of one origin and storage name: the writing side, loaded up front. */
 export interface EventStore {
-  /** Copies and buffers an event (written within WRITE_DELAY_MS); false when it was refused (cannot be serialised). */
+  /** Copies and buffers an event (written once the current task ends); false when it was refused (cannot be serialised). */
   add(event: HoldfastEvent): boolean
   /** Writes whatever is buffered now; resolves once done. Never rejects. */
   persist(): Promise<void>
@@ -79,7 +79,8 @@ export interface EventStoreOptions {
 /** Creates the store of one queue; nothing is read or written until an event is added. */
 export function createEventStore(options: EventStoreOptions): EventStore {
   const { storage, clock, maxQueued, logger } = options
-  let timer: unknown
+  /** A write is asked for the end of this task: the events logged until then share it. */
+  let asked = false
   let ops: Promise<unknown> = Promise.resolve()
 
   const state: StoreState = {
@@ -156,8 +157,7 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   }
 
   function persist(): Promise<void> {
-    if (timer !== undefined) clock.clearTimeout(timer)
-    timer = undefined
+    asked = false
     return state.serial(write).then(options.onChange, (error: unknown) => logger.error('writing events failed', error))
   }
 
@@ -173,10 +173,9 @@ export function createEventStore(options: EventStoreOptions): EventStore {
       own.set(key, item)
       unwritten.push([key, item])
       trim()
-      timer ??= clock.setTimeout(() => {
-        timer = undefined
-        void persist()
-      }, WRITE_DELAY_MS)
+      // Writes run one after another: while one is under way, what is logged meanwhile waits for
+      // the next, so a steady stream of events is a write at a time, not a write per event.
+      if (!asked) (asked = true), queueMicrotask(persist)
       return true
     },
     persist,

@@ -117,12 +117,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   function trigger(kind: Trigger, deadline = Infinity): Promise<void> {
     // At start, what earlier pages left is counted, and sent at once if there is any; this page's
-    // own events wait for the usual triggers (a hidden page must still send them with keepalive).
+    // own events wait for the usual triggers (a hidden page must still send them with keepalive),
+    // unless they fill a batch: logged before start() (a child's mount effect runs before the
+    // provider's), the batchSize trigger found delivery not started and sent nothing.
     // So on an interval with nothing of this page's queued: another tab may have died with events
     // queued (killed, crashed), and this one may be the only one left to send them.
     if (kind === 'start' || (kind === 'interval' && store.size() === 0))
       return reader.list().then(
-        () => (store.state.others.length > 0 ? run(kind, deadline) : undefined),
+        () => (store.state.others.length > 0 || store.size() >= batchSize ? run(kind, deadline) : undefined),
         (error: unknown) => logger.error('reading queued events failed', error),
       )
     return run(kind, deadline)

@@ -67,6 +67,10 @@ export interface MergeResult {
   /** The response held no failure entries and no unreadable ones. */
   clean: boolean
   rejected?: 'EMPTY_RESPONSE'
+  /** A stale answer older than flags held: those were kept (see `heldAt`). */
+  older?: boolean
+  /** The `heldAt` to pass with the next answer (none when rejected). */
+  heldAt?: number
 }
 
 /**
@@ -87,6 +91,14 @@ export function mergeResponse(
      * later than `fetchedAt`, and with `stale` every flag of the answer is marked stale.
      */
     upstream?: { fetchedAt?: number; stale?: boolean }
+    /**
+     * When an answer last vouched for the values held (the previous result's `heldAt`; default 0,
+     * nothing known). A stale answer is a relay's last known good as of its `fetchedAt`: a held
+     * flag known as of later than that — its content first received after it (`updatedAt`), or
+     * vouched for since — is newer, and is kept (marked stale) whatever that answer says of it: a
+     * value, FLAG_NOT_FOUND, nothing; nor does it bring back a flag a later answer did not have.
+     */
+    heldAt?: number
   },
 ): MergeResult {
   const clean = (options.skipped ?? 0) === 0 && entries.every((e) => e.errorCode === undefined)
@@ -95,14 +107,24 @@ export function mergeResponse(
   if (clean && entries.length === 0 && !options.acceptEmpty && held.size > 0) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
 
   const next = new Map<string, HeldFlag>()
-  // Only a partial response needs to know which held flags it did not mention.
-  const seen = clean ? undefined : new Set<string>()
   const fetchedAt = options.upstream?.fetchedAt
   const cap = Number.isFinite(fetchedAt) && fetchedAt! < options.now ? fetchedAt! : options.now
   const upstreamStale = options.upstream?.stale === true
+  // Only a partial or a stale response needs to know which held flags it did not mention.
+  const seen = clean && !upstreamStale ? undefined : new Set<string>()
+  const heldAt = options.heldAt ?? 0
+  let older = false
+  // Times on the relay's clock: `updatedAt` and `heldAt` are capped by the `fetchedAt` of the
+  // answer that brought them (and by this device's clock), so a relay clock hours ahead cannot
+  // hold later answers off; a fresh answer always applies, and resets `heldAt` to its own time.
+  const newer = (flag?: HeldFlag) => upstreamStale && flag?.source !== 'fallback' && fetchedAt! < Math.max(flag?.updatedAt ?? 0, heldAt) && (older = true)
   for (const entry of entries) {
     seen?.add(entry.key)
     const found = held.get(entry.key)
+    if (newer(found)) {
+      if (found) next.set(entry.key, settle(found, { ...found, stale: true }))
+      continue
+    }
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
@@ -124,11 +146,12 @@ export function mergeResponse(
   }
   if (seen) {
     for (const [key, flag] of held) {
-      if (seen.has(key) || flag.source === 'fallback') continue
+      if (seen.has(key) || flag.source === 'fallback' || (clean && !newer(flag))) continue
       next.set(key, settle(flag, { ...flag, stale: true }))
     }
   }
-  return { flags: unchangedOr(held, next), clean }
+  // A stale answer vouches for what it applied as of its fetchedAt (when it names one).
+  return { flags: unchangedOr(held, next), clean, older, heldAt: upstreamStale ? Math.max(heldAt, fetchedAt ? cap : 0) : cap }
 }
 
 /** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */

@@ -454,7 +454,11 @@ const BUDGET = {
   // headers (another SDK key) lead apart, each set opening its own stream with its key, and the
   // stream remembered for a 304 is kept per static headers. A vendor scoping its stream to the key
   // sent a production tab that followed a staging tab's stream no production notice.
-  live: 4_472,
+  // Raised to 4,520 B (stale-older, 2026-12-05; 4,470 → 4,511 B, +41 B): a tab that kept its newer
+  // values over an older stale answer goes on measuring shared answers against those values, not
+  // against that answer's fetchedAt (a late answer from another tab took it back in time), and a
+  // shared fetchedAt that is not a number counts as none.
+  live: 4_520,
 }
 
 const ENTRIES = {

@@ -215,9 +215,11 @@ export function layerSnapshot(
     const candidate = fromEntry(entry, source, updatedAt, source === 'fallback' ? undefined : (snapshotAt ?? updatedAt))
     // Fallback values stand in for any user until a response confirms them: stale from the start.
     if (source === 'fallback') (candidate as { stale: boolean }).stale = true
+    // The same content on both sides, whichever wins (yesterday's cache under today's bootstrap, a
+    // CDN-cached page's older bootstrap under today's cache): it was first received at the earlier
+    // time, and a re-confirmation does not move `updatedAt` (every SSR page load did).
+    if (prev?.updatedAt! < candidate.updatedAt! && sameContent(prev!, candidate)) (candidate as { updatedAt?: number }).updatedAt = prev!.updatedAt
     if (!prev || wins(candidate, prev)) next.set(entry.key, settle(prev, candidate))
-    // The same content from a snapshot that loses (yesterday's cache under today's bootstrap): it was
-    // first received then, and a re-confirmation does not move `updatedAt` (every SSR page load did).
     else if (candidate.updatedAt! < prev.updatedAt! && sameContent(prev, candidate)) next.set(entry.key, { ...prev, updatedAt: candidate.updatedAt })
   }
   return next

@@ -858,8 +858,10 @@ await main()
 // Then 16,888 B ((c) 16,886 B): the core's updatedAt kept through a bootstrap with the cache's content
 // (+23 B under (b), above).
 // Raised to 17,045 B (stale-older; (c) 16,886 → 17,034 B): the core's stale answer older than what
-// is held no longer replacing it (+159 B under (b), above).
-const OPENFEATURE_BUDGET = { total: 17_045, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// is held no longer replacing it (+159 B under (b), above). Then 17,060 B ((c) 17,049 B): the
+// core's updatedAt kept by a snapshot that wins with the same content, and by an answer confirming
+// a bootstrap dated ahead of this device (+17 B under (b), above).
+const OPENFEATURE_BUDGET = { total: 17_060, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

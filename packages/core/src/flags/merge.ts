@@ -128,7 +128,9 @@ export function mergeResponse(
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
-      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
+      // The same content keeps its time, only capped by the relay's fetchedAt (§9): a device clock
+      // behind the one that dated it (a bootstrap rendered up to a day ahead) does not move it.
+      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, fetchedAt ?? prev.updatedAt) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
       if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
         next.set(entry.key, prev)

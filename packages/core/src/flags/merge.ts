@@ -93,10 +93,11 @@ export function mergeResponse(
     upstream?: { fetchedAt?: number; stale?: boolean }
     /**
      * When an answer last vouched for the values held (the previous result's `heldAt`; default 0,
-     * nothing known). A stale answer is a relay's last known good as of its `fetchedAt`: a held
-     * flag known as of later than that — its content first received after it (`updatedAt`), or
-     * vouched for since — is newer, and is kept (marked stale) whatever that answer says of it: a
-     * value, FLAG_NOT_FOUND, nothing; nor does it bring back a flag a later answer did not have.
+     * nothing known; a user switch or dropped values start again from 0). A stale answer is a
+     * relay's last known good as of its `fetchedAt`: a held flag known as of later than that — its
+     * content first received after it (`updatedAt`), or vouched for since — is newer, and is kept
+     * (marked stale) whatever that answer says of it: a value, FLAG_NOT_FOUND, nothing; nor does it
+     * bring back a flag a later answer did not have.
      */
     heldAt?: number
   },
@@ -115,8 +116,8 @@ export function mergeResponse(
   const heldAt = options.heldAt ?? 0
   let older = false
   // Times on the relay's clock: `updatedAt` and `heldAt` are capped by the `fetchedAt` of the
-  // answer that brought them (and by this device's clock), so a relay clock hours ahead cannot
-  // hold later answers off; a fresh answer always applies, and resets `heldAt` to its own time.
+  // answer that brought them and by this device's clock, so a relay clock hours ahead cannot hold
+  // later answers off (a fresh answer always applies, whatever its time).
   const newer = (flag?: HeldFlag) => upstreamStale && flag?.source !== 'fallback' && fetchedAt! < Math.max(flag?.updatedAt ?? 0, heldAt) && (older = true)
   for (const entry of entries) {
     seen?.add(entry.key)
@@ -152,8 +153,10 @@ export function mergeResponse(
       next.set(key, settle(flag, { ...flag, stale: true }))
     }
   }
-  // A stale answer vouches for what it applied as of its fetchedAt (when it names one).
-  return { flags: unchangedOr(held, next), clean, older, heldAt: upstreamStale ? Math.max(heldAt, fetchedAt ? cap : 0) : cap }
+  // What is held is known as of this answer's time too (a stale one's only when it names one). Not
+  // moved back by a fresh answer dated earlier (a relay in front of a relay keeps the older time):
+  // the flags it did not mention were vouched for later.
+  return { flags: unchangedOr(held, next), clean, older, heldAt: Math.max(heldAt, upstreamStale && !fetchedAt ? 0 : cap) }
 }
 
 /** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */

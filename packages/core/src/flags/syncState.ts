@@ -54,7 +54,7 @@ export interface SyncState {
   readonly source: Status['source']
   readonly etag?: EtagInfo
   /** When an answer last vouched for the values held, on the relay's clock (merge.ts `heldAt`); persisted with them. */
-  readonly heldAt?: number
+  readonly heldAt: number
   /** The cache entry of the current context has been read (or looked up in this page's memory). */
   readonly cacheRead: boolean
   /** The newest request's number: only its answer is applied. */
@@ -114,7 +114,7 @@ export function initialState(input: {
     lastSuccessAt: undefined,
     source: fallbackSource(fallback),
     etag: undefined,
-    heldAt: undefined,
+    heldAt: 0,
     cacheRead: false,
     generation: 0,
   }
@@ -168,7 +168,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Status.source names the data applied last: a cache entry that lost every flag to a newer
       // bootstrap applied nothing.
       const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
-      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt: trustedTime(record.heldAt, input.now) }
+      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt: Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) }
     }
     case 'cache-miss':
       return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state
@@ -182,7 +182,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
         failure: undefined,
         bootstrapError: undefined,
         etag: undefined,
-        heldAt: undefined,
+        heldAt: 0,
         cacheRead: false,
         own: false,
       }
@@ -248,7 +248,7 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
         merged.clean && !merged.older && result.etag !== undefined && state.contextHash !== undefined
           ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
           : undefined
-      return { ...succeed(state, merged.flags, etag, now, upstreamStale), heldAt: merged.heldAt }
+      return { ...succeed(state, merged.flags, etag, now, upstreamStale), heldAt: merged.heldAt! }
     }
   }
 }
@@ -287,7 +287,7 @@ function invalidContext(state: SyncState): SyncState {
 
 /** Only the fallback snapshot held, as the current context's (nothing of its own yet). */
 function onFallback(state: SyncState): SyncState {
-  return { ...state, flags: state.fallback, own: true, etag: undefined, heldAt: undefined, source: fallbackSource(state.fallback) }
+  return { ...state, flags: state.fallback, own: true, etag: undefined, heldAt: 0, source: fallbackSource(state.fallback) }
 }
 
 function fallbackSource(fallback: FlagMap): Status['source'] {

@@ -275,3 +275,56 @@ describe('§5 precedence over arbitrary sequences', () => {
     )
   })
 })
+
+describe('§5 user switches over arbitrary sequences', () => {
+  type Act = { kind: 'switch'; user: 'alice' | 'bob' | 'carol'; plan: boolean; cached: boolean } | Step
+  const act: fc.Arbitrary<Act> = fc.oneof(
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('switch' as const), user: fc.constantFrom('alice' as const, 'bob' as const, 'carol' as const), plan: fc.boolean(), cached: fc.boolean() }) },
+    { weight: 3, arbitrary: step },
+  )
+  /** Values carry their user, so a value shown can be traced to whose it is. */
+  const tag = (user: string, entries: FlagEntry[]) => entries.map((e) => (e.errorCode === undefined ? { ...e, value: `${user}:${JSON.stringify(e.value)}` } : e))
+
+  test("once an attempt for a user has finished, no value of another user is held, and none claims to be theirs", () => {
+    fc.assert(
+      fc.property(fc.array(act, { maxLength: 16 }), fallbackFlags, (acts, fallback) => {
+        let now = T0
+        let user = 'alice'
+        let hash = 'alice'
+        let s = initialState({
+          context: { targetingKey: user },
+          contextHash: hash,
+          fallback: fallback.length ? { bootstrap: { context: { targetingKey: 'x' }, flags: tag('fallback', fallback), fetchedAt: 0 } } : undefined,
+          now,
+        })
+        let finished = false
+        for (const a of acts) {
+          now += a.dt ?? 0
+          if (a.kind === 'switch') {
+            const next = a.user + (a.plan ? '+pro' : '')
+            if (next === hash) continue
+            const cached: CacheRecord | undefined = a.cached ? { v: 1, flags: tag(a.user, [{ key: 'kill', value: true }]), savedAt: now - 1000, contextHash: next } : undefined
+            if (a.user !== user) finished = false
+            user = a.user
+            hash = next
+            s = reduce(s, { type: 'switch', context: { targetingKey: user, plan: a.plan }, contextHash: hash, cached, now })
+          } else if (a.kind === 'cache') {
+            s = reduce(s, { type: 'cache', contextHash: hash, record: { v: 1, flags: tag(user, a.entries.filter((e) => e.errorCode === undefined)), savedAt: now - a.savedAgo, contextHash: hash }, now })
+          } else {
+            const result = toResult(a, now)
+            s = reduce(s, { type: 'request' })
+            s = reduce(s, { type: 'answer', generation: s.generation, contextHash: hash, result: result.kind === 'ok' ? { ...result, entries: tag(user, result.entries) } : result, now })
+            finished = true
+          }
+          if (!finished) continue
+          for (const flag of s.flags.values()) {
+            if (flag.value === undefined) continue
+            const owner = String(flag.value).split(':')[0]
+            expect(owner === user || (owner === 'fallback' && flag.source === 'fallback'), `${flag.key} = ${String(flag.value)} shown to ${user}`).toBe(true)
+          }
+        }
+      }),
+      { numRuns: 300 },
+    )
+  })
+})

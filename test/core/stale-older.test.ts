@@ -145,3 +145,46 @@ test('after a reload during the outage, the cached values are not replaced by th
   expect(again.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
   expect(again.getDetails('promo', '')).toMatchObject({ value: 'spring' })
 })
+
+// Times come from the relays' clocks. A relay whose clock runs hours ahead must not make this page
+// refuse what comes after it: fresh answers always apply, and a stale answer is measured against
+// times capped by this device's clock, so one dated a minute after what the page holds applies.
+test('a relay clock hours ahead holds no later answer off', async () => {
+  const HOUR = 3600_000
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const answer = (value: string, fetchedAt: number, stale: boolean) => ({
+    status: 200,
+    body: { flags: [{ key: 'banner', value }], metadata: { holdfast: { source: stale ? 'data-dir' : 'upstream', fetchedAt, stale } } },
+  })
+  const clock = createManualClock()
+  const browser = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false })
+  cleanup.push(() => browser.close())
+  // A relay 5 hours ahead answers first.
+  server.always(answer('ahead', clock.now() + 5 * HOUR, false))
+  await browser.start()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead', stale: false })
+  expect(browser.getDetails('banner', '').updatedAt).toBeLessThanOrEqual(clock.now())
+  // A minute later, a relay with a right clock: fresh, applied.
+  clock.advance(60_000)
+  server.always(answer('right', clock.now(), false))
+  await browser.refresh()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'right', stale: false })
+  // Then a relay whose upstream failed after that answer: its stale values are newer, applied.
+  clock.advance(60_000)
+  server.always(answer('newer, kept by the relay', clock.now() - 30_000, true))
+  expect((await browser.refresh()).error?.message).not.toMatch(/older/)
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'newer, kept by the relay', stale: true })
+  // The relay 5 hours ahead, stale now: dated after everything held, applied.
+  server.always(answer('ahead, kept', clock.now() + 5 * HOUR - 1000, true))
+  await browser.refresh()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead, kept', stale: true })
+  // And one dated before what is held: kept, said so.
+  server.always(answer('yesterday', clock.now() - 24 * HOUR, true))
+  expect((await browser.refresh()).error?.message).toMatch(/older than the values held/)
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead, kept', stale: true })
+  // A fresh answer always applies, whatever its time.
+  server.always(answer('fresh, clock behind', clock.now() - 5 * HOUR, false))
+  expect((await browser.refresh()).state).toBe('ready')
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'fresh, clock behind', stale: false })
+})

@@ -299,7 +299,7 @@ describe('§5 user switches over arbitrary sequences', () => {
         })
         let finished = false
         for (const a of acts) {
-          now += a.dt ?? 0
+          now += 'dt' in a ? a.dt : 0
           if (a.kind === 'switch') {
             const next = a.user + (a.plan ? '+pro' : '')
             if (next === hash) continue

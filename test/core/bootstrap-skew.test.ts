@@ -48,3 +48,29 @@ test("a bootstrap from a server whose clock is 5 minutes ahead still wins over y
   // Its `updatedAt` is the one the server rendered with it: a hydrating render shows the same.
   expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
 })
+
+// The same page once the flag server answers, confirming the very values the bootstrap had: an
+// identical re-confirmation does not move `updatedAt` (CONTRACT §3). Before, the answer re-dated
+// every flag to this device's clock, 5 minutes earlier than the server had rendered it: the time a
+// "last changed" line shows jumped back although nothing changed.
+test('an answer confirming a bootstrap dated ahead of this device keeps its updatedAt', async () => {
+  server = await createFaultServer(flags([{ key: 'banner', value: 'today' }, { key: 'kill', value: true }]))
+  const fetchedAt = Date.now() + 5 * MINUTE
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'banner', value: 'today' }, { key: 'kill', value: true }], fetchedAt },
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
+  clients.push(client)
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network', updatedAt: fetchedAt })
+  expect(client.getDetails('banner', '')).toMatchObject({ value: 'today', updatedAt: fetchedAt })
+  // A value that did change is dated by this device's clock, as before.
+  server.always(flags([{ key: 'banner', value: 'tomorrow' }, { key: 'kill', value: true }]))
+  await client.refresh()
+  expect(client.getDetails('banner', '').updatedAt).toBeLessThan(fetchedAt)
+  expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
+})

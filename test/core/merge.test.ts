@@ -126,4 +126,16 @@ describe('layerSnapshot precedence', () => {
     flags = layerSnapshot(flags, [{ key: 'x', value: 'late cache' }], 'cache', T1 + 100)
     expect(flags.get('x')).toMatchObject({ value: 'net', source: 'network' })
   })
+
+  // CONTRACT §3: `updatedAt` is when this content was first received; a re-confirmation does not
+  // move it. A page served from a CDN with yesterday's bootstrap (banner "sale", rendered at T0)
+  // hydrates showing updatedAt T0; the cache this browser wrote this morning (first received "sale"
+  // at T1) is newer and wins. Before, the flag's updatedAt then jumped forward to T1 for the same value.
+  test('the same content from a snapshot that wins keeps the earlier updatedAt of the one it beats', () => {
+    const boot = layerSnapshot(new Map(), [{ key: 'banner', value: 'sale' }, { key: 'limit', value: 5 }], 'bootstrap', T0)
+    const flags = layerSnapshot(boot, [{ key: 'banner', value: 'sale', updatedAt: T1 }, { key: 'limit', value: 6, updatedAt: T1 }], 'cache', T1 + 10)
+    expect(flags.get('banner')).toMatchObject({ value: 'sale', source: 'cache', updatedAt: T0 })
+    // Other content: the winner's own time.
+    expect(flags.get('limit')).toMatchObject({ value: 6, source: 'cache', updatedAt: T1 })
+  })
 })

@@ -28,6 +28,7 @@ export interface CacheInput {
   etag?: string
   etagKeys?: string[]
   contextHash?: string
+  heldAt?: number
 }
 
 /** The cache of one client. Never rejects. */

@@ -67,6 +67,10 @@ export interface MergeResult {
   /** The response held no failure entries and no unreadable ones. */
   clean: boolean
   rejected?: 'EMPTY_RESPONSE'
+  /** A stale answer older than flags held: those were kept (see `heldAt`). */
+  older?: boolean
+  /** The `heldAt` to pass with the next answer (none when rejected). */
+  heldAt?: number
 }
 
 /**
@@ -87,6 +91,15 @@ export function mergeResponse(
      * later than `fetchedAt`, and with `stale` every flag of the answer is marked stale.
      */
     upstream?: { fetchedAt?: number; stale?: boolean }
+    /**
+     * When an answer last vouched for the values held (the previous result's `heldAt`; default 0,
+     * nothing known; a user switch or dropped values start again from 0). A stale answer is a
+     * relay's last known good as of its `fetchedAt`: a held flag known as of later than that — its
+     * content first received after it (`updatedAt`), or vouched for since — is newer, and is kept
+     * (marked stale) whatever that answer says of it: a value, FLAG_NOT_FOUND, nothing; nor does it
+     * bring back a flag a later answer did not have.
+     */
+    heldAt?: number
   },
 ): MergeResult {
   const clean = (options.skipped ?? 0) === 0 && entries.every((e) => e.errorCode === undefined)
@@ -95,18 +108,30 @@ export function mergeResponse(
   if (clean && entries.length === 0 && !options.acceptEmpty && held.size > 0) return { flags: held, clean, rejected: 'EMPTY_RESPONSE' }
 
   const next = new Map<string, HeldFlag>()
-  // Only a partial response needs to know which held flags it did not mention.
-  const seen = clean ? undefined : new Set<string>()
   const fetchedAt = options.upstream?.fetchedAt
   const cap = Number.isFinite(fetchedAt) && fetchedAt! < options.now ? fetchedAt! : options.now
   const upstreamStale = options.upstream?.stale === true
+  // Only a partial or a stale response needs to know which held flags it did not mention.
+  const seen = clean && !upstreamStale ? undefined : new Set<string>()
+  const heldAt = options.heldAt ?? 0
+  let older = false
+  // Times on the relay's clock: `updatedAt` and `heldAt` are capped by the `fetchedAt` of the
+  // answer that brought them and by this device's clock, so a relay clock hours ahead cannot hold
+  // later answers off (a fresh answer always applies, whatever its time).
+  const newer = (flag?: HeldFlag) => upstreamStale && flag?.source !== 'fallback' && fetchedAt! < Math.max(flag?.updatedAt ?? 0, heldAt) && (older = true)
   for (const entry of entries) {
     seen?.add(entry.key)
     const found = held.get(entry.key)
+    if (newer(found)) {
+      if (found) next.set(entry.key, settle(found, { ...found, stale: true }))
+      continue
+    }
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
-      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
+      // The same content keeps its time, only capped by the relay's fetchedAt (§9): a device clock
+      // behind the one that dated it (a bootstrap rendered up to a day ahead) does not move it.
+      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, fetchedAt ?? prev.updatedAt) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
       if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
         next.set(entry.key, prev)
@@ -124,11 +149,14 @@ export function mergeResponse(
   }
   if (seen) {
     for (const [key, flag] of held) {
-      if (seen.has(key) || flag.source === 'fallback') continue
+      if (seen.has(key) || flag.source === 'fallback' || (clean && !newer(flag))) continue
       next.set(key, settle(flag, { ...flag, stale: true }))
     }
   }
-  return { flags: unchangedOr(held, next), clean }
+  // What is held is known as of this answer's time too (a stale one's only when it names one). Not
+  // moved back by a fresh answer dated earlier (a relay in front of a relay keeps the older time):
+  // the flags it did not mention were vouched for later.
+  return { flags: unchangedOr(held, next), clean, older, heldAt: Math.max(heldAt, upstreamStale && !fetchedAt ? 0 : cap) }
 }
 
 /** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */
@@ -192,9 +220,11 @@ export function layerSnapshot(
     const candidate = fromEntry(entry, source, updatedAt, source === 'fallback' ? undefined : (snapshotAt ?? updatedAt))
     // Fallback values stand in for any user until a response confirms them: stale from the start.
     if (source === 'fallback') (candidate as { stale: boolean }).stale = true
+    // The same content on both sides, whichever wins (yesterday's cache under today's bootstrap, a
+    // CDN-cached page's older bootstrap under today's cache): it was first received at the earlier
+    // time, and a re-confirmation does not move `updatedAt` (every SSR page load did).
+    if (prev?.updatedAt! < candidate.updatedAt! && sameContent(prev!, candidate)) (candidate as { updatedAt?: number }).updatedAt = prev!.updatedAt
     if (!prev || wins(candidate, prev)) next.set(entry.key, settle(prev, candidate))
-    // The same content from a snapshot that loses (yesterday's cache under today's bootstrap): it was
-    // first received then, and a re-confirmation does not move `updatedAt` (every SSR page load did).
     else if (candidate.updatedAt! < prev.updatedAt! && sameContent(prev, candidate)) next.set(entry.key, { ...prev, updatedAt: candidate.updatedAt })
   }
   return next

@@ -120,6 +120,7 @@ export function createSync(deps: SyncDeps) {
       etag: etag?.value,
       etagKeys: etag ? [...etag.keys] : undefined,
       contextHash: state.contextHash,
+      heldAt: state.heldAt,
     })
   }
 

@@ -53,6 +53,8 @@ export interface SyncState {
   readonly lastSuccessAt?: number
   readonly source: Status['source']
   readonly etag?: EtagInfo
+  /** When an answer last vouched for the values held, on the relay's clock (merge.ts `heldAt`); persisted with them. */
+  readonly heldAt: number
   /** The cache entry of the current context has been read (or looked up in this page's memory). */
   readonly cacheRead: boolean
   /** The newest request's number: only its answer is applied. */
@@ -112,6 +114,7 @@ export function initialState(input: {
     lastSuccessAt: undefined,
     source: fallbackSource(fallback),
     etag: undefined,
+    heldAt: 0,
     cacheRead: false,
     generation: 0,
   }
@@ -165,7 +168,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Status.source names the data applied last: a cache entry that lost every flag to a newer
       // bootstrap applied nothing.
       const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
-      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag }
+      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt: Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) }
     }
     case 'cache-miss':
       return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state
@@ -179,6 +182,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
         failure: undefined,
         bootstrapError: undefined,
         etag: undefined,
+        heldAt: 0,
         cacheRead: false,
         own: false,
       }
@@ -231,16 +235,20 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
     }
     case 'ok': {
       // Placeholder values of the previous user are not this context's: merge against nothing.
-      const merged = mergeResponse(mine, result.entries, { now, skipped: result.skipped, acceptEmpty: input.acceptEmpty, upstream: result.upstream })
+      const merged = mergeResponse(mine, result.entries, { now, skipped: result.skipped, acceptEmpty: input.acceptEmpty, upstream: result.upstream, heldAt: state.heldAt })
       if (merged.rejected) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'the server answered with no flags while flags are held'))
       const upstreamStale = result.upstream?.stale
-        ? new HoldfastError('UPSTREAM_STALE', `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}`)
+        ? new HoldfastError(
+            'UPSTREAM_STALE',
+            `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}${merged.older ? ', older than the values held, which are kept' : ''}`,
+          )
         : undefined
+      // Values kept over an older answer are not that answer's snapshot: a 304 to its ETag must not confirm them.
       const etag: EtagInfo | undefined =
-        merged.clean && result.etag !== undefined && state.contextHash !== undefined
+        merged.clean && !merged.older && result.etag !== undefined && state.contextHash !== undefined
           ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
           : undefined
-      return succeed(state, merged.flags, etag, now, upstreamStale)
+      return { ...succeed(state, merged.flags, etag, now, upstreamStale), heldAt: merged.heldAt! }
     }
   }
 }
@@ -279,7 +287,7 @@ function invalidContext(state: SyncState): SyncState {
 
 /** Only the fallback snapshot held, as the current context's (nothing of its own yet). */
 function onFallback(state: SyncState): SyncState {
-  return { ...state, flags: state.fallback, own: true, etag: undefined, source: fallbackSource(state.fallback) }
+  return { ...state, flags: state.fallback, own: true, etag: undefined, heldAt: 0, source: fallbackSource(state.fallback) }
 }
 
 function fallbackSource(fallback: FlagMap): Status['source'] {

@@ -386,7 +386,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     // for the leader's answer to a notice waits no more: what it holds is newer still.
     if (at! < held[message.key]!) return stopWaiting()
     if (sync.adopt(answer, hash)) {
-      held = { [message.key]: at }
+      hold(message.key, answer.upstream)
       stopWaiting()
     }
     // Refused because this tab's own request is out: once it settles (joined, not a new request),
@@ -394,6 +394,15 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     // answer. Once only: a request out after that one is newer than this answer anyway. Only an
     // answer with a fetchedAt: an unordered one might be older than what that request brings.
     else if (!again && at! >= 0 && sync.busy()) void sync.request('explicit').then(() => take(message, 1))
+  }
+
+  /**
+   * The answer just applied for `key` is what this tab holds now, but a stale answer older than the
+   * values held did not replace them (flags/merge.ts): those are still what the tab holds.
+   */
+  function hold(key: string, upstream?: { fetchedAt?: number; stale?: boolean }) {
+    const at = upstream?.fetchedAt
+    held = { [key]: upstream?.stale && at! < held[key]! ? held[key] : at }
   }
 
   function sleep() {
@@ -475,7 +484,8 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       entries,
       skipped: shared.entries.length - entries.length + (shared.skipped === 0 ? 0 : 1),
       etag: typeof etag === 'string' ? etag : undefined,
-      upstream: upstream && { fetchedAt: upstream.fetchedAt, stale: upstream.stale === true },
+      // Another tab may run another version: a fetchedAt that is not a time is none (it is compared).
+      upstream: upstream && { fetchedAt: Number.isFinite(upstream.fetchedAt) ? upstream.fetchedAt : undefined, stale: upstream.stale === true },
     }
   }
 
@@ -486,7 +496,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })
         return
       }
-      held = { [keyOf(hash)]: result.upstream?.fetchedAt }
+      hold(keyOf(hash), result.upstream)
       const advertised = readStreamInfo(result.streams, deps.url)
       if (advertised && advertised.url !== stream.url) {
         // The server moved its stream: follow it.

@@ -33,6 +33,8 @@ export interface CacheRecord {
   etagKeys?: string[]
   contextHash?: string
   savedAt: number
+  /** When an answer last vouched for these values, on the server's clock (flags/merge.ts `heldAt`). */
+  heldAt?: number
 }
 
 const INVALID: unknown = Symbol()
@@ -219,7 +221,7 @@ export function parseCacheRecord(input: unknown): CacheRecord | undefined {
   if (!isRecord(input) || input.v !== CACHE_VERSION || !Array.isArray(input.flags) || !isNumber(input.savedAt)) return undefined
   const { entries } = parseEntries(input.flags)
   const { etag, contextHash } = input
-  const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: input.savedAt }
+  const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: input.savedAt, heldAt: input.heldAt as number }
   if (typeof etag === 'string') record.etag = etag
   if (Array.isArray(input.etagKeys)) record.etagKeys = input.etagKeys.filter((k): k is string => typeof k === 'string')
   if (typeof contextHash === 'string') record.contextHash = contextHash

@@ -1,0 +1,190 @@
+// A stale relay answer older than what the browser holds (CONTRACT §4 last known good, §9
+// staleness). A fleet of relays behind one URL: relay A follows the upstream; relay B restarts
+// during an upstream outage and serves its data dir, `stale: true` with the `fetchedAt` of the
+// day it last reached the upstream. Before, the browser replaced the kill switch engaged this
+// morning with yesterday's value, and dropped the flag added since (a clean answer without it).
+//
+//   upstream     kill=false ───────────────── kill=true, +promo ──────── down
+//   relay B      fetched (data dir) ── stops                               restarts: stale, fetchedAt=then
+//   relay A                                 fetched ──► browser (today)
+//   browser      ............................. kill=true, promo ........... must keep them, stale
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, expect, test } from 'vitest'
+import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
+import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger } from '../support/clock'
+
+const cleanup: Array<() => unknown> = []
+afterEach(async () => {
+  for (const step of cleanup.splice(0).reverse()) await step()
+})
+
+async function upstream(entries: unknown[]): Promise<FaultServer> {
+  const server = await createFaultServer(flags(entries))
+  cleanup.push(() => server.close())
+  return server
+}
+
+async function relay(options: { upstream: string; dataDir?: string }): Promise<FlagServer> {
+  const server = await createFlagServer({ ...options, port: 0, logger: silentLogger, maxEventLoopDelayMs: 0, liveUpdates: false })
+  cleanup.push(() => server.close())
+  return server
+}
+
+/** One URL in front of the fleet: each request goes to the relay `to()` names now (a load balancer). */
+function balancer() {
+  let target = ''
+  const requests: string[] = []
+  const fetchVia: typeof fetch = (input, init) => {
+    requests.push(target)
+    return fetch(String(input).replace('http://fleet.invalid', target), init)
+  }
+  return { url: 'http://fleet.invalid', fetch: fetchVia, to: (relay: FlagServer) => void (target = relay.url), requests }
+}
+
+function client(fleet: ReturnType<typeof balancer>, storage: FlagStorage | 'memory' = 'memory') {
+  const logger = createTestLogger()
+  const c: FlagClient = createClient({ url: fleet.url, fetch: fleet.fetch, context: { targetingKey: 'alice' }, storage, logger, clock: createManualClock(), liveUpdates: false, refreshOnFocus: false })
+  cleanup.push(() => c.close())
+  return { client: c, logger }
+}
+
+/** Relay B's data dir holds alice's answer from "yesterday" (kill off); then B stops. The upstream moves on (kill on, promo added). */
+async function yesterdayInDataDir() {
+  const dir = await mkdtemp(join(tmpdir(), 'holdfast-stale-older-'))
+  cleanup.push(() => rm(dir, { recursive: true, force: true }))
+  const dataDir = join(dir, 'b')
+  const up = await upstream([{ key: 'kill', value: false, variant: 'off' }, { key: 'banner', value: 'old' }])
+  const b = await relay({ upstream: up.url, dataDir })
+  const fleet = balancer()
+  fleet.to(b)
+  const seed = client(fleet).client
+  await seed.start()
+  expect(seed.getGate('kill', true)).toBe(false)
+  const yesterday = (await (await fetch(`${b.url}/holdfast/v1/status`)).json()).fetchedAt as number
+  await seed.close()
+  await b.close()
+  // Relay A's first answer must come at least a millisecond after B's, as it would the next day.
+  while (Date.now() <= yesterday) await new Promise((done) => setTimeout(done, 1))
+  up.always(flags([{ key: 'kill', value: true, variant: 'on' }, { key: 'banner', value: 'new' }, { key: 'promo', value: 'spring' }]))
+  return { up, dataDir, fleet, yesterday }
+}
+
+/** Relay B again, on its data dir, with the upstream down: it serves yesterday's answer, stale. */
+async function restartB(up: FaultServer, dataDir: string) {
+  up.always({ status: 503, raw: '' })
+  return relay({ upstream: up.url, dataDir })
+}
+
+test("a relay's stale answer older than what the browser holds does not take the browser back in time", async () => {
+  const { up, dataDir, fleet, yesterday } = await yesterdayInDataDir()
+  const a = await relay({ upstream: up.url })
+  fleet.to(a)
+  const { client: browser, logger } = client(fleet)
+  expect((await browser.start()).state).toBe('ready')
+  const today = browser.getDetails('kill', false)
+  expect(today).toMatchObject({ value: true, variant: 'on', source: 'network', stale: false })
+
+  const b = await restartB(up, dataDir)
+  fleet.to(b)
+  const status = await browser.refresh()
+  expect(fleet.requests.at(-1)).toBe(b.url)
+  // The relay said its values are stale, and from when: the page is told so, never silently.
+  expect(status).toMatchObject({ state: 'stale', source: 'network', error: { code: 'UPSTREAM_STALE' } })
+  // Today's values stay (stale: no fresh answer vouches for them now), with their own updatedAt.
+  expect(browser.getDetails('kill', false)).toMatchObject({ value: true, variant: 'on', stale: true, updatedAt: today.updatedAt })
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'new', stale: true })
+  // A clean answer without `promo` removes it only when it is not older than what is held.
+  expect(browser.getDetails('promo', '')).toMatchObject({ value: 'spring', stale: true })
+  expect(browser.getDetails('kill', false).updatedAt!).toBeGreaterThan(yesterday)
+  // What the relay said, and that it was not applied, is in the status and the log.
+  expect(status.error!.message).toMatch(/older than the values held/)
+  expect(logger.warnings.join('\n')).toMatch(/older than the values held/)
+
+  // Asked again, relay B would confirm its snapshot with a 304 to its ETag: that must not pass
+  // yesterday's snapshot off as what is held (a 304 keeps only the keys of the snapshot it names).
+  expect((await browser.refresh()).state).toBe('stale')
+  expect(browser.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+  expect(browser.getDetails('promo', '')).toMatchObject({ value: 'spring', stale: true })
+
+  // Relay A answers again, its own last known good (stale, but from today): applied as always.
+  fleet.to(a)
+  expect((await browser.refresh()).error?.message).not.toMatch(/older/)
+  expect(browser.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+  // The upstream is back: fresh, stale no more.
+  up.always(flags([{ key: 'kill', value: true, variant: 'on' }, { key: 'banner', value: 'new' }, { key: 'promo', value: 'spring' }]))
+  expect((await browser.refresh()).state).toBe('ready')
+  expect(browser.getDetails('kill', false)).toMatchObject({ value: true, stale: false })
+})
+
+test('after a reload during the outage, the cached values are not replaced by the older stale answer either', async () => {
+  const { up, dataDir, fleet } = await yesterdayInDataDir()
+  const a = await relay({ upstream: up.url })
+  fleet.to(a)
+  const storage = createMemoryStorage()
+  const before = client(fleet, storage).client
+  await before.start()
+  expect(before.getGate('kill', false)).toBe(true)
+  await before.close()
+
+  // The page is reloaded; the load balancer sends it to relay B, restarted on yesterday's data dir.
+  const b = await restartB(up, dataDir)
+  fleet.to(b)
+  const { client: browser } = client(fleet, storage)
+  const status = await browser.start()
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(browser.getDetails('kill', false)).toMatchObject({ value: true, variant: 'on', stale: true })
+  expect(browser.getDetails('promo', '')).toMatchObject({ value: 'spring', stale: true })
+  // And what was written back is still today's: the next reload shows it too.
+  await browser.close()
+  const again = client(fleet, storage).client
+  await again.start()
+  expect(again.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+  expect(again.getDetails('promo', '')).toMatchObject({ value: 'spring' })
+})
+
+// Times come from the relays' clocks. A relay whose clock runs hours ahead must not make this page
+// refuse what comes after it: fresh answers always apply, and a stale answer is measured against
+// times capped by this device's clock, so one dated a minute after what the page holds applies.
+test('a relay clock hours ahead holds no later answer off', async () => {
+  const HOUR = 3600_000
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const answer = (value: string, fetchedAt: number, stale: boolean) => ({
+    status: 200,
+    body: { flags: [{ key: 'banner', value }], metadata: { holdfast: { source: stale ? 'data-dir' : 'upstream', fetchedAt, stale } } },
+  })
+  const clock = createManualClock()
+  const browser = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false })
+  cleanup.push(() => browser.close())
+  // A relay 5 hours ahead answers first.
+  server.always(answer('ahead', clock.now() + 5 * HOUR, false))
+  await browser.start()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead', stale: false })
+  expect(browser.getDetails('banner', '').updatedAt).toBeLessThanOrEqual(clock.now())
+  // A minute later, a relay with a right clock: fresh, applied.
+  clock.advance(60_000)
+  server.always(answer('right', clock.now(), false))
+  await browser.refresh()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'right', stale: false })
+  // Then a relay whose upstream failed after that answer: its stale values are newer, applied.
+  clock.advance(60_000)
+  server.always(answer('newer, kept by the relay', clock.now() - 30_000, true))
+  expect((await browser.refresh()).error?.message).not.toMatch(/older/)
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'newer, kept by the relay', stale: true })
+  // The relay 5 hours ahead, stale now: dated after everything held, applied.
+  server.always(answer('ahead, kept', clock.now() + 5 * HOUR - 1000, true))
+  await browser.refresh()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead, kept', stale: true })
+  // And one dated before what is held: kept, said so.
+  server.always(answer('yesterday', clock.now() - 24 * HOUR, true))
+  expect((await browser.refresh()).error?.message).toMatch(/older than the values held/)
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'ahead, kept', stale: true })
+  // A fresh answer always applies, whatever its time.
+  server.always(answer('fresh, clock behind', clock.now() - 5 * HOUR, false))
+  expect((await browser.refresh()).state).toBe('ready')
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'fresh, clock behind', stale: false })
+})

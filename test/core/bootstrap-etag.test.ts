@@ -69,3 +69,21 @@ test('a clean bootstrap snapshot still sends its ETag, and a 304 confirms it', a
   expect(server.requests[0].headers['if-none-match']).toBe('"clean"')
   expect(client.getDetails('payments-kill-switch', true)).toMatchObject({ value: false, source: 'network', stale: false })
 })
+
+test('a 304 to a bootstrap snapshot of only per-flag errors does not empty the cached values: EMPTY_RESPONSE, values kept', async () => {
+  server = await createFaultServer()
+  const storageName = uniqueStorageName('boot-etag-errors-only')
+  await seed(storageName)
+  // Today the flag server (a vendor's bulk endpoint in an outage) answers every flag it was asked
+  // about as not found, and 304s to that snapshot's ETag; the page was rendered from it. The same
+  // answer as a 200 is partial and removes nothing else; its 304 confirmed "no flags but this one".
+  const entries = [{ key: 'payments-kill-switch-v2', errorCode: 'FLAG_NOT_FOUND' }]
+  server.always(snapshot(entries, '"not-found"'))
+  const client = make(storageName, { context: { targetingKey: 'alice' }, flags: entries as Bootstrap['flags'], etag: '"not-found"', fetchedAt: Date.now() + 1000 })
+  const status = await client.start()
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"not-found"')
+  // Before: both cached flags removed by the 304, state `ready` from the network, every kill switch off.
+  expect(client.getGate('payments-kill-switch', false)).toBe(true)
+  expect(client.getDetails('banner', 'none')).toMatchObject({ value: 'sale', source: 'cache', stale: true })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'EMPTY_RESPONSE' } })
+})

@@ -44,3 +44,37 @@ test("a bootstrap with the same content as the cache keeps the cache's updatedAt
   // New content is dated when it first came: the render.
   expect(client.getDetails('limit', 0)).toMatchObject({ value: 5, updatedAt: renderedAt })
 })
+
+test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 304 no longer keeps updatedAt in the future, nor writes it to the cache', async () => {
+  const storageName = uniqueStorageName('updated-at-304-ahead')
+  const entries = [{ key: 'kill', value: true }]
+  // The server 304s to the snapshot the page was rendered from, as long as its flags do not change.
+  server = await createFaultServer((request) => (request.headers['if-none-match'] === '"e1"' ? { status: 304, headers: { ETag: '"e1"' } } : flags(entries, '"e1"')))
+  const clock = createManualClock()
+  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, etag: '"e1"', fetchedAt },
+    storageName,
+    logger: createTestLogger(),
+    clock,
+  })
+  clients.push(client)
+  // Hydration: the first render shows the date the server rendered.
+  expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"e1"')
+  // Confirmed by the network now: first received no later than now, as a 200 of the same content
+  // says. Before: 23 hours from now, through every 304 until the flag changed.
+  expect(client.getDetails('kill', false).updatedAt).toBeLessThanOrEqual(clock.now())
+  await client.close()
+
+  // The next visit, the flag server down: the cache says when the content came, not tomorrow.
+  server.always({ status: 503, raw: '' })
+  const next = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName, logger: createTestLogger(), clock: createManualClock() })
+  clients.push(next)
+  await next.start()
+  expect(next.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
+  expect(next.getDetails('kill', false).updatedAt).toBeLessThanOrEqual(Date.now())
+})

@@ -55,3 +55,22 @@ test('useValue with a literal default is typed as its JSON type too', () => {
   }
   expect(typeof Checkout).toBe('function')
 })
+
+test('a default typed as a union the app declared (a config constant, a prop) keeps that union: code that compiled before the overloads still does', () => {
+  // Types only. Before: `getValue('theme', defaults.theme)` matched the `string` overload, so
+  // `const theme: Theme = …` stopped compiling ("Type 'string' is not assignable to type 'Theme'").
+  const defaults: { theme: Theme; limit: 10 | 20; beta: boolean } = { theme: 'light', limit: 10, beta: false }
+  const client = createClient({ url: 'http://127.0.0.1:9', context: { targetingKey: 'u' }, storage: 'memory', logger: createTestLogger() })
+  clients.push(client)
+  const theme: Theme = client.getValue('theme', defaults.theme)
+  expectTypeOf(client.getValue('theme', defaults.theme)).toEqualTypeOf<Theme>()
+  expectTypeOf(client.getValue('limit', defaults.limit)).toEqualTypeOf<10 | 20>()
+  expectTypeOf(client.getValue('beta', defaults.beta)).toEqualTypeOf<boolean>()
+  const pick = (fallback: Theme): Theme => client.getValue('theme', fallback)
+  function Banner(props: { theme: Theme }) {
+    const t: Theme = useValue('theme', props.theme)
+    expectTypeOf(useValue('theme', props.theme)).toEqualTypeOf<Theme>()
+    return t
+  }
+  expect([theme, pick('dark'), typeof Banner]).toEqual(['light', 'dark', 'function'])
+})

@@ -38,6 +38,7 @@ export type {
   HoldfastEvent,
   JsonInput,
   JsonValue,
+  WidenLiteral,
   LiveOptions,
   Logger,
   Status,

@@ -139,6 +139,14 @@ export interface Logger {
 }
 
 /**
+ * The result type of `getValue`/`useValue` for a default of type `T`: a lone literal (`'light'`, `10`,
+ * `false`, as a literal default is inferred) widens to its JSON type `W`; a union the app declared
+ * (`type Theme = 'light' | 'dark'`) stays as it is, so `const t: Theme = getValue('theme', defaults.theme)` compiles.
+ */
+export type WidenLiteral<T, W> = true extends IsUnion<T> ? T : W
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never
+
+/**
  * A key-value store for persisted flags and events. The default is IndexedDB through idb-keyval;
  * pass your own (e.g. for React Native) or `'memory'`. Methods may reject: the client treats a
  * failed read as a miss and logs a failed write.
@@ -370,12 +378,15 @@ export interface FlagClient {
    * throws in strict mode and changes nothing), else `defaultValue` (default `{}`). Never throws.
    */
   getConfig<T extends object>(key: string, defaultValue?: T): T
-  /** A string flag: `getValue('theme', 'light')` is a `string`, not the literal type `'light'` (name a union with `getValue<Theme>(…)`). */
-  getValue(key: string, defaultValue: string): string
-  /** A number flag: `getValue('limit', 10)` is a `number`, not the literal type `10`. */
-  getValue(key: string, defaultValue: number): number
+  /**
+   * A string flag: `getValue('theme', 'light')` is a `string`, not the literal type `'light'` (name a
+   * union with `getValue<Theme>(…)`); a default already typed as a union (`defaults.theme: Theme`) keeps it.
+   */
+  getValue<T extends JsonValue>(key: string, defaultValue: T & string): WidenLiteral<T, string>
+  /** A number flag: `getValue('limit', 10)` is a `number`, not the literal type `10`; a union of numbers keeps its type. */
+  getValue<T extends JsonValue>(key: string, defaultValue: T & number): WidenLiteral<T, number>
   /** A boolean flag: `getValue('beta', false)` is a `boolean`, not the literal type `false`. */
-  getValue(key: string, defaultValue: boolean): boolean
+  getValue<T extends JsonValue>(key: string, defaultValue: T & boolean): WidenLiteral<T, boolean>
   /** Any JSON flag, type-checked against `defaultValue` (`null` accepts any type). Returns the default when missing or mismatched. Never throws. */
   getValue<T extends JsonValue>(key: string, defaultValue: T): T
   /**

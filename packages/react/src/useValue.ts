@@ -1,4 +1,4 @@
-import type { JsonValue } from '@holdfast/core'
+import type { JsonValue, WidenLiteral } from '@holdfast/core'
 import { selectValue, useFlag } from './useFlag'
 
 /**
@@ -7,11 +7,12 @@ import { selectValue, useFlag } from './useFlag'
  * when this flag's value changes; the exposure is logged after commit. Must be called inside
  * `<FlagProvider>`. A literal default gives the flag's JSON type, not the literal:
  * `useValue('theme', 'light')` is a `string` (typed `'light'`, `theme === 'dark'` would not
- * compile); name a union with `useValue<Theme>('theme', 'light')`.
+ * compile); name a union with `useValue<Theme>('theme', 'light')`. A default already typed as a
+ * union (`props.theme: Theme`) keeps it.
  */
-export function useValue(key: string, defaultValue: string): string
-export function useValue(key: string, defaultValue: number): number
-export function useValue(key: string, defaultValue: boolean): boolean
+export function useValue<T extends JsonValue>(key: string, defaultValue: T & string): WidenLiteral<T, string>
+export function useValue<T extends JsonValue>(key: string, defaultValue: T & number): WidenLiteral<T, number>
+export function useValue<T extends JsonValue>(key: string, defaultValue: T & boolean): WidenLiteral<T, boolean>
 export function useValue<T extends JsonValue>(key: string, defaultValue: T): T
 export function useValue<T extends JsonValue>(key: string, defaultValue: T): T {
   return useFlag('useValue', key, defaultValue, selectValue)

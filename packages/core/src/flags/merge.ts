@@ -170,13 +170,15 @@ function unchangedOr(held: FlagMap, next: FlagMap): FlagMap {
  * A 304: the snapshot the ETag names is current. Its flags are confirmed fresh and now count as
  * from the network (values that kept a per-flag error, or that the server said were STALE, stay stale). A held flag that was not in
  * that snapshot (`keys`) — one only the cache had when the ETag came from a bootstrap — is treated
- * as absent from a clean response and goes, as do fallback values.
+ * as absent from a clean response and goes, as do fallback values. An `updatedAt` after `now` (a
+ * bootstrap dated by a server whose clock runs ahead) becomes `now`, as a 200 of the same content
+ * makes it: the network confirmed the content now, so it was received by now at the latest.
  */
-export function confirmAll(held: FlagMap, keys?: ReadonlySet<string>): FlagMap {
+export function confirmAll(held: FlagMap, keys?: ReadonlySet<string>, now?: number): FlagMap {
   const next = new Map<string, HeldFlag>()
   for (const [key, flag] of held) {
     if (flag.source === 'fallback' || (keys && !keys.has(key))) continue
-    next.set(key, settle(flag, { ...flag, source: 'network', stale: flag.errorCode !== undefined || flag.reason === 'STALE' }))
+    next.set(key, settle(flag, { ...flag, source: 'network', stale: flag.errorCode !== undefined || flag.reason === 'STALE', updatedAt: flag.updatedAt! > now! ? now : flag.updatedAt }))
   }
   return unchangedOr(held, next)
 }

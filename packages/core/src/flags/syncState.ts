@@ -225,12 +225,13 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
       // as "the snapshot of no keys is current", it would wipe every held value.
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
-      // A snapshot of no flags (a bootstrap rendered while the server answered `{"flags": []}`)
-      // confirmed while flags are held is that empty answer again: refused as the 200 is.
-      if (!etag.keys.size && mine.size && !input.acceptEmpty) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'a 304 confirmed no flags while flags are held'))
+      const confirmed = confirmAll(mine, etag.keys, now)
+      // A snapshot that leaves no flag (a bootstrap rendered while the server answered `{"flags": []}`,
+      // or only per-flag errors such as FLAG_NOT_FOUND) confirmed while flags are held is that empty
+      // answer again: refused as the 200 of no flags is, never "every kill switch is off".
+      if (!confirmed.size && mine.size && !input.acceptEmpty) return fail(state, new HoldfastError('EMPTY_RESPONSE', 'a 304 confirmed no flags while flags are held'))
       // The snapshot named is one a relay said was stale: confirmed, and still stale.
       const upstreamStale = etag.stale
-      const confirmed = confirmAll(mine, etag.keys)
       return succeed(state, upstreamStale ? markStale(confirmed) : confirmed, etag, now, upstreamStale)
     }
     case 'ok': {

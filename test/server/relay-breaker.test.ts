@@ -87,6 +87,34 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a probe answered 404 (an ingress whose backend is gone) does not close it: the upstream still gives no values', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of users) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // The upstream's pods are gone; the ingress in front answers 404 for every request.
+      upstream.set({ status: 404, text: 'default backend - 404' })
+      clock += 31_000
+      const before = upstream.requests.length
+      for (let i = 0; i < 40; i++) {
+        clock += 50
+        expect(await ask(users[i % 4])).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${users[i % 4]}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: the 404 closed it, and every request after went upstream (40).
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(2)
+      expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
     const upstream = await startUpstream(answers('v1'))
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })

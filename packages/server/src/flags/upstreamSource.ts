@@ -539,8 +539,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-    // Any answer that is not an outage (a refused answer, a 401/403, a 404) says the upstream is up.
-    if (key !== undefined) breakerSaw(!refused && opensBreaker(kind, httpStatus) ? { type: 'down', at, key, jitter: Math.random() } : { type: 'answered' })
+    // An answer refused here or a 401/403 says the upstream is up. Another `http` failure (a 404, a
+    // redirect not followed) says neither: it is what an ingress answers while the upstream behind
+    // it is gone (health stays `failing`), and as a probe's answer it closed an open breaker, every
+    // request going upstream again for one 404 each, no value in any of them.
+    if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+    else if (key !== undefined && (refused || kind !== 'http')) breakerSaw({ type: 'answered' })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }

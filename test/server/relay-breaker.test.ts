@@ -178,7 +178,7 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
 describe('proxy mode with --redis: each relay holds its own breaker', () => {
   const { redisServer } = useRedisFleet()
 
-  it('both absorb the outage; one that found the upstream back shares its answers, which the other serves while its own breaker waits for its probe', async () => {
+  it('both absorb the outage; one that found the upstream back shares its answers, and the other probes at once, its users not served that answer as stale for up to 30 s', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream(answers('v1'))
     const clocks = [1_800_000_000_000, 1_800_000_000_000]
@@ -209,18 +209,28 @@ describe('proxy mode with --redis: each relay holds its own breaker', () => {
       // 40 browser requests: two upstream requests open each relay's breaker.
       expect(upstream.requests.length - before).toBe(4)
       for (const relay of relays) expect(relay.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // The other relay has probed a while: its next probe is up to 30 s away.
+      for (let i = 0; i < 6; i++) {
+        clocks[1] += 31_000
+        expect((await ask(1, 'u0')).status).toBe(200)
+      }
+      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'open', probes: 6 })
       upstream.set(answers('v2'))
       clocks[0] += 31_000
       expect(await ask(0, 'u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
       expect(relays[0].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
-      // The other relay takes that answer through Redis, asking nothing itself until its probe is due.
+      // The other relay takes that answer through Redis: the upstream answers. Before, its users got
+      // even that answer marked stale (UPSTREAM_STALE in every browser) until its own probe was due,
+      // up to 30 s on; now its next request goes upstream as the probe, and finds it back.
+      clocks[1] += 2_000
       const asked = upstream.requests.length
-      await waitFor(async () => ((await ask(1, 'u1')).body as any).flags[0].value === 'v2 u1', 5000)
-      expect(upstream.requests.length).toBe(asked)
-      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      clocks[1] += 31_000
-      expect(await ask(1, 'u2')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u2' }], metadata: { holdfast: { stale: false } } } })
+      await waitFor(async () => {
+        const body = (await ask(1, 'u1')).body as any
+        return body.flags[0].value === 'v2 u1' && body.metadata.holdfast.stale === false
+      }, 5000)
+      expect(upstream.requests.length - asked).toBe(1)
       expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      expect(await ask(1, 'u2')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u2' }], metadata: { holdfast: { stale: false } } } })
     } finally {
       await Promise.all(relays.map((relay) => relay.close()))
     }

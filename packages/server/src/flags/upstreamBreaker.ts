@@ -19,6 +19,8 @@ export interface BreakerState {
   failedFor: readonly string[]
   /** Epoch ms when it opened. */
   openedAt?: number
+  /** Epoch ms of the latest probe (none yet: `openedAt`). */
+  probedAt?: number
   /** While open: the next probe goes at this time (epoch ms) at the earliest. */
   probeAt?: number
   /** The wait (before jitter) after the next probe. */
@@ -30,12 +32,14 @@ export interface BreakerState {
 /**
  * What happened upstream. `answered`: the upstream answered anything that is not an outage (values,
  * a 304, a 400, a 401/403, a refused answer). `down`: a request for `key` met an outage (no answer,
- * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `jitter` is in [0, 1).
+ * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `heard`: another relay of
+ * a `--redis` fleet shared an answer it got from the upstream. `jitter` is in [0, 1).
  */
 export type BreakerEvent =
   | { type: 'answered' }
   | { type: 'down'; at: number; key: string; jitter: number }
   | { type: 'probe'; at: number; jitter: number }
+  | { type: 'heard'; at: number }
 
 /** The breaker at start, and after any answer. */
 export const CLOSED_BREAKER: BreakerState = { open: false, failedFor: [], delayMs: BREAKER_MIN_MS, probes: 0 }
@@ -49,7 +53,16 @@ export function reduceBreaker(state: BreakerState, event: BreakerEvent): Breaker
   if (event.type === 'answered') return state.open || state.failedFor.length > 0 ? CLOSED_BREAKER : state
   if (event.type === 'probe') {
     if (!state.open) return state
-    return { ...state, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
+    return { ...state, probedAt: event.at, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
+  }
+  if (event.type === 'heard') {
+    // Another relay was answered: the next probe is due now, not up to 30 s on (its users were
+    // served the very answer the fleet shared marked stale until then). Not sooner than the first
+    // wait after the latest probe: a relay cut off alone from the upstream probes at most once a
+    // second, not at every answer the fleet shares.
+    if (!state.open) return state
+    const probeAt = Math.max(event.at, (state.probedAt ?? state.openedAt ?? event.at) + BREAKER_MIN_MS)
+    return probeAt < (state.probeAt ?? Infinity) ? { ...state, probeAt } : state
   }
   if (state.open) return state
   const failedFor = state.failedFor.includes(event.key) ? state.failedFor : [...state.failedFor, event.key].slice(-2)

@@ -203,6 +203,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) return false
+    // Another relay got this answer from the upstream: this one's breaker probes now (see upstreamBreaker.ts).
+    if (breaker.open) breakerSaw({ type: 'heard', at: now() })
     const held = cache.get(key)
     // The store's order (its versions) says this answer is newer than any seen here. `fetchedAt`
     // comes from another machine's clock, which may be hours off: it only keeps the same values

@@ -87,7 +87,12 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
-  it('a probe answered 404 (an ingress whose backend is gone) does not close it: the upstream still gives no values', async () => {
+  // An ingress whose backend is gone answers 404 to everything; a flag service whose store is down
+  // may answer every user with zero flags (refused: CONTRACT §2.1, an outage that answers `{}`).
+  it.each([
+    ['404 (an ingress whose backend is gone)', { status: 404, text: 'default backend - 404' }],
+    ['with zero flags (refused)', { status: 200, json: { flags: [] } }],
+  ] as Array<[string, Behaviour]>)('a probe answered %s does not close it: the upstream still gives no values', async (_, still) => {
     const upstream = await startUpstream(answers('v1'))
     let clock = 1_800_000_000_000
     const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
@@ -99,15 +104,14 @@ describe('proxy mode: a breaker on the upstream health', () => {
       upstream.set(down)
       for (const user of users) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      // The upstream's pods are gone; the ingress in front answers 404 for every request.
-      upstream.set({ status: 404, text: 'default backend - 404' })
+      upstream.set(still)
       clock += 31_000
       const before = upstream.requests.length
       for (let i = 0; i < 40; i++) {
         clock += 50
         expect(await ask(users[i % 4])).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${users[i % 4]}` }], metadata: { holdfast: { stale: true } } } })
       }
-      // Before: the 404 closed it, and every request after went upstream (40).
+      // Before: the probe's answer closed it, and every request after went upstream (40).
       expect(upstream.requests.length - before).toBeLessThanOrEqual(2)
       expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
     } finally {

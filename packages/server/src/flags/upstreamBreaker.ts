@@ -30,8 +30,8 @@ export interface BreakerState {
 }
 
 /**
- * What happened upstream. `answered`: the upstream answered anything that is not an outage (values,
- * a 304, a 400, a 401/403, a refused answer). `down`: a request for `key` met an outage (no answer,
+ * What happened upstream. `answered`: the upstream answered as a live server does (values, a 304,
+ * a 400, a 401/403; not a 404 nor an answer refused here, which say neither up nor down). `down`: a request for `key` met an outage (no answer,
  * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `heard`: another relay of
  * a `--redis` fleet shared an answer it got from the upstream. `jitter` is in [0, 1).
  */

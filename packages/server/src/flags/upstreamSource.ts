@@ -541,12 +541,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-    // An answer refused here or a 401/403 says the upstream is up. Another `http` failure (a 404, a
-    // redirect not followed) says neither: it is what an ingress answers while the upstream behind
-    // it is gone (health stays `failing`), and as a probe's answer it closed an open breaker, every
-    // request going upstream again for one 404 each, no value in any of them.
+    // A 401/403 says the upstream is up. An answer that gives nothing to serve says neither up nor
+    // down: a 404 or a redirect not followed (what an ingress answers while the upstream behind it
+    // is gone), or an answer refused here (zero flags, shrunk, too large: what a flag service whose
+    // store is down may answer every user). As a probe's answer either closed an open breaker, and
+    // every request went upstream again, each for one more such answer.
     if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) breakerSaw({ type: 'down', at, key, jitter: Math.random() })
-    else if (key !== undefined && (refused || kind !== 'http')) breakerSaw({ type: 'answered' })
+    else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered' })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }

@@ -119,6 +119,41 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a probe the upstream blames (400 for a bad context, 401 for a made-up key: a gateway still up in front of a dead service) does not close it', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      // The gateway checks keys and contexts; the flag service behind it is down.
+      upstream.set((request) =>
+        request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down,
+      )
+      for (const user of users) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      const before = upstream.requests.length
+      // Over 20 s, a client with a bad context or a made-up key asks every second, before the users.
+      for (let i = 0; i < 20; i++) {
+        clock += 1100
+        await (i % 2 === 0 ? ask('bad') : ask('x', { authorization: 'Bearer made-up' }))
+        for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: each such request closed it, and the users' next requests went upstream (60 in all).
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(6)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // Values close it.
+      upstream.set(answers('v2'))
+      clock += 31_000
+      expect(await ask('u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
     const upstream = await startUpstream(answers('v1'))
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })

@@ -309,9 +309,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
   }
 
-  const record = (event: HealthEvent) => {
+  // `blamed`: a success that is a 400 or a 401/403 (see upstreamBreaker.ts).
+  const record = (event: HealthEvent, blamed = false) => {
     health = reduceHealth(health, event)
-    if (event.type === 'success') breakerSaw({ type: 'answered' })
+    if (event.type === 'success') breakerSaw({ type: 'answered', blamed })
     if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
@@ -465,7 +466,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
         // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
-        record({ type: 'success', at })
+        record({ type: 'success', at }, true)
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)
@@ -541,13 +542,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-    // A 401/403 says the upstream is up. An answer that gives nothing to serve says neither up nor
+    // A 401/403 says the upstream is up (but blames the request). An answer that gives nothing to serve says neither up nor
     // down: a 404 or a redirect not followed (what an ingress answers while the upstream behind it
     // is gone), or an answer refused here (zero flags, shrunk, too large: what a flag service whose
     // store is down may answer every user). As a probe's answer either closed an open breaker, and
     // every request went upstream again, each for one more such answer.
     if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) breakerSaw({ type: 'down', at, key, jitter: Math.random() })
-    else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered' })
+    else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
@@ -608,7 +609,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
-    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
+    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at }, result.kind === 'failed')
     else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }

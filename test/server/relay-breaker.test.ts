@@ -1,9 +1,11 @@
 // Proxy mode against an upstream that is down: the relay absorbs the outage. Before, every browser
 // request went upstream while it answered 500 (60 requests for 60 browser requests), so a fleet
 // of browsers behind one relay hammered a flag service that was down or recovering.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer } from '@holdfast/server'
-import { recordingLogger, startServer, waitFor } from './helpers'
+import { recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
 
@@ -149,6 +151,29 @@ describe('proxy mode: a breaker on the upstream health', () => {
       clock += 31_000
       expect(await ask('u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const snapshotPath = join(await tempDir(), 'snap.json')
+    await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, snapshotPath, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const good = { authorization: 'Bearer good' }
+      const ask = (targetingKey: string, headers: Record<string, string> = good) => source.evaluate!({ context: { targetingKey }, headers })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      upstream.set((request) => (request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : down))
+      clock += 61_000
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      clock += 1100
+      expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
+      expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
     } finally {
       await source.close()
     }

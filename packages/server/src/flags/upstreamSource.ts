@@ -267,6 +267,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // probe (one at a time, when due); the others are answered from what is held, or 503.
   let breaker: BreakerState = CLOSED_BREAKER
   let probing: Promise<Outcome> | undefined
+  // The latest outage it saw: why it is open. Not `health.lastError`, which a made-up key's 401 to
+  // a probe replaces while the breaker stays open (and a 401 denies the snapshot under `clear`).
+  let downError: { kind: UpstreamFailureKind; message: string } | undefined
   // Browser requests answered without asking while it was open (since start).
   let unasked = 0
   let snapshot: SnapshotLayer | undefined
@@ -547,7 +550,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // is gone), or an answer refused here (zero flags, shrunk, too large: what a flag service whose
     // store is down may answer every user). As a probe's answer either closed an open breaker, and
     // every request went upstream again, each for one more such answer.
-    if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+    if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) {
+      downError = { kind, message }
+      breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+    }
     else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
@@ -573,7 +579,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     let asProbe = false
     if (!reask && breaker.open) {
       if (probing || !probeDue(breaker, now())) {
-        const error = health.lastError
+        const error = downError
         return Promise.resolve({ kind: 'failed', failure: error?.kind ?? 'http', message: `the upstream is down${error ? ` (${error.message})` : ''}: not asked again before ${new Date(breaker.probeAt!).toISOString()} (breaker open)`, unasked: true })
       }
       breakerSaw({ type: 'probe', at: now(), jitter: Math.random() })

@@ -306,7 +306,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const before = breaker
     breaker = reduceBreaker(breaker, event)
     if (!before.open && breaker.open) {
-      log.warn(`upstream: down for two contexts in a row (${health.lastError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
+      log.warn(`upstream: down for two contexts in a row (${downError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
     } else if (before.open && !breaker.open) {
       log.info(`upstream: answered again; breaker closed after ${Math.max(0, Math.round((now() - before.openedAt!) / 1000))} s and ${before.probes} probe(s)`)
     }
@@ -545,16 +545,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-    // A 401/403 says the upstream is up (but blames the request). An answer that gives nothing to serve says neither up nor
-    // down: a 404 or a redirect not followed (what an ingress answers while the upstream behind it
-    // is gone), or an answer refused here (zero flags, shrunk, too large: what a flag service whose
-    // store is down may answer every user). As a probe's answer either closed an open breaker, and
-    // every request went upstream again, each for one more such answer.
+    // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
+    // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
+    // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
+    // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
+    // a probe's answer either closed an open breaker, and every request went upstream again, each
+    // for one more such answer.
     if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })
-    }
-    else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
+    } else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }

@@ -239,6 +239,34 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
   })
 })
 
+describe('proxy mode: a probe that hangs', () => {
+  it('settles at the upstream timeout, its caller long gone with the held answer: the next probe goes when due, and the first that is answered closes it', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 1000, heldAnswerAfterMs: 50, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of ['a', 'b']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      upstream.set('hang')
+      clock += 31_000
+      // The probe: its caller gets the held answer after 50 ms; the request hangs on upstream.
+      expect(await ask('a')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open', probing: true, probes: 1 })
+      await waitFor(() => source.relayStatus().upstream.breaker!.probing === false, 4000)
+      upstream.set(answers('v2'))
+      clock += 31_000
+      expect(await ask('b')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 b' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+})
+
 describe('proxy mode with --redis: each relay holds its own breaker', () => {
   const { redisServer } = useRedisFleet()
 

@@ -179,6 +179,28 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('one key rate limited (429) while the upstream answers another never opens it for every key', async () => {
+    const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer busy' ? { status: 429, text: 'Too Many Requests' } : answers('v1')))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('q0', 'quiet')).status).toBe(200)
+      // One tenant's key is over its rate limit; the other tenant's new users keep coming.
+      for (let i = 0; i < 10; i++) {
+        clock += 100
+        // (The busy tenant has more users: two of its requests in a row.)
+        for (const user of [`b${i}`, `c${i}`]) expect((await ask(user, 'busy')).status).toBe(503)
+        // Before: 503 without asking from the second 429 on (the breaker open for every key).
+        expect(await ask(`q${i + 1}`, 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: `v1 q${i + 1}` }], metadata: { holdfast: { stale: false } } } })
+      }
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
     const upstream = await startUpstream(answers('v1'))
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })

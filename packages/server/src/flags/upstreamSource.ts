@@ -542,7 +542,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
     // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
     const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
-    const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    const othersAccepted = credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    const onesOwn = kind === 'unauthorized' && othersAccepted
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
@@ -551,7 +552,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
     // a probe's answer either closed an open breaker, and every request went upstream again, each
     // for one more such answer.
-    if (key !== undefined && !refused && opensBreaker(kind, httpStatus)) {
+    // A 429 for credentials while the upstream accepted others within the last minute is that
+    // key's own rate limit (a tenant over its quota; its pause, with a Retry-After, is for it alone):
+    // neither up nor down either. Before, two of its users in a row opened the breaker for every
+    // key: the other tenants' new users got 503, and their held users stale values, from an
+    // upstream that was serving them.
+    const ownLimit = httpStatus === 429 && othersAccepted
+    if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })
     } else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })

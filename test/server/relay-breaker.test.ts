@@ -1,9 +1,11 @@
 // Proxy mode against an upstream that is down: the relay absorbs the outage. Before, every browser
 // request went upstream while it answered 500 (60 requests for 60 browser requests), so a fleet
 // of browsers behind one relay hammered a flag service that was down or recovering.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer } from '@holdfast/server'
-import { recordingLogger, startServer, waitFor } from './helpers'
+import { recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
 
@@ -87,6 +89,118 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  // An ingress whose backend is gone answers 404 to everything; a flag service whose store is down
+  // may answer every user with zero flags (refused: CONTRACT §2.1, an outage that answers `{}`).
+  it.each([
+    ['404 (an ingress whose backend is gone)', { status: 404, text: 'default backend - 404' }],
+    ['with zero flags (refused)', { status: 200, json: { flags: [] } }],
+  ] as Array<[string, Behaviour]>)('a probe answered %s does not close it: the upstream still gives no values', async (_, still) => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of users) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      upstream.set(still)
+      clock += 31_000
+      const before = upstream.requests.length
+      for (let i = 0; i < 40; i++) {
+        clock += 50
+        expect(await ask(users[i % 4])).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${users[i % 4]}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: the probe's answer closed it, and every request after went upstream (40).
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(2)
+      expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a probe the upstream blames (400 for a bad context, 401 for a made-up key: a gateway still up in front of a dead service) does not close it', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      // The gateway checks keys and contexts; the flag service behind it is down.
+      upstream.set((request) =>
+        request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down,
+      )
+      for (const user of users) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      const before = upstream.requests.length
+      // Over 20 s, a client with a bad context or a made-up key asks every second, before the users.
+      for (let i = 0; i < 20; i++) {
+        clock += 1100
+        await (i % 2 === 0 ? ask('bad') : ask('x', { authorization: 'Bearer made-up' }))
+        for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: each such request closed it, and the users' next requests went upstream (60 in all).
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(6)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // Values close it.
+      upstream.set(answers('v2'))
+      clock += 31_000
+      expect(await ask('u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const snapshotPath = join(await tempDir(), 'snap.json')
+    await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, snapshotPath, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const good = { authorization: 'Bearer good' }
+      const ask = (targetingKey: string, headers: Record<string, string> = good) => source.evaluate!({ context: { targetingKey }, headers })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      upstream.set((request) => (request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : down))
+      clock += 61_000
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      clock += 1100
+      expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
+      expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('one key rate limited (429) while the upstream answers another never opens it for every key', async () => {
+    const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer busy' ? { status: 429, text: 'Too Many Requests' } : answers('v1')))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('q0', 'quiet')).status).toBe(200)
+      // One tenant's key is over its rate limit; the other tenant's new users keep coming.
+      for (let i = 0; i < 10; i++) {
+        clock += 100
+        // (The busy tenant has more users: two of its requests in a row.)
+        for (const user of [`b${i}`, `c${i}`]) expect((await ask(user, 'busy')).status).toBe(503)
+        // Before: 503 without asking from the second 429 on (the breaker open for every key).
+        expect(await ask(`q${i + 1}`, 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: `v1 q${i + 1}` }], metadata: { holdfast: { stale: false } } } })
+      }
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
     const upstream = await startUpstream(answers('v1'))
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })
@@ -147,10 +261,38 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
   })
 })
 
+describe('proxy mode: a probe that hangs', () => {
+  it('settles at the upstream timeout, its caller long gone with the held answer: the next probe goes when due, and the first that is answered closes it', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    let clock = 1_800_000_000_000
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 1000, heldAnswerAfterMs: 50, log: recordingLogger(), now: () => clock })
+    await source.open()
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of ['a', 'b']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      upstream.set('hang')
+      clock += 31_000
+      // The probe: its caller gets the held answer after 50 ms; the request hangs on upstream.
+      expect(await ask('a')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open', probing: true, probes: 1 })
+      await waitFor(() => source.relayStatus().upstream.breaker!.probing === false, 4000)
+      upstream.set(answers('v2'))
+      clock += 31_000
+      expect(await ask('b')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 b' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+})
+
 describe('proxy mode with --redis: each relay holds its own breaker', () => {
   const { redisServer } = useRedisFleet()
 
-  it('both absorb the outage; one that found the upstream back shares its answers, which the other serves while its own breaker waits for its probe', async () => {
+  it('both absorb the outage; one that found the upstream back shares its answers, and the other probes at once, its users not served that answer as stale for up to 30 s', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream(answers('v1'))
     const clocks = [1_800_000_000_000, 1_800_000_000_000]
@@ -181,18 +323,28 @@ describe('proxy mode with --redis: each relay holds its own breaker', () => {
       // 40 browser requests: two upstream requests open each relay's breaker.
       expect(upstream.requests.length - before).toBe(4)
       for (const relay of relays) expect(relay.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // The other relay has probed a while: its next probe is up to 30 s away.
+      for (let i = 0; i < 6; i++) {
+        clocks[1] += 31_000
+        expect((await ask(1, 'u0')).status).toBe(200)
+      }
+      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'open', probes: 6 })
       upstream.set(answers('v2'))
       clocks[0] += 31_000
       expect(await ask(0, 'u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
       expect(relays[0].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
-      // The other relay takes that answer through Redis, asking nothing itself until its probe is due.
+      // The other relay takes that answer through Redis: the upstream answers. Before, its users got
+      // even that answer marked stale (UPSTREAM_STALE in every browser) until its own probe was due,
+      // up to 30 s on; now its next request goes upstream as the probe, and finds it back.
+      clocks[1] += 2_000
       const asked = upstream.requests.length
-      await waitFor(async () => ((await ask(1, 'u1')).body as any).flags[0].value === 'v2 u1', 5000)
-      expect(upstream.requests.length).toBe(asked)
-      expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      clocks[1] += 31_000
-      expect(await ask(1, 'u2')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u2' }], metadata: { holdfast: { stale: false } } } })
+      await waitFor(async () => {
+        const body = (await ask(1, 'u1')).body as any
+        return body.flags[0].value === 'v2 u1' && body.metadata.holdfast.stale === false
+      }, 5000)
+      expect(upstream.requests.length - asked).toBe(1)
       expect(relays[1].relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      expect(await ask(1, 'u2')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u2' }], metadata: { holdfast: { stale: false } } } })
     } finally {
       await Promise.all(relays.map((relay) => relay.close()))
     }

@@ -36,4 +36,15 @@ describe('reduceBreaker', () => {
     // A clock set back an hour: the probe is due, not an hour away.
     expect(probeDue(state, t - 3_600_000)).toBe(true)
   })
+
+  it('an answer another relay shares makes the next probe due now, but not sooner than 1 s after the latest probe', () => {
+    let state = reduceBreaker(reduceBreaker(CLOSED_BREAKER, { type: 'down', at, key: 'a', jitter: 0 }), { type: 'down', at, key: 'b', jitter: 0 })
+    for (let i = 1; i <= 6; i++) state = reduceBreaker(state, { type: 'probe', at: at + i * 31_000, jitter: 0.5 })
+    const probedAt = at + 6 * 31_000
+    expect(state.probeAt).toBe(probedAt + 30_000)
+    expect(reduceBreaker(state, { type: 'heard', at: probedAt + 200 }).probeAt).toBe(probedAt + 1000)
+    const heard = reduceBreaker(state, { type: 'heard', at: probedAt + 5000 })
+    expect(probeDue(heard, probedAt + 5000)).toBe(true)
+    expect(reduceBreaker(CLOSED_BREAKER, { type: 'heard', at })).toBe(CLOSED_BREAKER)
+  })
 })

@@ -19,6 +19,8 @@ export interface BreakerState {
   failedFor: readonly string[]
   /** Epoch ms when it opened. */
   openedAt?: number
+  /** Epoch ms of the latest probe (none yet: `openedAt`). */
+  probedAt?: number
   /** While open: the next probe goes at this time (epoch ms) at the earliest. */
   probeAt?: number
   /** The wait (before jitter) after the next probe. */
@@ -28,14 +30,17 @@ export interface BreakerState {
 }
 
 /**
- * What happened upstream. `answered`: the upstream answered anything that is not an outage (values,
- * a 304, a 400, a 401/403, a refused answer). `down`: a request for `key` met an outage (no answer,
- * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `jitter` is in [0, 1).
+ * What happened upstream. `answered`: the upstream answered as a live server does (values, a 304;
+ * `blamed`: a 400 or a 401/403, which blame the request; not a 404 nor an answer refused here,
+ * which say neither up nor down). `down`: a request for `key` met an outage (no answer,
+ * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `heard`: another relay of
+ * a `--redis` fleet shared an answer it got from the upstream. `jitter` is in [0, 1).
  */
 export type BreakerEvent =
-  | { type: 'answered' }
+  | { type: 'answered'; blamed?: boolean }
   | { type: 'down'; at: number; key: string; jitter: number }
   | { type: 'probe'; at: number; jitter: number }
+  | { type: 'heard'; at: number }
 
 /** The breaker at start, and after any answer. */
 export const CLOSED_BREAKER: BreakerState = { open: false, failedFor: [], delayMs: BREAKER_MIN_MS, probes: 0 }
@@ -46,10 +51,24 @@ const jittered = (delayMs: number, jitter: number) => Math.min(BREAKER_MAX_MS, M
 
 /** The next breaker after `event`. */
 export function reduceBreaker(state: BreakerState, event: BreakerEvent): BreakerState {
+  // An answer that blames the request starts the count again, but does not close an open breaker:
+  // an API gateway answers those while the flag service behind it is down, and any client can send
+  // one (a made-up key, a context missing an attribute). Each closed it before, and the users'
+  // requests after went upstream until two failed, the probes never backing off past 1 s.
+  if (event.type === 'answered' && event.blamed && state.open) return state
   if (event.type === 'answered') return state.open || state.failedFor.length > 0 ? CLOSED_BREAKER : state
   if (event.type === 'probe') {
     if (!state.open) return state
-    return { ...state, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
+    return { ...state, probedAt: event.at, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
+  }
+  if (event.type === 'heard') {
+    // Another relay was answered: the next probe is due now, not up to 30 s on (its users were
+    // served the very answer the fleet shared marked stale until then). Not sooner than the first
+    // wait after the latest probe: a relay cut off alone from the upstream probes at most once a
+    // second, not at every answer the fleet shares.
+    if (!state.open) return state
+    const probeAt = Math.max(event.at, (state.probedAt ?? state.openedAt ?? event.at) + BREAKER_MIN_MS)
+    return probeAt < (state.probeAt ?? Infinity) ? { ...state, probeAt } : state
   }
   if (state.open) return state
   const failedFor = state.failedFor.includes(event.key) ? state.failedFor : [...state.failedFor, event.key].slice(-2)

@@ -203,6 +203,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) return false
+    // Another relay got this answer from the upstream: this one's breaker probes now (see upstreamBreaker.ts).
+    if (breaker.open) breakerSaw({ type: 'heard', at: now() })
     const held = cache.get(key)
     // The store's order (its versions) says this answer is newer than any seen here. `fetchedAt`
     // comes from another machine's clock, which may be hours off: it only keeps the same values
@@ -265,6 +267,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // probe (one at a time, when due); the others are answered from what is held, or 503.
   let breaker: BreakerState = CLOSED_BREAKER
   let probing: Promise<Outcome> | undefined
+  // The latest outage it saw: why it is open. Not `health.lastError`, which a made-up key's 401 to
+  // a probe replaces while the breaker stays open (and a 401 denies the snapshot under `clear`).
+  let downError: { kind: UpstreamFailureKind; message: string } | undefined
   // Browser requests answered without asking while it was open (since start).
   let unasked = 0
   let snapshot: SnapshotLayer | undefined
@@ -301,15 +306,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const before = breaker
     breaker = reduceBreaker(breaker, event)
     if (!before.open && breaker.open) {
-      log.warn(`upstream: down for two contexts in a row (${health.lastError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
+      log.warn(`upstream: down for two contexts in a row (${downError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
     } else if (before.open && !breaker.open) {
       log.info(`upstream: answered again; breaker closed after ${Math.max(0, Math.round((now() - before.openedAt!) / 1000))} s and ${before.probes} probe(s)`)
     }
   }
 
-  const record = (event: HealthEvent) => {
+  // `blamed`: a success that is a 400 or a 401/403 (see upstreamBreaker.ts).
+  const record = (event: HealthEvent, blamed = false) => {
     health = reduceHealth(health, event)
-    if (event.type === 'success') breakerSaw({ type: 'answered' })
+    if (event.type === 'success') breakerSaw({ type: 'answered', blamed })
     if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
@@ -463,7 +469,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
         // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
-        record({ type: 'success', at })
+        record({ type: 'success', at }, true)
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)
@@ -536,11 +542,26 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
     // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
     const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
-    const onesOwn = kind === 'unauthorized' && credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    const othersAccepted = credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    const onesOwn = kind === 'unauthorized' && othersAccepted
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-    // Any answer that is not an outage (a refused answer, a 401/403, a 404) says the upstream is up.
-    if (key !== undefined) breakerSaw(!refused && opensBreaker(kind, httpStatus) ? { type: 'down', at, key, jitter: Math.random() } : { type: 'answered' })
+    // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
+    // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
+    // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
+    // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
+    // a probe's answer either closed an open breaker, and every request went upstream again, each
+    // for one more such answer.
+    // A 429 for credentials while the upstream accepted others within the last minute is that
+    // key's own rate limit (a tenant over its quota; its pause, with a Retry-After, is for it alone):
+    // neither up nor down either. Before, two of its users in a row opened the breaker for every
+    // key: the other tenants' new users got 503, and their held users stale values, from an
+    // upstream that was serving them.
+    const ownLimit = httpStatus === 429 && othersAccepted
+    if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
+      downError = { kind, message }
+      breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+    } else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
@@ -565,7 +586,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     let asProbe = false
     if (!reask && breaker.open) {
       if (probing || !probeDue(breaker, now())) {
-        const error = health.lastError
+        const error = downError
         return Promise.resolve({ kind: 'failed', failure: error?.kind ?? 'http', message: `the upstream is down${error ? ` (${error.message})` : ''}: not asked again before ${new Date(breaker.probeAt!).toISOString()} (breaker open)`, unasked: true })
       }
       breakerSaw({ type: 'probe', at: now(), jitter: Math.random() })
@@ -601,7 +622,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
-    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at })
+    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at }, result.kind === 'failed')
     else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }

@@ -50,7 +50,7 @@ export interface RelayStatus {
      * Proxy mode: the breaker on the upstream's health. `open` after two contexts in a row met an
      * outage (no answer, a timeout, 5xx, 408/429, HTML): users' requests are then answered from
      * what is held (stale) or 503 without an upstream request each (`unasked`, since start), and
-     * one goes upstream as the probe at `nextProbeAt` at the earliest (1 s doubling to 30 s,
+     * one goes upstream as the probe at `nextProbeAt` at the earliest (1 s doubling to 5 s,
      * jittered); the first answer with values (or a 304) closes it. Each relay of a `--redis` fleet
      * has its own (an answer another relay shares makes its next probe due at once).
      */

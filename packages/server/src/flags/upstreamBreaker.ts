@@ -5,8 +5,13 @@
 
 /** The first wait between two probes of an upstream that is down: 1,000 ms, doubling. */
 export const BREAKER_MIN_MS = 1000
-/** The longest wait between two probes: 30,000 ms (jitter only shortens it). */
-export const BREAKER_MAX_MS = 30_000
+/**
+ * The longest wait between two probes: 5,000 ms (jitter only shortens it). Short on purpose: the
+ * re-ask rounds that would also find the upstream back run only while a stream is open, so this is
+ * how long a relay with no browser streaming can keep serving stale values after the upstream has
+ * healed; one probe per 5 s is still nothing to the upstream beside one request per browser request.
+ */
+export const BREAKER_MAX_MS = 5_000
 
 /** The breaker: closed (every request may go upstream) or open (one probe at a time, on a backoff). */
 export interface BreakerState {

@@ -18,7 +18,7 @@ afterEach(async () => {
 
 /** What the fleet answers each tab (by `X-Tab`) next: a version and whether the relay says stale. */
 async function fleet() {
-  const answer: Record<string, { n: number; stale: boolean }> = { a: { n: 3, stale: false }, b: { n: 3, stale: false } }
+  const answer: Record<string, { n: number; stale: boolean; at?: number }> = { a: { n: 3, stale: false }, b: { n: 3, stale: false } }
   const streams: ServerResponse[] = []
   const server: Server = createServer((req, res) => {
     if (req.url?.startsWith('/stream')) {
@@ -28,11 +28,11 @@ async function fleet() {
     }
     req.resume()
     req.on('end', () => {
-      const { n, stale } = answer[String(req.headers['x-tab'])]
+      const { n, stale, at = n } = answer[String(req.headers['x-tab'])]
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(
         JSON.stringify({
           flags: [{ key: 'banner', value: `v${n}`, reason: 'STATIC' }],
-          metadata: { holdfast: { source: stale ? 'data-dir' : 'upstream', fetchedAt: n, stale } },
+          metadata: { holdfast: { source: stale ? 'data-dir' : 'upstream', fetchedAt: at, stale } },
           eventStreams: [{ type: 'sse', endpoint: { requestUri: '/stream' } }],
         }),
       )
@@ -81,4 +81,33 @@ it("a tab that kept its values over an older stale answer still refuses another 
   await pollUntil(() => a.client.getValue('banner', 'none') !== 'v3', 300, 'A to change').catch(() => undefined)
   expect(a.client.getValue('banner', 'none')).toBe('v3')
   expect(a.shown).not.toContain('v2')
+})
+
+// A relay of the fleet whose clock runs hours ahead dates its answers in this tab's future. The tab
+// held that time as is, so every answer another tab shared for hours after, fresh and newer (a
+// change the leader fetched on a notice), read as older and was dropped: the tab showed the old
+// value until a request of its own. Times are measured as the single-tab merge measures them,
+// capped by this device's clock.
+it("a tab that got an answer from a relay clock hours ahead still takes another tab's newer fresh answer", async () => {
+  const server = await fleet()
+  const a = tab(server.url, 'a')
+  const b = tab(server.url, 'b')
+  const heard: Array<{ t: string }> = []
+  const channel = new BroadcastChannel(`holdfast-live:2:${server.url}/stream`)
+  channel.onmessage = (event: MessageEvent) => void heard.push(event.data)
+  cleanup.push(() => channel.close())
+  const shared = () => heard.filter((m) => m.t === 'values').length
+  server.answer.a = { n: 1, stale: false, at: Date.now() + 5 * 3600_000 }
+  server.answer.b = { n: 1, stale: false, at: Date.now() }
+  await a.client.start()
+  await b.client.start()
+  await pollUntil(() => shared() === 2, 5000, 'both tabs to share their first answer')
+  expect(a.client.getValue('banner', 'none')).toBe('v1')
+
+  // The flag changes; tab B's request reaches a relay with a right clock, a moment later.
+  server.answer.b = { n: 2, stale: false, at: Date.now() + 1000 }
+  await b.client.refresh()
+  await pollUntil(() => shared() === 3, 5000, "B's answer shared")
+  await pollUntil(() => a.client.getValue('banner', 'none') === 'v2', 2000, 'A to take v2')
+  expect(a.client.getDetails('banner', 'none')).toMatchObject({ value: 'v2', stale: false })
 })

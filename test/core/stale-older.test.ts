@@ -188,3 +188,73 @@ test('a relay clock hours ahead holds no later answer off', async () => {
   expect((await browser.refresh()).state).toBe('ready')
   expect(browser.getDetails('banner', '')).toMatchObject({ value: 'fresh, clock behind', stale: false })
 })
+
+const HOUR = 3600_000
+/** An answer for `banner` as a relay sends it: fresh, or stale with the time of its last known good. */
+const answer = (value: string, fetchedAt: number, stale: boolean) => ({
+  status: 200,
+  body: { flags: [{ key: 'banner', value }], metadata: { holdfast: { source: stale ? 'data-dir' : 'upstream', fetchedAt, stale } } },
+})
+
+// The page's values are another context's (the same user with other attributes: a plan upgrade
+// through setContext, or a reload with them, the cache being one entry per targetingKey): a stale
+// answer for the new context is that context's last known good, and nothing held is newer for it.
+// Measured against the other attributes' times, it was refused and the free plan's values stayed
+// for the pro user (kept, marked stale) for the whole outage, after every reload too.
+test("a stale answer for the same user's new attributes is not refused as older than the old attributes' values", async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const clock = createManualClock()
+  const options = { url: server.url, storage: createMemoryStorage(), logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
+  const browser = createClient({ ...options, context: { targetingKey: 'alice', plan: 'free' } })
+  cleanup.push(() => browser.close())
+  server.always(answer('free', clock.now(), false))
+  await browser.start()
+  expect(browser.getValue('banner', '')).toBe('free')
+  // The upstream goes down; the relay holds alice-as-pro from an hour ago.
+  clock.advance(60_000)
+  server.always(answer('pro', clock.now() - HOUR, true))
+  const status = await browser.setContext({ targetingKey: 'alice', plan: 'pro' })
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'pro', stale: true })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(status.error?.message).not.toMatch(/older/)
+})
+
+test("after a reload with new attributes, the cache entry of the old ones does not hold off their stale answer", async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const clock = createManualClock()
+  const storage = createMemoryStorage()
+  const options = { url: server.url, storage, logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
+  // The page as bob on the free plan saved its values; he upgrades on another device, then reloads.
+  const first = createClient({ ...options, context: { targetingKey: 'bob', plan: 'free' } })
+  cleanup.push(() => first.close())
+  server.always(answer('free', clock.now(), false))
+  await first.start()
+  await first.close()
+  clock.advance(60_000)
+  server.always(answer('pro', clock.now() - HOUR, true))
+  const reloaded = createClient({ ...options, context: { targetingKey: 'bob', plan: 'pro' } })
+  cleanup.push(() => reloaded.close())
+  expect((await reloaded.start()).error?.message).not.toMatch(/older/)
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'pro', stale: true })
+})
+
+// The same with nothing cached yet: a page rendered for the free plan (its bootstrap) switches to pro
+// before any answer; the bootstrap's values stand in, and the relay's stale pro answer replaces them.
+test("a bootstrap of the user's old attributes does not hold off a stale answer for the new ones", async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const clock = createManualClock()
+  server.always(answer('pro', clock.now() - HOUR, true))
+  const bootstrap = { context: { targetingKey: 'alice', plan: 'free' }, flags: [{ key: 'banner', value: 'free' }], fetchedAt: clock.now() }
+  const browser = createClient({ url: server.url, storage: 'memory', logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false, bootstrap, context: bootstrap.context })
+  cleanup.push(() => browser.close())
+  expect(browser.getValue('banner', '')).toBe('free')
+  // Switched before start (the app knew the plan by then): the first request asks for pro.
+  void browser.setContext({ targetingKey: 'alice', plan: 'pro' })
+  const status = await browser.start()
+  expect(browser.getDetails('banner', '')).toMatchObject({ value: 'pro', stale: true })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(status.error?.message).not.toMatch(/older/)
+})

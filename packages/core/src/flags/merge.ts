@@ -92,8 +92,9 @@ export function mergeResponse(
      */
     upstream?: { fetchedAt?: number; stale?: boolean }
     /**
-     * When an answer last vouched for the values held (the previous result's `heldAt`; default 0,
-     * nothing known; a user switch or dropped values start again from 0). A stale answer is a
+     * When an answer last vouched for the values held (the previous result's `heldAt`; 0, nothing
+     * known but the flags' own times; dropped values start again from 0; NaN or none, the values
+     * held are another context's, none is newer for this one). A stale answer is a
      * relay's last known good as of its `fetchedAt`: a held flag known as of later than that — its
      * content first received after it (`updatedAt`), or vouched for since — is newer, and is kept
      * (marked stale) whatever that answer says of it: a value, FLAG_NOT_FOUND, nothing; nor does it
@@ -113,19 +114,17 @@ export function mergeResponse(
   const upstreamStale = options.upstream?.stale === true
   // Only a partial or a stale response needs to know which held flags it did not mention.
   const seen = clean && !upstreamStale ? undefined : new Set<string>()
-  const heldAt = options.heldAt ?? 0
+  const heldAt = options.heldAt!
   let older = false
   // Times on the relay's clock: `updatedAt` and `heldAt` are capped by the `fetchedAt` of the
   // answer that brought them and by this device's clock, so a relay clock hours ahead cannot hold
   // later answers off (a fresh answer always applies, whatever its time).
   const newer = (flag?: HeldFlag) => upstreamStale && flag?.source !== 'fallback' && fetchedAt! < Math.max(flag?.updatedAt ?? 0, heldAt) && (older = true)
   for (const entry of entries) {
-    seen?.add(entry.key)
     const found = held.get(entry.key)
-    if (newer(found)) {
-      if (found) next.set(entry.key, settle(found, { ...found, stale: true }))
-      continue
-    }
+    // Kept: left unseen, the loop over what the answer did not mention marks it stale.
+    if (newer(found)) continue
+    seen?.add(entry.key)
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
@@ -156,7 +155,7 @@ export function mergeResponse(
   // What is held is known as of this answer's time too (a stale one's only when it names one). Not
   // moved back by a fresh answer dated earlier (a relay in front of a relay keeps the older time):
   // the flags it did not mention were vouched for later.
-  return { flags: unchangedOr(held, next), clean, older, heldAt: Math.max(heldAt, upstreamStale && !fetchedAt ? 0 : cap) }
+  return { flags: unchangedOr(held, next), clean, older, heldAt: Math.max(heldAt || 0, upstreamStale && !fetchedAt ? 0 : cap) }
 }
 
 /** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */

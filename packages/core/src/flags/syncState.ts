@@ -53,7 +53,10 @@ export interface SyncState {
   readonly lastSuccessAt?: number
   readonly source: Status['source']
   readonly etag?: EtagInfo
-  /** When an answer last vouched for the values held, on the relay's clock (merge.ts `heldAt`); persisted with them. */
+  /**
+   * When an answer last vouched for the values held, on the relay's clock (merge.ts `heldAt`); persisted
+   * with them. NaN while the values held are this user's for other attributes: nothing to measure against.
+   */
   readonly heldAt: number
   /** The cache entry of the current context has been read (or looked up in this page's memory). */
   readonly cacheRead: boolean
@@ -168,7 +171,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Status.source names the data applied last: a cache entry that lost every flag to a newer
       // bootstrap applied nothing.
       const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
-      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt: Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) }
+      // An entry saved for other attributes of this user (one per targetingKey): its values stand in, and
+      // their times say nothing of what this context's answers may replace (NaN: see SyncState.heldAt).
+      const heldAt = record.contextHash === state.contextHash ? Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) : NaN
+      return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt }
     }
     case 'cache-miss':
       return input.contextHash === state.contextHash && !state.cacheRead ? { ...state, cacheRead: true } : state
@@ -192,7 +198,8 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // The same user with other attributes: what is held is still theirs (as their cache entry, one
       // per targetingKey, would be), stale until an answer for the new attributes; a failed attempt
       // keeps it rather than turning every flag, a kill switch too, into the caller's default.
-      if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags) }
+      // Their times are the other attributes' (NaN: see SyncState.heldAt): no newer than this context's answers.
+      if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags), heldAt: NaN }
       // No flash of defaults: the previous values stay visible, marked stale, while the state says
       // `loading`; they are not this user's, so they go the moment an attempt for this user fails.
       // Not after a logout (pause): the user who left is not the one arriving, and the page went
@@ -241,13 +248,13 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       const upstreamStale = result.upstream?.stale
         ? new HoldfastError(
             'UPSTREAM_STALE',
-            `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}${merged.older ? ', older than the values held, which are kept' : ''}`,
+            `the flag server's own source is failing; its values are from ${result.upstream.fetchedAt ?? 'an unknown time'}${merged.older ? ', older than the values held (kept)' : ''}`,
           )
         : undefined
       // Values kept over an older answer are not that answer's snapshot: a 304 to its ETag must not confirm them.
       const etag: EtagInfo | undefined =
-        merged.clean && !merged.older && result.etag !== undefined && state.contextHash !== undefined
-          ? { value: result.etag, contextHash: state.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
+        merged.clean && !merged.older && result.etag !== undefined
+          ? { value: result.etag, contextHash: input.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
           : undefined
       return { ...succeed(state, merged.flags, etag, now, upstreamStale), heldAt: merged.heldAt! }
     }

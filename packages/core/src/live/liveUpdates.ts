@@ -398,11 +398,14 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   /**
    * The answer just applied for `key` is what this tab holds now, but a stale answer older than the
-   * values held did not replace them (flags/merge.ts): those are still what the tab holds.
+   * values held did not replace them (flags/merge.ts): those are still what the tab holds. Its time
+   * is capped by this device's clock, as the merge caps it: held as is from a relay clock hours
+   * ahead, every newer answer another tab shared for hours after read as older and was dropped.
+   * (No fetchedAt: NaN, which orders against nothing, as undefined did.)
    */
   function hold(key: string, upstream?: { fetchedAt?: number; stale?: boolean }) {
-    const at = upstream?.fetchedAt
-    held = { [key]: upstream?.stale && at! < held[key]! ? held[key] : at }
+    const at = Math.min(upstream?.fetchedAt!, clock.now())
+    held = { [key]: upstream?.stale && at < held[key]! ? held[key] : at }
   }
 
   function sleep() {

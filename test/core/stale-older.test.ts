@@ -258,3 +258,46 @@ test("a bootstrap of the user's old attributes does not hold off a stale answer 
   expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
   expect(status.error?.message).not.toMatch(/older/)
 })
+
+// A per-flag `updatedAt` read back from the cache is this device's record of when it got the value:
+// one later than this device's now (written by an older SDK from a bootstrap dated up to a day
+// ahead, or corrupt), not finite or negative, is unknown (the entry's save time stands in). Read as
+// given, 1e300 made every stale answer "older" for that flag, for good: its cached value was kept
+// over every relay's last known good until a fresh answer came.
+test.each([['a day ahead', 24 * HOUR], ['1e300', 1e300], ['negative', -5]])(
+  "a cached flag's untrustworthy updatedAt (%s) does not hold off a stale answer after a reload",
+  async (_name, bad) => {
+    const server = await createFaultServer()
+    cleanup.push(() => server.close())
+    const clock = createManualClock()
+    const map = new Map<string, unknown>()
+    const options = { url: server.url, storage: createMemoryStorage(map), logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false, context: { targetingKey: 'alice' } }
+    const first = createClient(options)
+    cleanup.push(() => first.close())
+    server.always(answer('cached', clock.now(), false))
+    await first.start()
+    await first.close()
+    const savedAt = clock.now()
+    const entries = [...map.values()].filter((v): v is { flags: Array<{ updatedAt?: number }>; heldAt?: number } => (v as { v?: unknown }).v === 1)
+    expect(entries).toHaveLength(1)
+    delete entries[0]!.heldAt
+    entries[0]!.flags[0]!.updatedAt = bad === 24 * HOUR ? savedAt + bad : bad
+
+    // Two hours later the page is reloaded during an outage: first shown from the cache alone.
+    clock.advance(2 * HOUR)
+    server.always({ status: 503, raw: '' })
+    const reloaded = createClient(options)
+    cleanup.push(() => reloaded.close())
+    expect((await reloaded.start()).source).toBe('cache')
+    const cached = reloaded.getDetails('banner', '')
+    expect(cached.value).toBe('cached')
+    expect(cached.updatedAt).toBeGreaterThan(0)
+    expect(cached.updatedAt).toBeLessThanOrEqual(savedAt)
+    // A relay's last known good from an hour ago is newer than that entry: applied.
+    server.always(answer('an hour ago', clock.now() - HOUR, true))
+    const status = await reloaded.refresh()
+    expect(status).toMatchObject({ state: 'stale', source: 'network', error: { code: 'UPSTREAM_STALE' } })
+    expect(status.error?.message).not.toMatch(/older/)
+    expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'an hour ago', stale: true })
+  },
+)

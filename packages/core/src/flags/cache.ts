@@ -92,7 +92,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: string; lo
       return queue(async () => {
         const raw = await storage.get(key)
         if (raw === undefined) return undefined
-        const record = parseCacheRecord(raw)
+        const record = parseCacheRecord(raw, options.now())
         if (!record) {
           logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
           await storage.del([key])

@@ -112,8 +112,12 @@ export function trustedTime(value: unknown, now: number): number {
   return isNumber(value) && value > 0 && value <= now + CLOCK_SKEW_MS ? value : 0
 }
 
-/** Reads one flag entry; undefined when it cannot be read (no string key). */
-export function parseEntry(raw: unknown): FlagEntry | undefined {
+/**
+ * Reads one flag entry; undefined when it cannot be read (no string key). An `updatedAt` not
+ * finite and positive is left out, and so, read back from storage (`now`: this device's clock), is
+ * one later than now (see parseCacheRecord).
+ */
+export function parseEntry(raw: unknown, now = Infinity): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
   if (typeof d.key !== 'string') return undefined
@@ -132,7 +136,7 @@ export function parseEntry(raw: unknown): FlagEntry | undefined {
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
-  if (isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt
+  if (trustedTime(d.updatedAt, now)) entry.updatedAt = d.updatedAt as number
   return entry
 }
 
@@ -148,10 +152,10 @@ function readMetadata(value: Record<string, unknown>): FlagMetadata {
   return out
 }
 
-function parseEntries(raw: unknown[]): { entries: FlagEntry[]; skipped: number } {
+function parseEntries(raw: unknown[], now?: number): { entries: FlagEntry[]; skipped: number } {
   const entries: FlagEntry[] = []
   for (const item of raw) {
-    const entry = parseEntry(item)
+    const entry = parseEntry(item, now)
     if (entry) entries.push(entry)
   }
   return { entries, skipped: raw.length - entries.length }
@@ -216,10 +220,16 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
   return { bootstrap, skipped }
 }
 
-/** Reads a persisted cache entry `{ v, flags: [...], savedAt, etag?, contextHash? }`; undefined when corrupt, foreign or of another version. */
-export function parseCacheRecord(input: unknown): CacheRecord | undefined {
+/**
+ * Reads a persisted cache entry `{ v, flags: [...], savedAt, etag?, contextHash? }`; undefined when
+ * corrupt, foreign or of another version. A flag's `updatedAt` this device's clock (`now`) cannot
+ * have written — later than now (an older SDK stored a bootstrap's, up to a day ahead), negative —
+ * is unknown (the entry's save time stands in): read as given, it made every stale answer "older"
+ * for that flag, and its value was kept over them for good.
+ */
+export function parseCacheRecord(input: unknown, now: number): CacheRecord | undefined {
   if (!isRecord(input) || input.v !== CACHE_VERSION || !Array.isArray(input.flags) || !isNumber(input.savedAt)) return undefined
-  const { entries } = parseEntries(input.flags)
+  const { entries } = parseEntries(input.flags, now)
   const { etag, contextHash } = input
   const record: CacheRecord = { v: CACHE_VERSION, flags: entries, savedAt: input.savedAt, heldAt: input.heldAt as number }
   if (typeof etag === 'string') record.etag = etag

@@ -412,10 +412,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // a flag's `updatedAt` read back from the cache later than this device's now (an older SDK stored a
 // bootstrap's, up to a day ahead; a corrupt 1e300) or not positive is unknown, where it made every
 // stale relay answer "older" for that flag and kept its cached value over them for good.
+// Then 15,393 B and 20,035 B (client-trust; measured 15,365 → 15,386 B and 20,010 → 20,031 B, +21 B):
+// a stale answer older than every flag it names applies nothing, and Status.source stays the source
+// of what is shown (CONTRACT: the data most recently applied), where it said `network` over the
+// cache's or the bootstrap's values.
 const BUDGET = {
-  react: 15_372, // (b): client + React bindings, up front, gzip bytes
+  react: 15_393, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_014, // (b) plus the event delivery chunk
+  withEvents: 20_035, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -873,7 +877,9 @@ await main()
 // updatedAt a bootstrap dated ahead brought at now, and refuses a 304 that would leave no flag (+18 B).
 // Then 17,088 B ((c) 17,066 → 17,084 B, client-trust): a cached flag's updatedAt later than this
 // device's now read as unknown (+12 B under (b), above).
-const OPENFEATURE_BUDGET = { total: 17_088, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,109 B ((c) 17,084 → 17,105 B, client-trust): a stale answer that applied nothing leaves
+// Status.source as it was (+21 B under (b), above).
+const OPENFEATURE_BUDGET = { total: 17_109, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -301,3 +301,25 @@ test.each([['a day ahead', 24 * HOUR], ['1e300', 1e300], ['negative', -5]])(
     expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'an hour ago', stale: true })
   },
 )
+
+// Status.source is the source of the data most recently applied (CONTRACT §4): a stale answer
+// refused as older for every flag applied nothing, and the page still shows the cache's values.
+test('a stale answer refused entirely leaves Status.source as the source of what is shown', async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const clock = createManualClock()
+  const options = { url: server.url, storage: createMemoryStorage(), logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false, context: { targetingKey: 'alice' } }
+  const first = createClient(options)
+  cleanup.push(() => first.close())
+  server.always(answer('today', clock.now(), false))
+  await first.start()
+  await first.close()
+  clock.advance(60_000)
+  server.always(answer('yesterday', clock.now() - 24 * HOUR, true))
+  const reloaded = createClient(options)
+  cleanup.push(() => reloaded.close())
+  const status = await reloaded.start()
+  expect(status.error?.message).toMatch(/older than the values held/)
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'cache', stale: true })
+  expect(status).toMatchObject({ state: 'stale', source: 'cache', error: { code: 'UPSTREAM_STALE' } })
+})

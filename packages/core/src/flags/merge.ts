@@ -69,6 +69,8 @@ export interface MergeResult {
   rejected?: 'EMPTY_RESPONSE'
   /** A stale answer older than flags held: those were kept (see `heldAt`). */
   older?: boolean
+  /** Older for every flag it named: nothing of the answer was applied. */
+  none?: boolean
   /** The `heldAt` to pass with the next answer (none when rejected). */
   heldAt?: number
 }
@@ -155,7 +157,7 @@ export function mergeResponse(
   // What is held is known as of this answer's time too (a stale one's only when it names one). Not
   // moved back by a fresh answer dated earlier (a relay in front of a relay keeps the older time):
   // the flags it did not mention were vouched for later.
-  return { flags: unchangedOr(held, next), clean, older, heldAt: Math.max(heldAt || 0, upstreamStale && !fetchedAt ? 0 : cap) }
+  return { flags: unchangedOr(held, next), clean, older, none: older && !seen!.size, heldAt: Math.max(heldAt || 0, upstreamStale && !fetchedAt ? 0 : cap) }
 }
 
 /** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */

@@ -256,12 +256,15 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
         merged.clean && !merged.older && result.etag !== undefined
           ? { value: result.etag, contextHash: input.contextHash, at: now, keys: new Set(result.entries.map((e) => e.key)), stale: upstreamStale }
           : undefined
-      return { ...succeed(state, merged.flags, etag, now, upstreamStale), heldAt: merged.heldAt! }
+      // Status.source names the data applied last: a stale answer older than every flag it named applied
+      // nothing, and what is shown is still the cache's or the bootstrap's.
+      return { ...succeed(state, merged.flags, etag, now, upstreamStale, merged.none), heldAt: merged.heldAt! }
     }
   }
 }
 
-function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, now: number, failure?: HoldfastError): SyncState {
+/** `none`: nothing of the answer was applied (Status.source names the data applied last). */
+function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, now: number, failure?: HoldfastError, none?: boolean): SyncState {
   return {
     ...state,
     flags,
@@ -271,7 +274,7 @@ function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, n
     bootstrapError: undefined,
     storageError: undefined,
     lastSuccessAt: now,
-    source: 'network',
+    source: none ? state.source : 'network',
     etag,
   }
 }

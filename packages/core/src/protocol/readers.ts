@@ -113,11 +113,11 @@ export function trustedTime(value: unknown, now: number): number {
 }
 
 /**
- * Reads one flag entry; undefined when it cannot be read (no string key). An `updatedAt` not
- * finite and positive is left out, and so, read back from storage (`now`: this device's clock), is
- * one later than now (see parseCacheRecord).
+ * Reads one flag entry; undefined when it cannot be read (no string key). Read back from storage
+ * (`now`: this device's clock), an `updatedAt` not positive or later than now is left out (see
+ * parseCacheRecord); from the wire, any finite one is read, as the server's zod schema reads it.
  */
-export function parseEntry(raw: unknown, now = Infinity): FlagEntry | undefined {
+export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (raw === null || typeof raw !== 'object') return undefined
   const d = raw as Record<string, unknown>
   if (typeof d.key !== 'string') return undefined
@@ -136,7 +136,7 @@ export function parseEntry(raw: unknown, now = Infinity): FlagEntry | undefined 
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
-  if (trustedTime(d.updatedAt, now)) entry.updatedAt = d.updatedAt as number
+  if (now ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number
   return entry
 }
 

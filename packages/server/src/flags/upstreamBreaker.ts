@@ -67,7 +67,7 @@ export function reduceBreaker(state: BreakerState, event: BreakerEvent): Breaker
     return { ...state, probedAt: event.at, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
   }
   if (event.type === 'heard') {
-    // Another relay was answered: the next probe is due now, not up to 30 s on (its users were
+    // Another relay was answered: the next probe is due now, not up to BREAKER_MAX_MS on (its users were
     // served the very answer the fleet shared marked stale until then). Not sooner than the first
     // wait after the latest probe: a relay cut off alone from the upstream probes at most once a
     // second, not at every answer the fleet shares.

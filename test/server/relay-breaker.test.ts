@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer } from '@holdfast/server'
+import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
 import { recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
@@ -16,12 +16,18 @@ const answers = (version: string): Behaviour => ({
 })
 const down: Behaviour = { status: 500, text: 'Internal Server Error' }
 
+/** A proxy-mode source on an injected clock (`clock.at`, epoch ms), opened: close it when done. */
+async function openSource(url: string, options: Partial<UpstreamSourceOptions> = {}) {
+  const clock = { at: 1_800_000_000_000 }
+  const source = createUpstreamSource({ url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock.at, ...options })
+  await source.open()
+  return { source, clock }
+}
+
 describe('proxy mode: a breaker on the upstream health', () => {
   it('while the upstream answers 500, browser requests are answered from what is held (or 503) without an upstream request each; one probe at a time on a backoff; the first success closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url)
     try {
       const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const users = Array.from({ length: 10 }, (_, i) => `u${i}`)
@@ -30,7 +36,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
       const before = upstream.requests.length
       // 60 browser requests for 10 users seen and 6 never seen, over 6 s of the relay's clock.
       for (let i = 0; i < 60; i++) {
-        clock += 100
+        clock.at += 100
         if (i % 10 === 9) {
           const started = performance.now()
           const stranger = await ask(`new-${i}`)
@@ -51,11 +57,11 @@ describe('proxy mode: a breaker on the upstream health', () => {
       expect(status.upstream.state).toBe('failing')
       expect(status.upstream.breaker).toMatchObject({ state: 'open' })
       expect(status.upstream.breaker!.unasked).toBeGreaterThanOrEqual(50)
-      expect(status.upstream.breaker!.nextProbeAt).toBeGreaterThan(clock - 30_000)
+      expect(status.upstream.breaker!.nextProbeAt).toBeGreaterThan(clock.at - 30_000)
 
       // The upstream heals: the next probe closes the breaker, and every user is asked again at once.
       upstream.set(answers('v2'))
-      clock += 30_000
+      clock.at += 30_000
       const healedAt = upstream.requests.length
       expect(await ask('u3')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u3' }], metadata: { holdfast: { stale: false } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
@@ -69,14 +75,12 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('one context the upstream fails alone while it answers the others never opens it', async () => {
     const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url)
     try {
       const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const before = upstream.requests.length
       for (let i = 0; i < 10; i++) {
-        clock += 100
+        clock.at += 100
         expect((await ask('crash')).status).toBe(503)
         expect(await ask(`u${i}`)).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
       }
@@ -96,9 +100,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
     ['with zero flags (refused)', { status: 200, json: { flags: [] } }],
   ] as Array<[string, Behaviour]>)('a probe answered %s does not close it: the upstream still gives no values', async (_, still) => {
     const upstream = await startUpstream(answers('v1'))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url)
     try {
       const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const users = ['u0', 'u1', 'u2', 'u3']
@@ -107,10 +109,10 @@ describe('proxy mode: a breaker on the upstream health', () => {
       for (const user of users) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
       upstream.set(still)
-      clock += 31_000
+      clock.at += 31_000
       const before = upstream.requests.length
       for (let i = 0; i < 40; i++) {
-        clock += 50
+        clock.at += 50
         expect(await ask(users[i % 4])).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${users[i % 4]}` }], metadata: { holdfast: { stale: true } } } })
       }
       // Before: the probe's answer closed it, and every request after went upstream (40).
@@ -123,9 +125,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('a probe the upstream blames (400 for a bad context, 401 for a made-up key: a gateway still up in front of a dead service) does not close it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url)
     try {
       const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
       const users = ['u0', 'u1', 'u2', 'u3']
@@ -139,7 +139,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
       const before = upstream.requests.length
       // Over 20 s, a client with a bad context or a made-up key asks every second, before the users.
       for (let i = 0; i < 20; i++) {
-        clock += 1100
+        clock.at += 1100
         await (i % 2 === 0 ? ask('bad') : ask('x', { authorization: 'Bearer made-up' }))
         for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
       }
@@ -148,7 +148,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
       // Values close it.
       upstream.set(answers('v2'))
-      clock += 31_000
+      clock.at += 31_000
       expect(await ask('u1')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u1' }], metadata: { holdfast: { stale: false } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
     } finally {
@@ -160,18 +160,16 @@ describe('proxy mode: a breaker on the upstream health', () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')
     await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, snapshotPath, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url, { snapshotPath, onUnauthorized: { mode: 'clear' } })
     try {
       const good = { authorization: 'Bearer good' }
       const ask = (targetingKey: string, headers: Record<string, string> = good) => source.evaluate!({ context: { targetingKey }, headers })
       for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
       upstream.set((request) => (request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : down))
-      clock += 61_000
+      clock.at += 61_000
       for (const user of ['u0', 'u1']) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      clock += 1100
+      clock.at += 1100
       expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
       expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
     } finally {
@@ -181,15 +179,13 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('one key rate limited (429) while the upstream answers another never opens it for every key', async () => {
     const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer busy' ? { status: 429, text: 'Too Many Requests' } : answers('v1')))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url)
     try {
       const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
       expect((await ask('q0', 'quiet')).status).toBe(200)
       // One tenant's key is over its rate limit; the other tenant's new users keep coming.
       for (let i = 0; i < 10; i++) {
-        clock += 100
+        clock.at += 100
         // (The busy tenant has more users: two of its requests in a row.)
         for (const user of [`b${i}`, `c${i}`]) expect((await ask(user, 'busy')).status).toBe(503)
         // Before: 503 without asking from the second 429 on (the breaker open for every key).
@@ -234,9 +230,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
 describe('proxy mode: the breaker against an upstream that hangs', () => {
   it('once two requests have timed out, a new user gets 503 at once and held users their values, with no request each left hanging upstream', async () => {
     const upstream = await startUpstream(answers('v1'))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 300, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url, { timeoutMs: 300 })
     try {
       const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
@@ -247,7 +241,7 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
       await new Promise((resolve) => setTimeout(resolve, 400)) // the two upstream requests give up (300 ms)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
       for (let i = 0; i < 20; i++) {
-        clock += 10
+        clock.at += 10
         const started = performance.now()
         const answer = await ask(i % 2 === 0 ? `new-${i}` : 'a')
         expect(answer.status).toBe(i % 2 === 0 ? 503 : 200)
@@ -264,9 +258,7 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
 describe('proxy mode: a probe that hangs', () => {
   it('settles at the upstream timeout, its caller long gone with the held answer: the next probe goes when due, and the first that is answered closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    let clock = 1_800_000_000_000
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 1000, heldAnswerAfterMs: 50, log: recordingLogger(), now: () => clock })
-    await source.open()
+    const { source, clock } = await openSource(upstream.url, { timeoutMs: 1000, heldAnswerAfterMs: 50 })
     try {
       const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
@@ -274,13 +266,13 @@ describe('proxy mode: a probe that hangs', () => {
       for (const user of ['a', 'b']) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
       upstream.set('hang')
-      clock += 31_000
+      clock.at += 31_000
       // The probe: its caller gets the held answer after 50 ms; the request hangs on upstream.
       expect(await ask('a')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open', probing: true, probes: 1 })
       await waitFor(() => source.relayStatus().upstream.breaker!.probing === false, 4000)
       upstream.set(answers('v2'))
-      clock += 31_000
+      clock.at += 31_000
       expect(await ask('b')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 b' }], metadata: { holdfast: { stale: false } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
     } finally {

@@ -51,6 +51,15 @@ async function fleet() {
   return { url, answer }
 }
 
+/** How many answers the tabs have shared so far, heard on the channel of the fleet's stream. */
+function sharedAnswers(url: string): () => number {
+  const heard: Array<{ t: string }> = []
+  const channel = new BroadcastChannel(`holdfast-live:2:${url}/stream`)
+  channel.onmessage = (event: MessageEvent) => void heard.push(event.data)
+  cleanup.push(() => channel.close())
+  return () => heard.filter((m) => m.t === 'values').length
+}
+
 const tab = (url: string, name: 'a' | 'b') =>
   sharingTab(url, `tabs-stale-${name}`, cleanup, { fetch: (input, init) => fetch(input, { ...init, headers: { ...(init?.headers as Record<string, string>), 'X-Tab': name } }) })
 
@@ -58,11 +67,7 @@ it("a tab that kept its values over an older stale answer still refuses another 
   const server = await fleet()
   const a = tab(server.url, 'a')
   const b = tab(server.url, 'b')
-  const heard: Array<{ t: string }> = []
-  const channel = new BroadcastChannel(`holdfast-live:2:${server.url}/stream`)
-  channel.onmessage = (event: MessageEvent) => void heard.push(event.data)
-  cleanup.push(() => channel.close())
-  const shared = () => heard.filter((m) => m.t === 'values').length
+  const shared = sharedAnswers(server.url)
   await a.client.start()
   await b.client.start()
   await pollUntil(() => shared() === 2, 5000, 'both tabs to share their first answer')
@@ -92,11 +97,7 @@ it("a tab that got an answer from a relay clock hours ahead still takes another 
   const server = await fleet()
   const a = tab(server.url, 'a')
   const b = tab(server.url, 'b')
-  const heard: Array<{ t: string }> = []
-  const channel = new BroadcastChannel(`holdfast-live:2:${server.url}/stream`)
-  channel.onmessage = (event: MessageEvent) => void heard.push(event.data)
-  cleanup.push(() => channel.close())
-  const shared = () => heard.filter((m) => m.t === 'values').length
+  const shared = sharedAnswers(server.url)
   server.answer.a = { n: 1, stale: false, at: Date.now() + 5 * 3600_000 }
   server.answer.b = { n: 1, stale: false, at: Date.now() }
   await a.client.start()

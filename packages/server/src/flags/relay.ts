@@ -222,11 +222,20 @@ export function servedSourceOf(origin: FlagDefinitionsVersion['origin']): Served
   return 'file'
 }
 
-/** `metadata.holdfast` for any source: its own for the relay's, else from what it serves (never stale: a local file is its own truth). */
+/**
+ * `metadata.holdfast` for any source: its own for the relay's, else from what it serves. A local
+ * file's definitions are stale while its latest read failed (unreadable, invalid, emptied or
+ * gutted): the previous definitions go on being served, but they are no longer what the file says.
+ */
 export function freshnessOf(source: FlagSource): HoldfastMetadata | undefined {
   if (isRelaySource(source)) return source.freshness()
   const version = source.current()
-  return version && { source: servedSourceOf(version.origin), fetchedAt: version.fetchedAt, stale: version.origin === 'data-dir' || version.origin === 'snapshot' }
+  return version && { source: servedSourceOf(version.origin), fetchedAt: version.fetchedAt, stale: localStale(source, version) }
+}
+
+/** Whether a local source's definitions are stale: a layer (data dir, snapshot), or a file whose latest read failed. */
+function localStale(source: FlagSource, version: FlagDefinitionsVersion): boolean {
+  return version.origin === 'data-dir' || version.origin === 'snapshot' || (source.origin === 'file' && source.status().state === 'failing')
 }
 
 /** The status of any source: its own for the relay's, else built from the FlagSource status. */
@@ -241,7 +250,7 @@ export function statusOf(source: FlagSource, now: number): RelayStatus {
     version: version?.version ?? null,
     fetchedAt: version?.fetchedAt ?? null,
     ageSeconds: ageSeconds(version?.fetchedAt, now),
-    stale: false,
+    stale: version !== undefined && localStale(source, version),
     upstream: { state: 'none' },
     refused: status.refused,
     flags: version?.flagCount ?? 0,

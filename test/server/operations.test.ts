@@ -51,7 +51,7 @@ describe('health', () => {
     expect(await (await fetch(`${server.url}/healthz`)).json()).toEqual({ status: 'ok' })
     const ready = await fetch(`${server.url}/readyz`)
     expect(ready.status).toBe(200)
-    expect(await ready.json()).toEqual({ status: 'ready', version: expect.stringMatching(/^[\w-]{16}$/), source: 'inline', flags: 7 })
+    expect(await ready.json()).toEqual({ status: 'ready', version: expect.stringMatching(/^[\w-]{16}$/), source: 'file', flags: 7 })
   })
 
   it('/readyz turns 503 while draining, /healthz stays 200', async () => {

@@ -44,6 +44,25 @@ describe('status and refresh with a local flags file', () => {
   })
 })
 
+describe('/readyz names the source as the answers and the status do (CONTRACT §9)', () => {
+  it("'upstream' for --flags-url, 'file' for a file or definitions in code", async () => {
+    // Before: /readyz said `"source":"url"` (and `"inline"`), names found nowhere else, while the
+    // answers' metadata.holdfast.source and the status said 'upstream' ('file').
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const file = join(await tempDir(), 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    const servers = [await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json` }), await startServer({ flags: file }), await startServer()]
+    for (const server of servers) {
+      const readyz = (await (await fetch(`${server.url}/readyz`)).json()) as { source?: string }
+      const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { source: string }
+      const answer = (await (await evaluate(server, { targetingKey: 'u' })).json()) as { metadata: { holdfast: { source: string } } }
+      expect(['upstream', 'data-dir', 'snapshot', 'file']).toContain(readyz.source)
+      expect(readyz.source).toBe(status.source)
+      expect(readyz.source).toBe(answer.metadata.holdfast.source)
+    }
+  })
+})
+
 describe('metrics in proxy mode', () => {
   it('count upstream requests and refusals by kind and show the state, the contexts and the age', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) })

@@ -56,7 +56,7 @@ describe('a custom definitions source', () => {
     const first = await evaluate(server, { targetingKey: 'u' })
     expect(first.status).toBe(200)
     expect((await flagsByKey(first))['kill-switch'].value).toBe(false)
-    expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ status: 'ready', source: 'url', flags: 7 })
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ status: 'ready', source: 'upstream', flags: 7 })
     deliver({ flags: { ...DEMO_FLAGS.flags, 'kill-switch': { ...DEMO_FLAGS.flags['kill-switch'], defaultVariant: 'on' } } })
     expect((await flagsByKey(await evaluate(server, { targetingKey: 'u' })))['kill-switch'].value).toBe(true)
     const metrics = await (await fetch(`${server.url}/metrics`)).text()

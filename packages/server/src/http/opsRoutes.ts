@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { StoreStall } from '../events/sink'
 import type { FlagSource } from '../flags/flagSource'
+import { servedSourceOf } from '../flags/relay'
 import type { ServerMetrics } from '../metrics'
 import { sendJson, sendText } from './body'
 import type { Route } from './requestHandler'
@@ -35,7 +36,9 @@ export function createOpsRoutes(deps: {
     const stalled = deps.eventsStalled?.()
     sendJson(res, ready ? 200 : 503, {
       status: ready ? 'ready' : deps.isDraining() ? 'draining' : 'not-ready',
-      ...(version ? { version: version.version, source: version.origin, flags: version.flagCount } : {}),
+      // The source by the names the answers' metadata.holdfast and the status use (CONTRACT §9), not
+      // the origin's own ('url', 'inline'), which an operator would find nowhere else.
+      ...(version ? { version: version.version, source: servedSourceOf(version.origin), flags: version.flagCount } : {}),
       ...(stalled ? { events: { stalled } } : {}),
     })
   }

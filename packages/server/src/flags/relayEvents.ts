@@ -15,9 +15,10 @@ export interface RelayEvents {
   saved(ok: boolean): void
   /**
    * Proxy mode: a user's request answered without an upstream request (held values, stale, or
-   * 503): the breaker is open, or the upstream asked these credentials to wait (429/503 + Retry-After).
+   * 503): the breaker is open, the upstream asked these credentials to wait (429/503 + Retry-After),
+   * or it answered none of the requests already out (`silent`: see silenceGate.ts).
    */
-  unasked(reason: 'breaker' | 'paused'): void
+  unasked(reason: 'breaker' | 'paused' | 'silent'): void
 }
 
 /** Hooks that do nothing. */

@@ -92,7 +92,7 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
   const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })
   const writes = new Counter({ name: 'holdfast_relay_data_dir_writes_total', help: 'Data-dir generation writes by outcome.', labelNames: ['outcome'], registers: [registry] })
-  const unasked = new Counter({ name: 'holdfast_relay_unasked_total', help: 'Proxy mode: requests answered without an upstream request (held values, stale, or 503), by reason: breaker (the upstream is down) or paused (429/503 + Retry-After).', labelNames: ['reason'], registers: [registry] })
+  const unasked = new Counter({ name: 'holdfast_relay_unasked_total', help: 'Proxy mode: requests answered without an upstream request (held values, stale, or 503), by reason: breaker (the upstream is down), paused (429/503 + Retry-After) or silent (no answer to the requests out).', labelNames: ['reason'], registers: [registry] })
   return {
     attempt: (outcome) => requests.inc({ outcome }),
     refused: (reason) => refused.inc({ reason }),

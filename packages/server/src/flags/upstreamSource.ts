@@ -14,6 +14,7 @@ import { contextRecordSchema, contextsRecordSchema, readRecord } from './records
 import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
+import { createSilenceGate } from './silenceGate'
 import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
@@ -107,7 +108,8 @@ type Outcome =
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
   // `unasked`: not asked at all, the breaker is open (the upstream itself is down; see upstreamBreaker.ts).
-  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true }
+  // `silent`: not asked at all, the upstream answered none of the requests out (see silenceGate.ts).
+  | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true; silent?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
@@ -301,6 +303,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const listeners = createListeners<FlagSourceEvent>()
   const forwardHeaders = (options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS).map((name) => name.toLowerCase())
   const heldAnswerAfterMs = Math.min(options.heldAnswerAfterMs ?? DEFAULT_HELD_ANSWER_AFTER_MS, options.timeoutMs)
+  // Users' requests wait here while the upstream is silent (a request unanswered as long as a held
+  // answer waits, nothing back since): a hung upstream is not sent one connection per new user
+  // before the breaker can open (see silenceGate.ts).
+  const silence = createSilenceGate(heldAnswerAfterMs)
 
   const breakerSaw = (event: BreakerEvent) => {
     const before = breaker
@@ -372,7 +378,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return outcome
   }
 
-  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
+  // `gated`: a user's request that is not the breaker's probe waits while the upstream is silent.
+  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false, gated = false): Promise<Outcome> => {
+    // (Checked first so that a request with nothing to wait for takes no extra turn of the event loop.)
+    if (gated && silence.silent() && !(await silence.wait(options.timeoutMs, () => breaker.open))) {
+      if (closed) return { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
+      return { kind: 'failed', failure: 'timeout', message: `not asked: the upstream has answered none of the requests out for ${options.timeoutMs} ms or more`, silent: true }
+    }
+    // The silence ended in the breaker opening (the requests out timed out): asked only as its probe.
+    if (gated && breaker.open) return { kind: 'failed', failure: downError?.kind ?? 'timeout', message: `the upstream is down${downError ? ` (${downError.message})` : ''}: not asked (breaker open)`, unasked: true }
     if (!(await slots.acquire(options.timeoutMs))) {
       if (closed) return { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
       // The relay's own queue, not the upstream: its state stays what its answers say.
@@ -423,7 +437,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       placings.add(saving)
       void saving.finally(() => placings.delete(saving))
     }
-    let result: UpstreamFetchResult
+    let result: UpstreamFetchResult | undefined
+    const landed = silence.begin()
     try {
       // Only an ETag for content held in this process's memory; after a restart ask for a full answer.
       result = await upstreamFetch({
@@ -440,6 +455,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       })
     } finally {
       slots.release()
+      landed(!(result?.kind === 'failed' && result.failure === 'timeout'))
     }
     const at = now()
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
@@ -592,7 +608,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       breakerSaw({ type: 'probe', at: now(), jitter: Math.random() })
       asProbe = true
     }
-    const attempt = ask(key, context, forwarded, reask)
+    const attempt = ask(key, context, forwarded, reask, !reask && !asProbe)
       .catch((error: unknown): Outcome => fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
       .finally(() => {
         inFlight.delete(key)
@@ -664,9 +680,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
-    if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused)) {
+    if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused || outcome.silent)) {
       if (outcome.unasked) unasked++
-      options.events?.unasked(outcome.unasked ? 'breaker' : 'paused')
+      options.events?.unasked(outcome.unasked ? 'breaker' : outcome.silent ? 'silent' : 'paused')
     }
     const held = cache.get(key)
     if (held) return heldAnswer(held, outcome.kind === 'failed')
@@ -992,6 +1008,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       reprobe.stop()
       closing.abort()
       slots.abandon()
+      silence.abandon()
       await Promise.allSettled([...inFlight.values()])
       await Promise.allSettled([...placings])
       await shared$?.stop()

@@ -1,0 +1,51 @@
+// Proxy mode, an upstream that accepts connections and never answers (a hung process, a full
+// accept queue behind a load balancer). The breaker opens only when the first requests time out;
+// before, until then every new user's request went upstream, one connection each (up to
+// maxUpstreamRequests, 256, at once): a flood of a service that was already stuck. Now, once a
+// request has gone unanswered as long as a held answer waits (1 s) with nothing back since, the
+// others wait for it instead; a slow upstream that does answer lets them go, and loses nobody.
+import { describe, expect, it, vi } from 'vitest'
+import { evaluate, startServer } from './helpers'
+import { startUpstream, type Behaviour } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 30_000 })
+
+const VALUES: Behaviour = { ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) }
+
+/** A relay on an upstream that answers `VALUES` to user `held`, then `then` to everyone; 60 new users arrive over 3 s. */
+async function burst(then: Behaviour) {
+  let turned = false
+  const upstream = await startUpstream(() => (turned ? then : VALUES))
+  const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 3000 })
+  expect((await evaluate(server, { targetingKey: 'held' })).status).toBe(200)
+  const before = upstream.requests.length
+  turned = true
+  const answers: Array<Promise<Response>> = []
+  for (let i = 0; i < 60; i++) {
+    answers.push(evaluate(server, { targetingKey: `new-${i}` }))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  const sentDuringBurst = upstream.requests.length - before
+  const responses = await Promise.all(answers)
+  return { server, sentDuringBurst, statuses: responses.map((r) => r.status), retryAfter: responses.map((r) => r.headers.get('retry-after')) }
+}
+
+describe('an upstream that accepts and never answers', () => {
+  it('is not sent one request per new user while its first requests hang; each user gets 503 + Retry-After', async () => {
+    const { server, sentDuringBurst, statuses, retryAfter } = await burst('hang')
+    // Before: 60 (every new user its own upstream connection, all hanging). Now about 1 s of them
+    // (20 at one user per 50 ms), with slack for a loaded machine.
+    expect(sentDuringBurst).toBeLessThanOrEqual(35)
+    expect(statuses.every((status) => status === 503)).toBe(true)
+    expect(retryAfter.every((value) => value !== null && Number(value) > 0)).toBe(true)
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    // The users who waited are answered unasked once the hung requests time out and open the breaker.
+    const unasked = Number(/holdfast_relay_unasked_total\{reason="breaker"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+    expect(unasked).toBeGreaterThanOrEqual(60 - sentDuringBurst)
+  })
+
+  it('a slow upstream that does answer (1.5 s) still answers every new user', async () => {
+    const { statuses } = await burst({ delayMs: 1500, then: VALUES })
+    expect(statuses.every((status) => status === 200)).toBe(true)
+  })
+})

@@ -191,6 +191,29 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
   })
 })
 
+describe('holdfast-server: a number option out of range says the range and what was given, not "must be a number"', () => {
+  it('-5, 1e9, 101, a blank are refused naming the option and its range; .5 is a number', () => {
+    // Before: `--max-shrink=-5` and `--poll-interval .5` were refused with "must be a number" (they
+    // are numbers; the operator could not tell what was wanted), `--port=-1` "must be a whole number".
+    const cases: Array<[CliValues, RegExp]> = [
+      [{ flags: 'f.json', 'max-shrink': '-5' }, /^--max-shrink must be from 0 to 100 \(a number\), got "-5"$/],
+      [{ flags: 'f.json', 'max-shrink': '101' }, /^--max-shrink must be from 0 to 100 \(a number\), got "101"$/],
+      [{ flags: 'f.json', 'max-shrink': '' }, /^--max-shrink must be from 0 to 100 \(a number\), got ""$/],
+      [{ 'flags-url': 'http://x/f.json', 'poll-interval': '1e9' }, /^--poll-interval must be from 0\.05 to 86400 \(a number\), got "1e9"$/],
+      [{ 'flags-url': 'http://x/f.json', 'poll-interval': '-1' }, /^--poll-interval must be from 0\.05 to 86400 \(a number\), got "-1"$/],
+      [{ upstream: 'http://x', 'upstream-timeout': 'abc' }, /^--upstream-timeout must be from 0\.001 to 600 \(a number\), got "abc"$/],
+      [{ flags: 'f.json', port: '-1' }, /^--port must be from 0 to 65535 \(a whole number\), got "-1"$/],
+      [{ flags: 'f.json', port: '70000' }, /^--port must be from 0 to 65535 \(a whole number\), got "70000"$/],
+    ]
+    for (const [values, message] of cases) {
+      const result = buildServerOptions(values, {})
+      expect(result.ok, JSON.stringify(values)).toBe(false)
+      expect((result as { error: string }).error, JSON.stringify(values)).toMatch(message)
+    }
+    expect(buildServerOptions({ 'flags-url': 'http://x/f.json', 'poll-interval': '.5' }, {})).toMatchObject({ ok: true, options: { pollIntervalSeconds: 0.5 } })
+  })
+})
+
 describe('holdfast-server snapshot: a bad --header or source URL is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
   it('names --header / --flags-url / --upstream, exits 2 and leaves --out untouched', async () => {
     const dir = await tempDir()

@@ -129,19 +129,19 @@ ${lines.join('\n')}
 `
 }
 
-const intArg = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `--${name} must be a whole number`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
+// A number option: out of range, negative, blank or not digits, it is refused naming the range and
+// what was given (before, `--max-shrink=-5` and `--poll-interval .5` read "must be a number").
+const numberArg = (name: string, min: number, max: number, whole: boolean) =>
+  z.string().transform((text, ctx) => {
+    const value = (whole ? /^\d+$/ : /^(\d+(\.\d*)?|\.\d+)$/).test(text) ? Number(text) : Number.NaN
+    if (value >= min && value <= max) return value
+    ctx.addIssue({ code: 'custom', message: `--${name} must be from ${min} to ${max} (${whole ? 'a whole number' : 'a number'}), got ${JSON.stringify(text)}` })
+    return z.NEVER
+  })
 
-const secondsArg = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?$/, `--${name} must be a number`)
-    .transform(Number)
-    .refine((n) => n >= min && n <= max, `--${name} must be from ${min} to ${max}`)
+const intArg = (name: string, min: number, max: number) => numberArg(name, min, max, true)
+
+const secondsArg = (name: string, min: number, max: number) => numberArg(name, min, max, false)
 
 const httpUrlArg = (name: string) => z.string().superRefine(refusedWhen((url) => httpUrlProblem(url, `--${name}`)))
 

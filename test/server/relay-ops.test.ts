@@ -97,6 +97,16 @@ describe('relay options are checked at start', () => {
     await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', adminKey: ' ' })).rejects.toThrow(/admin key is empty/)
     await expect(startServer({ flagsUrl: 'http://127.0.0.1:1/f.json' })).rejects.toThrow(/exactly one of flags, flagsUrl, upstream/)
   })
+
+  it('refuses a maxUpstreamRequests that is not a whole number of 1 or more, and a forwardHeaders entry that is no header name', async () => {
+    // Before: maxUpstreamRequests NaN started a relay that never asked its upstream (every user got
+    // 503 "no upstream request could start within 5000 ms: NaN in flight already"), 0 was taken as
+    // 1 without a word, and forwardHeaders ['X Tenant'] (the CLI refuses it) forwarded nothing.
+    const upstream = { flags: undefined, upstream: 'http://127.0.0.1:1' }
+    for (const bad of [Number.NaN, 0, -1, 2.5]) await expect(startServer({ ...upstream, maxUpstreamRequests: bad })).rejects.toThrow(/maxUpstreamRequests/)
+    await expect(startServer({ ...upstream, forwardHeaders: ['X Tenant'] })).rejects.toThrow(/forwardHeaders/)
+    await expect(startServer({ ...upstream, forwardHeaders: [''] })).rejects.toThrow(/forwardHeaders/)
+  })
 })
 
 describe('the relay CLI options', () => {

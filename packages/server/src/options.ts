@@ -127,6 +127,10 @@ export const handlerOptionsSchema = z
     keepGenerations: positiveInt.optional(),
     maxContexts: positiveInt.optional(),
     maxContextBytes: positiveInt.optional(),
+    // NaN made every request wait for a slot that never came (a relay that never asked upstream).
+    maxUpstreamRequests: positiveInt.optional(),
+    // A name no request can carry forwarded nothing, without a word (the CLI refuses it).
+    forwardHeaders: z.array(z.string().regex(HEADER_NAME, 'each must be a header name')).optional(),
     heldAnswerAfterMs: timerMs(0).optional(),
     refreshAnswerWithinMs: timerMs(1).optional(),
     reaskRoundMs: timerMs(1).optional(),

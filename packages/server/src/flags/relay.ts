@@ -66,7 +66,7 @@ export interface RelayStatus {
    * many contexts it had to ask, how many it asked (fewer when it ended at an upstream that is
    * down), how long it took, and its outcome.
    */
-  reask?: { at: number; contexts: number; asked: number; durationMs: number; outcome: RefreshResult['outcome']; unknown: number }
+  reask?: { at: number; contexts: number; asked: number; answered: number; durationMs: number; outcome: RefreshResult['outcome']; unknown: number }
   /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
   reaskRunning?: { at: number; contexts: number; asked: number }
   dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
@@ -115,6 +115,12 @@ export interface RefreshResult {
    * outage, and what it finds next is not spread as the end of one (see `watchUpstream`).
    */
   answered?: number
+  /**
+   * Proxy mode: how many of those asked got no usable answer (no answer, a timeout, 5xx, HTML…).
+   * A round that asked every context, some answered, is not `failed` for them: they keep their
+   * values (stale), and `error` names the latest such failure.
+   */
+  failed?: number
   /** Proxy mode: when the round this answer belongs to started (epoch ms). */
   startedAt?: number
   /**

@@ -797,6 +797,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       let refusal: { kind: string; message: string } | undefined
       let answersRefused = 0
       let answered = 0
+      // Contexts whose request failed (no answer, a timeout, 5xx, HTML…) in this round.
+      let failedCount = 0
       // Credentials the upstream refused (401/403) in this round: it would refuse each of their
       // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
       // refused requests; now their other contexts are not asked (nor counted in `asked`), and
@@ -833,6 +835,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           }
           else if (outcome.kind === 'failed') {
             failure = { kind: outcome.failure, message: outcome.message }
+            if (!askedAgain) failedCount++
             // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
             // every other context would fail the same way, each costing it a request (and, hanging,
             // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
@@ -852,7 +855,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Nothing asked yet in this process: at least find out whether the upstream answers.
       if (asked.length === 0) await probe()
       await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      const result: RefreshResult = { outcome: failure ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
+      // A round that asked every context, the upstream answering some, did its work: the contexts
+      // it failed alone (a rule that crashes on one user's attributes) keep their values, stale,
+      // and are named in `failed` and `error`. Before, such a round answered 502 `failed` each
+      // time, and a deploy step running `curl -f …/refresh` failed for one user's context.
+      const failedAlone = failure !== undefined && answered > 0 && progress.asked === asked.length
+      const result: RefreshResult = { outcome: failure && !failedAlone ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
+      if (failedCount > 0) result.failed = failedCount
       if (asked.length === 0 && health.state !== 'ok') {
         result.outcome = 'failed'
         if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
@@ -865,7 +874,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
       }
       if (failure ?? refusal) result.error = failure ?? refusal
-      lastRound = { at: started, contexts: asked.length, asked: count, durationMs: Math.round(performance.now() - begun), outcome: result.outcome, unknown }
+      lastRound = { at: started, contexts: asked.length, asked: count, answered, durationMs: Math.round(performance.now() - begun), outcome: result.outcome, unknown }
       return result
     })().finally(() => {
       refreshing = undefined

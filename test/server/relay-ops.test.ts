@@ -107,6 +107,15 @@ describe('relay options are checked at start', () => {
     await expect(startServer({ ...upstream, forwardHeaders: ['X Tenant'] })).rejects.toThrow(/forwardHeaders/)
     await expect(startServer({ ...upstream, forwardHeaders: [''] })).rejects.toThrow(/forwardHeaders/)
   })
+
+  it('refuses upstreamHeaders with an upstream or a file, and forwardHeaders without an upstream: they would do nothing', async () => {
+    // Before: { upstream, upstreamHeaders: { Authorization: 'Bearer relay-key' } } started, and
+    // the key was never sent: the upstream saw each browser's own headers only (401 for users
+    // without one), with nothing said. The CLI refuses --forward-header without --upstream.
+    await expect(startServer({ flags: undefined, upstream: 'http://127.0.0.1:1', upstreamHeaders: { Authorization: 'Bearer relay-key' } })).rejects.toThrow(/upstreamHeaders goes with flagsUrl/)
+    await expect(startServer({ upstreamHeaders: { Authorization: 'Bearer relay-key' } })).rejects.toThrow(/upstreamHeaders goes with flagsUrl/)
+    await expect(startServer({ flags: undefined, flagsUrl: 'http://127.0.0.1:1/f.json', forwardHeaders: ['X-Tenant'] })).rejects.toThrow(/forwardHeaders goes with upstream/)
+  })
 })
 
 describe('the relay CLI options', () => {

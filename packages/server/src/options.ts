@@ -153,6 +153,16 @@ export const handlerOptionsSchema = z
     message: 'give exactly one of flags, flagsUrl, upstream, source',
     path: ['flags'],
   })
+  // Options that would do nothing with the source given (the CLI refuses its own such options):
+  // a relay key in upstreamHeaders beside `upstream` was never sent, and nothing said so.
+  .refine((o) => o.upstreamHeaders === undefined || o.flagsUrl !== undefined, {
+    message: 'upstreamHeaders goes with flagsUrl (headers the relay sends to it); with upstream, the headers passed on are those named in forwardHeaders',
+    path: ['upstreamHeaders'],
+  })
+  .refine((o) => o.forwardHeaders === undefined || o.upstream !== undefined, {
+    message: 'forwardHeaders goes with upstream (the request headers passed to it)',
+    path: ['forwardHeaders'],
+  })
   .refine((o) => (o.dataDir === undefined && o.snapshot === undefined) || o.source === undefined, {
     message: 'dataDir and snapshot do not apply to a custom source',
     path: ['dataDir'],

@@ -63,6 +63,22 @@ describe('/readyz names the source as the answers and the status do (CONTRACT §
   })
 })
 
+describe('the log of a --flags-url relay that has nothing to serve yet', () => {
+  it('does not say it is still serving previous flags it never had', async () => {
+    // Before: "…/flags.json answered 503; still serving the previous flags" (and the same for a
+    // refused document) from a relay that had none, while every OFREP request got 503.
+    const upstream = await startUpstream({ status: 503, text: 'maintenance' })
+    const logger = recordingLogger()
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, logger, adminKey: 'adm' })
+    upstream.set({ status: 200, json: { flags: {} } })
+    expect((await post(`${server.url}/holdfast/v1/refresh`, '', { Authorization: 'Bearer adm' })).status).toBe(502)
+    const said = logger.lines.join('\n')
+    expect(said).not.toMatch(/still serving the previous flags/)
+    expect(said).toMatch(/answered 503; nothing served yet/)
+    expect(said).toMatch(/refused .*defines no flags; nothing served yet/)
+  })
+})
+
 describe('metrics in proxy mode', () => {
   it('count upstream requests and refusals by kind and show the state, the contexts and the age', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) })

@@ -240,11 +240,14 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       return result
     }
     // (A store copy refused for shrinking is said by `take`, with the remedy.)
-    if (lastRefused?.text !== text && !(stored && result.refusal.reason === 'shrink')) log.warn(`refused ${where}: ${result.refusal.message}; still serving the previous flags`)
+    if (lastRefused?.text !== text && !(stored && result.refusal.reason === 'shrink')) log.warn(`refused ${where}: ${result.refusal.message}; ${servingWhat()}`)
     lastRefused = { text, etag: newEtag, at, message: result.refusal.message }
     record({ type: 'failure', at, error: { kind: result.refusal.reason, message: result.refusal.message } })
     return judged.verdict ? { ...result, lineage: judged.verdict } : result
   }
+
+  // What a failure's log line says is served: never "the previous flags" a relay never had.
+  const servingWhat = () => (slot.current() ? 'still serving the previous flags' : 'nothing served yet (OFREP requests get 503)')
 
   const toRefresh = (outcome: RefreshResult['outcome'], changed: string[]): RefreshResult => {
     const result: RefreshResult = { outcome, version: slot.current()?.version ?? null, changed }
@@ -325,7 +328,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
       const { failure: kind, message, httpStatus } = result
       const repeated = health.lastError?.message === message
       record({ type: 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
-      if (!repeated) log.warn(`${message}; still serving the previous flags`)
+      if (!repeated) log.warn(`${message}; ${servingWhat()}`)
       if (kind === 'unauthorized') clearIfPolicy(at, message)
       if ((httpStatus === 429 || httpStatus === 503) && result.retryAfterMs !== undefined) notBefore = at + Math.min(result.retryAfterMs, MAX_POLL_PAUSE_MS)
       return toRefresh('failed', [])

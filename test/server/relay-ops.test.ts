@@ -1,9 +1,9 @@
 // The relay's operations routes on every kind of source: the status says what is served and how
 // old it is, refresh names the version and the changed keys, and the metrics match the status.
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { evaluate, post, recordingLogger, startServer, tempDir } from './helpers'
+import { evaluate, post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 describe('status and refresh with a local flags file', () => {
@@ -76,6 +76,22 @@ describe('the log of a --flags-url relay that has nothing to serve yet', () => {
     expect(said).not.toMatch(/still serving the previous flags/)
     expect(said).toMatch(/answered 503; nothing served yet/)
     expect(said).toMatch(/refused .*defines no flags; nothing served yet/)
+  })
+})
+
+describe('a --data-dir that is a file', () => {
+  it('is named as one in the log and the status, not a bare EEXIST; the file is left as it was', async () => {
+    // Before: "cannot lock the data dir … (EEXIST)" and status dataDir.lastError "EEXIST" for an
+    // operator who pointed --data-dir at a file: nothing said what was wrong with the path.
+    const file = join(await tempDir(), 'relay-data')
+    await writeFile(file, 'precious')
+    const logger = recordingLogger()
+    const server = await startServer({ dataDir: file, logger })
+    await waitFor(async () => ((await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { dataDir: { writeFailures: number } }).dataDir.writeFailures > 0, 5000)
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { dataDir: { lastError: string } }
+    expect(status.dataDir.lastError).toMatch(/not a directory/)
+    expect(logger.lines.join('\n')).toMatch(/cannot lock the data dir .*not a directory/)
+    expect(await readFile(file, 'utf8')).toBe('precious')
   })
 })
 

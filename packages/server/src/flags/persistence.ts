@@ -2,7 +2,7 @@
 // up writes: at most one write in flight, and while it runs only the newest pending payload waits
 // (older ones are superseded, not written). Failures (full disk, read-only mount) are counted and
 // reported; what is served is unaffected and the previous generations stay loadable.
-import { mkdir } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { acquireLock, type LockHooks, type LockRelease } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
@@ -95,6 +95,18 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
   }
 }
 
+/**
+ * An fs error's code, and what it means when the data dir's path is a file (an operator's typo):
+ * "EEXIST" alone said nothing of what was wrong with the path.
+ */
+async function dirProblem(dir: string, error: unknown): Promise<string> {
+  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+  // Only for the codes a file in the way gives: a stat on a mount that hangs (EIO…) would hang too.
+  if (code !== 'EEXIST' && code !== 'ENOTDIR') return code
+  const isFile = await stat(dir).then((found) => !found.isDirectory(), () => false)
+  return isFile ? `${code}: not a directory, a file is at that path` : code
+}
+
 const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's generations, and a restart may serve the other's flags."
 
 /**
@@ -105,14 +117,14 @@ const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's gener
  * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
  */
 export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<LockRelease> {
-  const without = (error: NodeJS.ErrnoException) => {
-    log.warn(`cannot lock the data dir ${dir} (${error.code ?? error.message}); going on without the lock`)
+  const without = async (error: NodeJS.ErrnoException) => {
+    log.warn(`cannot lock the data dir ${dir} (${await dirProblem(dir, error)}); going on without the lock`)
     return async () => {}
   }
   try {
     await mkdir(dir, { recursive: true })
   } catch (error) {
-    return without(error as NodeJS.ErrnoException)
+    return await without(error as NodeJS.ErrnoException)
   }
   try {
     return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, `${TWO_ON_ONE_DIR} Give each its own.`, hooks)
@@ -308,7 +320,7 @@ export function createPersistence(options: {
         retry.reset()
         options.onResult?.(true)
       } catch (error) {
-        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
+        const reason = await dirProblem(state.dir, error)
         if (state.lastError === undefined) failuresBefore = state.writeFailures
         if (reason !== state.lastError) options.log?.error(`cannot write to the data dir ${state.dir} (${reason}); still serving, the previous generations stay; tried again (1 s, doubling to 30 s), logged again when it succeeds (each failure is counted in the status and the metrics)`)
         state.writeFailures++

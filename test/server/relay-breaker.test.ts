@@ -156,6 +156,31 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      // The gateway checks contexts; the flag service behind it is down.
+      upstream.set((request) => (request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down))
+      clock.at += 10_000
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+      const lastSuccessAt = source.relayStatus().upstream.lastSuccessAt
+      // A client with a bad context is the next probe: its 400 passes on.
+      clock.at += 1100
+      expect((await ask('bad')).status).toBe(400)
+      // Every user is still answered stale, without asking; a new one gets 503.
+      expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect((await ask('stranger')).status).toBe(503)
+      // Before: `upstream.state: 'ok'`, `stale: false` (holdfast_relay_stale 0) and a new lastSuccessAt.
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', lastSuccessAt, breaker: { state: 'open' } } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')

@@ -469,7 +469,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
         // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
-        record({ type: 'success', at }, true)
+        // While the breaker is open (which this does not close) it is no success either: it made
+        // the status `ok` and `stale: false`, `lastSuccessAt` now, while every user was answered
+        // stale without asking (and `ready` with nothing held, every new user getting 503) until
+        // the next probe. (The relay's own probe still makes it ready: see `probe`.)
+        if (breaker.open) health = { ...health, lastAttemptAt: at }
+        else record({ type: 'success', at }, true)
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)

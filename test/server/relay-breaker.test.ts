@@ -222,6 +222,31 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('one key going over its rate limit (429) right after its own request was accepted never opens it for every key', async () => {
+    let busyAnswered = 0
+    const upstream = await startUpstream((request) =>
+      request.headers.authorization === 'Bearer busy' && busyAnswered++ > 0 ? { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '2' } } : answers('v1'),
+    )
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('q0', 'quiet')).status).toBe(200)
+      clock.at += 5_000
+      // The busy tenant's request is the one the upstream accepted last; then a burst of its users
+      // goes over its quota (two requests out at once, both answered 429).
+      expect((await ask('b0', 'busy')).status).toBe(200)
+      clock.at += 100
+      const burst = await Promise.all([ask('b1', 'busy'), ask('b2', 'busy')])
+      expect(burst.map((answer) => answer.status)).toEqual([503, 503])
+      // Before: the breaker opened for every key, and the quiet tenant's new user got 503 unasked.
+      clock.at += 100
+      expect(await ask('q1', 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 q1' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('the status and /metrics say it is open and count the requests answered without asking; a refresh still asks now', async () => {
     const upstream = await startUpstream(answers('v1'))
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, adminKey: 'admin-key', logger: recordingLogger() })

@@ -288,6 +288,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
   let lastAccepted: { credentials: string; at: number } | undefined
+  // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
+  let acceptedBefore: { credentials: string; at: number } | undefined
   let closed = false
   // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
   const reprobe = createBackoffTimer(() => {
@@ -446,6 +448,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
+      if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
       lastAccepted = { credentials, at }
     }
     if (result.kind === 'not-modified') {
@@ -562,7 +565,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // neither up nor down either. Before, two of its users in a row opened the breaker for every
     // key: the other tenants' new users got 503, and their held users stale values, from an
     // upstream that was serving them.
-    const ownLimit = httpStatus === 429 && othersAccepted
+    // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
+    // its quota, and two of its 429s opened the breaker for every key all the same.
+    const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
+    const sinceOther = other === undefined ? -1 : at - other.at
+    const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
     if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })

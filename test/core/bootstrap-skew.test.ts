@@ -74,3 +74,31 @@ test('an answer confirming a bootstrap dated ahead of this device keeps its upda
   expect(client.getDetails('banner', '').updatedAt).toBeLessThan(fetchedAt)
   expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
 })
+
+// A device whose clock runs 3 hours behind the relay's: the page's bootstrap is dated by the relay
+// (believed up to a day ahead), and its first request, with the bootstrap's ETag, gets a 304. Then
+// a relay of the fleet restarted on an old data dir during an upstream outage answers with the
+// values it fetched an hour before that bootstrap (`stale`, its old `fetchedAt`): older than what
+// the page holds, so they must not replace it (README: a stale answer older than what is held).
+test('a bootstrap dated ahead of this device and confirmed by a 304 is still newer than a stale relay answer fetched before it', async () => {
+  const relayNow = Date.now() + 3 * 60 * MINUTE
+  const entries = [{ key: 'kill', value: true, variant: 'on' }]
+  server = await createFaultServer((request) => (request.headers['if-none-match'] === '"today"' ? { status: 304, headers: { ETag: '"today"' } } : flags(entries, '"today"')))
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, etag: '"today"', fetchedAt: relayNow },
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock: createManualClock(),
+    liveUpdates: false,
+  })
+  clients.push(client)
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"today"')
+  server.always({ status: 200, body: { flags: [{ key: 'kill', value: false, variant: 'off' }], metadata: { holdfast: { source: 'data-dir', fetchedAt: relayNow - 60 * MINUTE, stale: true } } } })
+  expect(await client.refresh()).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  // Before: the 304 had re-dated the flag by this device's clock (3 hours behind), and the answer
+  // from an hour before the bootstrap replaced it: the kill switch off again.
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+})

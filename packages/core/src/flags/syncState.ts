@@ -144,8 +144,11 @@ export function initialState(input: {
     const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
     if (stale) state = { ...state, flags: markStale(flags), failure: stale }
     const etag = b.bootstrap.etag
+    // With its ETag it is an answer for this very context, vouched for as of `at` (heldAt): a 304
+    // to it caps its flags' times by this device's clock (merge.ts confirmAll), and on a device
+    // hours behind, a stale answer fetched before the bootstrap then replaced its values.
     if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
-      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
+      state = { ...state, heldAt: at, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
   }
   return state
 }

@@ -144,11 +144,12 @@ export function initialState(input: {
     const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
     if (stale) state = { ...state, flags: markStale(flags), failure: stale }
     const etag = b.bootstrap.etag
-    // With its ETag it is an answer for this very context, vouched for as of `at` (heldAt): a 304
-    // to it caps its flags' times by this device's clock (merge.ts confirmAll), and on a device
-    // hours behind, a stale answer fetched before the bootstrap then replaced its values.
-    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
-      state = { ...state, heldAt: at, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
+    // An answer for this very context, vouched for as of `at` (heldAt), as an answer is: its flags'
+    // times alone were lowered by a cache entry of the same content saved earlier, or capped by this
+    // device's clock by a 304 to its ETag (hours behind), and a stale answer fetched before the
+    // bootstrap then replaced its values (a kill switch turned off again).
+    if (safeContextHash(b.bootstrap.context) === contextHash)
+      state = { ...state, heldAt: at, etag: etag === undefined ? undefined : { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
   }
   return state
 }

@@ -156,6 +156,35 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a client provoking a 400 or a 401 between the users\' requests (anyone can) does not keep it from opening while the upstream answers them 500', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      // The gateway checks keys and contexts; the flag service behind it is down.
+      upstream.set((request) =>
+        request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down,
+      )
+      const before = upstream.requests.length
+      // 40 users' requests over 4 s, each after one of the attacker's.
+      for (let i = 0; i < 40; i++) {
+        clock.at += 100
+        await (i % 2 === 0 ? ask('bad') : ask('x', { authorization: 'Bearer made-up' }))
+        const user = users[i % 4]
+        expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: each of its requests started the count again: the breaker never opened, and every
+      // user's request went upstream (40, beside the attacker's 40).
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      const usersAsked = upstream.requests.slice(before).filter((request) => /"u\d"/.test(request.body)).length
+      expect(usersAsked).toBeLessThanOrEqual(6)
+    } finally {
+      await source.close()
+    }
+  })
+
   it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock } = await openSource(upstream.url)
@@ -168,8 +197,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
       for (const user of ['u0', 'u1']) await ask(user)
       expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
       const lastSuccessAt = source.relayStatus().upstream.lastSuccessAt
-      // A client with a bad context is the next probe: its 400 passes on.
-      clock.at += 1100
+      // A client with a bad context is the next probe (due 0.8 to 1.2 s after it opened): its 400 passes on.
+      clock.at += 1300
       expect((await ask('bad')).status).toBe(400)
       // Every user is still answered stale, without asking; a new one gets 503.
       expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })

@@ -475,7 +475,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         // While the breaker is open (which this does not close) it is no success either: it made
         // the status `ok` and `stale: false`, `lastSuccessAt` now, while every user was answered
         // stale without asking (and `ready` with nothing held, every new user getting 503) until
-        // the next probe. (The relay's own probe still makes it ready: see `probe`.)
+        // the next probe. (The relay's own probe, with nothing to serve, still makes it ready and
+        // `ok`: a load balancer must send the users whose requests can find values and close it.)
         if (breaker.open) health = { ...health, lastAttemptAt: at }
         else record({ type: 'success', at }, true)
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
@@ -573,7 +574,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })
-    } else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
+    }
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }

@@ -323,3 +323,39 @@ test('a stale answer refused entirely leaves Status.source as the source of what
   expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'cache', stale: true })
   expect(status).toMatchObject({ state: 'stale', source: 'cache', error: { code: 'UPSTREAM_STALE' } })
 })
+
+// The same user's attributes set before start() (an app that learns the plan while the page
+// loads): the switch has nothing of this page's memory to show, so what is held stands in (NaN: no
+// time to measure against) until start() reads the cache, whose entry is exactly these attributes'.
+// Before, that NaN swallowed the entry's time: yesterday's stale relay answer replaced this
+// morning's cached values (a kill switch turned back off) although they are this very context's.
+test("attributes set before start: the cache entry of exactly those attributes still holds off an older stale answer", async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const clock = createManualClock()
+  const storage = createMemoryStorage()
+  const options = { url: server.url, storage, logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
+  const pro = { targetingKey: 'alice', plan: 'pro' }
+  const first = createClient({ ...options, context: pro })
+  cleanup.push(() => first.close())
+  server.always(answer('today', clock.now(), false))
+  await first.start()
+  await first.close()
+
+  // Reloaded during the outage; the relay behind the load balancer holds yesterday's answer.
+  clock.advance(60_000)
+  server.always(answer('yesterday', clock.now() - 24 * HOUR, true))
+  // The page was rendered for alice before her plan was known: its values stand in until then.
+  const anonymous = { targetingKey: 'alice' }
+  const bootstrap = { context: anonymous, flags: [{ key: 'banner', value: 'anonymous' }, { key: 'signup-nudge', value: true }], fetchedAt: clock.now() }
+  const reloaded = createClient({ ...options, context: anonymous, bootstrap })
+  cleanup.push(() => reloaded.close())
+  void reloaded.setContext(pro)
+  const status = await reloaded.start()
+  expect(server.requests.at(-1)!.body).toMatchObject({ context: pro })
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'cache', stale: true })
+  // Nor does a flag only the other attributes' page had pass for the pro plan's.
+  expect(reloaded.getDetails('signup-nudge', false)).toMatchObject({ value: false, source: 'default' })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(status.error?.message).toMatch(/older than the values held/)
+})

@@ -78,3 +78,33 @@ test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 30
   expect(next.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
   expect(next.getDetails('kill', false).updatedAt).toBeLessThanOrEqual(Date.now())
 })
+
+// The same page when the server answers the confirmation with a full 200 (no ETag, or a CDN that
+// drops `If-None-Match`) carrying no relay `fetchedAt`: it must say what the 304 says. Before, the
+// 200 kept the bootstrap's time, 23 hours from now ("updated tomorrow"), while a 304 of the same
+// snapshot gave "now"; and the cache entry then carried the future time, dropped on the next read.
+test('a bootstrap dated hours ahead and confirmed by a 200 of the same content is dated no later than now, as by a 304', async () => {
+  const entries = [{ key: 'kill', value: true }, { key: 'banner', value: 'sale' }]
+  server = await createFaultServer(flags(entries))
+  const clock = createManualClock()
+  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, fetchedAt },
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock,
+  })
+  clients.push(client)
+  expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  const confirmed = client.getDetails('kill', false)
+  expect(confirmed).toMatchObject({ value: true, source: 'network', stale: false })
+  expect(confirmed.updatedAt).toBeLessThanOrEqual(clock.now())
+  // From then on an identical re-confirmation does not move it.
+  clock.advance(60_000)
+  await client.refresh()
+  expect(client.getDetails('kill', false).updatedAt).toBe(confirmed.updatedAt)
+  expect(client.getDetails('banner', '').updatedAt).toBeLessThanOrEqual(clock.now())
+})

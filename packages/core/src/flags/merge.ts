@@ -130,9 +130,11 @@ export function mergeResponse(
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
-      // The same content keeps its time, only capped by the relay's fetchedAt (§9): a device clock
-      // behind the one that dated it (a bootstrap rendered up to a day ahead) does not move it.
-      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, fetchedAt ?? prev.updatedAt) : cap
+      // The same content keeps its time, capped by the relay's fetchedAt (§9) and by this device's
+      // now, as a 304 caps it (confirmAll): a bootstrap rendered by a server clock ahead (believed up
+      // to a day) shows the server's time until the network confirms it, never "updated tomorrow"
+      // after that. Once capped, an identical re-confirmation does not move it.
+      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
       if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
         next.set(entry.key, prev)

@@ -359,3 +359,28 @@ test("attributes set before start: the cache entry of exactly those attributes s
   expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
   expect(status.error?.message).toMatch(/older than the values held/)
 })
+
+// The same read with an injected clock that reads 0 (sinon's fake timers start there, so an app's
+// own test suite runs Holdfast so): the "later than now" check was skipped at 0 (`now ? … : …`), so
+// a cached `updatedAt` of 1e300 was read as given there and not in production.
+test("with a clock reading 0, a cached updatedAt later than now is still not trusted", async () => {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const zero = { ...createManualClock(), now: () => 0 }
+  const map = new Map<string, unknown>()
+  const options = { url: server.url, storage: createMemoryStorage(map), logger: createTestLogger(), clock: zero, liveUpdates: false, refreshOnFocus: false, context: { targetingKey: 'alice' } }
+  const first = createClient(options)
+  cleanup.push(() => first.close())
+  server.always(answer('cached', 0, false))
+  await first.start()
+  await first.close()
+  const entry = [...map.values()].find((v): v is { flags: Array<{ updatedAt?: number }> } => (v as { v?: unknown }).v === 1)!
+  entry.flags[0]!.updatedAt = 1e300
+
+  server.always({ status: 503, raw: '' })
+  const reloaded = createClient(options)
+  cleanup.push(() => reloaded.close())
+  await reloaded.start()
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'cached', source: 'cache' })
+  expect(reloaded.getDetails('banner', '').updatedAt).not.toBe(1e300)
+})

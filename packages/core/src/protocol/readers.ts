@@ -136,7 +136,8 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
-  if (now ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number
+  // `now` given (even 0, where a fake clock starts) is a read from storage: the trust check applies.
+  if (now !== undefined ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number
   return entry
 }
 

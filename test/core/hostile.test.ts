@@ -127,6 +127,31 @@ describe('what the app passes in', () => {
     expect((await client.setContext({ targetingKey: 'fine' })).state).toBe('ready')
   })
 
+  // `headers: { get Authorization() { return `Bearer ${auth.token()}` } }`, with a token() that throws
+  // until login. Before, start() resolved `loading` (the cache key read the headers and threw, "start
+  // failed unexpectedly"): no request, no error in the status, and every later answer failed to be
+  // cached. Now the getter's throw is what a throwing headers function is: a NETWORK error, said so.
+  test('static headers whose getter throws (no token yet): start() says NETWORK, and works once the getter does', async () => {
+    let token: string | undefined
+    const headers = {}
+    Object.defineProperty(headers, 'Authorization', {
+      enumerable: true,
+      get() {
+        if (!token) throw new Error('not logged in')
+        return `Bearer ${token}`
+      },
+    })
+    const { client, logger } = make({ headers: headers as Record<string, string> })
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'error', error: { code: 'NETWORK' } })
+    expect(status.error!.message).toMatch(/headers/)
+    token = 't1'
+    expect((await client.refresh()).state).toBe('ready')
+    expect(server.requests.at(-1)!.headers.authorization).toBe('Bearer t1')
+    expect(client.getGate('a')).toBe(true)
+    expect(logger.errors).toEqual([])
+  })
+
   test('createClient with an unserialisable context does not throw: state error, no request', async () => {
     const { client } = make({ context: { targetingKey: 'big', n: 1n } as never })
     expect(client.getStatus().error?.code).toBe('INVALID_CONTEXT')

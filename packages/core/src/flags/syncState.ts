@@ -161,7 +161,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // What stands in for other attributes of this user (heldAt NaN: a switch before start(), or
       // before this page had their entry in memory) gives way to this context's own entry entirely,
       // as on a switch that found it in memory: no flag of theirs outlives it as this context's.
-      const flags = layerSnapshot(state.own && !(exact && Number.isNaN(state.heldAt)) ? state.flags : state.fallback, record.flags, 'cache', savedAt)
+      const flags = layerSnapshot(state.own && !(exact && isNaN(state.heldAt)) ? state.flags : state.fallback, record.flags, 'cache', savedAt)
       // A 304 confirms what is held for the keys of the snapshot its ETag names, so an ETag is kept
       // only while those flags still come from that snapshot: a bootstrap's, until the cache won
       // one of them; the cache's, unless a newer bootstrap won one of them.

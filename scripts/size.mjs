@@ -424,10 +424,13 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // origin-wide wait names the capped wait); static headers whose getter throws no longer leave
 // start() `loading` with no request and nothing cached (+11 B); a fresh 200 confirming a bootstrap
 // dated ahead caps `updatedAt` at now as a 304 does (-7 B).
+// Then 15,425 B and 20,075 B (client-left; 15,416 → 15,421 B, 20,066 → 20,071 B, +5 B): a context
+// whose targetingKey cannot be read (a revoked Proxy) is refused and logged, where setContext
+// swallowed the throw and kept showing the previous user's values as `ready`, saying nothing.
 const BUDGET = {
-  react: 15_420, // (b): client + React bindings, up front, gzip bytes
+  react: 15_425, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_070, // (b) plus the event delivery chunk
+  withEvents: 20_075, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -152,6 +152,25 @@ describe('what the app passes in', () => {
     expect(logger.errors).toEqual([])
   })
 
+  // A context whose `targetingKey` cannot be read: a revoked Proxy (a reactive store's object after
+  // its owner went away), a getter that throws. Before, setContext resolved with the previous user's
+  // `ready` status, switched nothing and said nothing (the throw was swallowed): the app believed
+  // the new user was shown while the previous one's values stayed. Now it is refused as a context
+  // without a targetingKey is: logged, paused (the values held are nobody's) until a usable one.
+  test('setContext with a context whose targetingKey cannot be read is refused out loud, not swallowed', async () => {
+    const { client, logger } = make()
+    await client.start()
+    const revoked = Proxy.revocable({ targetingKey: 'bob' }, {})
+    revoked.revoke()
+    const before = server.requests.length
+    await client.setContext(revoked.proxy as never)
+    expect(logger.errors.join()).toMatch(/targetingKey/)
+    await client.refresh()
+    expect(server.requests.length).toBe(before) // paused: nothing asked for anyone
+    expect((await client.setContext({ targetingKey: 'carol' })).state).toBe('ready')
+    expect(() => createClient({ url: server.url, context: revoked.proxy as never })).toThrow(/\[holdfast\] createClient needs a `context`/)
+  })
+
   test('createClient with an unserialisable context does not throw: state error, no request', async () => {
     const { client } = make({ context: { targetingKey: 'big', n: 1n } as never })
     expect(client.getStatus().error?.code).toBe('INVALID_CONTEXT')

@@ -262,5 +262,11 @@ export function ownContext(context: EvaluationContext): EvaluationContext {
 
 /** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
 export function isContext(input: unknown): input is EvaluationContext {
-  return isRecord(input) && typeof input.targetingKey === 'string'
+  // A key that cannot be read (a revoked Proxy, a throwing getter) is no key: refused as such, never
+  // a throw that setContext swallowed, switching nothing and saying nothing.
+  try {
+    return isRecord(input) && typeof input.targetingKey === 'string'
+  } catch {
+    return false
+  }
 }

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test } from 'vitest'
-import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createClient, createMemoryStorage, type Clock, type EvaluationContext, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger } from '../support/clock'
@@ -324,23 +324,28 @@ test('a stale answer refused entirely leaves Status.source as the source of what
   expect(status).toMatchObject({ state: 'stale', source: 'cache', error: { code: 'UPSTREAM_STALE' } })
 })
 
+/** A page that got `banner` = `value` at the clock's now and closed, on a storage the next page reads. */
+async function visited(context: EvaluationContext, value: string, clock: Clock = createManualClock(), map = new Map<string, unknown>()) {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const options = { url: server.url, storage: createMemoryStorage(map), logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
+  const first = createClient({ ...options, context })
+  cleanup.push(() => first.close())
+  server.always(answer(value, clock.now(), false))
+  await first.start()
+  await first.close()
+  return { server, options }
+}
+
 // The same user's attributes set before start() (an app that learns the plan while the page
 // loads): the switch has nothing of this page's memory to show, so what is held stands in (NaN: no
 // time to measure against) until start() reads the cache, whose entry is exactly these attributes'.
 // Before, that NaN swallowed the entry's time: yesterday's stale relay answer replaced this
 // morning's cached values (a kill switch turned back off) although they are this very context's.
 test("attributes set before start: the cache entry of exactly those attributes still holds off an older stale answer", async () => {
-  const server = await createFaultServer()
-  cleanup.push(() => server.close())
   const clock = createManualClock()
-  const storage = createMemoryStorage()
-  const options = { url: server.url, storage, logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
   const pro = { targetingKey: 'alice', plan: 'pro' }
-  const first = createClient({ ...options, context: pro })
-  cleanup.push(() => first.close())
-  server.always(answer('today', clock.now(), false))
-  await first.start()
-  await first.close()
+  const { server, options } = await visited(pro, 'today', clock)
 
   // Reloaded during the outage; the relay behind the load balancer holds yesterday's answer.
   clock.advance(60_000)
@@ -364,21 +369,14 @@ test("attributes set before start: the cache entry of exactly those attributes s
 // own test suite runs Holdfast so): the "later than now" check was skipped at 0 (`now ? … : …`), so
 // a cached `updatedAt` of 1e300 was read as given there and not in production.
 test("with a clock reading 0, a cached updatedAt later than now is still not trusted", async () => {
-  const server = await createFaultServer()
-  cleanup.push(() => server.close())
-  const zero = { ...createManualClock(), now: () => 0 }
   const map = new Map<string, unknown>()
-  const options = { url: server.url, storage: createMemoryStorage(map), logger: createTestLogger(), clock: zero, liveUpdates: false, refreshOnFocus: false, context: { targetingKey: 'alice' } }
-  const first = createClient(options)
-  cleanup.push(() => first.close())
-  server.always(answer('cached', 0, false))
-  await first.start()
-  await first.close()
+  const alice = { targetingKey: 'alice' }
+  const { server, options } = await visited(alice, 'cached', { ...createManualClock(), now: () => 0 }, map)
   const entry = [...map.values()].find((v): v is { flags: Array<{ updatedAt?: number }> } => (v as { v?: unknown }).v === 1)!
   entry.flags[0]!.updatedAt = 1e300
 
   server.always({ status: 503, raw: '' })
-  const reloaded = createClient(options)
+  const reloaded = createClient({ ...options, context: alice })
   cleanup.push(() => reloaded.close())
   await reloaded.start()
   expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'cached', source: 'cache' })

@@ -4,7 +4,7 @@
 // page load (each SSR bootstrap dated now) moved `updatedAt` of every unchanged flag to the render
 // time, though the cache knew the content since yesterday.
 import { afterEach, expect, test } from 'vitest'
-import { createClient, type Clock, type FlagClient } from '@holdfast/core'
+import { createClient, type ClientOptions, type Clock, type FlagClient, type FlagEntry } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -45,22 +45,22 @@ test("a bootstrap with the same content as the cache keeps the cache's updatedAt
   expect(client.getDetails('limit', 0)).toMatchObject({ value: 5, updatedAt: renderedAt })
 })
 
+/** A page alice's bootstrap was rendered for by a server whose clock runs 23 hours ahead (believed: under a day). */
+function renderedAhead(entries: FlagEntry[], storage: Pick<ClientOptions, 'storage' | 'storageName'>, etag?: string) {
+  const clock = createManualClock()
+  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
+  const bootstrap = { context: { targetingKey: 'alice' }, flags: entries, etag, fetchedAt }
+  const client = createClient({ url: server!.url, context: { targetingKey: 'alice' }, bootstrap, ...storage, logger: createTestLogger(), clock })
+  clients.push(client)
+  return { client, clock, fetchedAt }
+}
+
 test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 304 no longer keeps updatedAt in the future, nor writes it to the cache', async () => {
   const storageName = uniqueStorageName('updated-at-304-ahead')
   const entries = [{ key: 'kill', value: true }]
   // The server 304s to the snapshot the page was rendered from, as long as its flags do not change.
   server = await createFaultServer((request) => (request.headers['if-none-match'] === '"e1"' ? { status: 304, headers: { ETag: '"e1"' } } : flags(entries, '"e1"')))
-  const clock = createManualClock()
-  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
-  const client = createClient({
-    url: server.url,
-    context: { targetingKey: 'alice' },
-    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, etag: '"e1"', fetchedAt },
-    storageName,
-    logger: createTestLogger(),
-    clock,
-  })
-  clients.push(client)
+  const { client, clock, fetchedAt } = renderedAhead(entries, { storageName }, '"e1"')
   // Hydration: the first render shows the date the server rendered.
   expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
   expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
@@ -86,17 +86,7 @@ test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 30
 test('a bootstrap dated hours ahead and confirmed by a 200 of the same content is dated no later than now, as by a 304', async () => {
   const entries = [{ key: 'kill', value: true }, { key: 'banner', value: 'sale' }]
   server = await createFaultServer(flags(entries))
-  const clock = createManualClock()
-  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
-  const client = createClient({
-    url: server.url,
-    context: { targetingKey: 'alice' },
-    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, fetchedAt },
-    storage: 'memory',
-    logger: createTestLogger(),
-    clock,
-  })
-  clients.push(client)
+  const { client, clock, fetchedAt } = renderedAhead(entries, { storage: 'memory' })
   expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
   expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
   const confirmed = client.getDetails('kill', false)

@@ -98,3 +98,25 @@ test('a bootstrap dated hours ahead and confirmed by a 200 of the same content i
   expect(client.getDetails('kill', false).updatedAt).toBe(confirmed.updatedAt)
   expect(client.getDetails('banner', '').updatedAt).toBeLessThanOrEqual(clock.now())
 })
+
+// A bootstrap without a usable `fetchedAt` (left out, as the reader allows; a string; negative):
+// when its content came is unknown. Before, every flag said `updatedAt: 0` ("updated in 1970"), and
+// kept saying it through every answer confirming the same content, the minimum of 0 and now.
+test.each([['left out', undefined], ['a string', 'yesterday'], ['negative', -5]])(
+  'a bootstrap whose fetchedAt is %s dates nothing at 1970: unknown until an answer, then when that answer came',
+  async (_name, fetchedAt) => {
+    const entries = [{ key: 'kill', value: true }]
+    server = await createFaultServer(flags(entries))
+    const clock = createManualClock()
+    const bootstrap = { context: { targetingKey: 'alice' }, flags: entries, fetchedAt } as never
+    const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, bootstrap, storage: 'memory', logger: createTestLogger(), clock })
+    clients.push(client)
+    expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'bootstrap' })
+    expect(client.getDetails('kill', false).updatedAt).toBeUndefined()
+    await client.start()
+    const confirmed = client.getDetails('kill', false)
+    expect(confirmed).toMatchObject({ value: true, source: 'network' })
+    expect(confirmed.updatedAt).toBeGreaterThan(0)
+    expect(confirmed.updatedAt).toBeLessThanOrEqual(clock.now())
+  },
+)

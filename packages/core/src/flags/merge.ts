@@ -57,7 +57,9 @@ function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: numb
   if (entry.variant !== undefined) flag.variant = entry.variant
   if (entry.reason !== undefined) flag.reason = entry.reason
   if (entry.metadata !== undefined) flag.metadata = entry.metadata
-  if (updatedAt !== undefined) flag.updatedAt = updatedAt
+  // 0 is "unknown" (a bootstrap without a usable fetchedAt, a cache entry's save time that cannot
+  // be trusted): the oldest for precedence (seenAt), but no flag says it came in 1970.
+  if (updatedAt) flag.updatedAt = updatedAt
   return flag
 }
 

@@ -138,7 +138,7 @@ export function mergeResponse(
       // after that. Once capped, an identical re-confirmation does not move it.
       const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
-      if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
+      if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && (prev.updatedAt ?? 0) === updatedAt)
         next.set(entry.key, prev)
       else {
         const flag = fromEntry(entry, 'network', updatedAt, options.now)

@@ -161,7 +161,11 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       if (input.contextHash !== state.contextHash) return state
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
-      const flags = layerSnapshot(state.own ? state.flags : state.fallback, record.flags, 'cache', savedAt)
+      const exact = record.contextHash === state.contextHash
+      // What stands in for other attributes of this user (heldAt NaN: a switch before start(), or
+      // before this page had their entry in memory) gives way to this context's own entry entirely,
+      // as on a switch that found it in memory: no flag of theirs outlives it as this context's.
+      const flags = layerSnapshot(state.own && !(exact && isNaN(state.heldAt)) ? state.flags : state.fallback, record.flags, 'cache', savedAt)
       // A 304 confirms what is held for the keys of the snapshot its ETag names, so an ETag is kept
       // only while those flags still come from that snapshot: a bootstrap's, until the cache won
       // one of them; the cache's, unless a newer bootstrap won one of them.
@@ -177,7 +181,9 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
       // An entry saved for other attributes of this user (one per targetingKey): its values stand in, and
       // their times say nothing of what this context's answers may replace (NaN: see SyncState.heldAt).
-      const heldAt = record.contextHash === state.contextHash ? Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) : NaN
+      // This context's own entry: its time counts (NaN, the other attributes' none, must not swallow it:
+      // yesterday's stale relay answer then replaced it).
+      const heldAt = exact ? Math.max(state.heldAt || 0, trustedTime(record.heldAt, input.now)) : NaN
       return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt }
     }
     case 'cache-miss':

@@ -416,10 +416,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // a stale answer older than every flag it names applies nothing, and Status.source stays the source
 // of what is shown (CONTRACT: the data most recently applied), where it said `network` over the
 // cache's or the bootstrap's values.
+// Then 15,420 B and 20,070 B (client-left; measured 15,386 → 15,416 B and 20,031 → 20,066 B, +30 B
+// and +35 B): a cache entry of exactly the attributes set before start() replaces the other
+// attributes' stand-ins and its `heldAt` counts, where yesterday's stale relay answer replaced this
+// morning's values (+21 B); a server's `Retry-After` honoured for 60 s at most, where `86400` left a
+// user who logged in on defaults for a day (+10 B; +5 B more in the delivery chunk, whose
+// origin-wide wait names the capped wait); static headers whose getter throws no longer leave
+// start() `loading` with no request and nothing cached (+11 B); a fresh 200 confirming a bootstrap
+// dated ahead caps `updatedAt` at now as a 304 does (-7 B).
+// Then 15,425 B and 20,075 B (client-left; 15,416 → 15,421 B, 20,066 → 20,071 B, +5 B): a context
+// whose targetingKey cannot be read (a revoked Proxy) is refused and logged, where setContext
+// swallowed the throw and kept showing the previous user's values as `ready`, saying nothing.
 const BUDGET = {
-  react: 15_393, // (b): client + React bindings, up front, gzip bytes
+  react: 15_425, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_035, // (b) plus the event delivery chunk
+  withEvents: 20_075, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -879,7 +890,10 @@ await main()
 // device's now read as unknown (+12 B under (b), above).
 // Then 17,109 B ((c) 17,084 → 17,105 B, client-trust): a stale answer that applied nothing leaves
 // Status.source as it was (+21 B under (b), above).
-const OPENFEATURE_BUDGET = { total: 17_109, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,128 B ((c) 17,105 → 17,123 B, client-left): the core's fixes under (b), above (+18 B here).
+// Then 17,135 B ((c) 17,130 B, merging client-left with review): a bootstrap rendered for this exact
+// context records its own fetch time (heldAt), so an older stale relay answer cannot replace it (+2 B).
+const OPENFEATURE_BUDGET = { total: 17_135, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

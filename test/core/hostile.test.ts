@@ -127,6 +127,50 @@ describe('what the app passes in', () => {
     expect((await client.setContext({ targetingKey: 'fine' })).state).toBe('ready')
   })
 
+  // `headers: { get Authorization() { return `Bearer ${auth.token()}` } }`, with a token() that throws
+  // until login. Before, start() resolved `loading` (the cache key read the headers and threw, "start
+  // failed unexpectedly"): no request, no error in the status, and every later answer failed to be
+  // cached. Now the getter's throw is what a throwing headers function is: a NETWORK error, said so.
+  test('static headers whose getter throws (no token yet): start() says NETWORK, and works once the getter does', async () => {
+    let token: string | undefined
+    const headers = {}
+    Object.defineProperty(headers, 'Authorization', {
+      enumerable: true,
+      get() {
+        if (!token) throw new Error('not logged in')
+        return `Bearer ${token}`
+      },
+    })
+    const { client, logger } = make({ headers: headers as Record<string, string> })
+    const status = await client.start()
+    expect(status).toMatchObject({ state: 'error', error: { code: 'NETWORK' } })
+    expect(status.error!.message).toMatch(/headers/)
+    token = 't1'
+    expect((await client.refresh()).state).toBe('ready')
+    expect(server.requests.at(-1)!.headers.authorization).toBe('Bearer t1')
+    expect(client.getGate('a')).toBe(true)
+    expect(logger.errors).toEqual([])
+  })
+
+  // A context whose `targetingKey` cannot be read: a revoked Proxy (a reactive store's object after
+  // its owner went away), a getter that throws. Before, setContext resolved with the previous user's
+  // `ready` status, switched nothing and said nothing (the throw was swallowed): the app believed
+  // the new user was shown while the previous one's values stayed. Now it is refused as a context
+  // without a targetingKey is: logged, paused (the values held are nobody's) until a usable one.
+  test('setContext with a context whose targetingKey cannot be read is refused out loud, not swallowed', async () => {
+    const { client, logger } = make()
+    await client.start()
+    const revoked = Proxy.revocable({ targetingKey: 'bob' }, {})
+    revoked.revoke()
+    const before = server.requests.length
+    await client.setContext(revoked.proxy as never)
+    expect(logger.errors.join()).toMatch(/targetingKey/)
+    await client.refresh()
+    expect(server.requests.length).toBe(before) // paused: nothing asked for anyone
+    expect((await client.setContext({ targetingKey: 'carol' })).state).toBe('ready')
+    expect(() => createClient({ url: server.url, context: revoked.proxy as never })).toThrow(/\[holdfast\] createClient needs a `context`/)
+  })
+
   test('createClient with an unserialisable context does not throw: state error, no request', async () => {
     const { client } = make({ context: { targetingKey: 'big', n: 1n } as never })
     expect(client.getStatus().error?.code).toBe('INVALID_CONTEXT')

@@ -96,3 +96,16 @@ test('a listener unsubscribed by another during a notification (a component unmo
   await client.refresh()
   expect(seen).toEqual(['flag-first', 'all-first'])
 })
+
+// An injected clock reading 0 (sinon's fake timers start there): the answer's time is 0, which a
+// flag does not carry as updatedAt (unknown, not 1970); a re-confirmation is still no change.
+test('with a clock reading 0, an identical re-confirmation tells no flag listener either', async () => {
+  await client.close()
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storage: 'memory', logger: createTestLogger(), clock: { ...createManualClock(), now: () => 0 } })
+  await client.start()
+  const a = count('a')
+  await client.refresh()
+  await client.refresh()
+  expect(a.n).toBe(0)
+  expect(client.getDetails('a', 0)).toMatchObject({ value: 1, source: 'network' })
+})

@@ -173,3 +173,52 @@ test('close stops every timer and later calls do nothing', async () => {
   await client.refresh()
   expect(server.requests.length).toBe(count)
 })
+
+// A server's wait is honoured at most 60 s (the backoff's ceiling, and what the relay allows its
+// upstream), whatever it says. Before, `Retry-After: 86400` (or 99999999, or a date years ahead)
+// held every request for a day: a login (`setContext`) left the new user on defaults, and
+// `refresh()` did nothing, for 24 hours. A wait that cannot be read is no wait at all.
+const YEARS_AHEAD = () => new Date(Date.now() + 3 * 365 * 864e5).toUTCString()
+test.each([
+  ['86400', () => '86400'],
+  ['99999999', () => '99999999'],
+  ['an HTTP-date years ahead', YEARS_AHEAD],
+  ['an ISO date years ahead', () => new Date(Date.now() + 3 * 365 * 864e5).toISOString()],
+])('Retry-After: %s holds a user switch and refresh() for 60 s at most, not a day', async (_name, header) => {
+  make({ refreshOnFocus: false })
+  await client.start()
+  server.always({ status: 429, raw: '', headers: { 'Retry-After': header() } })
+  await client.refresh()
+  expect(Math.max(...clock.pending())).toBeLessThanOrEqual(60_000)
+  const before = server.requests.length
+  server.always((request) => flags([{ key: 'who', value: request.body.context.targetingKey }]))
+
+  // bob logs in: held by the server's wait, shown what a failed attempt shows (nothing of u's).
+  const held = await client.setContext({ targetingKey: 'bob' })
+  expect(held).toMatchObject({ state: 'error', error: { httpStatus: 429 } })
+  expect(client.getDetails('who', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  clock.advance(59_000)
+  await client.refresh()
+  expect(server.requests.length).toBe(before)
+
+  // The minute is up: bob's request goes by itself (the scheduler's timer), once.
+  clock.advance(1_100)
+  await server.waitForRequests(before + 1)
+  await client.refresh() // joins it
+  expect(client.getDetails('who', '')).toMatchObject({ value: 'bob', source: 'network' })
+  expect(client.getStatus().state).toBe('ready')
+  expect(server.requests.length).toBe(before + 1)
+  expect(server.requests.at(-1)!.body.context).toEqual({ targetingKey: 'bob' })
+})
+
+test.each(['-5', 'NaN', 'soon', '1e9'])('Retry-After: %s cannot be read: no wait, refresh() asks at once (automatic retries back off as usual)', async (header) => {
+  make()
+  await client.start()
+  server.always({ status: 503, raw: '', headers: { 'Retry-After': header } })
+  await client.refresh()
+  expect(clock.pending()).toEqual([750])
+  const before = server.requests.length
+  server.always(good)
+  expect((await client.refresh()).state).toBe('ready')
+  expect(server.requests.length).toBe(before + 1)
+})

@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, expect, test } from 'vitest'
-import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createClient, createMemoryStorage, type Clock, type EvaluationContext, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFlagServer, silentLogger, type FlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger } from '../support/clock'
@@ -322,4 +322,63 @@ test('a stale answer refused entirely leaves Status.source as the source of what
   expect(status.error?.message).toMatch(/older than the values held/)
   expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'cache', stale: true })
   expect(status).toMatchObject({ state: 'stale', source: 'cache', error: { code: 'UPSTREAM_STALE' } })
+})
+
+/** A page that got `banner` = `value` at the clock's now and closed, on a storage the next page reads. */
+async function visited(context: EvaluationContext, value: string, clock: Clock = createManualClock(), map = new Map<string, unknown>()) {
+  const server = await createFaultServer()
+  cleanup.push(() => server.close())
+  const options = { url: server.url, storage: createMemoryStorage(map), logger: createTestLogger(), clock, liveUpdates: false, refreshOnFocus: false }
+  const first = createClient({ ...options, context })
+  cleanup.push(() => first.close())
+  server.always(answer(value, clock.now(), false))
+  await first.start()
+  await first.close()
+  return { server, options }
+}
+
+// The same user's attributes set before start() (an app that learns the plan while the page
+// loads): the switch has nothing of this page's memory to show, so what is held stands in (NaN: no
+// time to measure against) until start() reads the cache, whose entry is exactly these attributes'.
+// Before, that NaN swallowed the entry's time: yesterday's stale relay answer replaced this
+// morning's cached values (a kill switch turned back off) although they are this very context's.
+test("attributes set before start: the cache entry of exactly those attributes still holds off an older stale answer", async () => {
+  const clock = createManualClock()
+  const pro = { targetingKey: 'alice', plan: 'pro' }
+  const { server, options } = await visited(pro, 'today', clock)
+
+  // Reloaded during the outage; the relay behind the load balancer holds yesterday's answer.
+  clock.advance(60_000)
+  server.always(answer('yesterday', clock.now() - 24 * HOUR, true))
+  // The page was rendered for alice before her plan was known: its values stand in until then.
+  const anonymous = { targetingKey: 'alice' }
+  const bootstrap = { context: anonymous, flags: [{ key: 'banner', value: 'anonymous' }, { key: 'signup-nudge', value: true }], fetchedAt: clock.now() }
+  const reloaded = createClient({ ...options, context: anonymous, bootstrap })
+  cleanup.push(() => reloaded.close())
+  void reloaded.setContext(pro)
+  const status = await reloaded.start()
+  expect(server.requests.at(-1)!.body).toMatchObject({ context: pro })
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'today', source: 'cache', stale: true })
+  // Nor does a flag only the other attributes' page had pass for the pro plan's.
+  expect(reloaded.getDetails('signup-nudge', false)).toMatchObject({ value: false, source: 'default' })
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(status.error?.message).toMatch(/older than the values held/)
+})
+
+// The same read with an injected clock that reads 0 (sinon's fake timers start there, so an app's
+// own test suite runs Holdfast so): the "later than now" check was skipped at 0 (`now ? … : …`), so
+// a cached `updatedAt` of 1e300 was read as given there and not in production.
+test("with a clock reading 0, a cached updatedAt later than now is still not trusted", async () => {
+  const map = new Map<string, unknown>()
+  const alice = { targetingKey: 'alice' }
+  const { server, options } = await visited(alice, 'cached', { ...createManualClock(), now: () => 0 }, map)
+  const entry = [...map.values()].find((v): v is { flags: Array<{ updatedAt?: number }> } => (v as { v?: unknown }).v === 1)!
+  entry.flags[0]!.updatedAt = 1e300
+
+  server.always({ status: 503, raw: '' })
+  const reloaded = createClient({ ...options, context: alice })
+  cleanup.push(() => reloaded.close())
+  await reloaded.start()
+  expect(reloaded.getDetails('banner', '')).toMatchObject({ value: 'cached', source: 'cache' })
+  expect(reloaded.getDetails('banner', '').updatedAt).not.toBe(1e300)
 })

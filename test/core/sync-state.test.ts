@@ -129,3 +129,42 @@ test("a 304 confirming a relay's stale snapshot keeps its flags stale and the st
   expect(again.flags.get('a')).toMatchObject({ stale: true, source: 'network' })
   expect(status(again)).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
 })
+
+// The same user with new attributes whose own cache entry this page reads: whether the switch found
+// the entry in this page's memory (peek) or read it after (a switch before start(), or an entry
+// another tab wrote), the user is shown the same thing and the same stale answers are held off.
+// Before, the second path kept the other attributes' stand-ins under the entry, and lost its heldAt
+// (NaN), so yesterday's stale relay answer replaced it.
+describe('a same-user switch reads its own cache entry alike, in memory or not', () => {
+  const flag = fc.record({ key: fc.constantFrom('kill', 'banner', 'nudge', '__proto__'), value: fc.constantFrom<unknown>(true, false, 'a', 1) })
+  test('the state after the entry is read is the same either way', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(flag, { selector: (f) => f.key, maxLength: 4 }),
+        fc.uniqueArray(flag, { selector: (f) => f.key, minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 0, max: 864e5 }),
+        fc.integer({ min: 0, max: 864e5 }),
+        fc.boolean(),
+        (standIns, cached, savedAgo, heldAgo, withFallback) => {
+          const now = 1_800_000_000_000
+          const anonymous = initialState({
+            context: alice,
+            contextHash: 'h-alice',
+            fallback: withFallback ? fallback : undefined,
+            bootstrap: standIns.length ? { bootstrap: { context: alice, flags: standIns as never, fetchedAt: now - 1000 }, skipped: 0 } : undefined,
+            now,
+          })
+          const pro = { targetingKey: 'alice', plan: 'pro' }
+          const record = { v: 1 as const, flags: cached as never, savedAt: now - savedAgo, heldAt: now - heldAgo, contextHash: 'h-pro' }
+          const switchTo = (cachedRecord?: typeof record) => reduce(anonymous, { type: 'switch', context: pro, contextHash: 'h-pro', cached: cachedRecord, now })
+          const peeked = switchTo(record)
+          const readAfter = reduce(switchTo(), { type: 'cache', contextHash: 'h-pro', record, now })
+          expect([...readAfter.flags]).toEqual([...peeked.flags])
+          expect(readAfter.heldAt).toBe(peeked.heldAt)
+          expect(status(readAfter)).toEqual(status(peeked))
+        },
+      ),
+      { numRuns: 300 },
+    )
+  })
+})

@@ -4,7 +4,7 @@
 // page load (each SSR bootstrap dated now) moved `updatedAt` of every unchanged flag to the render
 // time, though the cache knew the content since yesterday.
 import { afterEach, expect, test } from 'vitest'
-import { createClient, type Clock, type FlagClient } from '@holdfast/core'
+import { createClient, type ClientOptions, type Clock, type FlagClient, type FlagEntry } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 
@@ -45,22 +45,22 @@ test("a bootstrap with the same content as the cache keeps the cache's updatedAt
   expect(client.getDetails('limit', 0)).toMatchObject({ value: 5, updatedAt: renderedAt })
 })
 
+/** A page alice's bootstrap was rendered for by a server whose clock runs 23 hours ahead (believed: under a day). */
+function renderedAhead(entries: FlagEntry[], storage: Pick<ClientOptions, 'storage' | 'storageName'>, etag?: string) {
+  const clock = createManualClock()
+  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
+  const bootstrap = { context: { targetingKey: 'alice' }, flags: entries, etag, fetchedAt }
+  const client = createClient({ url: server!.url, context: { targetingKey: 'alice' }, bootstrap, ...storage, logger: createTestLogger(), clock })
+  clients.push(client)
+  return { client, clock, fetchedAt }
+}
+
 test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 304 no longer keeps updatedAt in the future, nor writes it to the cache', async () => {
   const storageName = uniqueStorageName('updated-at-304-ahead')
   const entries = [{ key: 'kill', value: true }]
   // The server 304s to the snapshot the page was rendered from, as long as its flags do not change.
   server = await createFaultServer((request) => (request.headers['if-none-match'] === '"e1"' ? { status: 304, headers: { ETag: '"e1"' } } : flags(entries, '"e1"')))
-  const clock = createManualClock()
-  const fetchedAt = clock.now() + 23 * 60 * 60 * 1000
-  const client = createClient({
-    url: server.url,
-    context: { targetingKey: 'alice' },
-    bootstrap: { context: { targetingKey: 'alice' }, flags: entries, etag: '"e1"', fetchedAt },
-    storageName,
-    logger: createTestLogger(),
-    clock,
-  })
-  clients.push(client)
+  const { client, clock, fetchedAt } = renderedAhead(entries, { storageName }, '"e1"')
   // Hydration: the first render shows the date the server rendered.
   expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
   expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
@@ -78,3 +78,45 @@ test('a bootstrap dated hours ahead (a server clock wrong) and confirmed by a 30
   expect(next.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
   expect(next.getDetails('kill', false).updatedAt).toBeLessThanOrEqual(Date.now())
 })
+
+// The same page when the server answers the confirmation with a full 200 (no ETag, or a CDN that
+// drops `If-None-Match`) carrying no relay `fetchedAt`: it must say what the 304 says. Before, the
+// 200 kept the bootstrap's time, 23 hours from now ("updated tomorrow"), while a 304 of the same
+// snapshot gave "now"; and the cache entry then carried the future time, dropped on the next read.
+test('a bootstrap dated hours ahead and confirmed by a 200 of the same content is dated no later than now, as by a 304', async () => {
+  const entries = [{ key: 'kill', value: true }, { key: 'banner', value: 'sale' }]
+  server = await createFaultServer(flags(entries))
+  const { client, clock, fetchedAt } = renderedAhead(entries, { storage: 'memory' })
+  expect(client.getDetails('kill', false).updatedAt).toBe(fetchedAt)
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+  const confirmed = client.getDetails('kill', false)
+  expect(confirmed).toMatchObject({ value: true, source: 'network', stale: false })
+  expect(confirmed.updatedAt).toBeLessThanOrEqual(clock.now())
+  // From then on an identical re-confirmation does not move it.
+  clock.advance(60_000)
+  await client.refresh()
+  expect(client.getDetails('kill', false).updatedAt).toBe(confirmed.updatedAt)
+  expect(client.getDetails('banner', '').updatedAt).toBeLessThanOrEqual(clock.now())
+})
+
+// A bootstrap without a usable `fetchedAt` (left out, as the reader allows; a string; negative):
+// when its content came is unknown. Before, every flag said `updatedAt: 0` ("updated in 1970"), and
+// kept saying it through every answer confirming the same content, the minimum of 0 and now.
+test.each([['left out', undefined], ['a string', 'yesterday'], ['negative', -5]])(
+  'a bootstrap whose fetchedAt is %s dates nothing at 1970: unknown until an answer, then when that answer came',
+  async (_name, fetchedAt) => {
+    const entries = [{ key: 'kill', value: true }]
+    server = await createFaultServer(flags(entries))
+    const clock = createManualClock()
+    const bootstrap = { context: { targetingKey: 'alice' }, flags: entries, fetchedAt } as never
+    const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, bootstrap, storage: 'memory', logger: createTestLogger(), clock })
+    clients.push(client)
+    expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'bootstrap' })
+    expect(client.getDetails('kill', false).updatedAt).toBeUndefined()
+    await client.start()
+    const confirmed = client.getDetails('kill', false)
+    expect(confirmed).toMatchObject({ value: true, source: 'network' })
+    expect(confirmed.updatedAt).toBeGreaterThan(0)
+    expect(confirmed.updatedAt).toBeLessThanOrEqual(clock.now())
+  },
+)

@@ -156,6 +156,60 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a client provoking a 400 or a 401 between the users\' requests (anyone can) does not keep it from opening while the upstream answers them 500', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user)).status).toBe(200)
+      // The gateway checks keys and contexts; the flag service behind it is down.
+      upstream.set((request) =>
+        request.headers.authorization === 'Bearer made-up' ? { status: 401, text: 'Unauthorized' } : request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down,
+      )
+      const before = upstream.requests.length
+      // 40 users' requests over 4 s, each after one of the attacker's.
+      for (let i = 0; i < 40; i++) {
+        clock.at += 100
+        await (i % 2 === 0 ? ask('bad') : ask('x', { authorization: 'Bearer made-up' }))
+        const user = users[i % 4]
+        expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+      }
+      // Before: each of its requests started the count again: the breaker never opened, and every
+      // user's request went upstream (40, beside the attacker's 40).
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      const usersAsked = upstream.requests.slice(before).filter((request) => /"u\d"/.test(request.body)).length
+      expect(usersAsked).toBeLessThanOrEqual(6)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      // The gateway checks contexts; the flag service behind it is down.
+      upstream.set((request) => (request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down))
+      clock.at += 10_000
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+      const lastSuccessAt = source.relayStatus().upstream.lastSuccessAt
+      // A client with a bad context is the next probe (due 0.8 to 1.2 s after it opened): its 400 passes on.
+      clock.at += 1300
+      expect((await ask('bad')).status).toBe(400)
+      // Every user is still answered stale, without asking; a new one gets 503.
+      expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect((await ask('stranger')).status).toBe(503)
+      // Before: `upstream.state: 'ok'`, `stale: false` (holdfast_relay_stale 0) and a new lastSuccessAt.
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', lastSuccessAt, breaker: { state: 'open' } } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')
@@ -191,6 +245,31 @@ describe('proxy mode: a breaker on the upstream health', () => {
         // Before: 503 without asking from the second 429 on (the breaker open for every key).
         expect(await ask(`q${i + 1}`, 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: `v1 q${i + 1}` }], metadata: { holdfast: { stale: false } } } })
       }
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('one key going over its rate limit (429) right after its own request was accepted never opens it for every key', async () => {
+    let busyAnswered = 0
+    const upstream = await startUpstream((request) =>
+      request.headers.authorization === 'Bearer busy' && busyAnswered++ > 0 ? { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '2' } } : answers('v1'),
+    )
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('q0', 'quiet')).status).toBe(200)
+      clock.at += 5_000
+      // The busy tenant's request is the one the upstream accepted last; then a burst of its users
+      // goes over its quota (two requests out at once, both answered 429).
+      expect((await ask('b0', 'busy')).status).toBe(200)
+      clock.at += 100
+      const burst = await Promise.all([ask('b1', 'busy'), ask('b2', 'busy')])
+      expect(burst.map((answer) => answer.status)).toEqual([503, 503])
+      // Before: the breaker opened for every key, and the quiet tenant's new user got 503 unasked.
+      clock.at += 100
+      expect(await ask('q1', 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 q1' }], metadata: { holdfast: { stale: false } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
     } finally {
       await source.close()

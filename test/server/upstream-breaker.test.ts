@@ -19,6 +19,14 @@ describe('reduceBreaker', () => {
     expect(reduceBreaker(state, { type: 'answered' })).toBe(CLOSED_BREAKER)
   })
 
+  it('an answer that blames the request (a 400, a 401/403) changes nothing: it neither closes it nor keeps it from opening', () => {
+    let state = reduceBreaker(CLOSED_BREAKER, { type: 'down', at, key: 'a', jitter: 0.5 })
+    state = reduceBreaker(state, { type: 'answered', blamed: true })
+    state = reduceBreaker(state, { type: 'down', at, key: 'b', jitter: 0.5 })
+    expect(state.open).toBe(true)
+    expect(reduceBreaker(state, { type: 'answered', blamed: true })).toBe(state)
+  })
+
   it('probes 1 s, 2 s, 4 s … after, each within ±20 %, never more than 5 s apart', () => {
     let state = reduceBreaker(reduceBreaker(CLOSED_BREAKER, { type: 'down', at, key: 'a', jitter: 0 }), { type: 'down', at, key: 'b', jitter: 0 })
     expect(state.probeAt).toBe(at + 800)

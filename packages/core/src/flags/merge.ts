@@ -57,7 +57,9 @@ function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: numb
   if (entry.variant !== undefined) flag.variant = entry.variant
   if (entry.reason !== undefined) flag.reason = entry.reason
   if (entry.metadata !== undefined) flag.metadata = entry.metadata
-  if (updatedAt !== undefined) flag.updatedAt = updatedAt
+  // 0 is "unknown" (a bootstrap without a usable fetchedAt, a cache entry's save time that cannot
+  // be trusted): the oldest for precedence (seenAt), but no flag says it came in 1970.
+  if (updatedAt) flag.updatedAt = updatedAt
   return flag
 }
 
@@ -130,11 +132,13 @@ export function mergeResponse(
     const prev = found?.source === 'fallback' ? undefined : found
     if (entry.errorCode === undefined) {
       const same = prev !== undefined && sameContent(prev, entry)
-      // The same content keeps its time, only capped by the relay's fetchedAt (§9): a device clock
-      // behind the one that dated it (a bootstrap rendered up to a day ahead) does not move it.
-      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, fetchedAt ?? prev.updatedAt) : cap
+      // The same content keeps its time, capped by the relay's fetchedAt (§9) and by this device's
+      // now, as a 304 caps it (confirmAll): a bootstrap rendered by a server clock ahead (believed up
+      // to a day) shows the server's time until the network confirms it, never "updated tomorrow"
+      // after that. Once capped, an identical re-confirmation does not move it.
+      const updatedAt = same && prev.updatedAt !== undefined ? Math.min(prev.updatedAt, cap) : cap
       // The common case of a poll: the flag is confirmed as it was. Keep the very same object.
-      if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && prev.updatedAt === updatedAt)
+      if (same && prev.source === 'network' && prev.stale === (upstreamStale || entry.reason === 'STALE') && prev.errorCode === undefined && (prev.updatedAt ?? 0) === updatedAt)
         next.set(entry.key, prev)
       else {
         const flag = fromEntry(entry, 'network', updatedAt, options.now)

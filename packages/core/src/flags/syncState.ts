@@ -144,8 +144,12 @@ export function initialState(input: {
     const stale = b.bootstrap.stale === true ? new HoldfastError('UPSTREAM_STALE', "the flag server's own source is failing (bootstrap)") : undefined
     if (stale) state = { ...state, flags: markStale(flags), failure: stale }
     const etag = b.bootstrap.etag
-    if (etag !== undefined && safeContextHash(b.bootstrap.context) === contextHash)
-      state = { ...state, etag: { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
+    // An answer for this very context, vouched for as of `at` (heldAt), as an answer is: its flags'
+    // times alone were lowered by a cache entry of the same content saved earlier, or capped by this
+    // device's clock by a 304 to its ETag (hours behind), and a stale answer fetched before the
+    // bootstrap then replaced its values (a kill switch turned off again).
+    if (safeContextHash(b.bootstrap.context) === contextHash)
+      state = { ...state, heldAt: at, etag: etag === undefined ? undefined : { value: etag, contextHash, at, keys: new Set(b.bootstrap.flags.map((f) => f.key)), stale } }
   }
   return state
 }
@@ -157,7 +161,11 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       if (input.contextHash !== state.contextHash) return state
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
-      const flags = layerSnapshot(state.own ? state.flags : state.fallback, record.flags, 'cache', savedAt)
+      const exact = record.contextHash === state.contextHash
+      // What stands in for other attributes of this user (heldAt NaN: a switch before start(), or
+      // before this page had their entry in memory) gives way to this context's own entry entirely,
+      // as on a switch that found it in memory: no flag of theirs outlives it as this context's.
+      const flags = layerSnapshot(state.own && !(exact && isNaN(state.heldAt)) ? state.flags : state.fallback, record.flags, 'cache', savedAt)
       // A 304 confirms what is held for the keys of the snapshot its ETag names, so an ETag is kept
       // only while those flags still come from that snapshot: a bootstrap's, until the cache won
       // one of them; the cache's, unless a newer bootstrap won one of them.
@@ -173,7 +181,9 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       const applied = !state.own || [...flags.values()].some((f) => f.source === 'cache')
       // An entry saved for other attributes of this user (one per targetingKey): its values stand in, and
       // their times say nothing of what this context's answers may replace (NaN: see SyncState.heldAt).
-      const heldAt = record.contextHash === state.contextHash ? Math.max(state.heldAt, trustedTime(record.heldAt, input.now)) : NaN
+      // This context's own entry: its time counts (NaN, the other attributes' none, must not swallow it:
+      // yesterday's stale relay answer then replaced it).
+      const heldAt = exact ? Math.max(state.heldAt || 0, trustedTime(record.heldAt, input.now)) : NaN
       return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt }
     }
     case 'cache-miss':

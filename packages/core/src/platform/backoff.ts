@@ -40,8 +40,16 @@ export function backoffDelay(attempt: number, random: () => number = Math.random
 export function retryDelay(error: HoldfastError, attempt: number, random: () => number = Math.random, options: BackoffOptions = {}): number {
   const backoff = backoffDelay(attempt, random, options)
   if (error.retryAfterMs === undefined) return backoff
-  return Math.max(backoff, positiveOr(options.baseMs, 1000), error.retryAfterMs)
+  return Math.max(backoff, positiveOr(options.baseMs, 1000), Math.min(error.retryAfterMs, MAX_SERVER_WAIT_MS))
 }
+
+/**
+ * A server's wait is honoured up to a minute, the backoff's own ceiling (and what the relay allows
+ * its upstream): past it a client asks once a minute, as through any long outage. Read as given,
+ * `Retry-After: 86400` (or 99999999, or a date years ahead from a misconfigured proxy) held every
+ * request for a day, a login's too: the new user saw defaults and `refresh()` did nothing.
+ */
+export const MAX_SERVER_WAIT_MS = 60_000
 
 // A server asking for more than a day is almost certainly misconfigured; clamp so a client is
 // never parked for good by one header.

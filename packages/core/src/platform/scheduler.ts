@@ -7,7 +7,7 @@
 //   failure ──► backoff (notBefore = now + delay, retry timer) ──► timer fires ──► allows('retry')
 //                 │ offline at that moment: waitingForOnline ──► `online` ──► allows('online')
 //   success ──► attempts reset ──► poll timer (pollMs)
-import { positiveOr, retryDelay, type BackoffOptions } from './backoff'
+import { MAX_SERVER_WAIT_MS, positiveOr, retryDelay, type BackoffOptions } from './backoff'
 import type { HoldfastError } from './errors'
 import type { Clock, Environment } from '../types'
 
@@ -192,9 +192,9 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       const delay = retryDelay(error, attempts, random, options.backoff)
       attempts++
       notBefore = clock.now() + delay
-      // Only the server's wait (raised to the base delay, as for retries) binds app calls: a longer
-      // backoff it came with does not hold refresh() too.
-      if (error.retryAfterMs !== undefined) hardUntil = clock.now() + (held = Math.max(error.retryAfterMs, positiveOr(options.backoff?.baseMs, 1000)))
+      // Only the server's wait (raised to the base delay and capped, as for retries) binds app calls:
+      // a longer backoff it came with does not hold refresh() too.
+      if (error.retryAfterMs !== undefined) hardUntil = clock.now() + (held = Math.max(Math.min(error.retryAfterMs, MAX_SERVER_WAIT_MS), positiveOr(options.backoff?.baseMs, 1000)))
       arm(delay)
       return delay
     },

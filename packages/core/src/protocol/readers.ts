@@ -136,7 +136,8 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
-  if (now ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number
+  // `now` given (even 0, where a fake clock starts) is a read from storage: the trust check applies.
+  if (now !== undefined ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number
   return entry
 }
 
@@ -261,5 +262,11 @@ export function ownContext(context: EvaluationContext): EvaluationContext {
 
 /** Whether `input` is a usable evaluation context: an object with a string `targetingKey`. */
 export function isContext(input: unknown): input is EvaluationContext {
-  return isRecord(input) && typeof input.targetingKey === 'string'
+  // A key that cannot be read (a revoked Proxy, a throwing getter) is no key: refused as such, never
+  // a throw that setContext swallowed, switching nothing and saying nothing.
+  try {
+    return isRecord(input) && typeof input.targetingKey === 'string'
+  } catch {
+    return false
+  }
 }

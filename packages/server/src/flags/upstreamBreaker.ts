@@ -36,8 +36,8 @@ export interface BreakerState {
 
 /**
  * What happened upstream. `answered`: the upstream answered as a live server does (values, a 304;
- * `blamed`: a 400 or a 401/403, which blame the request; not a 404 nor an answer refused here,
- * which say neither up nor down). `down`: a request for `key` met an outage (no answer,
+ * `blamed`: a 400 or a 401/403, which blame the request, and change nothing; not a 404 nor an
+ * answer refused here, which say neither up nor down). `down`: a request for `key` met an outage (no answer,
  * a timeout, 5xx, 408/429, HTML). `probe`: a probe went out while open. `heard`: another relay of
  * a `--redis` fleet shared an answer it got from the upstream. `jitter` is in [0, 1).
  */
@@ -56,11 +56,13 @@ const jittered = (delayMs: number, jitter: number) => Math.min(BREAKER_MAX_MS, M
 
 /** The next breaker after `event`. */
 export function reduceBreaker(state: BreakerState, event: BreakerEvent): BreakerState {
-  // An answer that blames the request starts the count again, but does not close an open breaker:
+  // An answer that blames the request neither closes an open breaker nor starts the count again:
   // an API gateway answers those while the flag service behind it is down, and any client can send
   // one (a made-up key, a context missing an attribute). Each closed it before, and the users'
-  // requests after went upstream until two failed, the probes never backing off past 1 s.
-  if (event.type === 'answered' && event.blamed && state.open) return state
+  // requests after went upstream until two failed, the probes never backing off past 1 s; and one
+  // client sending one between every two users' requests kept it from ever opening (each of them
+  // went upstream through the whole outage).
+  if (event.type === 'answered' && event.blamed) return state
   if (event.type === 'answered') return state.open || state.failedFor.length > 0 ? CLOSED_BREAKER : state
   if (event.type === 'probe') {
     if (!state.open) return state

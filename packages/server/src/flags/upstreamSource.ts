@@ -290,6 +290,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
   let lastAccepted: { credentials: string; at: number } | undefined
+  // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
+  let acceptedBefore: { credentials: string; at: number } | undefined
   let closed = false
   // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
   const reprobe = createBackoffTimer(() => {
@@ -462,6 +464,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
+      if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
       lastAccepted = { credentials, at }
     }
     if (result.kind === 'not-modified') {
@@ -485,7 +488,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind === 'failed') {
       if (result.failure === 'rejected') {
         // The upstream is up and blames the request (400 INVALID_CONTEXT, …): pass it on as is.
-        record({ type: 'success', at }, true)
+        // While the breaker is open (which this does not close) it is no success either: it made
+        // the status `ok` and `stale: false`, `lastSuccessAt` now, while every user was answered
+        // stale without asking (and `ready` with nothing held, every new user getting 503) until
+        // the next probe. (The relay's own probe, with nothing to serve, still makes it ready and
+        // `ok`: a load balancer must send the users whose requests can find values and close it.)
+        if (breaker.open) health = { ...health, lastAttemptAt: at }
+        else record({ type: 'success', at }, true)
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)
@@ -573,11 +582,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // neither up nor down either. Before, two of its users in a row opened the breaker for every
     // key: the other tenants' new users got 503, and their held users stale values, from an
     // upstream that was serving them.
-    const ownLimit = httpStatus === 429 && othersAccepted
+    // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
+    // its quota, and two of its 429s opened the breaker for every key all the same.
+    const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
+    const sinceOther = other === undefined ? -1 : at - other.at
+    const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
     if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })
-    } else if (key !== undefined && kind === 'unauthorized') breakerSaw({ type: 'answered', blamed: true })
+    }
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }

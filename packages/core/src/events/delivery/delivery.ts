@@ -218,7 +218,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
     // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
-    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + failure.retryAfterMs!])
+    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + Math.min(failure.retryAfterMs!, delay)])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

@@ -405,7 +405,7 @@ describe('a data dir that cannot be used', () => {
       await new Promise((r) => setTimeout(r, 20))
       now = await status(server)
     }
-    expect(now.dataDir).toMatchObject({ writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    expect(now.dataDir).toMatchObject({ writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+\b/) })
     expect(logger.lines.join('\n')).toMatch(/cannot read the data dir .*starting without it/)
     expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/holdfast_relay_data_dir_writes_total\{outcome="failed"\} 1/)
   })
@@ -531,7 +531,7 @@ describe('--flags FILE with --data-dir', () => {
       await new Promise((r) => setTimeout(r, 20))
       now = await status(server)
     }
-    expect(now.dataDir).toMatchObject({ dir: notADir, writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+$/) })
+    expect(now.dataDir).toMatchObject({ dir: notADir, writeFailures: 1, lastError: expect.stringMatching(/^E[A-Z]+\b/) })
     // A writable one shows what it saved.
     const good = await startServer({ flags: file, dataDir: join(dir, 'data'), logger: recordingLogger() })
     let saved = await status(good)

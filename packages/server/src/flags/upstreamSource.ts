@@ -872,7 +872,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // it failed alone (a rule that crashes on one user's attributes) keep their values, stale,
       // and are named in `failed` and `error`. Before, such a round answered 502 `failed` each
       // time, and a deploy step running `curl -f …/refresh` failed for one user's context.
-      const failedAlone = failure !== undefined && answered > 0 && progress.asked === asked.length
+      // Alone means: fewer failed than answered, and the breaker did not open on them (two contexts
+      // of three answering 503 is an upstream going down, not one user's rule).
+      const failedAlone = failure !== undefined && failedCount < answered && progress.asked === asked.length && !breaker.open
       const result: RefreshResult = { outcome: failure && !failedAlone ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
       if (failedCount > 0) result.failed = failedCount
       if (asked.length === 0 && health.state !== 'ok') {

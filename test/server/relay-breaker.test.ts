@@ -93,6 +93,26 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('one context the upstream fails alone leaves the status and /metrics saying the upstream is ok (its failure counted in refusedBy), until a second context fails', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger() })
+    const ask = (targetingKey: string) => fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) })
+    const status = async () => (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as any
+    for (let i = 0; i < 3; i++) {
+      expect((await ask(`u${i}`)).status).toBe(200)
+      expect((await ask('crash')).status).toBe(503)
+      // Before: `failing` (and an alert on it firing) after each of its requests, for one user.
+      expect(await status()).toMatchObject({ stale: false, upstream: { state: 'ok', lastError: { httpStatus: 500 }, breaker: { state: 'closed' } }, refusedBy: { http: i + 1 } })
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      expect(metrics).toContain('holdfast_relay_upstream_state{state="ok"} 1')
+      expect(metrics).toContain('holdfast_relay_stale 0')
+    }
+    // A real outage: the next context fails too, and the status says so with the breaker.
+    upstream.set(down)
+    expect((await ask('u0')).status).toBe(200)
+    expect(await status()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+  })
+
   // An ingress whose backend is gone answers 404 to everything; a flag service whose store is down
   // may answer every user with zero flags (refused: CONTRACT §2.1, an outage that answers `{}`).
   it.each([

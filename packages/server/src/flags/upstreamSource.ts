@@ -274,6 +274,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let downError: { kind: UpstreamFailureKind; message: string } | undefined
   // Browser requests answered without asking while it was open (since start).
   let unasked = 0
+  // The context (or PROBE_KEY) of the latest answer with values (or a 304): see `alone` in `fail`.
+  let answeredKey: string | undefined
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -480,6 +482,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.clockAhead
       cache.set(key, confirmed)
       cutBy.delete(key)
+      answeredKey = key
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -551,6 +554,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
     cutBy.delete(key)
+    answeredKey = key
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -570,7 +574,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const othersAccepted = credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
     const onesOwn = kind === 'unauthorized' && othersAccepted
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
-    record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
     // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
     // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
@@ -587,10 +590,21 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
     const sinceOther = other === undefined ? -1 : at - other.at
     const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
-    if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
+    const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
+    // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
+    // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest
+    // answer with values was another context's, and nothing but this context failed since.
+    // Counted (refused, refusedBy, lastError) while the state stays what the upstream's answers to
+    // everyone else say: before, a rule that crashes on one user's attributes made the status
+    // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
+    // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
+    // one user alone, whose own context was answered last, is `failing` as before.
+    const alone = down && (kind === 'http' || kind === 'invalid') && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    if (down) {
       downError = { kind, message }
       breakerSaw({ type: 'down', at, key, jitter: Math.random() })
     }
+    record({ type: refused || alone ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
@@ -651,7 +665,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
-    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at }, result.kind === 'failed')
+    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) {
+      if (result.kind !== 'failed') answeredKey = PROBE_KEY
+      record({ type: 'success', at }, result.kind === 'failed')
+    }
     else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }

@@ -113,6 +113,27 @@ describe('proxy mode: a breaker on the upstream health', () => {
     expect(await status()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
   })
 
+  it('after the clock is set back hours, the status says the next probe is due now, as it is, not hours ahead', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // NTP steps the clock back three hours.
+      clock.at -= 3 * 3_600_000
+      // Before: nextProbeAt three hours ahead, while the next request goes upstream as the probe at once.
+      expect(source.relayStatus().upstream.breaker!.nextProbeAt).toBeLessThanOrEqual(clock.at)
+      const before = upstream.requests.length
+      await ask('u0')
+      expect(upstream.requests.length - before).toBe(1)
+    } finally {
+      await source.close()
+    }
+  })
+
   // An ingress whose backend is gone answers 404 to everything; a flag service whose store is down
   // may answer every user with zero flags (refused: CONTRACT §2.1, an outage that answers `{}`).
   it.each([

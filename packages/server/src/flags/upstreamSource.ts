@@ -1019,7 +1019,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         contexts: cache.size(),
       }
       status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked }
-      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt: breaker.probeAt, probing: probing !== undefined })
+      // A probe set further ahead than the longest wait was set before the clock went back: it is
+      // due now (probeDue), and the status says so instead of a time hours ahead.
+      const at = now()
+      const nextProbeAt = breaker.probeAt !== undefined && breaker.probeAt - at > BREAKER_MAX_MS ? at : breaker.probeAt
+      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt, probing: probing !== undefined })
       if (lastRound) status.reask = lastRound
       // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
       if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }

@@ -102,8 +102,9 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
 const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
-  // `recovered`: the answer before was served stale (see HeldContext.servedStale).
-  | { kind: 'fresh'; changed: string[]; recovered?: true }
+  // `recovered`: the answer before was served stale (see HeldContext.servedStale). `evicted`: a
+  // round's context evicted while its request waited for a turn: not asked (see refreshAll).
+  | { kind: 'fresh'; changed: string[]; recovered?: true; evicted?: true }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
@@ -406,7 +407,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll).
     if (reask && !held && !joined.has(key)) {
       slots.release()
-      return { kind: 'fresh', changed: [] }
+      return { kind: 'fresh', changed: [], evicted: true }
     }
     // --redis: the answer's place in the store's order is taken as the request goes out, not when
     // its answer is shared. Two relays asking across an upstream change: the one that asked first
@@ -855,6 +856,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
+          // Evicted while it waited for a turn (maxUpstreamRequests): not asked, so neither `asked`
+          // nor `answered` (before, both counted it, and the status said the upstream was asked).
+          if (outcome.kind === 'fresh' && outcome.evicted) continue
           if (!askedAgain) progress.asked++
           // The upstream answered for this context (values, a 304, a 400, or an answer refused here).
           if (!askedAgain && (outcome.kind !== 'failed' || outcome.refused)) answered++

@@ -251,7 +251,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
-  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
+  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot, and the status still says failing (the 401 is not why it is open)', async () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')
     await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
@@ -267,6 +267,10 @@ describe('proxy mode: a breaker on the upstream health', () => {
       clock.at += 1100
       expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
       expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
+      // Nor does it make the upstream `unauthorized` (before: an attacker's made-up key flipped the
+      // operator's view of an outage), nor clear the good key's users under `clear`.
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } }, refusedBy: { unauthorized: 1 } })
+      for (const user of ['u0', 'u1']) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
     } finally {
       await source.close()
     }

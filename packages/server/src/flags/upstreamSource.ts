@@ -572,7 +572,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
     // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
     const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
-    const othersAccepted = credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    // While the breaker is open nobody is accepted because the upstream is down, not because the
+    // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
+    // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
+    // flip the operator's view of an outage); the credentials last accepted refused still are.
+    const othersAccepted = credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && ((since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS) || breaker.open)
     const onesOwn = kind === 'unauthorized' && othersAccepted
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
     // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer

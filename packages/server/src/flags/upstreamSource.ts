@@ -678,7 +678,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }
 
-  const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
+  // A Bootstrap snapshot is one user's values, served to that user alone (see `evaluate`): it does
+  // not make the relay ready. Before, /readyz said 200 while every other new user got 503, and a
+  // load balancer routing by it sent them all to this relay. Definitions serve every context.
+  const ready = () => cache.size() > 0 || (snapshot !== undefined && snapshot.kind !== 'bootstrap') || health.state === 'ok'
 
   // Nothing to serve and the upstream failing: not ready. Behind a load balancer that routes by
   // /readyz no request comes to find out that the upstream is back, so the relay asks by itself
@@ -991,7 +994,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const first = probe()
       // With something to serve, start at once; with nothing, wait for the probe (boundedly) so that
       // a healthy upstream means ready on return.
-      if (cache.size() === 0 && !snapshot) await waitAtMost(first)
+      if (!ready()) await waitAtMost(first)
       // A torn --snapshot is only a refusal to start when nothing else has flags either. With --redis
       // the store may hold the fleet's answers, taken per context when asked (it cannot be listed
       // here): refused, a relay restarted during an upstream outage crash-looped beside them.

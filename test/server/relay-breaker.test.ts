@@ -107,9 +107,9 @@ describe('proxy mode: a breaker on the upstream health', () => {
       expect(metrics).toContain('holdfast_relay_upstream_state{state="ok"} 1')
       expect(metrics).toContain('holdfast_relay_stale 0')
     }
-    // A real outage: the next context fails too, and the status says so with the breaker.
+    // A real outage: the users' contexts fail too, and the status says so with the breaker.
     upstream.set(down)
-    expect((await ask('u0')).status).toBe(200)
+    for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
     expect(await status()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
   })
 
@@ -129,6 +129,28 @@ describe('proxy mode: a breaker on the upstream health', () => {
       const before = upstream.requests.length
       await ask('u0')
       expect(upstream.requests.length - before).toBe(1)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('two contexts the upstream always answers 500, sent together every half second, do not open it while it answers the users; with nobody answered for 5 s they do', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"evil') ? down : answers('v1')))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (let i = 0; i < 20; i++) {
+        clock.at += 500
+        expect((await Promise.all([ask('evil-a'), ask('evil-b')])).map((answer) => answer.status)).toEqual([503, 503])
+        // Before: open from the first pair on; every new user got 503 and every held one stale values.
+        expect(await ask(`u${i}`)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 u${i}` }], metadata: { holdfast: { stale: false } } } })
+        expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      }
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      // Nobody else asks for 5 s: as good as an outage (a cold start against a 500 spell opens it so).
+      clock.at += 5_000
+      await Promise.all([ask('evil-a'), ask('evil-b')])
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
     } finally {
       await source.close()
     }
@@ -264,7 +286,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
       clock.at += 61_000
       for (const user of ['u0', 'u1']) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      clock.at += 1100
+      clock.at += 1300 // the probe is due (0.8 to 1.2 s after it opened)
       expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
       expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
       // Nor does it make the upstream `unauthorized` (before: an attacker's made-up key flipped the

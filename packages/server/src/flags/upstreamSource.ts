@@ -326,7 +326,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `blamed`: a success that is a 400 or a 401/403 (see upstreamBreaker.ts).
   const record = (event: HealthEvent, blamed = false) => {
     health = reduceHealth(health, event)
-    if (event.type === 'success') breakerSaw({ type: 'answered', blamed })
+    if (event.type === 'success') breakerSaw({ type: 'answered', blamed, at: event.at })
     if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
@@ -604,10 +604,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
     // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
     // one user alone, whose own context was answered last, is `failing` as before.
-    const alone = down && (kind === 'http' || kind === 'invalid') && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    const answered = kind === 'http' || kind === 'invalid'
+    const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
     if (down) {
       downError = { kind, message }
-      breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+      // A context with nothing held never had values here: its 5xx may be its own (see upstreamBreaker.ts).
+      breakerSaw({ type: 'down', at, key, jitter: Math.random(), unknown: answered && key !== PROBE_KEY && !cache.get(key) })
     }
     record({ type: refused || alone ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)

@@ -93,6 +93,69 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('one context the upstream fails alone leaves the status and /metrics saying the upstream is ok (its failure counted in refusedBy), until a second context fails', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger() })
+    const ask = (targetingKey: string) => fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) })
+    const status = async () => (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as any
+    for (let i = 0; i < 3; i++) {
+      expect((await ask(`u${i}`)).status).toBe(200)
+      expect((await ask('crash')).status).toBe(503)
+      // Before: `failing` (and an alert on it firing) after each of its requests, for one user.
+      expect(await status()).toMatchObject({ stale: false, upstream: { state: 'ok', lastError: { httpStatus: 500 }, breaker: { state: 'closed' } }, refusedBy: { http: i + 1 } })
+      const metrics = await (await fetch(`${server.url}/metrics`)).text()
+      expect(metrics).toContain('holdfast_relay_upstream_state{state="ok"} 1')
+      expect(metrics).toContain('holdfast_relay_stale 0')
+    }
+    // A real outage: the users' contexts fail too, and the status says so with the breaker.
+    upstream.set(down)
+    for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+    expect(await status()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+  })
+
+  it('after the clock is set back hours, the status says the next probe is due now, as it is, not hours ahead', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      for (const user of ['u0', 'u1']) await ask(user)
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // NTP steps the clock back three hours.
+      clock.at -= 3 * 3_600_000
+      // Before: nextProbeAt three hours ahead, while the next request goes upstream as the probe at once.
+      expect(source.relayStatus().upstream.breaker!.nextProbeAt).toBeLessThanOrEqual(clock.at)
+      const before = upstream.requests.length
+      await ask('u0')
+      expect(upstream.requests.length - before).toBe(1)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('two contexts the upstream always answers 500, sent together every half second, do not open it while it answers the users; with nobody answered for 5 s they do', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"evil') ? down : answers('v1')))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+      for (let i = 0; i < 20; i++) {
+        clock.at += 500
+        expect((await Promise.all([ask('evil-a'), ask('evil-b')])).map((answer) => answer.status)).toEqual([503, 503])
+        // Before: open from the first pair on; every new user got 503 and every held one stale values.
+        expect(await ask(`u${i}`)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 u${i}` }], metadata: { holdfast: { stale: false } } } })
+        expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      }
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      // Nobody else asks for 5 s: as good as an outage (a cold start against a 500 spell opens it so).
+      clock.at += 5_000
+      await Promise.all([ask('evil-a'), ask('evil-b')])
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+    } finally {
+      await source.close()
+    }
+  })
+
   // An ingress whose backend is gone answers 404 to everything; a flag service whose store is down
   // may answer every user with zero flags (refused: CONTRACT §2.1, an outage that answers `{}`).
   it.each([
@@ -210,7 +273,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
-  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot (the 401 is not why it is open)', async () => {
+  it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot, and the status still says failing (the 401 is not why it is open)', async () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')
     await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
@@ -223,9 +286,13 @@ describe('proxy mode: a breaker on the upstream health', () => {
       clock.at += 61_000
       for (const user of ['u0', 'u1']) await ask(user)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
-      clock.at += 1100
+      clock.at += 1300 // the probe is due (0.8 to 1.2 s after it opened)
       expect((await ask('x', { authorization: 'Bearer made-up' })).status).toBe(503)
       expect(await ask('anonymous')).toMatchObject({ status: 200, body: { flags: [{ key: 'banner', value: 'snapshot' }] } })
+      // Nor does it make the upstream `unauthorized` (before: an attacker's made-up key flipped the
+      // operator's view of an outage), nor clear the good key's users under `clear`.
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } }, refusedBy: { unauthorized: 1 } })
+      for (const user of ['u0', 'u1']) expect(await ask(user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
     } finally {
       await source.close()
     }

@@ -148,6 +148,17 @@ describe('relay options are checked at start', () => {
     await expect(startServer({ upstreamHeaders: { Authorization: 'Bearer relay-key' } })).rejects.toThrow(/upstreamHeaders goes with flagsUrl/)
     await expect(startServer({ flags: undefined, flagsUrl: 'http://127.0.0.1:1/f.json', forwardHeaders: ['X-Tenant'] })).rejects.toThrow(/forwardHeaders goes with upstream/)
   })
+
+  it('refuses pollIntervalSeconds and onUpstreamUnauthorized beside flags: a file is watched, and has no upstream to answer 401', async () => {
+    // Before: { flags, pollIntervalSeconds: 2 } and { flags, onUpstreamUnauthorized: 'clear' }
+    // started, and neither did anything, with nothing said (the CLI refuses both without a URL).
+    await expect(startServer({ pollIntervalSeconds: 2 })).rejects.toThrow(/pollIntervalSeconds goes with flagsUrl or upstream/)
+    await expect(startServer({ onUpstreamUnauthorized: 'clear' })).rejects.toThrow(/onUpstreamUnauthorized goes with flagsUrl or upstream/)
+    // With a URL both are taken as ever.
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 2, onUpstreamUnauthorized: 'clear' })
+    expect((await evaluate(server, { targetingKey: 'u' })).status).toBe(200)
+  })
 })
 
 describe('the relay CLI options', () => {

@@ -44,3 +44,26 @@ describe('a re-ask round over contexts evicted while it runs', () => {
     expect(statuses).toEqual(Array(8).fill(200))
   }, 30_000)
 })
+
+describe('a re-ask round over contexts evicted while they wait for a turn (maxUpstreamRequests)', () => {
+  it('does not count them as asked or answered', async () => {
+    const answer = () => ({ flags: [{ key: 'plan', value: 'same', reason: 'STATIC' }] })
+    // The new users answer slowly: with one request at a time, the round's requests wait behind theirs.
+    const upstream = await startUpstream((request) => (keyOf(request.body).startsWith('newcomer-') ? { delayMs: 150, then: { ofrep: answer } } : { ofrep: answer }))
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, maxContexts: 8, maxUpstreamRequests: 1, pollIntervalSeconds: 3600, adminKey: 'admin' })
+    for (let i = 0; i < 8; i++) await (await evaluate(relay, { targetingKey: `visitor-${i}` })).arrayBuffer()
+    const visitorsAsked = upstream.requests.length
+    // Eight new users come at once (one upstream request at a time), then the round begins: its
+    // first requests wait their turn behind the new users', whose answers evict every visitor.
+    const newcomers = Array.from({ length: 8 }, (_, i) => evaluate(relay, { targetingKey: `newcomer-${i}` }).then((r) => r.status))
+    await waitFor(() => upstream.requests.length > visitorsAsked, 5000, 5)
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the other seven are waiting their turn
+    const round = (await (await fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin' } })).json()) as { asked: number; answered: number }
+    expect(await Promise.all(newcomers)).toEqual(Array(8).fill(200))
+    const visitorsAskedAgain = upstream.requests.slice(visitorsAsked).filter((r) => keyOf(r.body).startsWith('visitor-')).length
+    expect(visitorsAskedAgain, upstream.requests.slice(visitorsAsked).map((r) => keyOf(r.body)).join()).toBe(0)
+    // Before: asked 4, answered 4 (the four taken first), though the upstream was asked for none.
+    expect(round).toMatchObject({ asked: 0, answered: 0 })
+    expect(((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask: unknown }).reask).toMatchObject({ asked: 0, answered: 0 })
+  }, 30_000)
+})

@@ -323,10 +323,19 @@ describe('--upstream (proxy mode)', () => {
     const other = await bulk(server, { targetingKey: 'paying-user', plan: 'pro' })
     expect(other.status).toBe(503)
     expect(other.headers.get('retry-after')).toBeTruthy()
-    // A definitions snapshot is evaluated for each context instead.
+    // So it does not make the relay ready: a load balancer routing by /readyz would send every new
+    // user to a relay that answers them all 503 (before: /readyz 200, `ready: true`).
+    const readiness = async (of: FlagServer) => [(await fetch(`${of.url}/readyz`)).status, ((await (await fetch(`${of.url}/holdfast/v1/status`)).json()) as { ready: boolean }).ready]
+    expect(await readiness(server)).toEqual([503, false])
+    // It asks by itself until the upstream answers, and is ready then.
+    upstream.set(perUser())
+    await waitFor(async () => (await readiness(server))[0] === 200, 10_000)
+    upstream.set({ status: 502, text: '' })
+    // A definitions snapshot is evaluated for each context instead (ready through the outage).
     const definitions = join(dir, 'flags.snapshot.json')
     await writeFile(definitions, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: 1_700_000_000_000, version: 'v', definitions: { flags: { pro: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'plan' }, 'pro'] }, 'on', 'off'] } } } } }))
     const evaluating = await relay(upstream, { snapshot: definitions })
+    expect(await readiness(evaluating)).toEqual([200, true])
     expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'pro' })).body).pro.value).toBe(true)
     expect(byKey((await bulk(evaluating, { targetingKey: 'k', plan: 'free' })).body).pro.value).toBe(false)
   })

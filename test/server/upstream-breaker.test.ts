@@ -27,6 +27,22 @@ describe('reduceBreaker', () => {
     expect(reduceBreaker(state, { type: 'answered', blamed: true })).toBe(state)
   })
 
+  it('a context never answered (a 5xx for it) counts within 5 s of an answer with values only beside a context that had values', () => {
+    const answered = reduceBreaker(CLOSED_BREAKER, { type: 'answered', at })
+    const unknown = (state: BreakerState, key: string, after: number) => reduceBreaker(state, { type: 'down', at: at + after, key, jitter: 0.5, unknown: true })
+    // Made-up contexts, as many as an attacker likes: nothing while the upstream answers others.
+    let state = answered
+    for (let i = 0; i < 10; i++) state = unknown(state, `evil-${i}`, 4999)
+    expect(state.open).toBe(false)
+    // Beside a context that had values failing (an outage), it counts.
+    state = reduceBreaker(answered, { type: 'down', at: at + 10, key: 'held', jitter: 0.5 })
+    expect(unknown(state, 'evil-0', 20).open).toBe(true)
+    // Nobody answered for 5 s (or ever, or the clock went back): it counts.
+    expect(unknown(unknown(answered, 'a', 5000), 'b', 5000).open).toBe(true)
+    expect(unknown(unknown(CLOSED_BREAKER, 'a', 0), 'b', 0).open).toBe(true)
+    expect(unknown(unknown(answered, 'a', -10), 'b', -10).open).toBe(true)
+  })
+
   it('probes 1 s, 2 s, 4 s … after, each within ±20 %, never more than 5 s apart', () => {
     let state = reduceBreaker(reduceBreaker(CLOSED_BREAKER, { type: 'down', at, key: 'a', jitter: 0 }), { type: 'down', at, key: 'b', jitter: 0 })
     expect(state.probeAt).toBe(at + 800)

@@ -159,6 +159,17 @@ export const handlerOptionsSchema = z
     message: 'upstreamHeaders goes with flagsUrl (headers the relay sends to it); with upstream, the headers passed on are those named in forwardHeaders',
     path: ['upstreamHeaders'],
   })
+  // A flags file (or object) is watched, not polled, and has no upstream to answer 401: both
+  // started and did nothing, without a word (the CLI refuses --poll-interval and
+  // --on-upstream-unauthorized without a URL). A custom source may be a relay's: taken.
+  .refine((o) => o.pollIntervalSeconds === undefined || o.flags === undefined, {
+    message: 'pollIntervalSeconds goes with flagsUrl or upstream (a flags file is watched, not polled)',
+    path: ['pollIntervalSeconds'],
+  })
+  .refine((o) => o.onUpstreamUnauthorized === undefined || o.flags === undefined, {
+    message: 'onUpstreamUnauthorized goes with flagsUrl or upstream (a flags file has no upstream to answer 401)',
+    path: ['onUpstreamUnauthorized'],
+  })
   .refine((o) => o.forwardHeaders === undefined || o.upstream !== undefined, {
     message: 'forwardHeaders goes with upstream (the request headers passed to it)',
     path: ['forwardHeaders'],

@@ -32,7 +32,15 @@ export interface BreakerState {
   delayMs: number
   /** Probes sent since it opened. */
   probes: number
+  /** Epoch ms of the latest answer with values (or a 304), when one said when: see `unknown`. */
+  answeredAt?: number
 }
+
+/**
+ * How long after an answer with values the upstream's 5xx for a context never answered here
+ * (`unknown`) counts as that context's own: 5,000 ms. See {@link reduceBreaker}.
+ */
+export const UNKNOWN_ALONE_MS = BREAKER_MAX_MS
 
 /**
  * What happened upstream. `answered`: the upstream answered as a live server does (values, a 304;
@@ -42,8 +50,8 @@ export interface BreakerState {
  * a `--redis` fleet shared an answer it got from the upstream. `jitter` is in [0, 1).
  */
 export type BreakerEvent =
-  | { type: 'answered'; blamed?: boolean }
-  | { type: 'down'; at: number; key: string; jitter: number }
+  | { type: 'answered'; blamed?: boolean; at?: number }
+  | { type: 'down'; at: number; key: string; jitter: number; unknown?: boolean }
   | { type: 'probe'; at: number; jitter: number }
   | { type: 'heard'; at: number }
 
@@ -63,7 +71,11 @@ export function reduceBreaker(state: BreakerState, event: BreakerEvent): Breaker
   // client sending one between every two users' requests kept it from ever opening (each of them
   // went upstream through the whole outage).
   if (event.type === 'answered' && event.blamed) return state
-  if (event.type === 'answered') return state.open || state.failedFor.length > 0 ? CLOSED_BREAKER : state
+  if (event.type === 'answered') {
+    const answeredAt = event.at ?? state.answeredAt
+    if (!state.open && state.failedFor.length === 0 && answeredAt === state.answeredAt) return state
+    return answeredAt === undefined ? CLOSED_BREAKER : { ...CLOSED_BREAKER, answeredAt }
+  }
   if (event.type === 'probe') {
     if (!state.open) return state
     return { ...state, probedAt: event.at, probeAt: event.at + jittered(state.delayMs, event.jitter), delayMs: Math.min(state.delayMs * 2, BREAKER_MAX_MS), probes: state.probes + 1 }
@@ -78,9 +90,18 @@ export function reduceBreaker(state: BreakerState, event: BreakerEvent): Breaker
     return probeAt < (state.probeAt ?? Infinity) ? { ...state, probeAt } : state
   }
   if (state.open) return state
+  // `unknown`: the upstream answered 5xx (or HTML) for a context it never gave values here. Any
+  // client can make up contexts a rule crashes on: two of them, sent together between the users'
+  // requests, opened it while the upstream answered everyone else (new users then got 503, held
+  // ones stale values). Within 5 s of an answer with values such a failure is that context's own
+  // unless a context that had values failed too (an outage fails those first). With nobody
+  // answered for 5 s it counts (a cold start in a 500 spell still opens it); silence always does.
+  // (A clock set back since the answer: counted, as before.)
+  const since = state.answeredAt === undefined ? -1 : event.at - state.answeredAt
+  if (event.type === 'down' && event.unknown && since >= 0 && since < UNKNOWN_ALONE_MS && state.failedFor.length === 0) return state
   const failedFor = state.failedFor.includes(event.key) ? state.failedFor : [...state.failedFor, event.key].slice(-2)
   if (failedFor.length < 2) return { ...state, failedFor }
-  return { open: true, failedFor, openedAt: event.at, probeAt: event.at + jittered(BREAKER_MIN_MS, event.jitter), delayMs: BREAKER_MIN_MS * 2, probes: 0 }
+  return { open: true, failedFor, answeredAt: state.answeredAt, openedAt: event.at, probeAt: event.at + jittered(BREAKER_MIN_MS, event.jitter), delayMs: BREAKER_MIN_MS * 2, probes: 0 }
 }
 
 /**

@@ -102,8 +102,9 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
 const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
-  // `recovered`: the answer before was served stale (see HeldContext.servedStale).
-  | { kind: 'fresh'; changed: string[]; recovered?: true }
+  // `recovered`: the answer before was served stale (see HeldContext.servedStale). `evicted`: a
+  // round's context evicted while its request waited for a turn: not asked (see refreshAll).
+  | { kind: 'fresh'; changed: string[]; recovered?: true; evicted?: true }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
   // counted without the upstream being down (see `fail`), and a re-ask round goes on.
@@ -274,6 +275,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let downError: { kind: UpstreamFailureKind; message: string } | undefined
   // Browser requests answered without asking while it was open (since start).
   let unasked = 0
+  // The context (or PROBE_KEY) of the latest answer with values (or a 304): see `alone` in `fail`.
+  let answeredKey: string | undefined
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -323,7 +326,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `blamed`: a success that is a 400 or a 401/403 (see upstreamBreaker.ts).
   const record = (event: HealthEvent, blamed = false) => {
     health = reduceHealth(health, event)
-    if (event.type === 'success') breakerSaw({ type: 'answered', blamed })
+    if (event.type === 'success') breakerSaw({ type: 'answered', blamed, at: event.at })
     if (event.type === 'success') reprobe.reset()
     else reprobeSoon()
     if (event.type !== 'success') {
@@ -404,7 +407,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll).
     if (reask && !held && !joined.has(key)) {
       slots.release()
-      return { kind: 'fresh', changed: [] }
+      return { kind: 'fresh', changed: [], evicted: true }
     }
     // --redis: the answer's place in the store's order is taken as the request goes out, not when
     // its answer is shared. Two relays asking across an upstream change: the one that asked first
@@ -480,6 +483,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.clockAhead
       cache.set(key, confirmed)
       cutBy.delete(key)
+      answeredKey = key
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -551,6 +555,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
     cutBy.delete(key)
+    answeredKey = key
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -567,10 +572,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
     // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
     const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
-    const othersAccepted = credentials !== undefined && lastAccepted?.credentials !== credentials && since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS
+    // While the breaker is open nobody is accepted because the upstream is down, not because the
+    // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
+    // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
+    // flip the operator's view of an outage); the credentials last accepted refused still are.
+    const othersAccepted = credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && ((since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS) || breaker.open)
     const onesOwn = kind === 'unauthorized' && othersAccepted
     const refused = REFUSED_ANSWER.has(kind) || onesOwn
-    record({ type: refused ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
     // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
     // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
@@ -587,10 +595,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
     const sinceOther = other === undefined ? -1 : at - other.at
     const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
-    if (key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)) {
+    const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
+    // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
+    // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest
+    // answer with values was another context's, and nothing but this context failed since.
+    // Counted (refused, refusedBy, lastError) while the state stays what the upstream's answers to
+    // everyone else say: before, a rule that crashes on one user's attributes made the status
+    // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
+    // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
+    // one user alone, whose own context was answered last, is `failing` as before.
+    const answered = kind === 'http' || kind === 'invalid'
+    const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    if (down) {
       downError = { kind, message }
-      breakerSaw({ type: 'down', at, key, jitter: Math.random() })
+      // A context with nothing held never had values here: its 5xx may be its own (see upstreamBreaker.ts).
+      breakerSaw({ type: 'down', at, key, jitter: Math.random(), unknown: answered && key !== PROBE_KEY && !cache.get(key) })
     }
+    record({ type: refused || alone ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
@@ -651,12 +672,18 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const result = await upstreamFetch({ url: endpoint, method: 'POST', body: JSON.stringify({ context: { targetingKey: 'holdfast-relay-probe' } }), timeoutMs: options.timeoutMs, fetch: options.fetch, signal: closing.signal })
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
-    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) record({ type: 'success', at }, result.kind === 'failed')
+    if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) {
+      if (result.kind !== 'failed') answeredKey = PROBE_KEY
+      record({ type: 'success', at }, result.kind === 'failed')
+    }
     else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }
 
-  const ready = () => cache.size() > 0 || snapshot !== undefined || health.state === 'ok'
+  // A Bootstrap snapshot is one user's values, served to that user alone (see `evaluate`): it does
+  // not make the relay ready. Before, /readyz said 200 while every other new user got 503, and a
+  // load balancer routing by it sent them all to this relay. Definitions serve every context.
+  const ready = () => cache.size() > 0 || (snapshot !== undefined && snapshot.kind !== 'bootstrap') || health.state === 'ok'
 
   // Nothing to serve and the upstream failing: not ready. Behind a load balancer that routes by
   // /readyz no request comes to find out that the upstream is back, so the relay asks by itself
@@ -838,6 +865,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
           // neither a failure of the round nor its end (the other keys' changes must still come).
           if (outcome.kind === 'failed' && outcome.paused) continue
+          // Evicted while it waited for a turn (maxUpstreamRequests): not asked, so neither `asked`
+          // nor `answered` (before, both counted it, and the status said the upstream was asked).
+          if (outcome.kind === 'fresh' && outcome.evicted) continue
           if (!askedAgain) progress.asked++
           // The upstream answered for this context (values, a 304, a 400, or an answer refused here).
           if (!askedAgain && (outcome.kind !== 'failed' || outcome.refused)) answered++
@@ -968,7 +998,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const first = probe()
       // With something to serve, start at once; with nothing, wait for the probe (boundedly) so that
       // a healthy upstream means ready on return.
-      if (cache.size() === 0 && !snapshot) await waitAtMost(first)
+      if (!ready()) await waitAtMost(first)
       // A torn --snapshot is only a refusal to start when nothing else has flags either. With --redis
       // the store may hold the fleet's answers, taken per context when asked (it cannot be listed
       // here): refused, a relay restarted during an upstream outage crash-looped beside them.
@@ -1004,7 +1034,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         contexts: cache.size(),
       }
       status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked }
-      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt: breaker.probeAt, probing: probing !== undefined })
+      // A probe set further ahead than the longest wait was set before the clock went back: it is
+      // due now (probeDue), and the status says so instead of a time hours ahead.
+      const at = now()
+      const nextProbeAt = breaker.probeAt !== undefined && breaker.probeAt - at > BREAKER_MAX_MS ? at : breaker.probeAt
+      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt, probing: probing !== undefined })
       if (lastRound) status.reask = lastRound
       // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
       if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }

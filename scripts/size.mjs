@@ -427,10 +427,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Then 15,425 B and 20,075 B (client-left; 15,416 → 15,421 B, 20,066 → 20,071 B, +5 B): a context
 // whose targetingKey cannot be read (a revoked Proxy) is refused and logged, where setContext
 // swallowed the throw and kept showing the previous user's values as `ready`, saying nothing.
+// Raised to 15,482 B and 20,132 B (client-small, 2026-12-05; measured 15,423 → 15,479 B and
+// 20,073 → 20,129 B, +56 B up front): `<FlagProvider headers={{ 'X-API-Key': key }}>` keys the cache
+// (and the tabs sharing a stream) by the key's value. The provider handed core a function, so every
+// SDK key on an origin shared one cache entry: a production page started in an outage showed the
+// values a staging page had cached, as `cache`. The provider keeps one object refilled with the
+// latest prop (a throwing getter caught), and core reads the key at every cache operation, so a key
+// changed by value caches its answers under itself, never under the first key.
 const BUDGET = {
-  react: 15_425, // (b): client + React bindings, up front, gzip bytes
+  react: 15_482, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_075, // (b) plus the event delivery chunk
+  withEvents: 20_132, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

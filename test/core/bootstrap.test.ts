@@ -232,6 +232,14 @@ describe('fetchBootstrap', () => {
     }
   })
 
+  // Before: a bootstrap without a context (or with a context without a targetingKey) came back,
+  // after a request for nobody, and createClient then showed it as BOOTSTRAP_INVALID. CONTRACT §3:
+  // null on any failure; a render with no user to render for is one. Nothing is asked.
+  test.each([undefined, null, {}, { targetingKey: 7 }])('a context of %j resolves null, asks nothing, never rejects', async (context) => {
+    expect(await fetchBootstrap({ url: server.url, context: context as never })).toBeNull()
+    expect(server.requests).toHaveLength(0)
+  })
+
   test('a redirect to another host resolves null, and the configured headers never reach that host', async () => {
     // A login proxy, a hijacked DNS name, a misrouted ingress: the other host is not the flag service.
     const other = await createFaultServer(flags([{ key: 'kill', value: false }], '"other"'))

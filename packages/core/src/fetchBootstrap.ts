@@ -2,6 +2,7 @@
 // it runs in Node 18+, edge runtimes and workers; it touches no DOM and no IndexedDB.
 import { MAX_TIMEOUT_MS } from './flags/options'
 import { fetchFlags } from './protocol/fetchFlags'
+import { isContext } from './protocol/readers'
 import type { Bootstrap, EvaluationContext, HeadersOption } from './types'
 
 /** Options of `fetchBootstrap`. */
@@ -19,13 +20,16 @@ export interface FetchBootstrapOptions {
 }
 
 /**
- * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — down, slow, non-2xx,
+ * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — no usable context, down, slow, non-2xx,
  * unreadable body, a body over 16 MiB, a redirect to another host — and never rejects, so a flag
  * outage cannot fail a page render: the browser then falls back to its cache. Includes the
  * server's `ETag` as `etag` when one was sent.
  */
 export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bootstrap | null> {
   try {
+    // No user to render for (no context, no string targetingKey) is a failure too: null, nothing
+    // asked. Before, the bootstrap came back without one and createClient said BOOTSTRAP_INVALID.
+    if (!isContext(options.context)) return null
     const result = await fetchFlags({
       fetch: capped(sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))),
       url: options.url,

@@ -363,7 +363,8 @@ export function createSync(deps: SyncDeps) {
       inFlight?.controller.abort()
       inFlight = undefined
       // Nothing is pending any more: `loading` would never end (an app waiting on it, for good).
-      // Shown as the first attempt failing so (a switch's: the previous user's values go).
+      // Shown as the first attempt failing so (a switch's: the previous user's values go). The
+      // OpenFeature provider reads this message to refuse a closed client passed in to it.
       if (status().state == 'loading') dispatch({ type: 'held', error: new HoldfastError('NETWORK', 'client closed') })
     },
   }

@@ -427,10 +427,24 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Then 15,425 B and 20,075 B (client-left; 15,416 → 15,421 B, 20,066 → 20,071 B, +5 B): a context
 // whose targetingKey cannot be read (a revoked Proxy) is refused and logged, where setContext
 // swallowed the throw and kept showing the previous user's values as `ready`, saying nothing.
+// Raised to 15,482 B and 20,132 B (client-small, 2026-12-05; measured 15,423 → 15,479 B and
+// 20,073 → 20,129 B, +56 B up front): `<FlagProvider headers={{ 'X-API-Key': key }}>` keys the cache
+// (and the tabs sharing a stream) by the key's value. The provider handed core a function, so every
+// SDK key on an origin shared one cache entry: a production page started in an outage showed the
+// values a staging page had cached, as `cache`. The provider keeps one object refilled with the
+// latest prop (a throwing getter caught), and core reads the key at every cache operation, so a key
+// changed by value caches its answers under itself, never under the first key.
+// Raised to 15,508 B and 20,158 B (client-small; measured 15,479 → 15,506 B and 20,129 → 20,156 B,
+// +27 B): close() while the first answer was awaited left `getStatus().state` `loading` for good
+// (start() resolved `loading`), though nothing was pending any more: an app waiting for the end
+// of loading waited forever. It now ends as a failed first attempt: `error`, `NETWORK`, "client closed".
+// Raised to 15,518 B and 20,168 B (client-small; measured 15,506 → 15,516 B and 20,156 → 20,166 B,
+// +10 B): a requestTimeoutMs over a minute (1e10, seconds read as ms) is the default 5 s with a
+// warning, as Infinity is; it held a request to a silent server, and close()'s flush, for 24.8 days.
 const BUDGET = {
-  react: 15_425, // (b): client + React bindings, up front, gzip bytes
+  react: 15_518, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_075, // (b) plus the event delivery chunk
+  withEvents: 20_168, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -893,7 +907,12 @@ await main()
 // Then 17,128 B ((c) 17,105 → 17,123 B, client-left): the core's fixes under (b), above (+18 B here).
 // Then 17,135 B ((c) 17,130 B, merging client-left with review): a bootstrap rendered for this exact
 // context records its own fetch time (heldAt), so an older stale relay answer cannot replace it (+2 B).
-const OPENFEATURE_BUDGET = { total: 17_135, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,162 B ((c) 17,130 → 17,159 B, client-small): the core's fixes under (b), above: the cache
+// keyed by the headers at each operation, a client closed while loading says `error`, a
+// requestTimeoutMs over a minute is the default (+29 B here). Then 17,172 B ((c) 17,158 → 17,169 B,
+// layer 2,703 → 2,714 B): the provider still refuses a passed-in client the app closed, which core
+// now reports as `error` NETWORK "client closed" rather than `loading` (+11 B; it went READY).
+const OPENFEATURE_BUDGET = { total: 17_172, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

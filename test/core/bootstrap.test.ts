@@ -1,5 +1,5 @@
 // Server-rendered bootstrap and build-time fallback (CONTRACT §5), and fetchBootstrap.
-import { afterEach, beforeEach, describe, expect, test } from 'vitest'
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest'
 import { createClient, fetchBootstrap, type Bootstrap, type FlagClient } from '@holdfast/core'
 import { createFlagServer } from '@holdfast/server'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
@@ -214,6 +214,30 @@ describe('fetchBootstrap', () => {
   test.each([Infinity, 3e9])('a timeoutMs of %s (past the 32-bit timers) waits for the answer instead of timing out at once', async (timeoutMs) => {
     server.always({ ...flags([{ key: 'kill', value: false, variant: 'off' }]), delayMs: 100 })
     expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })).toMatchObject({ flags: [{ key: 'kill', value: false }] })
+  })
+
+  // Before: 1e10 waited up to 24.8 days on a server that never answers, the page render with it
+  // (Infinity was 5 s). Now over a minute is the default 1 s, as the client's requestTimeoutMs.
+  test.each([Infinity, 1e10])('a timeoutMs of %s on a server that never answers resolves null after the default second, not days', async (timeoutMs) => {
+    server.always('hang')
+    const realTimeout = globalThis.setTimeout
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const result = fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })
+      await server.waitForRequests(1)
+      vi.advanceTimersByTime(1000)
+      expect(await Promise.race([result, new Promise((resolve) => realTimeout(resolve, 3000, 'still waiting'))])).toBeNull()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  // Before: a bootstrap without a context (or with a context without a targetingKey) came back,
+  // after a request for nobody, and createClient then showed it as BOOTSTRAP_INVALID. CONTRACT §3:
+  // null on any failure; a render with no user to render for is one. Nothing is asked.
+  test.each([undefined, null, {}, { targetingKey: 7 }])('a context of %j resolves null, asks nothing, never rejects', async (context) => {
+    expect(await fetchBootstrap({ url: server.url, context: context as never })).toBeNull()
+    expect(server.requests).toHaveLength(0)
   })
 
   test('a redirect to another host resolves null, and the configured headers never reach that host', async () => {

@@ -64,6 +64,26 @@ describe('what the app passes in', () => {
     expect(server.requests).toHaveLength(1)
   })
 
+  // Before: accepted, so a server that never answers held the request (and close()'s flush of
+  // the events) for 24.8 days, the most a timer holds. Now over a minute is the default 5 s, with
+  // a warning, as Infinity is.
+  test.each([1e10, 3_600_000])('requestTimeoutMs %s (over a minute) is the default 5 s, with a warning: a hanging server fails the request then', async (value) => {
+    server.always('hang')
+    const { client, logger, clock } = make({ requestTimeoutMs: value, events: { url: `${server.url}/events` } })
+    const status = await throughTimeout(clock, server, 5000, () => client.start())
+    expect(status).toMatchObject({ state: 'error', error: { code: 'TIMEOUT' } })
+    expect(logger.warnings.join()).toMatch(/requestTimeoutMs .* is not usable/)
+    client.logEvent('clicked')
+    let closed = false
+    const closing = client.close().then(() => (closed = true))
+    for (let i = 0; i < 50 && !closed; i++) {
+      clock.advance(5000)
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
+    await closing
+    expect(closed).toBe(true)
+  })
+
   const throwing = {
     get context(): never {
       throw new Error('getter')

@@ -71,3 +71,29 @@ test('after close() nothing is fetched or scheduled, and evaluation still answer
   expect(server.requests).toHaveLength(1)
   expect(client.getGate('a')).toBe(true)
 })
+
+// A closed client has nothing pending: `loading` ("the first attempt is pending") would never end,
+// and an app waiting for it (a spinner, FlagsReady, an OpenFeature readiness) waited for good.
+// Decided: with no values in hand, close() ends the first attempt as a failure, state `error`.
+test('close() while start() waits for the first answer: state `error`, not `loading` for good; start() resolves', async () => {
+  server.always('hang')
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storage: 'memory', liveUpdates: false, logger: createTestLogger() })
+  const started = client.start()
+  await server.waitForRequests(1)
+  await client.close()
+  // Before: 'loading', for as long as the page lived.
+  expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'NETWORK' } })
+  expect((await started).state).toBe('error')
+  expect(client.getGate('a', false)).toBe(false)
+})
+
+test('close() before start(): `error`; a client with values keeps them and its state', async () => {
+  client = createClient({ url: server.url, context: { targetingKey: 'u' }, storage: 'memory', liveUpdates: false, logger: createTestLogger() })
+  await client.close()
+  expect(client.getStatus().state).toBe('error')
+  const other = createClient({ url: server.url, context: { targetingKey: 'u' }, storage: 'memory', liveUpdates: false, logger: createTestLogger() })
+  await other.start()
+  await other.close()
+  expect(other.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(other.getGate('a', false)).toBe(true)
+})

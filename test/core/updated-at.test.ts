@@ -120,3 +120,32 @@ test.each([['left out', undefined], ['a string', 'yesterday'], ['negative', -5]]
     expect(confirmed.updatedAt).toBeLessThanOrEqual(clock.now())
   },
 )
+
+// A cached flag's updatedAt later than this device's now is unknown (client-trust); a bootstrap's
+// was believed, any number. `updatedAt: 1e300` (a corrupt or hand-written bootstrap) made every
+// stale relay answer "older" than that flag: a kill switch engaged upstream, served stale by a
+// relay, never replaced the bootstrap's value. Now an entry dated after the bootstrap's own
+// fetchedAt (past a minute of skew) is unknown too: the bootstrap's fetchedAt stands in.
+test.each([1e300, 'an hour after the bootstrap'] as const)('a bootstrap entry with updatedAt %s is not trusted: a newer stale relay answer replaces it', async (label) => {
+  const clock = createManualClock()
+  const fetchedAt = clock.now() - 3_600_000
+  const updatedAt = label === 1e300 ? 1e300 : fetchedAt + 3_600_000
+  server = await createFaultServer({
+    status: 200,
+    body: { flags: [{ key: 'kill', value: true, variant: 'on' }], metadata: { holdfast: { stale: true, fetchedAt: clock.now() - 600_000 } } },
+  })
+  const client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    storage: 'memory',
+    clock,
+    logger: createTestLogger(),
+    liveUpdates: false,
+    bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'kill', value: false, variant: 'off', updatedAt }], fetchedAt },
+  })
+  clients.push(client)
+  expect(client.getDetails('kill', true).updatedAt).toBe(fetchedAt)
+  await client.start()
+  // Before: false, the bootstrap's value kept over the relay's newer one for good.
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, stale: true })
+})

@@ -13,9 +13,9 @@ afterEach(async () => {
   await Promise.all(streams.splice(0).map((s) => s.close()))
 })
 
-function Greeting({ onClient }: { onClient: (client: FlagClient) => void }) {
+function Greeting({ onClient, flag = 'greeting' }: { onClient: (client: FlagClient) => void; flag?: string }) {
   onClient(useFlagClient())
-  return <p>{useValue('greeting', 'DEFAULT')}</p>
+  return <p>{useValue(flag, 'DEFAULT')}</p>
 }
 
 describe('the headers prop', () => {
@@ -82,4 +82,63 @@ describe('the headers prop', () => {
     expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old', 'Bearer new'])
     unmount()
   }, 30_000)
+})
+
+// The cache (and the tabs sharing a stream) is keyed by static headers, an SDK key. The provider
+// keeps one client through re-renders with a new `headers` literal; before, it handed core a
+// function for an object prop, so every key on one origin shared one cache entry: a production
+// page started in an outage showed the values a staging page had cached, as `cache`.
+/** Pages of one origin (one storageName) on the SDK key they are given; `client()` is the latest page's. */
+function keyedPages(server: Parameters<typeof clientOptions>[0]) {
+  const options = clientOptions(server, { liveUpdates: false, refreshOnFocus: false })
+  let client: FlagClient | undefined
+  const page = (key: string) => (
+    <FlagProvider {...options} headers={{ 'X-API-Key': key }}>
+      <Greeting onClient={(c) => (client = c)} flag="banner" />
+    </FlagProvider>
+  )
+  return { page, client: () => client! }
+}
+
+describe('a headers object keys the cache', () => {
+  it("a page on another SDK key, started in an outage, never shows this key's cached values; its own are still there", async () => {
+    const server = await startServer({ banner: 'staging-value' })
+    const { page, client } = keyedPages(server)
+    const staging = render(page('staging'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('staging-value'))
+    await act(() => client().close())
+    staging.unmount()
+
+    server.mode = 'error'
+    const production = render(page('production'))
+    await waitFor(() => expect(client().getStatus().state).toBe('error'))
+    // Before: 'staging-value', source 'cache', for the production key.
+    expect(screen.getByRole('paragraph').textContent).toBe('DEFAULT')
+    expect(client().getDetails('banner', 'DEFAULT').source).toBe('default')
+    production.unmount()
+
+    render(page('staging'))
+    await waitFor(() => expect(client().getDetails('banner', 'DEFAULT')).toMatchObject({ value: 'staging-value', source: 'cache' }))
+  })
+
+  it("a provider switched to another key by value caches that key's answers under it, never under the first key", async () => {
+    const server = await startServer({ banner: 'staging-value' })
+    const { page, client } = keyedPages(server)
+    const switched = render(page('staging'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('staging-value'))
+    switched.rerender(page('production'))
+    server.flags = { banner: 'production-value' }
+    await act(() => client().refresh())
+    expect(screen.getByRole('paragraph').textContent).toBe('production-value')
+    await act(() => client().close())
+    switched.unmount()
+
+    server.mode = 'error'
+    for (const key of ['staging', 'production']) {
+      const reloaded = render(page(key))
+      // Before: the staging page showed 'production-value' (written under the staging key).
+      await waitFor(() => expect(client().getDetails('banner', 'DEFAULT')).toMatchObject({ value: `${key}-value`, source: 'cache' }))
+      reloaded.unmount()
+    }
+  })
 })

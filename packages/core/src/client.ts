@@ -67,16 +67,22 @@ export function createClient(options: ClientOptions): FlagClient {
   // hashed with the URL, so a page on another environment's key never starts from (nor, in an
   // outage, keeps) these values. A headers function does not: a token that rotates would make
   // every page's entry a new one.
+  // Read at every cache operation: `<FlagProvider headers={…}>` refills its object with the latest
+  // prop, and the new key's answers are written (and read) under the new key, not the first one's.
   // Headers whose getter throws (a token read before login) name no fixed credentials: keyed as a
   // function's are, and the request reports the throw (NETWORK); thrown here, start() stayed `loading`.
   function ensureCache(): FlagCache {
-    if (!cache) {
-      let url = options.url
-      try {
-        if (typeof options.headers == 'object') url += JSON.stringify(options.headers)
-      } catch {}
-      cache = createFlagCache({ storage: ensureStorage(), url, logger, now: clock.now })
-    }
+    cache ??= createFlagCache({
+      storage: ensureStorage(),
+      url() {
+        try {
+          if (typeof options.headers == 'object') return options.url + JSON.stringify(options.headers)
+        } catch {}
+        return options.url
+      },
+      logger,
+      now: clock.now,
+    })
     return cache
   }
   function ensureEvents(): EventQueue | undefined {

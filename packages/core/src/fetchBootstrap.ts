@@ -1,6 +1,8 @@
 // Server-side: fetch one user's flags to render them into the first HTML. Uses only `fetch`, so
 // it runs in Node 18+, edge runtimes and workers; it touches no DOM and no IndexedDB.
+import { MAX_TIMEOUT_MS } from './flags/options'
 import { fetchFlags } from './protocol/fetchFlags'
+import { isContext } from './protocol/readers'
 import type { Bootstrap, EvaluationContext, HeadersOption } from './types'
 
 /** Options of `fetchBootstrap`. */
@@ -11,28 +13,32 @@ export interface FetchBootstrapOptions {
   context: EvaluationContext
   /** Sent with the request (e.g. an API key). */
   headers?: HeadersOption
-  /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0 or a negative number). */
+  /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0, a negative number or one over 60,000 ms). */
   timeoutMs?: number
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
 
 /**
- * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — down, slow, non-2xx,
+ * Fetches a bootstrap snapshot for `context`. Resolves `null` on any failure — no usable context, down, slow, non-2xx,
  * unreadable body, a body over 16 MiB, a redirect to another host — and never rejects, so a flag
  * outage cannot fail a page render: the browser then falls back to its cache. Includes the
  * server's `ETag` as `etag` when one was sent.
  */
 export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bootstrap | null> {
   try {
+    // No user to render for (no context, no string targetingKey) is a failure too: null, nothing
+    // asked. Before, the bootstrap came back without one and createClient said BOOTSTRAP_INVALID.
+    if (!isContext(options.context)) return null
     const result = await fetchFlags({
       fetch: capped(sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))),
       url: options.url,
       context: options.context,
       headers: options.headers,
       // NaN, 0 or negative (an unset environment variable) is the default, not the client's 5 s:
-      // a page render in an outage must not wait five times as long. Infinity waits (a choice).
-      timeoutMs: (options.timeoutMs as number) > 0 ? (options.timeoutMs as number) : 1000,
+      // a page render in an outage must not wait five times as long. Over a minute (Infinity, 1e10)
+      // too, as the client's requestTimeoutMs: 1e10 held a render on a silent server for 24.8 days.
+      timeoutMs: (options.timeoutMs as number) > 0 && (options.timeoutMs as number) <= MAX_TIMEOUT_MS ? (options.timeoutMs as number) : 1000,
       now: Date.now,
     })
     if (result.kind !== 'ok') return null

@@ -135,9 +135,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     const switched = wanted ? c.setContext(wanted) : Promise.resolve(c.getStatus())
     const started = c.start()
     await valuesOrSettled(c, Promise.all([switched, started]))
-    // Still `loading` once its first attempt settled: a client passed in that the app had closed
-    // (or paused) fetches nothing, ever. READY then would serve the defaults for good, unexplained.
-    if (c.getStatus().state == 'loading') throw new GeneralError('[holdfast] the client is closed')
+    // Still `loading` once its first attempt settled (paused), or closed before any values came
+    // (core says so as NETWORK "client closed"): a client passed in that fetches nothing, ever.
+    // READY then would serve the defaults for good, unexplained.
+    const status = c.getStatus()
+    if (status.state == 'loading' || status.error?.message == 'client closed') throw new GeneralError('[holdfast] the client is closed')
     if (c.getStatus().state === 'error' && !c.snapshot().flags.length) {
       const refused = refusal(c)
       if (refused) throw refused

@@ -23,6 +23,8 @@ import { createClient, type ClientOptions, type FlagClient } from '@holdfast/cor
 
 interface Owned {
   readonly client: FlagClient
+  /** The `headers` object the client was given, when the prop is one: refilled with the latest prop. */
+  readonly headers?: Record<string, string>
   closeScheduled: boolean
   closed: boolean
 }
@@ -32,11 +34,21 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
   const ref = useRef<Owned | null>(null)
   const latestOptions = useRef(options)
   const [, replaced] = useReducer((n: number) => n + 1, 0)
-  if (options && ref.current === null) ref.current = own(create(options, latestOptions))
+  if (options && ref.current === null) ref.current = create(options, latestOptions)
   const owned = options ? ref.current : null
 
   useEffect(() => {
     latestOptions.current = options
+    const held = ref.current?.headers
+    const headers = options?.headers
+    // A prop that cannot be read (a throwing getter) must not throw into the app: the last good
+    // one stays, as a function's throw fails only its request.
+    if (held && typeof headers == 'object')
+      try {
+        const next = { ...headers }
+        for (const name in held) delete held[name]
+        Object.assign(held, next)
+      } catch {}
   })
 
   useEffect(() => {
@@ -44,7 +56,7 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
     if (owned.closed) {
       const options = latestOptions.current
       if (!options) return
-      ref.current = own(create(seeded(options, owned.client), latestOptions))
+      ref.current = create(seeded(options, owned.client), latestOptions)
       replaced()
       return
     }
@@ -66,25 +78,32 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
  * `createClient`, with a programmer error naming `<FlagProvider>`, which is what the app wrote.
  * `headers` is read from the latest props on every request: a token passed in after login or a
  * refresh is sent from then on (flags, events, a reconnecting stream), by the same client.
+ * An object stays an object for core, which keys the cache (and the tabs sharing a stream) by
+ * static headers' value, an SDK key: one object the client keeps, refilled with the latest prop
+ * by value (a new literal every render is no new client). Handed over as a function, every key
+ * on the origin shared one cache entry. A provider created with a function calls the latest one.
  */
-function create(options: ClientOptions, latest: { current: ClientOptions | undefined }): FlagClient {
+function create(options: ClientOptions, latest: { current: ClientOptions | undefined }): Owned {
   try {
-    return createClient({
+    let headers: Record<string, string> | undefined
+    try {
+      if (typeof options.headers == 'object') headers = { ...options.headers }
+    } catch {}
+    const client = createClient({
       ...options,
-      headers: () => {
-        const headers = latest.current?.headers
-        return typeof headers == 'function' ? headers() : { ...headers }
-      },
+      headers:
+        headers ??
+        (() => {
+          const headers = latest.current?.headers
+          return typeof headers == 'function' ? headers() : { ...headers }
+        }),
     })
+    return { client, headers, closeScheduled: false, closed: false }
   } catch (error) {
     if (error instanceof TypeError && error.message.includes('createClient'))
       throw new TypeError(error.message.replace('createClient', '<FlagProvider>'))
     throw error
   }
-}
-
-function own(client: FlagClient): Owned {
-  return { client, closeScheduled: false, closed: false }
 }
 
 /**

@@ -47,10 +47,10 @@ export interface FlagCache {
 }
 
 /** Creates the cache of one client on `storage`, for the flag server at `url`. */
-export function createFlagCache(options: { storage: SafeStorage; url: string; logger: Logger; now: () => number }): FlagCache {
+export function createFlagCache(options: { storage: SafeStorage; url: () => string; logger: Logger; now: () => number }): FlagCache {
   const { storage, url, logger } = options
   const memo = new Map<string, CacheRecord>()
-  const keyFor = (targetingKey: string) => CACHE_PREFIX + hashString(`${url}\n${targetingKey}`)
+  const keyFor = (targetingKey: string) => CACHE_PREFIX + hashString(`${url()}\n${targetingKey}`)
   let chain: Promise<unknown> = Promise.resolve()
   let lastUse = 0
 

@@ -223,7 +223,10 @@ export function layerSnapshot(
   for (const entry of entries) {
     if (entry.errorCode !== undefined) continue
     const prev = held.get(entry.key)
-    const updatedAt = source === 'fallback' ? undefined : (entry.updatedAt ?? snapshotAt)
+    // No content was first received after its snapshot was taken: an entry dated later (a bootstrap's
+    // `updatedAt: 1e300`, believed, made every stale relay answer "older" and kept its value over
+    // them for good) is dated when its snapshot was, as a cached one later than now is unknown.
+    const updatedAt = source === 'fallback' ? undefined : Math.min(entry.updatedAt ?? snapshotAt!, snapshotAt!)
     const candidate = fromEntry(entry, source, updatedAt, source === 'fallback' ? undefined : (snapshotAt ?? updatedAt))
     // Fallback values stand in for any user until a response confirms them: stale from the start.
     if (source === 'fallback') (candidate as { stale: boolean }).stale = true

@@ -9,6 +9,9 @@ import type { ClientOptions, Logger } from '../types'
 /** Polling faster than this is a storm, not a refresh. */
 export const MIN_POLL_MS = 1000
 
+/** The longest a request (and close()'s flush, fetchBootstrap's render) may wait: a minute, not days. */
+export const MAX_TIMEOUT_MS = 60_000
+
 /** The numeric options, read. */
 export interface ReadOptions {
   timeoutMs: number
@@ -28,8 +31,10 @@ export function checkOptions(options: ClientOptions, caller = 'createClient'): v
 
 /** Reads the numeric options; anything unusable falls back to its default with a warning. */
 export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions {
-  // Number.MIN_VALUE as the least: any positive timeout, never 0.
-  const timeoutMs = readNumber(options.requestTimeoutMs, 5000, 'requestTimeoutMs', Number.MIN_VALUE, logger)
+  // Number.MIN_VALUE as the least: any positive timeout, never 0. At most a minute: 1e10 (seconds
+  // read as ms, "no timeout") held a request to a server that never answers, and close() with it,
+  // for 24.8 days (timers hold 32 bits); like Infinity, it is the default with a warning.
+  const timeoutMs = readNumber(options.requestTimeoutMs, 5000, 'requestTimeoutMs', Number.MIN_VALUE, logger, MAX_TIMEOUT_MS)
   let pollMs = readNumber(options.refreshIntervalMs, 0, 'refreshIntervalMs', 0, logger)
   if (pollMs > 0 && pollMs < MIN_POLL_MS) {
     logger.warn(`refreshIntervalMs ${pollMs} raised to ${MIN_POLL_MS}`)
@@ -39,13 +44,13 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
 }
 
 /**
- * A numeric option (of `createClient` or of `events`): `value` when it is a finite number of at
- * least `min`, `fallback` when it is undefined, else `fallback` with a warning naming `name` (an
+ * A numeric option (of `createClient` or of `events`): `value` when it is a finite number from
+ * `min` to `max`, `fallback` when it is undefined, else `fallback` with a warning naming `name` (an
  * unset environment variable must neither start a polling storm nor time out every request).
  */
-export function readNumber(value: unknown, fallback: number, name: string, min: number, logger: Logger): number {
+export function readNumber(value: unknown, fallback: number, name: string, min: number, logger: Logger, max = Infinity): number {
   if (value === undefined) return fallback
-  if (Number.isFinite(value) && (value as number) >= min) return value as number
+  if (Number.isFinite(value) && (value as number) >= min && (value as number) <= max) return value as number
   logger.warn(`${name} ${String(value)} is not usable; using the default ${fallback}`)
   return fallback
 }

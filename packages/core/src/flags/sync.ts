@@ -3,7 +3,7 @@
 // gets the state's flags and its derived status after every input. When to ask is the shared
 // scheduler's decision (platform/scheduler.ts); what an answer means is the reducer's.
 import { safeContextHash } from '../platform/hash'
-import { isRetryable, type HoldfastError } from '../platform/errors'
+import { HoldfastError, isRetryable } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
 import { isContext, ownContext } from '../protocol/readers'
@@ -362,6 +362,10 @@ export function createSync(deps: SyncDeps) {
       scheduler.stop()
       inFlight?.controller.abort()
       inFlight = undefined
+      // Nothing is pending any more: `loading` would never end (an app waiting on it, for good).
+      // Shown as the first attempt failing so (a switch's: the previous user's values go). The
+      // OpenFeature provider reads this message to refuse a closed client passed in to it.
+      if (status().state == 'loading') dispatch({ type: 'held', error: new HoldfastError('NETWORK', 'client closed') })
     },
   }
 }

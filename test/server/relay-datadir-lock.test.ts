@@ -14,7 +14,9 @@ import { createPersistence, lockDataDirWithin } from '../../packages/server/src/
 import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
-const generations = async (dir: string) => (await readdir(dir)).filter((name) => name !== 'LOCK').sort()
+// Written generations (a temporary file mid-write, `.gen-….tmp`, is not one yet: the first scan
+// could catch it before its rename and compare it with the generation it became).
+const generations = async (dir: string) => (await readdir(dir)).filter((name) => name !== 'LOCK' && !name.endsWith('.tmp')).sort()
 const served = async (url: string) => ((await (await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).json()) as { flags: Array<{ key: string; value: unknown }> }).flags.find((f) => f.key === 'f0')?.value
 
 describe('a relay whose data-dir lock is taken over by a server on another host', { timeout: 30_000 }, () => {

@@ -441,10 +441,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // Raised to 15,518 B and 20,168 B (client-small; measured 15,506 → 15,516 B and 20,156 → 20,166 B,
 // +10 B): a requestTimeoutMs over a minute (1e10, seconds read as ms) is the default 5 s with a
 // warning, as Infinity is; it held a request to a silent server, and close()'s flush, for 24.8 days.
+// Raised to 15,560 B and 20,210 B (rev-client3; measured 15,515 → 15,557 B and 20,165 → 20,207 B,
+// +42 B): an answer fetched on one SDK key while `<FlagProvider headers>` changed to another was
+// written under the new key's cache entry (a production page in an outage showed staging's values,
+// as `cache`). The headers are now hashed as they went out, and such an answer is not cached.
+// Then 15,566 B and 20,216 B (rev-client3; 15,557 → 15,563 B, 20,207 → 20,213 B, +6 B): a
+// requestTimeoutMs over a minute (120 s for a slow server) is a minute, not the default 5 s: every
+// request to a server answering in 20 s timed out, and the app saw its defaults, never its values.
 const BUDGET = {
-  react: 15_518, // (b): client + React bindings, up front, gzip bytes
+  react: 15_566, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_168, // (b) plus the event delivery chunk
+  withEvents: 20_216, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -912,7 +919,10 @@ await main()
 // requestTimeoutMs over a minute is the default (+29 B here). Then 17,172 B ((c) 17,158 → 17,169 B,
 // layer 2,703 → 2,714 B): the provider still refuses a passed-in client the app closed, which core
 // now reports as `error` NETWORK "client closed" rather than `loading` (+11 B; it went READY).
-const OPENFEATURE_BUDGET = { total: 17_172, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,216 B (rev-client3; 17,169 → 17,213 B, +44 B): an answer fetched on headers the app
+// changed while it was out is not cached under the new ones (see BUDGET above).
+// Then 17,224 B (rev-client3; 17,213 → 17,221 B, +8 B): requestTimeoutMs over a minute is a minute.
+const OPENFEATURE_BUDGET = { total: 17_224, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

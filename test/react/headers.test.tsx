@@ -141,4 +141,28 @@ describe('a headers object keys the cache', () => {
       reloaded.unmount()
     }
   })
+
+  it("an answer fetched on the first key while the key changed is never cached under the new key", async () => {
+    const server = await startServer({ banner: 'staging-value' })
+    const { page, client } = keyedPages(server)
+    const switched = render(page('staging'))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('staging-value'))
+    server.mode = 'hang'
+    let out!: Promise<unknown>
+    act(() => void (out = client().refresh()))
+    await waitFor(() => expect(server.requests.length).toBe(2))
+    // The key changes while the staging request is out; staging changed a flag meanwhile.
+    switched.rerender(page('production'))
+    server.flags = { banner: 'staging-value-2' }
+    server.release()
+    await act(() => out)
+    await act(() => client().close())
+    switched.unmount()
+
+    server.mode = 'error'
+    render(page('production'))
+    await waitFor(() => expect(client().getStatus().state).toBe('error'))
+    // Before: 'staging-value-2', source 'cache', on the production key.
+    expect(client().getDetails('banner', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  })
 })

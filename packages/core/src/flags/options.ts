@@ -33,7 +33,7 @@ export function checkOptions(options: ClientOptions, caller = 'createClient'): v
 export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions {
   // Number.MIN_VALUE as the least: any positive timeout, never 0. At most a minute: 1e10 (seconds
   // read as ms, "no timeout") held a request to a server that never answers, and close() with it,
-  // for 24.8 days (timers hold 32 bits); like Infinity, it is the default with a warning.
+  // for 24.8 days (timers hold 32 bits); over it is a minute, with a warning (Infinity: the default).
   const timeoutMs = readNumber(options.requestTimeoutMs, 5000, 'requestTimeoutMs', Number.MIN_VALUE, logger, MAX_TIMEOUT_MS)
   let pollMs = readNumber(options.refreshIntervalMs, 0, 'refreshIntervalMs', 0, logger)
   if (pollMs > 0 && pollMs < MIN_POLL_MS) {
@@ -45,12 +45,16 @@ export function readNumbers(options: ClientOptions, logger: Logger): ReadOptions
 
 /**
  * A numeric option (of `createClient` or of `events`): `value` when it is a finite number from
- * `min` to `max`, `fallback` when it is undefined, else `fallback` with a warning naming `name` (an
+ * `min` to `max`, `max` (with a warning) above it, `fallback` when it is undefined, else `fallback` with a warning naming `name` (an
  * unset environment variable must neither start a polling storm nor time out every request).
  */
 export function readNumber(value: unknown, fallback: number, name: string, min: number, logger: Logger, max = Infinity): number {
   if (value === undefined) return fallback
-  if (Number.isFinite(value) && (value as number) >= min && (value as number) <= max) return value as number
-  logger.warn(`${name} ${String(value)} is not usable; using the default ${fallback}`)
+  if (Number.isFinite(value) && (value as number) >= min) {
+    if ((value as number) <= max) return value as number
+    // Longer than allowed (120 s for a slow server): the most allowed, not a default 24 times shorter.
+    fallback = max
+  }
+  logger.warn(`${name} ${String(value)} is not usable; using ${fallback}`)
   return fallback
 }

@@ -2,7 +2,7 @@
 // and writes, the request, the scheduler — and feeds what happened back in as inputs. The store
 // gets the state's flags and its derived status after every input. When to ask is the shared
 // scheduler's decision (platform/scheduler.ts); what an answer means is the reducer's.
-import { safeContextHash } from '../platform/hash'
+import { hashString, safeContextHash } from '../platform/hash'
 import { HoldfastError, isRetryable } from '../platform/errors'
 import { createScheduler } from '../platform/scheduler'
 import { fetchFlags, type FetchResult } from '../protocol/fetchFlags'
@@ -174,11 +174,24 @@ export function createSync(deps: SyncDeps) {
     return promise
   }
 
+  /**
+   * Whether an answer went out with the static headers held now: one fetched on an SDK key the app
+   * has since changed (`<FlagProvider headers>` refilled) is not written under the new key's entry.
+   * Headers that cannot be read now (a throwing getter) name no key to write under.
+   */
+  function sentAsNow(result: FetchResult): boolean {
+    try {
+      return typeof deps.headers != 'object' || (result as { creds?: string }).creds == hashString(JSON.stringify(deps.headers) + '')
+    } catch {
+      return false
+    }
+  }
+
   /** Feeds an answer to the reducer; when it changed anything, settles it. */
   function apply(generation: number, forHash: string, result: FetchResult) {
     const before = state
     dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
-    if (state !== before) settle(before, generation > clearedBefore)
+    if (state !== before) settle(before, generation > clearedBefore && sentAsNow(result))
     // An answer for a context since replaced is not applied, but a server's `Retry-After` is about
     // the server: the next context waits for it too. (Any other failure only arms a retry, which
     // the request of the switch waiting for this one replaces at once.)

@@ -12,7 +12,7 @@ import type { Clock, HeadersOption } from '../types'
 
 /** How a request ended. `response` includes any HTTP status; its body is already read as `text`. */
 export type PostOutcome =
-  | { kind: 'response'; response: Response; text: string; /** The configured headers it went out with (a function's answer). */ sent: unknown }
+  | { kind: 'response'; response: Response; text: string; /** The configured headers it went out with (a function's answer), as JSON. */ sent?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
 
@@ -66,11 +66,13 @@ export async function postJson(options: PostJsonOptions): Promise<PostOutcome> {
     // once, so a request made while the page hides still starts in that task.
     if (typeof (configured as PromiseLike<unknown> | undefined)?.then === 'function') configured = await Promise.race([configured, abandoned])
     init.headers = { ...(configured as Record<string, string> | undefined), 'Content-Type': 'application/json', ...options.extraHeaders }
+    // As sent: an object the app refills (`<FlagProvider headers>`) may name another key by the answer.
+    const sent = JSON.stringify(configured)
     inHeaders = false
     const response = await Promise.race([options.fetch(options.url, init), abandoned])
     // Reading the body is part of the request: a hang or reset here is a timeout or network error.
     const text = await Promise.race([response.text(), abandoned])
-    return { kind: 'response', response, text, sent: configured }
+    return { kind: 'response', response, text, sent }
   } catch (error) {
     if (options.signal?.aborted && !timedOut) return { kind: 'aborted' }
     if (timedOut) return { kind: 'error', error: new HoldfastError('TIMEOUT', `no answer within ${timeoutMs} ms`) }

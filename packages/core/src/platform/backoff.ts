@@ -44,12 +44,13 @@ export function retryDelay(error: HoldfastError, attempt: number, random: () => 
 }
 
 /**
- * A server's wait is honoured up to a minute, the backoff's own ceiling (and what the relay allows
- * its upstream): past it a client asks once a minute, as through any long outage. Read as given,
+ * A server's wait is honoured up to an hour (as the relay's event forwarding honours its sink's):
+ * CONTRACT §2.1 says honour `Retry-After`, and a server shedding load for ten minutes means ten
+ * minutes, not the backoff's one. Past an hour a client asks once an hour. Read as given,
  * `Retry-After: 86400` (or 99999999, or a date years ahead from a misconfigured proxy) held every
  * request for a day, a login's too: the new user saw defaults and `refresh()` did nothing.
  */
-export const MAX_SERVER_WAIT_MS = 60_000
+export const MAX_SERVER_WAIT_MS = 3_600_000
 
 // A server asking for more than a day is almost certainly misconfigured; clamp so a client is
 // never parked for good by one header.

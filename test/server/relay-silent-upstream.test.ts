@@ -48,4 +48,24 @@ describe('an upstream that accepts and never answers', () => {
     const { statuses } = await burst({ delayMs: 1500, then: VALUES })
     expect(statuses.every((status) => status === 200)).toBe(true)
   })
+
+  it('an upstream that always answers in 3.5 s (under the 5 s timeout) answers every new user', async () => {
+    // The gate took a request out 1 s as silence, whatever the upstream's usual pace: a user who
+    // came 1 s after the first of a burst waited for its answer (2.5 s), then 3.5 s for their own:
+    // past the 5 s bound, 503, where without the gate every one got 200 in 3.5 s. Silence is now
+    // counted against the slowest of the latest answers (twice it), not 1 s alone.
+    const upstream = await startUpstream({ delayMs: 3500, then: VALUES })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    // (The start waits 2 s for its probe, answered at 3.5 s: until then a new user gets 503 in 1 s.)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    expect((await evaluate(server, { targetingKey: 'first' })).status).toBe(200)
+    const answers: Array<Promise<Response>> = []
+    // 60 new users over 3 s: from 1 s on, the first one's request is out, unanswered, nothing since.
+    for (let i = 0; i < 60; i++) {
+      answers.push(evaluate(server, { targetingKey: `new-${i}` }))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const statuses = (await Promise.all(answers)).map((response) => response.status)
+    expect(statuses).toEqual(statuses.map(() => 200))
+  })
 })

@@ -68,4 +68,25 @@ describe('an upstream that accepts and never answers', () => {
     const statuses = (await Promise.all(answers)).map((response) => response.status)
     expect(statuses).toEqual(statuses.map(() => 200))
   })
+
+  it('300 users waiting on a hung upstream: a few requests go, each user gets 503 within the timeout, close() does not hang (pinned: found fine)', async () => {
+    let turned = false
+    const upstream = await startUpstream(() => (turned ? 'hang' : VALUES))
+    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 3000 })
+    expect((await evaluate(server, { targetingKey: 'held' })).status).toBe(200)
+    turned = true
+    void evaluate(server, { targetingKey: 'first' }).catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const before = upstream.requests.length
+    const answers = Array.from({ length: 300 }, (_, i) => evaluate(server, { targetingKey: `new-${i}` }).then((response) => response.status, (error: Error) => error.message))
+    // (All in by then: a connection still in the listen queue at close() is refused, as a drain does.)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    // One canary a second, not one request each (without the gate: 300 hanging connections, 256 at once).
+    expect(upstream.requests.length - before).toBeLessThanOrEqual(5)
+    const closing = performance.now()
+    await server.close()
+    // Within the users' own bound (the waiters are told at the upstream timeout), not the 10 s drain.
+    expect(performance.now() - closing).toBeLessThan(6000)
+    expect(new Set(await Promise.all(answers))).toEqual(new Set([503]))
+  })
 })

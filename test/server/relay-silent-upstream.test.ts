@@ -12,14 +12,20 @@ vi.setConfig({ testTimeout: 30_000 })
 
 const VALUES: Behaviour = { ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) }
 
-/** A relay on an upstream that answers `VALUES` to user `held`, then `then` to everyone; 60 new users arrive over 3 s. */
-async function burst(then: Behaviour) {
-  let turned = false
-  const upstream = await startUpstream(() => (turned ? then : VALUES))
+/** A relay (upstream timeout 3 s) on an upstream that answered `VALUES` to user `held`, and answers `then` to everyone from now on. */
+async function turned(then: Behaviour) {
+  let now = false
+  const upstream = await startUpstream(() => (now ? then : VALUES))
   const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 3000 })
   expect((await evaluate(server, { targetingKey: 'held' })).status).toBe(200)
+  now = true
+  return { upstream, server }
+}
+
+/** {@link turned}; 60 new users arrive over 3 s. */
+async function burst(then: Behaviour) {
+  const { upstream, server } = await turned(then)
   const before = upstream.requests.length
-  turned = true
   const answers: Array<Promise<Response>> = []
   for (let i = 0; i < 60; i++) {
     answers.push(evaluate(server, { targetingKey: `new-${i}` }))
@@ -70,11 +76,7 @@ describe('an upstream that accepts and never answers', () => {
   })
 
   it('300 users waiting on a hung upstream: a few requests go, each user gets 503 within the timeout, close() does not hang (pinned: found fine)', async () => {
-    let turned = false
-    const upstream = await startUpstream(() => (turned ? 'hang' : VALUES))
-    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 3000 })
-    expect((await evaluate(server, { targetingKey: 'held' })).status).toBe(200)
-    turned = true
+    const { upstream, server } = await turned('hang')
     void evaluate(server, { targetingKey: 'first' }).catch(() => {})
     await new Promise((resolve) => setTimeout(resolve, 1200))
     const before = upstream.requests.length

@@ -487,4 +487,20 @@ describe('proxy mode with --redis: each relay holds its own breaker', () => {
       await Promise.all(relays.map((relay) => relay.close()))
     }
   })
+
+  it('after a restart from the data dir, contexts read back from disk count as given values here: two of them failing open it at once, though the upstream just answered the start probe (pinned: found fine)', async () => {
+    const dataDir = await tempDir()
+    let outage = false
+    // In the outage the upstream answers only the relay's own probe (what a cache in front of a
+    // broken flag service can do): a "never given values" rule that took disk contexts for new ones
+    // would wait 5 s after that answer before opening.
+    const upstream = await startUpstream((request) => (outage && !request.body.includes('holdfast-relay-probe') ? down : answers('v1')))
+    const first = await startServer({ flags: undefined, upstream: upstream.url, dataDir })
+    for (const user of ['u1', 'u2']) expect((await first.handler.source.evaluate!({ context: { targetingKey: user }, headers: {} })).status).toBe(200)
+    await first.close()
+    outage = true
+    const again = await startServer({ flags: undefined, upstream: upstream.url, dataDir })
+    for (const user of ['u1', 'u2']) expect(await again.handler.source.evaluate!({ context: { targetingKey: user }, headers: {} })).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+    expect((await (await fetch(`${again.url}/holdfast/v1/status`)).json()).upstream.breaker.state).toBe('open')
+  })
 })

@@ -12,14 +12,20 @@ vi.setConfig({ testTimeout: 30_000 })
 
 const VALUES: Behaviour = { ofrep: () => ({ flags: [{ key: 'a', value: 1, reason: 'STATIC' }] }) }
 
-/** A relay on an upstream that answers `VALUES` to user `held`, then `then` to everyone; 60 new users arrive over 3 s. */
-async function burst(then: Behaviour) {
-  let turned = false
-  const upstream = await startUpstream(() => (turned ? then : VALUES))
+/** A relay (upstream timeout 3 s) on an upstream that answered `VALUES` to user `held`, and answers `then` to everyone from now on. */
+async function turned(then: Behaviour) {
+  let now = false
+  const upstream = await startUpstream(() => (now ? then : VALUES))
   const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 3000 })
   expect((await evaluate(server, { targetingKey: 'held' })).status).toBe(200)
+  now = true
+  return { upstream, server }
+}
+
+/** {@link turned}; 60 new users arrive over 3 s. */
+async function burst(then: Behaviour) {
+  const { upstream, server } = await turned(then)
   const before = upstream.requests.length
-  turned = true
   const answers: Array<Promise<Response>> = []
   for (let i = 0; i < 60; i++) {
     answers.push(evaluate(server, { targetingKey: `new-${i}` }))
@@ -47,5 +53,42 @@ describe('an upstream that accepts and never answers', () => {
   it('a slow upstream that does answer (1.5 s) still answers every new user', async () => {
     const { statuses } = await burst({ delayMs: 1500, then: VALUES })
     expect(statuses.every((status) => status === 200)).toBe(true)
+  })
+
+  it('an upstream that always answers in 3.5 s (under the 5 s timeout) answers every new user', async () => {
+    // The gate took a request out 1 s as silence, whatever the upstream's usual pace: a user who
+    // came 1 s after the first of a burst waited for its answer (2.5 s), then 3.5 s for their own:
+    // past the 5 s bound, 503, where without the gate every one got 200 in 3.5 s. Silence is now
+    // counted against the slowest of the latest answers (twice it), not 1 s alone.
+    const upstream = await startUpstream({ delayMs: 3500, then: VALUES })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    // (The start waits 2 s for its probe, answered at 3.5 s: until then a new user gets 503 in 1 s.)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    expect((await evaluate(server, { targetingKey: 'first' })).status).toBe(200)
+    const answers: Array<Promise<Response>> = []
+    // 60 new users over 3 s: from 1 s on, the first one's request is out, unanswered, nothing since.
+    for (let i = 0; i < 60; i++) {
+      answers.push(evaluate(server, { targetingKey: `new-${i}` }))
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    const statuses = (await Promise.all(answers)).map((response) => response.status)
+    expect(statuses).toEqual(statuses.map(() => 200))
+  })
+
+  it('300 users waiting on a hung upstream: a few requests go, each user gets 503 within the timeout, close() does not hang (pinned: found fine)', async () => {
+    const { upstream, server } = await turned('hang')
+    void evaluate(server, { targetingKey: 'first' }).catch(() => {})
+    await new Promise((resolve) => setTimeout(resolve, 1200))
+    const before = upstream.requests.length
+    const answers = Array.from({ length: 300 }, (_, i) => evaluate(server, { targetingKey: `new-${i}` }).then((response) => response.status, (error: Error) => error.message))
+    // (All in by then: a connection still in the listen queue at close() is refused, as a drain does.)
+    await new Promise((resolve) => setTimeout(resolve, 2000))
+    // One canary a second, not one request each (without the gate: 300 hanging connections, 256 at once).
+    expect(upstream.requests.length - before).toBeLessThanOrEqual(5)
+    const closing = performance.now()
+    await server.close()
+    // Within the users' own bound (the waiters are told at the upstream timeout), not the 10 s drain.
+    expect(performance.now() - closing).toBeLessThan(6000)
+    expect(new Set(await Promise.all(answers))).toEqual(new Set([503]))
   })
 })

@@ -10,10 +10,17 @@
 //         the hung requests time out)
 //   t=5 s user-1 times out, then the next: the breaker opens; the waiters are answered unasked
 //   (a slow upstream that answers user-1 at t=2 s lets the waiters go at once: nothing is lost but a wait)
+//
+// A request out 1 s is silence only for an upstream that answers faster: one that takes 3.5 s (its
+// timeout 5 s) made every user who came 1 s after the first of a burst wait 2.5 s for that answer,
+// then 3.5 s for their own, and get 503 past the 5 s bound (every one got 200 without the gate).
+// So a request counts as silent after `quietMs` or twice the slowest of the latest answers,
+// whichever is longer: the gate still holds a hung upstream that answered fast before, and leaves
+// one that is slow but answering as it was.
 
 /** See the file comment. */
 export interface SilenceGate {
-  /** Whether a request has gone unanswered `quietMs` and nothing came back from the upstream since it went out. */
+  /** Whether a request has gone unanswered `quietMs` (or twice the slowest recent answer) and nothing came back from the upstream since it went out. */
   silent(): boolean
   /**
    * Resolves true once the upstream is not silent, or this caller is the one let through this
@@ -27,6 +34,9 @@ export interface SilenceGate {
   abandon(): void
 }
 
+/** How many of the latest answers' times the gate goes by: 16. */
+const RECENT_ANSWERS = 16
+
 /** Creates a {@link SilenceGate}: silent after `quietMs` without an answer. `now` is a monotonic clock. */
 export function createSilenceGate(quietMs: number, now: () => number = () => performance.now()): SilenceGate {
   let heardAt = -Infinity
@@ -36,8 +46,11 @@ export function createSilenceGate(quietMs: number, now: () => number = () => per
   // request the upstream has said nothing about since.
   const flying = new Set<{ at: number }>()
   const waiters = new Set<() => void>()
+  // How long the latest answers took (a ring of RECENT_ANSWERS): see the file comment.
+  const took: number[] = []
+  let tookNext = 0
   const silent = () => {
-    for (const flight of flying) if (flight.at > heardAt) return now() - flight.at >= quietMs
+    for (const flight of flying) if (flight.at > heardAt) return now() - flight.at >= Math.max(quietMs, 2 * Math.max(0, ...took))
     return false
   }
   const wake = () => {
@@ -73,7 +86,11 @@ export function createSilenceGate(quietMs: number, now: () => number = () => per
       flying.add(flight)
       return (heard) => {
         if (!flying.delete(flight)) return
-        if (heard) heardAt = now()
+        if (heard) {
+          heardAt = now()
+          took[tookNext] = heardAt - flight.at
+          tookNext = (tookNext + 1) % RECENT_ANSWERS
+        }
         wake()
       }
     },

@@ -11,25 +11,37 @@ vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
 const { cleanups, redisServer } = useRedisFleet()
 const COMMAND_TIMEOUT_MS = 6000
 
+/**
+ * A proxy-mode relay on its own redis-server (`redis: { url, commandTimeoutMs }`, plus `dataDir`
+ * when given) that has answered user-1. `close()` closes it once; the cleanup closes it otherwise.
+ */
+async function relayOnRedis(commandTimeoutMs: number, dataDir?: string) {
+  const redis = await redisServer()
+  const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'a', reason: 'STATIC' }] }) })
+  const server = await createFlagServer({ upstream: upstream.url, ...(dataDir ? { dataDir } : {}), redis: { url: redis.url, commandTimeoutMs }, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+  let closed = false
+  cleanups.push(async () => {
+    if (!closed) await server.close()
+  })
+  expect((await evaluate(server, { targetingKey: 'user-1' })).status).toBe(200)
+  const close = async () => {
+    await server.close()
+    closed = true
+  }
+  return { redis, upstream, server, close }
+}
+
 describe('--redis without --data-dir, Redis frozen (SIGSTOP)', () => {
   it('close() does not wait for the version of a save it never makes', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'a', reason: 'STATIC' }] }) })
     // A Redis over a slow link: commands may take up to 6 s.
-    const server = await createFlagServer({ upstream: upstream.url, redis: { url: redis.url, commandTimeoutMs: COMMAND_TIMEOUT_MS }, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
-    let closed = false
-    cleanups.push(async () => {
-      if (!closed) await server.close()
-    })
-    expect((await evaluate(server, { targetingKey: 'user-1' })).status).toBe(200)
+    const { redis, server, close } = await relayOnRedis(COMMAND_TIMEOUT_MS)
     redis.pause()
     try {
       // An answer got while Redis does not answer: its ticket is pending.
       const answered = await evaluate(server, { targetingKey: 'user-2' })
       expect(answered.status).toBe(200)
       const started = Date.now()
-      await server.close()
-      closed = true
+      await close()
       // The store's own close waits for its pending replies one command timeout at most (a
       // frozen Redis sends none). Before, close first waited for the ticket of user-2's answer (a
       // command timeout more) to save that answer to a data dir there is not: twice as long.
@@ -44,21 +56,13 @@ describe('--redis with --data-dir, Redis frozen (SIGSTOP)', () => {
   // Pinned, not a defect found: the saves that wait for an answer's place in the store's order
   // give up with the store's command timeout, so close() is bounded by about one of them.
   it('close() ends within about one command timeout, and the answers got meanwhile are in the data dir', async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'a', reason: 'STATIC' }] }) })
     const dataDir = await tempDir()
-    const server = await createFlagServer({ upstream: upstream.url, dataDir, redis: { url: redis.url, commandTimeoutMs: 1000 }, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
-    let closed = false
-    cleanups.push(async () => {
-      if (!closed) await server.close()
-    })
-    expect((await evaluate(server, { targetingKey: 'user-1' })).status).toBe(200)
+    const { redis, upstream, server, close } = await relayOnRedis(1000, dataDir)
     redis.pause()
     try {
       expect((await evaluate(server, { targetingKey: 'user-2' })).status).toBe(200)
       const started = Date.now()
-      await server.close()
-      closed = true
+      await close()
       expect(Date.now() - started).toBeLessThan(3000)
     } finally {
       redis.resume()

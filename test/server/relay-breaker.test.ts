@@ -21,15 +21,16 @@ async function openSource(url: string, options: Partial<UpstreamSourceOptions> =
   const clock = { at: 1_800_000_000_000 }
   const source = createUpstreamSource({ url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 2000, log: recordingLogger(), now: () => clock.at, ...options })
   await source.open()
-  return { source, clock }
+  /** One user's bulk request, with no forwarded headers. */
+  const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
+  return { source, clock, ask }
 }
 
 describe('proxy mode: a breaker on the upstream health', () => {
   it('while the upstream answers 500, browser requests are answered from what is held (or 503) without an upstream request each; one probe at a time on a backoff; the first success closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const users = Array.from({ length: 10 }, (_, i) => `u${i}`)
       for (const user of users) expect(await ask(user)).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
       upstream.set(down)
@@ -75,9 +76,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('one context the upstream fails alone while it answers the others never opens it', async () => {
     const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const before = upstream.requests.length
       for (let i = 0; i < 10; i++) {
         clock.at += 100
@@ -115,9 +115,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('after the clock is set back hours, the status says the next probe is due now, as it is, not hours ahead', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
       upstream.set(down)
       for (const user of ['u0', 'u1']) await ask(user)
@@ -136,9 +135,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('two contexts the upstream always answers 500, sent together every half second, do not open it while it answers the users; with nobody answered for 5 s they do', async () => {
     const upstream = await startUpstream((request) => (request.body.includes('"evil') ? down : answers('v1')))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (let i = 0; i < 20; i++) {
         clock.at += 500
         expect((await Promise.all([ask('evil-a'), ask('evil-b')])).map((answer) => answer.status)).toEqual([503, 503])
@@ -163,9 +161,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
     ['with zero flags (refused)', { status: 200, json: { flags: [] } }],
   ] as Array<[string, Behaviour]>)('a probe answered %s does not close it: the upstream still gives no values', async (_, still) => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       const users = ['u0', 'u1', 'u2', 'u3']
       for (const user of users) expect((await ask(user)).status).toBe(200)
       upstream.set(down)
@@ -250,9 +247,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url)
+    const { source, clock, ask } = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
       // The gateway checks contexts; the flag service behind it is down.
       upstream.set((request) => (request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down))
@@ -376,9 +372,8 @@ describe('proxy mode: a breaker on the upstream health', () => {
 describe('proxy mode: the breaker against an upstream that hangs', () => {
   it('once two requests have timed out, a new user gets 503 at once and held users their values, with no request each left hanging upstream', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url, { timeoutMs: 300 })
+    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 300 })
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
       upstream.set('hang')
       const before = upstream.requests.length
@@ -404,9 +399,8 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
 describe('proxy mode: a probe that hangs', () => {
   it('settles at the upstream timeout, its caller long gone with the held answer: the next probe goes when due, and the first that is answered closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock } = await openSource(upstream.url, { timeoutMs: 1000, heldAnswerAfterMs: 50 })
+    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 1000, heldAnswerAfterMs: 50 })
     try {
-      const ask = (targetingKey: string) => source.evaluate!({ context: { targetingKey }, headers: {} })
       for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
       upstream.set(down)
       for (const user of ['a', 'b']) await ask(user)

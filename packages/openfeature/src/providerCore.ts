@@ -140,7 +140,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // READY then would serve the defaults for good, unexplained.
     const status = c.getStatus()
     if (status.state == 'loading' || status.error?.message == 'client closed') throw new GeneralError('[holdfast] the client is closed')
-    if (c.getStatus().state === 'error' && !c.snapshot().flags.length) {
+    if (status.state === 'error' && !c.snapshot().flags.length) {
       const refused = refusal(c)
       if (refused) throw refused
     }

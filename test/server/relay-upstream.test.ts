@@ -390,11 +390,18 @@ describe('--upstream (proxy mode)', () => {
     expect((await fetch(`${up.url}/readyz`)).status).toBe(200)
   })
 
-  it('started while the upstream is down with nothing to serve, turns ready by itself once it is back: no request needs to come first', async () => {
+  // An ingress whose upstream is gone answers 404 (or a redirect to a login page, not followed for a
+  // POST): neither opens nor closes the breaker, but with nothing to serve the relay re-asks all
+  // the same (pinned: checked, found fine).
+  it.each([
+    ['down (connection reset)', 'reset'],
+    ['answering 404 (an ingress whose upstream is gone)', { status: 404, text: 'default backend - 404' }],
+    ['answering a redirect it does not follow', { status: 302, text: '', headers: { Location: '/login' } }],
+  ] as Array<[string, Behaviour]>)('started while the upstream is %s with nothing to serve, turns ready by itself once it is back: no request needs to come first', async (_, gone) => {
     // Behind a load balancer that routes by /readyz (a Kubernetes Service), a relay that is not
     // ready gets no requests: before, it asked the upstream once at start and never again, so a
     // relay restarted during an outage stayed out of service (503 on /readyz) for good.
-    const upstream = await startUpstream('reset')
+    const upstream = await startUpstream(gone)
     const server = await relay(upstream)
     expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
     upstream.set(perUser())

@@ -15,7 +15,8 @@ async function fileServer() {
   const server = await startServer({ flags: file })
   const holdfast = async () => ((await (await evaluate(server, { targetingKey: 'u' })).json()) as { metadata: { holdfast: { stale: boolean; source: string } } }).metadata.holdfast
   const status = async () => (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { stale: boolean; upstream: { lastError?: { message: string } } }
-  return { file, good, server, holdfast, status }
+  const metrics = async () => (await fetch(`${server.url}/metrics`)).text()
+  return { file, good, server, holdfast, status, metrics }
 }
 
 describe('a flags file that breaks', () => {
@@ -25,19 +26,28 @@ describe('a flags file that breaks', () => {
     ['gutted (3 of 4 flags gone)', JSON.stringify(booleanFlags(1))],
   ] as const) {
     it(`${what}: the previous flags are served marked stale, the status says so; a fix makes them fresh`, async () => {
-      const { file, good, holdfast, status } = await fileServer()
+      const { file, good, holdfast, status, metrics } = await fileServer()
       expect(await holdfast()).toMatchObject({ source: 'file', stale: false })
+      expect(await metrics()).toMatch(/^holdfast_relay_stale 0$/m)
 
       await writeFile(file, text)
       // Before: still `stale: false` (and status `stale: false`) while the file said otherwise.
       await waitFor(async () => (await status()).upstream.lastError !== undefined, 3000)
       expect(await holdfast()).toMatchObject({ source: 'file', stale: true })
       expect(await status()).toMatchObject({ stale: true, upstream: { lastError: { message: expect.stringContaining(file) } } })
+      // /metrics says what the status says (before: no holdfast_relay_stale in this mode at all,
+      // so an alert on it never fired for a broken file). No upstream: none of its metrics but its state.
+      const broken = await metrics()
+      expect(broken).toMatch(/^holdfast_relay_stale 1$/m)
+      expect(broken).toMatch(/^holdfast_relay_ready 1$/m)
+      expect(broken).toMatch(/^holdfast_relay_upstream_state\{state="none"\} 1$/m)
+      expect(broken).not.toMatch(/^holdfast_relay_last_success_timestamp_seconds /m)
 
       // The operator puts the file back as it was: the same definitions, confirmed again.
       await writeFile(file, good)
       await waitFor(async () => !(await status()).stale, 3000)
       expect(await holdfast()).toMatchObject({ source: 'file', stale: false })
+      expect(await metrics()).toMatch(/^holdfast_relay_stale 0$/m)
     })
   }
 

@@ -12,7 +12,8 @@ import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
 import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
-import { isRelaySource } from './flags/relay'
+import { isRelaySource, statusOf } from './flags/relay'
+import { registerRelayMetrics } from './flags/relayMetrics'
 import { createGenerationStore, type GenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
 import { lockDataDirWithin } from './flags/persistence'
@@ -129,6 +130,13 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     (wantsRelay(options)
       ? createRelaySource({ ...options, strictValidation: config.strictValidation, maxShrinkPercent: config.maxShrinkPercent, log, metrics, dataDirStore })
       : persisted(localSource(options.flags!, config, log), options, config, log, dataDirStore))
+  // The relay's gauges read the status in every mode, so /metrics says what it says: a broken
+  // `--flags FILE` is `stale: true` in the status and `holdfast_relay_stale 1` here (before, that
+  // mode had none of them). The relay modes register theirs with their counters (relayOptions.ts);
+  // a registry that has them already (one passed to two handlers) keeps the first's.
+  if ((options.source !== undefined || !wantsRelay(options)) && !metrics.registry.getSingleMetric('holdfast_relay_stale')) {
+    registerRelayMetrics(metrics.registry, () => statusOf(source, Date.now()))
+  }
   // The events spool lives in the relay's data dir by default.
   const events = createEventsPipeline(options, { log, registry: metrics.registry, dataDir: options.dataDir })
   const sink = events.sink

@@ -27,7 +27,9 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`, `holdfast_relay_unasked_total{reason}` (proxy
  *   mode: users' requests answered without an upstream request, `breaker` or `paused`)
- * `status` is read at scrape time, so the metrics can be registered before the source exists.
+ * `status` is read at scrape time, so the metrics can be registered before the source exists. Also
+ * registered for `--flags FILE` and definitions in code (flagHandler.ts), where the gauges without
+ * an upstream (`last_success_timestamp_seconds`, `contexts`) have no sample.
  */
 export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
   // A value the relay does not have is no sample. Not `reset()`: on a gauge without labels that
@@ -54,11 +56,18 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))
   // Never (since start): 0, the epoch, on purpose, unlike the gauges above: `time() - this > N`
   // then fires for a relay that never heard its upstream (one serving its data dir, ready).
+  // No upstream at all (`--flags FILE`, definitions in code): no sample, not 0, which would fire that alert for good.
   gauge('holdfast_relay_last_success_timestamp_seconds', 'Epoch seconds of the latest usable upstream answer (0: none since start).', (g) => {
-    const at = status()?.upstream.lastSuccessAt
+    const s = status()
+    if (s?.upstream.state === 'none') return none(g)
+    const at = s?.upstream.lastSuccessAt
     g.set(at !== undefined ? at / 1000 : 0)
   })
-  gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => g.set(status()?.contexts ?? 0))
+  gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => {
+    const s = status()
+    if (s?.mode === 'file' || s?.mode === 'inline') none(g)
+    else g.set(s?.contexts ?? 0)
+  })
   gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {
     const round = status()?.reask
     if (!round) return g.reset()

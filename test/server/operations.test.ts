@@ -92,7 +92,7 @@ describe('GET /metrics', () => {
     expect(text).toMatch(/^holdfast_http_request_duration_seconds_count\{route="ofrep\.bulk"\} 4$/m)
     expect(text).toMatch(/^holdfast_evaluation_errors_total\{code="PARSE_ERROR"\} 3$/m)
     expect(text).toMatch(/^holdfast_answer_cache_total\{result="hit"\} 2$/m)
-    expect(text).toMatch(/^holdfast_flag_definitions_info\{version="[\w-]{16}",origin="inline"\} 1$/m)
+    expect(text).toMatch(/^holdfast_flag_definitions_info\{version="[\w-]{16}",origin="file"\} 1$/m)
     expect(text).toMatch(/^holdfast_flag_definitions_flags 8$/m)
     expect(text).toMatch(/^holdfast_flag_definitions_age_seconds \d/m)
     expect(text).toMatch(/^# TYPE holdfast_flag_reload_failures_total counter$/m)

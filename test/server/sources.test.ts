@@ -60,7 +60,7 @@ describe('a custom definitions source', () => {
     deliver({ flags: { ...DEMO_FLAGS.flags, 'kill-switch': { ...DEMO_FLAGS.flags['kill-switch'], defaultVariant: 'on' } } })
     expect((await flagsByKey(await evaluate(server, { targetingKey: 'u' })))['kill-switch'].value).toBe(true)
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
-    expect(metrics.match(/^holdfast_flag_definitions_info\{.*origin="url"\} 1$/gm)).toHaveLength(1)
+    expect(metrics.match(/^holdfast_flag_definitions_info\{.*origin="upstream"\} 1$/gm)).toHaveLength(1)
     expect(() => server.setFlags(DEMO_FLAGS)).toThrow(/needs the `flags` option/)
   })
 })

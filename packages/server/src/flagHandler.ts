@@ -12,7 +12,7 @@ import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
 import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
-import { isRelaySource, statusOf } from './flags/relay'
+import { isRelaySource, servedSourceOf, statusOf } from './flags/relay'
 import { registerRelayMetrics } from './flags/relayMetrics'
 import { createGenerationStore, type GenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
@@ -151,7 +151,9 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     if (event.type === 'update') {
       cache.clear()
       metrics.definitionsInfo.reset()
-      metrics.definitionsInfo.set({ version: event.version.version, origin: event.version.origin }, 1)
+      // Named as metadata.holdfast.source, the status and /readyz name it (CONTRACT §9): `upstream`
+      // for --flags-url, `file` for definitions in code, not the internal `url` / `inline`.
+      metrics.definitionsInfo.set({ version: event.version.version, origin: servedSourceOf(event.version.origin) }, 1)
       metrics.definitionsFlags.set(event.version.flagCount)
     } else if (event.type !== 'error' || !event.reported) {
       metrics.reloadFailures.inc({ reason: event.type === 'error' ? 'unreadable' : event.invalid ? 'invalid' : 'refused' })

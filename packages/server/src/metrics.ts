@@ -16,7 +16,7 @@ export interface ServerMetrics {
   evaluationErrors: Counter<'code'>
   /** `holdfast_answer_cache_total{result}`: bulk answers served from the answer cache (`hit`) or evaluated (`miss`). */
   answerCache: Counter<'result'>
-  /** `holdfast_flag_definitions_info{version,origin}`: 1 for the generation in service. */
+  /** `holdfast_flag_definitions_info{version,origin}`: 1 for the generation in service; `origin` as `metadata.holdfast.source` names it (`upstream`, `data-dir`, `snapshot`, `file`). */
   definitionsInfo: Gauge<'version' | 'origin'>
   /** `holdfast_flag_definitions_flags`: how many flags the generation in service defines. */
   definitionsFlags: Gauge

@@ -214,6 +214,28 @@ describe('holdfast-server: a number option out of range says the range and what 
   })
 })
 
+describe('holdfast-server: a negative number after an option, without `=`', { timeout: 60_000 }, () => {
+  it('is read as that option\'s value and refused naming the option and its range (exit 2), not "argument is ambiguous"', async () => {
+    // Before: `--max-shrink -5` printed Node's "Option '--max-shrink' argument is ambiguous. Did you
+    // forget to specify the option argument…? use '--max-shrink=-XYZ'", which names no range.
+    const cases = [
+      { args: [...FLAGS, '--max-shrink', '-5'], message: /--max-shrink must be from 0 to 100 \(a number\), got "-5"/ },
+      { args: ['--flags', 'examples/flags.json', '--port', '-1'], message: /--port must be from 0 to 65535 \(a whole number\), got "-1"/ },
+      { args: [...UPSTREAM, '--upstream-timeout', '-.5'], message: /--upstream-timeout must be from 0\.001 to 600 \(a number\), got "-\.5"/ },
+      { args: ['snapshot', '--flags', 'examples/flags.json', '--out', 'never-written.json', '--max-shrink', '-5'], message: /--max-shrink must be a number from 0 to 100/ },
+      { args: ['snapshot', '--flags', 'examples/flags.json', '--out', 'never-written.json', '--timeout', '-1'], message: /--timeout must be a number of seconds from 0 to 600/ },
+    ]
+    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
+    for (const [i, run] of runs.entries()) {
+      expect(run.code, cases[i].args.join(' ')).toBe(2)
+      expect(run.output).toMatch(cases[i].message)
+      expect(run.output).not.toMatch(/ambiguous/)
+    }
+    // An option's value that is not a number is still what it was: `--flags -x` names an option.
+    expect((await outcome(['--flags', '-x'])).output).toMatch(/ambiguous|Unknown option/)
+  })
+})
+
 describe('holdfast-server snapshot: a bad --header or source URL is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
   it('names --header / --flags-url / --upstream, exits 2 and leaves --out untouched', async () => {
     const dir = await tempDir()

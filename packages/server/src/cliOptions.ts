@@ -85,13 +85,34 @@ export type CliValues = {
 export function parseCliArgs(args: string[]): { ok: true; values: CliValues } | { ok: false; error: string } {
   let parsed
   try {
-    parsed = parseArgs({ args, options: CLI_OPTIONS, strict: true, tokens: true })
+    parsed = parseArgs({ args: negativeValuesJoined(args, CLI_OPTIONS), options: CLI_OPTIONS, strict: true, tokens: true })
   } catch (error) {
     return { ok: false, error: (error as Error).message }
   }
   const repeated = repeatedOption(parsed.tokens, CLI_OPTIONS)
   if (repeated) return { ok: false, error: repeated }
   return { ok: true, values: parsed.values as CliValues }
+}
+
+/**
+ * `args` with each `--name -5` (an option that takes a value, then a negative number) joined into
+ * `--name=-5`. `parseArgs` refuses a value starting with a dash as "argument is ambiguous … use
+ * '--name=-XYZ'", which names no range: joined, the value reaches the option's own check, which
+ * says what is wanted ("--max-shrink must be from 0 to 100 …, got \"-5\""). No option name starts
+ * with a digit or a dot, so nothing meant as an option is taken as a value.
+ */
+export function negativeValuesJoined(args: readonly string[], options: Record<string, { type: string }>): string[] {
+  const joined: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const name = /^--([^=]+)$/.exec(args[i])?.[1]
+    if (name !== undefined && options[name]?.type === 'string' && i + 1 < args.length && /^-\.?\d/.test(args[i + 1])) {
+      joined.push(`${args[i]}=${args[++i]}`)
+    } else if (args[i] === '--') {
+      joined.push(...args.slice(i))
+      break
+    } else joined.push(args[i])
+  }
+  return joined
 }
 
 /**

@@ -3,7 +3,7 @@
 import { realpath } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { repeatedOption } from './cliOptions'
+import { negativeValuesJoined, repeatedOption } from './cliOptions'
 import { HEADER_NAME } from './options'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
@@ -41,7 +41,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   } as const
   let values
   try {
-    const parsed = parseArgs({ args: argv, options, strict: true, tokens: true })
+    const parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, tokens: true })
     const repeated = repeatedOption(parsed.tokens, options)
     if (repeated) throw new Error(repeated)
     values = parsed.values

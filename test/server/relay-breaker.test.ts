@@ -86,7 +86,10 @@ describe('proxy mode: a breaker on the upstream health', () => {
       }
       // Its own retries alone, with nobody else asking, do not open it either.
       for (let i = 0; i < 5; i++) expect((await ask('crash')).status).toBe(503)
-      expect(upstream.requests.length - before).toBe(25)
+      // Its 15 requests, the users' 10, and the canaries that found the upstream answering (at most
+      // one a second of the relay's clock: 1 s here).
+      expect(upstream.requests.length - before).toBeGreaterThanOrEqual(25)
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(27)
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
     } finally {
       await source.close()
@@ -111,6 +114,58 @@ describe('proxy mode: a breaker on the upstream health', () => {
     upstream.set(down)
     for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
     expect(await status()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+  })
+
+  // An outage that the "one context fails alone" rules took for one user's: before the canary, the
+  // status said `ok` (nothing stale, no alert) and the breaker never opened, for as long as it lasted.
+  it.each([
+    ['one active user, another context answered last', ['u0', 'u0', 'u0']],
+    ['only new users, within 5 s of the latest answer', ['new-0', 'new-1', 'new-2']],
+  ])('a real 5xx outage with %s: one canary (the context answered last) fails too, so it is failing and open at once', async (_, askers) => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+      upstream.set(down)
+      const before = upstream.requests.length
+      clock.at += 200
+      await ask(askers[0])
+      // Before: { state: 'ok', breaker closed } for good with one user, for 5 s with new ones.
+      await waitFor(() => source.relayStatus().upstream.breaker!.state === 'open', 3000)
+      expect(source.relayStatus()).toMatchObject({ stale: true, upstream: { state: 'failing', breaker: { state: 'open' } } })
+      // The one request and the canary (u1's context, answered last), nothing more.
+      expect(upstream.requests.slice(before).map((request) => JSON.parse(request.body).context.targetingKey)).toEqual([askers[0], 'u1'])
+      for (const user of askers.slice(1)) {
+        clock.at += 100
+        await ask(user)
+      }
+      expect(upstream.requests.length - before).toBe(2)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a context the upstream fails alone: the canary is answered, so it stays ok and closed, with at most one canary a second however often its user asks', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      const before = upstream.requests.length
+      // Its user retries every 100 ms for 3 s of the relay's clock.
+      for (let i = 0; i < 30; i++) {
+        clock.at += 100
+        expect((await ask('crash')).status).toBe(503)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      await waitFor(() => upstream.requests.length - before >= 33, 2000).catch(() => undefined)
+      const canaries = upstream.requests.slice(before).filter((request) => request.body.includes('"u0"')).length
+      expect(canaries).toBeGreaterThanOrEqual(1)
+      expect(canaries).toBeLessThanOrEqual(4)
+      expect(source.relayStatus()).toMatchObject({ stale: false, upstream: { state: 'ok', breaker: { state: 'closed' } } })
+      expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+    } finally {
+      await source.close()
+    }
   })
 
   it('after the clock is set back hours, the status says the next probe is due now, as it is, not hours ahead', async () => {
@@ -452,8 +507,10 @@ describe('proxy mode with --redis: each relay holds its own breaker', () => {
           for (const user of users) expect(await ask(i, user)).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }] } })
         }
       }
-      // 40 browser requests: two upstream requests open each relay's breaker.
-      expect(upstream.requests.length - before).toBe(4)
+      // 40 browser requests: two upstream requests open each relay's breaker (the first user's and
+      // its canary, or the next user's when that came first, the canary still out).
+      expect(upstream.requests.length - before).toBeGreaterThanOrEqual(4)
+      expect(upstream.requests.length - before).toBeLessThanOrEqual(6)
       for (const relay of relays) expect(relay.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
       // The other relay has probed a while: its next probe is up to 5 s away.
       for (let i = 0; i < 6; i++) {

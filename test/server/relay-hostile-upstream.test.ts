@@ -333,7 +333,11 @@ describe('the relay against an upstream that rate-limits it', () => {
       clock += 60_000
       await ask('u', 'limited')
       await ask('u', 'limited')
-      expect(upstream.requests.length).toBe(asked + 4)
+      const limited = upstream.requests.slice(asked + 2)
+      expect(limited.filter((request) => request.headers.authorization === 'Bearer limited')).toHaveLength(2)
+      // Beside them at most one canary (no other key accepted within the minute, the 429 could be
+      // the upstream's own: another key's context, answered, says it is not).
+      expect(limited.length).toBeLessThanOrEqual(3)
     } finally {
       await source.close()
     }

@@ -141,6 +141,9 @@ const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shri
 // context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
 
+/** At most one canary (see `canary` in createUpstreamSource) this often: 1,000 ms. */
+const CANARY_EVERY_MS = 1000
+
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
@@ -276,7 +279,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Browser requests answered without asking while it was open (since start).
   let unasked = 0
   // The context (or PROBE_KEY) of the latest answer with values (or a 304): see `alone` in `fail`.
+  // `heard` counts those answers, so that a canary knows whether anything was answered meanwhile.
   let answeredKey: string | undefined
+  let heard = 0
+  const answeredBy = (key: string) => {
+    answeredKey = key
+    heard++
+  }
+  // The canary (see `canary`): when the latest went out (the relay's clock), and whether one is out.
+  let canaryAt = -Infinity
+  let canaryOut = false
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -483,7 +495,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.clockAhead
       cache.set(key, confirmed)
       cutBy.delete(key)
-      answeredKey = key
+      answeredBy(key)
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -555,7 +567,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (answer.metadata) next.metadata = answer.metadata
     cache.set(key, next)
     cutBy.delete(key)
-    answeredKey = key
+    answeredBy(key)
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -603,9 +615,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // everyone else say: before, a rule that crashes on one user's attributes made the status
     // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
     // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
-    // one user alone, whose own context was answered last, is `failing` as before.
+    // one user alone, whose own context was answered last, is `failing` as before. Taken for one
+    // context's own, it is checked with the canary (see `canary`): an outage met by one user alone
+    // is found so.
     const answered = kind === 'http' || kind === 'invalid'
     const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    // Counted as that context's own only once the canary is answered: see `canary`.
+    if (alone) void canary(key!, at)
     if (down) {
       downError = { kind, message }
       // A context with nothing held never had values here: its 5xx may be its own (see upstreamBreaker.ts).
@@ -614,6 +630,48 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     record({ type: refused || alone ? 'refused' : 'failure', at, error: httpStatus === undefined ? { kind, message } : { kind, message, httpStatus } })
     if (previous?.message !== message) log.warn(`upstream: ${message}; serving what is held`)
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
+  }
+
+  // "This one context's rule crashes" and "the upstream is down" look the same from one context's
+  // 5xx: before, the rules above took for one context's own an outage met by one active user while
+  // another context was answered last (`ok` for as long as it lasted, the breaker never open), and
+  // one met only by new users for its first 5 s. So when a failure is counted as one context's own
+  // (`alone` in `fail`), the upstream is asked once for another context it gave values: the one it
+  // answered last, else (that was the relay's own probe) the one whose user asked most recently, with
+  // its own forwarded credentials. Answered, the failure was that context's own; failing as an
+  // outage fails (5xx, HTML, no answer), it is an outage: `failing`, and the breaker opens on the
+  // two. At most one out at a time and one a second, never one per user's request. Not the relay's
+  // own probe context: a cache in front of a broken flag service answers that one, always the same.
+  // With no such context to ask (only the probe answered yet), the rules above decide alone.
+  // An attacker who makes up contexts gains nothing: the canary had values, and a made-up context
+  // failing alone stays its own while the canary is answered (before: for 5 s after an answer only).
+  // One who can make a context that had values crash later could open the breaker with two such
+  // contexts before, and can with one and the canary now: the same power. A canary that fails after
+  // another answer with values came in proves nothing: only the rules above apply then.
+  const canaryFor = (failedKey: string): [string, NonNullable<HeldContext['request']>] | undefined => {
+    const last = answeredKey !== undefined && answeredKey !== failedKey ? cache.get(answeredKey) : undefined
+    if (last?.request) return [answeredKey!, last.request]
+    const keys = [...askedBy.keys()]
+    for (let i = keys.length - 1; i >= Math.max(0, keys.length - 16); i--) {
+      const request = keys[i] === failedKey ? undefined : cache.get(keys[i])?.request
+      if (request) return [keys[i], request]
+    }
+    return undefined
+  }
+  const canary = async (failedKey: string, at: number) => {
+    if (closed || canaryOut || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
+    const target = canaryFor(failedKey)
+    if (!target) return
+    const [canaryKey, request] = target
+    canaryOut = true
+    canaryAt = at
+    try {
+      const since = heard
+      await shared(canaryKey, request.context, request.forwarded, true)
+      if (!closed && !breaker.open && heard === since && breaker.failedFor.includes(canaryKey)) breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() })
+    } finally {
+      canaryOut = false
+    }
   }
 
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
@@ -673,7 +731,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const at = now()
     const up = result.kind !== 'failed' || result.failure === 'rejected' || result.failure === 'unauthorized'
     if (up && (result.kind !== 'ok' || readUpstreamAnswer(result.text, result.contentType).ok)) {
-      if (result.kind !== 'failed') answeredKey = PROBE_KEY
+      if (result.kind !== 'failed') answeredBy(PROBE_KEY)
       record({ type: 'success', at }, result.kind === 'failed')
     }
     else if (result.kind === 'failed') fail(at, result.failure, result.message, result.httpStatus, undefined, PROBE_KEY)

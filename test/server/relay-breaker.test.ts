@@ -145,6 +145,21 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('/metrics says the outage one active user meets: failing, stale, the breaker open', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger() })
+    const ask = (targetingKey: string) => server.handler.source.evaluate!({ context: { targetingKey }, headers: {} })
+    for (const user of ['u0', 'u1']) expect((await ask(user)).status).toBe(200)
+    upstream.set(down)
+    expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+    // Before: holdfast_relay_upstream_state{state="ok"} 1 and holdfast_relay_stale 0 for good.
+    const metrics = () => fetch(`${server.url}/metrics`).then((response) => response.text())
+    await waitFor(async () => (await metrics()).includes('holdfast_relay_breaker_open 1'), 3000)
+    const text = await metrics()
+    expect(text).toContain('holdfast_relay_upstream_state{state="failing"} 1')
+    expect(text).toContain('holdfast_relay_stale 1')
+  })
+
   it('a context the upstream fails alone: the canary is answered, so it stays ok and closed, with at most one canary a second however often its user asks', async () => {
     const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
     const { source, clock, ask } = await openSource(upstream.url)

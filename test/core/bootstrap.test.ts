@@ -217,19 +217,33 @@ describe('fetchBootstrap', () => {
   })
 
   // Before: 1e10 waited up to 24.8 days on a server that never answers, the page render with it
-  // (Infinity was 5 s). Now over a minute is the default 1 s, as the client's requestTimeoutMs.
-  test.each([Infinity, 1e10])('a timeoutMs of %s on a server that never answers resolves null after the default second, not days', async (timeoutMs) => {
+  // (Infinity was 5 s). Infinity is unusable, the default 1 s; a number over a minute is a minute,
+  // as the client's requestTimeoutMs (1e10 was the default second, 60,000 times shorter).
+  test.each([
+    [Infinity, 1000],
+    [1e10, 60_000],
+  ])('a timeoutMs of %s on a server that never answers resolves null after %s ms, not days', async (timeoutMs, bound) => {
     server.always('hang')
     const realTimeout = globalThis.setTimeout
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
       const result = fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs })
       await server.waitForRequests(1)
-      vi.advanceTimersByTime(1000)
+      vi.advanceTimersByTime(bound - 1)
+      expect(await Promise.race([result, new Promise((resolve) => realTimeout(resolve, 200, 'still waiting'))])).toBe('still waiting')
+      vi.advanceTimersByTime(1)
       expect(await Promise.race([result, new Promise((resolve) => realTimeout(resolve, 3000, 'still waiting'))])).toBeNull()
     } finally {
       vi.useRealTimers()
     }
+  })
+
+  // CONTRACT §3: `timeoutMs` is the caller's. A render that allows 90 s (a flag service that is
+  // slow to wake) got null after the default second from a server answering in 1.5 s: the page
+  // rendered without the user's flags. Over a minute is a minute, as for requestTimeoutMs.
+  test('a timeoutMs over a minute (90,000) waits for a server answering in 1.5 s, not the default second', async () => {
+    server.always({ ...flags([{ key: 'kill', value: false, variant: 'off' }]), delayMs: 1500 })
+    expect(await fetchBootstrap({ url: server.url, context: { targetingKey: 'alice' }, timeoutMs: 90_000 })).toMatchObject({ flags: [{ key: 'kill', value: false }] })
   })
 
   // Before: a bootstrap without a context (or with a context without a targetingKey) came back,

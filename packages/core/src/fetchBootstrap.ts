@@ -13,7 +13,7 @@ export interface FetchBootstrapOptions {
   context: EvaluationContext
   /** Sent with the request (e.g. an API key). */
   headers?: HeadersOption
-  /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0, a negative number or one over 60,000 ms). */
+  /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0, a negative number or Infinity); over 60,000 ms is 60,000 ms. */
   timeoutMs?: number
   /** Default `globalThis.fetch`. */
   fetch?: typeof fetch
@@ -30,15 +30,17 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     // No user to render for (no context, no string targetingKey) is a failure too: null, nothing
     // asked. Before, the bootstrap came back without one and createClient said BOOTSTRAP_INVALID.
     if (!isContext(options.context)) return null
+    const timeoutMs = options.timeoutMs as number
     const result = await fetchFlags({
       fetch: capped(sameHostRedirects(options.fetch ?? ((input, init) => globalThis.fetch(input, init)))),
       url: options.url,
       context: options.context,
       headers: options.headers,
       // NaN, 0 or negative (an unset environment variable) is the default, not the client's 5 s:
-      // a page render in an outage must not wait five times as long. Over a minute (Infinity, 1e10)
-      // too, as the client's requestTimeoutMs: 1e10 held a render on a silent server for 24.8 days.
-      timeoutMs: (options.timeoutMs as number) > 0 && (options.timeoutMs as number) <= MAX_TIMEOUT_MS ? (options.timeoutMs as number) : 1000,
+      // a page render in an outage must not wait five times as long; Infinity too. A number over a
+      // minute is a minute, as the client's requestTimeoutMs: 1e10 held a render on a silent server
+      // for 24.8 days, and 90,000 must not be cut to the default second.
+      timeoutMs: timeoutMs > 0 && timeoutMs < Infinity ? Math.min(timeoutMs, MAX_TIMEOUT_MS) : 1000,
       now: Date.now,
     })
     if (result.kind !== 'ok') return null

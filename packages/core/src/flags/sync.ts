@@ -121,6 +121,8 @@ export function createSync(deps: SyncDeps) {
       etagKeys: etag ? [...etag.keys] : undefined,
       contextHash: state.contextHash,
       heldAt: state.heldAt,
+      // On success, a failure is the relay's UPSTREAM_STALE: its answer is a stale one.
+      stale: !!state.failure,
     })
   }
 

@@ -88,6 +88,8 @@ describe('isRetryable', () => {
   const http = (s: number) => new HoldfastError('HTTP', 'x', { httpStatus: s })
   test('transient failures retry; credentials, context and 413 do not', () => {
     for (const s of [404, 408, 409, 429, 500, 502, 503, 504]) expect(isRetryable(http(s))).toBe(true)
+    // A redirect not followed (a captive portal's; status 0 in a browser): transient too (§2.1).
+    for (const s of [0, 301, 302, 307, 308]) expect(isRetryable(http(s))).toBe(true)
     for (const s of [400, 401, 403, 413]) expect(isRetryable(http(s))).toBe(false)
     for (const code of ['NETWORK', 'TIMEOUT', 'INVALID_RESPONSE', 'EMPTY_RESPONSE'] as const) expect(isRetryable(new HoldfastError(code, 'x'))).toBe(true)
     for (const code of ['UNAUTHORIZED', 'INVALID_CONTEXT', 'BOOTSTRAP_INVALID'] as const) expect(isRetryable(new HoldfastError(code, 'x'))).toBe(false)

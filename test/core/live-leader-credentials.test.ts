@@ -29,6 +29,7 @@ afterEach(async () => {
 async function perKeyServer(streamPath: (key: string) => string = () => '/stream') {
   const versions: Record<string, number> = {}
   const streams: Array<{ key: string; res: ServerResponse; path: string }> = []
+  let requests = 0
   const server = createServer((req, res) => {
     res.setHeader('Access-Control-Allow-Origin', '*')
     res.setHeader('Access-Control-Allow-Headers', '*')
@@ -39,6 +40,7 @@ async function perKeyServer(streamPath: (key: string) => string = () => '/stream
       streams.push({ key, res, path: req.url })
       return
     }
+    requests++
     req.resume()
     req.on('end', () => {
       const version = (versions[key] ??= 1)
@@ -63,6 +65,8 @@ async function perKeyServer(streamPath: (key: string) => string = () => '/stream
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     streams,
+    /** How many bulk requests came. */
+    requests: () => requests,
     /** A change in `key`'s environment, told to the streams opened with that key. */
     change(key: string) {
       versions[key] = (versions[key] ?? 1) + 1
@@ -73,7 +77,6 @@ async function perKeyServer(streamPath: (key: string) => string = () => '/stream
 
 function tab(url: string, key: string, extra: Partial<ClientOptions> = {}): FlagClient {
   const client = createClient({
-    ...extra,
     url,
     context: { targetingKey: 'user-1' },
     headers: { 'X-API-Key': key },
@@ -83,6 +86,7 @@ function tab(url: string, key: string, extra: Partial<ClientOptions> = {}): Flag
     refreshIntervalMs: 0,
     refreshOnFocus: false,
     liveUpdates: { shareTabs: true },
+    ...extra,
   })
   cleanup.push(() => client.close())
   return client
@@ -126,4 +130,56 @@ it('a page whose first answer is a 304 opens the stream its own key was given, n
   await pollUntil(() => open(server, 'production') === 1, 5000, 'a stream opened with the production key')
   // Before: the staging key's stream (remembered by URL alone), opened with the production key.
   expect(server.streams.filter((s) => s.key === 'production').map((s) => s.path)).toEqual(['/stream/production'])
+}, 20_000)
+
+// The static headers object's values change under a running client (`<FlagProvider headers>` refills
+// the object it gave core: an app that switches environment, or a new SDK key after a rotation).
+// Before, the stream (and the tabs' channel and leader slot) stayed those of the key in use when live
+// updates started: the stream kept the OLD key, the new key's changes were never announced (only a
+// poll or a focus would show them), and the old key's notices each cost a needless refetch.
+for (const shareTabs of [false, true]) {
+  it(`${shareTabs ? 'with tabs sharing' : 'one page alone'}: a key changed in the headers object reopens the stream with the new key; its changes show, the old key's cost no request`, async () => {
+    const server = await perKeyServer()
+    const headers = { 'X-API-Key': 'staging' }
+    const page = tab(server.url, 'staging', { headers, liveUpdates: { shareTabs } })
+    await page.start()
+    await pollUntil(() => open(server, 'staging') === 1, 5000, 'the staging stream')
+
+    headers['X-API-Key'] = 'production'
+    // A refresh joins a request already out: the catch-up refetch of the stream's opening, sent with the old key.
+    await page.refresh()
+    if (banner(page) !== 'production-v1') await page.refresh()
+    expect(banner(page)).toBe('production-v1')
+    // Before: the staging stream stayed open, and no stream was opened with the production key.
+    await pollUntil(() => open(server, 'production') === 1 && open(server, 'staging') === 0, 5000, 'the stream to reopen with the production key')
+    await new Promise((r) => setTimeout(r, 200))
+
+    server.change('production')
+    await pollUntil(() => banner(page) === 'production-v2', 2000, 'the production change to show')
+    const before = server.requests()
+    server.change('staging')
+    await new Promise((r) => setTimeout(r, 700))
+    // Before: each staging notice, heard on the old stream, made a refetch.
+    expect(server.requests()).toBe(before)
+  }, 20_000)
+}
+
+it('a tab whose key changes to the key of another tab leaves the old stream and shares the other tab\'s: one stream per key', async () => {
+  const server = await perKeyServer()
+  const headers = { 'X-API-Key': 'staging' }
+  const switched = tab(server.url, 'staging', { headers })
+  await switched.start()
+  await pollUntil(() => open(server, 'staging') === 1, 5000, 'the staging stream')
+  const production = tab(server.url, 'production')
+  await production.start()
+  await pollUntil(() => open(server, 'production') === 1, 5000, 'the production stream')
+
+  headers['X-API-Key'] = 'production'
+  await switched.refresh()
+  // Before: the switched tab went on leading the staging channel, with the staging stream open.
+  await pollUntil(() => open(server, 'staging') === 0, 5000, 'the staging stream to close')
+  await new Promise((r) => setTimeout(r, 1500))
+  expect(open(server, 'production')).toBe(1)
+  server.change('production')
+  await pollUntil(() => banner(switched) === 'production-v2' && banner(production) === 'production-v2', 5000, 'the production change to show in both tabs')
 }, 20_000)

@@ -87,6 +87,24 @@ test.each([404, 409, 413, 418])('HTTP %i to a flag request is one of "other 4xx"
   expect(client.getStatus().state).toBe('ready')
 })
 
+// A captive portal (hotel, train Wi-Fi) answers every request with a redirect to its login page
+// until the user signs in. CONTRACT §2.1: any status but 200/304/400/401/403 is transient. Before, a
+// 3xx halted the client until the next trigger: a page without polling stayed `stale` until a focus
+// or a reload, long after the portal let requests through.
+test.each([302, 307, 301])('HTTP %i (a captive portal redirecting to its login page) is transient: retried with backoff until the flags come', async (status) => {
+  make()
+  await client.start()
+  server.always({ status, raw: '', headers: { Location: 'http://127.0.0.1:9/login' } })
+  expect((await client.refresh())).toMatchObject({ state: 'stale', error: { code: 'HTTP', httpStatus: status } })
+  expect(clock.pending()).toEqual([750])
+  await fireRetry()
+  expect(clock.pending()).toEqual([1500])
+  server.always(good)
+  await fireRetry()
+  expect(client.getStatus().state).toBe('ready')
+  expect(clock.pending()).toEqual([])
+})
+
 test('refresh() waits out a Retry-After but not the longer backoff it came with (§3)', async () => {
   server.always({ status: 503, raw: '' })
   make()

@@ -2,7 +2,8 @@
 // redirected to a login page that answers 200 text/html (the portal sends CORS headers, so the
 // browser may read that page). The events reached no sink: they stay queued, and arrive once the
 // portal lets the requests through. In a browser a redirect not followed is an opaque answer
-// with status 0, not the 3xx Node shows, so this is checked here too.
+// with status 0, not the 3xx Node shows, so this is checked here too. The same portal in front of
+// the flag URL: its redirect is transient like any failure (CONTRACT §2.1), retried with backoff.
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, test } from 'vitest'
@@ -14,9 +15,10 @@ const e2e = useFixtureSuite()
 let mode: '302' | '307' | 'html' | 'sink' = '302'
 const stored: string[] = []
 let loginPosts = 0
+let flagPosts = 0
 const LOGIN = '<!doctype html><html><body><form action="/login" method="post">Sign in</form></body></html>'
 const portal = createServer((req, res) => {
-  const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'content-type', 'Access-Control-Allow-Methods': 'POST' }
+  const cors = { 'Access-Control-Allow-Origin': '*', 'Access-Control-Allow-Headers': 'content-type, if-none-match', 'Access-Control-Allow-Methods': 'POST' }
   let text = ''
   req.on('data', (chunk) => (text += chunk))
   req.on('end', () => {
@@ -27,6 +29,10 @@ const portal = createServer((req, res) => {
     }
     if (mode === '302' || mode === '307') return void res.writeHead(Number(mode), { ...cors, Location: '/login' }).end()
     if (mode === 'html') return void res.writeHead(200, { ...cors, 'Content-Type': 'text/html' }).end(LOGIN)
+    if (req.url === '/ofrep/v1/evaluate/flags') {
+      flagPosts++
+      return void res.writeHead(200, { ...cors, 'Content-Type': 'application/json' }).end('{"flags":[{"key":"checkout-kill-switch","value":true,"reason":"STATIC"}]}')
+    }
     stored.push(...(JSON.parse(text) as { events: Array<{ id: string }> }).events.map((e) => e.id))
     res.writeHead(202, { ...cors, 'Content-Type': 'application/json' }).end('{"accepted":1,"duplicates":0}')
   })
@@ -83,4 +89,20 @@ test('a hidden page sends the queue with keepalive, which Chromium takes with re
     document.dispatchEvent(new Event('visibilitychange'))
   })
   await waitFor(() => stored.length === 3, 'the keepalive request of the hidden page')
+})
+
+test('a portal answering 302 to the flag request (status 0 in a browser): retried with backoff, the values fresh again once it lets requests through', async () => {
+  mode = 'sink'
+  const page = await openFixture(e2e.context, e2e.fixture.url, { flags: portalUrl, events: 'off' })
+  await waitForStatus(page, 'ready', 'network')
+  mode = '302'
+  const status = await page.evaluate(() => window.holdfast.refresh())
+  expect(status).toMatchObject({ state: 'stale', error: { code: 'HTTP', httpStatus: 0 } })
+  expect(status.error?.message).toMatch(/redirect/)
+  const asked = flagPosts
+  mode = 'sink'
+  // No refresh, focus or polling: only the backoff's retry (0.5–1 s) can bring the page back. Before,
+  // a redirect waited for the next trigger: the page stayed `stale` until a focus or a reload.
+  await waitForStatus(page, 'ready', 'network', 10_000)
+  expect(flagPosts).toBeGreaterThan(asked)
 })

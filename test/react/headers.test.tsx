@@ -82,6 +82,29 @@ describe('the headers prop', () => {
     expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old', 'Bearer new'])
     unmount()
   }, 30_000)
+
+  // A vendor scopes a stream to the SDK key it was opened with. Before, the stream stayed open with
+  // the old key after the prop changed: the new key's changes were never announced (only polling
+  // or a focus showed them), and the old key's notices each made a needless refetch.
+  it('an SDK key changed in a headers object: the stream opened with the old key closes, one opens with the new key', async () => {
+    const s = await startStreamingOfrep()
+    streams.push(s)
+    const options: ClientOptions = { url: s.url, context: { targetingKey: 'alice' }, storage: 'memory', liveUpdates: true, refreshOnFocus: false, logger: { warn() {}, error() {} } }
+    let client!: FlagClient
+    const app = (key: string) => (
+      <FlagProvider {...options} headers={{ 'X-API-Key': key }}>
+        <Greeting onClient={(c) => (client = c)} />
+      </FlagProvider>
+    )
+    const { rerender, unmount } = render(app('staging'))
+    await pollUntil(() => s.open.length === 1, 5000, 'the stream')
+    rerender(app('production'))
+    await act(() => client.refresh())
+    await pollUntil(() => s.open.length === 2, 5000, 'a stream with the production key')
+    expect(s.streamHeaders.map((h) => h['x-api-key'])).toEqual(['staging', 'production'])
+    await pollUntil(() => s.open[0].closed, 2000, 'the staging stream to close')
+    unmount()
+  }, 20_000)
 })
 
 // The cache (and the tabs sharing a stream) is keyed by static headers, an SDK key. The provider

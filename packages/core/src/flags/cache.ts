@@ -29,6 +29,8 @@ export interface CacheInput {
   etagKeys?: string[]
   contextHash?: string
   heldAt?: number
+  /** From a relay's stale answer: see `write`. */
+  stale?: boolean
 }
 
 /** The cache of one client. Never rejects. */
@@ -37,7 +39,10 @@ export interface FlagCache {
   read(targetingKey: string): Promise<CacheRecord | undefined>
   /** What this page already read or wrote for a context, synchronously (for a no-flash `setContext`). */
   peek(targetingKey: string): CacheRecord | undefined
-  /** Writes the entry, then evicts past ten contexts (least recently used first). */
+  /**
+   * Writes the entry, then evicts past ten contexts (least recently used first). A stale record
+   * (`stale`) is not written over an entry of the same context vouched for later (`heldAt`).
+   */
   write(targetingKey: string, record: CacheInput): Promise<void>
   remove(targetingKey: string): Promise<void>
   /** Removes every cached context of this origin. */
@@ -112,6 +117,12 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
       const record: CacheRecord & { usedAt: number } = { ...input, v: CACHE_VERSION, savedAt: options.now(), usedAt: useTime() }
       memo.set(key, record)
       return queue(async () => {
+        // The entry is shared by the pages of the origin. In one page a relay's stale answer older
+        // than the values held never replaces them (merge.ts); a page that held older values still
+        // took it, and wrote it over the newer values another page had saved: after a reload in an
+        // outage, the older values were back. (Read raw: a foreign entry's fields compare as nothing.)
+        const held = input.stale && ((await storage.get(key)) as CacheInput | undefined)
+        if (held && held.contextHash == input.contextHash && held.heldAt! > input.heldAt!) return
         if (await storage.set(key, record)) await evict()
       }, undefined)
     },

@@ -121,6 +121,8 @@ export function createSync(deps: SyncDeps) {
       etagKeys: etag ? [...etag.keys] : undefined,
       contextHash: state.contextHash,
       heldAt: state.heldAt,
+      // On success, a failure is the relay's UPSTREAM_STALE: its answer is a stale one.
+      stale: !!state.failure,
     })
   }
 
@@ -178,10 +180,13 @@ export function createSync(deps: SyncDeps) {
    * Whether an answer went out with the static headers held now: one fetched on an SDK key the app
    * has since changed (`<FlagProvider headers>` refilled) is not written under the new key's entry.
    * Headers that cannot be read now (a throwing getter) name no key to write under.
+   * The hash is fetchFlags' `creds` (`hashString(sent + '')`, `sent` their JSON; an object's JSON is
+   * a string already). Not a shared helper: every shape of one cost (b) 4–9 B more than this line.
+   * If the two drift, no answer on static headers is cached: headers.test.tsx's reloads catch it.
    */
   function sentAsNow(result: FetchResult): boolean {
     try {
-      return typeof deps.headers != 'object' || (result as { creds?: string }).creds == hashString(JSON.stringify(deps.headers) + '')
+      return typeof deps.headers != 'object' || (result as { creds?: string }).creds == hashString(JSON.stringify(deps.headers))
     } catch {
       return false
     }

@@ -200,15 +200,19 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
   // The channel name carries the message format's version: a tab still running an older Holdfast
   // after a deploy neither leads nor feeds this one. (2: a notice's `version` is its refetch query.)
-  const link: TabLink | undefined = deps.tabs
-    ? createTabLink(`holdfast-live:2:${stream.url}${keyTag(deps.headers)}`, (message) => {
-        try {
-          onMessage(message)
-        } catch (error) {
-          deps.logger.error('[holdfast] live updates: a message from another tab failed', error)
-        }
-      })
-    : undefined
+  // `tag`: the static headers the stream and the channel are those of (see `share`).
+  let tag = keyTag(deps.headers)
+  const newLink = (): TabLink | undefined =>
+    deps.tabs
+      ? createTabLink(`holdfast-live:2:${stream.url}${tag}`, (message) => {
+          try {
+            onMessage(message)
+          } catch (error) {
+            deps.logger.error('[holdfast] live updates: a message from another tab failed', error)
+          }
+        })
+      : undefined
+  let link = newLink()
 
   /** The first connection of a page waits (see `firstDelayMs`); it then catches up once. */
   let delayTimer: unknown
@@ -295,7 +299,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     if (!link) return connect()
     const asked = clock.now()
     link.lead(() => {
-      if (closed || asleep) return link.resign()
+      if (closed || asleep) return link!.resign()
       // Granted only after waiting: another tab led until now.
       const takeover = clock.now() - asked > 100
       // A hidden tab does not take a stream over (the leader slept or closed): it sleeps, as it
@@ -494,6 +498,17 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   function share(result: FetchResult, hash: string) {
       creds = (result as { creds?: string }).creds ?? creds
+      // The app changed the static headers' values (`<FlagProvider headers>` refilled, another SDK
+      // key): the stream, opened with the old key, would announce only the old key's changes (each a
+      // needless refetch) and never the new key's. Dropped, with the tabs' channel and leadership of
+      // the old key; this tab joins the new key's (leads, or follows the tab that leads it).
+      // (Asleep, it stays deaf: `lead` waits for it to wake.)
+      if (tag != (tag = keyTag(deps.headers))) {
+        disconnect()
+        link?.close()
+        link = newLink()
+        lead()
+      }
       if (result.kind !== 'ok') {
         // Only the leader's ending matters: followers of its user wait for it (see 'notice').
         if (link?.leading()) link.post({ t: 'settled', key: keyOf(hash), etag: result.kind === 'not-modified' && hash === sync.contextHash() ? (result.etag ?? sync.etag()) : undefined })

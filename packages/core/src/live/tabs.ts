@@ -39,7 +39,7 @@ export interface TabLink {
 const LEASE_MS = 1000
 const RENEW_MS = 250
 
-/** Creates the link of this tab for the stream named `name` (see the file comment). */
+/** Creates the link of this tab for the stream named `name` (see the file comment); it hears and tells other tabs from its first `lead`. */
 export function createTabLink(name: string, onMessage: (message: TabMessage) => void): TabLink {
   const id = Math.random().toString(36).slice(2)
   // The Web Lock's name and the lease's key.
@@ -56,7 +56,6 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
       channel = undefined
     }
   }
-  listen()
   let isLeader = false
   let queued = false
   let release: (() => void) | undefined

@@ -25,9 +25,10 @@ export class HoldfastError extends Error {
 
 /**
  * Whether trying the same request again later can succeed: network errors, timeouts, malformed
- * or empty answers, 408, 429, 5xx and 4xx other than 400/401/403/413. Shared by flag fetches and
- * event delivery so both back off alike. Anything that is not a `HoldfastError` counts as not
- * retryable (a programming error, not a transient condition).
+ * or empty answers, and any HTTP status but 400/401/403/413 (408, 429, 5xx, the other 4xx, and a
+ * redirect not followed, a browser's status 0: a captive portal's, gone once the user signs in).
+ * Shared by flag fetches and event delivery so both back off alike. Anything that is not a
+ * `HoldfastError` counts as not retryable (a programming error, not a transient condition).
  */
 export function isRetryable(error: HoldfastError): boolean {
   switch (error?.code) {
@@ -37,9 +38,10 @@ export function isRetryable(error: HoldfastError): boolean {
     case 'EMPTY_RESPONSE':
       return true
     case 'HTTP': {
-      // 408, 429, 5xx and the other 4xx.
-      const s = error.httpStatus ?? 0
-      return s >= 400 && s !== 400 && s !== 401 && s !== 403 && s !== 413
+      // CONTRACT §2.1: every status but those is transient. A 3xx (status 0 in a browser) was a wait
+      // for the next trigger: a page behind a captive portal stayed stale until a focus or a reload.
+      const s = error.httpStatus
+      return s !== 400 && s !== 401 && s !== 403 && s !== 413
     }
     default:
       return false

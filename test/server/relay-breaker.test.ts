@@ -183,6 +183,34 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a canary that finds a flag drawn anew at each evaluation makes no notice a second: a second change is news with the next round, as a user\'s request finds it', async () => {
+    // A nonce flag: every answer differs. One user's context crashes and its user retries; the
+    // other user's tab refetches at each notice, as the client does.
+    let drawn = 0
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : { ofrep: () => ({ flags: [{ key: 'nonce', value: `n${++drawn}`, reason: 'STATIC' }] }) }))
+    const { source, clock, ask } = await openSource(upstream.url)
+    let notices = 0
+    source.onReaskNews!(() => notices++)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      for (let i = 0; i < 5; i++) {
+        clock.at += 1100
+        const before = upstream.requests.length
+        expect((await ask('crash')).status).toBe(503)
+        // The canary (u0's context) lands.
+        await waitFor(() => upstream.requests.slice(before).some((request) => request.body.includes('"u0"')), 2000)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        // u0's tab refetches (at a notice, or by itself).
+        expect((await ask('u0')).status).toBe(200)
+      }
+      // Before: a notice to every open tab at each canary (5 here), once a second for as long as
+      // the crashing user retried. The first change found is news, as a user's request finding it.
+      expect(notices).toBeLessThanOrEqual(1)
+    } finally {
+      await source.close()
+    }
+  })
+
   it('after the clock is set back hours, the status says the next probe is due now, as it is, not hours ahead', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url)

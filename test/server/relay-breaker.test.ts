@@ -183,6 +183,27 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a canary the upstream never answers: one out at a time however long its crashing user retries, and close() aborts it at once rather than waiting out its timeout', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 5000 })
+    expect((await ask('u0')).status).toBe(200)
+    upstream.set((request) => (request.body.includes('"crash"') ? down : 'hang'))
+    const before = upstream.requests.length
+    for (let i = 0; i < 30; i++) {
+      clock.at += 200
+      expect((await ask('crash')).status).toBe(503)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    // 6 s of the relay's clock, the canary (u0's context) still out: no second one.
+    expect(upstream.requests.slice(before).filter((request) => request.body.includes('"u0"'))).toHaveLength(1)
+    const started = performance.now()
+    await source.close()
+    expect(performance.now() - started).toBeLessThan(1000)
+    const after = upstream.requests.length
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(upstream.requests.length).toBe(after)
+  })
+
   it('a canary that finds a flag drawn anew at each evaluation makes no notice a second: a second change is news with the next round, as a user\'s request finds it', async () => {
     // A nonce flag: every answer differs. One user's context crashes and its user retries; the
     // other user's tab refetches at each notice, as the client does.

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
+import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
 import { recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
@@ -178,6 +178,51 @@ describe('proxy mode: a breaker on the upstream health', () => {
       expect(canaries).toBeLessThanOrEqual(4)
       expect(source.relayStatus()).toMatchObject({ stale: false, upstream: { state: 'ok', breaker: { state: 'closed' } } })
       expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('after a restart, an outage met by a returning user and a new one (the probe answered by a cache): the canary fails, and the status says failing with the breaker open, not ok', async () => {
+    const dir = await tempDir()
+    let outage = false
+    // A cache in front of the broken flag service answers the relay's own probe context.
+    const upstream = await startUpstream((request) => (!outage || request.body.includes('holdfast-relay-probe') ? answers('v1') : request.body.includes('"u0"') ? { delayMs: 200, then: down } : down))
+    const first = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    expect((await first.ask('u0')).status).toBe(200)
+    await first.source.close()
+    outage = true
+    const { source, ask } = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    try {
+      expect(source.relayStatus().contexts).toBe(1)
+      // u0 (held from the data dir) and a new user at once: the new user's 500 comes first, and its
+      // canary is u0's request, which fails too.
+      const [returning, stranger] = await Promise.all([ask('u0'), ask('n1')])
+      expect(returning).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect(stranger.status).toBe(503)
+      const status = source.relayStatus()
+      expect(status.upstream.breaker).toMatchObject({ state: 'open' })
+      // Before: the breaker open while the state said `ok` (both failures taken for their own).
+      expect(status).toMatchObject({ stale: true, upstream: { state: 'failing' } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a canary that fails after another context was answered meanwhile proves nothing: ok and closed', async () => {
+    let canaryFails = false
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : canaryFails && request.body.includes('"u0"') ? { delayMs: 300, then: down } : answers('v1')))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      canaryFails = true
+      clock.at += 100
+      expect((await ask('crash')).status).toBe(503)
+      // While the canary (u0's context) is out, another user is answered with values.
+      expect((await ask('u1')).status).toBe(200)
+      await waitFor(() => source.relayStatus().upstream.lastError?.message.includes('500') === true && upstream.requests.filter((request) => request.body.includes('"u0"')).length === 2, 2000)
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      expect(source.relayStatus()).toMatchObject({ stale: false, upstream: { state: 'ok', breaker: { state: 'closed' } } })
     } finally {
       await source.close()
     }

@@ -286,9 +286,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     answeredKey = key
     heard++
   }
-  // The canary (see `canary`): when the latest went out (the relay's clock), and whether one is out.
+  // The canary (see `canary`): when the latest went out (the relay's clock), and the context it
+  // asks while one is out, with `heard` as it went out.
   let canaryAt = -Infinity
-  let canaryOut = false
+  let canaryOut: string | undefined
+  let canaryHeard = 0
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -623,7 +625,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // context's own, it is checked with the canary (see `canary`): an outage met by one user alone
     // is found so.
     const answered = kind === 'http' || kind === 'invalid'
-    const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    // The canary's own context failing, nothing answered since it went out, is not alone: it was
+    // asked to tell an outage (before, with only the relay's probe answered since a restart, its
+    // failure was taken for its own too, and the breaker opened while the state said `ok`).
+    const canaryFailed = key === canaryOut && heard === canaryHeard
+    const alone = down && answered && key !== PROBE_KEY && !canaryFailed && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
     // Counted as that context's own only once the canary is answered: see `canary`.
     if (alone) void canary(key!, at)
     if (down) {
@@ -663,18 +669,19 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return undefined
   }
   const canary = async (failedKey: string, at: number) => {
-    if (closed || canaryOut || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
+    if (closed || canaryOut !== undefined || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
     const target = canaryFor(failedKey)
     if (!target) return
     const [canaryKey, request] = target
-    canaryOut = true
+    canaryOut = canaryKey
+    canaryHeard = heard
     canaryAt = at
     try {
       const since = heard
       await shared(canaryKey, request.context, request.forwarded, 'canary')
       if (!closed && !breaker.open && heard === since && breaker.failedFor.includes(canaryKey)) breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() })
     } finally {
-      canaryOut = false
+      canaryOut = undefined
     }
   }
 

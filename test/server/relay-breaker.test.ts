@@ -228,6 +228,26 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it("a canary asks with its own context's forwarded credentials, never the failing user's, and its answer stays its own context's", async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const { source } = await openSource(upstream.url)
+    const ask = (targetingKey: string, tenant: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${tenant}` } })
+    try {
+      expect((await ask('u0', 'tenant-a')).status).toBe(200)
+      const before = upstream.requests.length
+      expect((await ask('crash', 'tenant-b')).status).toBe(503)
+      await waitFor(() => upstream.requests.length - before >= 2, 2000)
+      const canary = upstream.requests.slice(before).find((request) => request.body.includes('"u0"'))!
+      expect(canary.headers.authorization).toBe('Bearer tenant-a')
+      expect(upstream.requests.slice(before).filter((request) => request.headers.authorization === 'Bearer tenant-b').every((request) => request.body.includes('"crash"'))).toBe(true)
+      // Each context's values are its own: u0 under tenant-a, nothing for tenant-b's u0.
+      expect(await ask('u0', 'tenant-a')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 u0' }] } })
+      expect(source.relayStatus()).toMatchObject({ contexts: 1, upstream: { state: 'ok' } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('a canary the upstream never answers: one out at a time however long its crashing user retries, and close() aborts it at once rather than waiting out its timeout', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 5000 })

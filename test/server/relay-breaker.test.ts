@@ -248,6 +248,27 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it("a canary's fresh answer is saved to the data dir like any other: after a restart into an outage its context is served the canary's values", async () => {
+    const dir = await tempDir()
+    let version = 'v1'
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers(version)))
+    const first = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    expect((await first.ask('u0')).status).toBe(200)
+    version = 'v2'
+    const before = upstream.requests.length
+    expect((await first.ask('crash')).status).toBe(503)
+    await waitFor(() => upstream.requests.slice(before).some((request) => request.body.includes('"u0"')), 2000)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await first.source.close()
+    upstream.set(down)
+    const { source, ask } = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    try {
+      expect(await ask('u0')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u0' }], metadata: { holdfast: { stale: true } } } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('a canary the upstream never answers: one out at a time however long its crashing user retries, and close() aborts it at once rather than waiting out its timeout', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 5000 })

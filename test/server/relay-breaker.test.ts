@@ -269,6 +269,29 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a clock set back hours while a crashing user retries: one canary more at the step, then one a second again', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      const before = upstream.requests.length
+      // 3 s of the relay's clock, a retry every 100 ms, NTP stepping the clock back 3 h halfway.
+      for (let i = 0; i < 30; i++) {
+        clock.at += i === 15 ? -3 * 3_600_000 : 100
+        expect((await ask('crash')).status).toBe(503)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const canaries = upstream.requests.slice(before).filter((request) => request.body.includes('"u0"')).length
+      // One a second over 3 s (up to 4 with the edges), and one at the step back.
+      expect(canaries).toBeGreaterThanOrEqual(2)
+      expect(canaries).toBeLessThanOrEqual(5)
+      expect(source.relayStatus()).toMatchObject({ upstream: { state: 'ok', breaker: { state: 'closed' } } })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('a canary the upstream never answers: one out at a time however long its crashing user retries, and close() aborts it at once rather than waiting out its timeout', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 5000 })

@@ -4,7 +4,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
+import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
 import { recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
@@ -178,6 +178,164 @@ describe('proxy mode: a breaker on the upstream health', () => {
       expect(canaries).toBeLessThanOrEqual(4)
       expect(source.relayStatus()).toMatchObject({ stale: false, upstream: { state: 'ok', breaker: { state: 'closed' } } })
       expect(await ask('u0')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('after a restart, an outage met by a returning user and a new one (the probe answered by a cache): the canary fails, and the status says failing with the breaker open, not ok', async () => {
+    const dir = await tempDir()
+    let outage = false
+    // A cache in front of the broken flag service answers the relay's own probe context.
+    const upstream = await startUpstream((request) => (!outage || request.body.includes('holdfast-relay-probe') ? answers('v1') : request.body.includes('"u0"') ? { delayMs: 200, then: down } : down))
+    const first = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    expect((await first.ask('u0')).status).toBe(200)
+    await first.source.close()
+    outage = true
+    const { source, ask } = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    try {
+      expect(source.relayStatus().contexts).toBe(1)
+      // u0 (held from the data dir) and a new user at once: the new user's 500 comes first, and its
+      // canary is u0's request, which fails too.
+      const [returning, stranger] = await Promise.all([ask('u0'), ask('n1')])
+      expect(returning).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
+      expect(stranger.status).toBe(503)
+      const status = source.relayStatus()
+      expect(status.upstream.breaker).toMatchObject({ state: 'open' })
+      // Before: the breaker open while the state said `ok` (both failures taken for their own).
+      expect(status).toMatchObject({ stale: true, upstream: { state: 'failing' } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a canary that fails after another context was answered meanwhile proves nothing: ok and closed', async () => {
+    let canaryFails = false
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : canaryFails && request.body.includes('"u0"') ? { delayMs: 300, then: down } : answers('v1')))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      canaryFails = true
+      clock.at += 100
+      expect((await ask('crash')).status).toBe(503)
+      // While the canary (u0's context) is out, another user is answered with values.
+      expect((await ask('u1')).status).toBe(200)
+      await waitFor(() => source.relayStatus().upstream.lastError?.message.includes('500') === true && upstream.requests.filter((request) => request.body.includes('"u0"')).length === 2, 2000)
+      await new Promise((resolve) => setTimeout(resolve, 400))
+      expect(source.relayStatus()).toMatchObject({ stale: false, upstream: { state: 'ok', breaker: { state: 'closed' } } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it("a canary asks with its own context's forwarded credentials, never the failing user's, and its answer stays its own context's", async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const { source } = await openSource(upstream.url)
+    const ask = (targetingKey: string, tenant: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${tenant}` } })
+    try {
+      expect((await ask('u0', 'tenant-a')).status).toBe(200)
+      const before = upstream.requests.length
+      expect((await ask('crash', 'tenant-b')).status).toBe(503)
+      await waitFor(() => upstream.requests.length - before >= 2, 2000)
+      const canary = upstream.requests.slice(before).find((request) => request.body.includes('"u0"'))!
+      expect(canary.headers.authorization).toBe('Bearer tenant-a')
+      expect(upstream.requests.slice(before).filter((request) => request.headers.authorization === 'Bearer tenant-b').every((request) => request.body.includes('"crash"'))).toBe(true)
+      // Each context's values are its own: u0 under tenant-a, nothing for tenant-b's u0.
+      expect(await ask('u0', 'tenant-a')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 u0' }] } })
+      expect(source.relayStatus()).toMatchObject({ contexts: 1, upstream: { state: 'ok' } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it("a canary's fresh answer is saved to the data dir like any other: after a restart into an outage its context is served the canary's values", async () => {
+    const dir = await tempDir()
+    let version = 'v1'
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers(version)))
+    const first = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    expect((await first.ask('u0')).status).toBe(200)
+    version = 'v2'
+    const before = upstream.requests.length
+    expect((await first.ask('crash')).status).toBe(503)
+    await waitFor(() => upstream.requests.slice(before).some((request) => request.body.includes('"u0"')), 2000)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await first.source.close()
+    upstream.set(down)
+    const { source, ask } = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
+    try {
+      expect(await ask('u0')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 u0' }], metadata: { holdfast: { stale: true } } } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a clock set back hours while a crashing user retries: one canary more at the step, then one a second again', async () => {
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const { source, clock, ask } = await openSource(upstream.url)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      const before = upstream.requests.length
+      // 3 s of the relay's clock, a retry every 100 ms, NTP stepping the clock back 3 h halfway.
+      for (let i = 0; i < 30; i++) {
+        clock.at += i === 15 ? -3 * 3_600_000 : 100
+        expect((await ask('crash')).status).toBe(503)
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      const canaries = upstream.requests.slice(before).filter((request) => request.body.includes('"u0"')).length
+      // One a second over 3 s (up to 4 with the edges), and one at the step back.
+      expect(canaries).toBeGreaterThanOrEqual(2)
+      expect(canaries).toBeLessThanOrEqual(5)
+      expect(source.relayStatus()).toMatchObject({ upstream: { state: 'ok', breaker: { state: 'closed' } } })
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('a canary the upstream never answers: one out at a time however long its crashing user retries, and close() aborts it at once rather than waiting out its timeout', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 5000 })
+    expect((await ask('u0')).status).toBe(200)
+    upstream.set((request) => (request.body.includes('"crash"') ? down : 'hang'))
+    const before = upstream.requests.length
+    for (let i = 0; i < 30; i++) {
+      clock.at += 200
+      expect((await ask('crash')).status).toBe(503)
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    // 6 s of the relay's clock, the canary (u0's context) still out: no second one.
+    expect(upstream.requests.slice(before).filter((request) => request.body.includes('"u0"'))).toHaveLength(1)
+    const started = performance.now()
+    await source.close()
+    expect(performance.now() - started).toBeLessThan(1000)
+    const after = upstream.requests.length
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(upstream.requests.length).toBe(after)
+  })
+
+  it('a canary that finds a flag drawn anew at each evaluation makes no notice a second: a second change is news with the next round, as a user\'s request finds it', async () => {
+    // A nonce flag: every answer differs. One user's context crashes and its user retries; the
+    // other user's tab refetches at each notice, as the client does.
+    let drawn = 0
+    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : { ofrep: () => ({ flags: [{ key: 'nonce', value: `n${++drawn}`, reason: 'STATIC' }] }) }))
+    const { source, clock, ask } = await openSource(upstream.url)
+    let notices = 0
+    source.onReaskNews!(() => notices++)
+    try {
+      expect((await ask('u0')).status).toBe(200)
+      for (let i = 0; i < 5; i++) {
+        clock.at += 1100
+        const before = upstream.requests.length
+        expect((await ask('crash')).status).toBe(503)
+        // The canary (u0's context) lands.
+        await waitFor(() => upstream.requests.slice(before).some((request) => request.body.includes('"u0"')), 2000)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+        // u0's tab refetches (at a notice, or by itself).
+        expect((await ask('u0')).status).toBe(200)
+      }
+      // Before: a notice to every open tab at each canary (5 here), once a second for as long as
+      // the crashing user retried. The first change found is news, as a user's request finding it.
+      expect(notices).toBeLessThanOrEqual(1)
     } finally {
       await source.close()
     }

@@ -286,9 +286,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     answeredKey = key
     heard++
   }
-  // The canary (see `canary`): when the latest went out (the relay's clock), and whether one is out.
+  // The canary (see `canary`): when the latest went out (the relay's clock), and the context it
+  // asks while one is out, with `heard` as it went out.
   let canaryAt = -Infinity
-  let canaryOut = false
+  let canaryOut: string | undefined
+  let canaryHeard = 0
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -373,7 +375,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // A context never held before is no change (a crawler of new users makes no notice). A context
   // served stale that is fresh again is news too, once a sweep (`RECOVERED`): the tabs told `stale`
   // hear nothing else, their values being the same.
-  const tellNews = (held: HeldContext | undefined, outcome: Outcome, reask: boolean): Outcome => {
+  // `reask`: asked by a round (true), by a canary (see `canary`: its second change waits for the
+  // next round, as a user's request's does), or for a user (false).
+  const tellNews = (held: HeldContext | undefined, outcome: Outcome, reask: boolean | 'canary'): Outcome => {
     if (!held || outcome.kind !== 'fresh') return outcome
     const found = outcome.recovered ? [...outcome.changed, RECOVERED] : outcome.changed
     const first = found.some((flag) => !told.has(flag))
@@ -389,14 +393,16 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // each evaluation (a nonce, a timestamp) made two devices of one user, their refetches 300 ms
       // apart, each find a change in the other's answer: a notice to every open tab twice a
       // second, for good. Now at most one a round, as a round's own finding always was.
-      if (!first && !reask) owedNews = true
+      // (A canary's too: one a second while a crashing user retries, and a nonce flag in the
+      // canary's context was a notice to every tab each second.)
+      if (!first && reask !== true) owedNews = true
       else newsListeners.emit(undefined)
     }
     return outcome
   }
 
   // `gated`: a user's request that is not the breaker's probe waits while the upstream is silent.
-  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false, gated = false): Promise<Outcome> => {
+  const ask = async (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask: boolean | 'canary' = false, gated = false): Promise<Outcome> => {
     // (Checked first so that a request with nothing to wait for takes no extra turn of the event loop.)
     if (gated && silence.silent() && !(await silence.wait(options.timeoutMs, () => breaker.open))) {
       if (closed) return { kind: 'failed', failure: 'network', message: 'abandoned (the server is closing)' }
@@ -619,7 +625,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // context's own, it is checked with the canary (see `canary`): an outage met by one user alone
     // is found so.
     const answered = kind === 'http' || kind === 'invalid'
-    const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
+    // The canary's own context failing, nothing answered since it went out, is not alone: it was
+    // asked to tell an outage (before, with only the relay's probe answered since a restart, its
+    // failure was taken for its own too, and the breaker opened while the state said `ok`).
+    const canaryFailed = key === canaryOut && heard === canaryHeard
+    const alone = down && answered && key !== PROBE_KEY && !canaryFailed && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
     // Counted as that context's own only once the canary is answered: see `canary`.
     if (alone) void canary(key!, at)
     if (down) {
@@ -659,22 +669,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return undefined
   }
   const canary = async (failedKey: string, at: number) => {
-    if (closed || canaryOut || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
+    if (closed || canaryOut !== undefined || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
     const target = canaryFor(failedKey)
     if (!target) return
     const [canaryKey, request] = target
-    canaryOut = true
+    canaryOut = canaryKey
+    canaryHeard = heard
     canaryAt = at
     try {
       const since = heard
-      await shared(canaryKey, request.context, request.forwarded, true)
+      await shared(canaryKey, request.context, request.forwarded, 'canary')
       if (!closed && !breaker.open && heard === since && breaker.failedFor.includes(canaryKey)) breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() })
     } finally {
-      canaryOut = false
+      canaryOut = undefined
     }
   }
 
-  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
+  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask: boolean | 'canary' = false): Promise<Outcome> => {
     const running = inFlight.get(key)
     if (running) {
       if (!reask) joined.add(key)

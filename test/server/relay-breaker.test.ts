@@ -384,6 +384,26 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('after the clock is set back an hour, one key rate limited (429) a second after another was accepted still never opens it for every key', async () => {
+    const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer busy' ? { status: 429, text: 'Too Many Requests' } : answers('v1')))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      expect((await ask('q0', 'quiet')).status).toBe(200)
+      // A second later NTP steps the relay's clock back an hour; the busy tenant's users come.
+      clock.at += 1000 - 3_600_000
+      const burst = await Promise.all([ask('b0', 'busy'), ask('b1', 'busy')])
+      expect(burst.map((answer) => answer.status)).toEqual([503, 503])
+      // Before: the quiet key's acceptance a second ago looked an hour ahead, the two 429s opened
+      // the breaker for every key, and the quiet tenant's new user got 503 without asking.
+      clock.at += 100
+      expect(await ask('q1', 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 q1' }], metadata: { holdfast: { stale: false } } } })
+      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+    } finally {
+      await source.close()
+    }
+  })
+
   it('one key going over its rate limit (429) right after its own request was accepted never opens it for every key', async () => {
     let busyAnswered = 0
     const upstream = await startUpstream((request) =>

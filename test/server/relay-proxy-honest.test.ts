@@ -457,9 +457,15 @@ describe('proxy mode: one user’s 401 is that user’s', () => {
       await ask('expired', 'bob')
       expect(state().upstream.state).toBe('unauthorized')
 
-      // A clock that went back an hour is no "within the last minute": unauthorized until anyone is accepted.
+      // A clock set back an hour right after Ann was accepted: her acceptance is still a moment
+      // ago, and Bob's 401 his own. Before: it looked an hour ahead, no "within the last minute",
+      // and Bob's 401 made the upstream `unauthorized` until the clock caught up or Ann asked again.
       await ask('good', 'ann')
       clock -= 3_600_000
+      await ask('expired', 'bob')
+      expect(state().upstream.state).toBe('ok')
+      // A minute on with nobody accepted since, as ever: unauthorized.
+      clock += 61_000
       await ask('expired', 'bob')
       expect(state().upstream.state).toBe('unauthorized')
     } finally {

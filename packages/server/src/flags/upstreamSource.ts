@@ -15,6 +15,7 @@ import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type 
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
+import { createSteadyClock } from './steadyClock'
 import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
@@ -151,6 +152,8 @@ const ONES_OWN_UNAUTHORIZED_MS = 60_000
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
   const now = options.now ?? Date.now
+  // For "how long since" (see steadyClock.ts): a clock set back makes nothing recent look ahead.
+  const steady = createSteadyClock(now)
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
@@ -303,7 +306,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let reaskRecent: (() => void) | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
-  /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
+  /** The credentials (hash) the upstream last accepted, and when (the steady clock): see `fail`. */
   let lastAccepted: { credentials: string; at: number } | undefined
   // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
   let acceptedBefore: { credentials: string; at: number } | undefined
@@ -480,7 +483,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
       if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
-      lastAccepted = { credentials, at }
+      lastAccepted = { credentials, at: steady() }
     }
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context', undefined, undefined, key)
@@ -582,8 +585,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // itself answers, and the status says so instead of flipping to `unauthorized` with every
     // request of that user. A refusal of the credentials last accepted, or when none were for a
     // minute (a revoked relay key: everyone's fail), is `unauthorized`.
-    // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
-    const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
+    // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
+    const tick = steady()
+    const since = lastAccepted === undefined ? -1 : tick - lastAccepted.at
     // While the breaker is open nobody is accepted because the upstream is down, not because the
     // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
     // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
@@ -605,7 +609,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
     // its quota, and two of its 429s opened the breaker for every key all the same.
     const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
-    const sinceOther = other === undefined ? -1 : at - other.at
+    const sinceOther = other === undefined ? -1 : tick - other.at
     const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a

@@ -165,7 +165,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
   // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
   const pausedUntil = new Map<string, { until: number; status: number }>()
-  // Since when each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
+  // Since when (the steady clock) each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
   // revoked is counted on its own, whatever the upstream answers other keys meanwhile.
   const unauthorizedSince = new Map<string, number>()
   // Sets `key` in a map with one entry per context or credentials (anyone may send new ones):
@@ -525,8 +525,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // 401 makes them the newest remembered: made-up keys, each refused once, pushed a revoked key
       // out of this bounded map, and its count started again with its next 401, so with enough of
       // them between two of its requests its values were never dropped.
-      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? at)
-      if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, at)) {
+      // On the steady clock: set back an hour, a revoked key's values were served for that hour.
+      const tick = steady()
+      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? tick)
+      if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, tick)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
         save(true)
@@ -912,7 +914,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
             const since = unauthorizedSince.get(credentials)
-            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, now())) {
+            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, steady())) {
               cache.delete(key)
               save(true)
             }

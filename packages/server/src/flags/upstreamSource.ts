@@ -11,7 +11,7 @@ import { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, intervalForSize, loadNewestPayload } from './persistence'
 import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
+import { sourceStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
@@ -21,6 +21,7 @@ import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, 
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerEvent, type BreakerState } from './upstreamBreaker'
+import { upstreamStatus } from './upstreamStatus'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 import { waitAtMost } from './startupWait'
@@ -1081,36 +1082,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
     freshness: () => undefined,
-    relayStatus(): RelayStatus {
-      let newest: HeldContext | undefined
-      for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
-      const status: RelayStatus = {
+    relayStatus: (): RelayStatus =>
+      upstreamStatus({
         ready: ready(),
-        mode: 'upstream',
-        source: newest?.source ?? (snapshot ? 'snapshot' : 'none'),
-        version: cache.version(),
-        fetchedAt: newest?.fetchedAt ?? null,
-        ageSeconds: ageSeconds(newest?.fetchedAt, now()),
-        stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
-        upstream: upstreamStatusOf(health, redactUrl(options.url)),
-        refused: health.refused,
-        refusedBy: health.refusedBy,
-        contexts: cache.size(),
-      }
-      status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked }
-      // A probe set further ahead than the longest wait was set before the clock went back: it is
-      // due now (probeDue), and the status says so instead of a time hours ahead.
-      const at = now()
-      const nextProbeAt = breaker.probeAt !== undefined && breaker.probeAt - at > BREAKER_MAX_MS ? at : breaker.probeAt
-      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt, probing: probing !== undefined })
-      if (lastRound) status.reask = lastRound
-      // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
-      if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }
-      if (persistence) status.dataDir = persistence.state()
-      if (snapshotState) status.snapshot = snapshotState
-      if (shared$) status.redis = shared$.status()
-      return status
-    },
+        cache,
+        snapshot: snapshot !== undefined,
+        health,
+        url: redactUrl(options.url),
+        breaker,
+        unasked,
+        probing: probing !== undefined,
+        lastRound,
+        round,
+        dataDir: persistence ? persistence.state() : undefined,
+        snapshotState,
+        redis: shared$?.status(),
+        at: now(),
+      }),
     refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     onReaskNews: (listener) => newsListeners.add(listener),

@@ -7,20 +7,21 @@ import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
-import { parseFlagDefinitions } from './flagDefinitions'
+import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
-import { closePersistence, createPersistence, intervalForSize, loadNewestPayload } from './persistence'
-import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
+import { closePersistence, createPersistence, intervalForSize } from './persistence'
+import { contextRecordSchema, readRecord } from './records'
 import { sourceStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
 import { createSteadyClock } from './steadyClock'
-import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
+import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerEvent, type BreakerState } from './upstreamBreaker'
+import { loadHeldContexts, loadProxySnapshot } from './upstreamStart'
 import { upstreamStatus } from './upstreamStatus'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
@@ -1016,48 +1017,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   return {
     origin: 'upstream',
     async open() {
-      if (options.store) {
-        const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
-        const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
-        if (saved) {
-          // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
-          const at = now()
-          const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
-          cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
-          // Their times order nothing against the store's copies (see `take`).
-          for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
-          log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
-        }
-      }
-      if (options.snapshotPath) {
-        const read = await loadSnapshotLayer(options.snapshotPath, log, now())
-        snapshotState = read.state
-        snapshot = read.layer
-        if (snapshot?.kind === 'definitions') {
-          snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
-          // Invalid definitions are unusable as a torn file is: served from elsewhere if anything has flags.
-          if (!snapshotCore.ok) {
-            snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`, log).state
-            snapshot = undefined
-            snapshotCore = undefined
-          }
-        }
-      }
-      if (options.snapshotPath && snapshot) {
-        // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
-        // definitions modes refuse such a snapshot too.
-        const count = snapshot.kind === 'bootstrap' ? snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length : snapshotCore?.ok ? snapshotCore.count : 0
-        // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
-        const at = now()
-        if (count === 0) {
-          // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.
-          refusesStart = false
-          snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} cannot be served: it holds no flags`, log).state
-          snapshot = undefined
-          snapshotCore = undefined
-        } else if (snapshot.kind === 'bootstrap') snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: Math.min(snapshot.bootstrap.fetchedAt, at) } }
-        else snapshot = { ...snapshot, fetchedAt: Math.min(snapshot.fetchedAt, at) }
-      }
+      if (options.store) await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+      const read = await loadProxySnapshot(options.snapshotPath, log, now)
+      snapshot = read.layer
+      snapshotCore = read.core
+      snapshotState = read.state
+      refusesStart = read.refusesStart
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()
       const first = probe()

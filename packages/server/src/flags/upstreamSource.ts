@@ -15,6 +15,7 @@ import { sourceStatusOf, type RefreshResult, type RelaySource, type RelaySourceO
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
+import { createCanary, pickCanary } from './canary'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -143,9 +144,6 @@ const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shri
 // Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
 // context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
-
-/** At most one canary (see `canary` in createUpstreamSource) this often: 1,000 ms. */
-const CANARY_EVERY_MS = 1000
 
 /** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
 const ONES_OWN_UNAUTHORIZED_MS = 60_000
@@ -291,9 +289,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     answeredKey = key
     heard++
   }
-  // The canary (see `canary`): when the latest went out (the relay's clock), and whether one is out.
-  let canaryAt = -Infinity
-  let canaryOut = false
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
@@ -624,11 +619,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
     // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
     // one user alone, whose own context was answered last, is `failing` as before. Taken for one
-    // context's own, it is checked with the canary (see `canary`): an outage met by one user alone
+    // context's own, it is checked with the canary (see canary.ts): an outage met by one user alone
     // is found so.
     const answered = kind === 'http' || kind === 'invalid'
     const alone = down && answered && key !== PROBE_KEY && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
-    // Counted as that context's own only once the canary is answered: see `canary`.
+    // Counted as that context's own only once the canary is answered: see canary.ts.
     if (alone) void canary(key!, at)
     if (down) {
       downError = { kind, message }
@@ -640,47 +635,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
 
-  // "This one context's rule crashes" and "the upstream is down" look the same from one context's
-  // 5xx: before, the rules above took for one context's own an outage met by one active user while
-  // another context was answered last (`ok` for as long as it lasted, the breaker never open), and
-  // one met only by new users for its first 5 s. So when a failure is counted as one context's own
-  // (`alone` in `fail`), the upstream is asked once for another context it gave values: the one it
-  // answered last, else (that was the relay's own probe) the one whose user asked most recently, with
-  // its own forwarded credentials. Answered, the failure was that context's own; failing as an
-  // outage fails (5xx, HTML, no answer), it is an outage: `failing`, and the breaker opens on the
-  // two. At most one out at a time and one a second, never one per user's request. Not the relay's
-  // own probe context: a cache in front of a broken flag service answers that one, always the same.
-  // With no such context to ask (only the probe answered yet), the rules above decide alone.
-  // An attacker who makes up contexts gains nothing: the canary had values, and a made-up context
-  // failing alone stays its own while the canary is answered (before: for 5 s after an answer only).
-  // One who can make a context that had values crash later could open the breaker with two such
-  // contexts before, and can with one and the canary now: the same power. A canary that fails after
-  // another answer with values came in proves nothing: only the rules above apply then.
-  const canaryFor = (failedKey: string): [string, NonNullable<HeldContext['request']>] | undefined => {
-    const last = answeredKey !== undefined && answeredKey !== failedKey ? cache.get(answeredKey) : undefined
-    if (last?.request) return [answeredKey!, last.request]
-    const keys = [...askedBy.keys()]
-    for (let i = keys.length - 1; i >= Math.max(0, keys.length - 16); i--) {
-      const request = keys[i] === failedKey ? undefined : cache.get(keys[i])?.request
-      if (request) return [keys[i], request]
-    }
-    return undefined
-  }
-  const canary = async (failedKey: string, at: number) => {
-    if (closed || canaryOut || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
-    const target = canaryFor(failedKey)
-    if (!target) return
-    const [canaryKey, request] = target
-    canaryOut = true
-    canaryAt = at
-    try {
-      const since = heard
-      await shared(canaryKey, request.context, request.forwarded, true)
-      if (!closed && !breaker.open && heard === since && breaker.failedFor.includes(canaryKey)) breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() })
-    } finally {
-      canaryOut = false
-    }
-  }
+  // Whether a failure counted as one context's own is an outage's: see canary.ts.
+  const canary = createCanary({
+    closed: () => closed,
+    pick: (failedKey) => pickCanary(failedKey, answeredKey, (key) => cache.get(key), askedBy),
+    ask: (key, request) => shared(key, request.context, request.forwarded, true),
+    heard: () => heard,
+    failed: (key) => !breaker.open && breaker.failedFor.includes(key),
+    down: (failedKey) => breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() }),
+  })
 
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask = false): Promise<Outcome> => {
     const running = inFlight.get(key)

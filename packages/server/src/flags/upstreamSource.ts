@@ -16,6 +16,7 @@ import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
 import { createCanary, pickCanary } from './canary'
+import { createContextSaver } from './contextSaver'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -117,12 +118,7 @@ type Outcome =
   | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true; silent?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
-// A saved generation after every content change, and otherwise at most this often (so the age a
-// restarted relay reports is at most this much older than the truth, never younger).
-const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
-// Contexts made into JSON at a time when the data dir is written (a few ms each slice).
-const SAVE_SLICE = 500
 // An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
@@ -294,7 +290,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
   let refusesStart = true
-  let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
   // its bound (`answerWithinMs`).
@@ -347,24 +342,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
   }
 
-  const save = (contentChanged: boolean) => {
-    if (!persistence) return
-    const at = now()
-    if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
-    lastSaveAt = at
-    // The held answers as they are now, made into JSON a slice at a time between other work: in
-    // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.
-    persistence.schedule(async () => {
-      // Taken as the write starts (the newest state; a change meanwhile schedules the next write).
-      const entries = cache.entries()
-      const parts: string[] = []
-      for (let i = 0; i < entries.length; i += SAVE_SLICE) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
-      }
-      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
-    })
-  }
+  const saveContexts = persistence && createContextSaver(persistence, cache, now)
+  const save = (contentChanged: boolean) => saveContexts?.(contentChanged)
 
   // Tells the streams of a change found in a held context (`onReaskNews`), whoever asked: a round,
   // or a user's own request. Before, only a round's finding was news: a change first found by a
@@ -1053,12 +1032,4 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       await closePersistence(persistence, log)
     },
   }
-}
-
-// The data dir's record of an answer, with its place in the store's order (--redis): kept out of
-// the body shared through the store, whose version says it there.
-function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {
-  if (held.storeVersion !== undefined) record.storeVersion = held.storeVersion
-  else if (held.storeSince !== undefined) record.storeSince = held.storeSince
-  return record
 }

@@ -17,6 +17,7 @@ import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
 import { createCanary, pickCanary } from './canary'
 import { createContextSaver } from './contextSaver'
+import { judgeShared } from './sharedTake'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -211,29 +212,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // Another relay got this answer from the upstream: this one's breaker probes now (see upstreamBreaker.ts).
     if (breaker.open) breakerSaw({ type: 'heard', at: now() })
     const held = cache.get(key)
-    // The store's order (its versions) says this answer is newer than any seen here. `fetchedAt`
-    // comes from another machine's clock, which may be hours off: it only keeps the same values
-    // from moving back in age, never an older value from being replaced.
-    const same = held !== undefined && held.flags.size === saved.flags.length && saved.flags.every((flag) => {
-      const mine = held.flags.get(flag.key)
-      return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
-    })
-    if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
-    // An answer read back from the data dir, got after the store's copy (while Redis could not take
-    // it, before a restart): taking the copy would move this context back. The store's order
-    // decides where the data dir knows it: the version the answer was asked for at (a copy asked
-    // for later is newer, whatever the clocks say), or the newest seen when it was asked for
-    // without one (a copy up to that one is older). Before, the times always decided: a relay whose
-    // clock ran hours ahead saved answers dated in the future (clamped to the restart), which beat
-    // the fleet's newer copy, and were written back over it for every relay. Only a copy newer than
-    // what was seen, against an answer got without a version, is left to the times (the copy's
-    // clamped to now, as everywhere), unless this one was dated ahead of the clock at the restart;
-    // the upstream's next answer for the context replaces both.
-    if (held && held.source === 'data-dir' && !same) {
-      const order = held.storeVersion ?? held.storeSince
-      if (order !== undefined && doc.version <= order) return false
-      if (held.storeVersion === undefined && !held.clockAhead && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
-    }
+    const verdict = judgeShared(held, saved, doc.version, now)
+    if (verdict.kind !== 'take') return verdict.kind === 'kept'
+    const { same } = verdict
     const taken = fromContextRecord(saved, 'upstream')
     taken.storeVersion = doc.version
     if (held?.request) taken.request = held.request

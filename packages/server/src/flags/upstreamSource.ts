@@ -18,6 +18,7 @@ import { createSilenceGate } from './silenceGate'
 import { createCanary, pickCanary } from './canary'
 import { createContextSaver } from './contextSaver'
 import { judgeShared } from './sharedTake'
+import { classifyFailure, opensBreaker, REFUSED_ANSWER, UPSTREAM_DOWN } from './failureClass'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -124,26 +125,13 @@ const REFRESH_CONCURRENCY = 4
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
 const MIN_RATE_LIMIT_PAUSE_MS = 1000
-// Failures that say the upstream is down rather than that one context's answer is refused.
-const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
-// What opens the breaker: the same, less the `http` failures a live server answers for a request
-// (a 404, a redirect not followed): only 408, 429 and 5xx say it is down or overloaded.
-const opensBreaker = (kind: UpstreamFailureKind, httpStatus: number | undefined) =>
-  kind === 'http' ? httpStatus !== undefined && (httpStatus >= 500 || httpStatus === 408 || httpStatus === 429) : UPSTREAM_DOWN.has(kind)
 // The breaker's name for the relay's own probe (no context): not a context key (those are hashes).
 const PROBE_KEY = '\u0000probe'
-// Answers the upstream gave for one context and the guard refused (emptied, shrunk, or past the
-// size or nesting bounds: what one user's targeting made, not a captive portal's page): the
-// upstream itself answers, so they are counted (refused, refusedBy) without making its state
-// `failing` or ending a re-ask round.
-const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
 // Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
 // context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
 
-/** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
-const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
@@ -279,7 +267,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let reaskRecent: (() => void) | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
-  /** The credentials (hash) the upstream last accepted, and when (the steady clock): see `fail`. */
+  /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
   let lastAccepted: { credentials: string; at: number } | undefined
   // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
   let acceptedBefore: { credentials: string; at: number } | undefined
@@ -539,37 +527,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `key`: the context asked (or PROBE_KEY), for the breaker; none for the relay's own faults.
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string, key?: string): Outcome => {
     const previous = health.lastError
-    // A 401/403 for one user's credentials while the upstream accepted other credentials within
-    // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
-    // itself answers, and the status says so instead of flipping to `unauthorized` with every
-    // request of that user. A refusal of the credentials last accepted, or when none were for a
-    // minute (a revoked relay key: everyone's fail), is `unauthorized`.
     // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
-    const tick = steady()
-    const since = lastAccepted === undefined ? -1 : tick - lastAccepted.at
-    // While the breaker is open nobody is accepted because the upstream is down, not because the
-    // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
-    // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
-    // flip the operator's view of an outage); the credentials last accepted refused still are.
-    const othersAccepted = credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && ((since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS) || breaker.open)
-    const onesOwn = kind === 'unauthorized' && othersAccepted
-    const refused = REFUSED_ANSWER.has(kind) || onesOwn
-    // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
-    // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
-    // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
-    // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
-    // a probe's answer either closed an open breaker, and every request went upstream again, each
-    // for one more such answer.
-    // A 429 for credentials while the upstream accepted others within the last minute is that
-    // key's own rate limit (a tenant over its quota; its pause, with a Retry-After, is for it alone):
-    // neither up nor down either. Before, two of its users in a row opened the breaker for every
-    // key: the other tenants' new users got 503, and their held users stale values, from an
-    // upstream that was serving them.
-    // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
-    // its quota, and two of its 429s opened the breaker for every key all the same.
-    const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
-    const sinceOther = other === undefined ? -1 : tick - other.at
-    const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
+    const { refused, ownLimit } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
     // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest

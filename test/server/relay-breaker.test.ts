@@ -26,6 +26,23 @@ async function openSource(url: string, options: Partial<UpstreamSourceOptions> =
   return { source, clock, ask }
 }
 
+/** One user's bulk request with their tenant's key (`Bearer KEY`). */
+const tenantAsk = (source: Awaited<ReturnType<typeof openSource>>['source']) => (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+
+/**
+ * Two of the busy tenant's users at once, both answered 429 (503 here: nothing held), then the
+ * quiet tenant's new user 100 ms on: answered fresh, and the breaker still closed. Before each
+ * fix, the two 429s opened the breaker for every key, and that user got 503 without asking.
+ */
+async function burstStaysOwn({ source, clock }: Awaited<ReturnType<typeof openSource>>, busyUsers: [string, string]) {
+  const ask = tenantAsk(source)
+  const burst = await Promise.all(busyUsers.map((user) => ask(user, 'busy')))
+  expect(burst.map((answer) => answer.status)).toEqual([503, 503])
+  clock.at += 100
+  expect(await ask('q1', 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 q1' }], metadata: { holdfast: { stale: false } } } })
+  expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+}
+
 describe('proxy mode: a breaker on the upstream health', () => {
   it('while the upstream answers 500, browser requests are answered from what is held (or 503) without an upstream request each; one probe at a time on a backoff; the first success closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
@@ -542,28 +559,37 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('after the clock is set back an hour, one key rate limited (429) a second after another was accepted still never opens it for every key', async () => {
+    const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer busy' ? { status: 429, text: 'Too Many Requests' } : answers('v1')))
+    const opened = await openSource(upstream.url)
+    try {
+      expect((await tenantAsk(opened.source)('q0', 'quiet')).status).toBe(200)
+      // A second later NTP steps the relay's clock back an hour; a burst of the busy tenant's users.
+      // Before: the quiet key's acceptance a second ago looked an hour ahead (no "within the minute").
+      opened.clock.at += 1000 - 3_600_000
+      await burstStaysOwn(opened, ['b0', 'b1'])
+    } finally {
+      await opened.source.close()
+    }
+  })
+
   it('one key going over its rate limit (429) right after its own request was accepted never opens it for every key', async () => {
     let busyAnswered = 0
     const upstream = await startUpstream((request) =>
       request.headers.authorization === 'Bearer busy' && busyAnswered++ > 0 ? { status: 429, text: 'Too Many Requests', headers: { 'Retry-After': '2' } } : answers('v1'),
     )
-    const { source, clock } = await openSource(upstream.url)
+    const opened = await openSource(upstream.url)
     try {
-      const ask = (targetingKey: string, key: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${key}` } })
+      const ask = tenantAsk(opened.source)
       expect((await ask('q0', 'quiet')).status).toBe(200)
-      clock.at += 5_000
+      opened.clock.at += 5_000
       // The busy tenant's request is the one the upstream accepted last; then a burst of its users
       // goes over its quota (two requests out at once, both answered 429).
       expect((await ask('b0', 'busy')).status).toBe(200)
-      clock.at += 100
-      const burst = await Promise.all([ask('b1', 'busy'), ask('b2', 'busy')])
-      expect(burst.map((answer) => answer.status)).toEqual([503, 503])
-      // Before: the breaker opened for every key, and the quiet tenant's new user got 503 unasked.
-      clock.at += 100
-      expect(await ask('q1', 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: 'v1 q1' }], metadata: { holdfast: { stale: false } } } })
-      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'closed' })
+      opened.clock.at += 100
+      await burstStaysOwn(opened, ['b1', 'b2'])
     } finally {
-      await source.close()
+      await opened.source.close()
     }
   })
 

@@ -352,6 +352,15 @@ describe('proxy mode: one key paused by the upstream (429/503 + Retry-After)', (
   }, 20_000)
 })
 
+/** A proxy-mode source under `clear-after=60` on an injected clock (`clock.at`, epoch ms), with its upstream; opened. */
+async function clearAfterSource() {
+  const upstream = await startUpstream(tenFlags())
+  const clock = { at: 1_800_000_000_000 }
+  const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear-after', seconds: 60 }, timeoutMs: 2000, log: recordingLogger(), now: () => clock.at })
+  await source.open()
+  return { upstream, source, clock }
+}
+
 describe('proxy mode: --on-upstream-unauthorized clear-after, per credentials', () => {
   it('drops a revoked key’s values after S seconds of its own 401s, however often other keys succeed, and never another key’s values for the first 401 of its own', async () => {
     const upstream = await startUpstream(tenFlags())
@@ -386,6 +395,30 @@ describe('proxy mode: --on-upstream-unauthorized clear-after, per credentials', 
 })
 
 describe('proxy mode: clear-after under a stream of made-up keys', () => {
+  it('drops a revoked key’s values after S seconds of its own 401s even when the clock is set back an hour meanwhile', async () => {
+    const { upstream, source, clock } = await clearAfterSource()
+    try {
+      const ask = () => source.evaluate!({ context: { targetingKey: 'u' }, headers: { authorization: 'Bearer revoked' } })
+      expect((await ask()).status).toBe(200)
+      upstream.set({ status: 401, text: '' })
+      expect((await ask()).status).toBe(200)
+      // Right after its first 401 NTP steps the clock back an hour; its 401s go on every ten seconds.
+      clock.at -= 3_600_000
+      for (let t = 10; t <= 80; t += 10) {
+        clock.at += 10_000
+        const revoked = await ask()
+        // Before: the first 401 looked an hour ahead, and the revoked key's values were served for
+        // that hour. (The ten seconds in which the clock was set back count as none: no reading
+        // says how long they were.)
+        if (t <= 60) expect(revoked.status, `${t} s`).toBe(200)
+        else expect(revoked.status, `${t} s`).toBe(503)
+      }
+    } finally {
+      await source.close()
+      upstream.close()
+    }
+  })
+
   it('still drops a revoked key’s values after S seconds when many other keys are refused in between', async () => {
     const upstream = await startUpstream(tenFlags())
     let clock = 1_800_000_000_000
@@ -457,9 +490,15 @@ describe('proxy mode: one user’s 401 is that user’s', () => {
       await ask('expired', 'bob')
       expect(state().upstream.state).toBe('unauthorized')
 
-      // A clock that went back an hour is no "within the last minute": unauthorized until anyone is accepted.
+      // A clock set back an hour right after Ann was accepted: her acceptance is still a moment
+      // ago, and Bob's 401 his own. Before: it looked an hour ahead, no "within the last minute",
+      // and Bob's 401 made the upstream `unauthorized` until the clock caught up or Ann asked again.
       await ask('good', 'ann')
       clock -= 3_600_000
+      await ask('expired', 'bob')
+      expect(state().upstream.state).toBe('ok')
+      // A minute on with nobody accepted since, as ever: unauthorized.
+      clock += 61_000
       await ask('expired', 'bob')
       expect(state().upstream.state).toBe('unauthorized')
     } finally {

@@ -7,19 +7,26 @@ import { mergeResponse, type FlagMap } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import { createBackoffTimer } from '../backoffTimer'
 import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fromContextRecord, toContextRecord, type HeldContext } from './contextCache'
-import { parseFlagDefinitions } from './flagDefinitions'
+import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
-import { closePersistence, createPersistence, intervalForSize, loadNewestPayload } from './persistence'
-import { contextRecordSchema, contextsRecordSchema, readRecord } from './records'
-import { ageSeconds, sourceStatusOf, upstreamStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
+import { closePersistence, createPersistence, intervalForSize } from './persistence'
+import { contextRecordSchema, readRecord } from './records'
+import { sourceStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
-import { loadSnapshotLayer, nothingToServe, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
+import { createCanary, pickCanary } from './canary'
+import { createContextSaver } from './contextSaver'
+import { judgeShared } from './sharedTake'
+import { classifyFailure, opensBreaker, REFUSED_ANSWER, UPSTREAM_DOWN } from './failureClass'
+import { createSteadyClock } from './steadyClock'
+import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerEvent, type BreakerState } from './upstreamBreaker'
+import { loadHeldContexts, loadProxySnapshot } from './upstreamStart'
+import { upstreamStatus } from './upstreamStatus'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 import { waitAtMost } from './startupWait'
@@ -113,44 +120,25 @@ type Outcome =
   | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true; silent?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
-// A saved generation after every content change, and otherwise at most this often (so the age a
-// restarted relay reports is at most this much older than the truth, never younger).
-const RESAVE_AFTER_MS = 30_000
 const REFRESH_CONCURRENCY = 4
-// Contexts made into JSON at a time when the data dir is written (a few ms each slice).
-const SAVE_SLICE = 500
 // An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
 const MIN_RATE_LIMIT_PAUSE_MS = 1000
-// Failures that say the upstream is down rather than that one context's answer is refused.
-const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
-// What opens the breaker: the same, less the `http` failures a live server answers for a request
-// (a 404, a redirect not followed): only 408, 429 and 5xx say it is down or overloaded.
-const opensBreaker = (kind: UpstreamFailureKind, httpStatus: number | undefined) =>
-  kind === 'http' ? httpStatus !== undefined && (httpStatus >= 500 || httpStatus === 408 || httpStatus === 429) : UPSTREAM_DOWN.has(kind)
 // The breaker's name for the relay's own probe (no context): not a context key (those are hashes).
 const PROBE_KEY = '\u0000probe'
-// Answers the upstream gave for one context and the guard refused (emptied, shrunk, or past the
-// size or nesting bounds: what one user's targeting made, not a captive portal's page): the
-// upstream itself answers, so they are counted (refused, refusedBy) without making its state
-// `failing` or ending a re-ask round.
-const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
 
 // Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
 // context served stale that is fresh again (see refreshAll).
 const RECOVERED = '\u0000recovered'
 
-/** At most one canary (see `canary` in createUpstreamSource) this often: 1,000 ms. */
-const CANARY_EVERY_MS = 1000
-
-/** How long other credentials accepted make a 401/403 one user's own (see `fail`): 60 s. */
-const ONES_OWN_UNAUTHORIZED_MS = 60_000
 
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
   const now = options.now ?? Date.now
+  // For "how long since" (see steadyClock.ts): a clock set back makes nothing recent look ahead.
+  const steady = createSteadyClock(now)
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
@@ -162,7 +150,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
   // pauses another's; an overloaded upstream's 503 pauses each key that hears it, as a 429 does.
   const pausedUntil = new Map<string, { until: number; status: number }>()
-  // Since when each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
+  // Since when (the steady clock) each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
   // revoked is counted on its own, whatever the upstream answers other keys meanwhile.
   const unauthorizedSince = new Map<string, number>()
   // Sets `key` in a map with one entry per context or credentials (anyone may send new ones):
@@ -212,29 +200,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // Another relay got this answer from the upstream: this one's breaker probes now (see upstreamBreaker.ts).
     if (breaker.open) breakerSaw({ type: 'heard', at: now() })
     const held = cache.get(key)
-    // The store's order (its versions) says this answer is newer than any seen here. `fetchedAt`
-    // comes from another machine's clock, which may be hours off: it only keeps the same values
-    // from moving back in age, never an older value from being replaced.
-    const same = held !== undefined && held.flags.size === saved.flags.length && saved.flags.every((flag) => {
-      const mine = held.flags.get(flag.key)
-      return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
-    })
-    if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return true
-    // An answer read back from the data dir, got after the store's copy (while Redis could not take
-    // it, before a restart): taking the copy would move this context back. The store's order
-    // decides where the data dir knows it: the version the answer was asked for at (a copy asked
-    // for later is newer, whatever the clocks say), or the newest seen when it was asked for
-    // without one (a copy up to that one is older). Before, the times always decided: a relay whose
-    // clock ran hours ahead saved answers dated in the future (clamped to the restart), which beat
-    // the fleet's newer copy, and were written back over it for every relay. Only a copy newer than
-    // what was seen, against an answer got without a version, is left to the times (the copy's
-    // clamped to now, as everywhere), unless this one was dated ahead of the clock at the restart;
-    // the upstream's next answer for the context replaces both.
-    if (held && held.source === 'data-dir' && !same) {
-      const order = held.storeVersion ?? held.storeSince
-      if (order !== undefined && doc.version <= order) return false
-      if (held.storeVersion === undefined && !held.clockAhead && Math.min(saved.fetchedAt, now()) <= held.fetchedAt) return false
-    }
+    const verdict = judgeShared(held, saved, doc.version, now)
+    if (verdict.kind !== 'take') return verdict.kind === 'kept'
+    const { same } = verdict
     const taken = fromContextRecord(saved, 'upstream')
     taken.storeVersion = doc.version
     if (held?.request) taken.request = held.request
@@ -286,17 +254,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     answeredKey = key
     heard++
   }
-  // The canary (see `canary`): when the latest went out (the relay's clock), and the context it
-  // asks while one is out, with `heard` as it went out.
-  let canaryAt = -Infinity
-  let canaryOut: string | undefined
-  let canaryHeard = 0
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
   let refusesStart = true
-  let lastSaveAt = 0
   let refreshing: Promise<RefreshResult> | undefined
   // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
   // its bound (`answerWithinMs`).
@@ -305,7 +267,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let reaskRecent: (() => void) | undefined
   let lastRound: RelayStatus['reask']
   let noSlotLoggedAt = -Infinity
-  /** The credentials (hash) the upstream last accepted, and when: see `fail`. */
+  /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
   let lastAccepted: { credentials: string; at: number } | undefined
   // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
   let acceptedBefore: { credentials: string; at: number } | undefined
@@ -349,24 +311,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
   }
 
-  const save = (contentChanged: boolean) => {
-    if (!persistence) return
-    const at = now()
-    if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
-    lastSaveAt = at
-    // The held answers as they are now, made into JSON a slice at a time between other work: in
-    // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.
-    persistence.schedule(async () => {
-      // Taken as the write starts (the newest state; a change meanwhile schedules the next write).
-      const entries = cache.entries()
-      const parts: string[] = []
-      for (let i = 0; i < entries.length; i += SAVE_SLICE) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
-      }
-      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
-    })
-  }
+  const saveContexts = persistence && createContextSaver(persistence, cache, now)
+  const save = (contentChanged: boolean) => saveContexts?.(contentChanged)
 
   // Tells the streams of a change found in a held context (`onReaskNews`), whoever asked: a round,
   // or a user's own request. Before, only a round's finding was news: a change first found by a
@@ -486,7 +432,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
       if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
-      lastAccepted = { credentials, at }
+      lastAccepted = { credentials, at: steady() }
     }
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context', undefined, undefined, key)
@@ -528,8 +474,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // 401 makes them the newest remembered: made-up keys, each refused once, pushed a revoked key
       // out of this bounded map, and its count started again with its next 401, so with enough of
       // them between two of its requests its values were never dropped.
-      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? at)
-      if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, at)) {
+      // On the steady clock: set back an hour, a revoked key's values were served for that hour.
+      const tick = steady()
+      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? tick)
+      if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, tick)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
         save(true)
@@ -583,36 +531,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `key`: the context asked (or PROBE_KEY), for the breaker; none for the relay's own faults.
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string, key?: string): Outcome => {
     const previous = health.lastError
-    // A 401/403 for one user's credentials while the upstream accepted other credentials within
-    // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
-    // itself answers, and the status says so instead of flipping to `unauthorized` with every
-    // request of that user. A refusal of the credentials last accepted, or when none were for a
-    // minute (a revoked relay key: everyone's fail), is `unauthorized`.
-    // (A clock that went back since is no minute: `unauthorized` until someone is accepted again.)
-    const since = lastAccepted === undefined ? -1 : at - lastAccepted.at
-    // While the breaker is open nobody is accepted because the upstream is down, not because the
-    // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
-    // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
-    // flip the operator's view of an outage); the credentials last accepted refused still are.
-    const othersAccepted = credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && ((since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS) || breaker.open)
-    const onesOwn = kind === 'unauthorized' && othersAccepted
-    const refused = REFUSED_ANSWER.has(kind) || onesOwn
-    // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
-    // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
-    // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
-    // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
-    // a probe's answer either closed an open breaker, and every request went upstream again, each
-    // for one more such answer.
-    // A 429 for credentials while the upstream accepted others within the last minute is that
-    // key's own rate limit (a tenant over its quota; its pause, with a Retry-After, is for it alone):
-    // neither up nor down either. Before, two of its users in a row opened the breaker for every
-    // key: the other tenants' new users got 503, and their held users stale values, from an
-    // upstream that was serving them.
-    // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
-    // its quota, and two of its 429s opened the breaker for every key all the same.
-    const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
-    const sinceOther = other === undefined ? -1 : at - other.at
-    const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
+    // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
+    const { refused, ownLimit } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
     // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest
@@ -622,15 +542,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // `failing` (and `stale`) at each of that user's requests, and an alert on it fired for one
     // user. A second context failing (an outage) opens the breaker and makes it `failing` at once;
     // one user alone, whose own context was answered last, is `failing` as before. Taken for one
-    // context's own, it is checked with the canary (see `canary`): an outage met by one user alone
+    // context's own, it is checked with the canary (see canary.ts): an outage met by one user alone
     // is found so.
     const answered = kind === 'http' || kind === 'invalid'
-    // The canary's own context failing, nothing answered since it went out, is not alone: it was
-    // asked to tell an outage (before, with only the relay's probe answered since a restart, its
-    // failure was taken for its own too, and the breaker opened while the state said `ok`).
-    const canaryFailed = key === canaryOut && heard === canaryHeard
+    // The canary's own context failing is not alone: see `asking` in canary.ts.
+    const canaryFailed = canary.asking(key)
     const alone = down && answered && key !== PROBE_KEY && !canaryFailed && answeredKey !== undefined && answeredKey !== key && !breaker.open && breaker.failedFor.every((failed) => failed === key)
-    // Counted as that context's own only once the canary is answered: see `canary`.
+    // Counted as that context's own only once the canary is answered: see canary.ts.
     if (alone) void canary(key!, at)
     if (down) {
       downError = { kind, message }
@@ -642,48 +560,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return refused ? { kind: 'failed', failure: kind, message, refused: true } : { kind: 'failed', failure: kind, message }
   }
 
-  // "This one context's rule crashes" and "the upstream is down" look the same from one context's
-  // 5xx: before, the rules above took for one context's own an outage met by one active user while
-  // another context was answered last (`ok` for as long as it lasted, the breaker never open), and
-  // one met only by new users for its first 5 s. So when a failure is counted as one context's own
-  // (`alone` in `fail`), the upstream is asked once for another context it gave values: the one it
-  // answered last, else (that was the relay's own probe) the one whose user asked most recently, with
-  // its own forwarded credentials. Answered, the failure was that context's own; failing as an
-  // outage fails (5xx, HTML, no answer), it is an outage: `failing`, and the breaker opens on the
-  // two. At most one out at a time and one a second, never one per user's request. Not the relay's
-  // own probe context: a cache in front of a broken flag service answers that one, always the same.
-  // With no such context to ask (only the probe answered yet), the rules above decide alone.
-  // An attacker who makes up contexts gains nothing: the canary had values, and a made-up context
-  // failing alone stays its own while the canary is answered (before: for 5 s after an answer only).
-  // One who can make a context that had values crash later could open the breaker with two such
-  // contexts before, and can with one and the canary now: the same power. A canary that fails after
-  // another answer with values came in proves nothing: only the rules above apply then.
-  const canaryFor = (failedKey: string): [string, NonNullable<HeldContext['request']>] | undefined => {
-    const last = answeredKey !== undefined && answeredKey !== failedKey ? cache.get(answeredKey) : undefined
-    if (last?.request) return [answeredKey!, last.request]
-    const keys = [...askedBy.keys()]
-    for (let i = keys.length - 1; i >= Math.max(0, keys.length - 16); i--) {
-      const request = keys[i] === failedKey ? undefined : cache.get(keys[i])?.request
-      if (request) return [keys[i], request]
-    }
-    return undefined
-  }
-  const canary = async (failedKey: string, at: number) => {
-    if (closed || canaryOut !== undefined || (at - canaryAt < CANARY_EVERY_MS && at >= canaryAt)) return
-    const target = canaryFor(failedKey)
-    if (!target) return
-    const [canaryKey, request] = target
-    canaryOut = canaryKey
-    canaryHeard = heard
-    canaryAt = at
-    try {
-      const since = heard
-      await shared(canaryKey, request.context, request.forwarded, 'canary')
-      if (!closed && !breaker.open && heard === since && breaker.failedFor.includes(canaryKey)) breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() })
-    } finally {
-      canaryOut = undefined
-    }
-  }
+  // Whether a failure counted as one context's own is an outage's: see canary.ts.
+  const canary = createCanary({
+    closed: () => closed,
+    pick: (failedKey) => pickCanary(failedKey, answeredKey, (key) => cache.get(key), askedBy),
+    ask: (key, request) => shared(key, request.context, request.forwarded, 'canary'),
+    heard: () => heard,
+    failed: (key) => !breaker.open && breaker.failedFor.includes(key),
+    down: (failedKey) => breakerSaw({ type: 'down', at: now(), key: failedKey, jitter: Math.random() }),
+  })
 
   const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask: boolean | 'canary' = false): Promise<Outcome> => {
     const running = inFlight.get(key)
@@ -919,7 +804,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
             const since = unauthorizedSince.get(credentials)
-            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, now())) {
+            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, steady())) {
               cache.delete(key)
               save(true)
             }
@@ -1020,48 +905,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   return {
     origin: 'upstream',
     async open() {
-      if (options.store) {
-        const payload = await loadNewestPayload(options.store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
-        const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
-        if (saved) {
-          // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
-          const at = now()
-          const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
-          cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
-          // Their times order nothing against the store's copies (see `take`).
-          for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
-          log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${redactUrl(options.url)} is asked`)
-        }
-      }
-      if (options.snapshotPath) {
-        const read = await loadSnapshotLayer(options.snapshotPath, log, now())
-        snapshotState = read.state
-        snapshot = read.layer
-        if (snapshot?.kind === 'definitions') {
-          snapshotCore = parseFlagDefinitions(snapshot.text, { strict: false })
-          // Invalid definitions are unusable as a torn file is: served from elsewhere if anything has flags.
-          if (!snapshotCore.ok) {
-            snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} is invalid: ${snapshotCore.error}`, log).state
-            snapshot = undefined
-            snapshotCore = undefined
-          }
-        }
-      }
-      if (options.snapshotPath && snapshot) {
-        // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
-        // definitions modes refuse such a snapshot too.
-        const count = snapshot.kind === 'bootstrap' ? snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined).length : snapshotCore?.ok ? snapshotCore.count : 0
-        // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
-        const at = now()
-        if (count === 0) {
-          // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.
-          refusesStart = false
-          snapshotState = unusableSnapshot(options.snapshotPath, `the snapshot ${options.snapshotPath} cannot be served: it holds no flags`, log).state
-          snapshot = undefined
-          snapshotCore = undefined
-        } else if (snapshot.kind === 'bootstrap') snapshot = { ...snapshot, bootstrap: { ...snapshot.bootstrap, fetchedAt: Math.min(snapshot.bootstrap.fetchedAt, at) } }
-        else snapshot = { ...snapshot, fetchedAt: Math.min(snapshot.fetchedAt, at) }
-      }
+      if (options.store) await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+      const read = await loadProxySnapshot(options.snapshotPath, log, now)
+      snapshot = read.layer
+      snapshotCore = read.core
+      snapshotState = read.state
+      refusesStart = read.refusesStart
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()
       const first = probe()
@@ -1086,36 +935,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
     freshness: () => undefined,
-    relayStatus(): RelayStatus {
-      let newest: HeldContext | undefined
-      for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
-      const status: RelayStatus = {
+    relayStatus: (): RelayStatus =>
+      upstreamStatus({
         ready: ready(),
-        mode: 'upstream',
-        source: newest?.source ?? (snapshot ? 'snapshot' : 'none'),
-        version: cache.version(),
-        fetchedAt: newest?.fetchedAt ?? null,
-        ageSeconds: ageSeconds(newest?.fetchedAt, now()),
-        stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
-        upstream: upstreamStatusOf(health, redactUrl(options.url)),
-        refused: health.refused,
-        refusedBy: health.refusedBy,
-        contexts: cache.size(),
-      }
-      status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked }
-      // A probe set further ahead than the longest wait was set before the clock went back: it is
-      // due now (probeDue), and the status says so instead of a time hours ahead.
-      const at = now()
-      const nextProbeAt = breaker.probeAt !== undefined && breaker.probeAt - at > BREAKER_MAX_MS ? at : breaker.probeAt
-      if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt, probing: probing !== undefined })
-      if (lastRound) status.reask = lastRound
-      // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
-      if (round) status.reaskRunning = { at: round.at, contexts: round.contexts, asked: round.asked }
-      if (persistence) status.dataDir = persistence.state()
-      if (snapshotState) status.snapshot = snapshotState
-      if (shared$) status.redis = shared$.status()
-      return status
-    },
+        cache,
+        snapshot: snapshot !== undefined,
+        health,
+        url: redactUrl(options.url),
+        breaker,
+        unasked,
+        probing: probing !== undefined,
+        lastRound,
+        round,
+        dataDir: persistence ? persistence.state() : undefined,
+        snapshotState,
+        redis: shared$?.status(),
+        at: now(),
+      }),
     refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     onReaskNews: (listener) => newsListeners.add(listener),
@@ -1142,12 +978,4 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       await closePersistence(persistence, log)
     },
   }
-}
-
-// The data dir's record of an answer, with its place in the store's order (--redis): kept out of
-// the body shared through the store, whose version says it there.
-function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {
-  if (held.storeVersion !== undefined) record.storeVersion = held.storeVersion
-  else if (held.storeSince !== undefined) record.storeSince = held.storeSince
-  return record
 }

@@ -1,0 +1,43 @@
+// Proxy mode's data dir: every held context in one generation (see persistence.ts), written after
+// each change of content and otherwise now and then, so a restarted relay serves what it held.
+import { toContextRecord, type ContextCache, type HeldContext } from './contextCache'
+import type { Persistence } from './persistence'
+
+// A saved generation after every content change, and otherwise at most this often (so the age a
+// restarted relay reports is at most this much older than the truth, never younger).
+const RESAVE_AFTER_MS = 30_000
+// Contexts made into JSON at a time when the data dir is written (a few ms each slice).
+const SAVE_SLICE = 500
+
+/**
+ * Creates the saver of `cache`'s contexts to `persistence`: call it with whether the content
+ * changed (a change is always written; otherwise at most every 30 s of `now`, epoch ms).
+ */
+export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number): (contentChanged: boolean) => void {
+  let lastSaveAt = 0
+  return (contentChanged) => {
+    const at = now()
+    if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
+    lastSaveAt = at
+    // The held answers as they are now, made into JSON a slice at a time between other work: in
+    // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.
+    persistence.schedule(async () => {
+      // Taken as the write starts (the newest state; a change meanwhile schedules the next write).
+      const entries = cache.entries()
+      const parts: string[] = []
+      for (let i = 0; i < entries.length; i += SAVE_SLICE) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve))
+        parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
+      }
+      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
+    })
+  }
+}
+
+// The data dir's record of an answer, with its place in the store's order (--redis): kept out of
+// the body shared through the store, whose version says it there.
+function withStoreOrder(record: ReturnType<typeof toContextRecord>, held: HeldContext) {
+  if (held.storeVersion !== undefined) record.storeVersion = held.storeVersion
+  else if (held.storeSince !== undefined) record.storeSince = held.storeSince
+  return record
+}

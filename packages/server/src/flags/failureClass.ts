@@ -1,0 +1,83 @@
+// Proxy mode: what one failed upstream request says of the upstream (down, or only that this
+// context's answer or these credentials were refused), as `fail` in upstreamSource.ts counts it.
+import type { UpstreamFailureKind } from './upstreamFetch'
+
+/** Failures that say the upstream is down rather than that one context's answer is refused. */
+export const UPSTREAM_DOWN: ReadonlySet<UpstreamFailureKind> = new Set(['network', 'timeout', 'http', 'invalid'])
+
+/**
+ * What opens the breaker: the same, less the `http` failures a live server answers for a request
+ * (a 404, a redirect not followed): only 408, 429 and 5xx say it is down or overloaded.
+ */
+export const opensBreaker = (kind: UpstreamFailureKind, httpStatus: number | undefined) =>
+  kind === 'http' ? httpStatus !== undefined && (httpStatus >= 500 || httpStatus === 408 || httpStatus === 429) : UPSTREAM_DOWN.has(kind)
+
+/**
+ * Answers the upstream gave for one context and the guard refused (emptied, shrunk, or past the
+ * size or nesting bounds: what one user's targeting made, not a captive portal's page): the
+ * upstream itself answers, so they are counted (refused, refusedBy) without making its state
+ * `failing` or ending a re-ask round.
+ */
+export const REFUSED_ANSWER: ReadonlySet<UpstreamFailureKind> = new Set(['empty', 'shrink', 'too-large'])
+
+/** How long other credentials accepted make a 401/403 (or a 429) one key's own: 60 s. */
+const ONES_OWN_UNAUTHORIZED_MS = 60_000
+
+/** Credentials (hash) the upstream accepted, and when, on the steady clock (see steadyClock.ts). */
+export interface Acceptance {
+  credentials: string
+  at: number
+}
+
+/** A failed request as {@link classifyFailure} reads it. */
+export interface FailedRequest {
+  kind: UpstreamFailureKind
+  httpStatus?: number | undefined
+  /** The forwarded credentials (hash); none for the relay's own faults. */
+  credentials?: string | undefined
+  /** The credentials the upstream accepted last, and the latest others before them. */
+  lastAccepted: Acceptance | undefined
+  acceptedBefore: Acceptance | undefined
+  breakerOpen: boolean
+  /** Now, on the steady clock. */
+  tick: number
+}
+
+/**
+ * `refused`: the upstream answered, and refused this context's answer or these credentials (counted,
+ * the upstream not down). `ownLimit`: a 429 that is these credentials' own rate limit.
+ */
+export function classifyFailure(request: FailedRequest): { refused: boolean; ownLimit: boolean } {
+  const { kind, httpStatus, credentials, lastAccepted, acceptedBefore, tick } = request
+  // A 401/403 for one user's credentials while the upstream accepted other credentials within
+  // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
+  // itself answers, and the status says so instead of flipping to `unauthorized` with every
+  // request of that user. A refusal of the credentials last accepted, or when none were for a
+  // minute (a revoked relay key: everyone's fail), is `unauthorized`.
+  // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
+  const since = lastAccepted === undefined ? -1 : tick - lastAccepted.at
+  // While the breaker is open nobody is accepted because the upstream is down, not because the
+  // relay's key is revoked: another key's 401/403 then is that key's own too. Before, a made-up
+  // key sent as the probe a minute into a 5xx outage made the status `unauthorized` (anyone could
+  // flip the operator's view of an outage); the credentials last accepted refused still are.
+  const othersAccepted = credentials !== undefined && lastAccepted !== undefined && lastAccepted.credentials !== credentials && ((since >= 0 && since < ONES_OWN_UNAUTHORIZED_MS) || request.breakerOpen)
+  const onesOwn = kind === 'unauthorized' && othersAccepted
+  const refused = REFUSED_ANSWER.has(kind) || onesOwn
+  // A 401/403 says the upstream is up, but blames the request (see upstreamBreaker.ts). An answer
+  // that gives nothing to serve says neither up nor down: a 404 or a redirect not followed (what
+  // an ingress answers while the upstream behind it is gone), or an answer refused here (zero
+  // flags, shrunk, too large: what a flag service whose store is down may answer every user). As
+  // a probe's answer either closed an open breaker, and every request went upstream again, each
+  // for one more such answer.
+  // A 429 for credentials while the upstream accepted others within the last minute is that
+  // key's own rate limit (a tenant over its quota; its pause, with a Retry-After, is for it alone):
+  // neither up nor down either. Before, two of its users in a row opened the breaker for every
+  // key: the other tenants' new users got 503, and their held users stale values, from an
+  // upstream that was serving them.
+  // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
+  // its quota, and two of its 429s opened the breaker for every key all the same.
+  const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
+  const sinceOther = other === undefined ? -1 : tick - other.at
+  const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
+  return { refused, ownLimit }
+}

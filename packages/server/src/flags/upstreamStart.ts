@@ -1,0 +1,69 @@
+// What a proxy-mode relay serves before the upstream answers: the last good answers saved in the
+// data dir, and a `--snapshot`, each read once at `open()`.
+import type { ServerLogger } from '../logger'
+import type { ContextCache } from './contextCache'
+import { parseFlagDefinitions } from './flagDefinitions'
+import type { GenerationStore } from './generations'
+import { loadNewestPayload } from './persistence'
+import { contextsRecordSchema, readRecord } from './records'
+import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
+
+/**
+ * Puts the newest answers saved in the data dir into `cache` (none saved or readable: nothing).
+ * `now` is the relay's clock; `upstream` names the upstream in the log (credentials taken out).
+ */
+export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<void> {
+  const payload = await loadNewestPayload(store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
+  const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
+  if (!saved) return
+  // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
+  const at = now()
+  const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
+  cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
+  // Their times order nothing against the store's copies (see `take` in upstreamSource.ts).
+  for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
+  log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
+}
+
+/**
+ * A `--snapshot` as proxy mode serves it: `layer` (and, for definitions, `core`) when usable;
+ * `state` whether it could be used (absent without a path). `refusesStart`: false when the file
+ * was read but holds no flags (the relay then starts not ready, as before), else true.
+ */
+export interface ProxySnapshot {
+  layer?: SnapshotLayer
+  core?: ReturnType<typeof parseFlagDefinitions>
+  state?: SnapshotState
+  refusesStart: boolean
+}
+
+/** Reads the `--snapshot` at `path` (none: nothing to serve); a torn, invalid or empty one is reported, not served. */
+export async function loadProxySnapshot(path: string | undefined, log: ServerLogger, now: () => number): Promise<ProxySnapshot> {
+  if (!path) return { refusesStart: true }
+  const read = await loadSnapshotLayer(path, log, now())
+  let state: SnapshotState | undefined = read.state
+  let layer = read.layer
+  let core: ReturnType<typeof parseFlagDefinitions> | undefined
+  if (layer?.kind === 'definitions') {
+    core = parseFlagDefinitions(layer.text, { strict: false })
+    // Invalid definitions are unusable as a torn file is: served from elsewhere if anything has flags.
+    if (!core.ok) {
+      state = unusableSnapshot(path, `the snapshot ${path} is invalid: ${core.error}`, log).state
+      return { state, refusesStart: true }
+    }
+  }
+  if (!layer) return { state, refusesStart: true }
+  // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
+  // definitions modes refuse such a snapshot too.
+  const count = layer.kind === 'bootstrap' ? layer.bootstrap.flags.filter((f) => f.errorCode === undefined).length : core?.ok ? core.count : 0
+  // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
+  const at = now()
+  if (count === 0) {
+    // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.
+    state = unusableSnapshot(path, `the snapshot ${path} cannot be served: it holds no flags`, log).state
+    return { state, refusesStart: false }
+  }
+  if (layer.kind === 'bootstrap') layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
+  else layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }
+  return core === undefined ? { layer, state, refusesStart: true } : { layer, core, state, refusesStart: true }
+}

@@ -1,0 +1,62 @@
+// Proxy mode's status (GET /holdfast/v1/status, /metrics, /readyz): derived in one place from what
+// the source holds and has seen, at the moment it is asked, never kept in step by hand.
+import type { ContextCache, HeldContext } from './contextCache'
+import { ageSeconds, upstreamStatusOf, type RelayStatus } from './relay'
+import type { SnapshotState } from './snapshotFile'
+import { BREAKER_MAX_MS, type BreakerState } from './upstreamBreaker'
+import type { UpstreamHealth } from './upstreamHealth'
+
+/** What {@link upstreamStatus} reads: the source's state as it is now. No defaults: every field is given. */
+export interface UpstreamStatusParts {
+  ready: boolean
+  cache: Pick<ContextCache, 'entries' | 'version' | 'size'>
+  /** Whether a `--snapshot` is served when nothing is held. */
+  snapshot: boolean
+  health: UpstreamHealth
+  /** The upstream's address, credentials taken out. */
+  url: string
+  breaker: BreakerState
+  /** Requests answered without asking while the breaker was open (since start). */
+  unasked: number
+  probing: boolean
+  lastRound: RelayStatus['reask']
+  /** The round of re-asks going on now, if any. */
+  round: { at: number; contexts: number; asked: number } | undefined
+  dataDir: RelayStatus['dataDir']
+  snapshotState: SnapshotState | undefined
+  redis: RelayStatus['redis']
+  /** The relay's clock (epoch ms) when the status is asked. */
+  at: number
+}
+
+/** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
+export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
+  const { cache, health, breaker, at } = parts
+  let newest: HeldContext | undefined
+  for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
+  const status: RelayStatus = {
+    ready: parts.ready,
+    mode: 'upstream',
+    source: newest?.source ?? (parts.snapshot ? 'snapshot' : 'none'),
+    version: cache.version(),
+    fetchedAt: newest?.fetchedAt ?? null,
+    ageSeconds: ageSeconds(newest?.fetchedAt, at),
+    stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
+    upstream: upstreamStatusOf(health, parts.url),
+    refused: health.refused,
+    refusedBy: health.refusedBy,
+    contexts: cache.size(),
+  }
+  status.upstream.breaker = { state: breaker.open ? 'open' : 'closed', probes: breaker.probes, unasked: parts.unasked }
+  // A probe set further ahead than the longest wait was set before the clock went back: it is
+  // due now (probeDue), and the status says so instead of a time hours ahead.
+  const nextProbeAt = breaker.probeAt !== undefined && breaker.probeAt - at > BREAKER_MAX_MS ? at : breaker.probeAt
+  if (breaker.open) Object.assign(status.upstream.breaker, { openedAt: breaker.openedAt, nextProbeAt, probing: parts.probing })
+  if (parts.lastRound) status.reask = parts.lastRound
+  // A round can take long (many contexts, a slow upstream): how far it got, while it runs.
+  if (parts.round) status.reaskRunning = { at: parts.round.at, contexts: parts.round.contexts, asked: parts.round.asked }
+  if (parts.dataDir) status.dataDir = parts.dataDir
+  if (parts.snapshotState) status.snapshot = parts.snapshotState
+  if (parts.redis) status.redis = parts.redis
+  return status
+}

@@ -82,3 +82,48 @@ describe('proxy mode: a data dir written by a relay whose clock ran hours ahead'
     expect(await storedGreeting()).toBe('v2')
   })
 })
+
+// An answer whose content did not change is shared again at most every 30 s (it carries the newer
+// fetchedAt, so the fleet and a restarted relay report the true age). Measured on the wall clock,
+// NTP setting the relay's clock back an hour stopped those reshares for the hour.
+describe('proxy mode with --redis: the clock set back', () => {
+  it('an unchanged answer is still shared again every 30 s after the relay’s clock is set back an hour', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'greeting', value: 'v1', reason: 'STATIC' }] }) })
+    let clock = Date.now()
+    const source = createUpstreamSource({
+      url: upstream.url,
+      maxShrinkPercent: 50,
+      onUnauthorized: { mode: 'keep' },
+      timeoutMs: 1000,
+      log: recordingLogger(),
+      now: () => clock,
+      share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'proxy-reshare', commandTimeoutMs: 300 }), take, held }),
+    })
+    cleanups.push(() => source.close())
+    await source.open()
+    await waitFor(() => source.relayStatus().redis?.state === 'up', 10_000)
+    const storedFetchedAt = async () => {
+      const [key] = (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
+      if (!key) return undefined
+      return Number((await redis.command('HGET', key, 'fetchedAt')).split('\r\n')[1])
+    }
+    const ask = () => source.evaluate!({ context: { targetingKey: 'ada' }, headers: {} } as never)
+    await ask()
+    const first = clock
+    await waitFor(async () => (await storedFetchedAt()) === first, 10_000)
+    // Forward 31 s: the unchanged answer is shared again (the control).
+    clock += 31_000
+    await ask()
+    const second = clock
+    await waitFor(async () => (await storedFetchedAt()) === second, 10_000)
+    // NTP sets the clock back an hour; then 31 s pass: shared again, as before the step.
+    clock -= 3600_000
+    await ask()
+    clock += 31_000
+    await ask()
+    const fourth = clock
+    // Before: nothing was shared for the hour (Redis kept the answer's time from before the step).
+    await waitFor(async () => (await storedFetchedAt()) === fourth, 5000)
+  })
+})

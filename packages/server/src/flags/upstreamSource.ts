@@ -162,6 +162,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
+  // When (the steady clock) each context's answer was last shared: see RESHARE_AFTER_MS.
   const sharedAt = new Map<string, number>()
   const takenListeners = createListeners<undefined>()
   // The order users asked for their contexts (a counter, not a clock): a round asks the users seen
@@ -207,7 +208,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     taken.storeVersion = doc.version
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
-    remember(sharedAt, key, now())
+    remember(sharedAt, key, steady())
     save(true)
     // A context never held here is no change (each relay takes every answer the fleet shares, and
     // holds the fleet's contexts from its start on): a crawler of new users on another relay made
@@ -228,8 +229,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
-    const at = now()
-    if (!changed && at - (sharedAt.get(key) ?? 0) < RESHARE_AFTER_MS) return
+    // On the steady clock: set back an hour, an unchanged answer was not shared again for the hour.
+    const at = steady()
+    const last = sharedAt.get(key)
+    if (!changed && last !== undefined && at - last < RESHARE_AFTER_MS) return
     remember(sharedAt, key, at)
     shared$.answered(key, shareable(key, held), version)
   }

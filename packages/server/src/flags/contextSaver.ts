@@ -2,6 +2,7 @@
 // each change of content and otherwise now and then, so a restarted relay serves what it held.
 import { toContextRecord, type ContextCache, type HeldContext } from './contextCache'
 import type { Persistence } from './persistence'
+import { createSteadyClock } from './steadyClock'
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
 // restarted relay reports is at most this much older than the truth, never younger).
@@ -11,13 +12,17 @@ const SAVE_SLICE = 500
 
 /**
  * Creates the saver of `cache`'s contexts to `persistence`: call it with whether the content
- * changed (a change is always written; otherwise at most every 30 s of `now`, epoch ms).
+ * changed (a change is always written; otherwise at most every 30 s of `now`, epoch ms, a step back
+ * counting as no time).
  */
 export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number): (contentChanged: boolean) => void {
-  let lastSaveAt = 0
+  // On the steady clock (see steadyClock.ts): set back an hour, the wall clock stopped the saves of
+  // unchanged content for the hour, and a relay restarted then reported ages up to an hour too old.
+  const steady = createSteadyClock(now)
+  let lastSaveAt: number | undefined
   return (contentChanged) => {
-    const at = now()
-    if (!contentChanged && at - lastSaveAt < RESAVE_AFTER_MS) return
+    const at = steady()
+    if (!contentChanged && lastSaveAt !== undefined && at - lastSaveAt < RESAVE_AFTER_MS) return
     lastSaveAt = at
     // The held answers as they are now, made into JSON a slice at a time between other work: in
     // one go, 10,000 contexts held the event loop ~120 ms (every request waited) each write.

@@ -269,6 +269,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // While a round runs: has it ask the users seen most recently again (see `reaskRecent()` below).
   let reaskRecent: (() => void) | undefined
   let lastRound: RelayStatus['reask']
+  // When (the steady clock) the warning that no upstream request could start was last logged.
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
   let lastAccepted: { credentials: string; at: number } | undefined
@@ -364,9 +365,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // The relay's own queue, not the upstream: its state stays what its answers say.
       const message = `no upstream request could start within ${options.timeoutMs} ms: ${maxUpstream} in flight already (maxUpstreamRequests)`
       options.events?.attempt('no-slot')
-      if (now() - noSlotLoggedAt >= 60_000) {
+      // Once a minute of the steady clock: set back an hour, the warning was silent for the hour.
+      const tick = steady()
+      if (tick - noSlotLoggedAt >= 60_000) {
         log.warn(`${message}; answering 503 to the contexts with nothing held`)
-        noSlotLoggedAt = now()
+        noSlotLoggedAt = tick
       }
       return { kind: 'failed', failure: 'timeout', message }
     }

@@ -16,7 +16,13 @@ const POLL_MS = 200
 const TIMEOUT_MS = 2000
 
 describe('a leader that goes silent', () => {
-  it("a follower says stale once the leader's last report is older than a poll and its timeout, and fresh again when one comes", async () => {
+  // Set back: NTP steps the follower's clock back an hour after the report. Before, the report
+  // looked an hour ahead and the follower said fresh for the hour whatever became of the leader;
+  // now its age is measured on the steady clock (a step back counts as no time).
+  it.each([
+    ['', false],
+    [' (its clock set back an hour after the report)', true],
+  ])("a follower says stale once the leader's last report is older than a poll and its timeout, and fresh again when one comes%s", async (_, stepBack) => {
     const redis = await redisServer()
     const store = () => createRedisStore({ url: redis.url, namespace: 'silent', commandTimeoutMs: 300 })
     // The leader: holds the lease (renewed for as long as it lives) and reports only when told.
@@ -41,6 +47,10 @@ describe('a leader that goes silent', () => {
     await waitFor(() => follower.relayStatus().redis?.role === 'follower' && follower.relayStatus().ready && follower.relayStatus().upstream.state === 'ok', 10_000)
     expect(follower.freshness()).toMatchObject({ source: 'upstream', stale: false })
 
+    if (stepBack) {
+      clock -= 3600_000
+      expect(follower.freshness()!.stale).toBe(false)
+    }
     // Within a poll interval and a poll's timeout of the report, the next one may still be on its way.
     clock += POLL_MS + TIMEOUT_MS
     expect(follower.freshness()!.stale).toBe(false)

@@ -18,6 +18,7 @@ import { waitAtMost } from './startupWait'
 import { redactUrl, upstreamFetch } from './upstreamFetch'
 import { followReport, initialHealth, reduceHealth, reportOfHealth, shouldClear, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import { loadUrlLayers } from './urlLayers'
+import { createSteadyClock } from './steadyClock'
 
 /** Options of {@link createUrlSource}. */
 export interface UrlSourceOptions extends RelaySourceOptions {
@@ -93,7 +94,10 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // `olderThanLayer`), and the store version of the leader's latest report of a good poll.
   let layerSince: number | undefined
   let vouchedVersion: number | undefined
-  // --redis: when (on this relay's clock) the leader last reported, or this relay became a follower.
+  // --redis: when (on this relay's steady clock, see steadyClock.ts) the leader last reported, or
+  // this relay became a follower. On the wall clock, set back an hour, a report looked an hour
+  // ahead: the follower said fresh for the hour whatever became of the leader.
+  const steady = createSteadyClock(now)
   let reportAt: number | undefined
   // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
   let newerRefused = false
@@ -143,7 +147,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     take,
     report: (report, version) => {
       if (report.state === 'ok') vouchedVersion = version
-      reportAt = now()
+      reportAt = steady()
       mirror(report)
       // The leader hears from the upstream again: what was held back is current.
       if (report.state === 'ok' && heldBack) take(heldBack).catch((error: unknown) => log.error(`taking the flags held back from the store failed: ${(error as Error)?.message ?? String(error)}`))
@@ -151,7 +155,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     // A new leader (or a relay cut off from the store) asks the upstream at once.
     onRole: (role) => {
       if (role !== 'follower') void poller?.now()
-      else reportAt = now()
+      else reportAt = steady()
     },
     // What the upstream (through this relay or the store) gave, never a data-dir or snapshot layer.
     held: () => loaded && { version: loaded.storeVersion, body: loaded.text, fetchedAt: loaded.fetchedAt, ...(loaded.etag === undefined ? {} : { etag: loaded.etag }) },
@@ -373,7 +377,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
    * and its last "ok" read as fresh for a TTL and a poll timeout, or for ever. Past a poll interval,
    * a poll's timeout and a margin without a report, nothing vouches for the flags: stale.
    */
-  const leaderSilent = (): boolean => reportAt !== undefined && shared?.role() === 'follower' && now() - reportAt > options.pollIntervalMs + options.timeoutMs + REPORT_GRACE_MS
+  const leaderSilent = (): boolean => reportAt !== undefined && shared?.role() === 'follower' && steady() - reportAt > options.pollIntervalMs + options.timeoutMs + REPORT_GRACE_MS
   const stale = (): boolean => {
     const served = slot.current()
     return !served || served.origin !== 'url' || health.state !== 'ok' || leaderSilent()

@@ -15,6 +15,9 @@ const answers = (version: string): Behaviour => ({
   ofrep: (context) => ({ flags: [{ key: 'banner', value: `${version} ${String(context.targetingKey)}`, reason: 'STATIC' }] }),
 })
 const down: Behaviour = { status: 500, text: 'Internal Server Error' }
+// An upstream whose rules crash on one user's attributes (`"crash"`): 500 for that context, `otherwise` for the rest.
+const crashesFor = (otherwise: Behaviour | (() => Behaviour) = answers('v1')) => (request: { body: string }): Behaviour =>
+  request.body.includes('"crash"') ? down : typeof otherwise === 'function' ? otherwise() : otherwise
 
 /** A proxy-mode source on an injected clock (`clock.at`, epoch ms), opened: close it when done. */
 async function openSource(url: string, options: Partial<UpstreamSourceOptions> = {}) {
@@ -92,7 +95,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   })
 
   it('one context the upstream fails alone while it answers the others never opens it', async () => {
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const upstream = await startUpstream(crashesFor())
     const { source, clock, ask } = await openSource(upstream.url)
     try {
       const before = upstream.requests.length
@@ -114,7 +117,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   })
 
   it('one context the upstream fails alone leaves the status and /metrics saying the upstream is ok (its failure counted in refusedBy), until a second context fails', async () => {
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const upstream = await startUpstream(crashesFor())
     const server: FlagServer = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 2000, logger: recordingLogger() })
     const ask = (targetingKey: string) => fetch(`${server.url}/ofrep/v1/evaluate/flags`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey } }) })
     const status = async () => (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as any
@@ -178,7 +181,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   })
 
   it('a context the upstream fails alone: the canary is answered, so it stays ok and closed, with at most one canary a second however often its user asks', async () => {
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const upstream = await startUpstream(crashesFor())
     const { source, clock, ask } = await openSource(upstream.url)
     try {
       expect((await ask('u0')).status).toBe(200)
@@ -246,7 +249,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   })
 
   it("a canary asks with its own context's forwarded credentials, never the failing user's, and its answer stays its own context's", async () => {
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const upstream = await startUpstream(crashesFor())
     const { source } = await openSource(upstream.url)
     const ask = (targetingKey: string, tenant: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${tenant}` } })
     try {
@@ -268,7 +271,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   it("a canary's fresh answer is saved to the data dir like any other: after a restart into an outage its context is served the canary's values", async () => {
     const dir = await tempDir()
     let version = 'v1'
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers(version)))
+    const upstream = await startUpstream(crashesFor(() => answers(version)))
     const first = await openSource(upstream.url, { store: createGenerationStore({ dir }) })
     expect((await first.ask('u0')).status).toBe(200)
     version = 'v2'
@@ -287,7 +290,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
   })
 
   it('a clock set back hours while a crashing user retries: one canary more at the step, then one a second again', async () => {
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : answers('v1')))
+    const upstream = await startUpstream(crashesFor())
     const { source, clock, ask } = await openSource(upstream.url)
     try {
       expect((await ask('u0')).status).toBe(200)
@@ -334,7 +337,7 @@ describe('proxy mode: a breaker on the upstream health', () => {
     // A nonce flag: every answer differs. One user's context crashes and its user retries; the
     // other user's tab refetches at each notice, as the client does.
     let drawn = 0
-    const upstream = await startUpstream((request) => (request.body.includes('"crash"') ? down : { ofrep: () => ({ flags: [{ key: 'nonce', value: `n${++drawn}`, reason: 'STATIC' }] }) }))
+    const upstream = await startUpstream(crashesFor({ ofrep: () => ({ flags: [{ key: 'nonce', value: `n${++drawn}`, reason: 'STATIC' }] }) }))
     const { source, clock, ask } = await openSource(upstream.url)
     let notices = 0
     source.onReaskNews!(() => notices++)

@@ -7,7 +7,7 @@ import { describe, expect, it, vi } from 'vitest'
 import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
 import { useRedisFleet } from './redis-fleet'
 import { recordingLogger, tempDir, waitFor } from './helpers'
-import { startUpstream } from './relay-fakes'
+import { proxySourceFor, startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
@@ -91,12 +91,7 @@ describe('proxy mode with --redis: the clock set back', () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'greeting', value: 'v1', reason: 'STATIC' }] }) })
     let clock = Date.now()
-    const source = createUpstreamSource({
-      url: upstream.url,
-      maxShrinkPercent: 50,
-      onUnauthorized: { mode: 'keep' },
-      timeoutMs: 1000,
-      log: recordingLogger(),
+    const source = proxySourceFor(upstream, {
       now: () => clock,
       share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'proxy-reshare', commandTimeoutMs: 300 }), take, held }),
     })

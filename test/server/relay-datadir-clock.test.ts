@@ -3,16 +3,16 @@
 // clock, NTP setting the relay's clock back an hour stopped the resaves of unchanged answers for
 // the hour: a relay restarted then reported every answer up to an hour older than it was.
 import { describe, expect, it } from 'vitest'
-import { createGenerationStore, createUpstreamSource } from '@holdfast/server'
-import { recordingLogger, tempDir, waitFor } from './helpers'
-import { startUpstream } from './relay-fakes'
+import { createGenerationStore } from '@holdfast/server'
+import { tempDir, waitFor } from './helpers'
+import { proxySourceFor, startUpstream } from './relay-fakes'
 
 describe('proxy mode: the data dir after the clock is set back', () => {
   it('an unchanged answer is still saved again every 30 s, so a restart reports its true age', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'greeting', value: 'v1', reason: 'STATIC' }] }) })
     const dir = await tempDir()
     let clock = Date.now()
-    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 1000, log: recordingLogger(), now: () => clock, store: createGenerationStore({ dir }) })
+    const source = proxySourceFor(upstream, { now: () => clock, store: createGenerationStore({ dir }) })
     await source.open()
     const ask = () => source.evaluate!({ context: { targetingKey: 'ada' }, headers: {} } as never)
     const savedAt = () => source.relayStatus().dataDir?.lastSavedAt

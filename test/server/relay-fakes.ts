@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterEach } from 'vitest'
-import { createUrlSource, type RelaySource, type UrlSourceOptions } from '@holdfast/server'
+import { createUpstreamSource, createUrlSource, type RelaySource, type UpstreamSourceOptions, type UrlSourceOptions } from '@holdfast/server'
 import { drip } from '../support/faultServer'
 import { recordingLogger } from './helpers'
 
@@ -137,6 +137,15 @@ export function urlSourceFor(upstream: Pick<FakeUpstream, 'url'>, options: Parti
     log: recordingLogger(),
     ...options,
   })
+}
+
+/**
+ * A proxy-mode source (`--upstream`) in front of `upstream` with the relay tests' usual options
+ * (shrink guard at 50%, 401 keeps what is held, 1 s timeout, a recording logger); `options` adds to
+ * or overrides any of it (`now`, `store`, `share`, …). Not opened.
+ */
+export function proxySourceFor(upstream: Pick<FakeUpstream, 'url'>, options: Partial<UpstreamSourceOptions> = {}): RelaySource {
+  return createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'keep' }, timeoutMs: 1000, log: recordingLogger(), ...options })
 }
 
 /**

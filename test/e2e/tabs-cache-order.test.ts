@@ -43,6 +43,8 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => relay.listen(0, HOST, resolve))
   relayUrl = `http://${HOST}:${(relay.address() as AddressInfo).port}`
 })
+let asked = 0
+relay.on('request', (req) => void (req.method === 'POST' && asked++))
 afterAll(async () => {
   relay.closeAllConnections()
   await new Promise((resolve) => relay.close(resolve))
@@ -77,4 +79,60 @@ test("a page holding older values takes a relay's older stale answer, but does n
   await waitForStatus(a, 'stale')
   // Before: 'v1.5', the older values page B wrote last.
   expect(await banner(a)).toBe('v2')
+})
+
+// Holds the origin's flag database busy (a readwrite transaction kept alive), as a slow disk or
+// another script does, until `release`: what the pages ask of it meanwhile queues, in order.
+const holdDatabase = (page: Page) =>
+  page.evaluate(
+    () =>
+      new Promise<void>((held) => {
+        const open = indexedDB.open('holdfast')
+        open.onsuccess = () => {
+          const db = open.result
+          const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
+          const w = window as unknown as { release?: boolean }
+          const spin = () => (w.release ? db.close() : void (store.get('holdfast:busy').onsuccess = spin))
+          spin()
+          held()
+        }
+      }),
+  )
+
+// A page that opens reads the user's entry and then "touches" it (writes it back with its recency).
+// Read and touch were two transactions: another page's write that landed between them was
+// overwritten with the entry as it was read, older values.
+//
+//   page B   v1 ── refresh: v2 ─── write(v2) ───────────────┐
+//   page A        opens: read(v1) ──────────────────────────┴── touch(v1 + usedAt): v2 gone (before)
+//   reload B (outage)                                           shows v1 (before), v2 (now)
+test("a page opening while another saves newer values does not write the older entry it read back over them", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(b, 'ready', 'network')
+  await waitForCachedFlags(b)
+  await b.waitForTimeout(300) // the write lands
+
+  await holdDatabase(b) // a busy disk, for well under the client's 3 s storage bound
+  const before = asked
+  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await a.waitForTimeout(200)
+  expect(asked, 'page A is still reading its cache').toBe(before)
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(b)
+  expect(await banner(b)).toBe('v2')
+  await b.waitForTimeout(100) // B's write is queued behind the busy database, after A's read
+  answer = 503
+  await b.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+
+  await waitForStatus(a, 'stale')
+  expect(await banner(a)).toBe('v1') // what it read before B's answer: honest
+  // Still on IndexedDB: the read and its touch went through (a failed one would fall back to memory).
+  expect(await a.evaluate(() => window.holdfast.getStatus().storage)).toBe('indexeddb')
+  await a.waitForTimeout(300) // the writes land
+  await b.reload()
+  await waitForStatus(b, 'stale')
+  // Before: 'v1', the entry page A read and wrote back over B's newer one.
+  expect(await banner(b)).toBe('v2')
 })

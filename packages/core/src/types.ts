@@ -161,6 +161,12 @@ export interface FlagStorage {
   getMany?(keys: string[]): Promise<unknown[]>
   setMany?(entries: [string, unknown][]): Promise<void>
   delMany?(keys: string[]): Promise<void>
+  /**
+   * Optional: reads `key` and, when `fn` returns a truthy value for what was read, writes it, in
+   * one transaction, so no other tab's write lands between the two (IndexedDB's does). Without it
+   * the client calls `get`, then `set`.
+   */
+  update?(key: string, fn: (value: unknown) => unknown): Promise<void>
 }
 
 /** What the environment tells a listener; every handler is optional. */

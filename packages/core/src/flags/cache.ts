@@ -95,18 +95,22 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     read(targetingKey) {
       const key = keyFor(targetingKey)
       return queue(async () => {
-        const raw = await storage.get(key)
+        let raw: unknown
+        let record: CacheRecord | undefined
+        // Reading is use: refresh recency so the LRU order follows what users actually load. On the
+        // chain, so it can never land after an eviction and bring the entry back; in the read's
+        // transaction, so it cannot write the entry as read over what another tab saved meanwhile:
+        //
+        //   tab B   write(v2) ──────────┐              one transaction: the touch is before or after
+        //   tab A   read(v1) ───────────┴─ touch(v1)   v2 as a whole (two: v2 was lost, v1 back)
+        await storage.update(key, (value) => (raw = value) && (record = parseCacheRecord(value, options.now())) && { ...(value as object), usedAt: useTime() })
         if (raw === undefined) return undefined
-        const record = parseCacheRecord(raw, options.now())
         if (!record) {
           logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
           await storage.del([key])
           return undefined
         }
         memo.set(key, record)
-        // Reading is use: refresh recency so the LRU order follows what users actually load. On the
-        // chain, so it can never land after an eviction and bring the entry back.
-        await storage.set(key, { ...(raw as object), usedAt: useTime() })
         return record
       }, undefined)
     },
@@ -120,10 +124,13 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         // The entry is shared by the pages of the origin. In one page a relay's stale answer older
         // than the values held never replaces them (merge.ts); a page that held older values still
         // took it, and wrote it over the newer values another page had saved: after a reload in an
-        // outage, the older values were back. (Read raw: a foreign entry's fields compare as nothing.)
-        const held = input.stale && ((await storage.get(key)) as CacheInput | undefined)
-        if (held && held.contextHash == input.contextHash && held.heldAt! > input.heldAt!) return
-        if (await storage.set(key, record)) await evict()
+        // outage, the older values were back. (Read raw: a foreign entry's fields compare as nothing.
+        // Read and written in one transaction: see `read`.)
+        let kept: unknown
+        await storage.update(key, (held) =>
+          (kept = input.stale && held && (held as CacheInput).contextHash == input.contextHash && (held as CacheInput).heldAt! > input.heldAt!) ? 0 : record,
+        )
+        if (!kept) await evict()
       }, undefined)
     },
     remove(targetingKey) {

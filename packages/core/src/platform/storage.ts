@@ -35,7 +35,8 @@ export function createIndexedDbStorage(name: string): FlagStorage {
   // (a second store, `keyval-store`, that this client never uses). `getAllKeys` is in every browser
   // since 2017 (idb-keyval's cursor fallback was for older ones).
   const read = <T>(run: (s: IDBObjectStore) => Promise<T>) => use()('readonly', run)
-  const write = (run: (s: IDBObjectStore) => void) => use()('readwrite', (s) => (run(s), done(s.transaction)))
+  // Until the transaction completes, and what `run` waits for (`update`'s put) too: its failure fails the write.
+  const write = (run: (s: IDBObjectStore) => unknown) => use()('readwrite', (s) => Promise.all([run(s), done(s.transaction)])) as Promise<unknown> as Promise<void>
   const getMany = (list: string[]) => read((s) => Promise.all(list.map((key) => done(s.get(key)))))
   const setMany = (entries: [string, unknown][]) => write((s) => entries.forEach(([key, value]) => s.put(value, key)))
   const delMany = (list: string[]) => write((s) => list.forEach((key) => s.delete(key)))
@@ -47,6 +48,9 @@ export function createIndexedDbStorage(name: string): FlagStorage {
     getMany,
     setMany,
     delMany,
+    // One transaction: another tab's write cannot land between the read and the write (cache.ts).
+    // (The put is made in a reaction to the get's success: the transaction is still active then.)
+    update: (key, fn) => write((s) => done(s.get(key)).then((value) => (value = fn(value)) && s.put(value, key))),
   }
 }
 
@@ -57,6 +61,8 @@ export interface SafeStorage {
   getMany(keys: string[]): Promise<unknown[]>
   set(key: string, value: unknown): Promise<boolean>
   setMany(entries: [string, unknown][]): Promise<boolean>
+  /** `FlagStorage.update`: `fn` gets what is stored; a truthy result is written, in one transaction where the backend can. */
+  update(key: string, fn: (value: unknown) => unknown): Promise<unknown>
   del(keys: string[]): Promise<void>
   keys(): Promise<string[]>
   /**
@@ -182,6 +188,7 @@ export function createSafeStorage(
     set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
     setMany: (entries) =>
       attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),
+    update: (key, fn) => attempt((b) => (b.update ? b.update(key, fn) : b.get(key).then((value) => (value = fn(value)) && b.set(key, value))), undefined),
     del: (list) => {
       // What this page wrote to IndexedDB before it failed (a full quota still allows deletions)
       // is removed there too once sent or evicted, or the next page would send it again.

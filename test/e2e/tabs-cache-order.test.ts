@@ -136,3 +136,34 @@ test("a page opening while another saves newer values does not write the older e
   // Before: 'v1', the entry page A read and wrote back over B's newer one.
   expect(await banner(b)).toBe('v2')
 })
+
+// The stale write's check (read the entry, keep it when vouched for later) and its write were two
+// transactions as well: a newer entry another tab wrote in the same moment landed between them.
+//
+//   page B   v1 ── stale v1.5: read(v1, older) ───────────────┐
+//   page A   v1 ── v2: write(v2) ──────────────────────────────┴── write(v1.5): v2 gone (before)
+test("a relay's older stale answer and another page's newer values written at the same moment leave the newer ones saved", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(a, 'ready', 'network')
+  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(b, 'ready', 'network')
+  await waitForCachedFlags(a)
+  await a.waitForTimeout(300) // the writes land
+
+  await holdDatabase(a) // both writes below queue behind it, B's first
+  answer = { banner: 'v1.5', fetchedAt: now - 2000, stale: true }
+  expect((await refresh(b)).state).toBe('stale')
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  expect((await refresh(a)).state).toBe('ready')
+  await a.waitForTimeout(100)
+  answer = 503
+  await a.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+  await a.waitForTimeout(300) // the writes land
+
+  await b.reload()
+  await waitForStatus(b, 'stale')
+  // Before: 'v1.5', written over A's v2 after its check had read v1.
+  expect(await banner(b)).toBe('v2')
+})

@@ -167,3 +167,32 @@ test("a relay's older stale answer and another page's newer values written at th
   // Before: 'v1.5', written over A's v2 after its check had read v1.
   expect(await banner(b)).toBe('v2')
 })
+
+// A page switching back to a user it showed before takes their values from its own memory at once
+// (no flash of defaults). Another page may have saved newer ones for that user meanwhile: the page
+// showed what it remembered, older than what the device holds, for as long as the network failed.
+//
+//   page A   ada v1 ── switch to bob ───────────────────────── back to ada: v1 (before), v2 (now)
+//   page B                      ada: refresh: v2, saved                    (relay down: 503)
+test('a page switching back to a user shows the newest values saved for them, not the older ones it remembered', async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(a, 'ready', 'network')
+  await waitForCachedFlags(a)
+  await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'bob', plan: 'pro' }))
+  await waitForStatus(a, 'ready', 'network')
+
+  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(b, 'ready', 'network')
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(b)
+  expect(await banner(b)).toBe('v2')
+  await b.waitForTimeout(300) // the write lands
+
+  answer = 503
+  await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'ada', plan: 'pro' }))
+  await waitForStatus(a, 'stale')
+  // Before: 'v1', what page A remembered of ada, although v2 was saved for her.
+  expect(await banner(a)).toBe('v2')
+})

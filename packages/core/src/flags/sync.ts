@@ -309,7 +309,10 @@ export function createSync(deps: SyncDeps) {
       }
       if (!started) return status()
       const run = (switching = (async () => {
-        if (!known) await loadCache(nextHash, next.targetingKey)
+        // Read even when this page remembered the user (`known`, shown at once): another tab may
+        // have saved newer values for them since, and the newer of the two is what a failed
+        // attempt leaves on screen (before, the page's older memory, for the whole outage).
+        await loadCache(nextHash, next.targetingKey)
         // A request still out is for a context since replaced: its answer will be discarded (the
         // generation guard). Switches meanwhile replace each other; the latest goes when it settles.
         while (inFlight && nextHash === state.contextHash) await new Promise((resolve) => void inFlight!.promise.then((wake = resolve as () => void)))

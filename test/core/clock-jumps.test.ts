@@ -154,3 +154,35 @@ test('events: another tab was sending when the clock jumped back an hour; this p
     await receiver.close()
   }
 })
+
+// An entry saved while the device's clock ran two days ahead carries that time (heldAt). Read back,
+// such a time is untrusted (the oldest possible), so a relay's stale answer newer than the entry
+// is shown, as it should be; but the write of that answer compared the raw future time and was
+// skipped. A reload in the outage that followed went back to the entry's older values.
+//
+//   device clock  +2 days ─── set right ──────────────────────────────
+//   page 1        v1 saved (heldAt: +2 days)
+//   page 2                      relay stale v1.5 (fetched after v1): shown, not saved (before)
+//   page 3 (relay down)                                              v1 (before), v1.5 (now)
+test("a relay's stale answer newer than an entry saved while the clock ran ahead is saved: the reload after shows it", async () => {
+  const storage = createMemoryStorage()
+  const ahead = skewedClock()
+  ahead.skew = 48 * HOUR
+  server.always(flags([{ key: 'banner', value: 'v1' }]))
+  const first = make({ storage, clock: ahead, liveUpdates: false })
+  await first.client.start()
+  await first.client.close()
+
+  // The clock is set right. The relay's upstream fails: it serves what it fetched after v1, stale.
+  server.always({ body: { flags: [{ key: 'banner', value: 'v1.5' }], metadata: { holdfast: { source: 'data-dir', fetchedAt: Date.now(), stale: true } } } })
+  const second = make({ storage, liveUpdates: false })
+  await second.client.start()
+  expect(second.client.getValue('banner', '')).toBe('v1.5')
+  await second.client.close()
+
+  server.always({ status: 503 })
+  const third = make({ storage, liveUpdates: false })
+  expect((await third.client.start()).state).toBe('stale')
+  // Before: 'v1', the entry the skipped write left.
+  expect(third.client.getValue('banner', '')).toBe('v1.5')
+})

@@ -53,7 +53,7 @@ export interface FlagCache {
 
 /** Creates the cache of one client on `storage`, for the flag server at `url`. */
 export function createFlagCache(options: { storage: SafeStorage; url: () => string; logger: Logger; now: () => number }): FlagCache {
-  const { storage, url, logger } = options
+  const { storage, url, logger, now } = options
   const memo = new Map<string, CacheRecord>()
   const keyFor = (targetingKey: string) => CACHE_PREFIX + hashString(`${url()}\n${targetingKey}`)
   let chain: Promise<unknown> = Promise.resolve()
@@ -75,8 +75,8 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
   // before the jump, every later use would read as "in the future", the oldest possible, and the
   // user just loaded would be the one evicted.
   function useTime(): number {
-    const now = options.now()
-    lastUse = lastUse < now || lastUse > now + CLOCK_SKEW_MS ? now : lastUse + 1
+    const t = now()
+    lastUse = lastUse < t || lastUse > t + CLOCK_SKEW_MS ? t : lastUse + 1
     return lastUse
   }
 
@@ -84,8 +84,8 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     const all = (await storage.keys()).filter((k) => k.startsWith(CACHE_PREFIX))
     if (all.length <= MAX_CACHED_CONTEXTS) return
     const records = await storage.getMany(all)
-    const now = options.now()
-    const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], now) })).sort((a, b) => a.usedAt - b.usedAt)
+    const t = now()
+    const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], t) })).sort((a, b) => a.usedAt - b.usedAt)
     const gone = ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS).map((r) => r.key)
     for (const key of gone) memo.delete(key)
     await storage.del(gone)
@@ -103,7 +103,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         //
         //   tab B   write(v2) ──────────┐              one transaction: the touch is before or after
         //   tab A   read(v1) ───────────┴─ touch(v1)   v2 as a whole (two: v2 was lost, v1 back)
-        await storage.update(key, (value) => (raw = value) && (record = parseCacheRecord(value, options.now())) && { ...(value as object), usedAt: useTime() })
+        await storage.update(key, (value) => (raw = value) && (record = parseCacheRecord(value, now())) && { ...(value as object), usedAt: useTime() })
         if (raw === undefined) return undefined
         if (!record) {
           logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
@@ -118,17 +118,21 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     write(targetingKey, input) {
       const key = keyFor(targetingKey)
       // An optional field the input leaves undefined is stored so, and read back as absent.
-      const record: CacheRecord & { usedAt: number } = { ...input, v: CACHE_VERSION, savedAt: options.now(), usedAt: useTime() }
+      const record: CacheRecord & { usedAt: number } = { ...input, v: CACHE_VERSION, savedAt: now(), usedAt: useTime() }
       memo.set(key, record)
       return queue(async () => {
         // The entry is shared by the pages of the origin. In one page a relay's stale answer older
         // than the values held never replaces them (merge.ts); a page that held older values still
         // took it, and wrote it over the newer values another page had saved: after a reload in an
         // outage, the older values were back. (Read raw: a foreign entry's fields compare as nothing.
-        // Read and written in one transaction: see `read`.)
+        // Read and written in one transaction: see `read`. Its time is trusted as a read trusts it: one
+        // written while the clock ran days ahead is the oldest, or every stale answer, newer ones too,
+        // was left unsaved for those days.)
         let kept: unknown
         await storage.update(key, (held) =>
-          (kept = input.stale && held && (held as CacheInput).contextHash == input.contextHash && (held as CacheInput).heldAt! > input.heldAt!) ? 0 : record,
+          (kept = input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!)
+            ? 0
+            : record,
         )
         if (!kept) await evict()
       }, undefined)

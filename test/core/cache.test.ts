@@ -43,6 +43,31 @@ test('a second client on the same database serves cached values before the netwo
   expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'hi' }, source: 'cache', stale: true })
 })
 
+// A read records its use (usedAt) in the read's own transaction (so it cannot write an older entry
+// over another tab's: e2e/tabs-cache-order.test.ts). A disk that refuses every write (quota) fails
+// that touch, never the read: the values saved before are still shown. (Passes on main too, where
+// the touch was a second transaction; pinned because the two are one now.)
+test('with the disk full at start (every write refused), the cached values are still shown, and the page goes on in memory', async () => {
+  const name = uniqueStorageName('cache-full')
+  const first = make(name).client
+  await first.start()
+  await first.close()
+
+  server.always('hang')
+  const put = IDBObjectStore.prototype.put
+  IDBObjectStore.prototype.put = function () {
+    throw new DOMException('The quota has been exceeded.', 'QuotaExceededError')
+  }
+  try {
+    const { client, startHung } = make(name)
+    const status = await startHung()
+    expect(status).toMatchObject({ state: 'stale', source: 'cache', storage: 'memory' })
+    expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'hi' }, source: 'cache' })
+  } finally {
+    IDBObjectStore.prototype.put = put
+  }
+})
+
 test('cached values are visible while the first request is still pending', async () => {
   const name = uniqueStorageName('cache-pending')
   const first = make(name).client

@@ -51,15 +51,19 @@ afterAll(async () => {
 })
 
 const banner = async (page: Page) => (await readShown(page)).values['banner-config']
+/** A page of the fixture on the relay, once it shows the relay's answer. */
+const openReady = async () => {
+  const page = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+  await waitForStatus(page, 'ready', 'network')
+  return page
+}
 const refresh = (page: Page) => page.evaluate(() => window.holdfast.refresh())
 
 test("a page holding older values takes a relay's older stale answer, but does not write it over the newer values another page saved", async () => {
   const now = Date.now()
   answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
-  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(a, 'ready', 'network')
-  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(b, 'ready', 'network')
+  const a = await openReady()
+  const b = await openReady()
   await waitForCachedFlags(a)
 
   answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
@@ -83,6 +87,7 @@ test("a page holding older values takes a relay's older stale answer, but does n
 
 // Holds the origin's flag database busy (a readwrite transaction kept alive), as a slow disk or
 // another script does, until `release`: what the pages ask of it meanwhile queues, in order.
+const releaseDatabase = (page: Page) => page.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
 const holdDatabase = (page: Page) =>
   page.evaluate(
     () =>
@@ -109,8 +114,7 @@ const holdDatabase = (page: Page) =>
 test("a page opening while another saves newer values does not write the older entry it read back over them", async () => {
   const now = Date.now()
   answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
-  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(b, 'ready', 'network')
+  const b = await openReady()
   await waitForCachedFlags(b)
   await b.waitForTimeout(300) // the write lands
 
@@ -124,7 +128,7 @@ test("a page opening while another saves newer values does not write the older e
   expect(await banner(b)).toBe('v2')
   await b.waitForTimeout(100) // B's write is queued behind the busy database, after A's read
   answer = 503
-  await b.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+  await releaseDatabase(b)
 
   await waitForStatus(a, 'stale')
   expect(await banner(a)).toBe('v1') // what it read before B's answer: honest
@@ -145,10 +149,8 @@ test("a page opening while another saves newer values does not write the older e
 test("a relay's older stale answer and another page's newer values written at the same moment leave the newer ones saved", async () => {
   const now = Date.now()
   answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
-  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(a, 'ready', 'network')
-  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(b, 'ready', 'network')
+  const a = await openReady()
+  const b = await openReady()
   await waitForCachedFlags(a)
   await a.waitForTimeout(300) // the writes land
 
@@ -159,7 +161,7 @@ test("a relay's older stale answer and another page's newer values written at th
   expect((await refresh(a)).state).toBe('ready')
   await a.waitForTimeout(100)
   answer = 503
-  await a.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+  await releaseDatabase(a)
   await a.waitForTimeout(300) // the writes land
 
   await b.reload()
@@ -177,14 +179,12 @@ test("a relay's older stale answer and another page's newer values written at th
 test('a page switching back to a user shows the newest values saved for them, not the older ones it remembered', async () => {
   const now = Date.now()
   answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
-  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(a, 'ready', 'network')
+  const a = await openReady()
   await waitForCachedFlags(a)
   await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'bob', plan: 'pro' }))
   await waitForStatus(a, 'ready', 'network')
 
-  const b = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await waitForStatus(b, 'ready', 'network')
+  const b = await openReady()
   answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
   await refresh(b)
   expect(await banner(b)).toBe('v2')

@@ -52,8 +52,8 @@ afterAll(async () => {
 
 const banner = async (page: Page) => (await readShown(page)).values['banner-config']
 /** A page of the fixture on the relay, once it shows the relay's answer. */
-const openReady = async () => {
-  const page = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
+const openReady = async (params: Record<string, string> = {}) => {
+  const page = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off', ...params })
   await waitForStatus(page, 'ready', 'network')
   return page
 }
@@ -104,25 +104,26 @@ const holdDatabase = (page: Page) =>
       }),
   )
 
-// A page that opens reads the user's entry and then "touches" it (writes it back with its recency).
-// Read and touch were two transactions: another page's write that landed between them was
-// overwritten with the entry as it was read, older values.
+// A page that takes a user (at start, on a switch) reads their entry and then "touches" it (writes it
+// back with its recency). Read and touch were two transactions: another page's write that landed
+// between them was overwritten with the entry as it was read, older values.
 //
-//   page B   v1 ── refresh: v2 ─── write(v2) ───────────────┐
-//   page A        opens: read(v1) ──────────────────────────┴── touch(v1 + usedAt): v2 gone (before)
-//   reload B (outage)                                           shows v1 (before), v2 (now)
-test("a page opening while another saves newer values does not write the older entry it read back over them", async () => {
+//   page B   ada v1 ── refresh: v2 ── write(v2) ─────────────┐
+//   page A   bob ── switch to ada: read(v1) ─────────────────┴── touch(v1 + usedAt): v2 gone (before)
+//   reload B (outage)                                            shows v1 (before), v2 (now)
+test("a page taking a user while another saves newer values for them does not write the older entry it read back over them", async () => {
   const now = Date.now()
   answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
   const b = await openReady()
+  const a = await openReady({ user: 'bob' })
   await waitForCachedFlags(b)
-  await b.waitForTimeout(300) // the write lands
+  await b.waitForTimeout(300) // the writes land
 
   await holdDatabase(b) // a busy disk, for well under the client's 3 s storage bound
   const before = asked
-  const a = await openFixture(e2e.context, e2e.fixture.url, { flags: relayUrl, events: 'off' })
-  await a.waitForTimeout(200)
-  expect(asked, 'page A is still reading its cache').toBe(before)
+  await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'ada', plan: 'pro' }))
+  await a.waitForTimeout(100)
+  expect(asked, "page A is still reading ada's entry").toBe(before)
   answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
   await refresh(b)
   expect(await banner(b)).toBe('v2')

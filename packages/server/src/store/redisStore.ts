@@ -58,8 +58,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
   let opened = false
   let closed = false
-  // When a command last succeeded, for the heartbeat's "nothing answered for a while", on a
-  // monotonic clock: on the wall clock (`lastOkAt`, the status's epoch time), NTP setting it back
+  // When a command last succeeded, for the heartbeat's "nothing answered for a while" and the
+  // status's `lastOkAgeMs`, on a monotonic clock: on the wall clock (`lastOkAt`, the status's epoch time), NTP setting it back
   // an hour made the last answer look an hour ahead, and no PING went out for the hour; a command
   // connection gone half-open while the relay asked nothing was said up all that time.
   let lastOkTick: number | undefined
@@ -321,7 +321,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       listeners.add(listener)
       return () => void listeners.delete(listener)
     },
-    status: () => ({ ...status }),
+    status: () => ({ ...status, ...(lastOkTick === undefined ? {} : { lastOkAgeMs: Math.round(performance.now() - lastOkTick) }) }),
     async close() {
       if (closed) return
       closed = true

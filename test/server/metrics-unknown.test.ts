@@ -6,8 +6,8 @@
 // answered just now), and every relay without `--snapshot` or `--data-dir` said
 // `holdfast_relay_snapshot_usable 0` / `holdfast_relay_data_dir_used 0`, the values that mean
 // "the snapshot is torn" and "the data dir's mount hung": an alert on either fired on every relay.
-import { describe, expect, it } from 'vitest'
-import type { FlagServer } from '@holdfast/server'
+import { describe, expect, it, vi } from 'vitest'
+import { createServerMetrics, type FlagServer } from '@holdfast/server'
 import { DEMO_FLAGS, evaluate, startServer, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
@@ -56,5 +56,39 @@ describe('a gauge the relay has no value for is absent, never 0', () => {
     expect(await sample(server, 'holdfast_redis_last_ok_age_seconds')).toBeUndefined()
     // The definitions served do have an age.
     expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('the age of what is served', () => {
+  it('grows through an outage, also after the wall clock was set back an hour', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    upstream.set({ status: 503, text: 'down' })
+    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeLessThan(1)
+    const wall = Date.now.bind(Date)
+    vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000)
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      // Before, what is served looked fetched an hour ahead: 0 s old for the hour, and the alert
+      // the README recommends (on this age) never fired however long the outage lasted.
+      expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeGreaterThanOrEqual(1.4)
+    } finally {
+      vi.restoreAllMocks()
+    }
+  })
+
+  it('of the definitions grows too, also after the metrics clock was set back an hour', async () => {
+    const metrics = createServerMetrics()
+    let clock = Date.now()
+    const fetchedAt = clock
+    metrics.bind({ definitionsFetchedAt: () => fetchedAt, now: () => clock })
+    const age = async () => (await metrics.registry.getSingleMetric('holdfast_flag_definitions_age_seconds')!.get()).values[0]?.value
+    expect(await age()).toBe(0)
+    clock -= 3_600_000
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // Before: 0 s old for the hour.
+    expect(await age()).toBeGreaterThanOrEqual(1.4)
   })
 })

@@ -18,11 +18,15 @@ const TIMEOUT_MS = 2000
 describe('a leader that goes silent', () => {
   // Set back: NTP steps the follower's clock back an hour after the report. Before, the report
   // looked an hour ahead and the follower said fresh for the hour whatever became of the leader;
-  // now its age is measured on the steady clock (a step back counts as no time).
+  // now its age is measured on the steady clock (across a step back, the time a monotonic clock saw pass).
+  // Quiet, then set back: nothing read the follower's clock for longer than that (real time) before
+  // the step. Before, the step counted as no time and so did the quiet before it: the leader's
+  // silence looked a moment old, fresh for a poll, its timeout and the margin more.
   it.each([
-    ['', false],
-    [' (its clock set back an hour after the report)', true],
-  ])("a follower says stale once the leader's last report is older than a poll and its timeout, and fresh again when one comes%s", async (_, stepBack) => {
+    ['', 'none'],
+    [' (its clock set back an hour after the report)', 'back'],
+    [' (its clock set back an hour after a quiet longer than that)', 'quiet'],
+  ] as const)("a follower says stale once the leader's last report is older than a poll and its timeout, and fresh again when one comes%s", async (_, step) => {
     const redis = await redisServer()
     const store = () => createRedisStore({ url: redis.url, namespace: 'silent', commandTimeoutMs: 300 })
     // The leader: holds the lease (renewed for as long as it lives) and reports only when told.
@@ -47,15 +51,20 @@ describe('a leader that goes silent', () => {
     await waitFor(() => follower.relayStatus().redis?.role === 'follower' && follower.relayStatus().ready && follower.relayStatus().upstream.state === 'ok', 10_000)
     expect(follower.freshness()).toMatchObject({ source: 'upstream', stale: false })
 
-    if (stepBack) {
+    if (step === 'quiet') {
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS + TIMEOUT_MS + 3000))
       clock -= 3600_000
+    } else {
+      if (step === 'back') {
+        clock -= 3600_000
+        expect(follower.freshness()!.stale).toBe(false)
+      }
+      // Within a poll interval and a poll's timeout of the report, the next one may still be on its way.
+      clock += POLL_MS + TIMEOUT_MS
       expect(follower.freshness()!.stale).toBe(false)
+      clock += 5000
     }
-    // Within a poll interval and a poll's timeout of the report, the next one may still be on its way.
-    clock += POLL_MS + TIMEOUT_MS
-    expect(follower.freshness()!.stale).toBe(false)
     // Past that (and a margin for Redis), nothing vouches for the flags: the leader's "ok" is unknown now.
-    clock += 5000
     expect(follower.freshness()!.stale).toBe(true)
     expect(follower.relayStatus().stale).toBe(true)
 

@@ -4,6 +4,10 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createMemoryStore, createRedisStore, storeNamespace, type SharedStore, type StoreNotice } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
+import { startTcpProxy } from '../support/tcpProxy'
+import { Registry } from 'prom-client'
+// The metrics are registered by the relay's option wiring (internal to the server package).
+import { registerStoreMetrics } from '../../packages/server/src/store/storeMetrics'
 import { waitFor } from './helpers'
 
 // Real processes on a shared, loaded machine: generous limits; every wait polls for its condition.
@@ -293,6 +297,48 @@ describe('Redis down or stuck', () => {
     // No command from here on: the store's own heartbeat finds Redis answering again.
     await waitFor(() => s.status().state === 'up', 10_000)
     expect((await s.get('definitions')).ok).toBe(true)
+  })
+
+  it('a command connection gone half-open while nothing is asked is found by the heartbeat, also after the wall clock was set back an hour', async () => {
+    const server = await redis()
+    const proxy = await startTcpProxy(server.port)
+    cleanups.push(() => proxy.close())
+    const s = store({ ...server, url: proxy.url }, 'half-open', { commandTimeoutMs: 200, heartbeatMs: 100 })
+    await connected(s)
+    const wall = Date.now.bind(Date)
+    vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000)
+    try {
+      proxy.silenceCommands()
+      // Before, the last answer looked an hour ahead, so no PING went out for the hour: the status
+      // said up (holdfast_store_up 1) however long Redis stopped answering the relay.
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      expect(s.status().state).toBe('down')
+    } finally {
+      vi.restoreAllMocks()
+    }
+  })
+
+  it("the age of Redis's last answer grows while it does not answer, also after the wall clock was set back an hour", async () => {
+    const server = await redis()
+    const s = store(server, 'age', { commandTimeoutMs: 200, heartbeatMs: 100 })
+    await connected(s)
+    const registry = new Registry()
+    let clock = Date.now()
+    registerStoreMetrics(registry, { status: () => ({ ...s.status(), taken: 0 }), now: () => clock })
+    const age = async () => (await registry.getSingleMetric('holdfast_redis_last_ok_age_seconds')!.get()).values[0]?.value
+    server.pause()
+    try {
+      await waitFor(() => s.status().state === 'down', 5000)
+      clock -= 3_600_000
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      // Before, Redis's last answer looked an hour ahead: 0 s ago, for the hour it did not answer
+      // (an alert on holdfast_redis_last_ok_age_seconds never fired).
+      expect(await age()).toBeGreaterThanOrEqual(1.5)
+    } finally {
+      server.resume()
+    }
+    await waitFor(() => s.status().state === 'up', 10_000)
+    expect(await age()).toBeLessThan(1)
   })
 
   it('an event loop stalled past the command timeout (a long GC, a big parse) is not Redis failing: the answer that came meanwhile counts, the status stays up, the subscription is kept', async () => {

@@ -41,3 +41,22 @@ describe('an upstream 400 whose body is not an OFREP error', () => {
     })
   })
 })
+
+// OFREP 0.3.0 (openapi.yaml, evaluationSuccess) requires `reason` in a success entry, with UNKNOWN
+// among its values; CONTRACT §2 lets Holdfast's own client take an entry without one. The relay
+// answers OFREP clients it did not write, so an upstream's entry without a reason goes on with
+// UNKNOWN (the spec's word for it), everything else as the upstream wrote it. Pinned: found right.
+describe('an upstream success entry without a reason', () => {
+  it('goes on with reason UNKNOWN, its value, variant and metadata unchanged, on the bulk and the single-flag route', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: 5, variant: 'five', metadata: { owner: 'ops' } }, { key: 'beta', value: true, reason: 'TARGETING_MATCH' }] }) })
+    const server = await relay(upstream)
+    const bulk = await answer(await evaluate(server, { targetingKey: 'u' }))
+    expect(bulk.status).toBe(200)
+    expect(bulk.body.flags).toEqual([
+      { key: 'limit', value: 5, variant: 'five', reason: 'UNKNOWN', metadata: { owner: 'ops' } },
+      { key: 'beta', value: true, reason: 'TARGETING_MATCH' },
+    ])
+    const one = await answer(await post(`${server.url}/ofrep/v1/evaluate/flags/limit`, { context: { targetingKey: 'u' } }))
+    expect(one.body).toMatchObject({ key: 'limit', value: 5, variant: 'five', reason: 'UNKNOWN' })
+  })
+})

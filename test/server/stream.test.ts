@@ -4,10 +4,10 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, request } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 // The client's parser is internal to the on-demand chunk (exporting it would pull it into the first load).
 import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
-import type { FlagdDefinitions, FlagServer } from '@holdfast/server'
+import { createStreamHub, type FlagdDefinitions, type FlagServer } from '@holdfast/server'
 import { evaluate, startServer, tempDir, waitFor } from './helpers'
 // The CLI's option reading is internal to the server package (bin.ts uses it).
 import { buildServerOptions } from '../../packages/server/src/cliOptions'
@@ -19,7 +19,7 @@ function flagsFile(defaultVariant: 'on' | 'off'): string {
 }
 
 /** Opens the stream with fetch and records what arrives, parsed by the client's own parser. */
-async function openStream(server: FlagServer, headers: Record<string, string> = {}) {
+async function openStream(server: Pick<FlagServer, 'url'>, headers: Record<string, string> = {}) {
   const controller = new AbortController()
   const response = await fetch(`${server.url}/holdfast/v1/stream`, { headers, signal: controller.signal })
   const events: SseEvent[] = []
@@ -52,6 +52,43 @@ async function openStream(server: FlagServer, headers: Record<string, string> = 
       controller.abort()
       await done
     },
+  }
+}
+
+/** Moves `Date.now()` by `ms` (NTP stepping the wall clock) until the test ends. */
+function stepWallClock(ms: number) {
+  const wall = Date.now.bind(Date)
+  vi.spyOn(Date, 'now').mockImplementation(() => wall() + ms)
+}
+
+/** An origin for `--flags-url` that serves `document`, or 503s during `outage`. */
+async function withOrigin(run: (origin: { url: string; document: string; outage(server: FlagServer, meanwhile: () => void): Promise<void> }) => Promise<void>) {
+  let failing = false
+  const origin = {
+    url: '',
+    document: flagsFile('off'),
+    /** Fails until the server says failing, runs `meanwhile`, then answers until the server says ok again. */
+    async outage(server: FlagServer, meanwhile: () => void) {
+      failing = true
+      await waitFor(() => server.source.status().state === 'failing', 5000)
+      meanwhile()
+      failing = false
+      await waitFor(() => server.source.status().state === 'ok', 5000)
+    },
+  }
+  const listener = createServer((_req, res) => {
+    if (failing) return void res.writeHead(503).end()
+    res.writeHead(200, { 'Content-Type': 'application/json' })
+    res.end(origin.document)
+  })
+  await new Promise<void>((done) => listener.listen(0, '127.0.0.1', done))
+  origin.url = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/flags.json`
+  try {
+    await run(origin)
+  } finally {
+    vi.restoreAllMocks()
+    listener.closeAllConnections()
+    await new Promise((r) => listener.close(r))
   }
 }
 
@@ -293,31 +330,17 @@ describe('the event stream', () => {
   })
 
   it('with --flags-url: a change goes out at once, but the change that ends an outage is spread over the window', async () => {
-    let failing = false
-    let document = flagsFile('off')
-    const origin = createServer((_req, res) => {
-      if (failing) return void res.writeHead(503).end()
-      res.writeHead(200, { 'Content-Type': 'application/json' })
-      res.end(document)
-    })
-    await new Promise<void>((done) => origin.listen(0, '127.0.0.1', done))
-    const originUrl = `http://127.0.0.1:${(origin.address() as AddressInfo).port}/flags.json`
-    try {
-      const server = await startServer({ flags: undefined, flagsUrl: originUrl, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9 } })
+    await withOrigin(async (origin) => {
+      const server = await startServer({ flags: undefined, flagsUrl: origin.url, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9 } })
       const stream = await openStream(server)
       await waitFor(() => stream.retries.length > 0, 5000)
 
-      document = flagsFile('on')
+      origin.document = flagsFile('on')
       const ordinary = Date.now()
       await waitFor(() => stream.events.length === 1, 5000)
       expect(Date.now() - ordinary).toBeLessThan(1500)
 
-      failing = true
-      await waitFor(() => server.source.status().state === 'failing', 5000)
-      document = flagsFile('off')
-      const before = server.source.current()!.version
-      failing = false
-      await waitFor(() => server.source.current()!.version !== before, 5000)
+      await origin.outage(server, () => (origin.document = flagsFile('off')))
       const recovered = Date.now()
       // The notice waits random() × window = 2.25 s here.
       await new Promise((r) => setTimeout(r, 1000))
@@ -325,9 +348,88 @@ describe('the event stream', () => {
       await waitFor(() => stream.events.length === 2, 5000)
       expect(Date.now() - recovered).toBeGreaterThanOrEqual(2000)
       await stream.close()
+    })
+  })
+
+  // "Within the last minute" of a failure is read on a clock NTP cannot step (the hub's `now`,
+  // fixed here: no time passes on it), whatever the wall clock does meanwhile.
+  it('with --flags-url: the wall clock stepped forward an hour during an outage, the recovery is still spread (not every tab at once)', async () => {
+    await withOrigin(async (origin) => {
+      const server = await startServer({ flags: undefined, flagsUrl: origin.url, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9, now: () => 5_000 } })
+      const streams = await Promise.all(Array.from({ length: 3 }, () => openStream(server)))
+      await waitFor(() => streams.every((s) => s.retries.length > 0), 5000)
+      await origin.outage(server, () => {
+        origin.document = flagsFile('on')
+        stepWallClock(3_600_000)
+      })
+      await new Promise((r) => setTimeout(r, 1000))
+      // Before, the outage looked an hour old: all three got the notice at the recovery.
+      expect(streams.map((s) => s.events.length)).toEqual([0, 0, 0])
+      await waitFor(() => streams.every((s) => s.events.length === 1), 5000)
+      await Promise.all(streams.map((s) => s.close()))
+    })
+  })
+
+  it('with --flags-url: the wall clock set back an hour after a brief failure, an ordinary edit two minutes on goes out at once', async () => {
+    let steady = 5_000
+    await withOrigin(async (origin) => {
+      const server = await startServer({ flags: undefined, flagsUrl: origin.url, pollIntervalSeconds: 0.1, liveUpdates: { recoveryWindowMs: 2500, random: () => 0.9, now: () => steady } })
+      const stream = await openStream(server)
+      await waitFor(() => stream.retries.length > 0, 5000)
+      // The origin fails a moment and comes back unchanged: no notice, nothing to spread.
+      await origin.outage(server, () => {})
+      steady += 120_000
+      stepWallClock(-3_600_000)
+      origin.document = flagsFile('on')
+      const edited = Date.now()
+      await waitFor(() => stream.events.length === 1, 5000)
+      // Before, the failure looked an hour ahead ("within the minute"): held back 2.25 s.
+      expect(Date.now() - edited).toBeLessThan(1500)
+      await stream.close()
+    })
+  })
+
+  it('proxy mode: the wall clock stepped forward an hour during an outage, the change the recovering round finds is still spread', async () => {
+    const hub = createStreamHub({ recoveryWindowMs: 2500, random: () => 0.9, now: () => 5_000 })
+    const host = createServer((req, res) => hub.handle(req, res))
+    await new Promise<void>((done) => host.listen(0, '127.0.0.1', done))
+    try {
+      const streams = await Promise.all(Array.from({ length: 3 }, () => openStream({ url: `http://127.0.0.1:${(host.address() as AddressInfo).port}` })))
+      await waitFor(() => streams.every((s) => s.retries.length > 0), 5000)
+      // The re-ask rounds: the upstream down for the first, back with a change (told as news, as
+      // it is found) after the wall clock's step.
+      let rounds = 0
+      let news = () => {}
+      let recovered = () => {}
+      const recovering = new Promise<void>((done) => (recovered = done))
+      hub.watchUpstream(
+        async () => {
+          if (++rounds === 1) return { outcome: 'failed', changed: [], answered: 0 }
+          if (rounds === 2) {
+            stepWallClock(3_600_000)
+            news()
+            recovered()
+            return { outcome: 'ok', changed: ['u1'], answered: 1 }
+          }
+          return { outcome: 'ok', changed: [], answered: 1 }
+        },
+        50,
+        undefined,
+        undefined,
+        (listener) => ((news = listener), () => {}),
+      )
+      // (Not waitFor: it reads the wall clock, which jumps an hour in that round.)
+      await recovering
+      await new Promise((r) => setTimeout(r, 1000))
+      // Before, the failed round looked an hour old: all three got the notice 250 ms after the news.
+      expect(streams.map((s) => s.events.length)).toEqual([0, 0, 0])
+      await waitFor(() => streams.every((s) => s.events.length === 1), 5000)
+      await Promise.all(streams.map((s) => s.close()))
     } finally {
-      origin.closeAllConnections()
-      await new Promise((r) => origin.close(r))
+      vi.restoreAllMocks()
+      hub.close()
+      host.closeAllConnections()
+      await new Promise((r) => host.close(r))
     }
   })
 

@@ -3,8 +3,10 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, constants, openSync } from 'node:fs'
 import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { FlagdDefinitions } from '@holdfast/server'
+// The watcher is internal to the server package (the file source uses it).
+import { watchPath } from '../../packages/server/src/flags/watchFile'
 import { evaluate, flagsByKey, manyFlags, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 
 function killSwitch(defaultVariant: 'on' | 'off', extra: FlagdDefinitions['flags'] = {}): string {
@@ -315,6 +317,43 @@ describe('reloads that protect what is served', () => {
     } finally {
       writing = false
       await writer
+    }
+  })
+})
+
+// The burst bound of the watcher itself (watchFile.ts), with a settle time the writes never leave.
+describe('a burst of change signals', () => {
+  // Set back: NTP steps the wall clock back an hour once the burst began. Before, its start looked
+  // an hour ahead, so "at most maxWaitMs into the burst" was an hour away: nothing went live while
+  // the writes went on.
+  it.each([
+    ['', false],
+    [', the wall clock set back an hour during it', true],
+  ])('still calls onChange within the bound while the writes go on%s', async (_, stepBack) => {
+    const file = join(await tempDir(), 'flags.json')
+    await writeFile(file, killSwitch('off'))
+    let changes = 0
+    const stop = watchPath(file, () => changes++, { settleMs: 400, maxWaitMs: 300 })
+    let writing = true
+    const writer = (async () => {
+      for (let n = 0; writing; n++) {
+        await writeFile(file, killSwitch(n % 2 === 0 ? 'on' : 'off'))
+        await new Promise((r) => setTimeout(r, 20))
+      }
+    })()
+    try {
+      await new Promise((r) => setTimeout(r, 100))
+      if (stepBack) {
+        const wall = Date.now.bind(Date)
+        vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000)
+      }
+      await new Promise((r) => setTimeout(r, 1500))
+      expect(changes).toBeGreaterThan(0)
+    } finally {
+      writing = false
+      await writer
+      stop()
+      vi.restoreAllMocks()
     }
   })
 })

@@ -2,7 +2,8 @@
 // `cut()` is a network partition for whoever connects through it (open connections are dropped and
 // new ones are closed at once, while the target stays up for everyone else); `restore()` heals it.
 // `silenceSubscribers()` makes the connections that subscribed half-open: nothing more reaches
-// them from Redis, nothing fails, the sockets stay open.
+// them from Redis, nothing fails, the sockets stay open; `silenceCommands()` does the same to the
+// others.
 import { connect, createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 
@@ -17,6 +18,8 @@ export interface TcpProxy {
    * `alsoLater`, to those that subscribe later), leaving them open: a subscription gone deaf.
    */
   silenceSubscribers(alsoLater?: boolean): void
+  /** The same for every connection that sent no SUBSCRIBE (a command connection gone half-open). */
+  silenceCommands(): void
   close(): Promise<void>
 }
 
@@ -26,9 +29,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const open = new Set<Socket>()
   const subscribers = new Set<Socket>()
   const silent = new Set<Socket>()
+  const upstreams = new WeakSet<Socket>()
   const server = createServer((client) => {
     if (cut) return void client.destroy()
     const upstream = connect(targetPort, '127.0.0.1')
+    upstreams.add(upstream)
     for (const socket of [client, upstream]) {
       open.add(socket)
       socket.once('close', () => open.delete(socket))
@@ -60,6 +65,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     silenceSubscribers(alsoLater = false) {
       for (const socket of subscribers) silent.add(socket)
       silenceLater ||= alsoLater
+    },
+    silenceCommands() {
+      for (const socket of open) if (!subscribers.has(socket) && !upstreams.has(socket)) silent.add(socket)
     },
     close: () =>
       new Promise<void>((done) => {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client'
+import { createAgeReader } from './flags/ageReader'
 
 /**
  * The server's Prometheus metrics, in one registry per server (two servers in one process, as in
@@ -50,6 +51,8 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
   let fetchedAt: () => number | undefined = () => undefined
   let loopDelay: () => { p50: number; p99: number; max: number } | undefined = () => undefined
   let now = Date.now
+  // The wall clock set back made the definitions look fetched ahead: 0 s old (see ageReader.ts).
+  const definitionsAgeOf = createAgeReader(() => now())
 
   const definitionsAge = new Gauge({
     name: 'holdfast_flag_definitions_age_seconds',
@@ -59,7 +62,7 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
       const at = fetchedAt()
       // None served (proxy mode, or not ready): no sample. A gauge without labels holds 0 until
       // set, and an age of 0 says "fresh".
-      if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+      if (at !== undefined) this.set(definitionsAgeOf(at) / 1000)
       else this.remove()
     },
   })

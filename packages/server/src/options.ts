@@ -62,6 +62,7 @@ export const streamHubOptionsSchema = z
     retryMs: intervalMs('retryMs', 100).optional(),
     recoveryWindowMs: intervalMs('recoveryWindowMs', 0).optional(),
     inactivityDelaySec: wholeSeconds('inactivityDelaySec', 1, 2_147_483).optional(),
+    now: isFunction.optional(),
   })
   .loose()
 

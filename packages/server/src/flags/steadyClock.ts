@@ -1,22 +1,29 @@
 /**
  * A clock that only moves forward, made from a wall clock (`now`, epoch ms): the sum of its steps
- * forward since the first reading, a step back counting as no time. For "how long since" on the
- * injected clock: a wall clock NTP sets back an hour made something a second old look an hour
- * ahead (neither recent nor old: every "within the last minute" said no until the clock caught up).
- * Read it at each event it measures; a step back is caught at the next reading, so the time from
- * the step to that reading is not counted. A reading that is not a finite number (NaN, Infinity:
- * a broken injected clock) is skipped: kept as the last one, every later step compared false with
- * it, and the clock stood still for good ("within the last minute" true for ever).
- * Default: none (each user passes its own `now`).
+ * forward since the first reading; across a step back, the time `tick` (a monotonic clock) says
+ * passed since the reading before. For "how long since" on the injected clock: a wall clock NTP
+ * sets back an hour made something a second old look an hour ahead (neither recent nor old: every
+ * "within the last minute" said no until the clock caught up). Before `tick`, a step back counted
+ * as no time, and so did everything from the reading before it to the step: a follower last read
+ * at its leader's report ten minutes earlier, then stepped back, called that leader's silence a
+ * moment old, so its values were fresh again for a poll, its timeout and the margin.
+ * A reading that is not a finite number (NaN, Infinity: a broken injected clock) is skipped: kept
+ * as the last one, every later step compared false with it, and the clock stood still for good
+ * ("within the last minute" true for ever).
+ * Default: none for `now` (each user passes its own); `tick` is `performance.now()`.
  */
-export function createSteadyClock(now: () => number): () => number {
+export function createSteadyClock(now: () => number, tick: () => number = () => performance.now()): () => number {
   let last: number | undefined
+  let lastTick = tick()
   let elapsed = 0
   const read = () => {
     const at = now()
+    const ticked = tick()
     if (!Number.isFinite(at)) return elapsed
     if (last !== undefined && at > last) elapsed += at - last
+    else if (last !== undefined && at < last && ticked > lastTick) elapsed += ticked - lastTick
     last = at
+    lastTick = ticked
     return elapsed
   }
   read()

@@ -11,14 +11,15 @@ import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, intervalForSize } from './persistence'
 import { contextRecordSchema, readRecord } from './records'
-import { sourceStatusOf, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
+import { sourceStatusOf, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
 import { createSilenceGate } from './silenceGate'
 import { createCanary, pickCanary } from './canary'
 import { createContextSaver } from './contextSaver'
+import { createReaskRounds } from './reaskRounds'
 import { judgeShared } from './sharedTake'
-import { classifyFailure, opensBreaker, REFUSED_ANSWER, UPSTREAM_DOWN } from './failureClass'
+import { classifyFailure, opensBreaker } from './failureClass'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -110,7 +111,7 @@ const RESHARE_AFTER_MS = 30_000
 
 type Outcome =
   // `recovered`: the answer before was served stale (see HeldContext.servedStale). `evicted`: a
-  // round's context evicted while its request waited for a turn: not asked (see refreshAll).
+  // round's context evicted while its request waited for a turn: not asked (see refreshAll in reaskRounds.ts).
   | { kind: 'fresh'; changed: string[]; recovered?: true; evicted?: true }
   // `paused`: not asked at all, the upstream asked these credentials to wait (429/503 + Retry-After).
   // `refused`: the upstream answered, and this context's answer (or these credentials) was refused:
@@ -120,7 +121,6 @@ type Outcome =
   | { kind: 'failed'; failure: UpstreamFailureKind; message: string; paused?: true; refused?: true; unasked?: true; silent?: true }
   | { kind: 'rejected'; status: number; body: unknown }
 
-const REFRESH_CONCURRENCY = 4
 // An upstream 429's or 503's `Retry-After` is waited out for at most this long: "10 years" must
 // not leave the relay serving stale values for that long, and one under a second is not worth a pause.
 const MAX_RATE_LIMIT_PAUSE_MS = 60_000
@@ -129,7 +129,7 @@ const MIN_RATE_LIMIT_PAUSE_MS = 1000
 const PROBE_KEY = '\u0000probe'
 
 // Not a flag key (keys are strings a flag service names; none is empty with a NUL): in `told`, a
-// context served stale that is fresh again (see refreshAll).
+// context served stale that is fresh again (see refreshAll in reaskRounds.ts).
 const RECOVERED = '\u0000recovered'
 
 
@@ -179,9 +179,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let newsAfter = 0
   // A second change found by a user's request, told when the next round begins (see tellNews).
   let owedNews = false
-  // The contexts asked in the sweep under way (see refreshAll): a round bounded in time asks the
-  // users seen most recently first, and turn about the others, from where the last round stopped.
-  const swept = new Set<string>()
   // The flag keys told of (see `newsListeners`) since the sweep began, not only in this round: a
   // round cut at its bound forgot them, and the next one's first idle context still holding the
   // old value was news again, a notice (every open tab refetching) each round for the whole sweep.
@@ -262,13 +259,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `--snapshot`: whether it could be used at start (a torn one is reported, not served).
   let snapshotState: SnapshotState | undefined
   let refusesStart = true
-  let refreshing: Promise<RefreshResult> | undefined
-  // The round `refreshing` runs, as far as it got: what a refresh answers when the round outlasts
-  // its bound (`answerWithinMs`).
-  let round: { at: number; contexts: number; asked: number; changed: Set<string> } | undefined
-  // While a round runs: has it ask the users seen most recently again (see `reaskRecent()` below).
-  let reaskRecent: (() => void) | undefined
-  let lastRound: RelayStatus['reask']
   // When (the steady clock) the warning that no upstream request could start was last logged.
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
@@ -374,7 +364,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return { kind: 'failed', failure: 'timeout', message }
     }
     const held = cache.get(key)
-    // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll).
+    // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll in reaskRounds.ts).
     if (reask && !held && !joined.has(key)) {
       slots.release()
       return { kind: 'fresh', changed: [], evicted: true }
@@ -701,212 +691,31 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return notReady('no answer held for this context')
   }
 
-  // The `count` contexts whose users asked most recently and can be asked now (held, their request
-  // known, not out already), but not those whose failure ended a round (see `cutBy`).
-  const mostRecent = (count: number): string[] => {
-    const found: string[] = []
-    const keys = [...askedBy.keys()]
-    for (let i = keys.length - 1; i >= 0 && found.length < count; i--) {
-      const key = keys[i]
-      if (!cutBy.has(key) && !inFlight.has(key) && cache.get(key)?.request) found.push(key)
-    }
-    return found
-  }
-
-  const refreshAll = (): Promise<RefreshResult> => {
-    refreshing ??= (async (): Promise<RefreshResult> => {
+  const rounds = createReaskRounds({
+    cache,
+    askedBy,
+    told,
+    cutBy,
+    inFlight,
+    roundMs,
+    onUnauthorized: options.onUnauthorized,
+    unauthorizedSince,
+    now,
+    steady,
+    closed: () => closed,
+    tellOwedNews: () => {
       if (owedNews) {
         owedNews = false
         newsListeners.emit(undefined)
       }
-      // A round asked every context held, least recently used first, and told nothing until it
-      // ended: 10,000 contexts at 2 s an answer are 80 minutes, and a change made for the user of
-      // an open tab reached it that late. Now a round lasts `roundMs` at most, and takes in turn
-      // one from each of two lanes: the users seen most recently first (an open tab asked when it
-      // loaded, and again on each notice), and the sweep: the others, those the rounds since the
-      // sweep began have not asked yet, least recently seen first, so every context held is still
-      // asked, idle or not (a tab with its stream open asks nothing until a notice comes). What a
-      // round does not reach is asked when its user asks (every request goes upstream) or in the
-      // next rounds. (Sorted in place: stable, the contexts no user asked for here keep their order.)
-      const all = cache.entries()
-      const asked = all.filter(([, held]) => held.request !== undefined)
-      const unknown = all.length - asked.length
-      asked.sort(([a], [b]) => (askedBy.get(b) ?? 0) - (askedBy.get(a) ?? 0))
-      const keys = new Set(asked.map(([key]) => key))
-      for (const key of swept) if (!keys.has(key)) swept.delete(key)
-      let sweep = asked.filter(([key]) => !swept.has(key)).reverse()
-      if (sweep.length === 0) {
-        swept.clear()
-        told.clear()
-        sweep = [...asked].reverse()
-      }
-      const lanes = [[...asked.filter(([key]) => !cutBy.has(key)), ...asked.filter(([key]) => cutBy.has(key))], sweep]
-      const taken = new Set<string>()
-      let turn = 0
-      // The users seen most recently, asked again in this round (see `reaskRecent`): at most one
-      // request in four (one of the recent lane's two turns), and only while some context is still
-      // to be asked once, so they slow the round by a quarter at most and never hold it open. Not
-      // one asked in this round since the tick before (performance.now() when each was last
-      // taken): not back to back when an interval is about an answer's time. Queued in turn, not
-      // replaced at each tick: replaced, with ticks faster than its requests, the first two were
-      // asked again by turns for ever and the third never.
-      let again: string[] = []
-      const takenAt = new Map<string, number>()
-      let tickAt = performance.now()
-      reaskRecent = () => {
-        const since = tickAt
-        tickAt = performance.now()
-        for (const key of mostRecent(REFRESH_CONCURRENCY)) {
-          if ((takenAt.get(key) ?? -Infinity) < since && !again.includes(key) && again.length < 2 * REFRESH_CONCURRENCY) again.push(key)
-        }
-      }
-      const first = (lane: Array<[string, HeldContext]>) => {
-        for (let item = lane.shift(); item; item = lane.shift()) {
-          if (taken.has(item[0])) continue
-          taken.add(item[0])
-          swept.add(item[0])
-          takenAt.set(item[0], performance.now())
-          return item
-        }
-        return undefined
-      }
-      // The third element says the context is asked again in this round (not counted in `asked`).
-      const next = (): [string, HeldContext, boolean?] | undefined => {
-        if (closed || performance.now() - begun >= roundMs) return undefined
-        const slot = turn++
-        const recentTurn = slot % 2 === 0
-        if (slot % 4 === 0 && lanes[0].length + lanes[1].length > 0) {
-          for (let key = again.shift(); key !== undefined; key = again.shift()) {
-            const held = cache.get(key)
-            if (!held?.request || inFlight.has(key)) continue
-            takenAt.set(key, performance.now())
-            return [key, held, true]
-          }
-        }
-        return recentTurn ? (first(lanes[0]) ?? first(lanes[1])) : (first(lanes[1]) ?? first(lanes[0]))
-      }
-      const started = now()
-      // The bound is a duration, on the monotonic clock: a wall clock stepped back an hour (NTP
-      // after a suspend) let a round run whole, and the users seen most recently were not asked
-      // again until it ended (80 minutes for 10,000 contexts at 2 s an answer).
-      const begun = performance.now()
-      const changed = new Set<string>()
-      const progress = (round = { at: started, contexts: asked.length, asked: 0, changed })
-      let failure: { kind: string; message: string } | undefined
-      // An answer for one context refused by the guard: the round goes on, and says `refused`.
-      let refusal: { kind: string; message: string } | undefined
-      let answersRefused = 0
-      let answered = 0
-      // Contexts whose request failed (no answer, a timeout, 5xx, HTML…) in this round.
-      let failedCount = 0
-      // Credentials the upstream refused (401/403) in this round: it would refuse each of their
-      // contexts the same way. One SDK key every browser sends, revoked, made a round of 10,000
-      // refused requests; now their other contexts are not asked (nor counted in `asked`), and
-      // what the refusal does to values (`clear`, `clear-after`) is done to them as to the one asked.
-      const refusedCredentials = new Set<string>()
-      const worker = async () => {
-        for (let item = next(); item; item = next()) {
-          const [key, held, askedAgain] = item
-          const credentials = contextKey({}, held.request!.forwarded)
-          if (refusedCredentials.has(credentials)) {
-            const since = unauthorizedSince.get(credentials)
-            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(options.onUnauthorized, since, steady())) {
-              cache.delete(key)
-              save(true)
-            }
-            continue
-          }
-          // Evicted since the round began (least recently used, newer users came): not asked, nor
-          // put back. Before, it was asked and held again (pushing out a user seen since), and its
-          // every flag counted as changed: a notice to every open tab for nothing.
-          if (!cache.get(key)) continue
-          const outcome = await shared(key, held.request!.context, held.request!.forwarded, true)
-          if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
-          // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,
-          // neither a failure of the round nor its end (the other keys' changes must still come).
-          if (outcome.kind === 'failed' && outcome.paused) continue
-          // Evicted while it waited for a turn (maxUpstreamRequests): not asked, so neither `asked`
-          // nor `answered` (before, both counted it, and the status said the upstream was asked).
-          if (outcome.kind === 'fresh' && outcome.evicted) continue
-          if (!askedAgain) progress.asked++
-          // The upstream answered for this context (values, a 304, a 400, or an answer refused here).
-          if (!askedAgain && (outcome.kind !== 'failed' || outcome.refused)) answered++
-          if (outcome.kind === 'fresh') for (const flag of outcome.changed) changed.add(flag)
-          else if (outcome.kind === 'failed' && outcome.refused) {
-            refusal = { kind: outcome.failure, message: outcome.message }
-            if (REFUSED_ANSWER.has(outcome.failure)) answersRefused++
-          }
-          else if (outcome.kind === 'failed') {
-            failure = { kind: outcome.failure, message: outcome.message }
-            if (!askedAgain) failedCount++
-            // The upstream itself is down (no answer, a timeout, 5xx/429, a captive portal's HTML):
-            // every other context would fail the same way, each costing it a request (and, hanging,
-            // a timeout). The round ends here; the next interval asks again. A 401/403 or a refused
-            // answer concerns one context's key or values: the others are still asked.
-            if (UPSTREAM_DOWN.has(outcome.failure)) {
-              for (const lane of lanes) lane.length = 0
-              again = []
-              // What it finds once the upstream is back is news again.
-              told.clear()
-              cutBy.delete(key)
-              cutBy.add(key)
-              if (cutBy.size > REFRESH_CONCURRENCY) cutBy.delete(cutBy.values().next().value!)
-            }
-          }
-        }
-      }
-      // Nothing asked yet in this process: at least find out whether the upstream answers.
-      if (asked.length === 0) await probe()
-      await Promise.all(Array.from({ length: Math.min(REFRESH_CONCURRENCY, asked.length) }, worker))
-      // A round that asked every context, the upstream answering some, did its work: the contexts
-      // it failed alone (a rule that crashes on one user's attributes) keep their values, stale,
-      // and are named in `failed` and `error`. Before, such a round answered 502 `failed` each
-      // time, and a deploy step running `curl -f …/refresh` failed for one user's context.
-      // Alone means: fewer failed than answered, and the breaker did not open on them (two contexts
-      // of three answering 503 is an upstream going down, not one user's rule).
-      const failedAlone = failure !== undefined && failedCount < answered && progress.asked === asked.length && !breaker.open
-      const result: RefreshResult = { outcome: failure && !failedAlone ? 'failed' : refusal ? 'refused' : changed.size > 0 ? 'applied' : 'unchanged', version: cache.version(), changed: [...changed].sort(), contexts: asked.length, asked: progress.asked, answered, startedAt: started, unknown }
-      if (failedCount > 0) result.failed = failedCount
-      if (asked.length === 0 && health.state !== 'ok') {
-        result.outcome = 'failed'
-        if (health.lastError) failure = { kind: health.lastError.kind, message: health.lastError.message }
-      }
-      // The answer for every context asked (two or more) refused: one context's values are that
-      // context's problem, but an upstream that gave nobody a usable answer is failing (a broken
-      // deploy answering every user with junk must not read `ok` while `refused` climbs).
-      const count = progress.asked
-      if (!failure && refusal && count >= 2 && answersRefused === count) {
-        record({ type: 'failure', at: now(), error: { kind: refusal.kind as UpstreamFailureKind, message: `every answer in the latest round was refused (${count} contexts): ${refusal.message}` } })
-      }
-      if (failure ?? refusal) result.error = failure ?? refusal
-      lastRound = { at: started, contexts: asked.length, asked: count, answered, durationMs: Math.round(performance.now() - begun), outcome: result.outcome, unknown }
-      return result
-    })().finally(() => {
-      refreshing = undefined
-      round = undefined
-      reaskRecent = undefined
-    })
-    return refreshing
-  }
-
-  // A round asks every context held, 4 at a time: 10,000 contexts at a healthy 2 s an answer is
-  // about 80 minutes. An operator's refresh waited all that time (curl and every proxy between gave
-  // up long before, and said nothing of what happened). Now it answers by `answerWithinMs` with how
-  // far the round got, and the round goes on; a refresh meanwhile joins it (never a second round).
-  const refreshWithin = async (answerWithinMs: number | undefined): Promise<RefreshResult> => {
-    const running = refreshAll()
-    if (answerWithinMs === undefined) return running
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), answerWithinMs)))
-    try {
-      const done = await Promise.race([running, late])
-      if (done !== 'late') return done
-    } finally {
-      clearTimeout(timer)
-    }
-    const at = round ?? { at: now(), contexts: 0, asked: 0, changed: new Set<string>() }
-    return { outcome: 'running', version: cache.version(), changed: [...at.changed].sort(), contexts: at.contexts, asked: at.asked, startedAt: at.at }
-  }
+    },
+    ask: (key, context, forwarded) => shared(key, context, forwarded, true),
+    save,
+    probe,
+    breakerOpen: () => breaker.open,
+    health: () => health,
+    record,
+  })
 
   return {
     origin: 'upstream',
@@ -933,7 +742,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     current: () => undefined,
     subscribe: listeners.add,
     async refresh() {
-      const result = await refreshAll()
+      const result = await rounds.refreshAll()
       return result.outcome !== 'failed'
     },
     status(): FlagSourceStatus {
@@ -951,17 +760,17 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         breaker,
         unasked,
         probing: probing !== undefined,
-        lastRound,
-        round,
+        lastRound: rounds.lastRound(),
+        round: rounds.round(),
         dataDir: persistence ? persistence.state() : undefined,
         snapshotState,
         redis: shared$?.status(),
         at: now(),
       }),
-    refreshDetails: (refreshOptions) => refreshWithin(refreshOptions?.answerWithinMs),
+    refreshDetails: (refreshOptions) => rounds.refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
     onReaskNews: (listener) => newsListeners.add(listener),
-    reaskRecent: () => reaskRecent?.(),
+    reaskRecent: () => rounds.reaskRecent(),
     // Only a relay holding contexts it can ask (asked in this process: it knows them) re-asks for
     // another relay's streams; one with nothing of its own would only probe the upstream for nobody.
     ...(shared$?.streamsOpen && shared$.fleetStreamsOpen

@@ -39,7 +39,9 @@ export function watchPath(
   const schedule = () => {
     if (stopped) return
     clearTimeout(timer)
-    const now = Date.now()
+    // A monotonic clock: on the wall clock, NTP setting it back an hour mid-burst made the burst's
+    // start look an hour ahead, and continuous writes kept every version off for the hour.
+    const now = performance.now()
     burstStarted ??= now
     // A plain debounce starves under continuous edits (a generator writing 40 times a second):
     // past maxWaitMs since the burst began, fire anyway.

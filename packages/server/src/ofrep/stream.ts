@@ -44,6 +44,14 @@ export interface StreamHubOptions {
   /** Jitter source. Default `Math.random`. */
   random?: () => number
   /**
+   * The clock of "an outage within the last minute" (ms; only differences are read). Default
+   * `performance.now()`, a monotonic clock: on the wall clock, NTP stepping it forward an hour
+   * between a failure and the recovery made the outage look an hour old, so the recovery's notice
+   * went to every stream at once (every tab refetching in the same instant); set back an hour, an
+   * ordinary edit up to an hour later was held back as if it ended an outage.
+   */
+  now?: () => number
+  /**
    * The path (and query) advertised as `eventStreams[].endpoint.requestUri`, joined by clients to
    * the origin of their OFREP URL. Default `/holdfast/v1/stream` under the path the handler is
    * mounted at, as the host says it (Express `app.use('/flags', handler)`: `req.baseUrl`;
@@ -119,6 +127,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
   const windowMs = options.recoveryWindowMs ?? 10_000
   const inactivityDelaySec = options.inactivityDelaySec ?? 120
   const random = options.random ?? Math.random
+  const now = options.now ?? (() => performance.now())
   const streams = new Set<ServerResponse>()
   // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
   // another, so an origin that flaps (every answer ends an outage) costs a client one refetch per
@@ -212,11 +221,11 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // A local file has no outages, only edits (an editor that saves by renaming may make one
       // read fail on the way): its notices always go out at once.
       const remote = source.origin !== 'file' && source.origin !== 'inline'
-      let lastErrorAt = source.current() ? -Infinity : Date.now()
+      let lastErrorAt = source.current() ? -Infinity : now()
       return source.subscribe((event) => {
-        if (event.type === 'error') lastErrorAt = Date.now()
+        if (event.type === 'error') lastErrorAt = now()
         if (event.type !== 'update') return
-        const spread = remote && Date.now() - lastErrorAt < OUTAGE_MEMORY_MS
+        const spread = remote && now() - lastErrorAt < OUTAGE_MEMORY_MS
         lastErrorAt = -Infinity
         hub.notify({ type: 'refetchEvaluation', etag: event.version.version, lastModified: Math.floor(event.version.fetchedAt / 1000) }, spread)
       })
@@ -228,13 +237,13 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // an answer another relay got, taken from the store), and is spread all the same.
       let failedAt = -Infinity
       const spread = () => {
-        const ends = failing || Date.now() - failedAt < OUTAGE_MEMORY_MS
+        const ends = failing || now() - failedAt < OUTAGE_MEMORY_MS
         failedAt = -Infinity
         return ends
       }
       const failed = () => {
         failing = true
-        failedAt = Date.now()
+        failedAt = now()
       }
       let running = false
       // Behind a load balancer a tab's stream and its bulk requests may be on different relays:

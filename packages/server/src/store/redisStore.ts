@@ -58,6 +58,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
   let opened = false
   let closed = false
+  // When a command last succeeded, for the heartbeat's "nothing answered for a while" and the
+  // status's `lastOkAgeMs`, on a monotonic clock: on the wall clock (`lastOkAt`, the status's epoch time), NTP setting it back
+  // an hour made the last answer look an hour ahead, and no PING went out for the hour; a command
+  // connection gone half-open while the relay asked nothing was said up all that time.
+  let lastOkTick: number | undefined
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let subscribed = false
   let announced = false
@@ -101,6 +106,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const markUp = () => {
     commandsOk = true
     status.lastOkAt = Date.now()
+    lastOkTick = performance.now()
     update()
   }
   const markDown = (error: string) => {
@@ -227,7 +233,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       subscriber.connect().catch(() => {})
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
-        if (client.isReady && (status.lastOkAt === undefined || Date.now() - status.lastOkAt >= every || status.state !== 'up')) void run(['PING'])
+        if (client.isReady && (lastOkTick === undefined || performance.now() - lastOkTick >= every || status.state !== 'up')) void run(['PING'])
         checkSubscriber()
       }, every)
       heartbeat.unref?.()
@@ -315,7 +321,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       listeners.add(listener)
       return () => void listeners.delete(listener)
     },
-    status: () => ({ ...status }),
+    status: () => ({ ...status, ...(lastOkTick === undefined ? {} : { lastOkAgeMs: Math.round(performance.now() - lastOkTick) }) }),
     async close() {
       if (closed) return
       closed = true

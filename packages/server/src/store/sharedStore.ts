@@ -54,6 +54,12 @@ export interface StoreStatus {
   state: 'connecting' | 'up' | 'down'
   /** Epoch ms of the latest successful command. Absent until one succeeds. */
   lastOkAt?: number
+  /**
+   * Ms since the latest successful command, on a monotonic clock (what
+   * `holdfast_redis_last_ok_age_seconds` says): read against `lastOkAt`, a wall clock set back an
+   * hour made it 0 for the hour. Absent until one succeeds, and from a store without it (memory).
+   */
+  lastOkAgeMs?: number
   /** The latest failure, kept after recovery so an operator can see what happened. */
   lastError?: string
   /** Commands that failed or timed out since the store was opened. */

@@ -59,9 +59,11 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
     help: 'Seconds since the shared store last answered a command.',
     registers,
     collect() {
-      const at = source.status().lastOkAt
+      const { lastOkAt: at, lastOkAgeMs } = source.status()
       // Never answered: no sample (the 0 a gauge without labels holds until set says "just now").
-      if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
+      // The store's own monotonic age first: the wall clock set back made `at` look ahead (0 s).
+      if (lastOkAgeMs !== undefined) this.set(lastOkAgeMs / 1000)
+      else if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
       else this.remove()
     },
   })

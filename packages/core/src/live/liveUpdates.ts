@@ -80,7 +80,7 @@ export function startLiveUpdates(
 ): LiveUpdates | undefined {
   const key = `holdfast-live:${deps.url}${keyTag(deps.headers)}`
   const ok = result.kind === 'ok'
-  const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+  const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
   if (!Array.isArray(advertised)) {
     void deps.sync.request('explicit', { full: true })
@@ -91,7 +91,7 @@ export function startLiveUpdates(
   // OFREP URL's origin without a query (the reference server's) is remembered for a 304; for any
   // other, a 304 costs one full refetch instead.
   if (ok)
-    storage(() =>
+    safely(() =>
       stream && (!sameOrigin(stream.url, deps.url) || stream.url.includes('?'))
         ? localStorage.removeItem(key)
         : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
@@ -116,7 +116,9 @@ export function startLiveUpdates(
 // a production page could open the stream path staging was given. Tabs of one key still share one
 // stream. A headers function does not: a token that rotates would make every tab lead (a stream
 // each, where a browser allows six connections to an origin).
-const keyTag = (headers: HeadersOption | undefined) => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')
+// Headers whose getter throws (a token read after logout) name no fixed key, as for the cache
+// (client.ts): thrown here, the chunk's start was an unhandled rejection and live updates never started.
+const keyTag = (headers: HeadersOption | undefined) => safely(() => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')) ?? ''
 
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
@@ -124,13 +126,14 @@ const LEADER_WAIT_MS = 5000
 /** Shortest time between two refetches for notices: at most two a second, and a change still shows within 2 s. */
 const NOTICE_GAP_MS = 500
 
-/** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
-function storage<T>(use: () => T): T | undefined {
+/**
+ * `use()`, or undefined when it throws: localStorage may be missing (a ReferenceError) or throw
+ * (private mode, blocked storage), and the app's headers may have a getter that throws.
+ */
+function safely<T>(use: () => T): T | undefined {
   try {
-    return typeof localStorage === 'undefined' ? undefined : use()
-  } catch {
-    return undefined
-  }
+    return use()
+  } catch {}
 }
 
 /** Starts live updates for one client (see the file comment). */

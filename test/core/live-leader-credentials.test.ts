@@ -183,3 +183,34 @@ it('a tab whose key changes to the key of another tab leaves the old stream and 
   server.change('production')
   await pollUntil(() => banner(switched) === 'production-v2' && banner(production) === 'production-v2', 5000, 'the production change to show in both tabs')
 }, 20_000)
+
+// A 304 has no body to say where the stream is: the stream a 200 advertised is remembered per static
+// headers for the next page. Before, a key changed under a running page was remembered only at the
+// chunk's next start (the next page): that page, answered 304 on the new key, found no record and
+// asked again in full, one request more than needed.
+it('a page that changed its key remembers the stream for the new key at once: the next page on that key, answered 304, makes no full refetch to find it', async () => {
+  const server = await perKeyServer()
+  const headers = { 'X-API-Key': 'staging' }
+  const page = tab(server.url, 'staging', { headers, liveUpdates: { shareTabs: false } })
+  await page.start()
+  await pollUntil(() => open(server, 'staging') === 1, 5000, 'the staging stream')
+  headers['X-API-Key'] = 'production'
+  await page.refresh()
+  if (banner(page) !== 'production-v1') await page.refresh()
+  await pollUntil(() => open(server, 'production') === 1, 5000, 'the stream to reopen with the production key')
+  await page.close()
+
+  // The next page on the production key, rendered with production's snapshot: its ETag is current.
+  const before = server.requests()
+  const next = tab(server.url, 'production', {
+    liveUpdates: { shareTabs: false },
+    bootstrap: { context: { targetingKey: 'user-1' }, flags: [{ key: 'banner', value: 'production-v1' }], etag: '"production-v1"', fetchedAt: Date.now() },
+  })
+  await next.start()
+  await pollUntil(() => open(server, 'production') === 1, 5000, 'the next page\'s stream')
+  await new Promise((r) => setTimeout(r, 300))
+  // The 304, and the catch-up of the page's first stream (it opens a second late). Before: 3, a
+  // full refetch after the 304 to learn where the stream is.
+  expect(server.requests() - before).toBe(2)
+  expect(banner(next)).toBe('production-v1')
+}, 20_000)

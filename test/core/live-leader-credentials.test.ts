@@ -214,3 +214,31 @@ it('a page that changed its key remembers the stream for the new key at once: th
   expect(server.requests() - before).toBe(2)
   expect(banner(next)).toBe('production-v1')
 }, 20_000)
+
+// The tabs' channel is named by the stream's URL (tabs on other streams never share), and it is
+// not renamed when the server moves the stream: the tabs that shared one go on sharing it. Pinned
+// (not a defect): a follower still hears the leader's notices after the move, and a tab opened
+// after it, on the new URL's channel, leads its own stream; no tab misses the change, and each
+// channel costs one request per change (no flood).
+it('after the server moves its stream, a follower still hears the leader; a tab opened later leads its own; all show the change', async () => {
+  let moved = false
+  const server = await perKeyServer(() => (moved ? '/stream?v=2' : '/stream'))
+  const leader = tab(server.url, 'production')
+  await leader.start()
+  await pollUntil(() => open(server, 'production') === 1, 5000, 'the leader\'s stream')
+  const follower = tab(server.url, 'production')
+  await follower.start()
+  moved = true
+  await leader.refresh()
+  await follower.refresh()
+  const later = tab(server.url, 'production')
+  await later.start()
+  await pollUntil(() => open(server, 'production') === 2, 5000, 'the later tab\'s own stream')
+  expect(server.streams.filter((s) => !s.res.closed).map((s) => s.path)).toEqual(['/stream', '/stream?v=2'])
+  const before = server.requests()
+  server.change('production')
+  await pollUntil(() => [leader, follower, later].every((t) => banner(t) === 'production-v2'), 5000, 'the change in every tab')
+  await new Promise((r) => setTimeout(r, 500))
+  // One per stream (the follower took the leader's answer).
+  expect(server.requests() - before).toBe(2)
+}, 20_000)

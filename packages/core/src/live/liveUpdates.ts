@@ -241,9 +241,14 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   function open() {
     connection ??= createStreamConnection({
-      url: stream.url,
+      // Read at each connect: a stream the server moved (see `share`) is followed at the next.
+      get url() {
+        return stream.url
+      },
       fetch: deps.fetch,
-      headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
+      get headers() {
+        return sameOrigin(stream.url, deps.url) ? deps.headers : undefined
+      },
       clock,
       random: deps.random,
       environment,
@@ -521,11 +526,18 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // At once, not at the next page's chunk start: after a key change (or a move of the stream),
       // the next page's 304 on that key found no record (or the old stream) and asked again in full.
       remember(deps.url, tag, advertised)
-      if (advertised && advertised.url !== stream.url) {
-        // The server moved its stream: follow it.
+      if (advertised) {
+        // The server moved its stream: the next connect goes there (the connection reads `stream`).
+        // One that is open is kept: a vendor's URL signed anew in every answer moved it at each, and
+        // each move's catch-up refetch brought an answer that moved it again, a request and a new
+        // connection a second for as long as the page was open. One that is down (or still
+        // connecting to the old URL) is retried at the new one at once.
+        const moved = advertised.url != stream.url
         stream = advertised
-        disconnect()
-        if (!link || link.leading()) connect()
+        if (moved && connection && !connection.open()) {
+          connection.stop()
+          connection.start()
+        }
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
   }

@@ -3,6 +3,7 @@
 // client with notices (the client's refetches must stay within a bounded rate).
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ClientOptions, FlagClient } from '@holdfast/core'
+import { createManualClock } from '../support/clock'
 import { liveClient, pollUntil as waitFor, startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
@@ -93,5 +94,29 @@ describe('a stream that floods the client with notices', () => {
     await waitFor(() => s.bulk.length - before > during, 5000, 'the refetch after the storm')
     await new Promise((r) => setTimeout(r, 1200))
     expect(s.bulk.length - before).toBeLessThanOrEqual(8)
+  })
+})
+
+describe('a clock set back while the stream is open', () => {
+  // Refetches for notices start at least 500 ms apart, measured on the client's clock. Before, an
+  // NTP step of the clock back an hour made the last refetch look an hour ahead: the next notice
+  // waited for that hour (and every notice in it joined the wait), so no change reached the page
+  // until then (polling off, the default).
+  it('the next notice is still a refetch within the half-second gap, not an hour later', async () => {
+    const s = await ofrepServer()
+    const manual = createManualClock()
+    const clock = { ...manual, skew: 0, now: () => manual.now() + clock.skew }
+    const c = client(s.url, { clock })
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    const before = s.bulk.length
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await waitFor(() => s.bulk.length === before + 1, 3000, 'the first notice\'s refetch')
+    clock.skew = -60 * 60 * 1000
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await new Promise((r) => setTimeout(r, 100))
+    // The gap's timer is on the injected clock: half a second of it is all any notice may wait.
+    manual.advance(500)
+    await waitFor(() => s.bulk.length === before + 2, 3000, 'the second notice\'s refetch')
   })
 })

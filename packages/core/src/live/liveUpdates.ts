@@ -175,7 +175,9 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
    */
   function notice(version?: string, tell?: boolean) {
     const wait = lastNoticeAt + NOTICE_GAP_MS - clock.now()
-    if (wait > 0) {
+    // Never longer than the gap itself: a clock set back an hour (NTP) made the last refetch look an
+    // hour ahead, and every notice of that hour waited for it (no change shown until then).
+    if (wait > 0 && wait <= NOTICE_GAP_MS) {
       gapVersion = version
       gapTell ||= !!tell
       gapTimer ??= clock.setTimeout(() => {

@@ -120,3 +120,45 @@ describe('a clock set back while the stream is open', () => {
     await waitFor(() => s.bulk.length === before + 2, 3000, 'the second notice\'s refetch')
   })
 })
+
+describe('a stream that sends a 10 MB event line', () => {
+  // Pinned (not a defect): the parser refuses a line past 64 KiB as it arrives, so the client never
+  // holds the 10 MB; the connection is dropped like a failed one (backoff, polling meanwhile) and
+  // the values stay.
+  it('is dropped and reconnected on backoff; the values stay and nothing throws', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    s.send(`data: {"type":"refetchEvaluation","etag":"${'x'.repeat(10 * 1024 * 1024)}"}\n\n`)
+    await waitFor(() => s.open[0].closed, 5000, 'the stream to be dropped')
+    await waitFor(() => s.open.length === 2, 8000, 'the reconnect')
+    expect(c.getStatus().state).toBe('ready')
+    expect(c.getDetails('kill-switch', true)).toMatchObject({ value: false, source: 'network' })
+    // The reconnected stream works.
+    const before = s.bulk.length
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await waitFor(() => s.bulk.length > before, 3000, 'the refetch of a notice on the new stream')
+  })
+})
+
+describe('a stream that closes right after it opens, again and again', () => {
+  // Pinned (not a defect): each reopening catches up with one conditional refetch, and the reconnects
+  // back off (2 s doubling, jittered; `retry: 0` is raised to the 2 s floor): a stream that ends at
+  // once never counts as having held (30 s), so the backoff never starts over.
+  it('reconnects on a growing backoff, one catch-up refetch each, no storm', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    const started = Date.now()
+    const before = s.bulk.length
+    while (Date.now() - started < 9000) {
+      for (const res of s.open) if (!res.writableEnded) res.end('retry: 0\n\n')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // 0 s, then 2–4 s, then 4–8 s later: three connections at most in 9 s.
+    expect(s.streamHeaders.length).toBeLessThanOrEqual(3)
+    expect(s.bulk.length - before).toBeLessThanOrEqual(s.streamHeaders.length)
+    expect(c.getStatus().state).toBe('ready')
+  }, 20_000)
+})

@@ -75,7 +75,7 @@ export function startLiveUpdates(
 ): LiveUpdates | undefined {
   const tag = keyTag(deps, result)
   const ok = result.kind === 'ok'
-  const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) ?? 'null') as unknown)
+  const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) as string) as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
   if (!Array.isArray(advertised)) {
     void deps.sync.request('explicit', { full: true })
@@ -190,7 +190,10 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     }
     lastNoticeAt = clock.now()
     if (tell) link?.post({ t: 'notice', version, key: ownKey() })
-    const extra: AttemptExtra = version ? { query: version } : {}
+    // A version from the channel may be another version's or a stray script's: one longer than this
+    // version ever builds (an etag of 512 and a date of 64, URL-encoded) is none, or one tab's
+    // refetch went out with a 100 KB query, was refused (431) and left that tab stale. (Not a string: no length.)
+    const extra: AttemptExtra = version && version.length < 5300 ? { query: version } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
     noticeQueued = true

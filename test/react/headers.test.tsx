@@ -83,6 +83,32 @@ describe('the headers prop', () => {
     unmount()
   }, 30_000)
 
+  // Pinned (passes on main too): the provider copies an object prop in a try, so a getter that
+  // throws (a token read after logout) never reaches core or the live code, and never throws into
+  // render; the last readable headers stay in use until a readable prop comes.
+  it('a headers prop whose getter throws never throws into render; the stream goes on, and reconnects with the next readable token', async () => {
+    const s = await startStreamingOfrep((self) => [{ type: 'sse', url: `${self}/stream` }])
+    streams.push(s)
+    const options: ClientOptions = { url: s.url, context: { targetingKey: 'alice' }, storage: 'memory', liveUpdates: true, refreshOnFocus: false, logger: { warn() {}, error() {} } }
+    let client!: FlagClient
+    const app = (headers: Record<string, string>) => (
+      <FlagProvider {...options} headers={headers}>
+        <Greeting onClient={(c) => (client = c)} />
+      </FlagProvider>
+    )
+    const loggedOut = Object.defineProperty({}, 'Authorization', { enumerable: true, get: () => { throw new Error('no session') } }) as Record<string, string>
+    const { rerender, unmount } = render(app({ Authorization: 'Bearer old' }))
+    await pollUntil(() => s.open.length === 1, 5000, 'the stream')
+    expect(() => rerender(app(loggedOut))).not.toThrow()
+    await act(() => client.refresh())
+    expect(client.getStatus().state).toBe('ready')
+    rerender(app({ Authorization: 'Bearer new' }))
+    s.open[0].destroy()
+    await pollUntil(() => s.streamHeaders.length === 2, 12_000, 'the stream again')
+    expect(s.streamHeaders.map((h) => h.authorization)).toEqual(['Bearer old', 'Bearer new'])
+    unmount()
+  }, 30_000)
+
   // A vendor scopes a stream to the SDK key it was opened with. Before, the stream stayed open with
   // the old key after the prop changed: the new key's changes were never announced (only polling
   // or a focus showed them), and the old key's notices each made a needless refetch.

@@ -228,16 +228,19 @@ it('after the server moves its stream, a follower still hears the leader; a tab 
   await pollUntil(() => open(server, 'production') === 1, 5000, 'the leader\'s stream')
   const follower = tab(server.url, 'production')
   await follower.start()
+  // A change whose answer (a 200) names the new URL: the leader moves its stream there.
   moved = true
-  await leader.refresh()
-  await follower.refresh()
+  server.change('production')
+  await pollUntil(() => banner(leader) === 'production-v2' && banner(follower) === 'production-v2', 5000, 'the first change')
+  await pollUntil(() => server.streams.some((s) => s.path === '/stream?v=2' && !s.res.closed), 5000, 'the leader to move')
   const later = tab(server.url, 'production')
   await later.start()
   await pollUntil(() => open(server, 'production') === 2, 5000, 'the later tab\'s own stream')
-  expect(server.streams.filter((s) => !s.res.closed).map((s) => s.path)).toEqual(['/stream', '/stream?v=2'])
+  // Both on the new URL, one per channel.
+  expect(server.streams.filter((s) => !s.res.closed).map((s) => s.path)).toEqual(['/stream?v=2', '/stream?v=2'])
   const before = server.requests()
   server.change('production')
-  await pollUntil(() => [leader, follower, later].every((t) => banner(t) === 'production-v2'), 5000, 'the change in every tab')
+  await pollUntil(() => [leader, follower, later].every((t) => banner(t) === 'production-v3'), 5000, 'the change in every tab')
   await new Promise((r) => setTimeout(r, 500))
   // One per stream (the follower took the leader's answer).
   expect(server.requests() - before).toBe(2)

@@ -13,7 +13,7 @@ import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
 import { createStreamConnection, random01, type StreamConnection } from './streamConnection'
 import { readStreamInfo, sameOrigin, type StreamInfo } from './streamInfo'
-import { createTabLink, type TabLink, type TabMessage } from './tabs'
+import { createTabLink, fnv, type TabLink, type TabMessage } from './tabs'
 
 /** What flag sync offers live updates (see flags/sync.ts). */
 export interface LiveSync {
@@ -39,8 +39,6 @@ export interface LiveUpdatesDeps {
   logger: Logger
   /** The platform pieces (platform/kit.ts): the loader hands them over, this chunk imports only types. */
   kit: PlatformKit
-  /** The static headers' tag of the answer that started live updates (see `keyTag`). */
-  tag: string
   /**
    * The client's `liveUpdates` options: `shareTabs` (share one stream and the answers between
    * tabs; default where BroadcastChannel and a document exist), `inactivityDelaySec` (overrides the
@@ -69,11 +67,11 @@ export interface LiveUpdates {
  * here through the loader.
  */
 export function startLiveUpdates(
-  deps: Omit<LiveUpdatesDeps, 'stream' | 'tag'>,
+  deps: Omit<LiveUpdatesDeps, 'stream'>,
   result: FetchResult,
   contextHash: string,
 ): LiveUpdates | undefined {
-  const tag = keyTag(deps, result)
+  const tag = keyTag(deps.headers)
   const ok = result.kind === 'ok'
   const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) as string) as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
@@ -84,7 +82,7 @@ export function startLiveUpdates(
   const stream = readStreamInfo(advertised, deps.url)
   // A 200 with a stream is remembered by the live updates' `answered` below, as every later one is.
   if (!stream) return void (ok && remember(deps.url, tag))
-  const live = createLiveUpdates({ ...deps, stream, tag })
+  const live = createLiveUpdates({ ...deps, stream })
   live.answered(result, contextHash)
   return live
 }
@@ -95,12 +93,9 @@ export function startLiveUpdates(
 // a production page could open the stream path staging was given. Tabs of one key still share one
 // stream. A headers function does not: a token that rotates would make every tab lead (a stream
 // each, where a browser allows six connections to an origin).
-// The headers an answer went out with (fetchFlags' `creds`, their hash), never the option read
-// again: an answer to a request sent just before the app changed its key is the old key's (its
-// stream path is not remembered for the new one), and a getter that throws by then (a token read
-// after logout) threw out of the chunk's start, an unhandled rejection that left live updates
-// never started for the page.
-const keyTag = (deps: { headers?: HeadersOption }, result: FetchResult) => (typeof deps.headers == 'object' ? '|' + (result as { creds?: string }).creds : '')
+// Headers whose getter throws (a token read after logout) name no fixed key, as for the cache
+// (client.ts): thrown here, the chunk's start was an unhandled rejection and live updates never started.
+const keyTag = (headers: HeadersOption | undefined) => safely(() => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')) ?? ''
 
 /**
  * Remembers what a 200 of the headers `tag` advertised, for a 304 of the next page (see
@@ -123,7 +118,10 @@ const LEADER_WAIT_MS = 5000
 /** Shortest time between two refetches for notices: at most two a second, and a change still shows within 2 s. */
 const NOTICE_GAP_MS = 500
 
-/** `use()`, or undefined when it throws: localStorage may be missing (a ReferenceError) or throw (private mode, blocked storage). */
+/**
+ * `use()`, or undefined when it throws: localStorage may be missing (a ReferenceError) or throw
+ * (private mode, blocked storage), and the app's headers may have a getter that throws.
+ */
 function safely<T>(use: () => T): T | undefined {
   try {
     return use()
@@ -205,7 +203,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // The channel name carries the message format's version: a tab still running an older Holdfast
   // after a deploy neither leads nor feeds this one. (2: a notice's `version` is its refetch query.)
   // `tag`: the static headers the stream and the channel are those of (see `share`).
-  let tag = deps.tag
+  let tag = keyTag(deps.headers)
   const newLink = (): TabLink | undefined =>
     tabs
       ? createTabLink(`holdfast-live:2:${stream.url}${tag}`, (message) => {
@@ -246,14 +244,9 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   function open() {
     connection ??= createStreamConnection({
-      // Read at each connect: a stream the server moved (see `share`) is followed at the next.
-      get url() {
-        return stream.url
-      },
+      url: stream.url,
       fetch: deps.fetch,
-      get headers() {
-        return sameOrigin(stream.url, deps.url) ? deps.headers : undefined
-      },
+      headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
       clock,
       random: deps.random,
       environment,
@@ -515,7 +508,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // needless refetch) and never the new key's. Dropped, with the tabs' channel and leadership of
       // the old key; this tab joins the new key's (leads, or follows the tab that leads it).
       // (Asleep, it stays deaf: `lead` waits for it to wake.)
-      if (tag != (tag = keyTag(deps, result))) {
+      if (tag != (tag = keyTag(deps.headers))) {
         disconnect()
         link?.close()
         link = newLink()
@@ -531,18 +524,15 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // At once, not at the next page's chunk start: after a key change (or a move of the stream),
       // the next page's 304 on that key found no record (or the old stream) and asked again in full.
       remember(deps.url, tag, advertised)
-      if (advertised) {
-        // The server moved its stream: the next connect goes there (the connection reads `stream`).
-        // One that is open is kept: a vendor's URL signed anew in every answer moved it at each, and
-        // each move's catch-up refetch brought an answer that moved it again, a request and a new
-        // connection a second for as long as the page was open. One that is down (or still
-        // connecting to the old URL) is retried at the new one at once.
-        const moved = advertised.url != stream.url
+      if (advertised && advertised.url !== stream.url) {
+        // The server moved its stream: follow it at once, with no catch-up refetch (this answer is
+        // one). With one (a page's first stream, a second late), a vendor's URL signed anew in
+        // every answer moved it at each, and each move's catch-up brought an answer that moved it
+        // again: a request and a new connection a second for as long as the page was open.
         stream = advertised
-        if (moved && connection && !connection.open()) {
-          connection.stop()
-          connection.start()
-        }
+        disconnect()
+        delayed = true
+        if (!asleep && (!link || link.leading())) open()
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
   }

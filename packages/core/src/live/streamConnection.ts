@@ -18,7 +18,6 @@ import { createSseParser } from './sseParser'
 
 /** What a connection needs; the live-updates driver passes the client's own pieces. */
 export interface StreamConnectionOptions {
-  /** Read at each connect, with `headers` (the driver's are getters that follow a stream the server moved). */
   url: string
   fetch: typeof fetch
   headers?: HeadersOption
@@ -82,9 +81,6 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
   async function connect() {
     if (!running || current) return
     const mine = epoch
-    // Read once, together: the URL may move between connects (the driver follows a stream the
-    // server moved), and the headers are those for this URL (none for another origin's).
-    const { url, headers } = options
     const controller = new AbortController()
     current = controller
     scheduler.began()
@@ -97,20 +93,20 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     let failure: HoldfastError
     try {
       arm()
-      let configured = typeof headers === 'function' ? headers() : headers
+      let configured = typeof options.headers === 'function' ? options.headers() : options.headers
       // An async token getter: awaited, and given up with the connection by the watchdog.
       if (typeof (configured as PromiseLike<unknown> | undefined)?.then === 'function')
         configured = await new Promise((ok, fail) => {
           controller.signal.onabort = fail
           ;(configured as PromiseLike<Record<string, string>>).then(ok, fail)
         })
-      const response = await options.fetch(url, {
+      const response = await options.fetch(options.url, {
         headers: { ...(configured as Record<string, string> | undefined), Accept: 'text/event-stream' },
         signal: controller.signal,
         cache: 'no-store',
         // The headers are for the advertised URL only: on a redirect to another origin fetch drops
         // Authorization but keeps the rest (an X-API-Key). A redirect is refused (a failure: polling).
-        redirect: headers && 'manual',
+        redirect: options.headers && 'manual',
       })
       const type = response.headers.get('Content-Type') ?? ''
       if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) {

@@ -162,3 +162,31 @@ describe('a stream that closes right after it opens, again and again', () => {
     expect(c.getStatus().state).toBe('ready')
   }, 20_000)
 })
+
+describe("a stream's `retry:` field out of the ordinary", () => {
+  // Pinned (not defects): `retry:` is read only when it is ASCII digits (the SSE spec: no sign, no exponent);
+  // 0 is raised to the 2 s floor, and a huge one is capped at 10 minutes (spread to at most twice
+  // that) while polling goes on every ~30 s. Timers on a manual clock: the test reads the waits.
+  for (const [field, low, high] of [
+    ['0', 2000, 4000],
+    ['-1', 2000, 4000],
+    ['1e20', 2000, 4000],
+    ['99999999999999999999', 600_000, 1_200_000],
+  ] as const) {
+    it(`retry: ${field} → the reconnect waits ${low}–${high} ms, and polling goes on meanwhile`, async () => {
+      const s = await ofrepServer()
+      const clock = createManualClock()
+      const c = client(s.url, { clock, random: () => 0.5 })
+      await c.start()
+      await waitFor(() => s.open.length === 1, 5000, 'the stream')
+      const before = clock.pending().length
+      s.open[0].end(`retry: ${field}\n\n`)
+      await waitFor(() => clock.pending().length > before, 5000, 'the reconnect to be scheduled')
+      const waits = clock.pending()
+      // One wait is the reconnect's; another the fallback poll's (30 s ± 20 %).
+      expect(waits.some((ms) => ms >= low && ms <= high)).toBe(true)
+      expect(waits.some((ms) => ms >= 24_000 && ms <= 36_000)).toBe(true)
+      expect(waits.every((ms) => ms <= 1_200_000)).toBe(true)
+    })
+  }
+})

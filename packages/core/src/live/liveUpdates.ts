@@ -531,8 +531,11 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         // again: a request and a new connection a second for as long as the page was open.
         stream = advertised
         disconnect()
-        delayed = true
-        if (!asleep && (!link || link.leading())) open()
+        // (A tab not leading now connects as usual once it leads.)
+        if (!asleep && (!link || link.leading())) {
+          delayed = true
+          open()
+        }
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
   }

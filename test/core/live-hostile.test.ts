@@ -3,6 +3,7 @@
 // client with notices (the client's refetches must stay within a bounded rate).
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { ClientOptions, FlagClient } from '@holdfast/core'
+import { createManualClock } from '../support/clock'
 import { liveClient, pollUntil as waitFor, startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
@@ -94,4 +95,98 @@ describe('a stream that floods the client with notices', () => {
     await new Promise((r) => setTimeout(r, 1200))
     expect(s.bulk.length - before).toBeLessThanOrEqual(8)
   })
+})
+
+describe('a clock set back while the stream is open', () => {
+  // Refetches for notices start at least 500 ms apart, measured on the client's clock. Before, an
+  // NTP step of the clock back an hour made the last refetch look an hour ahead: the next notice
+  // waited for that hour (and every notice in it joined the wait), so no change reached the page
+  // until then (polling off, the default).
+  it('the next notice is still a refetch within the half-second gap, not an hour later', async () => {
+    const s = await ofrepServer()
+    const manual = createManualClock()
+    const clock = { ...manual, skew: 0, now: () => manual.now() + clock.skew }
+    const c = client(s.url, { clock })
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    const before = s.bulk.length
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await waitFor(() => s.bulk.length === before + 1, 3000, 'the first notice\'s refetch')
+    clock.skew = -60 * 60 * 1000
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await new Promise((r) => setTimeout(r, 100))
+    // The gap's timer is on the injected clock: half a second of it is all any notice may wait.
+    manual.advance(500)
+    await waitFor(() => s.bulk.length === before + 2, 3000, 'the second notice\'s refetch')
+  })
+})
+
+describe('a stream that sends a 10 MB event line', () => {
+  // Pinned (not a defect): the parser refuses a line past 64 KiB as it arrives, so the client never
+  // holds the 10 MB; the connection is dropped like a failed one (backoff, polling meanwhile) and
+  // the values stay.
+  it('is dropped and reconnected on backoff; the values stay and nothing throws', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the stream')
+    s.send(`data: {"type":"refetchEvaluation","etag":"${'x'.repeat(10 * 1024 * 1024)}"}\n\n`)
+    await waitFor(() => s.open[0].closed, 5000, 'the stream to be dropped')
+    await waitFor(() => s.open.length === 2, 8000, 'the reconnect')
+    expect(c.getStatus().state).toBe('ready')
+    expect(c.getDetails('kill-switch', true)).toMatchObject({ value: false, source: 'network' })
+    // The reconnected stream works.
+    const before = s.bulk.length
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await waitFor(() => s.bulk.length > before, 3000, 'the refetch of a notice on the new stream')
+  })
+})
+
+describe('a stream that closes right after it opens, again and again', () => {
+  // Pinned (not a defect): each reopening catches up with one conditional refetch, and the reconnects
+  // back off (2 s doubling, jittered; `retry: 0` is raised to the 2 s floor): a stream that ends at
+  // once never counts as having held (30 s), so the backoff never starts over.
+  it('reconnects on a growing backoff, one catch-up refetch each, no storm', async () => {
+    const s = await ofrepServer()
+    const c = client(s.url)
+    await c.start()
+    const started = Date.now()
+    const before = s.bulk.length
+    while (Date.now() - started < 9000) {
+      for (const res of s.open) if (!res.writableEnded) res.end('retry: 0\n\n')
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    // 0 s, then 2–4 s, then 4–8 s later: three connections at most in 9 s.
+    expect(s.streamHeaders.length).toBeLessThanOrEqual(3)
+    expect(s.bulk.length - before).toBeLessThanOrEqual(s.streamHeaders.length)
+    expect(c.getStatus().state).toBe('ready')
+  }, 20_000)
+})
+
+describe("a stream's `retry:` field out of the ordinary", () => {
+  // Pinned (not defects): `retry:` is read only when it is ASCII digits (the SSE spec: no sign, no exponent);
+  // 0 is raised to the 2 s floor, and a huge one is capped at 10 minutes (spread to at most twice
+  // that) while polling goes on every ~30 s. Timers on a manual clock: the test reads the waits.
+  for (const [field, low, high] of [
+    ['0', 2000, 4000],
+    ['-1', 2000, 4000],
+    ['1e20', 2000, 4000],
+    ['99999999999999999999', 600_000, 1_200_000],
+  ] as const) {
+    it(`retry: ${field} → the reconnect waits ${low}–${high} ms, and polling goes on meanwhile`, async () => {
+      const s = await ofrepServer()
+      const clock = createManualClock()
+      const c = client(s.url, { clock, random: () => 0.5 })
+      await c.start()
+      await waitFor(() => s.open.length === 1, 5000, 'the stream')
+      const before = clock.pending().length
+      s.open[0].end(`retry: ${field}\n\n`)
+      await waitFor(() => clock.pending().length > before, 5000, 'the reconnect to be scheduled')
+      const waits = clock.pending()
+      // One wait is the reconnect's; another the fallback poll's (30 s ± 20 %).
+      expect(waits.some((ms) => ms >= low && ms <= high)).toBe(true)
+      expect(waits.some((ms) => ms >= 24_000 && ms <= 36_000)).toBe(true)
+      expect(waits.every((ms) => ms <= 1_200_000)).toBe(true)
+    })
+  }
 })

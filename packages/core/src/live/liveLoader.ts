@@ -9,7 +9,7 @@ import type { LiveOptions } from '../types'
 import type { LiveUpdates, LiveUpdatesDeps } from './liveUpdates'
 
 /** What the loader passes on to the chunk (everything but the stream, known later). */
-export type LiveLoaderDeps = Omit<LiveUpdatesDeps, 'stream' | 'kit'> & { options: LiveOptions }
+export type LiveLoaderDeps = Omit<LiveUpdatesDeps, 'stream' | 'kit'>
 
 /** The up-front half of live updates of one client. */
 export interface LiveLoader {

@@ -11,7 +11,7 @@ import type { PlatformKit } from '../platform/kit'
 import type { Clock, Environment, EnvironmentHandlers, LiveOptions, Logger, HeadersOption } from '../types'
 import type { AttemptExtra, OkResult } from '../flags/sync'
 import type { FetchResult } from '../protocol/fetchFlags'
-import { createStreamConnection, type StreamConnection } from './streamConnection'
+import { createStreamConnection, random01, type StreamConnection } from './streamConnection'
 import { readStreamInfo, sameOrigin, type StreamInfo } from './streamInfo'
 import { createTabLink, fnv, type TabLink, type TabMessage } from './tabs'
 
@@ -39,20 +39,13 @@ export interface LiveUpdatesDeps {
   logger: Logger
   /** The platform pieces (platform/kit.ts): the loader hands them over, this chunk imports only types. */
   kit: PlatformKit
-  /** Share one stream and the answers between tabs. */
-  tabs?: boolean
-  /** Overrides the server's `inactivityDelaySec`. */
-  inactivityDelaySec?: number
-  /** Poll period while the stream is down. Default 30,000 ms (±20 % jitter). */
-  fallbackPollMs?: number
-  /** See `StreamConnectionOptions.heartbeatTimeoutMs`. */
-  heartbeatTimeoutMs?: number
   /**
-   * The first stream of a page opens this long after the first answer, then catches up with one
-   * conditional refetch. A page load is not held open by a never-ending request (tools that wait
-   * for "network idle", such as Playwright's, would wait for ever). Default 1,000 ms in a browser page, 0 elsewhere.
+   * The client's `liveUpdates` options: `shareTabs` (share one stream and the answers between
+   * tabs; default where BroadcastChannel and a document exist), `inactivityDelaySec` (overrides the
+   * server's), `fallbackPollMs` (poll period while the stream is down; default 30,000 ms, ±20 %),
+   * `heartbeatTimeoutMs` (see `StreamConnectionOptions`).
    */
-  firstDelayMs?: number
+  options: LiveOptions
 }
 
 /** The running live updates of one client. */
@@ -74,38 +67,22 @@ export interface LiveUpdates {
  * here through the loader.
  */
 export function startLiveUpdates(
-  deps: Omit<LiveUpdatesDeps, 'stream'> & { options: LiveOptions },
+  deps: Omit<LiveUpdatesDeps, 'stream'>,
   result: FetchResult,
   contextHash: string,
 ): LiveUpdates | undefined {
-  const key = `holdfast-live:${deps.url}${keyTag(deps.headers)}`
+  const tag = keyTag(deps.headers)
   const ok = result.kind === 'ok'
-  const advertised = ok ? (result.streams ?? []) : storage(() => JSON.parse(localStorage.getItem(key) ?? 'null') as unknown)
+  const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) as string) as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
   if (!Array.isArray(advertised)) {
     void deps.sync.request('explicit', { full: true })
     return undefined
   }
   const stream = readStreamInfo(advertised, deps.url)
-  // OFREP: a stream URL may carry a vendor's token and must not be persisted. Only a stream on the
-  // OFREP URL's origin without a query (the reference server's) is remembered for a 304; for any
-  // other, a 304 costs one full refetch instead.
-  if (ok)
-    storage(() =>
-      stream && (!sameOrigin(stream.url, deps.url) || stream.url.includes('?'))
-        ? localStorage.removeItem(key)
-        : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
-    )
-  if (!stream) return undefined
-  const { options } = deps
-  const live = createLiveUpdates({
-    ...deps,
-    stream,
-    tabs: options.shareTabs ?? (typeof BroadcastChannel !== 'undefined' && typeof document !== 'undefined'),
-    inactivityDelaySec: options.inactivityDelaySec,
-    fallbackPollMs: options.fallbackPollMs,
-    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
-  })
+  // A 200 with a stream is remembered by the live updates' `answered` below, as every later one is.
+  if (!stream) return void (ok && remember(deps.url, tag))
+  const live = createLiveUpdates({ ...deps, stream })
   live.answered(result, contextHash)
   return live
 }
@@ -116,7 +93,24 @@ export function startLiveUpdates(
 // a production page could open the stream path staging was given. Tabs of one key still share one
 // stream. A headers function does not: a token that rotates would make every tab lead (a stream
 // each, where a browser allows six connections to an origin).
-const keyTag = (headers: HeadersOption | undefined) => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')
+// Headers whose getter throws (a token read after logout) name no fixed key, as for the cache
+// (client.ts): thrown here, the chunk's start was an unhandled rejection and live updates never started.
+const keyTag = (headers: HeadersOption | undefined) => safely(() => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')) ?? ''
+
+/**
+ * Remembers what a 200 of the headers `tag` advertised, for a 304 of the next page (see
+ * `startLiveUpdates`). OFREP: a stream URL may carry a vendor's token and must not be persisted.
+ * Only a stream on the OFREP URL's origin without a query (the reference server's) is remembered;
+ * for any other, a 304 costs one full refetch instead.
+ */
+function remember(url: string, tag: string, stream?: StreamInfo) {
+  const key = `holdfast-live:${url}${tag}`
+  safely(() =>
+    stream && (!sameOrigin(stream.url, url) || stream.url.includes('?'))
+      ? localStorage.removeItem(key)
+      : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
+  )
+}
 
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
@@ -124,18 +118,21 @@ const LEADER_WAIT_MS = 5000
 /** Shortest time between two refetches for notices: at most two a second, and a change still shows within 2 s. */
 const NOTICE_GAP_MS = 500
 
-/** localStorage, which may be missing or throw (private mode, blocked storage): then undefined. */
-function storage<T>(use: () => T): T | undefined {
+/**
+ * `use()`, or undefined when it throws: localStorage may be missing (a ReferenceError) or throw
+ * (private mode, blocked storage), and the app's headers may have a getter that throws.
+ */
+function safely<T>(use: () => T): T | undefined {
   try {
-    return typeof localStorage === 'undefined' ? undefined : use()
-  } catch {
-    return undefined
-  }
+    return use()
+  } catch {}
 }
 
 /** Starts live updates for one client (see the file comment). */
-export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
-  const { clock, sync, environment } = deps
+function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
+  const { clock, sync, environment, options } = deps
+  const inPage = typeof document !== 'undefined'
+  const tabs = options.shareTabs ?? (inPage && typeof BroadcastChannel !== 'undefined')
   let stream = deps.stream
   let connection: StreamConnection | undefined
   let pollTimer: unknown
@@ -176,7 +173,9 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
    */
   function notice(version?: string, tell?: boolean) {
     const wait = lastNoticeAt + NOTICE_GAP_MS - clock.now()
-    if (wait > 0) {
+    // Never longer than the gap itself: a clock set back an hour (NTP) made the last refetch look an
+    // hour ahead, and every notice of that hour waited for it (no change shown until then).
+    if (wait > 0 && wait <= NOTICE_GAP_MS) {
       gapVersion = version
       gapTell ||= !!tell
       gapTimer ??= clock.setTimeout(() => {
@@ -189,7 +188,10 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     }
     lastNoticeAt = clock.now()
     if (tell) link?.post({ t: 'notice', version, key: ownKey() })
-    const extra: AttemptExtra = version ? { query: version } : {}
+    // A version from the channel may be another version's or a stray script's: one longer than this
+    // version ever builds (an etag of 512 and a date of 64, URL-encoded) is none, or one tab's
+    // refetch went out with a 100 KB query, was refused (431) and left that tab stale. (Not a string: no length.)
+    const extra: AttemptExtra = version && version.length < 5300 ? { query: version } : {}
     if (!sync.busy()) return void sync.request('explicit', extra)
     if (noticeQueued) return
     noticeQueued = true
@@ -203,33 +205,36 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // `tag`: the static headers the stream and the channel are those of (see `share`).
   let tag = keyTag(deps.headers)
   const newLink = (): TabLink | undefined =>
-    deps.tabs
+    tabs
       ? createTabLink(`holdfast-live:2:${stream.url}${tag}`, (message) => {
           try {
             onMessage(message)
           } catch (error) {
-            deps.logger.error('[holdfast] live updates: a message from another tab failed', error)
+            deps.logger.error('live updates: a message from another tab failed', error)
           }
         })
       : undefined
   let link = newLink()
 
-  /** The first connection of a page waits (see `firstDelayMs`); it then catches up once. */
+  /**
+   * The first stream of a page opens a second after the first answer (at once outside a page), then
+   * catches up with one conditional refetch. A page load is not held open by a never-ending request
+   * (tools that wait for "network idle", such as Playwright's, would wait for ever).
+   */
   let delayTimer: unknown
   let delayed = false
   /** The stream opened late (or another tab's stream closed): changes in between were not announced. */
   let delayedOpen = false
 
   function connect(takeover = false) {
-    const wait = deps.firstDelayMs ?? (typeof document === 'undefined' ? 0 : 1000)
     // A tab taking over from a leader that closed connects at once: the page load is long over.
-    if (!delayed && wait > 0 && !takeover) {
+    if (!delayed && inPage && !takeover) {
       delayed = true
       delayTimer = clock.setTimeout(() => {
         delayTimer = undefined
         delayedOpen = true
         if (!closed && !asleep && (!link || link.leading())) open()
-      }, wait)
+      }, 1000)
       return
     }
     delayed = true
@@ -247,7 +252,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       environment,
       logger: deps.logger,
       kit: deps.kit,
-      heartbeatTimeoutMs: deps.heartbeatTimeoutMs,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
       onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
         stopPolling()
@@ -278,7 +283,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   function startPolling() {
     if (pollTimer !== undefined || closed || asleep) return
-    const base = deps.fallbackPollMs ?? 30_000
+    const base = options.fallbackPollMs ?? 30_000
     const next = () => {
       pollTimer = clock.setTimeout(() => {
         pollTimer = undefined
@@ -430,7 +435,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // Into the back/forward cache: frozen there like a frozen tab (restored, it is visible again).
       if (event?.persisted) return sleep()
       if (hiddenTimer !== undefined || asleep) return
-      const seconds = deps.inactivityDelaySec ?? stream.inactivityDelaySec
+      const seconds = options.inactivityDelaySec ?? stream.inactivityDelaySec
       hiddenTimer = clock.setTimeout(() => {
         hiddenTimer = undefined
         sleep()
@@ -457,7 +462,7 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       try {
         share(result, hash)
       } catch (error) {
-        deps.logger.error('[holdfast] live updates failed on an answer', error)
+        deps.logger.error('live updates failed on an answer', error)
       }
     },
     connected: () => connection?.open() ?? false,
@@ -516,21 +521,22 @@ export function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       }
       hold(keyOf(hash), result.upstream)
       const advertised = readStreamInfo(result.streams, deps.url)
+      // At once, not at the next page's chunk start: after a key change (or a move of the stream),
+      // the next page's 304 on that key found no record (or the old stream) and asked again in full.
+      remember(deps.url, tag, advertised)
       if (advertised && advertised.url !== stream.url) {
-        // The server moved its stream: follow it.
+        // The server moved its stream: follow it at once, with no catch-up refetch (this answer is
+        // one). With one (a page's first stream, a second late), a vendor's URL signed anew in
+        // every answer moved it at each, and each move's catch-up brought an answer that moved it
+        // again: a request and a new connection a second for as long as the page was open.
         stream = advertised
         disconnect()
-        if (!link || link.leading()) connect()
+        // (A tab not leading now connects as usual once it leads.)
+        if (!asleep && (!link || link.leading())) {
+          delayed = true
+          open()
+        }
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
-  }
-}
-
-function random01(random: () => number): number {
-  try {
-    const r = random()
-    return r >= 0 && r <= 1 ? r : 0.5
-  } catch {
-    return 0.5
   }
 }

@@ -112,7 +112,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
       if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) {
         void response.body?.cancel().catch(() => {})
         failure = response.ok
-          ? new HoldfastError('INVALID_RESPONSE', `the event stream answered ${type || 'no content type'}`)
+          ? new HoldfastError('INVALID_RESPONSE', `it answered ${type || 'no content type'}`)
           : httpError(response.status, '', parseRetryAfter(response.headers.get('Retry-After'), clock.now(), response.headers.get('Date')))
       } else {
         // Open once a first line has come (the reference server sends `retry:` at once), not on
@@ -131,7 +131,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         })
       }
     } catch (error) {
-      failure = new HoldfastError('NETWORK', `the event stream failed: ${String((error as Error)?.message ?? error)}`)
+      failure = new HoldfastError('NETWORK', `it failed: ${String((error as Error)?.message ?? error)}`)
     } finally {
       if (watchdog !== undefined) clock.clearTimeout(watchdog)
     }
@@ -175,14 +175,14 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     try {
       for (;;) {
         const { done, value } = await reader.read()
-        if (done) return new HoldfastError('NETWORK', 'the event stream ended')
+        if (done) return new HoldfastError('NETWORK', 'it ended')
         const text = decoder.decode(value, { stream: true })
         alive(/[\r\n]/.test(text))
-        if (!parser.push(text)) return new HoldfastError('INVALID_RESPONSE', 'the event stream sent an endless line')
+        if (!parser.push(text)) return new HoldfastError('INVALID_RESPONSE', 'it sent an endless line')
         if (!running) return new HoldfastError('NETWORK', 'stopped')
       }
     } catch (error) {
-      return new HoldfastError('NETWORK', `the event stream broke off: ${String((error as Error)?.message ?? error)}`)
+      return new HoldfastError('NETWORK', `it broke off: ${String((error as Error)?.message ?? error)}`)
     } finally {
       void reader.cancel().catch(() => {})
     }
@@ -193,7 +193,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
   // base itself, so `retry: 500` once brought every client of a restarted server back at exactly 2 s.
   function withHint(error: HoldfastError): HoldfastError {
     if (retryHintMs === undefined || error.retryAfterMs !== undefined) return error
-    const spread = Math.round(Math.max(retryHintMs, BASE_MS) * (1 + safeRandom(options.random)))
+    const spread = Math.round(Math.max(retryHintMs, BASE_MS) * (1 + random01(options.random)))
     return new HoldfastError(error.code, error.message, { httpStatus: error.httpStatus, retryAfterMs: spread })
   }
 
@@ -201,14 +201,14 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     const key = `${error.code}:${error.httpStatus ?? ''}`
     if (key === lastReported) return
     lastReported = key
-    logger.debug?.(`[holdfast] event stream down (${error.code}): ${error.message}; polling until it is back`)
+    logger.debug?.(`event stream down (${error.code}): ${error.message}; polling until it is back`)
   }
 
   function tell(callback: () => void) {
     try {
       callback()
     } catch (error) {
-      logger.error('[holdfast] a live-update listener threw', error)
+      logger.error('a live-update listener threw', error)
     }
   }
 
@@ -233,7 +233,8 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
   }
 }
 
-function safeRandom(random: () => number): number {
+/** `random()`, or 0.5 when it throws or leaves [0, 1] (an injected one is the app's). */
+export function random01(random: () => number): number {
   try {
     const r = random()
     return r >= 0 && r <= 1 ? r : 0.5

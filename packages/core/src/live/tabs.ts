@@ -82,7 +82,8 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
     const tick = () => {
       try {
         const now = Date.now()
-        const held = JSON.parse(localStorage.getItem(leader) ?? 'null') as { id?: string; until?: number } | null
+        // No lease: getItem's null, which JSON.parse reads as "null".
+        const held = JSON.parse(localStorage.getItem(leader) as string) as { id?: string; until?: number } | null
         // No honest lease ends more than one period from now (the tabs share one clock): one that
         // claims to (a clock that ran ahead, another version, a stray script) holds no tab off.
         if (held && held.id !== id && typeof held.until === 'number' && held.until > now && held.until <= now + LEASE_MS) {
@@ -128,7 +129,7 @@ export function createTabLink(name: string, onMessage: (message: TabMessage) => 
         clearInterval(leaseTimer)
         leaseTimer = undefined
         try {
-          if ((JSON.parse(localStorage.getItem(leader) ?? 'null') as { id?: string } | null)?.id === id) localStorage.removeItem(leader)
+          if ((JSON.parse(localStorage.getItem(leader) as string) as { id?: string } | null)?.id === id) localStorage.removeItem(leader)
         } catch {
           // nothing to clean up
         }

@@ -86,9 +86,15 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     const records = await storage.getMany(all)
     const t = now()
     const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], t) })).sort((a, b) => a.usedAt - b.usedAt)
-    const gone = ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS).map((r) => r.key)
-    for (const key of gone) memo.delete(key)
-    await storage.del(gone)
+    // Each deleted only if still as judged, in the transaction that checks it: another tab that
+    // saved (or read) that user since made it the most recently used, and it stays.
+    //
+    //   tab B                         write(u1, v2) ──┐       one transaction: the check sees v2
+    //   tab A   write(u11) ─ read all (u1 oldest) ────┴─ delete(u1): v2 gone (two)
+    for (const { key, usedAt } of ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS)) {
+      memo.delete(key)
+      await storage.update(key, (value) => (usedAtOf(value, t) > usedAt ? 0 : null))
+    }
   }
 
   return {
@@ -103,14 +109,13 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         //
         //   tab B   write(v2) ──────────┐              one transaction: the touch is before or after
         //   tab A   read(v1) ───────────┴─ touch(v1)   v2 as a whole (two: v2 was lost, v1 back)
-        await storage.update(key, (value) => (raw = value) && (record = parseCacheRecord(value, now())) && { ...(value as object), usedAt: useTime() })
-        if (raw === undefined) return undefined
-        if (!record) {
-          logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
-          await storage.del([key])
-          return undefined
-        }
-        memo.set(key, record)
+        // An unreadable entry is deleted in that transaction too: a newer one another tab wrote over
+        // it a moment later is not.
+        await storage.update(key, (value) =>
+          (raw = value) === undefined ? 0 : (record = parseCacheRecord(value, now())) ? { ...(value as object), usedAt: useTime() } : null,
+        )
+        if (record) memo.set(key, record)
+        else if (raw !== undefined) logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
         return record
       }, undefined)
     },

@@ -319,3 +319,35 @@ test("a page evicting the least recently used user does not delete the newer val
   expect(await banner(b)).toBe('v2')
   expect(await cachedUsers(b)).toBe(10)
 })
+
+// A page whose stale write was skipped (the entry held newer values another page saved) still kept
+// that skipped record in its memory of the user, dated by when it tried to save it: switching away
+// and back showed the memory, older values, over the newer entry.
+//
+//   page A   v1 ── v2, saved
+//   page B   v1 ─────────────── stale v1.5: shown, write skipped ── bob ── back to ada: v1.5 (before), v2 (now)
+test("a page whose older stale answer was not saved shows the newer saved values when switching back to that user", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const a = await openReady()
+  const b = await openReady()
+  await waitForCachedFlags(a)
+  await a.waitForTimeout(300)
+
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(a)
+  await a.waitForTimeout(300) // v2 lands
+  answer = { banner: 'v1.5', fetchedAt: now - 2000, stale: true }
+  expect((await refresh(b)).state).toBe('stale')
+  expect(await banner(b)).toBe('v1.5')
+  await b.waitForTimeout(300) // the skipped write
+
+  answer = 503
+  await b.evaluate(() => window.fixture.switchUser({ targetingKey: 'bob', plan: 'pro' }))
+  await waitForStatus(b, 'error')
+  await b.evaluate(() => window.fixture.switchUser({ targetingKey: 'ada', plan: 'pro' }))
+  await waitForStatus(b, 'stale')
+  await b.waitForTimeout(300) // the cache read lands too
+  // Before: 'v1.5', the page's memory of the answer it had not saved.
+  expect(await banner(b)).toBe('v2')
+})

@@ -41,7 +41,8 @@ export interface FlagCache {
   peek(targetingKey: string): CacheRecord | undefined
   /**
    * Writes the entry, then evicts past ten contexts (least recently used first). A stale record
-   * (`stale`) is not written over an entry of the same context vouched for later (`heldAt`).
+   * (`stale`) is not written over an entry of the same context vouched for later (`heldAt`): the
+   * page then forgets the record (`peek`), so a switch back reads that entry.
    */
   write(targetingKey: string, record: CacheInput): Promise<void>
   remove(targetingKey: string): Promise<void>
@@ -133,13 +134,15 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         // Read and written in one transaction: see `read`. Its time is trusted as a read trusts it: one
         // written while the clock ran days ahead is the oldest, or every stale answer, newer ones too,
         // was left unsaved for those days.)
-        let kept: unknown
+        // Not saved, the record is not this page's memory of the user either: dated by its save, it
+        // looked newer than the entry, and switching away and back showed it (older values) over the
+        // entry. Forgotten, a switch back reads the entry (the previous user's values stay until then).
         await storage.update(key, (held) =>
-          (kept = input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!)
-            ? 0
+          input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!
+            ? (memo.get(key) == record && memo.delete(key), 0)
             : record,
         )
-        if (!kept) await evict()
+        await evict()
       }, undefined)
     },
     remove(targetingKey) {

@@ -204,18 +204,27 @@ const settled = (page: Page) =>
     timeout: 15_000,
   })
 
-/** How many cache entries (users) the origin's database holds. */
-const cachedUsers = (page: Page) =>
+/**
+ * How many cache entries (users) the origin's database holds; with `corrupt`, each is first
+ * overwritten with another version's (or another script's) entry, unreadable to this client.
+ */
+const cachedUsers = (page: Page, corrupt = false) =>
   page.evaluate(
-    () =>
+    (corrupt) =>
       new Promise<number>((resolve) => {
         const open = indexedDB.open('holdfast')
         open.onsuccess = () => {
           const db = open.result
-          const keys = db.transaction('keyval').objectStore('keyval').getAllKeys()
-          keys.onsuccess = () => (db.close(), resolve(keys.result.filter((k) => String(k).startsWith('holdfast:flags:')).length))
+          const store = db.transaction('keyval', corrupt ? 'readwrite' : 'readonly').objectStore('keyval')
+          const keys = store.getAllKeys()
+          keys.onsuccess = () => {
+            const entries = keys.result.filter((k) => String(k).startsWith('holdfast:flags:'))
+            if (corrupt) for (const key of entries) store.put({ v: 999, flags: 'garbage' }, key)
+            store.transaction.oncomplete = () => (db.close(), resolve(entries.length))
+          }
         }
       }),
+    corrupt,
   )
 
 // A page deleting a corrupt entry for a user it takes read it in one transaction and deleted it in
@@ -230,22 +239,7 @@ test("a page discarding a corrupt entry does not delete the newer values another
   const b = await openReady()
   await waitForCachedFlags(b)
   await b.waitForTimeout(300) // the write lands
-  // Another version's (or another script's) entry under ada's key: unreadable to this client.
-  await b.evaluate(
-    () =>
-      new Promise<void>((done) => {
-        const open = indexedDB.open('holdfast')
-        open.onsuccess = () => {
-          const db = open.result
-          const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
-          const keys = store.getAllKeys()
-          keys.onsuccess = () => {
-            for (const key of keys.result) if (String(key).startsWith('holdfast:flags:')) store.put({ v: 999, flags: 'garbage' }, key)
-            store.transaction.oncomplete = () => (db.close(), done())
-          }
-        }
-      }),
-  )
+  expect(await cachedUsers(b, true)).toBe(1) // ada's entry, unreadable to this client now
   const a = await openReady({ user: 'bob' })
   await a.waitForTimeout(300) // the writes land
 

@@ -376,3 +376,25 @@ test('clearCache with IndexedDB hanging after the failover settles within the st
     IDBDatabase.prototype.transaction = transaction
   }
 })
+
+// A custom FlagStorage without `update` (as createMemoryStorage) gets get, then set or del: the
+// eleventh user still evicts one, and a corrupt entry is still deleted. (Held before the eviction
+// and the discarding moved into storage `update`; pinned so the fallback keeps doing it.)
+test('a custom FlagStorage without update: the eleventh user evicts one, and a corrupt entry is deleted', async () => {
+  const map = new Map<string, unknown>()
+  const storage = createMemoryStorage(map)
+  const cached = () => [...map.keys()].filter((k) => k.startsWith('holdfast:flags:'))
+  const { client } = make(uniqueStorageName('custom-lru'), { storage, context: { targetingKey: 'user-0' } })
+  await client.start()
+  for (let i = 1; i <= 10; i++) await client.setContext({ targetingKey: `user-${i}` })
+  await vi.waitFor(() => expect(cached()).toHaveLength(10))
+  await client.close()
+
+  for (const key of cached()) map.set(key, 'garbage')
+  server.always('hang')
+  const { client: reader, logger, startHung } = make(uniqueStorageName('custom-lru'), { storage, context: { targetingKey: 'user-10' } })
+  await startHung()
+  expect(reader.getStatus().source).toBe('none')
+  expect(logger.warnings.some((w) => w.includes('unreadable cache entry'))).toBe(true)
+  await vi.waitFor(() => expect(cached()).toHaveLength(9))
+})

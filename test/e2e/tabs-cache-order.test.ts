@@ -197,3 +197,151 @@ test('a page switching back to a user shows the newest values saved for them, no
   // Before: 'v1', what page A remembered of ada, although v2 was saved for her.
   expect(await banner(a)).toBe('v2')
 })
+
+/** Waits until the page's first attempt has settled, whatever it shows (stale cached values, or an error with none). */
+const settled = (page: Page) =>
+  page.waitForFunction(() => ['ready', 'stale', 'error'].includes(document.querySelector('[data-testid="status-state"]')?.textContent ?? ''), undefined, {
+    timeout: 15_000,
+  })
+
+/**
+ * How many cache entries (users) the origin's database holds; with `corrupt`, each is first
+ * overwritten with another version's (or another script's) entry, unreadable to this client.
+ */
+const cachedUsers = (page: Page, corrupt = false) =>
+  page.evaluate(
+    (corrupt) =>
+      new Promise<number>((resolve) => {
+        const open = indexedDB.open('holdfast')
+        open.onsuccess = () => {
+          const db = open.result
+          const store = db.transaction('keyval', corrupt ? 'readwrite' : 'readonly').objectStore('keyval')
+          const keys = store.getAllKeys()
+          keys.onsuccess = () => {
+            const entries = keys.result.filter((k) => String(k).startsWith('holdfast:flags:'))
+            if (corrupt) for (const key of entries) store.put({ v: 999, flags: 'garbage' }, key)
+            store.transaction.oncomplete = () => (db.close(), resolve(entries.length))
+          }
+        }
+      }),
+    corrupt,
+  )
+
+// A page deleting a corrupt entry for a user it takes read it in one transaction and deleted it in
+// another: the newer values another page saved for that user in between were deleted with it.
+//
+//   page B   ada v1 ── (entry corrupted) ── refresh: v2 ── write(v2) ──┐
+//   page A   bob ── switch to ada: read(corrupt) ───────────────────────┴── delete: v2 gone (before)
+//   reload B (outage)                                                       shows nothing (before), v2 (now)
+test("a page discarding a corrupt entry does not delete the newer values another page saved over it meanwhile", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const b = await openReady()
+  await waitForCachedFlags(b)
+  await b.waitForTimeout(300) // the write lands
+  expect(await cachedUsers(b, true)).toBe(1) // ada's entry, unreadable to this client now
+  const a = await openReady({ user: 'bob' })
+  await a.waitForTimeout(300) // the writes land
+
+  await holdDatabase(b)
+  await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'ada', plan: 'pro' }))
+  await a.waitForTimeout(100)
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(b)
+  expect(await banner(b)).toBe('v2')
+  await b.waitForTimeout(100) // B's write is queued behind the busy database, after A's read
+  answer = 503 // A's own request for ada fails: it writes nothing for her
+  await releaseDatabase(b)
+  await waitForStatus(a, 'error')
+  await a.waitForTimeout(300) // the writes land
+
+  await b.reload()
+  await settled(b)
+  // Before: the default text, ada's entry deleted with the newer values B had saved into it.
+  expect(await banner(b)).toBe('v2')
+})
+
+// Past ten users a page removes the least recently used entry: it read every entry in one
+// transaction and deleted in another, so the user another page had just saved (used most recently
+// by then) was deleted when it had been the oldest a moment before.
+//
+//   page B   ada v1 (the oldest of 11) ───────── refresh: v2 ── write(v2) ──┐
+//   page A   u1…u9 ── u10: write ── read all (ada oldest) ─────────────────┴── delete ada: v2 gone (before)
+//   reload B (outage)                                                           shows nothing (before), v2 (now)
+test("a page evicting the least recently used user does not delete the newer values another page has just saved for them", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const b = await openReady()
+  await waitForCachedFlags(b)
+  await b.waitForTimeout(300) // ada's entry lands first: the oldest
+  const a = await openReady({ user: 'u1' })
+  for (let i = 2; i <= 9; i++) {
+    await a.evaluate((user) => window.fixture.switchUser({ targetingKey: user, plan: 'pro' }), `u${i}`)
+    await expect.poll(() => cachedUsers(a), { timeout: 10_000 }).toBe(i + 1)
+  }
+  // The eviction's read of every entry waits behind a busy database: page A's listing of the keys
+  // (the first after arming) holds it, as a slow disk would, until released.
+  await a.evaluate(() => {
+    const w = window as unknown as { armed?: boolean; holding?: boolean; release?: boolean }
+    const getAllKeys = IDBObjectStore.prototype.getAllKeys
+    IDBObjectStore.prototype.getAllKeys = function (this: IDBObjectStore, ...args: Parameters<typeof getAllKeys>) {
+      const request = getAllKeys.apply(this, args)
+      if (w.armed) {
+        w.armed = false
+        const store = this.transaction.db.transaction('keyval', 'readwrite').objectStore('keyval')
+        const spin = () => void (w.release || (store.get('holdfast:busy').onsuccess = spin))
+        spin()
+        w.holding = true
+      }
+      return request
+    }
+    w.armed = true
+  })
+  await a.evaluate(() => window.fixture.switchUser({ targetingKey: 'u10', plan: 'pro' }))
+  await a.waitForFunction(() => (window as unknown as { holding?: boolean }).holding === true)
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(b)
+  expect(await banner(b)).toBe('v2')
+  await b.waitForTimeout(100) // B's write is queued behind the held database, after A's read of every entry
+  answer = 503
+  await releaseDatabase(a)
+  await a.waitForTimeout(500) // the eviction and the writes land
+
+  await b.reload()
+  await settled(b)
+  // Before: the default text, ada's entry evicted with the newer values B had saved into it.
+  expect(await banner(b)).toBe('v2')
+  expect(await cachedUsers(b)).toBe(10)
+})
+
+// A page whose stale write was skipped (the entry held newer values another page saved) still kept
+// that skipped record in its memory of the user, dated by when it tried to save it: switching away
+// and back showed the memory, older values, over the newer entry.
+//
+//   page A   v1 ── v2, saved
+//   page B   v1 ─────────────── stale v1.5: shown, write skipped ── bob ── back to ada: v1.5 (before), v2 (now)
+test("a page whose older stale answer was not saved shows the newer saved values when switching back to that user", async () => {
+  const now = Date.now()
+  answer = { banner: 'v1', fetchedAt: now - 3000, stale: false }
+  const a = await openReady()
+  const b = await openReady()
+  await waitForCachedFlags(a)
+  await a.waitForTimeout(300)
+
+  answer = { banner: 'v2', fetchedAt: now - 1000, stale: false }
+  await refresh(a)
+  await a.waitForTimeout(300) // v2 lands
+  answer = { banner: 'v1.5', fetchedAt: now - 2000, stale: true }
+  expect((await refresh(b)).state).toBe('stale')
+  expect(await banner(b)).toBe('v1.5')
+  await b.waitForTimeout(300) // the skipped write
+
+  answer = 503
+  await b.evaluate(() => window.fixture.switchUser({ targetingKey: 'bob', plan: 'pro' }))
+  await waitForStatus(b, 'error')
+  await b.evaluate(() => window.fixture.switchUser({ targetingKey: 'ada', plan: 'pro' }))
+  await waitForStatus(b, 'stale')
+  await b.waitForTimeout(300) // the cache read lands too
+  // Before: 'v1.5', the page's memory of the answer it had not saved.
+  expect(await banner(b)).toBe('v2')
+})

@@ -190,6 +190,42 @@ describe('provider lifecycle as the SDK sees it', () => {
     await until(() => client.providerStatus === ProviderStatus.STALE, 'STALE')
     expect(client.getStringValue('greeting', 'x')).toBe('Hi')
   })
+
+  it('an app logger that throws (with an app handler that throws too): nothing rejects unhandled, nothing throws into the app', async () => {
+    const fault = await createFaultServer({ status: 503, raw: '' })
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => void unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    const broken = () => {
+      throw new Error('telemetry down')
+    }
+    try {
+      // The first attempt fails with nothing held: the SDK says READY when initialize resolves, then
+      // the provider says ERROR (after the SDK's own handling), and the app's handler throws. (The
+      // SDK catches a handler's throw itself: this part held before too.)
+      const { client, provider } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory', wait: false, logger: { warn: broken, error: broken } })
+      let heard = 0
+      client.addHandler(ProviderEvents.Error, () => {
+        heard++
+        throw new Error('app bug')
+      })
+      await until(() => heard > 0, 'PROVIDER_ERROR')
+      await settle()
+      expect(client.getStringValue('greeting', 'x')).toBe('x')
+      // The provider's own warnings and errors go to the same logger. Its methods are public and
+      // called directly too (a MultiProvider, a test harness): before, the logger's throw came out
+      // of them, from the very catch meant to keep a failure in.
+      expect(() => provider.track('clicked', {}, { value: 1 })).not.toThrow()
+      expect(() => provider.track('clicked', { targetingKey: 'u' }, { value: 1, odd: { nested: true } } as never)).not.toThrow()
+      const unreadable = Object.defineProperty({}, 'targetingKey', { enumerable: true, get: broken })
+      expect(provider.resolveStringEvaluation('greeting', 'x', unreadable)).toMatchObject({ value: 'x', reason: 'ERROR' })
+      await settle()
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+      await fault.close()
+    }
+  })
 })
 
 // --- flagd-testbed evaluation scenarios, through the SDK ------------------------------------------

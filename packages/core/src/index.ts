@@ -12,6 +12,7 @@ export type { Scheduler, SchedulerOptions, Trigger } from './platform/scheduler'
 export { browserEnvironment } from './platform/environment'
 export { createMemoryStorage, createIndexedDbStorage } from './platform/storage'
 export { stableStringify } from './platform/hash'
+export { createLogger } from './platform/logger'
 // The pure per-flag merge (last known good), shared with @holdfast/server's relay so the rule is written once.
 export { mergeResponse } from './flags/merge'
 export type { HeldFlag, FlagMap, MergeResult } from './flags/merge'

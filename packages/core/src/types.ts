@@ -162,9 +162,9 @@ export interface FlagStorage {
   setMany?(entries: [string, unknown][]): Promise<void>
   delMany?(keys: string[]): Promise<void>
   /**
-   * Optional: reads `key` and, when `fn` returns a truthy value for what was read, writes it, in
-   * one transaction, so no other tab's write lands between the two (IndexedDB's does). Without it
-   * the client calls `get`, then `set`.
+   * Optional: reads `key` and, when `fn` returns a truthy value for what was read, writes it (when
+   * it returns `null`, deletes the key), in one transaction, so no other tab's write lands between
+   * the two (IndexedDB's does). Without it the client calls `get`, then `set` or `del`.
    */
   update?(key: string, fn: (value: unknown) => unknown): Promise<void>
 }

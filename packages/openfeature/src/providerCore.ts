@@ -3,7 +3,7 @@
 // who emits what when.
 import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
 import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
-import { createClient, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
+import { createClient, createLogger, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
 import { createChangeTracker } from './changeTracker'
 import { isEmptyContext, toHoldfastContext } from './context'
 import { toEventOptions } from './eventDetails'
@@ -15,7 +15,9 @@ import { createStatusEvents, statusErrorCode, type Reported } from './statusEven
 /** The provider's state and behaviour; `HoldfastWebProvider` is a thin class over it. */
 export function createProviderCore(options: HoldfastProviderOptions, events: OpenFeatureEventEmitter) {
   const given = 'client' in options ? options.client : undefined
-  const logger: Logger = options.logger ?? console
+  // Wrapped as core wraps it (default console): a throwing app logger is swallowed, never thrown
+  // from the catch that logs a failure (track, an evaluation) or out of an event's emission.
+  const logger: Logger = createLogger(options.logger)
   const initialContext = given ? undefined : (options as HoldfastClientProviderOptions).context
   // With a context the client exists at once, so a `bootstrap` is applied synchronously here.
   let client: FlagClient | undefined = given ?? (initialContext ? makeClient(initialContext) : undefined)

@@ -41,7 +41,8 @@ export interface FlagCache {
   peek(targetingKey: string): CacheRecord | undefined
   /**
    * Writes the entry, then evicts past ten contexts (least recently used first). A stale record
-   * (`stale`) is not written over an entry of the same context vouched for later (`heldAt`).
+   * (`stale`) is not written over an entry of the same context vouched for later (`heldAt`): the
+   * page then forgets the record (`peek`), so a switch back reads that entry.
    */
   write(targetingKey: string, record: CacheInput): Promise<void>
   remove(targetingKey: string): Promise<void>
@@ -86,9 +87,15 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     const records = await storage.getMany(all)
     const t = now()
     const ranked = all.map((key, i) => ({ key, usedAt: usedAtOf(records[i], t) })).sort((a, b) => a.usedAt - b.usedAt)
-    const gone = ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS).map((r) => r.key)
-    for (const key of gone) memo.delete(key)
-    await storage.del(gone)
+    // Each deleted only if still as judged, in the transaction that checks it: another tab that
+    // saved (or read) that user since made it the most recently used, and it stays.
+    //
+    //   tab B                         write(u1, v2) ──┐       one transaction: the check sees v2
+    //   tab A   write(u11) ─ read all (u1 oldest) ────┴─ delete(u1): v2 gone (two)
+    for (const { key, usedAt } of ranked.slice(0, ranked.length - MAX_CACHED_CONTEXTS)) {
+      memo.delete(key)
+      await storage.update(key, (value) => (usedAtOf(value, t) > usedAt ? 0 : null))
+    }
   }
 
   return {
@@ -103,14 +110,13 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         //
         //   tab B   write(v2) ──────────┐              one transaction: the touch is before or after
         //   tab A   read(v1) ───────────┴─ touch(v1)   v2 as a whole (two: v2 was lost, v1 back)
-        await storage.update(key, (value) => (raw = value) && (record = parseCacheRecord(value, now())) && { ...(value as object), usedAt: useTime() })
-        if (raw === undefined) return undefined
-        if (!record) {
-          logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
-          await storage.del([key])
-          return undefined
-        }
-        memo.set(key, record)
+        // An unreadable entry is deleted in that transaction too: a newer one another tab wrote over
+        // it a moment later is not.
+        await storage.update(key, (value) =>
+          (raw = value) === undefined ? 0 : (record = parseCacheRecord(value, now())) ? { ...(value as object), usedAt: useTime() } : null,
+        )
+        if (record) memo.set(key, record)
+        else if (raw !== undefined) logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
         return record
       }, undefined)
     },
@@ -128,13 +134,15 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         // Read and written in one transaction: see `read`. Its time is trusted as a read trusts it: one
         // written while the clock ran days ahead is the oldest, or every stale answer, newer ones too,
         // was left unsaved for those days.)
-        let kept: unknown
+        // Not saved, the record is not this page's memory of the user either: dated by its save, it
+        // looked newer than the entry, and switching away and back showed it (older values) over the
+        // entry. Forgotten, a switch back reads the entry (the previous user's values stay until then).
         await storage.update(key, (held) =>
-          (kept = input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!)
-            ? 0
+          input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!
+            ? (memo.get(key) == record && memo.delete(key), 0)
             : record,
         )
-        if (!kept) await evict()
+        await evict()
       }, undefined)
     },
     remove(targetingKey) {

@@ -48,9 +48,9 @@ export function createIndexedDbStorage(name: string): FlagStorage {
     getMany,
     setMany,
     delMany,
-    // One transaction: another tab's write cannot land between the read and the write (cache.ts).
-    // (The put is made in a reaction to the get's success: the transaction is still active then.)
-    update: (key, fn) => write((s) => done(s.get(key)).then((value) => (value = fn(value)) && s.put(value, key))),
+    // One transaction: another tab's write cannot land between the read and the write or delete
+    // (cache.ts). (Made in a reaction to the get's success: the transaction is still active then.)
+    update: (key, fn) => write((s) => done(s.get(key)).then((value) => ((value = fn(value)) === null ? s.delete(key) : value && s.put(value, key)))),
   }
 }
 
@@ -61,7 +61,7 @@ export interface SafeStorage {
   getMany(keys: string[]): Promise<unknown[]>
   set(key: string, value: unknown): Promise<boolean>
   setMany(entries: [string, unknown][]): Promise<boolean>
-  /** `FlagStorage.update`: `fn` gets what is stored; a truthy result is written, in one transaction where the backend can. */
+  /** `FlagStorage.update`: `fn` gets what is stored; a truthy result is written, `null` deletes it, in one transaction where the backend can. */
   update(key: string, fn: (value: unknown) => unknown): Promise<unknown>
   del(keys: string[]): Promise<void>
   keys(): Promise<string[]>
@@ -188,7 +188,8 @@ export function createSafeStorage(
     set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
     setMany: (entries) =>
       attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),
-    update: (key, fn) => attempt((b) => (b.update ? b.update(key, fn) : b.get(key).then((value) => (value = fn(value)) && b.set(key, value))), undefined),
+    update: (key, fn) =>
+      attempt((b) => (b.update ? b.update(key, fn) : b.get(key).then((value) => ((value = fn(value)) === null ? b.del(key) : value && b.set(key, value)))), undefined),
     del: (list) => {
       // What this page wrote to IndexedDB before it failed (a full quota still allows deletions)
       // is removed there too once sent or evicted, or the next page would send it again.

@@ -92,3 +92,32 @@ describe('the age of what is served', () => {
     expect(await age()).toBeGreaterThanOrEqual(1.4)
   })
 })
+
+describe('the newest answer held, after the wall clock was set back', () => {
+  it('is one the upstream gave after the step, not one dated ahead of the clock from before it', async () => {
+    // The relay's clock (read when the server is made) is the test's: set back an hour below.
+    const wall = Date.now.bind(Date)
+    let offset = 0
+    vi.spyOn(Date, 'now').mockImplementation(() => wall() + offset)
+    try {
+      const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) })
+      const server = await startServer({ flags: undefined, upstream: upstream.url })
+      expect((await evaluate(server, { targetingKey: 'before-the-step' })).status).toBe(200)
+      expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeLessThan(1)
+      offset = -3_600_000
+      await new Promise((resolve) => setTimeout(resolve, 1500))
+      // The upstream answers another user now: what is served was vouched for just now.
+      expect((await evaluate(server, { targetingKey: 'after-the-step' })).status).toBe(200)
+      const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { fetchedAt: number; stale: boolean }
+      // Before: the answer from before the step, dated an hour ahead of the clock, stayed "newest"
+      // for the hour: the status named a time an hour ahead, and the served age grew from it while
+      // the upstream answered every request (an alert on it fired for the hour with nothing wrong).
+      expect(status.fetchedAt).toBeLessThanOrEqual(Date.now())
+      expect(Date.now() - status.fetchedAt).toBeLessThan(1000)
+      expect(status.stale).toBe(false)
+      expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeLessThan(1)
+    } finally {
+      vi.restoreAllMocks()
+    }
+  })
+})

@@ -32,8 +32,13 @@ export interface UpstreamStatusParts {
 /** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
 export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
   const { cache, health, breaker, at } = parts
+  // An answer dated ahead of the clock was held before the clock was set back: every answer given
+  // since is newer, whatever its date says. So one dated ahead is newest only when no other is held.
+  // Before, it stayed "newest" until the clock caught up (up to the step): the status named a time
+  // ahead, and the served age grew from it while the upstream answered every request.
   let newest: HeldContext | undefined
-  for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
+  const newer = (held: HeldContext, than: HeldContext) => (held.fetchedAt > at) === (than.fetchedAt > at) ? held.fetchedAt > than.fetchedAt : than.fetchedAt > at
+  for (const [, held] of cache.entries()) if (!newest || newer(held, newest)) newest = held
   const status: RelayStatus = {
     ready: parts.ready,
     mode: 'upstream',

@@ -79,6 +79,34 @@ describe('the age of what is served', () => {
     }
   })
 
+  it("the status' ageSeconds grows too (proxy mode and --flags-url), also after the relay's clock was set back an hour", async () => {
+    // The relay's clock (read when the server is made) is the test's: set back an hour below.
+    const wall = Date.now.bind(Date)
+    let offset = 0
+    vi.spyOn(Date, 'now').mockImplementation(() => wall() + offset)
+    try {
+      // The flags document for --flags-url (GET), OFREP answers for proxy mode (POST).
+      const upstream = await startUpstream((request) => (request.method === 'GET' ? { document: DEMO_FLAGS } : { ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) }))
+      const proxy = await startServer({ flags: undefined, upstream: upstream.url })
+      const url = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 0.2 })
+      expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
+      await waitFor(async () => (await evaluate(url, { targetingKey: 'u1' })).status === 200, 10_000)
+      upstream.set({ status: 503, text: 'down' })
+      expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
+      const ageOf = async (server: FlagServer) => ((await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { ageSeconds: number }).ageSeconds
+      for (const server of [proxy, url]) expect(await ageOf(server)).toBeLessThanOrEqual(1)
+      offset = -3_600_000
+      await new Promise((resolve) => setTimeout(resolve, 2600))
+      // Before: what is held looked fetched an hour ahead, and the status said 0 s old for the
+      // hour the outage went on (while holdfast_relay_served_age_seconds grew).
+      const ages = { proxy: await ageOf(proxy), flagsUrl: await ageOf(url) }
+      expect(ages.proxy, 'proxy mode').toBeGreaterThanOrEqual(2)
+      expect(ages.flagsUrl, '--flags-url').toBeGreaterThanOrEqual(2)
+    } finally {
+      vi.restoreAllMocks()
+    }
+  })
+
   it('of the definitions grows too, also after the metrics clock was set back an hour', async () => {
     const metrics = createServerMetrics()
     let clock = Date.now()

@@ -11,6 +11,7 @@ import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, intervalForSize } from './persistence'
 import { contextRecordSchema, readRecord } from './records'
+import { createAgeReader } from './ageReader'
 import { sourceStatusOf, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
@@ -139,6 +140,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const now = options.now ?? Date.now
   // For "how long since" (see steadyClock.ts): a clock set back makes nothing recent look ahead.
   const steady = createSteadyClock(now)
+  // The status' ageSeconds (see ageReader.ts): a clock set back does not make what is held 0 s old.
+  const statusAge = createAgeReader(now)
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
@@ -766,6 +769,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         snapshotState,
         redis: shared$?.status(),
         at: now(),
+        ageOf: statusAge,
       }),
     refreshDetails: (refreshOptions) => rounds.refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),

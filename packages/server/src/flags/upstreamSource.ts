@@ -785,6 +785,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           },
         }
       : {}),
+    abandonWaits() {
+      closed = true
+      closing.abort()
+      slots.abandon()
+      silence.abandon()
+    },
     async close() {
       closed = true
       reprobe.stop()

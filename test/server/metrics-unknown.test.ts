@@ -6,7 +6,7 @@
 // answered just now), and every relay without `--snapshot` or `--data-dir` said
 // `holdfast_relay_snapshot_usable 0` / `holdfast_relay_data_dir_used 0`, the values that mean
 // "the snapshot is torn" and "the data dir's mount hung": an alert on either fired on every relay.
-import { describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { createServerMetrics, type FlagServer } from '@holdfast/server'
 import { DEMO_FLAGS, evaluate, startServer, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
@@ -16,6 +16,23 @@ async function sample(server: FlagServer, name: string): Promise<number | undefi
   const text = await (await fetch(`${server.url}/metrics`)).text()
   const line = text.split('\n').find((l) => l.startsWith(`${name} `))
   return line === undefined ? undefined : Number(line.slice(name.length + 1))
+}
+
+/**
+ * The wall clock of everything made from now on, Date.now included (a relay reads it when it is
+ * made): `setBack(ms)` steps it back as NTP would. Restored after the test.
+ */
+function steppableClock(): { setBack: (ms: number) => void } {
+  const wall = Date.now.bind(Date)
+  let offset = 0
+  vi.spyOn(Date, 'now').mockImplementation(() => wall() + offset)
+  onTestFinished(() => void vi.restoreAllMocks())
+  return { setBack: (ms) => (offset -= ms) }
+}
+
+/** The relay's `GET /holdfast/v1/status`. */
+async function statusOf(server: FlagServer): Promise<{ fetchedAt: number; ageSeconds: number; stale: boolean }> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { fetchedAt: number; ageSeconds: number; stale: boolean }
 }
 
 describe('a gauge the relay has no value for is absent, never 0', () => {
@@ -79,6 +96,25 @@ describe('the age of what is served', () => {
     }
   })
 
+  it("the status' ageSeconds grows too (proxy mode and --flags-url), also after the relay's clock was set back an hour", async () => {
+    const clock = steppableClock()
+    // The flags document for --flags-url (GET), OFREP answers for proxy mode (POST).
+    const upstream = await startUpstream((request) => (request.method === 'GET' ? { document: DEMO_FLAGS } : { ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) }))
+    const proxy = await startServer({ flags: undefined, upstream: upstream.url })
+    const url = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 0.2 })
+    expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
+    await waitFor(async () => (await evaluate(url, { targetingKey: 'u1' })).status === 200, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
+    for (const server of [proxy, url]) expect((await statusOf(server)).ageSeconds).toBeLessThanOrEqual(1)
+    clock.setBack(3_600_000)
+    await new Promise((resolve) => setTimeout(resolve, 2600))
+    // Before: what is held looked fetched an hour ahead, and the status said 0 s old for the
+    // hour the outage went on (while holdfast_relay_served_age_seconds grew).
+    expect((await statusOf(proxy)).ageSeconds, 'proxy mode').toBeGreaterThanOrEqual(2)
+    expect((await statusOf(url)).ageSeconds, '--flags-url').toBeGreaterThanOrEqual(2)
+  })
+
   it('of the definitions grows too, also after the metrics clock was set back an hour', async () => {
     const metrics = createServerMetrics()
     let clock = Date.now()
@@ -90,5 +126,27 @@ describe('the age of what is served', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500))
     // Before: 0 s old for the hour.
     expect(await age()).toBeGreaterThanOrEqual(1.4)
+  })
+})
+
+describe('the newest answer held, after the wall clock was set back', () => {
+  it('is one the upstream gave after the step, not one dated ahead of the clock from before it', async () => {
+    const clock = steppableClock()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) })
+    const server = await startServer({ flags: undefined, upstream: upstream.url })
+    expect((await evaluate(server, { targetingKey: 'before-the-step' })).status).toBe(200)
+    expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeLessThan(1)
+    clock.setBack(3_600_000)
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    // The upstream answers another user now: what is served was vouched for just now.
+    expect((await evaluate(server, { targetingKey: 'after-the-step' })).status).toBe(200)
+    const status = await statusOf(server)
+    // Before: the answer from before the step, dated an hour ahead of the clock, stayed "newest"
+    // for the hour: the status named a time an hour ahead, and the served age grew from it while
+    // the upstream answered every request (an alert on it fired for the hour with nothing wrong).
+    expect(status.fetchedAt).toBeLessThanOrEqual(Date.now())
+    expect(Date.now() - status.fetchedAt).toBeLessThan(1000)
+    expect(status.stale).toBe(false)
+    expect(await sample(server, 'holdfast_relay_served_age_seconds')).toBeLessThan(1)
   })
 })

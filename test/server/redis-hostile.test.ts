@@ -381,6 +381,33 @@ describe('proxy mode: junk under a context key', () => {
   })
 })
 
+describe('proxy mode: an answer in Redis of a shape this relay cannot read (another relay version)', () => {
+  it('is refused and never served, and the log says so (once, not once per answer)', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'STATIC' }] }) })
+    const logger = recordingLogger()
+    const proxy = (options: Partial<FlagServerOptions> = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, ...options } as Partial<FlagServerOptions>)
+    const [a, b] = [await proxy(), await proxy({ logger })]
+    for (const r of [a, b]) await waitFor(async () => (await status(r.server)).redis?.state === 'up', 20_000)
+    const ask = async (r: Relay, user: string) => (await (await evaluate(r.server, { targetingKey: user })).text())
+    for (const user of ['ada', 'bob']) expect(await ask(a, user)).toContain(`hello ${user}`)
+    await waitFor(async () => (await status(b.server)).redis.taken >= 2, 5000)
+    // A relay of another version shares both answers in a shape this one does not know.
+    for (const key of (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))) {
+      const version = Number((await redis.command('HGET', key, 'version')).split('\r\n')[1])
+      await redis.command('HSET', key, 'version', String(version + 1), 'body', JSON.stringify({ recordVersion: 3, answer: { greeting: 'from the future' } }))
+      await redis.command('PUBLISH', key.replace(/doc:context:.*$/, 'notices'), JSON.stringify({ type: 'changed', key: key.replace(/^.*:doc:/, ''), version: version + 1 }))
+    }
+    // Before: refused without a word (a mixed-version fleet silently stopped sharing answers).
+    await waitFor(() => logger.lines.some((line) => /cannot read.*store.*another version/i.test(line)), 5000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(logger.lines.filter((line) => /cannot read.*store.*another version/i.test(line))).toHaveLength(1)
+    upstream.set({ status: 503, text: 'down' })
+    expect(await ask(b, 'ada')).toContain('hello ada')
+    expect(await ask(b, 'ada')).not.toContain('from the future')
+  })
+})
+
 describe('proxy mode: Redis stuck for a moment while an answer is shared', () => {
   it('the answer still reaches Redis once it answers again, so a relay started while the upstream is down serves it', async () => {
     const redis = await redisServer()

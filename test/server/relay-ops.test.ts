@@ -199,3 +199,24 @@ describe('the relay CLI options', () => {
     }
   })
 })
+
+describe('proxy mode: the drain (close(), SIGTERM) with a user waiting on the upstream', () => {
+  it('answers that user 503 by its end instead of cutting the connection, when the upstream timeout is longer than the drain', async () => {
+    // The upstream answers everyone but never a new user's request: it hangs (within a 30 s upstream timeout).
+    const upstream = await startUpstream((request) => (request.body.includes('"new-user"') ? 'hang' : { ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) }))
+    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 30_000, drainTimeoutMs: 800 })
+    expect((await evaluate(server, { targetingKey: 'known' })).status).toBe(200)
+    const waiting = evaluate(server, { targetingKey: 'new-user' }).then(
+      (response) => ({ status: response.status, retryAfter: response.headers.get('retry-after') !== null }),
+      (error: Error) => `cut: ${error.message}`,
+    )
+    await waitFor(() => upstream.requests.some((request) => request.body.includes('"new-user"')), 5000)
+    const started = performance.now()
+    await server.close()
+    // Before: the drain's end cut the connection (fetch failed) though the relay had an answer to
+    // give, 503 with Retry-After, as it does at the upstream timeout; its client retries either
+    // way, but a cut request reads as the relay crashing, in its log and the load balancer's.
+    expect(await waiting).toEqual({ status: 503, retryAfter: true })
+    expect(performance.now() - started).toBeLessThan(3000)
+  })
+})

@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks'
 import { CorsResponse } from './http/corsResponse'
 import { holdContinue } from './http/requestHandler'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
+import { isRelaySource } from './flags/relay'
 import { readListenOptions } from './options'
 
 /** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
@@ -116,8 +117,16 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
         server.closeIdleConnections()
         // A monotonic clock: the wall clock set back an hour mid-drain must not hold close() an hour.
         const deadline = performance.now() + listen.drainTimeoutMs
+        // Near the end, requests still waiting on the upstream are answered (as at their timeout)
+        // so they finish before the cut: an upstream timeout longer than the drain was a reset.
+        const answerAt = deadline - Math.min(ANSWER_BEFORE_CUT_MS, listen.drainTimeoutMs / 2)
+        let answered = false
         while (!stopped && performance.now() < deadline) {
-          await new Promise((done) => setTimeout(done, Math.min(DRAIN_POLL_MS, Math.max(1, deadline - performance.now()))))
+          await new Promise((done) => setTimeout(done, Math.min(DRAIN_POLL_MS, Math.max(1, (answered ? deadline : answerAt) - performance.now()))))
+          if (!answered && performance.now() >= answerAt) {
+            answered = true
+            if (isRelaySource(handler.source)) handler.source.abandonWaits?.()
+          }
           server.closeIdleConnections()
         }
         // Whatever is left is idle keep-alive sockets or requests past the drain timeout.
@@ -132,6 +141,9 @@ export async function createFlagServer(options: FlagServerOptions): Promise<Flag
 
 /** How often `close()` looks for connections that fell idle while draining. */
 const DRAIN_POLL_MS = 20
+
+/** How long before the drain's end requests waiting on the upstream are answered (at most half the drain). */
+const ANSWER_BEFORE_CUT_MS = 500
 
 /** The share of `maxConnections` event streams may hold: a half. */
 const STREAM_SHARE = 0.5

@@ -189,6 +189,13 @@ export interface RelaySource extends FlagSource {
    * that this relay re-asks the contexts only it knows while a tab's stream is on another relay.
    */
   fleetStreams?: FleetStreams
+  /**
+   * Proxy mode: the users' requests waiting on the upstream (or for a turn to ask it) are answered
+   * now, as at their timeout (held values, stale, or 503), and the upstream requests in flight are
+   * abandoned. Called near the end of a drain: before, the drain's end cut those connections when
+   * the upstream timeout was longer than the drain.
+   */
+  abandonWaits?(): void
 }
 
 /** Whether a source is one of the relay's. */

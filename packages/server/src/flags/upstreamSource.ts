@@ -11,6 +11,7 @@ import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, intervalForSize } from './persistence'
 import { contextRecordSchema, readRecord } from './records'
+import { createAgeReader } from './ageReader'
 import { sourceStatusOf, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
 import { createRequestSlots } from './requestSlots'
@@ -139,6 +140,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const now = options.now ?? Date.now
   // For "how long since" (see steadyClock.ts): a clock set back makes nothing recent look ahead.
   const steady = createSteadyClock(now)
+  // The status' ageSeconds (see ageReader.ts): a clock set back does not make what is held 0 s old.
+  const statusAge = createAgeReader(now)
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()
@@ -191,10 +194,26 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // once it is answered.
   const cutBy = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
+  // An answer in the store this relay cannot read is refused (never served), and said: before, a
+  // fleet of two relay versions whose records differ stopped sharing answers without a word. At
+  // most once a minute (on the steady clock), with the count since: another version shares every answer.
+  let unreadable = 0
+  let unreadableWarnedAt: number | undefined
+  const unreadableShared = (version: number) => {
+    unreadable++
+    const at = steady()
+    if (unreadableWarnedAt !== undefined && at - unreadableWarnedAt < 60_000) return
+    log.warn(`cannot read ${unreadable === 1 ? 'an answer' : `${unreadable} answers`} in the store (the latest at version ${version}): written by another version of the relay, or by hand? Not served; this relay serves what it holds and asks the upstream`)
+    unreadableWarnedAt = at
+    unreadable = 0
+  }
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const saved = readRecord(contextRecordSchema, doc.body)
-    if (!saved || saved.key !== key) return false
+    if (!saved || saved.key !== key) {
+      unreadableShared(doc.version)
+      return false
+    }
     // Another relay got this answer from the upstream: this one's breaker probes now (see upstreamBreaker.ts).
     if (breaker.open) breakerSaw({ type: 'heard', at: now() })
     const held = cache.get(key)
@@ -766,6 +785,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         snapshotState,
         redis: shared$?.status(),
         at: now(),
+        ageOf: statusAge,
       }),
     refreshDetails: (refreshOptions) => rounds.refreshWithin(refreshOptions?.answerWithinMs),
     onTaken: (listener) => takenListeners.add(listener),
@@ -781,6 +801,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
           },
         }
       : {}),
+    abandonWaits() {
+      closed = true
+      closing.abort()
+      slots.abandon()
+      silence.abandon()
+    },
     async close() {
       closed = true
       reprobe.stop()

@@ -1,7 +1,7 @@
 // Proxy mode's status (GET /holdfast/v1/status, /metrics, /readyz): derived in one place from what
 // the source holds and has seen, at the moment it is asked, never kept in step by hand.
 import type { ContextCache, HeldContext } from './contextCache'
-import { ageSeconds, upstreamStatusOf, type RelayStatus } from './relay'
+import { upstreamStatusOf, type RelayStatus } from './relay'
 import type { SnapshotState } from './snapshotFile'
 import { BREAKER_MAX_MS, type BreakerState } from './upstreamBreaker'
 import type { UpstreamHealth } from './upstreamHealth'
@@ -27,20 +27,29 @@ export interface UpstreamStatusParts {
   redis: RelayStatus['redis']
   /** The relay's clock (epoch ms) when the status is asked. */
   at: number
+  /** How old (ms) a `fetchedAt` is now: the source's age reader (ageReader.ts), so a clock set back does not make it 0. */
+  ageOf: (fetchedAt: number) => number
 }
 
 /** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
 export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
   const { cache, health, breaker, at } = parts
+  // An answer dated ahead of the clock was held before the clock was set back: every answer given
+  // since is newer, whatever its date says. So one dated ahead is newest only when no other is held.
+  // Before, it stayed "newest" until the clock caught up (up to the step): the status named a time
+  // ahead, and the served age grew from it while the upstream answered every request.
   let newest: HeldContext | undefined
-  for (const [, held] of cache.entries()) if (!newest || held.fetchedAt > newest.fetchedAt) newest = held
+  const newer = (held: HeldContext, than: HeldContext) => (held.fetchedAt > at) === (than.fetchedAt > at) ? held.fetchedAt > than.fetchedAt : than.fetchedAt > at
+  for (const [, held] of cache.entries()) if (!newest || newer(held, newest)) newest = held
   const status: RelayStatus = {
     ready: parts.ready,
     mode: 'upstream',
     source: newest?.source ?? (parts.snapshot ? 'snapshot' : 'none'),
     version: cache.version(),
     fetchedAt: newest?.fetchedAt ?? null,
-    ageSeconds: ageSeconds(newest?.fetchedAt, at),
+    // On the source's age reader, as the served-age gauge: a clock set back an hour in an outage
+    // made the answer held look an hour ahead, and this said 0 for the hour.
+    ageSeconds: newest ? Math.round(parts.ageOf(newest.fetchedAt) / 1000) : null,
     stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
     upstream: upstreamStatusOf(health, parts.url),
     refused: health.refused,

@@ -6,7 +6,7 @@
 import { afterEach, expect, it, vi } from 'vitest'
 import { liveClient, pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
-vi.setConfig({ testTimeout: 30_000 })
+vi.setConfig({ testTimeout: 60_000 })
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -21,7 +21,7 @@ it('a stream URL signed anew in every answer is followed without a request loop:
   cleanup.push(() => server.close())
   const c = liveClient(server.url, 'live-move', cleanup, { liveUpdates: { shareTabs: false } })
   await c.start()
-  await pollUntil(() => server.open.length > 0, 5000, 'the stream')
+  await pollUntil(() => server.open.length > 0, 15_000, 'the stream')
   await new Promise((r) => setTimeout(r, 4000))
   // The first answer, and the catch-up of the page's first stream (whose answer moves the stream
   // once more, with no catch-up of its own). Before: each move's stream opened a second late and
@@ -32,7 +32,7 @@ it('a stream URL signed anew in every answer is followed without a request loop:
   // It still hears the server: a notice is one refetch.
   const before = server.bulk.length
   server.send('data: {"type":"refetchEvaluation"}\n\n')
-  await pollUntil(() => server.bulk.length > before, 3000, 'the refetch of the notice')
+  await pollUntil(() => server.bulk.length > before, 10_000, 'the refetch of the notice')
 })
 
 it('a stream moved to another origin is followed at once, without the configured credentials', async () => {
@@ -43,14 +43,14 @@ it('a stream moved to another origin is followed at once, without the configured
   cleanup.push(() => home.close())
   const c = liveClient(home.url, 'live-move', cleanup, { headers: { Authorization: 'Bearer app-secret' }, liveUpdates: { shareTabs: false } })
   await c.start()
-  await pollUntil(() => home.open.length === 1, 5000, 'the stream at home')
+  await pollUntil(() => home.open.length === 1, 15_000, 'the stream at home')
   expect(home.streamHeaders[0].authorization).toBe('Bearer app-secret')
   moved = true
   await c.refresh()
-  await pollUntil(() => foreign.open.length === 1, 8000, 'the stream on the other origin')
+  await pollUntil(() => foreign.open.length === 1, 15_000, 'the stream on the other origin')
   expect(foreign.streamHeaders[0].authorization).toBeUndefined()
   expect(home.streamHeaders.length).toBe(1)
   const before = home.bulk.length
   foreign.send('data: {"type":"refetchEvaluation"}\n\n')
-  await pollUntil(() => home.bulk.length > before, 3000, 'the refetch of the moved stream\'s notice')
+  await pollUntil(() => home.bulk.length > before, 10_000, 'the refetch of the moved stream\'s notice')
 })

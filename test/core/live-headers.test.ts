@@ -7,7 +7,7 @@ import { afterEach, expect, it, vi } from 'vitest'
 import { liveClient, pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
 // The stream reconnects after a 2–4 s backoff: real seconds on a loaded machine.
-vi.setConfig({ testTimeout: 30_000 })
+vi.setConfig({ testTimeout: 60_000 })
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -46,18 +46,18 @@ it('a headers getter that throws once the first answer came (logged out meanwhil
   const status = await c.start()
   expect(status.state).toBe('ready')
   // The live code read the headers (and they threw) before the user logs in again.
-  await pollUntil(() => thrown > 0, 5000, 'live updates to read the headers')
+  await pollUntil(() => thrown > 0, 15_000, 'live updates to read the headers')
   await new Promise((r) => setTimeout(r, 100))
   // Before: the live chunk's start threw (the headers' JSON names the stream): an unhandled
   // rejection, and the loader stayed "loading" for the client's life, so no stream ever opened.
   expect(rejections).toEqual([])
   expect(c.getStatus().state).toBe('ready')
   session = 'token-2'
-  await pollUntil(() => server.open.length > 0, 8000, 'the stream to open once the headers read again')
+  await pollUntil(() => server.open.length > 0, 15_000, 'the stream to open once the headers read again')
   expect(server.streamHeaders.at(-1)?.authorization).toBe('Bearer token-2')
   expect(rejections).toEqual([])
   // And it works: a notice is a refetch.
   const before = server.bulk.length
   server.send('data: {"type":"refetchEvaluation"}\n\n')
-  await pollUntil(() => server.bulk.length > before, 3000, 'the refetch of the notice')
+  await pollUntil(() => server.bulk.length > before, 10_000, 'the refetch of the notice')
 })

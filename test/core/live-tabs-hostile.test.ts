@@ -6,7 +6,7 @@ import { afterEach, expect, it, vi } from 'vitest'
 import { createTestLogger } from '../support/clock'
 import { liveClient, pollUntil, startStreamingOfrep } from '../support/streamingOfrep'
 
-vi.setConfig({ testTimeout: 30_000 })
+vi.setConfig({ testTimeout: 60_000 })
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -20,7 +20,7 @@ it('junk on the channel (no type, __proto__ keys, a notice whose version is huge
   const logger = createTestLogger()
   const leader = liveClient(server.url, 'live-tabs-hostile', cleanup, { liveUpdates: { shareTabs: true } })
   await leader.start()
-  await pollUntil(() => server.open.length === 1, 5000, 'the leader\'s stream')
+  await pollUntil(() => server.open.length === 1, 15_000, 'the leader\'s stream')
   const follower = liveClient(server.url, 'live-tabs-hostile', cleanup, { liveUpdates: { shareTabs: true }, logger })
   await follower.start()
   const channel = new BroadcastChannel(`holdfast-live:2:${server.url}/stream`)

@@ -35,7 +35,8 @@ export default defineConfig({
       },
       {
         resolve: { alias: packages },
-        test: { name: 'react19', include: ['test/react/**/*.test.{ts,tsx}'], environment: 'jsdom', setupFiles: ['test/support/setup.ts'] },
+        // testTimeout above the 10 s bound test/react/rtl.ts gives waitFor/findBy (see there).
+        test: { name: 'react19', include: ['test/react/**/*.test.{ts,tsx}'], environment: 'jsdom', setupFiles: ['test/support/setup.ts'], testTimeout: 20_000 },
       },
       {
         resolve: { alias: { ...packages, ...react18 }, dedupe: ['react', 'react-dom'] },
@@ -44,6 +45,7 @@ export default defineConfig({
           include: ['test/react/**/*.test.{ts,tsx}'],
           environment: 'jsdom',
           setupFiles: ['test/support/setup.ts'],
+          testTimeout: 20_000,
           server: { deps: { inline: ['@testing-library/react'] } },
         },
       },

@@ -70,7 +70,7 @@ it('<FlagsReady> is bounded: a cache that never answers holds the page for timeo
     </FlagProvider>,
   )
   expect(screen.getByText('loading')).toBeTruthy()
-  await waitFor(() => expect(screen.getByText('checkout classic')).toBeTruthy(), { timeout: 2000 })
+  await waitFor(() => expect(screen.getByText('checkout classic')).toBeTruthy())
   server.release()
 })
 
@@ -79,16 +79,24 @@ it('<FlagsReady> with a timeoutMs past the 32-bit timers (1e10) holds the page f
   const server = await startServer({ checkout: 'one-click' })
   server.mode = 'hang'
   const stuck: FlagStorage = { ...createMemoryStorage(), get: () => new Promise(() => {}) }
-  render(
-    <FlagProvider {...clientOptions(server, { fallback, storage: stuck })}>
-      <FlagsReady timeoutMs={1e10} fallback={<p>loading</p>}>
-        <Checkout />
-      </FlagsReady>
-    </FlagProvider>,
-  )
-  await act(() => new Promise((resolve) => setTimeout(resolve, 30)))
-  expect(screen.getByText('loading')).toBeTruthy()
-  await waitFor(() => expect(screen.getByText('checkout classic')).toBeTruthy(), { timeout: 2000 })
+  // On a fake clock: a 30 ms real sleep then "still loading" failed when a busy machine ran the
+  // sleep's timer after the 100 ms one. Only setTimeout is faked; nothing else waits on it here.
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+  try {
+    render(
+      <FlagProvider {...clientOptions(server, { fallback, storage: stuck })}>
+        <FlagsReady timeoutMs={1e10} fallback={<p>loading</p>}>
+          <Checkout />
+        </FlagsReady>
+      </FlagProvider>,
+    )
+    await act(async () => void vi.advanceTimersByTime(99))
+    expect(screen.getByText('loading')).toBeTruthy()
+    await act(async () => void vi.advanceTimersByTime(1))
+    expect(screen.getByText('checkout classic')).toBeTruthy()
+  } finally {
+    vi.useRealTimers()
+  }
   server.release()
 })
 

@@ -52,7 +52,7 @@ describe('an upstream that answers 413 to everything', { timeout: 30_000 }, () =
       await waitFor(() => sizes.length === step && pause(clock) !== undefined, 10_000, 5)
     }
     expect(sizes).toEqual([4, 2, 1, 3])
-    // A lone event the sink still refuses is dropped, as documented (then the full batch again), one request per pause at most.
-    expect(relay.eventsForwarding!()).toMatchObject({ dropped: 1, pending: 3 })
+    // A lone event the sink still refuses is dead-lettered (before: dropped), as documented (then the full batch again), one request per pause at most.
+    expect(relay.eventsForwarding!()).toMatchObject({ deadLettered: 1, dropped: 0, pending: 3 })
   })
 })

@@ -96,7 +96,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, delivered: 10 })
   })
 
-  it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 drops the refused events (counted), 401 keeps and reports', async () => {
+  it('HTTP-date Retry-After, backoff with jitter, 413 splits, 400 dead-letters the refused events (counted), 401 keeps and reports', async () => {
     const clock = steppedClock()
     const httpDate = new Date(clock.time() + 120_000).toUTCString()
     const status = (code: number, headers: Record<string, string> = {}) => (res: ServerResponse) => res.writeHead(code, headers).end()
@@ -130,7 +130,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect(waits).toEqual([120_000, 750, 1_500])
     expect(states).toEqual(['failing', 'failing', 'misconfigured'])
     // 413 on 4 → the first 2 are sent alone and refused with 400; each of them alone (after a
-    // pause of the first backoff step) is refused too and dropped; the other 2 arrive.
+    // pause of the first backoff step) is refused too and dead-lettered (before: dropped); the other 2 arrive.
     await waitFor(() => {
       const pause = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
       if (pause) clock.advance(pause.ms)
@@ -139,10 +139,10 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect(sink.requests.map((ids) => ids.length)).toEqual([4, 4, 4, 4, 2, 1, 1, 2])
     expect([...sink.received]).toEqual(sent.slice(2).map((e) => e.id))
     await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
-    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, dropped: 2, retries: 3 })
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 2, deadLettered: 2, dropped: 0, retries: 3 })
   })
 
-  it('404 keeps the events and reports the URL as wrong; 422 drops the refused events; later events still go', async () => {
+  it('404 keeps the events and reports the URL as wrong; 422 dead-letters the refused events; later events still go', async () => {
     const clock = steppedClock()
     const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
     // The batch of 2, then each event alone, refused.
@@ -162,7 +162,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     await waitFor(() => {
       const pause = clock.pending().find((t) => t.ms !== REQUEST_TIMEOUT)
       if (pause) clock.advance(pause.ms)
-      return relay.eventsForwarding!().dropped === 2
+      return relay.eventsForwarding!().deadLettered === 2
     }, 10_000, 5)
     expect(sink.requests.map((ids) => ids.length)).toEqual([2, 2, 1, 1])
     const later = batch(1)
@@ -170,10 +170,10 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     await waitFor(() => sink.received.size === 1, 10_000)
     expect([...sink.received]).toEqual([later[0].id])
     await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
-    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 1, dropped: 2 })
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', delivered: 1, deadLettered: 2, dropped: 0 })
   })
 
-  it('a single event the sink finds too large (413) is dropped alone; a sink that hangs times out and is retried', async () => {
+  it('a single event the sink finds too large (413) is dead-lettered alone; a sink that hangs times out and is retried', async () => {
     const clock = steppedClock()
     const status = (code: number) => (res: ServerResponse) => res.writeHead(code).end()
     const hang = () => {} // never answers
@@ -199,7 +199,7 @@ describe('events through the relay', { timeout: 60_000 }, () => {
     expect(sink.requests.map((ids) => ids.length)).toEqual([2, 2, 1, 1])
     expect([...sink.received]).toEqual([small.id])
     await waitFor(() => relay.eventsForwarding!().pending === 0, 5_000)
-    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 1, dropped: 1 })
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 1, deadLettered: 1, dropped: 0 })
   })
 
   it('a relay closed mid-outage delivers its spool after restart, exactly once', async () => {
@@ -529,7 +529,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
   it.each([
     ['400 naming the event (the reference sink)', 400, true],
     ['422 without a body', 422, false],
-  ] as const)('%s: the good events of the batch get through, only the bad one is dropped, in a bounded number of requests', async (_, code, explain) => {
+  ] as const)('%s: the good events of the batch get through, only the bad one is dead-lettered, in a bounded number of requests', async (_, code, explain) => {
     const sink = await strictSink(code, explain)
     const { relay, drive, logger } = await relayTo(sink.url)
     const sent = withPoison(64, [40])
@@ -537,35 +537,35 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     // Before: the whole batch of 64 was dropped for the one event.
     await drive(() => relay.eventsForwarding!().pending === 0)
     expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
-    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 63, dropped: 1 })
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 63, deadLettered: 1, dropped: 0 })
     // One search: at most log2(64) = 6 halvings, each a refusal and at most one delivery.
     // Cut at the event the sink named (the 40 before it, then it alone, then the rest), else halved:
     // both stay within the bound, so only the sequence tells the named cut was taken.
     expect(sink.requests).toEqual(explain ? [64, 40, 24, 1, 23] : [64, 32, 32, 16, 8, 8, 4, 2, 1, 23])
     expect(sink.requests.length).toBeLessThanOrEqual(2 * 6 + 2)
-    expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; dropped/)
-    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dropped"\} 1\b/)
+    expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; kept in the dead-letter file/)
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dead_lettered"\} 1\b/)
   })
 
-  it('two bad events far apart: both dropped, the other 62 delivered', async () => {
+  it('two bad events far apart: both dead-lettered, the other 62 delivered', async () => {
     const sink = await strictSink(400, false)
     const { relay, drive } = await relayTo(sink.url)
     const sent = withPoison(64, [3, 50])
     expect((await send(relay.url, sent)).status).toBe(202)
     await drive(() => relay.eventsForwarding!().pending === 0)
     expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
-    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 62, dropped: 2 })
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 62, deadLettered: 2, dropped: 0 })
     // Two searches.
     expect(sink.requests.length).toBeLessThanOrEqual(2 * (2 * 6 + 2))
   })
 
-  it('a batch that is all bad: dropped after at most 2 × (log2(batch) + 1) cuts, not one request per event; later events go', async () => {
+  it('a batch that is all bad: dead-lettered after at most 2 × (log2(batch) + 1) cuts, not one request per event; later events go', async () => {
     const sink = await strictSink(400, false)
     const { relay, drive } = await relayTo(sink.url)
     expect((await send(relay.url, withPoison(64, Array.from({ length: 64 }, (_, i) => i)))).status).toBe(202)
     await drive(() => relay.eventsForwarding!().pending === 0)
-    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 0, dropped: 64 })
-    // The cuts (14), plus the pieces dropped once they are spent; before the bound, 64 requests or more.
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 0, deadLettered: 64, dropped: 0 })
+    // The cuts (14), plus the pieces dead-lettered once they are spent; before the bound, 64 requests or more.
     expect(sink.requests.length).toBeLessThanOrEqual(2 * (6 + 1) + 4)
     const later = batch(5)
     expect((await send(relay.url, later)).status).toBe(202)
@@ -575,7 +575,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
 })
 
 describe('a refusal whose body never ends', { timeout: 30_000 }, () => {
-  it('400 with its headers sent and its body stalled: at the request timeout the refusal stands (dropped), not retried for ever', async () => {
+  it('400 with its headers sent and its body stalled: at the request timeout the refusal stands (dead-lettered), not retried for ever', async () => {
     const clock = steppedClock()
     let stalled: ServerResponse | undefined
     const sink = await scriptedSink([
@@ -593,7 +593,7 @@ describe('a refusal whose body never ends', { timeout: 30_000 }, () => {
     clock.advance(REQUEST_TIMEOUT)
     // Before: the timeout's abort failed the whole request, and a 400 was retried with backoff for ever.
     await waitFor(() => relay.eventsForwarding!().pending === 0, 10_000)
-    expect(relay.eventsForwarding!()).toMatchObject({ dropped: 1, delivered: 0, retries: 0 })
+    expect(relay.eventsForwarding!()).toMatchObject({ deadLettered: 1, dropped: 0, delivered: 0, retries: 0 })
     stalled!.end()
   })
 })

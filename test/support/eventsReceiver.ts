@@ -21,6 +21,8 @@ export interface ReceiverBehaviour {
   tooLargeName?: string
   /** 400 for any batch holding an event of this name. */
   poisonName?: string
+  /** The status answered for `poisonName` (400 or 422). Default 400. */
+  poisonStatus?: number
   /** Wait this long before answering events requests. */
   delayMs?: number
   /** Answer every events request with 503. */
@@ -118,7 +120,7 @@ export async function startEventsReceiver(initial: ReceiverBehaviour = {}): Prom
         }
         if (b.maxEvents !== undefined && events.length > b.maxEvents) return answer(413)
         if (b.tooLargeName && record.names.includes(b.tooLargeName)) return answer(413)
-        if (b.poisonName && record.names.includes(b.poisonName)) return answer(400, {}, '{"error":"poison"}')
+        if (b.poisonName && record.names.includes(b.poisonName)) return answer(b.poisonStatus ?? 400, {}, '{"error":"poison"}')
         let duplicates = 0
         for (const event of events) {
           if (accepted.has(String(event.id))) duplicates++

@@ -5,6 +5,7 @@ import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
+import { runEventsCli } from './events/replayCli'
 
 function fail(message: string): never {
   process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
@@ -42,6 +43,11 @@ async function main(): Promise<void> {
   // `holdfast-server snapshot …` is the CI step (see snapshotCli.ts), not a server.
   if (process.argv[2] === 'snapshot') {
     const code = await runSnapshotCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    process.exit(code)
+  }
+  // `holdfast-server events replay-dead-letters …` (see events/replayCli.ts), not a server.
+  if (process.argv[2] === 'events') {
+    const code = await runEventsCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
     process.exit(code)
   }
   const options = readOptions()

@@ -34,6 +34,11 @@ export const CLI_OPTIONS = {
     help: 'forward accepted events to this events endpoint through a durable spool\n(instead of --events-file); HOLDFAST_EVENTS_UPSTREAM_KEY, if set, is sent\nas "Authorization: Bearer KEY"',
   },
   'events-spool': { type: 'string', arg: 'DIR', help: 'the spool of --events-upstream (default: events-spool in --data-dir,\nelse .holdfast/events-spool)' },
+  'events-dead-letter-max-bytes': {
+    type: 'string',
+    arg: 'N',
+    help: 'bound of the dead-letter file (<spool>/dead-letter/dead-letter.ndjson) where\nevents the upstream refuses for good (413, 400/422) are kept (default 64 MiB)',
+  },
   'events-write-timeout': {
     type: 'string',
     arg: 'MS',
@@ -140,6 +145,7 @@ export function usage(): string {
   const lines = rows.flatMap(([flag, help]) => help.map((line, i) => `  ${(i === 0 ? flag : '').padEnd(width)}${line}`))
   return `Usage: holdfast-server (--flags flags.json | --flags-url URL | --upstream URL) [options]
        holdfast-server snapshot --help
+       holdfast-server events replay-dead-letters --events-spool DIR --events-upstream URL
 
 Serves flagd-format flags over OFREP (POST /ofrep/v1/evaluate/flags) and collects events
 (POST /holdfast/v1/events). The flags file is watched; invalid or emptied edits are refused and
@@ -175,6 +181,7 @@ const cliSchema = z.object({
   'events-keep': intArg('events-keep', 1, 1000).optional(),
   'events-upstream': httpUrlArg('events-upstream').optional(),
   'events-spool': z.string().min(1, '--events-spool is empty').optional(),
+  'events-dead-letter-max-bytes': intArg('events-dead-letter-max-bytes', 1024, Number.MAX_SAFE_INTEGER).optional(),
   'events-write-timeout': intArg('events-write-timeout', 100, 600_000).optional(),
   'api-key': z.string().optional(),
   'cors-origin': z
@@ -263,6 +270,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       eventsUpstream: v['events-upstream'],
       eventsSpoolDir: v['events-spool'],
       eventsWriteTimeoutMs: v['events-write-timeout'],
+      eventsDeadLetterMaxBytes: v['events-dead-letter-max-bytes'],
       eventsUpstreamHeaders: upstreamKey ? { Authorization: `Bearer ${upstreamKey}` } : undefined,
       flags: v.flags,
       port: v.port,
@@ -293,6 +301,7 @@ function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
     [v['events-spool'] !== undefined && v['events-upstream'] === undefined, '--events-spool goes with --events-upstream (it is where events wait to be forwarded)'],
     [v['events-keep'] !== undefined && v['events-file'] === undefined, '--events-keep goes with --events-file (rotated events files)'],
     [v['events-max-bytes'] !== undefined && v['events-file'] === undefined, '--events-max-bytes goes with --events-file (when to rotate it)'],
+    [v['events-dead-letter-max-bytes'] !== undefined && v['events-upstream'] === undefined, '--events-dead-letter-max-bytes goes with --events-upstream (it bounds the events the upstream refused)'],
     [v['events-write-timeout'] !== undefined && v['events-file'] === undefined && v['events-upstream'] === undefined, '--events-write-timeout goes with --events-file or --events-upstream (the writes it bounds)'],
     [v['max-streams'] !== undefined && v['no-live-updates'] === true, '--max-streams has no streams to bound with --no-live-updates'],
   ]

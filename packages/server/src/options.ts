@@ -86,6 +86,7 @@ export const handlerOptionsSchema = z
       .superRefine(refusedWhen((url) => httpUrlProblem(url, 'eventsUpstream')))
       .optional(),
     eventsSpoolDir: z.string().min(1, 'eventsSpoolDir is empty').optional(),
+    eventsDeadLetterMaxBytes: positiveInt.optional(),
     eventsUpstreamHeaders: z.record(z.string(), z.string()).optional(),
     apiKey: z
       .string()

@@ -6,14 +6,14 @@
 // | 2xx                               | delivered: the cursor moves past the batch                |
 // | 413                               | the batch is halved and retried after a pause of the first|
 // |                                   | backoff step, and later batches keep the size that fit; a |
-// |                                   | single event still too large is dropped (counted, logged) |
+// |                                   | single event still too large is dead-lettered (below)     |
 // | 400, 422                          | the batch is split to find the event(s) refused: halved,  |
 // |                                   | or cut at the event the sink names (`events[i]` in its   |
 // |                                   | `errorDetails`), one request at a time, a pause of the    |
 // |                                   | first backoff step between refusals, at most              |
 // |                                   | 2 × (log2(batch) + 1) cuts; a lone refused event, or a    |
 // |                                   | piece refused once                                        |
-// |                                   | the cuts are spent, is dropped (counted, logged)          |
+// |                                   | the cuts are spent, is dead-lettered (below)              |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
 // | redirect (not followed), a 2xx    | (`state: 'misconfigured'`), retried with backoff: a       |
 // | HTML page                         | captive portal or a login page answered, not a sink       |
@@ -21,8 +21,14 @@
 // | timeout                           | HTTP-date, read against the sink's `Date`; under the      |
 // |                                   | first backoff step it is that step) or capped exponential |
 // |                                   | backoff with jitter                                       |
+//
+// Dead-lettered: appended to the dead-letter file (deadLetter.ts) and fsynced before the cursor
+// moves past it; counted in `deadLettered`. Only when that file is full is a refused event dropped
+// (`dropped`, logged, `deadLetter.full`); when it cannot be written (a full disk) the event stays
+// in the spool and is tried again with the spool's backoff.
 import { parseRetryAfter } from '@holdfast/core'
 import type { ServerLogger } from '../logger'
+import type { DeadLetter, DeadLetterStats } from './deadLetter'
 import type { ReceivedEvent } from './schema'
 import type { Spool } from './spool'
 
@@ -58,6 +64,8 @@ export interface ForwarderOptions {
   random?: () => number
   /** Default the global `fetch`. */
   fetch?: typeof fetch
+  /** Where events the sink refuses for good are kept. Default none: they are dropped (counted, logged). */
+  deadLetter?: DeadLetter
   /**
    * Told about each request's outcome (metrics), and of events that left the spool without one:
    * unreadable lines skipped (`dropped`), segments gone from outside (`lost`).
@@ -67,7 +75,7 @@ export interface ForwarderOptions {
 }
 
 /** What one delivery attempt came to. */
-export type ForwardOutcome = 'delivered' | 'split' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
+export type ForwardOutcome = 'delivered' | 'split' | 'dead_lettered' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
 
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
@@ -83,10 +91,14 @@ export interface ForwardingStats {
   /** Events delivered (2xx) since start. */
   delivered: number
   /**
-   * Events dropped since start: refused by the sink with 400/422/413, unreadable in the spool, or
-   * lost with a spool segment deleted or moved from outside.
+   * Events dropped since start: refused by the sink with 400/422/413 while the dead-letter file was
+   * full, unreadable in the spool, or lost with a spool segment deleted or moved from outside.
    */
   dropped: number
+  /** Events the sink refused for good (413, 400/422) kept in the dead-letter file, since start. */
+  deadLettered: number
+  /** The dead-letter file: path, bytes, bound, and `full` while it is full. */
+  deadLetter?: DeadLetterStats
   /** Requests that failed and will be retried, since start. */
   retries: number
   lastSuccessAt?: number
@@ -143,7 +155,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const batchBytes = options.batchBytes ?? 512 * 1024
   const baseMs = options.backoffBaseMs ?? 1000
   const maxMs = options.backoffMaxMs ?? 60_000
-  const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, retries: 0 }
+  const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, deadLettered: 0, retries: 0 }
   let running: Promise<void> | undefined
   let stopped = false
   // Failures in a row of the upstream (reset by a 2xx) and of the spool (reset once it answers),
@@ -199,7 +211,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
-  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; refused?: number; error?: string }> {
+  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; refused?: number; body?: string; error?: string }> {
     controller = new AbortController()
     const timer = clock.setTimeout(() => controller?.abort(), options.timeoutMs ?? 10_000)
     try {
@@ -223,7 +235,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
       // A refusal may say which event it refused: only its first few KiB are read.
       let refused: number | undefined
-      if ((status === 400 || status === 422) && response.body) {
+      let body: string | undefined
+      if ((status === 400 || status === 422 || status === 413) && response.body) {
         const reader = response.body.getReader()
         const chunks: Buffer[] = []
         let bytes = 0
@@ -238,11 +251,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           // A body that stalls until the timeout (or breaks) names no event: the status stands.
         }
         await reader.cancel().catch(() => undefined)
-        refused = refusedIndex(Buffer.concat(chunks).toString('utf8', 0, REFUSAL_BYTES))
+        body = Buffer.concat(chunks).toString('utf8', 0, REFUSAL_BYTES)
+        refused = refusedIndex(body)
       }
       // The answer's body is not needed; do not let a hostile sink make us buffer it.
       if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined)
-      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink, refused }
+      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink, refused, body }
     } catch (error) {
       return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }
     } finally {
@@ -266,7 +280,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // upstream answer) while nothing drained.
         const message = (error as Error).message
         log.error(`events forwarding: ${message}; retrying`)
-        stats.lastError = { message: `the spool: ${message}`, at: clock.now() }
+        stats.lastError = { message: message.startsWith('cannot write the dead-letter') ? message : `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
         spoolFailed = true
         await pause(backoff(true))
@@ -339,13 +353,31 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
     }
     if (status === 413 || status === 400 || status === 422) {
-      log.error(`events upstream refused ${n} event(s) with ${status}; dropped (ids ${batch.events[0].id} … ${batch.events[n - 1].id})`)
+      const ids = `ids ${batch.events[0].id} … ${batch.events[n - 1].id}`
+      let kept = false
+      if (options.deadLetter) {
+        try {
+          kept = await options.deadLetter.append(batch.events, { status, error: result.body, at: clock.now() })
+        } catch (error) {
+          // Kept in the spool (the cursor stays): sent again, and refused again, after the backoff.
+          throw new Error(`cannot write the dead-letter file ${options.deadLetter.stats().path} (${(error as Error).message}); the ${n} event(s) refused with ${status} stay in the spool`)
+        }
+      }
       await spool.ack(batch.next, n + batch.skipped)
       searched(n + batch.skipped, true)
-      stats.dropped += n + batch.skipped
+      unreadable(batch.skipped)
+      if (kept) {
+        log.error(`events upstream refused ${n} event(s) with ${status}; kept in the dead-letter file ${options.deadLetter!.stats().path} (${ids}); replay with \`holdfast-server events replay-dead-letters\``)
+        stats.deadLettered += n
+        options.onAttempt?.('dead_lettered', n)
+      } else {
+        const why = options.deadLetter ? `the dead-letter file ${options.deadLetter.stats().path} is full (${options.deadLetter.stats().maxBytes} bytes): replay or move it, or raise --events-dead-letter-max-bytes` : 'no dead-letter file'
+        log.error(`events upstream refused ${n} event(s) with ${status}; DROPPED, ${why} (${ids})`)
+        stats.dropped += n
+        options.onAttempt?.('dropped', n)
+      }
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
-      options.onAttempt?.('dropped', n + batch.skipped)
       if (status === 413) await pause(baseMs)
       return
     }
@@ -403,7 +435,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     stats() {
       const oldest = spool.oldestAt()
       const unsaved = spool.cursorUnsaved()
-      return { ...stats, pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
+      return { ...stats, ...(options.deadLetter ? { deadLetter: options.deadLetter.stats() } : {}), pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
     },
   }
 }

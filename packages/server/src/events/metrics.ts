@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 /** Why an events request was refused, as the `reason` label of `holdfast_events_rejected_total`. */
 export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled' | 'store_in_use'
 
+/** What the spool's gauges read at scrape time. */
+type SpoolGauges = { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number }; deadLetter?: { bytes: number; full?: unknown } }
+
 /** The events sink's Prometheus metrics (registered in the server's registry). */
 export interface EventsMetrics {
   /** `holdfast_events_accepted_total`: new events stored (or spooled). */
@@ -14,14 +17,16 @@ export interface EventsMetrics {
   /** `holdfast_events_fsync_seconds`: duration of each fsync of the events file or spool (one per group of batches). */
   fsync: Histogram
   /**
-   * `holdfast_events_forwarded_total{outcome}`: events delivered upstream (`delivered`), dropped on
-   * a 400/413/422 or as unreadable (`dropped`), or lost with a spool segment deleted from outside (`lost`).
+   * `holdfast_events_forwarded_total{outcome}`: events delivered upstream (`delivered`), refused by
+   * it for good (413, 400/422) and kept in the dead-letter file (`dead_lettered`), dropped on such a
+   * refusal while that file was full or as unreadable (`dropped`), or lost with a spool segment
+   * deleted from outside (`lost`).
    */
   forwarded: Counter<'outcome'>
   /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state, a stalled write. */
   bind(sources: {
     rememberedIds?: () => number
-    spool?: () => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }
+    spool?: () => SpoolGauges
     stalled?: () => Array<{ path: string; seconds: number }>
   }): void
 }
@@ -30,7 +35,7 @@ export interface EventsMetrics {
 export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
-  let spool: (() => { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number } }) | undefined
+  let spool: (() => SpoolGauges) | undefined
   let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({
     name: 'holdfast_events_store_stalled_seconds',
@@ -75,6 +80,22 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
     },
   })
   new Gauge({
+    name: 'holdfast_events_dead_letter_bytes',
+    help: 'Bytes in the dead-letter file of the spool (events the upstream refused for good, kept for `holdfast-server events replay-dead-letters`).',
+    registers,
+    collect() {
+      this.set(spool?.().deadLetter?.bytes ?? 0)
+    },
+  })
+  new Gauge({
+    name: 'holdfast_events_dead_letter_full',
+    help: '1 while the dead-letter file is full: events the upstream refuses are then dropped (holdfast_events_forwarded_total{outcome="dropped"}); 0 otherwise.',
+    registers,
+    collect() {
+      this.set(spool?.().deadLetter?.full ? 1 : 0)
+    },
+  })
+  new Gauge({
     name: 'holdfast_events_upstream_state',
     help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over).',
     labelNames: ['state'] as const,
@@ -94,7 +115,7 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers,
     }),
-    forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream, dropped on a refusal, or lost with a spool segment deleted from outside, by outcome.', labelNames: ['outcome'] as const, registers }),
+    forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream, refused by it and dead-lettered, dropped on a refusal with the dead-letter file full or unreadable, or lost with a spool segment deleted from outside, by outcome.', labelNames: ['outcome'] as const, registers }),
     bind(sources) {
       if (sources.rememberedIds) rememberedIds = sources.rememberedIds
       if (sources.spool) spool = sources.spool

@@ -9,6 +9,7 @@ import type { DedupeWindowOptions } from './dedupeWindow'
 import { nodeFileSystem, watchedFileSystem, type EventFileSystem } from './fileSystem'
 import { CLOSE_WAIT_MS, didNotAnswer, stuck } from '../flags/persistence'
 import { acquireLock } from './lockFile'
+import { createDeadLetter } from './deadLetter'
 import { createForwarder, type Forwarder, type ForwarderOptions, type ForwardingStats } from './forwarder'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
 import { createEventSink, createEventsFile, DEFAULT_WRITE_TIMEOUT_MS, realClock, stallOf, type EventSink, type SinkClock, type StoreStall } from './sink'
@@ -54,6 +55,12 @@ export interface EventsOptions {
    * relay's `dataDir` when one is given, else {@link DEFAULT_SPOOL_DIR} in the working directory.
    */
   eventsSpoolDir?: string
+  /**
+   * Bound of the dead-letter file, `<spool>/dead-letter/dead-letter.ndjson`, where events the
+   * upstream refuses for good (413 alone, 400/422) are kept (`--events-dead-letter-max-bytes N`).
+   * Default 64 MiB; when full, a refused event is dropped and the status, a metric and the log say so.
+   */
+  eventsDeadLetterMaxBytes?: number
   /** Headers sent with every forwarded batch (e.g. `{ Authorization: 'Bearer KEY' }`). Default none. */
   eventsUpstreamHeaders?: Record<string, string>
   /** Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Defaults: see `ForwarderOptions`. */
@@ -133,11 +140,12 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
       ...options.eventsForwarding,
       url: options.eventsUpstream!,
       spool,
+      deadLetter: createDeadLetter({ spoolDir, fs, maxBytes: options.eventsDeadLetterMaxBytes }),
       headers: options.eventsUpstreamHeaders,
       log,
       onAttempt(outcome, events) {
         options.eventsForwarding?.onAttempt?.(outcome, events)
-        if (outcome === 'delivered' || outcome === 'dropped' || outcome === 'lost') metrics.forwarded.inc({ outcome }, events)
+        if (outcome === 'delivered' || outcome === 'dead_lettered' || outcome === 'dropped' || outcome === 'lost') metrics.forwarded.inc({ outcome }, events)
       },
     })
   const store =

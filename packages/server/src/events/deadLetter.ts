@@ -10,7 +10,7 @@
 // bound, nothing is overwritten; the event is dropped (the only `dropped` left for a refusal) and
 // it is said loudly: `deadLetter.full` in the status, holdfast_events_dead_letter_full 1, a log line.
 import { dirname, join } from 'node:path'
-import type { EventFileSystem } from './fileSystem'
+import { writeAll, type EventFileSystem } from './fileSystem'
 import type { ReceivedEvent } from './schema'
 
 /** Default bound of the dead-letter file: 64 MiB. */
@@ -84,12 +84,7 @@ export function createDeadLetter(options: { spoolDir: string; fs: EventFileSyste
       }
       const file = await fs.open(path, 'a')
       try {
-        let written = 0
-        while (written < data.length) {
-          const wrote = await file.write(data, written, data.length - written)
-          if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${data.length - written} bytes`), { code: 'ENOSPC' })
-          written += wrote
-        }
+        await writeAll(file, data)
         await file.datasync()
       } finally {
         await file.close().catch(() => undefined)

@@ -128,6 +128,19 @@ export function watchedFileSystem(fs: EventFileSystem, returned: () => void): Ev
 export const DIR_SYNC_REFUSED = new Set(['EISDIR', 'EINVAL', 'EPERM', 'EACCES', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EBADF'])
 
 /**
+ * Writes all of `bytes` to `file`, short writes continued. A write that takes nothing would loop
+ * for ever: the disk is as good as full, and it rejects as ENOSPC.
+ */
+export async function writeAll(file: EventFile, bytes: Buffer): Promise<void> {
+  let written = 0
+  while (written < bytes.length) {
+    const wrote = await file.write(bytes, written, bytes.length - written)
+    if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${bytes.length - written} bytes`), { code: 'ENOSPC' })
+    written += wrote
+  }
+}
+
+/**
  * Replaces `path` with `data` so that a crash leaves either the old or the new content: a
  * temporary file (`temporary`, default `PATH.tmp`, in the same directory) is written and fsynced,
  * renamed over `path`, and the directory fsynced, so that after a power cut the rename is there
@@ -138,14 +151,7 @@ export async function writeFileAtomic(fs: EventFileSystem, path: string, data: s
   const temporary = options.temporary ?? `${path}.tmp`
   const file = await fs.open(temporary, 'w', options.permissions)
   try {
-    const bytes = Buffer.from(data, 'utf8')
-    let written = 0
-    while (written < bytes.length) {
-      const wrote = await file.write(bytes, written, bytes.length - written)
-      // A write that takes nothing would loop for ever: the disk is as good as full.
-      if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${bytes.length - written} bytes`), { code: 'ENOSPC' })
-      written += wrote
-    }
+    await writeAll(file, Buffer.from(data, 'utf8'))
     await file.datasync()
   } catch (error) {
     await file.close().catch(() => {})

@@ -27,11 +27,14 @@ export default defineConfig({
     projects: [
       {
         resolve: { alias: packages },
-        test: { name: 'core', include: ['test/core/**/*.test.ts'], environment: 'node', setupFiles: ['test/support/setup.ts'] },
+        // testTimeout well above the bounds the tests wait with (waitForRequests 10 s, waitFor 5–10 s):
+        // at vitest's default 5 s, a wait that passed in 4.9 s on a loaded CI machine still failed
+        // as "Test timed out", and a real failure hid its own message behind that one.
+        test: { name: 'core', include: ['test/core/**/*.test.ts'], environment: 'node', setupFiles: ['test/support/setup.ts'], testTimeout: 20_000 },
       },
       {
         resolve: { alias: packages },
-        test: { name: 'server', include: ['test/server/**/*.test.ts'], environment: 'node' },
+        test: { name: 'server', include: ['test/server/**/*.test.ts'], environment: 'node', testTimeout: 20_000 },
       },
       {
         resolve: { alias: packages },

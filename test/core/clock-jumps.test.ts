@@ -120,7 +120,7 @@ test('a user switch during a Retry-After, after the clock jumped back an hour: t
   await new Promise((r) => setTimeout(r, 50))
   expect(server.requests).toHaveLength(1)
   clock.advance(2_000)
-  await server.waitForRequests(2, 2000)
+  await server.waitForRequests(2)
   expect(server.requests[1].body.context).toEqual({ targetingKey: 'v' })
 })
 

@@ -135,7 +135,7 @@ test("a relay's stale answer is asked again on the backoff until a fresh one com
 
   // Still stale on the re-ask: one more is armed, never back to back.
   clock.fireNext()
-  await server.waitForRequests(2, 1000)
+  await server.waitForRequests(2)
   await pollFor(armed)
   expect(client.getStatus().state).toBe('stale')
   expect(clock.pending()).toHaveLength(1)
@@ -145,7 +145,7 @@ test("a relay's stale answer is asked again on the backoff until a fresh one com
   // The upstream is back: the next re-ask brings fresh values, and then nothing more is armed.
   server.always(flags(after))
   clock.fireNext()
-  await server.waitForRequests(3, 1000)
+  await server.waitForRequests(3)
   await pollFor(() => client.getStatus().state === 'ready')
   expect(client.getStatus().error).toBeUndefined()
   expect(client.getDetails('banner', {})).toMatchObject({ value: { text: 'fresh' }, stale: false })

@@ -21,6 +21,11 @@ const event = (id: string) => ({ id, type: 'custom', name: 'clicked', time: 1_70
 type Forwarding = { pending: number; dropped: number; stalled?: { path: string; seconds: number } }
 const status = async (url: string) => (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { events: { stalled?: unknown; forwarding: Forwarding } }
 
+// Recognisable: the test advances the forwarder's clock once its backoff is set, never while a
+// request is out with only its timeout pending (once read as the backoff on a loaded machine: the
+// advance aborted the request and the count the test waits for never began, a 60 s timeout).
+const REQUEST_TIMEOUT = 987_654
+
 const closers: Array<() => void> = []
 afterEach(() => {
   for (const close of closers.splice(0)) close()
@@ -34,7 +39,8 @@ async function sink() {
     req.on('data', (chunk) => (body += chunk))
     req.on('end', () => {
       state.requests++
-      if (state.down) return void res.writeHead(503).end()
+      // Answered 100 ms after the request is counted, as on a loaded machine (see REQUEST_TIMEOUT).
+      if (state.down) return void setTimeout(() => res.writeHead(503).end(), 100)
       for (const e of JSON.parse(body).events as Array<{ id: string }>) state.received.add(e.id)
       res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
     })
@@ -71,11 +77,11 @@ describe('a large spool counted again while the relay runs', { timeout: 60_000 }
       eventsFileSystem: fs,
       eventsClock: clock,
       eventsWriteTimeoutMs: BOUND,
-      eventsForwarding: { clock: forwarding },
+      eventsForwarding: { clock: forwarding, timeoutMs: REQUEST_TIMEOUT },
     })
     expect((await status(relay.url)).events.forwarding.pending).toBe(1000)
     // The sink is down: the forwarder waits out its backoff.
-    await waitFor(() => upstream.state.requests > 0 && forwarding.pending().length > 0, 10_000, 5)
+    await waitFor(() => upstream.state.requests > 0 && forwarding.pending().some((t) => t.ms !== REQUEST_TIMEOUT), 10_000, 5)
 
     // The operator frees disk space: the oldest segment goes (its 250 events are lost, and said so).
     await rm(join(spoolDir, segmentName(1)))

@@ -105,7 +105,9 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
     requests,
     next: (...replies) => void queue.push(...replies),
     always: (reply) => void (standing = reply),
-    waitForRequests(count, timeoutMs = 5000) {
+    // 10 s: under the 20 s test timeout of the core/server projects (vitest.config.ts), so a request
+    // that never comes fails with "expected N requests, got M", not a bare test timeout.
+    waitForRequests(count, timeoutMs = 10_000) {
       if (requests.length >= count) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`expected ${count} requests, got ${requests.length}`)), timeoutMs)

@@ -204,6 +204,11 @@ describe('holdfast-server: a number option out of range says the range and what 
       [{ upstream: 'http://x', 'upstream-timeout': 'abc' }, /^--upstream-timeout must be from 0\.001 to 600 \(a number\), got "abc"$/],
       [{ flags: 'f.json', port: '-1' }, /^--port must be from 0 to 65535 \(a whole number\), got "-1"$/],
       [{ flags: 'f.json', port: '70000' }, /^--port must be from 0 to 65535 \(a whole number\), got "70000"$/],
+      // A bound of 0 or less would drop every refused event; NaN or a blank would leave the file unbounded.
+      ...['0', '-5', '1023', '1.5', 'abc', '', '1e400'].map((value): [CliValues, RegExp] => [
+        { flags: 'f.json', 'events-upstream': 'http://x/events', 'events-dead-letter-max-bytes': value },
+        new RegExp(`^--events-dead-letter-max-bytes must be from 1024 to 9007199254740991 \\(a whole number\\), got "${value.replace('.', '\\.')}"$`),
+      ]),
     ]
     for (const [values, message] of cases) {
       const result = buildServerOptions(values, {})
@@ -211,6 +216,13 @@ describe('holdfast-server: a number option out of range says the range and what 
       expect((result as { error: string }).error, JSON.stringify(values)).toMatch(message)
     }
     expect(buildServerOptions({ 'flags-url': 'http://x/f.json', 'poll-interval': '.5' }, {})).toMatchObject({ ok: true, options: { pollIntervalSeconds: 0.5 } })
+    expect(buildServerOptions({ flags: 'f.json', 'events-upstream': 'http://x/events', 'events-dead-letter-max-bytes': '1024' }, {})).toMatchObject({ ok: true, options: { eventsDeadLetterMaxBytes: 1024 } })
+  })
+
+  it('eventsDeadLetterMaxBytes of NaN, 0, -1, 1.5 or Infinity is refused by createFlagServer naming the option, before anything listens', async () => {
+    for (const eventsDeadLetterMaxBytes of [Number.NaN, 0, -1, 1.5, Number.POSITIVE_INFINITY]) {
+      await expect(createFlagServer({ flags: DEMO_FLAGS, eventsUpstream: 'http://127.0.0.1:9/events', eventsDeadLetterMaxBytes, port: 0, host: '127.0.0.1' }), String(eventsDeadLetterMaxBytes)).rejects.toThrow(/eventsDeadLetterMaxBytes/)
+    }
   })
 })
 

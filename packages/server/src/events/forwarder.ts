@@ -74,6 +74,9 @@ export interface ForwarderOptions {
   log: ServerLogger
 }
 
+/** The dead-letter file could not be written (a full disk): the events stay in the spool. Named as such in `lastError`, not as the spool's. */
+class DeadLetterWriteError extends Error {}
+
 /** What one delivery attempt came to. */
 export type ForwardOutcome = 'delivered' | 'split' | 'dead_lettered' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
 
@@ -280,7 +283,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // upstream answer) while nothing drained.
         const message = (error as Error).message
         log.error(`events forwarding: ${message}; retrying`)
-        stats.lastError = { message: message.startsWith('cannot write the dead-letter') ? message : `the spool: ${message}`, at: clock.now() }
+        stats.lastError = { message: error instanceof DeadLetterWriteError ? message : `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
         spoolFailed = true
         await pause(backoff(true))
@@ -360,7 +363,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           kept = await options.deadLetter.append(batch.events, { status, error: result.body, at: clock.now() })
         } catch (error) {
           // Kept in the spool (the cursor stays): sent again, and refused again, after the backoff.
-          throw new Error(`cannot write the dead-letter file ${options.deadLetter.stats().path} (${(error as Error).message}); the ${n} event(s) refused with ${status} stay in the spool`)
+          throw new DeadLetterWriteError(`cannot write the dead-letter file ${options.deadLetter.stats().path} (${(error as Error).message}); the ${n} event(s) refused with ${status} stay in the spool`)
         }
       }
       await spool.ack(batch.next, n + batch.skipped)

@@ -96,23 +96,27 @@ describe('the age of what is served', () => {
     }
   })
 
-  it("the status' ageSeconds grows too (proxy mode and --flags-url), also after the relay's clock was set back an hour", async () => {
+  it("the status' ageSeconds grows too (proxy mode, --flags-url and --flags FILE), also after the relay's clock was set back an hour", async () => {
     const clock = steppableClock()
     // The flags document for --flags-url (GET), OFREP answers for proxy mode (POST).
     const upstream = await startUpstream((request) => (request.method === 'GET' ? { document: DEMO_FLAGS } : { ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) }))
     const proxy = await startServer({ flags: undefined, upstream: upstream.url })
     const url = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 0.2 })
+    const file = await startServer({})
     expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
     await waitFor(async () => (await evaluate(url, { targetingKey: 'u1' })).status === 200, 10_000)
     upstream.set({ status: 503, text: 'down' })
     expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
     for (const server of [proxy, url]) expect((await statusOf(server)).ageSeconds).toBeLessThanOrEqual(1)
+    const fileAge = (await statusOf(file)).ageSeconds
     clock.setBack(3_600_000)
     await new Promise((resolve) => setTimeout(resolve, 2600))
     // Before: what is held looked fetched an hour ahead, and the status said 0 s old for the
     // hour the outage went on (while holdfast_relay_served_age_seconds grew).
     expect((await statusOf(proxy)).ageSeconds, 'proxy mode').toBeGreaterThanOrEqual(2)
     expect((await statusOf(url)).ageSeconds, '--flags-url').toBeGreaterThanOrEqual(2)
+    // A local file read before the step: as old as it was, and 2.6 s more (before: 0 for the hour).
+    expect((await statusOf(file)).ageSeconds, '--flags FILE').toBeGreaterThanOrEqual(fileAge + 2)
   })
 
   it('of the definitions grows too, also after the metrics clock was set back an hour', async () => {

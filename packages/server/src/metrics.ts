@@ -52,7 +52,7 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
   let loopDelay: () => { p50: number; p99: number; max: number } | undefined = () => undefined
   let now = Date.now
   // The wall clock set back made the definitions look fetched ahead: 0 s old (see ageReader.ts).
-  const definitionsAgeOf = createAgeReader(() => now())
+  const definitionsAgeOf = createAgeReader()
 
   const definitionsAge = new Gauge({
     name: 'holdfast_flag_definitions_age_seconds',
@@ -62,7 +62,7 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
       const at = fetchedAt()
       // None served (proxy mode, or not ready): no sample. A gauge without labels holds 0 until
       // set, and an age of 0 says "fresh".
-      if (at !== undefined) this.set(definitionsAgeOf(at) / 1000)
+      if (at !== undefined) this.set(definitionsAgeOf(at, now()) / 1000)
       else this.remove()
     },
   })

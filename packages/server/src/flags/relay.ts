@@ -1,6 +1,7 @@
 // What the relay's sources (--flags-url, --upstream) add to a FlagSource: freshness for
 // `metadata.holdfast`, a detailed status and a refresh that says what changed. Local sources
 // (a file, an object in code) get the same through the small adapters at the bottom.
+import { ageSeconds, createAgeReader, type AgeReader } from './ageReader'
 import type { FlagSource, FlagDefinitionsVersion, FlagSourceStatus } from './flagSource'
 import type { ServerLogger } from '../logger'
 import type { FleetStreams } from '../ofrep/stream'
@@ -206,9 +207,12 @@ export function isRelaySource(source: FlagSource): source is RelaySource {
 /** Default `Retry-After` (seconds) of a 503 while nothing can be served. */
 export const NOT_READY_RETRY_AFTER_SECONDS = 5
 
-/** Seconds since `at`, never negative (a clock set back must not show "-3 s old"). */
-export function ageSeconds(at: number | undefined | null, now: number): number | null {
-  return at === undefined || at === null ? null : Math.max(0, Math.round((now - at) / 1000))
+/** The age reader of each file or inline source's status (the relay's sources hold their own). */
+const localAges = new WeakMap<FlagSource, AgeReader>()
+function localAgeOf(source: FlagSource): AgeReader {
+  let reader = localAges.get(source)
+  if (!reader) localAges.set(source, (reader = createAgeReader()))
+  return reader
 }
 
 /** A relay source's `FlagSource` status, from its upstream's health. */
@@ -262,7 +266,8 @@ export function statusOf(source: FlagSource, now: number): RelayStatus {
     source: version ? servedSourceOf(version.origin) : 'none',
     version: version?.version ?? null,
     fetchedAt: version?.fetchedAt ?? null,
-    ageSeconds: ageSeconds(version?.fetchedAt, now),
+    // On an age reader, as the relay modes: a clock set back an hour made the file look read an hour ahead, 0 s old.
+    ageSeconds: ageSeconds(localAgeOf(source), version?.fetchedAt, now),
     stale: version !== undefined && localStale(source, version),
     upstream: { state: 'none' },
     refused: status.refused,

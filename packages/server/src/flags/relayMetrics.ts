@@ -49,10 +49,10 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     if (version) g.set({ version }, 1)
   }, ['version'])
   gauge('holdfast_relay_ready', '1 while flags are being served (what /readyz answers).', (g) => g.set(status()?.ready ? 1 : 0))
-  const servedAge = createAgeReader(() => Date.now())
+  const servedAge = createAgeReader()
   gauge('holdfast_relay_served_age_seconds', 'Seconds since the source last vouched for what is served.', (g) => {
     const s = status()
-    if (s?.fetchedAt != null) g.set(servedAge(s.fetchedAt) / 1000)
+    if (s?.fetchedAt != null) g.set(servedAge(s.fetchedAt, Date.now()) / 1000)
     else none(g)
   })
   gauge('holdfast_relay_stale', '1 while what is served is not confirmed current by the latest upstream attempt.', (g) => g.set(status()?.stale ? 1 : 0))

@@ -141,7 +141,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // For "how long since" (see steadyClock.ts): a clock set back makes nothing recent look ahead.
   const steady = createSteadyClock(now)
   // The status' ageSeconds (see ageReader.ts): a clock set back does not make what is held 0 s old.
-  const statusAge = createAgeReader(now)
+  const statusAge = createAgeReader()
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<Outcome>>()

@@ -1,5 +1,6 @@
 // Proxy mode's status (GET /holdfast/v1/status, /metrics, /readyz): derived in one place from what
 // the source holds and has seen, at the moment it is asked, never kept in step by hand.
+import { ageSeconds, type AgeReader } from './ageReader'
 import type { ContextCache, HeldContext } from './contextCache'
 import { upstreamStatusOf, type RelayStatus } from './relay'
 import type { SnapshotState } from './snapshotFile'
@@ -27,8 +28,8 @@ export interface UpstreamStatusParts {
   redis: RelayStatus['redis']
   /** The relay's clock (epoch ms) when the status is asked. */
   at: number
-  /** How old (ms) a `fetchedAt` is now: the source's age reader (ageReader.ts), so a clock set back does not make it 0. */
-  ageOf: (fetchedAt: number) => number
+  /** The source's age reader (ageReader.ts): a clock set back does not make the age 0. */
+  ageOf: AgeReader
 }
 
 /** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
@@ -49,7 +50,7 @@ export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
     fetchedAt: newest?.fetchedAt ?? null,
     // On the source's age reader, as the served-age gauge: a clock set back an hour in an outage
     // made the answer held look an hour ahead, and this said 0 for the hour.
-    ageSeconds: newest ? Math.round(parts.ageOf(newest.fetchedAt) / 1000) : null,
+    ageSeconds: ageSeconds(parts.ageOf, newest?.fetchedAt, at),
     stale: health.state !== 'ok' || (newest !== undefined && (newest.source !== 'upstream' || newest.upstreamStale === true)),
     upstream: upstreamStatusOf(health, parts.url),
     refused: health.refused,

@@ -10,7 +10,7 @@ import { isOlderThanLayer } from './layerOrder'
 import { checkLineage, extendLineage, readLineage, type LineageStep, type LineageVerdict } from './lineage'
 import { closePersistence, createPersistence, type Persistence } from './persistence'
 import { createPoller, type Poller } from './poller'
-import { createAgeReader } from './ageReader'
+import { ageSeconds, createAgeReader } from './ageReader'
 import { servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RefreshResult, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { createDefinitionsSlot, type OfferResult } from './servedDefinitions'
 import { checkShrink, shrinkAcceptance } from './shrinkGuard'
@@ -100,7 +100,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   // ahead: the follower said fresh for the hour whatever became of the leader.
   const steady = createSteadyClock(now)
   // The status' ageSeconds (see ageReader.ts): a clock set back in an outage does not make it 0 for the hour.
-  const statusAge = createAgeReader(now)
+  const statusAge = createAgeReader()
   let reportAt: number | undefined
   // A store copy newer than the layer was refused here (the guard): the layer is not written over it.
   let newerRefused = false
@@ -431,7 +431,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
         source: served ? servedSourceOf(served.origin) : 'none',
         version: served?.version ?? null,
         fetchedAt: served?.fetchedAt ?? null,
-        ageSeconds: served ? Math.round(statusAge(served.fetchedAt) / 1000) : null,
+        ageSeconds: ageSeconds(statusAge, served?.fetchedAt, now()),
         stale: stale(),
         upstream: upstreamStatusOf(health, where),
         refused: health.refused,

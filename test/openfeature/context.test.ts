@@ -103,6 +103,28 @@ describe('context changes', () => {
     }
   })
 
+  it('the user set while the provider initializes (a login as the page starts): setProviderAndWait resolves, READY, their values; never "client closed"', async () => {
+    // Before: initialize saw its own switch superseded while the new user's request was out, took
+    // the client for closed and rejected: PROVIDER_ERROR "the client is closed", no PROVIDER_READY
+    // ever, and setProviderAndWait threw into the app although the new user's values came.
+    const fault = await createFaultServer((r) => delayed(flags([{ key: 'a', value: `${r.body?.context?.targetingKey} value` }]), 300))
+    try {
+      const { client, domain, events, ready } = await connect(fault.url, { targetingKey: 'A' }, { storage: 'memory', wait: false })
+      await fault.waitForRequests(1)
+      const login = OpenFeature.setContext(domain, { targetingKey: 'B' })
+      await expect(ready).resolves.toBeUndefined()
+      await login
+      await settle()
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('B value')
+      expect(events).toContain('PROVIDER_READY')
+      expect(events).not.toContain('PROVIDER_ERROR')
+      expect(fault.requests.map((r) => r.body?.context?.targetingKey)).toEqual(['A', 'B'])
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('a context without targetingKey: PROVIDER_ERROR, defaults with TARGETING_KEY_MISSING; a valid one recovers', async () => {
     const server = await startServer()
     const { client, domain, events } = await connect(server.url, { targetingKey: 'user-1' }, { storage: 'memory' })

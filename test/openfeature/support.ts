@@ -45,11 +45,13 @@ export interface Connected {
   events: string[]
   clock: ReturnType<typeof createManualClock>
   logger: ReturnType<typeof createTestLogger>
+  /** What `setProviderAndWait` returned (with `wait: false`, still pending when connect returns). */
+  ready: Promise<void>
 }
 
 /**
  * A fresh domain whose client's events are recorded from the start, then the provider set on it
- * for `context`. `wait: false` uses setProvider (not awaited) instead of setProviderAndWait.
+ * for `context`. `wait: false` does not await setProviderAndWait (its promise is `ready`).
  */
 export async function connect(
   url: string,
@@ -72,9 +74,11 @@ export async function connect(
   const client = OpenFeature.getClient(domain)
   const events = recordEvents(client)
   await OpenFeature.setContext(domain, context)
-  if (wait) await OpenFeature.setProviderAndWait(domain, provider)
-  else OpenFeature.setProvider(domain, provider)
-  return { domain, client, provider, events, clock, logger }
+  const ready = OpenFeature.setProviderAndWait(domain, provider)
+  if (wait) await ready
+  // Not awaited: a test that does not look at it must not fail on an unhandled rejection.
+  else ready.catch(() => {})
+  return { domain, client, provider, events, clock, logger, ready }
 }
 
 /** Polls `check` (real time) until it holds; generous, because the machine is shared. */

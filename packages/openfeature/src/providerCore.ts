@@ -54,6 +54,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
    * those values itself; this guard keeps the promise with a client that does not.
    */
   let foreign = false
+  /** The latest switch's settling (initialize's or a context change's): what `initialize` waits for. */
+  let latest: Promise<unknown> | undefined
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
@@ -70,9 +72,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   function checkForeign(status = client ? JSON.stringify(client.getStatus()) : '') {
     // Whose values are held changes only with an attempt or a switch, and both change the status:
     // snapshot() (a copy of every held flag) is read once per status, and only in the error state.
-    if (status === foreignFor) return
+    if (status == foreignFor) return
     foreignFor = status
-    foreign = !!client && client.getStatus().state === 'error' && client.snapshot().flags.length === 0
+    foreign = !!client && client.getStatus().state == 'error' && !client.snapshot().flags.length
   }
 
   function onClientChange() {
@@ -83,7 +85,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // Event counters change with every logged event; they say nothing about flags. Skip the
     // walk over the flags when only they moved.
     const stats = JSON.stringify(client.getEventStats())
-    const onlyStats = status === lastStatus && stats !== lastStats
+    const onlyStats = status == lastStatus && stats != lastStats
     lastStatus = status
     lastStats = stats
     syncStatus()
@@ -108,7 +110,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   function settleQuiet(sdkSaid: Reported, mine: number, sdkOnly?: boolean) {
     // Closed meanwhile (the provider replaced, OpenFeature.close()): the SDK no longer listens, and
     // a client passed in lives on; its first attempt ending must not make this provider speak.
-    if (mine !== generation) return
+    if (mine != generation) return
     quiet--
     if (quiet > 0 || !client) return
     statusEvents.set(sdkSaid, sdkOnly)
@@ -134,15 +136,18 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     checkForeign()
     // The OpenFeature context, when it names a user, is the truth; before start() this only
     // changes whom the first request is for.
-    const switched = wanted ? c.setContext(wanted) : Promise.resolve(c.getStatus())
-    const started = c.start()
-    await valuesOrSettled(c, Promise.all([switched, started]))
+    // A context change while this waits (the app sets its user as the page starts) supersedes the
+    // switch: its attempt, not this one's, ends `loading`, so this waits for the latest. (Before,
+    // this read as a closed client: PROVIDER_ERROR "the client is closed", no READY ever.)
+    let settled
+    latest = Promise.all([wanted && c.setContext(wanted), c.start()])
+    while (settled != latest) await valuesOrSettled(c, (settled = latest))
     // Still `loading` once its first attempt settled (paused), or closed before any values came
     // (core says so as NETWORK "client closed"): a client passed in that fetches nothing, ever.
     // READY then would serve the defaults for good, unexplained.
     const status = c.getStatus()
     if (status.state == 'loading' || status.error?.message == 'client closed') throw new GeneralError('[holdfast] the client is closed')
-    if (status.state === 'error' && !c.snapshot().flags.length) {
+    if (status.state == 'error' && !c.snapshot().flags.length) {
       const refused = refusal(c)
       if (refused) throw refused
     }
@@ -179,8 +184,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (!client) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
-        const settled = c.setContext(wanted)
-        await valuesOrSettled(c, settled)
+        await valuesOrSettled(c, (latest = c.setContext(wanted)))
         const refused = refusal(c)
         if (refused) throw refused
       })()
@@ -232,7 +236,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // belong to the previous user: the caller's default instead. A `fallback` value is for
         // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.
         // (Its flagMetadata is the client's, which has dropped the previous user's values by then: source default.)
-        if (foreign && details.source !== 'fallback') {
+        if (foreign && details.source != 'fallback') {
           const status = client.getStatus()
           return refuse(statusErrorCode(status), `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, toFlagMetadata(details))
         }

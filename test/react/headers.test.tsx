@@ -63,6 +63,27 @@ describe('the headers prop', () => {
     expect(server.authorization.flags).toEqual(['Bearer guest', 'Bearer alice-token'])
   })
 
+  it("a logout that drops the headers prop (an object, then undefined or a function): the guest's requests no longer carry the user's token", async () => {
+    // Before: the client kept the object it was created with and refilled it only from a later
+    // object, so after `headers={token ? { Authorization: … } : undefined}` went undefined on
+    // logout every request, the guest's included, still sent the logged-out user's bearer token.
+    const server = await startServer({}, { alice: { greeting: 'hi alice' }, guest: { greeting: 'hi guest' }, bob: { greeting: 'hi bob' } })
+    const options = clientOptions(server)
+    const app = (user: string, headers: HeadersOption | undefined) => (
+      <FlagProvider {...options} context={{ targetingKey: user }} headers={headers}>
+        <Greeting onClient={() => {}} />
+      </FlagProvider>
+    )
+    const { rerender } = render(app('alice', { Authorization: 'Bearer alice-token' }))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi alice'))
+    rerender(app('guest', undefined))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi guest'))
+    rerender(app('bob', () => ({ Authorization: 'Bearer bob-token' })))
+    await waitFor(() => expect(screen.getByRole('paragraph').textContent).toBe('hi bob'))
+    expect(server.requests).toEqual(['alice', 'guest', 'bob'])
+    expect(server.authorization.flags).toEqual(['Bearer alice-token', '', 'Bearer bob-token'])
+  })
+
   // With a logout between (a headers object whose getter throws, a token read after logout):
   // pinned, it passes on main too. The provider copies an object prop in a try, so such a getter
   // never reaches core or the live code and never throws into render; the last readable headers

@@ -24,8 +24,9 @@ export interface FlagProviderClientProps {
  * creates one client for its life (options other than `context` and `headers` are read once, at
  * creation; give the provider a `key` to start over with new ones), starts it after mount and
  * closes it on unmount. `headers` is read from the latest props on every request: a new token
- * after login or a refresh is sent from then on (a 401 already answered is not retried for it:
- * call `refresh()` when the new token should be tried at once).
+ * after login or a refresh is sent from then on, and none once it is `undefined` (a 401 already
+ * answered is not retried for it: call `refresh()` when the new token should be tried at once).
+ * Created with an object, a function given later is called after each render, not per request.
  */
 export type FlagProviderOptionsProps = ClientOptions & {
   /** Absent: the provider creates and owns its client. */

@@ -42,10 +42,12 @@ export function useOwnedClient(options: ClientOptions | undefined): FlagClient |
     const held = ref.current?.headers
     const headers = options?.headers
     // A prop that cannot be read (a throwing getter) must not throw into the app: the last good
-    // one stays, as a function's throw fails only its request.
-    if (held && typeof headers == 'object')
+    // one stays, as a function's throw fails only its request. A prop gone (`undefined` on logout)
+    // empties it, and a function given later fills it with its answer after each render: before,
+    // both went on sending the first object, the logged-out user's token on the guest's requests.
+    if (held)
       try {
-        const next = { ...headers }
+        const next = typeof headers == 'function' ? headers() : { ...headers }
         for (const name in held) delete held[name]
         Object.assign(held, next)
       } catch {}

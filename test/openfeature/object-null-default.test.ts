@@ -42,4 +42,32 @@ describe('an object evaluation with a null default', () => {
       await fault.close()
     }
   })
+
+  it('a boolean, string or number evaluation without a default (plain JS) gives TYPE_MISMATCH for a value of another type, never that value', async () => {
+    // Before: getBooleanValue('plan') with no default handed the app the string 'pro', and
+    // getNumberValue('limit', null) a boolean: the client reads a missing default as "any type".
+    const fault = await createFaultServer(flags([
+      { key: 'plan', value: 'pro' },
+      { key: 'beta', value: true },
+      { key: 'limit', value: 10 },
+      { key: 'off', reason: 'DISABLED' },
+    ]))
+    try {
+      const { client } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory' })
+      const none = undefined as never
+      const mismatch = (details: { value: unknown; errorCode?: string }) => expect(details).toMatchObject({ errorCode: ErrorCode.TYPE_MISMATCH })
+      mismatch(client.getBooleanDetails('plan', none))
+      mismatch(client.getBooleanDetails('limit', null as never))
+      mismatch(client.getStringDetails('beta', none))
+      mismatch(client.getNumberDetails('plan', null as never))
+      expect(client.getBooleanDetails('plan', none).value).toBeUndefined()
+      // A value of the asked type still passes, and a flag sent without a value is the caller's default.
+      expect(client.getBooleanValue('beta', none)).toBe(true)
+      expect(client.getStringValue('plan', null as never)).toBe('pro')
+      expect(client.getNumberValue('limit', none)).toBe(10)
+      expect(client.getBooleanDetails('off', null as never)).toMatchObject({ value: null, reason: 'DISABLED' })
+    } finally {
+      await fault.close()
+    }
+  })
 })

@@ -87,22 +87,22 @@ export class HoldfastWebProvider implements Provider {
 
   /** A boolean flag from Holdfast's store; never throws. */
   resolveBooleanEvaluation(flagKey: string, defaultValue: boolean, context?: OpenFeatureContext): ResolutionDetails<boolean> {
-    return this.impl.resolve(flagKey, defaultValue, context)
+    return this.impl.resolve(flagKey, defaultValue, 'boolean', context)
   }
 
   /** A string flag from Holdfast's store; never throws. */
   resolveStringEvaluation(flagKey: string, defaultValue: string, context?: OpenFeatureContext): ResolutionDetails<string> {
-    return this.impl.resolve(flagKey, defaultValue, context)
+    return this.impl.resolve(flagKey, defaultValue, 'string', context)
   }
 
   /** A number flag from Holdfast's store; never throws. */
   resolveNumberEvaluation(flagKey: string, defaultValue: number, context?: OpenFeatureContext): ResolutionDetails<number> {
-    return this.impl.resolve(flagKey, defaultValue, context)
+    return this.impl.resolve(flagKey, defaultValue, 'number', context)
   }
 
   /** An object (or array) flag from Holdfast's store; never throws. */
   resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T, context?: OpenFeatureContext): ResolutionDetails<T> {
-    return this.impl.resolve(flagKey, defaultValue, context, true)
+    return this.impl.resolve(flagKey, defaultValue, 'object', context)
   }
 
   /** Logs a custom event on Holdfast's persisted queue: `details.value` (a finite number) and flat metadata. */

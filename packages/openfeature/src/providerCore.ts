@@ -206,8 +206,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       }
     },
 
-    /** `structure`: an object evaluation, which asks for an object or an array whatever the default. */
-    resolve<T>(key: string, defaultValue: T, context?: OpenFeatureContext, structure?: boolean): ResolutionDetails<T> {
+    /** `type`: what the evaluation asks for (`object`: an object or an array) whatever the default. */
+    resolve<T>(key: string, defaultValue: T, type: 'boolean' | 'string' | 'number' | 'object', context?: OpenFeatureContext): ResolutionDetails<T> {
       try {
         // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
         // by default source `default` and stale false, as the client says of a flag it does not hold.
@@ -223,12 +223,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (contextMissing) return refuse(ErrorCode.TARGETING_KEY_MISSING, 'the OpenFeature context has no targetingKey')
         if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
         if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
-        // The client reads a `null` default as "any type"; an object evaluation with one (an optional
-        // structure) must not hand out a boolean or a string, nor log it as exposed.
-        const loose = structure && defaultValue === null
+        // The client reads a `null` (or missing, in plain JS) default as "any type"; an evaluation
+        // of a type with one (an optional structure, `getBooleanValue(key)`) must not hand out a
+        // value of another type, nor log it as exposed. A flag sent without a value is that default.
+        const loose = defaultValue == null
         const details: Details<T> = client.getDetails(key, defaultValue, { exposure: !loose })
         if (loose) {
-          if (typeof details.value != 'object') return refuse(ErrorCode.TYPE_MISMATCH, `flag "${key}" is not an object`, toFlagMetadata(details))
+          if (details.value != null && typeof details.value != type) return refuse(ErrorCode.TYPE_MISMATCH, `flag "${key}" is not ${type}`, toFlagMetadata(details))
           client.logExposure(details)
         }
         if (details.source == 'fallback') tracker.watch(key)

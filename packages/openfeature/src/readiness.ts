@@ -7,7 +7,7 @@ const noop = () => {}
 
 /** Resolves when the client holds values for its context, or `settled` settles, whichever is first. */
 export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>): Promise<void> {
-  if (c.getStatus().state !== 'loading') return Promise.resolve()
+  if (c.getStatus().state != 'loading') return Promise.resolve()
   return new Promise<void>((resolve) => {
     let stop = noop
     const done = () => {
@@ -15,7 +15,7 @@ export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>): Promi
       resolve()
     }
     stop = c.subscribe(() => {
-      if (c.getStatus().state !== 'loading') done()
+      if (c.getStatus().state != 'loading') done()
     })
     settled.then(done, done)
   })
@@ -24,8 +24,8 @@ export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>): Promi
 /** The error to reject with when the server refused, or undefined. */
 export function refusal(c: FlagClient): Error | undefined {
   const status = c.getStatus()
-  if (status.state !== 'error' || !status.error) return undefined
-  if (status.error.code === 'INVALID_CONTEXT') return new InvalidContextError(status.error.message)
-  if (status.error.code === 'UNAUTHORIZED') return new GeneralError(status.error.message)
+  if (status.state != 'error' || !status.error) return undefined
+  if (status.error.code == 'INVALID_CONTEXT') return new InvalidContextError(status.error.message)
+  if (status.error.code == 'UNAUTHORIZED') return new GeneralError(status.error.message)
   return undefined
 }

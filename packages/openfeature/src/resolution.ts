@@ -18,7 +18,7 @@ export function toErrorCode(code: string): ErrorCode {
 /** `flagMetadata`: the server's metadata for the flag, then Holdfast's `source`, `stale` and `updatedAt`. */
 export function toFlagMetadata(details: Details<unknown>): FlagMetadata {
   const metadata: FlagMetadata = { ...details.metadata, source: details.source, stale: details.stale }
-  if (details.updatedAt !== undefined) metadata.updatedAt = details.updatedAt
+  if (details.updatedAt != null) metadata.updatedAt = details.updatedAt
   return metadata
 }
 
@@ -41,14 +41,14 @@ export function toFlagMetadata(details: Details<unknown>): FlagMetadata {
 export function toResolution<T>(details: Details<T>, valueless: boolean): ResolutionDetails<T> {
   const flagMetadata = toFlagMetadata(details)
   const code = details.errorCode
-  if (details.source === 'default' || code === 'TYPE_MISMATCH') {
+  if (details.source == 'default' || code == 'TYPE_MISMATCH') {
     const errorCode = toErrorCode(code ?? 'GENERAL')
-    if (code !== undefined && code !== errorCode) flagMetadata.errorCode = code
+    if (code && code != errorCode) flagMetadata.errorCode = code
     return {
       value: details.value,
       // The caller's default is DEFAULT; a value held of another type is an ERROR. (The SDK says
       // ERROR for either, as for any resolution with an errorCode.)
-      reason: code === 'TYPE_MISMATCH' ? StandardResolutionReasons.ERROR : StandardResolutionReasons.DEFAULT,
+      reason: code == 'TYPE_MISMATCH' ? StandardResolutionReasons.ERROR : StandardResolutionReasons.DEFAULT,
       errorCode,
       errorMessage: errorMessage(details.key, code),
       flagMetadata,
@@ -61,9 +61,9 @@ export function toResolution<T>(details: Details<T>, valueless: boolean): Resolu
     result.reason = details.stale ? StandardResolutionReasons.STALE : (details.reason ?? StandardResolutionReasons.DEFAULT)
     return result
   }
-  if (details.variant !== undefined) result.variant = details.variant
+  if (details.variant != null) result.variant = details.variant
   if (details.stale) result.reason = StandardResolutionReasons.STALE
-  else if (details.source === 'cache') result.reason = StandardResolutionReasons.CACHED
+  else if (details.source == 'cache') result.reason = StandardResolutionReasons.CACHED
   else result.reason = details.reason ?? StandardResolutionReasons.UNKNOWN
   return result
 }
@@ -72,9 +72,9 @@ function errorMessage(key: string, code: string | undefined): string {
   switch (code) {
     case 'FLAG_NOT_FOUND':
     case undefined:
-      return `flag "${key}" is not among the flags held for this context`
+      return `flag "${key}" is not held for this context`
     case 'TYPE_MISMATCH':
-      return `flag "${key}" holds a value of another type than the default`
+      return `flag "${key}" holds another type than the default`
     default:
       return `the server answered ${code} for flag "${key}" and no earlier value is held`
   }

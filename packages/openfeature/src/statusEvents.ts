@@ -46,14 +46,14 @@ export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logg
     emit,
     sync(status, contextMissing) {
       const next = target(status, contextMissing)
-      if (next === undefined || (next === reported && next === said)) return
+      if (!next || (next == reported && next == said)) return
       reported = said = next
       const metadata: Record<string, string | number | boolean> = { state: status.state, source: status.source }
       if (status.error) metadata.code = status.error.code
-      if (status.error?.httpStatus !== undefined) metadata.httpStatus = status.error.httpStatus
-      if (status.lastSuccessAt !== undefined) metadata.lastSuccessAt = status.lastSuccessAt
-      if (next === 'READY') emit(ProviderEvents.Ready, { metadata })
-      else if (next === 'STALE') emit(ProviderEvents.Stale, { message: status.error?.message ?? 'the latest attempt failed; serving the last known values', metadata })
+      if (status.error?.httpStatus != null) metadata.httpStatus = status.error.httpStatus
+      if (status.lastSuccessAt != null) metadata.lastSuccessAt = status.lastSuccessAt
+      if (next == 'READY') emit(ProviderEvents.Ready, { metadata })
+      else if (next == 'STALE') emit(ProviderEvents.Stale, { message: status.error?.message ?? 'the latest attempt failed', metadata })
       else
         emit(ProviderEvents.Error, {
           message: contextMissing ? 'the OpenFeature context has no targetingKey' : (status.error?.message ?? 'no flag values'),
@@ -67,15 +67,15 @@ export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logg
 
 function target(status: Status, contextMissing: boolean): Reported | undefined {
   if (contextMissing) return 'ERROR'
-  if (status.state === 'ready') return 'READY'
-  if (status.state === 'stale') return 'STALE'
-  if (status.state === 'error') return 'ERROR'
+  if (status.state == 'ready') return 'READY'
+  if (status.state == 'stale') return 'STALE'
+  if (status.state == 'error') return 'ERROR'
   return undefined // loading: nothing new to say until the attempt ends
 }
 
 /** The OpenFeature error code for a Holdfast status error (`INVALID_CONTEXT`, else `GENERAL`). */
 export function statusErrorCode(status: Status): ErrorCode {
   const code = status.error?.code
-  if (code === undefined) return ErrorCode.GENERAL
+  if (!code) return ErrorCode.GENERAL
   return toErrorCode(code)
 }

@@ -18,7 +18,13 @@ export type BodyResult =
        */
       invalidUtf8?: true
     }
-  | { ok: false; reason: 'too-large' | 'aborted' }
+  | { ok: false; reason: BodyFailure }
+
+/**
+ * Why a body could not be read: over the cap, the client left mid-body, or a host that mounted the
+ * handler read it first and kept nothing of it in `req.body` (see {@link onBody}).
+ */
+export type BodyFailure = 'too-large' | 'aborted' | 'consumed'
 
 /**
  * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
@@ -50,6 +56,13 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
     settle({ ok: false, reason: 'too-large' })
     return
   }
+  // A host in front read the body already (Express after express.json(), a Next.js pages API route,
+  // whose body parser is on by default, Fastify's content-type parsers): its 'end' has been and
+  // gone, and waiting for it held every request until the host's own timeout.
+  if (req.readableEnded) {
+    settle(bodyTheHostRead(req, limit, checkUtf8))
+    return
+  }
   let chunks: Buffer[] = []
   let size = 0
   const onData = (chunk: Buffer) => {
@@ -66,19 +79,46 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   req.on('data', onData)
   // A small body comes in one chunk: decoded as it is, not copied by concat first. Asked to, only
   // a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
-  req.on('end', () => {
-    const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-    // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
-    const decoded = buffer.toString('utf8')
-    const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
-    settle(checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
-  })
+  req.on('end', () => settle(decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), checkUtf8)))
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
   // and 'close' follows it either way.
   // Without `watchAbort` (a caller with nothing to do for a client that left) nothing is called
   // then, and no listener is added for it.
   if (watchAbort) req.on('close', () => settle({ ok: false, reason: 'aborted' }))
+}
+
+function decode(buffer: Buffer, checkUtf8: boolean): BodyResult {
+  // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
+  const decoded = buffer.toString('utf8')
+  const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
+  return checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
+}
+
+/**
+ * The body a host read before the handler, as it left it in `req.body`: the bytes (express.raw()),
+ * the text (express.text()), or the parsed JSON (express.json(), Next.js, Fastify's `request.body`
+ * set on `request.raw`), written out again. The same caps and checks follow as for a body read here:
+ * JSON.parse keeps a `"__proto__"` key as an own key and JSON.stringify writes it back, so it is
+ * still refused. Nothing kept (a middleware that read the body and dropped it) cannot be answered.
+ */
+function bodyTheHostRead(req: IncomingMessage, limit: number, checkUtf8: boolean): BodyResult {
+  const kept = (req as { body?: unknown }).body
+  let result: BodyResult
+  if (Buffer.isBuffer(kept)) result = decode(kept, checkUtf8)
+  else if (typeof kept === 'string') result = { ok: true, text: kept, bytes: Buffer.byteLength(kept) }
+  else if (kept === undefined || kept === null) return { ok: false, reason: 'consumed' }
+  else {
+    let text: string | undefined
+    try {
+      text = JSON.stringify(kept)
+    } catch {
+      // a host's own object (a cycle, a BigInt): not the JSON that was posted
+    }
+    if (text === undefined) return { ok: false, reason: 'consumed' }
+    result = { ok: true, text, bytes: Buffer.byteLength(text) }
+  }
+  return result.ok && result.bytes > limit ? { ok: false, reason: 'too-large' } : result
 }
 
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */
@@ -159,9 +199,16 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
   }
 }
 
-/** Answers a body that could not be read: 413 when too large; nothing when the client left. */
-export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
-  if (reason === 'too-large') {
+/**
+ * Answers a body that could not be read: 413 when too large; 500 naming the mistake when a host read
+ * it first and kept nothing (the client retries; events are kept); nothing when the client left.
+ */
+export function answerBodyFailure(res: ServerResponse, reason: BodyFailure): void {
+  if (reason === 'consumed') {
+    sendJson(res, 500, {
+      errorDetails: 'the request body was read before the Holdfast handler and not left in req.body: mount the handler before any body parser, or keep the parsed body in req.body',
+    })
+  } else if (reason === 'too-large') {
     // Connection: close makes Node end the socket once the answer is written; the rest of the
     // upload is never read (the client sees the 413, then the connection close).
     sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' }, { Connection: 'close' })

@@ -41,6 +41,11 @@ export function toFetchHandler(handler: RequestListener, options: { basePath?: s
         ...(mounted ? { baseUrl: basePath } : {}),
       }) as unknown as IncomingMessage
       const res = createResponse(resolve)
+      // A client that leaves mid-upload: the runtime errors the body stream. Node throws an 'error'
+      // event nobody listens to, and the host process (the whole app server) went down with it;
+      // the answer is for nobody now (the body reader sees the 'close' that follows, as for a
+      // Node request whose client left).
+      body.on('error', () => res.destroy())
       request.signal?.addEventListener('abort', () => res.destroy(), { once: true })
       handler(req, res)
     })

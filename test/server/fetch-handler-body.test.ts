@@ -1,0 +1,43 @@
+// Request bodies through `toFetchHandler` (a Next.js App Router route handler, Hono, Bun, Deno):
+// a client that leaves mid-upload makes the runtime error the Request's body stream. That error
+// must not escape into the host process (an 'error' event nobody listens to is thrown: the whole
+// app server went down with it), and the handler's promise must settle.
+import { afterEach, describe, expect, it } from 'vitest'
+import { createFlagHandler, toFetchHandler, type FlagHandler } from '@holdfast/server'
+import { DEMO_FLAGS, recordingLogger } from './helpers'
+
+const handlers: FlagHandler[] = []
+afterEach(async () => {
+  for (const h of handlers.splice(0)) await h.close()
+})
+
+const uncaught: unknown[] = []
+const record = (error: unknown) => uncaught.push(error)
+
+describe('toFetchHandler: a request body that breaks off', () => {
+  it('on the bulk, single-flag and events routes: a network error for the gone client, nothing thrown into the host, and the next request served', async () => {
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+    handlers.push(handler)
+    const handle = toFetchHandler(handler)
+    process.on('uncaughtException', record)
+    try {
+      for (const path of ['/ofrep/v1/evaluate/flags', '/ofrep/v1/evaluate/flags/beta', '/holdfast/v1/events']) {
+        let upload!: ReadableStreamDefaultController<Uint8Array>
+        const body = new ReadableStream<Uint8Array>({ start: (controller) => void (upload = controller).enqueue(new TextEncoder().encode('{"context":')) })
+        const request = new Request(`http://app.example${path}`, { method: 'POST', body, headers: { 'Content-Type': 'application/json' }, duplex: 'half' } as RequestInit)
+        const answer = handle(request)
+        setTimeout(() => upload.error(new Error('the client went away mid-upload')), 20)
+        // Before: never settled, and the stream's error was thrown as an uncaught exception.
+        const settled = await Promise.race([answer, new Promise<'no answer'>((done) => setTimeout(() => done('no answer'), 2000))])
+        expect(settled, path).not.toBe('no answer')
+        expect((settled as Response).type, path).toBe('error')
+      }
+      await new Promise((done) => setTimeout(done, 50))
+      expect(uncaught).toEqual([])
+    } finally {
+      process.off('uncaughtException', record)
+    }
+    const next = await handle(new Request('http://app.example/ofrep/v1/evaluate/flags', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"context":{"targetingKey":"u"}}' }))
+    expect(next.status).toBe(200)
+  })
+})

@@ -1,6 +1,6 @@
-import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { bodyTheHostRead, charsetDecoder, declaredCharset, decodeBody } from './bodyText'
 
 /** The largest request body the server reads: 1 MiB (1,048,576 bytes). Larger ones get 413. */
 export const MAX_BODY_BYTES = 1_048_576
@@ -13,8 +13,8 @@ export type BodyResult =
       /** The body's size in bytes (as received, before decoding). */
       bytes: number
       /**
-       * With `checkUtf8`: bytes that are not UTF-8 were decoded as U+FFFD (two different bodies may
-       * read the same).
+       * With `checkUtf8`: bytes that are not UTF-8 (or not of the charset the `Content-Type`
+       * declares) were decoded as U+FFFD (two different bodies may read the same).
        */
       invalidUtf8?: true
     }
@@ -27,7 +27,8 @@ export type BodyResult =
 export type BodyFailure = 'too-large' | 'aborted' | 'consumed'
 
 /**
- * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
+ * Reads a request body as text (UTF-8, or the charset its `Content-Type` declares: see
+ * `bodyText.ts`), counting bytes as they stream in. Past `limit` (or at once, when
  * `Content-Length` already says so) reading stops: the data is neither kept nor read any more, and
  * the 413 that {@link answerBodyFailure} sends closes the connection, so a client streaming
  * gigabytes cannot keep the server busy reading what it already refused. With `checkUtf8`, a
@@ -56,11 +57,12 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
     settle({ ok: false, reason: 'too-large' })
     return
   }
+  const charset = declaredCharset(req)
   // A host in front read the body already (Express after express.json(), a Next.js pages API route,
   // whose body parser is on by default, Fastify's content-type parsers): its 'end' has been and
   // gone, and waiting for it held every request until the host's own timeout.
   if (req.readableEnded) {
-    settle(bodyTheHostRead(req, limit, checkUtf8))
+    settle(bodyTheHostRead(req, limit, checkUtf8, charset))
     return
   }
   let chunks: Buffer[] = []
@@ -79,7 +81,7 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   req.on('data', onData)
   // A small body comes in one chunk: decoded as it is, not copied by concat first. Asked to, only
   // a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
-  req.on('end', () => settle(decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), checkUtf8)))
+  req.on('end', () => settle(decodeBody(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks), checkUtf8, charset)))
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
   // and 'close' follows it either way.
@@ -88,37 +90,22 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   if (watchAbort) req.on('close', () => settle({ ok: false, reason: 'aborted' }))
 }
 
-function decode(buffer: Buffer, checkUtf8: boolean): BodyResult {
-  // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
-  const decoded = buffer.toString('utf8')
-  const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
-  return checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
-}
-
 /**
- * The body a host read before the handler, as it left it in `req.body`: the bytes (express.raw()),
- * the text (express.text()), or the parsed JSON (express.json(), Next.js, Fastify's `request.body`
- * set on `request.raw`), written out again. The same caps and checks follow as for a body read here:
- * JSON.parse keeps a `"__proto__"` key as an own key and JSON.stringify writes it back, so it is
- * still refused. Nothing kept (a middleware that read the body and dropped it) cannot be answered.
+ * Answers 415 (and returns true) for a body in a charset that cannot be read (`charset=x-klingon`).
+ * A charset that can (Latin-1, UTF-16, …) is decoded as declared: read as UTF-8 regardless, an
+ * accented letter became U+FFFD, two users differing in it shared one context and one answer, and
+ * an events batch was refused as invalid (a 400, which a client drops).
  */
-function bodyTheHostRead(req: IncomingMessage, limit: number, checkUtf8: boolean): BodyResult {
-  const kept = (req as { body?: unknown }).body
-  let result: BodyResult
-  if (Buffer.isBuffer(kept)) result = decode(kept, checkUtf8)
-  else if (typeof kept === 'string') result = { ok: true, text: kept, bytes: Buffer.byteLength(kept) }
-  else if (kept === undefined || kept === null) return { ok: false, reason: 'consumed' }
-  else {
-    let text: string | undefined
-    try {
-      text = JSON.stringify(kept)
-    } catch {
-      // a host's own object (a cycle, a BigInt): not the JSON that was posted
-    }
-    if (text === undefined) return { ok: false, reason: 'consumed' }
-    result = { ok: true, text, bytes: Buffer.byteLength(text) }
-  }
-  return result.ok && result.bytes > limit ? { ok: false, reason: 'too-large' } : result
+export function refuseCharset(req: IncomingMessage, res: ServerResponse): boolean {
+  const charset = declaredCharset(req)
+  if (charset === undefined || charsetDecoder(charset, false) !== undefined) return false
+  sendJson(
+    res,
+    415,
+    { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the body as UTF-8` },
+    { Connection: 'close' },
+  )
+  return true
 }
 
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */

@@ -40,4 +40,19 @@ describe('toFetchHandler: a request body that breaks off', () => {
     const next = await handle(new Request('http://app.example/ofrep/v1/evaluate/flags', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"context":{"targetingKey":"u"}}' }))
     expect(next.status).toBe(200)
   })
+
+  it('a Request whose body the app read first (await request.json()) is answered 500 naming it, not a rejection thrown into the app', async () => {
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+    handlers.push(handler)
+    const handle = toFetchHandler(handler)
+    for (const path of ['/ofrep/v1/evaluate/flags', '/holdfast/v1/events']) {
+      const request = new Request(`http://app.example${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"context":{"targetingKey":"u"}}' })
+      await request.json()
+      // Before: rejected with "ReadableStream is locked" (Readable.fromWeb on a used body).
+      const answer = await handle(request)
+      expect(answer.status, path).toBe(500)
+      expect(((await answer.json()) as { errorDetails: string }).errorDetails, path).toMatch(/read before the Holdfast handler/)
+      expect(answer.headers.get('access-control-allow-origin'), path).toBe('*')
+    }
+  })
 })

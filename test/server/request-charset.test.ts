@@ -52,7 +52,7 @@ describe('a request body in the charset its Content-Type declares', () => {
 
   it('UTF-8, said or not, in any spelling, is read as before', async () => {
     const server = await startServer({ flags: CITY_FLAGS })
-    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/json; charset="UTF-8"', 'application/json;charset=utf8', 'application/json; charset=us-ascii']) {
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/json; charset="UTF-8"', 'application/json;charset=utf8', 'application/json; charset=', 'application/json; charset=us-ascii']) {
       const answer = await send(`${server.url}/ofrep/v1/evaluate/flags`, type, Buffer.from(JSON.stringify({ context: { targetingKey: 'u', city: type.includes('ascii') ? 'Zurich' : 'Zürich' } })))
       expect(answer.status, type).toBe(200)
       expect((await flagsByKey(answer)).local.value, type).toBe(!type.includes('ascii'))

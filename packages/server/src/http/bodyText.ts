@@ -24,7 +24,8 @@ export function declaredCharset(req: IncomingMessage): string | undefined {
     let name = parameter.slice(equals + 1).trim()
     if (name.length >= 2 && name.startsWith('"') && name.endsWith('"')) name = name.slice(1, -1)
     name = name.toLowerCase()
-    return UTF8_NAMES.has(name) ? undefined : name
+    // `charset=` with nothing after it says nothing: JSON's own, as before.
+    return name === '' || UTF8_NAMES.has(name) ? undefined : name
   }
   return undefined
 }

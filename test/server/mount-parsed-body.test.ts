@@ -2,11 +2,10 @@
 // Express after `app.use(express.json())`, a Next.js pages API route (its body parser is on by
 // default), Fastify (its content-type parser runs before any route). The body's 'end' has been and
 // gone; waiting for it, every flag and events request hung until the host's own timeout.
-import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, type FlagHandler } from '@holdfast/server'
-import { DEMO_FLAGS, post, recordingLogger } from './helpers'
+import { DEMO_FLAGS, hostOnLoopback, post, recordingLogger } from './helpers'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -19,7 +18,7 @@ type Keep = (raw: Buffer) => unknown
 async function parsingHost(keep: Keep): Promise<{ url: string; handler: FlagHandler }> {
   const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
   cleanup.push(() => handler.close())
-  const server: Server = createServer((req, res) => {
+  const url = await hostOnLoopback((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (chunk: Buffer) => chunks.push(chunk))
     req.on('end', () => {
@@ -28,9 +27,7 @@ async function parsingHost(keep: Keep): Promise<{ url: string; handler: FlagHand
       handler(req, res, () => res.writeHead(404).end())
     })
   })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, handler }
+  return { url, handler }
 }
 
 const json: Keep = (raw) => (raw.length === 0 ? {} : JSON.parse(raw.toString('utf8')))

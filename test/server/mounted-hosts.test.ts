@@ -1,8 +1,9 @@
-// The handler mounted behind a host that has read the request body already (README "Mounting"):
-// Express after `app.use(express.json())`, a Next.js pages API route (its body parser is on by
-// default), Fastify (its content-type parser runs before any route). The body's 'end' has been and
-// gone; waiting for it, every flag and events request hung until the host's own timeout.
-import type { IncomingMessage } from 'node:http'
+// The handler mounted in hosts that do what real apps do before it (README "Mounting"). One that
+// has read the request body already: Express after `app.use(express.json())`, a Next.js pages API
+// route (its body parser is on by default), Fastify (its content-type parser runs before any
+// route); the body's 'end' has been and gone, and waiting for it, every flag and events request
+// hung until the host's own timeout. One whose middleware wraps `res.writeHead` (see below).
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, type FlagHandler } from '@holdfast/server'
 import { DEMO_FLAGS, hostOnLoopback, post, recordingLogger } from './helpers'
@@ -75,6 +76,43 @@ describe('a handler behind a host that parsed the body (express.json(), a Next.j
       const answer = await send(`${url}${path}`, { context: { targetingKey: 'u' } })
       expect(answer.status).toBe(500)
       expect(((await answer.json()) as { errorDetails: string }).errorDetails).toMatch(/read before .*req\.body/)
+    }
+  })
+})
+
+// A host's middleware that wraps `res.writeHead` to act just before the head goes out (logging,
+// compression, sessions: on-headers under morgan, compression and express-session) and reads an
+// array of headers as [name, value] pairs, as on-headers did before 1.1.0 (still pinned by many
+// lockfiles). Node's flat [name, value, name, value] form then became headers named by single
+// characters, and a `"` (an ETag's first character) as a name threw: every cached answer and
+// every 304 was a 500.
+function wrapWriteHeadAsPairs(res: ServerResponse): void {
+  const original = res.writeHead.bind(res)
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null)
+    if (Array.isArray(headers)) for (const pair of headers) res.setHeader((pair as string[])[0], (pair as string[])[1])
+    else if (headers) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value as string)
+    return original(status)
+  }) as ServerResponse['writeHead']
+}
+
+describe('a handler behind a host whose middleware wraps writeHead (morgan, compression, express-session)', () => {
+  it('answers 200 with its ETag and Content-Type, and 304 to a revalidation, with no stray headers', async () => {
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger: recordingLogger(), maxEventLoopDelayMs: 0 })
+    cleanup.push(() => handler.close())
+    const url = await hostOnLoopback((req, res) => {
+      wrapWriteHeadAsPairs(res)
+      handler(req, res)
+    })
+    for (let i = 0; i < 2; i++) {
+      // The second is the cached answer.
+      const answer = await send(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })
+      expect(answer.status).toBe(200)
+      expect(answer.headers.get('content-type')).toMatch(/^application\/json/)
+      expect(answer.headers.get('etag')).toMatch(/^"/)
+      expect([...answer.headers.keys()].filter((name) => name.length === 1)).toEqual([])
+      const again = await send(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } }, { 'If-None-Match': answer.headers.get('etag')! })
+      expect(again.status).toBe(304)
     }
   })
 })

@@ -248,8 +248,8 @@ describe('holdfast-server: a negative number after an option, without `=`', { ti
   })
 })
 
-describe('holdfast-server snapshot: a bad --header or source URL is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
-  it('names --header / --flags-url / --upstream, exits 2 and leaves --out untouched', async () => {
+describe('holdfast-server snapshot: a bad --header, source URL or --out directory is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
+  it('names --header / --flags-url / --upstream / --out, exits 2 and leaves --out untouched', async () => {
     const dir = await tempDir()
     const out = join(dir, 'fallback.json')
     await writeFile(out, 'the old file\n')
@@ -263,6 +263,10 @@ describe('holdfast-server snapshot: a bad --header or source URL is a usage erro
       { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', '--header', 'Content-Length: 3', ...context], message: /--header Content-Length: .*cannot be set/ },
       { args: ['snapshot', '--upstream', 'ftp://127.0.0.1:1', ...context], message: /--upstream must be an http\(s\) URL/ },
       { args: ['snapshot', '--flags-url', 'flags.example.com/flags.json', '--out', out], message: /--flags-url must be an http\(s\) URL/ },
+      // A typo in --out's directory: before, the upstream was asked, then exit 1 "snapshot refused:
+      // cannot write …: ENOENT", read in a CI log as the flag service failing.
+      { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', ...context.slice(0, 2), '--out', join(dir, 'no-such-dir', 'fallback.json')], message: /--out .*the directory .*no-such-dir does not exist/ },
+      { args: ['snapshot', '--flags-url', 'http://127.0.0.1:1/flags.json', '--out', join(out, 'flags.snapshot.json')], message: /--out .*fallback\.json is not a directory/ },
     ]
     const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
     for (const [i, run] of runs.entries()) {

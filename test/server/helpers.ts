@@ -2,16 +2,19 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { connect, type Socket } from 'node:net'
+import { createServer, type RequestListener, type Server } from 'node:http'
+import { connect, type AddressInfo, type Socket } from 'node:net'
 import { afterEach } from 'vitest'
 import { createFlagServer, type FlagServer, type FlagServerOptions, type FlagdDefinitions, type ServerLogger } from '@holdfast/server'
 
 const open: FlagServer[] = []
 const dirs: string[] = []
 const sockets: Socket[] = []
+const hosts: Server[] = []
 
 afterEach(async () => {
   for (const socket of sockets.splice(0)) socket.destroy()
+  await Promise.all(hosts.splice(0).map((host) => new Promise<void>((done) => (host.closeAllConnections(), host.close(() => done())))))
   await Promise.all(open.splice(0).map((server) => server.close()))
   await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })))
 })
@@ -29,6 +32,14 @@ export async function startServer(options: Partial<FlagServerOptions> = {}): Pro
   const server = await createFlagServer({ flags: DEMO_FLAGS, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0, ...options })
   open.push(server)
   return server
+}
+
+/** A plain `node:http` server for `listener` (a host the handler is mounted in) on 127.0.0.1; its URL. Closed after the test. */
+export async function hostOnLoopback(listener: RequestListener): Promise<string> {
+  const host = createServer(listener)
+  await new Promise<void>((done) => host.listen(0, '127.0.0.1', done))
+  hosts.push(host)
+  return `http://127.0.0.1:${(host.address() as AddressInfo).port}`
 }
 
 /** A fresh temporary directory, removed after the test. */

@@ -2,12 +2,11 @@
 // use '<origin>/flags'; `toFetchHandler(flags, { basePath: '/api/flags' })`). OFREP joins the
 // advertised `requestUri` to the origin, so it must name the mount, or every tab's stream goes to
 // a path of the app that is not the stream (a 404), and live updates never start.
-import { createServer, type IncomingMessage, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import type { IncomingMessage } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '@holdfast/core'
 import { createFlagHandler, toFetchHandler, type FlagHandler } from '@holdfast/server'
-import { DEMO_FLAGS, recordingLogger, waitFor } from './helpers'
+import { DEMO_FLAGS, hostOnLoopback, recordingLogger, waitFor } from './helpers'
 
 const cleanup: Array<() => Promise<unknown> | unknown> = []
 afterEach(async () => {
@@ -21,16 +20,13 @@ async function handler(options: Parameters<typeof createFlagHandler>[0] = { flag
 }
 
 /** What Express does for `app.use(mount, handler)`: the mount cut from `req.url`, kept in `req.baseUrl`. Anything else: 404. */
-async function expressLike(mount: string, h: FlagHandler): Promise<string> {
-  const server: Server = createServer((req, res) => {
+function expressLike(mount: string, h: FlagHandler): Promise<string> {
+  return hostOnLoopback((req, res) => {
     const url = req.url ?? '/'
     if (url !== mount && !url.startsWith(`${mount}/`) && !url.startsWith(`${mount}?`)) return void res.writeHead(404, { 'Content-Type': 'text/html' }).end('<pre>Cannot GET</pre>')
     Object.assign(req as IncomingMessage & { baseUrl?: string; originalUrl?: string }, { originalUrl: url, baseUrl: mount, url: url.slice(mount.length) || '/' })
     h(req, res, () => res.writeHead(404).end())
   })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
-  cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 }
 
 const bulk = (url: string) =>

@@ -1,7 +1,7 @@
 // `holdfast-server snapshot …`, the CI step (see flags/snapshotCommand.ts). Exit codes: 0 written,
 // 1 refused or failed (the old file untouched), 2 usage error.
-import { realpath } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { realpath, stat } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { negativeValuesJoined, repeatedOption } from './cliOptions'
 import { HEADER_NAME } from './options'
@@ -84,6 +84,12 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     headers[name] = value
   }
   const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }
+  // A typo in the directory is the step's own, found before the source is asked: written last, it
+  // came back exit 1 "snapshot refused: cannot write …: ENOENT", read in a CI log as the flag
+  // service failing.
+  const directory = dirname(common.out)
+  const found = await stat(directory).catch(() => undefined)
+  if (!found?.isDirectory()) return usage(`--out ${values.out}: ${found ? `${directory} is not a directory` : `the directory ${directory} does not exist`}`)
   let request: SnapshotRequest
   if (values.upstream !== undefined) {
     if (values.context === undefined) return usage('--upstream needs --context JSON (e.g. \'{"targetingKey":"anonymous"}\')')

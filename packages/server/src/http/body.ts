@@ -1,6 +1,8 @@
-import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { bodyTheHostRead, charsetDecoder, declaredCharset, decodeBody } from './bodyText'
+
+const EMPTY = Buffer.alloc(0)
 
 /** The largest request body the server reads: 1 MiB (1,048,576 bytes). Larger ones get 413. */
 export const MAX_BODY_BYTES = 1_048_576
@@ -13,15 +15,22 @@ export type BodyResult =
       /** The body's size in bytes (as received, before decoding). */
       bytes: number
       /**
-       * With `checkUtf8`: bytes that are not UTF-8 were decoded as U+FFFD (two different bodies may
-       * read the same).
+       * With `checkUtf8`: bytes that are not UTF-8 (or not of the charset the `Content-Type`
+       * declares) were decoded as U+FFFD (two different bodies may read the same).
        */
       invalidUtf8?: true
     }
-  | { ok: false; reason: 'too-large' | 'aborted' }
+  | { ok: false; reason: BodyFailure }
 
 /**
- * Reads a request body as UTF-8, counting bytes as they stream in. Past `limit` (or at once, when
+ * Why a body could not be read: over the cap, the client left mid-body, or a host that mounted the
+ * handler read it first and kept nothing of it in `req.body` (see {@link onBody}).
+ */
+export type BodyFailure = 'too-large' | 'aborted' | 'consumed'
+
+/**
+ * Reads a request body as text (UTF-8, or the charset its `Content-Type` declares: see
+ * `bodyText.ts`), counting bytes as they stream in. Past `limit` (or at once, when
  * `Content-Length` already says so) reading stops: the data is neither kept nor read any more, and
  * the 413 that {@link answerBodyFailure} sends closes the connection, so a client streaming
  * gigabytes cannot keep the server busy reading what it already refused. With `checkUtf8`, a
@@ -50,35 +59,70 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
     settle({ ok: false, reason: 'too-large' })
     return
   }
-  let chunks: Buffer[] = []
+  const charset = declaredCharset(req)
+  // A host in front read the body already (Express after express.json(), a Next.js pages API route,
+  // whose body parser is on by default, Fastify's content-type parsers): its 'end' has been and
+  // gone, and waiting for it held every request until the host's own timeout.
+  if (req.readableEnded) {
+    settle(bodyTheHostRead(req, limit, checkUtf8, charset))
+    return
+  }
+  // The bytes so far: a first chunk as it came (a small body comes in one: decoded as it is, never
+  // copied); from a second on, copied into one buffer that doubles as it fills, up to `limit`.
+  // Chunked encoding lets a client cut a body into one-byte chunks, each a Buffer of its own in
+  // Node: kept as a list, a 1 MiB body held ~150 MB of heap.
+  let held: Buffer | undefined
+  let copied = false
   let size = 0
   const onData = (chunk: Buffer) => {
+    const at = size
     size += chunk.length
     if (size > limit) {
-      chunks = []
+      held = undefined
       req.off('data', onData)
       req.pause()
       settle({ ok: false, reason: 'too-large' })
       return
     }
-    chunks.push(chunk)
+    if (held === undefined) {
+      held = chunk
+      return
+    }
+    if (!copied || size > held.length) {
+      const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(size, held.length * 2, 4096)))
+      held.copy(grown, 0, 0, at)
+      held = grown
+      copied = true
+    }
+    chunk.copy(held, at)
   }
   req.on('data', onData)
-  // A small body comes in one chunk: decoded as it is, not copied by concat first. Asked to, only
-  // a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
-  req.on('end', () => {
-    const buffer = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
-    // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
-    const decoded = buffer.toString('utf8')
-    const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
-    settle(checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: size, invalidUtf8: true } : { ok: true, text, bytes: size })
-  })
+  // Asked to, only a body whose text holds a U+FFFD is checked again for bytes that are not UTF-8.
+  req.on('end', () => settle(decodeBody(held === undefined ? EMPTY : copied ? held.subarray(0, size) : held, checkUtf8, charset)))
   // A client that leaves mid-body closes the request ('close' comes after 'end' otherwise, and
   // then settles nothing). No 'error' listener: Node emits a request's 'error' only to listeners,
   // and 'close' follows it either way.
   // Without `watchAbort` (a caller with nothing to do for a client that left) nothing is called
   // then, and no listener is added for it.
   if (watchAbort) req.on('close', () => settle({ ok: false, reason: 'aborted' }))
+}
+
+/**
+ * Answers 415 (and returns true) for a body in a charset that cannot be read (`charset=x-klingon`).
+ * A charset that can (Latin-1, UTF-16, …) is decoded as declared: read as UTF-8 regardless, an
+ * accented letter became U+FFFD, two users differing in it shared one context and one answer, and
+ * an events batch was refused as invalid (a 400, which a client drops).
+ */
+export function refuseCharset(req: IncomingMessage, res: ServerResponse): boolean {
+  const charset = declaredCharset(req)
+  if (charset === undefined || charsetDecoder(charset, false) !== undefined) return false
+  sendJson(
+    res,
+    415,
+    { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the body as UTF-8` },
+    { Connection: 'close' },
+  )
+  return true
 }
 
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */
@@ -159,9 +203,16 @@ export async function readJson(req: IncomingMessage, res: ServerResponse): Promi
   }
 }
 
-/** Answers a body that could not be read: 413 when too large; nothing when the client left. */
-export function answerBodyFailure(res: ServerResponse, reason: 'too-large' | 'aborted'): void {
-  if (reason === 'too-large') {
+/**
+ * Answers a body that could not be read: 413 when too large; 500 naming the mistake when a host read
+ * it first and kept nothing (the client retries; events are kept); nothing when the client left.
+ */
+export function answerBodyFailure(res: ServerResponse, reason: BodyFailure): void {
+  if (reason === 'consumed') {
+    sendJson(res, 500, {
+      errorDetails: 'the request body was read before the Holdfast handler and not left in req.body: mount the handler before any body parser, or keep the parsed body in req.body',
+    })
+  } else if (reason === 'too-large') {
     // Connection: close makes Node end the socket once the answer is written; the rest of the
     // upload is never read (the client sees the 413, then the connection close).
     sendJson(res, 413, { errorCode: 'PAYLOAD_TOO_LARGE', errorDetails: 'request bodies are limited to 1 MiB (1,048,576 bytes)' }, { Connection: 'close' })

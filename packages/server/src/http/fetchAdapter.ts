@@ -33,7 +33,11 @@ export function toFetchHandler(handler: RequestListener, options: { basePath?: s
       // event stream is advertised under it).
       const mounted = !!basePath && (path === basePath || path.startsWith(`${basePath}/`))
       if (mounted) path = path.slice(basePath.length) || '/'
-      const body = request.body ? Readable.fromWeb(request.body as unknown as NodeReadableStream) : Readable.from([])
+      // A body the app read first (`await request.json()` before handing the request on) is locked:
+      // Readable.fromWeb threw, and the promise rejected into the app. It is handed over as a Node
+      // request whose body a host read and kept nothing of: answered 500, naming it.
+      const used = request.bodyUsed
+      const body = request.body && !used ? Readable.fromWeb(request.body as unknown as NodeReadableStream) : Readable.from([])
       const req = Object.assign(body, {
         method: request.method,
         url: path + url.search,
@@ -41,8 +45,14 @@ export function toFetchHandler(handler: RequestListener, options: { basePath?: s
         ...(mounted ? { baseUrl: basePath } : {}),
       }) as unknown as IncomingMessage
       const res = createResponse(resolve)
+      // A client that leaves mid-upload: the runtime errors the body stream. Node throws an 'error'
+      // event nobody listens to, and the host process (the whole app server) went down with it;
+      // the answer is for nobody now (the body reader sees the 'close' that follows, as for a
+      // Node request whose client left).
+      body.on('error', () => res.destroy())
       request.signal?.addEventListener('abort', () => res.destroy(), { once: true })
-      handler(req, res)
+      if (!used) return handler(req, res)
+      body.once('end', () => handler(req, res)).resume()
     })
 }
 

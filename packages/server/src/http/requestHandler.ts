@@ -108,7 +108,11 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
       return sendJson(res, 401, { errorCode: 'UNAUTHORIZED', errorDetails: 'a valid API key is required (Authorization: Bearer KEY or X-API-Key: KEY)' }, { 'WWW-Authenticate': 'Bearer' })
     }
     if (!route) return sendJson(res, 404, { errorDetails: 'nothing here; GET / lists the endpoints' })
-    const run = route.methods[req.method ?? 'GET']
+    const method = req.method ?? 'GET'
+    // Own properties only: a method is any token, and one a host passes through from a Web Request
+    // (`constructor`, `toString`, `__proto__`) found Object.prototype's members, which never
+    // answered or threw.
+    const run = Object.prototype.hasOwnProperty.call(route.methods, method) ? route.methods[method] : undefined
     if (!run) {
       const allow = [...Object.keys(route.methods), 'OPTIONS'].join(', ')
       return sendJson(res, 405, { errorDetails: `${req.method} is not allowed here (${allow})` }, { Allow: allow })

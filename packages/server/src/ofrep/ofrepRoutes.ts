@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
-import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
+import { CorsResponse } from '../http/corsResponse'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseCharset, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import type { CatchUp } from './catchUp'
@@ -53,7 +54,7 @@ export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolea
     answerNotJson(res)
     return true
   }
-  return refuseEncoded(req, res)
+  return refuseEncoded(req, res) || refuseCharset(req, res)
 }
 
 /**
@@ -168,14 +169,21 @@ function noticed(req: IncomingMessage): string | null {
 function send(req: IncomingMessage, res: ServerResponse, answer: CachedAnswer, metrics: ServerMetrics | undefined, noNotModified = false, extra?: Record<string, string>): void {
   if (metrics && answer.errorCodes.length > 0) metrics.countEvaluationErrors(answer.errorCodes)
   if (isGone(res)) return
-  // Flat header arrays: Node writes them as they are, with nothing to merge.
+  // Flat header arrays: Node writes them as they are, with nothing to merge. Only on our own
+  // server's responses: mounted in another, a middleware's writeHead wrapper may read an array as
+  // [name, value] pairs (on-headers before 1.1.0, under morgan, compression, express-session), and
+  // every cached answer and 304 became a 500 (a `"` taken as a header name) with stray headers.
+  const flat = res instanceof CorsResponse
   if (!noNotModified && etagMatches(header(req, 'if-none-match'), answer.etag)) {
-    res.writeHead(304, extra === undefined ? ['ETag', answer.etag] : ['ETag', answer.etag, ...Object.entries(extra).flat()])
+    if (flat) res.writeHead(304, extra === undefined ? ['ETag', answer.etag] : ['ETag', answer.etag, ...Object.entries(extra).flat()])
+    else res.writeHead(304, { ETag: answer.etag, ...extra })
     res.end()
     return
   }
-  const head = ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag]
-  res.writeHead(200, extra === undefined ? head : [...head, ...Object.entries(extra).flat()])
+  if (flat) {
+    const head = ['Content-Type', JSON_TYPE, 'Content-Length', String(answer.body.length), 'ETag', answer.etag]
+    res.writeHead(200, extra === undefined ? head : [...head, ...Object.entries(extra).flat()])
+  } else res.writeHead(200, { 'Content-Type': JSON_TYPE, 'Content-Length': String(answer.body.length), ETag: answer.etag, ...extra })
   res.end(answer.body)
 }
 

@@ -1,0 +1,91 @@
+// The text of a request body: decoded in the charset its Content-Type declares (UTF-8 unless it
+// says otherwise), or taken from what a host that read it first left in `req.body`.
+import { isUtf8 } from 'node:buffer'
+import type { IncomingMessage } from 'node:http'
+import type { BodyResult } from './body'
+
+/** Names of UTF-8 (and of ASCII, a part of it) in a `charset` parameter, lower case. */
+const UTF8_NAMES: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'us-ascii', 'unicode-1-1-utf-8'])
+
+/**
+ * The charset a request's `Content-Type` declares for its body (`application/json;
+ * charset=iso-8859-1`), lower case, or undefined for UTF-8 in any spelling, ASCII, or none named:
+ * JSON's own encoding (RFC 8259), read as ever. One pass over the parameters, no regex.
+ */
+export function declaredCharset(req: IncomingMessage): string | undefined {
+  const type = req.headers['content-type']
+  // The common case first: no parameters at all.
+  if (type === undefined || type.indexOf(';') === -1) return undefined
+  const parameters = type.split(';')
+  for (let i = 1; i < parameters.length; i++) {
+    const parameter = parameters[i]
+    const equals = parameter.indexOf('=')
+    if (equals === -1 || parameter.slice(0, equals).trim().toLowerCase() !== 'charset') continue
+    let name = parameter.slice(equals + 1).trim()
+    if (name.length >= 2 && name.startsWith('"') && name.endsWith('"')) name = name.slice(1, -1)
+    name = name.toLowerCase()
+    // `charset=` with nothing after it says nothing: JSON's own, as before.
+    return name === '' || UTF8_NAMES.has(name) ? undefined : name
+  }
+  return undefined
+}
+
+/**
+ * A decoder for a charset label (WHATWG Encoding: `latin1` and `iso-8859-1` read as windows-1252,
+ * `utf-16` as UTF-16LE), or undefined for one it does not know. `fatal`: bytes not valid in it throw.
+ */
+export function charsetDecoder(charset: string, fatal: boolean): TextDecoder | undefined {
+  try {
+    return new TextDecoder(charset, { fatal })
+  } catch {
+    return undefined
+  }
+}
+
+/** Decodes a whole body (see the file comment); with `checkUtf8`, says when its bytes were not all valid. */
+export function decodeBody(buffer: Buffer, checkUtf8: boolean, charset: string | undefined): BodyResult {
+  if (charset !== undefined) {
+    // Decoded as the client says it encoded it (a route that refuses a charset it cannot read has
+    // done so before the body; elsewhere such a body is read as UTF-8, as before). A byte order mark
+    // is taken off by the decoder.
+    const strict = charsetDecoder(charset, true)
+    if (strict !== undefined) {
+      try {
+        return { ok: true, text: strict.decode(buffer), bytes: buffer.length }
+      } catch {
+        const text = charsetDecoder(charset, false)!.decode(buffer)
+        return checkUtf8 ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
+      }
+    }
+  }
+  // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).
+  const decoded = buffer.toString('utf8')
+  const text = decoded.charCodeAt(0) === 0xfeff ? decoded.slice(1) : decoded
+  return checkUtf8 && text.includes('\uFFFD') && !isUtf8(buffer) ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
+}
+
+/**
+ * The body a host read before the handler, as it left it in `req.body`: the bytes (express.raw()),
+ * the text (express.text()), or the parsed JSON (express.json(), Next.js, Fastify's `request.body`
+ * set on `request.raw`), written out again. The same caps and checks follow as for a body read here:
+ * JSON.parse keeps a `"__proto__"` key as an own key and JSON.stringify writes it back, so it is
+ * still refused. Nothing kept (a middleware that read the body and dropped it) cannot be answered.
+ */
+export function bodyTheHostRead(req: IncomingMessage, limit: number, checkUtf8: boolean, charset: string | undefined): BodyResult {
+  const kept = (req as { body?: unknown }).body
+  let result: BodyResult
+  if (Buffer.isBuffer(kept)) result = decodeBody(kept, checkUtf8, charset)
+  else if (typeof kept === 'string') result = { ok: true, text: kept, bytes: Buffer.byteLength(kept) }
+  else if (kept === undefined || kept === null) return { ok: false, reason: 'consumed' }
+  else {
+    let text: string | undefined
+    try {
+      text = JSON.stringify(kept)
+    } catch {
+      // a host's own object (a cycle, a BigInt): not the JSON that was posted
+    }
+    if (text === undefined) return { ok: false, reason: 'consumed' }
+    result = { ok: true, text, bytes: Buffer.byteLength(text) }
+  }
+  return result.ok && result.bytes > limit ? { ok: false, reason: 'too-large' } : result
+}

@@ -1,0 +1,61 @@
+// A body sent with a declared charset (`application/json; charset=iso-8859-1`, `charset=utf-16le`):
+// JSON is UTF-8 on the wire (RFC 8259) but some clients say otherwise and mean it. Read as UTF-8
+// regardless, an accented letter became U+FFFD: two users differing in it shared one context (one
+// answer, one bucket), a rule on `Zürich` never matched, a UTF-16 body was "not valid JSON", and an
+// events batch was a 400, which a client drops (CONTRACT §6).
+import { describe, expect, it } from 'vitest'
+import type { FlagdDefinitions } from '@holdfast/server'
+import { flagsByKey, startServer } from './helpers'
+
+const CITY_FLAGS: FlagdDefinitions = {
+  flags: {
+    local: { state: 'ENABLED', variants: { on: true, off: false }, defaultVariant: 'off', targeting: { if: [{ '==': [{ var: 'city' }, 'Zürich'] }, 'on', 'off'] } },
+  },
+}
+
+const send = (url: string, type: string, bytes: Buffer) => fetch(url, { method: 'POST', headers: { 'Content-Type': type }, body: new Uint8Array(bytes) })
+const latin1 = (value: unknown) => Buffer.from(JSON.stringify(value), 'latin1')
+
+describe('a request body in the charset its Content-Type declares', () => {
+  it('Latin-1 and UTF-16: the context is read as sent, on the bulk and single-flag routes, and two users never share an answer', async () => {
+    const server = await startServer({ flags: CITY_FLAGS })
+    const bulk = `${server.url}/ofrep/v1/evaluate/flags`
+    const zurich = await send(bulk, 'application/json; charset=ISO-8859-1', latin1({ context: { targetingKey: 'José', city: 'Zürich' } }))
+    expect(zurich.status).toBe(200)
+    expect((await flagsByKey(zurich)).local.value).toBe(true)
+    // Another user, one letter apart: its own answer, and its own tag (a 304 would confirm José's).
+    const other = await send(bulk, 'application/json; charset=latin1', latin1({ context: { targetingKey: 'Josè', city: 'Zärich' } }))
+    expect((await flagsByKey(other)).local.value).toBe(false)
+    expect(other.headers.get('etag')).not.toBe(zurich.headers.get('etag'))
+    const utf16 = await send(bulk, 'application/json; charset="utf-16le"', Buffer.from(JSON.stringify({ context: { targetingKey: 'u', city: 'Zürich' } }), 'utf16le'))
+    expect(utf16.status).toBe(200)
+    expect((await flagsByKey(utf16)).local.value).toBe(true)
+    const one = await send(`${bulk}/local`, 'application/json;charset=iso-8859-1', latin1({ context: { targetingKey: 'u', city: 'Zürich' } }))
+    expect(await one.json()).toMatchObject({ key: 'local', value: true })
+  })
+
+  it('an events batch in Latin-1 is stored as sent (202), not refused as invalid UTF-8', async () => {
+    const server = await startServer()
+    const answer = await send(`${server.url}/holdfast/v1/events`, 'application/json; charset=iso-8859-1', latin1({ events: [{ id: 'e-1', type: 'custom', name: 'café', time: 1 }] }))
+    expect(answer.status).toBe(202)
+    expect(server.events().map((e) => e.name)).toEqual(['café'])
+  })
+
+  it('a charset it cannot read is refused with 415 naming it, before the body is read', async () => {
+    const server = await startServer()
+    for (const path of ['/ofrep/v1/evaluate/flags', '/holdfast/v1/events']) {
+      const answer = await send(`${server.url}${path}`, 'application/json; charset=x-klingon', Buffer.from('{}'))
+      expect(answer.status, path).toBe(415)
+      expect(((await answer.json()) as { errorDetails: string }).errorDetails, path).toMatch(/x-klingon/)
+    }
+  })
+
+  it('UTF-8, said or not, in any spelling, is read as before', async () => {
+    const server = await startServer({ flags: CITY_FLAGS })
+    for (const type of ['application/json', 'application/json; charset=utf-8', 'application/json; charset="UTF-8"', 'application/json;charset=utf8', 'application/json; charset=', 'application/json; charset=us-ascii']) {
+      const answer = await send(`${server.url}/ofrep/v1/evaluate/flags`, type, Buffer.from(JSON.stringify({ context: { targetingKey: 'u', city: type.includes('ascii') ? 'Zurich' : 'Zürich' } })))
+      expect(answer.status, type).toBe(200)
+      expect((await flagsByKey(answer)).local.value, type).toBe(!type.includes('ascii'))
+    }
+  })
+})

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { answerBodyFailure, readBody, refuseCharset, refuseEncoded, sendJson } from '../http/body'
+import { answerBodyFailure, readBody, refuseEncoded, sendJson } from '../http/body'
 import type { EventsMetrics } from './metrics'
 import { EVENT_LIMITS, readEventBatch } from './schema'
 import { StoreStalledError, type EventSink } from './sink'
@@ -11,7 +11,7 @@ import { StoreStalledError, type EventSink } from './sink'
  */
 export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { metrics?: EventsMetrics }): boolean {
   if (isJson(req.headers['content-type'])) {
-    if (!refuseEncoded(req, res) && !refuseCharset(req, res)) return false
+    if (!refuseEncoded(req, res)) return false
   } else {
     sendJson(res, 415, { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: 'events must be sent as Content-Type: application/json' }, { Connection: 'close' })
   }

@@ -107,24 +107,6 @@ export function onBody(req: IncomingMessage, limit: number, callback: (result: B
   if (watchAbort) req.on('close', () => settle({ ok: false, reason: 'aborted' }))
 }
 
-/**
- * Answers 415 (and returns true) for a body in a charset that cannot be read (`charset=x-klingon`).
- * A charset that can (Latin-1, UTF-16, …) is decoded as declared: read as UTF-8 regardless, an
- * accented letter became U+FFFD, two users differing in it shared one context and one answer, and
- * an events batch was refused as invalid (a 400, which a client drops).
- */
-export function refuseCharset(req: IncomingMessage, res: ServerResponse): boolean {
-  const charset = declaredCharset(req)
-  if (charset === undefined || charsetDecoder(charset, false) !== undefined) return false
-  sendJson(
-    res,
-    415,
-    { errorCode: 'UNSUPPORTED_MEDIA_TYPE', errorDetails: `charset ${JSON.stringify(charset.slice(0, 40))} is not supported: send the body as UTF-8` },
-    { Connection: 'close' },
-  )
-  return true
-}
-
 /** True when nothing more can be sent (the client left, the server closed, or we already answered). */
 export function isGone(res: ServerResponse): boolean {
   return res.writableEnded || res.destroyed

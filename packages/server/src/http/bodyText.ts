@@ -1,5 +1,5 @@
-// The text of a request body: decoded in the charset its Content-Type declares (UTF-8 unless it
-// says otherwise), or taken from what a host that read it first left in `req.body`.
+// The text of a request body: UTF-8, or, for bytes that are not, the charset its Content-Type
+// declares, or taken from what a host that read it first left in `req.body`.
 import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import type { BodyResult } from './body'
@@ -42,12 +42,17 @@ export function charsetDecoder(charset: string, fatal: boolean): TextDecoder | u
   }
 }
 
-/** Decodes a whole body (see the file comment); with `checkUtf8`, says when its bytes were not all valid. */
+/**
+ * Decodes a whole body (see the file comment); with `checkUtf8`, says when its bytes were not all valid.
+ * JSON is UTF-8 on the wire and RFC 8259 gives its media type no charset ("adding one really has no
+ * effect on compliant recipients"), so bytes that are valid UTF-8 are read as UTF-8 whatever the
+ * `Content-Type` says: a client that labels its UTF-8 `charset=iso-8859-1` (a stale default) is read
+ * as it meant. Only bytes that are not UTF-8 are read in the charset declared (a Latin-1 `Zürich`),
+ * and UTF-16, which is named and never meant as UTF-8. A charset nobody can name is read as UTF-8, as
+ * before: a request is never refused for its label.
+ */
 export function decodeBody(buffer: Buffer, checkUtf8: boolean, charset: string | undefined): BodyResult {
-  if (charset !== undefined) {
-    // Decoded as the client says it encoded it (a route that refuses a charset it cannot read has
-    // done so before the body; elsewhere such a body is read as UTF-8, as before). A byte order mark
-    // is taken off by the decoder.
+  if (charset !== undefined && (charset.startsWith('utf-16') || !isUtf8(buffer))) {
     const strict = charsetDecoder(charset, true)
     if (strict !== undefined) {
       try {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
 import { freshnessOf } from '../flags/relay'
 import { CorsResponse } from '../http/corsResponse'
-import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseCharset, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
+import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
 import type { AnswerCache, CachedAnswer } from './answerCache'
 import type { CatchUp } from './catchUp'
@@ -54,7 +54,7 @@ export function refuseNotJson(req: IncomingMessage, res: ServerResponse): boolea
     answerNotJson(res)
     return true
   }
-  return refuseEncoded(req, res) || refuseCharset(req, res)
+  return refuseEncoded(req, res)
 }
 
 /**

@@ -169,6 +169,13 @@ describe('POST /ofrep/v1/evaluate/flags/{key}', () => {
     expect(await noKey.json()).toMatchObject({ key: 'beta', errorCode: 'TARGETING_KEY_MISSING' })
   })
 
+  it('a key whose %-encoding is broken is an OFREP FLAG_NOT_FOUND for that key, not the generic 404', async () => {
+    const server = await startServer()
+    const broken = await post(`${server.url}/ofrep/v1/evaluate/flags/beta%zz`, { context: { targetingKey: 'u' } })
+    expect(broken.status).toBe(404)
+    expect(await broken.json()).toMatchObject({ key: 'beta%zz', errorCode: 'FLAG_NOT_FOUND' })
+  })
+
   it('treats keys like __proto__ as ordinary flag keys', async () => {
     // JSON.parse keeps "__proto__" as an own key, as reading a flags file does.
     const flags = JSON.parse('{"flags":{"__proto__":{"state":"ENABLED","variants":{"a":"A"},"defaultVariant":"a"}}}')

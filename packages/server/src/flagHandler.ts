@@ -231,7 +231,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
     resolve(path) {
       if (!path.startsWith(`${BULK_PATH}/`)) return undefined
       const key = decodeKey(path.slice(BULK_PATH.length + 1))
-      if (key === undefined || key === '') return undefined
+      if (key === '') return undefined
       return { name: 'ofrep.flag', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleFlagEvaluation(req, res, key, ofrep) } }
     },
     middleware: [...(demo ? [demo.middleware] : []), ...(options.middleware ?? [])],
@@ -298,10 +298,11 @@ function persisted(source: FlagSource, options: FlagHandlerOptions, config: Retu
   })
 }
 
-function decodeKey(raw: string): string | undefined {
+/** A flag key from the path, %-decoded; one whose %-encoding is broken is taken as sent (no flag has it: FLAG_NOT_FOUND for it, not the generic 404). */
+function decodeKey(raw: string): string {
   try {
     return decodeURIComponent(raw)
   } catch {
-    return undefined
+    return raw
   }
 }

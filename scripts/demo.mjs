@@ -49,11 +49,25 @@ export async function startDemo({ appPort = 0, flagsPort = 0, buildPackages: reb
     }
 
     // Imported after the build: the servers run from packages/server/dist.
-    const { createFlagServer, silentLogger } = await import('@holdfast/server')
+    const { createFlagServer, consoleLogger, silentLogger } = await import('@holdfast/server')
     const logging = quiet ? { logger: silentLogger } : {}
+    // Two servers log into one terminal: the upstream's lines say it spoke. It takes no events (the
+    // relay stores them in the events file printed below), so its start-up note that events would
+    // be kept only in memory and lost is not about the demo's events and is left out.
+    const upstreamLogger = quiet
+      ? silentLogger
+      : Object.fromEntries(
+          ['info', 'warn', 'error'].map((level) => [
+            level,
+            (message) => {
+              if (/^\[holdfast-server\] events: no --events-file/.test(message)) return
+              consoleLogger[level](message.replace(/^\[holdfast-server\]/, '[holdfast-server upstream]'))
+            },
+          ]),
+        )
 
     // The upstream flag service (a vendor's OFREP API, in real life).
-    const upstream = await createFlagServer({ flags: flagsFile, port: 0, host: HOST, demoControls: true, ...logging })
+    const upstream = await createFlagServer({ flags: flagsFile, port: 0, host: HOST, demoControls: true, logger: upstreamLogger })
     cleanups.push(() => upstream.close())
 
     // The fallback for a first visit with no network, made as a CI step makes it, then built in.

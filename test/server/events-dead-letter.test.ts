@@ -131,6 +131,8 @@ describe('events the sink refuses are kept in a dead-letter file', { timeout: 60
     const beside = io()
     expect(await replay(beside)).toBe(1)
     expect(beside.lines.join('\n')).toMatch(/spool/)
+    // One prefix, as every line of the server's (before: '[holdfast-server] events replay-dead-letters: [holdfast-server] the events spool …').
+    expect(beside.lines.join('\n')).not.toMatch(/\[holdfast-server\].*\[holdfast-server\]/)
     expect((await deadLetters(spool)).length).toBe(3)
     await relay.close()
 

@@ -94,6 +94,30 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('the log line saying the breaker opened names the wait the status shows for the first probe (before: "the first in 2 s" for a probe due in 1.2 s)', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const log = recordingLogger()
+    const { source, ask } = await openSource(upstream.url, { log })
+    // The jitter at its top (+20 %): the first probe 1.2 s after the breaker opened.
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.99)
+    try {
+      expect((await ask('u1')).status).toBe(200)
+      upstream.set(down)
+      await ask('u1')
+      await ask('u2')
+      const breaker = source.relayStatus().upstream.breaker!
+      expect(breaker.state).toBe('open')
+      const waitSeconds = (breaker.nextProbeAt! - breaker.openedAt!) / 1000
+      expect(waitSeconds).toBeCloseTo(1.2, 1)
+      const opened = log.lines.find((line) => line.includes('breaker open'))
+      const said = Number(/the first in ([\d.]+) s/.exec(opened ?? '')?.[1])
+      expect(said, opened).toBeCloseTo(waitSeconds, 1)
+    } finally {
+      random.mockRestore()
+      await source.close()
+    }
+  })
+
   it('one context the upstream fails alone while it answers the others never opens it', async () => {
     const upstream = await startUpstream(crashesFor())
     const { source, clock, ask } = await openSource(upstream.url)

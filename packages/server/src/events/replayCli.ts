@@ -67,7 +67,8 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
     spoolDir = await realpath(resolve(values['events-spool']))
     release = await acquireLock(join(spoolDir, 'LOCK'), `the events spool ${spoolDir}`, 'Stop the relay on this spool for the replay: its appends to the dead-letter file would race the replay.')
   } catch (error) {
-    io.err(`[holdfast-server] events replay-dead-letters: ${(error as Error).message}`)
+    // The lock's message is written for the server's log and already carries the prefix.
+    io.err(`[holdfast-server] events replay-dead-letters: ${(error as Error).message.replace(/^\[holdfast-server\] /, '')}`)
     return 1
   }
   try {

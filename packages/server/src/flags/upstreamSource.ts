@@ -306,7 +306,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const before = breaker
     breaker = reduceBreaker(breaker, event)
     if (!before.open && breaker.open) {
-      log.warn(`upstream: down for two contexts in a row (${downError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${Math.ceil((breaker.probeAt! - now()) / 1000)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
+      log.warn(`upstream: down for two contexts in a row (${downError?.message ?? 'no answer'}); breaker open: answering what is held (stale) or 503, one probe at a time (the first in ${(Math.max(0, breaker.probeAt! - now()) / 1000).toFixed(1)} s, then doubling to ${BREAKER_MAX_MS / 1000} s)`)
     } else if (before.open && !breaker.open) {
       log.info(`upstream: answered again; breaker closed after ${Math.max(0, Math.round((now() - before.openedAt!) / 1000))} s and ${before.probes} probe(s)`)
     }

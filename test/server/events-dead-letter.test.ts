@@ -109,9 +109,16 @@ describe('events the sink refuses are kept in a dead-letter file', { timeout: 60
     await post(`${relay.url}/holdfast/v1/events`, { events: [event('d-1', 'bad')] })
     await waitFor(() => receiver.requests.filter((r) => r.outcome === 422).length >= 2 && /dead-letter/.test(relay.eventsForwarding!().lastError?.message ?? ''), 20_000)
     expect(relay.eventsForwarding!()).toMatchObject({ pending: 1, dropped: 0, deadLettered: 0, state: 'failing', lastError: { message: expect.stringMatching(/^cannot write the dead-letter file /) } })
+    // While the event is sent again (the sink slow to refuse it again), the disk is still full:
+    // the status stays `failing` (before, each retry's request read `ok`, the cause still there).
+    receiver.set({ tooLargeName: 'huge', poisonName: 'bad', poisonStatus: 422, delayMs: 500 })
+    const sent = receiver.requests.length
+    await waitFor(() => receiver.requests.length > sent, 20_000)
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 1, state: 'failing', lastError: { message: expect.stringMatching(/^cannot write the dead-letter file /) } })
     diskFull = false
     await waitFor(() => relay.eventsForwarding!().deadLettered === 1, 20_000)
-    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, dropped: 0 })
+    // The disk back and the event written: the failure is over.
+    expect(relay.eventsForwarding!()).toMatchObject({ pending: 0, dropped: 0, state: 'ok' })
     expect((await deadLetters(spool)).map((l) => l.event.id)).toEqual(['d-1'])
     await receiver.close()
   })

@@ -188,6 +188,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // left `failing` in the status for good, the cause long gone.
   let answered: ForwardingStats['state'] = 'ok'
   let spoolFailed = false
+  // A dead-letter write that failed: `failing` until one succeeds (or a 2xx), not merely until the
+  // spool is read again. Before, every retry's request read `ok` while the disk was still full.
+  let deadLetterFailed = false
 
   let appended = false
   spool.onAppend(() => {
@@ -285,7 +288,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         log.error(`events forwarding: ${message}; retrying`)
         stats.lastError = { message: error instanceof DeadLetterWriteError ? message : `the spool: ${message}`, at: clock.now() }
         if (stats.state === 'ok') stats.state = 'failing'
-        spoolFailed = true
+        if (error instanceof DeadLetterWriteError) deadLetterFailed = true
+        else spoolFailed = true
         await pause(backoff(true))
       }
     }
@@ -301,7 +305,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     }
     // The spool answered: a `failing` of its own is over (with nothing to send, no upstream
     // answer would come to end it).
-    if (spoolFailed) stats.state = answered
+    if (spoolFailed && !deadLetterFailed) stats.state = answered
     spoolFailed = false
     // An append that landed while we were reading must not be slept through.
     if (!batch) return appended ? undefined : pause()
@@ -321,6 +325,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
+      deadLetterFailed = false
       stats.lastSuccessAt = clock.now()
       failures = 0
       if (limit < batchSize && ++fitted >= GROW_AFTER) {
@@ -366,6 +371,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           throw new DeadLetterWriteError(`cannot write the dead-letter file ${options.deadLetter.stats().path} (${(error as Error).message}); the ${n} event(s) refused with ${status} stay in the spool`)
         }
       }
+      if (deadLetterFailed) stats.state = answered
+      deadLetterFailed = false
       await spool.ack(batch.next, n + batch.skipped)
       searched(n + batch.skipped, true)
       unreadable(batch.skipped)

@@ -45,6 +45,42 @@ describe('a re-ask round over contexts evicted while it runs', () => {
   }, 30_000)
 })
 
+describe('a re-ask round over contexts still held when its answers come', () => {
+  it('does not make them the most recently used: the users seen since the round began are not pushed out for them', async () => {
+    const answer = () => ({ flags: [{ key: 'plan', value: 'same', reason: 'STATIC' }] })
+    const upstream = await startUpstream({ ofrep: answer })
+    // The round's answers for the idle visitors are held back until three new users have come: on a
+    // loaded machine the first test's 300 ms delay ended while the new users were still coming.
+    let hold = false
+    let release = () => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const holding: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init)
+      if (hold && keyOf(String(init?.body)).startsWith('visitor-')) await released
+      return response
+    }
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, maxContexts: 8, pollIntervalSeconds: 3600, adminKey: 'admin', ...({ fetch: holding } as object) })
+    for (let i = 0; i < 8; i++) await (await evaluate(relay, { targetingKey: `visitor-${i}` })).arrayBuffer()
+
+    hold = true
+    const round = fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer admin' } }).then((r) => r.json())
+    await waitFor(() => upstream.requests.filter((r) => keyOf(r.body).startsWith('visitor-')).length >= 8 + 4, 5000, 5)
+    for (let i = 0; i < 3; i++) await (await evaluate(relay, { targetingKey: `newcomer-${i}` })).arrayBuffer()
+    // The round's answers land for the visitors still held, and it asks the rest of them.
+    hold = false
+    release()
+    await round
+    for (let i = 3; i < 8; i++) await (await evaluate(relay, { targetingKey: `newcomer-${i}` })).arrayBuffer()
+
+    // Eight users seen since the visitors' last request: the eight held. Before, each visitor the
+    // round answered became the most recently used, and the newcomers that came first were pushed
+    // out for them: with the upstream down those users got 503, nothing held for them.
+    upstream.set({ status: 500, text: 'down' })
+    const statuses = await Promise.all(Array.from({ length: 8 }, (_, i) => evaluate(relay, { targetingKey: `newcomer-${i}` }).then(async (r) => (await r.arrayBuffer(), r.status))))
+    expect(statuses).toEqual(Array(8).fill(200))
+  }, 30_000)
+})
+
 describe('a re-ask round over contexts evicted while they wait for a turn (maxUpstreamRequests)', () => {
   it('does not count them as asked or answered', async () => {
     const answer = () => ({ flags: [{ key: 'plan', value: 'same', reason: 'STATIC' }] })

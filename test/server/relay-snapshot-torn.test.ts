@@ -35,13 +35,25 @@ async function tornSnapshot(text: string): Promise<{ dir: string; snapshot: stri
 const flagsUrl = (upstream: FakeUpstream, options: Partial<FlagServerOptions>) =>
   startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, upstreamTimeoutMs: 400, ...options })
 
+/**
+ * Fills `dataDir` with the upstream's definitions: a relay on it, closed once it has written them.
+ * Its first fetch has the default timeout: at the tests' 400 ms it timed out once on a loaded
+ * machine, that relay started not ready and wrote nothing, and the relay under test found no data
+ * dir to serve ("neither the data dir nor … gave flags to serve").
+ */
+async function filledDataDir(upstream: FakeUpstream, dataDir: string): Promise<void> {
+  const relay = await flagsUrl(upstream, { dataDir, upstreamTimeoutMs: undefined })
+  await waitFor(async () => ((await status(relay)).dataDir?.lastGeneration ?? 0) > 0, 10_000)
+  await relay.close()
+}
+
 describe('a torn --snapshot with good values elsewhere', () => {
   for (const [name, text, why] of TORN) {
     it(`--flags-url (${name}): the data dir is served, and the snapshot is reported unusable`, async () => {
       const { dir, snapshot } = await tornSnapshot(text)
       const dataDir = join(dir, 'data')
       const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
-      await (await flagsUrl(upstream, { dataDir })).close()
+      await filledDataDir(upstream, dataDir)
       upstream.set('reset')
       const logger = recordingLogger()
       const server = await flagsUrl(upstream, { dataDir, snapshot, logger })
@@ -157,7 +169,7 @@ describe('a --snapshot of a reproducible build (mtime normalised)', () => {
     const { dir, snapshot } = await tornSnapshot('')
     const dataDir = join(dir, 'data')
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
-    await (await flagsUrl(upstream, { dataDir })).close()
+    await filledDataDir(upstream, dataDir)
     // Built since the data dir was written, and shipped with a normalised mtime.
     await writeFile(snapshot, definitionsSnapshot(Date.now()))
     await utimes(snapshot, new Date(0), new Date(0))
@@ -188,7 +200,7 @@ describe('a --snapshot that reads but cannot be served', () => {
     const { dir, snapshot } = await tornSnapshot(emptied)
     const dataDir = join(dir, 'data')
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
-    await (await flagsUrl(upstream, { dataDir })).close()
+    await filledDataDir(upstream, dataDir)
     upstream.set('reset')
     // Newer than the data dir, so it is the one offered first.
     await writeFile(snapshot, JSON.stringify({ ...JSON.parse(emptied), fetchedAt: Date.now() }))

@@ -6,7 +6,13 @@
  */
 export interface Lru<V> {
   get(key: string): V | undefined
-  set(key: string, value: V): void
+  /** The value, without making it the most recently used (a look that is no use). */
+  peek(key: string): V | undefined
+  /**
+   * Stores `value` as the most recently used; with `keepPlace`, a key already held keeps its place
+   * (a value refreshed by the server itself, not used).
+   */
+  set(key: string, value: V, keepPlace?: boolean): void
   delete(key: string): void
   clear(): void
   /** Entries, least recently used first. */
@@ -56,12 +62,21 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
       }
       return value
     },
-    set(key, value) {
+    peek: (key) => map.get(key),
+    set(key, value, keepPlace) {
       const size = options.cost(key, value)
       if (size > options.maxBytes && options.oversize === 'skip') return
-      remove(key)
-      map.set(key, value)
-      newest = key
+      const old = keepPlace ? map.get(key) : undefined
+      if (old !== undefined) {
+        // Map.set on a key it has keeps the key's place in the order.
+        bytes -= options.cost(key, old)
+        map.set(key, value)
+        options.removed?.(key, old)
+      } else {
+        remove(key)
+        map.set(key, value)
+        newest = key
+      }
       bytes += size
       while (map.size > maxEntries || (bytes > options.maxBytes && map.size > 1)) remove(map.keys().next().value as string)
     },

@@ -68,7 +68,10 @@ export function contextKey(context: EvaluationContext, forwarded: Record<string,
 /** A map of {@link HeldContext}s bounded by count and by bytes, least recently used out first. */
 export interface ContextCache {
   get(key: string): HeldContext | undefined
-  set(key: string, held: HeldContext): void
+  /** The context held, without making it the most recently used (a re-ask round's look). */
+  peek(key: string): HeldContext | undefined
+  /** Holds `held` as the most recently used; with `keepPlace`, a context held keeps its place (a re-ask round's answer). */
+  set(key: string, held: HeldContext, keepPlace?: boolean): void
   delete(key: string): void
   size(): number
   /** Every entry, least recently used first (the order they are saved and restored in). */
@@ -105,13 +108,14 @@ export function createContextCache(max = DEFAULT_MAX_CONTEXTS, maxBytes = DEFAUL
     oversize: 'keep',
     removed: toggle,
   })
-  const set = (key: string, held: HeldContext) => {
+  const set = (key: string, held: HeldContext, keepPlace?: boolean) => {
     held.digest ??= answerDigest(held)
     toggle(key, held)
-    lru.set(key, held)
+    lru.set(key, held, keepPlace)
   }
   return {
     get: lru.get,
+    peek: lru.peek,
     set,
     delete: lru.delete,
     size: () => lru.size().entries,

@@ -87,7 +87,7 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
     const keys = [...askedBy.keys()]
     for (let i = keys.length - 1; i >= 0 && found.length < count; i--) {
       const key = keys[i]
-      if (!cutBy.has(key) && !inFlight.has(key) && cache.get(key)?.request) found.push(key)
+      if (!cutBy.has(key) && !inFlight.has(key) && cache.peek(key)?.request) found.push(key)
     }
     return found
   }
@@ -153,7 +153,7 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
         const recentTurn = slot % 2 === 0
         if (slot % 4 === 0 && lanes[0].length + lanes[1].length > 0) {
           for (let key = again.shift(); key !== undefined; key = again.shift()) {
-            const held = cache.get(key)
+            const held = cache.peek(key)
             if (!held?.request || inFlight.has(key)) continue
             takenAt.set(key, performance.now())
             return [key, held, true]
@@ -186,7 +186,7 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
           const credentials = contextKey({}, held.request!.forwarded)
           if (refusedCredentials.has(credentials)) {
             const since = unauthorizedSince.get(credentials)
-            if (since !== undefined && cache.get(key) && unauthorizedLongEnough(onUnauthorized, since, steady())) {
+            if (since !== undefined && cache.peek(key) && unauthorizedLongEnough(onUnauthorized, since, steady())) {
               cache.delete(key)
               save(true)
             }
@@ -195,7 +195,7 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
           // Evicted since the round began (least recently used, newer users came): not asked, nor
           // put back. Before, it was asked and held again (pushing out a user seen since), and its
           // every flag counted as changed: a notice to every open tab for nothing.
-          if (!cache.get(key)) continue
+          if (!cache.peek(key)) continue
           const outcome = await ask(key, held.request!.context, held.request!.forwarded)
           if (outcome.kind === 'failed' && outcome.failure === 'unauthorized') refusedCredentials.add(credentials)
           // Credentials the upstream asked to wait (429/503 + Retry-After) are not asked: skipped,

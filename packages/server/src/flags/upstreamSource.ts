@@ -382,7 +382,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       }
       return { kind: 'failed', failure: 'timeout', message }
     }
-    const held = cache.get(key)
+    // A round's look is no use: the context keeps its place among those held, least recently used first.
+    const held = reask ? cache.peek(key) : cache.get(key)
     // A round's request for a context evicted while it waited for a turn: not asked (see refreshAll in reaskRounds.ts).
     if (reask && !held && !joined.has(key)) {
       slots.release()
@@ -442,6 +443,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       landed(!(result?.kind === 'failed' && result.failure === 'timeout'))
     }
     const at = now()
+    // A round's answer, no user having asked meanwhile, refreshes the context in its place: made the
+    // most recently used, an idle context the round answered pushed out (maxContexts) a user seen
+    // after it, whose requests then found nothing held through an outage (503).
+    const keepPlace = !!reask && !joined.has(key)
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
@@ -456,11 +461,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // Its size counted again (`bytes` unset): an answer taken from another relay (--redis) was
       // counted without the request now kept beside it, up to 64 KiB a context past the bound.
       // Evicted while a round's request was out, and no user asking for it now: not put back.
-      if (reask && !cache.get(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
+      if (reask && !cache.peek(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
       const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
       delete confirmed.servedStale
       delete confirmed.clockAhead
-      cache.set(key, confirmed)
+      cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
       record({ type: 'success', at })
@@ -512,7 +517,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (!verdict.ok) return fail(at, verdict.reason, verdict.message, undefined, undefined, key)
     }
     const changed = changedKeys(previous, merged.flags)
-    if (reask && !cache.get(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
+    if (reask && !cache.peek(key) && !joined.has(key)) return { kind: 'fresh', changed: [] }
     // A relay upstream that says it is stale vouches only as far as its own fetchedAt: keep that
     // older, true age. A fresh answer is current now, whatever its server's load time.
     // One that is stale but names no readable time vouches for no more than what was held.
@@ -534,7 +539,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
-    cache.set(key, next)
+    cache.set(key, next, keepPlace)
     cutBy.delete(key)
     answeredBy(key)
     record({ type: 'success', at })

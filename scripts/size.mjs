@@ -477,10 +477,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // carried it); +2 B the live chunk's new content hash in its file name (flake3 made its stream
 // parser linear: the chunk shrank 3 B, its name's gzip moved). The budgets were back to 0–1 B over
 // the measure, closer than the hashed chunk names are steady: 5 B of room again.
+// Raised to 20,416 B (rev-events, 2026-12-06; measured 20,334 → 20,416 B, +82 B, all in the
+// delivery chunk): a page closed, or navigated away from without the back/forward cache, sent none
+// of its events. Its hidden pass writes, lists IndexedDB and takes the Web Lock before its
+// keepalive request, and an unloading page runs none of those callbacks: a user who never came
+// back left them in IndexedDB for good. On `pagehide` of a page not kept, its own events now go at
+// once from memory, unless a tab is sending the queue as the page last knew it (flusher `leave`;
+// test/e2e/events.test.ts). Merged with the two above: 20,417 B, budget 20,422 B (5 B of room).
 const BUDGET = {
   react: 15_690, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_340, // (b) plus the event delivery chunk
+  withEvents: 20_422, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -125,3 +125,22 @@ test('a full batch logged before start() goes out when the client starts, not on
   await until(() => client.getEventStats().sent === 5, 'the full batch sent at start, with no interval passed', 3000)
   expect(eventRequests()).toBe(1)
 })
+
+// Pins what README says of Retry-After for events (it said "more than 60 s is 60 s", true before
+// 68cffb1): a sink shedding load for ten minutes is asked again after ten minutes, not every minute.
+// Passes as is: the events' wait is the one scheduler's, honoured up to an hour.
+test('Retry-After: 600 from the events sink holds delivery ten minutes, not one', async () => {
+  suite.receiver.set({ status: 503, retryAfter: '600' })
+  const clock = createManualClock()
+  const client = make({ flushIntervalMs: 10_000 }, { clock, environment: fakeEnvironment(), random: () => 1 })
+  await client.start()
+  client.logEvent('a')
+  await client.flush()
+  expect(eventRequests()).toBe(1)
+  suite.receiver.set({})
+  clock.advance(599_000)
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  expect(eventRequests()).toBe(1)
+  clock.advance(1_000)
+  await until(() => client.getEventStats().sent === 1, 'the retry after ten minutes')
+})

@@ -107,6 +107,39 @@ describe('events logged offline', () => {
   })
 })
 
+describe('a page left for good', () => {
+  // CONTRACT §6: batches flush when the page is hidden (fetch with keepalive). A page being
+  // unloaded runs no more storage callbacks, lock grants or timers: a pass that lists IndexedDB and
+  // takes the Web Lock before its request never sent anything, and a user who closed the tab and
+  // never came back left every event of it in IndexedDB for good (0 requests before the fix).
+  for (const how of ['navigated away (no back/forward cache)', 'tab closed'] as const)
+    test(`${how}: the events it queued reach the receiver on the way out, each once`, async () => {
+      const N = 5
+      const run = randomUUID()
+      const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
+      const page = await openFixture(e2e.context, e2e.fixture.url, params)
+      await waitForStatus(page, 'ready', 'network')
+      await page.evaluate(
+        ({ run, N }) => {
+          for (let n = 0; n < N; n++) window.holdfast.logEvent('last-click', { metadata: { run, n } })
+        },
+        { run, N },
+      )
+      await page.waitForTimeout(300)
+      expect(proxy.requests).toHaveLength(0)
+      if (how === 'tab closed') await page.close({ runBeforeUnload: true })
+      else await page.goto('about:blank')
+      const stored = await waitFor(async () => {
+        const events = await storedEvents(run)
+        return events.length >= N ? events : undefined
+      }, `the ${N} events of the page that was left`)
+      expect(stored.map((e) => e.metadata?.n).sort()).toEqual([0, 1, 2, 3, 4])
+      // The proxy records a request once the receiver answered it.
+      await waitFor(() => timesSent(run).size === N || undefined, 'the request recorded')
+      expect([...timesSent(run).values()]).toEqual(Array(N).fill(1))
+    })
+})
+
 describe('a wrong events URL', () => {
   // A 404 from the events URL says the URL is wrong, not the events: they stay queued (and in
   // IndexedDB), the stats say why they wait, and a page with the right URL sends every one, once.

@@ -231,7 +231,14 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       scheduler.start()
       // Frozen (a background tab, or a page in the back/forward cache), the page keeps no lock.
       stopAway ??= environment.listen({
-        onHidden: (event) => event?.persisted && lock.away(true),
+        // A page being unloaded (`pagehide`, not kept) never sees a storage step or a lock grant
+        // end: its own events go at once (`flusher.leave`), not behind a running pass (whose answer
+        // never comes now), nor after the queue's write of them or the origin's stored wait (reads).
+        onHidden: (event) =>
+          event &&
+          (event.persisted
+            ? lock.away(true)
+            : scheduler.allows('poll') && flusher.leave([...store.state.own.keys()])),
         onFreeze: () => lock.away(true),
         onVisible: () => lock.away(false),
         onResume: () => lock.away(false),

@@ -72,12 +72,16 @@ export function createFlusher(options: FlusherOptions) {
    * batchSize), as the relay's forwarder does: a receiver whose cap was raised is not sent small
    * batches for the rest of the page, and one that was not costs one refused upload per round. */
   let fitted = 0
+  /** Whether a tab is sending the queue, as this page last knew it: 0 none, 1 this page (it holds
+   * the lock now), 2 another tab (it held the lock at this page's last ask). See `leave`. */
+  let sending = 0
 
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
     if (options.signal.aborted) return result
     if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
     const got = await options.lock.run(async (keep) => {
+      sending = 1
       // Listed again under the lock: what another tab sent in the meantime is gone by now.
       const keys = await store.list()
       const listed = new Set(keys)
@@ -98,6 +102,7 @@ export function createFlusher(options: FlusherOptions) {
       }
       result.outcome = 'done'
     }, pass.waitMs)
+    sending = got ? 0 : 2
     if (!got) result.outcome = 'busy'
     return result
   }
@@ -173,7 +178,8 @@ export function createFlusher(options: FlusherOptions) {
       if (fits) ok.push(item)
       else bad.push(item.key)
     }
-    if (bad.length > 0) await drop(bad, `${bad.length} events the receiver would refuse (over its limits, or not JSON)`)
+    // Not awaited: the removal is a storage step, which a page being unloaded never sees end (`leave`).
+    if (bad.length > 0) void drop(bad, `${bad.length} events the receiver would refuse (over its limits, or not JSON)`)
     return ok
   }
 
@@ -185,5 +191,24 @@ export function createFlusher(options: FlusherOptions) {
     return true
   }
 
-  return { run }
+  /**
+   * The page is being unloaded (closed, or left without the back/forward cache): no storage step,
+   * lock grant or timer of it runs again, so `run`, which lists storage and takes the lock first,
+   * never gets to send. `own` (the keys of this page's events) goes at once in one keepalive
+   * request (the browser takes 64 KB in flight); the rest stays stored for the next page. Without
+   * the lock (its grant would never run now), so only when no tab was sending as this page last
+   * knew it; one that takes the lock at that very moment may send some of them too: the same ids.
+   */
+  const leave = async (own: string[]) => {
+    // Two tabs must not send the same events at once (CONTRACT §6): while another tab sends, it
+    // sends these too, and it is not leaving. While this page sends, its requests out are cut
+    // short now and the lock is let go: a tab still open takes the queue over, these included,
+    // or the next page does.
+    if (sending) return
+    // Read from memory: they are this page's.
+    const [group] = splitForKeepalive(await sendable((await store.read(own)).events))
+    if (group) await send(group, { keepalive: true, deadline: Infinity } as PassOptions)
+  }
+
+  return { run, leave }
 }

@@ -976,7 +976,9 @@ await main()
 // Then 17,333 B (client-left2; 17,309 → 17,333 B, +24 B): a cache entry evicted or discarded as
 // corrupt only if still as judged, in one transaction (see BUDGET above). Then 17,338 B (17,333 →
 // 17,338 B, +5 B): a skipped stale write leaves the page forgetting the record it left out (see BUDGET above).
-const OPENFEATURE_BUDGET = { total: 17_338, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,343 B (2026-12-06, second session; measured 17,336 → 17,338 B, +2 B, with no provider
+// change in it: the core chunks' new content hashes in their names, see BUDGET above): 5 B of room.
+const OPENFEATURE_BUDGET = { total: 17_343, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

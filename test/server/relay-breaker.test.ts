@@ -680,18 +680,24 @@ describe('proxy mode: the breaker against an upstream that hangs', () => {
 describe('proxy mode: a probe that hangs', () => {
   it('settles at the upstream timeout, its caller long gone with the held answer: the next probe goes when due, and the first that is answered closes it', async () => {
     const upstream = await startUpstream(answers('v1'))
-    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 1000, heldAnswerAfterMs: 50 })
+    // The held-answer wait is the default (1 s), not 50 ms: the answers the case needs on time (the
+    // probe's v2) come from 127.0.0.1, and under load one took longer than 50 ms (its caller got the
+    // held v1). The upstream timeout outlasts it, so the hanging probe's caller still leaves first.
+    const { source, clock, ask } = await openSource(upstream.url, { timeoutMs: 2500, heldAnswerAfterMs: 1000 })
     try {
       for (const user of ['a', 'b']) expect((await ask(user)).status).toBe(200)
       upstream.set(down)
       for (const user of ['a', 'b']) await ask(user)
-      expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open' })
+      // The two 500s open it once they are in: a caller may have left with the held answer first
+      // (read 'closed' here under load, the 500s not in yet).
+      await waitFor(() => source.relayStatus().upstream.breaker!.state === 'open', 10_000)
       upstream.set('hang')
       clock.at += 31_000
-      // The probe: its caller gets the held answer after 50 ms; the request hangs on upstream.
+      // The probe: its caller gets the held answer after 1 s; the request hangs on upstream.
       expect(await ask('a')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: true } } } })
       expect(source.relayStatus().upstream.breaker).toMatchObject({ state: 'open', probing: true, probes: 1 })
-      await waitFor(() => source.relayStatus().upstream.breaker!.probing === false, 4000)
+      // It settles at the upstream timeout (2.5 s), whatever its caller did.
+      await waitFor(() => source.relayStatus().upstream.breaker!.probing === false, 10_000)
       upstream.set(answers('v2'))
       clock.at += 31_000
       expect(await ask('b')).toMatchObject({ status: 200, body: { flags: [{ value: 'v2 b' }], metadata: { holdfast: { stale: false } } } })

@@ -177,16 +177,21 @@ test('a tab that dies with events queued (killed, crashed): the tab still open s
   const clock = createManualClock()
   const open = make(name, { flushIntervalMs: 10_000 }, { clock, environment: fakeEnvironment() })
   await open.start()
-  // Its start found nothing queued.
-  await new Promise((resolve) => setTimeout(resolve, 50))
+  // Its start found nothing queued: its delivery is running (the flush interval is on its clock)
+  // before the other tab logs anything. Awaited, not slept: under load the chunk takes its time.
+  await until(() => clock.pending().includes(10_000), 'the open tab’s delivery started')
+  await open.flush()
   const dead = createClient({ url: receiver.flagsUrl, context: { targetingKey: 'bob' }, storageName: name, logger: createTestLogger(), events: { url: receiver.url } })
   for (let i = 0; i < 3; i++) dead.logEvent('left-by-a-dead-tab', { value: i })
-  await new Promise((resolve) => setTimeout(resolve, 100))
-  expect(await storedEvents(name)).toHaveLength(3)
+  await until(async () => (await storedEvents(name)).length === 3, 'the dead tab’s events in IndexedDB')
+  // Nothing sent them yet: not the open tab's start, not the dead tab (never started, never flushed).
+  expect(receiver.requests).toHaveLength(0)
   // Before: the interval skipped a tab with nothing of its own queued, so those waited for the next
   // page load (days, for a user who closed the tab) or an event this tab happened to log.
   clock.advance(10_000)
-  await until(() => receiver.events().length === 3, 'the dead tab’s events, sent by the open one', 3000)
-  expect(open.getEventStats()).toMatchObject({ sent: 3, queued: 0 })
-  expect(await storedEvents(name)).toHaveLength(0)
+  // Awaited on the open tab's own word, not on the receiver's: the receiver holds the events before
+  // the tab has read the 2xx, counted them sent and deleted them (under load, a while before).
+  await until(() => open.getEventStats().sent === 3 && open.getEventStats().queued === 0, 'the dead tab’s events, sent by the open one')
+  expect(receiver.events().map((e) => e.value)).toEqual([0, 1, 2])
+  await until(async () => (await storedEvents(name)).length === 0, 'the sent events gone from IndexedDB')
 })

@@ -14,8 +14,20 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-type Status = { reaskRunning?: { at: number; contexts: number; asked: number } }
+type Status = { reaskRunning?: { at: number; contexts: number; asked: number }; reask?: { at: number } }
 const status = async (relay: FlagServer) => (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as Status
+const keyOf = (request: { body: string }) => (JSON.parse(request.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey
+const visitorsAskedSince = (upstream: { requests: Array<{ body: string }> }, from: number) => upstream.requests.slice(from).filter((r) => keyOf(r)?.startsWith('visitor-')).length
+/**
+ * A round under way that began after the tab's answer (it holds the tab's user too) and has had 4
+ * answers. A round already running when the upstream turned slow must end first: 10 s on a quiet
+ * machine, past 20 s on a loaded one. Awaited for up to 60 s.
+ */
+const roundWithTheTab = (relay: FlagServer) =>
+  waitFor(async () => {
+    const running = (await status(relay)).reaskRunning
+    return running !== undefined && running.contexts === CONTEXTS + 1 && running.asked >= 4
+  }, 60_000)
 
 /**
  * Waits until rounds cut at their bound have asked every one of the CONTEXTS visitors since the
@@ -41,7 +53,13 @@ describe('a re-ask round that lasts long', () => {
   it('tells the open tabs of a change as soon as it finds one, asking the users seen most recently first', async () => {
     // The kill switch is turned for one segment: the user of the open tab.
     let killed = false
-    const answer = (context: Record<string, unknown>) => ({ flags: [{ key: 'checkout', value: !(killed && context.targetingKey === 'user-1'), reason: 'TARGETING_MATCH' }] })
+    // When the upstream first answered with the change (read after its delay, as it answers).
+    let changedAt: number | undefined
+    const answer = (context: Record<string, unknown>) => {
+      const off = killed && context.targetingKey === 'user-1'
+      if (off) changedAt ??= Date.now()
+      return { flags: [{ key: 'checkout', value: !off, reason: 'TARGETING_MATCH' }] }
+    }
     const upstream = await startUpstream({ ofrep: answer })
     const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2, reaskRoundMs: 500, liveUpdates: { recoveryWindowMs: 0 } })
     // Two hundred users came by earlier (their tabs closed, or idle); then the tab of user-1 opens.
@@ -55,22 +73,30 @@ describe('a re-ask round that lasts long', () => {
     await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
     // A round is under way that began after the tab's answer and has asked for its user already
     // (the first 4 answered: the tab's user is among the first asked).
-    await waitFor(async () => {
-      const running = (await status(relay)).reaskRunning
-      return running !== undefined && running.contexts === CONTEXTS + 1 && running.asked >= 4
-    }, 15_000)
+    await roundWithTheTab(relay)
 
     killed = true
-    const took = await pollUntil(() => tab.getGate('checkout') === false, 15_000, 'the change in the tab')
+    const from = upstream.requests.length
+    await pollUntil(() => tab.getGate('checkout') === false, 30_000, 'the change in the tab')
+    const seenAt = Date.now()
     // Before: the round asked the least recently used first (user-1 last, ~10 s in), the next
     // round came only when this one ended, and its notice went out only when the whole round
     // ended: the tab saw the change 10–20 s late here, more than an hour with 10,000 users.
-    expect(took).toBeLessThan(2000)
-  }, 40_000)
+    // How soon the relay asks again is counted in what it asked meanwhile (a loaded machine slows
+    // the answers, not their order): a few visitors, not the ~200 of a whole round.
+    expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
+    // CONTRACT §10, from the change reaching the relay (the upstream's answer carrying it) to the
+    // tab: the notice, then the tab's refetch.
+    expect(seenAt - changedAt!).toBeLessThan(2000)
+  }, 120_000)
 
   it('a change for everyone found early in a long round reaches the tab at once, with one notice, not one per context', async () => {
     let plan = 'old'
-    const answer = () => ({ flags: [{ key: 'plan', value: plan, reason: 'STATIC' }] })
+    let changedAt: number | undefined
+    const answer = () => {
+      if (plan === 'new') changedAt ??= Date.now()
+      return { flags: [{ key: 'plan', value: plan, reason: 'STATIC' }] }
+    }
     const upstream = await startUpstream({ ofrep: answer })
     // The default bound (a minute): this round of 10 s runs whole.
     const relay = await startServer({ flags: undefined, upstream: upstream.url, pollIntervalSeconds: 0.2, liveUpdates: { recoveryWindowMs: 0 } })
@@ -81,23 +107,21 @@ describe('a re-ask round that lasts long', () => {
     const tab = liveClient(relay.url, 'reask-news-all', cleanup)
     await tab.start()
     await pollUntil(() => relay.handler.stream!.connections() === 1, 5000, 'the stream')
-    await waitFor(async () => {
-      const running = (await status(relay)).reaskRunning
-      return running !== undefined && running.contexts === CONTEXTS + 1 && running.asked >= 4
-    }, 15_000)
+    await roundWithTheTab(relay)
     const noticesBefore = relay.handler.stream!.sent()
 
     plan = 'new'
-    const took = await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 15_000, 'the change in the tab')
-    // Before: the notice waited for the end of the round (~10 s here).
-    expect(took).toBeLessThan(2000)
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 30_000, 'the change in the tab')
+    // Before: the notice waited for the end of the round (~10 s here). CONTRACT §10, from the
+    // first upstream answer carrying the change to the tab.
+    expect(Date.now() - changedAt!).toBeLessThan(2000)
     // The round goes on and finds the same change in every other context: news once, not 200 times
     // (each notice has every open tab refetch). The round lasts about 13 s on a quiet machine (200
     // contexts at 200 ms, 4 at a time, and the users seen most recently asked again in a quarter of
     // its turns), past 20 s on a loaded one: waited for up to 40 s, the count is the same.
     await waitFor(async () => (await status(relay)).reaskRunning === undefined, 40_000)
     expect(relay.handler.stream!.sent() - noticesBefore).toBeLessThanOrEqual(2)
-  }, 60_000)
+  }, 150_000)
 
   it('rounds cut short by the bound still ask every held context in turn, idle or not', async () => {
     const answer = () => ({ flags: [{ key: 'plan', value: 'same', reason: 'STATIC' }] })
@@ -136,15 +160,21 @@ describe('a re-ask round that lasts long', () => {
     const from = upstream.requests.length
 
     plan = 'new'
-    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 5000, 'the change in the tab')
+    await pollUntil(() => tab.getValue<string>('plan', 'none') === 'new', 20_000, 'the change in the tab')
     // Every idle context asked since the change: the sweep found it in each of them.
     expect(await sweepLeft(upstream, from)).toEqual([])
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    // Two more rounds ended (not a fixed 500 ms, which a loaded machine may fill with one round or
+    // none): a relay still telling news each round has told it again by then.
+    const ended = async () => (await status(relay)).reask?.at ?? 0
+    for (let i = 0; i < 2; i++) {
+      const last = await ended()
+      await waitFor(async () => (await ended()) > last, 30_000)
+    }
     // Before: each round forgot what the one before had told, and its first idle context still
     // holding 'old' was news again: a notice (every open tab refetching, each refetch going
     // upstream) every round for as long as the sweep took (with 10,000 contexts, hours).
     expect(relay.handler.stream!.sent() - noticesBefore).toBeLessThanOrEqual(2)
-  }, 120_000)
+  }, 150_000)
 })
 
 
@@ -155,8 +185,6 @@ describe('a re-ask round that lasts long', () => {
 // in milliseconds: a loaded machine slows the rounds and the tab alike, and cannot turn a change
 // found at once into one found after the whole round, nor the other way round.
 describe('a change made for an open tab’s user just after a long round asked for it', () => {
-  const keyOf = (request: { body: string }) => (JSON.parse(request.body || '{}') as { context?: { targetingKey?: string } }).context?.targetingKey
-  const visitorsAskedSince = (upstream: { requests: Array<{ body: string }> }, from: number) => upstream.requests.slice(from).filter((r) => keyOf(r)?.startsWith('visitor-')).length
 
   /** A relay holding CONTEXTS visitors' answers from an upstream answering `answer`, and user-1's tab listening to its stream. */
   async function relayWithTab(answer: (context: Record<string, unknown>) => unknown, label: string, liveUpdates: Record<string, unknown>) {
@@ -183,11 +211,12 @@ describe('a change made for an open tab’s user just after a long round asked f
     const slowFrom = Date.now()
     upstream.set(() => ({ delayMs: 100, then: { ofrep: answer } }))
     // A round that began after the upstream turned slow has answered for the tab's user, the user
-    // seen most recently: its first ask. About 200 contexts are left to it.
+    // seen most recently: its first ask. About 200 contexts are left to it. (The round running when
+    // the upstream turned slow ends first: 5 s quiet, over 15 s loaded; awaited for up to 60 s.)
     await waitFor(async () => {
       const running = (await status(relay)).reaskRunning
       return running !== undefined && running.at > slowFrom && answeredUser1.some((at) => at >= running.at)
-    }, 15_000)
+    }, 60_000)
 
     plan = 'new'
     const from = upstream.requests.length
@@ -196,7 +225,7 @@ describe('a change made for an open tab’s user just after a long round asked f
     // others (5 s here; with 10,000 contexts at 2 s an answer, after its bound: a minute).
     // Now the rounds ask the users seen most recently again at each interval (a few visitors).
     expect(visitorsAskedSince(upstream, from)).toBeLessThan(CONTEXTS / 2)
-  }, 40_000)
+  }, 100_000)
 
   /**
    * The tab of user-1 on a relay holding CONTEXTS visitors; the users `later` come by after the
@@ -216,10 +245,11 @@ describe('a change made for an open tab’s user just after a long round asked f
     for (const user of [...later, 'broken']) await (await evaluate(relay, { targetingKey: user })).arrayBuffer()
     upstream.set((request) => (keyOf(request) === 'broken' ? { status: 500, text: 'evaluation crashed' } : { delayMs: 100, then: { ofrep: answer } }))
     const since = Date.now()
+    // After the round running when the upstream turned slow (5 s quiet, over 15 s loaded): up to 60 s.
     await waitFor(async () => {
       const reask = ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { reask?: { at: number; outcome: string } }).reask
       return reask !== undefined && reask.at >= since && reask.outcome === 'failed'
-    }, 15_000)
+    }, 60_000)
     const failedBy = Date.now()
     await pollUntil(() => answeredUser1.some((at) => at >= failedBy), 30_000, 'the tab’s user asked again')
 
@@ -237,7 +267,7 @@ describe('a change made for an open tab’s user just after a long round asked f
     // contexts, hours). Now it is asked last among the users seen most recently, and not again
     // with them at each interval, until it is answered.
     expect(asked).toBeLessThan(CONTEXTS / 2)
-  }, 60_000)
+  }, 150_000)
 
   it('the rounds ending at that one context’s 500 are no outage: a change is not held back as at the end of one', async () => {
     // The default recovery window (10 s), each notice it spreads drawn at its very end.
@@ -248,5 +278,5 @@ describe('a change made for an open tab’s user just after a long round asked f
     // average; here 10 s: hundreds of requests of the rounds went by), for as long as the rounds
     // kept meeting that one context.
     expect(asked).toBeLessThan(CONTEXTS / 2)
-  }, 60_000)
+  }, 150_000)
 })

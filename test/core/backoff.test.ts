@@ -95,36 +95,3 @@ describe('isRetryable', () => {
     for (const code of ['UNAUTHORIZED', 'INVALID_CONTEXT', 'BOOTSTRAP_INVALID'] as const) expect(isRetryable(new HoldfastError(code, 'x'))).toBe(false)
   })
 })
-
-describe('createRetrier (shared by flag fetches and event delivery)', () => {
-  test('backs off, obeys Retry-After, and forgets everything on reset', async () => {
-    const { createRetrier } = await import('../../packages/core/src/backoff')
-    const { createManualClock } = await import('../support/clock')
-    const clock = createManualClock()
-    const retrier = createRetrier({ clock, random: () => 1 })
-    const fired: number[] = []
-    const transient = new HoldfastError('HTTP', '503', { httpStatus: 503 })
-    expect(retrier.schedule(transient, () => fired.push(1))).toBe(1000)
-    expect(retrier.pending()).toBe(true)
-    expect(retrier.waiting()).toBe(false)
-    // A new schedule replaces the pending retry: one timer at a time.
-    expect(retrier.schedule(transient, () => fired.push(2))).toBe(2000)
-    expect(clock.pending()).toEqual([2000])
-    clock.advance(2000)
-    expect(fired).toEqual([2])
-    expect(retrier.pending()).toBe(false)
-
-    const limited = new HoldfastError('HTTP', '429', { httpStatus: 429, retryAfterMs: 7000 })
-    expect(retrier.schedule(limited, () => fired.push(3))).toBe(7000)
-    expect(retrier.waiting()).toBe(true)
-    retrier.consume()
-    expect([retrier.waiting(), retrier.pending(), clock.pending()]).toEqual([false, false, []])
-    // consume() kept the count: the next backoff is the fourth.
-    expect(retrier.schedule(transient, () => {})).toBe(8000)
-    retrier.resetAttempts()
-    expect(retrier.schedule(transient, () => {})).toBe(1000)
-    retrier.reset()
-    expect([retrier.pending(), clock.pending()]).toEqual([false, []])
-    expect(retrier.schedule(transient, () => {})).toBe(1000)
-  })
-})

@@ -107,6 +107,19 @@ describe('events logged offline', () => {
   })
 })
 
+/** A fixture page, ready from the network, that has logged `N` events named `name` (metadata `{ run, n }`). */
+async function readyPageWithEvents(params: Record<string, string>, name: string, run: string, N: number) {
+  const page = await openFixture(e2e.context, e2e.fixture.url, params)
+  await waitForStatus(page, 'ready', 'network')
+  await page.evaluate(
+    ({ name, run, N }) => {
+      for (let n = 0; n < N; n++) window.holdfast.logEvent(name, { metadata: { run, n } })
+    },
+    { name, run, N },
+  )
+  return page
+}
+
 describe('a page left for good', () => {
   // CONTRACT §6: batches flush when the page is hidden (fetch with keepalive). A page being
   // unloaded runs no more storage callbacks, lock grants or timers: a pass that lists IndexedDB and
@@ -117,14 +130,7 @@ describe('a page left for good', () => {
       const N = 5
       const run = randomUUID()
       const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', exposures: '0' }
-      const page = await openFixture(e2e.context, e2e.fixture.url, params)
-      await waitForStatus(page, 'ready', 'network')
-      await page.evaluate(
-        ({ run, N }) => {
-          for (let n = 0; n < N; n++) window.holdfast.logEvent('last-click', { metadata: { run, n } })
-        },
-        { run, N },
-      )
+      const page = await readyPageWithEvents(params, 'last-click', run, N)
       await page.waitForTimeout(300)
       expect(proxy.requests).toHaveLength(0)
       if (how === 'tab closed') await page.close({ runBeforeUnload: true })
@@ -149,14 +155,7 @@ describe('a wrong events URL', () => {
     const N = 4
     const run = randomUUID()
     const wrong = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/evnets`, flushMs: '600000', exposures: '0' }
-    const page = await openFixture(e2e.context, e2e.fixture.url, wrong)
-    await waitForStatus(page, 'ready', 'network')
-    await page.evaluate(
-      ({ run, N }) => {
-        for (let n = 0; n < N; n++) window.holdfast.logEvent('misrouted', { metadata: { run, n } })
-      },
-      { run, N },
-    )
+    const page = await readyPageWithEvents(wrong, 'misrouted', run, N)
     await page.evaluate(() => window.holdfast.flush())
     const stats = await page.evaluate(() => window.holdfast.getEventStats())
     expect(stats).toMatchObject({ queued: N, sent: 0, dropped: 0 })

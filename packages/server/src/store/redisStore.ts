@@ -144,22 +144,42 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   subscriber.on('error', () => {})
   subscriber.on('reconnecting', broken)
   subscriber.on('end', broken)
+  // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
+  // ours to do again while it is refused (an ACL that grants the keys but not the channel: Redis 7
+  // grants no channel by default). Until then the status says down and why: before, it said
+  // `connecting` with no error for as long as the relay ran, and a subscription refused once was
+  // never asked for again, so granting the channel changed nothing until a restart.
+  let subscribing = false
+  let refusedSubscription: string | undefined
+  const subscribeFirst = () => {
+    if (closed || subscribed || subscribing || !subscriber.isReady) return
+    subscribing = true
+    subscriber
+      .subscribe(channel, (message) => {
+        const notice = parseNotice(message)
+        if (notice) emit(notice)
+      })
+      .then(
+        () => {
+          subscribed = true
+          refusedSubscription = undefined
+          announce()
+        },
+        (error: unknown) => {
+          const message = `cannot subscribe to ${channel}: ${describe(error)}`
+          if (message !== refusedSubscription) options.log?.warn(message)
+          refusedSubscription = message
+          // Commands still work: only the status's reason (and so its state) changes.
+          status.lastError = message
+          update()
+        },
+      )
+      .finally(() => (subscribing = false))
+  }
   subscriber.on('ready', () => {
     if (closed) return
-    // node-redis subscribes again by itself after a reconnect; the first time is ours to do.
-    const ready = subscribed
-      ? Promise.resolve()
-      : subscriber.subscribe(channel, (message) => {
-          const notice = parseNotice(message)
-          if (notice) emit(notice)
-        })
-    ready.then(
-      () => {
-        subscribed = true
-        announce()
-      },
-      (error: Error) => options.log?.warn(`cannot subscribe to ${channel}: ${describe(error)}`),
-    )
+    if (subscribed) void Promise.resolve().then(announce)
+    else subscribeFirst()
   })
 
   const run = async <T>(args: string[]): Promise<StoreResult<T>> => {
@@ -234,6 +254,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
         if (client.isReady && (lastOkTick === undefined || performance.now() - lastOkTick >= every || status.state !== 'up')) void run(['PING'])
+        subscribeFirst()
         checkSubscriber()
       }, every)
       heartbeat.unref?.()

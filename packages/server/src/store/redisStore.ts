@@ -1,4 +1,4 @@
-import { createClient, ErrorReply } from 'redis'
+import { ClientOfflineError, createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
 import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
 import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
@@ -208,7 +208,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         return { ok: false, error: message }
       }
       status.failures++
-      markDown(message)
+      // A command refused at once because the client is not connected says nothing new: the
+      // reason it is not (WRONGPASS, ECONNREFUSED, from the connection's own error) stays in the
+      // status. Before, every heartbeat and poll wrote "The client is offline" over it.
+      markDown(error instanceof ClientOfflineError && status.lastError !== undefined ? status.lastError : message)
       return { ok: false, error: message }
     }
   }

@@ -1,4 +1,4 @@
-import { createClient, ErrorReply } from 'redis'
+import { ClientOfflineError, createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
 import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
 import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
@@ -144,22 +144,42 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   subscriber.on('error', () => {})
   subscriber.on('reconnecting', broken)
   subscriber.on('end', broken)
+  // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
+  // ours to do again while it is refused (an ACL that grants the keys but not the channel: Redis 7
+  // grants no channel by default). Until then the status says down and why: before, it said
+  // `connecting` with no error for as long as the relay ran, and a subscription refused once was
+  // never asked for again, so granting the channel changed nothing until a restart.
+  let subscribing = false
+  let refusedSubscription: string | undefined
+  const subscribeFirst = () => {
+    if (closed || subscribed || subscribing || !subscriber.isReady) return
+    subscribing = true
+    subscriber
+      .subscribe(channel, (message) => {
+        const notice = parseNotice(message)
+        if (notice) emit(notice)
+      })
+      .then(
+        () => {
+          subscribed = true
+          refusedSubscription = undefined
+          announce()
+        },
+        (error: unknown) => {
+          const message = `cannot subscribe to ${channel}: ${describe(error)}`
+          if (message !== refusedSubscription) options.log?.warn(message)
+          refusedSubscription = message
+          // Commands still work: only the status's reason (and so its state) changes.
+          status.lastError = message
+          update()
+        },
+      )
+      .finally(() => (subscribing = false))
+  }
   subscriber.on('ready', () => {
     if (closed) return
-    // node-redis subscribes again by itself after a reconnect; the first time is ours to do.
-    const ready = subscribed
-      ? Promise.resolve()
-      : subscriber.subscribe(channel, (message) => {
-          const notice = parseNotice(message)
-          if (notice) emit(notice)
-        })
-    ready.then(
-      () => {
-        subscribed = true
-        announce()
-      },
-      (error: Error) => options.log?.warn(`cannot subscribe to ${channel}: ${describe(error)}`),
-    )
+    if (subscribed) void Promise.resolve().then(announce)
+    else subscribeFirst()
   })
 
   const run = async <T>(args: string[]): Promise<StoreResult<T>> => {
@@ -188,7 +208,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         return { ok: false, error: message }
       }
       status.failures++
-      markDown(message)
+      // A command refused at once because the client is not connected says nothing new: the
+      // reason it is not (WRONGPASS, ECONNREFUSED, from the connection's own error) stays in the
+      // status. Before, every heartbeat and poll wrote "The client is offline" over it.
+      markDown(error instanceof ClientOfflineError && status.lastError !== undefined ? status.lastError : message)
       return { ok: false, error: message }
     }
   }
@@ -234,6 +257,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
         if (client.isReady && (lastOkTick === undefined || performance.now() - lastOkTick >= every || status.state !== 'up')) void run(['PING'])
+        subscribeFirst()
         checkSubscriber()
       }, every)
       heartbeat.unref?.()

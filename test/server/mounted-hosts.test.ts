@@ -70,6 +70,27 @@ describe('a handler behind a host that parsed the body (express.json(), a Next.j
     expect(huge.status).toBe(413)
   })
 
+  it("a host's body that is no posted JSON (a cycle, a BigInt, a throwing toJSON, 100,000 levels deep) is a 500 at once, nothing thrown into the host; a deep but posted one is a 400", async () => {
+    const cyclic: Record<string, unknown> = { context: { targetingKey: 'u' } }
+    cyclic.self = cyclic
+    let deep: unknown = { targetingKey: 'u' }
+    for (let i = 0; i < 100_000; i++) deep = { deep }
+    const bodies: unknown[] = [cyclic, { context: { targetingKey: 'u', n: 1n } }, { toJSON: () => { throw new Error('host object') } }, { context: deep }]
+    let next = 0
+    const { url } = await parsingHost(() => bodies[next++])
+    for (let i = 0; i < bodies.length; i++) {
+      const answer = await send(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })
+      expect(answer.status, String(i)).toBe(500)
+    }
+    let nested: unknown = 'x'
+    for (let i = 0; i < 100; i++) nested = { nested }
+    const posted = await parsingHost(json)
+    const refused = await send(`${posted.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u', nested } })
+    expect(refused.status).toBe(400)
+    // The host lives on: the next ordinary request is answered.
+    expect((await send(`${posted.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).status).toBe(200)
+  })
+
   it('a host that read the body and kept nothing gets a 500 naming the problem at once, not a request that hangs', async () => {
     const { url } = await parsingHost(() => undefined)
     for (const path of ['/ofrep/v1/evaluate/flags', '/ofrep/v1/evaluate/flags/beta', '/holdfast/v1/events']) {

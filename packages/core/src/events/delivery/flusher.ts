@@ -101,8 +101,10 @@ export function createFlusher(options: FlusherOptions) {
         }
       }
       result.outcome = 'done'
-    }, pass.waitMs)
-    sending = got ? 0 : 2
+    }, pass.waitMs).finally(() => (sending = 0))
+    // Not got: another tab holds the lock, and sends this page's events too (see `leave`). A pass
+    // that threw sends nothing any more: `leave` must not wait on it.
+    if (!got) sending = 2
     if (!got) result.outcome = 'busy'
     return result
   }

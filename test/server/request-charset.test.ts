@@ -30,6 +30,11 @@ describe('a request body in the charset its Content-Type declares', () => {
     const utf16 = await send(bulk, 'application/json; charset="utf-16le"', Buffer.from(JSON.stringify({ context: { targetingKey: 'u', city: 'Zürich' } }), 'utf16le'))
     expect(utf16.status).toBe(200)
     expect((await flagsByKey(utf16)).local.value).toBe(true)
+    // Named by another of UTF-16's labels (WHATWG: `unicode`, `ucs-2`): its ASCII bytes are valid UTF-8 too, and still UTF-16.
+    // All ASCII, so nothing but the label says UTF-16.
+    const ucs2 = await send(bulk, 'application/json; charset=ucs-2', Buffer.from(JSON.stringify({ context: { targetingKey: 'u', city: 'Bern' } }), 'utf16le'))
+    expect(ucs2.status).toBe(200)
+    expect((await flagsByKey(ucs2)).local.value).toBe(false)
     const one = await send(`${bulk}/local`, 'application/json;charset=iso-8859-1', latin1({ context: { targetingKey: 'u', city: 'Zürich' } }))
     expect(await one.json()).toMatchObject({ key: 'local', value: true })
   })

@@ -52,15 +52,14 @@ export function charsetDecoder(charset: string, fatal: boolean): TextDecoder | u
  * before: a request is never refused for its label.
  */
 export function decodeBody(buffer: Buffer, checkUtf8: boolean, charset: string | undefined): BodyResult {
-  if (charset !== undefined && (charset.startsWith('utf-16') || !isUtf8(buffer))) {
-    const strict = charsetDecoder(charset, true)
-    if (strict !== undefined) {
-      try {
-        return { ok: true, text: strict.decode(buffer), bytes: buffer.length }
-      } catch {
-        const text = charsetDecoder(charset, false)!.decode(buffer)
-        return checkUtf8 ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
-      }
+  // UTF-16 by its encoding's name, not the label's: `unicode` and `ucs-2` name it too.
+  const strict = charset === undefined ? undefined : charsetDecoder(charset, true)
+  if (strict !== undefined && (strict.encoding.startsWith('utf-16') || !isUtf8(buffer))) {
+    try {
+      return { ok: true, text: strict.decode(buffer), bytes: buffer.length }
+    } catch {
+      const text = charsetDecoder(strict.encoding, false)!.decode(buffer)
+      return checkUtf8 ? { ok: true, text, bytes: buffer.length, invalidUtf8: true } : { ok: true, text, bytes: buffer.length }
     }
   }
   // A UTF-8 byte order mark some clients put first is not part of the JSON (RFC 8259 lets a parser ignore it).

@@ -24,6 +24,7 @@ test('a pass that threw under the lock does not keep a page that is left from se
       return true
     },
     away: () => {},
+    isAway: () => false,
   } as unknown as FlushLock
   const sent: Array<{ keepalive: boolean | undefined; ids: string[] }> = []
   let failing = true
@@ -49,4 +50,44 @@ test('a pass that threw under the lock does not keep a page that is left from se
   failing = false
   await flusher.leave(keys)
   expect(sent).toEqual([{ keepalive: true, ids: ['k1', 'k2'] }])
+})
+
+// A page entering the back/forward cache lets the lock go (`FlushLock.away`). The pass its
+// `pagehide`/hidden triggers must then not list the queue: a frozen page never gets the IndexedDB
+// answer, the read transaction stays open, and Chromium evicts the cached page as soon as another
+// tab's write waits on it (test/e2e/tabs-lifecycle.test.ts "mid-flush" proves that part in Chromium).
+test('a pass while the page is away starts no storage step and says busy', async () => {
+  const steps: string[] = []
+  const store: StoreReader = {
+    list: async () => (steps.push('list'), ['k1']),
+    read: async (wanted) => (steps.push('read'), { events: wanted.map(event), corrupt: [] }),
+    remove: async () => void steps.push('remove'),
+  }
+  let away = true
+  const lock = {
+    run: async (task: Parameters<FlushLock['run']>[0]) => (away ? false : (await task(async () => true), true)),
+    away: (leaving: boolean) => void (away = leaving),
+    isAway: () => away,
+  } as unknown as FlushLock
+  const flusher = createFlusher({
+    store,
+    lock,
+    batchSize: 100,
+    url: 'http://127.0.0.1:9/events',
+    fetch: (async () => new Response(null, { status: 202 })) as typeof globalThis.fetch,
+    requestTimeoutMs: 1000,
+    clock: createManualClock(),
+    logger: { warn() {}, error() {} } as never,
+    signal: new AbortController().signal,
+    counts: { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 } as never,
+    report: () => {},
+    kit: platformKit,
+  })
+  const pass = { keepalive: true, waitMs: 0, deadline: Infinity, proceed: () => true }
+  expect(await flusher.run(pass)).toEqual({ progressed: false, outcome: 'busy' })
+  expect(steps).toEqual([])
+  // Shown again, the same pass lists, reads and sends.
+  away = false
+  expect(await flusher.run(pass)).toMatchObject({ progressed: true, outcome: 'done' })
+  expect(steps).toEqual(['list', 'list', 'read', 'remove'])
 })

@@ -48,6 +48,12 @@ export interface FlushLock {
    * wait for it, would otherwise block every other tab of the origin for as long as it stays frozen.
    */
   away(leaving: boolean): void
+  /**
+   * Whether the page is away now (see `away`). A pass must not even list the queue then: a frozen
+   * page never gets its IndexedDB answer, its transaction stays open, and Chromium evicts the cached
+   * page when another tab's write waits on it (IgnoreEventAndEvict).
+   */
+  isAway(): boolean
 }
 
 /** Options of `createFlushLock`. */
@@ -148,6 +154,7 @@ export function createFlushLock(options: FlushLockOptions): FlushLock {
   }
 
   return {
+    isAway: () => away,
     away(leaving) {
       away = leaving
       // The lease goes with the Web Lock: a frozen page cannot renew it, and until it expired

@@ -79,6 +79,8 @@ export function createFlusher(options: FlusherOptions) {
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
     if (options.signal.aborted) return result
+    // Away, the lock would say busy anyway: not one storage step (see `FlushLock.isAway`).
+    if (options.lock.isAway()) return { progressed: false, outcome: 'busy' }
     if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
     const got = await options.lock.run(async (keep) => {
       sending = 1

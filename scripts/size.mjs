@@ -490,10 +490,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // page when another tab's write waited on it (IgnoreEventAndEvict; CI failed on it). A pass while
 // the lock is away now starts no storage step (FlushLock.isAway; events-flusher-leave.test.ts,
 // tabs-lifecycle.test.ts "mid-flush").
+// (b) + delivery raised to 20,446 B (bfcache-audit, 2026-12-06; measured 20,440 → 20,446 B, +6 B,
+// all up front; (b) 15,684 → 15,690 B, at its budget): an event the app logs in its own `pagehide`
+// or `visibilitychange` handler was written as the page was being frozen for the back/forward
+// cache; the frozen page never heard the write's answers, so its transaction stayed open, another
+// tab's write waited on it, Chromium evicted the page (IgnoreEventAndEvict) and the write was
+// undone: the event was lost. Writes now `commit()` as soon as their requests are made (+12 B; a
+// failed `getMany` answers [] instead of one undefined per key, read by index alike: -6 B).
+// tabs-lifecycle.test.ts "an event the app logs as the page goes into the back/forward cache".
 const BUDGET = {
   react: 15_690, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_445, // (b) plus the event delivery chunk
+  withEvents: 20_446, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -365,27 +365,45 @@ describe('events of a page kept in the back/forward cache', () => {
   })
 })
 
+/** The fixture sending its events through `proxy`, in batches of 10, on no interval, without exposures. */
+const eventsUrl = (proxy: { url: string }) =>
+  `${fixture.url}/?${new URLSearchParams({ flags: server.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', batch: '10', exposures: '0' })}`
+
+/**
+ * Two tabs of the origin on `url` in a new context of `bf` (a browser with the back/forward cache
+ * on), the fixture showing its values in both. `back()` goes back to `page` after it was left, and
+ * tells whether it was restored from the cache (not reloaded), with Chromium's reasons when not.
+ */
+async function twoCachedTabs(bf: Browser, url: string) {
+  const ctx = await bf.newContext()
+  await ctx.addInitScript(() => addEventListener('pageshow', (e) => ((window as unknown as { restored: boolean }).restored = e.persisted)))
+  const page = await ctx.newPage()
+  const cdp = await ctx.newCDPSession(page)
+  await cdp.send('Page.enable')
+  const notRestored: unknown[] = []
+  cdp.on('Page.backForwardCacheNotUsed', (e) => notRestored.push(e.notRestoredExplanations))
+  await page.goto(url)
+  await waitShown(page, String(sw.current), 15_000)
+  const other = await ctx.newPage()
+  await other.goto(url)
+  await waitShown(other, String(sw.current), 15_000)
+  const back = async () => {
+    await page.goBack({ waitUntil: 'commit' })
+    await page.waitForFunction(() => (window as unknown as { restored?: boolean }).restored !== undefined)
+    return { restored: await page.evaluate(() => (window as unknown as { restored: boolean }).restored), why: JSON.stringify(notRestored) }
+  }
+  return { page, other, back }
+}
+
 describe('two tabs sending events, one of them going into the back/forward cache mid-flush', () => {
   test('the other tab sends at once, the cached page is restored (not evicted for the lock it held), and every event arrives', async () => {
     const bf = await launchChromium({ backForwardCache: true })
     const proxy = await startRecordingProxy(server.url)
     try {
-      const ctx = await bf.newContext()
-      await ctx.addInitScript(() => addEventListener('pageshow', (e) => ((window as unknown as { restored: boolean }).restored = e.persisted)))
       // Slow: the pass the page runs when it leaves still waits for its answer when it is frozen.
       proxy.delayMs = 1500
       const run = randomUUID()
-      const url = `${fixture.url}/?${new URLSearchParams({ flags: server.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '600000', batch: '10', exposures: '0' })}`
-      const page = await ctx.newPage()
-      const cdp = await ctx.newCDPSession(page)
-      await cdp.send('Page.enable')
-      const notRestored: unknown[] = []
-      cdp.on('Page.backForwardCacheNotUsed', (e) => notRestored.push(e.notRestoredExplanations))
-      await page.goto(url)
-      await waitShown(page, String(sw.current), 15_000)
-      const other = await ctx.newPage()
-      await other.goto(url)
-      await waitShown(other, String(sw.current), 15_000)
+      const { page, other, back } = await twoCachedTabs(bf, eventsUrl(proxy))
       await page.evaluate(async (run) => {
         for (let n = 0; n < 25; n++) window.holdfast.logEvent('before-leaving', { metadata: { run, n } })
         await new Promise((r) => setTimeout(r, 300))
@@ -398,9 +416,8 @@ describe('two tabs sending events, one of them going into the back/forward cache
         await window.holdfast.flush()
       }, run)
       const flushMs = Date.now() - started
-      await page.goBack({ waitUntil: 'commit' })
-      await page.waitForFunction(() => (window as unknown as { restored?: boolean }).restored !== undefined)
-      expect(await page.evaluate(() => (window as unknown as { restored: boolean }).restored), JSON.stringify(notRestored)).toBe(true)
+      const { restored, why } = await back()
+      expect(restored, why).toBe(true)
       // Shown again, it sends for itself again (the other tab does not flush now: the test would not tell).
       await page.evaluate(async (run) => {
         for (let n = 200; n < 203; n++) window.holdfast.logEvent('after-restore', { metadata: { run, n } })
@@ -415,6 +432,47 @@ describe('two tabs sending events, one of them going into the back/forward cache
       expect([...times.values()].filter((t) => t > 1).length).toBeLessThanOrEqual(25)
       // The other tab's flush was not held up by a lock the frozen page kept (requests take 1.5 s).
       expect(flushMs).toBeLessThan(6 * 1500)
+    } finally {
+      await proxy.close()
+      await bf.close()
+    }
+  })
+})
+
+describe('an event the app logs as the page goes into the back/forward cache', () => {
+  // Analytics code logs a "page left" event in its own `pagehide` (or `visibilitychange`) handler.
+  // The queue writes it to IndexedDB a moment later, as the page is being frozen: the write must be
+  // done by then, or the frozen page keeps its transaction open until it is restored, another tab's
+  // write waits on it, and Chromium drops the cached page (IgnoreEventAndEvict) with the write
+  // undone: the event is gone, and going back reloads the page.
+  test.each(['pagehide', 'visibilitychange'])('logged in %s: another tab sends it while the page is away, and the page is restored (not reloaded)', async (type) => {
+    const bf = await launchChromium({ backForwardCache: true })
+    const proxy = await startRecordingProxy(server.url)
+    try {
+      const run = randomUUID()
+      const { page, other, back } = await twoCachedTabs(bf, eventsUrl(proxy))
+      await page.evaluate(
+        ({ run, type }) =>
+          (type === 'pagehide' ? window : document).addEventListener(type, () => (type === 'pagehide' || document.visibilityState === 'hidden') && window.holdfast.logEvent('page-left', { metadata: { run, n: 0 } })),
+        { run, type },
+      )
+      await page.goto(`${fixture.url}/away.txt`)
+      await new Promise((r) => setTimeout(r, 300))
+      // The other tab's own work: it logs and sends its events (the shared queue, the page's included).
+      await other.evaluate(async (run) => {
+        window.holdfast.logEvent('other-tab', { metadata: { run, n: 1 } })
+        await window.holdfast.flush()
+      }, run)
+      const accepted = (n: number) => proxy.requests.filter((r) => r.status === 202).flatMap((r) => (r.body as { events: Array<{ metadata?: { run?: string; n?: number } }> }).events).filter((e) => e.metadata?.run === run && e.metadata.n === n).length
+      expect(accepted(1)).toBe(1)
+      // Sent by the tab still open: the user may never come back.
+      expect(accepted(0), 'the page-left event, sent by the open tab').toBe(1)
+      const { restored, why } = await back()
+      expect(restored, why).toBe(true)
+      // Restored, the page does not send it again.
+      await page.evaluate(() => window.holdfast.flush())
+      expect(accepted(0)).toBe(1)
+      expect(await page.evaluate(() => window.holdfast.getEventStats().queued)).toBe(0)
     } finally {
       await proxy.close()
       await bf.close()

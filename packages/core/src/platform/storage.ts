@@ -38,8 +38,8 @@ export function createIndexedDbStorage(name: string): FlagStorage {
   // Until the transaction completes, and what `run` waits for (`update`'s put) too: its failure fails the write.
   const write = (run: (s: IDBObjectStore) => unknown) => use()('readwrite', (s) => Promise.all([run(s), done(s.transaction)])) as Promise<unknown> as Promise<void>
   const getMany = (list: string[]) => read((s) => Promise.all(list.map((key) => done(s.get(key)))))
-  const setMany = (entries: [string, unknown][]) => write((s) => entries.forEach(([key, value]) => s.put(value, key)))
-  const delMany = (list: string[]) => write((s) => list.forEach((key) => s.delete(key)))
+  const setMany = (entries: [string, unknown][]) => write((s) => (entries.forEach(([key, value]) => s.put(value, key)), s.transaction.commit?.()))
+  const delMany = (list: string[]) => write((s) => (list.forEach((key) => s.delete(key)), s.transaction.commit?.()))
   return {
     get: (key) => read((s) => done(s.get(key))),
     set: (key, value) => setMany([[key, value]]),
@@ -184,7 +184,8 @@ export function createSafeStorage(
   const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
     get: (key) => attempt((b) => b.get(key), undefined),
-    getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), list.map(() => undefined)),
+    // Failed: none (read by index, each a miss).
+    getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),
     set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
     setMany: (entries) =>
       attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),

@@ -498,10 +498,16 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // undone: the event was lost. Writes now `commit()` as soon as their requests are made (+12 B; a
 // failed `getMany` answers [] instead of one undefined per key, read by index alike: -6 B).
 // tabs-lifecycle.test.ts "an event the app logs as the page goes into the back/forward cache".
+// Back to 20,445 B (bfcache-audit; measured 20,446 → 20,445 B, (b) 15,690 → 15,689 B): the queue's
+// `pagehide` listener, which runs before delivery's, no longer starts a pass for a page going into
+// the back/forward cache (+9 B; its IndexedDB listing was open when the page froze while another
+// tab wrote events: evicted), and its `freeze` handler went (-10 B): every event's write is asked
+// for as its task ends, before any freeze, and commits at once. tabs-lifecycle.test.ts "a page going
+// into the back/forward cache while another tab of the origin logs events".
 const BUDGET = {
   react: 15_690, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_446, // (b) plus the event delivery chunk
+  withEvents: 20_445, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

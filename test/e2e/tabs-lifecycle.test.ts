@@ -479,3 +479,45 @@ describe('an event the app logs as the page goes into the back/forward cache', (
     }
   })
 })
+
+describe('a page going into the back/forward cache while another tab of the origin logs events', () => {
+  // The pass a page's `pagehide` triggers listed the queue in IndexedDB before the page let its lock
+  // go (its listener ran first). With the other tab writing its events, that read waited behind a
+  // write, the page was frozen before it was answered, and the next write waited on the frozen
+  // page's transaction: Chromium evicted the page (IgnoreEventAndEvict), going back reloaded it.
+  test('restored (not reloaded), and both tabs\' events all arrive', async () => {
+    const bf = await launchChromium({ backForwardCache: true })
+    const proxy = await startRecordingProxy(server.url)
+    try {
+      const run = randomUUID()
+      const { page, other, back } = await twoCachedTabs(bf, eventsUrl(proxy))
+      await page.evaluate((run) => window.holdfast.logEvent('before-leaving', { metadata: { run, n: 0 } }), run)
+      // An app logging fast (20 events every 5 ms), each task's events written as it ends.
+      await other.evaluate((run) => {
+        let n = 1
+        const w = window as unknown as { logging: ReturnType<typeof setInterval>; logged: number }
+        w.logging = setInterval(() => {
+          for (let i = 0; i < 20; i++) window.holdfast.logEvent('other-tab', { metadata: { run, n: n++, page: 'x'.repeat(500) } })
+          w.logged = n
+        }, 5)
+      }, run)
+      await new Promise((r) => setTimeout(r, 300))
+      await page.goto(`${fixture.url}/away.txt`)
+      await new Promise((r) => setTimeout(r, 1000))
+      const logged = await other.evaluate(() => {
+        const w = window as unknown as { logging: ReturnType<typeof setInterval>; logged: number }
+        clearInterval(w.logging)
+        return w.logged
+      })
+      const { restored, why } = await back()
+      expect(restored, why).toBe(true)
+      await other.evaluate(() => window.holdfast.flush())
+      await page.evaluate(() => window.holdfast.flush())
+      const accepted = new Set(proxy.requests.filter((r) => r.status === 202).flatMap((r) => (r.body as { events: Array<{ metadata?: { run?: string; n?: number } }> }).events).filter((e) => e.metadata?.run === run).map((e) => e.metadata!.n))
+      expect(accepted.size).toBe(logged)
+    } finally {
+      await proxy.close()
+      await bf.close()
+    }
+  })
+})

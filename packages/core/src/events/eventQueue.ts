@@ -126,10 +126,14 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
       started = true
       delivery?.start()
       stopEnvironment = config.environment.listen({
-        // The page may be gone in a moment: write what is buffered now, then try to send it.
-        onHidden: () => void store.persist().then(() => send('hidden')),
-        // Frozen, the page runs no timer (the write's included) and may be discarded as it is.
-        onFreeze: store.persist,
+        // The page may be gone in a moment: write what is buffered now, then try to send it. Not
+        // on its way into the back/forward cache (`persisted`): delivery lets the page's lock go
+        // then and sends nothing until it is shown again, but this listener runs before delivery's
+        // hears of it, and the pass listed the queue in IndexedDB; frozen, the page never heard the
+        // answer, and Chromium evicted it once another tab's write waited on that transaction.
+        // (No `freeze` handler: each event is already written as the task that logged it ends,
+        // before the page can be frozen, and that write commits at once: platform/storage.ts.)
+        onHidden: (event) => void store.persist().then<unknown>(() => event?.persisted || send('hidden')),
       })
       // Earlier pages or other tabs may have left events: delivery lists (and counts) them and sends them.
       void ready().then((d) => d?.trigger('start'))

@@ -60,6 +60,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   // Said here, not when the queue is made: this chunk loads at start() (or with the first send),
   // and nothing before it could use the URL. The events are stored all the same.
   if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
+  // Loaded: the failed load that `lastError` may name (eventQueue.ts) is over.
+  delete config.counts.lastError
+  config.report()
   const stopAll = new AbortController()
   // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
   // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.
@@ -87,7 +90,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
    * (see `scheduleRetry`). Per URL: a page sent elsewhere (the URL was fixed) is not held by it.
    */
   const waitKey = 'holdfast:events-wait:' + url
-  const reader = createStoreReader(store)
+  const reader = createStoreReader(store, config.storage, clock)
   /** This delivery, in the lock's lease and the origin's wait. */
   const owner = kit.uuid()
   const lock = createFlushLock({

@@ -156,8 +156,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       keepalive: kind === 'hidden',
       waitMs: explicit ? Math.max(0, Math.min(config.requestTimeoutMs, deadline - clock.now())) : 0,
       deadline,
-      // Passes queued before close() give way to its own, which is bounded.
-      proceed: () => !config.closed() || closing,
+      // Passes queued before close() give way to its own, which is bounded. Asked under the lock,
+      // before each batch: only then does a request go out and this tab's retry get used up. A
+      // pass that finds another tab sending leaves this tab's backoff as it was.
+      proceed: () => (scheduler.began(), !config.closed() || closing),
     }
     // One pass at a time per client: an explicit flush queues behind a running pass, whose listing
     // may predate the events logged just before the call.
@@ -166,7 +168,8 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       .then(async () => {
         // Asked while a pass ran (a flush() call, the page hidden): that pass's answer may have said
         // wait (a Retry-After, a backoff), which the gate above could not know yet.
-        if (!scheduler.allows(as)) return
+        // A retry that fired while a pass ran: that pass's failure set a retry of its own.
+        if (!scheduler.allows(as) || (as === 'retry' && scheduler.retryPending())) return
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
@@ -178,7 +181,6 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
         if (left > 0 && left <= Math.min(held![1], 864e5) && held![2] !== owner) return { outcome: 'busy' } as PassResult
-        scheduler.began()
         return flusher.run(pass)
       })
       .then(
@@ -200,14 +202,17 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
+    const busy = result.outcome === 'busy'
     if (result.progressed) scheduler.progressed(), void config.storage.del([waitKey])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
-    if (result.outcome === 'busy') busyAt = clock.now()
+    if (busy) busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
     // Everything listed is through: backoff is moot, the interval ticks on. Another tab sending
-    // says nothing of the receiver: this tab's failures stand (the interval ticks on), or tabs
-    // taking turns on a failing receiver reset each other to the base delay.
-    if (!config.closed()) scheduler[result.outcome === 'busy' ? 'halted' : 'succeeded']()
+    // says nothing of the receiver: this tab's failures stand, its retry still set (a flush() that
+    // found the lock busy), or, that retry used up, the interval ticks on; else tabs taking turns
+    // on a failing receiver reset each other to the base delay.
+    if (config.closed() || (busy && scheduler.retryPending())) return
+    scheduler[busy ? 'halted' : 'succeeded']()
   }
 
   function scheduleRetry(failure: HoldfastError) {

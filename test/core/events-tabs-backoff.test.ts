@@ -245,3 +245,21 @@ test("a flush() that finds another tab sending keeps this tab's backoff", async 
   await run(15_000, 500)
   expect(receiver.events().map((e) => e.name).sort()).toEqual(['a', 'b'])
 }, 30_000)
+
+// Each tab kept its own backoff step while the origin shared only the wait: when a stored wait
+// ended, the tab on the lowest step sent, and its short wait was the origin's next one. Three tabs
+// asked about as often as three tabs each backing off alone would, not as one.
+test('three tabs on a failing receiver back off as one: the step is shared, not only the wait', async () => {
+  receiver = await startEventsReceiver({ down: true })
+  const { sent, run } = await manualTabs(3)
+  clients.forEach((c, i) => c.logEvent(`from-${i}`))
+  // 30 s of failures. One tab alone: 750, 1,500, 3,000, 6,000, 12,000 ms between requests = 5
+  // or 6 requests. Three tabs each on its own step: about 11.
+  await run(30_000, 500)
+  const all = sent.flat().sort((x, y) => x - y)
+  expect(all.length).toBeGreaterThan(3)
+  expect(all.length).toBeLessThanOrEqual(7)
+  // The waits grow as one tab's do: each gap at least the one before (jitter fixed), the last ≥ 6 s.
+  const gaps = all.slice(1).map((t, i) => t - all[i])
+  expect(gaps.at(-1)).toBeGreaterThanOrEqual(5900)
+}, 60_000)

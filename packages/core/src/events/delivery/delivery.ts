@@ -80,6 +80,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
    * not last the hour (every full batch, interval and hidden page skipped until the clock caught up).
    */
   let busyAt = -Infinity
+  /**
+   * This tab's failures in a row (its scheduler's backoff step), and the origin's as this tab last
+   * read it in the stored wait: a tab on a lower step than another tab's last failure takes that
+   * step up first, so N tabs on a failing receiver back off as one (see `scheduleRetry`).
+   */
+  let step = 0
+  let seen = 0
   let running: Promise<void> | undefined
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
@@ -178,8 +185,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         // by a tab (another script, a corrupt entry) and would hold the origin's events. Not read
         // for a page being hidden: a storage read started then got a page entering the
         // back/forward cache evicted (Chromium: IgnoreEventAndEvict), and it is one last request.
-        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
+        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
+        // No record (gone after a tab's progress): the origin's step starts again.
+        seen = Math.min(held?.[4] ?? 0, 40)
         if (left > 0 && left <= Math.min(held![1], 864e5) && held![2] !== owner) return { outcome: 'busy' } as PassResult
         return flusher.run(pass)
       })
@@ -203,7 +212,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
     const busy = result.outcome === 'busy'
-    if (result.progressed) scheduler.progressed(), void config.storage.del([waitKey])
+    if (result.progressed) scheduler.progressed(), (step = 0), void config.storage.del([waitKey])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
     if (busy) busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
@@ -212,6 +221,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
     // found the lock busy), or, that retry used up, the interval ticks on; else tabs taking turns
     // on a failing receiver reset each other to the base delay.
     if (config.closed() || (busy && scheduler.retryPending())) return
+    if (!busy) step = 0
     scheduler[busy ? 'halted' : 'succeeded']()
   }
 
@@ -222,11 +232,16 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       : `sending events failed (${failure.code}): ${failure.message}`
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
-    const delay = scheduler.failed(failure)
+    // The origin's step, not only its wait: a tab whose last failures were fewer than the origin's
+    // (another tab failed meanwhile) steps up to the next one past it. Each tab on its own step, the
+    // origin's cadence drifted to the lowest tab's: it sent as soon as the stored wait ended.
+    let delay
+    do delay = scheduler.failed(failure)
+    while (++step <= seen)
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
-    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
-    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + Math.min(failure.retryAfterMs!, delay)])
+    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none), the step]
+    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + Math.min(failure.retryAfterMs!, delay), step])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

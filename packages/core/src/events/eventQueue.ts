@@ -3,8 +3,8 @@
 // does. Only delivery (delivery/: batching, the cross-tab lock, POST, retries) is a chunk loaded
 // on demand: `start()` fetches it while the first flag request is out, and anything that needs
 // to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
-// that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
-// or the next page, tries again.
+// that cannot be fetched costs nothing but time: the events stay in storage, `lastError` says why,
+// and it is asked for again on the backoff (or by the next page).
 import { platformKit } from '../platform/kit'
 import type { SafeStorage } from '../platform/storage'
 import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger, HeadersOption } from '../types'

@@ -504,10 +504,32 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // tab wrote events: evicted), and its `freeze` handler went (-10 B): every event's write is asked
 // for as its task ends, before any freeze, and commits at once. tabs-lifecycle.test.ts "a page going
 // into the back/forward cache while another tab of the origin logs events".
+// Raised to 20,460 B (client-honest, 2026-12-06; measured 20,440 → 20,454 B, +14 B: the chunk clears
+// the `lastError` a failed load of it left and says so). A failed load of the delivery chunk (a
+// deploy removed it, a CDN's 404, offline at first use) showed the events queued with no
+// `lastError`: the why was in the log alone, and every event logged past a full batch asked for the
+// chunk again. (b) stays within its 15,690 B (15,684 → 15,687 B): the failed load's `lastError` and
+// backoff up front are paid for by a persist call the store makes anyway, a dead `send('close')`
+// path, a shorter log line (the count is in the stats now) and the store's storage and clock handed
+// to its reading side by delivery instead of through the store's state.
+// Raised to 20,480 B (client-honest, 2026-12-06; measured 20,454 → 20,474 B, +20 B, all in the
+// delivery chunk): a flush() that found another tab holding the lock used up this tab's retry and
+// cleared its backoff wait, so on a failing receiver tabs taking turns reset each other; the pass
+// now marks the scheduler's request only once it holds the lock, and a busy one keeps the retry.
+// Raised to 20,526 B (client-honest, 2026-12-06; measured 20,474 → 20,521 B, +47 B, all in the
+// delivery chunk): the tabs of an origin shared a failing receiver's wait but each kept its own
+// backoff step, so when a stored wait ended the tab on the lowest step sent and its short wait
+// became the origin's: three tabs asked about as often as three tabs alone (12 requests in 30 s
+// where one tab makes 6). The stored wait now carries the step, and a tab takes the next one past it.
+// Merged (2026-12-06): bfcache-audit and client-honest each fitted (b) alone (15,689 and 15,687 B)
+// and together measure 15,694 B, (b) + delivery 20,528 B. Raised to 15,700 B and 20,533 B: both
+// pay for lost events or a silent failure (an event written as the page froze, undone on eviction;
+// a delivery chunk that failed to load showing no lastError), and trying to fold the two commit()
+// calls into the shared write cost 3 B more gzip, not less.
 const BUDGET = {
-  react: 15_690, // (b): client + React bindings, up front, gzip bytes
+  react: 15_700, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_445, // (b) plus the event delivery chunk
+  withEvents: 20_533, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).
@@ -998,7 +1020,10 @@ await main()
 // 17,338 B, +5 B): a skipped stale write leaves the page forgetting the record it left out (see BUDGET above).
 // Then 17,343 B (2026-12-06, second session; measured 17,336 → 17,338 B, +2 B, with no provider
 // change in it: the core chunks' new content hashes in their names, see BUDGET above): 5 B of room.
-const OPENFEATURE_BUDGET = { total: 17_343, layer: 2_735 } // gzip bytes: (c), and (c) − (a)
+// Then 17,360 B and a 2,740 B layer (2026-12-06, third session; measured 17,338 → 17,354 B, the
+// layer 2,735 B, with no provider change in it: the core's back/forward-cache commits and the
+// delivery chunk's failed-load status, see BUDGET above).
+const OPENFEATURE_BUDGET = { total: 17_360, layer: 2_740 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

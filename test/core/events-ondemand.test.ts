@@ -106,22 +106,42 @@ test('a page whose delivery never arrived loses nothing: the next page sends wha
   await next.queue.close()
 })
 
-test('a delivery chunk that fails to load keeps the events, says so, and is tried again on the next flush', async () => {
-  const { queue, loader, logger } = setup()
+// A deploy removed the old hashed chunk, a CDN answered 404, or the page was offline at first use.
+// Before, getEventStats() said only `queued` (the why was in the log alone), and every event logged
+// past a full batch asked for the missing chunk again.
+test('a delivery chunk that fails to load: the stats say why, the events stay stored, and the chunk is asked for again on the backoff, then they are sent', async () => {
+  const { queue, loader, logger, stats, clock, storedKeys } = setup()
+  queue.start()
+  await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
   queue.enqueue(event('kept'))
-  const firstFlush = queue.flush()
-  await until(() => loader.attempts.length === 1, 'the first load')
   loader.fail()
-  await firstFlush
-  expect(logger.errors.some((m) => m.includes('loading event delivery failed') && m.includes('1 events wait'))).toBe(true)
-  expect(queue.stats()).toMatchObject({ queued: 1, sent: 0 })
+  await until(() => queue.stats().lastError !== undefined, 'the stats to say why nothing is sent', 2000)
+  expect(queue.stats()).toMatchObject({ queued: 1, sent: 0, lastError: { code: 'NETWORK', message: expect.stringContaining('loading event delivery failed') } })
+  expect(stats.at(-1)?.lastError).toEqual(queue.stats().lastError) // listeners were told
+  expect(logger.errors.some((m) => m.includes('loading event delivery failed'))).toBe(true)
 
-  const secondFlush = queue.flush()
-  await until(() => loader.attempts.length === 2, 'the second load')
+  // During the backoff neither a full batch (every event past it a trigger) nor flush() asks for
+  // the chunk again: the events wait in storage.
+  for (let i = 0; i < 149; i++) queue.enqueue(event(`e${i}`))
+  await queue.flush()
+  expect(loader.attempts).toHaveLength(1)
+  expect(await storedKeys()).toHaveLength(150)
+
+  // The backoff (base 1 s, jitter 0.5: 750 ms) ends: asked again by itself; failing again, the
+  // next wait is the next step (1,500 ms), not a loop.
+  expect(clock.pending()).toContain(750)
+  clock.advance(750)
+  await until(() => loader.attempts.length === 2, 'the second load, on the backoff')
+  loader.fail()
+  await until(() => clock.pending().includes(1500), 'the next load waiting for the next step')
+  clock.advance(1500)
+  await until(() => loader.attempts.length === 3, 'the third load')
   loader.release()
-  await secondFlush
-  expect(receiver.events().map((e) => e.name)).toEqual(['kept'])
-  expect(queue.stats()).toMatchObject({ queued: 0, sent: 1 })
+  // Loaded: what is queued (a full batch and more) goes at once.
+  await until(() => receiver.events().length === 150, 'the kept events sent')
+  await until(() => queue.stats().queued === 0, 'the queue emptied')
+  expect(queue.stats()).toMatchObject({ sent: 150, dropped: 0 })
+  expect(queue.stats().lastError).toBeUndefined()
   await queue.close()
 })
 

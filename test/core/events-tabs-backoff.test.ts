@@ -169,3 +169,97 @@ test("a tab hidden again and again during another tab's Retry-After asks the rec
   expect(eventsRequests()).toBeLessThanOrEqual(2)
   expect(hidden.getEventStats()).toMatchObject({ dropped: 0 })
 })
+
+/**
+ * `n` clients of one storage name (tabs of one origin without Web Locks) on one manual clock, each
+ * counting its own events requests by the clock's time. Jitter fixed at 0.5: a step's delay is
+ * three quarters of its ceiling (base 1 s: 750, 1,500, 3,000, 6,000 ms …).
+ */
+async function manualTabs(n: number, timeouts: number[] = []) {
+  Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true })
+  const name = uniqueStorageName('tabs-step')
+  const clock = createManualClock()
+  const sent: number[][] = []
+  for (let i = 0; i < n; i++) {
+    const mine: number[] = []
+    sent.push(mine)
+    const client = createClient({
+      url: receiver!.flagsUrl,
+      context: { targetingKey: `user-${i}` },
+      storageName: name,
+      logger: createTestLogger(),
+      clock,
+      random: () => 0.5,
+      requestTimeoutMs: timeouts[i] ?? 5000,
+      fetch: (input, init) => {
+        if (String(input).startsWith(receiver!.url)) mine.push(clock.now())
+        return globalThis.fetch(input, init)
+      },
+      events: { url: receiver!.url, flushIntervalMs: 100, backoff: { baseMs: 1000, maxMs: 60_000 } },
+    })
+    clients.push(client)
+    await client.start()
+  }
+  /** Moves the clock `ms` in steps of `step`, letting each step's passes run (real storage, real HTTP). */
+  const run = async (ms: number, step = 250) => {
+    for (let t = 0; t < ms; t += step) {
+      clock.advance(step)
+      await new Promise((resolve) => setTimeout(resolve, 60))
+    }
+  }
+  return { clock, sent, run }
+}
+
+// A tab on a failing receiver whose flush() finds another tab sending (the lock busy) kept none of
+// its backoff: its retry was used up by the pass that never sent, and its wait cleared, so it sent
+// again at its next interval (here 1 s after, not 3 s). Tabs taking turns reset each other.
+test("a flush() that finds another tab sending keeps this tab's backoff", async () => {
+  receiver = await startEventsReceiver({ down: true })
+  // Tab 0 waits for the lock 1 s at most; tab 1's requests may take long.
+  const { clock, sent, run } = await manualTabs(2, [1000, 60_000])
+  const [a, b] = clients
+  a.logEvent('a')
+  // Three failures in a row: tab 0's next try is 3 s away (step 2).
+  for (let i = 0; i < 3; i++) await a.flush()
+  expect(sent[0]).toHaveLength(3)
+  const failedAt = clock.now()
+
+  // Tab 1 sends (slowly) and holds the cross-tab lock; tab 0's flush() waits for it, then gives up.
+  receiver.set({ down: true, delayMs: 400 })
+  b.logEvent('b')
+  const sending = b.flush()
+  await until(() => sent[1].length === 1, "tab 1's request out")
+  const flushing = a.flush()
+  await until(() => clock.pending().includes(1000), "tab 0's flush waiting for the lock")
+  clock.advance(1000)
+  await flushing
+  await sending
+  expect(sent[0]).toHaveLength(3)
+  receiver.set({ down: true })
+
+  // Until tab 0's own backoff ends, it asks nothing, whatever its interval and the other tab do.
+  await run(2500 - (clock.now() - failedAt))
+  expect(sent[0]).toHaveLength(3)
+  // Nothing is held for good: once the receiver is back, the origin's next try sends both events.
+  receiver.set({})
+  await run(15_000, 500)
+  expect(receiver.events().map((e) => e.name).sort()).toEqual(['a', 'b'])
+}, 30_000)
+
+// Each tab kept its own backoff step while the origin shared only the wait: when a stored wait
+// ended, the tab on the lowest step sent, and its short wait was the origin's next one. Three tabs
+// asked about as often as three tabs each backing off alone would, not as one.
+test('three tabs on a failing receiver back off as one: the step is shared, not only the wait', async () => {
+  receiver = await startEventsReceiver({ down: true })
+  const { sent, run } = await manualTabs(3)
+  clients.forEach((c, i) => c.logEvent(`from-${i}`))
+  // 30 s of failures. One tab alone: 750, 1,500, 3,000, 6,000, 12,000 ms between requests = 5
+  // or 6 requests. Three tabs each on its own step: about 11.
+  await run(30_000, 500)
+  const all = sent.flat().sort((x, y) => x - y)
+  expect(all.length).toBeGreaterThan(3)
+  expect(all.length).toBeLessThanOrEqual(7)
+  // The waits grow as one tab's do: each gap at least the one before (jitter fixed), the last ≥ 6 s.
+  const gaps = all.slice(1).map((t, i) => t - all[i])
+  expect(gaps.at(-1)).toBeGreaterThanOrEqual(5900)
+}, 60_000)

@@ -253,6 +253,47 @@ describe('the event pipeline chunk', () => {
   })
 })
 
+describe('the event pipeline chunk, answering 404 once', () => {
+  // A CDN's 404 (or a deploy that removed the chunk for a moment, or offline at first use): before,
+  // getEventStats() said only `queued`, the why was in the console alone, and nothing asked for the
+  // chunk again until the app flushed or the page was hidden.
+  test('the stats say why nothing is sent, and the page asks again on its own and sends the events', async () => {
+    const N = 3
+    const run = randomUUID()
+    const params = { flags: e2e.flags.url, events: `${proxy.url}/holdfast/v1/events`, flushMs: '1000', exposures: '0' }
+    const asked: number[] = []
+    let release = () => {}
+    const seen = new Promise<void>((resolve) => (release = resolve))
+    const chunk = /\/assets\/delivery-[^/]*\.js$/
+    // 404 the first time; the next answer waits until the test has read the stats.
+    await e2e.context.route(chunk, async (route) => {
+      asked.push(Date.now())
+      if (asked.length === 1) return route.fulfill({ status: 404, body: 'gone' })
+      await seen
+      return route.continue()
+    })
+    const page = await openFixture(e2e.context, e2e.fixture.url, params)
+    await waitForStatus(page, 'ready', 'network')
+    await page.evaluate(
+      ({ run, N }) => {
+        for (let n = 0; n < N; n++) window.holdfast.logEvent('after-404', { metadata: { run, n } })
+      },
+      { run, N },
+    )
+    await page.waitForFunction(() => window.holdfast.getEventStats().lastError?.code === 'NETWORK', undefined, { timeout: 5000 })
+    expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: N, sent: 0 })
+    release()
+    // No app call, no hidden page: the chunk is asked for again after the backoff (1 s at most), and
+    // the events go on the interval.
+    await waitFor(async () => ((await storedEvents(run)).length >= N ? true : undefined), `the ${N} events sent after the chunk came`)
+    expect(asked.length).toBe(2)
+    expect(asked[1] - asked[0]).toBeGreaterThanOrEqual(400)
+    expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: 0, sent: N })
+    expect((await page.evaluate(() => window.holdfast.getEventStats())).lastError).toBeUndefined()
+    await e2e.context.unroute(chunk)
+  })
+})
+
 describe('two tabs of one origin', () => {
   test('logging and flushing at once: every event arrives, and none is sent twice', async () => {
     const N = 60

@@ -3,14 +3,15 @@
 // does. Only delivery (delivery/: batching, the cross-tab lock, POST, retries) is a chunk loaded
 // on demand: `start()` fetches it while the first flag request is out, and anything that needs
 // to send (a full batch, the interval, `flush()`, a hidden page, `close()`) waits for it. A chunk
-// that cannot be fetched costs nothing but time: the events stay in storage and the next trigger,
-// or the next page, tries again.
+// that cannot be fetched costs nothing but time: the events stay in storage, `lastError` says why,
+// and it is asked for again on the backoff (or by the next page).
 import { platformKit } from '../platform/kit'
 import type { SafeStorage } from '../platform/storage'
 import type { Clock, Environment, EventOptions, EventStats, HoldfastEvent, Logger, HeadersOption } from '../types'
 import type { Delivery, DeliveryOptions } from './delivery/delivery'
 import { createEventStore } from './eventStore'
 import { readNumber } from '../flags/options'
+import { backoffDelay } from '../platform/backoff'
 
 /** What makes delivery try to send. */
 export type Trigger = 'start' | 'interval' | 'batch' | 'retry' | 'online' | 'hidden' | 'flush' | 'close'
@@ -67,6 +68,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let stopEnvironment: (() => void) | undefined
   let delivery: Delivery | undefined
   let loading: Promise<Delivery | undefined> | undefined
+  /** Loads of delivery that failed in a row: the backoff step of the next (see `ready`). */
+  let failures = 0
 
   // `lastError` is present only while the latest send failed (delivery deletes it on success).
   const stats = (): EventStats => ({ queued: store.size(), ...counts })
@@ -85,23 +88,30 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     onChange: report,
   })
 
+  /**
+   * Delivery, loaded once (a load that succeeded stays in `loading`). One that failed (offline, or a
+   * deploy removed the chunk) leaves the events in storage and says why in the stats (`lastError`),
+   * not in the log alone; it stays in `loading` until the backoff (the `events.backoff` of every
+   * retry) ends, then the chunk is asked for again and what is queued sent. Meanwhile every trigger
+   * (a full batch, flush(), a hidden page, close()) finds no delivery and the events stay stored:
+   * retried by each, a page logging past a full batch asked a missing chunk once per event.
+   */
   function ready(): Promise<Delivery | undefined> {
-    if (delivery) return Promise.resolve(delivery)
-    loading ??= Promise.resolve().then(loader).then(
-      (chunk) => {
-        delivery = chunk.createDelivery({ ...config, kit: platformKit, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
-        if (started) delivery.start()
-        return delivery
-      },
-      (error: unknown) => {
-        // Offline, or a deploy removed the chunk: tried again by the next trigger; the events
-        // wait in storage meanwhile.
-        loading = undefined
-        logger.error(`loading event delivery failed; ${store.size()} events wait in storage`, error)
-        return undefined
-      },
-    )
-    return loading
+    return (loading ??= Promise.resolve()
+      .then(loader)
+      .then(
+        (chunk) => {
+          delivery = chunk.createDelivery({ ...config, kit: platformKit, store, batchSize, flushIntervalMs, counts, report, closed: () => closed })
+          if (started) delivery.start()
+          return delivery
+        },
+        (error: unknown) => {
+          logger.error((counts.lastError = { code: 'NETWORK', message: 'loading event delivery failed' }).message, error)
+          report()
+          clock.setTimeout(() => ((loading = undefined), send('start')), backoffDelay(failures++, config.random, options.backoff))
+          return undefined
+        },
+      ))
   }
 
   /** Waits for `promise`, or `requestTimeoutMs` on the clock: a chunk that never comes holds nothing up. */
@@ -115,9 +125,9 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
     }
   }
 
-  function send(kind: Trigger, deadline?: number): Promise<void> {
-    if (closed && kind !== 'close') return Promise.resolve()
-    return ready().then((d) => d?.trigger(kind, deadline))
+  /** What the queue's own moments (a full batch, a hidden page, a retried load) ask of delivery; close() asks its own. */
+  function send(kind: Trigger): void {
+    if (!closed) void ready().then((d) => d?.trigger(kind))
   }
 
   return {
@@ -133,17 +143,17 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         // answer, and Chromium evicted it once another tab's write waited on that transaction.
         // (No `freeze` handler: each event is already written as the task that logged it ends,
         // before the page can be frozen, and that write commits at once: platform/storage.ts.)
-        onHidden: (event) => void store.persist().then<unknown>(() => event?.persisted || send('hidden')),
+        onHidden: (event) => store.persist().then(() => event?.persisted || send('hidden')),
       })
       // Earlier pages or other tabs may have left events: delivery lists (and counts) them and sends them.
-      void ready().then((d) => d?.trigger('start'))
+      send('start')
     },
 
     enqueue(event) {
       if (!store.add(event)) return
       report()
-      if (closed) void store.persist()
-      else if (started && store.size() >= batchSize) void send('batch')
+      // Written by the store when this task ends, closed or not (eventStore.ts).
+      if (started && store.size() >= batchSize) send('batch')
     },
 
     flush: () =>
@@ -159,7 +169,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         closed = true
         // Listeners and timers go at once; only the bounded last pass below remains.
         stopEnvironment?.()
-        stopEnvironment = undefined
         delivery?.stop()
         const deadline = clock.now() + requestTimeoutMs
         await bounded(

@@ -32,8 +32,6 @@ export interface EventStore {
 
 /** The store's state, shared with its reading side. */
 export interface StoreState {
-  storage: SafeStorage
-  clock: Clock
   /** Where the last key stands (eventKey.ts). */
   keys: KeyClock
   /**
@@ -84,8 +82,6 @@ export function createEventStore(options: EventStoreOptions): EventStore {
   let ops: Promise<unknown> = Promise.resolve()
 
   const state: StoreState = {
-    storage,
-    clock,
     keys: { tick: 0, seq: 0 },
     prefix: EVENT_PREFIX,
     own: new Map(),

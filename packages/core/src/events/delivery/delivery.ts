@@ -60,6 +60,9 @@ export function createDelivery(config: DeliveryOptions): Delivery {
   // Said here, not when the queue is made: this chunk loads at start() (or with the first send),
   // and nothing before it could use the URL. The events are stored all the same.
   if (typeof options.url !== 'string' || options.url === '') logger.error('events.url is missing: events are kept, and cannot be sent until it is set')
+  // Loaded: the failed load that `lastError` may name (eventQueue.ts) is over.
+  delete config.counts.lastError
+  config.report()
   const stopAll = new AbortController()
   // The one scheduler of the client's platform: the same backoff, Retry-After and offline rules
   // as flag sync. Its poll is the flush interval; its `online` listener resumes what waited.
@@ -77,6 +80,13 @@ export function createDelivery(config: DeliveryOptions): Delivery {
    * not last the hour (every full batch, interval and hidden page skipped until the clock caught up).
    */
   let busyAt = -Infinity
+  /**
+   * This tab's failures in a row (its scheduler's backoff step), and the origin's as this tab last
+   * read it in the stored wait: a tab on a lower step than another tab's last failure takes that
+   * step up first, so N tabs on a failing receiver back off as one (see `scheduleRetry`).
+   */
+  let step = 0
+  let seen = 0
   let running: Promise<void> | undefined
   /** The refusal last logged as an error, so a wrong URL is shouted once, not every backoff. */
   let refusedStatus: number | undefined
@@ -87,7 +97,7 @@ export function createDelivery(config: DeliveryOptions): Delivery {
    * (see `scheduleRetry`). Per URL: a page sent elsewhere (the URL was fixed) is not held by it.
    */
   const waitKey = 'holdfast:events-wait:' + url
-  const reader = createStoreReader(store)
+  const reader = createStoreReader(store, config.storage, clock)
   /** This delivery, in the lock's lease and the origin's wait. */
   const owner = kit.uuid()
   const lock = createFlushLock({
@@ -153,8 +163,10 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       keepalive: kind === 'hidden',
       waitMs: explicit ? Math.max(0, Math.min(config.requestTimeoutMs, deadline - clock.now())) : 0,
       deadline,
-      // Passes queued before close() give way to its own, which is bounded.
-      proceed: () => !config.closed() || closing,
+      // Passes queued before close() give way to its own, which is bounded. Asked under the lock,
+      // before each batch: only then does a request go out and this tab's retry get used up. A
+      // pass that finds another tab sending leaves this tab's backoff as it was.
+      proceed: () => (scheduler.began(), !config.closed() || closing),
     }
     // One pass at a time per client: an explicit flush queues behind a running pass, whose listing
     // may predate the events logged just before the call.
@@ -163,7 +175,8 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       .then(async () => {
         // Asked while a pass ran (a flush() call, the page hidden): that pass's answer may have said
         // wait (a Retry-After, a backoff), which the gate above could not know yet.
-        if (!scheduler.allows(as)) return
+        // A retry that fired while a pass ran: that pass's failure set a retry of its own.
+        if (!scheduler.allows(as) || (as === 'retry' && scheduler.retryPending())) return
         // Another tab's failure holds the origin (see `scheduleRetry`): automatic passes wait as
         // when a tab is sending, and flush() and close() for a server's `Retry-After`, as they do
         // for this tab's own. A wait longer than was asked (the clock was set back) is over. This
@@ -172,10 +185,11 @@ export function createDelivery(config: DeliveryOptions): Delivery {
         // by a tab (another script, a corrupt entry) and would hold the origin's events. Not read
         // for a page being hidden: a storage read started then got a page entering the
         // back/forward cache evicted (Chromium: IgnoreEventAndEvict), and it is one last request.
-        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number] | undefined
+        const held = (pass.keepalive ? undefined : await config.storage.get(waitKey)) as [number, number, string, number, number] | undefined
         const left = held ? held[explicit ? 3 : 0] - clock.now() : 0
+        // No record (gone after a tab's progress): the origin's step starts again.
+        seen = Math.min(held?.[4] ?? 0, 40)
         if (left > 0 && left <= Math.min(held![1], 864e5) && held![2] !== owner) return { outcome: 'busy' } as PassResult
-        scheduler.began()
         return flusher.run(pass)
       })
       .then(
@@ -197,14 +211,18 @@ export function createDelivery(config: DeliveryOptions): Delivery {
 
   /** What a pass means for the next one: backoff reset, a retry, or a rest while another tab sends. */
   function settle(result: PassResult) {
-    if (result.progressed) scheduler.progressed(), void config.storage.del([waitKey])
+    const busy = result.outcome === 'busy'
+    if (result.progressed) scheduler.progressed(), (step = 0), void config.storage.del([waitKey])
     if (result.outcome === 'failed' && result.error) return scheduleRetry(result.error)
-    if (result.outcome === 'busy') busyAt = clock.now()
+    if (busy) busyAt = clock.now()
     if (result.outcome === 'done') refusedStatus = undefined
     // Everything listed is through: backoff is moot, the interval ticks on. Another tab sending
-    // says nothing of the receiver: this tab's failures stand (the interval ticks on), or tabs
-    // taking turns on a failing receiver reset each other to the base delay.
-    if (!config.closed()) scheduler[result.outcome === 'busy' ? 'halted' : 'succeeded']()
+    // says nothing of the receiver: this tab's failures stand, its retry still set (a flush() that
+    // found the lock busy), or, that retry used up, the interval ticks on; else tabs taking turns
+    // on a failing receiver reset each other to the base delay.
+    if (config.closed() || (busy && scheduler.retryPending())) return
+    if (!busy) step = 0
+    scheduler[busy ? 'halted' : 'succeeded']()
   }
 
   function scheduleRetry(failure: HoldfastError) {
@@ -214,11 +232,16 @@ export function createDelivery(config: DeliveryOptions): Delivery {
       : `sending events failed (${failure.code}): ${failure.message}`
     // After close() nothing is scheduled: what did not make it stays persisted for the next page.
     if (config.closed()) return logger.warn(`${what}; they stay queued for the next page`)
-    const delay = scheduler.failed(failure)
+    // The origin's step, not only its wait: a tab whose last failures were fewer than the origin's
+    // (another tab failed meanwhile) steps up to the next one past it. Each tab on its own step, the
+    // origin's cadence drifted to the lowest tab's: it sent as soon as the stored wait ended.
+    let delay
+    do delay = scheduler.failed(failure)
+    while (++step <= seen)
     // For every tab of the origin: each on its own backoff, N tabs would ask N times as often,
     // and a `Retry-After` one of them was given would hold that one only.
-    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none)]
-    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + Math.min(failure.retryAfterMs!, delay)])
+    // [end of the wait, the wait, who, end of the server's Retry-After (NaN: none), the step]
+    void config.storage.set(waitKey, [clock.now() + delay, delay, owner, clock.now() + Math.min(failure.retryAfterMs!, delay), step])
     const message = `${what}; they stay queued, next try in ${delay} ms`
     if (refused && refusedStatus !== failure.httpStatus) logger.error(message)
     else logger.warn(message)

@@ -1,6 +1,7 @@
 // The reading side of the event store (../eventStore.ts), loaded with delivery: list what is queued
 // (this tab's events and other tabs'), read a batch, and remove what left the queue.
-import type { HoldfastEvent } from '../../types'
+import type { SafeStorage } from '../../platform/storage'
+import type { Clock, HoldfastEvent } from '../../types'
 import type { KeyClock } from '../eventKey'
 import type { EventStore } from '../eventStore'
 
@@ -20,10 +21,10 @@ export interface StoreReader {
   remove(keys: string[]): Promise<void>
 }
 
-/** Creates the reading side of `store`. */
-export function createStoreReader(store: EventStore): StoreReader {
+/** Creates the reading side of `store`, whose storage and clock are these (the queue's). */
+export function createStoreReader(store: EventStore, storage: SafeStorage, clock: Clock): StoreReader {
   const state = store.state
-  const { own, storage, prefix } = state
+  const { own, prefix } = state
 
   return {
     list: () =>
@@ -38,7 +39,7 @@ export function createStoreReader(store: EventStore): StoreReader {
           // moved to memory is still this page's to send).
           if (storage.kind() == 'indexeddb') for (const [key, item] of own) if (item.written && !present.has(key)) own.delete(key)
           state.others = listed.filter((key) => !own.has(key)).sort()
-          observeEventKey(state.keys, state.clock.now(), state.others[state.others.length - 1], prefix)
+          observeEventKey(state.keys, clock.now(), state.others[state.others.length - 1], prefix)
           state.trim()
           state.changed()
           return merge(state.others, [...own.keys()])

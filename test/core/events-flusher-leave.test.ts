@@ -9,6 +9,22 @@ import type { StoredEvent, StoreReader } from '../../packages/core/src/events/de
 import { platformKit } from '../../packages/core/src/platform/kit'
 import { createManualClock } from '../support/clock'
 
+/** The real flusher over the given store, lock and fetch, on a manual clock. */
+const flusherOf = (store: StoreReader, lock: FlushLock, fetch: typeof globalThis.fetch) =>
+  createFlusher({
+    store,
+    lock,
+    batchSize: 100,
+    url: 'http://127.0.0.1:9/events',
+    fetch,
+    requestTimeoutMs: 1000,
+    clock: createManualClock(),
+    logger: { warn() {}, error() {} } as never,
+    signal: new AbortController().signal,
+    counts: { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 } as never,
+    report: () => {},
+    kit: platformKit,
+  })
 const event = (key: string): StoredEvent => ({ key, event: { id: key, type: 'custom', name: 'clicked', time: 1 } }) as StoredEvent
 
 test('a pass that threw under the lock does not keep a page that is left from sending its events', async () => {
@@ -32,20 +48,11 @@ test('a pass that threw under the lock does not keep a page that is left from se
     sent.push({ keepalive: init.keepalive, ids: (JSON.parse(String(init.body)) as { events: Array<{ id: string }> }).events.map((e) => e.id) })
     return new Response(null, { status: 202 })
   }) as typeof globalThis.fetch
-  const flusher = createFlusher({
-    store: { ...store, read: async (wanted) => (failing ? Promise.reject(new Error('IndexedDB closed')) : store.read(wanted)) },
+  const flusher = flusherOf(
+    { ...store, read: async (wanted) => (failing ? Promise.reject(new Error('IndexedDB closed')) : store.read(wanted)) },
     lock,
-    batchSize: 100,
-    url: 'http://127.0.0.1:9/events',
     fetch,
-    requestTimeoutMs: 1000,
-    clock: createManualClock(),
-    logger: { warn() {}, error() {} } as never,
-    signal: new AbortController().signal,
-    counts: { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 } as never,
-    report: () => {},
-    kit: platformKit,
-  })
+  )
   await expect(flusher.run({ keepalive: false, waitMs: 0, deadline: Infinity, proceed: () => true })).rejects.toThrow('IndexedDB closed')
   failing = false
   await flusher.leave(keys)
@@ -69,20 +76,7 @@ test('a pass while the page is away starts no storage step and says busy', async
     away: (leaving: boolean) => void (away = leaving),
     isAway: () => away,
   } as unknown as FlushLock
-  const flusher = createFlusher({
-    store,
-    lock,
-    batchSize: 100,
-    url: 'http://127.0.0.1:9/events',
-    fetch: (async () => new Response(null, { status: 202 })) as typeof globalThis.fetch,
-    requestTimeoutMs: 1000,
-    clock: createManualClock(),
-    logger: { warn() {}, error() {} } as never,
-    signal: new AbortController().signal,
-    counts: { sent: 0, dropped: 0, retries: 0, retriedRequests: 0 } as never,
-    report: () => {},
-    kit: platformKit,
-  })
+  const flusher = flusherOf(store, lock, (async () => new Response(null, { status: 202 })) as typeof globalThis.fetch)
   const pass = { keepalive: true, waitMs: 0, deadline: Infinity, proceed: () => true }
   expect(await flusher.run(pass)).toEqual({ progressed: false, outcome: 'busy' })
   expect(steps).toEqual([])

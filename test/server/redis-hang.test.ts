@@ -9,7 +9,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy'
 import { settled, status, useRedisFleet, values, type Relay } from './redis-fleet'
-import { waitFor } from './helpers'
+import { evaluate, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 30_000 })
@@ -24,13 +24,39 @@ const RECONNECT_BOUND_MS = 10_000
 // Serving reads memory only; a loaded machine still answers in far less than this.
 const ANSWER_BOUND_MS = 1000
 
-async function fleetBehindProxy(): Promise<{ proxy: TcpProxy; upstream: FakeUpstream; relays: () => Promise<Relay[]> }> {
+/** Two relays reaching a real redis-server through a proxy: on --flags-url, or (`proxyMode`) on --upstream, an OFREP upstream answering `hello <targetingKey>`. */
+async function fleetBehindProxy(proxyMode = false): Promise<{ proxy: TcpProxy; upstream: FakeUpstream; relays: () => Promise<Relay[]> }> {
   const redis = await redisServer()
   const proxy = await startTcpProxy(redis.port)
   cleanups.push(() => proxy.close())
-  const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
-  const relays = async () => [await relay({ ...redis, url: proxy.url }, upstream), await relay({ ...redis, url: proxy.url }, upstream)]
+  const upstream = await startUpstream(
+    proxyMode ? { ofrep: (context) => ({ flags: [{ key: 'greeting', value: `hello ${String(context.targetingKey)}`, reason: 'TARGETING_MATCH' }] }) } : { document: booleanFlags(3, 'off') },
+  )
+  const options = proxyMode ? { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined } : {}
+  const relays = async () => [await relay({ ...redis, url: proxy.url }, upstream, options), await relay({ ...redis, url: proxy.url }, upstream, options)]
   return { proxy, upstream, relays }
+}
+
+/** Every relay up again within the bound once the proxy passes bytes, two connections each (every swallowed one let go, none doubled). */
+async function reconnects(proxy: TcpProxy, relays: Relay[]) {
+  proxy.restore()
+  const healed = performance.now()
+  for (const r of relays) {
+    await waitFor(async () => (await status(r.server)).redis.state === 'up', RECONNECT_BOUND_MS).catch(() => undefined)
+    expect((await status(r.server)).redis).toMatchObject({ state: 'up' })
+  }
+  expect(performance.now() - healed).toBeLessThan(RECONNECT_BOUND_MS)
+  await waitFor(() => proxy.connections() === 2 * relays.length, 10_000).catch(() => undefined)
+  expect(proxy.connections()).toBe(2 * relays.length)
+}
+
+/** Down, with the timeout named, on the status and the metrics. */
+async function saysDown(relays: Relay[]) {
+  for (const r of relays) {
+    await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000).catch(() => undefined)
+    expect((await status(r.server)).redis).toMatchObject({ state: 'down', lastError: expect.stringMatching(/within \d+ ms/) })
+    expect(await (await fetch(`${r.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_up 0$/m)
+  }
 }
 
 /** While nothing answers: every flag request answered at once, from the relay's own polls; the status says down and names the timeout. */
@@ -45,26 +71,13 @@ async function servesWhileSilent(relays: Relay[], forMs: number) {
     }
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  for (const r of relays) {
-    await waitFor(async () => (await status(r.server)).redis.state === 'down', 10_000).catch(() => undefined)
-    expect((await status(r.server)).redis).toMatchObject({ state: 'down', lastError: expect.stringMatching(/within \d+ ms/) })
-    expect(await (await fetch(`${r.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_up 0$/m)
-  }
+  await saysDown(relays)
 }
 
 /** Once the proxy passes bytes: both relays back by themselves, one leader, a change at the upstream reaching the follower through Redis, no connection left behind. */
 async function recovers(proxy: TcpProxy, upstream: FakeUpstream, relays: Relay[]) {
-  proxy.restore()
-  const healed = performance.now()
-  for (const r of relays) {
-    await waitFor(async () => (await status(r.server)).redis.state === 'up', RECONNECT_BOUND_MS).catch(() => undefined)
-    expect((await status(r.server)).redis).toMatchObject({ state: 'up' })
-  }
-  expect(performance.now() - healed).toBeLessThan(RECONNECT_BOUND_MS)
+  await reconnects(proxy, relays)
   const [, follower] = await settled(relays)
-  // Two connections a relay (commands, subscription): every swallowed one was let go, none doubled.
-  await waitFor(() => proxy.connections() === 4, 10_000).catch(() => undefined)
-  expect(proxy.connections()).toBe(4)
   const followerPolls = follower.polls()
   upstream.set({ document: booleanFlags(3, 'on') })
   for (const r of relays) await waitFor(async () => (await values(r.server)).flags.f0 === true, 10_000)
@@ -91,5 +104,30 @@ describe('a Redis that accepts the connection but never answers', () => {
     proxy.blackHole()
     await servesWhileSilent(relays, 4000)
     await recovers(proxy, upstream, relays)
+  })
+
+  it('proxy mode (--upstream), mid-session: each new user answered from the upstream within the bound; once it answers, an answer one relay got is served by the other', async () => {
+    const { proxy, upstream, relays: start } = await fleetBehindProxy(true)
+    const relays = await start()
+    for (const r of relays) await waitFor(async () => (await status(r.server)).redis.state === 'up', 10_000)
+    proxy.blackHole()
+    // A store command waits its timeout (300 ms) at most, and no answer waits on one.
+    for (let i = 0; i < 10; i++) {
+      for (const r of relays) {
+        const started = performance.now()
+        const answer = await evaluate(r.server, { targetingKey: `user-${i}` })
+        expect(answer.status).toBe(200)
+        expect(await answer.json()).toMatchObject({ flags: [{ key: 'greeting', value: `hello user-${i}` }] })
+        expect(performance.now() - started).toBeLessThan(ANSWER_BOUND_MS)
+      }
+    }
+    await saysDown(relays)
+    await reconnects(proxy, relays)
+    const [a, b] = relays
+    const taken = (await status(b.server)).redis.taken as number
+    expect((await evaluate(a.server, { targetingKey: 'ada' })).status).toBe(200)
+    await waitFor(async () => (await status(b.server)).redis.taken > taken, 10_000)
+    upstream.set({ status: 503, text: 'down' })
+    expect(await (await evaluate(b.server, { targetingKey: 'ada' })).json()).toMatchObject({ flags: [{ key: 'greeting', value: 'hello ada' }] })
   })
 })

@@ -108,12 +108,16 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
   }
 
   const letGo = (c: C) => {
+    // What it says from here on is nobody's concern, but an 'error' with no listener would throw.
+    // Added before ours are removed: createClient() returns Object.create(client), and an emitter
+    // whose last listener is removed gets a fresh listener table of its own, which the client
+    // underneath (the one that emits) never sees: an uncaught ECONNRESET, seen here, from a client
+    // let go while Redis was frozen once Redis went away.
+    c.on('error', () => {})
+    c.on('connect', () => c.destroy())
     for (const [event, listener] of heard) c.off(event, listener)
     heard = []
     stopWatching?.()
-    // What it says from here on is nobody's concern; an 'error' with no listener would throw.
-    c.on('error', () => {})
-    c.on('connect', () => c.destroy())
   }
 
   function replace() {
@@ -154,11 +158,12 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
       const c = client
       letGo(c)
       // close() waits for pending replies, which a stuck Redis never sends: bounded, then destroy.
+      // (close() clears isOpen at once: destroyed whatever it says, or its socket stays open.)
       try {
         if (c.isOpen) await withTimeout(c.close(), waitMs)
         else c.destroy()
       } catch {
-        if (c.isOpen) c.destroy()
+        c.destroy()
       }
     },
   }

@@ -304,18 +304,26 @@ describe('Redis down or stuck', () => {
     const proxy = await startTcpProxy(server.port)
     cleanups.push(() => proxy.close())
     const s = store({ ...server, url: proxy.url }, 'half-open', { commandTimeoutMs: 200, heartbeatMs: 100 })
+    const seen = notices(s)
     await connected(s)
+    await waitFor(() => seen.some((n) => n.type === 'connected'), 10_000)
+    const failures = s.status().failures
     const wall = Date.now.bind(Date)
     vi.spyOn(Date, 'now').mockImplementation(() => wall() - 3_600_000)
     try {
       proxy.silenceCommands()
       // Before, the last answer looked an hour ahead, so no PING went out for the hour: the status
-      // said up (holdfast_store_up 1) however long Redis stopped answering the relay.
-      await new Promise((resolve) => setTimeout(resolve, 1500))
-      expect(s.status().state).toBe('down')
+      // said up (holdfast_store_up 1) however long Redis stopped answering the relay. Now the PING
+      // goes unanswered (a failure) and the silent connection is replaced by a fresh one (the proxy
+      // silences only the one open now), which says `connected` again: whoever listens re-reads.
+      await waitFor(() => seen.filter((n) => n.type === 'connected').length === 2, 10_000)
+      expect(s.status().failures).toBeGreaterThan(failures)
+      expect(s.status().lastError).toBe('no answer from redis within 200 ms')
     } finally {
       vi.restoreAllMocks()
     }
+    await connected(s)
+    expect((await s.get('definitions')).ok).toBe(true)
   })
 
   it("the age of Redis's last answer grows while it does not answer, also after the wall clock was set back an hour", async () => {

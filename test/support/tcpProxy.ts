@@ -3,7 +3,9 @@
 // new ones are closed at once, while the target stays up for everyone else); `restore()` heals it.
 // `silenceSubscribers()` makes the connections that subscribed half-open: nothing more reaches
 // them from Redis, nothing fails, the sockets stay open; `silenceCommands()` does the same to the
-// others.
+// others. `blackHole()` is a Redis that accepts connections and never answers (a proxy whose backend
+// is gone, a firewall that lost the connection's state): every connection, open or new, swallows
+// what is sent and sends nothing back, for good.
 import { connect, createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 
@@ -20,18 +22,38 @@ export interface TcpProxy {
   silenceSubscribers(alsoLater?: boolean): void
   /** The same for every connection that sent no SUBSCRIBE (a command connection gone half-open). */
   silenceCommands(): void
+  /**
+   * Every open connection, and every new one until {@link restore}, is kept open and swallows what
+   * it is sent (a new one never reaches the target): nothing answers, nothing fails. The ones
+   * swallowed stay so after `restore()`; only new connections reach the target again.
+   */
+  blackHole(): void
+  /** Connections open to the proxy from its clients now (one that its client closed is not). */
+  connections(): number
   close(): Promise<void>
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let cut = false
   let silenceLater = false
+  let blackHole = false
   const open = new Set<Socket>()
+  const clients = new Set<Socket>()
+  const swallowed = new WeakSet<Socket>()
   const subscribers = new Set<Socket>()
   const silent = new Set<Socket>()
   const upstreams = new WeakSet<Socket>()
   const server = createServer((client) => {
     if (cut) return void client.destroy()
+    clients.add(client)
+    client.once('close', () => clients.delete(client))
+    if (blackHole) {
+      open.add(client)
+      client.once('close', () => open.delete(client))
+      client.on('error', () => {})
+      client.resume()
+      return
+    }
     const upstream = connect(targetPort, '127.0.0.1')
     upstreams.add(upstream)
     for (const socket of [client, upstream]) {
@@ -40,6 +62,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       socket.on('error', () => {})
     }
     client.on('data', (chunk: Buffer) => {
+      if (swallowed.has(client)) return
       if (/subscribe/i.test(chunk.toString('latin1'))) {
         subscribers.add(client)
         if (silenceLater) silent.add(client)
@@ -47,7 +70,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       upstream.write(chunk)
     })
     upstream.on('data', (chunk: Buffer) => {
-      if (!silent.has(client)) client.write(chunk)
+      if (!silent.has(client) && !swallowed.has(client)) client.write(chunk)
     })
     client.once('close', () => upstream.destroy())
     upstream.once('close', () => client.destroy())
@@ -61,6 +84,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     restore() {
       cut = false
+      blackHole = false
     },
     silenceSubscribers(alsoLater = false) {
       for (const socket of subscribers) silent.add(socket)
@@ -69,6 +93,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     silenceCommands() {
       for (const socket of open) if (!subscribers.has(socket) && !upstreams.has(socket)) silent.add(socket)
     },
+    blackHole() {
+      blackHole = true
+      for (const socket of clients) swallowed.add(socket)
+    },
+    connections: () => clients.size,
     close: () =>
       new Promise<void>((done) => {
         for (const socket of open) socket.destroy()

@@ -1,8 +1,9 @@
-import { ClientOfflineError, createClient, ErrorReply } from 'redis'
+import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
 import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
 import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
 import { parseNotice, serializeNotice } from './notice'
+import { createRedisConnection, NoAnswerError, withTimeout } from './redisConnection'
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
@@ -26,8 +27,9 @@ export interface RedisStoreOptions {
   /**
    * When no command has succeeded for this long, a PING checks the connection, so the status
    * recovers (or notices an outage) even while the relay has nothing to ask; the subscription is
-   * PINGed this often too (one that does not answer within the command timeout is connected
-   * again: a half-open connection would miss every notice without failing). Default 2000 ms.
+   * PINGed this often too. A connection whose PING is not answered within the command timeout is
+   * connected again (a half-open one would otherwise be written to for ever, and a subscription
+   * would miss every notice without failing). Default 2000 ms.
    */
   heartbeatMs?: number
   /** Where connection changes are reported. Default: none. */
@@ -42,7 +44,9 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
  * timeout, and failing at once while disconnected rather than queueing, so nothing piles up behind
  * an outage) and one subscribed to the namespace's notice channel. Both reconnect on their own with
- * capped exponential backoff and jitter; the status follows the latest event or command.
+ * capped exponential backoff and jitter, also from a Redis that accepts the connection and never
+ * answers (the TCP connect and the handshake are bounded, four command timeouts and at least 1 s;
+ * an unanswered PING connects again); the status follows the latest event or command.
  */
 export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const timeout = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -69,13 +73,50 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let everAnnounced = false
 
   const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
-  const client = createClient({
-    url: options.url,
-    disableOfflineQueue: true,
-    commandsQueueMaxLength: 1000,
-    socket: { connectTimeout: Math.max(timeout * 4, 1000), reconnectStrategy },
+  const connectBound = Math.max(timeout * 4, 1000)
+  const socket = { connectTimeout: connectBound, reconnectStrategy }
+  // Each connection's events are wired below; they only ever come from its current client.
+  const commands = createRedisConnection({
+    make: () => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket }),
+    handshakeMs: connectBound,
+    backoff: reconnectStrategy,
+    on: {
+      error: (error) => markDown(describe(error)),
+      ready: () => {
+        markUp()
+        announce()
+      },
+      reconnecting: () => {
+        broken()
+        markDown(status.lastError ?? 'reconnecting')
+      },
+      end: () => broken(),
+      replaced: () => broken(),
+    },
   })
-  const subscriber = createClient({ url: options.url, socket: { connectTimeout: Math.max(timeout * 4, 1000), reconnectStrategy } })
+  const subscription = createRedisConnection({
+    make: () => createClient({ url: options.url, socket }),
+    handshakeMs: connectBound,
+    backoff: reconnectStrategy,
+    on: {
+      // Its reason shows only when commands work (they say their own otherwise).
+      error: (error) => {
+        if (error instanceof NoAnswerError) deaf(`the subscription to ${channel}: ${error.message}`)
+      },
+      ready: () => {
+        if (closed) return
+        if (subscribed) void Promise.resolve().then(announce)
+        else subscribeFirst()
+      },
+      reconnecting: () => broken(),
+      end: () => broken(),
+      // A fresh client holds no subscription: subscribed again (and `connected` said) once it is ready.
+      replaced: () => {
+        subscribed = false
+        broken()
+      },
+    },
+  })
 
   const emit = (notice: StoreNotice) => {
     for (const listener of [...listeners]) {
@@ -119,31 +160,23 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // `connected` goes out when both connections are ready again (the subscription restored), so
   // whoever re-reads on it finds the command connection working.
   const announce = () => {
-    if (closed || announced || !subscribed || !client.isReady || !subscriber.isReady) return
+    if (closed || announced || !subscribed || !commands.current().isReady || !subscription.current().isReady) return
     announced = true
     everAnnounced = true
     update()
     emit({ type: 'connected' })
   }
-  const isConnected = () => announced && client.isReady
+  const isConnected = () => announced && commands.current().isReady
   const broken = () => {
     announced = false
     update()
   }
-
-  client.on('error', (error: Error) => markDown(describe(error)))
-  client.on('ready', () => {
-    markUp()
-    announce()
-  })
-  client.on('reconnecting', () => {
+  // The subscription does not answer: the status says down (announced is false) and why.
+  const deaf = (message: string) => {
+    if (closed) return
+    status.lastError = message
     broken()
-    markDown(status.lastError ?? 'reconnecting')
-  })
-  client.on('end', broken)
-  subscriber.on('error', () => {})
-  subscriber.on('reconnecting', broken)
-  subscriber.on('end', broken)
+  }
   // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
   // ours to do again while it is refused (an ACL that grants the keys but not the channel: Redis 7
   // grants no channel by default). Until then the status says down and why: before, it said
@@ -152,20 +185,26 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let subscribing = false
   let refusedSubscription: string | undefined
   const subscribeFirst = () => {
+    const subscriber = subscription.current()
     if (closed || subscribed || subscribing || !subscriber.isReady) return
     subscribing = true
-    subscriber
-      .subscribe(channel, (message) => {
-        const notice = parseNotice(message)
-        if (notice) emit(notice)
-      })
+    const subscribing$ = subscriber.subscribe(channel, (message) => {
+      const notice = parseNotice(message)
+      if (notice) emit(notice)
+    })
+    withTimeout(subscribing$, timeout)
       .then(
         () => {
+          if (subscriber !== subscription.current()) return
           subscribed = true
           refusedSubscription = undefined
           announce()
         },
         (error: unknown) => {
+          // Asked of a client let go since: the next one subscribes for itself.
+          if (closed || subscriber !== subscription.current()) return
+          // Not answered at all: the connection is silent, not refused.
+          if (error instanceof NoAnswerError) return replaceDeaf(subscriber, error)
           const message = `cannot subscribe to ${channel}: ${describe(error)}`
           if (message !== refusedSubscription) options.log?.warn(message)
           refusedSubscription = message
@@ -176,15 +215,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       )
       .finally(() => (subscribing = false))
   }
-  subscriber.on('ready', () => {
-    if (closed) return
-    if (subscribed) void Promise.resolve().then(announce)
-    else subscribeFirst()
-  })
-
-  const run = async <T>(args: string[]): Promise<StoreResult<T>> => {
+  // `stuck`: told of the client when the command went unanswered (the heartbeat's PING replaces it).
+  const run = async <T>(args: string[], stuck?: (client: ReturnType<typeof commands.current>) => void): Promise<StoreResult<T>> => {
     if (closed) return { ok: false, error: 'store closed' }
     if (!opened) return { ok: false, error: 'store not opened' }
+    const client = commands.current()
     try {
       // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
       // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
@@ -193,6 +228,12 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return { ok: true, value }
     } catch (error) {
       const message = describe(error)
+      // Sent on a connection let go since (it did not answer): the status says why already.
+      if (client !== commands.current()) {
+        status.failures++
+        return { ok: false, error: message }
+      }
+      if (error instanceof NoAnswerError) stuck?.(client)
       // An error reply means Redis answered: the connection is fine. NOSCRIPT (after a restart) is
       // no failure; anything else (OOM under maxmemory, a read-only replica) refused the command,
       // and the status must say why nothing is written.
@@ -211,7 +252,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // A command refused at once because the client is not connected says nothing new: the
       // reason it is not (WRONGPASS, ECONNREFUSED, from the connection's own error) stays in the
       // status. Before, every heartbeat and poll wrote "The client is offline" over it.
-      markDown(error instanceof ClientOfflineError && status.lastError !== undefined ? status.lastError : message)
+      // The same while a client let go is replaced ("The client is closed" until the next connects).
+      const notConnected = error instanceof ClientOfflineError || error instanceof ClientClosedError
+      markDown(notConnected && status.lastError !== undefined ? status.lastError : message)
       return { ok: false, error: message }
     }
   }
@@ -230,18 +273,37 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // `connected`, so whoever listens re-reads what it missed.
   let checkingSubscriber = false
   const checkSubscriber = () => {
+    const subscriber = subscription.current()
     if (checkingSubscriber || closed || !subscribed || !subscriber.isReady) return
     checkingSubscriber = true
     withTimeout(subscriber.sendCommand(['PING']), timeout)
-      .catch(() => {
-        if (closed || !subscriber.isReady) return
-        // Said once per break, not at every heartbeat of a Redis that stays stuck.
-        if (announced) options.log?.warn(`redis: the subscription to ${channel} did not answer a PING within ${timeout} ms; connecting it again`)
-        broken()
-        subscriber.destroy()
-        subscriber.connect().catch(() => {})
+      .catch((error: unknown) => {
+        if (closed || subscriber !== subscription.current() || !subscriber.isReady) return
+        replaceDeaf(subscriber, error)
       })
       .finally(() => (checkingSubscriber = false))
+  }
+  const replaceDeaf = (subscriber: ReturnType<typeof subscription.current>, error: unknown) => {
+    // Said once per break, not at every heartbeat of a Redis that stays stuck.
+    if (announced) options.log?.warn(`redis: the subscription to ${channel} did not answer within ${timeout} ms; connecting it again`)
+    if (error instanceof NoAnswerError) deaf(`the subscription to ${channel}: ${error.message}`)
+    if (subscriber === subscription.current()) subscription.replace()
+  }
+
+  // The command connection: the heartbeat's PING unanswered while node-redis calls it ready (open,
+  // silent: a proxy whose backend is gone, a firewall that lost its state) connects it again.
+  // node-redis would write every later command to it for ever, and never reconnect.
+  let checkingClient = false
+  const checkClient = (every: number) => {
+    const client = commands.current()
+    if (checkingClient || closed || !client.isReady) return
+    if (lastOkTick !== undefined && performance.now() - lastOkTick < every && status.state === 'up') return
+    checkingClient = true
+    void run(['PING'], (silent) => {
+      if (silent !== commands.current() || !silent.isReady || closed) return
+      options.log?.warn(`redis: the command connection did not answer a PING within ${timeout} ms; connecting it again`)
+      commands.replace()
+    }).finally(() => (checkingClient = false))
   }
 
   const map = <A, B>(result: StoreResult<A>, f: (value: A) => B): StoreResult<B> => (result.ok ? { ok: true, value: f(result.value) } : result)
@@ -251,12 +313,11 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     open() {
       if (opened || closed) return
       opened = true
-      // connect() retries with reconnectStrategy on its own; a rejection only means it gave up.
-      client.connect().catch((error: Error) => markDown(describe(error)))
-      subscriber.connect().catch(() => {})
+      commands.open()
+      subscription.open()
       const every = options.heartbeatMs ?? 2000
       heartbeat = setInterval(() => {
-        if (client.isReady && (lastOkTick === undefined || performance.now() - lastOkTick >= every || status.state !== 'up')) void run(['PING'])
+        checkClient(every)
         subscribeFirst()
         checkSubscriber()
       }, every)
@@ -351,17 +412,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       closed = true
       clearInterval(heartbeat)
       listeners.clear()
-      await Promise.all(
-        [client, subscriber].map(async (c) => {
-          // close() waits for pending replies, which a stuck Redis never sends: bounded, then destroy.
-          try {
-            if (c.isOpen) await withTimeout(c.close(), timeout)
-            else c.destroy()
-          } catch {
-            if (c.isOpen) c.destroy()
-          }
-        }),
-      )
+      await Promise.all([commands.close(timeout), subscription.close(timeout)])
     },
   }
 }
@@ -376,30 +427,6 @@ function readDocument(reply: string[] | Record<string, string>): StoredDocument 
   const fetchedAt = Number(fields.fetchedAt)
   if (!Number.isFinite(version) || !Number.isFinite(fetchedAt) || typeof fields.body !== 'string') return undefined
   return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}), ...(fields.lineage ? { lineage: fields.lineage } : {}) }
-}
-
-// A timer that fires late (this process's event loop stalled: a long GC, a big JSON parse) says
-// nothing of Redis: the answer may be in the socket, unread. Then the wait starts again (an answer
-// read meanwhile settles the race first), for at most three stalls in a row, so a Redis that is
-// really stuck costs a call at most four timeouts plus the stalls (each wait started again is a
-// whole timeout: 200 ms with a loop stalled 260 ms in every 265 failed after 2.1 s). Without this,
-// one stall longer than half the timeout marked Redis down and reconnected the subscription.
-const STALLS_FORGIVEN = 3
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const expired = new Promise<never>((_, reject) => {
-    const arm = (forgiven: number) => {
-      const due = performance.now() + ms
-      timer = setTimeout(() => {
-        if (forgiven < STALLS_FORGIVEN && performance.now() - due > ms / 2) arm(forgiven + 1)
-        else reject(new Error(`no answer from redis within ${ms} ms`))
-      }, ms)
-    }
-    arm(0)
-  })
-  // The command may still settle later; its outcome is no longer anyone's concern.
-  promise.catch(() => {})
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer))
 }
 
 /** Redis' refusal without the script and line it names (`… script: SHA, on @user_script:19.`). */

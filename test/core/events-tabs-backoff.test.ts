@@ -207,7 +207,7 @@ async function manualTabs(n: number, timeouts: number[] = []) {
       await new Promise((resolve) => setTimeout(resolve, 60))
     }
   }
-  return { clock, sent, run }
+  return { clock, sent, run, name }
 }
 
 // A tab on a failing receiver whose flush() finds another tab sending (the lock busy) kept none of
@@ -262,4 +262,25 @@ test('three tabs on a failing receiver back off as one: the step is shared, not 
   // The waits grow as one tab's do: each gap at least the one before (jitter fixed), the last ≥ 6 s.
   const gaps = all.slice(1).map((t, i) => t - all[i])
   expect(gaps.at(-1)).toBeGreaterThanOrEqual(5900)
+}, 60_000)
+
+// The stored wait carries the origin's step; another script, an older page or a corrupt entry can
+// leave any value there. A tab must neither loop on it (a step of 1e12 taken one failure at a time)
+// nor wait past the backoff's max, and its events must go once the receiver is back.
+test('a stored step no tab could have written (1e12, NaN, a string, an object) costs at most the max backoff', async () => {
+  receiver = await startEventsReceiver({ down: true })
+  const { clock, sent, run, name } = await manualTabs(1)
+  const [a] = clients
+  for (const step of [1e12, Number.NaN, '7', { step: 3 }, -5]) {
+    // Its wait long over: only the step is read.
+    await set(`holdfast:events-wait:${receiver.url}`, [clock.now() - 1, 1, 'another script', Number.NaN, step], createStore(name, 'keyval'))
+    a.logEvent(`step-${String(step)}`)
+    const before = sent[0].length
+    await a.flush()
+    expect(sent[0].length).toBe(before + 1)
+  }
+  receiver.set({})
+  // maxMs is 60 s: the next try comes within it, and every event is sent.
+  await run(61_000, 1000)
+  expect(receiver.events().map((e) => e.name)).toHaveLength(5)
 }, 60_000)

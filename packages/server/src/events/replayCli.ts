@@ -9,6 +9,7 @@
 import { readFile, realpath } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
+import { repeatedOption } from '../cliOptions'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
 import { nodeFileSystem, writeFileAtomic } from './fileSystem'
@@ -39,7 +40,11 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   }
   let values
   try {
-    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true })
+    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true })
+    // As for the server and `snapshot`: parseArgs keeps the last of a repeated option, so a second
+    // --events-upstream or --events-spool would be used without a word.
+    const repeated = repeatedOption(parsed.tokens, options)
+    if (repeated) return usage(repeated)
     if (parsed.values.help) {
       io.out(EVENTS_USAGE)
       return 0

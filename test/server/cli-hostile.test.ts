@@ -174,6 +174,18 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
     expect(buildServerOptions({ ...flags, 'events-file': 'e.jsonl', 'events-keep': '3', 'events-max-bytes': '1000', 'max-streams': '5' }, {}).ok).toBe(true)
   })
 
+  it('--redis-lease-ttl on a proxy-mode relay (--upstream) is refused: there is no lease to tune there', async () => {
+    // In proxy mode every relay forwards its own requests and shares the answers; no relay polls for
+    // the others, so there is no lease. Before, `--upstream … --redis … --redis-lease-ttl 3` started
+    // and did nothing: an operator who set it believed failover was tuned to 3 s.
+    const redis = { upstream: 'http://127.0.0.1:1', redis: 'redis://127.0.0.1:1' }
+    expect(buildServerOptions({ ...redis, 'redis-lease-ttl': '3' }, {})).toMatchObject({ ok: false, error: expect.stringMatching(/--redis-lease-ttl goes with --flags-url/) })
+    expect(buildServerOptions({ upstream: redis.upstream, 'redis-lease-ttl': '3' }, { HOLDFAST_REDIS_URL: redis.redis })).toMatchObject({ ok: false, error: expect.stringMatching(/--redis-lease-ttl goes with --flags-url/) })
+    // Where it applies (--flags-url with Redis), it passes; proxy mode with Redis alone too.
+    expect(buildServerOptions({ 'flags-url': 'http://127.0.0.1:1/f.json', redis: redis.redis, 'redis-lease-ttl': '3' }, {}).ok).toBe(true)
+    expect(buildServerOptions(redis, {}).ok).toBe(true)
+  })
+
   it('a port in use, or a host it cannot bind, exits 1 naming --port / --host', async () => {
     const taken = createServer()
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve))

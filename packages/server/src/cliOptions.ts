@@ -70,7 +70,7 @@ export const CLI_OPTIONS = {
   'upstream-timeout': { type: 'string', arg: 'SECONDS', help: 'how long one upstream request may take (default 5)' },
   // Relays sharing one store in Redis (CONTRACT §9 --redis): one block.
   redis: { type: 'string', arg: 'URL', help: 'share one store with the other relays of this source in Redis: one polls,\nthe others take each version from Redis (or set HOLDFAST_REDIS_URL,\nwhich keeps a password out of the process list)' },
-  'redis-lease-ttl': { type: 'string', arg: 'SECONDS', help: 'the polling relay\'s lease; another takes over within it when that one\ndies (default 15)' },
+  'redis-lease-ttl': { type: 'string', arg: 'SECONDS', help: 'with --flags-url: the polling relay\'s lease; another takes over within it\nwhen that one dies (default 15)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version of @holdfast/server and exit' },
 } as const satisfies Record<string, CliOption>
@@ -350,6 +350,10 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
     // Named as the operator gave it: set for a fleet of relays, the variable may reach a --flags server.
     const from = v.redis === undefined ? 'HOLDFAST_REDIS_URL is set, and ' : ''
     return { ok: false, error: `${from}--redis goes with --flags-url or --upstream (a local flags file has nothing to share)` }
+  }
+  // Proxy mode has no lease: every relay forwards its own requests and shares the answers.
+  if (v['redis-lease-ttl'] !== undefined && v['flags-url'] === undefined) {
+    return { ok: false, error: '--redis-lease-ttl goes with --flags-url (with --upstream every relay asks the upstream itself: there is no lease)' }
   }
   return { ok: true, options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }) } } }
 }

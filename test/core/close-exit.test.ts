@@ -10,8 +10,6 @@ import { startEventsReceiver, until, type EventsReceiver } from '../support/even
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
 import { fakeEnvironment } from '../support/environment'
 import { createClient, type ClientOptions } from '@holdfast/core'
-import { createEventQueue } from '../../packages/core/src/events/eventQueue'
-import { createSafeStorage } from '../../packages/core/src/platform/storage'
 import { startStreamingOfrep, type StreamingOfrep } from '../support/streamingOfrep'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -107,35 +105,6 @@ test('after close() no timer is pending on the client’s clock and no page list
   expect(clock.pending().length).toBeGreaterThan(0)
 
   await Promise.all(Object.values(clients).map((c) => c.close()))
-  expect(clock.pending()).toEqual([])
-  expect(environment.listeners()).toBe(0)
-})
-
-test('close() while a failed load of the delivery chunk waits for its retry: the retry timer goes too', async () => {
-  const clock = createManualClock()
-  const environment = fakeEnvironment()
-  const logger = createTestLogger()
-  const queue = createEventQueue(
-    {
-      options: { url: 'http://127.0.0.1:9/events' },
-      storage: createSafeStorage('memory', uniqueStorageName('close'), logger, () => {}),
-      storageName: uniqueStorageName('close'),
-      fetch: globalThis.fetch,
-      logger,
-      clock,
-      environment,
-      random: () => 0.5,
-      requestTimeoutMs: 1000,
-      onStats: () => {},
-    },
-    () => Promise.reject(new Error('chunk request failed')),
-  )
-  queue.start()
-  queue.enqueue({ id: 'e1', type: 'custom', name: 'kept', time: Date.now() })
-  await until(() => queue.stats().lastError !== undefined, 'the failed load')
-  expect(clock.pending()).toEqual([750]) // the next load, on the backoff
-  await queue.close()
-  // Before: [750], and with the real clock, a Node process held for the backoff.
   expect(clock.pending()).toEqual([])
   expect(environment.listeners()).toBe(0)
 })

@@ -526,10 +526,23 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 // pay for lost events or a silent failure (an event written as the page froze, undone on eviction;
 // a delivery chunk that failed to load showing no lastError), and trying to fold the two commit()
 // calls into the shared write cost 3 B more gzip, not less.
+// (b) + delivery raised to 20,534 B (client-left3, 2026-12-06; measured 20,528 → 20,534 B, +6 B, all
+// up front; (b) 15,694 → 15,700 B, at its budget): close() left the timer that asks again for a
+// delivery chunk that failed to load, so a Node program (SSR, a CLI, a test runner) lived on for the
+// backoff after close() (up to 60 s). The queue keeps that timer and clears it on close().
+// test/core/close-exit.test.ts.
+// Raised to 15,708 B (b) and 20,542 B with delivery (client-left3, 2026-12-06; measured 15,700 ->
+// 15,708 B and 20,534 -> 20,542 B, +8 B, all up front in flags/cache.ts): a flag answer's cache write
+// read the entry and wrote it in one IndexedDB transaction, and the write could be asked for only
+// once the read answered. Behind another tab's write as the page went into the back/forward cache,
+// the frozen page kept its transaction open, that tab's next write waited on it, Chromium evicted
+// the page (IgnoreEventAndEvict) and the answer's values were never saved: a reload in an outage
+// showed the older ones. Only a relay's stale answer needs the read now; any other is a plain put.
+// tabs-lifecycle.test.ts "a flag answer whose cache write waits on another tab".
 const BUDGET = {
-  react: 15_700, // (b): client + React bindings, up front, gzip bytes
+  react: 15_708, // (b): client + React bindings, up front, gzip bytes
   reactLayer: 1_500, // (b) − (a): what the React package adds on top of the core
-  withEvents: 20_533, // (b) plus the event delivery chunk
+  withEvents: 20_542, // (b) plus the event delivery chunk
   // The live-updates chunk (issue 16: stream reader, SSE parser, tabs), loaded on demand once a bulk
   // answer advertises an event stream; measured 3.6 KB on 2026-12-02 (set at 3,800 B). Up front,
   // live updates cost only the loader and the hooks in flag sync (+0.34 KB, inside the (b) budget).

@@ -145,6 +145,22 @@ test('a delivery chunk that fails to load: the stats say why, the events stay st
   await queue.close()
 })
 
+// In Node (server rendering, a CLI, a test runner) that timer held the process for the backoff
+// after close() (close-exit.test.ts runs it in a child process).
+test('close() while a failed load of the chunk waits for its retry: the retry timer goes too', async () => {
+  const { queue, loader, clock } = setup()
+  queue.start()
+  queue.enqueue(event('kept'))
+  await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
+  loader.fail()
+  await until(() => queue.stats().lastError !== undefined, 'the failed load')
+  expect(clock.pending()).toEqual([750]) // the next load, on the backoff
+  await queue.close()
+  // Before: [750].
+  expect(clock.pending()).toEqual([])
+  expect(loader.attempts).toHaveLength(1)
+})
+
 test('a client that logged nothing loads nothing on close; close() before delivery arrived still sends what was logged', async () => {
   const idle = setup()
   await idle.queue.close()

@@ -289,6 +289,8 @@ describe('the event pipeline chunk, answering 404 once', () => {
     await waitFor(async () => ((await storedEvents(run)).length >= N ? true : undefined), `the ${N} events sent after the chunk came`)
     expect(asked.length).toBe(2)
     expect(asked[1] - asked[0]).toBeGreaterThanOrEqual(400)
+    // The server stores the events before its 202 reaches the page: the page counts them once it reads the answer.
+    await page.waitForFunction((N) => window.holdfast.getEventStats().sent === N, N, { timeout: 5000 })
     expect(await page.evaluate(() => window.holdfast.getEventStats())).toMatchObject({ queued: 0, sent: N })
     expect((await page.evaluate(() => window.holdfast.getEventStats())).lastError).toBeUndefined()
     await e2e.context.unroute(chunk)

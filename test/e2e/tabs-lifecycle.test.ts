@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import type { FlagServer } from '@holdfast/server'
 import { launchChromium } from './support/browser'
-import { killSwitch, routeCounter, serveSwitch, shown, waitShown } from './support/killSwitch'
+import { KEY, killSwitch, routeCounter, serveSwitch, shown, waitShown } from './support/killSwitch'
 import { startFixture } from './support/fixture'
 import { openFixture } from './support/fixturePage'
 import { startRecordingProxy, waitFor, type Closable } from './support/servers'
@@ -517,6 +517,63 @@ describe('a page going into the back/forward cache while another tab of the orig
       expect(accepted.size).toBe(logged)
     } finally {
       await proxy.close()
+      await bf.close()
+    }
+  })
+})
+
+describe('a flag answer whose cache write waits on another tab as the page goes into the back/forward cache', () => {
+  // The cache's write reads the entry and writes it in one IndexedDB transaction (cache.ts), and
+  // the write can be asked for only once the read answered. Another tab of the origin is writing
+  // (a large batch of events) when an answer lands: the page's transaction waits behind it, and
+  // the page is frozen before its read is answered. Frozen, it never asks for the write: its
+  // transaction stays open, the other tab's next write waits on it, and Chromium drops the cached
+  // page (IgnoreEventAndEvict), the value never saved.
+  test('restored (not reloaded), and the value the answer brought is saved', async () => {
+    const bf = await launchChromium({ backForwardCache: true })
+    try {
+      const { page, other, back } = await twoCachedTabs(bf, `${fixture.url}/?${new URLSearchParams({ flags: server.url, events: 'off' })}`)
+      // The other tab leaves Holdfast (its page is plain, of the same origin): only this page writes the entry.
+      await other.goto(`${fixture.url}/away.txt`)
+      await other.evaluate(
+        () =>
+          new Promise<void>((started) => {
+            const open = indexedDB.open('holdfast')
+            open.onsuccess = () => {
+              const tx = open.result.transaction('keyval', 'readwrite')
+              const store = tx.objectStore('keyval')
+              const end = Date.now() + 4000
+              const again = () => void (Date.now() < end && (store.put(Date.now(), 'other-tab').onsuccess = again))
+              again()
+              ;(window as unknown as { busy: Promise<void> }).busy = new Promise((done) => (tx.oncomplete = () => (open.result.close(), done())))
+              started()
+            }
+          }),
+      )
+      const value = await flip()
+      await waitShown(page, String(value), 3500)
+      await page.goto(`${fixture.url}/away.txt`)
+      // The other tab's long write ends; then it writes again.
+      const saved = await other.evaluate(async (key) => {
+        await (window as unknown as { busy: Promise<void> }).busy
+        await new Promise((r) => setTimeout(r, 300))
+        const open = indexedDB.open('holdfast')
+        const db = await new Promise<IDBDatabase>((done) => (open.onsuccess = () => done(open.result)))
+        const tx = db.transaction('keyval', 'readwrite')
+        tx.objectStore('keyval').put(1, 'other-tab')
+        await new Promise((done) => (tx.oncomplete = done))
+        await new Promise((r) => setTimeout(r, 500))
+        const read = db.transaction('keyval').objectStore('keyval')
+        const keys = await new Promise<IDBValidKey[]>((done) => (read.getAllKeys().onsuccess = (e) => done((e.target as IDBRequest<IDBValidKey[]>).result)))
+        const entries = await Promise.all(
+          keys.filter((k) => String(k).startsWith('holdfast:flags:')).map((k) => new Promise<{ flags: Array<{ key: string; value: unknown }> }>((done) => (read.get(k).onsuccess = (e) => done((e.target as IDBRequest).result)))),
+        )
+        db.close()
+        return entries.flatMap((e) => e.flags.filter((f) => f.key === key).map((f) => f.value))
+      }, KEY)
+      const { restored, why } = await back()
+      expect({ saved, restored }, why).toEqual({ saved: [value === 'true'], restored: true })
+    } finally {
       await bf.close()
     }
   })

@@ -70,6 +70,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
   let loading: Promise<Delivery | undefined> | undefined
   /** Loads of delivery that failed in a row: the backoff step of the next (see `ready`). */
   let failures = 0
+  /** The timer that asks for the chunk again after a failed load; close() clears it (in Node it held the process for the backoff). */
+  let reload: unknown
 
   // `lastError` is present only while the latest send failed (delivery deletes it on success).
   const stats = (): EventStats => ({ queued: store.size(), ...counts })
@@ -108,7 +110,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         (error: unknown) => {
           logger.error((counts.lastError = { code: 'NETWORK', message: 'loading event delivery failed' }).message, error)
           report()
-          clock.setTimeout(() => ((loading = undefined), send('start')), backoffDelay(failures++, config.random, options.backoff))
+          reload = clock.setTimeout(() => ((loading = undefined), send('start')), backoffDelay(failures++, config.random, options.backoff))
           return undefined
         },
       ))
@@ -168,6 +170,7 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
       closePromise ??= (async () => {
         closed = true
         // Listeners and timers go at once; only the bounded last pass below remains.
+        clock.clearTimeout(reload)
         stopEnvironment?.()
         delivery?.stop()
         const deadline = clock.now() + requestTimeoutMs

@@ -137,11 +137,19 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         // Not saved, the record is not this page's memory of the user either: dated by its save, it
         // looked newer than the entry, and switching away and back showed it (older values) over the
         // entry. Forgotten, a switch back reads the entry (the previous user's values stay until then).
-        await storage.update(key, (held) =>
-          input.stale && held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!
-            ? (memo.get(key) == record && memo.delete(key), 0)
-            : record,
-        )
+        // Only a stale record needs that read: any other is written whatever is held, as a plain put
+        // that commits as soon as it is asked for. Read first, the write is asked for only once the
+        // read answers; behind another tab's write, the page went into the back/forward cache before
+        // it did, the frozen page kept the transaction open, that tab's next write waited on it, and
+        // Chromium evicted the page (IgnoreEventAndEvict) with the answer's values never saved
+        // (tabs-lifecycle.test.ts "a flag answer whose cache write waits on another tab").
+        await (input.stale
+          ? storage.update(key, (held) =>
+              held && (held as CacheInput).contextHash == input.contextHash && trustedTime((held as CacheInput).heldAt, now()) > input.heldAt!
+                ? (memo.get(key) == record && memo.delete(key), 0)
+                : record,
+            )
+          : storage.set(key, record))
         await evict()
       }, undefined)
     },

@@ -6,10 +6,10 @@
 // (the sink de-duplicates by id). It takes the spool's lock, so it refuses to run beside the relay
 // (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
-import { readFile, realpath } from 'node:fs/promises'
+import { readFile, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { repeatedOption } from '../cliOptions'
+import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliOptions'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
 import { nodeFileSystem, writeFileAtomic } from './fileSystem'
@@ -40,7 +40,7 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   }
   let values
   try {
-    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true })
+    const parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, allowPositionals: true, tokens: true })
     // As for the server and `snapshot`: parseArgs keeps the last of a repeated option, so a second
     // --events-upstream or --events-spool would be used without a word.
     const repeated = repeatedOption(parsed.tokens, options)
@@ -59,17 +59,25 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   if (!url) return usage('--events-upstream URL is required')
   const problem = httpUrlProblem(url, '--events-upstream')
   if (problem) return usage(problem)
-  const batch = Number(values.batch ?? '100')
-  if (!Number.isInteger(batch) || batch < 1 || batch > 2000) return usage('--batch must be a whole number from 1 to 2000')
-  const timeoutMs = Number(values.timeout ?? '10') * 1000
-  if (!(timeoutMs > 0 && timeoutMs <= 600_000)) return usage('--timeout must be a number of seconds from 0 to 600')
+  // Read as the server's options are: Number() took `0x10` as 16, `1e3` as 1000 and ` 5` as 5.
+  const batch = readCliNumber(values.batch ?? '100', true)
+  if (!(batch >= 1 && batch <= 2000)) return usage(`--batch must be a whole number from 1 to 2000, got ${JSON.stringify(values.batch)}`)
+  const timeoutMs = readCliNumber(values.timeout ?? '10', false) * 1000
+  if (!(timeoutMs > 0 && timeoutMs <= 600_000)) return usage(`--timeout must be a number of seconds from 0 to 600, got ${JSON.stringify(values.timeout)}`)
   const key = process.env.HOLDFAST_EVENTS_UPSTREAM_KEY
   const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) }
 
   let spoolDir: string
   let release: () => Promise<void>
+  // A path that names no directory is the operator's typo, not a failed replay: before, it exited
+  // 1 with a bare "ENOENT: no such file or directory, realpath …".
+  const given = resolve(values['events-spool'])
+  const found = await stat(given).catch((error: NodeJS.ErrnoException) => error.code)
+  if (found === 'ENOENT' || found === 'ENOTDIR' || (typeof found === 'object' && !found.isDirectory())) {
+    return usage(`--events-spool ${values['events-spool']}: ${typeof found === 'object' ? `${given} is not a directory` : `the directory ${given} does not exist`}; expected the spool directory of a relay's --events-upstream (the one holding dead-letter/dead-letter.ndjson)`)
+  }
   try {
-    spoolDir = await realpath(resolve(values['events-spool']))
+    spoolDir = await realpath(given)
     release = await acquireLock(join(spoolDir, 'LOCK'), `the events spool ${spoolDir}`, 'Stop the relay on this spool for the replay: its appends to the dead-letter file would race the replay.')
   } catch (error) {
     // The lock's message is written for the server's log and already carries the prefix.

@@ -2,8 +2,11 @@
 // copy, a half-restored backup): the relay, a real holdfast-server process, must not read it whole.
 // It skips it, says so, and serves the next older good generation, at once and in little memory.
 // Files over 2 GiB, and the sparse ones below, cost no disk (truncate), only the read of them did.
+// Likewise the file `holdfast-server snapshot --out` finds in place (read to weigh the new one).
+import { execFile } from 'node:child_process'
 import { readFile, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { createGenerationStore, encodeGeneration, MAX_GENERATION_BYTES } from '../../packages/server/src/flags/generations'
 import { serverProcess } from './events-process'
@@ -77,5 +80,25 @@ describe('a data-dir generation over the bound (64 MiB)', () => {
     await expect(store.save(`{"n":3,"pad":"${'x'.repeat(5000)}"}`)).rejects.toThrow(/larger than/)
     const { loaded, skipped } = await createGenerationStore({ dir, maxBytes: 4096 }).loadNewest()
     expect([loaded?.payload, skipped]).toEqual(['{"n":2}', []])
+  })
+})
+
+describe('holdfast-server snapshot --out a file over the bound (64 MiB)', () => {
+  it('a sparse 1.9 GB file at --out is not read whole: it is no snapshot, and is replaced by one', async () => {
+    const out = join(await tempDir(), 'flags.snapshot.json')
+    await writeFile(out, '')
+    await truncate(out, 1.9e9)
+    // The command in a process of its own, which prints its exit code and peak memory (maxRSS, KiB).
+    const script = `import { runSnapshotCli } from './packages/server/src/snapshotCli.ts'
+const code = await runSnapshotCli(['--flags', 'examples/flags.json', '--out', process.argv[1]], { out: () => {}, err: (l) => console.error(l) })
+console.log(JSON.stringify({ code, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }))`
+    const started = performance.now()
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], { cwd: new URL('../..', import.meta.url).pathname })
+    const { code, peakMb } = JSON.parse(stdout) as { code: number; peakMb: number }
+    console.info(`snapshot --out over a sparse 1.9 GB file: ${Math.round(performance.now() - started)} ms, peak RSS ${peakMb} MB`)
+    expect(code).toBe(0)
+    expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ definitions: { flags: expect.any(Object) } })
+    // Before: the whole 1.9 GB read into memory, then dropped as a string too long.
+    expect(peakMb).toBeLessThan(400)
   })
 })

@@ -22,7 +22,8 @@ export const EVENTS_USAGE = `Usage:
 Sends the events the upstream refused (DIR/dead-letter/dead-letter.ndjson) to URL again; removes
 from the file only those it accepts (2xx). Safe to re-run (the sink de-duplicates by id). Run it
 while the relay on DIR is stopped (it takes the spool's lock). HOLDFAST_EVENTS_UPSTREAM_KEY, if
-set, is sent as "Authorization: Bearer KEY". Exit 0: all taken; 1: some kept (see the log).
+set, is sent as "Authorization: Bearer KEY". Exit 0: all taken; 1: some kept (see the log);
+2: usage error (an unknown or repeated option, DIR not a directory, a number not in decimal digits).
 
 Options:
   --batch N          events per request, default 100 (a refused batch is retried one by one)

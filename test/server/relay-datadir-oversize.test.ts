@@ -2,12 +2,14 @@
 // copy, a half-restored backup): the relay, a real holdfast-server process, must not read it whole.
 // It skips it, says so, and serves the next older good generation, at once and in little memory.
 // Files over 2 GiB, and the sparse ones below, cost no disk (truncate), only the read of them did.
-// Likewise the file `holdfast-server snapshot --out` finds in place (read to weigh the new one).
+// Likewise the file `holdfast-server snapshot --out` finds in place (read to weigh the new one),
+// and a dead-letter file too large for `events replay-dead-letters` to read.
 import { execFile } from 'node:child_process'
-import { readFile, truncate, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { deadLetterPath } from '@holdfast/server'
 import { createGenerationStore, encodeGeneration, MAX_GENERATION_BYTES } from '../../packages/server/src/flags/generations'
 import { serverProcess } from './events-process'
 import { post, tempDir, waitFor } from './helpers'
@@ -83,19 +85,45 @@ describe('a data-dir generation over the bound (64 MiB)', () => {
   })
 })
 
+// `holdfast-server ARGS` (snapshot or events) in a process of its own: its exit code, what it
+// printed, its peak memory (maxRSS) and how long it took.
+async function commandInProcess(args: string[]): Promise<{ code: number; lines: string[]; peakMb: number; ms: number }> {
+  const script = `import { runSnapshotCli } from './packages/server/src/snapshotCli.ts'
+import { runEventsCli } from './packages/server/src/events/replayCli.ts'
+const [command, ...rest] = process.argv.slice(1)
+const lines = []
+const io = { out: (l) => lines.push(l), err: (l) => lines.push(l) }
+const code = command === 'snapshot' ? await runSnapshotCli(rest, io) : await runEventsCli(rest, io)
+console.log(JSON.stringify({ code, lines, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }))`
+  const started = performance.now()
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: new URL('../..', import.meta.url).pathname })
+  return { ...(JSON.parse(stdout) as { code: number; lines: string[]; peakMb: number }), ms: Math.round(performance.now() - started) }
+}
+
+describe('holdfast-server events replay-dead-letters on a dead-letter file larger than it can read', () => {
+  it('a sparse 1 GB dead-letter file: exit 1 naming the file, its size and the bound, untouched, without reading it', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const letters = deadLetterPath(spool)
+    await mkdir(dirname(letters), { recursive: true })
+    await writeFile(letters, '')
+    await truncate(letters, 2 ** 30)
+    const { code, lines, peakMb, ms } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', 'http://127.0.0.1:9/events'])
+    console.info(`replay-dead-letters on a sparse 1 GB file: ${ms} ms, peak RSS ${peakMb} MB`)
+    expect(code).toBe(1)
+    // Before: "Invalid string length", after reading the whole GB (~650 MB of memory).
+    expect(lines.join('\n')).toContain(`is ${2 ** 30} bytes, more than this command reads at once`)
+    expect((await stat(letters)).size).toBe(2 ** 30)
+    expect(peakMb).toBeLessThan(400)
+  })
+})
+
 describe('holdfast-server snapshot --out a file over the bound (64 MiB)', () => {
   it('a sparse 1.9 GB file at --out is not read whole: it is no snapshot, and is replaced by one', async () => {
     const out = join(await tempDir(), 'flags.snapshot.json')
     await writeFile(out, '')
     await truncate(out, 1.9e9)
-    // The command in a process of its own, which prints its exit code and peak memory (maxRSS, KiB).
-    const script = `import { runSnapshotCli } from './packages/server/src/snapshotCli.ts'
-const code = await runSnapshotCli(['--flags', 'examples/flags.json', '--out', process.argv[1]], { out: () => {}, err: (l) => console.error(l) })
-console.log(JSON.stringify({ code, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }))`
-    const started = performance.now()
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out], { cwd: new URL('../..', import.meta.url).pathname })
-    const { code, peakMb } = JSON.parse(stdout) as { code: number; peakMb: number }
-    console.info(`snapshot --out over a sparse 1.9 GB file: ${Math.round(performance.now() - started)} ms, peak RSS ${peakMb} MB`)
+    const { code, peakMb, ms } = await commandInProcess(['snapshot', '--flags', 'examples/flags.json', '--out', out])
+    console.info(`snapshot --out over a sparse 1.9 GB file: ${ms} ms, peak RSS ${peakMb} MB`)
     expect(code).toBe(0)
     expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ definitions: { flags: expect.any(Object) } })
     // Before: the whole 1.9 GB read into memory, then dropped as a string too long.

@@ -6,6 +6,7 @@
 // (the sink de-duplicates by id). It takes the spool's lock, so it refuses to run beside the relay
 // (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
+import { constants } from 'node:buffer'
 import { readFile, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -100,6 +101,13 @@ async function replay(path: string, url: string, options: { headers: Record<stri
   if (!stat || stat.size === 0) {
     io.out(`[holdfast-server] no dead letters in ${path}`)
     return 0
+  }
+  // Read as one string: a file larger than V8's longest string (~512 MiB; the relay's bound on it is
+  // 64 MiB unless raised) cannot be. Before, it was read whole first (a 1 GB file: 650 MB of memory)
+  // and the command ended on a bare "Invalid string length".
+  if (stat.size > constants.MAX_STRING_LENGTH) {
+    io.err(`[holdfast-server] events replay-dead-letters: ${path} is ${stat.size} bytes, more than this command reads at once (${constants.MAX_STRING_LENGTH}); the dead-letter file is as it was: move it aside, split it by lines, and replay each piece as ${path}`)
+    return 1
   }
   const lines = (await readFile(path, 'utf8')).split('\n').filter((line) => line.trim() !== '')
   // Lines kept as they are: those the sink did not take, and any it cannot be sent (a torn last line).

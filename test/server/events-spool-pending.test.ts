@@ -99,6 +99,29 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     await reopened.close()
   })
 
+  it('a line of 5 MiB with no event in it (a stray write, a half-restored file) is skipped as one line: one log line, one event counted gone, pending ends at 0', async () => {
+    // Before: skipped a 2 MiB window at a time, each logged and counted as a dropped event, while
+    // `pending` had counted it once: a stray 1 GB run of bytes logged 512 errors and counted 512
+    // events dropped that never were.
+    const dir = join(await tempDir(), 'spool')
+    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
+    await spool.open()
+    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    await spool.close()
+    const [first] = await segments(dir)
+    await appendFile(join(dir, first), `${'x'.repeat(5 * 1024 * 1024)}\n`)
+    const logger = recordingLogger()
+    const reopened = createSpool({ dir, segmentBytes: 300, log: logger })
+    await reopened.open()
+    expect(reopened.pending()).toBe(31)
+    const { ids, gone } = await drain(reopened)
+    expect(ids).toEqual(Array.from({ length: 30 }, (_, i) => `p-${i}`))
+    expect(gone).toBe(1)
+    expect(reopened.pending()).toBe(0)
+    expect(logger.lines.filter((line) => line.includes(first))).toEqual([`events spool: a line of ${5 * 1024 * 1024 + 1} bytes (over ${2 * 1024 * 1024}) in ${first}; skipped`])
+    await reopened.close()
+  })
+
   it('a torn end read twice (its batch not acknowledged: the cursor write failed) is counted lost once', async () => {
     const dir = join(await tempDir(), 'spool')
     const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })

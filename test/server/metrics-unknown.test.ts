@@ -6,9 +6,10 @@
 // answered just now), and every relay without `--snapshot` or `--data-dir` said
 // `holdfast_relay_snapshot_usable 0` / `holdfast_relay_data_dir_used 0`, the values that mean
 // "the snapshot is torn" and "the data dir's mount hung": an alert on either fired on every relay.
+import { join } from 'node:path'
 import { describe, expect, it, onTestFinished, vi } from 'vitest'
 import { createServerMetrics, type FlagServer } from '@holdfast/server'
-import { DEMO_FLAGS, evaluate, startServer, waitFor } from './helpers'
+import { DEMO_FLAGS, evaluate, startServer, tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 /** The value of the sample `name` (no labels) on the metrics page, or undefined when there is none. */
@@ -73,6 +74,36 @@ describe('a gauge the relay has no value for is absent, never 0', () => {
     expect(await sample(server, 'holdfast_redis_last_ok_age_seconds')).toBeUndefined()
     // The definitions served do have an age.
     expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('the events spool gauges on a server that forwards no events', () => {
+  // A server with --events-file (or memory only) has no spool: before, it said
+  // `holdfast_events_spool_pending 0`, `…_oldest_age_seconds 0` and `…_upstream_state{state="ok"} 0`,
+  // and a fleet's sum of pending events, or a "no state is 1" alert, counted it as a spool.
+  const SPOOL_GAUGES = [
+    'holdfast_events_spool_pending',
+    'holdfast_events_spool_oldest_age_seconds',
+    'holdfast_events_spool_cursor_unsaved_events',
+    'holdfast_events_dead_letter_bytes',
+    'holdfast_events_dead_letter_full',
+    'holdfast_events_upstream_state',
+  ]
+  const samples = async (server: FlagServer) => (await (await fetch(`${server.url}/metrics`)).text()).split('\n').filter((line) => SPOOL_GAUGES.some((name) => line.startsWith(`${name} `) || line.startsWith(`${name}{`)))
+
+  it('has no sample of them (the HELP and TYPE lines stay), while a forwarding relay has every one', async () => {
+    for (const options of [{ eventsFile: join(await tempDir(), 'events.jsonl') }, {}]) {
+      const server = await startServer(options)
+      expect(await samples(server)).toEqual([])
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      expect(text).toContain('# TYPE holdfast_events_spool_pending gauge')
+    }
+    const sink = await startServer({ eventsFile: join(await tempDir(), 'sink.jsonl') })
+    const relay = await startServer({ eventsUpstream: `${sink.url}/holdfast/v1/events`, eventsSpoolDir: join(await tempDir(), 'spool') })
+    const forwarding = await samples(relay)
+    expect(forwarding).toContain('holdfast_events_spool_pending 0')
+    expect(forwarding).toContain('holdfast_events_upstream_state{state="ok"} 1')
+    expect(new Set(forwarding.map((line) => line.split(/[ {]/)[0]))).toEqual(new Set(SPOOL_GAUGES))
   })
 })
 

@@ -156,11 +156,21 @@ ${lines.join('\n')}
 `
 }
 
+/**
+ * A number as an operator types one: decimal digits, with a fraction unless `whole` (`5`, `0.5`,
+ * `.5`, `5.`); anything else is NaN. `Number()` alone took `0x10` as 16, `1e3` as 1000, ` 5` as 5
+ * and `''` as 0. Every numeric option of the server, `snapshot` and `events replay-dead-letters`
+ * is read through it, so one value means the same to all three.
+ */
+export function readCliNumber(text: string, whole: boolean): number {
+  return (whole ? /^\d+$/ : /^(\d+(\.\d*)?|\.\d+)$/).test(text) ? Number(text) : Number.NaN
+}
+
 // A number option: out of range, negative, blank or not digits, it is refused naming the range and
 // what was given (before, `--max-shrink=-5` and `--poll-interval .5` read "must be a number").
 const numberArg = (name: string, min: number, max: number, whole: boolean) =>
   z.string().transform((text, ctx) => {
-    const value = (whole ? /^\d+$/ : /^(\d+(\.\d*)?|\.\d+)$/).test(text) ? Number(text) : Number.NaN
+    const value = readCliNumber(text, whole)
     if (value >= min && value <= max) return value
     ctx.addIssue({ code: 'custom', message: `--${name} must be from ${min} to ${max} (${whole ? 'a whole number' : 'a number'}), got ${JSON.stringify(text)}` })
     return z.NEVER

@@ -11,10 +11,10 @@ import type { FlagSource } from './flags/flagSource'
 import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
-import { createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createDataDirStore, createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
 import { isRelaySource, servedSourceOf, statusOf } from './flags/relay'
 import { registerRelayMetrics } from './flags/relayMetrics'
-import { createGenerationStore, type GenerationStore } from './flags/generations'
+import type { GenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
 import { lockDataDirWithin } from './flags/persistence'
 import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
@@ -124,7 +124,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   const limits = evaluationRequestLimits(config.limits)
   // The data dir's store, shared by the lock below and the source: a lock that does not answer in
   // time (a hung mount) leaves the store unused (flags/persistence.ts, lockDataDirWithin).
-  const dataDirStore = options.dataDir === undefined || options.source !== undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations })
+  const dataDirStore = options.dataDir === undefined || options.source !== undefined ? undefined : createDataDirStore(options.dataDir, options)
   const source: FlagSource =
     options.source ??
     (wantsRelay(options)

@@ -3,7 +3,7 @@
 import { realpath, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { negativeValuesJoined, repeatedOption } from './cliOptions'
+import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliOptions'
 import { HEADER_NAME } from './options'
 import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
@@ -60,8 +60,8 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   const sources = [values['flags-url'], values.flags, values.upstream].filter((s) => s !== undefined)
   if (sources.length !== 1) return usage('give exactly one of --flags-url, --flags, --upstream')
   if (!values.out) return usage('--out FILE is required')
-  // Read as strictly as the server's options: Number() takes '' as 0 and '0x10' as 16.
-  const number = (text: string | undefined) => (text === undefined ? undefined : /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN)
+  // Read as the server's options are: Number() takes '' as 0 and '0x10' as 16.
+  const number = (text: string | undefined) => (text === undefined ? undefined : readCliNumber(text, false))
   const maxShrink = number(values['max-shrink'])
   if (maxShrink !== undefined && !(maxShrink >= 0 && maxShrink <= 100)) return usage('--max-shrink must be a number from 0 to 100')
   const timeout = number(values.timeout)

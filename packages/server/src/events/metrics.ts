@@ -36,6 +36,20 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
   let spool: (() => SpoolGauges) | undefined
+  // The spool's gauges, read at scrape time; without a spool (no --events-upstream) no sample, not a
+  // 0: summed over a fleet, or alerted on, a server that forwards nothing is not an empty spool.
+  // `remove()`, not `reset()`, which puts back prom-client's own 0 on a gauge without labels.
+  const spoolGauge = (name: string, help: string, read: (gauges: SpoolGauges) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect() {
+        const gauges = spool?.()
+        if (gauges) this.set(read(gauges))
+        else this.remove()
+      },
+    })
   let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({
     name: 'holdfast_events_store_stalled_seconds',
@@ -55,53 +69,28 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
       this.set(rememberedIds())
     },
   })
-  new Gauge({
-    name: 'holdfast_events_spool_pending',
-    help: 'Events in the forwarding spool, not yet delivered upstream (0 without --events-upstream).',
-    registers,
-    collect() {
-      this.set(spool?.().pending ?? 0)
-    },
-  })
-  new Gauge({
-    name: 'holdfast_events_spool_oldest_age_seconds',
-    help: 'Age of the oldest event waiting in the forwarding spool (0 when none).',
-    registers,
-    collect() {
-      this.set((spool?.().oldestAgeMs ?? 0) / 1000)
-    },
-  })
-  new Gauge({
-    name: 'holdfast_events_spool_cursor_unsaved_events',
-    help: 'Delivered events the spool\'s saved cursor does not know of, its write having failed (a full disk): a crash now sends them again (0 when it is saved).',
-    registers,
-    collect() {
-      this.set(spool?.().cursorUnsaved?.events ?? 0)
-    },
-  })
-  new Gauge({
-    name: 'holdfast_events_dead_letter_bytes',
-    help: 'Bytes in the dead-letter file of the spool (events the upstream refused for good, kept for `holdfast-server events replay-dead-letters`).',
-    registers,
-    collect() {
-      this.set(spool?.().deadLetter?.bytes ?? 0)
-    },
-  })
-  new Gauge({
-    name: 'holdfast_events_dead_letter_full',
-    help: '1 while the dead-letter file is full: events the upstream refuses are then dropped (holdfast_events_forwarded_total{outcome="dropped"}); 0 otherwise.',
-    registers,
-    collect() {
-      this.set(spool?.().deadLetter?.full ? 1 : 0)
-    },
-  })
+  spoolGauge('holdfast_events_spool_pending', 'Events in the forwarding spool, not yet delivered upstream (no sample without --events-upstream).', (g) => g.pending)
+  spoolGauge('holdfast_events_spool_oldest_age_seconds', 'Age of the oldest event waiting in the forwarding spool (0 when none; no sample without --events-upstream).', (g) => g.oldestAgeMs / 1000)
+  spoolGauge(
+    'holdfast_events_spool_cursor_unsaved_events',
+    'Delivered events the spool\'s saved cursor does not know of, its write having failed (a full disk): a crash now sends them again (0 when it is saved).',
+    (g) => g.cursorUnsaved?.events ?? 0,
+  )
+  spoolGauge('holdfast_events_dead_letter_bytes', 'Bytes in the dead-letter file of the spool (events the upstream refused for good, kept for `holdfast-server events replay-dead-letters`).', (g) => g.deadLetter?.bytes ?? 0)
+  spoolGauge(
+    'holdfast_events_dead_letter_full',
+    '1 while the dead-letter file is full: events the upstream refuses are then dropped (holdfast_events_forwarded_total{outcome="dropped"}); 0 otherwise.',
+    (g) => (g.deadLetter?.full ? 1 : 0),
+  )
   new Gauge({
     name: 'holdfast_events_upstream_state',
-    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over).',
+    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over); no sample without --events-upstream.',
     labelNames: ['state'] as const,
     registers,
     collect() {
-      const current = spool?.().state
+      this.reset()
+      if (!spool) return
+      const current = spool().state
       for (const state of ['ok', 'failing', 'misconfigured', 'taken-over']) this.set({ state }, current === state ? 1 : 0)
     },
   })

@@ -6,10 +6,11 @@
 // (the sink de-duplicates by id). It takes the spool's lock, so it refuses to run beside the relay
 // (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
-import { readFile, realpath } from 'node:fs/promises'
+import { constants } from 'node:buffer'
+import { readFile, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { repeatedOption } from '../cliOptions'
+import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliOptions'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
 import { nodeFileSystem, writeFileAtomic } from './fileSystem'
@@ -22,7 +23,8 @@ export const EVENTS_USAGE = `Usage:
 Sends the events the upstream refused (DIR/dead-letter/dead-letter.ndjson) to URL again; removes
 from the file only those it accepts (2xx). Safe to re-run (the sink de-duplicates by id). Run it
 while the relay on DIR is stopped (it takes the spool's lock). HOLDFAST_EVENTS_UPSTREAM_KEY, if
-set, is sent as "Authorization: Bearer KEY". Exit 0: all taken; 1: some kept (see the log).
+set, is sent as "Authorization: Bearer KEY". Exit 0: all taken; 1: some kept (see the log);
+2: usage error (an unknown or repeated option, DIR not a directory, a number not in decimal digits).
 
 Options:
   --batch N          events per request, default 100 (a refused batch is retried one by one)
@@ -40,7 +42,7 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   }
   let values
   try {
-    const parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true })
+    const parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, allowPositionals: true, tokens: true })
     // As for the server and `snapshot`: parseArgs keeps the last of a repeated option, so a second
     // --events-upstream or --events-spool would be used without a word.
     const repeated = repeatedOption(parsed.tokens, options)
@@ -59,17 +61,25 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   if (!url) return usage('--events-upstream URL is required')
   const problem = httpUrlProblem(url, '--events-upstream')
   if (problem) return usage(problem)
-  const batch = Number(values.batch ?? '100')
-  if (!Number.isInteger(batch) || batch < 1 || batch > 2000) return usage('--batch must be a whole number from 1 to 2000')
-  const timeoutMs = Number(values.timeout ?? '10') * 1000
-  if (!(timeoutMs > 0 && timeoutMs <= 600_000)) return usage('--timeout must be a number of seconds from 0 to 600')
+  // Read as the server's options are: Number() took `0x10` as 16, `1e3` as 1000 and ` 5` as 5.
+  const batch = readCliNumber(values.batch ?? '100', true)
+  if (!(batch >= 1 && batch <= 2000)) return usage(`--batch must be a whole number from 1 to 2000, got ${JSON.stringify(values.batch)}`)
+  const timeoutMs = readCliNumber(values.timeout ?? '10', false) * 1000
+  if (!(timeoutMs > 0 && timeoutMs <= 600_000)) return usage(`--timeout must be a number of seconds from 0 to 600, got ${JSON.stringify(values.timeout)}`)
   const key = process.env.HOLDFAST_EVENTS_UPSTREAM_KEY
   const headers: Record<string, string> = { 'Content-Type': 'application/json', ...(key ? { Authorization: `Bearer ${key}` } : {}) }
 
   let spoolDir: string
   let release: () => Promise<void>
+  // A path that names no directory is the operator's typo, not a failed replay: before, it exited
+  // 1 with a bare "ENOENT: no such file or directory, realpath …".
+  const given = resolve(values['events-spool'])
+  const found = await stat(given).catch((error: NodeJS.ErrnoException) => error.code)
+  if (found === 'ENOENT' || found === 'ENOTDIR' || (typeof found === 'object' && !found.isDirectory())) {
+    return usage(`--events-spool ${values['events-spool']}: ${typeof found === 'object' ? `${given} is not a directory` : `the directory ${given} does not exist`}; expected the spool directory of a relay's --events-upstream (the one holding dead-letter/dead-letter.ndjson)`)
+  }
   try {
-    spoolDir = await realpath(resolve(values['events-spool']))
+    spoolDir = await realpath(given)
     release = await acquireLock(join(spoolDir, 'LOCK'), `the events spool ${spoolDir}`, 'Stop the relay on this spool for the replay: its appends to the dead-letter file would race the replay.')
   } catch (error) {
     // The lock's message is written for the server's log and already carries the prefix.
@@ -91,6 +101,13 @@ async function replay(path: string, url: string, options: { headers: Record<stri
   if (!stat || stat.size === 0) {
     io.out(`[holdfast-server] no dead letters in ${path}`)
     return 0
+  }
+  // Read as one string: a file larger than V8's longest string (~512 MiB; the relay's bound on it is
+  // 64 MiB unless raised) cannot be. Before, it was read whole first (a 1 GB file: 650 MB of memory)
+  // and the command ended on a bare "Invalid string length".
+  if (stat.size > constants.MAX_STRING_LENGTH) {
+    io.err(`[holdfast-server] events replay-dead-letters: ${path} is ${stat.size} bytes, more than this command reads at once (${constants.MAX_STRING_LENGTH}); the dead-letter file is as it was: move it aside, split it by lines, and replay each piece as ${path}`)
+    return 1
   }
   const lines = (await readFile(path, 'utf8')).split('\n').filter((line) => line.trim() !== '')
   // Lines kept as they are: those the sink did not take, and any it cannot be sent (a torn last line).

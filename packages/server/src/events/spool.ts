@@ -209,11 +209,24 @@ export function createSpool(options: SpoolOptions): Spool {
         if (lines.length >= maxLines) return { lines, position, missing }
       }
       if (start === 0) {
-        // No newline in a whole window: not a line this spool wrote. Skip the window.
-        const torn = position.segment < active && base + window.length >= size
-        if (torn) log.error(`events spool: ${segmentName(position.segment)} ends in a torn line (${window.length} byte(s) without a newline: cut short on disk); its event is lost (counted as dropped)`)
-        else log.error(`events spool: a line over ${READ_WINDOW} bytes in ${segmentName(position.segment)}; skipped`)
-        position = { segment: position.segment, offset: base + window.length }
+        // No newline in a whole window: not a line this spool wrote. Skipped whole, to its newline
+        // (one line, as countLines counts it) or the segment's end, reading on a window at a time:
+        // skipped a window at a time, a stray 1 GB run of bytes was 512 errors in the log and 512
+        // events counted dropped, while `pending` had counted one.
+        let end = base + window.length
+        let ended = false
+        while (end < size && !ended) {
+          const want = Math.min(READ_WINDOW, size - end)
+          const next = await readWindow({ segment: position.segment, offset: end }, want)
+          if (next.length < want) throw Object.assign(new Error(`${segmentName(position.segment)} is shorter than what was written to it`), { code: 'ESHORT' })
+          const newline = next.indexOf(0x0a)
+          ended = newline !== -1
+          end += ended ? newline + 1 : next.length
+        }
+        const torn = position.segment < active && !ended
+        if (torn) log.error(`events spool: ${segmentName(position.segment)} ends in a torn line (${end - base} byte(s) without a newline: cut short on disk); its event is lost (counted as dropped)`)
+        else log.error(`events spool: a line of ${end - base} bytes (over ${READ_WINDOW}) in ${segmentName(position.segment)}; skipped`)
+        position = { segment: position.segment, offset: end }
         lines.push({ line: Buffer.alloc(0), torn: torn ? position.segment : undefined })
       }
     }

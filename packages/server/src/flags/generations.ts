@@ -15,11 +15,20 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { readRegularFile } from './readRegularFile'
+import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { eachLimited } from '../eachLimited'
 import { nodeFileSystem, writeFileAtomic, type EventFileSystem } from '../events/fileSystem'
 
 /** How many generations the data dir keeps by default: 3 (the newest and two to fall back to). */
 export const DEFAULT_KEEP_GENERATIONS = 3
+
+/**
+ * The largest generation file read back by default: 64 MiB, four times the largest flags document
+ * the relay takes from its upstream (as for a --snapshot). A file over it (a disk error, a stray
+ * copy, a half-restored backup of several GB) is skipped for the next older one without being read:
+ * before, it was read whole, and a file of 1.9 GB held the start for seconds and took 2 GB of memory.
+ */
+export const MAX_GENERATION_BYTES = 4 * MAX_UPSTREAM_BYTES
 
 const NAME = /^gen-(\d{12})\.json$/
 const TEMP = /^\.gen-.*\.tmp$/
@@ -71,6 +80,11 @@ export interface GenerationStoreOptions {
   keep?: number
   /** The file system writes go through (tests inject a disk that fills or fails). Default: the real one. */
   fs?: EventFileSystem
+  /**
+   * The largest generation file read back, and written (a payload that would not be read back is
+   * refused by `save`, so it cannot prune the good ones). Default {@link MAX_GENERATION_BYTES}.
+   */
+  maxBytes?: number
 }
 
 /** Frames a payload with its checksum header (exported for tests that forge or tear files). */
@@ -105,6 +119,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
   const dir = options.dir
   const fs = options.fs ?? nodeFileSystem
   const keep = Math.max(2, options.keep ?? DEFAULT_KEEP_GENERATIONS)
+  const maxBytes = options.maxBytes ?? MAX_GENERATION_BYTES
   let next: number | undefined
   // Saves are chained: two overlapping saves must not pick the same number or prune each other.
   let chain: Promise<unknown> = Promise.resolve()
@@ -117,7 +132,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     const served = present.findIndex((info) => info.number === good)
     if (served !== -1) return served
     for (const [index, info] of present.entries()) {
-      const text = await readRegularFile(info.path).catch(() => undefined)
+      const text = await readRegularFile(info.path, maxBytes).catch(() => undefined)
       if (text !== undefined && decodeGeneration(text).ok) return index
     }
     return undefined
@@ -138,8 +153,11 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     const present = await list()
     const number = Math.max(next ?? 1, (present[0]?.number ?? 0) + 1)
     const temp = join(dir, `.gen-${number}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+    const framed = encodeGeneration(payload)
+    // A generation a restart would refuse to read must not be written: kept, it pruned a good one.
+    if (Buffer.byteLength(framed) > maxBytes) throw new Error(`the generation would be larger than ${maxBytes / 1_048_576} MiB (${Buffer.byteLength(framed)} bytes), which a restart does not read`)
     // Write, fsync, close, rename, fsync of the directory; a full disk's partial temp file is removed.
-    const write = () => writeFileAtomic(fs, join(dir, nameOf(number)), encodeGeneration(payload), { temporary: temp, permissions: 0o600 })
+    const write = () => writeFileAtomic(fs, join(dir, nameOf(number)), framed, { temporary: temp, permissions: 0o600 })
     try {
       await write()
     } catch (error) {
@@ -174,7 +192,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
       for (const info of await list()) {
         let text: string
         try {
-          text = await readRegularFile(info.path)
+          text = await readRegularFile(info.path, maxBytes)
         } catch (error) {
           skipped.push({ ...info, reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
           continue

@@ -3,7 +3,8 @@
 import { resolve } from 'node:path'
 import type { ServerLogger } from '../logger'
 import type { ServerMetrics } from '../metrics'
-import { DEFAULT_KEEP_GENERATIONS, createGenerationStore, type GenerationStore } from './generations'
+import { DEFAULT_KEEP_GENERATIONS, MAX_GENERATION_BYTES, createGenerationStore, type GenerationStore } from './generations'
+import { DEFAULT_MAX_CONTEXT_BYTES } from './contextCache'
 import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem } from './upstreamFetch'
@@ -101,7 +102,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   }
   const unforwardable = options.forwardHeaders?.find((name) => UNFORWARDABLE_HEADERS.has(name.toLowerCase()))
   if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (the relay sets it itself for its own request)`)
-  const store = options.dataDirStore ?? (options.dataDir === undefined ? undefined : createGenerationStore({ dir: resolve(options.dataDir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS }))
+  const store = options.dataDirStore ?? (options.dataDir === undefined ? undefined : createDataDirStore(options.dataDir, options))
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined
   const events = registerRelayMetrics(options.metrics.registry, () => (source ? statusOf(source, Date.now()) : undefined))
@@ -140,4 +141,14 @@ function readPolicy(text: string | undefined): UnauthorizedPolicy {
   const policy = parseUnauthorizedPolicy(text)
   if (!policy) throw new Error(`[holdfast-server] invalid options: onUpstreamUnauthorized must be keep, clear or clear-after=SECONDS, got "${text}"`)
   return policy
+}
+
+/**
+ * The generation store of the data dir `dir`. Its bound on a generation file: 64 MiB
+ * (MAX_GENERATION_BYTES), or in proxy mode twice `maxContextBytes` when that is more: the held
+ * answers' JSON is smaller than their heap estimate, so whatever the relay holds is written and read back.
+ */
+export function createDataDirStore(dir: string, options: Pick<RelayOptions, 'keepGenerations' | 'upstream' | 'maxContextBytes'>): GenerationStore {
+  const maxBytes = options.upstream === undefined ? MAX_GENERATION_BYTES : Math.max(MAX_GENERATION_BYTES, 2 * (options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES))
+  return createGenerationStore({ dir: resolve(dir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, maxBytes })
 }

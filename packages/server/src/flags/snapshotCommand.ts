@@ -11,7 +11,7 @@ import { readRegularFile } from './readRegularFile'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 import type { EventFileSystem } from '../events/fileSystem'
-import { writeFileAtomic } from './snapshotFile'
+import { MAX_SNAPSHOT_BYTES, writeFileAtomic } from './snapshotFile'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch } from './upstreamFetch'
 
@@ -127,7 +127,9 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
 
 async function readExisting(path: string): Promise<unknown> {
   try {
-    return JSON.parse(stripBom(await readRegularFile(path)))
+    // Bounded as the relay reads a --snapshot: a multi-GB file at --out was read whole (2 GB of
+    // memory for 1.9 GB); one over the bound is no snapshot a relay would serve, so no previous one.
+    return JSON.parse(stripBom(await readRegularFile(path, MAX_SNAPSHOT_BYTES)))
   } catch {
     return undefined
   }

@@ -1,0 +1,132 @@
+// A data dir holding a file far larger than any generation the relay writes (a disk error, a stray
+// copy, a half-restored backup): the relay, a real holdfast-server process, must not read it whole.
+// It skips it, says so, and serves the next older good generation, at once and in little memory.
+// Files over 2 GiB, and the sparse ones below, cost no disk (truncate), only the read of them did.
+// Likewise the file `holdfast-server snapshot --out` finds in place (read to weigh the new one),
+// and a dead-letter file too large for `events replay-dead-letters` to read.
+import { execFile } from 'node:child_process'
+import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
+import { describe, expect, it } from 'vitest'
+import { deadLetterPath } from '@holdfast/server'
+import { createGenerationStore, encodeGeneration, MAX_GENERATION_BYTES } from '../../packages/server/src/flags/generations'
+import { serverProcess } from './events-process'
+import { post, tempDir, waitFor } from './helpers'
+import { booleanFlags, startUpstream } from './relay-fakes'
+
+const generation = (number: number) => `gen-${String(number).padStart(12, '0')}.json`
+
+// A generation of three flags, all `variant`, as a relay on --flags-url writes one; `padding`
+// spaces after the record (JSON.parse takes them) make the file as large as a test wants.
+function definitionsGeneration(variant: 'on' | 'off', padding = 0): string {
+  const record = JSON.stringify({ kind: 'definitions', text: JSON.stringify(booleanFlags(3, variant)), version: `v-${variant}`, fetchedAt: Date.now() - 60_000 })
+  return encodeGeneration(record + ' '.repeat(padding))
+}
+
+// Starts the relay on `dataDir` with its upstream down; what it serves, its log, how long the
+// start took (spawn to first answer) and its peak resident memory (VmHWM) once it answered.
+async function startOn(dataDir: string) {
+  const upstream = await startUpstream({ status: 503, text: 'down' })
+  const started = performance.now()
+  const server = serverProcess(['--flags-url', `${upstream.url}/flags.json`, '--data-dir', dataDir, '--port', '0', '--max-event-loop-delay', '0'])
+  const url = await server.url(60_000)
+  const response = await post(`${url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })
+  const body = (await response.json()) as { flags: Array<{ key: string; value: unknown }>; metadata?: { holdfast?: { source?: string } } }
+  const startMs = Math.round(performance.now() - started)
+  const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8')
+  const peakMb = Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024)
+  return { server, response, body, startMs, peakMb }
+}
+
+describe('a data-dir generation over the bound (64 MiB)', () => {
+  it('a valid generation slightly over the bound is skipped, named in the log, and the older good one served', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('off'))
+    // Checksum and record hold: before, it was loaded and served.
+    const over = definitionsGeneration('on', MAX_GENERATION_BYTES)
+    await writeFile(join(dir, generation(2)), over)
+    expect(Buffer.byteLength(over) - MAX_GENERATION_BYTES).toBeLessThan(1024)
+    const { server, response, body, startMs, peakMb } = await startOn(dir)
+    console.info(`valid generation over the bound: start ${startMs} ms, peak RSS ${peakMb} MB`)
+    expect(response.status).toBe(200)
+    expect(body.metadata?.holdfast?.source).toBe('data-dir')
+    expect(body.flags.find((flag) => flag.key === 'f0')?.value).toBe(false)
+    await waitFor(() => server.output().includes(generation(2)), 5000)
+    expect(server.output()).toMatch(new RegExp(`skipped data-dir generation \\S*${generation(2)}: unreadable \\(larger than 64 MiB: ${Buffer.byteLength(over)} bytes\\)`))
+  })
+
+  it('sparse files of 1.9 GB and 6 GB are skipped without being read: the start stays quick and small', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('off'))
+    for (const [number, bytes] of [[2, 1.9e9], [3, 6e9]] as const) {
+      await writeFile(join(dir, generation(number)), '')
+      await truncate(join(dir, generation(number)), bytes)
+    }
+    const { body, server, startMs, peakMb } = await startOn(dir)
+    console.info(`sparse generations of 1.9 GB and 6 GB: start ${startMs} ms, peak RSS ${peakMb} MB`)
+    expect(body.metadata?.holdfast?.source).toBe('data-dir')
+    expect(body.flags.find((flag) => flag.key === 'f0')?.value).toBe(false)
+    expect(server.output()).toContain(`${generation(2)}: unreadable (larger than 64 MiB: 1900000000 bytes)`)
+    expect(server.output()).toContain(`${generation(3)}: unreadable (larger than 64 MiB: 6000000000 bytes)`)
+    // Before: the 1.9 GB file was read whole (then refused as a string too long), ~2 GB of memory.
+    expect(peakMb).toBeLessThan(400)
+  })
+
+  it('a payload the relay would not read back is not written either: the older generations stay', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir, keep: 2, maxBytes: 4096 })
+    await store.save('{"n":1}')
+    await store.save('{"n":2}')
+    // Written, it would have pruned generation 1, and a restart would refuse it: none left to load.
+    await expect(store.save(`{"n":3,"pad":"${'x'.repeat(5000)}"}`)).rejects.toThrow(/larger than/)
+    const { loaded, skipped } = await createGenerationStore({ dir, maxBytes: 4096 }).loadNewest()
+    expect([loaded?.payload, skipped]).toEqual(['{"n":2}', []])
+  })
+})
+
+// `holdfast-server ARGS` (snapshot or events) in a process of its own: its exit code, what it
+// printed, its peak memory (maxRSS) and how long it took.
+async function commandInProcess(args: string[]): Promise<{ code: number; lines: string[]; peakMb: number; ms: number }> {
+  const script = `import { runSnapshotCli } from './packages/server/src/snapshotCli.ts'
+import { runEventsCli } from './packages/server/src/events/replayCli.ts'
+const [command, ...rest] = process.argv.slice(1)
+const lines = []
+const io = { out: (l) => lines.push(l), err: (l) => lines.push(l) }
+const code = command === 'snapshot' ? await runSnapshotCli(rest, io) : await runEventsCli(rest, io)
+console.log(JSON.stringify({ code, lines, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }))`
+  const started = performance.now()
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: new URL('../..', import.meta.url).pathname })
+  return { ...(JSON.parse(stdout) as { code: number; lines: string[]; peakMb: number }), ms: Math.round(performance.now() - started) }
+}
+
+describe('holdfast-server events replay-dead-letters on a dead-letter file larger than it can read', () => {
+  it('a sparse 1 GB dead-letter file: exit 1 naming the file, its size and the bound, untouched, without reading it', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const letters = deadLetterPath(spool)
+    await mkdir(dirname(letters), { recursive: true })
+    await writeFile(letters, '')
+    await truncate(letters, 2 ** 30)
+    const { code, lines, peakMb, ms } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', 'http://127.0.0.1:9/events'])
+    console.info(`replay-dead-letters on a sparse 1 GB file: ${ms} ms, peak RSS ${peakMb} MB`)
+    expect(code).toBe(1)
+    // Before: "Invalid string length", after reading the whole GB (~650 MB of memory).
+    expect(lines.join('\n')).toContain(`is ${2 ** 30} bytes, more than this command reads at once`)
+    expect((await stat(letters)).size).toBe(2 ** 30)
+    expect(peakMb).toBeLessThan(400)
+  })
+})
+
+describe('holdfast-server snapshot --out a file over the bound (64 MiB)', () => {
+  it('a sparse 1.9 GB file at --out is not read whole: it is no snapshot, and is replaced by one', async () => {
+    const out = join(await tempDir(), 'flags.snapshot.json')
+    await writeFile(out, '')
+    await truncate(out, 1.9e9)
+    const { code, peakMb, ms } = await commandInProcess(['snapshot', '--flags', 'examples/flags.json', '--out', out])
+    console.info(`snapshot --out over a sparse 1.9 GB file: ${ms} ms, peak RSS ${peakMb} MB`)
+    expect(code).toBe(0)
+    expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ definitions: { flags: expect.any(Object) } })
+    // Before: the whole 1.9 GB read into memory, then dropped as a string too long.
+    expect(peakMb).toBeLessThan(400)
+  })
+})

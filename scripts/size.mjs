@@ -1035,8 +1035,10 @@ await main()
 // change in it: the core chunks' new content hashes in their names, see BUDGET above): 5 B of room.
 // Then 17,360 B and a 2,740 B layer (2026-12-06, third session; measured 17,338 → 17,354 B, the
 // layer 2,735 B, with no provider change in it: the core's back/forward-cache commits and the
-// delivery chunk's failed-load status, see BUDGET above).
-const OPENFEATURE_BUDGET = { total: 17_360, layer: 2_740 } // gzip bytes: (c), and (c) − (a)
+// delivery chunk's failed-load status, see BUDGET above). Then 17,366 B (2026-12-06, fourth session;
+// measured 17,354 → 17,361 B, the layer 2,725 B, with no provider change in it: the core's cache
+// write as a plain put and close() clearing the chunk retry timer, see BUDGET above): 5 B of room.
+const OPENFEATURE_BUDGET = { total: 17_366, layer: 2_740 } // gzip bytes: (c), and (c) − (a)
 
 async function bundleGzip(code, external) {
   const bundle = await rollup({

@@ -22,7 +22,11 @@ export interface RedisStoreOptions {
    * upstream never lets the backup expire. Default 7 days.
    */
   backupTtlMs?: number
-  /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 2000 ms. */
+  /**
+   * Longest wait between reconnection attempts after a connection fails or is refused (they back
+   * off from 100 ms, with jitter). Default 2000 ms. A connection let go because Redis does not
+   * answer it is replaced after a wait that grows further, to 30 s (or this, when longer).
+   */
   reconnectMaxMs?: number
   /**
    * When no command has succeeded for this long, a PING checks the connection, so the status
@@ -45,6 +49,13 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * ends it at once; one refused again keeps it.
  */
 const REFUSAL_HOLD_MS = 30_000
+/**
+ * The longest wait before a connection let go (its handshake or PING unanswered) is replaced. From
+ * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
+ * is ready. Capped at `reconnectMaxMs` (2 s) instead, a fleet opened a connection per relay every
+ * 1.2-3 s into a Redis stuck for good, filling a SIGSTOPped Redis' listen queue.
+ */
+const REPLACE_MAX_MS = 30_000
 
 /**
  * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
@@ -52,7 +63,8 @@ const REFUSAL_HOLD_MS = 30_000
  * an outage) and one subscribed to the namespace's notice channel. Both reconnect on their own with
  * capped exponential backoff and jitter, also from a Redis that accepts the connection and never
  * answers (the TCP connect and the handshake are bounded, four command timeouts and at least 1 s;
- * an unanswered PING connects again); the status follows the latest event or command.
+ * an unanswered PING connects again, ever less often while none answers: 30 s at most); the status
+ * follows the latest event or command, and says down while Redis refuses a command it needs.
  */
 export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const timeout = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -78,14 +90,16 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let announced = false
   let everAnnounced = false
 
-  const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
+  const jittered = (retries: number, max: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), max) * (0.5 + Math.random() / 2))
+  const reconnectStrategy = (retries: number) => jittered(retries, maxBackoff)
+  const replaceBackoff = (replacedInARow: number) => jittered(replacedInARow, Math.max(maxBackoff, REPLACE_MAX_MS))
   const connectBound = Math.max(timeout * 4, 1000)
   const socket = { connectTimeout: connectBound, reconnectStrategy }
   // Each connection's events are wired below; they only ever come from its current client.
   const commands = createRedisConnection({
     make: () => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket }),
     handshakeMs: connectBound,
-    backoff: reconnectStrategy,
+    backoff: replaceBackoff,
     on: {
       error: (error) => markDown(describe(error)),
       ready: () => {
@@ -103,7 +117,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const subscription = createRedisConnection({
     make: () => createClient({ url: options.url, socket }),
     handshakeMs: connectBound,
-    backoff: reconnectStrategy,
+    backoff: replaceBackoff,
     on: {
       // Its reason shows only when commands work (they say their own otherwise).
       error: (error) => {

@@ -11,8 +11,12 @@ export interface RedisClientLike {
 
 /** Options of {@link createRedisConnection}. */
 export interface RedisConnectionOptions<C extends RedisClientLike> {
-  /** A fresh client, not connected. Called at once (a URL node-redis refuses throws there) and again for each replacement. */
-  make: () => C
+  /**
+   * A fresh client, not connected. Called at once (a URL node-redis refuses throws there) and again
+   * for each replacement. `signal` is aborted when the client is let go or closed: give it to the
+   * client's sockets (`socket: { signal }`), so a socket still connecting then is destroyed too.
+   */
+  make: (signal: AbortSignal) => C
   /**
    * How long the handshake (AUTH, SELECT, CLIENT SETINFO, the subscriptions again) may take once
    * the TCP connection is up; past it the client is replaced. node-redis' `connectTimeout` bounds
@@ -61,6 +65,18 @@ export interface RedisConnection<C extends RedisClientLike> {
  */
 export function createRedisConnection<C extends RedisClientLike>(options: RedisConnectionOptions<C>): RedisConnection<C> {
   let client!: C
+  // node-redis' destroy() cannot reach a socket still connecting (it holds it only once connected):
+  // one whose SYN goes unanswered (a SIGSTOPped Redis with a full listen queue) lived on to its
+  // connect timeout, 2 s, keeping the process of a host that had closed the relay alive that long.
+  // Aborting the signal its sockets were made with destroys it at once.
+  const aborts = new WeakMap<C, AbortController>()
+  const make = () => {
+    const controller = new AbortController()
+    const c = options.make(controller.signal)
+    aborts.set(c, controller)
+    return c
+  }
+  const abortSockets = (c: C) => aborts.get(c)?.abort()
   let heard: Array<[string, (...args: any[]) => void]> = []
   let stopWatching: (() => void) | undefined
   let pending: ReturnType<typeof setTimeout> | undefined
@@ -129,7 +145,8 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     } catch {
       // Gone already.
     }
-    const fresh = options.make()
+    abortSockets(old)
+    const fresh = make()
     adopt(fresh)
     clearTimeout(pending)
     pending = setTimeout(() => {
@@ -140,7 +157,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     options.on.replaced?.()
   }
 
-  adopt(options.make())
+  adopt(make())
 
   return {
     current: () => client,
@@ -165,6 +182,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
       } catch {
         c.destroy()
       }
+      abortSockets(c)
     },
   }
 }

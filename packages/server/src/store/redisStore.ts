@@ -97,7 +97,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const socket = { connectTimeout: connectBound, reconnectStrategy }
   // Each connection's events are wired below; they only ever come from its current client.
   const commands = createRedisConnection({
-    make: () => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket }),
+    make: (signal) => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
     on: {
@@ -115,7 +115,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
   })
   const subscription = createRedisConnection({
-    make: () => createClient({ url: options.url, socket }),
+    make: (signal) => createClient({ url: options.url, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
     on: {

@@ -56,6 +56,15 @@ describe('closing a relay whose Redis never answers: the host process exits at o
     expect(await exitAfterClose(proxy.url, 2400)).toBeLessThan(EXIT_BOUND_MS)
   })
 
+  it('every connection refused (Redis restarting): closed while a reconnect waits', async () => {
+    const redis = await redisServer()
+    const proxy = await startTcpProxy(redis.port)
+    cleanups.push(() => proxy.close())
+    proxy.cut()
+    // Refused at once, again and again: by then each connection waits 2 s (reconnectMaxMs) between tries.
+    expect(await exitAfterClose(proxy.url, 6000)).toBeLessThan(EXIT_BOUND_MS)
+  })
+
   it('a SIGSTOPped Redis whose listen queue is full: a replacement still connecting when closed', async () => {
     const redis = await redisServer()
     await redis.stop()

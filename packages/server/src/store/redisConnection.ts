@@ -25,6 +25,13 @@ export interface RedisConnectionOptions<C extends RedisClientLike> {
   handshakeMs: number
   /** The wait before a replacement connects, by how many were replaced since the last ready one. */
   backoff: (replacedInARow: number) => number
+  /**
+   * The wait before a replacement connects after the client's connection failed or was refused
+   * (its `terminated`), by how many failed so far since the last ready one. Default: `backoff`.
+   * Make the clients with `reconnectStrategy: false`: node-redis' own reconnect waits on a timer
+   * nothing can cancel, which kept a closed relay's process alive up to that wait.
+   */
+  reconnectBackoff?: (failedInARow: number) => number
   /** The current client's events. A replaced client's are never passed on. */
   on: {
     ready?: () => void
@@ -40,7 +47,7 @@ export interface RedisConnectionOptions<C extends RedisClientLike> {
 export interface RedisConnection<C extends RedisClientLike> {
   /** The client now. Read it again for every command: it changes at each replacement. */
   current(): C
-  /** Connects (retrying with node-redis' own reconnect strategy). Idempotent. */
+  /** Connects (a client whose connection fails is replaced after `reconnectBackoff`). Idempotent. */
   open(): void
   /**
    * Lets the current client go (destroyed: its pending commands fail at once) and connects a fresh
@@ -81,6 +88,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
   let stopWatching: (() => void) | undefined
   let pending: ReturnType<typeof setTimeout> | undefined
   let replacedInARow = 0
+  let failedInARow = 0
   let opened = false
   let closed = false
 
@@ -116,10 +124,19 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     hear('connect', () => watchHandshake(c))
     hear('ready', () => {
       replacedInARow = 0
+      failedInARow = 0
       options.on.ready?.()
     })
     hear('reconnecting', () => options.on.reconnecting?.())
     hear('end', () => options.on.end?.())
+    // Its connection failed and it will not reconnect by itself (reconnectStrategy: false): a
+    // fresh one connects after the backoff, on a timer that close() clears.
+    // node-redis says 'terminated' before the 'error' with the same cause, which a client let go
+    // no longer passes on: the cause is told here, so the status names it.
+    hear('terminated', (cause: unknown) => {
+      if (cause instanceof Error) options.on.error?.(cause)
+      replace(true)
+    })
     client = c
   }
 
@@ -136,7 +153,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     stopWatching?.()
   }
 
-  function replace() {
+  function replace(failed = false) {
     if (closed || !opened) return
     const old = client
     letGo(old)
@@ -152,7 +169,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     pending = setTimeout(() => {
       pending = undefined
       if (client === fresh && !closed) fresh.connect().catch(() => {})
-    }, options.backoff(replacedInARow++))
+    }, failed ? (options.reconnectBackoff ?? options.backoff)(failedInARow++) : options.backoff(replacedInARow++))
     pending.unref?.()
     options.on.replaced?.()
   }
@@ -164,10 +181,10 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     open() {
       if (opened || closed) return
       opened = true
-      // connect() retries with the reconnect strategy on its own; a rejection means it gave up or was let go.
+      // A rejection means it failed (its 'terminated' replaces it) or was let go.
       client.connect().catch(() => {})
     },
-    replace,
+    replace: () => replace(),
     async close(waitMs) {
       if (closed) return
       closed = true

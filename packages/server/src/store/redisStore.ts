@@ -94,12 +94,15 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const reconnectStrategy = (retries: number) => jittered(retries, maxBackoff)
   const replaceBackoff = (replacedInARow: number) => jittered(replacedInARow, Math.max(maxBackoff, REPLACE_MAX_MS))
   const connectBound = Math.max(timeout * 4, 1000)
-  const socket = { connectTimeout: connectBound, reconnectStrategy }
+  // No reconnect of node-redis' own: its wait is a timer close() cannot clear. Each connection
+  // replaces a client whose connection failed instead, after reconnectStrategy's wait.
+  const socket = { connectTimeout: connectBound, reconnectStrategy: false as const }
   // Each connection's events are wired below; they only ever come from its current client.
   const commands = createRedisConnection({
     make: (signal) => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
+    reconnectBackoff: reconnectStrategy,
     on: {
       error: (error) => markDown(describe(error)),
       ready: () => {
@@ -118,6 +121,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     make: (signal) => createClient({ url: options.url, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
+    reconnectBackoff: reconnectStrategy,
     on: {
       // Its reason shows only when commands work (they say their own otherwise).
       error: (error) => {

@@ -65,6 +65,19 @@ describe('a gauge the relay has no value for is absent, never 0', () => {
     expect(await sample(server, 'holdfast_flag_definitions_age_seconds')).toBeGreaterThanOrEqual(0)
   })
 
+  it('--flags-url: no contexts held (definitions evaluate any context), so no holdfast_relay_contexts sample, not a 0', async () => {
+    const upstream = await startUpstream({ document: DEMO_FLAGS })
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json` })
+    await waitFor(async () => (await evaluate(server, { targetingKey: 'u1' })).status === 200, 10_000)
+    // Before: 0 however many users it served, read on a dashboard as "no user reached this relay".
+    expect(await sample(server, 'holdfast_relay_contexts')).toBeUndefined()
+    // Proxy mode holds one answer per context: counted.
+    const proxied = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, reason: 'STATIC' }] }) })
+    const proxy = await startServer({ flags: undefined, upstream: proxied.url })
+    expect((await evaluate(proxy, { targetingKey: 'u1' })).status).toBe(200)
+    expect(await sample(proxy, 'holdfast_relay_contexts')).toBe(1)
+  })
+
   it('--flags-url with Redis never reached: no "Redis answered 0 s ago"', async () => {
     const upstream = await startUpstream({ document: DEMO_FLAGS })
     // Nothing listens on port 1: every command fails.

@@ -4,6 +4,7 @@
 // route); the body's 'end' has been and gone, and waiting for it, every flag and events request
 // hung until the host's own timeout. One whose middleware wraps `res.writeHead` (see below).
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { gzipSync, gunzipSync } from 'node:zlib'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, type FlagHandler } from '@holdfast/server'
 import { DEMO_FLAGS, hostOnLoopback, post, recordingLogger } from './helpers'
@@ -89,6 +90,39 @@ describe('a handler behind a host that parsed the body (express.json(), a Next.j
     expect(refused.status).toBe(400)
     // The host lives on: the next ordinary request is answered.
     expect((await send(`${posted.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).status).toBe(200)
+  })
+
+  // body-parser (under express.json(), .raw(), .text()) inflates a gzip body and leaves the
+  // Content-Encoding header as the client sent it. Before, every such request got 415 "send the
+  // body uncompressed": a client that gzips its events could not post to a relay mounted in Express.
+  it.each([
+    ['parsed JSON (express.json())', (raw: Buffer) => JSON.parse(gunzipSync(raw).toString('utf8'))],
+    ['raw bytes (express.raw())', (raw: Buffer) => gunzipSync(raw)],
+    ['text (express.text())', (raw: Buffer) => gunzipSync(raw).toString('utf8')],
+  ] as Array<[string, Keep]>)('a gzip body the host inflated, %s: evaluated and stored, not 415', async (_, keep) => {
+    const { url, handler } = await parsingHost(keep)
+    const gzipped = (body: unknown) =>
+      fetch(url + (body && typeof body === 'object' && 'events' in body ? '/holdfast/v1/events' : '/ofrep/v1/evaluate/flags'), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+        body: gzipSync(JSON.stringify(body)),
+      })
+    const bulk = await gzipped({ context: { targetingKey: 'u', plan: 'pro' } })
+    expect(bulk.status).toBe(200)
+    expect(((await bulk.json()) as { flags: Array<{ key: string; value?: unknown }> }).flags.find((f) => f.key === 'beta')?.value).toBe(true)
+    const events = await gzipped({ events: [{ id: 'e-1', type: 'custom', name: 'checkout', time: 1 }] })
+    expect(events.status).toBe(202)
+    expect(handler.events().map((e) => e.id)).toEqual(['e-1'])
+  })
+
+  it('a host that kept the gzip bytes as they came (nothing inflated them): still 415, not a 400 that drops the events', async () => {
+    const { url } = await parsingHost((raw) => raw)
+    const answer = await fetch(`${url}/holdfast/v1/events`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+      body: gzipSync(JSON.stringify({ events: [{ id: 'e-1', type: 'custom', name: 'checkout', time: 1 }] })),
+    })
+    expect(answer.status).toBe(415)
   })
 
   it('a host that read the body and kept nothing gets a 500 naming the problem at once, not a request that hangs', async () => {

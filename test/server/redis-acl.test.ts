@@ -51,3 +51,30 @@ describe('a Redis user the ACL cuts short', () => {
     expect([...said].filter((error) => !/WRONGPASS|invalid username-password/.test(error ?? ''))).toEqual([])
   })
 })
+
+describe('a Redis user the ACL denies scripting', () => {
+  it('every script refused (NOPERM): the relays say down and why, steadily, and say up once scripting is granted, without a restart', async () => {
+    const redis = await redisServer()
+    // The keys and channels granted, every command but the scripting ones: PING, SCAN and SUBSCRIBE answer.
+    expect(await redis.command('ACL', 'SETUSER', 'relay', 'on', '>pw', '~*', 'allchannels', '+@all', '-@scripting')).toBe('+OK\r\n')
+    const fleetRedis = { ...redis, url: redis.url.replace('redis://', 'redis://relay:pw@') }
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const a = await relay(fleetRedis, upstream)
+    await waitFor(async () => (await values(a.server)).flags.f0 === false, 10_000)
+    await waitFor(async () => /NOPERM/.test((await status(a.server)).redis.lastError ?? ''), 10_000)
+    // No lease can be taken and nothing shared: no moment may say up (heartbeat PINGs answered between).
+    const until = Date.now() + 3000
+    while (Date.now() < until) {
+      const seen = await status(a.server)
+      expect(seen.redis.state).toBe('down')
+      expect(seen.redis.lastError).toMatch(/NOPERM/)
+      expect(await (await fetch(`${a.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_up 0$/m)
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    expect((await status(a.server)).redis.role).toBe('solo')
+    // Granted: up and leading, no restart.
+    expect(await redis.command('ACL', 'SETUSER', 'relay', '+@scripting')).toBe('+OK\r\n')
+    await waitFor(async () => (await status(a.server)).redis.state === 'up' && (await status(a.server)).redis.role === 'leader', 10_000)
+    expect(await (await fetch(`${a.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_up 1$/m)
+  })
+})

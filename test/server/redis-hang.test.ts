@@ -18,7 +18,8 @@ const { cleanups, redisServer, relay } = useRedisFleet()
 
 // Once the proxy passes bytes again, each relay is back within a few heartbeats (2 s): at worst the
 // handshake bound (4 command timeouts, 1.2 s here) on a connection swallowed just before, the wait
-// before a fresh one connects (at most 2 s), its handshake. Measured 0.5-1.9 s; the rest is room
+// before a fresh one connects (growing while none answers: at most 3.2 s after the few seconds of
+// silence here), its handshake. Measured 0.5-1.9 s; the rest is room
 // for a loaded machine.
 const RECONNECT_BOUND_MS = 10_000
 // Serving reads memory only; a loaded machine still answers in far less than this.

@@ -16,6 +16,25 @@ async function snapshot(args: string[]) {
   return { code, output: lines.join('\n') }
 }
 
+describe('holdfast-server snapshot: why it failed, by its exit code', () => {
+  it('1 when the source refused (the flag service is the problem), 3 when the file could not be written (the CI step is)', async () => {
+    const dir = await tempDir()
+    const upstream = await startUpstream({ status: 503, text: 'down' })
+    const refused = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', join(dir, 'out.json')])
+    expect(refused).toMatchObject({ code: 1, output: expect.stringMatching(/snapshot refused: .*503/) })
+    // A good answer and a path that cannot be written (a directory is in the way; as root, a
+    // read-only mode would not stop the write).
+    upstream.set({ document: booleanFlags(3) })
+    const blocked = join(dir, 'blocked')
+    await mkdir(join(blocked, 'inside'), { recursive: true })
+    const unwritable = await snapshot(['--flags-url', `${upstream.url}/flags.json`, '--out', blocked])
+    expect(unwritable).toMatchObject({ code: 3, output: expect.stringMatching(/snapshot not written: cannot write .*blocked/) })
+    expect((await lstat(blocked)).isDirectory()).toBe(true)
+    // The help says which is which.
+    expect((await snapshot(['--help'])).output).toMatch(/1 refused .*2 usage error; 3 not written/)
+  })
+})
+
 describe('holdfast-server snapshot (definitions)', () => {
   it('writes a definitions snapshot from --flags-url, and refuses every broken answer after it', async () => {
     const upstream = await startUpstream({ document: booleanFlags(10) })

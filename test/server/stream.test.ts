@@ -8,7 +8,7 @@ import { describe, expect, it, vi } from 'vitest'
 // The client's parser is internal to the on-demand chunk (exporting it would pull it into the first load).
 import { createSseParser, type SseEvent } from '../../packages/core/src/live/sseParser'
 import { createStreamHub, type FlagdDefinitions, type FlagServer } from '@holdfast/server'
-import { evaluate, startServer, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 // The CLI's option reading is internal to the server package (bin.ts uses it).
 import { buildServerOptions } from '../../packages/server/src/cliOptions'
 import { parseFlagDefinitions } from '../../packages/server/src/flags/flagDefinitions'
@@ -441,6 +441,22 @@ describe('the event stream', () => {
     const on = buildServerOptions({ flags: 'flags.json' }, {})
     expect(on.ok && on.options.liveUpdates).toBeUndefined()
     expect(buildServerOptions({ flags: 'flags.json', 'max-streams': '0' }, {}).ok).toBe(false)
+    for (const given of ['NaN', '-3', '2.5', 'many']) {
+      const refused = buildServerOptions({ flags: 'flags.json', 'max-streams': given }, {})
+      expect(refused.ok ? 'accepted' : refused.error, given).toMatch(/--max-streams/)
+    }
+  })
+
+  it('a --max-streams above half of --max-connections is lowered, and the start-up log says so with both numbers', async () => {
+    const logger = recordingLogger()
+    await startServer({ maxConnections: 100, liveUpdates: { maxConnections: 5000 }, logger })
+    expect(logger.lines.filter((line) => /max-streams/.test(line))).toEqual([expect.stringMatching(/^\[holdfast-server\] .*--max-streams 5000 .*50 /)])
+    // Within the cap, or not given: nothing to say.
+    for (const liveUpdates of [{ maxConnections: 50 }, {}]) {
+      const quiet = recordingLogger()
+      await startServer({ maxConnections: 100, liveUpdates, logger: quiet })
+      expect(quiet.lines.filter((line) => /max-streams/.test(line))).toEqual([])
+    }
   })
 
   it('is absent with liveUpdates: false', async () => {

@@ -30,6 +30,8 @@ export interface TcpProxy {
   blackHole(): void
   /** Connections open to the proxy from its clients now (one that its client closed is not). */
   connections(): number
+  /** Connections its clients opened since it started, open or closed since (refused ones while {@link cut} included). */
+  accepted(): number
   close(): Promise<void>
 }
 
@@ -43,7 +45,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const subscribers = new Set<Socket>()
   const silent = new Set<Socket>()
   const upstreams = new WeakSet<Socket>()
+  let accepted = 0
   const server = createServer((client) => {
+    accepted++
     if (cut) return void client.destroy()
     clients.add(client)
     client.once('close', () => clients.delete(client))
@@ -98,6 +102,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       for (const socket of clients) swallowed.add(socket)
     },
     connections: () => clients.size,
+    accepted: () => accepted,
     close: () =>
       new Promise<void>((done) => {
         for (const socket of open) socket.destroy()

@@ -6,6 +6,7 @@ import { holdContinue } from './http/requestHandler'
 import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
 import { isRelaySource } from './flags/relay'
 import { readListenOptions } from './options'
+import { consoleLogger, prefixLogger } from './logger'
 
 /** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
 export interface FlagServerOptions extends FlagHandlerOptions {
@@ -60,7 +61,16 @@ export const DEFAULT_HOST = '127.0.0.1'
  */
 export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
   const listen = readListenOptions(options)
-  const handler = await createFlagHandler({ ...options, liveUpdates: boundStreams(options.liveUpdates, listen.maxConnections) })
+  const liveUpdates = boundStreams(options.liveUpdates, listen.maxConnections)
+  const handler = await createFlagHandler({ ...options, liveUpdates })
+  const asked = options.liveUpdates ? options.liveUpdates.maxConnections : undefined
+  // Lowered without a word, an operator who sized --max-streams for the fleet's tabs found half of
+  // them polling and nothing saying why.
+  if (liveUpdates && asked !== undefined && liveUpdates.maxConnections !== undefined && asked > liveUpdates.maxConnections) {
+    prefixLogger(options.logger ?? consoleLogger).warn(
+      `--max-streams ${asked} (liveUpdates.maxConnections) is more than half of --max-connections ${listen.maxConnections}: ${liveUpdates.maxConnections} streams at most; raise --max-connections for more`,
+    )
+  }
   // No listener per request to count those in flight: on close, connections are closed as they
   // fall idle (see `close()`), which is the same wait without a cost on every answer.
   const onRequest = (req: IncomingMessage, res: ServerResponse) => handler(req, res)

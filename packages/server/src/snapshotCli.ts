@@ -1,11 +1,11 @@
 // `holdfast-server snapshot …`, the CI step (see flags/snapshotCommand.ts). Exit codes: 0 written,
-// 1 refused or failed (the old file untouched), 2 usage error.
+// 1 the source refused (the old file untouched), 2 usage error, 3 the file could not be written.
 import { realpath, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliOptions'
 import { HEADER_NAME } from './options'
-import { makeSnapshot, type SnapshotRequest } from './flags/snapshotCommand'
+import { snapshotOutcome, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
 import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
 
@@ -19,6 +19,9 @@ export const SNAPSHOT_USAGE = `Usage:
 
 Refuses (exit 1, FILE untouched) an unreachable source, a redirect to another host, an invalid or
 empty document, or one that drops more than --max-shrink percent of the flags FILE holds now.
+
+Exit codes: 0 written; 1 refused (the source: down, invalid, shrunk); 2 usage error; 3 not written
+(a good result, but FILE could not be written or its directory synced: disk full, permissions).
 
 Options:
   --max-shrink PERCENT   default 50
@@ -114,10 +117,12 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   }
   if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
 
-  const result = await makeSnapshot(request)
+  const result = await snapshotOutcome(request)
   if (!result.ok) {
-    io.err(`[holdfast-server] snapshot refused: ${result.message}`)
-    return 1
+    // Told apart so a CI log says whose problem it is: the flag service's, or the step's own disk.
+    const written = 'failed' in result && result.failed === 'write'
+    io.err(`[holdfast-server] snapshot ${written ? 'not written' : 'refused'}: ${result.message}`)
+    return written ? 3 : 1
   }
   io.out(`[holdfast-server] ${result.summary}`)
   return 0

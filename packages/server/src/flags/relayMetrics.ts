@@ -16,7 +16,7 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_served_age_seconds`: seconds since the source last vouched for what is served
  * - `holdfast_relay_stale`: 1 while what is served is not confirmed by the latest attempt
  * - `holdfast_relay_last_success_timestamp_seconds`: the latest usable upstream answer (0: none)
- * - `holdfast_relay_contexts`: contexts held (proxy mode)
+ * - `holdfast_relay_contexts`: contexts held (proxy mode only: no sample in the definitions modes)
  * - `holdfast_relay_reask_contexts{of}`: the latest re-ask round (proxy mode): contexts `held` to
  *   ask, and `asked` (fewer when it ended at an upstream that is down)
  * - `holdfast_relay_reask_duration_seconds`: how long that round took
@@ -30,7 +30,7 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  *   mode: users' requests answered without an upstream request, `breaker` or `paused`)
  * `status` is read at scrape time, so the metrics can be registered before the source exists. Also
  * registered for `--flags FILE` and definitions in code (flagHandler.ts), where the gauges without
- * an upstream (`last_success_timestamp_seconds`, `contexts`) have no sample.
+ * an upstream (`last_success_timestamp_seconds`, `contexts`) have no sample; with `--flags-url`, `contexts` has none either.
  */
 export function registerRelayMetrics(registry: Registry, status: () => RelayStatus | undefined): RelayEvents {
   // A value the relay does not have is no sample. Not `reset()`: on a gauge without labels that
@@ -65,10 +65,12 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     const at = s?.upstream.lastSuccessAt
     g.set(at !== undefined ? at / 1000 : 0)
   })
-  gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode).', (g) => {
+  // Only proxy mode holds answers per context; the definitions modes evaluate any context and hold
+  // none. Their 0 read as "no user reached this relay" on a --flags-url dashboard.
+  gauge('holdfast_relay_contexts', 'Contexts whose last good answer is held (proxy mode only).', (g) => {
     const s = status()
-    if (s?.mode === 'file' || s?.mode === 'inline') none(g)
-    else g.set(s?.contexts ?? 0)
+    if (s?.mode === 'upstream') g.set(s.contexts ?? 0)
+    else none(g)
   })
   gauge('holdfast_relay_reask_contexts', 'The latest round of asking the upstream again for the held contexts (proxy mode): held to ask, and asked.', (g) => {
     const round = status()?.reask

@@ -2,7 +2,7 @@
 // shipped with the build, either definitions for the relay's `--snapshot` or one context's values
 // (a Bootstrap) for the browser client's `fallback`. It refuses to replace a good file with a bad
 // result: an upstream that is down, answers HTML or `{}`, or has suddenly lost most of its flags
-// fails the CI step (exit 1) and the previous file stays as it was. A redirect to another host is
+// fails the CI step (exit 1; a file that cannot be written, exit 3) and the previous file stays as it was. A redirect to another host is
 // not followed (the CI key in --header must not reach it, and its answer is not the source's).
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
@@ -40,13 +40,24 @@ export type SnapshotResult = { ok: true; summary: string } | { ok: false; messag
 
 /** Runs the snapshot; see the file comment. */
 export async function makeSnapshot(request: SnapshotRequest): Promise<SnapshotResult> {
+  const result = await snapshotOutcome(request)
+  return result.ok ? result : { ok: false, message: result.message }
+}
+
+/**
+ * {@link makeSnapshot}, saying which side failed: `refused` (the source: down, invalid, shrunk; the
+ * CLI's exit 1) or `write` (the file could not be written or synced; exit 3), so a CI log tells
+ * the flag service failing from its own disk or path.
+ */
+export async function snapshotOutcome(request: SnapshotRequest): Promise<SnapshotResult | { ok: false; message: string; failed: 'refused' | 'write' }> {
   try {
-    return 'upstream' in request ? await valuesSnapshot(request) : await definitionsSnapshot(request)
+    const result = 'upstream' in request ? await valuesSnapshot(request) : await definitionsSnapshot(request)
+    return result.ok ? result : { ...result, failed: 'refused' }
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-    // Still a failure (exit 1): the new file may not survive a power cut. But it is in place.
-    if ((error as { renamed?: boolean }).renamed) return { ok: false, message: `wrote ${request.out}, but could not sync its directory (${reason}): a power cut may still undo it` }
-    return { ok: false, message: `cannot write ${request.out}: ${reason}` }
+    // Still a failure: the new file may not survive a power cut. But it is in place.
+    if ((error as { renamed?: boolean }).renamed) return { ok: false, failed: 'write', message: `wrote ${request.out}, but could not sync its directory (${reason}): a power cut may still undo it` }
+    return { ok: false, failed: 'write', message: `cannot write ${request.out}: ${reason}` }
   }
 }
 

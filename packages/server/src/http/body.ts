@@ -219,15 +219,32 @@ export function answerNotJson(res: ServerResponse): void {
 }
 
 /**
+ * Whether a host read the body before the handler and left it decoded in `req.body`: body-parser
+ * (express.json(), .raw(), .text()) inflates gzip and deflate and leaves `Content-Encoding` as
+ * sent. Parsed JSON or text is decoded; bytes only when they read as a JSON object or array (a
+ * host that kept the compressed bytes as they came still gets 415, not a 400 that drops events).
+ */
+function decodedByHost(req: IncomingMessage): boolean {
+  if (!req.readableEnded) return false
+  const kept = (req as { body?: unknown }).body
+  if (kept === undefined || kept === null) return false
+  if (!Buffer.isBuffer(kept)) return true
+  let i = kept[0] === 0xef && kept[1] === 0xbb && kept[2] === 0xbf ? 3 : 0
+  while (i < kept.length && (kept[i] === 0x20 || kept[i] === 0x09 || kept[i] === 0x0a || kept[i] === 0x0d)) i++
+  return kept[i] === 0x7b || kept[i] === 0x5b
+}
+
+/**
  * Answers 415 (and returns true) for a body sent with a `Content-Encoding` (gzip, br, …): bodies
  * are read as sent, so a compressed one used to be read as broken JSON, a 400 PARSE_ERROR — for an
- * events batch, one the client drops as bad input. `identity` or an empty value is no encoding.
+ * events batch, one the client drops as bad input. `identity` or an empty value is no encoding, and
+ * neither is a body a host read first and left decoded (see decodedByHost).
  */
 export function refuseEncoded(req: IncomingMessage, res: ServerResponse): boolean {
   const encoding = req.headers['content-encoding']
   if (encoding === undefined) return false
   const name = encoding.trim().toLowerCase()
-  if (name === '' || name === 'identity') return false
+  if (name === '' || name === 'identity' || decodedByHost(req)) return false
   sendJson(
     res,
     415,

@@ -11,8 +11,12 @@ export interface RedisClientLike {
 
 /** Options of {@link createRedisConnection}. */
 export interface RedisConnectionOptions<C extends RedisClientLike> {
-  /** A fresh client, not connected. Called at once (a URL node-redis refuses throws there) and again for each replacement. */
-  make: () => C
+  /**
+   * A fresh client, not connected. Called at once (a URL node-redis refuses throws there) and again
+   * for each replacement. `signal` is aborted when the client is let go or closed: give it to the
+   * client's sockets (`socket: { signal }`), so a socket still connecting then is destroyed too.
+   */
+  make: (signal: AbortSignal) => C
   /**
    * How long the handshake (AUTH, SELECT, CLIENT SETINFO, the subscriptions again) may take once
    * the TCP connection is up; past it the client is replaced. node-redis' `connectTimeout` bounds
@@ -21,6 +25,13 @@ export interface RedisConnectionOptions<C extends RedisClientLike> {
   handshakeMs: number
   /** The wait before a replacement connects, by how many were replaced since the last ready one. */
   backoff: (replacedInARow: number) => number
+  /**
+   * The wait before a replacement connects after the client's connection failed or was refused
+   * (its `terminated`), by how many failed so far since the last ready one. Default: `backoff`.
+   * Make the clients with `reconnectStrategy: false`: node-redis' own reconnect waits on a timer
+   * nothing can cancel, which kept a closed relay's process alive up to that wait.
+   */
+  reconnectBackoff?: (failedInARow: number) => number
   /** The current client's events. A replaced client's are never passed on. */
   on: {
     ready?: () => void
@@ -36,7 +47,7 @@ export interface RedisConnectionOptions<C extends RedisClientLike> {
 export interface RedisConnection<C extends RedisClientLike> {
   /** The client now. Read it again for every command: it changes at each replacement. */
   current(): C
-  /** Connects (retrying with node-redis' own reconnect strategy). Idempotent. */
+  /** Connects (a client whose connection fails is replaced after `reconnectBackoff`). Idempotent. */
   open(): void
   /**
    * Lets the current client go (destroyed: its pending commands fail at once) and connects a fresh
@@ -61,10 +72,23 @@ export interface RedisConnection<C extends RedisClientLike> {
  */
 export function createRedisConnection<C extends RedisClientLike>(options: RedisConnectionOptions<C>): RedisConnection<C> {
   let client!: C
+  // node-redis' destroy() cannot reach a socket still connecting (it holds it only once connected):
+  // one whose SYN goes unanswered (a SIGSTOPped Redis with a full listen queue) lived on to its
+  // connect timeout, 2 s, keeping the process of a host that had closed the relay alive that long.
+  // Aborting the signal its sockets were made with destroys it at once.
+  const aborts = new WeakMap<C, AbortController>()
+  const make = () => {
+    const controller = new AbortController()
+    const c = options.make(controller.signal)
+    aborts.set(c, controller)
+    return c
+  }
+  const abortSockets = (c: C) => aborts.get(c)?.abort()
   let heard: Array<[string, (...args: any[]) => void]> = []
   let stopWatching: (() => void) | undefined
   let pending: ReturnType<typeof setTimeout> | undefined
   let replacedInARow = 0
+  let failedInARow = 0
   let opened = false
   let closed = false
 
@@ -100,10 +124,19 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     hear('connect', () => watchHandshake(c))
     hear('ready', () => {
       replacedInARow = 0
+      failedInARow = 0
       options.on.ready?.()
     })
     hear('reconnecting', () => options.on.reconnecting?.())
     hear('end', () => options.on.end?.())
+    // Its connection failed and it will not reconnect by itself (reconnectStrategy: false): a
+    // fresh one connects after the backoff, on a timer that close() clears.
+    // node-redis says 'terminated' before the 'error' with the same cause, which a client let go
+    // no longer passes on: the cause is told here, so the status names it.
+    hear('terminated', (cause: unknown) => {
+      if (cause instanceof Error) options.on.error?.(cause)
+      replace(true)
+    })
     client = c
   }
 
@@ -120,7 +153,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     stopWatching?.()
   }
 
-  function replace() {
+  function replace(failed = false) {
     if (closed || !opened) return
     const old = client
     letGo(old)
@@ -129,28 +162,29 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     } catch {
       // Gone already.
     }
-    const fresh = options.make()
+    abortSockets(old)
+    const fresh = make()
     adopt(fresh)
     clearTimeout(pending)
     pending = setTimeout(() => {
       pending = undefined
       if (client === fresh && !closed) fresh.connect().catch(() => {})
-    }, options.backoff(replacedInARow++))
+    }, failed ? (options.reconnectBackoff ?? options.backoff)(failedInARow++) : options.backoff(replacedInARow++))
     pending.unref?.()
     options.on.replaced?.()
   }
 
-  adopt(options.make())
+  adopt(make())
 
   return {
     current: () => client,
     open() {
       if (opened || closed) return
       opened = true
-      // connect() retries with the reconnect strategy on its own; a rejection means it gave up or was let go.
+      // A rejection means it failed (its 'terminated' replaces it) or was let go.
       client.connect().catch(() => {})
     },
-    replace,
+    replace: () => replace(),
     async close(waitMs) {
       if (closed) return
       closed = true
@@ -165,6 +199,7 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
       } catch {
         c.destroy()
       }
+      abortSockets(c)
     },
   }
 }

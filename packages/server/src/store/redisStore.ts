@@ -22,7 +22,11 @@ export interface RedisStoreOptions {
    * upstream never lets the backup expire. Default 7 days.
    */
   backupTtlMs?: number
-  /** Longest wait between reconnection attempts (they back off from 100 ms, with jitter). Default 2000 ms. */
+  /**
+   * Longest wait between reconnection attempts after a connection fails or is refused (they back
+   * off from 100 ms, with jitter). Default 2000 ms. A connection let go because Redis does not
+   * answer it is replaced after a wait that grows further, to 30 s (or this, when longer).
+   */
   reconnectMaxMs?: number
   /**
    * When no command has succeeded for this long, a PING checks the connection, so the status
@@ -39,6 +43,19 @@ export interface RedisStoreOptions {
 const DEFAULT_TIMEOUT_MS = 500
 const DEFAULT_BACKUP_TTL_MS = 7 * 24 * 3600 * 1000
 const DEFAULT_RECONNECT_MAX_MS = 2000
+/**
+ * How long a refusal (an error reply: NOPERM, BUSY, OOM, READONLY, scripting disabled) keeps the
+ * store `down` when the refused command is not asked again. A command asked again and answered
+ * ends it at once; one refused again keeps it.
+ */
+const REFUSAL_HOLD_MS = 30_000
+/**
+ * The longest wait before a connection let go (its handshake or PING unanswered) is replaced. From
+ * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
+ * is ready. Capped at `reconnectMaxMs` (2 s) instead, a fleet opened a connection per relay every
+ * 1.2-3 s into a Redis stuck for good, filling a SIGSTOPped Redis' listen queue.
+ */
+const REPLACE_MAX_MS = 30_000
 
 /**
  * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
@@ -46,7 +63,8 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * an outage) and one subscribed to the namespace's notice channel. Both reconnect on their own with
  * capped exponential backoff and jitter, also from a Redis that accepts the connection and never
  * answers (the TCP connect and the handshake are bounded, four command timeouts and at least 1 s;
- * an unanswered PING connects again); the status follows the latest event or command.
+ * an unanswered PING connects again, ever less often while none answers: 30 s at most); the status
+ * follows the latest event or command, and says down while Redis refuses a command it needs.
  */
 export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const timeout = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -72,14 +90,19 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   let announced = false
   let everAnnounced = false
 
-  const reconnectStrategy = (retries: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), maxBackoff) * (0.5 + Math.random() / 2))
+  const jittered = (retries: number, max: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), max) * (0.5 + Math.random() / 2))
+  const reconnectStrategy = (retries: number) => jittered(retries, maxBackoff)
+  const replaceBackoff = (replacedInARow: number) => jittered(replacedInARow, Math.max(maxBackoff, REPLACE_MAX_MS))
   const connectBound = Math.max(timeout * 4, 1000)
-  const socket = { connectTimeout: connectBound, reconnectStrategy }
+  // No reconnect of node-redis' own: its wait is a timer close() cannot clear. Each connection
+  // replaces a client whose connection failed instead, after reconnectStrategy's wait.
+  const socket = { connectTimeout: connectBound, reconnectStrategy: false as const }
   // Each connection's events are wired below; they only ever come from its current client.
   const commands = createRedisConnection({
-    make: () => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket }),
+    make: (signal) => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
-    backoff: reconnectStrategy,
+    backoff: replaceBackoff,
+    reconnectBackoff: reconnectStrategy,
     on: {
       error: (error) => markDown(describe(error)),
       ready: () => {
@@ -95,9 +118,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
   })
   const subscription = createRedisConnection({
-    make: () => createClient({ url: options.url, socket }),
+    make: (signal) => createClient({ url: options.url, socket: { ...socket, signal } }),
     handshakeMs: connectBound,
-    backoff: reconnectStrategy,
+    backoff: replaceBackoff,
+    reconnectBackoff: reconnectStrategy,
     on: {
       // Its reason shows only when commands work (they say their own otherwise).
       error: (error) => {
@@ -128,20 +152,32 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     }
   }
 
+  // Commands (a script by its SHA, others by name) Redis refused with an error reply, and when
+  // last: an ACL without `+@scripting`, a managed Redis with scripting disabled, `-BUSY`, OOM.
+  // PING and SUBSCRIBE still answer then, so the connection alone said `up` while no lease could
+  // be taken nor anything shared. A refused command answered later ends its refusal; one not asked
+  // again ends it after REFUSAL_HOLD_MS (a write a follower no longer makes).
+  const refused = new Map<string, number>()
+  const refusing = () => {
+    const now = performance.now()
+    for (const [command, at] of refused) if (now - at > REFUSAL_HOLD_MS) refused.delete(command)
+    return refused.size > 0
+  }
   // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
-  // broken would silently miss new versions).
+  // broken would silently miss new versions), and nothing it needs refused.
   let commandsOk: boolean | undefined
   const update = () => {
     if (closed) return
     let next: StoreStatus['state']
     if (commandsOk === undefined) next = status.lastError === undefined ? 'connecting' : 'down'
-    else if (commandsOk && announced) next = 'up'
+    else if (commandsOk && announced && !refusing()) next = 'up'
     // At start the subscription may trail the first answered command by a moment: still connecting.
     else if (commandsOk && !everAnnounced && status.lastError === undefined) next = 'connecting'
     else next = 'down'
     if (next === status.state) return
     if (next === 'up' && status.lastError !== undefined) options.log?.info('redis is reachable again')
-    if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
+    if (next === 'down' && commandsOk && refused.size > 0) options.log?.warn(`redis refuses what this relay needs (${status.lastError}); it cannot lead or share, serving what it holds`)
+    else if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
     status.state = next
   }
   const markUp = () => {
@@ -216,7 +252,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       .finally(() => (subscribing = false))
   }
   // `stuck`: told of the client when the command went unanswered (the heartbeat's PING replaces it).
-  const run = async <T>(args: string[], stuck?: (client: ReturnType<typeof commands.current>) => void): Promise<StoreResult<T>> => {
+  // `command`: what its refusal is kept under (the script's SHA for EVAL and EVALSHA). Default: its name.
+  const run = async <T>(args: string[], stuck?: (client: ReturnType<typeof commands.current>) => void, command = args[0]!): Promise<StoreResult<T>> => {
     if (closed) return { ok: false, error: 'store closed' }
     if (!opened) return { ok: false, error: 'store not opened' }
     const client = commands.current()
@@ -224,6 +261,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
       // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
       const value = await withTimeout(client.sendCommand<T>(args, { timeout }), timeout)
+      refused.delete(command)
       markUp()
       return { ok: true, value }
     } catch (error) {
@@ -245,6 +283,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           const reason = refusalOf(message)
           if (status.lastError === undefined || refusalOf(status.lastError) !== reason) options.log?.warn(`redis refused a command: ${reason}`)
           status.lastError = message
+          refused.set(command, performance.now())
+          update()
         }
         return { ok: false, error: message }
       }
@@ -260,9 +300,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   }
 
   const evaluate = async <T>(script: LuaScript, keys: string[], args: string[]): Promise<StoreResult<T>> => {
-    const result = await run<T>(['EVALSHA', script.sha, String(keys.length), ...keys, ...args])
+    const result = await run<T>(['EVALSHA', script.sha, String(keys.length), ...keys, ...args], undefined, script.sha)
     // A Redis that restarted (or was flushed with SCRIPT FLUSH) has forgotten the script.
-    if (!result.ok && result.error.includes('NOSCRIPT')) return run<T>(['EVAL', script.source, String(keys.length), ...keys, ...args])
+    if (!result.ok && result.error.includes('NOSCRIPT')) return run<T>(['EVAL', script.source, String(keys.length), ...keys, ...args], undefined, script.sha)
     return result
   }
 

@@ -46,7 +46,9 @@ export type StoreNotice = { type: 'changed'; key: string; version: number } | { 
 
 /**
  * The connection as operators see it: `connecting` (not reached yet), `up` (the latest command
- * succeeded) or `down` (the connection broke or the latest command failed or timed out).
+ * succeeded) or `down` (the connection broke, the latest command failed or timed out, or Redis
+ * refuses a command the relay needs: its scripts without `+@scripting`, `-BUSY`, OOM; until that
+ * command is answered, or 30 s after it was last refused).
  */
 export interface StoreStatus {
   /** Which implementation. */

@@ -12,7 +12,7 @@ export interface StoreMetricsSource {
 
 /**
  * Registers the shared store's metrics on `registry`, read when scraped:
- * `holdfast_redis_up` (1 when the latest command succeeded), `holdfast_redis_role{role}` (1 for
+ * `holdfast_redis_up` (1 while the store answers, runs this relay's scripts and delivers its notices), `holdfast_redis_role{role}` (1 for
  * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
  * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
  * another relay polled and this one took from the store); in proxy mode also
@@ -38,7 +38,7 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
   }
   new Gauge({
     name: 'holdfast_redis_up',
-    help: 'Whether the shared store (Redis) answered the latest command (1) or not (0).',
+    help: 'Whether the shared store (Redis) is usable (1: it answers, runs the relay\'s scripts and delivers its notices) or not (0: down, or refusing what the relay needs; redis.lastError in the status says why).',
     registers,
     collect() {
       this.set(source.status().state === 'up' ? 1 : 0)

@@ -16,6 +16,14 @@ const ev = (n: number) => ({ id: `p-${n}`, type: 'custom' as const, name: 'n', t
 const segments = async (dir: string) => (await readdir(dir)).filter((f) => f.startsWith('seg-')).sort()
 
 /** Reads and acknowledges everything, as the forwarder does; returns the ids read and the events counted lost or skipped. */
+// A spool of 30 events in appends of 3 (segments of 300 bytes), opened and filled.
+async function filled(options: Omit<Parameters<typeof createSpool>[0], 'segmentBytes'>) {
+  const spool = createSpool({ segmentBytes: 300, ...options })
+  await spool.open()
+  for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+  return spool
+}
+
 async function drain(spool: Spool, left?: number) {
   const ids: string[] = []
   let gone = 0
@@ -33,9 +41,7 @@ describe('spool pending after a segment that is no longer appended to is cut sho
   it('cut mid-line while the relay runs: what is left is sent, the rest counted lost, and pending ends at 0', async () => {
     const dir = join(await tempDir(), 'spool')
     const logger = recordingLogger()
-    const spool = createSpool({ dir, segmentBytes: 300, log: logger })
-    await spool.open()
-    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const spool = await filled({ dir, log: logger })
     expect(spool.pending()).toBe(30)
     const first = (await spool.read(2, 1_000_000))!
     await spool.ack(first.next, 2)
@@ -61,9 +67,7 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     // moved and threw; `pending` still counted the delivered batch, and the forwarder's next read
     // recounted: the batch it had just delivered was counted lost as well.
     const dir = join(await tempDir(), 'spool')
-    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
-    await spool.open()
-    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const spool = await filled({ dir, log: silentLogger })
     const first = (await spool.read(2, 1_000_000))!
     const [segment] = await segments(dir)
     expect(first.next.segment).toBe(Number(segment.match(/\d+/)![0]))
@@ -80,9 +84,7 @@ describe('spool pending after a segment that is no longer appended to is cut sho
 
   it('a torn last line in a segment found at start: pending counts only what will be sent, the torn event is counted lost once', async () => {
     const dir = join(await tempDir(), 'spool')
-    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
-    await spool.open()
-    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const spool = await filled({ dir, log: silentLogger })
     await spool.close()
     const [first] = await segments(dir)
     // A write torn by a crash of the disk (a last line without its newline) in a full segment.
@@ -104,9 +106,7 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     // `pending` had counted it once: a stray 1 GB run of bytes logged 512 errors and counted 512
     // events dropped that never were.
     const dir = join(await tempDir(), 'spool')
-    const spool = createSpool({ dir, segmentBytes: 300, log: silentLogger })
-    await spool.open()
-    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const spool = await filled({ dir, log: silentLogger })
     await spool.close()
     const [first] = await segments(dir)
     await appendFile(join(dir, first), `${'x'.repeat(5 * 1024 * 1024)}\n`)
@@ -148,9 +148,7 @@ describe('spool pending after a segment that is no longer appended to is cut sho
     // counted again, and `pending` kept the lost events for ever (3 waiting, nothing to send).
     const dir = join(await tempDir(), 'spool')
     const fs = faultyFileSystem()
-    const spool = createSpool({ dir, segmentBytes: 300, fs, log: recordingLogger() })
-    await spool.open()
-    for (let n = 0; n < 30; n += 3) await spool.append([ev(n), ev(n + 1), ev(n + 2)])
+    const spool = await filled({ dir, fs, log: recordingLogger() })
     const [first] = await segments(dir)
     await rm(join(dir, first))
     // The reads of the batch (two segments) go through; the recount's first read fails.

@@ -115,8 +115,13 @@ describe('a handler behind a host that parsed the body (express.json(), a Next.j
     expect(handler.events().map((e) => e.id)).toEqual(['e-1'])
   })
 
-  it('a host that kept the gzip bytes as they came (nothing inflated them): still 415, not a 400 that drops the events', async () => {
-    const { url } = await parsingHost((raw) => raw)
+  it.each([
+    ['bytes', (raw: Buffer) => raw],
+    // A raw-body middleware that keeps what came as a 'binary' (latin1) string: before, any string
+    // counted as decoded, so the gzip bytes were parsed as JSON, a 400 the client drops as bad input.
+    ['a latin1 string', (raw: Buffer) => raw.toString('latin1')],
+  ] as Array<[string, Keep]>)('a host that kept the gzip bytes as they came (nothing inflated them) as %s: still 415, not a 400 that drops the events', async (_, keep) => {
+    const { url } = await parsingHost(keep)
     const answer = await fetch(`${url}/holdfast/v1/events`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },

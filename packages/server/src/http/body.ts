@@ -221,17 +221,21 @@ export function answerNotJson(res: ServerResponse): void {
 /**
  * Whether a host read the body before the handler and left it decoded in `req.body`: body-parser
  * (express.json(), .raw(), .text()) inflates gzip and deflate and leaves `Content-Encoding` as
- * sent. Parsed JSON or text is decoded; bytes only when they read as a JSON object or array (a
- * host that kept the compressed bytes as they came still gets 415, not a 400 that drops events).
+ * sent. Parsed JSON is decoded; bytes or text only when they read as a JSON object or array (a
+ * host that kept the compressed bytes as they came, as a Buffer or a 'binary' string, still gets
+ * 415, not a 400 that drops events).
  */
 function decodedByHost(req: IncomingMessage): boolean {
   if (!req.readableEnded) return false
   const kept = (req as { body?: unknown }).body
   if (kept === undefined || kept === null) return false
-  if (!Buffer.isBuffer(kept)) return true
-  let i = kept[0] === 0xef && kept[1] === 0xbb && kept[2] === 0xbf ? 3 : 0
-  while (i < kept.length && (kept[i] === 0x20 || kept[i] === 0x09 || kept[i] === 0x0a || kept[i] === 0x0d)) i++
-  return kept[i] === 0x7b || kept[i] === 0x5b
+  // Bytes, or text (a raw-body middleware may keep what came as a 'binary' string): decoded only
+  // when they read as a JSON object or array; a string of gzip bytes parsed as JSON was a 400.
+  const at = Buffer.isBuffer(kept) ? (i: number) => kept[i] : typeof kept === 'string' ? (i: number) => kept.charCodeAt(i) : undefined
+  if (at === undefined) return true
+  let i = at(0) === 0xfeff ? 1 : at(0) === 0xef && at(1) === 0xbb && at(2) === 0xbf ? 3 : 0
+  while (at(i) === 0x20 || at(i) === 0x09 || at(i) === 0x0a || at(i) === 0x0d) i++
+  return at(i) === 0x7b || at(i) === 0x5b
 }
 
 /**

@@ -1,3 +1,5 @@
+import { ConnectionTimeoutError } from 'redis'
+
 /** What {@link createRedisConnection} needs of a node-redis client. */
 export interface RedisClientLike {
   readonly isReady: boolean
@@ -28,6 +30,7 @@ export interface RedisConnectionOptions<C extends RedisClientLike> {
   /**
    * The wait before a replacement connects after the client's connection failed or was refused
    * (its `terminated`), by how many failed so far since the last ready one. Default: `backoff`.
+   * A TCP connect that timed out waits `backoff` instead (Redis did not answer it).
    * Make the clients with `reconnectStrategy: false`: node-redis' own reconnect waits on a timer
    * nothing can cancel, which kept a closed relay's process alive up to that wait.
    */
@@ -133,9 +136,13 @@ export function createRedisConnection<C extends RedisClientLike>(options: RedisC
     // fresh one connects after the backoff, on a timer that close() clears.
     // node-redis says 'terminated' before the 'error' with the same cause, which a client let go
     // no longer passes on: the cause is told here, so the status names it.
+    // A TCP connect that timed out (a listen queue full: a SIGSTOPped or swamped Redis drops the
+    // SYN) is a Redis that does not answer, as a silent handshake is: it waits `backoff`, which
+    // grows further. On `reconnectBackoff` (2 s at most), a fleet knocked every 1-3 s for as long
+    // as Redis stayed stuck.
     hear('terminated', (cause: unknown) => {
       if (cause instanceof Error) options.on.error?.(cause)
-      replace(true)
+      replace(!(cause instanceof ConnectionTimeoutError))
     })
     client = c
   }

@@ -24,8 +24,9 @@ export interface RedisStoreOptions {
   backupTtlMs?: number
   /**
    * Longest wait between reconnection attempts after a connection fails or is refused (they back
-   * off from 100 ms, with jitter). Default 2000 ms. A connection let go because Redis does not
-   * answer it is replaced after a wait that grows further, to 30 s (or this, when longer).
+   * off from 100 ms, with jitter). Default 2000 ms. A connection Redis does not answer (its TCP
+   * connect timed out, its handshake or PING unanswered) is replaced after a wait that grows
+   * further, to 30 s (or this, when longer).
    */
   reconnectMaxMs?: number
   /**
@@ -50,7 +51,7 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  */
 const REFUSAL_HOLD_MS = 30_000
 /**
- * The longest wait before a connection let go (its handshake or PING unanswered) is replaced. From
+ * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
  * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
  * is ready. Capped at `reconnectMaxMs` (2 s) instead, a fleet opened a connection per relay every
  * 1.2-3 s into a Redis stuck for good, filling a SIGSTOPped Redis' listen queue.

@@ -448,6 +448,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return () => void listeners.delete(listener)
     },
     status: () => ({ ...status, ...(lastOkTick === undefined ? {} : { lastOkAgeMs: Math.round(performance.now() - lastOkTick) }) }),
+    // Commands answered (a refusal is an answer) on a connection that is ready.
+    answering: () => !closed && commandsOk === true && commands.current().isReady,
     async close() {
       if (closed) return
       closed = true

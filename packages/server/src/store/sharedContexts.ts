@@ -86,6 +86,11 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // early ticket to order it: what the store holds that this relay has not seen is taken instead
   // of written over (it may have been asked for later, by a relay whose notice was missed here).
   const owed = new Set<string>()
+  // Writes are not sent to a store known to be down: each would only time out in turn. One that
+  // answers but refused something (OOM, BUSY) says down for up to 30 s after it last refused (see
+  // redisStore.ts): asked only while up, it was not asked again in that time, and an answer it
+  // could not take stayed out of it for 30-60 s after it could.
+  const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false
   const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket, late = false) => {
     const outcome = await (late ? replica.publishLate(PREFIX + contextKey, doc) : replica.publish(PREFIX + contextKey, doc, undefined, version))
@@ -106,7 +111,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const retryOwed = async () => {
     // A store known to be down would only time out each write in turn: wait for it (the
     // heartbeat says when it answers again; a reconnect writes everything back anyway).
-    if (store.status().state !== 'up') return retry.schedule()
+    if (!usable()) return retry.schedule()
     const keys = new Set(owed)
     owed.clear()
     // Answers dropped from the cache meanwhile are no longer owed.
@@ -145,10 +150,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
     streamsOpen(ttlMs) {
-      if (store.status().state === 'up') void store.raise?.(STREAMS_OPEN, ttlMs)
+      if (usable()) void store.raise?.(STREAMS_OPEN, ttlMs)
     },
     async fleetStreamsOpen() {
-      if (store.status().state !== 'up') return false
+      if (!usable()) return false
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
     },

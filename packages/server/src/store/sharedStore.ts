@@ -116,6 +116,12 @@ export interface SharedStore {
   subscribe(listener: (notice: StoreNotice) => void): () => void
   /** The connection now. */
   status(): StoreStatus
+  /**
+   * Whether the store answers commands now, though `status()` may say `down` because it refused
+   * one (OOM, BUSY, READONLY): asking again is then what tells when it takes them, and costs no
+   * timeout. Optional (a store without it is asked only while `up`).
+   */
+  answering?(): boolean
   /** Disconnects. Idempotent; later calls answer `{ ok: false }`. */
   close(): Promise<void>
 }

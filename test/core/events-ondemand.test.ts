@@ -161,6 +161,22 @@ test('close() while a failed load of the chunk waits for its retry: the retry ti
   expect(loader.attempts).toHaveLength(1)
 })
 
+// The same timer, when the load fails only after close() began (close() waits for the chunk it
+// needs to send what was logged, requestTimeoutMs at most): the retry was set after close() had
+// cleared timers, and held a Node process for the backoff.
+test('close() while the chunk is still loading, and the load then fails: no retry timer is left behind', async () => {
+  const { queue, loader, clock } = setup()
+  queue.start()
+  queue.enqueue(event('kept'))
+  await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
+  const closing = queue.close()
+  loader.fail()
+  await closing
+  // Before: [750] (the next load, on the backoff) after close() had returned.
+  expect(clock.pending()).toEqual([])
+  expect(loader.attempts).toHaveLength(1)
+})
+
 test('a client that logged nothing loads nothing on close; close() before delivery arrived still sends what was logged', async () => {
   const idle = setup()
   await idle.queue.close()

@@ -170,7 +170,6 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
       closePromise ??= (async () => {
         closed = true
         // Listeners and timers go at once; only the bounded last pass below remains.
-        clock.clearTimeout(reload)
         stopEnvironment?.()
         delivery?.stop()
         const deadline = clock.now() + requestTimeoutMs
@@ -184,6 +183,9 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         )
         // What did not make it stays persisted for the next page.
         delivery?.abort()
+        // The retry of a chunk that failed to load, set before close() or by the load it waited
+        // for (in Node it held the process for the backoff). Fired meanwhile, it sent nothing.
+        clock.clearTimeout(reload)
       })()
       return closePromise
     },

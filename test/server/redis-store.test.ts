@@ -383,3 +383,29 @@ describe('Redis down or stuck', () => {
     expect(await s.ticket()).toEqual({ ok: false, error: 'store closed' })
   })
 })
+
+// A failover behind one name (a DNS record, a Kubernetes Service, a cloud primary endpoint): the
+// old primary becomes a replica of the new one and keeps the connections made to it. Every write
+// on them is refused READONLY, and node-redis never connects again by itself: before, a relay wrote
+// nothing more (no lease, no shared answer, `down`) until it was restarted.
+describe('a failover that leaves the connection on the old primary (now a replica)', () => {
+  it('the relay connects again after READONLY, through the name, to the new primary, and writes there', async () => {
+    const [oldPrimary, newPrimary] = [await redis(), await redis()]
+    const proxy = await startTcpProxy(oldPrimary.port)
+    cleanups.push(() => proxy.close())
+    const s = store(oldPrimary, 'failover', { url: proxy.url, commandTimeoutMs: 300 })
+    await connected(s)
+    expect((await s.put('definitions', doc(1))).ok).toBe(true)
+    // The failover: the name now leads to the new primary; the old one follows it.
+    proxy.retarget(newPrimary.port)
+    // Loaded from disk, the replica's sync would leave a dump.rdb in the cwd, which the next
+    // redis-server started there loads.
+    expect(await oldPrimary.command('CONFIG', 'SET', 'repl-diskless-load', 'swapdb')).toBe('+OK\r\n')
+    await oldPrimary.command('REPLICAOF', '127.0.0.1', String(newPrimary.port))
+    // The relay keeps writing (a leader's next poll); before, none of it ever reached the new primary.
+    expect(await s.put('definitions', doc(2))).toMatchObject({ ok: false, error: expect.stringMatching(/^READONLY/) })
+    await waitFor(async () => (await s.put('definitions', doc(3))).ok, 10_000)
+    expect(await newPrimary.command('KEYS', '*failover*definitions*')).not.toBe('*0\r\n')
+    await waitFor(() => s.status().state === 'up', 5000)
+  })
+})

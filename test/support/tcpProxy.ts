@@ -28,6 +28,11 @@ export interface TcpProxy {
    * swallowed stay so after `restore()`; only new connections reach the target again.
    */
   blackHole(): void
+  /**
+   * New connections go to `port` from here on; open ones stay where they are (a DNS name or a
+   * Service moved to a new primary after a failover, while connections made before stay on the old one).
+   */
+  retarget(port: number): void
   /** Connections open to the proxy from its clients now (one that its client closed is not). */
   connections(): number
   /** Connections its clients opened since it started, open or closed since (refused ones while {@link cut} included). */
@@ -46,6 +51,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const silent = new Set<Socket>()
   const upstreams = new WeakSet<Socket>()
   let accepted = 0
+  let target = targetPort
   const server = createServer((client) => {
     accepted++
     if (cut) return void client.destroy()
@@ -58,7 +64,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       client.resume()
       return
     }
-    const upstream = connect(targetPort, '127.0.0.1')
+    const upstream = connect(target, '127.0.0.1')
     upstreams.add(upstream)
     for (const socket of [client, upstream]) {
       open.add(socket)
@@ -100,6 +106,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     blackHole() {
       blackHole = true
       for (const socket of clients) swallowed.add(socket)
+    },
+    retarget(port) {
+      target = port
     },
     connections: () => clients.size,
     accepted: () => accepted,

@@ -159,6 +159,20 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // be taken nor anything shared. A refused command answered later ends its refusal; one not asked
   // again ends it after REFUSAL_HOLD_MS (a write a follower no longer makes).
   const refused = new Map<string, number>()
+  // READONLY: the connection is on a replica, most often an old primary after a failover behind
+  // one name (DNS, a Service, a cloud endpoint), which keeps the connections made to it; node-redis
+  // never connects again by itself, and before, no write succeeded again until a restart. The
+  // connection is replaced (a fresh one goes through the name to the new primary): at once, then
+  // at most every 1 s doubling to 30 s while writes stay refused (a URL that names a replica).
+  let readonlyAt = -Infinity
+  let readonlyWait = 1000
+  const onReadonly = () => {
+    const now = performance.now()
+    if (now - readonlyAt < readonlyWait) return
+    if (readonlyAt !== -Infinity) readonlyWait = Math.min(readonlyWait * 2, REPLACE_MAX_MS)
+    readonlyAt = now
+    commands.replace()
+  }
   const refusing = () => {
     const now = performance.now()
     for (const [command, at] of refused) if (now - at > REFUSAL_HOLD_MS) refused.delete(command)
@@ -262,7 +276,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
       // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
       const value = await withTimeout(client.sendCommand<T>(args, { timeout }), timeout)
-      refused.delete(command)
+      if (refused.delete(command) && refused.size === 0) [readonlyAt, readonlyWait] = [-Infinity, 1000]
       markUp()
       return { ok: true, value }
     } catch (error) {
@@ -286,6 +300,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           status.lastError = message
           refused.set(command, performance.now())
           update()
+          // As sent, or from inside a script (Redis 6: '… @user_script:1: -READONLY You can't write …').
+          if (/(^|-)READONLY\b/.test(message)) onReadonly()
         }
         return { ok: false, error: message }
       }

@@ -111,8 +111,10 @@ describe('proxy mode: answers the store cannot take', () => {
           attempts++
           return down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.ticket()
         },
-        put: (key, doc, lease) => (down ? Promise.resolve({ ok: false, error: 'stuck' }) : memory.put(key, doc, lease)),
+        put: (key, doc, lease) =>
+          down ? Promise.resolve({ ok: false, error: 'stuck' }) : new Promise((resolve) => setTimeout(resolve, writeMs)).then(() => memory.put(key, doc, lease)),
       }
+      let writeMs = 0
       const log = recordingLogger()
       const held: Array<[string, { body: string; fetchedAt: number }]> = [['ctx-a', { body: '{"a":1}', fetchedAt: 1 }]]
       const shared = createSharedContexts({ store, take: () => true, held: () => held, log })
@@ -129,8 +131,18 @@ describe('proxy mode: answers the store cannot take', () => {
       expect(attempts).toBe(24)
       expect(await memory.get('context:ctx-a')).toEqual({ ok: true, value: undefined })
       expect(log.lines.filter((line) => /could not share an answer/.test(line))).toHaveLength(1)
+      // It takes them again, each write taking 5 s: until one is in the store, it is still owed.
+      // Before, the count read 0 from the moment the retry began (/metrics and the status said
+      // every answer was shared while the writes were still on their way, or about to fail).
       down = false
-      await vi.advanceTimersByTimeAsync(30_000)
+      writeMs = 5000
+      const counts: number[] = []
+      for (let i = 0; i < 60 && (await memory.get('context:ctx-a')).value === undefined; i++) {
+        counts.push(shared.status().unshared)
+        await vi.advanceTimersByTimeAsync(500)
+      }
+      expect(new Set(counts)).toEqual(new Set([1]))
+      await vi.advanceTimersByTimeAsync(0)
       expect(shared.status().unshared).toBe(0)
       expect(await memory.get('context:ctx-a')).toMatchObject({ ok: true, value: { body: '{"a":1}' } })
       expect(log.lines.some((line) => /shared the 1 answer/.test(line))).toBe(true)

@@ -112,10 +112,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // A store known to be down would only time out each write in turn: wait for it (the
     // heartbeat says when it answers again; a reconnect writes everything back anyway).
     if (!usable()) return retry.schedule()
-    const keys = new Set(owed)
-    owed.clear()
-    // Answers dropped from the cache meanwhile are no longer owed.
-    const due = (options.held?.() ?? []).filter(([key]) => keys.has(key))
+    // Answers dropped from the cache meanwhile are no longer owed. The others stay owed until the
+    // store takes them (share() says): cleared first, the count read 0 while the writes were on
+    // their way, or about to fail again.
+    const due = (options.held?.() ?? []).filter(([key]) => owed.has(key))
+    const dueKeys = new Set(due.map(([key]) => key))
+    for (const key of owed) if (!dueKeys.has(key)) owed.delete(key)
     await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
     if (owed.size > 0) return
     retry.reset()

@@ -137,7 +137,11 @@ describe('proxy mode: answers the store cannot take', () => {
       down = false
       writeMs = 5000
       const counts: number[] = []
-      for (let i = 0; i < 60 && (await memory.get('context:ctx-a')).value === undefined; i++) {
+      const stored = async () => {
+        const result = await memory.get('context:ctx-a')
+        return result.ok && result.value !== undefined
+      }
+      for (let i = 0; i < 60 && !(await stored()); i++) {
         counts.push(shared.status().unshared)
         await vi.advanceTimersByTimeAsync(500)
       }

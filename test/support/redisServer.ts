@@ -2,6 +2,9 @@
 // stopped after. Tests use it to kill, pause (SIGSTOP: a Redis that accepts connections but never
 // answers), flush and restart the store under running relays.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createServer, connect } from 'node:net'
 import type { AddressInfo } from 'node:net'
 
@@ -43,6 +46,9 @@ function spawnRedis(port: number, args: string[] = []): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own working directory: a replica syncing from disk writes dump.rdb there, and in the
+      // repo's directory the next redis-server started there loaded it (another test's keys).
+      cwd: mkdtempSync(join(tmpdir(), 'holdfast-redis-')),
     })
     running.add(child)
     let output = ''

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import { createAgeReader } from './flags/ageReader'
+import { scrapedGauge } from './scrapedGauge'
 
 /**
  * The server's Prometheus metrics, in one registry per server (two servers in one process, as in
@@ -54,17 +55,10 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
   // The wall clock set back made the definitions look fetched ahead: 0 s old (see ageReader.ts).
   const definitionsAgeOf = createAgeReader()
 
-  const definitionsAge = new Gauge({
-    name: 'holdfast_flag_definitions_age_seconds',
-    help: 'Seconds since the flag definitions in service were obtained from their origin.',
-    registers,
-    collect() {
-      const at = fetchedAt()
-      // None served (proxy mode, or not ready): no sample. A gauge without labels holds 0 until
-      // set, and an age of 0 says "fresh".
-      if (at !== undefined) this.set(definitionsAgeOf(at, now()) / 1000)
-      else this.remove()
-    },
+  // None served (proxy mode, or not ready): no sample; an age of 0 says "fresh".
+  const definitionsAge = scrapedGauge(registers, 'holdfast_flag_definitions_age_seconds', 'Seconds since the flag definitions in service were obtained from their origin.', () => {
+    const at = fetchedAt()
+    return at === undefined ? undefined : definitionsAgeOf(at, now()) / 1000
   })
   const eventLoopDelay = new Gauge({
     name: 'holdfast_event_loop_delay_seconds',

@@ -120,7 +120,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
   const result = await snapshotOutcome(request)
   if (!result.ok) {
     // Told apart so a CI log says whose problem it is: the flag service's, or the step's own disk.
-    const written = 'failed' in result && result.failed === 'write'
+    const written = result.failed === 'write'
     io.err(`[holdfast-server] snapshot ${written ? 'not written' : 'refused'}: ${result.message}`)
     return written ? 3 : 1
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { scrapedGauge } from '../scrapedGauge'
 
 /** Why an events request was refused, as the `reason` label of `holdfast_events_rejected_total`. */
 export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled' | 'store_in_use'
@@ -36,19 +37,12 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   const registers = [registry]
   let rememberedIds: () => number = () => 0
   let spool: (() => SpoolGauges) | undefined
-  // The spool's gauges, read at scrape time; without a spool (no --events-upstream) no sample, not a
-  // 0: summed over a fleet, or alerted on, a server that forwards nothing is not an empty spool.
-  // `remove()`, not `reset()`, which puts back prom-client's own 0 on a gauge without labels.
+  // The spool's gauges: without a spool (no --events-upstream) no sample, not a 0: summed over a
+  // fleet, or alerted on, a server that forwards nothing is not an empty spool.
   const spoolGauge = (name: string, help: string, read: (gauges: SpoolGauges) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        const gauges = spool?.()
-        if (gauges) this.set(read(gauges))
-        else this.remove()
-      },
+    scrapedGauge(registers, name, help, () => {
+      const gauges = spool?.()
+      return gauges && read(gauges)
     })
   let stalled: (() => Array<{ path: string; seconds: number }>) | undefined
   new Gauge({

@@ -49,7 +49,7 @@ export async function makeSnapshot(request: SnapshotRequest): Promise<SnapshotRe
  * CLI's exit 1) or `write` (the file could not be written or synced; exit 3), so a CI log tells
  * the flag service failing from its own disk or path.
  */
-export async function snapshotOutcome(request: SnapshotRequest): Promise<SnapshotResult | { ok: false; message: string; failed: 'refused' | 'write' }> {
+export async function snapshotOutcome(request: SnapshotRequest): Promise<Extract<SnapshotResult, { ok: true }> | { ok: false; message: string; failed: 'refused' | 'write' }> {
   try {
     const result = 'upstream' in request ? await valuesSnapshot(request) : await definitionsSnapshot(request)
     return result.ok ? result : { ...result, failed: 'refused' }

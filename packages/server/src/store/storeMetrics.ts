@@ -1,5 +1,6 @@
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { LeaseRole } from './leaseKeeper'
+import { scrapedGauge } from '../scrapedGauge'
 import type { StoreStatus } from './sharedStore'
 
 /** What the store metrics read at scrape time. */
@@ -54,18 +55,12 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
       for (const r of ['leader', 'follower', 'solo'] as const) this.set({ role: r }, r === role ? 1 : 0)
     },
   })
-  new Gauge({
-    name: 'holdfast_redis_last_ok_age_seconds',
-    help: 'Seconds since the shared store last answered a command.',
-    registers,
-    collect() {
-      const { lastOkAt: at, lastOkAgeMs } = source.status()
-      // Never answered: no sample (the 0 a gauge without labels holds until set says "just now").
-      // The store's own monotonic age first: the wall clock set back made `at` look ahead (0 s).
-      if (lastOkAgeMs !== undefined) this.set(lastOkAgeMs / 1000)
-      else if (at !== undefined) this.set(Math.max(0, (now() - at) / 1000))
-      else this.remove()
-    },
+  scrapedGauge(registers, 'holdfast_redis_last_ok_age_seconds', 'Seconds since the shared store last answered a command.', () => {
+    const { lastOkAt: at, lastOkAgeMs } = source.status()
+    // Never answered: no sample (a 0 says "just now"). The store's own monotonic age first: the
+    // wall clock set back made `at` look ahead (0 s).
+    if (lastOkAgeMs !== undefined) return lastOkAgeMs / 1000
+    return at === undefined ? undefined : Math.max(0, (now() - at) / 1000)
   })
   totalCounter('holdfast_redis_command_failures_total', 'Commands to the shared store that failed or timed out.', () => source.status().failures)
   if (source.proxy) {

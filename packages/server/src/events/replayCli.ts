@@ -97,16 +97,16 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
 }
 
 async function replay(path: string, url: string, options: { headers: Record<string, string>; batch: number; timeoutMs: number; fetch: typeof fetch }, io: Io): Promise<number> {
-  const stat = await nodeFileSystem.stat(path)
-  if (!stat || stat.size === 0) {
+  const file = await nodeFileSystem.stat(path)
+  if (!file || file.size === 0) {
     io.out(`[holdfast-server] no dead letters in ${path}`)
     return 0
   }
   // Read as one string: a file larger than V8's longest string (~512 MiB; the relay's bound on it is
   // 64 MiB unless raised) cannot be. Before, it was read whole first (a 1 GB file: 650 MB of memory)
   // and the command ended on a bare "Invalid string length".
-  if (stat.size > constants.MAX_STRING_LENGTH) {
-    io.err(`[holdfast-server] events replay-dead-letters: ${path} is ${stat.size} bytes, more than this command reads at once (${constants.MAX_STRING_LENGTH}); the dead-letter file is as it was: move it aside, split it by lines, and replay each piece as ${path}`)
+  if (file.size > constants.MAX_STRING_LENGTH) {
+    io.err(`[holdfast-server] events replay-dead-letters: ${path} is ${file.size} bytes, more than this command reads at once (${constants.MAX_STRING_LENGTH}); the dead-letter file is as it was: move it aside, split it by lines, and replay each piece as ${path}`)
     return 1
   }
   const lines = (await readFile(path, 'utf8')).split('\n').filter((line) => line.trim() !== '')

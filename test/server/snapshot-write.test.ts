@@ -9,7 +9,7 @@ import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { nodeFileSystem, type EventFileSystem } from '../../packages/server/src/events/fileSystem'
-import { makeSnapshot } from '../../packages/server/src/flags/snapshotCommand'
+import { makeSnapshot, snapshotOutcome } from '../../packages/server/src/flags/snapshotCommand'
 import { writeFileAtomic } from '../../packages/server/src/flags/snapshotFile'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags } from './relay-fakes'
@@ -75,7 +75,7 @@ describe('snapshot --out is written crash-safely', () => {
     expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ kind: 'definitions', definitions: booleanFlags(3) })
   })
 
-  it('a disk that fills mid-write: exit 1, the old file byte for byte, no temp file left', async () => {
+  it('a disk that fills mid-write: a write failure (the CLI\'s exit 3), the old file byte for byte, no temp file left', async () => {
     const dir = await tempDir()
     const flags = join(dir, 'flags.json')
     await writeFile(flags, JSON.stringify(booleanFlags(3)))
@@ -84,21 +84,21 @@ describe('snapshot --out is written crash-safely', () => {
     const before = await readFile(out, 'utf8')
     await writeFile(flags, JSON.stringify(booleanFlags(4)))
     const { fs, steps } = recordingFs({ op: 'write' })
-    expect(await makeSnapshot({ flagsFile: flags, out, fs })).toEqual({ ok: false, message: expect.stringMatching(/ENOSPC/) })
+    expect(await snapshotOutcome({ flagsFile: flags, out, fs })).toEqual({ ok: false, failed: 'write', message: expect.stringMatching(/ENOSPC/) })
     expect(steps.some((s) => s.startsWith('rename'))).toBe(false)
     expect(await readFile(out, 'utf8')).toBe(before)
     expect(await temps(dir)).toEqual([])
   })
 
-  it('a directory fsync that fails with EIO is reported (exit 1), not swallowed', async () => {
+  it('a directory fsync that fails with EIO is reported (a write failure, the CLI\'s exit 3), not swallowed', async () => {
     const dir = await tempDir()
     const flags = join(dir, 'flags.json')
     await writeFile(flags, JSON.stringify(booleanFlags(3)))
     const { fs } = recordingFs({ op: 'syncDir' })
     const out = join(dir, 'out.json')
-    const result = await makeSnapshot({ flagsFile: flags, out, fs })
+    const result = await snapshotOutcome({ flagsFile: flags, out, fs })
     // The rename happened: the message must not say the file was left as it was ("cannot write").
-    expect(result).toEqual({ ok: false, message: `wrote ${out}, but could not sync its directory (EIO): a power cut may still undo it` })
+    expect(result).toEqual({ ok: false, failed: 'write', message: `wrote ${out}, but could not sync its directory (EIO): a power cut may still undo it` })
     expect(JSON.parse(await readFile(out, 'utf8'))).toMatchObject({ kind: 'definitions' })
   })
 })

@@ -113,6 +113,22 @@ test('one metadata entry that is not a string, number or boolean is dropped alon
   await other.close()
 })
 
+// CONTRACT §4: "No failure of any kind (..., malformed body, ...) removes or changes a held value".
+test('a failure entry whose errorCode is not a string (a numeric 404, an object) still keeps the last known good value (PARSE_ERROR)', async () => {
+  // Before: the non-string errorCode was dropped as a field of the wrong type, which left
+  // `{ key }`, a success with no value: `a` and `c` went to the caller's default, fresh.
+  server.always(flags([{ key: 'a', errorCode: 404 }, { key: 'b', value: 'green' }, { key: 'c', errorCode: { code: 'GENERAL' } }] as never))
+  await client.refresh()
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, variant: 'on', stale: true, errorCode: 'PARSE_ERROR', source: 'network' })
+  expect(client.getDetails('c', 0)).toMatchObject({ value: 1, stale: true, errorCode: 'PARSE_ERROR' })
+  expect(client.getValue('b', '')).toBe('green')
+  // `errorCode: null` (a serializer's absent field) is no failure: the value is taken.
+  server.always(flags([{ key: 'a', value: false, errorCode: null }, { key: 'b', value: 'green' }, { key: 'c', value: 2 }] as never))
+  await client.refresh()
+  expect(client.getDetails('a', true)).toMatchObject({ value: false, stale: false, source: 'network' })
+  expect(client.getDetails('a', true).errorCode).toBeUndefined()
+})
+
 test('a value out of the double range (1e400 reads as Infinity) is a per-flag PARSE_ERROR: the last known good value stays', async () => {
   // Before: `c` became Infinity, which no JSON can carry: snapshot() (the SSR bootstrap) and the
   // cache read back `null`/nothing, so the next page served the caller's default instead.

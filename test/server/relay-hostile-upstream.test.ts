@@ -208,6 +208,21 @@ describe('the relay reads what the browser client reads', () => {
     const fresh = await bulk(server, { targetingKey: 'v' })
     expect(fresh.body.flags).toEqual([{ key: 'limit', errorCode: 'PARSE_ERROR' }, good.flags[1]])
   })
+
+  // CONTRACT §9 (proxy mode merges as the client does, §4: per-flag errors keep values).
+  it('a failure entry whose errorCode is not a string (a numeric 404) is that flag\'s PARSE_ERROR, not a success with no value', async () => {
+    const good = { flags: [{ key: 'limit', value: 10, reason: 'STATIC' }, { key: 'owner', value: true, reason: 'STATIC' }] }
+    const upstream = await startUpstream({ status: 200, text: JSON.stringify(good), contentType: 'application/json' })
+    const server = await relay(upstream)
+    expect((await bulk(server, { targetingKey: 'u' })).body.flags).toEqual(good.flags)
+    // Before: the 404 was dropped as a field of the wrong type, leaving `{ key }`: the relay held
+    // and served `limit` without a value (every browser's default, fresh), its 10 lost.
+    upstream.set({ status: 200, text: '{"flags":[{"key":"limit","errorCode":404},{"key":"owner","value":true,"reason":"STATIC"}]}', contentType: 'application/json' })
+    const held = await bulk(server, { targetingKey: 'u' })
+    expect(held.body.flags).toEqual([{ key: 'limit', value: 10, reason: 'STALE', metadata: { errorCode: 'PARSE_ERROR' } }, good.flags[1]])
+    const fresh = await bulk(server, { targetingKey: 'v' })
+    expect(fresh.body.flags).toEqual([{ key: 'limit', errorCode: 'PARSE_ERROR' }, good.flags[1]])
+  })
 })
 
 describe('the relay against answers nested deeper than a schema can recurse', () => {

@@ -134,7 +134,10 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (typeof d.reason === 'string') entry.reason = d.reason
   if (typeof d.variant === 'string') entry.variant = d.variant
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
+  // An errorCode of another type (a vendor's numeric 404) still says the flag failed: dropped as a
+  // field of the wrong type, it left `{ key }`, a success with no value, and the held value was lost.
   if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
+  else if (d.errorCode != null) entry.errorCode = 'PARSE_ERROR'
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
   // `now` given (even 0, where a fake clock starts) is a read from storage: the trust check applies.
   if (now !== undefined ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number

@@ -15,7 +15,7 @@ const entrySchema = z.object({
   reason: optional(z.string()),
   variant: optional(z.string()),
   metadata: optional(z.record(z.string(), z.unknown())),
-  errorCode: optional(z.string()),
+  errorCode: z.unknown().optional(),
   errorDetails: optional(z.string()),
 })
 
@@ -91,7 +91,10 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
     // OFREP metadata values are strings, numbers and booleans; any other entry (a vendor's nested
     // rules) is left out alone, where before it cost the flag all its metadata.
     if (entry.data.metadata !== undefined) e.metadata = primitives(entry.data.metadata)
-    if (entry.data.errorCode !== undefined) e.errorCode = entry.data.errorCode
+    // An errorCode of another type (a numeric 404) still says the flag failed: dropped as a field of
+    // the wrong type, it left `{ key }`, a success with no value, and the value held was lost.
+    const { errorCode } = entry.data
+    if (errorCode != null) e.errorCode = typeof errorCode === 'string' ? errorCode : 'PARSE_ERROR'
     if (entry.data.errorDetails !== undefined) e.errorDetails = entry.data.errorDetails
     entries.push(e)
   }

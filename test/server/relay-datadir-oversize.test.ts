@@ -36,7 +36,7 @@ async function startOn(dataDir: string) {
   const startMs = Math.round(performance.now() - started)
   const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8')
   const peakMb = Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024)
-  return { server, response, body, startMs, peakMb }
+  return { server, url, response, body, startMs, peakMb }
 }
 
 describe('a data-dir generation over the bound (64 MiB)', () => {
@@ -71,6 +71,42 @@ describe('a data-dir generation over the bound (64 MiB)', () => {
     expect(server.output()).toContain(`${generation(3)}: unreadable (larger than 64 MiB: 6000000000 bytes)`)
     // Before: the 1.9 GB file was read whole (then refused as a string too long), ~2 GB of memory.
     expect(peakMb).toBeLessThan(400)
+  })
+
+  it('the generations skipped are named in the status and counted in the metrics, not in the log only', async () => {
+    // Yesterday's generation 1 served because the three newer ones are torn, corrupt and too large:
+    // before, /status and /metrics said nothing of it, only a warning at start in the log.
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('off'))
+    const good = definitionsGeneration('on')
+    await writeFile(join(dir, generation(2)), good.slice(0, good.length - 20))
+    await writeFile(join(dir, generation(3)), good.replace('v-on', 'v-ox'))
+    await writeFile(join(dir, generation(4)), '')
+    await truncate(join(dir, generation(4)), MAX_GENERATION_BYTES + 1)
+    const { url, body } = await startOn(dir)
+    expect(body.flags.find((flag) => flag.key === 'f0')?.value).toBe(false)
+    const status = (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { dataDir: Record<string, unknown> }
+    expect(status.dataDir).toMatchObject({
+      loadedGeneration: 1,
+      skipped: [
+        { generation: 4, path: join(dir, generation(4)), reason: 'too-large', detail: expect.stringContaining('larger than 64 MiB') },
+        { generation: 3, reason: 'corrupt', detail: 'checksum mismatch' },
+        { generation: 2, reason: 'torn', detail: expect.stringContaining('torn write') },
+      ],
+      skippedBy: { 'too-large': 1, corrupt: 1, torn: 1 },
+    })
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    for (const reason of ['torn', 'corrupt', 'too-large']) expect(metrics).toContain(`holdfast_relay_data_dir_skipped_total{reason="${reason}"} 1`)
+  })
+
+  it('a data dir whose newest generation is good has no skipped part and no skipped sample', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('on'))
+    const { url } = await startOn(dir)
+    const status = (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { dataDir: Record<string, unknown> }
+    expect(status.dataDir.loadedGeneration).toBe(1)
+    expect(status.dataDir).not.toHaveProperty('skipped')
+    expect(await (await fetch(`${url}/metrics`)).text()).not.toMatch(/^holdfast_relay_data_dir_skipped_total\{/m)
   })
 
   it('a payload the relay would not read back is not written either: the older generations stay', async () => {

@@ -201,9 +201,16 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     lastOkTick = performance.now()
     update()
   }
+  // Every error goes in with its time: `lastError` is kept once Redis is up again (what happened
+  // last), and without `lastErrorAt` an operator could not tell an error of a minute ago from one
+  // of last week, nor read it against `lastOkAt`.
+  const noteError = (message: string) => {
+    status.lastError = message
+    status.lastErrorAt = Date.now()
+  }
   const markDown = (error: string) => {
     if (closed) return
-    status.lastError = error
+    noteError(error)
     if (commandsOk !== undefined) commandsOk = false
     update()
   }
@@ -225,7 +232,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // The subscription does not answer: the status says down (announced is false) and why.
   const deaf = (message: string) => {
     if (closed) return
-    status.lastError = message
+    noteError(message)
     broken()
   }
   // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
@@ -260,7 +267,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           if (message !== refusedSubscription) options.log?.warn(message)
           refusedSubscription = message
           // Commands still work: only the status's reason (and so its state) changes.
-          status.lastError = message
+          noteError(message)
           update()
         },
       )
@@ -297,7 +304,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           // differ from one command to the next while the reason (OOM, READONLY) stays the same.
           const reason = refusalOf(message)
           if (status.lastError === undefined || refusalOf(status.lastError) !== reason) options.log?.warn(`redis refused a command: ${reason}`)
-          status.lastError = message
+          noteError(message)
           refused.set(command, performance.now())
           update()
           // As sent, or from inside a script (Redis 6: '… @user_script:1: -READONLY You can't write …').

@@ -50,6 +50,8 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * ends it at once; one refused again keeps it.
  */
 const REFUSAL_HOLD_MS = 30_000
+/** The key under which a refused change notice (PUBLISH) is kept among the refused commands. */
+const PUBLISH_REFUSED = 'PUBLISH'
 /**
  * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
  * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
@@ -177,6 +179,21 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     const now = performance.now()
     for (const [command, at] of refused) if (now - at > REFUSAL_HOLD_MS) refused.delete(command)
     return refused.size > 0
+  }
+  // A document written whose notice Redis refused (PUBLISH denied by the ACL): stored, but no
+  // relay is told. Kept as a refusal (the state says down, the reason names the notice) until a
+  // notice goes out again, or 30 s after the last refused one, as any refused command.
+  const noticeRefused = (refusal: string | undefined) => {
+    if (refusal === undefined) {
+      if (refused.delete(PUBLISH_REFUSED)) update()
+      return
+    }
+    status.failures++
+    const message = `the change notice on ${channel} was refused (${refusal}): the document is stored, but no relay is told of it; they take it on their own reads only (a follower every poll interval; in proxy mode, a relay once its upstream fails for that context)`
+    if (!refused.has(PUBLISH_REFUSED)) options.log?.warn(message)
+    noteError(message)
+    refused.set(PUBLISH_REFUSED, performance.now())
+    update()
   }
   // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
   // broken would silently miss new versions), and nothing it needs refused.
@@ -419,7 +436,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async put(key, doc, lease) {
       const notice = serializeNotice({ type: 'changed', key, version: doc.version })
-      const result = await evaluate<[string, string, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
+      const result = await evaluate<[string, string, string?, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
         String(doc.version),
         String(doc.fetchedAt),
         doc.body,
@@ -430,8 +447,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         lease ?? '',
         doc.lineage ?? '',
       ])
-      return map(result, ([outcome, current, replaced]): PutOutcome => {
+      return map(result, ([outcome, current, replaced, unannounced]): PutOutcome => {
         if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
+        if (outcome === 'written') noticeRefused(unannounced || undefined)
         return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' | 'fenced' }
       })
     },

@@ -26,7 +26,7 @@ const openProblems = new WeakMap<GenerationStore, { error: string; unused: boole
  * they were in the log only, and an operator saw yesterday's values served with nothing in the
  * status or the metrics saying why. See {@link PersistenceState}.skipped.
  */
-const skippedAtStart = new WeakMap<GenerationStore, { list: SkippedInStatus[]; by: Partial<Record<SkipReason, number>> }>()
+const skippedAtStart = new WeakMap<GenerationStore, { list: SkippedInStatus[]; by: Partial<Record<SkipReason, number>>; numbers: Set<number> }>()
 /** How many skipped generations the status names (all are counted in `skippedBy`): a dir of stray copies must not swell it. */
 const SKIPPED_NAMED = 10
 /** The generation read back at start, per store. */
@@ -99,8 +99,12 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
     const { loaded, skipped } = value!
     for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
     if (skipped.length > 0) {
-      const told = skippedAtStart.get(store) ?? { list: [], by: {} }
+      const told = skippedAtStart.get(store) ?? { list: [], by: {}, numbers: new Set<number>() }
       for (const skip of skipped) {
+        // Read again (a --flags FILE relay whose served generation proved unusable reads the older
+        // ones again): a generation skipped twice is one skipped generation.
+        if (told.numbers.has(skip.number)) continue
+        told.numbers.add(skip.number)
         told.by[skip.kind] = (told.by[skip.kind] ?? 0) + 1
         if (told.list.length < SKIPPED_NAMED) told.list.push({ generation: skip.number, path: skip.path, reason: skip.kind, detail: skip.reason })
       }

@@ -4,8 +4,9 @@
 // nothing to send again. Now each is appended (fsynced) to <spool>/dead-letter/dead-letter.ndjson
 // with the sink's status, the time and its answer, before the spool's cursor moves past it;
 // `holdfast-server events replay-dead-letters` sends them again and removes what the sink took.
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { deadLetterPath, runEventsCli, type DeadLetterRecord } from '@holdfast/server'
 import { startEventsReceiver, type EventsReceiver } from '../support/eventsReceiver'
@@ -169,5 +170,43 @@ describe('events the sink refuses are kept in a dead-letter file', { timeout: 60
     expect([...receiver.acceptedTimes().values()].every((n) => n === 1)).toBe(true)
     expect(await replay()).toBe(0)
     await receiver.close()
+  })
+})
+
+describe('replay-dead-letters reads the file a batch at a time', { timeout: 120_000 }, () => {
+  it('whatever the mix of letters taken, refused, unreadable and blank lines, a torn last line, and the batch size: only what the sink took leaves, the rest stays in order (property)', async () => {
+    const receiver = await sink()
+    const quiet = { out: () => {}, err: () => {} }
+    let run = 0
+    try {
+      const line = fc.constantFrom('taken', 'refused', 'junk', 'blank')
+      await fc.assert(
+        fc.asyncProperty(fc.array(line, { maxLength: 12 }), fc.boolean(), fc.integer({ min: 1, max: 4 }), async (kinds, torn, batch) => {
+          run++
+          const spool = join(await tempDir(), 'spool')
+          const letters = deadLetterPath(spool)
+          await mkdir(dirname(letters), { recursive: true })
+          const text = kinds.map((kind, i) => {
+            if (kind === 'blank') return ''
+            if (kind === 'junk') return `{"not a letter ${i}`
+            return JSON.stringify({ deadLetteredAt: 1, status: 422, event: event(`p${run}-${i}`, kind === 'refused' ? 'bad' : 'clicked') })
+          })
+          const tornLine = '{"deadLetteredAt":1,"status":422,"event":{"id":"torn"'
+          await writeFile(letters, text.map((t) => `${t}\n`).join('') + (torn ? tornLine : ''))
+          const code = await runEventsCli(['replay-dead-letters', '--events-spool', spool, '--events-upstream', receiver.url, '--batch', String(batch)], quiet)
+          const stays = [...text.filter((t, i) => kinds[i] === 'refused' || kinds[i] === 'junk'), ...(torn ? [tornLine] : [])]
+          const taken = kinds.filter((kind) => kind === 'taken').length
+          expect(code).toBe(stays.length === 0 ? 0 : 1)
+          // Untouched when nothing was taken (blank lines and all); else rewritten with what stays.
+          const expected = taken === 0 ? text.map((t) => `${t}\n`).join('') + (torn ? tornLine : '') : stays.map((t) => `${t}\n`).join('')
+          expect(await readFile(letters, 'utf8')).toBe(expected)
+          const accepted = [...receiver.acceptedTimes().keys()].filter((id) => id.startsWith(`p${run}-`))
+          expect(accepted).toEqual(kinds.flatMap((kind, i) => (kind === 'taken' ? [`p${run}-${i}`] : [])))
+        }),
+        { numRuns: 40 },
+      )
+    } finally {
+      await receiver.close()
+    }
   })
 })

@@ -73,8 +73,17 @@ describe('a Redis user the ACL denies scripting', () => {
     }
     expect((await status(a.server)).redis.role).toBe('solo')
     // Granted: up and leading, no restart.
+    const refusedUntil = (await status(a.server)).redis.lastErrorAt as number
+    expect(refusedUntil).toBeGreaterThan(Date.now() - 10_000)
     expect(await redis.command('ACL', 'SETUSER', 'relay', '+@scripting')).toBe('+OK\r\n')
     await waitFor(async () => (await status(a.server)).redis.state === 'up' && (await status(a.server)).redis.role === 'leader', 10_000)
     expect(await (await fetch(`${a.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_up 1$/m)
+    // The refusal stays named once up (what happened last), with when: before, `lastError` alone
+    // said NOPERM under `state: up`, and nothing told an operator whether it was now or last week.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const up = (await status(a.server)).redis
+    expect(up).toMatchObject({ state: 'up', lastError: expect.stringMatching(/NOPERM/), lastErrorAt: expect.any(Number) })
+    expect(up.lastErrorAt).toBeGreaterThanOrEqual(refusedUntil)
+    expect(up.lastErrorAt).toBeLessThan(up.lastOkAt)
   })
 })

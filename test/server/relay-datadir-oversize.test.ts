@@ -5,12 +5,16 @@
 // Likewise the file `holdfast-server snapshot --out` finds in place (read to weigh the new one),
 // and a dead-letter file too large for `events replay-dead-letters` to read.
 import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { once } from 'node:events'
 import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { deadLetterPath } from '@holdfast/server'
 import { createGenerationStore, encodeGeneration, MAX_GENERATION_BYTES } from '../../packages/server/src/flags/generations'
+import { seeded, startEventsReceiver } from '../support/eventsReceiver'
 import { serverProcess } from './events-process'
 import { post, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
@@ -36,7 +40,7 @@ async function startOn(dataDir: string) {
   const startMs = Math.round(performance.now() - started)
   const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8')
   const peakMb = Math.round(Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024)
-  return { server, response, body, startMs, peakMb }
+  return { server, url, response, body, startMs, peakMb }
 }
 
 describe('a data-dir generation over the bound (64 MiB)', () => {
@@ -73,6 +77,42 @@ describe('a data-dir generation over the bound (64 MiB)', () => {
     expect(peakMb).toBeLessThan(400)
   })
 
+  it('the generations skipped are named in the status and counted in the metrics, not in the log only', async () => {
+    // Yesterday's generation 1 served because the three newer ones are torn, corrupt and too large:
+    // before, /status and /metrics said nothing of it, only a warning at start in the log.
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('off'))
+    const good = definitionsGeneration('on')
+    await writeFile(join(dir, generation(2)), good.slice(0, good.length - 20))
+    await writeFile(join(dir, generation(3)), good.replace('v-on', 'v-ox'))
+    await writeFile(join(dir, generation(4)), '')
+    await truncate(join(dir, generation(4)), MAX_GENERATION_BYTES + 1)
+    const { url, body } = await startOn(dir)
+    expect(body.flags.find((flag) => flag.key === 'f0')?.value).toBe(false)
+    const status = (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { dataDir: Record<string, unknown> }
+    expect(status.dataDir).toMatchObject({
+      loadedGeneration: 1,
+      skipped: [
+        { generation: 4, path: join(dir, generation(4)), reason: 'too-large', detail: expect.stringContaining('larger than 64 MiB') },
+        { generation: 3, reason: 'corrupt', detail: 'checksum mismatch' },
+        { generation: 2, reason: 'torn', detail: expect.stringContaining('torn write') },
+      ],
+      skippedBy: { 'too-large': 1, corrupt: 1, torn: 1 },
+    })
+    const metrics = await (await fetch(`${url}/metrics`)).text()
+    for (const reason of ['torn', 'corrupt', 'too-large']) expect(metrics).toContain(`holdfast_relay_data_dir_skipped_total{reason="${reason}"} 1`)
+  })
+
+  it('a data dir whose newest generation is good has no skipped part and no skipped sample', async () => {
+    const dir = await tempDir()
+    await writeFile(join(dir, generation(1)), definitionsGeneration('on'))
+    const { url } = await startOn(dir)
+    const status = (await (await fetch(`${url}/holdfast/v1/status`)).json()) as { dataDir: Record<string, unknown> }
+    expect(status.dataDir.loadedGeneration).toBe(1)
+    expect(status.dataDir).not.toHaveProperty('skipped')
+    expect(await (await fetch(`${url}/metrics`)).text()).not.toMatch(/^holdfast_relay_data_dir_skipped_total\{/m)
+  })
+
   it('a payload the relay would not read back is not written either: the older generations stay', async () => {
     const dir = await tempDir()
     const store = createGenerationStore({ dir, keep: 2, maxBytes: 4096 })
@@ -100,8 +140,8 @@ console.log(JSON.stringify({ code, lines, peakMb: Math.round(process.resourceUsa
   return { ...(JSON.parse(stdout) as { code: number; lines: string[]; peakMb: number }), ms: Math.round(performance.now() - started) }
 }
 
-describe('holdfast-server events replay-dead-letters on a dead-letter file larger than it can read', () => {
-  it('a sparse 1 GB dead-letter file: exit 1 naming the file, its size and the bound, untouched, without reading it', async () => {
+describe('holdfast-server events replay-dead-letters on a large dead-letter file', () => {
+  it('a sparse 1 GB dead-letter file (one run of bytes with no newline): streamed, kept as one unreadable line, untouched, in little memory', async () => {
     const spool = join(await tempDir(), 'spool')
     const letters = deadLetterPath(spool)
     await mkdir(dirname(letters), { recursive: true })
@@ -110,10 +150,52 @@ describe('holdfast-server events replay-dead-letters on a dead-letter file large
     const { code, lines, peakMb, ms } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', 'http://127.0.0.1:9/events'])
     console.info(`replay-dead-letters on a sparse 1 GB file: ${ms} ms, peak RSS ${peakMb} MB`)
     expect(code).toBe(1)
-    // Before: "Invalid string length", after reading the whole GB (~650 MB of memory).
-    expect(lines.join('\n')).toContain(`is ${2 ** 30} bytes, more than this command reads at once`)
+    // Before the streaming read: refused unread as more than one string can hold (and before that,
+    // "Invalid string length" after reading the whole GB, ~650 MB of memory).
+    expect(lines.join('\n')).toContain('0 taken by the sink and removed, 0 refused again and kept, 1 unreadable line(s) kept')
     expect((await stat(letters)).size).toBe(2 ** 30)
-    expect(peakMb).toBeLessThan(400)
+    expect(peakMb).toBeLessThan(200)
+  })
+
+  it('a 200 MB file of dead letters is read line by line: the sink takes the first batch, then fails; the rest is kept byte for byte in bounded memory', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const letters = deadLetterPath(spool)
+    await mkdir(dirname(letters), { recursive: true })
+    // 100,000 letters of ~2 KB (a metadata string), then a line torn by a crash mid-append.
+    const pad = 'x'.repeat(2000)
+    const kept = createHash('sha256')
+    const out = createWriteStream(letters)
+    for (let i = 0; i < 100_000; i++) {
+      const line = `${JSON.stringify({ deadLetteredAt: 1, status: 413, event: { id: `dl-${i}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000, metadata: { pad } } })}\n`
+      if (i >= 100) kept.update(line)
+      if (!out.write(line)) await once(out, 'drain')
+    }
+    out.end('{"deadLetteredAt":1,"status":413,"event":{"id":"dl-torn"')
+    await once(out, 'finish')
+    kept.update('{"deadLetteredAt":1,"status":413,"event":{"id":"dl-torn"\n')
+    const bytes = (await stat(letters)).size
+    expect(bytes).toBeGreaterThan(200e6)
+    // The sink takes the first request (100 events) and answers 500 to the second: a seed whose
+    // first draw is not a failure and whose second is.
+    const seed = Array.from({ length: 1000 }, (_, s) => s).find((s) => {
+      const draw = seeded(s)
+      return draw() >= 0.5 && draw() < 0.5
+    })!
+    const receiver = await startEventsReceiver({ failureRate: 0.5, failures: ['500'], seed })
+    try {
+      const { code, lines, peakMb, ms } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', receiver.url])
+      console.info(`replay-dead-letters on a ${Math.round(bytes / 1e6)} MB file: ${ms} ms, peak RSS ${peakMb} MB`)
+      expect(code).toBe(1)
+      expect(receiver.requests.map((r) => r.outcome)).toEqual([202, 500])
+      expect([...receiver.acceptedTimes().keys()]).toEqual(Array.from({ length: 100 }, (_, i) => `dl-${i}`))
+      expect(lines.join('\n')).toMatch(/100 taken by the sink and removed, 99900 refused again and kept, 1 unreadable line\(s\) kept/)
+      // Nothing lost: the file is what it was without the 100 taken, the torn line kept (ended).
+      expect(createHash('sha256').update(await readFile(letters)).digest('hex')).toBe(kept.digest('hex'))
+      // Before: read as one string, split and parsed whole (~1 GB of memory for 200 MB).
+      expect(peakMb).toBeLessThan(250)
+    } finally {
+      await receiver.close()
+    }
   })
 })
 

@@ -6,7 +6,8 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createGenerationStore, decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
-import { startServer, tempDir } from './helpers'
+import { createPersistence, loadNewestPayload } from '../../packages/server/src/flags/persistence'
+import { recordingLogger, startServer, tempDir } from './helpers'
 
 describe('data-dir generations', () => {
   it('loads the newest generation and keeps only the last few', async () => {
@@ -32,6 +33,19 @@ describe('data-dir generations', () => {
     expect(JSON.parse(loaded!.payload)).toEqual({ n: 1 })
     expect(skipped).toHaveLength(1)
     expect(skipped[0].reason).toMatch(/torn|length/)
+  })
+
+  it('a data dir read twice (an intact generation found unusable, then the older ones) counts each skipped generation once in the status', async () => {
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir, keep: 4 })
+    for (const n of [1, 2, 3]) await store.save(JSON.stringify({ n, padding: 'x'.repeat(100) }))
+    const [newest] = await store.list()
+    await truncate(newest.path, 50)
+    const reading = createGenerationStore({ dir, keep: 4 })
+    const log = recordingLogger()
+    expect(JSON.parse((await loadNewestPayload(reading, () => true, log))!).n).toBe(2)
+    expect(JSON.parse((await loadNewestPayload(reading, (text) => JSON.parse(text).n !== 2, log))!).n).toBe(1)
+    expect(createPersistence({ store: reading, now: Date.now }).state()).toMatchObject({ loadedGeneration: 1, skipped: [{ generation: 3, reason: 'torn' }, { generation: 2, reason: 'unusable' }], skippedBy: { torn: 1, unusable: 1 } })
   })
 
   it('skips a newest generation whose bytes were changed (checksum), and one that is garbage', async () => {

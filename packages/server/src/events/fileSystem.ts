@@ -148,10 +148,18 @@ export async function writeAll(file: EventFile, bytes: Buffer): Promise<void> {
  * rejects; `path` is untouched. A failed directory fsync after it rejects with `renamed: true`.
  */
 export async function writeFileAtomic(fs: EventFileSystem, path: string, data: string, options: { temporary?: string; permissions?: number } = {}): Promise<void> {
+  await writeFileAtomicWith(fs, path, (file) => writeAll(file, Buffer.from(data, 'utf8')), options)
+}
+
+/**
+ * {@link writeFileAtomic}, the content written by `write` into the temporary file (a piece at a
+ * time, for content too large to hold as one string).
+ */
+export async function writeFileAtomicWith(fs: EventFileSystem, path: string, write: (file: EventFile) => Promise<void>, options: { temporary?: string; permissions?: number } = {}): Promise<void> {
   const temporary = options.temporary ?? `${path}.tmp`
   const file = await fs.open(temporary, 'w', options.permissions)
   try {
-    await writeAll(file, Buffer.from(data, 'utf8'))
+    await write(file)
     await file.datasync()
   } catch (error) {
     await file.close().catch(() => {})

@@ -3,17 +3,17 @@
 // was raised or its schema fixed. Only what the sink took (2xx) leaves the file; the rest stays,
 // with the new refusal logged. Safe to re-run, and safe to kill: the file is rewritten crash-safely
 // (temporary file, fsync, rename) only at the end, and what was sent before a kill is sent again
-// (the sink de-duplicates by id). It takes the spool's lock, so it refuses to run beside the relay
+// (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever its size. It takes the spool's lock, so it refuses to run beside the relay
 // (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
-import { constants } from 'node:buffer'
-import { readFile, realpath, stat } from 'node:fs/promises'
+import { open, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliOptions'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
-import { nodeFileSystem, writeFileAtomic } from './fileSystem'
+import { nodeFileSystem, writeAll, writeFileAtomicWith, type EventFile } from './fileSystem'
+import { readLines } from './lineReader'
 import { acquireLock } from './lockFile'
 
 /** The help text of the events command. */
@@ -96,33 +96,22 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
   }
 }
 
+/**
+ * The longest line read as a dead letter: 4 MiB, four times the body cap of one events request (a
+ * letter is one event and the start of the sink's answer). A longer one (stray bytes, a sparse
+ * file's zeros) is no letter: kept as it is, unread, as any unreadable line.
+ */
+const MAX_LETTER_BYTES = 4 * 1024 * 1024
+
+/** A line of the dead-letter file: its byte range, and its event when it holds one (else it is unreadable). */
+type Letter = { start: number; end: number; event?: unknown }
+
 async function replay(path: string, url: string, options: { headers: Record<string, string>; batch: number; timeoutMs: number; fetch: typeof fetch }, io: Io): Promise<number> {
   const file = await nodeFileSystem.stat(path)
   if (!file || file.size === 0) {
     io.out(`[holdfast-server] no dead letters in ${path}`)
     return 0
   }
-  // Read as one string: a file larger than V8's longest string (~512 MiB; the relay's bound on it is
-  // 64 MiB unless raised) cannot be. Before, it was read whole first (a 1 GB file: 650 MB of memory)
-  // and the command ended on a bare "Invalid string length".
-  if (file.size > constants.MAX_STRING_LENGTH) {
-    io.err(`[holdfast-server] events replay-dead-letters: ${path} is ${file.size} bytes, more than this command reads at once (${constants.MAX_STRING_LENGTH}); the dead-letter file is as it was: move it aside, split it by lines, and replay each piece as ${path}`)
-    return 1
-  }
-  const lines = (await readFile(path, 'utf8')).split('\n').filter((line) => line.trim() !== '')
-  // Lines kept as they are: those the sink did not take, and any it cannot be sent (a torn last line).
-  const kept = new Set<number>()
-  const records: Array<{ index: number; event: unknown }> = []
-  lines.forEach((line, index) => {
-    try {
-      const event = (JSON.parse(line) as { event?: unknown }).event
-      if (event && typeof event === 'object') return void records.push({ index, event })
-    } catch {
-      // below
-    }
-    kept.add(index)
-  })
-  const unreadable = kept.size
   const send = async (events: unknown[]): Promise<{ ok: boolean; refused?: boolean; why: string }> => {
     try {
       const response = await options.fetch(url, { method: 'POST', headers: options.headers, body: JSON.stringify({ events }), redirect: 'manual', signal: AbortSignal.timeout(options.timeoutMs) })
@@ -133,39 +122,99 @@ async function replay(path: string, url: string, options: { headers: Record<stri
       return { ok: false, why: (error as Error).message }
     }
   }
+  // Read a batch at a time, in bounded memory (the batch and one chunk; before, the whole file as
+  // one string, then every line and every parsed letter: 1.2 GB for a 214 MB file). What stays is
+  // kept as byte ranges of the file, in order, adjacent lines as one range, and copied from it at
+  // the end: lines kept as they are, those the sink did not take, and any that cannot be sent (a
+  // torn last line). The spool's lock keeps the relay from appending meanwhile.
+  const kept: Array<[number, number]> = []
+  const keep = (letter: Letter) => {
+    const last = kept.at(-1)
+    if (last && last[1] + 1 === letter.start) last[1] = letter.end
+    else kept.push([letter.start, letter.end])
+  }
   let taken = 0
-  for (let start = 0; start < records.length; start += options.batch) {
-    const piece = records.slice(start, start + options.batch)
-    const whole = await send(piece.map((r) => r.event))
-    if (whole.ok) {
-      taken += piece.length
-      continue
-    }
-    // Not a refusal of these events (down, 5xx, a wrong URL or key): the rest is kept for a re-run,
-    // rather than one request per dead letter.
-    if (!whole.refused) {
-      for (const record of records.slice(start)) kept.add(record.index)
-      io.err(`[holdfast-server] the sink answered ${whole.why}: stopped; ${records.length - start} dead letter(s) kept for a re-run`)
-      break
-    }
-    // Refused or failed: one by one, so one bad event keeps only itself.
-    for (const record of piece.length > 1 ? piece : []) {
-      const one = await send([record.event])
-      if (one.ok) taken++
-      else {
-        kept.add(record.index)
-        io.err(`[holdfast-server] kept ${(record.event as { id?: unknown }).id}: ${one.why}`)
+  let refusedAgain = 0
+  let unreadable = 0
+  // Set once the sink answered something that is no refusal of these events (down, 5xx, a wrong
+  // URL or key): the rest is kept for a re-run, rather than one request per dead letter.
+  let stopped: { why: string; kept: number } | undefined
+  const settle = async (piece: Letter[]) => {
+    const events = piece.filter((letter) => letter.event !== undefined)
+    const whole = events.length > 0 && !stopped ? await send(events.map((letter) => letter.event)) : undefined
+    if (whole && !whole.ok && !whole.refused) stopped = { why: whole.why, kept: 0 }
+    for (const letter of piece) {
+      if (letter.event === undefined) keep(letter)
+      else if (whole?.ok) taken++
+      else if (stopped) {
+        stopped.kept++
+        refusedAgain++
+        keep(letter)
+      } else {
+        // Refused or failed: one by one, so one bad event keeps only itself.
+        const one = events.length > 1 ? await send([letter.event]) : whole!
+        if (one.ok) taken++
+        else {
+          refusedAgain++
+          keep(letter)
+          io.err(`[holdfast-server] kept ${(letter.event as { id?: unknown }).id}: ${one.why}`)
+        }
       }
     }
-    if (piece.length === 1) {
-      kept.add(piece[0].index)
-      io.err(`[holdfast-server] kept ${(piece[0].event as { id?: unknown }).id}: ${whole.why}`)
+  }
+  let piece: Letter[] = []
+  let inPiece = 0
+  for await (const line of readLines(path, MAX_LETTER_BYTES)) {
+    if (line.text !== undefined && line.text.trim() === '') continue
+    let event: unknown
+    try {
+      if (line.text !== undefined) event = (JSON.parse(line.text) as { event?: unknown }).event
+    } catch {
+      // unreadable: below
+    }
+    if (event && typeof event === 'object') {
+      piece.push({ start: line.start, end: line.end, event })
+      inPiece++
+    } else {
+      piece.push({ start: line.start, end: line.end })
+      unreadable++
+    }
+    if (inPiece === options.batch) {
+      await settle(piece)
+      piece = []
+      inPiece = 0
     }
   }
-  if (taken > 0) {
-    const rest = lines.filter((_, index) => kept.has(index))
-    await writeFileAtomic(nodeFileSystem, path, rest.length ? `${rest.join('\n')}\n` : '')
+  await settle(piece)
+  if (stopped) io.err(`[holdfast-server] the sink answered ${stopped.why}: stopped; ${stopped.kept} dead letter(s) kept for a re-run`)
+  if (taken > 0) await writeFileAtomicWith(nodeFileSystem, path, (out) => copyRanges(path, kept, out))
+  io.out(`[holdfast-server] dead letters: ${taken} taken by the sink and removed, ${refusedAgain} refused again and kept${unreadable ? `, ${unreadable} unreadable line(s) kept` : ''} (${path})`)
+  return refusedAgain + unreadable === 0 ? 0 : 1
+}
+
+/** Writes the byte ranges of `path` into `out`, each followed by a newline, a megabyte at a time. */
+async function copyRanges(path: string, ranges: Array<[number, number]>, out: EventFile): Promise<void> {
+  const source = await open(path, 'r')
+  try {
+    const buffer = Buffer.alloc(1 << 20)
+    let filled = 0
+    const flush = async () => {
+      await writeAll(out, buffer.subarray(0, filled))
+      filled = 0
+    }
+    for (const [start, end] of ranges) {
+      for (let at = start; at < end; ) {
+        if (filled === buffer.length) await flush()
+        const { bytesRead } = await source.read(buffer, filled, Math.min(buffer.length - filled, end - at), at)
+        if (bytesRead === 0) throw new Error(`${path} changed during the replay (shorter than read)`)
+        filled += bytesRead
+        at += bytesRead
+      }
+      if (filled === buffer.length) await flush()
+      buffer[filled++] = 0x0a
+    }
+    await flush()
+  } finally {
+    await source.close()
   }
-  io.out(`[holdfast-server] dead letters: ${taken} taken by the sink and removed, ${kept.size - unreadable} refused again and kept${unreadable ? `, ${unreadable} unreadable line(s) kept` : ''} (${path})`)
-  return kept.size === 0 ? 0 : 1
 }

@@ -47,9 +47,19 @@ export interface LoadedGeneration extends GenerationInfo {
   payload: string
 }
 
+/**
+ * Why a generation was skipped, in one word (the status' `dataDir.skipped[].reason` and the label of
+ * `holdfast_relay_data_dir_skipped_total`): `torn` (cut short: no header line, or fewer bytes than
+ * it says), `corrupt` (its header or checksum does not hold), `too-large` (over the bound, not
+ * read), `unreadable` (not a regular file, or the read failed), `unusable` (intact, refused by the caller).
+ */
+export type SkipReason = 'torn' | 'corrupt' | 'too-large' | 'unreadable' | 'unusable'
+
 /** A generation the store skipped while loading, and why (for logs and status). */
 export interface SkippedGeneration extends GenerationInfo {
+  /** What was found, for the log: `checksum mismatch`, `length 10 ≠ 42 (torn write?)`… */
   reason: string
+  kind: SkipReason
 }
 
 /**
@@ -95,22 +105,24 @@ export function encodeGeneration(payload: string): string {
 }
 
 /** Verifies a framed file; returns the payload or why it cannot be trusted. */
-export function decodeGeneration(text: string): { ok: true; payload: string } | { ok: false; reason: string } {
+export function decodeGeneration(text: string): { ok: true; payload: string } | { ok: false; reason: string; kind: 'torn' | 'corrupt' } {
   const newline = text.indexOf('\n')
-  if (newline < 0) return { ok: false, reason: 'no header line (torn write?)' }
+  if (newline < 0) return { ok: false, reason: 'no header line (torn write?)', kind: 'torn' }
   let header: unknown
   try {
     header = JSON.parse(text.slice(0, newline))
   } catch {
-    return { ok: false, reason: 'unreadable header' }
+    return { ok: false, reason: 'unreadable header', kind: 'corrupt' }
   }
   const h = header as { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown }
   if (h === null || typeof h !== 'object' || h.holdfastGeneration !== 1 || typeof h.sha256 !== 'string' || typeof h.bytes !== 'number') {
-    return { ok: false, reason: 'not a holdfast generation file' }
+    return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
   }
   const payload = text.slice(newline + 1)
-  if (Buffer.byteLength(payload) !== h.bytes) return { ok: false, reason: `length ${Buffer.byteLength(payload)} ≠ ${h.bytes} (torn write?)` }
-  if (createHash('sha256').update(payload).digest('hex') !== h.sha256) return { ok: false, reason: 'checksum mismatch' }
+  const bytes = Buffer.byteLength(payload)
+  // Fewer bytes than the header says: cut short (a crash, a full disk). More: something was added.
+  if (bytes !== h.bytes) return { ok: false, reason: `length ${bytes} ≠ ${h.bytes} (torn write?)`, kind: bytes < h.bytes ? 'torn' : 'corrupt' }
+  if (createHash('sha256').update(payload).digest('hex') !== h.sha256) return { ok: false, reason: 'checksum mismatch', kind: 'corrupt' }
   return { ok: true, payload }
 }
 
@@ -194,16 +206,17 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
         try {
           text = await readRegularFile(info.path, maxBytes)
         } catch (error) {
-          skipped.push({ ...info, reason: `unreadable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})` })
+          const code = (error as NodeJS.ErrnoException).code
+          skipped.push({ ...info, reason: `unreadable (${code ?? (error as Error).message})`, kind: (error as { tooLarge?: boolean }).tooLarge ? 'too-large' : 'unreadable' })
           continue
         }
         const decoded = decodeGeneration(text)
         if (!decoded.ok) {
-          skipped.push({ ...info, reason: decoded.reason })
+          skipped.push({ ...info, reason: decoded.reason, kind: decoded.kind })
           continue
         }
         if (accept && !accept(decoded.payload)) {
-          skipped.push({ ...info, reason: 'intact but not usable' })
+          skipped.push({ ...info, reason: 'intact but not usable', kind: 'unusable' })
           continue
         }
         next = Math.max(next ?? 1, info.number + 1)

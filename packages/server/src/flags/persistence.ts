@@ -6,7 +6,7 @@ import { mkdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { acquireLock, type LockHooks, type LockRelease } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
-import type { GenerationStore } from './generations'
+import type { GenerationStore, SkipReason } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
 import { waitAtMost } from './startupWait'
 
@@ -21,6 +21,16 @@ export const dataDirTiming = { openMs: 5000 }
 
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
 const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean; takenOver?: { by: string; at: number } }>()
+/**
+ * The generations skipped at start (newer than the one served, or none served), per store: before,
+ * they were in the log only, and an operator saw yesterday's values served with nothing in the
+ * status or the metrics saying why. See {@link PersistenceState}.skipped.
+ */
+const skippedAtStart = new WeakMap<GenerationStore, { list: SkippedInStatus[]; by: Partial<Record<SkipReason, number>>; numbers: Set<number> }>()
+/** How many skipped generations the status names (all are counted in `skippedBy`): a dir of stray copies must not swell it. */
+const SKIPPED_NAMED = 10
+/** The generation read back at start, per store. */
+const loadedAtStart = new WeakMap<GenerationStore, number>()
 /** The data dir's lock check, per store (see {@link lockDataDirWithin}): made before each write. */
 const lockChecks = new WeakMap<GenerationStore, () => Promise<void>>()
 
@@ -88,6 +98,19 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
     }
     const { loaded, skipped } = value!
     for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+    if (skipped.length > 0) {
+      const told = skippedAtStart.get(store) ?? { list: [], by: {}, numbers: new Set<number>() }
+      for (const skip of skipped) {
+        // Read again (a --flags FILE relay whose served generation proved unusable reads the older
+        // ones again): a generation skipped twice is one skipped generation.
+        if (told.numbers.has(skip.number)) continue
+        told.numbers.add(skip.number)
+        told.by[skip.kind] = (told.by[skip.kind] ?? 0) + 1
+        if (told.list.length < SKIPPED_NAMED) told.list.push({ generation: skip.number, path: skip.path, reason: skip.kind, detail: skip.reason })
+      }
+      skippedAtStart.set(store, told)
+    }
+    if (loaded) loadedAtStart.set(store, loaded.number)
     return loaded?.payload
   } catch (error) {
     log.error(`cannot read the data dir ${store.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); starting without it`)
@@ -169,9 +192,29 @@ export async function lockDataDirWithin(store: GenerationStore, log: ServerLogge
   return async () => {}
 }
 
+/** A data-dir generation skipped at start, as the status names it. */
+export interface SkippedInStatus {
+  generation: number
+  path: string
+  /** In one word, as `holdfast_relay_data_dir_skipped_total{reason}`: see {@link SkipReason}. */
+  reason: SkipReason
+  /** What was found, as logged: `checksum mismatch`, `length 10 ≠ 42 (torn write?)`, `unreadable (larger than 64 MiB: … bytes)`. */
+  detail: string
+}
+
 /** The data-dir writer's state, for the status route. */
 export interface PersistenceState {
   dir: string
+  /** The generation read back at start and served (absent when none was usable, or none was read). */
+  loadedGeneration?: number
+  /**
+   * The generations skipped at start, newest first (at most 10 named): each newer than the one
+   * served (`loadedGeneration`), so what is served is older than the data dir's newest file.
+   * Absent when none was skipped.
+   */
+  skipped?: SkippedInStatus[]
+  /** How many generations were skipped at start, by reason (every one, also past the 10 named). */
+  skippedBy?: Partial<Record<SkipReason, number>>
   lastSavedAt?: number
   lastGeneration?: number
   lastError?: string
@@ -371,10 +414,13 @@ export function createPersistence(options: {
       return finished && state.lastError === undefined
     },
     state: () => {
+      const loaded = loadedAtStart.get(options.store)
+      const skipped = skippedAtStart.get(options.store)
+      const read = { ...(loaded !== undefined ? { loadedGeneration: loaded } : {}), ...(skipped ? { skipped: [...skipped.list], skippedBy: { ...skipped.by } } : {}) }
       // A data dir that did not answer at start: its error stands until a write gets through.
       const problem = openProblems.get(options.store)
-      if (!problem || (!problem.unused && state.lastSavedAt !== undefined)) return { ...state }
-      return { ...state, lastError: problem.takenOver ? problem.error : state.lastError ?? problem.error, ...(problem.unused ? { unused: true } : {}), ...(problem.takenOver ? { takenOver: problem.takenOver } : {}) }
+      if (!problem || (!problem.unused && state.lastSavedAt !== undefined)) return { ...state, ...read }
+      return { ...state, ...read, lastError: problem.takenOver ? problem.error : state.lastError ?? problem.error, ...(problem.unused ? { unused: true } : {}), ...(problem.takenOver ? { takenOver: problem.takenOver } : {}) }
     },
   }
 }

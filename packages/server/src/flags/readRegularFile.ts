@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises'
  * Reads `path` as UTF-8 text when it is a regular file (a symlink to one is fine) of at most
  * `maxBytes` (default: no bound). Rejects with the OS error (its `code`, e.g. `ENOENT`, `EISDIR`)
  * or, for a FIFO, socket or device, or a file over the bound, with an `Error` whose message says
- * so, without blocking on it or reading it whole.
+ * so, without blocking on it or reading it whole (the one over the bound has `tooLarge: true`).
  */
 export async function readRegularFile(path: string, maxBytes = Infinity): Promise<string> {
   return (await readRegularFileAndTime(path, maxBytes)).text
@@ -25,7 +25,7 @@ export async function readRegularFileAndTime(path: string, maxBytes = Infinity):
   try {
     const info = await handle.stat()
     if (!info.isFile()) throw new Error(`not a regular file: ${info.isDirectory() ? 'a directory' : info.isFIFO() ? 'a FIFO' : info.isSocket() ? 'a socket' : 'a device'}`)
-    const tooLarge = (bytes: number) => new Error(`larger than ${maxBytes / 1_048_576} MiB: ${bytes} bytes`)
+    const tooLarge = (bytes: number) => Object.assign(new Error(`larger than ${maxBytes / 1_048_576} MiB: ${bytes} bytes`), { tooLarge: true })
     if (info.size > maxBytes) throw tooLarge(info.size)
     const bytes = await handle.readFile()
     // It may have grown since the stat.

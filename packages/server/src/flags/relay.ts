@@ -11,6 +11,7 @@ import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstre
 import type { LeaseRole } from '../store/leaseKeeper'
 import type { StoreStatus } from '../store/sharedStore'
 import type { SnapshotState } from './snapshotFile'
+import type { PersistenceState } from './persistence'
 
 /** `metadata.holdfast.source`: where what is served came from. */
 export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
@@ -70,7 +71,8 @@ export interface RelayStatus {
   reask?: { at: number; contexts: number; asked: number; answered: number; durationMs: number; outcome: RefreshResult['outcome']; unknown: number }
   /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
   reaskRunning?: { at: number; contexts: number; asked: number }
-  dataDir?: { dir: string; lastSavedAt?: number; lastGeneration?: number; lastError?: string; writeFailures: number; writingSince?: number; unused?: boolean }
+  /** With `--data-dir`: its writes, and what was read back at start (the generation served, the newer ones skipped and why). */
+  dataDir?: PersistenceState
   /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
   snapshot?: SnapshotState
   /** With `--redis`: the connection to the shared store, this relay's role and what it took from it. */

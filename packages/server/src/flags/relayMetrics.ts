@@ -24,6 +24,8 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  *   was torn or invalid (not served; the reason is in the status and the log)
  * - `holdfast_relay_data_dir_used`: with `--data-dir`, 1 while it is used, 0 when it is not for the
  *   life of the process (its lock did not answer at start: a hung mount; see the status and the log)
+ * - `holdfast_relay_data_dir_skipped_total{reason}`: with `--data-dir`, generations skipped at start
+ *   for an older one (`torn`, `corrupt`, `too-large`, `unreadable`, `unusable`), named in the status
  * - `holdfast_relay_breaker_open`: proxy mode, 1 while the breaker on the upstream's health is open
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`, `holdfast_relay_unasked_total{reason}` (proxy
@@ -101,6 +103,19 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     if (breaker) g.set(breaker.state === 'open' ? 1 : 0)
     else none(g)
   })
+
+  // The generations skipped at start, by reason: read from the status, which keeps every one counted
+  // (they are only ever added to), so the counter never goes back. No sample while none was skipped.
+  registry.registerMetric(new Counter({
+    name: 'holdfast_relay_data_dir_skipped_total',
+    help: 'With --data-dir: generations skipped at start for an older one (torn, corrupt, too-large, unreadable, unusable); the status names them in dataDir.skipped.',
+    labelNames: ['reason'],
+    registers: [],
+    collect() {
+      this.reset()
+      for (const [reason, count] of Object.entries(status()?.dataDir?.skippedBy ?? {})) this.inc({ reason }, count)
+    },
+  }))
 
   const requests = new Counter({ name: 'holdfast_relay_upstream_requests_total', help: 'Upstream requests by outcome (ok, not-modified, or the failure kind).', labelNames: ['outcome'], registers: [registry] })
   const refused = new Counter({ name: 'holdfast_relay_refused_total', help: 'Upstream answers or file edits not applied, by reason.', labelNames: ['reason'], registers: [registry] })

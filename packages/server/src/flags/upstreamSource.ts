@@ -690,6 +690,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     let timer: ReturnType<typeof setTimeout> | undefined
     const outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)))])
     clearTimeout(timer)
+    // Not answered by the upstream: another relay of the fleet may have been, and shared it without
+    // this one hearing (a notice Redis refused to publish, or lost). Looked up for the next request.
+    // Not for credentials the upstream refuses: what it does to their values is the relay's policy (keep, clear).
+    if (outcome === 'late' || (outcome.kind === 'failed' && outcome.failure !== 'unauthorized')) shared$?.missed?.(key)
     if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
     if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }

@@ -61,7 +61,11 @@ return string.format('%.0f', now)`,
  * stored): replace, set the TTL, publish the notice → `written`. The same version: renew the TTL only → `refreshed` (a quiet upstream must not let the
  * backup expire). Older: nothing → `older` and the stored version. Anything a relay cannot have
  * written (another type than a hash, a version no ticket handed out) counts as nothing stored and
- * is replaced: `written` with a third element, `replaced`.
+ * is replaced: `written` with a third element, `replaced`. A notice Redis refuses to publish (an ACL
+ * that denies PUBLISH, `-publish`) does not undo the write (a script is not rolled back, and the
+ * document is good): `written` with a fourth element, the refusal. Before, the refusal was the
+ * script's error: the document stood in Redis while its writer counted it unwritten, and no other
+ * relay was told of it.
  */
 export const PUT = script(
   `${VERSIONS}if ARGV[8] ~= '' and (redis.call('TYPE', KEYS[3]).ok ~= 'string' or redis.call('GET', KEYS[3]) ~= ARGV[8]) then return {'fenced', ''} end
@@ -81,8 +85,10 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'version', ARGV[1], 'fetchedAt', ARGV[2], 'body', ARGV[3], 'etag', ARGV[4])
 if ARGV[9] and ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'lineage', ARGV[9]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[6], ARGV[7])
-if kind ~= 'none' and not held then return {'written', ARGV[1], 'replaced'} end
+local told = redis.pcall('PUBLISH', ARGV[6], ARGV[7])
+local unannounced = type(told) == 'table' and told.err or ''
+local replaced = (kind ~= 'none' and not held) and 'replaced' or ''
+if unannounced ~= '' or replaced ~= '' then return {'written', ARGV[1], replaced, unannounced} end
 return {'written', ARGV[1]}`,
   3,
 )

@@ -50,6 +50,8 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * ends it at once; one refused again keeps it.
  */
 const REFUSAL_HOLD_MS = 30_000
+/** The key under which a refused change notice (PUBLISH) is kept among the refused commands. */
+const PUBLISH_REFUSED = 'PUBLISH'
 /**
  * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
  * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
@@ -178,6 +180,21 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     for (const [command, at] of refused) if (now - at > REFUSAL_HOLD_MS) refused.delete(command)
     return refused.size > 0
   }
+  // A document written whose notice Redis refused (PUBLISH denied by the ACL): stored, but no
+  // relay is told. Kept as a refusal (the state says down, the reason names the notice) until a
+  // notice goes out again, or 30 s after the last refused one, as any refused command.
+  const noticeRefused = (refusal: string | undefined) => {
+    if (refusal === undefined) {
+      if (refused.delete(PUBLISH_REFUSED)) update()
+      return
+    }
+    status.failures++
+    const message = `the change notice on ${channel} was refused (${refusal}): the document is stored, but no relay is told of it; they take it on their own reads only (a follower every poll interval; in proxy mode, a relay once its upstream fails for that context)`
+    if (!refused.has(PUBLISH_REFUSED)) options.log?.warn(message)
+    noteError(message)
+    refused.set(PUBLISH_REFUSED, performance.now())
+    update()
+  }
   // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
   // broken would silently miss new versions), and nothing it needs refused.
   let commandsOk: boolean | undefined
@@ -201,9 +218,16 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     lastOkTick = performance.now()
     update()
   }
+  // Every error goes in with its time: `lastError` is kept once Redis is up again (what happened
+  // last), and without `lastErrorAt` an operator could not tell an error of a minute ago from one
+  // of last week, nor read it against `lastOkAt`.
+  const noteError = (message: string) => {
+    status.lastError = message
+    status.lastErrorAt = Date.now()
+  }
   const markDown = (error: string) => {
     if (closed) return
-    status.lastError = error
+    noteError(error)
     if (commandsOk !== undefined) commandsOk = false
     update()
   }
@@ -225,7 +249,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // The subscription does not answer: the status says down (announced is false) and why.
   const deaf = (message: string) => {
     if (closed) return
-    status.lastError = message
+    noteError(message)
     broken()
   }
   // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
@@ -260,7 +284,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           if (message !== refusedSubscription) options.log?.warn(message)
           refusedSubscription = message
           // Commands still work: only the status's reason (and so its state) changes.
-          status.lastError = message
+          noteError(message)
           update()
         },
       )
@@ -297,7 +321,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           // differ from one command to the next while the reason (OOM, READONLY) stays the same.
           const reason = refusalOf(message)
           if (status.lastError === undefined || refusalOf(status.lastError) !== reason) options.log?.warn(`redis refused a command: ${reason}`)
-          status.lastError = message
+          noteError(message)
           refused.set(command, performance.now())
           update()
           // As sent, or from inside a script (Redis 6: '… @user_script:1: -READONLY You can't write …').
@@ -412,7 +436,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async put(key, doc, lease) {
       const notice = serializeNotice({ type: 'changed', key, version: doc.version })
-      const result = await evaluate<[string, string, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
+      const result = await evaluate<[string, string, string?, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
         String(doc.version),
         String(doc.fetchedAt),
         doc.body,
@@ -423,8 +447,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         lease ?? '',
         doc.lineage ?? '',
       ])
-      return map(result, ([outcome, current, replaced]): PutOutcome => {
+      return map(result, ([outcome, current, replaced, unannounced]): PutOutcome => {
         if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
+        if (outcome === 'written') noticeRefused(unannounced || undefined)
         return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' | 'fenced' }
       })
     },

@@ -48,6 +48,13 @@ export interface SharedContexts {
   streamsOpen?(ttlMs: number): void
   /** Whether some relay of the fleet said {@link streamsOpen} within its TTL; false when the store cannot say. Optional. */
   fleetStreamsOpen?(): Promise<boolean>
+  /**
+   * The upstream failed this context's request (or was not asked: the breaker, a pause): the store
+   * is asked, in the background, whether it holds a newer answer for it than this relay (another
+   * relay's, whose notice never came: Redis refused to publish it, or it was lost), and that one is
+   * taken for the next request. At most once per context every 5 s, a few at a time. Optional.
+   */
+  missed?(contextKey: string): void
   /** The newest store version seen here for the context hashed as `contextKey` (written or taken). */
   version(contextKey: string): number | undefined
   /** The store's connection, answers taken from other relays, and answers not yet shared (being retried). */
@@ -59,6 +66,9 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
+/** {@link SharedContexts.missed}: one look-up per context at most this often, and at most this many out at once. */
+const MISSED_CHECK_EVERY_MS = 5000
+const MISSED_CHECKS_AT_ONCE = 8
 const STREAMS_OPEN = 'streams-open'
 
 /**
@@ -92,6 +102,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // could not take stayed out of it for 30-60 s after it could.
   const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false
+  // missed(): when each context was last looked up in the store (performance.now()), and how many
+  // look-ups are out (an outage fails every user's request: the store must not get one read each).
+  const checkedAt = new Map<string, number>()
+  let checking = 0
   const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket, late = false) => {
     const outcome = await (late ? replica.publishLate(PREFIX + contextKey, doc) : replica.publish(PREFIX + contextKey, doc, undefined, version))
     if (outcome !== 'unavailable') {
@@ -158,6 +172,16 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       if (!usable()) return false
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
+    },
+    missed(contextKey) {
+      const at = performance.now()
+      const last = checkedAt.get(contextKey)
+      if (!usable() || checking >= MISSED_CHECKS_AT_ONCE || (last !== undefined && at - last < MISSED_CHECK_EVERY_MS)) return
+      checkedAt.delete(contextKey)
+      checkedAt.set(contextKey, at)
+      if (checkedAt.size > max) checkedAt.delete(checkedAt.keys().next().value!)
+      checking++
+      void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
     status: () => ({ ...store.status(), taken, unshared: owed.size }),

@@ -64,6 +64,11 @@ export interface StoreStatus {
   lastOkAgeMs?: number
   /** The latest failure, kept after recovery so an operator can see what happened. */
   lastError?: string
+  /**
+   * Epoch ms when `lastError` last happened (a failure seen again while it lasts moves it on):
+   * once `state` is `up` again, an error older than `lastOkAt` is history, not the present.
+   */
+  lastErrorAt?: number
   /** Commands that failed or timed out since the store was opened. */
   failures: number
 }

@@ -67,6 +67,12 @@ export interface StoreReplica {
    * after that (it may have been asked for later) wins: it is taken again, and nothing is written.
    */
   publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number): Promise<Published | undefined>
+  /**
+   * Looks at the version the store holds for `key` (one cheap read) and takes the document when it
+   * is newer than any seen here: for a notice that never came (Redis refused to publish it, or it
+   * was lost). Never rejects.
+   */
+  check(key: string): Promise<void>
   /** The newest version seen for `key` (written by this relay or taken from the store). */
   version(key: string): number | undefined
   /** Documents taken from the store so far (written by other relays). */
@@ -161,6 +167,12 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
     remember(key, doc, hash)
   }
 
+  const check = async (key: string) => {
+    const result = await store.peek(key)
+    if (!result.ok || result.value === undefined || result.value === refused.get(key)) return
+    if (result.value > (seen.get(key)?.version ?? -Infinity)) await pull(key)
+  }
+
   const pullAll = async () => {
     const initial = options.initialKeys ?? ['definitions']
     let keys: string[]
@@ -227,12 +239,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         const fixed = options.initialKeys ?? ['definitions']
         if (every > 0 && Array.isArray(fixed)) {
           checker = setInterval(() => {
-            for (const key of fixed) {
-              void store.peek(key).then((result) => {
-                if (!result.ok || result.value === undefined || result.value === refused.get(key)) return
-                if (result.value > (seen.get(key)?.version ?? -Infinity)) void pull(key)
-              })
-            }
+            for (const key of fixed) void check(key)
           }, every)
           checker.unref?.()
         }
@@ -256,6 +263,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         const doc = typeof local === 'function' ? local() : local
         return doc && publishNow(key, doc, lease)
       }),
+    check: (key) => check(key).catch(() => undefined),
     version: (key) => seen.get(key)?.version,
     taken: () => taken,
     seed: (key, doc) => remember(key, doc),

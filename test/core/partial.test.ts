@@ -141,3 +141,45 @@ test('a value out of the double range (1e400 reads as Infinity) is a per-flag PA
   const snapshot = client.snapshot()
   expect(JSON.parse(JSON.stringify(snapshot))).toEqual(snapshot)
 })
+
+// A server that writes every optional field, empty (a Go or Java OFREP server, a serializer without
+// `omitempty`): `errorCode: ""` says "no error", not "a failure with no code".
+const allFields = { reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
+
+test('a success entry that writes every optional field empty (errorCode "", metadata null) is applied as a success', async () => {
+  // Before: every entry read as a failure with the code "": no flag ever updated (each kept its old
+  // value, stale, errorCode ""), and a new flag gave the caller's default.
+  server.always(flags([
+    { key: 'a', value: false, ...allFields },
+    { key: 'b', value: 'green', ...allFields, reason: '', flagMetadata: {} },
+    { key: 'c', value: 2, ...allFields, metadata: {} },
+    { key: 'new', value: { on: true }, ...allFields, metadata: [] },
+  ] as never))
+  const status = await client.refresh()
+  expect(status.state).toBe('ready')
+  expect(client.getDetails('a', true)).toMatchObject({ value: false, reason: 'STATIC', source: 'network', stale: false })
+  expect(client.getValue('b', '')).toBe('green')
+  expect(client.getValue('c', 0)).toBe(2)
+  expect(client.getConfig('new', {})).toEqual({ on: true })
+  for (const key of ['a', 'b', 'c', 'new']) expect(client.getDetails(key, null).errorCode).toBeUndefined()
+  // A clean answer: flags it no longer lists go (an answer of "failures" kept them for ever).
+  server.always(flags([{ key: 'a', value: true, ...allFields }]))
+  await client.refresh()
+  expect(client.getDetails('b', 'gone')).toMatchObject({ value: 'gone', source: 'default' })
+})
+
+test('an entry with errorCode "" and no value keeps the held value (PARSE_ERROR): a held value is never replaced by nothing', async () => {
+  // Pinned decision: `errorCode: ""` with no value (absent or null) cannot be told from a failure
+  // whose code a serializer emptied, so it is read as PARSE_ERROR, never as "use the caller's default".
+  server.always(flags([
+    { key: 'a', ...allFields },
+    { key: 'b', value: null, ...allFields },
+    { key: 'c', value: 3, ...allFields },
+    { key: 'new', ...allFields },
+  ] as never))
+  await client.refresh()
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, stale: true, errorCode: 'PARSE_ERROR' })
+  expect(client.getDetails('b', '')).toMatchObject({ value: 'blue', stale: true, errorCode: 'PARSE_ERROR' })
+  expect(client.getDetails('c', 0)).toMatchObject({ value: 3, stale: false })
+  expect(client.getDetails('new', 'dflt')).toMatchObject({ value: 'dflt', source: 'default', errorCode: 'PARSE_ERROR' })
+})

@@ -30,11 +30,13 @@ const entry = fc.record(
   {
     key: fc.oneof({ weight: 5, arbitrary: fc.string({ maxLength: 8 }) }, { weight: 1, arbitrary: json }),
     value: maybe(json),
-    reason: maybe(fc.constantFrom('STATIC', 'TARGETING_MATCH', 'SPLIT', 'DISABLED', 'A_NEW_REASON')),
-    variant: maybe(fc.string({ maxLength: 5 })),
-    metadata: maybe(metadata),
-    errorCode: maybe(fc.constantFrom('FLAG_NOT_FOUND', 'PARSE_ERROR', 'GENERAL', 'SOMETHING_ELSE')),
-    errorDetails: maybe(fc.string({ maxLength: 8 })),
+    // Empty forms too, as a server without `omitempty` (Go, Java) writes every optional field:
+    // `""`, `null`, `{}`.
+    reason: maybe(fc.constantFrom('STATIC', 'TARGETING_MATCH', 'SPLIT', 'DISABLED', 'A_NEW_REASON', '', null)),
+    variant: maybe(fc.oneof(fc.string({ maxLength: 5 }), fc.constant(null))),
+    metadata: maybe(fc.oneof(metadata, fc.constant(null))),
+    errorCode: maybe(fc.constantFrom('FLAG_NOT_FOUND', 'PARSE_ERROR', 'GENERAL', 'SOMETHING_ELSE', '', '', null)),
+    errorDetails: maybe(fc.oneof(fc.string({ maxLength: 8 }), fc.constant(null))),
     updatedAt: maybe(fc.nat()),
     extra: fc.option(json, { nil: undefined }),
   },
@@ -62,12 +64,18 @@ const bootstrap = fc.oneof(
   { weight: 1, arbitrary: json },
 )
 
-// What a reader keeps of a spec-valid entry: every field, except a null value ("use the caller's
-// default"), which both treat as absent.
+// What a reader keeps of a spec-valid entry: every field, except a null one (a serializer's absent
+// field; a null value is "use the caller's default"), which both treat as absent. `errorCode: ""`
+// means "no error" beside a value; with no value it is PARSE_ERROR (the held value is kept).
 function kept(valid: Record<string, unknown>) {
   const { extra: _extra, ...rest } = valid
   const known = ['key', 'value', 'reason', 'variant', 'metadata', 'errorCode', 'errorDetails', 'updatedAt']
-  return Object.fromEntries(Object.entries(rest).filter(([k, v]) => known.includes(k) && v !== null && v !== undefined))
+  const out = Object.fromEntries(Object.entries(rest).filter(([k, v]) => known.includes(k) && v !== null && v !== undefined))
+  if (out.errorCode === '') {
+    if ('value' in out) delete out.errorCode
+    else out.errorCode = 'PARSE_ERROR'
+  }
+  return out
 }
 
 const readableEntry = z.object({ key: z.string() }).loose()
@@ -120,6 +128,14 @@ describe('zod schemas and the client checks agree', () => {
     expect(bootstrapSchema.safeParse({ context: { targetingKey: 'u' }, flags: [{ key: 'a' }] }).success).toBe(true)
     expect(flagEntrySchema.safeParse({ key: 'a' }).success).toBe(true)
     expect(ofrepBulkResponseSchema.safeParse({ flags: [] }).success).toBe(true)
+  })
+
+  it('an optional field a serializer wrote empty (null, "", {}) is never a reason to refuse', () => {
+    const empty = { key: 'a', value: true, reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
+    expect(flagEntrySchema.safeParse(empty).success).toBe(true)
+    expect(flagEntrySchema.safeParse({ ...empty, reason: null, variant: null, errorCode: null, errorDetails: null, metadata: {}, updatedAt: null }).success).toBe(true)
+    expect(bootstrapSchema.safeParse({ context: { targetingKey: 'u' }, flags: [empty] }).success).toBe(true)
+    expect(parseEntry(empty)).toEqual({ key: 'a', value: true, reason: 'STATIC', variant: '', errorDetails: '' })
   })
 })
 

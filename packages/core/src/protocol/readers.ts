@@ -136,8 +136,11 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   // An errorCode of another type (a vendor's numeric 404) still says the flag failed: dropped as a
   // field of the wrong type, it left `{ key }`, a success with no value, and the held value was lost.
-  if (typeof d.errorCode === 'string') entry.errorCode = d.errorCode
-  else if (d.errorCode != null) entry.errorCode = 'PARSE_ERROR'
+  // `""` is how a server without `omitempty` (Go, Java) writes "no error": read as a failure, not
+  // one flag of such a server ever updated. With no value it cannot be told from a failure whose
+  // code was emptied, so it keeps the held value (PARSE_ERROR) rather than serve the caller's default.
+  const code = d.errorCode
+  if (code === '' ? !('value' in entry) : code != null) entry.errorCode = (typeof code == 'string' && code) || 'PARSE_ERROR'
   if (typeof d.errorDetails === 'string') entry.errorDetails = d.errorDetails
   // `now` given (even 0, where a fake clock starts) is a read from storage: the trust check applies.
   if (now !== undefined ? trustedTime(d.updatedAt, now) : isNumber(d.updatedAt)) entry.updatedAt = d.updatedAt as number

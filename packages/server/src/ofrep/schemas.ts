@@ -110,14 +110,19 @@ export const jsonValueSchema = z.json()
 /** Flag or flag-set metadata on the wire: a flat object of strings, numbers and booleans. */
 export const metadataSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
 
-/** A successful OFREP evaluation. `value` absent or null means "use the caller's default". */
+/**
+ * A successful OFREP evaluation. `value` absent or null means "use the caller's default". Every
+ * optional field may also be `null` (absent) or empty, as a server without `omitempty` (Go, Java)
+ * writes it: `{"key":"f","value":true,"reason":"STATIC","variant":"","errorCode":"","metadata":null}`
+ * is a success.
+ */
 export const ofrepSuccessSchema = z
   .object({
     key: z.string(),
     value: jsonValueSchema.optional(),
-    reason: z.string().optional(),
-    variant: z.string().optional(),
-    metadata: metadataSchema.optional(),
+    reason: z.string().nullish(),
+    variant: z.string().nullish(),
+    metadata: metadataSchema.nullish(),
   })
   .loose()
 
@@ -126,19 +131,21 @@ export const ofrepFailureSchema = z
   .object({
     key: z.string(),
     errorCode: z.string(),
-    errorDetails: z.string().optional(),
-    metadata: metadataSchema.optional(),
+    errorDetails: z.string().nullish(),
+    metadata: metadataSchema.nullish(),
   })
   .loose()
 
 /**
  * One entry of a bulk answer or a bootstrap, as Holdfast reads it: a string `key` and any of the
  * optional fields. `updatedAt` (epoch ms) appears on entries a client persisted or snapshotted.
+ * `errorCode: ""` (or null) beside a value is a success; `""` with no value (absent or null) is read
+ * as `PARSE_ERROR`, so a held value is kept rather than replaced by nothing.
  */
 export const flagEntrySchema = ofrepSuccessSchema.extend({
-  errorCode: z.string().optional(),
-  errorDetails: z.string().optional(),
-  updatedAt: z.number().optional(),
+  errorCode: z.string().nullish(),
+  errorDetails: z.string().nullish(),
+  updatedAt: z.number().nullish(),
 })
 
 /**

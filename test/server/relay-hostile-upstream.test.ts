@@ -223,6 +223,24 @@ describe('the relay reads what the browser client reads', () => {
     const fresh = await bulk(server, { targetingKey: 'v' })
     expect(fresh.body.flags).toEqual([{ key: 'limit', errorCode: 'PARSE_ERROR' }, good.flags[1]])
   })
+
+  it('an upstream that writes every optional field empty (errorCode "", metadata null: Go, Java) is read as success; with no value, as PARSE_ERROR', async () => {
+    const empty = { reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
+    const upstream = await startUpstream({ status: 200, json: { flags: [{ key: 'limit', value: 10, ...empty }, { key: 'owner', value: true, ...empty }] } })
+    const server = await relay(upstream)
+    // Before: both entries were failures with the code "": a 200 with no values for a new user, and
+    // nothing the upstream changed ever reached a user already held.
+    const first = await bulk(server, { targetingKey: 'u' })
+    expect(first.body.flags.map((f: Record<string, unknown>) => [f.key, f.value, f.errorCode])).toEqual([['limit', 10, undefined], ['owner', true, undefined]])
+    upstream.set({ status: 200, json: { flags: [{ key: 'limit', value: 20, ...empty, metadata: {} }, { key: 'owner', ...empty }] } })
+    const held = await bulk(server, { targetingKey: 'u' })
+    expect(held.body.flags.find((f: { key: string }) => f.key === 'limit')).toMatchObject({ value: 20, reason: 'STATIC' })
+    expect(held.body.flags.find((f: { key: string }) => f.key === 'limit').errorCode).toBeUndefined()
+    // `errorCode: ""` with no value: the value held stays, as the browser client keeps its own.
+    expect(held.body.flags.find((f: { key: string }) => f.key === 'owner')).toEqual({ key: 'owner', value: true, reason: 'STALE', variant: '', metadata: { errorCode: 'PARSE_ERROR' } })
+    const fresh = await bulk(server, { targetingKey: 'v' })
+    expect(fresh.body.flags.find((f: { key: string }) => f.key === 'owner')).toMatchObject({ key: 'owner', errorCode: 'PARSE_ERROR' })
+  })
 })
 
 describe('the relay against answers nested deeper than a schema can recurse', () => {

@@ -93,8 +93,11 @@ function readAnswer(json: unknown): { ok: true; answer: UpstreamAnswer } | { ok:
     if (entry.data.metadata !== undefined) e.metadata = primitives(entry.data.metadata)
     // An errorCode of another type (a numeric 404) still says the flag failed: dropped as a field of
     // the wrong type, it left `{ key }`, a success with no value, and the value held was lost.
+    // `""` is how an upstream without `omitempty` (Go, Java) writes "no error" (read as a failure, no
+    // flag of it ever changed); with no value it cannot be told from a failure whose code was
+    // emptied, so it keeps the value held (PARSE_ERROR), exactly as the browser client reads it.
     const { errorCode } = entry.data
-    if (errorCode != null) e.errorCode = typeof errorCode === 'string' ? errorCode : 'PARSE_ERROR'
+    if (errorCode === '' ? e.value === undefined : errorCode != null) e.errorCode = (typeof errorCode === 'string' && errorCode) || 'PARSE_ERROR'
     if (entry.data.errorDetails !== undefined) e.errorDetails = entry.data.errorDetails
     entries.push(e)
   }

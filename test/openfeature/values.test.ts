@@ -75,6 +75,23 @@ describe('evaluations against holdfast-server', () => {
     }
   })
 
+  it('a server that writes every optional field empty (Go, Java: errorCode "", reason "", variant "", metadata null) gives values, not errors', async () => {
+    const empty = { reason: '', variant: '', errorCode: '', errorDetails: '', metadata: null }
+    const fault = await createFaultServer(flags([{ key: 'on', value: true, ...empty }, { key: 'off', value: null, ...empty, errorCode: null, reason: '' }] as never))
+    try {
+      const { client } = await connect(fault.url, { targetingKey: 'u' }, { storage: 'memory' })
+      // Before: `on` was the caller's default with an empty errorCode (read as a failure entry), and
+      // a value with `reason: ""` came out with the reason "" instead of OpenFeature's UNKNOWN.
+      const on = client.getBooleanDetails('on', false)
+      expect(on).toMatchObject({ value: true, reason: 'UNKNOWN' })
+      expect(on.errorCode).toBeUndefined()
+      expect(on.variant).toBeUndefined()
+      expect(client.getBooleanDetails('off', true)).toMatchObject({ value: true, reason: 'DEFAULT' })
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('nothing held because the service failed: the default with the failure, never FLAG_NOT_FOUND', async () => {
     // Before: every flag said FLAG_NOT_FOUND ("not among the flags held for this context") on a
     // first visit during an outage, and after a switch to a new user whose first attempt failed:

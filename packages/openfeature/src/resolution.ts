@@ -58,13 +58,15 @@ export function toResolution<T>(details: Details<T>, valueless: boolean): Resolu
   const result: ResolutionDetails<T> = { value: details.value, flagMetadata }
   if (valueless) {
     // The server chose the caller's default (flagd: a disabled flag, reason DISABLED).
-    result.reason = details.stale ? StandardResolutionReasons.STALE : (details.reason ?? StandardResolutionReasons.DEFAULT)
+    result.reason = details.stale ? StandardResolutionReasons.STALE : (details.reason || StandardResolutionReasons.DEFAULT)
     return result
   }
-  if (details.variant != null) result.variant = details.variant
+  // `""` is how a server without `omitempty` (Go, Java) writes "none": no variant, and the reason
+  // OpenFeature has for an unknown one, rather than an empty string in every evaluation's details.
+  if (details.variant) result.variant = details.variant
   if (details.stale) result.reason = StandardResolutionReasons.STALE
   else if (details.source == 'cache') result.reason = StandardResolutionReasons.CACHED
-  else result.reason = details.reason ?? StandardResolutionReasons.UNKNOWN
+  else result.reason = details.reason || StandardResolutionReasons.UNKNOWN
   return result
 }
 

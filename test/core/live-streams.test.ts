@@ -31,6 +31,19 @@ describe('reading eventStreams', () => {
     expect(readStreamInfo(streams, BASE)).toEqual({ url: 'https://sse.example.com/event-stream?channels=env_abc123_v1', inactivityDelaySec: 120 })
   })
 
+  it('a stream written with every optional field empty (Go, Java: url "", origin "", null) is read by the field that is set', () => {
+    // Before: `url: ""` beside an endpoint resolved to the OFREP base URL itself (the client opened
+    // its stream there, got no notices, and with polling off never saw a change), and `origin: ""`
+    // made the endpoint unusable (no stream at all).
+    const endpoint = { origin: '', requestUri: '/holdfast/v1/stream' }
+    const expected = { url: 'https://flags.example.com/holdfast/v1/stream', inactivityDelaySec: 120 }
+    expect(readStreamInfo([{ type: 'sse', url: '', endpoint, inactivityDelaySec: 0 }], BASE)).toEqual(expected)
+    expect(readStreamInfo([{ type: 'sse', url: null, endpoint: { ...endpoint, origin: null }, inactivityDelaySec: null }], BASE)).toEqual(expected)
+    expect(readStreamInfo([{ type: 'sse', url: 'https://sse.example.com/s', endpoint: null, inactivityDelaySec: 0 }], BASE)).toEqual({ url: 'https://sse.example.com/s', inactivityDelaySec: 120 })
+    // Nothing usable at all: no stream (polling goes on), never the OFREP URL as a stream.
+    expect(readStreamInfo([{ type: 'sse', url: '', endpoint: { origin: '', requestUri: '' } }], BASE)).toBeUndefined()
+  })
+
   it('reads nothing from what is not a list of streams', () => {
     for (const raw of [undefined, null, {}, 'sse', 42, [], [{ type: 'SSE', url: 'https://x.example' }]]) expect(readStreamInfo(raw, BASE)).toBeUndefined()
   })

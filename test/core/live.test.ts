@@ -222,6 +222,12 @@ describe('live updates against a stream the test controls', () => {
     s.send('data: {"type":"refetchEvaluation","lastModified":{"at":1}}\n\n')
     await waitFor(() => s.bulk.length === 4, 5000, 'the third refetch')
     expect(s.bulk[3].url).toBe('/ofrep/v1/evaluate/flags')
+    // Fields a server without `omitempty` (Go, Java) writes empty name no version. Before:
+    // `?flagConfigEtag=&flagConfigLastModified=`, which a server reads as a version it never served.
+    await new Promise((r) => setTimeout(r, 600))
+    s.send('data: {"type":"refetchEvaluation","etag":"","lastModified":""}\n\n')
+    await waitFor(() => s.bulk.length === 5, 5000, 'the fourth refetch')
+    expect(s.bulk[4].url).toBe('/ofrep/v1/evaluate/flags')
   })
 
   it('reconnects a stream that hangs (no heartbeat within the timeout)', async () => {

@@ -166,8 +166,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         // OFREP ADR-0008: the notice's `etag` and `lastModified` (epoch seconds or an ISO date) go
         // back on the refetch as `flagConfigEtag` and `flagConfigLastModified`.
         const { etag, lastModified: at } = data as { etag?: unknown; lastModified?: unknown }
-        let query = typeof etag === 'string' && etag.length <= 512 ? `&flagConfigEtag=${encodeURIComponent(etag)}` : ''
-        if (typeof at === 'number' ? at >= 0 : typeof at === 'string' && at.length <= 64) query += `&flagConfigLastModified=${encodeURIComponent(at as string | number)}`
+        // `""` (a server without `omitempty`) names no version: sent, a server reads one never served.
+        let query = etag && typeof etag === 'string' && etag.length <= 512 ? `&flagConfigEtag=${encodeURIComponent(etag)}` : ''
+        if (typeof at === 'number' ? at >= 0 : at && typeof at === 'string' && at.length <= 64) query += `&flagConfigLastModified=${encodeURIComponent(at as string | number)}`
         tell(() => options.onNotice(query.slice(1) || undefined))
       },
       onRetry: (ms) => (retryHintMs = Math.min(ms, 600_000)),

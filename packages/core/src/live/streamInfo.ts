@@ -20,10 +20,13 @@ export function readStreamInfo(raw: unknown, baseUrl: string): StreamInfo | unde
     if (!entry || typeof entry !== 'object' || entry.type !== 'sse') continue
     const endpoint = entry.endpoint as Record<string, unknown> | undefined
     let url: string | undefined
+    // `""` is how a server without `omitempty` (Go, Java) writes an absent field: a `url: ""` beside
+    // an endpoint resolved to the OFREP URL itself (a stream that never says anything), an
+    // `origin: ""` failed the endpoint. Either is taken as absent.
     try {
-      if (typeof entry.url === 'string') url = new URL(entry.url, pageBase(baseUrl)).href
+      if (entry.url && typeof entry.url === 'string') url = new URL(entry.url, pageBase(baseUrl)).href
       else if (endpoint && typeof endpoint.requestUri === 'string' && endpoint.requestUri.startsWith('/'))
-        url = new URL(endpoint.requestUri, typeof endpoint.origin === 'string' ? endpoint.origin : pageBase(baseUrl)).href
+        url = new URL(endpoint.requestUri, typeof endpoint.origin === 'string' && endpoint.origin ? endpoint.origin : pageBase(baseUrl)).href
     } catch {
       url = undefined
     }

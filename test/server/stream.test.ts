@@ -155,6 +155,21 @@ describe('the event stream', () => {
     expect(((await other.json()) as { flags: unknown[] }).flags.length).toBe(1)
   })
 
+  it('a request that sends the optional query parameters empty (flagConfigEtag=, flagConfigLastModified=) is one that names no version: answered at once, 304 to its ETag', async () => {
+    // Before: `flagConfigEtag=` named the version "", never served: the request was held the whole
+    // catch-up wait (2 s) and then answered 200 in full, its If-None-Match ignored.
+    const { server } = await setup()
+    const first = await evaluate(server, { targetingKey: 'u' })
+    const started = Date.now()
+    const response = await fetch(`${server.url}/ofrep/v1/evaluate/flags?flagConfigEtag=&flagConfigLastModified=`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'If-None-Match': first.headers.get('etag')! },
+      body: JSON.stringify({ context: { targetingKey: 'u' } }),
+    })
+    expect(response.status).toBe(304)
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
   it('a refetch whose body arrives once the drain began is answered at once, not held for its version', async () => {
     // Before: close() let the held refetches go, but one still being read then waited the whole
     // catch-up (2 s) for a version that could no longer come, and the shutdown waited with it.

@@ -159,7 +159,10 @@ function noticed(req: IncomingMessage): string | null {
   const url = req.url ?? ''
   const mark = url.indexOf('?')
   if (mark === -1) return null
-  return new URLSearchParams(url.slice(mark + 1)).get('flagConfigEtag')
+  // `flagConfigEtag=` (empty, as a client that copies an empty notice field sends it) names no
+  // version: read as one never served, it held the request for the whole catch-up wait and then
+  // ignored its If-None-Match.
+  return new URLSearchParams(url.slice(mark + 1)).get('flagConfigEtag') || null
 }
 
 /**

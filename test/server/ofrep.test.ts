@@ -61,6 +61,17 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     }
   })
 
+  it('accepts attributes a client serializer writes empty (null, "", [], {}) on both routes: OFREP asks only for a targetingKey', async () => {
+    const server = await startServer()
+    const plain = await (await post(`${server.url}/ofrep/v1/evaluate/flags`, { context: { targetingKey: 'u' } })).json()
+    const context = { targetingKey: 'u', email: null, plan: '', groups: [], traits: {} }
+    const bulk = await post(`${server.url}/ofrep/v1/evaluate/flags`, { context })
+    expect(bulk.status).toBe(200)
+    expect(await bulk.json()).toEqual(plain)
+    const one = await post(`${server.url}/ofrep/v1/evaluate/flags/beta`, { context })
+    expect(one.status).toBe(200)
+  })
+
   it('reads a body that starts with a UTF-8 byte order mark (RFC 8259 lets a parser ignore it), on every JSON route', async () => {
     // Before: 400 PARSE_ERROR, for a body some HTTP clients (and .NET's UTF-8 encoder) send as is.
     const server = await startServer()

@@ -17,7 +17,8 @@ async function answer(response: Response) {
 describe('an upstream 400 whose body is not an OFREP error', () => {
   it('reaches the relay\'s clients as an OFREP error body (errorCode, errorDetails), on the bulk and the single-flag route', async () => {
     // A gateway or framework in front of the vendor answers its own 400 shapes.
-    for (const json of [{ message: 'bad request' }, 'bad request', ['bad'], { errorCode: 42 }, null, { type: 'about:blank', title: 'Bad Request', status: 400 }]) {
+    // `{"errorCode": "", "errorDetails": ""}`: a serializer without `omitempty` wrote no code.
+    for (const json of [{ message: 'bad request' }, 'bad request', ['bad'], { errorCode: 42 }, null, { type: 'about:blank', title: 'Bad Request', status: 400 }, { errorCode: '', errorDetails: '' }, { errorCode: null }]) {
       const upstream = await startUpstream({ status: 400, json, contentType: 'application/problem+json' })
       const server = await relay(upstream)
       const bulk = await answer(await evaluate(server, { targetingKey: 'u' }))

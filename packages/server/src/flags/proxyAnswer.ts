@@ -97,12 +97,13 @@ export function changedKeys(before: FlagMap, after: FlagMap): string[] {
 
 /**
  * An upstream error body as the relay passes it on: as written when it is an OFREP error (an object
- * with a string `errorCode`), else `{ errorCode: 'GENERAL', errorDetails }`. A gateway's own shape
+ * with a non-empty string `errorCode`), else `{ errorCode: 'GENERAL', errorDetails }`. A gateway's own shape
  * (`{"message": …}`, a string, `null`, problem+json) would reach OFREP clients with no code to read.
  */
 export function ofrepError(text: string | undefined, errorDetails: string): Record<string, unknown> {
   const body = parseOr(text, undefined) as Record<string, unknown> | undefined
-  return typeof body === 'object' && body !== null && typeof body.errorCode === 'string' ? body : { errorCode: 'GENERAL', errorDetails }
+  // `""` (a serializer without `omitempty`) is no code either: passed on, OFREP clients had none to read.
+  return typeof body === 'object' && body !== null && typeof body.errorCode === 'string' && body.errorCode !== '' ? body : { errorCode: 'GENERAL', errorDetails }
 }
 
 /** `text` as JSON, or `fallback` when it is not. */

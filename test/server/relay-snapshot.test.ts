@@ -124,6 +124,20 @@ describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () =>
   })
 })
 
+describe('holdfast-server snapshot --upstream of a server that writes every optional field empty', () => {
+  it('writes its values (errorCode "" beside a value is a success), and leaves out an entry with errorCode "" and no value', async () => {
+    // Before: every entry read as a per-flag error and was left out, so the CI step always failed
+    // ("zero flags") against a Go or Java OFREP server without `omitempty`.
+    const empty = { reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, ...empty }, { key: 'b', value: 2, ...empty }, { key: 'c', ...empty }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await snapshot(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    expect(result.code, result.output).toBe(0)
+    const bootstrap = JSON.parse(await readFile(out, 'utf8'))
+    expect(bootstrap.flags.map((f: Record<string, unknown>) => [f.key, f.value, f.errorCode])).toEqual([['a', true, undefined], ['b', 2, undefined]])
+  })
+})
+
 describe('holdfast-server snapshot and redirects', () => {
   it('refuses a redirect to another host (exit 1, file untouched, the headers never sent there); follows one on the same host', async () => {
     const entries = (n: number, value: boolean) => Array.from({ length: n }, (_, i) => ({ key: `f${i}`, value }))

@@ -11,6 +11,7 @@ import { z } from 'zod'
 import { bootstrapEnvelopeSchema, bootstrapSchema, flagEntrySchema, ofrepBulkResponseSchema } from '@holdfast/server'
 import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/protocol/readers'
 import { bootstrapJsonSchema, BOOTSTRAP_SCHEMA_FILE } from '../../packages/server/src/ofrep/jsonSchemas'
+import { readUpstreamAnswer } from '../../packages/server/src/flags/upstreamAnswer'
 
 const RUNS = { numRuns: 400 }
 
@@ -96,6 +97,23 @@ describe('zod schemas and the client checks agree', () => {
         const read = parseEntry(candidate)
         expect(read !== undefined).toBe(readableEntry.safeParse(candidate).success)
         if (flagEntrySchema.safeParse(candidate).success) expect(read).toEqual(kept(candidate as Record<string, unknown>))
+      }),
+      RUNS,
+    )
+  })
+
+  // CONTRACT §9: the relay merges an upstream answer exactly as the client does, so it must read
+  // each entry as the client does first: success or failure, which code, which value.
+  it('the relay reads every bulk entry as the client does (empty forms included)', () => {
+    fc.assert(
+      fc.property(fc.array(wire(entry), { maxLength: 4 }), (flags) => {
+        const relay = readUpstreamAnswer(JSON.stringify({ flags }), 'application/json')
+        const client = parseBulkResponse({ flags })!
+        expect(relay.ok).toBe(true)
+        if (!relay.ok) return
+        const sees = (e: { key: string; value?: unknown; errorCode?: string; reason?: string; variant?: string }) => [e.key, e.value, e.errorCode, e.reason, e.variant]
+        expect(relay.answer.skipped).toBe(client.skipped)
+        expect(relay.answer.entries.map(sees)).toEqual(client.entries.map(sees))
       }),
       RUNS,
     )

@@ -70,6 +70,10 @@ describe('POST /ofrep/v1/evaluate/flags', () => {
     expect(await bulk.json()).toEqual(plain)
     const one = await post(`${server.url}/ofrep/v1/evaluate/flags/beta`, { context })
     expect(one.status).toBe(200)
+    // Optional request headers and query parameters sent empty are absent: a full 200, no 400, no wait.
+    const empty = await post(`${server.url}/ofrep/v1/evaluate/flags?flagConfigLastModified=`, { context: { targetingKey: 'u' } }, { 'If-None-Match': '' })
+    expect(empty.status).toBe(200)
+    expect(await empty.json()).toEqual(plain)
   })
 
   it('reads a body that starts with a UTF-8 byte order mark (RFC 8259 lets a parser ignore it), on every JSON route', async () => {

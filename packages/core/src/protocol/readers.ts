@@ -136,8 +136,8 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
   if (isRecord(d.metadata)) entry.metadata = readMetadata(d.metadata)
   // An errorCode of another type (a vendor's numeric 404) still says the flag failed: dropped as a
   // field of the wrong type, it left `{ key }`, a success with no value, and the held value was lost.
-  // `""` is how a server without `omitempty` (Go, Java) writes "no error": read as a failure, not
-  // one flag of such a server ever updated. With no value it cannot be told from a failure whose
+  // `""` is how a server without `omitempty` (Go, Java) writes "no error": read as a failure, no
+  // flag of such a server ever updated. With no value it cannot be told from a failure whose
   // code was emptied, so it keeps the held value (PARSE_ERROR) rather than serve the caller's default.
   const code = d.errorCode
   if (code === '' ? !('value' in entry) : code != null) entry.errorCode = (typeof code == 'string' && code) || 'PARSE_ERROR'

@@ -80,3 +80,24 @@ describe('a value the relay kept through a per-flag error', () => {
     expect(details.flagMetadata).toMatchObject({ errorCode: 'GENERAL' })
   })
 })
+
+describe('an upstream that writes every optional field empty (errorCode "": Go, Java, no omitempty)', () => {
+  it('reaches the official OFREP provider through the relay as values, not as the caller\'s defaults', async () => {
+    // The official provider reads `errorCode: ""` as a failure as well: asked directly, such an
+    // upstream gives it only defaults. Before, the relay passed the empty code on (and held
+    // failures), so its clients got the defaults too.
+    const empty = { reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'checkout', value: 'v2', ...empty }, { key: 'limit', value: 10, ...empty }] }) })
+    const server = await relayOn(upstream)
+    const provider = new OFREPWebProvider({ baseUrl: server.url, cacheMode: 'disabled' })
+    await OpenFeature.setContext('empty-fields', { targetingKey: 'ann' })
+    await OpenFeature.setProviderAndWait('empty-fields', provider)
+    const client = OpenFeature.getClient('empty-fields')
+    expect(client.getStringDetails('checkout', 'v1')).toMatchObject({ value: 'v2', reason: 'STATIC' })
+    expect(client.getNumberValue('limit', 0)).toBe(10)
+    expect((await browser(server.url)).getValue('checkout', 'v1')).toBe('v2')
+    await OpenFeature.setContext('direct', { targetingKey: 'ann' })
+    await OpenFeature.setProviderAndWait('direct', new OFREPWebProvider({ baseUrl: upstream.url, cacheMode: 'disabled' }))
+    expect(OpenFeature.getClient('direct').getStringValue('checkout', 'v1')).toBe('v1')
+  })
+})

@@ -103,6 +103,13 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
  */
 const MAX_LETTER_BYTES = 4 * 1024 * 1024
 
+/**
+ * The most lines a batch being gathered holds, events or not: unreadable lines wait in it (to be
+ * kept in order) until it holds `--batch` events, and in a file of junk those never came (5,000,000
+ * short unreadable lines took ~900 MB). Past this many it is settled with the events it has.
+ */
+const MAX_PIECE_LINES = 10_000
+
 /** A line of the dead-letter file: its byte range, and its event when it holds one (else it is unreadable). */
 type Letter = { start: number; end: number; event?: unknown }
 
@@ -179,7 +186,7 @@ async function replay(path: string, url: string, options: { headers: Record<stri
       piece.push({ start: line.start, end: line.end })
       unreadable++
     }
-    if (inPiece === options.batch) {
+    if (inPiece === options.batch || piece.length === MAX_PIECE_LINES) {
       await settle(piece)
       piece = []
       inPiece = 0

@@ -3,8 +3,9 @@
 // was raised or its schema fixed. Only what the sink took (2xx) leaves the file; the rest stays,
 // with the new refusal logged. Safe to re-run, and safe to kill: the file is rewritten crash-safely
 // (temporary file, fsync, rename) only at the end, and what was sent before a kill is sent again
-// (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever its size. It takes the spool's lock, so it refuses to run beside the relay
-// (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
+// (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever
+// its size. It takes the spool's lock, so it refuses to run beside the relay (whose appends would
+// race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
 import { open, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'

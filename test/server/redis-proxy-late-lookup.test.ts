@@ -6,18 +6,17 @@
 // relay believed it had it), and through the outage that followed it served the user the older
 // value for as long as the outage lasted. A real redis-server; the second relay's view of it holds
 // its reads back when the test says, and hears no notices (as when Redis refuses to publish them).
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createFlagServer, createRedisStore, type FlagServer, type FlagServerOptions, type SharedStore } from '@holdfast/server'
-import { startRedisServer, type RedisServer } from '../support/redisServer'
+import type { RedisServer } from '../support/redisServer'
 import { post, recordingLogger, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
+import { useRedisFleet } from './redis-fleet'
 
 vi.setConfig({ testTimeout: 30_000, hookTimeout: 30_000 })
 
-const cleanups: Array<() => Promise<unknown> | unknown> = []
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
-})
+// Stopped after each test, in reverse order: the redis-server, the stores on it, the relays.
+const { cleanups, redisServer } = useRedisFleet()
 
 /** `store` as a relay reaches it: notices never come, and `get` waits while the gate is shut. */
 function deafAndHeld(store: SharedStore) {
@@ -60,12 +59,10 @@ describe('a store look-up that comes back after a newer upstream answer', () => 
   }
 
   it('never replaces the newer answer: through the outage after it, the relay serves the newer value', async () => {
-    redis = await startRedisServer()
-    cleanups.push(() => redis.stop())
+    redis = await redisServer()
     let greeting = 'old'
     const answering = { ofrep: () => ({ flags: [{ key: 'greeting', value: greeting, reason: 'STATIC' }] }) }
     const upstream = await startUpstream(answering)
-    cleanups.push(() => upstream.close())
     const a = await relay(await store(), upstream.url)
     const b$ = deafAndHeld(await store())
     const b = await relay(b$.view, upstream.url)

@@ -4,8 +4,10 @@
 // answered by the upstream, asked for later than the answer the look-up brings. The older answer
 // must not replace the newer one: before, it did, the newer was published all the same (so the
 // relay believed it had it), and through the outage that followed it served the user the older
-// value for as long as the outage lasted. A real redis-server; the second relay's view of it holds
-// its reads back when the test says, and hears no notices (as when Redis refuses to publish them).
+// value for as long as the outage lasted. And under `--on-upstream-unauthorized clear`, values
+// dropped for a 401 are not taken back from the store (another relay's, got before the refusal)
+// at the next upstream failure. A real redis-server; the second relay's view of it holds its reads
+// back when the test says, and hears no notices (as when Redis refuses to publish them).
 import { describe, expect, it, vi } from 'vitest'
 import { createFlagServer, createRedisStore, type FlagServer, type FlagServerOptions, type SharedStore } from '@holdfast/server'
 import type { RedisServer } from '../support/redisServer'
@@ -46,8 +48,8 @@ describe('a store look-up that comes back after a newer upstream answer', () => 
     cleanups.push(() => s.close())
     return s
   }
-  const relay = async (shared: SharedStore, upstream: string) => {
-    const server = await createFlagServer({ upstream, sharedStore: { store: shared }, port: 0, upstreamTimeoutMs: 2000, maxEventLoopDelayMs: 0, logger: recordingLogger() } as FlagServerOptions)
+  const relay = async (shared: SharedStore, upstream: string, options: Partial<FlagServerOptions> = {}) => {
+    const server = await createFlagServer({ upstream, sharedStore: { store: shared }, port: 0, upstreamTimeoutMs: 2000, maxEventLoopDelayMs: 0, logger: recordingLogger(), ...options } as FlagServerOptions)
     cleanups.push(() => server.close())
     return server
   }
@@ -86,5 +88,36 @@ describe('a store look-up that comes back after a newer upstream answer', () => 
     upstream.set({ status: 500, text: 'down' })
     // Served from what B holds, stale: the newer value (before: 'old', for the whole outage).
     for (let i = 0; i < 3; i++) expect(await ask(b)).toMatchObject({ status: 200, greeting: 'new', stale: true })
+  })
+
+  it('--on-upstream-unauthorized clear: values dropped for a 401 are not taken back from the store at the next upstream failure', async () => {
+    redis = await redisServer()
+    let mode: 'ok' | '401' | '500' = 'ok'
+    let n = 0
+    const upstream = await startUpstream(() => (mode === 'ok' ? { ofrep: () => ({ flags: [{ key: 'greeting', value: `hello ${++n}`, reason: 'STATIC' }] }) } : mode === '401' ? { status: 401, text: 'revoked' } : { status: 500, text: 'down' }))
+    const a = await relay(await store(), upstream.url)
+    const b$ = deafAndHeld(await store())
+    const b = await relay(b$.view, upstream.url, { onUpstreamUnauthorized: 'clear' })
+    // Ada asked B, then A (whose answer, newer, B never heard of).
+    expect(await ask(b)).toMatchObject({ status: 200 })
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).startsWith('*1'), 10_000)
+    const stored = async () => redis.command('HGET', (await redis.command('KEYS', '*context:*')).split('\r\n')[2]!, 'body')
+    const first = await stored()
+    expect(await ask(a)).toMatchObject({ status: 200 })
+    await waitFor(async () => (await stored()) !== first, 5000, 20)
+    // Her key is revoked: B drops her values (the policy says so)…
+    mode = '401'
+    expect((await ask(b)).status).toBe(503)
+    // …and then the upstream goes down. B looks her context up in the store and finds A's answer,
+    // got before the revocation: not hers to have any more. Before: served, stale, from the retry on.
+    mode = '500'
+    const reads = b$.gets()
+    expect((await ask(b)).status).toBe(503)
+    await waitFor(() => b$.gets() > reads, 5000, 10)
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    for (let i = 0; i < 3; i++) expect((await ask(b)).status).toBe(503)
+    // Answered here again (the key restored): served as before, and the store's answers taken again.
+    mode = 'ok'
+    expect(await ask(b)).toMatchObject({ status: 200, stale: false })
   })
 })

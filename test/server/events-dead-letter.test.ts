@@ -174,14 +174,14 @@ describe('events the sink refuses are kept in a dead-letter file', { timeout: 60
 })
 
 describe('replay-dead-letters reads the file a batch at a time', { timeout: 120_000 }, () => {
-  it('whatever the mix of letters taken, refused, unreadable and blank lines, a torn last line, and the batch size: only what the sink took leaves, the rest stays in order (property)', async () => {
+  it('whatever the mix of letters taken, refused, unreadable and blank lines, a torn last line, CRLF line ends and the batch size: only what the sink took leaves, the rest stays in order, byte for byte (property)', async () => {
     const receiver = await sink()
     const quiet = { out: () => {}, err: () => {} }
     let run = 0
     try {
       const line = fc.constantFrom('taken', 'refused', 'junk', 'blank')
       await fc.assert(
-        fc.asyncProperty(fc.array(line, { maxLength: 12 }), fc.boolean(), fc.integer({ min: 1, max: 4 }), async (kinds, torn, batch) => {
+        fc.asyncProperty(fc.array(line, { maxLength: 12 }), fc.boolean(), fc.integer({ min: 1, max: 4 }), fc.constantFrom('\n', '\r\n'), async (kinds, torn, batch, eol) => {
           run++
           const spool = join(await tempDir(), 'spool')
           const letters = deadLetterPath(spool)
@@ -192,13 +192,15 @@ describe('replay-dead-letters reads the file a batch at a time', { timeout: 120_
             return JSON.stringify({ deadLetteredAt: 1, status: 422, event: event(`p${run}-${i}`, kind === 'refused' ? 'bad' : 'clicked') })
           })
           const tornLine = '{"deadLetteredAt":1,"status":422,"event":{"id":"torn"'
-          await writeFile(letters, text.map((t) => `${t}\n`).join('') + (torn ? tornLine : ''))
+          // A file edited on Windows ends its lines with CRLF: a letter still reads (JSON allows the \r),
+          // a line of only \r is blank, and a kept line keeps its \r.
+          await writeFile(letters, text.map((t) => `${t}${eol}`).join('') + (torn ? tornLine : ''))
           const code = await runEventsCli(['replay-dead-letters', '--events-spool', spool, '--events-upstream', receiver.url, '--batch', String(batch)], quiet)
           const stays = [...text.filter((t, i) => kinds[i] === 'refused' || kinds[i] === 'junk'), ...(torn ? [tornLine] : [])]
           const taken = kinds.filter((kind) => kind === 'taken').length
           expect(code).toBe(stays.length === 0 ? 0 : 1)
           // Untouched when nothing was taken (blank lines and all); else rewritten with what stays.
-          const expected = taken === 0 ? text.map((t) => `${t}\n`).join('') + (torn ? tornLine : '') : stays.map((t) => `${t}\n`).join('')
+          const expected = taken === 0 ? text.map((t) => `${t}${eol}`).join('') + (torn ? tornLine : '') : stays.map((t) => (t === tornLine ? `${t}\n` : `${t}${eol}`)).join('')
           expect(await readFile(letters, 'utf8')).toBe(expected)
           const accepted = [...receiver.acceptedTimes().keys()].filter((id) => id.startsWith(`p${run}-`))
           expect(accepted).toEqual(kinds.flatMap((kind, i) => (kind === 'taken' ? [`p${run}-${i}`] : [])))

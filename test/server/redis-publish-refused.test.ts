@@ -5,8 +5,8 @@
 // in proxy mode a context one relay had answered was never served by the others: through an
 // upstream outage they answered its user 503 while Redis held the answer. Each test starts its own redis-server.
 import { describe, expect, it, vi } from 'vitest'
-import { settled, status, useRedisFleet, values } from './redis-fleet'
-import { post, waitFor } from './helpers'
+import { role, settled, status, TTL_MS, useRedisFleet, values } from './redis-fleet'
+import { post, recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 import type { RedisServer } from '../support/redisServer'
 
@@ -62,5 +62,25 @@ describe('Redis refuses to publish the change notices', () => {
     expect(body.flags[0]).toMatchObject({ key: 'greeting', value: 'hello' })
     expect(body.metadata.holdfast.stale).toBe(true)
     expect((await status(b.server)).redis.taken).toBe(1)
+  })
+  it('a leader that closes lets its lease go and says the release notice was refused, not that the release failed; a follower leads within the TTL', async () => {
+    const redis = await noPublish()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    const logs = [recordingLogger(), recordingLogger()]
+    const relays = [await relay(redis, upstream, { logger: logs[0] }), await relay(redis, upstream, { logger: logs[1] })]
+    const [leader, follower] = await settled(relays)
+    const log = logs[relays.indexOf(leader)]
+    const linesBefore = log.lines.length
+    await leader.server.close()
+    // The lease is gone (the script deleted it before its PUBLISH, as it always did)…
+    expect(await redis.command('KEYS', 'holdfast:*:lease')).toBe('*0\r\n')
+    // …and the leader read its own release as done. Before: the refused PUBLISH failed the whole
+    // script, and its last words were "redis refused a command: … script: <sha>, on @user_script:…".
+    const last = log.lines.slice(linesBefore)
+    expect(last.filter((line) => /refused a command/.test(line))).toEqual([])
+    // No notice reaches the follower: it takes the lease at its own next try, within the TTL.
+    const closedAt = Date.now()
+    await waitFor(async () => (await role(follower.server)) === 'leader', 10_000, 50)
+    expect(Date.now() - closedAt).toBeLessThan(TTL_MS + 500)
   })
 })

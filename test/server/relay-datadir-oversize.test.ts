@@ -127,7 +127,8 @@ describe('a data-dir generation over the bound (64 MiB)', () => {
 
 // `holdfast-server ARGS` (snapshot or events) in a process of its own: its exit code, what it
 // printed, its peak memory (maxRSS) and how long it took.
-async function commandInProcess(args: string[]): Promise<{ code: number; lines: string[]; peakMb: number; ms: number }> {
+// `node`: options for that process (a heap bound: `--max-old-space-size=64`).
+async function commandInProcess(args: string[], node: string[] = []): Promise<{ code: number; lines: string[]; peakMb: number; ms: number }> {
   const script = `import { runSnapshotCli } from './packages/server/src/snapshotCli.ts'
 import { runEventsCli } from './packages/server/src/events/replayCli.ts'
 const [command, ...rest] = process.argv.slice(1)
@@ -136,7 +137,7 @@ const io = { out: (l) => lines.push(l), err: (l) => lines.push(l) }
 const code = command === 'snapshot' ? await runSnapshotCli(rest, io) : await runEventsCli(rest, io)
 console.log(JSON.stringify({ code, lines, peakMb: Math.round(process.resourceUsage().maxRSS / 1024) }))`
   const started = performance.now()
-  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: new URL('../..', import.meta.url).pathname })
+  const { stdout } = await promisify(execFile)(process.execPath, [...node, '--import', 'tsx', '--input-type=module', '-e', script, ...args], { cwd: new URL('../..', import.meta.url).pathname })
   return { ...(JSON.parse(stdout) as { code: number; lines: string[]; peakMb: number }), ms: Math.round(performance.now() - started) }
 }
 
@@ -155,6 +156,20 @@ describe('holdfast-server events replay-dead-letters on a large dead-letter file
     expect(lines.join('\n')).toContain('0 taken by the sink and removed, 0 refused again and kept, 1 unreadable line(s) kept')
     expect((await stat(letters)).size).toBe(2 ** 30)
     expect(peakMb).toBeLessThan(200)
+  })
+
+  it('a file of 1,000,000 short unreadable lines (junk a disk fault or a hand edit left) is kept as it is, within a 64 MB heap', { timeout: 60_000 }, async () => {
+    const spool = join(await tempDir(), 'spool')
+    const letters = deadLetterPath(spool)
+    await mkdir(dirname(letters), { recursive: true })
+    await writeFile(letters, '-\n'.repeat(1_000_000))
+    // Before: every unreadable line waited in the batch being gathered until it held --batch
+    // events, which never came: the command died out of memory (5,000,000 such lines: ~900 MB).
+    const { code, lines, peakMb, ms } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', 'http://127.0.0.1:9/events'], ['--max-old-space-size=64'])
+    console.info(`replay-dead-letters on 1,000,000 unreadable lines: ${ms} ms, peak RSS ${peakMb} MB`)
+    expect(code).toBe(1)
+    expect(lines.join('\n')).toContain('0 taken by the sink and removed, 0 refused again and kept, 1000000 unreadable line(s) kept')
+    expect((await stat(letters)).size).toBe(2_000_000)
   })
 
   it('a 200 MB file of dead letters is read line by line: the sink takes the first batch, then fails; the rest is kept byte for byte in bounded memory', async () => {

@@ -3,8 +3,9 @@
 // was raised or its schema fixed. Only what the sink took (2xx) leaves the file; the rest stays,
 // with the new refusal logged. Safe to re-run, and safe to kill: the file is rewritten crash-safely
 // (temporary file, fsync, rename) only at the end, and what was sent before a kill is sent again
-// (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever its size. It takes the spool's lock, so it refuses to run beside the relay
-// (whose appends would race the rewrite): stop the relay for the replay, a few seconds.
+// (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever
+// its size. It takes the spool's lock, so it refuses to run beside the relay (whose appends would
+// race the rewrite): stop the relay for the replay, a few seconds.
 // Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
 import { open, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -103,6 +104,13 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
  */
 const MAX_LETTER_BYTES = 4 * 1024 * 1024
 
+/**
+ * The most lines a batch being gathered holds, events or not: unreadable lines wait in it (to be
+ * kept in order) until it holds `--batch` events, and in a file of junk those never came (5,000,000
+ * short unreadable lines took ~900 MB). Past this many it is settled with the events it has.
+ */
+const MAX_PIECE_LINES = 10_000
+
 /** A line of the dead-letter file: its byte range, and its event when it holds one (else it is unreadable). */
 type Letter = { start: number; end: number; event?: unknown }
 
@@ -179,7 +187,7 @@ async function replay(path: string, url: string, options: { headers: Record<stri
       piece.push({ start: line.start, end: line.end })
       unreadable++
     }
-    if (inPiece === options.batch) {
+    if (inPiece === options.batch || piece.length === MAX_PIECE_LINES) {
       await settle(piece)
       piece = []
       inPiece = 0

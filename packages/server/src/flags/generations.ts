@@ -57,8 +57,12 @@ export type SkipReason = 'torn' | 'corrupt' | 'too-large' | 'unreadable' | 'unus
 
 /** A generation the store skipped while loading, and why (for logs and status). */
 export interface SkippedGeneration extends GenerationInfo {
-  /** What was found, for the log: `checksum mismatch`, `length 10 ≠ 42 (torn write?)`… */
+  /**
+   * What was found, for the log: `checksum mismatch`, `length 10 ≠ 42 (torn write?)`… (the status
+   * calls this `detail`; its `reason` is {@link kind}).
+   */
   reason: string
+  /** Why, in one word: the status' `dataDir.skipped[].reason` and the metric's `reason` label. */
   kind: SkipReason
 }
 

@@ -45,6 +45,8 @@ export interface ReaskRoundsOptions {
   ask: (key: string, context: NonNullable<HeldContext['request']>['context'], forwarded: Record<string, string>) => Promise<ReaskOutcome>
   /** Saves the held contexts (to the data dir) after a change of content. */
   save: (contentChanged: boolean) => void
+  /** Told of each context whose values a round dropped for its refused credentials (`clear`, `clear-after`). */
+  dropped?: (key: string) => void
   /** Asks the upstream with the relay's own probe context (nothing held to ask). */
   probe: () => Promise<unknown>
   breakerOpen: () => boolean
@@ -188,6 +190,7 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
             const since = unauthorizedSince.get(credentials)
             if (since !== undefined && cache.peek(key) && unauthorizedLongEnough(onUnauthorized, since, steady())) {
               cache.delete(key)
+              options.dropped?.(key)
               save(true)
             }
             continue

@@ -22,6 +22,12 @@ export function judgeShared(held: HeldContext | undefined, saved: ContextRecord,
     return mine !== undefined && JSON.stringify([mine.value, mine.variant, mine.errorCode]) === JSON.stringify([flag.value, flag.variant, flag.errorCode])
   })
   if (held && held.source === 'upstream' && same && held.fetchedAt >= saved.fetchedAt) return { kind: 'kept' }
+  // What is held has a later place in the store's order than this copy (asked for after it): a
+  // look-up or notice whose read came back after this relay's own newer answer went into service,
+  // but before that answer was written to the store (the replica had not seen it yet). Before, the
+  // copy replaced it; the newer answer was written all the same, so nothing ever took it back, and
+  // through the outage that followed the relay served the older values.
+  if (held?.storeVersion !== undefined && version < held.storeVersion) return { kind: 'refused' }
   // An answer read back from the data dir, got after the store's copy (while Redis could not take
   // it, before a restart): taking the copy would move this context back. The store's order
   // decides where the data dir knows it: the version the answer was asked for at (a copy asked

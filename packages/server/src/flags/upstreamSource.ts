@@ -31,6 +31,7 @@ import { loadHeldContexts, loadProxySnapshot } from './upstreamStart'
 import { upstreamStatus } from './upstreamStatus'
 import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, type UpstreamHealth } from './upstreamHealth'
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
+import type { StoredDocument } from '../store/sharedStore'
 import { waitAtMost } from './startupWait'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
@@ -207,8 +208,33 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     unreadableWarnedAt = at
     unreadable = 0
   }
+  // --redis: the contexts whose values were dropped for an upstream 401/403 (`clear`,
+  // `clear-after`), each with a place in the store's order taken as it was dropped (a failed one:
+  // none). Another relay's answer older than that was got before the refusal, and is not taken:
+  // before, the next upstream failure for the context (a 500) had this relay look it up in the
+  // store, take such an answer and serve the revoked credentials their values again, for as long
+  // as the outage lasted. Forgotten when the upstream answers the context here again.
+  const droppedAt = new Map<string, SharedTicket>()
+  // The ticket being taken, shared by the drops meanwhile: a round drops every context of a
+  // revoked SDK key at once (one store command, not one per context).
+  let dropTicket: SharedTicket | undefined
+  const dropped = (key: string) => {
+    if (!shared$) return
+    if (!dropTicket) {
+      const ticket = shared$.ticket()
+      dropTicket = ticket
+      void ticket.finally(() => dropTicket === ticket && (dropTicket = undefined))
+    }
+    remember(droppedAt, key, dropTicket)
+  }
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
+    const mark = droppedAt.get(key)
+    if (!mark) return takeShared(key, doc)
+    // Answered here again meanwhile (the mark is gone): taken or not as any other.
+    return mark.then((since) => (!droppedAt.has(key) || (since.ok && doc.version >= since.value) ? takeShared(key, doc) : false))
+  }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
+  function takeShared(key: string, doc: StoredDocument): boolean {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) {
       unreadableShared(doc.version)
@@ -241,7 +267,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       } else owedNews = true
     }
     return true
-  }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
+  }
   const shareable = (key: string, held: HeldContext) => ({ body: JSON.stringify(toContextRecord(key, held)), fetchedAt: held.fetchedAt, ...(held.etag === undefined ? {} : { etag: held.etag }) })
   const share = (key: string, held: HeldContext, changed: boolean, version?: SharedTicket) => {
     if (!shared$) return
@@ -451,6 +477,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
+      droppedAt.delete(key)
       if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
       lastAccepted = { credentials, at: steady() }
     }
@@ -500,6 +527,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, tick)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)
+        dropped(key)
         save(true)
       }
       return outcome
@@ -739,6 +767,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     ask: (key, context, forwarded) => shared(key, context, forwarded, true),
     save,
+    dropped,
     probe,
     breakerOpen: () => breaker.open,
     health: () => health,

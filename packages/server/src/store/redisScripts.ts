@@ -147,13 +147,18 @@ return 0`,
   1,
 )
 
-/** KEYS[1] = the lease; ARGV = owner, channel, notice. Deletes it only while it is `owner`'s, and says so. */
+/**
+ * KEYS[1] = the lease; ARGV = owner, channel, notice. Deletes it only while it is `owner`'s, and
+ * says so: `{1, refusal}`, or `{0, ''}`. A notice Redis refuses to publish (as in PUT) does not undo
+ * the release: the refusal comes back beside it. Before, it was the script's error: the lease was
+ * gone while its holder counted the release failed (and logged a refused command as it closed).
+ */
 export const RELEASE = script(
   `if redis.call('TYPE', KEYS[1]).ok == 'string' and redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
-  redis.call('PUBLISH', ARGV[2], ARGV[3])
-  return 1
+  local told = redis.pcall('PUBLISH', ARGV[2], ARGV[3])
+  return {1, type(told) == 'table' and told.err or ''}
 end
-return 0`,
+return {0, ''}`,
   1,
 )

@@ -50,7 +50,7 @@ const DEFAULT_RECONNECT_MAX_MS = 2000
  * ends it at once; one refused again keeps it.
  */
 const REFUSAL_HOLD_MS = 30_000
-/** The key under which a refused change notice (PUBLISH) is kept among the refused commands. */
+/** The key under which a refused notice (PUBLISH: a change, a lease released) is kept among the refused commands. */
 const PUBLISH_REFUSED = 'PUBLISH'
 /**
  * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
@@ -183,13 +183,17 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // A document written whose notice Redis refused (PUBLISH denied by the ACL): stored, but no
   // relay is told. Kept as a refusal (the state says down, the reason names the notice) until a
   // notice goes out again, or 30 s after the last refused one, as any refused command.
-  const noticeRefused = (refusal: string | undefined) => {
+  // The same for the notice of a lease let go: released, but the followers take it at their own next try.
+  const noticeRefused = (refusal: string | undefined, notice: 'changed' | 'released' = 'changed') => {
     if (refusal === undefined) {
       if (refused.delete(PUBLISH_REFUSED)) update()
       return
     }
     status.failures++
-    const message = `the change notice on ${channel} was refused (${refusal}): the document is stored, but no relay is told of it; they take it on their own reads only (a follower every poll interval; in proxy mode, a relay once its upstream fails for that context)`
+    const message =
+      notice === 'changed'
+        ? `the change notice on ${channel} was refused (${refusal}): the document is stored, but no relay is told of it; they take it on their own reads only (a follower every poll interval; in proxy mode, a relay once its upstream fails for that context)`
+        : `the lease-release notice on ${channel} was refused (${refusal}): the lease is released, but no relay is told of it; a follower takes it at its own next try (within the lease's TTL)`
     if (!refused.has(PUBLISH_REFUSED)) options.log?.warn(message)
     noteError(message)
     refused.set(PUBLISH_REFUSED, performance.now())
@@ -473,7 +477,10 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       return map(await evaluate<number>(RENEW, [leaseKey], [owner, String(ttlMs)]), (renewed) => renewed === 1)
     },
     async releaseLease(owner) {
-      return map(await evaluate<number>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), (released) => released === 1)
+      return map(await evaluate<[number, string]>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), ([released, unannounced]) => {
+        if (released === 1) noticeRefused(unannounced || undefined, 'released')
+        return released === 1
+      })
     },
     async raise(name, ttlMs) {
       return map(await run<string>(['SET', flagKey(name), '1', 'PX', String(Math.max(1, Math.round(ttlMs)))]), () => undefined)

@@ -205,3 +205,34 @@ describe('proxy mode: an answer shared late', () => {
     }
   })
 })
+
+describe('proxy mode: looking up contexts the upstream failed', () => {
+  it('reads the store at most 100 times a second in all, however many users fail (an outage must not become a Redis flood)', async () => {
+    vi.useFakeTimers()
+    try {
+      const memory = createMemoryStore()
+      let peeks = 0
+      const perSecond: number[] = []
+      // A store that answers at once: without a bound in time, 8 look-ups at once is no bound at all.
+      const store: SharedStore = { ...memory, peek: (key) => (peeks++, memory.peek(key)) }
+      const shared = createSharedContexts({ store, take: () => true, maxContexts: 100 })
+      await shared.start()
+      // An outage met by 5,000 distinct users, each request failing: 50 failed contexts every 10 ms for 5 s.
+      let user = 0
+      for (let second = 0; second < 5; second++) {
+        const before = peeks
+        for (let tick = 0; tick < 100; tick++) {
+          for (let i = 0; i < 50; i++) shared.missed!(`ctx-${user++ % 5000}`)
+          await vi.advanceTimersByTimeAsync(10)
+        }
+        perSecond.push(peeks - before)
+      }
+      expect(Math.max(...perSecond)).toBeLessThanOrEqual(100)
+      // It still looks: a notice lost for one of them is found within the outage.
+      expect(Math.min(...perSecond)).toBeGreaterThan(0)
+      await shared.stop()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})

@@ -14,6 +14,8 @@ export interface Relay {
   server: FlagServer
   /** Requests this relay sent to the upstream. */
   polls: () => number
+  /** Times its role (leader, follower, solo) changed, as its log says; 0 when the test gave its own `logger`. */
+  roleChanges: () => number
 }
 
 /** Registers the after-each cleanup and returns the fleet helpers of one test file. */
@@ -37,13 +39,14 @@ export function useRedisFleet() {
       polls++
       return fetch(input, init)
     }
+    const logger = recordingLogger()
     const server = await createFlagServer({
       flagsUrl: `${upstream.url}/flags.json`,
       pollIntervalSeconds: 0.2,
       upstreamTimeoutMs: 2000,
       redis: { url: redis.url, leaseTtlMs: TTL_MS, commandTimeoutMs: 300 },
       port: 0,
-      logger: recordingLogger(),
+      logger,
       fetch: counting,
       // Load shedding answers 503 when the event loop lags; on a loaded test machine it would, and
       // it is not what these tests are about.
@@ -51,7 +54,7 @@ export function useRedisFleet() {
       ...options,
     } as FlagServerOptions)
     cleanups.push(() => server.close())
-    return { server, polls: () => polls }
+    return { server, polls: () => polls, roleChanges: () => logger.lines.filter((line) => /^\[holdfast-server\] lease \(/.test(line)).length }
   }
 
   return { cleanups, redisServer, relay }

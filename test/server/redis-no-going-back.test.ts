@@ -14,6 +14,12 @@ vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer, relay } = useRedisFleet()
 
+// The data dir holds a change made upstream at `since` (ms) once a save ended after it. Not
+// `lastSavedAt >= fetchedAt`: each poll's 304 moves fetchedAt on and a re-confirmation is saved at
+// most every 30 s, so that held only from the change's save to the next poll (under 0.2 s), and a
+// waitFor stalled past that window on a loaded machine waited its 10 s out.
+const savedSince = (dataDir: { lastSavedAt?: number } | undefined, since: number) => (dataDir?.lastSavedAt ?? 0) >= since
+
 describe('a relay holding newer flags than Redis', () => {
   it('restarted from a data dir it wrote while cut off from Redis, with the upstream down: keeps its newer flags, not the store\'s older copy', async () => {
     const redis = await redisServer()
@@ -25,9 +31,10 @@ describe('a relay holding newer flags than Redis', () => {
     // Redis stuck: the relay polls alone, takes the upstream's change, and saves it.
     redis.pause()
     await waitFor(async () => (await status(first.server)).redis.role === 'solo', 10_000)
+    const changed = Date.now()
     upstream.set({ document: booleanFlags(3, 'on') })
     await waitFor(async () => (await values(first.server)).flags.f0 === true, 10_000)
-    await waitFor(async () => (await status(first.server)).dataDir.lastSavedAt >= (await status(first.server)).fetchedAt, 10_000)
+    await waitFor(async () => savedSince((await status(first.server)).dataDir, changed), 10_000)
     // The upstream goes down, the relay restarts (a deploy) and Redis answers again with what it
     // held: the flags from before the change.
     upstream.set({ status: 503, text: 'down' })
@@ -63,9 +70,10 @@ describe('a relay holding newer flags than Redis', () => {
     // cannot reach the upstream meanwhile); then it stops.
     cut = true
     redis.pause()
+    const changed = Date.now()
     upstream.set({ document: booleanFlags(3, 'on') })
     await waitFor(async () => (await values(follower.server)).flags.f0 === true, 10_000)
-    await waitFor(async () => (await status(follower.server)).dataDir.lastSavedAt >= (await status(follower.server)).fetchedAt, 10_000)
+    await waitFor(async () => savedSince((await status(follower.server)).dataDir, changed), 10_000)
     await follower.server.close()
     // The change is rolled back upstream; the leader hears it again: for the store, nothing changed.
     upstream.set({ document: booleanFlags(3, 'off') })
@@ -122,9 +130,10 @@ describe('a relay holding newer flags than Redis', () => {
     // the upstream is down, and Redis answers again with the older copy.
     redis.pause()
     await waitFor(() => local.relayStatus().redis?.role === 'solo', 10_000)
+    const changed = Date.now()
     upstream.set({ document: booleanFlags(3, 'on') })
     await waitFor(() => f0(local) === true, 10_000)
-    await waitFor(() => (local.relayStatus().dataDir?.lastSavedAt ?? 0) >= local.relayStatus().fetchedAt!, 10_000)
+    await waitFor(() => savedSince(local.relayStatus().dataDir, changed), 10_000)
     upstream.set({ status: 503, text: 'down' })
     await local.close()
     await ahead.close()
@@ -156,9 +165,10 @@ describe('proxy mode (--upstream): a relay holding a newer answer than Redis', (
     await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:context:*')).includes('context'), 10_000)
     // Redis stuck: the relay answers the user with the upstream's change and saves it.
     redis.pause()
+    const changed = Date.now()
     greeting = 'v2'
     expect((await ask(first)).value).toBe('v2')
-    await waitFor(async () => ((await status(first.server)).dataDir?.lastSavedAt ?? 0) >= (await status(first.server)).fetchedAt, 10_000)
+    await waitFor(async () => savedSince((await status(first.server)).dataDir, changed), 10_000)
     upstream.set({ status: 503, text: 'down' })
     await first.server.close()
     redis.resume()

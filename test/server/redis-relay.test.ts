@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
 import type { RedisServer } from '../support/redisServer'
 import { role, settled, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
-import { evaluate, tempDir, waitFor } from './helpers'
+import { evaluate, tempDir, waitFor, watchFreezes } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
@@ -36,22 +36,42 @@ describe('two relays on one Redis', () => {
   it('exactly one polls the upstream, and a change reaches the other within 2 s', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(4, 'off') })
-    const [leader, follower] = await settled([await relay(redis, upstream), await relay(redis, upstream)])
+    const relays = [await relay(redis, upstream), await relay(redis, upstream)]
+    let [leader, follower] = await settled(relays)
     await waitFor(async () => (await values(follower.server)).flags.f0 === false, 10_000)
 
-    // Over a dozen poll intervals, only the leader asks the upstream.
-    const before = { leader: leader.polls(), follower: follower.polls() }
-    await waitFor(() => leader.polls() >= before.leader + 10, 20_000)
-    expect(follower.polls()).toBe(before.follower)
+    // A round: a dozen poll intervals in which only the leader may ask the upstream, then a change
+    // upstream, which the follower serves within 2 s of it, without asking. A round counts when no
+    // role changed in it and this process (the test and both relays) was not frozen (no event-loop
+    // delay past 1 s). A loaded machine that stops this process past the lease TTL (1.5 s) hands the
+    // lease over, rightly, and the new leader polls at once; the 2 s are the relays' and Redis's,
+    // not a frozen process's. Three rounds at most: the last one counts whatever happened in it.
+    const roleChanges = () => relays.reduce((n, r) => n + r.roleChanges(), 0)
+    let on = false
+    for (let round = 1; ; round++) {
+      const roles = roleChanges()
+      const freezes = watchFreezes()
+      const before = { leader: leader.polls(), follower: follower.polls() }
+      await waitFor(() => leader.polls() >= before.leader + 10 || roleChanges() !== roles, 20_000)
+      const quiet = follower.polls() - before.follower
+      on = !on
+      // The fake upstream reads its answer when a request comes: the change is visible upstream from here.
+      const changed = Date.now()
+      upstream.set({ document: booleanFlags(4, on ? 'on' : 'off') })
+      await waitFor(async () => (await values(follower.server)).flags.f0 === on, 5000)
+      const took = Date.now() - changed
+      const steady = roleChanges() === roles && freezes.longest() < 1000
+      freezes.stop()
+      if (steady || round === 3) {
+        expect({ quiet, afterChange: follower.polls() - before.follower }).toEqual({ quiet: 0, afterChange: 0 })
+        expect(took).toBeLessThan(2000)
+        break
+      }
+      ;[leader, follower] = await settled(relays)
+    }
     expect((await status(follower.server)).redis).toMatchObject({ state: 'up', role: 'follower' })
-
-    const changed = Date.now()
-    upstream.set({ document: booleanFlags(4, 'on') })
-    await waitFor(async () => (await values(follower.server)).flags.f0 === true, 5000)
-    expect(Date.now() - changed).toBeLessThan(2000)
     const answer = await values(follower.server)
     expect(answer.holdfast).toMatchObject({ source: 'upstream', stale: false })
-    expect(follower.polls()).toBe(before.follower)
     // The follower reports the upstream as its leader sees it, and what it took from Redis.
     const followerStatus = await status(follower.server)
     expect(followerStatus.upstream.state).toBe('ok')

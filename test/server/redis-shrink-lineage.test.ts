@@ -403,7 +403,9 @@ describe('an operator\'s acceptShrink on a follower, when Redis restarts empty b
     await waitFor(async () => (await redis.command('KEYS', 'holdfast:*accept-shrink*')) !== '*0\r\n', 5000).catch(() => undefined)
     // Before: the acceptance lived only in Redis: the leader refused the same shrink again and the
     // fleet served two flag sets (the follower 4 flags, the leader and the store 10) for good.
-    expect((await refresh(leader.server, {})).body).toMatchObject({ outcome: 'applied' })
+    // Applied by this refresh, or already by the poll the leader makes when it takes the lease back
+    // (a restart longer than the lease TTL makes it solo meanwhile): either way it serves the shrink.
+    expect(['applied', 'unchanged']).toContain((await refresh(leader.server, {})).body.outcome)
     expect(Object.keys((await values(leader.server)).flags)).toHaveLength(4)
   })
 })

@@ -164,6 +164,23 @@ test('clearCacheOnUnauthorized drops held and persisted values on 401', async ()
   expect(client.getStatus().source).toBe('none')
 })
 
+test('clearCacheOnUnauthorized after a success for this user: the fallback does not come back (CONTRACT §5: no longer used once a success applied)', async () => {
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'a', value: false }, { key: 'only-in-fallback', value: true }], fetchedAt: 1 }
+  make({ clearCacheOnUnauthorized: true, fallback })
+  await client.start()
+  expect(client.getDetails('a', false)).toMatchObject({ value: true, source: 'network' })
+  server.always({ status: 401, raw: '' })
+  await client.refresh()
+  // The values of the revoked credentials are gone, and the build-time snapshot does not stand in
+  // for a user whose own answer applied: the caller's defaults.
+  expect(client.getDetails('a', true)).toMatchObject({ value: true, source: 'default' })
+  expect(client.getDetails('only-in-fallback', false)).toMatchObject({ value: false, source: 'default' })
+  expect(client.getStatus()).toMatchObject({ state: 'error', source: 'none', error: { code: 'UNAUTHORIZED' } })
+  // A user never answered (a switch whose first attempt is refused) still gets the fallback.
+  await client.setContext({ targetingKey: 'v' })
+  expect(client.getDetails('only-in-fallback', false)).toMatchObject({ value: true, source: 'fallback' })
+})
+
 test('polling refetches every refreshIntervalMs and a failure switches to backoff', async () => {
   make({ refreshIntervalMs: 30_000 })
   await client.start()

@@ -294,7 +294,7 @@ export interface ClientOptions {
   refreshOnFocus?: boolean
   /** Accept a clean response with zero flags while flags are held. Default false (`EMPTY_RESPONSE`). */
   acceptEmptyResponse?: boolean
-  /** On 401/403, also drop the held and persisted values of the context. Default false. */
+  /** On 401/403, also drop the held and persisted values of the context: the caller's defaults stand in (`fallback` only for a user no answer has applied for yet). Default false. */
   clearCacheOnUnauthorized?: boolean
   /** The event pipeline; `false` or absent turns it off. */
   events?: false | EventOptions

@@ -44,6 +44,11 @@ export interface SyncState {
   readonly fallback: FlagMap
   /** The held flags other than fallback are the current context's (false between a switch and its values). */
   readonly own: boolean
+  /**
+   * The context hash of the latest success: once one applied for the current context, the fallback
+   * no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values.
+   */
+  readonly answered?: string
   /** What the latest finished attempt for this context did. */
   readonly outcome: 'none' | 'success' | 'failure' | 'fatal'
   /** The latest attempt's failure, or the relay's `UPSTREAM_STALE`. */
@@ -279,6 +284,7 @@ function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, n
     ...state,
     flags,
     own: true,
+    answered: state.contextHash,
     outcome: 'success',
     failure,
     bootstrapError: undefined,
@@ -294,7 +300,9 @@ function fail(state: SyncState, error: HoldfastError, clearOnUnauthorized?: bool
   const next: SyncState = { ...state, outcome: fatal ? 'fatal' : 'failure', failure: error }
   // The first attempt for a new user failed and nothing is cached for them: the previous user's
   // values go now. This user's flags come from fallback, or the caller's defaults.
-  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized)) return onFallback(next)
+  // Credentials refused with `clearCacheOnUnauthorized`: this user's values go; after a success for
+  // them, the caller's defaults stand in, not the fallback (before: the build-time snapshot came back).
+  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized)) return onFallback(next, state.answered == state.contextHash)
   return { ...next, flags: markStale(state.flags) }
 }
 
@@ -306,9 +314,10 @@ function invalidContext(state: SyncState): SyncState {
   })
 }
 
-/** Only the fallback snapshot held, as the current context's (nothing of its own yet). */
-function onFallback(state: SyncState): SyncState {
-  return { ...state, flags: state.fallback, own: true, etag: undefined, heldAt: 0, source: fallbackSource(state.fallback) }
+/** Only the fallback snapshot held, as the current context's (nothing of its own yet; nothing at all once a success applied for it). */
+function onFallback(state: SyncState, answered?: boolean): SyncState {
+  const flags = answered ? new Map() : state.fallback
+  return { ...state, flags, own: true, etag: undefined, heldAt: 0, source: fallbackSource(flags) }
 }
 
 function fallbackSource(fallback: FlagMap): Status['source'] {

@@ -91,3 +91,13 @@ export function createLru<V>(options: LruOptions<V>): Lru<V> {
     size: () => ({ entries: map.size, bytes }),
   }
 }
+
+/**
+ * Sets `key` in `map` as the newest entry and keeps `map` at most `max` long, the oldest out: for
+ * maps with one entry per context, credentials or key, which anyone may send new ones of.
+ */
+export function setBounded<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > max) map.delete(map.keys().next().value as string)
+}

@@ -33,6 +33,7 @@ import { initialHealth, reduceHealth, unauthorizedLongEnough, type HealthEvent, 
 import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
 import type { StoredDocument } from '../store/sharedStore'
 import { waitAtMost } from './startupWait'
+import { setBounded } from '../lru'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -159,11 +160,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const unauthorizedSince = new Map<string, number>()
   // Sets `key` in a map with one entry per context or credentials (anyone may send new ones):
   // kept at most `maxContexts` long, the oldest out.
-  const remember = <V>(map: Map<string, V>, key: string, value: V) => {
-    map.delete(key)
-    map.set(key, value)
-    if (map.size > (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) map.delete(map.keys().next().value as string)
-  }
+  const remember = <V>(map: Map<string, V>, key: string, value: V) => setBounded(map, key, value, options.maxContexts ?? DEFAULT_MAX_CONTEXTS)
   const maxUpstream = Math.max(1, options.maxUpstreamRequests ?? DEFAULT_MAX_UPSTREAM_REQUESTS)
   const slots = createRequestSlots(maxUpstream)
   // When (the steady clock) each context's answer was last shared: see RESHARE_AFTER_MS.

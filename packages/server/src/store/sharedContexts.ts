@@ -2,6 +2,7 @@ import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica, type LocalDocument } from './storeReplica'
 import { eachLimited } from '../eachLimited'
+import { setBounded } from '../lru'
 import { createBackoffTimer } from '../backoffTimer'
 
 /** Options of {@link createSharedContexts}. */
@@ -191,9 +192,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       }
       if (!usable() || checking >= MISSED_CHECKS_AT_ONCE || inSecond >= MISSED_CHECKS_PER_SECOND || (last !== undefined && at - last < MISSED_CHECK_EVERY_MS)) return
       inSecond++
-      checkedAt.delete(contextKey)
-      checkedAt.set(contextKey, at)
-      if (checkedAt.size > max) checkedAt.delete(checkedAt.keys().next().value!)
+      setBounded(checkedAt, contextKey, at, max)
       checking++
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import type { ServerLogger } from '../logger'
 import type { SharedStore, StoredDocument, StoreResult } from './sharedStore'
 import { eachLimited } from '../eachLimited'
+import { setBounded } from '../lru'
 
 /** A document as this relay holds it, before the store gives it a version. */
 export interface LocalDocument {
@@ -108,9 +109,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
   const refused = new Map<string, number>()
 
   const remember = (key: string, doc: StoredDocument, hash = digest(doc.body)) => {
-    seen.delete(key)
-    seen.set(key, { version: doc.version, fetchedAt: doc.fetchedAt, etag: doc.etag, hash })
-    if (seen.size > maxKeys) seen.delete(seen.keys().next().value!)
+    setBounded(seen, key, { version: doc.version, fetchedAt: doc.fetchedAt, etag: doc.etag, hash }, maxKeys)
   }
 
   // Per key, one store operation at a time, so a slow read cannot land after a newer write.

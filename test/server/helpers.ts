@@ -69,24 +69,7 @@ export async function flagsByKey(response: Response): Promise<Record<string, Rec
   return Object.fromEntries(body.flags.map((entry) => [entry.key as string, entry]))
 }
 
-/**
- * Watches this process for freezes (a loaded machine not running it: its event loop ticks late)
- * from now on; `longest()` is the longest gap between ticks so far, up to the moment it is asked,
- * in ms; `stop()` ends the watch. A wait on a socket (a silent Redis) leaves the loop idle, ticking
- * on time: it is not a freeze.
- */
-export function watchFreezes(): { longest: () => number; stop: () => void } {
-  let last = performance.now()
-  let longest = 0
-  const timer = setInterval(() => {
-    const now = performance.now()
-    longest = Math.max(longest, now - last)
-    last = now
-  }, 10)
-  // A watch a failed test did not stop keeps no process alive.
-  timer.unref()
-  return { longest: () => Math.max(longest, performance.now() - last), stop: () => clearInterval(timer) }
-}
+export { timed, watchFreezes } from '../support/freezes'
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns how long it took. */
 export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 25): Promise<number> {

@@ -9,7 +9,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { startTcpProxy, type TcpProxy } from '../support/tcpProxy'
 import { settled, status, useRedisFleet, values, type Relay } from './redis-fleet'
-import { evaluate, waitFor, watchFreezes } from './helpers'
+import { evaluate, timed, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 30_000 })
@@ -24,20 +24,6 @@ const { cleanups, redisServer, relay } = useRedisFleet()
 const RECONNECT_BOUND_MS = 10_000
 // Serving reads memory only; a loaded machine still answers in far less than this.
 const ANSWER_BOUND_MS = 1000
-
-// How long `ask` took beyond the longest stretch this process (the test and both relays) was frozen
-// meanwhile. On a loaded machine an answer that waited on nothing took 1.3 s: the process was not
-// run. One that waits on a silent Redis waits with the event loop idle, and that time is kept.
-async function timed<T>(ask: () => Promise<T>): Promise<{ value: T; ms: number }> {
-  const freezes = watchFreezes()
-  const started = performance.now()
-  try {
-    const value = await ask()
-    return { value, ms: performance.now() - started - freezes.longest() }
-  } finally {
-    freezes.stop()
-  }
-}
 
 /** Two relays reaching a real redis-server through a proxy: on --flags-url, or (`proxyMode`) on --upstream, an OFREP upstream answering `hello <targetingKey>`. */
 async function fleetBehindProxy(proxyMode = false): Promise<{ proxy: TcpProxy; upstream: FakeUpstream; relays: () => Promise<Relay[]> }> {

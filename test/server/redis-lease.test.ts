@@ -12,7 +12,7 @@ import {
   type UpstreamReport,
 } from '@holdfast/server'
 import { startRedisServer, type RedisServer } from '../support/redisServer'
-import { waitFor } from './helpers'
+import { timed, waitFor } from './helpers'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
@@ -64,19 +64,22 @@ describe('the lease keeper', () => {
     const first = [a, b, c].find((k) => k.role() === 'leader')!
 
     // A graceful stop releases the lease: a follower takes it on the notice, well before the TTL.
-    let started = Date.now()
-    await first.stop()
-    await waitFor(() => [a, b, c].some((k) => k !== first && k.role() === 'leader'), 15_000)
-    expect(Date.now() - started).toBeLessThan(ttl)
+    // Bounds on time this process ran or waited, not on time a loaded machine froze it (timed).
+    const handedOver = await timed(async () => {
+      await first.stop()
+      await waitFor(() => [a, b, c].some((k) => k !== first && k.role() === 'leader'), 15_000)
+    })
+    expect(handedOver.ms).toBeLessThan(ttl)
     const second = [a, b, c].find((k) => k !== first && k.role() === 'leader')!
     const third = [a, b, c].find((k) => k !== first && k !== second)!
 
     // Now the leader dies without a word: its connection is cut and the lease is never renewed
     // again (nor released). The last relay takes over when the lease runs out.
-    started = Date.now()
-    await stores[[a, b, c].indexOf(second)].close()
-    await waitFor(() => third.role() === 'leader', 15_000)
-    expect(Date.now() - started).toBeLessThan(ttl + 1000)
+    const takenOver = await timed(async () => {
+      await stores[[a, b, c].indexOf(second)].close()
+      await waitFor(() => third.role() === 'leader', 15_000)
+    })
+    expect(takenOver.ms).toBeLessThan(ttl + 1000)
     // The cut-off relay stepped down on its own (it can no longer prove it holds the lease).
     await waitFor(() => second.role() !== 'leader', 15_000)
   })
@@ -121,10 +124,11 @@ describe('the replica', () => {
     const reader = replica(store(server), seenB)
     await Promise.all([writer.start(), reader.start()])
 
-    const started = Date.now()
-    expect(await waitForPublish(writer, 'definitions', { body: '{"v":1}', fetchedAt: 1 })).toBe('written')
-    await waitFor(() => seenB.length === 1, 2000)
-    expect(Date.now() - started).toBeLessThan(2000)
+    const carried = await timed(async () => {
+      expect(await waitForPublish(writer, 'definitions', { body: '{"v":1}', fetchedAt: 1 })).toBe('written')
+      await waitFor(() => seenB.length === 1, 10_000)
+    })
+    expect(carried.ms).toBeLessThan(2000)
     expect(seenB[0][1]).toMatchObject({ body: '{"v":1}', version: writer.version('definitions') })
 
     // An unchanged poll renews the TTL and tells nobody anything.

@@ -140,6 +140,18 @@ test('after a 400 the context is not retried automatically; refresh and setConte
   expect((await client.setContext({ targetingKey: 'other' })).state).toBe('ready')
 })
 
+test('an error body whose errorCode or errorDetails is empty reads as the parts it has, with no empty ones', async () => {
+  // Before: an empty errorCode beside the details read "context rejected (HTTP 400): : bad email".
+  make()
+  await client.start()
+  server.always({ status: 400, body: { errorCode: '', errorDetails: 'bad email' } })
+  expect((await client.refresh()).error!.message).toBe('context rejected (HTTP 400): bad email')
+  server.always({ status: 503, body: { errorCode: 'GENERAL', errorDetails: '' } })
+  expect((await client.refresh()).error!.message).toBe('HTTP 503: GENERAL')
+  server.always({ status: 503, body: { errorCode: '', errorDetails: '' } })
+  expect((await client.refresh()).error!.message).toBe('HTTP 503')
+})
+
 test('after a 401 the client waits for the next trigger instead of looping', async () => {
   make()
   await client.start()

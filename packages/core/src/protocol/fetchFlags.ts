@@ -145,7 +145,7 @@ function invalid(message: string): FetchResult {
 function describeErrorBody(text: string): string {
   try {
     const body = JSON.parse(text) as { errorCode?: unknown; errorDetails?: unknown }
-    const parts = [body.errorCode, body.errorDetails].filter((p) => typeof p === 'string')
+    const parts = [body.errorCode, body.errorDetails].filter((p) => typeof p === 'string' && p)
     return parts.length ? `: ${parts.join(': ')}` : ''
   } catch {
     return ''

@@ -48,6 +48,22 @@ describe('data-dir generations', () => {
     expect(createPersistence({ store: reading, now: Date.now }).state()).toMatchObject({ loadedGeneration: 1, skipped: [{ generation: 3, reason: 'torn' }, { generation: 2, reason: 'unusable' }], skippedBy: { torn: 1, unusable: 1 } })
   })
 
+  it('a data dir full of stray bad generations names ten in the log and sums up the rest in one line, as the status does', async () => {
+    // Before: one warning per skipped generation, so a dir of 500 stray copies wrote 500 lines at start.
+    const dir = await tempDir()
+    const store = createGenerationStore({ dir, keep: 600 })
+    for (let n = 1; n <= 501; n++) await store.save(JSON.stringify({ n }))
+    for (const generation of (await store.list()).slice(0, 500)) await writeFile(generation.path, 'not a generation at all')
+    const log = recordingLogger()
+    const reading = createGenerationStore({ dir, keep: 600 })
+    expect(JSON.parse((await loadNewestPayload(reading, () => true, log))!).n).toBe(1)
+    const lines = log.lines.filter((line) => line.includes('data-dir generation'))
+    expect(lines).toHaveLength(11)
+    expect(lines[0]).toMatch(/^skipped data-dir generation \S+501\.json: /)
+    expect(lines[10]).toBe('skipped 490 more data-dir generations (torn: 490); GET /holdfast/v1/status counts them by reason')
+    expect(createPersistence({ store: reading, now: Date.now }).state()).toMatchObject({ loadedGeneration: 1, skippedBy: { torn: 500 } })
+  })
+
   it('skips a newest generation whose bytes were changed (checksum), and one that is garbage', async () => {
     const dir = await tempDir()
     const store = createGenerationStore({ dir, keep: 4 })

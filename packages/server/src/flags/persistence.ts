@@ -27,7 +27,7 @@ const openProblems = new WeakMap<GenerationStore, { error: string; unused: boole
  * status or the metrics saying why. See {@link PersistenceState}.skipped.
  */
 const skippedAtStart = new WeakMap<GenerationStore, { list: SkippedInStatus[]; by: Partial<Record<SkipReason, number>>; numbers: Set<number> }>()
-/** How many skipped generations the status names (all are counted in `skippedBy`): a dir of stray copies must not swell it. */
+/** How many skipped generations the status and the log name (all are counted in `skippedBy`, the rest summed up in one log line): a dir of stray copies must not swell either. */
 const SKIPPED_NAMED = 10
 /** The generation read back at start, per store. */
 const loadedAtStart = new WeakMap<GenerationStore, number>()
@@ -97,7 +97,14 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
       return undefined
     }
     const { loaded, skipped } = value!
-    for (const skip of skipped) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+    // Ten named, the rest summed up by reason in one line: a dir of stray copies must not flood the log.
+    for (const skip of skipped.slice(0, SKIPPED_NAMED)) log.warn(`skipped data-dir generation ${skip.path}: ${skip.reason}`)
+    if (skipped.length > SKIPPED_NAMED) {
+      const rest = new Map<SkipReason, number>()
+      for (const skip of skipped.slice(SKIPPED_NAMED)) rest.set(skip.kind, (rest.get(skip.kind) ?? 0) + 1)
+      const byReason = [...rest].map(([kind, count]) => `${kind}: ${count}`).join(', ')
+      log.warn(`skipped ${skipped.length - SKIPPED_NAMED} more data-dir generations (${byReason}); GET /holdfast/v1/status counts them by reason`)
+    }
     if (skipped.length > 0) {
       const told = skippedAtStart.get(store) ?? { list: [], by: {}, numbers: new Set<number>() }
       for (const skip of skipped) {

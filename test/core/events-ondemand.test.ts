@@ -177,6 +177,24 @@ test('close() while the chunk is still loading, and the load then fails: no retr
   expect(loader.attempts).toHaveLength(1)
 })
 
+// Later still: close() gave up on the chunk (requestTimeoutMs) and returned; then the load failed.
+test('a chunk load that fails after close() gave up on it sets no retry timer', async () => {
+  const { queue, loader, clock, storedKeys } = setup()
+  queue.start()
+  queue.enqueue(event('kept'))
+  await until(() => loader.attempts.length === 1, 'the chunk asked for by start()')
+  const closing = queue.close()
+  await until(async () => (await storedKeys()).length === 1, 'written by close() while it waits for the chunk', 1000)
+  clock.advance(1000) // requestTimeoutMs: close() stops waiting
+  await closing
+  loader.fail()
+  await until(() => queue.stats().lastError !== undefined, 'the late failure')
+  // Before: [750], a retry set on a closed queue; in Node it held the process for the backoff.
+  expect(clock.pending()).toEqual([])
+  expect(loader.attempts).toHaveLength(1)
+  expect(await storedKeys()).toHaveLength(1)
+})
+
 test('a client that logged nothing loads nothing on close; close() before delivery arrived still sends what was logged', async () => {
   const idle = setup()
   await idle.queue.close()

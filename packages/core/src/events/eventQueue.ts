@@ -110,7 +110,8 @@ export function createEventQueue(config: EventQueueOptions, loader: DeliveryLoad
         (error: unknown) => {
           logger.error((counts.lastError = { code: 'NETWORK', message: 'loading event delivery failed' }).message, error)
           report()
-          reload = clock.setTimeout(() => ((loading = undefined), send('start')), backoffDelay(failures++, config.random, options.backoff))
+          // No retry for a closed queue (a load that failed after close() stopped waiting for it).
+          if (!closed) reload = clock.setTimeout(() => ((loading = undefined), send('start')), backoffDelay(failures++, config.random, options.backoff))
           return undefined
         },
       ))

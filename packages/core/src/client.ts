@@ -129,9 +129,11 @@ export function createClient(options: ClientOptions): FlagClient {
 
   const exposures = createExposureLog(storageName)
   const exposuresOn = !!options.events && options.events.exposures !== false
-  // What the client held when created (bootstrap, fallback): what a server render showed.
-  const created = store.getState()
-  const state = (asCreated?: unknown) => (asCreated ? created : store.getState())
+  // What the client held when created (bootstrap, fallback): in a browser, what the server render
+  // it hydrates showed. On a server (no `window`) nothing hydrates and a render shows what is held
+  // now: a client started there before rendering renders its answer, not its defaults.
+  const created = typeof window == 'object' ? store.getState() : undefined
+  const state = (asCreated?: boolean) => (asCreated && created) || store.getState()
   const reader = createDetailsReader((key, asCreated) => state(asCreated).flags.get(key))
 
   /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */

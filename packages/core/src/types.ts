@@ -339,7 +339,8 @@ export interface EvaluateOptions {
    * the cache or the network changed anything: what a server render with the same options showed,
    * so what a hydrating render must show (React's `getServerSnapshot`; a `<Suspense>` boundary
    * whose code still loads hydrates late). The same object as a live read while the flag is
-   * unchanged since. Logs no exposure. Default false.
+   * unchanged since. Logs no exposure. Default false. Outside a browser (no `window`: a server
+   * render, where nothing hydrates) it reads what is held now, as without it.
    */
   asCreated?: boolean
 }

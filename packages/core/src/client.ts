@@ -129,7 +129,12 @@ export function createClient(options: ClientOptions): FlagClient {
 
   const exposures = createExposureLog(storageName)
   const exposuresOn = !!options.events && options.events.exposures !== false
-  const reader = createDetailsReader((key) => store.getState().flags.get(key))
+  // What the client held when created (bootstrap, fallback): in a browser, what the server render
+  // it hydrates showed. On a server (no `window`) nothing hydrates and a render shows what is held
+  // now: a client started there before rendering renders its answer, not its defaults.
+  const created = typeof window == 'object' ? store.getState() : undefined
+  const state = (asCreated?: boolean) => (asCreated && created) || store.getState()
+  const reader = createDetailsReader((key, asCreated) => state(asCreated).flags.get(key))
 
   /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */
   function exposable(details: Details<unknown>): boolean {
@@ -167,8 +172,9 @@ export function createClient(options: ClientOptions): FlagClient {
     ensureEvents()?.enqueue(event)
   }
 
-  function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
-    const result = reader.read(key, defaultValue, expected)
+  function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean, asCreated?: boolean): Details<T> {
+    const result = reader.read(key, defaultValue, expected, asCreated)
+    if (asCreated) return result
     if (exposure && exposuresOn && (result !== lastExposed || lastExposedFor !== sync.contextHash())) logExposure(result)
     return result
   }
@@ -191,8 +197,8 @@ export function createClient(options: ClientOptions): FlagClient {
     getConfig: <T extends object>(key: string, defaultValue: T = {} as T) => details(key, defaultValue, 'object', true).value,
     getValue: <T extends JsonValue>(key: string, defaultValue: T) => details(key, defaultValue, expectedType(defaultValue), true).value,
     getDetails: <T>(key: string, defaultValue: T, evaluateOptions?: EvaluateOptions) =>
-      details(key, defaultValue, expectedType(defaultValue), evaluateOptions?.exposure !== false),
-    getStatus: () => store.getState().status,
+      details(key, defaultValue, expectedType(defaultValue), evaluateOptions?.exposure !== false, evaluateOptions?.asCreated),
+    getStatus: (asCreated) => state(asCreated).status,
     refresh: () => sync.refresh(),
     setContext: (context) => sync.setContext(context).catch(() => store.getState().status),
     pause() {
@@ -234,7 +240,7 @@ export function createClient(options: ClientOptions): FlagClient {
         logger.error('flush failed unexpectedly', error)
       }
     },
-    getEventStats: () => store.getState().events,
+    getEventStats: (asCreated) => state(asCreated).events,
     snapshot: (): Bootstrap => sync.snapshot(),
     // Never rejects: the cache's operations cannot (a failure to clear is logged by the storage).
     clearCache() {

@@ -334,6 +334,15 @@ export interface LiveOptions {
 export interface EvaluateOptions {
   /** Log an exposure for this evaluation. Default true; React hooks pass false and log after commit. */
   exposure?: boolean
+  /**
+   * Evaluate over what the client held when it was created (its `bootstrap` and `fallback`), before
+   * the cache or the network changed anything: what a server render with the same options showed,
+   * so what a hydrating render must show (React's `getServerSnapshot`; a `<Suspense>` boundary
+   * whose code still loads hydrates late). The same object as a live read while the flag is
+   * unchanged since. Logs no exposure. Default false. Outside a browser (no `window`: a server
+   * render, where nothing hydrates) it reads what is held now, as without it.
+   */
+  asCreated?: boolean
 }
 
 /**
@@ -344,6 +353,12 @@ export interface EvaluateOptions {
  */
 export interface FlagObserver<T, R = Details<T>> {
   get(): FlagObservation<T, R>
+  /**
+   * The observation of what the client held when it was created (`EvaluateOptions.asCreated`):
+   * what a server render showed, for `useSyncExternalStore`'s `getServerSnapshot`. `get()`'s own
+   * while the flag is unchanged since; else one that only stands in (no exposure).
+   */
+  getServer(): FlagObservation<T, R>
   subscribe(listener: () => void): () => void
 }
 
@@ -401,8 +416,12 @@ export interface FlagClient {
    * unless `options.exposure` is false (default true). Never throws.
    */
   getDetails<T>(key: string, defaultValue: T, options?: EvaluateOptions): Details<T>
-  /** The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes. Synchronous; never throws. */
-  getStatus(): Status
+  /**
+   * The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes.
+   * `asCreated`: the status when the client was created (see `EvaluateOptions.asCreated`).
+   * Synchronous; never throws.
+   */
+  getStatus(asCreated?: boolean): Status
   /**
    * One attempt now, ignoring polling intervals, backoff and the offline flag, but not a pending
    * `Retry-After` from the server (then it resolves with the current status without a request).
@@ -455,9 +474,10 @@ export interface FlagClient {
   flush(): Promise<void>
   /**
    * What the event queue has done: events queued, sent, dropped and retried, retried requests, and
-   * `lastError` (why events are waiting) until the next success. All zero without `events`.
+   * `lastError` (why events are waiting) until the next success. All zero without `events`, and
+   * with `asCreated` (the counts when the client was created, as a server render showed them).
    */
-  getEventStats(): EventStats
+  getEventStats(asCreated?: boolean): EventStats
   /** The current user's values in bootstrap form (no values while a switch is pending). Never throws. */
   snapshot(): Bootstrap
   /**

@@ -9,5 +9,7 @@ import { useClientFor } from './FlagContext'
 export function useEventStats(): EventStats {
   const client = useClientFor('useEventStats')
   // getEventStats returns the same object until a count moves, so it is a valid snapshot.
-  return useSyncExternalStore(client.subscribe, client.getEventStats, client.getEventStats)
+  // Hydrated with the counts at creation (zero), as the server rendered them; this tab's persisted
+  // queue may have been read by the time a late <Suspense> boundary hydrates.
+  return useSyncExternalStore(client.subscribe, client.getEventStats, () => client.getEventStats(true))
 }

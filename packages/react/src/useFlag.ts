@@ -26,8 +26,11 @@ export function useFlag<T, R>(
   const observer = useMemo(() => observeFlag(client, key, stableDefault, select, equal), [client, key, stableDefault])
 
   // The client applies `bootstrap` synchronously at creation, so the server render, the
-  // hydrating render and the first client render all read the same values.
-  const snapshot = useSyncExternalStore(observer.subscribe, observer.get, observer.get)
+  // hydrating render and the first client render all read the same values. A part of the page
+  // that hydrates late (a <Suspense> boundary whose code still loads) does so after the cache or
+  // the network changed them: it is hydrated with what the client held at creation, as the server
+  // was, and React re-renders it with the newer values at once.
+  const snapshot = useSyncExternalStore(observer.subscribe, observer.get, observer.getServer)
 
   // After commit, never during render: a render may be thrown away (StrictMode, Suspense,
   // concurrent interruptions) and must not count as the user having seen the value. The client

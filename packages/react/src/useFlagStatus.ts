@@ -10,7 +10,9 @@ import { SwitchingContext, useClientFor } from './FlagContext'
 export function useFlagStatus(): Status {
   const client = useClientFor('useFlagStatus')
   // getStatus returns the same object until the status changes, so it is a valid snapshot.
-  const status = useSyncExternalStore(client.subscribe, client.getStatus, client.getStatus)
+  // Hydrated with the status at creation, as the server rendered it (a late <Suspense> boundary
+  // hydrates after the cache or the network moved it; React re-renders it at once).
+  const status = useSyncExternalStore(client.subscribe, client.getStatus, () => client.getStatus(true))
   // The provider is taking a new user (FlagProvider): nothing of theirs is known yet. One object
   // for as long as that lasts, as for a real status (a prop without a targetingKey lasts).
   const standIn = useMemo((): Status => ({ state: 'loading', source: 'none', storage: status.storage }), [status.storage])

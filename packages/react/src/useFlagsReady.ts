@@ -17,7 +17,8 @@ export function useFlagsReady(timeoutMs = 100): boolean {
   const client = useClientFor('useFlagsReady')
   // Not while the provider is taking a new user (FlagProvider): what is settled is the previous one.
   const switching = useContext(SwitchingContext)
-  const known = useSyncExternalStore(client.subscribe, () => settled(client.getStatus()), () => settled(client.getStatus())) && !switching
+  // Hydrated with the status at creation, as the server rendered it (see useFlagStatus).
+  const known = useSyncExternalStore(client.subscribe, () => settled(client.getStatus()), () => settled(client.getStatus(true))) && !switching
   const [late, setLate] = useState(false)
   const once = useRef(false)
   if (known) once.current = true

@@ -23,19 +23,23 @@ interface Memo {
 
 /** Memoised evaluation over the held flags. */
 export interface DetailsReader {
-  /** The details of `key` for `defaultValue`; the same object while the flag and the default are unchanged. */
-  read<T>(key: string, defaultValue: T, expected: Expected): Details<T>
+  /**
+   * The details of `key` for `defaultValue`; the same object while the flag and the default are
+   * unchanged. `asCreated`: over the flags held at creation (`EvaluateOptions.asCreated`).
+   */
+  read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T>
   /** How many missing keys are memoised (for tests of the bound). */
   missingSize(): number
 }
 
-/** Creates the memoised evaluation over `flag(key)`. */
-export function createDetailsReader(flag: (key: string) => HeldFlag | undefined): DetailsReader {
+/** Creates the memoised evaluation over `flag(key, asCreated)`. */
+export function createDetailsReader(flag: (key: string, asCreated?: boolean) => HeldFlag | undefined): DetailsReader {
   const held = new WeakMap<HeldFlag, Memo>()
   const missing = new Map<string, Memo>()
   return {
-    read<T>(key: string, defaultValue: T, expected: Expected): Details<T> {
-      const f = flag(key)
+    read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T> {
+      // A flag unchanged since creation is one object in both maps: one memo, the same details.
+      const f = flag(key, asCreated)
       const memo = f ? held.get(f) : missing.get(key)
       if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>
       // Frozen: every reader with this default is handed this one object, so one changing it in
@@ -72,8 +76,10 @@ export function observeFlag<T, R = Details<T>>(
   equal: (a: R, b: R) => boolean = Object.is,
 ): FlagObserver<T, R> {
   const options = { exposure: false }
+  const created = { exposure: false, asCreated: true }
   let last: FlagObservation<T, R> | undefined
-  return {
+  let server: FlagObservation<T, R> | undefined
+  const observer: FlagObserver<T, R> = {
     get() {
       const details = client.getDetails(key, defaultValue, options)
       const who = client.getContext()
@@ -95,6 +101,13 @@ export function observeFlag<T, R = Details<T>>(
         return last
       return (last = { result, details, exposable, who })
     },
+    getServer() {
+      const now = observer.get()
+      const details = client.getDetails(key, defaultValue, created)
+      // Unchanged since creation (every render but a late hydration's): the live one. Else what the
+      // server showed, on screen only until the re-render React makes at once: no exposure.
+      return details === now.details ? now : server?.details === details ? server : (server = { ...now, result: select(details), details, exposable: false })
+    },
     subscribe(listener) {
       const off = client.subscribeFlag(key, listener)
       // Whether the value only stands in follows the status (the cache read ending, an attempt
@@ -104,4 +117,5 @@ export function observeFlag<T, R = Details<T>>(
       return () => (off(), offStatus())
     },
   }
+  return observer
 }

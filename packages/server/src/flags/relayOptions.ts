@@ -14,6 +14,7 @@ import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
 import { createSharedContexts } from '../store/sharedContexts'
 import { createSharedDefinitions } from '../store/sharedDefinitions'
+import { storeNamespace } from '../store/storeNamespace'
 import { registerStoreMetrics } from '../store/storeMetrics'
 import type { SharedStore } from '../store/sharedStore'
 
@@ -109,7 +110,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   if (options.redis !== undefined && options.sharedStore !== undefined) throw new Error('[holdfast-server] invalid options: give redis or sharedStore, not both')
   const redis = readRedisOptions(options.redis)
   const ownStore = redis !== undefined
-  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log))
+  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, sourceName(options)!, options.upstreamHeaders, options.log))
   const leaseTtlMs = redis?.leaseTtlMs ?? options.sharedStore?.leaseTtlMs
   if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 }, proxy: options.upstream !== undefined })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
@@ -144,11 +145,29 @@ function readPolicy(text: string | undefined): UnauthorizedPolicy {
 }
 
 /**
+ * What the server takes its flags from, as its Redis namespace and its data dir name it:
+ * `upstream URL`, `flags-url URL` or `file PATH` (absolute); undefined for definitions given in code.
+ */
+function sourceName(options: Pick<RelayOptions, 'upstream' | 'flagsUrl'> & { flags?: unknown }): string | undefined {
+  if (options.upstream !== undefined) return `upstream ${options.upstream}`
+  if (options.flagsUrl !== undefined) return `flags-url ${options.flagsUrl}`
+  return typeof options.flags === 'string' ? `file ${resolve(options.flags)}` : undefined
+}
+
+/**
  * The generation store of the data dir `dir`. Its bound on a generation file: 64 MiB
  * (MAX_GENERATION_BYTES), or in proxy mode twice `maxContextBytes` when that is more: the held
  * answers' JSON is smaller than their heap estimate, so whatever the relay holds is written and read back.
+ *
+ * Every generation is tagged with the source and the credentials sent there, hashed as the Redis
+ * namespace is (see `storeNamespace`): a relay restarted on this dir but pointed at another
+ * upstream, URL or file, or sending another key, skips what the old one was answered
+ * (`other-source` in the status) instead of serving it as its own. (In proxy mode the forwarded
+ * credentials are in each context's key already.)
  */
-export function createDataDirStore(dir: string, options: Pick<RelayOptions, 'keepGenerations' | 'upstream' | 'maxContextBytes'>): GenerationStore {
+export function createDataDirStore(dir: string, options: Pick<RelayOptions, 'keepGenerations' | 'upstream' | 'flagsUrl' | 'upstreamHeaders' | 'maxContextBytes'> & { flags?: unknown }): GenerationStore {
   const maxBytes = options.upstream === undefined ? MAX_GENERATION_BYTES : Math.max(MAX_GENERATION_BYTES, 2 * (options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES))
-  return createGenerationStore({ dir: resolve(dir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, maxBytes })
+  const name = sourceName(options)
+  const source = name === undefined ? undefined : storeNamespace(name, options.upstreamHeaders)
+  return createGenerationStore({ dir: resolve(dir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, maxBytes, source })
 }

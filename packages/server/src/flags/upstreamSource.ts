@@ -292,9 +292,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `heard` counts those answers, so that a canary knows whether anything was answered meanwhile.
   let answeredKey: string | undefined
   let heard = 0
+  // The credentials (hash; '' for none) of the requests that met an outage's failure since the
+  // latest answer with values, at most two (enough to tell another key's from these): see `ownOutage`.
+  let failedSince: string[] = []
   const answeredBy = (key: string) => {
     answeredKey = key
     heard++
+    failedSince = []
   }
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
@@ -577,8 +581,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string, key?: string): Outcome => {
     const previous = health.lastError
     // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
-    const { refused, ownLimit } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, tick: steady() })
+    const othersFailed = failedSince.some((failed) => failed !== (credentials ?? ''))
+    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, othersFailed, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
+    if ((down || ownOutage) && !failedSince.includes(credentials ?? '')) failedSince = [...failedSince, credentials ?? ''].slice(-2)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
     // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest
     // answer with values was another context's, and nothing but this context failed since.

@@ -511,6 +511,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         // `ok`: a load balancer must send the users whose requests can find values and close it.)
         if (breaker.open) health = { ...health, lastAttemptAt: at }
         else record({ type: 'success', at }, true)
+        // Too large for the upstream (413 body, 431 headers): answered as the relay answers a body
+        // over its own cap, 400 INVALID_CONTEXT, which OFREP clients do not retry by themselves (a 413
+        // passed on is "other 4xx", retried with backoff, each retry upstream again).
+        if (result.httpStatus === 413 || result.httpStatus === 431) return { kind: 'rejected', status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: `${result.message}: the request is too large for the upstream` } }
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)

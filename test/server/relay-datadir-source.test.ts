@@ -84,5 +84,11 @@ describe('the data dir belongs to one source and its credentials', () => {
     expect(await answer.text()).not.toMatch(/staging/)
     expect((await status(second)).dataDir.skipped[0]).toMatchObject({ reason: 'other-source' })
     await second.close()
+
+    // The same upstream written another way (a trailing slash, the host in capitals) is the same source.
+    staging.set({ status: 503, text: 'down' })
+    const third = await startServer({ flags: undefined, upstream: `${staging.url.replace('http://', 'HTTP://')}/`, dataDir, upstreamTimeoutMs: 400, logger: recordingLogger() })
+    expect((await flagsByKey(await evaluate(third, { targetingKey: 'u' }, headers))).env).toMatchObject({ value: 'staging' })
+    await third.close()
   })
 })

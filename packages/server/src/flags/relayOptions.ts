@@ -7,7 +7,7 @@ import { DEFAULT_KEEP_GENERATIONS, MAX_GENERATION_BYTES, createGenerationStore, 
 import { DEFAULT_MAX_CONTEXT_BYTES } from './contextCache'
 import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
-import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem } from './upstreamFetch'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem, ofrepEndpoint } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
 import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, UNFORWARDABLE_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
@@ -110,7 +110,7 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
   if (options.redis !== undefined && options.sharedStore !== undefined) throw new Error('[holdfast-server] invalid options: give redis or sharedStore, not both')
   const redis = readRedisOptions(options.redis)
   const ownStore = redis !== undefined
-  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, sourceName(options)!, options.upstreamHeaders, options.log))
+  const sharedStore = options.sharedStore?.store ?? (redis && createRelayStore(redis, options.upstream !== undefined ? `upstream ${options.upstream}` : `flags-url ${options.flagsUrl}`, options.upstreamHeaders, options.log))
   const leaseTtlMs = redis?.leaseTtlMs ?? options.sharedStore?.leaseTtlMs
   if (sharedStore) registerStoreMetrics(options.metrics.registry, { status: () => source?.relayStatus().redis ?? { ...sharedStore.status(), taken: 0 }, proxy: options.upstream !== undefined })
   const common = { store, snapshotPath, maxShrinkPercent: options.maxShrinkPercent, onUnauthorized: policy, timeoutMs, log: options.log, events, fetch: options.fetch }
@@ -145,13 +145,25 @@ function readPolicy(text: string | undefined): UnauthorizedPolicy {
 }
 
 /**
- * What the server takes its flags from, as its Redis namespace and its data dir name it:
- * `upstream URL`, `flags-url URL` or `file PATH` (absolute); undefined for definitions given in code.
+ * What the server takes its flags from, as its data dir names it: `upstream ENDPOINT`, `flags-url
+ * URL` or `file PATH` (absolute); undefined for definitions given in code. The URLs as requested
+ * (host case, a default port, a fragment, an upstream's trailing slash do not count), so the same
+ * source written another way at a restart still reads its data dir.
  */
 function sourceName(options: Pick<RelayOptions, 'upstream' | 'flagsUrl'> & { flags?: unknown }): string | undefined {
-  if (options.upstream !== undefined) return `upstream ${options.upstream}`
-  if (options.flagsUrl !== undefined) return `flags-url ${options.flagsUrl}`
+  if (options.upstream !== undefined) return `upstream ${ofrepEndpoint(options.upstream)}`
+  if (options.flagsUrl !== undefined) return `flags-url ${asRequested(options.flagsUrl)}`
   return typeof options.flags === 'string' ? `file ${resolve(options.flags)}` : undefined
+}
+
+function asRequested(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.hash = ''
+    return parsed.href
+  } catch {
+    return url
+  }
 }
 
 /**
@@ -160,7 +172,7 @@ function sourceName(options: Pick<RelayOptions, 'upstream' | 'flagsUrl'> & { fla
  * answers' JSON is smaller than their heap estimate, so whatever the relay holds is written and read back.
  *
  * Every generation is tagged with the source and the credentials sent there, hashed as the Redis
- * namespace is (see `storeNamespace`): a relay restarted on this dir but pointed at another
+ * namespace is (see `storeNamespace`; the source's URL as requested, see `sourceName`): a relay restarted on this dir but pointed at another
  * upstream, URL or file, or sending another key, skips what the old one was answered
  * (`other-source` in the status) instead of serving it as its own. (In proxy mode the forwarded
  * credentials are in each context's key already.)

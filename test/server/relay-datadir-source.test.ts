@@ -5,6 +5,8 @@
 // old source's flags at start as `data-dir`, and for as long as the new source was down or refused
 // its key. Redis keeps the fleets apart by a hash of the source and its credentials; the data dir
 // now does the same.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServerOptions } from '@holdfast/server'
 import { evaluate, flagsByKey, recordingLogger, startServer, tempDir } from './helpers'
@@ -65,6 +67,19 @@ describe('the data dir belongs to one source and its credentials', () => {
     expect(await answer.text()).not.toMatch(/tenant-a-/)
     expect((await status(second)).upstream.state).toBe('unauthorized')
     await second.close()
+  })
+
+  it('--flags pointed at another file that is broken at the start does not serve the old file’s definitions', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const [a, b] = [join(dir, 'a.json'), join(dir, 'b.json')]
+    await writeFile(a, JSON.stringify(booleanFlags(2, 'on', 'tenant-a-')))
+    const first = await startServer({ flags: a, dataDir, logger: recordingLogger() })
+    expect((await evaluate(first, { targetingKey: 'u' })).status).toBe(200)
+    await first.close()
+    await writeFile(b, '{ broken')
+    // As with no data dir: the broken file stops the start. Before, a.json's flags were served as b.json's.
+    await expect(startServer({ flags: b, dataDir, logger: recordingLogger() })).rejects.toThrow(/b\.json is invalid/)
   })
 
   it('--upstream pointed at another upstream does not serve the old one’s answers for the same context and key', async () => {

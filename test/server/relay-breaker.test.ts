@@ -519,6 +519,29 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a client provoking 400s with made-up keys does not make the users\' 500s one key\'s own: it still opens, and the status says failing', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user, { authorization: 'Bearer sdk' })).status).toBe(200)
+      // The gateway still answers 400 for a bad context, whatever the key; the flag service is down.
+      upstream.set((request) => (request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down))
+      const before = upstream.requests.length
+      for (let i = 0; i < 40; i++) {
+        clock.at += 100
+        // A 400 is no answer with values: the key it came with was not "answered" (see ownOutage).
+        await ask('bad', { authorization: `Bearer made-up-${i}` })
+        await ask(users[i % 4], { authorization: 'Bearer sdk' })
+      }
+      expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
+      expect(upstream.requests.slice(before).filter((request) => /"u\d"/.test(request.body)).length).toBeLessThanOrEqual(6)
+    } finally {
+      await source.close()
+    }
+  })
+
   it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url)

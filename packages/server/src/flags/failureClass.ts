@@ -39,6 +39,9 @@ export interface FailedRequest {
   lastAccepted: Acceptance | undefined
   acceptedBefore: Acceptance | undefined
   breakerOpen: boolean
+  /** The same as `lastAccepted` and `acceptedBefore`, for answers with values only (a 200 applied, a 304): see `ownOutage`. */
+  lastValues?: Acceptance | undefined
+  valuesBefore?: Acceptance | undefined
   /** Whether a request with other credentials than these met an outage's failure since the latest answer with values. */
   othersFailed?: boolean
   /** Now, on the steady clock. */
@@ -93,7 +96,11 @@ export function classifyFailure(request: FailedRequest): { refused: boolean; own
   // values, from an upstream that was serving them. An outage fails other keys too: the first
   // failure of a second key counts as down, and so does every one once nobody was answered for 5 s.
   // (Not for a relay with one key, where no other credentials are ever accepted: unchanged.)
+  // "Answered" here means values (a 200 applied, a 304): a 400 a client provokes with a made-up key
+  // (a gateway answers it while the service behind is down) kept every user's 500 "own" through an outage.
+  const valuesOther = request.lastValues?.credentials !== credentials ? request.lastValues : request.valuesBefore
+  const sinceValues = valuesOther === undefined ? -1 : tick - valuesOther.at
   const ownOutage =
-    kind === 'http' && httpStatus !== undefined && httpStatus >= 500 && credentials !== undefined && !request.breakerOpen && !request.othersFailed && sinceOther >= 0 && sinceOther < ONES_OWN_5XX_MS
+    kind === 'http' && httpStatus !== undefined && httpStatus >= 500 && credentials !== undefined && !request.breakerOpen && !request.othersFailed && sinceValues >= 0 && sinceValues < ONES_OWN_5XX_MS
   return { refused: refused || ownOutage, ownLimit, ownOutage }
 }

@@ -311,6 +311,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastAccepted: { credentials: string; at: number } | undefined
   // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
   let acceptedBefore: { credentials: string; at: number } | undefined
+  // The same for answers with values only (a 200 applied, a 304), for `ownOutage`: a 400 is no
+  // sign the flag service is up (a gateway answers it while the service behind is down), and any
+  // client can provoke one with a made-up key.
+  let lastValues: { credentials: string; at: number } | undefined
+  let valuesBefore: { credentials: string; at: number } | undefined
+  const gaveValues = (credentials: string) => {
+    if (lastValues && lastValues.credentials !== credentials) valuesBefore = lastValues
+    lastValues = { credentials, at: steady() }
+  }
   let closed = false
   // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
   const reprobe = createBackoffTimer(() => {
@@ -496,6 +505,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
+      gaveValues(credentials)
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -575,6 +585,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next, keepPlace)
     cutBy.delete(key)
     answeredBy(key)
+    gaveValues(credentials)
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -586,7 +597,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const previous = health.lastError
     // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
     const othersFailed = failedSince.some((failed) => failed !== (credentials ?? ''))
-    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, othersFailed, tick: steady() })
+    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, lastValues, valuesBefore, breakerOpen: breaker.open, othersFailed, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
     if ((down || ownOutage) && !failedSince.includes(credentials ?? '')) failedSince = [...failedSince, credentials ?? ''].slice(-2)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a

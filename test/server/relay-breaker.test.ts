@@ -274,10 +274,12 @@ describe('proxy mode: a breaker on the upstream health', () => {
 
   it("a canary asks with its own context's forwarded credentials, never the failing user's, and its answer stays its own context's", async () => {
     const upstream = await startUpstream(crashesFor())
-    const { source } = await openSource(upstream.url)
+    const { source, clock } = await openSource(upstream.url)
     const ask = (targetingKey: string, tenant: string) => source.evaluate!({ context: { targetingKey }, headers: { authorization: `Bearer ${tenant}` } })
     try {
       expect((await ask('u0', 'tenant-a')).status).toBe(200)
+      // Past the 5 s within which another key's 5xx is that key's own (no canary needed then).
+      clock.at += 6_000
       const before = upstream.requests.length
       expect((await ask('crash', 'tenant-b')).status).toBe(503)
       await waitFor(() => upstream.requests.length - before >= 2, 2000)
@@ -515,6 +517,29 @@ describe('proxy mode: a breaker on the upstream health', () => {
     }
   })
 
+  it('a client provoking 400s with made-up keys does not make the users\' 500s one key\'s own: it still opens, and the status says failing', async () => {
+    const upstream = await startUpstream(answers('v1'))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = (targetingKey: string, headers: Record<string, string> = {}) => source.evaluate!({ context: { targetingKey }, headers })
+      const users = ['u0', 'u1', 'u2', 'u3']
+      for (const user of users) expect((await ask(user, { authorization: 'Bearer sdk' })).status).toBe(200)
+      // The gateway still answers 400 for a bad context, whatever the key; the flag service is down.
+      upstream.set((request) => (request.body.includes('"bad"') ? { status: 400, json: { errorCode: 'INVALID_CONTEXT' } } : down))
+      const before = upstream.requests.length
+      for (let i = 0; i < 40; i++) {
+        clock.at += 100
+        // A 400 is no answer with values: the key it came with was not "answered" (see ownOutage).
+        await ask('bad', { authorization: `Bearer made-up-${i}` })
+        await ask(users[i % 4], { authorization: 'Bearer sdk' })
+      }
+      expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
+      expect(upstream.requests.slice(before).filter((request) => /"u\d"/.test(request.body)).length).toBeLessThanOrEqual(6)
+    } finally {
+      await source.close()
+    }
+  })
+
   it('while it is open, a probe the upstream answers 400 (a bad context) does not make the status say the upstream is ok and nothing is stale', async () => {
     const upstream = await startUpstream(answers('v1'))
     const { source, clock, ask } = await openSource(upstream.url)
@@ -615,6 +640,44 @@ describe('proxy mode: a breaker on the upstream health', () => {
       await burstStaysOwn(opened, ['b1', 'b2'])
     } finally {
       await opened.source.close()
+    }
+  })
+
+  it('one key the upstream answers 500 (its project broken at the vendor) while it answers another never opens it for every key; an outage of every key still does', async () => {
+    let broken = false
+    let everyone = false
+    const upstream = await startUpstream((request) => (everyone || (broken && request.headers.authorization === 'Bearer broken') ? down : answers('v1')))
+    const { source, clock } = await openSource(upstream.url)
+    try {
+      const ask = tenantAsk(source)
+      // Both tenants' users are held (so none of this is the `unknown` rule's made-up contexts).
+      for (const [user, key] of [['q0', 'quiet'], ['b0', 'broken'], ['b1', 'broken']]) expect((await ask(user, key)).status).toBe(200)
+      broken = true
+      for (let i = 0; i < 10; i++) {
+        clock.at += 100
+        // The broken tenant's users get what is held for them, stale.
+        for (const user of ['b0', 'b1']) expect(await ask(user, 'broken')).toMatchObject({ status: 200, body: { flags: [{ value: `v1 ${user}` }], metadata: { holdfast: { stale: true } } } })
+        // Before: the quiet tenant's new user got 503 without asking, its held user a stale answer (the breaker open for every key).
+        expect(await ask(`q${i + 1}`, 'quiet')).toMatchObject({ status: 200, body: { flags: [{ value: `v1 q${i + 1}` }], metadata: { holdfast: { stale: false } } } })
+        expect(await ask('q0', 'quiet')).toMatchObject({ status: 200, body: { metadata: { holdfast: { stale: false } } } })
+      }
+      const status = source.relayStatus()
+      expect(status.upstream.breaker).toMatchObject({ state: 'closed' })
+      // Not silent: the broken key's failures are counted, and the upstream (answering the others) is ok.
+      expect(status.upstream.state).toBe('ok')
+      expect(status.refusedBy!.http).toBeGreaterThanOrEqual(20)
+      // Every key failing: once nobody was answered for 5 s, two failures open it, as before.
+      everyone = true
+      const requestsBefore = upstream.requests.length
+      for (let i = 0; i < 80 && source.relayStatus().upstream.breaker!.state === 'closed'; i++) {
+        clock.at += 100
+        await ask(`q${i % 3}`, 'quiet')
+        await ask(`b${i % 2}`, 'broken')
+      }
+      expect(source.relayStatus().upstream).toMatchObject({ state: 'failing', breaker: { state: 'open' } })
+      expect(upstream.requests.length - requestsBefore).toBeLessThanOrEqual(2 * 52)
+    } finally {
+      await source.close()
     }
   })
 

@@ -187,6 +187,26 @@ describe('--upstream (proxy mode)', () => {
     for (const answer of answers) expect(answer.status).toBe(200)
   })
 
+  it('an upstream 413 or 431 for one client’s oversized context or headers is that request’s 400 INVALID_CONTEXT, not an upstream failure', async () => {
+    // The upstream's own caps are below the relay's (a 64 KiB context, 16 KiB of headers): what it
+    // refuses as too large is the request's fault, as a 400 is. Before: 503 + Retry-After (the
+    // browser retried it for ever, each retry upstream again), and the status said `failing` and
+    // `stale` after each one: any anonymous client flipped the operator's alerts with one request.
+    const upstream = await startUpstream((request) =>
+      request.body.length > 2000 ? { status: 413, text: 'Payload Too Large' } : String(request.headers['x-api-key'] ?? '').length > 2000 ? { status: 431, text: '' } : perUser(),
+    )
+    const server = await relay(upstream, { forwardHeaders: ['Authorization', 'X-API-Key'] })
+    expect((await bulk(server, { targetingKey: 'a' })).status).toBe(200)
+    const big = await bulk(server, { targetingKey: 'b', notes: 'x'.repeat(3000) })
+    expect(big).toMatchObject({ status: 400, body: { errorCode: 'INVALID_CONTEXT' } })
+    expect(big.body.errorDetails).toMatch(/413/)
+    const headers = await bulk(server, { targetingKey: 'c' }, { 'X-API-Key': 'k'.repeat(3000) })
+    expect(headers).toMatchObject({ status: 400, body: { errorCode: 'INVALID_CONTEXT' } })
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { upstream: { state: string }; stale: boolean }
+    expect(status).toMatchObject({ upstream: { state: 'ok' }, stale: false })
+    expect((await bulk(server, { targetingKey: 'a' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
+  })
+
   it('restarts from the data dir: each context’s answer with its true age, hashed, least recently used out first', async () => {
     const dir = await tempDir()
     const upstream = await startUpstream(perUser())

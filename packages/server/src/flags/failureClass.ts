@@ -39,15 +39,24 @@ export interface FailedRequest {
   lastAccepted: Acceptance | undefined
   acceptedBefore: Acceptance | undefined
   breakerOpen: boolean
+  /** The same as `lastAccepted` and `acceptedBefore`, for answers with values only (a 200 applied, a 304): see `ownOutage`. */
+  lastValues?: Acceptance | undefined
+  valuesBefore?: Acceptance | undefined
+  /** Whether a request with other credentials than these met an outage's failure since the latest answer with values. */
+  othersFailed?: boolean
   /** Now, on the steady clock. */
   tick: number
 }
 
+/** How long other credentials accepted make a 5xx one key's own: 5 s (the breaker's `UNKNOWN_ALONE_MS`). */
+const ONES_OWN_5XX_MS = 5_000
+
 /**
  * `refused`: the upstream answered, and refused this context's answer or these credentials (counted,
- * the upstream not down). `ownLimit`: a 429 that is these credentials' own rate limit.
+ * the upstream not down). `ownLimit`: a 429 that is these credentials' own rate limit. `ownOutage`:
+ * a 5xx that is these credentials' own (their project broken at the vendor), also `refused`.
  */
-export function classifyFailure(request: FailedRequest): { refused: boolean; ownLimit: boolean } {
+export function classifyFailure(request: FailedRequest): { refused: boolean; ownLimit: boolean; ownOutage: boolean } {
   const { kind, httpStatus, credentials, lastAccepted, acceptedBefore, tick } = request
   // A 401/403 for one user's credentials while the upstream accepted other credentials within
   // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
@@ -79,5 +88,19 @@ export function classifyFailure(request: FailedRequest): { refused: boolean; own
   const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
   const sinceOther = other === undefined ? -1 : tick - other.at
   const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
-  return { refused, ownLimit }
+  // A 5xx for these credentials while the upstream answered others within the last 5 s, and no
+  // request with other credentials has failed since the latest answer: these credentials' own (a
+  // tenant whose project is broken at the vendor, an inner relay with nothing for that key), counted
+  // in `refused` while the upstream answers everyone else. Before, two of its users in a row opened
+  // the breaker for every key: the other tenants' new users got 503 and their held users stale
+  // values, from an upstream that was serving them. An outage fails other keys too: the first
+  // failure of a second key counts as down, and so does every one once nobody was answered for 5 s.
+  // (Not for a relay with one key, where no other credentials are ever accepted: unchanged.)
+  // "Answered" here means values (a 200 applied, a 304): a 400 a client provokes with a made-up key
+  // (a gateway answers it while the service behind is down) kept every user's 500 "own" through an outage.
+  const valuesOther = request.lastValues?.credentials !== credentials ? request.lastValues : request.valuesBefore
+  const sinceValues = valuesOther === undefined ? -1 : tick - valuesOther.at
+  const ownOutage =
+    kind === 'http' && httpStatus !== undefined && httpStatus >= 500 && credentials !== undefined && !request.breakerOpen && !request.othersFailed && sinceValues >= 0 && sinceValues < ONES_OWN_5XX_MS
+  return { refused: refused || ownOutage, ownLimit, ownOutage }
 }

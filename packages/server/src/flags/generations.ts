@@ -1,8 +1,11 @@
 // The relay's data dir: numbered generations of what it last served, written so that no crash, full
 // disk or kill -9 can leave it without a loadable copy. Each generation is one file:
 //
-//   line 1: {"holdfastGeneration":1,"sha256":"<hex of the payload>","bytes":<payload length>}
+//   line 1: {"holdfastGeneration":1,"sha256":"<hex of the payload>","bytes":<payload length>,"source":"<tag>"?}
 //   rest:   the payload (opaque UTF-8 text; the caller's JSON)
+//
+// `source` tags what the payload came from (a hash of the relay's source and the credentials it
+// sends there): a generation written for another source is skipped, never served.
 //
 // Write path (through the file-system seam, events/fileSystem.ts): temp file in the same dir → write
 // → fsync → close → rename to gen-<n>.json → fsync the directory (so the rename itself survives a
@@ -51,9 +54,11 @@ export interface LoadedGeneration extends GenerationInfo {
  * Why a generation was skipped, in one word (the status' `dataDir.skipped[].reason` and the label of
  * `holdfast_relay_data_dir_skipped_total`): `torn` (cut short: no header line, or fewer bytes than
  * it says), `corrupt` (its header or checksum does not hold), `too-large` (over the bound, not
- * read), `unreadable` (not a regular file, or the read failed), `unusable` (intact, refused by the caller).
+ * read), `unreadable` (not a regular file, or the read failed), `unusable` (intact, refused by the caller),
+ * `other-source` (intact, but written for another source or other credentials: see
+ * {@link GenerationStoreOptions.source}).
  */
-export type SkipReason = 'torn' | 'corrupt' | 'too-large' | 'unreadable' | 'unusable'
+export type SkipReason = 'torn' | 'corrupt' | 'too-large' | 'unreadable' | 'unusable' | 'other-source'
 
 /** A generation the store skipped while loading, and why (for logs and status). */
 export interface SkippedGeneration extends GenerationInfo {
@@ -99,17 +104,26 @@ export interface GenerationStoreOptions {
    * refused by `save`, so it cannot prune the good ones). Default {@link MAX_GENERATION_BYTES}.
    */
   maxBytes?: number
+  /**
+   * What the payloads come from: an opaque tag (the relay's is a hash of its source and the
+   * credentials it sends there, as its Redis namespace is), written into every generation. A
+   * generation tagged with another source is skipped (`other-source`), so a relay restarted on the
+   * same data dir but pointed at another upstream, or sending another key, never serves what the
+   * old one was answered; an untagged one (written by an older server) is read as before. Default:
+   * none (nothing written, nothing checked).
+   */
+  source?: string
 }
 
-/** Frames a payload with its checksum header (exported for tests that forge or tear files). */
-export function encodeGeneration(payload: string): string {
+/** Frames a payload with its checksum header (exported for tests that forge or tear files), tagged with `source` when given. */
+export function encodeGeneration(payload: string, source?: string): string {
   const bytes = Buffer.byteLength(payload)
   const sha256 = createHash('sha256').update(payload).digest('hex')
-  return `${JSON.stringify({ holdfastGeneration: 1, sha256, bytes })}\n${payload}`
+  return `${JSON.stringify(source === undefined ? { holdfastGeneration: 1, sha256, bytes } : { holdfastGeneration: 1, sha256, bytes, source })}\n${payload}`
 }
 
-/** Verifies a framed file; returns the payload or why it cannot be trusted. */
-export function decodeGeneration(text: string): { ok: true; payload: string } | { ok: false; reason: string; kind: 'torn' | 'corrupt' } {
+/** Verifies a framed file; returns the payload (and its source tag, if any) or why it cannot be trusted. */
+export function decodeGeneration(text: string): { ok: true; payload: string; source?: string } | { ok: false; reason: string; kind: 'torn' | 'corrupt' } {
   const newline = text.indexOf('\n')
   if (newline < 0) return { ok: false, reason: 'no header line (torn write?)', kind: 'torn' }
   let header: unknown
@@ -118,7 +132,7 @@ export function decodeGeneration(text: string): { ok: true; payload: string } | 
   } catch {
     return { ok: false, reason: 'unreadable header', kind: 'corrupt' }
   }
-  const h = header as { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown }
+  const h = header as { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown; source?: unknown }
   if (h === null || typeof h !== 'object' || h.holdfastGeneration !== 1 || typeof h.sha256 !== 'string' || typeof h.bytes !== 'number') {
     return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
   }
@@ -127,7 +141,8 @@ export function decodeGeneration(text: string): { ok: true; payload: string } | 
   // Fewer bytes than the header says: cut short (a crash, a full disk). More: something was added.
   if (bytes !== h.bytes) return { ok: false, reason: `length ${bytes} ≠ ${h.bytes} (torn write?)`, kind: bytes < h.bytes ? 'torn' : 'corrupt' }
   if (createHash('sha256').update(payload).digest('hex') !== h.sha256) return { ok: false, reason: 'checksum mismatch', kind: 'corrupt' }
-  return { ok: true, payload }
+  if (h.source !== undefined && typeof h.source !== 'string') return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
+  return h.source === undefined ? { ok: true, payload } : { ok: true, payload, source: h.source }
 }
 
 /** Creates the {@link GenerationStore} over `options.dir`. Touches the disk only when called. */
@@ -141,6 +156,8 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
   let chain: Promise<unknown> = Promise.resolve()
   // The generation last loaded or saved here: the one served (`accept` may have refused newer intact ones).
   let good: number | undefined
+  // Whether a generation tagged `tag` may be served here: an untagged one was written by an older server.
+  const ours = (tag: string | undefined) => options.source === undefined || tag === undefined || tag === options.source
 
   // The index in `present` (newest first) of the newest generation known good: the one loaded or
   // saved here, else the newest whose checksum holds; undefined when none does.
@@ -149,7 +166,8 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     if (served !== -1) return served
     for (const [index, info] of present.entries()) {
       const text = await readRegularFile(info.path, maxBytes).catch(() => undefined)
-      if (text !== undefined && decodeGeneration(text).ok) return index
+      const decoded = text === undefined ? undefined : decodeGeneration(text)
+      if (decoded?.ok && ours(decoded.source)) return index
     }
     return undefined
   }
@@ -169,7 +187,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     const present = await list()
     const number = Math.max(next ?? 1, (present[0]?.number ?? 0) + 1)
     const temp = join(dir, `.gen-${number}-${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
-    const framed = encodeGeneration(payload)
+    const framed = encodeGeneration(payload, options.source)
     // A generation a restart would refuse to read must not be written: kept, it pruned a good one.
     if (Buffer.byteLength(framed) > maxBytes) throw new Error(`the generation would be larger than ${maxBytes / 1_048_576} MiB (${Buffer.byteLength(framed)} bytes), which a restart does not read`)
     // Write, fsync, close, rename, fsync of the directory; a full disk's partial temp file is removed.
@@ -217,6 +235,10 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
         const decoded = decodeGeneration(text)
         if (!decoded.ok) {
           skipped.push({ ...info, reason: decoded.reason, kind: decoded.kind })
+          continue
+        }
+        if (!ours(decoded.source)) {
+          skipped.push({ ...info, reason: 'written for another source or other credentials (the data dir of a relay pointed elsewhere before this start)', kind: 'other-source' })
           continue
         }
         if (accept && !accept(decoded.payload)) {

@@ -25,7 +25,7 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  * - `holdfast_relay_data_dir_used`: with `--data-dir`, 1 while it is used, 0 when it is not for the
  *   life of the process (its lock did not answer at start: a hung mount; see the status and the log)
  * - `holdfast_relay_data_dir_skipped_total{reason}`: with `--data-dir`, generations skipped at start
- *   for an older one (`torn`, `corrupt`, `too-large`, `unreadable`, `unusable`), named in the status
+ *   for an older one (`torn`, `corrupt`, `too-large`, `unreadable`, `unusable`, `other-source`), named in the status
  * - `holdfast_relay_breaker_open`: proxy mode, 1 while the breaker on the upstream's health is open
  * - `holdfast_relay_upstream_requests_total{outcome}`, `holdfast_relay_refused_total{reason}`,
  *   `holdfast_relay_data_dir_writes_total{outcome}`, `holdfast_relay_unasked_total{reason}` (proxy
@@ -108,7 +108,7 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
   // (they are only ever added to), so the counter never goes back. No sample while none was skipped.
   registry.registerMetric(new Counter({
     name: 'holdfast_relay_data_dir_skipped_total',
-    help: 'With --data-dir: generations skipped at start for an older one (torn, corrupt, too-large, unreadable, unusable); the status names them in dataDir.skipped.',
+    help: 'With --data-dir: generations skipped at start for an older one (torn, corrupt, too-large, unreadable, unusable, other-source); the status names them in dataDir.skipped.',
     labelNames: ['reason'],
     registers: [],
     collect() {

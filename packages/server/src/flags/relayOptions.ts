@@ -7,13 +7,14 @@ import { DEFAULT_KEEP_GENERATIONS, MAX_GENERATION_BYTES, createGenerationStore, 
 import { DEFAULT_MAX_CONTEXT_BYTES } from './contextCache'
 import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
-import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem } from './upstreamFetch'
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem, ofrepEndpoint } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
 import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, UNFORWARDABLE_HEADERS } from './upstreamSource'
 import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
 import { createSharedContexts } from '../store/sharedContexts'
 import { createSharedDefinitions } from '../store/sharedDefinitions'
+import { storeNamespace } from '../store/storeNamespace'
 import { registerStoreMetrics } from '../store/storeMetrics'
 import type { SharedStore } from '../store/sharedStore'
 
@@ -144,11 +145,41 @@ function readPolicy(text: string | undefined): UnauthorizedPolicy {
 }
 
 /**
+ * What the server takes its flags from, as its data dir names it: `upstream ENDPOINT`, `flags-url
+ * URL` or `file PATH` (absolute); undefined for definitions given in code. The URLs as requested
+ * (host case, a default port, a fragment, an upstream's trailing slash do not count), so the same
+ * source written another way at a restart still reads its data dir.
+ */
+function sourceName(options: Pick<RelayOptions, 'upstream' | 'flagsUrl'> & { flags?: unknown }): string | undefined {
+  if (options.upstream !== undefined) return `upstream ${ofrepEndpoint(options.upstream)}`
+  if (options.flagsUrl !== undefined) return `flags-url ${asRequested(options.flagsUrl)}`
+  return typeof options.flags === 'string' ? `file ${resolve(options.flags)}` : undefined
+}
+
+function asRequested(url: string): string {
+  try {
+    const parsed = new URL(url)
+    parsed.hash = ''
+    return parsed.href
+  } catch {
+    return url
+  }
+}
+
+/**
  * The generation store of the data dir `dir`. Its bound on a generation file: 64 MiB
  * (MAX_GENERATION_BYTES), or in proxy mode twice `maxContextBytes` when that is more: the held
  * answers' JSON is smaller than their heap estimate, so whatever the relay holds is written and read back.
+ *
+ * Every generation is tagged with the source and the credentials sent there, hashed as the Redis
+ * namespace is (see `storeNamespace`; the source's URL as requested, see `sourceName`): a relay restarted on this dir but pointed at another
+ * upstream, URL or file, or sending another key, skips what the old one was answered
+ * (`other-source` in the status) instead of serving it as its own. (In proxy mode the forwarded
+ * credentials are in each context's key already.)
  */
-export function createDataDirStore(dir: string, options: Pick<RelayOptions, 'keepGenerations' | 'upstream' | 'maxContextBytes'>): GenerationStore {
+export function createDataDirStore(dir: string, options: Pick<RelayOptions, 'keepGenerations' | 'upstream' | 'flagsUrl' | 'upstreamHeaders' | 'maxContextBytes'> & { flags?: unknown }): GenerationStore {
   const maxBytes = options.upstream === undefined ? MAX_GENERATION_BYTES : Math.max(MAX_GENERATION_BYTES, 2 * (options.maxContextBytes ?? DEFAULT_MAX_CONTEXT_BYTES))
-  return createGenerationStore({ dir: resolve(dir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, maxBytes })
+  const name = sourceName(options)
+  const source = name === undefined ? undefined : storeNamespace(name, options.upstreamHeaders)
+  return createGenerationStore({ dir: resolve(dir), keep: options.keepGenerations ?? DEFAULT_KEEP_GENERATIONS, maxBytes, source })
 }

@@ -46,8 +46,8 @@ const MAX_REDIRECTS = 5
 /**
  * Performs the request. Never rejects. 304 is `not-modified` when it answers the `etag` sent (an
  * `invalid` failure without one, or with another ETag); 401/403 `unauthorized`; 408/429/5xx
- * and other statuses `http`; 400/422 on a POST `rejected` (the request itself was refused, the
- * upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
+ * and other statuses `http`; 400/413/422/431 on a POST `rejected` (the request itself was refused,
+ * the upstream is up). A 404 is an `http` failure: an OFREP server never answers it for a context, so
  * it means a wrong URL, which must not look like a healthy upstream. An `http` failure carries the
  * answer's `Retry-After` (delta-seconds or HTTP-date, read as @holdfast/core reads it, at most a
  * day) as `retryAfterMs`. A 200 is returned with its text; reading it as JSON is the caller's
@@ -82,7 +82,9 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
     if (response.status === 200) return { kind: 'ok', status: 200, text, contentType: response.headers.get('Content-Type') ?? undefined, etag }
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`
     if (response.status === 401 || response.status === 403) return { kind: 'failed', failure: 'unauthorized', message: detail, httpStatus: response.status, text }
-    if (options.method === 'POST' && [400, 422].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
+    // 413/431: the upstream's cap on a request's body or headers, below the relay's own (a client's
+    // 60 KiB context, a huge forwarded key): that request's fault, as a 400 is, not the upstream's.
+    if (options.method === 'POST' && [400, 413, 422, 431].includes(response.status)) return { kind: 'failed', failure: 'rejected', message: detail, httpStatus: response.status, text }
     const failed: UpstreamFetchResult = { kind: 'failed', failure: 'http', message: detail, httpStatus: response.status }
     const retryAfterMs = parseRetryAfter(response.headers.get('Retry-After'), Date.now(), response.headers.get('Date'))
     if (retryAfterMs !== undefined) failed.retryAfterMs = retryAfterMs

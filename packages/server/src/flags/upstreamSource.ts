@@ -292,9 +292,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // `heard` counts those answers, so that a canary knows whether anything was answered meanwhile.
   let answeredKey: string | undefined
   let heard = 0
+  // The credentials (hash; '' for none) of the requests that met an outage's failure since the
+  // latest answer with values, at most two (enough to tell another key's from these): see `ownOutage`.
+  let failedSince: string[] = []
   const answeredBy = (key: string) => {
     answeredKey = key
     heard++
+    failedSince = []
   }
   let snapshot: SnapshotLayer | undefined
   let snapshotCore: ReturnType<typeof parseFlagDefinitions> | undefined
@@ -307,6 +311,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let lastAccepted: { credentials: string; at: number } | undefined
   // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
   let acceptedBefore: { credentials: string; at: number } | undefined
+  // The same for answers with values only (a 200 applied, a 304), for `ownOutage`: a 400 is no
+  // sign the flag service is up (a gateway answers it while the service behind is down), and any
+  // client can provoke one with a made-up key.
+  let lastValues: { credentials: string; at: number } | undefined
+  let valuesBefore: { credentials: string; at: number } | undefined
+  const gaveValues = (credentials: string) => {
+    if (lastValues && lastValues.credentials !== credentials) valuesBefore = lastValues
+    lastValues = { credentials, at: steady() }
+  }
   let closed = false
   // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
   const reprobe = createBackoffTimer(() => {
@@ -492,6 +505,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
+      gaveValues(credentials)
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -507,6 +521,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         // `ok`: a load balancer must send the users whose requests can find values and close it.)
         if (breaker.open) health = { ...health, lastAttemptAt: at }
         else record({ type: 'success', at }, true)
+        // Too large for the upstream (413 body, 431 headers): answered as the relay answers a body
+        // over its own cap, 400 INVALID_CONTEXT, which OFREP clients do not retry by themselves (a 413
+        // passed on is "other 4xx", retried with backoff, each retry upstream again).
+        if (result.httpStatus === 413 || result.httpStatus === 431) return { kind: 'rejected', status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: `${result.message}: the request is too large for the upstream` } }
         return { kind: 'rejected', status: result.httpStatus ?? 400, body: ofrepError(result.text, result.message) }
       }
       const outcome = fail(at, result.failure, result.message, result.httpStatus, credentials, key)
@@ -567,6 +585,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next, keepPlace)
     cutBy.delete(key)
     answeredBy(key)
+    gaveValues(credentials)
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -577,8 +596,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const fail = (at: number, kind: UpstreamFailureKind, message: string, httpStatus?: number, credentials?: string, key?: string): Outcome => {
     const previous = health.lastError
     // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
-    const { refused, ownLimit } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, breakerOpen: breaker.open, tick: steady() })
+    const othersFailed = failedSince.some((failed) => failed !== (credentials ?? ''))
+    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, lastValues, valuesBefore, breakerOpen: breaker.open, othersFailed, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
+    if ((down || ownOutage) && !failedSince.includes(credentials ?? '')) failedSince = [...failedSince, credentials ?? ''].slice(-2)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a
     // 5xx, HTML; not silence or a dropped connection, which say nothing of one context), the latest
     // answer with values was another context's, and nothing but this context failed since.

@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
 import { httpUrlProblem } from './flags/upstreamFetch'
-import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
+import { unforwardableReason } from './flags/upstreamSource'
 import { HEADER_NAME, isPresentableKey, refusedWhen, UNPRESENTABLE_KEY } from './options'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
@@ -218,7 +218,7 @@ const cliSchema = z.object({
         .regex(HEADER_NAME, '--forward-header must be a header name')
         .superRefine(
           refusedWhen((name) =>
-            UNFORWARDABLE_HEADERS.has(name.toLowerCase()) ? `--forward-header ${name}: the relay sets this header itself for its own request; it cannot be forwarded` : undefined,
+            unforwardableReason(name) === undefined ? undefined : `--forward-header ${name}: ${unforwardableReason(name)}; it cannot be forwarded`,
           ),
         ),
     )

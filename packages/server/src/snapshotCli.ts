@@ -7,7 +7,7 @@ import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliOption
 import { HEADER_NAME } from './options'
 import { snapshotOutcome, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
-import { UNFORWARDABLE_HEADERS } from './flags/upstreamSource'
+import { CONDITIONAL_HEADERS, unforwardableReason } from './flags/upstreamSource'
 
 /** The help text of the snapshot command. */
 export const SNAPSHOT_USAGE = `Usage:
@@ -82,7 +82,10 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     const name = header.slice(0, colon).trim()
     const value = header.slice(colon + 1).trim()
     if (!HEADER_NAME.test(name)) return usage(`--header "${header}": "${name}" is not a header name`)
-    if (UNFORWARDABLE_HEADERS.has(name.toLowerCase())) return usage(`--header ${name}: cannot be set (the command writes it itself for its own request)`)
+    if (unforwardableReason(name) !== undefined) {
+      const why = CONDITIONAL_HEADERS.includes(name.toLowerCase()) ? 'it makes the request conditional or partial: the answer would be a 304, 206 or 412, not a snapshot' : 'the command writes it itself for its own request'
+      return usage(`--header ${name}: cannot be set (${why})`)
+    }
     if (!/^[\t\x20-\x7e]*$/.test(value)) return usage(`--header ${name}: the value has characters a header cannot carry (printable ASCII only)`)
     headers[name] = value
   }

@@ -9,7 +9,7 @@ import { statusOf, type RelaySource } from './relay'
 import { registerRelayMetrics } from './relayMetrics'
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, httpUrlProblem, ofrepEndpoint } from './upstreamFetch'
 import { parseUnauthorizedPolicy, type UnauthorizedPolicy } from './upstreamHealth'
-import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, UNFORWARDABLE_HEADERS } from './upstreamSource'
+import { createUpstreamSource, DEFAULT_FORWARD_HEADERS, unforwardableReason } from './upstreamSource'
 import { createUrlSource } from './urlSource'
 import { createRelayStore, readRedisOptions, type RedisRelayOptions } from '../store/relayStore'
 import { createSharedContexts } from '../store/sharedContexts'
@@ -101,8 +101,8 @@ export function createRelaySource(options: RelayOptions & { strictValidation: bo
     const problem = url === undefined ? undefined : httpUrlProblem(url, name)
     if (problem) throw new Error(`[holdfast-server] invalid options: ${problem}`)
   }
-  const unforwardable = options.forwardHeaders?.find((name) => UNFORWARDABLE_HEADERS.has(name.toLowerCase()))
-  if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (the relay sets it itself for its own request)`)
+  const unforwardable = options.forwardHeaders?.find((name) => unforwardableReason(name) !== undefined)
+  if (unforwardable !== undefined) throw new Error(`[holdfast-server] invalid options: forwardHeaders: ${unforwardable} cannot be forwarded (${unforwardableReason(unforwardable)})`)
   const store = options.dataDirStore ?? (options.dataDir === undefined ? undefined : createDataDirStore(options.dataDir, options))
   const snapshotPath = options.snapshot === undefined ? undefined : resolve(options.snapshot)
   let source: RelaySource | undefined

@@ -230,3 +230,84 @@ describe('a data dir whose disk fills up', () => {
   })
 })
 
+
+// A data dir may hold generations written for another source or other credentials (a relay re-pointed
+// at another upstream, or sending another key: see relay-datadir-source.test.ts). This relay never
+// serves them, so they are stale to it: on a full disk they make room as its own old ones do (its
+// newest good one still never goes), and its pruning keeps its own good ones before them.
+describe('a data dir holding another source’s generations', () => {
+  /** The real file system, with room for `room` generation files: a write with that many present fails with ENOSPC. */
+  function roomFor(dir: string, room: number): EventFileSystem {
+    return {
+      ...nodeFileSystem,
+      async open(path, mode, permissions) {
+        const file = await nodeFileSystem.open(path, mode, permissions)
+        const present = (await readdir(dir)).filter((n) => n.startsWith('gen-')).length
+        return { ...file, write: async (...a) => (mode === 'w' && present >= room ? Promise.reject(Object.assign(new Error('full'), { code: 'ENOSPC' })) : file.write(...a)) }
+      },
+    }
+  }
+  const generations = async (dir: string) => (await readdir(dir)).filter((n) => n.startsWith('gen-')).sort()
+  const sourceOf = async (dir: string, name: string) => JSON.parse((await readFile(join(dir, name), 'utf8')).split('\n')[0]!).source as string | undefined
+
+  it('on a full disk holding only the other source’s, they make room and the write succeeds', async () => {
+    // Before: the room was made only by deleting this source's older generations; with none of its
+    // own the write failed, and every write after it, for as long as the relay ran (and after a restart).
+    const dir = await tempDir()
+    const old = createGenerationStore({ dir, source: 'staging' })
+    for (let i = 1; i <= 3; i++) await old.save(`staging ${i}`)
+    const store = createGenerationStore({ dir, source: 'production', fs: roomFor(dir, 3) })
+    expect((await store.loadNewest()).skipped.map((s) => s.kind)).toEqual(['other-source', 'other-source', 'other-source'])
+    expect(await store.save('production 1')).toBe(4)
+    expect(await store.save('production 2')).toBe(5)
+    expect((await createGenerationStore({ dir, source: 'production' }).loadNewest()).loaded).toMatchObject({ number: 5, payload: 'production 2' })
+    await intact(dir)
+  })
+
+  it('on a full disk where they are newer than this source’s good one, they make room and that one stays', async () => {
+    // Before: this source's gen-1 was the newest good one and the oldest file, so nothing was deleted.
+    const dir = await tempDir()
+    await createGenerationStore({ dir, source: 'production' }).save('production 1')
+    const other = createGenerationStore({ dir, source: 'staging' })
+    await other.loadNewest()
+    await other.save('staging 2')
+    await other.save('staging 3')
+    const store = createGenerationStore({ dir, source: 'production', fs: roomFor(dir, 3) })
+    expect((await store.loadNewest()).loaded).toMatchObject({ number: 1 })
+    expect(await store.save('production 4')).toBe(4)
+    expect(await generations(dir)).toEqual(['gen-000000000001.json', 'gen-000000000004.json'])
+    expect((await createGenerationStore({ dir, source: 'production' }).loadNewest()).loaded).toMatchObject({ number: 4, payload: 'production 4' })
+  })
+
+  it('a full disk never deletes this source’s newest good one for them, nor theirs when nothing would make room', async () => {
+    const dir = await tempDir()
+    await createGenerationStore({ dir, source: 'production' }).save('production 1')
+    const store = createGenerationStore({ dir, source: 'production', fs: roomFor(dir, 1) })
+    await expect(store.save('production 2')).rejects.toMatchObject({ code: 'ENOSPC' })
+    expect((await createGenerationStore({ dir, source: 'production' }).loadNewest()).loaded).toMatchObject({ number: 1, payload: 'production 1' })
+  })
+
+  it('pruning after a save keeps this source’s good generations first; theirs go as its own fill `keep`', async () => {
+    // Before: kept by number alone. A relay back on its own source after a spell on another found
+    // [staging 3, staging 2, production 1]; its first save deleted production 1 and kept staging's two,
+    // so it had no older generation of its own to fall back to.
+    const dir = await tempDir()
+    await createGenerationStore({ dir, source: 'production' }).save('production 1')
+    const other = createGenerationStore({ dir, source: 'staging' })
+    await other.loadNewest()
+    await other.save('staging 2')
+    await other.save('staging 3')
+    const store = createGenerationStore({ dir, source: 'production', keep: 3 })
+    await store.loadNewest()
+    await store.save('production 4')
+    const after = await generations(dir)
+    expect(after).toContain('gen-000000000001.json')
+    expect(after).toHaveLength(3)
+    // They do not live for ever: gone once this source has `keep` of its own.
+    await store.save('production 5')
+    await store.save('production 6')
+    const names = await generations(dir)
+    expect(names).toEqual(['gen-000000000004.json', 'gen-000000000005.json', 'gen-000000000006.json'])
+    for (const name of names) expect(await sourceOf(dir, name)).toBe('production')
+  })
+})

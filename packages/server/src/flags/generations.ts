@@ -17,7 +17,7 @@
 // This module knows nothing about flags; the Redis store of a later issue can sit beside it.
 import { createHash, randomBytes } from 'node:crypto'
 import { join } from 'node:path'
-import { readRegularFile } from './readRegularFile'
+import { readRegularFile, readRegularFileHead } from './readRegularFile'
 import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { eachLimited } from '../eachLimited'
 import { nodeFileSystem, writeFileAtomic, type EventFileSystem } from '../events/fileSystem'
@@ -158,6 +158,26 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
   let good: number | undefined
   // Whether a generation tagged `tag` may be served here: an untagged one was written by an older server.
   const ours = (tag: string | undefined) => options.source === undefined || tag === undefined || tag === options.source
+  // Whether each generation (by number) was written for another source, as far as known: learned
+  // as files are read or written here, else read from the file's header line (see `isForeign`).
+  const foreign = new Map<number, boolean>()
+  // Another source's generation is never served here: it is stale to this relay, and goes before
+  // any of its own when room is made or generations are pruned. A file whose header cannot be read
+  // is not known to be another's, and is kept or pruned by its number as before.
+  const isForeign = async (info: GenerationInfo): Promise<boolean> => {
+    if (options.source === undefined) return false
+    const known = foreign.get(info.number)
+    if (known !== undefined) return known
+    const head = await readRegularFileHead(info.path, HEAD_BYTES).catch(() => undefined)
+    if (head === undefined) return false
+    const tag = headerSource(head)
+    foreign.set(info.number, tag !== undefined && !ours(tag))
+    return foreign.get(info.number)!
+  }
+  const remove = async (info: GenerationInfo) => {
+    await fs.remove(info.path).catch(() => {})
+    foreign.delete(info.number)
+  }
 
   // The index in `present` (newest first) of the newest generation known good: the one loaded or
   // saved here, else the newest whose checksum holds; undefined when none does.
@@ -167,6 +187,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
     for (const [index, info] of present.entries()) {
       const text = await readRegularFile(info.path, maxBytes).catch(() => undefined)
       const decoded = text === undefined ? undefined : decodeGeneration(text)
+      if (decoded?.ok) foreign.set(info.number, !ours(decoded.source))
       if (decoded?.ok && ours(decoded.source)) return index
     }
     return undefined
@@ -202,18 +223,32 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
       // "Good" is read, not assumed: the newest by number may be torn (a power cut, a hand edit) and
       // the one served an older one; deleting all but the newest by number, a retry that failed too
       // left no generation a restart could read.
+      // Another source's generations go too, older or newer: kept, a dir of only theirs (a relay
+      // re-pointed at another upstream, or sending another key) failed every write for good.
       const code = (error as NodeJS.ErrnoException).code
       if (code !== 'ENOSPC' && code !== 'EDQUOT') throw error
       const kept = await newestGood(present)
-      if (kept === undefined || kept === present.length - 1) throw error
-      for (const old of present.slice(kept + 1)) await fs.remove(old.path).catch(() => {})
-      present.splice(kept + 1)
+      const doomed: GenerationInfo[] = []
+      for (const [index, info] of present.entries()) {
+        if (index !== kept && ((kept !== undefined && index > kept) || (await isForeign(info)))) doomed.push(info)
+      }
+      if (doomed.length === 0) throw error
+      for (const old of doomed) await remove(old)
+      present.splice(0, present.length, ...present.filter((info) => !doomed.includes(info)))
       await write()
     }
     next = number + 1
     good = number
+    foreign.set(number, false)
     // Pruning after the rename: at every instant at least the previous good generation exists.
-    for (const old of [...present].slice(keep - 1)) await fs.remove(old.path).catch(() => {})
+    // `keep` files in all, this source's first (newest first), then another source's in the room
+    // left: kept by number alone, a relay back on its own source after a spell on another deleted
+    // its own older generations and kept the other's, which it never serves.
+    const own: GenerationInfo[] = []
+    const theirs: GenerationInfo[] = []
+    for (const info of present) ((await isForeign(info)) ? theirs : own).push(info)
+    const kept = new Set([...own.slice(0, keep - 1), ...theirs.slice(0, Math.max(0, keep - 1 - own.length))])
+    for (const old of present) if (!kept.has(old)) await remove(old)
     return number
   }
 
@@ -237,6 +272,7 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
           skipped.push({ ...info, reason: decoded.reason, kind: decoded.kind })
           continue
         }
+        foreign.set(info.number, !ours(decoded.source))
         if (!ours(decoded.source)) {
           skipped.push({ ...info, reason: 'written for another source or other credentials (the data dir of a relay pointed elsewhere before this start)', kind: 'other-source' })
           continue
@@ -256,6 +292,21 @@ export function createGenerationStore(options: GenerationStoreOptions): Generati
       chain = run.catch(() => {})
       return run
     },
+  }
+}
+
+// The header line is ~150 bytes (a 64-character checksum, a 24-character source tag).
+const HEAD_BYTES = 1024
+
+/** The `source` tag in a generation file's header line (the start of the file), if it has one. */
+function headerSource(head: string): string | undefined {
+  const newline = head.indexOf('\n')
+  if (newline < 0) return undefined
+  try {
+    const header = JSON.parse(head.slice(0, newline)) as { holdfastGeneration?: unknown; source?: unknown } | null
+    return header?.holdfastGeneration === 1 && typeof header.source === 'string' ? header.source : undefined
+  } catch {
+    return undefined
   }
 }
 

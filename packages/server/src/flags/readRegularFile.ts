@@ -35,3 +35,20 @@ export async function readRegularFileAndTime(path: string, maxBytes = Infinity):
     await handle.close()
   }
 }
+
+/**
+ * The first `bytes` bytes of `path` as UTF-8 text (fewer when the file is shorter), when it is a
+ * regular file; rejects as {@link readRegularFile} does for anything else, without blocking on it.
+ */
+export async function readRegularFileHead(path: string, bytes: number): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK)
+  try {
+    const info = await handle.stat()
+    if (!info.isFile()) throw new Error('not a regular file')
+    const buffer = Buffer.alloc(Math.min(bytes, info.size))
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+    return buffer.subarray(0, bytesRead).toString('utf8')
+  } finally {
+    await handle.close()
+  }
+}

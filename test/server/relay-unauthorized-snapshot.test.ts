@@ -8,23 +8,27 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { FlagServerOptions } from '@holdfast/server'
+import { recordCredentials } from '../../packages/server/src/flags/snapshotCredentials'
 import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { startUpstream, type Behaviour } from './relay-fakes'
 
 const accepted: Behaviour = { ofrep: () => ({ flags: [{ key: 'a', value: false, reason: 'STATIC' }] }) }
 const refused: Behaviour = { status: 401, json: { errorCode: 'UNAUTHORIZED' } }
 
-async function relay(upstream: { url: string }, options: Partial<FlagServerOptions> = {}) {
+// `madeWith`: the key the snapshot was made with, so that only the rule under test can say 503 (a
+// snapshot stands in only for the credentials it was made with: relay-snapshot-credentials.test.ts).
+async function relay(upstream: { url: string }, madeWith: string, options: Partial<FlagServerOptions> = {}) {
   const dir = await tempDir()
   const snapshot = join(dir, 'snap.json')
-  await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'a', value: true, reason: 'STATIC' }], fetchedAt: Date.now() - 1000 }))
+  const holdfastCredentials = recordCredentials({ Authorization: madeWith })
+  await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'a', value: true, reason: 'STATIC' }], fetchedAt: Date.now() - 1000, holdfastCredentials }))
   return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, snapshot, logger: recordingLogger(), ...options })
 }
 
 describe('proxy mode, --snapshot, and credentials the upstream refuses', () => {
   it('a key the upstream refuses while it accepts others gets 503, not the snapshot\'s values', async () => {
     const upstream = await startUpstream((request) => (request.headers.authorization === 'Bearer good' ? accepted : refused))
-    const server = await relay(upstream)
+    const server = await relay(upstream, 'Bearer made-up')
     expect((await evaluate(server, { targetingKey: 'u' }, { Authorization: 'Bearer good' })).status).toBe(200)
     // The snapshot's own user, so only the credentials rule can say 503.
     const made = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer made-up' })
@@ -36,7 +40,7 @@ describe('proxy mode, --snapshot, and credentials the upstream refuses', () => {
   it('--on-upstream-unauthorized clear: a revoked key\'s values go and nothing stands in for them (503)', async () => {
     let revoked = false
     const upstream = await startUpstream(() => (revoked ? refused : accepted))
-    const server = await relay(upstream, { onUpstreamUnauthorized: 'clear' })
+    const server = await relay(upstream, 'Bearer k', { onUpstreamUnauthorized: 'clear' })
     const first = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer k' })
     expect(((await first.json()) as any).flags).toEqual([{ key: 'a', value: false, reason: 'STATIC' }])
     revoked = true
@@ -47,7 +51,7 @@ describe('proxy mode, --snapshot, and credentials the upstream refuses', () => {
 
   it('keep (default), every key refused (the relay\'s own access revoked): the snapshot still stands in for its own user, never seen', async () => {
     const upstream = await startUpstream(refused)
-    const server = await relay(upstream)
+    const server = await relay(upstream, 'Bearer any')
     const answer = await evaluate(server, { targetingKey: 'anonymous' }, { Authorization: 'Bearer any' })
     expect(answer.status).toBe(200)
     expect(((await answer.json()) as any).metadata.holdfast).toMatchObject({ source: 'snapshot', stale: true })

@@ -8,6 +8,7 @@ import type { ParsedFlags } from './flagDefinitions'
 import type { ForwardedAnswer } from './flagSource'
 import { NOT_READY_RETRY_AFTER_SECONDS, type HoldfastMetadata } from './relay'
 import type { SnapshotLayer } from './snapshotFile'
+import { madeWith } from './snapshotCredentials'
 
 /** A context's held answer; stale when this attempt failed, when read from disk, or when a relay upstream said so. */
 export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnswer {
@@ -21,10 +22,15 @@ export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnsw
  * for a bootstrap). A Bootstrap is one user's values, targeting applied: to anyone else it would
  * be another user's values, applied over what their browser holds (an answer beats the cache), so
  * they get the 503 of a context never seen and keep their own.
+ * It is also one key's values: served only to a request that forwards exactly the credentials it
+ * was made with (`forwarded`), or, from an older file that records none, to one that forwards none
+ * (a relay whose clients send no credentials is one tenant). Before, tenant B's user got the values
+ * the upstream made for tenant A's key.
  */
-export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext): ForwardedAnswer | undefined {
+export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext, forwarded: Record<string, string>): ForwardedAnswer | undefined {
   if (snapshot.kind === 'bootstrap') {
     if (snapshot.bootstrap.context.targetingKey !== context.targetingKey) return undefined
+    if (snapshot.credentials ? !madeWith(snapshot.credentials, forwarded) : Object.keys(forwarded).length > 0) return undefined
     const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
     return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
   }

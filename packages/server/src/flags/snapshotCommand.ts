@@ -13,6 +13,7 @@ import { checkShrink, DEFAULT_MAX_SHRINK_PERCENT } from './shrinkGuard'
 import type { EventFileSystem } from '../events/fileSystem'
 import { MAX_SNAPSHOT_BYTES, writeFileAtomic } from './snapshotFile'
 import { readUpstreamAnswer } from './upstreamAnswer'
+import { recordCredentials } from './snapshotCredentials'
 import { ofrepEndpoint, redactUrl, upstreamFetch } from './upstreamFetch'
 
 /** What to snapshot and where to write it. */
@@ -131,7 +132,10 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
   const bootstrap: Bootstrap = { context: request.context, flags, fetchedAt }
   if (result.etag !== undefined) bootstrap.etag = result.etag
-  await writeFileAtomic(request.out, `${JSON.stringify(bootstrap, null, 2)}\n`, request.fs)
+  // Whose values these are (see snapshotCredentials.ts): a relay in proxy mode serves them only to
+  // requests that forward exactly these headers. The client reading it as a `fallback` ignores it.
+  const written = { ...bootstrap, holdfastCredentials: recordCredentials(request.headers ?? {}) }
+  await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
   const errors = read.answer.entries.length - flags.length
   return { ok: true, summary: `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${errors ? ` (${errors} per-flag errors left out)` : ''}` }
 }

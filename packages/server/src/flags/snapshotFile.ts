@@ -9,11 +9,16 @@ import type { ServerLogger } from '../logger'
 import { readRegularFileAndTime } from './readRegularFile'
 import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
+import { snapshotCredentialsSchema, type SnapshotCredentials } from './snapshotCredentials'
 
-/** A snapshot read from disk: definitions (any context can be evaluated) or one context's values. */
+/**
+ * A snapshot read from disk: definitions (any context can be evaluated) or one context's values,
+ * with the credentials they were made with when the file records them (`holdfastCredentials`; a
+ * file written before it was recorded has none: see snapshotCredentials.ts).
+ */
 export type SnapshotLayer =
   | { kind: 'definitions'; text: string; fetchedAt: number }
-  | { kind: 'bootstrap'; bootstrap: Bootstrap }
+  | { kind: 'bootstrap'; bootstrap: Bootstrap; credentials?: SnapshotCredentials }
 
 /**
  * A `--snapshot` whose content cannot be used: torn (truncated JSON, zero bytes, a deploy or a copy
@@ -65,7 +70,15 @@ export async function readSnapshotFile(path: string, now = Date.now()): Promise<
   // No `fetchedAt` means "the oldest possible" (CONTRACT §3): age it as such. Validated, then used
   // as JSON.parse gave it: zod's copy drops a "__proto__" key inside a value, which the snapshot
   // command wrote as the upstream (and the relay) served it.
-  if (bootstrap.success) return { kind: 'bootstrap', bootstrap: { ...(json as Bootstrap), fetchedAt: bootstrap.data.fetchedAt === undefined ? 0 : snapshotTime(bootstrap.data.fetchedAt, written, now) } }
+  if (bootstrap.success) {
+    const { holdfastCredentials: recorded, ...values } = json as Bootstrap & { holdfastCredentials?: unknown }
+    const layer: SnapshotLayer = { kind: 'bootstrap', bootstrap: { ...values, fetchedAt: bootstrap.data.fetchedAt === undefined ? 0 : snapshotTime(bootstrap.data.fetchedAt, written, now) } }
+    if (recorded === undefined) return layer
+    // Unreadable, it could not say whose values these are: not served to anyone (a hand edit?).
+    const credentials = snapshotCredentialsSchema.safeParse(recorded)
+    if (!credentials.success) throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} has a holdfastCredentials that cannot be read (edited by hand?): whose values it holds is unknown`)
+    return { ...layer, credentials: credentials.data }
+  }
   // A bare flagd document says nothing of its time but its mtime; a normalised one says nothing.
   if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: written >= PLAUSIBLE_MTIME ? Math.min(written, now) : 0 }
   throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} is neither a definitions snapshot, a flagd document nor a Bootstrap`)

@@ -707,7 +707,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if ((answer.body as { metadata: { holdfast: { stale: boolean } } }).metadata.holdfast.stale) held.servedStale = true
     return answer
   }
-  const snapshotAnswer = (context: EvaluationContext) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context) : undefined)
+  const snapshotAnswer = (context: EvaluationContext, forwarded: Record<string, string>) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context, forwarded) : undefined)
 
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
@@ -764,7 +764,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // Not for credentials the upstream refuses: what it does to their values is the relay's policy (keep, clear).
     if (outcome === 'late' || (outcome.kind === 'failed' && outcome.failure !== 'unauthorized')) shared$?.missed?.(key)
     if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
-    if (outcome === 'late') return snapshotAnswer(context) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
+    if (outcome === 'late') return snapshotAnswer(context, forwarded) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
     if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused || outcome.silent)) {
@@ -784,7 +784,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // made-up key got flag values where it would get 503 without a snapshot), nor once a 401/403
     // is to drop values (`clear`, `clear-after`: 503 until the upstream answers again).
     const refusedHere = outcome.kind === 'failed' && outcome.failure === 'unauthorized' && (outcome.refused === true || options.onUnauthorized.mode !== 'keep')
-    if (outcome.kind === 'failed') return (refusedHere ? undefined : snapshotAnswer(context)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
+    if (outcome.kind === 'failed') return (refusedHere ? undefined : snapshotAnswer(context, forwarded)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
     return notReady('no answer held for this context')
   }
 
@@ -819,7 +819,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
-      const read = await loadProxySnapshot(options.snapshotPath, log, now)
+      const read = await loadProxySnapshot(options.snapshotPath, log, now, forwardHeaders)
       snapshot = read.layer
       snapshotCore = read.core
       snapshotState = read.state

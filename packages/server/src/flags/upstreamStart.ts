@@ -37,8 +37,12 @@ export interface ProxySnapshot {
   refusesStart: boolean
 }
 
-/** Reads the `--snapshot` at `path` (none: nothing to serve); a torn, invalid or empty one is reported, not served. */
-export async function loadProxySnapshot(path: string | undefined, log: ServerLogger, now: () => number): Promise<ProxySnapshot> {
+/**
+ * Reads the `--snapshot` at `path` (none: nothing to serve); a torn, invalid or empty one is
+ * reported, not served. A values snapshot the relay can serve to nobody, or to fewer than before
+ * (see `answerFromSnapshot`), is said in the log: `forwardHeaders` are the relay's, lower case.
+ */
+export async function loadProxySnapshot(path: string | undefined, log: ServerLogger, now: () => number, forwardHeaders: readonly string[] = []): Promise<ProxySnapshot> {
   if (!path) return { refusesStart: true }
   const read = await loadSnapshotLayer(path, log, now())
   let state: SnapshotState | undefined = read.state
@@ -63,7 +67,12 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
     state = unusableSnapshot(path, `the snapshot ${path} cannot be served: it holds no flags`, log).state
     return { state, refusesStart: false }
   }
-  if (layer.kind === 'bootstrap') layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
+  if (layer.kind === 'bootstrap') {
+    layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
+    const unforwarded = layer.credentials?.headers.filter((name) => !forwardHeaders.includes(name)) ?? []
+    if (unforwarded.length > 0) log.warn(`the snapshot ${path} was made with ${unforwarded.join(', ')}, which the relay does not forward (--forward-header): it is never served; make it with the headers the relay forwards`)
+    else if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (written by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again to serve it to the key it was made with`)
+  }
   else layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }
   return core === undefined ? { layer, state, refusesStart: true } : { layer, core, state, refusesStart: true }
 }

@@ -1,0 +1,44 @@
+// Which credentials a values snapshot (a Bootstrap made by `holdfast-server snapshot --upstream`) was
+// made with, so that a relay in proxy mode lets it stand in only for those. The upstream answered
+// it for the snapshot's `--header`s (an SDK key, a tenant header); a relay forwarding each client's
+// credentials serves many keys, and another key's user must never get values made with this one.
+// The file holds the header names and a salted SHA-256 of their values, never the values: it may
+// ship to browsers as a `fallback`.
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { z } from 'zod'
+
+/** `holdfastCredentials` in a values snapshot: the headers it was made with, by lower-case name, and a salted hash of their values. */
+export interface SnapshotCredentials {
+  /** Lower-case header names, sorted. */
+  headers: string[]
+  /** Random, per file (hex). */
+  salt: string
+  /** SHA-256 (hex) of the salt and the headers' names and values. */
+  sha256: string
+}
+
+/** The record's schema (read at a relay's start; a record that does not read makes the snapshot unusable). */
+export const snapshotCredentialsSchema = z.object({ headers: z.array(z.string()), salt: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+
+/** The record of `headers` (name → value, any case), for the snapshot command. */
+export function recordCredentials(headers: Record<string, string>, salt = randomBytes(16).toString('hex')): SnapshotCredentials {
+  const pairs = sortedPairs(headers)
+  return { headers: pairs.map(([name]) => name), salt, sha256: digest(salt, pairs) }
+}
+
+/** Whether the forwarded headers of a request (name → value, any case) are exactly those the snapshot was made with. */
+export function madeWith(record: SnapshotCredentials, forwarded: Record<string, string>): boolean {
+  const pairs = sortedPairs(forwarded)
+  if (pairs.length !== record.headers.length || pairs.some(([name], i) => name !== record.headers[i])) return false
+  return timingSafeEqual(Buffer.from(digest(record.salt, pairs), 'hex'), Buffer.from(record.sha256, 'hex'))
+}
+
+function sortedPairs(headers: Record<string, string>): Array<readonly [string, string]> {
+  return Object.entries(headers)
+    .map(([name, value]) => [name.toLowerCase(), value] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+}
+
+function digest(salt: string, pairs: Array<readonly [string, string]>): string {
+  return createHash('sha256').update(JSON.stringify([salt, pairs])).digest('hex')
+}

@@ -1,0 +1,103 @@
+// Proxy mode with a `--snapshot` Bootstrap (`holdfast-server snapshot --upstream URL --context JSON
+// --header …`): one user's values, made with the CI's credentials. A relay that forwards each
+// client's credentials (default `Authorization`) serves many keys, one tenant each: during an outage
+// the snapshot may stand in only for the key it was made with, or tenant B's user would get values
+// the upstream made for tenant A's key (CONTRACT §9: one key's values are never served to another).
+// The snapshot records a salted hash of the headers it was made with (never the values); an older
+// snapshot that records none is served only to requests that forward no credentials at all.
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { FlagServerOptions } from '@holdfast/server'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
+import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+/** One vendor, one project per key: tenant A's `plan` flag is "a-gold", tenant B's "b-basic". */
+async function tenants() {
+  let down = false
+  const upstream = await startUpstream((request) => {
+    if (down) return { status: 503, text: 'down' }
+    const auth = request.headers.authorization
+    if (auth === 'Bearer tenant-a') return { ofrep: () => ({ flags: [{ key: 'plan', value: 'a-gold', reason: 'STATIC' }] }) }
+    if (auth === 'Bearer tenant-b') return { ofrep: () => ({ flags: [{ key: 'plan', value: 'b-basic', reason: 'STATIC' }] }) }
+    if (auth === undefined) return { ofrep: () => ({ flags: [{ key: 'plan', value: 'public', reason: 'STATIC' }] }) }
+    return { status: 401, json: { errorCode: 'UNAUTHORIZED' } }
+  })
+  return { upstream, goDown: () => (down = true) }
+}
+
+async function makeSnapshot(url: string, headers: string[]): Promise<string> {
+  const out = join(await tempDir(), 'fallback.json')
+  const code = await runSnapshotCli(['--upstream', url, '--context', '{"targetingKey":"anonymous"}', '--out', out, ...headers.flatMap((h) => ['--header', h])], { out: () => {}, err: () => {} })
+  expect(code).toBe(0)
+  return out
+}
+
+const relay = (url: string, snapshot: string, options: Partial<FlagServerOptions> = {}) =>
+  startServer({ flags: undefined, upstream: url, snapshot, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+
+async function plan(server: { url: string }, headers: Record<string, string>): Promise<{ status: number; plan?: unknown }> {
+  const answer = await evaluate(server as never, { targetingKey: 'anonymous' }, headers)
+  if (answer.status !== 200) return { status: answer.status }
+  const body = (await answer.json()) as { flags: Array<{ key: string; value: unknown }> }
+  return { status: 200, plan: body.flags.find((f) => f.key === 'plan')?.value }
+}
+
+describe('a values snapshot in proxy mode stands in only for the credentials it was made with', () => {
+  it('tenant A’s snapshot is served to tenant A’s key during an outage, never to tenant B’s or to no key (503)', async () => {
+    const { upstream, goDown } = await tenants()
+    const snapshot = await makeSnapshot(upstream.url, ['Authorization: Bearer tenant-a'])
+    // The file records which headers, and a salted hash of their values: never the key itself.
+    const text = await readFile(snapshot, 'utf8')
+    expect(text).not.toMatch(/tenant-a/)
+    expect(JSON.parse(text).holdfastCredentials).toMatchObject({ headers: ['authorization'] })
+    goDown()
+    const server = await relay(upstream.url, snapshot)
+    expect(await plan(server, { Authorization: 'Bearer tenant-a' })).toEqual({ status: 200, plan: 'a-gold' })
+    // Before: 200 with plan "a-gold" for tenant B's user, values made with tenant A's key.
+    expect(await plan(server, { Authorization: 'Bearer tenant-b' })).toEqual({ status: 503 })
+    expect(await plan(server, {})).toEqual({ status: 503 })
+    await server.close()
+  })
+
+  it('a snapshot made with no credentials stands in only for requests that forward none', async () => {
+    const { upstream, goDown } = await tenants()
+    const snapshot = await makeSnapshot(upstream.url, [])
+    goDown()
+    const server = await relay(upstream.url, snapshot)
+    expect(await plan(server, {})).toEqual({ status: 200, plan: 'public' })
+    expect(await plan(server, { Authorization: 'Bearer tenant-b' })).toEqual({ status: 503 })
+    await server.close()
+  })
+
+  it('an older snapshot that records no credentials is served only to requests that forward none, and the log says why', async () => {
+    const { upstream, goDown } = await tenants()
+    goDown()
+    const old = join(await tempDir(), 'old.json')
+    await writeFile(old, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'plan', value: 'a-gold', reason: 'STATIC' }], fetchedAt: Date.now() - 1000 }))
+    const logger = recordingLogger()
+    const server = await relay(upstream.url, old, { logger })
+    // Before: 200 "a-gold" to any key. A relay whose clients send no credentials is one tenant: served.
+    expect(await plan(server, { Authorization: 'Bearer tenant-b' })).toEqual({ status: 503 })
+    expect(await plan(server, {})).toEqual({ status: 200, plan: 'a-gold' })
+    expect(logger.lines.join('\n')).toMatch(/old\.json records no credentials .*only to requests that forward none/)
+    await server.close()
+  })
+
+  it('a snapshot made with a header the relay does not forward is never served, and the log says so at start', async () => {
+    const { upstream, goDown } = await tenants()
+    const snapshot = await makeSnapshot(upstream.url, ['Authorization: Bearer tenant-a', 'X-Tenant: a'])
+    goDown()
+    const logger = recordingLogger()
+    const server = await relay(upstream.url, snapshot, { logger })
+    expect(await plan(server, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'a' })).toEqual({ status: 503 })
+    expect(logger.lines.join('\n')).toMatch(/made with x-tenant, which the relay does not forward/)
+    await server.close()
+    // Forwarded, it is served to exactly those two values.
+    const both = await relay(upstream.url, snapshot, { forwardHeaders: ['Authorization', 'X-Tenant'] })
+    expect(await plan(both, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'a' })).toEqual({ status: 200, plan: 'a-gold' })
+    expect(await plan(both, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'b' })).toEqual({ status: 503 })
+    await both.close()
+  })
+})

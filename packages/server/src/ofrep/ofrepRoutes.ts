@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
-import { freshnessOf } from '../flags/relay'
+import { freshnessOf, type HoldfastMetadata } from '../flags/relay'
 import { CorsResponse } from '../http/corsResponse'
 import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'
@@ -206,7 +206,23 @@ export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResp
   const entry = evaluateEntry(version.evaluator, key, request.context)
   if (!entry) return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
   if (isFailure(entry)) deps.metrics?.evaluationErrors.inc({ code: entry.errorCode })
-  sendJson(res, isFailure(entry) ? 400 : 200, entry)
+  sendJson(res, isFailure(entry) ? 400 : 200, isFailure(entry) ? entry : saidStale(entry, freshnessOf(deps.flags)))
+}
+
+/**
+ * A single-flag success entry as served while what is served is stale (the bulk route's
+ * `metadata.holdfast.stale`, CONTRACT §9): reason STALE (OpenFeature's word for a value that may be
+ * out of date), and `holdfastStale`, `holdfastSource` and `holdfastFetchedAt` in the flag metadata.
+ * OFREP's single-flag answer has no flag-set metadata, and its flag metadata holds strings, numbers
+ * and booleans only (the OFREP providers drop an object such as `holdfast`), so these reach an
+ * OpenFeature provider's `flagMetadata` as they are. Before, a server-side provider got the same
+ * answer through an outage as when fresh. A fresh entry goes as it is.
+ */
+function saidStale(entry: object, holdfast: HoldfastMetadata | undefined): object {
+  if (!holdfast?.stale) return entry
+  const given = (entry as { metadata?: unknown }).metadata
+  const metadata = isObject(given) ? given : {}
+  return { ...entry, reason: 'STALE', metadata: { ...metadata, holdfastStale: true, holdfastSource: holdfast.source, holdfastFetchedAt: holdfast.fetchedAt } }
 }
 
 // A source that answers per context (the relay's proxy mode) gets the validated context.
@@ -243,9 +259,10 @@ async function forwardOne(req: IncomingMessage, res: ServerResponse, key: string
   if (answer.body === undefined) return sendEmpty(res, answer.status, answer.headers)
   // The upstream refused the request (400/422): OFREP's single-flag evaluationFailure names the key.
   if (answer.status !== 200) return sendJson(res, answer.status, answer.status < 500 && isObject(answer.body) ? { key, ...answer.body } : answer.body, answer.headers)
-  const entry = (answer.body as { flags?: Array<{ key: string; errorCode?: string }> }).flags?.find((e) => e.key === key)
+  const body = answer.body as { flags?: Array<{ key: string; errorCode?: string }>; metadata?: { holdfast?: HoldfastMetadata } }
+  const entry = body.flags?.find((e) => e.key === key)
   if (!entry || entry.errorCode === 'FLAG_NOT_FOUND') return sendJson(res, 404, { key, errorCode: 'FLAG_NOT_FOUND', errorDetails: `flag '${key}' was not found` })
-  sendJson(res, entry.errorCode === undefined ? 200 : 400, entry)
+  sendJson(res, entry.errorCode === undefined ? 200 : 400, entry.errorCode === undefined ? saidStale(entry, body.metadata?.holdfast) : entry)
 }
 
 /**

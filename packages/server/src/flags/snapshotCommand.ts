@@ -26,7 +26,11 @@ export type SnapshotRequest = (
   out: string
   /** Refuse a result that drops more than this share of the flags in `out`. Default 50. */
   maxShrinkPercent?: number
-  /** Extra request headers (e.g. `Authorization`). */
+  /**
+   * Extra request headers (e.g. `Authorization`). A Bootstrap records their names and a salted hash
+   * of their values (`holdfastCredentials`): a relay in proxy mode serves it only to requests that
+   * forward exactly these.
+   */
   headers?: Record<string, string>
   /** Per request. Default 10,000 ms (a CI step can afford to wait). */
   timeoutMs?: number

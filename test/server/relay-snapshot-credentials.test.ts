@@ -64,6 +64,8 @@ describe('a values snapshot in proxy mode stands in only for the credentials it 
   it('a snapshot made with no credentials stands in only for requests that forward none', async () => {
     const { upstream, goDown } = await tenants()
     const snapshot = await makeSnapshot(upstream.url, [])
+    // A plain Bootstrap (CONTRACT §3), nothing added: it records no headers because none were used.
+    expect(Object.keys(JSON.parse(await readFile(snapshot, 'utf8'))).sort()).toEqual(['context', 'etag', 'fetchedAt', 'flags'])
     goDown()
     const server = await relay(upstream.url, snapshot)
     expect(await plan(server, {})).toEqual({ status: 200, plan: 'public' })

@@ -29,7 +29,7 @@ export type SnapshotRequest = (
   /**
    * Extra request headers (e.g. `Authorization`). A Bootstrap records their names and a salted hash
    * of their values (`holdfastCredentials`): a relay in proxy mode serves it only to requests that
-   * forward exactly these.
+   * forward exactly these. Without any, it records nothing (served only to requests that forward none).
    */
   headers?: Record<string, string>
   /** Per request. Default 10,000 ms (a CI step can afford to wait). */
@@ -138,7 +138,10 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   if (result.etag !== undefined) bootstrap.etag = result.etag
   // Whose values these are (see snapshotCredentials.ts): a relay in proxy mode serves them only to
   // requests that forward exactly these headers. The client reading it as a `fallback` ignores it.
-  const written = { ...bootstrap, holdfastCredentials: recordCredentials(request.headers ?? {}) }
+  // Made with none, the file is a plain Bootstrap: a relay serves one that records nothing only to
+  // requests that forward none, which is what a record of no headers would say.
+  const headers = request.headers ?? {}
+  const written = Object.keys(headers).length === 0 ? bootstrap : { ...bootstrap, holdfastCredentials: recordCredentials(headers) }
   await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
   const errors = read.answer.entries.length - flags.length
   return { ok: true, summary: `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${errors ? ` (${errors} per-flag errors left out)` : ''}` }

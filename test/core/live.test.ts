@@ -230,6 +230,28 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk[4].url).toBe('/ofrep/v1/evaluate/flags')
   })
 
+  // OFREP 0.3.0 (sseEvent.event): "Providers must inspect `data.type` rather than this field for
+  // event routing." A vendor that names its events (`event: flagsChanged`) still sends OFREP
+  // notices. Before, they were dropped as not `message`: the stream was open, so nothing polled,
+  // and the page showed no change until a reload or a refocus.
+  it('acts on a refetchEvaluation notice whatever its `event:` field names (OFREP routes by data.type)', async () => {
+    const s = await handMadeServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    s.setValue(true)
+    s.send('event: flagsChanged\ndata: {"type":"refetchEvaluation","etag":"v2"}\n\n')
+    const took = await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the change')
+    expect(took).toBeLessThan(2000)
+    expect(s.bulk.length).toBe(2)
+    expect(s.bulk[1].url).toBe('/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
+    // The type in the data still decides: an unknown one under any event name is ignored.
+    await new Promise((r) => setTimeout(r, 600))
+    s.send('event: refetchEvaluation\ndata: {"type":"somethingNew"}\n\n')
+    await new Promise((r) => setTimeout(r, 600))
+    expect(s.bulk.length).toBe(2)
+  })
+
   it('reconnects a stream that hangs (no heartbeat within the timeout)', async () => {
     const s = await handMadeServer()
     const c = client(s.url, { liveUpdates: { heartbeatTimeoutMs: 300 } })

@@ -153,8 +153,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     const reader = body.getReader()
     const decoder = new TextDecoder()
     const parser = createSseParser({
+      // By `data.type` alone, whatever the `event:` field names: OFREP 0.3.0 (sseEvent) says so. A
+      // vendor's `event: flagsChanged` was dropped, and with the stream open nothing polled.
       onEvent(event) {
-        if (event.event !== 'message') return
         let data: unknown
         try {
           data = JSON.parse(event.data)

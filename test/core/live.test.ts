@@ -35,7 +35,7 @@ function counter() {
   return { counts, middleware, get: (name: string) => counts[name] ?? 0 }
 }
 
-async function flagFileServer(options: { port?: number; file?: string; retryMs?: number } = {}) {
+async function flagFileServer(options: { port?: number; file?: string; retryMs?: number; live?: false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'holdfast-live-'))
   const file = options.file ?? join(dir, 'flags.json')
   if (!options.file) await writeFile(file, JSON.stringify(definitions(false)))
@@ -46,7 +46,7 @@ async function flagFileServer(options: { port?: number; file?: string; retryMs?:
     logger: { info() {}, warn() {}, error() {} },
     maxEventLoopDelayMs: 0,
     middleware: [count.middleware],
-    liveUpdates: { retryMs: options.retryMs ?? 200 },
+    liveUpdates: options.live ?? { retryMs: options.retryMs ?? 200 },
   })
   cleanup.push(() => server.close())
   cleanup.push(() => rm(dir, { recursive: true, force: true }))
@@ -124,6 +124,41 @@ describe('live updates against the reference server', () => {
     expect(second.count.get('stream')).toBeLessThanOrEqual(10)
     expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(10)
   })
+})
+
+describe('a server restarted with live updates off (its answers advertise no stream, the route answers 404)', () => {
+  // OFREP: "If not present, the provider should continue using polling for change detection": the
+  // app's polling (none here). Before, an open page went on dialling the old stream for ever (a 404
+  // on a backoff up to a minute) and polling every fallbackPollMs meanwhile: the operator who turned
+  // streams off to spare the server got more requests from every open tab, not fewer.
+  it('the page stops dialling the stream and polling once an answer says there is none; an answer advertising one again reopens it', async () => {
+    const first = await flagFileServer()
+    const port = first.server.port
+    const sent: string[] = []
+    const c = client(first.server.url, { fetch: (input, init) => (sent.push(String(input)), fetch(input, init)), liveUpdates: { fallbackPollMs: 300 } })
+    await c.start()
+    await waitFor(() => first.server.handler.stream!.connections() === 1, 5000, 'the stream')
+
+    await first.server.close()
+    const off = await flagFileServer({ port, file: first.file, live: false })
+    // The stream drops; a fallback poll (every 240–360 ms) brings a 200 that advertises no stream
+    // (a new body without `eventStreams`, so a new ETag).
+    await waitFor(() => off.count.get('ofrep.bulk') >= 1, 5000, 'a poll while the stream is down')
+    await new Promise((r) => setTimeout(r, 1000))
+    const before = sent.length
+    await new Promise((r) => setTimeout(r, 5000))
+    // Before: about 17 more requests in these 5 s (polls, and the stream dialled on its backoff).
+    expect(sent.slice(before)).toEqual([])
+    expect(c.getStatus().state).toBe('ready')
+
+    // Back on: the next answer that advertises the stream opens it, and a change is heard again.
+    await off.server.close()
+    const on = await flagFileServer({ port, file: first.file })
+    await c.refresh()
+    await waitFor(() => on.server.handler.stream!.connections() === 1, 5000, 'the stream again')
+    await writeFile(first.file, JSON.stringify(definitions(true)))
+    await waitFor(() => c.getGate('kill-switch') === true, 5000, 'a change on the reopened stream')
+  }, 30_000)
 })
 
 /** A minimal OFREP server whose stream the test writes to. */

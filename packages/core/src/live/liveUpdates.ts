@@ -141,6 +141,13 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let closed = false
   /** The leader's stream is down (told over the channel): followers poll as well. */
   let leaderDown = false
+  /**
+   * This tab's latest 200 advertised no usable stream (a server restarted with live updates off):
+   * a stream still open is kept (another server of the fleet may still have it), but one that is
+   * down is not dialled again, nor polled for; the app's own polling is what is left (OFREP: "If
+   * not present, the provider should continue using polling"). A 200 that advertises one reopens it.
+   */
+  let unadvertised = false
   let waiting: { timer: unknown; version?: string } | undefined
 
   // Tabs share an answer only with tabs that would have sent the same request: the same URL, the
@@ -243,6 +250,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function open() {
+    if (unadvertised) return
     connection ??= createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
@@ -262,6 +270,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (reconnected || delayedOpen) notice(undefined, true)
       },
       onDown() {
+        if (unadvertised) return giveUp()
         link?.post({ t: 'stream', up: false, key: ownKey() })
         startPolling()
       },
@@ -279,6 +288,12 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     delayedOpen = false
     connection?.stop()
     connection = undefined
+  }
+
+  /** No stream to dial or poll for (see `unadvertised`). */
+  function giveUp() {
+    disconnect()
+    stopPolling()
   }
 
   function startPolling() {
@@ -524,8 +539,14 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // At once, not at the next page's chunk start: after a key change (or a move of the stream),
       // the next page's 304 on that key found no record (or the old stream) and asked again in full.
       remember(deps.url, tag, advertised)
-      if (advertised && advertised.url !== stream.url) {
-        // The server moved its stream: follow it at once, with no catch-up refetch (this answer is
+      const was = unadvertised
+      unadvertised = !advertised
+      // Before, a page went on dialling a stream no longer advertised (a 404 on a backoff up to a
+      // minute) and polling every fallbackPollMs for as long as it was open: more requests, not fewer.
+      if (!advertised) {
+        if (!connection?.open()) giveUp()
+      } else if (advertised.url !== stream.url || (was && !connection)) {
+        // The server moved its stream (or advertises it again): follow it at once, with no catch-up refetch (this answer is
         // one). With one (a page's first stream, a second late), a vendor's URL signed anew in
         // every answer moved it at each, and each move's catch-up brought an answer that moved it
         // again: a request and a new connection a second for as long as the page was open.

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
 import { liveClient, pollUntil as waitFor } from '../support/streamingOfrep'
+import { createTestLogger } from '../support/clock'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
 // loaded machine (a full run in CI), past the 5 s default; each test's own bounds still hold.
@@ -390,6 +391,26 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk.length).toBeGreaterThanOrEqual(5)
     s.setValue(true)
     await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
+  })
+})
+
+describe('liveUpdates numbers that are not usable (0, NaN, a negative, Infinity: an unset environment variable)', () => {
+  // `refreshIntervalMs: 0` turns polling off, so `fallbackPollMs: 0` reads as "no fallback polling".
+  // Before, it polled on a 0 ms timer: while the stream was down (here it answers 503) the page
+  // sent bulk requests back to back, as fast as the server answered, with no warning. Like the
+  // client's other numbers, each falls back to its default with a warning naming it.
+  it('fall back to their defaults with a warning: fallbackPollMs 0 while the stream is down is no request storm', async () => {
+    const s = await handMadeServer({ streamStatus: 503 })
+    const logger = createTestLogger()
+    const c = client(s.url, { logger, liveUpdates: { fallbackPollMs: 0, heartbeatTimeoutMs: Number.NaN, inactivityDelaySec: -1 } })
+    await c.start()
+    await waitFor(() => s.streamRequests() >= 1, 5000, 'the stream to be tried')
+    await new Promise((r) => setTimeout(r, 2000))
+    // The default fallback poll is every 24–36 s: nothing more in these 2 s than the first request.
+    expect(s.bulk.length).toBe(1)
+    expect(s.streamRequests()).toBeLessThanOrEqual(2)
+    for (const name of ['fallbackPollMs', 'heartbeatTimeoutMs', 'inactivityDelaySec']) expect(logger.warnings.some((w) => w.includes(name))).toBe(true)
+    expect(c.getStatus().state).toBe('ready')
   })
 })
 

@@ -133,6 +133,18 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   const { clock, sync, environment, options } = deps
   const inPage = typeof document !== 'undefined'
   const tabs = options.shareTabs ?? (inPage && typeof BroadcastChannel !== 'undefined')
+  // Numbers an app passes (an unset environment variable: NaN, 0, a negative, Infinity) fall back
+  // to their defaults with a warning, as the client's own do (flags/options.ts): `fallbackPollMs: 0`
+  // (read as "no fallback polling", as `refreshIntervalMs: 0` is) polled on a 0 ms timer, bulk
+  // requests back to back for as long as the stream was down.
+  const number = (name: 'inactivityDelaySec' | 'fallbackPollMs' | 'heartbeatTimeoutMs') => {
+    const value = options[name]
+    if (value === undefined || (value > 0 && value < Infinity)) return value
+    deps.logger.warn(`liveUpdates.${name} ${value} is not usable; using the default`)
+  }
+  const inactivityDelaySec = number('inactivityDelaySec')
+  const fallbackPollMs = number('fallbackPollMs') ?? 30_000
+  const heartbeatTimeoutMs = number('heartbeatTimeoutMs')
   let stream = deps.stream
   let connection: StreamConnection | undefined
   let pollTimer: unknown
@@ -260,7 +272,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       environment,
       logger: deps.logger,
       kit: deps.kit,
-      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      heartbeatTimeoutMs,
       onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
         stopPolling()
@@ -298,7 +310,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
 
   function startPolling() {
     if (pollTimer !== undefined || closed || asleep) return
-    const base = options.fallbackPollMs ?? 30_000
+    const base = fallbackPollMs
     const next = () => {
       pollTimer = clock.setTimeout(() => {
         pollTimer = undefined
@@ -450,7 +462,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // Into the back/forward cache: frozen there like a frozen tab (restored, it is visible again).
       if (event?.persisted) return sleep()
       if (hiddenTimer !== undefined || asleep) return
-      const seconds = options.inactivityDelaySec ?? stream.inactivityDelaySec
+      const seconds = inactivityDelaySec ?? stream.inactivityDelaySec
       hiddenTimer = clock.setTimeout(() => {
         hiddenTimer = undefined
         sleep()

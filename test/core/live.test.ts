@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
-import { liveClient, pollUntil as waitFor } from '../support/streamingOfrep'
+import { liveClient, pollUntil as waitFor, startStreamingOfrep } from '../support/streamingOfrep'
 import { createTestLogger } from '../support/clock'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
@@ -377,6 +377,25 @@ describe('live updates against a stream the test controls', () => {
     expect(unconditional).toBeLessThanOrEqual(1)
     expect(s.bulk.length).toBe(6)
     expect(s.streamRequests()).toBe(0)
+  })
+
+  // OFREP: entries of unknown types are ignored and the provider goes on polling. Where nothing
+  // can be remembered for a 304 (Node, or a browser that blocks storage: a third-party iframe),
+  // each 304 after a 200 that advertised only such entries loaded the chunk again, which found
+  // nothing remembered and asked again in full: two requests per poll, and no poll ever a 304 alone.
+  it('a server that advertises only streams the client cannot use (another type) costs no extra request per 304', async () => {
+    const s = await startStreamingOfrep(() => [{ type: 'websocket', url: 'wss://push.example/flags' }])
+    cleanup.push(() => s.close())
+    const c = client(s.url)
+    await c.start()
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) {
+      await c.refresh()
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    // The first 200, then one 304 per refresh. Before: 9 (each 304 followed by a full refetch).
+    expect(s.bulk.length).toBe(5)
+    expect(s.streamHeaders.length).toBe(0)
   })
 
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {

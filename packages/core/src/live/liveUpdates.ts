@@ -75,11 +75,14 @@ export function startLiveUpdates(
   const ok = result.kind === 'ok'
   const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) as string) as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
+  // Not after a 200 of this client whose streams were all unusable (another type): with nothing
+  // remembered for a 304 (Node, storage blocked) each 304 asked again in full, two requests a poll.
   if (!Array.isArray(advertised)) {
-    void deps.sync.request('explicit', { full: true })
+    if (!unusable.has(deps.sync)) void deps.sync.request('explicit', { full: true })
     return undefined
   }
   const stream = readStreamInfo(advertised, deps.url)
+  if (ok) unusable[stream ? 'delete' : 'add'](deps.sync)
   // A 200 with a stream is remembered by the live updates' `answered` below, as every later one is.
   if (!stream) return void (ok && remember(deps.url, tag))
   const live = createLiveUpdates({ ...deps, stream })
@@ -111,6 +114,9 @@ function remember(url: string, tag: string, stream?: StreamInfo) {
       : localStorage.setItem(key, JSON.stringify(stream ? [{ type: 'sse', url: stream.url, inactivityDelaySec: stream.inactivityDelaySec }] : [])),
   )
 }
+
+/** The clients (their sync) whose latest 200 advertised no stream they can use. */
+const unusable = new WeakSet<LiveSync>()
 
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000

@@ -268,7 +268,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function open() {
-    if (unadvertised) return
+    if (unadvertised) return giveUp()
     connection ??= createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
@@ -308,10 +308,15 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     connection = undefined
   }
 
-  /** No stream to dial or poll for (see `unadvertised`). */
+  /**
+   * No stream to dial or poll for (see `unadvertised`). The leadership goes too: held by a tab that
+   * dials nothing, it kept every tab opened later, whose answers advertise the stream again, from it.
+   * This tab queues again at its next 200 that advertises one (`share`).
+   */
   function giveUp() {
     disconnect()
     stopPolling()
+    link?.resign()
   }
 
   function startPolling() {
@@ -574,7 +579,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (!asleep && (!link || link.leading())) {
           delayed = true
           open()
-        }
+        } else if (was && !asleep) lead()
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
   }

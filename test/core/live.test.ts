@@ -469,6 +469,65 @@ describe('a stream that answers 200 text/event-stream and then never sends a byt
   }, 15_000)
 })
 
+describe('a stream URL signed anew in every answer (a vendor token), and a change while the stream moves', () => {
+  // Each answer names a new stream URL: the client moves to it. Before, the old stream was closed
+  // the moment the answer came, and the new one opened a round trip later: a change announced in
+  // between was announced on neither, and with polling off the page missed it for good. The old
+  // stream is now kept until the new one says its first line.
+  it('a change announced while the new stream connects still reaches the page', async () => {
+    let value = 'v1'
+    let signed = 0
+    let connectDelayMs = 0
+    const open = new Set<ServerResponse>()
+    const dialled: string[] = []
+    const server: Server = createServer((req, res) => {
+      if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+        req.resume()
+        req.on('end', () => {
+          res.writeHead(200, { 'Content-Type': 'application/json' })
+          res.end(JSON.stringify({ flags: [{ key: 'banner', value, reason: 'STATIC' }], eventStreams: [{ type: 'sse', endpoint: { requestUri: `/stream?sig=${++signed}` } }] }))
+        })
+        return
+      }
+      dialled.push(req.url!)
+      setTimeout(() => {
+        if (res.destroyed) return
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+        res.write('retry: 100\n\n')
+        open.add(res)
+        res.on('close', () => open.delete(res))
+      }, connectDelayMs)
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
+    const announce = () => {
+      for (const res of open) res.write('data: {"type":"refetchEvaluation"}\n\n')
+    }
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    await c.start()
+    await waitFor(() => open.size === 1, 5000, 'the stream')
+    const [first] = open
+
+    // A change: the refetch's answer names a new URL, whose stream takes a second to answer.
+    connectDelayMs = 1000
+    value = 'v2'
+    announce()
+    await waitFor(() => c.getValue('banner', 'none') === 'v2' && dialled.length === 2, 5000, 'the first change, and the move')
+    // Another change while the new stream is still connecting.
+    value = 'v3'
+    announce()
+    const took = await waitFor(() => c.getValue('banner', 'none') === 'v3', 5000, 'the change announced during the move')
+    expect(took).toBeLessThan(2000)
+    // Once the newest stream opens, the one kept meanwhile closes: one stream, and it is heard.
+    await waitFor(() => open.size === 1 && !open.has(first), 5000, 'the old stream to close')
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(open.size).toBe(1)
+    value = 'v4'
+    announce()
+    await waitFor(() => c.getValue('banner', 'none') === 'v4', 5000, 'a change on the new stream')
+  })
+})
+
 describe('a server restart with 20 clients', () => {
   it('their reconnects are spread by jitter, no refetch storm, and every client ends on the new values', async () => {
     const first = await flagFileServer({ retryMs: 500 })

@@ -267,9 +267,20 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     open()
   }
 
+  /**
+   * The stream moved from (see `share`): kept until the new one says its first line. Closed at the
+   * move, a change announced before the new one opened was announced on neither stream.
+   */
+  let retiring: StreamConnection | undefined
+  const retire = () => {
+    retiring?.stop()
+    retiring = undefined
+  }
+
   function open() {
     if (unadvertised) return giveUp()
-    connection ??= createStreamConnection({
+    let own: StreamConnection
+    connection ??= own = createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
       headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
@@ -281,6 +292,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       heartbeatTimeoutMs,
       onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
+        retire()
         stopPolling()
         link?.post({ t: 'stream', up: true, key: ownKey() })
         // Changes made while the stream was down (or not yet open) were not announced: one
@@ -288,6 +300,8 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (reconnected || delayedOpen) notice(undefined, true)
       },
       onDown() {
+        // The stream moved from went down before the new one opened: it is only let go.
+        if (own != connection) return retire()
         if (unadvertised) return giveUp()
         link?.post({ t: 'stream', up: false, key: ownKey() })
         startPolling()
@@ -300,6 +314,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function disconnect() {
+    retire()
     if (delayTimer !== undefined) clock.clearTimeout(delayTimer)
     delayTimer = undefined
     delayed = false
@@ -574,7 +589,13 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         // every answer moved it at each, and each move's catch-up brought an answer that moved it
         // again: a request and a new connection a second for as long as the page was open.
         stream = advertised
+        // The open stream stays until the new one opens (see `retiring`); moved again before that,
+        // the one still open stays, and the one still connecting goes.
+        const old = connection?.open() ? connection : retiring
+        if (old == connection) connection = undefined
+        retiring = undefined
         disconnect()
+        retiring = old
         // (A tab not leading now connects as usual once it leads.)
         if (!asleep && (!link || link.leading())) {
           delayed = true

@@ -398,6 +398,21 @@ describe('live updates against a stream the test controls', () => {
     expect(s.streamHeaders.length).toBe(0)
   })
 
+  // WHATWG HTML (server-sent events): a 204 No Content tells the client to stop reconnecting (a
+  // server that will not stream for it). Before, it was dialled again on the backoff, every minute
+  // at most, from every open tab, for as long as the page stayed open.
+  it('a stream endpoint that answers 204 is not dialled again; the page polls instead', async () => {
+    const s = await handMadeServer({ streamStatus: 204 })
+    const c = client(s.url, { liveUpdates: { fallbackPollMs: 300 } })
+    await c.start()
+    await waitFor(() => s.streamRequests() === 1, 5000, 'the stream to be tried')
+    // Backoff: 2–4 s, then 4–8 s: a second try within 4.5 s before.
+    await new Promise((r) => setTimeout(r, 4500))
+    expect(s.streamRequests()).toBe(1)
+    s.setValue(true)
+    await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
+  })
+
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {
     const s = await handMadeServer({ streamStatus: 503 })
     const c = client(s.url, { liveUpdates: { fallbackPollMs: 200 } })

@@ -71,6 +71,24 @@ describe('an advertised stream on another origin', () => {
   })
 })
 
+describe('an advertised stream URL with credentials in it (http://user:token@host/…)', () => {
+  // fetch refuses such a URL outright ("Request cannot be constructed from a URL that includes
+  // credentials", in browsers and Node alike). Before, it was taken as the stream: every attempt
+  // failed on the backoff, the page polled for ever, and the usable entry after it was never tried.
+  it('is skipped for the next usable entry: that stream opens and its notices are acted on', async () => {
+    const s = await ofrepServer((self) => [
+      { type: 'sse', url: self.replace('http://', 'http://user:token@') + '/stream?from=credentials' },
+      { type: 'sse', endpoint: { requestUri: '/stream' } },
+    ])
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.open.length === 1, 5000, 'the usable stream')
+    const before = s.bulk.length
+    s.send('data: {"type":"refetchEvaluation"}\n\n')
+    await waitFor(() => s.bulk.length > before, 3000, 'the refetch of a notice')
+  })
+})
+
 describe('a stream that floods the client with notices', () => {
   it('gets at most about two refetches a second, and the last notice is still acted on', async () => {
     const s = await ofrepServer()

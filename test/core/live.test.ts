@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
-import { liveClient, pollUntil as waitFor } from '../support/streamingOfrep'
+import { liveClient, pollUntil as waitFor, startStreamingOfrep } from '../support/streamingOfrep'
+import { createTestLogger } from '../support/clock'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
 // loaded machine (a full run in CI), past the 5 s default; each test's own bounds still hold.
@@ -35,7 +36,7 @@ function counter() {
   return { counts, middleware, get: (name: string) => counts[name] ?? 0 }
 }
 
-async function flagFileServer(options: { port?: number; file?: string; retryMs?: number } = {}) {
+async function flagFileServer(options: { port?: number; file?: string; retryMs?: number; live?: false } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'holdfast-live-'))
   const file = options.file ?? join(dir, 'flags.json')
   if (!options.file) await writeFile(file, JSON.stringify(definitions(false)))
@@ -46,7 +47,7 @@ async function flagFileServer(options: { port?: number; file?: string; retryMs?:
     logger: { info() {}, warn() {}, error() {} },
     maxEventLoopDelayMs: 0,
     middleware: [count.middleware],
-    liveUpdates: { retryMs: options.retryMs ?? 200 },
+    liveUpdates: options.live ?? { retryMs: options.retryMs ?? 200 },
   })
   cleanup.push(() => server.close())
   cleanup.push(() => rm(dir, { recursive: true, force: true }))
@@ -124,6 +125,41 @@ describe('live updates against the reference server', () => {
     expect(second.count.get('stream')).toBeLessThanOrEqual(10)
     expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(10)
   })
+})
+
+describe('a server restarted with live updates off (its answers advertise no stream, the route answers 404)', () => {
+  // OFREP: "If not present, the provider should continue using polling for change detection": the
+  // app's polling (none here). Before, an open page went on dialling the old stream for ever (a 404
+  // on a backoff up to a minute) and polling every fallbackPollMs meanwhile: the operator who turned
+  // streams off to spare the server got more requests from every open tab, not fewer.
+  it('the page stops dialling the stream and polling once an answer says there is none; an answer advertising one again reopens it', async () => {
+    const first = await flagFileServer()
+    const port = first.server.port
+    const sent: string[] = []
+    const c = client(first.server.url, { fetch: (input, init) => (sent.push(String(input)), fetch(input, init)), liveUpdates: { fallbackPollMs: 300 } })
+    await c.start()
+    await waitFor(() => first.server.handler.stream!.connections() === 1, 5000, 'the stream')
+
+    await first.server.close()
+    const off = await flagFileServer({ port, file: first.file, live: false })
+    // The stream drops; a fallback poll (every 240–360 ms) brings a 200 that advertises no stream
+    // (a new body without `eventStreams`, so a new ETag).
+    await waitFor(() => off.count.get('ofrep.bulk') >= 1, 5000, 'a poll while the stream is down')
+    await new Promise((r) => setTimeout(r, 1000))
+    const before = sent.length
+    await new Promise((r) => setTimeout(r, 5000))
+    // Before: about 17 more requests in these 5 s (polls, and the stream dialled on its backoff).
+    expect(sent.slice(before)).toEqual([])
+    expect(c.getStatus().state).toBe('ready')
+
+    // Back on: the next answer that advertises the stream opens it, and a change is heard again.
+    await off.server.close()
+    const on = await flagFileServer({ port, file: first.file })
+    await c.refresh()
+    await waitFor(() => on.server.handler.stream!.connections() === 1, 5000, 'the stream again')
+    await writeFile(first.file, JSON.stringify(definitions(true)))
+    await waitFor(() => c.getGate('kill-switch') === true, 5000, 'a change on the reopened stream')
+  }, 30_000)
 })
 
 /** A minimal OFREP server whose stream the test writes to. */
@@ -230,6 +266,28 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk[4].url).toBe('/ofrep/v1/evaluate/flags')
   })
 
+  // OFREP 0.3.0 (sseEvent.event): "Providers must inspect `data.type` rather than this field for
+  // event routing." A vendor that names its events (`event: flagsChanged`) still sends OFREP
+  // notices. Before, they were dropped as not `message`: the stream was open, so nothing polled,
+  // and the page showed no change until a reload or a refocus.
+  it('acts on a refetchEvaluation notice whatever its `event:` field names (OFREP routes by data.type)', async () => {
+    const s = await handMadeServer()
+    const c = client(s.url)
+    await c.start()
+    await waitFor(() => s.streams.length === 1, 5000, 'the stream')
+    s.setValue(true)
+    s.send('event: flagsChanged\ndata: {"type":"refetchEvaluation","etag":"v2"}\n\n')
+    const took = await waitFor(() => c.getGate('kill-switch') === true, 5000, 'the change')
+    expect(took).toBeLessThan(2000)
+    expect(s.bulk.length).toBe(2)
+    expect(s.bulk[1].url).toBe('/ofrep/v1/evaluate/flags?flagConfigEtag=v2')
+    // The type in the data still decides: an unknown one under any event name is ignored.
+    await new Promise((r) => setTimeout(r, 600))
+    s.send('event: refetchEvaluation\ndata: {"type":"somethingNew"}\n\n')
+    await new Promise((r) => setTimeout(r, 600))
+    expect(s.bulk.length).toBe(2)
+  })
+
   it('reconnects a stream that hangs (no heartbeat within the timeout)', async () => {
     const s = await handMadeServer()
     const c = client(s.url, { liveUpdates: { heartbeatTimeoutMs: 300 } })
@@ -321,6 +379,40 @@ describe('live updates against a stream the test controls', () => {
     expect(s.streamRequests()).toBe(0)
   })
 
+  // OFREP: entries of unknown types are ignored and the provider goes on polling. Where nothing
+  // can be remembered for a 304 (Node, or a browser that blocks storage: a third-party iframe),
+  // each 304 after a 200 that advertised only such entries loaded the chunk again, which found
+  // nothing remembered and asked again in full: two requests per poll, and no poll ever a 304 alone.
+  it('a server that advertises only streams the client cannot use (another type) costs no extra request per 304', async () => {
+    const s = await startStreamingOfrep(() => [{ type: 'websocket', url: 'wss://push.example/flags' }])
+    cleanup.push(() => s.close())
+    const c = client(s.url)
+    await c.start()
+    await new Promise((r) => setTimeout(r, 300))
+    for (let i = 0; i < 4; i++) {
+      await c.refresh()
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    // The first 200, then one 304 per refresh. Before: 9 (each 304 followed by a full refetch).
+    expect(s.bulk.length).toBe(5)
+    expect(s.streamHeaders.length).toBe(0)
+  })
+
+  // WHATWG HTML (server-sent events): a 204 No Content tells the client to stop reconnecting (a
+  // server that will not stream for it). Before, it was dialled again on the backoff, every minute
+  // at most, from every open tab, for as long as the page stayed open.
+  it('a stream endpoint that answers 204 is not dialled again; the page polls instead', async () => {
+    const s = await handMadeServer({ streamStatus: 204 })
+    const c = client(s.url, { liveUpdates: { fallbackPollMs: 300 } })
+    await c.start()
+    await waitFor(() => s.streamRequests() === 1, 5000, 'the stream to be tried')
+    // Backoff: 2–4 s, then 4–8 s: a second try within 4.5 s before.
+    await new Promise((r) => setTimeout(r, 4500))
+    expect(s.streamRequests()).toBe(1)
+    s.setValue(true)
+    await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
+  })
+
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {
     const s = await handMadeServer({ streamStatus: 503 })
     const c = client(s.url, { liveUpdates: { fallbackPollMs: 200 } })
@@ -333,6 +425,26 @@ describe('live updates against a stream the test controls', () => {
     expect(s.bulk.length).toBeGreaterThanOrEqual(5)
     s.setValue(true)
     await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
+  })
+})
+
+describe('liveUpdates numbers that are not usable (0, NaN, a negative, Infinity: an unset environment variable)', () => {
+  // `refreshIntervalMs: 0` turns polling off, so `fallbackPollMs: 0` reads as "no fallback polling".
+  // Before, it polled on a 0 ms timer: while the stream was down (here it answers 503) the page
+  // sent bulk requests back to back, as fast as the server answered, with no warning. Like the
+  // client's other numbers, each falls back to its default with a warning naming it.
+  it('fall back to their defaults with a warning: fallbackPollMs 0 while the stream is down is no request storm', async () => {
+    const s = await handMadeServer({ streamStatus: 503 })
+    const logger = createTestLogger()
+    const c = client(s.url, { logger, liveUpdates: { fallbackPollMs: 0, heartbeatTimeoutMs: Number.NaN, inactivityDelaySec: -1 } })
+    await c.start()
+    await waitFor(() => s.streamRequests() >= 1, 5000, 'the stream to be tried')
+    await new Promise((r) => setTimeout(r, 2000))
+    // The default fallback poll is every 24–36 s: nothing more in these 2 s than the first request.
+    expect(s.bulk.length).toBe(1)
+    expect(s.streamRequests()).toBeLessThanOrEqual(2)
+    for (const name of ['fallbackPollMs', 'heartbeatTimeoutMs', 'inactivityDelaySec']) expect(logger.warnings.some((w) => w.includes(name))).toBe(true)
+    expect(c.getStatus().state).toBe('ready')
   })
 })
 
@@ -370,6 +482,65 @@ describe('a stream that answers 200 text/event-stream and then never sends a byt
     expect(streamRequests).toBeLessThanOrEqual(3)
     expect(bulk.length).toBeGreaterThan(10)
   }, 15_000)
+})
+
+describe('a stream URL signed anew in every answer (a vendor token), and a change while the stream moves', () => {
+  // Each answer names a new stream URL: the client moves to it. Before, the old stream was closed
+  // the moment the answer came, and the new one opened a round trip later: a change announced in
+  // between was announced on neither, and with polling off the page missed it for good. The old
+  // stream is now kept until the new one says its first line.
+  it('a change announced while the new stream connects still reaches the page', async () => {
+    let value = 'v1'
+    let signed = 0
+    let connectDelayMs = 0
+    const open = new Set<ServerResponse>()
+    const dialled: string[] = []
+    const server: Server = createServer((req, res) => {
+      if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
+        req.resume()
+        req.on('end', () => {
+          res.writeHead(200, { 'Content-Type': 'application/json' })
+          res.end(JSON.stringify({ flags: [{ key: 'banner', value, reason: 'STATIC' }], eventStreams: [{ type: 'sse', endpoint: { requestUri: `/stream?sig=${++signed}` } }] }))
+        })
+        return
+      }
+      dialled.push(req.url!)
+      setTimeout(() => {
+        if (res.destroyed) return
+        res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+        res.write('retry: 100\n\n')
+        open.add(res)
+        res.on('close', () => open.delete(res))
+      }, connectDelayMs)
+    })
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+    cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
+    const announce = () => {
+      for (const res of open) res.write('data: {"type":"refetchEvaluation"}\n\n')
+    }
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)
+    await c.start()
+    await waitFor(() => open.size === 1, 5000, 'the stream')
+    const [first] = open
+
+    // A change: the refetch's answer names a new URL, whose stream takes a second to answer.
+    connectDelayMs = 1000
+    value = 'v2'
+    announce()
+    await waitFor(() => c.getValue('banner', 'none') === 'v2' && dialled.length === 2, 5000, 'the first change, and the move')
+    // Another change while the new stream is still connecting.
+    value = 'v3'
+    announce()
+    const took = await waitFor(() => c.getValue('banner', 'none') === 'v3', 5000, 'the change announced during the move')
+    expect(took).toBeLessThan(2000)
+    // Once the newest stream opens, the one kept meanwhile closes: one stream, and it is heard.
+    await waitFor(() => open.size === 1 && !open.has(first), 5000, 'the old stream to close')
+    await new Promise((r) => setTimeout(r, 1500))
+    expect(open.size).toBe(1)
+    value = 'v4'
+    announce()
+    await waitFor(() => c.getValue('banner', 'none') === 'v4', 5000, 'a change on the new stream')
+  })
 })
 
 describe('a server restart with 20 clients', () => {

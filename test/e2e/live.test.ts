@@ -250,4 +250,25 @@ describe('live updates in Chromium', () => {
     expect(get('stream')).toBeLessThanOrEqual(3)
     expect(get('ofrep.bulk')).toBeLessThanOrEqual(6)
   })
+
+  test('live updates turned off and on again: a tab opened after leads the stream, though the first tab (which gave its stream up) is still open', async () => {
+    const first = await open()
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'the stream')
+    const port = server.port
+    // Restarted with live updates off: the first tab's stream drops, and its next answer (a new
+    // body without `eventStreams`, so a new ETag: a 200) says there is none.
+    await server.close()
+    server = await createFlagServer({ flags: sw.file, port, logger: silent, maxEventLoopDelayMs: 0, middleware: [count], liveUpdates: false })
+    await first.evaluate(() => window.holdfast.refresh())
+    await new Promise((r) => setTimeout(r, 500))
+    // On again. The first tab is left alone (no focus, no polling: it hears of nothing).
+    await server.close()
+    await startServer(port)
+    const second = await open()
+    // The second tab's answers advertise the stream: it connects, where the first tab holding on to
+    // the leadership of a stream it no longer dials would have kept every later tab from it.
+    await waitUntil(() => server.handler.stream!.connections() === 1, 'a stream again', 8000)
+    const value = await flip()
+    await Promise.all([waitShown(second, value), waitShown(first, value)])
+  })
 })

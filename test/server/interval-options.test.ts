@@ -14,6 +14,18 @@ describe('interval options', () => {
     await (await startServer({ liveUpdates: { heartbeatMs: 20_000 } })).close()
   })
 
+  it('a heartbeat a client would take for a dead stream (a minute or more apart) refuses to start, saying why', async () => {
+    // Holdfast clients drop a stream that sent no byte for heartbeatTimeoutMs (60 s by default), as
+    // nginx drops an upstream silent for proxy_read_timeout (60 s). Before, heartbeatMs 60,000 or
+    // 90,000 started: every quiet stream was dropped each minute, and every tab reconnected and
+    // refetched (a 304) once a minute for as long as it was open.
+    for (const heartbeatMs of [30_001, 60_000, 90_000]) {
+      await expect(startServer({ liveUpdates: { heartbeatMs } })).rejects.toThrow(/liveUpdates\.heartbeatMs: .*30000.*60 s/)
+    }
+    expect(() => createStreamHub({ heartbeatMs: 60_000 })).toThrow(/heartbeatMs: .*30000/)
+    await (await startServer({ liveUpdates: { heartbeatMs: 30_000 } })).close()
+  })
+
   it('the other stream intervals are checked the same way', async () => {
     const bad = [
       { retryMs: -1 },

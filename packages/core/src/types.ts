@@ -318,7 +318,7 @@ export interface ClientOptions {
   liveUpdates?: boolean | LiveOptions
 }
 
-/** Fine-tuning of `ClientOptions.liveUpdates`; every field has a default. */
+/** Fine-tuning of `ClientOptions.liveUpdates`; every field has a default. A number that is NaN, 0, negative or infinite falls back to its default with a warning. */
 export interface LiveOptions {
   /** Close the stream after the page has been hidden this long (s); overrides the server's `inactivityDelaySec` (default 120). */
   inactivityDelaySec?: number

@@ -58,7 +58,10 @@ const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof v
 export const streamHubOptionsSchema = z
   .object({
     maxConnections: positiveInt.optional(),
-    heartbeatMs: intervalMs('heartbeatMs', 1000).optional(),
+    // At most half the minute after which Holdfast clients (heartbeatTimeoutMs) and proxies such as
+    // nginx (proxy_read_timeout) drop a stream that sent nothing: 60,000 or more dropped every quiet
+    // stream each minute, and every tab reconnected and refetched once a minute.
+    heartbeatMs: bounded('heartbeatMs is in milliseconds: a whole number from 1000 to 30000 (clients and proxies drop a stream silent for 60 s)', 1000, 30_000).optional(),
     retryMs: intervalMs('retryMs', 100).optional(),
     recoveryWindowMs: intervalMs('recoveryWindowMs', 0).optional(),
     inactivityDelaySec: wholeSeconds('inactivityDelaySec', 1, 2_147_483).optional(),

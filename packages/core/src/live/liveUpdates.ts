@@ -75,11 +75,14 @@ export function startLiveUpdates(
   const ok = result.kind === 'ok'
   const advertised = ok ? (result.streams ?? []) : safely(() => JSON.parse(localStorage.getItem(`holdfast-live:${deps.url}${tag}`) as string) as unknown)
   // Nothing remembered, or a record in a shape this version never writes (another version's).
+  // Not after a 200 of this client whose streams were all unusable (another type): with nothing
+  // remembered for a 304 (Node, storage blocked) each 304 asked again in full, two requests a poll.
   if (!Array.isArray(advertised)) {
-    void deps.sync.request('explicit', { full: true })
+    if (!unusable.has(deps.sync)) void deps.sync.request('explicit', { full: true })
     return undefined
   }
   const stream = readStreamInfo(advertised, deps.url)
+  if (ok) unusable[stream ? 'delete' : 'add'](deps.sync)
   // A 200 with a stream is remembered by the live updates' `answered` below, as every later one is.
   if (!stream) return void (ok && remember(deps.url, tag))
   const live = createLiveUpdates({ ...deps, stream })
@@ -112,6 +115,9 @@ function remember(url: string, tag: string, stream?: StreamInfo) {
   )
 }
 
+/** The clients (their sync) whose latest 200 advertised no stream they can use. */
+const unusable = new WeakSet<LiveSync>()
+
 /** Longest a tab waits for the answer of a leader showing its user before fetching itself. */
 const LEADER_WAIT_MS = 5000
 
@@ -133,6 +139,18 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   const { clock, sync, environment, options } = deps
   const inPage = typeof document !== 'undefined'
   const tabs = options.shareTabs ?? (inPage && typeof BroadcastChannel !== 'undefined')
+  // Numbers an app passes (an unset environment variable: NaN, 0, a negative, Infinity) fall back
+  // to their defaults with a warning, as the client's own do (flags/options.ts): `fallbackPollMs: 0`
+  // (read as "no fallback polling", as `refreshIntervalMs: 0` is) polled on a 0 ms timer, bulk
+  // requests back to back for as long as the stream was down.
+  const number = (name: 'inactivityDelaySec' | 'fallbackPollMs' | 'heartbeatTimeoutMs') => {
+    const value = options[name]
+    if (value === undefined || (value > 0 && value < Infinity)) return value
+    deps.logger.warn(`liveUpdates.${name} ${value} is not usable; using the default`)
+  }
+  const inactivityDelaySec = number('inactivityDelaySec')
+  const fallbackPollMs = number('fallbackPollMs') ?? 30_000
+  const heartbeatTimeoutMs = number('heartbeatTimeoutMs')
   let stream = deps.stream
   let connection: StreamConnection | undefined
   let pollTimer: unknown
@@ -141,6 +159,13 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   let closed = false
   /** The leader's stream is down (told over the channel): followers poll as well. */
   let leaderDown = false
+  /**
+   * This tab's latest 200 advertised no usable stream (a server restarted with live updates off):
+   * a stream still open is kept (another server of the fleet may still have it), but one that is
+   * down is not dialled again, nor polled for; the app's own polling is what is left (OFREP: "If
+   * not present, the provider should continue using polling"). A 200 that advertises one reopens it.
+   */
+  let unadvertised = false
   let waiting: { timer: unknown; version?: string } | undefined
 
   // Tabs share an answer only with tabs that would have sent the same request: the same URL, the
@@ -242,8 +267,20 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     open()
   }
 
+  /**
+   * The stream moved from (see `share`): kept until the new one says its first line. Closed at the
+   * move, a change announced before the new one opened was announced on neither stream.
+   */
+  let retiring: StreamConnection | undefined
+  const retire = () => {
+    retiring?.stop()
+    retiring = undefined
+  }
+
   function open() {
-    connection ??= createStreamConnection({
+    if (unadvertised) return giveUp()
+    let own: StreamConnection
+    connection ??= own = createStreamConnection({
       url: stream.url,
       fetch: deps.fetch,
       headers: sameOrigin(stream.url, deps.url) ? deps.headers : undefined,
@@ -252,9 +289,10 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       environment,
       logger: deps.logger,
       kit: deps.kit,
-      heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+      heartbeatTimeoutMs,
       onNotice: (version) => notice(version, true),
       onOpen(reconnected) {
+        retire()
         stopPolling()
         link?.post({ t: 'stream', up: true, key: ownKey() })
         // Changes made while the stream was down (or not yet open) were not announced: one
@@ -262,6 +300,9 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
         if (reconnected || delayedOpen) notice(undefined, true)
       },
       onDown() {
+        // The stream moved from went down before the new one opened: it is only let go.
+        if (own != connection) return retire()
+        if (unadvertised) return giveUp()
         link?.post({ t: 'stream', up: false, key: ownKey() })
         startPolling()
       },
@@ -273,6 +314,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   }
 
   function disconnect() {
+    retire()
     if (delayTimer !== undefined) clock.clearTimeout(delayTimer)
     delayTimer = undefined
     delayed = false
@@ -281,9 +323,20 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
     connection = undefined
   }
 
+  /**
+   * No stream to dial or poll for (see `unadvertised`). The leadership goes too: held by a tab that
+   * dials nothing, it kept every tab opened later, whose answers advertise the stream again, from it.
+   * This tab queues again at its next 200 that advertises one (`share`).
+   */
+  function giveUp() {
+    disconnect()
+    stopPolling()
+    link?.resign()
+  }
+
   function startPolling() {
     if (pollTimer !== undefined || closed || asleep) return
-    const base = options.fallbackPollMs ?? 30_000
+    const base = fallbackPollMs
     const next = () => {
       pollTimer = clock.setTimeout(() => {
         pollTimer = undefined
@@ -435,7 +488,7 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // Into the back/forward cache: frozen there like a frozen tab (restored, it is visible again).
       if (event?.persisted) return sleep()
       if (hiddenTimer !== undefined || asleep) return
-      const seconds = options.inactivityDelaySec ?? stream.inactivityDelaySec
+      const seconds = inactivityDelaySec ?? stream.inactivityDelaySec
       hiddenTimer = clock.setTimeout(() => {
         hiddenTimer = undefined
         sleep()
@@ -524,18 +577,30 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
       // At once, not at the next page's chunk start: after a key change (or a move of the stream),
       // the next page's 304 on that key found no record (or the old stream) and asked again in full.
       remember(deps.url, tag, advertised)
-      if (advertised && advertised.url !== stream.url) {
-        // The server moved its stream: follow it at once, with no catch-up refetch (this answer is
+      const was = unadvertised
+      unadvertised = !advertised
+      // Before, a page went on dialling a stream no longer advertised (a 404 on a backoff up to a
+      // minute) and polling every fallbackPollMs for as long as it was open: more requests, not fewer.
+      if (!advertised) {
+        if (!connection?.open()) giveUp()
+      } else if (advertised.url !== stream.url || (was && !connection)) {
+        // The server moved its stream (or advertises it again): follow it at once, with no catch-up refetch (this answer is
         // one). With one (a page's first stream, a second late), a vendor's URL signed anew in
         // every answer moved it at each, and each move's catch-up brought an answer that moved it
         // again: a request and a new connection a second for as long as the page was open.
         stream = advertised
+        // The open stream stays until the new one opens (see `retiring`); moved again before that,
+        // the one still open stays, and the one still connecting goes.
+        const old = connection?.open() ? connection : retiring
+        if (old == connection) connection = undefined
+        retiring = undefined
         disconnect()
+        retiring = old
         // (A tab not leading now connects as usual once it leads.)
         if (!asleep && (!link || link.leading())) {
           delayed = true
           open()
-        }
+        } else if (was && !asleep) lead()
       }
       link?.post({ t: 'values', key: keyOf(hash), result })
   }

@@ -91,6 +91,8 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     }
     let openedAt: number | undefined
     let failure: HoldfastError
+    /** A 204: WHATWG SSE says stop reconnecting (a server that will not stream for this client). */
+    let refused = false
     try {
       arm()
       let configured = typeof options.headers === 'function' ? options.headers() : options.headers
@@ -109,6 +111,7 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         redirect: options.headers && 'manual',
       })
       const type = response.headers.get('Content-Type') ?? ''
+      refused = response.status == 204
       if (!response.ok || !response.body || !/^text\/event-stream/i.test(type)) {
         void response.body?.cancel().catch(() => {})
         failure = response.ok
@@ -144,6 +147,8 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
       downTold = true
       tell(options.onDown)
     }
+    // Not dialled again until started anew (the page shown after sleeping, the stream moved); polling goes on.
+    if (refused) return
     if (openedAt !== undefined && clock.now() - openedAt >= STABLE_MS) scheduler.progressed()
     scheduler.failed(withHint(failure))
   }
@@ -153,8 +158,9 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
     const reader = body.getReader()
     const decoder = new TextDecoder()
     const parser = createSseParser({
+      // By `data.type` alone, whatever the `event:` field names: OFREP 0.3.0 (sseEvent) says so. A
+      // vendor's `event: flagsChanged` was dropped, and with the stream open nothing polled.
       onEvent(event) {
-        if (event.event !== 'message') return
         let data: unknown
         try {
           data = JSON.parse(event.data)

@@ -19,20 +19,22 @@ export function readStreamInfo(raw: unknown, baseUrl: string): StreamInfo | unde
   for (const entry of raw.slice(0, 16) as Array<Record<string, unknown> | null>) {
     if (!entry || typeof entry !== 'object' || entry.type !== 'sse') continue
     const endpoint = entry.endpoint as Record<string, unknown> | undefined
-    let url: string | undefined
+    let url: URL | undefined
     // `""` is how a server without `omitempty` (Go, Java) writes an absent field: a `url: ""` beside
     // an endpoint resolved to the OFREP URL itself (a stream that never says anything), an
     // `origin: ""` failed the endpoint. Either is taken as absent.
     try {
-      if (entry.url && typeof entry.url === 'string') url = new URL(entry.url, pageBase(baseUrl)).href
+      if (entry.url && typeof entry.url === 'string') url = new URL(entry.url, pageBase(baseUrl))
       else if (endpoint && typeof endpoint.requestUri === 'string' && endpoint.requestUri.startsWith('/'))
-        url = new URL(endpoint.requestUri, typeof endpoint.origin === 'string' && endpoint.origin ? endpoint.origin : pageBase(baseUrl)).href
+        url = new URL(endpoint.requestUri, typeof endpoint.origin === 'string' && endpoint.origin ? endpoint.origin : pageBase(baseUrl))
     } catch {
       url = undefined
     }
-    if (!url || !/^https?:/i.test(url)) continue
+    // Credentials in the URL (`user:token@`): fetch refuses to dial it at all, so it was a stream
+    // that failed on every attempt, while a usable entry after it went unused.
+    if (!url || !/^https?:$/i.test(url.protocol) || url.username || url.password) continue
     const delay = entry.inactivityDelaySec
-    return { url, inactivityDelaySec: typeof delay === 'number' && delay >= 1 && delay < 1e7 ? delay : 120 }
+    return { url: url.href, inactivityDelaySec: typeof delay === 'number' && delay >= 1 && delay < 1e7 ? delay : 120 }
   }
   return undefined
 }

@@ -33,7 +33,7 @@ export const STREAM_PATH = '/holdfast/v1/stream'
 export interface StreamHubOptions {
   /** Most streams open at once; more get 503 with `Retry-After`. Default 10,000. */
   maxConnections?: number
-  /** A comment line is sent this often so proxies and clients know the stream is alive. Default 20,000 ms. */
+  /** A comment line is sent this often so proxies and clients know the stream is alive. Default 20,000 ms; 1,000 to 30,000 (clients and proxies drop a stream silent for 60 s). */
   heartbeatMs?: number
   /** The `retry:` field: how long a browser's EventSource waits before reconnecting. Default 3,000 ms. */
   retryMs?: number

@@ -139,6 +139,11 @@ export function createFlusher(options: FlusherOptions) {
     switch (result.kind) {
       case 'ok':
         for (const key of keys) failed.delete(key)
+        // Timeline: a batch goes out; the app logs past maxQueued meanwhile and the bound pushes
+        // the batch's events out of the queue (counted in `dropped`); then the receiver takes
+        // them. They were delivered: `sent`, and no longer `dropped` (before, both: the counts
+        // added up to more than was logged, and an operator read a loss that never was).
+        counts.dropped -= keys.length - store.queued(keys)
         counts.sent += items.length
         delete counts.lastError
         if (++fitted >= GROW_AFTER) (fit = Math.min(options.batchSize, fit * 2)), (fitted = 0)
@@ -190,7 +195,8 @@ export function createFlusher(options: FlusherOptions) {
   async function drop(keys: string[], what: string): Promise<true> {
     options.logger.warn(`dropped ${what}`)
     for (const key of keys) failed.delete(key)
-    counts.dropped += keys.length
+    // Those the bound pushed out while their request was out are counted already.
+    counts.dropped += store.queued(keys)
     await store.remove(keys)
     return true
   }

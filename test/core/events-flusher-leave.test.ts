@@ -33,6 +33,7 @@ test('a pass that threw under the lock does not keep a page that is left from se
     list: async () => keys,
     read: async (wanted) => ({ events: wanted.map(event), corrupt: [] }),
     remove: async () => {},
+    queued: (list) => list.length,
   }
   const lock = {
     run: async (task: Parameters<FlushLock['run']>[0]) => {
@@ -69,6 +70,7 @@ test('a pass while the page is away starts no storage step and says busy', async
     list: async () => (steps.push('list'), ['k1']),
     read: async (wanted) => (steps.push('read'), { events: wanted.map(event), corrupt: [] }),
     remove: async () => void steps.push('remove'),
+    queued: (list) => list.length,
   }
   let away = true
   const lock = {

@@ -42,3 +42,14 @@ test('metadata with throwing getters, a Proxy or a revoked Proxy drops that even
   }
   expect(logger.warnings.filter((m) => m.includes('dropped the event "hostile"'))).toHaveLength(2)
 })
+
+test('a metadata key "__proto__" (JSON.parse makes it an own key) is left out with a warning, as any value it cannot keep, not silently', () => {
+  const logger = createTestLogger()
+  for (const v of ['x', 1, true]) {
+    const metadata = JSON.parse(`{"__proto__":${JSON.stringify(v)},"plan":"pro"}`) as Record<string, string>
+    const copy = prepareEvent({ id: 'x', type: 'custom', name: 'signup', time: 1, metadata } as HoldfastEvent, logger)
+    expect(copy?.metadata).toEqual({ plan: 'pro' })
+    expect(Object.getPrototypeOf(copy?.metadata)).toBe(Object.prototype)
+  }
+  expect(logger.warnings.filter((m) => m.includes('event "signup": metadata "__proto__" left out'))).toHaveLength(3)
+})

@@ -27,7 +27,10 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
     if (metadata !== undefined) {
       const kept: FlagMetadata = (copy.metadata = {})
       for (const key of Object.keys(Object(metadata))) {
-        const v: unknown = metadata[key]
+        // `__proto__` (an own key of a parsed object) cannot be kept: assigning it sets nothing
+        // (before, it vanished without a word) and receivers refuse it. Read as null, it is left out
+        // with the warning below.
+        const v: unknown = key == '__proto__' ? null : metadata[key]
         if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
         else if (Number.isFinite(v)) kept[key] = (v as number) + 0
         else logger.warn(`event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)

@@ -75,6 +75,8 @@ export function createFlusher(options: FlusherOptions) {
   /** Whether a tab is sending the queue, as this page last knew it: 0 none, 1 this page (it holds
    * the lock now), 2 another tab (it held the lock at this page's last ask). See `leave`. */
   let sending = 0
+  /** Lone events the receiver found too large (413) in this pass: the first is dropped, a second says the receiver refuses everything. */
+  let lone = 0
 
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
@@ -84,6 +86,7 @@ export function createFlusher(options: FlusherOptions) {
     if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
     const got = await options.lock.run(async (keep) => {
       sending = 1
+      lone = 0
       // Listed again under the lock: what another tab sent in the meantime is gone by now.
       const keys = await store.list()
       const listed = new Set(keys)
@@ -125,7 +128,7 @@ export function createFlusher(options: FlusherOptions) {
       counts.retriedRequests++
       options.report()
     }
-    const result = await postEvents({
+    let result = await postEvents({
       fetch: options.fetch,
       url: options.url,
       headers: options.headers,
@@ -136,9 +139,19 @@ export function createFlusher(options: FlusherOptions) {
       clock,
       kit: options.kit,
     })
+    // A second lone event too large in one pass: the receiver (a WAF, a proxy's body cap) refuses
+    // every request, not this event. It is kept and the pass backs off, as for a 5xx. Before, each
+    // batch was split down to lone events and every one dropped, two requests per event back to
+    // back: a backlog of 10,000 was 20,000 requests in seconds, and all of it lost.
+    if (result.kind == 'too-large' && items.length < 2 && lone++) result = { kind: 'retry', error: result.error }
     switch (result.kind) {
       case 'ok':
         for (const key of keys) failed.delete(key)
+        // Timeline: a batch goes out; the app logs past maxQueued meanwhile and the bound pushes
+        // the batch's events out of the queue (counted in `dropped`); then the receiver takes
+        // them. They were delivered: `sent`, and no longer `dropped` (before, both: the counts
+        // added up to more than was logged, and an operator read a loss that never was).
+        counts.dropped -= keys.length - store.queued(keys)
         counts.sent += items.length
         delete counts.lastError
         if (++fitted >= GROW_AFTER) (fit = Math.min(options.batchSize, fit * 2)), (fitted = 0)
@@ -190,7 +203,8 @@ export function createFlusher(options: FlusherOptions) {
   async function drop(keys: string[], what: string): Promise<true> {
     options.logger.warn(`dropped ${what}`)
     for (const key of keys) failed.delete(key)
-    counts.dropped += keys.length
+    // Those the bound pushed out while their request was out are counted already.
+    counts.dropped += store.queued(keys)
     await store.remove(keys)
     return true
   }

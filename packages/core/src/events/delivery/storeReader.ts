@@ -19,6 +19,8 @@ export interface StoreReader {
   read(keys: string[]): Promise<{ events: StoredEvent[]; corrupt: string[] }>
   /** Takes events out of the queue for good. */
   remove(keys: string[]): Promise<void>
+  /** How many of `keys` are still queued: `maxQueued` may have pushed some out while their request was out. */
+  queued(keys: string[]): number
 }
 
 /** Creates the reading side of `store`, whose storage and clock are these (the queue's). */
@@ -75,6 +77,8 @@ export function createStoreReader(store: EventStore, storage: SafeStorage, clock
       state.changed()
       return state.forget(list)
     },
+
+    queued: (list) => list.filter((key) => own.has(key) || state.others.includes(key)).length,
   }
 }
 

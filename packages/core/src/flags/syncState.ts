@@ -164,6 +164,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
   switch (input.type) {
     case 'cache': {
       if (input.contextHash !== state.contextHash) return state
+      // An answer for this context applied while the entry was being read (a refresh() right after a
+      // switch, a slow IndexedDB): it is what the server holds now. Layered over it, the entry brought
+      // back the flags it had removed, as `source: 'cache'`, and no request came to take them away.
+      if (state.outcome === 'success') return { ...state, cacheRead: true }
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
       const exact = record.contextHash === state.contextHash

@@ -188,3 +188,23 @@ test('an entry with errorCode "" and no value keeps the held value (PARSE_ERROR)
   expect(status).toMatchObject({ state: 'stale', error: { code: 'EMPTY_RESPONSE' } })
   expect(client.getValue('c', 0)).toBe(3)
 })
+
+test('a metadata entry named __proto__ is an ordinary entry, over the wire and after a reload from the cache', async () => {
+  // Before: `out[key] = v` with key `__proto__` set (or, for a string, silently failed to set) the
+  // prototype of the copy, and the entry was gone from `details.metadata`.
+  server.always({ status: 200, raw: '{"flags":[{"key":"a","value":true,"metadata":{"__proto__":"team-x","owner":"y"}}]}', headers: { 'Content-Type': 'application/json' } })
+  await client.refresh()
+  const metadata = client.getDetails('a', false).metadata!
+  expect(Object.entries(metadata)).toEqual([['__proto__', 'team-x'], ['owner', 'y']])
+  expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype)
+  // The next page, in an outage: the same metadata from the cache.
+  const name = uniqueStorageName('partial-proto')
+  const first = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: name, logger: createTestLogger(), clock: createManualClock() })
+  await first.start()
+  await first.close()
+  server.always({ status: 500 })
+  const next = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: name, logger: createTestLogger(), clock: createManualClock() })
+  expect((await next.start()).source).toBe('cache')
+  expect(Object.entries(next.getDetails('a', false).metadata!)).toEqual([['__proto__', 'team-x'], ['owner', 'y']])
+  await next.close()
+})

@@ -72,6 +72,19 @@ test('an unreadable entry is skipped, not fatal, and makes the response partial'
   expect(client.getDetails('b', '')).toMatchObject({ value: 'blue', stale: true })
 })
 
+test('an answer whose entries cannot be read (a vendor naming the key `flagKey`) says so in the log, once while it lasts', async () => {
+  const logger = createTestLogger()
+  const fresh = createClient({ url: server.url, context: { targetingKey: 'v' }, storage: 'memory', logger, clock: createManualClock() })
+  // Before: every flag the caller's default, status ready, and not a word anywhere.
+  server.always(flags([{ flagKey: 'a', value: true }, { flagKey: 'b', value: 'blue' }]))
+  expect((await fresh.start()).state).toBe('ready')
+  expect(fresh.getDetails('a', false)).toMatchObject({ value: false, errorCode: 'FLAG_NOT_FOUND' })
+  expect(logger.warnings.filter((w) => w.includes('2 unreadable flag entries'))).toHaveLength(1)
+  await fresh.refresh()
+  expect(logger.warnings.filter((w) => w.includes('unreadable flag entries'))).toHaveLength(1)
+  await fresh.close()
+})
+
 test('fields of the wrong type are dropped, not fatal', async () => {
   server.always(flags([{ key: 'a', value: true, reason: 5, variant: {}, metadata: 'x' }, { key: 'b', value: 'blue' }, { key: 'c', value: 1 }]))
   await client.refresh()

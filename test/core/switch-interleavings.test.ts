@@ -1,13 +1,15 @@
 // Switches, refreshes and answers in every order, against a model: users A, B, C; the server holds
 // a version per user and answers `who` = the user it computed for, `ver` = that user's version,
 // with an ETag naming both; requests are answered (200, 304 when the ETag sent is current, 500, a
-// dropped connection, a 401) in whatever order fast-check picks, while the cache read is slow or not.
+// dropped connection, a 401) in whatever order fast-check picks, while the cache read is slow or not,
+// with pause() (a logout), clearCache(), the server moving a version on or back, and a page
+// rendered with a bootstrap of some version.
 // Before 07bb130 it found, in a few hundred runs: a cache read landing after a refresh()'s answer
 // showing a flag that answer had removed (`odd` beside an even `ver`), and after a 401 with
 // clearCacheOnUnauthorized, the refused user's cached values.
 import { afterEach, expect, test } from 'vitest'
 import fc from 'fast-check'
-import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createClient, createMemoryStorage, type Bootstrap, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createManualClock, createTestLogger } from '../support/clock'
 
 interface Pending {
@@ -27,7 +29,13 @@ const op = fc.oneof(
   fc.record({ kind: fc.constant('hold' as const) }),
   fc.record({ kind: fc.constant('release' as const) }),
   fc.record({ kind: fc.constant('clearCache' as const) }),
+  fc.record({ kind: fc.constant('pause' as const) }),
+  // The server goes back to the previous version (an ETag is its content's: the older one again).
+  fc.record({ kind: fc.constant('revert' as const), user: fc.constantFrom(...USERS) }),
 )
+
+/** A user's flags at a version: `who`, `ver`, and `odd` only when the version is odd. */
+const snapshotOf = (user: string, ver: number) => [{ key: 'who', value: user }, { key: 'ver', value: ver }, ...(ver % 2 ? [{ key: 'odd', value: true }] : [])]
 
 const clients: FlagClient[] = []
 afterEach(async () => {
@@ -40,10 +48,12 @@ const tick = async (n = 4) => {
 
 test('what the app is shown is the current user’s, or a stand-in while loading; once every answer is in, it is their current version', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(op, { maxLength: 25 }), fc.subarray(USERS), fc.boolean(), async (ops, cachedUsers, clearOnUnauthorized) => {
+    fc.asyncProperty(fc.array(op, { maxLength: 30 }), fc.subarray(USERS), fc.boolean(), fc.option(fc.record({ ver: fc.integer({ min: 1, max: 3 }), ago: fc.constantFrom(-1000, 1000, 3600_000) })), async (ops, cachedUsers, clearOnUnauthorized, rendered) => {
       const versions: Record<string, number> = { A: 1, B: 1, C: 1 }
       const etagOf = (u: string) => `"${u}-${versions[u]}"`
       const pending: Pending[] = []
+      /** The user and version of the last 200 or 304 sent. */
+      let answered: { user: string; ver: number } | undefined
       const fetch = ((_url: string, init: RequestInit) => {
         const body = JSON.parse(init.body as string)
         const headers = init.headers as Record<string, string>
@@ -58,9 +68,10 @@ test('what the app is shown is the current user’s, or a stand-in while loading
         if (how === 'reset') return p.reject(new TypeError('fetch failed'))
         if (how === '500' || how === '401') return p.resolve(new Response('{}', { status: Number(how) }))
         const etag = etagOf(p.user)
+        answered = { user: p.user, ver: versions[p.user] }
         if (how === '304' && p.etag === etag) return p.resolve(new Response(null, { status: 304, headers: { ETag: etag } }))
         p.resolve(
-          new Response(JSON.stringify({ flags: [{ key: 'who', value: p.user }, { key: 'ver', value: versions[p.user] }, ...(versions[p.user] % 2 ? [{ key: 'odd', value: true }] : [])] }), {
+          new Response(JSON.stringify({ flags: snapshotOf(p.user, versions[p.user]) }), {
             status: 200,
             headers: { ETag: etag, 'Content-Type': 'application/json' },
           }),
@@ -71,8 +82,8 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       let gate: Promise<void> | undefined
       let open = () => {}
       const storage: FlagStorage = { ...inner, get: async (k) => ((gate && (await gate)), inner.get(k)) }
-      const make = (user: string, f = fetch) => {
-        const c = createClient({ url: 'http://flags.test', context: { targetingKey: user }, storage, fetch: f, logger: createTestLogger(), clock: createManualClock(), refreshOnFocus: false, liveUpdates: false, random: () => 0.5, clearCacheOnUnauthorized: clearOnUnauthorized })
+      const make = (user: string, f = fetch, bootstrap?: Bootstrap) => {
+        const c = createClient({ bootstrap, url: 'http://flags.test', context: { targetingKey: user }, storage, fetch: f, logger: createTestLogger(), clock: createManualClock(), refreshOnFocus: false, liveUpdates: false, random: () => 0.5, clearCacheOnUnauthorized: clearOnUnauthorized })
         clients.push(c)
         return c
       }
@@ -90,9 +101,12 @@ test('what the app is shown is the current user’s, or a stand-in while loading
         await c.close()
       }
 
-      const client = make('A')
+      // A server-rendered page for A: version `ver`'s values and ETag, rendered `ago` ms ago (a CDN).
+      const bootstrap = rendered && { context: { targetingKey: 'A' }, flags: snapshotOf('A', rendered.ver), etag: `"A-${rendered.ver}"`, fetchedAt: Date.now() - rendered.ago }
+      const client = make('A', fetch, bootstrap ?? undefined)
       const calls: Promise<unknown>[] = [client.start()]
       let current = 'A'
+      let paused = false
       const problems: string[] = []
       const check = (when: string) => {
         const status = client.getStatus()
@@ -102,19 +116,26 @@ test('what the app is shown is the current user’s, or a stand-in while loading
         // Credentials refused with clearCacheOnUnauthorized: none of this user's values stay on screen.
         if (clearOnUnauthorized && status.error?.code === 'UNAUTHORIZED' && who.source !== 'default')
           problems.push(`${when}: ${current} refused (401) but shown ${who.value} (${who.source})`)
-        // What is shown as ready is one answer's snapshot: `odd` is there exactly when `ver` is odd.
-        const ver = client.getDetails('ver', 0, { exposure: false }).value
-        if (status.state === 'ready' && ver && client.getGate('odd') !== (ver % 2 === 1))
+        // What is shown as ready from an answer is that answer's snapshot: `odd` is there exactly
+        // when `ver` is odd. (Before any answer, a cache entry fills in flags a bootstrap lacks:
+        // precedence is per flag, CONTRACT §5.)
+        const { value: ver, source } = client.getDetails('ver', 0, { exposure: false })
+        if (status.state === 'ready' && source === 'network' && client.getGate('odd') !== (ver % 2 === 1))
           problems.push(`${when}: ${current} shown ver ${ver} with odd ${client.getGate('odd')} (${client.getDetails('odd', false, { exposure: false }).source})`)
       }
       client.subscribe(() => check('on change'))
       for (const o of ops) {
+        const before = client.getStatus().lastSuccessAt
+        answered = undefined
         if (o.kind === 'switch') {
           current = o.user
+          paused = false
           calls.push(client.setContext({ targetingKey: o.user }))
         } else if (o.kind === 'refresh') calls.push(client.refresh())
         else if (o.kind === 'bump') versions[o.user]++
+        else if (o.kind === 'revert') versions[o.user] = Math.max(1, versions[o.user] - 1)
         else if (o.kind === 'clearCache') calls.push(client.clearCache())
+        else if (o.kind === 'pause') (client.pause(), (paused = true))
         else if (o.kind === 'hold') gate ??= new Promise<void>((r) => (open = r))
         else if (o.kind === 'release') gate = void open()
         else {
@@ -123,7 +144,14 @@ test('what the app is shown is the current user’s, or a stand-in while loading
         }
         await tick()
         check(`after ${JSON.stringify(o)}`)
+        // An answer applied for this user shows the version it answered with (a 304: the one it confirmed).
+        const after = client.getStatus()
+        const last = answered as { user: string; ver: number } | undefined
+        if (last?.user === current && after.lastSuccessAt !== before && after.state === 'ready' && client.getValue('ver', 0) !== last.ver)
+          problems.push(`after ${JSON.stringify(o)}: ${current} answered with version ${last.ver}, shown ${client.getValue('ver', 0)} (${client.getDetails('ver', 0).source})`)
       }
+      // A logout (pause) ends with the user back.
+      if (paused) calls.push(client.setContext({ targetingKey: current }))
       // Everything lets go: the cache answers, every request gets its 200 (or 304 when current).
       gate = void open()
       for (let i = 0; i < 20; i++) {
@@ -152,6 +180,12 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       expect(client.getGate('odd')).toBe(versions[current] % 2 === 1)
       await client.close()
     }),
-    { numRuns: 300 },
+    {
+      numRuns: Number(process.env.RUNS ?? 300),
+      // Found by hand, too rare to count on a random run: a refresh() before start() read the cache
+      // goes out with the bootstrap's ETag; the newer entry lands and wins; the server, on the
+      // bootstrap's version again, answers 304 (before 12c53a3: the entry's values passed off as it).
+      examples: [[[{ kind: 'refresh' }, { kind: 'bump', user: 'A' }, { kind: 'answer', pick: 0, how: '304' }], ['A'], false, { ver: 2, ago: 3600_000 }]],
+    },
   )
 }, 120_000)

@@ -3,7 +3,8 @@
 // with an ETag naming both; requests are answered (200, 304 when the ETag sent is current, 500, a
 // dropped connection, a 401) in whatever order fast-check picks, while the cache read is slow or not,
 // with pause() (a logout), clearCache(), the server moving a version on or back, and a page
-// rendered with a bootstrap of some version.
+// rendered with a bootstrap of some version, 429 + Retry-After, time passing (retries, timeouts,
+// polls), and at most one request out at a time.
 // Before 07bb130 it found, in a few hundred runs: a cache read landing after a refresh()'s answer
 // showing a flag that answer had removed (`odd` beside an even `ver`), and after a 401 with
 // clearCacheOnUnauthorized, the refused user's cached values.
@@ -24,7 +25,7 @@ const USERS = ['A', 'B', 'C']
 const op = fc.oneof(
   fc.record({ kind: fc.constant('switch' as const), user: fc.constantFrom(...USERS) }),
   fc.record({ kind: fc.constant('refresh' as const) }),
-  fc.record({ kind: fc.constant('answer' as const), pick: fc.nat(5), how: fc.constantFrom('200', '304', '500', 'reset', '401') }),
+  fc.record({ kind: fc.constant('answer' as const), pick: fc.nat(5), how: fc.constantFrom('200', '304', '500', 'reset', '401', '429') }),
   fc.record({ kind: fc.constant('bump' as const), user: fc.constantFrom(...USERS) }),
   fc.record({ kind: fc.constant('hold' as const) }),
   fc.record({ kind: fc.constant('release' as const) }),
@@ -32,6 +33,8 @@ const op = fc.oneof(
   fc.record({ kind: fc.constant('pause' as const) }),
   // The server goes back to the previous version (an ETag is its content's: the older one again).
   fc.record({ kind: fc.constant('revert' as const), user: fc.constantFrom(...USERS) }),
+  // Time passes: retries, Retry-After and polls (every 30 s) fire.
+  fc.record({ kind: fc.constant('time' as const), ms: fc.constantFrom(1000, 6000, 31_000) }),
 )
 
 /** A user's flags at a version: `who`, `ver`, and `odd` only when the version is odd. */
@@ -67,6 +70,7 @@ test('what the app is shown is the current user’s, or a stand-in while loading
         p.done = true
         if (how === 'reset') return p.reject(new TypeError('fetch failed'))
         if (how === '500' || how === '401') return p.resolve(new Response('{}', { status: Number(how) }))
+        if (how === '429') return p.resolve(new Response('{}', { status: 429, headers: { 'Retry-After': '5' } }))
         const etag = etagOf(p.user)
         answered = { user: p.user, ver: versions[p.user] }
         if (how === '304' && p.etag === etag) return p.resolve(new Response(null, { status: 304, headers: { ETag: etag } }))
@@ -82,8 +86,9 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       let gate: Promise<void> | undefined
       let open = () => {}
       const storage: FlagStorage = { ...inner, get: async (k) => ((gate && (await gate)), inner.get(k)) }
+      const clock = createManualClock()
       const make = (user: string, f = fetch, bootstrap?: Bootstrap) => {
-        const c = createClient({ bootstrap, url: 'http://flags.test', context: { targetingKey: user }, storage, fetch: f, logger: createTestLogger(), clock: createManualClock(), refreshOnFocus: false, liveUpdates: false, random: () => 0.5, clearCacheOnUnauthorized: clearOnUnauthorized })
+        const c = createClient({ bootstrap, url: 'http://flags.test', context: { targetingKey: user }, storage, fetch: f, logger: createTestLogger(), clock, refreshIntervalMs: 30_000, refreshOnFocus: false, liveUpdates: false, random: () => 0.5, clearCacheOnUnauthorized: clearOnUnauthorized })
         clients.push(c)
         return c
       }
@@ -109,6 +114,9 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       let paused = false
       const problems: string[] = []
       const check = (when: string) => {
+        // One request in flight per client (CONTRACT §4): a switch aborts the old one or waits for it.
+        const out = pending.filter((p) => !p.done).length
+        if (out > 1) problems.push(`${when}: ${out} requests out at once`)
         const status = client.getStatus()
         const who = client.getDetails('who', '', { exposure: false })
         if (who.source !== 'default' && who.value !== current && !(status.state === 'loading' && who.stale))
@@ -133,6 +141,7 @@ test('what the app is shown is the current user’s, or a stand-in while loading
           calls.push(client.setContext({ targetingKey: o.user }))
         } else if (o.kind === 'refresh') calls.push(client.refresh())
         else if (o.kind === 'bump') versions[o.user]++
+        else if (o.kind === 'time') clock.advance(o.ms)
         else if (o.kind === 'revert') versions[o.user] = Math.max(1, versions[o.user] - 1)
         else if (o.kind === 'clearCache') calls.push(client.clearCache())
         else if (o.kind === 'pause') (client.pause(), (paused = true))
@@ -155,6 +164,8 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       // Everything lets go: the cache answers, every request gets its 200 (or 304 when current).
       gate = void open()
       for (let i = 0; i < 20; i++) {
+        // Past any Retry-After and backoff: the retries the scheduler holds go out.
+        clock.advance(70_000)
         await tick()
         for (const p of pending.filter((p) => !p.done)) answer(p, '304')
       }

@@ -94,6 +94,25 @@ test('a switch whose cache read lands after the answer to a refresh() right afte
   expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
 })
 
+test('a switch whose cache read lands after an empty answer to a refresh() right after it shows the cached values, never every flag off', async () => {
+  const slow = slowStorage()
+  const first = make(slow.storage, 'bob')
+  await first.start()
+  await first.close()
+
+  // An outage that answers `{"flags": []}`: taken while nothing of bob's was held yet.
+  server.always(flags([]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  slow.hold()
+  const switched = client.setContext({ targetingKey: 'bob' })
+  await client.refresh()
+  slow.release()
+  await switched
+  // The kill switch bob's last good answer had, not the caller's default.
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
+})
+
 test('with clearCacheOnUnauthorized, a switch whose cache read lands after the 401 to a refresh() right after it does not bring the refused user\'s values back', async () => {
   const slow = slowStorage()
   const first = make(slow.storage, 'bob')

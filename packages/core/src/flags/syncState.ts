@@ -167,7 +167,9 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // An answer for this context applied while the entry was being read (a refresh() right after a
       // switch, a slow IndexedDB): it is what the server holds now. Layered over it, the entry brought
       // back the flags it had removed, as `source: 'cache'`, and no request came to take them away.
-      if (state.outcome === 'success') return { ...state, cacheRead: true }
+      // Unless it left no values: an empty answer taken while nothing was held yet, which the entry
+      // read first would have had refused (§4: never "every kill switch is off").
+      if (state.outcome === 'success' && holdsValues(state.flags)) return { ...state, cacheRead: true }
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
       const exact = record.contextHash === state.contextHash

@@ -69,7 +69,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const fallbackFlags = fc.uniqueArray(fc.record({ key: fc.constantFrom(...KEYS), value: fc.constantFrom<unknown>('fb', false) }) as fc.Arbitrary<FlagEntry>, { selector: (e) => e.key, maxLength: 3 })
 const bootstrapOf = fc.option(fc.record({ flags: fc.uniqueArray(entry, { selector: (e) => e.key, maxLength: 3 }), ago, stale: fc.boolean(), etag: fc.boolean() }), { nil: undefined })
 
-function toResult(s: Step, now: number): FetchResult {
+function toResult(s: Step, now: number, held?: string): FetchResult {
   switch (s.kind) {
     case 'ok': {
       const upstream = s.fetchedAgo === undefined && s.stale === undefined ? undefined : { fetchedAt: s.fetchedAgo === undefined ? undefined : now - s.fetchedAgo, stale: s.stale }
@@ -78,7 +78,8 @@ function toResult(s: Step, now: number): FetchResult {
     case 'error':
       return { kind: 'error', error: new HoldfastError(s.code, 'failed') }
     default:
-      return { kind: 'not-modified' }
+      // The request named the ETag held (request and answer are one step here).
+      return { kind: 'not-modified', etag: held }
   }
 }
 
@@ -117,7 +118,7 @@ function run(
       s = reduce(s, { type: 'cache', contextHash: H, record, now })
     } else {
       s = reduce(s, { type: 'request' })
-      s = reduce(s, { type: 'answer', generation: s.generation, contextHash: H, result: toResult(st, now), now })
+      s = reduce(s, { type: 'answer', generation: s.generation, contextHash: H, result: toResult(st, now, s.etag?.value), now })
     }
     check({ before, after: s, step: st, now, vouched })
     if (st.kind === 'ok' && s.outcome === 'success') {
@@ -340,7 +341,7 @@ describe('§5 user switches over arbitrary sequences', () => {
           } else if (a.kind === 'cache') {
             s = reduce(s, { type: 'cache', contextHash: hash, record: { v: 1, flags: tag(user, a.entries.filter((e) => e.errorCode === undefined)), savedAt: now - a.savedAgo, contextHash: hash }, now })
           } else {
-            const result = toResult(a, now)
+            const result = toResult(a, now, s.etag?.value)
             s = reduce(s, { type: 'request' })
             s = reduce(s, { type: 'answer', generation: s.generation, contextHash: hash, result: result.kind === 'ok' ? { ...result, entries: tag(user, result.entries) } : result, now })
             finished = true

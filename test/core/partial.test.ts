@@ -72,6 +72,19 @@ test('an unreadable entry is skipped, not fatal, and makes the response partial'
   expect(client.getDetails('b', '')).toMatchObject({ value: 'blue', stale: true })
 })
 
+test('an answer whose entries cannot be read (a vendor naming the key `flagKey`) says so in the log, once while it lasts', async () => {
+  const logger = createTestLogger()
+  const fresh = createClient({ url: server.url, context: { targetingKey: 'v' }, storage: 'memory', logger, clock: createManualClock() })
+  // Before: every flag the caller's default, status ready, and not a word anywhere.
+  server.always(flags([{ flagKey: 'a', value: true }, { flagKey: 'b', value: 'blue' }]))
+  expect((await fresh.start()).state).toBe('ready')
+  expect(fresh.getDetails('a', false)).toMatchObject({ value: false, errorCode: 'FLAG_NOT_FOUND' })
+  expect(logger.warnings.filter((w) => w.includes('2 unreadable flag entries'))).toHaveLength(1)
+  await fresh.refresh()
+  expect(logger.warnings.filter((w) => w.includes('unreadable flag entries'))).toHaveLength(1)
+  await fresh.close()
+})
+
 test('fields of the wrong type are dropped, not fatal', async () => {
   server.always(flags([{ key: 'a', value: true, reason: 5, variant: {}, metadata: 'x' }, { key: 'b', value: 'blue' }, { key: 'c', value: 1 }]))
   await client.refresh()
@@ -187,4 +200,24 @@ test('an entry with errorCode "" and no value keeps the held value (PARSE_ERROR)
   const status = await client.refresh()
   expect(status).toMatchObject({ state: 'stale', error: { code: 'EMPTY_RESPONSE' } })
   expect(client.getValue('c', 0)).toBe(3)
+})
+
+test('a metadata entry named __proto__ is an ordinary entry, over the wire and after a reload from the cache', async () => {
+  // Before: `out[key] = v` with key `__proto__` set (or, for a string, silently failed to set) the
+  // prototype of the copy, and the entry was gone from `details.metadata`.
+  server.always({ status: 200, raw: '{"flags":[{"key":"a","value":true,"metadata":{"__proto__":"team-x","owner":"y"}}]}', headers: { 'Content-Type': 'application/json' } })
+  await client.refresh()
+  const metadata = client.getDetails('a', false).metadata!
+  expect(Object.entries(metadata)).toEqual([['__proto__', 'team-x'], ['owner', 'y']])
+  expect(Object.getPrototypeOf(metadata)).toBe(Object.prototype)
+  // The next page, in an outage: the same metadata from the cache.
+  const name = uniqueStorageName('partial-proto')
+  const first = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: name, logger: createTestLogger(), clock: createManualClock() })
+  await first.start()
+  await first.close()
+  server.always({ status: 500 })
+  const next = createClient({ url: server.url, context: { targetingKey: 'u' }, storageName: name, logger: createTestLogger(), clock: createManualClock() })
+  expect((await next.start()).source).toBe('cache')
+  expect(Object.entries(next.getDetails('a', false).metadata!)).toEqual([['__proto__', 'team-x'], ['owner', 'y']])
+  await next.close()
 })

@@ -108,7 +108,7 @@ describe('a 304 confirms only the keys of the snapshot its ETag names', () => {
     s = reduce(s, { type: 'cache', contextHash: h, record: { v: 1, flags: [{ key: 'a', value: 1 }, { key: 'extra', value: 'c' }], savedAt: 4000 }, now: 6000 })
     expect(s.flags.get('extra')).toMatchObject({ value: 'c', source: 'cache' })
     expect(s.etag?.value).toBe('"b"')
-    const confirmed = answer(request(s), { kind: 'not-modified' })
+    const confirmed = answer(request(s), { kind: 'not-modified', etag: s.etag?.value })
     expect(confirmed.flags.get('a')).toMatchObject({ value: 2, source: 'network', stale: false })
     expect(confirmed.flags.has('extra')).toBe(false)
   })
@@ -125,7 +125,7 @@ test("a 304 confirming a relay's stale snapshot keeps its flags stale and the st
   const staleAnswer: FetchResult = { kind: 'ok', entries: [{ key: 'a', value: true }], skipped: 0, etag: '"s"', upstream: { stale: true, fetchedAt: 500 } }
   const s = answer(request(start()), staleAnswer)
   expect(s.flags.get('a')).toMatchObject({ stale: true, updatedAt: 500 })
-  const again = answer(request(s), { kind: 'not-modified' })
+  const again = answer(request(s), { kind: 'not-modified', etag: s.etag?.value })
   expect(again.flags.get('a')).toMatchObject({ stale: true, source: 'network' })
   expect(status(again)).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
 })

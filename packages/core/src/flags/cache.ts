@@ -59,6 +59,8 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
   const keyFor = (targetingKey: string) => CACHE_PREFIX + hashString(`${url()}\n${targetingKey}`)
   let chain: Promise<unknown> = Promise.resolve()
   let lastUse = 0
+  /** Bumped by every remove() and clear(): a read they overtook is a miss (see `read`). */
+  let drops = 0
 
   /** Runs `task` after everything queued before it; never rejects. */
   function queue<T>(task: () => Promise<T>, onError: T): Promise<T> {
@@ -101,6 +103,7 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
   return {
     read(targetingKey) {
       const key = keyFor(targetingKey)
+      const at = drops
       return queue(async () => {
         let raw: unknown
         let record: CacheRecord | undefined
@@ -115,6 +118,9 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
         await storage.update(key, (value) =>
           (raw = value) === undefined ? 0 : (record = parseCacheRecord(value, now())) ? { ...(value as object), usedAt: useTime() } : null,
         )
+        // The entry was removed while this read was out (a 401 with clearCacheOnUnauthorized, a
+        // logout's clearCache()): what it read is what the app asked to forget, never shown again.
+        if (drops != at) return
         if (record) memo.set(key, record)
         else if (raw !== undefined) logger.warn('discarded an unreadable cache entry (corrupt, foreign or from another version)')
         return record
@@ -156,10 +162,12 @@ export function createFlagCache(options: { storage: SafeStorage; url: () => stri
     remove(targetingKey) {
       const key = keyFor(targetingKey)
       memo.delete(key)
+      drops++
       return queue(() => storage.del([key]), undefined)
     },
     clear() {
       memo.clear()
+      drops++
       return queue(() => storage.clear(CACHE_PREFIX), undefined)
     },
     idle: () => queue(async () => undefined, undefined),

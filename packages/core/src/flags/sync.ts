@@ -72,6 +72,8 @@ export function createSync(deps: SyncDeps) {
   let switching: Promise<Status> | undefined
   /** The last failure logged, so an outage that lasts is reported once, not once per retry. */
   let lastLogged = ''
+  /** How many unreadable entries the last answer applied had, logged once while it stays so. */
+  let skippedLogged = 0
   /** The failure that brought the latest backoff or `Retry-After`: what a switch it holds back shows. */
   let held: HoldfastError | undefined
   /** Settles the switch waiting for a request out to settle: a newer switch superseded it. */
@@ -196,7 +198,12 @@ export function createSync(deps: SyncDeps) {
   function apply(generation: number, forHash: string, result: FetchResult) {
     const before = state
     dispatch({ type: 'answer', generation, contextHash: forHash, result, now: clock.now(), acceptEmpty: deps.acceptEmpty, clearOnUnauthorized: deps.clearOnUnauthorized })
-    if (state !== before) settle(before, generation > clearedBefore && sentAsNow(result))
+    if (state !== before) {
+      // Entries without a string `key` (a vendor naming it `flagKey`) are skipped (§2.1): said once
+      // while answers keep coming so, or every flag was the caller's default, `ready`, and not a word.
+      if (result.kind == 'ok' && skippedLogged != (skippedLogged = result.skipped) && skippedLogged) logger.warn(`${skippedLogged} unreadable flag entries (no key) skipped`)
+      settle(before, generation > clearedBefore && sentAsNow(result))
+    }
     // An answer for a context since replaced is not applied, but a server's `Retry-After` is about
     // the server: the next context waits for it too. (Any other failure only arms a retry, which
     // the request of the switch waiting for this one replaces at once.)

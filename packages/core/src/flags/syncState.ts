@@ -164,6 +164,12 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
   switch (input.type) {
     case 'cache': {
       if (input.contextHash !== state.contextHash) return state
+      // An answer for this context applied while the entry was being read (a refresh() right after a
+      // switch, a slow IndexedDB): it is what the server holds now. Layered over it, the entry brought
+      // back the flags it had removed, as `source: 'cache'`, and no request came to take them away.
+      // Unless it left no values: an empty answer taken while nothing was held yet, which the entry
+      // read first would have had refused (§4: never "every kill switch is off").
+      if (state.outcome === 'success' && holdsValues(state.flags)) return { ...state, cacheRead: true }
       const { record } = input
       const savedAt = trustedTime(record.savedAt, input.now)
       const exact = record.contextHash === state.contextHash
@@ -243,9 +249,12 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
     case 'error':
       return fail(state, result.error, input.clearOnUnauthorized)
     case 'not-modified': {
-      const etag = state.etag?.contextHash === state.contextHash ? state.etag : undefined
-      // A 304 to a request that named no snapshot (a confused proxy) confirms nothing: were it read
-      // as "the snapshot of no keys is current", it would wipe every held value.
+      // Only the snapshot the request named. A 304 to a request that named no snapshot (a confused
+      // proxy) confirms nothing: were it read as "the snapshot of no keys is current", it would wipe
+      // every held value. Nor does one naming a snapshot no longer held: a newer cache entry that
+      // landed while the request was out (its ETag with it) was passed off as the server's current
+      // one, its older values as fresh; it is asked again, as after any failure.
+      const etag = state.etag?.contextHash === state.contextHash && state.etag.value === result.etag ? state.etag : undefined
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
       const confirmed = confirmAll(mine, etag.keys, now)
       // A snapshot that leaves no flag (a bootstrap rendered while the server answered `{"flags": []}`,

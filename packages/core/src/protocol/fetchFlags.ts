@@ -10,6 +10,7 @@ import type { Clock, EvaluationContext, FlagEntry, HeadersOption } from '../type
 /** How one bulk request ended, as a value. */
 export type FetchResult =
   | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo; streams?: unknown[]; creds?: string }
+  /** `etag`: the tag the request named, which the 304 confirmed (the answer's own may be its weak form). */
   | { kind: 'not-modified'; etag?: string; creds?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
@@ -104,7 +105,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
     // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
     if (status === 304)
-      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag, creds } : invalid('a 304 confirmed no snapshot asked about')
+      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag: options.etag, creds } : invalid('a 304 confirmed no snapshot asked about')
     if (status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").

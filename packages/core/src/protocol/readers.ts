@@ -150,11 +150,13 @@ export function parseEntry(raw: unknown, now?: number): FlagEntry | undefined {
 // A copy of the entries OFREP allows (string, finite number, boolean); any other entry is left out
 // alone, so one nested field a vendor adds does not cost the flag all its metadata.
 function readMetadata(value: Record<string, unknown>): FlagMetadata {
-  const out: FlagMetadata = {}
+  let out: FlagMetadata = {}
   // Own keys (not `Object.values`, V8's slow path: half the time of a 1,000-flag bootstrap went there).
   for (const key of Object.keys(value)) {
     const v = value[key]
-    if (typeof v === 'string' || typeof v === 'boolean' || isNumber(v)) out[key] = v
+    // An own `__proto__` (as JSON.parse makes it) is an entry like any other: assigned, it tried to
+    // set the copy's prototype, and the entry was gone from `details.metadata` (see `copy`).
+    if (typeof v === 'string' || typeof v === 'boolean' || isNumber(v)) key === '__proto__' ? (out = { ...out, [key]: v }) : (out[key] = v)
   }
   return out
 }

@@ -207,6 +207,35 @@ describe('--upstream (proxy mode)', () => {
     expect((await bulk(server, { targetingKey: 'a' })).body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
   })
 
+  it('an upstream 413 or 431 for a context it answered before (the same request) is its outage: the held values, stale, and the status says failing', async () => {
+    // A gateway in front of the flag service is redeployed with a small body or header cap: the
+    // request it now refuses is the very one it answered a minute ago, so the fault is not the
+    // request's. Before: every held user got 400 INVALID_CONTEXT in place of their values (the
+    // browser stops asking for that context), and the status said `ok` with lastSuccessAt moving.
+    let cap = Infinity
+    const upstream = await startUpstream((request) => {
+      if (request.body.length > cap) return { status: 413, text: 'Payload Too Large' }
+      if (String(request.headers.authorization ?? '').length > cap) return { status: 431, text: '' }
+      return perUser()
+    })
+    const server = await relay(upstream)
+    const context = { targetingKey: 'a', notes: 'x'.repeat(150) }
+    const key = { Authorization: `Bearer ${'k'.repeat(200)}` }
+    expect((await bulk(server, context)).status).toBe(200)
+    expect((await bulk(server, { targetingKey: 'b' }, key)).status).toBe(200)
+    cap = 100
+    for (const [asked, headers] of [[context, {}], [{ targetingKey: 'b' }, key]] as const) {
+      const held = await bulk(server, asked, headers)
+      expect(held).toMatchObject({ status: 200, body: { metadata: { holdfast: { source: 'upstream', stale: true } } } })
+      expect(byKey(held.body).greeting.value).toBe(`hi ${asked.targetingKey}`)
+    }
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { upstream: { state: string; lastError?: { message: string } } }
+    expect(status.upstream.state).toBe('failing')
+    expect(status.upstream.lastError?.message).toMatch(/413|431/)
+    // A context never answered that is too large is still that request's 400.
+    expect(await bulk(server, { targetingKey: 'c', notes: 'x'.repeat(200) })).toMatchObject({ status: 400, body: { errorCode: 'INVALID_CONTEXT' } })
+  })
+
   it('restarts from the data dir: each context’s answer with its true age, hashed, least recently used out first', async () => {
     const dir = await tempDir()
     const upstream = await startUpstream(perUser())

@@ -501,6 +501,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       slots.release()
       landed(!(result?.kind === 'failed' && result.failure === 'timeout'))
     }
+    // A 413/431 for a context held here: the upstream answered this very request (this context, these
+    // credentials) before, so the cap refusing it now is the upstream's (a gateway redeployed with a
+    // smaller one), not the request's fault. A failure, then: its held values go out stale and the
+    // status says `failing`. Read as the request's 400 (below), every held user got INVALID_CONTEXT
+    // in place of their values, and the status said `ok`.
+    if (held && result.kind === 'failed' && result.failure === 'rejected' && (result.httpStatus === 413 || result.httpStatus === 431)) {
+      result = { kind: 'failed', failure: 'http', message: `${result.message} for a context it answered before`, httpStatus: result.httpStatus }
+    }
     const at = now()
     // A round's answer, no user having asked meanwhile, refreshes the context in its place: made the
     // most recently used, an idle context the round answered pushed out (maxContexts) a user seen
@@ -544,7 +552,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         // `ok`: a load balancer must send the users whose requests can find values and close it.)
         if (breaker.open) health = { ...health, lastAttemptAt: at }
         else record({ type: 'success', at }, true)
-        // Too large for the upstream (413 body, 431 headers): answered as the relay answers a body
+        // Too large for the upstream (413 body, 431 headers; a context never answered): answered as the relay answers a body
         // over its own cap, 400 INVALID_CONTEXT, which OFREP clients do not retry by themselves (a 413
         // passed on is "other 4xx", retried with backoff, each retry upstream again).
         if (result.httpStatus === 413 || result.httpStatus === 431) return { kind: 'rejected', status: 400, body: { errorCode: 'INVALID_CONTEXT', errorDetails: `${result.message}: the request is too large for the upstream` } }

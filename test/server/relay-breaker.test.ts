@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type UpstreamSourceOptions } from '@holdfast/server'
+import { recordCredentials } from '../../packages/server/src/flags/snapshotCredentials'
 import { recordingLogger, startServer, tempDir, timed, waitFor } from './helpers'
 import { useRedisFleet } from './redis-fleet'
 import { startUpstream, type Behaviour } from './relay-fakes'
@@ -567,7 +568,12 @@ describe('proxy mode: a breaker on the upstream health', () => {
   it('after a made-up key\'s 401 while it is open, a new user with a good key still gets the --snapshot, and the status still says failing (the 401 is not why it is open)', async () => {
     const upstream = await startUpstream(answers('v1'))
     const snapshotPath = join(await tempDir(), 'snap.json')
-    await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000 }))
+    // Made with the good key (`holdfast-server snapshot --header`): a values snapshot stands in only
+    // for the credentials it was made with (relay-snapshot-credentials.test.ts). Written as a plain
+    // Bootstrap, it went to no key at all once that rule came, and this test failed for that reason,
+    // not for the one it guards.
+    const holdfastCredentials = recordCredentials({ Authorization: 'Bearer good' })
+    await writeFile(snapshotPath, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'banner', value: 'snapshot', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000, holdfastCredentials }))
     const { source, clock } = await openSource(upstream.url, { snapshotPath, onUnauthorized: { mode: 'clear' } })
     try {
       const good = { authorization: 'Bearer good' }

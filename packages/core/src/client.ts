@@ -133,7 +133,8 @@ export function createClient(options: ClientOptions): FlagClient {
   // it hydrates showed. On a server (no `window`) nothing hydrates and a render shows what is held
   // now: a client started there before rendering renders its answer, not its defaults.
   const created = typeof window == 'object' ? store.getState() : undefined
-  const state = (asCreated?: boolean) => (asCreated && created) || store.getState()
+  // Only `true`: getStatus and getEventStats are passed point-free (`start().then(client.getStatus)`).
+  const state = (asCreated?: unknown) => (asCreated === true && created) || store.getState()
   const reader = createDetailsReader((key, asCreated) => state(asCreated).flags.get(key))
 
   /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */
@@ -174,7 +175,7 @@ export function createClient(options: ClientOptions): FlagClient {
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean, asCreated?: boolean): Details<T> {
     const result = reader.read(key, defaultValue, expected, asCreated)
-    if (asCreated) return result
+    if (asCreated === true) return result
     if (exposure && exposuresOn && (result !== lastExposed || lastExposedFor !== sync.contextHash())) logExposure(result)
     return result
   }

@@ -418,10 +418,11 @@ export interface FlagClient {
   getDetails<T>(key: string, defaultValue: T, options?: EvaluateOptions): Details<T>
   /**
    * The current status (`loading`, `ready`, `stale`, `error`); the same object until it changes.
-   * `asCreated`: the status when the client was created (see `EvaluateOptions.asCreated`).
-   * Synchronous; never throws.
+   * `asCreated` exactly `true`: the status when the client was created (see
+   * `EvaluateOptions.asCreated`); any other argument reads the current one, so the method can be
+   * passed point-free (`client.start().then(client.getStatus)`). Synchronous; never throws.
    */
-  getStatus(asCreated?: boolean): Status
+  getStatus(asCreated?: unknown): Status
   /**
    * One attempt now, ignoring polling intervals, backoff and the offline flag, but not a pending
    * `Retry-After` from the server (then it resolves with the current status without a request).
@@ -475,9 +476,10 @@ export interface FlagClient {
   /**
    * What the event queue has done: events queued, sent, dropped and retried, retried requests, and
    * `lastError` (why events are waiting) until the next success. All zero without `events`, and
-   * with `asCreated` (the counts when the client was created, as a server render showed them).
+   * with `asCreated` exactly `true` (the counts when the client was created, as a server render
+   * showed them; any other argument reads the current ones, as for `getStatus`).
    */
-  getEventStats(asCreated?: boolean): EventStats
+  getEventStats(asCreated?: unknown): EventStats
   /** The current user's values in bootstrap form (no values while a switch is pending). Never throws. */
   snapshot(): Bootstrap
   /**

@@ -152,3 +152,60 @@ test('with clearCacheOnUnauthorized, a cache read that lands after the 401 does 
   expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default' })
   expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
 })
+
+// A partial answer (it holds a failure entry) removes nothing it leaves out (CONTRACT §4), and per
+// flag the cache ranks just below the network (§5): a flag only bob's entry has is his last known
+// good whichever of the read and the answer lands first.
+test('a switch whose cache read lands after a partial answer to a refresh() still shows the flags only the entry had, stale', async () => {
+  const slow = slowStorage()
+  const first = make(slow.storage, 'bob')
+  await first.start()
+  await first.close()
+
+  // The flag service has a bad moment: one flag fails, the kill switch is left out.
+  server.always(flags([{ key: 'banner', value: 'hi' }, { key: 'old-flag', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  slow.hold()
+  const switched = client.setContext({ targetingKey: 'bob' })
+  await client.refresh()
+  slow.release()
+  await switched
+  expect(client.getDetails('banner', 'x')).toMatchObject({ value: 'hi', source: 'network' })
+  // bob's last known good kill switch, not the caller's default.
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache', stale: true })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', stale: true, errorCode: 'GENERAL' })
+})
+
+test('the same partial answer with the cache read first shows the same values', async () => {
+  const slow = slowStorage()
+  const first = make(slow.storage, 'bob')
+  await first.start()
+  await first.close()
+
+  server.always(flags([{ key: 'banner', value: 'hi' }, { key: 'old-flag', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  await client.setContext({ targetingKey: 'bob' })
+  expect(client.getDetails('banner', 'x')).toMatchObject({ value: 'hi', source: 'network' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache', stale: true })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', stale: true, errorCode: 'GENERAL' })
+})
+
+test('a cache read that lands after a partial answer does not bring back what that answer removed (FLAG_NOT_FOUND)', async () => {
+  const slow = slowStorage()
+  const first = make(slow.storage, 'bob')
+  await first.start()
+  await first.close()
+
+  server.always(flags([{ key: 'kill', errorCode: 'FLAG_NOT_FOUND' }, { key: 'banner', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  slow.hold()
+  const switched = client.setContext({ targetingKey: 'bob' })
+  await client.refresh()
+  slow.release()
+  await switched
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', source: 'cache', stale: true })
+})

@@ -48,6 +48,22 @@ function make(storage: FlagStorage, targetingKey = 'alice', options: Partial<Par
   return client
 }
 
+/** An earlier page saved bob's entry (both flags, from the first answer). */
+async function savedForBob(storage: FlagStorage) {
+  const first = make(storage, 'bob')
+  await first.start()
+  await first.close()
+}
+
+/** Switches `client` to bob and refreshes at once; bob's entry is read only after that answer. */
+async function switchToBobReadLate(slow: ReturnType<typeof slowStorage>, client: FlagClient) {
+  slow.hold()
+  const switched = client.setContext({ targetingKey: 'bob' })
+  await client.refresh()
+  slow.release()
+  await switched
+}
+
 test('a cache read that lands after the answer to a refresh() does not bring back a flag that answer removed', async () => {
   const slow = slowStorage()
   // Yesterday's page saved alice's entry with both flags.
@@ -75,9 +91,7 @@ test('a cache read that lands after the answer to a refresh() does not bring bac
 
 test('a switch whose cache read lands after the answer to a refresh() right after it shows that answer, not the entry', async () => {
   const slow = slowStorage()
-  const first = make(slow.storage, 'bob')
-  await first.start()
-  await first.close()
+  await savedForBob(slow.storage)
 
   server.always(flags([{ key: 'kill', value: false }], '"e2"'))
   const client = make(slow.storage, 'alice')
@@ -96,37 +110,25 @@ test('a switch whose cache read lands after the answer to a refresh() right afte
 
 test('a switch whose cache read lands after an empty answer to a refresh() right after it shows the cached values, never every flag off', async () => {
   const slow = slowStorage()
-  const first = make(slow.storage, 'bob')
-  await first.start()
-  await first.close()
+  await savedForBob(slow.storage)
 
   // An outage that answers `{"flags": []}`: taken while nothing of bob's was held yet.
   server.always(flags([]))
   const client = make(slow.storage, 'alice')
   await client.start()
-  slow.hold()
-  const switched = client.setContext({ targetingKey: 'bob' })
-  await client.refresh()
-  slow.release()
-  await switched
+  await switchToBobReadLate(slow, client)
   // The kill switch bob's last good answer had, not the caller's default.
   expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache' })
 })
 
 test('with clearCacheOnUnauthorized, a switch whose cache read lands after the 401 to a refresh() right after it does not bring the refused user\'s values back', async () => {
   const slow = slowStorage()
-  const first = make(slow.storage, 'bob')
-  await first.start()
-  await first.close()
+  await savedForBob(slow.storage)
 
   const client = make(slow.storage, 'alice', { clearCacheOnUnauthorized: true })
   await client.start()
   server.always({ status: 401, body: { errorCode: 'UNAUTHORIZED' } })
-  slow.hold()
-  const switched = client.setContext({ targetingKey: 'bob' })
-  await client.refresh()
-  slow.release()
-  await switched
+  await switchToBobReadLate(slow, client)
   expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default' })
   expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'default', source: 'default' })
   expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
@@ -151,4 +153,47 @@ test('with clearCacheOnUnauthorized, a cache read that lands after the 401 does 
   await started
   expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default' })
   expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
+})
+
+// A partial answer (it holds a failure entry) removes nothing it leaves out (CONTRACT §4), and per
+// flag the cache ranks just below the network (§5): a flag only bob's entry has is his last known
+// good whichever of the read and the answer lands first.
+test('a switch whose cache read lands after a partial answer to a refresh() still shows the flags only the entry had, stale', async () => {
+  const slow = slowStorage()
+  await savedForBob(slow.storage)
+
+  // The flag service has a bad moment: one flag fails, the kill switch is left out.
+  server.always(flags([{ key: 'banner', value: 'hi' }, { key: 'old-flag', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  await switchToBobReadLate(slow, client)
+  expect(client.getDetails('banner', 'x')).toMatchObject({ value: 'hi', source: 'network' })
+  // bob's last known good kill switch, not the caller's default.
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache', stale: true })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', stale: true, errorCode: 'GENERAL' })
+})
+
+test('the same partial answer with the cache read first shows the same values', async () => {
+  const slow = slowStorage()
+  await savedForBob(slow.storage)
+
+  server.always(flags([{ key: 'banner', value: 'hi' }, { key: 'old-flag', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  await client.setContext({ targetingKey: 'bob' })
+  expect(client.getDetails('banner', 'x')).toMatchObject({ value: 'hi', source: 'network' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'cache', stale: true })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', stale: true, errorCode: 'GENERAL' })
+})
+
+test('a cache read that lands after a partial answer does not bring back what that answer removed (FLAG_NOT_FOUND)', async () => {
+  const slow = slowStorage()
+  await savedForBob(slow.storage)
+
+  server.always(flags([{ key: 'kill', errorCode: 'FLAG_NOT_FOUND' }, { key: 'banner', errorCode: 'GENERAL' }]))
+  const client = make(slow.storage, 'alice')
+  await client.start()
+  await switchToBobReadLate(slow, client)
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  expect(client.getDetails('old-flag', 'default')).toMatchObject({ value: 'on', source: 'cache', stale: true })
 })

@@ -14,7 +14,7 @@ import { safeContextHash } from '../platform/hash'
 import { trustedTime, type CacheRecord } from '../protocol/readers'
 import type { FetchResult } from '../protocol/fetchFlags'
 import type { Bootstrap, EvaluationContext, Status } from '../types'
-import { confirmAll, holdsValues, layerSnapshot, markStale, mergeResponse, type FlagMap } from './merge'
+import { FLAG_NOT_FOUND, confirmAll, holdsValues, layerSnapshot, markStale, mergeResponse, type FlagMap } from './merge'
 
 type StatusError = NonNullable<Status['error']>
 
@@ -51,6 +51,11 @@ export interface SyncState {
   readonly answered?: string
   /** What the latest finished attempt for this context did. */
   readonly outcome: 'none' | 'success' | 'failure' | 'fatal'
+  /**
+   * After a partial answer (one with failure entries), the keys it removed (FLAG_NOT_FOUND); undefined
+   * after a clean one. A cache entry read after it fills in the rest (see the 'cache' input).
+   */
+  readonly removed?: ReadonlySet<string>
   /** The latest attempt's failure, or the relay's `UPSTREAM_STALE`. */
   readonly failure?: HoldfastError
   readonly bootstrapError?: StatusError
@@ -116,6 +121,7 @@ export function initialState(input: {
     fallback,
     own: true,
     outcome: 'none',
+    removed: undefined,
     failure: undefined,
     bootstrapError: undefined,
     storageError: undefined,
@@ -169,9 +175,21 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // back the flags it had removed, as `source: 'cache'`, and no request came to take them away.
       // Unless it left no values: an empty answer taken while nothing was held yet, which the entry
       // read first would have had refused (§4: never "every kill switch is off").
-      if (state.outcome === 'success' && holdsValues(state.flags)) return { ...state, cacheRead: true }
-      const { record } = input
-      const savedAt = trustedTime(record.savedAt, input.now)
+      // A partial answer removed nothing it left out (§4), and the cache ranks next below the network
+      // (§5): read first, the entry's other flags were kept, stale, a per-flag error's value too; read
+      // after, they are filled in so (before, a kill switch only the entry had was the caller's default).
+      const { record, now } = input
+      const savedAt = trustedTime(record.savedAt, now)
+      if (state.outcome === 'success' && holdsValues(state.flags)) {
+        const { removed } = state
+        if (!removed) return { ...state, cacheRead: true }
+        // The answer's values win (network); a per-flag error with no value is a hole the entry fills, keeping the error.
+        const under = new Map([...state.flags].filter(([, f]) => f.value !== undefined || !f.errorCode))
+        const flags = new Map(state.flags)
+        for (const [key, flag] of layerSnapshot(under, record.flags.filter((f) => !removed.has(f.key)), 'cache', savedAt))
+          if (flag !== under.get(key)) flags.set(key, { ...flag, stale: true, errorCode: state.flags.get(key)?.errorCode })
+        return { ...state, flags, cacheRead: true }
+      }
       const exact = record.contextHash === state.contextHash
       // What stands in for other attributes of this user (heldAt NaN: a switch before start(), or
       // before this page had their entry in memory) gives way to this context's own entry entirely,
@@ -194,7 +212,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // their times say nothing of what this context's answers may replace (NaN: see SyncState.heldAt).
       // This context's own entry: its time counts (NaN, the other attributes' none, must not swallow it:
       // yesterday's stale relay answer then replaced it).
-      const heldAt = exact ? Math.max(state.heldAt || 0, trustedTime(record.heldAt, input.now)) : NaN
+      const heldAt = exact ? Math.max(state.heldAt || 0, trustedTime(record.heldAt, now)) : NaN
       return { ...state, flags, own: true, source: applied ? 'cache' : state.source, cacheRead: true, etag, heldAt }
     }
     case 'cache-miss':
@@ -282,7 +300,8 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
           : undefined
       // Status.source names the data applied last: a stale answer older than every flag it named applied
       // nothing, and what is shown is still the cache's or the bootstrap's.
-      return { ...succeed(state, merged.flags, etag, now, upstreamStale, merged.none), heldAt: merged.heldAt! }
+      const removed = merged.clean ? undefined : new Set(result.entries.filter((e) => e.errorCode == FLAG_NOT_FOUND).map((e) => e.key))
+      return { ...succeed(state, merged.flags, etag, now, upstreamStale, merged.none), heldAt: merged.heldAt!, removed }
     }
   }
 }
@@ -295,6 +314,7 @@ function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, n
     own: true,
     answered: state.contextHash,
     outcome: 'success',
+    removed: undefined,
     failure,
     bootstrapError: undefined,
     storageError: undefined,

@@ -75,8 +75,13 @@ export function createFlusher(options: FlusherOptions) {
   /** Whether a tab is sending the queue, as this page last knew it: 0 none, 1 this page (it holds
    * the lock now), 2 another tab (it held the lock at this page's last ask). See `leave`. */
   let sending = 0
-  /** Lone events the receiver found too large (413) in this pass: the first is dropped, a second says the receiver refuses everything. */
-  let lone = 0
+  /** Lone events the receiver found too large (413) in this pass, kept until it takes a request
+   * (then they were too large: dropped) or refuses a second lone one (it refuses everything). */
+  let held: string[] = []
+  /** The receiver took a request in this pass. */
+  let took = false
+  /** The 413 of the first lone event held. */
+  let refusal: HoldfastError | undefined
 
   async function run(pass: PassOptions): Promise<PassResult> {
     const result: PassResult = { progressed: false, outcome: 'stopped' }
@@ -86,7 +91,9 @@ export function createFlusher(options: FlusherOptions) {
     if ((await store.list()).length === 0) return { progressed: false, outcome: 'done' }
     const got = await options.lock.run(async (keep) => {
       sending = 1
-      lone = 0
+      held = []
+      took = false
+      refusal = undefined
       // Listed again under the lock: what another tab sent in the meantime is gone by now.
       const keys = await store.list()
       const listed = new Set(keys)
@@ -105,6 +112,9 @@ export function createFlusher(options: FlusherOptions) {
           result.progressed = true
         }
       }
+      // A lone event refused and nothing taken: no telling it from a receiver that refuses everything.
+      // It is kept, and asked again on the backoff (a receiver fixed meanwhile takes it).
+      if (held.length) return void Object.assign(result, { outcome: 'failed', error: fail(held, refusal!) })
       result.outcome = 'done'
     }, pass.waitMs).finally(() => (sending = 0))
     // Not got: another tab holds the lock, and sends this page's events too (see `leave`). A pass
@@ -128,7 +138,7 @@ export function createFlusher(options: FlusherOptions) {
       counts.retriedRequests++
       options.report()
     }
-    let result = await postEvents({
+    const result = await postEvents({
       fetch: options.fetch,
       url: options.url,
       headers: options.headers,
@@ -139,14 +149,24 @@ export function createFlusher(options: FlusherOptions) {
       clock,
       kit: options.kit,
     })
-    // A second lone event too large in one pass: the receiver (a WAF, a proxy's body cap) refuses
-    // every request, not this event. It is kept and the pass backs off, as for a 5xx. Before, each
-    // batch was split down to lone events and every one dropped, two requests per event back to
-    // back: a backlog of 10,000 was 20,000 requests in seconds, and all of it lost.
-    if (result.kind == 'too-large' && items.length < 2 && lone++) result = { kind: 'retry', error: result.error }
+    // A lone event too large, while the receiver took nothing in this pass: the event, or a receiver
+    // (a WAF, a proxy's body cap) that refuses every request? It is held, and the pass goes on: a
+    // request taken says the event was too large (dropped then); a second lone one refused says the
+    // receiver refuses everything (all kept, the pass backs off as for a 5xx). Before, a lone 413 was
+    // dropped at once: 10,000 queued was 20,000 requests in seconds and all of it lost; then one
+    // event lost a pass, every event of an app that calls flush() after each one.
+    if (result.kind == 'too-large' && items.length < 2 && !took) {
+      held.push(...keys)
+      refusal ??= result.error
+      // Later batches go at full size again: one lone event says nothing of the size that fits.
+      if (held.length < 2) return (fit = options.batchSize), true
+      return fail(held, result.error)
+    }
     switch (result.kind) {
       case 'ok':
         for (const key of keys) failed.delete(key)
+        took = true
+        if (held.length) await drop(held.splice(0), 'an event the receiver finds too large (HTTP 413)')
         // Timeline: a batch goes out; the app logs past maxQueued meanwhile and the bound pushes
         // the batch's events out of the queue (counted in `dropped`); then the receiver takes
         // them. They were delivered: `sent`, and no longer `dropped` (before, both: the counts
@@ -169,10 +189,7 @@ export function createFlusher(options: FlusherOptions) {
         return drop(keys, `a batch of ${items.length} events the receiver rejected (${result.error.message})`)
       case 'refused':
       case 'retry':
-        for (const key of keys) failed.add(key)
-        counts.lastError = options.kit.toStatusError(result.error)
-        options.report()
-        return result.error
+        return fail(keys, result.error)
       case 'aborted':
         return false
     }
@@ -198,6 +215,14 @@ export function createFlusher(options: FlusherOptions) {
     // Not awaited: the removal is a storage step, which a page being unloaded never sees end (`leave`).
     if (bad.length > 0) void drop(bad, `${bad.length} events the receiver would refuse (over its limits, or not JSON)`)
     return ok
+  }
+
+  /** A transient failure: `keys` are retries next time, and the error is reported. */
+  function fail(keys: string[], error: HoldfastError): HoldfastError {
+    for (const key of keys) failed.add(key)
+    counts.lastError = options.kit.toStatusError(error)
+    options.report()
+    return error
   }
 
   async function drop(keys: string[], what: string): Promise<true> {

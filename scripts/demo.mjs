@@ -226,9 +226,11 @@ async function main() {
   process.on('SIGTERM', () => void stop('SIGTERM'))
   process.on('SIGHUP', () => void stop('SIGHUP'))
 
-  // `npm run demo` runs us under `sh -c`. A SIGTERM sent to npm alone is forwarded to that shell,
-  // which dies without passing it on (dash), leaving us orphaned with both ports held. Being
-  // re-parented is the sign: stop as if signalled.
+  // `npm run demo` runs `sh -c 'exec node scripts/demo.mjs'`: the shell becomes this process, so a
+  // signal sent to npm alone (a supervisor, a test harness) is forwarded to us. Without the `exec`,
+  // dash waiting on us kept a forwarded SIGINT until we ended (it takes it that we got the same
+  // one from the terminal) and died of a SIGTERM without passing it on. Should npm itself be killed
+  // (SIGKILL forwards nothing), being re-parented is the sign: stop as if signalled.
   const parent = process.ppid
   const watchdog = setInterval(() => {
     if (process.ppid === parent) return

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildApp, buildPackages, snapshotValues } from './demo/build.mjs'
+import { buildApp, buildPackages, snapshotValues, stopBuilds } from './demo/build.mjs'
 import { createKillSwitch } from './demo/killSwitch.mjs'
 import { startStaticServer } from './demo/staticServer.mjs'
 
@@ -184,43 +184,33 @@ async function main() {
     return
   }
 
-  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
+  // Signals are taken from the start: one that comes while it builds stops the build steps (a
+  // SIGINT to npm alone left rollup and esbuild running on, orphaned, with the temporary
+  // directories behind), and one that comes once it runs closes every server.
   let demo
-  try {
-    demo = await startDemo({ ...options, keepEvents: true })
-  } catch (error) {
-    const reason =
-      error?.code === 'EADDRINUSE'
-        ? `port ${error.port} is taken; choose others with --port / --flags-port (0 picks a free one)`
-        : (error?.message ?? String(error))
-    console.error(`demo: could not start: ${reason}`)
-    process.exit(1)
-  }
-
-  console.log(`
-  Holdfast demo
-    app          ${demo.appUrl}
-    flag server  ${demo.flagsUrl}   the relay the app talks to (outage switch: POST ${demo.flagsUrl}/demo/outage)
-    upstream     ${demo.upstreamUrl}   the flag service behind the relay (outage switch: POST ${demo.upstreamUrl}/demo/outage)
-    events file  ${demo.eventsFile}   (kept after the demo stops)
-
-  Open the app, then use its outage switch. Ctrl-C to stop.
-`)
-
   let stoppedAt
+  let stopSignal
+  const finish = async (signal) => {
+    console.log(`\nStopping the demo (${signal})…`)
+    await demo.close()
+    console.log(`The events the flag server received are in ${demo.eventsFile}`)
+    process.exit(0)
+  }
   const stop = async (signal) => {
     if (stoppedAt !== undefined) {
       // One Ctrl-C can arrive twice: from the terminal (to the whole process group) and forwarded
       // by npm. Only a second press, later on, means "stop waiting".
       if (Date.now() - stoppedAt < 1000) return
       console.error(`demo: ${signal} again, exiting without waiting`)
+      stopBuilds()
       process.exit(1)
     }
     stoppedAt = Date.now()
-    console.log(`\nStopping the demo (${signal})…`)
-    await demo.close()
-    console.log(`The events the flag server received are in ${demo.eventsFile}`)
-    process.exit(0)
+    stopSignal = signal
+    if (demo) return finish(signal)
+    // Still starting: the build steps end now; startDemo then fails and removes what it made (an
+    // app bundle being written in this process finishes first, and the demo is closed after it).
+    stopBuilds()
   }
   process.on('SIGINT', () => void stop('SIGINT'))
   process.on('SIGTERM', () => void stop('SIGTERM'))
@@ -237,6 +227,33 @@ async function main() {
     clearInterval(watchdog)
     void stop('parent exited')
   }, 1000).unref()
+
+  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
+  try {
+    demo = await startDemo({ ...options, keepEvents: true })
+  } catch (error) {
+    if (stoppedAt !== undefined) {
+      console.log(`\nThe demo stopped (${stopSignal}) before it started.`)
+      process.exit(0)
+    }
+    const reason =
+      error?.code === 'EADDRINUSE'
+        ? `port ${error.port} is taken; choose others with --port / --flags-port (0 picks a free one)`
+        : (error?.message ?? String(error))
+    console.error(`demo: could not start: ${reason}`)
+    process.exit(1)
+  }
+  if (stoppedAt !== undefined) return finish(stopSignal)
+
+  console.log(`
+  Holdfast demo
+    app          ${demo.appUrl}
+    flag server  ${demo.flagsUrl}   the relay the app talks to (outage switch: POST ${demo.flagsUrl}/demo/outage)
+    upstream     ${demo.upstreamUrl}   the flag service behind the relay (outage switch: POST ${demo.upstreamUrl}/demo/outage)
+    events file  ${demo.eventsFile}   (kept after the demo stops)
+
+  Open the app, then use its outage switch. Ctrl-C to stop.
+`)
 }
 
 // Run the CLI only when started as `node scripts/demo.mjs`, not when imported. Node reports a

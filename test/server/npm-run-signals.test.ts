@@ -6,9 +6,12 @@
 // the command got the same one from the terminal): the demo kept running, both ports held, under
 // an npm that waited for it for ever.
 import { spawn } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { makeClone } from './clone'
 import { orHung } from './hung-mount'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -33,8 +36,8 @@ function alive(group: number): string[] {
 }
 
 /** Starts `npm run <args>` as the leader of a process group of its own, as a supervisor would. */
-function npmRun(args: string[]) {
-  const child = spawn('npm', ['run', ...args], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+function npmRun(args: string[], { cwd = root, env = process.env }: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn('npm', ['run', ...args], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
   groups.push(child.pid!)
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
@@ -50,7 +53,9 @@ async function refused(url: string): Promise<boolean> {
   )
 }
 
+const dirs: string[] = []
 afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   for (const group of groups) {
     try {
       process.kill(-group, 'SIGKILL')
@@ -74,6 +79,25 @@ describe('npm run, stopped by SIGINT to the npm process alone', () => {
     expect(alive(run.child.pid!)).toEqual([])
     expect(await refused(appUrl)).toBe(true)
     expect(await refused(`${flagsUrl}/healthz`)).toBe(true)
+  })
+
+  it('npm run demo stopped while it builds ends the build too, and leaves no temporary directory', { timeout: 60_000 }, async () => {
+    // In a clone, so the build cut short is not this repository's dist/ (other tests run it).
+    const clone = makeClone()
+    const temp = mkdtempSync(join(tmpdir(), 'holdfast-demo-tmp-'))
+    dirs.push(clone, temp)
+    const run = npmRun(['demo', '--', '--port', '0', '--flags-port', '0'], { cwd: clone, env: { ...process.env, TMPDIR: temp } })
+    const building = () => alive(run.child.pid!).some((line) => line.includes('(node)')) && /Building Holdfast/.test(run.output())
+    await expect.poll(building, { timeout: 30_000, interval: 50 }).toBe(true)
+    // rollup is under way: its process is in the group beside npm and the demo.
+    await expect.poll(() => alive(run.child.pid!).length, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(3)
+
+    run.child.kill('SIGINT')
+    expect(await orHung(run.exited, 15_000), run.output()).toBe(0)
+    expect(run.output()).toContain('stopped (SIGINT) before it started')
+    // Before: rollup (and its esbuild) ran on, orphaned, for the rest of the build.
+    expect(alive(run.child.pid!)).toEqual([])
+    expect(readdirSync(temp)).toEqual([])
   })
 
   it('npm run server drains and exits 0', { timeout: 60_000 }, async () => {

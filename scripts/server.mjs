@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildPackages } from './demo/build.mjs'
+import { buildPackages, stopBuilds } from './demo/build.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'packages', 'server', 'dist', 'bin.js')
@@ -53,12 +53,26 @@ async function main() {
   const reason = buildReason()
   if (reason) {
     process.stderr.write(`[holdfast] building the packages first (${reason})…\n`)
+    // A signal during the build ends it: before, node died at once and rollup built on, orphaned.
+    let stoppedBy
+    const onSignal = (signal) => {
+      stoppedBy ??= signal
+      stopBuilds()
+    }
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal)
     try {
       await buildPackages(ROOT)
     } catch (error) {
+      if (stoppedBy) {
+        process.stderr.write(`[holdfast] ${stoppedBy}: the build was stopped; the server was not started\n`)
+        process.exit(0)
+      }
       process.stderr.write(`[holdfast] ${error.message}\n`)
       process.exit(1)
     }
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.off(signal, onSignal)
+    // The build finished just as a signal came: the server is not started either.
+    if (stoppedBy) process.exit(0)
   }
   // The built CLI reads process.argv itself and installs its own signal handlers.
   await import(pathToFileURL(BIN).href)

@@ -100,6 +100,20 @@ describe('npm run, stopped by SIGINT to the npm process alone', () => {
     expect(readdirSync(temp)).toEqual([])
   })
 
+  it('npm run server stopped while it builds its packages ends the build and starts nothing', { timeout: 60_000 }, async () => {
+    const clone = makeClone()
+    dirs.push(clone)
+    const run = npmRun(['server', '--', '--flags', 'examples/flags.json', '--port', '0'], { cwd: clone })
+    await expect.poll(run.output, { timeout: 30_000, interval: 50 }).toMatch(/building the packages first/)
+    await expect.poll(() => alive(run.child.pid!).length, { timeout: 10_000, interval: 50 }).toBeGreaterThanOrEqual(3)
+
+    run.child.kill('SIGINT')
+    expect(await orHung(run.exited, 15_000), run.output()).toBe(0)
+    expect(run.output()).toContain('SIGINT: the build was stopped; the server was not started')
+    expect(run.output()).not.toMatch(/serving/)
+    expect(alive(run.child.pid!)).toEqual([])
+  })
+
   it('npm run server drains and exits 0', { timeout: 60_000 }, async () => {
     const run = npmRun(['server', '--', '--flags', 'examples/flags.json', '--port', '0'])
     await expect.poll(run.output, { timeout: 50_000, interval: 100 }).toMatch(/serving .* at http:\/\/\S+/)

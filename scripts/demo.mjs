@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { buildApp, buildPackages, snapshotValues } from './demo/build.mjs'
+import { buildApp, buildPackages, snapshotValues, stopBuilds } from './demo/build.mjs'
 import { createKillSwitch } from './demo/killSwitch.mjs'
 import { startStaticServer } from './demo/staticServer.mjs'
 
@@ -184,11 +184,58 @@ async function main() {
     return
   }
 
-  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
+  // Signals are taken from the start: one that comes while it builds stops the build steps (a
+  // SIGINT to npm alone left rollup and esbuild running on, orphaned, with the temporary
+  // directories behind), and one that comes once it runs closes every server.
   let demo
+  let stoppedAt
+  let stopSignal
+  const finish = async (signal) => {
+    console.log(`\nStopping the demo (${signal})…`)
+    await demo.close()
+    console.log(`The events the flag server received are in ${demo.eventsFile}`)
+    process.exit(0)
+  }
+  const stop = async (signal) => {
+    if (stoppedAt !== undefined) {
+      // One Ctrl-C can arrive twice: from the terminal (to the whole process group) and forwarded
+      // by npm. Only a second press, later on, means "stop waiting".
+      if (Date.now() - stoppedAt < 1000) return
+      console.error(`demo: ${signal} again, exiting without waiting`)
+      stopBuilds()
+      process.exit(1)
+    }
+    stoppedAt = Date.now()
+    stopSignal = signal
+    if (demo) return finish(signal)
+    // Still starting: the build steps end now; startDemo then fails and removes what it made (an
+    // app bundle being written in this process finishes first, and the demo is closed after it).
+    stopBuilds()
+  }
+  process.on('SIGINT', () => void stop('SIGINT'))
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGHUP', () => void stop('SIGHUP'))
+
+  // `npm run demo` runs `sh -c 'exec node scripts/demo.mjs'`: the shell becomes this process, so a
+  // signal sent to npm alone (a supervisor, a test harness) is forwarded to us. Without the `exec`,
+  // dash waiting on us kept a forwarded SIGINT until we ended (it takes it that we got the same
+  // one from the terminal) and died of a SIGTERM without passing it on. Should npm itself be killed
+  // (SIGKILL forwards nothing), being re-parented is the sign: stop as if signalled.
+  const parent = process.ppid
+  const watchdog = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(watchdog)
+    void stop('parent exited')
+  }, 1000).unref()
+
+  console.log(options.buildPackages ? 'Building Holdfast and the demo app…' : 'Bundling the demo app (package build skipped: --no-build)…')
   try {
     demo = await startDemo({ ...options, keepEvents: true })
   } catch (error) {
+    if (stoppedAt !== undefined) {
+      console.log(`\nThe demo stopped (${stopSignal}) before it started.`)
+      process.exit(0)
+    }
     const reason =
       error?.code === 'EADDRINUSE'
         ? `port ${error.port} is taken; choose others with --port / --flags-port (0 picks a free one)`
@@ -196,6 +243,7 @@ async function main() {
     console.error(`demo: could not start: ${reason}`)
     process.exit(1)
   }
+  if (stoppedAt !== undefined) return finish(stopSignal)
 
   console.log(`
   Holdfast demo
@@ -206,35 +254,6 @@ async function main() {
 
   Open the app, then use its outage switch. Ctrl-C to stop.
 `)
-
-  let stoppedAt
-  const stop = async (signal) => {
-    if (stoppedAt !== undefined) {
-      // One Ctrl-C can arrive twice: from the terminal (to the whole process group) and forwarded
-      // by npm. Only a second press, later on, means "stop waiting".
-      if (Date.now() - stoppedAt < 1000) return
-      console.error(`demo: ${signal} again, exiting without waiting`)
-      process.exit(1)
-    }
-    stoppedAt = Date.now()
-    console.log(`\nStopping the demo (${signal})…`)
-    await demo.close()
-    console.log(`The events the flag server received are in ${demo.eventsFile}`)
-    process.exit(0)
-  }
-  process.on('SIGINT', () => void stop('SIGINT'))
-  process.on('SIGTERM', () => void stop('SIGTERM'))
-  process.on('SIGHUP', () => void stop('SIGHUP'))
-
-  // `npm run demo` runs us under `sh -c`. A SIGTERM sent to npm alone is forwarded to that shell,
-  // which dies without passing it on (dash), leaving us orphaned with both ports held. Being
-  // re-parented is the sign: stop as if signalled.
-  const parent = process.ppid
-  const watchdog = setInterval(() => {
-    if (process.ppid === parent) return
-    clearInterval(watchdog)
-    void stop('parent exited')
-  }, 1000).unref()
 }
 
 // Run the CLI only when started as `node scripts/demo.mjs`, not when imported. Node reports a

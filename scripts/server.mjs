@@ -10,7 +10,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildPackages } from './demo/build.mjs'
+import { buildPackages, stopBuilds } from './demo/build.mjs'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const BIN = join(ROOT, 'packages', 'server', 'dist', 'bin.js')
@@ -53,28 +53,62 @@ async function main() {
   const reason = buildReason()
   if (reason) {
     process.stderr.write(`[holdfast] building the packages first (${reason})…\n`)
+    // A signal during the build ends it: before, node died at once and rollup built on, orphaned.
+    let stoppedBy
+    const onSignal = (signal) => {
+      stoppedBy ??= signal
+      stopBuilds()
+    }
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, onSignal)
     try {
       await buildPackages(ROOT)
     } catch (error) {
+      if (stoppedBy) {
+        process.stderr.write(`[holdfast] ${stoppedBy}: the build was stopped; the server was not started\n`)
+        process.exit(0)
+      }
       process.stderr.write(`[holdfast] ${error.message}\n`)
       process.exit(1)
     }
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.off(signal, onSignal)
+    // The build finished just as a signal came: the server is not started either.
+    if (stoppedBy) process.exit(0)
   }
   // The built CLI reads process.argv itself and installs its own signal handlers.
   await import(pathToFileURL(BIN).href)
 
-  // Under `npm run server` we run below `sh -c`. A SIGTERM sent to npm alone is forwarded to that
-  // shell, which dies without passing it on (dash), leaving us orphaned with the port held. Being
-  // re-parented is the sign: stop as if signalled.
-  if (process.env.npm_lifecycle_event === 'server') {
-    const parent = process.ppid
-    const watchdog = setInterval(() => {
-      if (process.ppid === parent) return
-      clearInterval(watchdog)
-      process.kill(process.pid, 'SIGTERM')
-    }, 1000)
-    watchdog.unref()
+  if (process.env.npm_lifecycle_event === 'server') underNpm()
+}
+
+/**
+ * `npm run server` runs `sh -c 'exec node scripts/server.mjs …'`: the shell becomes this process,
+ * so a SIGINT or SIGTERM sent to npm alone (a supervisor, a test harness) is forwarded to us.
+ * Without the `exec`, dash waiting on us kept a forwarded SIGINT until we ended (it takes it that we
+ * got the same one from the terminal): the server never stopped. A terminal's Ctrl-C now reaches us
+ * twice, from the terminal and forwarded by npm, within milliseconds; the CLI takes a second signal
+ * as "exit now, without the drain", so a repeat within 1 s of the first is one press, not two.
+ * Should npm itself be killed (SIGKILL forwards nothing), being re-parented is the sign: stop as if
+ * signalled.
+ */
+function underNpm() {
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    const handlers = process.listeners(signal)
+    process.removeAllListeners(signal)
+    let first
+    process.on(signal, () => {
+      const now = Date.now()
+      if (first !== undefined && now - first < 1000) return
+      first ??= now
+      for (const handler of handlers) handler(signal)
+    })
   }
+  const parent = process.ppid
+  const watchdog = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(watchdog)
+    process.kill(process.pid, 'SIGTERM')
+  }, 1000)
+  watchdog.unref()
 }
 
 await main()

@@ -6,11 +6,26 @@ import { join } from 'node:path'
 
 const require = createRequire(import.meta.url)
 
+// The build steps running now (rollup, the snapshot CLI): a demo stopped while it starts ends them
+// (stopBuilds), so none outlives it holding a core for another 15 s.
+const running = new Set()
+
+function track(child) {
+  running.add(child)
+  child.once('exit', () => running.delete(child))
+  return child
+}
+
+/** Ends the build steps in flight (SIGTERM); each one's promise then rejects. */
+export function stopBuilds() {
+  for (const child of running) child.kill('SIGTERM')
+}
+
 /** Runs the root build (`rollup -c`, what `npm run build` does) in `rootDir`; rejects on failure. */
 export function buildPackages(rootDir) {
   const rollup = require.resolve('rollup/dist/bin/rollup')
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [rollup, '-c', '--silent'], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit'] })
+    const child = track(spawn(process.execPath, [rollup, '-c', '--silent'], { cwd: rootDir, stdio: ['ignore', 'inherit', 'inherit'] }))
     child.once('error', fail)
     child.once('exit', (code, signal) =>
       code === 0 ? done() : fail(new Error(`the package build failed (${signal ?? `exit code ${code}`}); run \`npm run build\` to see why`)),
@@ -27,7 +42,7 @@ export function snapshotValues(rootDir, { upstream, context, out }) {
   const bin = join(rootDir, 'packages', 'server', 'dist', 'bin.js')
   const args = [bin, 'snapshot', '--upstream', upstream, '--context', JSON.stringify(context), '--out', out]
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, args, { cwd: rootDir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = track(spawn(process.execPath, args, { cwd: rootDir, stdio: ['ignore', 'pipe', 'pipe'] }))
     let output = ''
     child.stdout.on('data', (chunk) => (output += chunk))
     child.stderr.on('data', (chunk) => (output += chunk))

@@ -50,6 +50,13 @@ describe('CORS', () => {
       await expect(startServer({ corsOrigin: given }), given).rejects.toThrow(new RegExp(`corsOrigin .*"${meant.replace(/\./g, '\\.')}"`))
     }
     await expect(startServer({ corsOrigin: 'shop.example' })).rejects.toThrow(/corsOrigin must be an origin/)
+    // A list, as other servers take one: it says one origin is taken, and suggests no half of the
+    // list (before: 'did you mean "https://a.example,https"?').
+    for (const list of ['https://a.example,https://b.example', 'https://a.example https://b.example', 'https://a.example, https://b.example']) {
+      const refused = await startServer({ corsOrigin: list }).then(() => 'started', (error: Error) => error.message)
+      expect(refused, list).toMatch(/corsOrigin takes one origin, not a list/)
+      expect(refused, list).not.toMatch(/did you mean/)
+    }
     for (const fine of ['https://shop.example', 'http://127.0.0.1:5173', '*']) {
       const server = await startServer({ corsOrigin: fine })
       const response = await evaluate(server, { targetingKey: 'u' }, { Origin: 'https://shop.example' })

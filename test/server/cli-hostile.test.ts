@@ -139,6 +139,19 @@ describe('holdfast-server refuses what would start it half-configured', { timeou
       expect(run.code, cases[i].args.join(' ')).toBe(1)
       expect(run.output).toMatch(cases[i].message)
     }
+    // A directory it may not write in (sysfs refuses new files even to root; a read-only mount says
+    // EROFS): the lock file beside the events file cannot be made. Before, that read "the events
+    // file … is in use by another server (EACCES …). … or delete …/holdfast-events.jsonl.lock": the
+    // operator went looking for a second server, and a lock file, that never existed.
+    for (const args of [
+      [...FLAGS, '--events-file', '/sys/holdfast-events.jsonl'],
+      [...FLAGS, '--events-upstream', 'http://127.0.0.1:1/events', '--events-spool', '/sys'],
+    ]) {
+      const run = await outcome(args)
+      expect(run.code, args.join(' ')).toBe(1)
+      expect(run.output).toMatch(/cannot use the events (file \/sys\/holdfast-events\.jsonl|spool \/sys): ((EACCES|EPERM), permission denied|EROFS, a read-only file system)/)
+      expect(run.output).not.toMatch(/in use by another server/)
+    }
     // A directory that does not exist yet is made.
     const fresh = join(dir, 'new', 'events.jsonl')
     expect((await outcome([...FLAGS, '--events-file', fresh])).code).toBe('started')

@@ -4,42 +4,13 @@
 // a source edit. (`npx holdfast-server` cannot do this in a clone: npm links a bin only when its
 // file exists at install time, before dist/ does, and otherwise asks the public registry.)
 import { spawn, type ChildProcess } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, rmSync, utimesSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { makeClone } from './clone'
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const children: ChildProcess[] = []
 let clone: string
-
-/**
- * A clone as `git clone && npm install` leaves it: sources, configs and scripts copied, no dist/;
- * node_modules links to the real one except @holdfast/*, which point at the copy's packages
- * (as npm's workspace links do), so nothing can pick up the repository's own dist/.
- */
-function makeClone(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'holdfast-clone-'))
-  for (const file of ['package.json', 'rollup.config.mjs', 'tsconfig.base.json', 'scripts', 'examples/flags.json']) {
-    cpSync(join(root, file), join(dir, file), { recursive: true })
-  }
-  for (const name of readdirSync(join(root, 'packages'))) {
-    cpSync(join(root, 'packages', name), join(dir, 'packages', name), {
-      recursive: true,
-      filter: (source) => !/[\\/](dist|node_modules)$/.test(source),
-    })
-  }
-  mkdirSync(join(dir, 'node_modules', '@holdfast'), { recursive: true })
-  for (const name of readdirSync(join(root, 'node_modules'))) {
-    if (name === '@holdfast' || name === '.bin' || name.startsWith('.')) continue
-    symlinkSync(join(root, 'node_modules', name), join(dir, 'node_modules', name))
-  }
-  for (const name of readdirSync(join(dir, 'packages'))) {
-    symlinkSync(join(dir, 'packages', name), join(dir, 'node_modules', '@holdfast', name))
-  }
-  return dir
-}
 
 function runServer(cwd: string) {
   // What `npm run server -- …` runs, with npm's INIT_CWD: the directory the command was typed in.

@@ -224,7 +224,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
         } catch (error) {
           await release?.()
           release = undefined
-          throw await unusable(error as NodeJS.ErrnoException, what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
+          throw await unusable(lockNotMade(error) ?? (error as NodeJS.ErrnoException), what, spool ? spoolDir : resolve(options.eventsFile ?? ''))
         }
       })()
       opening.catch(() => {})
@@ -300,11 +300,23 @@ async function realPath(path: string): Promise<string> {
 
 // The OS error alone ("EEXIST: file already exists, mkdir '…'") says neither that it is about the
 // events file nor what to change: said here with the path the operator gave and the reason.
+/**
+ * The OS error when the lock file itself could not be made (acquireLock's refusal carries it as
+ * its `cause`; EEXIST is another server's lock). Reported as the file or spool being unusable:
+ * before, a directory the server may not write in (EACCES, EROFS) read "is in use by another
+ * server … or delete the lock", a server and a lock that did not exist.
+ */
+function lockNotMade(error: unknown): NodeJS.ErrnoException | undefined {
+  const cause = (error as { cause?: NodeJS.ErrnoException }).cause
+  return cause instanceof Error && typeof cause.code === 'string' && cause.code !== 'EEXIST' ? cause : undefined
+}
+
 async function unusable(error: NodeJS.ErrnoException, what: string, path: string): Promise<Error> {
   if (error.message.startsWith('[holdfast-server]') || error.code === undefined) return error
   let why = error.message
   if (error.code === 'EISDIR') why = 'it is a directory'
   else if (error.code === 'EACCES' || error.code === 'EPERM') why = 'permission denied'
+  else if (error.code === 'EROFS') why = 'a read-only file system'
   else if (error.code === 'EEXIST' || error.code === 'ENOTDIR') {
     // A file where a directory of the path should be: name it.
     for (let at = path; at !== dirname(at); at = dirname(at)) {

@@ -21,6 +21,11 @@ export function corsOriginProblem(value: string, name: string): string | undefin
     // not a URL at all
   }
   if (origin === value) return undefined
+  // A list (as some servers take one) parses as one URL whose host runs up to the comma: the
+  // suggestion would be half of it, `"https://a.example,https"`.
+  if (/[\s,]/.test(value.trim())) {
+    return `${name} takes one origin, not a list, got "${value}": name the one origin the app is served from, or leave ${name} out to allow any origin (*)`
+  }
   const meant = origin && origin !== 'null' ? `; did you mean "${origin}"?` : ''
   return `${name} must be an origin like https://app.example.com (scheme, host and port: no path, no trailing slash, in lower case), got "${value}"${meant}`
 }

@@ -235,6 +235,15 @@ describe('a data dir whose disk fills up', () => {
 // at another upstream, or sending another key: see relay-datadir-source.test.ts). This relay never
 // serves them, so they are stale to it: on a full disk they make room as its own old ones do (its
 // newest good one still never goes), and its pruning keeps its own good ones before them.
+/** A dir where this source ('production') wrote gen-1, then another ('staging') gen-2 and gen-3. */
+async function productionThenStaging(dir: string): Promise<void> {
+  await createGenerationStore({ dir, source: 'production' }).save('production 1')
+  const other = createGenerationStore({ dir, source: 'staging' })
+  await other.loadNewest()
+  await other.save('staging 2')
+  await other.save('staging 3')
+}
+
 describe('a data dir holding another source’s generations', () => {
   /** The real file system, with room for `room` generation files: a write with that many present fails with ENOSPC. */
   function roomFor(dir: string, room: number): EventFileSystem {
@@ -267,11 +276,7 @@ describe('a data dir holding another source’s generations', () => {
   it('on a full disk where they are newer than this source’s good one, they make room and that one stays', async () => {
     // Before: this source's gen-1 was the newest good one and the oldest file, so nothing was deleted.
     const dir = await tempDir()
-    await createGenerationStore({ dir, source: 'production' }).save('production 1')
-    const other = createGenerationStore({ dir, source: 'staging' })
-    await other.loadNewest()
-    await other.save('staging 2')
-    await other.save('staging 3')
+    await productionThenStaging(dir)
     const store = createGenerationStore({ dir, source: 'production', fs: roomFor(dir, 3) })
     expect((await store.loadNewest()).loaded).toMatchObject({ number: 1 })
     expect(await store.save('production 4')).toBe(4)
@@ -292,11 +297,7 @@ describe('a data dir holding another source’s generations', () => {
     // [staging 3, staging 2, production 1]; its first save deleted production 1 and kept staging's two,
     // so it had no older generation of its own to fall back to.
     const dir = await tempDir()
-    await createGenerationStore({ dir, source: 'production' }).save('production 1')
-    const other = createGenerationStore({ dir, source: 'staging' })
-    await other.loadNewest()
-    await other.save('staging 2')
-    await other.save('staging 3')
+    await productionThenStaging(dir)
     const store = createGenerationStore({ dir, source: 'production', keep: 3 })
     await store.loadNewest()
     await store.save('production 4')

@@ -87,12 +87,16 @@ async function main() {
  * got the same one from the terminal): the server never stopped. A terminal's Ctrl-C now reaches us
  * twice, from the terminal and forwarded by npm, within milliseconds; the CLI takes a second signal
  * as "exit now, without the drain", so a repeat within 1 s of the first is one press, not two.
- * Should npm itself be killed (SIGKILL forwards nothing), being re-parented is the sign: stop as if
+ * A command of the CLI (snapshot, events) takes no signal itself and is left to end by it. Should
+ * npm itself be killed (SIGKILL forwards nothing), being re-parented is the sign: stop as if
  * signalled.
  */
 function underNpm() {
   for (const signal of ['SIGINT', 'SIGTERM']) {
     const handlers = process.listeners(signal)
+    // A command of the CLI (snapshot, events replay-dead-letters) installs no handler: the signal's
+    // default action ends it. Wrapped, the signal went to no handler and was ignored.
+    if (handlers.length === 0) continue
     process.removeAllListeners(signal)
     let first
     process.on(signal, () => {

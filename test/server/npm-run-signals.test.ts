@@ -6,6 +6,7 @@
 // the command got the same one from the terminal): the demo kept running, both ports held, under
 // an npm that waited for it for ever.
 import { spawn } from 'node:child_process'
+import { createServer, type Socket } from 'node:net'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -127,6 +128,34 @@ describe('npm run, stopped by SIGINT to the npm process alone', () => {
     expect(run.output()).toContain('[holdfast-server] stopped')
     expect(alive(run.child.pid!)).toEqual([])
     expect(await refused(`${url}/healthz`)).toBe(true)
+  })
+})
+
+describe('npm run server running a command of the CLI, not a server', () => {
+  it('npm run server -- snapshot, waiting on an upstream that never answers, is stopped by a SIGINT', { timeout: 60_000 }, async () => {
+    // An upstream that takes the connection and never answers: the snapshot waits its --timeout.
+    const sockets: Socket[] = []
+    const upstream = createServer((socket) => void sockets.push(socket))
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    const port = (upstream.address() as { port: number }).port
+    const dir = mkdtempSync(join(tmpdir(), 'holdfast-snapshot-signal-'))
+    dirs.push(dir)
+    try {
+      const args = ['snapshot', '--upstream', `http://127.0.0.1:${port}`, '--context', '{"targetingKey":"u1"}', '--out', join(dir, 'values.json'), '--timeout', '600']
+      const run = npmRun(['server', '--', ...args])
+      await expect.poll(() => sockets.length, { timeout: 50_000, interval: 100 }).toBeGreaterThan(0)
+
+      run.child.kill('SIGINT')
+      // Before: the wrapper that makes one Ctrl-C out of two took the SIGINT and handed it to the
+      // CLI's handlers, of which a command (snapshot, events) installs none: nothing stopped it
+      // until its 600 s timeout, and npm waited with it.
+      expect(await orHung(run.exited, 10_000), run.output()).not.toBe('hung')
+      expect(alive(run.child.pid!)).toEqual([])
+      expect(readdirSync(dir)).toEqual([])
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      upstream.close()
+    }
   })
 })
 

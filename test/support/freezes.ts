@@ -23,7 +23,8 @@ export function watchFreezes(): { longest: () => number; stop: () => void } {
  * How long `ask` took beyond the longest stretch this process (the test and any relays in it) was
  * frozen meanwhile. On a loaded machine an answer that waited on nothing took 1.3 s: the process was
  * not run. One that waits on a silent Redis, a timer or a socket waits with the event loop idle, and
- * that time is kept.
+ * that time is kept. So it bounds waits, not work: a relay in this process blocking its event loop
+ * synchronously would be taken off as a freeze, and only a bound on waits should use it.
  */
 export async function timed<T>(ask: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const freezes = watchFreezes()

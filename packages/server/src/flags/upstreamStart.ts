@@ -71,7 +71,7 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
     layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
     const unforwarded = layer.credentials?.headers.filter((name) => !forwardHeaders.includes(name)) ?? []
     if (unforwarded.length > 0) log.warn(`the snapshot ${path} was made with ${unforwarded.join(', ')}, which the relay does not forward (--forward-header): it is never served; make it with the headers the relay forwards`)
-    else if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (made without --header, or by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again to serve it to the key it was made with`)
+    else if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (made without --header, or by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again with --header naming the key the relay's clients send to serve it to them`)
   }
   else layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }
   return core === undefined ? { layer, state, refusesStart: true } : { layer, core, state, refusesStart: true }

@@ -78,7 +78,11 @@ export function createStoreReader(store: EventStore, storage: SafeStorage, clock
       return state.forget(list)
     },
 
-    queued: (list) => list.filter((key) => own.has(key) || state.others.includes(key)).length,
+    queued(list) {
+      // One Set of the other tabs' keys, as remove() walks them once too: includes() per key was keys × others.
+      const others = new Set(state.others)
+      return list.filter((key) => own.has(key) || others.has(key)).length
+    },
   }
 }
 

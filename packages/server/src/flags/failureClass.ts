@@ -29,6 +29,24 @@ export interface Acceptance {
   at: number
 }
 
+/** The latest acceptance, and the latest of other credentials before it (see {@link noteAcceptance}). */
+export interface Acceptances {
+  last?: Acceptance
+  before?: Acceptance
+}
+
+/** Notes that the upstream accepted `credentials` at `at` (the steady clock). */
+export function noteAcceptance(seen: Acceptances, credentials: string, at: number): void {
+  if (seen.last && seen.last.credentials !== credentials) seen.before = seen.last
+  seen.last = { credentials, at }
+}
+
+/** How long ago (on `tick`) the upstream last accepted credentials other than these; -1 when never. */
+function sinceOther(seen: Acceptances, credentials: string | undefined, tick: number): number {
+  const other = seen.last?.credentials !== credentials ? seen.last : seen.before
+  return other === undefined ? -1 : tick - other.at
+}
+
 /** A failed request as {@link classifyFailure} reads it. */
 export interface FailedRequest {
   kind: UpstreamFailureKind
@@ -36,12 +54,10 @@ export interface FailedRequest {
   /** The forwarded credentials (hash); none for the relay's own faults. */
   credentials?: string | undefined
   /** The credentials the upstream accepted last, and the latest others before them. */
-  lastAccepted: Acceptance | undefined
-  acceptedBefore: Acceptance | undefined
+  accepted: Acceptances
   breakerOpen: boolean
-  /** The same as `lastAccepted` and `acceptedBefore`, for answers with values only (a 200 applied, a 304): see `ownOutage`. */
-  lastValues?: Acceptance | undefined
-  valuesBefore?: Acceptance | undefined
+  /** The same for answers with values only (a 200 applied, a 304): see `ownOutage`. */
+  values?: Acceptances
   /** Whether a request with other credentials than these met an outage's failure since the latest answer with values. */
   othersFailed?: boolean
   /** Now, on the steady clock. */
@@ -57,7 +73,8 @@ const ONES_OWN_5XX_MS = 5_000
  * a 5xx that is these credentials' own (their project broken at the vendor), also `refused`.
  */
 export function classifyFailure(request: FailedRequest): { refused: boolean; ownLimit: boolean; ownOutage: boolean } {
-  const { kind, httpStatus, credentials, lastAccepted, acceptedBefore, tick } = request
+  const { kind, httpStatus, credentials, accepted, tick } = request
+  const lastAccepted = accepted.last
   // A 401/403 for one user's credentials while the upstream accepted other credentials within
   // the last minute: that user's token (expired, revoked), counted in `refused`; the upstream
   // itself answers, and the status says so instead of flipping to `unauthorized` with every
@@ -85,9 +102,8 @@ export function classifyFailure(request: FailedRequest): { refused: boolean; own
   // upstream that was serving them.
   // Whoever was accepted last: a busy tenant's own request was, just before its burst went over
   // its quota, and two of its 429s opened the breaker for every key all the same.
-  const other = lastAccepted?.credentials !== credentials ? lastAccepted : acceptedBefore
-  const sinceOther = other === undefined ? -1 : tick - other.at
-  const ownLimit = httpStatus === 429 && credentials !== undefined && sinceOther >= 0 && sinceOther < ONES_OWN_UNAUTHORIZED_MS
+  const sinceAccepted = sinceOther(accepted, credentials, tick)
+  const ownLimit = httpStatus === 429 && credentials !== undefined && sinceAccepted >= 0 && sinceAccepted < ONES_OWN_UNAUTHORIZED_MS
   // A 5xx for these credentials while the upstream answered others within the last 5 s, and no
   // request with other credentials has failed since the latest answer: these credentials' own (a
   // tenant whose project is broken at the vendor, an inner relay with nothing for that key), counted
@@ -98,8 +114,7 @@ export function classifyFailure(request: FailedRequest): { refused: boolean; own
   // (Not for a relay with one key, where no other credentials are ever accepted: unchanged.)
   // "Answered" here means values (a 200 applied, a 304): a 400 a client provokes with a made-up key
   // (a gateway answers it while the service behind is down) kept every user's 500 "own" through an outage.
-  const valuesOther = request.lastValues?.credentials !== credentials ? request.lastValues : request.valuesBefore
-  const sinceValues = valuesOther === undefined ? -1 : tick - valuesOther.at
+  const sinceValues = request.values ? sinceOther(request.values, credentials, tick) : -1
   const ownOutage =
     kind === 'http' && httpStatus !== undefined && httpStatus >= 500 && credentials !== undefined && !request.breakerOpen && !request.othersFailed && sinceValues >= 0 && sinceValues < ONES_OWN_5XX_MS
   return { refused: refused || ownOutage, ownLimit, ownOutage }

@@ -20,7 +20,7 @@ import { createCanary, pickCanary } from './canary'
 import { createContextSaver } from './contextSaver'
 import { createReaskRounds } from './reaskRounds'
 import { judgeShared } from './sharedTake'
-import { classifyFailure, opensBreaker } from './failureClass'
+import { classifyFailure, noteAcceptance, opensBreaker, type Acceptances } from './failureClass'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
@@ -326,18 +326,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // When (the steady clock) the warning that no upstream request could start was last logged.
   let noSlotLoggedAt = -Infinity
   /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
-  let lastAccepted: { credentials: string; at: number } | undefined
-  // And the latest acceptance of other credentials than those (see `ownLimit` in `fail`).
-  let acceptedBefore: { credentials: string; at: number } | undefined
+  /** The credentials (hash) the upstream last accepted, and the latest others before them (the steady clock): see failureClass.ts. */
+  const accepted: Acceptances = {}
   // The same for answers with values only (a 200 applied, a 304), for `ownOutage`: a 400 is no
   // sign the flag service is up (a gateway answers it while the service behind is down), and any
   // client can provoke one with a made-up key.
-  let lastValues: { credentials: string; at: number } | undefined
-  let valuesBefore: { credentials: string; at: number } | undefined
-  const gaveValues = (credentials: string) => {
-    if (lastValues && lastValues.credentials !== credentials) valuesBefore = lastValues
-    lastValues = { credentials, at: steady() }
-  }
+  const values: Acceptances = {}
   let closed = false
   // The re-probe while not ready (see `reprobeSoon`): after 1 s, doubling to 30 s.
   const reprobe = createBackoffTimer(() => {
@@ -519,8 +513,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
       droppedAt.delete(key)
-      if (lastAccepted && lastAccepted.credentials !== credentials) acceptedBefore = lastAccepted
-      lastAccepted = { credentials, at: steady() }
+      noteAcceptance(accepted, credentials, steady())
     }
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context', undefined, undefined, key)
@@ -536,7 +529,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
-      gaveValues(credentials)
+      noteAcceptance(values, credentials, steady())
       record({ type: 'success', at })
       savePlaced(false)
       share(key, confirmed, false, version)
@@ -616,7 +609,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache.set(key, next, keepPlace)
     cutBy.delete(key)
     answeredBy(key)
-    gaveValues(credentials)
+    noteAcceptance(values, credentials, steady())
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
     share(key, next, changed.length > 0 || !held, version)
@@ -628,7 +621,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const previous = health.lastError
     // Measured on the steady clock: set back an hour, an acceptance a second ago is still recent.
     const othersFailed = failedSince.some((failed) => failed !== (credentials ?? ''))
-    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, lastAccepted, acceptedBefore, lastValues, valuesBefore, breakerOpen: breaker.open, othersFailed, tick: steady() })
+    const { refused, ownLimit, ownOutage } = classifyFailure({ kind, httpStatus, credentials, accepted, values, breakerOpen: breaker.open, othersFailed, tick: steady() })
     const down = key !== undefined && !refused && !ownLimit && opensBreaker(kind, httpStatus)
     if ((down || ownOutage) && !failedSince.includes(credentials ?? '')) failedSince = [...failedSince, credentials ?? ''].slice(-2)
     // One context the upstream fails alone, as the breaker counts it: the upstream answered it (a

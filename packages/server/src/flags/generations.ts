@@ -122,26 +122,38 @@ export function encodeGeneration(payload: string, source?: string): string {
   return `${JSON.stringify(source === undefined ? { holdfastGeneration: 1, sha256, bytes } : { holdfastGeneration: 1, sha256, bytes, source })}\n${payload}`
 }
 
+/** A generation's header line, read; undefined when it is no holdfast generation header. */
+interface GenerationHeader {
+  sha256: string
+  bytes: number
+  source?: string
+}
+
+/** Reads the header line of a framed file (`text` up to its first newline, or its start). */
+function readHeader(line: string): GenerationHeader | 'unreadable' | undefined {
+  let h: { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown; source?: unknown } | null
+  try {
+    h = JSON.parse(line)
+  } catch {
+    return 'unreadable'
+  }
+  if (h === null || typeof h !== 'object' || h.holdfastGeneration !== 1 || typeof h.sha256 !== 'string' || typeof h.bytes !== 'number') return undefined
+  if (h.source !== undefined && typeof h.source !== 'string') return undefined
+  return h.source === undefined ? { sha256: h.sha256, bytes: h.bytes } : { sha256: h.sha256, bytes: h.bytes, source: h.source }
+}
+
 /** Verifies a framed file; returns the payload (and its source tag, if any) or why it cannot be trusted. */
 export function decodeGeneration(text: string): { ok: true; payload: string; source?: string } | { ok: false; reason: string; kind: 'torn' | 'corrupt' } {
   const newline = text.indexOf('\n')
   if (newline < 0) return { ok: false, reason: 'no header line (torn write?)', kind: 'torn' }
-  let header: unknown
-  try {
-    header = JSON.parse(text.slice(0, newline))
-  } catch {
-    return { ok: false, reason: 'unreadable header', kind: 'corrupt' }
-  }
-  const h = header as { holdfastGeneration?: unknown; sha256?: unknown; bytes?: unknown; source?: unknown }
-  if (h === null || typeof h !== 'object' || h.holdfastGeneration !== 1 || typeof h.sha256 !== 'string' || typeof h.bytes !== 'number') {
-    return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
-  }
+  const h = readHeader(text.slice(0, newline))
+  if (h === 'unreadable') return { ok: false, reason: 'unreadable header', kind: 'corrupt' }
+  if (h === undefined) return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
   const payload = text.slice(newline + 1)
   const bytes = Buffer.byteLength(payload)
   // Fewer bytes than the header says: cut short (a crash, a full disk). More: something was added.
   if (bytes !== h.bytes) return { ok: false, reason: `length ${bytes} ≠ ${h.bytes} (torn write?)`, kind: bytes < h.bytes ? 'torn' : 'corrupt' }
   if (createHash('sha256').update(payload).digest('hex') !== h.sha256) return { ok: false, reason: 'checksum mismatch', kind: 'corrupt' }
-  if (h.source !== undefined && typeof h.source !== 'string') return { ok: false, reason: 'not a holdfast generation file', kind: 'corrupt' }
   return h.source === undefined ? { ok: true, payload } : { ok: true, payload, source: h.source }
 }
 
@@ -301,13 +313,8 @@ const HEAD_BYTES = 1024
 /** The `source` tag in a generation file's header line (the start of the file), if it has one. */
 function headerSource(head: string): string | undefined {
   const newline = head.indexOf('\n')
-  if (newline < 0) return undefined
-  try {
-    const header = JSON.parse(head.slice(0, newline)) as { holdfastGeneration?: unknown; source?: unknown } | null
-    return header?.holdfastGeneration === 1 && typeof header.source === 'string' ? header.source : undefined
-  } catch {
-    return undefined
-  }
+  const header = newline < 0 ? undefined : readHeader(head.slice(0, newline))
+  return typeof header === 'object' ? header.source : undefined
 }
 
 function nameOf(number: number): string {

@@ -150,6 +150,10 @@ test('an error body whose errorCode or errorDetails is empty reads as the parts 
   expect((await client.refresh()).error!.message).toBe('HTTP 503: GENERAL')
   server.always({ status: 503, body: { errorCode: '', errorDetails: '' } })
   expect((await client.refresh()).error!.message).toBe('HTTP 503')
+  // A megabyte of details (a stack trace, a dump) is cut, as the events' error bodies are: the
+  // message is held in the status and logged.
+  server.always({ status: 503, body: { errorCode: 'GENERAL', errorDetails: 'x'.repeat(1_000_000) } })
+  expect((await client.refresh()).error!.message).toBe(`HTTP 503: GENERAL: ${'x'.repeat(191)}`)
 })
 
 test('after a 401 the client waits for the next trigger instead of looping', async () => {

@@ -147,7 +147,8 @@ function describeErrorBody(text: string): string {
   try {
     const body = JSON.parse(text) as { errorCode?: unknown; errorDetails?: unknown }
     const parts = [body.errorCode, body.errorDetails].filter((p) => typeof p === 'string' && p)
-    return parts.length ? `: ${parts.join(': ')}` : ''
+    // At most 200 characters, as an events error body (a stack trace or a dump is held in the status and logged).
+    return parts.length ? `: ${parts.join(': ').slice(0, 200)}` : ''
   } catch {
     return ''
   }

@@ -5,6 +5,7 @@ import { corsOriginProblem } from './http/cors'
 import { httpUrlProblem } from './flags/upstreamFetch'
 import { unforwardableReason } from './flags/upstreamSource'
 import { HEADER_NAME, isPresentableKey, refusedWhen, UNPRESENTABLE_KEY } from './options'
+import { namespaceNameProblem } from './store/storeNamespace'
 
 // Every command-line option in one table: its parseArgs type, its help line, and how it maps onto
 // FlagServerOptions. Adding an option is adding a row (and, if it takes a value, a line in
@@ -71,6 +72,11 @@ export const CLI_OPTIONS = {
   // Relays sharing one store in Redis (CONTRACT §9 --redis): one block.
   redis: { type: 'string', arg: 'URL', help: 'share one store with the other relays of this source in Redis: one polls,\nthe others take each version from Redis (or set HOLDFAST_REDIS_URL,\nwhich keeps a password out of the process list)' },
   'redis-lease-ttl': { type: 'string', arg: 'SECONDS', help: 'with --flags-url: the polling relay\'s lease; another takes over within it\nwhen that one dies (default 15)' },
+  'redis-namespace': {
+    type: 'string',
+    arg: 'NAME',
+    help: 'share only with relays given the same NAME (and source and credentials):\nkeeps environments whose source URL is written the same apart on one Redis;\n1 to 64 of A-Z a-z 0-9 . _ - (or set HOLDFAST_REDIS_NAMESPACE; default: none,\nthe namespace is a hash of the source and credentials alone)',
+  },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version of @holdfast/server and exit' },
 } as const satisfies Record<string, CliOption>
@@ -226,6 +232,10 @@ const cliSchema = z.object({
   'upstream-timeout': secondsArg('upstream-timeout', 0.001, 600).optional(),
   redis: z.string().regex(/^rediss?:\/\/[^/]/i, '--redis must be a redis:// or rediss:// URL').optional(),
   'redis-lease-ttl': secondsArg('redis-lease-ttl', 0.1, 3600).optional(),
+  'redis-namespace': z
+    .string()
+    .superRefine(refusedWhen((name) => namespaceNameProblem(name, '--redis-namespace')))
+    .optional(),
   'no-live-updates': z.boolean().optional(),
   'max-streams': intArg('max-streams', 1, 1_000_000).optional(),
 })
@@ -343,7 +353,7 @@ function relayOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): Pa
   }
 }
 
-// --redis and --redis-lease-ttl (or HOLDFAST_REDIS_URL), from the parsed values.
+// --redis, --redis-lease-ttl and --redis-namespace (or HOLDFAST_REDIS_URL, HOLDFAST_REDIS_NAMESPACE), from the parsed values.
 function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { ok: true; options: Partial<FlagServerOptions> } | { ok: false; error: string } {
   // Set but empty is refused like a blank one: a URL that did not resolve must not quietly start a
   // relay that shares nothing with the others.
@@ -351,8 +361,17 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
     return { ok: false, error: 'HOLDFAST_REDIS_URL is empty: give a redis:// or rediss:// URL, or leave it unset to run without Redis' }
   }
   const url = v.redis ?? env.HOLDFAST_REDIS_URL
+  // Read like HOLDFAST_REDIS_URL: set but empty is a value that did not resolve, not "no name"
+  // (which would join this relay to the unnamed fleet of its source).
+  const namespace = v['redis-namespace'] ?? env.HOLDFAST_REDIS_NAMESPACE
+  if (v['redis-namespace'] === undefined && namespace !== undefined) {
+    if (namespace.trim() === '') return { ok: false, error: 'HOLDFAST_REDIS_NAMESPACE is empty: give a name, or leave it unset for the unnamed namespace of the source' }
+    const problem = namespaceNameProblem(namespace, 'HOLDFAST_REDIS_NAMESPACE')
+    if (problem) return { ok: false, error: problem }
+  }
   if (url === undefined) {
     if (v['redis-lease-ttl'] !== undefined) return { ok: false, error: '--redis-lease-ttl needs --redis URL' }
+    if (v['redis-namespace'] !== undefined) return { ok: false, error: '--redis-namespace needs --redis URL' }
     return { ok: true, options: {} }
   }
   if (!/^rediss?:\/\/[^/]/i.test(url)) return { ok: false, error: 'HOLDFAST_REDIS_URL must be a redis:// or rediss:// URL' }
@@ -365,5 +384,8 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
   if (v['redis-lease-ttl'] !== undefined && v['flags-url'] === undefined) {
     return { ok: false, error: '--redis-lease-ttl goes with --flags-url (with --upstream every relay asks the upstream itself: there is no lease)' }
   }
-  return { ok: true, options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }) } } }
+  return {
+    ok: true,
+    options: { redis: { url, ...(v['redis-lease-ttl'] === undefined ? {} : { leaseTtlMs: v['redis-lease-ttl'] * 1000 }), ...(namespace === undefined ? {} : { namespace }) } },
+  }
 }

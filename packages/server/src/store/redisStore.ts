@@ -80,7 +80,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const docKey = (key: string) => `${prefix}doc:${key}`
   const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
-  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0 }
+  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0, namespace: options.namespace }
   let opened = false
   let closed = false
   // When a command last succeeded, for the heartbeat's "nothing answered for a while" and the

@@ -2,7 +2,7 @@ import type { ServerLogger } from '../logger'
 import { DEFAULT_LEASE_TTL_MS, MAX_LEASE_TTL_MS, MIN_LEASE_TTL_MS } from './leaseKeeper'
 import { createRedisStore } from './redisStore'
 import type { SharedStore } from './sharedStore'
-import { storeNamespace } from './storeNamespace'
+import { namespaceNameProblem, storeNamespace } from './storeNamespace'
 
 /**
  * `redis` of `createFlagServer` (`--redis URL`): relays with the same source and
@@ -17,6 +17,14 @@ export interface RedisRelayOptions {
   commandTimeoutMs?: number
   /** TTL of what is stored, renewed on every successful poll. Default 7 days. */
   backupTtlMs?: number
+  /**
+   * `--redis-namespace NAME`: a name put in front of this relay's keys (`holdfast:NAME:<hash>:…`),
+   * so relays of two environments whose source is written the same (and that send no credentials
+   * there that differ) do not share. Only relays with the same name, source and credentials share.
+   * 1 to 64 letters, digits, `.`, `_`, `-`. Default: none (the namespace is the hash alone, as in
+   * releases before the option).
+   */
+  namespace?: string
 }
 
 /** Checks `redis`; throws an `Error` naming the problem. Undefined when not set. */
@@ -33,18 +41,21 @@ export function readRedisOptions(redis: string | RedisRelayOptions | undefined):
     const value = options[name]
     if (value !== undefined && !(Number.isFinite(value) && value >= 1)) fail(`redis.${name} must be a positive number of milliseconds, got ${value}`)
   }
+  const problem = options.namespace === undefined ? undefined : namespaceNameProblem(String(options.namespace), 'redis.namespace')
+  if (problem) fail(problem)
   return { ...options, leaseTtlMs }
 }
 
 /**
  * The Redis store of one relay: namespaced by its source (`flags-url URL` or `upstream URL`) and
- * the credentials it sends there, so only relays of the same source and credentials share.
+ * the credentials it sends there, behind `redis.namespace` when given, so only relays of the same
+ * name, source and credentials share.
  */
 export function createRelayStore(redis: RedisRelayOptions, source: string, credentials: Record<string, string> | undefined, log: ServerLogger): SharedStore {
   try {
     return createRedisStore({
       url: redis.url,
-      namespace: storeNamespace(source, credentials),
+      namespace: storeNamespace(source, credentials, redis.namespace),
       commandTimeoutMs: redis.commandTimeoutMs,
       backupTtlMs: redis.backupTtlMs,
       log,

@@ -71,6 +71,12 @@ export interface StoreStatus {
   lastErrorAt?: number
   /** Commands that failed or timed out since the store was opened. */
   failures: number
+  /**
+   * Redis: the namespace of this relay's keys (`holdfast:<namespace>:…`), `NAME:<hash>` with
+   * `--redis-namespace`, else the hash of the source and credentials. Relays share exactly when
+   * theirs are equal, so comparing it across two relays says whether they do.
+   */
+  namespace?: string
 }
 
 /**

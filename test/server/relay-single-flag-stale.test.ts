@@ -8,7 +8,7 @@
 import { toResolutionDetails } from '@openfeature/ofrep-core'
 import { describe, expect, it } from 'vitest'
 import type { FlagServer } from '@holdfast/server'
-import { post, recordingLogger, startServer, tempDir } from './helpers'
+import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
 async function one(server: FlagServer, key: string, headers: Record<string, string> = {}) {
@@ -27,9 +27,16 @@ describe('the single-flag route says when its answer is stale', () => {
     const stale = await one(server, 'checkout', { Authorization: 'Bearer k' })
     // Before: the same body as when fresh, nothing saying the upstream was down.
     expect(stale.status).toBe(200)
-    expect(stale.body).toEqual({ key: 'checkout', value: 'v2', reason: 'STALE', variant: 'new', metadata: { team: 'pay', holdfastStale: true, holdfastSource: 'upstream', holdfastFetchedAt: expect.any(Number) } })
+    // Why the upstream chose the value is kept beside it, as holdfastReason: STALE alone lost it.
+    expect(stale.body).toEqual({
+      key: 'checkout',
+      value: 'v2',
+      reason: 'STALE',
+      variant: 'new',
+      metadata: { team: 'pay', holdfastStale: true, holdfastSource: 'upstream', holdfastFetchedAt: expect.any(Number), holdfastReason: 'TARGETING_MATCH' },
+    })
     // What an OpenFeature OFREP provider makes of it.
-    expect(toResolutionDetails(stale.body as never, 'v1')).toMatchObject({ value: 'v2', reason: 'STALE', flagMetadata: { team: 'pay', holdfastStale: true, holdfastSource: 'upstream' } })
+    expect(toResolutionDetails(stale.body as never, 'v1')).toMatchObject({ value: 'v2', reason: 'STALE', flagMetadata: { team: 'pay', holdfastStale: true, holdfastSource: 'upstream', holdfastReason: 'TARGETING_MATCH' } })
     await server.close()
   })
 
@@ -45,7 +52,27 @@ describe('the single-flag route says when its answer is stale', () => {
     const second = await startServer(options)
     const stale = await one(second, 'f0')
     expect(stale.status).toBe(200)
-    expect(stale.body).toMatchObject({ key: 'f0', value: true, reason: 'STALE', metadata: { holdfastStale: true, holdfastSource: 'data-dir', holdfastFetchedAt: expect.any(Number) } })
+    expect(stale.body).toMatchObject({ key: 'f0', value: true, reason: 'STALE', metadata: { holdfastStale: true, holdfastSource: 'data-dir', holdfastFetchedAt: expect.any(Number), holdfastReason: 'STATIC' } })
     await second.close()
+  })
+
+  it('--flags-url: a targeted value served while the upstream is down keeps why it was chosen (holdfastReason), for the matched user and the default alike', async () => {
+    const plan = {
+      flags: {
+        plan: { state: 'ENABLED', variants: { basic: 'basic', pro: 'pro' }, defaultVariant: 'basic', targeting: { if: [{ '==': [{ var: 'targetingKey' }, 'ann'] }, 'pro', null] } },
+      },
+    }
+    const upstream = await startUpstream({ document: plan })
+    const server = await startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 0.1, upstreamTimeoutMs: 400, logger: recordingLogger() })
+    const ask = async (targetingKey: string) => {
+      const response = await post(`${server.url}/ofrep/v1/evaluate/flags/plan`, { context: { targetingKey } })
+      return { status: response.status, body: (await response.json()) as Record<string, any> }
+    }
+    expect((await ask('ann')).body).toMatchObject({ value: 'pro', reason: 'TARGETING_MATCH' })
+    upstream.set({ status: 503, text: 'down' })
+    await waitFor(async () => (await ask('ann')).body.reason === 'STALE', 10_000)
+    expect(await ask('ann')).toMatchObject({ status: 200, body: { value: 'pro', reason: 'STALE', metadata: { holdfastStale: true, holdfastSource: 'upstream', holdfastReason: 'TARGETING_MATCH' } } })
+    expect((await ask('bob')).body).toMatchObject({ value: 'basic', reason: 'STALE', metadata: { holdfastStale: true, holdfastReason: 'DEFAULT' } })
+    await server.close()
   })
 })

@@ -212,17 +212,20 @@ export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResp
 /**
  * A single-flag success entry as served while what is served is stale (the bulk route's
  * `metadata.holdfast.stale`, CONTRACT §9): reason STALE (OpenFeature's word for a value that may be
- * out of date), and `holdfastStale`, `holdfastSource` and `holdfastFetchedAt` in the flag metadata.
- * OFREP's single-flag answer has no flag-set metadata, and its flag metadata holds strings, numbers
- * and booleans only (the OFREP providers drop an object such as `holdfast`), so these reach an
- * OpenFeature provider's `flagMetadata` as they are. Before, a server-side provider got the same
- * answer through an outage as when fresh. A fresh entry goes as it is.
+ * out of date), and `holdfastStale`, `holdfastSource` and `holdfastFetchedAt` in the flag metadata,
+ * with the reason STALE replaced in `holdfastReason` (TARGETING_MATCH, SPLIT, DEFAULT…: why the value
+ * was chosen, which STALE alone lost). OFREP's single-flag answer has no flag-set metadata, and its
+ * flag metadata holds strings, numbers and booleans only (the OFREP providers drop an object such
+ * as `holdfast`), so these reach an OpenFeature provider's `flagMetadata` as they are. Before, a
+ * server-side provider got the same answer through an outage as when fresh. A fresh entry goes as
+ * it is.
  */
 function saidStale(entry: object, holdfast: HoldfastMetadata | undefined): object {
   if (!holdfast?.stale) return entry
-  const given = (entry as { metadata?: unknown }).metadata
+  const { metadata: given, reason } = entry as { metadata?: unknown; reason?: unknown }
   const metadata = isObject(given) ? given : {}
-  return { ...entry, reason: 'STALE', metadata: { ...metadata, holdfastStale: true, holdfastSource: holdfast.source, holdfastFetchedAt: holdfast.fetchedAt } }
+  const why = typeof reason === 'string' ? { holdfastReason: reason } : {}
+  return { ...entry, reason: 'STALE', metadata: { ...metadata, holdfastStale: true, holdfastSource: holdfast.source, holdfastFetchedAt: holdfast.fetchedAt, ...why } }
 }
 
 // A source that answers per context (the relay's proxy mode) gets the validated context.

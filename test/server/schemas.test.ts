@@ -5,6 +5,7 @@
 // The client's checks are imported by relative path: they are internal to @holdfast/core (today
 // packages/core/src/protocol/readers.ts, moved there from src/schemas.ts by the core branch).
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
@@ -12,6 +13,9 @@ import { bootstrapEnvelopeSchema, bootstrapSchema, flagEntrySchema, ofrepBulkRes
 import { parseBootstrap, parseBulkResponse, parseEntry } from '../../packages/core/src/protocol/readers'
 import { bootstrapJsonSchema, BOOTSTRAP_SCHEMA_FILE } from '../../packages/server/src/ofrep/jsonSchemas'
 import { readUpstreamAnswer } from '../../packages/server/src/flags/upstreamAnswer'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
+import { tempDir } from './helpers'
+import { startUpstream } from './relay-fakes'
 
 const RUNS = { numRuns: 400 }
 
@@ -167,5 +171,30 @@ describe('the published JSON Schema of the Bootstrap format', () => {
     const schema = bootstrapJsonSchema() as { required: string[]; properties: Record<string, { required?: string[] }> }
     expect(schema.required.sort()).toEqual(['context', 'flags'])
     expect(schema.properties.context.required).toEqual(['targetingKey'])
+  })
+
+  // `holdfast-server snapshot --upstream … --header …` records whose values the file holds in
+  // `holdfastCredentials`; the published schema said nothing of it, so a malformed record (which a
+  // relay refuses to serve) passed a CI step's check against the schema.
+  it('describes holdfastCredentials: a values snapshot made with --header validates, one with a malformed record does not', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'gold', reason: 'STATIC' }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const code = await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out, '--header', 'Authorization: Bearer k', '--header', 'X-Tenant: a'], { out: () => {}, err: () => {} })
+    expect(code).toBe(0)
+    const written = JSON.parse(readFileSync(out, 'utf8')) as Record<string, any>
+    expect(written.holdfastCredentials).toMatchObject({ headers: ['authorization', 'x-tenant'] })
+    // Validated against the committed file (what a user's tooling reads), read as JSON Schema.
+    const published = z.fromJSONSchema(JSON.parse(readFileSync(new URL(`../../packages/server/${BOOTSTRAP_SCHEMA_FILE}`, import.meta.url), 'utf8')))
+    expect(published.safeParse(written).success).toBe(true)
+    const { holdfastCredentials, ...plain } = written
+    expect(published.safeParse(plain).success).toBe(true)
+    const malformed = [
+      'Bearer k',
+      { ...holdfastCredentials, sha256: 'not-a-hash' },
+      { ...holdfastCredentials, headers: 'authorization' },
+      { headers: holdfastCredentials.headers, sha256: holdfastCredentials.sha256 },
+      { ...holdfastCredentials, salt: '' },
+    ]
+    for (const record of malformed) expect(published.safeParse({ ...plain, holdfastCredentials: record }).success, JSON.stringify(record)).toBe(false)
   })
 })

@@ -2,7 +2,9 @@
 // answers in proxy mode) and snapshot files. Written in zod because they are read at a boundary:
 // a file on disk may be anything (an old version, a hand edit, another program's JSON).
 import { z } from 'zod'
+import { bootstrapSchema } from '../ofrep/schemas'
 import { lineageSchema } from './lineage'
+import { snapshotCredentialsSchema } from './snapshotCredentials'
 import { MAX_VALUE_DEPTH, valueDepth } from './valueDepth'
 
 const primitive = z.union([z.string(), z.number(), z.boolean()])
@@ -124,6 +126,19 @@ export type DefinitionsSnapshot = z.infer<typeof definitionsSnapshotSchema>
 
 /** A values snapshot is a core `Bootstrap`, read with the one wire schema of the server. */
 export { bootstrapSchema } from '../ofrep/schemas'
+
+/**
+ * A values snapshot file (`holdfast-server snapshot --upstream … --out FILE`): a core `Bootstrap`,
+ * plus `holdfastCredentials` when made with `--header` (see `snapshotCredentials.ts`). The published
+ * JSON Schema (`@holdfast/server/schema/bootstrap.schema.json`) is generated from it. A relay reads
+ * the two parts apart (`readSnapshot`), so a malformed record is named as such.
+ */
+export const valuesSnapshotSchema = bootstrapSchema
+  .extend({ holdfastCredentials: snapshotCredentialsSchema.optional() })
+  .meta({
+    title: 'Holdfast Bootstrap',
+    description: 'One user\'s flag values as a snapshot: server-rendered bootstrap or build-time fallback (with holdfastCredentials when made by `holdfast-server snapshot --header`).',
+  })
 
 /** Parses JSON text against a schema; undefined for anything that is not valid. */
 export function readRecord<T>(schema: z.ZodType<T>, text: string): T | undefined {

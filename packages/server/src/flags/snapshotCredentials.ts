@@ -17,8 +17,20 @@ export interface SnapshotCredentials {
   sha256: string
 }
 
-/** The record's schema (read at a relay's start; a record that does not read makes the snapshot unusable). */
-export const snapshotCredentialsSchema = z.object({ headers: z.array(z.string()), salt: z.string().min(1), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+/**
+ * The record's schema (read at a relay's start; a record that does not read makes the snapshot
+ * unusable), and its part of the published JSON Schema of a values snapshot.
+ */
+export const snapshotCredentialsSchema = z
+  .object({
+    headers: z.array(z.string()).describe('The header names the snapshot was made with, lower-case, sorted.'),
+    salt: z.string().min(1).describe('Random, per file (hex).'),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the salt and the headers\' names and values: never the values themselves.'),
+  })
+  // Other fields are let through, as the relay's reading always did (zod's default strips them):
+  // published as `additionalProperties: false`, a later field would have failed files the relay reads.
+  .loose()
+  .describe('Written by `holdfast-server snapshot --upstream … --header …`: whose credentials the values were made with. A relay in proxy mode serves the snapshot only to requests that forward exactly these headers with these values. The client reading the file as a `fallback` ignores it.')
 
 /** The record of `headers` (name → value, any case), for the snapshot command. */
 export function recordCredentials(headers: Record<string, string>, salt = randomBytes(16).toString('hex')): SnapshotCredentials {

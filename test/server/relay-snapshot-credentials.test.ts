@@ -103,3 +103,49 @@ describe('a values snapshot in proxy mode stands in only for the credentials it 
     await both.close()
   })
 })
+
+// A definitions snapshot (`snapshot --flags-url|--flags`) holds no values and records no
+// credentials: in proxy mode it is evaluated for whatever context comes, whichever key the request
+// forwards. One relay per tenant (or clients that send no key) is what it is for; a relay whose
+// clients are several tenants of the upstream serves every tenant's users from one set of
+// definitions during an outage. That stays (refusing it would break the single-tenant relay whose
+// clients send a key), but the operator is told at start and in the status.
+describe('a definitions snapshot in proxy mode is served to every tenant, and the relay says so', () => {
+  async function definitionsSnapshot(): Promise<string> {
+    const dir = await tempDir()
+    const flags = join(dir, 'flags.json')
+    await writeFile(flags, JSON.stringify({ flags: { plan: { state: 'ENABLED', variants: { gold: 'a-gold', basic: 'basic' }, defaultVariant: 'gold' } } }))
+    const out = join(dir, 'snapshot.json')
+    expect(await runSnapshotCli(['--flags', flags, '--out', out], { out: () => {}, err: () => {} })).toBe(0)
+    return out
+  }
+
+  it('forwarding credentials: a warning at start and snapshot.servedTo "every-request" in the status, naming the headers; what is served is unchanged', async () => {
+    const { upstream, goDown } = await tenants()
+    const snapshot = await definitionsSnapshot()
+    goDown()
+    const logger = recordingLogger()
+    const server = await relay(upstream.url, snapshot, { logger, forwardHeaders: ['Authorization', 'X-Tenant'] })
+    // Before: nothing said it; tenant B's user got tenant A's definitions without a word.
+    const warning = logger.lines.find((line) => line.includes(snapshot) && /every/.test(line))
+    expect(warning).toMatch(/definitions snapshot .* is served in proxy mode to every request whatever credentials it forwards \(authorization, x-tenant\)/)
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }
+    expect(status.snapshot).toMatchObject({ path: snapshot, usable: true, kind: 'definitions', servedTo: 'every-request', forwardHeaders: ['authorization', 'x-tenant'] })
+    // Served as before: a single-tenant relay whose clients send a key keeps its snapshot.
+    expect(await plan(server, { Authorization: 'Bearer tenant-a' })).toEqual({ status: 200, plan: 'a-gold' })
+    expect(await plan(server, { Authorization: 'Bearer tenant-b' })).toEqual({ status: 200, plan: 'a-gold' })
+  })
+
+  it('a values snapshot says whose it is instead; a relay that forwards no headers has nothing to warn of', async () => {
+    const { upstream, goDown } = await tenants()
+    const values = await makeSnapshot(upstream.url, ['Authorization: Bearer tenant-a'])
+    const snapshot = await definitionsSnapshot()
+    goDown()
+    const logger = recordingLogger()
+    const withValues = await relay(upstream.url, values, { logger })
+    expect(((await (await fetch(`${withValues.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }).snapshot).toMatchObject({ kind: 'values', servedTo: 'its-credentials' })
+    const none = await relay(upstream.url, snapshot, { logger, forwardHeaders: [] })
+    expect(((await (await fetch(`${none.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }).snapshot).toMatchObject({ kind: 'definitions', servedTo: 'every-request' })
+    expect(logger.lines.filter((line) => /to every request/.test(line))).toEqual([])
+  })
+})

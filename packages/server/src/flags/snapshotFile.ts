@@ -33,6 +33,18 @@ export interface SnapshotState {
   path: string
   usable: boolean
   error?: string
+  /** Proxy mode, a usable snapshot: `definitions` (evaluated for any context) or `values` (a Bootstrap: one user's). */
+  kind?: 'definitions' | 'values'
+  /**
+   * Proxy mode, a usable snapshot: to which requests it stands in for the upstream.
+   * `its-credentials`: a values snapshot, only to requests that forward the credentials it records
+   * (none, when it records none). `every-request`: definitions, whatever credentials a request
+   * forwards (`forwardHeaders` names the relay's, when it forwards any): one tenant's definitions for
+   * every tenant's users, when the relay's clients are several.
+   */
+  servedTo?: 'its-credentials' | 'every-request'
+  /** With `servedTo: 'every-request'`: the headers the relay forwards (lower case), which the snapshot does not tell apart. */
+  forwardHeaders?: string[]
 }
 
 /**

@@ -68,11 +68,24 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
     return { state, refusesStart: false }
   }
   if (layer.kind === 'bootstrap') {
+    state = state && { ...state, kind: 'values', servedTo: 'its-credentials' }
     layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
     const unforwarded = layer.credentials?.headers.filter((name) => !forwardHeaders.includes(name)) ?? []
     if (unforwarded.length > 0) log.warn(`the snapshot ${path} was made with ${unforwarded.join(', ')}, which the relay does not forward (--forward-header): it is never served; make it with the headers the relay forwards`)
     else if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (made without --header, or by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again with --header naming the key the relay's clients send to serve it to them`)
   }
-  else layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }
+  else {
+    layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }
+    // Definitions record no credentials and answer any context: every forwarded key gets them. One
+    // tenant per relay (or clients that send none) is what they are for, and a relay whose clients
+    // send one key still needs them, so they are served as ever; a relay of several tenants would
+    // give each tenant's users these definitions in an outage, which only the operator can know.
+    state = state && { ...state, kind: 'definitions', servedTo: 'every-request', ...(forwardHeaders.length > 0 ? { forwardHeaders: [...forwardHeaders] } : {}) }
+    if (forwardHeaders.length > 0) {
+      log.warn(
+        `the definitions snapshot ${path} is served in proxy mode to every request whatever credentials it forwards (${forwardHeaders.join(', ')}): in an upstream outage every tenant's users get values from these definitions; if the relay's clients send keys of different tenants, leave --snapshot out, or give a values snapshot made with --header (served only to its key)`,
+      )
+    }
+  }
   return core === undefined ? { layer, state, refusesStart: true } : { layer, core, state, refusesStart: true }
 }

@@ -58,6 +58,11 @@ export const CLI_OPTIONS = {
   // Live updates (the OFREP event stream): one block of their own.
   'no-live-updates': { type: 'boolean', help: 'no event stream: bulk answers advertise none, /holdfast/v1/stream is 404' },
   'max-streams': { type: 'string', arg: 'N', help: 'most event streams open at once, at most half of --max-connections; more get 503 (default 10000)' },
+  'max-streams-per-client': {
+    type: 'string',
+    arg: 'N',
+    help: 'most event streams one client address (IPv6: one /64) holds at once; more get 503\n(default: none; behind a proxy or load balancer every stream comes from its address:\nbound clients there instead)',
+  },
   // The relay (CONTRACT §9): one block, so branches adding other options do not collide here.
   'flags-url': { type: 'string', arg: 'URL', help: 'flagd definitions over HTTP(S), polled with If-None-Match' },
   upstream: { type: 'string', arg: 'URL', help: 'relay an OFREP server: each bulk request forwarded for its context,\nmerged into that context\'s last known good' },
@@ -238,6 +243,7 @@ const cliSchema = z.object({
     .optional(),
   'no-live-updates': z.boolean().optional(),
   'max-streams': intArg('max-streams', 1, 1_000_000).optional(),
+  'max-streams-per-client': intArg('max-streams-per-client', 1, 1_000_000).optional(),
 })
   .refine((v) => v.flags !== undefined || v['flags-url'] !== undefined || v.upstream !== undefined, '--flags is required (or --flags-url URL, or --upstream URL)')
   .refine((v) => [v.flags, v['flags-url'], v.upstream].filter((x) => x !== undefined).length <= 1, 'give only one of --flags FILE, --flags-url URL, --upstream URL')
@@ -304,7 +310,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       maxConnections: v['max-connections'],
       ...relayOptions(v, env),
       ...redis.options,
-      ...(v['no-live-updates'] ? { liveUpdates: false as const } : v['max-streams'] !== undefined ? { liveUpdates: { maxConnections: v['max-streams'] } } : {}),
+      ...liveUpdateOptions(v),
     },
   }
 }
@@ -324,8 +330,19 @@ function ignoredOption(v: z.output<typeof cliSchema>): string | undefined {
     [v['events-dead-letter-max-bytes'] !== undefined && v['events-upstream'] === undefined, '--events-dead-letter-max-bytes goes with --events-upstream (it bounds the events the upstream refused)'],
     [v['events-write-timeout'] !== undefined && v['events-file'] === undefined && v['events-upstream'] === undefined, '--events-write-timeout goes with --events-file or --events-upstream (the writes it bounds)'],
     [v['max-streams'] !== undefined && v['no-live-updates'] === true, '--max-streams has no streams to bound with --no-live-updates'],
+    [v['max-streams-per-client'] !== undefined && v['no-live-updates'] === true, '--max-streams-per-client has no streams to bound with --no-live-updates'],
   ]
   return rules.find(([ignored]) => ignored)?.[1]
+}
+
+// --no-live-updates, --max-streams and --max-streams-per-client, from the parsed values.
+function liveUpdateOptions(v: z.output<typeof cliSchema>): Partial<FlagServerOptions> {
+  if (v['no-live-updates']) return { liveUpdates: false }
+  const bounds = {
+    ...(v['max-streams'] === undefined ? {} : { maxConnections: v['max-streams'] }),
+    ...(v['max-streams-per-client'] === undefined ? {} : { maxConnectionsPerClient: v['max-streams-per-client'] }),
+  }
+  return Object.keys(bounds).length === 0 ? {} : { liveUpdates: bounds }
 }
 
 // Why a key (already known not to be blank) could never be presented in a header, or undefined.

@@ -58,6 +58,7 @@ const isFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof v
 export const streamHubOptionsSchema = z
   .object({
     maxConnections: positiveInt.optional(),
+    maxConnectionsPerClient: positiveInt.optional(),
     // At most half the minute after which Holdfast clients (heartbeatTimeoutMs) and proxies such as
     // nginx (proxy_read_timeout) drop a stream that sent nothing: 60,000 or more dropped every quiet
     // stream each minute, and every tab reconnected and refetched once a minute.

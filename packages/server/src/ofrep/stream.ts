@@ -33,6 +33,15 @@ export const STREAM_PATH = '/holdfast/v1/stream'
 export interface StreamHubOptions {
   /** Most streams open at once; more get 503 with `Retry-After`. Default 10,000. */
   maxConnections?: number
+  /**
+   * Most streams one client may hold open at once (`--max-streams-per-client`); more get the 503 of
+   * `maxConnections`. A client is its remote address, an IPv6 one by its /64 (see
+   * {@link streamClientOf}); a stream with no socket (a Web `Request` adapter) counts toward no
+   * client. Default: none. Behind a proxy or a load balancer every stream comes from its address:
+   * leave it unset there and bound each client at the proxy (nginx `limit_conn`), or the relay
+   * refuses its own users.
+   */
+  maxConnectionsPerClient?: number
   /** A comment line is sent this often so proxies and clients know the stream is alive. Default 20,000 ms; 1,000 to 30,000 (clients and proxies drop a stream silent for 60 s). */
   heartbeatMs?: number
   /** The `retry:` field: how long a browser's EventSource waits before reconnecting. Default 3,000 ms. */
@@ -94,6 +103,8 @@ export interface StreamHub {
   connections(): number
   /** Notices sent since the start (one per stream per change). */
   sent(): number
+  /** Streams refused since the start: past `maxConnections`, or past `maxConnectionsPerClient` for their client. */
+  refused(): Record<StreamRefusal, number>
   /** The `eventStreams` entry bulk answers carry; `mount` (a path the handler is mounted at) goes before the default `requestUri`. */
   advertisement(mount?: string): Array<Record<string, unknown>>
   /** Listens to a definitions source: updates become notices, spread when they end an outage. Returns the unsubscribe. */
@@ -116,12 +127,33 @@ export interface StreamHub {
   close(): void
 }
 
+/** Why a stream was refused 503: the global cap, or its client's share. */
+export type StreamRefusal = 'max-streams' | 'per-client'
+
+/**
+ * Who a stream counts toward for `maxConnectionsPerClient`: its remote address, an IPv4-mapped one
+ * as IPv4, an IPv6 one by its /64 (the smallest prefix a network hands one host: counted by
+ * address, one machine would have 2^64 shares). Undefined without an address.
+ */
+export function streamClientOf(address: string | undefined): string | undefined {
+  if (!address) return undefined
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)
+  if (mapped) return mapped[1]
+  if (!address.includes(':')) return address
+  const [head, tail] = address.replace(/%.*$/, '').split('::') as [string, string | undefined]
+  const front = head === '' ? [] : head.split(':')
+  const back = tail === undefined || tail === '' ? [] : tail.split(':')
+  const groups = tail === undefined ? front : [...front, ...Array<string>(Math.max(0, 8 - front.length - back.length)).fill('0'), ...back]
+  return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`
+}
+
 /** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
 export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
   // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
   const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
   // Checked above (whole numbers within bounds, or absent): only the defaults are left to fill in.
   const maxConnections = options.maxConnections ?? 10_000
+  const maxPerClient = options.maxConnectionsPerClient
   const heartbeatMs = options.heartbeatMs ?? 20_000
   const retryMs = options.retryMs ?? 3_000
   const windowMs = options.recoveryWindowMs ?? 10_000
@@ -129,6 +161,10 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
   const random = options.random ?? Math.random
   const now = options.now ?? (() => performance.now())
   const streams = new Set<ServerResponse>()
+  // With maxPerClient: each open stream's client, and how many each client holds.
+  const clientOf = new Map<ServerResponse, string>()
+  const perClient = new Map<string, number>()
+  const refusedBy: Record<StreamRefusal, number> = { 'max-streams': 0, 'per-client': 0 }
   // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
   // another, so an origin that flaps (every answer ends an outage) costs a client one refetch per
   // window, not one per flap.
@@ -152,6 +188,13 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
 
   function drop(res: ServerResponse) {
     streams.delete(res)
+    const client = clientOf.get(res)
+    if (client !== undefined) {
+      clientOf.delete(res)
+      const held = (perClient.get(client) ?? 1) - 1
+      if (held > 0) perClient.set(client, held)
+      else perClient.delete(client)
+    }
     const waiting = pending.get(res)
     if (waiting) clearTimeout(waiting.timer)
     pending.delete(res)
@@ -167,10 +210,15 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // been and gone, so it would be counted as open, toward the cap, until a heartbeat found it.
       if (res.destroyed || req.socket?.destroyed) return
       if (closed) return void sendPlain(res, 503, 'the server is shutting down', { 'Retry-After': '1', Connection: 'close' })
-      if (streams.size >= maxConnections) {
-        // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.
-        return void sendPlain(res, 503, 'too many streams open', { 'Retry-After': String(5 + Math.floor(random() * 25)) })
+      // Spread the retries of the refused: a fixed Retry-After would bring them all back at once.
+      const refuse = (reason: StreamRefusal, message: string) => {
+        refusedBy[reason]++
+        sendPlain(res, 503, message, { 'Retry-After': String(5 + Math.floor(random() * 25)) })
       }
+      if (streams.size >= maxConnections) return refuse('max-streams', 'too many streams open')
+      // One address could hold every stream up to the cap, and every other user's got 503.
+      const client = maxPerClient === undefined ? undefined : streamClientOf(req.socket?.remoteAddress)
+      if (client !== undefined && (perClient.get(client) ?? 0) >= maxPerClient!) return refuse('per-client', 'too many streams open from this client')
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',
@@ -182,6 +230,10 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       req.socket?.setTimeout?.(0)
       req.socket?.setNoDelay?.(true)
       streams.add(res)
+      if (client !== undefined) {
+        clientOf.set(res, client)
+        perClient.set(client, (perClient.get(client) ?? 0) + 1)
+      }
       res.write(`retry: ${retryMs}\n: holdfast stream open\n\n`)
       res.once('close', () => drop(res))
       heartbeat ??= setInterval(() => {
@@ -214,6 +266,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
     },
     connections: () => streams.size,
     sent: () => sentCount,
+    refused: () => ({ ...refusedBy }),
     advertisement: (mount = '') => [{ type: 'sse', endpoint: { requestUri: options.requestUri ?? mount + STREAM_PATH }, inactivityDelaySec }],
     follow(source) {
       // An update that ends an outage (the origin could not be read within the last minute, or
@@ -317,6 +370,8 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
         else stream.end()
       }
       streams.clear()
+      clientOf.clear()
+      perClient.clear()
       if (heartbeat !== undefined) clearInterval(heartbeat)
       heartbeat = undefined
     },
@@ -331,9 +386,10 @@ function sendPlain(res: ServerResponse, status: number, message: string, headers
 }
 
 /**
- * Adds the stream's figures to a Prometheus registry: `holdfast_stream_connections` (open now) and
- * `holdfast_stream_notices_total` (notices written, one per stream per change). A registry that
- * already has them (shared by two handlers) keeps the first handler's.
+ * Adds the stream's figures to a Prometheus registry: `holdfast_stream_connections` (open now),
+ * `holdfast_stream_notices_total` (notices written, one per stream per change) and
+ * `holdfast_stream_refused_total{reason}` (streams refused 503: `max-streams`, `per-client`). A
+ * registry that already has them (shared by two handlers) keeps the first handler's.
  */
 export function registerStreamMetrics(registry: Registry, hub: StreamHub): void {
   if (!registry.getSingleMetric('holdfast_stream_connections')) {
@@ -356,6 +412,23 @@ export function registerStreamMetrics(registry: Registry, hub: StreamHub): void 
         const sent = hub.sent()
         if (sent > reported) this.inc(sent - reported)
         reported = sent
+      },
+    })
+  }
+  if (!registry.getSingleMetric('holdfast_stream_refused_total')) {
+    const reported: Record<StreamRefusal, number> = { 'max-streams': 0, 'per-client': 0 }
+    new Counter({
+      name: 'holdfast_stream_refused_total',
+      help: 'Event streams refused 503, by reason: max-streams (every stream taken), per-client (the client holds --max-streams-per-client).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      collect() {
+        const refused = hub.refused()
+        for (const reason of ['max-streams', 'per-client'] as const) {
+          // Both series from the start, so a rate() over them has a zero to start from.
+          this.inc({ reason }, refused[reason] - reported[reason])
+          reported[reason] = refused[reason]
+        }
       },
     })
   }

@@ -271,7 +271,10 @@ export function createSync(deps: SyncDeps) {
       // cached ETag can go on the first request (a 304 then confirms them). A stuck IndexedDB is
       // bounded by the storage timeout, so it can delay the first request but never stop it.
       if (state.contextHash !== undefined) await loadCache(state.contextHash, state.context.targetingKey)
-      return attempt('explicit')
+      // A refresh() while the cache was read (a slow IndexedDB) asked already: its request out is
+      // joined, and once it settled this start is settled too (before, the same question went
+      // out again at once, two requests for one page load).
+      return state.outcome == 'none' ? attempt('explicit') : status()
     },
 
     refresh: () => attempt('explicit'),

@@ -1,9 +1,11 @@
 // A 304 confirms the snapshot its request named, not whatever ETag the client holds by the time
 // it arrives. The held one can change while the request is out: a cache entry saved after the
-// page's bootstrap (another visit) lands and wins, and brings its own ETag.
+// page's bootstrap (another visit) lands and wins, and brings its own ETag. The server is healthy,
+// so the client asks again at once, in full, once; no error is shown for it.
 //
 //   start()    read cache ─────────── entry {kill: false} "Y" lands (newer than the bootstrap)
 //   refresh()      If-None-Match: "X" (the bootstrap's) ──── 304 "X": kill is true again
+//                                                              └─ no If-None-Match ──── 200 "X" {kill: true}
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, createMemoryStorage, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
@@ -19,7 +21,7 @@ afterEach(async () => {
   await server.close()
 })
 
-test('a 304 to the bootstrap’s ETag, arriving after a newer cache entry won, confirms the bootstrap’s values, not the entry’s', async () => {
+test('a 304 to the bootstrap’s ETag, arriving after a newer cache entry won, is asked again at once in full: the server’s values, no error shown', async () => {
   const storage = createMemoryStorage()
   const clock = createManualClock()
   const options = { url: server.url, context: { targetingKey: 'alice' }, storage, logger: createTestLogger(), clock, random: () => 0.5, refreshOnFocus: false, liveUpdates: false }
@@ -35,19 +37,41 @@ test('a 304 to the bootstrap’s ETag, arriving after a newer cache entry won, c
   server.always((request) => (request.headers['if-none-match'] === '"X"' ? { status: 304, headers: { ETag: '"X"' } } : flags([{ key: 'kill', value: true }], '"X"')))
   const client = createClient({ ...options, bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'kill', value: true }], etag: '"X"', fetchedAt: Date.now() - 3600_000 } })
   clients.push(client)
+  const states: string[] = []
+  client.subscribe(() => states.push(client.getStatus().state))
   const started = client.start()
   await client.refresh()
   await started
-  expect(server.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"X"'])
-  // The entry's kill = false is not passed off as what the network confirmed (before: stale false,
-  // source network, state ready, and nothing asked again: the server's true never came).
+  // The 304 named "X", no longer held: the entry's kill = false is not passed off as what the
+  // network confirmed (§2.1). Asked again at once without If-None-Match, once: the server's
+  // current value. Before, the state went `stale` with INVALID_RESPONSE on a healthy server, and
+  // the true value waited for the backoff.
+  expect(server.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"X"', undefined])
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network', stale: false })
+  expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getStatus().error).toBeUndefined()
+  expect(states).not.toContain('stale')
+  expect(states).not.toContain('error')
+})
+
+test('a 304 to the re-ask that named no snapshot is INVALID_RESPONSE, and not asked again at once (no loop)', async () => {
+  const storage = createMemoryStorage()
+  const clock = createManualClock()
+  const options = { url: server.url, context: { targetingKey: 'alice' }, storage, logger: createTestLogger(), clock, random: () => 0.5, refreshOnFocus: false, liveUpdates: false }
+  server.always(flags([{ key: 'kill', value: false }], '"Y"'))
+  const first = createClient(options)
+  clients.push(first)
+  await first.start()
+  await first.close()
+
+  // A confused proxy that answers 304 to everything.
+  server.always({ status: 304, headers: { ETag: '"X"' } })
+  const client = createClient({ ...options, bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'kill', value: true }], etag: '"X"', fetchedAt: Date.now() - 3600_000 } })
+  clients.push(client)
+  const started = client.start()
+  await client.refresh()
+  await started
+  expect(server.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"X"', undefined])
   expect(client.getDetails('kill', true)).toMatchObject({ value: false, stale: true })
   expect(client.getStatus()).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
-  // Asked again on the backoff, with the ETag now held: the server's current value.
-  const count = server.requests.length
-  clock.fireNext()
-  await server.waitForRequests(count + 1)
-  await expect.poll(() => client.getStatus().state).toBe('ready')
-  expect(server.requests.at(-1)!.headers['if-none-match']).toBe('"Y"')
-  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network', stale: false })
 })

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
 import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
 import { liveClient, pollUntil as waitFor, startStreamingOfrep } from '../support/streamingOfrep'
-import { createTestLogger } from '../support/clock'
+import { createManualClock, createTestLogger } from '../support/clock'
 
 // Streams reconnect after a 2–4 s backoff and servers restart within a test: real seconds on a
 // loaded machine (a full run in CI), past the 5 s default; each test's own bounds still hold.
@@ -136,13 +136,13 @@ describe('a server restarted with live updates off (its answers advertise no str
     const first = await flagFileServer()
     const port = first.server.port
     const sent: string[] = []
-    const c = client(first.server.url, { fetch: (input, init) => (sent.push(String(input)), fetch(input, init)), liveUpdates: { fallbackPollMs: 300 } })
+    const c = client(first.server.url, { fetch: (input, init) => (sent.push(String(input)), fetch(input, init)), liveUpdates: { fallbackPollMs: 1000 } })
     await c.start()
     await waitFor(() => first.server.handler.stream!.connections() === 1, 5000, 'the stream')
 
     await first.server.close()
     const off = await flagFileServer({ port, file: first.file, live: false })
-    // The stream drops; a fallback poll (every 240–360 ms) brings a 200 that advertises no stream
+    // The stream drops; a fallback poll (every 0.8–1.2 s) brings a 200 that advertises no stream
     // (a new body without `eventStreams`, so a new ETag).
     await waitFor(() => off.count.get('ofrep.bulk') >= 1, 5000, 'a poll while the stream is down')
     await new Promise((r) => setTimeout(r, 1000))
@@ -403,7 +403,7 @@ describe('live updates against a stream the test controls', () => {
   // at most, from every open tab, for as long as the page stayed open.
   it('a stream endpoint that answers 204 is not dialled again; the page polls instead', async () => {
     const s = await handMadeServer({ streamStatus: 204 })
-    const c = client(s.url, { liveUpdates: { fallbackPollMs: 300 } })
+    const c = client(s.url, { liveUpdates: { fallbackPollMs: 1000 } })
     await c.start()
     await waitFor(() => s.streamRequests() === 1, 5000, 'the stream to be tried')
     // Backoff: 2–4 s, then 4–8 s: a second try within 4.5 s before.
@@ -415,14 +415,14 @@ describe('live updates against a stream the test controls', () => {
 
   it('backs off a stream endpoint that keeps failing, and polls meanwhile', async () => {
     const s = await handMadeServer({ streamStatus: 503 })
-    const c = client(s.url, { liveUpdates: { fallbackPollMs: 200 } })
+    const c = client(s.url, { liveUpdates: { fallbackPollMs: 1000 } })
     await c.start()
     await new Promise((r) => setTimeout(r, 2500))
     // Backoff: 1–2 s, then 2–4 s: at most 3 tries in 2.5 s (a storm would be hundreds).
     expect(s.streamRequests()).toBeGreaterThanOrEqual(1)
     expect(s.streamRequests()).toBeLessThanOrEqual(3)
-    // Polling while the stream is down (every 160–240 ms here).
-    expect(s.bulk.length).toBeGreaterThanOrEqual(5)
+    // Polling while the stream is down (every 0.8–1.2 s here, the floor of fallbackPollMs).
+    expect(s.bulk.length).toBeGreaterThanOrEqual(2)
     s.setValue(true)
     await waitFor(() => c.getGate('kill-switch') === true, 3000, 'a poll to bring the change')
   })
@@ -448,6 +448,41 @@ describe('liveUpdates numbers that are not usable (0, NaN, a negative, Infinity:
   })
 })
 
+describe('liveUpdates.fallbackPollMs below a second (30 typed for 30 s)', () => {
+  // Like `refreshIntervalMs` (flags/options.ts), a poll period under a second is a storm, not a
+  // refresh: raised to 1,000 ms with a warning naming it. Before, 30 polled every 24–36 ms for as
+  // long as the stream was down, from every open tab, with no word said.
+  it('is raised to 1,000 ms with a warning: no bulk request 30 ms apart while the stream is down', async () => {
+    const s = await handMadeServer({ streamStatus: 503 })
+    const logger = createTestLogger()
+    const clock = createManualClock()
+    let sent = 0
+    const c = client(s.url, {
+      logger,
+      clock,
+      random: () => 0.5, // no jitter: the poll period itself
+      fetch: (input, init) => (String(input).includes('/ofrep/') && sent++, fetch(input, init)),
+      liveUpdates: { fallbackPollMs: 30 },
+    })
+    await c.start()
+    // The stream is dialled (and refused) once the first answer names it; polling runs from then on.
+    await waitFor(() => s.streamRequests() >= 1, 5000, 'the stream to be tried')
+    const flush = () => new Promise((r) => setImmediate(r))
+    const before = sent
+    clock.advance(100)
+    await flush()
+    expect(sent - before).toBe(0)
+    // (The manual clock's now() moves with real time too: the boundary is not pinned to the ms.)
+    clock.advance(700)
+    await flush()
+    expect(sent - before).toBe(0)
+    clock.advance(400)
+    await flush()
+    expect(sent - before).toBe(1)
+    expect(logger.warnings.filter((w) => w.includes('fallbackPollMs'))).toEqual(['[holdfast] liveUpdates.fallbackPollMs 30 raised to 1000'])
+  })
+})
+
 describe('a stream that answers 200 text/event-stream and then never sends a byte', () => {
   it('does not count as open: polling goes on meanwhile, and its reconnects back off', async () => {
     const bulk: number[] = []
@@ -468,19 +503,20 @@ describe('a stream that answers 200 text/event-stream and then never sends a byt
     })
     await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
     cleanup.push(() => new Promise<void>((done) => (server.closeAllConnections(), server.close(() => done()))))
-    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { liveUpdates: { heartbeatTimeoutMs: 2000, fallbackPollMs: 300 } })
+    const c = client(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { liveUpdates: { heartbeatTimeoutMs: 4000, fallbackPollMs: 1000 } })
     await c.start()
     await waitFor(() => streamRequests === 1, 5000, 'the stream')
     const from = Date.now()
     await new Promise((r) => setTimeout(r, 6000))
-    // Polling (every 240–360 ms) never pauses for a stream that has said nothing: before, its bare
-    // headers (and each reconnect's) stopped it until the heartbeat timeout (2 s here, 60 s by default).
+    // Polling (every 0.8–1.2 s: the floor of fallbackPollMs) never pauses for a stream that has said
+    // nothing: before, its bare headers (and each reconnect's) stopped it until the heartbeat
+    // timeout (4 s here, 60 s by default).
     const times = [from, ...bulk.filter((t) => t >= from)]
     const gaps = times.slice(1).map((t, i) => t - times[i])
-    expect(Math.max(...gaps)).toBeLessThan(1000)
-    // Connected, dropped after 2 s of silence, back after the backoff (1–2 s): a few tries, no loop.
+    expect(Math.max(...gaps)).toBeLessThan(2000)
+    // Connected, dropped after 4 s of silence, back after the backoff (1–2 s): a few tries, no loop.
     expect(streamRequests).toBeLessThanOrEqual(3)
-    expect(bulk.length).toBeGreaterThan(10)
+    expect(bulk.length).toBeGreaterThan(4)
   }, 15_000)
 })
 

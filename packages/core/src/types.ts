@@ -322,7 +322,7 @@ export interface ClientOptions {
 export interface LiveOptions {
   /** Close the stream after the page has been hidden this long (s); overrides the server's `inactivityDelaySec` (default 120). */
   inactivityDelaySec?: number
-  /** Poll period while the stream is down. Default 30,000 ms, ±20 % jitter. */
+  /** Poll period while the stream is down. Default 30,000 ms, ±20 % jitter; under 1,000 ms is raised to 1,000 with a warning. */
   fallbackPollMs?: number
   /** No byte (data or heartbeat) for this long and the stream is reconnected. Default 60,000 ms. */
   heartbeatTimeoutMs?: number

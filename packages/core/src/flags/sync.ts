@@ -145,19 +145,24 @@ export function createSync(deps: SyncDeps) {
     dispatch({ type: 'request' })
     const generation = state.generation
     const controller = new AbortController()
-    const etag = extra.full ? undefined : heldEtag()?.value
-    const promise = fetchFlags({
-      query: extra.query,
-      fetch: deps.fetch,
-      url: deps.url,
-      context: state.context,
-      headers: deps.headers,
-      etag,
-      timeoutMs: deps.timeoutMs,
-      signal: controller.signal,
-      now: clock.now,
-      clock,
-    })
+    const send = (etag?: string) =>
+      fetchFlags({
+        query: extra.query,
+        fetch: deps.fetch,
+        url: deps.url,
+        context: state.context,
+        headers: deps.headers,
+        etag,
+        timeoutMs: deps.timeoutMs,
+        signal: controller.signal,
+        now: clock.now,
+        clock,
+      })
+    const promise = send(extra.full ? undefined : heldEtag()?.value)
+      // A 304 for a snapshot no longer held (a cache entry, with its own ETag, landed while the
+      // request was out) confirms nothing held (§2.1), but the server is healthy: asked again at
+      // once without If-None-Match, once. Only a 304 to that one is INVALID_RESPONSE (fetchFlags).
+      .then((result) => (result.kind == 'not-modified' && result.etag != heldEtag()?.value && generation == state.generation ? send() : result))
       .then((result) => {
         if (closed) return status()
         apply(generation, forHash, result)
@@ -266,7 +271,10 @@ export function createSync(deps: SyncDeps) {
       // cached ETag can go on the first request (a 304 then confirms them). A stuck IndexedDB is
       // bounded by the storage timeout, so it can delay the first request but never stop it.
       if (state.contextHash !== undefined) await loadCache(state.contextHash, state.context.targetingKey)
-      return attempt('explicit')
+      // A refresh() while the cache was read (a slow IndexedDB) asked already: its request out is
+      // joined, and once it settled this start is settled too (before, the same question went
+      // out again at once, two requests for one page load).
+      return state.outcome == 'none' ? attempt('explicit') : status()
     },
 
     refresh: () => attempt('explicit'),

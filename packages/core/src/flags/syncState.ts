@@ -271,7 +271,8 @@ function answer(state: SyncState, input: Extract<SyncInput, { type: 'answer' }>)
       // proxy) confirms nothing: were it read as "the snapshot of no keys is current", it would wipe
       // every held value. Nor does one naming a snapshot no longer held: a newer cache entry that
       // landed while the request was out (its ETag with it) was passed off as the server's current
-      // one, its older values as fresh; it is asked again, as after any failure.
+      // one, its older values as fresh. (The driver asks such a 304 again at once without
+      // If-None-Match, sync.ts; this stays the reducer's own guard.)
       const etag = state.etag?.contextHash === state.contextHash && state.etag.value === result.etag ? state.etag : undefined
       if (!etag) return fail(state, new HoldfastError('INVALID_RESPONSE', 'a 304 confirmed no snapshot asked about'))
       const confirmed = confirmAll(mine, etag.keys, now)

@@ -142,14 +142,18 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // Numbers an app passes (an unset environment variable: NaN, 0, a negative, Infinity) fall back
   // to their defaults with a warning, as the client's own do (flags/options.ts): `fallbackPollMs: 0`
   // (read as "no fallback polling", as `refreshIntervalMs: 0` is) polled on a 0 ms timer, bulk
-  // requests back to back for as long as the stream was down.
-  const number = (name: 'inactivityDelaySec' | 'fallbackPollMs' | 'heartbeatTimeoutMs') => {
-    const value = options[name]
+  // requests back to back for as long as the stream was down. A poll period under a second (30
+  // typed for 30 s) is raised to one with a warning, as `refreshIntervalMs` is (MIN_POLL_MS): it
+  // polled every 30 ms. (A small heartbeatTimeoutMs or inactivityDelaySec storms nothing: the
+  // stream's reconnects wait on its backoff, and a sleep ends only when the page is shown again.)
+  const number = (name: 'inactivityDelaySec' | 'fallbackPollMs' | 'heartbeatTimeoutMs', min?: number) => {
+    let value = options[name]
+    if (value! > 0 && value! < min!) deps.logger.warn(`liveUpdates.${name} ${value} raised to ${(value = min)}`)
     if (value === undefined || (value > 0 && value < Infinity)) return value
     deps.logger.warn(`liveUpdates.${name} ${value} is not usable; using the default`)
   }
   const inactivityDelaySec = number('inactivityDelaySec')
-  const fallbackPollMs = number('fallbackPollMs') ?? 30_000
+  const fallbackPollMs = number('fallbackPollMs', 1000) ?? 30_000
   const heartbeatTimeoutMs = number('heartbeatTimeoutMs')
   let stream = deps.stream
   let connection: StreamConnection | undefined

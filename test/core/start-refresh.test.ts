@@ -1,0 +1,71 @@
+// start() and refresh() called together (an app that refreshes on mount, a provider and a page
+// script both kicking the client): CONTRACT §4 allows one request in flight per client, and one
+// answer that settles every call need not be asked for twice.
+//
+//   start()    read cache (a slow IndexedDB) ─────────────── entry lands ── (no second request)
+//   refresh()      request ──── 200 applied: refresh() resolves, start() with the same answer
+import { afterEach, beforeEach, expect, test } from 'vitest'
+import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
+import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
+import { createManualClock, createTestLogger } from '../support/clock'
+
+let server: FaultServer
+const clients: FlagClient[] = []
+beforeEach(async () => {
+  server = await createFaultServer(flags([{ key: 'kill', value: true }], '"e1"'))
+})
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close()))
+  await server.close()
+})
+
+function make(storage: FlagStorage | 'memory' = 'memory') {
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage, logger: createTestLogger(), clock: createManualClock(), refreshOnFocus: false, liveUpdates: false })
+  clients.push(client)
+  return client
+}
+
+test('start() then refresh() at once: one request, both resolve with its answer applied', async () => {
+  server.always(delayed(flags([{ key: 'kill', value: true }], '"e1"'), 50))
+  const client = make()
+  const [started, refreshed] = await Promise.all([client.start(), client.refresh()])
+  // One request: none overlapping, none asked twice.
+  expect(server.requests.length).toBe(1)
+  expect(started).toMatchObject({ state: 'ready', source: 'network' })
+  expect(refreshed).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network' })
+})
+
+test('two refresh() calls in one tick after start: one request, both resolve with its answer applied', async () => {
+  const client = make()
+  await client.start()
+  server.always(delayed(flags([{ key: 'kill', value: false }], '"e2"'), 50))
+  const before = server.requests.length
+  const [a, b] = await Promise.all([client.refresh(), client.refresh()])
+  expect(server.requests.length - before).toBe(1)
+  expect(client.getGate('kill', true)).toBe(false)
+  expect(a).toMatchObject({ state: 'ready' })
+  expect(b).toMatchObject({ state: 'ready' })
+})
+
+test('start() then refresh() with a slow cache read: the refresh answer settles start() too, no second request', async () => {
+  // Yesterday's page saved alice's entry.
+  const inner = createMemoryStorage()
+  const first = make(inner)
+  await first.start()
+  await first.close()
+  const seen = server.requests.length
+
+  let open = () => {}
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  const slow: FlagStorage = { ...inner, get: async (key) => (await gate, inner.get(key)) }
+  const client = make(slow)
+  const started = client.start()
+  const refreshed = await client.refresh()
+  expect(refreshed).toMatchObject({ state: 'ready', source: 'network' })
+  open()
+  expect(await started).toMatchObject({ state: 'ready', source: 'network' })
+  // Before: start() sent its own request once the entry was read, the same question asked again
+  // at once (two requests for one page load).
+  expect(server.requests.length - seen).toBe(1)
+})

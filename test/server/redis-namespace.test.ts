@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagServer, storeNamespace } from '@holdfast/server'
 import { role, settled, status, useRedisFleet, values } from './redis-fleet'
-import { waitFor } from './helpers'
+import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
@@ -68,6 +68,24 @@ describe('--redis-namespace: two environments on one Redis', () => {
     const expected = storeNamespace(`flags-url ${FLAGS_URL}`, { Authorization: 'Bearer k' })
     expect((await status(plain.server)).redis.namespace).toBe(expected)
     await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes(`holdfast:${expected}:doc:definitions`), 5000)
+  })
+
+  it('a namespace that is not a string (null from a JSON config, a number, a list) is refused at start, not read as a name', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    for (const namespace of [null, 7, ['staging'], true]) {
+      const outcome = await createFlagServer({ flagsUrl: `${upstream.url}/flags.json`, port: 0, logger: recordingLogger(), redis: { url: redis.url, namespace } } as never).then(
+        async (server) => {
+          // Before: it started, in a namespace named after the value ("null:<hash>", "7:<hash>",
+          // "staging:<hash>"): apart from the unnamed fleet of its source, with nothing said.
+          const used = (await status(server)).redis.namespace
+          await server.close()
+          return `started in the namespace ${used}`
+        },
+        (error: Error) => error.message,
+      )
+      expect(outcome, JSON.stringify(namespace)).toMatch(/redis\.namespace must be a string \(1 to 64 letters, digits, "\.", "_" or "-"\), got /)
+    }
   })
 
   it('a name that is empty, too long or has other characters than letters, digits, ".", "_" and "-" is refused at start', async () => {

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createFlagServer, storeNamespace } from '@holdfast/server'
+import { buildServerOptions } from '../../packages/server/src/cliOptions'
 import { role, settled, status, useRedisFleet, values } from './redis-fleet'
 import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
@@ -109,6 +110,17 @@ describe('--redis-namespace on the command line', () => {
     expect(blankEnv).toMatchObject({ code: 2, output: expect.stringMatching(/HOLDFAST_REDIS_NAMESPACE is empty/) })
     expect(alone).toMatchObject({ code: 2, output: expect.stringMatching(/--redis-namespace needs --redis URL/) })
     expect(badEnv).toMatchObject({ code: 2, output: expect.stringMatching(/HOLDFAST_REDIS_NAMESPACE must be 1 to 64 letters/) })
+  })
+
+  it('HOLDFAST_REDIS_NAMESPACE without a Redis URL is refused, as --redis-namespace without --redis is', () => {
+    const url = 'http://127.0.0.1:1/f.json'
+    // Before: accepted and dropped; the relay started alone (no Redis, no fleet) with nothing said,
+    // where the flag spelled the same was refused. A URL variable that did not reach the process
+    // (a secret not mounted, a misspelt name) left an environment's relays each polling on its own.
+    const alone = buildServerOptions({ 'flags-url': url }, { HOLDFAST_REDIS_NAMESPACE: 'production' })
+    expect(alone.ok ? 'started' : alone.error).toMatch(/HOLDFAST_REDIS_NAMESPACE is set, and --redis-namespace needs --redis URL \(or HOLDFAST_REDIS_URL\)/)
+    const withUrl = buildServerOptions({ 'flags-url': url }, { HOLDFAST_REDIS_NAMESPACE: 'production', HOLDFAST_REDIS_URL: 'redis://127.0.0.1:6379' })
+    expect(withUrl.ok && withUrl.options.redis).toEqual({ url: 'redis://127.0.0.1:6379', namespace: 'production' })
   })
 
   it('two relay processes started with different names keep apart; the status says which namespace each uses', async () => {

@@ -3,18 +3,16 @@
 // resolves to its own flag service) hash to one namespace and share documents; `--redis-namespace`
 // keeps them apart by name. A real redis-server and fake upstreams on 127.0.0.1; each relay's
 // `fetch` takes the one URL to its own environment's upstream, as its DNS would.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createFlagServer, storeNamespace } from '@holdfast/server'
 import { buildServerOptions } from '../../packages/server/src/cliOptions'
 import { role, settled, status, useRedisFleet, values } from './redis-fleet'
+import { serverExit as runBin, serverProcess } from './events-process'
 import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const { redisServer, relay } = useRedisFleet()
 
 /** The one source URL both environments are configured with. */
@@ -134,50 +132,6 @@ describe('--redis-namespace on the command line', () => {
   })
 })
 
-const children: Array<ReturnType<typeof spawn>> = []
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-})
-
 /** `holdfast-server ARGS` as a child process; resolves with its URL once it serves. */
-function relayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args, '--poll-interval', '0.2', '--port', '0', '--max-event-loop-delay', '0'], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving … at" line within 30 s:\n${output}`)), 30_000)
-    const take = (chunk: Buffer) => {
-      output += chunk
-      const match = output.match(/serving .* at (http:\/\/\S+)/)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout!.on('data', take)
-    child.stderr!.on('data', take)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      reject(new Error(`exited early:\n${output}`))
-    })
-  })
-}
-
-function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout!.on('data', (chunk) => (output += chunk))
-    child.stderr!.on('data', (chunk) => (output += chunk))
-    // A relay that starts (an option ignored) would run for ever: ended, it reads as code null.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
-}
+const relayProcess = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
+  serverProcess([...args, '--poll-interval', '0.2', '--port', '0', '--max-event-loop-delay', '0'], env).url()

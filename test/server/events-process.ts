@@ -21,10 +21,11 @@ export interface ServerProcess {
   kill(): Promise<void>
 }
 
-/** Starts `holdfast-server ARGS` (cwd: the repository root). */
-export function serverProcess(args: string[]): ServerProcess {
+/** Starts `holdfast-server ARGS` (cwd: the repository root), with `extraEnv` over this process's environment. */
+export function serverProcess(args: string[], extraEnv: NodeJS.ProcessEnv = {}): ServerProcess {
   const env = { ...process.env }
   delete env.HOLDFAST_API_KEY
+  Object.assign(env, extraEnv)
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], {
     cwd: root,
     env,
@@ -54,4 +55,17 @@ export function serverProcess(args: string[]): ServerProcess {
       await exited
     },
   }
+}
+
+/**
+ * Runs `holdfast-server ARGS` expecting it to refuse its options; resolves with its exit code and
+ * output. A server that starts instead (an option ignored) would run for ever: it is killed after
+ * `timeoutMs`, and reads as code null.
+ */
+export async function serverExit(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<{ code: number | null; output: string }> {
+  const run = serverProcess(args, env)
+  const timer = setTimeout(() => void run.kill(), timeoutMs)
+  const { code } = await run.exited
+  clearTimeout(timer)
+  return { code, output: run.output() }
 }

@@ -3,17 +3,16 @@
 // resolves to its own flag service) hash to one namespace and share documents; `--redis-namespace`
 // keeps them apart by name. A real redis-server and fake upstreams on 127.0.0.1; each relay's
 // `fetch` takes the one URL to its own environment's upstream, as its DNS would.
-import { spawn } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createFlagServer, storeNamespace } from '@holdfast/server'
+import { buildServerOptions } from '../../packages/server/src/cliOptions'
 import { role, settled, status, useRedisFleet, values } from './redis-fleet'
-import { waitFor } from './helpers'
+import { serverExit as runBin, serverProcess } from './events-process'
+import { recordingLogger, waitFor } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 90_000, hookTimeout: 60_000 })
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
 const { redisServer, relay } = useRedisFleet()
 
 /** The one source URL both environments are configured with. */
@@ -70,6 +69,24 @@ describe('--redis-namespace: two environments on one Redis', () => {
     await waitFor(async () => (await redis.command('KEYS', 'holdfast:*:doc:definitions')).includes(`holdfast:${expected}:doc:definitions`), 5000)
   })
 
+  it('a namespace that is not a string (null from a JSON config, a number, a list) is refused at start, not read as a name', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
+    for (const namespace of [null, 7, ['staging'], true]) {
+      const outcome = await createFlagServer({ flagsUrl: `${upstream.url}/flags.json`, port: 0, logger: recordingLogger(), redis: { url: redis.url, namespace } } as never).then(
+        async (server) => {
+          // Before: it started, in a namespace named after the value ("null:<hash>", "7:<hash>",
+          // "staging:<hash>"): apart from the unnamed fleet of its source, with nothing said.
+          const used = (await status(server)).redis.namespace
+          await server.close()
+          return `started in the namespace ${used}`
+        },
+        (error: Error) => error.message,
+      )
+      expect(outcome, JSON.stringify(namespace)).toMatch(/redis\.namespace must be a string \(1 to 64 letters, digits, "\.", "_" or "-"\), got /)
+    }
+  })
+
   it('a name that is empty, too long or has other characters than letters, digits, ".", "_" and "-" is refused at start', async () => {
     const redis = await redisServer()
     for (const namespace of ['', 'a'.repeat(65), 'staging env', 'prod:1', 'ünï']) {
@@ -93,6 +110,17 @@ describe('--redis-namespace on the command line', () => {
     expect(badEnv).toMatchObject({ code: 2, output: expect.stringMatching(/HOLDFAST_REDIS_NAMESPACE must be 1 to 64 letters/) })
   })
 
+  it('HOLDFAST_REDIS_NAMESPACE without a Redis URL is refused, as --redis-namespace without --redis is', () => {
+    const url = 'http://127.0.0.1:1/f.json'
+    // Before: accepted and dropped; the relay started alone (no Redis, no fleet) with nothing said,
+    // where the flag spelled the same was refused. A URL variable that did not reach the process
+    // (a secret not mounted, a misspelt name) left an environment's relays each polling on its own.
+    const alone = buildServerOptions({ 'flags-url': url }, { HOLDFAST_REDIS_NAMESPACE: 'production' })
+    expect(alone.ok ? 'started' : alone.error).toMatch(/HOLDFAST_REDIS_NAMESPACE is set, and --redis-namespace needs --redis URL \(or HOLDFAST_REDIS_URL\)/)
+    const withUrl = buildServerOptions({ 'flags-url': url }, { HOLDFAST_REDIS_NAMESPACE: 'production', HOLDFAST_REDIS_URL: 'redis://127.0.0.1:6379' })
+    expect(withUrl.ok && withUrl.options.redis).toEqual({ url: 'redis://127.0.0.1:6379', namespace: 'production' })
+  })
+
   it('two relay processes started with different names keep apart; the status says which namespace each uses', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(3, 'on') })
@@ -104,50 +132,6 @@ describe('--redis-namespace on the command line', () => {
   })
 })
 
-const children: Array<ReturnType<typeof spawn>> = []
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-})
-
 /** `holdfast-server ARGS` as a child process; resolves with its URL once it serves. */
-function relayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args, '--poll-interval', '0.2', '--port', '0', '--max-event-loop-delay', '0'], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  children.push(child)
-  let output = ''
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving … at" line within 30 s:\n${output}`)), 30_000)
-    const take = (chunk: Buffer) => {
-      output += chunk
-      const match = output.match(/serving .* at (http:\/\/\S+)/)
-      if (match) {
-        clearTimeout(timer)
-        resolve(match[1])
-      }
-    }
-    child.stdout!.on('data', take)
-    child.stderr!.on('data', take)
-    child.once('exit', () => {
-      clearTimeout(timer)
-      reject(new Error(`exited early:\n${output}`))
-    })
-  })
-}
-
-function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout!.on('data', (chunk) => (output += chunk))
-    child.stderr!.on('data', (chunk) => (output += chunk))
-    // A relay that starts (an option ignored) would run for ever: ended, it reads as code null.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
-    child.once('exit', (code) => {
-      clearTimeout(timer)
-      resolve({ code, output })
-    })
-  })
-}
+const relayProcess = (args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> =>
+  serverProcess([...args, '--poll-interval', '0.2', '--port', '0', '--max-event-loop-delay', '0'], env).url()

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it, vi } from 'vitest'
 import type { RedisServer } from '../support/redisServer'
 import { role, settled, status, TTL_MS, useRedisFleet, values, type Relay } from './redis-fleet'
+import { serverExit as runBin } from './events-process'
 import { evaluate, tempDir, timed, waitFor, watchFreezes } from './helpers'
 import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
 
@@ -513,14 +514,4 @@ async function relayProcess(redis: RedisServer, upstream: FakeUpstream): Promise
     })
   })
   return { url, process: child }
-}
-
-function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/bin.ts', ...args], { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout!.on('data', (chunk) => (output += chunk))
-    child.stderr!.on('data', (chunk) => (output += chunk))
-    child.once('exit', (code) => resolve({ code, output }))
-  })
 }

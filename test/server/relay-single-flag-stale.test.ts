@@ -56,6 +56,37 @@ describe('the single-flag route says when its answer is stale', () => {
     await second.close()
   })
 
+  it('proxy mode: a value kept through a per-flag error (already reason STALE in the bulk answer) served through an outage has no holdfastReason, not holdfastReason STALE', async () => {
+    let phase: 'ok' | 'flag-error' | 'down' = 'ok'
+    const upstream = await startUpstream(() =>
+      phase === 'down'
+        ? { status: 503, text: 'down' }
+        : {
+            ofrep: () => ({
+              flags: [
+                phase === 'ok' ? { key: 'checkout', value: 'v2', reason: 'TARGETING_MATCH', variant: 'new' } : { key: 'checkout', errorCode: 'GENERAL', errorDetails: 'rule broke' },
+                { key: 'other', value: true, reason: 'STATIC' },
+              ],
+            }),
+          },
+    )
+    const server = await startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, logger: recordingLogger() })
+    expect((await one(server, 'checkout')).body).toMatchObject({ value: 'v2', reason: 'TARGETING_MATCH' })
+    // The upstream answers, but not for this flag: its value is kept (CONTRACT §4), and the bulk
+    // answer, whose entries the single-flag route picks from, says STALE in place of the reason.
+    phase = 'flag-error'
+    expect(await one(server, 'checkout')).toMatchObject({ status: 200, body: { value: 'v2', reason: 'STALE', metadata: { errorCode: 'GENERAL' } } })
+    phase = 'down'
+    const stale = await one(server, 'checkout')
+    expect(stale).toMatchObject({ status: 200, body: { value: 'v2', reason: 'STALE', metadata: { holdfastStale: true, holdfastSource: 'upstream', errorCode: 'GENERAL' } } })
+    // Before: holdfastReason "STALE", the reason STALE stood in for being STALE; a provider that
+    // acts on holdfastReason (DEFAULT: the caller's fallback is as good) met a value it never names.
+    expect(stale.body.metadata).not.toHaveProperty('holdfastReason')
+    // The other flag, chosen STATIC, keeps its reason beside STALE as before.
+    expect((await one(server, 'other')).body).toMatchObject({ reason: 'STALE', metadata: { holdfastReason: 'STATIC' } })
+    await server.close()
+  })
+
   it('--flags-url: a targeted value served while the upstream is down keeps why it was chosen (holdfastReason), for the matched user and the default alike', async () => {
     const plan = {
       flags: {

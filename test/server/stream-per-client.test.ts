@@ -9,8 +9,8 @@ import { request, type ClientRequest, type IncomingMessage } from 'node:http'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { FlagServer } from '@holdfast/server'
-import { startServer, tempDir, waitFor } from './helpers'
+import { createFlagHandler, toFetchHandler, type FlagServer } from '@holdfast/server'
+import { DEMO_FLAGS, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { buildServerOptions } from '../../packages/server/src/cliOptions'
 import { streamClientOf } from '../../packages/server/src/ofrep/stream'
 
@@ -65,6 +65,25 @@ describe('--max-streams-per-client', () => {
     expect(streams.map((s) => s.status)).toEqual([200, 200, 200, 200])
     expect((await streamFrom(server, '127.0.0.3')).status).toBe(503)
     expect(await metric(server, /holdfast_stream_refused_total\{reason="max-streams"\} (\d+)/)).toBe(1)
+  })
+
+  it('behind a Web Request adapter (no remote address) it bounds nothing, and the operator is told so once', async () => {
+    const logger = recordingLogger()
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger, maxEventLoopDelayMs: 0, liveUpdates: { maxConnectionsPerClient: 1 } })
+    const handle = toFetchHandler(handler)
+    const controllers = [new AbortController(), new AbortController(), new AbortController()]
+    try {
+      const answers = await Promise.all(controllers.map((c) => handle(new Request('http://app.example/holdfast/v1/stream', { signal: c.signal }))))
+      // Served, as the option's documentation says: a Request carries no address to count by.
+      expect(answers.map((a) => a.status)).toEqual([200, 200, 200])
+      // Before: nothing said it; an operator who set the bound in a route handler believed it held.
+      const said = logger.lines.filter((line) => /maxConnectionsPerClient/.test(line))
+      expect(said).toHaveLength(1)
+      expect(said[0]).toMatch(/maxConnectionsPerClient \(--max-streams-per-client\) bounds nothing here: a stream came with no remote address/)
+    } finally {
+      for (const c of controllers) c.abort()
+      await handler.close()
+    }
   })
 
   it('counts an IPv6 client by its /64 (one host holds a whole /64), an IPv4 one (mapped or not) by its address', () => {

@@ -388,7 +388,9 @@ function redisOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { 
   }
   if (url === undefined) {
     if (v['redis-lease-ttl'] !== undefined) return { ok: false, error: '--redis-lease-ttl needs --redis URL' }
-    if (v['redis-namespace'] !== undefined) return { ok: false, error: '--redis-namespace needs --redis URL' }
+    // As HOLDFAST_REDIS_URL given to a --flags server is: set, the variable says Redis was meant
+    // (its URL variable not mounted, or misspelt), and the relay would start alone without a word.
+    if (namespace !== undefined) return { ok: false, error: `${v['redis-namespace'] === undefined ? 'HOLDFAST_REDIS_NAMESPACE is set, and ' : ''}--redis-namespace needs --redis URL (or HOLDFAST_REDIS_URL)` }
     return { ok: true, options: {} }
   }
   if (!/^rediss?:\/\/[^/]/i.test(url)) return { ok: false, error: 'HOLDFAST_REDIS_URL must be a redis:// or rediss:// URL' }

@@ -181,7 +181,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
-  const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates)
+  const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates, log)
   const unfollow = stream?.follow(source)
   if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =

@@ -214,7 +214,7 @@ export async function handleFlagEvaluation(req: IncomingMessage, res: ServerResp
  * `metadata.holdfast.stale`, CONTRACT §9): reason STALE (OpenFeature's word for a value that may be
  * out of date), and `holdfastStale`, `holdfastSource` and `holdfastFetchedAt` in the flag metadata,
  * with the reason STALE replaced in `holdfastReason` (TARGETING_MATCH, SPLIT, DEFAULT…: why the value
- * was chosen, which STALE alone lost). OFREP's single-flag answer has no flag-set metadata, and its
+ * was chosen, which STALE alone lost; none for an entry that was STALE already). OFREP's single-flag answer has no flag-set metadata, and its
  * flag metadata holds strings, numbers and booleans only (the OFREP providers drop an object such
  * as `holdfast`), so these reach an OpenFeature provider's `flagMetadata` as they are. Before, a
  * server-side provider got the same answer through an outage as when fresh. A fresh entry goes as
@@ -224,7 +224,9 @@ function saidStale(entry: object, holdfast: HoldfastMetadata | undefined): objec
   if (!holdfast?.stale) return entry
   const { metadata: given, reason } = entry as { metadata?: unknown; reason?: unknown }
   const metadata = isObject(given) ? given : {}
-  const why = typeof reason === 'string' ? { holdfastReason: reason } : {}
+  // A value the relay kept through a per-flag error is STALE in its bulk answer already (`toEntries`),
+  // which has no room for the reason it had: no holdfastReason, rather than one saying STALE.
+  const why = typeof reason === 'string' && reason !== 'STALE' ? { holdfastReason: reason } : {}
   return { ...entry, reason: 'STALE', metadata: { ...metadata, holdfastStale: true, holdfastSource: holdfast.source, holdfastFetchedAt: holdfast.fetchedAt, ...why } }
 }
 

@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { FlagSource } from '../flags/flagSource'
+import type { ServerLogger } from '../logger'
 import { readStreamHubOptions } from '../options'
 
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
@@ -37,7 +38,7 @@ export interface StreamHubOptions {
    * Most streams one client may hold open at once (`--max-streams-per-client`); more get the 503 of
    * `maxConnections`. A client is its remote address, an IPv6 one by its /64 (see
    * {@link streamClientOf}); a stream with no socket (a Web `Request` adapter) counts toward no
-   * client. Default: none. Behind a proxy or a load balancer every stream comes from its address:
+   * client (the handler's logger is told so once). Default: none. Behind a proxy or a load balancer every stream comes from its address:
    * leave it unset there and bound each client at the proxy (nginx `limit_conn`), or the relay
    * refuses its own users.
    */
@@ -147,8 +148,12 @@ export function streamClientOf(address: string | undefined): string | undefined 
   return `${groups.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`
 }
 
-/** Creates the stream hub of one handler. Nothing runs until a stream is opened. */
-export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
+/**
+ * Creates the stream hub of one handler. Nothing runs until a stream is opened. `log` (default
+ * none) hears what an operator must know of the streams: `maxConnectionsPerClient` bounding nothing
+ * where streams come with no remote address.
+ */
+export function createStreamHub(given: StreamHubOptions = {}, log?: ServerLogger): StreamHub {
   // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
   const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
   // Checked above (whole numbers within bounds, or absent): only the defaults are left to fill in.
@@ -165,6 +170,7 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
   const clientOf = new Map<ServerResponse, string>()
   const perClient = new Map<string, number>()
   const refusedBy: Record<StreamRefusal, number> = { 'max-streams': 0, 'per-client': 0 }
+  let saidUncounted = false
   // Per stream, the spread notice not yet sent: a later one replaces its text instead of queueing
   // another, so an origin that flaps (every answer ends an outage) costs a client one refetch per
   // window, not one per flap.
@@ -219,6 +225,15 @@ export function createStreamHub(given: StreamHubOptions = {}): StreamHub {
       // One address could hold every stream up to the cap, and every other user's got 503.
       const client = maxPerClient === undefined ? undefined : streamClientOf(req.socket?.remoteAddress)
       if (client !== undefined && (perClient.get(client) ?? 0) >= maxPerClient!) return refuse('per-client', 'too many streams open from this client')
+      // Behind a Web `Request` adapter (toFetchHandler) there is no socket, so nothing to count by:
+      // served, as the option says, but an operator who set the bound in a route handler believed
+      // it held. Said once.
+      if (maxPerClient !== undefined && client === undefined && !saidUncounted) {
+        saidUncounted = true
+        log?.warn(
+          `liveUpdates.maxConnectionsPerClient (--max-streams-per-client) bounds nothing here: a stream came with no remote address (a Web Request adapter such as toFetchHandler), so it counts toward no client; bound each client's streams in front of this handler`,
+        )
+      }
       res.writeHead(200, {
         'Content-Type': 'text/event-stream; charset=utf-8',
         'Cache-Control': 'no-cache, no-transform',

@@ -41,7 +41,12 @@ export function readRedisOptions(redis: string | RedisRelayOptions | undefined):
     const value = options[name]
     if (value !== undefined && !(Number.isFinite(value) && value >= 1)) fail(`redis.${name} must be a positive number of milliseconds, got ${value}`)
   }
-  const problem = options.namespace === undefined ? undefined : namespaceNameProblem(String(options.namespace), 'redis.namespace')
+  // Not coerced: `namespace: null` (a JSON config's "none") read as String(null) put the relay in
+  // a namespace named "null", apart from the unnamed fleet of its source, without a word.
+  if (options.namespace !== undefined && typeof options.namespace !== 'string') {
+    fail(`redis.namespace must be a string (1 to 64 letters, digits, ".", "_" or "-"), got ${options.namespace === null ? 'null' : Array.isArray(options.namespace) ? 'an array' : `a ${typeof options.namespace}`}`)
+  }
+  const problem = options.namespace === undefined ? undefined : namespaceNameProblem(options.namespace, 'redis.namespace')
   if (problem) fail(problem)
   return { ...options, leaseTtlMs }
 }

@@ -15,6 +15,11 @@ export interface RedisStoreOptions {
    * fleets on one Redis never mix flags. Required.
    */
   namespace: string
+  /**
+   * The namespace as `status().namespace` shows it; default `namespace`. A relay that sends
+   * credentials shows its hash hidden (see `createRelayStore`).
+   */
+  shownNamespace?: string
   /** How long any one command may take before it counts as failed. Default 500 ms. */
   commandTimeoutMs?: number
   /**
@@ -80,7 +85,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const docKey = (key: string) => `${prefix}doc:${key}`
   const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
-  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0, namespace: options.namespace }
+  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0, namespace: options.shownNamespace ?? options.namespace }
   let opened = false
   let closed = false
   // When a command last succeeded, for the heartbeat's "nothing answered for a while" and the

@@ -57,10 +57,14 @@ export function readRedisOptions(redis: string | RedisRelayOptions | undefined):
  * name, source and credentials share.
  */
 export function createRelayStore(redis: RedisRelayOptions, source: string, credentials: Record<string, string> | undefined, log: ServerLogger): SharedStore {
+  // The hash is of the credentials too: shown only when there are none (the status is public
+  // without an API key, and an unsalted hash of a weak key could be confirmed by guessing offline).
+  const hidden = credentials !== undefined && Object.keys(credentials).length > 0
   try {
     return createRedisStore({
       url: redis.url,
       namespace: storeNamespace(source, credentials, redis.namespace),
+      shownNamespace: hidden ? (redis.namespace === undefined ? '*' : `${redis.namespace}:*`) : undefined,
       commandTimeoutMs: redis.commandTimeoutMs,
       backupTtlMs: redis.backupTtlMs,
       log,

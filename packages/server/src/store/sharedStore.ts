@@ -74,7 +74,9 @@ export interface StoreStatus {
   /**
    * Redis: the namespace of this relay's keys (`holdfast:<namespace>:…`), `NAME:<hash>` with
    * `--redis-namespace`, else the hash of the source and credentials. Relays share exactly when
-   * theirs are equal, so comparing it across two relays says whether they do.
+   * theirs are equal, so comparing it across two relays says whether they do. A relay that sends
+   * credentials upstream shows `*` for the hash (`NAME:*`, `*`): the status is public without an
+   * API key, and an unsalted hash of a weak key could be confirmed by guessing offline.
    */
   namespace?: string
 }

@@ -83,6 +83,29 @@ describe('rotation', { timeout: 30_000 }, () => {
     const oldestKept = kept[0]
     expect(await send(restarted.url, [oldestKept, kept[kept.length - 1]])).toEqual({ accepted: 0, duplicates: 2 })
   })
+
+  it('a rotated file deleted by --events-keep is said: a warning naming it and its bytes, and a metric of the bytes deleted', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const warnings: string[] = []
+    const logger = { info: () => {}, warn: (line: string) => void warnings.push(line), error: (line: string) => void warnings.push(line) }
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 1, logger })
+    const deletedBytes = async () => Number(/^holdfast_events_file_deleted_bytes_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1])
+    expect(await deletedBytes()).toBe(0)
+    // Fill events.jsonl and rotate it to .1 (nothing deleted yet), then fill it again.
+    let rotatedSize = 0
+    for (let i = 0; i < 60 && rotatedSize === 0; i++) {
+      await send(server.url, [event(), event()])
+      rotatedSize = (await stat(join(dir, 'events.jsonl.1')).catch(() => undefined))?.size ?? 0
+    }
+    expect(rotatedSize).toBeGreaterThan(0)
+    expect(warnings).toEqual([])
+    // The next rotation deletes that .1: events answered 202, their only copy on this server.
+    while ((await stat(join(dir, 'events.jsonl.1'))).size === rotatedSize) await send(server.url, [event(), event()])
+    // Before: only an info line "rotated to events.jsonl.1"; nothing said that accepted events were deleted.
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`deleted .*events\\.jsonl\\.1 \\(${rotatedSize} bytes of accepted events.*--events-keep 1`))])
+    expect(await deletedBytes()).toBe(rotatedSize)
+  })
 })
 
 describe('start-up reads the tail, streaming', { timeout: 30_000 }, () => {

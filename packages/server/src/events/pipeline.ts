@@ -29,7 +29,7 @@ export interface EventsOptions {
   eventsFile?: string
   /** Rotate `eventsFile` once it would pass this many bytes (`--events-max-bytes`). Default: never. */
   eventsMaxBytes?: number
-  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted (`--events-keep`). Default 5. */
+  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted, each with a warning and in `holdfast_events_file_deleted_bytes_total` (`--events-keep`). Default 5. */
   eventsKeep?: number
   /**
    * The de-duplication window: an event id is refused as a duplicate while it is among the last
@@ -152,7 +152,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     spool ??
     (options.eventsFile === undefined
       ? undefined
-      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, now: busyNow, log }))
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, onDeleted: (bytes) => metrics.fileDeletedBytes.inc(bytes), now: busyNow, log }))
   const sink = createEventSink({
     store,
     dedupe: options.eventsDedupe,

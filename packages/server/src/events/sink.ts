@@ -296,6 +296,8 @@ export interface EventsFileOptions {
   keep?: number
   fs?: EventFileSystem
   onSync?: (seconds: number, bytes: number) => void
+  /** Told of each rotated file deleted by `keep` (its bytes: accepted events), after the warning in the log. Default none. */
+  onDeleted?: (bytes: number) => void
   /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
   now?: () => number
   log: ServerLogger
@@ -316,11 +318,22 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     now: options.now,
     log: options.log,
     async rotate(full) {
+      // The oldest file kept holds events answered 202, and on this server their only copy: its
+      // deletion is said (a warning, a metric). Before, only "rotated to .1" was logged (info), and
+      // events a lagging reader of the files had not read yet went without a word.
+      const oldest = await fs.stat(rotated(keep))
       await fs.remove(rotated(keep))
       for (let n = keep - 1; n >= 1; n--) if (await fs.stat(rotated(n))) await fs.rename(rotated(n), rotated(n + 1))
       await fs.rename(full, rotated(1))
       await fs.syncDir(dirname(full))
       options.log.info(`events: ${basename(full)} reached ${options.maxBytes} bytes; rotated to ${basename(rotated(1))}`)
+      if (oldest) {
+        options.log.warn(
+          `events: deleted ${rotated(keep)} (${oldest.size} bytes of accepted events, the last written at ${new Date(oldest.mtimeMs).toISOString()}) to make room (--events-keep ${keep}); ` +
+            'whatever reads the events files must have read it by now, or keep more',
+        )
+        options.onDeleted?.(oldest.size)
+      }
       return full
     },
   })

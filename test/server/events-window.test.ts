@@ -1,7 +1,7 @@
 // The bounded de-duplication window, rotation with a size cap, and a start that streams the tail.
 import { readdir, readFile, stat, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
 import { faultyFileSystem } from './events-faults'
 
@@ -53,6 +53,28 @@ describe('de-duplication window', { timeout: 30_000 }, () => {
     const b = event()
     const soon = await startServer({ eventsFile: file, eventsDedupe: { windowMs: 60_000, now: () => Date.now() } })
     expect(await send(soon.url, [a, b])).toEqual({ accepted: 1, duplicates: 1 })
+  })
+
+  it('a wall clock stepped two days forward for a moment (a bad NTP answer) forgets no id: a retry is still a duplicate, stored once', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    // The system clock as Date.now reads it (spied before the server starts, so whatever took
+    // Date.now then reads this); the process's monotonic clock (performance.now) does not step.
+    const wall = vi.spyOn(Date, 'now')
+    const server = await startServer({ eventsFile: file })
+    const a = event()
+    expect(await send(server.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+    const stepped = Date.now() + 2 * 24 * 60 * 60 * 1000
+    wall.mockImplementation(() => stepped)
+    try {
+      expect(await send(server.url, [event()])).toEqual({ accepted: 1, duplicates: 0 })
+    } finally {
+      wall.mockRestore()
+    }
+    // Before: that one batch at the stepped clock found every id older than the 24 h window and
+    // forgot them all; the client's retry of `a`, seconds after it was stored, was stored again.
+    expect(await send(server.url, [a])).toEqual({ accepted: 0, duplicates: 1 })
+    const ids = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id)
+    expect(ids.filter((id) => id === a.id)).toHaveLength(1)
   })
 })
 

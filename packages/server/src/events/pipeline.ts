@@ -34,7 +34,8 @@ export interface EventsOptions {
   /**
    * The de-duplication window: an event id is refused as a duplicate while it is among the last
    * `maxIds` accepted (default 100,000) and was accepted less than `windowMs` ago (default 24 h).
-   * Past that, delivery is at-least-once. `now` is the clock (default `Date.now`), for tests.
+   * Past that, delivery is at-least-once. `now` is the clock, for tests (default: epoch ms at start
+   * counted on by the monotonic clock, so a system clock stepped while the server runs forgets no id).
    */
   eventsDedupe?: DedupeWindowOptions
   /**

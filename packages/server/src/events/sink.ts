@@ -117,10 +117,15 @@ export interface EventSink {
 export function createEventSink(options: EventSinkOptions): EventSink {
   const { store, log } = options
   const fs = options.fs ?? nodeFileSystem
-  const window = createDedupeWindow(options.dedupe)
+  // The window's clock: epoch ms that never step (see `realClock`), read back against the files'
+  // times at start. Timeline this guards against: the system clock is stepped two days forward
+  // for a moment (a bad NTP answer, a VM's clock set wrong) and back; on Date.now, the one batch
+  // taken meanwhile found every id older than the window and forgot them all, and client retries
+  // of events stored seconds before were stored again.
+  const now = options.dedupe?.now ?? realClock.now
+  const window = createDedupeWindow({ ...options.dedupe, now })
   const windowMs = options.dedupe?.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS
   const maxIds = options.dedupe?.maxIds ?? DEFAULT_DEDUPE_MAX_IDS
-  const now = options.dedupe?.now ?? Date.now
   const recentLimit = Math.max(0, options.recent ?? DEFAULT_RECENT_EVENTS)
   let recent: ReceivedEvent[] = []
   const clock = options.clock ?? realClock

@@ -326,19 +326,29 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
       // The oldest file kept holds events answered 202, and on this server their only copy: its
       // deletion is said (a warning, a metric). Before, only "rotated to .1" was logged (info), and
       // events a lagging reader of the files had not read yet went without a word.
-      const oldest = await fs.stat(rotated(keep))
-      await fs.remove(rotated(keep))
-      for (let n = keep - 1; n >= 1; n--) if (await fs.stat(rotated(n))) await fs.rename(rotated(n), rotated(n + 1))
+      // The files move up to the first free number; the oldest is deleted only when .1 … .N are all
+      // taken. Timeline this guards against: a rotation deletes .N, moves the others up, and then
+      // cannot move the full file to .1 (EIO): its batch is answered 500 and retried. Before, each
+      // retry deleted .N again (the others having moved up), one more file of accepted events per
+      // try, until none was left.
+      let free = 1
+      while (free <= keep && (await fs.stat(rotated(free)))) free++
+      if (free > keep) {
+        const oldest = await fs.stat(rotated(keep))
+        await fs.remove(rotated(keep))
+        free = keep
+        if (oldest) {
+          options.log.warn(
+            `events: deleted ${rotated(keep)} (${oldest.size} bytes of accepted events, the last written at ${new Date(oldest.mtimeMs).toISOString()}) to make room (--events-keep ${keep}); ` +
+              'whatever reads the events files must have read it by now, or keep more',
+          )
+          options.onDeleted?.(oldest.size)
+        }
+      }
+      for (let n = free - 1; n >= 1; n--) await fs.rename(rotated(n), rotated(n + 1))
       await fs.rename(full, rotated(1))
       await fs.syncDir(dirname(full))
       options.log.info(`events: ${basename(full)} reached ${options.maxBytes} bytes; rotated to ${basename(rotated(1))}`)
-      if (oldest) {
-        options.log.warn(
-          `events: deleted ${rotated(keep)} (${oldest.size} bytes of accepted events, the last written at ${new Date(oldest.mtimeMs).toISOString()}) to make room (--events-keep ${keep}); ` +
-            'whatever reads the events files must have read it by now, or keep more',
-        )
-        options.onDeleted?.(oldest.size)
-      }
       return full
     },
   })

@@ -30,6 +30,7 @@ import { parseRetryAfter } from '@holdfast/core'
 import type { ServerLogger } from '../logger'
 import type { DeadLetter, DeadLetterStats } from './deadLetter'
 import type { ReceivedEvent } from './schema'
+import { realClock as steadyClock } from './sink'
 import type { Spool } from './spool'
 
 /** Timers and time, injectable so a ten-minute outage can be tested without waiting ten minutes. */
@@ -58,7 +59,11 @@ export interface ForwarderOptions {
   backoffMaxMs?: number
   /** Longest `Retry-After` honoured. Default 3,600,000 ms (an hour). */
   maxRetryAfterMs?: number
-  /** Default: the global timers and `Date.now`. */
+  /**
+   * Default: the global timers, and epoch ms that do not step with the system clock (the time at
+   * start counted on by the monotonic clock), so the spool's oldest age (and `lastSuccessAt`) is
+   * not moved by a clock set forward or back while the relay runs.
+   */
   clock?: ForwarderClock
   /** Default `Math.random` (the jitter). */
   random?: () => number
@@ -142,8 +147,11 @@ export function refusedIndex(body: string): number | undefined {
   }
 }
 
+// Timeline `now` guards against: the system clock is stepped two hours forward; on Date.now the
+// events spooled a moment before were two hours old at once (an oldest-age alert fired for
+// nothing), and stepped back an hour, every age read 0 for that hour while the backlog grew.
 const realClock: ForwarderClock = {
-  now: () => Date.now(),
+  now: () => steadyClock.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }

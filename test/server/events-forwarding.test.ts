@@ -559,6 +559,23 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(sink.requests.length).toBeLessThanOrEqual(2 * (2 * 6 + 2))
   })
 
+  it('one event in eight refused, each named by the sink: every good event delivered, only the 8 bad ones dead-lettered', async () => {
+    const sink = await strictSink(400, true)
+    const { relay, drive } = await relayTo(sink.url)
+    const sent = withPoison(64, [7, 15, 23, 31, 39, 47, 55, 63])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    // Before: each bad event spent two of the 14 cuts (the batch refused naming it, then the piece
+    // starting at it), though each named cut delivered the events before it; at the 8th the cuts
+    // were spent and its piece was dead-lettered whole, 7 good events with it. A cut whose piece
+    // is delivered is given back: the bound holds for refusals that deliver nothing.
+    expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 56, deadLettered: 8, dropped: 0 })
+    // Per bad event: the refusal naming it, the events before it, the piece from it (refused,
+    // naming it first), it alone.
+    expect(sink.requests.length).toBeLessThanOrEqual(8 * 4)
+  })
+
   it('a batch that is all bad: dead-lettered after at most 2 × (log2(batch) + 1) cuts, not one request per event; later events go', async () => {
     const sink = await strictSink(400, false)
     const { relay, drive } = await relayTo(sink.url)

@@ -11,7 +11,8 @@
 // |                                   | or cut at the event the sink names (`events[i]` in its   |
 // |                                   | `errorDetails`), one request at a time, a pause of the    |
 // |                                   | first backoff step between refusals, at most              |
-// |                                   | 2 × (log2(batch) + 1) cuts; a lone refused event, or a    |
+// |                                   | 2 × (log2(batch) + 1) cuts (a piece delivered gives its   |
+// |                                   | cut back); a lone refused event, or a                     |
 // |                                   | piece refused once                                        |
 // |                                   | the cuts are spent, is dead-lettered (below)              |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
@@ -189,7 +190,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // The cuts are bounded (2 × (log2(batch) + 1): enough to find two bad events) so a batch of
   // nothing but bad events costs a few dozen requests, not one per event, and refusals are paced
   // by the first backoff step.
-  let search: { lines: number; size: number; cuts: number } | undefined
+  //
+  // A piece delivered (2xx) during the search gives its cut back (up to the bound): the bound is
+  // on refusals that deliver nothing. Before, a sink naming each bad event (`events[i]`) cost two
+  // cuts per bad event though each named cut delivered the events before it: with one event in
+  // eight refused, the cuts ran out at the 8th, and its piece went to the dead-letter file whole,
+  // good events with it.
+  let search: { lines: number; size: number; cuts: number; bound: number } | undefined
   // The state the upstream's latest answer gave, and whether `stats.state` says `failing` because
   // of the spool instead. Once the spool answers again, the state is the upstream's again: before,
   // a spool error followed by nothing to send (its events lost with a segment, or unreadable)
@@ -329,6 +336,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
+      if (search) search.cuts = Math.min(search.bound, search.cuts + 1)
       searched(n + batch.skipped)
       stats.delivered += n
       unreadable(batch.skipped)
@@ -356,7 +364,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
-      search ??= { lines: n + batch.skipped, size: n, cuts: 2 * (Math.ceil(Math.log2(n)) + 1) }
+      if (!search) {
+        const bound = 2 * (Math.ceil(Math.log2(n)) + 1)
+        search = { lines: n + batch.skipped, size: n, cuts: bound, bound }
+      }
       if (search.cuts > 0) {
         search.cuts--
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.

@@ -196,7 +196,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // cuts per bad event though each named cut delivered the events before it: with one event in
   // eight refused, the cuts ran out at the 8th, and its piece went to the dead-letter file whole,
   // good events with it.
-  let search: { lines: number; size: number; cuts: number; bound: number } | undefined
+  //
+  // `before`: lines still to send before the event the sink named; once they are delivered, that
+  // event goes alone (`alone`), and after it the rest whole. Before, the piece after the
+  // delivered ones kept their size: it started at the named event and was refused (naming it
+  // again) before it went alone, one more refusal and pause per bad event.
+  let search: { lines: number; size: number; cuts: number; bound: number; before?: number; alone?: boolean } | undefined
   // The state the upstream's latest answer gave, and whether `stats.state` says `failing` because
   // of the spool instead. Once the spool answers again, the state is the upstream's again: before,
   // a spool error followed by nothing to send (its events lost with a segment, or unreadable)
@@ -338,6 +343,19 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       await spool.ack(batch.next, n + batch.skipped)
       if (search) search.cuts = Math.min(search.bound, search.cuts + 1)
       searched(n + batch.skipped)
+      if (search?.alone) {
+        // The named event went through alone after all: the rest whole, not one by one.
+        search.alone = false
+        search.size = search.lines
+      } else if (search?.before !== undefined) {
+        search.before -= n + batch.skipped
+        if (search.before > 0) search.size = search.before
+        else {
+          search.size = 1
+          search.before = undefined
+          search.alone = true
+        }
+      }
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
@@ -373,6 +391,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         const at = result.refused
         search.size = at !== undefined && at < n ? Math.max(1, at) : Math.ceil(n / 2)
+        search.before = at !== undefined && at > 0 && at < n ? at : undefined
+        search.alone = at === 0
         log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
         options.onAttempt?.('split', n)
         await pause(baseMs)
@@ -443,7 +463,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (!search) return
     search.lines -= lines
     if (search.lines <= 0) search = undefined
-    else if (dropped) search.size = search.lines
+    else if (dropped) {
+      search.size = search.lines
+      search.before = undefined
+      search.alone = false
+    }
   }
 
   return {

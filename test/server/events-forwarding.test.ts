@@ -486,8 +486,8 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
 })
 
 describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60_000 }, () => {
-  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused. */
-  async function strictSink(code: 400 | 422, explain: boolean) {
+  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused (`alone: true`: unless it is alone). */
+  async function strictSink(code: 400 | 422, explain: boolean, alone = false) {
     const requests: number[] = []
     const received: string[] = []
     const server = createServer((req, res) => {
@@ -497,7 +497,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
         const events = JSON.parse(body).events as Array<{ id: string; name: string }>
         requests.push(events.length)
         const bad = events.findIndex((e) => e.name === 'poison')
-        if (bad === -1) {
+        if (bad === -1 || (alone && events.length === 1)) {
           received.push(...events.map((e) => e.id))
           return void res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
         }
@@ -559,6 +559,17 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 62, deadLettered: 2, dropped: 0 })
     // Two searches.
     expect(sink.requests.length).toBeLessThanOrEqual(2 * (2 * 6 + 2))
+  })
+
+  it('a sink that names an event and then takes it alone: the rest goes whole, not one by one', async () => {
+    const sink = await strictSink(400, true, true)
+    const { relay, drive } = await relayTo(sink.url)
+    const sent = withPoison(64, [40])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    expect(sink.received).toEqual(sent.map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 64, deadLettered: 0, dropped: 0 })
+    expect(sink.requests).toEqual([64, 40, 1, 23])
   })
 
   it('one event in eight refused, each named by the sink: every good event delivered, only the 8 bad ones dead-lettered', async () => {

@@ -211,4 +211,25 @@ describe('replay-dead-letters reads the file a batch at a time', { timeout: 120_
       await receiver.close()
     }
   })
+
+  it('a dead-letter file saved by an editor with a byte order mark: its first letter is sent too', async () => {
+    const receiver = await sink()
+    try {
+      const spool = join(await tempDir(), 'spool')
+      const letters = deadLetterPath(spool)
+      await mkdir(dirname(letters), { recursive: true })
+      const letter = (id: string) => JSON.stringify({ deadLetteredAt: 1, status: 413, event: event(id) })
+      await writeFile(letters, `\uFEFF${letter('bom-1')}\r\n${letter('bom-2')}\r\n`)
+      const lines: string[] = []
+      const code = await runEventsCli(['replay-dead-letters', '--events-spool', spool, '--events-upstream', receiver.url], { out: (l) => lines.push(l), err: (l) => lines.push(l) })
+      // Before: exit 1, "1 taken …, 1 unreadable line(s) kept": the first letter, behind U+FEFF,
+      // did not parse as JSON and was kept unsent at every re-run.
+      expect(lines.join('\n')).toMatch(/2 taken by the sink/)
+      expect(code).toBe(0)
+      expect([...receiver.acceptedTimes().keys()].sort()).toEqual(['bom-1', 'bom-2'])
+      expect(await readFile(letters, 'utf8')).toBe('')
+    } finally {
+      await receiver.close()
+    }
+  })
 })

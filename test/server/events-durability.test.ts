@@ -208,4 +208,34 @@ describe('a file that could not be opened again', { timeout: 30_000 }, () => {
     expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(a.events))
     expect(await readFile(file, 'utf8')).toBe(linesOf([...b.events, ...c.events]))
   })
+
+  it('a rotation whose last rename keeps failing deletes the oldest kept file once, not one more at each retry', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const base = faultyFileSystem()
+    let failing = false
+    const fs: typeof base = {
+      ...base,
+      async rename(from: string, to: string) {
+        if (failing && from === file) throw Object.assign(new Error('EIO: i/o error, rename (injected)'), { code: 'EIO' })
+        return base.rename(from, to)
+      },
+    }
+    const server = await startServer({ eventsFile: file, eventsFileSystem: fs, eventsMaxBytes: 600, eventsKeep: 3 })
+    const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+    // Lines are about 80 bytes: each batch of 5 fills a file, so each next one rotates.
+    const kept = [batch(5), batch(5), batch(5), batch(5)]
+    for (const b of kept) expect((await send(b)).status).toBe(202)
+    expect(await readFile(`${file}.3`, 'utf8')).toBe(linesOf(kept[0].events))
+    // The next rotation deletes .3 (kept[0]), then cannot move events.jsonl aside: 500s, retried.
+    failing = true
+    const next = batch(5)
+    for (let i = 0; i < 3; i++) expect((await send(next)).status).toBe(500)
+    failing = false
+    expect((await send(next)).status).toBe(202)
+    // Before: each failed try deleted the oldest file again: kept[1] and kept[2] were gone too.
+    expect(await readFile(`${file}.3`, 'utf8')).toBe(linesOf(kept[1].events))
+    expect(await readFile(`${file}.2`, 'utf8')).toBe(linesOf(kept[2].events))
+    expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(kept[3].events))
+    expect(await readFile(file, 'utf8')).toBe(linesOf(next.events))
+  })
 })

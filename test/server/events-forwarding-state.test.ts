@@ -4,7 +4,7 @@
 // named an error long gone, and an operator's alert on `failing` never cleared.
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { faultyFileSystem, startEventsSink, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
@@ -49,5 +49,31 @@ describe('forwarding state after a spool error', { timeout: 30_000 }, () => {
     expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'd', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
     await waitFor(() => relay.eventsForwarding!().delivered === 1, 5000, 5)
     expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0 })
+  })
+})
+
+describe('the spool\'s oldest age under a system clock that steps', { timeout: 30_000 }, () => {
+  it('a system clock stepped two hours forward neither ages the waiting events by two hours nor, stepped back, hides their age', async () => {
+    // The system clock as Date.now reads it, spied before the relay starts so that whatever took
+    // Date.now then reads this; the process's monotonic clock (performance.now) does not step.
+    const wall = vi.spyOn(Date, 'now')
+    try {
+      // The sink is down (nothing listens on port 9): the events wait in the spool.
+      const relay = await startServer({ eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: join(await tempDir(), 'spool') })
+      const started = performance.now()
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'aged-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+      const real = Date.now()
+      wall.mockImplementation(() => real + 2 * 60 * 60 * 1000)
+      const ageSeconds = async () => Number(/^holdfast_events_spool_oldest_age_seconds (\S+)$/m.exec(await (await fetch(`${relay.url}/metrics`)).text())?.[1])
+      // Before: 7,200 s, an oldest-age alert fired for an event spooled a moment ago.
+      expect(relay.eventsForwarding!().oldestAgeMs).toBeLessThan(60_000)
+      expect(await ageSeconds()).toBeLessThan(60)
+      // Stepped back an hour: the age goes on growing (before: 0 for an hour, a backlog hidden).
+      wall.mockImplementation(() => real - 60 * 60 * 1000)
+      await waitFor(() => relay.eventsForwarding!().oldestAgeMs > 0, 5_000)
+      expect(relay.eventsForwarding!().oldestAgeMs).toBeLessThanOrEqual(performance.now() - started + 1)
+    } finally {
+      wall.mockRestore()
+    }
   })
 })

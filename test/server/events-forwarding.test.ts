@@ -486,8 +486,8 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
 })
 
 describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60_000 }, () => {
-  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused. */
-  async function strictSink(code: 400 | 422, explain: boolean) {
+  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused (`alone: true`: unless it is alone). */
+  async function strictSink(code: 400 | 422, explain: boolean, alone = false) {
     const requests: number[] = []
     const received: string[] = []
     const server = createServer((req, res) => {
@@ -497,7 +497,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
         const events = JSON.parse(body).events as Array<{ id: string; name: string }>
         requests.push(events.length)
         const bad = events.findIndex((e) => e.name === 'poison')
-        if (bad === -1) {
+        if (bad === -1 || (alone && events.length === 1)) {
           received.push(...events.map((e) => e.id))
           return void res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
         }
@@ -541,7 +541,9 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     // One search: at most log2(64) = 6 halvings, each a refusal and at most one delivery.
     // Cut at the event the sink named (the 40 before it, then it alone, then the rest), else halved:
     // both stay within the bound, so only the sequence tells the named cut was taken.
-    expect(sink.requests).toEqual(explain ? [64, 40, 24, 1, 23] : [64, 32, 32, 16, 8, 8, 4, 2, 1, 23])
+    // (Before, the piece after the 40 kept their size, 24 from the named event, and was refused
+    // naming it again before it went alone: [64, 40, 24, 1, 23].)
+    expect(sink.requests).toEqual(explain ? [64, 40, 1, 23] : [64, 32, 32, 16, 8, 8, 4, 2, 1, 23])
     expect(sink.requests.length).toBeLessThanOrEqual(2 * 6 + 2)
     expect(logger.lines.join('\n')).toMatch(/refused 1 event\(s\) with 4\d\d; kept in the dead-letter file/)
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_forwarded_total\{outcome="dead_lettered"\} 1\b/)
@@ -557,6 +559,33 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(relay.eventsForwarding!()).toMatchObject({ delivered: 62, deadLettered: 2, dropped: 0 })
     // Two searches.
     expect(sink.requests.length).toBeLessThanOrEqual(2 * (2 * 6 + 2))
+  })
+
+  it('a sink that names an event and then takes it alone: the rest goes whole, not one by one', async () => {
+    const sink = await strictSink(400, true, true)
+    const { relay, drive } = await relayTo(sink.url)
+    const sent = withPoison(64, [40])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    expect(sink.received).toEqual(sent.map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 64, deadLettered: 0, dropped: 0 })
+    expect(sink.requests).toEqual([64, 40, 1, 23])
+  })
+
+  it('one event in eight refused, each named by the sink: every good event delivered, only the 8 bad ones dead-lettered', async () => {
+    const sink = await strictSink(400, true)
+    const { relay, drive } = await relayTo(sink.url)
+    const sent = withPoison(64, [7, 15, 23, 31, 39, 47, 55, 63])
+    expect((await send(relay.url, sent)).status).toBe(202)
+    await drive(() => relay.eventsForwarding!().pending === 0)
+    // Before: each bad event spent two of the 14 cuts (the batch refused naming it, then the piece
+    // starting at it), though each named cut delivered the events before it; at the 8th the cuts
+    // were spent and its piece was dead-lettered whole, 7 good events with it. A cut whose piece
+    // is delivered is given back: the bound holds for refusals that deliver nothing.
+    expect(sink.received).toEqual(sent.filter((e) => e.name !== 'poison').map((e) => e.id))
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 56, deadLettered: 8, dropped: 0 })
+    // Per bad event: the refusal naming it, the events before it, it alone.
+    expect(sink.requests.length).toBeLessThanOrEqual(8 * 3)
   })
 
   it('a batch that is all bad: dead-lettered after at most 2 × (log2(batch) + 1) cuts, not one request per event; later events go', async () => {

@@ -1,9 +1,11 @@
 // The events boundary: content type, caps on depth and size, forbidden keys. Every refusal is a
 // 4xx the client will not retry, never a 500 it retries forever.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { EVENT_LIMITS } from '@holdfast/server'
-import { post, startServer } from './helpers'
+import { post, startServer, tempDir } from './helpers'
 
 let counter = 0
 const event = (overrides: Record<string, unknown> = {}) => ({ id: `val-${process.pid}-${++counter}`, type: 'custom', name: 'clicked', time: 1_700_000_000_000, ...overrides })
@@ -122,5 +124,23 @@ describe('events boundary', { timeout: 30_000 }, () => {
     const extra = event({ type: 'exposure', flagKey: 'beta', value: { nested: [1, 'two', null] }, source: 'cache', custom: { x: 1 } })
     expect(await (await post(`${server.url}/holdfast/v1/events`, { events: [event(), sparse, extra] })).json()).toEqual({ accepted: 3, duplicates: 0 })
     expect(server.events().slice(1)).toEqual([sparse, extra])
+  })
+
+  it('a number too large for a double (1e400) in a field the schema does not name is a 400, not stored as null', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const server = await startServer({ eventsFile: file })
+    for (const where of ['"extra":1e400', '"extra":{"deep":[-1e999]}']) {
+      const raw = `{"events":[{"id":"huge-1","type":"custom","name":"n","time":1,${where}}]}`
+      const response = await post(`${server.url}/holdfast/v1/events`, raw)
+      // Before: 202, and the file held "extra":null (JSON.parse reads 1e400 as Infinity, which
+      // JSON.stringify writes as null): the event stored, and forwarded, was not the one sent.
+      expect(response.status).toBe(400)
+      expect(await response.json()).toMatchObject({ errorCode: 'INVALID_EVENTS', errorDetails: expect.stringContaining('events[0].extra') })
+    }
+    expect(await readFile(file, 'utf8')).toBe('')
+    // A large finite number is an ordinary number.
+    expect((await post(`${server.url}/holdfast/v1/events`, '{"events":[{"id":"huge-2","type":"custom","name":"n","time":1,"extra":1e300}]}')).status).toBe(202)
+    expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ id: 'huge-2', extra: 1e300 })
   })
 })

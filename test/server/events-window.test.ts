@@ -1,7 +1,7 @@
 // The bounded de-duplication window, rotation with a size cap, and a start that streams the tail.
 import { readdir, readFile, stat, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
 import { faultyFileSystem } from './events-faults'
 
@@ -54,6 +54,28 @@ describe('de-duplication window', { timeout: 30_000 }, () => {
     const soon = await startServer({ eventsFile: file, eventsDedupe: { windowMs: 60_000, now: () => Date.now() } })
     expect(await send(soon.url, [a, b])).toEqual({ accepted: 1, duplicates: 1 })
   })
+
+  it('a wall clock stepped two days forward for a moment (a bad NTP answer) forgets no id: a retry is still a duplicate, stored once', async () => {
+    const file = join(await tempDir(), 'events.jsonl')
+    // The system clock as Date.now reads it (spied before the server starts, so whatever took
+    // Date.now then reads this); the process's monotonic clock (performance.now) does not step.
+    const wall = vi.spyOn(Date, 'now')
+    const server = await startServer({ eventsFile: file })
+    const a = event()
+    expect(await send(server.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+    const stepped = Date.now() + 2 * 24 * 60 * 60 * 1000
+    wall.mockImplementation(() => stepped)
+    try {
+      expect(await send(server.url, [event()])).toEqual({ accepted: 1, duplicates: 0 })
+    } finally {
+      wall.mockRestore()
+    }
+    // Before: that one batch at the stepped clock found every id older than the 24 h window and
+    // forgot them all; the client's retry of `a`, seconds after it was stored, was stored again.
+    expect(await send(server.url, [a])).toEqual({ accepted: 0, duplicates: 1 })
+    const ids = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id)
+    expect(ids.filter((id) => id === a.id)).toHaveLength(1)
+  })
 })
 
 describe('rotation', { timeout: 30_000 }, () => {
@@ -82,6 +104,29 @@ describe('rotation', { timeout: 30_000 }, () => {
     const restarted = await startServer(options)
     const oldestKept = kept[0]
     expect(await send(restarted.url, [oldestKept, kept[kept.length - 1]])).toEqual({ accepted: 0, duplicates: 2 })
+  })
+
+  it('a rotated file deleted by --events-keep is said: a warning naming it and its bytes, and a metric of the bytes deleted', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const warnings: string[] = []
+    const logger = { info: () => {}, warn: (line: string) => void warnings.push(line), error: (line: string) => void warnings.push(line) }
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 1, logger })
+    const deletedBytes = async () => Number(/^holdfast_events_file_deleted_bytes_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1])
+    expect(await deletedBytes()).toBe(0)
+    // Fill events.jsonl and rotate it to .1 (nothing deleted yet), then fill it again.
+    let rotatedSize = 0
+    for (let i = 0; i < 60 && rotatedSize === 0; i++) {
+      await send(server.url, [event(), event()])
+      rotatedSize = (await stat(join(dir, 'events.jsonl.1')).catch(() => undefined))?.size ?? 0
+    }
+    expect(rotatedSize).toBeGreaterThan(0)
+    expect(warnings).toEqual([])
+    // The next rotation deletes that .1: events answered 202, their only copy on this server.
+    while ((await stat(join(dir, 'events.jsonl.1'))).size === rotatedSize) await send(server.url, [event(), event()])
+    // Before: only an info line "rotated to events.jsonl.1"; nothing said that accepted events were deleted.
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`deleted .*events\\.jsonl\\.1 \\(${rotatedSize} bytes of accepted events.*--events-keep 1`))])
+    expect(await deletedBytes()).toBe(rotatedSize)
   })
 })
 

@@ -13,7 +13,7 @@ export interface DedupeWindowOptions {
   maxIds?: number
   /** How long an id is remembered after it was accepted. Default {@link DEFAULT_DEDUPE_WINDOW_MS}. */
   windowMs?: number
-  /** The clock (epoch ms). Default `Date.now`. */
+  /** The clock (epoch ms). Default `Date.now`; the events sink (`eventsDedupe`) passes one that does not step with the system clock. */
   now?: () => number
 }
 

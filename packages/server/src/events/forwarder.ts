@@ -11,7 +11,8 @@
 // |                                   | or cut at the event the sink names (`events[i]` in its   |
 // |                                   | `errorDetails`), one request at a time, a pause of the    |
 // |                                   | first backoff step between refusals, at most              |
-// |                                   | 2 × (log2(batch) + 1) cuts; a lone refused event, or a    |
+// |                                   | 2 × (log2(batch) + 1) cuts (a piece delivered gives its   |
+// |                                   | cut back); a lone refused event, or a                     |
 // |                                   | piece refused once                                        |
 // |                                   | the cuts are spent, is dead-lettered (below)              |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
@@ -30,6 +31,7 @@ import { parseRetryAfter } from '@holdfast/core'
 import type { ServerLogger } from '../logger'
 import type { DeadLetter, DeadLetterStats } from './deadLetter'
 import type { ReceivedEvent } from './schema'
+import { realClock as steadyClock } from './sink'
 import type { Spool } from './spool'
 
 /** Timers and time, injectable so a ten-minute outage can be tested without waiting ten minutes. */
@@ -58,7 +60,11 @@ export interface ForwarderOptions {
   backoffMaxMs?: number
   /** Longest `Retry-After` honoured. Default 3,600,000 ms (an hour). */
   maxRetryAfterMs?: number
-  /** Default: the global timers and `Date.now`. */
+  /**
+   * Default: the global timers, and epoch ms that do not step with the system clock (the time at
+   * start counted on by the monotonic clock), so the spool's oldest age (and `lastSuccessAt`) is
+   * not moved by a clock set forward or back while the relay runs.
+   */
   clock?: ForwarderClock
   /** Default `Math.random` (the jitter). */
   random?: () => number
@@ -142,8 +148,11 @@ export function refusedIndex(body: string): number | undefined {
   }
 }
 
+// Timeline `now` guards against: the system clock is stepped two hours forward; on Date.now the
+// events spooled a moment before were two hours old at once (an oldest-age alert fired for
+// nothing), and stepped back an hour, every age read 0 for that hour while the backlog grew.
 const realClock: ForwarderClock = {
-  now: () => Date.now(),
+  now: () => steadyClock.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
@@ -181,7 +190,18 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // The cuts are bounded (2 × (log2(batch) + 1): enough to find two bad events) so a batch of
   // nothing but bad events costs a few dozen requests, not one per event, and refusals are paced
   // by the first backoff step.
-  let search: { lines: number; size: number; cuts: number } | undefined
+  //
+  // A piece delivered (2xx) during the search gives its cut back (up to the bound): the bound is
+  // on refusals that deliver nothing. Before, a sink naming each bad event (`events[i]`) cost two
+  // cuts per bad event though each named cut delivered the events before it: with one event in
+  // eight refused, the cuts ran out at the 8th, and its piece went to the dead-letter file whole,
+  // good events with it.
+  //
+  // `before`: lines still to send before the event the sink named; once they are delivered, that
+  // event goes alone (`alone`), and after it the rest whole. Before, the piece after the
+  // delivered ones kept their size: it started at the named event and was refused (naming it
+  // again) before it went alone, one more refusal and pause per bad event.
+  let search: { lines: number; size: number; cuts: number; bound: number; before?: number; alone?: boolean } | undefined
   // The state the upstream's latest answer gave, and whether `stats.state` says `failing` because
   // of the spool instead. Once the spool answers again, the state is the upstream's again: before,
   // a spool error followed by nothing to send (its events lost with a segment, or unreadable)
@@ -321,7 +341,21 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
+      if (search) search.cuts = Math.min(search.bound, search.cuts + 1)
       searched(n + batch.skipped)
+      if (search?.alone) {
+        // The named event went through alone after all: the rest whole, not one by one.
+        search.alone = false
+        search.size = search.lines
+      } else if (search?.before !== undefined) {
+        search.before -= n + batch.skipped
+        if (search.before > 0) search.size = search.before
+        else {
+          search.size = 1
+          search.before = undefined
+          search.alone = true
+        }
+      }
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
@@ -348,12 +382,17 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
-      search ??= { lines: n + batch.skipped, size: n, cuts: 2 * (Math.ceil(Math.log2(n)) + 1) }
+      if (!search) {
+        const bound = 2 * (Math.ceil(Math.log2(n)) + 1)
+        search = { lines: n + batch.skipped, size: n, cuts: bound, bound }
+      }
       if (search.cuts > 0) {
         search.cuts--
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         const at = result.refused
         search.size = at !== undefined && at < n ? Math.max(1, at) : Math.ceil(n / 2)
+        search.before = at !== undefined && at > 0 && at < n ? at : undefined
+        search.alone = at === 0
         log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
         options.onAttempt?.('split', n)
         await pause(baseMs)
@@ -424,7 +463,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (!search) return
     search.lines -= lines
     if (search.lines <= 0) search = undefined
-    else if (dropped) search.size = search.lines
+    else if (dropped) {
+      search.size = search.lines
+      search.before = undefined
+      search.alone = false
+    }
   }
 
   return {

@@ -24,6 +24,8 @@ export interface EventsMetrics {
    * deleted from outside (`lost`).
    */
   forwarded: Counter<'outcome'>
+  /** `holdfast_events_file_deleted_bytes_total`: bytes of rotated events files deleted by `--events-keep` (accepted events, gone from this server). */
+  fileDeletedBytes: Counter
   /** Supplies scrape-time values: ids remembered, spool depth and oldest age, forwarding state, a stalled write. */
   bind(sources: {
     rememberedIds?: () => number
@@ -99,6 +101,11 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
       registers,
     }),
     forwarded: new Counter({ name: 'holdfast_events_forwarded_total', help: 'Events delivered upstream, refused by it and dead-lettered, dropped on a refusal with the dead-letter file full or unreadable, or lost with a spool segment deleted from outside, by outcome.', labelNames: ['outcome'] as const, registers }),
+    fileDeletedBytes: new Counter({
+      name: 'holdfast_events_file_deleted_bytes_total',
+      help: 'Bytes of rotated events files deleted by --events-keep: accepted events, gone from this server (whatever reads the files must have read them first).',
+      registers,
+    }),
     bind(sources) {
       if (sources.rememberedIds) rememberedIds = sources.rememberedIds
       if (sources.spool) spool = sources.spool

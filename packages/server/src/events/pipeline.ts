@@ -29,12 +29,13 @@ export interface EventsOptions {
   eventsFile?: string
   /** Rotate `eventsFile` once it would pass this many bytes (`--events-max-bytes`). Default: never. */
   eventsMaxBytes?: number
-  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted (`--events-keep`). Default 5. */
+  /** Rotated events files kept (`events.jsonl.1` newest … `.N`); older are deleted, each with a warning and in `holdfast_events_file_deleted_bytes_total` (`--events-keep`). Default 5. */
   eventsKeep?: number
   /**
    * The de-duplication window: an event id is refused as a duplicate while it is among the last
    * `maxIds` accepted (default 100,000) and was accepted less than `windowMs` ago (default 24 h).
-   * Past that, delivery is at-least-once. `now` is the clock (default `Date.now`), for tests.
+   * Past that, delivery is at-least-once. `now` is the clock, for tests (default: epoch ms at start
+   * counted on by the monotonic clock, so a system clock stepped while the server runs forgets no id).
    */
   eventsDedupe?: DedupeWindowOptions
   /**
@@ -152,7 +153,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     spool ??
     (options.eventsFile === undefined
       ? undefined
-      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, now: busyNow, log }))
+      : createEventsFile({ path: resolve(options.eventsFile), maxBytes: options.eventsMaxBytes, keep: options.eventsKeep, fs, onSync, onDeleted: (bytes) => metrics.fileDeletedBytes.inc(bytes), now: busyNow, log }))
   const sink = createEventSink({
     store,
     dedupe: options.eventsDedupe,

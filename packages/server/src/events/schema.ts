@@ -48,9 +48,11 @@ export const eventMetadataSchema = z.record(z.string(), z.json()).superRefine((m
 /**
  * One event: `{id, type: "exposure" | "custom", name, time, targetingKey?, flagKey?, value?,
  * variant?, reason?, metadata?}`; `time` in epoch milliseconds. Optional fields may be omitted
- * or null; fields not named here are kept as sent (the client adds e.g. `source`).
+ * or null; fields not named here are kept as sent (the client adds e.g. `source`), as JSON values:
+ * a number past a double (`1e400` reads as Infinity) is refused there as in `value` and `metadata`.
+ * Before, it was let through and stored (and forwarded) as `null`, not the event that was sent.
  */
-export const eventSchema = z.looseObject({
+export const eventSchema = z.object({
   id: z.string().min(1).max(EVENT_LIMITS.maxIdLength),
   type: z.enum(['exposure', 'custom']),
   name: text(EVENT_LIMITS.maxStringLength),
@@ -61,7 +63,7 @@ export const eventSchema = z.looseObject({
   variant: optionalText,
   reason: optionalText,
   metadata: eventMetadataSchema.nullish(),
-})
+}).catchall(z.json())
 
 /** The body of `POST /holdfast/v1/events`: `{"events": [Event, ...]}` (other top-level fields are ignored). */
 export const eventBatchSchema = z.looseObject({

@@ -117,10 +117,15 @@ export interface EventSink {
 export function createEventSink(options: EventSinkOptions): EventSink {
   const { store, log } = options
   const fs = options.fs ?? nodeFileSystem
-  const window = createDedupeWindow(options.dedupe)
+  // The window's clock: epoch ms that never step (see `realClock`), read back against the files'
+  // times at start. Timeline this guards against: the system clock is stepped two days forward
+  // for a moment (a bad NTP answer, a VM's clock set wrong) and back; on Date.now, the one batch
+  // taken meanwhile found every id older than the window and forgot them all, and client retries
+  // of events stored seconds before were stored again.
+  const now = options.dedupe?.now ?? realClock.now
+  const window = createDedupeWindow({ ...options.dedupe, now })
   const windowMs = options.dedupe?.windowMs ?? DEFAULT_DEDUPE_WINDOW_MS
   const maxIds = options.dedupe?.maxIds ?? DEFAULT_DEDUPE_MAX_IDS
-  const now = options.dedupe?.now ?? Date.now
   const recentLimit = Math.max(0, options.recent ?? DEFAULT_RECENT_EVENTS)
   let recent: ReceivedEvent[] = []
   const clock = options.clock ?? realClock
@@ -296,6 +301,8 @@ export interface EventsFileOptions {
   keep?: number
   fs?: EventFileSystem
   onSync?: (seconds: number, bytes: number) => void
+  /** Told of each rotated file deleted by `keep` (its bytes: accepted events), after the warning in the log. Default none. */
+  onDeleted?: (bytes: number) => void
   /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
   now?: () => number
   log: ServerLogger
@@ -316,8 +323,29 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     now: options.now,
     log: options.log,
     async rotate(full) {
-      await fs.remove(rotated(keep))
-      for (let n = keep - 1; n >= 1; n--) if (await fs.stat(rotated(n))) await fs.rename(rotated(n), rotated(n + 1))
+      // The oldest file kept holds events answered 202, and on this server their only copy: its
+      // deletion is said (a warning, a metric). Before, only "rotated to .1" was logged (info), and
+      // events a lagging reader of the files had not read yet went without a word.
+      // The files move up to the first free number; the oldest is deleted only when .1 … .N are all
+      // taken. Timeline this guards against: a rotation deletes .N, moves the others up, and then
+      // cannot move the full file to .1 (EIO): its batch is answered 500 and retried. Before, each
+      // retry deleted .N again (the others having moved up), one more file of accepted events per
+      // try, until none was left.
+      let free = 1
+      while (free <= keep && (await fs.stat(rotated(free)))) free++
+      if (free > keep) {
+        const oldest = await fs.stat(rotated(keep))
+        await fs.remove(rotated(keep))
+        free = keep
+        if (oldest) {
+          options.log.warn(
+            `events: deleted ${rotated(keep)} (${oldest.size} bytes of accepted events, the last written at ${new Date(oldest.mtimeMs).toISOString()}) to make room (--events-keep ${keep}); ` +
+              'whatever reads the events files must have read it by now, or keep more',
+          )
+          options.onDeleted?.(oldest.size)
+        }
+      }
+      for (let n = free - 1; n >= 1; n--) await fs.rename(rotated(n), rotated(n + 1))
       await fs.rename(full, rotated(1))
       await fs.syncDir(dirname(full))
       options.log.info(`events: ${basename(full)} reached ${options.maxBytes} bytes; rotated to ${basename(rotated(1))}`)

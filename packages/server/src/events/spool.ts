@@ -11,7 +11,7 @@ import type { ServerLogger } from '../logger'
 import { createAppendLog, type AppendLog } from './appendLog'
 import { nodeFileSystem, readSmallFile, writeFileAtomic, type EventFileSystem } from './fileSystem'
 import type { ReceivedEvent } from './schema'
-import { toLines, type EventStore } from './sink'
+import { realClock, toLines, type EventStore } from './sink'
 
 /** Default {@link SpoolOptions.segmentBytes}: 8 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
@@ -39,7 +39,7 @@ export interface SpoolOptions {
   segmentBytes?: number
   /** Default {@link nodeFileSystem}. */
   fs?: EventFileSystem
-  /** The clock (epoch ms) stamped on each spooled event. Default `Date.now`. */
+  /** The clock (epoch ms) stamped on each spooled event: its age is read against the forwarder's. Default: the sink's `realClock`, which does not step with the system clock. */
   now?: () => number
   onSync?: (seconds: number, bytes: number) => void
   /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
@@ -91,7 +91,7 @@ const READ_WINDOW = 2 * 1024 * 1024
 /** Creates a {@link Spool}; call `open()` first. */
 export function createSpool(options: SpoolOptions): Spool {
   const fs = options.fs ?? nodeFileSystem
-  const now = options.now ?? Date.now
+  const now = options.now ?? realClock.now
   const { dir, log } = options
   const cursorPath = join(dir, 'cursor.json')
   let active = 1

@@ -2,9 +2,10 @@
 // read) makes it `failing`; before, it stayed `failing` for good once the spool answered again
 // with nothing to send (the events that could not be read gone with their segment): the status
 // named an error long gone, and an operator's alert on `failing` never cleared.
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
+import { deadLetterPath, type DeadLetterRecord } from '@holdfast/server'
 import { faultyFileSystem, startEventsSink, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 
@@ -72,6 +73,35 @@ describe('the spool\'s oldest age under a system clock that steps', { timeout: 3
       wall.mockImplementation(() => real - 60 * 60 * 1000)
       await waitFor(() => relay.eventsForwarding!().oldestAgeMs > 0, 5_000)
       expect(relay.eventsForwarding!().oldestAgeMs).toBeLessThanOrEqual(performance.now() - started + 1)
+    } finally {
+      wall.mockRestore()
+    }
+  })
+})
+
+describe('forwarding times are wall-clock times', { timeout: 30_000 }, () => {
+  it('a relay started while the system clock was two hours behind, then corrected: lastSuccessAt and deadLetteredAt read the corrected clock, as the logs and the flags status do', async () => {
+    // The system clock as Date.now reads it, spied before the relay starts. The relay's steady
+    // clock was anchored at the process's start; Date.now moved two hours on after that: to the
+    // relay this is a clock that was wrong at its start and corrected (NTP synced after boot).
+    const wall = vi.spyOn(Date, 'now')
+    try {
+      const sink = await startEventsSink((body) => (body.includes('"bad"') ? 422 : 202), closers)
+      const spool = join(await tempDir(), 'spool')
+      const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: spool })
+      const corrected = Date.now() + 2 * 60 * 60 * 1000
+      wall.mockImplementation(() => corrected)
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+      await waitFor(() => relay.eventsForwarding!().delivered === 1, 5_000)
+      expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-2', type: 'custom', name: 'bad', time: 1 }] })).status).toBe(202)
+      await waitFor(() => relay.eventsForwarding!().deadLettered === 1, 5_000)
+      const stats = relay.eventsForwarding!()
+      // Before: both two hours behind every other time the operator reads (the logs, the flags
+      // upstream's lastSuccessAt in the same status), for as long as the relay ran.
+      expect(Math.abs(stats.lastSuccessAt! - corrected)).toBeLessThan(60_000)
+      expect(Math.abs(stats.lastError!.at - corrected)).toBeLessThan(60_000)
+      const letter = JSON.parse((await readFile(deadLetterPath(spool), 'utf8')).split('\n')[0]) as DeadLetterRecord
+      expect(Math.abs(letter.deadLetteredAt - corrected)).toBeLessThan(60_000)
     } finally {
       wall.mockRestore()
     }

@@ -36,7 +36,14 @@ import type { Spool } from './spool'
 
 /** Timers and time, injectable so a ten-minute outage can be tested without waiting ten minutes. */
 export interface ForwarderClock {
+  /** Epoch ms for ages (the spool's oldest): default one that does not step with the system clock. */
   now(): number
+  /**
+   * Epoch ms of the system clock, for times an operator reads beside the logs (`lastSuccessAt`,
+   * `lastError.at`, a dead letter's `deadLetteredAt`) and for an HTTP-date `Retry-After`.
+   * Default `Date.now`; an injected clock without it uses its `now`.
+   */
+  wall?(): number
   setTimeout(callback: () => void, ms: number): unknown
   clearTimeout(handle: unknown): void
 }
@@ -61,9 +68,10 @@ export interface ForwarderOptions {
   /** Longest `Retry-After` honoured. Default 3,600,000 ms (an hour). */
   maxRetryAfterMs?: number
   /**
-   * Default: the global timers, and epoch ms that do not step with the system clock (the time at
-   * start counted on by the monotonic clock), so the spool's oldest age (and `lastSuccessAt`) is
-   * not moved by a clock set forward or back while the relay runs.
+   * Default: the global timers; ages (the spool's oldest) on epoch ms that do not step with the
+   * system clock (the time at start counted on by the monotonic clock), so a clock set forward or
+   * back while the relay runs does not move them; times shown (`lastSuccessAt`, `lastError.at`,
+   * `deadLetteredAt`) on the system clock, as the logs and the flags status are.
    */
   clock?: ForwarderClock
   /** Default `Math.random` (the jitter). */
@@ -110,7 +118,9 @@ export interface ForwardingStats {
   deadLetter?: DeadLetterStats
   /** Requests that failed and will be retried, since start. */
   retries: number
+  /** The last delivery (2xx), epoch ms on the system clock (`ForwarderClock.wall`). */
   lastSuccessAt?: number
+  /** The last failure, `at` epoch ms on the system clock (`ForwarderClock.wall`). */
   lastError?: { message: string; httpStatus?: number; at: number }
   /**
    * Delivered events the spool's saved cursor does not know of (its write failed: a full disk, and
@@ -151,8 +161,14 @@ export function refusedIndex(body: string): number | undefined {
 // Timeline `now` guards against: the system clock is stepped two hours forward; on Date.now the
 // events spooled a moment before were two hours old at once (an oldest-age alert fired for
 // nothing), and stepped back an hour, every age read 0 for that hour while the backlog grew.
+//
+// Times shown are the system clock's (`wall`), not this one: the steady clock keeps whatever the
+// system clock read at start, so a relay started before NTP synced (two hours behind) showed
+// lastSuccessAt and wrote deadLetteredAt two hours off the logs and the flags status for as long
+// as it ran.
 const realClock: ForwarderClock = {
   now: () => steadyClock.now(),
+  wall: () => Date.now(),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
 }
@@ -161,6 +177,7 @@ const realClock: ForwarderClock = {
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { spool, log } = options
   const clock = options.clock ?? realClock
+  const wall = () => (clock.wall ? clock.wall() : clock.now())
   const random = options.random ?? Math.random
   const doFetch = options.fetch ?? fetch
   const batchSize = Math.max(1, options.batchSize ?? 2000)
@@ -306,7 +323,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         // upstream answer) while nothing drained.
         const message = (error as Error).message
         log.error(`events forwarding: ${message}; retrying`)
-        stats.lastError = { message: error instanceof DeadLetterWriteError ? message : `the spool: ${message}`, at: clock.now() }
+        stats.lastError = { message: error instanceof DeadLetterWriteError ? message : `the spool: ${message}`, at: wall() }
         if (stats.state === 'ok') stats.state = 'failing'
         if (error instanceof DeadLetterWriteError) deadLetterFailed = true
         else spoolFailed = true
@@ -360,7 +377,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
       deadLetterFailed = false
-      stats.lastSuccessAt = clock.now()
+      stats.lastSuccessAt = wall()
       failures = 0
       if (limit < batchSize && ++fitted >= GROW_AFTER) {
         limit = Math.min(batchSize, limit * 2)
@@ -369,7 +386,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       options.onAttempt?.('delivered', n)
       return
     }
-    stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: clock.now() }
+    stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: wall() }
     // Every 413 is followed by a pause of the first backoff step, as a 400/422 refusal is. Before,
     // a sink answering 413 to everything (a proxy with a tiny body cap) got halvings at once, the
     // lone event dropped, the full batch size again: a dozen requests per event as fast as it
@@ -404,7 +421,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       let kept = false
       if (options.deadLetter) {
         try {
-          kept = await options.deadLetter.append(batch.events, { status, error: result.body, at: clock.now() })
+          kept = await options.deadLetter.append(batch.events, { status, error: result.body, at: wall() })
         } catch (error) {
           // Kept in the spool (the cursor stays): sent again, and refused again, after the backoff.
           throw new DeadLetterWriteError(`cannot write the dead-letter file ${options.deadLetter.stats().path} (${(error as Error).message}); the ${n} event(s) refused with ${status} stay in the spool`)
@@ -440,7 +457,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     } else {
       if (stats.state === 'ok') log.warn(`events upstream failing (${stats.lastError.message}); ${spool.pending()} event(s) kept in the spool, retrying`)
       stats.state = answered = 'failing'
-      const after = parseRetryAfter(result.retryAfter, clock.now(), result.date)
+      const after = parseRetryAfter(result.retryAfter, wall(), result.date)
       // `Retry-After: 0` (or a date already past) on every answer must not make a tight loop.
       delay = after === undefined || after < baseMs ? backoff() : Math.min(after, options.maxRetryAfterMs ?? 3_600_000)
       options.onAttempt?.('retry', n)

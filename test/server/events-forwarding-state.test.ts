@@ -107,3 +107,31 @@ describe('forwarding times are wall-clock times', { timeout: 30_000 }, () => {
     }
   })
 })
+
+describe('the spool\'s oldest age across a restart', { timeout: 30_000 }, () => {
+  it('a relay started while the system clock was two hours behind, corrected, then restarted: the waiting event\'s age is its own, not two hours more', async () => {
+    const wall = vi.spyOn(Date, 'now')
+    try {
+      // The sink is down (nothing listens on port 9): the events wait in the spool.
+      const spool = join(await tempDir(), 'spool')
+      const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
+      const first = await startServer(options)
+      // The clock is corrected (NTP synced after the start): two hours on from what the first
+      // relay's steady clock was anchored to.
+      const corrected = Date.now() + 2 * 60 * 60 * 1000
+      wall.mockImplementation(() => corrected)
+      expect((await post(`${first.url}/holdfast/v1/events`, { events: [{ id: 'restart-aged-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+      await first.close()
+      // The restarted process's steady clock starts at the corrected time (this process's cannot
+      // be restarted: the injected clock stands in for it).
+      const restarted = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>) }
+      const second = await startServer({ ...options, eventsForwarding: { clock: restarted } })
+      expect(second.eventsForwarding!().pending).toBe(1)
+      // Before: 7,200 s, the stamp written on the first process's steady clock (two hours behind
+      // every clock since), an oldest-age alert after each restart for nothing.
+      expect(second.eventsForwarding!().oldestAgeMs).toBeLessThan(60_000)
+    } finally {
+      wall.mockRestore()
+    }
+  })
+})

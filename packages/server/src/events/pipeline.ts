@@ -134,7 +134,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   const spool =
     options.eventsUpstream === undefined
       ? undefined
-      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.now, busyNow, onSync, log })
+      : createSpool({ dir: spoolDir, fs, now: options.eventsForwarding?.clock?.wall ?? options.eventsForwarding?.clock?.now, steady: options.eventsForwarding?.clock?.now, busyNow, onSync, log })
   const forwarder =
     spool &&
     createForwarder({

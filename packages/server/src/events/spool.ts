@@ -39,8 +39,16 @@ export interface SpoolOptions {
   segmentBytes?: number
   /** Default {@link nodeFileSystem}. */
   fs?: EventFileSystem
-  /** The clock (epoch ms) stamped on each spooled event: its age is read against the forwarder's. Default: the sink's `realClock`, which does not step with the system clock. */
+  /**
+   * The clock (epoch ms) stamped on each spooled event (`at`, kept across restarts) and on
+   * `cursorUnsaved.since`: the system clock's. Default `Date.now`.
+   */
   now?: () => number
+  /**
+   * The clock of `oldestAt()`, read against the forwarder's `now` for the oldest age. Default the
+   * sink's `realClock` (does not step with the system clock); `now` when only `now` is given.
+   */
+  steady?: () => number
   onSync?: (seconds: number, bytes: number) => void
   /** The clock (epoch ms) of `busy()`. Default `Date.now`. */
   busyNow?: () => number
@@ -55,7 +63,7 @@ export interface Spool extends EventStore {
   ack(next: SpoolCursor, count: number): Promise<void>
   /** Events spooled and not yet delivered or dropped. */
   pending(): number
-  /** When the oldest pending event was spooled (epoch ms), or undefined when none is. */
+  /** When the oldest pending event was spooled, on the `steady` clock (epoch ms), or undefined when none is. */
   oldestAt(): number | undefined
   /**
    * Delivered events the saved cursor does not know of yet (its write failed on a full disk), and
@@ -91,7 +99,17 @@ const READ_WINDOW = 2 * 1024 * 1024
 /** Creates a {@link Spool}; call `open()` first. */
 export function createSpool(options: SpoolOptions): Spool {
   const fs = options.fs ?? nodeFileSystem
-  const now = options.now ?? realClock.now
+  const now = options.now ?? Date.now
+  const steady = options.steady ?? options.now ?? realClock.now
+  // The oldest event's time on the steady clock. Stamps are written on the system clock: one on
+  // the steady clock (7dd6ead) kept whatever the system clock read at the process's start, so a
+  // relay started two hours behind (NTP syncing after it) wrote every stamp two hours early, and
+  // after a restart the oldest waiting event read two hours older than it was. A stamp read back
+  // from disk is moved onto the steady clock as it is read; one appended now is the steady now,
+  // so a system clock stepped while the events wait moves no age (7dd6ead's timeline). Left: a
+  // step at the very moment a stamp is read back (an ack's next oldest) skews that age until the
+  // next ack reads another.
+  const fromStamp = (at: number | undefined) => (at === undefined ? undefined : steady() - (now() - at))
   const { dir, log } = options
   const cursorPath = join(dir, 'cursor.json')
   let active = 1
@@ -285,7 +303,7 @@ export function createSpool(options: SpoolOptions): Spool {
     pending = left.lines + (pending - pendingThen)
     lost += lostNow
     const { lines } = await readLines(cursor, 1, READ_WINDOW)
-    oldest = pending > 0 ? lines[0] && readLine(lines[0].line)?.at : undefined
+    oldest = pending > 0 ? fromStamp(lines[0] && readLine(lines[0].line)?.at) : undefined
     log.error(
       `events spool: ${[...missing, ...shrunk].map(segmentName).join(', ') || 'a segment'} deleted, moved or cut short from outside the relay; ` +
         `${lostNow} undelivered event(s) in it are lost (counted as dropped); delivering on from ${segmentName(cursor.segment)}`,
@@ -365,13 +383,13 @@ export function createSpool(options: SpoolOptions): Spool {
       // spool grown by a long outage must not hold up the start.
       pending = (await countLines(cursor)).lines
       const { lines } = await readLines(cursor, 1, READ_WINDOW)
-      oldest = lines[0] && readLine(lines[0].line)?.at
+      oldest = fromStamp(lines[0] && readLine(lines[0].line)?.at)
     },
     async append(events) {
       const at = now()
       await appendLog.append(toLines(events, (event) => ({ at, event })))
       pending += events.length
-      oldest ??= at
+      oldest ??= steady()
       for (const listener of listeners) listener()
     },
     async files() {
@@ -447,7 +465,7 @@ export function createSpool(options: SpoolOptions): Spool {
       for (let attempt = 0; attempt < 2 && nextOldest === undefined && pending - count > 0; attempt++) {
         try {
           const { lines } = await readLines(cursor, 1, READ_WINDOW)
-          nextOldest = lines[0] && readLine(lines[0].line)?.at
+          nextOldest = fromStamp(lines[0] && readLine(lines[0].line)?.at)
         } catch {
           // What follows the cursor was cut or moved (ESHORT, ENOENT) while the batch was out: the
           // ack stands, and the next read recounts from here. Thrown, `pending` kept the delivered

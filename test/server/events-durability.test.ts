@@ -1,8 +1,8 @@
 // Appends that never leave a torn or glued line, and a 202 that means "on disk".
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { post, startServer, tempDir, waitFor } from './helpers'
+import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { faultyFileSystem } from './events-faults'
 
 let counter = 0
@@ -237,5 +237,54 @@ describe('a file that could not be opened again', { timeout: 30_000 }, () => {
     expect(await readFile(`${file}.2`, 'utf8')).toBe(linesOf(kept[2].events))
     expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(kept[3].events))
     expect(await readFile(file, 'utf8')).toBe(linesOf(next.events))
+  })
+  it('a crash mid-rotation left .1 and .3 (no .2): the next rotation fills the gap and deletes nothing; the one after deletes only the oldest', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const [oldest, older, current] = [batch(5), batch(5), batch(5)]
+    await writeFile(`${file}.3`, linesOf(oldest.events))
+    await writeFile(`${file}.1`, linesOf(older.events))
+    await writeFile(file, linesOf(current.events))
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 600, eventsKeep: 3, logger })
+    const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+    const next = batch(5)
+    expect((await send(next)).status).toBe(202)
+    expect(await readFile(`${file}.3`, 'utf8')).toBe(linesOf(oldest.events))
+    expect(await readFile(`${file}.2`, 'utf8')).toBe(linesOf(older.events))
+    expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(current.events))
+    expect(logger.lines.filter((line) => /deleted/.test(line))).toEqual([])
+    const last = batch(5)
+    expect((await send(last)).status).toBe(202)
+    // Only now, with .1 … .3 taken, the oldest goes, said once.
+    expect(await readFile(`${file}.3`, 'utf8')).toBe(linesOf(older.events))
+    expect(await readFile(`${file}.2`, 'utf8')).toBe(linesOf(current.events))
+    expect(await readFile(`${file}.1`, 'utf8')).toBe(linesOf(next.events))
+    expect(await readFile(file, 'utf8')).toBe(linesOf(last.events))
+    expect(logger.lines.filter((line) => /deleted .*events\.jsonl\.3/.test(line))).toHaveLength(1)
+    expect((await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.2', 'events.jsonl.3'])
+  })
+
+  it('logrotate renaming the files as the server runs (events.jsonl → .1, .1 → .2): the next rotation keeps --events-keep files, the newest ones, and never more', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 600, eventsKeep: 3 })
+    const send = (body: unknown) => post(`${server.url}/holdfast/v1/events`, body)
+    const sent = [batch(5), batch(5)]
+    for (const b of sent) expect((await send(b)).status).toBe(202)
+    // The server rotated once: .1 = sent[0], events.jsonl = sent[1]. logrotate (numbered, create) moves them on.
+    await rename(`${file}.1`, `${file}.2`)
+    await rename(file, `${file}.1`)
+    for (let i = 0; i < 4; i++) {
+      const b = batch(5)
+      sent.push(b)
+      expect((await send(b)).status).toBe(202)
+      const names = (await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name))
+      expect(names.length).toBeLessThanOrEqual(1 + 3)
+    }
+    // Newest first, whole batches, in order: nothing kept out of order, nothing newer deleted.
+    const kept = [`${file}.3`, `${file}.2`, `${file}.1`, file]
+    const texts = await Promise.all(kept.map((path) => readFile(path, 'utf8')))
+    expect(texts.join('')).toBe(sent.slice(-4).map((b) => linesOf(b.events)).join(''))
   })
 })

@@ -76,6 +76,27 @@ describe('de-duplication window', { timeout: 30_000 }, () => {
     const ids = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).id)
     expect(ids.filter((id) => id === a.id)).toHaveLength(1)
   })
+
+  it.each([
+    ['two days behind', -1],
+    ['two days ahead', 1],
+  ] as const)('a first run whose clock was %s at its start (corrected since): after a restart its ids are duplicates, then forgotten a window later', async (_, sign) => {
+    const file = join(await tempDir(), 'events.jsonl')
+    const day = 24 * 60 * 60 * 1000
+    // The first process's steady clock kept the wrong time it started with; the file's times are
+    // the kernel's (the corrected clock). The dedupe stamps are not written: the restart reads
+    // the files' times against its own clock.
+    const first = await startServer({ eventsFile: file, eventsDedupe: { now: () => Date.now() + sign * 2 * day } })
+    const a = event()
+    expect(await send(first.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+    await first.close()
+    const restarted = await startServer({ eventsFile: file, eventsDedupe: { now: () => Date.now() } })
+    // Not forgotten at once (the clock behind), nor kept beyond the window (the clock ahead).
+    expect(await send(restarted.url, [a])).toEqual({ accepted: 0, duplicates: 1 })
+    await restarted.close()
+    const dayLater = await startServer({ eventsFile: file, eventsDedupe: { now: () => Date.now() + day + 60_000 } })
+    expect(await send(dayLater.url, [a])).toEqual({ accepted: 1, duplicates: 0 })
+  })
 })
 
 describe('rotation', { timeout: 30_000 }, () => {

@@ -143,4 +143,18 @@ describe('events boundary', { timeout: 30_000 }, () => {
     expect((await post(`${server.url}/holdfast/v1/events`, '{"events":[{"id":"huge-2","type":"custom","name":"n","time":1,"extra":1e300}]}')).status).toBe(202)
     expect(JSON.parse(await readFile(file, 'utf8'))).toMatchObject({ id: 'huge-2', extra: 1e300 })
   })
+
+  it('what a real sender writes in a field the schema does not name is taken: -0, 1e308, 5e-324, a 20-digit integer, a big integer as a string, 1e-400', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const server = await startServer({ eventsFile: file })
+    const values = ['-0', '1e308', '-1.7976931348623157e308', '5e-324', '12345678901234567890', '"123456789012345678901234567890"', '1e-400', '[0.1, -0, {"n": 1e308}]']
+    const raw = `{"events":[${values.map((v, i) => `{"id":"real-${i}","type":"custom","name":"n","time":1,"extra":${v}}`).join(',')}]}`
+    // One refused would be a 400, and the client drops the whole batch (CONTRACT §6).
+    expect(await (await post(`${server.url}/holdfast/v1/events`, raw)).json()).toEqual({ accepted: values.length, duplicates: 0 })
+    const stored = (await readFile(file, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line).extra)
+    // As JSON they are what was sent (-0 is written 0, as JSON.stringify writes it; equal in JSON).
+    expect(stored.map((v) => JSON.stringify(v))).toEqual(values.map((v) => JSON.stringify(JSON.parse(v))))
+    expect(stored[4]).toBe(12345678901234567890)
+  })
 })

@@ -12,6 +12,7 @@ import { post, startServer, tempDir, waitFor } from './helpers'
 const closers: Array<() => void> = []
 afterEach(() => {
   for (const close of closers.splice(0)) close()
+  vi.restoreAllMocks()
 })
 
 describe('forwarding state after a spool error', { timeout: 30_000 }, () => {
@@ -79,59 +80,49 @@ describe('the spool\'s oldest age under a system clock that steps', { timeout: 3
   })
 })
 
-describe('forwarding times are wall-clock times', { timeout: 30_000 }, () => {
+describe('a system clock corrected after the relay started (two hours behind at its start)', { timeout: 30_000 }, () => {
   it('a relay started while the system clock was two hours behind, then corrected: lastSuccessAt and deadLetteredAt read the corrected clock, as the logs and the flags status do', async () => {
     // The system clock as Date.now reads it, spied before the relay starts. The relay's steady
     // clock was anchored at the process's start; Date.now moved two hours on after that: to the
     // relay this is a clock that was wrong at its start and corrected (NTP synced after boot).
     const wall = vi.spyOn(Date, 'now')
-    try {
-      const sink = await startEventsSink((body) => (body.includes('"bad"') ? 422 : 202), closers)
-      const spool = join(await tempDir(), 'spool')
-      const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: spool })
-      const corrected = Date.now() + 2 * 60 * 60 * 1000
-      wall.mockImplementation(() => corrected)
-      expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
-      await waitFor(() => relay.eventsForwarding!().delivered === 1, 5_000)
-      expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-2', type: 'custom', name: 'bad', time: 1 }] })).status).toBe(202)
-      await waitFor(() => relay.eventsForwarding!().deadLettered === 1, 5_000)
-      const stats = relay.eventsForwarding!()
-      // Before: both two hours behind every other time the operator reads (the logs, the flags
-      // upstream's lastSuccessAt in the same status), for as long as the relay ran.
-      expect(Math.abs(stats.lastSuccessAt! - corrected)).toBeLessThan(60_000)
-      expect(Math.abs(stats.lastError!.at - corrected)).toBeLessThan(60_000)
-      const letter = JSON.parse((await readFile(deadLetterPath(spool), 'utf8')).split('\n')[0]) as DeadLetterRecord
-      expect(Math.abs(letter.deadLetteredAt - corrected)).toBeLessThan(60_000)
-    } finally {
-      wall.mockRestore()
-    }
+    const sink = await startEventsSink((body) => (body.includes('"bad"') ? 422 : 202), closers)
+    const spool = join(await tempDir(), 'spool')
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: spool })
+    const corrected = Date.now() + 2 * 60 * 60 * 1000
+    wall.mockImplementation(() => corrected)
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().delivered === 1, 5_000)
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [{ id: 'wall-2', type: 'custom', name: 'bad', time: 1 }] })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().deadLettered === 1, 5_000)
+    const stats = relay.eventsForwarding!()
+    // Before: both two hours behind every other time the operator reads (the logs, the flags
+    // upstream's lastSuccessAt in the same status), for as long as the relay ran.
+    expect(Math.abs(stats.lastSuccessAt! - corrected)).toBeLessThan(60_000)
+    expect(Math.abs(stats.lastError!.at - corrected)).toBeLessThan(60_000)
+    const letter = JSON.parse((await readFile(deadLetterPath(spool), 'utf8')).split('\n')[0]) as DeadLetterRecord
+    expect(Math.abs(letter.deadLetteredAt - corrected)).toBeLessThan(60_000)
   })
-})
 
-describe('the spool\'s oldest age across a restart', { timeout: 30_000 }, () => {
   it('a relay started while the system clock was two hours behind, corrected, then restarted: the waiting event\'s age is its own, not two hours more', async () => {
     const wall = vi.spyOn(Date, 'now')
-    try {
-      // The sink is down (nothing listens on port 9): the events wait in the spool.
-      const spool = join(await tempDir(), 'spool')
-      const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
-      const first = await startServer(options)
-      // The clock is corrected (NTP synced after the start): two hours on from what the first
-      // relay's steady clock was anchored to.
-      const corrected = Date.now() + 2 * 60 * 60 * 1000
-      wall.mockImplementation(() => corrected)
-      expect((await post(`${first.url}/holdfast/v1/events`, { events: [{ id: 'restart-aged-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
-      await first.close()
-      // The restarted process's steady clock starts at the corrected time (this process's cannot
-      // be restarted: the injected clock stands in for it).
-      const restarted = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>) }
-      const second = await startServer({ ...options, eventsForwarding: { clock: restarted } })
-      expect(second.eventsForwarding!().pending).toBe(1)
-      // Before: 7,200 s, the stamp written on the first process's steady clock (two hours behind
-      // every clock since), an oldest-age alert after each restart for nothing.
-      expect(second.eventsForwarding!().oldestAgeMs).toBeLessThan(60_000)
-    } finally {
-      wall.mockRestore()
-    }
+    // The sink is down (nothing listens on port 9): the events wait in the spool.
+    const spool = join(await tempDir(), 'spool')
+    const options = { eventsUpstream: 'http://127.0.0.1:9/holdfast/v1/events', eventsSpoolDir: spool }
+    const first = await startServer(options)
+    // The clock is corrected (NTP synced after the start): two hours on from what the first
+    // relay's steady clock was anchored to.
+    const corrected = Date.now() + 2 * 60 * 60 * 1000
+    wall.mockImplementation(() => corrected)
+    expect((await post(`${first.url}/holdfast/v1/events`, { events: [{ id: 'restart-aged-1', type: 'custom', name: 'clicked', time: 1 }] })).status).toBe(202)
+    await first.close()
+    // The restarted process's steady clock starts at the corrected time (this process's cannot
+    // be restarted: the injected clock stands in for it).
+    const restarted = { now: () => Date.now(), setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms), clearTimeout: (handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>) }
+    const second = await startServer({ ...options, eventsForwarding: { clock: restarted } })
+    expect(second.eventsForwarding!().pending).toBe(1)
+    // Before: 7,200 s, the stamp written on the first process's steady clock (two hours behind
+    // every clock since), an oldest-age alert after each restart for nothing.
+    expect(second.eventsForwarding!().oldestAgeMs).toBeLessThan(60_000)
   })
 })

@@ -486,8 +486,8 @@ describe('a spool segment deleted or moved by hand under a running relay', { tim
 })
 
 describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60_000 }, () => {
-  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused (`alone: true`: unless it is alone). */
-  async function strictSink(code: 400 | 422, explain: boolean, alone = false) {
+  /** A sink that answers each request from `answer` (its events, its number from 1); it records each request's size and the ids it took. */
+  async function answeringSink(answer: (events: Array<{ id: string; name: string }>, k: number) => { status: number; body?: string }) {
     const requests: number[] = []
     const received: string[] = []
     const server = createServer((req, res) => {
@@ -496,20 +496,24 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
       req.on('end', () => {
         const events = JSON.parse(body).events as Array<{ id: string; name: string }>
         requests.push(events.length)
-        const bad = events.findIndex((e) => e.name === 'poison')
-        if (bad === -1 || (alone && events.length === 1)) {
-          received.push(...events.map((e) => e.id))
-          return void res.writeHead(202, { 'Content-Type': 'application/json' }).end('{}')
-        }
-        // What the reference sink says (routes.ts): the first invalid event, by index.
-        if (explain) return void res.writeHead(code, { 'Content-Type': 'application/json' }).end(JSON.stringify({ errorCode: 'INVALID_EVENTS', errorDetails: `events[${bad}].name: not allowed here` }))
-        res.writeHead(code).end()
+        const { status, body: text } = answer(events, requests.length)
+        if (status >= 200 && status < 300) received.push(...events.map((e) => e.id))
+        if (text === undefined && (status < 200 || status >= 300)) return void res.writeHead(status).end()
+        res.writeHead(status, { 'Content-Type': 'application/json' }).end(text ?? '{}')
       })
     })
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
     sinks.push(server)
     return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdfast/v1/events`, requests, received }
   }
+  /** A sink stricter than the relay: any batch holding an event named 'poison' is refused (`alone: true`: unless it is alone). */
+  const strictSink = (code: 400 | 422, explain: boolean, alone = false) =>
+    answeringSink((events) => {
+      const bad = events.findIndex((e) => e.name === 'poison')
+      if (bad === -1 || (alone && events.length === 1)) return { status: 202 }
+      // What the reference sink says (routes.ts): the first invalid event, by index.
+      return explain ? { status: code, body: JSON.stringify({ errorCode: 'INVALID_EVENTS', errorDetails: `events[${bad}].name: not allowed here` }) } : { status: code }
+    })
   const withPoison = (n: number, at: number[]) => batch(n).map((e, i) => (at.includes(i) ? { ...e, name: 'poison' } : e))
 
   async function relayTo(url: string) {
@@ -604,27 +608,8 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     expect(sink.received).toEqual(later.map((e) => e.id))
   })
 
-  // A sink that answers by request number and batch: what a hostile or broken sink may do to the
-  // search. Each must end (the spool drained), lose nothing (every event delivered or
-  // dead-lettered) and stay within a bound of requests.
-  async function answeringSink(answer: (events: Array<{ id: string }>, k: number) => { status: number; body?: string }) {
-    const requests: number[] = []
-    const received: string[] = []
-    const server = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c) => (body += c))
-      req.on('end', () => {
-        const events = JSON.parse(body).events as Array<{ id: string }>
-        requests.push(events.length)
-        const { status, body: text } = answer(events, requests.length)
-        if (status >= 200 && status < 300) received.push(...events.map((e) => e.id))
-        res.writeHead(status, { 'Content-Type': 'application/json' }).end(text ?? '{}')
-      })
-    })
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    sinks.push(server)
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/holdfast/v1/events`, requests, received }
-  }
+  // What a hostile or broken sink may do to the search. Each must end (the spool drained), lose
+  // nothing (every event delivered or dead-lettered) and stay within a bound of requests.
   const naming = (i: number) => ({ status: 400, body: JSON.stringify({ errorCode: 'INVALID_EVENTS', errorDetails: `events[${i}].name: no` }) })
 
   it.each([
@@ -633,7 +618,7 @@ describe('a sink that refuses one bad event of a batch (400/422)', { timeout: 60
     ['names the same event (events[3]) at every refusal, refusing all', () => naming(3)],
     ['names the first event (events[0]) of any batch but takes one alone', (events: unknown[]) => (events.length === 1 ? { status: 202 } : naming(0))],
   ] as const)('a sink that %s: the search ends, nothing is lost, the requests are bounded', async (_, answer) => {
-    const sink = await answeringSink(answer as (events: Array<{ id: string }>, k: number) => { status: number; body?: string })
+    const sink = await answeringSink(answer as (events: Array<{ id: string; name: string }>, k: number) => { status: number; body?: string })
     const { relay, drive } = await relayTo(sink.url)
     const sent = batch(64)
     expect((await send(relay.url, sent)).status).toBe(202)

@@ -9,7 +9,11 @@
 //      validates its own input"), and metadata is capped (depth 4, 100 keys, 16 KiB);
 //   4. a `__proto__` key anywhere in the body refuses the batch (readEventBatch): the client lets
 //      such a metadata key or flag value through (follow-up for the client: leave it out at
-//      logEvent with a warning, as it does for non-primitive metadata values).
+//      logEvent with a warning, as it does for non-primitive metadata values);
+//   5. fields the schema does not name must be JSON values (a number past a double, `1e400`, read
+//      as Infinity, is refused there too); the client never sends one (it writes with
+//      JSON.stringify, and prepareEvent turns a non-finite value into null and leaves such a
+//      metadata value out).
 // The server is never looser: whatever zod accepts, the client's check accepts too.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'

@@ -69,3 +69,28 @@ test('start() then refresh() with a slow cache read: the refresh answer settles 
   // at once (two requests for one page load).
   expect(server.requests.length - seen).toBe(1)
 })
+
+// An app that asks before it starts the client (a refresh() in a handler that ran before the
+// provider's effect), while the server blips:
+//
+//   refresh()  ── 503 (the scheduler is not running yet: no retry timer is armed)
+//   start()    read cache ── the attempt already failed: no request, and no retry either
+test('start() after a refresh() that failed before it: start() asks again (or the retry does); the page recovers without a focus or a reload', async () => {
+  server.always({ status: 503 })
+  const clock = createManualClock()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', logger: createTestLogger(), clock, random: () => 0.5, refreshOnFocus: false, liveUpdates: false })
+  clients.push(client)
+  expect(await client.refresh()).toMatchObject({ state: 'error', error: { code: 'HTTP', httpStatus: 503 } })
+  server.always(flags([{ key: 'kill', value: true }], '"e1"'))
+  await client.start()
+  // Past any backoff (1 s doubling, here 1.5 s at the first): a retry is due by now.
+  for (let i = 0; i < 5; i++) {
+    clock.advance(10_000)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  // Before: start() saw that an attempt had finished and made none, and the 503's retry was never
+  // armed (the scheduler started after it): `error` for the life of the page, the 200 never asked for.
+  expect(server.requests.length).toBeGreaterThanOrEqual(2)
+  expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+  expect(client.getGate('kill')).toBe(true)
+})

@@ -75,3 +75,39 @@ test('a 304 to the re-ask that named no snapshot is INVALID_RESPONSE, and not as
   expect(client.getDetails('kill', true)).toMatchObject({ value: false, stale: true })
   expect(client.getStatus()).toMatchObject({ state: 'stale', error: { code: 'INVALID_RESPONSE' } })
 })
+
+// A logout while that request is out: pause() says no request at all goes out for the user who
+// left until the next setContext (the one already out may finish). The re-ask is a new request.
+//
+//   refresh()  If-None-Match: "X" ────────────────── 304 "X" (no longer held)
+//   pause()        entry "Y" lands                      └─ (no re-ask: nobody is on the page)
+test('a 304 for an ETag no longer held that arrives after pause() is not asked again: no request for the user who left', async () => {
+  const inner = createMemoryStorage()
+  const clock = createManualClock()
+  const options = { url: server.url, context: { targetingKey: 'alice' }, headers: { Authorization: 'Bearer alice' }, logger: createTestLogger(), clock, random: () => 0.5, refreshOnFocus: false, liveUpdates: false }
+  server.always(flags([{ key: 'kill', value: false }], '"Y"'))
+  const first = createClient({ ...options, storage: inner })
+  clients.push(first)
+  await first.start()
+  await first.close()
+
+  let open = () => {}
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  const storage = { ...inner, get: async (key: string) => (await gate, inner.get(key)) }
+  server.always((request) => (request.headers['if-none-match'] === '"X"' ? { status: 304, headers: { ETag: '"X"' }, delayMs: 100 } : flags([{ key: 'kill', value: true }], '"X"')))
+  const client = createClient({ ...options, storage, bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'kill', value: true }], etag: '"X"', fetchedAt: Date.now() - 3600_000 } })
+  clients.push(client)
+  const started = client.start()
+  const refreshed = client.refresh()
+  await server.waitForRequests(2)
+  client.pause()
+  open()
+  await refreshed
+  await started
+  await new Promise((r) => setTimeout(r, 50))
+  // Before: a third request went out after the logout, with alice's context and her Authorization.
+  expect(server.requests.map((r) => r.headers['if-none-match'])).toEqual([undefined, '"X"'])
+  // Nor a false alarm: the server is healthy. What is held stays as it is (the entry's), not confirmed.
+  expect(client.getStatus().error).toBeUndefined()
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+})

@@ -162,7 +162,11 @@ export function createSync(deps: SyncDeps) {
       // A 304 for a snapshot no longer held (a cache entry, with its own ETag, landed while the
       // request was out) confirms nothing held (§2.1), but the server is healthy: asked again at
       // once without If-None-Match, once. Only a 304 to that one is INVALID_RESPONSE (fetchFlags).
-      .then((result) => (result.kind == 'not-modified' && result.etag != heldEtag()?.value && generation == state.generation ? send() : result))
+      // Not after pause() (a logout): no request for the user who left; the 304 only said the
+      // server is there, as an abandoned request would (no error, values as they are).
+      .then((result) =>
+        result.kind == 'not-modified' && result.etag != heldEtag()?.value && generation == state.generation ? (paused ? ({ kind: 'aborted' } as const) : send()) : result,
+      )
       .then((result) => {
         if (closed) return status()
         apply(generation, forHash, result)

@@ -8,6 +8,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, createMemoryStorage, type FlagClient, type FlagStorage } from '@holdfast/core'
 import { createFaultServer, delayed, flags, type FaultServer } from '../support/faultServer'
 import { createManualClock, createTestLogger } from '../support/clock'
+import { fakeEnvironment } from '../support/environment'
 
 let server: FaultServer
 const clients: FlagClient[] = []
@@ -93,4 +94,34 @@ test('start() after a refresh() that failed before it: start() asks again (or th
   expect(server.requests.length).toBeGreaterThanOrEqual(2)
   expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
   expect(client.getGate('kill')).toBe(true)
+})
+
+// Whichever way start() settles (its own request, or one a refresh() made before or during its
+// cache read), it starts what start() starts: polling and the focus refetch.
+test.each([
+  ['a refresh() during a slow cache read', 'during'],
+  ['a refresh() before start()', 'before'],
+  ['start() alone', 'none'],
+] as const)('start() with %s: polling and the focus refetch run afterwards', async (_name, when) => {
+  const inner = createMemoryStorage()
+  let open = () => {}
+  const gate = new Promise<void>((resolve) => (open = resolve))
+  const storage: FlagStorage = { ...inner, get: async (key) => (await gate, inner.get(key)) }
+  const clock = createManualClock()
+  const environment = fakeEnvironment()
+  const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage, logger: createTestLogger(), clock, environment, refreshIntervalMs: 30_000, liveUpdates: false })
+  clients.push(client)
+  if (when == 'before') await client.refresh()
+  const started = client.start()
+  if (when == 'during') await client.refresh()
+  open()
+  expect(await started).toMatchObject({ state: 'ready', source: 'network' })
+  const sent = server.requests.length
+  clock.advance(30_000)
+  await server.waitForRequests(sent + 1)
+  await new Promise((r) => setTimeout(r, 25)) // its answer applied (a focus meanwhile joins it)
+  clock.advance(6_000) // past the focus throttle (5 s since the last request)
+  environment.fire('focus')
+  await server.waitForRequests(sent + 2)
+  expect(environment.listeners()).toBeGreaterThan(0)
 })

@@ -4,7 +4,11 @@
 // dropped connection, a 401) in whatever order fast-check picks, while the cache read is slow or not,
 // with pause() (a logout), clearCache(), the server moving a version on or back, and a page
 // rendered with a bootstrap of some version, 429 + Retry-After, time passing (retries, timeouts,
-// polls), and at most one request out at a time.
+// polls), and at most one request out at a time. The page mounts with start() alone, with a
+// refresh() beside it, or on a slow first cache read; the server may be back on the version the
+// bootstrap was rendered with. This server never answers anything unreadable, so INVALID_RESPONSE
+// is never shown (a 304 for an ETag no longer held is asked again), and after pause() nothing is
+// asked until the next switch.
 // Before 07bb130 it found, in a few hundred runs: a cache read landing after a refresh()'s answer
 // showing a flag that answer had removed (`odd` beside an even `ver`), and after a 401 with
 // clearCacheOnUnauthorized, the refused user's cached values.
@@ -51,15 +55,19 @@ const tick = async (n = 4) => {
 
 test('what the app is shown is the current user’s, or a stand-in while loading; once every answer is in, it is their current version', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.array(op, { maxLength: 30 }), fc.subarray(USERS), fc.boolean(), fc.option(fc.record({ ver: fc.integer({ min: 1, max: 3 }), ago: fc.constantFrom(-1000, 1000, 3600_000) })), async (ops, cachedUsers, clearOnUnauthorized, rendered) => {
+    fc.asyncProperty(fc.array(op, { maxLength: 30 }), fc.subarray(USERS), fc.boolean(), fc.option(fc.record({ ver: fc.integer({ min: 1, max: 3 }), ago: fc.constantFrom(-1000, 1000, 3600_000), current: fc.boolean() })), fc.constantFrom('start', 'start+refresh', 'slow cache'), async (ops, cachedUsers, clearOnUnauthorized, rendered, mount) => {
       const versions: Record<string, number> = { A: 1, B: 1, C: 1 }
       const etagOf = (u: string) => `"${u}-${versions[u]}"`
       const pending: Pending[] = []
+      const problems: string[] = []
+      let paused = false
       /** The user and version of the last 200 or 304 sent. */
       let answered: { user: string; ver: number } | undefined
       const fetch = ((_url: string, init: RequestInit) => {
         const body = JSON.parse(init.body as string)
         const headers = init.headers as Record<string, string>
+        // pause() (a logout): no request at all until the next setContext, a re-ask neither.
+        if (paused) problems.push(`a request for ${body.context.targetingKey} while paused`)
         return new Promise<Response>((resolve, reject) => {
           const p: Pending = { user: body.context.targetingKey, etag: headers['If-None-Match'], resolve, reject, done: false }
           init.signal?.addEventListener('abort', () => ((p.done = true), reject(new DOMException('aborted', 'AbortError'))))
@@ -107,17 +115,28 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       }
 
       // A server-rendered page for A: version `ver`'s values and ETag, rendered `ago` ms ago (a CDN).
+      // `current`: the server is on that version now (it went back to it since the entries were saved).
+      if (rendered?.current) versions.A = rendered.ver
       const bootstrap = rendered && { context: { targetingKey: 'A' }, flags: snapshotOf('A', rendered.ver), etag: `"A-${rendered.ver}"`, fetchedAt: Date.now() - rendered.ago }
       const client = make('A', fetch, bootstrap ?? undefined)
+      // A slow first cache read (IndexedDB's first open): requests made meanwhile go out with the
+      // bootstrap's ETag, and the entry lands while they are out (until a `release`). Or an app
+      // that refreshes on mount: its request goes out before the entry is read.
+      if (mount == 'slow cache') gate = new Promise<void>((r) => (open = r))
       const calls: Promise<unknown>[] = [client.start()]
+      // (Its request out, the entry lands before the first op: a 401 applied in the microtasks
+      // between the entry's read and its landing showed the entry after clearCacheOnUnauthorized
+      // dropped it; with IndexedDB each is its own task, so such an order is not explored here.)
+      if (mount == 'start+refresh') (calls.push(client.refresh()), await tick())
       let current = 'A'
-      let paused = false
-      const problems: string[] = []
       const check = (when: string) => {
         // One request in flight per client (CONTRACT §4): a switch aborts the old one or waits for it.
         const out = pending.filter((p) => !p.done).length
         if (out > 1) problems.push(`${when}: ${out} requests out at once`)
         const status = client.getStatus()
+        // This server never answers anything unreadable: a 304 for an ETag the client no longer holds
+        // (an entry landed while the request was out) is asked again, not shown as a fault.
+        if (status.error?.code === 'INVALID_RESPONSE') problems.push(`${when}: ${current} shown INVALID_RESPONSE (${status.error.message})`)
         const who = client.getDetails('who', '', { exposure: false })
         if (who.source !== 'default' && who.value !== current && !(status.state === 'loading' && who.stale))
           problems.push(`${when}: ${current} shown ${who.value} (${who.source}, stale ${who.stale}) in ${status.state}`)
@@ -160,7 +179,7 @@ test('what the app is shown is the current user’s, or a stand-in while loading
           problems.push(`after ${JSON.stringify(o)}: ${current} answered with version ${last.ver}, shown ${client.getValue('ver', 0)} (${client.getDetails('ver', 0).source})`)
       }
       // A logout (pause) ends with the user back.
-      if (paused) calls.push(client.setContext({ targetingKey: current }))
+      if (paused) ((paused = false), calls.push(client.setContext({ targetingKey: current })))
       // Everything lets go: the cache answers, every request gets its 200 (or 304 when current).
       gate = void open()
       for (let i = 0; i < 20; i++) {
@@ -196,7 +215,12 @@ test('what the app is shown is the current user’s, or a stand-in while loading
       // Found by hand, too rare to count on a random run: a refresh() before start() read the cache
       // goes out with the bootstrap's ETag; the newer entry lands and wins; the server, on the
       // bootstrap's version again, answers 304 (before 12c53a3: the entry's values passed off as it).
-      examples: [[[{ kind: 'refresh' }, { kind: 'bump', user: 'A' }, { kind: 'answer', pick: 0, how: '304' }], ['A'], false, { ver: 2, ago: 3600_000 }]],
+      // The same with a logout while that request is out: the 304 "A-2" is not asked again for the
+      // user who left (before 7a5c160: a request after pause()).
+      examples: [
+        [[{ kind: 'refresh' }, { kind: 'bump', user: 'A' }, { kind: 'answer', pick: 0, how: '304' }], ['A'], false, { ver: 2, ago: 3600_000, current: false }, 'start'],
+        [[{ kind: 'refresh' }, { kind: 'pause' }, { kind: 'bump', user: 'A' }, { kind: 'answer', pick: 0, how: '304' }], ['A'], false, { ver: 2, ago: 3600_000, current: false }, 'start'],
+      ],
     },
   )
 }, 120_000)

@@ -162,7 +162,11 @@ export function createSync(deps: SyncDeps) {
       // A 304 for a snapshot no longer held (a cache entry, with its own ETag, landed while the
       // request was out) confirms nothing held (§2.1), but the server is healthy: asked again at
       // once without If-None-Match, once. Only a 304 to that one is INVALID_RESPONSE (fetchFlags).
-      .then((result) => (result.kind == 'not-modified' && result.etag != heldEtag()?.value && generation == state.generation ? send() : result))
+      // Not after pause() (a logout): no request for the user who left; the 304 only said the
+      // server is there, as an abandoned request would (no error, values as they are).
+      .then((result) =>
+        result.kind == 'not-modified' && result.etag != heldEtag()?.value && generation == state.generation ? (paused ? ({ kind: 'aborted' } as const) : send()) : result,
+      )
       .then((result) => {
         if (closed) return status()
         apply(generation, forHash, result)
@@ -270,11 +274,14 @@ export function createSync(deps: SyncDeps) {
       // Cache first, then the network: the cached values are on screen before any answer, and the
       // cached ETag can go on the first request (a 304 then confirms them). A stuck IndexedDB is
       // bounded by the storage timeout, so it can delay the first request but never stop it.
+      const generation = state.generation
       if (state.contextHash !== undefined) await loadCache(state.contextHash, state.context.targetingKey)
       // A refresh() while the cache was read (a slow IndexedDB) asked already: its request out is
       // joined, and once it settled this start is settled too (before, the same question went
-      // out again at once, two requests for one page load).
-      return state.outcome == 'none' ? attempt('explicit') : status()
+      // out again at once, two requests for one page load). Only one asked meanwhile: an attempt
+      // that finished before start() (a refresh() in a handler that ran first) had no scheduler
+      // running to arm its retry, and a 503 then was `error` for the life of the page.
+      return state.outcome == 'none' || generation == state.generation ? attempt('explicit') : status()
     },
 
     refresh: () => attempt('explicit'),

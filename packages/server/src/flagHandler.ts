@@ -26,6 +26,7 @@ import { createCatchUp } from './ofrep/catchUp'
 import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
+import { HANDLER_OPTION_KEYS, refuseOpenByMistake, unknownOptionMessage, unknownOptions, type OptionKeys } from './unknownOptions'
 
 /** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
 export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
@@ -40,7 +41,8 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   /**
    * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
    * needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. An empty or blank key is
-   * refused (the server does not start): fail closed, never open.
+   * refused (the server does not start): fail closed, never open. So is a misspelt one (`apiKEy`,
+   * `api_key`) given without `apiKey`.
    */
   apiKey?: string
   /** The single origin allowed by CORS. Default: any origin (`*`). */
@@ -115,11 +117,23 @@ export interface FlagHandler extends RequestListener {
 /**
  * Creates the Holdfast request handler: loads the flags (rejecting when the initial flags are
  * missing or invalid, or an option is), opens the events sink, and resolves with a
- * {@link FlagHandler}. `createFlagServer` is this plus a `node:http` server.
+ * {@link FlagHandler}. `createFlagServer` is this plus a `node:http` server. An option key it
+ * does not take, nested ones included, is logged once (`unknown option redis.namesapce (did you
+ * mean redis.namespace?)`) and ignored, so a spread config object still starts.
  */
 export async function createFlagHandler(options: FlagHandlerOptions): Promise<FlagHandler> {
+  return openFlagHandler(options, HANDLER_OPTION_KEYS)
+}
+
+/** {@link createFlagHandler}, saying which keys of `options` are not among `known` (createFlagServer's take its listening ones too). */
+export async function openFlagHandler(options: FlagHandlerOptions, known: OptionKeys): Promise<FlagHandler> {
+  const log = prefixLogger(options?.logger ?? consoleLogger)
+  if (typeof options === 'object' && options !== null) {
+    const unknown = unknownOptions(options, known)
+    for (const option of unknown) log.warn(unknownOptionMessage(option))
+    refuseOpenByMistake(options, unknown)
+  }
   const config = readHandlerOptions(options)
-  const log = prefixLogger(options.logger ?? consoleLogger)
   const metrics = options.metrics ?? createServerMetrics()
   const limits = evaluationRequestLimits(config.limits)
   // The data dir's store, shared by the lock below and the source: a lock that does not answer in

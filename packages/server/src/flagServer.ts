@@ -3,10 +3,11 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { CorsResponse } from './http/corsResponse'
 import { holdContinue } from './http/requestHandler'
-import { createFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
+import { openFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
 import { isRelaySource } from './flags/relay'
 import { readListenOptions } from './options'
 import { consoleLogger, prefixLogger } from './logger'
+import { SERVER_OPTION_KEYS } from './unknownOptions'
 
 /** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
 export interface FlagServerOptions extends FlagHandlerOptions {
@@ -62,7 +63,7 @@ export const DEFAULT_HOST = '127.0.0.1'
 export async function createFlagServer(options: FlagServerOptions): Promise<FlagServer> {
   const listen = readListenOptions(options)
   const liveUpdates = boundStreams(options.liveUpdates, listen.maxConnections)
-  const handler = await createFlagHandler({ ...options, liveUpdates })
+  const handler = await openFlagHandler({ ...options, liveUpdates }, SERVER_OPTION_KEYS)
   const asked = options.liveUpdates ? options.liveUpdates.maxConnections : undefined
   // Lowered without a word, an operator who sized --max-streams for the fleet's tabs found half of
   // them polling and nothing saying why.

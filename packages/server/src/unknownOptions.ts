@@ -1,0 +1,200 @@
+// Option keys that nothing reads. The schemas at the options boundary are loose (a host may pass a
+// spread config object, `{ ...appConfig, flags }`), so a misspelt key was taken without a word:
+// `redis: { url, namesapce: 'staging' }` joined the unnamed fleet of its source, `liveUpdate:
+// false` left live updates on, `apiKEy: 'x'` left the server open. Each is said once at start.
+import type { DedupeWindowOptions } from './events/dedupeWindow'
+import type { ForwarderOptions } from './events/forwarder'
+import type { FlagHandlerOptions } from './flagHandler'
+import type { FlagServerOptions } from './flagServer'
+import type { RelayOptions } from './flags/relayOptions'
+import type { RequestLimits } from './ofrep/schemas'
+import type { StreamHubOptions } from './ofrep/stream'
+import type { RedisRelayOptions } from './store/relayStore'
+
+/**
+ * The keys an options object takes: `true` for a value not looked into (a string, a record of
+ * headers, definitions, an injected clock or store, whose own members are the implementer's),
+ * or the keys of a nested options object, looked into when the value is a plain object.
+ */
+export type OptionKeys = { readonly [key: string]: true | OptionKeys }
+/** Every key of `T`, no more (checked by `satisfies`): a new option that is not listed here fails the typecheck. */
+type KeysOf<T> = { readonly [K in keyof Required<T>]: true | OptionKeys }
+
+const REDIS = { url: true, leaseTtlMs: true, commandTimeoutMs: true, backupTtlMs: true, namespace: true } satisfies KeysOf<RedisRelayOptions>
+const LIVE_UPDATES = {
+  maxConnections: true,
+  maxConnectionsPerClient: true,
+  heartbeatMs: true,
+  retryMs: true,
+  recoveryWindowMs: true,
+  inactivityDelaySec: true,
+  random: true,
+  now: true,
+  requestUri: true,
+} satisfies KeysOf<StreamHubOptions>
+const LIMITS = { maxBodyBytes: true, maxAttributes: true, maxDepth: true, maxStringLength: true, maxTargetingKeyLength: true } satisfies KeysOf<RequestLimits>
+const EVENTS_DEDUPE = { maxIds: true, windowMs: true, now: true } satisfies KeysOf<DedupeWindowOptions>
+const EVENTS_FORWARDING = {
+  batchSize: true,
+  batchBytes: true,
+  timeoutMs: true,
+  backoffBaseMs: true,
+  backoffMaxMs: true,
+  maxRetryAfterMs: true,
+  clock: true,
+  random: true,
+  fetch: true,
+  deadLetter: true,
+  onAttempt: true,
+} satisfies KeysOf<Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>>
+const SHARED_STORE = { store: true, leaseTtlMs: true } satisfies KeysOf<NonNullable<RelayOptions['sharedStore']>>
+
+/** The keys of `createFlagHandler`'s options. */
+export const HANDLER_OPTION_KEYS: OptionKeys = {
+  ...({
+    flags: true,
+    source: true,
+    apiKey: true,
+    corsOrigin: true,
+    demoControls: true,
+    strictValidation: true,
+    maxShrinkPercent: true,
+    limits: LIMITS,
+    maxEventLoopDelayMs: true,
+    answerCacheBytes: true,
+    logger: true,
+    metrics: true,
+    routes: true,
+    liveUpdates: LIVE_UPDATES,
+    middleware: true,
+    // RelayOptions
+    flagsUrl: true,
+    upstream: true,
+    dataDir: true,
+    keepGenerations: true,
+    snapshot: true,
+    pollIntervalSeconds: true,
+    adminKey: true,
+    onUpstreamUnauthorized: true,
+    forwardHeaders: true,
+    upstreamHeaders: true,
+    upstreamTimeoutMs: true,
+    maxContexts: true,
+    redis: REDIS,
+    sharedStore: SHARED_STORE,
+    maxContextBytes: true,
+    heldAnswerAfterMs: true,
+    maxUpstreamRequests: true,
+    reaskRoundMs: true,
+    refreshAnswerWithinMs: true,
+    // EventsOptions
+    eventsFile: true,
+    eventsMaxBytes: true,
+    eventsKeep: true,
+    eventsDedupe: EVENTS_DEDUPE,
+    eventsFileSystem: true,
+    eventsUpstream: true,
+    eventsSpoolDir: true,
+    eventsDeadLetterMaxBytes: true,
+    eventsUpstreamHeaders: true,
+    eventsForwarding: EVENTS_FORWARDING,
+    eventsWriteTimeoutMs: true,
+    eventsClock: true,
+  } satisfies KeysOf<FlagHandlerOptions>),
+  // Not in the public type, but read: the relay's fetch (createRelaySource), which tests inject.
+  fetch: true,
+}
+
+/** The keys of `createFlagServer`'s options: the handler's and the listening ones. */
+export const SERVER_OPTION_KEYS: OptionKeys = {
+  ...HANDLER_OPTION_KEYS,
+  ...({ port: true, host: true, maxConnections: true, headersTimeoutMs: true, requestTimeoutMs: true, keepAliveTimeoutMs: true, drainTimeoutMs: true } satisfies KeysOf<Omit<FlagServerOptions, keyof FlagHandlerOptions>>),
+}
+
+/** A key no option reads: its path (`redis.namesapce`) and the known one it is closest to, if any. */
+export interface UnknownOption {
+  path: string
+  suggestion?: string
+}
+
+/** The keys of `options` (and of its nested options objects) that `known` does not list, in order. */
+export function unknownOptions(options: object, known: OptionKeys, prefix = ''): UnknownOption[] {
+  const found: UnknownOption[] = []
+  for (const [key, value] of Object.entries(options)) {
+    const path = prefix + key
+    const expected = Object.prototype.hasOwnProperty.call(known, key) ? known[key] : undefined
+    if (expected === undefined) {
+      const near = closest(key, Object.keys(known))
+      found.push({ path, suggestion: near === undefined ? elsewhere(key, known, prefix) : prefix + near })
+    } else if (expected !== true && isPlainObject(value)) {
+      found.push(...unknownOptions(value, expected, `${path}.`))
+    }
+  }
+  return found
+}
+
+/** The one line an unknown option is said in. */
+export function unknownOptionMessage({ path, suggestion }: UnknownOption): string {
+  return `unknown option ${path} (${suggestion === undefined ? 'ignored' : `did you mean ${suggestion}?`})`
+}
+
+/** The known key nearest `key` (case, `_` and `-` aside), within a distance that still reads as a slip of the hand. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const distance = editDistance(normalized(key), normalized(candidate))
+    if (distance < bestDistance && distance <= allowedDistance(candidate)) [best, bestDistance] = [candidate, distance]
+  }
+  return best
+}
+
+// `url` → `uri` is a slip; `port` → `host` is another option.
+const allowedDistance = (key: string) => (key.length <= 4 ? 1 : key.length <= 8 ? 2 : 3)
+const normalized = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '')
+
+/** A key given at the wrong level (`namespace` beside `redis`, not in it): where it is known. */
+function elsewhere(key: string, known: OptionKeys, prefix: string): string | undefined {
+  for (const [name, nested] of Object.entries(known)) {
+    if (nested === true) continue
+    const match = Object.keys(nested).find((inner) => normalized(inner) === normalized(key))
+    if (match !== undefined) return `${prefix}${name}.${match}`
+  }
+  return undefined
+}
+
+function isPlainObject(value: unknown): value is object {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours (`namesapce`) cost 1. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)])
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, rows[i - 2]![j - 2]! + 1)
+      rows[i]![j] = d
+    }
+  }
+  return rows[a.length]![b.length]!
+}
+
+/**
+ * Refuses a start that would leave the server open by a slip: a key within a slip of `apiKey`
+ * (`apiKEy`, `api_key`, `apikey`) with a value, and no `apiKey`. An empty key already refuses to
+ * start (fail closed, never open); a misspelt one must not do less. Every other unknown key is
+ * only said, so a host that passes a spread config object still starts.
+ */
+export function refuseOpenByMistake(options: object, unknown: readonly UnknownOption[]): void {
+  if ((options as { apiKey?: unknown }).apiKey !== undefined) return
+  const slip = unknown.find((option) => option.suggestion === 'apiKey' && (options as Record<string, unknown>)[option.path] !== undefined)
+  if (slip === undefined) return
+  throw new Error(
+    `[holdfast-server] invalid options: ${slip.path} is not an option (did you mean apiKey?); without apiKey every route is open to anyone. Give apiKey, or leave ${slip.path} out to run without a key`,
+  )
+}

@@ -135,15 +135,24 @@ export function unknownOptions(options: object, known: OptionKeys, prefix = ''):
 
 /** The one line an unknown option is said in. */
 export function unknownOptionMessage({ path, suggestion }: UnknownOption): string {
-  return `unknown option ${path} (${suggestion === undefined ? 'ignored' : `did you mean ${suggestion}?`})`
+  // A key from a spread object may be of any length: a 1 MB one was logged whole.
+  const shown = path.length > SHOWN_PATH ? `${path.slice(0, SHOWN_PATH)}… (${path.length} characters)` : path
+  return `unknown option ${shown} (${suggestion === undefined ? 'ignored' : `did you mean ${suggestion}?`})`
 }
+
+const SHOWN_PATH = 120
 
 /** The known key nearest `key` (case, `_` and `-` aside), within a distance that still reads as a slip of the hand. */
 export function closest(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined
   let bestDistance = Infinity
+  const slipped = normalized(key)
   for (const candidate of known) {
-    const distance = editDistance(normalized(key), normalized(candidate))
+    const target = normalized(candidate)
+    // The distance is at least the difference in length: a key far longer than any option is
+    // compared with none (a 1 MB key against every option held the start 25 s and took 1.5 GB).
+    if (Math.abs(slipped.length - target.length) > allowedDistance(candidate)) continue
+    const distance = editDistance(slipped, target)
     if (distance < bestDistance && distance <= allowedDistance(candidate)) [best, bestDistance] = [candidate, distance]
   }
   return best
@@ -155,9 +164,10 @@ const normalized = (key: string) => key.toLowerCase().replace(/[-_\s]/g, '')
 
 /** A key given at the wrong level (`namespace` beside `redis`, not in it): where it is known. */
 function elsewhere(key: string, known: OptionKeys, prefix: string): string | undefined {
+  const slipped = normalized(key)
   for (const [name, nested] of Object.entries(known)) {
     if (nested === true) continue
-    const match = Object.keys(nested).find((inner) => normalized(inner) === normalized(key))
+    const match = Object.keys(nested).find((inner) => normalized(inner) === slipped)
     if (match !== undefined) return `${prefix}${name}.${match}`
   }
   return undefined

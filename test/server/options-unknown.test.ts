@@ -180,4 +180,22 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     // Before: an edit distance of the whole key against every known one, 25 s and 1.5 GB on a 2-core box.
     expect(tookMs).toBeLessThan(2000)
   })
+
+  it('apiKey: false runs open on purpose: a spread config with appKey / apiKeyId / apiKeys starts, says those keys, and answers without a key', async () => {
+    const appConfig = { appKey: 'algolia-app', apiKeyId: 'kid-1', apiKeys: ['a'] }
+    const refused = recordingLogger()
+    await expect(createFlagServer({ ...appConfig, flags: DEMO_FLAGS, port: 0, logger: refused } as FlagServerOptions)).rejects.toThrow(
+      /Give apiKey, or apiKey: false to run without a key on purpose/,
+    )
+    const logger = recordingLogger()
+    const server = await startServer({ ...appConfig, apiKey: false, logger } as Partial<FlagServerOptions>)
+    expect(unknownLines(logger)).toEqual([
+      '[holdfast-server] unknown option appKey (did you mean apiKey?)',
+      '[holdfast-server] unknown option apiKeyId (did you mean apiKey?)',
+      '[holdfast-server] unknown option apiKeys (did you mean apiKey?)',
+    ])
+    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    const handler = await createFlagHandler({ ...appConfig, apiKey: false, flags: DEMO_FLAGS, logger: recordingLogger() } as never)
+    await handler.close()
+  })
 })

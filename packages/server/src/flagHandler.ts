@@ -42,9 +42,10 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
    * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
    * needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. An empty or blank key is
    * refused (the server does not start): fail closed, never open. So is a misspelt one (`apiKEy`,
-   * `api_key`) given without `apiKey`.
+   * `api_key`, `appKey`) given without `apiKey`; `false` runs without a key on purpose (behind a
+   * gateway that checks keys), and a key named like it is then only warned about.
    */
-  apiKey?: string
+  apiKey?: string | false
   /** The single origin allowed by CORS. Default: any origin (`*`). */
   corsOrigin?: string
   /** Adds the demo outage controls (`/demo/outage`, `/demo/reset-events` and their middleware). Default false: absent. */
@@ -249,7 +250,7 @@ export async function openFlagHandler(options: FlagHandlerOptions, known: Option
       return { name: 'ofrep.flag', shed: true, refuse: refuseNotJson, methods: { POST: (req, res) => handleFlagEvaluation(req, res, key, ofrep) } }
     },
     middleware: [...(demo ? [demo.middleware] : []), ...(options.middleware ?? [])],
-    apiKey: config.apiKey,
+    apiKey: config.apiKey || undefined,
     corsOrigin: options.corsOrigin,
     log,
     metrics,

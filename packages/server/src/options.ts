@@ -97,6 +97,8 @@ export const handlerOptionsSchema = z
       .refine((key) => key.trim() !== '', 'the API key is empty; give a real key, or none to run without one')
       .refine((key) => key === key.trim(), 'the API key starts or ends with whitespace')
       .refine(isPresentableKey, `the API key ${UNPRESENTABLE_KEY}`)
+      // false: no key, on purpose (a misspelt apiKey beside it is then not refused).
+      .or(z.literal(false))
       .optional(),
     // HTTP strips whitespace around a header value: a key that has some (a secret file's trailing
     // newline) could never be presented, so refresh would answer 401 to the right key forever.

@@ -201,10 +201,11 @@ function editDistance(a: string, b: string): number {
  * only said, so a host that passes a spread config object still starts.
  */
 export function refuseOpenByMistake(options: object, unknown: readonly UnknownOption[]): void {
+  // `apiKey: false` says "open on purpose" (behind a gateway that checks keys itself).
   if ((options as { apiKey?: unknown }).apiKey !== undefined) return
   const slip = unknown.find((option) => option.suggestion === 'apiKey' && (options as Record<string, unknown>)[option.path] !== undefined)
   if (slip === undefined) return
   throw new Error(
-    `[holdfast-server] invalid options: ${slip.path} is not an option (did you mean apiKey?); without apiKey every route is open to anyone. Give apiKey, or leave ${slip.path} out to run without a key`,
+    `[holdfast-server] invalid options: ${slip.path} is not an option (did you mean apiKey?); without apiKey every route is open to anyone. Give apiKey, or apiKey: false to run without a key on purpose`,
   )
 }

@@ -25,6 +25,13 @@ async function startedWith(options: Record<string, unknown>): Promise<string[]> 
   return unknownLines(logger)
 }
 
+/** Starts a server with `options`: the lines about unknown options, and the status of a bulk evaluation it then answers. */
+async function servedWith(options: Record<string, unknown>): Promise<{ lines: string[]; status: number }> {
+  const logger = recordingLogger()
+  const server = await startServer({ ...options, logger } as Partial<FlagServerOptions>)
+  return { lines: unknownLines(logger), status: (await evaluate(server, { targetingKey: 'u1' })).status }
+}
+
 describe('unknown option keys of createFlagServer / createFlagHandler', () => {
   it('a misspelt top-level key is said once, naming the option it is closest to; the server starts', async () => {
     const dir = await tempDir()
@@ -129,14 +136,10 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
 
   it('a spread config object with unrelated keys is said, and the server starts and serves', async () => {
     const appConfig = { appName: 'shop', databaseUrl: 'postgres://db/shop', session: { secret: 's' } }
-    const logger = recordingLogger()
-    const server = await startServer({ ...appConfig, flags: DEMO_FLAGS, logger } as Partial<FlagServerOptions>)
-    expect(unknownLines(logger)).toEqual([
-      '[holdfast-server] unknown option appName (ignored)',
-      '[holdfast-server] unknown option databaseUrl (ignored)',
-      '[holdfast-server] unknown option session (ignored)',
-    ])
-    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    expect(await servedWith({ ...appConfig, flags: DEMO_FLAGS })).toEqual({
+      lines: ['[holdfast-server] unknown option appName (ignored)', '[holdfast-server] unknown option databaseUrl (ignored)', '[holdfast-server] unknown option session (ignored)'],
+      status: 200,
+    })
   })
 
   it('a misspelt apiKey with no apiKey refuses to start (fail closed), naming it; beside a real apiKey it is only said', async () => {
@@ -187,14 +190,10 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     await expect(createFlagServer({ ...appConfig, flags: DEMO_FLAGS, port: 0, logger: refused } as FlagServerOptions)).rejects.toThrow(
       /Give apiKey, or apiKey: false to run without a key on purpose/,
     )
-    const logger = recordingLogger()
-    const server = await startServer({ ...appConfig, apiKey: false, logger } as Partial<FlagServerOptions>)
-    expect(unknownLines(logger)).toEqual([
-      '[holdfast-server] unknown option appKey (did you mean apiKey?)',
-      '[holdfast-server] unknown option apiKeyId (did you mean apiKey?)',
-      '[holdfast-server] unknown option apiKeys (did you mean apiKey?)',
-    ])
-    expect((await evaluate(server, { targetingKey: 'u1' })).status).toBe(200)
+    expect(await servedWith({ ...appConfig, apiKey: false })).toEqual({
+      lines: ['[holdfast-server] unknown option appKey (did you mean apiKey?)', '[holdfast-server] unknown option apiKeyId (did you mean apiKey?)', '[holdfast-server] unknown option apiKeys (did you mean apiKey?)'],
+      status: 200,
+    })
     const handler = await createFlagHandler({ ...appConfig, apiKey: false, flags: DEMO_FLAGS, logger: recordingLogger() } as never)
     await handler.close()
   })

@@ -142,6 +142,16 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     })
   })
 
+  it('a spread of a large config object is said in 20 lines and one counting the rest, not a line per key', async () => {
+    const settings = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`setting${i}`, i]))
+    const { lines, status } = await servedWith({ ...settings, flags: DEMO_FLAGS })
+    expect(status).toBe(200)
+    // Before: 500 lines at start.
+    expect(lines).toHaveLength(21)
+    expect(lines[0]).toBe('[holdfast-server] unknown option setting0 (ignored)')
+    expect(lines[20]).toBe('[holdfast-server] 480 more unknown option keys (ignored)')
+  })
+
   it('a misspelt apiKey with no apiKey refuses to start (fail closed), naming it; beside a real apiKey it is only said', async () => {
     for (const slip of ['apiKEy', 'api_key', 'apiKeys', 'apikey']) {
       const logger = recordingLogger()

@@ -26,7 +26,7 @@ import { createCatchUp } from './ofrep/catchUp'
 import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
-import { HANDLER_OPTION_KEYS, refuseOpenByMistake, unknownOptionMessage, unknownOptions, type OptionKeys } from './unknownOptions'
+import { HANDLER_OPTION_KEYS, MAX_UNKNOWN_LINES, refuseOpenByMistake, unknownOptionMessage, unknownOptions, type OptionKeys } from './unknownOptions'
 
 /** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
 export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
@@ -131,7 +131,10 @@ export async function openFlagHandler(options: FlagHandlerOptions, known: Option
   const log = prefixLogger(options?.logger ?? consoleLogger)
   if (typeof options === 'object' && options !== null) {
     const unknown = unknownOptions(options, known)
-    for (const option of unknown) log.warn(unknownOptionMessage(option))
+    // At most 20 lines: a spread of a large config object (an app's whole settings) is one more
+    // line saying how many, not thousands.
+    for (const option of unknown.slice(0, MAX_UNKNOWN_LINES)) log.warn(unknownOptionMessage(option))
+    if (unknown.length > MAX_UNKNOWN_LINES) log.warn(`${unknown.length - MAX_UNKNOWN_LINES} more unknown option keys (ignored)`)
     refuseOpenByMistake(options, unknown)
   }
   const config = readHandlerOptions(options)

@@ -112,6 +112,9 @@ export const SERVER_OPTION_KEYS: OptionKeys = {
 }
 
 /** A key no option reads: its path (`redis.namesapce`) and the known one it is closest to, if any. */
+/** How many unknown option keys are named in the log at start, one line each; the rest are counted in one more line. */
+export const MAX_UNKNOWN_LINES = 20
+
 export interface UnknownOption {
   path: string
   suggestion?: string

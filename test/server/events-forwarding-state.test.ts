@@ -126,3 +126,49 @@ describe('a system clock corrected after the relay started (two hours behind at 
     expect(second.eventsForwarding!().oldestAgeMs).toBeLessThan(60_000)
   })
 })
+
+describe('a sink that refuses everything', { timeout: 30_000 }, () => {
+  const event = (id: string, name = 'clicked') => ({ id, type: 'custom', name, time: 1 })
+
+  it('says refusing (status, metrics) once its refusals for good come twice in a row with nothing taken between, and ok again after its next 2xx', async () => {
+    let refuse = true
+    const sink = await startEventsSink(() => (refuse ? 400 : 202), closers)
+    const clock = steppedClock()
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock } })
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: ['a', 'b', 'c', 'd'].map((id) => event(id)) })).status).toBe(202)
+    await waitFor(() => {
+      clock.advance(2_000)
+      return relay.eventsForwarding!().deadLettered === 4
+    }, 10_000, 5)
+    // Before: `ok`, every event going to the dead-letter file, the status and the state metric
+    // saying nothing was wrong.
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'refusing', pending: 0, deadLettered: 4, delivered: 0 })
+    const body = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { forwarding: { state: string } } }
+    expect(body.events.forwarding.state).toBe('refusing')
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_upstream_state\{state="refusing"\} 1/)
+
+    // The sink is mended: its next 2xx ends it.
+    refuse = false
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [event('e')] })).status).toBe(202)
+    await waitFor(() => {
+      clock.advance(2_000)
+      return relay.eventsForwarding!().delivered === 1
+    }, 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, deadLettered: 4, delivered: 1 })
+  })
+
+  it('one bad event among good ones is refused alone and the state stays ok', async () => {
+    const sink = await startEventsSink((body) => (body.includes('"bad"') ? 422 : 202), closers)
+    const clock = steppedClock()
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock } })
+    const states = new Set<string>()
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [event('a'), event('b', 'bad'), event('c'), event('d')] })).status).toBe(202)
+    await waitFor(() => {
+      clock.advance(2_000)
+      states.add(relay.eventsForwarding!().state)
+      return relay.eventsForwarding!().pending === 0
+    }, 10_000, 5)
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', deadLettered: 1, delivered: 3 })
+    expect(states.has('refusing')).toBe(false)
+  })
+})

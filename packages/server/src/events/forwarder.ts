@@ -94,13 +94,21 @@ class DeadLetterWriteError extends Error {}
 /** What one delivery attempt came to. */
 export type ForwardOutcome = 'delivered' | 'split' | 'dead_lettered' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
 
+/**
+ * Refusals for good (400/422/413, the events dead-lettered or dropped) in a row, nothing delivered
+ * between, after which the state says `refusing`. Two, not one: a batch holding one bad event
+ * ends its search with that event refused alone and the next piece delivered.
+ */
+export const REFUSING_AFTER = 2
+
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
   /**
    * `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
-   * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's).
+   * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's);
+   * `refusing` once the sink refused events for good (400/422/413: dead-lettered or dropped) {@link REFUSING_AFTER} times in a row with nothing delivered between (a sink whose schema or validation no longer takes what is sent): until its next 2xx.
    */
-  state: 'ok' | 'failing' | 'misconfigured' | 'taken-over'
+  state: 'ok' | 'failing' | 'misconfigured' | 'taken-over' | 'refusing'
   /** Events in the spool, not yet delivered. */
   pending: number
   /** Age of the oldest pending event (ms since it was spooled); 0 when none. */
@@ -228,6 +236,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // A dead-letter write that failed: `failing` until one succeeds (or a 2xx), not merely until the
   // spool is read again. Before, every retry's request read `ok` while the disk was still full.
   let deadLetterFailed = false
+  // Refusals for good (dead-lettered or dropped) since the last delivery: a sink that refuses
+  // everything said `ok` while every event went to the dead-letter file.
+  let refusedInARow = 0
 
   let appended = false
   spool.onAppend(() => {
@@ -324,7 +335,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         const message = (error as Error).message
         log.error(`events forwarding: ${message}; retrying`)
         stats.lastError = { message: error instanceof DeadLetterWriteError ? message : `the spool: ${message}`, at: wall() }
-        if (stats.state === 'ok') stats.state = 'failing'
+        if (stats.state === 'ok' || stats.state === 'refusing') stats.state = 'failing'
         if (error instanceof DeadLetterWriteError) deadLetterFailed = true
         else spoolFailed = true
         await pause(backoff(true))
@@ -376,6 +387,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
+      refusedInARow = 0
       deadLetterFailed = false
       stats.lastSuccessAt = wall()
       failures = 0
@@ -442,6 +454,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         stats.dropped += n
         options.onAttempt?.('dropped', n)
       }
+      if (++refusedInARow === REFUSING_AFTER) {
+        log.error(`events upstream refused events for good ${REFUSING_AFTER} times in a row and took none between: state refusing (its schema or validation no longer takes what is sent?) until it takes a batch`)
+      }
+      // The sink answered, and for good: what an earlier 5xx or 401 said is over (a `failing` of the
+      // spool's own or a taken-over spool is not the sink's to end).
+      if (refusedInARow >= REFUSING_AFTER && !spoolFailed && stats.state !== 'taken-over') stats.state = answered = 'refusing'
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
       if (status === 413) await pause(baseMs)

@@ -80,14 +80,14 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
   )
   new Gauge({
     name: 'holdfast_events_upstream_state',
-    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over); no sample without --events-upstream.',
+    help: 'State of event forwarding: 1 for the current one of ok, failing, misconfigured, taken-over (another server took the spool over), refusing (the sink refused events for good twice in a row, taking none between); no sample without --events-upstream.',
     labelNames: ['state'] as const,
     registers,
     collect() {
       this.reset()
       if (!spool) return
       const current = spool().state
-      for (const state of ['ok', 'failing', 'misconfigured', 'taken-over']) this.set({ state }, current === state ? 1 : 0)
+      for (const state of ['ok', 'failing', 'misconfigured', 'taken-over', 'refusing']) this.set({ state }, current === state ? 1 : 0)
     },
   })
   return {

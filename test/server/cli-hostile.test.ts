@@ -273,8 +273,8 @@ describe('holdfast-server: a negative number after an option, without `=`', { ti
   })
 })
 
-describe('holdfast-server snapshot: a bad --header, source URL or --out directory is a usage error (exit 2), not a refusal from the upstream', { timeout: 60_000 }, () => {
-  it('names --header / --flags-url / --upstream / --out, exits 2 and leaves --out untouched', async () => {
+describe('holdfast-server snapshot: a bad --header or source URL is a usage error (exit 2), a missing --out directory not written (exit 3), neither a refusal from the upstream', { timeout: 60_000 }, () => {
+  it('names --header / --flags-url / --upstream, exits 2 and leaves --out untouched', async () => {
     const dir = await tempDir()
     const out = join(dir, 'fallback.json')
     await writeFile(out, 'the old file\n')
@@ -288,10 +288,6 @@ describe('holdfast-server snapshot: a bad --header, source URL or --out director
       { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', '--header', 'Content-Length: 3', ...context], message: /--header Content-Length: .*cannot be set/ },
       { args: ['snapshot', '--upstream', 'ftp://127.0.0.1:1', ...context], message: /--upstream must be an http\(s\) URL/ },
       { args: ['snapshot', '--flags-url', 'flags.example.com/flags.json', '--out', out], message: /--flags-url must be an http\(s\) URL/ },
-      // A typo in --out's directory: before, the upstream was asked, then exit 1 "snapshot refused:
-      // cannot write …: ENOENT", read in a CI log as the flag service failing.
-      { args: ['snapshot', '--upstream', 'http://127.0.0.1:1', ...context.slice(0, 2), '--out', join(dir, 'no-such-dir', 'fallback.json')], message: /--out .*the directory .*no-such-dir does not exist/ },
-      { args: ['snapshot', '--flags-url', 'http://127.0.0.1:1/flags.json', '--out', join(out, 'flags.snapshot.json')], message: /--out .*fallback\.json is not a directory/ },
     ]
     const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
     for (const [i, run] of runs.entries()) {
@@ -299,6 +295,30 @@ describe('holdfast-server snapshot: a bad --header, source URL or --out director
       expect(run.output).toMatch(cases[i].message)
     }
     expect(await readFile(out, 'utf8')).toBe('the old file\n')
+  })
+
+  it('an --out whose directory does not exist (or is a file) exits 3, not written, naming the directory, before the source is asked', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'a-file')
+    await writeFile(file, 'x\n')
+    const upstream = await startUpstream({ document: booleanFlags(1) })
+    // A directory missing on this runner (a step that makes it skipped, a typo) is the step's own
+    // disk, as a full one is: the same command line writes once it exists. Before: exit 2, the
+    // usage error, with the help text, as though the command line were wrong. And before that,
+    // the upstream was asked, then exit 1 "snapshot refused: cannot write …: ENOENT".
+    const missing = join(dir, 'no-such-dir')
+    const cases = [
+      { args: ['snapshot', '--upstream', upstream.url, '--context', '{"targetingKey":"ci"}', '--out', join(missing, 'fallback.json')], directory: missing, message: /snapshot not written: --out .*: the directory .*no-such-dir does not exist/ },
+      { args: ['snapshot', '--flags-url', `${upstream.url}/flags.json`, '--out', join(file, 'flags.snapshot.json')], directory: file, message: /snapshot not written: --out .*: .*a-file is not a directory/ },
+    ]
+    const runs = await Promise.all(cases.map(({ args }) => outcome(args)))
+    for (const [i, run] of runs.entries()) {
+      expect({ code: run.code, output: run.output }, cases[i].args.join(' ')).toEqual({ code: 3, output: expect.stringMatching(cases[i].message) })
+      expect(run.output).toContain(cases[i].directory)
+      expect(run.output).not.toMatch(/Usage:/)
+    }
+    expect(upstream.requests).toEqual([])
+    await upstream.close()
   })
 })
 

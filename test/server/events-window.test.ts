@@ -1,5 +1,5 @@
 // The bounded de-duplication window, rotation with a size cap, and a start that streams the tail.
-import { readdir, readFile, stat, writeFile, open } from 'node:fs/promises'
+import { readdir, readFile, stat, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
@@ -148,6 +148,39 @@ describe('rotation', { timeout: 30_000 }, () => {
     // Before: only an info line "rotated to events.jsonl.1"; nothing said that accepted events were deleted.
     expect(warnings).toEqual([expect.stringMatching(new RegExp(`deleted .*events\\.jsonl\\.1 \\(${rotatedSize} bytes of accepted events.*--events-keep 1`))])
     expect(await deletedBytes()).toBe(rotatedSize)
+  })
+})
+
+describe('--events-keep lowered at a restart', { timeout: 30_000 }, () => {
+  it('rotated files numbered above it are read back once (their ids still duplicates), then deleted, said in one warning naming them and their bytes, and counted', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    // What a server run with --events-keep 5 left: .1 (newest) … .5 (oldest), all within the window.
+    const stored = [1, 2, 3, 4, 5].map(() => event())
+    const sizes: number[] = []
+    const at = Date.now() / 1000
+    await writeFile(file, '')
+    for (const [i, e] of stored.entries()) {
+      const text = JSON.stringify(e) + '\n'
+      await writeFile(`${file}.${i + 1}`, text)
+      await utimes(`${file}.${i + 1}`, at - 60 * (i + 1), at - 60 * (i + 1))
+      sizes.push(Buffer.byteLength(text))
+    }
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, logger })
+    // Before: .3 … .5 stayed for ever, unread (a client's retry of their events was stored again)
+    // and undeleted, and nothing said so.
+    expect((await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.2'])
+    const said = logger.lines.filter((line) => /above --events-keep/.test(line))
+    expect(said).toEqual([expect.stringMatching(new RegExp(`deleted .*events\\.jsonl\\.3 \\(${sizes[2]} bytes\\).*events\\.jsonl\\.4 \\(${sizes[3]} bytes\\).*events\\.jsonl\\.5 \\(${sizes[4]} bytes\\).* above --events-keep 2`))])
+    expect(Number(/^holdfast_events_file_deleted_bytes_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1])).toBe(sizes[2] + sizes[3] + sizes[4])
+    // Every event stored there is still a duplicate in this run, as one of a kept file is.
+    expect(await send(server.url, stored)).toEqual({ accepted: 0, duplicates: 5 })
+    await server.close()
+    // Said once: the next start has nothing above it.
+    const again = recordingLogger()
+    await (await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, logger: again })).close()
+    expect(again.lines.filter((line) => /above --events-keep/.test(line))).toEqual([])
   })
 })
 

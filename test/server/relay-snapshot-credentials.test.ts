@@ -95,11 +95,16 @@ describe('a values snapshot in proxy mode stands in only for the credentials it 
     const server = await relay(upstream.url, snapshot, { logger })
     expect(await plan(server, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'a' })).toEqual({ status: 503 })
     expect(logger.lines.join('\n')).toMatch(/made with x-tenant, which the relay does not forward/)
+    // The status and the metric say it too (before: usable, servedTo "its-credentials", and 1).
+    const status = (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }
+    expect(status.snapshot).toEqual({ path: snapshot, usable: false, error: expect.stringMatching(/made with x-tenant, which the relay does not forward/) })
+    expect(await (await fetch(`${server.url}/metrics`)).text()).toMatch(/^holdfast_relay_snapshot_usable 0$/m)
     await server.close()
     // Forwarded, it is served to exactly those two values.
     const both = await relay(upstream.url, snapshot, { forwardHeaders: ['Authorization', 'X-Tenant'] })
     expect(await plan(both, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'a' })).toEqual({ status: 200, plan: 'a-gold' })
     expect(await plan(both, { Authorization: 'Bearer tenant-a', 'X-Tenant': 'b' })).toEqual({ status: 503 })
+    expect(((await (await fetch(`${both.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }).snapshot).toMatchObject({ usable: true, kind: 'values', servedTo: 'its-credentials' })
     await both.close()
   })
 })

@@ -228,7 +228,7 @@ export async function openFlagHandler(options: FlagHandlerOptions, known: Option
       flags: source,
       metrics,
       isDraining: () => draining,
-      eventsStalled: () => events.sink.stalled(),
+      eventsStalled: () => events.stalled(),
       endpoints: () => [
         ['POST /ofrep/v1/evaluate/flags', 'OFREP bulk evaluation: {"context": {"targetingKey": ...}}'],
         ['POST /ofrep/v1/evaluate/flags/{key}', 'OFREP evaluation of one flag'],

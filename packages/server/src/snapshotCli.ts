@@ -21,7 +21,8 @@ Refuses (exit 1, FILE untouched) an unreachable source, a redirect to another ho
 empty document, or one that drops more than --max-shrink percent of the flags FILE holds now.
 
 Exit codes: 0 written; 1 refused (the source: down, invalid, shrunk); 2 usage error; 3 not written
-(a good result, but FILE could not be written or its directory synced: disk full, permissions).
+(FILE could not be written or its directory synced: disk full, permissions, its directory missing,
+which is found before the source is asked).
 
 Options:
   --max-shrink PERCENT   default 50
@@ -90,12 +91,16 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     headers[name] = value
   }
   const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }
-  // A typo in the directory is the step's own, found before the source is asked: written last, it
+  // A missing directory is the step's own disk, found before the source is asked: written last, it
   // came back exit 1 "snapshot refused: cannot write …: ENOENT", read in a CI log as the flag
-  // service failing.
+  // service failing. Not a usage error (2) either: the same command line writes once the directory
+  // exists (a step that makes it was skipped), so it is "not written" (3), as a full disk is.
   const directory = dirname(common.out)
   const found = await stat(directory).catch(() => undefined)
-  if (!found?.isDirectory()) return usage(`--out ${values.out}: ${found ? `${directory} is not a directory` : `the directory ${directory} does not exist`}`)
+  if (!found?.isDirectory()) {
+    io.err(`[holdfast-server] snapshot not written: --out ${values.out}: ${found ? `${directory} is not a directory` : `the directory ${directory} does not exist`} (the source was not asked)`)
+    return 3
+  }
   let request: SnapshotRequest
   if (values.upstream !== undefined) {
     if (values.context === undefined) return usage('--upstream needs --context JSON (e.g. \'{"targetingKey":"anonymous"}\')')

@@ -83,7 +83,7 @@ export interface EventsStatus {
   store: 'file' | 'spool' | 'memory'
   /** The events file or the spool directory. */
   path?: string
-  /** A write (or fsync) of the store that has not returned within `eventsWriteTimeoutMs`: since when, on which file. */
+  /** A write (or fsync) of the store that has not returned within `eventsWriteTimeoutMs`: since when (epoch ms, the system clock's, as the log is dated), on which file. */
   stalled?: StoreStall
   /** Another server took the file's or spool's lock over (`by`: its pid, host and since; `at`: when this one saw it): events are refused (503) and not forwarded. */
   takenOver?: { by: string; at: number }
@@ -113,6 +113,8 @@ export interface EventsPipeline {
   stats(): ForwardingStats | undefined
   /** Set once another server took the lock over: who, and when (epoch ms). Events are refused from then on. */
   takenOver(): { by: string; at: number } | undefined
+  /** The store's write that has not returned within `eventsWriteTimeoutMs`, as the status shows it (`since` by the system clock). */
+  stalled(): StoreStall | undefined
   status(): EventsStatus
 }
 
@@ -131,6 +133,10 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // One clock for when a write began and for how long it has run (see `realClock`).
   const clock = options.eventsClock ?? realClock
   const busyNow = () => clock.now()
+  // A stall as the status shows it: `since` by the system clock. The steady clock times it (and
+  // tells one stall from the next), but it is the clock at the process's start counted on: a server
+  // started before NTP set the system clock showed `since` hours off the logs.
+  const shown = (stall: StoreStall | undefined): StoreStall | undefined => stall && { ...stall, since: Math.round(Date.now() - (clock.now() - stall.since)) }
   const spool =
     options.eventsUpstream === undefined
       ? undefined
@@ -276,9 +282,10 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     stats: forwarding,
     takenOver: () => takenOver,
+    stalled: () => shown(sink.stalled()),
     status() {
-      const stalled = sink.stalled()
-      const reader = readerStalled()
+      const stalled = shown(sink.stalled())
+      const reader = shown(readerStalled())
       return {
         store: spool ? 'spool' : store ? 'file' : 'memory',
         ...(guarded ? { path: guarded } : {}),

@@ -63,6 +63,8 @@ export interface EventStore {
   append(events: ReceivedEvent[]): Promise<void>
   /** Every file holding accepted events, newest first, for reading ids back at start. */
   files(): Promise<string[]>
+  /** Called once the ids of `files()` were read back at start (the events file deletes what it keeps no more). */
+  readBackDone?(): Promise<void>
   /** One line of those files back as an event, or undefined when it is not one. */
   readBack(line: Buffer): ReceivedEvent | undefined
   /** Forgets every stored event. */
@@ -226,6 +228,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])
       recent = events.reverse()
       if (unreadable > 0) log.warn(`events: skipped ${unreadable} unreadable line(s) while reading ids back`)
+      await store.readBackDone?.()
     },
 
     // Timeline this guards against: the mount under the events file dies after the start; a
@@ -313,6 +316,8 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
   const fs = options.fs ?? nodeFileSystem
   const keep = Math.max(1, Math.floor(options.keep ?? DEFAULT_EVENTS_KEEP))
   const rotated = (n: number) => `${options.path}.${n}`
+  // Rotated files numbered above `keep`, found at start: left by a run with a higher --events-keep.
+  let above: string[] = []
   const appendLog: AppendLog = createAppendLog({
     path: options.path,
     fs,
@@ -371,9 +376,10 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         const rest = name.slice(base.length)
         const own = /^\.(\d+)$/.exec(rest)
         const dated = /^-\d[\d_.-]*$/.test(rest)
-        if ((own && Number(own[1]) >= 1 && Number(own[1]) <= keep) || dated) {
+        if ((own && Number(own[1]) >= 1) || dated) {
           const stat = await fs.stat(join(dir, name))
           if (stat) older.push({ path: join(dir, name), mtimeMs: stat.mtimeMs })
+          if (stat && own && Number(own[1]) > keep) above.push(join(dir, name))
         } else if (/^(\.\d+|-\d[\d_.-]*)\.(gz|bz2|xz|zst|Z|lz4)$/.test(rest)) compressed.push(name)
       }
       if (compressed.length > 0) {
@@ -384,6 +390,38 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
       }
       older.sort((a, b) => b.mtimeMs - a.mtimeMs)
       return [options.path, ...older.map((file) => file.path)]
+    },
+    // Files numbered above `keep` (a restart with --events-keep lowered, 5 → 2: .3 … .5) are read
+    // back once, so their ids are duplicates in this run as a kept file's are, then deleted as a
+    // rotation deletes what `keep` has no room for: said (one warning) and counted. Before, they
+    // stayed for ever, never read back nor deleted, and nothing said so. Kept, they would be files
+    // of accepted events this server neither counts nor rotates; --events-keep is what it keeps.
+    async readBackDone() {
+      const found = above
+      above = []
+      if (found.length === 0) return
+      const deleted: Array<{ path: string; size: number }> = []
+      const failed: string[] = []
+      for (const path of found.sort((a, b) => Number(a.slice(a.lastIndexOf('.') + 1)) - Number(b.slice(b.lastIndexOf('.') + 1)))) {
+        const stat = await fs.stat(path)
+        try {
+          await fs.remove(path)
+          deleted.push({ path, size: stat?.size ?? 0 })
+        } catch (error) {
+          failed.push(`${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
+        }
+      }
+      if (deleted.length > 0) {
+        const named = deleted.slice(0, 10).map((file) => `${file.path} (${file.size} bytes)`)
+        const rest = deleted.slice(10)
+        const more = rest.length > 0 ? ` and ${rest.length} more (${rest.reduce((sum, file) => sum + file.size, 0)} bytes)` : ''
+        options.log.warn(
+          `events: deleted ${named.join(', ')}${more}, rotated files of accepted events numbered above --events-keep ${keep} (left by a run that kept more); ` +
+            'their ids were read back first; whatever reads the events files must have read them by now, or keep more',
+        )
+        for (const file of deleted) options.onDeleted?.(file.size)
+      }
+      if (failed.length > 0) options.log.warn(`events: cannot delete ${failed.join(', ')}, numbered above --events-keep ${keep}; left as they are (read back and tried again at the next start)`)
     },
     reset: () =>
       appendLog.exclusive(async () => {

@@ -21,7 +21,8 @@ const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const
  *   ask, and `asked` (fewer when it ended at an upstream that is down)
  * - `holdfast_relay_reask_duration_seconds`: how long that round took
  * - `holdfast_relay_snapshot_usable`: with `--snapshot`, 1 when it could be used at start, 0 when it
- *   was torn or invalid (not served; the reason is in the status and the log)
+ *   was torn or invalid, or is a values snapshot made with a header the relay does not forward
+ *   (not served; the reason is in the status and the log)
  * - `holdfast_relay_data_dir_used`: with `--data-dir`, 1 while it is used, 0 when it is not for the
  *   life of the process (its lock did not answer at start: a hung mount; see the status and the log)
  * - `holdfast_relay_data_dir_skipped_total{reason}`: with `--data-dir`, generations skipped at start
@@ -86,7 +87,7 @@ export function registerRelayMetrics(registry: Registry, status: () => RelayStat
     else none(g)
   })
 
-  gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid and is not served.', (g) => {
+  gauge('holdfast_relay_snapshot_usable', 'With --snapshot: 1 when it could be used at start, 0 when it was torn or invalid, or a values snapshot made with a header the relay does not forward, and is not served.', (g) => {
     const snapshot = status()?.snapshot
     if (snapshot) g.set(snapshot.usable ? 1 : 0)
     else none(g)

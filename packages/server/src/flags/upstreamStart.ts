@@ -39,8 +39,9 @@ export interface ProxySnapshot {
 
 /**
  * Reads the `--snapshot` at `path` (none: nothing to serve); a torn, invalid or empty one is
- * reported, not served. A values snapshot the relay can serve to nobody, or to fewer than before
- * (see `answerFromSnapshot`), is said in the log: `forwardHeaders` are the relay's, lower case.
+ * reported, not served. A values snapshot the relay can serve to nobody (made with a header it does
+ * not forward) is unusable likewise; one it serves to fewer than before (see `answerFromSnapshot`)
+ * is said in the log: `forwardHeaders` are the relay's, lower case.
  */
 export async function loadProxySnapshot(path: string | undefined, log: ServerLogger, now: () => number, forwardHeaders: readonly string[] = []): Promise<ProxySnapshot> {
   if (!path) return { refusesStart: true }
@@ -68,11 +69,17 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
     return { state, refusesStart: false }
   }
   if (layer.kind === 'bootstrap') {
+    // Made with a header the relay does not forward, no request can carry its credentials: it is
+    // unusable as an empty one is (reported, not a refusal to start). Before, only a start warning
+    // said so, and the status said `usable: true, servedTo: 'its-credentials'` (the metric 1).
+    const unforwarded = layer.credentials?.headers.filter((name) => !forwardHeaders.includes(name)) ?? []
+    if (unforwarded.length > 0) {
+      const why = `the snapshot ${path} can be served to nobody: it was made with ${unforwarded.join(', ')}, which the relay does not forward (--forward-header); make it with the headers the relay forwards, or forward them`
+      return { state: unusableSnapshot(path, why, log).state, refusesStart: false }
+    }
     state = state && { ...state, kind: 'values', servedTo: 'its-credentials' }
     layer = { ...layer, bootstrap: { ...layer.bootstrap, fetchedAt: Math.min(layer.bootstrap.fetchedAt, at) } }
-    const unforwarded = layer.credentials?.headers.filter((name) => !forwardHeaders.includes(name)) ?? []
-    if (unforwarded.length > 0) log.warn(`the snapshot ${path} was made with ${unforwarded.join(', ')}, which the relay does not forward (--forward-header): it is never served; make it with the headers the relay forwards`)
-    else if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (made without --header, or by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again with --header naming the key the relay's clients send to serve it to them`)
+    if (!layer.credentials && forwardHeaders.length > 0) log.warn(`the snapshot ${path} records no credentials (made without --header, or by an older holdfast-server): it is served only to requests that forward none (${forwardHeaders.join(', ')}), as whose key made its values is unknown; make it again with --header naming the key the relay's clients send to serve it to them`)
   }
   else {
     layer = { ...layer, fetchedAt: Math.min(layer.fetchedAt, at) }

@@ -173,8 +173,11 @@ export function mergeResponse(
   return { flags: unchangedOr(held, next), clean, older, none: older && !seen!.size, heldAt: Math.max(heldAt || 0, upstreamStale && !fetchedAt ? 0 : cap) }
 }
 
-/** `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed". */
-function unchangedOr(held: FlagMap, next: FlagMap): FlagMap {
+/**
+ * `held` itself when `next` holds exactly the same flag objects: identity means "nothing changed"
+ * (for the merge's results and for the store, which keeps the previous map on such a write).
+ */
+export function unchangedOr(held: FlagMap, next: FlagMap): FlagMap {
   if (held.size !== next.size) return next
   for (const [key, flag] of next) if (held.get(key) !== flag) return next
   return held

@@ -17,16 +17,9 @@ export function expectedType(defaultValue: unknown): Expected {
 
 /** Whether `value` is of the JSON type `expected` (`any` accepts everything; `object` excludes arrays and null). */
 export function matchesType(value: unknown, expected: Expected): boolean {
-  switch (expected) {
-    case 'any':
-      return true
-    case 'array':
-      return Array.isArray(value)
-    case 'object':
-      return typeof value === 'object' && value !== null && !Array.isArray(value)
-    default:
-      return typeof value === expected
-  }
+  // The type a default of this value would ask for: null (and any non-JSON value) is `any`, so it
+  // matches only an `any` default.
+  return expected === 'any' || expectedType(value) === expected
 }
 
 /**

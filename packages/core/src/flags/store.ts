@@ -3,7 +3,7 @@
 // about their own flag, at most once per update; there is no "version" counter that would wake
 // every consumer.
 import { jsonEqual } from '../platform/hash'
-import type { FlagMap } from './merge'
+import { unchangedOr, type FlagMap } from './merge'
 import type { EventStats, Logger, Status } from '../types'
 
 /** What the store holds: the flags, the status, and the event counts. Immutable snapshots. */
@@ -47,8 +47,7 @@ export function createStore(initial: StoreState, logger: Logger): Store {
   function setState(update: Partial<StoreState>) {
     const prev = state
     // A new map holding the very same flag objects is no change: the previous one is kept.
-    let flags = update.flags ?? prev.flags
-    if (flags !== prev.flags && sameFlags(prev.flags, flags)) flags = prev.flags
+    const flags = unchangedOr(prev.flags, update.flags ?? prev.flags)
     // Frozen: getStatus() hands this one object to every reader (useFlagStatus, the OpenFeature
     // provider, the client's own readiness checks); one changing it would change it for all.
     const status = update.status && !jsonEqual(update.status, prev.status) ? Object.freeze(update.status) : prev.status
@@ -80,10 +79,4 @@ export function createStore(initial: StoreState, logger: Logger): Store {
       }
     },
   }
-}
-
-function sameFlags(a: FlagMap, b: FlagMap): boolean {
-  if (a.size !== b.size) return false
-  for (const [key, flag] of a) if (b.get(key) !== flag) return false
-  return true
 }

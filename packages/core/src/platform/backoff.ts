@@ -11,8 +11,11 @@ export interface BackoffOptions {
   maxMs?: number
 }
 
-/** `value` when it is a finite number above 0, else `fallback`: the reading of every delay option. */
-export const positiveOr = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback)
+/**
+ * `value` when it is a finite number above 0, else `fallback`: the reading of every delay option.
+ * Number.isFinite does not coerce: it is false for anything but a number.
+ */
+export const positiveOr = (value: unknown, fallback: number): number => (Number.isFinite(value) && (value as number) > 0 ? (value as number) : fallback)
 
 /**
  * Delay before retry number `attempt` (0-based): capped exponential with "equal jitter"

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagServer } from '@holdfast/server'
 import { buildServerOptions, type CliValues } from '../../packages/server/src/cliOptions'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { DEMO_FLAGS, recordingLogger, tempDir } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
@@ -319,6 +320,22 @@ describe('holdfast-server snapshot: a bad --header or source URL is a usage erro
     }
     expect(upstream.requests).toEqual([])
     await upstream.close()
+  })
+
+  it('a command line that is wrong is a usage error (exit 2) whether or not the --out directory exists yet', async () => {
+    const missing = join(await tempDir(), 'no-such-dir', 'out.json')
+    // Before: exit 3 "not written: the directory … does not exist" for each, the command line's own
+    // mistake hidden behind the disk's; once the directory was made, exit 2 after all.
+    const cases: Array<[string[], RegExp]> = [
+      [['--upstream', 'http://127.0.0.1:9', '--out', missing], /--upstream needs --context/],
+      [['--upstream', 'http://127.0.0.1:9', '--context', '{', '--out', missing], /--context is not valid JSON/],
+      [['--flags-url', 'http://127.0.0.1:9/flags.json', '--context', '{"targetingKey":"ci"}', '--out', missing], /--context only goes with --upstream/],
+    ]
+    for (const [args, message] of cases) {
+      const lines: string[] = []
+      const code = await runSnapshotCli(args, { out: (line) => lines.push(line), err: (line) => lines.push(line) })
+      expect({ code, said: lines.join('\n') }, args.join(' ')).toEqual({ code: 2, said: expect.stringMatching(message) })
+    }
   })
 })
 

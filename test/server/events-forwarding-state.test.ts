@@ -172,3 +172,28 @@ describe('a sink that refuses everything', { timeout: 30_000 }, () => {
     expect(states.has('refusing')).toBe(false)
   })
 })
+
+describe('one refusal for good after a 401 or a 5xx', { timeout: 30_000 }, () => {
+  const event = (id: string) => ({ id, type: 'custom', name: 'clicked', time: 1 })
+
+  // The sink answers (its key mended, or back from its outage) and refuses the one event waiting:
+  // the 401's `misconfigured` or the 5xx's `failing` is over, though not yet twice in a row.
+  it.each([
+    [401, 'misconfigured'],
+    [503, 'failing'],
+  ])('%i, then the one event waiting refused (dead-lettered), the spool empty: the state is no longer %s', async (first, before) => {
+    const sink = await startEventsSink((_body, n) => (n === 1 ? first : 400), closers)
+    const clock = steppedClock()
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock } })
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events: [event('a')] })).status).toBe(202)
+    await waitFor(() => relay.eventsForwarding!().state === before, 5_000, 5)
+    await waitFor(() => {
+      clock.advance(120_000)
+      return relay.eventsForwarding!().deadLettered === 1
+    }, 10_000, 5)
+    // Before: `misconfigured` (or `failing`) for good, nothing pending and the sink answering: an
+    // operator's alert on it never cleared, until some later event was taken.
+    expect(relay.eventsForwarding!()).toMatchObject({ state: 'ok', pending: 0, deadLettered: 1, delivered: 0 })
+    expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_upstream_state\{state="ok"\} 1/)
+  })
+})

@@ -83,6 +83,13 @@ describe.each([
     const ready = await fetch(`${server.url}/readyz`)
     expect(ready.status).toBe(200)
     expect(await ready.json()).toMatchObject({ status: 'ready', events: { stalled: { since: wall - BOUND - 6000, path: stalled!.path, seconds: 10 } } })
+    // NTP steps the system clock an hour during the stall (the steady clock does not move): the
+    // stall still began when it began, in the status and /readyz alike. Before: `since` was
+    // worked out again at each read, an hour later on the next one (and a millisecond off now and
+    // then, Date.now and the steady clock not read at once): one stall seen as another.
+    vi.spyOn(Date, 'now').mockReturnValue(wall + 3_600_000)
+    expect((await status(server.url)).events?.stalled).toMatchObject({ since: wall - BOUND - 6000, seconds: 10 })
+    expect(await (await fetch(`${server.url}/readyz`)).json()).toMatchObject({ events: { stalled: { since: wall - BOUND - 6000 } } })
     vi.restoreAllMocks()
 
     // The fsync returns: the relay takes events again by itself. a1, a2 were stored after all

@@ -1,5 +1,5 @@
 // The bounded de-duplication window, rotation with a size cap, and a start that streams the tail.
-import { readdir, readFile, stat, utimes, writeFile, open } from 'node:fs/promises'
+import { readdir, readFile, rename, stat, utimes, writeFile, open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { post, recordingLogger, startServer, tempDir } from './helpers'
@@ -181,6 +181,69 @@ describe('--events-keep lowered at a restart', { timeout: 30_000 }, () => {
     const again = recordingLogger()
     await (await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, logger: again })).close()
     expect(again.lines.filter((line) => /above --events-keep/.test(line))).toEqual([])
+  })
+})
+
+describe('--events-keep lowered: a file whose ids could not be read back', { timeout: 30_000 }, () => {
+  it('is left where it is, said, and not counted deleted; the next start tries again', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const stored = [1, 2, 3].map(() => event())
+    const at = Date.now() / 1000
+    await writeFile(file, '')
+    for (const [i, e] of stored.entries()) {
+      await writeFile(`${file}.${i + 1}`, JSON.stringify(e) + '\n')
+      await utimes(`${file}.${i + 1}`, at - 60 * (i + 1), at - 60 * (i + 1))
+    }
+    // events.jsonl.3 (above --events-keep 2) answers EIO when read: a bad sector, a dying mount.
+    const fs = faultyFileSystem()
+    fs.beforeRead = (_length, path) => {
+      if (path.endsWith('.jsonl.3')) throw Object.assign(new Error('EIO: injected'), { code: 'EIO' })
+    }
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, eventsFileSystem: fs, logger })
+    expect(logger.lines).toContainEqual(expect.stringMatching(/cannot read ids back from .*events\.jsonl\.3/))
+    // Before: deleted all the same, the warning saying "their ids were read back first": the
+    // events it held neither read by this server nor left for anyone to.
+    expect((await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.2', 'events.jsonl.3'])
+    expect(logger.lines.filter((line) => /deleted .*above --events-keep/.test(line))).toEqual([])
+    expect(logger.lines).toContainEqual(expect.stringMatching(/events\.jsonl\.3.*numbered above --events-keep 2.*(could not be read back|not read back).*left/))
+    expect(Number(/^holdfast_events_file_deleted_bytes_total (\d+)$/m.exec(await (await fetch(`${server.url}/metrics`)).text())?.[1])).toBe(0)
+    await server.close()
+    // The disk answers again: read back, then deleted.
+    const again = recordingLogger()
+    const next = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, logger: again })
+    expect(again.lines).toContainEqual(expect.stringMatching(/deleted .*events\.jsonl\.3 .*above --events-keep 2/))
+    expect(await send(next.url, [stored[2]])).toEqual({ accepted: 0, duplicates: 1 })
+    await next.close()
+  })
+})
+
+describe('--events-keep lowered: a file renamed over while the ids were read back', { timeout: 30_000 }, () => {
+  it('is not deleted: the file of that name is no longer the one listed', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const at = Date.now() / 1000
+    await writeFile(file, '')
+    for (const i of [1, 2, 3]) {
+      await writeFile(`${file}.${i}`, JSON.stringify(event()) + '\n')
+      await utimes(`${file}.${i}`, at - 60 * i, at - 60 * i)
+    }
+    // A logrotate run (rotate 5) shifts the files while the server reads .3 back: .2 becomes .3.
+    const fs = faultyFileSystem()
+    let shifted = false
+    fs.beforeRead = async (_length, path) => {
+      if (!path.endsWith('.jsonl.3') || shifted) return
+      shifted = true
+      await rename(`${file}.2`, `${file}.3`)
+    }
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, eventsFileSystem: fs, logger })
+    expect(shifted).toBe(true)
+    // Before: the file now named .3 (another program's, just renamed there) was deleted.
+    expect((await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.3'])
+    expect(logger.lines).toContainEqual(expect.stringMatching(/events\.jsonl\.3 \(replaced since .*above --events-keep 2.*left/))
+    await server.close()
   })
 })
 

@@ -91,16 +91,6 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     headers[name] = value
   }
   const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }
-  // A missing directory is the step's own disk, found before the source is asked: written last, it
-  // came back exit 1 "snapshot refused: cannot write …: ENOENT", read in a CI log as the flag
-  // service failing. Not a usage error (2) either: the same command line writes once the directory
-  // exists (a step that makes it was skipped), so it is "not written" (3), as a full disk is.
-  const directory = dirname(common.out)
-  const found = await stat(directory).catch(() => undefined)
-  if (!found?.isDirectory()) {
-    io.err(`[holdfast-server] snapshot not written: --out ${values.out}: ${found ? `${directory} is not a directory` : `the directory ${directory} does not exist`} (the source was not asked)`)
-    return 3
-  }
   let request: SnapshotRequest
   if (values.upstream !== undefined) {
     if (values.context === undefined) return usage('--upstream needs --context JSON (e.g. \'{"targetingKey":"anonymous"}\')')
@@ -124,6 +114,18 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     if ((await real(request.flagsFile)) === (await real(common.out))) return usage('--out is the --flags file; write the snapshot elsewhere')
   }
   if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
+  // A missing directory is the step's own disk, found before the source is asked: written last, it
+  // came back exit 1 "snapshot refused: cannot write …: ENOENT", read in a CI log as the flag
+  // service failing. Not a usage error (2) either: the same command line writes once the directory
+  // exists (a step that makes it was skipped), so it is "not written" (3), as a full disk is.
+  // Looked at once the command line is read: before, a wrong one (--upstream without --context)
+  // with the directory missing came back 3, its own mistake told only once the directory existed.
+  const directory = dirname(common.out)
+  const found = await stat(directory).catch(() => undefined)
+  if (!found?.isDirectory()) {
+    io.err(`[holdfast-server] snapshot not written: --out ${values.out}: ${found ? `${directory} is not a directory` : `the directory ${directory} does not exist`} (the source was not asked)`)
+    return 3
+  }
 
   const result = await snapshotOutcome(request)
   if (!result.ok) {

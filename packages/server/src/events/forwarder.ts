@@ -104,7 +104,7 @@ export const REFUSING_AFTER = 2
 /** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
 export interface ForwardingStats {
   /**
-   * `ok` after a 2xx (or before any attempt), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
+   * `ok` after a 2xx (or before any attempt, or after a first refusal for good: the sink answered), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
    * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's);
    * `refusing` once the sink refused events for good (400/422/413: dead-lettered or dropped) {@link REFUSING_AFTER} times in a row with nothing delivered between (a sink whose schema or validation no longer takes what is sent): until its next 2xx.
    */
@@ -458,8 +458,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         log.error(`events upstream refused events for good ${REFUSING_AFTER} times in a row and took none between: state refusing (its schema or validation no longer takes what is sent?) until it takes a batch`)
       }
       // The sink answered, and for good: what an earlier 5xx or 401 said is over (a `failing` of the
-      // spool's own or a taken-over spool is not the sink's to end).
-      if (refusedInARow >= REFUSING_AFTER && !spoolFailed && stats.state !== 'taken-over') stats.state = answered = 'refusing'
+      // spool's own or a taken-over spool is not the sink's to end), at the first refusal too.
+      // Before, only at the second: a 401 (or a 5xx), then the one event waiting refused, left
+      // `misconfigured` (or `failing`) for good with nothing pending, until some later event was taken.
+      if (!spoolFailed && stats.state !== 'taken-over') stats.state = answered = refusedInARow >= REFUSING_AFTER ? 'refusing' : 'ok'
       // A lone event too large says nothing of the batch size that fits: start over from batchSize.
       if (status === 413) limit = batchSize
       if (status === 413) await pause(baseMs)

@@ -136,7 +136,21 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   // A stall as the status shows it: `since` by the system clock. The steady clock times it (and
   // tells one stall from the next), but it is the clock at the process's start counted on: a server
   // started before NTP set the system clock showed `since` hours off the logs.
-  const shown = (stall: StoreStall | undefined): StoreStall | undefined => stall && { ...stall, since: Math.round(Date.now() - (clock.now() - stall.since)) }
+  //
+  // Worked out once per stall (the steady `since` tells one from the next), then kept: worked out
+  // at each read, an NTP step during the stall moved `since` by the step on the next read, and
+  // Date.now and the steady clock, not read at once, put it a millisecond off now and then: one
+  // stall seen as another, by the status, /readyz and an alert alike.
+  const onWall = () => {
+    let seen: { steady: number; wall: number } | undefined
+    return (stall: StoreStall | undefined): StoreStall | undefined => {
+      if (!stall) return (seen = undefined)
+      if (seen?.steady !== stall.since) seen = { steady: stall.since, wall: Math.round(Date.now() - (clock.now() - stall.since)) }
+      return { ...stall, since: seen.wall }
+    }
+  }
+  const shownStore = onWall()
+  const shownReader = onWall()
   const spool =
     options.eventsUpstream === undefined
       ? undefined
@@ -282,10 +296,10 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
     },
     stats: forwarding,
     takenOver: () => takenOver,
-    stalled: () => shown(sink.stalled()),
+    stalled: () => shownStore(sink.stalled()),
     status() {
-      const stalled = shown(sink.stalled())
-      const reader = shown(readerStalled())
+      const stalled = shownStore(sink.stalled())
+      const reader = shownReader(readerStalled())
       return {
         store: spool ? 'spool' : store ? 'file' : 'memory',
         ...(guarded ? { path: guarded } : {}),

@@ -63,8 +63,11 @@ export interface EventStore {
   append(events: ReceivedEvent[]): Promise<void>
   /** Every file holding accepted events, newest first, for reading ids back at start. */
   files(): Promise<string[]>
-  /** Called once the ids of `files()` were read back at start (the events file deletes what it keeps no more). */
-  readBackDone?(): Promise<void>
+  /**
+   * Called once the ids of `files()` were read back at start (the events file deletes what it keeps
+   * no more); `unread` names the files whose reading failed, which are not deleted.
+   */
+  readBackDone?(unread: ReadonlySet<string>): Promise<void>
   /** One line of those files back as an event, or undefined when it is not one. */
   readBack(line: Buffer): ReceivedEvent | undefined
   /** Forgets every stored event. */
@@ -202,6 +205,7 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       const ids: Array<[string, number]> = []
       const events: ReceivedEvent[] = []
       let unreadable = 0
+      const unread = new Set<string>()
       const files = await store.files()
       scan: for (const file of files) {
         const stat = await fs.stat(file)
@@ -222,13 +226,14 @@ export function createEventSink(options: EventSinkOptions): EventSink {
           // An older file that cannot be read (a directory or a file of root's with a rotated name)
           // costs the de-duplication of its ids, not the start. The current file was opened by now.
           if (file === files[0]) throw error
+          unread.add(file)
           log.warn(`events: cannot read ids back from ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); skipped`)
         }
       }
       for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])
       recent = events.reverse()
       if (unreadable > 0) log.warn(`events: skipped ${unreadable} unreadable line(s) while reading ids back`)
-      await store.readBackDone?.()
+      await store.readBackDone?.(unread)
     },
 
     // Timeline this guards against: the mount under the events file dies after the start; a
@@ -317,7 +322,8 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
   const keep = Math.max(1, Math.floor(options.keep ?? DEFAULT_EVENTS_KEEP))
   const rotated = (n: number) => `${options.path}.${n}`
   // Rotated files numbered above `keep`, found at start: left by a run with a higher --events-keep.
-  let above: string[] = []
+  // Each with what it was when listed: a file renamed into its name since (a logrotate run) is not it.
+  let above: Array<{ path: string; ino?: number; dev?: number }> = []
   const appendLog: AppendLog = createAppendLog({
     path: options.path,
     fs,
@@ -379,7 +385,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         if ((own && Number(own[1]) >= 1) || dated) {
           const stat = await fs.stat(join(dir, name))
           if (stat) older.push({ path: join(dir, name), mtimeMs: stat.mtimeMs })
-          if (stat && own && Number(own[1]) > keep) above.push(join(dir, name))
+          if (stat && own && Number(own[1]) > keep) above.push({ path: join(dir, name), ino: stat.ino, dev: stat.dev })
         } else if (/^(\.\d+|-\d[\d_.-]*)\.(gz|bz2|xz|zst|Z|lz4)$/.test(rest)) compressed.push(name)
       }
       if (compressed.length > 0) {
@@ -396,14 +402,28 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     // rotation deletes what `keep` has no room for: said (one warning) and counted. Before, they
     // stayed for ever, never read back nor deleted, and nothing said so. Kept, they would be files
     // of accepted events this server neither counts nor rotates; --events-keep is what it keeps.
-    async readBackDone() {
+    //
+    // A file whose ids could not be read back (EIO) is left, and so is one that is no longer the
+    // file listed (renamed over since, by a logrotate run): what it holds was not read. Before, both
+    // were deleted, the warning saying their ids were read back.
+    async readBackDone(unread) {
       const found = above
       above = []
       if (found.length === 0) return
       const deleted: Array<{ path: string; size: number }> = []
       const failed: string[] = []
-      for (const path of found.sort((a, b) => Number(a.slice(a.lastIndexOf('.') + 1)) - Number(b.slice(b.lastIndexOf('.') + 1)))) {
-        const stat = await fs.stat(path)
+      const left: string[] = []
+      for (const { path, ino, dev } of found.sort((a, b) => Number(a.path.slice(a.path.lastIndexOf('.') + 1)) - Number(b.path.slice(b.path.lastIndexOf('.') + 1)))) {
+        const stat = await fs.stat(path).catch(() => undefined)
+        if (unread.has(path)) {
+          left.push(`${path} (its ids could not be read back)`)
+          continue
+        }
+        if (!stat) continue
+        if (stat.ino !== ino || stat.dev !== dev) {
+          left.push(`${path} (replaced since it was read back: renamed over by another program?)`)
+          continue
+        }
         try {
           await fs.remove(path)
           deleted.push({ path, size: stat?.size ?? 0 })
@@ -421,6 +441,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         )
         for (const file of deleted) options.onDeleted?.(file.size)
       }
+      if (left.length > 0) options.log.warn(`events: ${left.join(', ')}: numbered above --events-keep ${keep}, not read back, so left as they are (tried again at the next start)`)
       if (failed.length > 0) options.log.warn(`events: cannot delete ${failed.join(', ')}, numbered above --events-keep ${keep}; left as they are (read back and tried again at the next start)`)
     },
     reset: () =>

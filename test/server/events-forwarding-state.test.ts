@@ -197,3 +197,31 @@ describe('one refusal for good after a 401 or a 5xx', { timeout: 30_000 }, () =>
     expect(await (await fetch(`${relay.url}/metrics`)).text()).toMatch(/holdfast_events_upstream_state\{state="ok"\} 1/)
   })
 })
+
+describe('a sink that refuses some events without naming them', { timeout: 30_000 }, () => {
+  it('one event in three refused: every good event is delivered, only the bad ones dead-lettered; a sink refusing all 64 is not searched event by event', async () => {
+    const bad = (body: string) => (JSON.parse(body) as { events: Array<{ name: string }> }).events.some((event) => event.name === 'bad')
+    const sink = await startEventsSink((body) => (bad(body) ? 400 : 202), closers)
+    const clock = steppedClock()
+    const relay = await startServer({ eventsUpstream: sink.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock } })
+    const events = Array.from({ length: 30 }, (_, i) => ({ id: `e${i}`, type: 'custom', name: i % 3 === 2 ? 'bad' : 'clicked', time: 1 }))
+    expect((await post(`${relay.url}/holdfast/v1/events`, { events })).status).toBe(202)
+    await waitFor(() => {
+      clock.advance(2_000)
+      return relay.eventsForwarding!().pending === 0
+    }, 20_000, 5)
+    // Before: 6 delivered, 24 dead-lettered (the search's budget spent on the first bad ones).
+    expect(relay.eventsForwarding!()).toMatchObject({ delivered: 20, deadLettered: 10, state: 'ok' })
+
+    const all = await startEventsSink(() => 400, closers)
+    const clock2 = steppedClock()
+    const relay2 = await startServer({ eventsUpstream: all.url, eventsSpoolDir: join(await tempDir(), 'spool'), eventsForwarding: { clock: clock2 } })
+    expect((await post(`${relay2.url}/holdfast/v1/events`, { events: Array.from({ length: 64 }, (_, i) => ({ id: `r${i}`, type: 'custom', name: 'clicked', time: 1 })) })).status).toBe(202)
+    await waitFor(() => {
+      clock2.advance(2_000)
+      return relay2.eventsForwarding!().pending === 0
+    }, 20_000, 5)
+    expect(relay2.eventsForwarding!()).toMatchObject({ deadLettered: 64, state: 'refusing' })
+    expect(all.requests()).toBeLessThan(40)
+  })
+})

@@ -111,10 +111,10 @@ export const SERVER_OPTION_KEYS: OptionKeys = {
   ...({ port: true, host: true, maxConnections: true, headersTimeoutMs: true, requestTimeoutMs: true, keepAliveTimeoutMs: true, drainTimeoutMs: true } satisfies KeysOf<Omit<FlagServerOptions, keyof FlagHandlerOptions>>),
 }
 
-/** A key no option reads: its path (`redis.namesapce`) and the known one it is closest to, if any. */
 /** How many unknown option keys are named in the log at start, one line each; the rest are counted in one more line. */
 export const MAX_UNKNOWN_LINES = 20
 
+/** A key no option reads: its path (`redis.namesapce`) and the known one it is closest to, if any. */
 export interface UnknownOption {
   path: string
   suggestion?: string

@@ -143,7 +143,8 @@ function createLiveUpdates(deps: LiveUpdatesDeps): LiveUpdates {
   // to their defaults with a warning, as the client's own do (flags/options.ts): `fallbackPollMs: 0`
   // (read as "no fallback polling", as `refreshIntervalMs: 0` is) polled on a 0 ms timer, bulk
   // requests back to back for as long as the stream was down. A poll period under a second (30
-  // typed for 30 s) is raised to one with a warning, as `refreshIntervalMs` is (MIN_POLL_MS): it
+  // typed for 30 s) is raised to one with a warning, as `refreshIntervalMs` is (MIN_POLL_MS, written
+  // here as 1000: imported, this on-demand chunk would import it from the up-front bundle): it
   // polled every 30 ms. (A small heartbeatTimeoutMs or inactivityDelaySec storms nothing: the
   // stream's reconnects wait on its backoff, and a sleep ends only when the page is shown again.)
   const number = (name: 'inactivityDelaySec' | 'fallbackPollMs' | 'heartbeatTimeoutMs', min?: number) => {

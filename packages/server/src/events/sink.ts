@@ -323,7 +323,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
   const rotated = (n: number) => `${options.path}.${n}`
   // Rotated files numbered above `keep`, found at start: left by a run with a higher --events-keep.
   // Each with what it was when listed: a file renamed into its name since (a logrotate run) is not it.
-  let above: Array<{ path: string; ino?: number; dev?: number }> = []
+  let above: Array<{ path: string; n: number; ino?: number; dev?: number }> = []
   const appendLog: AppendLog = createAppendLog({
     path: options.path,
     fs,
@@ -385,7 +385,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         if ((own && Number(own[1]) >= 1) || dated) {
           const stat = await fs.stat(join(dir, name))
           if (stat) older.push({ path: join(dir, name), mtimeMs: stat.mtimeMs })
-          if (stat && own && Number(own[1]) > keep) above.push({ path: join(dir, name), ino: stat.ino, dev: stat.dev })
+          if (stat && own && Number(own[1]) > keep) above.push({ path: join(dir, name), n: Number(own[1]), ino: stat.ino, dev: stat.dev })
         } else if (/^(\.\d+|-\d[\d_.-]*)\.(gz|bz2|xz|zst|Z|lz4)$/.test(rest)) compressed.push(name)
       }
       if (compressed.length > 0) {
@@ -413,7 +413,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
       const deleted: Array<{ path: string; size: number }> = []
       const failed: string[] = []
       const left: string[] = []
-      for (const { path, ino, dev } of found.sort((a, b) => Number(a.path.slice(a.path.lastIndexOf('.') + 1)) - Number(b.path.slice(b.path.lastIndexOf('.') + 1)))) {
+      for (const { path, ino, dev } of found.sort((a, b) => a.n - b.n)) {
         const stat = await fs.stat(path).catch(() => undefined)
         if (unread.has(path)) {
           left.push(`${path} (its ids could not be read back)`)
@@ -426,7 +426,7 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
         }
         try {
           await fs.remove(path)
-          deleted.push({ path, size: stat?.size ?? 0 })
+          deleted.push({ path, size: stat.size })
         } catch (error) {
           failed.push(`${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
         }

@@ -122,7 +122,7 @@ export function encodeGeneration(payload: string, source?: string): string {
   return `${JSON.stringify(source === undefined ? { holdfastGeneration: 1, sha256, bytes } : { holdfastGeneration: 1, sha256, bytes, source })}\n${payload}`
 }
 
-/** A generation's header line, read; undefined when it is no holdfast generation header. */
+/** What a generation's header line says (see {@link encodeGeneration}). */
 interface GenerationHeader {
   sha256: string
   bytes: number

@@ -325,7 +325,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   let refusesStart = true
   // When (the steady clock) the warning that no upstream request could start was last logged.
   let noSlotLoggedAt = -Infinity
-  /** The credentials (hash) the upstream last accepted, and when (the steady clock): see failureClass.ts. */
   /** The credentials (hash) the upstream last accepted, and the latest others before them (the steady clock): see failureClass.ts. */
   const accepted: Acceptances = {}
   // The same for answers with values only (a 200 applied, a 304), for `ownOutage`: a 400 is no

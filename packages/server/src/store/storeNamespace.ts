@@ -27,5 +27,8 @@ export const NAMESPACE_NAME = /^[A-Za-z0-9._-]{1,64}$/
 
 /** Why `name` cannot be a namespace name (`label` names the option), or undefined when it can. */
 export function namespaceNameProblem(name: string, label: string): string | undefined {
-  return NAMESPACE_NAME.test(name) ? undefined : `${label} must be 1 to 64 letters, digits, ".", "_" or "-", got ${JSON.stringify(name)}`
+  if (NAMESPACE_NAME.test(name)) return undefined
+  // Any length may come (a value read from the wrong variable): the message names its start.
+  const shown = name.length > 80 ? `${JSON.stringify(name.slice(0, 80))}… (${name.length} characters)` : JSON.stringify(name)
+  return `${label} must be 1 to 64 letters, digits, ".", "_" or "-", got ${shown}`
 }

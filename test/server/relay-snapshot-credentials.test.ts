@@ -5,10 +5,14 @@
 // the upstream made for tenant A's key (CONTRACT §9: one key's values are never served to another).
 // The snapshot records a salted hash of the headers it was made with (never the values); an older
 // snapshot that records none is served only to requests that forward no credentials at all.
+import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import type { FlagServerOptions } from '@holdfast/server'
+import { z } from 'zod'
+import { createFlagServer, type FlagServerOptions } from '@holdfast/server'
+import { recordCredentials } from '../../packages/server/src/flags/snapshotCredentials'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { startUpstream } from './relay-fakes'
@@ -153,4 +157,53 @@ describe('a definitions snapshot in proxy mode is served to every tenant, and th
     expect(((await (await fetch(`${none.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }).snapshot).toMatchObject({ kind: 'definitions', servedTo: 'every-request' })
     expect(logger.lines.filter((line) => /to every request/.test(line))).toEqual([])
   })
+})
+
+// The published JSON Schema (bootstrap.schema.json) is what a CI step checks a snapshot against
+// before shipping it. It took any strings as `holdfastCredentials.headers`, while the relay serves
+// a record only to requests whose forwarded names (lower case, sorted, each once) are its names:
+// `Authorization` or a name twice passed the check, and the relay then said at start that the
+// snapshot could be served to nobody (or it silently never matched). Generated records whose
+// hash is right for the headers the request forwards; their names in any case, order, twice, or one
+// the relay cannot forward (`host`).
+describe('the published schema of holdfastCredentials agrees with the relay', () => {
+  const published = z.fromJSONSchema(JSON.parse(readFileSync(new URL('../../packages/server/schema/bootstrap.schema.json', import.meta.url), 'utf8')))
+  const spelling = (name: string) => fc.constantFrom(name, name.toUpperCase(), name[0]!.toUpperCase() + name.slice(1))
+  const record = fc
+    .uniqueArray(fc.constantFrom('authorization', 'x-tenant', 'x-b', 'host'), { minLength: 1, maxLength: 3 })
+    .chain((names) =>
+      fc.record({
+        names: fc.constant(names),
+        listed: fc.tuple(...names.map(spelling)).chain((spelt) => fc.shuffledSubarray([...spelt, ...spelt], { minLength: spelt.length, maxLength: spelt.length + 1 })),
+      }),
+    )
+    // Every name listed at least once (in some spelling): the others are not what is under test.
+    .filter(({ names, listed }) => names.every((name) => listed.some((l) => l.toLowerCase() === name)))
+
+  it('schema-valid ⇔ served to a request forwarding those headers, the upstream down', async () => {
+    const upstream = await startUpstream({ status: 503, text: 'down' })
+    await fc.assert(
+      fc.asyncProperty(record, async ({ names, listed }) => {
+        const values = Object.fromEntries(names.map((name) => [name, `v-${name}`]))
+        const holdfastCredentials = { ...recordCredentials(values), headers: listed }
+        const snapshot = join(await tempDir(), 'snap.json')
+        const document = { context: { targetingKey: 'anonymous' }, flags: [{ key: 'a', value: true, reason: 'STATIC' }], fetchedAt: 1_700_000_000_000, holdfastCredentials }
+        await writeFile(snapshot, JSON.stringify(document))
+        const valid = published.safeParse(document).success
+        const forwardHeaders = names.filter((name) => name !== 'host')
+        let served = false
+        const server = await createFlagServer({ flags: undefined, upstream: upstream.url, snapshot, forwardHeaders, upstreamTimeoutMs: 400, port: 0, logger: recordingLogger(), maxEventLoopDelayMs: 0 }).catch(() => undefined)
+        if (server) {
+          try {
+            const answer = await evaluate(server, { targetingKey: 'anonymous' }, Object.fromEntries(forwardHeaders.map((name) => [name, values[name]!])))
+            served = answer.status === 200
+          } finally {
+            await server.close()
+          }
+        }
+        expect({ listed, served }).toEqual({ listed, served: valid })
+      }),
+      { numRuns: 40 },
+    )
+  }, 60_000)
 })

@@ -6,10 +6,11 @@
 // ship to browsers as a `fallback`.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
+import { UNFORWARDABLE_HEADERS } from './headerNames'
 
 /** `holdfastCredentials` in a values snapshot: the headers it was made with, by lower-case name, and a salted hash of their values. */
 export interface SnapshotCredentials {
-  /** Lower-case header names, sorted. */
+  /** Lower-case header names, sorted (the relay sorts them as it reads the file). */
   headers: string[]
   /** Random, per file (hex). */
   salt: string
@@ -18,12 +19,27 @@ export interface SnapshotCredentials {
 }
 
 /**
+ * A header name the record may hold: lower case (the relay compares names in lower case) and one
+ * the relay can forward. In the pattern, so that the published JSON Schema refuses it too.
+ */
+const RECORDED_NAME = new RegExp(`^(?!(?:${[...UNFORWARDABLE_HEADERS].join('|')})$)[a-z0-9!#$%&'*+.^_\`|~-]+$`)
+
+/**
  * The record's schema (read at a relay's start; a record that does not read makes the snapshot
  * unusable), and its part of the published JSON Schema of a values snapshot.
  */
 export const snapshotCredentialsSchema = z
   .object({
-    headers: z.array(z.string()).describe('The header names the snapshot was made with, lower-case, sorted.'),
+    // Refused here as a relay could never serve the file (before, read as any strings, it was
+    // refused at start or never matched a request, while the published schema let it pass): a
+    // name in upper case or one the relay cannot forward is matched by no request, nor is a name
+    // twice. The order is not the relay's business: it sorts them on reading (a JSON Schema
+    // cannot say "sorted").
+    headers: z
+      .array(z.string().regex(RECORDED_NAME))
+      .refine((names) => new Set(names).size === names.length, 'a header name is listed twice')
+      .meta({ uniqueItems: true })
+      .describe('The header names the snapshot was made with: lower-case, each once, none that a relay cannot forward (Host, Content-Type, If-None-Match, …).'),
     salt: z.string().min(1).describe('Random, per file (hex).'),
     sha256: z.string().regex(/^[0-9a-f]{64}$/).describe('SHA-256 (hex) of the salt and the headers\' names and values: never the values themselves.'),
   })

@@ -89,7 +89,7 @@ export async function readSnapshotFile(path: string, now = Date.now()): Promise<
     // Unreadable, it could not say whose values these are: not served to anyone (a hand edit?).
     const credentials = snapshotCredentialsSchema.safeParse(recorded)
     if (!credentials.success) throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} has a holdfastCredentials that cannot be read (edited by hand?): whose values it holds is unknown`)
-    return { ...layer, credentials: credentials.data }
+    return { ...layer, credentials: { ...credentials.data, headers: [...credentials.data.headers].sort() } }
   }
   // A bare flagd document says nothing of its time but its mtime; a normalised one says nothing.
   if (isObject(json) && isObject(json.flags)) return { kind: 'definitions', text, fetchedAt: written >= PLAUSIBLE_MTIME ? Math.min(written, now) : 0 }

@@ -4,7 +4,7 @@
 // without a word. Each unknown key path is now said once at start, with the known key it is
 // closest to; a misspelt `apiKey` refuses to start. Real servers (and a real redis-server) on 127.0.0.1.
 import { describe, expect, it, vi } from 'vitest'
-import { createFlagHandler, createFlagServer, type FlagServerOptions } from '@holdfast/server'
+import { createFlagHandler, createFlagServer, createStreamHub, type FlagServerOptions, type StreamHubOptions } from '@holdfast/server'
 import { buildServerOptions, parseCliArgs } from '../../packages/server/src/cliOptions'
 import { SERVER_OPTION_KEYS, unknownOptions } from '../../packages/server/src/unknownOptions'
 import { DEMO_FLAGS, evaluate, recordingLogger, startServer, tempDir } from './helpers'
@@ -206,5 +206,24 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     })
     const handler = await createFlagHandler({ ...appConfig, apiKey: false, flags: DEMO_FLAGS, logger: recordingLogger() } as never)
     await handler.close()
+  })
+
+  // createStreamHub is exported for hosts that wire the stream themselves; its options are those of
+  // `liveUpdates`, and a misspelt one (`heartbeatMS: 5000`) left the 20 s heartbeat without a word,
+  // where the same key under createFlagServer's liveUpdates is said.
+  it('createStreamHub called directly says its unknown keys, on its log (or the console); through createFlagServer they are said once, as liveUpdates.…', async () => {
+    const logger = recordingLogger()
+    createStreamHub({ heartbeatMS: 5000, retryMs: 500, colour: 'red' } as StreamHubOptions, logger).close()
+    expect(unknownLines(logger)).toEqual(['unknown option heartbeatMS (did you mean heartbeatMs?)', 'unknown option colour (ignored)'])
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    try {
+      createStreamHub({ heartbeatMS: 5000 } as StreamHubOptions).close()
+      expect(warn.mock.calls.map(([line]) => line)).toEqual(['[holdfast-server] unknown option heartbeatMS (did you mean heartbeatMs?)'])
+    } finally {
+      warn.mockRestore()
+    }
+    createStreamHub({ heartbeatMs: 5000, retryMs: 500 }, logger).close()
+    expect(unknownLines(logger)).toHaveLength(2)
+    expect(await startedWith({ liveUpdates: { heartbeatMS: 5000 } })).toEqual(['[holdfast-server] unknown option liveUpdates.heartbeatMS (did you mean liveUpdates.heartbeatMs?)'])
   })
 })

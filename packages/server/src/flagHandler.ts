@@ -23,10 +23,10 @@ import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
 import { handleBulkEvaluation, handleFlagEvaluation, refuseNotJson } from './ofrep/ofrepRoutes'
 import { createCatchUp } from './ofrep/catchUp'
-import { createStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
+import { openStreamHub, registerStreamMetrics, STREAM_PATH, type StreamHub, type StreamHubOptions } from './ofrep/stream'
 import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
-import { HANDLER_OPTION_KEYS, MAX_UNKNOWN_LINES, refuseOpenByMistake, unknownOptionMessage, unknownOptions, type OptionKeys } from './unknownOptions'
+import { HANDLER_OPTION_KEYS, refuseOpenByMistake, sayUnknownOptions, type OptionKeys } from './unknownOptions'
 
 /** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
 export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
@@ -130,12 +130,7 @@ export async function createFlagHandler(options: FlagHandlerOptions): Promise<Fl
 export async function openFlagHandler(options: FlagHandlerOptions, known: OptionKeys): Promise<FlagHandler> {
   const log = prefixLogger(options?.logger ?? consoleLogger)
   if (typeof options === 'object' && options !== null) {
-    const unknown = unknownOptions(options, known)
-    // At most 20 lines: a spread of a large config object (an app's whole settings) is one more
-    // line saying how many, not thousands.
-    for (const option of unknown.slice(0, MAX_UNKNOWN_LINES)) log.warn(unknownOptionMessage(option))
-    if (unknown.length > MAX_UNKNOWN_LINES) log.warn(`${unknown.length - MAX_UNKNOWN_LINES} more unknown option keys (ignored)`)
-    refuseOpenByMistake(options, unknown)
+    refuseOpenByMistake(options, sayUnknownOptions(options, known, log))
   }
   const config = readHandlerOptions(options)
   const metrics = options.metrics ?? createServerMetrics()
@@ -199,7 +194,7 @@ export async function openFlagHandler(options: FlagHandlerOptions, known: Option
   shedder = createLoadShedder({ maxEventLoopDelayMs: config.maxEventLoopDelayMs })
 
   const demo = options.demoControls ? createDemoControls({ sink, isClosing: () => draining }) : undefined
-  const stream = options.liveUpdates === false ? undefined : createStreamHub(options.liveUpdates, log)
+  const stream = options.liveUpdates === false ? undefined : openStreamHub(options.liveUpdates, log)
   const unfollow = stream?.follow(source)
   if (stream) registerStreamMetrics(metrics.registry, stream)
   const unwatch =

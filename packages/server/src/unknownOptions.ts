@@ -10,6 +10,7 @@ import type { RelayOptions } from './flags/relayOptions'
 import type { RequestLimits } from './ofrep/schemas'
 import type { StreamHubOptions } from './ofrep/stream'
 import type { RedisRelayOptions } from './store/relayStore'
+import type { ServerLogger } from './logger'
 
 /**
  * The keys an options object takes: `true` for a value not looked into (a string, a record of
@@ -21,7 +22,8 @@ export type OptionKeys = { readonly [key: string]: true | OptionKeys }
 type KeysOf<T> = { readonly [K in keyof Required<T>]: true | OptionKeys }
 
 const REDIS = { url: true, leaseTtlMs: true, commandTimeoutMs: true, backupTtlMs: true, namespace: true } satisfies KeysOf<RedisRelayOptions>
-const LIVE_UPDATES = {
+/** The keys of `createStreamHub`'s options (`liveUpdates` of the handler's). */
+export const STREAM_HUB_OPTION_KEYS = {
   maxConnections: true,
   maxConnectionsPerClient: true,
   heartbeatMs: true,
@@ -65,7 +67,7 @@ export const HANDLER_OPTION_KEYS: OptionKeys = {
     logger: true,
     metrics: true,
     routes: true,
-    liveUpdates: LIVE_UPDATES,
+    liveUpdates: STREAM_HUB_OPTION_KEYS,
     middleware: true,
     // RelayOptions
     flagsUrl: true,
@@ -134,6 +136,18 @@ export function unknownOptions(options: object, known: OptionKeys, prefix = ''):
     }
   }
   return found
+}
+
+/**
+ * Says the keys of `options` that `known` does not list on `log`, one line each (at most
+ * {@link MAX_UNKNOWN_LINES}: a spread of a large config object, an app's whole settings, is one
+ * more line saying how many, not thousands), and gives them back.
+ */
+export function sayUnknownOptions(options: object, known: OptionKeys, log: ServerLogger): UnknownOption[] {
+  const unknown = unknownOptions(options, known)
+  for (const option of unknown.slice(0, MAX_UNKNOWN_LINES)) log.warn(unknownOptionMessage(option))
+  if (unknown.length > MAX_UNKNOWN_LINES) log.warn(`${unknown.length - MAX_UNKNOWN_LINES} more unknown option keys (ignored)`)
+  return unknown
 }
 
 /** The one line an unknown option is said in. */

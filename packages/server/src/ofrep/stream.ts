@@ -12,8 +12,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { FlagSource } from '../flags/flagSource'
-import type { ServerLogger } from '../logger'
+import { consoleLogger, prefixLogger, type ServerLogger } from '../logger'
 import { readStreamHubOptions } from '../options'
+import { sayUnknownOptions, STREAM_HUB_OPTION_KEYS } from '../unknownOptions'
 
 /** An update within this long of a failed read of the origin counts as the end of an outage. */
 const OUTAGE_MEMORY_MS = 60_000
@@ -151,9 +152,17 @@ export function streamClientOf(address: string | undefined): string | undefined 
 /**
  * Creates the stream hub of one handler. Nothing runs until a stream is opened. `log` (default
  * none) hears what an operator must know of the streams: `maxConnectionsPerClient` bounding nothing
- * where streams come with no remote address.
+ * where streams come with no remote address. An option key it does not take (`heartbeatMS`) is
+ * said once, as createFlagServer says one under `liveUpdates`: on `log`, or with none on the
+ * console (the server's default logger).
  */
 export function createStreamHub(given: StreamHubOptions = {}, log?: ServerLogger): StreamHub {
+  if (typeof given === 'object' && given !== null) sayUnknownOptions(given, STREAM_HUB_OPTION_KEYS, log ?? prefixLogger(consoleLogger))
+  return openStreamHub(given, log)
+}
+
+/** {@link createStreamHub} without the word on unknown keys: the handler's `liveUpdates`, whose keys it has said already. */
+export function openStreamHub(given: StreamHubOptions = {}, log?: ServerLogger): StreamHub {
   // `liveUpdates: true` (as the client's option reads) reaches here from createFlagHandler: the defaults.
   const options = readStreamHubOptions(typeof given === 'object' && given !== null ? given : {})
   // Checked above (whole numbers within bounds, or absent): only the defaults are left to fill in.

@@ -6,7 +6,7 @@
 import { describe, expect, it, vi } from 'vitest'
 import { createFlagHandler, createFlagServer, createStreamHub, type FlagServerOptions, type StreamHubOptions } from '@holdfast/server'
 import { buildServerOptions, parseCliArgs } from '../../packages/server/src/cliOptions'
-import { SERVER_OPTION_KEYS, unknownOptions } from '../../packages/server/src/unknownOptions'
+import { SERVER_OPTION_KEYS, unknownOptions, type KeysOf } from '../../packages/server/src/unknownOptions'
 import { DEMO_FLAGS, evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 import { useRedisFleet } from './redis-fleet'
@@ -227,3 +227,27 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     expect(await startedWith({ liveUpdates: { heartbeatMS: 5000 } })).toEqual(['[holdfast-server] unknown option liveUpdates.heartbeatMS (did you mean liveUpdates.heartbeatMs?)'])
   })
 })
+
+// The lists of known keys are checked by the typecheck (`satisfies KeysOf<Options>`): an option
+// missing from them fails it. A nested options object listed as `true` was let through (`true |
+// keys` for every entry), and `true` is never looked into: `redis: true` would have left
+// `redis.namesapce` unsaid again. The typecheck is the test: each line below must not compile.
+interface Nested {
+  url: string
+  redis?: string | { url: string; namespace?: string }
+  liveUpdates?: false | { heartbeatMs?: number; now?: () => number }
+  headers?: Record<string, string>
+  logger?: { warn(message: string): void }
+  names?: string[]
+  onChange?: () => void
+}
+const nestedKeys = { url: true, redis: { url: true, namespace: true }, liveUpdates: { heartbeatMs: true, now: true }, headers: true, logger: true, names: true, onChange: true } as const
+nestedKeys satisfies KeysOf<Nested, 'headers' | 'logger'>
+// @ts-expect-error a nested options object listed as `true`
+;({ ...nestedKeys, redis: true }) satisfies KeysOf<Nested, 'headers' | 'logger'>
+// @ts-expect-error another
+;({ ...nestedKeys, liveUpdates: true }) satisfies KeysOf<Nested, 'headers' | 'logger'>
+// @ts-expect-error an injected object not named as one not looked into
+;({ ...nestedKeys }) satisfies KeysOf<Nested, 'headers'>
+// @ts-expect-error a key of a nested options object left out
+;({ ...nestedKeys, redis: { url: true } }) satisfies KeysOf<Nested, 'headers' | 'logger'>

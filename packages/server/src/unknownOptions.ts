@@ -18,10 +18,27 @@ import type { ServerLogger } from './logger'
  * or the keys of a nested options object, looked into when the value is a plain object.
  */
 export type OptionKeys = { readonly [key: string]: true | OptionKeys }
-/** Every key of `T`, no more (checked by `satisfies`): a new option that is not listed here fails the typecheck. */
-type KeysOf<T> = { readonly [K in keyof Required<T>]: true | OptionKeys }
 
-const REDIS = { url: true, leaseTtlMs: true, commandTimeoutMs: true, backupTtlMs: true, namespace: true } satisfies KeysOf<RedisRelayOptions>
+type Primitive = string | number | boolean | bigint | symbol | null | undefined
+/** The part of an option's type that is an object to look into: not a primitive, a function or an array. */
+type ObjectPart<V> = Exclude<V, Primitive | ((...args: never[]) => unknown) | readonly unknown[]>
+
+/**
+ * Every key of `T`, no more (checked by `satisfies`): a new option that is not listed here fails
+ * the typecheck. An option whose value may be an object must list that object's keys in turn, so a
+ * nested options object listed as `true` (never looked into: `redis: true` left `redis.namesapce`
+ * unsaid) fails it too, unless its name is among `Opaque`: an injected object or a record whose
+ * members are the implementer's or the user's (a logger, a store, a clock, headers). `Opaque`
+ * applies at every depth.
+ */
+export type KeysOf<T, Opaque extends PropertyKey = never> = {
+  readonly [K in keyof Required<T>]-?: K extends Opaque ? true : [ObjectPart<Required<T>[K]>] extends [never] ? true : KeysOf<ObjectPart<Required<T>[K]>, Opaque>
+}
+
+/** Options whose value is an object not looked into: definitions, injected objects, header records. */
+type NotLookedInto = 'flags' | 'source' | 'logger' | 'metrics' | 'routes' | 'upstreamHeaders' | 'eventsUpstreamHeaders' | 'eventsFileSystem' | 'eventsClock' | 'store' | 'clock' | 'deadLetter'
+
+const REDIS = { url: true, leaseTtlMs: true, commandTimeoutMs: true, backupTtlMs: true, namespace: true } satisfies KeysOf<RedisRelayOptions, NotLookedInto>
 /** The keys of `createStreamHub`'s options (`liveUpdates` of the handler's). */
 export const STREAM_HUB_OPTION_KEYS = {
   maxConnections: true,
@@ -33,9 +50,9 @@ export const STREAM_HUB_OPTION_KEYS = {
   random: true,
   now: true,
   requestUri: true,
-} satisfies KeysOf<StreamHubOptions>
-const LIMITS = { maxBodyBytes: true, maxAttributes: true, maxDepth: true, maxStringLength: true, maxTargetingKeyLength: true } satisfies KeysOf<RequestLimits>
-const EVENTS_DEDUPE = { maxIds: true, windowMs: true, now: true } satisfies KeysOf<DedupeWindowOptions>
+} satisfies KeysOf<StreamHubOptions, NotLookedInto>
+const LIMITS = { maxBodyBytes: true, maxAttributes: true, maxDepth: true, maxStringLength: true, maxTargetingKeyLength: true } satisfies KeysOf<RequestLimits, NotLookedInto>
+const EVENTS_DEDUPE = { maxIds: true, windowMs: true, now: true } satisfies KeysOf<DedupeWindowOptions, NotLookedInto>
 const EVENTS_FORWARDING = {
   batchSize: true,
   batchBytes: true,
@@ -48,8 +65,8 @@ const EVENTS_FORWARDING = {
   fetch: true,
   deadLetter: true,
   onAttempt: true,
-} satisfies KeysOf<Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>>
-const SHARED_STORE = { store: true, leaseTtlMs: true } satisfies KeysOf<NonNullable<RelayOptions['sharedStore']>>
+} satisfies KeysOf<Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>, NotLookedInto>
+const SHARED_STORE = { store: true, leaseTtlMs: true } satisfies KeysOf<NonNullable<RelayOptions['sharedStore']>, NotLookedInto>
 
 /** The keys of `createFlagHandler`'s options. */
 export const HANDLER_OPTION_KEYS: OptionKeys = {
@@ -102,7 +119,7 @@ export const HANDLER_OPTION_KEYS: OptionKeys = {
     eventsForwarding: EVENTS_FORWARDING,
     eventsWriteTimeoutMs: true,
     eventsClock: true,
-  } satisfies KeysOf<FlagHandlerOptions>),
+  } satisfies KeysOf<FlagHandlerOptions, NotLookedInto>),
   // Not in the public type, but read: the relay's fetch (createRelaySource), which tests inject.
   fetch: true,
 }
@@ -110,7 +127,7 @@ export const HANDLER_OPTION_KEYS: OptionKeys = {
 /** The keys of `createFlagServer`'s options: the handler's and the listening ones. */
 export const SERVER_OPTION_KEYS: OptionKeys = {
   ...HANDLER_OPTION_KEYS,
-  ...({ port: true, host: true, maxConnections: true, headersTimeoutMs: true, requestTimeoutMs: true, keepAliveTimeoutMs: true, drainTimeoutMs: true } satisfies KeysOf<Omit<FlagServerOptions, keyof FlagHandlerOptions>>),
+  ...({ port: true, host: true, maxConnections: true, headersTimeoutMs: true, requestTimeoutMs: true, keepAliveTimeoutMs: true, drainTimeoutMs: true } satisfies KeysOf<Omit<FlagServerOptions, keyof FlagHandlerOptions>, NotLookedInto>),
 }
 
 /** How many unknown option keys are named in the log at start, one line each; the rest are counted in one more line. */

@@ -228,6 +228,24 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
   })
 })
 
+describe('fetch: the relay\'s own requests (flagsUrl, upstream)', () => {
+  // Read by every request the relay makes upstream (createRelaySource), taken and not said as
+  // unknown, but missing from FlagServerOptions: a TypeScript host (a proxy agent, mTLS, a test's
+  // fake) had to cast its options to pass it. The typecheck fails on the call below without it.
+  it('is a typed option: the relay asks its flagsUrl through it, and nothing is said of it', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    const asked: string[] = []
+    const through: typeof fetch = (input, init) => (asked.push(String(input)), fetch(input, init))
+    const logger = recordingLogger()
+    const options: Partial<FlagServerOptions> = { flags: undefined, flagsUrl: `${upstream.url}/flags.json`, fetch: through, logger }
+    await startServer(options)
+    expect(asked).toContain(`${upstream.url}/flags.json`)
+    expect(unknownLines(logger)).toEqual([])
+    // A value that is not a function is refused at start, as other options are, not at the first poll.
+    await expect(createFlagServer({ flagsUrl: `${upstream.url}/flags.json`, fetch: 'undici' as never, port: 0, logger })).rejects.toThrow(/invalid options: fetch: /)
+  })
+})
+
 // The lists of known keys are checked by the typecheck (`satisfies KeysOf<Options>`): an option
 // missing from them fails it. A nested options object listed as `true` was let through (`true |
 // keys` for every entry), and `true` is never looked into: `redis: true` would have left

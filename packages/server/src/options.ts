@@ -139,6 +139,7 @@ export const handlerOptionsSchema = z
     maxUpstreamRequests: positiveInt.optional(),
     // A name no request can carry forwarded nothing, without a word (the CLI refuses it).
     forwardHeaders: z.array(z.string().regex(HEADER_NAME, 'each must be a header name')).optional(),
+    fetch: isFunction.optional(),
     heldAnswerAfterMs: timerMs(0).optional(),
     refreshAnswerWithinMs: timerMs(1).optional(),
     reaskRoundMs: timerMs(1).optional(),

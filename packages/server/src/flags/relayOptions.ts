@@ -51,6 +51,12 @@ export interface RelayOptions {
   upstreamHeaders?: Record<string, string>
   /** Milliseconds one upstream request may take. Default 5,000. */
   upstreamTimeoutMs?: number
+  /**
+   * The `fetch` every request the relay makes to its source goes through (`flagsUrl`, `upstream`,
+   * its probes): a proxy agent or client certificate (undici's `dispatcher`), instrumentation, a
+   * test's fake. Not the events sink's, which is `eventsForwarding.fetch`. Default `globalThis.fetch`.
+   */
+  fetch?: typeof fetch
   /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */
   maxContexts?: number
   /**
@@ -91,7 +97,7 @@ export function wantsRelay(options: RelayOptions): boolean {
  * Checks the relay options (throws an `Error` naming the problem) and builds the source, with its
  * metrics registered on `metrics.registry`.
  */
-export function createRelaySource(options: RelayOptions & { strictValidation: boolean; maxShrinkPercent: number; log: ServerLogger; metrics: ServerMetrics; fetch?: typeof fetch; dataDirStore?: GenerationStore }): RelaySource {
+export function createRelaySource(options: RelayOptions & { strictValidation: boolean; maxShrinkPercent: number; log: ServerLogger; metrics: ServerMetrics; dataDirStore?: GenerationStore }): RelaySource {
   const policy = readPolicy(options.onUpstreamUnauthorized)
   const pollSeconds = options.pollIntervalSeconds ?? DEFAULT_POLL_INTERVAL_SECONDS
   if (!(pollSeconds >= 0.05 && pollSeconds <= 86_400)) throw new Error(`[holdfast-server] invalid options: pollIntervalSeconds must be from 0.05 to 86400, got ${pollSeconds}`)

@@ -4,6 +4,9 @@
 // nothing to send again. Now each is appended (fsynced) to <spool>/dead-letter/dead-letter.ndjson
 // with the sink's status, the time and its answer, before the spool's cursor moves past it;
 // `holdfast-server events replay-dead-letters` sends them again and removes what the sink took.
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import fc from 'fast-check'
@@ -230,6 +233,50 @@ describe('replay-dead-letters reads the file a batch at a time', { timeout: 120_
       expect(await readFile(letters, 'utf8')).toBe('')
     } finally {
       await receiver.close()
+    }
+  })
+
+  // The replay needs of an answer its status and, of a refusal, the start it prints. It read the
+  // whole answer: a sink or a proxy answering 1 GB held it in memory, and one whose answer never
+  // ends ran into --timeout, read as the sink failing: everything kept, nothing sent one by one.
+  it('a sink whose answers never end (202 for good events, 400 for a bad one): its status is read, the good ones leave, the bad one is kept with the start of the refusal', async () => {
+    const answered: string[] = []
+    const endless = createServer((req, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => {
+        const ids = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { events: Array<{ id: string }> }).events.map((e) => e.id)
+        const refused = ids.includes('endless-bad')
+        answered.push(`${refused ? 400 : 202} ${ids.join(',')}`)
+        res.writeHead(refused ? 400 : 202, { 'Content-Type': 'application/json' })
+        res.write(refused ? '{"error":"event endless-bad: name too long"' : '{"accepted":')
+        const pad = Buffer.alloc(64 * 1024, 0x20)
+        const more = setInterval(() => res.write(pad), 1)
+        res.on('close', () => clearInterval(more))
+      })
+    })
+    endless.listen(0, '127.0.0.1')
+    await once(endless, 'listening')
+    try {
+      const spool = join(await tempDir(), 'spool')
+      const letters = deadLetterPath(spool)
+      await mkdir(dirname(letters), { recursive: true })
+      const letter = (id: string) => JSON.stringify({ deadLetteredAt: 1, status: 422, event: event(id) })
+      await writeFile(letters, `${letter('endless-1')}\n${letter('endless-bad')}\n${letter('endless-2')}\n`)
+      const lines: string[] = []
+      const started = performance.now()
+      const code = await runEventsCli(['replay-dead-letters', '--events-spool', spool, '--events-upstream', `http://127.0.0.1:${(endless.address() as AddressInfo).port}/events`, '--timeout', '5'], { out: (l) => lines.push(l), err: (l) => lines.push(l) })
+      expect(lines).toContainEqual(expect.stringMatching(/^\[holdfast-server\] kept endless-bad: HTTP 400 \{"error":"event endless-bad: name too long" *$/))
+      expect(lines.join('\n')).toContain('2 taken by the sink and removed, 1 refused again and kept')
+      expect(code).toBe(1)
+      // Before: the whole batch's answer read until --timeout (5 s), then "the sink answered This
+      // operation was aborted: stopped", all three kept.
+      expect(performance.now() - started).toBeLessThan(4000)
+      expect(answered).toEqual(['400 endless-1,endless-bad,endless-2', '202 endless-1', '400 endless-bad', '202 endless-2'])
+      expect((await deadLetters(spool)).map((l) => l.event.id)).toEqual(['endless-bad'])
+    } finally {
+      endless.closeAllConnections()
+      await new Promise((done) => endless.close(done))
     }
   })
 })

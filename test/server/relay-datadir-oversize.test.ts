@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { once } from 'node:events'
-import { mkdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
+import { appendFile, mkdir, open, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
@@ -156,6 +156,36 @@ describe('holdfast-server events replay-dead-letters on a large dead-letter file
     expect(lines.join('\n')).toContain('0 taken by the sink and removed, 0 refused again and kept, 1 unreadable line(s) kept')
     expect((await stat(letters)).size).toBe(2 ** 30)
     expect(peakMb).toBeLessThan(200)
+  })
+
+  it('a sparse 256 MB junk line beside a letter the sink takes: the letter leaves, the junk line is kept as it was, a hole, not 256 MB of zeros written', async () => {
+    const spool = join(await tempDir(), 'spool')
+    const letters = deadLetterPath(spool)
+    await mkdir(dirname(letters), { recursive: true })
+    const letter = `${JSON.stringify({ deadLetteredAt: 1, status: 413, event: { id: 'dl-sparse', type: 'custom', name: 'clicked', time: 1_700_000_000_000 } })}\n`
+    await writeFile(letters, letter)
+    // A junk line: a hole of 256 MiB (a disk fault, a `truncate`), then its newline.
+    await truncate(letters, letter.length + 2 ** 28)
+    await appendFile(letters, '\n')
+    const before = await stat(letters)
+    expect(before.blocks * 512).toBeLessThan(2 ** 20)
+    const receiver = await startEventsReceiver()
+    try {
+      const { code, lines } = await commandInProcess(['events', 'replay-dead-letters', '--events-spool', spool, '--events-upstream', receiver.url])
+      expect(code).toBe(1)
+      expect(lines.join('\n')).toContain('1 taken by the sink and removed, 0 refused again and kept, 1 unreadable line(s) kept')
+      const after = await stat(letters)
+      expect(after.size).toBe(2 ** 28 + 1)
+      // Before: the copy wrote the hole out, 256 MiB on the disk the relay's spool shares.
+      expect(after.blocks * 512).toBeLessThan(2 ** 20)
+      const head = Buffer.alloc(16)
+      const handle = await open(letters, 'r')
+      await handle.read(head, 0, 16, 2 ** 28 - 16)
+      await handle.close()
+      expect(head.equals(Buffer.alloc(16))).toBe(true)
+    } finally {
+      await receiver.close()
+    }
   })
 
   it('a file of 1,000,000 short unreadable lines (junk a disk fault or a hand edit left) is kept as it is, within a 64 MB heap', { timeout: 60_000 }, async () => {

@@ -7,6 +7,11 @@ import { dirname } from 'node:path'
 export interface EventFile {
   /** Writes `length` bytes of `buffer` from `offset`; returns how many were written (a short write is possible). */
   write(buffer: Buffer, offset: number, length: number): Promise<number>
+  /**
+   * Writes `length` bytes of `buffer` from `offset` at file `position` (a short write is possible).
+   * Optional: a writer that skips a range leaves a hole (see the replay's copy of a sparse line).
+   */
+  writeAt?(buffer: Buffer, offset: number, length: number, position: number): Promise<number>
   /** Reads up to `length` bytes at file `position` into `buffer` at `offset`; returns how many were read. */
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<number>
   /** Flushes written data to the device (fdatasync). */
@@ -52,6 +57,7 @@ export const nodeFileSystem: EventFileSystem = {
     const handle = await open(path, mode, permissions)
     return {
       write: async (buffer, offset, length) => (await handle.write(buffer, offset, length)).bytesWritten,
+      writeAt: async (buffer, offset, length, position) => (await handle.write(buffer, offset, length, position)).bytesWritten,
       read: async (buffer, offset, length, position) => (await handle.read(buffer, offset, length, position)).bytesRead,
       datasync: () => handle.datasync(),
       truncate: (length) => handle.truncate(length),
@@ -135,6 +141,16 @@ export async function writeAll(file: EventFile, bytes: Buffer): Promise<void> {
   let written = 0
   while (written < bytes.length) {
     const wrote = await file.write(bytes, written, bytes.length - written)
+    if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${bytes.length - written} bytes`), { code: 'ENOSPC' })
+    written += wrote
+  }
+}
+
+/** {@link writeAll} at file `position`, with {@link EventFile.writeAt}. */
+export async function writeAllAt(file: EventFile, bytes: Buffer, position: number): Promise<void> {
+  let written = 0
+  while (written < bytes.length) {
+    const wrote = await file.writeAt!(bytes, written, bytes.length - written, position + written)
     if (!(wrote > 0)) throw Object.assign(new Error(`wrote 0 of ${bytes.length - written} bytes`), { code: 'ENOSPC' })
     written += wrote
   }

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliOptions'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
-import { nodeFileSystem, writeAll, writeFileAtomicWith, type EventFile } from './fileSystem'
+import { nodeFileSystem, writeAll, writeAllAt, writeFileAtomicWith, type EventFile } from './fileSystem'
 import { readLines } from './lineReader'
 import { acquireLock } from './lockFile'
 
@@ -123,8 +123,11 @@ async function replay(path: string, url: string, options: { headers: Record<stri
   const send = async (events: unknown[]): Promise<{ ok: boolean; refused?: boolean; why: string }> => {
     try {
       const response = await options.fetch(url, { method: 'POST', headers: options.headers, body: JSON.stringify({ events }), redirect: 'manual', signal: AbortSignal.timeout(options.timeoutMs) })
-      const text = (await response.text().catch(() => '')).slice(0, 200)
       const ok = response.status >= 200 && response.status < 300 && !/html/i.test(response.headers.get('Content-Type') ?? '')
+      // The status says what became of the events; of a refusal only the start is printed. Read
+      // whole, a sink or proxy answering 1 GB held it all in memory (and an endless answer ran
+      // into --timeout, read as the sink failing): only what is printed is read.
+      const text = ok ? (await response.body?.cancel().catch(() => undefined), '') : await startOf(response, SHOWN_ANSWER_CHARS)
       return { ok, refused: [400, 413, 422].includes(response.status), why: `HTTP ${response.status} ${text}`.trim() }
     } catch (error) {
       return { ok: false, why: (error as Error).message }
@@ -204,25 +207,73 @@ async function replay(path: string, url: string, options: { headers: Record<stri
   return refusedAgain + unreadable === 0 ? 0 : 1
 }
 
-/** Writes the byte ranges of `path` into `out`, each followed by a newline, a megabyte at a time. */
+/** How much of a sink's refusal is printed (and so read): its first 200 characters. */
+const SHOWN_ANSWER_CHARS = 200
+
+/** The start of `response`'s body, at most `chars` characters; the rest is not read (the body is cancelled). */
+async function startOf(response: Response, chars: number): Promise<string> {
+  const reader = response.body?.getReader()
+  if (!reader) return ''
+  const chunks: Buffer[] = []
+  let bytes = 0
+  try {
+    // A UTF-8 character is at most 4 bytes.
+    while (bytes < chars * 4) {
+      const { done, value } = await reader.read()
+      if (done || !value) break
+      chunks.push(Buffer.from(value))
+      bytes += value.length
+    }
+  } catch {
+    // An answer that breaks or stalls until --timeout: its status stands, with what came of it.
+  }
+  await reader.cancel().catch(() => undefined)
+  return Buffer.concat(chunks).toString('utf8').slice(0, chars)
+}
+
+const COPY_BYTES = 1 << 20
+const ZEROS = Buffer.alloc(COPY_BYTES)
+
+/**
+ * Writes the byte ranges of `path` into `out`, each followed by a newline, a megabyte at a time. A
+ * megabyte read that is all zeros (a sparse file's hole: the junk line a disk fault or a `truncate`
+ * left) stays a hole in the copy: it is skipped, not written, so the line reads back the same
+ * without taking the disk it never took (a 1 GB hole was written out as 1 GB of zeros, on the
+ * disk the relay's spool shares). Needs `out.writeAt`; without it every byte is written.
+ */
 async function copyRanges(path: string, ranges: Array<[number, number]>, out: EventFile): Promise<void> {
   const source = await open(path, 'r')
   try {
-    const buffer = Buffer.alloc(1 << 20)
+    const chunk = Buffer.alloc(COPY_BYTES)
+    const buffer = Buffer.alloc(COPY_BYTES)
     let filled = 0
+    // Where the next byte goes in `out` (with writeAt).
+    let position = 0
     const flush = async () => {
-      await writeAll(out, buffer.subarray(0, filled))
+      if (out.writeAt) await writeAllAt(out, buffer.subarray(0, filled), position)
+      else await writeAll(out, buffer.subarray(0, filled))
+      position += filled
       filled = 0
     }
     for (const [start, end] of ranges) {
       for (let at = start; at < end; ) {
-        if (filled === buffer.length) await flush()
-        const { bytesRead } = await source.read(buffer, filled, Math.min(buffer.length - filled, end - at), at)
+        const { bytesRead } = await source.read(chunk, 0, Math.min(COPY_BYTES, end - at), at)
         if (bytesRead === 0) throw new Error(`${path} changed during the replay (shorter than read)`)
-        filled += bytesRead
         at += bytesRead
+        if (out.writeAt && bytesRead === COPY_BYTES && chunk.equals(ZEROS)) {
+          await flush()
+          position += bytesRead
+          continue
+        }
+        for (let from = 0; from < bytesRead; ) {
+          if (filled === COPY_BYTES) await flush()
+          const copied = chunk.copy(buffer, filled, from, bytesRead)
+          filled += copied
+          from += copied
+        }
       }
-      if (filled === buffer.length) await flush()
+      if (filled === COPY_BYTES) await flush()
+      // Every range ends with this newline, written: the copy's length is its last byte's, holes included.
       buffer[filled++] = 0x0a
     }
     await flush()

@@ -184,6 +184,34 @@ describe('--events-keep lowered at a restart', { timeout: 30_000 }, () => {
   })
 })
 
+describe('--events-keep lowered: files older than the de-duplication window', { timeout: 30_000 }, () => {
+  // The ids are read back newest first until a file is older than the window; the files past it
+  // are not read (their ids would be forgotten at once). They were deleted all the same, the one
+  // warning saying "their ids were read back first" of every file it named.
+  it('are deleted without being read back, and the warning says so of them; the ones read back are said apart', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'events.jsonl')
+    const at = Date.now() / 1000
+    await writeFile(file, '')
+    // .1 … .3 written in the last minutes, .4 and .5 two and three hours ago; a window of one hour.
+    const ages = [60, 120, 180, 2 * 3600, 3 * 3600]
+    for (const [i, age] of ages.entries()) {
+      await writeFile(`${file}.${i + 1}`, JSON.stringify(event()) + '\n')
+      await utimes(`${file}.${i + 1}`, at - age, at - age)
+    }
+    const logger = recordingLogger()
+    const server = await startServer({ eventsFile: file, eventsMaxBytes: 2_000, eventsKeep: 2, eventsDedupe: { windowMs: 3600_000 }, logger })
+    await server.close()
+    expect((await readdir(dir)).filter((name) => /^events\.jsonl(\.\d+)?$/.test(name)).sort()).toEqual(['events.jsonl', 'events.jsonl.1', 'events.jsonl.2'])
+    const said = logger.lines.filter((line) => /above --events-keep/.test(line))
+    expect(said).toHaveLength(2)
+    expect(said[0]).toMatch(/deleted \S*events\.jsonl\.3 \(\d+ bytes\), rotated files .*above --events-keep 2.*their ids were read back first/)
+    expect(said[0]).not.toMatch(/jsonl\.[45]/)
+    expect(said[1]).toMatch(/deleted \S*events\.jsonl\.4 \(\d+ bytes\), \S*events\.jsonl\.5 \(\d+ bytes\), rotated files .*above --events-keep 2.*older than the de-duplication window.*not read back/)
+    expect(said[1]).not.toMatch(/were read back first/)
+  })
+})
+
 describe('--events-keep lowered: a file whose ids could not be read back', { timeout: 30_000 }, () => {
   it('is left where it is, said, and not counted deleted; the next start tries again', async () => {
     const dir = await tempDir()

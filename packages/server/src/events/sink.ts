@@ -65,9 +65,11 @@ export interface EventStore {
   files(): Promise<string[]>
   /**
    * Called once the ids of `files()` were read back at start (the events file deletes what it keeps
-   * no more); `unread` names the files whose reading failed, which are not deleted.
+   * no more); `unread` names the files whose reading failed, which are not deleted, and `read` those
+   * whose ids were read (the others were past the de-duplication window: older than it, or past its
+   * `maxIds` newest ids).
    */
-  readBackDone?(unread: ReadonlySet<string>): Promise<void>
+  readBackDone?(unread: ReadonlySet<string>, read: ReadonlySet<string>): Promise<void>
   /** One line of those files back as an event, or undefined when it is not one. */
   readBack(line: Buffer): ReceivedEvent | undefined
   /** Forgets every stored event. */
@@ -206,11 +208,13 @@ export function createEventSink(options: EventSinkOptions): EventSink {
       const events: ReceivedEvent[] = []
       let unreadable = 0
       const unread = new Set<string>()
+      const read = new Set<string>()
       const files = await store.files()
       scan: for (const file of files) {
         const stat = await fs.stat(file)
         // A file's events were all accepted at or before its last modification.
         if (!stat || stat.mtimeMs <= now() - windowMs) break
+        read.add(file)
         try {
           for await (const line of readLinesBackward(fs, file)) {
             const event = line && store.readBack(line)
@@ -227,13 +231,14 @@ export function createEventSink(options: EventSinkOptions): EventSink {
           // costs the de-duplication of its ids, not the start. The current file was opened by now.
           if (file === files[0]) throw error
           unread.add(file)
+          read.delete(file)
           log.warn(`events: cannot read ids back from ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); skipped`)
         }
       }
       for (let i = ids.length - 1; i >= 0; i--) window.restore(ids[i][0], ids[i][1])
       recent = events.reverse()
       if (unreadable > 0) log.warn(`events: skipped ${unreadable} unreadable line(s) while reading ids back`)
-      await store.readBackDone?.(unread)
+      await store.readBackDone?.(unread, read)
     },
 
     // Timeline this guards against: the mount under the events file dies after the start; a
@@ -406,7 +411,11 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
     // A file whose ids could not be read back (EIO) is left, and so is one that is no longer the
     // file listed (renamed over since, by a logrotate run): what it holds was not read. Before, both
     // were deleted, the warning saying their ids were read back.
-    async readBackDone(unread) {
+    //
+    // A file past the de-duplication window (older than it, or past its maxIds newest ids) is not
+    // read: its ids would be forgotten at once. It is deleted all the same, and said apart: before,
+    // the one warning said "their ids were read back first" of it too.
+    async readBackDone(unread, read) {
       const found = above
       above = []
       if (found.length === 0) return
@@ -431,16 +440,22 @@ export function createEventsFile(options: EventsFileOptions): EventStore {
           failed.push(`${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`)
         }
       }
-      if (deleted.length > 0) {
-        const named = deleted.slice(0, 10).map((file) => `${file.path} (${file.size} bytes)`)
-        const rest = deleted.slice(10)
+      const sayDeleted = (files: Array<{ path: string; size: number }>, why: string) => {
+        if (files.length === 0) return
+        const named = files.slice(0, 10).map((file) => `${file.path} (${file.size} bytes)`)
+        const rest = files.slice(10)
         const more = rest.length > 0 ? ` and ${rest.length} more (${rest.reduce((sum, file) => sum + file.size, 0)} bytes)` : ''
         options.log.warn(
           `events: deleted ${named.join(', ')}${more}, rotated files of accepted events numbered above --events-keep ${keep} (left by a run that kept more); ` +
-            'their ids were read back first; whatever reads the events files must have read them by now, or keep more',
+            `${why}; whatever reads the events files must have read them by now, or keep more`,
         )
-        for (const file of deleted) options.onDeleted?.(file.size)
       }
+      sayDeleted(deleted.filter((file) => read.has(file.path)), 'their ids were read back first')
+      sayDeleted(
+        deleted.filter((file) => !read.has(file.path)),
+        'older than the de-duplication window (or past its maxIds newest ids), so not read back: a retry of their events would not be caught as a duplicate in any case',
+      )
+      for (const file of deleted) options.onDeleted?.(file.size)
       if (left.length > 0) options.log.warn(`events: ${left.join(', ')}: numbered above --events-keep ${keep}, not read back, so left as they are (tried again at the next start)`)
       if (failed.length > 0) options.log.warn(`events: cannot delete ${failed.join(', ')}, numbered above --events-keep ${keep}; left as they are (read back and tried again at the next start)`)
     },

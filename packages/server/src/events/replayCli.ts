@@ -6,7 +6,7 @@
 // (the sink de-duplicates by id). It reads the file a batch at a time, in bounded memory, whatever
 // its size. It takes the spool's lock, so it refuses to run beside the relay (whose appends would
 // race the rewrite): stop the relay for the replay, a few seconds.
-// Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error.
+// Exit codes: 0 all taken (or nothing to send), 1 some kept or a failure, 2 usage error, 3 no spool directory.
 import { open, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -25,7 +25,8 @@ Sends the events the upstream refused (DIR/dead-letter/dead-letter.ndjson) to UR
 from the file only those it accepts (2xx). Safe to re-run (the sink de-duplicates by id). Run it
 while the relay on DIR is stopped (it takes the spool's lock). HOLDFAST_EVENTS_UPSTREAM_KEY, if
 set, is sent as "Authorization: Bearer KEY". Exit 0: all taken; 1: some kept (see the log);
-2: usage error (an unknown or repeated option, DIR not a directory, a number not in decimal digits).
+2: usage error (an unknown or repeated option, a number not in decimal digits); 3: DIR does not
+exist or is not a directory (nothing sent).
 
 Options:
   --batch N          events per request, default 100 (a refused batch is retried one by one)
@@ -72,12 +73,16 @@ export async function runEventsCli(argv: string[], io: Io, fetchImpl: typeof fet
 
   let spoolDir: string
   let release: () => Promise<void>
-  // A path that names no directory is the operator's typo, not a failed replay: before, it exited
-  // 1 with a bare "ENOENT: no such file or directory, realpath …".
+  // A path that names no directory: the command line is well-formed, and the same one replays once
+  // the directory is there (a step that restores the spool was skipped), so it is the step's own
+  // disk, exit 3, as `snapshot --out DIR/FILE` with DIR missing; not a usage error (2, with the help
+  // text, as it was), nor a failed replay (1 with a bare "ENOENT … realpath", before that). Looked
+  // at once the command line is read, so a wrong one is told first. The sink is not asked.
   const given = resolve(values['events-spool'])
   const found = await stat(given).catch((error: NodeJS.ErrnoException) => error.code)
   if (found === 'ENOENT' || found === 'ENOTDIR' || (typeof found === 'object' && !found.isDirectory())) {
-    return usage(`--events-spool ${values['events-spool']}: ${typeof found === 'object' ? `${given} is not a directory` : `the directory ${given} does not exist`}; expected the spool directory of a relay's --events-upstream (the one holding dead-letter/dead-letter.ndjson)`)
+    io.err(`[holdfast-server] events replay-dead-letters: nothing replayed: --events-spool ${values['events-spool']}: ${typeof found === 'object' ? `${given} is not a directory` : `the directory ${given} does not exist`}; expected the spool directory of a relay's --events-upstream (the one holding dead-letter/dead-letter.ndjson)`)
+    return 3
   }
   try {
     spoolDir = await realpath(given)

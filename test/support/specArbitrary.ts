@@ -35,7 +35,7 @@ export interface SpecOptions {
 
 /** A loaded set of spec files and the arbitraries for the schemas they hold. */
 export interface Spec {
-  /** An arbitrary of valid instances of `ref`: `'#/components/schemas/x'` in the first file, or `'file.yaml#/…'`. */
+  /** An arbitrary of valid instances of `ref` (`'#/components/schemas/x'` in the first file, or `'file.yaml#/…'`), as JSON carries them. */
   arbitrary(ref: string): fc.Arbitrary<unknown>
   /** The schema at `ref` (refs inside it unresolved). */
   schema(ref: string): Schema
@@ -82,8 +82,12 @@ export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOpt
 
   // Extra property names: short strings, never a name the spec defines anywhere (an unknown
   // `errorCode` beside a success would be valid JSON Schema and change what the entry means).
-  const extraKey = fc.string({ maxLength: 8 }).filter((k) => !knownNames.has(k))
-  const anyJson = fc.jsonValue({ maxDepth: 2 })
+  // Strings are ASCII, or any code point, or with lone surrogates among them (JSON carries them as
+  // `"\uD800"`, and JSON.parse gives them back).
+  const lone = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c)))
+  const text = (maxLength: number) => fc.oneof(fc.string({ maxLength }), fc.string({ maxLength, unit: 'binary' }), fc.string({ maxLength, unit: lone }))
+  const extraKey = text(8).filter((k) => !knownNames.has(k))
+  const anyJson = fc.oneof(fc.jsonValue({ maxDepth: 2 }), fc.jsonValue({ maxDepth: 2, stringUnit: 'binary' }), fc.jsonValue({ maxDepth: 2, stringUnit: lone }))
   const emptyOr = (arb: fc.Arbitrary<string>) => fc.oneof({ weight: 1, arbitrary: fc.constant('') }, { weight: 4, arbitrary: arb })
 
   /** An object schema flattened: allOf merged, each oneOf/anyOf branch a shape of its own. */
@@ -132,7 +136,7 @@ export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOpt
     const extra =
       shape.additional === true
         ? fc.dictionary(extraKey.filter((k) => !taken.has(k)), anyJson, { maxKeys: maxItems })
-        : fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => !taken.has(k) && k !== '__proto__'), allOf(shape.additional), { maxKeys: maxItems })
+        : fc.dictionary(text(8).filter((k) => !taken.has(k)), allOf(shape.additional), { maxKeys: maxItems })
     return fc.tuple(extra, known).map(([more, own]) => ({ ...more, ...own }))
   }
 
@@ -168,7 +172,7 @@ export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOpt
         if (s.format === 'date-time') return fc.date({ min: new Date(0), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString())
         if (s.format !== undefined) throw new Error(`specArbitrary: string format ${s.format}`)
         if (s.pattern) return fc.stringMatching(new RegExp(s.pattern)).filter((v) => v.length <= 40)
-        return emptyOr(fc.string({ maxLength: 12 }))
+        return emptyOr(text(12))
       case 'boolean':
         return fc.boolean()
       case 'integer':
@@ -184,7 +188,8 @@ export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOpt
 
   const first = files[0]
   return {
-    arbitrary: (ref) => arb(resolveRef(ref)),
+    // As the wire has it: through JSON (a -0 deep in fc.jsonValue is 0 once sent).
+    arbitrary: (ref) => arb(resolveRef(ref)).map((v) => JSON.parse(JSON.stringify(v)) as unknown),
     schema: (ref) => resolveRef(ref).schema,
     knownNames,
   }
@@ -196,4 +201,28 @@ export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOpt
 /** OFREP 0.3.0: openapi.yaml and event-streams.yaml, as the repo carries them. */
 export function loadOfrep(options?: SpecOptions): Spec {
   return loadSpec(['openapi.yaml', 'event-streams.yaml'], OFREP_DIR, options)
+}
+
+/** A spec-valid bulk answer as an upstream sends it: the body and the ETag it may carry. */
+export interface BulkAnswer {
+  body: { flags: Array<Record<string, any>>; metadata?: Record<string, unknown>; eventStreams?: unknown[] }
+  etag?: string
+}
+
+/**
+ * Bulk answers (bulkEvaluationSuccess) with `FLAG_NOT_FOUND` entries (flagNotFound) mixed in, as
+ * the spec's own bulk example has them and CONTRACT §2.1 allows, and an `ETag` or none (header-safe
+ * ASCII). Keys are made unique, the first entry of a key kept: which of two entries of one key
+ * wins is pinned nowhere, so a property could only assert one guess.
+ */
+export function bulkAnswers(spec: Spec): fc.Arbitrary<BulkAnswer> {
+  const notFound = fc.array(spec.arbitrary('#/components/schemas/flagNotFound') as fc.Arbitrary<Record<string, any>>, { maxLength: 1 })
+  const etag = fc.option(fc.string({ minLength: 1, maxLength: 16 }).filter((s) => /^[\x21-\x7e]+$/.test(s)), { nil: undefined })
+  return fc.tuple(spec.arbitrary('#/components/schemas/bulkEvaluationSuccess') as fc.Arbitrary<BulkAnswer['body']>, notFound, fc.nat(), etag).map(([body, missing, at, etag]) => {
+    const flags = [...body.flags]
+    if (missing.length > 0) flags.splice(at % (flags.length + 1), 0, ...missing)
+    const seen = new Set<string>()
+    const unique = flags.filter((entry) => !seen.has(entry.key) && (seen.add(entry.key), true))
+    return etag === undefined ? { body: { ...body, flags: unique } } : { body: { ...body, flags: unique }, etag }
+  })
 }

@@ -7,7 +7,7 @@
 // says why.
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createClient, type FlagClient, type JsonValue } from '@holdfast/core'
+import { createClient, fetchBootstrap, type FlagClient, type JsonValue } from '@holdfast/core'
 import { createFaultServer, type FaultServer } from '../support/faultServer'
 import { createTestLogger } from '../support/clock'
 import { bulkAnswers, loadOfrep, type BulkAnswer } from '../support/specArbitrary'
@@ -95,6 +95,26 @@ describe('every spec-valid bulk answer is taken by the client (OFREP 0.3.0)', ()
         expect(client.getStatus(), JSON.stringify(answer.body)).toMatchObject({ state: 'ready', source: 'network' })
         expectApplied(client, answer)
         await client.close()
+      }),
+      RUNS,
+    )
+  })
+})
+
+describe('every spec-valid bulk answer is taken by fetchBootstrap (a server rendering for one user)', () => {
+  it('a Bootstrap, never null, with each entry and the ETag', async () => {
+    server = await createFaultServer()
+    await fc.assert(
+      fc.asyncProperty(bulkAnswers(spec), async (answer) => {
+        server!.always(reply(answer))
+        const bootstrap = await fetchBootstrap({ url: server!.url, context: { targetingKey: 'spec-user' } })
+        expect(bootstrap, JSON.stringify(answer.body)).not.toBeNull()
+        expect(bootstrap!.etag).toBe(answer.etag)
+        const byKey = new Map(bootstrap!.flags.map((e) => [e.key, e]))
+        for (const entry of answer.body.flags) {
+          const { key, value, errorCode } = entry
+          expect(byKey.get(key), JSON.stringify(entry)).toMatchObject({ key, ...(value === undefined ? {} : { value }), ...(errorCode === undefined ? {} : { errorCode }) })
+        }
       }),
       RUNS,
     )

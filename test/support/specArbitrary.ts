@@ -16,13 +16,15 @@
 // own branches overlap (codeDefaultFlag, `properties: {}`, matches every evaluationSuccess), which
 // is why CONTRACT §2.1 says to parse tolerantly: taken literally, its own examples are invalid.
 import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import fc from 'fast-check'
 import { parse } from 'yaml'
 
 type Schema = { [keyword: string]: any } | boolean
 
-/** The spec files, as copied into the repo (see test/fixtures/ofrep/SOURCES.md). */
-export const OFREP_DIR = new URL('../fixtures/ofrep/', import.meta.url)
+/** The spec files, as copied into the repo (see test/fixtures/ofrep/SOURCES.md). A path: under jsdom a URL object is not Node's. */
+export const OFREP_DIR = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/ofrep')
 
 const CONSTRAINTS = new Set(['$ref', 'type', 'properties', 'required', 'additionalProperties', 'allOf', 'oneOf', 'anyOf', 'not', 'enum', 'items', 'minimum', 'pattern', 'format', 'contentMediaType', 'contentSchema'])
 const ANNOTATIONS = new Set(['description', 'example', 'examples', 'default', 'title', 'summary', 'deprecated'])
@@ -44,8 +46,8 @@ export interface Spec {
 }
 
 /** Loads `files` (the first is the default for a bare `#/…` ref) from `dir`. */
-export function loadSpec(files: string[], dir: URL = OFREP_DIR, options: SpecOptions = {}): Spec {
-  const docs = new Map<string, unknown>(files.map((file) => [file, parse(readFileSync(new URL(file, dir), 'utf8'))]))
+export function loadSpec(files: string[], dir: string = OFREP_DIR, options: SpecOptions = {}): Spec {
+  const docs = new Map<string, unknown>(files.map((file) => [file, parse(readFileSync(join(dir, file), 'utf8'))]))
   const maxItems = options.maxItems ?? 3
   const knownNames = new Set<string>()
   const walk = (node: unknown): void => {

@@ -6,7 +6,10 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { bulkAnswers, loadOfrep, type BulkAnswer } from '../support/specArbitrary'
-import { post, startServer } from './helpers'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
+import { post, startServer, tempDir } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 const spec = loadOfrep()
@@ -66,6 +69,33 @@ describe('every spec-valid upstream bulk answer is taken by the relay (OFREP 0.3
         expect(after.upstream.state, JSON.stringify(after)).toBe('ok')
       }),
       RUNS,
+    )
+  })
+
+  // `holdfast-server snapshot --upstream` reads the same answers into a Bootstrap for `fallback`.
+  // CONTRACT §9: it refuses to write an empty result, and an answer of per-flag failures alone
+  // leaves nothing to write, so those are its own tests' (snapshot-write.test.ts).
+  it('by holdfast-server snapshot --upstream too: written, each entry in it', async () => {
+    let answer: BulkAnswer = { body: { flags: [] } }
+    const upstream = await startUpstream(() => ({ status: 200, json: answer.body, headers: answer.etag === undefined ? {} : ({ ETag: answer.etag } as Record<string, string>) }))
+    const dir = await tempDir()
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(bulkAnswers(spec).filter((a) => a.body.flags.some((e) => e.errorCode === undefined)), async (generated) => {
+        answer = generated
+        const out = join(dir, `fallback-${++run}.json`)
+        const said: string[] = []
+        const code = await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"u"}', '--out', out], { out: (m) => said.push(m), err: (m) => said.push(m) })
+        expect(code, `${said.join('\n')}\nupstream sent ${JSON.stringify(generated)}`).toBe(0)
+        const written = JSON.parse(await readFile(out, 'utf8')) as { flags: Array<Record<string, unknown>> }
+        const byKey = new Map(written.flags.map((e) => [e.key, e]))
+        for (const entry of generated.body.flags) {
+          // A per-flag failure carries no value for a fallback: left out, or kept as it came.
+          if (entry.errorCode !== undefined && !byKey.has(entry.key)) continue
+          expect(byKey.get(entry.key), JSON.stringify(entry)).toMatchObject(served(entry))
+        }
+      }),
+      { ...RUNS, numRuns: Math.ceil(RUNS.numRuns / 4) },
     )
   })
 })

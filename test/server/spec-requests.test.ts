@@ -98,14 +98,19 @@ describe('every spec-valid evaluation request is answered, never 400 (OFREP 0.3.
   it('a relay in proxy mode: bulk and single-flag, the upstream receiving the context intact', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'beta', value: true, reason: 'STATIC' }] }) })
     const server = await startServer({ flags: undefined, upstream: upstream.url, liveUpdates: false })
+    const seen = new Set<string>()
     await fc.assert(
       fc.asyncProperty(bulkRequest, async ({ body, ifNoneMatch, lastModified }) => {
         const before = upstream.requests.length
         const response = await send(bulkUrl(server.url, lastModified), body, { 'If-None-Match': ifNoneMatch })
         await expectAnswered(response, body.context, [200, 304])
+        if (reservedKey(body.context) !== undefined) return
         const forwarded = upstream.requests.slice(before).map((r) => (JSON.parse(r.body) as { context: unknown }).context)
-        // Asked for this context (a context the relay already holds may be answered from memory).
-        if (forwarded.length > 0) expect(forwarded.at(-1)).toEqual(body.context)
+        // A context seen for the first time is asked for upstream, as it was sent (one the relay
+        // holds already may be answered from memory).
+        const id = JSON.stringify(body.context)
+        if (!seen.has(id)) expect(forwarded.at(-1), id).toEqual(body.context)
+        seen.add(id)
       }),
       RUNS,
     )

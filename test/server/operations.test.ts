@@ -76,7 +76,7 @@ describe('GET /metrics', () => {
     } as never
     const server = await startServer({ flags, strictValidation: false, logger: recordingLogger() })
     for (let i = 0; i < 3; i++) expect((await evaluate(server, { targetingKey: 'same' })).status).toBe(200)
-    await evaluate(server, { email: 'no-targeting-key@example.com' })
+    await evaluate(server, { targetingKey: '' })
     const response = await fetch(`${server.url}/metrics`)
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/)
     let text = await response.text()

@@ -54,9 +54,7 @@ export type RequestErrorCode = 'PARSE_ERROR' | 'INVALID_CONTEXT' | 'TARGETING_KE
 export function contextProblem(value: unknown, limits: RequestLimits = DEFAULT_REQUEST_LIMITS): { code: RequestErrorCode; message: string } | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { code: 'INVALID_CONTEXT', message: '"context" must be an object' }
   const { targetingKey } = value as Record<string, unknown>
-  // `""` is a targeting key like any other: OFREP 0.3.0 asks for a string, of any length. Refused as
-  // missing, a client whose anonymous users all carry `""` got 400 for every one of them.
-  if (targetingKey === undefined || targetingKey === null) return { code: 'TARGETING_KEY_MISSING', message: 'the context has no targetingKey' }
+  if (targetingKey === undefined || targetingKey === null || targetingKey === '') return { code: 'TARGETING_KEY_MISSING', message: 'the context has no targetingKey' }
   if (typeof targetingKey !== 'string') return { code: 'INVALID_CONTEXT', message: 'targetingKey must be a string' }
   if (targetingKey.length > limits.maxTargetingKeyLength) return { code: 'INVALID_CONTEXT', message: `targetingKey is longer than ${limits.maxTargetingKeyLength} characters` }
   let attributes = 0
@@ -98,7 +96,7 @@ export function evaluationContextSchema(limits: RequestLimits = DEFAULT_REQUEST_
       const problem = contextProblem(value, limits)
       if (problem) ctx.addIssue({ code: 'custom', message: problem.message, params: { errorCode: problem.code }, abort: true })
     })
-    .pipe(z.object({ targetingKey: z.string() }).catchall(z.json()))
+    .pipe(z.object({ targetingKey: z.string().min(1) }).catchall(z.json()))
 }
 
 /** The body of `POST /ofrep/v1/evaluate/flags` (and `/flags/{key}`): `{ context }`; other fields are ignored. */

@@ -173,9 +173,15 @@ export function createStreamConnection(options: StreamConnectionOptions): Stream
         // back on the refetch as `flagConfigEtag` and `flagConfigLastModified`.
         const { etag, lastModified: at } = data as { etag?: unknown; lastModified?: unknown }
         // `""` (a server without `omitempty`) names no version: sent, a server reads one never served.
-        let query = etag && typeof etag === 'string' && etag.length <= 512 ? `&flagConfigEtag=${encodeURIComponent(etag)}` : ''
-        if (typeof at === 'number' ? at >= 0 : at && typeof at === 'string' && at.length <= 64) query += `&flagConfigLastModified=${encodeURIComponent(at as string | number)}`
-        tell(() => options.onNotice(query.slice(1) || undefined))
+        // URLSearchParams, not encodeURIComponent: a lone surrogate (JSON's `"\uD800"`, valid in a
+        // notice) has no UTF-8, and encodeURIComponent threw on it inside the stream reader, which
+        // dropped the stream and reconnected (after the server's `retry:`, backing off), the notice
+        // lost. URLSearchParams writes it as U+FFFD, as every URL does (and a space as `+`, which
+        // every query reader takes for one).
+        const query = new URLSearchParams()
+        if (etag && typeof etag === 'string' && etag.length <= 512) query.set('flagConfigEtag', etag)
+        if (typeof at === 'number' ? at >= 0 : at && typeof at === 'string' && at.length <= 64) query.set('flagConfigLastModified', at as string)
+        tell(() => options.onNotice(`${query}` || undefined))
       },
       onRetry: (ms) => (retryHintMs = Math.min(ms, 600_000)),
     })

@@ -207,3 +207,22 @@ describe('the published schema of holdfastCredentials agrees with the relay', ()
     )
   }, 60_000)
 })
+
+// The snapshot command took `--header "X-Tenant: a" --header "x-tenant: b"` (the same header in
+// two spellings, as a CI script that appends a header to a template's may): it sent both and wrote
+// `holdfastCredentials.headers: ["x-tenant", "x-tenant"]`, a file its own published schema refuses
+// and no relay serves (refused at start as "edited by hand?"). The same spelling twice kept the
+// last value without a word. The command line is wrong: exit 2, nothing asked, nothing written.
+describe('snapshot --header: one header given twice', () => {
+  for (const twice of [['X-Tenant: a', 'x-tenant: b'], ['X-Tenant: a', 'X-Tenant: b']]) {
+    it(`${twice.join(' and ')}: a usage error naming it, the source not asked, no file`, async () => {
+      let asked = 0
+      const upstream = await startUpstream(() => (asked++, { ofrep: () => ({ flags: [{ key: 'plan', value: 'x', reason: 'STATIC' }] }) }))
+      const out = join(await tempDir(), 'fallback.json')
+      const err: string[] = []
+      const code = await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out, ...twice.flatMap((h) => ['--header', h])], { out: () => {}, err: (line) => err.push(line) })
+      expect({ code, asked, written: await readFile(out, 'utf8').catch(() => 'none') }).toEqual({ code: 2, asked: 0, written: 'none' })
+      expect(err.join('\n')).toMatch(/--header x-tenant is given twice/i)
+    })
+  }
+})

@@ -174,7 +174,13 @@ describe('the published schema of holdfastCredentials agrees with the relay', ()
     .chain((names) =>
       fc.record({
         names: fc.constant(names),
-        listed: fc.tuple(...names.map(spelling)).chain((spelt) => fc.shuffledSubarray([...spelt, ...spelt], { minLength: spelt.length, maxLength: spelt.length + 1 })),
+        // Half the time the names as the command writes them (lower case, once) in any order: the
+        // valid records, which the first arbitrary alone made 1 run in 40 at most (the relay's sort
+        // could be taken out and the property still passed).
+        listed: fc.oneof(
+          fc.shuffledSubarray(names, { minLength: names.length, maxLength: names.length }),
+          fc.tuple(...names.map(spelling)).chain((spelt) => fc.shuffledSubarray([...spelt, ...spelt], { minLength: spelt.length, maxLength: spelt.length + 1 })),
+        ),
       }),
     )
     // Every name listed at least once (in some spelling): the others are not what is under test.

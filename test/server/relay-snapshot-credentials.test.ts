@@ -232,3 +232,37 @@ describe('snapshot --header: one header given twice', () => {
     })
   }
 })
+
+// Files older commands wrote whose record the schema refuses since 43e262f: `--header "If-Match: x"`
+// was taken until 9d362c2 (recorded as "if-match"), `--header "X-Tenant: a" --header "x-tenant: b"`
+// until the command refused it (recorded twice). Such a file can be served to nobody, which is said
+// and is no refusal to start (upstreamStart.ts): the relay starts, not ready, 503 until the upstream
+// answers. Read by the stricter schema as a record "that cannot be read (edited by hand?)", it went
+// the way of a torn file instead: restarted during an upstream outage with nothing else to serve,
+// the relay refused to start (createFlagServer rejected, the process exited: a crash loop).
+describe('a values snapshot whose record no request can match, as an older command wrote it', () => {
+  const records: Array<[string, Record<string, string>, RegExp]> = [
+    ['made with --header If-Match (taken until 9d362c2)', { 'If-Match': 'x' }, /if-match/],
+    ['made with one header in two spellings', { 'X-Tenant': 'a', 'x-tenant': 'b' }, /x-tenant/],
+  ]
+  for (const [name, headers, named] of records) {
+    it(`${name}: the relay starts during an upstream outage, 503, and the status says why`, async () => {
+      const upstream = await startUpstream({ status: 503, text: 'down' })
+      const snapshot = join(await tempDir(), 'old.json')
+      const document = { context: { targetingKey: 'anonymous' }, flags: [{ key: 'plan', value: 'a-gold', reason: 'STATIC' }], fetchedAt: 1_700_000_000_000, holdfastCredentials: recordCredentials(headers) }
+      await writeFile(snapshot, JSON.stringify(document))
+      const logger = recordingLogger()
+      const started = await createFlagServer({ flags: undefined, upstream: upstream.url, snapshot, forwardHeaders: ['Authorization', 'X-Tenant'], upstreamTimeoutMs: 400, port: 0, logger, maxEventLoopDelayMs: 0 }).catch((error: Error) => error)
+      expect(started instanceof Error ? started.message : 'started').toBe('started')
+      if (started instanceof Error) return
+      try {
+        expect(await plan(started, { 'X-Tenant': 'a' })).toEqual({ status: 503 })
+        const status = (await (await fetch(`${started.url}/holdfast/v1/status`)).json()) as { snapshot: Record<string, unknown> }
+        expect(status.snapshot).toEqual({ path: snapshot, usable: false, error: expect.stringMatching(named) })
+        expect(status.snapshot.error).toMatch(/served to nobody/)
+      } finally {
+        await started.close()
+      }
+    })
+  }
+})

@@ -79,6 +79,19 @@ describe('unknown option keys of createFlagServer / createFlagHandler', () => {
     expect(unknownLines(logger)).toEqual(['[holdfast-server] unknown option eventsForwarding.batchSise (did you mean eventsForwarding.batchSize?)'])
   })
 
+  // eventsForwarding was typed as the forwarder's options less url, spool, log and headers, so
+  // `deadLetter` (a DeadLetter to keep refused events in) was a typed, known key: taken without a
+  // word, then replaced by the spool's own dead-letter file (the one `events replay-dead-letters`
+  // reads), so a host's DeadLetter was never told of a refused event. It is no option of the
+  // server: said as an unknown key, and no longer in the type.
+  it('events forwarding: a deadLetter given in eventsForwarding is said (the spool\'s own file is the dead letter)', async () => {
+    const logger = recordingLogger()
+    const spool = await tempDir()
+    const handler = await createFlagHandler({ flags: DEMO_FLAGS, logger, eventsUpstream: 'http://127.0.0.1:1/holdfast/v1/events', eventsSpoolDir: spool, eventsForwarding: { deadLetter: { add: async () => 'kept' } } } as never)
+    await handler.close()
+    expect(unknownLines(logger)).toEqual([expect.stringMatching(/^\[holdfast-server\] unknown option eventsForwarding\.deadLetter\b/)])
+  })
+
   it('redis: a misspelt namespace is said (the relay joins the unnamed fleet of its source); a correct one says nothing', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream({ document: booleanFlags(2) })

@@ -26,7 +26,7 @@ which is found before the source is asked).
 
 Options:
   --max-shrink PERCENT   default 50
-  --header "Name: value" sent with the request (repeatable), e.g. an Authorization header
+  --header "Name: value" sent with the request (repeatable, each name once), e.g. an Authorization header
   --timeout SECONDS      per request, default 10
 `
 
@@ -88,6 +88,10 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
       return usage(`--header ${name}: cannot be set (${why})`)
     }
     if (!/^[\t\x20-\x7e]*$/.test(value)) return usage(`--header ${name}: the value has characters a header cannot carry (printable ASCII only)`)
+    // Header names are case-insensitive: given twice (in any spelling), both went out and the file
+    // recorded the name twice, which its published schema refuses and no relay serves; the same
+    // spelling twice kept the last value without a word.
+    if (Object.keys(headers).some((seen) => seen.toLowerCase() === name.toLowerCase())) return usage(`--header ${name.toLowerCase()} is given twice (header names are case-insensitive): give it once`)
     headers[name] = value
   }
   const common = { out: resolve(values.out), maxShrinkPercent: maxShrink, headers, timeoutMs: timeout === undefined ? undefined : timeout * 1000 }

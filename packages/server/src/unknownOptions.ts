@@ -3,7 +3,6 @@
 // `redis: { url, namesapce: 'staging' }` joined the unnamed fleet of its source, `liveUpdate:
 // false` left live updates on, `apiKEy: 'x'` left the server open. Each is said once at start.
 import type { DedupeWindowOptions } from './events/dedupeWindow'
-import type { ForwarderOptions } from './events/forwarder'
 import type { FlagHandlerOptions } from './flagHandler'
 import type { FlagServerOptions } from './flagServer'
 import type { RelayOptions } from './flags/relayOptions'
@@ -36,7 +35,7 @@ export type KeysOf<T, Opaque extends PropertyKey = never> = {
 }
 
 /** Options whose value is an object not looked into: definitions, injected objects, header records. */
-type NotLookedInto = 'flags' | 'source' | 'logger' | 'metrics' | 'routes' | 'upstreamHeaders' | 'eventsUpstreamHeaders' | 'eventsFileSystem' | 'eventsClock' | 'store' | 'clock' | 'deadLetter'
+type NotLookedInto = 'flags' | 'source' | 'logger' | 'metrics' | 'routes' | 'upstreamHeaders' | 'eventsUpstreamHeaders' | 'eventsFileSystem' | 'eventsClock' | 'store' | 'clock'
 
 const REDIS = { url: true, leaseTtlMs: true, commandTimeoutMs: true, backupTtlMs: true, namespace: true } satisfies KeysOf<RedisRelayOptions, NotLookedInto>
 /** The keys of `createStreamHub`'s options (`liveUpdates` of the handler's). */
@@ -63,9 +62,8 @@ const EVENTS_FORWARDING = {
   clock: true,
   random: true,
   fetch: true,
-  deadLetter: true,
   onAttempt: true,
-} satisfies KeysOf<Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>, NotLookedInto>
+} satisfies KeysOf<NonNullable<FlagHandlerOptions['eventsForwarding']>, NotLookedInto>
 const SHARED_STORE = { store: true, leaseTtlMs: true } satisfies KeysOf<NonNullable<RelayOptions['sharedStore']>, NotLookedInto>
 
 /** The keys of `createFlagHandler`'s options. */

@@ -30,6 +30,7 @@
 import { parseRetryAfter } from '@holdfast/core'
 import type { ServerLogger } from '../logger'
 import type { DeadLetter, DeadLetterStats } from './deadLetter'
+import { readResponseStart } from './responseStart'
 import type { ReceivedEvent } from './schema'
 import { realClock as steadyClock } from './sink'
 import type { Spool } from './spool'
@@ -291,21 +292,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       let refused: number | undefined
       let body: string | undefined
       if ((status === 400 || status === 422 || status === 413) && response.body) {
-        const reader = response.body.getReader()
-        const chunks: Buffer[] = []
-        let bytes = 0
-        try {
-          while (bytes < REFUSAL_BYTES) {
-            const { done, value } = await reader.read()
-            if (done || !value) break
-            chunks.push(Buffer.from(value))
-            bytes += value.length
-          }
-        } catch {
-          // A body that stalls until the timeout (or breaks) names no event: the status stands.
-        }
-        await reader.cancel().catch(() => undefined)
-        body = Buffer.concat(chunks).toString('utf8', 0, REFUSAL_BYTES)
+        // A body that stalls until the timeout (or breaks) names no event: the status stands.
+        body = (await readResponseStart(response, REFUSAL_BYTES)).toString('utf8', 0, REFUSAL_BYTES)
         refused = refusedIndex(body)
       }
       // The answer's body is not needed; do not let a hostile sink make us buffer it.

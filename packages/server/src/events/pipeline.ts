@@ -64,8 +64,12 @@ export interface EventsOptions {
   eventsDeadLetterMaxBytes?: number
   /** Headers sent with every forwarded batch (e.g. `{ Authorization: 'Bearer KEY' }`). Default none. */
   eventsUpstreamHeaders?: Record<string, string>
-  /** Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Defaults: see `ForwarderOptions`. */
-  eventsForwarding?: Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers'>
+  /**
+   * Tuning of the forwarder (batch size, timeouts, backoff, an injected clock for tests). Defaults:
+   * see `ForwarderOptions`. Not its `deadLetter`: the spool's own file is (the one
+   * `events replay-dead-letters` reads), so one given here was replaced without a word.
+   */
+  eventsForwarding?: Omit<ForwarderOptions, 'url' | 'spool' | 'log' | 'headers' | 'deadLetter'>
   /**
    * How long an events request waits for the events file or spool (its write and fsync) before it
    * is answered 503 with `Retry-After` (the client keeps its events and retries); while that write

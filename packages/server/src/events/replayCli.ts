@@ -15,6 +15,7 @@ import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
 import { nodeFileSystem, writeAll, writeAllAt, writeFileAtomicWith, type EventFile } from './fileSystem'
 import { readLines } from './lineReader'
+import { readResponseStart } from './responseStart'
 import { acquireLock } from './lockFile'
 
 /** The help text of the events command. */
@@ -217,23 +218,8 @@ const SHOWN_ANSWER_CHARS = 200
 
 /** The start of `response`'s body, at most `chars` characters; the rest is not read (the body is cancelled). */
 async function startOf(response: Response, chars: number): Promise<string> {
-  const reader = response.body?.getReader()
-  if (!reader) return ''
-  const chunks: Buffer[] = []
-  let bytes = 0
-  try {
-    // A UTF-8 character is at most 4 bytes.
-    while (bytes < chars * 4) {
-      const { done, value } = await reader.read()
-      if (done || !value) break
-      chunks.push(Buffer.from(value))
-      bytes += value.length
-    }
-  } catch {
-    // An answer that breaks or stalls until --timeout: its status stands, with what came of it.
-  }
-  await reader.cancel().catch(() => undefined)
-  return Buffer.concat(chunks).toString('utf8').slice(0, chars)
+  // A UTF-8 character is at most 4 bytes.
+  return (await readResponseStart(response, chars * 4)).toString('utf8').slice(0, chars)
 }
 
 const COPY_BYTES = 1 << 20

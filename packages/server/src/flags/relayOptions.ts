@@ -54,7 +54,8 @@ export interface RelayOptions {
   /**
    * The `fetch` every request the relay makes to its source goes through (`flagsUrl`, `upstream`,
    * its probes): a proxy agent or client certificate (undici's `dispatcher`), instrumentation, a
-   * test's fake. Not the events sink's, which is `eventsForwarding.fetch`. Default `globalThis.fetch`.
+   * test's fake. Not the events sink's, which is `eventsForwarding.fetch`. Each request is bounded
+   * by `upstreamTimeoutMs` even when it ignores the signal. Default `globalThis.fetch`.
    */
   fetch?: typeof fetch
   /** Contexts whose last good answer is held in proxy mode (least recently used out first). Default 10,000. */

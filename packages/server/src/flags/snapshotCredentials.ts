@@ -48,6 +48,22 @@ export const snapshotCredentialsSchema = z
   .loose()
   .describe('Written by `holdfast-server snapshot --upstream … --header …`: whose credentials the values were made with. A relay in proxy mode serves the snapshot only to requests that forward exactly these headers with these values. The client reading the file as a `fallback` ignores it.')
 
+/**
+ * Why a record of the right shape (names, salt, hash) that the schema refuses can be matched by no
+ * request, or undefined when it is not of that shape. Older snapshot commands wrote some: a
+ * conditional header (`--header If-Match`, taken until the relay refused to forward them), one
+ * header in two spellings (recorded twice). Such a file can be served to nobody, which a relay says
+ * and starts not ready (see upstreamStart.ts), as before the schema refused it; a record that does
+ * not read at all is a torn or hand-edited file.
+ */
+export function unmatchableRecord(recorded: unknown): string | undefined {
+  const shape = snapshotCredentialsSchema.extend({ headers: z.array(z.string()) }).safeParse(recorded)
+  if (!shape.success) return undefined
+  const names = shape.data.headers
+  const bad = [...new Set(names.filter((name, i) => !RECORDED_NAME.test(name) || names.indexOf(name) !== i))]
+  return bad.length === 0 ? undefined : `it was made with ${bad.join(', ')}, which no request can match as recorded (a header name in upper case, listed twice, or one the relay cannot forward); make it again with the headers the relay forwards`
+}
+
 /** The record of `headers` (name → value, any case), for the snapshot command. */
 export function recordCredentials(headers: Record<string, string>, salt = randomBytes(16).toString('hex')): SnapshotCredentials {
   const pairs = sortedPairs(headers)

@@ -9,7 +9,7 @@ import type { ServerLogger } from '../logger'
 import { readRegularFileAndTime } from './readRegularFile'
 import { MAX_UPSTREAM_BYTES } from './upstreamFetch'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
-import { snapshotCredentialsSchema, type SnapshotCredentials } from './snapshotCredentials'
+import { snapshotCredentialsSchema, unmatchableRecord, type SnapshotCredentials } from './snapshotCredentials'
 
 /**
  * A snapshot read from disk: definitions (any context can be evaluated) or one context's values,
@@ -27,6 +27,13 @@ export type SnapshotLayer =
  * restart: a relay with good values elsewhere starts without it (see {@link loadSnapshotLayer}).
  */
 export class UnusableSnapshotError extends Error {}
+
+/**
+ * A values snapshot whose `holdfastCredentials` no request can match (see `unmatchableRecord`):
+ * unusable, but no refusal to start in proxy mode, as one made with a header the relay does not
+ * forward is not: a relay restarted in an upstream outage starts not ready (503) rather than exit.
+ */
+export class UnservableSnapshotError extends UnusableSnapshotError {}
 
 /** `snapshot` in `/holdfast/v1/status` (with `--snapshot`): whether it could be used, and why not. */
 export interface SnapshotState {
@@ -88,7 +95,11 @@ export async function readSnapshotFile(path: string, now = Date.now()): Promise<
     if (recorded === undefined) return layer
     // Unreadable, it could not say whose values these are: not served to anyone (a hand edit?).
     const credentials = snapshotCredentialsSchema.safeParse(recorded)
-    if (!credentials.success) throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} has a holdfastCredentials that cannot be read (edited by hand?): whose values it holds is unknown`)
+    if (!credentials.success) {
+      const unmatchable = unmatchableRecord(recorded)
+      if (unmatchable) throw new UnservableSnapshotError(`[holdfast-server] the snapshot ${path} can be served to nobody: ${unmatchable}`)
+      throw new UnusableSnapshotError(`[holdfast-server] the snapshot ${path} has a holdfastCredentials that cannot be read (edited by hand?): whose values it holds is unknown`)
+    }
     return { ...layer, credentials: { ...credentials.data, headers: [...credentials.data.headers].sort() } }
   }
   // A bare flagd document says nothing of its time but its mtime; a normalised one says nothing.
@@ -126,12 +137,13 @@ export function snapshotTime(fetchedAt: number, mtime: number, now: number): num
  * serves its other layers (data dir, upstream, Redis) and refuses to start only when none of them
  * has anything ({@link nothingToServe}). A path that cannot be read still rejects.
  */
-export async function loadSnapshotLayer(path: string, log: ServerLogger, now = Date.now()): Promise<{ layer?: SnapshotLayer; state: SnapshotState }> {
+export async function loadSnapshotLayer(path: string, log: ServerLogger, now = Date.now()): Promise<{ layer?: SnapshotLayer; state: SnapshotState; servedToNobody?: true }> {
   try {
     return { layer: await readSnapshotFile(path, now), state: { path, usable: true } }
   } catch (error) {
     if (!(error instanceof UnusableSnapshotError)) throw error
-    return unusableSnapshot(path, error.message, log)
+    const unusable = unusableSnapshot(path, error.message, log)
+    return error instanceof UnservableSnapshotError ? { ...unusable, servedToNobody: true } : unusable
   }
 }
 

@@ -63,9 +63,14 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
   const headers: Record<string, string> = { Accept: 'application/json', ...options.headers }
   if (options.body !== undefined) headers['Content-Type'] = 'application/json'
   if (options.etag !== undefined) headers['If-None-Match'] = options.etag
+  // The timeout and the close also bound a fetch that does not honour the signal (a host's
+  // wrapper that builds its own request without it, a body that ignores it): before, such a
+  // request never settled, and the poll, the status and close() waited on it for ever.
+  const aborted = new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }))
+  aborted.catch(() => {})
   try {
     const init: RequestInit = { method: options.method, headers, body: options.body, signal: controller.signal }
-    const response = await follow(doFetch, options.url, init, options.redirects === 'same-host', Object.keys(options.headers ?? {}))
+    const response = await Promise.race([follow(doFetch, options.url, init, options.redirects === 'same-host', Object.keys(options.headers ?? {})), aborted])
     if (typeof response === 'string') return { kind: 'failed', failure: 'http', message: response }
     const etag = response.headers.get('ETag') ?? undefined
     if (response.status === 304) {
@@ -77,7 +82,7 @@ export async function upstreamFetch(options: UpstreamFetchOptions): Promise<Upst
       if (etag !== undefined && weak(etag) !== weak(options.etag)) return { kind: 'failed', failure: 'invalid', message: `${redactUrl(options.url)} answered 304 with another ETag than the one asked about`, httpStatus: 304 }
       return { kind: 'not-modified', etag }
     }
-    const text = await readCapped(response)
+    const text = await Promise.race([readCapped(response), aborted])
     if (text === undefined) return { kind: 'failed', failure: 'too-large', message: `the body is larger than ${MAX_UPSTREAM_BYTES} bytes`, httpStatus: response.status }
     if (response.status === 200) return { kind: 'ok', status: 200, text, contentType: response.headers.get('Content-Type') ?? undefined, etag }
     const detail = `${options.method} ${redactUrl(options.url)} answered ${response.status}`

@@ -28,7 +28,8 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
 /**
  * A `--snapshot` as proxy mode serves it: `layer` (and, for definitions, `core`) when usable;
  * `state` whether it could be used (absent without a path). `refusesStart`: false when the file
- * was read but holds no flags (the relay then starts not ready, as before), else true.
+ * was read but holds no flags or can be served to nobody (the relay then starts not ready, as
+ * before), else true.
  */
 export interface ProxySnapshot {
   layer?: SnapshotLayer
@@ -57,7 +58,8 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
       return { state, refusesStart: true }
     }
   }
-  if (!layer) return { state, refusesStart: true }
+  // A record no request can match is served to nobody, as below: said, no refusal to start.
+  if (!layer) return { state, refusesStart: read.servedToNobody !== true }
   // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
   // definitions modes refuse such a snapshot too.
   const count = layer.kind === 'bootstrap' ? layer.bootstrap.flags.filter((f) => f.errorCode === undefined).length : core?.ok ? core.count : 0

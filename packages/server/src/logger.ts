@@ -1,3 +1,5 @@
+import type { LogWriter } from './logWriter'
+
 /**
  * Where the server reports what it does: reloads, rejected flag-file edits, failed event writes.
  * Messages arrive already prefixed with `[holdfast-server]`. Default: {@link consoleLogger}.
@@ -25,5 +27,21 @@ export function prefixLogger(logger: ServerLogger): ServerLogger {
     info: (message) => logger.info(tag(message)),
     warn: (message) => logger.warn(tag(message)),
     error: (message) => logger.error(tag(message)),
+  }
+}
+
+/**
+ * The holdfast-server command's logger: `info` to stdout, `warn` and `error` to stderr, as
+ * {@link consoleLogger}, but through `writer` (see logWriter.ts), so a log reader that stops reading
+ * costs the server a bounded memory: lines past the bound are dropped and counted. {@link consoleLogger}
+ * stays as it is for embedders: their process owns stdout, its other writers and its exit, and a
+ * bound or a drop there is theirs to choose; the command owns its process and flushes the writer
+ * before every exit.
+ */
+export function writerLogger(writer: Pick<LogWriter, 'write'>): ServerLogger {
+  return {
+    info: (message) => writer.write('out', message),
+    warn: (message) => writer.write('err', message),
+    error: (message) => writer.write('err', message),
   }
 }

@@ -1,62 +1,8 @@
 // The relay's own log, as an operator runs it: stdout and stderr are pipes to a log shipper (or a
 // `| grep`), and that reader can stall. Run as the built holdfast-server process.
-import { spawn, type ChildProcess } from 'node:child_process'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { relay, within } from './log-relay'
 import { booleanFlags, startUpstream } from './relay-fakes'
-
-const BIN = join(fileURLToPath(new URL('../..', import.meta.url)), 'packages/server/dist/bin.js')
-const children: ChildProcess[] = []
-afterEach(() => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-})
-
-/** Starts the relay; resolves with its URL once it printed it, and with what it printed so far. */
-async function relay(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, ...args, '--port', '0', '--max-event-loop-delay', '0'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(child)
-  let output = ''
-  const collect = (chunk: Buffer) => (output += chunk)
-  child.stdout!.on('data', collect)
-  child.stderr!.on('data', collect)
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no URL within 15 s:\n${output}`)), 15_000)
-    const look = () => {
-      const match = output.match(/serving .* at (http:\/\/\S+)/)
-      if (match) (clearTimeout(timer), resolve(match[1]))
-    }
-    child.stdout!.on('data', look)
-    child.on('exit', () => (clearTimeout(timer), reject(new Error(`exited early:\n${output}`))))
-  })
-  let received = 0
-  return {
-    child,
-    url,
-    exited,
-    output: () => output,
-    /** Bytes read since the last resume(). */
-    received: () => received,
-    /** The log reader stops reading (a hung shipper): nothing more is taken from either pipe. */
-    stall() {
-      for (const stream of [child.stdout!, child.stderr!]) (stream.removeAllListeners('data'), stream.pause())
-    },
-    /** The log reader comes back and takes everything again. */
-    resume() {
-      received = 0
-      for (const stream of [child.stdout!, child.stderr!]) stream.on('data', (chunk: Buffer) => ((output += chunk), (received += chunk.length))).resume()
-    },
-  }
-}
-/** `GET url` within `ms`, or 'timeout'. */
-async function within(url: string, ms: number): Promise<number | 'timeout'> {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(ms) })).status
-  } catch {
-    return 'timeout'
-  }
-}
 
 // Every poll finds all 2,000 flags changed (on, off, on ...): one "serving definitions" line of
 // ~80 KiB naming them, at each poll: a flapping upstream.

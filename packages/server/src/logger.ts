@@ -20,9 +20,15 @@ export const consoleLogger: ServerLogger = {
 /** A {@link ServerLogger} that drops everything, for tests and embedding. */
 export const silentLogger: ServerLogger = { info() {}, warn() {}, error() {} }
 
-/** Wraps a logger so every message carries the one prefix operators grep for. */
+/**
+ * Wraps a logger so every message carries the one prefix operators grep for, on one line: control
+ * characters (a newline, a carriage return, an escape sequence, U+2028) are written escaped
+ * (`\n`, `\u001b`). Text a client sent (an event id, a request path) reaches some lines; with a
+ * newline in it, it wrote a line of its own, `[holdfast-server] …` included, that an operator or a
+ * log shipper read as the server's.
+ */
 export function prefixLogger(logger: ServerLogger): ServerLogger {
-  const tag = (message: string) => `[holdfast-server] ${message}`
+  const tag = (message: string) => `[holdfast-server] ${oneLine(message)}`
   return {
     info: (message) => logger.info(tag(message)),
     warn: (message) => logger.warn(tag(message)),
@@ -44,4 +50,22 @@ export function writerLogger(writer: Pick<LogWriter, 'write'>): ServerLogger {
     warn: (message) => writer.write('err', message),
     error: (message) => writer.write('err', message),
   }
+}
+
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+
+/** `text` with every control character escaped, so it is one line whatever it holds. */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * Client-sent `text` for a log line: cut to `max` characters, saying its length when cut (a 16 KiB
+ * request path made every line naming it 16 KiB). Escaped by {@link prefixLogger} as every line is.
+ */
+export function clipped(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`
 }

@@ -4,12 +4,16 @@ import { describe, expect, it } from 'vitest'
 import { relay, within } from './log-relay'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
-// Every poll finds all 2,000 flags changed (on, off, on ...): one "serving definitions" line of
-// ~80 KiB naming them, at each poll: a flapping upstream.
+// Every poll finds a new generation of the definitions with all 2,000 flags changed (on, off, on
+// ...): one "serving definitions" line of ~80 KiB naming them, at each poll: a flapping upstream.
 async function flappingUpstream() {
   let polls = 0
   let flapping = true
-  const upstream = await startUpstream(() => ({ document: booleanFlags(2000, polls++ % 2 === 0 || !flapping ? 'on' : 'off', 'a-flag-key-long-enough-to-make-lines-big-') }))
+  const upstream = await startUpstream(() => {
+    const generation = flapping ? ++polls : polls
+    const { flags } = booleanFlags(2000, generation % 2 === 0 ? 'on' : 'off', 'a-flag-key-long-enough-to-make-lines-big-')
+    return { document: { flags: { ...flags, generation: { state: 'ENABLED', variants: { n: generation }, defaultVariant: 'n' } } } }
+  })
   return {
     url: `${upstream.url}/flags.json`,
     polls: () => polls,

@@ -9,12 +9,16 @@ import { runSnapshotCli } from './snapshotCli'
 import { runEventsCli } from './events/replayCli'
 import { writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
+import { createRepeatLimiter } from './repeatLimiter'
 
-// Every line the running server writes goes through this writer: never blocking (see logWriter.ts),
+// Every line the running server writes goes through this writer: bounded (see logWriter.ts),
 // flushed before each exit (boundedly: a reader that never reads again cannot hold the exit).
+// Lines of one kind are bounded too (see repeatLimiter.ts): their summaries are written each second.
 const writer = createLogWriter()
-const log = writerLogger(writer)
+const limiter = createRepeatLimiter(writerLogger(writer))
+const log = limiter.logger
 const FLUSH_MS = 2000
+const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
 
 function fail(message: string): never {
   process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
@@ -82,7 +86,7 @@ async function main(): Promise<void> {
     if (stopping) {
       log.error(`[holdfast-server] ${signal} again: exiting without finishing the drain`)
       // Not process.exit while a call hangs: it would wait for it (see exitPastHungCalls).
-      if (hungCalls() > 0) return void writer.flush(FLUSH_MS).then(() => endBy(signal))
+      if (hungCalls() > 0) return void flushLog().then(() => endBy(signal))
       return void exitFlushed(130)
     }
     stopping = true
@@ -103,6 +107,7 @@ async function main(): Promise<void> {
     return exitPastHungCalls(1, stopping ? stoppedBy : 'SIGKILL')
   }
   countDropped(server)
+  setInterval(() => limiter.tick(), 1000).unref()
   if (stopping) return void drain(server, stoppedBy)
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
@@ -135,7 +140,7 @@ async function exitPastHungCalls(code: number, signal: string): Promise<never> {
   const hung = hungCalls()
   if (hung === 0) return exitFlushed(code)
   log.error(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}`)
-  await writer.flush(FLUSH_MS)
+  await flushLog()
   return endBy(signal)
 }
 
@@ -145,7 +150,7 @@ const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.s
 // a pipe's reader has not taken yet: "stopped", or a start error, went first), or after FLUSH_MS
 // when the reader is not reading.
 async function exitFlushed(code: number): Promise<never> {
-  await writer.flush(FLUSH_MS)
+  await flushLog()
   process.exit(code)
 }
 

@@ -2,20 +2,22 @@
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { readFileSync } from 'node:fs'
 import { Counter } from 'prom-client'
-import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
+import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
 import { runEventsCli } from './events/replayCli'
-import { writerLogger } from './logger'
+import { formatLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
 // Every line the running server writes goes through this writer: bounded (see logWriter.ts),
 // flushed before each exit (boundedly: a reader that never reads again cannot hold the exit).
 // Lines of one kind are bounded too (see repeatLimiter.ts): their summaries are written each second.
-const writer = createLogWriter()
-const limiter = createRepeatLimiter(writerLogger(writer))
+// Text at info until the command line is read (--log-format, --log-level).
+const writer = createLogWriter({ droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`) })
+let logSettings: LogOptions = { format: 'text', level: 'info' }
+const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
 const log = limiter.logger
 const FLUSH_MS = 2000
 const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
@@ -39,6 +41,7 @@ function readOptions() {
   }
   const built = buildServerOptions(values, process.env)
   if (!built.ok) fail(built.error)
+  logSettings = built.log
   return { ...built.options, logger: built.options.logger ?? log }
 }
 

@@ -42,15 +42,28 @@ export function prefixLogger(logger: ServerLogger): ServerLogger {
  * costs the server a bounded memory: lines past the bound are dropped and counted. {@link consoleLogger}
  * stays as it is for embedders: their process owns stdout, its other writers and its exit, and a
  * bound or a drop there is theirs to choose; the command owns its process and flushes the writer
- * before every exit.
+ * before every exit. `settings()` (read at each line) says the format and the least severe level:
+ * `text` writes the line as it came (`[holdfast-server] …`), `json` one object a line,
+ * `{"time": ISO 8601, "level", "msg"}` with the prefix left out.
  */
-export function writerLogger(writer: Pick<LogWriter, 'write'>): ServerLogger {
-  return {
-    info: (message) => writer.write('out', message),
-    warn: (message) => writer.write('err', message),
-    error: (message) => writer.write('err', message),
+export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): ServerLogger {
+  const line = (level: Level) => (message: string) => {
+    const { format, level: least } = settings()
+    if (SEVERITY[level] > SEVERITY[least]) return
+    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, message))
   }
+  return { info: line('info'), warn: line('warn'), error: line('error') }
 }
+
+/** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */
+export function formatLine(format: 'text' | 'json', level: Level, message: string): string {
+  if (format === 'text') return message
+  return JSON.stringify({ time: new Date().toISOString(), level, msg: message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message })
+}
+
+type Level = 'error' | 'warn' | 'info'
+const SEVERITY: Record<Level, number> = { error: 0, warn: 1, info: 2 }
+const PREFIX = '[holdfast-server] '
 
 // C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
 // eslint-disable-next-line no-control-regex

@@ -24,7 +24,6 @@ export interface LogWriter {
 export interface LogStream {
   write(chunk: string): boolean
   readonly writableLength: number
-  once(event: 'drain', listener: () => void): unknown
 }
 
 export interface LogWriterOptions {
@@ -60,11 +59,12 @@ export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
     unsaid = 0
     say(streams.err, `${notice(n)}\n`)
   }
+  // Looked at every 250 ms rather than on 'drain': a stream emits that only after a write of its
+  // own was refused, and the lines dropped may have been meant for the other one.
   const waitDrain = () => {
     if (waitingForDrain) return
     waitingForDrain = true
-    const busy = streams.out.writableLength > 0 ? streams.out : streams.err
-    busy.once('drain', sayDropped)
+    setTimeout(sayDropped, 250).unref()
   }
 
   return {

@@ -1,11 +1,26 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { readFileSync } from 'node:fs'
-import { buildServerOptions, parseCliArgs, usage } from './cliOptions'
+import { Counter } from 'prom-client'
+import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
 import { runEventsCli } from './events/replayCli'
+import { formatLine, writerLogger } from './logger'
+import { createLogWriter } from './logWriter'
+import { createRepeatLimiter } from './repeatLimiter'
+
+// Every line the running server writes goes through this writer: bounded (see logWriter.ts),
+// flushed before each exit (boundedly: a reader that never reads again cannot hold the exit).
+// Lines of one kind are bounded too (see repeatLimiter.ts): their summaries are written each second.
+// Text at info until the command line is read (--log-format, --log-level).
+const writer = createLogWriter({ droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`) })
+let logSettings: LogOptions = { format: 'text', level: 'info' }
+const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
+const log = limiter.logger
+const FLUSH_MS = 2000
+const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
 
 function fail(message: string): never {
   process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
@@ -26,7 +41,8 @@ function readOptions() {
   }
   const built = buildServerOptions(values, process.env)
   if (!built.ok) fail(built.error)
-  return built.options
+  logSettings = built.log
+  return { ...built.options, logger: built.options.logger ?? log }
 }
 
 // The package's own package.json, beside `dist/` (or `src/` when run from the workspace): the
@@ -60,25 +76,25 @@ async function main(): Promise<void> {
   const drain = (running: FlagServer, signal: string) =>
     running.close().then(
       async () => {
-        process.stdout.write('[holdfast-server] stopped\n')
+        log.info('[holdfast-server] stopped')
         await exitPastHungCalls(0, signal)
       },
       (error: unknown) => {
-        process.stderr.write(`[holdfast-server] the drain failed: ${(error as Error).message}\n`)
-        process.exit(1)
+        log.error(`[holdfast-server] the drain failed: ${(error as Error).message}`)
+        return exitFlushed(1)
       },
     )
   const stop = (signal: string) => {
     // A second signal means "now": do not wait for slow connections or writes.
     if (stopping) {
-      process.stderr.write(`[holdfast-server] ${signal} again: exiting without finishing the drain\n`)
+      log.error(`[holdfast-server] ${signal} again: exiting without finishing the drain`)
       // Not process.exit while a call hangs: it would wait for it (see exitPastHungCalls).
-      if (hungCalls() > 0) return void endBy(signal)
-      process.exit(130)
+      if (hungCalls() > 0) return void flushLog().then(() => endBy(signal))
+      return void exitFlushed(130)
     }
     stopping = true
     stoppedBy = signal
-    process.stdout.write(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)\n`)
+    log.info(`[holdfast-server] ${signal}: draining (finishing requests in flight, refusing new ones)`)
     if (server) void drain(server, signal)
   }
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => stop(signal))
@@ -86,19 +102,35 @@ async function main(): Promise<void> {
     server = await createFlagServer(options)
   } catch (error) {
     const message = listenProblem(error as NodeJS.ErrnoException, options.host ?? '127.0.0.1', options.port ?? 8787) ?? (error as Error).message
-    process.stderr.write(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}\n`)
+    log.error(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}`)
     // A start refused because a file system call hung (an events spool on a dead mount) leaves
     // that call pending: exit 1 would wait for it for ever. Ended then by SIGKILL, not SIGTERM:
     // systemd's Restart=on-failure takes SIGTERM, SIGINT and SIGHUP for a clean stop and would not
     // start it again; a signal the operator sent meanwhile is the one it ends by.
     return exitPastHungCalls(1, stopping ? stoppedBy : 'SIGKILL')
   }
+  countDropped(server)
+  setInterval(() => limiter.tick(), 1000).unref()
   if (stopping) return void drain(server, stoppedBy)
   // Announced once the signals drain: a supervisor that sends SIGTERM as soon as it reads this line
   // gets a drain and exit 0, not the default kill.
   // A signed bucket URL's token stays out of the log, as in every other line naming the source.
   const source = options.flagsUrl ?? options.upstream
-  process.stdout.write(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}\n`)
+  log.info(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`)
+}
+
+// holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts
+// before the server and its registry). Lines dropped before this are in it too.
+function countDropped(server: FlagServer): void {
+  new Counter({
+    name: 'holdfast_log_lines_dropped_total',
+    help: 'Log lines not written because the reader of stdout/stderr was not keeping up (more than 1 MiB waiting).',
+    registers: [server.metrics.registry],
+    collect() {
+      this.reset()
+      this.inc(writer.dropped())
+    },
+  })
 }
 
 // A file system call that never returns (a data dir or spool on a network mount whose server is
@@ -109,12 +141,21 @@ async function main(): Promise<void> {
 async function exitPastHungCalls(code: number, signal: string): Promise<never> {
   for (let waited = 0; hungCalls() > 0 && waited < 1000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
   const hung = hungCalls()
-  if (hung === 0) process.exit(code)
-  process.stderr.write(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}\n`)
+  if (hung === 0) return exitFlushed(code)
+  log.error(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}`)
+  await flushLog()
   return endBy(signal)
 }
 
 const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.startsWith('FSReq')).length
+
+// Exits `code` once the lines waiting for the log reader are taken (process.exit throws away what
+// a pipe's reader has not taken yet: "stopped", or a start error, went first), or after FLUSH_MS
+// when the reader is not reading.
+async function exitFlushed(code: number): Promise<never> {
+  await flushLog()
+  process.exit(code)
+}
 
 // By `signal`'s default action (no handler left to take it), which waits for no thread.
 async function endBy(signal: string): Promise<never> {

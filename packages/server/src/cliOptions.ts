@@ -82,6 +82,9 @@ export const CLI_OPTIONS = {
     arg: 'NAME',
     help: 'share only with relays given the same NAME (and source and credentials):\nkeeps environments whose source URL is written the same apart on one Redis;\n1 to 64 of A-Z a-z 0-9 . _ - (or set HOLDFAST_REDIS_NAMESPACE; default: none,\nthe namespace is a hash of the source and credentials alone)',
   },
+  // The command's own log (see logWriter.ts): one block.
+  'log-format': { type: 'string', arg: 'FORMAT', help: 'text | json: text lines prefixed [holdfast-server], or one JSON object a line\n{"time","level","msg"} (or set HOLDFAST_LOG_FORMAT; default text)' },
+  'log-level': { type: 'string', arg: 'LEVEL', help: 'error | warn | info: the least severe lines written (or set HOLDFAST_LOG_LEVEL;\ndefault info)' },
   help: { type: 'boolean', short: 'h', help: 'show this help' },
   version: { type: 'boolean', help: 'print the version of @holdfast/server and exit' },
 } as const satisfies Record<string, CliOption>
@@ -241,6 +244,8 @@ const cliSchema = z.object({
     .string()
     .superRefine(refusedWhen((name) => namespaceNameProblem(name, '--redis-namespace')))
     .optional(),
+  'log-format': z.string().optional(),
+  'log-level': z.string().optional(),
   'no-live-updates': z.boolean().optional(),
   'max-streams': intArg('max-streams', 1, 1_000_000).optional(),
   'max-streams-per-client': intArg('max-streams-per-client', 1, 1_000_000).optional(),
@@ -253,10 +258,12 @@ const cliSchema = z.object({
  * {@link FlagServerOptions}, or says what is wrong. An API key given but empty (`--api-key ''`,
  * `HOLDFAST_API_KEY=`) is an error: a deployment that meant to set a key must not start open.
  */
-export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions } | { ok: false; error: string } {
+export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions; log: LogOptions } | { ok: false; error: string } {
   const parsed = cliSchema.safeParse(values)
   if (!parsed.success) return { ok: false, error: parsed.error.issues[0].message }
   const v = parsed.data
+  const log = logOptions(v, env)
+  if (!log.ok) return log
   const apiKey = v['api-key'] ?? env.HOLDFAST_API_KEY
   const adminKey = v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY
   if (adminKey !== undefined && adminKey.trim() === '') {
@@ -290,6 +297,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (upstreamKeyProblem) return { ok: false, error: `HOLDFAST_EVENTS_UPSTREAM_KEY ${upstreamKeyProblem}` }
   return {
     ok: true,
+    log: log.options,
     options: {
       eventsMaxBytes: v['events-max-bytes'],
       eventsKeep: v['events-keep'],
@@ -313,6 +321,33 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
       ...liveUpdateOptions(v),
     },
   }
+}
+
+/** How `holdfast-server` writes its own log: `--log-format`, `--log-level`. */
+export interface LogOptions {
+  /** `text`: `[holdfast-server] …` lines; `json`: `{"time","level","msg"}` a line. Default text. */
+  format: 'text' | 'json'
+  /** The least severe level written. Default info. */
+  level: 'error' | 'warn' | 'info'
+}
+
+const LOG_CHOICES = { format: ['text', 'json'], level: ['error', 'warn', 'info'] } as const
+
+// --log-format and --log-level, or HOLDFAST_LOG_FORMAT and HOLDFAST_LOG_LEVEL: one of their words.
+function logOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { ok: true; options: LogOptions } | { ok: false; error: string } {
+  const read = <K extends keyof typeof LOG_CHOICES>(key: K, fallback: (typeof LOG_CHOICES)[K][number]) => {
+    const flag = v[`log-${key}`]
+    const name = flag !== undefined ? `--log-${key}` : `HOLDFAST_LOG_${key.toUpperCase()}`
+    const given = flag ?? env[`HOLDFAST_LOG_${key.toUpperCase()}`]
+    if (given === undefined) return { value: fallback }
+    if ((LOG_CHOICES[key] as readonly string[]).includes(given)) return { value: given as (typeof LOG_CHOICES)[K][number] }
+    return { error: `${name} must be ${LOG_CHOICES[key].join(', ').replace(/, (\w+)$/, ' or $1')}, got ${JSON.stringify(given.length > 80 ? `${given.slice(0, 80)}…` : given)}` }
+  }
+  const format = read('format', 'text')
+  if ('error' in format) return { ok: false, error: format.error! }
+  const level = read('level', 'info')
+  if ('error' in level) return { ok: false, error: level.error! }
+  return { ok: true, options: { format: format.value, level: level.value } }
 }
 
 // An option that would do nothing beside the others given, refused as --redis-lease-ttl without

@@ -1,3 +1,5 @@
+import type { LogWriter } from './logWriter'
+
 /**
  * Where the server reports what it does: reloads, rejected flag-file edits, failed event writes.
  * Messages arrive already prefixed with `[holdfast-server]`. Default: {@link consoleLogger}.
@@ -18,12 +20,65 @@ export const consoleLogger: ServerLogger = {
 /** A {@link ServerLogger} that drops everything, for tests and embedding. */
 export const silentLogger: ServerLogger = { info() {}, warn() {}, error() {} }
 
-/** Wraps a logger so every message carries the one prefix operators grep for. */
+/**
+ * Wraps a logger so every message carries the one prefix operators grep for, on one line: control
+ * characters (a newline, a carriage return, an escape sequence, U+2028) are written escaped
+ * (`\n`, `\u001b`). Text a client sent (an event id, a request path) reaches some lines; with a
+ * newline in it, it wrote a line of its own, `[holdfast-server] …` included, that an operator or a
+ * log shipper read as the server's.
+ */
 export function prefixLogger(logger: ServerLogger): ServerLogger {
-  const tag = (message: string) => `[holdfast-server] ${message}`
+  const tag = (message: string) => `[holdfast-server] ${oneLine(message)}`
   return {
     info: (message) => logger.info(tag(message)),
     warn: (message) => logger.warn(tag(message)),
     error: (message) => logger.error(tag(message)),
   }
+}
+
+/**
+ * The holdfast-server command's logger: `info` to stdout, `warn` and `error` to stderr, as
+ * {@link consoleLogger}, but through `writer` (see logWriter.ts), so a log reader that stops reading
+ * costs the server a bounded memory: lines past the bound are dropped and counted. {@link consoleLogger}
+ * stays as it is for embedders: their process owns stdout, its other writers and its exit, and a
+ * bound or a drop there is theirs to choose; the command owns its process and flushes the writer
+ * before every exit. `settings()` (read at each line) says the format and the least severe level:
+ * `text` writes the line as it came (`[holdfast-server] …`), `json` one object a line,
+ * `{"time": ISO 8601, "level", "msg"}` with the prefix left out.
+ */
+export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): ServerLogger {
+  const line = (level: Level) => (message: string) => {
+    const { format, level: least } = settings()
+    if (SEVERITY[level] > SEVERITY[least]) return
+    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, message))
+  }
+  return { info: line('info'), warn: line('warn'), error: line('error') }
+}
+
+/** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */
+export function formatLine(format: 'text' | 'json', level: Level, message: string): string {
+  if (format === 'text') return message
+  return JSON.stringify({ time: new Date().toISOString(), level, msg: message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message })
+}
+
+type Level = 'error' | 'warn' | 'info'
+const SEVERITY: Record<Level, number> = { error: 0, warn: 1, info: 2 }
+const PREFIX = '[holdfast-server] '
+
+// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g
+const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+
+/** `text` with every control character escaped, so it is one line whatever it holds. */
+export function oneLine(text: string): string {
+  return text.replace(CONTROL, (c) => NAMED[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+/**
+ * Client-sent `text` for a log line: cut to `max` characters, saying its length when cut (a 16 KiB
+ * request path made every line naming it 16 KiB). Escaped by {@link prefixLogger} as every line is.
+ */
+export function clipped(text: string, max = 200): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`
 }

@@ -28,7 +28,7 @@
 // (`dropped`, logged, `deadLetter.full`); when it cannot be written (a full disk) the event stays
 // in the spool and is tried again with the spool's backoff.
 import { parseRetryAfter } from '@holdfast/core'
-import type { ServerLogger } from '../logger'
+import { clipped, type ServerLogger } from '../logger'
 import type { DeadLetter, DeadLetterStats } from './deadLetter'
 import { readResponseStart } from './responseStart'
 import type { ReceivedEvent } from './schema'
@@ -420,7 +420,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       }
     }
     if (status === 413 || status === 400 || status === 422) {
-      const ids = `ids ${batch.events[0].id} … ${batch.events[n - 1].id}`
+      const ids = `ids ${clipped(batch.events[0].id, 64)} … ${clipped(batch.events[n - 1].id, 64)}`
       let kept = false
       if (options.deadLetter) {
         try {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import type { ServerLogger } from '../logger'
+import { clipped, type ServerLogger } from '../logger'
 import type { ServerMetrics } from '../metrics'
 import { hasApiKey } from './auth'
 import { isGone, MAX_BODY_BYTES, sendEmpty, sendJson } from './body'
@@ -138,7 +138,7 @@ export function createRequestListener(parts: RequestListenerParts): RequestListe
     return step()
   }
   const fail = (req: IncomingMessage, res: ServerResponse, route: Route | undefined, started: number, error: unknown) => {
-    log.error(`${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`)
+    log.error(`${clipped(req.method ?? '', 20)} ${clipped(req.url ?? '')} failed: ${(error as Error)?.stack ?? String(error)}`)
     if (!isGone(res) && !res.headersSent) sendJson(res, 500, { errorDetails: 'internal server error' })
     else res.destroy()
     if (metrics) record(metrics, req, res, route, started)

@@ -1,0 +1,100 @@
+import type { ServerLogger } from './logger'
+
+/**
+ * Bounds the lines of one kind: within a window (60 s) the first `burst` (5) lines of a kind are
+ * written, the others counted, and one line then says `… and 9,995 more like this in the last 60 s`
+ * (with the last of them). A client can make some lines repeat (each event it sends that the events
+ * sink refuses named one); written each time, 5,000 of them were 5,000 lines, burying what else the
+ * server said and filling the disk of whatever keeps the log. A kind is the line with its numbers
+ * and its parenthesised details (ids, lengths) left out, and the level.
+ */
+export interface RepeatLimiter {
+  /** `logger` with its lines limited. */
+  logger: ServerLogger
+  /** Writes the summaries of the windows that ended (call it every second or so, and before an exit with `all`). */
+  tick(all?: boolean): void
+}
+
+export interface RepeatLimiterOptions {
+  /** Window of a kind, ms. Default 60,000. */
+  windowMs?: number
+  /** Lines of a kind written per window. Default 5. */
+  burst?: number
+  /** Kinds followed at once; past it, new kinds share one. Default 500. */
+  maxKinds?: number
+  /** The clock, ms (monotonic). Default performance.now. */
+  now?: () => number
+}
+
+type Level = 'info' | 'warn' | 'error'
+interface Kind {
+  level: Level
+  since: number
+  written: number
+  more: number
+  last: string
+}
+
+const PREFIX = '[holdfast-server] '
+const OVERFLOW = '\0overflow'
+
+/** Creates a {@link RepeatLimiter} writing to `target`. */
+export function createRepeatLimiter(target: ServerLogger, options: RepeatLimiterOptions = {}): RepeatLimiter {
+  const windowMs = options.windowMs ?? 60_000
+  const burst = options.burst ?? 5
+  const maxKinds = options.maxKinds ?? 500
+  const now = options.now ?? (() => performance.now())
+  const kinds = new Map<string, Kind>()
+
+  const summarise = (kind: Kind) => {
+    if (kind.more === 0) return
+    const last = kind.last.startsWith(PREFIX) ? kind.last.slice(PREFIX.length) : kind.last
+    target[kind.level](`${PREFIX}… and ${kind.more.toLocaleString('en-US')} more like this in the last ${Math.round(windowMs / 1000)} s (the last: ${last})`)
+  }
+  const tick = (all = false) => {
+    const at = now()
+    for (const [key, kind] of kinds) {
+      if (!all && at - kind.since < windowMs) continue
+      summarise(kind)
+      kinds.delete(key)
+    }
+  }
+  const log = (level: Level, message: string) => {
+    let key = `${level} ${kindOf(message)}`
+    let kind = kinds.get(key)
+    if (kind && now() - kind.since >= windowMs) {
+      summarise(kind)
+      kinds.delete(key)
+      kind = undefined
+    }
+    if (!kind && kinds.size >= maxKinds) {
+      tick()
+      if (kinds.size >= maxKinds) {
+        key = `${level} ${OVERFLOW}`
+        kind = kinds.get(key)
+      }
+    }
+    if (!kind) kinds.set(key, (kind = { level, since: now(), written: 0, more: 0, last: '' }))
+    if (kind.written < burst) {
+      kind.written++
+      return target[level](message)
+    }
+    kind.more++
+    kind.last = message
+  }
+  return {
+    logger: { info: (m) => log('info', m), warn: (m) => log('warn', m), error: (m) => log('error', m) },
+    tick,
+  }
+}
+
+// The line without what differs between two of its kind: numbers and (parenthesised details).
+function kindOf(message: string): string {
+  let kind = message
+  for (let pass = 0; pass < 3; pass++) {
+    const next = kind.replace(/\([^()]*\)/g, '()')
+    if (next === kind) break
+    kind = next
+  }
+  return kind.replace(/\d+/g, '#').slice(0, 300)
+}

@@ -1,0 +1,33 @@
+// Text a client sends that reaches the relay's log must not write lines of its own: an operator
+// (or a log shipper) reads each line as one thing the server said. Run as the built process.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { post, tempDir, waitFor } from './helpers'
+import { relay } from './log-relay'
+import { startUpstream } from './relay-fakes'
+
+const FORGED = '\n[holdfast-server] forged: the data dir was wiped'
+
+describe('log injection', () => {
+  it('an event id with a newline, refused by the events sink, stays inside the one line naming it', async () => {
+    const sink = await startUpstream({ status: 400, json: { error: 'no' } })
+    const spool = join(await tempDir(), 'spool')
+    const server = await relay(['--flags', 'examples/flags.json', '--events-upstream', `${sink.url}/events`, '--events-spool', spool])
+    const event = { id: `e1${FORGED}`, type: 'custom', name: 'signup', time: Date.now() }
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [event] })).status).toBe(202)
+    await waitFor(() => /refused 1 event\(s\) with 400/.test(server.output()), 15_000)
+    const lines = server.output().split('\n')
+    expect(lines.filter((line) => line.startsWith('[holdfast-server] forged'))).toEqual([])
+    const named = lines.find((line) => /refused 1 event\(s\) with 400/.test(line))!
+    expect(named).toContain('ids e1\\n[holdfast-server] forged: the data dir was wiped … e1\\n[holdfast-server] forged')
+  }, 30_000)
+
+  it('a long event id is cut in the line, with its length said', async () => {
+    const sink = await startUpstream({ status: 400, json: { error: 'no' } })
+    const server = await relay(['--flags', 'examples/flags.json', '--events-upstream', `${sink.url}/events`, '--events-spool', join(await tempDir(), 'spool')])
+    const id = 'x'.repeat(128)
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [{ id, type: 'custom', name: 'signup', time: Date.now() }] })).status).toBe(202)
+    await waitFor(() => /refused 1 event\(s\) with 400/.test(server.output()), 15_000)
+    expect(server.output()).toContain(`(ids ${'x'.repeat(64)}… (128 characters) … ${'x'.repeat(64)}… (128 characters))`)
+  }, 30_000)
+})

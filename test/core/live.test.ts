@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { type ClientOptions, type Environment, type EnvironmentHandlers, type FlagClient } from '@holdfast/core'
-import { createFlagServer, type FlagdDefinitions, type Middleware } from '@holdfast/server'
+import { createFlagServer, createListeners, parseFlagDefinitions, type FlagdDefinitions, type FlagDefinitionsVersion, type FlagSource, type FlagSourceEvent, type Middleware } from '@holdfast/server'
 import { liveClient, pollUntil as waitFor, startStreamingOfrep } from '../support/streamingOfrep'
 import { createManualClock, createTestLogger } from '../support/clock'
 
@@ -125,6 +125,54 @@ describe('live updates against the reference server', () => {
     expect(second.count.get('stream')).toBeLessThanOrEqual(10)
     expect(second.count.get('ofrep.bulk')).toBeLessThanOrEqual(10)
   })
+})
+
+describe("a notice's etag back at the server that sent it (flagConfigEtag: written by URLSearchParams, a space as +)", () => {
+  // A host's own FlagSource names its versions (an upstream's ETag, quoted, weak, with a space).
+  // The server's notice carries the version as `etag`; the client's refetch sends it back as
+  // `flagConfigEtag`; the server must read the same name back (ofrepRoutes.ts `noticed`, and the
+  // catch-up with it), or it takes the refetch for one naming a version not served yet: held the
+  // catch-up wait (2 s), then 200 in full, its If-None-Match ignored.
+  for (const version of ['"abc"', 'W/"x"', 'W/"a b+c"', 'v 2%20&x=y']) {
+    it(`${version}: the refetch names the version served: 304 to its ETag, not held`, async () => {
+      const listeners = createListeners<FlagSourceEvent>()
+      const make = (name: string): FlagDefinitionsVersion => {
+        const parsed = parseFlagDefinitions(JSON.stringify(definitions(false)))
+        if (!parsed.ok) throw new Error(parsed.error)
+        return { version: name, definitions: parsed.definitions, evaluator: parsed.core, flagCount: parsed.count, origin: 'url', fetchedAt: 1_000 }
+      }
+      let current = make('v1')
+      const source: FlagSource = {
+        origin: 'url',
+        open: async () => {},
+        current: () => current,
+        subscribe: listeners.add,
+        refresh: async () => true,
+        status: () => ({ ready: true, state: 'ok', lastSuccessAt: 1_000, refused: 0 }),
+        close: async () => {},
+      }
+      const answered: Array<{ url: string; status: number }> = []
+      const record: Middleware = (req, res, route, next) => {
+        if (route.name === 'ofrep.bulk') res.on('finish', () => answered.push({ url: req.url ?? '', status: res.statusCode }))
+        return next()
+      }
+      const server = await createFlagServer({ source, port: 0, logger: { info() {}, warn() {}, error() {} }, maxEventLoopDelayMs: 0, middleware: [record], liveUpdates: { retryMs: 200 } })
+      cleanup.push(() => server.close())
+      const c = client(server.url)
+      await c.start()
+      await waitFor(() => server.handler.stream!.connections() === 1, 5000, 'the stream')
+      await waitFor(() => answered.length === 1, 5000, 'the first answer')
+      // The same definitions under the new name: the answer (and its ETag) is unchanged.
+      const previous = current
+      current = make(version)
+      listeners.emit({ type: 'update', version: current, previous, changed: [] })
+      await waitFor(() => answered.length === 2, 5000, 'the refetch')
+      expect(new URL(answered[1].url, 'http://x').searchParams.get('flagConfigEtag')).toBe(version)
+      // 200 in full (after the wait) is what a refetch naming another version gets.
+      expect(answered[1].status).toBe(304)
+      expect(c.getStatus()).toMatchObject({ state: 'ready', source: 'network' })
+    })
+  }
 })
 
 describe('a server restarted with live updates off (its answers advertise no stream, the route answers 404)', () => {

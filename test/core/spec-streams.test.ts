@@ -8,6 +8,7 @@
 // Holdfast consumes no single-flag response (the relay asks its upstream in bulk and the client only
 // speaks bulk), so there is nothing here for `serverEvaluationSuccess`: the relay's own single-flag
 // answers are checked in test/server/spec-upstream-answers.test.ts.
+import { EventEmitter } from 'node:events'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
@@ -30,15 +31,19 @@ interface Stub {
   bulk: string[]
   streams: ServerResponse[]
   advertise(streams: unknown[]): void
+  /** Resolves once `check` holds, looked at on each request (no polling: 100 runs waited 20 ms per look). */
+  until(check: () => boolean, what: string): Promise<void>
 }
 
 async function stub(): Promise<Stub> {
   const bulk: string[] = []
   const streams: ServerResponse[] = []
+  const requests = new EventEmitter()
   let advertised: unknown[] = []
   const server = createServer((req, res) => {
     if (req.url?.startsWith('/ofrep/v1/evaluate/flags')) {
       bulk.push(req.url)
+      requests.emit('request')
       req.resume()
       req.on('end', () => {
         res.writeHead(200, { 'Content-Type': 'application/json' })
@@ -50,13 +55,26 @@ async function stub(): Promise<Stub> {
       res.writeHead(200, { 'Content-Type': 'text/event-stream' })
       res.write(': open\n\n')
       streams.push(res)
+      requests.emit('request')
       return
     }
     res.writeHead(404).end()
   })
   await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
   cleanup.push(() => new Promise<void>((done) => (streams.forEach((s) => s.destroy()), server.closeAllConnections(), server.close(() => done()))))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bulk, streams, advertise: (s) => (advertised = s) }
+  const until = (check: () => boolean, what: string) =>
+    new Promise<void>((resolve, reject) => {
+      const look = () => {
+        if (!check()) return
+        clearTimeout(timer)
+        requests.off('request', look)
+        resolve()
+      }
+      const timer = setTimeout(() => (requests.off('request', look), reject(new Error(`timed out after 5000 ms waiting for ${what}`))), 5000)
+      requests.on('request', look)
+      look()
+    })
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bulk, streams, advertise: (s) => (advertised = s), until }
 }
 
 // Generated entries keep their (almost never `sse`) types: they are the unknown types the client
@@ -113,9 +131,9 @@ describe('every spec-valid event stream is taken by the client (OFREP 0.3.0)', (
         const [bulkBefore, streamsBefore] = [server.bulk.length, server.streams.length]
         const client = liveClient(server.url, 'spec-streams', cleanup, { refreshOnFocus: false })
         await client.start()
-        await pollUntil(() => server.streams.length === streamsBefore + 1, 5000, `a stream from ${JSON.stringify(streams)}`)
+        await server.until(() => server.streams.length === streamsBefore + 1, `a stream from ${JSON.stringify(streams)}`)
         server.streams.at(-1)!.write(onTheWire(message))
-        await pollUntil(() => server.bulk.length === bulkBefore + 2, 5000, `a refetch on ${onTheWire(message)}`)
+        await server.until(() => server.bulk.length === bulkBefore + 2, `a refetch on ${onTheWire(message)}`)
         // Refetched on the notice itself, over the same stream: not after dropping it and reconnecting.
         expect(server.streams.length, onTheWire(message)).toBe(streamsBefore + 1)
         expect(new URL(server.bulk.at(-1)!, 'http://x').pathname).toBe('/ofrep/v1/evaluate/flags')

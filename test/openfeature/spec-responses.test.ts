@@ -1,7 +1,7 @@
 // Every spec-valid OFREP 0.3.0 bulk answer (generated from test/fixtures/ofrep/openapi.yaml by
 // test/support/specArbitrary.ts) served from a real server on 127.0.0.1 is taken by
 // HoldfastWebProvider: the provider becomes ready, and each success entry's value resolves through
-// the official OpenFeature web SDK with no error code.
+// the official OpenFeature web SDK with no error code, its variant, reason and metadata as sent.
 import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFaultServer, type FaultServer } from '../support/faultServer'
@@ -40,6 +40,13 @@ describe('every spec-valid bulk answer is taken by the OpenFeature provider (OFR
                   : client.getObjectDetails(entry.key, {})
           expect(details.errorCode, JSON.stringify(entry)).toBeUndefined()
           expect(details.value, JSON.stringify(entry)).toEqual(v)
+          // The rest of the entry as sent: `""` is no variant and no reason (resolution.ts).
+          expect(details.variant, JSON.stringify(entry)).toBe(entry.variant || undefined)
+          expect(details.reason, JSON.stringify(entry)).toBe(entry.reason || 'UNKNOWN')
+          // The server's metadata, beside Holdfast's own source, stale and updatedAt (which win a clash).
+          const own = new Set(['source', 'stale', 'updatedAt', 'errorCode'])
+          const sent = Object.fromEntries(Object.entries((entry.metadata ?? {}) as Record<string, unknown>).filter(([name]) => !own.has(name)))
+          expect(details.flagMetadata, JSON.stringify(entry)).toMatchObject({ ...sent, source: 'network', stale: false })
         }
       }),
       RUNS,

@@ -20,12 +20,16 @@ async function status(url: string): Promise<{ refused: number; upstream: { state
   return (await (await fetch(`${url}/holdfast/v1/status`)).json()) as never
 }
 
-/** The entry the relay serves for `entry` (CONTRACT §4 as the relay merges, nothing held before). */
+/**
+ * The entry the relay serves for `entry` (CONTRACT §4 as the relay merges, nothing held before):
+ * a success with its reason and metadata too. (A failure's metadata is not passed on: pinned nowhere.)
+ */
 function served(entry: Record<string, any>): Record<string, unknown> {
   if (entry.errorCode !== undefined) return { key: entry.key, errorCode: entry.errorCode }
-  const out: Record<string, unknown> = { key: entry.key }
+  const out: Record<string, unknown> = { key: entry.key, reason: entry.reason }
   if (entry.value !== undefined) out.value = entry.value
   if (entry.variant !== undefined) out.variant = entry.variant
+  if (entry.metadata !== undefined) out.metadata = entry.metadata
   return out
 }
 

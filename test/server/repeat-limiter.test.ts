@@ -29,4 +29,34 @@ describe('repeat limiter', () => {
     limiter.tick(true)
     expect(target.lines.at(-1)).toBe('[holdfast-server] … and 2 more like this in the last 60 s (the last: GET /j failed)')
   })
+
+  it('a kind that falls quiet for 2 s has what it held back said then, in the order the last lines came', () => {
+    let now = 0
+    const target = recordingLogger()
+    const limiter = createRepeatLimiter(target, { now: () => now })
+    // Down, back, down, back … six times in 6 s: the sixth of each is held back.
+    for (let i = 1; i <= 6; i++) {
+      now += 500
+      limiter.logger.warn(`[holdfast-server] source down (attempt ${i})`)
+      now += 500
+      limiter.logger.info(`[holdfast-server] source back (after ${i} s)`)
+    }
+    expect(target.lines.at(-1)).toBe('[holdfast-server] source back (after 5 s)')
+    now += 1499
+    limiter.tick()
+    expect(target.lines).toHaveLength(10)
+    now += 501
+    limiter.tick()
+    // Both said, the latest state last: within the window, not 60 s on.
+    expect(target.lines.slice(10)).toEqual([
+      '[holdfast-server] … and 1 more like this in the last 60 s (the last: source down (attempt 6))',
+      '[holdfast-server] … and 1 more like this in the last 60 s (the last: source back (after 6 s))',
+    ])
+    // The window goes on: a seventh is held back again, and said once quiet.
+    limiter.logger.warn('[holdfast-server] source down (attempt 7)')
+    expect(target.lines).toHaveLength(12)
+    now += 2000
+    limiter.tick()
+    expect(target.lines.at(-1)).toBe('[holdfast-server] … and 1 more like this in the last 60 s (the last: source down (attempt 7))')
+  })
 })

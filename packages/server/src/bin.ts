@@ -21,6 +21,10 @@ const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
 const log = limiter.logger
 const FLUSH_MS = 2000
 const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
+// A line said on the way out ("stopped", a start error): what the limiter held back is said first,
+// so this is the last line (a supervisor, or an operator's `tail`, reads the end of the log), and
+// it is never held back itself.
+const lastWord = (level: 'info' | 'error', message: string) => (limiter.tick(true), log[level](message))
 
 function fail(message: string): never {
   process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
@@ -76,18 +80,18 @@ async function main(): Promise<void> {
   const drain = (running: FlagServer, signal: string) =>
     running.close().then(
       async () => {
-        log.info('[holdfast-server] stopped')
+        lastWord('info', '[holdfast-server] stopped')
         await exitPastHungCalls(0, signal)
       },
       (error: unknown) => {
-        log.error(`[holdfast-server] the drain failed: ${(error as Error).message}`)
+        lastWord('error', `[holdfast-server] the drain failed: ${(error as Error).message}`)
         return exitFlushed(1)
       },
     )
   const stop = (signal: string) => {
     // A second signal means "now": do not wait for slow connections or writes.
     if (stopping) {
-      log.error(`[holdfast-server] ${signal} again: exiting without finishing the drain`)
+      lastWord('error', `[holdfast-server] ${signal} again: exiting without finishing the drain`)
       // Not process.exit while a call hangs: it would wait for it (see exitPastHungCalls).
       if (hungCalls() > 0) return void flushLog().then(() => endBy(signal))
       return void exitFlushed(130)
@@ -102,7 +106,7 @@ async function main(): Promise<void> {
     server = await createFlagServer(options)
   } catch (error) {
     const message = listenProblem(error as NodeJS.ErrnoException, options.host ?? '127.0.0.1', options.port ?? 8787) ?? (error as Error).message
-    log.error(`${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}`)
+    lastWord('error', `${message.startsWith('[holdfast-server]') ? '' : '[holdfast-server] '}${message}`)
     // A start refused because a file system call hung (an events spool on a dead mount) leaves
     // that call pending: exit 1 would wait for it for ever. Ended then by SIGKILL, not SIGTERM:
     // systemd's Restart=on-failure takes SIGTERM, SIGINT and SIGHUP for a clean stop and would not
@@ -142,7 +146,7 @@ async function exitPastHungCalls(code: number, signal: string): Promise<never> {
   for (let waited = 0; hungCalls() > 0 && waited < 1000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50))
   const hung = hungCalls()
   if (hung === 0) return exitFlushed(code)
-  log.error(`[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}`)
+  lastWord('error', `[holdfast-server] ${hung} file system call(s) never returned (a hung mount?); a normal exit would wait for them for ever: ending by ${signal}`)
   await flushLog()
   return endBy(signal)
 }

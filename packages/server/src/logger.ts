@@ -50,9 +50,22 @@ export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => {
   const line = (level: Level) => (message: string) => {
     const { format, level: least } = settings()
     if (SEVERITY[level] > SEVERITY[least]) return
-    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, message))
+    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, cutLine(message)))
   }
   return { info: line('info'), warn: line('warn'), error: line('error') }
+}
+
+/**
+ * The longest line the command writes, in characters (64 Ki): past it, the rest is left out and the
+ * length said. A line over the writer's bound (1 MiB waiting) was dropped whole, even to a reader
+ * that kept up, and said as "dropped: the reader … was not keeping up" ("serving definitions …
+ * changed: " naming 20,000 keys, 1.2 MiB); log shippers cut far shorter lines anyway (Docker's at
+ * 16 KiB, journald's at 48 KiB). Cut before the format, so a JSON line stays JSON.
+ */
+const MAX_LINE_CHARS = 64 * 1024
+
+function cutLine(message: string): string {
+  return message.length <= MAX_LINE_CHARS ? message : `${message.slice(0, MAX_LINE_CHARS)}… (cut: ${message.length.toLocaleString('en-US')} characters)`
 }
 
 /** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */

@@ -7,6 +7,12 @@ import type { ServerLogger } from './logger'
  * sink refuses named one); written each time, 5,000 of them were 5,000 lines, burying what else the
  * server said and filling the disk of whatever keeps the log. A kind is the line with its numbers
  * and its parenthesised details (ids, lengths) left out, and the level.
+ *
+ * A kind that falls quiet (no line of it for `quietMs`, 2 s) has what it held back said then, not at
+ * the end of its window: a state said by a line of one kind, then undone by one of another (a flags
+ * file refused, then fixed; a source down, then back), a sixth time within a minute, left the log
+ * saying the old state until the window ended, up to 60 s, while the server was in the new one.
+ * A flood (a line of the kind every second or faster) is still summed up once a window.
  */
 export interface RepeatLimiter {
   /** `logger` with its lines limited. */
@@ -20,6 +26,8 @@ export interface RepeatLimiterOptions {
   windowMs?: number
   /** Lines of a kind written per window. Default 5. */
   burst?: number
+  /** A kind with no line for this long has what it held back said at the next tick. Default 2,000. */
+  quietMs?: number
   /** Kinds followed at once; past it, new kinds share one. Default 500. */
   maxKinds?: number
   /** The clock, ms (monotonic). Default performance.now. */
@@ -33,6 +41,7 @@ interface Kind {
   written: number
   more: number
   last: string
+  lastAt: number
 }
 
 const PREFIX = '[holdfast-server] '
@@ -42,6 +51,7 @@ const OVERFLOW = '\0overflow'
 export function createRepeatLimiter(target: ServerLogger, options: RepeatLimiterOptions = {}): RepeatLimiter {
   const windowMs = options.windowMs ?? 60_000
   const burst = options.burst ?? 5
+  const quietMs = options.quietMs ?? 2000
   const maxKinds = options.maxKinds ?? 500
   const now = options.now ?? (() => performance.now())
   const kinds = new Map<string, Kind>()
@@ -53,11 +63,19 @@ export function createRepeatLimiter(target: ServerLogger, options: RepeatLimiter
   }
   const tick = (all = false) => {
     const at = now()
+    const due: Kind[] = []
     for (const [key, kind] of kinds) {
-      if (!all && at - kind.since < windowMs) continue
-      summarise(kind)
-      kinds.delete(key)
+      if (all || at - kind.since >= windowMs) {
+        due.push(kind)
+        kinds.delete(key)
+      } else if (kind.more > 0 && at - kind.lastAt >= quietMs) {
+        // Said now; the window goes on (a line more of the kind is held back again).
+        due.push({ ...kind })
+        kind.more = 0
+      }
     }
+    // In the order their last lines came: the log ends on the latest state.
+    for (const kind of due.sort((a, b) => a.lastAt - b.lastAt)) summarise(kind)
   }
   const log = (level: Level, message: string) => {
     let key = `${level} ${kindOf(message)}`
@@ -74,13 +92,14 @@ export function createRepeatLimiter(target: ServerLogger, options: RepeatLimiter
         kind = kinds.get(key)
       }
     }
-    if (!kind) kinds.set(key, (kind = { level, since: now(), written: 0, more: 0, last: '' }))
+    if (!kind) kinds.set(key, (kind = { level, since: now(), written: 0, more: 0, last: '', lastAt: 0 }))
     if (kind.written < burst) {
       kind.written++
       return target[level](message)
     }
     kind.more++
     kind.last = message
+    kind.lastAt = now()
   }
   return {
     logger: { info: (m) => log('info', m), warn: (m) => log('warn', m), error: (m) => log('error', m) },

@@ -66,18 +66,16 @@ export async function reportGrowth(step: (i: number) => unknown, iterations: num
   process.stdout.write(`\n${JSON.stringify({ bytes, perIteration: bytes / iterations, iterations, heapBefore, heapAfter, kept: kept.length })}\n`)
 }
 
-const root = fileURLToPath(new URL('../..', import.meta.url))
-
-/** In the test: runs `fixture` (a .ts file) with `args` (and `env`, e.g. WARM_UP where the fixture reads it) in a child process and reads its growth. */
-export function growthInChild(fixture: URL, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Growth> {
+/** In the test, run from the repository's root: runs `fixture` (a .ts file, its file URL or path) with `args` (and `env`, e.g. WARM_UP where the fixture reads it) in a child process and reads its growth. */
+export function growthInChild(fixture: URL | string, args: string[] = [], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Growth> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      ['--expose-gc', '--import', 'tsx', fileURLToPath(fixture), ...args],
-      { cwd: root, encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
+      ['--expose-gc', '--import', 'tsx', String(fixture).startsWith('file:') ? fileURLToPath(String(fixture)) : String(fixture), ...args],
+      { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', ...env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         const line = stdout.trim().split('\n').at(-1) ?? ''
-        if (error || !line.startsWith('{')) return reject(new Error(`${fixture.pathname} ${args.join(' ')}: ${error?.message ?? 'no result'}\n${stderr.slice(-4000)}\n${stdout.slice(-2000)}`))
+        if (error || !line.startsWith('{')) return reject(new Error(`${String(fixture)} ${args.join(' ')}: ${error?.message ?? 'no result'}\n${stderr.slice(-4000)}\n${stdout.slice(-2000)}`))
         resolve(JSON.parse(line) as Growth)
       },
     )

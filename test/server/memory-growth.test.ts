@@ -17,6 +17,8 @@ describe('relay memory stays flat under churn', () => {
     ['streams', 'event streams opened and dropped mid-stream 2,000 times, notices broadcast', 2000, 20],
     ['url-changing', '--flags-url with a new version at each of 3,000 polls', 3000, 1],
     ['url-failing', '--flags-url answering 503 to 5,000 polls in a row', 5000, 1],
+    ['events-sink-503', 'events forwarded to a sink answering 503 throughout: 4,000 batches taken and spooled', 4000, 20],
+    ['events-sink-gone', 'events forwarded to a sink that refuses connections throughout: 4,000 batches', 4000, 20],
   ])('%s: %s', { timeout: 60_000 }, async (workload, _what, iterations, batch) => {
     const growth = await growthInChild(fixture, [workload, String(iterations)], { BATCH: String(batch) })
     expect(growth.perIteration).toBeLessThan(300)

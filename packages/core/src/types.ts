@@ -489,7 +489,8 @@ export interface FlagClient {
   clearCache(): Promise<void>
   /**
    * Flushes events (bounded by `requestTimeoutMs`), stops timers and listeners, and resolves once
-   * the last cache write and the eviction it started have finished. Idempotent; never rejects.
+   * the last cache write and the eviction it started have finished; then closes the IndexedDB
+   * connection the client opened (never a `storage` passed in). Idempotent; never rejects.
    */
   close(): Promise<void>
 }

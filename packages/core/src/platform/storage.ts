@@ -20,14 +20,17 @@ export function createMemoryStorage(map = new Map<string, unknown>()): FlagStora
  * A `FlagStorage` on IndexedDB through idb-keyval: database `name`, one object store. The database
  * is opened on first use, not here, so creating a client touches nothing. The connection is let go
  * when another script deletes or upgrades the database (idb-keyval's own store would keep it, and
- * that script would wait, `blocked`, for as long as the page lives); the next use opens it again.
+ * that script would wait, `blocked`, for as long as the page lives), and by `close()`; the next use
+ * opens it again.
  */
-export function createIndexedDbStorage(name: string): FlagStorage {
+export function createIndexedDbStorage(name: string): FlagStorage & { close(): void } {
   let store: UseStore | undefined
+  /** Closes the connection last opened (once it is open) and forgets it. */
+  let drop: (() => void) | undefined
   const use = () => {
     if (store) return store
     const made = (store = createIdbStore(name, 'keyval'))
-    made('readonly', ({ transaction: { db } }) => (db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
+    made('readonly', ({ transaction: { db } }) => (drop = db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
     return made
   }
   // Each operation is one transaction, as idb-keyval's get/set/getMany… make it; written here on its
@@ -51,6 +54,11 @@ export function createIndexedDbStorage(name: string): FlagStorage {
     // One transaction: another tab's write cannot land between the read and the write or delete
     // (cache.ts). (Made in a reaction to the get's success: the transaction is still active then.)
     update: (key, fn) => write((s) => done(s.get(key)).then((value) => ((value = fn(value)) === null ? s.delete(key) : value && s.put(value, key)))),
+    // A connection with a versionchange listener is never collected while open (IndexedDB spec):
+    // left open by a closed client, each client a page made (a provider remounted per user, a
+    // client per test) kept one, with all it reaches. Its transactions still finish (db.close()
+    // waits for them); an operation asked for later opens a new connection.
+    close: () => drop?.(),
   }
 }
 
@@ -65,6 +73,8 @@ export interface SafeStorage {
   update(key: string, fn: (value: unknown) => unknown): Promise<unknown>
   del(keys: string[]): Promise<void>
   keys(): Promise<string[]>
+  /** Lets go of the IndexedDB connection this wrapper opened (a later operation opens it again). */
+  close(): void
   /**
    * Removes every key starting with `prefix`, from the persistent backend given up on as well (a
    * logout must not leave a user's values on disk because IndexedDB failed earlier in the page);
@@ -112,6 +122,8 @@ export function createSafeStorage(
   const held = new Map<string, unknown>()
   const memory = createMemoryStorage(held)
   let backend: FlagStorage
+  /** The IndexedDB storage made here (never the caller's own): `close()` closes its connection. */
+  let own: ReturnType<typeof createIndexedDbStorage> | undefined
   let persistent: boolean
   if (choice === 'memory') {
     backend = memory
@@ -121,7 +133,7 @@ export function createSafeStorage(
     persistent = true
   } else {
     persistent = typeof indexedDB !== 'undefined'
-    backend = persistent ? createIndexedDbStorage(name) : memory
+    backend = persistent ? (own = createIndexedDbStorage(name)) : memory
   }
 
   /** The persistent backend given up on: deletions still go to it, best effort (see `del`). */
@@ -183,6 +195,7 @@ export function createSafeStorage(
 
   const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
+    close: () => own?.close(),
     get: (key) => attempt((b) => b.get(key), undefined),
     // Failed: none (read by index, each a miss).
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),

@@ -20,26 +20,32 @@ export function createMemoryStorage(map = new Map<string, unknown>()): FlagStora
  * A `FlagStorage` on IndexedDB through idb-keyval: database `name`, one object store. The database
  * is opened on first use, not here, so creating a client touches nothing. The connection is let go
  * when another script deletes or upgrades the database (idb-keyval's own store would keep it, and
- * that script would wait, `blocked`, for as long as the page lives), and by `close()`; the next use
- * opens it again.
+ * that script would wait, `blocked`, for as long as the page lives), and by `close()` once no
+ * operation is out; a use after `close()` opens it again and lets it go when done.
  */
 export function createIndexedDbStorage(name: string): FlagStorage & { close(): void } {
   let store: UseStore | undefined
   /** Closes the connection last opened (once it is open) and forgets it. */
   let drop: (() => void) | undefined
-  const use = () => {
-    if (store) return store
-    const made = (store = createIdbStore(name, 'keyval'))
-    made('readonly', ({ transaction: { db } }) => (drop = db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
-    return made
-  }
+  // After close(), an operation (a logout's clearCache(), a send that was on its way) opens the
+  // connection again: it is let go once no operation is out, or the closed client kept it.
+  let busy = 0
+  let closed: unknown
   // Each operation is one transaction, as idb-keyval's get/set/getMany… make it; written here on its
   // store so the bundle carries one copy of them, without idb-keyval's default-database fallback
   // (a second store, `keyval-store`, that this client never uses). `getAllKeys` is in every browser
   // since 2017 (idb-keyval's cursor fallback was for older ones).
-  const read = <T>(run: (s: IDBObjectStore) => Promise<T>) => use()('readonly', run)
+  const on = <T>(mode: IDBTransactionMode, run: (s: IDBObjectStore) => T | PromiseLike<T>) => {
+    if (!store) {
+      const made = (store = createIdbStore(name, 'keyval'))
+      made('readonly', ({ transaction: { db } }) => (drop = db.onversionchange = () => (db.close(), store === made && (store = undefined)))).catch(() => {})
+    }
+    busy++
+    return store(mode, run).finally(() => --busy || (closed && drop?.()))
+  }
+  const read = <T>(run: (s: IDBObjectStore) => Promise<T>) => on('readonly', run)
   // Until the transaction completes, and what `run` waits for (`update`'s put) too: its failure fails the write.
-  const write = (run: (s: IDBObjectStore) => unknown) => use()('readwrite', (s) => Promise.all([run(s), done(s.transaction)])) as Promise<unknown> as Promise<void>
+  const write = (run: (s: IDBObjectStore) => unknown) => on('readwrite', (s) => Promise.all([run(s), done(s.transaction)])) as Promise<unknown> as Promise<void>
   const getMany = (list: string[]) => read((s) => Promise.all(list.map((key) => done(s.get(key)))))
   const setMany = (entries: [string, unknown][]) => write((s) => (entries.forEach(([key, value]) => s.put(value, key)), s.transaction.commit?.()))
   const delMany = (list: string[]) => write((s) => (list.forEach((key) => s.delete(key)), s.transaction.commit?.()))
@@ -56,9 +62,10 @@ export function createIndexedDbStorage(name: string): FlagStorage & { close(): v
     update: (key, fn) => write((s) => done(s.get(key)).then((value) => ((value = fn(value)) === null ? s.delete(key) : value && s.put(value, key)))),
     // A connection with a versionchange listener is never collected while open (IndexedDB spec):
     // left open by a closed client, each client a page made (a provider remounted per user, a
-    // client per test) kept one, with all it reaches. Its transactions still finish (db.close()
-    // waits for them); an operation asked for later opens a new connection.
-    close: () => drop?.(),
+    // client per test) kept one, with all it reaches. Closed once no operation is out (one whose
+    // transaction is not made yet would fail on a closed connection); one asked for later opens
+    // a new connection, closed again when it is done.
+    close: () => (closed = 1) && !busy && drop?.(),
   }
 }
 

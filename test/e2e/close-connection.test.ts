@@ -185,3 +185,28 @@ function reloadSource(storageName: string, targetingKey: string): Promise<string
     [server.url, storageName, targetingKey] as const,
   )
 }
+
+test('a StrictMode provider owning its client (mounted, unmounted, mounted by React) keeps one connection while mounted, none once unmounted, and its values reach a reload', async () => {
+  const storageName = 'strict-owned'
+  const owned = () => page.evaluate(() => document.querySelector('[data-testid="owned"]')?.textContent)
+  const mount = () =>
+    page.evaluate(
+      ([url, storageName]) => {
+        ;(window as unknown as { unmountOwned: () => void }).unmountOwned = window.mountOwnedProvider({ url, context: { targetingKey: 'ada' }, storageName, events: false })
+      },
+      [server.url, storageName] as const,
+    )
+  const unmount = () => page.evaluate(() => (window as unknown as { unmountOwned: () => void }).unmountOwned())
+  await mount()
+  await waitFor(async () => (await owned()) === 'true network' || undefined, 'the provider to show the served value')
+  expect(await openConnections(storageName)).toBe(1)
+  await unmount()
+  expect(await openConnections(storageName)).toBe(0)
+  // A reload with the flag server failing: the value the provider's client cached.
+  await server.setOutage('503')
+  await mount()
+  await waitFor(async () => (await owned()) === 'true cache' || undefined, 'the reload to show the cached value')
+  await unmount()
+  expect(await openConnections(storageName)).toBe(0)
+  expect(errors).toEqual([])
+})

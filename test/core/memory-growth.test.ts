@@ -21,14 +21,15 @@ describe('client memory stays flat under churn', () => {
 
   test.each([
     // 10,000 users fill the page's exposure de-duplication (each user sees their own greeting) first.
-    ['users', 'setContext to 4,000 distinct users (IndexedDB cache), after 10,000', 4000, 10000],
-    ['subscribe', 'subscribe and subscribeFlag on 10,000 distinct keys, then unsubscribe', 10000, 10000],
-    ['gates', 'getGate and getValue on 10,000 distinct unknown keys, exposures on', 10000, 10000],
-    ['events-down', 'logEvent 5,000 times while the sink is down (maxQueued 100)', 5000, 5000],
-    ['outage', 'refresh() failing 10,000 times', 10000, 10000],
-    ['stream-drops', 'the live stream ending and reconnected 3,000 times (injected clock)', 3000, 3000],
-  ])('%s: %s', { timeout: 60_000 }, async (workload, _what, iterations, warmUp) => {
+    // users: measured -137 to -18 B an iteration in nine runs (rev-leaks), too near 150: its limit is 400.
+    ['users', 'setContext to 4,000 distinct users (IndexedDB cache), after 10,000', 4000, 10000, 400],
+    ['subscribe', 'subscribe and subscribeFlag on 10,000 distinct keys, then unsubscribe', 10000, 10000, 150],
+    ['gates', 'getGate and getValue on 10,000 distinct unknown keys, exposures on', 10000, 10000, 150],
+    ['events-down', 'logEvent 5,000 times while the sink is down (maxQueued 100)', 5000, 5000, 150],
+    ['outage', 'refresh() failing 10,000 times', 10000, 10000, 150],
+    ['stream-drops', 'the live stream ending and reconnected 3,000 times (injected clock)', 3000, 3000, 150],
+  ])('%s: %s', { timeout: 60_000 }, async (workload, _what, iterations, warmUp, limit) => {
     const growth = await growthInChild(fixture, [workload, String(iterations)], { WARM_UP: String(warmUp) })
-    expect(growth.perIteration).toBeLessThan(150)
+    expect(growth.perIteration).toBeLessThan(limit)
   })
 })

@@ -13,9 +13,11 @@ import { createRepeatLimiter } from './repeatLimiter'
 
 // Every line the running server writes goes through this writer: bounded (see logWriter.ts),
 // flushed before each exit (boundedly: a reader that never reads again cannot hold the exit).
-// Lines of one kind are bounded too (see repeatLimiter.ts): their summaries are written each second.
-// Text at info until the command line is read (--log-format, --log-level).
+// Lines of one kind are bounded too (see repeatLimiter.ts): what it held back is said at its tick,
+// each second once the server is up (a kind's window ended, or no line of it for 2 s), and before
+// every exit.
 const writer = createLogWriter({ droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`) })
+// Text at info until the command line is read (--log-format, --log-level).
 let logSettings: LogOptions = { format: 'text', level: 'info' }
 const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
 const log = limiter.logger

@@ -5,8 +5,8 @@
  * `| grep`) let a relay logging at every poll grow by megabytes a minute until it was killed, and
  * a `process.exit` then threw away whatever was still waiting, the last lines ("stopped", a start
  * error) first. Here each stream holds at most `maxQueuedBytes` not yet taken; lines past that are
- * dropped and counted, and once the stream has drained a line says how many. {@link LogWriter.flush}
- * waits (boundedly) for what is queued before an exit.
+ * dropped and counted, and once neither stream has anything waiting (looked at every 250 ms) a line
+ * on stderr says how many. {@link LogWriter.flush} waits (boundedly) for what is queued before an exit.
  *
  * Files and terminals are written synchronously by Node whatever is done here: a log file on a
  * hung mount, or a terminal paused with Ctrl-S, still holds the process (see the README).

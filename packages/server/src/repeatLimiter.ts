@@ -17,7 +17,10 @@ import type { ServerLogger } from './logger'
 export interface RepeatLimiter {
   /** `logger` with its lines limited. */
   logger: ServerLogger
-  /** Writes the summaries of the windows that ended (call it every second or so, and before an exit with `all`). */
+  /**
+   * Writes the summaries of the windows that ended and of the kinds quiet for `quietMs` (their
+   * window goes on); with `all`, of every kind, before an exit. Call it every second or so.
+   */
   tick(all?: boolean): void
 }
 

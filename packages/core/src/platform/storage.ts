@@ -80,7 +80,10 @@ export interface SafeStorage {
   update(key: string, fn: (value: unknown) => unknown): Promise<unknown>
   del(keys: string[]): Promise<void>
   keys(): Promise<string[]>
-  /** Lets go of the IndexedDB connection this wrapper opened (a later operation opens it again). */
+  /**
+   * Lets go of the IndexedDB connection this wrapper opened, once no operation is out (a later
+   * operation opens it again and lets it go when done). A `storage` passed in is not closed.
+   */
   close(): void
   /**
    * Removes every key starting with `prefix`, from the persistent backend given up on as well (a

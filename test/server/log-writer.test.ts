@@ -40,4 +40,21 @@ describe('log writer', () => {
     await vi.advanceTimersByTimeAsync(1000)
     expect(err.written.at(-1)).toBe(`[holdfast-server] ${writer.dropped()} log line(s) dropped: the reader of stdout/stderr was not keeping up\n`)
   })
+  it('flush() before an exit says the lines dropped once the reader has caught up, before it resolves', async () => {
+    vi.useFakeTimers()
+    const out = stalledStream()
+    const err = stalledStream()
+    const writer = createLogWriter({ streams: { out, err }, maxQueuedBytes: 1000 })
+    for (let i = 0; i < 100; i++) writer.write('err', `[holdfast-server] line ${i} ${'x'.repeat(80)}`)
+    expect(writer.dropped()).toBeGreaterThan(80)
+    // The exit's flush: the reader takes what waits 40 ms in, well within the flush's bound.
+    let flushed = false
+    const flushing = writer.flush(2000).then(() => (flushed = true))
+    await vi.advanceTimersByTimeAsync(40)
+    err.take()
+    while (!flushed) await vi.advanceTimersByTimeAsync(10)
+    await flushing
+    // What the process writes last before process.exit: the count is among it, not lost with the exit.
+    expect(err.written.at(-1)).toBe(`[holdfast-server] ${writer.dropped()} log line(s) dropped: the reader of stdout/stderr was not keeping up\n`)
+  })
 })

@@ -81,8 +81,12 @@ export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
     dropped: () => dropped,
     async flush(timeoutMs) {
       const until = Date.now() + timeoutMs
-      if (unsaid > 0) sayDropped()
-      while (streams.out.writableLength + streams.err.writableLength > 0 && Date.now() < until) {
+      const waiting = () => streams.out.writableLength + streams.err.writableLength
+      // The count is said as soon as nothing waits, looked at here too: left to the 250 ms timer, a
+      // reader that caught up within the flush saw the exit come first, and the count was lost.
+      for (;;) {
+        if (unsaid > 0 && waiting() === 0) sayDropped()
+        if (waiting() === 0 || Date.now() >= until) return
         await new Promise((resolve) => setTimeout(resolve, 20))
       }
     },

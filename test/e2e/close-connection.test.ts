@@ -4,17 +4,15 @@
 // listener is never collected). And nothing the client does around close() fails for it: no
 // error reaches the page, no event is lost, no value is lost, another client of the same database
 // keeps working.
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest'
-import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { launchChromium } from './support/browser'
-import { startFixture } from './support/fixture'
-import { fixtureFlags, openFixture } from './support/fixturePage'
-import { freePort, startFlagServer, waitFor, type Closable, type TestFlagServer } from './support/servers'
+import { beforeEach, expect, test } from 'vitest'
+import type { Page } from 'playwright-core'
+import { openFixture } from './support/fixturePage'
+import { freePort, waitFor } from './support/servers'
+import { useFixtureSuite } from './support/suite'
 
-let browser: Browser
-let fixture: Closable
-let server: TestFlagServer
-let context: BrowserContext
+// One browser, fixture and flag server for the file (its outage reset before each test), a fresh
+// browser profile per test.
+const suite = useFixtureSuite()
 let page: Page
 let errors: string[]
 
@@ -25,17 +23,8 @@ declare global {
   }
 }
 
-beforeAll(async () => {
-  browser = await launchChromium()
-  fixture = await startFixture()
-})
-afterAll(async () => {
-  await Promise.all([browser?.close(), fixture?.close()])
-})
 beforeEach(async () => {
-  server = await startFlagServer(fixtureFlags())
-  context = await browser.newContext()
-  await context.addInitScript(() => {
+  await suite.context.addInitScript(() => {
     window.__connections = []
     const open = IDBFactory.prototype.open
     IDBFactory.prototype.open = function (this: IDBFactory, name: string, version?: number) {
@@ -56,17 +45,12 @@ beforeEach(async () => {
     addEventListener('unhandledrejection', (event) => console.error('unhandledrejection: ' + String(event.reason)))
   })
   errors = []
-  page = await openFixture(context, fixture.url, { flags: server.url, events: 'off' })
+  page = await openFixture(suite.context, suite.fixture.url, { flags: suite.flags.url, events: 'off' })
   page.on('pageerror', (error) => errors.push(String(error)))
   // The browser's own line for a refused or failed request is not the page's error.
   page.on('console', (message) => message.type() === 'error' && !message.text().startsWith('Failed to load resource') && errors.push(message.text()))
   await page.waitForFunction(() => window.holdfast?.getStatus().state === 'ready', undefined, { timeout: 15_000 })
 })
-afterEach(async () => {
-  await context?.close()
-  await server?.close()
-})
-
 /** Connections to `name` still open, once what was in flight has settled. */
 async function openConnections(name: string): Promise<number> {
   await page.waitForTimeout(300)
@@ -81,7 +65,7 @@ test('a client closed as soon as it was started (a provider unmounted at once) k
       void client.start()
       await client.close()
     },
-    [server.url, storageName] as const,
+    [suite.flags.url, storageName] as const,
   )
   expect(await openConnections(storageName)).toBe(0)
   expect(errors).toEqual([])
@@ -96,7 +80,7 @@ test('a client started, then closed, keeps no connection open, and its app still
       await client.close()
       return client.getGate('checkout-kill-switch')
     },
-    [server.url, storageName] as const,
+    [suite.flags.url, storageName] as const,
   )
   expect(gate).toBe(true)
   expect(await openConnections(storageName)).toBe(0)
@@ -112,11 +96,11 @@ test('clearCache() after close() removes the values, throws nothing, and leaves 
       await client.close()
       await client.clearCache()
     },
-    [server.url, storageName] as const,
+    [suite.flags.url, storageName] as const,
   )
   expect(await openConnections(storageName)).toBe(0)
   // A reload with the flag server failing: nothing cached may come back.
-  await server.setOutage('503')
+  await suite.flags.setOutage('503')
   expect(await reloadSource(storageName, 'ada')).toBe('default')
   expect(errors).toEqual([])
 })
@@ -132,7 +116,7 @@ test('events logged just before close() with the sink down are all kept, and sen
       await client.close()
       return client.getEventStats().queued
     },
-    [server.url, down, storageName] as const,
+    [suite.flags.url, down, storageName] as const,
   )
   expect(ids).toBe(5)
   expect(await openConnections(storageName)).toBe(0)
@@ -143,9 +127,9 @@ test('events logged just before close() with the sink down are all kept, and sen
       await client.flush()
       await client.close()
     },
-    [server.url, `${server.url}/holdfast/v1/events`, storageName] as const,
+    [suite.flags.url, `${suite.flags.url}/holdfast/v1/events`, storageName] as const,
   )
-  await waitFor(async () => (await server.readEvents()).filter((e) => e.name === 'at-close').length === 5 || undefined, 'the 5 events at the sink')
+  await waitFor(async () => (await suite.flags.readEvents()).filter((e) => e.name === 'at-close').length === 5 || undefined, 'the 5 events at the sink')
   expect(errors).toEqual([])
 })
 
@@ -162,12 +146,12 @@ test('two clients of one database: closing one leaves the other reading and writ
       await b.setContext({ targetingKey: 'cy' })
       ;(window as unknown as { b: typeof b }).b = b
     },
-    [server.url, storageName] as const,
+    [suite.flags.url, storageName] as const,
   )
   expect(await openConnections(storageName)).toBe(1) // b's
   await page.evaluate(() => (window as unknown as { b: { close(): Promise<void> } }).b.close())
   expect(await openConnections(storageName)).toBe(0)
-  await server.setOutage('503')
+  await suite.flags.setOutage('503')
   expect(await reloadSource(storageName, 'cy')).toBe('cache')
   expect(errors).toEqual([])
 })
@@ -182,7 +166,7 @@ function reloadSource(storageName: string, targetingKey: string): Promise<string
       await next.close()
       return source
     },
-    [server.url, storageName, targetingKey] as const,
+    [suite.flags.url, storageName, targetingKey] as const,
   )
 }
 
@@ -194,7 +178,7 @@ test('a StrictMode provider owning its client (mounted, unmounted, mounted by Re
       ([url, storageName]) => {
         ;(window as unknown as { unmountOwned: () => void }).unmountOwned = window.mountOwnedProvider({ url, context: { targetingKey: 'ada' }, storageName, events: false })
       },
-      [server.url, storageName] as const,
+      [suite.flags.url, storageName] as const,
     )
   const unmount = () => page.evaluate(() => (window as unknown as { unmountOwned: () => void }).unmountOwned())
   await mount()
@@ -203,7 +187,7 @@ test('a StrictMode provider owning its client (mounted, unmounted, mounted by Re
   await unmount()
   expect(await openConnections(storageName)).toBe(0)
   // A reload with the flag server failing: the value the provider's client cached.
-  await server.setOutage('503')
+  await suite.flags.setOutage('503')
   await mount()
   await waitFor(async () => (await owned()) === 'true cache' || undefined, 'the reload to show the cached value')
   await unmount()

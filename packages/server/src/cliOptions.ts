@@ -3,7 +3,7 @@ import { z } from 'zod'
 import type { FlagServerOptions } from './flagServer'
 import { corsOriginProblem } from './http/cors'
 import { httpUrlProblem } from './flags/upstreamFetch'
-import { unforwardableReason } from './flags/upstreamSource'
+import { unforwardableReason } from './flags/headerNames'
 import { HEADER_NAME, isPresentableKey, refusedWhen, UNPRESENTABLE_KEY } from './options'
 import { namespaceNameProblem } from './store/storeNamespace'
 

@@ -7,7 +7,7 @@ import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliOption
 import { HEADER_NAME } from './options'
 import { snapshotOutcome, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'
-import { CONDITIONAL_HEADERS, unforwardableReason } from './flags/upstreamSource'
+import { CONDITIONAL_HEADERS, unforwardableReason } from './flags/headerNames'
 
 /** The help text of the snapshot command. */
 export const SNAPSHOT_USAGE = `Usage:

@@ -34,6 +34,7 @@ import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../sto
 import type { StoredDocument } from '../store/sharedStore'
 import { waitAtMost } from './startupWait'
 import { setBounded } from '../lru'
+import { unforwardableReason } from './headerNames'
 
 /** How long a request for a context with a held answer waits for the upstream by default: 1,000 ms. */
 export const DEFAULT_HELD_ANSWER_AFTER_MS = 1000
@@ -49,10 +50,6 @@ export const DEFAULT_REASK_ROUND_MS = 60_000
 
 /** Default `--forward-header`: `Authorization`, so each caller's own credentials reach the upstream. */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization']
-
-import { unforwardableReason } from './headerNames'
-
-export { CONDITIONAL_HEADERS, UNFORWARDABLE_HEADERS, unforwardableReason } from './headerNames'
 
 /** Options of {@link createUpstreamSource}. */
 export interface UpstreamSourceOptions extends RelaySourceOptions {

@@ -116,6 +116,9 @@ async function follow(doFetch: typeof fetch, start: string, init: RequestInit, s
     const headers = { ...(init.headers as Record<string, string>) }
     if (url.origin !== origin) for (const name of configured) delete headers[name]
     const response = await doFetch(url.href, { ...init, headers, redirect: 'manual' })
+    // A host's fetch (a wrapper, a mock) answering something else: said as such, not as the
+    // TypeError reading it would throw ("Cannot read properties of undefined (reading 'get')").
+    if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') throw new TypeError('the fetch option answered something that is not a Response')
     const location = response.headers.get('Location')
     const kept = response.status === 307 || response.status === 308 || (init.method === 'GET' && [301, 302, 303].includes(response.status))
     if (!kept || !location) return response

@@ -1,0 +1,188 @@
+// CONTRACT §8–§10, server side, sentence by sentence where no other file pinned the sentence as
+// written: each test names the sentence it holds the server to, and fails if the server breaks it.
+import { readdir, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { booleanFlags, startUpstream, type FakeUpstream } from './relay-fakes'
+
+const ADMIN = 'admin-secret'
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+function urlRelay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, flagsUrl: `${upstream.url}/flags.json`, pollIntervalSeconds: 3600, adminKey: ADMIN, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+}
+
+function proxyRelay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, upstream: upstream.url, adminKey: ADMIN, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+}
+
+/** POST /holdfast/v1/refresh with `Authorization: Bearer key`; `null` sends no Authorization at all. */
+function refresh(server: FlagServer, key: string | null = ADMIN): Promise<Response> {
+  return fetch(`${server.url}/holdfast/v1/refresh`, { method: 'POST', headers: key === null ? {} : { Authorization: `Bearer ${key}` } })
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+async function bulk(server: FlagServer, context: Record<string, unknown> = { targetingKey: 'u' }, headers: Record<string, string> = {}) {
+  const response = await evaluate(server, context, headers)
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+const values = (body: any): Record<string, unknown> => Object.fromEntries((body.flags as Array<{ key: string; value: unknown }>).map((f) => [f.key, f.value]))
+
+describe('§9 --flags-url: polled with If-None-Match every --poll-interval SECONDS (default 10)', () => {
+  it('without --poll-interval the next poll goes out 10 s after the first, not before; its 304 changes nothing and is no failure', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'], shouldAdvanceTime: true })
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const server = await urlRelay(upstream, { pollIntervalSeconds: undefined })
+    const first = await bulk(server)
+    expect(upstream.requests).toHaveLength(1)
+    const before = await status(server)
+
+    await vi.advanceTimersByTimeAsync(9_500)
+    expect(upstream.requests, 'polled before 10 s').toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(1_000)
+    await vi.waitFor(() => expect(upstream.requests.length).toBe(2), { timeout: 2000 })
+    // The poll revalidates: the upstream's ETag goes back and the unchanged document answers 304.
+    expect(upstream.requests[1].headers['if-none-match']).toMatch(/^"/)
+    await vi.waitFor(async () => expect((await status(server)).upstream.lastSuccessAt).toBeGreaterThan(before.upstream.lastSuccessAt), { timeout: 2000 })
+
+    const after = await status(server)
+    expect(after).toMatchObject({ ready: true, source: 'upstream', version: before.version, refused: 0, upstream: { state: 'ok' } })
+    expect(after.upstream.lastError).toBeUndefined()
+    const answer = await bulk(server)
+    expect(answer.body.flags).toEqual(first.body.flags)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'upstream', stale: false })
+  })
+})
+
+describe('§9 last known good: a refused document is "reported, not applied, not saved"', () => {
+  it('--flags-url: an empty and a shrunken document are counted in refused and leave the data dir as it was', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const upstream = await startUpstream({ document: booleanFlags(10) })
+    const server = await urlRelay(upstream, { dataDir })
+    const good = await bulk(server)
+    // The good document's generation is written after it is served: wait for it.
+    await vi.waitFor(async () => expect((await readdir(dataDir)).some((name) => name.startsWith('gen-'))).toBe(true), { timeout: 2000 })
+    const saved = (await readdir(dataDir)).sort()
+
+    let refused = 0
+    for (const document of [{ flags: {} }, booleanFlags(2, 'off')]) {
+      upstream.set({ document })
+      expect((await refresh(server)).status).toBe(502)
+      expect(await status(server)).toMatchObject({ refused: ++refused })
+      expect((await bulk(server)).body.flags).toEqual(good.body.flags)
+      expect((await readdir(dataDir)).sort(), JSON.stringify(document).slice(0, 40)).toEqual(saved)
+    }
+    await server.close()
+    // A restart with the upstream down serves what was good, not what was refused.
+    upstream.set('reset')
+    const restarted = await urlRelay(upstream, { dataDir })
+    const answer = await bulk(restarted)
+    expect(answer.body.flags).toEqual(good.body.flags)
+    expect(answer.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+  })
+
+  it('--upstream: an empty answer for a held context is refused, counted, and not saved over its last good answer', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const flagsOf = (value: boolean) => ({ flags: [0, 1, 2, 3].map((i) => ({ key: `f${i}`, value, reason: 'STATIC', variant: String(value) })) })
+    let answer: unknown = flagsOf(true)
+    const upstream = await startUpstream({ ofrep: () => answer })
+    const server = await proxyRelay(upstream, { dataDir })
+    const user = { targetingKey: 'ann' }
+    const good = await bulk(server, user)
+    expect(values(good.body)).toEqual({ f0: true, f1: true, f2: true, f3: true })
+
+    answer = { flags: [] }
+    const refusedAnswer = await bulk(server, user)
+    expect(refusedAnswer.status).toBe(200)
+    expect(refusedAnswer.body.flags).toEqual(good.body.flags)
+    expect(refusedAnswer.body.metadata.holdfast.stale).toBe(true)
+    expect((await status(server)).refused).toBeGreaterThanOrEqual(1)
+    await server.close()
+
+    upstream.set('reset')
+    const restarted = await proxyRelay(upstream, { dataDir })
+    const after = await bulk(restarted, user)
+    expect(after.status).toBe(200)
+    expect(values(after.body)).toEqual({ f0: true, f1: true, f2: true, f3: true })
+    expect(after.body.metadata.holdfast).toMatchObject({ source: 'data-dir', stale: true })
+  })
+})
+
+describe('§9 persistence: on start the server serves the newest valid of data dir and snapshot', () => {
+  it('a --snapshot newer than the data dir (a fresh build over an old volume) is the one served', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const snapshotFile = join(dir, 'flags.snapshot.json')
+    const upstream = await startUpstream({ document: booleanFlags(3, 'off') })
+    await (await urlRelay(upstream, { dataDir })).close()
+
+    // Built after the data dir was written: a newer layer.
+    await new Promise((r) => setTimeout(r, 20))
+    const takenAt = Date.now()
+    await writeFile(snapshotFile, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: takenAt, version: 'build-2', definitions: booleanFlags(3, 'on') }))
+    upstream.set('reset')
+    const server = await urlRelay(upstream, { dataDir, snapshot: snapshotFile })
+    const answer = await bulk(server)
+    expect(values(answer.body)).toEqual({ f0: true, f1: true, f2: true })
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+  })
+})
+
+describe('§9 proxy mode: --forward-header NAME (default Authorization)', () => {
+  it('with no --forward-header, Authorization is forwarded and keys the cache; another header is neither', async () => {
+    const upstream = await startUpstream({
+      ofrep: () => ({ flags: [{ key: 'who', value: 'x', reason: 'STATIC' }] }),
+    })
+    let seen = 0
+    upstream.set((request) => {
+      seen++
+      return { ofrep: () => ({ flags: [{ key: 'who', value: String(request.headers.authorization ?? 'none'), reason: 'STATIC' }] }) }
+    })
+    const server = await proxyRelay(upstream)
+    const user = { targetingKey: 'ann' }
+    const one = await bulk(server, user, { Authorization: 'Bearer one', 'X-API-Key': 'k' })
+    expect(values(one.body).who).toBe('Bearer one')
+    expect(upstream.requests.at(-1)!.headers['x-api-key']).toBeUndefined()
+    upstream.set('reset')
+    // The second key was never answered: the first key's values are not served to it.
+    const two = await bulk(server, user, { Authorization: 'Bearer two' })
+    expect(two.status).toBe(503)
+    expect(two.headers.get('retry-after')).toMatch(/^\d+$/)
+    expect(seen).toBeGreaterThan(0)
+  })
+})
+
+describe('§9 operations: POST /holdfast/v1/refresh needs --admin-key', () => {
+  it('without an admin key configured it is refused (never open to anyone) and asks nothing; with one, a missing or wrong key is 401', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const open = await urlRelay(upstream, { adminKey: undefined })
+    const asked = upstream.requests.length
+    for (const key of [null, 'anything', '']) {
+      const answer = await refresh(open, key)
+      expect(answer.status, String(key)).toBeGreaterThanOrEqual(400)
+      expect(answer.status, String(key)).toBeLessThan(500)
+    }
+    expect(upstream.requests.length).toBe(asked)
+
+    const guarded = await urlRelay(upstream)
+    const before = upstream.requests.length
+    expect((await refresh(guarded, null)).status).toBe(401)
+    expect((await refresh(guarded, 'wrong')).status).toBe(401)
+    expect(upstream.requests.length).toBe(before)
+    const ok = await refresh(guarded)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({ version: expect.any(String), changed: [] })
+  })
+})

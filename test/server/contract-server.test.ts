@@ -1,6 +1,7 @@
 // CONTRACT §8–§10, server side, sentence by sentence where no other file pinned the sentence as
 // written: each test names the sentence it holds the server to, and fails if the server breaks it.
-import { readdir, writeFile } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
@@ -184,5 +185,95 @@ describe('§9 operations: POST /holdfast/v1/refresh needs --admin-key', () => {
     const ok = await refresh(guarded)
     expect(ok.status).toBe(200)
     expect(await ok.json()).toMatchObject({ version: expect.any(String), changed: [] })
+  })
+})
+
+describe('§9 last known good "holds for --flags FILE too": an emptied or gutted file is not served', () => {
+  it('each refused edit counts in the status (refused) the operator reads, which says file and upstream none', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify(booleanFlags(6)))
+    const server = await startServer({ flags: file, logger: recordingLogger() })
+    const good = await bulk(server)
+    const before = await status(server)
+    expect(before).toMatchObject({ ready: true, source: 'file', refused: 0, upstream: { state: 'none' } })
+
+    let refused = 0
+    for (const document of [{ flags: {} }, booleanFlags(2, 'off')]) {
+      await writeFile(file, JSON.stringify(document))
+      refused++
+      await vi.waitFor(async () => expect((await status(server)).refused).toBe(refused), { timeout: 3000 })
+      const answer = await bulk(server)
+      expect(answer.body.flags).toEqual(good.body.flags)
+      expect(answer.body.metadata.holdfast).toMatchObject({ source: 'file' })
+      expect(await status(server)).toMatchObject({ ready: true, source: 'file', version: before.version, upstream: { state: 'none' } })
+    }
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+  })
+})
+
+describe('§8 request bodies over 1 MiB (1,048,576 bytes) get 413', () => {
+  it('POST /holdfast/v1/events: a body of exactly 1,048,576 bytes is read (202), one byte more is 413', async () => {
+    const dir = await tempDir()
+    const server = await startServer({ eventsFile: join(dir, 'events.jsonl') })
+    const batch = (id: string, size: number) => {
+      const json = JSON.stringify({ events: [{ id, type: 'custom', name: 'checkout', time: Date.now() }] })
+      // JSON allows whitespace anywhere between tokens: pad the batch to the exact byte count.
+      return json.slice(0, -1) + ' '.repeat(size - json.length) + '}'
+    }
+    const post = (body: string) => fetch(`${server.url}/holdfast/v1/events`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
+    const exact = batch('00000000-0000-4000-8000-000000000001', 1_048_576)
+    expect(Buffer.byteLength(exact)).toBe(1_048_576)
+    const at = await post(exact)
+    expect(at.status).toBe(202)
+    expect(await at.json()).toEqual({ accepted: 1, duplicates: 0 })
+    const over = await post(batch('00000000-0000-4000-8000-000000000002', 1_048_577))
+    expect(over.status).toBe(413)
+  })
+})
+
+describe('§9 holdfast-server snapshot (the built binary): exit code 1, the old file untouched', () => {
+  const BIN = join(process.cwd(), 'packages/server/dist/bin.js')
+  const run = (args: string[]) =>
+    new Promise<{ code: number | null; output: string }>((resolve) => {
+      execFile(process.execPath, [BIN, 'snapshot', ...args], { timeout: 15_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, output: stdout + stderr }),
+      )
+    })
+
+  it('--flags FILE: an emptied, an invalid and a gutted file are refused', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    const out = join(dir, 'flags.snapshot.json')
+    await writeFile(file, JSON.stringify(booleanFlags(10)))
+    expect((await run(['--flags', file, '--out', out])).code).toBe(0)
+    const written = await readFile(out, 'utf8')
+    for (const text of ['{"flags": {}}', '{"flags": {"f0": {"state": "ENA', '<html>', JSON.stringify(booleanFlags(3))]) {
+      await writeFile(file, text)
+      const result = await run(['--flags', file, '--out', out])
+      expect(result.code, text.slice(0, 30)).toBe(1)
+      expect(await readFile(out, 'utf8'), text.slice(0, 30)).toBe(written)
+    }
+  })
+
+  it('--upstream URL --context JSON: an empty, an HTML, an invalid and a shrunken answer are refused', async () => {
+    const entries = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `f${i}`, value: true, reason: 'STATIC' }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: entries(6) }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const args = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out]
+    expect((await run(args)).code).toBe(0)
+    const written = await readFile(out, 'utf8')
+    for (const behaviour of [
+      { status: 200, json: { flags: [] } },
+      { status: 200, text: '<!doctype html><title>Sign in</title>', contentType: 'text/html' },
+      { status: 200, text: '{"flags": [', contentType: 'application/json' },
+      { status: 200, json: {} },
+      { ofrep: () => ({ flags: entries(2) }) },
+    ] as const) {
+      upstream.set(behaviour)
+      const result = await run(args)
+      expect(result.code, JSON.stringify(behaviour)).toBe(1)
+      expect(await readFile(out, 'utf8')).toBe(written)
+    }
   })
 })

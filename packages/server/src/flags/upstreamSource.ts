@@ -667,6 +667,24 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     return answer
   }
   const snapshotAnswer = (context: EvaluationContext, forwarded: Record<string, string>) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context, forwarded) : undefined)
+  // CONTRACT §9: at a start the newest valid of data dir and snapshot is served. A context only
+  // read back from the data dir loses to a --snapshot made after it (a build deployed over an old
+  // volume): before, the older data-dir answer was served for the whole outage. On a tie, or a
+  // saved answer dated ahead of this clock (its time orders nothing), the data dir wins, as with
+  // --flags-url (urlLayers.ts). Not for credentials the upstream refuses: the snapshot stands in for
+  // an upstream that is down, not for one that refuses them (see `refusedHere` in `evaluate`).
+  const servedAnswer = (held: HeldContext, stale: boolean, context: EvaluationContext, forwarded: Record<string, string>, refused = false) => {
+    if (held.source === 'data-dir' && !held.clockAhead && !refused) {
+      const fromSnapshot = snapshotAnswer(context, forwarded)
+      const takenAt = (fromSnapshot?.body as { metadata?: { holdfast?: { fetchedAt?: number } } } | undefined)?.metadata?.holdfast?.fetchedAt
+      if (fromSnapshot && takenAt !== undefined && takenAt > held.fetchedAt) {
+        // The upstream's next answer is news for the tabs told this, as for a stale held answer.
+        held.servedStale = true
+        return fromSnapshot
+      }
+    }
+    return heldAnswer(held, stale)
+  }
 
   const probe = async () => {
     // Tells the status (and /readyz, when nothing is held) whether the upstream answers at all. It
@@ -722,7 +740,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // this one hearing (a notice Redis refused to publish, or lost). Looked up for the next request.
     // Not for credentials the upstream refuses: what it does to their values is the relay's policy (keep, clear).
     if (outcome === 'late' || (outcome.kind === 'failed' && outcome.failure !== 'unauthorized')) shared$?.missed?.(key)
-    if (outcome === 'late' && before) return heldAnswer(cache.get(key) ?? before, true)
+    if (outcome === 'late' && before) return servedAnswer(cache.get(key) ?? before, true, context, forwarded)
     if (outcome === 'late') return snapshotAnswer(context, forwarded) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
@@ -731,7 +749,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       options.events?.unasked(outcome.unasked ? 'breaker' : outcome.silent ? 'silent' : 'paused')
     }
     const held = cache.get(key)
-    if (held) return heldAnswer(held, outcome.kind === 'failed')
+    if (held) return servedAnswer(held, outcome.kind === 'failed', context, forwarded, outcome.kind === 'failed' && outcome.failure === 'unauthorized')
     // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
     // than the pause's end would only meet this 503 again.
     const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined

@@ -323,3 +323,59 @@ describe('§9 holdfast-server snapshot (the built binary): exit code 1, the old 
     }
   })
 })
+
+describe('§9 persistence in proxy mode: a torn or corrupt data-dir file is skipped for the previous good one', () => {
+  it('the newest generation cut short, then with a byte changed: the previous answer is served, from the data dir', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    let limit = 1
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: limit, reason: 'STATIC' }, { key: 'other', value: true, reason: 'STATIC' }] }) })
+    const first = await proxyRelay(upstream, { dataDir })
+    const generations = async () => (await readdir(dataDir)).filter((name) => name.startsWith('gen-')).sort()
+    await bulk(first, { targetingKey: 'ann' })
+    await vi.waitFor(async () => expect(await generations()).toHaveLength(1), { timeout: 5000 })
+    limit = 2
+    await vi.waitFor(async () => expect(values((await bulk(first, { targetingKey: 'ann' })).body).limit).toBe(2), { timeout: 5000 })
+    await first.close()
+    const [older, newest] = await generations()
+    expect(older).toBeDefined()
+    expect(newest).toBeDefined()
+    upstream.set('reset')
+
+    // Intact, the newest generation is what a restart serves.
+    const intact = await proxyRelay(upstream, { dataDir })
+    expect(values((await bulk(intact, { targetingKey: 'ann' })).body)).toEqual({ limit: 2, other: true })
+    await intact.close()
+
+    const whole = await readFile(join(dataDir, newest!))
+    for (const [what, damaged] of [
+      ['cut short', whole.subarray(0, Math.floor(whole.length / 2))],
+      ['a byte changed', Buffer.from(whole.toString('latin1').replace('"limit"', '"limiT"'), 'latin1')],
+    ] as const) {
+      await writeFile(join(dataDir, newest!), damaged)
+      const server = await proxyRelay(upstream, { dataDir })
+      const answer = await bulk(server, { targetingKey: 'ann' })
+      expect(answer.status, what).toBe(200)
+      expect(values(answer.body), what).toEqual({ limit: 1, other: true })
+      expect(answer.body.metadata.holdfast, what).toMatchObject({ source: 'data-dir', stale: true })
+      await server.close()
+    }
+  })
+})
+
+describe('§9 snapshot --upstream --context writes a Bootstrap usable as fallback', () => {
+  it('a client given it as `fallback`, its flag service down, shows its values', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: 5, reason: 'STATIC', variant: 'five' }, { key: 'banner', value: { text: 'hi' }, reason: 'STATIC' }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const { runSnapshotCli } = await import('../../packages/server/src/snapshotCli')
+    expect(await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out], { out: () => {}, err: () => {} })).toBe(0)
+    const { createClient } = await import('@holdfast/core')
+    upstream.set({ status: 503, text: 'down' })
+    const client = createClient({ url: upstream.url, context: { targetingKey: 'visitor-1' }, storage: 'memory', fallback: JSON.parse(await readFile(out, 'utf8')), refreshOnFocus: false, logger: { warn() {}, error() {} } })
+    await client.start()
+    expect(client.getValue('limit', 0)).toBe(5)
+    expect(client.getConfig('banner')).toEqual({ text: 'hi' })
+    expect(client.getDetails('limit', 0)).toMatchObject({ source: 'fallback', variant: 'five' })
+    await client.close()
+  })
+})

@@ -379,3 +379,29 @@ describe('§9 snapshot --upstream --context writes a Bootstrap usable as fallbac
     await client.close()
   })
 })
+
+describe('§9 staleness reaches the browser: a client holding the fresh ETag is not told 304 once the answer is stale', () => {
+  it('--flags-url: after a failed poll the fresh tag gets a 200 saying stale; the stale tag then gets 304; the recovery a 200 saying fresh', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const server = await urlRelay(upstream)
+    const fresh = await evaluate(server, { targetingKey: 'u' })
+    const freshTag = fresh.headers.get('etag')!
+    expect(freshTag).toBeTruthy()
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': freshTag })).status).toBe(304)
+
+    upstream.set({ status: 503, text: 'down' })
+    expect((await refresh(server)).status).toBe(502)
+    const stale = await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': freshTag })
+    expect(stale.status).toBe(200)
+    expect(((await stale.json()) as any).metadata.holdfast.stale).toBe(true)
+    const staleTag = stale.headers.get('etag')!
+    expect(staleTag).not.toBe(freshTag)
+    expect((await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': staleTag })).status).toBe(304)
+
+    upstream.set({ document: booleanFlags(3) })
+    await refresh(server)
+    const recovered = await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': staleTag })
+    expect(recovered.status).toBe(200)
+    expect(((await recovered.json()) as any).metadata.holdfast.stale).toBe(false)
+  })
+})

@@ -223,10 +223,12 @@ describe('§9 operations: POST /holdfast/v1/refresh needs --admin-key', () => {
     }
     expect(upstream.requests.length).toBe(asked)
 
-    const guarded = await urlRelay(upstream)
+    // Clients hold the API key; only operators hold the admin key.
+    const guarded = await urlRelay(upstream, { apiKey: 'client-key' })
     const before = upstream.requests.length
     expect((await refresh(guarded, null)).status).toBe(401)
     expect((await refresh(guarded, 'wrong')).status).toBe(401)
+    expect((await refresh(guarded, 'client-key')).status).toBe(401)
     expect(upstream.requests.length).toBe(before)
     const ok = await refresh(guarded)
     expect(ok.status).toBe(200)
@@ -403,5 +405,24 @@ describe('§9 staleness reaches the browser: a client holding the fresh ETag is 
     const recovered = await evaluate(server, { targetingKey: 'u' }, { 'If-None-Match': staleTag })
     expect(recovered.status).toBe(200)
     expect(((await recovered.json()) as any).metadata.holdfast.stale).toBe(false)
+  })
+})
+
+describe('§9 with nothing to serve and the upstream down: not ready, OFREP requests 503 with Retry-After', () => {
+  it('--flags-url and --upstream: the bulk and the single-flag request both get 503 + Retry-After; /healthz (alive) 200, /readyz 503', async () => {
+    const upstream = await startUpstream({ status: 503, text: 'down' })
+    for (const server of [await urlRelay(upstream, { apiKey: 'client-key' }), await proxyRelay(upstream, { apiKey: 'client-key' })]) {
+      const key = { Authorization: 'Bearer client-key' }
+      const answers = [
+        await evaluate(server, { targetingKey: 'u' }, key),
+        await fetch(`${server.url}/ofrep/v1/evaluate/flags/f0`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...key }, body: JSON.stringify({ context: { targetingKey: 'u' } }) }),
+      ]
+      for (const answer of answers) {
+        expect(answer.status, answer.url).toBe(503)
+        expect(answer.headers.get('retry-after'), answer.url).toMatch(/^\d+$/)
+      }
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    }
   })
 })

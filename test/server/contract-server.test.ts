@@ -426,3 +426,36 @@ describe('§9 with nothing to serve and the upstream down: not ready, OFREP requ
     }
   })
 })
+
+describe('§9 --max-shrink PERCENT (default 50): a document dropping more than that share of the flags held is refused', () => {
+  it('--flags-url: by default 10 → 4 is refused and 10 → 5 applied; with maxShrinkPercent 80, 5 → 1 applied', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(10) })
+    const server = await urlRelay(upstream)
+    upstream.set({ document: booleanFlags(4) })
+    expect((await refresh(server)).status).toBe(502)
+    expect(Object.keys(values((await bulk(server)).body))).toHaveLength(10)
+    upstream.set({ document: booleanFlags(5) })
+    expect((await refresh(server)).status).toBe(200)
+    expect(Object.keys(values((await bulk(server)).body))).toHaveLength(5)
+
+    const lax = await urlRelay(upstream, { maxShrinkPercent: 80 })
+    upstream.set({ document: booleanFlags(1) })
+    expect((await refresh(lax)).status).toBe(200)
+    expect(Object.keys(values((await bulk(lax)).body))).toHaveLength(1)
+  })
+
+  it('--upstream, per context: by default 10 → 4 is refused (the 10 served, stale) and 10 → 5 applied', async () => {
+    let count = 10
+    const upstream = await startUpstream({ ofrep: () => ({ flags: Array.from({ length: count }, (_, i) => ({ key: `f${i}`, value: true, reason: 'STATIC' })) }) })
+    const server = await proxyRelay(upstream)
+    expect(Object.keys(values((await bulk(server)).body))).toHaveLength(10)
+    count = 4
+    const refused = await bulk(server)
+    expect(Object.keys(values(refused.body))).toHaveLength(10)
+    expect(refused.body.metadata.holdfast.stale).toBe(true)
+    count = 5
+    const applied = await bulk(server)
+    expect(Object.keys(values(applied.body))).toHaveLength(5)
+    expect(applied.body.metadata.holdfast.stale).toBe(false)
+  })
+})

@@ -459,3 +459,36 @@ describe('§9 --max-shrink PERCENT (default 50): a document dropping more than t
     expect(applied.body.metadata.holdfast.stale).toBe(false)
   })
 })
+
+describe('§9 --on-upstream-unauthorized clear in proxy mode, across a restart', () => {
+  it('a context whose values a 401 dropped is not served from an older --snapshot after a restart in an outage (503), until the upstream answers again', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const snapshot = join(dir, 'fallback.json')
+    // Made before the clear, for this very user.
+    await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'x' }, flags: [{ key: 'plan', value: 'old', reason: 'STATIC' }], fetchedAt: Date.now() - 60_000 }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    const start = () => proxyRelay(upstream, { dataDir, snapshot, onUpstreamUnauthorized: 'clear' })
+    const first = await start()
+    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await bulk(first, { targetingKey: 'x' })).status).toBe(503)
+    await first.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await start()
+    const answer = await bulk(restarted, { targetingKey: 'x' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
+    // The upstream answers again: served, and after the next restart in an outage the data dir's
+    // answer is, as before any clear.
+    upstream.set({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    // (Once the breaker the outage opened lets a request through: its first probe is within 1.2 s.)
+    await vi.waitFor(async () => expect((await bulk(restarted, { targetingKey: 'x' })).status).toBe(200), { timeout: 5000, interval: 100 })
+    expect(values((await bulk(restarted, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+    await restarted.close()
+    upstream.set({ status: 503, text: 'down' })
+    const again = await start()
+    expect(values((await bulk(again, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+  })
+})

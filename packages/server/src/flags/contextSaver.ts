@@ -15,7 +15,7 @@ const SAVE_SLICE = 500
  * changed (a change is always written; otherwise at most every 30 s of `now`, epoch ms, a step back
  * counting as no time).
  */
-export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number): (contentChanged: boolean) => void {
+export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number, cleared: () => Array<[string, number]> = () => []): (contentChanged: boolean) => void {
   // On the steady clock (see steadyClock.ts): set back an hour, the wall clock stopped the saves of
   // unchanged content for the hour, and a relay restarted then reported ages up to an hour too old.
   const steady = createSteadyClock(now)
@@ -34,7 +34,9 @@ export function createContextSaver(persistence: Persistence, cache: Pick<Context
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
         parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
       }
-      return `{"kind":"contexts","contexts":[${parts.join(',')}]}`
+      // The contexts an upstream 401/403 dropped, and when: see `clearedAt` in upstreamSource.ts.
+      const drops = cleared().map(([key, at]) => ({ key, at }))
+      return `{"kind":"contexts","contexts":[${parts.join(',')}]${drops.length > 0 ? `,"cleared":${JSON.stringify(drops)}` : ''}}`
     })
   }
 }

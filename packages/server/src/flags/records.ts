@@ -84,6 +84,12 @@ export type ContextRecord = z.infer<typeof contextRecordSchema>
 export const contextsRecordSchema = z.object({
   kind: z.literal('contexts'),
   contexts: z.array(contextRecordSchema),
+  /**
+   * The contexts whose values an upstream 401/403 dropped (`--on-upstream-unauthorized clear`,
+   * `clear-after`), and when: a snapshot older than that is not served for them after a restart.
+   * Absent in records of older servers; one that cannot be read is dropped, not the generation.
+   */
+  cleared: z.array(z.object({ key: z.string().max(256), at: z.number().finite() })).optional().catch(undefined),
 })
 /** A data-dir generation in proxy mode. */
 export type ContextsRecord = z.infer<typeof contextsRecordSchema>

@@ -192,7 +192,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // The ticket being taken, shared by the drops meanwhile: a round drops every context of a
   // revoked SDK key at once (one store command, not one per context).
   let dropTicket: SharedTicket | undefined
+  // Each context whose values an upstream 401/403 dropped (`clear`, `clear-after`), and when (epoch
+  // ms), kept in the data dir: a --snapshot older than the drop does not stand in for it, also after
+  // a restart, until the upstream answers it again. Before, a relay restarted in an outage served
+  // the revoked credentials' user the snapshot's values (CONTRACT §9: the newest of data dir and
+  // snapshot, and the drop is newer), as `--flags-url` never did (its data dir records a clear).
+  const clearedAt = new Map<string, number>()
   const dropped = (key: string) => {
+    remember(clearedAt, key, now())
     if (!shared$) return
     if (!dropTicket) {
       const ticket = shared$.ticket()
@@ -335,7 +342,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
   }
 
-  const saveContexts = persistence && createContextSaver(persistence, cache, now)
+  const saveContexts = persistence && createContextSaver(persistence, cache, now, () => [...clearedAt])
   const save = (contentChanged: boolean) => saveContexts?.(contentChanged)
 
   // Tells the streams of a change found in a held context (`onReaskNews`), whoever asked: a round,
@@ -471,6 +478,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
       droppedAt.delete(key)
+      clearedAt.delete(key)
       noteAcceptance(accepted, credentials, steady())
     }
     if (result.kind === 'not-modified') {
@@ -666,7 +674,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if ((answer.body as { metadata: { holdfast: { stale: boolean } } }).metadata.holdfast.stale) held.servedStale = true
     return answer
   }
-  const snapshotAnswer = (context: EvaluationContext, forwarded: Record<string, string>) => (snapshot ? answerFromSnapshot(snapshot, snapshotCore, context, forwarded) : undefined)
+  const snapshotAnswer = (context: EvaluationContext, forwarded: Record<string, string>) => {
+    const answer = snapshot ? answerFromSnapshot(snapshot, snapshotCore, context, forwarded) : undefined
+    if (!answer) return undefined
+    const cleared = clearedAt.get(contextKey(context, forwarded))
+    return cleared !== undefined && cleared >= snapshotTakenAt(answer) ? undefined : answer
+  }
   // CONTRACT §9: at a start the newest valid of data dir and snapshot is served. A context only
   // read back from the data dir loses to a --snapshot made after it (a build deployed over an old
   // volume): before, the older data-dir answer was served for the whole outage. On a tie, or a
@@ -676,8 +689,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const servedAnswer = (held: HeldContext, stale: boolean, context: EvaluationContext, forwarded: Record<string, string>, refused = false) => {
     if (held.source === 'data-dir' && !held.clockAhead && !refused) {
       const fromSnapshot = snapshotAnswer(context, forwarded)
-      const takenAt = (fromSnapshot?.body as { metadata?: { holdfast?: { fetchedAt?: number } } } | undefined)?.metadata?.holdfast?.fetchedAt
-      if (fromSnapshot && takenAt !== undefined && takenAt > held.fetchedAt) {
+      if (fromSnapshot && snapshotTakenAt(fromSnapshot) > held.fetchedAt) {
         // The upstream's next answer is news for the tabs told this, as for a stale held answer.
         held.servedStale = true
         return fromSnapshot
@@ -795,7 +807,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   return {
     origin: 'upstream',
     async open() {
-      if (options.store) await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+      if (options.store) for (const [key, at] of await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))) remember(clearedAt, key, at)
       const read = await loadProxySnapshot(options.snapshotPath, log, now, forwardHeaders)
       snapshot = read.layer
       snapshotCore = read.core
@@ -875,4 +887,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       await closePersistence(persistence, log)
     },
   }
+}
+
+/** When a snapshot's answer was taken (its `metadata.holdfast.fetchedAt`). */
+function snapshotTakenAt(answer: ForwardedAnswer): number {
+  return (answer.body as { metadata: { holdfast: { fetchedAt: number } } }).metadata.holdfast.fetchedAt
 }

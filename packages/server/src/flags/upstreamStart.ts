@@ -9,13 +9,14 @@ import { contextsRecordSchema, readRecord } from './records'
 import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /**
- * Puts the newest answers saved in the data dir into `cache` (none saved or readable: nothing).
+ * Puts the newest answers saved in the data dir into `cache` (none saved or readable: nothing), and
+ * returns the contexts that generation records as dropped by an upstream 401/403, with when.
  * `now` is the relay's clock; `upstream` names the upstream in the log (credentials taken out).
  */
-export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<void> {
+export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<Array<[string, number]>> {
   const payload = await loadNewestPayload(store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
   const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
-  if (!saved) return
+  if (!saved) return []
   // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
   const at = now()
   const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
@@ -23,6 +24,7 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   // Their times order nothing against the store's copies (see `take` in upstreamSource.ts).
   for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
   log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
+  return (saved.cleared ?? []).map(({ key, at }) => [key, at])
 }
 
 /**

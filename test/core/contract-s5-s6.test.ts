@@ -165,3 +165,21 @@ test('the same value for the same user with other attributes is another exposure
     ['alice', 'red', 'r'],
   ])
 })
+
+// §5: the cache "never expires by default": a visit a year and more later, with the flag server
+// down, still shows what the last visit was answered, dated when it came.
+test('values cached 400 days ago are served on the next visit with the server down, stale, with their old updatedAt', async () => {
+  server = await createFaultServer(flags([{ key: 'kill', value: true, variant: 'on' }]))
+  const storageName = uniqueStorageName('contract-s5-no-expiry')
+  const days400 = 400 * 24 * 60 * 60 * 1000
+  const then = createManualClock()
+  const seed = createClient({ url: server.url, context: { targetingKey: 'alice' }, storageName, logger: createTestLogger(), liveUpdates: false, clock: { ...then, now: () => then.now() - days400 } })
+  await seed.start()
+  const cachedAt = seed.getDetails('kill', false).updatedAt!
+  await seed.close()
+
+  server.always({ status: 503, raw: '' })
+  const { client } = make({ storageName })
+  expect(await client.start()).toMatchObject({ state: 'stale', source: 'cache', error: { code: 'HTTP', httpStatus: 503 } })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, variant: 'on', source: 'cache', stale: true, updatedAt: cachedAt })
+})

@@ -338,3 +338,30 @@ test.each([
   await client.start()
   expect(client.getDetails('v', '')).toMatchObject({ value: expected, source: expected === 'from-cache' ? 'cache' : 'bootstrap', stale: true })
 })
+
+// §3 Details.stale: "true when the latest attempt failed". A caller's default shown because the
+// attempt failed (a first visit during an outage; a switch whose first attempt failed) is the
+// least confirmed value of all: it says so, and its listeners hear the change both ways.
+test("a caller's default served because the latest attempt failed is stale; a clean answer without the flag makes it fresh", async () => {
+  server = await createFaultServer({ status: 503, raw: '' })
+  const { client } = make()
+  let told = 0
+  client.subscribeFlag('kill', () => told++)
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  expect(await client.start()).toMatchObject({ state: 'error' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: true })
+  expect(told).toBe(1)
+  // The same failure again is no change.
+  await client.refresh()
+  expect(told).toBe(1)
+  // The server answers, without this flag: not found, and confirmed so.
+  server.always(flags([{ key: 'other', value: 1 }]))
+  expect(await client.refresh()).toMatchObject({ state: 'ready' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+  expect(told).toBe(2)
+  // Then a switch to a user whose first attempt fails: their defaults are stale too.
+  server.always({ status: 503, raw: '' })
+  expect(await client.setContext({ targetingKey: 'bob' })).toMatchObject({ state: 'error' })
+  expect(client.getDetails('other', 0)).toMatchObject({ value: 0, source: 'default', stale: true })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', stale: true })
+})

@@ -229,3 +229,21 @@ describe('what the app logged', () => {
     expect(fetchSpy).not.toHaveBeenCalled()
   })
 })
+
+// CONTRACT §3 Details.stale "true when the latest attempt failed", as the real client (contract-s3-s4).
+describe('a flag not held while the status is failing', () => {
+  it("reads as the caller's default marked stale, and its listeners hear the status flip both ways", () => {
+    const client = createTestClient({ flags: { held: true } })
+    let told = 0
+    client.subscribeFlag('missing', () => told++)
+    expect(client.getDetails('missing', 'd')).toMatchObject({ value: 'd', source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+    client.setStatus('stale')
+    expect(client.getDetails('missing', 'd')).toMatchObject({ value: 'd', source: 'default', stale: true })
+    expect(told).toBe(1)
+    client.setStatus('error')
+    expect(told).toBe(1)
+    client.setStatus('ready')
+    expect(client.getDetails('missing', 'd').stale).toBe(false)
+    expect(told).toBe(2)
+  })
+})

@@ -118,6 +118,11 @@ describe('exposures from hooks', () => {
     await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
     expect(rendered).toBeGreaterThan(0)
     expect(logExposure).not.toHaveBeenCalled()
+    // What the events sink sees, however the exposure would be logged (an evaluation with exposures
+    // on, inside the render, logs one without calling logExposure): nothing queued, nothing sent.
+    expect(client.getEventStats().queued).toBe(0)
+    await client.flush()
+    expect(exposures(server.events)).toEqual([])
   })
 
   it('once per page session even when the provider is remounted (key={user} for each user, as the Next.js example does): A, B, A again logs A once', async () => {

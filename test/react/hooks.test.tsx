@@ -162,6 +162,30 @@ describe('values', () => {
     expect(screen.getByRole('paragraph').textContent).toBe('pro network "pro" true stale')
   })
 
+  // CONTRACT §3 Details.stale "true when the latest attempt failed": also for the caller's default
+  // of a flag the client holds nothing for, and the component hears it both ways.
+  it('useFlagDetails of a flag not held shows stale once an attempt fails, and fresh again once an answer confirms it missing', async () => {
+    const server = await startServer({ plan: 'pro' })
+    const client = track(createClient(clientOptions(server)))
+    function Details() {
+      const d = useFlagDetails('beta', false)
+      return <p>{`${d.value} ${d.source} ${d.errorCode} ${d.stale}`}</p>
+    }
+    render(
+      <FlagProvider client={client}>
+        <Details />
+      </FlagProvider>,
+    )
+    await waitFor(() => expect(client.getStatus().state).toBe('ready'))
+    expect(screen.getByRole('paragraph').textContent).toBe('false default FLAG_NOT_FOUND false')
+    server.mode = 'error'
+    await act(() => client.refresh())
+    expect(screen.getByRole('paragraph').textContent).toBe('false default FLAG_NOT_FOUND true')
+    server.mode = 'ok'
+    await act(() => client.refresh())
+    expect(screen.getByRole('paragraph').textContent).toBe('false default FLAG_NOT_FOUND false')
+  })
+
   it('useFlagClient hands out the provider client', async () => {
     const server = await startServer()
     const client = track(createClient(clientOptions(server)))

@@ -135,7 +135,7 @@ export function createClient(options: ClientOptions): FlagClient {
   const created = typeof window == 'object' ? store.getState() : undefined
   // Only `true`: getStatus and getEventStats are passed point-free (`start().then(client.getStatus)`).
   const state = (asCreated?: unknown) => (asCreated === true && created) || store.getState()
-  const reader = createDetailsReader((key, asCreated) => state(asCreated).flags.get(key))
+  const reader = createDetailsReader(state)
 
   /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */
   function exposable(details: Details<unknown>): boolean {

@@ -10,6 +10,7 @@
 // and selection, so two readers of one flag with different defaults never evict each other's memo.
 import { evaluate, type Expected } from './evaluate'
 import type { HeldFlag } from './merge'
+import { failing, type StoreState } from './store'
 import type { Details, FlagClient, FlagObservation, FlagObserver } from '../types'
 
 /** How many missing keys keep a memoised evaluation. */
@@ -32,19 +33,24 @@ export interface DetailsReader {
   missingSize(): number
 }
 
-/** Creates the memoised evaluation over `flag(key, asCreated)`. */
-export function createDetailsReader(flag: (key: string, asCreated?: boolean) => HeldFlag | undefined): DetailsReader {
+/**
+ * Creates the memoised evaluation over the store state `state(asCreated)`: its flags, and its status,
+ * whose `failing` makes a missing flag's default `stale`.
+ */
+export function createDetailsReader(state: (asCreated?: boolean) => StoreState): DetailsReader {
   const held = new WeakMap<HeldFlag, Memo>()
   const missing = new Map<string, Memo>()
   return {
     read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T> {
       // A flag unchanged since creation is one object in both maps: one memo, the same details.
-      const f = flag(key, asCreated)
+      const { flags, status } = state(asCreated)
+      const f = flags.get(key)
       const memo = f ? held.get(f) : missing.get(key)
-      if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>
+      const stale = !f && failing(status)
+      if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected && (f || memo.details.stale === stale)) return memo.details as Details<T>
       // Frozen: every reader with this default is handed this one object, so one changing it in
       // place would change what the others are given (the value and metadata are frozen already).
-      const details = Object.freeze(evaluate(f, key, defaultValue, expected))
+      const details = Object.freeze(evaluate(f, key, defaultValue, expected, stale))
       const next: Memo = { defaultValue, expected, details }
       if (f) held.set(f, next)
       else {

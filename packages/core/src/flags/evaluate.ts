@@ -24,11 +24,12 @@ export function matchesType(value: unknown, expected: Expected): boolean {
 
 /**
  * The details of one evaluation. A missing flag gives the default with `source: 'default'` and
- * `FLAG_NOT_FOUND`; a value of another JSON type gives the default with `TYPE_MISMATCH`; a flag
- * the server sent without a value gives the default with the server's reason.
+ * `FLAG_NOT_FOUND`, `stale` when the latest attempt failed (`failing`: nothing confirmed it
+ * missing); a value of another JSON type gives the default with `TYPE_MISMATCH`; a flag the server
+ * sent without a value gives the default with the server's reason.
  */
-export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValue: T, expected: Expected): Details<T> {
-  if (!flag) return { key, value: defaultValue, source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false }
+export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValue: T, expected: Expected, failing: boolean): Details<T> {
+  if (!flag) return { key, value: defaultValue, source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: failing }
   const details: Details<T> = { key, value: defaultValue, source: flag.source, stale: flag.stale }
   if (flag.reason !== undefined) details.reason = flag.reason
   if (flag.variant !== undefined) details.variant = flag.variant

@@ -13,6 +13,13 @@ export interface StoreState {
   readonly events: EventStats
 }
 
+/**
+ * Whether the latest attempt failed (or the server said its values are stale): the status `stale`
+ * or `error`. A caller's default for a flag not held is `stale` then (CONTRACT §3: nothing
+ * confirmed it missing), so its listeners hear when this flips.
+ */
+export const failing = (status: Status): boolean => status.state == 'stale' || status.state == 'error'
+
 /** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
 export interface Store {
   getState(): StoreState
@@ -56,7 +63,9 @@ export function createStore(initial: StoreState, logger: Logger): Store {
 
     const changedKeys: string[] = []
     // Only the keys someone listens to are compared (not every flag held).
-    if (flags !== prev.flags) for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key)) changedKeys.push(key)
+    // A flag not held, read as the caller's default, changes with the status's failing (stale).
+    const flip = failing(status) != failing(prev.status)
+    for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key))) changedKeys.push(key)
     state = { flags, status, events }
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)

@@ -162,8 +162,11 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
       else if (before !== after) changed.push(key)
     }
     const statusChanged = stableStringify(nextStatus) !== stableStringify(status)
+    // A flag not held reads as the caller's default, stale while the status is failing (as in the real client).
+    const wasFailing = failing()
     flags = next
     if (statusChanged) status = Object.freeze(nextStatus)
+    if (failing() !== wasFailing) for (const key of flagListeners.keys()) if (!flags.has(key) && !changed.includes(key)) changed.push(key)
     if (changed.length === 0 && !statusChanged) return
     for (const key of changed) for (const listener of [...(flagListeners.get(key) ?? [])]) listener()
     for (const listener of [...listeners]) listener()
@@ -175,7 +178,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     let result: Details<T>
     if (cached && Object.is(cached.defaultValue, defaultValue) && cached.expected === expected) result = cached.details as Details<T>
     else {
-      result = Object.freeze(evaluate(flag, key, defaultValue, expected))
+      result = Object.freeze(evaluate(flag, key, defaultValue, expected, failing()))
       if (flag) memo.set(flag, { defaultValue, expected, details: result })
     }
     if (exposure) logExposure(result)

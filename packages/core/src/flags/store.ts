@@ -65,7 +65,7 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     // Only the keys someone listens to are compared (not every flag held).
     // A flag not held, read as the caller's default, changes with the status's failing (stale).
     const flip = failing(status) != failing(prev.status)
-    for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key))) changedKeys.push(key)
+    if (flags !== prev.flags || flip) for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key))) changedKeys.push(key)
     state = { flags, status, events }
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)

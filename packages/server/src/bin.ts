@@ -7,7 +7,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli } from './snapshotCli'
 import { runEventsCli } from './events/replayCli'
-import { formatLine, writerLogger } from './logger'
+import { formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -27,6 +27,26 @@ const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
 // so this is the last line (a supervisor, or an operator's `tail`, reads the end of the log), and
 // it is never held back itself.
 const lastWord = (level: 'info' | 'error', message: string) => (limiter.tick(true), log[level](message))
+
+// A crash (a bug: an exception nothing caught, a rejection nothing took) is said as one line of the
+// chosen format, after the lines still waiting for the log reader, and the command exits 1. Node's
+// own report was a raw stack of many lines (never JSON), and its exit threw away whatever the
+// writer still held for a reader that was behind. Not in createFlagServer: a host app that embeds
+// it owns its process and its crashes.
+let crashed = false
+function crash(kind: string, error: unknown): void {
+  try {
+    if (crashed) return
+    crashed = true
+    const what = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `a non-error value thrown: ${String(error)}`
+    lastWord('error', `[holdfast-server] crashed (${kind}): ${oneLine(what)}`)
+    void exitPastHungCalls(1, 'SIGKILL')
+  } catch {
+    process.exit(1)
+  }
+}
+process.on('uncaughtException', (error) => crash('uncaught exception', error))
+process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
 
 function fail(message: string): never {
   process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)

@@ -19,6 +19,7 @@ describe('relay memory stays flat under churn', () => {
     ['url-failing', '--flags-url answering 503 to 5,000 polls in a row', 5000, 1],
     ['events-sink-503', 'events forwarded to a sink answering 503 throughout: 4,000 batches taken and spooled', 4000, 20],
     ['events-sink-gone', 'events forwarded to a sink that refuses connections throughout: 4,000 batches', 4000, 20],
+    ['redis-down', 'Redis down for good: 2,000 pairs of reconnection attempts, each a fresh node-redis client', 2000, 1],
   ])('%s: %s', { timeout: 60_000 }, async (workload, _what, iterations, batch) => {
     const growth = await growthInChild(fixture, [workload, String(iterations)], { BATCH: String(batch) })
     expect(growth.perIteration).toBeLessThan(300)

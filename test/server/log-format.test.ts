@@ -1,6 +1,8 @@
 // --log-format and --log-level (and HOLDFAST_LOG_FORMAT, HOLDFAST_LOG_LEVEL), as an operator runs
 // holdfast-server: what its log reader then gets.
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { tempDir } from './helpers'
 import { serverExit } from './events-process'
 import { relay } from './log-relay'
 import { startUpstream } from './relay-fakes'
@@ -55,6 +57,49 @@ describe('holdfast-server --log-format, --log-level', () => {
       const { code, output } = await serverExit(['--flags', 'examples/flags.json', '--port', '0', ...args], env)
       expect(code).toBe(2)
       expect(output).toContain(`[holdfast-server] ${said}`)
+    }
+  }, 60_000)
+})
+
+// Every line the command writes once the format is known follows it: a usage error found after the
+// log options were read, and the `snapshot` and `events` subcommands (which follow
+// HOLDFAST_LOG_FORMAT). Help asked for stays text.
+describe('--log-format json beyond the running server', () => {
+  const jsonLines = (output: string) => linesOf(output).map((line) => JSON.parse(line) as { time: string; level: string; msg: string })
+
+  it('a usage error found once the log options are read: one JSON line, exit 2', async () => {
+    const cases: Array<[string[], NodeJS.ProcessEnv, string]> = [
+      [['--log-format', 'json', '--port', 'abc'], {}, '--port'],
+      [['--log-format', 'json', '--forward-header', 'x-a'], {}, '--forward-header goes with --upstream'],
+      [['--redis-lease-ttl', '5'], { HOLDFAST_LOG_FORMAT: 'json' }, '--redis-lease-ttl needs --redis URL'],
+    ]
+    for (const [args, env, said] of cases) {
+      const { code, output } = await serverExit(['--flags', 'examples/flags.json', ...args], env)
+      expect(code).toBe(2)
+      const entries = jsonLines(output)
+      expect(entries).toEqual([{ time: expect.any(String), level: 'error', msg: expect.stringContaining(said) }])
+    }
+  }, 60_000)
+
+  it('snapshot and events with HOLDFAST_LOG_FORMAT=json: their results and errors as JSON lines; --help stays text', async () => {
+    const dir = await tempDir()
+    const env = { HOLDFAST_LOG_FORMAT: 'json' }
+    const written = await serverExit(['snapshot', '--flags', 'examples/flags.json', '--out', join(dir, 'snapshot.json')], env)
+    expect(written.code).toBe(0)
+    expect(jsonLines(written.output)).toEqual([{ time: expect.any(String), level: 'info', msg: expect.stringMatching(/^wrote .*snapshot\.json: 6 flags/) }])
+    const usage = await serverExit(['snapshot', '--flags', 'examples/flags.json'], env)
+    expect(usage.code).toBe(2)
+    expect(jsonLines(usage.output)).toEqual([{ time: expect.any(String), level: 'error', msg: expect.stringContaining('--out') }])
+    const missing = await serverExit(['events', 'replay-dead-letters', '--events-spool', join(dir, 'nope'), '--events-upstream', 'http://127.0.0.1:9/events'], env)
+    expect(missing.code).toBe(3)
+    expect(jsonLines(missing.output)).toEqual([{ time: expect.any(String), level: 'error', msg: expect.stringContaining('does not exist') }])
+    const unknown = await serverExit(['events', 'replay'], env)
+    expect(unknown.code).toBe(2)
+    expect(jsonLines(unknown.output)).toEqual([{ time: expect.any(String), level: 'error', msg: expect.stringContaining('events replay-dead-letters') }])
+    for (const args of [['snapshot', '--help'], ['events', '--help'], ['--help']]) {
+      const help = await serverExit(args, env)
+      expect(help.code).toBe(0)
+      expect(help.output).toMatch(/^Usage:/)
     }
   }, 60_000)
 })

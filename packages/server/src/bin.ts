@@ -5,8 +5,8 @@ import { Counter } from 'prom-client'
 import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
-import { runSnapshotCli } from './snapshotCli'
-import { runEventsCli } from './events/replayCli'
+import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
+import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
 import { formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
@@ -48,9 +48,24 @@ function crash(kind: string, error: unknown): void {
 process.on('uncaughtException', (error) => crash('uncaught exception', error))
 process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
 
-function fail(message: string): never {
-  process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
+// A usage error: with the usage in text; in JSON (once the log options are read), one line alone.
+function fail(message: string, format: LogOptions['format'] = 'text'): never {
+  if (format === 'json') process.stderr.write(`${formatLine('json', 'error', `[holdfast-server] ${message}`)}\n`)
+  else process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
   process.exit(2)
+}
+
+// The subcommands' lines (`snapshot`, `events`: options of their own, no --log-format) in the
+// format HOLDFAST_LOG_FORMAT asks for; a value the server would refuse is text here (a CI step is
+// not failed over the relay's log setting). Their `[holdfast-server] …` lines become JSON ones, a
+// usage error without the usage text after it; text they write on request (--help) stays as it is.
+function subcommandIo(usageText: string) {
+  const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
+  const write = (stream: NodeJS.WriteStream, level: 'info' | 'error') => (line: string) => {
+    if (format === 'json' && line.startsWith('[holdfast-server] ')) line = formatLine('json', level, line.endsWith(`\n\n${usageText}`) ? line.slice(0, -usageText.length - 2) : line)
+    stream.write(`${line}\n`)
+  }
+  return { out: write(process.stdout, 'info'), err: write(process.stderr, 'error') }
 }
 
 function readOptions() {
@@ -66,7 +81,7 @@ function readOptions() {
     process.exit(0)
   }
   const built = buildServerOptions(values, process.env)
-  if (!built.ok) fail(built.error)
+  if (!built.ok) fail(built.error, built.log?.format)
   logSettings = built.log
   return { ...built.options, logger: built.options.logger ?? log }
 }
@@ -84,12 +99,12 @@ function packageVersion(): string {
 async function main(): Promise<void> {
   // `holdfast-server snapshot …` is the CI step (see snapshotCli.ts), not a server.
   if (process.argv[2] === 'snapshot') {
-    const code = await runSnapshotCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    const code = await runSnapshotCli(process.argv.slice(3), subcommandIo(SNAPSHOT_USAGE))
     process.exit(code)
   }
   // `holdfast-server events replay-dead-letters …` (see events/replayCli.ts), not a server.
   if (process.argv[2] === 'events') {
-    const code = await runEventsCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    const code = await runEventsCli(process.argv.slice(3), subcommandIo(EVENTS_USAGE))
     process.exit(code)
   }
   const options = readOptions()

@@ -90,8 +90,13 @@ export function oneLine(text: string): string {
 
 /**
  * Client-sent `text` for a log line: cut to `max` characters, saying its length when cut (a 16 KiB
- * request path made every line naming it 16 KiB). Escaped by {@link prefixLogger} as every line is.
+ * request path made every line naming it 16 KiB), its parentheses written `\u0028` and `\u0029`.
+ * The repeat limiter (repeatLimiter.ts) tells a line's kind by leaving out its parenthesised
+ * details: an event id holding ")" ended the "(ids …)" there, the rest of the id stayed in the
+ * kind, and each such id made a kind of its own (50 refused events, 50 lines). Control characters
+ * are escaped by {@link prefixLogger} as in every line.
  */
 export function clipped(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`
+  const kept = (text.length <= max ? text : text.slice(0, max)).replace(/[()]/g, (c) => (c === '(' ? '\\u0028' : '\\u0029'))
+  return text.length <= max ? kept : `${kept}… (${text.length} characters)`
 }

@@ -28,14 +28,32 @@ describe('holdfast-server --log-format, --log-level', () => {
 
   it('HOLDFAST_LOG_FORMAT=json and HOLDFAST_LOG_LEVEL=warn: the warning only, as JSON', async () => {
     const upstream = await startUpstream({ status: 503, text: 'down' })
-    // Started, then killed by the helper after 4 s: its info lines (the URL among them) left out.
+    // Started, then killed by the helper after 4 s.
     const { code, output } = await serverExit(['--flags-url', `${upstream.url}/flags.json`, '--port', '0', '--upstream-timeout', '1'], { HOLDFAST_LOG_FORMAT: 'json', HOLDFAST_LOG_LEVEL: 'warn' }, 4000)
     expect(code).toBeNull()
     const entries = linesOf(output).map((line) => JSON.parse(line) as { level: string; msg: string })
     expect(entries.length).toBeGreaterThan(0)
-    expect(entries.every((entry) => entry.level === 'warn' || entry.level === 'error')).toBe(true)
+    // Info lines left out, but for the one saying where it serves (see below).
+    expect(entries.filter((entry) => entry.level === 'info').map((entry) => entry.msg)).toEqual([expect.stringMatching(/^serving .* at http:/)])
     expect(entries.some((entry) => entry.msg.includes('answered 503'))).toBe(true)
   }, 30_000)
+
+  it('--log-level warn or error still says where it serves (--port 0: nowhere else to learn the port), and nothing else at info', async () => {
+    const upstream = await startUpstream({ status: 503, text: 'down' })
+    for (const [args, env] of [[['--log-level', 'warn'], {}], [['--log-level', 'error'], {}], [[], { HOLDFAST_LOG_LEVEL: 'warn', HOLDFAST_LOG_FORMAT: 'json' }]] as const) {
+      // relay() waits for the serving line and reads the URL from it.
+      const server = await relay(['--flags-url', `${upstream.url}/flags.json`, '--upstream-timeout', '1', ...args], env)
+      expect((await fetch(`${server.url}/holdfast/v1/status`)).status).toBe(200)
+      server.child.kill('SIGTERM')
+      expect(await server.exited).toBe(0)
+      const lines = linesOf(server.output())
+      const serving = lines.filter((line) => /serving .* at http:/.test(line))
+      expect(serving).toHaveLength(1)
+      if (env.HOLDFAST_LOG_FORMAT === 'json') expect(JSON.parse(serving[0]!)).toMatchObject({ level: 'info', msg: `serving ${upstream.url}/flags.json at ${server.url}` })
+      // The other info lines ("draining", "stopped") stay left out.
+      expect(lines.filter((line) => /draining|stopped/.test(line))).toEqual([])
+    }
+  }, 60_000)
 
   it('text (the default, or given) writes today\'s lines, prefix and all', async () => {
     for (const args of [[], ['--log-format', 'text', '--log-level', 'info']]) {

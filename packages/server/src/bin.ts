@@ -157,7 +157,9 @@ async function main(): Promise<void> {
   // gets a drain and exit 0, not the default kill.
   // A signed bucket URL's token stays out of the log, as in every other line naming the source.
   const source = options.flagsUrl ?? options.upstream
-  log.info(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`)
+  // Written at every --log-level (as an info line): with --port 0 it is the only place the port is
+  // said, and a supervisor may wait for it. At warn it was left out, and the port was unknowable.
+  writer.write('out', formatLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
 }
 
 // holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts

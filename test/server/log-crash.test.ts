@@ -44,7 +44,8 @@ describe('a crash of holdfast-server', () => {
       expect(entries[0]!.filler).toHaveLength(FILLER)
       expect(entries).toHaveLength(2)
       expect(entries[1]).toMatchObject({ level: 'error', msg: expect.stringMatching(/^crashed \((uncaught exception|unhandled rejection)\): Error: injected crash/) })
-      expect(entries[1]!.msg).toContain('crashHook.mjs')
+      // Its stack as lines (`jq -r .msg` prints them so), escaped by JSON alone.
+      expect(entries[1]!.msg).toMatch(/^[^\n]*injected crash\n {4}at .*crashHook\.mjs/)
     }, 30_000)
   }
 

@@ -7,7 +7,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { formatLine, oneLine, writerLogger } from './logger'
+import { formatLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -39,7 +39,8 @@ function crash(kind: string, error: unknown): void {
     if (crashed) return
     crashed = true
     const what = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `a non-error value thrown: ${String(error)}`
-    lastWord('error', `[holdfast-server] crashed (${kind}): ${oneLine(what)}`)
+    // One line: escaped by the writer in text, by JSON in JSON (see writerLogger).
+    lastWord('error', `[holdfast-server] crashed (${kind}): ${what}`)
     void exitPastHungCalls(1, 'SIGKILL')
   } catch {
     process.exit(1)

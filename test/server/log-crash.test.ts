@@ -4,9 +4,12 @@
 // and exit 1. The crash is injected by a module preloaded into the built command
 // (fixtures/crashHook.mjs); no hook of the kind is in the package.
 import { spawn } from 'node:child_process'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
+import { tempDir } from './helpers'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const hook = fileURLToPath(new URL('./fixtures/crashHook.mjs', import.meta.url))
@@ -48,6 +51,26 @@ describe('a crash of holdfast-server', () => {
       expect(entries[1]!.msg).toMatch(/^[^\n]*injected crash\n {4}at .*crashHook\.mjs/)
     }, 30_000)
   }
+
+  it('a crash of the snapshot subcommand, HOLDFAST_LOG_FORMAT=json: one JSON line, exit 1', async () => {
+    // A source that takes the request and never answers: the subcommand waits (its timeout, 10 s).
+    const hung = createServer(() => {})
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve))
+    kills.push(() => hung.close())
+    const env: NodeJS.ProcessEnv = { ...process.env, CRASH: 'throw', FILLER: '10', HOLDFAST_LOG_FORMAT: 'json' }
+    const url = `http://127.0.0.1:${(hung.address() as AddressInfo).port}/flags.json`
+    const child = spawn(process.execPath, ['--import', hook, join(root, 'packages/server/dist/bin.js'), 'snapshot', '--flags-url', url, '--out', join(await tempDir(), 'flags.json')], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    kills.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    let output = ''
+    child.stdout!.on('data', (chunk) => (output += chunk))
+    child.stderr!.on('data', (chunk) => (output += chunk))
+    await new Promise<void>((resolve) => hung.once('connection', () => resolve()))
+    child.kill('SIGUSR2')
+    expect(await exited).toBe(1)
+    const entries = output.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, string>)
+    expect(entries.at(-1)).toMatchObject({ level: 'error', msg: expect.stringMatching(/^crashed \(uncaught exception\): Error: injected crash\n/) })
+  }, 30_000)
 
   it('--log-format text: the error and its stack as one line, exit 1', async () => {
     const { code, lines } = await crash('throw', 'text')

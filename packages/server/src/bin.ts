@@ -62,6 +62,8 @@ function fail(message: string, format: LogOptions['format'] = 'text'): never {
 // usage error without the usage text after it; text they write on request (--help) stays as it is.
 function subcommandIo(usageText: string) {
   const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
+  // A crash of the subcommand is said in it too (see crash()).
+  logSettings = { format, level: 'info' }
   const write = (stream: NodeJS.WriteStream, level: 'info' | 'error') => (line: string) => {
     if (format === 'json' && line.startsWith('[holdfast-server] ')) line = formatLine('json', level, line.endsWith(`\n\n${usageText}`) ? line.slice(0, -usageText.length - 2) : line)
     stream.write(`${line}\n`)

@@ -32,4 +32,22 @@ describe('a log flood', () => {
     const more = [...server.output().matchAll(/\[holdfast-server\] … and ([\d,]+) more like this in the last 60 s \(the last: events upstream refused /g)]
     expect(more.length).toBeGreaterThan(0)
   }, 45_000)
+
+  it('50 refused events whose ids hold ")": still one kind of line, at most 5 of them, then the summary', async () => {
+    const sink = await startUpstream({ status: 400, json: { error: 'no' } })
+    const server = await relay(['--flags', 'examples/flags.json', '--events-upstream', `${sink.url}/events`, '--events-spool', join(await tempDir(), 'spool')])
+    // Ids that differ in letters only (numbers are left out of a kind anyway), after a ")": a
+    // parenthesised detail ("(ids …)") ended there, and the rest of each id made a kind of its own.
+    const letters = (i: number) => String.fromCharCode(97 + (i % 26), 97 + Math.floor(i / 26))
+    for (let i = 0; i < 50; i++) {
+      expect((await post(`${server.url}/holdfast/v1/events`, { events: [{ id: `bad) ${letters(i)}`, type: 'custom', name: 'signup', time: Date.now() }] })).status).toBe(202)
+      await waitFor(async () => (await deadLettered(server.url)) > i, 10_000, 20)
+    }
+    const refused = () => server.output().split('\n').filter((line) => /^\[holdfast-server\] events upstream refused 1 event\(s\) with 400/.test(line))
+    expect(refused().length).toBeLessThanOrEqual(5)
+    server.child.kill('SIGTERM')
+    expect(await server.exited).toBe(0)
+    const more = [...server.output().matchAll(/\[holdfast-server\] … and ([\d,]+) more like this in the last 60 s \(the last: events upstream refused 1 event/g)]
+    expect(more.map((m) => Number(m[1]))).toEqual([50 - refused().length])
+  }, 45_000)
 })

@@ -22,6 +22,17 @@ describe('log injection', () => {
     expect(named).toContain('ids e1\\n[holdfast-server] forged: the data dir was wiped … e1\\n[holdfast-server] forged')
   }, 30_000)
 
+  it('--log-format json: the id is escaped once, by JSON: the message read back holds the newline, still in one line', async () => {
+    const sink = await startUpstream({ status: 400, json: { error: 'no' } })
+    const server = await relay(['--flags', 'examples/flags.json', '--events-upstream', `${sink.url}/events`, '--events-spool', join(await tempDir(), 'spool'), '--log-format', 'json'])
+    expect((await post(`${server.url}/holdfast/v1/events`, { events: [{ id: `e1${FORGED}`, type: 'custom', name: 'signup', time: Date.now() }] })).status).toBe(202)
+    await waitFor(() => /refused 1 event\(s\) with 400/.test(server.output()), 15_000)
+    const entries = server.output().split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as { msg: string })
+    const named = entries.find((entry) => /refused 1 event\(s\) with 400/.test(entry.msg))!
+    // As `jq -r .msg` prints it: the id's own newline, not a backslash and an n.
+    expect(named.msg).toContain(`ids e1${FORGED} … e1${FORGED}`)
+  }, 30_000)
+
   it('a long event id is cut in the line, with its length said', async () => {
     const sink = await startUpstream({ status: 400, json: { error: 'no' } })
     const server = await relay(['--flags', 'examples/flags.json', '--events-upstream', `${sink.url}/events`, '--events-spool', join(await tempDir(), 'spool')])

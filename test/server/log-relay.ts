@@ -26,7 +26,7 @@ export async function relay(args: string[], env: NodeJS.ProcessEnv = {}) {
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no URL within 15 s:\n${output}`)), 15_000)
     const look = () => {
-      const match = output.match(/serving .* at (http:\/\/\S+)/)
+      const match = output.match(/serving .* at (http:\/\/[^\s"]+)/)
       if (match) (clearTimeout(timer), resolve(match[1]))
     }
     child.stdout!.on('data', look)

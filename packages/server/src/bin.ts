@@ -5,8 +5,8 @@ import { Counter } from 'prom-client'
 import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
-import { runSnapshotCli } from './snapshotCli'
-import { runEventsCli } from './events/replayCli'
+import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
+import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
 import { formatLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
@@ -28,9 +28,47 @@ const flushLog = () => (limiter.tick(true), writer.flush(FLUSH_MS))
 // it is never held back itself.
 const lastWord = (level: 'info' | 'error', message: string) => (limiter.tick(true), log[level](message))
 
-function fail(message: string): never {
-  process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
+// A crash (a bug: an exception nothing caught, a rejection nothing took) is said as one line of the
+// chosen format, after the lines still waiting for the log reader, and the command exits 1. Node's
+// own report was a raw stack of many lines (never JSON), and its exit threw away whatever the
+// writer still held for a reader that was behind. Not in createFlagServer: a host app that embeds
+// it owns its process and its crashes.
+let crashed = false
+function crash(kind: string, error: unknown): void {
+  try {
+    if (crashed) return
+    crashed = true
+    const what = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `a non-error value thrown: ${String(error)}`
+    // One line: escaped by the writer in text, by JSON in JSON (see writerLogger).
+    lastWord('error', `[holdfast-server] crashed (${kind}): ${what}`)
+    void exitPastHungCalls(1, 'SIGKILL')
+  } catch {
+    process.exit(1)
+  }
+}
+process.on('uncaughtException', (error) => crash('uncaught exception', error))
+process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
+
+// A usage error: with the usage in text; in JSON (once the log options are read), one line alone.
+function fail(message: string, format: LogOptions['format'] = 'text'): never {
+  if (format === 'json') process.stderr.write(`${formatLine('json', 'error', `[holdfast-server] ${message}`)}\n`)
+  else process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
   process.exit(2)
+}
+
+// The subcommands' lines (`snapshot`, `events`: options of their own, no --log-format) in the
+// format HOLDFAST_LOG_FORMAT asks for; a value the server would refuse is text here (a CI step is
+// not failed over the relay's log setting). Their `[holdfast-server] …` lines become JSON ones, a
+// usage error without the usage text after it; text they write on request (--help) stays as it is.
+function subcommandIo(usageText: string) {
+  const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
+  // A crash of the subcommand is said in it too (see crash()).
+  logSettings = { format, level: 'info' }
+  const write = (stream: NodeJS.WriteStream, level: 'info' | 'error') => (line: string) => {
+    if (format === 'json' && line.startsWith('[holdfast-server] ')) line = formatLine('json', level, line.endsWith(`\n\n${usageText}`) ? line.slice(0, -usageText.length - 2) : line)
+    stream.write(`${line}\n`)
+  }
+  return { out: write(process.stdout, 'info'), err: write(process.stderr, 'error') }
 }
 
 function readOptions() {
@@ -46,7 +84,7 @@ function readOptions() {
     process.exit(0)
   }
   const built = buildServerOptions(values, process.env)
-  if (!built.ok) fail(built.error)
+  if (!built.ok) fail(built.error, built.log?.format)
   logSettings = built.log
   return { ...built.options, logger: built.options.logger ?? log }
 }
@@ -64,12 +102,12 @@ function packageVersion(): string {
 async function main(): Promise<void> {
   // `holdfast-server snapshot …` is the CI step (see snapshotCli.ts), not a server.
   if (process.argv[2] === 'snapshot') {
-    const code = await runSnapshotCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    const code = await runSnapshotCli(process.argv.slice(3), subcommandIo(SNAPSHOT_USAGE))
     process.exit(code)
   }
   // `holdfast-server events replay-dead-letters …` (see events/replayCli.ts), not a server.
   if (process.argv[2] === 'events') {
-    const code = await runEventsCli(process.argv.slice(3), { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) })
+    const code = await runEventsCli(process.argv.slice(3), subcommandIo(EVENTS_USAGE))
     process.exit(code)
   }
   const options = readOptions()
@@ -122,7 +160,9 @@ async function main(): Promise<void> {
   // gets a drain and exit 0, not the default kill.
   // A signed bucket URL's token stays out of the log, as in every other line naming the source.
   const source = options.flagsUrl ?? options.upstream
-  log.info(`[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`)
+  // Written at every --log-level (as an info line): with --port 0 it is the only place the port is
+  // said, and a supervisor may wait for it. At warn it was left out, and the port was unknowable.
+  writer.write('out', formatLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
 }
 
 // holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts

@@ -258,12 +258,20 @@ const cliSchema = z.object({
  * {@link FlagServerOptions}, or says what is wrong. An API key given but empty (`--api-key ''`,
  * `HOLDFAST_API_KEY=`) is an error: a deployment that meant to set a key must not start open.
  */
-export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions; log: LogOptions } | { ok: false; error: string } {
-  const parsed = cliSchema.safeParse(values)
-  if (!parsed.success) return { ok: false, error: parsed.error.issues[0].message }
-  const v = parsed.data
-  const log = logOptions(v, env)
+export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): { ok: true; options: FlagServerOptions; log: LogOptions } | { ok: false; error: string; log?: LogOptions } {
+  // Read first, from the values as given (two strings): every problem found after them is said in
+  // the format they ask for (`log`), as the running server's lines are.
+  const log = logOptions(values, env)
   if (!log.ok) return log
+  const failed = (error: string) => ({ ok: false as const, error, log: log.options })
+  const parsed = cliSchema.safeParse(values)
+  if (!parsed.success) return failed(parsed.error.issues[0].message)
+  const v = parsed.data
+  const built = serverOptions(v, env, log.options)
+  return built.ok ? built : failed(built.error)
+}
+
+function serverOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv, log: LogOptions): { ok: true; options: FlagServerOptions; log: LogOptions } | { ok: false; error: string } {
   const apiKey = v['api-key'] ?? env.HOLDFAST_API_KEY
   const adminKey = v['admin-key'] ?? env.HOLDFAST_ADMIN_KEY
   if (adminKey !== undefined && adminKey.trim() === '') {
@@ -297,7 +305,7 @@ export function buildServerOptions(values: CliValues, env: NodeJS.ProcessEnv): {
   if (upstreamKeyProblem) return { ok: false, error: `HOLDFAST_EVENTS_UPSTREAM_KEY ${upstreamKeyProblem}` }
   return {
     ok: true,
-    log: log.options,
+    log,
     options: {
       eventsMaxBytes: v['events-max-bytes'],
       eventsKeep: v['events-keep'],
@@ -334,9 +342,9 @@ export interface LogOptions {
 const LOG_CHOICES = { format: ['text', 'json'], level: ['error', 'warn', 'info'] } as const
 
 // --log-format and --log-level, or HOLDFAST_LOG_FORMAT and HOLDFAST_LOG_LEVEL: one of their words.
-function logOptions(v: z.output<typeof cliSchema>, env: NodeJS.ProcessEnv): { ok: true; options: LogOptions } | { ok: false; error: string } {
+function logOptions(v: Pick<CliValues, 'log-format' | 'log-level'>, env: NodeJS.ProcessEnv): { ok: true; options: LogOptions } | { ok: false; error: string } {
   const read = <K extends keyof typeof LOG_CHOICES>(key: K, fallback: (typeof LOG_CHOICES)[K][number]) => {
-    const flag = v[`log-${key}`]
+    const flag: string | undefined = key === 'format' ? v['log-format'] : v['log-level']
     const name = flag !== undefined ? `--log-${key}` : `HOLDFAST_LOG_${key.toUpperCase()}`
     const given = flag ?? env[`HOLDFAST_LOG_${key.toUpperCase()}`]
     if (given === undefined) return { value: fallback }

@@ -28,7 +28,8 @@ export const silentLogger: ServerLogger = { info() {}, warn() {}, error() {} }
  * log shipper read as the server's.
  */
 export function prefixLogger(logger: ServerLogger): ServerLogger {
-  const tag = (message: string) => `[holdfast-server] ${oneLine(message)}`
+  const escape = (logger as MarkedLogger)[ONE_LINE_ITSELF] ? (message: string) => message : oneLine
+  const tag = (message: string) => `[holdfast-server] ${escape(message)}`
   return {
     info: (message) => logger.info(tag(message)),
     warn: (message) => logger.warn(tag(message)),
@@ -37,22 +38,33 @@ export function prefixLogger(logger: ServerLogger): ServerLogger {
 }
 
 /**
+ * Marks a logger that makes each line one line itself ({@link writerLogger}: escaped in text, left to
+ * JSON's own escaping in JSON), so {@link prefixLogger} leaves the message as it is. Escaped first
+ * by prefixLogger, then by JSON, a stack trace's line breaks read `\n` in `jq -r .msg`. A wrapper
+ * (the repeat limiter) passes the mark on.
+ */
+export const ONE_LINE_ITSELF = Symbol('holdfast.oneLineItself')
+/** A {@link ServerLogger} that may carry {@link ONE_LINE_ITSELF}. */
+export type MarkedLogger = ServerLogger & { [ONE_LINE_ITSELF]?: boolean }
+
+/**
  * The holdfast-server command's logger: `info` to stdout, `warn` and `error` to stderr, as
  * {@link consoleLogger}, but through `writer` (see logWriter.ts), so a log reader that stops reading
  * costs the server a bounded memory: lines past the bound are dropped and counted. {@link consoleLogger}
  * stays as it is for embedders: their process owns stdout, its other writers and its exit, and a
  * bound or a drop there is theirs to choose; the command owns its process and flushes the writer
  * before every exit. `settings()` (read at each line) says the format and the least severe level:
- * `text` writes the line as it came (`[holdfast-server] …`), `json` one object a line,
- * `{"time": ISO 8601, "level", "msg"}` with the prefix left out.
+ * `text` writes the line as it came (`[holdfast-server] …`), control characters escaped ({@link oneLine}),
+ * `json` one object a line, `{"time": ISO 8601, "level", "msg"}` with the prefix left out, escaped
+ * by JSON alone. It carries {@link ONE_LINE_ITSELF}.
  */
-export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): ServerLogger {
+export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): MarkedLogger {
   const line = (level: Level) => (message: string) => {
     const { format, level: least } = settings()
     if (SEVERITY[level] > SEVERITY[least]) return
-    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, cutLine(message)))
+    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, cutLine(format === 'text' ? oneLine(message) : message)))
   }
-  return { info: line('info'), warn: line('warn'), error: line('error') }
+  return { info: line('info'), warn: line('warn'), error: line('error'), [ONE_LINE_ITSELF]: true }
 }
 
 /**
@@ -71,7 +83,12 @@ function cutLine(message: string): string {
 /** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */
 export function formatLine(format: 'text' | 'json', level: Level, message: string): string {
   if (format === 'text') return message
-  return JSON.stringify({ time: new Date().toISOString(), level, msg: message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message })
+  // JSON.stringify leaves DEL, the C1 controls (NEL among them) and U+2028/U+2029 as they are,
+  // which some readers take for line breaks: written as JSON escapes, read back as the same text.
+  return JSON.stringify({ time: new Date().toISOString(), level, msg: message.startsWith(PREFIX) ? message.slice(PREFIX.length) : message }).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 type Level = 'error' | 'warn' | 'info'
@@ -90,8 +107,13 @@ export function oneLine(text: string): string {
 
 /**
  * Client-sent `text` for a log line: cut to `max` characters, saying its length when cut (a 16 KiB
- * request path made every line naming it 16 KiB). Escaped by {@link prefixLogger} as every line is.
+ * request path made every line naming it 16 KiB), its parentheses written `\u0028` and `\u0029`.
+ * The repeat limiter (repeatLimiter.ts) tells a line's kind by leaving out its parenthesised
+ * details: an event id holding ")" ended the "(ids …)" there, the rest of the id stayed in the
+ * kind, and each such id made a kind of its own (50 refused events, 50 lines). Control characters
+ * are escaped by {@link prefixLogger} as in every line.
  */
 export function clipped(text: string, max = 200): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`
+  const kept = (text.length <= max ? text : text.slice(0, max)).replace(/[()]/g, (c) => (c === '(' ? '\\u0028' : '\\u0029'))
+  return text.length <= max ? kept : `${kept}… (${text.length} characters)`
 }

@@ -105,9 +105,16 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   // No reconnect of node-redis' own: its wait is a timer close() cannot clear. Each connection
   // replaces a client whose connection failed instead, after reconnectStrategy's wait.
   const socket = { connectTimeout: connectBound, reconnectStrategy: false as const }
+  // Both connections' clients are made with the same options: node-redis keeps one client class,
+  // for the options it last saw (compared as JSON), and builds a new one (every command a method:
+  // 20-35 ms of this process's event loop) when they differ. Made alternately with options of
+  // their own, the commands client and the subscriber rebuilt it at every reconnection attempt,
+  // every few seconds of a Redis outage, while the relay was serving. The subscriber never sends
+  // while not ready, so the offline queue turned off and the queue bound are nothing to it.
+  const clientOptions = (signal: AbortSignal) => ({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket: { ...socket, signal } })
   // Each connection's events are wired below; they only ever come from its current client.
   const commands = createRedisConnection({
-    make: (signal) => createClient({ url: options.url, disableOfflineQueue: true, commandsQueueMaxLength: 1000, socket: { ...socket, signal } }),
+    make: (signal) => createClient(clientOptions(signal)),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
     reconnectBackoff: reconnectStrategy,
@@ -126,7 +133,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
   })
   const subscription = createRedisConnection({
-    make: (signal) => createClient({ url: options.url, socket: { ...socket, signal } }),
+    make: (signal) => createClient(clientOptions(signal)),
     handshakeMs: connectBound,
     backoff: replaceBackoff,
     reconnectBackoff: reconnectStrategy,

@@ -5,11 +5,10 @@
 // (reconnectMaxMs: 4) and counted as the sockets node:net opens (diagnostics_channel).
 import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { createServer, type AddressInfo } from 'node:net'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { expect, it } from 'vitest'
 import { createRedisStore } from '../../packages/server/src/store/redisStore'
 
-it('each reconnection attempt while Redis is down costs about half a millisecond, and holds the event loop no more than a GC does', async () => {
+it('each reconnection attempt while Redis is down costs about half a millisecond of CPU, not the 25 ms of a rebuilt client class', async () => {
   const closed = createServer()
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
   const port = (closed.address() as AddressInfo).port
@@ -19,7 +18,6 @@ it('each reconnection attempt while Redis is down costs about half a millisecond
   const count = () => void sockets++
   subscribe('net.client.socket', count)
   const store = createRedisStore({ url: `redis://127.0.0.1:${port}`, namespace: 'down', reconnectMaxMs: 4, heartbeatMs: 3_600_000 })
-  const delay = monitorEventLoopDelay({ resolution: 5 })
   try {
     store.open()
     const until = async (n: number) => {
@@ -28,18 +26,16 @@ it('each reconnection attempt while Redis is down costs about half a millisecond
     await until(20) // both connections made and failed a few times
     const from = sockets
     const cpu = process.cpuUsage()
-    delay.enable()
     await until(from + 200)
-    delay.disable()
     const used = process.cpuUsage(cpu)
     const perAttemptMs = (used.user + used.system) / 1000 / (sockets - from)
     expect(store.status().state).toBe('down')
     // Measured: 24-25 ms an attempt when each client rebuilt node-redis' client class (the two
     // connections' options differed, and node-redis keeps one class, for the last options seen),
     // the event loop held up to 223 ms at once (flag requests waited that long); 0.5 ms an attempt
-    // since, the loop held 17-18 ms at most.
+    // since, the loop held 17-18 ms at most. Only the CPU is asserted: on a shared CI machine the
+    // process can be descheduled for longer than the old hold, so the loop delay would be noise.
     expect(perAttemptMs).toBeLessThan(3)
-    expect(delay.max / 1e6).toBeLessThan(100)
   } finally {
     unsubscribe('net.client.socket', count)
     await store.close()

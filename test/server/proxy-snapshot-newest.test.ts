@@ -1,0 +1,86 @@
+// CONTRACT §9 in proxy mode: at a start in an upstream outage, a context's answer read back from
+// the data dir against a --snapshot made after it (f200fe9): what the user, the status and the
+// metrics see, and what wins once the upstream has answered.
+import { utimes, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import type { FlagServer, FlagServerOptions } from '@holdfast/server'
+import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
+import { startUpstream, type FakeUpstream } from './relay-fakes'
+
+function proxyRelay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
+  return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
+}
+
+async function bulk(server: FlagServer, context: Record<string, unknown> = { targetingKey: 'anonymous' }) {
+  const response = await evaluate(server, context)
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : undefined }
+}
+
+async function status(server: FlagServer): Promise<Record<string, any>> {
+  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
+}
+
+const values = (body: any): Record<string, unknown> => Object.fromEntries((body.flags as Array<{ key: string; value: unknown }>).map((f) => [f.key, f.value]))
+const limit = (value: number) => ({ ofrep: () => ({ flags: [{ key: 'limit', value, reason: 'STATIC' }] }) })
+const bootstrap = (value: number, fetchedAt: number) => JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value, reason: 'STATIC' }], fetchedAt })
+const definitions = (value: number, fetchedAt: number) =>
+  JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt, version: 'build', definitions: { flags: { limit: { state: 'ENABLED', variants: { v: value }, defaultVariant: 'v' } } } })
+
+/** A data dir holding the upstream's answer for `anonymous` (limit 1), the upstream then down. */
+async function savedAnswer() {
+  const dir = await tempDir()
+  const dataDir = join(dir, 'data')
+  const upstream = await startUpstream(limit(1))
+  const first = await proxyRelay(upstream, { dataDir })
+  const answered = await bulk(first)
+  await first.close()
+  upstream.set({ status: 503, text: 'down' })
+  return { dir, dataDir, upstream, snapshot: join(dir, 'fallback.json'), fetchedAt: answered.body.metadata.holdfast.fetchedAt as number }
+}
+
+describe('a --snapshot made after the data dir\'s answer, at a restart in an upstream outage', () => {
+  for (const [kind, snapshotText] of [['a values snapshot (Bootstrap)', bootstrap], ['a definitions snapshot', definitions]] as const) {
+    it(`${kind}: the status names what is served, source snapshot and its fetchedAt, not the older data-dir answer`, async () => {
+      const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+      await new Promise((r) => setTimeout(r, 10))
+      const takenAt = Date.now()
+      expect(takenAt).toBeGreaterThan(fetchedAt)
+      await writeFile(snapshot, snapshotText(7, takenAt))
+      const server = await proxyRelay(upstream, { dataDir, snapshot })
+      const answer = await bulk(server)
+      expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+      const now = await status(server)
+      expect({ source: now.source, fetchedAt: now.fetchedAt, stale: now.stale }).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    })
+  }
+
+  it('once the upstream has answered the context, its answer is served through the next failure, not the snapshot', async () => {
+    const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+    await new Promise((r) => setTimeout(r, 10))
+    await writeFile(snapshot, definitions(7, Date.now()))
+    const server = await proxyRelay(upstream, { dataDir, snapshot })
+    expect(values((await bulk(server)).body)).toEqual({ limit: 7 })
+    upstream.set(limit(9))
+    // (Once the breaker the outage opened lets a request through: its first probe is within 1.2 s.)
+    let fresh = await bulk(server)
+    await vi.waitFor(async () => expect(values((fresh = await bulk(server)).body)).toEqual({ limit: 9 }), { timeout: 5000, interval: 100 })
+    upstream.set({ status: 500, text: 'down again' })
+    const after = await bulk(server)
+    expect(values(after.body)).toEqual({ limit: 9 })
+    expect(after.body.metadata.holdfast).toMatchObject({ source: 'upstream', fetchedAt: fresh.body.metadata.holdfast.fetchedAt, stale: true })
+  })
+
+  it('a snapshot dated in the future (a CI clock ahead) whose file was written before the data dir\'s answer loses to it', async () => {
+    const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+    await writeFile(snapshot, definitions(7, Date.now() + 365 * 86_400_000))
+    const written = new Date(fetchedAt - 60_000)
+    await utimes(snapshot, written, written)
+    const server = await proxyRelay(upstream, { dataDir, snapshot })
+    const answer = await bulk(server)
+    expect(values(answer.body)).toEqual({ limit: 1 })
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
+  })
+
+})

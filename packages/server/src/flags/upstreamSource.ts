@@ -211,6 +211,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const mark = droppedAt.get(key)
+    // A drop read back from the data dir (`clearedAt` without a place in the store's order): another
+    // relay's answer fetched no later than it was got before the refusal. Before, a relay restarted
+    // in an outage took the store's copy at once and served the revoked credentials their values.
+    // Only the times tell here (no ticket survives a restart); one fetched after the drop is taken.
+    const cleared = mark ? undefined : clearedAt.get(key)
+    if (cleared !== undefined && doc.fetchedAt <= cleared) return false
     if (!mark) return takeShared(key, doc)
     // Answered here again meanwhile (the mark is gone): taken or not as any other.
     return mark.then((since) => (!droppedAt.has(key) || (since.ok && doc.version >= since.value) ? takeShared(key, doc) : false))

@@ -1,7 +1,7 @@
 // CONTRACT §9 in proxy mode: at a start in an upstream outage, a context's answer read back from
 // the data dir against a --snapshot made after it (f200fe9): what the user, the status and the
 // metrics see, and what wins once the upstream has answered.
-import { utimes, writeFile } from 'node:fs/promises'
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
@@ -83,4 +83,55 @@ describe('a --snapshot made after the data dir\'s answer, at a restart in an ups
     expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
   })
 
+
+  it('a snapshot dated the same moment as the data dir\'s answer (a tie) loses to it', async () => {
+    const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+    await writeFile(snapshot, definitions(7, fetchedAt))
+    const server = await proxyRelay(upstream, { dataDir, snapshot })
+    const answer = await bulk(server)
+    expect(values(answer.body)).toEqual({ limit: 1 })
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
+    expect((await status(server)).source).toBe('data-dir')
+  })
+
+  it('with --on-upstream-unauthorized keep, credentials the upstream refuses (401) keep their saved answer: the snapshot stands in for an upstream that is down, not one that refuses them', async () => {
+    const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+    await new Promise((r) => setTimeout(r, 10))
+    await writeFile(snapshot, definitions(7, Date.now()))
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    const server = await proxyRelay(upstream, { dataDir, snapshot })
+    const answer = await bulk(server)
+    expect(values(answer.body)).toEqual({ limit: 1 })
+    expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
+  })
+})
+
+describe('--on-upstream-unauthorized clear: a snapshot dated the very moment of the drop', () => {
+  it('is not served to the context dropped (503): only a snapshot taken after the drop may be', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const snapshot = join(dir, 'fallback.json')
+    const upstream = await startUpstream(limit(1))
+    const start = (options: Partial<FlagServerOptions> = {}) => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: 'clear', ...options })
+    const first = await start()
+    expect((await bulk(first)).status).toBe(200)
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await bulk(first)).status).toBe(503)
+    await first.close()
+    // When the data dir says the context was dropped.
+    let droppedAt: number | undefined
+    for (const name of await readdir(dataDir)) {
+      const cleared = (await readFile(join(dataDir, name), 'utf8')).match(/"cleared":\[\{"key":"[^"]+","at":(\d+)\}\]/)
+      if (cleared) droppedAt = Math.max(droppedAt ?? 0, Number(cleared[1]))
+    }
+    expect(droppedAt).toBeDefined()
+    await writeFile(snapshot, bootstrap(7, droppedAt!))
+    upstream.set({ status: 503, text: 'down' })
+    const tie = await start({ snapshot })
+    expect((await bulk(tie)).status).toBe(503)
+    await tie.close()
+    await writeFile(snapshot, bootstrap(7, droppedAt! + 1))
+    const after = await start({ snapshot })
+    expect(values((await bulk(after)).body)).toEqual({ limit: 7 })
+  })
 })

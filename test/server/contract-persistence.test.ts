@@ -84,52 +84,6 @@ describe('§9 persistence: on start the server serves the newest valid of data d
   })
 })
 
-describe('§9 persistence in proxy mode: a context read back from the data dir against the --snapshot', () => {
-  const limit = (value: number) => ({ ofrep: () => ({ flags: [{ key: 'limit', value, reason: 'STATIC' }] }) })
-  const bootstrap = (value: number, fetchedAt: number) => JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value, reason: 'STATIC' }], fetchedAt })
-  const definitions = (value: number, fetchedAt: number) =>
-    JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt, version: 'build', definitions: { flags: { limit: { state: 'ENABLED', variants: { v: value }, defaultVariant: 'v' } } } })
-
-  /** A data dir holding the upstream's answer for `anonymous` (limit 1), and the answer's fetchedAt. */
-  async function savedAnswer() {
-    const dir = await tempDir()
-    const dataDir = join(dir, 'data')
-    const upstream = await startUpstream(limit(1))
-    const first = await proxyRelay(upstream, { dataDir })
-    const answered = await bulk(first, { targetingKey: 'anonymous' })
-    await first.close()
-    upstream.set('reset')
-    return { dir, dataDir, upstream, fetchedAt: answered.body.metadata.holdfast.fetchedAt as number }
-  }
-
-  for (const [kind, snapshotText] of [['a values snapshot (Bootstrap)', bootstrap], ['a definitions snapshot', definitions]] as const) {
-    it(`${kind} made after the data dir's answer is served at a restart in an outage, not the older answer`, async () => {
-      const { dir, dataDir, upstream, fetchedAt } = await savedAnswer()
-      const snapshot = join(dir, 'fallback.json')
-      // Built after the answer was saved (a deploy over an old volume), dated no later than now.
-      await new Promise((r) => setTimeout(r, 10))
-      const takenAt = Date.now()
-      expect(takenAt).toBeGreaterThan(fetchedAt)
-      await writeFile(snapshot, snapshotText(7, takenAt))
-      const server = await proxyRelay(upstream, { dataDir, snapshot })
-      const answer = await bulk(server, { targetingKey: 'anonymous' })
-      expect(answer.status).toBe(200)
-      expect(values(answer.body)).toEqual({ limit: 7 })
-      expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
-    })
-
-    it(`${kind} made before the data dir's answer loses to it`, async () => {
-      const { dir, dataDir, upstream, fetchedAt } = await savedAnswer()
-      const snapshot = join(dir, 'fallback.json')
-      await writeFile(snapshot, snapshotText(7, fetchedAt - 1000))
-      const server = await proxyRelay(upstream, { dataDir, snapshot })
-      const answer = await bulk(server, { targetingKey: 'anonymous' })
-      expect(values(answer.body)).toEqual({ limit: 1 })
-      expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
-    })
-  }
-})
-
 describe('§9 persistence in proxy mode: a torn or corrupt data-dir file is skipped for the previous good one', () => {
   it('the newest generation cut short, then with a byte changed: the previous answer is served, from the data dir', async () => {
     const dir = await tempDir()

@@ -5,24 +5,11 @@ import { readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import type { FlagServer, FlagServerOptions } from '@holdfast/server'
-import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
-import { startUpstream, type FakeUpstream } from './relay-fakes'
+import { tempDir } from './helpers'
+import { startUpstream } from './relay-fakes'
+import { bulk as bulkFor, proxyRelay, status, values } from './contract-fixtures'
 
-function proxyRelay(upstream: FakeUpstream, options: Partial<FlagServerOptions> = {}): Promise<FlagServer> {
-  return startServer({ flags: undefined, upstream: upstream.url, upstreamTimeoutMs: 400, logger: recordingLogger(), ...options })
-}
-
-async function bulk(server: FlagServer, context: Record<string, unknown> = { targetingKey: 'anonymous' }) {
-  const response = await evaluate(server, context)
-  const text = await response.text()
-  return { status: response.status, body: text ? JSON.parse(text) : undefined }
-}
-
-async function status(server: FlagServer): Promise<Record<string, any>> {
-  return (await (await fetch(`${server.url}/holdfast/v1/status`)).json()) as Record<string, any>
-}
-
-const values = (body: any): Record<string, unknown> => Object.fromEntries((body.flags as Array<{ key: string; value: unknown }>).map((f) => [f.key, f.value]))
+const bulk = (server: FlagServer) => bulkFor(server, { targetingKey: 'anonymous' })
 const limit = (value: number) => ({ ofrep: () => ({ flags: [{ key: 'limit', value, reason: 'STATIC' }] }) })
 const bootstrap = (value: number, fetchedAt: number) => JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: [{ key: 'limit', value, reason: 'STATIC' }], fetchedAt })
 const definitions = (value: number, fetchedAt: number) =>
@@ -40,19 +27,32 @@ async function savedAnswer() {
   return { dir, dataDir, upstream, snapshot: join(dir, 'fallback.json'), fetchedAt: answered.body.metadata.holdfast.fetchedAt as number }
 }
 
-describe('a --snapshot made after the data dir\'s answer, at a restart in an upstream outage', () => {
+describe('§9 persistence in proxy mode: a context read back from the data dir against the --snapshot, at a restart in an upstream outage', () => {
   for (const [kind, snapshotText] of [['a values snapshot (Bootstrap)', bootstrap], ['a definitions snapshot', definitions]] as const) {
-    it(`${kind}: the status names what is served, source snapshot and its fetchedAt, not the older data-dir answer`, async () => {
+    it(`${kind} made after the data dir's answer is served, not the older answer, and the status names it (source snapshot, its fetchedAt)`, async () => {
       const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+      // Built after the answer was saved (a deploy over an old volume), dated no later than now.
       await new Promise((r) => setTimeout(r, 10))
       const takenAt = Date.now()
       expect(takenAt).toBeGreaterThan(fetchedAt)
       await writeFile(snapshot, snapshotText(7, takenAt))
       const server = await proxyRelay(upstream, { dataDir, snapshot })
       const answer = await bulk(server)
+      expect(answer.status).toBe(200)
+      expect(values(answer.body)).toEqual({ limit: 7 })
       expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+      // Before (c20ed4a), the status said data-dir and the saved answer's older time.
       const now = await status(server)
       expect({ source: now.source, fetchedAt: now.fetchedAt, stale: now.stale }).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    })
+
+    it(`${kind} made before the data dir's answer loses to it`, async () => {
+      const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
+      await writeFile(snapshot, snapshotText(7, fetchedAt - 1000))
+      const server = await proxyRelay(upstream, { dataDir, snapshot })
+      const answer = await bulk(server)
+      expect(values(answer.body)).toEqual({ limit: 1 })
+      expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
     })
   }
 

@@ -235,6 +235,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const { same } = verdict
     const taken = fromContextRecord(saved, 'upstream')
     taken.storeVersion = doc.version
+    taken.taken = true
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
     remember(sharedAt, key, steady())
@@ -498,6 +499,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
       delete confirmed.servedStale
       delete confirmed.clockAhead
+      delete confirmed.taken
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
@@ -699,8 +701,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // saved answer dated ahead of this clock (its time orders nothing), the data dir wins, as with
   // --flags-url (urlLayers.ts). `snapshotOver` says when that snapshot was taken, for the answer and
   // for the status (which named the data dir and its older time while every user got the snapshot).
+  // The same for another relay's answer taken from the store (--redis) and not answered here since:
+  // before, a relay started in an outage served the newer snapshot until it had read the store, then
+  // the store's older answer (a user saw 7, then the 1 of before the build).
   const snapshotOver = (key: string, held: HeldContext, request = held.request): number | undefined => {
-    if (held.source !== 'data-dir' || held.clockAhead) return undefined
+    if ((held.source !== 'data-dir' && !held.taken) || held.clockAhead) return undefined
     const takenAt = snapshotTakenFor(key, request)
     return takenAt !== undefined && takenAt > held.fetchedAt ? takenAt : undefined
   }

@@ -75,5 +75,23 @@ describe('--upstream --redis --snapshot: a relay started in an outage', () => {
     }
     expect(await status(b.server)).toMatchObject({ source: 'snapshot', fetchedAt: takenAt, stale: true })
   })
-})
 
+  it('serves the store\'s answer when another relay got it after the --snapshot was made', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: 1, reason: 'STATIC' }] }) })
+    const proxy = { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined }
+    const snapshot = join(await tempDir(), 'fallback.json')
+    await writeFile(snapshot, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now() - 60_000, version: 'build', definitions: { flags: { limit: { state: 'ENABLED', variants: { v: 7 }, defaultVariant: 'v' } } } }))
+    const a = await relay(redis, upstream, proxy)
+    await waitFor(async () => (await status(a.server)).redis?.state === 'up', 20_000)
+    const fetchedAt = ((await (await evaluate(a.server, { targetingKey: 'anonymous' })).json()) as any).metadata.holdfast.fetchedAt as number
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    // This relay cannot reach the upstream at all (its own outage): only the store has news.
+    const unreachable: typeof fetch = () => Promise.reject(new TypeError('fetch failed'))
+    const b = await relay(redis, upstream, { ...proxy, snapshot, fetch: unreachable })
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    const answer = (await (await evaluate(b.server, { targetingKey: 'anonymous' })).json()) as any
+    expect(answer.flags).toEqual([{ key: 'limit', value: 1, reason: 'STATIC' }])
+    expect(answer.metadata.holdfast).toEqual({ source: 'upstream', fetchedAt, stale: true })
+  })
+})

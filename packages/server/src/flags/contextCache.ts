@@ -46,6 +46,12 @@ export interface HeldContext {
   storeSince?: number
   /** Read back from the data dir dated after the clock at the restart (in memory only): its time orders nothing. */
   clockAhead?: true
+  /**
+   * Taken from the store (--redis), another relay's answer, not answered here since (in memory
+   * only): it may predate this start as one read back from the data dir does, so a --snapshot made
+   * after it is served in its place (see `snapshotOver` in upstreamSource.ts).
+   */
+  taken?: true
   /** The request that produced it, kept in memory only, so a refresh can ask again. */
   request?: { context: EvaluationContext; forwarded: Record<string, string> }
   /** Its estimated size in the heap ({@link heldBytes}), counted against the byte bound; set by the cache. */

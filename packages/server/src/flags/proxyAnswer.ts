@@ -28,15 +28,29 @@ export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnsw
  * the upstream made for tenant A's key.
  */
 export function answerFromSnapshot(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext, forwarded: Record<string, string>): ForwardedAnswer | undefined {
+  if (!snapshotServes(snapshot, compiled, context, forwarded)) return undefined
   if (snapshot.kind === 'bootstrap') {
-    if (snapshot.bootstrap.context.targetingKey !== context.targetingKey) return undefined
-    if (snapshot.credentials ? !madeWith(snapshot.credentials, forwarded) : Object.keys(forwarded).length > 0) return undefined
     const flags = snapshot.bootstrap.flags.filter((f) => f.errorCode === undefined) as OfrepEntry[]
     return { status: 200, body: { flags, metadata: { holdfast: { source: 'snapshot', fetchedAt: snapshot.bootstrap.fetchedAt, stale: true } } } }
   }
   if (!compiled?.ok) return undefined
   const evaluated = evaluateAll(compiled.core, context)
   return { status: 200, body: { flags: evaluated.flags, metadata: { ...evaluated.metadata, holdfast: { source: 'snapshot', fetchedAt: snapshot.fetchedAt, stale: true } } } }
+}
+
+/**
+ * Whether {@link answerFromSnapshot} answers this context (cheap: nothing evaluated): definitions
+ * that compiled answer any, a Bootstrap only its own user with its own credentials.
+ */
+export function snapshotServes(snapshot: SnapshotLayer, compiled: ParsedFlags | undefined, context: EvaluationContext, forwarded: Record<string, string>): boolean {
+  if (snapshot.kind !== 'bootstrap') return compiled?.ok === true
+  if (snapshot.bootstrap.context.targetingKey !== context.targetingKey) return false
+  return snapshot.credentials ? madeWith(snapshot.credentials, forwarded) : Object.keys(forwarded).length === 0
+}
+
+/** When a snapshot's values were taken (the `metadata.holdfast.fetchedAt` its answers carry). */
+export function snapshotFetchedAt(snapshot: SnapshotLayer): number {
+  return snapshot.kind === 'bootstrap' ? snapshot.bootstrap.fetchedAt : snapshot.fetchedAt
 }
 
 /**

@@ -23,7 +23,7 @@ import { judgeShared } from './sharedTake'
 import { classifyFailure, noteAcceptance, opensBreaker, type Acceptances } from './failureClass'
 import { createSteadyClock } from './steadyClock'
 import { nothingToServe, type SnapshotLayer, type SnapshotState } from './snapshotFile'
-import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders } from './proxyAnswer'
+import { answerFromHeld, answerFromSnapshot, changedKeys, notReady, ofrepError, pickHeaders, snapshotFetchedAt, snapshotServes } from './proxyAnswer'
 import { readUpstreamAnswer } from './upstreamAnswer'
 import { ofrepEndpoint, redactUrl, upstreamFetch, type UpstreamFailureKind, type UpstreamFetchResult } from './upstreamFetch'
 import { BREAKER_MAX_MS, CLOSED_BREAKER, probeDue, reduceBreaker, type BreakerEvent, type BreakerState } from './upstreamBreaker'
@@ -211,6 +211,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
     const mark = droppedAt.get(key)
+    // A drop read back from the data dir (`clearedAt` without a place in the store's order): another
+    // relay's answer fetched no later than it was got before the refusal. Before, a relay restarted
+    // in an outage took the store's copy at once and served the revoked credentials their values.
+    // Only the times tell here (no ticket survives a restart); one fetched after the drop is taken.
+    const cleared = mark ? undefined : clearedAt.get(key)
+    if (cleared !== undefined && doc.fetchedAt <= cleared) return false
     if (!mark) return takeShared(key, doc)
     // Answered here again meanwhile (the mark is gone): taken or not as any other.
     return mark.then((since) => (!droppedAt.has(key) || (since.ok && doc.version >= since.value) ? takeShared(key, doc) : false))
@@ -229,6 +235,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const { same } = verdict
     const taken = fromContextRecord(saved, 'upstream')
     taken.storeVersion = doc.version
+    taken.taken = true
     if (held?.request) taken.request = held.request
     cache.set(key, taken)
     remember(sharedAt, key, steady())
@@ -492,6 +499,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       const confirmed: HeldContext = placed({ ...held, fetchedAt: held.upstreamStale ? held.fetchedAt : at, source: 'upstream', request: { context, forwarded }, bytes: undefined, answered: ++answers })
       delete confirmed.servedStale
       delete confirmed.clockAhead
+      delete confirmed.taken
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
@@ -674,26 +682,40 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if ((answer.body as { metadata: { holdfast: { stale: boolean } } }).metadata.holdfast.stale) held.servedStale = true
     return answer
   }
-  const snapshotAnswer = (context: EvaluationContext, forwarded: Record<string, string>) => {
-    const answer = snapshot ? answerFromSnapshot(snapshot, snapshotCore, context, forwarded) : undefined
-    if (!answer) return undefined
-    const cleared = clearedAt.get(contextKey(context, forwarded))
-    return cleared !== undefined && cleared >= snapshotTakenAt(answer) ? undefined : answer
+  // When the --snapshot's answer for this context was taken, when it has one (definitions: every
+  // context; a Bootstrap: its own user, known once they asked) that may be served: none to a context
+  // an upstream 401/403 dropped no earlier than that (see `clearedAt`).
+  const snapshotTakenFor = (key: string, request: HeldContext['request']): number | undefined => {
+    if (!snapshot) return undefined
+    const serves = snapshot.kind === 'bootstrap' ? request !== undefined && snapshotServes(snapshot, snapshotCore, request.context, request.forwarded) : snapshotCore?.ok === true
+    if (!serves) return undefined
+    const takenAt = snapshotFetchedAt(snapshot)
+    const cleared = clearedAt.get(key)
+    return cleared !== undefined && cleared >= takenAt ? undefined : takenAt
   }
+  const snapshotAnswer = (key: string, context: EvaluationContext, forwarded: Record<string, string>) =>
+    snapshotTakenFor(key, { context, forwarded }) === undefined ? undefined : answerFromSnapshot(snapshot!, snapshotCore, context, forwarded)
   // CONTRACT §9: at a start the newest valid of data dir and snapshot is served. A context only
   // read back from the data dir loses to a --snapshot made after it (a build deployed over an old
   // volume): before, the older data-dir answer was served for the whole outage. On a tie, or a
   // saved answer dated ahead of this clock (its time orders nothing), the data dir wins, as with
-  // --flags-url (urlLayers.ts). Not for credentials the upstream refuses: the snapshot stands in for
-  // an upstream that is down, not for one that refuses them (see `refusedHere` in `evaluate`).
-  const servedAnswer = (held: HeldContext, stale: boolean, context: EvaluationContext, forwarded: Record<string, string>, refused = false) => {
-    if (held.source === 'data-dir' && !held.clockAhead && !refused) {
-      const fromSnapshot = snapshotAnswer(context, forwarded)
-      if (fromSnapshot && snapshotTakenAt(fromSnapshot) > held.fetchedAt) {
-        // The upstream's next answer is news for the tabs told this, as for a stale held answer.
-        held.servedStale = true
-        return fromSnapshot
-      }
+  // --flags-url (urlLayers.ts). `snapshotOver` says when that snapshot was taken, for the answer and
+  // for the status (which named the data dir and its older time while every user got the snapshot).
+  // The same for another relay's answer taken from the store (--redis) and not answered here since:
+  // before, a relay started in an outage served the newer snapshot until it had read the store, then
+  // the store's older answer (a user saw 7, then the 1 of before the build).
+  const snapshotOver = (key: string, held: HeldContext, request = held.request): number | undefined => {
+    if ((held.source !== 'data-dir' && !held.taken) || held.clockAhead) return undefined
+    const takenAt = snapshotTakenFor(key, request)
+    return takenAt !== undefined && takenAt > held.fetchedAt ? takenAt : undefined
+  }
+  // Not for credentials the upstream refuses: the snapshot stands in for an upstream that is down,
+  // not for one that refuses them (see `refusedHere` in `evaluate`).
+  const servedAnswer = (key: string, held: HeldContext, stale: boolean, context: EvaluationContext, forwarded: Record<string, string>, refused = false) => {
+    if (!refused && snapshotOver(key, held, { context, forwarded }) !== undefined) {
+      // The upstream's next answer is news for the tabs told this, as for a stale held answer.
+      held.servedStale = true
+      return answerFromSnapshot(snapshot!, snapshotCore, context, forwarded)!
     }
     return heldAnswer(held, stale)
   }
@@ -752,8 +774,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // this one hearing (a notice Redis refused to publish, or lost). Looked up for the next request.
     // Not for credentials the upstream refuses: what it does to their values is the relay's policy (keep, clear).
     if (outcome === 'late' || (outcome.kind === 'failed' && outcome.failure !== 'unauthorized')) shared$?.missed?.(key)
-    if (outcome === 'late' && before) return servedAnswer(cache.get(key) ?? before, true, context, forwarded)
-    if (outcome === 'late') return snapshotAnswer(context, forwarded) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
+    if (outcome === 'late' && before) return servedAnswer(key, cache.get(key) ?? before, true, context, forwarded)
+    if (outcome === 'late') return snapshotAnswer(key, context, forwarded) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
     if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
     // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
     if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused || outcome.silent)) {
@@ -761,7 +783,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       options.events?.unasked(outcome.unasked ? 'breaker' : outcome.silent ? 'silent' : 'paused')
     }
     const held = cache.get(key)
-    if (held) return servedAnswer(held, outcome.kind === 'failed', context, forwarded, outcome.kind === 'failed' && outcome.failure === 'unauthorized')
+    if (held) return servedAnswer(key, held, outcome.kind === 'failed', context, forwarded, outcome.kind === 'failed' && outcome.failure === 'unauthorized')
     // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
     // than the pause's end would only meet this 503 again.
     const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
@@ -773,7 +795,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // made-up key got flag values where it would get 503 without a snapshot), nor once a 401/403
     // is to drop values (`clear`, `clear-after`: 503 until the upstream answers again).
     const refusedHere = outcome.kind === 'failed' && outcome.failure === 'unauthorized' && (outcome.refused === true || options.onUnauthorized.mode !== 'keep')
-    if (outcome.kind === 'failed') return (refusedHere ? undefined : snapshotAnswer(context, forwarded)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
+    if (outcome.kind === 'failed') return (refusedHere ? undefined : snapshotAnswer(key, context, forwarded)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
     return notReady('no answer held for this context')
   }
 
@@ -851,6 +873,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         round: rounds.round(),
         dataDir: persistence ? persistence.state() : undefined,
         snapshotState,
+        snapshotOver,
         redis: shared$?.status(),
         at: now(),
         ageOf: statusAge,
@@ -889,7 +912,3 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
 }
 
-/** When a snapshot's answer was taken (its `metadata.holdfast.fetchedAt`). */
-function snapshotTakenAt(answer: ForwardedAnswer): number {
-  return (answer.body as { metadata: { holdfast: { fetchedAt: number } } }).metadata.holdfast.fetchedAt
-}

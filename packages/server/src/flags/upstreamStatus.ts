@@ -25,12 +25,20 @@ export interface UpstreamStatusParts {
   round: { at: number; contexts: number; asked: number } | undefined
   dataDir: RelayStatus['dataDir']
   snapshotState: SnapshotState | undefined
+  /**
+   * When the `--snapshot` answer served in place of a context read back from the data dir was taken
+   * (a snapshot made after it: CONTRACT §9's newest layer), or undefined when the held answer is served.
+   */
+  snapshotOver: (key: string, held: HeldContext) => number | undefined
   redis: RelayStatus['redis']
   /** The relay's clock (epoch ms) when the status is asked. */
   at: number
   /** The source's age reader (ageReader.ts): a clock set back does not make the age 0. */
   ageOf: AgeReader
 }
+
+/** What a context is served from, and how old that is. */
+type Served = { source: HeldContext['source'] | 'snapshot'; fetchedAt: number; upstreamStale?: boolean }
 
 /** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
 export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
@@ -39,9 +47,16 @@ export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
   // since is newer, whatever its date says. So one dated ahead is newest only when no other is held.
   // Before, it stayed "newest" until the clock caught up (up to the step): the status named a time
   // ahead, and the served age grew from it while the upstream answered every request.
-  let newest: HeldContext | undefined
-  const newer = (held: HeldContext, than: HeldContext) => (held.fetchedAt > at) === (than.fetchedAt > at) ? held.fetchedAt > than.fetchedAt : than.fetchedAt > at
-  for (const [, held] of cache.entries()) if (!newest || newer(held, newest)) newest = held
+  // What each context is served as: a newer --snapshot's answer names the snapshot and its time.
+  // Before, the status said `data-dir` and the saved answer's older time (the served-age gauge too)
+  // while every user was served the snapshot.
+  let newest: Served | undefined
+  const newer = (held: Served, than: Served) => (held.fetchedAt > at) === (than.fetchedAt > at) ? held.fetchedAt > than.fetchedAt : than.fetchedAt > at
+  for (const [key, held] of cache.entries()) {
+    const over = parts.snapshotOver(key, held)
+    const served: Served = over === undefined ? held : { source: 'snapshot', fetchedAt: over }
+    if (!newest || newer(served, newest)) newest = served
+  }
   const status: RelayStatus = {
     ready: parts.ready,
     mode: 'upstream',

@@ -1,0 +1,97 @@
+// --upstream --redis, a relay started in an upstream outage: the answers the store holds (another
+// relay's, or its own before a restart) against what the data dir records (a 401 drop, 6ff4d53) and
+// against a --snapshot made after them (f200fe9). A real redis-server.
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { status, useRedisFleet } from './redis-fleet'
+import { evaluate, tempDir, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 60_000 })
+
+const { redisServer, relay } = useRedisFleet()
+
+describe('--upstream --redis --data-dir: a context dropped for a 401, restarted in an outage', () => {
+  it('is not served the answer the store holds from before the drop (503), until the upstream answers it again', async () => {
+    const redis = await redisServer()
+    const dataDir = join(await tempDir(), 'data')
+    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+    const upstream = await startUpstream(plan)
+    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, dataDir, onUpstreamUnauthorized: 'clear' })
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'x' })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    const first = await start()
+    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
+    expect((await ask(first.server)).body.flags).toEqual([{ key: 'plan', value: 'pro', reason: 'STATIC' }])
+    // Shared: the store holds the answer.
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(first.server)).status).toBe(503)
+    await first.server.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await start()
+    await waitFor(async () => (await status(restarted.server)).redis?.state === 'up', 20_000)
+    // The failure makes the relay look the context up in the store (a request, then the next one).
+    const answers = [await ask(restarted.server)]
+    await new Promise((r) => setTimeout(r, 300))
+    answers.push(await ask(restarted.server))
+    expect(answers.map((a) => a.status), JSON.stringify(answers.map((a) => a.body))).toEqual([503, 503])
+
+    upstream.set(plan)
+    await vi.waitFor(async () => expect((await ask(restarted.server)).status).toBe(200), { timeout: 5000, interval: 100 })
+  })
+})
+
+describe('--upstream --redis --snapshot: a relay started in an outage', () => {
+  it('serves a --snapshot made after the answer the store holds, not the store\'s older answer once it has read it, and its status says so', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: 1, reason: 'STATIC' }] }) })
+    const proxy = { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined }
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'anonymous' })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    const a = await relay(redis, upstream, proxy)
+    await waitFor(async () => (await status(a.server)).redis?.state === 'up', 20_000)
+    expect((await ask(a.server)).body.flags).toEqual([{ key: 'limit', value: 1, reason: 'STATIC' }])
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    upstream.set({ status: 503, text: 'down' })
+    // Built after that answer (a deploy during the outage), dated no later than now.
+    await new Promise((r) => setTimeout(r, 10))
+    const takenAt = Date.now()
+    const snapshot = join(await tempDir(), 'fallback.json')
+    await writeFile(snapshot, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: takenAt, version: 'build', definitions: { flags: { limit: { state: 'ENABLED', variants: { v: 7 }, defaultVariant: 'v' } } } }))
+    const b = await relay(redis, upstream, { ...proxy, snapshot })
+    // The store read: the context is held (taken from it).
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    for (let i = 0; i < 2; i++) {
+      const answer = await ask(b.server)
+      expect(answer.body.flags, JSON.stringify(answer.body.metadata)).toEqual([{ key: 'limit', value: 7, reason: 'STATIC', variant: 'v' }])
+      expect(answer.body.metadata.holdfast).toEqual({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+    }
+    expect(await status(b.server)).toMatchObject({ source: 'snapshot', fetchedAt: takenAt, stale: true })
+  })
+
+  it('serves the store\'s answer when another relay got it after the --snapshot was made', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'limit', value: 1, reason: 'STATIC' }] }) })
+    const proxy = { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined }
+    const snapshot = join(await tempDir(), 'fallback.json')
+    await writeFile(snapshot, JSON.stringify({ holdfastSnapshot: 1, kind: 'definitions', fetchedAt: Date.now() - 60_000, version: 'build', definitions: { flags: { limit: { state: 'ENABLED', variants: { v: 7 }, defaultVariant: 'v' } } } }))
+    const a = await relay(redis, upstream, proxy)
+    await waitFor(async () => (await status(a.server)).redis?.state === 'up', 20_000)
+    const fetchedAt = ((await (await evaluate(a.server, { targetingKey: 'anonymous' })).json()) as any).metadata.holdfast.fetchedAt as number
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    // This relay cannot reach the upstream at all (its own outage): only the store has news.
+    const unreachable: typeof fetch = () => Promise.reject(new TypeError('fetch failed'))
+    const b = await relay(redis, upstream, { ...proxy, snapshot, fetch: unreachable })
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    const answer = (await (await evaluate(b.server, { targetingKey: 'anonymous' })).json()) as any
+    expect(answer.flags).toEqual([{ key: 'limit', value: 1, reason: 'STATIC' }])
+    expect(answer.metadata.holdfast).toEqual({ source: 'upstream', fetchedAt, stale: true })
+  })
+})

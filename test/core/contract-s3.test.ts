@@ -175,3 +175,19 @@ test("a caller's default served because the latest attempt failed is stale; a cl
   expect(client.getDetails('other', 0)).toMatchObject({ value: 0, source: 'default', stale: true })
   expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', stale: true })
 })
+
+// §9: a relay's answer saying stale (UPSTREAM_STALE) confirms nothing fresh: a flag it lacks is the
+// caller's default, stale, until a fresh answer lacks it too. A 401 (credentials) is a failed attempt.
+test("a flag a relay's stale answer lacks is stale; a fresh answer without it makes it fresh; a 401 makes it stale again", async () => {
+  const relay = (stale: boolean) => ({ status: 200, body: { flags: [{ key: 'kill', value: true }], metadata: { holdfast: { source: 'data-dir', fetchedAt: Date.now(), stale } } } })
+  suite.server = await createFaultServer(relay(true))
+  const { client } = make()
+  expect(await client.start()).toMatchObject({ state: 'stale', error: { code: 'UPSTREAM_STALE' } })
+  expect(client.getDetails('promo', 'none')).toMatchObject({ value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: true })
+  suite.server.always(relay(false))
+  expect(await client.refresh()).toMatchObject({ state: 'ready' })
+  expect(client.getDetails('promo', 'none')).toMatchObject({ source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+  suite.server.always({ status: 401, raw: '' })
+  expect(await client.refresh()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
+  expect(client.getDetails('promo', 'none')).toMatchObject({ source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: true })
+})

@@ -1,12 +1,25 @@
 // A component re-renders only when a flag it reads changes: 1,000 readers of 1,000 flags, one
 // flag changes, one component renders again.
 import { act, render, screen, waitFor } from './rtl'
-import { Profiler } from 'react'
+import { Profiler, type ReactElement } from 'react'
 import { describe, expect, it } from 'vitest'
-import { FlagProvider, createClient, useFlagDetails, useFlagStatus, useGate, useValue } from '@holdfast/react'
+import { FlagProvider, createClient, useFlagDetails, useFlagStatus, useGate, useValue, type FlagClient } from '@holdfast/react'
 import { clientOptions, startServer, track } from './testServer'
 
 const N = 1000
+
+/** N readers, `<Reader i={0..N-1}>`, under one provider of `client`. */
+function renderReaders(client: FlagClient, Reader: (props: { i: number }) => ReactElement) {
+  render(
+    <FlagProvider client={client}>
+      <ul>
+        {Array.from({ length: N }, (_, i) => (
+          <Reader key={i} i={i} />
+        ))}
+      </ul>
+    </FlagProvider>,
+  )
+}
 
 function manyFlags(): Record<string, number> {
   return Object.fromEntries(Array.from({ length: N }, (_, i) => [`flag-${i}`, i]))
@@ -23,15 +36,7 @@ describe('re-render scope', () => {
       const value = useValue(`flag-${i}`, -1)
       return <li data-testid={`r${i}`}>{value}</li>
     }
-    render(
-      <FlagProvider client={client}>
-        <ul>
-          {Array.from({ length: N }, (_, i) => (
-            <Reader key={i} i={i} />
-          ))}
-        </ul>
-      </FlagProvider>,
-    )
+    renderReaders(client, Reader)
     expect(screen.getByTestId('r0').textContent).toBe('-1')
     await waitFor(() => expect(screen.getByTestId(`r${N - 1}`).textContent).toBe(String(N - 1)))
     expect(screen.getByTestId('r500').textContent).toBe('500')
@@ -130,15 +135,7 @@ describe('a flag held by no answer', () => {
       if (i < 500) return <li data-testid={`r${i}`}>{String(useGate(`gone-${i}`))}</li>
       return <li data-testid={`r${i}`}>{useValue(`flag-${i}`, -1)}</li>
     }
-    render(
-      <FlagProvider client={client}>
-        <ul>
-          {Array.from({ length: N }, (_, i) => (
-            <Reader key={i} i={i} />
-          ))}
-        </ul>
-      </FlagProvider>,
-    )
+    renderReaders(client, Reader)
     const shown = () => [0, 249, 250, 999].map((i) => screen.getByTestId(`r${i}`).textContent)
     expect(shown()).toEqual(['false', 'false', 'false', '999'])
     const delta = (before: number[]) => renders.map((count, i) => count - before[i])

@@ -17,8 +17,6 @@ afterEach(async () => {
   server = receiver = undefined
 })
 
-const tick = () => new Promise((resolve) => setTimeout(resolve, 50))
-
 test('a request times out after 5000 ms by default, not before', async () => {
   server = await createFaultServer(flags([{ key: 'kill', value: true }]))
   const clock = createManualClock()
@@ -32,7 +30,8 @@ test('a request times out after 5000 ms by default, not before', async () => {
   expect(clock.pending()).toEqual([5_000])
   // The manual clock counts real time too: 4.9 s leaves room for a slow machine.
   clock.advance(4_900)
-  await tick()
+  // The timeout's timer is still waiting: nothing else can end the request.
+  expect(clock.pending()).toEqual([5_000])
   expect(settled).toBe(false)
   clock.advance(100)
   expect(await refreshed).toMatchObject({ state: 'stale', error: { code: 'TIMEOUT' } })
@@ -44,8 +43,10 @@ test('no polling by default: an hour after start no request went out by itself',
   const client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', clock, logger: createTestLogger(), liveUpdates: false })
   clients.push(client)
   await client.start()
+  // Nothing waits on the clock: no time can send a request.
+  expect(clock.pending()).toEqual([])
   for (let i = 0; i < 60; i++) clock.advance(60_000)
-  await tick()
+  expect(clock.pending()).toEqual([])
   expect(server.requests).toHaveLength(1)
 })
 
@@ -70,7 +71,8 @@ test('events logged are sent on the 10 s flush interval by default, not before',
   client.logEvent('clicked')
   await until(() => clock.pending().includes(10_000), 'the flush interval running')
   clock.advance(9_900)
-  await tick()
+  // The flush timer has not fired.
+  expect(clock.pending()).toContain(10_000)
   expect(receiver.requests).toHaveLength(0)
   clock.advance(100)
   await until(() => client.getEventStats().sent === 1, 'the interval flush')

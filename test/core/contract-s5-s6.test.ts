@@ -1,7 +1,7 @@
 // CONTRACT §5 (setContext, fallback per context) and §6 (exposures of stand-in values), through the
 // public API against a real OFREP server and events receiver on 127.0.0.1.
 import { afterEach, expect, test } from 'vitest'
-import { createClient, type ClientOptions, type FlagClient } from '@holdfast/core'
+import { createClient, type ClientOptions, type EvaluationContext, type FlagClient } from '@holdfast/core'
 import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
 import { startEventsReceiver, type EventsReceiver } from '../support/eventsReceiver'
 import { createManualClock, createTestLogger, throughTimeout, uniqueStorageName } from '../support/clock'
@@ -21,7 +21,7 @@ const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', v
 function make(options: Partial<ClientOptions> = {}) {
   const clock = createManualClock()
   const client = createClient({
-    url: server!.url,
+    url: server?.url as string,
     context: { targetingKey: 'alice' },
     storageName: uniqueStorageName('contract-s5'),
     clock,
@@ -107,20 +107,16 @@ test('nothing written to storage for the flag cache carries the targeting key or
   for (const secret of ['u-7f3a91', 'zed@corp.example', 'org-55821']) expect(all).not.toContain(secret)
 })
 
+/** A client of the events receiver's flags for `context`, sending its events there (flushed by hand). */
+function withEvents(context: EvaluationContext) {
+  return make({ url: receiver!.flagsUrl, context, storageName: uniqueStorageName('contract-s6'), events: { url: receiver!.url, flushIntervalMs: 60_000 } }).client
+}
+
 // §6: no exposure for a value that only stands in.
 test("no exposure for the previous user's values shown during a switch; the new user's values are exposed once", async () => {
   receiver = await startEventsReceiver()
   receiver.setFlags([{ key: 'plan', value: 'shared', variant: 'v' }])
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice' },
-    storageName: uniqueStorageName('contract-s6'),
-    clock: createManualClock(),
-    logger: createTestLogger(),
-    liveUpdates: false,
-    events: { url: receiver.url, flushIntervalMs: 60_000 },
-  })
-  clients.push(client)
+  const client = withEvents({ targetingKey: 'alice' })
   await client.start()
   client.getValue('plan', '')
   await client.flush()
@@ -143,16 +139,7 @@ test("no exposure for the previous user's values shown during a switch; the new 
 test('the same value for the same user with other attributes is another exposure; the same context again is not', async () => {
   receiver = await startEventsReceiver()
   receiver.setFlags([{ key: 'color', value: 'red', variant: 'r' }])
-  const client = createClient({
-    url: receiver.flagsUrl,
-    context: { targetingKey: 'alice', plan: 'free' },
-    storageName: uniqueStorageName('contract-s6-context'),
-    clock: createManualClock(),
-    logger: createTestLogger(),
-    liveUpdates: false,
-    events: { url: receiver.url, flushIntervalMs: 60_000 },
-  })
-  clients.push(client)
+  const client = withEvents({ targetingKey: 'alice', plan: 'free' })
   await client.start()
   client.getValue('color', '')
   await client.setContext({ targetingKey: 'alice', plan: 'pro' })

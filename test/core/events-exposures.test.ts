@@ -3,6 +3,7 @@
 import { afterEach, beforeEach, expect, test } from 'vitest'
 import { createClient, type EventOptions, type FlagClient } from '@holdfast/core'
 import { startEventsReceiver, type EventsReceiver } from '../support/eventsReceiver'
+import { createFaultServer, flags } from '../support/faultServer'
 import { createTestLogger, uniqueStorageName } from '../support/clock'
 
 let receiver: EventsReceiver
@@ -118,4 +119,25 @@ test('a client made after another closed, in the same page and on the same stora
   other.getValue('color', 'none')
   await other.flush()
   expect(exposures().map((e) => e.flagKey).sort()).toEqual(['beta', 'color', 'color'])
+})
+
+// CONTRACT §6: no exposure for a value that only stands in; a caller's default is not a value the
+// server gave, fresh (the flag confirmed missing) or stale (the latest attempt failed).
+test("a caller's default is never exposed, fresh or stale, while a held flag read beside it is", async () => {
+  const flagServer = await createFaultServer(flags([{ key: 'beta', value: true }]))
+  try {
+    const client = createClient({ url: flagServer.url, context: { targetingKey: 'alice' }, storageName: uniqueStorageName('exposures-default'), logger: createTestLogger(), events: { url: receiver.url } })
+    clients.push(client)
+    await client.start()
+    expect(client.getDetails('nope', false)).toMatchObject({ source: 'default', stale: false })
+    client.getGate('nope')
+    flagServer.always({ status: 503, raw: '' })
+    expect(await client.refresh()).toMatchObject({ state: 'stale' })
+    expect(client.getDetails('nope', false)).toMatchObject({ source: 'default', stale: true })
+    for (let i = 0; i < 3; i++) client.getGate('nope'), client.getValue('nope', 'x'), client.getGate('beta')
+    await client.flush()
+    expect(exposures().map((e) => e.flagKey)).toEqual(['beta'])
+  } finally {
+    await flagServer.close()
+  }
 })

@@ -230,7 +230,7 @@ describe('what the app logged', () => {
   })
 })
 
-// CONTRACT §3 Details.stale "true when the latest attempt failed", as the real client (contract-s3-s4).
+// CONTRACT §3 Details.stale "true when the latest attempt failed", as the real client (contract-s3).
 describe('a flag not held while the status is failing', () => {
   it("reads as the caller's default marked stale, and its listeners hear the status flip both ways", () => {
     const client = createTestClient({ flags: { held: true } })

@@ -18,13 +18,22 @@ describe('provider events through an outage', () => {
     const { client, provider, events } = await connect(server.url, { targetingKey: 'user-1' }, { storage: 'memory' })
     const holdfast = provider.client!
     expect(events).toEqual(['PROVIDER_READY'])
+    // A flag no answer holds, read before the outage: the caller's default, confirmed missing. The
+    // provider's reason is DEFAULT (the SDK reports ERROR for any resolution with an errorCode).
+    const missing = () => client.getBooleanDetails('no-such-flag', true)
+    const resolved = () => provider.resolveBooleanEvaluation('no-such-flag', true, { targetingKey: 'user-1' })
+    expect(missing()).toMatchObject({ value: true, errorCode: ErrorCode.FLAG_NOT_FOUND, flagMetadata: { source: 'default', stale: false } })
+    expect(resolved()).toMatchObject({ value: true, reason: 'DEFAULT', errorCode: ErrorCode.FLAG_NOT_FOUND })
 
     server.outage!.set({ mode: '503' })
     await holdfast.refresh()
     await settle()
     expect(client.providerStatus).toBe(ProviderStatus.STALE)
-    // Every flag's details changed (reason STALE, flagMetadata.stale): one event names them all.
+    // Every flag's details changed (reason STALE, flagMetadata.stale): one event names them all,
+    // and not the missing flag, whose value did not change (only its flagMetadata.stale, now true).
     expect(events).toEqual(['PROVIDER_READY', 'PROVIDER_STALE', `PROVIDER_CONFIGURATION_CHANGED${ALL}`])
+    expect(missing()).toMatchObject({ value: true, errorCode: ErrorCode.FLAG_NOT_FOUND, flagMetadata: { source: 'default', stale: true } })
+    expect(resolved()).toMatchObject({ value: true, reason: 'DEFAULT', errorCode: ErrorCode.FLAG_NOT_FOUND, flagMetadata: { stale: true } })
     expect(client.getStringDetails('greeting', 'default')).toMatchObject({ value: 'Hi', reason: 'STALE' })
     expect(client.getStringDetails('greeting', 'default').flagMetadata).toMatchObject({ stale: true, source: 'network' })
 
@@ -43,6 +52,7 @@ describe('provider events through an outage', () => {
     await settle()
     expect(client.providerStatus).toBe(ProviderStatus.READY)
     expect(events.slice(3)).toEqual(['PROVIDER_READY', `PROVIDER_CONFIGURATION_CHANGED${ALL}`])
+    expect(missing().flagMetadata).toMatchObject({ source: 'default', stale: false })
     expect(client.getStringDetails('greeting', 'default')).toMatchObject({ value: 'Hi', reason: 'STATIC' })
 
     server.setFlags({ ...DEMO_FLAGS, flags: { ...DEMO_FLAGS.flags, greeting: { ...DEMO_FLAGS.flags.greeting, defaultVariant: 'hello' } } })

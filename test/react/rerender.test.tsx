@@ -1,12 +1,25 @@
 // A component re-renders only when a flag it reads changes: 1,000 readers of 1,000 flags, one
 // flag changes, one component renders again.
 import { act, render, screen, waitFor } from './rtl'
-import { Profiler } from 'react'
+import { Profiler, type ReactElement } from 'react'
 import { describe, expect, it } from 'vitest'
-import { FlagProvider, createClient, useFlagStatus, useGate, useValue } from '@holdfast/react'
+import { FlagProvider, createClient, useFlagDetails, useFlagStatus, useGate, useValue, type FlagClient } from '@holdfast/react'
 import { clientOptions, startServer, track } from './testServer'
 
 const N = 1000
+
+/** N readers, `<Reader i={0..N-1}>`, under one provider of `client`. */
+function renderReaders(client: FlagClient, Reader: (props: { i: number }) => ReactElement) {
+  render(
+    <FlagProvider client={client}>
+      <ul>
+        {Array.from({ length: N }, (_, i) => (
+          <Reader key={i} i={i} />
+        ))}
+      </ul>
+    </FlagProvider>,
+  )
+}
 
 function manyFlags(): Record<string, number> {
   return Object.fromEntries(Array.from({ length: N }, (_, i) => [`flag-${i}`, i]))
@@ -23,15 +36,7 @@ describe('re-render scope', () => {
       const value = useValue(`flag-${i}`, -1)
       return <li data-testid={`r${i}`}>{value}</li>
     }
-    render(
-      <FlagProvider client={client}>
-        <ul>
-          {Array.from({ length: N }, (_, i) => (
-            <Reader key={i} i={i} />
-          ))}
-        </ul>
-      </FlagProvider>,
-    )
+    renderReaders(client, Reader)
     expect(screen.getByTestId('r0').textContent).toBe('-1')
     await waitFor(() => expect(screen.getByTestId(`r${N - 1}`).textContent).toBe(String(N - 1)))
     expect(screen.getByTestId('r500').textContent).toBe('500')
@@ -115,4 +120,46 @@ describe('outage and recovery', () => {
       expect({ a: renders.a - before.a, b: renders.b - before.b, c: renders.c - before.c }).toEqual({ a: 0, b: 1, c: 0 })
     })
   }
+})
+
+describe('a flag held by no answer', () => {
+  it("an outage and its recovery re-render each useFlagDetails of a missing flag once (its default's stale flips), and no useGate of it nor any reader of a held flag, out of 1,000", async () => {
+    const server = await startServer(manyFlags())
+    const client = track(createClient(clientOptions(server)))
+    await client.start()
+    const renders = new Array<number>(N).fill(0)
+    // 0-249: useFlagDetails of a missing flag; 250-499: useGate of a missing flag; 500-999: useValue of a held one.
+    function Reader({ i }: { i: number }) {
+      renders[i]++
+      if (i < 250) return <li data-testid={`r${i}`}>{String(useFlagDetails(`gone-${i}`, false).stale)}</li>
+      if (i < 500) return <li data-testid={`r${i}`}>{String(useGate(`gone-${i}`))}</li>
+      return <li data-testid={`r${i}`}>{useValue(`flag-${i}`, -1)}</li>
+    }
+    renderReaders(client, Reader)
+    const shown = () => [0, 249, 250, 999].map((i) => screen.getByTestId(`r${i}`).textContent)
+    expect(shown()).toEqual(['false', 'false', 'false', '999'])
+    const delta = (before: number[]) => renders.map((count, i) => count - before[i])
+    const detailsReaders = Array.from({ length: 250 }, (_, i) => i)
+
+    let before = [...renders]
+    server.mode = 'error'
+    await act(() => client.refresh())
+    expect(client.getStatus().state).toBe('stale')
+    expect(shown()).toEqual(['true', 'true', 'false', '999'])
+    expect(delta(before).flatMap((d, i) => (d > 0 ? [i] : []))).toEqual(detailsReaders)
+    expect(Math.max(...delta(before))).toBe(1)
+
+    // A second failure flips nothing.
+    before = [...renders]
+    await act(() => client.refresh())
+    expect(delta(before).every((d) => d === 0)).toBe(true)
+
+    before = [...renders]
+    server.mode = 'ok'
+    await act(() => client.refresh())
+    expect(client.getStatus().state).toBe('ready')
+    expect(shown()).toEqual(['false', 'false', 'false', '999'])
+    expect(delta(before).flatMap((d, i) => (d > 0 ? [i] : []))).toEqual(detailsReaders)
+    expect(Math.max(...delta(before))).toBe(1)
+  })
 })

@@ -9,7 +9,7 @@
 import { lazy, Suspense, type ComponentType } from 'react'
 import { renderToString } from 'react-dom/server'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createClient, FlagProvider, useEventStats, useFlagClient, useFlagStatus, useFlagsReady, useGate, type Bootstrap, type ClientOptions, type FlagClient } from '@holdfast/react'
+import { createClient, FlagProvider, useEventStats, useFlagClient, useFlagDetails, useFlagStatus, useFlagsReady, useGate, type Bootstrap, type ClientOptions, type FlagClient } from '@holdfast/react'
 import { act, render, waitFor } from './rtl'
 import { clientOptions, startServer, track } from './testServer'
 
@@ -92,4 +92,43 @@ describe('a <Suspense> boundary that hydrates after the provider started', () =>
       // Hydration adopted the server's node rather than rendering the boundary again.
       expect(container.querySelector('p')).toBe(serverParagraph)
     })
+})
+
+function Promo() {
+  // `promo` is in no answer: the caller's default, stale while the latest attempt failed.
+  const promo = useFlagDetails('promo', 'none')
+  return <p>{`promo ${promo.value} (${promo.stale ? 'stale' : 'fresh'})`}</p>
+}
+
+it('a flag held by no answer hydrates late to what the server showed (fresh), then shows it stale once an attempt failed, without an uncached snapshot', async () => {
+  const server = await startServer({ banner: true })
+  server.mode = 'error'
+  const bootstrap: Bootstrap = { context: { targetingKey: 'alice' }, flags: [{ key: 'banner', value: true }], fetchedAt: Date.now() - 1000 }
+  const page = { ...clientOptions(server), bootstrap }
+  const html = renderToString(<App {...page} page={Promo} />)
+  expect(html).toContain('promo none (fresh)')
+
+  const container = document.createElement('div')
+  container.innerHTML = html
+  document.body.appendChild(container)
+  let load!: () => void
+  const LazyPage = lazy(() => new Promise<{ default: ComponentType }>((resolve) => (load = () => resolve({ default: Promo }))))
+  const onRecoverableError = vi.fn()
+  const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {})
+  client = undefined
+  await act(async () => {
+    render(<App {...page} page={LazyPage} />, { container, hydrate: true, onRecoverableError } as Parameters<typeof render>[1])
+  })
+  // The first attempt fails while the page's code loads: the status is stale from then on.
+  await waitFor(() => expect(client?.getStatus().state).toBe('stale'))
+  await act(async () => load())
+
+  await waitFor(() => expect(container.textContent).toBe('promo none (stale)'))
+  expect(onRecoverableError).not.toHaveBeenCalled()
+  expect(consoleError).not.toHaveBeenCalled()
+  // What the client held at creation and what it holds now are each one object, read in turns.
+  const [created, now] = [client!.getDetails('promo', 'none', { asCreated: true }), client!.getDetails('promo', 'none')]
+  expect([created.stale, now.stale]).toEqual([false, true])
+  expect(client!.getDetails('promo', 'none', { asCreated: true })).toBe(created)
+  expect(client!.getDetails('promo', 'none')).toBe(now)
 })

@@ -2,7 +2,7 @@
 // warning, the bootstrap's values before any network, and nothing browser-only touched on the server.
 import { renderToString } from 'react-dom/server'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { FlagProvider, useConfig, useFlagStatus, useGate, useValue, type Bootstrap, type ClientOptions } from '@holdfast/react'
+import { FlagProvider, useConfig, useFlagDetails, useFlagStatus, useGate, useValue, type Bootstrap, type ClientOptions } from '@holdfast/react'
 import { act, render, screen, waitFor } from './rtl'
 import { clientOptions, startServer, variantOf } from './testServer'
 
@@ -23,10 +23,13 @@ function Page() {
   const theme = useConfig<{ color?: string }>('theme', { color: 'grey' })
   const limit = useValue('limit', 10)
   const status = useFlagStatus()
+  // In no bootstrap: the caller's default, stale while the status is stale or error.
+  const promo = useFlagDetails('promo', 'none')
   return (
     <main>
       <h1>{banner ? 'Welcome back' : 'Hello'}</h1>
       <p style={{ color: theme.color }}>limit {limit}</p>
+      <aside>{`promo ${promo.stale ? 'stale' : 'fresh'}`}</aside>
       <footer>{status.state}</footer>
     </main>
   )
@@ -60,6 +63,7 @@ describe('server rendering and hydration', () => {
     expect(html).toContain('Welcome back')
     expect(html).toContain('limit <!-- -->25')
     expect(html).toContain('color:teal')
+    expect(html).toContain('promo fresh')
 
     const consoleError = vi.spyOn(console, 'error')
     const consoleWarn = vi.spyOn(console, 'warn')
@@ -89,6 +93,9 @@ describe('server rendering and hydration', () => {
     const html = renderToString(<App {...options} />)
     expect(html).toContain('Hello')
     expect(html).toContain('limit <!-- -->10')
+    // The ignored bootstrap is Status.error on both sides with state loading (no attempt failed): a
+    // flag held by neither is the caller's default, not stale, on both.
+    expect(html).toContain('promo fresh')
     const consoleError = vi.spyOn(console, 'error')
     const container = document.createElement('div')
     container.innerHTML = html

@@ -2,7 +2,8 @@
 // shows follows `set` / `setStatus` at once, only the components reading a changed flag
 // re-render, exposures are recorded after commit, and events logged by a click are recorded.
 import { useRef } from 'react'
-import { afterEach, describe, expect, it } from 'vitest'
+import { renderToString } from 'react-dom/server'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FlagProvider, useConfig, useEventStats, useFlagClient, useFlagDetails, useFlagStatus, useGate } from '@holdfast/react'
 import { createTestClient } from '@holdfast/react/testing'
 import { createTestClient as fromCore } from '@holdfast/core/testing'
@@ -112,5 +113,32 @@ describe('createTestClient with <FlagProvider client>', () => {
     )
     await act(async () => {})
     expect(client.getContext()).toEqual({ targetingKey: 'bob', plan: 'free' })
+  })
+})
+
+describe('createTestClient and server rendering', () => {
+  it('a page reading a flag the test client does not hold hydrates from its server markup without a warning', () => {
+    const client = createTestClient({ flags: { 'checkout-kill-switch': false } })
+    const page = (
+      <FlagProvider client={client}>
+        <Beta />
+      </FlagProvider>
+    )
+    const html = renderToString(page)
+    expect(html).toMatch(/false(<!-- -->)? (<!-- -->)?default(<!-- -->)? (<!-- -->)?fresh/)
+    const container = document.createElement('div')
+    container.innerHTML = html
+    document.body.appendChild(container)
+    const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {})
+    try {
+      act(() => void render(page, { container, hydrate: true }))
+      expect(consoleError).not.toHaveBeenCalled()
+      expect(container.textContent).toMatch(/^false default fresh/)
+      // The same details object while nothing changed, as the real client's.
+      expect(client.getDetails('beta-dashboard', false)).toBe(client.getDetails('beta-dashboard', false))
+    } finally {
+      consoleError.mockRestore()
+      container.remove()
+    }
   })
 })

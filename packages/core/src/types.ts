@@ -120,7 +120,12 @@ export interface Status {
   /** Epoch ms of the last 200 or 304; a failure leaves it unchanged. */
   lastSuccessAt?: number
   error?: { code: string; message: string; httpStatus?: number }
-  /** Where values and events are persisted: IndexedDB, or memory when IndexedDB is missing or failing. */
+  /**
+   * Where values and events are persisted: IndexedDB, or memory when IndexedDB is missing or failing
+   * (or `storage: 'memory'` was asked for). A `FlagStorage` of your own counts as persistent and
+   * shared, `indexeddb`, until it fails (the client cannot tell what is behind it), including
+   * `createMemoryStorage()`, whose Map stands for a database shared by clients.
+   */
   storage: 'indexeddb' | 'memory'
   /**
    * True once `start()` has read the cache for the current user (whether or not it held anything),

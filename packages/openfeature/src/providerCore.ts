@@ -210,7 +210,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     resolve<T>(key: string, defaultValue: T, type: 'boolean' | 'string' | 'number' | 'object', context?: OpenFeatureContext): ResolutionDetails<T> {
       try {
         // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
-        // by default source `default` and stale false, as the client says of a flag it does not hold.
+        // by default source `default` and stale false, the client not asked (no client yet, a context
+        // it does not serve); where it is asked, its details' own (a missing flag is stale while
+        // attempts fail).
         // (A closure per evaluation: 4 B less than a module-level helper, and beside the SDK's own
         // allocations per evaluation, nothing.)
         const refuse = (errorCode: ErrorCode, errorMessage: string, flagMetadata: FlagMetadata = { source: 'default', stale: false }): ResolutionDetails<T> => ({

@@ -4,7 +4,9 @@
 // "unchanged" without comparing fields. For a held flag the memo hangs off the flag object itself
 // (a WeakMap: it goes when the flag goes). Missing keys have no object to hang it on, so their
 // memo is a small map that forgets its oldest entries: an app evaluating 100,000 distinct missing
-// keys keeps at most MISSING_MEMO_SIZE of them.
+// keys keeps at most MISSING_MEMO_SIZE of them. Two maps, by `stale`: a late hydration reads the
+// creation-time view (its status `ready`) and the current one (`stale`) in turns, and one memo per
+// key would hand each a new object every read (React: "getServerSnapshot should be cached").
 //
 // A reader that keeps reading one flag (a React hook) gets an observer: its own last evaluation
 // and selection, so two readers of one flag with different defaults never evict each other's memo.
@@ -29,8 +31,6 @@ export interface DetailsReader {
    * unchanged. `asCreated`: over the flags held at creation (`EvaluateOptions.asCreated`).
    */
   read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T>
-  /** How many missing keys are memoised (for tests of the bound). */
-  missingSize(): number
 }
 
 /**
@@ -39,28 +39,29 @@ export interface DetailsReader {
  */
 export function createDetailsReader(state: (asCreated?: boolean) => StoreState): DetailsReader {
   const held = new WeakMap<HeldFlag, Memo>()
-  const missing = new Map<string, Memo>()
+  // Indexed by `+stale`: a missing flag's default while answers confirm it, and while attempts fail.
+  const missing = [new Map<string, Memo>(), new Map<string, Memo>()]
   return {
     read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T> {
       // A flag unchanged since creation is one object in both maps: one memo, the same details.
       const { flags, status } = state(asCreated)
       const f = flags.get(key)
-      const memo = f ? held.get(f) : missing.get(key)
       const stale = !f && failing(status)
-      if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected && (f || memo.details.stale === stale)) return memo.details as Details<T>
+      const memos = missing[+stale]
+      const memo = f ? held.get(f) : memos.get(key)
+      if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>
       // Frozen: every reader with this default is handed this one object, so one changing it in
       // place would change what the others are given (the value and metadata are frozen already).
       const details = Object.freeze(evaluate(f, key, defaultValue, expected, stale))
       const next: Memo = { defaultValue, expected, details }
       if (f) held.set(f, next)
       else {
-        missing.delete(key)
-        missing.set(key, next)
-        if (missing.size > MISSING_MEMO_SIZE) missing.delete(missing.keys().next().value as string)
+        memos.delete(key)
+        memos.set(key, next)
+        if (memos.size > MISSING_MEMO_SIZE) memos.delete(memos.keys().next().value as string)
       }
       return details
     },
-    missingSize: () => missing.size,
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Internal modules are imported, not copied: the evaluation, the held-flag shape and its change test
 // (what a listener sees), and the stable JSON text.
-import { evaluate, expectedType, type Expected } from '../evaluate'
+import { expectedType, type Expected } from '../evaluate'
+import { createDetailsReader } from '../flags/details'
 import { sameDetails, type HeldFlag } from '../flags/merge'
 import { stableStringify } from '../platform/hash'
 import type { Bootstrap, Details, EvaluationContext, EventStats, FlagClient, FlagEntry, FlagMetadata, JsonValue, Status } from '../types'
@@ -127,9 +128,10 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   const exposed = new Set<string>()
   const listeners = new Set<() => void>()
   const flagListeners = new Map<string, Set<() => void>>()
-  // The same flag object and default give the same details object, as in the real client, so
-  // useSyncExternalStore sees "unchanged" without comparing fields.
-  const memo = new WeakMap<HeldFlag, { defaultValue: unknown; expected: Expected; details: Details<unknown> }>()
+  // The real client's memo: the same flag object and default give the same details object, so
+  // useSyncExternalStore sees "unchanged" without comparing fields; a missing flag's too (a
+  // snapshot new at every read makes React warn, and a hydrating render reads it twice).
+  const reader = createDetailsReader(() => ({ flags, status, events: stats }))
 
   const failing = () => status.state === 'stale' || status.state === 'error'
 
@@ -173,14 +175,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   }
 
   function details<T>(key: string, defaultValue: T, expected: Expected, exposure: boolean): Details<T> {
-    const flag = flags.get(key)
-    const cached = flag && memo.get(flag)
-    let result: Details<T>
-    if (cached && Object.is(cached.defaultValue, defaultValue) && cached.expected === expected) result = cached.details as Details<T>
-    else {
-      result = Object.freeze(evaluate(flag, key, defaultValue, expected, failing()))
-      if (flag) memo.set(flag, { defaultValue, expected, details: result })
-    }
+    const result = reader.read(key, defaultValue, expected)
     if (exposure) logExposure(result)
     return result
   }

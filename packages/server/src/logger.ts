@@ -25,7 +25,8 @@ export const silentLogger: ServerLogger = { info() {}, warn() {}, error() {} }
  * characters (a newline, a carriage return, an escape sequence, U+2028) are written escaped
  * (`\n`, `\u001b`). Text a client sent (an event id, a request path) reaches some lines; with a
  * newline in it, it wrote a line of its own, `[holdfast-server] …` included, that an operator or a
- * log shipper read as the server's.
+ * log shipper read as the server's. A logger marked {@link ONE_LINE_ITSELF} (the command's) is
+ * handed the message as it is and does that itself.
  */
 export function prefixLogger(logger: ServerLogger): ServerLogger {
   const escape = (logger as MarkedLogger)[ONE_LINE_ITSELF] ? (message: string) => message : oneLine
@@ -111,7 +112,7 @@ export function oneLine(text: string): string {
  * The repeat limiter (repeatLimiter.ts) tells a line's kind by leaving out its parenthesised
  * details: an event id holding ")" ended the "(ids …)" there, the rest of the id stayed in the
  * kind, and each such id made a kind of its own (50 refused events, 50 lines). Control characters
- * are escaped by {@link prefixLogger} as in every line.
+ * are escaped as in every line: by {@link prefixLogger}, or by {@link writerLogger} for the command.
  */
 export function clipped(text: string, max = 200): string {
   const kept = (text.length <= max ? text : text.slice(0, max)).replace(/[()]/g, (c) => (c === '(' ? '\\u0028' : '\\u0029'))

@@ -3,10 +3,11 @@
 // `getDetails` hands out the same details object while nothing changed, so memoised consumers see
 // "unchanged" without comparing fields. For a held flag the memo hangs off the flag object itself
 // (a WeakMap: it goes when the flag goes). Missing keys have no object to hang it on, so their
-// memo is a small map that forgets its oldest entries: an app evaluating 100,000 distinct missing
-// keys keeps at most MISSING_MEMO_SIZE of them. Two maps, by `stale`: a late hydration reads the
-// creation-time view (its status `ready`) and the current one (`stale`) in turns, and one memo per
-// key would hand each a new object every read (React: "getServerSnapshot should be cached").
+// memo is a small map that forgets its oldest entries. Two maps, by `stale` (the default's details
+// differ in it): a late hydration reads the creation-time view (not failing then) and the current
+// one (failing) in turns, and one memo per key would hand each a new object every read (React:
+// "getServerSnapshot should be cached"). An app evaluating 100,000 distinct missing keys keeps at
+// most MISSING_MEMO_SIZE of them in each.
 //
 // A reader that keeps reading one flag (a React hook) gets an observer: its own last evaluation
 // and selection, so two readers of one flag with different defaults never evict each other's memo.
@@ -15,7 +16,7 @@ import type { HeldFlag } from './merge'
 import { failing, type StoreState } from './store'
 import type { Details, FlagClient, FlagObservation, FlagObserver } from '../types'
 
-/** How many missing keys keep a memoised evaluation. */
+/** How many missing keys keep a memoised evaluation, in each of the two memos (`stale` or not). */
 export const MISSING_MEMO_SIZE = 2048
 
 interface Memo {
@@ -28,7 +29,8 @@ interface Memo {
 export interface DetailsReader {
   /**
    * The details of `key` for `defaultValue`; the same object while the flag and the default are
-   * unchanged. `asCreated`: over the flags held at creation (`EvaluateOptions.asCreated`).
+   * unchanged (for a flag not held, and its `stale` too). `asCreated`: over the store state at
+   * creation, its flags and its status (`EvaluateOptions.asCreated`).
    */
   read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T>
 }
@@ -43,7 +45,7 @@ export function createDetailsReader(state: (asCreated?: boolean) => StoreState):
   const missing = [new Map<string, Memo>(), new Map<string, Memo>()]
   return {
     read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T> {
-      // A flag unchanged since creation is one object in both maps: one memo, the same details.
+      // A flag unchanged since creation is one object in both views' flags: one memo, the same details.
       const { flags, status } = state(asCreated)
       const f = flags.get(key)
       const stale = !f && failing(status)

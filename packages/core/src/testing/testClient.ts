@@ -1,10 +1,11 @@
 // A FlagClient for an app's own tests: memory only, no network, no timers, no storage. Values and
 // status are set by the test and change synchronously, with the notifications the real client
 // sends, so a component under test re-renders exactly as it would in the browser. Evaluation is
-// the real client's function (TYPE_MISMATCH, FLAG_NOT_FOUND, null values), not a second copy.
+// the real client's memoised reader (TYPE_MISMATCH, FLAG_NOT_FOUND, null values, a default `stale`
+// while the status is failing), not a second copy.
 //
-// Internal modules are imported, not copied: the evaluation, the held-flag shape and its change test
-// (what a listener sees), and the stable JSON text.
+// Internal modules are imported, not copied: the details reader, the held-flag shape and its change
+// test (what a listener sees), and the stable JSON text. (`failing` below repeats store.ts's.)
 import { expectedType, type Expected } from '../evaluate'
 import { createDetailsReader } from '../flags/details'
 import { sameDetails, type HeldFlag } from '../flags/merge'

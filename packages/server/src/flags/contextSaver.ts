@@ -1,5 +1,6 @@
-// Proxy mode's data dir: every held context in one generation (see persistence.ts), written after
-// each change of content and otherwise now and then, so a restarted relay serves what it held.
+// Proxy mode's data dir: every held context in one generation (see persistence.ts), with the
+// contexts an upstream 401/403 dropped, written after each change of content and otherwise now and
+// then, so a restarted relay serves what it held and not what it dropped.
 import { toContextRecord, type ContextCache, type HeldContext } from './contextCache'
 import type { Persistence } from './persistence'
 import { createSteadyClock } from './steadyClock'
@@ -11,9 +12,10 @@ const RESAVE_AFTER_MS = 30_000
 const SAVE_SLICE = 500
 
 /**
- * Creates the saver of `cache`'s contexts to `persistence`: call it with whether the content
- * changed (a change is always written; otherwise at most every 30 s of `now`, epoch ms, a step back
- * counting as no time).
+ * Creates the saver of `cache`'s contexts to `persistence`, and of `cleared()`, the contexts an
+ * upstream 401/403 dropped with when (epoch ms; default none; see `clearedAt` in upstreamSource.ts):
+ * call it with whether the content changed (a change is always written; otherwise at most every
+ * 30 s of `now`, epoch ms, a step back counting as no time).
  */
 export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number, cleared: () => Array<[string, number]> = () => []): (contentChanged: boolean) => void {
   // On the steady clock (see steadyClock.ts): set back an hour, the wall clock stopped the saves of

@@ -695,15 +695,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }
   const snapshotAnswer = (key: string, context: EvaluationContext, forwarded: Record<string, string>) =>
     snapshotTakenFor(key, { context, forwarded }) === undefined ? undefined : answerFromSnapshot(snapshot!, snapshotCore, context, forwarded)
-  // CONTRACT §9: at a start the newest valid of data dir and snapshot is served. A context only
-  // read back from the data dir loses to a --snapshot made after it (a build deployed over an old
-  // volume): before, the older data-dir answer was served for the whole outage. On a tie, or a
-  // saved answer dated ahead of this clock (its time orders nothing), the data dir wins, as with
-  // --flags-url (urlLayers.ts). `snapshotOver` says when that snapshot was taken, for the answer and
-  // for the status (which named the data dir and its older time while every user got the snapshot).
-  // The same for another relay's answer taken from the store (--redis) and not answered here since:
-  // before, a relay started in an outage served the newer snapshot until it had read the store, then
-  // the store's older answer (a user saw 7, then the 1 of before the build).
+  // CONTRACT §9: at a start the newest valid of data dir and snapshot is served. A held answer that
+  // may predate this start, not answered here since (read back from the data dir, or with --redis
+  // another relay's taken from the store), loses to a --snapshot made after it (a build deployed
+  // over an old volume): before, the older data-dir answer was served for the whole outage, and a
+  // relay started in an outage served the newer snapshot until it had read the store, then the
+  // store's older answer (a user saw 7, then the 1 of before the build). On a tie, or a saved answer
+  // dated ahead of this clock (its time orders nothing), the held answer wins, as the data dir does
+  // with --flags-url (urlLayers.ts). `snapshotOver` says when that snapshot was taken, for the answer
+  // and for the status (which named the data dir and its older time while every user got the snapshot).
   const snapshotOver = (key: string, held: HeldContext, request = held.request): number | undefined => {
     if ((held.source !== 'data-dir' && !held.taken) || held.clockAhead) return undefined
     const takenAt = snapshotTakenFor(key, request)
@@ -911,4 +911,3 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
   }
 }
-

@@ -26,8 +26,9 @@ export interface UpstreamStatusParts {
   dataDir: RelayStatus['dataDir']
   snapshotState: SnapshotState | undefined
   /**
-   * When the `--snapshot` answer served in place of a context read back from the data dir was taken
-   * (a snapshot made after it: CONTRACT §9's newest layer), or undefined when the held answer is served.
+   * When the `--snapshot` answer served in place of a context's held answer was taken (one read back
+   * from the data dir, or with --redis taken from the store and not answered here since, that the
+   * snapshot was made after: CONTRACT §9's newest layer), or undefined when the held answer is served.
    */
   snapshotOver: (key: string, held: HeldContext) => number | undefined
   redis: RelayStatus['redis']
@@ -40,7 +41,7 @@ export interface UpstreamStatusParts {
 /** What a context is served from, and how old that is. */
 type Served = { source: HeldContext['source'] | 'snapshot'; fetchedAt: number; upstreamStale?: boolean }
 
-/** The relay status of a proxy-mode source: the newest answer held names the source and the age. */
+/** The relay status of a proxy-mode source: the newest answer served (held, or the --snapshot's in its place) names the source and the age. */
 export function upstreamStatus(parts: UpstreamStatusParts): RelayStatus {
   const { cache, health, breaker, at } = parts
   // An answer dated ahead of the clock was held before the clock was set back: every answer given

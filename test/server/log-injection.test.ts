@@ -1,5 +1,7 @@
-// Text a client sends that reaches the relay's log must not write lines of its own: an operator
-// (or a log shipper) reads each line as one thing the server said. Run as the built process.
+// Text a client sends (or a path an operator gives) that reaches the relay's log must not write
+// lines of its own: an operator (or a log shipper) reads each line as one thing the server said.
+// Run as the built process.
+import { copyFile, mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { post, tempDir, waitFor } from './helpers'
@@ -31,6 +33,19 @@ describe('log injection', () => {
     const named = entries.find((entry) => /refused 1 event\(s\) with 400/.test(entry.msg))!
     // As `jq -r .msg` prints it: the id's own newline, not a backslash and an n.
     expect(named.msg).toContain(`ids e1${FORGED} … e1${FORGED}`)
+  }, 30_000)
+
+  // Not a client's text but an operator's: the one line a supervisor waits for (with --port 0 the
+  // only place the port is said) is written past the logger, and was not escaped with the rest.
+  it('a --flags path holding a newline: the serving line stays one line, the path escaped, and names the URL', async () => {
+    const dir = join(await tempDir(), 'flags\nat')
+    await mkdir(dir)
+    await copyFile('examples/flags.json', join(dir, 'flags.json'))
+    // relay() waits for `serving … at URL` on one line (as a supervisor would).
+    const server = await relay(['--flags', join(dir, 'flags.json')])
+    const lines = server.output().split('\n')
+    expect(lines).toContain(`[holdfast-server] serving ${dir.replace('\n', '\\n')}/flags.json at ${server.url}`)
+    expect(lines.filter((line) => line.startsWith('at/flags.json'))).toEqual([])
   }, 30_000)
 
   it('a long event id is cut in the line, with its length said', async () => {

@@ -7,7 +7,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { formatLine, writerLogger } from './logger'
+import { formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -162,7 +162,10 @@ async function main(): Promise<void> {
   const source = options.flagsUrl ?? options.upstream
   // Written at every --log-level (as an info line): with --port 0 it is the only place the port is
   // said, and a supervisor may wait for it. At warn it was left out, and the port was unknowable.
-  writer.write('out', formatLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
+  // Past the logger, so escaped here as writerLogger escapes a text line: a --flags path holding a
+  // newline split it in two, and a reader waiting for `serving … at URL` on one line never found it.
+  const serving = `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`
+  writer.write('out', formatLine(logSettings.format, 'info', logSettings.format === 'text' ? oneLine(serving) : serving))
 }
 
 // holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts

@@ -83,7 +83,6 @@ describe('§9 persistence in proxy mode: a context read back from the data dir a
     expect(answer.body.metadata.holdfast).toEqual({ source: 'data-dir', fetchedAt, stale: true })
   })
 
-
   it('a snapshot dated the same moment as the data dir\'s answer (a tie) loses to it', async () => {
     const { dataDir, upstream, snapshot, fetchedAt } = await savedAnswer()
     await writeFile(snapshot, definitions(7, fetchedAt))

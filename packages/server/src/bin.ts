@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { readFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import { Counter } from 'prom-client'
 import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
@@ -38,12 +39,33 @@ function crash(kind: string, error: unknown): void {
   try {
     if (crashed) return
     crashed = true
-    const what = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `a non-error value thrown: ${String(error)}`
     // One line: escaped by the writer in text, by JSON in JSON (see writerLogger).
-    lastWord('error', `[holdfast-server] crashed (${kind}): ${what}`)
+    lastWord('error', `[holdfast-server] crashed (${kind}): ${thrown(error)}`)
     void exitPastHungCalls(1, 'SIGKILL')
   } catch {
     process.exit(1)
+  }
+}
+// What was thrown, in words, whatever it is. String() throws for an object with no prototype and
+// a stack getter can throw: the crash then went unsaid (exit 1, no line, the waiting lines lost).
+function thrown(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      try {
+        const stack: unknown = error.stack
+        if (typeof stack === 'string' && stack !== '') return stack
+      } catch {
+        // Its name and message, below.
+      }
+      return `${String(error.name)}: ${String(error.message)}`
+    }
+    return `a non-error value thrown: ${typeof error === 'object' && error !== null ? inspect(error) : String(error)}`
+  } catch {
+    try {
+      return `a value that cannot be printed: ${inspect(error)}`
+    } catch {
+      return 'a value that cannot be printed'
+    }
   }
 }
 process.on('uncaughtException', (error) => crash('uncaught exception', error))

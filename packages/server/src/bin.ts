@@ -8,7 +8,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { formatLine, writerLogger } from './logger'
+import { formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -86,8 +86,15 @@ function subcommandIo(usageText: string) {
   const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
   // A crash of the subcommand is said in it too (see crash()).
   logSettings = { format, level: 'info' }
+  // Each such line is one line, as the server's are: in text, control characters escaped (a dead
+  // letter's event id is text a client sent: a line break in it wrote a line of its own); the
+  // usage after a usage error stays as it is, and in JSON is left out.
   const write = (stream: NodeJS.WriteStream, level: 'info' | 'error') => (line: string) => {
-    if (format === 'json' && line.startsWith('[holdfast-server] ')) line = formatLine('json', level, line.endsWith(`\n\n${usageText}`) ? line.slice(0, -usageText.length - 2) : line)
+    if (line.startsWith('[holdfast-server] ')) {
+      const withUsage = line.endsWith(`\n\n${usageText}`)
+      const said = withUsage ? line.slice(0, -usageText.length - 2) : line
+      line = format === 'json' ? formatLine('json', level, said) : `${oneLine(said)}${withUsage ? `\n\n${usageText}` : ''}`
+    }
     stream.write(`${line}\n`)
   }
   return { out: write(process.stdout, 'info'), err: write(process.stderr, 'error') }

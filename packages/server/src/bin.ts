@@ -8,7 +8,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { formatLine, oneLine, writerLogger } from './logger'
+import { commandLine, formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -191,7 +191,9 @@ async function main(): Promise<void> {
   const source = options.flagsUrl ?? options.upstream
   // Written at every --log-level (as an info line): with --port 0 it is the only place the port is
   // said, and a supervisor may wait for it. At warn it was left out, and the port was unknowable.
-  writer.write('out', formatLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
+  // One line as the logger's are: a --flags file name holding a line break wrote two, and a
+  // supervisor matching the line never found the URL.
+  writer.write('out', commandLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
 }
 
 // holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts

@@ -69,7 +69,7 @@ export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => {
   const line = (level: Level) => (message: string) => {
     const { format, level: least } = settings()
     if (SEVERITY[level] > SEVERITY[least]) return
-    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, cutLine(format === 'text' ? oneLine(message) : message)))
+    writer.write(level === 'info' ? 'out' : 'err', commandLine(format, level, message))
   }
   return markOneLineItself({ info: line('info'), warn: line('warn'), error: line('error') })
 }
@@ -85,6 +85,15 @@ const MAX_LINE_CHARS = 64 * 1024
 
 function cutLine(message: string): string {
   return message.length <= MAX_LINE_CHARS ? message : `${message.slice(0, MAX_LINE_CHARS)}… (cut: ${message.length.toLocaleString('en-US')} characters)`
+}
+
+/**
+ * `message` as one line of the command's log in `format`, as {@link writerLogger} writes it: cut
+ * when too long, control characters escaped in text, left to JSON's escaping in JSON. For a line
+ * written past the logger (the serving line, said at every level).
+ */
+export function commandLine(format: 'text' | 'json', level: Level, message: string): string {
+  return formatLine(format, level, cutLine(format === 'text' ? oneLine(message) : message))
 }
 
 /** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */

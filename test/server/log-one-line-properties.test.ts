@@ -6,7 +6,7 @@
 // through prefixLogger over an embedder's logger.
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { prefixLogger, writerLogger } from '../../packages/server/src/logger'
+import { clipped, prefixLogger, writerLogger } from '../../packages/server/src/logger'
 import { createRepeatLimiter } from '../../packages/server/src/repeatLimiter'
 
 const BREAKS = /[\n\r\u000b\u000c\u0085\u2028\u2029]/
@@ -58,6 +58,20 @@ describe('one line per message, whatever it holds', () => {
         expect(lines[0]!.startsWith('[holdfast-server] ')).toBe(true)
       }),
       { numRuns: 2000 },
+    )
+  })
+
+  it('the repeat limiter: lines naming events by their ids (any text, parentheses too) are one kind, so a flood of them is held back', () => {
+    const id = fc.oneof(fc.string({ unit: 'binary', maxLength: 80 }), fc.array(fc.constantFrom('(', ')', 'a', '1', ' ', '…'), { maxLength: 10 }).map((c) => c.join('')))
+    fc.assert(
+      fc.property(fc.array(id, { minLength: 2, maxLength: 8 }), (ids) => {
+        const lines: string[] = []
+        const say = (line: string) => void lines.push(line)
+        const { logger } = createRepeatLimiter({ info: say, warn: say, error: say }, { burst: 1 })
+        for (const one of ids) logger.error(`[holdfast-server] events upstream refused 1 event(s) with 400; DROPPED, not kept (ids ${clipped(one, 64)} … ${clipped(one, 64)})`)
+        expect(lines).toHaveLength(1)
+      }),
+      { numRuns: 1000 },
     )
   })
 })

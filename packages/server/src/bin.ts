@@ -17,7 +17,10 @@ import { createRepeatLimiter } from './repeatLimiter'
 // Lines of one kind are bounded too (see repeatLimiter.ts): what it held back is said at its tick,
 // each second once the server is up (a kind's window ended, or no line of it for 2 s), and before
 // every exit.
-const writer = createLogWriter({ droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`) })
+const writer = createLogWriter({
+  droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`),
+  outGoneNotice: () => formatLine(logSettings.format, 'warn', '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'),
+})
 // Text at info until the command line is read (--log-format, --log-level).
 let logSettings: LogOptions = { format: 'text', level: 'info' }
 const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))

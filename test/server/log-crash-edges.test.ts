@@ -121,3 +121,31 @@ describe('a program that imports @holdfast/server', () => {
     }, 30_000)
   }
 })
+
+describe('a crash after the drain', () => {
+  // The drain's exit and the crash's both wait for the reader, and either could end the process
+  // first: a race, so the case is run six times at once (on the previous code about one run in
+  // seven exited 0).
+  async function once() {
+    const env: NodeJS.ProcessEnv = { ...process.env, CRASH: 'throw', FILLER: '500000', CRASH_AT_SIGTERM: '1' }
+    for (const name of Object.keys(env)) if (name.startsWith('HOLDFAST_')) delete env[name]
+    const child = spawn(process.execPath, ['--import', hook, BIN, '--flags', 'examples/flags.json', '--port', '0', '--log-format', 'json'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] })
+    kills.push(() => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL'))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    let out = ''
+    child.stdout!.on('data', (chunk) => (out += chunk))
+    await serving(() => out)
+    // stderr is not read for a second: the filler waits in the process, and the drain's exit with it.
+    child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 1000))
+    let err = ''
+    child.stderr!.on('data', (chunk) => (err += chunk))
+    const code = await exited
+    return { code, stopped: /"msg":"stopped"/.test(out), crashLines: crashLines(err.split('\n')).length }
+  }
+
+  it("a crash after 'stopped', while the last lines wait for a stalled reader: exit 1, not the drain's 0", async () => {
+    const runs = await Promise.all(Array.from({ length: 6 }, once))
+    expect(runs).toEqual(Array.from({ length: 6 }, () => ({ code: 1, stopped: true, crashLines: 1 })))
+  }, 60_000)
+})

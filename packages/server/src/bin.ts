@@ -232,9 +232,12 @@ const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.s
 // Exits `code` once the lines waiting for the log reader are taken (process.exit throws away what
 // a pipe's reader has not taken yet: "stopped", or a start error, went first), or after FLUSH_MS
 // when the reader is not reading.
+// A crash meanwhile (after 'stopped', while the last lines wait for the reader) makes it 1: the
+// drain's exit and the crash's wait for the same reader, and the drain's, started first, often
+// ended the process first, exit 0 under a log whose last line was the crash.
 async function exitFlushed(code: number): Promise<never> {
   await flushLog()
-  process.exit(code)
+  process.exit(crashed ? 1 : code)
 }
 
 // By `signal`'s default action (no handler left to take it), which waits for no thread.

@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // The holdfast-server CLI. Rollup keeps the shebang above as the first line of dist/bin.js.
 import { readFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import { Counter } from 'prom-client'
 import { buildServerOptions, parseCliArgs, usage, type LogOptions } from './cliOptions'
 import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { formatLine, oneLine, writerLogger } from './logger'
+import { commandLine, formatLine, oneLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -16,7 +17,10 @@ import { createRepeatLimiter } from './repeatLimiter'
 // Lines of one kind are bounded too (see repeatLimiter.ts): what it held back is said at its tick,
 // each second once the server is up (a kind's window ended, or no line of it for 2 s), and before
 // every exit.
-const writer = createLogWriter({ droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`) })
+const writer = createLogWriter({
+  droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`),
+  outGoneNotice: () => formatLine(logSettings.format, 'warn', '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'),
+})
 // Text at info until the command line is read (--log-format, --log-level).
 let logSettings: LogOptions = { format: 'text', level: 'info' }
 const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
@@ -38,12 +42,33 @@ function crash(kind: string, error: unknown): void {
   try {
     if (crashed) return
     crashed = true
-    const what = error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : `a non-error value thrown: ${String(error)}`
     // One line: escaped by the writer in text, by JSON in JSON (see writerLogger).
-    lastWord('error', `[holdfast-server] crashed (${kind}): ${what}`)
+    lastWord('error', `[holdfast-server] crashed (${kind}): ${thrown(error)}`)
     void exitPastHungCalls(1, 'SIGKILL')
   } catch {
     process.exit(1)
+  }
+}
+// What was thrown, in words, whatever it is. String() throws for an object with no prototype and
+// a stack getter can throw: the crash then went unsaid (exit 1, no line, the waiting lines lost).
+function thrown(error: unknown): string {
+  try {
+    if (error instanceof Error) {
+      try {
+        const stack: unknown = error.stack
+        if (typeof stack === 'string' && stack !== '') return stack
+      } catch {
+        // Its name and message, below.
+      }
+      return `${String(error.name)}: ${String(error.message)}`
+    }
+    return `a non-error value thrown: ${typeof error === 'object' && error !== null ? inspect(error) : String(error)}`
+  } catch {
+    try {
+      return `a value that cannot be printed: ${inspect(error)}`
+    } catch {
+      return 'a value that cannot be printed'
+    }
   }
 }
 process.on('uncaughtException', (error) => crash('uncaught exception', error))
@@ -64,8 +89,15 @@ function subcommandIo(usageText: string) {
   const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
   // A crash of the subcommand is said in it too (see crash()).
   logSettings = { format, level: 'info' }
+  // Each such line is one line, as the server's are: in text, control characters escaped (a dead
+  // letter's event id is text a client sent: a line break in it wrote a line of its own); the
+  // usage after a usage error stays as it is, and in JSON is left out.
   const write = (stream: NodeJS.WriteStream, level: 'info' | 'error') => (line: string) => {
-    if (format === 'json' && line.startsWith('[holdfast-server] ')) line = formatLine('json', level, line.endsWith(`\n\n${usageText}`) ? line.slice(0, -usageText.length - 2) : line)
+    if (line.startsWith('[holdfast-server] ')) {
+      const withUsage = line.endsWith(`\n\n${usageText}`)
+      const said = withUsage ? line.slice(0, -usageText.length - 2) : line
+      line = format === 'json' ? formatLine('json', level, said) : `${oneLine(said)}${withUsage ? `\n\n${usageText}` : ''}`
+    }
     stream.write(`${line}\n`)
   }
   return { out: write(process.stdout, 'info'), err: write(process.stderr, 'error') }
@@ -162,10 +194,9 @@ async function main(): Promise<void> {
   const source = options.flagsUrl ?? options.upstream
   // Written at every --log-level (as an info line): with --port 0 it is the only place the port is
   // said, and a supervisor may wait for it. At warn it was left out, and the port was unknowable.
-  // Past the logger, so escaped here as writerLogger escapes a text line: a --flags path holding a
-  // newline split it in two, and a reader waiting for `serving … at URL` on one line never found it.
-  const serving = `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`
-  writer.write('out', formatLine(logSettings.format, 'info', logSettings.format === 'text' ? oneLine(serving) : serving))
+  // One line as the logger's are: a --flags file name holding a line break wrote two, and a
+  // supervisor matching the line never found the URL.
+  writer.write('out', commandLine(logSettings.format, 'info', `[holdfast-server] serving ${typeof options.flags === 'string' ? options.flags : source !== undefined ? redactUrl(source) : 'flags'} at ${server.url}`))
 }
 
 // holdfast_log_lines_dropped_total: the writer's count, read at each scrape (the writer starts
@@ -201,9 +232,12 @@ const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.s
 // Exits `code` once the lines waiting for the log reader are taken (process.exit throws away what
 // a pipe's reader has not taken yet: "stopped", or a start error, went first), or after FLUSH_MS
 // when the reader is not reading.
+// A crash meanwhile (after 'stopped', while the last lines wait for the reader) makes it 1: the
+// drain's exit and the crash's wait for the same reader, and the drain's, started first, often
+// ended the process first, exit 0 under a log whose last line was the crash.
 async function exitFlushed(code: number): Promise<never> {
   await flushLog()
-  process.exit(code)
+  process.exit(crashed ? 1 : code)
 }
 
 // By `signal`'s default action (no handler left to take it), which waits for no thread.

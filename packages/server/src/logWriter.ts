@@ -24,6 +24,8 @@ export interface LogWriter {
 export interface LogStream {
   write(chunk: string): boolean
   readonly writableLength: number
+  /** Its 'error' (EPIPE: the reader went away) is heard, so it is no uncaught exception. */
+  on?(event: 'error', listener: (error: Error) => void): unknown
 }
 
 export interface LogWriterOptions {
@@ -33,28 +35,45 @@ export interface LogWriterOptions {
   maxQueuedBytes?: number
   /** The line (on `err`) that says how many were dropped. */
   droppedNotice?: (count: number) => string
+  /** The line (on `err`) that says stdout's reader went away and its lines are dropped from then on. */
+  outGoneNotice?: () => string
 }
 
 /** Creates a {@link LogWriter}. */
 export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
-  const streams = options.streams ?? { out: process.stdout, err: process.stderr }
+  const streams: { out: LogStream; err: LogStream } = options.streams ?? { out: process.stdout, err: process.stderr }
   const maxQueued = options.maxQueuedBytes ?? 1024 * 1024
   const notice = options.droppedNotice ?? ((n: number) => `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`)
   let dropped = 0
   let unsaid = 0
   let waitingForDrain = false
+  // A stream whose reader went away (a log shipper restarted, `| head` done): Node says EPIPE as an
+  // 'error' event on it, which with no listener was an uncaught exception, and the relay died at
+  // its next line (a SIGTERM's 'draining': the drain cut short, exit 1). Its lines are dropped from
+  // then on, counted, and stderr says it once when stdout is the one gone.
+  const gone = new Set<LogStream>()
+  const waiting = () => (gone.has(streams.out) ? 0 : streams.out.writableLength) + (gone.has(streams.err) ? 0 : streams.err.writableLength)
 
   const say = (stream: LogStream, text: string) => {
+    if (gone.has(stream)) return
     try {
       stream.write(text)
     } catch {
       // A stream already destroyed (EPIPE: the reader is gone): nowhere left to say anything.
     }
   }
+  for (const which of ['out', 'err'] as const) {
+    const stream = streams[which]
+    stream.on?.('error', () => {
+      if (gone.has(stream)) return
+      gone.add(stream)
+      if (which === 'out') say(streams.err, `${(options.outGoneNotice ?? (() => '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'))()}\n`)
+    })
+  }
   const sayDropped = () => {
     waitingForDrain = false
     if (unsaid === 0) return
-    if (streams.out.writableLength + streams.err.writableLength > 0) return waitDrain()
+    if (waiting() > 0) return waitDrain()
     const n = unsaid
     unsaid = 0
     say(streams.err, `${notice(n)}\n`)
@@ -71,6 +90,10 @@ export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
     write(which, line) {
       const stream = streams[which]
       const text = `${line}\n`
+      if (gone.has(stream)) {
+        dropped++
+        return
+      }
       if (stream.writableLength + text.length > maxQueued) {
         dropped++
         unsaid++
@@ -81,7 +104,6 @@ export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
     dropped: () => dropped,
     async flush(timeoutMs) {
       const until = Date.now() + timeoutMs
-      const waiting = () => streams.out.writableLength + streams.err.writableLength
       // The count is said as soon as nothing waits, looked at here too: left to the 250 ms timer, a
       // reader that caught up within the flush saw the exit come first, and the count was lost.
       for (;;) {

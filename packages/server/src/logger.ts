@@ -29,7 +29,7 @@ export const silentLogger: ServerLogger = { info() {}, warn() {}, error() {} }
  * handed the message as it is and does that itself.
  */
 export function prefixLogger(logger: ServerLogger): ServerLogger {
-  const escape = (logger as MarkedLogger)[ONE_LINE_ITSELF] ? (message: string) => message : oneLine
+  const escape = isOneLineItself(logger) ? (message: string) => message : oneLine
   const tag = (message: string) => `[holdfast-server] ${escape(message)}`
   return {
     info: (message) => logger.info(tag(message)),
@@ -39,14 +39,21 @@ export function prefixLogger(logger: ServerLogger): ServerLogger {
 }
 
 /**
- * Marks a logger that makes each line one line itself ({@link writerLogger}: escaped in text, left to
- * JSON's own escaping in JSON), so {@link prefixLogger} leaves the message as it is. Escaped first
- * by prefixLogger, then by JSON, a stack trace's line breaks read `\n` in `jq -r .msg`. A wrapper
- * (the repeat limiter) passes the mark on.
+ * Loggers that make each line one line themselves ({@link writerLogger}: escaped in text, left to
+ * JSON's own escaping in JSON), so {@link prefixLogger} leaves their messages as they are. Escaped
+ * first by prefixLogger, then by JSON, a stack trace's line breaks read `\n` in `jq -r .msg`. A
+ * wrapper (the repeat limiter) marks its own logger when its target is marked. Kept by identity,
+ * not as a property: a host's logger that answers every property (a Proxy giving a no-op for any
+ * method it lacks) read as marked, and its lines went unescaped, a client's line break and all.
  */
-export const ONE_LINE_ITSELF = Symbol('holdfast.oneLineItself')
-/** A {@link ServerLogger} that may carry {@link ONE_LINE_ITSELF}. */
-export type MarkedLogger = ServerLogger & { [ONE_LINE_ITSELF]?: boolean }
+const oneLineItself = new WeakSet<ServerLogger>()
+/** Marks `logger` as making each line one line itself (see above); returns it. */
+export function markOneLineItself<L extends ServerLogger>(logger: L): L {
+  oneLineItself.add(logger)
+  return logger
+}
+/** Whether `logger` was marked by {@link markOneLineItself}. */
+export const isOneLineItself = (logger: ServerLogger): boolean => oneLineItself.has(logger)
 
 /**
  * The holdfast-server command's logger: `info` to stdout, `warn` and `error` to stderr, as
@@ -57,15 +64,15 @@ export type MarkedLogger = ServerLogger & { [ONE_LINE_ITSELF]?: boolean }
  * before every exit. `settings()` (read at each line) says the format and the least severe level:
  * `text` writes the line as it came (`[holdfast-server] …`), control characters escaped ({@link oneLine}),
  * `json` one object a line, `{"time": ISO 8601, "level", "msg"}` with the prefix left out, escaped
- * by JSON alone. It carries {@link ONE_LINE_ITSELF}.
+ * by JSON alone. It is marked by {@link markOneLineItself}.
  */
-export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): MarkedLogger {
+export function writerLogger(writer: Pick<LogWriter, 'write'>, settings: () => { format: 'text' | 'json'; level: Level } = () => ({ format: 'text', level: 'info' })): ServerLogger {
   const line = (level: Level) => (message: string) => {
     const { format, level: least } = settings()
     if (SEVERITY[level] > SEVERITY[least]) return
-    writer.write(level === 'info' ? 'out' : 'err', formatLine(format, level, cutLine(format === 'text' ? oneLine(message) : message)))
+    writer.write(level === 'info' ? 'out' : 'err', commandLine(format, level, message))
   }
-  return { info: line('info'), warn: line('warn'), error: line('error'), [ONE_LINE_ITSELF]: true }
+  return markOneLineItself({ info: line('info'), warn: line('warn'), error: line('error') })
 }
 
 /**
@@ -79,6 +86,15 @@ const MAX_LINE_CHARS = 64 * 1024
 
 function cutLine(message: string): string {
   return message.length <= MAX_LINE_CHARS ? message : `${message.slice(0, MAX_LINE_CHARS)}… (cut: ${message.length.toLocaleString('en-US')} characters)`
+}
+
+/**
+ * `message` as one line of the command's log in `format`, as {@link writerLogger} writes it: cut
+ * when too long, control characters escaped in text, left to JSON's escaping in JSON. For a line
+ * written past the logger (the serving line, said at every level).
+ */
+export function commandLine(format: 'text' | 'json', level: Level, message: string): string {
+  return formatLine(format, level, cutLine(format === 'text' ? oneLine(message) : message))
 }
 
 /** `message` (`[holdfast-server] …`) as a line of `format`: itself, or `{"time","level","msg"}`. */

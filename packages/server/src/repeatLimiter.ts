@@ -1,4 +1,4 @@
-import { ONE_LINE_ITSELF, type MarkedLogger, type ServerLogger } from './logger'
+import { isOneLineItself, markOneLineItself, type ServerLogger } from './logger'
 
 /**
  * Bounds the lines of one kind: within a window (60 s) the first `burst` (5) lines of a kind are
@@ -16,7 +16,7 @@ import { ONE_LINE_ITSELF, type MarkedLogger, type ServerLogger } from './logger'
  */
 export interface RepeatLimiter {
   /** `logger` with its lines limited. */
-  logger: MarkedLogger
+  logger: ServerLogger
   /**
    * Writes the summaries of the windows that ended and of the kinds quiet for `quietMs` (their
    * window goes on); with `all`, of every kind, before an exit. Call it every second or so.
@@ -51,7 +51,7 @@ const PREFIX = '[holdfast-server] '
 const OVERFLOW = '\0overflow'
 
 /** Creates a {@link RepeatLimiter} writing to `target`. */
-export function createRepeatLimiter(target: MarkedLogger, options: RepeatLimiterOptions = {}): RepeatLimiter {
+export function createRepeatLimiter(target: ServerLogger, options: RepeatLimiterOptions = {}): RepeatLimiter {
   const windowMs = options.windowMs ?? 60_000
   const burst = options.burst ?? 5
   const quietMs = options.quietMs ?? 2000
@@ -104,9 +104,11 @@ export function createRepeatLimiter(target: MarkedLogger, options: RepeatLimiter
     kind.last = message
     kind.lastAt = now()
   }
+  const limited: ServerLogger = { info: (m) => log('info', m), warn: (m) => log('warn', m), error: (m) => log('error', m) }
+  // Its lines reach `target` as they came: a target that escapes them itself says so still.
+  if (isOneLineItself(target)) markOneLineItself(limited)
   return {
-    // Its lines reach `target` as they came: a target that escapes them itself says so still.
-    logger: { info: (m) => log('info', m), warn: (m) => log('warn', m), error: (m) => log('error', m), [ONE_LINE_ITSELF]: target[ONE_LINE_ITSELF] } as MarkedLogger,
+    logger: limited,
     tick,
   }
 }

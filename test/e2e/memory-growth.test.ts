@@ -15,18 +15,18 @@
 // iteration in the page (support/pageHeap.ts), and each limit (300 B an iteration) is passed.
 //
 // Measured 2026-12-07 on a 2-core machine, Chromium 156, growth an iteration, clean / 1 KB injected:
-//   1. reconnects (1,000 after 200)              90-111 B / 1,159-1,180 B
-//   2. handovers (100 rounds of 2, after 30)     2.3-3.3 B / 1,044 B a round (objects, see objectHeap;
+//   1. reconnects (1,000 after 200)              84-111 B / 1,159-1,180 B
+//   2. handovers (100 rounds of 2, after 30)     1.7-3.3 B / 1,044 B a round (objects, see objectHeap;
 //                                                the heap in use: 535 B a round, compiled code)
 //   3. user switches (2,000 after 300)           56-57 B / 1,102 B; 10 cached users in the database
-//   4. provider cycles (500 after 700)           110 B / 1,188 B; 1,200 streams opened, none left
-//   5. notices (10,000 after 300)                5-15 B / 1,046-1,056 B
+//   4. provider cycles (500 after 700)           110-116 B / 1,188 B; 1,200 streams opened, none left
+//   5. notices (10,000 after 300)                5-17 B / 1,046-1,056 B
 // What remains is V8 still compiling the paths a workload runs (compared by constructor between
 // heap snapshots: code objects, no kind of script object growing), falling with a longer warm-up
 // (provider cycles: 1,201 B after 50, 364 B after 400, 107 B after 1,000, 36 B after 2,000).
 // The page's own console would look like a leak: Chromium keeps its last 1,000 messages, and a
 // debug line a reconnect filled it over the first 1,000 (134-268 B a reconnect); the clients here
-// log warnings and errors only. The file takes about 140 s, notices 55-62 s of it.
+// log warnings and errors only. The file takes about 115 s, each test 10-37 s (notices the longest).
 import { mkdtemp, rm } from 'node:fs/promises'
 import type { ServerResponse } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -108,12 +108,13 @@ async function quietPage(): Promise<Page> {
   return page
 }
 
-/** Waits for `check`, looking again at each stream opened or bulk answer; `step` (firing a timer on the page's clock) runs when 5 ms pass without one. */
-async function until(check: () => boolean, what: string, step?: () => Promise<unknown>, timeoutMs = 10_000): Promise<void> {
+/** Waits for `check`, looking again at each stream opened or bulk answer; `step` (firing a timer on the page's clock) runs when `quietMs` pass without one. */
+async function until(check: () => boolean, what: string, step?: () => Promise<unknown>, quietMs = 5): Promise<void> {
+  const timeoutMs = 10_000
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    const quiet = await Promise.race([nextServed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), 5))])
+    const quiet = await Promise.race([nextServed.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), quietMs))])
     if (quiet && step) await step()
   }
 }
@@ -175,7 +176,8 @@ test('10,000 change notices on an open stream, each refetched and answered 304: 
     for (let i = 0; i < count; i++) {
       const answered = notModified
       live.handler.stream!.notify({ type: 'refetchEvaluation' })
-      await until(() => notModified > answered, `the refetch of notice ${i + 1}`, () => fireNext(page))
+      // 1 ms: the refetch waits for a timer on the page's clock (the request scheduler's).
+      await until(() => notModified > answered, `the refetch of notice ${i + 1}`, () => fireNext(page), 1)
     }
   }
   const growth = await pageGrowth(page, notices, 10_000, 300)

@@ -12,7 +12,7 @@
 // Nothing leaks: no workload grows the heap by more than the warm-up noise, and none leaves an
 // IndexedDB connection, BroadcastChannel, stream or timer behind. Every test can fail:
 // HOLDFAST_INJECT_LEAK=1024 npx vitest run test/e2e/memory-growth.test.ts keeps 1 KB a measured
-// iteration in the page (support/pageHeap.ts), and each limit (300 B an iteration) is passed.
+// iteration in the page (support/pageHeap.ts), and each limit (450 B an iteration) is passed.
 //
 // Measured 2026-12-07 on a 2-core machine, Chromium 156, growth an iteration, clean / 1 KB injected:
 //   1. reconnects (1,000 after 200)              84-111 B / 1,159-1,180 B
@@ -40,8 +40,12 @@ import { fixtureFlags, openFixture } from './support/fixturePage'
 import { INJECT_LEAK, installPageHooks, liveCounts, objectHeap, pageGrowth, type PageGrowth } from './support/pageHeap'
 import type { Closable } from './support/servers'
 
-/** Bytes an iteration may add to the heap: far above the noise measured, far below an injected 1 KB. */
-const LIMIT = 300
+/**
+ * Bytes an iteration may add to the heap: four times the most noise measured (116 B), below an
+ * injected 1 KB (522 B a handover, the least of them). 300 B left CI's busier cores, which
+ * compile later, 2.6 times the noise.
+ */
+const LIMIT = 450
 
 let browser: Browser
 let fixture: Closable

@@ -99,6 +99,21 @@ describe('--log-format json beyond the running server', () => {
     }
   }, 60_000)
 
+  it('a usage error found before the log options are read (an unknown option, one given twice), HOLDFAST_LOG_FORMAT=json: one JSON line, exit 2; without it, text and the usage', async () => {
+    const cases: Array<[string[], string]> = [
+      [['--bogus'], "Unknown option '--bogus'"],
+      [['--port', '1', '--port', '2'], '--port is given 2 times'],
+    ]
+    for (const [args, said] of cases) {
+      const json = await serverExit(['--flags', 'examples/flags.json', ...args], { HOLDFAST_LOG_FORMAT: 'json' })
+      expect(json.code).toBe(2)
+      expect(jsonLines(json.output)).toEqual([{ time: expect.any(String), level: 'error', msg: expect.stringContaining(said) }])
+      const text = await serverExit(['--flags', 'examples/flags.json', ...args], { HOLDFAST_LOG_FORMAT: '' })
+      expect(text.code).toBe(2)
+      expect(text.output).toMatch(new RegExp(`^\\[holdfast-server\\] [^\\n]*${said.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\n\\nUsage: holdfast-server`))
+    }
+  }, 60_000)
+
   it('snapshot and events with HOLDFAST_LOG_FORMAT=json: their results and errors as JSON lines; --help stays text', async () => {
     const dir = await tempDir()
     const env = { HOLDFAST_LOG_FORMAT: 'json' }

@@ -74,19 +74,22 @@ function thrown(error: unknown): string {
 process.on('uncaughtException', (error) => crash('uncaught exception', error))
 process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
 
-// A usage error: with the usage in text; in JSON (once the log options are read), one line alone.
+// A usage error: with the usage in text; in JSON, one line alone.
 function fail(message: string, format: LogOptions['format'] = 'text'): never {
   if (format === 'json') process.stderr.write(`${formatLine('json', 'error', `[holdfast-server] ${message}`)}\n`)
   else process.stderr.write(`[holdfast-server] ${message}\n\n${usage()}`)
   process.exit(2)
 }
 
+// The format HOLDFAST_LOG_FORMAT asks for, where the command line has none to say (or cannot be read).
+const envFormat = (): LogOptions['format'] => (process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text')
+
 // The subcommands' lines (`snapshot`, `events`: options of their own, no --log-format) in the
 // format HOLDFAST_LOG_FORMAT asks for; a value the server would refuse is text here (a CI step is
 // not failed over the relay's log setting). Their `[holdfast-server] …` lines become JSON ones, a
 // usage error without the usage text after it; text they write on request (--help) stays as it is.
 function subcommandIo(usageText: string) {
-  const format = process.env.HOLDFAST_LOG_FORMAT === 'json' ? 'json' : 'text'
+  const format = envFormat()
   // A crash of the subcommand is said in it too (see crash()).
   logSettings = { format, level: 'info' }
   // Each such line is one line, as the server's are: in text, control characters escaped (a dead
@@ -105,7 +108,10 @@ function subcommandIo(usageText: string) {
 
 function readOptions() {
   const parsed = parseCliArgs(process.argv.slice(2))
-  if (!parsed.ok) fail(parsed.error)
+  // Found before the log options are read (an unknown option, one given twice): the command line
+  // cannot say the format, HOLDFAST_LOG_FORMAT alone does. It was text and the usage whatever it
+  // said, each line an unreadable record to a log shipper reading JSON.
+  if (!parsed.ok) fail(parsed.error, envFormat())
   const values = parsed.values
   if (values.help) {
     process.stdout.write(usage())

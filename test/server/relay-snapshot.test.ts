@@ -5,7 +5,7 @@ import { closeSync, constants, openSync } from 'node:fs'
 import { lstat, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { bootstrapSchema } from '@holdfast/server'
+import { bootstrapSchema, runEventsCli } from '@holdfast/server'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { booleanFlags, startUpstream } from './relay-fakes'
 import { startServer, tempDir } from './helpers'
@@ -32,6 +32,31 @@ describe('holdfast-server snapshot: why it failed, by its exit code', () => {
     expect((await lstat(blocked)).isDirectory()).toBe(true)
     // The help says which is which.
     expect((await snapshot(['--help'])).output).toMatch(/1 refused .*2 usage error; 3 not written/)
+  })
+})
+
+describe('holdfast-server snapshot and events: a usage error names its subcommand', () => {
+  it("'snapshot: ' as 'events: ', an unknown or repeated option (found by the option parser) as any other", async () => {
+    const dir = await tempDir()
+    const out = join(dir, 'out.json')
+    const events = async (args: string[]) => {
+      const lines: string[] = []
+      const code = await runEventsCli(args, { out: (l) => lines.push(l), err: (l) => lines.push(l) })
+      return { code, output: lines.join('\n') }
+    }
+    const cases: Array<[() => Promise<{ code: number; output: string }>, string]> = [
+      [() => snapshot(['--flags', 'examples/flags.json', '--out', out, '--bogus']), "snapshot: Unknown option '--bogus'"],
+      [() => snapshot(['--flags', 'examples/flags.json', '--out', out, '--out', out]), 'snapshot: --out is given 2 times'],
+      [() => snapshot(['--flags', 'examples/flags.json']), 'snapshot: --out FILE is required'],
+      [() => events(['replay-dead-letters', '--bogus']), "events: Unknown option '--bogus'"],
+      [() => events(['replay-dead-letters', '--batch', '1', '--batch', '2']), 'events: --batch is given 2 times'],
+    ]
+    for (const [run, said] of cases) {
+      const { code, output } = await run()
+      expect(code).toBe(2)
+      // The line's start: Node's own words follow "Unknown option '--bogus'".
+      expect(output.slice(0, `[holdfast-server] ${said}`.length)).toBe(`[holdfast-server] ${said}`)
+    }
   })
 })
 

@@ -43,23 +43,24 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     timeout: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   } as const
+  // Every usage error names the command, as `events`' do: the option parser's own (an unknown
+  // option, one given twice) were said bare, `[holdfast-server] Unknown option '--bogus'`.
+  const usage = (message: string) => {
+    io.err(`[holdfast-server] snapshot: ${message}\n\n${SNAPSHOT_USAGE}`)
+    return 2
+  }
   let values
   try {
     const parsed = parseArgs({ args: negativeValuesJoined(argv, options), options, strict: true, tokens: true })
     const repeated = repeatedOption(parsed.tokens, options)
-    if (repeated) throw new Error(repeated)
+    if (repeated) return usage(repeated)
     values = parsed.values
   } catch (error) {
-    io.err(`[holdfast-server] ${(error as Error).message}\n\n${SNAPSHOT_USAGE}`)
-    return 2
+    return usage((error as Error).message)
   }
   if (values.help) {
     io.out(SNAPSHOT_USAGE)
     return 0
-  }
-  const usage = (message: string) => {
-    io.err(`[holdfast-server] snapshot: ${message}\n\n${SNAPSHOT_USAGE}`)
-    return 2
   }
   const sources = [values['flags-url'], values.flags, values.upstream].filter((s) => s !== undefined)
   if (sources.length !== 1) return usage('give exactly one of --flags-url, --flags, --upstream')

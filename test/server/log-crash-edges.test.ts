@@ -105,6 +105,59 @@ describe('the crash line at its edges', () => {
   }, 30_000)
 })
 
+// Node's --unhandled-rejections=warn, none or warn-with-error-code (on its command line or in
+// NODE_OPTIONS) is the operator saying a rejection nothing took is not to end the process. The
+// crash handler took those rejections whatever the mode, and the relay exited 1.
+describe("the operator's --unhandled-rejections", () => {
+  /** The command (with `nodeArgs` before it), a rejection injected once it serves; then a request, then SIGTERM. */
+  function rejected(nodeArgs: string[], env: NodeJS.ProcessEnv) {
+    let answered: number | string = 'no request'
+    const result = run([...nodeArgs, '--import', hook, BIN, '--flags', 'examples/flags.json', '--port', '0', '--log-format', 'json'], { CRASH: 'reject', CRASH_MARK: '1', FILLER: '10', ...env }, async (child, out) => {
+      const url = await serving(out)
+      child.kill('SIGUSR2')
+      // Until Node has dealt with the rejection (the hook's mark), or the process is gone.
+      let err = ''
+      const marked = new Promise<void>((resolve) => {
+        child.stderr!.on('data', (chunk) => /"injected":"rejected"/.test((err += chunk)) && resolve())
+        child.once('exit', () => resolve())
+      })
+      await marked
+      answered = await fetch(`${url}/healthz`).then((r) => r.status, (e: Error) => `no answer: ${e.message}`)
+      if (child.exitCode === null) child.kill('SIGTERM')
+    })
+    return result.then((r) => ({ ...r, answered }))
+  }
+
+  for (const [how, nodeArgs, env] of [
+    ['NODE_OPTIONS=--unhandled-rejections=warn', [], { NODE_OPTIONS: '--unhandled-rejections=warn' }],
+    ['node --unhandled-rejections=none', ['--unhandled-rejections=none'], {}],
+  ] as const) {
+    it(`${how}: the rejection is left to Node; the relay keeps serving and drains to exit 0`, async () => {
+      const { end, errLines, err, answered } = await rejected([...nodeArgs], env)
+      expect(answered).toBe(200)
+      expect(crashLines(errLines)).toEqual([])
+      expect(end).toEqual({ code: 0, signal: null })
+      // Node's own warning (warn), or nothing (none): what the operator asked for.
+      if (how.includes('warn')) expect(err).toMatch(/Error: injected crash/)
+    }, 30_000)
+  }
+
+  it('NODE_OPTIONS=--unhandled-rejections=warn-with-error-code: it keeps serving; the drain then exits 1, the code Node was asked to set', async () => {
+    const { end, errLines, answered } = await rejected([], { NODE_OPTIONS: '--unhandled-rejections=warn-with-error-code' })
+    expect(answered).toBe(200)
+    expect(crashLines(errLines)).toEqual([])
+    expect(end).toEqual({ code: 1, signal: null })
+  }, 30_000)
+
+  it('without the option (or with throw or strict): the crash line and exit 1, as before', async () => {
+    for (const env of [{}, { NODE_OPTIONS: '--unhandled-rejections=throw' }, { NODE_OPTIONS: '--unhandled-rejections=strict' }]) {
+      const { end, errLines } = await rejected([], env)
+      expect(end).toEqual({ code: 1, signal: null })
+      expect(crashLines(errLines)).toHaveLength(1)
+    }
+  }, 60_000)
+})
+
 describe('a program that imports @holdfast/server', () => {
   for (const kind of ['module', 'commonjs'] as const) {
     it(`(${kind}) and crashes gets Node's own behaviour: no handler of ours, Node's report, exit 1`, async () => {

@@ -72,7 +72,34 @@ function thrown(error: unknown): string {
   }
 }
 process.on('uncaughtException', (error) => crash('uncaught exception', error))
-process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
+// Node's --unhandled-rejections=warn, none or warn-with-error-code is the operator asking that a
+// rejection nothing took not end the process: Node emits 'unhandledRejection' in those modes too,
+// and this handler made each an exit 1. Then they are left to Node (its warning, its exit code).
+// In `throw` (the default) and `strict` a rejection ends the process: said here, or as the uncaught
+// exception strict makes of it.
+if (!['warn', 'none', 'warn-with-error-code'].includes(unhandledRejectionsMode() ?? 'throw')) {
+  process.on('unhandledRejection', (reason) => crash('unhandled rejection', reason))
+}
+
+// The --unhandled-rejections Node runs with: the last given, NODE_OPTIONS read before its command
+// line (which process.execArgv holds, NODE_OPTIONS not) as Node reads them.
+function unhandledRejectionsMode(): string | undefined {
+  const words = [...nodeOptionsWords(process.env.NODE_OPTIONS ?? ''), ...process.execArgv]
+  let mode: string | undefined
+  for (let i = 0; i < words.length; i++) {
+    // Node takes `_` for `-` in an option's name, and its value after `=` or as the next word.
+    const [name, value] = words[i]!.split(/=(.*)/s, 2) as [string, string | undefined]
+    if (name.replace(/_/g, '-') === '--unhandled-rejections') mode = value ?? words[++i]
+  }
+  return mode
+}
+
+// NODE_OPTIONS as Node splits it: on spaces, a double-quoted part kept whole (`\` escaping in it).
+function nodeOptionsWords(text: string): string[] {
+  const words: string[] = []
+  for (const match of text.matchAll(/(?:[^\s"]+|"(?:\\.|[^"\\])*")+/g)) words.push(match[0].replace(/"((?:\\.|[^"\\])*)"/g, (_, inner: string) => inner.replace(/\\(.)/g, '$1')))
+  return words
+}
 
 // A usage error: with the usage in text; in JSON, one line alone.
 function fail(message: string, format: LogOptions['format'] = 'text'): never {
@@ -241,9 +268,11 @@ const hungCalls = () => process.getActiveResourcesInfo().filter((name) => name.s
 // A crash meanwhile (after 'stopped', while the last lines wait for the reader) makes it 1: the
 // drain's exit and the crash's wait for the same reader, and the drain's, started first, often
 // ended the process first, exit 0 under a log whose last line was the crash.
+// A clean exit (0) keeps the code Node was asked to set: --unhandled-rejections=warn-with-error-code
+// sets process.exitCode 1 at a rejection nothing took, and an exit(0) here made it 0.
 async function exitFlushed(code: number): Promise<never> {
   await flushLog()
-  process.exit(crashed ? 1 : code)
+  process.exit(crashed ? 1 : code === 0 ? (process.exitCode ?? 0) : code)
 }
 
 // By `signal`'s default action (no handler left to take it), which waits for no thread.

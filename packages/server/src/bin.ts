@@ -19,8 +19,10 @@ import { createRepeatLimiter } from './repeatLimiter'
 // every exit.
 const writer = createLogWriter({
   droppedNotice: (n) => formatLine(logSettings.format, 'warn', `[holdfast-server] ${n} log line(s) dropped: the reader of stdout/stderr was not keeping up`),
-  outGoneNotice: () => formatLine(logSettings.format, 'warn', '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'),
+  // Not in a subcommand (see subcommandIo): no metric there, and no "from here on" in a one-shot step.
+  outGoneNotice: () => (subcommand ? undefined : formatLine(logSettings.format, 'warn', '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total')),
 })
+let subcommand = false
 // Text at info until the command line is read (--log-format, --log-level).
 let logSettings: LogOptions = { format: 'text', level: 'info' }
 const limiter = createRepeatLimiter(writerLogger(writer, () => logSettings))
@@ -115,8 +117,16 @@ const envFormat = (): LogOptions['format'] => (process.env.HOLDFAST_LOG_FORMAT =
 // format HOLDFAST_LOG_FORMAT asks for; a value the server would refuse is text here (a CI step is
 // not failed over the relay's log setting). Their `[holdfast-server] …` lines become JSON ones, a
 // usage error without the usage text after it; text they write on request (--help) stays as it is.
+//
+// Their stdout's reader gone (`holdfast-server snapshot … | head -c1`, a log collector stopped): the
+// EPIPE that follows is Node's 'error' event on process.stdout, which the writer hears (see
+// logWriter.ts; unheard, it was an uncaught exception: a crash, exit 1, the snapshot written all
+// the same). The step's exit code stays its own, and its stderr says nothing of it: the relay's
+// notice names a metric a subcommand has not, and whether it came at all depended on whether the
+// step still had work to do after its last line (it did for `events`, never for `snapshot`).
 function subcommandIo(usageText: string) {
   const format = envFormat()
+  subcommand = true
   // A crash of the subcommand is said in it too (see crash()).
   logSettings = { format, level: 'info' }
   // Each such line is one line, as the server's are: in text, control characters escaped (a dead

@@ -35,8 +35,8 @@ export interface LogWriterOptions {
   maxQueuedBytes?: number
   /** The line (on `err`) that says how many were dropped. */
   droppedNotice?: (count: number) => string
-  /** The line (on `err`) that says stdout's reader went away and its lines are dropped from then on. */
-  outGoneNotice?: () => string
+  /** The line (on `err`) that says stdout's reader went away and its lines are dropped from then on; undefined: none is said. */
+  outGoneNotice?: () => string | undefined
 }
 
 /** Creates a {@link LogWriter}. */
@@ -67,7 +67,9 @@ export function createLogWriter(options: LogWriterOptions = {}): LogWriter {
     stream.on?.('error', () => {
       if (gone.has(stream)) return
       gone.add(stream)
-      if (which === 'out') say(streams.err, `${(options.outGoneNotice ?? (() => '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'))()}\n`)
+      if (which !== 'out') return
+      const said = (options.outGoneNotice ?? (() => '[holdfast-server] stdout is closed (its reader went away): its lines are dropped from here on, counted in holdfast_log_lines_dropped_total'))()
+      if (said !== undefined) say(streams.err, `${said}\n`)
     })
   }
   const sayDropped = () => {

@@ -5,10 +5,12 @@
 // while the status is failing), not a second copy.
 //
 // Internal modules are imported, not copied: the details reader, the held-flag shape and its change
-// test (what a listener sees), and the stable JSON text. (`failing` below repeats store.ts's.)
+// test (what a listener sees), the store's `failing` (a status whose defaults are stale), and the
+// stable JSON text.
 import { expectedType, type Expected } from '../evaluate'
 import { createDetailsReader } from '../flags/details'
 import { sameDetails, type HeldFlag } from '../flags/merge'
+import { failing as statusFailing } from '../flags/store'
 import { stableStringify } from '../platform/hash'
 import type { Bootstrap, Details, EvaluationContext, EventStats, FlagClient, FlagEntry, FlagMetadata, JsonValue, Status } from '../types'
 
@@ -134,7 +136,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
   // snapshot new at every read makes React warn, and a hydrating render reads it twice).
   const reader = createDetailsReader(() => ({ flags, status, events: stats }))
 
-  const failing = () => status.state === 'stale' || status.state === 'error'
+  const failing = () => statusFailing(status)
 
   function held(key: string, value: JsonValue, details: TestFlagDetails = {}): HeldFlag {
     assertJson(value, key)

@@ -8,7 +8,7 @@ import { createFlagServer, type FlagServer } from './flagServer'
 import { redactUrl } from './flags/upstreamFetch'
 import { runSnapshotCli, SNAPSHOT_USAGE } from './snapshotCli'
 import { EVENTS_USAGE, runEventsCli } from './events/replayCli'
-import { commandLine, formatLine, oneLine, writerLogger } from './logger'
+import { commandLine, formatLine, writerLogger } from './logger'
 import { createLogWriter } from './logWriter'
 import { createRepeatLimiter } from './repeatLimiter'
 
@@ -136,7 +136,7 @@ function subcommandIo(usageText: string) {
     if (line.startsWith('[holdfast-server] ')) {
       const withUsage = line.endsWith(`\n\n${usageText}`)
       const said = withUsage ? line.slice(0, -usageText.length - 2) : line
-      line = format === 'json' ? formatLine('json', level, said) : `${oneLine(said)}${withUsage ? `\n\n${usageText}` : ''}`
+      line = `${commandLine(format, level, said)}${withUsage && format === 'text' ? `\n\n${usageText}` : ''}`
     }
     stream.write(`${line}\n`)
   }

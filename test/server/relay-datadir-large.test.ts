@@ -109,9 +109,14 @@ describe('the proxy data dir with many contexts', () => {
         if (response.status === 200) answeredAt.set(key, Date.now())
       }))
     }
-    // New contexts keep coming for a while, then the kill lands at an arbitrary moment.
-    const until = Date.now() + 6000 + Math.floor(Math.random() * 2000)
-    for (let i = 0; Date.now() < until; i++) {
+    // New contexts keep coming for a while, then the kill lands at an arbitrary moment. The file
+    // grows with each (~6.1 KB an answer), and so does the bound checked below: the crawl lasts
+    // until the held answers are past that bound with a margin (a fixed 6-8 s was, on a loaded
+    // machine, shorter than the bound of a file that had grown to 4 MB, and held answers were skipped).
+    const heldUntil = Date.now()
+    const boundFor = (bytes: number) => Math.max(500, Math.min(30_000, Math.round(bytes / 1000))) + 2000
+    const extra = 1000 + Math.floor(Math.random() * 2000)
+    for (let i = 0; Date.now() - heldUntil < boundFor(answeredAt.size * 7000) + extra; i++) {
       const response = await ask(url, `crawler-${i}`)
       await response.arrayBuffer()
       if (response.status === 200) answeredAt.set(`crawler-${i}`, Date.now())
@@ -124,7 +129,7 @@ describe('the proxy data dir with many contexts', () => {
     // The documented bound: 1 s per MB of the file (at least 0.5 s), plus the write in flight
     // (allowed 2 s on this shared machine).
     const bytes = await newestGenerationBytes(dataDir)
-    const boundMs = Math.max(500, Math.min(30_000, Math.round(bytes / 1000))) + 2000
+    const boundMs = boundFor(bytes)
     upstream.set({ status: 503, text: 'down' })
     const restarted = await startServer({ flags: undefined, upstream: upstream.url, dataDir })
     const lost: string[] = []

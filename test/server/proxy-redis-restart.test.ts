@@ -95,3 +95,53 @@ describe('--upstream --redis --snapshot: a relay started in an outage', () => {
     expect(answer.metadata.holdfast).toEqual({ source: 'upstream', fetchedAt, stale: true })
   })
 })
+
+describe('--upstream --redis without --data-dir: a context dropped for a 401', () => {
+  it('is served neither by the relay restarted in an outage nor by a new relay of the fleet (503), and the answer got after the drop is', async () => {
+    const redis = await redisServer()
+    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+    const upstream = await startUpstream(plan)
+    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear' })
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'x' })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    // Two requests in an outage, the second after the first's look-up in the store had time to land.
+    const twice = async (server: { url: string }) => {
+      const first = await ask(server)
+      await new Promise((r) => setTimeout(r, 300))
+      const answers = [first, await ask(server)]
+      return { statuses: answers.map((a) => a.status), bodies: JSON.stringify(answers.map((a) => a.body)) }
+    }
+    const first = await start()
+    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
+    expect((await ask(first.server)).body.flags).toEqual([{ key: 'plan', value: 'pro', reason: 'STATIC' }])
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    // A relay of the fleet running all along, holding the answer it took from the store.
+    const peer = await start()
+    await waitFor(async () => (await status(peer.server)).contexts === 1, 10_000)
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(first.server)).status).toBe(503)
+    // The drop reached the store (or not at all, on the previous code) before the relay goes.
+    await new Promise((r) => setTimeout(r, 300))
+    await first.server.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await start()
+    const fresh = await start()
+    for (const server of [restarted, fresh]) await waitFor(async () => (await status(server.server)).redis?.state === 'up', 20_000)
+    for (const server of [peer, restarted, fresh]) {
+      const { statuses, bodies } = await twice(server.server)
+      expect(statuses, bodies).toEqual([503, 503])
+    }
+
+    // The upstream accepts the user again: that answer is taken by the fleet, a relay started after it included.
+    upstream.set(plan)
+    await vi.waitFor(async () => expect((await ask(restarted.server)).status).toBe(200), { timeout: 5000, interval: 100 })
+    upstream.set({ status: 503, text: 'down' })
+    const later = await start()
+    await waitFor(async () => (await status(later.server)).redis?.state === 'up', 20_000)
+    await vi.waitFor(async () => expect((await ask(later.server)).body.flags).toEqual([{ key: 'plan', value: 'pro', reason: 'STATIC' }]), { timeout: 5000, interval: 100 })
+    for (const server of [peer, fresh]) await vi.waitFor(async () => expect((await ask(server.server)).status).toBe(200), { timeout: 5000, interval: 100 })
+  })
+})

@@ -95,6 +95,24 @@ export const contextsRecordSchema = z.object({
 export type ContextsRecord = z.infer<typeof contextsRecordSchema>
 
 /**
+ * --redis, proxy mode: what a relay writes in a context's place in the store when an upstream
+ * 401/403 dropped its values (`--on-upstream-unauthorized clear`, `clear-after`), at the drop's place
+ * in the store's order. An answer asked for before the drop is older and is not written over it, nor
+ * taken by any relay; one asked for after it replaces it. `at` is the dropping relay's clock (epoch ms).
+ * It is no {@link contextRecordSchema} (no `flags`, no `fetchedAt`), so a relay of an older version
+ * refuses it as unreadable and never serves it as values.
+ */
+export const dropMarkerSchema = z.object({
+  kind: z.literal('dropped'),
+  key: z.string(),
+  at: z.number().finite(),
+})
+/** A context's drop, as shared through the store. */
+export type DropMarker = z.infer<typeof dropMarkerSchema>
+/** The text a drop marker starts with (see {@link dropMarkerSchema}): only such a body is read as one. */
+export const DROP_MARKER_PREFIX = '{"kind":"dropped"'
+
+/**
  * A data-dir generation saying that what was held is gone on purpose: the upstream refused the
  * relay's credentials and `--on-upstream-unauthorized clear` dropped the definitions. A restart
  * must not bring back an older generation (or a snapshot taken before `at`).

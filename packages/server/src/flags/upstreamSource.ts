@@ -10,7 +10,7 @@ import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS, MAX_NOT_FOUND, fr
 import type { parseFlagDefinitions } from './flagDefinitions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
 import { closePersistence, createPersistence, intervalForSize } from './persistence'
-import { contextRecordSchema, readRecord } from './records'
+import { contextRecordSchema, DROP_MARKER_PREFIX, dropMarkerSchema, readRecord, type DropMarker } from './records'
 import { createAgeReader } from './ageReader'
 import { sourceStatusOf, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
 import { checkShrink } from './shrinkGuard'
@@ -199,7 +199,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // snapshot, and the drop is newer), as `--flags-url` never did (its data dir records a clear).
   const clearedAt = new Map<string, number>()
   const dropped = (key: string) => {
-    remember(clearedAt, key, now())
+    const at = now()
+    remember(clearedAt, key, at)
     if (!shared$) return
     if (!dropTicket) {
       const ticket = shared$.ticket()
@@ -207,9 +208,36 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       void ticket.finally(() => dropTicket === ticket && (dropTicket = undefined))
     }
     remember(droppedAt, key, dropTicket)
+    // The drop goes into the store too, at its place in the store's order (a drop marker in the
+    // context's place): before, the store kept the answer from before the drop, and a relay without
+    // a data dir (restarted, or new to the fleet) took it at start and served the revoked
+    // credentials their values (200) for as long as the upstream was down.
+    const marker: DropMarker = { kind: 'dropped', key, at }
+    shared$.dropped?.(key, { body: JSON.stringify(marker), fetchedAt: at }, dropTicket)
+  }
+  // Another relay's drop marker for a context (see `dropped`), at the store's `version`: nothing to
+  // serve. What is held here from before it (by the store's order; for an answer read back from
+  // the data dir without one, by the times) goes as it went there, unless this relay keeps values
+  // through a 401/403 (`keep`); and, as after a drop here, a store answer older than it is not
+  // taken, nor a --snapshot older than it served, until the upstream answers the context again.
+  function takeDrop(key: string, version: number, marker: DropMarker): boolean {
+    if (options.onUnauthorized.mode === 'keep') return true
+    const held = cache.peek(key)
+    if (held && (held.storeVersion !== undefined ? held.storeVersion > version : held.fetchedAt > marker.at)) return true
+    if (held) {
+      cache.delete(key)
+      save(true)
+    }
+    remember(clearedAt, key, marker.at)
+    remember(droppedAt, key, Promise.resolve({ ok: true as const, value: version }))
+    return true
   }
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {
+    if (doc.body.startsWith(DROP_MARKER_PREFIX)) {
+      const marker = readRecord(dropMarkerSchema, doc.body)
+      if (marker && marker.key === key) return takeDrop(key, doc.version, marker)
+    }
     const mark = droppedAt.get(key)
     // A drop read back from the data dir (`clearedAt` without a place in the store's order): another
     // relay's answer fetched no later than it was got before the refusal. Before, a relay restarted

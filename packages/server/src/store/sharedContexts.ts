@@ -41,6 +41,15 @@ export interface SharedContexts {
   /** After a good upstream answer for a context: shares it (fire and forget; never blocks the request). */
   answered(contextKey: string, doc: { body: string; fetchedAt: number; etag?: string }, version?: SharedTicket): void
   /**
+   * An upstream 401/403 dropped this context's values here (`--on-upstream-unauthorized clear`):
+   * writes `marker` (a drop marker, `dropMarkerSchema` in records.ts) in its place, at the drop's
+   * place in the store's order (`version`, a ticket taken at the drop), so no relay, restarted or
+   * new, takes the answer from before the drop; one asked for after it is written over it. Fire and
+   * forget; written again (read first: a newer answer there stands) while the store cannot take it,
+   * until this context is answered here again. Optional.
+   */
+  dropped?(contextKey: string, marker: { body: string; fetchedAt: number }, version?: SharedTicket): void
+  /**
    * Says, for `ttlMs`, that event streams are open on this relay (fire and forget). Behind a load
    * balancer a tab's stream may be on one relay and its bulk requests on another: only that other
    * relay knows the context (the store holds hashes), so it must re-ask while a stream is open
@@ -104,6 +113,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // early ticket to order it: what the store holds that this relay has not seen is taken instead
   // of written over (it may have been asked for later, by a relay whose notice was missed here).
   const owed = new Set<string>()
+  // The drops the store could not take (see `dropped`), by context, bounded as `owed` is. Forgotten
+  // when the context is answered here again: that answer is newer than the drop.
+  const owedDrops = new Map<string, LocalDocument>()
   // Writes are not sent to a store known to be down: each would only time out in turn. One that
   // answers but refused something (OOM, BUSY) says down for up to 30 s after it last refused (see
   // redisStore.ts): asked only while up, it was not asked again in that time, and an answer it
@@ -130,6 +142,19 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     retry.schedule()
     return outcome
   }
+  // A drop marker, with the drop's ticket (written again late without one: `publishLate` reads the
+  // store first, and a newer answer another relay wrote there stands).
+  const shareDrop = async (contextKey: string, marker: LocalDocument, version?: SharedTicket) => {
+    const outcome = await (version ? replica.publish(PREFIX + contextKey, marker, undefined, version) : replica.publishLate(PREFIX + contextKey, () => (owedDrops.get(contextKey) === marker ? marker : undefined)))
+    if (outcome !== 'unavailable') {
+      if (owedDrops.get(contextKey) === marker) owedDrops.delete(contextKey)
+      return
+    }
+    if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
+    warned = true
+    setBounded(owedDrops, contextKey, marker, max)
+    retry.schedule()
+  }
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
   const retry = createBackoffTimer(() => void retryOwed())
   const retryOwed = async () => {
@@ -143,7 +168,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const dueKeys = new Set(due.map(([key]) => key))
     for (const key of owed) if (!dueKeys.has(key)) owed.delete(key)
     await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
-    if (owed.size > 0) return
+    await eachLimited([...owedDrops], 8, ([key, marker]) => shareDrop(key, marker))
+    if (owed.size > 0 || owedDrops.size > 0) return
     retry.reset()
     if (warned) log?.info(`shared the ${due.length} answer(s) the store could not take before`)
     warned = false
@@ -172,7 +198,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
+      owedDrops.delete(contextKey)
       void share(contextKey, doc, version)
+    },
+    dropped(contextKey, marker, version) {
+      owedDrops.delete(contextKey)
+      void shareDrop(contextKey, marker, version)
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
     streamsOpen(ttlMs) {
@@ -197,7 +228,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size }),
     async stop() {
       retry.stop()
       replica.stop()

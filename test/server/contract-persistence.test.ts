@@ -154,4 +154,34 @@ describe('§9 --on-upstream-unauthorized clear in proxy mode, across a restart',
     const again = await start()
     expect(values((await bulk(again, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
   })
+
+  it('a 400 for that context does not end its drop: the older --snapshot is not served to it in the outage after, nor after a restart (503)', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const snapshot = join(dir, 'fallback.json')
+    await writeFile(snapshot, JSON.stringify({ context: { targetingKey: 'x' }, flags: [{ key: 'plan', value: 'old', reason: 'STATIC' }], fetchedAt: Date.now() - 60_000 }))
+    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+    const upstream = await startUpstream(plan)
+    const start = () => proxyRelay(upstream, { dataDir, snapshot, onUpstreamUnauthorized: 'clear' })
+    const first = await start()
+    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await bulk(first, { targetingKey: 'x' })).status).toBe(503)
+    // One request of the revoked user's that the upstream (or a gateway in front of it) refuses as bad.
+    upstream.set({ status: 400, json: { errorCode: 'INVALID_CONTEXT' } })
+    expect((await bulk(first, { targetingKey: 'x' })).status).toBe(400)
+    // Then the upstream goes down: nothing has answered that user's context with values since the drop.
+    upstream.set({ status: 503, text: 'down' })
+    const during = await bulk(first, { targetingKey: 'x' })
+    expect(during.status, JSON.stringify(during.body)).toBe(503)
+    // Another user answered meanwhile writes the data dir (with the drops this relay remembers).
+    upstream.set(plan)
+    await vi.waitFor(async () => expect((await bulk(first, { targetingKey: 'y' })).status).toBe(200), { timeout: 5000, interval: 100 })
+    await first.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await start()
+    const after = await bulk(restarted, { targetingKey: 'x' })
+    expect(after.status, JSON.stringify(after.body)).toBe(503)
+  })
 })

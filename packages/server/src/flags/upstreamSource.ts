@@ -512,9 +512,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)
+      noteAcceptance(accepted, credentials, steady())
+    }
+    // A drop ends only with values for the context (a 200 applied, a 304 for what is held): a 400
+    // (a bad request, which any client can send) ended it in memory without a save, and the revoked
+    // user was served an older --snapshot's values in the outage after (200), or after a restart
+    // once another context's save had written the drops without it.
+    const answeredAgain = () => {
       droppedAt.delete(key)
       clearedAt.delete(key)
-      noteAcceptance(accepted, credentials, steady())
     }
     if (result.kind === 'not-modified') {
       if (!held) return fail(at, 'invalid', 'a 304 without an answer held for this context', undefined, undefined, key)
@@ -528,6 +534,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       delete confirmed.servedStale
       delete confirmed.clockAhead
       delete confirmed.taken
+      answeredAgain()
       cache.set(key, confirmed, keepPlace)
       cutBy.delete(key)
       answeredBy(key)
@@ -608,6 +615,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     }
     if (result.etag !== undefined) next.etag = result.etag
     if (answer.metadata) next.metadata = answer.metadata
+    answeredAgain()
     cache.set(key, next, keepPlace)
     cutBy.delete(key)
     answeredBy(key)

@@ -3,6 +3,7 @@
 // against a --snapshot made after them (f200fe9). A real redis-server.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { createClient } from 'redis'
 import { describe, expect, it, vi } from 'vitest'
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, tempDir, waitFor } from './helpers'
@@ -10,7 +11,7 @@ import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000 })
 
-const { redisServer, relay } = useRedisFleet()
+const { cleanups, redisServer, relay } = useRedisFleet()
 
 describe('--upstream --redis --data-dir: a context dropped for a 401, restarted in an outage', () => {
   it('is not served the answer the store holds from before the drop (503), until the upstream answers it again', async () => {
@@ -143,5 +144,38 @@ describe('--upstream --redis without --data-dir: a context dropped for a 401', (
     await waitFor(async () => (await status(later.server)).redis?.state === 'up', 20_000)
     await vi.waitFor(async () => expect((await ask(later.server)).body.flags).toEqual([{ key: 'plan', value: 'pro', reason: 'STATIC' }]), { timeout: 5000, interval: 100 })
     for (const server of [peer, fresh]) await vi.waitFor(async () => expect((await ask(server.server)).status).toBe(200), { timeout: 5000, interval: 100 })
+  })
+
+  it('a drop Redis refused (OOM) is written once it takes writes again: a relay started in the outage after that does not serve the answer from before it', async () => {
+    const redis = await redisServer()
+    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+    const upstream = await startUpstream(plan)
+    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear' })
+    const ask = async (server: { url: string }) => (await evaluate(server as never, { targetingKey: 'x' })).status
+    const first = await start()
+    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
+    expect(await ask(first.server)).toBe(200)
+    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
+    // Another tenant fills Redis past its limit: every write is refused (OOM).
+    const client = createClient({ url: redis.url })
+    await client.connect()
+    cleanups.push(() => client.close())
+    const filler = 'x'.repeat(4096)
+    await Promise.all(Array.from({ length: 500 }, (_, i) => client.set(`other:${i}`, filler)))
+    await client.configSet({ maxmemory: '1mb', 'maxmemory-policy': 'noeviction' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect(await ask(first.server)).toBe(503)
+    await waitFor(async () => (await status(first.server)).redis?.unshared === 1, 5000, 20)
+    // Memory frees: the drop reaches the store (retried after 1 s, doubling).
+    await client.del(Array.from({ length: 500 }, (_, i) => `other:${i}`))
+    await client.configSet({ maxmemory: '64mb' })
+    await waitFor(async () => (await status(first.server)).redis?.unshared === 0, 10_000, 50)
+    upstream.set({ status: 503, text: 'down' })
+    const fresh = await start()
+    await waitFor(async () => (await status(fresh.server)).redis?.state === 'up', 20_000)
+    const answers = [await ask(fresh.server)]
+    await new Promise((r) => setTimeout(r, 300))
+    answers.push(await ask(fresh.server))
+    expect(answers).toEqual([503, 503])
   })
 })

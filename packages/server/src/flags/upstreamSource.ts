@@ -248,7 +248,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (!mark) return takeShared(key, doc)
     // Answered here again meanwhile (the mark is gone): taken or not as any other.
     return mark.then((since) => (!droppedAt.has(key) || (since.ok && doc.version >= since.value) ? takeShared(key, doc) : false))
-  }, () => cache.entries().map(([key, held]) => [key, shareable(key, held), held.source === 'data-dir']))
+  }, () => cache.entries().map(([key, held]) => [key, () => {
+    const current = cache.peek(key)
+    return current && shareable(key, current)
+  }, held.source === 'data-dir']))
   function takeShared(key: string, doc: StoredDocument): boolean {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) {

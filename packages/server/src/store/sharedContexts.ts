@@ -20,9 +20,11 @@ export interface SharedContextsOptions {
    * by context hash. Written back when the store comes back, so a Redis that restarted empty holds
    * them again, for a relay that starts while the upstream is down. Those marked `late` (read back
    * from the data dir: no place in the store's order is known for them) are written back at start
-   * too, and only where the store holds nothing this relay takes instead. Default: none.
+   * too, and only where the store holds nothing this relay takes instead. A document may be a
+   * function, asked when its turn comes to be written (thousands go a few at a time): what is held
+   * for that context then, or nothing (dropped meanwhile). Default: none.
    */
-  held?(): Array<[string, LocalDocument, late?: boolean]>
+  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
   log?: ServerLogger
@@ -101,7 +103,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   let taken = 0
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
-  // taken instead (the replica's rules), never written over.
+  // taken instead (the replica's rules), never written over. Each is read when its turn comes, not
+  // when the list is made: before, an answer dropped for a 401 while the write-back was under way
+  // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
+  // in the store's order, and every relay started in the outage after served the revoked user.
   const writeBack = (onlyLate = false) =>
     eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late]) => share(key, doc, undefined, late === true))
 
@@ -128,8 +133,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   let checking = 0
   let secondAt = -Infinity
   let inSecond = 0
-  const share = async (contextKey: string, doc: LocalDocument, version?: SharedTicket, late = false) => {
-    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, doc) : replica.publish(PREFIX + contextKey, doc, undefined, version))
+  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false) => {
+    const read = typeof doc === 'function' ? doc : () => doc
+    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read) : replica.publish(PREFIX + contextKey, read, undefined, version))
     if (outcome !== 'unavailable') {
       owed.delete(contextKey)
       return outcome

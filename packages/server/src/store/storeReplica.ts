@@ -55,8 +55,11 @@ export interface StoreReplica {
    * rejects; never awaited by a request. `version`: a ticket taken earlier (when the upstream was
    * asked), used for a changed document instead of a new one, so that an answer asked for earlier
    * but shared later loses to one asked for later (and this relay takes that one instead).
+   * `local` may be a function, asked only when it is this call's turn (after the writes queued
+   * before it for `key`): what the relay holds by then; nothing is written when it gives nothing.
    */
   publish(key: string, local: LocalDocument, lease?: string, version?: Promise<StoreResult<number>>): Promise<Published>
+  publish(key: string, local: () => LocalDocument | undefined, lease?: string, version?: Promise<StoreResult<number>>): Promise<Published | undefined>
   /**
    * {@link publish} for an answer that could not be shared when it came (the store was slow or
    * down), without its early ticket: reads the store first, and takes a version there that this
@@ -246,7 +249,11 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
       })()
       return started
     },
-    publish: (key, local, lease, version) => serial(key, () => publishNow(key, local, lease, version)),
+    publish: ((key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, version?: Promise<StoreResult<number>>) =>
+      serial(key, async () => {
+        const doc = typeof local === 'function' ? local() : local
+        return doc && publishNow(key, doc, lease, version)
+      })) as StoreReplica['publish'],
     publishLate: (key, local, lease, since) =>
       serial(key, async () => {
         const before = seen.get(key)?.version ?? -Infinity

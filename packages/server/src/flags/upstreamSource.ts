@@ -227,10 +227,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     if (held) {
       cache.delete(key)
       save(true)
+      droppedForOthers()
     }
     remember(clearedAt, key, marker.at)
     remember(droppedAt, key, Promise.resolve({ ok: true as const, value: version }))
     return true
+  }
+  // Said as this relay's own drops are (its users now get 503, or an older snapshot no more): at
+  // most once a minute on the steady clock, with the count since (a revoked key drops thousands).
+  let droppedByOthers = 0
+  let droppedByOthersSaidAt: number | undefined
+  const droppedForOthers = () => {
+    droppedByOthers++
+    const at = steady()
+    if (droppedByOthersSaidAt !== undefined && at - droppedByOthersSaidAt < 60_000) return
+    log.warn(`another relay dropped ${droppedByOthers === 1 ? "a context's values" : `${droppedByOthers} contexts' values`} for an upstream 401/403 (its drop taken from the store): dropped here too (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
+    droppedByOthersSaidAt = at
+    droppedByOthers = 0
   }
   // --redis: another relay's answer for a context, taken when it is newer than what is held here.
   const shared$ = options.share?.((key, doc) => {

@@ -4,6 +4,7 @@ import { createStoreReplica, type LocalDocument } from './storeReplica'
 import { eachLimited } from '../eachLimited'
 import { setBounded } from '../lru'
 import { createBackoffTimer } from '../backoffTimer'
+import { DROP_MARKER_PREFIX } from '../flags/records'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -69,7 +70,10 @@ export interface SharedContexts {
   missed?(contextKey: string): void
   /** The newest store version seen here for the context hashed as `contextKey` (written or taken). */
   version(contextKey: string): number | undefined
-  /** The store's connection, answers taken from other relays, and answers not yet shared (being retried). */
+  /**
+   * The store's connection, answers taken from other relays (their drops not counted), and answers
+   * and drops not yet shared (being retried).
+   */
   status(): StoreStatus & { taken: number; unshared: number }
   stop(): Promise<void>
 }
@@ -189,7 +193,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
       const took = await options.take(key.slice(PREFIX.length), doc)
-      if (took) taken++
+      // Another relay's drop (a marker) is no answer taken: a revoked key's thousands of drops
+      // counted as thousands of answers shared (`redis.taken`, holdfast_redis_documents_taken_total).
+      if (took && !doc.body.startsWith(DROP_MARKER_PREFIX)) taken++
       return took
     },
   })

@@ -178,10 +178,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const dueKeys = new Set(due.map(([key]) => key))
     for (const key of owed) if (!dueKeys.has(key)) owed.delete(key)
     await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
-    await eachLimited([...owedDrops], 8, ([key, marker]) => shareDrop(key, marker))
+    const drops = [...owedDrops]
+    await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
     if (owed.size > 0 || owedDrops.size > 0) return
     retry.reset()
-    if (warned) log?.info(`shared the ${due.length} answer(s) the store could not take before`)
+    // Named apart: a drop is no answer (before, drops alone read "shared the 0 answer(s)").
+    const what = [due.length > 0 && `the ${due.length} answer(s)`, drops.length > 0 && `the ${drops.length} dropped context(s)`].filter(Boolean).join(' and ')
+    if (warned && what) log?.info(`shared ${what} the store could not take before`)
     warned = false
   }
   const replica = createStoreReplica({

@@ -534,7 +534,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // (a bad request, which any client can send) ended it in memory without a save, and the revoked
     // user was served an older --snapshot's values in the outage after (200), or after a restart
     // once another context's save had written the drops without it.
+    // With --redis the answer is then shared even when its values are those held before (see
+    // `share`): written at its ticket, it replaces the drop in the store if it was asked for after
+    // it, and is taken back here by the drop if it was asked for before (the store's 'older').
+    // Before, an answer asked for before another relay's drop and got after it, with the values
+    // this relay held, was not shared (unchanged, shared recently), so nothing compared it with the
+    // drop: this relay alone served the revoked user through the outage after (200, 'pro').
+    let endsDrop = false
     const answeredAgain = () => {
+      endsDrop = droppedAt.has(key)
       droppedAt.delete(key)
       clearedAt.delete(key)
     }
@@ -557,7 +565,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       noteAcceptance(values, credentials, steady())
       record({ type: 'success', at })
       savePlaced(false)
-      share(key, confirmed, false, version)
+      share(key, confirmed, endsDrop, version)
       return tellNews(held, held.servedStale && !held.upstreamStale ? { kind: 'fresh', changed: [], recovered: true } : { kind: 'fresh', changed: [] }, reask)
     }
     if (result.kind === 'failed') {
@@ -638,7 +646,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     noteAcceptance(values, credentials, steady())
     record({ type: 'success', at })
     savePlaced(changed.length > 0 || !held)
-    share(key, next, changed.length > 0 || !held, version)
+    share(key, next, changed.length > 0 || !held || endsDrop, version)
     return tellNews(held, held?.servedStale && !next.upstreamStale ? { kind: 'fresh', changed, recovered: true } : { kind: 'fresh', changed }, reask)
   }
 

@@ -1,0 +1,75 @@
+// Proxy mode with --redis and --on-upstream-unauthorized clear, on a real redis-server: an answer
+// asked for before another relay's drop (d06ecda's marker) and got after it, with the values held
+// before. By the store's order it is older than the drop: no relay keeps it, the one that got it
+// included, and the store keeps the drop.
+import { describe, expect, it, vi } from 'vitest'
+import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
+import { useRedisFleet } from './redis-fleet'
+import { recordingLogger, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
+
+const { cleanups, redisServer } = useRedisFleet()
+
+describe('proxy mode, clear: an answer asked for before another relay\'s drop, got after it', () => {
+  it('is not kept: in the outage after, every relay answers the dropped user 503', async () => {
+    const redis = await redisServer()
+    const pro = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+    let next: Array<Parameters<typeof startUpstream>[0]> = []
+    const upstream = await startUpstream(() => (next.shift() ?? pro) as never)
+    const proxy = (): RelaySource => {
+      const source = createUpstreamSource({
+        url: upstream.url,
+        maxShrinkPercent: 50,
+        onUnauthorized: { mode: 'clear' },
+        timeoutMs: 5000,
+        heldAnswerAfterMs: 5000,
+        log: recordingLogger(),
+        share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'drop-order', commandTimeoutMs: 1000 }), take, held }),
+      })
+      cleanups.push(() => source.close())
+      return source
+    }
+    const ask = async (s: RelaySource) => {
+      const answer = await s.evaluate!({ context: { targetingKey: 'x' }, headers: {} } as never)
+      return { status: answer.status, value: (answer.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
+    }
+    const stored = async () => {
+      const keys = (await redis.command('KEYS', 'holdfast:drop-order:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
+      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
+    }
+
+    const a = proxy()
+    const b = proxy()
+    for (const s of [a, b]) await s.open()
+    await waitFor(() => a.relayStatus().redis?.state === 'up' && b.relayStatus().redis?.state === 'up', 10_000)
+    expect(await ask(a)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await stored()).length === 1 && b.relayStatus().contexts === 1, 10_000)
+
+    // B asks for the user (its place in the store's order taken now); the upstream answers it late.
+    // Meanwhile it refuses the user's credentials to A: A drops, and B takes the drop.
+    next = [{ delayMs: 3000, then: pro } as never, { status: 401, json: { errorCode: 'UNAUTHORIZED' } }]
+    const asked = ask(b)
+    await waitFor(() => upstream.requests.length >= 3, 10_000)
+    expect(await ask(a)).toEqual({ status: 503, value: undefined })
+    await waitFor(async () => (await stored())[0]?.startsWith('{"kind":"dropped"') === true && b.relayStatus().contexts === 0, 10_000)
+    // B's answer comes (the same values it held before the drop): asked for before the drop, it is
+    // older than it, and B does not keep it.
+    expect(await asked).toEqual({ status: 200, value: 'pro' })
+    await waitFor(() => b.relayStatus().redis?.unshared === 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The store still holds the drop: that answer is older than it.
+    expect(await stored()).toEqual([expect.stringMatching(/^\{"kind":"dropped"/)])
+
+    // The upstream goes down: a relay new to the fleet answers the dropped user 503, and so does A.
+    upstream.set({ status: 503, text: 'down' })
+    const c = proxy()
+    await c.open()
+    await waitFor(() => c.relayStatus().redis?.state === 'up', 10_000)
+    const answers = [await ask(c)]
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    answers.push(await ask(c), await ask(a), await ask(b))
+    expect(answers.map((answer) => answer.status)).toEqual([503, 503, 503, 503])
+  })
+})

@@ -264,7 +264,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }, () => cache.entries().map(([key, held]) => [key, () => {
     const current = cache.peek(key)
     return current && shareable(key, current)
-  }, held.source === 'data-dir']))
+  }, held.source === 'data-dir', held.storeVersion]))
   function takeShared(key: string, doc: StoredDocument): boolean {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) {

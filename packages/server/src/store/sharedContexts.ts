@@ -23,9 +23,11 @@ export interface SharedContextsOptions {
    * from the data dir: no place in the store's order is known for them) are written back at start
    * too, and only where the store holds nothing this relay takes instead. A document may be a
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
-   * for that context then, or nothing (dropped meanwhile). Default: none.
+   * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
+   * was asked for at (its ticket), when known: written again late, anything newer than that in the
+   * store wins over it. Default: none.
    */
-  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean]>
+  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
   log?: ServerLogger
@@ -137,9 +139,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   let checking = 0
   let secondAt = -Infinity
   let inSecond = 0
-  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false) => {
+  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false, asked?: number) => {
     const read = typeof doc === 'function' ? doc : () => doc
-    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read) : replica.publish(PREFIX + contextKey, read, undefined, version))
+    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read, undefined, asked) : replica.publish(PREFIX + contextKey, read, undefined, version))
     if (outcome !== 'unavailable') {
       owed.delete(contextKey)
       return outcome
@@ -177,7 +179,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const due = (options.held?.() ?? []).filter(([key]) => owed.has(key))
     const dueKeys = new Set(due.map(([key]) => key))
     for (const key of owed) if (!dueKeys.has(key)) owed.delete(key)
-    await eachLimited(due, 8, ([key, doc]) => share(key, doc, undefined, true))
+    // By the version each was asked for at, where known: a version the store took after it (a drop
+    // marker, another relay's later answer) wins. Before, written late with a new ticket, an answer
+    // asked for before another relay's drop was written over the drop, and every relay took it.
+    await eachLimited(due, 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
     const drops = [...owedDrops]
     await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
     if (owed.size > 0 || owedDrops.size > 0) return

@@ -4,8 +4,9 @@
 // sent, the event loop's longest delay. Redis cut off (a partition): the owed drops' heap after GC,
 // `unshared`, and whether anything grows over the outage; then the time to write them once it heals.
 // Redis counts the commands a script runs too (TYPE, TIME, HSET, PEXPIRE, PUBLISH… inside EVALSHA).
-// In the relay drops come one per refused request (a context's own 401, a re-ask round ends at its
-// first), not all in one tick as here: this is the worst case. Not a test: read the numbers.   npx tsx --expose-gc scripts/measure-drop-markers.ts [drops] [outageSeconds]
+// This is what a re-ask round does when the upstream refuses an SDK key every browser sends: it
+// drops every held context of that key at once (reaskRounds.ts), one ticket for them all, and each
+// context's marker is one write, all queued in one tick. Not a test: read the numbers.   npx tsx --expose-gc scripts/measure-drop-markers.ts [drops] [outageSeconds]
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createRedisStore, createSharedContexts } from '../packages/server/src/index'
 import { startRedisServer } from '../test/support/redisServer'

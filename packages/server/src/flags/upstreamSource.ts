@@ -190,7 +190,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // as the outage lasted. Forgotten when the upstream answers the context here again.
   const droppedAt = new Map<string, SharedTicket>()
   // The ticket being taken, shared by the drops meanwhile: a round drops every context of a
-  // revoked SDK key at once (one store command, not one per context).
+  // revoked SDK key at once (reaskRounds.ts: one ticket, not one per context; each context's
+  // marker is still one write, see scripts/measure-drop-markers.ts).
   let dropTicket: SharedTicket | undefined
   // Each context whose values an upstream 401/403 dropped (`clear`, `clear-after`), and when (epoch
   // ms), kept in the data dir: a --snapshot older than the drop does not stand in for it, also after
@@ -245,7 +246,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     droppedByOthersSaidAt = at
     droppedByOthers = 0
   }
-  // --redis: another relay's answer for a context, taken when it is newer than what is held here.
+  // --redis: another relay's answer for a context, taken when it is newer than what is held here,
+  // or its drop marker (see `takeDrop`): a marker is read only as one, never as values.
   const shared$ = options.share?.((key, doc) => {
     if (doc.body.startsWith(DROP_MARKER_PREFIX)) {
       const marker = readRecord(dropMarkerSchema, doc.body)

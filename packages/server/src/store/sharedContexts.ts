@@ -12,7 +12,8 @@ export interface SharedContextsOptions {
   /** Most contexts read from the store at start (and remembered). Default 10,000. */
   maxContexts?: number
   /**
-   * Takes another relay's answer for the context hashed as `contextKey` into this relay's cache;
+   * Takes another relay's answer for the context hashed as `contextKey` into this relay's cache, or
+   * its drop (a drop marker, `dropMarkerSchema` in records.ts: see {@link SharedContexts.dropped});
    * returns whether it did. Called only for a version newer than any this relay has seen for it.
    */
   take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>

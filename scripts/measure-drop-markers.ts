@@ -48,7 +48,7 @@ try {
   await until(async () => Number((await redis.command('DBSIZE')).trim().slice(1)) >= drops)
   const written = performance.now() - start
   loop.disable()
-  console.log(`up: ${drops} drops queued in ${queued.toFixed(0)} ms, in the store after ${written.toFixed(0)} ms; ${(await commands(redis)) - before} Redis commands; event loop longest delay ${(loop.max / 1e6).toFixed(0)} ms`)
+  console.log(`up: ${drops} drops queued in ${queued.toFixed(0)} ms, in the store after ${written.toFixed(0)} ms; ${(await commands(redis)) - before} Redis commands; event loop longest delay ${(loop.max / 1e6).toFixed(0)} ms; store failures ${shared.status().failures}, lastError ${shared.status().lastError ?? 'none'}`)
 
   // Redis cut off.
   await redis.command('FLUSHALL')

@@ -168,6 +168,24 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     setBounded(owedDrops, contextKey, marker, max)
     retry.schedule()
   }
+  // The drops waiting for their first write, by context, written eight at a time. A re-ask round
+  // drops every held context of a revoked SDK key at once (reaskRounds.ts): before, each marker's
+  // write went out at once, and past the Redis client's queue (1,000 commands) every command
+  // failed ('The queue is full'), the drops' and whatever else the relay asked then (answers,
+  // tickets), counted in the store's failures, the drops retried after a warning.
+  const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
+  let dropsWriting = 0
+  const writeDrops = () => {
+    while (dropsWriting < 8 && dropsDue.size > 0) {
+      const [contextKey, { marker, version }] = dropsDue.entries().next().value!
+      dropsDue.delete(contextKey)
+      dropsWriting++
+      void shareDrop(contextKey, marker, version).finally(() => {
+        dropsWriting--
+        writeDrops()
+      })
+    }
+  }
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
   const retry = createBackoffTimer(() => void retryOwed())
   const retryOwed = async () => {
@@ -220,11 +238,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
       owedDrops.delete(contextKey)
+      dropsDue.delete(contextKey)
       void share(contextKey, doc, version)
     },
     dropped(contextKey, marker, version) {
       owedDrops.delete(contextKey)
-      void shareDrop(contextKey, marker, version)
+      setBounded(dropsDue, contextKey, { marker, version }, max)
+      writeDrops()
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
     streamsOpen(ttlMs) {
@@ -249,9 +269,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size }),
     async stop() {
       retry.stop()
+      dropsDue.clear()
       replica.stop()
       if (options.closeStore !== false) await store.close()
     },

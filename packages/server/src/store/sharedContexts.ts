@@ -96,6 +96,8 @@ const MISSED_CHECK_EVERY_MS = 5000
 const MISSED_CHECKS_AT_ONCE = 8
 const MISSED_CHECKS_PER_SECOND = 100
 const STREAMS_OPEN = 'streams-open'
+/** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
+const STOP_DRAIN_MS = 2000
 
 /**
  * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
@@ -175,6 +177,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // tickets), counted in the store's failures, the drops retried after a warning.
   const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
   let dropsWriting = 0
+  // Told once no drop waits or is being written (see `stop`).
+  let drained: (() => void) | undefined
   const writeDrops = () => {
     while (dropsWriting < 8 && dropsDue.size > 0) {
       const [contextKey, { marker, version }] = dropsDue.entries().next().value!
@@ -183,6 +187,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void shareDrop(contextKey, marker, version).finally(() => {
         dropsWriting--
         writeDrops()
+        if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
       })
     }
   }
@@ -272,6 +277,19 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size }),
     async stop() {
       retry.stop()
+      // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a
+      // store that stalls must not hold the close); those left are said. Before, the queue was
+      // cleared without a word: a re-ask round's drops of a revoked key, thousands written eight at
+      // a time, were lost at a restart, and a relay started without a data dir in the outage after
+      // took the answers from before them and served the revoked users.
+      if ((dropsDue.size > 0 || dropsWriting > 0) && usable()) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_DRAIN_MS)))])
+        clearTimeout(timer)
+        drained = undefined
+      }
+      const left = dropsDue.size + dropsWriting + owedDrops.size
+      if (left > 0) log?.warn(`stopping with ${left} dropped context(s) not recorded in the store (${store.status().lastError ?? 'not written yet'}): a relay started without a data dir may take their answers from before the drop`)
       dropsDue.clear()
       replica.stop()
       if (options.closeStore !== false) await store.close()

@@ -48,4 +48,28 @@ describe('proxy mode, clear: drops waiting for their write', () => {
     expect(await markers(redis, 'drop-stop')).toBe(40)
     expect(log.lines).toEqual([])
   })
+
+  it('says at the stop how many could not be written (the store stalled), and at the bound how many were let go', async () => {
+    const redis = await redisServer()
+    const log = recordingLogger()
+    const stall = new Promise<void>(() => {})
+    const shared = createSharedContexts({ store: slowed(createRedisStore({ url: redis.url, namespace: 'drop-stall', commandTimeoutMs: 5000 }), 0, stall), take: () => true, held: () => [], log, maxContexts: 10 })
+    await shared.start()
+    await waitFor(() => shared.status().state === 'up', 10_000)
+    const ticket = shared.ticket()
+    const at = Date.now()
+    for (let i = 0; i < 25; i++) {
+      const key = `context-${i}`
+      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
+    }
+    // 8 being written, 10 waiting (the bound): 7 let go. Before: let go without a word.
+    expect(shared.status().unshared).toBe(10)
+    await waitFor(() => log.lines.some((line) => line.includes('7 dropped context(s) not recorded in the store: more than 10 were waiting')), 5000)
+    const stopped = performance.now()
+    await shared.stop()
+    // Bounded: a stalled store does not hold the close.
+    expect(performance.now() - stopped).toBeLessThan(5000)
+    expect(log.lines.filter((line) => line.includes('stopping with 18 dropped context(s) not recorded in the store'))).toHaveLength(1)
+    expect(await markers(redis, 'drop-stall')).toBe(0)
+  })
 })

@@ -167,7 +167,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     }
     if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
     warned = true
-    setBounded(owedDrops, contextKey, marker, max)
+    keepDrop(owedDrops, contextKey, marker)
     retry.schedule()
   }
   // The drops waiting for their first write, by context, written eight at a time. A re-ask round
@@ -190,6 +190,29 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
         if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
       })
     }
+  }
+  // A drop let go at the bound of those waiting (`max`, as the owed answers): its marker never
+  // reaches the store. Before, it went without a word (and `redis.unshared` read one less). Said
+  // once the burst is over, at most once a minute, with the count since (and at the stop).
+  let letGo = 0
+  let letGoSaidAt: number | undefined
+  let letGoTimer: ReturnType<typeof setTimeout> | undefined
+  const sayLetGo = () => {
+    clearTimeout(letGoTimer)
+    letGoTimer = undefined
+    if (letGo === 0) return
+    log?.warn(`${letGo} dropped context(s) not recorded in the store: more than ${max} were waiting for it (maxContexts); a relay started without a data dir may take their answers from before the drop`)
+    letGoSaidAt = performance.now()
+    letGo = 0
+  }
+  const keepDrop = <V>(map: Map<string, V>, contextKey: string, value: V) => {
+    const full = map.size >= max && !map.has(contextKey)
+    setBounded(map, contextKey, value, max)
+    if (!full) return
+    letGo++
+    if (letGoTimer) return
+    letGoTimer = setTimeout(sayLetGo, letGoSaidAt === undefined ? 0 : Math.max(0, 60_000 - (performance.now() - letGoSaidAt)))
+    letGoTimer.unref?.()
   }
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
   const retry = createBackoffTimer(() => void retryOwed())
@@ -248,7 +271,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     dropped(contextKey, marker, version) {
       owedDrops.delete(contextKey)
-      setBounded(dropsDue, contextKey, { marker, version }, max)
+      keepDrop(dropsDue, contextKey, { marker, version })
       writeDrops()
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
@@ -288,6 +311,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
         clearTimeout(timer)
         drained = undefined
       }
+      sayLetGo()
       const left = dropsDue.size + dropsWriting + owedDrops.size
       if (left > 0) log?.warn(`stopping with ${left} dropped context(s) not recorded in the store (${store.status().lastError ?? 'not written yet'}): a relay started without a data dir may take their answers from before the drop`)
       dropsDue.clear()

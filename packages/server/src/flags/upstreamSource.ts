@@ -193,6 +193,14 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // revoked SDK key at once (reaskRounds.ts: one ticket, not one per context; each context's
   // marker is still one write, see scripts/measure-drop-markers.ts).
   let dropTicket: SharedTicket | undefined
+  // The order tickets were asked for here (a counter): the drop ticket's, and each context's latest
+  // answer's. A context whose answer's ticket was asked for after the drop ticket (dropped, answered
+  // again, dropped again, all while a slow Redis had not given that ticket) takes a ticket of its
+  // own: before, its second drop shared the first one's, older than the answer between, so the store
+  // kept that answer over the drop, and this relay took it back and served the revoked user (200).
+  let tickets = 0
+  let dropTicketOrder = 0
+  const answerTicketOrder = new Map<string, number>()
   // Each context whose values an upstream 401/403 dropped (`clear`, `clear-after`), and when (epoch
   // ms), kept in the data dir: a --snapshot older than the drop does not stand in for it, also after
   // a restart, until the upstream answers it again. Before, a relay restarted in an outage served
@@ -213,9 +221,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     remember(clearedAt, key, at)
     remember(dropOrder, key, ++drops)
     if (!shared$) return
-    if (!dropTicket) {
+    if (!dropTicket || (answerTicketOrder.get(key) ?? 0) > dropTicketOrder) {
       const ticket = shared$.ticket()
       dropTicket = ticket
+      dropTicketOrder = ++tickets
       void ticket.finally(() => dropTicket === ticket && (dropTicket = undefined))
     }
     remember(droppedAt, key, dropTicket)
@@ -475,6 +484,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // and was answered last (a slow upstream) must not write its older answer over the newer one
     // (before, the whole fleet then served the older one, and kept it through an outage).
     const version = shared$?.ticket()
+    if (version) remember(answerTicketOrder, key, ++tickets)
     const dropsBefore = drops
     // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
     // version once it comes, or, without one (the store down), the newest version seen now.

@@ -193,19 +193,38 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // revoked SDK key at once (reaskRounds.ts: one ticket, not one per context; each context's
   // marker is still one write, see scripts/measure-drop-markers.ts).
   let dropTicket: SharedTicket | undefined
+  // The order tickets were asked for here (a counter): the drop ticket's, and each context's latest
+  // answer's. A context whose answer's ticket was asked for after the drop ticket (dropped, answered
+  // again, dropped again, all while a slow Redis had not given that ticket) takes a ticket of its
+  // own: before, its second drop shared the first one's, older than the answer between, so the store
+  // kept that answer over the drop, and this relay took it back and served the revoked user (200).
+  let tickets = 0
+  let dropTicketOrder = 0
+  const answerTicketOrder = new Map<string, number>()
   // Each context whose values an upstream 401/403 dropped (`clear`, `clear-after`), and when (epoch
   // ms), kept in the data dir: a --snapshot older than the drop does not stand in for it, also after
   // a restart, until the upstream answers it again. Before, a relay restarted in an outage served
   // the revoked credentials' user the snapshot's values (CONTRACT §9: the newest of data dir and
   // snapshot, and the drop is newer), as `--flags-url` never did (its data dir records a clear).
   const clearedAt = new Map<string, number>()
+  // This relay's own drops in the order they came (a counter, not a clock), the latest per context:
+  // an answer to a request that went out before its context's drop is the upstream's word from
+  // before the 401/403 (a round drops every held context of a refused key without asking each,
+  // reaskRounds.ts, while a user's request for one may be out). Before, its 200, got after the
+  // drop, ended it: the revoked user's values were held and served again (200, 'pro', through the
+  // outage after), and with --redis the drop still queued for the store was given up and the
+  // answer written in its place, for the whole fleet.
+  let drops = 0
+  const dropOrder = new Map<string, number>()
   const dropped = (key: string) => {
     const at = now()
     remember(clearedAt, key, at)
+    remember(dropOrder, key, ++drops)
     if (!shared$) return
-    if (!dropTicket) {
+    if (!dropTicket || (answerTicketOrder.get(key) ?? 0) > dropTicketOrder) {
       const ticket = shared$.ticket()
       dropTicket = ticket
+      dropTicketOrder = ++tickets
       void ticket.finally(() => dropTicket === ticket && (dropTicket = undefined))
     }
     remember(droppedAt, key, dropTicket)
@@ -465,6 +484,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // and was answered last (a slow upstream) must not write its older answer over the newer one
     // (before, the whole fleet then served the older one, and kept it through an outage).
     const version = shared$?.ticket()
+    if (version) remember(answerTicketOrder, key, ++tickets)
+    const dropsBefore = drops
     // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
     // version once it comes, or, without one (the store down), the newest version seen now.
     const since = shared$?.version(key)
@@ -527,6 +548,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     // after it, whose requests then found nothing held through an outage (503).
     const keepPlace = !!reask && !joined.has(key)
     options.events?.attempt(result.kind === 'failed' ? result.failure : result.kind)
+    // Dropped here while this request was out (see `dropOrder`): its values or 304 are from before
+    // the drop. Not held, not shared, and no acceptance of these credentials: answered as after the
+    // drop (503 with nothing else held), until a request sent after it is answered.
+    if ((dropOrder.get(key) ?? 0) > dropsBefore && result.kind !== 'failed') {
+      return { kind: 'failed', failure: 'unauthorized', message: `the upstream refused this context's credentials (401/403) while this request was out: its answer, from before, is not served (--on-upstream-unauthorized ${options.onUnauthorized.mode})`, refused: true }
+    }
     const credentials = contextKey({}, forwarded)
     if (result.kind !== 'failed' || result.failure === 'rejected') {
       unauthorizedSince.delete(credentials)

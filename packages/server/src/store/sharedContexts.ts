@@ -96,6 +96,8 @@ const MISSED_CHECK_EVERY_MS = 5000
 const MISSED_CHECKS_AT_ONCE = 8
 const MISSED_CHECKS_PER_SECOND = 100
 const STREAMS_OPEN = 'streams-open'
+/** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
+const STOP_DRAIN_MS = 2000
 
 /**
  * Per-context answers shared through a store (proxy mode with `--redis`): every relay forwards
@@ -165,7 +167,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     }
     if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
     warned = true
-    setBounded(owedDrops, contextKey, marker, max)
+    keepDrop(owedDrops, contextKey, marker)
     retry.schedule()
   }
   // The drops waiting for their first write, by context, written eight at a time. A re-ask round
@@ -175,6 +177,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // tickets), counted in the store's failures, the drops retried after a warning.
   const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
   let dropsWriting = 0
+  // Told once no drop waits or is being written (see `stop`).
+  let drained: (() => void) | undefined
   const writeDrops = () => {
     while (dropsWriting < 8 && dropsDue.size > 0) {
       const [contextKey, { marker, version }] = dropsDue.entries().next().value!
@@ -183,8 +187,32 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void shareDrop(contextKey, marker, version).finally(() => {
         dropsWriting--
         writeDrops()
+        if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
       })
     }
+  }
+  // A drop let go at the bound of those waiting (`max`, as the owed answers): its marker never
+  // reaches the store. Before, it went without a word (and `redis.unshared` read one less). Said
+  // once the burst is over, at most once a minute, with the count since (and at the stop).
+  let letGo = 0
+  let letGoSaidAt: number | undefined
+  let letGoTimer: ReturnType<typeof setTimeout> | undefined
+  const sayLetGo = () => {
+    clearTimeout(letGoTimer)
+    letGoTimer = undefined
+    if (letGo === 0) return
+    log?.warn(`${letGo} dropped context(s) not recorded in the store: more than ${max} were waiting for it (maxContexts); a relay started without a data dir may take their answers from before the drop`)
+    letGoSaidAt = performance.now()
+    letGo = 0
+  }
+  const keepDrop = <V>(map: Map<string, V>, contextKey: string, value: V) => {
+    const full = map.size >= max && !map.has(contextKey)
+    setBounded(map, contextKey, value, max)
+    if (!full) return
+    letGo++
+    if (letGoTimer) return
+    letGoTimer = setTimeout(sayLetGo, letGoSaidAt === undefined ? 0 : Math.max(0, 60_000 - (performance.now() - letGoSaidAt)))
+    letGoTimer.unref?.()
   }
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
   const retry = createBackoffTimer(() => void retryOwed())
@@ -243,7 +271,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     dropped(contextKey, marker, version) {
       owedDrops.delete(contextKey)
-      setBounded(dropsDue, contextKey, { marker, version }, max)
+      keepDrop(dropsDue, contextKey, { marker, version })
       writeDrops()
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
@@ -272,6 +300,20 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size }),
     async stop() {
       retry.stop()
+      // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a
+      // store that stalls must not hold the close); those left are said. Before, the queue was
+      // cleared without a word: a re-ask round's drops of a revoked key, thousands written eight at
+      // a time, were lost at a restart, and a relay started without a data dir in the outage after
+      // took the answers from before them and served the revoked users.
+      if ((dropsDue.size > 0 || dropsWriting > 0) && usable()) {
+        let timer: ReturnType<typeof setTimeout> | undefined
+        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_DRAIN_MS)))])
+        clearTimeout(timer)
+        drained = undefined
+      }
+      sayLetGo()
+      const left = dropsDue.size + dropsWriting + owedDrops.size
+      if (left > 0) log?.warn(`stopping with ${left} dropped context(s) not recorded in the store (${store.status().lastError ?? 'not written yet'}): a relay started without a data dir may take their answers from before the drop`)
       dropsDue.clear()
       replica.stop()
       if (options.closeStore !== false) await store.close()

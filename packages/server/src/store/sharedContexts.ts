@@ -163,6 +163,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const outcome = await (version ? replica.publish(PREFIX + contextKey, marker, undefined, version) : replica.publishLate(PREFIX + contextKey, () => (owedDrops.get(contextKey) === marker ? marker : undefined)))
     if (outcome !== 'unavailable') {
       if (owedDrops.get(contextKey) === marker) owedDrops.delete(contextKey)
+      // In the store now, at the version the replica just wrote (or found) it at: kept for a store
+      // that comes back empty (see `recorded`).
+      const at = replica.version(PREFIX + contextKey)
+      if ((outcome === 'written' || outcome === 'refreshed') && at !== undefined) setBounded(recorded, contextKey, { marker, version: at }, max)
       return
     }
     if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
@@ -170,6 +174,31 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     keepDrop(owedDrops, contextKey, marker)
     retry.schedule()
   }
+  // The drops the store took (this relay's, and other relays' taken from it), by context, with the
+  // version the store holds each at, bounded as the drop queue is. Written back at that version
+  // when the store comes back (a Redis restarted empty), with the answers held: before, only the
+  // answers were, and a relay that missed a drop (cut off from Redis meanwhile) wrote back the
+  // answer from before it into the empty store, where a relay started in the upstream outage took
+  // it and served the revoked user (200). At its own version, a later answer still wins over it,
+  // and the answer from before it loses to it whichever is written first.
+  const recorded = new Map<string, { marker: LocalDocument; version: number }>()
+  // Those a write-back could not write (the store refusing, or gone again): written again, at
+  // their version, with the owed answers.
+  const recordedOwed = new Set<string>()
+  const writeDropBack = async (contextKey: string) => {
+    const drop = recorded.get(contextKey)
+    if (!drop) return recordedOwed.delete(contextKey)
+    // Only while it is the newest this relay has seen for the context (an answer written or taken
+    // after it is written back in its stead, or stands in the store already).
+    const current = () => (recorded.get(contextKey) === drop && (replica.version(PREFIX + contextKey) ?? drop.version) <= drop.version ? drop.marker : undefined)
+    const outcome = await replica.publish(PREFIX + contextKey, current, undefined, Promise.resolve({ ok: true as const, value: drop.version }))
+    if (outcome !== 'unavailable') return recordedOwed.delete(contextKey)
+    if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
+    warned = true
+    recordedOwed.add(contextKey)
+    retry.schedule()
+  }
+  const writeDropsBack = () => eachLimited([...recorded.keys()], 8, writeDropBack)
   // The drops waiting for their first write, by context, written eight at a time. A re-ask round
   // drops every held context of a revoked SDK key at once (reaskRounds.ts): before, each marker's
   // write went out at once, and past the Redis client's queue (1,000 commands) every command
@@ -232,10 +261,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     await eachLimited(due, 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
     const drops = [...owedDrops]
     await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
-    if (owed.size > 0 || owedDrops.size > 0) return
+    const back = [...recordedOwed]
+    await eachLimited(back, 8, writeDropBack)
+    if (owed.size > 0 || owedDrops.size > 0 || recordedOwed.size > 0) return
     retry.reset()
     // Named apart: a drop is no answer (before, drops alone read "shared the 0 answer(s)").
-    const what = [due.length > 0 && `the ${due.length} answer(s)`, drops.length > 0 && `the ${drops.length} dropped context(s)`].filter(Boolean).join(' and ')
+    const what = [due.length > 0 && `the ${due.length} answer(s)`, drops.length + back.length > 0 && `the ${drops.length + back.length} dropped context(s)`].filter(Boolean).join(' and ')
     if (warned && what) log?.info(`shared ${what} the store could not take before`)
     warned = false
   }
@@ -244,13 +275,19 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     log,
     maxKeys: max,
     initialKeys: { prefix: PREFIX, limit: max },
-    onReread: () => void writeBack(false).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
+    // The drops first (a few, usually), then the answers: each at its place in the store's order.
+    onReread: () => void writeDropsBack().then(() => writeBack(false)).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
     async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
       const took = await options.take(key.slice(PREFIX.length), doc)
       // Another relay's drop (a marker) is no answer taken: a revoked key's thousands of drops
       // counted as thousands of answers shared (`redis.taken`, holdfast_redis_documents_taken_total).
-      if (took && !doc.body.startsWith(DROP_MARKER_PREFIX)) taken++
+      const marker = doc.body.startsWith(DROP_MARKER_PREFIX)
+      if (took && !marker) taken++
+      // Another relay's drop is written back by this one too (that relay may be gone); an answer
+      // taken after a drop ends it here.
+      if (took && marker) setBounded(recorded, key.slice(PREFIX.length), { marker: { body: doc.body, fetchedAt: doc.fetchedAt }, version: doc.version }, max)
+      else if (took) recorded.delete(key.slice(PREFIX.length))
       return took
     },
   })
@@ -265,11 +302,15 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
+      recorded.delete(contextKey)
+      recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
       dropsDue.delete(contextKey)
       void share(contextKey, doc, version)
     },
     dropped(contextKey, marker, version) {
+      recorded.delete(contextKey)
+      recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
       keepDrop(dropsDue, contextKey, { marker, version })
       writeDrops()
@@ -297,7 +338,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size + recordedOwed.size }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

@@ -206,15 +206,29 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // tickets), counted in the store's failures, the drops retried after a warning.
   const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
   let dropsWriting = 0
+  // The contexts whose drop is being written (at most eight): not in the store until it says so.
+  // Before, `redis.unshared` counted only those waiting for a turn, and read 0 while eight drops
+  // were out to a stalled Redis.
+  const dropsOut = new Map<string, number>()
   // Told once no drop waits or is being written (see `stop`).
   let drained: (() => void) | undefined
+  // Each context once: one dropped again while its drop is out is counted among those waiting.
+  const unconfirmedOut = () => {
+    let count = 0
+    for (const key of dropsOut.keys()) if (!dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
+    return count
+  }
   const writeDrops = () => {
     while (dropsWriting < 8 && dropsDue.size > 0) {
       const [contextKey, { marker, version }] = dropsDue.entries().next().value!
       dropsDue.delete(contextKey)
       dropsWriting++
+      dropsOut.set(contextKey, (dropsOut.get(contextKey) ?? 0) + 1)
       void shareDrop(contextKey, marker, version).finally(() => {
         dropsWriting--
+        const out = dropsOut.get(contextKey)! - 1
+        if (out === 0) dropsOut.delete(contextKey)
+        else dropsOut.set(contextKey, out)
         writeDrops()
         if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
       })
@@ -338,7 +352,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size + recordedOwed.size }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size + recordedOwed.size + unconfirmedOut() }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

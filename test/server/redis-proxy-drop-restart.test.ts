@@ -4,16 +4,17 @@
 // it back; the relay that dropped must write its drop back too, at the drop's place in the store's
 // order, or a relay new to the fleet started in the upstream outage after takes that answer and
 // serves the revoked user its values (200). An answer got after the drop still wins over it.
+import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
 import { startTcpProxy } from '../support/tcpProxy'
-import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { status, useRedisFleet } from './redis-fleet'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
-const { cleanups, redisServer } = useRedisFleet()
+const { cleanups, redisServer, relay } = useRedisFleet()
 
 const PRO = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
 
@@ -135,5 +136,59 @@ describe('proxy mode, clear: Redis restarted empty', () => {
     await c.open()
     await up(c)
     for (const s of [c, a, b]) expect((await twice(s)).map((answer) => answer.value)).toEqual(['pro', 'pro'])
+  })
+
+  it('gets the drop back when the answer from before it comes from a data dir, written back first', async () => {
+    const redis = await redisServer()
+    const link = await startTcpProxy(redis.port)
+    cleanups.push(() => link.close())
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const start = (url: string, more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear', redis: { url, commandTimeoutMs: 1000 }, ...more })
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'victim' })
+      return { status: response.status, body: (await response.json()) as any }
+    }
+    const stored = async () => {
+      const keys = (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
+      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
+    }
+    const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
+    // A (through the link) answers the victim; B, with a data dir, takes that answer, saves it and stops.
+    const a = await start(link.url)
+    await up(a.server)
+    expect((await ask(a.server)).status).toBe(200)
+    const b = await start(redis.url, { dataDir })
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    await b.server.close()
+    // A drops the victim (the upstream refuses its credentials); the store holds the drop.
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(a.server)).status).toBe(503)
+    await waitFor(async () => (await stored()).some((body) => body.startsWith('{"kind":"dropped"')), 10_000)
+    // …and A has the store's word for it (cut off before that, A writes it again later, anew).
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
+    // Redis restarts empty while A is cut off; the upstream goes down. B restarts from its data dir
+    // and writes back the answer from before the drop first; then A's link heals.
+    link.cut()
+    await waitFor(async () => (await status(a.server)).redis?.state === 'down', 10_000)
+    await redis.stop()
+    await redis.start()
+    upstream.set({ status: 503, text: 'down' })
+    const b2 = await start(redis.url, { dataDir })
+    await up(b2.server)
+    await waitFor(async () => (await stored()).length === 1, 10_000)
+    link.restore()
+    await up(a.server)
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    // Before: B's answer was written at a new place in the store's order, after the drop: A's drop
+    // lost to it, A took it back, and the store held 'pro'.
+    expect((await stored()).map((body) => body.slice(0, 20))).toEqual(['{"kind":"dropped","k'])
+    const c = await start(redis.url)
+    await up(c.server)
+    for (const server of [c, a, b2]) {
+      const first = await ask(server.server)
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect([first.status, (await ask(server.server)).status], JSON.stringify(first.body)).toEqual([503, 503])
+    }
   })
 })

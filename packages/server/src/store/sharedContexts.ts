@@ -117,7 +117,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
   const writeBack = (onlyLate = false) =>
-    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late]) => share(key, doc, undefined, late === true))
+    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late, asked]) => share(key, doc, undefined, late === true, undefined, late ? asked : undefined))
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -142,9 +142,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   let checking = 0
   let secondAt = -Infinity
   let inSecond = 0
-  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false, asked?: number) => {
+  // `place`: a late answer's own version in the store's order (read back from the data dir with
+  // it), written at that version: at a new one, the answer from before another relay's drop, read
+  // back by a relay that missed the drop and written back into a Redis restarted empty before the
+  // drop was, came after it in the store's order, and the drop written back after lost to it.
+  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false, asked?: number, place?: number) => {
     const read = typeof doc === 'function' ? doc : () => doc
-    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read, undefined, asked) : replica.publish(PREFIX + contextKey, read, undefined, version))
+    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read, undefined, asked, place) : replica.publish(PREFIX + contextKey, read, undefined, version))
     if (outcome !== 'unavailable') {
       owed.delete(contextKey)
       return outcome

@@ -28,6 +28,29 @@ async function markers(redis: Awaited<ReturnType<ReturnType<typeof useRedisFleet
 }
 
 describe('proxy mode, clear: drops waiting for their write', () => {
+  it('are counted in unshared while their writes are out to a stalled store, until it takes them', async () => {
+    const redis = await redisServer()
+    let open = () => {}
+    const stall = new Promise<void>((resolve) => (open = resolve))
+    const shared = createSharedContexts({ store: slowed(createRedisStore({ url: redis.url, namespace: 'drop-inflight-count', commandTimeoutMs: 5000 }), 0, stall), take: () => true, held: () => [], log: recordingLogger() })
+    await shared.start()
+    await waitFor(() => shared.status().state === 'up', 10_000)
+    const ticket = shared.ticket()
+    const at = Date.now()
+    for (let i = 0; i < 5; i++) {
+      const key = `context-${i}`
+      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
+    }
+    // Five writes out, none taken yet. Before: 0 (only those waiting for a turn were counted), an
+    // operator told every drop was recorded while none was.
+    expect(shared.status().unshared).toBe(5)
+    expect(await markers(redis, 'drop-inflight-count')).toBe(0)
+    open()
+    await waitFor(() => shared.status().unshared === 0, 10_000)
+    expect(await markers(redis, 'drop-inflight-count')).toBe(5)
+    await shared.stop()
+  })
+
   it('are written before the store closes when the relay stops', async () => {
     const redis = await redisServer()
     const log = recordingLogger()
@@ -40,8 +63,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
       const key = `context-${i}`
       shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
     }
-    // 8 being written, 32 waiting for their turn.
-    expect(shared.status().unshared).toBe(32)
+    // 8 being written, 32 waiting for their turn: none in the store yet (before: 32).
+    expect(shared.status().unshared).toBe(40)
     await shared.stop()
     // Before: the 32 still queued were forgotten at the stop and the 8 being written cut off by the
     // store's close, nothing said: none in the store.
@@ -62,8 +85,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
       const key = `context-${i}`
       shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
     }
-    // 8 being written, 10 waiting (the bound): 7 let go. Before: let go without a word.
-    expect(shared.status().unshared).toBe(10)
+    // 8 being written, 10 waiting (the bound): 7 let go. Before: let go without a word (and 10).
+    expect(shared.status().unshared).toBe(18)
     await waitFor(() => log.lines.some((line) => line.includes('7 dropped context(s) not recorded in the store: more than 10 were waiting')), 5000)
     const stopped = performance.now()
     await shared.stop()

@@ -135,6 +135,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Since when (the steady clock) each forwarded credentials got nothing but 401/403 (for `clear-after`): a key
   // revoked is counted on its own, whatever the upstream answers other keys meanwhile.
   const unauthorizedSince = new Map<string, number>()
+  // Each run of 401/403 in `unauthorizedSince` numbered as it began (a counter, as `dropOrder`): a
+  // success ends a run only when its request went out after the run began. A 200 for another
+  // context of the key, sent before its first 401 and got after it, is the upstream's word from
+  // before: it ended the run, the next 401 began another, and the revoked key's values were served
+  // S seconds past that one (for as long as such answers came).
+  let unauthorizedRuns = 0
+  const unauthorizedRun = new Map<string, number>()
   // Sets `key` in a map with one entry per context or credentials (anyone may send new ones):
   // kept at most `maxContexts` long, the oldest out.
   const remember = <V>(map: Map<string, V>, key: string, value: V) => setBounded(map, key, value, options.maxContexts ?? DEFAULT_MAX_CONTEXTS)
@@ -486,6 +493,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     const version = shared$?.ticket()
     if (version) remember(answerTicketOrder, key, ++tickets)
     const dropsBefore = drops
+    const runsBefore = unauthorizedRuns
     // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
     // version once it comes, or, without one (the store down), the newest version seen now.
     const since = shared$?.version(key)
@@ -555,8 +563,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       return { kind: 'failed', failure: 'unauthorized', message: `the upstream refused this context's credentials (401/403) while this request was out: its answer, from before, is not served (--on-upstream-unauthorized ${options.onUnauthorized.mode})`, refused: true }
     }
     const credentials = contextKey({}, forwarded)
-    if (result.kind !== 'failed' || result.failure === 'rejected') {
+    if ((result.kind !== 'failed' || result.failure === 'rejected') && (unauthorizedRun.get(credentials) ?? 0) <= runsBefore) {
       unauthorizedSince.delete(credentials)
+      unauthorizedRun.delete(credentials)
+    }
+    if (result.kind !== 'failed' || result.failure === 'rejected') {
       noteAcceptance(accepted, credentials, steady())
     }
     // A drop ends only with values for the context (a 200 applied, a 304 for what is held): a 400
@@ -624,7 +635,12 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
       // them between two of its requests its values were never dropped.
       // On the steady clock: set back an hour, a revoked key's values were served for that hour.
       const tick = steady()
-      if (result.failure === 'unauthorized' && held) remember(unauthorizedSince, credentials, unauthorizedSince.get(credentials) ?? tick)
+      if (result.failure === 'unauthorized' && held) {
+        // Both made the newest remembered at each 401, so they go out of their bounds together.
+        const since = unauthorizedSince.get(credentials)
+        remember(unauthorizedRun, credentials, (since === undefined ? undefined : unauthorizedRun.get(credentials)) ?? ++unauthorizedRuns)
+        remember(unauthorizedSince, credentials, since ?? tick)
+      }
       if (result.failure === 'unauthorized' && held && unauthorizedLongEnough(options.onUnauthorized, unauthorizedSince.get(credentials)!, tick)) {
         log.warn(`the upstream answered ${result.httpStatus} for a context: dropping its values (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
         cache.delete(key)

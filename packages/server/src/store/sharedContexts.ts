@@ -117,7 +117,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
   const writeBack = (onlyLate = false) =>
-    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late]) => share(key, doc, undefined, late === true))
+    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late, asked]) => share(key, doc, undefined, late === true, undefined, late ? asked : undefined))
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -142,9 +142,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   let checking = 0
   let secondAt = -Infinity
   let inSecond = 0
-  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false, asked?: number) => {
+  // `place`: a late answer's own version in the store's order (read back from the data dir with
+  // it), written at that version: at a new one, the answer from before another relay's drop, read
+  // back by a relay that missed the drop and written back into a Redis restarted empty before the
+  // drop was, came after it in the store's order, and the drop written back after lost to it.
+  const share = async (contextKey: string, doc: LocalDocument | (() => LocalDocument | undefined), version?: SharedTicket, late = false, asked?: number, place?: number) => {
     const read = typeof doc === 'function' ? doc : () => doc
-    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read, undefined, asked) : replica.publish(PREFIX + contextKey, read, undefined, version))
+    const outcome = await (late ? replica.publishLate(PREFIX + contextKey, read, undefined, asked, place) : replica.publish(PREFIX + contextKey, read, undefined, version))
     if (outcome !== 'unavailable') {
       owed.delete(contextKey)
       return outcome
@@ -163,6 +167,10 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     const outcome = await (version ? replica.publish(PREFIX + contextKey, marker, undefined, version) : replica.publishLate(PREFIX + contextKey, () => (owedDrops.get(contextKey) === marker ? marker : undefined)))
     if (outcome !== 'unavailable') {
       if (owedDrops.get(contextKey) === marker) owedDrops.delete(contextKey)
+      // In the store now, at the version the replica just wrote (or found) it at: kept for a store
+      // that comes back empty (see `recorded`).
+      const at = replica.version(PREFIX + contextKey)
+      if ((outcome === 'written' || outcome === 'refreshed') && at !== undefined) setBounded(recorded, contextKey, { marker, version: at }, max)
       return
     }
     if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
@@ -170,6 +178,31 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     keepDrop(owedDrops, contextKey, marker)
     retry.schedule()
   }
+  // The drops the store took (this relay's, and other relays' taken from it), by context, with the
+  // version the store holds each at, bounded as the drop queue is. Written back at that version
+  // when the store comes back (a Redis restarted empty), with the answers held: before, only the
+  // answers were, and a relay that missed a drop (cut off from Redis meanwhile) wrote back the
+  // answer from before it into the empty store, where a relay started in the upstream outage took
+  // it and served the revoked user (200). At its own version, a later answer still wins over it,
+  // and the answer from before it loses to it whichever is written first.
+  const recorded = new Map<string, { marker: LocalDocument; version: number }>()
+  // Those a write-back could not write (the store refusing, or gone again): written again, at
+  // their version, with the owed answers.
+  const recordedOwed = new Set<string>()
+  const writeDropBack = async (contextKey: string) => {
+    const drop = recorded.get(contextKey)
+    if (!drop) return recordedOwed.delete(contextKey)
+    // Only while it is the newest this relay has seen for the context (an answer written or taken
+    // after it is written back in its stead, or stands in the store already).
+    const current = () => (recorded.get(contextKey) === drop && (replica.version(PREFIX + contextKey) ?? drop.version) <= drop.version ? drop.marker : undefined)
+    const outcome = await replica.publish(PREFIX + contextKey, current, undefined, Promise.resolve({ ok: true as const, value: drop.version }))
+    if (outcome !== 'unavailable') return recordedOwed.delete(contextKey)
+    if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
+    warned = true
+    recordedOwed.add(contextKey)
+    retry.schedule()
+  }
+  const writeDropsBack = () => eachLimited([...recorded.keys()], 8, writeDropBack)
   // The drops waiting for their first write, by context, written eight at a time. A re-ask round
   // drops every held context of a revoked SDK key at once (reaskRounds.ts): before, each marker's
   // write went out at once, and past the Redis client's queue (1,000 commands) every command
@@ -177,15 +210,29 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // tickets), counted in the store's failures, the drops retried after a warning.
   const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
   let dropsWriting = 0
+  // The contexts whose drop is being written (at most eight): not in the store until it says so.
+  // Before, `redis.unshared` counted only those waiting for a turn, and read 0 while eight drops
+  // were out to a stalled Redis.
+  const dropsOut = new Map<string, number>()
   // Told once no drop waits or is being written (see `stop`).
   let drained: (() => void) | undefined
+  // Each context once: one dropped again while its drop is out is counted among those waiting.
+  const unconfirmedOut = () => {
+    let count = 0
+    for (const key of dropsOut.keys()) if (!dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
+    return count
+  }
   const writeDrops = () => {
     while (dropsWriting < 8 && dropsDue.size > 0) {
       const [contextKey, { marker, version }] = dropsDue.entries().next().value!
       dropsDue.delete(contextKey)
       dropsWriting++
+      dropsOut.set(contextKey, (dropsOut.get(contextKey) ?? 0) + 1)
       void shareDrop(contextKey, marker, version).finally(() => {
         dropsWriting--
+        const out = dropsOut.get(contextKey)! - 1
+        if (out === 0) dropsOut.delete(contextKey)
+        else dropsOut.set(contextKey, out)
         writeDrops()
         if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
       })
@@ -232,10 +279,12 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     await eachLimited(due, 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
     const drops = [...owedDrops]
     await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
-    if (owed.size > 0 || owedDrops.size > 0) return
+    const back = [...recordedOwed]
+    await eachLimited(back, 8, writeDropBack)
+    if (owed.size > 0 || owedDrops.size > 0 || recordedOwed.size > 0) return
     retry.reset()
     // Named apart: a drop is no answer (before, drops alone read "shared the 0 answer(s)").
-    const what = [due.length > 0 && `the ${due.length} answer(s)`, drops.length > 0 && `the ${drops.length} dropped context(s)`].filter(Boolean).join(' and ')
+    const what = [due.length > 0 && `the ${due.length} answer(s)`, drops.length + back.length > 0 && `the ${drops.length + back.length} dropped context(s)`].filter(Boolean).join(' and ')
     if (warned && what) log?.info(`shared ${what} the store could not take before`)
     warned = false
   }
@@ -244,13 +293,19 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     log,
     maxKeys: max,
     initialKeys: { prefix: PREFIX, limit: max },
-    onReread: () => void writeBack(false).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
+    // The drops first (a few, usually), then the answers: each at its place in the store's order.
+    onReread: () => void writeDropsBack().then(() => writeBack(false)).catch((error: unknown) => log?.error(`writing back to the store failed: ${(error as Error)?.message ?? String(error)}`)),
     async accept(key, doc) {
       if (!key.startsWith(PREFIX)) return false
       const took = await options.take(key.slice(PREFIX.length), doc)
       // Another relay's drop (a marker) is no answer taken: a revoked key's thousands of drops
       // counted as thousands of answers shared (`redis.taken`, holdfast_redis_documents_taken_total).
-      if (took && !doc.body.startsWith(DROP_MARKER_PREFIX)) taken++
+      const marker = doc.body.startsWith(DROP_MARKER_PREFIX)
+      if (took && !marker) taken++
+      // Another relay's drop is written back by this one too (that relay may be gone); an answer
+      // taken after a drop ends it here.
+      if (took && marker) setBounded(recorded, key.slice(PREFIX.length), { marker: { body: doc.body, fetchedAt: doc.fetchedAt }, version: doc.version }, max)
+      else if (took) recorded.delete(key.slice(PREFIX.length))
       return took
     },
   })
@@ -265,11 +320,15 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     },
     ticket: () => store.ticket(),
     answered(contextKey, doc, version) {
+      recorded.delete(contextKey)
+      recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
       dropsDue.delete(contextKey)
       void share(contextKey, doc, version)
     },
     dropped(contextKey, marker, version) {
+      recorded.delete(contextKey)
+      recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
       keepDrop(dropsDue, contextKey, { marker, version })
       writeDrops()
@@ -297,7 +356,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size + recordedOwed.size + unconfirmedOut() }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

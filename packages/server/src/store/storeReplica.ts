@@ -69,8 +69,11 @@ export interface StoreReplica {
    * queued before it): what the relay serves by then; nothing to write when it gives nothing.
    * `since`: the newest version this relay had seen when it asked for `local`. A version taken
    * after that (it may have been asked for later) wins: it is taken again, and nothing is written.
+   * `place`: the version `local` had in the store's order, when known (an answer read back from the
+   * data dir): written at that version, not a new one, so a version written after it (a drop, a
+   * later answer) wins over it in the store whichever is written first.
    */
-  publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number): Promise<Published | undefined>
+  publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number, place?: number): Promise<Published | undefined>
   /**
    * Looks at the version the store holds for `key` (one cheap read) and takes the document when it
    * is newer than any seen here: for a notice that never came (Redis refused to publish it, or it
@@ -254,7 +257,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         const doc = typeof local === 'function' ? local() : local
         return doc && publishNow(key, doc, lease, version)
       })) as StoreReplica['publish'],
-    publishLate: (key, local, lease, since) =>
+    publishLate: (key, local, lease, since, place) =>
       serial(key, async () => {
         const before = seen.get(key)?.version ?? -Infinity
         if (since !== undefined && before > since) {
@@ -267,7 +270,7 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         await pullNow(key)
         if ((seen.get(key)?.version ?? -Infinity) > before) return 'older' as const
         const doc = typeof local === 'function' ? local() : local
-        return doc && publishNow(key, doc, lease)
+        return doc && publishNow(key, doc, lease, place === undefined ? undefined : Promise.resolve({ ok: true as const, value: place }))
       }),
     check: (key) => check(key).catch(() => undefined),
     version: (key) => seen.get(key)?.version,

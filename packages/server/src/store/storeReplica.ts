@@ -71,7 +71,8 @@ export interface StoreReplica {
    * after that (it may have been asked for later) wins: it is taken again, and nothing is written.
    * `place`: the version `local` had in the store's order, when known (an answer read back from the
    * data dir): written at that version, not a new one, so a version written after it (a drop, a
-   * later answer) wins over it in the store whichever is written first.
+   * later answer) wins over it in the store whichever is written first. A `place` after a ticket
+   * taken then (no ticket of this store handed it out) is not used: a new version is.
    */
   publishLate(key: string, local: LocalDocument | (() => LocalDocument | undefined), lease?: string, since?: number, place?: number): Promise<Published | undefined>
   /**
@@ -270,7 +271,16 @@ export function createStoreReplica(options: StoreReplicaOptions): StoreReplica {
         await pullNow(key)
         if ((seen.get(key)?.version ?? -Infinity) > before) return 'older' as const
         const doc = typeof local === 'function' ? local() : local
-        return doc && publishNow(key, doc, lease, place === undefined ? undefined : Promise.resolve({ ok: true as const, value: place }))
+        if (!doc) return doc
+        if (place === undefined) return publishNow(key, doc, lease)
+        // `place` is read from a file (the data dir): one this store cannot have handed out yet
+        // (after a ticket taken now: a data dir written against another Redis whose clock ran
+        // ahead, or edited by hand) was written, but read as nothing by every relay (READ, PUT:
+        // no ticket handed it out), while this one counted it shared. Such an answer takes a new
+        // version instead, as any late answer without one.
+        const ticket = await store.ticket()
+        if (!ticket.ok) return 'unavailable' as const
+        return publishNow(key, doc, lease, Promise.resolve(place <= ticket.value ? { ok: true as const, value: place } : ticket))
       }),
     check: (key) => check(key).catch(() => undefined),
     version: (key) => seen.get(key)?.version,

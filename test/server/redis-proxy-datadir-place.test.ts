@@ -1,0 +1,84 @@
+// Proxy mode with --redis and a data dir: an answer read back from the data dir is written back to
+// the store at the version the data dir recorded for it (453ac24). That version comes from a file:
+// written against another Redis (whose clock ran ahead) or edited by hand, it may be one this store
+// never handed out. Written at it, the answer is in Redis under a version the store reads as
+// nothing (no ticket handed it out): the relay counts it shared (unshared 0), yet no relay can take
+// it, and a relay new to the fleet started in the upstream outage has nothing to serve.
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it, vi } from 'vitest'
+import { decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
+import { status, useRedisFleet } from './redis-fleet'
+import { evaluate, tempDir, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
+
+const { redisServer, relay } = useRedisFleet()
+
+const PRO = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+
+// Rewrites every saved context's storeVersion in the data dir's generations (checksums made anew).
+async function setStoreVersions(dir: string, version: number) {
+  let changed = 0
+  const walk = async (at: string): Promise<void> => {
+    for (const entry of await readdir(at, { withFileTypes: true })) {
+      const path = join(at, entry.name)
+      if (entry.isDirectory()) await walk(path)
+      else if (entry.name.endsWith('.json')) {
+        const decoded = decodeGeneration(await readFile(path, 'utf8'))
+        if (!decoded.ok || !decoded.payload.includes('"kind":"contexts"')) continue
+        const payload = decoded.payload.replace(/"storeVersion":\d+/g, () => {
+          changed++
+          return `"storeVersion":${version}`
+        })
+        await writeFile(path, encodeGeneration(payload, decoded.source))
+      }
+    }
+  }
+  await walk(dir)
+  return changed
+}
+
+describe('proxy mode, --redis, data dir: the version recorded for an answer', () => {
+  it('one this store never handed out (a day ahead of its clock) is not written: the answer is shared at a version the fleet can read', async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const start = (more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, redis: { url: redis.url, commandTimeoutMs: 1000 }, ...more })
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'victim' })
+      return { status: response.status, value: ((await response.json()) as any).flags?.[0]?.value }
+    }
+    const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
+    // A relay with a data dir answers the user and saves the answer with its version; it stops.
+    const a = await start({ dataDir })
+    await up(a.server)
+    expect(await ask(a.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
+    await a.server.close()
+    // The file now says a version a day ahead of this Redis' clock (µs): as a data dir written
+    // against another Redis says, or a hand-edited one. Redis restarts empty; the upstream is down.
+    const [seconds] = (await redis.command('TIME')).split('\r\n').filter((line) => /^\d+$/.test(line))
+    expect(await setStoreVersions(dataDir, (Number(seconds) + 86_400) * 1_000_000)).toBeGreaterThan(0)
+    await redis.stop()
+    await redis.start()
+    upstream.set({ status: 503, text: 'down' })
+    // The relay restarts from its data dir and writes its answer back.
+    const a2 = await start({ dataDir })
+    await up(a2.server)
+    expect(await ask(a2.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // A relay new to the fleet serves the user that answer in the outage. Before: the answer was in
+    // Redis at the day-ahead version, read as nothing: it answered 503.
+    const c = await start()
+    await up(c.server)
+    const first = await ask(c.server)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first, await ask(c.server)]).toEqual([
+      { status: 200, value: 'pro' },
+      { status: 200, value: 'pro' },
+    ])
+  })
+})

@@ -81,4 +81,42 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
       { status: 200, value: 'pro' },
     ])
   })
+
+  it("one this store never handed out does not outrank another relay's drop got after it: the relay drops the user too", async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const start = (more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear', redis: { url: redis.url, commandTimeoutMs: 1000 }, ...more })
+    const ask = async (server: { url: string }) => {
+      const response = await evaluate(server as never, { targetingKey: 'victim' })
+      return { status: response.status, value: ((await response.json()) as any).flags?.[0]?.value }
+    }
+    const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
+    const a = await start({ dataDir })
+    await up(a.server)
+    expect(await ask(a.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
+    await a.server.close()
+    const [seconds] = (await redis.command('TIME')).split('\r\n').filter((line) => /^\d+$/.test(line))
+    expect(await setStoreVersions(dataDir, (Number(seconds) + 86_400) * 1_000_000)).toBeGreaterThan(0)
+    // Another relay takes the answer from the store; the relay restarts from that data dir.
+    const b = await start()
+    await up(b.server)
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    const a2 = await start({ dataDir })
+    await up(a2.server)
+    await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 10_000)
+    // The upstream refuses the user's credentials: B drops it, and the store holds the drop.
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(b.server)).status).toBe(503)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    // The relay from the data dir takes the drop: in the upstream outage after it answers 503.
+    // Before: it held its answer as a day ahead of the drop in the store's order, kept it, and
+    // served the revoked user 200 'pro'.
+    await waitFor(async () => (await status(a2.server)).contexts === 0, 5_000).catch(() => undefined)
+    upstream.set({ status: 503, text: 'down' })
+    const first = await ask(a2.server)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+  })
 })

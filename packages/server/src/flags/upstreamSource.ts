@@ -292,7 +292,15 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   }, () => cache.entries().map(([key, held]) => [key, () => {
     const current = cache.peek(key)
     return current && shareable(key, current)
-  }, held.source === 'data-dir', held.storeVersion]))
+  }, held.source === 'data-dir', held.storeVersion, (version: number) => {
+    // The data dir's place for it was one the store cannot have handed out (written against
+    // another Redis whose clock ran ahead, or by hand): the store holds it at `version` now.
+    const current = cache.peek(key)
+    if (current && current.source === 'data-dir' && current.storeVersion === held.storeVersion && current.storeVersion !== undefined && current.storeVersion > version) {
+      current.storeVersion = version
+      save(true)
+    }
+  }]))
   function takeShared(key: string, doc: StoredDocument): boolean {
     const saved = readRecord(contextRecordSchema, doc.body)
     if (!saved || saved.key !== key) {

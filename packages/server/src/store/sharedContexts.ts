@@ -26,9 +26,11 @@ export interface SharedContextsOptions {
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
    * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
    * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it. Default: none.
+   * store wins over it. `placed`: told the version a late answer was written back at when it is
+   * not `asked` (a place the store cannot have handed out: see `StoreReplica.publishLate`), so what
+   * is held orders by the version the store holds it at. Default: none.
    */
-  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number]>
+  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number, placed?: (version: number) => void]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
   log?: ServerLogger
@@ -117,7 +119,14 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
   const writeBack = (onlyLate = false) =>
-    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, ([key, doc, late, asked]) => share(key, doc, undefined, late === true, undefined, late ? asked : undefined))
+    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
+      const outcome = await share(key, doc, undefined, late === true, undefined, late ? asked : undefined)
+      // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
+      // at that one, the answer outranked every drop and answer the fleet wrote after it here.
+      const at = replica.version(PREFIX + key)
+      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) placed?.(at)
+      return outcome
+    })
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer

@@ -51,6 +51,45 @@ describe('proxy mode, clear: drops waiting for their write', () => {
     await shared.stop()
   })
 
+  it('written back into a Redis restarted empty are counted in unshared until it takes them', async () => {
+    const redis = await redisServer()
+    let gate: Promise<void> | undefined
+    let open = () => {}
+    const base = createRedisStore({ url: redis.url, namespace: 'drop-back-count', commandTimeoutMs: 5000, reconnectMaxMs: 100 })
+    const store: SharedStore = {
+      ...base,
+      async put(key, doc, lease) {
+        if (gate) await gate
+        return base.put(key, doc, lease)
+      },
+    }
+    const shared = createSharedContexts({ store, take: () => true, held: () => [], log: recordingLogger() })
+    await shared.start()
+    await waitFor(() => shared.status().state === 'up', 10_000)
+    const ticket = shared.ticket()
+    const at = Date.now()
+    for (let i = 0; i < 20; i++) {
+      const key = `context-${i}`
+      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
+    }
+    await waitFor(() => shared.status().unshared === 0, 10_000)
+    expect(await markers(redis, 'drop-back-count')).toBe(20)
+    // Redis restarts empty and stalls the writes: the relay writes its 20 drops back, none taken.
+    gate = new Promise<void>((resolve) => (open = resolve))
+    await redis.stop()
+    await redis.start()
+    await waitFor(() => shared.status().state === 'up', 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(await markers(redis, 'drop-back-count')).toBe(0)
+    // Before: 0, an operator told every drop was in the store while none was.
+    expect(shared.status().unshared).toBe(20)
+    gate = undefined
+    open()
+    await waitFor(() => shared.status().unshared === 0, 10_000)
+    expect(await markers(redis, 'drop-back-count')).toBe(20)
+    await shared.stop()
+  })
+
   it('are written before the store closes when the relay stops', async () => {
     const redis = await redisServer()
     const log = recordingLogger()

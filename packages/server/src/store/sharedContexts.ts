@@ -211,7 +211,24 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     recordedOwed.add(contextKey)
     retry.schedule()
   }
-  const writeDropsBack = () => eachLimited([...recorded.keys()], 8, writeDropBack)
+  // The drops listed for a write-back (a Redis restarted empty) until their write settles: not in
+  // the store until it says so. Before, `redis.unshared` read 0 while thousands waited their turn
+  // (eight at a time) or were out to a stalled Redis, and a relay started meanwhile without a data
+  // dir could take the answers from before them.
+  const dropsBack = new Map<string, number>()
+  const writeDropsBack = () => {
+    const keys = [...recorded.keys()]
+    for (const key of keys) dropsBack.set(key, (dropsBack.get(key) ?? 0) + 1)
+    return eachLimited(keys, 8, async (key) => {
+      try {
+        await writeDropBack(key)
+      } finally {
+        const left = (dropsBack.get(key) ?? 1) - 1
+        if (left > 0) dropsBack.set(key, left)
+        else dropsBack.delete(key)
+      }
+    })
+  }
   // The drops waiting for their first write, by context, written eight at a time. A re-ask round
   // drops every held context of a revoked SDK key at once (reaskRounds.ts): before, each marker's
   // write went out at once, and past the Redis client's queue (1,000 commands) every command
@@ -229,6 +246,9 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const unconfirmedOut = () => {
     let count = 0
     for (const key of dropsOut.keys()) if (!dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
+    // Written back, while still this relay's word for the context (answered or dropped here again
+    // since, it is counted as that, or shared).
+    for (const key of dropsBack.keys()) if (recorded.has(key) && !dropsOut.has(key) && !dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
     return count
   }
   const writeDrops = () => {

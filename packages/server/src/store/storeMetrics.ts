@@ -17,7 +17,7 @@ export interface StoreMetricsSource {
  * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
  * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
  * another relay polled and this one took from the store); in proxy mode also
- * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried, and drops for a 401/403 it has not taken yet: being written, waiting for their turn, or retried), in the
+ * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried, and drops for a 401/403 it has not taken yet: being written, waiting for their turn, written back after a restart, or retried), in the
  * definitions modes `holdfast_redis_copy_refused` (1 while this relay refuses the store's copy).
  */
 export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
@@ -66,7 +66,7 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
   if (source.proxy) {
     new Gauge({
       name: 'holdfast_redis_unshared_answers',
-      help: 'Proxy mode: upstream answers this relay could not write to the shared store yet (retried with backoff), and drops of --on-upstream-unauthorized clear the store has not taken yet (being written, waiting for their turn, or retried).',
+      help: 'Proxy mode: upstream answers this relay could not write to the shared store yet (retried with backoff), and drops of --on-upstream-unauthorized clear the store has not taken yet (being written, waiting for their turn, written back after a restart, or retried).',
       registers,
       collect() {
         this.set(source.status().unshared ?? 0)

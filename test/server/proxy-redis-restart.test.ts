@@ -3,8 +3,8 @@
 // against a --snapshot made after them (f200fe9). A real redis-server.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createClient } from 'redis'
 import { describe, expect, it, vi } from 'vitest'
+import { dropWhileRedisFull, PRO, proxyClear } from './dropFixtures'
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
@@ -17,9 +17,8 @@ describe('--upstream --redis --data-dir: a context dropped for a 401, restarted 
   it('is not served the answer the store holds from before the drop (503), until the upstream answers it again', async () => {
     const redis = await redisServer()
     const dataDir = join(await tempDir(), 'data')
-    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
-    const upstream = await startUpstream(plan)
-    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, dataDir, onUpstreamUnauthorized: 'clear' })
+    const upstream = await startUpstream(PRO)
+    const start = () => relay(redis, upstream, { ...proxyClear(upstream), dataDir })
     const ask = async (server: { url: string }) => {
       const response = await evaluate(server as never, { targetingKey: 'x' })
       return { status: response.status, body: (await response.json()) as any }
@@ -42,7 +41,7 @@ describe('--upstream --redis --data-dir: a context dropped for a 401, restarted 
     answers.push(await ask(restarted.server))
     expect(answers.map((a) => a.status), JSON.stringify(answers.map((a) => a.body))).toEqual([503, 503])
 
-    upstream.set(plan)
+    upstream.set(PRO)
     await vi.waitFor(async () => expect((await ask(restarted.server)).status).toBe(200), { timeout: 5000, interval: 100 })
   })
 })
@@ -100,9 +99,8 @@ describe('--upstream --redis --snapshot: a relay started in an outage', () => {
 describe('--upstream --redis without --data-dir: a context dropped for a 401', () => {
   it('is served neither by the relay restarted in an outage nor by a new relay of the fleet (503), and the answer got after the drop is', async () => {
     const redis = await redisServer()
-    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
-    const upstream = await startUpstream(plan)
-    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear' })
+    const upstream = await startUpstream(PRO)
+    const start = () => relay(redis, upstream, proxyClear(upstream))
     const ask = async (server: { url: string }) => {
       const response = await evaluate(server as never, { targetingKey: 'x' })
       return { status: response.status, body: (await response.json()) as any }
@@ -137,7 +135,7 @@ describe('--upstream --redis without --data-dir: a context dropped for a 401', (
     }
 
     // The upstream accepts the user again: that answer is taken by the fleet, a relay started after it included.
-    upstream.set(plan)
+    upstream.set(PRO)
     await vi.waitFor(async () => expect((await ask(restarted.server)).status).toBe(200), { timeout: 5000, interval: 100 })
     upstream.set({ status: 503, text: 'down' })
     const later = await start()
@@ -148,28 +146,13 @@ describe('--upstream --redis without --data-dir: a context dropped for a 401', (
 
   it('a drop Redis refused (OOM) is written once it takes writes again: a relay started in the outage after that does not serve the answer from before it', async () => {
     const redis = await redisServer()
-    const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
-    const upstream = await startUpstream(plan)
-    const start = () => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear' })
+    const upstream = await startUpstream(PRO)
+    const start = () => relay(redis, upstream, proxyClear(upstream))
     const ask = async (server: { url: string }) => (await evaluate(server as never, { targetingKey: 'x' })).status
     const first = await start()
-    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
-    expect(await ask(first.server)).toBe(200)
-    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
-    // Another tenant fills Redis past its limit: every write is refused (OOM).
-    const client = createClient({ url: redis.url })
-    await client.connect()
-    cleanups.push(() => client.close())
-    const filler = 'x'.repeat(4096)
-    await Promise.all(Array.from({ length: 500 }, (_, i) => client.set(`other:${i}`, filler)))
-    await client.configSet({ maxmemory: '1mb', 'maxmemory-policy': 'noeviction' })
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect(await ask(first.server)).toBe(503)
-    await waitFor(async () => (await status(first.server)).redis?.unshared === 1, 5000, 20)
-    // Memory frees: the drop reaches the store (retried after 1 s, doubling).
-    await client.del(Array.from({ length: 500 }, (_, i) => `other:${i}`))
-    await client.configSet({ maxmemory: '64mb' })
-    await waitFor(async () => (await status(first.server)).redis?.unshared === 0, 10_000, 50)
+    // Another tenant fills Redis past its limit (every write refused, OOM) when the user is dropped;
+    // memory frees: the drop reaches the store.
+    await dropWhileRedisFull(redis, upstream, first.server, cleanups)
     upstream.set({ status: 503, text: 'down' })
     const fresh = await start()
     await waitFor(async () => (await status(fresh.server)).redis?.state === 'up', 20_000)

@@ -10,13 +10,36 @@ import { describe, expect, it, vi } from 'vitest'
 import { decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, tempDir, waitFor } from './helpers'
-import { startUpstream } from './relay-fakes'
+import type { RedisServer } from '../support/redisServer'
+import { PRO } from './dropFixtures'
+import { startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { redisServer, relay } = useRedisFleet()
 
-const PRO = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
+// A relay in proxy mode on `upstream` with --redis (`more` added), the user's answer and a wait
+// until a relay's Redis is up.
+function fleetOf(redis: RedisServer, upstream: FakeUpstream, onUpstreamUnauthorized?: 'clear') {
+  const start = (more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, ...(onUpstreamUnauthorized && { onUpstreamUnauthorized }), redis: { url: redis.url, commandTimeoutMs: 1000 }, ...more })
+  const ask = async (server: { url: string }) => {
+    const response = await evaluate(server as never, { targetingKey: 'victim' })
+    return { status: response.status, value: ((await response.json()) as any).flags?.[0]?.value }
+  }
+  const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
+  // A relay with a data dir answers the user and saves the answer with its version; it stops. The
+  // file is then made to say a version a day ahead of this Redis' clock (µs).
+  const savedADayAhead = async (dataDir: string) => {
+    const a = await start({ dataDir })
+    await up(a.server)
+    expect(await ask(a.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
+    await a.server.close()
+    const [seconds] = (await redis.command('TIME')).split('\r\n').filter((line) => /^\d+$/.test(line))
+    expect(await setStoreVersions(dataDir, (Number(seconds) + 86_400) * 1_000_000)).toBeGreaterThan(0)
+  }
+  return { start, ask, up, savedADayAhead }
+}
 
 // Rewrites every saved context's storeVersion in the data dir's generations (checksums made anew).
 async function setStoreVersions(dir: string, version: number) {
@@ -45,22 +68,11 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
     const dataDir = join(await tempDir(), 'data')
-    const start = (more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, redis: { url: redis.url, commandTimeoutMs: 1000 }, ...more })
-    const ask = async (server: { url: string }) => {
-      const response = await evaluate(server as never, { targetingKey: 'victim' })
-      return { status: response.status, value: ((await response.json()) as any).flags?.[0]?.value }
-    }
-    const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
-    // A relay with a data dir answers the user and saves the answer with its version; it stops.
-    const a = await start({ dataDir })
-    await up(a.server)
-    expect(await ask(a.server)).toEqual({ status: 200, value: 'pro' })
-    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
-    await a.server.close()
-    // The file now says a version a day ahead of this Redis' clock (µs): as a data dir written
-    // against another Redis says, or a hand-edited one. Redis restarts empty; the upstream is down.
-    const [seconds] = (await redis.command('TIME')).split('\r\n').filter((line) => /^\d+$/.test(line))
-    expect(await setStoreVersions(dataDir, (Number(seconds) + 86_400) * 1_000_000)).toBeGreaterThan(0)
+    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream)
+    // A relay with a data dir saves the user's answer; the file then says a version a day ahead of
+    // this Redis' clock: as a data dir written against another Redis says, or a hand-edited one.
+    await savedADayAhead(dataDir)
+    // Redis restarts empty; the upstream is down.
     await redis.stop()
     await redis.start()
     upstream.set({ status: 503, text: 'down' })
@@ -86,19 +98,8 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
     const dataDir = join(await tempDir(), 'data')
-    const start = (more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear', redis: { url: redis.url, commandTimeoutMs: 1000 }, ...more })
-    const ask = async (server: { url: string }) => {
-      const response = await evaluate(server as never, { targetingKey: 'victim' })
-      return { status: response.status, value: ((await response.json()) as any).flags?.[0]?.value }
-    }
-    const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
-    const a = await start({ dataDir })
-    await up(a.server)
-    expect(await ask(a.server)).toEqual({ status: 200, value: 'pro' })
-    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
-    await a.server.close()
-    const [seconds] = (await redis.command('TIME')).split('\r\n').filter((line) => /^\d+$/.test(line))
-    expect(await setStoreVersions(dataDir, (Number(seconds) + 86_400) * 1_000_000)).toBeGreaterThan(0)
+    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
+    await savedADayAhead(dataDir)
     // Another relay takes the answer from the store; the relay restarts from that data dir.
     const b = await start()
     await up(b.server)

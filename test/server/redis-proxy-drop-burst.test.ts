@@ -5,6 +5,7 @@
 // with 'The queue is full' as its last error, and the answers and lease of that moment failed too.
 import { describe, expect, it, vi } from 'vitest'
 import { createRedisStore, createSharedContexts } from '@holdfast/server'
+import { dropContexts, sharedUp } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
 import { recordingLogger, waitFor } from './helpers'
 
@@ -18,14 +19,8 @@ describe('proxy mode, clear: 3,000 contexts dropped at once', () => {
     const log = recordingLogger()
     const shared = createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'burst', commandTimeoutMs: 5000 }), take: () => true, held: () => [], log })
     cleanups.push(() => shared.stop())
-    await shared.start()
-    await waitFor(() => shared.status().state === 'up', 10_000)
-    const ticket = shared.ticket()
-    const at = Date.now()
-    for (let i = 0; i < 3000; i++) {
-      const key = `context-${i}`
-      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
-    }
+    await sharedUp(shared)
+    dropContexts(shared, 3000)
     await waitFor(async () => Number((await redis.command('DBSIZE')).trim().slice(1)) >= 3000, 30_000, 50)
     await waitFor(() => shared.status().unshared === 0, 30_000, 50)
     expect({ failures: shared.status().failures, lastError: shared.status().lastError, state: shared.status().state }).toEqual({ failures: 0, lastError: undefined, state: 'up' })

@@ -3,9 +3,10 @@
 // before. By the store's order it is older than the drop: no relay keeps it, the one that got it
 // included, and the store keeps the drop.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource, type SharedStore } from '@holdfast/server'
+import { createRedisStore, type RelaySource, type SharedStore } from '@holdfast/server'
+import { askSource, clearSource, storedBodies } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -22,27 +23,9 @@ describe('proxy mode, clear: an answer asked for before another relay\'s drop, g
     const pro = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
     let next: Array<Parameters<typeof startUpstream>[0]> = []
     const upstream = await startUpstream(() => (next.shift() ?? pro) as never)
-    const proxy = (wrap = (store: SharedStore) => store): RelaySource => {
-      const source = createUpstreamSource({
-        url: upstream.url,
-        maxShrinkPercent: 50,
-        onUnauthorized: { mode: 'clear' },
-        timeoutMs: 5000,
-        heldAnswerAfterMs: 5000,
-        log: recordingLogger(),
-        share: (take, held) => createSharedContexts({ store: wrap(createRedisStore({ url: redis.url, namespace: 'drop-order', commandTimeoutMs: 1000 })), take, held }),
-      })
-      cleanups.push(() => source.close())
-      return source
-    }
-    const ask = async (s: RelaySource) => {
-      const answer = await s.evaluate!({ context: { targetingKey: 'x' }, headers: {} } as never)
-      return { status: answer.status, value: (answer.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
-    }
-    const stored = async () => {
-      const keys = (await redis.command('KEYS', 'holdfast:drop-order:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-    }
+    const proxy = (wrap = (store: SharedStore) => store): RelaySource => clearSource(upstream, 5000, () => wrap(createRedisStore({ url: redis.url, namespace: 'drop-order', commandTimeoutMs: 1000 })), cleanups)
+    const ask = (s: RelaySource) => askSource(s, 'x')
+    const stored = () => storedBodies(redis, 'holdfast:drop-order:doc:context:*')
 
     const a = proxy()
     // B's store refuses its writes while `refuse` is set (as Redis at its maxmemory does).

@@ -5,6 +5,7 @@
 // must be told of every drop that did not reach the store.
 import { describe, expect, it, vi } from 'vitest'
 import { createRedisStore, createSharedContexts, type SharedStore } from '@holdfast/server'
+import { dropContexts, sharedUp } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
 import { recordingLogger, waitFor } from './helpers'
 
@@ -33,14 +34,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
     let open = () => {}
     const stall = new Promise<void>((resolve) => (open = resolve))
     const shared = createSharedContexts({ store: slowed(createRedisStore({ url: redis.url, namespace: 'drop-inflight-count', commandTimeoutMs: 5000 }), 0, stall), take: () => true, held: () => [], log: recordingLogger() })
-    await shared.start()
-    await waitFor(() => shared.status().state === 'up', 10_000)
-    const ticket = shared.ticket()
-    const at = Date.now()
-    for (let i = 0; i < 5; i++) {
-      const key = `context-${i}`
-      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
-    }
+    await sharedUp(shared)
+    dropContexts(shared, 5)
     // Five writes out, none taken yet. Before: 0 (only those waiting for a turn were counted), an
     // operator told every drop was recorded while none was.
     expect(shared.status().unshared).toBe(5)
@@ -64,14 +59,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
       },
     }
     const shared = createSharedContexts({ store, take: () => true, held: () => [], log: recordingLogger() })
-    await shared.start()
-    await waitFor(() => shared.status().state === 'up', 10_000)
-    const ticket = shared.ticket()
-    const at = Date.now()
-    for (let i = 0; i < 20; i++) {
-      const key = `context-${i}`
-      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
-    }
+    await sharedUp(shared)
+    dropContexts(shared, 20)
     await waitFor(() => shared.status().unshared === 0, 10_000)
     expect(await markers(redis, 'drop-back-count')).toBe(20)
     // Redis restarts empty and stalls the writes: the relay writes its 20 drops back, none taken.
@@ -94,14 +83,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
     const redis = await redisServer()
     const log = recordingLogger()
     const shared = createSharedContexts({ store: slowed(createRedisStore({ url: redis.url, namespace: 'drop-stop', commandTimeoutMs: 5000 }), 50), take: () => true, held: () => [], log })
-    await shared.start()
-    await waitFor(() => shared.status().state === 'up', 10_000)
-    const ticket = shared.ticket()
-    const at = Date.now()
-    for (let i = 0; i < 40; i++) {
-      const key = `context-${i}`
-      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
-    }
+    await sharedUp(shared)
+    dropContexts(shared, 40)
     // 8 being written, 32 waiting for their turn: none in the store yet (before: 32).
     expect(shared.status().unshared).toBe(40)
     await shared.stop()
@@ -116,14 +99,8 @@ describe('proxy mode, clear: drops waiting for their write', () => {
     const log = recordingLogger()
     const stall = new Promise<void>(() => {})
     const shared = createSharedContexts({ store: slowed(createRedisStore({ url: redis.url, namespace: 'drop-stall', commandTimeoutMs: 5000 }), 0, stall), take: () => true, held: () => [], log, maxContexts: 10 })
-    await shared.start()
-    await waitFor(() => shared.status().state === 'up', 10_000)
-    const ticket = shared.ticket()
-    const at = Date.now()
-    for (let i = 0; i < 25; i++) {
-      const key = `context-${i}`
-      shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
-    }
+    await sharedUp(shared)
+    dropContexts(shared, 25)
     // 8 being written, 10 waiting (the bound): 7 let go. Before: let go without a word (and 10).
     expect(shared.status().unshared).toBe(18)
     await waitFor(() => log.lines.some((line) => line.includes('7 dropped context(s) not recorded in the store: more than 10 were waiting')), 5000)

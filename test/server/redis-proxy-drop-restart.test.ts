@@ -6,42 +6,23 @@
 // serves the revoked user its values (200). An answer got after the drop still wins over it.
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
+import { createRedisStore, type RelaySource } from '@holdfast/server'
 import { startTcpProxy } from '../support/tcpProxy'
+import { askSource, clearSource, PRO, proxyClear, storedBodies } from './dropFixtures'
 import { status, useRedisFleet } from './redis-fleet'
-import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
+import { evaluate, tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer, relay } = useRedisFleet()
 
-const PRO = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
-
 async function fleet() {
   const redis = await redisServer()
   const upstream = await startUpstream(PRO)
-  const proxy = (redisUrl: string): RelaySource => {
-    const source = createUpstreamSource({
-      url: upstream.url,
-      maxShrinkPercent: 50,
-      onUnauthorized: { mode: 'clear' },
-      timeoutMs: 1000,
-      heldAnswerAfterMs: 1000,
-      log: recordingLogger(),
-      share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace: 'drop-restart', commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-    })
-    cleanups.push(() => source.close())
-    return source
-  }
-  const ask = async (s: RelaySource, targetingKey = 'victim') => {
-    const answer = await s.evaluate!({ context: { targetingKey }, headers: {} } as never)
-    return { status: answer.status, value: (answer.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
-  }
-  const stored = async () => {
-    const keys = (await redis.command('KEYS', 'holdfast:drop-restart:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-    return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-  }
+  const proxy = (redisUrl: string): RelaySource => clearSource(upstream, 1000, () => createRedisStore({ url: redisUrl, namespace: 'drop-restart', commandTimeoutMs: 1000, reconnectMaxMs: 100 }), cleanups)
+  const ask = (s: RelaySource, targetingKey = 'victim') => askSource(s, targetingKey)
+  const stored = () => storedBodies(redis, 'holdfast:drop-restart:doc:context:*')
   const up = (s: RelaySource) => waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
   // Two requests in the outage, the second after the first's look-up in the store had time to land.
   const twice = async (s: RelaySource) => {
@@ -144,15 +125,12 @@ describe('proxy mode, clear: Redis restarted empty', () => {
     cleanups.push(() => link.close())
     const upstream = await startUpstream(PRO)
     const dataDir = join(await tempDir(), 'data')
-    const start = (url: string, more = {}) => relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear', redis: { url, commandTimeoutMs: 1000 }, ...more })
+    const start = (url: string, more = {}) => relay(redis, upstream, { ...proxyClear(upstream), redis: { url, commandTimeoutMs: 1000 }, ...more })
     const ask = async (server: { url: string }) => {
       const response = await evaluate(server as never, { targetingKey: 'victim' })
       return { status: response.status, body: (await response.json()) as any }
     }
-    const stored = async () => {
-      const keys = (await redis.command('KEYS', 'holdfast:*:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-    }
+    const stored = () => storedBodies(redis, 'holdfast:*:doc:context:*')
     const up = (server: { url: string }) => waitFor(async () => (await status(server as never)).redis?.state === 'up', 20_000)
     // A (through the link) answers the victim; B, with a data dir, takes that answer, saves it and stops.
     const a = await start(link.url)

@@ -4,9 +4,10 @@
 // client with made-up credentials, or with the victim's context and its own made-up key, drops
 // nothing of anyone else's, here or in the store.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
+import { createRedisStore, type RelaySource } from '@holdfast/server'
+import { askSource, clearSource, PRO, storedBodies } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -17,29 +18,11 @@ describe('proxy mode, clear: a drop\'s scope', () => {
   it('made-up credentials, on the victim\'s context or any other, write no drop and drop nothing of the victim\'s', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream((request) =>
-      request.headers.authorization === 'Bearer good' ? { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) } : { status: 401, json: { errorCode: 'UNAUTHORIZED' } },
+      request.headers.authorization === 'Bearer good' ? PRO : { status: 401, json: { errorCode: 'UNAUTHORIZED' } },
     )
-    const proxy = (): RelaySource => {
-      const source = createUpstreamSource({
-        url: upstream.url,
-        maxShrinkPercent: 50,
-        onUnauthorized: { mode: 'clear' },
-        timeoutMs: 2000,
-        heldAnswerAfterMs: 2000,
-        log: recordingLogger(),
-        share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'drop-scope', commandTimeoutMs: 1000 }), take, held }),
-      })
-      cleanups.push(() => source.close())
-      return source
-    }
-    const ask = async (s: RelaySource, targetingKey: string, authorization: string) => {
-      const answer = await s.evaluate!({ context: { targetingKey }, headers: { authorization } } as never)
-      return { status: answer.status, value: (answer.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
-    }
-    const stored = async () => {
-      const keys = (await redis.command('KEYS', 'holdfast:drop-scope:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-    }
+    const proxy = (): RelaySource => clearSource(upstream, 2000, () => createRedisStore({ url: redis.url, namespace: 'drop-scope', commandTimeoutMs: 1000 }), cleanups)
+    const ask = (s: RelaySource, targetingKey: string, authorization: string) => askSource(s, targetingKey, { authorization })
+    const stored = () => storedBodies(redis, 'holdfast:drop-scope:doc:context:*')
 
     const a = proxy()
     await a.open()

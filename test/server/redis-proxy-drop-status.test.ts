@@ -1,7 +1,7 @@
 // Proxy mode with --redis and --on-upstream-unauthorized clear, on a real redis-server: what the
 // status and the log tell an operator of a drop shared through the store (d06ecda's drop marker).
-import { createClient } from 'redis'
 import { describe, expect, it, vi } from 'vitest'
+import { dropWhileRedisFull, PRO, proxyClear } from './dropFixtures'
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, recordingLogger, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
@@ -9,15 +9,14 @@ import { startUpstream } from './relay-fakes'
 vi.setConfig({ testTimeout: 60_000 })
 
 const { cleanups, redisServer, relay } = useRedisFleet()
-const plan = { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }
 const ask = async (server: { url: string }) => (await evaluate(server as never, { targetingKey: 'x' })).status
 
 describe('--upstream --redis, clear: a drop shared through the store', () => {
   it('a relay that drops a context for another relay\'s drop says so in its log, and does not count the drop as an answer taken', async () => {
     const redis = await redisServer()
-    const upstream = await startUpstream(plan)
+    const upstream = await startUpstream(PRO)
     const logB = recordingLogger()
-    const proxy = { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear' } as const
+    const proxy = proxyClear(upstream)
     const a = await relay(redis, upstream, proxy)
     const b = await relay(redis, upstream, { ...proxy, logger: logB })
     for (const server of [a, b]) await waitFor(async () => (await status(server.server)).redis?.state === 'up', 20_000)
@@ -38,24 +37,10 @@ describe('--upstream --redis, clear: a drop shared through the store', () => {
 
   it('the log says when a drop Redis refused (OOM) reached it, not "shared the 0 answer(s)"', async () => {
     const redis = await redisServer()
-    const upstream = await startUpstream(plan)
+    const upstream = await startUpstream(PRO)
     const log = recordingLogger()
-    const first = await relay(redis, upstream, { flagsUrl: undefined, upstream: upstream.url, pollIntervalSeconds: undefined, onUpstreamUnauthorized: 'clear', logger: log })
-    await waitFor(async () => (await status(first.server)).redis?.state === 'up', 20_000)
-    expect(await ask(first.server)).toBe(200)
-    await waitFor(async () => (await redis.command('KEYS', '*context:*')).includes('context:'), 5000, 20)
-    const client = createClient({ url: redis.url })
-    await client.connect()
-    cleanups.push(() => client.close())
-    const filler = 'x'.repeat(4096)
-    await Promise.all(Array.from({ length: 500 }, (_, i) => client.set(`other:${i}`, filler)))
-    await client.configSet({ maxmemory: '1mb', 'maxmemory-policy': 'noeviction' })
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect(await ask(first.server)).toBe(503)
-    await waitFor(async () => (await status(first.server)).redis?.unshared === 1, 5000, 20)
-    await client.del(Array.from({ length: 500 }, (_, i) => `other:${i}`))
-    await client.configSet({ maxmemory: '64mb' })
-    await waitFor(async () => (await status(first.server)).redis?.unshared === 0, 10_000, 50)
+    const first = await relay(redis, upstream, { ...proxyClear(upstream), logger: log })
+    await dropWhileRedisFull(redis, upstream, first.server, cleanups)
     await waitFor(() => log.lines.some((line) => /could not take before/.test(line)), 5000, 20)
     expect(log.lines.filter((line) => /could not take before/.test(line))).toEqual([expect.stringMatching(/the 1 dropped context\(s\)/)])
     expect(log.lines.join('\n')).not.toMatch(/the 0 answer/)

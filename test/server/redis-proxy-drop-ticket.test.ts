@@ -4,9 +4,10 @@
 // then dropped again, all before that ticket came, must not have its second drop placed before
 // the answer in the store's order: the store would keep the answer, and the relay would take it back.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type SharedStore } from '@holdfast/server'
+import { createRedisStore, type SharedStore } from '@holdfast/server'
+import { askSource, clearSource, storedBodies } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -30,26 +31,11 @@ describe('proxy mode, clear: dropped, answered, dropped again while the drop tic
         return store.ticket()
       },
     })
-    const source = createUpstreamSource({
-      url: upstream.url,
-      maxShrinkPercent: 50,
-      onUnauthorized: { mode: 'clear' },
-      timeoutMs: 5000,
-      heldAnswerAfterMs: 5000,
-      log: recordingLogger(),
-      share: (take, held) => createSharedContexts({ store: slow(createRedisStore({ url: redis.url, namespace: 'drop-ticket', commandTimeoutMs: 5000 })), take, held }),
-    })
-    cleanups.push(() => source.close())
+    const source = clearSource(upstream, 5000, () => slow(createRedisStore({ url: redis.url, namespace: 'drop-ticket', commandTimeoutMs: 5000 })), cleanups)
     await source.open?.()
-    const ask = async () => {
-      const result = await source.evaluate!({ context: { targetingKey: 'x' }, headers: {} } as never)
-      return { status: result.status, value: (result.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
-    }
+    const ask = () => askSource(source, 'x')
     expect(await ask()).toEqual({ status: 200, value: 'pro' })
-    const stored = async () => {
-      const keys = (await redis.command('KEYS', 'holdfast:drop-ticket:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-    }
+    const stored = () => storedBodies(redis, 'holdfast:drop-ticket:doc:context:*')
     await waitFor(async () => (await stored()).some((body) => body?.includes('pro')), 10_000)
     gate = new Promise((resolve) => (open = resolve))
     answer = refused

@@ -4,10 +4,11 @@
 // store: the answer from before the drop, listed for the write-back before the drop, must not be
 // written over it, or every relay started in the outage after serves the revoked user its values.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource, type SharedStore } from '@holdfast/server'
+import { createRedisStore, type RelaySource, type SharedStore } from '@holdfast/server'
 import { startTcpProxy } from '../support/tcpProxy'
+import { askSource, clearSource, PRO, storedBodies } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
@@ -21,7 +22,7 @@ describe('proxy mode, clear: a drop during the write-back after a reconnect', ()
     cleanups.push(() => link.close())
     const revoked = 'user-9'
     let refuse = false
-    const upstream = await startUpstream((request) => (refuse && request.body.includes(revoked) ? { status: 401, json: { errorCode: 'UNAUTHORIZED' } } : { ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) }))
+    const upstream = await startUpstream((request) => (refuse && request.body.includes(revoked) ? { status: 401, json: { errorCode: 'UNAUTHORIZED' } } : PRO))
     // The store's writes can be held at a gate (a slow Redis), to have the write-back under way.
     let gate: Promise<void> | undefined
     let open = () => {}
@@ -36,27 +37,10 @@ describe('proxy mode, clear: a drop during the write-back after a reconnect', ()
         return store.put(key, doc, lease)
       },
     })
-    const proxy = (redisUrl: string, wrap = (store: SharedStore) => store): RelaySource => {
-      const source = createUpstreamSource({
-        url: upstream.url,
-        maxShrinkPercent: 50,
-        onUnauthorized: { mode: 'clear' },
-        timeoutMs: 1000,
-        heldAnswerAfterMs: 1000,
-        log: recordingLogger(),
-        share: (take, heldNow) => createSharedContexts({ store: wrap(createRedisStore({ url: redisUrl, namespace: 'drop-writeback', commandTimeoutMs: 1000, reconnectMaxMs: 100 })), take, held: heldNow }),
-      })
-      cleanups.push(() => source.close())
-      return source
-    }
-    const ask = async (s: RelaySource, targetingKey: string) => {
-      const answer = await s.evaluate!({ context: { targetingKey }, headers: {} } as never)
-      return { status: answer.status, value: (answer.body as { flags?: Array<{ value: unknown }> }).flags?.[0]?.value }
-    }
-    const stored = async () => {
-      const keys = (await redis.command('KEYS', 'holdfast:drop-writeback:doc:context:*')).split('\r\n').filter((line) => line.startsWith('holdfast:'))
-      return Promise.all(keys.map(async (key) => (await redis.command('HGET', key, 'body')).split('\r\n')[1]))
-    }
+    const proxy = (redisUrl: string, wrap = (store: SharedStore) => store): RelaySource =>
+      clearSource(upstream, 1000, () => wrap(createRedisStore({ url: redisUrl, namespace: 'drop-writeback', commandTimeoutMs: 1000, reconnectMaxMs: 100 })), cleanups)
+    const ask = (s: RelaySource, targetingKey: string) => askSource(s, targetingKey)
+    const stored = () => storedBodies(redis, 'holdfast:drop-writeback:doc:context:*')
 
     // Ten users answered and shared; the revoked one last (the last of the write-back's order).
     const a = proxy(link.url, gated)

@@ -2,52 +2,34 @@
 // key without asking each (reaskRounds.ts). A user's request for one of them may be out already,
 // sent before the 401: its 200, got after the drop, is the upstream's earlier word, not its later
 // one. It must not end the drop (the relay would serve the revoked user through the outage after).
-import type { IncomingMessage, ServerResponse } from 'node:http'
 import { describe, expect, it } from 'vitest'
-import { evaluate, flagsByKey, hostOnLoopback, startServer, waitFor } from './helpers'
+import { startHoldingUpstream } from './dropFixtures'
+import { evaluate, flagsByKey, startServer, waitFor } from './helpers'
 
 const KEY = { Authorization: 'Bearer shared' }
 
 describe('an answer asked for before a drop, got after it', () => {
   it('does not end the drop: the revoked user gets 503 in the outage after, not the values from before', async () => {
-    let mode: 'ok' | 'revoked' | 'down' = 'ok'
-    let held: ServerResponse | undefined
-    let holdVictim = false
-    const pro = JSON.stringify({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] })
-    const upstream = await hostOnLoopback((req: IncomingMessage, res: ServerResponse) => {
-      let body = ''
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')))
-      req.on('end', () => {
-        const user = (JSON.parse(body) as { context: { targetingKey?: string } }).context.targetingKey
-        // The victim's request sent while its key was still accepted: answered 200, but only later.
-        if (user === 'victim' && holdVictim) {
-          holdVictim = false
-          held = res
-          return
-        }
-        if (mode === 'down') return void res.writeHead(500).end('down')
-        if (mode === 'revoked') return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"errorCode":"UNAUTHORIZED"}')
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(pro)
-      })
-    })
-    const relay = await startServer({ flags: undefined, upstream, adminKey: 'adm', onUpstreamUnauthorized: 'clear' })
+    // The victim's request sent while its key was still accepted: answered 200, but only later.
+    const upstream = await startHoldingUpstream('victim')
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, adminKey: 'adm', onUpstreamUnauthorized: 'clear' })
     for (let i = 0; i < 5; i++) await (await evaluate(relay, { targetingKey: `a${i}` }, KEY)).arrayBuffer()
     await (await evaluate(relay, { targetingKey: 'victim' }, KEY)).arrayBuffer()
     // The victim's next request goes out and waits at the upstream (served what is held meanwhile).
-    holdVictim = true
+    upstream.hold()
     const inFlight = evaluate(relay, { targetingKey: 'victim' }, KEY).then((r) => r.arrayBuffer())
-    await waitFor(() => held !== undefined, 5000)
+    await waitFor(() => upstream.held() !== undefined, 5000)
     for (let i = 0; i < 5; i++) await (await evaluate(relay, { targetingKey: `b${i}` }, KEY)).arrayBuffer()
     // The key is revoked: a round's first 401 drops the key's other contexts, the victim's too.
-    mode = 'revoked'
+    upstream.set('revoked')
     await (await fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })).arrayBuffer()
     const contexts = async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { contexts: number }).contexts
     expect(await contexts()).toBe(0)
     // The request sent before the 401 is answered now, 200 with the values from before.
-    held!.writeHead(200, { 'Content-Type': 'application/json' }).end(pro)
+    upstream.release()
     await inFlight
     // Its answer is in (a request after it is answered by the upstream, so the relay has read it).
-    mode = 'down'
+    upstream.set('down')
     const outage = await evaluate(relay, { targetingKey: 'victim' }, KEY)
     const body = outage.status === 200 ? await flagsByKey(outage) : await outage.text()
     // Before: 200 with plan 'pro', stale, for as long as the upstream was down.

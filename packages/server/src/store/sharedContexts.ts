@@ -242,14 +242,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const dropsOut = new Map<string, number>()
   // Told once no drop waits or is being written (see `stop`).
   let drained: (() => void) | undefined
-  // Each context once: one dropped again while its drop is out is counted among those waiting.
-  const unconfirmedOut = () => {
-    let count = 0
-    for (const key of dropsOut.keys()) if (!dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
-    // Written back, while still this relay's word for the context (answered or dropped here again
-    // since, it is counted as that, or shared).
-    for (const key of dropsBack.keys()) if (recorded.has(key) && !dropsOut.has(key) && !dropsDue.has(key) && !owedDrops.has(key) && !recordedOwed.has(key)) count++
-    return count
+  // The drops the store has not taken yet, each context once, whichever state it is in: waiting
+  // for a turn, out, owed (refused, retried), and written back while still this relay's word for
+  // the context (answered or dropped here again since, it is counted as that, or shared).
+  const dropsUnshared = () => {
+    const keys = new Set([...dropsDue.keys(), ...dropsOut.keys(), ...owedDrops.keys(), ...recordedOwed])
+    for (const key of dropsBack.keys()) if (recorded.has(key)) keys.add(key)
+    return keys.size
   }
   const writeDrops = () => {
     while (dropsWriting < 8 && dropsDue.size > 0) {
@@ -385,7 +384,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       void replica.check(PREFIX + contextKey).finally(() => checking--)
     },
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + owedDrops.size + dropsDue.size + recordedOwed.size + unconfirmedOut() }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared() }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

@@ -1,9 +1,10 @@
 // @vitest-environment node
 // Every other TypeScript block of the READMEs (the root README's blocks that readme.test.ts does not
-// hold as files, each package's README and the OpenFeature example's), compiled as printed against
-// the built packages (their `exports` maps and `.d.ts`, as a user's project resolves them) under
-// `strict`. A block may use names it does not define (the user, an Express `app`): the stand-ins
-// below declare them, in front of the block, with the types the real thing has.
+// hold as files, each package's README, the OpenFeature example's, and the docs/ pages that hold
+// code), compiled as printed against the built packages (their `exports` maps and `.d.ts`, as a
+// user's project resolves them) under `strict`. A block may use names it does not define (the user,
+// an Express `app`): the stand-ins below declare them, in front of the block, with the types the
+// real thing has.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -18,6 +19,7 @@ const README_FILES = [
   'packages/openfeature/README.md',
   'packages/server/README.md',
   'examples/openfeature-react/README.md',
+  'docs/server.md',
 ]
 
 const nodeHost = (req: string) =>
@@ -33,11 +35,8 @@ const STAND_INS: Record<string, string> = {
   'README.md#5': '', // Checkout.test.tsx
   'README.md#6': 'declare const user: { id: string; plan: string }\ndeclare const other: { id: string }\n',
   'README.md#7': '',
-  'README.md#8':
-    nodeHost(`req: ${http}`) +
-    `declare const fastify: { all(path: string, handler: (request: { raw: ${http}; body: unknown }, reply: { hijack(): void; raw: import('node:http').ServerResponse }) => void): void }\n`,
-  'README.md#9': '',
-  'README.md#10': '', // fallback.ts
+  'README.md#8': '',
+  'README.md#9': '', // fallback.ts
   'packages/core/README.md#1': 'declare const user: { id: string }\n',
   'packages/react/README.md#1':
     "import type { Bootstrap } from '@holdfast/react'\ndeclare const user: { id: string }\ndeclare const bootstrap: Bootstrap\ndeclare function App(): null\n",
@@ -46,6 +45,9 @@ const STAND_INS: Record<string, string> = {
   'packages/server/README.md#2': nodeHost(`req: ${http}`),
   'packages/server/README.md#3': '',
   'examples/openfeature-react/README.md#1': '',
+  'docs/server.md#1': // mounting the handler (moved from the root README)
+    nodeHost(`req: ${http}`) +
+    `declare const fastify: { all(path: string, handler: (request: { raw: ${http}; body: unknown }, reply: { hijack(): void; raw: import('node:http').ServerResponse }) => void): void }\n`,
 }
 
 interface Block {

@@ -85,7 +85,7 @@ test('an answer confirming a bootstrap dated ahead of this device dates it no la
 // (believed up to a day ahead), and its first request, with the bootstrap's ETag, gets a 304. Then
 // a relay of the fleet restarted on an old data dir during an upstream outage answers with the
 // values it fetched an hour before that bootstrap (`stale`, its old `fetchedAt`): older than what
-// the page holds, so they must not replace it (README: a stale answer older than what is held).
+// the page holds, so they must not replace it (docs/relay.md: a stale answer older than what is held).
 test('a bootstrap dated ahead of this device and confirmed by a 304 is still newer than a stale relay answer fetched before it', async () => {
   const relayNow = Date.now() + 3 * 60 * MINUTE
   const entries = [{ key: 'kill', value: true, variant: 'on' }]

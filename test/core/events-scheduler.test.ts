@@ -126,7 +126,7 @@ test('a full batch logged before start() goes out when the client starts, not on
   expect(eventRequests()).toBe(1)
 })
 
-// Pins what README says of Retry-After for events (it said "more than 60 s is 60 s", true before
+// Pins what docs/events.md says of Retry-After for events (it said "more than 60 s is 60 s", true before
 // 68cffb1): a sink shedding load for ten minutes is asked again after ten minutes, not every minute.
 // Passes as is: the events' wait is the one scheduler's, honoured up to an hour.
 test('Retry-After: 600 from the events sink holds delivery ten minutes, not one', async () => {

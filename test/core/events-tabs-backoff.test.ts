@@ -65,7 +65,7 @@ test("flush() in another tab waits for a server's Retry-After too, but not for a
   await until(() => eventsRequests() > 0, 'the first request')
   await new Promise((resolve) => setTimeout(resolve, 200))
   expect(eventsRequests()).toBe(1)
-  // The tab that was told to wait keeps its flush() back (README: flush() skips the backoff, not a
+  // The tab that was told to wait keeps its flush() back (docs/events.md: flush() skips the backoff, not a
   // Retry-After); so does the other tab now. Before, its flush asked the receiver again at once.
   await Promise.all(clients.map((c) => c.flush()))
   expect(eventsRequests()).toBe(1)

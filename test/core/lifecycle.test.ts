@@ -81,9 +81,10 @@ test('close() while start() waits for the first answer: state `error`, not `load
   const started = client.start()
   await server.waitForRequests(1)
   await client.close()
-  // Before: 'loading', for as long as the page lived. The message is pinned: the README documents it,
-  // and @holdfast/openfeature (providerCore.ts) tells a closed passed-in client by it (no field or
-  // code of its own: each would cost up-front bytes the size budgets do not have).
+  // Before: 'loading', for as long as the page lived. The message is pinned:
+  // docs/failure-semantics.md documents it, and @holdfast/openfeature (providerCore.ts) tells a
+  // closed passed-in client by it (no field or code of its own: each would cost up-front bytes the
+  // size budgets do not have).
   expect(client.getStatus()).toMatchObject({ state: 'error', error: { code: 'NETWORK', message: 'client closed' } })
   expect((await started).state).toBe('error')
   expect(client.getGate('a', false)).toBe(false)

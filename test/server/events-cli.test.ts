@@ -36,7 +36,7 @@ describe('holdfast-server events options', () => {
 
   it('replay-dead-letters refuses an option given twice (exit 2) instead of sending to the last one named', async () => {
     // An operator who pastes a second --events-upstream (or --events-spool) after the first: the
-    // server and the snapshot command refuse that as a usage error (README: "not the last one
+    // server and the snapshot command refuse that as a usage error (docs/relay.md: "not the last one
     // wins"). Before, this command took the last one without a word and sent the dead letters there.
     const spool = join(await tempDir(), 'spool')
     const letters = deadLetterPath(spool)

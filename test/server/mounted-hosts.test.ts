@@ -1,4 +1,4 @@
-// The handler mounted in hosts that do what real apps do before it (README "Mounting"). One that
+// The handler mounted in hosts that do what real apps do before it (docs/server.md "Mounting"). One that
 // has read the request body already: Express after `app.use(express.json())`, a Next.js pages API
 // route (its body parser is on by default), Fastify (its content-type parser runs before any
 // route); the body's 'end' has been and gone, and waiting for it, every flag and events request

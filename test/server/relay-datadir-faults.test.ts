@@ -1,4 +1,4 @@
-// A data dir on a disk that fails (CONTRACT §9 persistence; README "A data dir that cannot be read or
+// A data dir on a disk that fails (CONTRACT §9 persistence; docs/relay.md "A data dir that cannot be read or
 // written … never stops the relay"): the disk is injected through the generation-store seam, so a
 // write can fail with EIO for a while, or hang like a stuck network mount. The upstream is a real
 // fake server on 127.0.0.1.

@@ -113,7 +113,7 @@ describe('metrics in proxy mode', () => {
 
   it('the status names the HTTP status of an upstream that fails the start-up probe', async () => {
     // Before: the probe's failure was recorded without it, so a relay that never got an answer
-    // showed `lastError: { kind: 'http', message }` with no `httpStatus` (the README's field), where
+    // showed `lastError: { kind: 'http', message }` with no `httpStatus` (docs/relay.md's field), where
     // the same 503 to a user's request shows `httpStatus: 503`.
     const upstream = await startUpstream({ status: 503, text: 'maintenance' })
     const server = await startServer({ flags: undefined, upstream: upstream.url })

@@ -4,7 +4,7 @@
 // optional field, and every client omitting it went down. Against real servers on 127.0.0.1: one
 // serving a flags file, one relaying to an upstream stub, which must receive the context intact.
 //
-// The generator stays inside the documented request limits (README "Server limits": 256 attributes,
+// The generator stays inside the documented request limits (docs/server-limits.md: 256 attributes,
 // depth 8, 4,096-character strings, 64 KiB), which refuse with 400 INVALID_CONTEXT by design.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -43,7 +43,7 @@ function send(url: string, body: unknown, headers: Record<string, string | undef
 }
 const bulkUrl = (base: string, lastModified: string | number | undefined) => `${base}/ofrep/v1/evaluate/flags${lastModified === undefined ? '' : `?flagConfigLastModified=${encodeURIComponent(lastModified)}`}`
 
-// Deliberate, and not in CONTRACT (README "Server limits" and packages/server/README.md say it):
+// Deliberate, and not in CONTRACT (docs/server-limits.md and packages/server/README.md say it):
 // keys `__proto__`, `constructor` and `prototype` anywhere in a context are refused with 400
 // INVALID_CONTEXT naming the key, because the first copy of a context (flagd-core makes one per
 // flag) would turn `{"__proto__": {"plan": "pro"}}` into a user on the pro plan. The spec allows

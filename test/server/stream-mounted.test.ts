@@ -1,4 +1,4 @@
-// The event stream of a handler mounted under a path (README: `app.use('/flags', flags)`, clients
+// The event stream of a handler mounted under a path (docs/server.md: `app.use('/flags', flags)`, clients
 // use '<origin>/flags'; `toFetchHandler(flags, { basePath: '/api/flags' })`). OFREP joins the
 // advertised `requestUri` to the origin, so it must name the mount, or every tab's stream goes to
 // a path of the app that is not the stream (a 404), and live updates never start.

@@ -9,7 +9,7 @@
  * on stderr says how many. {@link LogWriter.flush} waits (boundedly) for what is queued before an exit.
  *
  * Files and terminals are written synchronously by Node whatever is done here: a log file on a
- * hung mount, or a terminal paused with Ctrl-S, still holds the process (see the README).
+ * hung mount, or a terminal paused with Ctrl-S, still holds the process (see docs/server.md, Logs).
  */
 export interface LogWriter {
   /** Writes `line` (no newline) to `stream` ('out' or 'err'); drops it, counted, when too much is waiting. Never throws. */

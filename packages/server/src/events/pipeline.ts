@@ -47,7 +47,7 @@ export interface EventsOptions {
    * Forward accepted events to this upstream events endpoint (`--events-upstream URL`, e.g.
    * `https://flags.example/holdfast/v1/events`) instead of keeping them: each batch is fsynced
    * into a spool (`eventsSpoolDir`) before the 202, then delivered in batches with backoff,
-   * `Retry-After` and jitter, and leaves the spool only after a 2xx (the Holdfast README,
+   * `Retry-After` and jitter, and leaves the spool only after a 2xx (docs/events-sink.md,
    * "Events through the relay"). Cannot be combined with `eventsFile`. Default: none.
    */
   eventsUpstream?: string

@@ -68,7 +68,7 @@ export type LineageVerdict = { ok: true; steps: number } | { ok: false; message:
 /**
  * Whether the definitions `held` (served here) lead, through `lineage`, to the document it came
  * with, every step within `maxShrinkPercent` (or forced by an operator on the relay that applied
- * it: see the README). `held` is looked for from the newest step back (a version may come back:
+ * it: see docs/redis.md). `held` is looked for from the newest step back (a version may come back:
  * A → B → A), by its hash and its flag count. Refused: no lineage, `held` not in it (too old, or
  * another history), a step past the rule (`descends`: the copy is the fleet's history, which only
  * this relay's rule refuses), or steps that contradict each other or `to`, the document the lineage

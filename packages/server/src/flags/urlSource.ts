@@ -225,7 +225,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     if (result.applied || result.unchanged) {
       refusedCopy = undefined
       // Taken from the store: its history comes with it. Applied here: one step more (or none
-      // after nothing; an operator's override is marked so, see the README).
+      // after nothing; an operator's override is marked so, see docs/redis.md).
       if (stored) lineage = storeLineage ?? []
       else if (result.applied) lineage = result.previous ? extendLineage(lineage, result.previous, droppedKeys(result.previous, result.version), !guard) : []
       // A new text from the upstream has no store version until it is published.

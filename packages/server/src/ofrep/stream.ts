@@ -67,7 +67,7 @@ export interface StreamHubOptions {
    * the origin of their OFREP URL. Default `/holdfast/v1/stream` under the path the handler is
    * mounted at, as the host says it (Express `app.use('/flags', handler)`: `req.baseUrl`;
    * `toFetchHandler` with a `basePath`): `/flags/holdfast/v1/stream`. Set it where a host cuts a
-   * prefix without saying so (Fastify's rewrite in the README, a proxy).
+   * prefix without saying so (Fastify's rewrite in docs/server.md, a proxy).
    */
   requestUri?: string
 }

@@ -11,11 +11,11 @@ export interface FetchBootstrapOptions {
   url: string
   /** The user to evaluate for. */
   context: EvaluationContext
-  /** Sent with the request (e.g. an API key). */
+  /** Sent with the request (e.g. an API key); a function is called once and may return a promise. Default: none. */
   headers?: HeadersOption
   /** How long the page render may wait for flags. Default 1,000 ms (also for NaN, 0, a negative number or Infinity); over 60,000 ms is 60,000 ms. */
   timeoutMs?: number
-  /** Default `globalThis.fetch`. */
+  /** The `fetch` the request goes through (tests, instrumentation). Default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
 

@@ -11,6 +11,7 @@ export type FlagMetadata = Record<string, string | number | boolean>
  * is passed to the server's targeting rules as is.
  */
 export interface EvaluationContext {
+  /** Identifies the user (or device) the flags are for; cache entries, ETags and exposures are kept per key. Required. */
   targetingKey: string
   [attribute: string]: unknown
 }
@@ -21,12 +22,19 @@ export interface EvaluationContext {
  * means "use the caller's default".
  */
 export interface FlagEntry {
+  /** The flag's key; an entry without a string key is skipped when a response is read. */
   key: string
+  /** The flag's value; absent or `null` means "use the caller's default". */
   value?: JsonValue
+  /** Why the server chose this value (`STATIC`, `TARGETING_MATCH`, …; unknown reasons pass through). */
   reason?: string
+  /** The name of the variant served, when the server names one. */
   variant?: string
+  /** Flat metadata the server attached to this flag. */
   metadata?: FlagMetadata
+  /** Set on a failed evaluation (`FLAG_NOT_FOUND`, `TYPE_MISMATCH`, …): the caller's default is served. */
   errorCode?: string
+  /** The server's human-readable explanation of `errorCode`. */
   errorDetails?: string
   /** Epoch ms when this content was first received (set on persisted and bootstrap entries). */
   updatedAt?: number
@@ -37,7 +45,9 @@ export interface FlagEntry {
  * what `fetchBootstrap` returns and what `client.snapshot()` produces.
  */
 export interface Bootstrap {
+  /** The user these flags were evaluated for; applied only to a client with the same context. */
   context: EvaluationContext
+  /** The flags as the server returned them, one entry per flag. */
   flags: FlagEntry[]
   /** The server's ETag for this snapshot; sent as `If-None-Match` on the client's first request. */
   etag?: string
@@ -63,6 +73,7 @@ export type JsonInput = string | number | boolean | null | JsonInput[] | { [key:
 
 /** What `bootstrap` and `fallback` take: a `Bootstrap`, or a JSON import of one (`import fallback from './flags.fallback.json'`) without a cast. */
 export interface BootstrapInput extends Omit<Bootstrap, 'flags'> {
+  /** The flags, as in `Bootstrap.flags`; a JSON import's `undefined` properties count as absent. */
   flags: Array<Omit<FlagEntry, 'value' | 'metadata'> & { value?: JsonInput; metadata?: Record<string, string | number | boolean | undefined> }>
 }
 
@@ -74,11 +85,17 @@ export type ValueSource = 'network' | 'cache' | 'bootstrap' | 'fallback' | 'defa
 
 /** Everything known about one evaluation. */
 export interface Details<T> {
+  /** The flag's key, as asked for. */
   key: string
+  /** The value served: the held one, or the caller's default when there is none or it has another type. */
   value: T
+  /** Where `value` came from (`default` when the caller's default is served). */
   source: ValueSource
+  /** The server's reason for the value (`STATIC`, `TARGETING_MATCH`, …), when it gave one. */
   reason?: string
+  /** The variant served, when the server named one. */
   variant?: string
+  /** Flat metadata the server attached to this flag. */
   metadata?: FlagMetadata
   /** `FLAG_NOT_FOUND`, `TYPE_MISMATCH`, or the server's per-flag error code. */
   errorCode?: string
@@ -119,7 +136,18 @@ export interface Status {
   source: 'none' | 'network' | 'cache' | 'bootstrap' | 'fallback'
   /** Epoch ms of the last 200 or 304; a failure leaves it unchanged. */
   lastSuccessAt?: number
-  error?: { code: string; message: string; httpStatus?: number }
+  /**
+   * Why the state is `stale` or `error`: the failure of the latest attempt (or the server's
+   * `UPSTREAM_STALE`), as plain data. Cleared by the next success with fresh values.
+   */
+  error?: {
+    /** One of `ErrorCode`. */
+    code: string
+    /** A readable account of the failure, for logs and support. */
+    message: string
+    /** The HTTP status, when the server answered with one. */
+    httpStatus?: number
+  }
   /**
    * Where values and events are persisted: IndexedDB, or memory when IndexedDB is missing or failing
    * (or `storage: 'memory'` was asked for). A `FlagStorage` of your own counts as persistent and
@@ -138,8 +166,11 @@ export interface Status {
 
 /** Development warnings and errors; every message starts with `[holdfast]`. Default: `console`. */
 export interface Logger {
+  /** Something the app should look at: a failed request or write, an option that fell back to its default. */
   warn(message: string, ...args: unknown[]): void
+  /** A mistake the app made (a bad context, a missing option) or a failure it cannot recover from. */
   error(message: string, ...args: unknown[]): void
+  /** Optional tracing of what the client does; nothing is logged at this level when absent. */
   debug?(message: string, ...args: unknown[]): void
 }
 
@@ -157,14 +188,19 @@ type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : 
  * failed read as a miss and logs a failed write.
  */
 export interface FlagStorage {
+  /** Reads one key: `undefined` when absent. A rejection counts as a miss. */
   get(key: string): Promise<unknown>
+  /** Writes one key (values are structured-clonable plain data). A rejection is logged. */
   set(key: string, value: unknown): Promise<void>
+  /** Deletes one key; deleting an absent key is not an error. */
   del(key: string): Promise<void>
   /** All keys; used to find persisted events and cache entries. */
   keys(): Promise<string[]>
   /** Optional batched forms; the client falls back to one call per key. */
   getMany?(keys: string[]): Promise<unknown[]>
+  /** Optional: writes several keys at once; without it the client calls `set` per key. */
   setMany?(entries: [string, unknown][]): Promise<void>
+  /** Optional: deletes several keys at once; without it the client calls `del` per key. */
   delMany?(keys: string[]): Promise<void>
   /**
    * Optional: reads `key` and, when `fn` returns a truthy value for what was read, writes it (when
@@ -208,8 +244,11 @@ export interface Environment {
 
 /** Time as the client sees it; tests pass a fake. Default: `Date.now`, `setTimeout`, `clearTimeout`. */
 export interface Clock {
+  /** The current time in epoch milliseconds (`Date.now`). */
   now(): number
+  /** Calls `callback` after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(callback: () => void, ms: number): unknown
+  /** Cancels a timer `setTimeout` returned; an unknown or fired handle is ignored. */
   clearTimeout(handle: unknown): void
 }
 
@@ -231,16 +270,27 @@ export interface EventOptions {
 
 /** An event as it is sent: `POST {events.url}` with `{"events": [Event, ...]}`. */
 export interface HoldfastEvent {
+  /** A unique id (UUID v4) per event; receivers de-duplicate by it, since delivery is at-least-once. */
   id: string
+  /** `exposure`: a flag was evaluated and shown; `custom`: the app called `logEvent`. */
   type: 'exposure' | 'custom'
+  /** The name passed to `logEvent`; for an exposure, the flag key. */
   name: string
+  /** When the event happened, in epoch milliseconds. */
   time: number
+  /** The user's `targetingKey` when it was logged; absent while paused or while the context has none. */
   targetingKey?: string
+  /** Exposures: the flag evaluated. */
   flagKey?: string
+  /** Exposures: the value served; custom events: the `value` passed to `logEvent`. */
   value?: JsonValue
+  /** Exposures: the variant served, when the server named one. */
   variant?: string
+  /** Exposures: the server's reason for the value, when it gave one. */
   reason?: string
+  /** Exposures: where the value came from (`network`, `cache`, …). */
   source?: ValueSource
+  /** Custom events: the `metadata` passed to `logEvent` (string, finite number and boolean values). */
   metadata?: FlagMetadata
 }
 
@@ -264,7 +314,14 @@ export interface EventStats {
    * 401, 403, 404, 405 and 410 mean the events URL or its key is wrong; the events are kept and
    * retried with backoff. Absent while nothing failed.
    */
-  lastError?: { code: string; message: string; httpStatus?: number }
+  lastError?: {
+    /** One of `ErrorCode`. */
+    code: string
+    /** A readable account of the failure, for logs and support. */
+    message: string
+    /** The receiver's HTTP status, when it answered with one. */
+    httpStatus?: number
+  }
 }
 
 /** Options of `createClient`. */
@@ -280,12 +337,17 @@ export interface ClientOptions {
   /**
    * Sent on every request; a function is called per request (e.g. to refresh a token) and may
    * return a promise, which is awaited within `requestTimeoutMs` (a rejection or a throw fails that
-   * request as `NETWORK`, tried again later).
+   * request as `NETWORK`, tried again later). Default: none (only `Content-Type` and, when an ETag
+   * is held, `If-None-Match`).
    */
   headers?: HeadersOption
-  /** Server-rendered snapshot for this user, applied synchronously inside `createClient`. */
+  /**
+   * Server-rendered snapshot for this user, applied synchronously inside `createClient`. An
+   * unreadable one is reported as `BOOTSTRAP_INVALID`, one for another context as
+   * `BOOTSTRAP_CONTEXT_MISMATCH`; neither throws. Default: none.
+   */
   bootstrap?: BootstrapInput
-  /** Build-time snapshot for any user: lowest precedence, for a first visit with no network; a JSON import of one is taken as it is. */
+  /** Build-time snapshot for any user: lowest precedence, for a first visit with no network; a JSON import of one is taken as it is. Default: none (the caller's defaults). */
   fallback?: BootstrapInput
   /** Default `'indexeddb'` where available, else `'memory'`. */
   storage?: 'indexeddb' | 'memory' | FlagStorage
@@ -301,11 +363,11 @@ export interface ClientOptions {
   acceptEmptyResponse?: boolean
   /** On 401/403, also drop the held and persisted values of the context: the caller's defaults stand in (`fallback` only for a user no answer has applied for yet). Default false. */
   clearCacheOnUnauthorized?: boolean
-  /** The event pipeline; `false` or absent turns it off. */
+  /** The event pipeline; `false` or absent turns it off. Default: off (`logEvent` warns and records nothing). */
   events?: false | EventOptions
-  /** Default `globalThis.fetch`. */
+  /** The `fetch` every request goes through (tests, proxies, instrumentation). Default `globalThis.fetch`. */
   fetch?: typeof fetch
-  /** Default `console`. */
+  /** Where `[holdfast]` warnings and errors go; a logger that throws is ignored. Default `console`. */
   logger?: Logger
   /** Default: the real clock and timers. */
   clock?: Clock
@@ -357,6 +419,7 @@ export interface EvaluateOptions {
  * the status moves (the stand-in may have become the user's own).
  */
 export interface FlagObserver<T, R = Details<T>> {
+  /** The current observation; the same object until something the reader shows changes. */
   get(): FlagObservation<T, R>
   /**
    * The observation of what the client held when it was created (`EvaluateOptions.asCreated`):
@@ -364,6 +427,7 @@ export interface FlagObserver<T, R = Details<T>> {
    * while the flag is unchanged since; else one that only stands in (no exposure).
    */
   getServer(): FlagObservation<T, R>
+  /** Calls `listener` when `get()` may return a new observation; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void
 }
 

@@ -12,17 +12,25 @@ import type { FlagEntry, FlagMetadata, JsonValue } from '../types'
  * when it is first handed out by an evaluation, so the app cannot change it under later reads.
  */
 export interface HeldFlag {
+  /** The flag's key. */
   readonly key: string
   /** Undefined: the caller's default (the server sent no value, or failed with no previous value). */
   readonly value?: JsonValue
+  /** The variant the source named, if any. */
   readonly variant?: string
+  /** The source's reason for the value, if any. */
   readonly reason?: string
+  /** Flat metadata the source attached to this flag. */
   readonly metadata?: FlagMetadata
+  /** The server's per-flag error code, when its evaluation failed (the caller's default is served). */
   readonly errorCode?: string
+  /** Which source this content came from; the best source wins (see `ValueSource`). */
   readonly source: 'network' | 'cache' | 'bootstrap' | 'fallback'
+  /** Epoch ms when this content was first received; an identical re-confirmation does not move it. */
   readonly updatedAt?: number
   /** When the source last vouched for this content (a response, a cache save, a bootstrap fetch). */
   readonly seenAt?: number
+  /** True when the latest attempt failed or did not confirm this flag. */
   readonly stale: boolean
 }
 
@@ -77,9 +85,11 @@ function fromEntry(entry: FlagEntry, source: HeldFlag['source'], updatedAt: numb
 
 /** What applying a 200 did. `rejected` means nothing changed (the EMPTY_RESPONSE guard). */
 export interface MergeResult {
+  /** The held flags after the answer was applied (the same map when nothing changed). */
   flags: FlagMap
   /** The response held no failure entries and no unreadable ones. */
   clean: boolean
+  /** Set when the answer was refused as a whole: zero flags while flags were held, without `acceptEmptyResponse`. */
   rejected?: 'EMPTY_RESPONSE'
   /** A stale answer older than flags held: those were kept (see `heldAt`). */
   older?: boolean

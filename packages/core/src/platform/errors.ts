@@ -9,7 +9,9 @@ import type { ErrorCode } from '../types'
  * server asked for with `Retry-After` (already read against its `Date` header), when it did.
  */
 export class HoldfastError extends Error {
+  /** What failed, as one of `ErrorCode`: what an app branches on (`isRetryable` reads it too). */
   readonly code: ErrorCode
+  /** The HTTP status of the answer that failed, when there was one (not for network errors or timeouts). */
   readonly httpStatus?: number
   /** Milliseconds the server asked us to wait (`Retry-After`), when it said so. */
   readonly retryAfterMs?: number

@@ -33,7 +33,7 @@ export interface SchedulerOptions {
   pollMs?: number
   /** React to focus/visibility, at most once per this many ms since the last request; 0 = ignore focus. Default 0. */
   focusThrottleMs?: number
-  /** The page is being hidden (last chance to send with keepalive); passed through from the environment. */
+  /** The page is being hidden (last chance to send with keepalive); passed through from the environment. Default: none (nothing is called). */
   onHidden?: () => void
 }
 

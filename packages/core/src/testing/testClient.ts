@@ -16,11 +16,11 @@ import type { Bootstrap, Details, EvaluationContext, EventStats, FlagClient, Fla
 
 /** What a test may say about one flag besides its value. Every field is optional. */
 export interface TestFlagDetails {
-  /** Default: none. */
+  /** The variant `getDetails` reports for the flag. Default: none. */
   variant?: string
-  /** Default: `'STATIC'`. */
+  /** The reason `getDetails` reports for the flag. Default: `'STATIC'`. */
   reason?: string
-  /** Default: none. */
+  /** The flat metadata `getDetails` reports for the flag. Default: none. */
   metadata?: FlagMetadata
   /** A per-flag error code from the server (e.g. `'PARSE_ERROR'`). Default: none. */
   errorCode?: string
@@ -52,8 +52,11 @@ export interface TestClientOptions {
 
 /** A `logEvent` call as the test client recorded it. */
 export interface LoggedEvent {
+  /** The name passed to `logEvent`. */
   name: string
+  /** The `value` passed to `logEvent`, when one was. */
   value?: string | number
+  /** The `metadata` passed to `logEvent`, when any was. */
   metadata?: FlagMetadata
   /** The user it was logged for. */
   targetingKey: string
@@ -61,9 +64,13 @@ export interface LoggedEvent {
 
 /** An exposure as the test client recorded it: once per (user, flag, value, variant), like the real client. */
 export interface LoggedExposure {
+  /** The flag evaluated. */
   key: string
+  /** The value the app was shown. */
   value: unknown
+  /** The variant shown, when the flag has one. */
   variant?: string
+  /** The user it was shown to. */
   targetingKey: string
 }
 

@@ -22,7 +22,13 @@ import { createProviderCore } from './providerCore'
  * `ClientOptions`, with `context` optional. Without one, the client is created in `initialize`
  * from the OpenFeature context (which then needs a `targetingKey`).
  */
-export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & { context?: ClientOptions['context'] }
+export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & {
+  /**
+   * The user to create the client for at once. Default: none (the client is created in
+   * `initialize` from the OpenFeature context, which wins when it has a `targetingKey`).
+   */
+  context?: ClientOptions['context']
+}
 
 /**
  * What `new HoldfastWebProvider(…)` takes: client options (the provider creates, starts and, on
@@ -30,7 +36,14 @@ export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & { c
  * provider starts it if needed and never closes it). `logger` (default `console`) takes the
  * provider's own `[holdfast]` warnings, e.g. fields `track()` left out.
  */
-export type HoldfastProviderOptions = HoldfastClientProviderOptions | { client: FlagClient; logger?: Logger }
+export type HoldfastProviderOptions =
+  | HoldfastClientProviderOptions
+  | {
+      /** A client the app made and keeps owning: the provider starts it if needed and never closes it. */
+      client: FlagClient
+      /** Takes the provider's own `[holdfast]` warnings (e.g. fields `track()` left out). Default `console`. */
+      logger?: Logger
+    }
 
 /**
  * An OpenFeature web provider (`@openfeature/web-sdk`, and so `@openfeature/react-sdk`) backed by
@@ -41,7 +54,7 @@ export type HoldfastProviderOptions = HoldfastClientProviderOptions | { client: 
  * because the flag server is down. A provider instance serves one OpenFeature domain at a time.
  */
 export class HoldfastWebProvider implements Provider {
-  /** `{ name: 'holdfast' }`. */
+  /** The provider's name for the OpenFeature SDK: `{ name: 'holdfast' }`. */
   readonly metadata: ProviderMetadata = { name: 'holdfast' }
   /** Browser (static context) paradigm. */
   readonly runsOn = 'client' as const

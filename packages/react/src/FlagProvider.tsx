@@ -15,7 +15,7 @@ export interface FlagProviderClientProps {
    * calls `client.setContext(context)` after commit. Default: the client's own context is kept.
    */
   context?: EvaluationContext
-  /** The tree that reads flags. */
+  /** The tree that reads flags. Default: none (the provider renders nothing). */
   children?: ReactNode
 }
 
@@ -29,9 +29,9 @@ export interface FlagProviderClientProps {
  * Created with an object, a function given later is called after each render, not per request.
  */
 export type FlagProviderOptionsProps = ClientOptions & {
-  /** Absent: the provider creates and owns its client. */
+  /** Unset: the provider creates and owns its client (pass `client` for the other form). */
   client?: undefined
-  /** The tree that reads flags. */
+  /** The tree that reads flags. Default: none (the provider renders nothing). */
   children?: ReactNode
 }
 

@@ -7,7 +7,7 @@ export interface FlagsReadyProps {
   timeoutMs?: number
   /** Rendered while held (a skeleton, or nothing). Default `null`. */
   fallback?: ReactNode
-  /** The flag-dependent part of the page. */
+  /** The flag-dependent part of the page. Default: none (nothing is rendered once ready). */
   children?: ReactNode
 }
 

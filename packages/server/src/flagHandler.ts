@@ -33,10 +33,10 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   /**
    * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
    * 2 s, invalid or gutted ones are refused and logged) or a definitions object. Exactly one of
-   * `flags`, `flagsUrl`, `upstream` or `source` is required.
+   * `flags`, `flagsUrl`, `upstream` or `source` is required. Default: none.
    */
   flags?: string | FlagdDefinitions
-  /** Advanced: any {@link FlagSource} (an HTTP URL, an upstream, your own). Takes the place of `flags`. */
+  /** Advanced: any {@link FlagSource} (an HTTP URL, an upstream, your own). Takes the place of `flags`. Default: none. */
   source?: FlagSource
   /**
    * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
@@ -69,7 +69,7 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
   logger?: ServerLogger
   /** Metrics to add to (share one registry with your app). Default: a fresh registry per handler. */
   metrics?: ServerMetrics
-  /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. */
+  /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. Default: none. */
   routes?: Record<string, Route>
   /**
    * The OFREP event stream (live updates): bulk answers advertise `GET /holdfast/v1/stream`, which
@@ -77,7 +77,7 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
    * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
    */
   liveUpdates?: false | StreamHubOptions
-  /** Extra middleware, run before every matched route's handler (after CORS, the API key and the method check). */
+  /** Extra middleware, run before every matched route's handler (after CORS, the API key and the method check). Default: none. */
   middleware?: Middleware[]
 }
 
@@ -106,7 +106,12 @@ export interface FlagHandler extends RequestListener {
   /** Re-reads the flags (file or other source) now instead of waiting; resolves true if the latest attempt succeeded. */
   reloadFlags(): Promise<boolean>
   /** The simulated outage; undefined without `demoControls`. */
-  outage?: { get(): OutageState; set(change: Partial<OutageState>): OutageState }
+  outage?: {
+    /** The outage being simulated now. */
+    get(): OutageState
+    /** Changes part of the simulated outage; returns the whole new state. */
+    set(change: Partial<OutageState>): OutageState
+  }
   /** The event stream's hub (open streams, notices sent); undefined with `liveUpdates: false`. */
   stream?: StreamHub
   /** Starts refusing new requests (503 `Connection: close`, `/readyz` 503) while in-flight ones finish. */

@@ -5,8 +5,11 @@ import type { LogWriter } from './logWriter'
  * Messages arrive already prefixed with `[holdfast-server]`. Default: {@link consoleLogger}.
  */
 export interface ServerLogger {
+  /** What the server did: started, reloaded, changed role (the console's: stdout). */
   info(message: string): void
+  /** Something an operator should look at: a refused edit, a failing upstream (the console's: stderr). */
   warn(message: string): void
+  /** A failure: an event write, a store command, a write-back (the console's: stderr). */
   error(message: string): void
 }
 

@@ -143,8 +143,16 @@ export function createServerMetrics(options: { registry?: Registry } = {}): Serv
 
 /** One line of {@link RouteLatency}'s histogram, in prom-client's `get()` shape. */
 export interface LatencyValue {
-  labels: { route: string; le?: number | '+Inf' }
+  /** The series' labels. */
+  labels: {
+    /** The route's name (`ofrep.bulk`, `ofrep.flag`, `events`, `metrics`, ...). */
+    route: string
+    /** The bucket's upper bound; absent on the `_sum` and `_count` lines. */
+    le?: number | '+Inf'
+  }
+  /** The cumulative count of the bucket, or the sum or count of the series. */
   value: number
+  /** `holdfast_http_request_duration_seconds` with `_bucket`, `_sum` or `_count`. */
   metricName: string
 }
 
@@ -157,14 +165,21 @@ export interface LatencyValue {
  * `_sum`, `_count`).
  */
 export class RouteLatency {
+  /** The metric's name, as prom-client's registry reads it: `holdfast_http_request_duration_seconds`. */
   readonly name = 'holdfast_http_request_duration_seconds'
+  /** The metric's `# HELP` text. */
   readonly help = 'Time from a request to the end of its answer, by route.'
+  /** The metric's `# TYPE`: a histogram. */
   readonly type = 'histogram' as const
+  /** How prom-client's cluster aggregation combines workers' values: summed. */
   readonly aggregator = 'sum' as const
   private readonly routes = new Map<string, { buckets: Float64Array; sum: number; count: number }>()
 
   /** `bounds`: the upper bounds of the buckets, ascending (`+Inf` is added). */
-  constructor(readonly bounds: readonly number[]) {}
+  constructor(
+    /** The upper bounds of the buckets in seconds, ascending (`+Inf` is added). */
+    readonly bounds: readonly number[],
+  ) {}
 
   /** Adds one observation; a value that is not a finite number is ignored. */
   observe(route: string, seconds: number): void {

@@ -32,17 +32,25 @@ export interface DeadLetterRecord {
   status: number
   /** The start of the sink's answer (at most 512 characters), when it had one. */
   error?: string
+  /** The refused event as the relay received it, ready to be sent again by `replay-dead-letters`. */
   event: ReceivedEvent
 }
 
 /** What the dead-letter file holds, for the status and the metrics. */
 export interface DeadLetterStats {
+  /** The dead-letter file (`<spool>/dead-letter/dead-letter.ndjson`). */
   path: string
   /** Bytes in the file (as of the last append, or the look at start). */
   bytes: number
+  /** The file's bound (`--events-dead-letter-max-bytes`); default 64 MiB (`DEAD_LETTER_MAX_BYTES`). */
   maxBytes: number
   /** Set while the file is full: since when, and how many refused events it could not keep. */
-  full?: { since: number; dropped: number }
+  full?: {
+    /** When an event first did not fit (epoch ms). */
+    since: number
+    /** Refused events dropped since then because the file was full. */
+    dropped: number
+  }
 }
 
 /** The dead-letter file; see the file comment. */
@@ -53,6 +61,7 @@ export interface DeadLetter {
    * events in the spool and tries again later.
    */
   append(events: ReceivedEvent[], refusal: { status: number; error?: string; at: number }): Promise<boolean>
+  /** The file's path, size and bound, and whether it is full; synchronous, never throws. */
   stats(): DeadLetterStats
 }
 

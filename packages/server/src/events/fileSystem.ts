@@ -18,6 +18,7 @@ export interface EventFile {
   datasync(): Promise<void>
   /** Cuts the file to `length` bytes. */
   truncate(length: number): Promise<void>
+  /** Closes the handle; the file is not used again after it. */
   close(): Promise<void>
 }
 
@@ -37,9 +38,11 @@ export interface EventFileSystem {
    * An implementation that cannot tell leaves them out.
    */
   stat(path: string): Promise<{ size: number; mtimeMs: number; ino?: number; dev?: number } | undefined>
+  /** Renames `from` to `to`, replacing `to` if it exists (atomically, as POSIX `rename` does). */
   rename(from: string, to: string): Promise<void>
   /** Removes `path`; a missing file is not an error. */
   remove(path: string): Promise<void>
+  /** Creates `dir` and its missing parents; an existing directory is not an error. */
   mkdirp(dir: string): Promise<void>
   /** Names in `dir`, or [] when it does not exist. */
   list(dir: string): Promise<string[]>

@@ -45,7 +45,9 @@ export interface ForwarderClock {
    * Default `Date.now`; an injected clock without it uses its `now`.
    */
   wall?(): number
+  /** Calls `callback` after `ms` milliseconds (retries, backoff); returns a handle for `clearTimeout`. */
   setTimeout(callback: () => void, ms: number): unknown
+  /** Cancels a timer `setTimeout` returned; an unknown or fired handle is ignored. */
   clearTimeout(handle: unknown): void
 }
 
@@ -53,6 +55,7 @@ export interface ForwarderClock {
 export interface ForwarderOptions {
   /** The upstream events endpoint, e.g. `https://flags.example/holdfast/v1/events`. Required. */
   url: string
+  /** The spool the batches are read from; its cursor moves past a batch once the sink took it (or it was dead-lettered). Required. */
   spool: Spool
   /** Headers sent with every batch (e.g. `Authorization`). Default none. */
   headers?: Record<string, string>
@@ -83,9 +86,10 @@ export interface ForwarderOptions {
   deadLetter?: DeadLetter
   /**
    * Told about each request's outcome (metrics), and of events that left the spool without one:
-   * unreadable lines skipped (`dropped`), segments gone from outside (`lost`).
+   * unreadable lines skipped (`dropped`), segments gone from outside (`lost`). Default: none.
    */
   onAttempt?: (outcome: ForwardOutcome, events: number) => void
+  /** Where failures, refusals and recoveries are reported. Required. */
   log: ServerLogger
 }
 
@@ -130,13 +134,25 @@ export interface ForwardingStats {
   /** The last delivery (2xx), epoch ms on the system clock (`ForwarderClock.wall`). */
   lastSuccessAt?: number
   /** The last failure, `at` epoch ms on the system clock (`ForwarderClock.wall`). */
-  lastError?: { message: string; httpStatus?: number; at: number }
+  lastError?: {
+    /** What the failure said (the sink's status and answer, a network error, the spool's or the dead letter's I/O error). */
+    message: string
+    /** The sink's HTTP status, when it answered. */
+    httpStatus?: number
+    /** When it failed, epoch ms on the system clock. */
+    at: number
+  }
   /**
    * Delivered events the spool's saved cursor does not know of (its write failed: a full disk, and
    * with only the active segment left, delivering frees nothing), since when: a crash now sends
    * them again (the sink de-duplicates). Absent while the cursor is saved.
    */
-  cursorUnsaved?: { events: number; since: number }
+  cursorUnsaved?: {
+    /** Delivered events a crash now would send again. */
+    events: number
+    /** When the cursor write first failed, epoch ms on the system clock. */
+    since: number
+  }
 }
 
 /** Sends the spool upstream until stopped. */

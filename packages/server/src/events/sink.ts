@@ -17,15 +17,21 @@ export const DEFAULT_WRITE_TIMEOUT_MS = 4000
 
 /** The timers of the write bound: `now` (epoch ms), `setTimeout`, `clearTimeout`. */
 export interface SinkClock {
+  /** The current time in epoch milliseconds (`Date.now`). */
   now(): number
+  /** Calls `callback` after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(callback: () => void, ms: number): unknown
+  /** Cancels a timer `setTimeout` returned; an unknown or fired handle is ignored. */
   clearTimeout(handle: unknown): void
 }
 
 /** A write (or fsync) of the store in flight longer than the bound: since when, on which path. */
 export interface StoreStall {
+  /** When the write that has not returned began (epoch ms). */
   since: number
+  /** The file the write went to. */
   path: string
+  /** How long it has been out, in whole seconds. */
   seconds: number
 }
 
@@ -52,7 +58,9 @@ export const DEFAULT_RECENT_EVENTS = 1000
 
 /** What a batch did: new events stored, and events whose `id` was already seen. */
 export interface AcceptResult {
+  /** Events new to the sink, now stored. */
   accepted: number
+  /** Events whose `id` the sink had already seen: not stored again (delivery is at-least-once). */
   duplicates: number
 }
 

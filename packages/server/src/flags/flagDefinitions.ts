@@ -15,11 +15,15 @@ export type FlagMetadata = Record<string, string | number | boolean>
  * `starts_with`, `ends_with` and `sem_ver`); it returns a variant name, or null for the default.
  */
 export interface FlagdFlag {
+  /** `DISABLED` flags evaluate to the caller's default (reason `DISABLED`), as in flagd. */
   state: 'ENABLED' | 'DISABLED'
+  /** The values the flag can take, by variant name. */
   variants: Record<string, JsonValue>
   /** A key of `variants`; null or absent means "use the caller's default" (flagd "code default"). */
   defaultVariant?: string | null
+  /** A JsonLogic rule returning a variant name (null: the default); absent: always the default variant. */
   targeting?: Record<string, unknown>
+  /** Flat metadata served with the flag's evaluations (over the document's `metadata`). */
   metadata?: FlagMetadata
 }
 
@@ -28,16 +32,36 @@ export interface FlagdFlag {
  * `$evaluators` holds shared rules that targeting references as `{"$ref": "name"}`.
  */
 export interface FlagdDefinitions {
+  /** The flagd schema URL editors validate against; not read by the server. */
   $schema?: string
+  /** The flags, by key. */
   flags: Record<string, FlagdFlag>
+  /** Shared JsonLogic rules, by name, that targeting references as `{"$ref": "name"}`. */
   $evaluators?: Record<string, unknown>
+  /** Flat flag-set metadata, served with every flag (a flag's own metadata wins). */
   metadata?: FlagMetadata
 }
 
 /** The outcome of {@link parseFlagDefinitions}: a ready evaluator, or why there is none. */
 export type ParsedFlags =
-  | { ok: true; core: FlagdCore; count: number; definitions: FlagdDefinitions; version: string }
-  | { ok: false; error: string }
+  | {
+      /** The document parsed and validated. */
+      ok: true
+      /** The flagd-core evaluator loaded with the flags. */
+      core: FlagdCore
+      /** How many flags it defines. */
+      count: number
+      /** The document as parsed. */
+      definitions: FlagdDefinitions
+      /** A content hash of the document's text (16 base64url characters of its SHA-256). */
+      version: string
+    }
+  | {
+      /** The document was refused. */
+      ok: false
+      /** Why: what did not parse or validate, for the log. */
+      error: string
+    }
 
 /** Options of {@link parseFlagDefinitions} and {@link compileFlagDefinitions}. */
 export interface ParseOptions {

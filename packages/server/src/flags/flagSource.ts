@@ -30,15 +30,38 @@ export interface FlagDefinitionsVersion {
 /** What a source tells its listeners. */
 export type FlagSourceEvent =
   /** A new generation is in service. `changed` lists the flag keys added, removed or edited. */
-  | { type: 'update'; version: FlagDefinitionsVersion; previous?: FlagDefinitionsVersion; changed: string[] }
+  | {
+      /** `update`: a new generation is in service. */
+      type: 'update'
+      /** The generation now in service. */
+      version: FlagDefinitionsVersion
+      /** The generation it replaced; absent for the first one. */
+      previous?: FlagDefinitionsVersion
+      /** The flag keys added, removed or edited since `previous` (every key for the first one). */
+      changed: string[]
+    }
   /** A document arrived and was refused; nothing changed. `invalid`: it did not parse or validate (otherwise it was valid but empty or shrunk too far). */
-  | { type: 'refused'; reason: string; invalid?: boolean }
+  | {
+      /** `refused`: a document arrived and was not put in service. */
+      type: 'refused'
+      /** Why it was refused, for the log and the status. */
+      reason: string
+      /** True when it did not parse or validate; absent when it was valid but empty or shrunk too far. */
+      invalid?: boolean
+    }
   /**
    * The origin could not be read (missing file, network error); nothing changed. `reported`: not by
    * this relay but by the fleet's leader (`--redis`), whose report a follower mirrors: the same
    * failing spell, so that its end is spread on the follower's streams too, but not a read of its own.
    */
-  | { type: 'error'; error: string; reported?: boolean }
+  | {
+      /** `error`: the origin could not be read. */
+      type: 'error'
+      /** What the failed read said. */
+      error: string
+      /** True when the fleet's leader reported it (`--redis`), not a read of this relay's own. */
+      reported?: boolean
+    }
 
 /** A source's health, for `/readyz`, `/metrics` and the relay's status route. */
 export interface FlagSourceStatus {
@@ -59,7 +82,9 @@ export interface FlagSourceStatus {
  * server). `headers` are the incoming request's headers, lower-cased.
  */
 export interface ForwardedRequest {
+  /** The evaluation context of the request body, as validated by the server. */
   context: Record<string, unknown>
+  /** The incoming request's headers, lower-cased (what a proxy picks its forwarded headers from). */
   headers: Record<string, string | string[] | undefined>
 }
 
@@ -68,8 +93,11 @@ export interface ForwardedRequest {
  * A 200 body should carry `metadata.holdfast` (`{ source, fetchedAt, stale }`).
  */
 export interface ForwardedAnswer {
+  /** The HTTP status sent to the client. */
   status: number
+  /** The JSON body sent to the client; absent for a bodiless answer (a 304). */
   body?: unknown
+  /** Extra response headers (an `ETag`, a `Retry-After`); CORS headers are added by the server. */
   headers?: Record<string, string>
 }
 

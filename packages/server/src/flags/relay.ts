@@ -18,6 +18,7 @@ export type ServedSource = 'upstream' | 'data-dir' | 'snapshot' | 'file'
 
 /** `metadata.holdfast` of every bulk answer. */
 export interface HoldfastMetadata {
+  /** Where what is served came from: the upstream, the data dir, the `--snapshot` or the flags file. */
   source: ServedSource
   /** Epoch ms when the source last vouched for what is served. */
   fetchedAt: number
@@ -30,24 +31,40 @@ export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
 
 /** `GET /holdfast/v1/status`: at least `ready, source, version, fetchedAt, upstream, refused`, plus more. */
 export interface RelayStatus {
+  /** True once the relay can serve: a generation of definitions is in service (proxy mode: an answer is held, or the upstream answered); `/readyz` follows it. */
   ready: boolean
+  /** Where the flags come from: `--flags`, `--flags-url`, `--upstream` (proxy mode) or an object in code. */
   mode: RelayMode
+  /** Where what is served now came from; `none` while nothing is. */
   source: ServedSource | 'none'
   /**
    * A hash of the definitions served; in proxy mode a hash of every answer held (see
    * `ContextCache.version`); null while nothing is served.
    */
   version: string | null
+  /** Epoch ms when the source last vouched for what is served; null while nothing is served. */
   fetchedAt: number | null
   /** Seconds since `fetchedAt`, when the status was asked. */
   ageSeconds: number | null
+  /** True when what is served is not confirmed current by the latest attempt (bulk answers say so in `metadata.holdfast`). */
   stale: boolean
+  /** The origin as the relay sees it (for `--flags`, only `state: 'none'` and a read failure). */
   upstream: {
+    /** `ok` while the latest attempt succeeded, `failing` after it failed, `unauthorized` after a 401/403, `none` before any attempt (or without an upstream). */
     state: UpstreamState
+    /** The upstream's URL, with user, password and query string removed (tokens live there). */
     url?: string
+    /** Epoch ms of the latest attempt that got a usable answer (200 applied or unchanged, 304). */
     lastSuccessAt?: number
+    /** Epoch ms of the latest attempt, successful or not. */
     lastAttemptAt?: number
-    lastError?: UpstreamHealth['lastError'] | { message: string }
+    /** What the latest failed attempt said (its kind, message, time and HTTP status); cleared by a success. */
+    lastError?:
+      | UpstreamHealth['lastError']
+      | {
+          /** What the latest failed read of the flags file said. */
+          message: string
+        }
     /**
      * Proxy mode: the breaker on the upstream's health. `open` after two contexts in a row met an
      * outage (no answer, a timeout, 5xx, 408/429, HTML): users' requests are then answered from
@@ -56,11 +73,28 @@ export interface RelayStatus {
      * jittered); the first answer with values (or a 304) closes it. Each relay of a `--redis` fleet
      * has its own (an answer another relay shares makes its next probe due at once).
      */
-    breaker?: { state: 'open' | 'closed'; openedAt?: number; nextProbeAt?: number; probing?: boolean; probes: number; unasked: number }
+    breaker?: {
+      /** `open`: users are answered from what is held (or 503) without asking the upstream. */
+      state: 'open' | 'closed'
+      /** When it opened (epoch ms); only while open. */
+      openedAt?: number
+      /** The earliest time the next probe goes upstream (epoch ms); only while open. */
+      nextProbeAt?: number
+      /** True while a probe is out; only while open. */
+      probing?: boolean
+      /** Probes sent since it opened (0 while closed). */
+      probes: number
+      /** Users' requests answered without an upstream request because it was open, since start. */
+      unasked: number
+    }
   }
+  /** Answers or documents refused since start: failed attempts and guarded documents (emptied, shrunk, too large). */
   refused: number
+  /** `refused` by kind of failure (`network`, `timeout`, `http`, `unauthorized`, `shrink`, ...). */
   refusedBy?: UpstreamHealth['refusedBy']
+  /** Definitions modes: how many flags the generation served defines. */
   flags?: number
+  /** Proxy mode: how many contexts' answers are held. */
   contexts?: number
   /**
    * Proxy mode: the latest round of asking the upstream again for the held contexts (every poll
@@ -68,9 +102,31 @@ export interface RelayStatus {
    * many contexts it had to ask, how many it asked (fewer when it ended at an upstream that is
    * down), how long it took, and its outcome.
    */
-  reask?: { at: number; contexts: number; asked: number; answered: number; durationMs: number; outcome: RefreshResult['outcome']; unknown: number }
+  reask?: {
+    /** When the round started (epoch ms). */
+    at: number
+    /** Held contexts it had to ask. */
+    contexts: number
+    /** Contexts it asked (fewer when it ended at an upstream that is down). */
+    asked: number
+    /** Contexts the upstream answered (values, 304, 400, or an answer the guard refused). */
+    answered: number
+    /** How long the round took, in ms. */
+    durationMs: number
+    /** As `RefreshResult.outcome`: `applied`, `unchanged`, `refused`, `failed` or `running`. */
+    outcome: RefreshResult['outcome']
+    /** Held contexts this process cannot ask again (read back from the data dir, not asked for since). */
+    unknown: number
+  }
   /** Proxy mode: the round of re-asks going on now (started `at`, `asked` of `contexts` so far); absent between rounds. */
-  reaskRunning?: { at: number; contexts: number; asked: number }
+  reaskRunning?: {
+    /** When the round started (epoch ms). */
+    at: number
+    /** Held contexts it has to ask. */
+    contexts: number
+    /** Contexts asked so far. */
+    asked: number
+  }
   /** With `--data-dir`: its writes, and what was read back at start (the generation served, the newer ones skipped and why). */
   dataDir?: PersistenceState
   /** With `--snapshot`: whether it could be used at start (a torn or invalid one is not served, and said so here). */
@@ -107,7 +163,13 @@ export interface RefreshResult {
   version: string | null
   /** Flag keys added, removed or changed by this refresh. */
   changed: string[]
-  error?: { kind: string; message: string }
+  /** Why the refresh failed or was refused; absent when it applied or found nothing new. */
+  error?: {
+    /** The kind of failure (`network`, `timeout`, `http`, `unauthorized`, `invalid`, `shrink`, ...). */
+    kind: string
+    /** What the failure said, for the log. */
+    message: string
+  }
   /** Proxy mode: how many held contexts were asked again. */
   contexts?: number
   /** Proxy mode: how many of them have been asked so far in this round (all of them once it is over, less those skipped or not reached). */
@@ -161,6 +223,7 @@ export interface RelaySourceOptions {
 export interface RelaySource extends FlagSource {
   /** `metadata.holdfast` for a definitions answer now; undefined while nothing is served. */
   freshness(): HoldfastMetadata | undefined
+  /** What `GET /holdfast/v1/status` answers, computed now; never throws. */
   relayStatus(): RelayStatus
   /** Asks the upstream now (concurrent calls share one request) and says what changed. */
   /**

@@ -73,7 +73,12 @@ export interface RelayOptions {
    * or your own `SharedStore`), with the same lease and sharing. The relay never closes it, so
    * one store can outlive the relays on it. Use one store per source. Default: none.
    */
-  sharedStore?: { store: SharedStore; leaseTtlMs?: number }
+  sharedStore?: {
+    /** The store the relays share (`createMemoryStore()` or your own `SharedStore`). */
+    store: SharedStore
+    /** The lease TTL (see `createLeaseKeeper`). Default 15,000 ms. */
+    leaseTtlMs?: number
+  }
   /** Heap bytes of the answers held in proxy mode (estimated from the parsed answers, not their JSON; least recently used out first). Default 64 MiB. */
   maxContextBytes?: number
   /** Proxy mode: how long a request whose context has a held answer waits for the upstream before that answer goes out, stale. Default 1,000 ms. */

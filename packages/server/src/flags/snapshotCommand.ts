@@ -18,9 +18,23 @@ import { ofrepEndpoint, redactUrl, upstreamFetch } from './upstreamFetch'
 
 /** What to snapshot and where to write it. */
 export type SnapshotRequest = (
-  | { flagsUrl: string }
-  | { flagsFile: string }
-  | { upstream: string; context: Record<string, unknown> & { targetingKey: string } }
+  | {
+      /** A flagd definitions URL (`--flags-url`): the definitions are written, for the relay's `--snapshot`. */
+      flagsUrl: string
+    }
+  | {
+      /** A flagd definitions file (`--flags`): checked and written, for the relay's `--snapshot`. */
+      flagsFile: string
+    }
+  | {
+      /** An OFREP server's base URL (`--upstream`): one context's values are written, as a Bootstrap for the client's `fallback`. */
+      upstream: string
+      /** The context whose values are asked for. */
+      context: Record<string, unknown> & {
+        /** The user (or device) the values are for. */
+        targetingKey: string
+      }
+    }
 ) & {
   /** The file to write (atomically). */
   out: string
@@ -34,14 +48,28 @@ export type SnapshotRequest = (
   headers?: Record<string, string>
   /** Per request. Default 10,000 ms (a CI step can afford to wait). */
   timeoutMs?: number
+  /** The `fetch` requests go through (tests, proxies). Default `globalThis.fetch`. */
   fetch?: typeof fetch
+  /** The clock (epoch ms) the snapshot is dated with. Default `Date.now`. */
   now?: () => number
   /** The file system `out` is written through (tests inject faults). Default: the real one. */
   fs?: EventFileSystem
 }
 
 /** The outcome: written (with a one-line summary), or refused and why. Never throws. */
-export type SnapshotResult = { ok: true; summary: string } | { ok: false; message: string }
+export type SnapshotResult =
+  | {
+      /** The file was written. */
+      ok: true
+      /** One line saying what was written, for the CI log. */
+      summary: string
+    }
+  | {
+      /** Nothing was written; the previous file stays as it was. */
+      ok: false
+      /** Why: the source down, invalid or shrunk, or the file not writable. */
+      message: string
+    }
 
 /** Runs the snapshot; see the file comment. */
 export async function makeSnapshot(request: SnapshotRequest): Promise<SnapshotResult> {

@@ -5,18 +5,27 @@ import { DEFAULT_REQUEST_LIMITS, evaluationRequestSchema, type RequestErrorCode,
 
 /** A successful OFREP flag evaluation. No `value` means "use the caller's default" (e.g. disabled). */
 export interface OfrepSuccess {
+  /** The flag's key. */
   key: string
+  /** The evaluated value; absent means "use the caller's default" (a disabled flag, a null variant). */
   value?: JsonValue
+  /** Why this value (`STATIC`, `TARGETING_MATCH`, `DEFAULT`, `DISABLED`, ...). */
   reason: string
+  /** The name of the variant served; absent when the caller's default stands. */
   variant?: string
+  /** Flat metadata of the flag (its own over the document's). */
   metadata?: FlagMetadata
 }
 
 /** A failed OFREP flag evaluation (`PARSE_ERROR`, `GENERAL`, `FLAG_NOT_FOUND`, ...). */
 export interface OfrepFailure {
+  /** The flag's key. */
   key: string
+  /** What failed (`PARSE_ERROR`, `GENERAL`, `FLAG_NOT_FOUND`, ...): the client serves its default. */
   errorCode: string
+  /** A human-readable account of the failure, for logs. */
   errorDetails?: string
+  /** Flat metadata of the flag, when it has any. */
   metadata?: FlagMetadata
 }
 
@@ -25,7 +34,9 @@ export type OfrepEntry = OfrepSuccess | OfrepFailure
 
 /** The body of a 200 OFREP bulk response. */
 export interface OfrepBulkResponse {
+  /** One entry per flag: a success or a failure. */
   flags: OfrepEntry[]
+  /** Flat flag-set metadata of the document served. */
   metadata?: FlagMetadata
 }
 

@@ -74,6 +74,7 @@ export interface StreamHubOptions {
 
 /** One change notice (the `data` of an OFREP `sseEvent`). */
 export interface StreamNotice {
+  /** Always `refetchEvaluation`: the client should ask for its values again (with its ETag). */
   type: 'refetchEvaluation'
   /** The definitions version now served; clients send it back as `flagConfigEtag`. */
   etag?: string

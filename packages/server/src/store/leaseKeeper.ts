@@ -12,6 +12,7 @@ export type LeaseRole = 'leader' | 'follower' | 'solo'
 
 /** Options of {@link createLeaseKeeper}. */
 export interface LeaseKeeperOptions {
+  /** The shared store the lease lives in (Redis, or memory in tests). Required. */
   store: SharedStore
   /** This relay's name on the lease. Default: a random UUID (unique per process start). */
   owner?: string

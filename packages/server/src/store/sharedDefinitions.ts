@@ -7,17 +7,45 @@ import { shrinkAcceptance } from '../flags/shrinkGuard'
 
 /** The leader's view of the upstream, shared so followers can say how fresh their flags are. */
 export interface UpstreamReport {
+  /** The upstream as the leader saw it: `ok`, `failing`, `unauthorized` (401/403) or `none` (not asked yet). */
   state: 'ok' | 'failing' | 'unauthorized' | 'none'
+  /** Epoch ms of the leader's latest poll that got a usable answer. */
   lastSuccessAt?: number
+  /** Epoch ms of the leader's latest poll. */
   lastAttemptAt?: number
-  lastError?: { kind: string; message: string; httpStatus?: number }
+  /** Why the leader's latest poll failed; absent after a success. */
+  lastError?: {
+    /** The kind of failure (`network`, `timeout`, `http`, `unauthorized`, ...). */
+    kind: string
+    /** What the failure said. */
+    message: string
+    /** The upstream's HTTP status, when it answered. */
+    httpStatus?: number
+  }
 }
 
 /** What one poll of the upstream gave: the definitions now served (applied or confirmed unchanged), or nothing usable. */
-export type PollOutcome = { ok: true; text: string; fetchedAt: number; etag?: string; lineage?: string } | { ok: false }
+export type PollOutcome =
+  | {
+      /** The poll got a usable answer (changed or not). */
+      ok: true
+      /** The definitions' text, as served. */
+      text: string
+      /** Epoch ms when the upstream answered. */
+      fetchedAt: number
+      /** The upstream's ETag, when it sent one. */
+      etag?: string
+      /** Its lineage (see `StoredDocument.lineage`), when known. */
+      lineage?: string
+    }
+  | {
+      /** The poll failed: nothing is published, the report still goes out. */
+      ok: false
+    }
 
 /** Options of {@link createSharedDefinitions}. */
 export interface SharedDefinitionsOptions {
+  /** The shared store the definitions, the lease and the leader's reports live in. Required. */
   store: SharedStore
   /** Whether {@link SharedDefinitions.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
@@ -45,7 +73,7 @@ export interface SharedDefinitionsOptions {
    * right after the definitions of the same poll). Default: ignored.
    */
   report?(report: UpstreamReport, version: number): void
-  /** The role changed; a relay that becomes `leader` or `solo` should poll at once. */
+  /** The role changed; a relay that becomes `leader` or `solo` should poll at once. Default: ignored. */
   onRole?(role: LeaseRole): void
   /**
    * What this relay serves from the upstream (polled, or taken from the store), if anything. When
@@ -62,6 +90,7 @@ export interface SharedDefinitionsOptions {
   held?(): StoredDocument | undefined
   /** A version of this relay's definitions was written to the store (to be kept with them). Default: ignored. */
   published?(version: number): void
+  /** Where failed write-backs and a store that lost the fleet's flags are reported. Default: none (not reported). */
   log?: ServerLogger
 }
 
@@ -82,6 +111,7 @@ export interface SharedDefinitions {
   polled(outcome: PollOutcome, report: UpstreamReport, asked?: Asked): void
   /** What {@link polled} needs to know of the moment a poll was asked: call right before asking. Optional for older implementations. */
   asking?(): Asked
+  /** This relay's role now: `leader` (polls and publishes), `follower` (takes) or `solo` (cut off from the store, polls alone). */
   role(): LeaseRole
   /** The leader's latest report, as a follower last read it. */
   leaderReport(): UpstreamReport | undefined
@@ -99,6 +129,7 @@ export interface SharedDefinitions {
    * upstream back to that document later, is guarded again). Optional.
    */
   takeAcceptedShrink?(version: string): Promise<boolean>
+  /** The store's connection, this relay's role and the version last written or taken, for the status route. */
   status(): SharedStatus
   /** Releases the lease (a follower takes over at once) and disconnects (see `closeStore`). */
   stop(): Promise<void>
@@ -116,6 +147,7 @@ export interface Asked {
 
 /** `redis` in `/holdfast/v1/status`: the connection, this relay's role and what it took from the store. */
 export interface SharedStatus extends StoreStatus {
+  /** This relay's role: `leader`, `follower` or `solo`. */
   role: LeaseRole
   /** The version of the definitions last written or taken (the store's order). */
   version?: number

@@ -24,7 +24,19 @@ export interface StoredDocument {
 }
 
 /** What a {@link SharedStore} call gives back: the value, or why the store could not answer. */
-export type StoreResult<T> = { ok: true; value: T } | { ok: false; error: string }
+export type StoreResult<T> =
+  | {
+      /** The command succeeded. */
+      ok: true
+      /** What it returned. */
+      value: T
+    }
+  | {
+      /** The command failed or timed out; the store's status says so too. */
+      ok: false
+      /** What the failure said, for the log. */
+      error: string
+    }
 
 /**
  * What {@link SharedStore.put} did: `written` (the store held nothing for the key or an older
@@ -32,17 +44,61 @@ export type StoreResult<T> = { ok: true; value: T } | { ok: false; error: string
  * `older` (it holds a newer version, given as `current`; nothing changed) or `fenced` (the put
  * named a lease owner that no longer holds the lease; nothing changed).
  */
-export type PutOutcome = { outcome: 'written' } | { outcome: 'refreshed' } | { outcome: 'older'; current: number } | { outcome: 'fenced' }
+export type PutOutcome =
+  | {
+      /** `written`: the store held nothing for the key or an older version; a notice went out. */
+      outcome: 'written'
+    }
+  | {
+      /** `refreshed`: the store held this very version; only its TTL was renewed. */
+      outcome: 'refreshed'
+    }
+  | {
+      /** `older`: the store holds a newer version; nothing changed. */
+      outcome: 'older'
+      /** The newer version the store holds. */
+      current: number
+    }
+  | {
+      /** `fenced`: the lease owner named no longer holds the lease; nothing changed. */
+      outcome: 'fenced'
+    }
 
 /** What {@link SharedStore.acquireLease} found: the lease is ours now, or someone else's for `retryInMs` more. */
-export type LeaseOutcome = { held: true } | { held: false; retryInMs: number }
+export type LeaseOutcome =
+  | {
+      /** The lease is this owner's now (taken or renewed). */
+      held: true
+    }
+  | {
+      /** Someone else holds the lease. */
+      held: false
+      /** How long until it ends, in ms: when to try again. */
+      retryInMs: number
+    }
 
 /**
  * A notice from the store: `changed` (a document was written, by any relay, this one included),
  * `released` (the lease holder let go, so a follower may take it now) or `connected` (the store
  * is reachable again after a break: notices may have been missed, so re-read what matters).
  */
-export type StoreNotice = { type: 'changed'; key: string; version: number } | { type: 'released' } | { type: 'connected' }
+export type StoreNotice =
+  | {
+      /** `changed`: a document was written, by any relay, this one included. */
+      type: 'changed'
+      /** The key written. */
+      key: string
+      /** The version it was written at (the store's order). */
+      version: number
+    }
+  | {
+      /** `released`: the lease holder let go, so a follower may take it now. */
+      type: 'released'
+    }
+  | {
+      /** `connected`: the store is reachable again after a break; notices may have been missed. */
+      type: 'connected'
+    }
 
 /**
  * The connection as operators see it: `connecting` (not reached yet), `up` (the latest command
@@ -51,8 +107,9 @@ export type StoreNotice = { type: 'changed'; key: string; version: number } | { 
  * command is answered, or 30 s after it was last refused).
  */
 export interface StoreStatus {
-  /** Which implementation. */
+  /** Which implementation: Redis (`--redis`), or memory (relays sharing one process). */
   kind: 'redis' | 'memory'
+  /** `connecting` (not reached yet), `up` (the latest command succeeded) or `down` (see above). */
   state: 'connecting' | 'up' | 'down'
   /** Epoch ms of the latest successful command. Absent until one succeeds. */
   lastOkAt?: number

@@ -6,8 +6,11 @@ import { setBounded } from '../lru'
 
 /** A document as this relay holds it, before the store gives it a version. */
 export interface LocalDocument {
+  /** The document's text, as served. */
   body: string
+  /** Epoch ms when the upstream last vouched for it. */
   fetchedAt: number
+  /** The upstream's ETag for it, when it sent one. */
   etag?: string
   /** Its lineage (see `StoredDocument.lineage`), written with it. Default: none. */
   lineage?: string
@@ -18,6 +21,7 @@ export type Published = 'written' | 'refreshed' | 'older' | 'fenced' | 'unavaila
 
 /** Options of {@link createStoreReplica}. */
 export interface StoreReplicaOptions {
+  /** The shared store documents are read from and written to. Required. */
   store: SharedStore
   /**
    * Takes a newer document that another relay wrote (or that was in the store at start) into
@@ -26,7 +30,14 @@ export interface StoreReplicaOptions {
    */
   accept: (key: string, doc: StoredDocument) => boolean | Promise<boolean>
   /** Which keys to read at start and after the store returns, at most `limit`. Default: `['definitions']`. */
-  initialKeys?: { prefix: string; limit: number } | string[]
+  initialKeys?:
+    | {
+        /** Every key starting with this is read. */
+        prefix: string
+        /** At most this many of them. */
+        limit: number
+      }
+    | string[]
   /** Most keys whose last seen version is remembered (least recently used go first). Default 10,000. */
   maxKeys?: number
   /**
@@ -40,6 +51,7 @@ export interface StoreReplicaOptions {
    * the moment to write back what the store may have lost (a Redis restarted empty). Default: none.
    */
   onReread?: () => void
+  /** Where failures to take a document are reported. Default: none (not reported). */
   log?: ServerLogger
 }
 
@@ -90,7 +102,7 @@ export interface StoreReplica {
    * it had in the store: only a newer version is taken from the store. Call before {@link start}.
    */
   seed(key: string, doc: StoredDocument): void
-  /** Stops listening. */
+  /** Stops listening for the store's notices and the periodic checks; idempotent. */
   stop(): void
 }
 

@@ -32,7 +32,11 @@ export interface FlagEntry {
   variant?: string
   /** Flat metadata the server attached to this flag. */
   metadata?: FlagMetadata
-  /** Set on a failed evaluation (`FLAG_NOT_FOUND`, `TYPE_MISMATCH`, …): the caller's default is served. */
+  /**
+   * Set on a failed evaluation (`FLAG_NOT_FOUND`, `PARSE_ERROR`, …). `FLAG_NOT_FOUND` removes the
+   * flag (the caller's default is served); any other code keeps the last known good value, marked
+   * stale, or serves the caller's default when none is held.
+   */
   errorCode?: string
   /** The server's human-readable explanation of `errorCode`. */
   errorDetails?: string
@@ -45,7 +49,7 @@ export interface FlagEntry {
  * what `fetchBootstrap` returns and what `client.snapshot()` produces.
  */
 export interface Bootstrap {
-  /** The user these flags were evaluated for; applied only to a client with the same context. */
+  /** The user these flags were evaluated for; applied only to a client with the same `targetingKey` (another one: `BOOTSTRAP_CONTEXT_MISMATCH`, not applied). */
   context: EvaluationContext
   /** The flags as the server returned them, one entry per flag. */
   flags: FlagEntry[]
@@ -89,7 +93,11 @@ export interface Details<T> {
   key: string
   /** The value served: the held one, or the caller's default when there is none or it has another type. */
   value: T
-  /** Where `value` came from (`default` when the caller's default is served). */
+  /**
+   * Where the flag's content came from; `default` when nothing is held for it (missing, or a failure
+   * with no last known good value). A held flag keeps its source even when `value` is the caller's
+   * default (no value sent, `TYPE_MISMATCH`).
+   */
   source: ValueSource
   /** The server's reason for the value (`STATIC`, `TARGETING_MATCH`, …), when it gave one. */
   reason?: string
@@ -138,7 +146,10 @@ export interface Status {
   lastSuccessAt?: number
   /**
    * Why the state is `stale` or `error`: the failure of the latest attempt (or the server's
-   * `UPSTREAM_STALE`), as plain data. Cleared by the next success with fresh values.
+   * `UPSTREAM_STALE`), as plain data; cleared by the next success with fresh values. Also set while
+   * the state may be `loading` or `ready`: a bootstrap problem (`BOOTSTRAP_INVALID`,
+   * `BOOTSTRAP_CONTEXT_MISMATCH`) until the first success, and `STORAGE` while values are kept in
+   * memory only because IndexedDB failed.
    */
   error?: {
     /** One of `ErrorCode`. */
@@ -184,13 +195,15 @@ type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : 
 
 /**
  * A key-value store for persisted flags and events. The default is IndexedDB through idb-keyval;
- * pass your own (e.g. for React Native) or `'memory'`. Methods may reject: the client treats a
- * failed read as a miss and logs a failed write.
+ * pass your own (e.g. for React Native) or `'memory'`. Methods may reject: the client never
+ * throws for it. A call that rejects or does not settle within 3 s counts as a miss (a read) or is
+ * logged (a write), and moves the client to memory (`Status.storage: 'memory'`, `Status.error`
+ * `STORAGE`); it tries the storage again once a minute and goes back to it once a write succeeds.
  */
 export interface FlagStorage {
-  /** Reads one key: `undefined` when absent. A rejection counts as a miss. */
+  /** Reads one key: `undefined` when absent. A rejection counts as a miss (and moves the client to memory). */
   get(key: string): Promise<unknown>
-  /** Writes one key (values are structured-clonable plain data). A rejection is logged. */
+  /** Writes one key (values are structured-clonable plain data). A rejection is logged (and moves the client to memory). */
   set(key: string, value: unknown): Promise<void>
   /** Deletes one key; deleting an absent key is not an error. */
   del(key: string): Promise<void>
@@ -337,8 +350,8 @@ export interface ClientOptions {
   /**
    * Sent on every request; a function is called per request (e.g. to refresh a token) and may
    * return a promise, which is awaited within `requestTimeoutMs` (a rejection or a throw fails that
-   * request as `NETWORK`, tried again later). Default: none (only `Content-Type` and, when an ETag
-   * is held, `If-None-Match`).
+   * request as `NETWORK`, tried again later). Default: none (only `Content-Type`, `Accept` and,
+   * when an ETag is held, `If-None-Match`).
    */
   headers?: HeadersOption
   /**

@@ -77,7 +77,7 @@ export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
    * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
    */
   liveUpdates?: false | StreamHubOptions
-  /** Extra middleware, run before every matched route's handler (after CORS, the API key and the method check). Default: none. */
+  /** Extra middleware, run before every matched route's handler (after CORS, the API key, the method check and load shedding). Default: none. */
   middleware?: Middleware[]
 }
 

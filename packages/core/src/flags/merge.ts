@@ -22,7 +22,7 @@ export interface HeldFlag {
   readonly reason?: string
   /** Flat metadata the source attached to this flag. */
   readonly metadata?: FlagMetadata
-  /** The server's per-flag error code, when its evaluation failed (the caller's default is served). */
+  /** The server's per-flag error code, when its evaluation failed: `value` is the last known good one (stale), or absent when none was held (the caller's default). */
   readonly errorCode?: string
   /** Which source this content came from; the best source wins (see `ValueSource`). */
   readonly source: 'network' | 'cache' | 'bootstrap' | 'fallback'

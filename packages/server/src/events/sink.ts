@@ -17,7 +17,7 @@ export const DEFAULT_WRITE_TIMEOUT_MS = 4000
 
 /** The timers of the write bound: `now` (epoch ms), `setTimeout`, `clearTimeout`. */
 export interface SinkClock {
-  /** The current time in epoch milliseconds (`Date.now`). */
+  /** The current time in epoch milliseconds; the default ({@link realClock}) does not step with the system clock. */
   now(): number
   /** Calls `callback` after `ms` milliseconds; returns a handle for `clearTimeout`. */
   setTimeout(callback: () => void, ms: number): unknown

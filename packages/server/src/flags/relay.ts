@@ -31,7 +31,7 @@ export type RelayMode = 'file' | 'flags-url' | 'upstream' | 'inline'
 
 /** `GET /holdfast/v1/status`: at least `ready, source, version, fetchedAt, upstream, refused`, plus more. */
 export interface RelayStatus {
-  /** True once the relay can serve: a generation of definitions is in service (proxy mode: an answer is held, or the upstream answered); `/readyz` follows it. */
+  /** True once the relay can serve: a generation of definitions is in service (proxy mode: an answer is held, or the upstream answered); `/readyz` answers 200 while it is true, except while the server drains (503). */
   ready: boolean
   /** Where the flags come from: `--flags`, `--flags-url`, `--upstream` (proxy mode) or an object in code. */
   mode: RelayMode
@@ -50,9 +50,14 @@ export interface RelayStatus {
   stale: boolean
   /** The origin as the relay sees it (for `--flags`, only `state: 'none'` and a read failure). */
   upstream: {
-    /** `ok` while the latest attempt succeeded, `failing` after it failed, `unauthorized` after a 401/403, `none` before any attempt (or without an upstream). */
+    /**
+     * `ok` while the latest attempt succeeded, `failing` after it failed, `unauthorized` after a
+     * 401/403, `none` before any attempt (or without an upstream: `--flags`). Proxy mode: an answer
+     * refused for one context (emptied, shrunk, too large, one user's 401/403 while others' are
+     * accepted) is counted in `refused` and leaves the state as it was.
+     */
     state: UpstreamState
-    /** The upstream's URL, with user, password and query string removed (tokens live there). */
+    /** The upstream's URL, with user and password removed and a query string shown as `?…` (tokens live there). */
     url?: string
     /** Epoch ms of the latest attempt that got a usable answer (200 applied or unchanged, 304). */
     lastSuccessAt?: number

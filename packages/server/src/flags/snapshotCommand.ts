@@ -65,9 +65,12 @@ export type SnapshotResult =
       summary: string
     }
   | {
-      /** Nothing was written; the previous file stays as it was. */
+      /**
+       * Not written, the previous file as it was; or written but its directory could not be synced
+       * (a power cut may still undo it), which `message` says.
+       */
       ok: false
-      /** Why: the source down, invalid or shrunk, or the file not writable. */
+      /** Why: the source down, invalid or shrunk, or the file not writable (or not synced). */
       message: string
     }
 

@@ -21,7 +21,11 @@ export interface OfrepSuccess {
 export interface OfrepFailure {
   /** The flag's key. */
   key: string
-  /** What failed (`PARSE_ERROR`, `GENERAL`, `FLAG_NOT_FOUND`, ...): the client serves its default. */
+  /**
+   * What failed (`PARSE_ERROR`, `GENERAL`, `FLAG_NOT_FOUND`, ...). A Holdfast client removes the flag
+   * on `FLAG_NOT_FOUND` (the caller's default) and, on any other code, keeps its last known good
+   * value, marked stale (the caller's default when it holds none).
+   */
   errorCode: string
   /** A human-readable account of the failure, for logs. */
   errorDetails?: string

@@ -109,7 +109,7 @@ export type StoreNotice =
 export interface StoreStatus {
   /** Which implementation: Redis (`--redis`), or memory (relays sharing one process). */
   kind: 'redis' | 'memory'
-  /** `connecting` (not reached yet), `up` (the latest command succeeded) or `down` (see above). */
+  /** `connecting` (not reached yet), `up` (the latest command succeeded) or `down` (the connection broke, the latest command failed or timed out, or Redis refuses a command the relay needs). */
   state: 'connecting' | 'up' | 'down'
   /** Epoch ms of the latest successful command. Absent until one succeeds. */
   lastOkAt?: number

@@ -51,10 +51,11 @@ export interface RelayStatus {
   /** The origin as the relay sees it (for `--flags`, only `state: 'none'` and a read failure). */
   upstream: {
     /**
-     * `ok` while the latest attempt succeeded, `failing` after it failed, `unauthorized` after a
-     * 401/403, `none` before any attempt (or without an upstream: `--flags`). Proxy mode: an answer
-     * refused for one context (emptied, shrunk, too large, one user's 401/403 while others' are
-     * accepted) is counted in `refused` and leaves the state as it was.
+     * `ok` while the latest attempt succeeded, `failing` after it failed and until the first success
+     * (also before any attempt), `unauthorized` after a 401/403, `none` without an upstream
+     * (`--flags`, definitions in code). Proxy mode: an answer refused for one context (emptied,
+     * shrunk, too large, one user's 401/403 while others' are accepted) is counted in `refused` and
+     * leaves the state as it was.
      */
     state: UpstreamState
     /** The upstream's URL, with user and password removed and a query string shown as `?…` (tokens live there). */
@@ -63,7 +64,7 @@ export interface RelayStatus {
     lastSuccessAt?: number
     /** Epoch ms of the latest attempt, successful or not. */
     lastAttemptAt?: number
-    /** What the latest failed attempt said (its kind, message, time and HTTP status); cleared by a success. */
+    /** What the latest failed attempt said (its kind, message, time and HTTP status); kept after a success (compare its `at` with `lastSuccessAt`). */
     lastError?:
       | UpstreamHealth['lastError']
       | {

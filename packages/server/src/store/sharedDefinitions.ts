@@ -7,13 +7,13 @@ import { shrinkAcceptance } from '../flags/shrinkGuard'
 
 /** The leader's view of the upstream, shared so followers can say how fresh their flags are. */
 export interface UpstreamReport {
-  /** The upstream as the leader saw it: `ok`, `failing`, `unauthorized` (401/403) or `none` (not asked yet). */
+  /** The upstream as the leader saw it: `ok` (its latest poll succeeded), `failing` (failed, or none succeeded yet), `unauthorized` (401/403) or `none` (no upstream; a follower ignores such a report). */
   state: 'ok' | 'failing' | 'unauthorized' | 'none'
   /** Epoch ms of the leader's latest poll that got a usable answer. */
   lastSuccessAt?: number
   /** Epoch ms of the leader's latest poll. */
   lastAttemptAt?: number
-  /** Why the leader's latest poll failed; absent after a success. */
+  /** Why the leader's latest failed poll failed; kept after a success, absent until a poll fails. */
   lastError?: {
     /** The kind of failure (`network`, `timeout`, `http`, `unauthorized`, ...). */
     kind: string

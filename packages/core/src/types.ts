@@ -11,7 +11,11 @@ export type FlagMetadata = Record<string, string | number | boolean>
  * is passed to the server's targeting rules as is.
  */
 export interface EvaluationContext {
-  /** Identifies the user (or device) the flags are for; cache entries, ETags and exposures are kept per key. Required. */
+  /**
+   * Identifies the user (or device) the flags are for: the cache keeps one entry per targetingKey
+   * (and URL and static headers), while an ETag is sent, and an exposure logged once, per whole
+   * context. Required: `createClient` throws without a string one.
+   */
   targetingKey: string
   [attribute: string]: unknown
 }

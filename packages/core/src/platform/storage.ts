@@ -223,8 +223,10 @@ export function createSafeStorage(
     },
     keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
     // Both backends, bounded like every operation: an IndexedDB that still hangs cannot hold a logout.
+    // Each on its own (`async`): an app's storage that throws where it should reject (the one given
+    // up on) once kept memory, where the user's values were since, from being cleared.
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map((b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
+      Promise.all([abandoned, backend].map(async (b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
         .catch(() => logger.warn('clearing the cache failed'))
         .then(() => {}),
   }

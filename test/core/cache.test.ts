@@ -206,6 +206,56 @@ test('a custom storage whose writes fail (full disk) loses no value and reports 
   expect(client.getStatus().storage).toBe('memory')
 })
 
+// Status.storage for a storage of one's own: it persists as far as the client can tell, so not
+// `memory` (CONTRACT §3 names the persistent kind `indexeddb`), until it fails; then the client runs
+// on memory and says `memory`. A storage that throws where a promise is due (a sync API wrapped in
+// haste) is wrapped like any other: nothing reaches the app.
+test("a custom FlagStorage that works says 'indexeddb' (it persists); one whose every call throws says 'memory', and nothing throws", async () => {
+  const working = make(uniqueStorageName('custom-kind'), { storage: createMemoryStorage() }).client
+  expect(await working.start()).toMatchObject({ state: 'ready', storage: 'indexeddb' })
+  expect(working.getStatus().error).toBeUndefined()
+
+  const broken = () => {
+    throw new Error('disk gone')
+  }
+  const throwing: FlagStorage = { get: broken, set: broken, del: broken, keys: broken, getMany: broken, setMany: broken, delMany: broken, update: broken }
+  const { client, logger } = make(uniqueStorageName('custom-throws'), { storage: throwing, events: { url: `${server.url}/events`, flushIntervalMs: 60_000, exposures: false } })
+  const status = await client.start()
+  client.logEvent('kept')
+  await new Promise((r) => setTimeout(r, 20))
+  // (Its STORAGE error went with the network's success, as a failing write's does, test above;
+  // `storage` keeps saying where the values live.)
+  expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'network', storage: 'memory' })
+  expect(status.storage).toBe('memory')
+  expect(client.getGate('kill', true)).toBe(false)
+  expect(client.getEventStats().queued).toBe(1)
+  expect(logger.warnings.join('\n')).toMatch(/running on memory/)
+  // Every other path through the storage: none rejects, none throws.
+  await expect(client.setContext({ targetingKey: 'bob' })).resolves.toMatchObject({ state: 'ready', storage: 'memory' })
+  await expect(client.clearCache()).resolves.toBeUndefined()
+  await expect(client.refresh()).resolves.toMatchObject({ storage: 'memory' })
+  await expect(client.close()).resolves.toBeUndefined()
+})
+
+test("clearCache() on logout with a custom FlagStorage that throws (the client on memory): the user's values are gone from the page's cache too", async () => {
+  // Before: clearing asked the given-up storage for its keys first; its throw (not a rejection)
+  // skipped memory, where the client had kept the user's values since: after the logout, alice
+  // back in an outage was served her values from the cache.
+  const broken = () => {
+    throw new Error('disk gone')
+  }
+  const { client, clock } = make(uniqueStorageName('custom-throws-clear'), { storage: { get: broken, set: broken, del: broken, keys: broken } })
+  await client.start()
+  await new Promise((r) => setTimeout(r, 20)) // the answer written (to memory)
+  expect(client.getStatus().storage).toBe('memory')
+  await client.clearCache()
+  server.always('hang')
+  await throughTimeout(clock, server, 300, () => client.setContext({ targetingKey: 'bob' }))
+  await throughTimeout(clock, server, 300, () => client.setContext({ targetingKey: 'alice' }))
+  expect(client.getDetails('kill', true)).toMatchObject({ value: true, source: 'default' })
+  expect(client.getStatus()).toMatchObject({ state: 'error', source: 'none' })
+})
+
 test('the eleventh context evicts the least recently used', async () => {
   const name = uniqueStorageName('lru')
   const store = createStore(name, 'keyval')

@@ -81,22 +81,62 @@ describe('context changes', () => {
     }
   })
 
-  it("A -> B -> A while B is slow: ends on A, and B's late answer never shows", async () => {
+  // Two ways B's answer can come late. A switch made while nothing else is out sends B's request
+  // alone, and the switch back abandons it: its answer never reaches the page. A switch made while
+  // a request is out (a burst of switches, one per render) sends B's as part of the burst, and the
+  // switch back waits for it rather than abandon it: B's answer then arrives while A is the user,
+  // and only the generation check (flags/syncState.ts) keeps it off the screen. Each test waits for
+  // its own event (B's request abandoned; B's answer handled by the client), never a fixed time.
+  it("A -> B -> A while B is slow: ends on A, B's request abandoned", async () => {
     const fault = await createFaultServer(flags([{ key: 'a', value: 'A' }]))
     try {
       const { client, domain, events } = await connect(fault.url, { targetingKey: 'A' }, { storage: 'memory' })
-      fault.next(delayed(flags([{ key: 'a', value: 'B' }]), 400))
+      // B's answer never comes by itself: only the switch back can end its request.
+      fault.next('hang')
       fault.always(flags([{ key: 'a', value: 'A' }]))
       const toB = OpenFeature.setContext(domain, { targetingKey: 'B' })
       await fault.waitForRequests(2)
       await Promise.all([toB, OpenFeature.setContext(domain, { targetingKey: 'A' })])
-      await until(() => fault.requests[1].abandoned && fault.requests.length === 3, "B's request abandoned, A's sent")
-      await new Promise((r) => setTimeout(r, 500)) // past the moment B's answer was due
-      await settle()
+      // Abandoned: the server will never send B's answer, so nothing of B's is left to arrive.
+      await until(() => fault.requests[1].abandoned && fault.requests[2]?.answered, "B's request abandoned, A's answered")
+      await until(() => client.providerStatus === ProviderStatus.READY, 'READY on A')
       expect(client.getStringValue('a', 'x')).toBe('A')
-      expect(client.providerStatus).toBe(ProviderStatus.READY)
       // One CONTEXT_CHANGED for the two switches (the SDK's), nothing saying B's flags arrived.
       expect(events.filter((e) => e === 'PROVIDER_CONTEXT_CHANGED')).toHaveLength(1)
+      expect(events).not.toContain('PROVIDER_ERROR')
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it("A -> B -> A in a burst while B is slow: B's answer arrives after the switch back and never shows", async () => {
+    const fault = await createFaultServer(flags([{ key: 'a', value: 'A' }]))
+    try {
+      const { client, domain, events, provider } = await connect(fault.url, { targetingKey: 'A' }, { storage: 'memory' })
+      let releaseB!: () => void
+      const gateB = new Promise<void>((resolve) => (releaseB = resolve))
+      // A request for A out (a poll, a focus refetch): the switch to B abandons it and sends B's as
+      // part of a burst; B's answer is held until the page is A's again.
+      fault.next('hang', { ...flags([{ key: 'a', value: 'B' }]), after: gateB }, 'hang')
+      void provider.client!.refresh()
+      await fault.waitForRequests(2)
+      const toB = OpenFeature.setContext(domain, { targetingKey: 'B' })
+      await fault.waitForRequests(3)
+      const toA = OpenFeature.setContext(domain, { targetingKey: 'A' })
+      // One request at a time per client: this joins the request out, B's, and settles once B's
+      // answer has been received and handled. A's own request (the next, held) goes only after it.
+      const bHandled = provider.client!.refresh()
+      releaseB()
+      await bHandled
+      await settle()
+      expect(fault.requests[2]).toMatchObject({ answered: true, body: { context: { targetingKey: 'B' } } })
+      expect(client.getStringDetails('a', 'x')).toMatchObject({ value: 'A' })
+      expect(events).not.toContain('PROVIDER_CONFIGURATION_CHANGED[a]')
+      // A's own request follows B's answer (held: A's cached values stay on screen meanwhile).
+      await fault.waitForRequests(4)
+      expect(fault.requests[3].body.context.targetingKey).toBe('A')
+      await Promise.all([toB, toA])
+      expect(client.getStringValue('a', 'x')).toBe('A')
       expect(events).not.toContain('PROVIDER_ERROR')
     } finally {
       await fault.close()

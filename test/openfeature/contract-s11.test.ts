@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { HoldfastWebProvider } from '@holdfast/openfeature'
 import { createTestLogger } from '../support/clock'
 import { createFaultServer, flags } from '../support/faultServer'
-import { connect, settle } from './support'
+import { connect, settle, until } from './support'
 
 describe('flagMetadata says where a value came from, also when nothing is held (§11)', () => {
   it('a first visit while the server is down: the default, with source default and stale', async () => {
@@ -69,6 +69,56 @@ describe('flagMetadata says where a value came from, also when nothing is held (
         errorCode: ErrorCode.INVALID_CONTEXT,
         flagMetadata: { source: 'default', stale: false },
       })
+    } finally {
+      await OpenFeature.setContext({})
+      await fault.close()
+    }
+  })
+
+  // A refusal hands out the caller's default as every default is handed out: stale while the
+  // client's latest attempt failed (§3), as Holdfast's own getDetails says for that key then. They
+  // said stale false whatever the client's attempts did.
+  it('a logout (no targetingKey) while the server is down: the default, with stale true, as Holdfast says', async () => {
+    const fault = await createFaultServer(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+    try {
+      const { client, domain, provider } = await connect(fault.url, { targetingKey: 'alice' }, { storage: 'memory' })
+      fault.always({ status: 503 })
+      expect(await provider.client!.refresh()).toMatchObject({ state: 'stale' })
+      await OpenFeature.setContext(domain, { plan: 'pro' })
+      for (const key of ['checkout', 'never-held']) {
+        expect(client.getBooleanDetails(key, true)).toMatchObject({
+          value: true,
+          errorCode: ErrorCode.TARGETING_KEY_MISSING,
+          flagMetadata: { source: 'default', stale: true },
+        })
+        expect(provider.client!.getDetails(key, true).stale).toBe(true)
+      }
+      // The server back and the user named again: the next default is not stale.
+      fault.always(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+      await OpenFeature.setContext(domain, { targetingKey: 'alice' })
+      await until(() => provider.client!.getStatus().state == 'ready', 'the attempt after the login')
+      expect(client.getBooleanDetails('never-held', true).flagMetadata).toMatchObject({ source: 'default', stale: false })
+    } finally {
+      await fault.close()
+    }
+  })
+
+  it('a domain whose context names another user, while the server is down: the default, with stale true, as Holdfast says', async () => {
+    const fault = await createFaultServer(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+    try {
+      const provider = new HoldfastWebProvider({ url: fault.url, storage: 'memory', refreshOnFocus: false, logger: createTestLogger() })
+      await OpenFeature.setProviderAndWait(provider, { targetingKey: 'alice' })
+      fault.always({ status: 503 })
+      expect(await provider.client!.refresh()).toMatchObject({ state: 'stale' })
+      await OpenFeature.setContext('s11-bob-down', { targetingKey: 'bob' })
+      for (const key of ['checkout', 'never-held']) {
+        expect(OpenFeature.getClient('s11-bob-down').getBooleanDetails(key, true)).toMatchObject({
+          value: true,
+          errorCode: ErrorCode.INVALID_CONTEXT,
+          flagMetadata: { source: 'default', stale: true },
+        })
+        expect(provider.client!.getDetails(key, true).stale).toBe(true)
+      }
     } finally {
       await OpenFeature.setContext({})
       await fault.close()

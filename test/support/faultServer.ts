@@ -5,7 +5,8 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo, Socket } from 'node:net'
 
 export type Reply =
-  | { status?: number; body?: unknown; raw?: string; headers?: Record<string, string>; delayMs?: number }
+  /** `after`: sent only once that promise settles (a test's gate: an answer held until the test says). */
+  | { status?: number; body?: unknown; raw?: string; headers?: Record<string, string>; delayMs?: number; after?: Promise<unknown> }
   | 'reset'
   | 'hang'
   /** 200 JSON headers at once, then a valid flags body one byte every 100 ms (about 4 s in all). */
@@ -20,6 +21,8 @@ export interface RecordedRequest {
   body: any
   /** The client gave up on it (aborted, timed out) before it was answered. */
   abandoned: boolean
+  /** Its answer was written out in full (handed to the socket). */
+  answered: boolean
 }
 
 export interface FaultServer {
@@ -62,8 +65,9 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
       try {
         body = text ? JSON.parse(text) : undefined
       } catch {}
-      const record: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, abandoned: false }
+      const record: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body, abandoned: false, answered: false }
       requests.push(record)
+      res.on('finish', () => void (record.answered = true))
       res.on('close', () => {
         if (!res.writableFinished) record.abandoned = true
       })
@@ -94,8 +98,9 @@ export async function createFaultServer(initial: Reply = flags([])): Promise<Fau
       res.writeHead(reply.status ?? 200, headers)
       res.end(raw)
     }
-    if (reply.delayMs) setTimeout(write, reply.delayMs)
-    else write()
+    const go = () => (reply.delayMs ? void setTimeout(write, reply.delayMs) : write())
+    if (reply.after) void reply.after.then(go, go)
+    else go()
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

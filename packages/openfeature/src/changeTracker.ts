@@ -18,12 +18,14 @@ export interface ChangeTracker {
   watch(key: string): void
 }
 
+/**
+ * The details `c` holds for `key`, whatever their type (`null` as the default asks for the held
+ * value), without logging an exposure: comparing, or reading a flag's staleness, is not showing.
+ */
+export const read = (c: FlagClient, key: string) => c.getDetails<unknown>(key, null, { exposure: false })
+
 export function createChangeTracker(client: () => FlagClient | undefined): ChangeTracker {
   let seen = new Map<string, Details<unknown>>()
-
-  // `null` as the default asks for the held value whatever its type, and no exposure is logged:
-  // comparing is not showing.
-  const read = (c: FlagClient, key: string) => c.getDetails<unknown>(key, null, { exposure: false })
 
   function current(c: FlagClient): Map<string, Details<unknown>> {
     const now = new Map<string, Details<unknown>>()

@@ -4,7 +4,7 @@
 import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
 import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import { createClient, createLogger, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
-import { createChangeTracker } from './changeTracker'
+import { createChangeTracker, read } from './changeTracker'
 import { isEmptyContext, toHoldfastContext } from './context'
 import { toEventOptions } from './eventDetails'
 import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
@@ -210,12 +210,16 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     resolve<T>(key: string, defaultValue: T, type: 'boolean' | 'string' | 'number' | 'object', context?: OpenFeatureContext): ResolutionDetails<T> {
       try {
         // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
-        // by default source `default` and stale false, the client not asked (no client yet, a context
-        // it does not serve); where it is asked, its details' own (a missing flag is stale while
-        // attempts fail).
+        // by default source `default` and the `stale` the client's own details give this key now (a
+        // context it does not serve, no targetingKey: stale while its latest attempt failed, §3, as
+        // getDetails says), false with no client to ask; where its value is refused, its details' own.
         // (A closure per evaluation: 4 B less than a module-level helper, and beside the SDK's own
         // allocations per evaluation, nothing.)
-        const refuse = (errorCode: ErrorCode, errorMessage: string, flagMetadata: FlagMetadata = { source: 'default', stale: false }): ResolutionDetails<T> => ({
+        const refuse = (
+          errorCode: ErrorCode,
+          errorMessage: string,
+          flagMetadata: FlagMetadata = { source: 'default', stale: !!client && read(client, key).stale },
+        ): ResolutionDetails<T> => ({
           value: defaultValue,
           reason: 'ERROR',
           errorCode,
@@ -245,7 +249,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         }
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
-          details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && client.getDetails(key, null, { exposure: false }).value === null
+          details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null
         return toResolution(details, valueless)
       } catch (error) {
         logger.error(`[holdfast] evaluating "${key}" failed unexpectedly`, error)

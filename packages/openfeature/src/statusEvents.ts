@@ -67,15 +67,12 @@ export function createStatusEvents(events: OpenFeatureEventEmitter, logger: Logg
 
 function target(status: Status, contextMissing: boolean): Reported | undefined {
   if (contextMissing) return 'ERROR'
-  if (status.state == 'ready') return 'READY'
-  if (status.state == 'stale') return 'STALE'
-  if (status.state == 'error') return 'ERROR'
-  return undefined // loading: nothing new to say until the attempt ends
+  // ready, stale, error: READY, STALE, ERROR. Loading: nothing new to say until the attempt ends.
+  if (status.state != 'loading') return status.state.toUpperCase() as Reported
 }
 
 /** The OpenFeature error code for a Holdfast status error (`INVALID_CONTEXT`, else `GENERAL`). */
 export function statusErrorCode(status: Status): ErrorCode {
-  const code = status.error?.code
-  if (!code) return ErrorCode.GENERAL
-  return toErrorCode(code)
+  // No code (or an empty one) is GENERAL, as an unknown one is.
+  return toErrorCode(status.error?.code || ErrorCode.GENERAL)
 }

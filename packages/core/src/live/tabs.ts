@@ -9,6 +9,8 @@
 // The lease's key names the stream by a hash (32-bit FNV-1a: a page has a stream or two, and this
 // chunk imports nothing from up-front code): a stream URL may carry a vendor's token, which OFREP
 // says must not be persisted, and a crashed tab leaves its lease behind.
+import type { HeadersOption } from '../types'
+import { safely } from './safely'
 
 /** What tabs say to each other. `key` is the OFREP URL and the context hash: never another user's values. */
 export type TabMessage =
@@ -158,3 +160,13 @@ export function fnv(text: string): string {
   for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619)
   return (h >>> 0).toString(36)
 }
+
+// Static headers (an SDK key) name the tabs that share a stream, and the stream remembered for a
+// 304, as they name the cache entry (client.ts). A vendor may scope a stream to the key it was
+// opened with: a production tab following a staging tab's stream heard of no production change, and
+// a production page could open the stream path staging was given. Tabs of one key still share one
+// stream. A headers function does not: a token that rotates would make every tab lead (a stream
+// each, where a browser allows six connections to an origin).
+// Headers whose getter throws (a token read after logout) name no fixed key, as for the cache
+// (client.ts): thrown here, the chunk's start was an unhandled rejection and live updates never started.
+export const keyTag = (headers: HeadersOption | undefined) => safely(() => (typeof headers == 'object' ? '|' + fnv(JSON.stringify(headers)) : '')) ?? ''

@@ -189,7 +189,8 @@ export function createSafeStorage(
     if ((await safe.setMany(moved)) && persistent) held.clear()
   }
 
-  async function attempt<T>(run: (b: FlagStorage) => Promise<T>, onError: T): Promise<T> {
+  /** `run` on the backend in use; failed, `onError` (left out: undefined, a miss). */
+  async function attempt<T>(run: (b: FlagStorage) => Promise<T>, onError?: T): Promise<T> {
     // A minute from the last try either way: a clock set back meanwhile (an hour, say) would
     // otherwise have kept the page on memory, every event a reload loses, for that hour more.
     if (abandoned && Math.abs(Date.now() - triedAt) >= RETRY_MS) void recover(abandoned)
@@ -199,38 +200,40 @@ export function createSafeStorage(
     } catch (error) {
       if (b === backend) fail(error)
       else logger.warn('storage operation failed', error)
-      return onError
+      return onError as T
     }
   }
 
   const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
     close: () => own?.close(),
-    get: (key) => attempt((b) => b.get(key), undefined),
+    get: (key) => attempt((b) => b.get(key)),
     // Failed: none (read by index, each a miss).
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),
     set: (key, value) => attempt((b) => b.set(key, value).then(() => true), false),
     setMany: (entries) =>
       attempt((b) => (b.setMany ? b.setMany(entries) : Promise.all(entries.map(([k, v]) => b.set(k, v)))).then(() => true), false),
     update: (key, fn) =>
-      attempt((b) => (b.update ? b.update(key, fn) : b.get(key).then((value) => ((value = fn(value)) === null ? b.del(key) : value && b.set(key, value)))), undefined),
+      attempt((b) => (b.update ? b.update(key, fn) : b.get(key).then((value) => ((value = fn(value)) === null ? b.del(key) : value && b.set(key, value))))),
     del: (list) => {
       // What this page wrote to IndexedDB before it failed (a full quota still allows deletions)
       // is removed there too once sent or evicted, or the next page would send it again.
       const old = abandoned
       if (old) void Promise.resolve(list).then((keys) => delFrom(old, keys)).catch(() => {})
-      return attempt((b) => delFrom(b, list), undefined)
+      return attempt((b) => delFrom(b, list))
     },
     keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
     // Both backends, bounded like every operation: an IndexedDB that still hangs cannot hold a logout.
+    // Each on its own (`async`): an app's storage that throws where it should reject (the one given
+    // up on) once kept memory, where the user's values were since, from being cleared.
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map((b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
+      Promise.all([abandoned, backend].map(async (b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
         .catch(() => logger.warn('clearing the cache failed'))
         .then(() => {}),
   }
   return safe
 }
 
-function delFrom(b: FlagStorage, list: string[]): Promise<void> {
-  return (b.delMany ? b.delMany(list) : Promise.all(list.map((k) => b.del(k)))).then(() => undefined)
+async function delFrom(b: FlagStorage, list: string[]): Promise<void> {
+  await (b.delMany ? b.delMany(list) : Promise.all(list.map((k) => b.del(k))))
 }

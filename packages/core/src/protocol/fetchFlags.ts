@@ -92,7 +92,7 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
   if (outcome.kind !== 'response') return outcome
   const { response, text } = outcome
   // The configured headers this answer was fetched with, hashed: tabs share it only with tabs whose
-  // own requests went out with the same (live/liveUpdates.ts), and never see a raw token.
+  // own requests went out with the same (live/liveSession.ts), and never see a raw token.
   const creds = hashString(outcome.sent + '')
   // A custom `fetch` (a polyfill, a wrapper, a test double) may answer something that is not quite
   // a Response (no `headers`, a `get` that throws): an unreadable answer, tried again like one,

@@ -352,7 +352,7 @@ export function createSync(deps: SyncDeps) {
     storageFailed: () => dispatch({ type: 'storage-failed' }),
 
     /**
-     * One attempt for live updates (live/noticeGate.ts, live/liveSession.ts): a notice's refetch (`explicit`, with
+     * One attempt for live updates (live/liveSession.ts): a notice's refetch (`explicit`, with
      * `flagConfigEtag`), a poll while the stream is down (`poll`: backoff and offline hold it),
      * or a full refetch without `If-None-Match`. Joins the request in flight, if any.
      */

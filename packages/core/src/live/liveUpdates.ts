@@ -22,7 +22,7 @@ export interface LiveSync {
   contextHash(): string
 }
 
-/** Options of `createLiveUpdates`; `liveLoader.ts` fills them from the client's. */
+/** Options of `createLiveSession` (liveSession.ts), through `startLiveUpdates`; `liveLoader.ts` fills them from the client's. */
 export interface LiveUpdatesDeps {
   stream: StreamInfo
   /** The client's OFREP base URL: with the context hash, the key under which tabs share values. */

@@ -256,6 +256,21 @@ test("clearCache() on logout with a custom FlagStorage that throws (the client o
   expect(client.getStatus()).toMatchObject({ state: 'error', source: 'none' })
 })
 
+test("clearCache() that cannot clear the storage logs why (the user's values stay on it): the storage's own error, not just that it failed", async () => {
+  // Every other storage warning carries the error; this one said only 'clearing the cache failed',
+  // and an operator could not tell a blocked storage from a full one or a 3 s stall.
+  const warned: unknown[][] = []
+  const base = createMemoryStorage()
+  const cause = new Error('keys() refused: storage locked by another window')
+  const storage: FlagStorage = { ...base, keys: async () => (listing ? Promise.reject(cause) : base.keys()) }
+  let listing = false
+  const { client } = make(uniqueStorageName('clear-cause'), { storage, logger: { warn: (...args: unknown[]) => void warned.push(args), error() {} } })
+  await client.start()
+  listing = true
+  await client.clearCache()
+  expect(warned).toContainEqual([expect.stringContaining('clearing the cache failed'), cause])
+})
+
 test('the eleventh context evicts the least recently used', async () => {
   const name = uniqueStorageName('lru')
   const store = createStore(name, 'keyval')

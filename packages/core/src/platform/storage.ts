@@ -88,7 +88,7 @@ export interface SafeStorage {
   /**
    * Removes every key starting with `prefix`, from the persistent backend given up on as well (a
    * logout must not leave a user's values on disk because IndexedDB failed earlier in the page);
-   * logs once when it could not.
+   * logs once, with the error, when it could not.
    */
   clear(prefix: string): Promise<void>
 }
@@ -228,7 +228,7 @@ export function createSafeStorage(
     // up on) once kept memory, where the user's values were since, from being cleared.
     clear: (prefix) =>
       Promise.all([abandoned, backend].map(async (b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
-        .catch(() => logger.warn('clearing the cache failed'))
+        .catch((error) => logger.warn('clearing the cache failed', error))
         .then(() => {}),
   }
   return safe

@@ -235,11 +235,16 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // failed ('The queue is full'), the drops' and whatever else the relay asked then (answers,
   // tickets), counted in the store's failures, the drops retried after a warning.
   const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
-  let dropsWriting = 0
-  // The contexts whose drop is being written (at most eight): not in the store until it says so.
-  // Before, `redis.unshared` counted only those waiting for a turn, and read 0 while eight drops
-  // were out to a stalled Redis.
+  // The contexts whose drop is being written (at most eight), each with its writes out: not in the
+  // store until it says so. Before, `redis.unshared` counted only those waiting for a turn, and
+  // read 0 while eight drops were out to a stalled Redis.
   const dropsOut = new Map<string, number>()
+  // The writes out, all contexts together: derived from `dropsOut`, never kept beside it.
+  const dropsWriting = () => {
+    let writing = 0
+    for (const out of dropsOut.values()) writing += out
+    return writing
+  }
   // Told once no drop waits or is being written (see `stop`).
   let drained: (() => void) | undefined
   // The drops the store has not taken yet, each context once, whichever state it is in: waiting
@@ -251,18 +256,16 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     return keys.size
   }
   const writeDrops = () => {
-    while (dropsWriting < 8 && dropsDue.size > 0) {
+    while (dropsWriting() < 8 && dropsDue.size > 0) {
       const [contextKey, { marker, version }] = dropsDue.entries().next().value!
       dropsDue.delete(contextKey)
-      dropsWriting++
       dropsOut.set(contextKey, (dropsOut.get(contextKey) ?? 0) + 1)
       void shareDrop(contextKey, marker, version).finally(() => {
-        dropsWriting--
         const out = dropsOut.get(contextKey)! - 1
         if (out === 0) dropsOut.delete(contextKey)
         else dropsOut.set(contextKey, out)
         writeDrops()
-        if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
+        if (dropsOut.size === 0 && dropsDue.size === 0) drained?.()
       })
     }
   }
@@ -392,14 +395,14 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       // cleared without a word: a re-ask round's drops of a revoked key, thousands written eight at
       // a time, were lost at a restart, and a relay started without a data dir in the outage after
       // took the answers from before them and served the revoked users.
-      if ((dropsDue.size > 0 || dropsWriting > 0) && usable()) {
+      if ((dropsDue.size > 0 || dropsOut.size > 0) && usable()) {
         let timer: ReturnType<typeof setTimeout> | undefined
         await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_DRAIN_MS)))])
         clearTimeout(timer)
         drained = undefined
       }
       sayLetGo()
-      const left = dropsDue.size + dropsWriting + owedDrops.size
+      const left = dropsDue.size + dropsWriting() + owedDrops.size
       if (left > 0) log?.warn(`stopping with ${left} dropped context(s) not recorded in the store (${store.status().lastError ?? 'not written yet'}): a relay started without a data dir may take their answers from before the drop`)
       dropsDue.clear()
       replica.stop()

@@ -72,7 +72,7 @@ export function createSnapshotStandIn(clearedAt: (key: string) => number | undef
     answer: (key, context, forwarded) => (takenFor(key, { context, forwarded }) === undefined ? undefined : answerFromSnapshot(read.layer!, read.core, context, forwarded)),
     over,
     // Not for credentials the upstream refuses: the snapshot stands in for an upstream that is down,
-    // not for one that refuses them (see `refusedHere` in `evaluate`).
+    // not for one that refuses them (see `refusedHere` in proxyEvaluate.ts).
     served(key, held, stale, context, forwarded, refused = false) {
       if (!refused && over(key, held, { context, forwarded }) !== undefined) {
         // The upstream's next answer is news for the tabs told this, as for a stale held answer.

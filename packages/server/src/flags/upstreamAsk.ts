@@ -127,7 +127,7 @@ export function createUpstreamAsk(options: UpstreamAskOptions): UpstreamAsk {
     // (before, the whole fleet then served the older one, and kept it through an outage).
     const version = store?.ticket()
     const mark = drops.sent(key, version !== undefined)
-    // Where this answer stands in the store's order, for the data dir (see `take`): the ticket's
+    // Where this answer stands in the store's order, for the data dir (see judgeShared in sharedTake.ts): the ticket's
     // version once it comes, or, without one (the store down), the newest version seen now.
     const since = store?.version(key)
     let placing: Promise<void> | undefined
@@ -166,7 +166,7 @@ export function createUpstreamAsk(options: UpstreamAskOptions): UpstreamAsk {
         headers: forwarded,
         etag: held?.source === 'upstream' ? held.etag : undefined,
         // The whole timeout, whatever the wait for a turn was: a request started with 100 ms left
-        // would fail at a healthy upstream. The caller waits no longer for it (see evaluate).
+        // would fail at a healthy upstream. The caller waits no longer for it (see proxyEvaluate.ts).
         timeoutMs: options.timeoutMs,
         fetch: options.fetch,
         signal: options.signal,

@@ -193,7 +193,7 @@ export function createUpstreamMonitor(options: UpstreamMonitorOptions): Upstream
     else fail(at, 'invalid', 'the probe answer is not an OFREP bulk answer', undefined, undefined, PROBE_KEY)
   }
 
-  // A Bootstrap snapshot is one user's values, served to that user alone (see `evaluate`): it does
+  // A Bootstrap snapshot is one user's values, served to that user alone (see proxyEvaluate.ts): it does
   // not make the relay ready. Before, /readyz said 200 while every other new user got 503, and a
   // load balancer routing by it sent them all to this relay. Definitions serve every context.
   const ready = () => options.holds() || health.state === 'ok'

@@ -1,21 +1,22 @@
 // Proxy mode (--upstream URL): every bulk request is forwarded for its context (upstreamAsk.ts),
 // and the answer is merged into what the relay held for that context exactly as the browser client
 // merges it (CONTRACT §4), so a partial or empty upstream answer, or none at all, never wipes a
-// value. Concurrent requests for one context share one upstream call. This file wires the pieces:
-// the upstream's health and breaker (upstreamMonitor.ts), --on-upstream-unauthorized's drops
-// (upstreamDrops.ts), --redis (sharedAnswers.ts), the --snapshot (snapshotStandIn.ts), the re-ask
-// rounds (reaskRounds.ts) and their news (reaskNews.ts).
+// value. Concurrent requests for one context share one upstream call (upstreamGate.ts). This file
+// wires the pieces: the answer to a request (proxyEvaluate.ts), the upstream's health and breaker
+// (upstreamMonitor.ts), --on-upstream-unauthorized's drops (upstreamDrops.ts), --redis
+// (sharedAnswers.ts), the --snapshot (snapshotStandIn.ts), the re-ask rounds (reaskRounds.ts) and
+// their news (reaskNews.ts).
 import { setMaxListeners } from 'node:events'
 import type { EvaluationContext } from '@openfeature/core'
 import { setBounded } from '../lru'
 import type { SharedContexts, SharedContextsOptions } from '../store/sharedContexts'
 import { createAgeReader } from './ageReader'
-import { contextKey, createContextCache, DEFAULT_MAX_CONTEXTS } from './contextCache'
+import { createContextCache, DEFAULT_MAX_CONTEXTS } from './contextCache'
 import { createContextSaver } from './contextSaver'
-import { createListeners, type FlagSourceEvent, type FlagSourceStatus, type ForwardedAnswer } from './flagSource'
+import { createListeners, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { unforwardableReason } from './headerNames'
 import { closePersistence, createPersistence, intervalForSize } from './persistence'
-import { notReady, pickHeaders } from './proxyAnswer'
+import { createProxyEvaluate } from './proxyEvaluate'
 import { createReaskNews } from './reaskNews'
 import { createReaskRounds } from './reaskRounds'
 import { sourceStatusOf, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
@@ -26,10 +27,10 @@ import { nothingToServe } from './snapshotFile'
 import { createSnapshotStandIn } from './snapshotStandIn'
 import { waitAtMost } from './startupWait'
 import { createSteadyClock } from './steadyClock'
-import { createUpstreamAsk, MAX_RATE_LIMIT_PAUSE_MS, type UpstreamOutcome } from './upstreamAsk'
-import { BREAKER_MAX_MS, probeDue } from './upstreamBreaker'
+import { createUpstreamAsk, type UpstreamOutcome } from './upstreamAsk'
 import { createUpstreamDrops } from './upstreamDrops'
 import { ofrepEndpoint, redactUrl } from './upstreamFetch'
+import { createUpstreamGate } from './upstreamGate'
 import { createUpstreamMonitor } from './upstreamMonitor'
 import { loadHeldContexts, loadProxySnapshot } from './upstreamStart'
 import { upstreamStatus } from './upstreamStatus'
@@ -83,7 +84,6 @@ export interface UpstreamSourceOptions extends RelaySourceOptions {
   share?: (take: SharedContextsOptions['take'], held?: SharedContextsOptions['held']) => SharedContexts
 }
 
-
 /** Creates the proxy source; nothing happens until `open()`. */
 export function createUpstreamSource(options: UpstreamSourceOptions): RelaySource {
   const { log } = options
@@ -95,9 +95,9 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const endpoint = ofrepEndpoint(options.url)
   const cache = createContextCache(options.maxContexts, options.maxContextBytes)
   const inFlight = new Map<string, Promise<UpstreamOutcome>>()
-  // The contexts a user asked for while a round's request for them was out (see `ask`'s `reask`).
+  // The contexts a user asked for while a round's request for them was out (see upstreamAsk.ts).
   const joined = new Set<string>()
-  // Data-dir saves waiting for their answer's place in the store's order (see `ask`).
+  // Data-dir saves waiting for their answer's place in the store's order (see upstreamAsk.ts).
   const placings = new Set<Promise<void>>()
   // Until when the upstream asked (429 or 503 + Retry-After) not to be asked with these forwarded
   // credentials, and with which status: a rate limit is usually per key, so one tenant's 429 never
@@ -144,9 +144,6 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   // Every context is in one generation: under a stream of changes write at most twice a second,
   // and a large file less often (1 s per MB: see intervalForSize).
   const persistence = options.store && createPersistence({ store: options.store, now, minIntervalMs: (length) => intervalForSize(length, 500), log, onResult: (ok) => options.events?.saved(ok) })
-  let probing: Promise<UpstreamOutcome> | undefined
-  // Browser requests answered without asking while it was open (since start).
-  let unasked = 0
   let closed = false
   // Closing abandons upstream requests in flight instead of waiting out their timeout.
   const closing = new AbortController()
@@ -174,7 +171,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     cache,
     askedBy,
     holds: () => cache.size() > 0 || standIn.servesAll(),
-    ask: (key, request) => shared(key, request.context, request.forwarded, 'canary'),
+    ask: (key, request) => gate.ask(key, request.context, request.forwarded, 'canary'),
     closed: () => closed,
     now,
     steady,
@@ -214,100 +211,23 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     log,
   })
 
-  const shared = (key: string, context: EvaluationContext, forwarded: Record<string, string>, reask: boolean | 'canary' = false): Promise<UpstreamOutcome> => {
-    const running = inFlight.get(key)
-    if (running) {
-      if (!reask) joined.add(key)
-      return running
-    }
-    // Rate limited or overloaded (429 or 503 + Retry-After): every request would otherwise still go
-    // upstream, each context its own, keeping it down. Served from what is held until the pause ends.
-    const credentials = contextKey({}, forwarded)
-    const paused = pausedUntil.get(credentials)
-    // (A pause ending further ahead than the longest one was set before the clock went back: over.)
-    const left = paused === undefined ? 0 : paused.until - now()
-    if (paused !== undefined && left > 0 && left <= MAX_RATE_LIMIT_PAUSE_MS) return Promise.resolve({ kind: 'failed', failure: 'http', message: `the upstream answered ${paused.status}: not asked again before ${new Date(paused.until).toISOString()} (Retry-After)`, paused: true })
-    if (paused !== undefined) pausedUntil.delete(credentials)
-    // The breaker is open: a user's request goes upstream only as the probe, one at a time when
-    // it is due; the others are answered without asking. (A round of re-asks and a refresh keep
-    // their own rules: a round ends at the first failure of this kind.)
-    let asProbe = false
-    const breaker = monitor.breaker()
-    if (!reask && breaker.open) {
-      if (probing || !probeDue(breaker, now())) {
-        const error = monitor.downError()
-        return Promise.resolve({ kind: 'failed', failure: error?.kind ?? 'http', message: `the upstream is down${error ? ` (${error.message})` : ''}: not asked again before ${new Date(breaker.probeAt!).toISOString()} (breaker open)`, unasked: true })
-      }
-      monitor.saw({ type: 'probe', at: now(), jitter: Math.random() })
-      asProbe = true
-    }
-    const attempt = ask(key, context, forwarded, reask, !reask && !asProbe)
-      .catch((error: unknown): UpstreamOutcome => monitor.fail(now(), 'invalid', `unexpected: ${(error as Error)?.message ?? String(error)}`))
-      .finally(() => {
-        inFlight.delete(key)
-        joined.delete(key)
-      })
-    inFlight.set(key, attempt)
-    if (asProbe) {
-      probing = attempt
-      void attempt.finally(() => {
-        if (probing === attempt) probing = undefined
-      })
-    }
-    return attempt
-  }
+  const gate = createUpstreamGate({ ask, monitor, inFlight, joined, pausedUntil, now })
 
-  const evaluate = async (context: EvaluationContext, headers: Record<string, string | string[] | undefined>): Promise<ForwardedAnswer> => {
-    const forwarded = pickHeaders(headers, forwardHeaders)
-    const key = contextKey(context, forwarded)
-    remember(askedBy, key, ++requests)
-    // A context read back from the data dir (only its hash is saved) can be asked again by the
-    // rounds once its user asks, whatever the upstream answers now: a tab whose refetch after a
-    // restart met an upstream still down was not re-asked when it came back (nor by a refresh),
-    // and kept the old values, stale, until it asked again by itself (its backoff: up to a minute).
-    const known = cache.get(key)
-    if (known && !known.request) cache.set(key, { ...known, request: { context, forwarded }, bytes: undefined })
-    const attempt = shared(key, context, forwarded)
-    // With an answer held, a slow upstream must not make the caller wait out the upstream timeout
-    // (the browser's own timeout is about as long): after `heldAnswerAfterMs` the held answer goes
-    // out, marked stale, and the upstream request carries on in the background to update it.
-    // With nothing held, it waits the upstream timeout at most, its wait for a turn included: an
-    // answer that comes later is held for the retry its 503 asks for. While the upstream's latest
-    // attempt failed, no longer than a held answer waits: every new user of an outage would
-    // otherwise wait about as long as a browser's own timeout for a 503.
-    const before = cache.get(key)
-    const waitMs = before || monitor.health().state === 'failing' ? heldAnswerAfterMs : options.timeoutMs
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const outcome = await Promise.race([attempt, new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), waitMs)))])
-    clearTimeout(timer)
-    // Not answered by the upstream: another relay of the fleet may have been, and shared it without
-    // this one hearing (a notice Redis refused to publish, or lost). Looked up for the next request.
-    // Not for credentials the upstream refuses: what it does to their values is the relay's policy (keep, clear).
-    if (outcome === 'late' || (outcome.kind === 'failed' && outcome.failure !== 'unauthorized')) shared$?.missed?.(key)
-    if (outcome === 'late' && before) return standIn.served(key, cache.get(key) ?? before, true, context, forwarded)
-    if (outcome === 'late') return standIn.answer(key, context, forwarded) ?? notReady(`no answer from the upstream within ${waitMs} ms for this context (still asked: it is kept for the next request)`)
-    if (outcome.kind === 'rejected') return { status: outcome.status, body: outcome.body }
-    // Answered without an upstream request: counted, so an open breaker or a pause is never silent.
-    if (outcome.kind === 'failed' && (outcome.unasked || outcome.paused || outcome.silent)) {
-      if (outcome.unasked) unasked++
-      options.events?.unasked(outcome.unasked ? 'breaker' : outcome.silent ? 'silent' : 'paused')
-    }
-    const held = cache.get(key)
-    if (held) return standIn.served(key, held, outcome.kind === 'failed', context, forwarded, outcome.kind === 'failed' && outcome.failure === 'unauthorized')
-    // While these credentials are paused (429/503 + Retry-After) nothing is asked: a retry sooner
-    // than the pause's end would only meet this 503 again.
-    const paused = outcome.kind === 'failed' ? pausedUntil.get(contextKey({}, forwarded)) : undefined
-    // The same while the breaker is open: nothing is asked before its next probe.
-    const probeLeft = outcome.kind === 'failed' && outcome.unasked ? Math.min(BREAKER_MAX_MS, (monitor.breaker().probeAt ?? 0) - now()) : 0
-    const pauseLeft = Math.ceil(Math.max(paused === undefined ? 0 : paused.until - now(), probeLeft) / 1000)
-    // The snapshot was made with its maker's credentials: it stands in for an upstream that is
-    // down, not for one that refuses these credentials while it accepts others (a revoked or
-    // made-up key got flag values where it would get 503 without a snapshot), nor once a 401/403
-    // is to drop values (`clear`, `clear-after`: 503 until the upstream answers again).
-    const refusedHere = outcome.kind === 'failed' && outcome.failure === 'unauthorized' && (outcome.refused === true || options.onUnauthorized.mode !== 'keep')
-    if (outcome.kind === 'failed') return (refusedHere ? undefined : standIn.answer(key, context, forwarded)) ?? notReady(`no answer held for this context and the upstream failed: ${outcome.message}`, pauseLeft)
-    return notReady('no answer held for this context')
-  }
+  const answering = createProxyEvaluate({
+    forwardHeaders,
+    heldAnswerAfterMs,
+    timeoutMs: options.timeoutMs,
+    events: options.events,
+    onUnauthorized: options.onUnauthorized,
+    cache,
+    asked: (key) => remember(askedBy, key, ++requests),
+    gate,
+    monitor,
+    standIn,
+    pausedUntil,
+    missed: (key) => shared$?.missed?.(key),
+    now,
+  })
 
   const rounds = createReaskRounds({
     cache,
@@ -322,7 +242,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     steady,
     closed: () => closed,
     tellOwedNews: news.tellOwed,
-    ask: (key, context, forwarded) => shared(key, context, forwarded, true),
+    ask: (key, context, forwarded) => gate.ask(key, context, forwarded, true),
     save,
     dropped: drops.dropped,
     probe: monitor.probe,
@@ -359,7 +279,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     status(): FlagSourceStatus {
       return sourceStatusOf(monitor.health(), monitor.ready())
     },
-    evaluate: (request) => evaluate(request.context as EvaluationContext, request.headers),
+    evaluate: (request) => answering.evaluate(request.context as EvaluationContext, request.headers),
     freshness: () => undefined,
     relayStatus: (): RelayStatus =>
       upstreamStatus({
@@ -369,8 +289,8 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
         health: monitor.health(),
         url: redactUrl(options.url),
         breaker: monitor.breaker(),
-        unasked,
-        probing: probing !== undefined,
+        unasked: answering.unasked(),
+        probing: gate.probing(),
         lastRound: rounds.lastRound(),
         round: rounds.round(),
         dataDir: persistence ? persistence.state() : undefined,

@@ -5,6 +5,7 @@ import { eachLimited } from '../eachLimited'
 import { setBounded } from '../lru'
 import { createBackoffTimer } from '../backoffTimer'
 import { DROP_MARKER_PREFIX } from '../flags/records'
+import { createMissedLookups } from './missedLookups'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -87,16 +88,6 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
-/**
- * {@link SharedContexts.missed}: one look-up per context at most this often, at most this many out
- * at once, and at most this many a second in all. Without the last, a store that answers at once
- * got 8 reads per turn of the event loop (800 a second with 5,000 users failing in an outage, where
- * these reads mostly find nothing: a lost notice is rare), and past `maxContexts` distinct users the
- * per-context wait no longer holds.
- */
-const MISSED_CHECK_EVERY_MS = 5000
-const MISSED_CHECKS_AT_ONCE = 8
-const MISSED_CHECKS_PER_SECOND = 100
 const STREAMS_OPEN = 'streams-open'
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
@@ -145,12 +136,6 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // could not take stayed out of it for 30-60 s after it could.
   const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false
-  // missed(): when each context was last looked up in the store (performance.now()), and how many
-  // look-ups are out (an outage fails every user's request: the store must not get one read each).
-  const checkedAt = new Map<string, number>()
-  let checking = 0
-  let secondAt = -Infinity
-  let inSecond = 0
   // `place`: a late answer's own version in the store's order (read back from the data dir with
   // it), written at that version: at a new one, the answer from before another relay's drop, read
   // back by a relay that missed the drop and written back into a Redis restarted empty before the
@@ -373,19 +358,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
     },
-    missed(contextKey) {
-      const at = performance.now()
-      const last = checkedAt.get(contextKey)
-      if (at - secondAt >= 1000) {
-        secondAt = at
-        inSecond = 0
-      }
-      if (!usable() || checking >= MISSED_CHECKS_AT_ONCE || inSecond >= MISSED_CHECKS_PER_SECOND || (last !== undefined && at - last < MISSED_CHECK_EVERY_MS)) return
-      inSecond++
-      setBounded(checkedAt, contextKey, at, max)
-      checking++
-      void replica.check(PREFIX + contextKey).finally(() => checking--)
-    },
+    // Looked up in the background, within the bounds of missedLookups.ts.
+    missed: createMissedLookups({ max, usable, check: (contextKey) => replica.check(PREFIX + contextKey) }),
     version: (contextKey) => replica.version(PREFIX + contextKey),
     status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared() }),
     async stop() {

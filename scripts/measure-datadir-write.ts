@@ -32,7 +32,7 @@ const median = runs[Math.floor(runs.length / 2)]
 console.log(`${contexts} contexts x ${flags} flags: ${(median.bytes / 1e6).toFixed(1)} MB a write, ${median.ms.toFixed(1)} ms on the main thread (median of ${runs.length}; min ${runs[0].ms.toFixed(1)}, max ${runs[runs.length - 1].ms.toFixed(1)})`)
 console.log(`at one write every 500 ms: ${((median.ms / 500) * 100).toFixed(1)} % of the main thread; ${((median.bytes * 2 * 3600) / 1e9).toFixed(1)} GB written an hour`)
 
-// As the proxy writes it now (upstreamSource.ts): 500 contexts made into JSON at a time, other work
+// As the proxy writes it now (contextSaver.ts): 500 contexts made into JSON at a time, other work
 // between the slices; the checksum of the whole is still one piece.
 let longestSlice = 0
 const slices: number[] = []

@@ -47,7 +47,7 @@ describe('proxy mode: the breaker, property', () => {
         const got = new Set<string>()
         try {
           for (const s of steps) {
-            // What a step set going in the background (a canary: see upstreamSource.ts) settles
+            // What a step set going in the background (a canary: see upstreamMonitor.ts) settles
             // before the next: a user's request that joined one asked upstream in the step before,
             // and its fresh answer would read as given unasked.
             for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve))

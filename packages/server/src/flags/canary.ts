@@ -1,5 +1,5 @@
 // "This one context's rule crashes" and "the upstream is down" look the same from one context's
-// 5xx: before, the rules of `fail` (upstreamSource.ts) took for one context's own an outage met by
+// 5xx: before, the rules of `fail` (upstreamMonitor.ts) took for one context's own an outage met by
 // one active user while another context was answered last (`ok` for as long as it lasted, the
 // breaker never open), and one met only by new users for its first 5 s. So when a failure is
 // counted as one context's own (`alone` in `fail`), the upstream is asked once for another context

@@ -49,7 +49,7 @@ export interface HeldContext {
   /**
    * Taken from the store (--redis), another relay's answer, not answered here since (in memory
    * only): it may predate this start as one read back from the data dir does, so a --snapshot made
-   * after it is served in its place (see `snapshotOver` in upstreamSource.ts).
+   * after it is served in its place (see `over` in snapshotStandIn.ts).
    */
   taken?: true
   /** The request that produced it, kept in memory only, so a refresh can ask again. */

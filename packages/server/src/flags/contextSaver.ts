@@ -13,7 +13,7 @@ const SAVE_SLICE = 500
 
 /**
  * Creates the saver of `cache`'s contexts to `persistence`, and of `cleared()`, the contexts an
- * upstream 401/403 dropped with when (epoch ms; default none; see `clearedAt` in upstreamSource.ts):
+ * upstream 401/403 dropped with when (epoch ms; default none; see `clearedAt` in upstreamDrops.ts):
  * call it with whether the content changed (a change is always written; otherwise at most every
  * 30 s of `now`, epoch ms, a step back counting as no time).
  */
@@ -36,7 +36,7 @@ export function createContextSaver(persistence: Persistence, cache: Pick<Context
         if (i > 0) await new Promise((resolve) => setImmediate(resolve))
         parts.push(entries.slice(i, i + SAVE_SLICE).map(([key, held]) => JSON.stringify(withStoreOrder(toContextRecord(key, held), held))).join(','))
       }
-      // The contexts an upstream 401/403 dropped, and when: see `clearedAt` in upstreamSource.ts.
+      // The contexts an upstream 401/403 dropped, and when: see `clearedAt` in upstreamDrops.ts.
       const drops = cleared().map(([key, at]) => ({ key, at }))
       return `{"kind":"contexts","contexts":[${parts.join(',')}]${drops.length > 0 ? `,"cleared":${JSON.stringify(drops)}` : ''}}`
     })

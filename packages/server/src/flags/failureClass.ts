@@ -1,5 +1,5 @@
 // Proxy mode: what one failed upstream request says of the upstream (down, or only that this
-// context's answer or these credentials were refused), as `fail` in upstreamSource.ts counts it.
+// context's answer or these credentials were refused), as `fail` in upstreamMonitor.ts counts it.
 import type { UpstreamFailureKind } from './upstreamFetch'
 
 /** Failures that say the upstream is down rather than that one context's answer is refused. */

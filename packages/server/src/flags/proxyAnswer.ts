@@ -18,7 +18,7 @@ export function answerFromHeld(held: HeldContext, stale: boolean): ForwardedAnsw
 
 /**
  * A `--snapshot`'s answer for a context never seen, or in place of a held answer older than the
- * snapshot (`snapshotOver` in upstreamSource.ts), always stale: definitions evaluated for it,
+ * snapshot (`over` in snapshotStandIn.ts), always stale: definitions evaluated for it,
  * or a Bootstrap's values for the user it was made for (same `targetingKey`, the client's own rule
  * for a bootstrap). A Bootstrap is one user's values, targeting applied: to anyone else it would
  * be another user's values, applied over what their browser holds (an answer beats the cache), so

@@ -23,7 +23,7 @@ export interface ReaskRoundsOptions {
   cache: ContextCache
   /** The order users asked for their contexts (a counter): the users seen most recently first. */
   askedBy: ReadonlyMap<string, number>
-  /** The flag keys told of since the sweep began (see upstreamSource.ts): forgotten when it starts again, and at an upstream that is down. */
+  /** The flag keys told of since the sweep began (see reaskNews.ts): forgotten when it starts again, and at an upstream that is down. */
   told: Set<string>
   /** The contexts whose failure ended a round (the latest few): asked last among the recent; a round ending at one adds it. */
   cutBy: Set<string>

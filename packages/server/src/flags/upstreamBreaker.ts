@@ -1,5 +1,5 @@
 // The breaker on the upstream's health in proxy mode, as a pure function of what happened (a
-// reducer); upstreamSource.ts drives it. Without it, every browser request went upstream while the
+// reducer); upstreamMonitor.ts drives it. Without it, every browser request went upstream while the
 // upstream answered 500: a fleet of browsers behind one relay hammered a flag service that was down
 // or recovering, one request for one, which is what an operator puts a relay in front to absorb.
 

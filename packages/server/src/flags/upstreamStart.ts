@@ -21,7 +21,7 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   const at = now()
   const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
   cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
-  // Their times order nothing against the store's copies (see `take` in upstreamSource.ts).
+  // Their times order nothing against the store's copies (see judgeShared in sharedTake.ts).
   for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
   log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
   return (saved.cleared ?? []).map(({ key, at }) => [key, at])

@@ -1,9 +1,11 @@
 import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from 'redis'
 import type { ServerLogger } from '../logger'
 import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
-import type { LeaseOutcome, PutOutcome, SharedStore, StoredDocument, StoreNotice, StoreResult, StoreStatus } from './sharedStore'
+import type { LeaseOutcome, PutOutcome, SharedStore, StoreNotice, StoreResult } from './sharedStore'
 import { parseNotice, serializeNotice } from './notice'
 import { createRedisConnection, NoAnswerError, withTimeout } from './redisConnection'
+import { describe, escapeGlob, readDocument } from './redisReplies'
+import { createRedisStatus } from './redisStatus'
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
@@ -50,14 +52,6 @@ const DEFAULT_TIMEOUT_MS = 500
 const DEFAULT_BACKUP_TTL_MS = 7 * 24 * 3600 * 1000
 const DEFAULT_RECONNECT_MAX_MS = 2000
 /**
- * How long a refusal (an error reply: NOPERM, BUSY, OOM, READONLY, scripting disabled) keeps the
- * store `down` when the refused command is not asked again. A command asked again and answered
- * ends it at once; one refused again keeps it.
- */
-const REFUSAL_HOLD_MS = 30_000
-/** The key under which a refused notice (PUBLISH: a change, a lease released) is kept among the refused commands. */
-const PUBLISH_REFUSED = 'PUBLISH'
-/**
  * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
  * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
  * is ready. Capped at `reconnectMaxMs` (2 s) instead, a fleet opened a connection per relay every
@@ -72,7 +66,8 @@ const REPLACE_MAX_MS = 30_000
  * capped exponential backoff and jitter, also from a Redis that accepts the connection and never
  * answers (the TCP connect and the handshake are bounded, four command timeouts and at least 1 s;
  * an unanswered PING connects again, ever less often while none answers: 30 s at most); the status
- * follows the latest event or command, and says down while Redis refuses a command it needs.
+ * follows the latest event or command, and says down while Redis refuses a command it needs
+ * (redisStatus.ts).
  */
 export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const timeout = options.commandTimeoutMs ?? DEFAULT_TIMEOUT_MS
@@ -85,18 +80,13 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const docKey = (key: string) => `${prefix}doc:${key}`
   const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
-  const status: StoreStatus = { kind: 'redis', state: 'connecting', failures: 0, namespace: options.shownNamespace ?? options.namespace }
   let opened = false
   let closed = false
-  // When a command last succeeded, for the heartbeat's "nothing answered for a while" and the
-  // status's `lastOkAgeMs`, on a monotonic clock: on the wall clock (`lastOkAt`, the status's epoch time), NTP setting it back
-  // an hour made the last answer look an hour ahead, and no PING went out for the hour; a command
-  // connection gone half-open while the relay asked nothing was said up all that time.
-  let lastOkTick: number | undefined
   let heartbeat: ReturnType<typeof setInterval> | undefined
   let subscribed = false
   let announced = false
   let everAnnounced = false
+  const status = createRedisStatus({ namespace: options.shownNamespace ?? options.namespace, channel, announced: () => announced, everAnnounced: () => everAnnounced, closed: () => closed, log: options.log })
 
   const jittered = (retries: number, max: number) => Math.round(Math.min(100 * 2 ** Math.min(retries, 16), max) * (0.5 + Math.random() / 2))
   const reconnectStrategy = (retries: number) => jittered(retries, maxBackoff)
@@ -119,14 +109,14 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     backoff: replaceBackoff,
     reconnectBackoff: reconnectStrategy,
     on: {
-      error: (error) => markDown(describe(error)),
+      error: (error) => status.down(describe(error)),
       ready: () => {
-        markUp()
+        status.up()
         announce()
       },
       reconnecting: () => {
         broken()
-        markDown(status.lastError ?? 'reconnecting')
+        status.down(status.lastError() ?? 'reconnecting')
       },
       end: () => broken(),
       replaced: () => broken(),
@@ -167,12 +157,6 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     }
   }
 
-  // Commands (a script by its SHA, others by name) Redis refused with an error reply, and when
-  // last: an ACL without `+@scripting`, a managed Redis with scripting disabled, `-BUSY`, OOM.
-  // PING and SUBSCRIBE still answer then, so the connection alone said `up` while no lease could
-  // be taken nor anything shared. A refused command answered later ends its refusal; one not asked
-  // again ends it after REFUSAL_HOLD_MS (a write a follower no longer makes).
-  const refused = new Map<string, number>()
   // READONLY: the connection is on a replica, most often an old primary after a failover behind
   // one name (DNS, a Service, a cloud endpoint), which keeps the connections made to it; node-redis
   // never connects again by itself, and before, no write succeeded again until a restart. The
@@ -187,85 +171,24 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     readonlyAt = now
     commands.replace()
   }
-  const refusing = () => {
-    const now = performance.now()
-    for (const [command, at] of refused) if (now - at > REFUSAL_HOLD_MS) refused.delete(command)
-    return refused.size > 0
-  }
-  // A document written whose notice Redis refused (PUBLISH denied by the ACL): stored, but no
-  // relay is told. Kept as a refusal (the state says down, the reason names the notice) until a
-  // notice goes out again, or 30 s after the last refused one, as any refused command.
-  // The same for the notice of a lease let go: released, but the followers take it at their own next try.
-  const noticeRefused = (refusal: string | undefined, notice: 'changed' | 'released' = 'changed') => {
-    if (refusal === undefined) {
-      if (refused.delete(PUBLISH_REFUSED)) update()
-      return
-    }
-    status.failures++
-    const message =
-      notice === 'changed'
-        ? `the change notice on ${channel} was refused (${refusal}): the document is stored, but no relay is told of it; they take it on their own reads only (a follower every poll interval; in proxy mode, a relay once its upstream fails for that context)`
-        : `the lease-release notice on ${channel} was refused (${refusal}): the lease is released, but no relay is told of it; a follower takes it at its own next try (within the lease's TTL)`
-    if (!refused.has(PUBLISH_REFUSED)) options.log?.warn(message)
-    noteError(message)
-    refused.set(PUBLISH_REFUSED, performance.now())
-    update()
-  }
-  // `up` needs both halves: commands answered and notices flowing (a relay whose subscription is
-  // broken would silently miss new versions), and nothing it needs refused.
-  let commandsOk: boolean | undefined
-  const update = () => {
-    if (closed) return
-    let next: StoreStatus['state']
-    if (commandsOk === undefined) next = status.lastError === undefined ? 'connecting' : 'down'
-    else if (commandsOk && announced && !refusing()) next = 'up'
-    // At start the subscription may trail the first answered command by a moment: still connecting.
-    else if (commandsOk && !everAnnounced && status.lastError === undefined) next = 'connecting'
-    else next = 'down'
-    if (next === status.state) return
-    if (next === 'up' && status.lastError !== undefined) options.log?.info('redis is reachable again')
-    if (next === 'down' && commandsOk && refused.size > 0) options.log?.warn(`redis refuses what this relay needs (${status.lastError}); it cannot lead or share, serving what it holds`)
-    else if (next === 'down') options.log?.warn(`redis is unreachable (${status.lastError ?? 'no notices'}); serving what this relay holds`)
-    status.state = next
-  }
-  const markUp = () => {
-    commandsOk = true
-    status.lastOkAt = Date.now()
-    lastOkTick = performance.now()
-    update()
-  }
-  // Every error goes in with its time: `lastError` is kept once Redis is up again (what happened
-  // last), and without `lastErrorAt` an operator could not tell an error of a minute ago from one
-  // of last week, nor read it against `lastOkAt`.
-  const noteError = (message: string) => {
-    status.lastError = message
-    status.lastErrorAt = Date.now()
-  }
-  const markDown = (error: string) => {
-    if (closed) return
-    noteError(error)
-    if (commandsOk !== undefined) commandsOk = false
-    update()
-  }
-
   // `connected` goes out when both connections are ready again (the subscription restored), so
   // whoever re-reads on it finds the command connection working.
   const announce = () => {
     if (closed || announced || !subscribed || !commands.current().isReady || !subscription.current().isReady) return
     announced = true
     everAnnounced = true
-    update()
+    status.update()
     emit({ type: 'connected' })
   }
   const isConnected = () => announced && commands.current().isReady
   const broken = () => {
     announced = false
-    update()
+    status.update()
   }
   // The subscription does not answer: the status says down (announced is false) and why.
   const deaf = (message: string) => {
     if (closed) return
-    noteError(message)
+    status.error(message)
     broken()
   }
   // node-redis subscribes again by itself after a reconnect; the first time is ours to do, and
@@ -300,8 +223,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
           if (message !== refusedSubscription) options.log?.warn(message)
           refusedSubscription = message
           // Commands still work: only the status's reason (and so its state) changes.
-          noteError(message)
-          update()
+          status.error(message)
+          status.update()
         },
       )
       .finally(() => (subscribing = false))
@@ -316,14 +239,14 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
       // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
       const value = await withTimeout(client.sendCommand<T>(args, { timeout }), timeout)
-      if (refused.delete(command) && refused.size === 0) [readonlyAt, readonlyWait] = [-Infinity, 1000]
-      markUp()
+      if (status.answered(command)) [readonlyAt, readonlyWait] = [-Infinity, 1000]
+      status.up()
       return { ok: true, value }
     } catch (error) {
       const message = describe(error)
       // Sent on a connection let go since (it did not answer): the status says why already.
       if (client !== commands.current()) {
-        status.failures++
+        status.failed()
         return { ok: false, error: message }
       }
       if (error instanceof NoAnswerError) stuck?.(client)
@@ -332,26 +255,21 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       // and the status must say why nothing is written.
       if (error instanceof ErrorReply) {
         if (!message.includes('NOSCRIPT')) {
-          status.failures++
-          // Logged once per reason: a refusal inside a script names the script and line, which
-          // differ from one command to the next while the reason (OOM, READONLY) stays the same.
-          const reason = refusalOf(message)
-          if (status.lastError === undefined || refusalOf(status.lastError) !== reason) options.log?.warn(`redis refused a command: ${reason}`)
-          noteError(message)
-          refused.set(command, performance.now())
-          update()
+          // Counted, and logged once per reason (see redisStatus.ts).
+          status.refused(command, message)
           // As sent, or from inside a script (Redis 6: '… @user_script:1: -READONLY You can't write …').
           if (/(^|-)READONLY\b/.test(message)) onReadonly()
         }
         return { ok: false, error: message }
       }
-      status.failures++
+      status.failed()
       // A command refused at once because the client is not connected says nothing new: the
       // reason it is not (WRONGPASS, ECONNREFUSED, from the connection's own error) stays in the
       // status. Before, every heartbeat and poll wrote "The client is offline" over it.
       // The same while a client let go is replaced ("The client is closed" until the next connects).
       const notConnected = error instanceof ClientOfflineError || error instanceof ClientClosedError
-      markDown(notConnected && status.lastError !== undefined ? status.lastError : message)
+      const lastError = status.lastError()
+      status.down(notConnected && lastError !== undefined ? lastError : message)
       return { ok: false, error: message }
     }
   }
@@ -394,7 +312,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const checkClient = (every: number) => {
     const client = commands.current()
     if (checkingClient || closed || !client.isReady) return
-    if (lastOkTick !== undefined && performance.now() - lastOkTick < every && status.state === 'up') return
+    const lastOk = status.lastOkTick()
+    if (lastOk !== undefined && performance.now() - lastOk < every && status.state() === 'up') return
     checkingClient = true
     void run(['PING'], (silent) => {
       if (silent !== commands.current() || !silent.isReady || closed) return
@@ -465,7 +384,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       ])
       return map(result, ([outcome, current, replaced, unannounced]): PutOutcome => {
         if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
-        if (outcome === 'written') noticeRefused(unannounced || undefined)
+        if (outcome === 'written') status.noticeRefused(unannounced || undefined)
         return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' | 'fenced' }
       })
     },
@@ -490,7 +409,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     },
     async releaseLease(owner) {
       return map(await evaluate<[number, string]>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), ([released, unannounced]) => {
-        if (released === 1) noticeRefused(unannounced || undefined, 'released')
+        if (released === 1) status.noticeRefused(unannounced || undefined, 'released')
         return released === 1
       })
     },
@@ -507,9 +426,9 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       listeners.add(listener)
       return () => void listeners.delete(listener)
     },
-    status: () => ({ ...status, ...(lastOkTick === undefined ? {} : { lastOkAgeMs: Math.round(performance.now() - lastOkTick) }) }),
+    status: () => status.read(),
     // Commands answered (a refusal is an answer) on a connection that is ready.
-    answering: () => !closed && commandsOk === true && commands.current().isReady,
+    answering: () => !closed && status.answering() && commands.current().isReady,
     async close() {
       if (closed) return
       closed = true
@@ -518,30 +437,4 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       await Promise.all([commands.close(timeout), subscription.close(timeout)])
     },
   }
-}
-
-// HGETALL answers a flat list (RESP2) or a map (RESP3): read either, and anything malformed
-// (a key written by something else) as nothing stored.
-function readDocument(reply: string[] | Record<string, string>): StoredDocument | undefined {
-  const fields: Record<string, string> = {}
-  if (Array.isArray(reply)) for (let i = 0; i + 1 < reply.length; i += 2) fields[String(reply[i])] = String(reply[i + 1])
-  else if (reply && typeof reply === 'object') for (const [k, v] of Object.entries(reply)) fields[k] = String(v)
-  const version = Number(fields.version)
-  const fetchedAt = Number(fields.fetchedAt)
-  if (!Number.isFinite(version) || !Number.isFinite(fetchedAt) || typeof fields.body !== 'string') return undefined
-  return { version, fetchedAt, body: fields.body, ...(fields.etag ? { etag: fields.etag } : {}), ...(fields.lineage ? { lineage: fields.lineage } : {}) }
-}
-
-/** Redis' refusal without the script and line it names (`… script: SHA, on @user_script:19.`). */
-function refusalOf(message: string): string {
-  return message.replace(/\s*script: \S+, on @user_script:\d+\.?$/, '')
-}
-
-function escapeGlob(text: string): string {
-  return text.replace(/[*?[\]\\]/g, (c) => `\\${c}`)
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name
-  return String(error)
 }

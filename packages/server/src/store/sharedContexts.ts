@@ -5,6 +5,8 @@ import { eachLimited } from '../eachLimited'
 import { setBounded } from '../lru'
 import { createBackoffTimer } from '../backoffTimer'
 import { DROP_MARKER_PREFIX } from '../flags/records'
+import { createDropQueue } from './dropQueue'
+import { createMissedLookups } from './missedLookups'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
@@ -87,16 +89,6 @@ export interface SharedContexts {
 export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
-/**
- * {@link SharedContexts.missed}: one look-up per context at most this often, at most this many out
- * at once, and at most this many a second in all. Without the last, a store that answers at once
- * got 8 reads per turn of the event loop (800 a second with 5,000 users failing in an outage, where
- * these reads mostly find nothing: a lost notice is rare), and past `maxContexts` distinct users the
- * per-context wait no longer holds.
- */
-const MISSED_CHECK_EVERY_MS = 5000
-const MISSED_CHECKS_AT_ONCE = 8
-const MISSED_CHECKS_PER_SECOND = 100
 const STREAMS_OPEN = 'streams-open'
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
@@ -145,12 +137,6 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // could not take stayed out of it for 30-60 s after it could.
   const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false
-  // missed(): when each context was last looked up in the store (performance.now()), and how many
-  // look-ups are out (an outage fails every user's request: the store must not get one read each).
-  const checkedAt = new Map<string, number>()
-  let checking = 0
-  let secondAt = -Infinity
-  let inSecond = 0
   // `place`: a late answer's own version in the store's order (read back from the data dir with
   // it), written at that version: at a new one, the answer from before another relay's drop, read
   // back by a relay that missed the drop and written back into a Redis restarted empty before the
@@ -229,42 +215,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       }
     })
   }
-  // The drops waiting for their first write, by context, written eight at a time. A re-ask round
-  // drops every held context of a revoked SDK key at once (reaskRounds.ts): before, each marker's
-  // write went out at once, and past the Redis client's queue (1,000 commands) every command
-  // failed ('The queue is full'), the drops' and whatever else the relay asked then (answers,
-  // tickets), counted in the store's failures, the drops retried after a warning.
-  const dropsDue = new Map<string, { marker: LocalDocument; version?: SharedTicket }>()
-  let dropsWriting = 0
-  // The contexts whose drop is being written (at most eight): not in the store until it says so.
-  // Before, `redis.unshared` counted only those waiting for a turn, and read 0 while eight drops
-  // were out to a stalled Redis.
-  const dropsOut = new Map<string, number>()
-  // Told once no drop waits or is being written (see `stop`).
-  let drained: (() => void) | undefined
   // The drops the store has not taken yet, each context once, whichever state it is in: waiting
   // for a turn, out, owed (refused, retried), and written back while still this relay's word for
   // the context (answered or dropped here again since, it is counted as that, or shared).
   const dropsUnshared = () => {
-    const keys = new Set([...dropsDue.keys(), ...dropsOut.keys(), ...owedDrops.keys(), ...recordedOwed])
+    const keys = new Set([...queue.keys(), ...owedDrops.keys(), ...recordedOwed])
     for (const key of dropsBack.keys()) if (recorded.has(key)) keys.add(key)
     return keys.size
-  }
-  const writeDrops = () => {
-    while (dropsWriting < 8 && dropsDue.size > 0) {
-      const [contextKey, { marker, version }] = dropsDue.entries().next().value!
-      dropsDue.delete(contextKey)
-      dropsWriting++
-      dropsOut.set(contextKey, (dropsOut.get(contextKey) ?? 0) + 1)
-      void shareDrop(contextKey, marker, version).finally(() => {
-        dropsWriting--
-        const out = dropsOut.get(contextKey)! - 1
-        if (out === 0) dropsOut.delete(contextKey)
-        else dropsOut.set(contextKey, out)
-        writeDrops()
-        if (dropsWriting === 0 && dropsDue.size === 0) drained?.()
-      })
-    }
   }
   // A drop let go at the bound of those waiting (`max`, as the owed answers): its marker never
   // reaches the store. Before, it went without a word (and `redis.unshared` read one less). Said
@@ -289,6 +246,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     letGoTimer = setTimeout(sayLetGo, letGoSaidAt === undefined ? 0 : Math.max(0, 60_000 - (performance.now() - letGoSaidAt)))
     letGoTimer.unref?.()
   }
+  // The drops waiting for their first write, eight at a time (see dropQueue.ts).
+  const queue = createDropQueue({ write: shareDrop, keep: keepDrop })
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
   const retry = createBackoffTimer(() => void retryOwed())
   const retryOwed = async () => {
@@ -351,15 +310,14 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       recorded.delete(contextKey)
       recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
-      dropsDue.delete(contextKey)
+      queue.delete(contextKey)
       void share(contextKey, doc, version)
     },
     dropped(contextKey, marker, version) {
       recorded.delete(contextKey)
       recordedOwed.delete(contextKey)
       owedDrops.delete(contextKey)
-      keepDrop(dropsDue, contextKey, { marker, version })
-      writeDrops()
+      queue.add(contextKey, marker, version)
     },
     // Not asked of a store known to be down: each would only fail (and count as a failure).
     streamsOpen(ttlMs) {
@@ -370,19 +328,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       const result = await store.raised?.(STREAMS_OPEN)
       return result?.ok === true && result.value
     },
-    missed(contextKey) {
-      const at = performance.now()
-      const last = checkedAt.get(contextKey)
-      if (at - secondAt >= 1000) {
-        secondAt = at
-        inSecond = 0
-      }
-      if (!usable() || checking >= MISSED_CHECKS_AT_ONCE || inSecond >= MISSED_CHECKS_PER_SECOND || (last !== undefined && at - last < MISSED_CHECK_EVERY_MS)) return
-      inSecond++
-      setBounded(checkedAt, contextKey, at, max)
-      checking++
-      void replica.check(PREFIX + contextKey).finally(() => checking--)
-    },
+    // Looked up in the background, within the bounds of missedLookups.ts.
+    missed: createMissedLookups({ max, usable, check: (contextKey) => replica.check(PREFIX + contextKey) }),
     version: (contextKey) => replica.version(PREFIX + contextKey),
     status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared() }),
     async stop() {
@@ -392,16 +339,11 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
       // cleared without a word: a re-ask round's drops of a revoked key, thousands written eight at
       // a time, were lost at a restart, and a relay started without a data dir in the outage after
       // took the answers from before them and served the revoked users.
-      if ((dropsDue.size > 0 || dropsWriting > 0) && usable()) {
-        let timer: ReturnType<typeof setTimeout> | undefined
-        await Promise.race([new Promise<void>((resolve) => (drained = resolve)), new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_DRAIN_MS)))])
-        clearTimeout(timer)
-        drained = undefined
-      }
+      if (queue.pending() > 0 && usable()) await queue.drain(STOP_DRAIN_MS)
       sayLetGo()
-      const left = dropsDue.size + dropsWriting + owedDrops.size
+      const left = queue.pending() + owedDrops.size
       if (left > 0) log?.warn(`stopping with ${left} dropped context(s) not recorded in the store (${store.status().lastError ?? 'not written yet'}): a relay started without a data dir may take their answers from before the drop`)
-      dropsDue.clear()
+      queue.clear()
       replica.stop()
       if (options.closeStore !== false) await store.close()
     },

@@ -4,7 +4,11 @@
 // and the data dir's open at 5 s (a hung mount). Before, the watch outlasted the bound: a relay
 // started on a shared volume after the other host died was refused ("did not answer within 5 s:
 // a hung mount?") for its spool, and ran without its data dir until a restart, every time the
-// previous holder was on another host. The ratio is kept here (1.2 s watched, 0.4 s bound).
+// previous holder was on another host. The service's ratios are kept here: the watch lasts three
+// bounds (15 s, 5 s) and looks at the lock at a fifth of the bound or less (1 s). Watched 2.4 s, bound
+// 0.8 s, looked at every 0.1 s. Before, the look came every 0.3 s (a quarter of a 1.2 s watch) against
+// a 0.4 s bound: a timer 100 ms late on a loaded machine (two busy loops beside the run: gaps of
+// 350-700 ms between looks) read as a hung mount, and the data-dir case failed 2 runs in 6.
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,13 +17,15 @@ import { dataDirTiming } from '../../packages/server/src/flags/persistence'
 import { post, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 
-const timing = { watchMs: lockTiming.watchMs, openMs: dataDirTiming.openMs }
+const timing = { watchMs: lockTiming.watchMs, stepMs: lockTiming.stepMs, openMs: dataDirTiming.openMs }
 beforeAll(() => {
-  lockTiming.watchMs = 1200
-  dataDirTiming.openMs = 400
+  lockTiming.watchMs = 2400
+  lockTiming.stepMs = 100
+  dataDirTiming.openMs = 800
 })
 afterAll(() => {
   lockTiming.watchMs = timing.watchMs
+  lockTiming.stepMs = timing.stepMs
   dataDirTiming.openMs = timing.openMs
 })
 

@@ -27,8 +27,12 @@ import { basename, dirname, join } from 'node:path'
 
 const LEASE_REFRESH_MS = 10_000
 const LEASE_STALE_MS = 30_000
-/** How long a lock that looks stale by this host's clock is watched for a touch (tests shorten it). */
-export const lockTiming = { watchMs: LEASE_REFRESH_MS * 1.5, refreshMs: LEASE_REFRESH_MS }
+/**
+ * How long a lock that looks stale by this host's clock is watched for a touch, and how often it is
+ * looked at meanwhile (`stepMs`, at most a quarter of the watch): 15 s and 1 s. Tests shorten them,
+ * keeping the ratios to the 5 s open bound (dataDirTiming in flags/persistence.ts).
+ */
+export const lockTiming = { watchMs: LEASE_REFRESH_MS * 1.5, stepMs: 1000, refreshMs: LEASE_REFRESH_MS }
 /** Locks this process holds: a second server in the same process is refused too. */
 const held = new Set<string>()
 
@@ -318,7 +322,7 @@ async function touchedLately(path: string, progress?: () => void, watch = false)
   const first = await mtime()
   if (first === undefined) return false
   if (!watch && Math.abs(Date.now() - first) < LEASE_STALE_MS) return true
-  const step = Math.min(1000, lockTiming.watchMs / 4)
+  const step = Math.min(lockTiming.stepMs, lockTiming.watchMs / 4)
   for (let waited = 0; waited < lockTiming.watchMs; waited += step) {
     await new Promise((resolve) => setTimeout(resolve, Math.min(step, lockTiming.watchMs - waited)))
     const now = await mtime()

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { dropWhileRedisFull, PRO, proxyClear } from './dropFixtures'
 import { status, useRedisFleet } from './redis-fleet'
-import { evaluate, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000 })
@@ -149,10 +149,11 @@ describe('--upstream --redis without --data-dir: a context dropped for a 401', (
     const upstream = await startUpstream(PRO)
     const start = () => relay(redis, upstream, proxyClear(upstream))
     const ask = async (server: { url: string }) => (await evaluate(server as never, { targetingKey: 'x' })).status
-    const first = await start()
+    const log = recordingLogger()
+    const first = await relay(redis, upstream, { ...proxyClear(upstream), logger: log })
     // Another tenant fills Redis past its limit (every write refused, OOM) when the user is dropped;
     // memory frees: the drop reaches the store.
-    await dropWhileRedisFull(redis, upstream, first.server, cleanups)
+    await dropWhileRedisFull(redis, upstream, first.server, cleanups, log)
     upstream.set({ status: 503, text: 'down' })
     const fresh = await start()
     await waitFor(async () => (await status(fresh.server)).redis?.state === 'up', 20_000)

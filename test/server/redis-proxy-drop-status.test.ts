@@ -40,7 +40,7 @@ describe('--upstream --redis, clear: a drop shared through the store', () => {
     const upstream = await startUpstream(PRO)
     const log = recordingLogger()
     const first = await relay(redis, upstream, { ...proxyClear(upstream), logger: log })
-    await dropWhileRedisFull(redis, upstream, first.server, cleanups)
+    await dropWhileRedisFull(redis, upstream, first.server, cleanups, log)
     await waitFor(() => log.lines.some((line) => /could not take before/.test(line)), 5000, 20)
     expect(log.lines.filter((line) => /could not take before/.test(line))).toEqual([expect.stringMatching(/the 1 dropped context\(s\)/)])
     expect(log.lines.join('\n')).not.toMatch(/the 0 answer/)

@@ -9,10 +9,12 @@
 import { join } from 'node:path'
 import type { ServerLogger } from '../logger'
 import { createAppendLog, type AppendLog } from './appendLog'
+import type { EventStore } from './eventStore'
 import { nodeFileSystem, readSmallFile, writeFileAtomic, type EventFileSystem } from './fileSystem'
 import type { ReceivedEvent } from './schema'
 import { createSegmentReader, READ_WINDOW, SEGMENT, segmentName } from './segmentReader'
-import { realClock, toLines, type EventStore } from './sink'
+import { realClock } from './sink'
+import { toLines } from './toLines'
 
 /** Default {@link SpoolOptions.segmentBytes}: 8 MiB. */
 export const DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024

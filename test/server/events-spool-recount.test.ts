@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { dataDirTiming } from '../../packages/server/src/flags/persistence'
+import { dataDirTiming } from '../../packages/server/src/flags/dataDirTiming'
 import { faultyFileSystem, steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 

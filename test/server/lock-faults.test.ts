@@ -7,7 +7,7 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { acquireLock, lockTiming } from '../../packages/server/src/events/lockFile'
-import { lockDataDir } from '../../packages/server/src/flags/persistence'
+import { lockDataDir } from '../../packages/server/src/flags/dataDirLock'
 import { recordingLogger, tempDir } from './helpers'
 
 const faults = { noLinks: false, fullDisk: false, slowWriteOf: '' }

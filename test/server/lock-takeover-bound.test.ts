@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { lockTiming } from '../../packages/server/src/events/lockFile'
-import { dataDirTiming } from '../../packages/server/src/flags/persistence'
+import { dataDirTiming } from '../../packages/server/src/flags/dataDirTiming'
 import { post, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
 

@@ -5,7 +5,8 @@
 // closest to; a misspelt `apiKey` refuses to start. Real servers (and a real redis-server) on 127.0.0.1.
 import { describe, expect, it, vi } from 'vitest'
 import { createFlagHandler, createFlagServer, createStreamHub, type FlagServerOptions, type StreamHubOptions } from '@holdfast/server'
-import { buildServerOptions, parseCliArgs } from '../../packages/server/src/cliOptions'
+import { parseCliArgs } from '../../packages/server/src/cliOptions'
+import { buildServerOptions } from '../../packages/server/src/serverOptions'
 import { SERVER_OPTION_KEYS, unknownOptions, type KeysOf } from '../../packages/server/src/unknownOptions'
 import { DEMO_FLAGS, evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'

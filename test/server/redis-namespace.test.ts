@@ -5,7 +5,7 @@
 // `fetch` takes the one URL to its own environment's upstream, as its DNS would.
 import { describe, expect, it, vi } from 'vitest'
 import { createFlagServer, storeNamespace } from '@holdfast/server'
-import { buildServerOptions } from '../../packages/server/src/cliOptions'
+import { buildServerOptions } from '../../packages/server/src/serverOptions'
 import { role, settled, status, useRedisFleet, values } from './redis-fleet'
 import { serverExit as runBin, serverProcess } from './events-process'
 import { recordingLogger, waitFor } from './helpers'

@@ -7,7 +7,7 @@
 // the relay writes itself are, by every way a relay is configured.
 import { describe, expect, it } from 'vitest'
 import { createUpstreamSource } from '@holdfast/server'
-import { buildServerOptions } from '../../packages/server/src/cliOptions'
+import { buildServerOptions } from '../../packages/server/src/serverOptions'
 import { runSnapshotCli } from '../../packages/server/src/snapshotCli'
 import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { startUpstream, type RecordedRequest } from './relay-fakes'

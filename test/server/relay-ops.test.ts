@@ -163,7 +163,7 @@ describe('relay options are checked at start', () => {
 
 describe('the relay CLI options', () => {
   it('map onto createFlagServer options, and bad values are usage errors', async () => {
-    const { buildServerOptions } = await import('../../packages/server/src/cliOptions')
+    const { buildServerOptions } = await import('../../packages/server/src/serverOptions')
     const built = buildServerOptions(
       {
         upstream: 'https://ofrep.example',

@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, toFetchHandler, type FlagServer } from '@holdfast/server'
 import { DEMO_FLAGS, recordingLogger, startServer, tempDir, waitFor } from './helpers'
-import { buildServerOptions } from '../../packages/server/src/cliOptions'
+import { buildServerOptions } from '../../packages/server/src/serverOptions'
 import { streamClientOf } from '../../packages/server/src/ofrep/stream'
 
 const open: ClientRequest[] = []

@@ -10,7 +10,7 @@ import { createSseParser, type SseEvent } from '../../packages/core/src/live/sse
 import { createStreamHub, type FlagdDefinitions, type FlagServer } from '@holdfast/server'
 import { evaluate, recordingLogger, startServer, tempDir, timed, waitFor } from './helpers'
 // The CLI's option reading is internal to the server package (bin.ts uses it).
-import { buildServerOptions } from '../../packages/server/src/cliOptions'
+import { buildServerOptions } from '../../packages/server/src/serverOptions'
 import { parseFlagDefinitions } from '../../packages/server/src/flags/flagDefinitions'
 
 function flagsFile(defaultVariant: 'on' | 'off'): string {

@@ -1,7 +1,7 @@
 import { resolve } from 'node:path'
 import { createDemoControls } from './demo/demoControls'
 import type { OutageState } from './demo/outage'
-import type { ForwardingStats } from './events/forwarder'
+import type { ForwardingStats } from './events/forwardingStats'
 import { createEventsPipeline, type EventsOptions } from './events/pipeline'
 import { handleEvents, refuseEvents } from './events/routes'
 import type { ReceivedEvent } from './events/schema'

@@ -3,7 +3,7 @@
 import { realpath, stat } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliOptions'
+import { negativeValuesJoined, readCliNumber, repeatedOption } from './cliArgs'
 import { HEADER_NAME } from './options'
 import { snapshotOutcome, type SnapshotRequest } from './flags/snapshotCommand'
 import { httpUrlProblem } from './flags/upstreamFetch'

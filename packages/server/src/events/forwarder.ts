@@ -29,27 +29,14 @@
 // in the spool and is tried again with the spool's backoff.
 import { parseRetryAfter } from '@holdfast/core'
 import { clipped, type ServerLogger } from '../logger'
-import type { DeadLetter, DeadLetterStats } from './deadLetter'
-import { readResponseStart } from './responseStart'
-import type { ReceivedEvent } from './schema'
-import { realClock as steadyClock } from './sink'
+import { createBatchPoster } from './batchPoster'
+import type { DeadLetter } from './deadLetter'
+import { defaultForwarderClock, type ForwarderClock } from './forwarderClock'
+import { REFUSING_AFTER, type ForwardingStats, type ForwardOutcome } from './forwardingStats'
 import type { Spool } from './spool'
 
-/** Timers and time, injectable so a ten-minute outage can be tested without waiting ten minutes. */
-export interface ForwarderClock {
-  /** Epoch ms for ages (the spool's oldest): default one that does not step with the system clock. */
-  now(): number
-  /**
-   * Epoch ms of the system clock, for times an operator reads beside the logs (`lastSuccessAt`,
-   * `lastError.at`, a dead letter's `deadLetteredAt`) and for an HTTP-date `Retry-After`.
-   * Default `Date.now`; an injected clock without it uses its `now`.
-   */
-  wall?(): number
-  /** Calls `callback` after `ms` milliseconds (retries, backoff); returns a handle for `clearTimeout`. */
-  setTimeout(callback: () => void, ms: number): unknown
-  /** Cancels a timer `setTimeout` returned; an unknown or fired handle is ignored. */
-  clearTimeout(handle: unknown): void
-}
+// pipeline.ts imports ForwardingStats from here (it is another branch's to edit now).
+export type { ForwardingStats } from './forwardingStats'
 
 /** Options of {@link createForwarder}. */
 export interface ForwarderOptions {
@@ -96,65 +83,6 @@ export interface ForwarderOptions {
 /** The dead-letter file could not be written (a full disk): the events stay in the spool. Named as such in `lastError`, not as the spool's. */
 class DeadLetterWriteError extends Error {}
 
-/** What one delivery attempt came to. */
-export type ForwardOutcome = 'delivered' | 'split' | 'dead_lettered' | 'dropped' | 'misconfigured' | 'retry' | 'lost'
-
-/**
- * Refusals for good (400/422/413, the events dead-lettered or dropped) in a row, nothing delivered
- * between, after which the state says `refusing`. Two, not one: a batch holding one bad event
- * ends its search with that event refused alone and the next piece delivered.
- */
-export const REFUSING_AFTER = 2
-
-/** What the forwarder is doing, for `/holdfast/v1/status` and the metrics. */
-export interface ForwardingStats {
-  /**
-   * `ok` after a 2xx (or before any attempt, or after a first refusal for good: the sink answered), `failing` on transient errors (also the spool's, `lastError` says, until the spool answers again: then the upstream's latest answer stands), `misconfigured` on 401/403/404/405/410;
-   * `taken-over` once another server took the spool's lock over (the server's status: this one no longer forwards, and its `pending` and `oldestAgeMs` are 0, the spool being the new holder's);
-   * `refusing` once the sink refused events for good (400/422/413: dead-lettered or dropped) {@link REFUSING_AFTER} times in a row with nothing delivered between (a sink whose schema or validation no longer takes what is sent): until its next 2xx.
-   */
-  state: 'ok' | 'failing' | 'misconfigured' | 'taken-over' | 'refusing'
-  /** Events in the spool, not yet delivered. */
-  pending: number
-  /** Age of the oldest pending event (ms since it was spooled); 0 when none. */
-  oldestAgeMs: number
-  /** Events delivered (2xx) since start. */
-  delivered: number
-  /**
-   * Events dropped since start: refused by the sink with 400/422/413 while the dead-letter file was
-   * full, unreadable in the spool, or lost with a spool segment deleted or moved from outside.
-   */
-  dropped: number
-  /** Events the sink refused for good (413, 400/422) kept in the dead-letter file, since start. */
-  deadLettered: number
-  /** The dead-letter file: path, bytes, bound, and `full` while it is full. */
-  deadLetter?: DeadLetterStats
-  /** Requests that failed and will be retried, since start. */
-  retries: number
-  /** The last delivery (2xx), epoch ms on the system clock (`ForwarderClock.wall`). */
-  lastSuccessAt?: number
-  /** The last failure, `at` epoch ms on the system clock (`ForwarderClock.wall`). */
-  lastError?: {
-    /** What the failure said (the sink's status and answer, a network error, the spool's or the dead letter's I/O error). */
-    message: string
-    /** The sink's HTTP status, when it answered. */
-    httpStatus?: number
-    /** When it failed, epoch ms on the system clock. */
-    at: number
-  }
-  /**
-   * Delivered events the spool's saved cursor does not know of (its write failed: a full disk, and
-   * with only the active segment left, delivering frees nothing), since when: a crash now sends
-   * them again (the sink de-duplicates). Absent while the cursor is saved.
-   */
-  cursorUnsaved?: {
-    /** Delivered events a crash now would send again. */
-    events: number
-    /** When the cursor write first failed, epoch ms on the system clock. */
-    since: number
-  }
-}
-
 /** Sends the spool upstream until stopped. */
 export interface Forwarder {
   start(): void
@@ -166,45 +94,13 @@ export interface Forwarder {
 /** Deliveries in a row at a size a 413 taught before trying twice that size. */
 const GROW_AFTER = 100
 
-/** Bytes of a 400/422 answer read for the refused event's index. */
-const REFUSAL_BYTES = 4096
-
-/**
- * The index of the event a 400/422 names: the reference sink (routes.ts) answers
- * `{"errorDetails": "events[3].name: …"}` for the first invalid event. Undefined when it names none.
- */
-export function refusedIndex(body: string): number | undefined {
-  try {
-    const details = (JSON.parse(body) as { errorDetails?: unknown } | null)?.errorDetails
-    const match = typeof details === 'string' ? /^events\[(\d{1,9})\]/.exec(details) : null
-    return match ? Number(match[1]) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-// Timeline `now` guards against: the system clock is stepped two hours forward; on Date.now the
-// events spooled a moment before were two hours old at once (an oldest-age alert fired for
-// nothing), and stepped back an hour, every age read 0 for that hour while the backlog grew.
-//
-// Times shown are the system clock's (`wall`), not this one: the steady clock keeps whatever the
-// system clock read at start, so a relay started before NTP synced (two hours behind) showed
-// lastSuccessAt and wrote deadLetteredAt two hours off the logs and the flags status for as long
-// as it ran.
-const realClock: ForwarderClock = {
-  now: () => steadyClock.now(),
-  wall: () => Date.now(),
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-}
-
 /** Creates a {@link Forwarder} for `options.spool`. */
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const { spool, log } = options
-  const clock = options.clock ?? realClock
+  const clock = options.clock ?? defaultForwarderClock
   const wall = () => (clock.wall ? clock.wall() : clock.now())
   const random = options.random ?? Math.random
-  const doFetch = options.fetch ?? fetch
+  const poster = createBatchPoster({ url: options.url, headers: options.headers, timeoutMs: options.timeoutMs, fetch: options.fetch ?? fetch, clock })
   const batchSize = Math.max(1, options.batchSize ?? 2000)
   const batchBytes = options.batchBytes ?? 512 * 1024
   const baseMs = options.backoffBaseMs ?? 1000
@@ -225,7 +121,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
   let wake: (() => void) | undefined
-  let controller: AbortController | undefined
   // A batch the sink refused with 400/422, being searched for its bad event(s): `lines` of the
   // spool from the cursor, sent in pieces of at most `size`, with `cuts` left before a refused
   // piece is dropped whole. Before, the whole batch (2,000 events) was dropped for one bad event.
@@ -282,47 +177,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     return ceiling / 2 + random() * (ceiling / 2)
   }
 
-  async function post(events: ReceivedEvent[]): Promise<{ status?: number; retryAfter?: string | null; date?: string | null; notSink?: string; refused?: number; body?: string; error?: string }> {
-    controller = new AbortController()
-    const timer = clock.setTimeout(() => controller?.abort(), options.timeoutMs ?? 10_000)
-    try {
-      const response = await doFetch(options.url, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', ...options.headers },
-        body: JSON.stringify({ events }),
-        signal: controller.signal,
-        // A portal's redirect to its login page must not be followed to a 200 that looks delivered.
-        redirect: 'manual',
-      })
-      const status = response.status
-      let notSink: string | undefined
-      if (status >= 300 && status < 400) notSink = `HTTP ${status}, a redirect to ${response.headers.get('Location') ?? '(no Location)'}`
-      // Only the start of a 2xx HTML answer is read: a page, not a sink's short "ok".
-      if (status >= 200 && status < 300 && /html/i.test(response.headers.get('Content-Type') ?? '')) {
-        const reader = response.body?.getReader()
-        const first = await reader?.read()
-        if (first?.value && /^\s*</.test(Buffer.from(first.value).toString('utf8', 0, 256))) notSink = `HTTP ${status} with an HTML page`
-        await reader?.cancel().catch(() => undefined)
-      }
-      // A refusal may say which event it refused: only its first few KiB are read.
-      let refused: number | undefined
-      let body: string | undefined
-      if ((status === 400 || status === 422 || status === 413) && response.body) {
-        // A body that stalls until the timeout (or breaks) names no event: the status stands.
-        body = (await readResponseStart(response, REFUSAL_BYTES)).toString('utf8', 0, REFUSAL_BYTES)
-        refused = refusedIndex(body)
-      }
-      // The answer's body is not needed; do not let a hostile sink make us buffer it.
-      if (!response.bodyUsed) await response.body?.cancel().catch(() => undefined)
-      return { status, retryAfter: response.headers.get('Retry-After'), date: response.headers.get('Date'), notSink, refused, body }
-    } catch (error) {
-      return { error: controller.signal.aborted ? 'timed out or stopped' : (error as Error).message }
-    } finally {
-      clock.clearTimeout(timer)
-      controller = undefined
-    }
-  }
-
   async function loop(): Promise<void> {
     while (!stopped) {
       try {
@@ -368,7 +222,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     const n = batch.events.length
-    const result = await post(batch.events)
+    const result = await poster.post(batch.events)
     if (stopped) return
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
@@ -530,7 +384,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     },
     async stop() {
       stopped = true
-      controller?.abort()
+      poster.abort()
       // A read in flight may be a long recount (each call returns): ended, not waited for.
       spool.interrupt()
       stopWaiter?.()

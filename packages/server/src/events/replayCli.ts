@@ -10,7 +10,7 @@
 import { open, realpath, stat } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliOptions'
+import { negativeValuesJoined, readCliNumber, repeatedOption } from '../cliArgs'
 import { httpUrlProblem } from '../flags/upstreamFetch'
 import { deadLetterPath } from './deadLetter'
 import { nodeFileSystem, writeAll, writeAllAt, writeFileAtomicWith, type EventFile } from './fileSystem'

@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { answerBodyFailure, readBody, refuseEncoded, sendJson } from '../http/body'
 import type { EventsMetrics } from './metrics'
 import { EVENT_LIMITS, readEventBatch } from './schema'
-import { StoreStalledError, type EventSink } from './sink'
+import type { EventSink } from './sink'
+import { StoreStalledError } from './storeStall'
 
 /**
  * The events route's check before the body ({@link handleEvents} runs after it): anything but

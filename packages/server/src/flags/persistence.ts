@@ -2,22 +2,15 @@
 // up writes: at most one write in flight, and while it runs only the newest pending payload waits
 // (older ones are superseded, not written). Failures (full disk, read-only mount) are counted and
 // reported; what is served is unaffected and the previous generations stay loadable.
-import { mkdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { acquireLock, type LockHooks, type LockRelease } from '../events/lockFile'
 import type { ServerLogger } from '../logger'
+import { dirProblem, lockDataDir, TWO_ON_ONE_DIR } from './dataDirLock'
+import { dataDirTiming, didNotAnswer, stuck, within } from './dataDirTiming'
 import type { GenerationStore, SkipReason } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
 import { waitAtMost } from './startupWait'
 
-/**
- * How long the start waits for the data dir (taking its lock, then loading it) before it goes on
- * without it, and for the events spool or file (events/pipeline.ts) before it refuses to start. A
- * dir on a network mount whose server is gone does not fail, it hangs: before, the relay then never
- * listened, never served its --snapshot, Redis or upstream, and said nothing. The same 5 s as the
- * upstream timeout's default. Tests shorten it.
- */
-export const dataDirTiming = { openMs: 5000 }
+// events/pipeline.ts imports these from here (it is another branch's to edit now).
+export { didNotAnswer, stuck } from './dataDirTiming'
 
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
 const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean; takenOver?: { by: string; at: number } }>()
@@ -33,48 +26,6 @@ const SKIPPED_NAMED = 10
 const loadedAtStart = new WeakMap<GenerationStore, number>()
 /** The data dir's lock check, per store (see {@link lockDataDirWithin}): made before each write. */
 const lockChecks = new WeakMap<GenerationStore, () => Promise<void>>()
-
-/** "did not answer within 5 s: a hung mount?", with the bound in force. */
-export function didNotAnswer(): string {
-  return `did not answer within ${dataDirTiming.openMs / 1000} s: a hung mount?`
-}
-
-/**
- * Settles as `work` does, or with `undefined` and `timedOut` after {@link dataDirTiming}.openMs;
- * `work` carries on (a hung fs call cannot be cancelled) and its late result is the caller's.
- */
-export async function within<T>(work: Promise<T>): Promise<{ value?: T; timedOut: boolean }> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  try {
-    return await Promise.race([work.then((value) => ({ value, timedOut: false })), new Promise<{ timedOut: true }>((resolve) => (timer = setTimeout(() => resolve({ timedOut: true }), dataDirTiming.openMs)))])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-/**
- * True once no file-system call has returned (`returnedAt`, a `performance.now()` time) for
- * {@link dataDirTiming}.openMs while `work` goes on: a call that hangs (a dead mount); false when
- * `work` resolves first; rejects as `work` does. A slow disk (a large spool counted read after
- * read) and the 15 s watch of a stale lock make calls that return: neither is a hung mount.
- */
-export async function stuck(work: Promise<unknown>, returnedAt: () => number): Promise<boolean> {
-  const bound = dataDirTiming.openMs
-  let timer: ReturnType<typeof setTimeout> | undefined
-  const hung = new Promise<true>((resolve) => {
-    const check = () => {
-      const idle = performance.now() - returnedAt()
-      if (idle >= bound) resolve(true)
-      else timer = setTimeout(check, bound - idle)
-    }
-    timer = setTimeout(check, bound)
-  })
-  try {
-    return await Promise.race([work.then(() => false), hung])
-  } finally {
-    clearTimeout(timer)
-  }
-}
 
 /**
  * The newest generation `accept` takes, as its payload, or undefined. Never rejects: a data dir
@@ -122,47 +73,6 @@ export async function loadNewestPayload(store: GenerationStore, accept: (payload
   } catch (error) {
     log.error(`cannot read the data dir ${store.dir} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); starting without it`)
     return undefined
-  }
-}
-
-/**
- * An fs error's code, and what it means when the data dir's path is a file (an operator's typo):
- * "EEXIST" alone said nothing of what was wrong with the path.
- */
-async function dirProblem(dir: string, error: unknown): Promise<string> {
-  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-  // Only for the codes a file in the way gives: a stat on a mount that hangs (EIO…) would hang too.
-  if (code !== 'EEXIST' && code !== 'ENOTDIR') return code
-  const isFile = await stat(dir).then((found) => !found.isDirectory(), () => false)
-  return isFile ? `${code}: not a directory, a file is at that path` : code
-}
-
-const TWO_ON_ONE_DIR = "Two servers on one data dir overwrite each other's generations, and a restart may serve the other's flags."
-
-/**
- * Takes the data dir's lock (`DIR/LOCK`, see events/lockFile.ts) for this server: a second live
- * server on the same dir is refused (throws, naming it). Two would delete each other's temp files
- * mid-write and interleave generations, and a restart of either could serve the other's flags. A
- * dir where no lock can be made (not a directory, read-only) does not stop the server, as it
- * never does (see `loadNewestPayload`): it runs without the lock. Resolves with the release.
- */
-export async function lockDataDir(dir: string, log: ServerLogger, hooks: LockHooks = {}): Promise<LockRelease> {
-  const without = async (error: NodeJS.ErrnoException) => {
-    log.warn(`cannot lock the data dir ${dir} (${await dirProblem(dir, error)}); going on without the lock`)
-    return async () => {}
-  }
-  try {
-    await mkdir(dir, { recursive: true })
-  } catch (error) {
-    return await without(error as NodeJS.ErrnoException)
-  }
-  try {
-    return await acquireLock(join(dir, 'LOCK'), `the data dir ${dir}`, `${TWO_ON_ONE_DIR} Give each its own.`, hooks)
-  } catch (error) {
-    const cause = (error as Error).cause as NodeJS.ErrnoException | undefined
-    // Held by a live server (no cause), or another took it in the same instant (EEXIST): refused.
-    if (cause === undefined || cause.code === 'EEXIST') throw error
-    return without(cause)
   }
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { StoreStall } from '../events/sink'
+import type { StoreStall } from '../events/storeStall'
 import type { FlagSource } from '../flags/flagSource'
 import { servedSourceOf } from '../flags/relay'
 import type { ServerMetrics } from '../metrics'

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
 import { status, useRedisFleet } from './redis-fleet'
-import { evaluate, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import type { RedisServer } from '../support/redisServer'
 import { PRO } from './dropFixtures'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
@@ -77,11 +77,17 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     await redis.start()
     upstream.set({ status: 503, text: 'down' })
     // The relay restarts from its data dir and writes its answer back.
-    const a2 = await start({ dataDir })
+    const log = recordingLogger()
+    const a2 = await start({ dataDir, logger: log })
     await up(a2.server)
     expect(await ask(a2.server)).toEqual({ status: 200, value: 'pro' })
     await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 10_000)
     await new Promise((resolve) => setTimeout(resolve, 500))
+    // The operator is told the data dir held a version from the future, once for the write-back,
+    // with the count, and the status counts it. Before: not a word.
+    expect(log.lines.filter((line) => /ahead of/.test(line)), log.lines.join('\n')).toEqual([expect.stringMatching(/1 answer\(s\) read back from the data dir .*ahead of .*written back at a new version/)])
+    expect((await status(a2.server)).redis.aheadOfStore).toBe(1)
+    expect(await (await fetch(`${a2.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_places_ahead_total 1$/m)
     // A relay new to the fleet serves the user that answer in the outage. Before: the answer was in
     // Redis at the day-ahead version, read as nothing: it answered 503.
     const c = await start()

@@ -78,10 +78,11 @@ export interface SharedContexts {
   /** The newest store version seen here for the context hashed as `contextKey` (written or taken). */
   version(contextKey: string): number | undefined
   /**
-   * The store's connection, answers taken from other relays (their drops not counted), and answers
-   * and drops not yet shared (being retried).
+   * The store's connection, answers taken from other relays (their drops not counted), answers
+   * and drops not yet shared (being retried), and answers read back from the data dir whose
+   * recorded version was ahead of the store's clock (written back at a new version instead).
    */
-  status(): StoreStatus & { taken: number; unshared: number }
+  status(): StoreStatus & { taken: number; unshared: number; aheadOfStore: number }
   stop(): Promise<void>
 }
 
@@ -104,21 +105,34 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const { store, log } = options
   const max = options.maxContexts ?? 10_000
   let taken = 0
+  // Answers read back from the data dir whose recorded version was refused as ahead of the store's
+  // clock (see `writeBack`), since the start.
+  let aheadOfStore = 0
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
   // taken instead (the replica's rules), never written over. Each is read when its turn comes, not
   // when the list is made: before, an answer dropped for a 401 while the write-back was under way
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
-  const writeBack = (onlyLate = false) =>
-    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
+  const writeBack = async (onlyLate = false) => {
+    let ahead = 0
+    await eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
       const outcome = await share(key, doc, undefined, late === true, undefined, late ? asked : undefined)
       // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
       // at that one, the answer outranked every drop and answer the fleet wrote after it here.
       const at = replica.version(PREFIX + key)
-      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) placed?.(at)
+      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) {
+        ahead++
+        placed?.(at)
+      }
       return outcome
     })
+    // Said once per write-back, with the count (before: not a word, and an operator never learnt
+    // the data dir held versions from the future: another Redis's, or a hand edit).
+    if (ahead === 0) return
+    aheadOfStore += ahead
+    log?.warn(`${ahead} answer(s) read back from the data dir had a recorded store version ahead of this store's clock (written against another Redis, or edited by hand): not used, written back at a new version`)
+  }
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -331,7 +345,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // Looked up in the background, within the bounds of missedLookups.ts.
     missed: createMissedLookups({ max, usable, check: (contextKey) => replica.check(PREFIX + contextKey) }),
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared() }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared(), aheadOfStore }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

@@ -10,6 +10,11 @@ import { createMissedLookups } from './missedLookups'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
+  /**
+   * The store the answers and drops are shared through (`createRedisStore` for `--redis`, or a
+   * memory store shared by relays in one process). Required. Opened by {@link SharedContexts.start},
+   * closed by {@link SharedContexts.stop} unless `closeStore` is false.
+   */
   store: SharedStore
   /** Most contexts read from the store at start (and remembered). Default 10,000. */
   maxContexts?: number
@@ -35,6 +40,11 @@ export interface SharedContextsOptions {
   held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number, placed?: (version: number) => void]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
+  /**
+   * Where the store's troubles are said: an answer or drop it could not take (once, then once it
+   * took them all), drops let go at the bound or left at a stop, a write-back that failed, recorded
+   * versions ahead of its clock, documents that could not be taken. Default: none (nothing said).
+   */
   log?: ServerLogger
 }
 
@@ -83,6 +93,13 @@ export interface SharedContexts {
    * recorded version was ahead of the store's clock (written back at a new version instead).
    */
   status(): StoreStatus & { taken: number; unshared: number; aheadOfStore: number }
+  /**
+   * Stops the retries and the store's notices, first writing the drops still waiting for their
+   * first write while the store is usable (for at most 2 s: a stalled store must not hold the
+   * close), and says in the log how many drops were left unrecorded; then closes the store unless
+   * `closeStore` is false. Answers still owed (being retried) are not written. Resolves once the
+   * store is closed; never rejects.
+   */
   stop(): Promise<void>
 }
 

@@ -33,9 +33,11 @@ export interface SharedContextsOptions {
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
    * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
    * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it. `placed`: told the version a late answer was written back at when it is
-   * not `asked` (a place the store cannot have handed out: see `StoreReplica.publishLate`), so what
-   * is held orders by the version the store holds it at. Default: none.
+   * store wins over it; a late one without it is written back at the oldest place (version 1), so
+   * any drop or answer whose place is known wins over it. `placed`: told the version a late answer
+   * was written back at when it is not `asked` (a place the store cannot have handed out: see
+   * `StoreReplica.publishLate`), so what is held orders by the version the store holds it at.
+   * Default: none.
    */
   held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number, placed?: (version: number) => void]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
@@ -108,6 +110,15 @@ export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
 const STREAMS_OPEN = 'streams-open'
+/**
+ * The place in the store's order of a late answer whose own is not known (read back from a data
+ * dir that recorded none: written without --redis, or before the store took it): the oldest, so
+ * that any drop or answer whose place is known wins over it in the store, whichever is written
+ * first. Before, it took a new version: written back first into a Redis restarted empty, it came
+ * after another relay's drop of the user, whose write-back was then refused as older, and that
+ * relay and every relay started in the upstream outage after took it and served the revoked user.
+ */
+const OLDEST_PLACE = 1
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
 
@@ -134,7 +145,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const writeBack = async (onlyLate = false) => {
     let ahead = 0
     await eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
-      const outcome = await share(key, doc, undefined, late === true, undefined, late ? asked : undefined)
+      const outcome = await share(key, doc, undefined, late === true, undefined, late ? (asked ?? OLDEST_PLACE) : undefined)
       // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
       // at that one, the answer outranked every drop and answer the fleet wrote after it here.
       const at = replica.version(PREFIX + key)

@@ -9,14 +9,15 @@ import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
 import { decodeGeneration, encodeGeneration } from '../../packages/server/src/flags/generations'
 import { status, useRedisFleet } from './redis-fleet'
-import { evaluate, tempDir, waitFor } from './helpers'
+import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import type { RedisServer } from '../support/redisServer'
-import { PRO } from './dropFixtures'
+import { PRO, storedBodies } from './dropFixtures'
+import { startTcpProxy } from '../support/tcpProxy'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
-const { redisServer, relay } = useRedisFleet()
+const { cleanups, redisServer, relay } = useRedisFleet()
 
 // A relay in proxy mode on `upstream` with --redis (`more` added), the user's answer and a wait
 // until a relay's Redis is up.
@@ -77,11 +78,17 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     await redis.start()
     upstream.set({ status: 503, text: 'down' })
     // The relay restarts from its data dir and writes its answer back.
-    const a2 = await start({ dataDir })
+    const log = recordingLogger()
+    const a2 = await start({ dataDir, logger: log })
     await up(a2.server)
     expect(await ask(a2.server)).toEqual({ status: 200, value: 'pro' })
     await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 10_000)
     await new Promise((resolve) => setTimeout(resolve, 500))
+    // The operator is told the data dir held a version from the future, once for the write-back,
+    // with the count, and the status counts it. Before: not a word.
+    expect(log.lines.filter((line) => /ahead of/.test(line)), log.lines.join('\n')).toEqual([expect.stringMatching(/1 answer\(s\) read back from the data dir .*ahead of .*written back at a new version/)])
+    expect((await status(a2.server)).redis.aheadOfStore).toBe(1)
+    expect(await (await fetch(`${a2.server.url}/metrics`)).text()).toMatch(/^holdfast_redis_places_ahead_total 1$/m)
     // A relay new to the fleet serves the user that answer in the outage. Before: the answer was in
     // Redis at the day-ahead version, read as nothing: it answered 503.
     const c = await start()
@@ -119,5 +126,54 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     const first = await ask(a2.server)
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+  })
+  it("one the data dir has no version for does not outrank another relay's drop in a Redis restarted empty: it goes at the oldest place, and the drop written back after it wins", async () => {
+    const redis = await redisServer()
+    const link = await startTcpProxy(redis.port)
+    cleanups.push(() => link.close())
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const { start, ask, up } = fleetOf(redis, upstream, 'clear')
+    // A relay without --redis answers the user and saves the answer in its data dir: no place in
+    // the store's order is known for it (no storeVersion).
+    const a0 = await start({ dataDir, redis: undefined })
+    expect(await ask(a0.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a0.server)).dataDir?.lastSavedAt !== undefined, 10_000)
+    await a0.server.close()
+    // Another relay (reaching Redis through a link that can be cut) answers the user later; then
+    // the upstream refuses the user's credentials: it drops the user, the store holds the drop.
+    const b = await start({ redis: { url: link.url, commandTimeoutMs: 1000, reconnectMaxMs: 100 } })
+    await up(b.server)
+    expect(await ask(b.server)).toEqual({ status: 200, value: 'pro' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(b.server)).status).toBe(503)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    // B is cut off from Redis, which restarts empty; the upstream is down.
+    link.cut()
+    await redis.stop()
+    await redis.start()
+    upstream.set({ status: 503, text: 'down' })
+    // The relay restarts from its data dir and writes its answer back into the empty store first;
+    // then B comes back and writes back the drop it remembers, at the drop's place.
+    const a = await start({ dataDir })
+    await up(a.server)
+    await waitFor(async () => (await storedBodies(redis, '*:doc:context:*')).length === 1, 10_000)
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
+    link.restore()
+    await up(b.server)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // The store holds the drop; B and a relay new to the fleet answer the revoked user 503 in the
+    // outage. Before: the answer went at a new place, after the drop's; B's write-back of the drop
+    // was refused as older, B took the answer, and both served the revoked user 200 'pro'.
+    expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
+    const c = await start()
+    await up(c.server)
+    const first = [(await ask(b.server)).status, (await ask(c.server)).status]
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first, [(await ask(b.server)).status, (await ask(c.server)).status]]).toEqual([
+      [503, 503],
+      [503, 503],
+    ])
   })
 })

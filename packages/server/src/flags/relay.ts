@@ -151,6 +151,13 @@ export type RedisStatus = StoreStatus & {
   version?: number
   unshared?: number
   /**
+   * Proxy mode with a data dir: answers read back from it whose recorded store version
+   * (`storeVersion`) was ahead of the store's clock (a data dir written against another Redis, or
+   * edited by hand), since the start: that version is not used, the answer is written back at a new
+   * one (each write-back with any says so in the log). Also `holdfast_redis_places_ahead_total`.
+   */
+  aheadOfStore?: number
+  /**
    * `--flags-url`: the store's copy this relay refuses to serve (its shrink guard, and no lineage
    * vouching for it), the store's version of it and why, naming the remedy. Absent once a copy
    * is taken or other flags are applied.

@@ -10,6 +10,11 @@ import { createMissedLookups } from './missedLookups'
 
 /** Options of {@link createSharedContexts}. */
 export interface SharedContextsOptions {
+  /**
+   * The store the answers and drops are shared through (`createRedisStore` for `--redis`, or a
+   * memory store shared by relays in one process). Required. Opened by {@link SharedContexts.start},
+   * closed by {@link SharedContexts.stop} unless `closeStore` is false.
+   */
   store: SharedStore
   /** Most contexts read from the store at start (and remembered). Default 10,000. */
   maxContexts?: number
@@ -28,13 +33,20 @@ export interface SharedContextsOptions {
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
    * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
    * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it. `placed`: told the version a late answer was written back at when it is
-   * not `asked` (a place the store cannot have handed out: see `StoreReplica.publishLate`), so what
-   * is held orders by the version the store holds it at. Default: none.
+   * store wins over it; a late one without it is written back at the oldest place (version 1), so
+   * any drop or answer whose place is known wins over it. `placed`: told the version a late answer
+   * was written back at when it is not `asked` (a place the store cannot have handed out: see
+   * `StoreReplica.publishLate`), so what is held orders by the version the store holds it at.
+   * Default: none.
    */
   held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number, placed?: (version: number) => void]>
   /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
   closeStore?: boolean
+  /**
+   * Where the store's troubles are said: an answer or drop it could not take (once, then once it
+   * took them all), drops let go at the bound or left at a stop, a write-back that failed, recorded
+   * versions ahead of its clock, documents that could not be taken. Default: none (nothing said).
+   */
   log?: ServerLogger
 }
 
@@ -78,10 +90,18 @@ export interface SharedContexts {
   /** The newest store version seen here for the context hashed as `contextKey` (written or taken). */
   version(contextKey: string): number | undefined
   /**
-   * The store's connection, answers taken from other relays (their drops not counted), and answers
-   * and drops not yet shared (being retried).
+   * The store's connection, answers taken from other relays (their drops not counted), answers
+   * and drops not yet shared (being retried), and answers read back from the data dir whose
+   * recorded version was ahead of the store's clock (written back at a new version instead).
    */
-  status(): StoreStatus & { taken: number; unshared: number }
+  status(): StoreStatus & { taken: number; unshared: number; aheadOfStore: number }
+  /**
+   * Stops the retries and the store's notices, first writing the drops still waiting for their
+   * first write while the store is usable (for at most 2 s: a stalled store must not hold the
+   * close), and says in the log how many drops were left unrecorded; then closes the store unless
+   * `closeStore` is false. Answers still owed (being retried) are not written. Resolves once the
+   * store is closed; never rejects.
+   */
   stop(): Promise<void>
 }
 
@@ -90,6 +110,15 @@ export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
 const STREAMS_OPEN = 'streams-open'
+/**
+ * The place in the store's order of a late answer whose own is not known (read back from a data
+ * dir that recorded none: written without --redis, or before the store took it): the oldest, so
+ * that any drop or answer whose place is known wins over it in the store, whichever is written
+ * first. Before, it took a new version: written back first into a Redis restarted empty, it came
+ * after another relay's drop of the user, whose write-back was then refused as older, and that
+ * relay and every relay started in the upstream outage after took it and served the revoked user.
+ */
+const OLDEST_PLACE = 1
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
 
@@ -104,21 +133,34 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const { store, log } = options
   const max = options.maxContexts ?? 10_000
   let taken = 0
+  // Answers read back from the data dir whose recorded version was refused as ahead of the store's
+  // clock (see `writeBack`), since the start.
+  let aheadOfStore = 0
   // Every held answer, a few at a time (thousands must not flood the connection): one that the
   // store holds already only renews its TTL; one it lost is written again; one it holds newer is
   // taken instead (the replica's rules), never written over. Each is read when its turn comes, not
   // when the list is made: before, an answer dropped for a 401 while the write-back was under way
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
-  const writeBack = (onlyLate = false) =>
-    eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
-      const outcome = await share(key, doc, undefined, late === true, undefined, late ? asked : undefined)
+  const writeBack = async (onlyLate = false) => {
+    let ahead = 0
+    await eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
+      const outcome = await share(key, doc, undefined, late === true, undefined, late ? (asked ?? OLDEST_PLACE) : undefined)
       // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
       // at that one, the answer outranked every drop and answer the fleet wrote after it here.
       const at = replica.version(PREFIX + key)
-      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) placed?.(at)
+      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) {
+        ahead++
+        placed?.(at)
+      }
       return outcome
     })
+    // Said once per write-back, with the count (before: not a word, and an operator never learnt
+    // the data dir held versions from the future: another Redis's, or a hand edit).
+    if (ahead === 0) return
+    aheadOfStore += ahead
+    log?.warn(`${ahead} answer(s) read back from the data dir had a recorded store version ahead of this store's clock (written against another Redis, or edited by hand): not used, written back at a new version`)
+  }
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -331,7 +373,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // Looked up in the background, within the bounds of missedLookups.ts.
     missed: createMissedLookups({ max, usable, check: (contextKey) => replica.check(PREFIX + contextKey) }),
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared() }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared(), aheadOfStore }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

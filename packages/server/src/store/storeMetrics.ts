@@ -5,9 +5,9 @@ import type { StoreStatus } from './sharedStore'
 
 /** What the store metrics read at scrape time. */
 export interface StoreMetricsSource {
-  status(): StoreStatus & { taken: number; role?: LeaseRole; unshared?: number; refusedCopy?: unknown }
+  status(): StoreStatus & { taken: number; role?: LeaseRole; unshared?: number; aheadOfStore?: number; refusedCopy?: unknown }
   now?: () => number
-  /** Proxy mode: also registers `holdfast_redis_unshared_answers`. */
+  /** Proxy mode: also registers `holdfast_redis_unshared_answers` and `holdfast_redis_places_ahead_total`. */
   proxy?: boolean
 }
 
@@ -17,7 +17,9 @@ export interface StoreMetricsSource {
  * this relay's role: leader, follower or solo), `holdfast_redis_last_ok_age_seconds`,
  * `holdfast_redis_command_failures_total` and `holdfast_redis_documents_taken_total` (documents
  * another relay polled and this one took from the store); in proxy mode also
- * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried, and drops for a 401/403 it has not taken yet: being written, waiting for their turn, written back after a restart, or retried), in the
+ * `holdfast_redis_unshared_answers` (answers the store could not take yet, being retried, and drops for a 401/403 it has not taken yet: being written, waiting for their turn, written back after a restart, or retried) and
+ * `holdfast_redis_places_ahead_total` (answers read back from the data dir whose recorded store
+ * version was ahead of the store's clock, written back at a new version), in the
  * definitions modes `holdfast_redis_copy_refused` (1 while this relay refuses the store's copy).
  */
 export function registerStoreMetrics(registry: Registry, source: StoreMetricsSource): void {
@@ -72,6 +74,7 @@ export function registerStoreMetrics(registry: Registry, source: StoreMetricsSou
         this.set(source.status().unshared ?? 0)
       },
     })
+    totalCounter('holdfast_redis_places_ahead_total', 'Proxy mode with --data-dir: answers read back from the data dir whose recorded store version was ahead of the store\'s clock (written against another Redis, or edited by hand): not used, written back at a new version.', () => source.status().aheadOfStore ?? 0)
   }
   if (!source.proxy) {
     new Gauge({

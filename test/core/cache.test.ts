@@ -271,6 +271,39 @@ test("clearCache() that cannot clear the storage logs why (the user's values sta
   expect(warned).toContainEqual([expect.stringContaining('clearing the cache failed'), cause])
 })
 
+test("a clearCache() that could not clear a storage of one's own says so (STORAGE, on memory), writes no more there, and a retry clears it", async () => {
+  // Before: the warning alone. getStatus() showed no error, the client went on writing to the storage
+  // where the user who left still had their values, and clearCache() resolved as if done.
+  const base = createMemoryStorage()
+  let locked = false
+  const storage: FlagStorage = { ...base, keys: () => (locked ? Promise.reject(new Error('storage locked by another window')) : base.keys()) }
+  const { client } = make(uniqueStorageName('clear-fails'), { storage })
+  await client.start()
+  await client.refresh() // the answer written
+  const cached = async () => (await base.keys()).filter((k) => k.startsWith('holdfast:flags:'))
+  expect(await cached()).toHaveLength(1)
+  locked = true
+  await expect(client.clearCache()).resolves.toBeUndefined()
+  expect(client.getStatus()).toMatchObject({ storage: 'memory', error: { code: 'STORAGE', message: expect.stringContaining('clearing the cache failed') } })
+  // The next user's values go to memory, not beside the last one's.
+  await client.setContext({ targetingKey: 'bob' })
+  await client.refresh()
+  expect(await cached()).toHaveLength(1)
+  // A retry clears it; the page goes back to the storage on its next try there (a minute on).
+  locked = false
+  await client.clearCache()
+  expect(await cached()).toEqual([])
+  vi.useFakeTimers({ toFake: ['Date'] })
+  try {
+    vi.setSystemTime(Date.now() + 61_000)
+    await client.setContext({ targetingKey: 'carol' }) // reads the cache: the next storage operation
+    await vi.waitFor(() => expect(client.getStatus()).toMatchObject({ storage: 'indexeddb', state: 'ready' }))
+    expect(client.getStatus().error).toBeUndefined()
+  } finally {
+    vi.useRealTimers()
+  }
+})
+
 test('the eleventh context evicts the least recently used', async () => {
   const name = uniqueStorageName('lru')
   const store = createStore(name, 'keyval')

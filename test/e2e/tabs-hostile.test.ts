@@ -200,4 +200,42 @@ describe('IndexedDB failing mid-session', () => {
     expect((await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))).toEqual([])
     await page.evaluate(() => (window as unknown as { restorePut: () => void }).restorePut())
   })
+
+  // Before: clearCache() resolved after the 3 s bound as if done, getStatus() said nothing, and the
+  // client went on writing to IndexedDB, where the user who left still had their values.
+  test("a logout's clearCache() that IndexedDB stalls past 3 s: STORAGE on memory, and the clear done before the page goes back", async () => {
+    const page = await openFixture(e2e.context, e2e.fixture.url, { flags: e2e.flags.url, events: 'off' })
+    await waitForStatus(page, 'ready', 'network')
+    await waitForCachedFlags(page)
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300))) // the client's writes land
+    const ada = (await storedKeys(page)).filter((k) => k.startsWith('holdfast:flags:'))
+    expect(ada).toHaveLength(1)
+    // Another connection holds a readwrite transaction on the store (a wedged script, a slow disk)
+    // until released: the clear's read of the keys queues behind it past the bound.
+    await page.evaluate(
+      () =>
+        new Promise<void>((held) => {
+          const open = indexedDB.open('holdfast')
+          open.onsuccess = () => {
+            const db = open.result
+            const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
+            const w = window as unknown as { release?: boolean }
+            const spin = () => (w.release ? db.close() : void (store.get('holdfast:busy').onsuccess = spin))
+            spin()
+            held()
+          }
+        }),
+    )
+    const after = await page.evaluate(async () => {
+      await window.holdfast.clearCache()
+      return window.holdfast.getStatus()
+    })
+    expect(after).toMatchObject({ storage: 'memory', error: { code: 'STORAGE', message: expect.stringContaining('clearing the cache failed') } })
+    await page.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+    // The next storage operation (bob's cache read) tries IndexedDB again: the clear first, then back.
+    await page.evaluate(() => window.holdfast.setContext({ targetingKey: 'bob', plan: 'free' }))
+    await page.waitForFunction(() => window.holdfast.getStatus().storage === 'indexeddb', undefined, { timeout: 10_000 })
+    expect(await storedKeys(page)).not.toContain(ada[0])
+    expect(await page.evaluate(() => window.holdfast.getStatus().state)).toBe('ready')
+  })
 })

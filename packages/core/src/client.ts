@@ -60,7 +60,7 @@ export function createClient(options: ClientOptions): FlagClient {
   // Storage is opened on first need, never at creation: a client made during server rendering
   // must not touch IndexedDB.
   function ensureStorage(): SafeStorage {
-    storage ??= createSafeStorage(options.storage, storageName, logger, () => sync.storageFailed())
+    storage ??= createSafeStorage(options.storage, storageName, logger, sync.storageFailed)
     return storage
   }
   // An entry holds what one set of credentials fetched: static `headers` (an SDK key) name it too,

@@ -349,7 +349,7 @@ export function createSync(deps: SyncDeps) {
       return run
     },
 
-    storageFailed: () => dispatch({ type: 'storage-failed' }),
+    storageFailed: (message?: string) => dispatch({ type: 'storage-failed', message }),
 
     /**
      * One attempt for live updates (live/liveSession.ts): a notice's refetch (`explicit`, with

@@ -97,7 +97,7 @@ export type SyncInput =
       acceptEmpty?: boolean
       clearOnUnauthorized?: boolean
     }
-  | { type: 'storage-failed' }
+  | { type: 'storage-failed'; message?: string }
   /** A server's `Retry-After` holds the first attempt for this context back: shown as if it had failed so. */
   | { type: 'held'; error: HoldfastError }
 
@@ -252,7 +252,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
     case 'held':
       return fail(state, input.error)
     case 'storage-failed':
-      return { ...state, storageError: { code: 'STORAGE', message: 'persistent storage failed; running on memory' } }
+      return { ...state, storageError: { code: 'STORAGE', message: input.message! } }
   }
 }
 

@@ -127,7 +127,7 @@ export function createSafeStorage(
   choice: 'indexeddb' | 'memory' | FlagStorage | undefined,
   name: string,
   logger: Logger,
-  onFallback: (error: unknown) => void,
+  onFallback: (message?: string) => void,
 ): SafeStorage {
   const held = new Map<string, unknown>()
   const memory = createMemoryStorage(held)
@@ -150,16 +150,16 @@ export function createSafeStorage(
   let abandoned: FlagStorage | undefined
   /** When it was last tried again (see `recover`): at once after a failover, then once a minute. */
   let triedAt = -RETRY_MS
+  /** The prefix of a `clear` the backend given up on still owes ('' none): done there before the page goes back. */
+  let owed = ''
 
   // Anything written before the failure is still in memory (the store and the event queue hold
-  // their own copies), so moving over loses nothing the page has.
-  function fail(error: unknown) {
-    if (!persistent) return
-    persistent = false
-    abandoned = backend
-    backend = memory
-    logger.warn('persistent storage failed; running on memory', error)
-    onFallback(error)
+  // their own copies), so moving over loses nothing the page has. Only a persistent backend fails
+  // (memory cannot): `what` failed is logged and becomes the STORAGE error, the move made if not yet.
+  function fail(error: unknown, what = 'persistent storage failed') {
+    if (persistent) (persistent = false), (abandoned = backend), (backend = memory)
+    logger.warn((what += '; running on memory'), error)
+    onFallback(what)
   }
 
   // On memory, every event logged lives only until a reload. A stall (a busy disk, a wedged
@@ -173,6 +173,8 @@ export function createSafeStorage(
     triedAt = Date.now()
     try {
       await bounded(old.set('holdfast:probe', 0))
+      // A logout's clear that failed there first: the user who left is not brought back to disk.
+      if (owed) await wipe(old, owed), (owed = '')
     } catch {
       return
     }
@@ -184,7 +186,7 @@ export function createSafeStorage(
     persistent = true
     abandoned = undefined
     // The status is derived again (it says `memory`, with a STORAGE error, until told).
-    onFallback(0)
+    onFallback()
     // Nothing lands in memory while the page is on IndexedDB: cleared unless it failed over again meanwhile.
     if ((await safe.setMany(moved)) && persistent) held.clear()
   }
@@ -218,20 +220,25 @@ export function createSafeStorage(
     del: (list) => {
       // What this page wrote to IndexedDB before it failed (a full quota still allows deletions)
       // is removed there too once sent or evicted, or the next page would send it again.
-      const old = abandoned
-      if (old) void Promise.resolve(list).then((keys) => delFrom(old, keys)).catch(() => {})
+      // (delFrom is `async`: a backend's throw is its rejection, caught here.)
+      if (abandoned) void delFrom(abandoned, list).catch(() => {})
       return attempt((b) => delFrom(b, list))
     },
     keys: () => attempt((b) => b.keys().then((all) => all.map(String)), [] as string[]),
     // Both backends, bounded like every operation: an IndexedDB that still hangs cannot hold a logout.
     // Each on its own (`async`): an app's storage that throws where it should reject (the one given
-    // up on) once kept memory, where the user's values were since, from being cleared.
+    // up on) once kept memory, where the user's values were since, from being cleared. Failed, the
+    // user's values are still on it: the page moves to memory (nothing more written there) with a
+    // STORAGE error, and owes the clear: `recover` does it before going back.
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map(async (b) => b && bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))))
-        .catch((error) => logger.warn('clearing the cache failed', error))
-        .then(() => {}),
+      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).catch((error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
   }
   return safe
+}
+
+// `async`: a storage that throws where it should reject fails the clear, not the caller.
+async function wipe(b: FlagStorage, prefix: string): Promise<void> {
+  await bounded(b.keys().then((all) => delFrom(b, all.filter((k) => (k + '').startsWith(prefix)))))
 }
 
 async function delFrom(b: FlagStorage, list: string[]): Promise<void> {

@@ -33,8 +33,8 @@ export interface SharedContextsOptions {
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
    * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
    * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it; a late one without it is written back at the oldest place (version 1), so
-   * any drop or answer whose place is known wins over it. `placed`: told the version a late answer
+   * store wins over it; a late one without it is written back at the oldest place (version 0,
+   * below any ticket), so any drop or answer whose place is known wins over it. `placed`: told the version a late answer
    * was written back at when it is not `asked` (a place the store cannot have handed out: see
    * `StoreReplica.publishLate`), so what is held orders by the version the store holds it at.
    * Default: none.
@@ -117,8 +117,12 @@ const STREAMS_OPEN = 'streams-open'
  * first. Before, it took a new version: written back first into a Redis restarted empty, it came
  * after another relay's drop of the user, whose write-back was then refused as older, and that
  * relay and every relay started in the upstream outage after took it and served the revoked user.
+ * 0, below every ticket: a store of one's own may count its tickets from 1 (a SQL sequence, INCR),
+ * and at 1 an upstream answer asked for with its first ticket met the stale answer at the same
+ * version, where a store only renews what it holds ('refreshed'): the stale answer stayed, its
+ * writer counted the new one shared, and every other relay served the stale one.
  */
-const OLDEST_PLACE = 1
+const OLDEST_PLACE = 0
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
 

@@ -146,9 +146,11 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // when the list is made: before, an answer dropped for a 401 while the write-back was under way
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
-  const writeBack = async (onlyLate = false) => {
+  type Held = ReturnType<NonNullable<SharedContextsOptions['held']>>
+  // Also what the retries write of the answers read back from the data dir (see `retryOwed`).
+  const writeHeld = async (entries: Held) => {
     let ahead = 0
-    await eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
+    await eachLimited(entries, 8, async ([key, doc, late, asked, placed]) => {
       const outcome = await share(key, doc, undefined, late === true, undefined, late ? (asked ?? OLDEST_PLACE) : undefined)
       // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
       // at that one, the answer outranked every drop and answer the fleet wrote after it here.
@@ -165,6 +167,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     aheadOfStore += ahead
     log?.warn(`${ahead} answer(s) read back from the data dir had a recorded store version ahead of this store's clock (written against another Redis, or edited by hand): not used, written back at a new version`)
   }
+  const writeBack = (onlyLate = false) => writeHeld((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate))
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -309,7 +312,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // By the version each was asked for at, where known: a version the store took after it (a drop
     // marker, another relay's later answer) wins. Before, written late with a new ticket, an answer
     // asked for before another relay's drop was written over the drop, and every relay took it.
-    await eachLimited(due, 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
+    await eachLimited(due.filter(([, , late]) => !late), 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
+    // Those read back from the data dir at their place, as the write-back writes them (the data
+    // dir's, or the oldest where it knows none). Before, a write-back refused (a full Redis at the
+    // start) was written again here at a new version: after another relay's drop the answer had
+    // missed, whose write-back then lost to it, and that relay and every relay started in the
+    // upstream outage after took the answer from before the drop and served the revoked user.
+    await writeHeld(due.filter(([, , late]) => late))
     const drops = [...owedDrops]
     await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
     const back = [...recordedOwed]

@@ -227,4 +227,37 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     ])
     expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
   })
+
+  it("one this store never handed out, refused by a full Redis at the start and written again once it frees, does not outrank another relay's drop got after it", async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
+    await savedADayAhead(dataDir)
+    const b = await start()
+    await up(b.server)
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    // Another tenant fills Redis (every write refused, OOM): the relay restarts from that data dir,
+    // its write-back is refused, owed; Redis frees and the answer is written again.
+    const tenant = await fillRedis(redis.url, cleanups)
+    const log = recordingLogger()
+    const a2 = await start({ dataDir, logger: log })
+    await waitFor(async () => log.lines.some((line) => /could not share an answer through the store/.test(line)) && (await status(a2.server)).redis?.unshared === 1, 10_000)
+    await tenant.free()
+    await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 15_000)
+    // The upstream refuses the user's credentials: B drops it, and the store holds the drop.
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(b.server)).status).toBe(503)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    // The relay takes the drop: in the upstream outage after it answers 503, and it said and
+    // counted the version ahead. Before: the retry wrote the answer at a new version but the relay
+    // kept ordering it by the day-ahead one, ignored the drop, and served the revoked user 200 'pro'.
+    await waitFor(async () => (await status(a2.server)).contexts === 0, 5_000).catch(() => undefined)
+    upstream.set({ status: 503, text: 'down' })
+    const first = await ask(a2.server)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+    expect(log.lines.filter((line) => /ahead of/.test(line)), log.lines.join('\n')).toEqual([expect.stringMatching(/1 answer\(s\) read back from the data dir .*ahead of/)])
+    expect((await status(a2.server)).redis.aheadOfStore).toBe(1)
+  })
 })

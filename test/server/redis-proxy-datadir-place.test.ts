@@ -11,7 +11,7 @@ import { decodeGeneration, encodeGeneration } from '../../packages/server/src/fl
 import { status, useRedisFleet } from './redis-fleet'
 import { evaluate, recordingLogger, tempDir, waitFor } from './helpers'
 import type { RedisServer } from '../support/redisServer'
-import { PRO, storedBodies } from './dropFixtures'
+import { fillRedis, PRO, storedBodies } from './dropFixtures'
 import { startTcpProxy } from '../support/tcpProxy'
 import { startUpstream, type FakeUpstream } from './relay-fakes'
 
@@ -175,5 +175,89 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
       [503, 503],
       [503, 503],
     ])
+  })
+
+  it("one the data dir has no version for, refused by a full Redis at the start and written again once it frees, still goes at the oldest place: the drop written back after it wins", async () => {
+    const redis = await redisServer()
+    const link = await startTcpProxy(redis.port)
+    cleanups.push(() => link.close())
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const { start, ask, up } = fleetOf(redis, upstream, 'clear')
+    // A relay without --redis saves the user's answer in its data dir (no storeVersion).
+    const a0 = await start({ dataDir, redis: undefined })
+    expect(await ask(a0.server)).toEqual({ status: 200, value: 'pro' })
+    await waitFor(async () => (await status(a0.server)).dataDir?.lastSavedAt !== undefined, 10_000)
+    await a0.server.close()
+    // B answers the user later, then drops it for a 401: the store holds the drop.
+    const b = await start({ redis: { url: link.url, commandTimeoutMs: 1000, reconnectMaxMs: 100 } })
+    await up(b.server)
+    expect(await ask(b.server)).toEqual({ status: 200, value: 'pro' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(b.server)).status).toBe(503)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    // B is cut off; Redis restarts empty and another tenant fills it (every write refused, OOM).
+    link.cut()
+    await redis.stop()
+    await redis.start()
+    upstream.set({ status: 503, text: 'down' })
+    const tenant = await fillRedis(redis.url, cleanups)
+    // The relay restarts from its data dir: its write-back is refused, owed; then Redis frees and
+    // the answer is written again.
+    const log = recordingLogger()
+    const a = await start({ dataDir, logger: log })
+    await waitFor(async () => log.lines.some((line) => /could not share an answer through the store/.test(line)) && (await status(a.server)).redis?.unshared === 1, 10_000)
+    await tenant.free()
+    await waitFor(async () => (await status(a.server)).redis?.unshared === 0 && (await storedBodies(redis, '*:doc:context:*')).length === 1, 15_000)
+    // B comes back and writes back the drop it remembers, at the drop's place.
+    link.restore()
+    await up(b.server)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    // B and a relay new to the fleet answer the revoked user 503 in the outage; the store holds the
+    // drop. Before: written again at a new place (after the drop's), the answer won over B's drop,
+    // B took it back, and both served the revoked user 200 'pro'.
+    const c = await start()
+    await up(c.server)
+    const first = [(await ask(b.server)).status, (await ask(c.server)).status]
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first, [(await ask(b.server)).status, (await ask(c.server)).status]]).toEqual([
+      [503, 503],
+      [503, 503],
+    ])
+    expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
+  })
+
+  it("one this store never handed out, refused by a full Redis at the start and written again once it frees, does not outrank another relay's drop got after it", async () => {
+    const redis = await redisServer()
+    const upstream = await startUpstream(PRO)
+    const dataDir = join(await tempDir(), 'data')
+    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
+    await savedADayAhead(dataDir)
+    const b = await start()
+    await up(b.server)
+    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    // Another tenant fills Redis (every write refused, OOM): the relay restarts from that data dir,
+    // its write-back is refused, owed; Redis frees and the answer is written again.
+    const tenant = await fillRedis(redis.url, cleanups)
+    const log = recordingLogger()
+    const a2 = await start({ dataDir, logger: log })
+    await waitFor(async () => log.lines.some((line) => /could not share an answer through the store/.test(line)) && (await status(a2.server)).redis?.unshared === 1, 10_000)
+    await tenant.free()
+    await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 15_000)
+    // The upstream refuses the user's credentials: B drops it, and the store holds the drop.
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await ask(b.server)).status).toBe(503)
+    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+    // The relay takes the drop: in the upstream outage after it answers 503, and it said and
+    // counted the version ahead. Before: the retry wrote the answer at a new version but the relay
+    // kept ordering it by the day-ahead one, ignored the drop, and served the revoked user 200 'pro'.
+    await waitFor(async () => (await status(a2.server)).contexts === 0, 5_000).catch(() => undefined)
+    upstream.set({ status: 503, text: 'down' })
+    const first = await ask(a2.server)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+    expect(log.lines.filter((line) => /ahead of/.test(line)), log.lines.join('\n')).toEqual([expect.stringMatching(/1 answer\(s\) read back from the data dir .*ahead of/)])
+    expect((await status(a2.server)).redis.aheadOfStore).toBe(1)
   })
 })

@@ -33,8 +33,8 @@ export interface SharedContextsOptions {
    * function, asked when its turn comes to be written (thousands go a few at a time): what is held
    * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
    * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it; a late one without it is written back at the oldest place (version 1), so
-   * any drop or answer whose place is known wins over it. `placed`: told the version a late answer
+   * store wins over it; a late one without it is written back at the oldest place (version 0,
+   * below any ticket), so any drop or answer whose place is known wins over it. `placed`: told the version a late answer
    * was written back at when it is not `asked` (a place the store cannot have handed out: see
    * `StoreReplica.publishLate`), so what is held orders by the version the store holds it at.
    * Default: none.
@@ -117,8 +117,12 @@ const STREAMS_OPEN = 'streams-open'
  * first. Before, it took a new version: written back first into a Redis restarted empty, it came
  * after another relay's drop of the user, whose write-back was then refused as older, and that
  * relay and every relay started in the upstream outage after took it and served the revoked user.
+ * 0, below every ticket: a store of one's own may count its tickets from 1 (a SQL sequence, INCR),
+ * and at 1 an upstream answer asked for with its first ticket met the stale answer at the same
+ * version, where a store only renews what it holds ('refreshed'): the stale answer stayed, its
+ * writer counted the new one shared, and every other relay served the stale one.
  */
-const OLDEST_PLACE = 1
+const OLDEST_PLACE = 0
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
 
@@ -142,9 +146,11 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   // when the list is made: before, an answer dropped for a 401 while the write-back was under way
   // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
   // in the store's order, and every relay started in the outage after served the revoked user.
-  const writeBack = async (onlyLate = false) => {
+  type Held = ReturnType<NonNullable<SharedContextsOptions['held']>>
+  // Also what the retries write of the answers read back from the data dir (see `retryOwed`).
+  const writeHeld = async (entries: Held) => {
     let ahead = 0
-    await eachLimited((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate), 8, async ([key, doc, late, asked, placed]) => {
+    await eachLimited(entries, 8, async ([key, doc, late, asked, placed]) => {
       const outcome = await share(key, doc, undefined, late === true, undefined, late ? (asked ?? OLDEST_PLACE) : undefined)
       // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
       // at that one, the answer outranked every drop and answer the fleet wrote after it here.
@@ -161,6 +167,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     aheadOfStore += ahead
     log?.warn(`${ahead} answer(s) read back from the data dir had a recorded store version ahead of this store's clock (written against another Redis, or edited by hand): not used, written back at a new version`)
   }
+  const writeBack = (onlyLate = false) => writeHeld((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate))
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -305,7 +312,13 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // By the version each was asked for at, where known: a version the store took after it (a drop
     // marker, another relay's later answer) wins. Before, written late with a new ticket, an answer
     // asked for before another relay's drop was written over the drop, and every relay took it.
-    await eachLimited(due, 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
+    await eachLimited(due.filter(([, , late]) => !late), 8, ([key, doc, , asked]) => share(key, doc, undefined, true, asked))
+    // Those read back from the data dir at their place, as the write-back writes them (the data
+    // dir's, or the oldest where it knows none). Before, a write-back refused (a full Redis at the
+    // start) was written again here at a new version: after another relay's drop the answer had
+    // missed, whose write-back then lost to it, and that relay and every relay started in the
+    // upstream outage after took the answer from before the drop and served the revoked user.
+    await writeHeld(due.filter(([, , late]) => late))
     const drops = [...owedDrops]
     await eachLimited(drops, 8, ([key, marker]) => shareDrop(key, marker))
     const back = [...recordedOwed]

@@ -151,7 +151,10 @@ export interface SharedStore {
   open(): void
   /** Resolves true once connected (notices flowing), or false after `timeoutMs` without that. */
   connected(timeoutMs: number): Promise<boolean>
-  /** A version newer than every version handed out before on this store, for {@link put}. */
+  /**
+   * A version newer than every version handed out before on this store, for {@link put}; above 0
+   * (0 is the place of an answer read back from a data dir that recorded none: older than any).
+   */
   ticket(): Promise<StoreResult<number>>
   /** Only the version stored under `key` (cheap: no body), or undefined when there is none. */
   peek(key: string): Promise<StoreResult<number | undefined>>

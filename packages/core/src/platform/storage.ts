@@ -82,9 +82,10 @@ export interface SafeStorage {
   keys(): Promise<string[]>
   /**
    * Lets go of the IndexedDB connection this wrapper opened, once no operation is out (a later
-   * operation opens it again and lets it go when done). A `storage` passed in is not closed.
+   * operation opens it again and lets it go when done). A `storage` passed in is not closed. A
+   * clear still owed (see `clear`) is tried first, bounded like every operation.
    */
-  close(): void
+  close(): Promise<void>
   /**
    * Removes every key starting with `prefix`, from the persistent backend given up on as well (a
    * logout must not leave a user's values on disk because IndexedDB failed earlier in the page);
@@ -208,7 +209,10 @@ export function createSafeStorage(
 
   const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
-    close: () => own?.close(),
+    // A logout's clear still owed is tried once more first (one bound at most): a logout that closes
+    // the client makes no later operation, and the next page read the user who left from the storage.
+    // (Failing still, it is logged again.)
+    close: async () => (owed && (await safe.clear(owed)), own?.close()),
     get: (key) => attempt((b) => b.get(key)),
     // Failed: none (read by index, each a miss).
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),

@@ -341,6 +341,43 @@ test('close() with a clear owed to a storage that still refuses it resolves at o
   expect(warned()).toBe(2)
 })
 
+test("a clearCache() that succeeds after a failed one settles what was owed: the retry a minute on does not wipe another tab's user", async () => {
+  // Before: the clear stayed owed after the second clearCache() had done it, and the page's next try
+  // of the storage (a minute on) cleared it again, taking the entry another tab had since saved for
+  // its signed-in user: that tab, reloaded in an outage, showed bob the defaults, not his values.
+  const base = createMemoryStorage()
+  let locked = false
+  const storage: FlagStorage = { ...base, keys: () => (locked ? Promise.reject(new Error('storage locked by another window')) : base.keys()) }
+  const name = uniqueStorageName('clear-settled')
+  const tab1 = make(name, { storage }).client
+  await tab1.start()
+  locked = true
+  await tab1.clearCache() // fails: owed
+  await tab1.setContext({ targetingKey: 'carol' }) // the try right after fails too: on memory for a minute
+  await tab1.refresh()
+  expect(tab1.getStatus()).toMatchObject({ storage: 'memory' })
+  locked = false
+  await tab1.clearCache() // done
+  const cached = async () => (await base.keys()).filter((k) => k.startsWith('holdfast:flags:'))
+  expect(await cached()).toEqual([])
+  const tab2 = make(name, { storage, context: { targetingKey: 'bob' } }).client
+  await tab2.start() // bob's values saved
+  expect(await cached()).toHaveLength(1)
+  vi.useFakeTimers({ toFake: ['Date'] })
+  try {
+    vi.setSystemTime(Date.now() + 61_000)
+    await tab1.setContext({ targetingKey: 'dave' }) // tab 1's next storage operation
+    await vi.waitFor(() => expect(tab1.getStatus()).toMatchObject({ storage: 'indexeddb', state: 'ready' }))
+  } finally {
+    vi.useRealTimers()
+  }
+  await tab2.close()
+  server.always('hang') // tab 2 reloaded, in an outage
+  const { client, startHung } = make(name, { storage, context: { targetingKey: 'bob' } })
+  await startHung()
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+})
+
 test('the eleventh context evicts the least recently used', async () => {
   const name = uniqueStorageName('lru')
   const store = createStore(name, 'keyval')

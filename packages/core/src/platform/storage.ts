@@ -233,9 +233,10 @@ export function createSafeStorage(
     // Each on its own (`async`): an app's storage that throws where it should reject (the one given
     // up on) once kept memory, where the user's values were since, from being cleared. Failed, the
     // user's values are still on it: the page moves to memory (nothing more written there) with a
-    // STORAGE error, and owes the clear: `recover` does it before going back.
+    // STORAGE error, and owes the clear: `recover` does it before going back. Done there since, it is
+    // owed no more (or the retry, a minute on, took what another tab saved meanwhile for its user).
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).catch((error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
+      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).then(() => b == abandoned && (owed = ''), (error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
   }
   return safe
 }

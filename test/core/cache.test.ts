@@ -304,6 +304,80 @@ test("a clearCache() that could not clear a storage of one's own says so (STORAG
   }
 })
 
+test("a logout's clear owed at close() is done then: a reload does not bring the user who left back as source 'cache'", async () => {
+  // Before: close() let go of the owed clear (done only at the next storage operation, which a
+  // logout that closes the client never makes): the storage, working again, still held alice's
+  // values, and the next page served them to her as 'cache' in an outage.
+  const base = createMemoryStorage()
+  let locked = false
+  const storage: FlagStorage = { ...base, keys: () => (locked ? Promise.reject(new Error('storage locked by another window')) : base.keys()) }
+  const first = make(uniqueStorageName('clear-owed-close'), { storage }).client
+  await first.start()
+  locked = true
+  await first.clearCache() // the logout: the clear fails, and is owed
+  expect(first.getStatus()).toMatchObject({ storage: 'memory', error: { code: 'STORAGE' } })
+  locked = false // the other window let go
+  await first.close()
+  expect((await base.keys()).filter((k) => k.startsWith('holdfast:flags:'))).toEqual([])
+
+  server.always('hang') // the reload, in an outage
+  const { client, startHung } = make(uniqueStorageName('clear-owed-close'), { storage })
+  const status = await startHung()
+  expect(status.source).not.toBe('cache')
+  expect(client.getDetails('kill', true)).toMatchObject({ value: true, source: 'default' })
+})
+
+test('close() with a clear owed to a storage that still refuses it resolves at once and says so again', async () => {
+  const base = createMemoryStorage()
+  const storage: FlagStorage = { ...base, keys: () => Promise.reject(new Error('storage locked by another window')) }
+  const { client, logger } = make(uniqueStorageName('clear-owed-close-fails'), { storage })
+  await client.start()
+  await client.clearCache()
+  const warned = () => logger.warnings.filter((m) => m.includes('clearing the cache failed')).length
+  expect(warned()).toBe(1)
+  const at = Date.now()
+  await client.close()
+  expect(Date.now() - at).toBeLessThan(1000)
+  expect(warned()).toBe(2)
+})
+
+test("a clearCache() that succeeds after a failed one settles what was owed: the retry a minute on does not wipe another tab's user", async () => {
+  // Before: the clear stayed owed after the second clearCache() had done it, and the page's next try
+  // of the storage (a minute on) cleared it again, taking the entry another tab had since saved for
+  // its signed-in user: that tab, reloaded in an outage, showed bob the defaults, not his values.
+  const base = createMemoryStorage()
+  let locked = false
+  const storage: FlagStorage = { ...base, keys: () => (locked ? Promise.reject(new Error('storage locked by another window')) : base.keys()) }
+  const name = uniqueStorageName('clear-settled')
+  const tab1 = make(name, { storage }).client
+  await tab1.start()
+  locked = true
+  await tab1.clearCache() // fails: owed
+  await tab1.setContext({ targetingKey: 'carol' }) // the try right after fails too: on memory for a minute
+  await tab1.refresh()
+  expect(tab1.getStatus()).toMatchObject({ storage: 'memory' })
+  locked = false
+  await tab1.clearCache() // done
+  const cached = async () => (await base.keys()).filter((k) => k.startsWith('holdfast:flags:'))
+  expect(await cached()).toEqual([])
+  const tab2 = make(name, { storage, context: { targetingKey: 'bob' } }).client
+  await tab2.start() // bob's values saved
+  expect(await cached()).toHaveLength(1)
+  vi.useFakeTimers({ toFake: ['Date'] })
+  try {
+    vi.setSystemTime(Date.now() + 61_000)
+    await tab1.setContext({ targetingKey: 'dave' }) // tab 1's next storage operation
+    await vi.waitFor(() => expect(tab1.getStatus()).toMatchObject({ storage: 'indexeddb', state: 'ready' }))
+  } finally {
+    vi.useRealTimers()
+  }
+  await tab2.close()
+  server.always('hang') // tab 2 reloaded, in an outage
+  const { client, startHung } = make(name, { storage, context: { targetingKey: 'bob' } })
+  await startHung()
+  expect(client.getDetails('kill', true)).toMatchObject({ value: false, source: 'cache' })
+})
+
 test('the eleventh context evicts the least recently used', async () => {
   const name = uniqueStorageName('lru')
   const store = createStore(name, 'keyval')

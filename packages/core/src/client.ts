@@ -259,7 +259,7 @@ export function createClient(options: ClientOptions): FlagClient {
         }
         // The last cache write and the eviction it started are finished before close() resolves.
         await cache?.idle()
-        storage?.close()
+        await storage?.close()
       })()
       return closePromise
     },

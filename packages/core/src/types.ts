@@ -572,7 +572,7 @@ export interface FlagClient {
    * Removes this origin's persisted values (e.g. on logout); never rejects. Answers to requests
    * already sent are not written back; values in memory stay until the app switches the context.
    * A storage it could not clear is left for memory (`Status.storage` `memory`, `Status.error`
-   * `STORAGE`) until the client's next try of it (at most a minute later) clears it.
+   * `STORAGE`) until the client's next try of it (at most a minute later, or `close()`) clears it.
    */
   clearCache(): Promise<void>
   /**

@@ -82,9 +82,10 @@ export interface SafeStorage {
   keys(): Promise<string[]>
   /**
    * Lets go of the IndexedDB connection this wrapper opened, once no operation is out (a later
-   * operation opens it again and lets it go when done). A `storage` passed in is not closed.
+   * operation opens it again and lets it go when done). A `storage` passed in is not closed. A
+   * clear still owed (see `clear`) is tried first, bounded like every operation.
    */
-  close(): void
+  close(): Promise<void>
   /**
    * Removes every key starting with `prefix`, from the persistent backend given up on as well (a
    * logout must not leave a user's values on disk because IndexedDB failed earlier in the page);
@@ -208,7 +209,10 @@ export function createSafeStorage(
 
   const safe: SafeStorage = {
     kind: () => (persistent ? 'indexeddb' : 'memory'),
-    close: () => own?.close(),
+    // A logout's clear still owed is tried once more first (one bound at most): a logout that closes
+    // the client makes no later operation, and the next page read the user who left from the storage.
+    // (Failing still, it is logged again.)
+    close: async () => (owed && (await safe.clear(owed)), own?.close()),
     get: (key) => attempt((b) => b.get(key)),
     // Failed: none (read by index, each a miss).
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),
@@ -229,9 +233,10 @@ export function createSafeStorage(
     // Each on its own (`async`): an app's storage that throws where it should reject (the one given
     // up on) once kept memory, where the user's values were since, from being cleared. Failed, the
     // user's values are still on it: the page moves to memory (nothing more written there) with a
-    // STORAGE error, and owes the clear: `recover` does it before going back.
+    // STORAGE error, and owes the clear: `recover` does it before going back. Done there since, it is
+    // owed no more (or the retry, a minute on, took what another tab saved meanwhile for its user).
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).catch((error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
+      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).then(() => b == abandoned && (owed = ''), (error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
   }
   return safe
 }

@@ -9,7 +9,7 @@ import { nodeFileSystem, type EventFileSystem } from './fileSystem'
 import { eventSchema, type ReceivedEvent } from './schema'
 import { toLines } from './toLines'
 
-/** Default {@link EventSinkOptions.keep}: 5 rotated files. */
+/** Default {@link EventsFileOptions.keep} (`--events-keep`): 5 rotated files. */
 export const DEFAULT_EVENTS_KEEP = 5
 
 /** Options of {@link createEventsFile}. */

@@ -35,9 +35,6 @@ import { defaultForwarderClock, type ForwarderClock } from './forwarderClock'
 import { REFUSING_AFTER, type ForwardingStats, type ForwardOutcome } from './forwardingStats'
 import type { Spool } from './spool'
 
-// pipeline.ts imports ForwardingStats from here (it is another branch's to edit now).
-export type { ForwardingStats } from './forwardingStats'
-
 /** Options of {@link createForwarder}. */
 export interface ForwarderOptions {
   /** The upstream events endpoint, e.g. `https://flags.example/holdfast/v1/events`. Required. */

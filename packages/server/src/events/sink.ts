@@ -9,10 +9,6 @@ import type { ReceivedEvent } from './schema'
 import { stallOf, StoreStalledError, type StoreStall } from './storeStall'
 import { readLinesBackward } from './tailReader'
 
-// pipeline.ts imports these from here (it is another branch's to edit now).
-export { createEventsFile } from './eventsFile'
-export { stallOf, type StoreStall } from './storeStall'
-
 /** Default {@link EventSinkOptions.writeTimeoutMs}: 4 s, under the browser client's 5 s request timeout. */
 export const DEFAULT_WRITE_TIMEOUT_MS = 4000
 

@@ -9,9 +9,6 @@ import type { GenerationStore, SkipReason } from './generations'
 import { createBackoffTimer } from '../backoffTimer'
 import { waitAtMost } from './startupWait'
 
-// events/pipeline.ts imports these from here (it is another branch's to edit now).
-export { didNotAnswer, stuck } from './dataDirTiming'
-
 /** Why a data dir is not used (or not yet read) since its start, per store: see {@link loadNewestPayload} and {@link lockDataDirWithin}. */
 const openProblems = new WeakMap<GenerationStore, { error: string; unused: boolean; takenOver?: { by: string; at: number } }>()
 /**

@@ -17,7 +17,7 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   const payload = await loadNewestPayload(store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
   const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
   if (!saved) return []
-  // An answer dated ahead of this clock was not fetched later than now (see urlSource.ts).
+  // An answer dated ahead of this clock was not fetched later than now (see urlSharing.ts).
   const at = now()
   const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
   cache.load(saved.contexts.map((context) => (ahead.has(context.key) ? { ...context, fetchedAt: at } : context)))
@@ -65,7 +65,7 @@ export async function loadProxySnapshot(path: string | undefined, log: ServerLog
   // No flags to give is nothing to serve (CONTRACT §9: 503, never an empty 200), as the
   // definitions modes refuse such a snapshot too.
   const count = layer.kind === 'bootstrap' ? layer.bootstrap.flags.filter((f) => f.errorCode === undefined).length : core?.ok ? core.count : 0
-  // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSource.ts).
+  // Taken on a machine whose clock ran ahead: not fetched later than now (see urlSharing.ts).
   const at = now()
   if (count === 0) {
     // Reported, but not a refusal to start: with nothing else the relay is not ready (503), as before.

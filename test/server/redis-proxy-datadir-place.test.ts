@@ -42,6 +42,54 @@ function fleetOf(redis: RedisServer, upstream: FakeUpstream, onUpstreamUnauthori
   return { start, ask, up, savedADayAhead }
 }
 
+// A relay without --redis answers the user and saves the answer in its data dir: no place in the
+// store's order is known for it (no storeVersion). Another relay, B (reaching Redis through a link
+// that can be cut), answers the user later; then the upstream refuses the user's credentials: B
+// drops the user and the store holds the drop. B is cut off from Redis, which restarts empty; the
+// upstream is down.
+async function droppedBesideAnUnversionedSave() {
+  const redis = await redisServer()
+  const link = await startTcpProxy(redis.port)
+  cleanups.push(() => link.close())
+  const upstream = await startUpstream(PRO)
+  const dataDir = join(await tempDir(), 'data')
+  const { start, ask, up } = fleetOf(redis, upstream, 'clear')
+  const a0 = await start({ dataDir, redis: undefined })
+  expect(await ask(a0.server)).toEqual({ status: 200, value: 'pro' })
+  await waitFor(async () => (await status(a0.server)).dataDir?.lastSavedAt !== undefined, 10_000)
+  await a0.server.close()
+  const b = await start({ redis: { url: link.url, commandTimeoutMs: 1000, reconnectMaxMs: 100 } })
+  await up(b.server)
+  expect(await ask(b.server)).toEqual({ status: 200, value: 'pro' })
+  upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+  expect((await ask(b.server)).status).toBe(503)
+  await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+  link.cut()
+  await redis.stop()
+  await redis.start()
+  upstream.set({ status: 503, text: 'down' })
+  return { redis, upstream, dataDir, start, ask, up, b, link }
+}
+
+// B comes back and writes back the drop it remembers, at the drop's place. Then the store holds
+// the drop, and B and a relay new to the fleet answer the revoked user 503 in the outage.
+async function dropHoldsOnceBIsBack(fleet: Awaited<ReturnType<typeof droppedBesideAnUnversionedSave>>) {
+  const { redis, start, ask, up, b, link } = fleet
+  link.restore()
+  await up(b.server)
+  await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+  await new Promise((resolve) => setTimeout(resolve, 500))
+  expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
+  const c = await start()
+  await up(c.server)
+  const first = [(await ask(b.server)).status, (await ask(c.server)).status]
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  expect([first, [(await ask(b.server)).status, (await ask(c.server)).status]]).toEqual([
+    [503, 503],
+    [503, 503],
+  ])
+}
+
 // Rewrites every saved context's storeVersion in the data dir's generations (checksums made anew).
 async function setStoreVersions(dir: string, version: number) {
   let changed = 0
@@ -128,79 +176,24 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
   })
   it("one the data dir has no version for does not outrank another relay's drop in a Redis restarted empty: it goes at the oldest place, and the drop written back after it wins", async () => {
-    const redis = await redisServer()
-    const link = await startTcpProxy(redis.port)
-    cleanups.push(() => link.close())
-    const upstream = await startUpstream(PRO)
-    const dataDir = join(await tempDir(), 'data')
-    const { start, ask, up } = fleetOf(redis, upstream, 'clear')
-    // A relay without --redis answers the user and saves the answer in its data dir: no place in
-    // the store's order is known for it (no storeVersion).
-    const a0 = await start({ dataDir, redis: undefined })
-    expect(await ask(a0.server)).toEqual({ status: 200, value: 'pro' })
-    await waitFor(async () => (await status(a0.server)).dataDir?.lastSavedAt !== undefined, 10_000)
-    await a0.server.close()
-    // Another relay (reaching Redis through a link that can be cut) answers the user later; then
-    // the upstream refuses the user's credentials: it drops the user, the store holds the drop.
-    const b = await start({ redis: { url: link.url, commandTimeoutMs: 1000, reconnectMaxMs: 100 } })
-    await up(b.server)
-    expect(await ask(b.server)).toEqual({ status: 200, value: 'pro' })
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await ask(b.server)).status).toBe(503)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    // B is cut off from Redis, which restarts empty; the upstream is down.
-    link.cut()
-    await redis.stop()
-    await redis.start()
-    upstream.set({ status: 503, text: 'down' })
+    const fleet = await droppedBesideAnUnversionedSave()
+    const { redis, dataDir, start, up } = fleet
     // The relay restarts from its data dir and writes its answer back into the empty store first;
     // then B comes back and writes back the drop it remembers, at the drop's place.
     const a = await start({ dataDir })
     await up(a.server)
     await waitFor(async () => (await storedBodies(redis, '*:doc:context:*')).length === 1, 10_000)
     await waitFor(async () => (await status(a.server)).redis?.unshared === 0, 10_000)
-    link.restore()
-    await up(b.server)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    await new Promise((resolve) => setTimeout(resolve, 500))
     // The store holds the drop; B and a relay new to the fleet answer the revoked user 503 in the
     // outage. Before: the answer went at a new place, after the drop's; B's write-back of the drop
     // was refused as older, B took the answer, and both served the revoked user 200 'pro'.
-    expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
-    const c = await start()
-    await up(c.server)
-    const first = [(await ask(b.server)).status, (await ask(c.server)).status]
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect([first, [(await ask(b.server)).status, (await ask(c.server)).status]]).toEqual([
-      [503, 503],
-      [503, 503],
-    ])
+    await dropHoldsOnceBIsBack(fleet)
   })
 
   it("one the data dir has no version for, refused by a full Redis at the start and written again once it frees, still goes at the oldest place: the drop written back after it wins", async () => {
-    const redis = await redisServer()
-    const link = await startTcpProxy(redis.port)
-    cleanups.push(() => link.close())
-    const upstream = await startUpstream(PRO)
-    const dataDir = join(await tempDir(), 'data')
-    const { start, ask, up } = fleetOf(redis, upstream, 'clear')
-    // A relay without --redis saves the user's answer in its data dir (no storeVersion).
-    const a0 = await start({ dataDir, redis: undefined })
-    expect(await ask(a0.server)).toEqual({ status: 200, value: 'pro' })
-    await waitFor(async () => (await status(a0.server)).dataDir?.lastSavedAt !== undefined, 10_000)
-    await a0.server.close()
-    // B answers the user later, then drops it for a 401: the store holds the drop.
-    const b = await start({ redis: { url: link.url, commandTimeoutMs: 1000, reconnectMaxMs: 100 } })
-    await up(b.server)
-    expect(await ask(b.server)).toEqual({ status: 200, value: 'pro' })
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await ask(b.server)).status).toBe(503)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    // B is cut off; Redis restarts empty and another tenant fills it (every write refused, OOM).
-    link.cut()
-    await redis.stop()
-    await redis.start()
-    upstream.set({ status: 503, text: 'down' })
+    const fleet = await droppedBesideAnUnversionedSave()
+    const { redis, dataDir, start, up } = fleet
+    // Another tenant fills Redis (every write refused, OOM).
     const tenant = await fillRedis(redis.url, cleanups)
     // The relay restarts from its data dir: its write-back is refused, owed; then Redis frees and
     // the answer is written again.
@@ -209,23 +202,10 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     await waitFor(async () => log.lines.some((line) => /could not share an answer through the store/.test(line)) && (await status(a.server)).redis?.unshared === 1, 10_000)
     await tenant.free()
     await waitFor(async () => (await status(a.server)).redis?.unshared === 0 && (await storedBodies(redis, '*:doc:context:*')).length === 1, 15_000)
-    // B comes back and writes back the drop it remembers, at the drop's place.
-    link.restore()
-    await up(b.server)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    await new Promise((resolve) => setTimeout(resolve, 500))
     // B and a relay new to the fleet answer the revoked user 503 in the outage; the store holds the
     // drop. Before: written again at a new place (after the drop's), the answer won over B's drop,
     // B took it back, and both served the revoked user 200 'pro'.
-    const c = await start()
-    await up(c.server)
-    const first = [(await ask(b.server)).status, (await ask(c.server)).status]
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect([first, [(await ask(b.server)).status, (await ask(c.server)).status]]).toEqual([
-      [503, 503],
-      [503, 503],
-    ])
-    expect((await storedBodies(redis, '*:doc:context:*')).map((body) => body.startsWith('{"kind":"dropped"'))).toEqual([true])
+    await dropHoldsOnceBIsBack(fleet)
   })
 
   it("one this store never handed out, refused by a full Redis at the start and written again once it frees, does not outrank another relay's drop got after it", async () => {

@@ -13,7 +13,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, expect, test } from 'vitest'
 import type { Page } from 'playwright-core'
-import { openFixture, readShown, waitForCachedFlags, waitForStatus } from './support/fixturePage'
+import { holdDatabase, openFixture, readShown, releaseDatabase, waitForCachedFlags, waitForStatus } from './support/fixturePage'
 import { HOST } from './support/servers'
 import { useFixtureSuite } from './support/suite'
 
@@ -84,25 +84,6 @@ test("a page holding older values takes a relay's older stale answer, but does n
   // Before: 'v1.5', the older values page B wrote last.
   expect(await banner(a)).toBe('v2')
 })
-
-// Holds the origin's flag database busy (a readwrite transaction kept alive), as a slow disk or
-// another script does, until `release`: what the pages ask of it meanwhile queues, in order.
-const releaseDatabase = (page: Page) => page.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
-const holdDatabase = (page: Page) =>
-  page.evaluate(
-    () =>
-      new Promise<void>((held) => {
-        const open = indexedDB.open('holdfast')
-        open.onsuccess = () => {
-          const db = open.result
-          const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
-          const w = window as unknown as { release?: boolean }
-          const spin = () => (w.release ? db.close() : void (store.get('holdfast:busy').onsuccess = spin))
-          spin()
-          held()
-        }
-      }),
-  )
 
 // A page that takes a user (at start, on a switch) reads their entry and then "touches" it (writes it
 // back with its recency). Read and touch were two transactions: another page's write that landed

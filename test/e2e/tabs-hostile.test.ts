@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, test } from 'vitest'
 import type { Page } from 'playwright-core'
-import { expectAdaValues, openFixture, readShown, waitForCachedFlags, waitForStatus } from './support/fixturePage'
+import { expectAdaValues, holdDatabase, openFixture, readShown, releaseDatabase, waitForCachedFlags, waitForStatus } from './support/fixturePage'
 import { waitFor } from './support/servers'
 import { useFixtureSuite } from './support/suite'
 import { recordConsole } from './support/browser'
@@ -212,26 +212,13 @@ describe('IndexedDB failing mid-session', () => {
     expect(ada).toHaveLength(1)
     // Another connection holds a readwrite transaction on the store (a wedged script, a slow disk)
     // until released: the clear's read of the keys queues behind it past the bound.
-    await page.evaluate(
-      () =>
-        new Promise<void>((held) => {
-          const open = indexedDB.open('holdfast')
-          open.onsuccess = () => {
-            const db = open.result
-            const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
-            const w = window as unknown as { release?: boolean }
-            const spin = () => (w.release ? db.close() : void (store.get('holdfast:busy').onsuccess = spin))
-            spin()
-            held()
-          }
-        }),
-    )
+    await holdDatabase(page)
     const after = await page.evaluate(async () => {
       await window.holdfast.clearCache()
       return window.holdfast.getStatus()
     })
     expect(after).toMatchObject({ storage: 'memory', error: { code: 'STORAGE', message: expect.stringContaining('clearing the cache failed') } })
-    await page.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+    await releaseDatabase(page)
     // The next storage operation (bob's cache read) tries IndexedDB again: the clear first, then back.
     await page.evaluate(() => window.holdfast.setContext({ targetingKey: 'bob', plan: 'free' }))
     await page.waitForFunction(() => window.holdfast.getStatus().storage === 'indexeddb', undefined, { timeout: 10_000 })

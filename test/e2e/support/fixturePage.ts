@@ -106,3 +106,22 @@ export async function waitForCachedFlags(page: Page): Promise<void> {
     { timeout: 10_000 },
   )
 }
+
+// Holds the origin's flag database busy (a readwrite transaction kept alive), as a slow disk or
+// another script does, until `release`: what the pages ask of it meanwhile queues, in order.
+export const releaseDatabase = (page: Page) => page.evaluate(() => void ((window as unknown as { release?: boolean }).release = true))
+export const holdDatabase = (page: Page) =>
+  page.evaluate(
+    () =>
+      new Promise<void>((held) => {
+        const open = indexedDB.open('holdfast')
+        open.onsuccess = () => {
+          const db = open.result
+          const store = db.transaction('keyval', 'readwrite').objectStore('keyval')
+          const w = window as unknown as { release?: boolean }
+          const spin = () => (w.release ? db.close() : void (store.get('holdfast:busy').onsuccess = spin))
+          spin()
+          held()
+        }
+      }),
+  )

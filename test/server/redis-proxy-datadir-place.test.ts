@@ -42,6 +42,34 @@ function fleetOf(redis: RedisServer, upstream: FakeUpstream, onUpstreamUnauthori
   return { start, ask, up, savedADayAhead }
 }
 
+// A relay with a data dir saved the user's answer, the file then saying a version a day ahead of
+// this Redis's clock; another relay, B, has taken the answer from the store.
+async function aDayAheadBesideB() {
+  const redis = await redisServer()
+  const upstream = await startUpstream(PRO)
+  const dataDir = join(await tempDir(), 'data')
+  const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
+  await savedADayAhead(dataDir)
+  const b = await start()
+  await up(b.server)
+  await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+  return { redis, upstream, dataDir, start, ask, up, b }
+}
+
+// The upstream refuses the user's credentials: B drops it, and the store holds the drop. Then, in
+// the upstream outage, the relay `a2` answers the revoked user 503, twice.
+async function bDropsAndTheRelayTakesIt(fleet: Awaited<ReturnType<typeof aDayAheadBesideB>>, a2: { server: { url: string } }) {
+  const { upstream, ask, b } = fleet
+  upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+  expect((await ask(b.server)).status).toBe(503)
+  await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
+  await waitFor(async () => (await status(a2.server as never)).contexts === 0, 5_000).catch(() => undefined)
+  upstream.set({ status: 503, text: 'down' })
+  const first = await ask(a2.server)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+}
+
 // A relay without --redis answers the user and saves the answer in its data dir: no place in the
 // store's order is known for it (no storeVersion). Another relay, B (reaching Redis through a link
 // that can be cut), answers the user later; then the upstream refuses the user's credentials: B
@@ -150,30 +178,16 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
   })
 
   it("one this store never handed out does not outrank another relay's drop got after it: the relay drops the user too", async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream(PRO)
-    const dataDir = join(await tempDir(), 'data')
-    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
-    await savedADayAhead(dataDir)
-    // Another relay takes the answer from the store; the relay restarts from that data dir.
-    const b = await start()
-    await up(b.server)
-    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    const fleet = await aDayAheadBesideB()
+    const { dataDir, start, up } = fleet
+    // The relay restarts from that data dir.
     const a2 = await start({ dataDir })
     await up(a2.server)
     await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 10_000)
-    // The upstream refuses the user's credentials: B drops it, and the store holds the drop.
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await ask(b.server)).status).toBe(503)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    // The relay from the data dir takes the drop: in the upstream outage after it answers 503.
-    // Before: it held its answer as a day ahead of the drop in the store's order, kept it, and
-    // served the revoked user 200 'pro'.
-    await waitFor(async () => (await status(a2.server)).contexts === 0, 5_000).catch(() => undefined)
-    upstream.set({ status: 503, text: 'down' })
-    const first = await ask(a2.server)
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+    // B drops the user; the relay from the data dir takes the drop: in the upstream outage after
+    // it answers 503. Before: it held its answer as a day ahead of the drop in the store's order,
+    // kept it, and served the revoked user 200 'pro'.
+    await bDropsAndTheRelayTakesIt(fleet, a2)
   })
   it("one the data dir has no version for does not outrank another relay's drop in a Redis restarted empty: it goes at the oldest place, and the drop written back after it wins", async () => {
     const fleet = await droppedBesideAnUnversionedSave()
@@ -209,14 +223,8 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
   })
 
   it("one this store never handed out, refused by a full Redis at the start and written again once it frees, does not outrank another relay's drop got after it", async () => {
-    const redis = await redisServer()
-    const upstream = await startUpstream(PRO)
-    const dataDir = join(await tempDir(), 'data')
-    const { start, ask, up, savedADayAhead } = fleetOf(redis, upstream, 'clear')
-    await savedADayAhead(dataDir)
-    const b = await start()
-    await up(b.server)
-    await waitFor(async () => (await status(b.server)).contexts === 1, 10_000)
+    const fleet = await aDayAheadBesideB()
+    const { redis, dataDir, start } = fleet
     // Another tenant fills Redis (every write refused, OOM): the relay restarts from that data dir,
     // its write-back is refused, owed; Redis frees and the answer is written again.
     const tenant = await fillRedis(redis.url, cleanups)
@@ -225,18 +233,11 @@ describe('proxy mode, --redis, data dir: the version recorded for an answer', ()
     await waitFor(async () => log.lines.some((line) => /could not share an answer through the store/.test(line)) && (await status(a2.server)).redis?.unshared === 1, 10_000)
     await tenant.free()
     await waitFor(async () => (await status(a2.server)).redis?.unshared === 0, 15_000)
-    // The upstream refuses the user's credentials: B drops it, and the store holds the drop.
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await ask(b.server)).status).toBe(503)
-    await waitFor(async () => (await status(b.server)).redis?.unshared === 0, 10_000)
-    // The relay takes the drop: in the upstream outage after it answers 503, and it said and
-    // counted the version ahead. Before: the retry wrote the answer at a new version but the relay
-    // kept ordering it by the day-ahead one, ignored the drop, and served the revoked user 200 'pro'.
-    await waitFor(async () => (await status(a2.server)).contexts === 0, 5_000).catch(() => undefined)
-    upstream.set({ status: 503, text: 'down' })
-    const first = await ask(a2.server)
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    expect([first.status, (await ask(a2.server)).status]).toEqual([503, 503])
+    // B drops the user; the relay takes the drop: in the upstream outage after it answers 503, and
+    // it said and counted the version ahead. Before: the retry wrote the answer at a new version but
+    // the relay kept ordering it by the day-ahead one, ignored the drop, and served the revoked
+    // user 200 'pro'.
+    await bDropsAndTheRelayTakesIt(fleet, a2)
     expect(log.lines.filter((line) => /ahead of/.test(line)), log.lines.join('\n')).toEqual([expect.stringMatching(/1 answer\(s\) read back from the data dir .*ahead of/)])
     expect((await status(a2.server)).redis.aheadOfStore).toBe(1)
   })

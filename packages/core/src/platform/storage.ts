@@ -158,7 +158,11 @@ export function createSafeStorage(
   // their own copies), so moving over loses nothing the page has. Only a persistent backend fails
   // (memory cannot): `what` failed is logged and becomes the STORAGE error, the move made if not yet.
   function fail(error: unknown, what = 'persistent storage failed') {
-    if (persistent) (persistent = false), (abandoned = backend), (backend = memory)
+    if (persistent) {
+      persistent = false
+      abandoned = backend
+      backend = memory
+    }
     logger.warn((what += '; running on memory'), error)
     onFallback(what)
   }
@@ -175,7 +179,10 @@ export function createSafeStorage(
     try {
       await bounded(old.set('holdfast:probe', 0))
       // A logout's clear that failed there first: the user who left is not brought back to disk.
-      if (owed) await wipe(old, owed), (owed = '')
+      if (owed) {
+        await wipe(old, owed)
+        owed = ''
+      }
     } catch {
       return
     }
@@ -212,7 +219,10 @@ export function createSafeStorage(
     // A logout's clear still owed is tried once more first (one bound at most): a logout that closes
     // the client makes no later operation, and the next page read the user who left from the storage.
     // (Failing still, it is logged again.)
-    close: async () => (owed && (await safe.clear(owed)), own?.close()),
+    close: async () => {
+      if (owed) await safe.clear(owed)
+      own?.close()
+    },
     get: (key) => attempt((b) => b.get(key)),
     // Failed: none (read by index, each a miss).
     getMany: (list) => attempt((b) => (b.getMany ? b.getMany(list) : Promise.all(list.map((k) => b.get(k)))), []),
@@ -236,7 +246,21 @@ export function createSafeStorage(
     // STORAGE error, and owes the clear: `recover` does it before going back. Done there since, it is
     // owed no more (or the retry, a minute on, took what another tab saved meanwhile for its user).
     clear: (prefix) =>
-      Promise.all([abandoned, backend].map((b) => b && wipe(b, prefix).then(() => b == abandoned && (owed = ''), (error) => fail(error, ((owed = prefix), 'clearing the cache failed'))))).then(() => {}),
+      Promise.all(
+        [abandoned, backend].map(
+          (b) =>
+            b &&
+            wipe(b, prefix).then(
+              () => {
+                if (b == abandoned) owed = ''
+              },
+              (error) => {
+                owed = prefix
+                fail(error, 'clearing the cache failed')
+              },
+            ),
+        ),
+      ).then(() => {}),
   }
   return safe
 }

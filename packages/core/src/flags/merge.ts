@@ -225,14 +225,9 @@ export function holdsValues(held: FlagMap): boolean {
  * values for any user, so none claims by its source to be the new user's (CONTRACT §5).
  */
 export function markStale(held: FlagMap, standIn?: 'fallback'): FlagMap {
-  let changed = false
   const next = new Map<string, HeldFlag>()
-  for (const [key, flag] of held) {
-    const marked = flag.stale && !standIn ? flag : { ...flag, stale: true, source: standIn || flag.source }
-    changed ||= marked !== flag
-    next.set(key, marked)
-  }
-  return changed ? next : held
+  for (const [key, flag] of held) next.set(key, flag.stale && !standIn ? flag : { ...flag, stale: true, source: standIn || flag.source })
+  return unchangedOr(held, next)
 }
 
 /**

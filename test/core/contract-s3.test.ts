@@ -191,3 +191,14 @@ test("a flag a relay's stale answer lacks is stale; a fresh answer without it ma
   expect(await client.refresh()).toMatchObject({ state: 'error', error: { code: 'UNAUTHORIZED' } })
   expect(client.getDetails('promo', 'none')).toMatchObject({ source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: true })
 })
+
+// §3 Status.source: "the source of the data most recently applied"; 'none' with nothing applied.
+test("Status.source names what was applied last: none, fallback, bootstrap, then network", async () => {
+  suite.server = await createFaultServer(flags([{ key: 'a', value: 'net' }]))
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'a', value: 'fb' }], fetchedAt: 1 }
+  expect(make().client.getStatus()).toMatchObject({ state: 'loading', source: 'none' })
+  expect(make({ fallback }).client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  const { client } = make({ fallback, bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'a', value: 'boot' }], fetchedAt: Date.now() - 1000 } })
+  expect(client.getStatus()).toMatchObject({ state: 'ready', source: 'bootstrap' })
+  expect(await client.start()).toMatchObject({ state: 'ready', source: 'network' })
+})

@@ -19,6 +19,8 @@ test.each([
   ['a 403', { status: 403, raw: '' }, { code: 'UNAUTHORIZED', httpStatus: 403 }, 'error'],
   ['a 400', { status: 400, body: { errorCode: 'INVALID_CONTEXT' } }, { code: 'INVALID_CONTEXT', httpStatus: 400 }, 'error'],
   ['an HTML portal', { status: 200, raw: '<html>login</html>', headers: { 'Content-Type': 'text/html' } }, { code: 'INVALID_RESPONSE' }, 'stale'],
+  // §2.1: "200 with non-JSON content type": refused on the type alone, even when the body would parse.
+  ['a flags body sent as text/plain', { status: 200, raw: JSON.stringify({ flags: [{ key: 'kill', value: false }] }), headers: { 'Content-Type': 'text/plain' } }, { code: 'INVALID_RESPONSE' }, 'stale'],
   ['a JSON {}', { status: 200, body: {} }, { code: 'INVALID_RESPONSE' }, 'stale'],
   ['a JSON []', { status: 200, body: [] }, { code: 'INVALID_RESPONSE' }, 'stale'],
   ['zero flags', { status: 200, body: { flags: [] } }, { code: 'EMPTY_RESPONSE' }, 'stale'],
@@ -177,4 +179,32 @@ test.each([
   const { client } = make({ storage: undefined, storageName, bootstrap })
   await client.start()
   expect(client.getDetails('v', '')).toMatchObject({ value: expected, source: expected === 'from-cache' ? 'cache' : 'bootstrap', stale: true })
+})
+
+// §4: "A failure entry FLAG_NOT_FOUND removes that flag" and "A response with failure entries is
+// partial: absent flags are kept, marked stale". FLAG_NOT_FOUND is a failure entry: such an answer
+// removes the flag it names and keeps the ones it leaves out.
+test('an answer whose only failure entry is FLAG_NOT_FOUND removes that flag and keeps, stale, the held flags it leaves out', async () => {
+  suite.server = await createFaultServer(flags([{ key: 'kill', value: true }, { key: 'gone', value: 1 }, { key: 'unlisted', value: 'kept' }]))
+  const { client } = make()
+  await client.start()
+  suite.server.always(flags([{ key: 'kill', value: true }, { key: 'gone', errorCode: 'FLAG_NOT_FOUND' }]))
+  expect(await client.refresh()).toMatchObject({ state: 'ready' })
+  expect(client.getDetails('kill', false)).toMatchObject({ value: true, source: 'network', stale: false })
+  expect(client.getDetails('gone', 0)).toMatchObject({ value: 0, source: 'default', errorCode: 'FLAG_NOT_FOUND' })
+  expect(client.getDetails('unlisted', '')).toMatchObject({ value: 'kept', source: 'network', stale: true })
+})
+
+// §5: "Only values from successful responses are written." A bootstrap is not an answer this page
+// received: the next visit with the server down finds nothing cached, not the bootstrap as 'cache'.
+test("a bootstrap's values are not written to the cache: the next visit in an outage shows the defaults", async () => {
+  const storageName = uniqueStorageName('s5-written')
+  suite.server = await createFaultServer({ status: 503, raw: '' })
+  const bootstrap = { context: { targetingKey: 'alice' }, flags: [{ key: 'v', value: 'from-bootstrap' }], fetchedAt: Date.now() }
+  const first = make({ storage: undefined, storageName, bootstrap })
+  expect(await first.client.start()).toMatchObject({ state: 'stale', source: 'bootstrap' })
+  await first.client.close()
+  const { client } = make({ storage: undefined, storageName })
+  expect(await client.start()).toMatchObject({ state: 'error', source: 'none', storage: 'indexeddb' })
+  expect(client.getDetails('v', 'dflt')).toMatchObject({ value: 'dflt', source: 'default' })
 })

@@ -67,8 +67,9 @@ test("during a switch the previous user's values stand in as stale, state loadin
   server.always('hang')
   const switching = throughTimeout(clock, server, 300, () => client.setContext({ targetingKey: 'bob' }))
   expect(client.getStatus().state).toBe('loading')
-  // Not confirmed for bob: stale, whatever source it came from for alice.
-  expect(client.getDetails('plan', 'dflt')).toMatchObject({ value: 'alice-plan', stale: true })
+  // Not confirmed for bob: stale, and no source that claims them as bob's (network, cache,
+  // bootstrap): they stand in for him as a fallback does, for any user.
+  expect(client.getDetails('plan', 'dflt')).toMatchObject({ value: 'alice-plan', source: 'fallback', stale: true })
   const status = await switching
   expect(status).toMatchObject({ state: 'error', error: { code: 'TIMEOUT' } })
   expect(client.getDetails('plan', 'dflt')).toMatchObject({ value: 'dflt', source: 'default' })

@@ -40,6 +40,21 @@ describe('flagMetadata says where a value came from, also when nothing is held (
     }
   })
 
+  // CONTRACT §5 through §11: while the new user's first answer is out, the previous user's value
+  // stands in (no flash of defaults) but says it is not the new user's: source fallback, STALE.
+  it("a switch while the new user's answer is out: the previous user's value, with source fallback, reason STALE", async () => {
+    const fault = await createFaultServer(flags([{ key: 'checkout', value: false, reason: 'STATIC' }]))
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'alice' }, { storage: 'memory' })
+      fault.always('hang')
+      void OpenFeature.setContext(domain, { targetingKey: 'bob' })
+      await settle()
+      expect(client.getBooleanDetails('checkout', true)).toMatchObject({ value: false, reason: 'STALE', flagMetadata: { source: 'fallback', stale: true } })
+    } finally {
+      await fault.close()
+    }
+  })
+
   // The provider's own early answers: the caller's default without asking the client. They said
   // nothing in flagMetadata (undefined source and stale) where every other default says source default.
   it('a context without targetingKey (a logout): the default, with source default and stale false', async () => {

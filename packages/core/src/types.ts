@@ -88,7 +88,11 @@ export interface BootstrapInput extends Omit<Bootstrap, 'flags'> {
 /** Configured request headers: an object, or a function called per request that returns one (or a promise of one). */
 export type HeadersOption = Record<string, string> | (() => Record<string, string> | PromiseLike<Record<string, string>>)
 
-/** Where a value came from, best first: `network` > `cache`/`bootstrap` (newer wins) > `fallback` > `default`. */
+/**
+ * Where a value came from, best first: `network` > `cache`/`bootstrap` (newer wins) > `fallback` > `default`.
+ * `fallback` also marks the previous user's values shown during a switch until the new user's arrive:
+ * values for any user, none of them the new user's own.
+ */
 export type ValueSource = 'network' | 'cache' | 'bootstrap' | 'fallback' | 'default'
 
 /** Everything known about one evaluation. */

@@ -94,9 +94,10 @@ export function observeFlag<T, R = Details<T>>(
       const who = client.getContext()
       const status = client.getStatus()
       // Values stand in while a new user's load, or while the cache is read behind a fallback. While
-      // `loading`, a held value that is not a fallback is the previous user's (a value of this one's
-      // from any other source ends `loading`); only a fallback shown after the cache read counts.
-      const exposable = status.state !== 'loading' || (status.cacheRead === true && details.source === 'fallback')
+      // `loading`, only the fallback shown after the cache read counts: the status says `fallback`
+      // then. The previous user's values standing in during a switch say `fallback` too, but the
+      // status still names what was applied for that user (`network`, `cache`, `bootstrap`).
+      const exposable = status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback')
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (

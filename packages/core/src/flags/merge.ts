@@ -219,16 +219,15 @@ export function holdsValues(held: FlagMap): boolean {
   return false
 }
 
-/** A failed attempt: values untouched, every flag marked stale. */
-export function markStale(held: FlagMap): FlagMap {
-  let changed = false
+/**
+ * A failed attempt: values untouched, every flag marked stale. `standIn`: a switch to a user with
+ * nothing cached, the previous user's values kept on screen (no flash of defaults) as `fallback`,
+ * values for any user, so none claims by its source to be the new user's (CONTRACT §5).
+ */
+export function markStale(held: FlagMap, standIn?: 'fallback'): FlagMap {
   const next = new Map<string, HeldFlag>()
-  for (const [key, flag] of held) {
-    const marked = flag.stale ? flag : { ...flag, stale: true }
-    changed ||= marked !== flag
-    next.set(key, marked)
-  }
-  return changed ? next : held
+  for (const [key, flag] of held) next.set(key, flag.stale && !standIn ? flag : { ...flag, stale: true, source: standIn || flag.source })
+  return unchangedOr(held, next)
 }
 
 /**

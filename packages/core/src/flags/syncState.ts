@@ -240,10 +240,11 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Their times are the other attributes' (NaN: see SyncState.heldAt): no newer than this context's answers.
       if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags), heldAt: NaN }
       // No flash of defaults: the previous values stay visible, marked stale, while the state says
-      // `loading`; they are not this user's, so they go the moment an attempt for this user fails.
+      // `loading`; they are not this user's, so they go the moment an attempt for this user fails,
+      // and meanwhile they say `fallback` (before: `network` or `cache`, as if fetched for this user).
       // Not after a logout (pause): the user who left is not the one arriving, and the page went
       // through "no user" (the OpenFeature provider served defaults): nothing of theirs comes back.
-      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags) }
+      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback') }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

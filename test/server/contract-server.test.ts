@@ -109,6 +109,34 @@ describe('§9 last known good "holds for --flags FILE too": an emptied or gutted
   })
 })
 
+describe('§9 "an emptied or gutted file is not served", §8 "never answers with an empty set because its own input broke"', () => {
+  it.each([
+    ['no data dir', false],
+    ['a data dir with nothing in it yet', true],
+  ])('--flags FILE emptied before a restart (%s): not ready, 503 with Retry-After (never an empty 200), until the file has flags again', async (_, withDataDir) => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify({ flags: {} }))
+    const logger = recordingLogger()
+    const server = await startServer({ flags: file, logger, ...(withDataDir ? { dataDir: join(dir, 'data') } : {}) })
+    for (const answer of [await evaluate(server, { targetingKey: 'u' }), await fetch(`${server.url}/ofrep/v1/evaluate/flags/f0`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u' } }) })]) {
+      expect(answer.status, answer.url).toBe(503)
+      expect(answer.headers.get('retry-after'), answer.url).toMatch(/^\d+$/)
+    }
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    expect(await status(server)).toMatchObject({ ready: false, refused: 1 })
+    expect(logger.lines.join('\n')).toMatch(/flags\.json defines no flags/)
+
+    // Written again with flags: served within 2 s, as any valid edit.
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await vi.waitFor(async () => expect((await bulk(server)).status).toBe(200), { timeout: 3000 })
+    expect(values((await bulk(server)).body)).toEqual({ f0: true, f1: true, f2: true })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    expect(await status(server)).toMatchObject({ ready: true, source: 'file', stale: false })
+  })
+})
+
 describe('§8 request bodies over 1 MiB (1,048,576 bytes) get 413', () => {
   it('POST /holdfast/v1/events: a body of exactly 1,048,576 bytes is read (202), one byte more is 413', async () => {
     const dir = await tempDir()

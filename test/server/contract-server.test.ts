@@ -137,6 +137,27 @@ describe('§9 "an emptied or gutted file is not served", §8 "never answers with
   })
 })
 
+describe('§9 --on-upstream-unauthorized clear-after=SECONDS: what an upstream 401/403 does to what is held', () => {
+  it('--flags-url: the definitions go SECONDS after the first 401, not at the next poll an --poll-interval later', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    // Polled hourly: only the refresh below asks the upstream.
+    const server = await urlRelay(upstream, { onUpstreamUnauthorized: 'clear-after=0.5' })
+    expect((await bulk(server)).status).toBe(200)
+    upstream.set({ status: 401, text: '' })
+    expect((await refresh(server)).status).toBe(502)
+    const asked = upstream.requests.length
+    const held = await bulk(server)
+    expect(held.status).toBe(200)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+
+    await vi.waitFor(async () => expect((await bulk(server)).status).toBe(503), { timeout: 2000, interval: 50 })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    expect(await status(server)).toMatchObject({ ready: false, upstream: { state: 'unauthorized' } })
+    // Nothing asked the upstream meanwhile: the drop was timed, not found by a poll.
+    expect(upstream.requests.length).toBe(asked)
+  })
+})
+
 describe('§8 request bodies over 1 MiB (1,048,576 bytes) get 413', () => {
   it('POST /holdfast/v1/events: a body of exactly 1,048,576 bytes is read (202), one byte more is 413', async () => {
     const dir = await tempDir()

@@ -185,3 +185,28 @@ describe('§9 --on-upstream-unauthorized clear in proxy mode, across a restart',
     expect(after.status, JSON.stringify(after.body)).toBe(503)
   })
 })
+
+describe('§9 --on-upstream-unauthorized clear-after=SECONDS in proxy mode, across a restart', () => {
+  it('a context refused once is dropped SECONDS later without another request: a restart after that in an outage answers its user 503, not the values from the data dir', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    const start = () => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: 'clear-after=0.5' })
+    const first = await start()
+    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+    // The key is revoked: its user's next request gets the held values (stale), the run of 401s begins.
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    const held = await bulk(first, { targetingKey: 'x' })
+    expect(held.status).toBe(200)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+    // Nobody asks again; SECONDS later the values are gone all the same.
+    await vi.waitFor(async () => expect((await status(first)).contexts).toBe(0), { timeout: 2000, interval: 50 })
+    await first.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const restarted = await start()
+    const answer = await bulk(restarted, { targetingKey: 'x' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+    expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
+  })
+})

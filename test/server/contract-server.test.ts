@@ -109,6 +109,55 @@ describe('§9 last known good "holds for --flags FILE too": an emptied or gutted
   })
 })
 
+describe('§9 "an emptied or gutted file is not served", §8 "never answers with an empty set because its own input broke"', () => {
+  it.each([
+    ['no data dir', false],
+    ['a data dir with nothing in it yet', true],
+  ])('--flags FILE emptied before a restart (%s): not ready, 503 with Retry-After (never an empty 200), until the file has flags again', async (_, withDataDir) => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify({ flags: {} }))
+    const logger = recordingLogger()
+    const server = await startServer({ flags: file, logger, ...(withDataDir ? { dataDir: join(dir, 'data') } : {}) })
+    for (const answer of [await evaluate(server, { targetingKey: 'u' }), await fetch(`${server.url}/ofrep/v1/evaluate/flags/f0`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ context: { targetingKey: 'u' } }) })]) {
+      expect(answer.status, answer.url).toBe(503)
+      expect(answer.headers.get('retry-after'), answer.url).toMatch(/^\d+$/)
+    }
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200)
+    expect(await status(server)).toMatchObject({ ready: false, refused: 1 })
+    expect(logger.lines.join('\n')).toMatch(/flags\.json defines no flags/)
+
+    // Written again with flags: served within 2 s, as any valid edit.
+    await writeFile(file, JSON.stringify(booleanFlags(3)))
+    await vi.waitFor(async () => expect((await bulk(server)).status).toBe(200), { timeout: 3000 })
+    expect(values((await bulk(server)).body)).toEqual({ f0: true, f1: true, f2: true })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
+    expect(await status(server)).toMatchObject({ ready: true, source: 'file', stale: false })
+  })
+})
+
+describe('§9 --on-upstream-unauthorized clear-after=SECONDS: what an upstream 401/403 does to what is held', () => {
+  it('--flags-url: the definitions go SECONDS after the first 401, not at the next poll an --poll-interval later', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(2) })
+    // Polled hourly: only the refresh below asks the upstream.
+    const server = await urlRelay(upstream, { onUpstreamUnauthorized: 'clear-after=0.5' })
+    expect((await bulk(server)).status).toBe(200)
+    upstream.set({ status: 401, text: '' })
+    expect((await refresh(server)).status).toBe(502)
+    const asked = upstream.requests.length
+    const held = await bulk(server)
+    expect(held.status).toBe(200)
+    expect(held.body.metadata.holdfast.stale).toBe(true)
+
+    await vi.waitFor(async () => expect((await bulk(server)).status).toBe(503), { timeout: 2000, interval: 50 })
+    expect((await fetch(`${server.url}/readyz`)).status).toBe(503)
+    expect(await status(server)).toMatchObject({ ready: false, upstream: { state: 'unauthorized' } })
+    // Nothing asked the upstream meanwhile: the drop was timed, not found by a poll.
+    expect(upstream.requests.length).toBe(asked)
+  })
+})
+
 describe('§8 request bodies over 1 MiB (1,048,576 bytes) get 413', () => {
   it('POST /holdfast/v1/events: a body of exactly 1,048,576 bytes is read (202), one byte more is 413', async () => {
     const dir = await tempDir()

@@ -12,6 +12,10 @@ import { SETTLE_MS, watchPath } from './watchFile'
  */
 export const MAX_FLAGS_FILE_BYTES = MAX_UPSTREAM_BYTES
 
+// The refusal of a file with zero flags while nothing is served (there is no previous to keep).
+const NOTHING_SERVED = 'nothing served'
+const emptyRefusal = (path: string) => `${path} defines no flags: not served (with no --data-dir or --snapshot layer to serve, OFREP requests get 503 until it has flags)`
+
 /** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
 export interface EditableFlagSource extends FlagSource {
   /** Replaces the definitions now. Throws (keeping the old ones) when they are invalid. No shrink guard: code is trusted. */
@@ -98,11 +102,11 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     // truncates and rewrites in place), not a broken file. Not reported or counted as a refusal;
     // the change signal of the finished write reads it again.
     if (!parsed.ok && (await stillBeingWritten(text))) return false
-    const refusal = parsed.ok ? refusalReason(core.current(), { flagCount: parsed.count, evaluator: parsed.core }, options) : parsed.error
+    const refusal = parsed.ok ? (parsed.count === 0 && !core.current() ? NOTHING_SERVED : refusalReason(core.current(), { flagCount: parsed.count, evaluator: parsed.core }, options)) : parsed.error
     if (!parsed.ok || refusal) {
       lastRejected = text
       lastReport = undefined
-      core.refuse(`${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`, !parsed.ok)
+      core.refuse(refusal === NOTHING_SERVED ? emptyRefusal(path) : `${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`, !parsed.ok)
       return false
     }
     lastText = text
@@ -143,9 +147,16 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
       }
       const parsed = await compileFlagDefinitions(text, { strict, warn: (m) => log.warn(`${path}: ${m}`) })
       if (!parsed.ok) throw new Error(`[holdfast-server] ${path} is invalid: ${parsed.error}`)
-      if (parsed.count === 0) log.warn(`${path} defines no flags`)
-      lastText = text
-      core.swap(parsed)
+      // An emptied file is not served (CONTRACT §9), at start as on an edit: with nothing else to
+      // serve the server is not ready (OFREP requests get 503 + Retry-After, never an empty 200)
+      // until an edit gives the file flags. Before, it answered every browser an empty 200.
+      if (parsed.count === 0) {
+        lastRejected = text
+        core.refuse(emptyRefusal(path), false)
+      } else {
+        lastText = text
+        core.swap(parsed)
+      }
       stopWatching = watchPath(path, () => void refresh(), { pollMs: options.pollMs, settleMs: options.settleMs, maxWaitMs: options.maxWaitMs })
       // An edit between the read above and the watch starting raised no signal; look once more.
       void refresh()

@@ -143,7 +143,15 @@ export function createPersistedSource(
       // Opened and passed the guard: the file is served. Opened but refused: the layer is served
       // until an edit passes (the file source watches it).
       if ((await tryOpen()) && trusted) return
-      const layerVersion = layer.current()!
+      const layerVersion = layer.current()
+      // Opened, but the file defines no flags and no layer has any: not ready until an edit gives
+      // the file flags (its source watches it; that document is trusted with nothing to guard).
+      if (!layerVersion) return
+      // The file refused its own first document (zero flags; it guards nothing else): say what is served instead.
+      if (innerOpen && !inner.current()) {
+        lastRefusal = `${options.name ?? 'the flags file'} is refused, still serving the ${layerVersion.origin} (stale): it defines no flags while ${layerVersion.flagCount} are being served`
+        options.log.warn(lastRefusal)
+      }
       servingLayer = true
       listeners.emit({ type: 'update', version: layerVersion, changed: [...layerVersion.evaluator.getFlags().keys()] })
       if (innerOpen) return

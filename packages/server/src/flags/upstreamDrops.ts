@@ -61,9 +61,12 @@ export interface UpstreamDrops {
   answeredAgain(key: string): boolean
   /**
    * The upstream answered `status` (401/403) for `key`, held here, with `credentials`: counted, and
-   * its values dropped when the policy says it lasted long enough.
+   * its values dropped when the policy says it lasted long enough (`clear-after`: at that moment,
+   * whether or not another request comes).
    */
   refused(key: string, credentials: string, status: number | undefined): void
+  /** Stops the timed `clear-after` drops (the source closes). */
+  stop(): void
 }
 
 /** Creates the drops of a proxy source. */
@@ -166,9 +169,51 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
     droppedByOthers = 0
   }
 
+  // `clear-after`: per credentials, the contexts refused in their current run of 401/403 and a timer
+  // that drops them once the run has lasted SECONDS. Before, the drop was looked for only at the
+  // next 401 for that context: a user who did not ask again kept its values held (and in the data
+  // dir), and a relay restarted after SECONDS in an outage served the revoked credentials them (200).
+  const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> }>()
+  const dropWhenDue = (key: string, credentials: string) => {
+    if (onUnauthorized.mode !== 'clear-after') return
+    const run = unauthorizedRun.get(credentials)
+    const since = unauthorizedSince.get(credentials)
+    if (run === undefined || since === undefined) return
+    const due = dueDrops.get(credentials)
+    if (due?.run === run) {
+      if (due.keys.size < (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) due.keys.add(key)
+      return
+    }
+    if (due) clearTimeout(due.timer)
+    const keys = new Set([key])
+    const seconds = onUnauthorized.seconds
+    const timer = setTimeout(() => {
+      if (dueDrops.get(credentials)?.timer === timer) dueDrops.delete(credentials)
+      // An answer with values ended the run meanwhile (or another began): nothing is due.
+      const started = unauthorizedSince.get(credentials)
+      if (unauthorizedRun.get(credentials) !== run || started === undefined || !unauthorizedLongEnough(onUnauthorized, started, steady())) return
+      let count = 0
+      for (const held of keys) {
+        if (!cache.peek(held)) continue
+        cache.delete(held)
+        dropped(held)
+        count++
+      }
+      if (count === 0) return
+      log.warn(`the upstream has answered 401/403 for ${seconds} s: dropping the values of ${count === 1 ? 'a context' : `${count} contexts`} it refused (--on-upstream-unauthorized clear-after)`)
+      save(true)
+    }, Math.max(0, since + seconds * 1000 - steady()) + 1)
+    timer.unref?.()
+    remember(dueDrops, credentials, { run, keys, timer })
+  }
+
   return {
     unauthorizedSince,
     dropped,
+    stop() {
+      for (const due of dueDrops.values()) clearTimeout(due.timer)
+      dueDrops.clear()
+    },
     restore: (key, at) => remember(clearedAt, key, at),
     cleared: () => [...clearedAt],
     clearedAt: (key) => clearedAt.get(key),
@@ -215,7 +260,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       const since = unauthorizedSince.get(credentials)
       remember(unauthorizedRun, credentials, (since === undefined ? undefined : unauthorizedRun.get(credentials)) ?? ++unauthorizedRuns)
       remember(unauthorizedSince, credentials, since ?? tick)
-      if (!unauthorizedLongEnough(onUnauthorized, unauthorizedSince.get(credentials)!, tick)) return
+      if (!unauthorizedLongEnough(onUnauthorized, unauthorizedSince.get(credentials)!, tick)) return dropWhenDue(key, credentials)
       log.warn(`the upstream answered ${status} for a context: dropping its values (--on-upstream-unauthorized ${onUnauthorized.mode})`)
       cache.delete(key)
       dropped(key)

@@ -322,6 +322,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     },
     async close() {
       closed = true
+      drops.stop()
       monitor.stop()
       closing.abort()
       slots.abandon()

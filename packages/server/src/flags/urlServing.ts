@@ -111,9 +111,25 @@ export function createUrlServing({ options, state, slot, persistence, emit, wher
     return result
   }
 
+  // `clear-after`: the drop is due SECONDS after the first 401/403, whenever the next poll comes (an
+  // --poll-interval later, or an hour with no poll but refreshes): a timer looks again then.
+  let clearTimer: ReturnType<typeof setTimeout> | undefined
+  const clearLater = (reason: string) => {
+    const policy = options.onUnauthorized
+    const since = state.health.unauthorizedSince
+    if (clearTimer !== undefined || policy.mode !== 'clear-after' || since === undefined || state.health.state !== 'unauthorized') return
+    clearTimer = setTimeout(() => {
+      clearTimer = undefined
+      // A success since ended the run of 401/403 (shouldClear reads the health as it is now).
+      clearIfPolicy(now(), reason)
+    }, Math.max(0, since + policy.seconds * 1000 - now()) + 1)
+    clearTimer.unref?.()
+  }
+
   /** `--on-upstream-unauthorized`: drops what is held when 401/403 has lasted as long as the policy says. */
   const clearIfPolicy = (at: number, reason: string) => {
-    if (!slot.current() || !shouldClear(options.onUnauthorized, state.health, at)) return
+    if (!slot.current()) return
+    if (!shouldClear(options.onUnauthorized, state.health, at)) return clearLater(reason)
     log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
     const version = slot.current()?.version
     state.droppedVersion = version
@@ -130,7 +146,13 @@ export function createUrlServing({ options, state, slot, persistence, emit, wher
     }
   }
 
-  return { offer, record, save, servingWhat, toRefresh, clearIfPolicy }
+  /** Stops a timed `clear-after` drop (the source closes). */
+  const stop = () => {
+    clearTimeout(clearTimer)
+    clearTimer = undefined
+  }
+
+  return { offer, record, save, servingWhat, toRefresh, clearIfPolicy, stop }
 }
 
 /** How many of the flags of `previous` are not in `next` (as the shrink guard counts them): a step's `d` in the lineage. */

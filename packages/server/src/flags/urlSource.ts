@@ -135,6 +135,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
     },
     async close() {
       state.poller?.stop()
+      serving.stop()
       closing.abort()
       await shared?.stop()
       await closePersistence(persistence, log)

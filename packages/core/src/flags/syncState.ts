@@ -244,7 +244,16 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // and meanwhile they say `fallback` (before: `network` or `cache`, as if fetched for this user).
       // Not after a logout (pause): the user who left is not the one arriving, and the page went
       // through "no user" (the OpenFeature provider served defaults): nothing of theirs comes back.
-      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback') }
+      // Unless the previous user was shown the fallback alone (Status.source `fallback`): values for any
+      // user, this one's as much as theirs, as on a first visit (not once an answer applied for this
+      // context, §5). Else a reader took them for this user's once the cache was read (exposable, as
+      // the status says `fallback`) while the client refused the exposure, and this user's answer, the
+      // same value and variant, was never logged.
+      return {
+        ...base,
+        own: state.source == 'fallback' && state.answered != input.contextHash,
+        flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback'),
+      }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

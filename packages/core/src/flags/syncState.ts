@@ -244,16 +244,13 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // and meanwhile they say `fallback` (before: `network` or `cache`, as if fetched for this user).
       // Not after a logout (pause): the user who left is not the one arriving, and the page went
       // through "no user" (the OpenFeature provider served defaults): nothing of theirs comes back.
-      // Unless the previous user was shown the fallback alone (Status.source `fallback`): values for any
-      // user, this one's as much as theirs, as on a first visit (not once an answer applied for this
-      // context, §5). Else a reader took them for this user's once the cache was read (exposable, as
-      // the status says `fallback`) while the client refused the exposure, and this user's answer, the
-      // same value and variant, was never logged.
-      return {
-        ...base,
-        own: state.source == 'fallback' && state.answered != input.contextHash,
-        flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback'),
-      }
+      // Then, or when the previous user was shown the fallback alone (values for any user), this user
+      // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
+      // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
+      // said `fallback`, kept that observation for their answer of the same value, unlogged). Not once
+      // an answer applied for this context (§5: its fallback is no longer used).
+      if ((input.afterPause || state.source == 'fallback') && state.answered != input.contextHash) return onFallback(base)
+      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback') }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

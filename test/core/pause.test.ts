@@ -205,3 +205,21 @@ test("after a pause (a logout), the fallback the next user is shown once their c
     await receiver.close()
   }
 })
+
+test("after a logout, a user whose answer this page applied before is not shown the fallback while his answer is out (CONTRACT §5), the caller's defaults", async () => {
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+  client = createClient({ url: server.url, context: { targetingKey: 'bob' }, fallback, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+  expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+  // Carol signs in; before her answer she logs out (her values, and bob's, cleared), and bob signs in again.
+  server.always('hang')
+  void client.setContext({ targetingKey: 'carol' })
+  client.pause()
+  await client.clearCache()
+  void client.setContext({ targetingKey: 'bob' })
+  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  // Before: the build-time fallback ('basic') for bob, whose answer (bob-plan) this page applied.
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'none' })
+})

@@ -247,10 +247,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Then, or when the previous user was shown the fallback alone (values for any user), this user
       // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
       // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
-      // said `fallback`, kept that observation for their answer of the same value, unlogged). Not once
-      // an answer applied for this context (§5: its fallback is no longer used).
-      if ((input.afterPause || state.source == 'fallback') && state.answered != input.contextHash) return onFallback(base)
-      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback') }
+      // said `fallback`, kept that observation for their answer of the same value, unlogged). Once an
+      // answer applied for this context, its fallback is no longer used (§5): the caller's defaults.
+      if (input.afterPause || state.source == 'fallback') return onFallback(base, state.answered == input.contextHash)
+      return { ...base, flags: markStale(state.flags, 'fallback') }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

@@ -7,11 +7,11 @@ import { describe, expect, test } from 'vitest'
 import fc from 'fast-check'
 import { HoldfastError } from '../../packages/core/src/platform/errors'
 import { deriveStatus, initialState, reduce, type SyncState } from '../../packages/core/src/flags/syncState'
-import { sameContent, type HeldFlag } from '../../packages/core/src/flags/merge'
+import { markStale, sameContent, type FlagMap, type HeldFlag } from '../../packages/core/src/flags/merge'
 import { safeContextHash } from '../../packages/core/src/platform/hash'
 import type { FetchResult } from '../../packages/core/src/protocol/fetchFlags'
 import type { CacheRecord } from '../../packages/core/src/protocol/readers'
-import type { FlagEntry } from '../../packages/core/src/types'
+import type { FlagEntry, JsonValue } from '../../packages/core/src/types'
 
 const DAY = 864e5
 // The real hash of the context: a bootstrap's ETag (and its time, heldAt) is taken only for it.
@@ -358,4 +358,39 @@ describe('§5 user switches over arbitrary sequences', () => {
       { numRuns: 300 },
     )
   })
+})
+
+// markStale() was rewritten (3958c89) and now keeps stand-ins that are already so: against the loop
+// it replaced (616b4ca, without `standIn`) and the relabel it gained (bc18263), for any held map.
+test('markStale() gives what the loop it replaced gave, and keeps every flag already as asked', () => {
+  const held: fc.Arbitrary<HeldFlag> = fc.record({
+    key: fc.constantFrom(...KEYS),
+    value: fc.constantFrom<JsonValue>(true, 'a', 1),
+    source: fc.constantFrom('network', 'cache', 'bootstrap', 'fallback'),
+    stale: fc.boolean(),
+    updatedAt: fc.constantFrom(undefined, T0),
+  }) as fc.Arbitrary<HeldFlag>
+  // 616b4ca's markStale, given the relabel of bc18263.
+  const before = (map: FlagMap, standIn?: 'fallback') => {
+    let changed = false
+    const next = new Map<string, HeldFlag>()
+    for (const [key, flag] of map) {
+      const marked = flag.stale && !standIn ? flag : { ...flag, stale: true, source: standIn || flag.source }
+      changed ||= marked !== flag
+      next.set(key, marked)
+    }
+    return changed ? next : map
+  }
+  fc.assert(
+    fc.property(fc.array(held), fc.constantFrom(undefined, 'fallback' as const), (flags, standIn) => {
+      const map: FlagMap = new Map(flags.map((f) => [f.key, f]))
+      const now = markStale(map, standIn)
+      const then = before(map, standIn)
+      expect([...now]).toEqual([...then])
+      // The same objects where nothing changes (listeners hear nothing, readers keep their details).
+      for (const [key, flag] of map) expect(now.get(key) === flag).toBe(flag.stale && (!standIn || flag.source === standIn))
+      expect(now === map).toBe([...map.values()].every((f) => f.stale && (!standIn || f.source === standIn)))
+      if (!standIn) expect(now === map).toBe(then === map)
+    }),
+  )
 })

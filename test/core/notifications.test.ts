@@ -109,3 +109,20 @@ test('with a clock reading 0, an identical re-confirmation tells no flag listene
   expect(a.n).toBe(0)
   expect(client.getDetails('a', 0)).toMatchObject({ value: 1, source: 'network' })
 })
+
+test("a second switch while the first new user's answer is out tells no flag listener: the previous values stand in as before", async () => {
+  server.always('hang')
+  const switching = client.setContext({ targetingKey: 'bob' })
+  await server.waitForRequests(2)
+  // Alice's values stand in for bob: stale, `fallback` (CONTRACT §5), value and time unchanged.
+  const standIn = client.getDetails('a', 0)
+  expect([standIn.value, standIn.source, standIn.stale]).toEqual([1, 'fallback', true])
+  const a = count('a')
+  const carol = client.setContext({ targetingKey: 'carol' })
+  await server.waitForRequests(3)
+  // The same value, source and staleness for carol: no change (§3 subscribeFlag, §4), the same details.
+  expect(client.getDetails('a', 0)).toBe(standIn)
+  expect(client.getStatus().state).toBe('loading')
+  expect(a.n).toBe(0)
+  void switching, void carol
+})

@@ -170,3 +170,56 @@ test('setContext without a targetingKey (a logout): nothing more is asked for th
     await receiver.close()
   }
 })
+
+test("after a pause (a logout), the fallback the next user is shown once their cache was read is their exposure, as on a first visit", async () => {
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  const receiver = await startEventsReceiver()
+  try {
+    const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+    client = createClient({
+      url: server.url,
+      context: { targetingKey: 'alice' },
+      fallback,
+      storage: 'memory',
+      storageName: uniqueStorageName('pause-fallback'),
+      events: { url: receiver.url, flushIntervalMs: 60_000 },
+      logger: createTestLogger(),
+      clock: createManualClock(),
+    })
+    await client.start()
+    expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan')
+    client.pause()
+    server.always('hang')
+    void client.setContext({ targetingKey: 'bob' })
+    await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+    // Nothing cached for bob, his answer out: the fallback, any user's, is what he sees.
+    expect(client.getDetails('plan', 'DEFAULT', { exposure: false })).toMatchObject({ value: 'basic', source: 'fallback' })
+    expect(client.getValue('plan', 'DEFAULT')).toBe('basic')
+    await client.flush()
+    // Before: alice's only — bob's values counted as standing in (not his) although no one else's were shown.
+    expect(receiver.events().filter((e) => e.type === 'exposure').map((e) => [e.targetingKey, e.value])).toEqual([
+      ['alice', 'alice-plan'],
+      ['bob', 'basic'],
+    ])
+  } finally {
+    await receiver.close()
+  }
+})
+
+test("after a logout, a user whose answer this page applied before is not shown the fallback while his answer is out (CONTRACT §5), the caller's defaults", async () => {
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+  client = createClient({ url: server.url, context: { targetingKey: 'bob' }, fallback, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+  await client.start()
+  expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+  // Carol signs in; before her answer she logs out (her values, and bob's, cleared), and bob signs in again.
+  server.always('hang')
+  void client.setContext({ targetingKey: 'carol' })
+  client.pause()
+  await client.clearCache()
+  void client.setContext({ targetingKey: 'bob' })
+  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  // Before: the build-time fallback ('basic') for bob, whose answer (bob-plan) this page applied.
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'none' })
+})

@@ -6,7 +6,7 @@ import { useState } from 'react'
 import { afterEach, expect, it, vi } from 'vitest'
 import { FlagProvider, createClient, useValue, type Bootstrap } from '@holdfast/react'
 import { act, render, screen, waitFor } from './rtl'
-import { clientOptions, startServer, track } from './testServer'
+import { clientOptions, startServer, track, variantOf } from './testServer'
 
 afterEach(() => {
   vi.restoreAllMocks()
@@ -70,5 +70,41 @@ it("a component that re-renders while the new user's answer is out still exposes
   expect(server.events.filter((e) => e.type === 'exposure').map((e) => [e.targetingKey, e.value])).toEqual([
     ['alice', 'one-click'],
     ['bob', 'one-click'],
+  ])
+})
+
+it("the new user's value is logged when it equals the fallback the previous user was shown while his first answer was out", async () => {
+  // The build-time snapshot of the same server: same value, same variant.
+  const snapshot: Bootstrap = { ...fallback, flags: [{ key: 'checkout', value: 'classic', variant: variantOf('classic') }] }
+  const server = await startServer({ checkout: 'classic' })
+  server.mode = 'hang'
+  const client = track(
+    createClient(clientOptions(server, { fallback: snapshot, storage: 'memory', events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })),
+  )
+  const app = (targetingKey: string) => (
+    <FlagProvider client={client} context={{ targetingKey }}>
+      <Checkout />
+    </FlagProvider>
+  )
+  // A first visit: the fallback on screen for alice once the cache was read, her answer still out.
+  const { rerender } = render(app('alice'))
+  await waitFor(() => expect(client.getStatus().cacheRead).toBe(true))
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  // She signs in as bob (nothing cached for him): the fallback alice saw stands in while his answer is out.
+  rerender(app('bob'))
+  await waitFor(() => expect(server.requests).toEqual(['alice', 'bob']))
+  await waitFor(() => expect(client.getStatus().cacheRead).toBe(true))
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  await act(async () => server.release())
+  await waitFor(() => expect(client.getDetails('checkout', 'none', { exposure: false }).source).toBe('network'))
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  expect(screen.getByText('checkout classic')).toBeTruthy()
+  await act(async () => client.flush())
+  // Before: only alice's — the hook took the fallback on screen for bob's own value (the status says
+  // `fallback`), the client refused it as alice's, and bob's answer, the same value and variant, was
+  // never logged. The fallback is any user's: bob saw it once his cache was read, as alice did.
+  expect(server.events.filter((e) => e.type === 'exposure').map((e) => [e.targetingKey, e.value])).toEqual([
+    ['alice', 'classic'],
+    ['bob', 'classic'],
   ])
 })

@@ -181,4 +181,35 @@ describe('exposures from hooks', () => {
     }
     expect(exposures(server.events)).toEqual(['alice home="alice-home"', 'bob extra="bob-extra"', 'bob panel="bob-panel"'])
   })
+
+  it.each([
+    ['a flag added', {}],
+    ['a flag of another type turned boolean', { beta: 'yes' }],
+  ])("%s with the value the hook's default already showed is exposed once it is the server's (a server that names no variant)", async (_, before) => {
+    const server = await startServer({ tier: 'gold', ...before })
+    server.variants = false
+    const client = track(createClient(clientOptions(server, { events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })))
+    function Beta() {
+      return <p>{`beta=${useGate('beta')}`}</p>
+    }
+    render(
+      <FlagProvider client={client}>
+        <Beta />
+      </FlagProvider>,
+    )
+    await waitFor(() => expect(client.getStatus().state).toBe('ready'))
+    await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    // The caller's default on screen (missing, or TYPE_MISMATCH): not an exposure.
+    expect(screen.getByText('beta=false')).toBeTruthy()
+    // The flag is created (or made a boolean), off: the same value on screen, now the server's.
+    server.flags = { tier: 'gold', beta: false }
+    await act(async () => void (await client.refresh()))
+    await waitFor(() => expect(client.getDetails('beta', true, { exposure: false }).source).toBe('network'))
+    await act(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    expect(screen.getByText('beta=false')).toBeTruthy()
+    await act(() => client.flush())
+    // Before: none — the hook kept its observation of the default, which the client had refused, as
+    // the value and variant (none) were the same.
+    expect(exposures(server.events)).toEqual(['alice beta=false'])
+  })
 })

@@ -21,6 +21,8 @@ export interface TestServer {
   users: Record<string, Flags>
   /** `ok`: 200 with the flags; `error`: 500; `empty`: 200 `{}`; `hang`: never answers. */
   mode: Mode
+  /** Whether answers name a variant (OFREP's is optional); default true. */
+  variants: boolean
   /** Every flag request's targetingKey, in order. */
   requests: string[]
   /** The `Authorization` header of every flag request and every events request, in order ('' when absent). */
@@ -43,7 +45,7 @@ afterEach(async () => {
 
 /** A flag server on a free port, closed after the test. */
 export async function startServer(flags: Flags = {}, users: Record<string, Flags> = {}): Promise<TestServer> {
-  const state = { flags, users, mode: 'ok' as Mode, requests: [] as string[], events: [] as HoldfastEvent[], authorization: { flags: [] as string[], events: [] as string[] } }
+  const state = { flags, users, mode: 'ok' as Mode, variants: true, requests: [] as string[], events: [] as HoldfastEvent[], authorization: { flags: [] as string[], events: [] as string[] } }
   const held: Array<() => void> = []
   const http = createServer((req, res) => void handle(req, res))
 
@@ -57,7 +59,7 @@ export async function startServer(flags: Flags = {}, users: Record<string, Flags
         if (state.mode === 'error') return send(res, 500, { errorCode: 'GENERAL', errorDetails: 'test outage' })
         if (state.mode === 'empty') return send(res, 200, {})
         const values = { ...state.flags, ...state.users[targetingKey] }
-        const entries = Object.entries(values).map(([key, value]) => ({ key, value, variant: variantOf(value), reason: 'STATIC' }))
+        const entries = Object.entries(values).map(([key, value]) => ({ key, value, variant: state.variants ? variantOf(value) : undefined, reason: 'STATIC' }))
         send(res, 200, { flags: entries })
       }
       // `hang` holds the request open until release() or the server closes.

@@ -97,7 +97,10 @@ export function observeFlag<T, R = Details<T>>(
       // `loading`, only the fallback shown after the cache read counts: the status says `fallback`
       // then. The previous user's values standing in during a switch say `fallback` too, but the
       // status still names what was applied for that user (`network`, `cache`, `bootstrap`).
-      const exposable = status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback')
+      // Nor the caller's default, nor a value of another type (the client logs neither): else the
+      // server's value equal to it, with the same variant (none), kept this observation, unlogged.
+      const exposable =
+        details.source != 'default' && details.errorCode != 'TYPE_MISMATCH' && (status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback'))
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (

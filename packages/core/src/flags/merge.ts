@@ -226,7 +226,9 @@ export function holdsValues(held: FlagMap): boolean {
  */
 export function markStale(held: FlagMap, standIn?: 'fallback'): FlagMap {
   const next = new Map<string, HeldFlag>()
-  for (const [key, flag] of held) next.set(key, flag.stale && !standIn ? flag : { ...flag, stale: true, source: standIn || flag.source })
+  // Already so (stale, and standing in: a second switch before the first new user's answer): the
+  // same object, or every flag listener heard a change of nothing (CONTRACT §3 subscribeFlag).
+  for (const [key, flag] of held) next.set(key, flag.stale && flag.source == (standIn || flag.source) ? flag : { ...flag, stale: true, source: standIn || flag.source })
   return unchangedOr(held, next)
 }
 

@@ -244,7 +244,13 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // and meanwhile they say `fallback` (before: `network` or `cache`, as if fetched for this user).
       // Not after a logout (pause): the user who left is not the one arriving, and the page went
       // through "no user" (the OpenFeature provider served defaults): nothing of theirs comes back.
-      return { ...base, flags: input.afterPause ? state.fallback : markStale(state.flags, 'fallback') }
+      // Then, or when the previous user was shown the fallback alone (values for any user), this user
+      // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
+      // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
+      // said `fallback`, kept that observation for their answer of the same value, unlogged). Once an
+      // answer applied for this context, its fallback is no longer used (§5): the caller's defaults.
+      if (input.afterPause || state.source == 'fallback') return onFallback(base, state.answered == input.contextHash)
+      return { ...base, flags: markStale(state.flags, 'fallback') }
     }
     case 'request':
       return { ...state, generation: state.generation + 1 }

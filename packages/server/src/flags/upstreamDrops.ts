@@ -174,6 +174,8 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // next 401 for that context: a user who did not ask again kept its values held (and in the data
   // dir), and a relay restarted after SECONDS in an outage served the revoked credentials them (200).
   const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> }>()
+  // Set by `stop()`: a timer that fires after it (one pushed out of `dueDrops` is not cleared there) does nothing.
+  let closed = false
   const dropWhenDue = (key: string, credentials: string) => {
     if (onUnauthorized.mode !== 'clear-after') return
     const run = unauthorizedRun.get(credentials)
@@ -185,13 +187,27 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       return
     }
     if (due) clearTimeout(due.timer)
-    const keys = new Set([key])
-    const seconds = onUnauthorized.seconds
+    arm(credentials, run, since, new Set([key]))
+  }
+  // A timer can fire before the steady clock says the run lasted SECONDS (Node dates a timer from
+  // the event loop's cached time, which a busy loop leaves behind; a wall clock slewed slow makes
+  // the steady clock slow too): then it looks again later, for the same run, as the --flags-url
+  // timer does. Before, it gave up, and the contexts stayed held until their next 401.
+  const arm = (credentials: string, run: number, since: number, keys: Set<string>) => {
+    const seconds = onUnauthorized.mode === 'clear-after' ? onUnauthorized.seconds : 0
     const timer = setTimeout(() => {
+      if (closed) return
       if (dueDrops.get(credentials)?.timer === timer) dueDrops.delete(credentials)
       // An answer with values ended the run meanwhile (or another began): nothing is due.
       const started = unauthorizedSince.get(credentials)
-      if (unauthorizedRun.get(credentials) !== run || started === undefined || !unauthorizedLongEnough(onUnauthorized, started, steady())) return
+      if (unauthorizedRun.get(credentials) !== run || started === undefined) return
+      if (!unauthorizedLongEnough(onUnauthorized, started, steady())) {
+        // (This run's contexts refused since may be in an entry of their own: one timer for all.)
+        const other = dueDrops.get(credentials)
+        if (other?.run !== run) return arm(credentials, run, started, keys)
+        for (const held of keys) if (other.keys.size < (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) other.keys.add(held)
+        return
+      }
       let count = 0
       for (const held of keys) {
         if (!cache.peek(held)) continue
@@ -206,11 +222,11 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
     timer.unref?.()
     remember(dueDrops, credentials, { run, keys, timer })
   }
-
   return {
     unauthorizedSince,
     dropped,
     stop() {
+      closed = true
       for (const due of dueDrops.values()) clearTimeout(due.timer)
       dueDrops.clear()
     },

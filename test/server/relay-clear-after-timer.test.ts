@@ -1,0 +1,37 @@
+// Proxy mode under --on-upstream-unauthorized clear-after=S: the timer armed at a key's first 401
+// (1c26132) drops the contexts refused in the run once it has lasted S seconds by the relay's steady
+// clock, without another request. A timer that fires while that clock says "not yet" must look again
+// later, as the --flags-url timer does: a timer may fire before the clock reached the moment (Node
+// dates a timer from the event loop's cached time, which a busy loop leaves behind; an NTP slew runs
+// the wall clock slow), and one that gave up left the revoked user's values held for good.
+import { describe, expect, it } from 'vitest'
+import { createUpstreamSource } from '@holdfast/server'
+import { recordingLogger, waitFor } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+describe('proxy mode: the clear-after timer', () => {
+  it('drops a refused context once the steady clock says S seconds passed, also when its timer fires before that', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    // A wall clock running at half speed (an exaggerated NTP slew): the relay's steady clock, made
+    // from it, reaches 0.3 s after 0.6 s of real time, later than a timer set for 0.3 s fires.
+    const started = performance.now()
+    const now = () => 1_800_000_000_000 + (performance.now() - started) / 2
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear-after', seconds: 0.3 }, timeoutMs: 2000, log: recordingLogger(), now })
+    await source.open()
+    try {
+      const ask = async () => (await source.evaluate!({ context: { targetingKey: 'victim' }, headers: { authorization: 'Bearer revoked' } })).status
+      expect(await ask()).toBe(200)
+      // The key is revoked: one 401, its user's values kept (stale) for now; nobody asks again.
+      upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+      expect(await ask()).toBe(200)
+      const requests = upstream.requests.length
+      expect(source.relayStatus!().contexts).toBe(1)
+      // Before: the timer fired at 0.3 s of real time, the steady clock said 0.15 s, and it gave up:
+      // the values stayed held (and in the data dir) until the user's next 401.
+      await waitFor(() => source.relayStatus!().contexts === 0, 3000)
+      expect(upstream.requests.length).toBe(requests)
+    } finally {
+      await source.close()
+    }
+  })
+})

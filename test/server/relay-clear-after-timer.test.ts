@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { createUpstreamSource } from '@holdfast/server'
 import { recordingLogger, waitFor } from './helpers'
-import { startUpstream } from './relay-fakes'
+import { booleanFlags, startUpstream, urlSourceFor } from './relay-fakes'
 
 describe('proxy mode: the clear-after timer', () => {
   it('drops a refused context once the steady clock says S seconds passed, also when its timer fires before that', async () => {
@@ -29,6 +29,33 @@ describe('proxy mode: the clear-after timer', () => {
       // Before: the timer fired at 0.3 s of real time, the steady clock said 0.15 s, and it gave up:
       // the values stayed held (and in the data dir) until the user's next 401.
       await waitFor(() => source.relayStatus!().contexts === 0, 3000)
+      expect(upstream.requests.length).toBe(requests)
+    } finally {
+      await source.close()
+    }
+  })
+})
+
+describe('--flags-url: the clear-after timer', () => {
+  it('drops the definitions S seconds after the first 401, also when the wall clock is set back an hour meanwhile', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    // The wall clock moves with real time; NTP sets it back an hour after the first 401.
+    const started = performance.now()
+    let offset = 0
+    const now = () => 1_800_000_000_000 + (performance.now() - started) + offset
+    const source = urlSourceFor(upstream, { pollIntervalMs: 3_600_000, onUnauthorized: { mode: 'clear-after', seconds: 0.3 }, now })
+    await source.open()
+    try {
+      expect(source.current()?.flagCount).toBe(3)
+      upstream.set({ status: 401, json: { error: 'revoked' } })
+      expect(await source.refresh()).toBe(false)
+      const requests = upstream.requests.length
+      offset = -3_600_000
+      // Before: the run was measured on the wall clock, so the drop was put off by the hour the
+      // clock went back, and the revoked definitions were served (200) all that hour. Proxy mode
+      // measures its runs on the steady clock, which a step back does not stop.
+      await waitFor(() => source.current() === undefined, 3000)
+      expect(source.status().ready).toBe(false)
       expect(upstream.requests.length).toBe(requests)
     } finally {
       await source.close()

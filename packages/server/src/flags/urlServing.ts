@@ -9,7 +9,7 @@ import type { Persistence } from './persistence'
 import type { RefreshResult } from './relay'
 import type { DefinitionsSlot, OfferResult } from './servedDefinitions'
 import { checkShrink } from './shrinkGuard'
-import { reduceHealth, shouldClear, type HealthEvent } from './upstreamHealth'
+import { reduceHealth, unauthorizedLongEnough, type HealthEvent } from './upstreamHealth'
 import type { UrlSourceOptions } from './urlSource'
 import type { UrlSourceState } from './urlSourceState'
 
@@ -25,13 +25,15 @@ export interface UrlServingDeps {
   /** The upstream's URL as the log says it (redacted). */
   where: string
   now: () => number
+  /** The source's steady clock (steadyClock.ts), on which `clear-after` measures a run of 401/403. */
+  steady: () => number
 }
 
 /** What a --flags-url source serves and keeps: see {@link createUrlServing}. */
 export type UrlServing = ReturnType<typeof createUrlServing>
 
 /** The offer, health, save and drop of a --flags-url source, on its shared state. */
-export function createUrlServing({ options, state, slot, persistence, emit, where, now }: UrlServingDeps) {
+export function createUrlServing({ options, state, slot, persistence, emit, where, now, steady }: UrlServingDeps) {
   const { log } = options
 
   const record = (event: HealthEvent) => {
@@ -113,23 +115,34 @@ export function createUrlServing({ options, state, slot, persistence, emit, wher
 
   // `clear-after`: the drop is due SECONDS after the first 401/403, whenever the next poll comes (an
   // --poll-interval later, or an hour with no poll but refreshes): a timer looks again then.
+  // The run is measured on the steady clock, as proxy mode's are: on the wall clock (the health's
+  // `unauthorizedSince`), NTP setting it back an hour put the drop off by that hour, and the
+  // revoked definitions were served (200) all the while. `since` names the run (a new one has another).
+  let run: { since: number; steady: number } | undefined
+  const runStart = (): number | undefined => {
+    const since = state.health.state === 'unauthorized' ? state.health.unauthorizedSince : undefined
+    if (since === undefined) return (run = undefined)
+    if (run?.since !== since) run = { since, steady: steady() }
+    return run.steady
+  }
   let clearTimer: ReturnType<typeof setTimeout> | undefined
-  const clearLater = (reason: string) => {
+  const clearLater = (reason: string, started: number | undefined) => {
     const policy = options.onUnauthorized
-    const since = state.health.unauthorizedSince
-    if (clearTimer !== undefined || policy.mode !== 'clear-after' || since === undefined || state.health.state !== 'unauthorized') return
+    if (clearTimer !== undefined || policy.mode !== 'clear-after' || started === undefined) return
     clearTimer = setTimeout(() => {
       clearTimer = undefined
-      // A success since ended the run of 401/403 (shouldClear reads the health as it is now).
+      // A success since ended the run of 401/403 (the health is read as it is now).
       clearIfPolicy(now(), reason)
-    }, Math.max(0, since + policy.seconds * 1000 - now()) + 1)
+    }, Math.max(0, started + policy.seconds * 1000 - steady()) + 1)
     clearTimer.unref?.()
   }
 
   /** `--on-upstream-unauthorized`: drops what is held when 401/403 has lasted as long as the policy says. */
   const clearIfPolicy = (at: number, reason: string) => {
+    // Read first: the run begins at its first 401/403, held or not.
+    const started = runStart()
     if (!slot.current()) return
-    if (!shouldClear(options.onUnauthorized, state.health, at)) return clearLater(reason)
+    if (started === undefined || !unauthorizedLongEnough(options.onUnauthorized, started, steady())) return clearLater(reason, started)
     log.warn(`${where} keeps answering 401/403: dropping the flags held (--on-upstream-unauthorized ${options.onUnauthorized.mode})`)
     const version = slot.current()?.version
     state.droppedVersion = version

@@ -68,7 +68,7 @@ export function createUrlSource(options: UrlSourceOptions): RelaySource {
   const steady = createSteadyClock(now)
   // The status' ageSeconds (see ageReader.ts): a clock set back in an outage does not make it 0 for the hour.
   const statusAge = createAgeReader()
-  const serving = createUrlServing({ options, state, slot, persistence, emit: listeners.emit, where, now })
+  const serving = createUrlServing({ options, state, slot, persistence, emit: listeners.emit, where, now, steady })
   const { offer, toRefresh } = serving
   const shared = shareUrlDefinitions({ options, state, slot, serving, emit: listeners.emit, where, now, steady })
   // Closing abandons a poll in flight instead of waiting out its timeout.

@@ -4,7 +4,7 @@
 // --snapshot, a clear across a restart) in contract-persistence.test.ts; the snapshot command in
 // contract-snapshot-cli.test.ts.
 import { join } from 'node:path'
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { describe, expect, it, vi } from 'vitest'
 import { evaluate, recordingLogger, startServer, tempDir } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'
@@ -134,6 +134,30 @@ describe('§9 "an emptied or gutted file is not served", §8 "never answers with
     expect(values((await bulk(server)).body)).toEqual({ f0: true, f1: true, f2: true })
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200)
     expect(await status(server)).toMatchObject({ ready: true, source: 'file', stale: false })
+  })
+
+  it('--flags FILE that defines no flags at start, then broken or removed: the log and the status never say "still serving the previous flags" while nothing is served', async () => {
+    const dir = await tempDir()
+    const file = join(dir, 'flags.json')
+    await writeFile(file, JSON.stringify({ flags: {} }))
+    const logger = recordingLogger()
+    const server = await startServer({ flags: file, logger })
+    expect((await bulk(server)).status).toBe(503)
+    // A save caught broken (not half written: the same bytes a moment later), then the file gone.
+    await writeFile(file, '{"flags": {')
+    await vi.waitFor(async () => expect((await status(server)).refused).toBe(2), { timeout: 3000 })
+    await rm(file)
+    await vi.waitFor(async () => expect((await status(server)).upstream.lastError?.message).toMatch(/cannot read/), { timeout: 3000 })
+    expect((await bulk(server)).status).toBe(503)
+    // Before: "flags.json is invalid, still serving the previous flags" and "cannot read flags.json
+    // (ENOENT); still serving the previous flags", while every OFREP request got 503.
+    const said = logger.lines.filter((line) => /is invalid|cannot read/.test(line))
+    expect(said).toHaveLength(2)
+    for (const line of said) {
+      expect(line).not.toMatch(/previous flags/)
+      expect(line).toMatch(/503/)
+    }
+    expect((await status(server)).upstream.lastError.message).not.toMatch(/previous flags/)
   })
 })
 

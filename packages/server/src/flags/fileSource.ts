@@ -14,7 +14,8 @@ export const MAX_FLAGS_FILE_BYTES = MAX_UPSTREAM_BYTES
 
 // The refusal of a file with zero flags while nothing is served (there is no previous to keep).
 const NOTHING_SERVED = 'nothing served'
-const emptyRefusal = (path: string) => `${path} defines no flags: not served (with no --data-dir or --snapshot layer to serve, OFREP requests get 503 until it has flags)`
+const UNSERVED = 'with no --data-dir or --snapshot layer to serve, OFREP requests get 503 until it has flags'
+const emptyRefusal = (path: string) => `${path} defines no flags: not served (${UNSERVED})`
 
 /** A {@link FlagSource} whose definitions can also be replaced in code (`FlagServer.setFlags`). */
 export interface EditableFlagSource extends FlagSource {
@@ -74,6 +75,10 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
   let running: Promise<boolean> | undefined
   let queued: Promise<boolean> | undefined
 
+  // What a failed read or a refused edit leaves served: never "the previous flags" where the file
+  // gave none (it defined no flags at start, a9c2e84), while every OFREP request gets 503.
+  const servingWhat = () => (core.current() ? 'still serving the previous flags' : `nothing served from it (${UNSERVED})`)
+
   // While the file is missing every poll fails the same way; say it once.
   const report = (message: string) => {
     if (message !== lastReport) log.warn(message)
@@ -86,7 +91,7 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
       text = await readRegularFile(path, MAX_FLAGS_FILE_BYTES)
     } catch (error) {
       // Mid-rename the path can briefly not exist; the next signal will find the new file.
-      const message = `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); still serving the previous flags`
+      const message = `cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); ${servingWhat()}`
       core.fail(message)
       report(message)
       return false
@@ -106,7 +111,8 @@ export function createFileSource(path: string, options: LocalSourceOptions & { p
     if (!parsed.ok || refusal) {
       lastRejected = text
       lastReport = undefined
-      core.refuse(refusal === NOTHING_SERVED ? emptyRefusal(path) : `${path} is ${parsed.ok ? 'refused' : 'invalid'}, still serving the previous flags: ${refusal}`, !parsed.ok)
+      const what = `${path} is ${parsed.ok ? 'refused' : 'invalid'}`
+      core.refuse(refusal === NOTHING_SERVED ? emptyRefusal(path) : core.current() ? `${what}, still serving the previous flags: ${refusal}` : `${what}: ${refusal}; ${servingWhat()}`, !parsed.ok)
       return false
     }
     lastText = text

@@ -209,4 +209,26 @@ describe('§9 --on-upstream-unauthorized clear-after=SECONDS in proxy mode, acro
     expect(answer.status, JSON.stringify(answer.body)).toBe(503)
     expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
   })
+
+  it('a restart before SECONDS goes on with the run: the context refused before it is dropped SECONDS after its 401, though nobody asks again, and a restart in an outage after that answers 503', async () => {
+    const dir = await tempDir()
+    const dataDir = join(dir, 'data')
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    const start = () => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: 'clear-after=1' })
+    const first = await start()
+    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+    expect((await bulk(first, { targetingKey: 'x' })).status).toBe(200)
+    // Restarted (a deploy) well before the second is up; the key is still refused, nobody asks.
+    await first.close()
+    const second = await start()
+    // Before: the run was forgotten at the restart, the context held (and saved) for good.
+    await vi.waitFor(async () => expect((await status(second)).contexts).toBe(0), { timeout: 3000, interval: 50 })
+    await second.close()
+
+    upstream.set({ status: 503, text: 'down' })
+    const third = await start()
+    const answer = await bulk(third, { targetingKey: 'x' })
+    expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+  })
 })

@@ -3,6 +3,7 @@
 // then, so a restarted relay serves what it held and not what it dropped.
 import { toContextRecord, type ContextCache, type HeldContext } from './contextCache'
 import type { Persistence } from './persistence'
+import type { RefusedInRun } from './records'
 import { createSteadyClock } from './steadyClock'
 
 // A saved generation after every content change, and otherwise at most this often (so the age a
@@ -13,11 +14,12 @@ const SAVE_SLICE = 500
 
 /**
  * Creates the saver of `cache`'s contexts to `persistence`, and of `cleared()`, the contexts an
- * upstream 401/403 dropped with when (epoch ms; default none; see `clearedAt` in upstreamDrops.ts):
+ * upstream 401/403 dropped with when (epoch ms; default none; see `clearedAt` in upstreamDrops.ts),
+ * and of `refused()`, those refused in a `clear-after` run not yet due (default none; see `dueDrops`):
  * call it with whether the content changed (a change is always written; otherwise at most every
  * 30 s of `now`, epoch ms, a step back counting as no time).
  */
-export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number, cleared: () => Array<[string, number]> = () => []): (contentChanged: boolean) => void {
+export function createContextSaver(persistence: Persistence, cache: Pick<ContextCache, 'entries'>, now: () => number, cleared: () => Array<[string, number]> = () => [], refused: () => RefusedInRun[] = () => []): (contentChanged: boolean) => void {
   // On the steady clock (see steadyClock.ts): set back an hour, the wall clock stopped the saves of
   // unchanged content for the hour, and a relay restarted then reported ages up to an hour too old.
   const steady = createSteadyClock(now)
@@ -38,7 +40,8 @@ export function createContextSaver(persistence: Persistence, cache: Pick<Context
       }
       // The contexts an upstream 401/403 dropped, and when: see `clearedAt` in upstreamDrops.ts.
       const drops = cleared().map(([key, at]) => ({ key, at }))
-      return `{"kind":"contexts","contexts":[${parts.join(',')}]${drops.length > 0 ? `,"cleared":${JSON.stringify(drops)}` : ''}}`
+      const runs = refused()
+      return `{"kind":"contexts","contexts":[${parts.join(',')}]${drops.length > 0 ? `,"cleared":${JSON.stringify(drops)}` : ''}${runs.length > 0 ? `,"refused":${JSON.stringify(runs)}` : ''}}`
     })
   }
 }

@@ -90,7 +90,19 @@ export const contextsRecordSchema = z.object({
    * Absent in records of older servers; one that cannot be read is dropped, not the generation.
    */
   cleared: z.array(z.object({ key: z.string().max(256), at: z.number().finite() })).optional().catch(undefined),
+  /**
+   * `clear-after`: the contexts refused (401/403) in a run of their credentials (hash) not yet long
+   * enough to drop them, and since when the run goes on (epoch ms): a restart carries the run on.
+   * Absent in records of older servers; one that cannot be read is left out, not the generation.
+   */
+  refused: z.array(z.object({ key: z.string().max(256), credentials: z.string().max(256), since: z.number().finite() })).optional().catch(undefined),
 })
+/** A context refused in a `clear-after` run, as the data dir keeps it (see `contextsRecordSchema`). */
+export interface RefusedInRun {
+  key: string
+  credentials: string
+  since: number
+}
 /** A data-dir generation in proxy mode. */
 export type ContextsRecord = z.infer<typeof contextsRecordSchema>
 

@@ -7,7 +7,7 @@ import { setBounded } from '../lru'
 import type { SharedContexts, SharedTicket } from '../store/sharedContexts'
 import type { StoredDocument } from '../store/sharedStore'
 import { DEFAULT_MAX_CONTEXTS, type ContextCache } from './contextCache'
-import { DROP_MARKER_PREFIX, dropMarkerSchema, readRecord, type DropMarker } from './records'
+import { DROP_MARKER_PREFIX, dropMarkerSchema, readRecord, type DropMarker, type RefusedInRun } from './records'
 import { unauthorizedLongEnough, type UnauthorizedPolicy } from './upstreamHealth'
 
 /** What {@link createUpstreamDrops} needs from the proxy source. */
@@ -67,6 +67,10 @@ export interface UpstreamDrops {
   refused(key: string, credentials: string, status: number | undefined): void
   /** Stops the timed `clear-after` drops (the source closes). */
   stop(): void
+  /** `clear-after`: the held contexts refused in a run not yet due, and since when (epoch ms), for the data dir. */
+  refusedRuns(): RefusedInRun[]
+  /** `clear-after`: a context refused in a run before a restart (read back from the data dir): the run goes on. */
+  restoreRun(run: RefusedInRun): void
 }
 
 /** Creates the drops of a proxy source. */
@@ -173,7 +177,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // that drops them once the run has lasted SECONDS. Before, the drop was looked for only at the
   // next 401 for that context: a user who did not ask again kept its values held (and in the data
   // dir), and a relay restarted after SECONDS in an outage served the revoked credentials them (200).
-  const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> }>()
+  const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> | undefined }>()
   // Set by `stop()`: a timer that fires after it (one pushed out of `dueDrops` is not cleared there) does nothing.
   let closed = false
   const dropWhenDue = (key: string, credentials: string) => {
@@ -183,17 +187,24 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
     if (run === undefined || since === undefined) return
     const due = dueDrops.get(credentials)
     if (due?.run === run) {
-      if (due.keys.size < (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) due.keys.add(key)
-      return
+      if (due.keys.has(key) || due.keys.size >= (options.maxContexts ?? DEFAULT_MAX_CONTEXTS)) return
+      due.keys.add(key)
+    } else {
+      if (due) clearTimeout(due.timer)
+      arm(credentials, run, since, new Set([key]))
     }
-    if (due) clearTimeout(due.timer)
-    arm(credentials, run, since, new Set([key]))
+    // Written to the data dir with the run's start: a restart carries the run on. Before, a relay
+    // restarted within SECONDS forgot it, and the context was held (and saved) until its next 401:
+    // served to the revoked credentials from the data dir (200) in any outage after.
+    save(true)
   }
   // A timer can fire before the steady clock says the run lasted SECONDS (Node dates a timer from
   // the event loop's cached time, which a busy loop leaves behind; a wall clock slewed slow makes
   // the steady clock slow too): then it looks again later, for the same run, as the --flags-url
   // timer does. Before, it gave up, and the contexts stayed held until their next 401.
   const arm = (credentials: string, run: number, since: number, keys: Set<string>) => {
+    // A request still out at close() that is refused arms nothing (its context is saved in the run).
+    if (closed) return void remember(dueDrops, credentials, { run, keys, timer: undefined })
     const seconds = onUnauthorized.mode === 'clear-after' ? onUnauthorized.seconds : 0
     const timer = setTimeout(() => {
       if (closed) return
@@ -225,10 +236,29 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   return {
     unauthorizedSince,
     dropped,
+    refusedRuns() {
+      const runs: RefusedInRun[] = []
+      const [wall, tick] = [now(), steady()]
+      for (const [credentials, due] of dueDrops) {
+        const started = unauthorizedSince.get(credentials)
+        if (unauthorizedRun.get(credentials) !== due.run || started === undefined) continue
+        for (const key of due.keys) if (cache.peek(key)) runs.push({ key, credentials, since: wall - (tick - started) })
+      }
+      return runs
+    },
+    restoreRun({ key, credentials, since }) {
+      if (onUnauthorized.mode !== 'clear-after' || !cache.peek(key)) return
+      // Its start on this process's steady clock; a wall clock now behind it counts as no time since.
+      if (!unauthorizedRun.has(credentials)) {
+        remember(unauthorizedRun, credentials, ++unauthorizedRuns)
+        remember(unauthorizedSince, credentials, steady() - Math.max(0, now() - since))
+      }
+      dropWhenDue(key, credentials)
+    },
     stop() {
       closed = true
+      // The entries stay: the data dir's last write, made as the source closes, carries the runs on.
       for (const due of dueDrops.values()) clearTimeout(due.timer)
-      dueDrops.clear()
     },
     restore: (key, at) => remember(clearedAt, key, at),
     cleared: () => [...clearedAt],
@@ -258,6 +288,12 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       if ((unauthorizedRun.get(credentials) ?? 0) > mark.runs) return
       unauthorizedSince.delete(credentials)
       unauthorizedRun.delete(credentials)
+      // Its contexts are due nothing now; the data dir must not carry the run over a restart.
+      const due = dueDrops.get(credentials)
+      if (!due) return
+      clearTimeout(due.timer)
+      dueDrops.delete(credentials)
+      save(true)
     },
     answeredAgain(key) {
       const ended = droppedAt.has(key)

@@ -180,7 +180,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     emit: listeners.emit,
   })
 
-  const saveContexts = persistence && createContextSaver(persistence, cache, now, drops.cleared)
+  const saveContexts = persistence && createContextSaver(persistence, cache, now, drops.cleared, drops.refusedRuns)
   const save = (contentChanged: boolean) => saveContexts?.(contentChanged)
   const ask = createUpstreamAsk({
     endpoint,
@@ -254,7 +254,11 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   return {
     origin: 'upstream',
     async open() {
-      if (options.store) for (const [key, at] of await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))) drops.restore(key, at)
+      if (options.store) {
+        const held = await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+        for (const [key, at] of held.cleared) drops.restore(key, at)
+        for (const run of held.refused) drops.restoreRun(run)
+      }
       standIn.load(await loadProxySnapshot(options.snapshotPath, log, now, forwardHeaders))
       // --redis: the answers other relays got, read in the background (never delays serving).
       void shared$?.start()

@@ -5,7 +5,7 @@ import type { ContextCache } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import type { GenerationStore } from './generations'
 import { loadNewestPayload } from './persistence'
-import { contextsRecordSchema, readRecord } from './records'
+import { contextsRecordSchema, readRecord, type RefusedInRun } from './records'
 import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /**
@@ -13,10 +13,10 @@ import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotS
  * returns the contexts that generation records as dropped by an upstream 401/403, with when.
  * `now` is the relay's clock; `upstream` names the upstream in the log (credentials taken out).
  */
-export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<Array<[string, number]>> {
+export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<{ cleared: Array<[string, number]>; refused: RefusedInRun[] }> {
   const payload = await loadNewestPayload(store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
   const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
-  if (!saved) return []
+  if (!saved) return { cleared: [], refused: [] }
   // An answer dated ahead of this clock was not fetched later than now (see urlSharing.ts).
   const at = now()
   const ahead = new Set(saved.contexts.filter((context) => context.fetchedAt > at).map((context) => context.key))
@@ -24,7 +24,7 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   // Their times order nothing against the store's copies (see judgeShared in sharedTake.ts).
   for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
   log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
-  return (saved.cleared ?? []).map(({ key, at }) => [key, at])
+  return { cleared: (saved.cleared ?? []).map(({ key, at }) => [key, at]), refused: saved.refused ?? [] }
 }
 
 /**

@@ -99,8 +99,13 @@ export function observeFlag<T, R = Details<T>>(
       // status still names what was applied for that user (`network`, `cache`, `bootstrap`).
       // Nor the caller's default, nor a value of another type (the client logs neither): else the
       // server's value equal to it, with the same variant (none), kept this observation, unlogged.
+      // Nor while no user is on the page (a logout, `paused`): the same user back with the same values
+      // must still expose what this reader shows (before: the client refused, the memo kept it).
       const exposable =
-        details.source != 'default' && details.errorCode != 'TYPE_MISMATCH' && (status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback'))
+        !status.paused &&
+        details.source != 'default' &&
+        details.errorCode != 'TYPE_MISMATCH' &&
+        (status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback'))
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (

@@ -366,9 +366,9 @@ function fallbackSource(fallback: FlagMap): Status['source'] {
  * `loading`: nothing of this user's yet and no attempt finished; `ready`: the latest attempt
  * succeeded (or none finished and values are held); `stale`: values held but the latest attempt
  * failed, or the relay said its values are stale; `error`: rejected credentials or context, or a
- * failed attempt with nothing of this user's.
+ * failed attempt with nothing of this user's. `paused`: no user on the page (pause()).
  */
-export function deriveStatus(state: SyncState, storage: Status['storage'], started = true): Status {
+export function deriveStatus(state: SyncState, storage: Status['storage'], started = true, paused?: boolean): Status {
   const values = state.own && holdsValues(state.flags)
   let s: Status['state']
   if (state.outcome === 'fatal') s = 'error'
@@ -383,5 +383,6 @@ export function deriveStatus(state: SyncState, storage: Status['storage'], start
   const error = state.failure && (state.outcome === 'fatal' || !state.bootstrapError) ? toStatusError(state.failure) : (state.bootstrapError ?? (storage == 'memory' ? state.storageError : undefined))
   if (error) status.error = error
   if (started && state.cacheRead) status.cacheRead = true
+  if (paused) status.paused = true
   return status
 }

@@ -45,8 +45,11 @@ export interface SyncState {
   /** The held flags other than fallback are the current context's (false between a switch and its values). */
   readonly own: boolean
   /**
-   * The context hash of the latest success: once one applied for the current context, the fallback
-   * no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values.
+   * The context hash of the latest success since this context became current: once one applied, the
+   * fallback no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values. A switch
+   * forgets it: a user back later with nothing of his held or cached is shown what a first visit is
+   * (before, the page remembered its latest answered context only, so a user back after a logout that
+   * cleared the cache saw the defaults or the fallback depending on whether anyone was answered between).
    */
   readonly answered?: string
   /** What the latest finished attempt for this context did. */
@@ -230,6 +233,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
         heldAt: 0,
         cacheRead: false,
         own: false,
+        answered: undefined,
       }
       if (input.contextHash === undefined) return invalidContext(base)
       // This page has seen the user before: show their values at once.
@@ -247,9 +251,8 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Then, or when the previous user was shown the fallback alone (values for any user), this user
       // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
       // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
-      // said `fallback`, kept that observation for their answer of the same value, unlogged). Once an
-      // answer applied for this context, its fallback is no longer used (§5): the caller's defaults.
-      if (input.afterPause || state.source == 'fallback') return onFallback(base, state.answered == input.contextHash)
+      // said `fallback`, kept that observation for their answer of the same value, unlogged).
+      if (input.afterPause || state.source == 'fallback') return onFallback(base)
       return { ...base, flags: markStale(state.flags, 'fallback') }
     }
     case 'request':

@@ -239,3 +239,31 @@ test('after a logout that cleared the cache, a user signing in again sees what a
     expect(await bobBack(carolAnswered, true)).toEqual({ value: 'basic', state: 'error', source: 'fallback' })
   }
 })
+
+test("after a user shown the caller's defaults alone (his values dropped at a 401), the next user with nothing cached is shown the fallback while his answer is out, as on a first visit", async () => {
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  const listened: string[] = []
+  client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    fallback,
+    clearCacheOnUnauthorized: true,
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
+  await client.start()
+  server.always({ status: 401 })
+  await client.refresh()
+  // alice's values dropped, her answer applied before: the caller's defaults for her (§5).
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  client.subscribeFlag('plan', () => listened.push(client!.getValue('plan', 'DEFAULT')))
+  server.always('hang')
+  void client.setContext({ targetingKey: 'bob' })
+  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  // Before: the defaults (alice's nothing standing in), where bob's first visit shows the fallback.
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
+  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  expect(listened).toEqual(['basic'])
+})

@@ -251,8 +251,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Then, or when the previous user was shown the fallback alone (values for any user), this user
       // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
       // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
-      // said `fallback`, kept that observation for their answer of the same value, unlogged).
-      if (input.afterPause || state.source == 'fallback') return onFallback(base)
+      // said `fallback`, kept that observation for their answer of the same value, unlogged). So too
+      // after a user shown nothing at all (`none`: the caller's defaults, his values dropped at a 401):
+      // nothing of anyone's stands in (before, the new user was shown the defaults, not the fallback).
+      if (input.afterPause || state.source == 'fallback' || state.source == 'none') return onFallback(base)
       return { ...base, flags: markStale(state.flags, 'fallback') }
     }
     case 'request':

@@ -206,20 +206,64 @@ test("after a pause (a logout), the fallback the next user is shown once their c
   }
 })
 
-test("after a logout, a user whose answer this page applied before is not shown the fallback while his answer is out (CONTRACT §5), the caller's defaults", async () => {
-  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+test('after a logout that cleared the cache, a user signing in again sees what a first visit sees, whoever signed in meanwhile (CONTRACT §5: nothing of his is held or cached)', async () => {
   const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
-  client = createClient({ url: server.url, context: { targetingKey: 'bob' }, fallback, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+  const answer = (request: { body?: { context?: { targetingKey?: string } } }) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }])
+  // What bob sees while his answer is out, and once it failed (an outage), after: bob answered; carol
+  // signed in (answered or not); logout, clearCache(); bob signs in again.
+  async function bobBack(carolAnswered: boolean, outage: boolean) {
+    server = await createFaultServer(answer)
+    client = createClient({ url: server.url, context: { targetingKey: 'bob' }, fallback, storage: 'memory', logger: createTestLogger(), clock: createManualClock() })
+    await client.start()
+    expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
+    if (!carolAnswered) server.always('hang')
+    const carol = client.setContext({ targetingKey: 'carol' })
+    if (carolAnswered) expect((await carol).source).toBe('network')
+    client.pause()
+    await client.clearCache()
+    server.always(outage ? { status: 503 } : 'hang')
+    const bob = client.setContext({ targetingKey: 'bob' })
+    if (outage) await bob
+    else await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+    const seen = { value: client.getDetails('plan', 'DEFAULT').value, state: client.getStatus().state, source: client.getStatus().source }
+    await client.close()
+    await server.close()
+    client = server = undefined
+    return seen
+  }
+  // A first visit of bob (a fresh tab, or this one reloaded) is shown the fallback, and keeps it through an outage.
+  for (const carolAnswered of [false, true]) {
+    // Before: the caller's defaults when carol had no answer (the page remembered only its latest
+    // answered context, bob's), the fallback when she had one: one user, two behaviours.
+    expect(await bobBack(carolAnswered, false)).toEqual({ value: 'basic', state: 'loading', source: 'fallback' })
+    expect(await bobBack(carolAnswered, true)).toEqual({ value: 'basic', state: 'error', source: 'fallback' })
+  }
+})
+
+test("after a user shown the caller's defaults alone (his values dropped at a 401), the next user with nothing cached is shown the fallback while his answer is out, as on a first visit", async () => {
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  const listened: string[] = []
+  client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    fallback,
+    clearCacheOnUnauthorized: true,
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
   await client.start()
-  expect(client.getValue('plan', 'DEFAULT')).toBe('bob-plan')
-  // Carol signs in; before her answer she logs out (her values, and bob's, cleared), and bob signs in again.
+  server.always({ status: 401 })
+  await client.refresh()
+  // alice's values dropped, her answer applied before: the caller's defaults for her (§5).
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  client.subscribeFlag('plan', () => listened.push(client!.getValue('plan', 'DEFAULT')))
   server.always('hang')
-  void client.setContext({ targetingKey: 'carol' })
-  client.pause()
-  await client.clearCache()
   void client.setContext({ targetingKey: 'bob' })
   await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
-  // Before: the build-time fallback ('basic') for bob, whose answer (bob-plan) this page applied.
-  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
-  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'none' })
+  // Before: the defaults (alice's nothing standing in), where bob's first visit shows the fallback.
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
+  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  expect(listened).toEqual(['basic'])
 })

@@ -108,3 +108,30 @@ it("the new user's value is logged when it equals the fallback the previous user
     ['bob', 'classic'],
   ])
 })
+
+it('a fallback value shown beside a bootstrap before the cache was read is logged once the server confirms it, the same value and variant', async () => {
+  // The server-rendered bootstrap lacks the banner (a per-flag error at render time); the build-time
+  // fallback has it, with the value and variant the server answers.
+  const server = await startServer({ checkout: 'one-click', banner: 'spring' })
+  const bootstrap: Bootstrap = { context: { targetingKey: 'alice' }, flags: [{ key: 'checkout', value: 'one-click', variant: variantOf('one-click') }], fetchedAt: Date.now() }
+  const snapshot: Bootstrap = { ...fallback, flags: [{ key: 'banner', value: 'spring', variant: variantOf('spring') }] }
+  const client = track(
+    createClient(clientOptions(server, { bootstrap, fallback: snapshot, storage: 'memory', events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })),
+  )
+  function Banner() {
+    return <p>banner {useValue('banner', 'none')}</p>
+  }
+  render(
+    <FlagProvider client={client}>
+      <Banner />
+    </FlagProvider>,
+  )
+  expect(screen.getByText('banner spring')).toBeTruthy()
+  await waitFor(() => expect(client.getDetails('banner', 'none', { exposure: false }).source).toBe('network'))
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  await act(async () => client.flush())
+  expect(screen.getByText('banner spring')).toBeTruthy()
+  // Before: nothing — the hook took the fallback for exposable before the cache was read (the status
+  // said ready, from the bootstrap), the client refused it, and the server's equal value kept that observation.
+  expect(server.events.filter((e) => e.type === 'exposure').map((e) => [e.targetingKey, e.flagKey, e.value])).toEqual([['alice', 'banner', 'spring']])
+})

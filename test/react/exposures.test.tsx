@@ -213,3 +213,35 @@ describe('exposures from hooks', () => {
     expect(exposures(server.events)).toEqual(['alice beta=false'])
   })
 })
+
+it("a reader mounted during a logout exposes its flag once the same user signs in again (the values held for him unchanged)", async () => {
+  const server = await startServer({ checkout: 'one-click', banner: 'spring' })
+  const client = track(createClient(clientOptions(server, { storage: 'memory', events: { url: server.eventsUrl, flushIntervalMs: 60_000 }, refreshOnFocus: false })))
+  function Banner() {
+    return <p>banner {useValue('banner', 'none')}</p>
+  }
+  function Checkout() {
+    return <p>checkout {useValue('checkout', 'none')}</p>
+  }
+  const app = (loggedOut: boolean) => (
+    <FlagProvider client={client}>
+      <Checkout />
+      {loggedOut && <Banner />}
+    </FlagProvider>
+  )
+  const { rerender } = render(app(false))
+  await waitFor(() => expect(screen.getByText('checkout one-click')).toBeTruthy())
+  // alice logs out (an OpenFeature logout on a shared client, or setContext without a targetingKey):
+  // the logged-out page reads the banner, which is nobody's exposure while no user is on the page.
+  act(() => client.pause())
+  rerender(app(true))
+  expect(screen.getByText('banner spring')).toBeTruthy()
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  // alice signs in again: the same values, and the banner on screen is now hers.
+  await act(async () => void (await client.setContext({ targetingKey: 'alice' })))
+  expect(server.requests).toEqual(['alice', 'alice'])
+  await act(async () => new Promise((r) => setTimeout(r, 20)))
+  await act(async () => client.flush())
+  expect(screen.getByText('banner spring')).toBeTruthy()
+  expect(exposures(server.events)).toEqual(['alice banner="spring"', 'alice checkout="one-click"'])
+})

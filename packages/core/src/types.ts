@@ -181,6 +181,12 @@ export interface Status {
    * the new user's cache entry is read.
    */
   cacheRead?: boolean
+  /**
+   * True from `pause()` (or a `setContext` without a `targetingKey`: a logout) until the next
+   * `setContext`: no user is on the page, so the values held are nobody's and log no exposure.
+   * Absent otherwise.
+   */
+  paused?: boolean
 }
 
 /** Development warnings and errors; every message starts with `[holdfast]`. Default: `console`. */

@@ -99,8 +99,16 @@ export function observeFlag<T, R = Details<T>>(
       // status still names what was applied for that user (`network`, `cache`, `bootstrap`).
       // Nor the caller's default, nor a value of another type (the client logs neither): else the
       // server's value equal to it, with the same variant (none), kept this observation, unlogged.
+      // Nor while no user is on the page (a logout, `paused`): the same user back with the same values
+      // must still expose what this reader shows (before: the client refused, the memo kept it).
+      // A fallback value counts only once the cache was read, as the client says, whatever the state (a
+      // bootstrap makes it `ready` before: the fallback beside it was taken for exposable, the client
+      // refused it, and the server's equal value kept that observation, unlogged).
       const exposable =
-        details.source != 'default' && details.errorCode != 'TYPE_MISMATCH' && (status.state !== 'loading' || (status.cacheRead === true && status.source === 'fallback'))
+        !status.paused &&
+        details.source != 'default' &&
+        details.errorCode != 'TYPE_MISMATCH' &&
+        (details.source == 'fallback' ? status.cacheRead === true && (status.state !== 'loading' || status.source === 'fallback') : status.state !== 'loading')
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (

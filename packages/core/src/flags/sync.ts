@@ -89,13 +89,24 @@ export function createSync(deps: SyncDeps) {
   })
 
   const status = () => store.getState().status
+  /**
+   * A page with no user (a logout): no request at all (polls, focus, retries, live-update
+   * refetches, refresh) until the next setContext. A request already out may finish; the values
+   * held stay as they are, but are nobody's (no exposure, no targetingKey on events), and the status
+   * says so (`paused`). Event delivery has its own scheduler and goes on.
+   */
+  function pause() {
+    paused = true
+    scheduler.stop()
+    commit(state)
+  }
   function dispatch(input: SyncInput) {
     const next = reduce(state, input)
     commit(next)
   }
   function commit(next: SyncState) {
     state = next
-    store.setState({ flags: state.flags, status: deriveStatus(state, deps.storageKind(), started) })
+    store.setState({ flags: state.flags, status: deriveStatus(state, deps.storageKind(), started, paused) })
   }
   commit(state)
 
@@ -292,8 +303,7 @@ export function createSync(deps: SyncDeps) {
       // Paused as by pause(); the client's live stream, if any, stays and asks nothing meanwhile.
       if (!isContext(input)) {
         logger.error('setContext needs a context with a string `targetingKey`: paused until one comes')
-        paused = true
-        scheduler.stop()
+        pause()
         return status()
       }
       const next = ownContext(input)
@@ -309,7 +319,12 @@ export function createSync(deps: SyncDeps) {
       if (started) scheduler.start()
       // The same user asked again while their switch reads the cache: the same settling as the first
       // call. The same user back after a pause: asked again, their values may have moved meanwhile.
-      if (nextHash !== undefined && nextHash === state.contextHash) return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
+      // Resumed, the status says so at once (Status.paused): a reader holding a value it could not
+      // expose while no user was on the page exposes it now, though no value changed.
+      if (nextHash !== undefined && nextHash === state.contextHash) {
+        if (resumed) commit(state)
+        return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
+      }
       wake()
       // The request out is abandoned at once (its answer would be discarded anyway: a login right
       // after the page loaded, or attributes the page learnt a moment later, need not wait for it),
@@ -389,16 +404,7 @@ export function createSync(deps: SyncDeps) {
       return snapshot
     },
 
-    /**
-     * A page with no user (a logout): no request at all (polls, focus, retries, live-update
-     * refetches, refresh) until the next setContext. A request already out may finish; the values
-     * held stay as they are, but are nobody's (no exposure, no targetingKey on events). Event
-     * delivery has its own scheduler and goes on.
-     */
-    pause() {
-      paused = true
-      scheduler.stop()
-    },
+    pause,
 
     close() {
       closed = true

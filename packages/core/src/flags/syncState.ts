@@ -45,8 +45,11 @@ export interface SyncState {
   /** The held flags other than fallback are the current context's (false between a switch and its values). */
   readonly own: boolean
   /**
-   * The context hash of the latest success: once one applied for the current context, the fallback
-   * no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values.
+   * The context hash of the latest success since this context became current: once one applied, the
+   * fallback no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values. A switch
+   * forgets it: a user back later with nothing of his held or cached is shown what a first visit is
+   * (before, the page remembered its latest answered context only, so a user back after a logout that
+   * cleared the cache saw the defaults or the fallback depending on whether anyone was answered between).
    */
   readonly answered?: string
   /** What the latest finished attempt for this context did. */
@@ -230,6 +233,7 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
         heldAt: 0,
         cacheRead: false,
         own: false,
+        answered: undefined,
       }
       if (input.contextHash === undefined) return invalidContext(base)
       // This page has seen the user before: show their values at once.
@@ -247,9 +251,10 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // Then, or when the previous user was shown the fallback alone (values for any user), this user
       // starts as on a first visit: the fallback is theirs, exposed once their cache was read (before,
       // it counted as standing in: never exposed, and a reader that took it for theirs, as the status
-      // said `fallback`, kept that observation for their answer of the same value, unlogged). Once an
-      // answer applied for this context, its fallback is no longer used (§5): the caller's defaults.
-      if (input.afterPause || state.source == 'fallback') return onFallback(base, state.answered == input.contextHash)
+      // said `fallback`, kept that observation for their answer of the same value, unlogged). So too
+      // after a user shown nothing at all (`none`: the caller's defaults, his values dropped at a 401):
+      // nothing of anyone's stands in (before, the new user was shown the defaults, not the fallback).
+      if (input.afterPause || state.source == 'fallback' || state.source == 'none') return onFallback(base)
       return { ...base, flags: markStale(state.flags, 'fallback') }
     }
     case 'request':
@@ -366,9 +371,9 @@ function fallbackSource(fallback: FlagMap): Status['source'] {
  * `loading`: nothing of this user's yet and no attempt finished; `ready`: the latest attempt
  * succeeded (or none finished and values are held); `stale`: values held but the latest attempt
  * failed, or the relay said its values are stale; `error`: rejected credentials or context, or a
- * failed attempt with nothing of this user's.
+ * failed attempt with nothing of this user's. `paused`: no user on the page (pause()).
  */
-export function deriveStatus(state: SyncState, storage: Status['storage'], started = true): Status {
+export function deriveStatus(state: SyncState, storage: Status['storage'], started = true, paused?: boolean): Status {
   const values = state.own && holdsValues(state.flags)
   let s: Status['state']
   if (state.outcome === 'fatal') s = 'error'
@@ -383,5 +388,6 @@ export function deriveStatus(state: SyncState, storage: Status['storage'], start
   const error = state.failure && (state.outcome === 'fatal' || !state.bootstrapError) ? toStatusError(state.failure) : (state.bootstrapError ?? (storage == 'memory' ? state.storageError : undefined))
   if (error) status.error = error
   if (started && state.cacheRead) status.cacheRead = true
+  if (paused) status.paused = true
   return status
 }

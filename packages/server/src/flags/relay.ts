@@ -4,7 +4,7 @@
 import { ageSeconds, createAgeReader, type AgeReader } from './ageReader'
 import type { FlagSource, FlagDefinitionsVersion, FlagSourceStatus } from './flagSource'
 import type { ServerLogger } from '../logger'
-import type { FleetStreams } from '../ofrep/stream'
+import type { FleetStreams } from '../ofrep/streamHub'
 import type { GenerationStore } from './generations'
 import type { RelayEvents } from './relayEvents'
 import type { UnauthorizedPolicy, UpstreamHealth, UpstreamState } from './upstreamHealth'

@@ -182,7 +182,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const owedDrops = new Map<string, LocalDocument>()
   // Writes are not sent to a store known to be down: each would only time out in turn. One that
   // answers but refused something (OOM, BUSY) says down for up to 30 s after it last refused (see
-  // redisStore.ts): asked only while up, it was not asked again in that time, and an answer it
+  // redisStatus.ts): asked only while up, it was not asked again in that time, and an answer it
   // could not take stayed out of it for 30-60 s after it could.
   const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false

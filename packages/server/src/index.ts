@@ -81,7 +81,8 @@ export type { LeaseKeeper, LeaseKeeperOptions, LeaseRole } from './store/leaseKe
 export { createStoreReplica } from './store/storeReplica'
 export type { LocalDocument, StoreReplica, StoreReplicaOptions } from './store/storeReplica'
 export { createSharedContexts } from './store/sharedContexts'
-export type { SharedContexts, SharedContextsOptions } from './store/sharedContexts'
+export type { SharedContexts } from './store/sharedContexts'
+export type { SharedContextsOptions } from './store/sharedContextsOptions'
 export { createSharedDefinitions } from './store/sharedDefinitions'
 export type { Asked, PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
 export type {

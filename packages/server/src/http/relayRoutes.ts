@@ -1,7 +1,7 @@
 // The relay's operations routes: `GET /holdfast/v1/status` (for humans and scripts) and
 // `POST /holdfast/v1/refresh` (an operator's "ask the upstream now", behind the admin key).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventsStatus } from '../events/pipeline'
+import type { EventsStatus } from '../events/eventsStatus'
 import type { FlagSource } from '../flags/flagSource'
 import { isRelaySource, statusOf, type RefreshResult } from '../flags/relay'
 import { hasApiKey } from './auth'

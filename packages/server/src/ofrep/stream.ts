@@ -9,7 +9,7 @@
 //
 // The spreading is what keeps a fleet of browsers from refetching in the same instant when an
 // upstream comes back: N streams → N refetches spread evenly over the window instead of a spike.
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ServerResponse } from 'node:http'
 import { consoleLogger, prefixLogger, type ServerLogger } from '../logger'
 import { readStreamHubOptions } from '../options'
 import { sayUnknownOptions, STREAM_HUB_OPTION_KEYS } from '../unknownOptions'

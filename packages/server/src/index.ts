@@ -18,7 +18,9 @@ export { refusalReason, changedKeys, DEFAULT_MAX_SHRINK_PERCENT } from './flags/
 // The relay (CONTRACT §9): its options, status and sources, and the data dir's generation store.
 export { DEFAULT_POLL_INTERVAL_SECONDS } from './flags/relayOptions'
 export type { RelayOptions } from './flags/relayOptions'
-export type { HoldfastMetadata, RefreshResult, RelayMode, RelaySource, RelayStatus, ServedSource } from './flags/relay'
+export type { RefreshResult } from './flags/refreshResult'
+export type { RelaySource } from './flags/relay'
+export type { HoldfastMetadata, RelayMode, RelayStatus, ServedSource } from './flags/relayStatus'
 export { createUrlSource } from './flags/urlSource'
 export type { UrlSourceOptions } from './flags/urlSource'
 export { createUpstreamSource, DEFAULT_FORWARD_HEADERS } from './flags/upstreamSource'

@@ -87,7 +87,9 @@ export { createSharedContexts } from './store/sharedContexts'
 export type { SharedContexts } from './store/sharedContexts'
 export type { SharedContextsOptions } from './store/sharedContextsOptions'
 export { createSharedDefinitions } from './store/sharedDefinitions'
-export type { Asked, PollOutcome, SharedDefinitions, SharedDefinitionsOptions, SharedStatus, UpstreamReport } from './store/sharedDefinitions'
+export type { Asked, PollOutcome, SharedDefinitions, SharedStatus } from './store/sharedDefinitions'
+export type { SharedDefinitionsOptions } from './store/sharedDefinitionsOptions'
+export type { UpstreamReport } from './store/upstreamReport'
 export type {
   LeaseOutcome,
   PutOutcome,

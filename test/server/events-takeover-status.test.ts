@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { lockTiming } from '../../packages/server/src/events/lockFile'
+import { lockTiming } from '../../packages/server/src/events/lockTiming'
 import { steppedClock } from './events-faults'
 import { post, startServer, tempDir, waitFor } from './helpers'
 

@@ -8,7 +8,8 @@ import { readFile, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { acquireLock, lockTiming } from '../../packages/server/src/events/lockFile'
+import { acquireLock } from '../../packages/server/src/events/lockFile'
+import { lockTiming } from '../../packages/server/src/events/lockTiming'
 import { tempDir } from './helpers'
 
 const timing = { watchMs: lockTiming.watchMs, refreshMs: lockTiming.refreshMs }

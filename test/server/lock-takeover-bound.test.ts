@@ -12,7 +12,7 @@
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { lockTiming } from '../../packages/server/src/events/lockFile'
+import { lockTiming } from '../../packages/server/src/events/lockTiming'
 import { dataDirTiming } from '../../packages/server/src/flags/dataDirTiming'
 import { post, startServer, tempDir, waitFor } from './helpers'
 import { booleanFlags, startUpstream } from './relay-fakes'

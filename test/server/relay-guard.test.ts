@@ -169,7 +169,7 @@ describe('the poller (who asks the upstream, and when)', () => {
 
 describe("the leader's report, read from Redis", () => {
   it('keeps what is well formed and drops what is not: a follower times and persists it', async () => {
-    const { readUpstreamReport } = await import('../../packages/server/src/store/sharedDefinitions')
+    const { readUpstreamReport } = await import('../../packages/server/src/store/upstreamReport')
     const good = { state: 'unauthorized', lastSuccessAt: 1, lastAttemptAt: 2, lastError: { kind: 'unauthorized', message: 'HTTP 401', httpStatus: 401 } }
     expect(readUpstreamReport(JSON.stringify(good))).toEqual(good)
     for (const junk of ['not json', 'null', '[]', '{}', '{"state":"sideways"}', '{"state":1}']) expect(readUpstreamReport(junk)).toBeUndefined()

@@ -12,7 +12,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createFlagHandler, toFetchHandler, type FlagServer } from '@holdfast/server'
 import { DEMO_FLAGS, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 import { buildServerOptions } from '../../packages/server/src/serverOptions'
-import { streamClientOf } from '../../packages/server/src/ofrep/stream'
+import { streamClientOf } from '../../packages/server/src/ofrep/streamClient'
 
 const open: ClientRequest[] = []
 afterEach(() => {

@@ -7,7 +7,7 @@ import type { FlagHandlerOptions } from './flagHandler'
 import type { FlagServerOptions } from './flagServer'
 import type { RelayOptions } from './flags/relayOptions'
 import type { RequestLimits } from './ofrep/schemas'
-import type { StreamHubOptions } from './ofrep/stream'
+import type { StreamHubOptions } from './ofrep/streamHubOptions'
 import type { RedisRelayOptions } from './store/relayStore'
 import type { ServerLogger } from './logger'
 

@@ -28,54 +28,13 @@
 // (`dropped`, logged, `deadLetter.full`); when it cannot be written (a full disk) the event stays
 // in the spool and is tried again with the spool's backoff.
 import { parseRetryAfter } from '@holdfast/core'
-import { clipped, type ServerLogger } from '../logger'
+import { clipped } from '../logger'
+import { cutAt, gaveBack, pieceDelivered, searched, startSearch, type BatchSearch } from './batchSearch'
 import { createBatchPoster } from './batchPoster'
-import type { DeadLetter } from './deadLetter'
-import { defaultForwarderClock, type ForwarderClock } from './forwarderClock'
-import { REFUSING_AFTER, type ForwardingStats, type ForwardOutcome } from './forwardingStats'
-import type { Spool } from './spool'
-
-/** Options of {@link createForwarder}. */
-export interface ForwarderOptions {
-  /** The upstream events endpoint, e.g. `https://flags.example/holdfast/v1/events`. Required. */
-  url: string
-  /** The spool the batches are read from; its cursor moves past a batch once the sink took it (or it was dead-lettered). Required. */
-  spool: Spool
-  /** Headers sent with every batch (e.g. `Authorization`). Default none. */
-  headers?: Record<string, string>
-  /** Events per request. Default 2,000. */
-  batchSize?: number
-  /** Bytes of events per request (the sink's cap is 1 MiB). Default 512 KiB. */
-  batchBytes?: number
-  /** Per-request timeout. Default 10,000 ms. */
-  timeoutMs?: number
-  /** First backoff delay. Default 1,000 ms. */
-  backoffBaseMs?: number
-  /** Backoff cap. Default 60,000 ms. */
-  backoffMaxMs?: number
-  /** Longest `Retry-After` honoured. Default 3,600,000 ms (an hour). */
-  maxRetryAfterMs?: number
-  /**
-   * Default: the global timers; ages (the spool's oldest) on epoch ms that do not step with the
-   * system clock (the time at start counted on by the monotonic clock), so a clock set forward or
-   * back while the relay runs does not move them; times shown (`lastSuccessAt`, `lastError.at`,
-   * `deadLetteredAt`) on the system clock, as the logs and the flags status are.
-   */
-  clock?: ForwarderClock
-  /** Default `Math.random` (the jitter). */
-  random?: () => number
-  /** Default the global `fetch`. */
-  fetch?: typeof fetch
-  /** Where events the sink refuses for good are kept. Default none: they are dropped (counted, logged). */
-  deadLetter?: DeadLetter
-  /**
-   * Told about each request's outcome (metrics), and of events that left the spool without one:
-   * unreadable lines skipped (`dropped`), segments gone from outside (`lost`). Default: none.
-   */
-  onAttempt?: (outcome: ForwardOutcome, events: number) => void
-  /** Where failures, refusals and recoveries are reported. Required. */
-  log: ServerLogger
-}
+import { defaultForwarderClock } from './forwarderClock'
+import type { ForwarderOptions } from './forwarderOptions'
+import { createForwarderPause } from './forwarderPause'
+import { REFUSING_AFTER, type ForwardingStats } from './forwardingStats'
 
 /** The dead-letter file could not be written (a full disk): the events stay in the spool. Named as such in `lastError`, not as the spool's. */
 class DeadLetterWriteError extends Error {}
@@ -117,25 +76,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
-  let wake: (() => void) | undefined
-  // A batch the sink refused with 400/422, being searched for its bad event(s): `lines` of the
-  // spool from the cursor, sent in pieces of at most `size`, with `cuts` left before a refused
-  // piece is dropped whole. Before, the whole batch (2,000 events) was dropped for one bad event.
-  // The cuts are bounded (2 × (log2(batch) + 1): enough to find two bad events) so a batch of
-  // nothing but bad events costs a few dozen requests, not one per event, and refusals are paced
-  // by the first backoff step.
-  //
-  // A piece delivered (2xx) during the search gives its cut back (up to the bound): the bound is
-  // on refusals that deliver nothing. Before, a sink naming each bad event (`events[i]`) cost two
-  // cuts per bad event though each named cut delivered the events before it: with one event in
-  // eight refused, the cuts ran out at the 8th, and its piece went to the dead-letter file whole,
-  // good events with it.
-  //
-  // `before`: lines still to send before the event the sink named; once they are delivered, that
-  // event goes alone (`alone`), and after it the rest whole. Before, the piece after the
-  // delivered ones kept their size: it started at the named event and was refused (naming it
-  // again) before it went alone, one more refusal and pause per bad event.
-  let search: { lines: number; size: number; cuts: number; bound: number; before?: number; alone?: boolean; took?: boolean } | undefined
+  // The waits: a backoff, a pause after a refusal, or until the spool appends (see forwarderPause.ts).
+  const { pause, wake, stop: stopWaiting } = createForwarderPause(clock)
+  // A batch the sink refused with 400/422, being searched for its bad event(s) (see batchSearch.ts).
+  let search: BatchSearch | undefined
   // The state the upstream's latest answer gave, and whether `stats.state` says `failing` because
   // of the spool instead. Once the spool answers again, the state is the upstream's again: before,
   // a spool error followed by nothing to send (its events lost with a segment, or unreadable)
@@ -152,21 +96,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   let appended = false
   spool.onAppend(() => {
     appended = true
-    wake?.()
+    wake()
   })
-
-  const pause = (ms?: number) =>
-    new Promise<void>((resolve) => {
-      const handle = ms === undefined ? undefined : clock.setTimeout(() => done(), ms)
-      const done = () => {
-        if (handle !== undefined) clock.clearTimeout(handle)
-        wake = undefined
-        resolve()
-      }
-      wake = ms === undefined ? done : () => {} // during a backoff, new events do not cut it short
-      stopWaiter = done
-    })
-  let stopWaiter: (() => void) | undefined
 
   const backoff = (ofSpool = false) => {
     const count = ofSpool ? spoolFailures++ : failures++
@@ -214,7 +145,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     if (!batch) return appended ? undefined : pause()
     if (batch.events.length === 0) {
       await spool.ack(batch.next, batch.skipped)
-      searched(batch.skipped)
+      search = searched(search, batch.skipped)
       unreadable(batch.skipped)
       return
     }
@@ -224,24 +155,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
-      if (search) {
-        search.cuts = Math.min(search.bound, search.cuts + 1)
-        search.took = true
-      }
-      searched(n + batch.skipped)
-      if (search?.alone) {
-        // The named event went through alone after all: the rest whole, not one by one.
-        search.alone = false
-        search.size = search.lines
-      } else if (search?.before !== undefined) {
-        search.before -= n + batch.skipped
-        if (search.before > 0) search.size = search.before
-        else {
-          search.size = 1
-          search.before = undefined
-          search.alone = true
-        }
-      }
+      if (search) gaveBack(search)
+      search = searched(search, n + batch.skipped)
+      if (search) pieceDelivered(search, n + batch.skipped)
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
@@ -269,17 +185,10 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
-      if (!search) {
-        const bound = 2 * (Math.ceil(Math.log2(n)) + 1)
-        search = { lines: n + batch.skipped, size: n, cuts: bound, bound }
-      }
+      if (!search) search = startSearch(n, n + batch.skipped)
       if (search.cuts > 0) {
-        search.cuts--
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
-        const at = result.refused
-        search.size = at !== undefined && at < n ? Math.max(1, at) : Math.ceil(n / 2)
-        search.before = at !== undefined && at > 0 && at < n ? at : undefined
-        search.alone = at === 0
+        cutAt(search, n, result.refused)
         log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
         options.onAttempt?.('split', n)
         await pause(baseMs)
@@ -300,7 +209,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (deadLetterFailed) stats.state = answered
       deadLetterFailed = false
       await spool.ack(batch.next, n + batch.skipped)
-      searched(n + batch.skipped, true)
+      search = searched(search, n + batch.skipped, true)
       unreadable(batch.skipped)
       if (kept) {
         log.error(`events upstream refused ${n} event(s) with ${status}; kept in the dead-letter file ${options.deadLetter!.stats().path} (${ids}); replay with \`holdfast-server events replay-dead-letters\``)
@@ -359,19 +268,6 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     options.onAttempt?.('dropped', lines)
   }
 
-  // The search moves past `lines` sent (delivered or dropped); after a drop the rest of the refused
-  // batch is tried whole again, since the refused event may have been the only one.
-  function searched(lines: number, dropped = false) {
-    if (!search) return
-    search.lines -= lines
-    if (search.lines <= 0) search = undefined
-    else if (dropped) {
-      search.size = search.lines
-      search.before = undefined
-      search.alone = false
-    }
-  }
-
   return {
     start() {
       if (running || stopped) return
@@ -384,7 +280,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       poster.abort()
       // A read in flight may be a long recount (each call returns): ended, not waited for.
       spool.interrupt()
-      stopWaiter?.()
+      stopWaiting()
       await running
     },
     stats() {

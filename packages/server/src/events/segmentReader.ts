@@ -1,10 +1,10 @@
 // Reading the spool's segments back: lines from a cursor (a batch for the forwarder), and the
 // count of lines from a cursor (what `pending` counts), a window of bytes at a time. Only what is
-// durable is read (`durableSize`); the spool (spool.ts) keeps the cursor and the counts.
+// durable is read (`durableSize`); the spool (spool.ts) keeps the cursor and the counts (spoolState.ts).
 import { join } from 'node:path'
 import type { ServerLogger } from '../logger'
 import type { EventFileSystem } from './fileSystem'
-import type { SpoolCursor } from './spool'
+import type { SpoolCursor } from './spoolCursor'
 
 /** Segment file names: `seg-0000000000000001.jsonl`, … */
 export const SEGMENT = /^seg-(\d{16})\.jsonl$/

@@ -5,7 +5,8 @@
 // within its bound with how far the round got; a refresh meanwhile joins it (never a second round).
 import { contextKey, type ContextCache, type HeldContext } from './contextCache'
 import { REFUSED_ANSWER, UPSTREAM_DOWN } from './failureClass'
-import type { RefreshResult, RelayStatus } from './relay'
+import type { RefreshResult } from './refreshResult'
+import type { RelayStatus } from './relayStatus'
 import type { UpstreamFailureKind } from './upstreamFetch'
 import { unauthorizedLongEnough, type HealthEvent, type UnauthorizedPolicy, type UpstreamHealth } from './upstreamHealth'
 

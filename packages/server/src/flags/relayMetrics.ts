@@ -2,7 +2,7 @@
 // gauges read the relay's status at scrape time, so they can never drift from what /status says.
 import { Counter, Gauge, Registry } from 'prom-client'
 import { createAgeReader } from './ageReader'
-import type { RelayStatus } from './relay'
+import type { RelayStatus } from './relayStatus'
 import type { RelayEvents } from './relayEvents'
 
 const STATES = ['ok', 'failing', 'unauthorized', 'none'] as const

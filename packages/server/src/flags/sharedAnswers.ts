@@ -1,9 +1,10 @@
 // Proxy mode with --redis: every good per-context answer is shared with the other relays of this
 // upstream, and theirs are taken when newer than what is held here (judgeShared); the held answers
-// are listed for the write-back into a store that lost them (see sharedContexts.ts).
+// are listed for the write-back into a store that lost them (see heldWriteBack.ts).
 import type { ServerLogger } from '../logger'
 import { setBounded } from '../lru'
-import type { SharedContexts, SharedContextsOptions, SharedTicket } from '../store/sharedContexts'
+import type { SharedContexts, SharedTicket } from '../store/sharedContexts'
+import type { SharedContextsOptions } from '../store/sharedContextsOptions'
 import type { StoredDocument } from '../store/sharedStore'
 import { DEFAULT_MAX_CONTEXTS, fromContextRecord, toContextRecord, type ContextCache, type HeldContext } from './contextCache'
 import { contextRecordSchema, readRecord } from './records'

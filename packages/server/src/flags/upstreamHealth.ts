@@ -1,6 +1,6 @@
 // What the relay knows about its upstream, as a pure function of what happened (a reducer). The
 // status route, the metrics and the `stale` bit of every answer all read this one value.
-import type { UpstreamReport } from '../store/sharedDefinitions'
+import type { UpstreamReport } from '../store/upstreamReport'
 import type { UpstreamFailureKind } from './upstreamFetch'
 
 /** `none`: no upstream (a local file). `ok`: the latest attempt succeeded. */

@@ -2,7 +2,8 @@
 // the source holds and has seen, at the moment it is asked, never kept in step by hand.
 import { ageSeconds, type AgeReader } from './ageReader'
 import type { ContextCache, HeldContext } from './contextCache'
-import { upstreamStatusOf, type RelayStatus } from './relay'
+import { upstreamStatusOf } from './relay'
+import type { RelayStatus } from './relayStatus'
 import type { SnapshotState } from './snapshotFile'
 import { BREAKER_MAX_MS, type BreakerState } from './upstreamBreaker'
 import type { UpstreamHealth } from './upstreamHealth'

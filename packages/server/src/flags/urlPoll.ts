@@ -2,7 +2,7 @@
 // the guarded slot (an acceptance of a shrink on another relay of the fleet applied too), then,
 // with --redis, what it gave published for the other relays.
 import type { SharedDefinitions } from '../store/sharedDefinitions'
-import type { RefreshResult } from './relay'
+import type { RefreshResult } from './refreshResult'
 import type { DefinitionsSlot } from './servedDefinitions'
 import { shrinkAcceptance } from './shrinkGuard'
 import { upstreamFetch } from './upstreamFetch'

@@ -1,7 +1,8 @@
 // --redis for a --flags-url source: the hooks the shared store's driver is given (take the store's
 // copy, unless it is a dropped version or older than the layer served; the leader's reports; the
 // role; what is held, served and published) and the follower's mirror of the leader's health.
-import type { SharedDefinitions, UpstreamReport } from '../store/sharedDefinitions'
+import type { SharedDefinitions } from '../store/sharedDefinitions'
+import type { UpstreamReport } from '../store/upstreamReport'
 import type { StoredDocument } from '../store/sharedStore'
 import { versionOf } from './flagDefinitions'
 import type { FlagSourceEvent } from './flagSource'

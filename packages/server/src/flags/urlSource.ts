@@ -3,12 +3,14 @@
 // loaded at start (data dir, snapshot), every fetched document offered to the guarded slot, each
 // applied one saved as a new data-dir generation. The parts share one state (urlSourceState.ts):
 // what is served and kept (urlServing.ts), the poll (urlPoll.ts), --redis (urlSharing.ts).
-import type { SharedDefinitions, SharedDefinitionsOptions } from '../store/sharedDefinitions'
+import type { SharedDefinitions } from '../store/sharedDefinitions'
+import type { SharedDefinitionsOptions } from '../store/sharedDefinitionsOptions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { closePersistence, createPersistence, type Persistence } from './persistence'
 import { createPoller } from './poller'
 import { ageSeconds, createAgeReader } from './ageReader'
-import { servedSourceOf, sourceStatusOf, upstreamStatusOf, type HoldfastMetadata, type RelaySource, type RelaySourceOptions, type RelayStatus } from './relay'
+import { servedSourceOf, sourceStatusOf, upstreamStatusOf, type RelaySource, type RelaySourceOptions } from './relay'
+import type { HoldfastMetadata, RelayStatus } from './relayStatus'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { shrinkAcceptance } from './shrinkGuard'
 import { nothingToServe, type SnapshotState } from './snapshotFile'

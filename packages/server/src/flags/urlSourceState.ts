@@ -4,7 +4,7 @@
 import type { StoredDocument } from '../store/sharedStore'
 import type { LineageStep } from './lineage'
 import type { Poller } from './poller'
-import type { RefreshResult } from './relay'
+import type { RefreshResult } from './refreshResult'
 import { initialHealth, type UpstreamHealth } from './upstreamHealth'
 
 /** What a --flags-url source knows between calls; see {@link createUrlSourceState} for the values at creation. */

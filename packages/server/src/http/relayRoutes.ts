@@ -1,9 +1,10 @@
 // The relay's operations routes: `GET /holdfast/v1/status` (for humans and scripts) and
 // `POST /holdfast/v1/refresh` (an operator's "ask the upstream now", behind the admin key).
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { EventsStatus } from '../events/pipeline'
+import type { EventsStatus } from '../events/eventsStatus'
 import type { FlagSource } from '../flags/flagSource'
-import { isRelaySource, statusOf, type RefreshResult } from '../flags/relay'
+import type { RefreshResult } from '../flags/refreshResult'
+import { isRelaySource, statusOf } from '../flags/relay'
 import { hasApiKey } from './auth'
 import { answerBodyFailure, readBody, sendJson } from './body'
 import type { Route } from './requestHandler'

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { FlagSource } from '../flags/flagSource'
-import { freshnessOf, type HoldfastMetadata } from '../flags/relay'
+import { freshnessOf } from '../flags/relay'
+import type { HoldfastMetadata } from '../flags/relayStatus'
 import { CorsResponse } from '../http/corsResponse'
 import { answerBodyFailure, answerNotJson, etagMatches, etagOf, isGone, isJsonRequest, MAX_BODY_BYTES, onBody, readBody, refuseEncoded, sendEmpty, sendJson, type BodyResult } from '../http/body'
 import type { ServerMetrics } from '../metrics'

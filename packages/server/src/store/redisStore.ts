@@ -1,63 +1,12 @@
-import { ClientClosedError, ClientOfflineError, createClient, ErrorReply } from 'redis'
-import type { ServerLogger } from '../logger'
-import { ACQUIRE, PUT, READ, RELEASE, RENEW, TICKET, type LuaScript } from './redisScripts'
-import type { LeaseOutcome, PutOutcome, SharedStore, StoreNotice, StoreResult } from './sharedStore'
-import { parseNotice, serializeNotice } from './notice'
+import { createClient } from 'redis'
+import type { SharedStore, StoreNotice } from './sharedStore'
+import { parseNotice } from './notice'
+import { createRedisCommands } from './redisCommands'
 import { createRedisConnection, NoAnswerError, withTimeout } from './redisConnection'
-import { describe, escapeGlob, readDocument } from './redisReplies'
+import { createRedisDocuments } from './redisDocuments'
+import { describe } from './redisReplies'
 import { createRedisStatus } from './redisStatus'
-
-/** Options of {@link createRedisStore}. */
-export interface RedisStoreOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Required. */
-  url: string
-  /**
-   * Names this store's keys: `holdfast:<namespace>:…`. Relays share documents only when their
-   * namespaces match; use {@link storeNamespace} (a hash of the source and its credentials) so
-   * fleets on one Redis never mix flags. Required.
-   */
-  namespace: string
-  /**
-   * The namespace as `status().namespace` shows it; default `namespace`. A relay that sends
-   * credentials shows its hash hidden (see `createRelayStore`).
-   */
-  shownNamespace?: string
-  /** How long any one command may take before it counts as failed. Default 500 ms. */
-  commandTimeoutMs?: number
-  /**
-   * TTL of every stored document, renewed on every successful poll, changed or not, so a quiet
-   * upstream never lets the backup expire. Default 7 days.
-   */
-  backupTtlMs?: number
-  /**
-   * Longest wait between reconnection attempts after a connection fails or is refused (they back
-   * off from 100 ms, with jitter). Default 2000 ms. A connection Redis does not answer (its TCP
-   * connect timed out, its handshake or PING unanswered) is replaced after a wait that grows
-   * further, to 30 s (or this, when longer).
-   */
-  reconnectMaxMs?: number
-  /**
-   * When no command has succeeded for this long, a PING checks the connection, so the status
-   * recovers (or notices an outage) even while the relay has nothing to ask; the subscription is
-   * PINGed this often too. A connection whose PING is not answered within the command timeout is
-   * connected again (a half-open one would otherwise be written to for ever, and a subscription
-   * would miss every notice without failing). Default 2000 ms.
-   */
-  heartbeatMs?: number
-  /** Where connection changes are reported. Default: none. */
-  log?: ServerLogger
-}
-
-const DEFAULT_TIMEOUT_MS = 500
-const DEFAULT_BACKUP_TTL_MS = 7 * 24 * 3600 * 1000
-const DEFAULT_RECONNECT_MAX_MS = 2000
-/**
- * The longest wait before a connection let go (its TCP connect, handshake or PING unanswered) is replaced. From
- * 100 ms, doubling, with jitter, while the replacements go unanswered; from 100 ms again once one
- * is ready. Capped at `reconnectMaxMs` (2 s) instead, a fleet opened a connection per relay every
- * 1.2-3 s into a Redis stuck for good, filling a SIGSTOPped Redis' listen queue.
- */
-const REPLACE_MAX_MS = 30_000
+import { DEFAULT_BACKUP_TTL_MS, DEFAULT_RECONNECT_MAX_MS, DEFAULT_TIMEOUT_MS, REPLACE_MAX_MS, type RedisStoreOptions } from './redisStoreOptions'
 
 /**
  * A {@link SharedStore} on Redis, with node-redis. Two connections: one for commands (each with a
@@ -75,10 +24,6 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
   const maxBackoff = options.reconnectMaxMs ?? DEFAULT_RECONNECT_MAX_MS
   const prefix = `holdfast:${options.namespace}:`
   const channel = `${prefix}notices`
-  const leaseKey = `${prefix}lease`
-  const clockKey = `${prefix}clock`
-  const docKey = (key: string) => `${prefix}doc:${key}`
-  const flagKey = (name: string) => `${prefix}flag:${name}`
   const listeners = new Set<(notice: StoreNotice) => void>()
   let opened = false
   let closed = false
@@ -157,20 +102,6 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     }
   }
 
-  // READONLY: the connection is on a replica, most often an old primary after a failover behind
-  // one name (DNS, a Service, a cloud endpoint), which keeps the connections made to it; node-redis
-  // never connects again by itself, and before, no write succeeded again until a restart. The
-  // connection is replaced (a fresh one goes through the name to the new primary): at once, then
-  // at most every 1 s doubling to 30 s while writes stay refused (a URL that names a replica).
-  let readonlyAt = -Infinity
-  let readonlyWait = 1000
-  const onReadonly = () => {
-    const now = performance.now()
-    if (now - readonlyAt < readonlyWait) return
-    if (readonlyAt !== -Infinity) readonlyWait = Math.min(readonlyWait * 2, REPLACE_MAX_MS)
-    readonlyAt = now
-    commands.replace()
-  }
   // `connected` goes out when both connections are ready again (the subscription restored), so
   // whoever re-reads on it finds the command connection working.
   const announce = () => {
@@ -229,57 +160,8 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
       )
       .finally(() => (subscribing = false))
   }
-  // `stuck`: told of the client when the command went unanswered (the heartbeat's PING replaces it).
-  // `command`: what its refusal is kept under (the script's SHA for EVAL and EVALSHA). Default: its name.
-  const run = async <T>(args: string[], stuck?: (client: ReturnType<typeof commands.current>) => void, command = args[0]!): Promise<StoreResult<T>> => {
-    if (closed) return { ok: false, error: 'store closed' }
-    if (!opened) return { ok: false, error: 'store not opened' }
-    const client = commands.current()
-    try {
-      // node-redis' own `timeout` only covers the wait to be written; a Redis that accepted the
-      // command and never answers (stuck, SIGSTOP, a network black hole) needs this race too.
-      const value = await withTimeout(client.sendCommand<T>(args, { timeout }), timeout)
-      if (status.answered(command)) [readonlyAt, readonlyWait] = [-Infinity, 1000]
-      status.up()
-      return { ok: true, value }
-    } catch (error) {
-      const message = describe(error)
-      // Sent on a connection let go since (it did not answer): the status says why already.
-      if (client !== commands.current()) {
-        status.failed()
-        return { ok: false, error: message }
-      }
-      if (error instanceof NoAnswerError) stuck?.(client)
-      // An error reply means Redis answered: the connection is fine. NOSCRIPT (after a restart) is
-      // no failure; anything else (OOM under maxmemory, a read-only replica) refused the command,
-      // and the status must say why nothing is written.
-      if (error instanceof ErrorReply) {
-        if (!message.includes('NOSCRIPT')) {
-          // Counted, and logged once per reason (see redisStatus.ts).
-          status.refused(command, message)
-          // As sent, or from inside a script (Redis 6: '… @user_script:1: -READONLY You can't write …').
-          if (/(^|-)READONLY\b/.test(message)) onReadonly()
-        }
-        return { ok: false, error: message }
-      }
-      status.failed()
-      // A command refused at once because the client is not connected says nothing new: the
-      // reason it is not (WRONGPASS, ECONNREFUSED, from the connection's own error) stays in the
-      // status. Before, every heartbeat and poll wrote "The client is offline" over it.
-      // The same while a client let go is replaced ("The client is closed" until the next connects).
-      const notConnected = error instanceof ClientOfflineError || error instanceof ClientClosedError
-      const lastError = status.lastError()
-      status.down(notConnected && lastError !== undefined ? lastError : message)
-      return { ok: false, error: message }
-    }
-  }
 
-  const evaluate = async <T>(script: LuaScript, keys: string[], args: string[]): Promise<StoreResult<T>> => {
-    const result = await run<T>(['EVALSHA', script.sha, String(keys.length), ...keys, ...args], undefined, script.sha)
-    // A Redis that restarted (or was flushed with SCRIPT FLUSH) has forgotten the script.
-    if (!result.ok && result.error.includes('NOSCRIPT')) return run<T>(['EVAL', script.source, String(keys.length), ...keys, ...args], undefined, script.sha)
-    return result
-  }
+  const { run, evaluate } = createRedisCommands({ commands, status, timeout, opened: () => opened, closed: () => closed })
 
   // A subscription can go deaf without failing: a half-open connection (a proxy or NAT that lost
   // it without a reset) delivers nothing and reports nothing, and every notice is missed while
@@ -322,7 +204,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
     }).finally(() => (checkingClient = false))
   }
 
-  const map = <A, B>(result: StoreResult<A>, f: (value: A) => B): StoreResult<B> => (result.ok ? { ok: true, value: f(result.value) } : result)
+  const documents = createRedisDocuments({ commands: { run, evaluate }, prefix, channel, ttl, status, log: options.log })
 
   return {
     kind: 'redis',
@@ -355,73 +237,7 @@ export function createRedisStore(options: RedisStoreOptions): SharedStore {
         listeners.add(listener)
       })
     },
-    async ticket() {
-      return map(await evaluate<string>(TICKET, [clockKey], [String(ttl)]), Number)
-    },
-    async peek(key) {
-      const result = await evaluate<string[]>(READ, [docKey(key), clockKey], ['peek'])
-      return map(result, (reply) => {
-        const n = Number(reply[1])
-        return reply.length < 2 || !Number.isFinite(n) ? undefined : n
-      })
-    },
-    async get(key) {
-      const result = await evaluate<string[] | Record<string, string>>(READ, [docKey(key), clockKey], ['get'])
-      return map(result, (reply) => readDocument(reply))
-    },
-    async put(key, doc, lease) {
-      const notice = serializeNotice({ type: 'changed', key, version: doc.version })
-      const result = await evaluate<[string, string, string?, string?]>(PUT, [docKey(key), clockKey, leaseKey], [
-        String(doc.version),
-        String(doc.fetchedAt),
-        doc.body,
-        doc.etag ?? '',
-        String(ttl),
-        channel,
-        notice,
-        lease ?? '',
-        doc.lineage ?? '',
-      ])
-      return map(result, ([outcome, current, replaced, unannounced]): PutOutcome => {
-        if (replaced) options.log?.warn(`redis held something no relay wrote under ${docKey(key)} (another type, or a version no ticket gave); written over`)
-        if (outcome === 'written') status.noticeRefused(unannounced || undefined)
-        return outcome === 'older' ? { outcome: 'older', current: Number(current) } : { outcome: outcome as 'written' | 'refreshed' | 'fenced' }
-      })
-    },
-    async keys(keyPrefix, limit) {
-      const found: string[] = []
-      let cursor = '0'
-      const pattern = `${escapeGlob(docKey(keyPrefix))}*`
-      do {
-        const result = await run<[string, string[]]>(['SCAN', cursor, 'MATCH', pattern, 'COUNT', '200'])
-        if (!result.ok) return result
-        cursor = String(result.value[0])
-        for (const key of result.value[1]) if (found.length < limit) found.push(key.slice(docKey('').length))
-      } while (cursor !== '0' && found.length < limit)
-      return { ok: true, value: found }
-    },
-    async acquireLease(owner, ttlMs) {
-      const result = await evaluate<[number, number]>(ACQUIRE, [leaseKey], [owner, String(ttlMs)])
-      return map(result, ([held, pttl]): LeaseOutcome => (held === 1 ? { held: true } : { held: false, retryInMs: Math.max(0, Number(pttl)) }))
-    },
-    async renewLease(owner, ttlMs) {
-      return map(await evaluate<number>(RENEW, [leaseKey], [owner, String(ttlMs)]), (renewed) => renewed === 1)
-    },
-    async releaseLease(owner) {
-      return map(await evaluate<[number, string]>(RELEASE, [leaseKey], [owner, channel, serializeNotice({ type: 'released' })]), ([released, unannounced]) => {
-        if (released === 1) status.noticeRefused(unannounced || undefined, 'released')
-        return released === 1
-      })
-    },
-    async raise(name, ttlMs) {
-      return map(await run<string>(['SET', flagKey(name), '1', 'PX', String(Math.max(1, Math.round(ttlMs)))]), () => undefined)
-    },
-    async raised(name) {
-      return map(await run<number>(['EXISTS', flagKey(name)]), (count) => Number(count) > 0)
-    },
-    async lower(name) {
-      return map(await run<number>(['DEL', flagKey(name)]), (count) => Number(count) > 0)
-    },
+    ...documents,
     subscribe(listener) {
       listeners.add(listener)
       return () => void listeners.delete(listener)

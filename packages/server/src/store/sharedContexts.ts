@@ -1,54 +1,15 @@
-import type { ServerLogger } from '../logger'
-import type { SharedStore, StoredDocument, StoreResult, StoreStatus } from './sharedStore'
+import type { StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica, type LocalDocument } from './storeReplica'
 import { eachLimited } from '../eachLimited'
 import { setBounded } from '../lru'
 import { createBackoffTimer } from '../backoffTimer'
 import { DROP_MARKER_PREFIX } from '../flags/records'
+import { createDropKeeper } from './dropKeeper'
 import { createDropQueue } from './dropQueue'
+import { createHeldWriteBack } from './heldWriteBack'
 import { createMissedLookups } from './missedLookups'
-
-/** Options of {@link createSharedContexts}. */
-export interface SharedContextsOptions {
-  /**
-   * The store the answers and drops are shared through (`createRedisStore` for `--redis`, or a
-   * memory store shared by relays in one process). Required. Opened by {@link SharedContexts.start},
-   * closed by {@link SharedContexts.stop} unless `closeStore` is false.
-   */
-  store: SharedStore
-  /** Most contexts read from the store at start (and remembered). Default 10,000. */
-  maxContexts?: number
-  /**
-   * Takes another relay's answer for the context hashed as `contextKey` into this relay's cache, or
-   * its drop (a drop marker, `dropMarkerSchema` in records.ts: see {@link SharedContexts.dropped});
-   * returns whether it did. Called only for a version newer than any this relay has seen for it.
-   */
-  take(contextKey: string, doc: StoredDocument): boolean | Promise<boolean>
-  /**
-   * The answers this relay holds from the upstream (got in this process, or taken from the store),
-   * by context hash. Written back when the store comes back, so a Redis that restarted empty holds
-   * them again, for a relay that starts while the upstream is down. Those marked `late` (read back
-   * from the data dir: no place in the store's order is known for them) are written back at start
-   * too, and only where the store holds nothing this relay takes instead. A document may be a
-   * function, asked when its turn comes to be written (thousands go a few at a time): what is held
-   * for that context then, or nothing (dropped meanwhile). `asked`: the store version the answer
-   * was asked for at (its ticket), when known: written again late, anything newer than that in the
-   * store wins over it; a late one without it is written back at the oldest place (version 0,
-   * below any ticket), so any drop or answer whose place is known wins over it. `placed`: told the version a late answer
-   * was written back at when it is not `asked` (a place the store cannot have handed out: see
-   * `StoreReplica.publishLate`), so what is held orders by the version the store holds it at.
-   * Default: none.
-   */
-  held?(): Array<[string, LocalDocument | (() => LocalDocument | undefined), late?: boolean, asked?: number, placed?: (version: number) => void]>
-  /** Whether {@link SharedContexts.stop} closes the store (false for a store shared in-process). Default true. */
-  closeStore?: boolean
-  /**
-   * Where the store's troubles are said: an answer or drop it could not take (once, then once it
-   * took them all), drops let go at the bound or left at a stop, a write-back that failed, recorded
-   * versions ahead of its clock, documents that could not be taken. Default: none (nothing said).
-   */
-  log?: ServerLogger
-}
+import { createRecordedDrops } from './recordedDrops'
+import type { SharedContextsOptions } from './sharedContextsOptions'
 
 /** The relay's side of a shared store in proxy mode: see {@link createSharedContexts}. */
 export interface SharedContexts {
@@ -110,19 +71,6 @@ export type SharedTicket = Promise<StoreResult<number>>
 
 const PREFIX = 'context:'
 const STREAMS_OPEN = 'streams-open'
-/**
- * The place in the store's order of a late answer whose own is not known (read back from a data
- * dir that recorded none: written without --redis, or before the store took it): the oldest, so
- * that any drop or answer whose place is known wins over it in the store, whichever is written
- * first. Before, it took a new version: written back first into a Redis restarted empty, it came
- * after another relay's drop of the user, whose write-back was then refused as older, and that
- * relay and every relay started in the upstream outage after took it and served the revoked user.
- * 0, below every ticket: a store of one's own may count its tickets from 1 (a SQL sequence, INCR),
- * and at 1 an upstream answer asked for with its first ticket met the stale answer at the same
- * version, where a store only renews what it holds ('refreshed'): the stale answer stayed, its
- * writer counted the new one shared, and every other relay served the stale one.
- */
-const OLDEST_PLACE = 0
 /** {@link SharedContexts.stop}: how long the drops still waiting may take to be written. */
 const STOP_DRAIN_MS = 2000
 
@@ -137,37 +85,14 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const { store, log } = options
   const max = options.maxContexts ?? 10_000
   let taken = 0
-  // Answers read back from the data dir whose recorded version was refused as ahead of the store's
-  // clock (see `writeBack`), since the start.
-  let aheadOfStore = 0
-  // Every held answer, a few at a time (thousands must not flood the connection): one that the
-  // store holds already only renews its TTL; one it lost is written again; one it holds newer is
-  // taken instead (the replica's rules), never written over. Each is read when its turn comes, not
-  // when the list is made: before, an answer dropped for a 401 while the write-back was under way
-  // (seconds, with thousands held) was written after its drop marker, over it, with a newer place
-  // in the store's order, and every relay started in the outage after served the revoked user.
-  type Held = ReturnType<NonNullable<SharedContextsOptions['held']>>
-  // Also what the retries write of the answers read back from the data dir (see `retryOwed`).
-  const writeHeld = async (entries: Held) => {
-    let ahead = 0
-    await eachLimited(entries, 8, async ([key, doc, late, asked, placed]) => {
-      const outcome = await share(key, doc, undefined, late === true, undefined, late ? (asked ?? OLDEST_PLACE) : undefined)
-      // Written at a new version, not the data dir's (one no ticket of this store handed out): kept
-      // at that one, the answer outranked every drop and answer the fleet wrote after it here.
-      const at = replica.version(PREFIX + key)
-      if (late && asked !== undefined && (outcome === 'written' || outcome === 'refreshed') && at !== undefined && at < asked) {
-        ahead++
-        placed?.(at)
-      }
-      return outcome
-    })
-    // Said once per write-back, with the count (before: not a word, and an operator never learnt
-    // the data dir held versions from the future: another Redis's, or a hand edit).
-    if (ahead === 0) return
-    aheadOfStore += ahead
-    log?.warn(`${ahead} answer(s) read back from the data dir had a recorded store version ahead of this store's clock (written against another Redis, or edited by hand): not used, written back at a new version`)
-  }
-  const writeBack = (onlyLate = false) => writeHeld((options.held?.() ?? []).filter(([, , late]) => late || !onlyLate))
+  // Every held answer written back (see heldWriteBack.ts); also what the retries write of the
+  // answers read back from the data dir (see `retryOwed`).
+  const { writeHeld, writeBack, aheadOfStore } = createHeldWriteBack({
+    share: (contextKey, doc, version, late, asked, place) => share(contextKey, doc, version, late, asked, place),
+    version: (contextKey) => replica.version(PREFIX + contextKey),
+    held: () => options.held?.(),
+    log,
+  })
 
   // Answers that could not be shared (Redis slow, refusing, or not yet connected): shared again
   // from what is held then, with backoff, until the store takes them. Without this, an answer
@@ -182,7 +107,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
   const owedDrops = new Map<string, LocalDocument>()
   // Writes are not sent to a store known to be down: each would only time out in turn. One that
   // answers but refused something (OOM, BUSY) says down for up to 30 s after it last refused (see
-  // redisStore.ts): asked only while up, it was not asked again in that time, and an answer it
+  // redisStatus.ts): asked only while up, it was not asked again in that time, and an answer it
   // could not take stayed out of it for 30-60 s after it could.
   const usable = () => store.status().state === 'up' || store.answering?.() === true
   let warned = false
@@ -222,48 +147,16 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     keepDrop(owedDrops, contextKey, marker)
     retry.schedule()
   }
-  // The drops the store took (this relay's, and other relays' taken from it), by context, with the
-  // version the store holds each at, bounded as the drop queue is. Written back at that version
-  // when the store comes back (a Redis restarted empty), with the answers held: before, only the
-  // answers were, and a relay that missed a drop (cut off from Redis meanwhile) wrote back the
-  // answer from before it into the empty store, where a relay started in the upstream outage took
-  // it and served the revoked user (200). At its own version, a later answer still wins over it,
-  // and the answer from before it loses to it whichever is written first.
-  const recorded = new Map<string, { marker: LocalDocument; version: number }>()
-  // Those a write-back could not write (the store refusing, or gone again): written again, at
-  // their version, with the owed answers.
-  const recordedOwed = new Set<string>()
-  const writeDropBack = async (contextKey: string) => {
-    const drop = recorded.get(contextKey)
-    if (!drop) return recordedOwed.delete(contextKey)
-    // Only while it is the newest this relay has seen for the context (an answer written or taken
-    // after it is written back in its stead, or stands in the store already).
-    const current = () => (recorded.get(contextKey) === drop && (replica.version(PREFIX + contextKey) ?? drop.version) <= drop.version ? drop.marker : undefined)
-    const outcome = await replica.publish(PREFIX + contextKey, current, undefined, Promise.resolve({ ok: true as const, value: drop.version }))
-    if (outcome !== 'unavailable') return recordedOwed.delete(contextKey)
-    if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
-    warned = true
-    recordedOwed.add(contextKey)
-    retry.schedule()
-  }
-  // The drops listed for a write-back (a Redis restarted empty) until their write settles: not in
-  // the store until it says so. Before, `redis.unshared` read 0 while thousands waited their turn
-  // (eight at a time) or were out to a stalled Redis, and a relay started meanwhile without a data
-  // dir could take the answers from before them.
-  const dropsBack = new Map<string, number>()
-  const writeDropsBack = () => {
-    const keys = [...recorded.keys()]
-    for (const key of keys) dropsBack.set(key, (dropsBack.get(key) ?? 0) + 1)
-    return eachLimited(keys, 8, async (key) => {
-      try {
-        await writeDropBack(key)
-      } finally {
-        const left = (dropsBack.get(key) ?? 1) - 1
-        if (left > 0) dropsBack.set(key, left)
-        else dropsBack.delete(key)
-      }
-    })
-  }
+  // The drops the store took, kept to be written back at their version (see recordedDrops.ts).
+  const { recorded, recordedOwed, dropsBack, writeDropBack, writeDropsBack } = createRecordedDrops({
+    replica: () => replica,
+    prefix: PREFIX,
+    unavailable: () => {
+      if (!warned) log?.warn(`could not record a dropped context in the store (${store.status().lastError ?? 'unavailable'}); trying again`)
+      warned = true
+    },
+    retry: () => retry.schedule(),
+  })
   // The drops the store has not taken yet, each context once, whichever state it is in: waiting
   // for a turn, out, owed (refused, retried), and written back while still this relay's word for
   // the context (answered or dropped here again since, it is counted as that, or shared).
@@ -272,29 +165,8 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     for (const key of dropsBack.keys()) if (recorded.has(key)) keys.add(key)
     return keys.size
   }
-  // A drop let go at the bound of those waiting (`max`, as the owed answers): its marker never
-  // reaches the store. Before, it went without a word (and `redis.unshared` read one less). Said
-  // once the burst is over, at most once a minute, with the count since (and at the stop).
-  let letGo = 0
-  let letGoSaidAt: number | undefined
-  let letGoTimer: ReturnType<typeof setTimeout> | undefined
-  const sayLetGo = () => {
-    clearTimeout(letGoTimer)
-    letGoTimer = undefined
-    if (letGo === 0) return
-    log?.warn(`${letGo} dropped context(s) not recorded in the store: more than ${max} were waiting for it (maxContexts); a relay started without a data dir may take their answers from before the drop`)
-    letGoSaidAt = performance.now()
-    letGo = 0
-  }
-  const keepDrop = <V>(map: Map<string, V>, contextKey: string, value: V) => {
-    const full = map.size >= max && !map.has(contextKey)
-    setBounded(map, contextKey, value, max)
-    if (!full) return
-    letGo++
-    if (letGoTimer) return
-    letGoTimer = setTimeout(sayLetGo, letGoSaidAt === undefined ? 0 : Math.max(0, 60_000 - (performance.now() - letGoSaidAt)))
-    letGoTimer.unref?.()
-  }
+  // A drop let go at the bound of those waiting: counted and said (see dropKeeper.ts).
+  const { keepDrop, sayLetGo } = createDropKeeper(max, log)
   // The drops waiting for their first write, eight at a time (see dropQueue.ts).
   const queue = createDropQueue({ write: shareDrop, keep: keepDrop })
   // After 1 s, doubling to 30 s while the store keeps failing; from 1 s again once all are shared.
@@ -386,7 +258,7 @@ export function createSharedContexts(options: SharedContextsOptions): SharedCont
     // Looked up in the background, within the bounds of missedLookups.ts.
     missed: createMissedLookups({ max, usable, check: (contextKey) => replica.check(PREFIX + contextKey) }),
     version: (contextKey) => replica.version(PREFIX + contextKey),
-    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared(), aheadOfStore }),
+    status: () => ({ ...store.status(), taken, unshared: owed.size + dropsUnshared(), aheadOfStore: aheadOfStore() }),
     async stop() {
       retry.stop()
       // The drops still waiting are written before the store closes, for at most STOP_DRAIN_MS (a

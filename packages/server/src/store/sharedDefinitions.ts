@@ -1,28 +1,9 @@
-import { z } from 'zod'
-import type { ServerLogger } from '../logger'
 import { createLeaseKeeper, type LeaseRole } from './leaseKeeper'
-import type { SharedStore, StoredDocument, StoreStatus } from './sharedStore'
+import type { SharedDefinitionsOptions } from './sharedDefinitionsOptions'
+import type { StoredDocument, StoreStatus } from './sharedStore'
 import { createStoreReplica } from './storeReplica'
+import { readUpstreamReport, type UpstreamReport } from './upstreamReport'
 import { shrinkAcceptance } from '../flags/shrinkGuard'
-
-/** The leader's view of the upstream, shared so followers can say how fresh their flags are. */
-export interface UpstreamReport {
-  /** The upstream as the leader saw it: `ok` (its latest poll succeeded), `failing` (failed, or none succeeded yet), `unauthorized` (401/403) or `none` (no upstream; a follower ignores such a report). */
-  state: 'ok' | 'failing' | 'unauthorized' | 'none'
-  /** Epoch ms of the leader's latest poll that got a usable answer. */
-  lastSuccessAt?: number
-  /** Epoch ms of the leader's latest poll. */
-  lastAttemptAt?: number
-  /** Why the leader's latest failed poll failed; kept after a success, absent until a poll fails. */
-  lastError?: {
-    /** The kind of failure (`network`, `timeout`, `http`, `unauthorized`, ...). */
-    kind: string
-    /** What the failure said. */
-    message: string
-    /** The upstream's HTTP status, when it answered. */
-    httpStatus?: number
-  }
-}
 
 /** What one poll of the upstream gave: the definitions now served (applied or confirmed unchanged), or nothing usable. */
 export type PollOutcome =
@@ -42,57 +23,6 @@ export type PollOutcome =
       /** The poll failed: nothing is published, the report still goes out. */
       ok: false
     }
-
-/** Options of {@link createSharedDefinitions}. */
-export interface SharedDefinitionsOptions {
-  /** The shared store the definitions, the lease and the leader's reports live in. Required. */
-  store: SharedStore
-  /** Whether {@link SharedDefinitions.stop} closes the store (false for a store shared in-process). Default true. */
-  closeStore?: boolean
-  /** Longest wait for the store's connection at start. Default 2000 ms. */
-  connectWaitMs?: number
-  /** The lease TTL (see `createLeaseKeeper`). Default 15000 ms. */
-  leaseTtlMs?: number
-  /**
-   * How often a follower reads the versions of the definitions and of the leader's report in case
-   * a notice was lost (a subscription gone silent: a half-open connection fails nothing). Give the
-   * poll interval (at most 5 s): a lost notice then costs at most an interval more, and the
-   * leader's reports, made every poll, keep coming, so a healthy leader never reads as silent.
-   * Default 5000 ms.
-   */
-  checkEveryMs?: number
-  /**
-   * Offers definitions that another relay polled (or that the store held at start) to this relay's
-   * guarded slot; returns whether they are now served. Called only for a version newer than any
-   * this relay has seen. `'keep'`: refused, but the fleet's (only this relay's stricter rules refuse
-   * it): what this relay serves is not written back while it is the store's copy; a poll's result still is.
-   */
-  take(doc: StoredDocument): boolean | 'keep' | Promise<boolean | 'keep'>
-  /**
-   * The leader's latest upstream report, on followers, with its version in the store (published
-   * right after the definitions of the same poll). Default: ignored.
-   */
-  report?(report: UpstreamReport, version: number): void
-  /** The role changed; a relay that becomes `leader` or `solo` should poll at once. Default: ignored. */
-  onRole?(role: LeaseRole): void
-  /**
-   * What this relay serves from the upstream (polled, or taken from the store), if anything. When
-   * it becomes the leader, and when the store comes back, it is written back, so a Redis restarted
-   * empty or from an old dump holds what the relays serve even while the upstream is down.
-   * Default: nothing is written back (only polls publish).
-   */
-  served?(): { text: string; fetchedAt: number; etag?: string; lineage?: string } | undefined
-  /**
-   * The definitions this relay holds from before a restart (its data dir) with the store version
-   * they had, read at start: the store's copy is taken only when it is newer (a Redis restored from
-   * an older dump must not move the relay back). Default: none.
-   */
-  held?(): StoredDocument | undefined
-  /** A version of this relay's definitions was written to the store (to be kept with them). Default: ignored. */
-  published?(version: number): void
-  /** Where failed write-backs and a store that lost the fleet's flags are reported. Default: none (not reported). */
-  log?: ServerLogger
-}
 
 /** The relay's side of a shared store in the definitions modes: see {@link createSharedDefinitions}. */
 export interface SharedDefinitions {
@@ -324,36 +254,4 @@ export function createSharedDefinitions(options: SharedDefinitionsOptions): Shar
       if (options.closeStore !== false) await store.close()
     },
   }
-}
-
-// Another relay's report, read from Redis: input like any other (a broken peer, a hand edit). A
-// field that is not what it should be is dropped, not trusted: a follower times and persists what
-// it reads here.
-const finiteOrNone = z.number().finite().optional().catch(undefined)
-const reportSchema = z.object({
-  state: z.enum(['ok', 'failing', 'unauthorized', 'none']),
-  lastSuccessAt: finiteOrNone,
-  lastAttemptAt: finiteOrNone,
-  lastError: z
-    .object({ kind: z.string().max(64), message: z.string().max(2000), httpStatus: z.number().int().min(100).max(599).optional().catch(undefined) })
-    .optional()
-    .catch(undefined),
-})
-
-/** The leader's report as a follower may use it; undefined when it is not one. */
-export function readUpstreamReport(text: string): UpstreamReport | undefined {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  const parsed = reportSchema.safeParse(json)
-  if (!parsed.success) return undefined
-  const { state, lastSuccessAt, lastAttemptAt, lastError } = parsed.data
-  const report: UpstreamReport = { state }
-  if (lastSuccessAt !== undefined) report.lastSuccessAt = lastSuccessAt
-  if (lastAttemptAt !== undefined) report.lastAttemptAt = lastAttemptAt
-  if (lastError) report.lastError = lastError.httpStatus === undefined ? { kind: lastError.kind, message: lastError.message } : lastError
-  return report
 }

@@ -65,3 +65,51 @@ describe('the refused list read back at a restart', () => {
     }
   })
 })
+
+/** Writes the newest generation of `dir` again as a newer one, its `refused` list passed through `edit`. */
+async function editRefused(dir: string, edit: (refused: unknown[]) => unknown) {
+  const names = (await readdir(dir)).filter((name) => /^gen-\d+\.json$/.test(name)).sort()
+  const text = await readFile(join(dir, names.at(-1)!), 'utf8')
+  const newline = text.indexOf('\n')
+  const header = JSON.parse(text.slice(0, newline)) as { source?: string }
+  const record = JSON.parse(text.slice(newline + 1)) as { refused: unknown[] }
+  expect(record.refused).toHaveLength(1)
+  const next = Number(/\d+/.exec(names.at(-1)!)![0]) + 1
+  await writeFile(join(dir, `gen-${String(next).padStart(12, '0')}.json`), encodeGeneration(JSON.stringify({ ...record, refused: edit(record.refused) }), header.source))
+}
+
+describe('a refused list with an entry that cannot be read (a hand edit, another version)', () => {
+  it.each([
+    ['a start written as text', { key: 'ghost', credentials: 'c', since: 'yesterday' }],
+    ['a key past 256 characters', { key: 'k'.repeat(257), credentials: 'c', since: 1 }],
+    ['no credentials', { key: 'ghost', since: 1 }],
+    ['null', null],
+  ])('%s beside a good one: the good one is read back, the context dropped when due, and the log says one was left out', async (_, bad) => {
+    const { upstream, dir, clock } = await refusedOnce()
+    await editRefused(dir, (refused) => [bad, ...refused])
+    // Restarted after the run was due (61 s of 60).
+    clock.at += 61_000
+    const second = await open(upstream.url, dir, clock)
+    try {
+      // Before: one entry that did not read dropped the whole list, in silence: the run was
+      // forgotten and the revoked user's values held (and served, 200) until its next 401.
+      await waitFor(() => second.source.relayStatus!().contexts === 0, 2000)
+      expect(await second.ask('victim')).toBe(503)
+      expect(second.log.lines.filter((line) => /refused.*cannot be read/.test(line))).toHaveLength(1)
+    } finally {
+      await second.source.close()
+    }
+  })
+
+  it('a list that is no list: the answers are read, and the log says the list was left out', async () => {
+    const { upstream, dir, clock } = await refusedOnce()
+    await editRefused(dir, () => 'x')
+    const second = await open(upstream.url, dir, clock)
+    try {
+      expect(second.source.relayStatus!().contexts).toBe(1)
+      expect(second.log.lines.filter((line) => /refused.*cannot be read/.test(line))).toHaveLength(1)
+    } finally {
+      await second.source.close()
+    }
+  })
+})

@@ -65,6 +65,11 @@ export interface UpstreamDrops {
    * whether or not another request comes).
    */
   refused(key: string, credentials: string, status: number | undefined): void
+  /**
+   * `clear-after`: `key`, held, of `credentials` refused in a run not yet long enough, was not asked
+   * (a re-ask round asks one context of a refused key): it joins the run, dropped when it is due.
+   */
+  refusedLater(key: string, credentials: string): void
   /** Stops the timed `clear-after` drops (the source closes). */
   stop(): void
   /** `clear-after`: the held contexts refused in a run not yet due, and since when (epoch ms), for the data dir. */
@@ -237,6 +242,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   return {
     unauthorizedSince,
     dropped,
+    refusedLater: (key, credentials) => dropWhenDue(key, credentials),
     refusedRuns() {
       const runs: RefusedInRun[] = []
       const [wall, tick] = [now(), steady()]

@@ -62,3 +62,57 @@ describe('--flags-url: the clear-after timer', () => {
     }
   })
 })
+
+/**
+ * Counts the timers armed while `during` runs and `windowMs` after. Node cannot wait past 2^31-1 ms
+ * (24.8 days): a longer setTimeout fires after 1 ms (with a TimeoutOverflowWarning), so a timer that
+ * looks again when it fired early ran a 1 ms loop for the whole of a clear-after of 30 days.
+ */
+async function timersArmed(during: () => Promise<void>, windowMs: number): Promise<number> {
+  const original = globalThis.setTimeout
+  let armed = 0
+  globalThis.setTimeout = ((callback: () => void, ms?: number, ...rest: unknown[]) => {
+    armed++
+    return original(callback, ms, ...rest)
+  }) as typeof setTimeout
+  try {
+    await during()
+    await new Promise((resolve) => original(resolve, windowMs))
+    return armed
+  } finally {
+    globalThis.setTimeout = original
+  }
+}
+
+describe('a clear-after longer than a timer can wait (30 days)', () => {
+  const MONTH = 30 * 24 * 3600
+
+  it('proxy mode: the timer waits, no 1 ms loop, and the context stays held', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+    const source = createUpstreamSource({ url: upstream.url, maxShrinkPercent: 50, onUnauthorized: { mode: 'clear-after', seconds: MONTH }, timeoutMs: 2000, log: recordingLogger() })
+    await source.open()
+    try {
+      const ask = async () => (await source.evaluate!({ context: { targetingKey: 'victim' }, headers: { authorization: 'Bearer revoked' } })).status
+      expect(await ask()).toBe(200)
+      upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+      // Before: ~300 timers in 300 ms (one a millisecond, each with a warning on stderr).
+      expect(await timersArmed(async () => void expect(await ask()).toBe(200), 300)).toBeLessThan(20)
+      expect(source.relayStatus!().contexts).toBe(1)
+    } finally {
+      await source.close()
+    }
+  })
+
+  it('--flags-url: the timer waits, no 1 ms loop, and the definitions stay served', async () => {
+    const upstream = await startUpstream({ document: booleanFlags(3) })
+    const source = urlSourceFor(upstream, { pollIntervalMs: 3_600_000, onUnauthorized: { mode: 'clear-after', seconds: MONTH } })
+    await source.open()
+    try {
+      upstream.set({ status: 401, json: { error: 'revoked' } })
+      expect(await timersArmed(async () => void expect(await source.refresh()).toBe(false), 300)).toBeLessThan(20)
+      expect(source.current()?.flagCount).toBe(3)
+    } finally {
+      await source.close()
+    }
+  })
+})

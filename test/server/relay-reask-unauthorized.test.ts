@@ -3,7 +3,7 @@
 // answers the same for each of them, so asking it once per context is a flood of refused requests
 // (10,000 contexts: 10,000 requests a round), not news. The other keys are still asked.
 import { describe, expect, it } from 'vitest'
-import { evaluate, startServer } from './helpers'
+import { evaluate, startServer, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 const SHARED_KEY = 100
@@ -46,5 +46,28 @@ describe('a re-ask round when the upstream refuses a key many contexts share', (
     await (await fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })).arrayBuffer()
     const status = (await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { contexts: number }
     expect(status.contexts).toBe(1)
+  }, 20_000)
+})
+
+describe('a re-ask round under clear-after=SECONDS when the upstream refuses a key many contexts share', () => {
+  it('drops every context of the refused key SECONDS after the round, asked or not, though nobody asks again', async () => {
+    let revoked = false
+    const upstream = await startUpstream((request) => {
+      if (revoked && request.headers.authorization === 'Bearer shared') return { status: 401, json: { errorCode: 'UNAUTHORIZED' } }
+      return { ofrep: () => ({ flags: [{ key: 'banner', value: true, reason: 'STATIC' }] }) }
+    })
+    const relay = await startServer({ flags: undefined, upstream: upstream.url, adminKey: 'adm', onUpstreamUnauthorized: 'clear-after=0.3' })
+    for (let i = 0; i < 20; i++) await (await evaluate(relay, { targetingKey: `visitor-${i}` }, { Authorization: 'Bearer shared' })).arrayBuffer()
+    await (await evaluate(relay, { targetingKey: 'other' }, { Authorization: 'Bearer other' })).arrayBuffer()
+    revoked = true
+    await (await fetch(`${relay.url}/holdfast/v1/refresh`, { method: 'POST', headers: { Authorization: 'Bearer adm' } })).arrayBuffer()
+    const requests = upstream.requests.length
+    const contexts = async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { contexts: number }).contexts
+    // Before: the round asked one or a few contexts of the key (refused: their timer dropped them),
+    // skipped the others as not due yet and left them out of the run: they stayed held (and in the
+    // data dir, served after a restart in an outage) until their users' next 401.
+    await waitFor(async () => (await contexts()) === 1, 3000).catch(() => undefined)
+    expect(await contexts()).toBe(1)
+    expect(upstream.requests.length).toBe(requests)
   }, 20_000)
 })

@@ -48,6 +48,12 @@ export interface ReaskRoundsOptions {
   save: (contentChanged: boolean) => void
   /** Told of each context whose values a round dropped for its refused credentials (`clear`, `clear-after`). */
   dropped?: (key: string) => void
+  /**
+   * `clear-after`: a context of credentials refused in this round, not asked, whose run of 401/403 is
+   * not yet long enough: it joins the run, to go with the asked one when it is due (see `dueDrops`
+   * in upstreamDrops.ts). Default: nothing.
+   */
+  refusedLater?: (key: string, credentials: string) => void
   /** Asks the upstream with the relay's own probe context (nothing held to ask). */
   probe: () => Promise<unknown>
   breakerOpen: () => boolean
@@ -194,6 +200,10 @@ export function createReaskRounds(options: ReaskRoundsOptions): ReaskRounds {
               options.dropped?.(key)
               save(true)
             }
+            // Not due yet: it joins the run, and goes when the asked one does. Before, it was left
+            // out of it, so only the contexts asked went SECONDS on; the others stayed held (and in
+            // the data dir, served after a restart in an outage) until their users' next 401.
+            else if (cache.peek(key)) options.refusedLater?.(key, credentials)
             continue
           }
           // Evicted since the round began (least recently used, newer users came): not asked, nor

@@ -93,15 +93,32 @@ export const contextsRecordSchema = z.object({
   /**
    * `clear-after`: the contexts refused (401/403) in a run of their credentials (hash) not yet long
    * enough to drop them, and since when the run goes on (epoch ms): a restart carries the run on.
-   * Absent in records of older servers; one that cannot be read is left out, not the generation.
+   * Absent in records of older servers. Each entry is read on its own ({@link refusedInRunSchema}):
+   * one that cannot be read is left out (and said), not the others, nor the generation.
    */
-  refused: z.array(z.object({ key: z.string().max(256), credentials: z.string().max(256), since: z.number().finite() })).optional().catch(undefined),
+  refused: z.unknown().optional(),
 })
+/** One entry of a contexts record's `refused` list: a context refused in a `clear-after` run. */
+export const refusedInRunSchema = z.object({ key: z.string().max(256), credentials: z.string().max(256), since: z.number().finite() })
 /** A context refused in a `clear-after` run, as the data dir keeps it (see `contextsRecordSchema`). */
-export interface RefusedInRun {
-  key: string
-  credentials: string
-  since: number
+export type RefusedInRun = z.infer<typeof refusedInRunSchema>
+
+/**
+ * The entries of a contexts record's `refused` list that read, and how many did not (a list that
+ * is no list: all of it, counted as one). Before, one entry that did not read dropped the whole list
+ * in silence: every run in it was forgotten, and the revoked users' values held until their next 401.
+ */
+export function readRefused(refused: unknown): { runs: RefusedInRun[]; unread: number } {
+  if (refused === undefined) return { runs: [], unread: 0 }
+  if (!Array.isArray(refused)) return { runs: [], unread: 1 }
+  const runs: RefusedInRun[] = []
+  let unread = 0
+  for (const entry of refused) {
+    const read = refusedInRunSchema.safeParse(entry)
+    if (read.success) runs.push(read.data)
+    else unread++
+  }
+  return { runs, unread }
 }
 /** A data-dir generation in proxy mode. */
 export type ContextsRecord = z.infer<typeof contextsRecordSchema>

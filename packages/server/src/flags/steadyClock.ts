@@ -29,3 +29,11 @@ export function createSteadyClock(now: () => number, tick: () => number = () => 
   read()
   return read
 }
+
+/**
+ * The longest a Node timer waits: 2^31-1 ms (24.8 days). A longer `setTimeout` fires after 1 ms
+ * (with a TimeoutOverflowWarning), so a timer that looks again when it fired early (the
+ * `clear-after` timers) ran a 1 ms loop for as long as a clear-after of a month lasted. A timer
+ * capped at this fires early, finds the moment not come, and waits again.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1

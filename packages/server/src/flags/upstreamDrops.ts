@@ -8,6 +8,7 @@ import type { SharedContexts, SharedTicket } from '../store/sharedContexts'
 import type { StoredDocument } from '../store/sharedStore'
 import { DEFAULT_MAX_CONTEXTS, type ContextCache } from './contextCache'
 import { DROP_MARKER_PREFIX, dropMarkerSchema, readRecord, type DropMarker, type RefusedInRun } from './records'
+import { MAX_TIMER_MS } from './steadyClock'
 import { unauthorizedLongEnough, type UnauthorizedPolicy } from './upstreamHealth'
 
 /** What {@link createUpstreamDrops} needs from the proxy source. */
@@ -65,11 +66,16 @@ export interface UpstreamDrops {
    * whether or not another request comes).
    */
   refused(key: string, credentials: string, status: number | undefined): void
+  /**
+   * `clear-after`: `key`, held, of `credentials` refused in a run not yet long enough, was not asked
+   * (a re-ask round asks one context of a refused key): it joins the run, dropped when it is due.
+   */
+  refusedLater(key: string, credentials: string): void
   /** Stops the timed `clear-after` drops (the source closes). */
   stop(): void
   /** `clear-after`: the held contexts refused in a run not yet due, and since when (epoch ms), for the data dir. */
   refusedRuns(): RefusedInRun[]
-  /** `clear-after`: a context refused in a run before a restart (read back from the data dir): the run goes on. */
+  /** A context refused in a `clear-after` run before a restart (read back from the data dir): the run goes on (under `clear`, it is dropped at once; `keep`: nothing). */
   restoreRun(run: RefusedInRun): void
 }
 
@@ -181,7 +187,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // Set by `stop()`: a timer that fires after it (one pushed out of `dueDrops` is not cleared there) does nothing.
   let closed = false
   const dropWhenDue = (key: string, credentials: string) => {
-    if (onUnauthorized.mode !== 'clear-after') return
+    if (onUnauthorized.mode === 'keep') return
     const run = unauthorizedRun.get(credentials)
     const since = unauthorizedSince.get(credentials)
     if (run === undefined || since === undefined) return
@@ -227,15 +233,17 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
         count++
       }
       if (count === 0) return
-      log.warn(`the upstream has answered 401/403 for ${seconds} s: dropping the values of ${count === 1 ? 'a context' : `${count} contexts`} it refused (--on-upstream-unauthorized clear-after)`)
+      const what = `the values of ${count === 1 ? 'a context' : `${count} contexts`} it refused`
+      log.warn(onUnauthorized.mode === 'clear-after' ? `the upstream has answered 401/403 for ${seconds} s: dropping ${what} (--on-upstream-unauthorized clear-after)` : `the upstream refused (401/403) before the restart: dropping ${what} (--on-upstream-unauthorized ${onUnauthorized.mode})`)
       save(true)
-    }, Math.max(0, since + seconds * 1000 - steady()) + 1)
+    }, Math.min(MAX_TIMER_MS, Math.max(0, since + seconds * 1000 - steady()) + 1))
     timer.unref?.()
     remember(dueDrops, credentials, { run, keys, timer })
   }
   return {
     unauthorizedSince,
     dropped,
+    refusedLater: (key, credentials) => dropWhenDue(key, credentials),
     refusedRuns() {
       const runs: RefusedInRun[] = []
       const [wall, tick] = [now(), steady()]
@@ -247,7 +255,10 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       return runs
     },
     restoreRun({ key, credentials, since }) {
-      if (onUnauthorized.mode !== 'clear-after' || !cache.peek(key)) return
+      // Under `clear` too (a relay restarted with the stricter policy: a refusal drops at once): its
+      // refused contexts go as the relay opens. Before, only `clear-after` read them back, and under
+      // `clear` they were held and served (200, stale) in any outage until their next 401.
+      if (onUnauthorized.mode === 'keep' || !cache.peek(key)) return
       // Its start on this process's steady clock; a wall clock now behind it counts as no time since.
       if (!unauthorizedRun.has(credentials)) {
         remember(unauthorizedRun, credentials, ++unauthorizedRuns)

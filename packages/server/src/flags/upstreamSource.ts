@@ -247,6 +247,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     ask: (key, context, forwarded) => gate.ask(key, context, forwarded, true),
     save,
     dropped: drops.dropped,
+    refusedLater: drops.refusedLater,
     probe: monitor.probe,
     breakerOpen: () => monitor.breaker().open,
     health: monitor.health,

@@ -5,7 +5,7 @@ import type { ContextCache } from './contextCache'
 import { parseFlagDefinitions } from './flagDefinitions'
 import type { GenerationStore } from './generations'
 import { loadNewestPayload } from './persistence'
-import { contextsRecordSchema, readRecord, type RefusedInRun } from './records'
+import { contextsRecordSchema, readRecord, readRefused, type RefusedInRun } from './records'
 import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotState } from './snapshotFile'
 
 /**
@@ -24,7 +24,10 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   // Their times order nothing against the store's copies (see judgeShared in sharedTake.ts).
   for (const [key, held] of cache.entries()) if (ahead.has(key)) held.clockAhead = true
   log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
-  return { cleared: (saved.cleared ?? []).map(({ key, at }) => [key, at]), refused: saved.refused ?? [] }
+  // `clear-after`'s runs, each entry on its own: one that cannot be read is said, not the rest lost.
+  const refused = readRefused(saved.refused)
+  if (refused.unread > 0) log.warn(`the data dir's list of contexts refused (401/403) in a clear-after run ${Array.isArray(saved.refused) ? `holds ${refused.unread === 1 ? 'an entry' : `${refused.unread} entries`} that cannot be read` : 'cannot be read (not a list)'} (a hand edit, another version): left out; their contexts' values are held until their next 401/403 (the ${refused.runs.length} that read carry their runs on)`)
+  return { cleared: (saved.cleared ?? []).map(({ key, at }) => [key, at]), refused: refused.runs }
 }
 
 /**

@@ -267,3 +267,21 @@ test("after a user shown the caller's defaults alone (his values dropped at a 40
   expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
   expect(listened).toEqual(['basic'])
 })
+
+test('pause() after close() (a logout handler running after the provider unmounted) changes nothing: no listener told, the status as close() left it', async () => {
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  const c = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', storageName: uniqueStorageName('pause-closed'), logger: createTestLogger() })
+  await c.start()
+  await c.close()
+  const closed = c.getStatus()
+  let told = 0
+  c.subscribe(() => told++)
+  expect(() => c.pause()).not.toThrow()
+  await c.setContext({ targetingKey: undefined } as never) // a logout through setContext: the same
+  await c.setContext({ targetingKey: 'alice' }) // ignored after close: it could never end a pause
+  // Before: told once, and the closed client said `paused: true` for good (no setContext could end it).
+  expect(told).toBe(0)
+  expect(c.getStatus()).toBe(closed)
+  expect(c.getStatus().paused).toBeUndefined()
+  expect(c.getValue('plan', 'DEFAULT')).toBe('alice-plan')
+})

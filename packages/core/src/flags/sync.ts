@@ -94,8 +94,11 @@ export function createSync(deps: SyncDeps) {
    * refetches, refresh) until the next setContext. A request already out may finish; the values
    * held stay as they are, but are nobody's (no exposure, no targetingKey on events), and the status
    * says so (`paused`). Event delivery has its own scheduler and goes on.
+   * After close() nothing changes: no setContext could end the pause (it is ignored then), and a
+   * closed client's status is what close() left (before: `paused` for good, its listeners told).
    */
   function pause() {
+    if (closed) return
     paused = true
     scheduler.stop()
     commit(state)

@@ -268,6 +268,34 @@ test("after a user shown the caller's defaults alone (his values dropped at a 40
   expect(listened).toEqual(['basic'])
 })
 
+test("after a 401 dropped a user's values (the caller's defaults), the same user with other attributes is shown the fallback while his answer is out, as his first visit of them, not the defaults until a second 401 brings the fallback back", async () => {
+  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  const listened: string[] = []
+  client = createClient({
+    url: server.url,
+    context: { targetingKey: 'alice' },
+    fallback,
+    clearCacheOnUnauthorized: true,
+    storage: 'memory',
+    logger: createTestLogger(),
+    clock: createManualClock(),
+  })
+  await client.start()
+  server.always({ status: 401 })
+  await client.refresh()
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
+  client.subscribeFlag('plan', () => listened.push(client!.getValue('plan', 'DEFAULT')))
+  server.always('hang')
+  void client.setContext({ targetingKey: 'alice', plan: 'pro' }) // the app learnt her plan
+  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  // Before: the defaults while her answer was out (her nothing kept as hers), then the fallback at
+  // her next 401: a refusal put values on screen. A reload (her entry removed at the 401) shows the fallback.
+  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
+  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  expect(listened).toEqual(['basic'])
+})
+
 test('pause() after close() (a logout handler running after the provider unmounted) changes nothing: no listener told, the status as close() left it', async () => {
   server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
   const c = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', storageName: uniqueStorageName('pause-closed'), logger: createTestLogger() })

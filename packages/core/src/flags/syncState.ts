@@ -242,7 +242,9 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
       // per targetingKey, would be), stale until an answer for the new attributes; a failed attempt
       // keeps it rather than turning every flag, a kill switch too, into the caller's default.
       // Their times are the other attributes' (NaN: see SyncState.heldAt): no newer than this context's answers.
-      if (state.own && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags), heldAt: NaN }
+      // Not when nothing is held for them (`none`: a 401 dropped their values): as for another user, a
+      // first visit below (before, the defaults while the answer was out, then the fallback at a 401).
+      if (state.own && state.source != 'none' && input.context.targetingKey === state.context.targetingKey) return { ...base, own: true, flags: markStale(state.flags), heldAt: NaN }
       // No flash of defaults: the previous values stay visible, marked stale, while the state says
       // `loading`; they are not this user's, so they go the moment an attempt for this user fails,
       // and meanwhile they say `fallback` (before: `network` or `cache`, as if fetched for this user).

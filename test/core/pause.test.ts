@@ -313,3 +313,16 @@ test('pause() after close() (a logout handler running after the provider unmount
   expect(c.getStatus().paused).toBeUndefined()
   expect(c.getValue('plan', 'DEFAULT')).toBe('alice-plan')
 })
+
+test('pause() before start(), then the same user back before start(): nothing is asked until start(), which asks once', async () => {
+  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
+  client = createClient({ url: server.url, context: { targetingKey: 'alice' }, storage: 'memory', storageName: uniqueStorageName('pause-unstarted'), logger: createTestLogger() })
+  client.pause() // a logged-out first render
+  await client.setContext({ targetingKey: 'alice' }) // she signs in before the app starts the client
+  // Before: a request went out from setContext on a client not started (one per login), and start() asked again.
+  expect(server.requests).toHaveLength(0)
+  expect(client.getStatus().paused).toBeUndefined()
+  await client.start()
+  expect(server.requests).toHaveLength(1)
+  expect(client.getValue('plan', 'DEFAULT')).toBe('alice-plan')
+})

@@ -323,10 +323,11 @@ export function createSync(deps: SyncDeps) {
       // The same user asked again while their switch reads the cache: the same settling as the first
       // call. The same user back after a pause: asked again, their values may have moved meanwhile.
       // Resumed, the status says so at once (Status.paused): a reader holding a value it could not
-      // expose while no user was on the page exposes it now, though no value changed.
+      // expose while no user was on the page exposes it now, though no value changed. Not asked before
+      // start(), which asks (before: a request from setContext, and start() asked again).
       if (nextHash !== undefined && nextHash === state.contextHash) {
         if (resumed) commit(state)
-        return switching ?? inFlight?.promise ?? (resumed ? attempt('explicit') : status())
+        return switching ?? inFlight?.promise ?? (resumed && started ? attempt('explicit') : status())
       }
       wake()
       // The request out is abandoned at once (its answer would be discarded anyway: a login right

@@ -123,7 +123,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const cutBy = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   const news = createReaskNews()
-  const drops = createUpstreamDrops({ cache, onUnauthorized: options.onUnauthorized, maxContexts: options.maxContexts, now, steady, log, shared: () => shared$, save: (contentChanged) => save(contentChanged) })
+  const drops = createUpstreamDrops({ cache, onUnauthorized: options.onUnauthorized, maxContexts: options.maxContexts, now, steady, log, shared: () => shared$, save: (contentChanged) => save(contentChanged), shareAgain })
   // --redis: another relay's answer for a context, taken when it is newer than what is held here,
   // or its drop marker (see upstreamDrops.ts).
   const sharing = createSharedAnswers({
@@ -141,6 +141,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     log,
   })
   const shared$ = sharing.store
+  function shareAgain(key: string) {
+    const held = cache.peek(key)
+    if (held?.storeVersion !== undefined) sharing.share(key, held, true, Promise.resolve({ ok: true as const, value: held.storeVersion }))
+  }
   const standIn = createSnapshotStandIn(drops.clearedAt)
 
   // Every context is in one generation: under a stream of changes write at most twice a second,

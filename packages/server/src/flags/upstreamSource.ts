@@ -262,9 +262,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) {
-        const held = await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+        const held = await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url), options.onUnauthorized.mode === 'keep')
         for (const [key, at] of held.cleared) drops.restore(key, at)
         for (const run of held.refused) drops.restoreRun(run)
+        // Kept on purpose (the operator chose keep), and their runs forgotten at the next write: said,
+        // as a drop is. Before, the list was let go in silence.
+        const kept = options.onUnauthorized.mode === 'keep' ? held.refused.filter((run) => cache.peek(run.key)).length : 0
+        if (kept > 0) log.warn(`the data dir lists ${kept === 1 ? 'a context' : `${kept} contexts`} the upstream refused (401/403) in a clear-after run before the restart: kept with ${kept === 1 ? 'its values, and its run ends' : 'their values, and their runs end'} here (--on-upstream-unauthorized keep)`)
       }
       standIn.load(await loadProxySnapshot(options.snapshotPath, log, now, forwardHeaders))
       // --redis: the answers other relays got, read in the background (never delays serving).

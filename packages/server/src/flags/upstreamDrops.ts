@@ -287,11 +287,12 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       for (const [credentials, due] of dueDrops) {
         const started = unauthorizedSince.get(credentials)
         if (unauthorizedRun.get(credentials) !== due.run || started === undefined) continue
-        for (const key of due.keys) if (cache.peek(key)) runs.push({ key, credentials, since: wall - (tick - started) })
+        const place = placeOfRun(credentials, due.run)
+        for (const key of due.keys) if (cache.peek(key)) runs.push({ key, credentials, since: wall - (tick - started), ...(place === undefined ? {} : { place }) })
       }
       return runs
     },
-    restoreRun({ key, credentials, since }) {
+    restoreRun({ key, credentials, since, place }) {
       // Under `clear` too (a relay restarted with the stricter policy: a refusal drops at once): its
       // refused contexts go as the relay opens. Before, only `clear-after` read them back, and under
       // `clear` they were held and served (200, stale) in any outage until their next 401.
@@ -301,6 +302,10 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
         remember(unauthorizedRun, credentials, ++unauthorizedRuns)
         remember(unauthorizedSince, credentials, steady() - Math.max(0, now() - since))
       }
+      // The run's place in the store's order goes on too: a drop due after the restart is the
+      // upstream's word at that refusal, not at the restart (see `runPlace`).
+      const run = unauthorizedRun.get(credentials)!
+      if (place !== undefined && (placeOfRun(credentials, run) ?? -1) < place) remember(runPlace, credentials, { run, version: place })
       dropWhenDue(key, credentials)
     },
     stop() {

@@ -52,7 +52,7 @@ describe('the refused list read back at a restart', () => {
     }
   })
 
-  it('under keep: nothing is dropped', async () => {
+  it('under keep: nothing is dropped, and the log says the refused context is kept', async () => {
     const { upstream, dir, clock } = await refusedOnce()
     clock.at += 3_600_000
     const second = await open(upstream.url, dir, clock, { onUnauthorized: { mode: 'keep' } })
@@ -60,6 +60,11 @@ describe('the refused list read back at a restart', () => {
       await new Promise((resolve) => setTimeout(resolve, 200))
       expect(second.source.relayStatus!().contexts).toBe(1)
       expect(await second.ask('victim')).toBe(200)
+      // Said, once: the revoked user's values are kept on purpose, and the run ends here. Before, the
+      // list was dropped in silence, and an operator who switched back found no run going on.
+      expect(second.log.lines.filter((line) => /refused \(401\/403\) in a clear-after run/.test(line))).toEqual([
+        'the data dir lists a context the upstream refused (401/403) in a clear-after run before the restart: kept with its values, and its run ends here (--on-upstream-unauthorized keep)',
+      ])
     } finally {
       await second.source.close()
     }

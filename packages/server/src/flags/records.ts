@@ -99,7 +99,13 @@ export const contextsRecordSchema = z.object({
   refused: z.unknown().optional(),
 })
 /** One entry of a contexts record's `refused` list: a context refused in a `clear-after` run. */
-export const refusedInRunSchema = z.object({ key: z.string().max(256), credentials: z.string().max(256), since: z.number().finite() })
+export const refusedInRunSchema = z.object({
+  key: z.string().max(256),
+  credentials: z.string().max(256),
+  since: z.number().finite(),
+  /** --redis: the place in the store's order of the run's latest refused request (absent in records of older servers; dropped when not a whole number). */
+  place: z.number().int().nonnegative().optional().catch(undefined),
+})
 /** A context refused in a `clear-after` run, as the data dir keeps it (see `contextsRecordSchema`). */
 export type RefusedInRun = z.infer<typeof refusedInRunSchema>
 

@@ -252,7 +252,7 @@ export function createUpstreamAsk(options: UpstreamAskOptions): UpstreamAsk {
         pause(credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
       }
       // Counted, and its values dropped once the policy says so (see upstreamDrops.ts).
-      if (result.failure === 'unauthorized' && held) drops.refused(key, credentials, result.httpStatus)
+      if (result.failure === 'unauthorized' && held) drops.refused(key, credentials, result.httpStatus, version)
       return outcome
     }
     const read = readUpstreamAnswer(result.text, result.contentType)

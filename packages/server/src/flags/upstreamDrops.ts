@@ -27,6 +27,11 @@ export interface UpstreamDropsOptions {
   shared: () => SharedContexts | undefined
   /** Saves the held contexts (to the data dir) after a change of content. */
   save: (contentChanged: boolean) => void
+  /**
+   * --redis: writes `key`'s held answer to the store again at its own place in the store's order
+   * (the store took a drop older than it). Default: nothing.
+   */
+  shareAgain?: (key: string) => void
 }
 
 /** Where the drops stood when an upstream request went out: see {@link UpstreamDrops.sent}. */
@@ -39,8 +44,11 @@ export interface DropMark {
 export interface UpstreamDrops {
   /** Per credentials (hash), since when (the steady clock) the upstream refused them, nothing else between. */
   unauthorizedSince: ReadonlyMap<string, number>
-  /** Drops `key`'s values here (the caller took them out of the cache): recorded, and with --redis written to the store. */
-  dropped(key: string): void
+  /**
+   * Drops `key`'s values here (the caller took them out of the cache): recorded, and with --redis
+   * written to the store, at `place` in its order when given (default: a ticket taken now).
+   */
+  dropped(key: string, place?: SharedTicket): void
   /** A drop read back from the data dir at `open` (when, epoch ms). */
   restore(key: string, at: number): void
   /** The contexts dropped and when (epoch ms), for the data dir. */
@@ -63,9 +71,10 @@ export interface UpstreamDrops {
   /**
    * The upstream answered `status` (401/403) for `key`, held here, with `credentials`: counted, and
    * its values dropped when the policy says it lasted long enough (`clear-after`: at that moment,
-   * whether or not another request comes).
+   * whether or not another request comes). `ticket` (--redis): the refused request's place in the
+   * store's order, taken as it went out.
    */
-  refused(key: string, credentials: string, status: number | undefined): void
+  refused(key: string, credentials: string, status: number | undefined, ticket?: SharedTicket): void
   /**
    * `clear-after`: `key`, held, of `credentials` refused in a run not yet long enough, was not asked
    * (a re-ask round asks one context of a refused key): it joins the run, dropped when it is due.
@@ -128,12 +137,17 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // answer written in its place, for the whole fleet.
   let drops = 0
   const dropOrder = new Map<string, number>()
-  const dropped = (key: string) => {
+  const dropped = (key: string, place?: SharedTicket) => {
     const at = now()
     remember(clearedAt, key, at)
     remember(dropOrder, key, ++drops)
     const store = shared()
     if (!store) return
+    if (place) {
+      remember(droppedAt, key, place)
+      const marker: DropMarker = { kind: 'dropped', key, at }
+      return void store.dropped?.(key, { body: JSON.stringify(marker), fetchedAt: at }, place)
+    }
     if (!dropTicket || (answerTicketOrder.get(key) ?? 0) > dropTicketOrder) {
       const ticket = store.ticket()
       dropTicket = ticket
@@ -156,7 +170,14 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   function takeDrop(key: string, version: number, marker: DropMarker): boolean {
     if (onUnauthorized.mode === 'keep') return true
     const held = cache.peek(key)
-    if (held && (held.storeVersion !== undefined ? held.storeVersion > version : held.fetchedAt > marker.at)) return true
+    if (held && (held.storeVersion !== undefined ? held.storeVersion > version : held.fetchedAt > marker.at)) {
+      // Asked for after the drop (by store order): the store now holds an older word than this
+      // answer, which may never have been written there (the same values as the copy taken before
+      // it are not shared again at once). Written back: before, a relay new to the fleet, or the
+      // dropping one, took the drop in an outage and answered 503 to a user whose key was accepted.
+      if (held.storeVersion !== undefined) options.shareAgain?.(key)
+      return true
+    }
     if (held) {
       cache.delete(key)
       save(true)
@@ -184,6 +205,17 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // next 401 for that context: a user who did not ask again kept its values held (and in the data
   // dir), and a relay restarted after SECONDS in an outage served the revoked credentials them (200).
   const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> | undefined }>()
+  // --redis, per credentials: the place in the store's order of the latest request of their current
+  // run that the upstream refused (its ticket, taken as it went out). A timed drop is the upstream's
+  // word at that refusal, not when the timer fires: written at a ticket taken then, it stood over an
+  // answer another relay got after the key was granted again (asked for after the refusal), and
+  // every relay dropped the user's good values (503 through an outage). Now written at this place,
+  // such an answer is newer and stands, and one taken here from the store is not dropped.
+  const runPlace = new Map<string, { run: number; version: number }>()
+  const placeOfRun = (credentials: string, run: number) => {
+    const place = runPlace.get(credentials)
+    return place?.run === run ? place.version : undefined
+  }
   // Set by `stop()`: a timer that fires after it (one pushed out of `dueDrops` is not cleared there) does nothing.
   let closed = false
   const dropWhenDue = (key: string, credentials: string) => {
@@ -226,10 +258,15 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
         return
       }
       let count = 0
+      const place = placeOfRun(credentials, run)
       for (const held of keys) {
-        if (!cache.peek(held)) continue
+        const answer = cache.peek(held)
+        if (!answer) continue
+        // Taken from the store, asked for (by another relay) after the latest refusal: the upstream
+        // accepted these credentials since.
+        if (place !== undefined && answer.storeVersion !== undefined && answer.storeVersion > place) continue
         cache.delete(held)
-        dropped(held)
+        dropped(held, place === undefined ? undefined : Promise.resolve({ ok: true as const, value: place }))
         count++
       }
       if (count === 0) return
@@ -250,11 +287,12 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       for (const [credentials, due] of dueDrops) {
         const started = unauthorizedSince.get(credentials)
         if (unauthorizedRun.get(credentials) !== due.run || started === undefined) continue
-        for (const key of due.keys) if (cache.peek(key)) runs.push({ key, credentials, since: wall - (tick - started) })
+        const place = placeOfRun(credentials, due.run)
+        for (const key of due.keys) if (cache.peek(key)) runs.push({ key, credentials, since: wall - (tick - started), ...(place === undefined ? {} : { place }) })
       }
       return runs
     },
-    restoreRun({ key, credentials, since }) {
+    restoreRun({ key, credentials, since, place }) {
       // Under `clear` too (a relay restarted with the stricter policy: a refusal drops at once): its
       // refused contexts go as the relay opens. Before, only `clear-after` read them back, and under
       // `clear` they were held and served (200, stale) in any outage until their next 401.
@@ -264,6 +302,10 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
         remember(unauthorizedRun, credentials, ++unauthorizedRuns)
         remember(unauthorizedSince, credentials, steady() - Math.max(0, now() - since))
       }
+      // The run's place in the store's order goes on too: a drop due after the restart is the
+      // upstream's word at that refusal, not at the restart (see `runPlace`).
+      const run = unauthorizedRun.get(credentials)!
+      if (place !== undefined && (placeOfRun(credentials, run) ?? -1) < place) remember(runPlace, credentials, { run, version: place })
       dropWhenDue(key, credentials)
     },
     stop() {
@@ -312,7 +354,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       clearedAt.delete(key)
       return ended
     },
-    refused(key, credentials, status) {
+    refused(key, credentials, status, ticket) {
       // Only credentials with values held here are counted (nothing else is there to drop), and each
       // 401 makes them the newest remembered: made-up keys, each refused once, pushed a revoked key
       // out of this bounded map, and its count started again with its next 401, so with enough of
@@ -323,6 +365,11 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       const since = unauthorizedSince.get(credentials)
       remember(unauthorizedRun, credentials, (since === undefined ? undefined : unauthorizedRun.get(credentials)) ?? ++unauthorizedRuns)
       remember(unauthorizedSince, credentials, since ?? tick)
+      const run = unauthorizedRun.get(credentials)!
+      void ticket?.then((placed) => {
+        if (!placed.ok || unauthorizedRun.get(credentials) !== run || (placeOfRun(credentials, run) ?? -1) >= placed.value) return
+        remember(runPlace, credentials, { run, version: placed.value })
+      })
       if (!unauthorizedLongEnough(onUnauthorized, unauthorizedSince.get(credentials)!, tick)) return dropWhenDue(key, credentials)
       log.warn(`the upstream answered ${status} for a context: dropping its values (--on-upstream-unauthorized ${onUnauthorized.mode})`)
       cache.delete(key)

@@ -123,7 +123,7 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
   const cutBy = new Set<string>()
   const roundMs = options.reaskRoundMs ?? DEFAULT_REASK_ROUND_MS
   const news = createReaskNews()
-  const drops = createUpstreamDrops({ cache, onUnauthorized: options.onUnauthorized, maxContexts: options.maxContexts, now, steady, log, shared: () => shared$, save: (contentChanged) => save(contentChanged) })
+  const drops = createUpstreamDrops({ cache, onUnauthorized: options.onUnauthorized, maxContexts: options.maxContexts, now, steady, log, shared: () => shared$, save: (contentChanged) => save(contentChanged), shareAgain })
   // --redis: another relay's answer for a context, taken when it is newer than what is held here,
   // or its drop marker (see upstreamDrops.ts).
   const sharing = createSharedAnswers({
@@ -141,6 +141,10 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     log,
   })
   const shared$ = sharing.store
+  function shareAgain(key: string) {
+    const held = cache.peek(key)
+    if (held?.storeVersion !== undefined) sharing.share(key, held, true, Promise.resolve({ ok: true as const, value: held.storeVersion }))
+  }
   const standIn = createSnapshotStandIn(drops.clearedAt)
 
   // Every context is in one generation: under a stream of changes write at most twice a second,
@@ -258,9 +262,13 @@ export function createUpstreamSource(options: UpstreamSourceOptions): RelaySourc
     origin: 'upstream',
     async open() {
       if (options.store) {
-        const held = await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url))
+        const held = await loadHeldContexts(options.store, cache, now, log, redactUrl(options.url), options.onUnauthorized.mode === 'keep')
         for (const [key, at] of held.cleared) drops.restore(key, at)
         for (const run of held.refused) drops.restoreRun(run)
+        // Kept on purpose (the operator chose keep), and their runs forgotten at the next write: said,
+        // as a drop is. Before, the list was let go in silence.
+        const kept = options.onUnauthorized.mode === 'keep' ? held.refused.filter((run) => cache.peek(run.key)).length : 0
+        if (kept > 0) log.warn(`the data dir lists ${kept === 1 ? 'a context' : `${kept} contexts`} the upstream refused (401/403) in a clear-after run before the restart: kept with ${kept === 1 ? 'its values, and its run ends' : 'their values, and their runs end'} here (--on-upstream-unauthorized keep)`)
       }
       standIn.load(await loadProxySnapshot(options.snapshotPath, log, now, forwardHeaders))
       // --redis: the answers other relays got, read in the background (never delays serving).

@@ -11,9 +11,10 @@ import { loadSnapshotLayer, unusableSnapshot, type SnapshotLayer, type SnapshotS
 /**
  * Puts the newest answers saved in the data dir into `cache` (none saved or readable: nothing), and
  * returns the contexts that generation records as dropped by an upstream 401/403, with when.
- * `now` is the relay's clock; `upstream` names the upstream in the log (credentials taken out).
+ * `now` is the relay's clock; `upstream` names the upstream in the log (credentials taken out);
+ * `keep`: --on-upstream-unauthorized keep, under which no run is carried on (default false).
  */
-export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string): Promise<{ cleared: Array<[string, number]>; refused: RefusedInRun[] }> {
+export async function loadHeldContexts(store: GenerationStore, cache: ContextCache, now: () => number, log: ServerLogger, upstream: string, keep = false): Promise<{ cleared: Array<[string, number]>; refused: RefusedInRun[] }> {
   const payload = await loadNewestPayload(store, (text) => readRecord(contextsRecordSchema, text) !== undefined, log)
   const saved = payload === undefined ? undefined : readRecord(contextsRecordSchema, payload)
   if (!saved) return { cleared: [], refused: [] }
@@ -26,7 +27,7 @@ export async function loadHeldContexts(store: GenerationStore, cache: ContextCac
   log.info(`serving the last good answers of ${cache.size()} contexts from the data dir while ${upstream} is asked`)
   // `clear-after`'s runs, each entry on its own: one that cannot be read is said, not the rest lost.
   const refused = readRefused(saved.refused)
-  if (refused.unread > 0) log.warn(`the data dir's list of contexts refused (401/403) in a clear-after run ${Array.isArray(saved.refused) ? `holds ${refused.unread === 1 ? 'an entry' : `${refused.unread} entries`} that cannot be read` : 'cannot be read (not a list)'} (a hand edit, another version): left out; their contexts' values are held until their next 401/403 (the ${refused.runs.length} that read carry their runs on)`)
+  if (refused.unread > 0) log.warn(`the data dir's list of contexts refused (401/403) in a clear-after run ${Array.isArray(saved.refused) ? `holds ${refused.unread === 1 ? 'an entry' : `${refused.unread} entries`} that cannot be read` : 'cannot be read (not a list)'} (a hand edit, another version): left out; their contexts' values are held until their next 401/403${keep ? '' : ` (the ${refused.runs.length} that read carry their runs on)`}`)
   return { cleared: (saved.cleared ?? []).map(({ key, at }) => [key, at]), refused: refused.runs }
 }
 

@@ -240,9 +240,14 @@ test('after a logout that cleared the cache, a user signing in again sees what a
   }
 })
 
-test("after a user shown the caller's defaults alone (his values dropped at a 401), the next user with nothing cached is shown the fallback while his answer is out, as on a first visit", async () => {
+/**
+ * alice answered, then refused by a 401 with `clearCacheOnUnauthorized`: her values dropped, her
+ * answer applied before, so the caller's defaults for her (§5). The server hangs from then on; the
+ * returned list holds what `plan`'s listener read at each notification.
+ */
+async function aliceRefused(answer: Parameters<typeof createFaultServer>[0]): Promise<{ c: FlagClient; listened: string[] }> {
   const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
-  server = await createFaultServer((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  server = await createFaultServer(answer)
   const listened: string[] = []
   client = createClient({
     url: server.url,
@@ -256,43 +261,30 @@ test("after a user shown the caller's defaults alone (his values dropped at a 40
   await client.start()
   server.always({ status: 401 })
   await client.refresh()
-  // alice's values dropped, her answer applied before: the caller's defaults for her (§5).
   expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
   client.subscribeFlag('plan', () => listened.push(client!.getValue('plan', 'DEFAULT')))
   server.always('hang')
-  void client.setContext({ targetingKey: 'bob' })
-  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  return { c: client, listened }
+}
+
+test("after a user shown the caller's defaults alone (his values dropped at a 401), the next user with nothing cached is shown the fallback while his answer is out, as on a first visit", async () => {
+  const { c, listened } = await aliceRefused((request) => flags([{ key: 'plan', value: `${request.body?.context?.targetingKey}-plan` }]))
+  void c.setContext({ targetingKey: 'bob' })
+  await pollUntil(() => c.getStatus().cacheRead === true, 5000)
   // Before: the defaults (alice's nothing standing in), where bob's first visit shows the fallback.
-  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
-  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  expect(c.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
+  expect(c.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
   expect(listened).toEqual(['basic'])
 })
 
 test("after a 401 dropped a user's values (the caller's defaults), the same user with other attributes is shown the fallback while his answer is out, as his first visit of them, not the defaults until a second 401 brings the fallback back", async () => {
-  const fallback = { context: { targetingKey: 'anyone' }, flags: [{ key: 'plan', value: 'basic' }], fetchedAt: 0 }
-  server = await createFaultServer(flags([{ key: 'plan', value: 'alice-plan' }]))
-  const listened: string[] = []
-  client = createClient({
-    url: server.url,
-    context: { targetingKey: 'alice' },
-    fallback,
-    clearCacheOnUnauthorized: true,
-    storage: 'memory',
-    logger: createTestLogger(),
-    clock: createManualClock(),
-  })
-  await client.start()
-  server.always({ status: 401 })
-  await client.refresh()
-  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'DEFAULT', source: 'default' })
-  client.subscribeFlag('plan', () => listened.push(client!.getValue('plan', 'DEFAULT')))
-  server.always('hang')
-  void client.setContext({ targetingKey: 'alice', plan: 'pro' }) // the app learnt her plan
-  await pollUntil(() => client!.getStatus().cacheRead === true, 5000)
+  const { c, listened } = await aliceRefused(flags([{ key: 'plan', value: 'alice-plan' }]))
+  void c.setContext({ targetingKey: 'alice', plan: 'pro' }) // the app learnt her plan
+  await pollUntil(() => c.getStatus().cacheRead === true, 5000)
   // Before: the defaults while her answer was out (her nothing kept as hers), then the fallback at
   // her next 401: a refusal put values on screen. A reload (her entry removed at the 401) shows the fallback.
-  expect(client.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
-  expect(client.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
+  expect(c.getDetails('plan', 'DEFAULT')).toMatchObject({ value: 'basic', source: 'fallback', stale: true })
+  expect(c.getStatus()).toMatchObject({ state: 'loading', source: 'fallback' })
   expect(listened).toEqual(['basic'])
 })
 

@@ -14,23 +14,27 @@ vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer } = useRedisFleet()
 
+/** A proxy-mode relay on `redisUrl`'s namespace with clear-after=1 (and a data dir in `dir`), closed after the test. */
+function relayOf(redisUrl: string, upstreamUrl: string, namespace: string, dir?: string): RelaySource {
+  const source = createUpstreamSource({
+    ...(dir ? { store: createGenerationStore({ dir }) } : {}),
+    url: upstreamUrl,
+    maxShrinkPercent: 50,
+    onUnauthorized: { mode: 'clear-after', seconds: 1 },
+    timeoutMs: 1000,
+    heldAnswerAfterMs: 1000,
+    log: recordingLogger(),
+    share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
+  })
+  cleanups.push(() => source.close())
+  return source
+}
+
 describe('proxy mode, clear-after, --redis: a key granted again before its run is due', () => {
   it('the drop SECONDS after the 401 does not take the answer another relay got after it: the user keeps his values through an outage', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
-    const relay = (): RelaySource => {
-      const source = createUpstreamSource({
-        url: upstream.url,
-        maxShrinkPercent: 50,
-        onUnauthorized: { mode: 'clear-after', seconds: 1 },
-        timeoutMs: 1000,
-        heldAnswerAfterMs: 1000,
-        log: recordingLogger(),
-        share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'regrant', commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-      })
-      cleanups.push(() => source.close())
-      return source
-    }
+    const relay = () => relayOf(redis.url, upstream.url, 'regrant')
     const a = relay()
     const b = relay()
     for (const s of [a, b]) {
@@ -71,20 +75,7 @@ describe('proxy mode, clear-after, --redis: a key granted again before its run i
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
     const dir = await tempDir()
-    const relay = (withDir: boolean): RelaySource => {
-      const source = createUpstreamSource({
-        ...(withDir ? { store: createGenerationStore({ dir }) } : {}),
-        url: upstream.url,
-        maxShrinkPercent: 50,
-        onUnauthorized: { mode: 'clear-after', seconds: 1 },
-        timeoutMs: 1000,
-        heldAnswerAfterMs: 1000,
-        log: recordingLogger(),
-        share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redis.url, namespace: 'regrant-restart', commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-      })
-      cleanups.push(() => source.close())
-      return source
-    }
+    const relay = (withDir: boolean) => relayOf(redis.url, upstream.url, 'regrant-restart', withDir ? dir : undefined)
     const up = (s: RelaySource) => waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
     const a = relay(true)
     const b = relay(false)

@@ -186,39 +186,44 @@ describe('§9 --on-upstream-unauthorized clear in proxy mode, across a restart',
   })
 })
 
+/**
+ * A proxy relay with a data dir and `policy`, its user `x` answered 'pro', then the key revoked:
+ * `x`'s next request gets the held values (200, stale) and the run of 401s begins.
+ */
+async function refusedOnce(policy: `clear-after=${number}`) {
+  const dataDir = join(await tempDir(), 'data')
+  const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
+  const start = () => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: policy })
+  const first = await start()
+  expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
+  upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+  const held = await bulk(first, { targetingKey: 'x' })
+  expect(held.status).toBe(200)
+  expect(held.body.metadata.holdfast.stale).toBe(true)
+  return { upstream, start, first }
+}
+
+/** The upstream down and the relay restarted: `x` is answered 503 (the answer returned), never from the data dir. */
+async function xInAnOutage(upstream: Awaited<ReturnType<typeof startUpstream>>, start: () => ReturnType<typeof proxyRelay>) {
+  upstream.set({ status: 503, text: 'down' })
+  const answer = await bulk(await start(), { targetingKey: 'x' })
+  expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+  return answer
+}
+
 describe('§9 --on-upstream-unauthorized clear-after=SECONDS in proxy mode, across a restart', () => {
   it('a context refused once is dropped SECONDS later without another request: a restart after that in an outage answers its user 503, not the values from the data dir', async () => {
-    const dir = await tempDir()
-    const dataDir = join(dir, 'data')
-    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
-    const start = () => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: 'clear-after=0.5' })
-    const first = await start()
-    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
-    // The key is revoked: its user's next request gets the held values (stale), the run of 401s begins.
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    const held = await bulk(first, { targetingKey: 'x' })
-    expect(held.status).toBe(200)
-    expect(held.body.metadata.holdfast.stale).toBe(true)
+    const { upstream, start, first } = await refusedOnce('clear-after=0.5')
     // Nobody asks again; SECONDS later the values are gone all the same.
     await vi.waitFor(async () => expect((await status(first)).contexts).toBe(0), { timeout: 2000, interval: 50 })
     await first.close()
 
-    upstream.set({ status: 503, text: 'down' })
-    const restarted = await start()
-    const answer = await bulk(restarted, { targetingKey: 'x' })
-    expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+    const answer = await xInAnOutage(upstream, start)
     expect(answer.headers.get('retry-after')).toMatch(/^\d+$/)
   })
 
   it('a restart before SECONDS goes on with the run: the context refused before it is dropped SECONDS after its 401, though nobody asks again, and a restart in an outage after that answers 503', async () => {
-    const dir = await tempDir()
-    const dataDir = join(dir, 'data')
-    const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'plan', value: 'pro', reason: 'STATIC' }] }) })
-    const start = () => proxyRelay(upstream, { dataDir, onUpstreamUnauthorized: 'clear-after=1' })
-    const first = await start()
-    expect(values((await bulk(first, { targetingKey: 'x' })).body)).toEqual({ plan: 'pro' })
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await bulk(first, { targetingKey: 'x' })).status).toBe(200)
+    const { upstream, start, first } = await refusedOnce('clear-after=1')
     // Restarted (a deploy) well before the second is up; the key is still refused, nobody asks.
     await first.close()
     const second = await start()
@@ -226,9 +231,6 @@ describe('§9 --on-upstream-unauthorized clear-after=SECONDS in proxy mode, acro
     await vi.waitFor(async () => expect((await status(second)).contexts).toBe(0), { timeout: 3000, interval: 50 })
     await second.close()
 
-    upstream.set({ status: 503, text: 'down' })
-    const third = await start()
-    const answer = await bulk(third, { targetingKey: 'x' })
-    expect(answer.status, JSON.stringify(answer.body)).toBe(503)
+    await xInAnOutage(upstream, start)
   })
 })

@@ -216,6 +216,14 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
     const place = runPlace.get(credentials)
     return place?.run === run ? place.version : undefined
   }
+  // A run's place read back from the data dir may be one this store never handed out (another
+  // Redis's, or a hand edit): ahead of its clock, a drop written there reads as nothing on every
+  // relay (READ: no ticket gave it), so a relay that never asked kept the revoked user's values and
+  // served them (200) in an outage. Such a place gives way to a ticket taken now, as a late answer's does.
+  const placeNoLaterThanNow = async (place: number): SharedTicket => {
+    const now = await shared()?.ticket()
+    return !now || (now.ok && place <= now.value) ? { ok: true as const, value: place } : now
+  }
   // Set by `stop()`: a timer that fires after it (one pushed out of `dueDrops` is not cleared there) does nothing.
   let closed = false
   const dropWhenDue = (key: string, credentials: string) => {
@@ -259,6 +267,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       }
       let count = 0
       const place = placeOfRun(credentials, run)
+      let placed: SharedTicket | undefined
       for (const held of keys) {
         const answer = cache.peek(held)
         if (!answer) continue
@@ -266,7 +275,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
         // accepted these credentials since.
         if (place !== undefined && answer.storeVersion !== undefined && answer.storeVersion > place) continue
         cache.delete(held)
-        dropped(held, place === undefined ? undefined : Promise.resolve({ ok: true as const, value: place }))
+        dropped(held, place === undefined ? undefined : (placed ??= placeNoLaterThanNow(place)))
         count++
       }
       if (count === 0) return

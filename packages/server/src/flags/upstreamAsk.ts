@@ -251,8 +251,12 @@ export function createUpstreamAsk(options: UpstreamAskOptions): UpstreamAsk {
       if ((result.httpStatus === 429 || result.httpStatus === 503) && result.retryAfterMs !== undefined && result.retryAfterMs >= MIN_RATE_LIMIT_PAUSE_MS) {
         pause(credentials, { until: at + Math.min(result.retryAfterMs, MAX_RATE_LIMIT_PAUSE_MS), status: result.httpStatus })
       }
-      // Counted, and its values dropped once the policy says so (see upstreamDrops.ts).
-      if (result.failure === 'unauthorized' && held) drops.refused(key, credentials, result.httpStatus, version)
+      // Counted, and its values dropped once the policy says so (see upstreamDrops.ts). With --redis,
+      // at a place in the store's order taken as the refusal came back, not as the request went out:
+      // another relay's request sent meanwhile may have been heard by the upstream first, before the
+      // key was revoked, and placed after this one's its 200 stood over the drop, and every relay
+      // kept the revoked user's values (200 in an outage) for good.
+      if (result.failure === 'unauthorized' && held) drops.refused(key, credentials, result.httpStatus, version && store?.ticket())
       return outcome
     }
     const read = readUpstreamAnswer(result.text, result.contentType)

@@ -71,8 +71,8 @@ export interface UpstreamDrops {
   /**
    * The upstream answered `status` (401/403) for `key`, held here, with `credentials`: counted, and
    * its values dropped when the policy says it lasted long enough (`clear-after`: at that moment,
-   * whether or not another request comes). `ticket` (--redis): the refused request's place in the
-   * store's order, taken as it went out.
+   * whether or not another request comes). `ticket` (--redis): the refusal's place in the store's
+   * order, taken as it came back (a request sent while it was out may have been heard first).
    */
   refused(key: string, credentials: string, status: number | undefined, ticket?: SharedTicket): void
   /**
@@ -205,8 +205,10 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
   // next 401 for that context: a user who did not ask again kept its values held (and in the data
   // dir), and a relay restarted after SECONDS in an outage served the revoked credentials them (200).
   const dueDrops = new Map<string, { run: number; keys: Set<string>; timer: ReturnType<typeof setTimeout> | undefined }>()
-  // --redis, per credentials: the place in the store's order of the latest request of their current
-  // run that the upstream refused (its ticket, taken as it went out). A timed drop is the upstream's
+  // --redis, per credentials: the place in the store's order of the latest refusal of their current
+  // run (a ticket taken as it came back: one taken as the request went out came before another
+  // relay's request sent while it was out, which the upstream may have heard first, before the
+  // revocation, and that 200 stood over the drop on every relay for good). A timed drop is the upstream's
   // word at that refusal, not when the timer fires: written at a ticket taken then, it stood over an
   // answer another relay got after the key was granted again (asked for after the refusal), and
   // every relay dropped the user's good values (503 through an outage). Now written at this place,

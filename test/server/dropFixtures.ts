@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { createClient } from 'redis'
 import { expect } from 'vitest'
-import { createSharedContexts, createUpstreamSource, type FlagServer, type RelaySource, type SharedStore } from '@holdfast/server'
+import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type FlagServer, type RelaySource, type SharedStore } from '@holdfast/server'
 import type { RedisServer } from '../support/redisServer'
 import { status } from './redis-fleet'
 import { evaluate, hostOnLoopback, recordingLogger, waitFor } from './helpers'
@@ -150,4 +150,41 @@ export function dropContexts(shared: SharedContexts, count: number) {
     const key = `context-${i}`
     shared.dropped!(key, { body: JSON.stringify({ kind: 'dropped', key, at }), fetchedAt: at }, ticket)
   }
+}
+
+/**
+ * A proxy-mode relay with clear-after=1 sharing contexts through `redisUrl`'s `namespace` (the
+ * clear-after --redis cases), with a data dir in `dir` and its own `fetch` when given; closed by
+ * `cleanups`.
+ */
+export function clearAfterRelay(cleanups: Cleanups, redisUrl: string, upstreamUrl: string, namespace: string, options: { dir?: string; fetch?: typeof fetch } = {}): RelaySource {
+  const source = createUpstreamSource({
+    ...(options.dir ? { store: createGenerationStore({ dir: options.dir }) } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    url: upstreamUrl,
+    maxShrinkPercent: 50,
+    onUnauthorized: { mode: 'clear-after', seconds: 1 },
+    timeoutMs: 1000,
+    heldAnswerAfterMs: 1000,
+    log: recordingLogger(),
+    share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
+  })
+  cleanups.push(() => source.close())
+  return source
+}
+
+/**
+ * Relays `a` and `b` opened on Redis; `a` answers 'victim' ('pro'), `b` takes it from the store; then
+ * the key is revoked: `a`'s next request for 'victim' is refused upstream (its clear-after run begins)
+ * and answered with the held values.
+ */
+export async function victimRefusedOnA(a: RelaySource, b: RelaySource, upstream: FakeUpstream): Promise<void> {
+  for (const s of [a, b]) {
+    await s.open()
+    await waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
+  }
+  expect(await askSource(a, 'victim')).toEqual({ status: 200, value: 'pro' })
+  await waitFor(() => b.relayStatus().contexts === 1, 10_000)
+  upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
+  expect((await askSource(a, 'victim')).status).toBe(200)
 }

@@ -7,30 +7,14 @@ import { createHash } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it, vi } from 'vitest'
-import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
-import { askSource, PRO } from './dropFixtures'
+import { askSource, clearAfterRelay, PRO, victimRefusedOnA } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, tempDir, waitFor } from './helpers'
+import { tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer } = useRedisFleet()
-
-function relayOf(redisUrl: string, upstreamUrl: string, namespace: string, dir?: string): RelaySource {
-  const source = createUpstreamSource({
-    ...(dir ? { store: createGenerationStore({ dir }) } : {}),
-    url: upstreamUrl,
-    maxShrinkPercent: 50,
-    onUnauthorized: { mode: 'clear-after', seconds: 1 },
-    timeoutMs: 1000,
-    heldAnswerAfterMs: 1000,
-    log: recordingLogger(),
-    share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-  })
-  cleanups.push(() => source.close())
-  return source
-}
 
 /** Rewrites every refused entry's place in the data dir's records; returns how many it found. */
 async function setPlace(dir: string, place: number): Promise<number> {
@@ -61,20 +45,13 @@ describe('proxy mode, clear-after, --redis: a refused entry whose place this sto
       const upstream = await startUpstream(PRO)
       const dir = await tempDir()
       const ns = `bogus-${place}`
-      const a = relayOf(redis.url, upstream.url, ns, dir)
-      const b = relayOf(redis.url, upstream.url, ns)
-      for (const s of [a, b]) {
-        await s.open()
-        await waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
-      }
-      expect(await askSource(a, 'victim')).toEqual({ status: 200, value: 'pro' })
-      await waitFor(() => b.relayStatus().contexts === 1, 10_000)
-      upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-      expect((await askSource(a, 'victim')).status).toBe(200)
+      const a = clearAfterRelay(cleanups, redis.url, upstream.url, ns, { dir })
+      const b = clearAfterRelay(cleanups, redis.url, upstream.url, ns)
+      await victimRefusedOnA(a, b, upstream)
       await a.close()
       expect(await setPlace(dir, place)).toBe(1)
       upstream.set({ status: 503, text: 'down' })
-      const again = relayOf(redis.url, upstream.url, ns, dir)
+      const again = clearAfterRelay(cleanups, redis.url, upstream.url, ns, { dir })
       await again.open()
       await waitFor(() => again.relayStatus().redis?.state === 'up', 10_000)
       // The run was due 1 s after the 401: B takes the drop (0 contexts). Before, a place ahead of

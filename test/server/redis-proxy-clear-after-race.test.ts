@@ -3,30 +3,14 @@
 // (200), the key is revoked for good, then hears A's (401). Nobody asks again: SECONDS after the
 // 401 every relay must drop the user, the one that never asked too.
 import { describe, expect, it, vi } from 'vitest'
-import { createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
-import { askSource, PRO } from './dropFixtures'
+import { askSource, clearAfterRelay, PRO } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, waitFor } from './helpers'
+import { waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer } = useRedisFleet()
-
-function relayOf(redisUrl: string, upstreamUrl: string, namespace: string, fetching?: typeof fetch): RelaySource {
-  const source = createUpstreamSource({
-    ...(fetching ? { fetch: fetching } : {}),
-    url: upstreamUrl,
-    maxShrinkPercent: 50,
-    onUnauthorized: { mode: 'clear-after', seconds: 1 },
-    timeoutMs: 1000,
-    heldAnswerAfterMs: 1000,
-    log: recordingLogger(),
-    share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-  })
-  cleanups.push(() => source.close())
-  return source
-}
 
 describe("proxy mode, clear-after, --redis: a refused request that reached the upstream after another relay's request for the user", () => {
   it('the key revoked for good between the two: after SECONDS every relay drops the user (503 in the outage), the one that never asked and a new one too', async () => {
@@ -39,8 +23,8 @@ describe("proxy mode, clear-after, --redis: a refused request that reached the u
       if (slow) await new Promise((resolve) => setTimeout(resolve, 500))
       return fetch(input, init)
     }) as typeof fetch
-    const a = relayOf(redis.url, upstream.url, 'race', slowFetch)
-    const b = relayOf(redis.url, upstream.url, 'race')
+    const a = clearAfterRelay(cleanups, redis.url, upstream.url, 'race', { fetch: slowFetch })
+    const b = clearAfterRelay(cleanups, redis.url, upstream.url, 'race')
     for (const s of [a, b]) {
       await s.open()
       await waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
@@ -60,7 +44,7 @@ describe("proxy mode, clear-after, --redis: a refused request that reached the u
     await waitFor(() => a.relayStatus().contexts === 0 && b.relayStatus().contexts === 0, 5000).catch(() => undefined)
     expect({ a: a.relayStatus().contexts, b: b.relayStatus().contexts }).toEqual({ a: 0, b: 0 })
     upstream.set({ status: 503, text: 'down' })
-    const c = relayOf(redis.url, upstream.url, 'race')
+    const c = clearAfterRelay(cleanups, redis.url, upstream.url, 'race')
     await c.open()
     await waitFor(() => c.relayStatus().redis?.state === 'up', 10_000)
     for (const s of [a, b, c]) {

@@ -4,48 +4,25 @@
 // its timer drops the user SECONDS after the 401: that drop is the upstream's word at the refusal,
 // and must not stand over B's answer, asked for after it (the user's credentials are good again).
 import { describe, expect, it, vi } from 'vitest'
-import { createGenerationStore, createRedisStore, createSharedContexts, createUpstreamSource, type RelaySource } from '@holdfast/server'
-import { askSource, PRO, storedBodies } from './dropFixtures'
+import type { RelaySource } from '@holdfast/server'
+import { askSource, clearAfterRelay, PRO, storedBodies, victimRefusedOnA } from './dropFixtures'
 import { useRedisFleet } from './redis-fleet'
-import { recordingLogger, tempDir, waitFor } from './helpers'
+import { tempDir, waitFor } from './helpers'
 import { startUpstream } from './relay-fakes'
 
 vi.setConfig({ testTimeout: 60_000, hookTimeout: 60_000 })
 
 const { cleanups, redisServer } = useRedisFleet()
 
-/** A proxy-mode relay on `redisUrl`'s namespace with clear-after=1 (and a data dir in `dir`), closed after the test. */
-function relayOf(redisUrl: string, upstreamUrl: string, namespace: string, dir?: string): RelaySource {
-  const source = createUpstreamSource({
-    ...(dir ? { store: createGenerationStore({ dir }) } : {}),
-    url: upstreamUrl,
-    maxShrinkPercent: 50,
-    onUnauthorized: { mode: 'clear-after', seconds: 1 },
-    timeoutMs: 1000,
-    heldAnswerAfterMs: 1000,
-    log: recordingLogger(),
-    share: (take, held) => createSharedContexts({ store: createRedisStore({ url: redisUrl, namespace, commandTimeoutMs: 1000, reconnectMaxMs: 100 }), take, held }),
-  })
-  cleanups.push(() => source.close())
-  return source
-}
-
 describe('proxy mode, clear-after, --redis: a key granted again before its run is due', () => {
   it('the drop SECONDS after the 401 does not take the answer another relay got after it: the user keeps his values through an outage', async () => {
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
-    const relay = () => relayOf(redis.url, upstream.url, 'regrant')
+    const relay = () => clearAfterRelay(cleanups, redis.url, upstream.url, 'regrant')
     const a = relay()
     const b = relay()
-    for (const s of [a, b]) {
-      await s.open()
-      await waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
-    }
-    expect(await askSource(a, 'victim')).toEqual({ status: 200, value: 'pro' })
-    await waitFor(() => b.relayStatus().contexts === 1, 10_000)
     // The key is revoked: A's request is refused (the run begins; held until it is due).
-    upstream.set({ status: 401, json: { errorCode: 'UNAUTHORIZED' } })
-    expect((await askSource(a, 'victim')).status).toBe(200)
+    await victimRefusedOnA(a, b, upstream)
     // Granted again: B asks for the user, answered 200 and shared.
     upstream.set(PRO)
     await new Promise((resolve) => setTimeout(resolve, 100))
@@ -75,7 +52,7 @@ describe('proxy mode, clear-after, --redis: a key granted again before its run i
     const redis = await redisServer()
     const upstream = await startUpstream(PRO)
     const dir = await tempDir()
-    const relay = (withDir: boolean) => relayOf(redis.url, upstream.url, 'regrant-restart', withDir ? dir : undefined)
+    const relay = (withDir: boolean) => clearAfterRelay(cleanups, redis.url, upstream.url, 'regrant-restart', withDir ? { dir } : {})
     const up = (s: RelaySource) => waitFor(() => s.relayStatus().redis?.state === 'up', 10_000)
     const a = relay(true)
     const b = relay(false)

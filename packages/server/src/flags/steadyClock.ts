@@ -37,3 +37,11 @@ export function createSteadyClock(now: () => number, tick: () => number = () => 
  * capped at this fires early, finds the moment not come, and waits again.
  */
 export const MAX_TIMER_MS = 2 ** 31 - 1
+
+/**
+ * The wait for a timer due at `due` on the steady clock read `now`: a millisecond past it (so the
+ * timer finds the moment come), never negative, at most {@link MAX_TIMER_MS} (it looks again then).
+ */
+export function waitUntil(due: number, now: number): number {
+  return Math.min(MAX_TIMER_MS, Math.max(0, due - now) + 1)
+}

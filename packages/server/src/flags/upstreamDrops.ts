@@ -8,7 +8,7 @@ import type { SharedContexts, SharedTicket } from '../store/sharedContexts'
 import type { StoredDocument } from '../store/sharedStore'
 import { DEFAULT_MAX_CONTEXTS, type ContextCache } from './contextCache'
 import { DROP_MARKER_PREFIX, dropMarkerSchema, readRecord, type DropMarker, type RefusedInRun } from './records'
-import { MAX_TIMER_MS } from './steadyClock'
+import { waitUntil } from './steadyClock'
 import { unauthorizedLongEnough, type UnauthorizedPolicy } from './upstreamHealth'
 
 /** What {@link createUpstreamDrops} needs from the proxy source. */
@@ -284,7 +284,7 @@ export function createUpstreamDrops(options: UpstreamDropsOptions): UpstreamDrop
       const what = `the values of ${count === 1 ? 'a context' : `${count} contexts`} it refused`
       log.warn(onUnauthorized.mode === 'clear-after' ? `the upstream has answered 401/403 for ${seconds} s: dropping ${what} (--on-upstream-unauthorized clear-after)` : `the upstream refused (401/403) before the restart: dropping ${what} (--on-upstream-unauthorized ${onUnauthorized.mode})`)
       save(true)
-    }, Math.min(MAX_TIMER_MS, Math.max(0, since + seconds * 1000 - steady()) + 1))
+    }, waitUntil(since + seconds * 1000, steady()))
     timer.unref?.()
     remember(dueDrops, credentials, { run, keys, timer })
   }

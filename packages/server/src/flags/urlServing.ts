@@ -9,7 +9,7 @@ import type { Persistence } from './persistence'
 import type { RefreshResult } from './refreshResult'
 import type { DefinitionsSlot, OfferResult } from './servedDefinitions'
 import { checkShrink } from './shrinkGuard'
-import { MAX_TIMER_MS } from './steadyClock'
+import { waitUntil } from './steadyClock'
 import { reduceHealth, unauthorizedLongEnough, type HealthEvent } from './upstreamHealth'
 import type { UrlSourceOptions } from './urlSource'
 import type { UrlSourceState } from './urlSourceState'
@@ -134,7 +134,7 @@ export function createUrlServing({ options, state, slot, persistence, emit, wher
       clearTimer = undefined
       // A success since ended the run of 401/403 (the health is read as it is now).
       clearIfPolicy(now(), reason)
-    }, Math.min(MAX_TIMER_MS, Math.max(0, started + policy.seconds * 1000 - steady()) + 1))
+    }, waitUntil(started + policy.seconds * 1000, steady()))
     clearTimer.unref?.()
   }
 

@@ -45,13 +45,13 @@ export interface SyncState {
   /** The held flags other than fallback are the current context's (false between a switch and its values). */
   readonly own: boolean
   /**
-   * The context hash of the latest success since this context became current: once one applied, the
+   * A success applied since this context became current: once one applied, the
    * fallback no longer stands in for it (CONTRACT §5), not even once a 401 cleared its values. A switch
    * forgets it: a user back later with nothing of his held or cached is shown what a first visit is
    * (before, the page remembered its latest answered context only, so a user back after a logout that
    * cleared the cache saw the defaults or the fallback depending on whether anyone was answered between).
    */
-  readonly answered?: string
+  readonly answered?: boolean
   /** What the latest finished attempt for this context did. */
   readonly outcome: 'none' | 'success' | 'failure' | 'fatal'
   /**
@@ -327,7 +327,7 @@ function succeed(state: SyncState, flags: FlagMap, etag: EtagInfo | undefined, n
     ...state,
     flags,
     own: true,
-    answered: state.contextHash,
+    answered: true,
     outcome: 'success',
     removed: undefined,
     failure,
@@ -346,7 +346,7 @@ function fail(state: SyncState, error: HoldfastError, clearOnUnauthorized?: bool
   // values go now. This user's flags come from fallback, or the caller's defaults.
   // Credentials refused with `clearCacheOnUnauthorized`: this user's values go; after a success for
   // them, the caller's defaults stand in, not the fallback (before: the build-time snapshot came back).
-  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized)) return onFallback(next, state.answered == state.contextHash)
+  if (!state.own || (error.code === 'UNAUTHORIZED' && clearOnUnauthorized)) return onFallback(next, state.answered)
   return { ...next, flags: markStale(state.flags) }
 }
 

@@ -97,7 +97,10 @@ describe('events boundary', { timeout: 30_000 }, () => {
     }
     expect((await post(`${server.url}/holdfast/v1/events`, '{"events":[{"id":"inf","type":"custom","name":"n","time":1e400}]}')).status).toBe(400)
     const many = { events: Array.from({ length: EVENT_LIMITS.maxEvents + 1 }, (_, i) => ({ id: `m${i}`, type: 'custom', name: 'n', time: 1 })) }
-    expect((await post(`${server.url}/holdfast/v1/events`, many)).status).toBe(400)
+    // Too many is too large, not bad: 413, which the client splits (a 400 it drops).
+    const tooMany = await post(`${server.url}/holdfast/v1/events`, many)
+    expect(tooMany.status).toBe(413)
+    expect(await tooMany.json()).toEqual({ errorCode: 'TOO_MANY_EVENTS', errorDetails: '10,001 events in one batch; at most 10,000: send them in smaller batches' })
     expect(server.events()).toEqual([])
   })
 

@@ -129,7 +129,8 @@ describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () =>
     const upstream = await startUpstream({ ofrep: () => ({ flags: [...entries(4), { key: 'broken', errorCode: 'PARSE_ERROR' }] }) })
     const out = join(await tempDir(), 'fallback.json')
     const context = JSON.stringify({ targetingKey: 'anonymous', plan: 'free' })
-    const args = ['--upstream', upstream.url, '--context', context, '--out', out, '--header', 'Authorization: Bearer ci-key']
+    // `broken` has no value: written without it only when asked (snapshot-partial.test.ts).
+    const args = ['--upstream', upstream.url, '--context', context, '--out', out, '--header', 'Authorization: Bearer ci-key', '--allow-partial']
     const ok = await snapshot(args)
     expect(ok.code).toBe(0)
     expect(upstream.requests.at(-1)).toMatchObject({ method: 'POST', path: '/ofrep/v1/evaluate/flags' })
@@ -150,13 +151,17 @@ describe('holdfast-server snapshot --upstream (a Bootstrap for fallback)', () =>
 })
 
 describe('holdfast-server snapshot --upstream of a server that writes every optional field empty', () => {
-  it('writes its values (errorCode "" beside a value is a success), and leaves out an entry with errorCode "" and no value', async () => {
+  it('writes its values (errorCode "" beside a value is a success); an entry with errorCode "" and no value is a PARSE_ERROR, named, left out with --allow-partial', async () => {
     // Before: every entry read as a per-flag error and was left out, so the CI step always failed
     // ("zero flags") against a Go or Java OFREP server without `omitempty`.
     const empty = { reason: 'STATIC', variant: '', errorCode: '', errorDetails: '', metadata: null }
     const upstream = await startUpstream({ ofrep: () => ({ flags: [{ key: 'a', value: true, ...empty }, { key: 'b', value: 2, ...empty }, { key: 'c', ...empty }] }) })
     const out = join(await tempDir(), 'fallback.json')
-    const result = await snapshot(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    const args = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out]
+    const refused = await snapshot(args)
+    expect(refused.code, refused.output).toBe(1)
+    expect(refused.output).toContain('"c" (PARSE_ERROR')
+    const result = await snapshot([...args, '--allow-partial'])
     expect(result.code, result.output).toBe(0)
     const bootstrap = JSON.parse(await readFile(out, 'utf8'))
     expect(bootstrap.flags.map((f: Record<string, unknown>) => [f.key, f.value, f.errorCode])).toEqual([['a', true, undefined], ['b', 2, undefined]])

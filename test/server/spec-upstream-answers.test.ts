@@ -78,7 +78,8 @@ describe('every spec-valid upstream bulk answer is taken by the relay (OFREP 0.3
 
   // `holdfast-server snapshot --upstream` reads the same answers into a Bootstrap for `fallback`.
   // CONTRACT §9: it refuses to write an empty result, and an answer of per-flag failures alone
-  // leaves nothing to write, so those are its own tests' (snapshot-write.test.ts).
+  // leaves nothing to write, so those are its own tests' (snapshot-write.test.ts). Per-flag
+  // failures beside values are refused unless --allow-partial (snapshot-partial.test.ts), given here.
   it('by holdfast-server snapshot --upstream too: written, each entry in it', async () => {
     let answer: BulkAnswer = { body: { flags: [] } }
     const upstream = await startUpstream(() => ({ status: 200, json: answer.body, headers: answer.etag === undefined ? {} : ({ ETag: answer.etag } as Record<string, string>) }))
@@ -89,7 +90,7 @@ describe('every spec-valid upstream bulk answer is taken by the relay (OFREP 0.3
         answer = generated
         const out = join(dir, `fallback-${++run}.json`)
         const said: string[] = []
-        const code = await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"u"}', '--out', out], { out: (m) => said.push(m), err: (m) => said.push(m) })
+        const code = await runSnapshotCli(['--upstream', upstream.url, '--context', '{"targetingKey":"u"}', '--out', out, '--allow-partial'], { out: (m) => said.push(m), err: (m) => said.push(m) })
         expect(code, `${said.join('\n')}\nupstream sent ${JSON.stringify(generated)}`).toBe(0)
         const written = JSON.parse(await readFile(out, 'utf8')) as { flags: Array<Record<string, unknown>> }
         const byKey = new Map(written.flags.map((e) => [e.key, e]))

@@ -2,7 +2,6 @@ import { resolve } from 'node:path'
 import { createDemoControls } from './demo/demoControls'
 import type { OutageState } from './demo/outage'
 import type { ForwardingStats } from './events/forwardingStats'
-import type { EventsOptions } from './events/eventsOptions'
 import { createEventsPipeline } from './events/pipeline'
 import { handleEvents, refuseEvents } from './events/routes'
 import type { ReceivedEvent } from './events/schema'
@@ -12,13 +11,13 @@ import type { FlagSource } from './flags/flagSource'
 import { createLoadShedder } from './http/loadShedder'
 import { createOpsRoutes } from './http/opsRoutes'
 import { createRelayRoutes } from './http/relayRoutes'
-import { createDataDirStore, createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay, type RelayOptions } from './flags/relayOptions'
+import { createDataDirStore, createRelaySource, DEFAULT_POLL_INTERVAL_SECONDS, wantsRelay } from './flags/relayOptions'
 import { isRelaySource, servedSourceOf, statusOf } from './flags/relay'
 import { registerRelayMetrics } from './flags/relayMetrics'
 import type { GenerationStore } from './flags/generations'
 import { createPersistedSource } from './flags/persistedSource'
 import { lockDataDirWithin } from './flags/persistence'
-import { createRequestListener, type Middleware, type RequestListener, type Route } from './http/requestHandler'
+import { createRequestListener, type RequestListener, type Route } from './http/requestHandler'
 import { consoleLogger, prefixLogger, type ServerLogger } from './logger'
 import { createServerMetrics, type ServerMetrics } from './metrics'
 import { createAnswerCache } from './ofrep/answerCache'
@@ -26,64 +25,12 @@ import { handleBulkEvaluation, handleFlagEvaluation, refuseNotJson } from './ofr
 import { createCatchUp } from './ofrep/catchUp'
 import { openStreamHub } from './ofrep/stream'
 import { STREAM_PATH, type StreamHub } from './ofrep/streamHub'
-import type { StreamHubOptions } from './ofrep/streamHubOptions'
 import { registerStreamMetrics } from './ofrep/streamMetrics'
-import type { RequestLimits } from './ofrep/schemas'
 import { evaluationRequestLimits, readHandlerOptions } from './options'
 import { HANDLER_OPTION_KEYS, refuseOpenByMistake, sayUnknownOptions, type OptionKeys } from './unknownOptions'
+import type { FlagHandlerOptions } from './flagHandlerOptions'
 
-/** Options of {@link createFlagHandler} (and, with the listening options, of `createFlagServer`). */
-export interface FlagHandlerOptions extends RelayOptions, EventsOptions {
-  /**
-   * The flags, in the flagd format: a path to a JSON file (watched; valid edits are served within
-   * 2 s, invalid or gutted ones are refused and logged) or a definitions object. Exactly one of
-   * `flags`, `flagsUrl`, `upstream` or `source` is required. Default: none.
-   */
-  flags?: string | FlagdDefinitions
-  /** Advanced: any {@link FlagSource} (an HTTP URL, an upstream, your own). Takes the place of `flags`. Default: none. */
-  source?: FlagSource
-  /**
-   * When set, every route except `OPTIONS` preflights, `/`, `/healthz`, `/readyz` and `/metrics`
-   * needs `Authorization: Bearer KEY` or `X-API-Key: KEY`. Default: none. An empty or blank key is
-   * refused (the server does not start): fail closed, never open. So is a misspelt one (`apiKEy`,
-   * `api_key`, `appKey`) given without `apiKey`; `false` runs without a key on purpose (behind a
-   * gateway that checks keys), and a key named like it is then only warned about.
-   */
-  apiKey?: string | false
-  /** The single origin allowed by CORS. Default: any origin (`*`). */
-  corsOrigin?: string
-  /** Adds the demo outage controls (`/demo/outage`, `/demo/reset-events` and their middleware). Default false: absent. */
-  demoControls?: boolean
-  /**
-   * Validate flag files against flagd's JSON schema and refuse any that fail (and `$ref`s to a
-   * missing `$evaluator`). Default true. With false, schema problems are warned about and a flag
-   * with a broken rule answers a per-flag `PARSE_ERROR`, as flagd does; broken JSON or structure
-   * is refused either way.
-   */
-  strictValidation?: boolean
-  /** A new flags document may drop at most this share (percent) of the flags being served; zero flags are always refused. Default 50. */
-  maxShrinkPercent?: number
-  /** Caps on evaluation requests (body bytes, attributes, depth, string lengths); see `RequestLimits` for each default. */
-  limits?: Partial<RequestLimits>
-  /** Past this event-loop delay (ms), flag and event requests get 503 + `Retry-After: 1` instead of queueing. Default 500; 0 turns shedding off. */
-  maxEventLoopDelayMs?: number
-  /** Bytes of bulk answers kept for repeated contexts (least recently used first out). Default 32 MiB; 0 turns the cache off. */
-  answerCacheBytes?: number
-  /** Where reloads, refused edits and failures are reported (prefixed `[holdfast-server]`). Default: the console. */
-  logger?: ServerLogger
-  /** Metrics to add to (share one registry with your app). Default: a fresh registry per handler. */
-  metrics?: ServerMetrics
-  /** Extra routes by exact path (e.g. the relay's `/holdfast/v1/status`). They need the API key unless `auth: false`. Default: none. */
-  routes?: Record<string, Route>
-  /**
-   * The OFREP event stream (live updates): bulk answers advertise `GET /holdfast/v1/stream`, which
-   * sends a `refetchEvaluation` notice when the definitions change. Default on, with the defaults
-   * of `StreamHubOptions`; `false` turns it off (no advertisement, the route answers 404).
-   */
-  liveUpdates?: false | StreamHubOptions
-  /** Extra middleware, run before every matched route's handler (after CORS, the API key, the method check and load shedding). Default: none. */
-  middleware?: Middleware[]
-}
+export type { FlagHandlerOptions } from './flagHandlerOptions'
 
 /**
  * The Holdfast request handler, mountable in any Node HTTP server: call it with Node's `req` and

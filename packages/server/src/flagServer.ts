@@ -3,29 +3,14 @@ import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { CorsResponse } from './http/corsResponse'
 import { holdContinue } from './http/requestHandler'
-import { openFlagHandler, type FlagHandler, type FlagHandlerOptions } from './flagHandler'
+import { openFlagHandler, type FlagHandler } from './flagHandler'
+import type { FlagServerOptions } from './flagHandlerOptions'
 import { isRelaySource } from './flags/relay'
 import { readListenOptions } from './options'
 import { consoleLogger, prefixLogger } from './logger'
 import { SERVER_OPTION_KEYS } from './unknownOptions'
 
-/** Options of {@link createFlagServer}: the handler's options plus where and how to listen. */
-export interface FlagServerOptions extends FlagHandlerOptions {
-  /** TCP port. Default 8787; 0 picks a free one (read it back from `port` or `url`). */
-  port?: number
-  /** Interface to bind. Default `127.0.0.1`, so nothing outside this machine can reach it. */
-  host?: string
-  /** Most connections open at once; more are refused by the kernel queue. Default 1,024. Event streams may hold at most half of them. */
-  maxConnections?: number
-  /** Time a client has to send all request headers (slowloris). Default 10,000 ms. */
-  headersTimeoutMs?: number
-  /** Time a client has to send a whole request, body included. Default 30,000 ms. */
-  requestTimeoutMs?: number
-  /** How long an idle keep-alive connection is kept. Default 5,000 ms. */
-  keepAliveTimeoutMs?: number
-  /** On `close()`, how long in-flight requests may take to finish before their connections are cut. Default 10,000 ms. */
-  drainTimeoutMs?: number
-}
+export type { FlagServerOptions } from './flagHandlerOptions'
 
 /**
  * A running server, returned by {@link createFlagServer}: its address, and the same source,

@@ -24,8 +24,13 @@ Exit codes: 0 written; 1 refused (the source: down, invalid, shrunk); 2 usage er
 (FILE could not be written or its directory synced: disk full, permissions, its directory missing,
 which is found before the source is asked).
 
+With --upstream, an answer with a per-flag error (GENERAL, PARSE_ERROR…) is refused too (exit 1),
+naming each flag: it has no value, and the snapshot would ship without it (a kill switch?).
+
 Options:
   --max-shrink PERCENT   default 50
+  --allow-partial        with --upstream: write the flags that have values, each flag left out
+                         named on stderr (exit 0)
   --header "Name: value" sent with the request (repeatable, each name once), e.g. an Authorization header
   --timeout SECONDS      per request, default 10
 `
@@ -41,6 +46,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     'max-shrink': { type: 'string' },
     header: { type: 'string', multiple: true },
     timeout: { type: 'string' },
+    'allow-partial': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   } as const
   // Every usage error names the command, as `events`' do: the option parser's own (an unknown
@@ -109,7 +115,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     if (typeof context !== 'object' || context === null || Array.isArray(context) || typeof key !== 'string' || key === '') {
       return usage('--context must be a JSON object with a non-empty string targetingKey')
     }
-    request = { ...common, upstream: values.upstream, context: context as { targetingKey: string } }
+    request = { ...common, upstream: values.upstream, context: context as { targetingKey: string }, allowPartial: values['allow-partial'] }
   } else if (values['flags-url'] !== undefined) request = { ...common, flagsUrl: values['flags-url'] }
   else {
     request = { ...common, flagsFile: resolve(values.flags!) }
@@ -119,6 +125,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     if ((await real(request.flagsFile)) === (await real(common.out))) return usage('--out is the --flags file; write the snapshot elsewhere')
   }
   if (values.context !== undefined && values.upstream === undefined) return usage('--context only goes with --upstream')
+  if (values['allow-partial'] && values.upstream === undefined) return usage('--allow-partial only goes with --upstream')
   // A missing directory is the step's own disk, found before the source is asked: written last, it
   // came back exit 1 "snapshot refused: cannot write …: ENOENT", read in a CI log as the flag
   // service failing. Not a usage error (2) either: the same command line writes once the directory
@@ -139,6 +146,7 @@ export async function runSnapshotCli(argv: string[], io: { out(line: string): vo
     io.err(`[holdfast-server] snapshot ${written ? 'not written' : 'refused'}: ${result.message}`)
     return written ? 3 : 1
   }
+  if (result.warning) io.err(`[holdfast-server] snapshot warning: ${result.warning}`)
   io.out(`[holdfast-server] ${result.summary}`)
   return 0
 }

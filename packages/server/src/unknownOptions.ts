@@ -3,8 +3,7 @@
 // `redis: { url, namesapce: 'staging' }` joined the unnamed fleet of its source, `liveUpdate:
 // false` left live updates on, `apiKEy: 'x'` left the server open. Each is said once at start.
 import type { DedupeWindowOptions } from './events/dedupeWindow'
-import type { FlagHandlerOptions } from './flagHandler'
-import type { FlagServerOptions } from './flagServer'
+import type { FlagHandlerOptions, FlagServerOptions } from './flagHandlerOptions'
 import type { RelayOptions } from './flags/relayOptions'
 import type { RequestLimits } from './ofrep/schemas'
 import type { StreamHubOptions } from './ofrep/streamHubOptions'

@@ -22,8 +22,8 @@ export function refuseEvents(req: IncomingMessage, res: ServerResponse, deps: { 
 
 /**
  * `POST /holdfast/v1/events` (CONTRACT §2.2), after {@link refuseEvents}: reads at
- * most 1 MiB, validates the batch with the zod schema (any invalid event refuses the whole batch
- * with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
+ * most 1 MiB, validates the batch with the zod schema (more than 10,000 events is a 413 the
+ * client splits; any invalid event refuses the whole batch with 400), stores the events whose `id` is new, and answers `202 {"accepted": n, "duplicates":
  * m}` only once they are fsynced. A failed write is a 500 the client retries; a store that does
  * not answer within the sink's bound (a hung mount) is a 503 with `Retry-After`, at once while it
  * stays hung.
@@ -53,6 +53,10 @@ export async function handleEvents(
     return sendJson(res, 400, { errorCode: 'PARSE_ERROR', errorDetails: 'the request body is not valid JSON' })
   }
   const batch = readEventBatch(parsed)
+  if (!batch.ok && batch.tooMany) {
+    rejected?.inc({ reason: 'too_large' })
+    return sendJson(res, 413, { errorCode: 'TOO_MANY_EVENTS', errorDetails: batch.error })
+  }
   if (!batch.ok) {
     rejected?.inc({ reason: 'invalid' })
     return sendJson(res, 400, { errorCode: 'INVALID_EVENTS', errorDetails: batch.error })

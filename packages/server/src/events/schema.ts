@@ -4,11 +4,11 @@
 // agree where they overlap and lists exactly where this one is stricter.
 import { z } from 'zod'
 
-/** Caps on what `POST /holdfast/v1/events` accepts. Each is a refusal with 400, never a 500. */
+/** Caps on what `POST /holdfast/v1/events` accepts. Each is a refusal with a 4xx, never a 500: 413 past the body's bytes or the batch's events (the client splits it), 400 past the others. */
 export const EVENT_LIMITS = {
   /** Request body: 1 MiB (1,048,576 bytes); larger gets 413. */
   maxBodyBytes: 1_048_576,
-  /** Events in one batch: 10,000 (the client's default `maxQueued`). */
+  /** Events in one batch: 10,000 (the client's default `maxQueued`); more gets 413 `TOO_MANY_EVENTS`. */
   maxEvents: 10_000,
   /** Nesting of the whole body (`{events:[{value:…}]}` is 4 levels before the value's own): 72. */
   maxDepth: 72,
@@ -77,7 +77,14 @@ export type ReceivedEvent = z.infer<typeof eventSchema>
  * Reads a parsed events body. The shape scan runs first and without recursion, so a body nested
  * 5,000 deep (or holding a `__proto__` key) is a 400 before zod's recursive schemas see it.
  */
-export function readEventBatch(body: unknown): { ok: true; events: ReceivedEvent[] } | { ok: false; error: string } {
+export function readEventBatch(body: unknown): { ok: true; events: ReceivedEvent[] } | { ok: false; error: string; tooMany?: true } {
+  // Too many events is a batch too large, not a bad one (413: the client splits it; CONTRACT §6), and
+  // is said first, so a sender splits before it learns of any bad event. Before, it was a 400 like
+  // a bad event, and a client (batchSize over the cap) or relay dropped every event of the batch.
+  const events = typeof body === 'object' && body !== null ? (body as { events?: unknown }).events : undefined
+  if (Array.isArray(events) && events.length > EVENT_LIMITS.maxEvents) {
+    return { ok: false, tooMany: true, error: `${events.length.toLocaleString('en-US')} events in one batch; at most ${EVENT_LIMITS.maxEvents.toLocaleString('en-US')}: send them in smaller batches` }
+  }
   const shape = measure(body)
   if (shape.depth > EVENT_LIMITS.maxDepth) return { ok: false, error: `the body is nested more than ${EVENT_LIMITS.maxDepth} levels deep` }
   if (shape.forbidden) return { ok: false, error: `the key "${shape.forbidden}" is not allowed` }

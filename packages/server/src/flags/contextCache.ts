@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto'
 import { stableStringify, type FlagMap, type HeldFlag } from '@holdfast/core'
 import type { EvaluationContext } from '@openfeature/core'
 import { createLru } from '../lru'
-import { toEntries } from './proxyAnswer'
+import { toEntries } from './heldEntries'
 import type { ContextRecord } from './records'
 
 /** Default bound on the contexts held in proxy mode: 10,000. */

@@ -5,6 +5,7 @@
 // fails the CI step (exit 1; a file that cannot be written, exit 3) and the previous file stays as it was. A redirect to another host is
 // not followed (the CI key in --header must not reach it, and its answer is not the source's).
 import { stableStringify, type Bootstrap, type FlagEntry } from '@holdfast/core'
+import { clipped } from '../logger'
 import { bootstrapSchema, definitionsSnapshotSchema } from './records'
 import { MAX_FLAGS_FILE_BYTES } from './fileSource'
 import { readRegularFile } from './readRegularFile'
@@ -46,6 +47,13 @@ export type SnapshotRequest = (
    * forward exactly these. Without any, it records nothing (served only to requests that forward none).
    */
   headers?: Record<string, string>
+  /**
+   * With `upstream`: write the values even when the upstream answered some flags with a per-flag
+   * error (GENERAL, PARSE_ERROR…), which have no value and are left out (named in `warning`).
+   * Default false: such an answer is refused, naming each flag, so a CI step never ships a
+   * fallback missing a flag (a kill switch) without a word (`--allow-partial`).
+   */
+  allowPartial?: boolean
   /** Per request. Default 10,000 ms (a CI step can afford to wait). */
   timeoutMs?: number
   /** The `fetch` requests go through (tests, proxies). Default `globalThis.fetch`. */
@@ -63,6 +71,8 @@ export type SnapshotResult =
       ok: true
       /** One line saying what was written, for the CI log. */
       summary: string
+      /** Written with `allowPartial`, flags left out for their per-flag errors: each named. */
+      warning?: string
     }
   | {
       /**
@@ -158,6 +168,15 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const upstreamAt = read.answer.upstreamHoldfast?.stale ? read.answer.upstreamHoldfast.fetchedAt : undefined
   const fetchedAt = upstreamAt === undefined ? now() : Math.min(now(), upstreamAt)
   const flags: FlagEntry[] = read.answer.entries.filter((e) => e.errorCode === undefined).map((e) => ({ ...e, updatedAt: fetchedAt }))
+  // A flag answered with an error has no value to write. Before, it was left out with exit 0 and
+  // only a count on stdout, and a CI step shipped a fallback missing (say) its kill switch.
+  // FLAG_NOT_FOUND is a flag that is gone (the client removes it too), named but no failure.
+  const gone = read.answer.entries.filter((e) => e.errorCode === 'FLAG_NOT_FOUND')
+  const failed = read.answer.entries.filter((e) => e.errorCode !== undefined && e.errorCode !== 'FLAG_NOT_FOUND')
+  const failedNames = failed.map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`).join(', ')
+  if (failed.length > 0 && !request.allowPartial) {
+    return { ok: false, message: `${from} answered ${failed.length} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }
+  }
   const previous = await readExisting(request.out)
   if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {
     return { ok: false, message: `${request.out} holds definitions, not one user's values; left untouched (choose another --out, or remove it first)` }
@@ -174,8 +193,10 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const headers = request.headers ?? {}
   const written = Object.keys(headers).length === 0 ? bootstrap : { ...bootstrap, holdfastCredentials: recordCredentials(headers) }
   await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
-  const errors = read.answer.entries.length - flags.length
-  return { ok: true, summary: `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${errors ? ` (${errors} per-flag errors left out)` : ''}` }
+  const notFound = gone.length ? ` (left out, not found: ${gone.map((e) => JSON.stringify(clipped(e.key, 200))).join(', ')})` : ''
+  const summary = `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${notFound}`
+  if (failed.length === 0) return { ok: true, summary }
+  return { ok: true, summary, warning: `${request.out} is partial: left out ${failed.length} flag(s) ${from} answered with an error and no value: ${failedNames}` }
 }
 
 async function readExisting(path: string): Promise<unknown> {

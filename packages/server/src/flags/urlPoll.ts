@@ -8,7 +8,7 @@ import { shrinkAcceptance } from './shrinkGuard'
 import { upstreamFetch } from './upstreamFetch'
 import { reportOfHealth } from './upstreamHealth'
 import type { UrlServing } from './urlServing'
-import type { UrlSourceOptions } from './urlSource'
+import type { UrlSourceOptions } from './urlSourceOptions'
 import { lineageText, type UrlSourceState } from './urlSourceState'
 
 // An upstream's 429/503 `Retry-After` holds the scheduled polls back for at most this long ("10

@@ -11,7 +11,7 @@ import type { DefinitionsSlot, OfferResult } from './servedDefinitions'
 import { checkShrink } from './shrinkGuard'
 import { waitUntil } from './steadyClock'
 import { reduceHealth, unauthorizedLongEnough, type HealthEvent } from './upstreamHealth'
-import type { UrlSourceOptions } from './urlSource'
+import type { UrlSourceOptions } from './urlSourceOptions'
 import type { UrlSourceState } from './urlSourceState'
 
 const RESAVE_AFTER_MS = 30_000

@@ -10,7 +10,7 @@ import { isOlderThanLayer } from './layerOrder'
 import type { DefinitionsSlot } from './servedDefinitions'
 import { followReport } from './upstreamHealth'
 import type { UrlServing } from './urlServing'
-import type { UrlSourceOptions } from './urlSource'
+import type { UrlSourceOptions } from './urlSourceOptions'
 import { lineageText, type UrlSourceState } from './urlSourceState'
 
 /** What {@link shareUrlDefinitions} works on: the source's options, shared state, slot and serving, and its clocks. */

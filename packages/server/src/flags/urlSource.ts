@@ -3,13 +3,11 @@
 // loaded at start (data dir, snapshot), every fetched document offered to the guarded slot, each
 // applied one saved as a new data-dir generation. The parts share one state (urlSourceState.ts):
 // what is served and kept (urlServing.ts), the poll (urlPoll.ts), --redis (urlSharing.ts).
-import type { SharedDefinitions } from '../store/sharedDefinitions'
-import type { SharedDefinitionsOptions } from '../store/sharedDefinitionsOptions'
 import { createListeners, type FlagSourceEvent, type FlagSourceStatus } from './flagSource'
 import { closePersistence, createPersistence, type Persistence } from './persistence'
 import { createPoller } from './poller'
 import { ageSeconds, createAgeReader } from './ageReader'
-import { servedSourceOf, sourceStatusOf, upstreamStatusOf, type RelaySource, type RelaySourceOptions } from './relay'
+import { servedSourceOf, sourceStatusOf, upstreamStatusOf, type RelaySource } from './relay'
 import type { HoldfastMetadata, RelayStatus } from './relayStatus'
 import { createDefinitionsSlot } from './servedDefinitions'
 import { shrinkAcceptance } from './shrinkGuard'
@@ -22,28 +20,9 @@ import { createUrlPoll } from './urlPoll'
 import { createUrlServing } from './urlServing'
 import { shareUrlDefinitions } from './urlSharing'
 import { createUrlSourceState } from './urlSourceState'
+import type { UrlSourceOptions } from './urlSourceOptions'
 
-/** Options of {@link createUrlSource}. */
-export interface UrlSourceOptions extends RelaySourceOptions {
-  /** The flagd document's URL (http or https). */
-  url: string
-  /** Milliseconds between polls (`--poll-interval` × 1000; default there 10 s). */
-  pollIntervalMs: number
-  /**
-   * Asked before each scheduled poll; false skips it (e.g. another relay holds the Redis lease and
-   * this one takes new definitions from the store instead). Refresh is never gated. Default: always.
-   */
-  shouldPoll?: () => boolean
-  /** Sent with every poll (e.g. a token for a private bucket). Default: none. */
-  headers?: Record<string, string>
-  /** Refuse documents that break flagd's JSON schema. Default in `createFlagServer`: true. */
-  strict: boolean
-  /**
-   * `--redis`: shares the definitions with the other relays of this source. Given the hooks of this
-   * source, returns the shared store's driver; only its leader polls. Default: none (polls alone).
-   */
-  share?: (hooks: Pick<SharedDefinitionsOptions, 'take' | 'report' | 'onRole' | 'served' | 'held' | 'published'>) => SharedDefinitions
-}
+export type { UrlSourceOptions } from './urlSourceOptions'
 
 // --redis: the leader reports after every poll, so a follower hears from it at least every poll
 // interval plus one poll's timeout; this much more is left for Redis (two writes, a notice, a read).

@@ -1,32 +1,13 @@
 import { createHash } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { bodyTheHostRead, charsetDecoder, declaredCharset, decodeBody } from './bodyText'
+import { bodyTheHostRead, charsetDecoder, declaredCharset, decodeBody, type BodyFailure, type BodyResult } from './bodyText'
 
 const EMPTY = Buffer.alloc(0)
 
 /** The largest request body the server reads: 1 MiB (1,048,576 bytes). Larger ones get 413. */
 export const MAX_BODY_BYTES = 1_048_576
 
-/** A request body read with a size cap. */
-export type BodyResult =
-  | {
-      ok: true
-      text: string
-      /** The body's size in bytes (as received, before decoding). */
-      bytes: number
-      /**
-       * With `checkUtf8`: bytes that are not UTF-8 (or not of the charset the `Content-Type`
-       * declares) were decoded as U+FFFD (two different bodies may read the same).
-       */
-      invalidUtf8?: true
-    }
-  | { ok: false; reason: BodyFailure }
-
-/**
- * Why a body could not be read: over the cap, the client left mid-body, or a host that mounted the
- * handler read it first and kept nothing of it in `req.body` (see {@link onBody}).
- */
-export type BodyFailure = 'too-large' | 'aborted' | 'consumed'
+export type { BodyFailure, BodyResult } from './bodyText'
 
 /**
  * Reads a request body as text (UTF-8, or the charset its `Content-Type` declares: see

@@ -2,7 +2,27 @@
 // declares, or taken from what a host that read it first left in `req.body`.
 import { isUtf8 } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
-import type { BodyResult } from './body'
+
+/** A request body read with a size cap (by `readBody`/`onBody`, body.ts; decoded here). */
+export type BodyResult =
+  | {
+      ok: true
+      text: string
+      /** The body's size in bytes (as received, before decoding). */
+      bytes: number
+      /**
+       * With `checkUtf8`: bytes that are not UTF-8 (or not of the charset the `Content-Type`
+       * declares) were decoded as U+FFFD (two different bodies may read the same).
+       */
+      invalidUtf8?: true
+    }
+  | { ok: false; reason: BodyFailure }
+
+/**
+ * Why a body could not be read: over the cap, the client left mid-body, or a host that mounted the
+ * handler read it first and kept nothing of it in `req.body` (see `onBody`, body.ts).
+ */
+export type BodyFailure = 'too-large' | 'aborted' | 'consumed'
 
 /** Names of UTF-8 (and of ASCII, a part of it) in a `charset` parameter, lower case. */
 const UTF8_NAMES: ReadonlySet<string> = new Set(['utf-8', 'utf8', 'us-ascii', 'unicode-1-1-utf-8'])

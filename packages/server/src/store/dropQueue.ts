@@ -5,7 +5,7 @@
 // whatever else the relay asked then (answers, tickets), counted in the store's failures, the
 // drops retried after a warning.
 import type { LocalDocument } from './storeReplica'
-import type { SharedTicket } from './sharedContexts'
+import type { SharedTicket } from './sharedStore'
 
 /** Drop writes out at once. */
 const WRITES_AT_ONCE = 8

@@ -1,4 +1,4 @@
-import type { StoreResult, StoreStatus } from './sharedStore'
+import type { SharedTicket, StoreResult, StoreStatus } from './sharedStore'
 import { createStoreReplica, type LocalDocument } from './storeReplica'
 import { eachLimited } from '../eachLimited'
 import { setBounded } from '../lru'
@@ -66,8 +66,7 @@ export interface SharedContexts {
   stop(): Promise<void>
 }
 
-/** A version taken from the store ahead of the answer it will order (see {@link SharedContexts.ticket}). */
-export type SharedTicket = Promise<StoreResult<number>>
+export type { SharedTicket } from './sharedStore'
 
 const PREFIX = 'context:'
 const STREAMS_OPEN = 'streams-open'

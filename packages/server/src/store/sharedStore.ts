@@ -23,6 +23,13 @@ export interface StoredDocument {
   lineage?: string
 }
 
+/**
+ * A version taken from the store ({@link SharedStore.ticket}) ahead of the answer it will order
+ * (see `SharedContexts.ticket`). Here, beside the store's call: dropQueue.ts took it from
+ * sharedContexts.ts, which creates the drop queue, an import cycle.
+ */
+export type SharedTicket = Promise<StoreResult<number>>
+
 /** What a {@link SharedStore} call gives back: the value, or why the store could not answer. */
 export type StoreResult<T> =
   | {

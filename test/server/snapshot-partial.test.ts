@@ -1,0 +1,82 @@
+// `holdfast-server snapshot --upstream …` writes the values a client's `fallback` (a Lambda's first
+// request) reads. An upstream answering a flag with a per-flag error (GENERAL, PARSE_ERROR) has no
+// value for it, so the snapshot cannot hold it: before, the step wrote the file without it and
+// exited 0, saying only "(1 per-flag errors left out)", and a CI build shipped a fallback missing
+// its kill switch. Now it refuses (exit 1, the file untouched) naming each flag left out, unless
+// the operator opts in with --allow-partial. The built binary against an upstream on 127.0.0.1.
+import { execFile } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { tempDir } from './helpers'
+import { startUpstream } from './relay-fakes'
+
+const BIN = join(process.cwd(), 'packages/server/dist/bin.js')
+const run = (args: string[]) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, [BIN, 'snapshot', ...args], { timeout: 15_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+    )
+  })
+
+const good = [
+  { key: 'banner', value: 'hi', reason: 'STATIC' },
+  { key: 'limit', value: 5, reason: 'STATIC' },
+  { key: 'checkout', value: true, reason: 'STATIC' },
+]
+const partial = [
+  ...good,
+  { key: 'kill-switch', errorCode: 'GENERAL', errorDetails: 'evaluation timed out' },
+  { key: 'pricing', errorCode: 'PARSE_ERROR' },
+]
+const keys = async (file: string) => (JSON.parse(await readFile(file, 'utf8')) as { flags: Array<{ key: string }> }).flags.map((f) => f.key).sort()
+
+describe('snapshot --upstream: a flag the upstream answered with a per-flag error', () => {
+  it('is refused, naming each flag left out (exit 1, the previous file untouched)', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 'kill-switch', value: false, reason: 'STATIC' }, { key: 'pricing', value: 'a', reason: 'STATIC' }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const args = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out]
+    expect((await run(args)).code).toBe(0)
+    const written = await readFile(out, 'utf8')
+
+    upstream.set({ ofrep: () => ({ flags: partial }) })
+    const result = await run(args)
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('"kill-switch" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toContain('"pricing" (PARSE_ERROR)')
+    expect(result.stderr).toMatch(/--allow-partial/)
+    expect(await readFile(out, 'utf8')).toBe(written)
+
+    // No previous file: nothing is written either.
+    const fresh = join(await tempDir(), 'fallback.json')
+    expect((await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', fresh])).code).toBe(1)
+    await expect(readFile(fresh, 'utf8')).rejects.toThrow(/ENOENT/)
+  })
+
+  it('with --allow-partial is written without them, each named on stderr (exit 0)', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: partial }) })
+    const out = join(await tempDir(), 'fallback.json')
+    await writeFile(out, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: good, fetchedAt: 1 }))
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out, '--allow-partial'])
+    expect(result.code).toBe(0)
+    expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
+    expect(result.stderr).toContain('"kill-switch" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toContain('"pricing" (PARSE_ERROR)')
+    expect(result.stdout).toMatch(/a Bootstrap of 3 flags/)
+  })
+
+  it('FLAG_NOT_FOUND is a flag that is gone, not an error: left out, named, exit 0', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 'retired', errorCode: 'FLAG_NOT_FOUND' }] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    expect(result.code).toBe(0)
+    expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
+    expect(result.stdout).toContain('"retired"')
+  })
+
+  it('--help names --allow-partial', async () => {
+    const result = await run(['--help'])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toMatch(/--allow-partial/)
+  })
+})

@@ -176,6 +176,41 @@ test("a caller's default served because the latest attempt failed is stale; a cl
   expect(client.getDetails('kill', false)).toMatchObject({ value: false, source: 'default', stale: true })
 })
 
+// §3 Details.stale: "true when ... [the latest attempt] did not confirm this flag"; §4: a partial
+// answer (failure entries) keeps the flags it lacks, stale. It did not confirm a flag it lacks
+// missing either: the caller's default for a flag never held is stale then, as a held one would be,
+// unless the answer said FLAG_NOT_FOUND for it. Its listeners hear each real change, once.
+test("a flag never held that a partial answer lacks is the caller's default, stale; one it says FLAG_NOT_FOUND for, or a clean answer lacks, is not", async () => {
+  suite.server = await createFaultServer(flags([{ key: 'a', value: 1 }]))
+  const { client } = make()
+  await client.start()
+  let told = 0
+  let goneTold = 0
+  client.subscribeFlag('promo', () => told++)
+  client.subscribeFlag('gone', () => goneTold++)
+  expect(client.getDetails('promo', 'none')).toEqual({ key: 'promo', value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+
+  suite.server.always(flags([{ key: 'a', value: 1 }, { key: 'b', errorCode: 'GENERAL' }, { key: 'gone', errorCode: 'FLAG_NOT_FOUND' }]))
+  expect(await client.refresh()).toMatchObject({ state: 'ready' })
+  expect(client.getDetails('promo', 'none')).toEqual({ key: 'promo', value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: true })
+  expect(client.getDetails('gone', 'none')).toMatchObject({ source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+  expect(client.getDetails('a', 0)).toMatchObject({ value: 1, stale: false })
+  expect(told).toBe(1)
+  // The same partial answer again: no change, nobody told.
+  await client.refresh()
+  expect(told).toBe(1)
+
+  // A clean answer without it: not found, and confirmed so.
+  suite.server.always(flags([{ key: 'a', value: 1 }]))
+  expect(await client.refresh()).toMatchObject({ state: 'ready' })
+  expect(client.getDetails('promo', 'none')).toEqual({ key: 'promo', value: 'none', source: 'default', errorCode: 'FLAG_NOT_FOUND', stale: false })
+  expect(told).toBe(2)
+  await client.refresh()
+  expect(told).toBe(2)
+  // Not found, and confirmed so, all along: its listener never heard a thing.
+  expect(goneTold).toBe(0)
+})
+
 // §9: a relay's answer saying stale (UPSTREAM_STALE) confirms nothing fresh: a flag it lacks is the
 // caller's default, stale, until a fresh answer lacks it too. A 401 (credentials) is a failed attempt.
 test("a flag a relay's stale answer lacks is stale; a fresh answer without it makes it fresh; a 401 makes it stale again", async () => {

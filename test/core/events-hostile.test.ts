@@ -147,21 +147,24 @@ test('an event IndexedDB cannot clone is that event’s problem: the page stays 
   expect(client.getStatus().storage).toBe('indexeddb')
 })
 
-test('an event that cannot be serialised (BigInt, cycle, throwing toJSON) is dropped alone and counted, never with its batch', async () => {
-  const client = make()
+test('a custom value JSON cannot serialise (BigInt, cycle, throwing toJSON) is left out of its event with a warning; an event that cannot be read (metadata whose getter throws) is dropped alone and counted, never with its batch', async () => {
+  const logger = createTestLogger()
+  const client = make({}, { logger })
   const cycle: Record<string, unknown> = {}
   cycle.self = cycle
   client.logEvent('before')
   client.logEvent('bigint', { value: 10n as never })
   client.logEvent('cycle', { value: cycle as never })
   client.logEvent('tojson', { value: { toJSON: () => { throw new Error('no') } } as never })
+  client.logEvent('getter', { metadata: Object.defineProperty({}, 'plan', { enumerable: true, get: () => { throw new Error('no') } }) })
   client.logEvent('after')
-  expect(client.getEventStats()).toMatchObject({ queued: 2, dropped: 3 })
+  expect(client.getEventStats()).toMatchObject({ queued: 5, dropped: 1 })
   await client.flush()
 
   expect(suite.receiver.requests).toHaveLength(1)
-  expect(suite.receiver.events().map((e) => e.name)).toEqual(['before', 'after'])
-  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 2, dropped: 3 })
+  expect(suite.receiver.events().map((e) => [e.name, 'value' in e])).toEqual([['before', false], ['bigint', false], ['cycle', false], ['tojson', false], ['after', false]])
+  for (const name of ['bigint', 'cycle', 'tojson']) expect(logger.warnings.filter((m) => m.includes(`event "${name}": value left out`))).toHaveLength(1)
+  expect(client.getEventStats()).toMatchObject({ queued: 0, sent: 5, dropped: 1 })
 })
 
 test('a stored event that cannot be serialised (an older page wrote it) is dropped alone; its batch goes out', async () => {

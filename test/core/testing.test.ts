@@ -200,6 +200,21 @@ describe('what the app logged', () => {
     expect(warn).toHaveBeenCalledWith(expect.stringContaining('[holdfast]'))
   })
 
+  it('records a custom value as the real client sends it: NaN, ±Infinity, a function or an object left out with a warning naming the event', () => {
+    const client = createTestClient({ context: { targetingKey: 'alice' } })
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    for (const value of [NaN, Infinity, -Infinity, () => 1, { a: 1 }]) client.logEvent('odd', { value: value as never })
+    client.logEvent('fine', { value: 'x' })
+    client.logEvent('flag', { value: true as never })
+    expect(client.loggedEvents).toEqual([
+      ...Array.from({ length: 5 }, () => ({ name: 'odd', targetingKey: 'alice' })),
+      { name: 'fine', value: 'x', targetingKey: 'alice' },
+      { name: 'flag', value: true, targetingKey: 'alice' },
+    ])
+    expect(warn.mock.calls.map(([m]) => String(m)).filter((m) => m.includes('"odd"'))).toHaveLength(5)
+    expect(warn).toHaveBeenCalledTimes(5)
+  })
+
   it('records one exposure per (user, flag, value, variant), none for defaults or hooks\' exposure: false', async () => {
     const client = createTestClient({ flags: { a: true, s: 'x' } })
     client.getGate('a')

@@ -6,8 +6,8 @@
 import type { FlagMetadata, HoldfastEvent, JsonValue, Logger } from '../types'
 
 /**
- * A plain-JSON copy of `event`, its metadata reduced to string, finite number and boolean values
- * (others are left out with a warning) and a `time` that is not finite replaced by `Date.now()`; `undefined` when the event cannot be serialised at all, in
+ * A plain-JSON copy of `event`, its metadata and a custom event's value reduced to string, finite
+ * number and boolean values (others are left out with a warning naming the event) and a `time` that is not finite replaced by `Date.now()`; `undefined` when the event cannot be serialised at all, in
  * which case the caller drops and counts it. Never throws.
  */
 export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEvent | undefined {
@@ -17,10 +17,14 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
     const copy: HoldfastEvent = { ...event, time: Number.isFinite(event.time) ? event.time + 0 : Date.now() }
     const { value, metadata } = event
     if (value !== undefined) {
-      // Primitives as JSON has them; anything else through JSON and back (this throws for a
-      // BigInt, a cycle or a throwing toJSON, and drops functions).
+      // A custom event's value (CONTRACT §3: string | number) is kept as metadata values are:
+      // NaN, ±Infinity, a function or an object from untyped code is left out with a warning
+      // (before, NaN arrived as null and a function vanished, both silently). An exposure's is a
+      // flag value, any JSON: primitives as they are, anything else through JSON and back (this
+      // throws for a BigInt, a cycle or a throwing toJSON).
       const plain =
-        typeof value === 'string' || typeof value === 'boolean' ? value : typeof value === 'number' ? (Number.isFinite(value) ? value + 0 : null) : parse(JSON.stringify(value))
+        flat(value) ??
+        (event.type != 'custom' ? parse(JSON.stringify(value)) : (logger.warn(`event "${event.name}": value left out (not a string, finite number or boolean)`), undefined))
       if (plain === undefined) delete copy.value
       else copy.value = plain
     }
@@ -30,9 +34,8 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
         // `__proto__` (an own key of a parsed object) cannot be kept: assigning it sets nothing
         // (before, it vanished without a word) and receivers refuse it. Read as null, it is left out
         // with the warning below.
-        const v: unknown = key == '__proto__' ? null : metadata[key]
-        if (typeof v === 'string' || typeof v === 'boolean') kept[key] = v
-        else if (Number.isFinite(v)) kept[key] = (v as number) + 0
+        const v = flat(key == '__proto__' ? null : metadata[key])
+        if (v !== undefined) kept[key] = v
         else logger.warn(`event "${event.name}": metadata "${key}" left out (not a string, finite number or boolean)`)
       }
     }
@@ -42,6 +45,10 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
     return undefined
   }
 }
+
+// A string, a finite number (-0 as 0, as JSON has it) or a boolean; undefined for anything else.
+const flat = (v: unknown): string | number | boolean | undefined =>
+  typeof v === 'string' || typeof v === 'boolean' ? v : Number.isFinite(v) ? (v as number) + 0 : undefined
 
 // A `__proto__` key (JSON.parse makes it an own key of a flag value) is left out: receivers refuse
 // it (prototype pollution), and a refused batch would take every other event in it down too.

@@ -13,7 +13,7 @@
 // and selection, so two readers of one flag with different defaults never evict each other's memo.
 import { evaluate, type Expected } from './evaluate'
 import type { HeldFlag } from './merge'
-import { failing, type StoreState } from './store'
+import { unconfirmed, type StoreState } from './store'
 import type { Details, FlagClient, FlagObservation, FlagObserver } from '../types'
 
 /** How many missing keys keep a memoised evaluation, in each of the two memos (`stale` or not). */
@@ -36,8 +36,8 @@ export interface DetailsReader {
 }
 
 /**
- * Creates the memoised evaluation over the store state `state(asCreated)`: its flags, and its status,
- * whose `failing` makes a missing flag's default `stale`.
+ * Creates the memoised evaluation over the store state `state(asCreated)`: its flags, and what makes
+ * a missing flag's default `stale` (`unconfirmed`: a failing status, or a partial answer that lacked it).
  */
 export function createDetailsReader(state: (asCreated?: boolean) => StoreState): DetailsReader {
   const held = new WeakMap<HeldFlag, Memo>()
@@ -46,9 +46,9 @@ export function createDetailsReader(state: (asCreated?: boolean) => StoreState):
   return {
     read<T>(key: string, defaultValue: T, expected: Expected, asCreated?: boolean): Details<T> {
       // A flag unchanged since creation is one object in both views' flags: one memo, the same details.
-      const { flags, status } = state(asCreated)
-      const f = flags.get(key)
-      const stale = !f && failing(status)
+      const s = state(asCreated)
+      const f = s.flags.get(key)
+      const stale = !f && unconfirmed(s, key)
       const memos = missing[+stale]
       const memo = f ? held.get(f) : memos.get(key)
       if (memo && Object.is(memo.defaultValue, defaultValue) && memo.expected === expected) return memo.details as Details<T>

@@ -24,8 +24,8 @@ export function matchesType(value: unknown, expected: Expected): boolean {
 
 /**
  * The details of one evaluation. A missing flag gives the default with `source: 'default'` and
- * `FLAG_NOT_FOUND`, `stale` when the latest attempt failed (`failing`: nothing confirmed it
- * missing); a value of another JSON type gives the default with `TYPE_MISMATCH`; a flag the server
+ * `FLAG_NOT_FOUND`, `stale` when nothing confirmed it missing (`failing`: the latest attempt failed,
+ * or was a partial answer without it, store.ts `unconfirmed`); a value of another JSON type gives the default with `TYPE_MISMATCH`; a flag the server
  * sent without a value gives the default with the server's reason.
  */
 export function evaluate<T>(flag: HeldFlag | undefined, key: string, defaultValue: T, expected: Expected, failing: boolean): Details<T> {

@@ -11,6 +11,8 @@ export interface StoreState {
   readonly flags: FlagMap
   readonly status: Status
   readonly events: EventStats
+  /** After a partial answer (one with failure entries), the keys it said FLAG_NOT_FOUND for; undefined after a clean one. Set with `flags`. */
+  readonly partial?: ReadonlySet<string>
 }
 
 /**
@@ -19,6 +21,16 @@ export interface StoreState {
  * confirmed it missing), so its listeners hear when this flips.
  */
 export const failing = (status: Status): boolean => status.state == 'stale' || status.state == 'error'
+
+/**
+ * Whether the caller's default for `key`, a flag not held, is `stale`: the latest attempt failed, or
+ * it was a partial answer that did not say FLAG_NOT_FOUND for `key` (CONTRACT §3: "did not confirm
+ * this flag"; §4 keeps what such an answer lacks, stale). Its listeners hear when this flips.
+ */
+export const unconfirmed = (state: StoreState, key: string): boolean => failing(state.status) || (!!state.partial && !state.partial.has(key))
+
+// Two answers' FLAG_NOT_FOUND keys alike (one Set per answer, the same keys in the same order each poll): no change.
+const keysOf = (keys?: ReadonlySet<string>) => keys && [...keys]
 
 /** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
 export interface Store {
@@ -59,14 +71,17 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     // provider, the client's own readiness checks); one changing it would change it for all.
     const status = update.status && !jsonEqual(update.status, prev.status) ? Object.freeze(update.status) : prev.status
     const events = update.events && !jsonEqual(update.events, prev.events) ? update.events : prev.events
-    if (flags === prev.flags && status === prev.status && events === prev.events) return
+    const partial = update.flags && !jsonEqual(keysOf(update.partial), keysOf(prev.partial)) ? update.partial : prev.partial
+    if (flags === prev.flags && status === prev.status && events === prev.events && partial === prev.partial) return
 
     const changedKeys: string[] = []
+    const next = { flags, status, events, partial }
     // Only the keys someone listens to are compared (not every flag held).
-    // A flag not held, read as the caller's default, changes with the status's failing (stale).
-    const flip = failing(status) != failing(prev.status)
-    if (flags !== prev.flags || flip) for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key))) changedKeys.push(key)
-    state = { flags, status, events }
+    // A flag not held, read as the caller's default, changes with `unconfirmed` (stale).
+    const flip = failing(status) != failing(prev.status) || partial !== prev.partial
+    if (flags !== prev.flags || flip)
+      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key) && unconfirmed(prev, key) != unconfirmed(next, key))) changedKeys.push(key)
+    state = next
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)
   }

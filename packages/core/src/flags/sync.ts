@@ -109,7 +109,7 @@ export function createSync(deps: SyncDeps) {
   }
   function commit(next: SyncState) {
     state = next
-    store.setState({ flags: state.flags, status: deriveStatus(state, deps.storageKind(), started, paused) })
+    store.setState({ flags: state.flags, status: deriveStatus(state, deps.storageKind(), started, paused), partial: state.removed })
   }
   commit(state)
 

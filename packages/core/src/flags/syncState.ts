@@ -234,6 +234,8 @@ export function reduce(state: SyncState, input: SyncInput): SyncState {
         cacheRead: false,
         own: false,
         answered: undefined,
+        // The previous context's partial answer says nothing of this one's flags.
+        removed: undefined,
       }
       if (input.contextHash === undefined) return invalidContext(base)
       // This page has seen the user before: show their values at once.

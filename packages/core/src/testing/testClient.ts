@@ -255,13 +255,18 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     },
     logEvent(name, eventOptions = {}) {
       // The real client's rules: a nameless event is ignored with a warning; metadata is copied
-      // now, and a value that is not a string, number or boolean is left out.
+      // now, and a metadata value or the event's value that is not a string, finite number or
+      // boolean is left out (the event's with a warning, as the real client's).
       if (typeof name !== 'string' || name === '') {
         console.warn('[holdfast] logEvent needs a non-empty event name')
         return
       }
       const event: LoggedEvent = { name, targetingKey: context.targetingKey }
-      if (eventOptions.value !== undefined) event.value = eventOptions.value
+      if (eventOptions.value !== undefined) {
+        const value = flat(eventOptions.value)
+        if (value === undefined) console.warn(`[holdfast] event "${name}": value left out (not a string, finite number or boolean)`)
+        else event.value = value as string | number
+      }
       if (eventOptions.metadata !== undefined) event.metadata = copyMetadata(eventOptions.metadata)
       loggedEvents.push(event)
       setStats({ ...stats, queued: stats.queued + 1 })
@@ -333,9 +338,15 @@ function toStatus(change: Status['state'] | Partial<Status>, current: Status, no
 function copyMetadata(metadata: FlagMetadata): FlagMetadata {
   const copy: FlagMetadata = {}
   for (const [key, value] of Object.entries(metadata)) {
-    if (typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) copy[key] = value
+    const kept = flat(value)
+    if (kept !== undefined) copy[key] = kept
   }
   return copy
+}
+
+// A string, a finite number (-0 as 0, as JSON has it) or a boolean, as the real client keeps them; undefined for anything else.
+function flat(value: unknown): string | number | boolean | undefined {
+  return typeof value === 'string' || typeof value === 'boolean' ? value : Number.isFinite(value) ? (value as number) + 0 : undefined
 }
 
 function readFlags(flags: Record<string, JsonValue>): Record<string, JsonValue> {

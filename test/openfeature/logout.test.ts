@@ -103,6 +103,33 @@ describe('logout (a context without targetingKey)', () => {
     }
   })
 
+  // The same rule for a context that keeps attributes but names no user (a logout that clears only
+  // the user's fields, an app that sets its locale before anyone signs in). Before: served as the
+  // anonymous user at start, but PROVIDER_ERROR and every flag at the caller's default after a
+  // logout to that very context, and setProviderAndWait rejected (TARGETING_KEY_MISSING) for it
+  // once the provider was set again after onClose.
+  it('with a `context` option, a context with attributes but no targetingKey goes back to it too: at a logout and when set again', async () => {
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const { client, domain, provider } = await connect(fault.url, { locale: 'de' }, { storage: 'memory', context: { targetingKey: 'anonymous' } })
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      await OpenFeature.setContext(domain, { targetingKey: 'user-1', locale: 'de' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-1')
+      await OpenFeature.setContext(domain, { locale: 'de' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      await fault.waitForRequests(3)
+      expect(fault.requests.map((r) => r.body.context.targetingKey)).toEqual(['anonymous', 'user-1', 'anonymous'])
+
+      await OpenFeature.clearProviders()
+      await OpenFeature.setProviderAndWait(domain, provider, { locale: 'de' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+    } finally {
+      await fault.close()
+    }
+  })
+
   it("the next user to log in is not shown the previous user's values while theirs load", async () => {
     // user-1 logs out (defaults on screen), user-2 logs in while the flag server is slow. Before:
     // the provider served user-1's values, held by the paused client, to user-2 until their own

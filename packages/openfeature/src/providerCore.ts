@@ -5,7 +5,7 @@ import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type
 import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import { createClient, createLogger, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
 import { createChangeTracker, read } from './changeTracker'
-import { isEmptyContext, toHoldfastContext } from './context'
+import { toHoldfastContext } from './context'
 import { toEventOptions } from './eventDetails'
 import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
 import { refusal, valuesOrSettled } from './readiness'
@@ -59,6 +59,14 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
+  /**
+   * The user an OpenFeature context names; naming none, the options' `context` (an anonymous
+   * user). Any context without a targetingKey: an emptied one (OpenFeature.clearContext() on
+   * logout) and one that keeps attributes such as a locale are served alike, at start, at a
+   * logout and when the provider is set again. (Before, only an empty one was at a logout, and
+   * one with attributes was the anonymous user at start but PROVIDER_ERROR at a logout.)
+   */
+  const userOf = (context?: OpenFeatureContext) => toHoldfastContext(context) ?? initialContext
 
   function makeClient(context: ClientOptions['context']): FlagClient {
     return given ?? createClient({ ...(options as HoldfastClientProviderOptions), context })
@@ -122,12 +130,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     told = [context?.targetingKey]
-    const wanted = toHoldfastContext(context)
+    const wanted = userOf(context)
     if (!client) {
       // Set again after onClose, a provider made with a `context` starts from it once more.
-      const first = wanted ?? (isEmptyContext(context) ? initialContext : undefined)
-      if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
-      client = makeClient(first)
+      if (!wanted) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
+      client = makeClient(wanted)
     }
     const c = client
     user = wanted?.targetingKey
@@ -169,9 +176,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       const promise = (async () => {
         // First, synchronously; inside the promise, so a context that throws when read rejects.
         told = [next?.targetingKey]
-        // An emptied context (OpenFeature.clearContext() on logout) is the one the page may have
-        // started with: the options' `context` (an anonymous user) serves it, as in initialize.
-        const wanted = toHoldfastContext(next) ?? (isEmptyContext(next) ? initialContext : undefined)
+        // A context without a user is one the page may have started with: see userOf.
+        const wanted = userOf(next)
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).

@@ -253,6 +253,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           const status = client.getStatus()
           return refuse(statusErrorCode(status), `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, toFlagMetadata(details))
         }
+        // Nor while this context's first answer is out with nothing standing in (a login after a
+        // logout, a switch after a failed one): not yet known is not missing.
+        if (details.errorCode == 'FLAG_NOT_FOUND' && client.getStatus().state == 'loading')
+          return refuse(ErrorCode.PROVIDER_NOT_READY, 'no values for this context yet')
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
           details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null

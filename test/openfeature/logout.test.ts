@@ -125,6 +125,10 @@ describe('logout (a context without targetingKey)', () => {
       await OpenFeature.setProviderAndWait(domain, provider, { locale: 'de' })
       expect(client.providerStatus).toBe(ProviderStatus.READY)
       expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      // As at start, the OpenFeature context names no user: the provider serves whoever its
+      // client holds, also when the app switches that client itself.
+      await provider.client!.setContext({ targetingKey: 'user-2' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-2')
     } finally {
       await fault.close()
     }

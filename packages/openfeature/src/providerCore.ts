@@ -59,14 +59,6 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
-  /**
-   * The user an OpenFeature context names; naming none, the options' `context` (an anonymous
-   * user). Any context without a targetingKey: an emptied one (OpenFeature.clearContext() on
-   * logout) and one that keeps attributes such as a locale are served alike, at start, at a
-   * logout and when the provider is set again. (Before, only an empty one was at a logout, and
-   * one with attributes was the anonymous user at start but PROVIDER_ERROR at a logout.)
-   */
-  const userOf = (context?: OpenFeatureContext) => toHoldfastContext(context) ?? initialContext
 
   function makeClient(context: ClientOptions['context']): FlagClient {
     return given ?? createClient({ ...(options as HoldfastClientProviderOptions), context })
@@ -130,11 +122,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     told = [context?.targetingKey]
-    const wanted = userOf(context)
+    const wanted = toHoldfastContext(context)
     if (!client) {
-      // Set again after onClose, a provider made with a `context` starts from it once more.
-      if (!wanted) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
-      client = makeClient(wanted)
+      // Set again after onClose, a provider made with a `context` starts from it once more, for
+      // any context without a targetingKey (as at start, where the client exists already).
+      const first = wanted ?? initialContext
+      if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
+      client = makeClient(first)
     }
     const c = client
     user = wanted?.targetingKey
@@ -176,8 +170,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       const promise = (async () => {
         // First, synchronously; inside the promise, so a context that throws when read rejects.
         told = [next?.targetingKey]
-        // A context without a user is one the page may have started with: see userOf.
-        const wanted = userOf(next)
+        // A context without a user (an emptied one, OpenFeature.clearContext() on logout, or one
+        // that keeps attributes such as a locale) is one the page may have started with: the
+        // options' `context` (an anonymous user) serves it, as in initialize. (Before, only an
+        // empty one did; one with attributes was the anonymous user at start, PROVIDER_ERROR here.)
+        const wanted = toHoldfastContext(next) ?? initialContext
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).

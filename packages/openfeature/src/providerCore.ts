@@ -59,6 +59,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
+  const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
     return given ?? createClient({ ...(options as HoldfastClientProviderOptions), context })
@@ -89,7 +90,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     lastStatus = status
     lastStats = stats
     syncStatus()
-    if (onlyStats) return
+    // Nor while no user is named (a logout): every evaluation is refused, whatever the client
+    // takes in meanwhile (the answer to a request out at the logout); a login resets the baseline.
+    if (onlyStats || contextMissing) return
     const flagsChanged = tracker.changed()
     if (flagsChanged.length > 0) statusEvents.emit(ProviderEvents.ConfigurationChanged, { flagsChanged })
   }
@@ -180,14 +183,18 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           // asked for them either (their queued events still go out).
           contextMissing = true
           client?.pause()
-          throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
+          throw noUser()
         }
         contextMissing = false
         // No client yet: the first context had no targetingKey and initialize refused it.
         if (!client) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
-        await valuesOrSettled(c, (latest = c.setContext(wanted)))
+        await valuesOrSettled(c, (latest = c.setContext(wanted)), true)
+        // A logout came meanwhile: this switch is given up, refused as that one was. (The SDK says
+        // a change's ERROR only once none is pending: before, it waited for this answer, said
+        // nothing till then, then CONTEXT_CHANGED for a user no longer there.)
+        if (contextMissing) throw noUser()
         const refused = refusal(c)
         if (refused) throw refused
       })()

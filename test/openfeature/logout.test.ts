@@ -1,7 +1,7 @@
 // A logged-out page (an OpenFeature context without targetingKey) asks the flag server nothing for
 // the user who left: no polls, no focus refetches, no retries, while the events they logged still
 // go out. A targetingKey coming back (the same user or another) fetches again.
-import { OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
+import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { createFaultServer, flags } from '../support/faultServer'
 import { startEventsReceiver } from '../support/eventsReceiver'
@@ -98,6 +98,65 @@ describe('logout (a context without targetingKey)', () => {
       // page (same empty context) shows the anonymous user's values.
       expect(client.providerStatus).toBe(ProviderStatus.READY)
       expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+    } finally {
+      await fault.close()
+    }
+  })
+
+  // The same rule for a context that keeps attributes but names no user (a logout that clears only
+  // the user's fields, an app that sets its locale before anyone signs in). Before: served as the
+  // anonymous user at start, but PROVIDER_ERROR and every flag at the caller's default after a
+  // logout to that very context, and setProviderAndWait rejected (TARGETING_KEY_MISSING) for it
+  // once the provider was set again after onClose.
+  it('with a `context` option, a context with attributes but no targetingKey goes back to it too: at a logout and when set again', async () => {
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const { client, domain, provider } = await connect(fault.url, { locale: 'de' }, { storage: 'memory', context: { targetingKey: 'anonymous' } })
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      await OpenFeature.setContext(domain, { targetingKey: 'user-1', locale: 'de' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-1')
+      await OpenFeature.setContext(domain, { locale: 'de' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      await fault.waitForRequests(3)
+      expect(fault.requests.map((r) => r.body.context.targetingKey)).toEqual(['anonymous', 'user-1', 'anonymous'])
+
+      await OpenFeature.clearProviders()
+      await OpenFeature.setProviderAndWait(domain, provider, { locale: 'de' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('for anonymous')
+      // As at start, the OpenFeature context names no user: the provider serves whoever its
+      // client holds, also when the app switches that client itself.
+      await provider.client!.setContext({ targetingKey: 'user-2' })
+      expect(client.getStringValue('a', 'default')).toBe('for user-2')
+    } finally {
+      await fault.close()
+    }
+  })
+
+  // The SDK runs a change's ERROR handlers only once no other change is pending. Before: the
+  // switch waited for its answer, so the logout's ERROR was never said while that answer was out
+  // (the SDK's status ERROR, its handlers told nothing), and when it came the SDK said
+  // CONTEXT_CHANGED (READY) for a switch already given up, then the provider said ERROR.
+  it("a logout while a switch's answer is out: PROVIDER_ERROR at once, and nothing more when that answer comes", async () => {
+    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    try {
+      const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      let release = () => {}
+      fault.always({ ...flags([{ key: 'a', value: 'for user-2' }]), after: new Promise<void>((r) => (release = r)) })
+      const login = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+      await fault.waitForRequests(2)
+      await OpenFeature.setContext(domain, {}).catch(() => {})
+      await settle()
+      expect(events).toEqual(['PROVIDER_READY', 'PROVIDER_RECONCILING', 'PROVIDER_RECONCILING', 'PROVIDER_ERROR'])
+      expect(client.providerStatus).toBe(ProviderStatus.ERROR)
+      expect(client.getStringDetails('a', 'default')).toMatchObject({ value: 'default', errorCode: ErrorCode.TARGETING_KEY_MISSING })
+      release()
+      await login.catch(() => {})
+      await fault.waitForRequests(2)
+      await settle()
+      expect(events).toHaveLength(4)
+      expect(client.getStringValue('a', 'default')).toBe('default')
     } finally {
       await fault.close()
     }

@@ -116,6 +116,40 @@ describe('evaluations against holdfast-server', () => {
     }
   })
 
+  it('nothing held yet while the answer for a user is out (a login after a logout, a switch after a failed one): PROVIDER_NOT_READY, never FLAG_NOT_FOUND', async () => {
+    // Nothing stands in then (the previous user's values are gone). Before: every flag said
+    // FLAG_NOT_FOUND ("not held for this context") until the answer came, so error hooks and logs
+    // blamed deleted flags for every login after a logout.
+    const answer = flags([{ key: 'kill-switch', value: false }])
+    const fault = await createFaultServer(answer)
+    try {
+      const { client, domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
+      await OpenFeature.setContext(domain, {})
+      let release = () => {}
+      fault.always({ ...answer, after: new Promise<void>((r) => (release = r)) })
+      const login = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
+      await fault.waitForRequests(2)
+      const loading = client.getBooleanDetails('kill-switch', true)
+      expect(loading).toMatchObject({ value: true, reason: 'ERROR', errorCode: ErrorCode.PROVIDER_NOT_READY, flagMetadata: { source: 'default' } })
+      release()
+      await login
+      expect(client.getBooleanValue('kill-switch', true)).toBe(false)
+      expect(client.getBooleanDetails('gone', true).errorCode).toBe(ErrorCode.FLAG_NOT_FOUND)
+
+      fault.always({ status: 503 })
+      await OpenFeature.setContext(domain, { targetingKey: 'user-3' })
+      fault.always({ ...answer, after: new Promise<void>((r) => (release = r)) })
+      const next = OpenFeature.setContext(domain, { targetingKey: 'user-4' })
+      await fault.waitForRequests(4)
+      expect(client.getBooleanDetails('kill-switch', true)).toMatchObject({ value: true, errorCode: ErrorCode.PROVIDER_NOT_READY })
+      release()
+      await next
+      expect(client.getBooleanValue('kill-switch', true)).toBe(false)
+    } finally {
+      await fault.close()
+    }
+  })
+
   it('serves a bootstrap at once: READY without waiting for a server that hangs', async () => {
     const fault = await createFaultServer('hang')
     try {

@@ -14,11 +14,6 @@ export function toHoldfastContext(context: OpenFeatureContext | undefined): Eval
   return plain(context, 0, new WeakSet()) as EvaluationContext
 }
 
-/** True when the context carries any attribute at all (an unset OpenFeature context is `{}`). */
-export function isEmptyContext(context: OpenFeatureContext | undefined): boolean {
-  return !context || typeof context !== 'object' || Object.keys(context).length === 0
-}
-
 // `ancestors` holds the objects on the path from the root: a cycle ends in null; depth is bounded too.
 function plain(value: unknown, depth: number, ancestors: WeakSet<object>): unknown {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString()

@@ -24,8 +24,10 @@ import { createProviderCore } from './providerCore'
  */
 export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & {
   /**
-   * The user to create the client for at once. Default: none (the client is created in
-   * `initialize` from the OpenFeature context, which wins when it has a `targetingKey`).
+   * The user to create the client for at once, and the one an OpenFeature context without a
+   * `targetingKey` is served as (an anonymous user: at start, after a logout, when set again).
+   * Default: none (the client is created in `initialize` from the OpenFeature context, which wins
+   * when it has a `targetingKey`; one without is then refused, TARGETING_KEY_MISSING).
    */
   context?: ClientOptions['context']
 }

@@ -5,7 +5,7 @@ import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type
 import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import { createClient, createLogger, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
 import { createChangeTracker, read } from './changeTracker'
-import { isEmptyContext, toHoldfastContext } from './context'
+import { toHoldfastContext } from './context'
 import { toEventOptions } from './eventDetails'
 import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
 import { refusal, valuesOrSettled } from './readiness'
@@ -59,6 +59,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
+  const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
     return given ?? createClient({ ...(options as HoldfastClientProviderOptions), context })
@@ -89,7 +90,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     lastStatus = status
     lastStats = stats
     syncStatus()
-    if (onlyStats) return
+    // Nor while no user is named (a logout): every evaluation is refused, whatever the client
+    // takes in meanwhile (the answer to a request out at the logout); a login resets the baseline.
+    if (onlyStats || contextMissing) return
     const flagsChanged = tracker.changed()
     if (flagsChanged.length > 0) statusEvents.emit(ProviderEvents.ConfigurationChanged, { flagsChanged })
   }
@@ -124,8 +127,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     told = [context?.targetingKey]
     const wanted = toHoldfastContext(context)
     if (!client) {
-      // Set again after onClose, a provider made with a `context` starts from it once more.
-      const first = wanted ?? (isEmptyContext(context) ? initialContext : undefined)
+      // Set again after onClose, a provider made with a `context` starts from it once more, for
+      // any context without a targetingKey (as at start, where the client exists already).
+      const first = wanted ?? initialContext
       if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
       client = makeClient(first)
     }
@@ -169,22 +173,28 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
       const promise = (async () => {
         // First, synchronously; inside the promise, so a context that throws when read rejects.
         told = [next?.targetingKey]
-        // An emptied context (OpenFeature.clearContext() on logout) is the one the page may have
-        // started with: the options' `context` (an anonymous user) serves it, as in initialize.
-        const wanted = toHoldfastContext(next) ?? (isEmptyContext(next) ? initialContext : undefined)
+        // A context without a user (an emptied one, OpenFeature.clearContext() on logout, or one
+        // that keeps attributes such as a locale) is one the page may have started with: the
+        // options' `context` (an anonymous user) serves it, as in initialize. (Before, only an
+        // empty one did; one with attributes was the anonymous user at start, PROVIDER_ERROR here.)
+        const wanted = toHoldfastContext(next) ?? initialContext
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).
           contextMissing = true
           client?.pause()
-          throw new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
+          throw noUser()
         }
         contextMissing = false
         // No client yet: the first context had no targetingKey and initialize refused it.
         if (!client) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
-        await valuesOrSettled(c, (latest = c.setContext(wanted)))
+        await valuesOrSettled(c, (latest = c.setContext(wanted)), true)
+        // A logout came meanwhile: this switch is given up, refused as that one was. (The SDK says
+        // a change's ERROR only once none is pending: before, it waited for this answer, said
+        // nothing till then, then CONTEXT_CHANGED for a user no longer there.)
+        if (contextMissing) throw noUser()
         const refused = refusal(c)
         if (refused) throw refused
       })()
@@ -247,6 +257,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           const status = client.getStatus()
           return refuse(statusErrorCode(status), `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, toFlagMetadata(details))
         }
+        // Nor while this context's first answer is out with nothing standing in (a login after a
+        // logout, a switch after a failed one): not yet known is not missing.
+        if (details.errorCode == 'FLAG_NOT_FOUND' && client.getStatus().state == 'loading')
+          return refuse(ErrorCode.PROVIDER_NOT_READY, 'no values for this context yet')
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
           details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null

@@ -5,9 +5,13 @@ import type { FlagClient } from '@holdfast/core'
 
 const noop = () => {}
 
-/** Resolves when the client holds values for its context, or `settled` settles, whichever is first. */
-export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>): Promise<void> {
-  if (c.getStatus().state != 'loading') return Promise.resolve()
+/**
+ * Resolves when the client holds values for its context, or `settled` settles, whichever is first;
+ * with `orPaused`, also once the client is paused (a logout: the answer awaited is no one's now).
+ */
+export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>, orPaused?: boolean): Promise<void> {
+  const over = () => c.getStatus().state != 'loading' || (orPaused && c.getStatus().paused)
+  if (over()) return Promise.resolve()
   return new Promise<void>((resolve) => {
     let stop = noop
     const done = () => {
@@ -15,7 +19,7 @@ export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>): Promi
       resolve()
     }
     stop = c.subscribe(() => {
-      if (c.getStatus().state != 'loading') done()
+      if (over()) done()
     })
     settled.then(done, done)
   })

@@ -74,6 +74,28 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(result.stdout).toContain('"retired"')
   })
 
+  // An entry the snapshot cannot read (a key that is not a string, an entry that is not an object)
+  // is a flag the upstream answered that the file would ship without, as a per-flag error is: the
+  // client reads such an answer as partial too (CONTRACT §4). Before, it was left out in silence:
+  // exit 0, "a Bootstrap of 3 flags", not a word on stderr.
+  it('an entry that cannot be read is refused the same way; --allow-partial writes the others and says so', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 7, value: false, reason: 'STATIC' }, 'kill-switch'] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    await writeFile(out, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: good, fetchedAt: 1 }))
+    const before = await readFile(out, 'utf8')
+    const args = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out]
+    const refused = await run(args)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/2 entries that could not be read/)
+    expect(refused.stderr).toMatch(/--allow-partial/)
+    expect(await readFile(out, 'utf8')).toBe(before)
+
+    const written = await run([...args, '--allow-partial'])
+    expect(written.code).toBe(0)
+    expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
+    expect(written.stderr).toMatch(/snapshot warning: .*2 entries that could not be read/)
+  })
+
   it('--help names --allow-partial', async () => {
     const result = await run(['--help'])
     expect(result.code).toBe(0)

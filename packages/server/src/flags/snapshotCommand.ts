@@ -173,9 +173,16 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   // FLAG_NOT_FOUND is a flag that is gone (the client removes it too), named but no failure.
   const gone = read.answer.entries.filter((e) => e.errorCode === 'FLAG_NOT_FOUND')
   const failed = read.answer.entries.filter((e) => e.errorCode !== undefined && e.errorCode !== 'FLAG_NOT_FOUND')
-  const failedNames = failed.map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`).join(', ')
-  if (failed.length > 0 && !request.allowPartial) {
-    return { ok: false, message: `${from} answered ${failed.length} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }
+  // An entry that could not be read (a key that is not a string, not an object) is a flag left out
+  // too, and cannot be named: counted. Before, it was left out in silence (exit 0).
+  const unread = read.answer.skipped
+  const failedNames = [
+    ...failed.map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`),
+    ...(unread ? [`${unread} ${unread === 1 ? 'entry' : 'entries'} that could not be read (not an object with a string key)`] : []),
+  ].join(', ')
+  const leftOut = failed.length + unread
+  if (leftOut > 0 && !request.allowPartial) {
+    return { ok: false, message: `${from} answered ${leftOut} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }
   }
   const previous = await readExisting(request.out)
   if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {
@@ -195,8 +202,8 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
   const notFound = gone.length ? ` (left out, not found: ${gone.map((e) => JSON.stringify(clipped(e.key, 200))).join(', ')})` : ''
   const summary = `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${notFound}`
-  if (failed.length === 0) return { ok: true, summary }
-  return { ok: true, summary, warning: `${request.out} is partial: left out ${failed.length} flag(s) ${from} answered with an error and no value: ${failedNames}` }
+  if (leftOut === 0) return { ok: true, summary }
+  return { ok: true, summary, warning: `${request.out} is partial: left out ${leftOut} flag(s) ${from} answered with an error and no value: ${failedNames}` }
 }
 
 async function readExisting(path: string): Promise<unknown> {

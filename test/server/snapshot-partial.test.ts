@@ -65,6 +65,22 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(result.stdout).toMatch(/a Bootstrap of 3 flags/)
   })
 
+  // With --allow-partial and every flag answered with an error, nothing is left: refused as empty
+  // (CONTRACT §9), the old file untouched. Before, the refusal said only "the new flag set has no
+  // flags", of an upstream that had just answered two, and named none of them or their errors.
+  it('with --allow-partial and every flag failed is still refused, naming them (exit 1, the file untouched)', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: partial.slice(good.length) }) })
+    const out = join(await tempDir(), 'fallback.json')
+    await writeFile(out, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: good, fetchedAt: 1 }))
+    const before = await readFile(out, 'utf8')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out, '--allow-partial'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/snapshot refused: .*no flags/)
+    expect(result.stderr).toContain('"kill-switch" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toContain('"pricing" (PARSE_ERROR)')
+    expect(await readFile(out, 'utf8')).toBe(before)
+  })
+
   it('FLAG_NOT_FOUND is a flag that is gone, not an error: left out, named, exit 0', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 'retired', errorCode: 'FLAG_NOT_FOUND' }] }) })
     const out = join(await tempDir(), 'fallback.json')

@@ -190,7 +190,10 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   }
   const old = previous === undefined ? undefined : bootstrapSchema.safeParse(previous)
   const verdict = checkShrink(old?.success ? old.data.flags.map((f) => f.key) : [], flags.map((f) => f.key), request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT)
-  if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
+  // With --allow-partial, what was left out may be why (every flag failed: "no flags" of an upstream
+  // that answered some): named, as in any other refusal of them.
+  const why = leftOut > 0 ? ` (left out: ${failedNames})` : ''
+  if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}${why}; ${request.out} left untouched` }
   const bootstrap: Bootstrap = { context: request.context, flags, fetchedAt }
   if (result.etag !== undefined) bootstrap.etag = result.etag
   // Whose values these are (see snapshotCredentials.ts): a relay in proxy mode serves them only to

@@ -81,6 +81,21 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(await readFile(out, 'utf8')).toBe(before)
   })
 
+  // An evaluator down behind the upstream answers every flag GENERAL: thousands of names on one line
+  // were cut at the log's 64 Ki characters, and with them the end of the line, the file "left
+  // untouched" and the way out (--allow-partial). A few are named and the rest counted, as the
+  // definitions snapshot names its changed keys.
+  it('thousands of flags left out: a few named, the rest counted, the line whole', async () => {
+    const failing = Array.from({ length: 3000 }, (_, i) => ({ key: `flag-${i}`, errorCode: 'GENERAL', errorDetails: 'evaluation timed out' }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, ...failing] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('"flag-0" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toMatch(/and 2,990 more; .* left untouched \(--allow-partial writes the others\)/)
+    expect(result.stderr.length).toBeLessThan(4096)
+  })
+
   it('FLAG_NOT_FOUND is a flag that is gone, not an error: left out, named, exit 0', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 'retired', errorCode: 'FLAG_NOT_FOUND' }] }) })
     const out = join(await tempDir(), 'fallback.json')

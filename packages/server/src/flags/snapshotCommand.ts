@@ -147,6 +147,9 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
 }
 
+/** Flags left out named in a message; the rest are counted. */
+const NAMED_MAX = 10
+
 async function valuesSnapshot(request: SnapshotRequest & { upstream: string; context: Bootstrap['context'] }): Promise<SnapshotResult> {
   const now = request.now ?? Date.now
   const from = redactUrl(request.upstream)
@@ -176,10 +179,12 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   // An entry that could not be read (a key that is not a string, not an object) is a flag left out
   // too, and cannot be named: counted. Before, it was left out in silence (exit 0).
   const unread = read.answer.skipped
-  const failedNames = [
-    ...failed.map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`),
-    ...(unread ? [`${unread} ${unread === 1 ? 'entry' : 'entries'} that could not be read (not an object with a string key)`] : []),
-  ].join(', ')
+  // The first few named, the rest counted: an evaluator down answers every flag GENERAL, and
+  // thousands of names were cut at the log's line bound with the end of the line (the file left
+  // untouched, --allow-partial). As the definitions snapshot names its changed keys.
+  const named = failed.slice(0, NAMED_MAX).map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`)
+  if (failed.length > NAMED_MAX) named.push(`and ${(failed.length - NAMED_MAX).toLocaleString('en-US')} more`)
+  const failedNames = [...named, ...(unread ? [`${unread} ${unread === 1 ? 'entry' : 'entries'} that could not be read (not an object with a string key)`] : [])].join(', ')
   const leftOut = failed.length + unread
   if (leftOut > 0 && !request.allowPartial) {
     return { ok: false, message: `${from} answered ${leftOut} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }

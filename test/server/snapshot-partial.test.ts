@@ -65,6 +65,37 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(result.stdout).toMatch(/a Bootstrap of 3 flags/)
   })
 
+  // With --allow-partial and every flag answered with an error, nothing is left: refused as empty
+  // (CONTRACT §9), the old file untouched. Before, the refusal said only "the new flag set has no
+  // flags", of an upstream that had just answered two, and named none of them or their errors.
+  it('with --allow-partial and every flag failed is still refused, naming them (exit 1, the file untouched)', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: partial.slice(good.length) }) })
+    const out = join(await tempDir(), 'fallback.json')
+    await writeFile(out, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: good, fetchedAt: 1 }))
+    const before = await readFile(out, 'utf8')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out, '--allow-partial'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(/snapshot refused: .*no flags/)
+    expect(result.stderr).toContain('"kill-switch" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toContain('"pricing" (PARSE_ERROR)')
+    expect(await readFile(out, 'utf8')).toBe(before)
+  })
+
+  // An evaluator down behind the upstream answers every flag GENERAL: thousands of names on one line
+  // were cut at the log's 64 Ki characters, and with them the end of the line, the file "left
+  // untouched" and the way out (--allow-partial). A few are named and the rest counted, as the
+  // definitions snapshot names its changed keys.
+  it('thousands of flags left out: a few named, the rest counted, the line whole', async () => {
+    const failing = Array.from({ length: 3000 }, (_, i) => ({ key: `flag-${i}`, errorCode: 'GENERAL', errorDetails: 'evaluation timed out' }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, ...failing] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('"flag-0" (GENERAL: evaluation timed out)')
+    expect(result.stderr).toMatch(/and 2,990 more; .* left untouched \(--allow-partial writes the others\)/)
+    expect(result.stderr.length).toBeLessThan(4096)
+  })
+
   it('FLAG_NOT_FOUND is a flag that is gone, not an error: left out, named, exit 0', async () => {
     const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 'retired', errorCode: 'FLAG_NOT_FOUND' }] }) })
     const out = join(await tempDir(), 'fallback.json')
@@ -72,6 +103,28 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(result.code).toBe(0)
     expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
     expect(result.stdout).toContain('"retired"')
+  })
+
+  // An entry the snapshot cannot read (a key that is not a string, an entry that is not an object)
+  // is a flag the upstream answered that the file would ship without, as a per-flag error is: the
+  // client reads such an answer as partial too (CONTRACT §4). Before, it was left out in silence:
+  // exit 0, "a Bootstrap of 3 flags", not a word on stderr.
+  it('an entry that cannot be read is refused the same way; --allow-partial writes the others and says so', async () => {
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, { key: 7, value: false, reason: 'STATIC' }, 'kill-switch'] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    await writeFile(out, JSON.stringify({ context: { targetingKey: 'anonymous' }, flags: good, fetchedAt: 1 }))
+    const before = await readFile(out, 'utf8')
+    const args = ['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out]
+    const refused = await run(args)
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toMatch(/2 entries that could not be read/)
+    expect(refused.stderr).toMatch(/--allow-partial/)
+    expect(await readFile(out, 'utf8')).toBe(before)
+
+    const written = await run([...args, '--allow-partial'])
+    expect(written.code).toBe(0)
+    expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
+    expect(written.stderr).toMatch(/snapshot warning: .*2 entries that could not be read/)
   })
 
   it('--help names --allow-partial', async () => {

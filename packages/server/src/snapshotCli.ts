@@ -24,8 +24,9 @@ Exit codes: 0 written; 1 refused (the source: down, invalid, shrunk); 2 usage er
 (FILE could not be written or its directory synced: disk full, permissions, its directory missing,
 which is found before the source is asked).
 
-With --upstream, an answer with a per-flag error (GENERAL, PARSE_ERROR…) is refused too (exit 1),
-naming each flag: it has no value, and the snapshot would ship without it (a kill switch?).
+With --upstream, an answer with a per-flag error (GENERAL, PARSE_ERROR…) or an entry that cannot
+be read is refused too (exit 1), naming each flag: it has no value, and the snapshot would ship
+without it (a kill switch?).
 
 Options:
   --max-shrink PERCENT   default 50

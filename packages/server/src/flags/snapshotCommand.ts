@@ -147,6 +147,9 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
   return { ok: true, summary: `wrote ${request.out}: ${served.flagCount} flags, version ${served.version} (${changed})` }
 }
 
+/** Flags left out named in a message; the rest are counted. */
+const NAMED_MAX = 10
+
 async function valuesSnapshot(request: SnapshotRequest & { upstream: string; context: Bootstrap['context'] }): Promise<SnapshotResult> {
   const now = request.now ?? Date.now
   const from = redactUrl(request.upstream)
@@ -173,9 +176,18 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   // FLAG_NOT_FOUND is a flag that is gone (the client removes it too), named but no failure.
   const gone = read.answer.entries.filter((e) => e.errorCode === 'FLAG_NOT_FOUND')
   const failed = read.answer.entries.filter((e) => e.errorCode !== undefined && e.errorCode !== 'FLAG_NOT_FOUND')
-  const failedNames = failed.map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`).join(', ')
-  if (failed.length > 0 && !request.allowPartial) {
-    return { ok: false, message: `${from} answered ${failed.length} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }
+  // An entry that could not be read (a key that is not a string, not an object) is a flag left out
+  // too, and cannot be named: counted. Before, it was left out in silence (exit 0).
+  const unread = read.answer.skipped
+  // The first few named, the rest counted: an evaluator down answers every flag GENERAL, and
+  // thousands of names were cut at the log's line bound with the end of the line (the file left
+  // untouched, --allow-partial). As the definitions snapshot names its changed keys.
+  const named = failed.slice(0, NAMED_MAX).map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`)
+  if (failed.length > NAMED_MAX) named.push(`and ${(failed.length - NAMED_MAX).toLocaleString('en-US')} more`)
+  const failedNames = [...named, ...(unread ? [`${unread} ${unread === 1 ? 'entry' : 'entries'} that could not be read (not an object with a string key)`] : [])].join(', ')
+  const leftOut = failed.length + unread
+  if (leftOut > 0 && !request.allowPartial) {
+    return { ok: false, message: `${from} answered ${leftOut} flag(s) with an error and no value: ${failedNames}; a snapshot without them would ship without those flags, so ${request.out} is left untouched (--allow-partial writes the others)` }
   }
   const previous = await readExisting(request.out)
   if (previous !== undefined && (definitionsSnapshotSchema.safeParse(previous).success || (isObject(previous) && isObject(previous.flags)))) {
@@ -183,7 +195,10 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   }
   const old = previous === undefined ? undefined : bootstrapSchema.safeParse(previous)
   const verdict = checkShrink(old?.success ? old.data.flags.map((f) => f.key) : [], flags.map((f) => f.key), request.maxShrinkPercent ?? DEFAULT_MAX_SHRINK_PERCENT)
-  if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}; ${request.out} left untouched` }
+  // With --allow-partial, what was left out may be why (every flag failed: "no flags" of an upstream
+  // that answered some): named, as in any other refusal of them.
+  const why = leftOut > 0 ? ` (left out: ${failedNames})` : ''
+  if (!verdict.ok) return { ok: false, message: `refused the answer of ${from}: ${verdict.message}${why}; ${request.out} left untouched` }
   const bootstrap: Bootstrap = { context: request.context, flags, fetchedAt }
   if (result.etag !== undefined) bootstrap.etag = result.etag
   // Whose values these are (see snapshotCredentials.ts): a relay in proxy mode serves them only to
@@ -195,8 +210,8 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
   const notFound = gone.length ? ` (left out, not found: ${gone.map((e) => JSON.stringify(clipped(e.key, 200))).join(', ')})` : ''
   const summary = `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${notFound}`
-  if (failed.length === 0) return { ok: true, summary }
-  return { ok: true, summary, warning: `${request.out} is partial: left out ${failed.length} flag(s) ${from} answered with an error and no value: ${failedNames}` }
+  if (leftOut === 0) return { ok: true, summary }
+  return { ok: true, summary, warning: `${request.out} is partial: left out ${leftOut} flag(s) ${from} answered with an error and no value: ${failedNames}` }
 }
 
 async function readExisting(path: string): Promise<unknown> {

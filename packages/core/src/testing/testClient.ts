@@ -190,9 +190,11 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     return result
   }
 
+  // The real client's rule: the caller's own default is not an exposure of anything.
+  const isExposable = (details: Details<unknown>) => details.source !== 'default' && details.errorCode !== 'TYPE_MISMATCH'
+
   function logExposure(details: Details<unknown>) {
-    // The real client's rule: the caller's own default is not an exposure of anything.
-    if (details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return
+    if (!isExposable(details)) return
     const id = stableStringify([context.targetingKey, details.key, details.value ?? null, details.variant ?? null])
     if (exposed.has(id)) return
     exposed.add(id)
@@ -272,6 +274,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
       setStats({ ...stats, queued: stats.queued + 1 })
     },
     logExposure,
+    isExposable,
     flush() {
       if (stats.queued > 0) setStats({ ...stats, queued: 0, sent: stats.sent + stats.queued })
       return Promise.resolve()

@@ -215,6 +215,31 @@ describe('what the app logged', () => {
     expect(warn).toHaveBeenCalledTimes(5)
   })
 
+  it('never throws from logEvent, whatever plain JS passes: null options or metadata, a throwing getter, a revoked Proxy (as the real client)', () => {
+    const client = createTestClient({ context: { targetingKey: 'alice' } })
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {})
+    const { proxy, revoke } = Proxy.revocable({ plan: 'pro' }, {})
+    revoke()
+    const throwing = Object.defineProperty({}, 'value', {
+      get() {
+        throw new Error('boom')
+      },
+    })
+    expect(() => {
+      client.logEvent('no-options', null as never)
+      client.logEvent('null-metadata', { metadata: null as never })
+      client.logEvent('getter', throwing as never)
+      client.logEvent('revoked', { metadata: proxy as never })
+    }).not.toThrow()
+    // The real client: null options are none, null metadata an empty copy; options that throw when
+    // read ignore the event, and metadata that throws when copied drops it, each with a warning.
+    expect(client.loggedEvents).toEqual([
+      { name: 'no-options', targetingKey: 'alice' },
+      { name: 'null-metadata', metadata: {}, targetingKey: 'alice' },
+    ])
+    expect(warn.mock.calls.map(([m]) => String(m))).toEqual([expect.stringContaining('"getter"'), expect.stringContaining('"revoked"')])
+  })
+
   it('records one exposure per (user, flag, value, variant), none for defaults or hooks\' exposure: false', async () => {
     const client = createTestClient({ flags: { a: true, s: 'x' } })
     client.getGate('a')

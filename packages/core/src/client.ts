@@ -234,6 +234,7 @@ export function createClient(options: ClientOptions): FlagClient {
       queue.enqueue(event)
     },
     logExposure,
+    isExposable: exposable,
     flush: async () => {
       try {
         await ensureEvents()?.flush()

@@ -567,6 +567,13 @@ export interface FlagClient {
    * exposure already logged for this user, flag, value and variant on this page.
    */
   logExposure(details: Details<unknown>): void
+  /**
+   * Whether showing `details` (an evaluation with `{ exposure: false }`) counts now as the user having
+   * seen it: false for defaults, type mismatches and values that only stand in (the previous user's
+   * during a switch, a fallback while the cache is read, any while paused). The rule `logExposure`
+   * applies before its de-duplication; React hooks follow it (`observeFlag`).
+   */
+  isExposable(details: Details<unknown>): boolean
   /** Sends queued events now (this tab's and others'); resolves when done or failed. Never rejects. */
   flush(): Promise<void>
   /**

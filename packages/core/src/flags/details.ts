@@ -92,23 +92,9 @@ export function observeFlag<T, R = Details<T>>(
     get() {
       const details = client.getDetails(key, defaultValue, options)
       const who = client.getContext()
-      const status = client.getStatus()
-      // Values stand in while a new user's load, or while the cache is read behind a fallback. While
-      // `loading`, only the fallback shown after the cache read counts: the status says `fallback`
-      // then. The previous user's values standing in during a switch say `fallback` too, but the
-      // status still names what was applied for that user (`network`, `cache`, `bootstrap`).
-      // Nor the caller's default, nor a value of another type (the client logs neither): else the
-      // server's value equal to it, with the same variant (none), kept this observation, unlogged.
-      // Nor while no user is on the page (a logout, `paused`): the same user back with the same values
-      // must still expose what this reader shows (before: the client refused, the memo kept it).
-      // A fallback value counts only once the cache was read, as the client says, whatever the state (a
-      // bootstrap makes it `ready` before: the fallback beside it was taken for exposable, the client
-      // refused it, and the server's equal value kept that observation, unlogged).
-      const exposable =
-        !status.paused &&
-        details.source != 'default' &&
-        details.errorCode != 'TYPE_MISMATCH' &&
-        (details.source == 'fallback' ? status.cacheRead === true && (status.state !== 'loading' || status.source === 'fallback') : status.state !== 'loading')
+      // Whether what this reader shows counts as seen: the client's own rule (`isExposable`, what
+      // `logExposure` logs), so a hook exposes exactly what `getGate` would (CONTRACT §6).
+      const exposable = client.isExposable(details)
       if (last && last.details === details && last.who === who && last.exposable === exposable) return last
       const result = select(details)
       if (

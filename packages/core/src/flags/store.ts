@@ -27,7 +27,7 @@ export const failing = (status: Status): boolean => status.state == 'stale' || s
  * it was a partial answer that did not say FLAG_NOT_FOUND for `key` (CONTRACT §3: "did not confirm
  * this flag"; §4 keeps what such an answer lacks, stale). Its listeners hear when this flips.
  */
-export const unconfirmed = (state: StoreState, key: string): boolean => failing(state.status) || (!!state.partial && !state.partial.has(key))
+export const unconfirmed = (state: StoreState, key: string): boolean => failing(state.status) || state.partial?.has(key) === false
 
 // Two answers' FLAG_NOT_FOUND keys alike (one Set per answer, the same keys in the same order each poll): no change.
 const keysOf = (keys?: ReadonlySet<string>) => keys && [...keys]
@@ -78,9 +78,10 @@ export function createStore(initial: StoreState, logger: Logger): Store {
     const next = { flags, status, events, partial }
     // Only the keys someone listens to are compared (not every flag held).
     // A flag not held, read as the caller's default, changes with `unconfirmed` (stale).
-    const flip = failing(status) != failing(prev.status) || partial !== prev.partial
-    if (flags !== prev.flags || flip)
-      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (flip && !flags.has(key) && unconfirmed(prev, key) != unconfirmed(next, key))) changedKeys.push(key)
+    // (`unconfirmed` is the same in both when neither the status's failing nor the partial answer moved.)
+    // An update of the event counts alone changes no flag: no key is compared.
+    if (flags !== prev.flags || status !== prev.status || partial !== prev.partial)
+      for (const key of flagListeners.keys()) if (prev.flags.get(key) !== flags.get(key) || (!flags.has(key) && unconfirmed(prev, key) != unconfirmed(next, key))) changedKeys.push(key)
     state = next
     for (const key of changedKeys) notify(flagListeners.get(key))
     notify(listeners)

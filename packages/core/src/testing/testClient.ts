@@ -190,9 +190,11 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     return result
   }
 
+  // The real client's rule: the caller's own default is not an exposure of anything.
+  const isExposable = (details: Details<unknown>) => details.source !== 'default' && details.errorCode !== 'TYPE_MISMATCH'
+
   function logExposure(details: Details<unknown>) {
-    // The real client's rule: the caller's own default is not an exposure of anything.
-    if (details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return
+    if (!isExposable(details)) return
     const id = stableStringify([context.targetingKey, details.key, details.value ?? null, details.variant ?? null])
     if (exposed.has(id)) return
     exposed.add(id)
@@ -253,7 +255,7 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
       set.add(listener)
       return () => void set.delete(listener)
     },
-    logEvent(name, eventOptions = {}) {
+    logEvent(name, eventOptions) {
       // The real client's rules: a nameless event is ignored with a warning; metadata is copied
       // now, and a metadata value or the event's value that is not a string, finite number or
       // boolean is left out (the event's with a warning, as the real client's).
@@ -262,16 +264,31 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
         return
       }
       const event: LoggedEvent = { name, targetingKey: context.targetingKey }
-      if (eventOptions.value !== undefined) {
-        const value = flat(eventOptions.value)
+      // Options from plain JS may be null, or throw when read or copied (a revoked Proxy): as the
+      // real client, never into the app's code (before, a TypeError here failed the app's test).
+      let options: { value?: unknown; metadata?: unknown }
+      try {
+        const { value, metadata } = eventOptions ?? {}
+        options = { value, metadata }
+      } catch {
+        return console.warn(`[holdfast] logEvent("${name}") ignored: its options threw`)
+      }
+      if (options.value !== undefined) {
+        const value = flat(options.value)
         if (value === undefined) console.warn(`[holdfast] event "${name}": value left out (not a string, finite number or boolean)`)
         else event.value = value as string | number
       }
-      if (eventOptions.metadata !== undefined) event.metadata = copyMetadata(eventOptions.metadata)
+      if (options.metadata !== undefined)
+        try {
+          event.metadata = copyMetadata(options.metadata as FlagMetadata)
+        } catch {
+          return console.warn(`[holdfast] dropped the event "${name}": it cannot be serialised as JSON`)
+        }
       loggedEvents.push(event)
       setStats({ ...stats, queued: stats.queued + 1 })
     },
     logExposure,
+    isExposable,
     flush() {
       if (stats.queued > 0) setStats({ ...stats, queued: 0, sent: stats.sent + stats.queued })
       return Promise.resolve()
@@ -337,7 +354,7 @@ function toStatus(change: Status['state'] | Partial<Status>, current: Status, no
 
 function copyMetadata(metadata: FlagMetadata): FlagMetadata {
   const copy: FlagMetadata = {}
-  for (const [key, value] of Object.entries(metadata)) {
+  for (const [key, value] of Object.entries(Object(metadata) as FlagMetadata)) {
     const kept = flat(value)
     if (kept !== undefined) copy[key] = kept
   }

@@ -264,7 +264,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
           details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null
-        return toResolution(details, valueless)
+        // TYPE_MISMATCH is the caller's only when the held value is not the one served: a server's
+        // per-flag TYPE_MISMATCH keeps its value, stale, as any other per-flag error does (§4).
+        return toResolution(details, valueless, details.errorCode == 'TYPE_MISMATCH' && read(client, key).value !== details.value)
       } catch (error) {
         logger.error(`[holdfast] evaluating "${key}" failed unexpectedly`, error)
         return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.GENERAL, errorMessage: String(error) }

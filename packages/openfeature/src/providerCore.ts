@@ -59,6 +59,12 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
+  /**
+   * The options' `context` (the anonymous user) for a context that names no user (no targetingKey,
+   * or an empty one); a key Holdfast cannot send (a number: `user.id`) names a user, refused rather
+   * than served as the anonymous visitor. Undefined without the option.
+   */
+  const anonymous = (context?: OpenFeatureContext) => ((context?.targetingKey ?? '') === '' ? initialContext : undefined)
   const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
@@ -126,14 +132,15 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     told = [context?.targetingKey]
     const wanted = toHoldfastContext(context)
-    if (!client) {
-      // Set again after onClose, a provider made with a `context` starts from it once more, for
-      // any context without a targetingKey (as at start, where the client exists already).
-      const first = wanted ?? initialContext
-      if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
-      client = makeClient(first)
+    // Set again after onClose, a provider made with a `context` starts from it once more, for any
+    // context that names no user (as at start, where the client exists already). A client passed
+    // in is adopted as is.
+    if (!wanted && !given && !anonymous(context)) {
+      // Before start(): the next context change starts the client (`latest` unset).
+      contextMissing = !!client
+      throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
     }
-    const c = client
+    const c = (client ??= makeClient((wanted ?? initialContext)!))
     user = wanted?.targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
@@ -177,7 +184,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // that keeps attributes such as a locale) is one the page may have started with: the
         // options' `context` (an anonymous user) serves it, as in initialize. (Before, only an
         // empty one did; one with attributes was the anonymous user at start, PROVIDER_ERROR here.)
-        const wanted = toHoldfastContext(next) ?? initialContext
+        const wanted = toHoldfastContext(next) ?? anonymous(next)
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).
@@ -186,8 +193,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           throw noUser()
         }
         contextMissing = false
-        // No client yet: the first context had no targetingKey and initialize refused it.
-        if (!client) return doInitialize(next)
+        // No client yet, or not started: the first context named no user and initialize refused it.
+        if (!client || !latest) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
         await valuesOrSettled(c, (latest = c.setContext(wanted)), true)

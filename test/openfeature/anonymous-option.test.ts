@@ -4,7 +4,7 @@
 import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { createFaultServer, flags } from '../support/faultServer'
-import { connect, settle } from './support'
+import { connect, settle, until } from './support'
 
 const forUser = (request: { body?: { context?: { targetingKey?: string } } }) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }])
 
@@ -40,6 +40,34 @@ describe('the `context` option and a targetingKey that is not a string', () => {
       await OpenFeature.setContext(domain, { targetingKey: '7' })
       expect(client.providerStatus).toBe(ProviderStatus.READY)
       expect(client.getStringValue('a', 'default')).toBe('for 7')
+    } finally {
+      await fault.close()
+    }
+  })
+})
+
+describe("the `context` option's anonymous user and the OpenFeature context's attributes", () => {
+  const forLocale = (request: { body?: { context?: { targetingKey?: string; locale?: string } } }) =>
+    flags([{ key: 'a', value: `${request.body?.context?.targetingKey}/${request.body?.context?.locale}` }])
+
+  it('a locale set while nobody is signed in is sent for the anonymous user, at start and when it changes', async () => {
+    const fault = await createFaultServer(forLocale)
+    try {
+      const { client, domain } = await connect(fault.url, { locale: 'de' }, { storage: 'memory', context: { targetingKey: 'anonymous' } })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      expect(client.getStringValue('a', 'default')).toBe('anonymous/de')
+      // The same user's values stand in at once (no flash) while the new attributes are asked for,
+      // as for a signed-in user whose attributes change.
+      await OpenFeature.setContext(domain, { locale: 'fr' })
+      expect(client.providerStatus).toBe(ProviderStatus.READY)
+      await until(() => client.getStringValue('a', 'default') == 'anonymous/fr', 'the value for fr')
+      await OpenFeature.setContext(domain, {})
+      await until(() => client.getStringValue('a', 'default') == 'anonymous/undefined', 'the value without a locale')
+      expect(fault.requests.map((r) => JSON.stringify(r.body.context))).toEqual([
+        '{"targetingKey":"anonymous","locale":"de"}',
+        '{"targetingKey":"anonymous","locale":"fr"}',
+        '{"targetingKey":"anonymous"}',
+      ])
     } finally {
       await fault.close()
     }

@@ -61,10 +61,14 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   const tracker = createChangeTracker(() => client)
   /**
    * The options' `context` (the anonymous user) for a context that names no user (no targetingKey,
-   * or an empty one); a key Holdfast cannot send (a number: `user.id`) names a user, refused rather
-   * than served as the anonymous visitor. Undefined without the option.
+   * or an empty one), with that context's attributes (a locale chosen before anyone signs in) over
+   * its own; a key Holdfast cannot send (a number: `user.id`) names a user, refused rather than
+   * served as the anonymous visitor. Undefined without the option.
    */
-  const anonymous = (context?: OpenFeatureContext) => ((context?.targetingKey ?? '') === '' ? initialContext : undefined)
+  const anonymous = (context?: OpenFeatureContext) =>
+    (context?.targetingKey ?? '') === '' && initialContext
+      ? toHoldfastContext({ ...initialContext, ...context, targetingKey: initialContext.targetingKey } as OpenFeatureContext)
+      : undefined
   const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
@@ -131,17 +135,19 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     told = [context?.targetingKey]
-    const wanted = toHoldfastContext(context)
+    const named = toHoldfastContext(context)
     // Set again after onClose, a provider made with a `context` starts from it once more, for any
-    // context that names no user (as at start, where the client exists already). A client passed
-    // in is adopted as is.
-    if (!wanted && !given && !anonymous(context)) {
+    // context that names no user (as at start, where the client exists already), with that
+    // context's attributes. A client passed in is adopted as is.
+    const wanted = named ?? anonymous(context)
+    if (!wanted && !given) {
       // Before start(): the next context change starts the client (`latest` unset).
       contextMissing = !!client
       throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
     }
-    const c = (client ??= makeClient((wanted ?? initialContext)!))
-    user = wanted?.targetingKey
+    const c = (client ??= makeClient(wanted!))
+    // Only a user the OpenFeature context names: the anonymous one's client the app may switch itself (74b7674).
+    user = named?.targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
     checkForeign()
@@ -182,7 +188,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         told = [next?.targetingKey]
         // A context without a user (an emptied one, OpenFeature.clearContext() on logout, or one
         // that keeps attributes such as a locale) is one the page may have started with: the
-        // options' `context` (an anonymous user) serves it, as in initialize. (Before, only an
+        // options' `context` (an anonymous user, with this context's attributes) serves it, as in initialize. (Before, only an
         // empty one did; one with attributes was the anonymous user at start, PROVIDER_ERROR here.)
         const wanted = toHoldfastContext(next) ?? anonymous(next)
         if (!wanted) {

@@ -69,6 +69,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     (context?.targetingKey ?? '') === '' && initialContext
       ? toHoldfastContext({ ...initialContext, ...context, targetingKey: initialContext.targetingKey } as OpenFeatureContext)
       : undefined
+  /** A logout (an OpenFeature context naming no user) came: an answer awaited is no one's now. */
+  const left = () => contextMissing
   const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
@@ -158,7 +160,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // this read as a closed client: PROVIDER_ERROR "the client is closed", no READY ever.)
     let settled
     latest = Promise.all([wanted && c.setContext(wanted), c.start()])
-    while (settled != latest) await valuesOrSettled(c, (settled = latest))
+    while (settled != latest) await valuesOrSettled(c, (settled = latest), left)
+    // A logout came meanwhile: the start is given up, refused as the logout was. (Before, it waited
+    // for the answer for the user who left, then said READY for them, or "the client is closed".)
+    if (contextMissing) throw noUser()
     // Still `loading` once its first attempt settled (paused), or closed before any values came
     // (core says so as NETWORK "client closed"): a client passed in that fetches nothing, ever.
     // READY then would serve the defaults for good, unexplained.
@@ -203,7 +208,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         if (!client || !latest) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
-        await valuesOrSettled(c, (latest = c.setContext(wanted)), true)
+        await valuesOrSettled(c, (latest = c.setContext(wanted)), left)
         // A logout came meanwhile: this switch is given up, refused as that one was. (The SDK says
         // a change's ERROR only once none is pending: before, it waited for this answer, said
         // nothing till then, then CONTEXT_CHANGED for a user no longer there.)

@@ -25,7 +25,9 @@ import { createProviderCore } from './providerCore'
 export type HoldfastClientProviderOptions = Omit<ClientOptions, 'context'> & {
   /**
    * The user to create the client for at once, and the one an OpenFeature context without a
-   * `targetingKey` is served as (an anonymous user: at start, after a logout, when set again).
+   * `targetingKey` (or an empty one) is served as (an anonymous user: at start, after a logout,
+   * when set again), with that context's attributes (a locale) over its own. A `targetingKey` that
+   * is not a string (a number) names a user: refused.
    * Default: none (the client is created in `initialize` from the OpenFeature context, which wins
    * when it has a `targetingKey`; one without is then refused, TARGETING_KEY_MISSING).
    */

@@ -59,6 +59,18 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   let lastStatus = ''
   let lastStats = ''
   const tracker = createChangeTracker(() => client)
+  /**
+   * The options' `context` (the anonymous user) for a context that names no user (no targetingKey,
+   * or an empty one), with that context's attributes (a locale chosen before anyone signs in) over
+   * its own; a key Holdfast cannot send (a number: `user.id`) names a user, refused rather than
+   * served as the anonymous visitor. Undefined without the option.
+   */
+  const anonymous = (context?: OpenFeatureContext) =>
+    (context?.targetingKey ?? '') === '' && initialContext
+      ? toHoldfastContext({ ...initialContext, ...context, targetingKey: initialContext.targetingKey } as OpenFeatureContext)
+      : undefined
+  /** A logout (an OpenFeature context naming no user) came: an answer awaited is no one's now. */
+  const left = () => contextMissing
   const noUser = () => new TargetingKeyMissingError('[holdfast] the OpenFeature context has no targetingKey; evaluations return defaults until one is set')
 
   function makeClient(context: ClientOptions['context']): FlagClient {
@@ -125,16 +137,19 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {
     told = [context?.targetingKey]
-    const wanted = toHoldfastContext(context)
-    if (!client) {
-      // Set again after onClose, a provider made with a `context` starts from it once more, for
-      // any context without a targetingKey (as at start, where the client exists already).
-      const first = wanted ?? initialContext
-      if (!first) throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
-      client = makeClient(first)
+    const named = toHoldfastContext(context)
+    // Set again after onClose, a provider made with a `context` starts from it once more, for any
+    // context that names no user (as at start, where the client exists already), with that
+    // context's attributes. A client passed in is adopted as is.
+    const wanted = named ?? anonymous(context)
+    if (!wanted && !given) {
+      // Before start(): the next context change starts the client (`latest` unset).
+      contextMissing = !!client
+      throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
     }
-    const c = client
-    user = wanted?.targetingKey
+    const c = (client ??= makeClient(wanted!))
+    // Only a user the OpenFeature context names: the anonymous one's client the app may switch itself (74b7674).
+    user = named?.targetingKey
     unsubscribe ??= c.subscribe(onClientChange)
     foreignFor = ''
     checkForeign()
@@ -145,7 +160,10 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // this read as a closed client: PROVIDER_ERROR "the client is closed", no READY ever.)
     let settled
     latest = Promise.all([wanted && c.setContext(wanted), c.start()])
-    while (settled != latest) await valuesOrSettled(c, (settled = latest))
+    while (settled != latest) await valuesOrSettled(c, (settled = latest), left)
+    // A logout came meanwhile: the start is given up, refused as the logout was. (Before, it waited
+    // for the answer for the user who left, then said READY for them, or "the client is closed".)
+    if (contextMissing) throw noUser()
     // Still `loading` once its first attempt settled (paused), or closed before any values came
     // (core says so as NETWORK "client closed"): a client passed in that fetches nothing, ever.
     // READY then would serve the defaults for good, unexplained.
@@ -175,9 +193,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         told = [next?.targetingKey]
         // A context without a user (an emptied one, OpenFeature.clearContext() on logout, or one
         // that keeps attributes such as a locale) is one the page may have started with: the
-        // options' `context` (an anonymous user) serves it, as in initialize. (Before, only an
+        // options' `context` (an anonymous user, with this context's attributes) serves it, as in initialize. (Before, only an
         // empty one did; one with attributes was the anonymous user at start, PROVIDER_ERROR here.)
-        const wanted = toHoldfastContext(next) ?? initialContext
+        const wanted = toHoldfastContext(next) ?? anonymous(next)
         if (!wanted) {
           // No user to fetch for, and the previous user's values are not this one's: nothing is
           // asked for them either (their queued events still go out).
@@ -186,11 +204,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
           throw noUser()
         }
         contextMissing = false
-        // No client yet: the first context had no targetingKey and initialize refused it.
-        if (!client) return doInitialize(next)
+        // No client yet, or not started: the first context named no user and initialize refused it.
+        if (!client || !latest) return doInitialize(next)
         const c = client
         user = wanted.targetingKey
-        await valuesOrSettled(c, (latest = c.setContext(wanted)), true)
+        await valuesOrSettled(c, (latest = c.setContext(wanted)), left)
         // A logout came meanwhile: this switch is given up, refused as that one was. (The SDK says
         // a change's ERROR only once none is pending: before, it waited for this answer, said
         // nothing till then, then CONTEXT_CHANGED for a user no longer there.)
@@ -264,7 +282,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // A held flag whose value is the default may be a flag the server sent without a value.
         const valueless =
           details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null
-        return toResolution(details, valueless)
+        // TYPE_MISMATCH is the caller's only when the held value is not the one served: a server's
+        // per-flag TYPE_MISMATCH keeps its value, stale, as any other per-flag error does (§4).
+        return toResolution(details, valueless, details.errorCode == 'TYPE_MISMATCH' && read(client, key).value !== details.value)
       } catch (error) {
         logger.error(`[holdfast] evaluating "${key}" failed unexpectedly`, error)
         return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.GENERAL, errorMessage: String(error) }

@@ -7,10 +7,10 @@ const noop = () => {}
 
 /**
  * Resolves when the client holds values for its context, or `settled` settles, whichever is first;
- * with `orPaused`, also once the client is paused (a logout: the answer awaited is no one's now).
+ * also once `gone()` says the user left (a logout: the answer awaited is no one's now).
  */
-export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>, orPaused?: boolean): Promise<void> {
-  const over = () => c.getStatus().state != 'loading' || (orPaused && c.getStatus().paused)
+export function valuesOrSettled(c: FlagClient, settled: Promise<unknown>, gone: () => boolean): Promise<void> {
+  const over = () => c.getStatus().state != 'loading' || gone()
   if (over()) return Promise.resolve()
   return new Promise<void>((resolve) => {
     let stop = noop

@@ -24,12 +24,13 @@ export function toFlagMetadata(details: Details<unknown>): FlagMetadata {
 
 /**
  * Maps one evaluation. `valueless` says the server sent this flag without a value (e.g. disabled),
- * so `details.value` is the caller's default although a flag is held.
+ * so `details.value` is the caller's default although a flag is held. `mismatch`: the held value
+ * is of another type than the caller's default (a server's own TYPE_MISMATCH keeps its value).
  *
  * | Holdfast                                      | OpenFeature                                   |
  * | --------------------------------------------- | --------------------------------------------- |
  * | missing flag (`FLAG_NOT_FOUND`)                | default, reason DEFAULT, `FLAG_NOT_FOUND` (*) |
- * | `TYPE_MISMATCH`                                | default, reason ERROR, `TYPE_MISMATCH`        |
+ * | held value of another type (`mismatch`)        | default, reason ERROR, `TYPE_MISMATCH`        |
  * | per-flag error, no last known good             | default, reason DEFAULT, the code (or GENERAL)(*) |
  * | flag without a value (e.g. disabled)           | default, the server's reason (or DEFAULT)      |
  * | `stale` value (also with a per-flag error)     | the value, reason STALE                        |
@@ -38,17 +39,17 @@ export function toFlagMetadata(details: Details<unknown>): FlagMetadata {
  *
  * (*) The SDK reports reason ERROR for any resolution with an `errorCode`.
  */
-export function toResolution<T>(details: Details<T>, valueless: boolean): ResolutionDetails<T> {
+export function toResolution<T>(details: Details<T>, valueless: boolean, mismatch: boolean): ResolutionDetails<T> {
   const flagMetadata = toFlagMetadata(details)
   const code = details.errorCode
-  if (details.source == 'default' || code == 'TYPE_MISMATCH') {
+  if (details.source == 'default' || mismatch) {
     const errorCode = toErrorCode(code ?? 'GENERAL')
     if (code && code != errorCode) flagMetadata.errorCode = code
     return {
       value: details.value,
       // The caller's default is DEFAULT; a value held of another type is an ERROR. (The SDK says
       // ERROR for either, as for any resolution with an errorCode.)
-      reason: code == 'TYPE_MISMATCH' ? StandardResolutionReasons.ERROR : StandardResolutionReasons.DEFAULT,
+      reason: mismatch ? StandardResolutionReasons.ERROR : StandardResolutionReasons.DEFAULT,
       errorCode,
       errorMessage: errorMessage(details.key, code),
       flagMetadata,

@@ -59,3 +59,20 @@ it('the test client: a login (client.setContext) with the same values on screen 
     ['bob', 'checkout', 'classic'],
   ])
 })
+
+it('the test client: while no user is on the page (Status.paused) nothing shown is an exposure, as the real client logs none; the next login is', async () => {
+  const client = createTestClient({ flags: { checkout: 'classic' }, context: { targetingKey: 'alice' }, status: { state: 'ready', paused: true } })
+  render(
+    <FlagProvider client={client}>
+      <Checkout />
+    </FlagProvider>,
+  )
+  expect(screen.getByText('checkout classic')).toBeTruthy()
+  expect(client.getValue('checkout', 'none')).toBe('classic')
+  // Before: alice's, twice over (the hook's and getValue's), for a page with no user.
+  expect(client.exposures).toEqual([])
+  // A login ends the pause, as the real client's setContext does.
+  act(() => void client.setContext({ targetingKey: 'bob' }))
+  expect(client.getStatus().paused).toBeUndefined()
+  expect(client.exposures.map((e) => [e.targetingKey, e.key, e.value])).toEqual([['bob', 'checkout', 'classic']])
+})

@@ -74,8 +74,9 @@ export function createDetailsReader(state: (asCreated?: boolean) => StoreState):
  * identity does (value, variant, user, whether the values are settled). Valid as a
  * `useSyncExternalStore` snapshot; `subscribe` hears this flag, and the status while what the
  * reader shows only stands in. Built on the public
- * `FlagClient` methods, so it works with any client, and evaluates without logging exposures
- * (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
+ * `FlagClient` methods, so it works with any client that has them all (`isExposable` too: one
+ * of your own written before it existed throws a TypeError here), and evaluates without logging
+ * exposures (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
  */
 export function observeFlag<T, R = Details<T>>(
   client: FlagClient,

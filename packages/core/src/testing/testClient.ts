@@ -78,7 +78,7 @@ export interface LoggedExposure {
 export interface TestFlagObservation<T, R> {
   readonly result: R
   readonly details: Details<T>
-  /** Always true here: nothing in a test client only stands in. Defaults are still not exposures. */
+  /** Always true here, whatever is shown: not the client's rule (hooks ask `isExposable`, which refuses defaults and anything while `paused`). */
   readonly exposable: boolean
 }
 

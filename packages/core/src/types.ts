@@ -571,7 +571,9 @@ export interface FlagClient {
    * Whether showing `details` (an evaluation with `{ exposure: false }`) counts now as the user having
    * seen it: false for defaults, type mismatches and values that only stand in (the previous user's
    * during a switch, a fallback while the cache is read, any while paused). The rule `logExposure`
-   * applies before its de-duplication; React hooks follow it (`observeFlag`).
+   * applies before its de-duplication; React hooks follow it (`observeFlag`). Required of a
+   * `FlagClient` of your own (a wrapper handed to `<FlagProvider client>`): hooks call it on every
+   * read, and one without it throws a TypeError in render. Delegate it, or use `createTestClient`.
    */
   isExposable(details: Details<unknown>): boolean
   /** Sends queued events now (this tab's and others'); resolves when done or failed. Never rejects. */

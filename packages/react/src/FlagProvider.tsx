@@ -8,6 +8,7 @@ export interface FlagProviderClientProps {
   /**
    * A client from `createClient`, owned by the app: the provider starts it after mount
    * (`start()` is idempotent) and never closes it, so it may outlive the provider or be shared.
+   * A wrapper of your own must have every `FlagClient` member: hooks call `isExposable` too.
    */
   client: FlagClient
   /**

@@ -74,8 +74,9 @@ export function createDetailsReader(state: (asCreated?: boolean) => StoreState):
  * identity does (value, variant, user, whether the values are settled). Valid as a
  * `useSyncExternalStore` snapshot; `subscribe` hears this flag, and the status while what the
  * reader shows only stands in. Built on the public
- * `FlagClient` methods, so it works with any client, and evaluates without logging exposures
- * (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
+ * `FlagClient` methods, so it works with any client that has them all (`isExposable` too: one
+ * of your own written before it existed throws a TypeError here), and evaluates without logging
+ * exposures (the reader calls `client.logExposure` after showing the value, which drops stand-ins).
  */
 export function observeFlag<T, R = Details<T>>(
   client: FlagClient,
@@ -117,10 +118,12 @@ export function observeFlag<T, R = Details<T>>(
     },
     subscribe(listener) {
       const off = client.subscribeFlag(key, listener)
-      // Whether the value only stands in follows the status (the cache read ending, an attempt
-      // ending), which moves without this flag changing: a reader holding a stand-in hears those
-      // moves too, or a fallback shown all through an outage would never count as seen.
-      const offStatus = client.subscribe(() => last?.exposable === false && listener())
+      // Whether what the reader shows counts as seen (the client's rule) or whose it is moves without
+      // this flag changing: the cache read ending, an attempt ending, a pause, a switch. A status change
+      // re-reads, and tells the reader only when its observation moved (the same object otherwise):
+      // before, only a reader holding a stand-in heard it, so one holding the previous user's
+      // observation never heard a switch that kept the same map (a user shown the fallback).
+      const offStatus = client.subscribe(() => last != observer.get() && listener())
       return () => (off(), offStatus())
     },
   }

@@ -78,7 +78,7 @@ export interface LoggedExposure {
 export interface TestFlagObservation<T, R> {
   readonly result: R
   readonly details: Details<T>
-  /** Always true here: nothing in a test client only stands in. Defaults are still not exposures. */
+  /** Always true here, whatever is shown: not the client's rule (hooks ask `isExposable`, which refuses defaults and anything while `paused`). */
   readonly exposable: boolean
 }
 
@@ -190,8 +190,9 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     return result
   }
 
-  // The real client's rule: the caller's own default is not an exposure of anything.
-  const isExposable = (details: Details<unknown>) => details.source !== 'default' && details.errorCode !== 'TYPE_MISMATCH'
+  // The real client's rule: the caller's own default is not an exposure of anything, nor is any
+  // value while no user is on the page (`status: { paused: true }`, a logout: nobody's values).
+  const isExposable = (details: Details<unknown>) => details.source !== 'default' && details.errorCode !== 'TYPE_MISMATCH' && !status.paused
 
   function logExposure(details: Details<unknown>) {
     if (!isExposable(details)) return
@@ -225,6 +226,11 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     refresh: () => Promise.resolve(status),
     setContext(next) {
       context = { ...next }
+      // A login ends a logout, as the real client's does: `paused` goes, and with it the ban on exposures.
+      if (status.paused) {
+        const { paused: _, ...rest } = status
+        status = Object.freeze(rest)
+      }
       for (const listener of [...listeners]) listener()
       return Promise.resolve(status)
     },

@@ -123,7 +123,11 @@ export function observeFlag<T, R = Details<T>>(
       // re-reads, and tells the reader only when its observation moved (the same object otherwise):
       // before, only a reader holding a stand-in heard it, so one holding the previous user's
       // observation never heard a switch that kept the same map (a user shown the fallback).
-      const offStatus = client.subscribe(() => last != observer.get() && listener())
+      // But a notification that moved the event counts (each exposure queued, each delivery: the
+      // client moves them alone) moves none of that: it re-reads nothing, or N hooks logging their
+      // exposures at mount would cost N x N reads.
+      let events = client.getEventStats()
+      const offStatus = client.subscribe(() => events != (events = client.getEventStats()) || last == observer.get() || listener())
       return () => (off(), offStatus())
     },
   }

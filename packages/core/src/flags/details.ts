@@ -72,8 +72,8 @@ export function createDetailsReader(state: (asCreated?: boolean) => StoreState):
  * `get()` returns the same observation until something the reader shows changes — the selection
  * (`select`, default the details, compared by `equal`, default `Object.is`) — or its exposure
  * identity does (value, variant, user, whether the values are settled). Valid as a
- * `useSyncExternalStore` snapshot; `subscribe` hears this flag, and the status while what the
- * reader shows only stands in. Built on the public
+ * `useSyncExternalStore` snapshot; `subscribe` hears this flag, and re-reads at any other change
+ * of the client but its event counts (telling the reader only when its observation moved). Built on the public
  * `FlagClient` methods, so it works with any client that has them all (`isExposable` too: one
  * of your own written before it existed throws a TypeError here), and evaluates without logging
  * exposures (the reader calls `client.logExposure` after showing the value, which drops stand-ins).

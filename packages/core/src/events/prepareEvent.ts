@@ -46,8 +46,8 @@ export function prepareEvent(event: HoldfastEvent, logger: Logger): HoldfastEven
   }
 }
 
-// A string, a finite number (-0 as 0, as JSON has it) or a boolean; undefined for anything else.
-const flat = (v: unknown): string | number | boolean | undefined =>
+/** A string, a finite number (-0 as 0, as JSON has it) or a boolean; undefined for anything else. What an event's metadata values and a custom event's value are kept as (the test client too). */
+export const flat = (v: unknown): string | number | boolean | undefined =>
   typeof v === 'string' || typeof v === 'boolean' ? v : Number.isFinite(v) ? (v as number) + 0 : undefined
 
 // A `__proto__` key (JSON.parse makes it an own key of a flag value) is left out: receivers refuse

@@ -8,6 +8,7 @@
 // test (what a listener sees), the store's `failing` (a status whose defaults are stale), and the
 // stable JSON text.
 import { expectedType, type Expected } from '../evaluate'
+import { flat } from '../events/prepareEvent'
 import { createDetailsReader } from '../flags/details'
 import { sameDetails, type HeldFlag } from '../flags/merge'
 import { failing as statusFailing } from '../flags/store'
@@ -365,11 +366,6 @@ function copyMetadata(metadata: FlagMetadata): FlagMetadata {
     if (kept !== undefined) copy[key] = kept
   }
   return copy
-}
-
-// A string, a finite number (-0 as 0, as JSON has it) or a boolean, as the real client keeps them; undefined for anything else.
-function flat(value: unknown): string | number | boolean | undefined {
-  return typeof value === 'string' || typeof value === 'boolean' ? value : Number.isFinite(value) ? (value as number) + 0 : undefined
 }
 
 function readFlags(flags: Record<string, JsonValue>): Record<string, JsonValue> {

@@ -105,6 +105,20 @@ describe('snapshot --upstream: a flag the upstream answered with a per-flag erro
     expect(result.stdout).toContain('"retired"')
   })
 
+  // Named as the failed ones are, the first 10 and a count: 3,000 flags deleted at once (a project
+  // emptied upstream but for three) made one stdout line of ~40 K characters with every key.
+  it('3,000 FLAG_NOT_FOUND entries: the first ten named, the rest counted, on one short line', async () => {
+    const retired = Array.from({ length: 3000 }, (_, i) => ({ key: `retired-${i}`, errorCode: 'FLAG_NOT_FOUND' }))
+    const upstream = await startUpstream({ ofrep: () => ({ flags: [...good, ...retired] }) })
+    const out = join(await tempDir(), 'fallback.json')
+    const result = await run(['--upstream', upstream.url, '--context', '{"targetingKey":"anonymous"}', '--out', out])
+    expect(result.code).toBe(0)
+    expect(await keys(out)).toEqual(['banner', 'checkout', 'limit'])
+    expect(result.stdout).toContain('"retired-9", and 2,990 more)')
+    expect(result.stdout).not.toContain('"retired-10"')
+    expect(result.stdout.length).toBeLessThan(1024)
+  })
+
   // An entry the snapshot cannot read (a key that is not a string, an entry that is not an object)
   // is a flag the upstream answered that the file would ship without, as a per-flag error is: the
   // client reads such an answer as partial too (CONTRACT §4). Before, it was left out in silence:

@@ -150,6 +150,13 @@ async function definitionsSnapshot(request: SnapshotRequest & ({ flagsUrl: strin
 /** Flags left out named in a message; the rest are counted. */
 const NAMED_MAX = 10
 
+/** `entries` as `"key" (detail)`, the first {@link NAMED_MAX} named and the rest counted ("and N more"). */
+function nameSome(entries: FlagEntry[], detail: (e: FlagEntry) => string = () => ''): string[] {
+  const named = entries.slice(0, NAMED_MAX).map((e) => `${JSON.stringify(clipped(e.key, 200))}${detail(e)}`)
+  if (entries.length > NAMED_MAX) named.push(`and ${(entries.length - NAMED_MAX).toLocaleString('en-US')} more`)
+  return named
+}
+
 async function valuesSnapshot(request: SnapshotRequest & { upstream: string; context: Bootstrap['context'] }): Promise<SnapshotResult> {
   const now = request.now ?? Date.now
   const from = redactUrl(request.upstream)
@@ -182,8 +189,7 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   // The first few named, the rest counted: an evaluator down answers every flag GENERAL, and
   // thousands of names were cut at the log's line bound with the end of the line (the file left
   // untouched, --allow-partial). As the definitions snapshot names its changed keys.
-  const named = failed.slice(0, NAMED_MAX).map((e) => `${JSON.stringify(clipped(e.key, 200))} (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`)
-  if (failed.length > NAMED_MAX) named.push(`and ${(failed.length - NAMED_MAX).toLocaleString('en-US')} more`)
+  const named = nameSome(failed, (e) => ` (${clipped(e.errorCode!, 64)}${e.errorDetails ? `: ${clipped(e.errorDetails, 200)}` : ''})`)
   const failedNames = [...named, ...(unread ? [`${unread} ${unread === 1 ? 'entry' : 'entries'} that could not be read (not an object with a string key)`] : [])].join(', ')
   const leftOut = failed.length + unread
   if (leftOut > 0 && !request.allowPartial) {
@@ -208,7 +214,8 @@ async function valuesSnapshot(request: SnapshotRequest & { upstream: string; con
   const headers = request.headers ?? {}
   const written = Object.keys(headers).length === 0 ? bootstrap : { ...bootstrap, holdfastCredentials: recordCredentials(headers) }
   await writeFileAtomic(request.out, `${JSON.stringify(written, null, 2)}\n`, request.fs)
-  const notFound = gone.length ? ` (left out, not found: ${gone.map((e) => JSON.stringify(clipped(e.key, 200))).join(', ')})` : ''
+  // Capped as the failed ones are: 3,000 flags deleted at once made one line past the log's bound.
+  const notFound = gone.length ? ` (left out, not found: ${nameSome(gone).join(', ')})` : ''
   const summary = `wrote ${request.out}: a Bootstrap of ${flags.length} flags for ${stableStringify(request.context.targetingKey)}${notFound}`
   if (leftOut === 0) return { ok: true, summary }
   return { ok: true, summary, warning: `${request.out} is partial: left out ${leftOut} flag(s) ${from} answered with an error and no value: ${failedNames}` }

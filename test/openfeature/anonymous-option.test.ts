@@ -4,9 +4,7 @@
 import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { createFaultServer, flags } from '../support/faultServer'
-import { connect, settle, until } from './support'
-
-const forUser = (request: { body?: { context?: { targetingKey?: string } } }) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }])
+import { connect, forUser, settle, until } from './support'
 
 describe('the `context` option and a targetingKey that is not a string', () => {
   it("a login with a numeric targetingKey is refused (TARGETING_KEY_MISSING, PROVIDER_ERROR), never served the anonymous user's values", async () => {

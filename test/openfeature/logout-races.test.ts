@@ -3,13 +3,11 @@
 // ERROR once no change is pending, for the latest context.
 import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
-import { createFaultServer, flags } from '../support/faultServer'
+import { createFaultServer, flags, held } from '../support/faultServer'
 import { createClient } from '@holdfast/core'
 import { HoldfastWebProvider } from '@holdfast/openfeature'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
-import { connect, recordEvents, settle, until } from './support'
-
-const forUser = (request: { body?: { context?: { targetingKey?: string } } }) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }])
+import { connect, forUser, recordEvents, settle, until } from './support'
 
 describe('a login while the switch a logout cut short is still out', () => {
   for (const next of ['user-3', 'user-2']) {
@@ -17,8 +15,8 @@ describe('a login while the switch a logout cut short is still out', () => {
       const fault = await createFaultServer(forUser)
       try {
         const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
-        let release = () => {}
-        fault.next({ ...flags([{ key: 'a', value: 'for user-2' }]), after: new Promise<void>((r) => (release = r)) })
+        const [reply, release] = held(flags([{ key: 'a', value: 'for user-2' }]))
+        fault.next(reply)
         const first = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
         await fault.waitForRequests(2)
         const logout = OpenFeature.setContext(domain, {})
@@ -42,8 +40,8 @@ describe('a login while the switch a logout cut short is still out', () => {
       const fault = await createFaultServer(forUser)
       try {
         const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
-        let release = () => {}
-        fault.next({ ...flags([{ key: 'a', value: 'for user-2' }]), after: new Promise<void>((r) => (release = r)) })
+        const [reply, release] = held(flags([{ key: 'a', value: 'for user-2' }]))
+        fault.next(reply)
         const first = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
         await fault.waitForRequests(2)
         await OpenFeature.setContext(domain, {}).catch(() => {})
@@ -71,8 +69,8 @@ describe('a logout while the provider initializes', () => {
   it("setProviderAndWait rejects at once (TARGETING_KEY_MISSING), and the first user's answer landing later says nothing", async () => {
     const fault = await createFaultServer(forUser)
     try {
-      let release = () => {}
-      fault.next({ ...flags([{ key: 'a', value: 'for user-1' }]), after: new Promise<void>((r) => (release = r)) })
+      const [reply, release] = held(flags([{ key: 'a', value: 'for user-1' }]))
+      fault.next(reply)
       const { client, domain, ready, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory', wait: false })
       await fault.waitForRequests(1)
       let outcome: unknown
@@ -113,8 +111,8 @@ describe('a client passed in that the app pauses itself during a switch', () => 
       const events = recordEvents(client)
       await OpenFeature.setContext(domain, { targetingKey: 'user-1' })
       await OpenFeature.setProviderAndWait(domain, new HoldfastWebProvider({ client: shared }))
-      let release = () => {}
-      fault.next({ ...flags([{ key: 'a', value: 'for user-2' }]), after: new Promise<void>((r) => (release = r)) })
+      const [reply, release] = held(flags([{ key: 'a', value: 'for user-2' }]))
+      fault.next(reply)
       const change = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
       await fault.waitForRequests(2)
       shared.pause()

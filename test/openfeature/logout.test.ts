@@ -3,10 +3,10 @@
 // go out. A targetingKey coming back (the same user or another) fetches again.
 import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
-import { createFaultServer, flags } from '../support/faultServer'
+import { createFaultServer, flags, held } from '../support/faultServer'
 import { startEventsReceiver } from '../support/eventsReceiver'
 import { fakeEnvironment } from '../support/environment'
-import { connect, settle, until } from './support'
+import { connect, forUser, settle, until } from './support'
 
 describe('logout (a context without targetingKey)', () => {
   it('stops polling the previous user; a targetingKey coming back polls again', async () => {
@@ -86,7 +86,7 @@ describe('logout (a context without targetingKey)', () => {
   })
 
   it("with a `context` option (the anonymous user), an emptied context goes back to it, as at start", async () => {
-    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    const fault = await createFaultServer(forUser)
     try {
       const { client, domain } = await connect(fault.url, {}, { storage: 'memory', context: { targetingKey: 'anonymous' } })
       expect(client.getStringValue('a', 'default')).toBe('for anonymous')
@@ -109,7 +109,7 @@ describe('logout (a context without targetingKey)', () => {
   // logout to that very context, and setProviderAndWait rejected (TARGETING_KEY_MISSING) for it
   // once the provider was set again after onClose.
   it('with a `context` option, a context with attributes but no targetingKey goes back to it too: at a logout and when set again', async () => {
-    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    const fault = await createFaultServer(forUser)
     try {
       const { client, domain, provider } = await connect(fault.url, { locale: 'de' }, { storage: 'memory', context: { targetingKey: 'anonymous' } })
       expect(client.getStringValue('a', 'default')).toBe('for anonymous')
@@ -139,11 +139,11 @@ describe('logout (a context without targetingKey)', () => {
   // (the SDK's status ERROR, its handlers told nothing), and when it came the SDK said
   // CONTEXT_CHANGED (READY) for a switch already given up, then the provider said ERROR.
   it("a logout while a switch's answer is out: PROVIDER_ERROR at once, and nothing more when that answer comes", async () => {
-    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    const fault = await createFaultServer(forUser)
     try {
       const { client, domain, events } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
-      let release = () => {}
-      fault.always({ ...flags([{ key: 'a', value: 'for user-2' }]), after: new Promise<void>((r) => (release = r)) })
+      const [reply, release] = held(flags([{ key: 'a', value: 'for user-2' }]))
+      fault.always(reply)
       const login = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
       await fault.waitForRequests(2)
       await OpenFeature.setContext(domain, {}).catch(() => {})
@@ -166,7 +166,7 @@ describe('logout (a context without targetingKey)', () => {
     // user-1 logs out (defaults on screen), user-2 logs in while the flag server is slow. Before:
     // the provider served user-1's values, held by the paused client, to user-2 until their own
     // came (a switch keeps the previous user's values as stand-ins; after a logout nothing stood).
-    const fault = await createFaultServer((request) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }]))
+    const fault = await createFaultServer(forUser)
     try {
       const { client, domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
       expect(client.getStringValue('a', 'default')).toBe('for user-1')

@@ -6,8 +6,12 @@ import { OpenFeature, ProviderEvents, type Client, type EvaluationContext, type 
 import { afterEach } from 'vitest'
 import { HoldfastWebProvider, type HoldfastProviderOptions } from '@holdfast/openfeature'
 import { createManualClock, createTestLogger, uniqueStorageName } from '../support/clock'
+import { flags } from '../support/faultServer'
 
 let domains = 0
+
+/** A fault-server reply naming the user asked for: flag `a` is `for <targetingKey>`. */
+export const forUser = (request: { body?: { context?: { targetingKey?: string } } }) => flags([{ key: 'a', value: `for ${request.body?.context?.targetingKey}` }])
 
 // The SDK logs a rejected context change with console.error; the tests assert the event instead.
 const sdkLog: string[] = []

@@ -4,7 +4,7 @@
 import { ErrorCode, OpenFeature, ProviderStatus } from '@openfeature/web-sdk'
 import { describe, expect, it } from 'vitest'
 import { HoldfastWebProvider } from '@holdfast/openfeature'
-import { createFaultServer, flags } from '../support/faultServer'
+import { createFaultServer, flags, held } from '../support/faultServer'
 import { startServer } from '../server/helpers'
 import { connect } from './support'
 
@@ -125,8 +125,8 @@ describe('evaluations against holdfast-server', () => {
     try {
       const { client, domain } = await connect(fault.url, { targetingKey: 'user-1' }, { storage: 'memory' })
       await OpenFeature.setContext(domain, {})
-      let release = () => {}
-      fault.always({ ...answer, after: new Promise<void>((r) => (release = r)) })
+      let [reply, release] = held(answer)
+      fault.always(reply)
       const login = OpenFeature.setContext(domain, { targetingKey: 'user-2' })
       await fault.waitForRequests(2)
       const loading = client.getBooleanDetails('kill-switch', true)
@@ -138,7 +138,8 @@ describe('evaluations against holdfast-server', () => {
 
       fault.always({ status: 503 })
       await OpenFeature.setContext(domain, { targetingKey: 'user-3' })
-      fault.always({ ...answer, after: new Promise<void>((r) => (release = r)) })
+      ;[reply, release] = held(answer)
+      fault.always(reply)
       const next = OpenFeature.setContext(domain, { targetingKey: 'user-4' })
       await fault.waitForRequests(4)
       expect(client.getBooleanDetails('kill-switch', true)).toMatchObject({ value: true, errorCode: ErrorCode.PROVIDER_NOT_READY })

@@ -44,6 +44,13 @@ export function flags(entries: unknown[], etag?: string): HttpReply {
   return { status: 200, body: { flags: entries }, headers: etag ? { ETag: etag } : {} }
 }
 
+/** The same reply held until `release()` is called (an answer kept out while the test acts): `[reply, release]`. */
+export function held(reply: HttpReply): [HttpReply, () => void] {
+  let release = () => {}
+  const after = new Promise<void>((r) => (release = r))
+  return [{ ...reply, after }, () => release()]
+}
+
 /** The same reply, sent after `ms`. */
 export function delayed(reply: HttpReply, ms: number): HttpReply {
   return { ...reply, delayMs: ms }

@@ -26,9 +26,26 @@ test('from a bootstrap: a copy, so the app changing its object later changes not
   let reads = 0
   const metadata: Record<string, unknown> = { owner: 'growth' }
   Object.defineProperty(metadata, 'flip', { enumerable: true, get: () => (++reads === 1 ? 'first' : { not: 'a metadata value' }) })
-  const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, flags: [{ key: 'a', value: true, metadata } as never] } })
+  const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, fetchedAt: 0, flags: [{ key: 'a', value: true, metadata } as never] } })
   metadata.owner = 'changed'
   metadata.added = 'later'
   expect(client.getDetails('a', false).metadata).toEqual({ owner: 'growth', flip: 'first' })
   expect(reads).toBe(1)
+})
+
+test('a bootstrap value: a deep copy (an entry set to undefined absent, as JSON.stringify has it; an own "__proto__" a key), the app changing its object later changes nothing held; a value JSON cannot carry is not held: the default stands in', async () => {
+  suite.server = await createFaultServer({ status: 503, raw: '' })
+  const config: Record<string, unknown> = JSON.parse('{"__proto__":{"x":1},"list":[1,{"deep":[true,"s"]}],"gone":null}')
+  config.gone = undefined
+  const cycle: Record<string, unknown> = {}
+  cycle.self = cycle
+  const bad: Array<[string, unknown]> = [['nan', { n: Number.NaN }], ['big', [1n]], ['cycle', cycle], ['date', { at: new Date(0) }], ['hole', [1, , 3]]]
+  const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, fetchedAt: 0, flags: [{ key: 'config', value: config }, ...bad.map(([key, value]) => ({ key, value }))] as never } })
+  ;((config.list as unknown[])[1] as { deep: unknown[] }).deep.push('added')
+  config.later = 1
+  const value = client.getValue('config', {} as Record<string, unknown>)
+  expect(JSON.stringify(value)).toBe('{"__proto__":{"x":1},"list":[1,{"deep":[true,"s"]}]}')
+  expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
+  // (Its errorCode says FLAG_NOT_FOUND, the bootstrap holding no value for it: left as it was.)
+  for (const [key] of bad) expect(client.getDetails(key, 'default'), key).toMatchObject({ value: 'default', errorCode: 'FLAG_NOT_FOUND' })
 })

@@ -55,32 +55,28 @@ export function copyJson(input: unknown): JsonValue | undefined {
   }
 }
 
+// Arrays and objects are copied by a spread, then their items replaced by their copies: V8 makes a
+// spread as small as its source, where one built item by item kept room to grow (an object from
+// `{}` four properties, 56 B for `{ color, limit }` against JSON.parse's 40; an array pushed to,
+// up to half again). The spread also keeps an own `__proto__` (as JSON.parse makes it) as a key,
+// where an assignment sets the prototype; items are read once, from the copy.
 function copy(v: unknown, depth: number): unknown {
   if (v === null || typeof v === 'string' || typeof v === 'boolean') return v
   if (typeof v === 'number') return Number.isFinite(v) ? v : INVALID
   if (typeof v !== 'object' || depth > 5000) return INVALID
   if (Array.isArray(v)) {
-    const out: unknown[] = []
-    for (const item of v) {
-      const c = copy(item, depth + 1)
-      if (c === INVALID) return INVALID
-      out.push(c)
-    }
+    const out: unknown[] = [...v]
+    for (let i = 0; i < out.length; i++) if ((out[i] = copy(out[i], depth + 1)) === INVALID) return INVALID
     return out
   }
   const proto = Object.getPrototypeOf(v)
   if (proto !== Object.prototype && proto !== null) return INVALID
-  let out: Record<string, unknown> = {}
-  for (const key of Object.keys(v)) {
-    const item = (v as Record<string, unknown>)[key]
+  const out: Record<string, unknown> = { ...v }
+  for (const key of Object.keys(out)) {
+    const item = out[key]
     // Absent, as JSON.stringify has it (the type of a JSON import marks other entries' keys `?: undefined`).
-    if (item === undefined) continue
-    const c = copy(item, depth + 1)
-    if (c === INVALID) return INVALID
-    // An own `__proto__` (as JSON.parse makes it) stays a key: assigned, it would set the prototype
-    // (a computed key in a literal defines it instead).
-    if (key === '__proto__') out = { ...out, [key]: c }
-    else out[key] = c
+    if (item === undefined) delete out[key]
+    else if ((out[key] = copy(item, depth + 1)) === INVALID) return INVALID
   }
   return out
 }

@@ -143,8 +143,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // context's attributes. A client passed in is adopted as is.
     const wanted = named ?? anonymous(context)
     if (!wanted && !given) {
-      // Before start(): the next context change starts the client (`latest` unset).
-      contextMissing = !!client
+      // Before start(): the next context change starts the client (`latest` unset). Refused as
+      // a logout is, client or not: evaluations say TARGETING_KEY_MISSING as the SDK's ERROR does.
+      contextMissing = true
       throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
     }
     const c = (client ??= makeClient(wanted!))

@@ -232,6 +232,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // A new initialize() (the provider set again) makes a fresh client from the options.
         client = undefined
         await c.close()
+        // The SDK (1.10) keeps its status as it was (READY) after OpenFeature.close(), and this
+        // provider gives only defaults now: said so until an initialize (set again) makes a client.
+        statusEvents.emit(ProviderEvents.Error, { message: '[holdfast] the provider is closed', errorCode: ErrorCode.PROVIDER_NOT_READY })
       }
     },
 

@@ -234,7 +234,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         await c.close()
         // The SDK (1.10) keeps its status as it was (READY) after OpenFeature.close(), and this
         // provider gives only defaults now: said so until an initialize (set again) makes a client.
-        statusEvents.emit(ProviderEvents.Error, { message: '[holdfast] the provider is closed', errorCode: ErrorCode.PROVIDER_NOT_READY })
+        statusEvents.emit(ProviderEvents.Error, { errorCode: ErrorCode.PROVIDER_NOT_READY, message: 'the provider is not initialized' })
       }
     },
 

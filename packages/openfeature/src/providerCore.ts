@@ -104,7 +104,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     syncStatus()
     // Nor while no user is named (a logout): every evaluation is refused, whatever the client
     // takes in meanwhile (the answer to a request out at the logout); a login resets the baseline.
-    if (onlyStats || contextMissing) return
+    // Nor while a switch's answer is out (the app's own setContext on a client passed in): its
+    // stand-ins and then its answer are one switch, one event, once the attempt ends.
+    if (onlyStats || contextMissing || client.getStatus().state == 'loading') return
     const flagsChanged = tracker.changed()
     if (flagsChanged.length > 0) statusEvents.emit(ProviderEvents.ConfigurationChanged, { flagsChanged })
   }

@@ -115,10 +115,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   function afterSdk(promise: Promise<void>, change?: boolean) {
     // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
     // one microtask later runs after it. The caller has counted itself in `quiet` already.
+    // A context change's: a task later, since a MultiProvider around this one resolves its own
+    // change (and the SDK says READY for it) microtasks after ours; said before, an ERROR of ours
+    // was overwritten by that READY.
     const mine = generation
     queueMicrotask(() => {
       void promise.then(
-        () => settleQuiet('READY', mine, change),
+        () => (change ? setTimeout(settleQuiet, 0, 'READY', mine, change) : settleQuiet('READY', mine)),
         () => settleQuiet('ERROR', mine),
       )
     })

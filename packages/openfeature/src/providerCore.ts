@@ -104,7 +104,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     syncStatus()
     // Nor while no user is named (a logout): every evaluation is refused, whatever the client
     // takes in meanwhile (the answer to a request out at the logout); a login resets the baseline.
-    if (onlyStats || contextMissing) return
+    // Nor while a switch's answer is out (the app's own setContext on a client passed in): its
+    // stand-ins and then its answer are one switch, one event, once the attempt ends.
+    if (onlyStats || contextMissing || client.getStatus().state == 'loading') return
     const flagsChanged = tracker.changed()
     if (flagsChanged.length > 0) statusEvents.emit(ProviderEvents.ConfigurationChanged, { flagsChanged })
   }
@@ -113,10 +115,13 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   function afterSdk(promise: Promise<void>, change?: boolean) {
     // The SDK chains its handler on `promise` synchronously after we return it; a handler chained
     // one microtask later runs after it. The caller has counted itself in `quiet` already.
+    // A context change's: a task later, since a MultiProvider around this one resolves its own
+    // change (and the SDK says READY for it) microtasks after ours; said before, an ERROR of ours
+    // was overwritten by that READY.
     const mine = generation
     queueMicrotask(() => {
       void promise.then(
-        () => settleQuiet('READY', mine, change),
+        () => (change ? setTimeout(settleQuiet, 0, 'READY', mine, change) : settleQuiet('READY', mine)),
         () => settleQuiet('ERROR', mine),
       )
     })
@@ -143,8 +148,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // context's attributes. A client passed in is adopted as is.
     const wanted = named ?? anonymous(context)
     if (!wanted && !given) {
-      // Before start(): the next context change starts the client (`latest` unset).
-      contextMissing = !!client
+      // Before start(): the next context change starts the client (`latest` unset). Refused as
+      // a logout is, client or not: evaluations say TARGETING_KEY_MISSING as the SDK's ERROR does.
+      contextMissing = true
       throw new TargetingKeyMissingError('[holdfast] no targetingKey: give the provider a `context` or set an OpenFeature context with a targetingKey')
     }
     const c = (client ??= makeClient(wanted!))
@@ -231,6 +237,9 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
         // A new initialize() (the provider set again) makes a fresh client from the options.
         client = undefined
         await c.close()
+        // The SDK (1.10) keeps its status as it was (READY) after OpenFeature.close(), and this
+        // provider gives only defaults now: said so until an initialize (set again) makes a client.
+        statusEvents.emit(ProviderEvents.Error, { errorCode: ErrorCode.PROVIDER_NOT_READY, message: 'the provider is not initialized' })
       }
     },
 

@@ -102,9 +102,11 @@ export function createClient(options: ClientOptions): FlagClient {
   const bootstrap = snapshotOption(options.bootstrap)
   const context = ownContext(options.context)
   const initial = initialState({ context, contextHash: safeContextHash(context), fallback, bootstrap, now: clock.now() })
+  const skipped = (read: typeof bootstrap, what: string) => read && read !== 'invalid' && read.skipped && logger.warn(`${read.skipped} unreadable ${what} entries were skipped`)
   if (fallback === 'invalid') logger.warn('the `fallback` snapshot is malformed (or threw when read) and was ignored')
+  else skipped(fallback, 'fallback')
   if (initial.bootstrapError) logger.warn(initial.bootstrapError.message)
-  else if (bootstrap && bootstrap !== 'invalid' && bootstrap.skipped > 0) logger.warn(`${bootstrap.skipped} unreadable bootstrap entries were skipped`)
+  else skipped(bootstrap, 'bootstrap')
   if (initial.failure) logger.error(initial.failure.message)
 
   const liveOptions = liveWanted(options.liveUpdates)

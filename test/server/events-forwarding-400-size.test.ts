@@ -70,3 +70,47 @@ it('a sink that answers 400 to batches over K events: after one search, batches 
   expect(said).toMatch(/seems to take at most ~10 events per request/)
   expect(logger.lines.filter((l) => /seems to take at most/.test(l))).toHaveLength(1)
 })
+
+it('after 100 batches at the size taught it tries twice that size once: refused, searched without a warning naming bad events, every event once', { timeout: 30_000 }, async () => {
+  const sizes: number[] = []
+  const received: string[] = []
+  const sink = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => (body += c))
+    req.on('end', () => {
+      const events = JSON.parse(body).events as Array<{ id: string }>
+      sizes.push(events.length)
+      if (events.length > K) return res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: `max ${K} events per request` }))
+      received.push(...events.map((e) => e.id))
+      res.writeHead(202, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
+  servers.push(sink)
+  const clock = steppedClock()
+  const logger = recordingLogger()
+  const relay = await startServer({
+    logger,
+    eventsUpstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e`,
+    eventsSpoolDir: join(await tempDir(), 'spool'),
+    eventsForwarding: { clock, batchSize: 40, timeoutMs: REQUEST_TIMEOUT, backoffBaseMs: 1000, random: () => 0.5 },
+  })
+  // 40 searched (4 pieces of 10, the 4th teaches 10), 100 batches of 10, then a probe of 20.
+  const events = Array.from({ length: 1080 }, (_, i) => ({ id: `g-${i}`, type: 'custom', name: 'n', time: 1 }))
+  expect((await post(`${relay.url}/holdfast/v1/events`, { events })).status).toBe(202)
+  await waitFor(() => {
+    const p = pause(clock)
+    if (p) clock.advance(p.ms)
+    return relay.eventsForwarding!().delivered === 1080
+  }, 20_000, 5)
+  expect(sizes.slice(0, 6)).toEqual([40, 20, 10, 10, 10, 10])
+  expect(sizes.slice(6, 106).every((n) => n === 10)).toBe(true)
+  expect(sizes[106]).toBe(20)
+  expect(sizes.filter((n) => n > K)).toHaveLength(3)
+  expect(new Set(received).size).toBe(1080)
+  expect(received).toHaveLength(1080)
+  expect(relay.eventsForwarding!()).toMatchObject({ deadLettered: 0, dropped: 0, pending: 0 })
+  // The first search's two refusals (40, 20) only: before, the probe of 20 added a third.
+  expect(logger.lines.filter((l) => /to find the event\(s\) refused/.test(l))).toHaveLength(2)
+  expect(logger.lines.filter((l) => /seems to take at most ~10 events/.test(l))).toHaveLength(1)
+})

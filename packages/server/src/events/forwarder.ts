@@ -76,8 +76,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
-  // A search ended with every piece taken (sizeTaught) taught `limit`, as a 413 does: told once.
-  let toldSize = false
+  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once.
+  let toldSize: number | undefined
   // The waits: a backoff, a pause after a refusal, or until the spool appends (see forwarderPause.ts).
   const { pause, wake, stop: stopWaiting } = createForwarderPause(clock)
   // A batch the sink refused with 400/422, being searched for its bad event(s) (see batchSearch.ts).
@@ -169,11 +169,12 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       deadLetterFailed = false
       stats.lastSuccessAt = wall()
       failures = 0
+      if (toldSize !== undefined && n > toldSize) toldSize = undefined // the sink's cap was raised
       if (taught !== undefined) {
         limit = taught
         fitted = 0
-        if (!toldSize) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
-        toldSize = true
+        if (toldSize === undefined) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
+        toldSize = taught
       } else if (limit < batchSize && ++fitted >= GROW_AFTER) {
         limit = Math.min(batchSize, limit * 2)
         fitted = 0
@@ -198,7 +199,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (search.cuts > 0) {
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         cutAt(search, n, result.refused)
-        log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
+        // Over the size a search taught (a try at twice it) is expected: no warning of bad events.
+        if (toldSize === undefined || n <= toldSize) log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
         options.onAttempt?.('split', n)
         await pause(baseMs)
         return

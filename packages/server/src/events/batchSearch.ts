@@ -21,6 +21,8 @@
  * again) before it went alone, one more refusal and pause per bad event.
  */
 export interface BatchSearch {
+  /** The events in the batch refused whole. */
+  batch: number
   /** Lines of the spool from the cursor still to send (the skipped ones too). */
   lines: number
   /** The most events sent in one piece. */
@@ -35,18 +37,32 @@ export interface BatchSearch {
   alone?: boolean
   /** A piece was delivered during the search. */
   took?: boolean
+  /** The most events delivered in one piece. */
+  taken?: number
+  /** A piece was refused for good (dead-lettered or dropped) during the search. */
+  lost?: boolean
+}
+
+/**
+ * The batch size a search that ended with every piece taken teaches: the refusal was about the
+ * batch, not an event (a sink that answers 400 to "more than 500 events per request"). Undefined
+ * when an event was refused for good, or when nothing smaller than the batch was taken.
+ */
+export function sizeTaught(search: BatchSearch): number | undefined {
+  return !search.lost && search.taken !== undefined && search.taken < search.batch ? search.taken : undefined
 }
 
 /** The search of a batch of `n` events refused whole (`lines`: its spool lines, the skipped ones too). */
 export function startSearch(n: number, lines: number): BatchSearch {
   const bound = 2 * (Math.ceil(Math.log2(n)) + 1)
-  return { lines, size: n, cuts: bound, bound }
+  return { lines, size: n, cuts: bound, bound, batch: n }
 }
 
 /** A piece delivered (2xx) gives its cut back (up to the bound): the bound is on refusals that deliver nothing. */
-export function gaveBack(search: BatchSearch): void {
+export function gaveBack(search: BatchSearch, n: number): void {
   search.cuts = Math.min(search.bound, search.cuts + 1)
   search.took = true
+  search.taken = Math.max(search.taken ?? 0, n)
 }
 
 /**
@@ -57,6 +73,7 @@ export function gaveBack(search: BatchSearch): void {
 export function searched(search: BatchSearch | undefined, lines: number, dropped = false): BatchSearch | undefined {
   if (!search) return undefined
   search.lines -= lines
+  if (dropped) search.lost = true
   if (search.lines <= 0) return undefined
   if (dropped) {
     search.size = search.lines

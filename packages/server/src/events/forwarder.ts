@@ -13,8 +13,8 @@
 // |                                   | first backoff step between refusals, at most              |
 // |                                   | 2 × (log2(batch) + 1) cuts (a piece delivered gives its   |
 // |                                   | cut back); a lone refused event, or a                     |
-// |                                   | piece refused once                                        |
-// |                                   | the cuts are spent, is dead-lettered (below)              |
+// |                                   | piece refused once the cuts are spent, is dead-lettered   |
+// |                                   | (below); every piece taken: its size is kept, as a 413's  |
 // | 401, 403, 404, 405, 410, a        | the URL or key is wrong, not the events: kept, reported   |
 // | redirect (not followed), a 2xx    | (`state: 'misconfigured'`), retried with backoff: a       |
 // | HTML page                         | captive portal or a login page answered, not a sink       |
@@ -29,7 +29,7 @@
 // in the spool and is tried again with the spool's backoff.
 import { parseRetryAfter } from '@holdfast/core'
 import { clipped } from '../logger'
-import { cutAt, gaveBack, pieceDelivered, searched, startSearch, type BatchSearch } from './batchSearch'
+import { cutAt, gaveBack, pieceDelivered, searched, sizeTaught, startSearch, type BatchSearch } from './batchSearch'
 import { createBatchPoster } from './batchPoster'
 import { defaultForwarderClock } from './forwarderClock'
 import type { ForwarderOptions } from './forwarderOptions'
@@ -76,6 +76,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
+  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once.
+  let toldSize: number | undefined
   // The waits: a backoff, a pause after a refusal, or until the spool appends (see forwarderPause.ts).
   const { pause, wake, stop: stopWaiting } = createForwarderPause(clock)
   // A batch the sink refused with 400/422, being searched for its bad event(s) (see batchSearch.ts).
@@ -155,9 +157,11 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     const status = result.status
     if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
       await spool.ack(batch.next, n + batch.skipped)
-      if (search) gaveBack(search)
+      if (search) gaveBack(search, n)
+      const ended = search
       search = searched(search, n + batch.skipped)
       if (search) pieceDelivered(search, n + batch.skipped)
+      const taught = ended && !search ? sizeTaught(ended) : undefined
       stats.delivered += n
       unreadable(batch.skipped)
       stats.state = answered = 'ok'
@@ -165,7 +169,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       deadLetterFailed = false
       stats.lastSuccessAt = wall()
       failures = 0
-      if (limit < batchSize && ++fitted >= GROW_AFTER) {
+      if (toldSize !== undefined && n > toldSize) toldSize = undefined // the sink's cap was raised
+      if (taught !== undefined) {
+        limit = taught
+        fitted = 0
+        if (toldSize === undefined) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
+        toldSize = taught
+      } else if (limit < batchSize && ++fitted >= GROW_AFTER) {
         limit = Math.min(batchSize, limit * 2)
         fitted = 0
       }
@@ -189,7 +199,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (search.cuts > 0) {
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         cutAt(search, n, result.refused)
-        log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
+        // Over the size a search taught (a try at twice it) is expected: no warning of bad events.
+        if (toldSize === undefined || n <= toldSize) log.warn(`events upstream refused a batch of ${n} with ${status}; sending it in pieces of ${search.size} to find the event(s) refused`)
         options.onAttempt?.('split', n)
         await pause(baseMs)
         return

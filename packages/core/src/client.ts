@@ -141,7 +141,9 @@ export function createClient(options: ClientOptions): FlagClient {
 
   /** Whether showing `details` counts as the user having seen it (not a stand-in, not a default). */
   function exposable(details: Details<unknown>): boolean {
-    if (details.source === 'default' || details.errorCode === 'TYPE_MISMATCH') return false
+    // The client's own type mismatch shows the caller's default, not what is held; a value the
+    // server's per-flag TYPE_MISMATCH left held (§4) is the held value itself, served and seen.
+    if (details.source === 'default' || (details.errorCode === 'TYPE_MISMATCH' && details.value !== state().flags.get(details.key)?.value)) return false
     // During a user switch the previous user's values stand in on screen: not an exposure of either.
     if (!sync.ownsValues()) return false
     // Fallback values shown while the cache is still being read only stand in for the user's own.

@@ -29,8 +29,8 @@ export const failing = (status: Status): boolean => status.state == 'stale' || s
  */
 export const unconfirmed = (state: StoreState, key: string): boolean => failing(state.status) || state.partial?.has(key) === false
 
-// Two answers' FLAG_NOT_FOUND keys alike (one Set per answer, the same keys in the same order each poll): no change.
-const keysOf = (keys?: ReadonlySet<string>) => keys && [...keys]
+// Two answers' FLAG_NOT_FOUND keys alike (one Set per answer), in any order: no change.
+const keysOf = (keys?: ReadonlySet<string>) => keys && [...keys].sort()
 
 /** The one small store: immutable snapshots, global and per-flag listeners, no-op updates skipped. */
 export interface Store {

@@ -10,7 +10,7 @@ import type { Clock, EvaluationContext, FlagEntry, HeadersOption } from '../type
 /** How one bulk request ended, as a value. */
 export type FetchResult =
   | { kind: 'ok'; entries: FlagEntry[]; skipped: number; etag?: string; upstream?: UpstreamInfo; streams?: unknown[]; creds?: string }
-  /** `etag`: the tag the request named, which the 304 confirmed (the answer's own may be its weak form). */
+  /** `etag`: the tag the request named, which the 304 confirmed (the answer's own may be its weak form), or the other tag the answer named instead. */
   | { kind: 'not-modified'; etag?: string; creds?: string }
   | { kind: 'error'; error: HoldfastError }
   | { kind: 'aborted' }
@@ -101,11 +101,13 @@ export async function fetchFlags(options: FetchFlagsOptions): Promise<FetchResul
     const { status } = response
     const etag = response.headers.get('ETag') ?? undefined
     // A 304 to a request that named no snapshot (an ETag held but not sendable, a full refetch)
-    // confirms nothing: it would pass what is held off as the server's current snapshot. Nor does
-    // one naming another tag (RFC 9110: it carries the current snapshot's), read as the relay reads
-    // it; `W/"x"` (a CDN weakens the tags of what it compresses) is the same tag as `"x"`.
+    // confirms nothing: it would pass what is held off as the server's current snapshot. One naming
+    // another tag (RFC 9110: it carries the current snapshot's; a server or CDN that rotated its
+    // tags) confirms only the snapshot that tag names: passed on with it, so the driver asks again
+    // without If-None-Match unless that is the snapshot held (sync.ts). `W/"x"` (a CDN weakens the
+    // tags of what it compresses) is the same tag as `"x"`.
     if (status === 304)
-      return sent && weak(etag ?? options.etag!) === weak(options.etag!) ? { kind: 'not-modified', etag: options.etag, creds } : invalid('a 304 confirmed no snapshot asked about')
+      return sent ? { kind: 'not-modified', etag: etag && weak(etag) !== weak(options.etag!) ? etag : options.etag, creds } : invalid('a 304 confirmed no snapshot asked about')
     if (status !== 200) {
       // A date in Retry-After is read against the server's own Date header, so a client clock
       // that is hours off does not turn "in 30 s" into "in 3 hours" (or "now").

@@ -71,7 +71,9 @@ function copy(v: unknown, depth: number): unknown {
   }
   const proto = Object.getPrototypeOf(v)
   if (proto !== Object.prototype && proto !== null) return INVALID
-  const out: Record<string, unknown> = { ...v }
+  const out: Record<string | symbol, unknown> = { ...v }
+  // The spread copies Symbol-keyed entries too, uncopied: JSON has none (JSON.stringify skips them).
+  for (const s of Object.getOwnPropertySymbols(out)) delete out[s]
   for (const key of Object.keys(out)) {
     const item = out[key]
     // Absent, as JSON.stringify has it (the type of a JSON import marks other entries' keys `?: undefined`).

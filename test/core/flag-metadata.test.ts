@@ -43,7 +43,7 @@ test('a bootstrap value: a deep copy (an entry set to undefined absent, as JSON.
   const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, fetchedAt: 0, flags: [{ key: 'config', value: config }, ...bad.map(([key, value]) => ({ key, value }))] as never } })
   ;((config.list as unknown[])[1] as { deep: unknown[] }).deep.push('added')
   config.later = 1
-  const value = client.getValue('config', {} as Record<string, unknown>)
+  const value = client.getValue('config', {}) as Record<string, unknown>
   expect(JSON.stringify(value)).toBe('{"__proto__":{"x":1},"list":[1,{"deep":[true,"s"]}]}')
   expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
   // (Its errorCode says FLAG_NOT_FOUND, the bootstrap holding no value for it: left as it was.)

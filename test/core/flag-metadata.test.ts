@@ -43,9 +43,22 @@ test('a bootstrap value: a deep copy (an entry set to undefined absent, as JSON.
   const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, fetchedAt: 0, flags: [{ key: 'config', value: config }, ...bad.map(([key, value]) => ({ key, value }))] as never } })
   ;((config.list as unknown[])[1] as { deep: unknown[] }).deep.push('added')
   config.later = 1
-  const value = client.getValue('config', {} as never)
+  const value = client.getValue('config', {}) as Record<string, unknown>
   expect(JSON.stringify(value)).toBe('{"__proto__":{"x":1},"list":[1,{"deep":[true,"s"]}]}')
   expect(Object.getPrototypeOf(value)).toBe(Object.prototype)
   // (Its errorCode says FLAG_NOT_FOUND, the bootstrap holding no value for it: left as it was.)
   for (const [key] of bad) expect(client.getDetails(key, 'default'), key).toMatchObject({ value: 'default', errorCode: 'FLAG_NOT_FOUND' })
+})
+
+test('a bootstrap value with Symbol-keyed entries: served as the JSON the app gave, without them (JSON has none), so nothing held is the app\'s own object to change later', async () => {
+  suite.server = await createFaultServer({ status: 503, raw: '' })
+  const shared = { mutable: 1 }
+  const tag = Symbol('app-tag')
+  const config = { color: 'red', nested: { limit: 3, [tag]: shared }, [tag]: shared }
+  const { client } = suite.make({ bootstrap: { context: { targetingKey: 'alice' }, fetchedAt: 0, flags: [{ key: 'config', value: config }] as never } })
+  const value = client.getValue('config', {}) as unknown as { nested: object }
+  expect(JSON.stringify(value)).toBe('{"color":"red","nested":{"limit":3}}')
+  expect(Object.getOwnPropertySymbols(value)).toEqual([])
+  expect(Object.getOwnPropertySymbols(value.nested)).toEqual([])
+  expect(Object.isFrozen(value)).toBe(true)
 })

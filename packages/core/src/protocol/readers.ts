@@ -71,7 +71,9 @@ function copy(v: unknown, depth: number): unknown {
   }
   const proto = Object.getPrototypeOf(v)
   if (proto !== Object.prototype && proto !== null) return INVALID
-  const out: Record<string, unknown> = { ...v }
+  const out: Record<string | symbol, unknown> = { ...v }
+  // The spread copies Symbol-keyed entries too, uncopied: JSON has none (JSON.stringify skips them).
+  for (const s of Object.getOwnPropertySymbols(out)) delete out[s]
   for (const key of Object.keys(out)) {
     const item = out[key]
     // Absent, as JSON.stringify has it (the type of a JSON import marks other entries' keys `?: undefined`).
@@ -224,10 +226,7 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
   }
   if (typeof etag === 'string') bootstrap.etag = etag
   if (input.stale === true) bootstrap.stale = true
-  // A value JSON cannot carry (NaN, a Date, a cycle) makes a PARSE_ERROR entry, which a snapshot
-  // does not hold: counted with the unreadable ones, so the app is told (its flag said
-  // FLAG_NOT_FOUND and nothing was logged).
-  return { bootstrap, skipped: skipped + entries.filter((e) => e.errorCode == 'PARSE_ERROR').length }
+  return { bootstrap, skipped }
 }
 
 /**

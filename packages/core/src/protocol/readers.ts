@@ -226,7 +226,10 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
   }
   if (typeof etag === 'string') bootstrap.etag = etag
   if (input.stale === true) bootstrap.stale = true
-  return { bootstrap, skipped }
+  // A value JSON cannot carry (NaN, a Date, a cycle) makes a PARSE_ERROR entry, which a snapshot
+  // does not hold: counted with the unreadable ones, so the app is told (its flag said
+  // FLAG_NOT_FOUND and nothing was logged).
+  return { bootstrap, skipped: skipped + entries.filter((e) => e.errorCode == 'PARSE_ERROR').length }
 }
 
 /**

@@ -259,6 +259,18 @@ describe('what the app logged', () => {
     ])
   })
 
+  it('a value the server\'s per-flag TYPE_MISMATCH left held is exposed, as the real client does; its own type mismatch is not', () => {
+    const client = createTestClient({ context: { targetingKey: 'alice' } })
+    client.set('beta', true, { errorCode: 'TYPE_MISMATCH', variant: 'on' })
+    expect(client.getDetails('beta', false)).toMatchObject({ value: true, errorCode: 'TYPE_MISMATCH', stale: true })
+    client.getGate('beta')
+    client.getValue('beta', 'x') // the client's own mismatch: the default 'x' shown, not an exposure
+    const observed = client.observe('beta', false).get()
+    expect(client.isExposable(observed.details)).toBe(true)
+    expect(client.isExposable(client.getDetails('beta', 'x', { exposure: false }))).toBe(false)
+    expect(client.exposures).toEqual([{ key: 'beta', value: true, variant: 'on', targetingKey: 'alice' }])
+  })
+
   it('start, refresh, close and clearCache resolve with no I/O', async () => {
     const fetchSpy = vi.spyOn(globalThis, 'fetch')
     const client = createTestClient({ flags: { a: true } })

@@ -228,8 +228,10 @@ function readBootstrap(input: unknown): { bootstrap: Bootstrap; skipped: number 
   if (input.stale === true) bootstrap.stale = true
   // A value JSON cannot carry (NaN, a Date, a cycle) makes a PARSE_ERROR entry, which a snapshot
   // does not hold: counted with the unreadable ones, so the app is told (its flag said
-  // FLAG_NOT_FOUND and nothing was logged).
-  return { bootstrap, skipped: skipped + entries.filter((e) => e.errorCode == 'PARSE_ERROR').length }
+  // FLAG_NOT_FOUND and nothing was logged). Counted as values given but not held: a server's own
+  // per-flag PARSE_ERROR (no value) in a bootstrap taken from a partial answer was read fine.
+  const given = input.flags.filter((f) => typeof f?.key == 'string' && f.value != null).length
+  return { bootstrap, skipped: skipped + given - entries.filter((e) => 'value' in e).length }
 }
 
 /**

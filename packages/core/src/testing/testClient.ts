@@ -191,9 +191,11 @@ export function createTestClient(options: TestClientOptions = {}): TestClient {
     return result
   }
 
-  // The real client's rule: the caller's own default is not an exposure of anything, nor is any
-  // value while no user is on the page (`status: { paused: true }`, a logout: nobody's values).
-  const isExposable = (details: Details<unknown>) => details.source !== 'default' && details.errorCode !== 'TYPE_MISMATCH' && !status.paused
+  // The real client's rule: the caller's own default is not an exposure of anything (a missing
+  // flag, or the client's own type mismatch; a value the server's TYPE_MISMATCH left held is shown
+  // and is one), nor is any value while no user is on the page (`status: { paused: true }`, a logout).
+  const isExposable = (details: Details<unknown>) =>
+    details.source !== 'default' && (details.errorCode !== 'TYPE_MISMATCH' || details.value === flags.get(details.key)?.value) && !status.paused
 
   function logExposure(details: Details<unknown>) {
     if (!isExposable(details)) return

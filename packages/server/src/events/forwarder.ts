@@ -76,7 +76,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
-  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once.
+  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once per size.
   let toldSize: number | undefined
   // The waits: a backoff, a pause after a refusal, or until the spool appends (see forwarderPause.ts).
   const { pause, wake, stop: stopWaiting } = createForwarderPause(clock)
@@ -173,7 +173,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (taught !== undefined) {
         limit = taught
         fitted = 0
-        if (toldSize === undefined) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
+        if (taught !== toldSize) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
         toldSize = taught
       } else if (limit < batchSize && ++fitted >= GROW_AFTER) {
         limit = Math.min(batchSize, limit * 2)

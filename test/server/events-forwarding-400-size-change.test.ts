@@ -97,3 +97,22 @@ it('a sink capped at 10 that also refuses one bad event: the bad one dead-letter
   expect(sink.received).not.toContain('a-25')
   expect(relay.eventsForwarding!()).toMatchObject({ delivered: 119, deadLettered: 1, dropped: 0, pending: 0, state: 'ok' })
 })
+
+it('/holdfast/v1/status says the batch size the sink taught (batchLimit) while under batchSize, and not once grown back', { timeout: 30_000 }, async () => {
+  const cap = { k: 10 }
+  const sink = await cappedSink(cap)
+  const { relay, drained } = await relayTo(sink.url)
+  const forwarding = async () => ((await (await fetch(`${relay.url}/holdfast/v1/status`)).json()) as { events: { forwarding: { batchLimit?: number } } }).events.forwarding
+  expect((await forwarding()).batchLimit).toBeUndefined()
+  expect((await post(`${relay.url}/holdfast/v1/events`, { events: events('a', 40) })).status).toBe(202)
+  await drained(40)
+  // Before, nothing but one warn line said why batches went at 10 while --events-batch-size is 40.
+  expect((await forwarding()).batchLimit).toBe(10)
+  expect(relay.eventsForwarding!().batchLimit).toBe(10)
+  // The cap raised: 100 deliveries at 10, then 20, 100 more, then 40 = batchSize.
+  cap.k = 40
+  expect((await post(`${relay.url}/holdfast/v1/events`, { events: events('b', 3100) })).status).toBe(202)
+  await drained(3140)
+  expect((await forwarding()).batchLimit).toBeUndefined()
+  expect(sink.sizes.slice(-3)).toEqual([40, 40, 20])
+})

@@ -297,7 +297,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     stats() {
       const oldest = spool.oldestAt()
       const unsaved = spool.cursorUnsaved()
-      return { ...stats, ...(options.deadLetter ? { deadLetter: options.deadLetter.stats() } : {}), pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
+      return { ...stats, ...(options.deadLetter ? { deadLetter: options.deadLetter.stats() } : {}), pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}), ...(limit < batchSize ? { batchLimit: limit } : {}) }
     },
   }
 }

@@ -17,9 +17,10 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))))
 })
 
-/** A sink on 127.0.0.1 taking at most `cap.k` events per request (400 over it) and refusing the ids in `bad` (400). */
-async function cappedSink(cap: { k: number }, bad = new Set<string>()) {
+/** A sink on 127.0.0.1 taking at most `cap.k` events per request (400 over it), refusing the ids in `bad` (400) and a batch holding one of `huge` (413). */
+async function cappedSink(cap: { k: number }, bad = new Set<string>(), huge = new Set<string>()) {
   const sizes: number[] = []
+  const statuses: number[] = []
   const received: string[] = []
   const sink = createServer((req, res) => {
     let body = ''
@@ -27,7 +28,9 @@ async function cappedSink(cap: { k: number }, bad = new Set<string>()) {
     req.on('end', () => {
       const events = JSON.parse(body).events as Array<{ id: string }>
       sizes.push(events.length)
+      if (events.some((e) => huge.has(e.id))) return statuses.push(413), res.writeHead(413).end()
       const refused = events.length > cap.k ? `max ${cap.k} events per request` : events.some((e) => bad.has(e.id)) ? 'invalid event' : undefined
+      statuses.push(refused ? 400 : 202)
       if (refused) return res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: refused }))
       received.push(...events.map((e) => e.id))
       res.writeHead(202, { 'content-type': 'application/json' }).end('{}')
@@ -35,7 +38,7 @@ async function cappedSink(cap: { k: number }, bad = new Set<string>()) {
   })
   await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r))
   servers.push(sink)
-  return { sizes, received, url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e` }
+  return { sizes, statuses, received, url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e` }
 }
 
 async function relayTo(url: string) {
@@ -115,4 +118,21 @@ it('/holdfast/v1/status says the batch size the sink taught (batchLimit) while u
   await drained(3140)
   expect((await forwarding()).batchLimit).toBeUndefined()
   expect(sink.sizes.slice(-3)).toEqual([40, 40, 20])
+})
+
+it('a lone event answered 413 after the cap was learned: dead-lettered, and batches stay at the cap (no new 400 search)', { timeout: 30_000 }, async () => {
+  const sink = await cappedSink({ k: 10 }, new Set(), new Set(['b-3']))
+  const { relay, logger, drained } = await relayTo(sink.url)
+  expect((await post(`${relay.url}/holdfast/v1/events`, { events: events('a', 40) })).status).toBe(202)
+  await drained(40)
+  const refusedBefore = sink.statuses.filter((s) => s === 400).length
+  expect((await post(`${relay.url}/holdfast/v1/events`, { events: events('b', 40) })).status).toBe(202)
+  await drained(79)
+  expect(relay.eventsForwarding!()).toMatchObject({ delivered: 79, deadLettered: 1, dropped: 0, pending: 0, batchLimit: 10 })
+  // Before, the lone 413 sent the size back to 40: the next batch was refused (400) and searched
+  // again, and the search taught ~9 from the 36 left, said at warn.
+  expect(sink.statuses.filter((s) => s === 400).length).toBe(refusedBefore)
+  expect(logger.lines.filter((l) => /seems to take at most/.test(l))).toHaveLength(1)
+  expect(new Set(sink.received).size).toBe(79)
+  expect(sink.received).toHaveLength(79)
 })

@@ -247,8 +247,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       // three without naming it spent the budget on the first few: 14 of 20 good events went to
       // the dead-letter file with the pieces the search gave up on.
       if (search?.took && n === 1 && refusedInARow < REFUSING_AFTER) search.cuts = search.bound
-      // A lone event too large says nothing of the batch size that fits: start over from batchSize.
-      if (status === 413) limit = batchSize
+      // A lone event too large says nothing of the batch size that fits: start over from batchSize, or the size a 400 search taught (not undone by it).
+      if (status === 413) limit = toldSize ?? batchSize
       if (status === 413) await pause(baseMs)
       return
     }

@@ -76,7 +76,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // the big batches for every batch delivered. Now it is kept, and doubled (up to batchSize) only
   // after GROW_AFTER deliveries in a row, in case the sink's cap was raised.
   let fitted = 0
-  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once.
+  // The size a search that ended with every piece taken taught (sizeTaught), as a 413 does: told once per size.
   let toldSize: number | undefined
   // The waits: a backoff, a pause after a refusal, or until the spool appends (see forwarderPause.ts).
   const { pause, wake, stop: stopWaiting } = createForwarderPause(clock)
@@ -173,7 +173,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (taught !== undefined) {
         limit = taught
         fitted = 0
-        if (toldSize === undefined) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
+        if (taught !== toldSize) log.warn(`events upstream took every piece of the batch of ${ended!.batch} it refused with 400/422: no event was bad, the sink seems to take at most ~${taught} events per request; batches now go at ${taught} events (the forwarder's batchSize is ${batchSize})`)
         toldSize = taught
       } else if (limit < batchSize && ++fitted >= GROW_AFTER) {
         limit = Math.min(batchSize, limit * 2)
@@ -247,8 +247,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       // three without naming it spent the budget on the first few: 14 of 20 good events went to
       // the dead-letter file with the pieces the search gave up on.
       if (search?.took && n === 1 && refusedInARow < REFUSING_AFTER) search.cuts = search.bound
-      // A lone event too large says nothing of the batch size that fits: start over from batchSize.
-      if (status === 413) limit = batchSize
+      // A lone event too large says nothing of the batch size that fits: start over from batchSize, or the size a 400 search taught (not undone by it).
+      if (status === 413) limit = toldSize ?? batchSize
       if (status === 413) await pause(baseMs)
       return
     }
@@ -297,7 +297,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     stats() {
       const oldest = spool.oldestAt()
       const unsaved = spool.cursorUnsaved()
-      return { ...stats, ...(options.deadLetter ? { deadLetter: options.deadLetter.stats() } : {}), pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}) }
+      return { ...stats, ...(options.deadLetter ? { deadLetter: options.deadLetter.stats() } : {}), pending: spool.pending(), oldestAgeMs: oldest === undefined ? 0 : Math.max(0, clock.now() - oldest), ...(unsaved ? { cursorUnsaved: unsaved } : {}), ...(limit < batchSize ? { batchLimit: limit } : {}) }
     },
   }
 }

@@ -34,6 +34,12 @@ export interface ForwardingStats {
   deadLettered: number
   /** The dead-letter file: path, bytes, bound, and `full` while it is full. */
   deadLetter?: DeadLetterStats
+  /**
+   * The most events sent per request now, while under the configured batch size: what a 413, or a
+   * 400/422 search that ended with every piece taken, taught (doubled back after 100 deliveries in
+   * a row). Absent at the batch size. Before, only one warn line said why batches were small.
+   */
+  batchLimit?: number
   /** Requests that failed and will be retried, since start. */
   retries: number
   /** The last delivery (2xx), epoch ms on the system clock (`ForwarderClock.wall`). */

@@ -1,43 +1,22 @@
 // CONTRACT §4: an identical re-confirmation is no change. A partial answer's FLAG_NOT_FOUND keys are
 // a set: the same keys in another order wake no listener.
 import { afterEach, beforeEach, expect, test, vi } from 'vitest'
-import { createClient, createMemoryStorage, type FlagClient } from '@holdfast/core'
-import { createFaultServer, flags, type FaultServer } from '../support/faultServer'
-import { createManualClock, createTestLogger } from '../support/clock'
+import { flags } from '../support/faultServer'
+import { useFaultClients } from '../support/faultClients'
 
-let server: FaultServer
-const clients: FlagClient[] = []
-beforeEach(async () => {
-  server = await createFaultServer()
-  // Date alone held still: each success moves lastSuccessAt (a real change of status) otherwise.
+const env = useFaultClients()
+const client = env.client
+// Date alone held still: each success moves lastSuccessAt (a real change of status) otherwise.
+beforeEach(() => {
   vi.useFakeTimers({ toFake: ['Date'] })
 })
-afterEach(async () => {
+afterEach(() => {
   vi.useRealTimers()
-  await Promise.all(clients.splice(0).map((c) => c.close()))
-  await server.close()
 })
-
-function client(extra: Record<string, unknown> = {}) {
-  const c = createClient({
-    url: server.url,
-    context: { targetingKey: 'alice' },
-    storage: createMemoryStorage(),
-    logger: createTestLogger(),
-    clock: createManualClock(),
-    random: () => 0.5,
-    refreshOnFocus: false,
-    liveUpdates: false,
-    requestTimeoutMs: 1000,
-    ...extra,
-  } as never)
-  clients.push(c)
-  return c
-}
 
 test('partial answers with the same FLAG_NOT_FOUND flags in another order wake no listener; a real change does', async () => {
   const fail = { key: "x", errorCode: "GENERAL" }
-  server.next(
+  env.server.next(
     flags([{ key: 'a', errorCode: 'FLAG_NOT_FOUND' }, { key: 'b', errorCode: 'FLAG_NOT_FOUND' }, fail, { key: 'v', value: 1 }]),
     flags([{ key: 'b', errorCode: 'FLAG_NOT_FOUND' }, { key: 'a', errorCode: 'FLAG_NOT_FOUND' }, fail, { key: 'v', value: 1 }]),
     flags([{ key: 'b', errorCode: 'FLAG_NOT_FOUND' }, fail, { key: 'v', value: 1 }]),

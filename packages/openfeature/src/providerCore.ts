@@ -117,27 +117,30 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // one microtask later runs after it. The caller has counted itself in `quiet` already.
     // A context change's: a task later, since a MultiProvider around this one resolves its own
     // change (and the SDK says READY for it) microtasks after ours; said before, an ERROR of ours
-    // was overwritten by that READY.
+    // was overwritten by that READY. The app read its flags at the SDK's CONTEXT_CHANGED, so the
+    // baseline is taken then, and what changed in that task is reported at the settle. (Before, the
+    // baseline was taken a task later: such a change was never reported, the app kept the old value.)
     const mine = generation
     queueMicrotask(() => {
       void promise.then(
-        () => (change ? setTimeout(settleQuiet, 0, 'READY', mine, change) : settleQuiet('READY', mine)),
+        () => (change ? (tracker.reset(), setTimeout(settleQuiet, 0, 'READY', mine, change)) : settleQuiet('READY', mine)),
         () => settleQuiet('ERROR', mine),
       )
     })
   }
 
-  function settleQuiet(sdkSaid: Reported, mine: number, sdkOnly?: boolean) {
+  function settleQuiet(sdkSaid: Reported, mine: number, change?: boolean) {
     // Closed meanwhile (the provider replaced, OpenFeature.close()): the SDK no longer listens, and
     // a client passed in lives on; its first attempt ending must not make this provider speak.
     if (mine != generation) return
     quiet--
     if (quiet > 0 || !client) return
-    statusEvents.set(sdkSaid, sdkOnly)
-    tracker.reset()
-    lastStatus = JSON.stringify(client.getStatus())
-    lastStats = JSON.stringify(client.getEventStats())
-    syncStatus()
+    statusEvents.set(sdkSaid, change)
+    // A context change's READY: the baseline was taken when the SDK spoke (afterSdk).
+    if (!change) tracker.reset()
+    // As a client change (its status unseen): the status synced, and what changed since the baseline said.
+    lastStatus = ''
+    onClientChange()
   }
 
   async function doInitialize(context: OpenFeatureContext | undefined): Promise<void> {

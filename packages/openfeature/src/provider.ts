@@ -11,7 +11,8 @@
 // From then on every Holdfast change batch (one response, one failure) gives at most one status
 // event (READY / STALE / ERROR, only when the state moves) followed by at most one
 // PROVIDER_CONFIGURATION_CHANGED naming the flags whose details changed. The behaviour is in
-// providerCore.ts, the status-to-event mapping in statusEvents.ts, the resolution in resolution.ts.
+// providerCore.ts, an evaluation in evaluation.ts, the status-to-event mapping in statusEvents.ts,
+// the resolution in resolution.ts.
 import { OpenFeatureEventEmitter } from '@openfeature/web-sdk'
 import type { EvaluationContext as OpenFeatureContext, JsonValue, Provider, ProviderMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
 import type { ClientOptions, FlagClient, Logger } from '@holdfast/core'

@@ -2,15 +2,15 @@
 // (quiet) and when the provider speaks, evaluations, context changes, track(). See provider.ts for
 // who emits what when.
 import { ErrorCode, GeneralError, ProviderEvents, TargetingKeyMissingError, type OpenFeatureEventEmitter } from '@openfeature/web-sdk'
-import type { EvaluationContext as OpenFeatureContext, FlagMetadata, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
-import { createClient, createLogger, type ClientOptions, type Details, type FlagClient, type Logger } from '@holdfast/core'
-import { createChangeTracker, read } from './changeTracker'
+import type { EvaluationContext as OpenFeatureContext, ResolutionDetails, TrackingEventDetails } from '@openfeature/web-sdk'
+import { createClient, createLogger, type ClientOptions, type FlagClient, type Logger } from '@holdfast/core'
+import { createChangeTracker } from './changeTracker'
 import { toHoldfastContext } from './context'
+import { evaluate, type EvaluatedType } from './evaluation'
 import { toEventOptions } from './eventDetails'
 import type { HoldfastClientProviderOptions, HoldfastProviderOptions } from './provider'
 import { refusal, valuesOrSettled } from './readiness'
-import { toFlagMetadata, toResolution } from './resolution'
-import { createStatusEvents, statusErrorCode, type Reported } from './statusEvents'
+import { createStatusEvents, type Reported } from './statusEvents'
 
 /** The provider's state and behaviour; `HoldfastWebProvider` is a thin class over it. */
 export function createProviderCore(options: HoldfastProviderOptions, events: OpenFeatureEventEmitter) {
@@ -247,61 +247,8 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     },
 
     /** `type`: what the evaluation asks for (`object`: an object or an array) whatever the default. */
-    resolve<T>(key: string, defaultValue: T, type: 'boolean' | 'string' | 'number' | 'object', context?: OpenFeatureContext): ResolutionDetails<T> {
-      try {
-        // The caller's default with an error, whose flagMetadata says so like every other (CONTRACT §11):
-        // by default source `default` and the `stale` the client's own details give this key now (a
-        // context it does not serve, no targetingKey: stale while its latest attempt failed, §3, as
-        // getDetails says), false with no client to ask; where its value is refused, its details' own.
-        // (A closure per evaluation: 4 B less than a module-level helper, and beside the SDK's own
-        // allocations per evaluation, nothing.)
-        const refuse = (
-          errorCode: ErrorCode,
-          errorMessage: string,
-          flagMetadata: FlagMetadata = { source: 'default', stale: !!client && read(client, key).stale },
-        ): ResolutionDetails<T> => ({
-          value: defaultValue,
-          reason: 'ERROR',
-          errorCode,
-          errorMessage,
-          flagMetadata,
-        })
-        if (contextMissing) return refuse(ErrorCode.TARGETING_KEY_MISSING, 'the OpenFeature context has no targetingKey')
-        if (foreignContext(context)) return refuse(ErrorCode.INVALID_CONTEXT, "another user's context")
-        if (!client) return refuse(ErrorCode.PROVIDER_NOT_READY, 'the provider is not initialized')
-        // The client reads a `null` (or missing, in plain JS) default as "any type"; an evaluation
-        // of a type with one (an optional structure, `getBooleanValue(key)`) must not hand out a
-        // value of another type, nor log it as exposed. A flag sent without a value is that default.
-        const loose = defaultValue == null
-        const details: Details<T> = client.getDetails(key, defaultValue, { exposure: !loose })
-        if (loose) {
-          if (details.value != null && typeof details.value != type) return refuse(ErrorCode.TYPE_MISMATCH, `flag "${key}" is not ${type}`, toFlagMetadata(details))
-          client.logExposure(details)
-        }
-        if (details.source == 'fallback') tracker.watch(key)
-        // Values that claim a user's own source while the client holds nothing of this context's
-        // belong to the previous user: the caller's default instead. A `fallback` value is for
-        // anyone and stays. A flag missing then is not FLAG_NOT_FOUND: the failure is the reason.
-        // (Its flagMetadata is the client's, which has dropped the previous user's values by then: source default.)
-        if (foreign && details.source != 'fallback') {
-          const status = client.getStatus()
-          return refuse(statusErrorCode(status), `no values for this context: ${status.error?.message ?? 'the latest attempt failed'}`, toFlagMetadata(details))
-        }
-        // Nor while this context's first answer is out with nothing standing in (a login after a
-        // logout, a switch after a failed one): not yet known is not missing.
-        if (details.errorCode == 'FLAG_NOT_FOUND' && client.getStatus().state == 'loading')
-          return refuse(ErrorCode.PROVIDER_NOT_READY, 'no values for this context yet')
-        // A held flag whose value is the default may be a flag the server sent without a value.
-        const valueless =
-          details.source !== 'default' && details.errorCode === undefined && details.value === defaultValue && read(client, key).value === null
-        // TYPE_MISMATCH is the caller's only when the held value is not the one served: a server's
-        // per-flag TYPE_MISMATCH keeps its value, stale, as any other per-flag error does (§4).
-        return toResolution(details, valueless, details.errorCode == 'TYPE_MISMATCH' && read(client, key).value !== details.value)
-      } catch (error) {
-        logger.error(`[holdfast] evaluating "${key}" failed unexpectedly`, error)
-        return { value: defaultValue, reason: 'ERROR', errorCode: ErrorCode.GENERAL, errorMessage: String(error) }
-      }
-    },
+    resolve: <T>(...asked: [key: string, defaultValue: T, type: EvaluatedType, context?: OpenFeatureContext]): ResolutionDetails<T> =>
+      evaluate(client, contextMissing, foreignContext, foreign, tracker, logger, ...asked),
 
     track(name: string, details: TrackingEventDetails, context?: OpenFeatureContext) {
       try {

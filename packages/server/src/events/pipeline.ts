@@ -148,7 +148,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
                 // same segments, and overwrite each other's cursor: events lost).
                 takenOver = { by: holder, at: Date.now() }
                 log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
-                void forwarder?.stop()
+                void forwarder?.stop(true) // at once: a 2xx acked now would write the new holder's cursor
               },
             })
           }

@@ -32,7 +32,7 @@ import { clipped } from '../logger'
 import { cutAt, gaveBack, pieceDelivered, searched, sizeTaught, startSearch, type BatchSearch } from './batchSearch'
 import { createBatchPoster } from './batchPoster'
 import { defaultForwarderClock } from './forwarderClock'
-import type { ForwarderOptions } from './forwarderOptions'
+import { DEFAULT_BATCH_SIZE, type ForwarderOptions } from './forwarderOptions'
 import { createForwarderPause } from './forwarderPause'
 import { waitOrAbort, type InFlight } from './forwarderStop'
 import { REFUSING_AFTER, type ForwardingStats } from './forwardingStats'
@@ -58,7 +58,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const wall = () => (clock.wall ? clock.wall() : clock.now())
   const random = options.random ?? Math.random
   const poster = createBatchPoster({ url: options.url, headers: options.headers, timeoutMs: options.timeoutMs, fetch: options.fetch ?? fetch, clock })
-  const batchSize = Math.max(1, options.batchSize ?? 2000)
+  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
   const batchBytes = options.batchBytes ?? 512 * 1024
   const baseMs = options.backoffBaseMs ?? 1000
   const maxMs = options.backoffMaxMs ?? 60_000

@@ -197,7 +197,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
-      if (!search) search = startSearch(n, n + batch.skipped)
+      if (!search) search = startSearch(n, n + batch.skipped, n < limit && spool.pending() <= n + batch.skipped)
       if (search.cuts > 0) {
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         cutAt(search, n, result.refused)

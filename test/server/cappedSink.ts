@@ -40,14 +40,14 @@ export async function cappedSink(cap: { k: number }, bad = new Set<string>(), hu
   return { sizes, statuses, received, url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e` }
 }
 
-export async function relayTo(url: string) {
+export async function relayTo(url: string, forwarding: { batchBytes?: number } = {}) {
   const clock = steppedClock()
   const logger = recordingLogger()
   const relay = await startServer({
     logger,
     eventsUpstream: url,
     eventsSpoolDir: join(await tempDir(), 'spool'),
-    eventsForwarding: { clock, batchSize: 40, timeoutMs: REQUEST_TIMEOUT, backoffBaseMs: 1000, random: () => 0.5 },
+    eventsForwarding: { clock, batchSize: 40, timeoutMs: REQUEST_TIMEOUT, backoffBaseMs: 1000, random: () => 0.5, ...forwarding },
   })
   const drained = (delivered: number) =>
     waitFor(() => {

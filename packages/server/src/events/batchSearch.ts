@@ -41,21 +41,26 @@ export interface BatchSearch {
   taken?: number
   /** A piece was refused for good (dead-lettered or dropped) during the search. */
   lost?: boolean
+  /** The batch was all that was waiting, under the size batches went at (not cut by the byte cap). */
+  tail?: boolean
 }
 
 /**
  * The batch size a search that ended with every piece taken teaches: the refusal was about the
  * batch, not an event (a sink that answers 400 to "more than 500 events per request"). Undefined
- * when an event was refused for good, or when nothing smaller than the batch was taken.
+ * when an event was refused for good, when nothing smaller than the batch was taken, or for a tail
+ * batch: its pieces are halves of whatever was waiting (a batch of 12 to a sink capped at 10 is
+ * taken in pieces of 6), not the sink's cap. Before, such a tail taught 6 and batches went at 6,
+ * half the throughput, for good (a try at 12 refused and taught 6 again); a full batch teaches the cap.
  */
 export function sizeTaught(search: BatchSearch): number | undefined {
-  return !search.lost && search.taken !== undefined && search.taken < search.batch ? search.taken : undefined
+  return !search.lost && !search.tail && search.taken !== undefined && search.taken < search.batch ? search.taken : undefined
 }
 
-/** The search of a batch of `n` events refused whole (`lines`: its spool lines, the skipped ones too). */
-export function startSearch(n: number, lines: number): BatchSearch {
+/** The search of a batch of `n` events refused whole (`lines`: its spool lines, the skipped ones too); `tail`: all that was waiting, under the batch size. */
+export function startSearch(n: number, lines: number, tail = false): BatchSearch {
   const bound = 2 * (Math.ceil(Math.log2(n)) + 1)
-  return { lines, size: n, cuts: bound, bound, batch: n }
+  return { lines, size: n, cuts: bound, bound, batch: n, ...(tail ? { tail } : {}) }
 }
 
 /** A piece delivered (2xx) gives its cut back (up to the bound): the bound is on refusals that deliver nothing. */

@@ -32,8 +32,9 @@ import { clipped } from '../logger'
 import { cutAt, gaveBack, pieceDelivered, searched, sizeTaught, startSearch, type BatchSearch } from './batchSearch'
 import { createBatchPoster } from './batchPoster'
 import { defaultForwarderClock } from './forwarderClock'
-import type { ForwarderOptions } from './forwarderOptions'
+import { DEFAULT_BATCH_SIZE, type ForwarderOptions } from './forwarderOptions'
 import { createForwarderPause } from './forwarderPause'
+import { waitOrAbort, type InFlight } from './forwarderStop'
 import { REFUSING_AFTER, type ForwardingStats } from './forwardingStats'
 
 /** The dead-letter file could not be written (a full disk): the events stay in the spool. Named as such in `lastError`, not as the spool's. */
@@ -42,8 +43,8 @@ class DeadLetterWriteError extends Error {}
 /** Sends the spool upstream until stopped. */
 export interface Forwarder {
   start(): void
-  /** Stops after the request in flight (aborted); resolves once idle. */
-  stop(): Promise<void>
+  /** Stops; a request in flight is given STOP_WAIT_MS to be answered (a 2xx acked), then aborted (at once with `now`). Resolves once idle. */
+  stop(now?: boolean): Promise<void>
   stats(): ForwardingStats
 }
 
@@ -57,13 +58,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   const wall = () => (clock.wall ? clock.wall() : clock.now())
   const random = options.random ?? Math.random
   const poster = createBatchPoster({ url: options.url, headers: options.headers, timeoutMs: options.timeoutMs, fetch: options.fetch ?? fetch, clock })
-  const batchSize = Math.max(1, options.batchSize ?? 2000)
+  const batchSize = Math.max(1, options.batchSize ?? DEFAULT_BATCH_SIZE)
   const batchBytes = options.batchBytes ?? 512 * 1024
   const baseMs = options.backoffBaseMs ?? 1000
   const maxMs = options.backoffMaxMs ?? 60_000
   const stats: Omit<ForwardingStats, 'pending' | 'oldestAgeMs'> = { state: 'ok', delivered: 0, dropped: 0, deadLettered: 0, retries: 0 }
   let running: Promise<void> | undefined
   let stopped = false
+  let inFlight: InFlight | undefined
   // Failures in a row of the upstream (reset by a 2xx) and of the spool (reset once it answers),
   // each backing off on its own. Before, they shared one count that only a 2xx reset: after a
   // minute of disk errors it stood at the cap, and once the disk was back the first upstream
@@ -91,8 +93,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
   // A dead-letter write that failed: `failing` until one succeeds (or a 2xx), not merely until the
   // spool is read again. Before, every retry's request read `ok` while the disk was still full.
   let deadLetterFailed = false
-  // Refusals for good (dead-lettered or dropped) since the last delivery: a sink that refuses
-  // everything said `ok` while every event went to the dead-letter file.
+  // Refusals for good (dead-lettered or dropped) since the last delivery: a sink that refuses everything said `ok`.
   let refusedInARow = 0
 
   let appended = false
@@ -139,8 +140,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       stats.dropped += lost
       options.onAttempt?.('lost', lost)
     }
-    // The spool answered: a `failing` of its own is over (with nothing to send, no upstream
-    // answer would come to end it).
+    // The spool answered: a `failing` of its own is over (with nothing to send, no upstream answer would end it).
     if (spoolFailed && !deadLetterFailed) stats.state = answered
     spoolFailed = false
     // An append that landed while we were reading must not be slept through.
@@ -152,10 +152,14 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     const n = batch.events.length
-    const result = await poster.post(batch.events)
-    if (stopped) return
+    inFlight = { events: n, answered: poster.post(batch.events) }
+    const result = await inFlight.answered
+    inFlight = undefined
     const status = result.status
-    if (status !== undefined && status >= 200 && status < 300 && !result.notSink) {
+    const delivered = status !== undefined && status >= 200 && status < 300 && !result.notSink
+    // Stopping: a 2xx that came in the stop's wait is acked (else a restart sends it again); nothing else is acted on.
+    if (stopped && !delivered) return
+    if (delivered) {
       await spool.ack(batch.next, n + batch.skipped)
       if (search) gaveBack(search, n)
       const ended = search
@@ -183,10 +187,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     stats.lastError = { message: result.error ?? (result.notSink ? `${result.notSink}: not an events sink (a captive portal, a login page?)` : `HTTP ${status}`), httpStatus: status, at: wall() }
-    // Every 413 is followed by a pause of the first backoff step, as a 400/422 refusal is. Before,
-    // a sink answering 413 to everything (a proxy with a tiny body cap) got halvings at once, the
-    // lone event dropped, the full batch size again: a dozen requests per event as fast as it
-    // answered, and the whole spool dropped within minutes.
+    // Every 413 is followed by a pause of the first backoff step, as a 400/422 refusal is. Before, a sink
+    // answering 413 to everything (a tiny body cap) got a dozen requests per event at once: the spool dropped in minutes.
     if (status === 413 && n > 1) {
       limit = Math.ceil(n / 2)
       fitted = 0
@@ -195,7 +197,7 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       return
     }
     if ((status === 400 || status === 422) && n > 1) {
-      if (!search) search = startSearch(n, n + batch.skipped)
+      if (!search) search = startSearch(n, n + batch.skipped, n < limit && spool.pending() <= n + batch.skipped)
       if (search.cuts > 0) {
         // Cut at the event the sink named (the piece before it goes through, then it alone), or halve.
         cutAt(search, n, result.refused)
@@ -235,17 +237,15 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
       if (++refusedInARow === REFUSING_AFTER) {
         log.error(`events upstream refused events for good ${REFUSING_AFTER} times in a row and took none between: state refusing (its schema or validation no longer takes what is sent?) until it takes a batch`)
       }
-      // The sink answered, and for good: what an earlier 5xx or 401 said is over (a `failing` of the
-      // spool's own or a taken-over spool is not the sink's to end), at the first refusal too.
-      // Before, only at the second: a 401 (or a 5xx), then the one event waiting refused, left
-      // `misconfigured` (or `failing`) for good with nothing pending, until some later event was taken.
+      // The sink answered, and for good: what an earlier 5xx or 401 said is over (a `failing` of the spool's
+      // own or a taken-over spool is not the sink's to end), at the first refusal too. Before, only at the
+      // second: a 401, then the one event waiting refused, left `misconfigured` for good with nothing pending.
       if (!spoolFailed && stats.state !== 'taken-over') stats.state = answered = refusedInARow >= REFUSING_AFTER ? 'refusing' : 'ok'
       // A lone event refused is one found: when the search has delivered something (the sink takes
       // some), it goes on for the rest with its whole budget; not for a sink that took nothing of it
-      // or refuses everything (`refusing`), where finding each event alone would cost log2(batch)
-      // requests and pauses apiece (the bound of 2 × (log2(batch) + 1) cuts holds there). Before, a sink that refused one event in
-      // three without naming it spent the budget on the first few: 14 of 20 good events went to
-      // the dead-letter file with the pieces the search gave up on.
+      // or refuses everything (`refusing`), where each found alone costs log2(batch) requests (the
+      // bound holds there). Before, a sink refusing one event in three without naming it spent the
+      // budget on the first few: 14 of 20 good events went to the dead-letter file.
       if (search?.took && n === 1 && refusedInARow < REFUSING_AFTER) search.cuts = search.bound
       // A lone event too large says nothing of the batch size that fits: start over from batchSize, or the size a 400 search taught (not undone by it).
       if (status === 413) limit = toldSize ?? batchSize
@@ -270,9 +270,8 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     await pause(delay)
   }
 
-  // Unreadable spool lines skipped are dropped events: counted in the stats and told through
-  // onAttempt (the metric) alike. Before, only the stats counted them: `dropped` in the status and
-  // holdfast_events_forwarded_total{outcome="dropped"} disagreed.
+  // Unreadable spool lines skipped are dropped events: counted in the stats and told through onAttempt (the
+  // metric) alike. Before, `dropped` in the status and holdfast_events_forwarded_total{outcome="dropped"} disagreed.
   function unreadable(lines: number) {
     if (lines === 0) return
     stats.dropped += lines
@@ -286,12 +285,13 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
         log.error(`events forwarding stopped: ${(error as Error)?.stack ?? String(error)}`)
       })
     },
-    async stop() {
+    async stop(now = false) {
       stopped = true
-      poster.abort()
       // A read in flight may be a long recount (each call returns): ended, not waited for.
       spool.interrupt()
       stopWaiting()
+      await waitOrAbort(now ? undefined : inFlight, poster.abort, log)
+      poster.abort()
       await running
     },
     stats() {

@@ -14,7 +14,7 @@ export interface ForwarderOptions {
   spool: Spool
   /** Headers sent with every batch (e.g. `Authorization`). Default none. */
   headers?: Record<string, string>
-  /** Events per request. Default 2,000. */
+  /** Events per request. Default 2,000 ({@link DEFAULT_BATCH_SIZE}). */
   batchSize?: number
   /** Bytes of events per request (the sink's cap is 1 MiB). Default 512 KiB. */
   batchBytes?: number
@@ -47,3 +47,6 @@ export interface ForwarderOptions {
   /** Where failures, refusals and recoveries are reported. Required. */
   log: ServerLogger
 }
+
+/** The forwarder's `batchSize` when none is given. */
+export const DEFAULT_BATCH_SIZE = 2000

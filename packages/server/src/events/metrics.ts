@@ -5,7 +5,7 @@ import { scrapedGauge } from '../scrapedGauge'
 export type EventsRejection = 'invalid' | 'unsupported_media_type' | 'too_large' | 'store_failed' | 'store_stalled' | 'store_in_use'
 
 /** What the spool's gauges read at scrape time. */
-type SpoolGauges = { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number }; deadLetter?: { bytes: number; full?: unknown } }
+type SpoolGauges = { pending: number; oldestAgeMs: number; state: string; cursorUnsaved?: { events: number }; deadLetter?: { bytes: number; full?: unknown }; batchLimit?: number; batchSize: number }
 
 /** The events sink's Prometheus metrics (registered in the server's registry). */
 export interface EventsMetrics {
@@ -77,6 +77,11 @@ export function createEventsMetrics(registry: Registry): EventsMetrics {
     'holdfast_events_dead_letter_full',
     '1 while the dead-letter file is full: events the upstream refuses are then dropped (holdfast_events_forwarded_total{outcome="dropped"}); 0 otherwise.',
     (g) => (g.deadLetter?.full ? 1 : 0),
+  )
+  spoolGauge(
+    'holdfast_events_forwarding_batch_size',
+    'Events the forwarder sends per request now: the size a 413, or a 400 search that ended with every piece taken, taught, else the configured batch size (no sample without --events-upstream).',
+    (g) => g.batchLimit ?? g.batchSize,
   )
   new Gauge({
     name: 'holdfast_events_upstream_state',

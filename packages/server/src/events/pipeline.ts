@@ -13,6 +13,7 @@ import { createDeadLetter } from './deadLetter'
 import { DEFAULT_SPOOL_DIR, type EventsOptions } from './eventsOptions'
 import type { EventsStatus } from './eventsStatus'
 import { createForwarder, type Forwarder } from './forwarder'
+import { DEFAULT_BATCH_SIZE } from './forwarderOptions'
 import type { ForwardingStats } from './forwardingStats'
 import { createEventsMetrics, type EventsMetrics } from './metrics'
 import { createEventsFile } from './eventsFile'
@@ -118,7 +119,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
   }
   metrics.bind({
     rememberedIds: () => sink.rememberedIds(),
-    spool: forwarder && (() => forwarding()!),
+    spool: forwarder && (() => ({ ...forwarding()!, batchSize: Math.max(1, options.eventsForwarding?.batchSize ?? DEFAULT_BATCH_SIZE) })),
     stalled: () => [sink.stalled(), readerStalled()].filter((stall): stall is StoreStall => stall !== undefined),
   })
   // One server per events file or spool (lockFile.ts): a second one is refused at start.
@@ -148,7 +149,7 @@ export function createEventsPipeline(options: EventsOptions, deps: { log: Server
                 // same segments, and overwrite each other's cursor: events lost).
                 takenOver = { by: holder, at: Date.now() }
                 log.error(`events: ${what} was taken over by another server (${holder}); this one no longer takes events (503) nor forwards them. Two servers on one events file or spool lose and duplicate events: stop one, or give each its own.`)
-                void forwarder?.stop()
+                void forwarder?.stop(true) // at once: a 2xx acked now would write the new holder's cursor
               },
             })
           }

@@ -25,8 +25,11 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
   const statusEvents = createStatusEvents(events, logger)
   /** > 0 while the SDK owns the status (initializing, reconciling a context): the provider stays quiet. */
   let quiet = 0
-  /** Moves on `onClose`: an `initialize` or context change still running then ends without a word. */
-  let generation = 0
+  /** Counts the switches handed to the SDK (initialize, context changes); whether the latest was a context change's READY. */
+  let ops = 0
+  /** `ops` at `onClose`: an `initialize` or context change still running then ends without a word. */
+  let closedAt = 0
+  let latestChange: boolean | undefined
   /** Set while the current OpenFeature context has no targetingKey: nothing is served as anyone's. */
   let contextMissing = false
   /**
@@ -120,24 +123,27 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     // was overwritten by that READY. The app read its flags at the SDK's CONTEXT_CHANGED, so the
     // baseline is taken then, and what changed in that task is reported at the settle. (Before, the
     // baseline was taken a task later: such a change was never reported, the app kept the old value.)
-    const mine = generation
+    const op = ++ops
     queueMicrotask(() => {
       void promise.then(
-        () => (change ? (tracker.reset(), setTimeout(settleQuiet, 0, 'READY', mine, change)) : settleQuiet('READY', mine)),
-        () => settleQuiet('ERROR', mine),
+        () => (change ? (tracker.reset(), setTimeout(settleQuiet, 0, 'READY', op, change)) : settleQuiet('READY', op)),
+        () => settleQuiet('ERROR', op),
       )
     })
   }
 
-  function settleQuiet(sdkSaid: Reported, mine: number, change?: boolean) {
+  function settleQuiet(sdkSaid: Reported, op: number, change?: boolean) {
     // Closed meanwhile (the provider replaced, OpenFeature.close()): the SDK no longer listens, and
     // a client passed in lives on; its first attempt ending must not make this provider speak.
-    if (mine != generation) return
-    quiet--
-    if (quiet > 0 || !client) return
-    statusEvents.set(sdkSaid, change)
+    if (op <= closedAt) return
+    // What the SDK said last is the latest switch's word: an earlier one settling after it (a
+    // context change's READY, a task late, after a logout's ERROR) is not. (Before, that READY was
+    // recorded as the SDK's belief, and the provider said the logout's ERROR a second time.)
+    // Recorded now: nothing syncs while quiet.
+    if (op == ops) statusEvents.set(sdkSaid, (latestChange = change))
+    if (--quiet > 0 || !client) return
     // A context change's READY: the baseline was taken when the SDK spoke (afterSdk).
-    if (!change) tracker.reset()
+    if (!latestChange) tracker.reset()
     // As a client change (its status unseen): the status synced, and what changed since the baseline said.
     lastStatus = ''
     onClientChange()
@@ -230,7 +236,7 @@ export function createProviderCore(options: HoldfastProviderOptions, events: Ope
     },
 
     async close(): Promise<void> {
-      generation++
+      closedAt = ops
       quiet = 0
       unsubscribe?.()
       unsubscribe = undefined

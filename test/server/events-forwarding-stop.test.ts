@@ -5,6 +5,7 @@ import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { events } from './cappedSink'
 import { post, recordingLogger, startServer, tempDir, waitFor } from './helpers'
 
 const servers: ReturnType<typeof createServer>[] = []
@@ -31,7 +32,6 @@ async function slowSink(answer: { delayMs: number }) {
   return { received, close, url: `http://127.0.0.1:${(sink.address() as AddressInfo).port}/e` }
 }
 
-const events = (tag: string, n: number) => Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, type: 'custom', name: 'n', time: 1 }))
 const relay = async (url: string, spool: string) => {
   const logger = recordingLogger()
   return { logger, server: await startServer({ logger, eventsUpstream: url, eventsSpoolDir: spool, eventsForwarding: { batchSize: 40 } }) }
